@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hookloop needs to build, test and run, but only
+# those that are missing, so a second run costs one dpkg query.
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+set -euo pipefail
+
+want=(cmake make gcc pkg-config
+      libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev curl)
+case "${1:-test}" in
+  build) ;;
+  test)  want+=(kcat nodejs npm) ;;
+  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka) ;;
+  *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# node/npm may come from elsewhere than Debian; accept any working npm.
+if command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]:-}"
+((${#missing[@]})) || exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

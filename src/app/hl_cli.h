@@ -1,0 +1,8 @@
+/* hl_cli.h — command-line dispatch: serve, lambda, schema check, tables
+ * create, version, --help (CONTRACT.md §1). */
+#ifndef HL_CLI_H
+#define HL_CLI_H
+
+int hl_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,84 @@
+#include "common/hl_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *hl_strerror(int err) {
+  switch (err) {
+#define X(name, msg) case HL_E##name: return msg;
+    HL_ERRNO_MAP(X)
+#undef X
+  default: return err >= 0 ? "success" : "unknown error";
+  }
+}
+
+const char *hl_errname(int err) {
+  switch (err) {
+#define X(name, msg) case HL_E##name: return #name;
+    HL_ERRNO_MAP(X)
+#undef X
+  default: return err >= 0 ? "OK" : "UNKNOWN";
+  }
+}
+
+static void oom(size_t n) {
+  fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory\",\"bytes\":%zu}\n", n);
+  abort();
+}
+
+void *hl_malloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (p == NULL) oom(n);
+  return p;
+}
+
+void *hl_calloc(size_t nmemb, size_t size) {
+  void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+  if (p == NULL) oom(nmemb * size);
+  return p;
+}
+
+void *hl_realloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (q == NULL) oom(n);
+  return q;
+}
+
+char *hl_strdup(const char *s) { return hl_strndup(s, strlen(s)); }
+
+char *hl_strndup(const char *s, size_t n) {
+  char *d = hl_malloc(n + 1);
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+void hl_free(void *p) { free(p); }
+
+int64_t hl_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t hl_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hl_mono_ms(void) { return hl_mono_ns() / 1000000u; }
+
+bool hl_ct_equal(const void *a, size_t alen, const void *b, size_t blen) {
+  const unsigned char *x = a, *y = b;
+  unsigned char diff = (unsigned char)(alen != blen);
+  /* Walk the longer length so timing does not reveal a common prefix. */
+  size_t m = alen > blen ? alen : blen;
+  for (size_t i = 0; i < m; i++) {
+    unsigned char cx = i < alen ? x[i] : 0, cy = i < blen ? y[i] : 0;
+    diff |= (unsigned char)(cx ^ cy);
+  }
+  return diff == 0;
+}

@@ -1,0 +1,77 @@
+/* hl_common.h — the few things every hookloop module shares: the error table,
+ * the out-of-memory policy, container_of and clocks.
+ *
+ * Errors: functions return 0 (or a non-negative count) on success and a
+ * negative HL_E* code on failure. Library error codes (CURLcode, SQLite,
+ * rd_kafka_resp_err_t, mbedTLS) are converted at the module edge. */
+#ifndef HL_COMMON_H
+#define HL_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifndef HOOKLOOP_VERSION
+#define HOOKLOOP_VERSION "0.0.0"
+#endif
+
+#define HL_ERRNO_MAP(X)                                                   \
+  X(NOMEM,     "out of memory")                                           \
+  X(INVAL,     "invalid argument")                                        \
+  X(AGAIN,     "incomplete input, call again with more")                  \
+  X(PARSE,     "malformed input")                                         \
+  X(NOTFOUND,  "not found")                                               \
+  X(EXISTS,    "already exists")                                          \
+  X(TOOBIG,    "too large")                                               \
+  X(IO,        "I/O error")                                               \
+  X(STORE,     "store error")                                             \
+  X(TIMEOUT,   "timed out")                                               \
+  X(BUSY,      "over capacity, try again later")                          \
+  X(CANCELED,  "canceled")                                                \
+  X(CLOSED,    "closed")                                                  \
+  X(REFUSED,   "refused by policy")                                       \
+  X(CRYPTO,    "cryptographic failure")                                   \
+  X(UNSUPPORTED, "not supported")                                         \
+  X(INTERNAL,  "internal error")
+
+typedef enum {
+  HL_OK = 0,
+#define X(name, msg) HL_E##name,
+  HL__ERR_FIRST = -1000,
+  HL_ERRNO_MAP(X)
+#undef X
+} hl_err;
+
+/* Human text of an hl_err (or "success" for >= 0). Never NULL. */
+const char *hl_strerror(int err);
+/* The name without prefix, e.g. "NOTFOUND". */
+const char *hl_errname(int err);
+
+/* Out of memory aborts: a webhook engine that loses track of half its
+ * in-flight work is worse than one that restarts. These never return NULL. */
+void *hl_malloc(size_t n);
+void *hl_calloc(size_t nmemb, size_t size);
+void *hl_realloc(void *p, size_t n);
+char *hl_strdup(const char *s);
+char *hl_strndup(const char *s, size_t n);
+void hl_free(void *p);
+
+#define hl_container_of(ptr, type, member) \
+  ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define HL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define HL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define HL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Wall clock in milliseconds since the epoch (for stored timestamps). */
+int64_t hl_wall_ms(void);
+/* Monotonic clock in milliseconds (for deadlines and latencies). */
+uint64_t hl_mono_ms(void);
+/* Monotonic clock in nanoseconds. */
+uint64_t hl_mono_ns(void);
+
+/* Constant-time comparison of two byte strings; the running time depends
+ * only on the lengths. Returns true when equal. */
+bool hl_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+#endif

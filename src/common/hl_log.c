@@ -1,0 +1,69 @@
+#include "common/hl_log.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static hl_log_level g_level = HL_LOG_INFO;
+
+int hl_log_parse_level(const char *s) {
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, names[i]) == 0) return i;
+  return -1;
+}
+
+void hl_log_set_level(hl_log_level lvl) { g_level = lvl; }
+hl_log_level hl_log_get_level(void) { return g_level; }
+
+void hl_log_write(hl_log_level lvl, const char *msg, const char *fields_fmt, ...) {
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  if (lvl < g_level) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char line[2048];
+  int n = snprintf(line, sizeof line,
+                   "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000, names[lvl], hl_log_esc(msg, (size_t)-1));
+  if (fields_fmt && fields_fmt[0] && n > 0 && (size_t)n < sizeof line - 2) {
+    line[n++] = ',';
+    va_list ap;
+    va_start(ap, fields_fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fields_fmt, ap);
+    va_end(ap);
+    if (m > 0) n += m;
+  }
+  if (n < 0) return;
+  if ((size_t)n > sizeof line - 3) n = (int)sizeof line - 3;
+  line[n++] = '}';
+  line[n++] = '\n';
+  /* One write per line so lines from concurrent processes do not interleave. */
+  ssize_t w = write(2, line, (size_t)n);
+  (void)w;
+}
+
+const char *hl_log_esc(const char *s, size_t n) {
+  static __thread char ring[8][560];
+  static __thread unsigned slot;
+  char *out = ring[slot++ & 7];
+  size_t o = 0;
+  if (s == NULL) s = "";
+  if (n == (size_t)-1) n = strlen(s);
+  for (size_t i = 0; i < n; i++) {
+    if (o > 512) { memcpy(out + o, "...", 3); o += 3; break; }
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+    else if (c == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+    else if (c < 0x20) o += (size_t)snprintf(out + o, 8, "\\u%04x", c);
+    else out[o++] = (char)c;
+  }
+  out[o] = '\0';
+  return out;
+}

@@ -1,0 +1,149 @@
+/* hl_json.h — an exact JSON reader and a JSON writer.
+ *
+ * Why our own reader: Debian's JSON libraries (jansson, cJSON, json-c) turn
+ * numbers into double/int64, and hookloop must compare numbers by their exact
+ * decimal value (filters, JSON Schema: 0.3 is a multiple of 0.1,
+ * 12345678901234567890 > 12345678901234567889). This reader keeps every
+ * number's source text; hl_decimal compares such texts exactly. Partners
+ * always get the accepted bytes, never a re-serialisation.
+ *
+ * Memory: a document owns one arena; every node, string and number text of
+ * the document lives in it and is freed by hl_json_doc_dispose. Nodes are
+ * immutable after parsing. Arrays and objects store their children
+ * contiguously, so iteration is a plain loop.
+ *
+ * Strings are decoded (escapes resolved, \u surrogate pairs joined into
+ * UTF-8), NUL-terminated, and may contain NUL bytes (use len). Input must be
+ * valid UTF-8 (RFC 8259); invalid UTF-8, lone surrogates, trailing garbage,
+ * leading zeros, NaN/Infinity and control characters in strings are errors.
+ * Duplicate object keys are kept as parsed (lookup returns the last one, as
+ * most JSON implementations do).
+ */
+#ifndef HL_JSON_H
+#define HL_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+
+typedef enum {
+  HL_JSON_NULL = 0,
+  HL_JSON_FALSE,
+  HL_JSON_TRUE,
+  HL_JSON_NUMBER,
+  HL_JSON_STRING,
+  HL_JSON_ARRAY,
+  HL_JSON_OBJECT
+} hl_json_type;
+
+typedef struct hl_json hl_json;
+typedef struct hl_json_member hl_json_member;
+
+struct hl_json {
+  hl_json_type type;
+  uint32_t len; /* STRING: bytes; NUMBER: text bytes; ARRAY/OBJECT: children */
+  union {
+    const char *str;          /* STRING: decoded UTF-8; NUMBER: source text */
+    hl_json *items;           /* ARRAY */
+    hl_json_member *members;  /* OBJECT, in document order */
+  } u;
+};
+
+struct hl_json_member {
+  const char *key; /* decoded, NUL-terminated */
+  uint32_t key_len;
+  hl_json value;
+};
+
+/* Bump allocator behind a document (also usable on its own). */
+typedef struct hl_arena_chunk hl_arena_chunk;
+typedef struct {
+  hl_arena_chunk *head;
+  size_t chunk_size;
+} hl_arena;
+
+void hl_arena_init(hl_arena *a, size_t chunk_size); /* allocates nothing */
+void *hl_arena_alloc(hl_arena *a, size_t n);        /* 8-byte aligned, aborts on OOM */
+char *hl_arena_strndup(hl_arena *a, const char *s, size_t n);
+void hl_arena_reset(hl_arena *a);                   /* keeps the first chunk for reuse */
+void hl_arena_dispose(hl_arena *a);
+
+typedef struct {
+  hl_arena arena;
+  hl_json *root; /* NULL until a successful parse */
+} hl_json_doc;
+
+typedef struct {
+  size_t offset;       /* byte offset of the error in the input */
+  int line, column;    /* 1-based */
+  char message[128];   /* e.g. "expected ',' or '}' after object member" */
+} hl_json_error;
+
+void hl_json_doc_init(hl_json_doc *doc);
+/* Parses len bytes (need not be NUL-terminated). Returns 0, or HL_EPARSE with
+ * err filled (err may be NULL), or HL_ETOOBIG when nesting exceeds 512.
+ * A document may be parsed into again after hl_json_doc_reset. */
+int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err);
+void hl_json_doc_reset(hl_json_doc *doc);
+void hl_json_doc_dispose(hl_json_doc *doc);
+
+/* --- access ------------------------------------------------------------ */
+/* Object member by key (last one wins), or NULL (also when v is no object). */
+const hl_json *hl_json_get(const hl_json *v, const char *key);
+const hl_json *hl_json_getn(const hl_json *v, const char *key, size_t key_len);
+/* RFC 6901 JSON pointer ("" is v itself; "~0"/"~1" escapes; array indexes
+ * without leading zeros). NULL when the pointer does not resolve. */
+const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t ptr_len);
+/* Returns the string, or NULL when v is NULL or not a string. */
+const char *hl_json_str(const hl_json *v);
+/* Integer value of a NUMBER that is an integer fitting int64 (also "1.0",
+ * "1e2"); returns 0 and sets *out, or HL_EINVAL. */
+int hl_json_int64(const hl_json *v, int64_t *out);
+/* The number as a double (for non-exact uses such as limits). */
+double hl_json_double(const hl_json *v);
+bool hl_json_is_bool(const hl_json *v);
+/* Deep equality as JSON Schema defines it: numbers by exact decimal value
+ * (1 == 1.0 == 1e0), objects regardless of member order. */
+bool hl_json_equal(const hl_json *a, const hl_json *b);
+const char *hl_json_type_name(hl_json_type t); /* "null","boolean","number",... */
+
+/* --- exact decimals (numbers as JSON number text) ------------------------ */
+/* Compares two JSON number texts by exact value: <0, 0, >0. Arbitrary size. */
+int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* True when the number text denotes an integer (1, 1.0, 1e3, -0). */
+bool hl_decimal_is_integer(const char *a, size_t alen);
+/* True when a is an integer multiple of b (b > 0), exactly. */
+bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen);
+
+/* --- writing ------------------------------------------------------------- */
+/* A streaming writer into an hl_buf that places commas and colons itself.
+ * Nesting is tracked up to 64 levels. Strings are escaped as RFC 8259
+ * requires; bytes >= 0x80 are copied through (caller gives UTF-8). */
+typedef struct {
+  hl_buf *out;
+  int depth;
+  uint8_t need_comma[64];
+  bool after_key;
+} hl_jw;
+
+void hl_jw_init(hl_jw *w, hl_buf *out);
+void hl_jw_obj_begin(hl_jw *w);
+void hl_jw_obj_end(hl_jw *w);
+void hl_jw_arr_begin(hl_jw *w);
+void hl_jw_arr_end(hl_jw *w);
+void hl_jw_key(hl_jw *w, const char *key);
+void hl_jw_keyn(hl_jw *w, const char *key, size_t n);
+void hl_jw_str(hl_jw *w, const char *s);
+void hl_jw_strn(hl_jw *w, const char *s, size_t n);
+void hl_jw_int(hl_jw *w, int64_t v);
+void hl_jw_double(hl_jw *w, double v);       /* shortest round-trip text */
+void hl_jw_bool(hl_jw *w, bool v);
+void hl_jw_null(hl_jw *w);
+void hl_jw_raw(hl_jw *w, const char *json, size_t n); /* a pre-encoded value */
+void hl_jw_value(hl_jw *w, const hl_json *v);         /* re-encodes a parsed value */
+/* Appends s as the inside of a JSON string (no quotes) to out. */
+void hl_json_escape(hl_buf *out, const char *s, size_t n);
+
+#endif

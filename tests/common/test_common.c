@@ -1,0 +1,37 @@
+#include "hl_test.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+
+HL_TEST(buf_grows_and_stays_terminated) {
+  hl_buf b = HL_BUF_INIT;
+  for (int i = 0; i < 1000; i++) hl_buf_printf(&b, "%d,", i);
+  HL_ASSERT(b.len > 2000);
+  HL_ASSERT_EQ_INT(b.data[b.len], 0);
+  HL_ASSERT(strncmp(b.data, "0,1,2,", 6) == 0);
+  hl_buf_consume(&b, 2);
+  HL_ASSERT(strncmp(b.data, "1,2,", 4) == 0);
+  size_t n;
+  char *p = hl_buf_steal(&b, &n);
+  HL_ASSERT(b.data == NULL && n > 0 && p[n] == 0);
+  hl_free(p);
+}
+
+HL_TEST(ct_equal_compares_bytes_and_lengths) {
+  HL_ASSERT(hl_ct_equal("abc", 3, "abc", 3));
+  HL_ASSERT(!hl_ct_equal("abc", 3, "abd", 3));
+  HL_ASSERT(!hl_ct_equal("abc", 3, "abcd", 4));
+  HL_ASSERT(hl_ct_equal("", 0, "", 0));
+}
+
+HL_TEST(errors_have_names_and_text) {
+  HL_ASSERT_EQ_STR(hl_errname(HL_ENOTFOUND), "NOTFOUND");
+  HL_ASSERT_EQ_STR(hl_strerror(HL_ETOOBIG), "too large");
+  HL_ASSERT(HL_ENOMEM < 0 && HL_EINTERNAL < 0);
+}
+
+HL_TEST(log_escapes_values) {
+  HL_ASSERT_EQ_STR(hl_log_esc("a\"b\\c\n\x01", (size_t)-1), "a\\\"b\\\\c\\n\\u0001");
+  HL_ASSERT_EQ_INT(hl_log_parse_level("warn"), HL_LOG_WARN);
+  HL_ASSERT_EQ_INT(hl_log_parse_level("loud"), -1);
+}

@@ -1,0 +1,123 @@
+#include "hl_testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+char *hl_tmpdir(const char *tag) {
+  const char *base = getenv("TMPDIR");
+  char path[512];
+  snprintf(path, sizeof path, "%s/hookloop-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+  if (!mkdtemp(path)) return NULL;
+  return strdup(path);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb; (void)flag; (void)ftw;
+  return remove(p);
+}
+
+void hl_rmtree(const char *path) {
+  if (path) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int hl_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+char *hl_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  size_t r;
+  while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += r;
+    if (cap - n - 1 == 0) { cap *= 2; buf = realloc(buf, cap); }
+  }
+  fclose(f);
+  if (!buf) return NULL;
+  buf[n] = '\0';
+  if (len) *len = n;
+  return buf;
+}
+
+const char *hl_vector_path(const char *rel) {
+  static char p[1024];
+  snprintf(p, sizeof p, "%s/%s", HL_VECTORS_DIR, rel);
+  return p;
+}
+
+const char *hl_bin_path(const char *name) {
+  static char p[1024];
+  snprintf(p, sizeof p, "%s/%s", HL_BINARY_DIR, name);
+  return p;
+}
+
+pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  if (log_path) {
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
+  }
+  for (int i = 0; envp && envp[i]; i++) putenv(envp[i]);
+  signal(SIGPIPE, SIG_DFL);
+  execv(argv[0], argv);
+  fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
+int hl_wait(pid_t pid, int timeout_ms) {
+  int status = 0;
+  for (int waited = 0;; waited += 10) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -1;
+    if (waited >= timeout_ms) break;
+    hl_sleep_ms(10);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+int hl_wait_port(int port, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 20) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    close(fd);
+    if (rc == 0) return 0;
+    hl_sleep_ms(20);
+  }
+  return -1;
+}
+
+void hl_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}

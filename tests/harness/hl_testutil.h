@@ -1,0 +1,32 @@
+/* hl_testutil.h — helpers for tests that run real components: temporary
+ * directories, free loopback ports, child processes, reading files. */
+#ifndef HL_TESTUTIL_H
+#define HL_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *hl_tmpdir(const char *tag);
+/* rm -rf of a directory made by hl_tmpdir. */
+void hl_rmtree(const char *path);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int hl_free_port(void);
+/* Reads a whole file; returns malloc'd, NUL-terminated bytes or NULL. */
+char *hl_read_file(const char *path, size_t *len);
+/* Joins HL_VECTORS_DIR and a relative path into a static buffer. */
+const char *hl_vector_path(const char *rel);
+/* Path of a built executable in the build tree (static buffer). */
+const char *hl_bin_path(const char *name);
+
+/* Spawns argv with extra "NAME=VALUE" entries added to the environment
+ * (envp may be NULL); stdout/stderr go to log_path when not NULL. */
+pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path);
+/* Waits up to timeout_ms for the child; returns its wait status, or -1 on
+ * timeout (the child is then killed with SIGKILL and reaped). */
+int hl_wait(pid_t pid, int timeout_ms);
+/* Polls a TCP connect to 127.0.0.1:port until it succeeds or timeout_ms. */
+int hl_wait_port(int port, int timeout_ms);
+void hl_sleep_ms(int ms);
+
+#endif
