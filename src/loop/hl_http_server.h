@@ -1,0 +1,102 @@
+/* hl_http_server.h — an HTTP/1.1 server on a libuv loop (http-parser from
+ * Debian does the parsing; libuv does the I/O).
+ *
+ * Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 with the header),
+ * pipelined requests answered in order (one request is handled at a time per
+ * connection; the next is parsed once the previous response is queued),
+ * header size limit (16 KiB -> 431), body size limit per request chosen by
+ * the owner before the body is read (Content-Length over the limit -> 413
+ * at once, chunked bodies cut off at the limit -> 413), timeouts against
+ * slow clients (headers, body, idle keep-alive), JSON error bodies for the
+ * errors the server itself answers ({"error": "...", "message": "..."}).
+ * "Expect: 100-continue" is answered with 100 before the body is read.
+ *
+ * Ownership: the server owns every connection and request. A request is
+ * handed to the handler once its body is complete and stays valid until
+ * hl_http_respond is called for it — the handler may answer at once or
+ * later from another callback (asynchronous handlers). If the client goes
+ * away first, the request stays valid; hl_http_respond then just frees it
+ * and hl_http_req_is_aborted() says true. Every request must be answered
+ * exactly once.
+ */
+#ifndef HL_HTTP_SERVER_H
+#define HL_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct {
+  const char *name;  /* lower-case (request headers are lower-cased by the server) */
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} hl_http_header;
+
+typedef struct hl_http_req hl_http_req;
+struct hl_http_req {
+  const char *method;       /* "GET", "POST", ... NUL-terminated */
+  const char *path;         /* raw path without the query, NUL-terminated */
+  size_t path_len;
+  const char *query;        /* after '?', "" when none, NUL-terminated */
+  size_t query_len;
+  const hl_http_header *headers;
+  size_t nheaders;
+  const char *body;         /* NUL-terminated for convenience; may hold NULs */
+  size_t body_len;
+  void *user;               /* free for the handler to use */
+};
+
+/* Called once per complete request. */
+typedef void (*hl_http_handler_cb)(hl_http_req *req, void *data);
+/* Called when the headers are complete, before the body is read: returns the
+ * largest body accepted for this method and path (0 = no body allowed). */
+typedef size_t (*hl_http_body_limit_cb)(const char *method, const char *path, size_t path_len,
+                                        void *data);
+
+typedef struct {
+  hl_http_handler_cb on_request;
+  hl_http_body_limit_cb body_limit;  /* NULL: 1 MiB for every request */
+  void *data;                        /* passed to both callbacks */
+  unsigned header_timeout_ms;        /* 0: 10 s — time to receive the headers */
+  unsigned body_timeout_ms;          /* 0: 30 s — time to receive the body */
+  unsigned idle_timeout_ms;          /* 0: 60 s — keep-alive idle time */
+  unsigned max_connections;          /* 0: 10000; more are accepted and closed at once */
+} hl_http_server_config;
+
+typedef struct hl_http_server hl_http_server;
+
+/* Allocates a server bound to addr ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:80";
+ * port 0 picks a free one). Returns 0 or a negative hl_err; *out set on 0. */
+int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_server_config *cfg,
+                          hl_http_server **out);
+/* Starts listening. */
+int hl_http_server_start(hl_http_server *s);
+/* The port actually bound. */
+int hl_http_server_port(const hl_http_server *s);
+/* Stops accepting; open connections finish their current request and close.
+ * Idempotent. */
+void hl_http_server_stop(hl_http_server *s);
+/* Number of requests handed out and not yet answered. */
+size_t hl_http_server_pending(const hl_http_server *s);
+/* Closes everything (pending requests are marked aborted and must still be
+ * answered by their owners) and frees the server once every handle closed;
+ * cb (may be NULL) runs then. */
+void hl_http_server_destroy(hl_http_server *s, void (*cb)(void *data), void *data);
+
+/* Looks up a request header by lower-case name; NULL when absent. */
+const char *hl_http_req_header(const hl_http_req *req, const char *lname, size_t *value_len);
+bool hl_http_req_is_aborted(const hl_http_req *req);
+
+/* Sends the response and releases the request. Adds Content-Length, Date,
+ * Connection and (when body_len > 0 and no content-type given)
+ * "content-type: application/json". headers may be NULL. */
+void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
+                     const char *body, size_t body_len);
+/* Convenience: a JSON error body {"error": code, "message": message}. */
+void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message);
+
+/* Standard reason phrase, "Unknown" for others. */
+const char *hl_http_reason(int status);
+
+#endif
