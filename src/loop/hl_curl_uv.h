@@ -1,0 +1,64 @@
+/* hl_curl_uv.h — libcurl's multi interface driven by a libuv loop.
+ *
+ * The only place in hookloop that talks to curl's socket API. One multi
+ * handle per loop; curl tells us which sockets to watch
+ * (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket) and when to call it
+ * back (CURLMOPT_TIMERFUNCTION -> one uv_timer_t). Completed transfers are
+ * drained from curl_multi_info_read after every action, at most
+ * HL_CURL_UV_DRAIN_MAX per loop turn, and handed to their owners.
+ *
+ * Ownership: the caller owns each easy handle and the hl_curl_xfer it embeds
+ * in its own struct (recover the struct with hl_container_of in the done
+ * callback). hl_curl_uv_add sets CURLOPT_PRIVATE to the xfer, so callers must
+ * not use CURLOPT_PRIVATE themselves. The done callback runs on the loop,
+ * never from inside hl_curl_uv_add; by then the easy handle has been removed
+ * from the multi handle and may be reset, re-added or cleaned up.
+ */
+#ifndef HL_CURL_UV_H
+#define HL_CURL_UV_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <uv.h>
+
+#define HL_CURL_UV_DRAIN_MAX 512
+
+typedef struct hl_curl_xfer hl_curl_xfer;
+typedef void (*hl_curl_done_cb)(hl_curl_xfer *x, CURLcode result);
+
+struct hl_curl_xfer {
+  CURL *easy;
+  hl_curl_done_cb done;
+};
+
+typedef struct {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;
+  uv_idle_t drain;       /* continues a drain cut off at HL_CURL_UV_DRAIN_MAX */
+  size_t running;        /* transfers added and not yet done */
+  int closing_handles;
+  void (*close_cb)(void *data);
+  void *close_data;
+} hl_curl_uv;
+
+/* Sets up the multi handle and the timer. max_total_conns caps open
+ * connections (0: no cap); connections are kept alive and reused. */
+int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns);
+/* Starts x->easy; x->done runs once when it ends (any result). */
+int hl_curl_uv_add(hl_curl_uv *c, hl_curl_xfer *x, CURL *easy, hl_curl_done_cb done);
+/* Aborts a transfer that has not completed; its done callback is NOT called.
+ * Safe to call for a transfer that already completed (then it does nothing). */
+void hl_curl_uv_cancel(hl_curl_uv *c, hl_curl_xfer *x);
+/* Number of transfers added and not yet completed. */
+size_t hl_curl_uv_running(const hl_curl_uv *c);
+/* Tears down: the multi handle first (running transfers are dropped without
+ * callbacks; cancel or finish them before), then the uv handles; cb runs
+ * once everything is closed, after which c may be freed. */
+void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data);
+
+/* Once per process, before any thread exists. */
+int hl_curl_global_init(void);
+void hl_curl_global_cleanup(void);
+
+#endif

@@ -1,0 +1,33 @@
+#include "store/hl_store.h"
+#include "common/hl_common.h"
+
+void hl_schema_rec_free(hl_schema_rec *r) {
+  hl_free(r->schema_id); hl_free(r->domain); hl_free(r->event_type); hl_free(r->status);
+  hl_free(r->schema_json); hl_free(r->ingress_topic);
+}
+
+void hl_sub_rec_free(hl_sub_rec *r) {
+  hl_free(r->subscription_id); hl_free(r->partner_id); hl_free(r->event_type); hl_free(r->url);
+  hl_free(r->secret); hl_free(r->headers_json); hl_free(r->filter_json);
+  hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
+}
+
+void hl_delivery_rec_free(hl_delivery_rec *r) {
+  hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->status); hl_free(r->last_error);
+}
+
+void hl_eq_item_free(hl_eq_item *r) {
+  hl_delivery_rec_free(&r->d);
+  hl_free(r->event_type); hl_free(r->body); hl_free(r->trace);
+}
+
+void hl_store_result_dispose(hl_store_result *res) {
+  if (res->schemas) for (size_t i = 0; i < res->nschemas; i++) hl_schema_rec_free(&res->schemas[i]);
+  if (res->subs) for (size_t i = 0; i < res->nsubs; i++) hl_sub_rec_free(&res->subs[i]);
+  if (res->deliveries)
+    for (size_t i = 0; i < res->ndeliveries; i++) hl_delivery_rec_free(&res->deliveries[i]);
+  if (res->items) for (size_t i = 0; i < res->nitems; i++) hl_eq_item_free(&res->items[i]);
+  hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
+  hl_free(res->value);
+  *res = (hl_store_result){0};
+}

@@ -1,0 +1,145 @@
+/* hl_store.h — the store interface: the tables of CONTRACT.md §6 behind one
+ * vtable that the SQLite (embedded) and DynamoDB backends implement.
+ *
+ * Every operation is asynchronous: it takes a callback that runs later on
+ * the loop (never from inside the call), once the write is durable or the
+ * read is done. The SQLite backend runs the statements at once inside one
+ * transaction per loop turn and calls back after COMMIT; the DynamoDB
+ * backend sends HTTP requests through the loop's curl multi handle.
+ *
+ * Ownership: records passed in are copied (the caller keeps them). The
+ * hl_store_result handed to a callback belongs to the store and is freed
+ * when the callback returns; a callback keeps a pointer by setting the
+ * field in the result to NULL (records are freed with their _free helper).
+ */
+#ifndef HL_STORE_H
+#define HL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* event_schema: key (schema_id = "<domain>.<event_type>", version). */
+typedef struct {
+  char *schema_id;
+  int64_t version;
+  char *domain;
+  char *event_type;
+  char *status;        /* "ACTIVE" / "INACTIVE" */
+  char *schema_json;   /* the schema document as registered */
+  char *ingress_topic;
+  int64_t created_at;  /* ms since epoch */
+} hl_schema_rec;
+
+/* partner_event_subscription: key (partner_id, event_type). */
+typedef struct {
+  char *subscription_id;
+  char *partner_id;
+  char *event_type;
+  char *url;
+  char *secret;        /* "whsec_..."; several space-separated during rotation */
+  char *headers_json;  /* JSON object or NULL */
+  char *filter_json;   /* JSON object or NULL */
+  char *retry_schedule;/* NULL: the process default */
+  char *egress_topic;
+  char *status;        /* "ACTIVE" */
+  int64_t max_in_flight, rate_limit_per_s, timeout_ms, created_at;
+} hl_sub_rec;
+
+/* event_delivery_status: key (event_id, subscription_id). */
+typedef struct {
+  char *event_id;
+  char *subscription_id;
+  char *status;        /* PENDING / RETRYING / SUCCESS / FAILED */
+  int64_t attempts;
+  int64_t last_status_code;  /* 0 when no HTTP answer */
+  char *last_error;          /* NULL when none */
+  int64_t last_latency_ms;
+  int64_t updated_at;        /* ms since epoch */
+  int64_t next_attempt_at;   /* ms since epoch; 0 when terminal */
+} hl_delivery_rec;
+
+/* A delivery taken from the embedded queue, with the event it carries. */
+typedef struct {
+  hl_delivery_rec d;
+  char *event_type;
+  char *body;          /* the accepted bytes, exactly */
+  size_t body_len;
+  char *trace;         /* traceparent / X-Amzn-Trace-Id of the request, or NULL */
+  int64_t accepted_at; /* ms since epoch */
+} hl_eq_item;
+
+typedef struct {
+  hl_schema_rec *schemas; size_t nschemas;
+  hl_sub_rec *subs; size_t nsubs;
+  hl_delivery_rec *deliveries; size_t ndeliveries;
+  hl_eq_item *items; size_t nitems;
+  char *value;   /* a single text result (ledger status), or NULL */
+} hl_store_result;
+
+/* status: 0, or a negative hl_err (HL_EEXISTS: duplicate / condition failed,
+ * HL_ENOTFOUND, HL_ESTORE ...). res is never NULL. */
+typedef void (*hl_store_cb)(void *data, int status, hl_store_result *res);
+
+typedef struct hl_store hl_store;
+
+/* An accepted event and the deliveries it fans out to (embedded queue). */
+typedef struct {
+  const char *event_id;
+  const char *event_type;
+  const char *body;
+  size_t body_len;
+  const char *trace;
+  const char *const *subscription_ids;
+  size_t nsubs;
+} hl_eq_accept;
+
+typedef struct {
+  const char *name;
+  void (*close)(hl_store *s, void (*cb)(void *data), void *data);
+  /* Health: 0 when usable. */
+  int (*ping)(hl_store *s);
+
+  void (*schema_put)(hl_store *s, const hl_schema_rec *r, hl_store_cb cb, void *data);
+  void (*schema_list)(hl_store *s, hl_store_cb cb, void *data);          /* -> schemas */
+  void (*sub_put)(hl_store *s, const hl_sub_rec *r, hl_store_cb cb, void *data);
+  void (*sub_list)(hl_store *s, hl_store_cb cb, void *data);             /* -> subs */
+  void (*sub_delete)(hl_store *s, const char *partner_id, const char *event_type,
+                     hl_store_cb cb, void *data);                          /* HL_ENOTFOUND */
+  void (*kafka_map_put)(hl_store *s, const char *event_type, const char *ingress_topic,
+                        const char *egress_topics_json, hl_store_cb cb, void *data);
+  void (*delivery_put)(hl_store *s, const hl_delivery_rec *r, hl_store_cb cb, void *data);
+  void (*delivery_list)(hl_store *s, const char *event_id, hl_store_cb cb, void *data); /* -> deliveries */
+  /* Idempotency ledger: put fails with HL_EEXISTS when the key exists. */
+  void (*ledger_put)(hl_store *s, const char *key, const char *status, int64_t expires_at,
+                     bool overwrite, hl_store_cb cb, void *data);
+  void (*ledger_get)(hl_store *s, const char *key, hl_store_cb cb, void *data); /* -> value */
+
+  /* Embedded queue (NULL in backends that have none; Kafka is the queue then). */
+  void (*eq_accept)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data); /* HL_EEXISTS: duplicate */
+  /* Takes up to limit due, unclaimed deliveries of one subscription (or of
+   * all when subscription_id is NULL), oldest due first, and marks them
+   * claimed so they are not taken twice. -> items */
+  void (*eq_claim)(hl_store *s, const char *subscription_id, size_t limit, int64_t now_ms,
+                   hl_store_cb cb, void *data);
+  /* Records an attempt's outcome. release: put the delivery back unclaimed
+   * (it is due again at r->next_attempt_at). */
+  void (*eq_update)(hl_store *s, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data);
+  /* Re-queues a FAILED delivery (attempts kept, due now); HL_ENOTFOUND / HL_EINVAL (not FAILED). */
+  void (*eq_requeue)(hl_store *s, const char *event_id, const char *subscription_id,
+                     hl_store_cb cb, void *data);
+  /* Deliveries not yet terminal (for back-pressure), read synchronously. */
+  int64_t (*eq_backlog)(hl_store *s);
+} hl_store_vtable;
+
+struct hl_store {
+  const hl_store_vtable *vt;
+};
+
+void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
+void hl_sub_rec_free(hl_sub_rec *r);
+void hl_delivery_rec_free(hl_delivery_rec *r);
+void hl_eq_item_free(hl_eq_item *r);
+void hl_store_result_dispose(hl_store_result *res);
+
+#endif

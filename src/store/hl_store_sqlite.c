@@ -1,0 +1,672 @@
+#include "store/hl_store_sqlite.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One prepared statement per query, prepared on first use. */
+typedef enum {
+  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
+  Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
+  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_EQ_UPDATE,
+  Q_REQUEUE_GET, Q_REQUEUE_SET, Q__COUNT
+} query_id;
+
+typedef struct done_cb {
+  hl_store_cb cb;
+  void *data;
+  int status;
+  hl_store_result res;
+  struct done_cb *next;
+} done_cb;
+
+typedef struct {
+  hl_store base;
+  uv_loop_t *loop;
+  sqlite3 *db;
+  int lock_fd;
+  hl_table_names t;
+  char *sql[Q__COUNT];
+  sqlite3_stmt *stmt[Q__COUNT];
+  bool in_txn;
+  done_cb *head, **tail;  /* callbacks waiting for this turn's COMMIT */
+  uv_check_t commit;
+  uv_idle_t keep_awake;
+  int64_t backlog;        /* deliveries not yet terminal */
+  int closing;
+  void (*close_cb)(void *data);
+  void *close_data;
+} sq_store;
+
+#define SQ(s) hl_container_of(s, sq_store, base)
+
+static const char *STATUS_OPEN = "('PENDING','RETRYING')";
+
+static bool terminal_status(const char *st) {
+  return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
+}
+
+/* --- statements ---------------------------------------------------------- */
+
+static void build_sql(sq_store *s) {
+  const hl_table_names *t = &s->t;
+  char b[1024];
+#define SET(id, ...) (snprintf(b, sizeof b, __VA_ARGS__), s->sql[id] = hl_strdup(b))
+  SET(Q_SCHEMA_PUT,
+      "INSERT INTO %s(schema_id,version,domain,event_type,status,schema,ingress_topic,created_at) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(schema_id,version) DO UPDATE SET "
+      "domain=excluded.domain,event_type=excluded.event_type,status=excluded.status,"
+      "schema=excluded.schema,ingress_topic=excluded.ingress_topic", t->schema_table);
+  SET(Q_SCHEMA_LIST, "SELECT schema_id,version,domain,event_type,status,schema,ingress_topic,created_at "
+      "FROM %s ORDER BY schema_id,version", t->schema_table);
+  SET(Q_SUB_PUT,
+      "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
+      "headers=excluded.headers,filter=excluded.filter,max_in_flight=excluded.max_in_flight,"
+      "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
+      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status",
+      t->subscription_table);
+  SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at FROM %s "
+      "ORDER BY partner_id,event_type", t->subscription_table);
+  SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=?1 AND event_type=?2", t->subscription_table);
+  SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
+      "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
+      "egress_topics=excluded.egress_topics", t->kafka_table);
+  SET(Q_DELIVERY_PUT,
+      "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
+      "last_latency_ms,updated_at,next_attempt_at,claimed) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,0) "
+      "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
+      "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
+      "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
+      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at", t->delivery_table);
+  SET(Q_DELIVERY_LIST, "SELECT event_id,subscription_id,status,attempts,last_status_code,last_error,"
+      "last_latency_ms,updated_at,next_attempt_at FROM %s WHERE event_id=?1 ORDER BY subscription_id",
+      t->delivery_table);
+  SET(Q_LEDGER_INSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3)",
+      t->ledger_table);
+  SET(Q_LEDGER_UPSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3) "
+      "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at",
+      t->ledger_table);
+  SET(Q_LEDGER_GET, "SELECT status FROM %s WHERE idempotency_key=?1 AND (expires_at=0 OR expires_at>?2)",
+      t->ledger_table);
+  SET(Q_EVENT_INSERT, "INSERT INTO hookloop_event(event_id,event_type,body,trace,accepted_at) "
+      "VALUES(?1,?2,?3,?4,?5)");
+  SET(Q_DELIVERY_INSERT, "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,"
+      "last_error,last_latency_ms,updated_at,next_attempt_at,claimed) "
+      "VALUES(?1,?2,'PENDING',0,0,NULL,0,?3,?3,0)", t->delivery_table);
+#define CLAIM_COLS "d.rowid,d.event_id,d.subscription_id,d.status,d.attempts,d.last_status_code," \
+  "d.last_error,d.last_latency_ms,d.updated_at,d.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at"
+  SET(Q_CLAIM_SUB, "SELECT " CLAIM_COLS " FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
+      "WHERE d.subscription_id=?1 AND d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
+      "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
+  SET(Q_CLAIM_ALL, "SELECT " CLAIM_COLS " FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
+      "WHERE d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
+      "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
+  SET(Q_CLAIM_MARK, "UPDATE %s SET claimed=1 WHERE rowid=?1", t->delivery_table);
+  SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
+      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10 "
+      "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
+      "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+#undef SET
+}
+
+static sqlite3_stmt *stmt(sq_store *s, query_id q) {
+  if (s->stmt[q] == NULL &&
+      sqlite3_prepare_v3(s->db, s->sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[q], NULL) != SQLITE_OK) {
+    hl_log_error("sqlite prepare failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
+    return NULL;
+  }
+  sqlite3_reset(s->stmt[q]);
+  sqlite3_clear_bindings(s->stmt[q]);
+  return s->stmt[q];
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  return t ? hl_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_stmt(sq_store *s, sqlite3_stmt *st) {
+  if (st == NULL) return HL_ESTORE;
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT) return HL_EEXISTS;
+  hl_log_error("sqlite step failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
+  return HL_ESTORE;
+}
+
+static int exec_sql(sq_store *s, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
+  hl_log_error("sqlite exec failed", "\"sql\":\"%s\",\"error\":\"%s\"", hl_log_esc(sql, (size_t)-1),
+               hl_log_esc(msg, (size_t)-1));
+  sqlite3_free(msg);
+  return HL_ESTORE;
+}
+
+/* --- the per-turn transaction ---------------------------------------------- */
+
+static void on_keep_awake(uv_idle_t *h) { (void)h; }
+
+static int txn_begin(sq_store *s) {
+  if (s->in_txn) return 0;
+  if (exec_sql(s, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
+  s->in_txn = true;
+  uv_idle_start(&s->keep_awake, on_keep_awake);
+  return 0;
+}
+
+/* Queues an operation's outcome; it is delivered after this turn's COMMIT. */
+static void finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store_result *res) {
+  done_cb *d = hl_calloc(1, sizeof *d);
+  d->cb = cb;
+  d->data = data;
+  d->status = status;
+  if (res) d->res = *res;
+  *s->tail = d;
+  s->tail = &d->next;
+  if (!s->in_txn) uv_idle_start(&s->keep_awake, on_keep_awake); /* deliver next turn */
+}
+
+static void on_commit(uv_check_t *h) {
+  sq_store *s = hl_container_of(h, sq_store, commit);
+  int failed = 0;
+  if (s->in_txn) {
+    s->in_txn = false;
+    if (exec_sql(s, "COMMIT") != 0) {
+      exec_sql(s, "ROLLBACK");
+      failed = HL_ESTORE;
+    }
+  }
+  uv_idle_stop(&s->keep_awake);
+  done_cb *d = s->head;
+  s->head = NULL;
+  s->tail = &s->head;
+  /* Callbacks may queue new operations: those join the next turn's batch. */
+  while (d) {
+    done_cb *next = d->next;
+    int status = failed ? failed : d->status;
+    if (d->cb) d->cb(d->data, status, &d->res);
+    hl_store_result_dispose(&d->res);
+    hl_free(d);
+    d = next;
+  }
+}
+
+/* Multi-statement operations run inside a savepoint so that one failing
+ * operation does not undo the others of the same turn. */
+static int op_begin(sq_store *s) {
+  int rc = txn_begin(s);
+  return rc ? rc : exec_sql(s, "SAVEPOINT op");
+}
+
+static int op_end(sq_store *s, int status) {
+  if (status != 0) exec_sql(s, "ROLLBACK TO op");
+  exec_sql(s, "RELEASE op");
+  return status;
+}
+
+/* --- operations ------------------------------------------------------------ */
+
+static int ping(hl_store *base) {
+  sq_store *s = SQ(base);
+  return s->db ? 0 : HL_ESTORE;
+}
+
+static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SCHEMA_PUT);
+  if (st) {
+    bind_text(st, 1, r->schema_id); sqlite3_bind_int64(st, 2, r->version);
+    bind_text(st, 3, r->domain); bind_text(st, 4, r->event_type); bind_text(st, 5, r->status);
+    bind_text(st, 6, r->schema_json); bind_text(st, 7, r->ingress_topic);
+    sqlite3_bind_int64(st, 8, r->created_at);
+  }
+  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
+}
+
+static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, Q_SCHEMA_LIST);
+  int rc = st ? 0 : HL_ESTORE;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (res.nschemas == cap) {
+      cap = cap ? cap * 2 : 16;
+      res.schemas = hl_realloc(res.schemas, cap * sizeof *res.schemas);
+    }
+    hl_schema_rec *r = &res.schemas[res.nschemas++];
+    r->schema_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
+    r->domain = col_text(st, 2); r->event_type = col_text(st, 3); r->status = col_text(st, 4);
+    r->schema_json = col_text(st, 5); r->ingress_topic = col_text(st, 6);
+    r->created_at = sqlite3_column_int64(st, 7);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, &res);
+}
+
+static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_PUT);
+  if (st) {
+    bind_text(st, 1, r->partner_id); bind_text(st, 2, r->event_type);
+    bind_text(st, 3, r->subscription_id); bind_text(st, 4, r->url); bind_text(st, 5, r->secret);
+    bind_text(st, 6, r->headers_json); bind_text(st, 7, r->filter_json);
+    sqlite3_bind_int64(st, 8, r->max_in_flight); sqlite3_bind_int64(st, 9, r->rate_limit_per_s);
+    sqlite3_bind_int64(st, 10, r->timeout_ms); bind_text(st, 11, r->retry_schedule);
+    bind_text(st, 12, r->egress_topic); bind_text(st, 13, r->status);
+    sqlite3_bind_int64(st, 14, r->created_at);
+  }
+  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
+}
+
+static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, Q_SUB_LIST);
+  int rc = st ? 0 : HL_ESTORE;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (res.nsubs == cap) {
+      cap = cap ? cap * 2 : 16;
+      res.subs = hl_realloc(res.subs, cap * sizeof *res.subs);
+    }
+    hl_sub_rec *r = &res.subs[res.nsubs++];
+    r->partner_id = col_text(st, 0); r->event_type = col_text(st, 1);
+    r->subscription_id = col_text(st, 2); r->url = col_text(st, 3); r->secret = col_text(st, 4);
+    r->headers_json = col_text(st, 5); r->filter_json = col_text(st, 6);
+    r->max_in_flight = sqlite3_column_int64(st, 7); r->rate_limit_per_s = sqlite3_column_int64(st, 8);
+    r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);
+    r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
+    r->created_at = sqlite3_column_int64(st, 13);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, &res);
+}
+
+static void sub_delete(hl_store *base, const char *partner_id, const char *event_type,
+                       hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_DELETE);
+  if (st) {
+    bind_text(st, 1, partner_id); bind_text(st, 2, event_type);
+    rc = exec_stmt(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
+                          const char *egress_topics_json, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_KAFKA_PUT);
+  if (st) {
+    bind_text(st, 1, event_type); bind_text(st, 2, ingress_topic); bind_text(st, 3, egress_topics_json);
+    rc = exec_stmt(s, st);
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void bind_delivery(sqlite3_stmt *st, const hl_delivery_rec *r) {
+  bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id);
+  bind_text(st, 3, r->status); sqlite3_bind_int64(st, 4, r->attempts);
+  sqlite3_bind_int64(st, 5, r->last_status_code); bind_text(st, 6, r->last_error);
+  sqlite3_bind_int64(st, 7, r->last_latency_ms); sqlite3_bind_int64(st, 8, r->updated_at);
+  sqlite3_bind_int64(st, 9, r->next_attempt_at);
+}
+
+static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_DELIVERY_PUT);
+  if (st) { bind_delivery(st, r); rc = exec_stmt(s, st); }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
+  r->event_id = col_text(st, c + 0); r->subscription_id = col_text(st, c + 1);
+  r->status = col_text(st, c + 2); r->attempts = sqlite3_column_int64(st, c + 3);
+  r->last_status_code = sqlite3_column_int64(st, c + 4); r->last_error = col_text(st, c + 5);
+  r->last_latency_ms = sqlite3_column_int64(st, c + 6); r->updated_at = sqlite3_column_int64(st, c + 7);
+  r->next_attempt_at = sqlite3_column_int64(st, c + 8);
+}
+
+static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, Q_DELIVERY_LIST);
+  int rc = st ? 0 : HL_ESTORE;
+  if (st) bind_text(st, 1, event_id);
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (res.ndeliveries == cap) {
+      cap = cap ? cap * 2 : 8;
+      res.deliveries = hl_realloc(res.deliveries, cap * sizeof *res.deliveries);
+    }
+    read_delivery(st, 0, &res.deliveries[res.ndeliveries++]);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, &res);
+}
+
+static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at,
+                       bool overwrite, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, overwrite ? Q_LEDGER_UPSERT : Q_LEDGER_INSERT);
+  if (st) {
+    bind_text(st, 1, key); bind_text(st, 2, status); sqlite3_bind_int64(st, 3, expires_at);
+    rc = exec_stmt(s, st);
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  sqlite3_stmt *st = stmt(s, Q_LEDGER_GET);
+  int rc = HL_ESTORE;
+  if (st) {
+    bind_text(st, 1, key);
+    sqlite3_bind_int64(st, 2, hl_wall_ms() / 1000);
+    int r = sqlite3_step(st);
+    rc = r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? HL_ENOTFOUND : HL_ESTORE;
+    if (r == SQLITE_ROW) res.value = col_text(st, 0);
+    sqlite3_reset(st);
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int64_t now = hl_wall_ms();
+  int rc = op_begin(s);
+  if (rc == 0) {
+    sqlite3_stmt *st = stmt(s, Q_EVENT_INSERT);
+    if (st) {
+      bind_text(st, 1, ev->event_id); bind_text(st, 2, ev->event_type);
+      sqlite3_bind_blob(st, 3, ev->body, (int)ev->body_len, SQLITE_STATIC);
+      bind_text(st, 4, ev->trace); sqlite3_bind_int64(st, 5, now);
+    }
+    rc = exec_stmt(s, st); /* HL_EEXISTS: the id was accepted before */
+    for (size_t i = 0; rc == 0 && i < ev->nsubs; i++) {
+      st = stmt(s, Q_DELIVERY_INSERT);
+      if (st) {
+        bind_text(st, 1, ev->event_id); bind_text(st, 2, ev->subscription_ids[i]);
+        sqlite3_bind_int64(st, 3, now);
+      }
+      rc = exec_stmt(s, st);
+    }
+    rc = op_end(s, rc);
+    if (rc == 0) s->backlog += (int64_t)ev->nsubs;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
+                     hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, subscription_id ? Q_CLAIM_SUB : Q_CLAIM_ALL);
+  if (st) {
+    if (subscription_id) bind_text(st, 1, subscription_id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    int64_t *rowids = hl_malloc((limit ? limit : 1) * sizeof *rowids);
+    res.items = hl_calloc(limit ? limit : 1, sizeof *res.items);
+    while (res.nitems < limit && sqlite3_step(st) == SQLITE_ROW) {
+      hl_eq_item *it = &res.items[res.nitems];
+      rowids[res.nitems++] = sqlite3_column_int64(st, 0);
+      read_delivery(st, 1, &it->d);
+      it->event_type = col_text(st, 10);
+      it->body_len = (size_t)sqlite3_column_bytes(st, 11);
+      it->body = hl_malloc(it->body_len + 1);
+      if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 11), it->body_len);
+      it->body[it->body_len] = '\0';
+      it->trace = col_text(st, 12);
+      it->accepted_at = sqlite3_column_int64(st, 13);
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < res.nitems; i++) {
+      sqlite3_stmt *m = stmt(s, Q_CLAIM_MARK);
+      if (m) sqlite3_bind_int64(m, 1, rowids[i]);
+      if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
+    }
+    hl_free(rowids);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb,
+                      void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_EQ_UPDATE);
+  if (st) {
+    bind_delivery(st, r);
+    sqlite3_bind_int(st, 10, release ? 0 : 1);
+    rc = exec_stmt(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
+    if (rc == 0 && terminal_status(r->status)) s->backlog--;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id,
+                       hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_REQUEUE_GET);
+  if (st) {
+    bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) rc = HL_ENOTFOUND;
+    else if (r != SQLITE_ROW) rc = HL_ESTORE;
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "FAILED") != 0) rc = HL_EINVAL;
+    sqlite3_reset(st);
+    if (rc == 0) {
+      st = stmt(s, Q_REQUEUE_SET);
+      if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+                sqlite3_bind_int64(st, 3, hl_wall_ms()); }
+      rc = exec_stmt(s, st);
+      if (rc == 0) s->backlog++;
+    }
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static int64_t eq_backlog(hl_store *base) { return SQ(base)->backlog; }
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static void on_closed(uv_handle_t *h) {
+  sq_store *s = h->data;
+  if (--s->closing > 0) return;
+  void (*cb)(void *) = s->close_cb;
+  void *data = s->close_data;
+  hl_free(s);
+  if (cb) cb(data);
+}
+
+static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
+  sq_store *s = SQ(base);
+  /* Deliver what is pending (commits the open transaction) before closing. */
+  on_commit(&s->commit);
+  for (int i = 0; i < Q__COUNT; i++) {
+    if (s->stmt[i]) sqlite3_finalize(s->stmt[i]);
+    hl_free(s->sql[i]);
+  }
+  if (s->db) {
+    exec_sql(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(s->db);
+  }
+  if (s->lock_fd >= 0) close(s->lock_fd);
+  s->close_cb = cb;
+  s->close_data = data;
+  s->closing = 2;
+  uv_close((uv_handle_t *)&s->commit, on_closed);
+  uv_close((uv_handle_t *)&s->keep_awake, on_closed);
+}
+
+static const hl_store_vtable sq_vtable = {
+  .name = "sqlite",
+  .close = sq_close,
+  .ping = ping,
+  .schema_put = schema_put,
+  .schema_list = schema_list,
+  .sub_put = sub_put,
+  .sub_list = sub_list,
+  .sub_delete = sub_delete,
+  .kafka_map_put = kafka_map_put,
+  .delivery_put = delivery_put,
+  .delivery_list = delivery_list,
+  .ledger_put = ledger_put,
+  .ledger_get = ledger_get,
+  .eq_accept = eq_accept,
+  .eq_claim = eq_claim,
+  .eq_update = eq_update,
+  .eq_requeue = eq_requeue,
+  .eq_backlog = eq_backlog,
+};
+
+void hl_table_names_default(hl_table_names *n) {
+  n->schema_table = "event_schema";
+  n->subscription_table = "partner_event_subscription";
+  n->kafka_table = "event_subscription_kafka";
+  n->delivery_table = "event_delivery_status";
+  n->ledger_table = "idempotency_ledger";
+}
+
+static bool ident_ok(const char *s) {
+  if (!s || !*s || strlen(s) > 64) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
+}
+
+static int create_schema(sq_store *s) {
+  hl_buf b = HL_BUF_INIT;
+  const hl_table_names *t = &s->t;
+  hl_buf_printf(&b,
+    "CREATE TABLE IF NOT EXISTS %s(schema_id TEXT NOT NULL, version INTEGER NOT NULL, domain TEXT, "
+    "event_type TEXT NOT NULL, status TEXT NOT NULL, schema TEXT NOT NULL, ingress_topic TEXT, "
+    "created_at INTEGER, PRIMARY KEY(schema_id, version));"
+    "CREATE TABLE IF NOT EXISTS %s(partner_id TEXT NOT NULL, event_type TEXT NOT NULL, "
+    "subscription_id TEXT NOT NULL UNIQUE, url TEXT NOT NULL, secret TEXT NOT NULL, headers TEXT, "
+    "filter TEXT, max_in_flight INTEGER, rate_limit_per_s INTEGER, timeout_ms INTEGER, "
+    "retry_schedule TEXT, egress_topic TEXT, status TEXT, created_at INTEGER, "
+    "PRIMARY KEY(partner_id, event_type));"
+    "CREATE TABLE IF NOT EXISTS %s(event_type TEXT PRIMARY KEY, ingress_topic TEXT, egress_topics TEXT);"
+    "CREATE TABLE IF NOT EXISTS %s(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
+    "status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status_code INTEGER, "
+    "last_error TEXT, last_latency_ms INTEGER, updated_at INTEGER, next_attempt_at INTEGER, "
+    "claimed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(event_id, subscription_id));"
+    "CREATE INDEX IF NOT EXISTS %s_due ON %s(subscription_id, next_attempt_at) "
+    "WHERE claimed=0 AND status IN ('PENDING','RETRYING');"
+    "CREATE INDEX IF NOT EXISTS %s_due_all ON %s(next_attempt_at) "
+    "WHERE claimed=0 AND status IN ('PENDING','RETRYING');"
+    "CREATE TABLE IF NOT EXISTS %s(idempotency_key TEXT PRIMARY KEY, status TEXT, expires_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS hookloop_event(event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
+    "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);",
+    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
+    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table);
+  int rc = exec_sql(s, b.data);
+  hl_buf_dispose(&b);
+  return rc;
+}
+
+int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
+                         hl_store **out, char *err, size_t errlen) {
+  sq_store *s = hl_calloc(1, sizeof *s);
+  char path[4096];
+  int rc = HL_ESTORE;
+  s->base.vt = &sq_vtable;
+  s->loop = loop;
+  s->lock_fd = -1;
+  s->tail = &s->head;
+  if (names) s->t = *names; else hl_table_names_default(&s->t);
+  const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
+                      s->t.delivery_table, s->t.ledger_table};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
+    if (!ident_ok(tn[i])) {
+      snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
+      rc = HL_EINVAL;
+      goto fail;
+    }
+  if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "cannot create data directory %s: %s; set HOOKLOOP_DATA_DIR to a writable directory",
+             data_dir, strerror(errno));
+    goto fail;
+  }
+  snprintf(path, sizeof path, "%s/hookloop.lock", data_dir);
+  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    snprintf(err, errlen, "data directory %s is in use by another hookloop process (or not writable); "
+             "stop it or choose another HOOKLOOP_DATA_DIR", data_dir);
+    goto fail;
+  }
+  snprintf(path, sizeof path, "%s/hookloop.db", data_dir);
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    goto fail;
+  }
+  if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
+                  "PRAGMA cache_size=-65536;") != 0 ||
+      create_schema(s) != 0) {
+    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  /* Nothing is in memory at start: every open delivery may be claimed again. */
+  char sql[512];
+  snprintf(sql, sizeof sql, "UPDATE %s SET claimed=0 WHERE claimed=1", s->t.delivery_table);
+  if (exec_sql(s, sql) != 0) goto fail;
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE status IN %s", s->t.delivery_table, STATUS_OPEN);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    s->backlog = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  build_sql(s);
+  uv_check_init(loop, &s->commit);
+  uv_idle_init(loop, &s->keep_awake);
+  s->commit.data = s->keep_awake.data = s;
+  uv_check_start(&s->commit, on_commit);
+  /* The commit handle must not keep the loop alive by itself. */
+  uv_unref((uv_handle_t *)&s->commit);
+  *out = &s->base;
+  return 0;
+fail:
+  if (s->db) sqlite3_close(s->db);
+  if (s->lock_fd >= 0) close(s->lock_fd);
+  hl_free(s);
+  return rc;
+}
