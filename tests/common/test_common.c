@@ -35,3 +35,32 @@ HL_TEST(log_escapes_values) {
   HL_ASSERT_EQ_INT(hl_log_parse_level("warn"), HL_LOG_WARN);
   HL_ASSERT_EQ_INT(hl_log_parse_level("loud"), -1);
 }
+
+#include "common/hl_strmap.h"
+
+HL_TEST(strmap_put_get_delete_many) {
+  hl_strmap m;
+  hl_strmap_init(&m);
+  char k[32];
+  for (long i = 0; i < 5000; i++) {
+    snprintf(k, sizeof k, "key-%ld", i);
+    HL_ASSERT(hl_strmap_put(&m, k, (void *)(i + 1)) == NULL);
+  }
+  HL_ASSERT_EQ_INT(hl_strmap_len(&m), 5000);
+  for (long i = 0; i < 5000; i += 2) {
+    snprintf(k, sizeof k, "key-%ld", i);
+    HL_ASSERT(hl_strmap_del(&m, k) == (void *)(i + 1));
+  }
+  for (long i = 0; i < 5000; i++) {
+    snprintf(k, sizeof k, "key-%ld", i);
+    void *v = hl_strmap_get(&m, k);
+    HL_ASSERT(i % 2 ? v == (void *)(i + 1) : v == NULL);
+  }
+  size_t it = 0, n = 0;
+  const char *key;
+  void *val;
+  while (hl_strmap_next(&m, &it, &key, &val)) n++;
+  HL_ASSERT_EQ_INT(n, 2500);
+  HL_ASSERT(hl_strmap_put(&m, "key-1", (void *)7) == (void *)2);
+  hl_strmap_dispose(&m);
+}
