@@ -121,3 +121,68 @@ void hl_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
+
+#include <curl/curl.h>
+#include <strings.h>
+
+typedef struct { char *data; size_t len; const char *hname; char *hout; size_t hlen; } http_acc;
+
+static size_t acc_body(char *p, size_t s, size_t n, void *u) {
+  http_acc *a = u;
+  size_t len = s * n;
+  a->data = realloc(a->data, a->len + len + 1);
+  memcpy(a->data + a->len, p, len);
+  a->len += len;
+  a->data[a->len] = '\0';
+  return len;
+}
+
+static size_t acc_hdr(char *p, size_t s, size_t n, void *u) {
+  http_acc *a = u;
+  size_t len = s * n, nl = a->hname ? strlen(a->hname) : 0;
+  if (a->hname && len > nl + 1 && strncasecmp(p, a->hname, nl) == 0 && p[nl] == ':') {
+    const char *v = p + nl + 1;
+    while (*v == ' ') v++;
+    size_t vl = (size_t)(p + len - v);
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n')) vl--;
+    if (vl >= a->hlen) vl = a->hlen - 1;
+    memcpy(a->hout, v, vl);
+    a->hout[vl] = '\0';
+  }
+  return len;
+}
+
+long hl_http_hdr(const char *method, const char *url, const char *body, size_t body_len,
+                 const char *const *headers, char **resp, const char *hdr_name, char *hdr_out,
+                 size_t hdr_len) {
+  CURL *e = curl_easy_init();
+  http_acc acc = {NULL, 0, hdr_name, hdr_out, hdr_len};
+  struct curl_slist *h = NULL;
+  for (size_t i = 0; headers && headers[i]; i++) h = curl_slist_append(h, headers[i]);
+  if (body) {
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  }
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, acc_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &acc);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, acc_hdr);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &acc);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  long code = 0;
+  if (curl_easy_perform(e) == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(e);
+  if (resp) *resp = acc.data ? acc.data : strdup("");
+  else free(acc.data);
+  return code;
+}
+
+long hl_http(const char *method, const char *url, const char *body, size_t body_len,
+             const char *const *headers, char **resp) {
+  return hl_http_hdr(method, url, body, body_len, headers, resp, NULL, NULL, 0);
+}

@@ -30,3 +30,13 @@ int hl_wait_port(int port, int timeout_ms);
 void hl_sleep_ms(int ms);
 
 #endif
+
+/* A blocking HTTP call with libcurl (tests only). headers: NULL-terminated
+ * "Name: value" list or NULL. Returns the status code (0 on transport
+ * error); *resp (may be NULL) gets the malloc'd body. */
+long hl_http(const char *method, const char *url, const char *body, size_t body_len,
+             const char *const *headers, char **resp);
+/* Same, returning a response header's value in hdr_out (when found). */
+long hl_http_hdr(const char *method, const char *url, const char *body, size_t body_len,
+                 const char *const *headers, char **resp, const char *hdr_name, char *hdr_out,
+                 size_t hdr_len);
