@@ -1,0 +1,788 @@
+/* Exact JSON reader, writer and decimal comparison (see hl_json.h). */
+#include "json/hl_json.h"
+#include "common/hl_common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- arena ------------------------------------------------------------------------ */
+
+struct hl_arena_chunk {
+  hl_arena_chunk *next;
+  size_t size, used;
+  max_align_t data[];
+};
+
+void hl_arena_init(hl_arena *a, size_t chunk_size) {
+  a->head = NULL;
+  a->chunk_size = chunk_size ? chunk_size : 4096;
+}
+
+void *hl_arena_alloc(hl_arena *a, size_t n) {
+  n = (n + 7) & ~(size_t)7;
+  hl_arena_chunk *c = a->head;
+  if (c == NULL || c->size - c->used < n) {
+    size_t size = n > a->chunk_size ? n : a->chunk_size;
+    c = hl_malloc(sizeof *c + size);
+    c->size = size;
+    c->used = 0;
+    c->next = a->head;
+    a->head = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+char *hl_arena_strndup(hl_arena *a, const char *s, size_t n) {
+  char *d = hl_arena_alloc(a, n + 1);
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+void hl_arena_reset(hl_arena *a) {
+  hl_arena_chunk *c = a->head;
+  if (!c) return;
+  /* Keep the first-allocated (last in the list) chunk. */
+  while (c->next) {
+    hl_arena_chunk *n = c->next;
+    hl_free(c);
+    c = n;
+  }
+  c->used = 0;
+  a->head = c;
+}
+
+void hl_arena_dispose(hl_arena *a) {
+  hl_arena_chunk *c = a->head;
+  while (c) {
+    hl_arena_chunk *n = c->next;
+    hl_free(c);
+    c = n;
+  }
+  a->head = NULL;
+}
+
+/* --- reader --------------------------------------------------------------------- */
+
+typedef struct {
+  const char *s, *end, *start;
+  hl_arena *arena;
+  hl_json_error *err;
+  int depth;
+  int rc;
+  /* Children of open containers, LIFO: a container's children are the top
+   * entries while it is open; they move into the arena when it closes. */
+  hl_json *vals; size_t nvals, capvals;
+  hl_json_member *mems; size_t nmems, capmems;
+} parser;
+
+#define MAX_DEPTH 512
+
+static void fail(parser *p, const char *at, const char *msg) {
+  if (p->rc) return;
+  p->rc = HL_EPARSE;
+  if (!p->err) return;
+  size_t off = (size_t)(at - p->start);
+  int line = 1, col = 1;
+  for (const char *c = p->start; c < at && c < p->end; c++) {
+    if (*c == '\n') { line++; col = 1; }
+    else col++;
+  }
+  p->err->offset = off;
+  p->err->line = line;
+  p->err->column = col;
+  snprintf(p->err->message, sizeof p->err->message, "%s", msg);
+}
+
+static inline void skip_ws(parser *p) {
+  while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
+}
+
+/* Decodes one UTF-8 sequence at s; returns its length or 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  size_t n;
+  unsigned cp;
+  if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
+  else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
+  else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
+  else return 0;
+  if ((size_t)(end - s) < n) return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+static int hex4(const char *s, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = s[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp) {
+  if (cp < 0x80) { o[0] = (char)cp; return 1; }
+  if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+/* Parses a string starting after the opening quote. */
+static int parse_string(parser *p, const char **out, uint32_t *out_len) {
+  const char *s = p->s;
+  /* Fast path: plain ASCII without escapes. */
+  const char *q = s;
+  while (q < p->end) {
+    unsigned char c = (unsigned char)*q;
+    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+    q++;
+  }
+  if (q < p->end && *q == '"') {
+    *out = hl_arena_strndup(p->arena, s, (size_t)(q - s));
+    *out_len = (uint32_t)(q - s);
+    p->s = q + 1;
+    return 0;
+  }
+  /* Slow path: decode into a buffer as long as the rest (decoding never grows). */
+  char *buf = hl_arena_alloc(p->arena, (size_t)(p->end - s) + 1);
+  size_t o = (size_t)(q - s);
+  memcpy(buf, s, o);
+  while (q < p->end) {
+    unsigned char c = (unsigned char)*q;
+    if (c == '"') {
+      buf[o] = '\0';
+      *out = buf;
+      *out_len = (uint32_t)o;
+      p->s = q + 1;
+      return 0;
+    }
+    if (c < 0x20) { fail(p, q, "control character in string (escape it)"); return -1; }
+    if (c == '\\') {
+      if (q + 1 >= p->end) break;
+      char e = q[1];
+      q += 2;
+      switch (e) {
+      case '"': buf[o++] = '"'; break;
+      case '\\': buf[o++] = '\\'; break;
+      case '/': buf[o++] = '/'; break;
+      case 'b': buf[o++] = '\b'; break;
+      case 'f': buf[o++] = '\f'; break;
+      case 'n': buf[o++] = '\n'; break;
+      case 'r': buf[o++] = '\r'; break;
+      case 't': buf[o++] = '\t'; break;
+      case 'u': {
+        unsigned cp;
+        if (p->end - q < 4 || hex4(q, &cp) != 0) { fail(p, q, "invalid \\u escape"); return -1; }
+        q += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+          unsigned lo;
+          if (p->end - q < 6 || q[0] != '\\' || q[1] != 'u' || hex4(q + 2, &lo) != 0 || lo < 0xdc00 ||
+              lo > 0xdfff) {
+            fail(p, q, "lone surrogate in \\u escape");
+            return -1;
+          }
+          q += 6;
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+          fail(p, q, "lone surrogate in \\u escape");
+          return -1;
+        }
+        o += put_utf8(buf + o, cp);
+        break;
+      }
+      default: fail(p, q - 1, "invalid escape in string"); return -1;
+      }
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t n = utf8_len((const unsigned char *)q, (const unsigned char *)p->end);
+      if (n == 0) { fail(p, q, "invalid UTF-8 in string"); return -1; }
+      memcpy(buf + o, q, n);
+      o += n;
+      q += n;
+      continue;
+    }
+    buf[o++] = (char)c;
+    q++;
+  }
+  fail(p, p->end, "unterminated string");
+  return -1;
+}
+
+static int parse_number(parser *p, hl_json *v) {
+  const char *s = p->s, *q = s;
+  if (q < p->end && *q == '-') q++;
+  if (q >= p->end) { fail(p, q, "invalid number"); return -1; }
+  if (*q == '0') {
+    q++;
+  } else if (*q >= '1' && *q <= '9') {
+    while (q < p->end && *q >= '0' && *q <= '9') q++;
+  } else {
+    fail(p, q, "invalid number");
+    return -1;
+  }
+  if (q < p->end && *q == '.') {
+    q++;
+    if (q >= p->end || *q < '0' || *q > '9') { fail(p, q, "expected a digit after '.'"); return -1; }
+    while (q < p->end && *q >= '0' && *q <= '9') q++;
+  }
+  if (q < p->end && (*q == 'e' || *q == 'E')) {
+    q++;
+    if (q < p->end && (*q == '+' || *q == '-')) q++;
+    if (q >= p->end || *q < '0' || *q > '9') { fail(p, q, "expected a digit in the exponent"); return -1; }
+    while (q < p->end && *q >= '0' && *q <= '9') q++;
+  }
+  if (q < p->end && *q >= '0' && *q <= '9') { fail(p, s, "leading zeros are not allowed"); return -1; }
+  v->type = HL_JSON_NUMBER;
+  v->len = (uint32_t)(q - s);
+  v->u.str = hl_arena_strndup(p->arena, s, (size_t)(q - s));
+  p->s = q;
+  return 0;
+}
+
+static void push_val(parser *p, const hl_json *v) {
+  if (p->nvals == p->capvals) {
+    p->capvals = p->capvals ? p->capvals * 2 : 64;
+    p->vals = hl_realloc(p->vals, p->capvals * sizeof *p->vals);
+  }
+  p->vals[p->nvals++] = *v;
+}
+
+static void push_mem(parser *p, const hl_json_member *m) {
+  if (p->nmems == p->capmems) {
+    p->capmems = p->capmems ? p->capmems * 2 : 64;
+    p->mems = hl_realloc(p->mems, p->capmems * sizeof *p->mems);
+  }
+  p->mems[p->nmems++] = *m;
+}
+
+static int parse_value(parser *p, hl_json *v);
+
+static int parse_array(parser *p, hl_json *v) {
+  size_t base = p->nvals;
+  p->s++; /* '[' */
+  skip_ws(p);
+  if (p->s < p->end && *p->s == ']') {
+    p->s++;
+  } else {
+    for (;;) {
+      hl_json item;
+      if (parse_value(p, &item) != 0) return -1;
+      push_val(p, &item);
+      skip_ws(p);
+      if (p->s < p->end && *p->s == ',') { p->s++; continue; }
+      if (p->s < p->end && *p->s == ']') { p->s++; break; }
+      fail(p, p->s, "expected ',' or ']' in array");
+      return -1;
+    }
+  }
+  size_t n = p->nvals - base;
+  v->type = HL_JSON_ARRAY;
+  v->len = (uint32_t)n;
+  v->u.items = n ? hl_arena_alloc(p->arena, n * sizeof(hl_json)) : NULL;
+  if (n) memcpy(v->u.items, p->vals + base, n * sizeof(hl_json));
+  p->nvals = base;
+  return 0;
+}
+
+static int parse_object(parser *p, hl_json *v) {
+  size_t base = p->nmems;
+  p->s++; /* '{' */
+  skip_ws(p);
+  if (p->s < p->end && *p->s == '}') {
+    p->s++;
+  } else {
+    for (;;) {
+      skip_ws(p);
+      if (p->s >= p->end || *p->s != '"') { fail(p, p->s, "expected a string as object key"); return -1; }
+      p->s++;
+      hl_json_member m;
+      if (parse_string(p, &m.key, &m.key_len) != 0) return -1;
+      skip_ws(p);
+      if (p->s >= p->end || *p->s != ':') { fail(p, p->s, "expected ':' after object key"); return -1; }
+      p->s++;
+      if (parse_value(p, &m.value) != 0) return -1;
+      push_mem(p, &m);
+      skip_ws(p);
+      if (p->s < p->end && *p->s == ',') { p->s++; continue; }
+      if (p->s < p->end && *p->s == '}') { p->s++; break; }
+      fail(p, p->s, "expected ',' or '}' after object member");
+      return -1;
+    }
+  }
+  size_t n = p->nmems - base;
+  v->type = HL_JSON_OBJECT;
+  v->len = (uint32_t)n;
+  v->u.members = n ? hl_arena_alloc(p->arena, n * sizeof(hl_json_member)) : NULL;
+  if (n) memcpy(v->u.members, p->mems + base, n * sizeof(hl_json_member));
+  p->nmems = base;
+  return 0;
+}
+
+static int literal(parser *p, const char *word, size_t n, hl_json *v, hl_json_type t) {
+  if ((size_t)(p->end - p->s) < n || memcmp(p->s, word, n) != 0) {
+    fail(p, p->s, "invalid literal (expected true, false or null)");
+    return -1;
+  }
+  p->s += n;
+  v->type = t;
+  v->len = 0;
+  v->u.str = NULL;
+  return 0;
+}
+
+static int parse_value(parser *p, hl_json *v) {
+  skip_ws(p);
+  if (p->s >= p->end) { fail(p, p->s, "unexpected end of input"); return -1; }
+  switch (*p->s) {
+  case '{':
+  case '[': {
+    if (++p->depth > MAX_DEPTH) {
+      fail(p, p->s, "nesting deeper than 512 levels");
+      p->rc = HL_ETOOBIG;
+      return -1;
+    }
+    int rc = *p->s == '{' ? parse_object(p, v) : parse_array(p, v);
+    p->depth--;
+    return rc;
+  }
+  case '"':
+    p->s++;
+    v->type = HL_JSON_STRING;
+    return parse_string(p, &v->u.str, &v->len);
+  case 't': return literal(p, "true", 4, v, HL_JSON_TRUE);
+  case 'f': return literal(p, "false", 5, v, HL_JSON_FALSE);
+  case 'n': return literal(p, "null", 4, v, HL_JSON_NULL);
+  default:
+    if (*p->s == '-' || (*p->s >= '0' && *p->s <= '9')) return parse_number(p, v);
+    fail(p, p->s, "unexpected character");
+    return -1;
+  }
+}
+
+void hl_json_doc_init(hl_json_doc *doc) {
+  hl_arena_init(&doc->arena, 4096);
+  doc->root = NULL;
+}
+
+int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err) {
+  parser p = {.s = text, .end = text + len, .start = text, .arena = &doc->arena, .err = err};
+  if (err) memset(err, 0, sizeof *err);
+  hl_json *root = hl_arena_alloc(&doc->arena, sizeof *root);
+  if (parse_value(&p, root) == 0) {
+    skip_ws(&p);
+    if (p.s != p.end) fail(&p, p.s, "unexpected data after the JSON value");
+  }
+  hl_free(p.vals);
+  hl_free(p.mems);
+  if (p.rc) return p.rc;
+  doc->root = root;
+  return 0;
+}
+
+void hl_json_doc_reset(hl_json_doc *doc) {
+  hl_arena_reset(&doc->arena);
+  doc->root = NULL;
+}
+
+void hl_json_doc_dispose(hl_json_doc *doc) {
+  hl_arena_dispose(&doc->arena);
+  doc->root = NULL;
+}
+
+/* --- access ------------------------------------------------------------------------ */
+
+const hl_json *hl_json_getn(const hl_json *v, const char *key, size_t key_len) {
+  if (!v || v->type != HL_JSON_OBJECT) return NULL;
+  for (uint32_t i = v->len; i-- > 0;) { /* last one wins */
+    const hl_json_member *m = &v->u.members[i];
+    if (m->key_len == key_len && memcmp(m->key, key, key_len) == 0) return &m->value;
+  }
+  return NULL;
+}
+
+const hl_json *hl_json_get(const hl_json *v, const char *key) { return hl_json_getn(v, key, strlen(key)); }
+
+const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t len) {
+  size_t i = 0;
+  if (len == 0) return v;
+  if (ptr[0] != '/') return NULL;
+  char tok[512];
+  while (v && i < len) {
+    i++; /* '/' */
+    size_t t = 0;
+    while (i < len && ptr[i] != '/') {
+      char c = ptr[i++];
+      if (c == '~') {
+        if (i >= len || (ptr[i] != '0' && ptr[i] != '1')) return NULL;
+        c = ptr[i++] == '0' ? '~' : '/';
+      }
+      if (t >= sizeof tok - 1) return NULL;
+      tok[t++] = c;
+    }
+    tok[t] = '\0';
+    if (v->type == HL_JSON_OBJECT) {
+      v = hl_json_getn(v, tok, t);
+    } else if (v->type == HL_JSON_ARRAY) {
+      if (t == 0 || (t > 1 && tok[0] == '0') || t > 9) return NULL;
+      uint32_t idx = 0;
+      for (size_t k = 0; k < t; k++) {
+        if (tok[k] < '0' || tok[k] > '9') return NULL;
+        idx = idx * 10 + (uint32_t)(tok[k] - '0');
+      }
+      v = idx < v->len ? &v->u.items[idx] : NULL;
+    } else {
+      return NULL;
+    }
+  }
+  return v;
+}
+
+const char *hl_json_str(const hl_json *v) { return v && v->type == HL_JSON_STRING ? v->u.str : NULL; }
+
+bool hl_json_is_bool(const hl_json *v) { return v && (v->type == HL_JSON_TRUE || v->type == HL_JSON_FALSE); }
+
+double hl_json_double(const hl_json *v) {
+  if (!v || v->type != HL_JSON_NUMBER) return 0.0;
+  return strtod(v->u.str, NULL);
+}
+
+const char *hl_json_type_name(hl_json_type t) {
+  switch (t) {
+  case HL_JSON_NULL: return "null";
+  case HL_JSON_FALSE: case HL_JSON_TRUE: return "boolean";
+  case HL_JSON_NUMBER: return "number";
+  case HL_JSON_STRING: return "string";
+  case HL_JSON_ARRAY: return "array";
+  case HL_JSON_OBJECT: return "object";
+  }
+  return "unknown";
+}
+
+/* --- exact decimals ------------------------------------------------------------------ */
+
+/* A number as sign × digits × 10^exp, digits without leading or trailing
+ * zeros (empty for zero). */
+typedef struct {
+  int sign;           /* -1, 0, +1 */
+  char small[96];
+  char *digits;       /* small or heap */
+  size_t n;
+  int64_t exp;
+} decimal;
+
+#define EXP_CAP 1000000000000LL
+
+static bool decimal_read(decimal *d, const char *s, size_t len) {
+  const char *end = s + len;
+  d->sign = 1;
+  d->n = 0;
+  d->exp = 0;
+  d->digits = len < sizeof d->small ? d->small : hl_malloc(len + 1);
+  if (s < end && *s == '-') { d->sign = -1; s++; }
+  if (s >= end || *s < '0' || *s > '9') return false;
+  int64_t frac = 0;
+  bool seen_dot = false;
+  for (; s < end; s++) {
+    char c = *s;
+    if (c >= '0' && c <= '9') {
+      if (d->n == 0 && c == '0') { if (seen_dot) frac++; continue; } /* leading zeros */
+      d->digits[d->n++] = c;
+      if (seen_dot) frac++;
+    } else if (c == '.' && !seen_dot) {
+      seen_dot = true;
+    } else {
+      break;
+    }
+  }
+  int64_t e = 0;
+  if (s < end && (*s == 'e' || *s == 'E')) {
+    s++;
+    int es = 1;
+    if (s < end && (*s == '+' || *s == '-')) { if (*s == '-') es = -1; s++; }
+    if (s >= end) return false;
+    for (; s < end && *s >= '0' && *s <= '9'; s++)
+      if (e < EXP_CAP) e = e * 10 + (*s - '0');
+    e *= es;
+  }
+  if (s != end) return false;
+  while (d->n > 0 && d->digits[d->n - 1] == '0') { d->n--; frac--; }
+  d->exp = e - frac;
+  if (d->n == 0) { d->sign = 0; d->exp = 0; }
+  return true;
+}
+
+static void decimal_free(decimal *d) {
+  if (d->digits != d->small) hl_free(d->digits);
+}
+
+static int cmp_abs(const decimal *a, const decimal *b) {
+  /* Position of the most significant digit decides first. */
+  int64_t ma = (int64_t)a->n + a->exp, mb = (int64_t)b->n + b->exp;
+  if (ma != mb) return ma < mb ? -1 : 1;
+  size_t n = a->n > b->n ? a->n : b->n;
+  for (size_t i = 0; i < n; i++) {
+    char ca = i < a->n ? a->digits[i] : '0', cb = i < b->n ? b->digits[i] : '0';
+    if (ca != cb) return ca < cb ? -1 : 1;
+  }
+  return 0;
+}
+
+int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  decimal x, y;
+  bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
+  int r;
+  if (!okx || !oky) r = okx - oky;
+  else if (x.sign != y.sign) r = x.sign < y.sign ? -1 : 1;
+  else r = x.sign == 0 ? 0 : x.sign * cmp_abs(&x, &y);
+  decimal_free(&x);
+  decimal_free(&y);
+  return r;
+}
+
+bool hl_decimal_is_integer(const char *a, size_t alen) {
+  decimal x;
+  bool ok = decimal_read(&x, a, alen) && (x.sign == 0 || x.exp >= 0);
+  decimal_free(&x);
+  return ok;
+}
+
+#include <mbedtls/bignum.h>
+
+bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen) {
+  decimal x, y;
+  bool result = false;
+  if (!decimal_read(&x, a, alen) || !decimal_read(&y, b, blen) || y.sign <= 0) {
+    decimal_free(&x);
+    decimal_free(&y);
+    return false;
+  }
+  if (x.sign == 0) {
+    result = true;
+  } else if (x.exp >= y.exp) {
+    /* a/b = (X·10^k)/Y with k = ex - ey. X has no factor 10 to spare, so
+     * k < 0 can never divide; for k >= 0, only Y's factors 2 and 5 use the
+     * zeros, and Y has fewer than 4·len(Y)+8 of those: cap k there. */
+    int64_t k = x.exp - y.exp, cap = 4 * (int64_t)y.n + 8;
+    if (k > cap) k = cap;
+    char *xs = hl_malloc(x.n + (size_t)k + 1), *ys = hl_malloc(y.n + 1);
+    memcpy(xs, x.digits, x.n);
+    memset(xs + x.n, '0', (size_t)k);
+    xs[x.n + (size_t)k] = '\0';
+    memcpy(ys, y.digits, y.n);
+    ys[y.n] = '\0';
+    mbedtls_mpi X, Y, R;
+    mbedtls_mpi_init(&X); mbedtls_mpi_init(&Y); mbedtls_mpi_init(&R);
+    if (mbedtls_mpi_read_string(&X, 10, xs) == 0 && mbedtls_mpi_read_string(&Y, 10, ys) == 0 &&
+        mbedtls_mpi_mod_mpi(&R, &X, &Y) == 0)
+      result = mbedtls_mpi_cmp_int(&R, 0) == 0;
+    mbedtls_mpi_free(&X); mbedtls_mpi_free(&Y); mbedtls_mpi_free(&R);
+    hl_free(xs);
+    hl_free(ys);
+  }
+  decimal_free(&x);
+  decimal_free(&y);
+  return result;
+}
+
+int hl_json_int64(const hl_json *v, int64_t *out) {
+  if (!v || v->type != HL_JSON_NUMBER) return HL_EINVAL;
+  decimal d;
+  int rc = HL_EINVAL;
+  if (decimal_read(&d, v->u.str, v->len) && (d.sign == 0 || d.exp >= 0) && (int64_t)d.n + d.exp <= 19) {
+    uint64_t acc = 0;
+    bool overflow = false;
+    for (int64_t i = 0; i < (int64_t)d.n + d.exp; i++) {
+      unsigned dig = i < (int64_t)d.n ? (unsigned)(d.digits[i] - '0') : 0;
+      if (acc > (UINT64_MAX - dig) / 10) { overflow = true; break; }
+      acc = acc * 10 + dig;
+    }
+    if (!overflow && acc <= (uint64_t)INT64_MAX + (d.sign < 0)) {
+      *out = d.sign < 0 ? (int64_t)(0 - acc) : (int64_t)acc;
+      rc = 0;
+    }
+  }
+  decimal_free(&d);
+  return rc;
+}
+
+static bool members_equal(const hl_json *a, const hl_json *b) {
+  if (a->len != b->len) return false;
+  for (uint32_t i = 0; i < a->len; i++) {
+    const hl_json_member *m = &a->u.members[i];
+    const hl_json *o = hl_json_getn(b, m->key, m->key_len);
+    if (!o || !hl_json_equal(&m->value, o)) return false;
+  }
+  return true;
+}
+
+bool hl_json_equal(const hl_json *a, const hl_json *b) {
+  if (a->type != b->type) return false;
+  switch (a->type) {
+  case HL_JSON_NULL: case HL_JSON_TRUE: case HL_JSON_FALSE: return true;
+  case HL_JSON_NUMBER: return hl_decimal_cmp(a->u.str, a->len, b->u.str, b->len) == 0;
+  case HL_JSON_STRING: return a->len == b->len && memcmp(a->u.str, b->u.str, a->len) == 0;
+  case HL_JSON_ARRAY:
+    if (a->len != b->len) return false;
+    for (uint32_t i = 0; i < a->len; i++)
+      if (!hl_json_equal(&a->u.items[i], &b->u.items[i])) return false;
+    return true;
+  case HL_JSON_OBJECT: return members_equal(a, b);
+  }
+  return false;
+}
+
+/* --- writer ---------------------------------------------------------------------------- */
+
+void hl_json_escape(hl_buf *out, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t run = 0;
+  hl_buf_reserve(out, n + 2);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    hl_buf_append(out, s + run, i - run);
+    run = i + 1;
+    char e[7] = {'\\', 0};
+    switch (c) {
+    case '"': e[1] = '"'; hl_buf_append(out, e, 2); break;
+    case '\\': e[1] = '\\'; hl_buf_append(out, e, 2); break;
+    case '\n': e[1] = 'n'; hl_buf_append(out, e, 2); break;
+    case '\r': e[1] = 'r'; hl_buf_append(out, e, 2); break;
+    case '\t': e[1] = 't'; hl_buf_append(out, e, 2); break;
+    case '\b': e[1] = 'b'; hl_buf_append(out, e, 2); break;
+    case '\f': e[1] = 'f'; hl_buf_append(out, e, 2); break;
+    default:
+      e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+      hl_buf_append(out, e, 6);
+    }
+  }
+  hl_buf_append(out, s + run, n - run);
+}
+
+void hl_jw_init(hl_jw *w, hl_buf *out) {
+  memset(w, 0, sizeof *w);
+  w->out = out;
+}
+
+/* Before any value: a comma when it follows a sibling (not after a key). */
+static void pre_value(hl_jw *w) {
+  if (w->after_key) { w->after_key = false; return; }
+  if (w->depth > 0 && w->need_comma[w->depth]) hl_buf_putc(w->out, ',');
+  if (w->depth > 0) w->need_comma[w->depth] = 1;
+}
+
+static void open_c(hl_jw *w, char c) {
+  pre_value(w);
+  hl_buf_putc(w->out, c);
+  if (w->depth < 63) w->depth++;
+  w->need_comma[w->depth] = 0;
+}
+
+static void close_c(hl_jw *w, char c) {
+  hl_buf_putc(w->out, c);
+  if (w->depth > 0) w->depth--;
+}
+
+void hl_jw_obj_begin(hl_jw *w) { open_c(w, '{'); }
+void hl_jw_obj_end(hl_jw *w) { close_c(w, '}'); }
+void hl_jw_arr_begin(hl_jw *w) { open_c(w, '['); }
+void hl_jw_arr_end(hl_jw *w) { close_c(w, ']'); }
+
+void hl_jw_keyn(hl_jw *w, const char *key, size_t n) {
+  pre_value(w);
+  hl_buf_putc(w->out, '"');
+  hl_json_escape(w->out, key, n);
+  hl_buf_append(w->out, "\":", 2);
+  w->after_key = true;
+}
+
+void hl_jw_key(hl_jw *w, const char *key) { hl_jw_keyn(w, key, strlen(key)); }
+
+void hl_jw_strn(hl_jw *w, const char *s, size_t n) {
+  pre_value(w);
+  hl_buf_putc(w->out, '"');
+  hl_json_escape(w->out, s, n);
+  hl_buf_putc(w->out, '"');
+}
+
+void hl_jw_str(hl_jw *w, const char *s) {
+  if (!s) { hl_jw_null(w); return; }
+  hl_jw_strn(w, s, strlen(s));
+}
+
+void hl_jw_int(hl_jw *w, int64_t v) {
+  pre_value(w);
+  hl_buf_printf(w->out, "%lld", (long long)v);
+}
+
+void hl_jw_double(hl_jw *w, double v) {
+  pre_value(w);
+  if (!isfinite(v)) { hl_buf_puts(w->out, "null"); return; }
+  char b[32];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, sizeof b, "%.*g", prec, v);
+    if (strtod(b, NULL) == v) break;
+  }
+  hl_buf_puts(w->out, b);
+}
+
+void hl_jw_bool(hl_jw *w, bool v) {
+  pre_value(w);
+  hl_buf_puts(w->out, v ? "true" : "false");
+}
+
+void hl_jw_null(hl_jw *w) {
+  pre_value(w);
+  hl_buf_puts(w->out, "null");
+}
+
+void hl_jw_raw(hl_jw *w, const char *json, size_t n) {
+  pre_value(w);
+  hl_buf_append(w->out, json, n);
+}
+
+void hl_jw_value(hl_jw *w, const hl_json *v) {
+  switch (v->type) {
+  case HL_JSON_NULL: hl_jw_null(w); break;
+  case HL_JSON_TRUE: hl_jw_bool(w, true); break;
+  case HL_JSON_FALSE: hl_jw_bool(w, false); break;
+  case HL_JSON_NUMBER: hl_jw_raw(w, v->u.str, v->len); break;
+  case HL_JSON_STRING: hl_jw_strn(w, v->u.str, v->len); break;
+  case HL_JSON_ARRAY:
+    hl_jw_arr_begin(w);
+    for (uint32_t i = 0; i < v->len; i++) hl_jw_value(w, &v->u.items[i]);
+    hl_jw_arr_end(w);
+    break;
+  case HL_JSON_OBJECT:
+    hl_jw_obj_begin(w);
+    for (uint32_t i = 0; i < v->len; i++) {
+      hl_jw_keyn(w, v->u.members[i].key, v->u.members[i].key_len);
+      hl_jw_value(w, &v->u.members[i].value);
+    }
+    hl_jw_obj_end(w);
+    break;
+  }
+}
