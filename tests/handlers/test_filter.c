@@ -1,0 +1,79 @@
+#include "hl_test.h"
+#include "common/hl_common.h"
+#include "handlers/hl_filter.h"
+
+static bool match(const char *filter, const char *event) {
+  hl_json_doc fd, ed;
+  hl_json_doc_init(&fd);
+  hl_json_doc_init(&ed);
+  HL_ASSERT(hl_json_parse(&fd, filter, strlen(filter), NULL) == 0);
+  HL_ASSERT(hl_json_parse(&ed, event, strlen(event), NULL) == 0);
+  hl_filter *f = NULL;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_filter_compile(fd.root, &f, &err) == 0, "compile: %s", err.data);
+  hl_json_doc_dispose(&fd); /* the compiled filter does not need it */
+  bool r = hl_filter_match(f, ed.root);
+  hl_filter_free(f);
+  hl_json_doc_dispose(&ed);
+  return r;
+}
+
+static const char *compile_error(const char *filter) {
+  static char msg[512];
+  hl_json_doc fd;
+  hl_json_doc_init(&fd);
+  HL_ASSERT(hl_json_parse(&fd, filter, strlen(filter), NULL) == 0);
+  hl_filter *f = NULL;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT(hl_filter_compile(fd.root, &f, &err) == HL_EINVAL);
+  HL_ASSERT(f == NULL);
+  snprintf(msg, sizeof msg, "%s", err.data);
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&fd);
+  return msg;
+}
+
+static const char *EV = "{\"amount\": 100.50, \"currency\": \"USD\", \"big\": 12345678901234567890,"
+                        "\"tags\": [\"a\"], \"a/b\": {\"m~n\": true}, \"nothing\": null}";
+
+HL_TEST(plain_values_and_equality) {
+  HL_ASSERT(match("{}", EV));
+  HL_ASSERT(match("{\"/currency\": \"USD\"}", EV));
+  HL_ASSERT(!match("{\"/currency\": \"EUR\"}", EV));
+  HL_ASSERT(match("{\"/amount\": 100.5}", EV));           /* exact value, not text */
+  HL_ASSERT(match("{\"/tags\": [\"a\"]}", EV));
+  HL_ASSERT(match("{\"/a~1b/m~0n\": true}", EV));
+  HL_ASSERT(match("{\"/nothing\": null}", EV));
+  HL_ASSERT(!match("{\"/currency\": \"USD\", \"/amount\": 1}", EV)); /* all must match */
+}
+
+HL_TEST(ordering_is_exact) {
+  HL_ASSERT(match("{\"/amount\": {\"$gte\": 100}}", EV));
+  HL_ASSERT(match("{\"/amount\": {\"$gt\": 100.4999999999999999999}}", EV));
+  HL_ASSERT(!match("{\"/amount\": {\"$gt\": 100.50}}", EV));
+  HL_ASSERT(match("{\"/amount\": {\"$lte\": 100.5, \"$gte\": 1e2}}", EV));
+  HL_ASSERT(match("{\"/big\": {\"$gt\": 12345678901234567889}}", EV));
+  HL_ASSERT(!match("{\"/big\": {\"$gt\": 12345678901234567890}}", EV));
+  HL_ASSERT(match("{\"/currency\": {\"$lt\": \"ZZZ\"}}", EV));
+  HL_ASSERT(!match("{\"/currency\": {\"$gt\": 5}}", EV)); /* type mismatch never matches */
+}
+
+HL_TEST(in_ne_exists_and_missing_fields) {
+  HL_ASSERT(match("{\"/currency\": {\"$in\": [\"EUR\", \"USD\"]}}", EV));
+  HL_ASSERT(!match("{\"/currency\": {\"$in\": []}}", EV));
+  HL_ASSERT(match("{\"/currency\": {\"$ne\": \"EUR\"}}", EV));
+  HL_ASSERT(match("{\"/missing\": {\"$ne\": 1}}", EV));
+  HL_ASSERT(match("{\"/missing\": {\"$exists\": false}}", EV));
+  HL_ASSERT(!match("{\"/missing\": {\"$exists\": true}}", EV));
+  HL_ASSERT(match("{\"/nothing\": {\"$exists\": true}}", EV));
+  HL_ASSERT(!match("{\"/missing\": {\"$gte\": 0}}", EV));
+  HL_ASSERT(!match("{\"/missing\": null}", EV));
+}
+
+HL_TEST(bad_filters_name_the_field) {
+  HL_ASSERT(strstr(compile_error("{\"/amount\": {\"$bogus\": 1}}"), "/~1amount/$bogus") != NULL);
+  HL_ASSERT(strstr(compile_error("{\"/c\": {\"$in\": 3}}"), "$in: expected an array") != NULL);
+  HL_ASSERT(strstr(compile_error("{\"/c\": {\"$exists\": 1}}"), "true or false") != NULL);
+  HL_ASSERT(strstr(compile_error("{\"/c\": {\"$gt\": [1]}}"), "number or a string") != NULL);
+  HL_ASSERT(strstr(compile_error("{\"amount\": 1}"), "start with '/'") != NULL);
+}
