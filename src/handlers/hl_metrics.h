@@ -1,0 +1,38 @@
+/* hl_metrics.h — the figures of CONTRACT.md §7, kept on the loop (no locks)
+ * and rendered as Prometheus text or CloudWatch Embedded Metric Format. */
+#ifndef HL_METRICS_H
+#define HL_METRICS_H
+
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+
+#define HL_METRICS_BUCKETS 14
+
+typedef struct {
+  uint64_t events_processed;     /* events accepted (fanned out) */
+  uint64_t events_to_retry;      /* attempts that ended in a scheduled retry */
+  uint64_t events_to_dlq;        /* deliveries that failed for good */
+  uint64_t deliveries_success, deliveries_failed, deliveries_retry, deliveries_duplicate;
+  uint64_t retry_attempts;       /* attempts after the first */
+  uint64_t in_flight;
+  uint64_t latency_buckets[HL_METRICS_BUCKETS]; /* cumulative on render */
+  uint64_t latency_count;
+  double latency_sum;
+} hl_metrics;
+
+void hl_metrics_init(hl_metrics *m);
+void hl_metrics_dispose(hl_metrics *m);
+/* outcome: "success", "failed", "retry", "duplicate"; latency_s < 0 when no
+ * request was made; attempt is 1-based. */
+void hl_metrics_on_delivery(hl_metrics *m, const char *outcome, double latency_s, int attempt);
+/* An event was accepted and fanned out to nsubs subscriptions. */
+void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs);
+void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n);
+void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *out);
+/* One EMF JSON line (no newline) with the seed metric names, for the
+ * figures since `since` (a previous snapshot, or NULL for all). */
+void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const char *ns,
+                           int64_t timestamp_ms, hl_buf *out);
+
+#endif
