@@ -1,30 +1,118 @@
 #include "app/hl_cli.h"
+#include "app/hl_config.h"
+#include "app/hl_serve.h"
+#include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "schema/hl_schema_cli.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
 static void usage(FILE *f) {
   fprintf(f,
           "hookloop %s — webhook delivery engine\n"
+          "\n"
           "usage:\n"
-          "  hookloop serve [--config FILE]           run the service (HTTP API, processor, dispatcher)\n"
-          "  hookloop lambda                          run as an AWS Lambda custom runtime\n"
+          "  hookloop serve [--config FILE]              run the service: HTTP API, processor, dispatcher\n"
+          "  hookloop lambda                             run as an AWS Lambda custom runtime\n"
           "  hookloop schema check SCHEMA [INSTANCE...]  validate JSON files against a JSON Schema\n"
-          "  hookloop tables create                   create the DynamoDB tables\n"
-          "  hookloop version                         print the version\n",
+          "                                              (no INSTANCE: one JSON document per stdin line)\n"
+          "  hookloop tables create                      create the DynamoDB tables\n"
+          "  hookloop version                            print the version\n"
+          "\n"
+          "Configuration comes from the environment (HOOKLOOP_LISTEN, HOOKLOOP_DATA_DIR, ...);\n"
+          "see the README for the full list.\n",
           HOOKLOOP_VERSION);
 }
 
-int hl_cli_main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+/* Loads the configuration (file, then environment) and applies LOG_LEVEL. */
+static int load_config(hl_config *cfg, const char *file) {
+  hl_buf err = HL_BUF_INIT;
+  if (hl_config_load(cfg, file, &err) != 0) {
+    fprintf(stderr, "hookloop: %s\n", err.data ? err.data : "invalid configuration");
+    hl_buf_dispose(&err);
+    return -1;
   }
-  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+  hl_buf_dispose(&err);
+  hl_log_set_level(cfg->log_level);
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  const char *file = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
+    else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+    else {
+      fprintf(stderr, "hookloop serve: unknown argument '%s'; usage: hookloop serve [--config FILE]\n", argv[i]);
+      return 2;
+    }
+  }
+  hl_config cfg;
+  if (load_config(&cfg, file) != 0) return 2;
+  hl_buf d = HL_BUF_INIT;
+  hl_config_describe(&cfg, &d);
+  hl_log_info("configuration", "\"config\":%s", d.data ? d.data : "{}");
+  hl_buf_dispose(&d);
+  int rc = hl_serve_run(&cfg);
+  hl_config_dispose(&cfg);
+  return rc;
+}
+
+static int cmd_tables(int argc, char **argv) {
+  if (argc < 3 || strcmp(argv[2], "create") != 0) {
+    fprintf(stderr, "hookloop tables: usage: hookloop tables create\n");
+    return 2;
+  }
+  hl_config cfg;
+  if (load_config(&cfg, NULL) != 0) return 2;
+  int rc = 0;
+  if (cfg.store == HL_STORE_SQLITE) {
+    printf("HOOKLOOP_STORE is sqlite: its tables are created on start; nothing to do\n");
+  } else {
+    fprintf(stderr, "hookloop tables create: the DynamoDB store is not available in this build yet\n");
+    rc = 1;
+  }
+  hl_config_dispose(&cfg);
+  return rc;
+}
+
+static int cmd_lambda(void) {
+  fprintf(stderr, "hookloop lambda: the Lambda runtime is not available in this build yet; "
+                  "run 'hookloop serve' instead\n");
+  return 1;
+}
+
+int hl_cli_main(int argc, char **argv) {
+  /* Lambda custom runtimes start the binary as "bootstrap". */
+  char self[4096];
+  snprintf(self, sizeof self, "%s", argv[0]);
+  if (strcmp(basename(self), "bootstrap") == 0) return cmd_lambda();
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("hookloop %s\n", HOOKLOOP_VERSION);
     return 0;
   }
-  fprintf(stderr, "hookloop: unknown command '%s'; run 'hookloop --help' for the list\n", argv[1]);
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
+  if (strcmp(cmd, "lambda") == 0) return cmd_lambda();
+  if (strcmp(cmd, "tables") == 0) return cmd_tables(argc, argv);
+  if (strcmp(cmd, "schema") == 0) {
+    if (argc < 3 || strcmp(argv[2], "check") != 0) {
+      fprintf(stderr, "hookloop schema: usage: hookloop schema check SCHEMA [INSTANCE...]\n");
+      return 2;
+    }
+    return hl_schema_cli_check(argc - 3, argv + 3);
+  }
+  fprintf(stderr, "hookloop: unknown command '%s'; run 'hookloop --help' for the list\n", cmd);
   return 2;
 }

@@ -93,6 +93,9 @@ bool hl_http_req_is_aborted(const hl_http_req *req);
  * "content-type: application/json". headers may be NULL. */
 void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
                      const char *body, size_t body_len);
+/* Releases the request without an answer and closes the connection (for
+ * test peers that simulate resets). */
+void hl_http_respond_close(hl_http_req *req);
 /* Convenience: a JSON error body {"error": code, "message": message}. */
 void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message);
 

@@ -1,0 +1,251 @@
+#include "app/hl_config.h"
+#include "common/hl_common.h"
+#include "handlers/hl_retry.h"
+#include "json/hl_json.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The raw settings, by name, with defaults; typed fields are derived after. */
+typedef struct {
+  const char *name;
+  size_t offset;        /* of a char* in hl_config, or (size_t)-1 for typed ones */
+  const char *def;
+  bool secret;
+} setting;
+
+#define S(name, field, def) {name, offsetof(hl_config, field), def, false}
+#define SECRET(name, field) {name, offsetof(hl_config, field), NULL, true}
+#define T(name, def) {name, (size_t)-1, def, false}
+
+static const setting settings[] = {
+  S("HOOKLOOP_LISTEN", listen, "127.0.0.1:8080"),
+  S("HOOKLOOP_DATA_DIR", data_dir, "./hookloop-data"),
+  T("HOOKLOOP_STORE", "sqlite"),
+  T("HOOKLOOP_QUEUE", NULL),
+  T("HOOKLOOP_ROLE", "all"),
+  S("KAFKA_BROKERS", kafka_brokers, NULL),
+  S("KAFKA_GROUP_ID", kafka_group_id, "hookloop"),
+  S("KAFKA_SECURITY_PROTOCOL", kafka_security_protocol, "plaintext"),
+  S("DYNAMODB_ENDPOINT", dynamodb_endpoint, NULL),
+  S("AWS_REGION", aws_region, NULL),
+  SECRET("AWS_ACCESS_KEY_ID", aws_access_key_id),
+  SECRET("AWS_SECRET_ACCESS_KEY", aws_secret_access_key),
+  SECRET("AWS_SESSION_TOKEN", aws_session_token),
+  S("EVENT_SCHEMA_TABLE", event_schema_table, "event_schema"),
+  S("SUBSCRIPTION_TABLE", subscription_table, "partner_event_subscription"),
+  S("EVENT_KAFKA_TABLE", event_kafka_table, "event_subscription_kafka"),
+  S("DELIVERY_STATUS_TABLE", delivery_status_table, "event_delivery_status"),
+  S("IDEMPOTENCY_TABLE", idempotency_table, "idempotency_ledger"),
+  S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
+  S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
+  S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),
+  S("HOOKLOOP_DLQ_TOPIC", dlq_topic, "wh.dlq"),
+  S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
+  T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
+  SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
+  SECRET("HOOKLOOP_API_TOKEN", api_token),
+  T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
+  S("WEBHOOK_SECRET_ARN", webhook_secret_arn, NULL),
+  T("LOG_LEVEL", "info"),
+};
+
+#define NSETTINGS HL_ARRAY_SIZE(settings)
+
+static char **field(hl_config *c, const setting *s) { return (char **)((char *)c + s->offset); }
+
+static bool is_true(const char *v) {
+  return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0;
+}
+
+static bool is_false(const char *v) {
+  return strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || !*v;
+}
+
+static int read_file(const char *path, char **values, hl_buf *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    hl_buf_printf(err, "--config %s: cannot open the file; give the path of a JSON object of settings", path);
+    return HL_EINVAL;
+  }
+  hl_buf text = HL_BUF_INIT;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) hl_buf_append(&text, chunk, n);
+  fclose(f);
+  hl_json_doc doc;
+  hl_json_error jerr;
+  hl_json_doc_init(&doc);
+  int rc = 0;
+  if (hl_json_parse(&doc, text.data ? text.data : "", text.len, &jerr) != 0) {
+    hl_buf_printf(err, "--config %s: not valid JSON (%s at line %d, column %d)", path, jerr.message, jerr.line,
+                  jerr.column);
+    rc = HL_EINVAL;
+  } else if (doc.root->type != HL_JSON_OBJECT) {
+    hl_buf_printf(err, "--config %s: expected a JSON object of settings, e.g. {\"HOOKLOOP_LISTEN\": \"0.0.0.0:8080\"}", path);
+    rc = HL_EINVAL;
+  }
+  for (uint32_t i = 0; rc == 0 && i < doc.root->len; i++) {
+    const hl_json_member *m = &doc.root->u.members[i];
+    size_t k;
+    for (k = 0; k < NSETTINGS; k++)
+      if (strcmp(settings[k].name, m->key) == 0) break;
+    if (k == NSETTINGS) {
+      hl_buf_printf(err, "--config %s: unknown setting \"%s\"; the names are those of the environment variables (see docs/configuration.md)", path, m->key);
+      rc = HL_EINVAL;
+      break;
+    }
+    const hl_json *v = &m->value;
+    char *s = NULL;
+    if (v->type == HL_JSON_STRING || v->type == HL_JSON_NUMBER) s = hl_strndup(v->u.str, v->len);
+    else if (v->type == HL_JSON_TRUE) s = hl_strdup("1");
+    else if (v->type == HL_JSON_FALSE) s = hl_strdup("0");
+    else if (v->type == HL_JSON_NULL) continue;
+    else {
+      hl_buf_printf(err, "--config %s: \"%s\" must be a string, number or boolean", path, m->key);
+      rc = HL_EINVAL;
+      break;
+    }
+    hl_free(values[k]);
+    values[k] = s;
+  }
+  hl_json_doc_dispose(&doc);
+  hl_buf_dispose(&text);
+  return rc;
+}
+
+static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
+  if (strcmp(name, "HOOKLOOP_STORE") == 0) {
+    if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
+    else if (strcmp(v, "dynamodb") == 0) c->store = HL_STORE_DYNAMODB;
+    else goto bad_enum;
+  } else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) {
+    if (strcmp(v, "embedded") == 0) c->queue = HL_QUEUE_EMBEDDED;
+    else if (strcmp(v, "kafka") == 0) c->queue = HL_QUEUE_KAFKA;
+    else goto bad_enum;
+  } else if (strcmp(name, "HOOKLOOP_ROLE") == 0) {
+    if (strcmp(v, "all") == 0) c->role = HL_ROLE_ALL;
+    else if (strcmp(v, "processor") == 0) c->role = HL_ROLE_PROCESSOR;
+    else if (strcmp(v, "dispatcher") == 0) c->role = HL_ROLE_DISPATCHER;
+    else goto bad_enum;
+  } else if (strcmp(name, "HOOKLOOP_MAX_IN_FLIGHT") == 0) {
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*v == '\0' || *end || n < 1 || n > 1000000) {
+      hl_buf_printf(err, "HOOKLOOP_MAX_IN_FLIGHT=%s: expected a whole number from 1 to 1000000", v);
+      return HL_EINVAL;
+    }
+    c->max_in_flight = n;
+  } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
+    if (is_true(v)) c->allow_private_targets = true;
+    else if (is_false(v)) c->allow_private_targets = false;
+    else {
+      hl_buf_printf(err, "HOOKLOOP_ALLOW_PRIVATE_TARGETS=%s: expected 0 or 1", v);
+      return HL_EINVAL;
+    }
+  } else if (strcmp(name, "LOG_LEVEL") == 0) {
+    int lvl = hl_log_parse_level(v);
+    if (lvl < 0) {
+      hl_buf_printf(err, "LOG_LEVEL=%s: expected debug, info, warn or error", v);
+      return HL_EINVAL;
+    }
+    c->log_level = (hl_log_level)lvl;
+  }
+  return 0;
+bad_enum:
+  hl_buf_printf(err, "%s=%s: expected %s", name, v,
+                strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite or dynamodb"
+                : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded or kafka"
+                                                      : "all, processor or dispatcher");
+  return HL_EINVAL;
+}
+
+int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
+  memset(c, 0, sizeof *c);
+  char *values[NSETTINGS] = {0};
+  int rc = 0;
+  for (size_t k = 0; k < NSETTINGS; k++)
+    if (settings[k].def) values[k] = hl_strdup(settings[k].def);
+  if (config_file) rc = read_file(config_file, values, err);
+  for (size_t k = 0; rc == 0 && k < NSETTINGS; k++) {
+    const char *e = getenv(settings[k].name);
+    if (e) {
+      hl_free(values[k]);
+      values[k] = hl_strdup(e);
+    }
+  }
+  /* Derived defaults. */
+  size_t qi = 0, bi = 0, di = 0, ri = 0;
+  for (size_t k = 0; k < NSETTINGS; k++) {
+    if (strcmp(settings[k].name, "HOOKLOOP_QUEUE") == 0) qi = k;
+    if (strcmp(settings[k].name, "KAFKA_BROKERS") == 0) bi = k;
+    if (strcmp(settings[k].name, "DYNAMODB_ENDPOINT") == 0) di = k;
+    if (strcmp(settings[k].name, "AWS_REGION") == 0) ri = k;
+  }
+  if (!values[qi]) values[qi] = hl_strdup(values[bi] && *values[bi] ? "kafka" : "embedded");
+  if (!values[di] && values[ri] && *values[ri]) {
+    char ep[256];
+    snprintf(ep, sizeof ep, "https://dynamodb.%s.amazonaws.com", values[ri]);
+    values[di] = hl_strdup(ep);
+  }
+  for (size_t k = 0; k < NSETTINGS; k++) {
+    if (rc == 0 && settings[k].offset == (size_t)-1) rc = typed(c, settings[k].name, values[k], err);
+    if (settings[k].offset != (size_t)-1) {
+      *field(c, &settings[k]) = values[k];
+      values[k] = NULL;
+    }
+    hl_free(values[k]);
+  }
+  if (rc == 0) {
+    hl_retry_schedule *s = NULL;
+    hl_buf e2 = HL_BUF_INIT;
+    if (hl_retry_schedule_parse(c->retry_schedule, &s, &e2) != 0) {
+      hl_buf_printf(err, "HOOKLOOP_RETRY_SCHEDULE=%s: %s", c->retry_schedule, e2.data);
+      rc = HL_EINVAL;
+    }
+    hl_retry_schedule_free(s);
+    hl_buf_dispose(&e2);
+  }
+  if (rc == 0 && c->queue == HL_QUEUE_KAFKA && !(c->kafka_brokers && *c->kafka_brokers)) {
+    hl_buf_puts(err, "HOOKLOOP_QUEUE=kafka needs KAFKA_BROKERS (host:port,...)");
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
+    hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT)");
+    rc = HL_EINVAL;
+  }
+  return rc;
+}
+
+void hl_config_dispose(hl_config *c) {
+  for (size_t k = 0; k < NSETTINGS; k++)
+    if (settings[k].offset != (size_t)-1) {
+      hl_free(*field(c, &settings[k]));
+      *field(c, &settings[k]) = NULL;
+    }
+}
+
+void hl_config_describe(const hl_config *c, hl_buf *out) {
+  hl_jw w;
+  hl_jw_init(&w, out);
+  hl_jw_obj_begin(&w);
+  for (size_t k = 0; k < NSETTINGS; k++) {
+    const setting *s = &settings[k];
+    if (s->offset == (size_t)-1) continue;
+    const char *v = *field((hl_config *)c, s);
+    hl_jw_key(&w, s->name);
+    if (s->secret) hl_jw_str(&w, v && *v ? "set" : "unset");
+    else if (v) hl_jw_str(&w, v);
+    else hl_jw_null(&w);
+  }
+  static const char *stores[] = {"sqlite", "dynamodb"}, *queues[] = {"embedded", "kafka"},
+                    *roles[] = {"all", "processor", "dispatcher"};
+  hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
+  hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
+  hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);
+  hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
+  hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
+  hl_jw_obj_end(&w);
+}

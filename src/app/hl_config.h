@@ -1,0 +1,44 @@
+/* hl_config.h — configuration (CONTRACT.md §2): defaults, then a JSON file
+ * (`--config FILE`, the same names as keys), then the environment. */
+#ifndef HL_CONFIG_H
+#define HL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+#include "common/hl_log.h"
+
+typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB } hl_store_kind;
+typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
+typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER } hl_role;
+
+typedef struct {
+  /* Every string is owned by the config (hl_config_dispose frees it). */
+  char *listen, *data_dir;
+  hl_store_kind store;
+  hl_queue_kind queue;
+  hl_role role;
+  char *kafka_brokers, *kafka_group_id, *kafka_security_protocol;
+  char *dynamodb_endpoint, *aws_region;
+  char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
+  char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
+      *idempotency_table;
+  char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
+  char *retry_schedule;
+  int64_t max_in_flight;
+  char *admin_token, *api_token;
+  bool allow_private_targets;
+  char *webhook_secret_arn;
+  hl_log_level log_level;
+} hl_config;
+
+/* Returns 0, or HL_EINVAL with a message in err naming the variable, what
+ * was wrong and what is accepted. The config is usable (defaults) either way
+ * and must be disposed. */
+int hl_config_load(hl_config *c, const char *config_file, hl_buf *err);
+void hl_config_dispose(hl_config *c);
+/* A JSON object for the start-up log line; secrets appear as "set"/"unset". */
+void hl_config_describe(const hl_config *c, hl_buf *out);
+
+#endif

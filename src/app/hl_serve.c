@@ -1,0 +1,286 @@
+#include "app/hl_serve.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "handlers/hl_api.h"
+#include "handlers/hl_dispatch.h"
+#include "handlers/hl_metrics.h"
+#include "handlers/hl_registry.h"
+#include "handlers/hl_retry.h"
+#include "loop/hl_curl_uv.h"
+#include "loop/hl_http_server.h"
+#include "store/hl_store_sqlite.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The settings serve needs, resolved from the configuration once. */
+typedef struct {
+  const char *listen;
+  const char *data_dir;
+  hl_table_names tables;
+  const char *retry_schedule;
+  unsigned max_in_flight;
+  bool allow_private;
+  const char *admin_token, *api_token;
+  const char *ingress_prefix, *egress_prefix;
+  uint64_t drain_timeout_ms;
+} serve_settings;
+
+typedef enum { S_STARTING, S_RUNNING, S_DRAINING, S_CLOSING, S_DONE } serve_state;
+
+typedef struct {
+  serve_state state;
+  serve_settings set;
+  uv_loop_t loop;
+  hl_curl_uv curl;
+  hl_store *store;
+  hl_registry reg;
+  hl_retry_schedule *schedule;
+  hl_dispatch dispatch;
+  hl_api api;
+  hl_http_server *http;
+  hl_metrics metrics;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t drain_timer;
+  uint64_t drain_deadline;
+  int exit_code;
+  int pending_closes;
+} serve;
+
+static void begin_close(serve *s);
+
+static void on_outcome(void *data, const hl_outcome_info *o) {
+  serve *s = data;
+  hl_metrics_on_delivery(&s->metrics, o->outcome == HL_OUTCOME_SUCCESS   ? "success"
+                                      : o->outcome == HL_OUTCOME_DUPLICATE ? "duplicate"
+                                      : o->outcome == HL_OUTCOME_RETRY     ? "retry"
+                                                                           : "failed",
+                         o->outcome == HL_OUTCOME_DUPLICATE ? -1.0 : o->latency_s, o->attempt);
+}
+
+static void on_accepted(void *data, size_t nsubs) {
+  serve *s = data;
+  hl_metrics_on_processed(&s->metrics, nsubs);
+}
+
+static void render_metrics(void *data, hl_buf *out) {
+  serve *s = data;
+  hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
+  hl_metrics_render_prometheus(&s->metrics, out);
+}
+
+/* --- shutdown ------------------------------------------------------------------ */
+
+static void transition(serve *s, serve_state to) {
+  static const char *names[] = {"starting", "running", "draining", "closing", "done"};
+  hl_log_info("service state", "\"from\":\"%s\",\"to\":\"%s\"", names[s->state], names[to]);
+  s->state = to;
+}
+
+static void on_drain_tick(uv_timer_t *t) {
+  serve *s = hl_container_of(t, serve, drain_timer);
+  bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0;
+  bool late = uv_now(&s->loop) >= s->drain_deadline;
+  if (!quiet && !late) return;
+  if (!quiet)
+    hl_log_warn("drain deadline reached; unfinished deliveries stay queued for the next start",
+                "\"in_flight\":%u", s->dispatch.in_flight);
+  uv_timer_stop(t);
+  begin_close(s);
+}
+
+static void start_drain(serve *s) {
+  if (s->state != S_RUNNING && s->state != S_STARTING) {
+    if (s->state == S_DRAINING) { /* a second signal: stop waiting */
+      s->drain_deadline = 0;
+      on_drain_tick(&s->drain_timer);
+    }
+    return;
+  }
+  transition(s, S_DRAINING);
+  s->api.draining = true;
+  if (s->http) hl_http_server_stop(s->http);
+  hl_dispatch_stop(&s->dispatch);
+  s->drain_deadline = uv_now(&s->loop) + s->set.drain_timeout_ms;
+  uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  serve *s = h->data;
+  hl_log_info("signal received; draining", "\"signal\":%d", signum);
+  start_drain(s);
+}
+
+static void closed_one(void *data) {
+  serve *s = data;
+  if (--s->pending_closes > 0) return;
+  transition(s, S_DONE);
+}
+
+static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
+
+static void on_store_closed(void *data) { closed_one(data); }
+
+static void on_dispatch_closed(void *data) {
+  serve *s = data;
+  /* The dispatcher is closed: the store and curl can go now. */
+  s->pending_closes++;
+  hl_curl_uv_close(&s->curl, closed_one, s);
+  if (s->store) {
+    s->pending_closes++;
+    s->store->vt->close(s->store, on_store_closed, s);
+  }
+  closed_one(s);
+}
+
+static void on_http_destroyed(void *data) { closed_one(data); }
+
+static void begin_close(serve *s) {
+  if (s->state == S_CLOSING || s->state == S_DONE) return;
+  transition(s, S_CLOSING);
+  s->pending_closes = 1; /* released at the end of this function */
+  if (s->http) {
+    s->pending_closes++;
+    hl_http_server_destroy(s->http, on_http_destroyed, s);
+    s->http = NULL;
+  }
+  s->pending_closes++;
+  hl_dispatch_close(&s->dispatch, on_dispatch_closed, s);
+  uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->drain_timer};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(hs); i++) {
+    s->pending_closes++;
+    uv_close(hs[i], on_handle_closed);
+  }
+  closed_one(s);
+}
+
+/* --- start ------------------------------------------------------------------------ */
+
+static void on_loaded(void *data, int status) {
+  serve *s = data;
+  if (status != 0) {
+    hl_log_error("could not load schemas and subscriptions from the store",
+                 "\"error\":\"%s\",\"hint\":\"check HOOKLOOP_DATA_DIR and its permissions\"", hl_strerror(status));
+    s->exit_code = 1;
+    begin_close(s);
+    return;
+  }
+  if (s->state != S_STARTING) { /* a signal came while loading */
+    begin_close(s);
+    return;
+  }
+  hl_http_server_config hc = {
+    .on_request = hl_api_handle, .body_limit = hl_api_body_limit, .data = &s->api,
+  };
+  int rc = hl_http_server_create(&s->loop, s->set.listen, &hc, &s->http);
+  if (rc == 0) rc = hl_http_server_start(s->http);
+  if (rc != 0) {
+    hl_log_error("cannot listen", "\"listen\":\"%s\",\"error\":\"%s\",\"hint\":\"set HOOKLOOP_LISTEN to a free host:port\"",
+                 hl_log_esc(s->set.listen, (size_t)-1), hl_strerror(rc));
+    if (s->http) { hl_http_server_destroy(s->http, NULL, NULL); s->http = NULL; }
+    s->exit_code = 1;
+    begin_close(s);
+    return;
+  }
+  transition(s, S_RUNNING);
+  hl_dispatch_notify_all(&s->dispatch);
+  hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"sqlite\",\"queue\":\"embedded\","
+              "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
+              hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
+              hl_log_esc(s->set.data_dir, (size_t)-1), hl_strmap_len(&s->reg.schemas_by_id),
+              hl_strmap_len(&s->reg.subs_by_id), (long long)s->store->vt->eq_backlog(s->store));
+}
+
+static int settings_from_config(const hl_config *c, serve_settings *set) {
+  memset(set, 0, sizeof *set);
+  set->listen = c->listen;
+  set->data_dir = c->data_dir;
+  hl_table_names_default(&set->tables);
+  set->tables.schema_table = c->event_schema_table;
+  set->tables.subscription_table = c->subscription_table;
+  set->tables.kafka_table = c->event_kafka_table;
+  set->tables.delivery_table = c->delivery_status_table;
+  set->tables.ledger_table = c->idempotency_table;
+  set->retry_schedule = c->retry_schedule;
+  set->max_in_flight = (unsigned)c->max_in_flight;
+  set->allow_private = c->allow_private_targets;
+  set->admin_token = c->admin_token;
+  set->api_token = c->api_token;
+  set->ingress_prefix = c->ingress_topic_prefix;
+  set->egress_prefix = c->egress_topic_prefix;
+  set->drain_timeout_ms = 25000;
+  if (c->store != HL_STORE_SQLITE) {
+    fprintf(stderr, "hookloop: HOOKLOOP_STORE=dynamodb is not available in this build yet; "
+                    "unset it to use the embedded SQLite store\n");
+    return -1;
+  }
+  if (c->queue != HL_QUEUE_EMBEDDED) {
+    fprintf(stderr, "hookloop: the Kafka queue is not available in this build yet; unset KAFKA_BROKERS "
+                    "(or set HOOKLOOP_QUEUE=embedded) to use the embedded queue\n");
+    return -1;
+  }
+  return 0;
+}
+
+int hl_serve_run(const hl_config *cfg) {
+  static serve sv; /* one per process; static keeps it out of the signal path's way */
+  serve *s = &sv;
+  memset(s, 0, sizeof *s);
+  if (settings_from_config(cfg, &s->set) != 0) return 2;
+  signal(SIGPIPE, SIG_IGN);
+  if (hl_curl_global_init() != 0) {
+    fprintf(stderr, "hookloop: libcurl failed to initialise\n");
+    return 1;
+  }
+  uv_loop_init(&s->loop);
+  char err[512] = "";
+  int rc = hl_store_sqlite_open(&s->loop, s->set.data_dir, &s->set.tables, &s->store, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "hookloop: %s\n", err);
+    uv_loop_close(&s->loop);
+    hl_curl_global_cleanup();
+    return 1;
+  }
+  hl_buf perr = HL_BUF_INIT;
+  if (hl_retry_schedule_parse(s->set.retry_schedule, &s->schedule, &perr) != 0) {
+    fprintf(stderr, "hookloop: HOOKLOOP_RETRY_SCHEDULE: %s\n", perr.data ? perr.data : "invalid");
+    hl_buf_dispose(&perr);
+    return 2;
+  }
+  hl_buf_dispose(&perr);
+  hl_metrics_init(&s->metrics);
+  hl_curl_uv_init(&s->curl, &s->loop, (long)s->set.max_in_flight + 256);
+  hl_registry_init(&s->reg);
+  hl_dispatch_options dopt = {
+    .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
+    .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
+  };
+  hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
+  hl_api_options aopt = {
+    .admin_token = s->set.admin_token, .api_token = s->set.api_token,
+    .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
+    .store_name = "sqlite", .queue_name = "embedded", .allow_private_targets = s->set.allow_private,
+    .backlog_high_water = 1000000, .default_schedule = s->schedule,
+    .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
+  };
+  hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
+  uv_signal_init(&s->loop, &s->sigterm);
+  uv_signal_init(&s->loop, &s->sigint);
+  uv_timer_init(&s->loop, &s->drain_timer);
+  s->sigterm.data = s->sigint.data = s->drain_timer.data = s;
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  hl_api_load(&s->api, on_loaded, s);
+
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+
+  hl_registry_dispose(&s->reg);
+  hl_retry_schedule_free(s->schedule);
+  hl_metrics_dispose(&s->metrics);
+  rc = uv_loop_close(&s->loop);
+  if (rc != 0) hl_log_error("the loop still had open handles at exit", "\"error\":\"%s\"", uv_strerror(rc));
+  hl_curl_global_cleanup();
+  hl_log_info("hookloop stopped", "\"exit_code\":%d", s->exit_code);
+  return s->exit_code;
+}

@@ -1,0 +1,1365 @@
+#include "handlers/hl_api.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "crypto/hl_crypto.h"
+#include "crypto/hl_webhook_sig.h"
+#include "handlers/hl_filter.h"
+#include "handlers/hl_retry.h"
+#include "json/hl_json.h"
+#include "schema/hl_schema.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* --- answers ----------------------------------------------------------------- */
+
+static void respond_buf(hl_http_req *req, int status, hl_buf *b) {
+  hl_http_respond(req, status, NULL, 0, b->data ? b->data : "", b->len);
+  hl_buf_dispose(b);
+}
+
+/* details_json: a pre-encoded JSON array, or NULL. */
+static void respond_error(hl_http_req *req, int status, const char *code, const char *message,
+                          const char *details_json) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
+  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
+  hl_jw_key(&w, "details");
+  if (details_json) hl_jw_raw(&w, details_json, strlen(details_json));
+  else { hl_jw_arr_begin(&w); hl_jw_arr_end(&w); }
+  hl_jw_obj_end(&w);
+  respond_buf(req, status, &b);
+}
+
+/* One detail {"path": pointer, "message": text} as a one-element array. */
+static void respond_field_error(hl_http_req *req, const char *pointer, const char *message) {
+  hl_buf d = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &d);
+  hl_jw_arr_begin(&w);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "path"); hl_jw_str(&w, pointer);
+  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
+  hl_jw_obj_end(&w);
+  hl_jw_arr_end(&w);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", pointer[0] ? pointer : "(body)", message);
+  respond_error(req, 400, "invalid_request", msg, d.data);
+  hl_buf_dispose(&d);
+}
+
+static void respond_store_error(hl_http_req *req, int status) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "the store failed (%s); nothing was changed, try again", hl_strerror(status));
+  hl_http_header h = {"retry-after", 11, "1", 1};
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "error"); hl_jw_str(&w, "store_unavailable");
+  hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
+  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_http_respond(req, 503, &h, 1, b.data, b.len);
+  hl_buf_dispose(&b);
+}
+
+/* Parses the body as JSON; answers 400 itself and returns false on error. */
+static bool parse_body(hl_http_req *req, hl_json_doc *doc) {
+  hl_json_error err;
+  hl_json_doc_init(doc);
+  if (req->body_len == 0) {
+    respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
+    return false;
+  }
+  if (hl_json_parse(doc, req->body, req->body_len, &err) != 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "the body is not valid JSON: %s at line %d, column %d", err.message, err.line,
+             err.column);
+    respond_error(req, 400, "invalid_json", msg, NULL);
+    hl_json_doc_dispose(doc);
+    return false;
+  }
+  return true;
+}
+
+/* --- authentication ------------------------------------------------------------ */
+
+static bool authorized(hl_http_req *req, const char *token) {
+  if (token == NULL || token[0] == '\0') return true;
+  size_t len = 0;
+  const char *h = hl_http_req_header(req, "authorization", &len);
+  if (h == NULL || len < 7 || strncasecmp(h, "Bearer ", 7) != 0) return false;
+  return hl_ct_equal(h + 7, len - 7, token, strlen(token));
+}
+
+/* --- small validators ----------------------------------------------------------- */
+
+/* Names that become parts of topic names and keys: letters, digits, . _ - */
+static bool name_ok(const char *s, size_t max) {
+  size_t n = 0;
+  if (!s || !*s) return false;
+  for (; *s; s++, n++) {
+    char c = *s;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-' || c == '.'))
+      return false;
+  }
+  return n <= max;
+}
+
+/* Event ids travel in the webhook-id header: printable ASCII, no spaces. */
+static bool event_id_ok(const char *s, size_t len) {
+  if (len == 0 || len > 200) return false;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
+  return true;
+}
+
+static const char *get_str(const hl_json *obj, const char *key) {
+  return hl_json_str(hl_json_get(obj, key));
+}
+
+/* --- schemas ---------------------------------------------------------------------- */
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  hl_schema_rec rec;
+  hl_schema *compiled;
+} schema_put_ctx;
+
+static void write_schema(hl_jw *w, const hl_schema_rec *r, bool with_schema) {
+  char id[512];
+  snprintf(id, sizeof id, "%s.%s.v%lld", r->domain, r->event_type, (long long)r->version);
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "schema_id"); hl_jw_str(w, id);
+  hl_jw_key(w, "domain"); hl_jw_str(w, r->domain);
+  hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
+  hl_jw_key(w, "version"); hl_jw_int(w, r->version);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "ingress_topic"); hl_jw_str(w, r->ingress_topic);
+  hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  if (with_schema) { hl_jw_key(w, "schema"); hl_jw_raw(w, r->schema_json, strlen(r->schema_json)); }
+  hl_jw_obj_end(w);
+}
+
+static void on_schema_put(void *data, int status, hl_store_result *res) {
+  schema_put_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status != 0) {
+    respond_store_error(c->req, status);
+    hl_schema_rec_free(&c->rec);
+    if (c->compiled) hl_schema_free(c->compiled);
+  } else {
+    char id[512];
+    snprintf(id, sizeof id, "%s.%s.v%lld", c->rec.domain, c->rec.event_type, (long long)c->rec.version);
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "schema_id"); hl_jw_str(&w, id);
+    hl_jw_key(&w, "ingress_topic"); hl_jw_str(&w, c->rec.ingress_topic);
+    hl_jw_obj_end(&w);
+    hl_log_info("schema registered", "\"schema_id\":\"%s\",\"status\":\"%s\"", hl_log_esc(id, (size_t)-1),
+                c->rec.status);
+    hl_registry_put_schema(c->a->reg, &c->rec, c->compiled);
+    respond_buf(c->req, 201, &b);
+  }
+  hl_free(c);
+}
+
+static void append_schema_errors(hl_jw *w, const hl_schema_errors *errs) {
+  hl_jw_arr_begin(w);
+  for (size_t i = 0; i < errs->count; i++) {
+    const hl_schema_error *e = &errs->items[i];
+    hl_jw_obj_begin(w);
+    hl_jw_key(w, "path"); hl_jw_str(w, e->instance_path);
+    hl_jw_key(w, "keyword"); hl_jw_str(w, e->keyword);
+    hl_jw_key(w, "schema_path"); hl_jw_str(w, e->schema_path);
+    hl_jw_key(w, "message"); hl_jw_str(w, e->message);
+    hl_jw_obj_end(w);
+  }
+  hl_jw_arr_end(w);
+}
+
+static void post_schema(hl_api *a, hl_http_req *req) {
+  hl_json_doc doc;
+  if (!parse_body(req, &doc)) return;
+  const hl_json *root = doc.root;
+  const char *event_type = get_str(root, "event_type"), *domain = get_str(root, "domain");
+  const char *status = get_str(root, "status");
+  const hl_json *schema = hl_json_get(root, "schema");
+  int64_t version = 0;
+  if (root->type != HL_JSON_OBJECT) { respond_field_error(req, "", "expected a JSON object"); goto done; }
+  if (!name_ok(event_type, 128)) { respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  if (!name_ok(domain, 128)) { respond_field_error(req, "/domain", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  const hl_json *v = hl_json_get(root, "version");
+  if (v == NULL) version = 1;
+  else if (hl_json_int64(v, &version) != 0 || version < 1 || version > 1000000) {
+    respond_field_error(req, "/version", "expected an integer from 1 to 1000000"); goto done;
+  }
+  if (status == NULL) status = "ACTIVE";
+  if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "INACTIVE") != 0) {
+    respond_field_error(req, "/status", "expected \"ACTIVE\" or \"INACTIVE\""); goto done;
+  }
+  if (schema == NULL || (schema->type != HL_JSON_OBJECT && schema->type != HL_JSON_TRUE &&
+                         schema->type != HL_JSON_FALSE)) {
+    respond_field_error(req, "/schema", "required: a JSON Schema (an object or a boolean)"); goto done;
+  }
+  hl_schema_errors errs;
+  hl_schema_errors_init(&errs);
+  hl_schema *compiled = NULL;
+  if (hl_schema_compile(schema, NULL, &compiled, &errs) != 0) {
+    hl_buf d = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &d);
+    append_schema_errors(&w, &errs);
+    char msg[512];
+    snprintf(msg, sizeof msg, "the schema is not usable: %s",
+             errs.count ? errs.items[0].message : "invalid schema document");
+    respond_error(req, 400, "invalid_schema", msg, d.data);
+    hl_buf_dispose(&d);
+    hl_schema_errors_dispose(&errs);
+    goto done;
+  }
+  hl_schema_errors_dispose(&errs);
+  schema_put_ctx *c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  c->compiled = compiled;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s.%s", domain, event_type);
+  c->rec.schema_id = hl_strdup(buf);
+  c->rec.version = version;
+  c->rec.domain = hl_strdup(domain);
+  c->rec.event_type = hl_strdup(event_type);
+  c->rec.status = hl_strdup(status);
+  hl_buf sj = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &sj);
+  hl_jw_value(&w, schema);
+  c->rec.schema_json = hl_buf_steal(&sj, NULL);
+  snprintf(buf, sizeof buf, "%s.%s.%s.v%lld", a->opt.ingress_prefix, domain, event_type, (long long)version);
+  c->rec.ingress_topic = hl_strdup(buf);
+  c->rec.created_at = hl_wall_ms();
+  a->pending++;
+  a->store->vt->schema_put(a->store, &c->rec, on_schema_put, c);
+done:
+  hl_json_doc_dispose(&doc);
+}
+
+static void list_schemas(hl_api *a, hl_http_req *req) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "schemas");
+  hl_jw_arr_begin(&w);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
+    write_schema(&w, &((hl_schema_entry *)v)->rec, false);
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  respond_buf(req, 200, &b);
+}
+
+static void get_schema(hl_api *a, hl_http_req *req, const char *id) {
+  const hl_schema_entry *e = hl_registry_schema_get(a->reg, id);
+  if (e == NULL) {
+    /* "<domain>.<event_type>" names the latest version. */
+    size_t it = 0;
+    void *v;
+    while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v)) {
+      const hl_schema_entry *c = v;
+      if (strcmp(c->rec.schema_id, id) == 0 && (!e || c->rec.version > e->rec.version)) e = c;
+    }
+  }
+  if (e == NULL) {
+    respond_error(req, 404, "not_found", "no schema with this id; list them with GET /admin/schemas", NULL);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  write_schema(&w, &e->rec, true);
+  respond_buf(req, 200, &b);
+}
+
+/* --- subscriptions ------------------------------------------------------------------ */
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  hl_sub_rec rec;
+  hl_filter *filter;
+  struct curl_slist *headers;
+  hl_retry_schedule *schedule;
+  bool secret_new;        /* the answer carries the secret (created or given now) */
+  int http_status;
+} sub_put_ctx;
+
+static void write_sub(hl_jw *w, const hl_sub_rec *r) {
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
+  hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
+  hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
+  hl_jw_key(w, "url"); hl_jw_str(w, r->url);
+  hl_jw_key(w, "headers");
+  if (r->headers_json) hl_jw_raw(w, r->headers_json, strlen(r->headers_json)); else hl_jw_null(w);
+  hl_jw_key(w, "filter");
+  if (r->filter_json) hl_jw_raw(w, r->filter_json, strlen(r->filter_json)); else hl_jw_null(w);
+  hl_jw_key(w, "max_in_flight"); hl_jw_int(w, r->max_in_flight);
+  hl_jw_key(w, "rate_limit_per_s"); hl_jw_int(w, r->rate_limit_per_s);
+  hl_jw_key(w, "timeout_ms"); hl_jw_int(w, r->timeout_ms);
+  hl_jw_key(w, "retry_schedule");
+  if (r->retry_schedule) hl_jw_str(w, r->retry_schedule); else hl_jw_null(w);
+  hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  hl_jw_obj_end(w); /* the secret is never shown after creation */
+}
+
+static void on_sub_put(void *data, int status, hl_store_result *res) {
+  sub_put_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status != 0) {
+    respond_store_error(c->req, status);
+    hl_sub_rec_free(&c->rec);
+    if (c->filter) hl_filter_free(c->filter);
+    if (c->schedule) hl_retry_schedule_free(c->schedule);
+    curl_slist_free_all(c->headers);
+    hl_free(c);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, c->rec.subscription_id);
+  hl_jw_key(&w, "egress_topic"); hl_jw_str(&w, c->rec.egress_topic);
+  if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
+  hl_jw_obj_end(&w);
+  hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
+              c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
+  hl_sub *old = NULL;
+  {
+    const hl_sub_list *l = hl_registry_subs_for_type(c->a->reg, c->rec.event_type);
+    for (size_t i = 0; i < l->n; i++)
+      if (strcmp(l->items[i]->rec.partner_id, c->rec.partner_id) == 0) old = l->items[i];
+  }
+  if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
+  hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
+  /* Deliveries of a replaced subscription (same id) continue with the new settings. */
+  if (c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
+  respond_buf(c->req, c->http_status, &b);
+  hl_free(c);
+}
+
+/* Headers a subscription may not set: ours, and those that break HTTP framing. */
+static bool header_reserved(const char *name) {
+  static const char *reserved[] = {"content-type", "content-length", "host", "transfer-encoding",
+                                   "connection", "user-agent", "expect", "te", "upgrade"};
+  if (strncasecmp(name, "webhook-", 8) == 0) return true;
+  for (size_t i = 0; i < HL_ARRAY_SIZE(reserved); i++)
+    if (strcasecmp(name, reserved[i]) == 0) return true;
+  return false;
+}
+
+static bool token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+/* Checks the URL: http(s), a host, and (unless allowed) no literal private address. */
+static const char *url_problem(const char *url, bool allow_private) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL;
+  const char *problem = NULL;
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) problem = "not a valid absolute URL";
+  else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+           (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+    problem = "only http:// and https:// URLs can receive webhooks";
+  else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+    problem = "the URL has no host";
+  else if (!allow_private) {
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    char h[256];
+    snprintf(h, sizeof h, "%s", host);
+    size_t hl = strlen(h);
+    if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
+    if ((inet_pton(AF_INET, h, &a4.sin_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a4)) ||
+        (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a6)) ||
+        strcasecmp(h, "localhost") == 0)
+      problem = "the URL points at a private or loopback address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it";
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(u);
+  return problem;
+}
+
+static void post_subscription(hl_api *a, hl_http_req *req) {
+  hl_json_doc doc;
+  if (!parse_body(req, &doc)) return;
+  const hl_json *root = doc.root;
+  sub_put_ctx *c = NULL;
+  hl_buf err = HL_BUF_INIT;
+  if (root->type != HL_JSON_OBJECT) { respond_field_error(req, "", "expected a JSON object"); goto done; }
+  const char *partner = get_str(root, "partner_id"), *type = get_str(root, "event_type");
+  const char *url = get_str(root, "url");
+  if (!name_ok(partner, 128)) { respond_field_error(req, "/partner_id", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  if (!name_ok(type, 128)) { respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  bool known = false;
+  {
+    size_t it = 0;
+    void *v;
+    while (!known && hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
+      known = strcmp(((hl_schema_entry *)v)->rec.event_type, type) == 0;
+  }
+  if (!known) {
+    respond_error(req, 400, "unknown_event_type",
+                  "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
+    goto done;
+  }
+  if (!url) { respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
+  const char *problem = url_problem(url, a->opt.allow_private_targets);
+  if (problem) { respond_field_error(req, "/url", problem); goto done; }
+
+  c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  c->http_status = 201;
+  const hl_json *v;
+  if ((v = hl_json_get(root, "secret")) != NULL) {
+    const char *sec = hl_json_str(v);
+    if (!sec || hl_webhook_secret_check_list(sec) != 0) {
+      respond_field_error(req, "/secret", "expected \"whsec_\" followed by base64 (several separated by spaces while rotating)");
+      goto done;
+    }
+    c->rec.secret = hl_strdup(sec);
+  } else {
+    c->rec.secret = hl_webhook_secret_generate();
+  }
+  c->secret_new = true;
+  if ((v = hl_json_get(root, "headers")) != NULL && v->type != HL_JSON_NULL) {
+    if (v->type != HL_JSON_OBJECT) { respond_field_error(req, "/headers", "expected an object of header name to string value"); goto done; }
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      char ptr[300];
+      snprintf(ptr, sizeof ptr, "/headers/%s", m->key);
+      bool ok = m->key_len > 0 && m->key_len < 100;
+      for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
+      if (!ok) { respond_field_error(req, ptr, "not a valid header name"); goto done; }
+      if (header_reserved(m->key)) { respond_field_error(req, ptr, "this header is set by hookloop and cannot be overridden"); goto done; }
+      if (m->value.type != HL_JSON_STRING || memchr(m->value.u.str, '\r', m->value.len) ||
+          memchr(m->value.u.str, '\n', m->value.len) || memchr(m->value.u.str, '\0', m->value.len)) {
+        respond_field_error(req, ptr, "expected a string without line breaks"); goto done;
+      }
+      hl_buf line = HL_BUF_INIT;
+      hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
+      c->headers = curl_slist_append(c->headers, line.data);
+      hl_buf_dispose(&line);
+    }
+    hl_buf hj = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &hj);
+    hl_jw_value(&w, v);
+    c->rec.headers_json = hl_buf_steal(&hj, NULL);
+  }
+  if ((v = hl_json_get(root, "filter")) != NULL && v->type != HL_JSON_NULL) {
+    if (hl_filter_compile(v, &c->filter, &err) != 0) {
+      hl_buf ptr = HL_BUF_INIT;
+      hl_buf_printf(&ptr, "/filter");
+      respond_error(req, 400, "invalid_filter", err.data ? err.data : "the filter is not usable", NULL);
+      hl_buf_dispose(&ptr);
+      goto done;
+    }
+    hl_buf fj = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &fj);
+    hl_jw_value(&w, v);
+    c->rec.filter_json = hl_buf_steal(&fj, NULL);
+  }
+  struct { const char *key; int64_t *dst; int64_t min, max, def; } nums[] = {
+    {"max_in_flight", &c->rec.max_in_flight, 1, 100000, 256},
+    {"rate_limit_per_s", &c->rec.rate_limit_per_s, 0, 1000000, 0},
+    {"timeout_ms", &c->rec.timeout_ms, 100, 300000, 30000},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(nums); i++) {
+    *nums[i].dst = nums[i].def;
+    if ((v = hl_json_get(root, nums[i].key)) == NULL || v->type == HL_JSON_NULL) continue;
+    int64_t n;
+    if (hl_json_int64(v, &n) != 0 || n < nums[i].min || n > nums[i].max) {
+      char ptr[64], msg[128];
+      snprintf(ptr, sizeof ptr, "/%s", nums[i].key);
+      snprintf(msg, sizeof msg, "expected an integer from %lld to %lld", (long long)nums[i].min, (long long)nums[i].max);
+      respond_field_error(req, ptr, msg);
+      goto done;
+    }
+    *nums[i].dst = n;
+  }
+  if ((v = hl_json_get(root, "retry_schedule")) != NULL && v->type != HL_JSON_NULL) {
+    const char *rs = hl_json_str(v);
+    if (!rs || hl_retry_schedule_parse(rs, &c->schedule, &err) != 0) {
+      respond_field_error(req, "/retry_schedule", err.data ? err.data : "expected a list like \"1s,5s,30s,2m\"");
+      goto done;
+    }
+    c->rec.retry_schedule = hl_strdup(rs);
+  }
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s.%s.%s", a->opt.egress_prefix, partner, type);
+  c->rec.egress_topic = hl_strdup(buf);
+  c->rec.partner_id = hl_strdup(partner);
+  c->rec.event_type = hl_strdup(type);
+  c->rec.url = hl_strdup(url);
+  c->rec.status = hl_strdup("ACTIVE");
+  c->rec.created_at = hl_wall_ms();
+  /* Re-registering the same partner and event type updates it in place. */
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->items[i]->rec.partner_id, partner) == 0) {
+      c->rec.subscription_id = hl_strdup(l->items[i]->rec.subscription_id);
+      c->rec.created_at = l->items[i]->rec.created_at;
+      c->http_status = 200;
+    }
+  if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
+  a->pending++;
+  a->store->vt->sub_put(a->store, &c->rec, on_sub_put, c);
+  c = NULL;
+done:
+  if (c) {
+    hl_sub_rec_free(&c->rec);
+    if (c->filter) hl_filter_free(c->filter);
+    if (c->schedule) hl_retry_schedule_free(c->schedule);
+    curl_slist_free_all(c->headers);
+    hl_free(c);
+  }
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&doc);
+}
+
+/* Value of a query parameter (no percent-decoding needed for our ids). */
+static bool query_param(const hl_http_req *req, const char *name, char *out, size_t outlen) {
+  size_t nl = strlen(name);
+  const char *q = req->query;
+  while (q && *q) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
+      char *dec = curl_easy_unescape(NULL, q + nl + 1, (int)(len - nl - 1), NULL);
+      if (!dec) return false;
+      snprintf(out, outlen, "%s", dec);
+      curl_free(dec);
+      return true;
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return false;
+}
+
+static void list_subs(hl_api *a, hl_http_req *req) {
+  char partner[256];
+  bool filter = query_param(req, "partner_id", partner, sizeof partner);
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "subscriptions");
+  hl_jw_arr_begin(&w);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
+    hl_sub *s = v;
+    if (!filter || strcmp(s->rec.partner_id, partner) == 0) write_sub(&w, &s->rec);
+  }
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  respond_buf(req, 200, &b);
+}
+
+typedef struct { hl_api *a; hl_http_req *req; char *id; } sub_del_ctx;
+
+static void on_sub_deleted(void *data, int status, hl_store_result *res) {
+  sub_del_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status == 0 || status == HL_ENOTFOUND) {
+    hl_sub *s = hl_registry_sub_get(c->a->reg, c->id);
+    if (s && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, s);
+    hl_registry_delete_sub(c->a->reg, c->id);
+    hl_log_info("subscription deleted", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
+    hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
+  } else {
+    respond_store_error(c->req, status);
+  }
+  hl_free(c->id);
+  hl_free(c);
+}
+
+static void sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+  hl_sub *s = hl_registry_sub_get(a->reg, id);
+  if (!s) {
+    respond_error(req, 404, "not_found", "no subscription with this id; list them with GET /admin/subscriptions", NULL);
+    return;
+  }
+  if (strcmp(req->method, "DELETE") == 0) {
+    sub_del_ctx *c = hl_malloc(sizeof *c);
+    *c = (sub_del_ctx){a, req, hl_strdup(id)};
+    a->pending++;
+    a->store->vt->sub_delete(a->store, s->rec.partner_id, s->rec.event_type, on_sub_deleted, c);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  write_sub(&w, &s->rec);
+  respond_buf(req, 200, &b);
+}
+
+/* --- deliveries ------------------------------------------------------------------------ */
+
+typedef struct { hl_api *a; hl_http_req *req; char *event_id; char *sub_id; } del_ctx;
+
+static void on_delivery_list(void *data, int status, hl_store_result *res) {
+  del_ctx *c = data;
+  c->a->pending--;
+  if (status != 0) {
+    respond_store_error(c->req, status);
+  } else {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "event_id"); hl_jw_str(&w, c->event_id);
+    hl_jw_key(&w, "deliveries");
+    hl_jw_arr_begin(&w);
+    for (size_t i = 0; i < res->ndeliveries; i++) {
+      const hl_delivery_rec *r = &res->deliveries[i];
+      hl_sub *s = hl_registry_sub_get(c->a->reg, r->subscription_id);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, r->subscription_id);
+      hl_jw_key(&w, "partner_id");
+      if (s) hl_jw_str(&w, s->rec.partner_id); else hl_jw_null(&w);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, r->status);
+      hl_jw_key(&w, "attempts"); hl_jw_int(&w, r->attempts);
+      hl_jw_key(&w, "last_status_code");
+      if (r->last_status_code) hl_jw_int(&w, r->last_status_code); else hl_jw_null(&w);
+      hl_jw_key(&w, "last_error");
+      if (r->last_error) hl_jw_str(&w, r->last_error); else hl_jw_null(&w);
+      hl_jw_key(&w, "last_latency_ms"); hl_jw_int(&w, r->last_latency_ms);
+      hl_jw_key(&w, "updated_at"); hl_jw_int(&w, r->updated_at);
+      hl_jw_key(&w, "next_attempt_at");
+      if (r->next_attempt_at) hl_jw_int(&w, r->next_attempt_at); else hl_jw_null(&w);
+      hl_jw_obj_end(&w);
+    }
+    hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+    respond_buf(c->req, 200, &b);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+static void list_deliveries(hl_api *a, hl_http_req *req) {
+  char id[256];
+  if (!query_param(req, "event_id", id, sizeof id) || !id[0]) {
+    respond_field_error(req, "?event_id", "required: the id of the event whose deliveries to list");
+    return;
+  }
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(id), NULL};
+  a->pending++;
+  a->store->vt->delivery_list(a->store, id, on_delivery_list, c);
+}
+
+static void on_requeued(void *data, int status, hl_store_result *res) {
+  del_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status == 0) {
+    hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
+    if (s && c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
+    hl_log_info("delivery re-queued", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+    static const char body[] = "{\"status\":\"requeued\"}";
+    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else if (status == HL_ENOTFOUND) {
+    respond_error(c->req, 404, "not_found", "no delivery of this event to this subscription", NULL);
+  } else if (status == HL_EINVAL) {
+    respond_error(c->req, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+  } else {
+    respond_store_error(c->req, status);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+static void retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
+  if (!a->store->vt->eq_requeue) {
+    respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue", NULL);
+    return;
+  }
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(event_id), hl_strdup(sub_id)};
+  a->pending++;
+  a->store->vt->eq_requeue(a->store, event_id, sub_id, on_requeued, c);
+}
+
+/* --- events ------------------------------------------------------------------------------ */
+
+/* What the producer API learned about one event before storing it. */
+typedef struct {
+  int status;            /* 0 ok, else the HTTP status of the rejection */
+  char error[64];        /* error code when rejected */
+  char message[512];
+  hl_buf details;        /* JSON array when rejected with details */
+  char *id;
+  char *type;
+  const char *body;      /* the accepted bytes (borrowed from the request) */
+  size_t body_len;
+  char **subs;           /* matching subscription ids */
+  size_t nsubs;
+} ev_check;
+
+static void ev_check_dispose(ev_check *e) {
+  hl_buf_dispose(&e->details);
+  hl_free(e->id);
+  hl_free(e->type);
+  for (size_t i = 0; i < e->nsubs; i++) hl_free(e->subs[i]);
+  hl_free(e->subs);
+}
+
+static void reject(ev_check *e, int status, const char *code, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void reject(ev_check *e, int status, const char *code, const char *pointer, const char *fmt, ...) {
+  va_list ap;
+  e->status = status;
+  snprintf(e->error, sizeof e->error, "%s", code);
+  va_start(ap, fmt);
+  vsnprintf(e->message, sizeof e->message, fmt, ap);
+  va_end(ap);
+  if (pointer) {
+    hl_jw w;
+    hl_jw_init(&w, &e->details);
+    hl_jw_arr_begin(&w);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "path"); hl_jw_str(&w, pointer);
+    hl_jw_key(&w, "message"); hl_jw_str(&w, e->message);
+    hl_jw_obj_end(&w);
+    hl_jw_arr_end(&w);
+  }
+}
+
+/* Validates one event (v parsed from body..body+len) and finds its
+ * subscriptions. CloudEvents are recognised by "specversion" (or the
+ * cloudevents content type); their "data" is what the schema and the
+ * filters see. The seed envelope is seen whole. */
+static void check_event(hl_api *a, const hl_json *v, const char *body, size_t len, bool cloudevents_ct,
+                        ev_check *e) {
+  *e = (ev_check){0};
+  hl_buf_init(&e->details);
+  e->body = body;
+  e->body_len = len;
+  if (v->type != HL_JSON_OBJECT) {
+    reject(e, 400, "invalid_event", "", "an event is a JSON object");
+    return;
+  }
+  const hl_json *payload = v, *id = NULL, *type = NULL;
+  const char *id_ptr, *type_ptr;
+  const char *base = "";
+  if (cloudevents_ct || hl_json_get(v, "specversion")) {
+    const char *sv = get_str(v, "specversion");
+    if (!sv || strcmp(sv, "1.0") != 0) {
+      reject(e, 400, "invalid_event", "/specversion", "CloudEvents events need \"specversion\": \"1.0\"");
+      return;
+    }
+    if (!hl_json_str(hl_json_get(v, "source"))) {
+      reject(e, 400, "invalid_event", "/source", "CloudEvents events need a \"source\" string");
+      return;
+    }
+    id = hl_json_get(v, "id");
+    type = hl_json_get(v, "type");
+    id_ptr = "/id";
+    type_ptr = "/type";
+    payload = hl_json_get(v, "data");
+    base = "/data";
+    if (payload == NULL) {
+      static const hl_json null_value = {.type = HL_JSON_NULL};
+      payload = &null_value;
+    }
+  } else {
+    const hl_json *h = hl_json_get(v, "eventHeader");
+    if (!h || h->type != HL_JSON_OBJECT) {
+      reject(e, 400, "invalid_event", "/eventHeader",
+             "expected the producer envelope {\"eventHeader\": {\"uuid\", \"eventType\", ...}} or a CloudEvents event");
+      return;
+    }
+    id = hl_json_get(h, "uuid");
+    type = hl_json_get(h, "eventType");
+    id_ptr = "/eventHeader/uuid";
+    type_ptr = "/eventHeader/eventType";
+  }
+  if (!id || id->type != HL_JSON_STRING || !event_id_ok(id->u.str, id->len)) {
+    reject(e, 400, "invalid_event", id_ptr, "required: a string of 1 to 200 printable ASCII characters without spaces");
+    return;
+  }
+  if (!type || type->type != HL_JSON_STRING || type->len == 0) {
+    reject(e, 400, "invalid_event", type_ptr, "required: the event type, a non-empty string");
+    return;
+  }
+  e->id = hl_strndup(id->u.str, id->len);
+  e->type = hl_strndup(type->u.str, type->len);
+  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, e->type);
+  if (se == NULL) {
+    reject(e, 404, "unknown_event_type", type_ptr,
+           "no ACTIVE schema is registered for event type '%s'; register one with POST /admin/schemas",
+           hl_log_esc(e->type, (size_t)-1));
+    return;
+  }
+  if (se->compiled) {
+    hl_schema_errors errs;
+    hl_schema_errors_init(&errs);
+    if (!hl_schema_validate(se->compiled, payload, &errs)) {
+      hl_jw w;
+      hl_jw_init(&w, &e->details);
+      hl_jw_arr_begin(&w);
+      for (size_t i = 0; i < errs.count; i++) {
+        const hl_schema_error *er = &errs.items[i];
+        char path[1024];
+        snprintf(path, sizeof path, "%s%s", base, er->instance_path);
+        hl_jw_obj_begin(&w);
+        hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+        hl_jw_key(&w, "keyword"); hl_jw_str(&w, er->keyword);
+        hl_jw_key(&w, "message"); hl_jw_str(&w, er->message);
+        hl_jw_obj_end(&w);
+      }
+      hl_jw_arr_end(&w);
+      e->status = 400;
+      snprintf(e->error, sizeof e->error, "schema_violation");
+      snprintf(e->message, sizeof e->message, "the event does not match schema %s.%s.v%lld: %s%s",
+               se->rec.domain, se->rec.event_type, (long long)se->rec.version,
+               errs.count ? errs.items[0].message : "invalid",
+               errs.count > 1 ? " (and more, see details)" : "");
+      hl_schema_errors_dispose(&errs);
+      return;
+    }
+    hl_schema_errors_dispose(&errs);
+  }
+  const hl_sub_list *subs = hl_registry_subs_for_type(a->reg, e->type);
+  e->subs = hl_malloc((subs->n ? subs->n : 1) * sizeof *e->subs);
+  for (size_t i = 0; i < subs->n; i++) {
+    hl_sub *s = subs->items[i];
+    if (s->filter && !hl_filter_match(s->filter, payload)) continue;
+    e->subs[e->nsubs++] = hl_strdup(s->rec.subscription_id);
+  }
+}
+
+static void write_rejection(hl_jw *w, const ev_check *e) {
+  hl_jw_key(w, "error"); hl_jw_str(w, e->error);
+  hl_jw_key(w, "message"); hl_jw_str(w, e->message);
+  hl_jw_key(w, "details");
+  if (e->details.len) hl_jw_raw(w, e->details.data, e->details.len);
+  else { hl_jw_arr_begin(w); hl_jw_arr_end(w); }
+}
+
+static const char *trace_of(hl_http_req *req, char *buf, size_t n) {
+  size_t len = 0;
+  const char *t = hl_http_req_header(req, "traceparent", &len);
+  if (!t) t = hl_http_req_header(req, "x-amzn-trace-id", &len);
+  if (!t || len == 0 || len >= n) return NULL;
+  memcpy(buf, t, len);
+  buf[len] = '\0';
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)buf[i] < 0x20) return NULL;
+  return buf;
+}
+
+static bool over_high_water(hl_api *a, hl_http_req *req) {
+  if (a->draining) {
+    hl_http_header h = {"retry-after", 11, "5", 1};
+    static const char body[] = "{\"error\":\"shutting_down\",\"message\":\"this instance is draining; send the event again\",\"details\":[]}";
+    hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
+    return true;
+  }
+  if (a->store->vt->eq_backlog && a->opt.backlog_high_water > 0 &&
+      a->store->vt->eq_backlog(a->store) >= a->opt.backlog_high_water) {
+    hl_http_header h = {"retry-after", 11, "2", 1};
+    static const char body[] = "{\"error\":\"backpressure\",\"message\":\"too many deliveries are waiting; send the event again after Retry-After seconds\",\"details\":[]}";
+    hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
+    return true;
+  }
+  return false;
+}
+
+/* One accepted event waiting for its commit. */
+typedef struct bulk_ctx bulk_ctx;
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;      /* single: answer here */
+  bulk_ctx *bulk;        /* bulk: report here */
+  size_t index;
+  ev_check e;
+} accept_ctx;
+
+struct bulk_ctx {
+  hl_http_req *req;
+  size_t n, outstanding;
+  ev_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
+};
+
+static void notify_subs(hl_api *a, const ev_check *e) {
+  if (!a->dispatch) return;
+  for (size_t i = 0; i < e->nsubs; i++) {
+    hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
+    if (s) hl_dispatch_notify(a->dispatch, s);
+  }
+}
+
+static void bulk_finish(bulk_ctx *b) {
+  hl_buf out = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &out);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "results");
+  hl_jw_arr_begin(&w);
+  for (size_t i = 0; i < b->n; i++) {
+    ev_check *e = &b->results[i];
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "id");
+    if (e->id) hl_jw_str(&w, e->id); else hl_jw_null(&w);
+    hl_jw_key(&w, "status");
+    if (e->status == 0) hl_jw_str(&w, strcmp(e->error, "duplicate") == 0 ? "duplicate" : "accepted");
+    else {
+      hl_jw_str(&w, "rejected");
+      write_rejection(&w, e);
+    }
+    hl_jw_obj_end(&w);
+    ev_check_dispose(e);
+  }
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  respond_buf(b->req, 200, &out);
+  hl_free(b->results);
+  hl_free(b);
+}
+
+static void on_accepted(void *data, int status, hl_store_result *res) {
+  accept_ctx *c = data;
+  hl_api *a = c->a;
+  (void)res;
+  a->pending--;
+  if (status == 0) {
+    hl_log_info("event accepted", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
+                hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
+    if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
+    notify_subs(a, &c->e);
+  }
+  if (c->bulk) {
+    ev_check *r = &c->bulk->results[c->index];
+    *r = c->e;
+    if (status == HL_EEXISTS) snprintf(r->error, sizeof r->error, "duplicate");
+    else if (status != 0) {
+      r->status = 503;
+      snprintf(r->error, sizeof r->error, "store_unavailable");
+      snprintf(r->message, sizeof r->message, "the store failed (%s); send this event again", hl_strerror(status));
+    }
+    if (--c->bulk->outstanding == 0) bulk_finish(c->bulk);
+  } else {
+    if (status == 0) {
+      hl_buf b = HL_BUF_INIT;
+      hl_jw w;
+      hl_jw_init(&w, &b);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, "accepted");
+      hl_jw_obj_end(&w);
+      respond_buf(c->req, 202, &b);
+    } else if (status == HL_EEXISTS) {
+      hl_buf b = HL_BUF_INIT;
+      hl_jw w;
+      hl_jw_init(&w, &b);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, "duplicate");
+      hl_jw_obj_end(&w);
+      respond_buf(c->req, 200, &b);
+    } else {
+      respond_store_error(c->req, status);
+    }
+    ev_check_dispose(&c->e);
+  }
+  hl_free(c);
+}
+
+static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
+  hl_eq_accept ev = {
+    .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
+    .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,
+  };
+  a->pending++;
+  a->store->vt->eq_accept(a->store, &ev, on_accepted, c);
+}
+
+static bool is_cloudevents_ct(hl_http_req *req) {
+  size_t len = 0;
+  const char *ct = hl_http_req_header(req, "content-type", &len);
+  return ct && len >= 27 && strncasecmp(ct, "application/cloudevents+json", 28 > len ? len : 28) == 0;
+}
+
+static void post_event(hl_api *a, hl_http_req *req) {
+  if (over_high_water(a, req)) return;
+  hl_json_doc doc;
+  if (!parse_body(req, &doc)) return;
+  accept_ctx *c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  check_event(a, doc.root, req->body, req->body_len, is_cloudevents_ct(req), &c->e);
+  hl_json_doc_dispose(&doc);
+  if (c->e.status != 0) {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    write_rejection(&w, &c->e);
+    hl_jw_obj_end(&w);
+    hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
+                hl_log_esc(c->e.id, (size_t)-1), c->e.error, hl_log_esc(c->e.message, (size_t)-1));
+    respond_buf(req, c->e.status, &b);
+    ev_check_dispose(&c->e);
+    hl_free(c);
+    return;
+  }
+  char tb[256];
+  store_event(a, c, trace_of(req, tb, sizeof tb));
+}
+
+/* Byte ranges of the elements of a JSON array that already parsed: each
+ * bulk element is stored as exactly the bytes the producer sent. */
+static size_t array_spans(const char *s, size_t len, size_t (*spans)[2], size_t max) {
+  size_t i = 0, n = 0;
+  while (i < len && s[i] != '[') i++;
+  i++;
+  for (;;) {
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (i >= len || s[i] == ']') return n;
+    size_t start = i;
+    int depth = 0;
+    bool in_str = false;
+    for (; i < len; i++) {
+      char ch = s[i];
+      if (in_str) {
+        if (ch == '\\') i++;
+        else if (ch == '"') in_str = false;
+      } else if (ch == '"') in_str = true;
+      else if (ch == '{' || ch == '[') depth++;
+      else if (ch == '}' || ch == ']') {
+        if (depth == 0) break;
+        depth--;
+      } else if (ch == ',' && depth == 0) break;
+    }
+    size_t end = i;
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' || s[end - 1] == '\r')) end--;
+    if (n < max) { spans[n][0] = start; spans[n][1] = end; }
+    n++;
+    if (i < len && s[i] == ',') i++;
+  }
+}
+
+static void post_bulk(hl_api *a, hl_http_req *req) {
+  if (over_high_water(a, req)) return;
+  hl_json_doc doc;
+  if (!parse_body(req, &doc)) return;
+  if (doc.root->type != HL_JSON_ARRAY) {
+    respond_field_error(req, "", "expected a JSON array of events");
+    hl_json_doc_dispose(&doc);
+    return;
+  }
+  size_t n = doc.root->len;
+  if (n == 0 || n > 1000) {
+    respond_field_error(req, "", "send 1 to 1000 events per bulk request");
+    hl_json_doc_dispose(&doc);
+    return;
+  }
+  size_t (*spans)[2] = hl_malloc(n * sizeof *spans);
+  size_t found = array_spans(req->body, req->body_len, spans, n);
+  bulk_ctx *b = hl_calloc(1, sizeof *b);
+  b->req = req;
+  b->n = n;
+  b->results = hl_calloc(n, sizeof *b->results);
+  b->outstanding = 1; /* held until every element is handed out */
+  bool ce = is_cloudevents_ct(req);
+  char tb[256];
+  const char *trace = trace_of(req, tb, sizeof tb);
+  for (size_t i = 0; i < n; i++) {
+    const char *body = found == n ? req->body + spans[i][0] : NULL;
+    size_t blen = found == n ? spans[i][1] - spans[i][0] : 0;
+    ev_check e;
+    check_event(a, &doc.root->u.items[i], body, blen, ce, &e);
+    if (e.status != 0 || body == NULL) {
+      if (body == NULL && e.status == 0) reject(&e, 400, "invalid_event", "", "could not locate this element's bytes");
+      b->results[i] = e;
+      continue;
+    }
+    accept_ctx *c = hl_calloc(1, sizeof *c);
+    c->a = a;
+    c->bulk = b;
+    c->index = i;
+    c->e = e;
+    b->outstanding++;
+    store_event(a, c, trace);
+  }
+  hl_free(spans);
+  hl_json_doc_dispose(&doc);
+  if (--b->outstanding == 0) bulk_finish(b);
+}
+
+/* --- health and metrics --------------------------------------------------------------------- */
+
+static void health(hl_api *a, hl_http_req *req) {
+  int ping = a->store->vt->ping(a->store);
+  bool ok = ping == 0 && !a->draining;
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "status"); hl_jw_str(&w, a->draining ? "draining" : ping == 0 ? "ok" : "store_unavailable");
+  hl_jw_key(&w, "version"); hl_jw_str(&w, HOOKLOOP_VERSION);
+  hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
+  hl_jw_key(&w, "queue"); hl_jw_str(&w, a->opt.queue_name ? a->opt.queue_name : "embedded");
+  if (a->store->vt->eq_backlog) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, a->store->vt->eq_backlog(a->store)); }
+  if (a->dispatch) { hl_jw_key(&w, "in_flight"); hl_jw_int(&w, a->dispatch->in_flight); }
+  hl_jw_obj_end(&w);
+  respond_buf(req, ok ? 200 : 503, &b);
+}
+
+static void metrics(hl_api *a, hl_http_req *req) {
+  hl_buf b = HL_BUF_INIT;
+  if (a->opt.render_metrics) a->opt.render_metrics(a->opt.hook_data, &b);
+  hl_http_header h = {"content-type", 12, "text/plain; version=0.0.4", 25};
+  hl_http_respond(req, 200, &h, 1, b.data ? b.data : "", b.len);
+  hl_buf_dispose(&b);
+}
+
+/* --- routing ------------------------------------------------------------------------------- */
+
+/* Splits "/a/b/c" after a prefix into up to n segments; returns the count
+ * (n + 1 when there are more). Segments are percent-decoded. */
+static size_t segments(const char *path, const char *prefix, char seg[][256], size_t n) {
+  size_t pl = strlen(prefix);
+  if (strncmp(path, prefix, pl) != 0) return 0;
+  const char *p = path + pl;
+  size_t k = 0;
+  while (*p) {
+    if (*p == '/') { p++; continue; }
+    const char *e = strchr(p, '/');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (k == n) return n + 1;
+    char *dec = curl_easy_unescape(NULL, p, (int)len, NULL);
+    snprintf(seg[k++], 256, "%s", dec ? dec : "");
+    curl_free(dec);
+    p += len;
+  }
+  return k;
+}
+
+static bool method_is(hl_http_req *req, const char *m) { return strcmp(req->method, m) == 0; }
+
+static void method_not_allowed(hl_http_req *req, const char *allow) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "use %s on this path", allow);
+  hl_http_header h = {"allow", 5, allow, strlen(allow)};
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "error"); hl_jw_str(&w, "method_not_allowed");
+  hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
+  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_http_respond(req, 405, &h, 1, b.data, b.len);
+  hl_buf_dispose(&b);
+}
+
+void hl_api_handle(hl_http_req *req, void *data) {
+  hl_api *a = data;
+  const char *p = req->path;
+  char seg[4][256];
+  size_t n;
+  if (strcmp(p, "/healthz") == 0 || strcmp(p, "/api/v1/events/health") == 0) {
+    if (!method_is(req, "GET")) { method_not_allowed(req, "GET"); return; }
+    health(a, req);
+    return;
+  }
+  if (strcmp(p, "/metrics") == 0) {
+    if (!method_is(req, "GET")) { method_not_allowed(req, "GET"); return; }
+    metrics(a, req);
+    return;
+  }
+  if (strncmp(p, "/admin/", 7) == 0) {
+    if (!authorized(req, a->opt.admin_token)) {
+      respond_error(req, 401, "unauthorized", "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>", NULL);
+      return;
+    }
+    if ((n = segments(p, "/admin/schemas", seg, 1)) <= 1 && strncmp(p, "/admin/schemas", 14) == 0 &&
+        (p[14] == '\0' || p[14] == '/')) {
+      if (n == 0) {
+        if (method_is(req, "POST")) post_schema(a, req);
+        else if (method_is(req, "GET")) list_schemas(a, req);
+        else method_not_allowed(req, "GET, POST");
+      } else {
+        if (method_is(req, "GET")) get_schema(a, req, seg[0]);
+        else method_not_allowed(req, "GET");
+      }
+      return;
+    }
+    if (strncmp(p, "/admin/subscriptions", 20) == 0 && (p[20] == '\0' || p[20] == '/') &&
+        (n = segments(p, "/admin/subscriptions", seg, 1)) <= 1) {
+      if (n == 0) {
+        if (method_is(req, "POST")) post_subscription(a, req);
+        else if (method_is(req, "GET")) list_subs(a, req);
+        else method_not_allowed(req, "GET, POST");
+      } else {
+        if (method_is(req, "GET") || method_is(req, "DELETE")) sub_by_id(a, req, seg[0]);
+        else method_not_allowed(req, "GET, DELETE");
+      }
+      return;
+    }
+    if (strncmp(p, "/admin/deliveries", 17) == 0 && (p[17] == '\0' || p[17] == '/')) {
+      n = segments(p, "/admin/deliveries", seg, 3);
+      if (n == 0) {
+        if (method_is(req, "GET")) list_deliveries(a, req);
+        else method_not_allowed(req, "GET");
+        return;
+      }
+      if (n == 3 && strcmp(seg[2], "retry") == 0) {
+        if (method_is(req, "POST")) retry_delivery(a, req, seg[0], seg[1]);
+        else method_not_allowed(req, "POST");
+        return;
+      }
+    }
+  } else if (strncmp(p, "/api/", 5) == 0) {
+    if (!authorized(req, a->opt.api_token)) {
+      respond_error(req, 401, "unauthorized", "send Authorization: Bearer <HOOKLOOP_API_TOKEN>", NULL);
+      return;
+    }
+    if (strcmp(p, "/api/v1/events") == 0) {
+      if (method_is(req, "POST")) post_event(a, req);
+      else method_not_allowed(req, "POST");
+      return;
+    }
+    if (strcmp(p, "/api/v1/events/bulk") == 0) {
+      if (method_is(req, "POST")) post_bulk(a, req);
+      else method_not_allowed(req, "POST");
+      return;
+    }
+  }
+  respond_error(req, 404, "not_found", "no such endpoint; see the API in the README", NULL);
+}
+
+size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data) {
+  hl_api *a = data;
+  (void)method;
+  static const char bulk[] = "/api/v1/events/bulk";
+  if (path_len == sizeof bulk - 1 && memcmp(path, bulk, path_len) == 0) return a->opt.max_bulk_body;
+  return a->opt.max_body;
+}
+
+void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
+                 const hl_api_options *opt) {
+  *a = (hl_api){.store = store, .reg = reg, .dispatch = dispatch, .opt = *opt};
+  if (!a->opt.ingress_prefix) a->opt.ingress_prefix = "wh.ingress";
+  if (!a->opt.egress_prefix) a->opt.egress_prefix = "wh.egress";
+  if (!a->opt.max_body) a->opt.max_body = 1 << 20;
+  if (!a->opt.max_bulk_body) a->opt.max_bulk_body = 10 << 20;
+}
+
+/* --- loading the registry ------------------------------------------------------------------ */
+
+typedef struct { hl_api *a; void (*cb)(void *, int); void *data; } load_ctx;
+
+static void on_subs_loaded(void *data, int status, hl_store_result *res) {
+  load_ctx *c = data;
+  hl_api *a = c->a;
+  for (size_t i = 0; status == 0 && i < res->nsubs; i++) {
+    hl_sub_rec *r = &res->subs[i];
+    hl_filter *f = NULL;
+    hl_retry_schedule *sch = NULL;
+    struct curl_slist *h = NULL;
+    hl_buf err = HL_BUF_INIT;
+    if (r->filter_json) {
+      hl_json_doc d;
+      hl_json_doc_init(&d);
+      if (hl_json_parse(&d, r->filter_json, strlen(r->filter_json), NULL) == 0)
+        hl_filter_compile(d.root, &f, &err);
+      hl_json_doc_dispose(&d);
+    }
+    if (r->headers_json) {
+      hl_json_doc d;
+      hl_json_doc_init(&d);
+      if (hl_json_parse(&d, r->headers_json, strlen(r->headers_json), NULL) == 0 && d.root->type == HL_JSON_OBJECT)
+        for (uint32_t k = 0; k < d.root->len; k++) {
+          const hl_json_member *m = &d.root->u.members[k];
+          if (m->value.type != HL_JSON_STRING) continue;
+          hl_buf line = HL_BUF_INIT;
+          hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
+          h = curl_slist_append(h, line.data);
+          hl_buf_dispose(&line);
+        }
+      hl_json_doc_dispose(&d);
+    }
+    if (r->retry_schedule) hl_retry_schedule_parse(r->retry_schedule, &sch, &err);
+    hl_buf_dispose(&err);
+    hl_registry_put_sub(a->reg, r, f, h, sch);
+  }
+  c->cb(c->data, status);
+  hl_free(c);
+}
+
+static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
+  load_ctx *c = data;
+  hl_api *a = c->a;
+  if (status != 0) {
+    c->cb(c->data, status);
+    hl_free(c);
+    return;
+  }
+  for (size_t i = 0; i < res->nschemas; i++) {
+    hl_schema_rec *r = &res->schemas[i];
+    hl_schema *compiled = NULL;
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    if (hl_json_parse(&d, r->schema_json, strlen(r->schema_json), NULL) == 0) {
+      hl_schema_errors errs;
+      hl_schema_errors_init(&errs);
+      if (hl_schema_compile(d.root, NULL, &compiled, &errs) != 0)
+        hl_log_error("a stored schema no longer compiles; events of its type are accepted unvalidated",
+                     "\"schema_id\":\"%s\"", hl_log_esc(r->schema_id, (size_t)-1));
+      hl_schema_errors_dispose(&errs);
+    }
+    hl_json_doc_dispose(&d);
+    hl_registry_put_schema(a->reg, r, compiled);
+  }
+  a->store->vt->sub_list(a->store, on_subs_loaded, c);
+}
+
+void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data) {
+  load_ctx *c = hl_malloc(sizeof *c);
+  *c = (load_ctx){a, cb, data};
+  a->reg->free_schema = hl_schema_free;
+  a->reg->free_filter = hl_filter_free;
+  a->reg->free_schedule = hl_retry_schedule_free;
+  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+}

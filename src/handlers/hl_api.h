@@ -1,0 +1,62 @@
+/* hl_api.h — the HTTP API of CONTRACT.md §3: one route table for the HTTP
+ * server (serve) and API Gateway (lambda).
+ *
+ * Handlers are asynchronous: a request that writes to the store answers
+ * from the store's callback, i.e. only once the write is durable (an event
+ * gets 202 only after the embedded store committed it). Every error answer
+ * is {"error": code, "message": text, "details": [...]}.
+ */
+#ifndef HL_API_H
+#define HL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+#include "handlers/hl_dispatch.h"
+#include "handlers/hl_registry.h"
+#include "loop/hl_http_server.h"
+#include "store/hl_store.h"
+
+typedef struct hl_api hl_api;
+
+typedef struct {
+  const char *admin_token;        /* NULL or empty: the admin routes are open */
+  const char *api_token;          /* NULL or empty: the producer routes are open */
+  const char *ingress_prefix;     /* wh.ingress */
+  const char *egress_prefix;      /* wh.egress */
+  const char *store_name;         /* for health: "sqlite" / "dynamodb" */
+  const char *queue_name;         /* "embedded" / "kafka" */
+  bool allow_private_targets;
+  int64_t backlog_high_water;     /* 503 + Retry-After above this many open deliveries */
+  size_t max_body;                /* 1 MiB */
+  size_t max_bulk_body;           /* 10 MiB */
+  hl_retry_schedule *default_schedule; /* borrowed */
+  /* Renders /metrics (Prometheus text). */
+  void (*render_metrics)(void *data, hl_buf *out);
+  /* Counts an accepted event (metrics). */
+  void (*on_accepted)(void *data, size_t nsubs);
+  void *hook_data;
+} hl_api_options;
+
+struct hl_api {
+  hl_store *store;
+  hl_registry *reg;
+  hl_dispatch *dispatch;   /* NULL where this process does not dispatch */
+  hl_api_options opt;
+  bool draining;           /* shutting down: intake answers 503 */
+  size_t pending;          /* requests waiting for the store */
+};
+
+void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
+                 const hl_api_options *opt);
+/* hl_http_server callbacks; data is the hl_api. */
+void hl_api_handle(hl_http_req *req, void *data);
+size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);
+
+/* Loads schemas and subscriptions from the store into the registry; cb runs
+ * with 0 or a negative hl_err. */
+void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data);
+
+#endif

@@ -1,0 +1,740 @@
+#include "handlers/hl_dispatch.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "crypto/hl_crypto.h"
+#include "crypto/hl_webhook_sig.h"
+#include "handlers/hl_retry.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
+
+static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "DONE"};
+
+struct hl_delivery {
+  dstate state;
+  hl_dispatch *owner;
+  hl_sub *sub;                 /* referenced */
+  hl_eq_item item;             /* owned: ids, attempts, the accepted bytes */
+  hl_delivery *next;           /* wait queue link */
+  hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
+  bool holds_slot;             /* counts in the in-flight limits */
+  hl_timerq_node timer;        /* RETRY_WAIT */
+  hl_curl_xfer xfer;           /* SENDING */
+  CURL *easy;
+  struct curl_slist *headers;
+  hl_buf sig;
+  uint64_t sent_ns;
+  uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
+  bool refused_private;        /* the connect target was a private address */
+  /* The outcome being recorded. */
+  hl_outcome outcome;
+  long status_code;
+  double latency_s;
+  char error[CURL_ERROR_SIZE];
+  uint64_t next_delay_ms;
+};
+
+static void pump_soon(hl_dispatch *d);
+static void maybe_finish_close(hl_dispatch *d);
+static void try_start(hl_dispatch *d, hl_sub *s);
+static void send_attempt(hl_delivery *dl);
+
+/* The one place a delivery changes state; illegal moves are bugs. */
+static void transition(hl_delivery *dl, dstate to) {
+  static const unsigned allowed[] = {
+    [D_WAITING] = 1u << D_LEDGER | 1u << D_DONE,
+    [D_LEDGER] = 1u << D_SENDING | 1u << D_RECORDING | 1u << D_DONE,
+    [D_SENDING] = 1u << D_RECORDING | 1u << D_DONE,
+    [D_RECORDING] = 1u << D_RETRY_WAIT | 1u << D_DONE,
+    [D_RETRY_WAIT] = 1u << D_WAITING | 1u << D_DONE,
+    [D_DONE] = 0,
+  };
+  if (!(allowed[dl->state] & (1u << to))) {
+    /* A bug, not a runtime condition: stop before state is corrupted. */
+    hl_log_error("illegal delivery transition", "\"from\":\"%s\",\"to\":\"%s\"", state_name[dl->state],
+                 state_name[to]);
+    abort();
+  }
+  hl_dispatch *d = dl->owner;
+  bool was_busy = dl->state == D_LEDGER || dl->state == D_SENDING || dl->state == D_RECORDING;
+  bool is_busy = to == D_LEDGER || to == D_SENDING || to == D_RECORDING;
+  if (was_busy && !is_busy) d->busy--;
+  if (!was_busy && is_busy) d->busy++;
+  hl_log_debug("delivery state", "\"event_id\":\"%s\",\"subscription_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"",
+               hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id,
+               state_name[dl->state], state_name[to]);
+  dl->state = to;
+}
+
+/* --- private address policy ------------------------------------------------ */
+
+bool hl_addr_is_private(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||
+           (a >> 20) == (172u << 4 | 1) /* 172.16/12 */ || (a >> 16) == (192u << 8 | 168) ||
+           (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) /* 100.64/10 */ ||
+           (a >> 28) == 0xe /* multicast */ || (a >> 28) == 0xf /* reserved, broadcast */;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    const uint8_t *b = a->s6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+      struct sockaddr_in v4 = {.sin_family = AF_INET};
+      memcpy(&v4.sin_addr, b + 12, 4);
+      return hl_addr_is_private((struct sockaddr *)&v4);
+    }
+    return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || (b[0] & 0xfe) == 0xfc ||
+           (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff;
+  }
+  return true; /* unknown families are refused */
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the policy is checked on the address actually
+ * connected to, so a DNS answer that changes between checks cannot bypass it. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr) {
+  hl_delivery *dl = clientp;
+  (void)purpose;
+  if (!dl->owner->opt.allow_private_targets && hl_addr_is_private(&addr->addr)) {
+    dl->refused_private = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* --- life cycle of one delivery -------------------------------------------- */
+
+static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
+  hl_delivery *dl = hl_calloc(1, sizeof *dl);
+  dl->owner = d;
+  dl->sub = s;
+  hl_sub_ref(s);
+  dl->item = *item;
+  *item = (hl_eq_item){0};
+  hl_buf_init(&dl->sig);
+  dl->state = D_WAITING;
+  dl->all_next = d->all;
+  if (d->all) d->all->all_prev = dl;
+  d->all = dl;
+  s->in_memory++;
+  d->in_memory++;
+  return dl;
+}
+
+static void release_easy(hl_dispatch *d, hl_delivery *dl) {
+  if (dl->easy) {
+    if (d->npool < 256 && !d->stopping) {
+      if (d->npool == d->cappool) {
+        d->cappool = d->cappool ? d->cappool * 2 : 16;
+        d->pool = hl_realloc(d->pool, d->cappool * sizeof *d->pool);
+      }
+      d->pool[d->npool++] = dl->easy;
+    } else {
+      curl_easy_cleanup(dl->easy);
+    }
+    dl->easy = NULL;
+  }
+  curl_slist_free_all(dl->headers);
+  dl->headers = NULL;
+}
+
+static void delivery_free(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  hl_sub *s = dl->sub;
+  if (dl->state != D_DONE) transition(dl, D_DONE);
+  hl_timerq_remove(&d->timers, &dl->timer);
+  release_easy(d, dl);
+  hl_buf_dispose(&dl->sig);
+  hl_eq_item_free(&dl->item);
+  if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
+  else d->all = dl->all_next;
+  if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
+  s->in_memory--;
+  d->in_memory--;
+  hl_free(dl);
+  /* Room in memory again: this subscription (and others) may claim more. */
+  if (s->need_claim && !s->deleted) hl_dispatch_notify(d, s);
+  if (d->dirty) pump_soon(d);
+  try_start(d, s);
+  hl_sub_unref(d->reg, s);
+  maybe_finish_close(d);
+}
+
+static void wake_blocked(hl_dispatch *d);
+
+static void release_slot(hl_delivery *dl) {
+  if (!dl->holds_slot) return;
+  dl->holds_slot = false;
+  dl->sub->in_flight--;
+  dl->owner->in_flight--;
+  wake_blocked(dl->owner);
+}
+
+static void enqueue(hl_sub *s, hl_delivery *dl) {
+  dl->next = NULL;
+  if (s->wait_tail) s->wait_tail->next = dl;
+  else s->wait_head = dl;
+  s->wait_tail = dl;
+}
+
+static hl_delivery *dequeue(hl_sub *s) {
+  hl_delivery *dl = s->wait_head;
+  if (dl) {
+    s->wait_head = dl->next;
+    if (!s->wait_head) s->wait_tail = NULL;
+    dl->next = NULL;
+  }
+  return dl;
+}
+
+static unsigned sub_limit(const hl_dispatch *d, const hl_sub *s) {
+  return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : d->opt.default_sub_in_flight;
+}
+
+static void report(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  double since = (double)(hl_wall_ms() - dl->item.accepted_at) / 1000.0;
+  hl_outcome_info info = {
+    .outcome = dl->outcome, .event_id = dl->item.d.event_id,
+    .subscription_id = dl->item.d.subscription_id, .attempt = (int)dl->item.d.attempts,
+    .status_code = dl->status_code, .latency_s = dl->latency_s, .since_accept_s = since,
+    .error = dl->error[0] ? dl->error : NULL,
+  };
+  static const char *names[] = {"success", "duplicate", "retry", "failed"};
+  hl_log_write(dl->outcome == HL_OUTCOME_FAILED ? HL_LOG_WARN : HL_LOG_INFO, "delivery attempt",
+               "\"event_id\":\"%s\",\"subscription_id\":\"%s\",\"trace\":\"%s\",\"outcome\":\"%s\","
+               "\"attempt\":%d,\"status_code\":%ld,\"latency_ms\":%.1f%s%s%s",
+               hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id,
+               hl_log_esc(dl->item.trace, (size_t)-1), names[dl->outcome], info.attempt,
+               dl->status_code, dl->latency_s * 1000.0, info.error ? ",\"error\":\"" : "",
+               info.error ? hl_log_esc(info.error, (size_t)-1) : "", info.error ? "\"" : "");
+  if (d->opt.on_outcome) d->opt.on_outcome(d->opt.outcome_data, &info);
+}
+
+/* RETRY_WAIT timer fired: back into the subscription's queue. */
+static void on_retry_due(hl_timerq_node *n) {
+  hl_delivery *dl = hl_container_of(n, hl_delivery, timer);
+  transition(dl, D_WAITING);
+  enqueue(dl->sub, dl);
+  try_start(dl->owner, dl->sub);
+}
+
+/* A subscription's released retries fall due: it may claim them now. */
+static void on_claim_due(hl_timerq_node *n) {
+  hl_sub *s = hl_container_of(n, hl_sub, claim_timer);
+  hl_dispatch_notify(s->dispatch, s);
+}
+
+static void on_recorded(void *data, int status, hl_store_result *res) {
+  hl_delivery *dl = data;
+  hl_dispatch *d = dl->owner;
+  (void)res;
+  if (status != 0 && status != HL_ENOTFOUND) {
+    /* The outcome is not durable. Keep the row claimed-as-it-was: after a
+     * restart it is delivered again (same webhook-id). Try again later. */
+    hl_log_error("recording a delivery outcome failed", "\"event_id\":\"%s\",\"error\":\"%s\"",
+                 hl_log_esc(dl->item.d.event_id, (size_t)-1), hl_strerror(status));
+  }
+  report(dl);
+  if (d->closing) {
+    delivery_free(dl);
+    return;
+  }
+  if (dl->outcome == HL_OUTCOME_RETRY && dl->next_delay_ms <= d->opt.release_after_ms && !d->stopping &&
+      !dl->sub->deleted) {
+    transition(dl, D_RETRY_WAIT);
+    hl_timerq_add(&d->timers, &dl->timer, dl->next_delay_ms, on_retry_due);
+    return;
+  }
+  if (dl->outcome == HL_OUTCOME_RETRY && !dl->sub->deleted) {
+    /* Released to the store: remember to claim again when it falls due. */
+    hl_sub *s = dl->sub;
+    s->dispatch = d;
+    if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + dl->next_delay_ms)
+      hl_timerq_add(&d->timers, &s->claim_timer, dl->next_delay_ms, on_claim_due);
+  }
+  delivery_free(dl);
+}
+
+static void record(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  transition(dl, D_RECORDING);
+  hl_delivery_rec *r = &dl->item.d;
+  int64_t now = hl_wall_ms();
+  const char *st = dl->outcome == HL_OUTCOME_RETRY ? "RETRYING"
+                   : dl->outcome == HL_OUTCOME_FAILED ? "FAILED" : "SUCCESS";
+  hl_free(r->status);
+  r->status = hl_strdup(st);
+  if (dl->outcome != HL_OUTCOME_DUPLICATE) {
+    r->last_status_code = dl->status_code;
+    r->last_latency_ms = (int64_t)(dl->latency_s * 1000.0 + 0.5);
+    hl_free(r->last_error);
+    r->last_error = dl->error[0] ? hl_strdup(dl->error) : NULL;
+  }
+  r->updated_at = now;
+  r->next_attempt_at = dl->outcome == HL_OUTCOME_RETRY ? now + (int64_t)dl->next_delay_ms : 0;
+  bool release = dl->outcome == HL_OUTCOME_RETRY &&
+                 (dl->next_delay_ms > d->opt.release_after_ms || d->stopping || dl->sub->deleted);
+  if (dl->outcome == HL_OUTCOME_SUCCESS) {
+    char key[256];
+    snprintf(key, sizeof key, "%s#%s", r->subscription_id, r->event_id);
+    d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
+  }
+  /* Both writes join this turn's transaction; the status callback runs after
+   * the commit that also made the ledger entry durable. */
+  d->store->vt->eq_update(d->store, r, release, on_recorded, dl);
+}
+
+/* --- sending ------------------------------------------------------------------ */
+
+static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
+  hl_delivery *dl = userp;
+  size_t len = size * n;
+  if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+    char v[128];
+    size_t vl = HL_MIN(len - 12, sizeof v - 1);
+    memcpy(v, buf + 12, vl);
+    v[vl] = '\0';
+    uint64_t ms = 0;
+    if (hl_retry_after_parse(v, hl_wall_ms(), &ms) == 0) dl->retry_after_ms = ms;
+  }
+  return len;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
+  (void)buf; (void)userp;
+  return size * n; /* partners' answers are not kept */
+}
+
+static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
+
+static bool retryable_curl(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+  case CURLE_SSL_CONNECT_ERROR: case CURLE_WEIRD_SERVER_REPLY: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static void on_sent(hl_curl_xfer *x, CURLcode rc) {
+  hl_delivery *dl = hl_container_of(x, hl_delivery, xfer);
+  hl_dispatch *d = dl->owner;
+  hl_sub *s = dl->sub;
+  release_slot(dl);
+  dl->latency_s = (double)(hl_mono_ns() - dl->sent_ns) / 1e9;
+  dl->item.d.attempts++;
+  long code = 0;
+  curl_easy_getinfo(dl->easy, CURLINFO_RESPONSE_CODE, &code);
+  dl->status_code = rc == CURLE_OK ? code : 0;
+  bool retry = false;
+  if (rc == CURLE_OK && code >= 200 && code < 300) {
+    dl->outcome = HL_OUTCOME_SUCCESS;
+    dl->error[0] = '\0';
+  } else if (dl->refused_private) {
+    snprintf(dl->error, sizeof dl->error,
+             "target resolves to a private address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it");
+    dl->outcome = HL_OUTCOME_FAILED;
+  } else {
+    if (rc != CURLE_OK) {
+      if (!dl->error[0]) snprintf(dl->error, sizeof dl->error, "%s", curl_easy_strerror(rc));
+      retry = retryable_curl(rc);
+    } else {
+      snprintf(dl->error, sizeof dl->error, "partner answered %ld", code);
+      retry = retryable_status(code);
+    }
+    const hl_retry_schedule *sch = s->schedule ? s->schedule : d->opt.default_schedule;
+    uint64_t delay = 0;
+    if (retry && hl_retry_next_delay(sch, (unsigned)dl->item.d.attempts, hl_random_u32(), &delay) == 0) {
+      /* Retry-After is honoured up to an hour, never shortening the schedule. */
+      if (dl->retry_after_ms > delay) delay = HL_MIN(dl->retry_after_ms, 3600u * 1000u);
+      dl->outcome = HL_OUTCOME_RETRY;
+      dl->next_delay_ms = delay;
+    } else {
+      if (retry) {
+        size_t l = strlen(dl->error);
+        snprintf(dl->error + l, sizeof dl->error - l, " (retries exhausted)");
+      }
+      dl->outcome = HL_OUTCOME_FAILED;
+    }
+  }
+  release_easy(d, dl);
+  hl_buf_reset(&dl->sig);
+  try_start(d, s); /* a partner slot is free */
+  record(dl);
+}
+
+static CURL *take_easy(hl_dispatch *d) {
+  if (d->npool > 0) {
+    CURL *e = d->pool[--d->npool];
+    curl_easy_reset(e);
+    return e;
+  }
+  return curl_easy_init();
+}
+
+static void fail_now(hl_delivery *dl, const char *msg) {
+  release_slot(dl);
+  snprintf(dl->error, sizeof dl->error, "%s", msg);
+  dl->outcome = HL_OUTCOME_FAILED;
+  dl->status_code = 0;
+  record(dl);
+}
+
+static void send_attempt(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  hl_sub *s = dl->sub;
+  transition(dl, D_SENDING);
+  dl->error[0] = '\0';
+  dl->retry_after_ms = 0;
+  dl->refused_private = false;
+  int64_t ts = hl_wall_ms() / 1000;
+  hl_buf_reset(&dl->sig);
+  int rc = hl_webhook_sign_multi(s->rec.secret, dl->item.d.event_id, ts, dl->item.body,
+                                 dl->item.body_len, &dl->sig);
+  if (rc != 0) {
+    /* A secret we cannot use: no attempt can ever succeed. */
+    fail_now(dl, "the subscription's secret is unusable; register it again with a whsec_ secret");
+    return;
+  }
+  CURL *e = take_easy(d);
+  if (!e) {
+    fail_now(dl, "out of memory creating an HTTP request");
+    return;
+  }
+  dl->easy = e;
+  char line[512];
+  struct curl_slist *h = NULL;
+  h = curl_slist_append(h, "content-type: application/json");
+  snprintf(line, sizeof line, "webhook-id: %s", dl->item.d.event_id);
+  h = curl_slist_append(h, line);
+  snprintf(line, sizeof line, "webhook-timestamp: %" PRId64, ts);
+  h = curl_slist_append(h, line);
+  hl_buf hb = HL_BUF_INIT;
+  hl_buf_printf(&hb, "webhook-signature: %s", dl->sig.data);
+  h = curl_slist_append(h, hb.data);
+  hl_buf_dispose(&hb);
+  h = curl_slist_append(h, "user-agent: hookloop/" HOOKLOOP_VERSION);
+  h = curl_slist_append(h, "expect:"); /* no 100-continue round trip */
+  if (dl->item.trace && dl->item.trace[0]) {
+    /* W3C traceparent or an AWS X-Ray id, as the producer sent it. */
+    snprintf(line, sizeof line, "%s: %s",
+             strncmp(dl->item.trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent", dl->item.trace);
+    h = curl_slist_append(h, line);
+  }
+  for (struct curl_slist *c = s->headers; c; c = c->next) h = curl_slist_append(h, c->data);
+  dl->headers = h;
+  long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : d->opt.default_timeout_ms;
+  curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, dl->item.body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dl->item.body_len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, dl);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dl->error);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, dl);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  dl->sent_ns = hl_mono_ns();
+  if (hl_curl_uv_add(d->curl, &dl->xfer, e, on_sent) != 0) {
+    release_slot(dl);
+    release_easy(d, dl);
+    snprintf(dl->error, sizeof dl->error, "could not start the HTTP request");
+    dl->outcome = HL_OUTCOME_RETRY;
+    dl->next_delay_ms = 1000;
+    record(dl);
+  }
+}
+
+static void on_ledger(void *data, int status, hl_store_result *res) {
+  hl_delivery *dl = data;
+  if (status == 0 && res->value && strcmp(res->value, "DELIVERED") == 0) {
+    release_slot(dl);
+    /* Delivered before (a retried batch, a restart after the POST): do not
+     * send again; record SUCCESS without touching the attempt's figures. */
+    dl->outcome = HL_OUTCOME_DUPLICATE;
+    dl->error[0] = '\0';
+    record(dl);
+    return;
+  }
+  if (dl->owner->stopping || dl->sub->deleted) {
+    release_slot(dl);
+    transition(dl, D_DONE);
+    delivery_free(dl);
+    return;
+  }
+  send_attempt(dl);
+}
+
+static void start(hl_dispatch *d, hl_delivery *dl) {
+  transition(dl, D_LEDGER);
+  char key[256];
+  snprintf(key, sizeof key, "%s#%s", dl->item.d.subscription_id, dl->item.d.event_id);
+  d->store->vt->ledger_get(d->store, key, on_ledger, dl);
+}
+
+static void on_rate_due(hl_timerq_node *n) {
+  hl_sub *s = hl_container_of(n, hl_sub, rate_timer);
+  try_start(s->dispatch, s);
+}
+
+/* Token bucket: true when the subscription's rate limit allows a start now;
+ * otherwise arms rate_timer for when it will. */
+static bool rate_allows(hl_dispatch *d, hl_sub *s) {
+  if (s->rec.rate_limit_per_s <= 0) return true;
+  double rate = (double)s->rec.rate_limit_per_s;
+  uint64_t now = uv_now(d->loop);
+  if (s->tokens_at == 0) s->tokens = 1.0;
+  else s->tokens += (double)(now - s->tokens_at) * rate / 1000.0;
+  if (s->tokens > rate) s->tokens = rate;
+  s->tokens_at = now;
+  if (s->tokens >= 1.0) {
+    s->tokens -= 1.0;
+    return true;
+  }
+  s->dispatch = d;
+  uint64_t wait = (uint64_t)((1.0 - s->tokens) * 1000.0 / rate) + 1;
+  if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
+  return false;
+}
+
+static void try_start(hl_dispatch *d, hl_sub *s) {
+  if (d->stopping) return;
+  if (s->deleted) {
+    hl_delivery *dl;
+    while ((dl = dequeue(s)) != NULL) delivery_free(dl); /* rows stay in the store */
+    return;
+  }
+  unsigned limit = sub_limit(d, s);
+  while (s->wait_head && s->in_flight < limit) {
+    if (d->in_flight >= d->opt.max_in_flight) {
+      /* The process is full: queue up for the next free slot, fairly. */
+      if (!s->on_blocked) {
+        s->on_blocked = true;
+        hl_sub_ref(s);
+        s->blocked_next = NULL;
+        if (d->blocked_tail) d->blocked_tail->blocked_next = s;
+        else d->blocked_head = s;
+        d->blocked_tail = s;
+      }
+      return;
+    }
+    if (!rate_allows(d, s)) return;
+    hl_delivery *dl = dequeue(s);
+    /* The slot is taken now: LEDGER is quick but counts against the limit. */
+    dl->holds_slot = true;
+    s->in_flight++;
+    d->in_flight++;
+    start(d, dl);
+  }
+}
+
+static void wake_blocked(hl_dispatch *d) {
+  while (d->blocked_head && d->in_flight < d->opt.max_in_flight && !d->stopping) {
+    hl_sub *s = d->blocked_head;
+    d->blocked_head = s->blocked_next;
+    if (!d->blocked_head) d->blocked_tail = NULL;
+    s->on_blocked = false;
+    s->blocked_next = NULL;
+    try_start(d, s);
+    hl_sub_unref(d->reg, s);
+  }
+}
+
+/* --- intake from the embedded queue ----------------------------------------- */
+
+typedef struct { hl_dispatch *d; hl_sub *s; size_t asked; } claim_ctx;
+
+static void on_claimed(void *data, int status, hl_store_result *res) {
+  claim_ctx *c = data;
+  hl_dispatch *d = c->d;
+  hl_sub *s = c->s;
+  s->claiming = false;
+  if (status != 0) {
+    hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
+                 s->rec.subscription_id, hl_strerror(status));
+  } else {
+    if (res->nitems < c->asked) s->need_claim = false;
+    for (size_t i = 0; i < res->nitems; i++) {
+      hl_delivery *dl = delivery_new(d, s, &res->items[i]);
+      enqueue(s, dl);
+    }
+    try_start(d, s);
+  }
+  if (s->need_claim) hl_dispatch_notify(d, s);
+  hl_sub_unref(d->reg, s);
+  hl_free(c);
+}
+
+static unsigned sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
+  return 2 * sub_limit(d, s) + 64;
+}
+
+static void on_pump(uv_idle_t *h) {
+  hl_dispatch *d = hl_container_of(h, hl_dispatch, pump);
+  uv_idle_stop(&d->pump);
+  if (d->stopping) return;
+  unsigned global_cap = 2 * d->opt.max_in_flight + 1024;
+  hl_sub *list = d->dirty, *keep = NULL;
+  d->dirty = NULL;
+  while (list) {
+    hl_sub *s = list;
+    list = s->dirty_next;
+    s->dirty_next = NULL;
+    s->on_dirty = false;
+    if (s->deleted || !s->need_claim) { hl_sub_unref(d->reg, s); continue; }
+    unsigned cap = sub_memory_cap(d, s);
+    if (s->claiming || s->in_memory >= cap || d->in_memory >= global_cap) {
+      s->dirty_next = keep; /* no room now: a finishing delivery notifies again */
+      keep = s;
+      s->on_dirty = true;
+      continue;
+    }
+    size_t room = HL_MIN(cap - s->in_memory, global_cap - d->in_memory);
+    room = HL_MIN(room, 512u); /* bound one claim's work */
+    claim_ctx *c = hl_malloc(sizeof *c);
+    *c = (claim_ctx){d, s, room};
+    s->claiming = true;
+    hl_sub_ref(s);
+    d->store->vt->eq_claim(d->store, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
+    hl_sub_unref(d->reg, s);
+  }
+  /* Subscriptions without room stay listed, holding their reference. */
+  while (keep) {
+    hl_sub *s = keep;
+    keep = s->dirty_next;
+    s->dirty_next = d->dirty;
+    d->dirty = s;
+  }
+}
+
+static void pump_soon(hl_dispatch *d) {
+  if (!d->stopping && !uv_is_active((uv_handle_t *)&d->pump)) uv_idle_start(&d->pump, on_pump);
+}
+
+void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
+  s->need_claim = true;
+  if (d->stopping || s->deleted) return;
+  if (!s->on_dirty) {
+    s->on_dirty = true;
+    hl_sub_ref(s);
+    s->dirty_next = d->dirty;
+    d->dirty = s;
+  }
+  pump_soon(d);
+}
+
+void hl_dispatch_notify_all(hl_dispatch *d) {
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) hl_dispatch_notify(d, v);
+}
+
+void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
+                      hl_registry *reg, const hl_dispatch_options *opt) {
+  *d = (hl_dispatch){.loop = loop, .curl = curl, .store = store, .reg = reg, .opt = *opt};
+  if (d->opt.max_in_flight == 0) d->opt.max_in_flight = 10000;
+  if (d->opt.default_sub_in_flight == 0) d->opt.default_sub_in_flight = 256;
+  if (d->opt.default_timeout_ms <= 0) d->opt.default_timeout_ms = 30000;
+  if (d->opt.release_after_ms == 0) d->opt.release_after_ms = 60000;
+  if (d->opt.ledger_ttl_s <= 0) d->opt.ledger_ttl_s = 7 * 24 * 3600;
+  hl_timerq_init(&d->timers, loop);
+  uv_idle_init(loop, &d->pump);
+  d->pump.data = d;
+}
+
+void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
+  hl_timerq_remove(&d->timers, &s->claim_timer);
+  hl_timerq_remove(&d->timers, &s->rate_timer);
+  s->need_claim = false;
+  hl_delivery *dl;
+  while ((dl = dequeue(s)) != NULL) delivery_free(dl);
+  /* Deliveries waiting for a retry timer go too; their rows stay. */
+  for (dl = d->all; dl;) {
+    hl_delivery *next = dl->all_next;
+    if (dl->sub == s && dl->state == D_RETRY_WAIT) delivery_free(dl);
+    dl = next;
+  }
+}
+
+void hl_dispatch_stop(hl_dispatch *d) {
+  d->stopping = true;
+  uv_idle_stop(&d->pump);
+}
+
+bool hl_dispatch_quiet(const hl_dispatch *d) { return d->busy == 0; }
+
+static void closed_one(hl_dispatch *d) {
+  if (--d->closing_handles == 0 && d->close_cb) d->close_cb(d->close_data);
+}
+
+static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
+
+static void on_timerq_closed(void *data) { closed_one(data); }
+
+static void maybe_finish_close(hl_dispatch *d) {
+  if (!d->closing || d->busy > 0 || d->closing_handles > 0) return;
+  d->closing_handles = 2; /* also keeps the frees below from coming back here */
+  /* Nothing waits for a callback any more: free what is left. */
+  while (d->all) delivery_free(d->all);
+  while (d->dirty) {
+    hl_sub *s = d->dirty;
+    d->dirty = s->dirty_next;
+    s->on_dirty = false;
+    hl_sub_unref(d->reg, s);
+  }
+  while (d->blocked_head) {
+    hl_sub *s = d->blocked_head;
+    d->blocked_head = s->blocked_next;
+    s->on_blocked = false;
+    hl_sub_unref(d->reg, s);
+  }
+  d->blocked_tail = NULL;
+  for (size_t i = 0; i < d->npool; i++) curl_easy_cleanup(d->pool[i]);
+  hl_free(d->pool);
+  d->pool = NULL;
+  d->npool = 0;
+  hl_timerq_close(&d->timers, on_timerq_closed, d);
+  uv_close((uv_handle_t *)&d->pump, on_handle_closed);
+}
+
+void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
+  d->stopping = true;
+  d->closing = true;
+  d->close_cb = cb;
+  d->close_data = data;
+  uv_idle_stop(&d->pump);
+  /* Abandon running requests: their rows stay claimed in the store, which a
+   * restart resets, so they are delivered again with the same webhook-id. */
+  for (hl_delivery *dl = d->all; dl;) {
+    hl_delivery *next = dl->all_next;
+    if (dl->state == D_SENDING) {
+      hl_curl_uv_cancel(d->curl, &dl->xfer);
+      release_slot(dl);
+      transition(dl, D_DONE);
+    }
+    dl = next;
+  }
+  /* Deliveries in LEDGER or RECORDING wait for their store callback (one
+   * loop turn); maybe_finish_close runs again from there. */
+  maybe_finish_close(d);
+}

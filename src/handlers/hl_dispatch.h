@@ -1,0 +1,109 @@
+/* hl_dispatch.h — the webhook dispatcher: one state machine per delivery
+ * (an event going to one subscription), all on the loop.
+ *
+ *   WAITING --start--> LEDGER --not yet delivered--> SENDING --answer--> RECORDING
+ *      ^                  |                                                |
+ *      |                  +--already delivered (duplicate)--> RECORDING    |
+ *      +------------- RETRY_WAIT <--retryable, due soon-------------------+
+ *                                                   terminal / released --> DONE
+ *
+ * LEDGER checks the idempotency ledger; SENDING signs (Standard Webhooks)
+ * and POSTs the accepted bytes through curl multi; RECORDING writes the
+ * outcome durably (status row, ledger on success) before anything else
+ * happens to the delivery. Retryable failures wait on the timer heap when
+ * due within release_after_ms, otherwise they go back to the store
+ * (unclaimed, due later) and leave memory.
+ *
+ * Intake: deliveries come from the embedded queue (the store's eq_claim),
+ * per subscription, bounded by the subscription's memory share and the
+ * global limits; a slow partner fills only its own share.
+ */
+#ifndef HL_DISPATCH_H
+#define HL_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "handlers/hl_registry.h"
+#include "loop/hl_curl_uv.h"
+#include "loop/hl_timerq.h"
+#include "store/hl_store.h"
+
+typedef enum {
+  HL_OUTCOME_SUCCESS,     /* 2xx */
+  HL_OUTCOME_DUPLICATE,   /* the ledger says it was delivered already; not sent */
+  HL_OUTCOME_RETRY,       /* retryable failure, another attempt is scheduled */
+  HL_OUTCOME_FAILED       /* permanent failure or retries exhausted */
+} hl_outcome;
+
+typedef struct {
+  hl_outcome outcome;
+  const char *event_id;
+  const char *subscription_id;
+  int attempt;            /* 1-based number of the attempt just made */
+  long status_code;       /* 0 when no HTTP answer */
+  double latency_s;       /* of this attempt */
+  double since_accept_s;  /* accepted -> this outcome */
+  const char *error;      /* NULL on success */
+} hl_outcome_info;
+
+typedef struct {
+  unsigned max_in_flight;        /* HOOKLOOP_MAX_IN_FLIGHT */
+  unsigned default_sub_in_flight;/* when a subscription gives none: 256 */
+  long default_timeout_ms;       /* when a subscription gives none: 30000 */
+  bool allow_private_targets;    /* HOOKLOOP_ALLOW_PRIVATE_TARGETS */
+  uint64_t release_after_ms;     /* retries due later than this leave memory: 60000 */
+  int64_t ledger_ttl_s;          /* idempotency ledger entry lifetime: 7 days */
+  hl_retry_schedule *default_schedule; /* borrowed */
+  /* Called on the loop for every attempt's outcome (metrics, logs). */
+  void (*on_outcome)(void *data, const hl_outcome_info *info);
+  void *outcome_data;
+} hl_dispatch_options;
+
+typedef struct {
+  uv_loop_t *loop;
+  hl_curl_uv *curl;
+  hl_store *store;
+  hl_registry *reg;
+  hl_dispatch_options opt;
+  hl_timerq timers;
+  uv_idle_t pump;           /* runs claims on the next turn */
+  hl_sub *dirty;            /* subscriptions that may have due deliveries */
+  hl_sub *blocked_head, *blocked_tail; /* waiting for a global in-flight slot, FIFO */
+  unsigned in_flight;       /* HTTP requests running */
+  unsigned in_memory;       /* deliveries held */
+  unsigned busy;            /* deliveries in LEDGER, SENDING or RECORDING */
+  bool stopping;
+  bool closing;
+  hl_delivery *all;         /* every delivery held, for shutdown */
+  CURL **pool;              /* idle easy handles, reused */
+  size_t npool, cappool;
+  int closing_handles;
+  void (*close_cb)(void *data);
+  void *close_data;
+} hl_dispatch;
+
+void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
+                      hl_registry *reg, const hl_dispatch_options *opt);
+/* The store may hold due deliveries for s (after an accept or a requeue). */
+void hl_dispatch_notify(hl_dispatch *d, hl_sub *s);
+/* Every subscription may (at start). */
+void hl_dispatch_notify_all(hl_dispatch *d);
+/* A subscription left the registry: drop its waiting deliveries (their rows
+ * stay in the store) and its timers. Running ones finish. */
+void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
+/* Stops starting new attempts (shutdown); running ones finish. */
+void hl_dispatch_stop(hl_dispatch *d);
+/* True when nothing is in LEDGER, SENDING or RECORDING. */
+bool hl_dispatch_quiet(const hl_dispatch *d);
+/* Aborts running HTTP requests (their rows stay claimed in the store and are
+ * delivered again after a restart, with the same webhook-id), frees every
+ * delivery and closes the handles; cb runs once closed. */
+void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data);
+
+/* True for loopback, private, link-local, CGNAT, multicast and unspecified
+ * addresses (IPv4, IPv6 and IPv4-mapped IPv6). */
+bool hl_addr_is_private(const struct sockaddr *sa);
+
+#endif

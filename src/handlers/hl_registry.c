@@ -1,0 +1,164 @@
+#include "handlers/hl_registry.h"
+#include "common/hl_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const hl_sub_list empty_list;
+
+void hl_registry_init(hl_registry *r) {
+  *r = (hl_registry){0};
+  hl_strmap_init(&r->schemas_by_id);
+  hl_strmap_init(&r->latest_by_type);
+  hl_strmap_init(&r->subs_by_id);
+  hl_strmap_init(&r->subs_by_key);
+  hl_strmap_init(&r->subs_by_type);
+}
+
+static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
+  hl_schema_rec_free(&e->rec);
+  if (e->compiled && r->free_schema) r->free_schema(e->compiled);
+  hl_free(e);
+}
+
+static void free_sub(hl_registry *r, hl_sub *s) {
+  hl_sub_rec_free(&s->rec);
+  if (s->filter && r->free_filter) r->free_filter(s->filter);
+  if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
+  curl_slist_free_all(s->headers);
+  hl_free(s);
+}
+
+void hl_registry_dispose(hl_registry *r) {
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&r->schemas_by_id, &it, NULL, &v)) free_schema_entry(r, v);
+  it = 0;
+  while (hl_strmap_next(&r->subs_by_id, &it, NULL, &v)) {
+    hl_sub *s = v;
+    s->deleted = true;
+    hl_sub_unref(r, s);
+  }
+  it = 0;
+  while (hl_strmap_next(&r->subs_by_type, &it, NULL, &v)) {
+    hl_sub_list *l = v;
+    hl_free(l->items);
+    hl_free(l);
+  }
+  hl_strmap_dispose(&r->schemas_by_id);
+  hl_strmap_dispose(&r->latest_by_type);
+  hl_strmap_dispose(&r->subs_by_id);
+  hl_strmap_dispose(&r->subs_by_key);
+  hl_strmap_dispose(&r->subs_by_type);
+}
+
+static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
+  snprintf(out, n, "%s.%s.v%lld", rec->domain ? rec->domain : "", rec->event_type,
+           (long long)rec->version);
+}
+
+hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_schema *compiled) {
+  hl_schema_entry *e = hl_calloc(1, sizeof *e);
+  e->rec = *rec;
+  e->compiled = compiled;
+  *rec = (hl_schema_rec){0};
+  char id[512];
+  api_id(id, sizeof id, &e->rec);
+  hl_schema_entry *old = hl_strmap_put(&r->schemas_by_id, id, e);
+  /* Recompute the latest ACTIVE version of this type (few versions per type). */
+  hl_schema_entry *latest = NULL;
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&r->schemas_by_id, &it, NULL, &v)) {
+    hl_schema_entry *c = v;
+    if (strcmp(c->rec.event_type, e->rec.event_type) != 0 || strcmp(c->rec.status, "ACTIVE") != 0)
+      continue;
+    if (!latest || c->rec.version > latest->rec.version) latest = c;
+  }
+  if (latest) hl_strmap_put(&r->latest_by_type, e->rec.event_type, latest);
+  else hl_strmap_del(&r->latest_by_type, e->rec.event_type);
+  if (old) free_schema_entry(r, old);
+  return e;
+}
+
+const hl_schema_entry *hl_registry_schema_for_type(const hl_registry *r, const char *event_type) {
+  return hl_strmap_get(&r->latest_by_type, event_type);
+}
+
+const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *id) {
+  return hl_strmap_get(&r->schemas_by_id, id);
+}
+
+static void sub_key(char *out, size_t n, const char *partner, const char *type) {
+  snprintf(out, n, "%s\x1f%s", partner, type);
+}
+
+static void list_remove(hl_sub_list *l, hl_sub *s) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->items[i] == s) {
+      memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
+      l->n--;
+      return;
+    }
+}
+
+static void unlink_sub(hl_registry *r, hl_sub *s) {
+  char key[512];
+  sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
+  hl_strmap_del(&r->subs_by_key, key);
+  hl_strmap_del(&r->subs_by_id, s->rec.subscription_id);
+  hl_sub_list *l = hl_strmap_get(&r->subs_by_type, s->rec.event_type);
+  if (l) list_remove(l, s);
+  s->deleted = true;
+  hl_sub_unref(r, s);
+}
+
+hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
+                            struct curl_slist *headers, hl_retry_schedule *schedule) {
+  hl_sub *s = hl_calloc(1, sizeof *s);
+  s->refs = 1;
+  s->rec = *rec;
+  *rec = (hl_sub_rec){0};
+  s->filter = filter;
+  s->headers = headers;
+  s->schedule = schedule;
+  char key[512];
+  sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
+  hl_sub *old = hl_strmap_get(&r->subs_by_key, key);
+  if (old) unlink_sub(r, old);
+  hl_strmap_put(&r->subs_by_key, key, s);
+  hl_strmap_put(&r->subs_by_id, s->rec.subscription_id, s);
+  hl_sub_list *l = hl_strmap_get(&r->subs_by_type, s->rec.event_type);
+  if (!l) {
+    l = hl_calloc(1, sizeof *l);
+    hl_strmap_put(&r->subs_by_type, s->rec.event_type, l);
+  }
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 4;
+    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
+  }
+  l->items[l->n++] = s;
+  return s;
+}
+
+hl_sub *hl_registry_sub_get(const hl_registry *r, const char *id) {
+  return hl_strmap_get(&r->subs_by_id, id);
+}
+
+const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type) {
+  const hl_sub_list *l = hl_strmap_get(&r->subs_by_type, event_type);
+  return l ? l : &empty_list;
+}
+
+bool hl_registry_delete_sub(hl_registry *r, const char *id) {
+  hl_sub *s = hl_strmap_get(&r->subs_by_id, id);
+  if (!s) return false;
+  unlink_sub(r, s);
+  return true;
+}
+
+void hl_sub_ref(hl_sub *s) { s->refs++; }
+
+void hl_sub_unref(hl_registry *r, hl_sub *s) {
+  if (--s->refs == 0) free_sub(r, s);
+}

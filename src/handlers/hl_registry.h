@@ -1,0 +1,98 @@
+/* hl_registry.h — the in-memory view of the schemas and subscriptions.
+ *
+ * Loaded from the store at start and updated by the admin API after each
+ * durable write, so the hot paths (producer API, dispatcher) never wait for
+ * the store to learn what a schema or subscription says.
+ *
+ * Ownership: the registry owns its entries. A subscription is reference
+ * counted because in-flight deliveries point at it: deleting or replacing
+ * one marks it deleted and drops the registry's reference; the memory goes
+ * when the last delivery lets go (hl_sub_unref).
+ */
+#ifndef HL_REGISTRY_H
+#define HL_REGISTRY_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/hl_strmap.h"
+#include "loop/hl_timerq.h"
+#include "store/hl_store.h"
+
+typedef struct hl_delivery hl_delivery;
+typedef struct hl_schema hl_schema;
+typedef struct hl_filter hl_filter;
+typedef struct hl_retry_schedule hl_retry_schedule;
+
+typedef struct {
+  hl_schema_rec rec;
+  hl_schema *compiled;   /* owned; NULL if it could not be compiled */
+} hl_schema_entry;
+
+typedef struct hl_sub hl_sub;
+struct hl_sub {
+  int refs;
+  bool deleted;
+  hl_sub_rec rec;
+  hl_filter *filter;              /* owned; NULL matches every event */
+  struct curl_slist *headers;     /* owned; the subscription's own headers, "Name: value" */
+  hl_retry_schedule *schedule;    /* owned; NULL: the process default */
+
+  /* Dispatcher state (hl_dispatch.c owns these fields). */
+  hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
+  unsigned in_flight;             /* HTTP requests running */
+  unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
+  bool need_claim;                /* the store may hold due deliveries for it */
+  bool claiming;                  /* a claim is in progress */
+  bool on_dirty;                  /* linked on the dispatcher's dirty list */
+  hl_sub *dirty_next;
+  bool on_blocked;                /* waiting for a process-wide in-flight slot */
+  hl_sub *blocked_next;
+  hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
+  hl_timerq_node rate_timer;      /* resumes starts when rate_limit_per_s allows */
+  double tokens;                  /* token bucket for rate_limit_per_s (burst: one second) */
+  uint64_t tokens_at;             /* uv_now() of the last refill */
+  void *dispatch;                 /* the hl_dispatch that armed the timers */
+};
+
+typedef struct {
+  hl_strmap schemas_by_id;    /* "<domain>.<event_type>.v<version>" -> hl_schema_entry* */
+  hl_strmap latest_by_type;   /* event_type -> hl_schema_entry* (highest ACTIVE version) */
+  hl_strmap subs_by_id;       /* subscription_id -> hl_sub* */
+  hl_strmap subs_by_key;      /* "<partner_id>\x1f<event_type>" -> hl_sub* */
+  hl_strmap subs_by_type;     /* event_type -> hl_sub_list* */
+  void (*free_schema)(hl_schema *);   /* how to free compiled schemas */
+  void (*free_filter)(hl_filter *);
+  void (*free_schedule)(hl_retry_schedule *);
+} hl_registry;
+
+typedef struct {
+  hl_sub **items;
+  size_t n, cap;
+} hl_sub_list;
+
+void hl_registry_init(hl_registry *r);
+void hl_registry_dispose(hl_registry *r);
+
+/* Takes ownership of rec's fields (rec is zeroed) and of compiled. */
+hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_schema *compiled);
+/* The latest ACTIVE schema of an event type, or NULL. */
+const hl_schema_entry *hl_registry_schema_for_type(const hl_registry *r, const char *event_type);
+/* By API id "<domain>.<event_type>.v<version>", or NULL. */
+const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *api_id);
+
+/* Takes ownership of rec's fields (rec is zeroed), filter, headers and
+ * schedule. Replaces a subscription with the same (partner_id, event_type). */
+hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
+                            struct curl_slist *headers, hl_retry_schedule *schedule);
+hl_sub *hl_registry_sub_get(const hl_registry *r, const char *subscription_id);
+/* Subscriptions of an event type (never NULL; may be empty). */
+const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
+/* Removes a subscription; false when unknown. */
+bool hl_registry_delete_sub(hl_registry *r, const char *subscription_id);
+
+void hl_sub_ref(hl_sub *s);
+void hl_sub_unref(hl_registry *r, hl_sub *s);
+
+#endif

@@ -1,0 +1,650 @@
+#include "loop/hl_http_server.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "json/hl_json.h"
+
+#include <ctype.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_HEADER_BYTES (16 * 1024)
+#define MAX_HEADERS 100
+
+typedef enum {
+  C_IDLE,       /* keep-alive, waiting for the next request */
+  C_HEADERS,    /* receiving a request line and headers */
+  C_BODY,       /* receiving the body */
+  C_HANDLING,   /* the request is with its handler */
+  C_CLOSING     /* closing; nothing more is read */
+} conn_state;
+
+typedef struct conn conn;
+
+struct hl_http_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  hl_http_server_config cfg;
+  int port;
+  conn *conns;            /* doubly linked */
+  size_t nconns;
+  size_t pending;         /* requests with their handlers */
+  bool stopping, destroying;
+  int closing_handles;    /* handles of the server itself still closing */
+  void (*destroy_cb)(void *data);
+  void *destroy_data;
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  hl_http_server *srv;
+  conn *prev, *next;
+  conn_state state;
+  http_parser parser;
+  hl_buf in;              /* bytes read and not yet parsed */
+  size_t in_off;
+  hl_buf url;
+  hl_buf hdr;             /* header names and values, NUL-separated */
+  size_t hdr_offsets[MAX_HEADERS][4]; /* name off, name len, value off, value len */
+  size_t nhdr;
+  bool last_was_value;
+  size_t header_bytes;
+  hl_buf body;
+  size_t body_limit;
+  int error_status;       /* set by a callback to answer an error and close */
+  bool keep_alive;
+  bool message_done;
+  int handles_open;       /* tcp + timer */
+  bool req_out;           /* a request is with its handler */
+  bool dead;              /* the connection closed while req_out */
+  hl_http_req req;
+  hl_http_header headers[MAX_HEADERS];
+  char path_buf[1];       /* unused; paths live in url */
+};
+
+typedef struct {
+  uv_write_t w;
+  conn *c;
+  bool close_after;
+  size_t len;
+  char data[];            /* head + body */
+} write_req;
+
+static http_parser_settings settings;
+static void conn_close(conn *c);
+static void parse_more(conn *c);
+static void start_reading(conn *c);
+
+/* --- timers -------------------------------------------------------------------------- */
+
+static void on_timeout(uv_timer_t *t) {
+  conn *c = t->data;
+  if (c->state == C_HANDLING) return;
+  conn_close(c);
+}
+
+static void arm(conn *c, unsigned ms) { uv_timer_start(&c->timer, on_timeout, ms, 0); }
+
+static void transition(conn *c, conn_state to) {
+  hl_http_server *s = c->srv;
+  c->state = to;
+  switch (to) {
+  case C_IDLE: arm(c, s->cfg.idle_timeout_ms); break;
+  case C_HEADERS: arm(c, s->cfg.header_timeout_ms); break;
+  case C_BODY: arm(c, s->cfg.body_timeout_ms); break;
+  case C_HANDLING: uv_timer_stop(&c->timer); break;
+  case C_CLOSING: uv_timer_stop(&c->timer); break;
+  }
+}
+
+/* --- writing --------------------------------------------------------------------------- */
+
+const char *hl_http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 413: return "Payload Too Large";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Unknown";
+  }
+}
+
+static const char *http_date(void) {
+  static __thread char buf[40];
+  static __thread time_t last;
+  time_t now = time(NULL);
+  if (now != last) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    last = now;
+  }
+  return buf;
+}
+
+static void on_written(uv_write_t *w, int status) {
+  write_req *wr = hl_container_of(w, write_req, w);
+  conn *c = wr->c;
+  bool close_after = wr->close_after || status < 0;
+  hl_free(wr);
+  if (c->state == C_CLOSING) return;
+  if (close_after) conn_close(c);
+}
+
+/* Queues head + body as one write; closes the connection afterwards when asked. */
+static void send_response(conn *c, int status, const hl_http_header *h, size_t nh, const char *body,
+                          size_t body_len, bool close_after) {
+  hl_buf head = HL_BUF_INIT;
+  bool has_ct = false;
+  hl_buf_printf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n", status,
+                hl_http_reason(status), http_date(), body_len, close_after ? "close" : "keep-alive");
+  for (size_t i = 0; i < nh; i++) {
+    if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) has_ct = true;
+    hl_buf_append(&head, h[i].name, h[i].name_len);
+    hl_buf_append(&head, ": ", 2);
+    hl_buf_append(&head, h[i].value, h[i].value_len);
+    hl_buf_append(&head, "\r\n", 2);
+  }
+  if (body_len > 0 && !has_ct) hl_buf_puts(&head, "Content-Type: application/json\r\n");
+  hl_buf_append(&head, "\r\n", 2);
+  write_req *wr = hl_malloc(sizeof *wr + head.len + body_len);
+  wr->c = c;
+  wr->close_after = close_after;
+  wr->len = head.len + body_len;
+  memcpy(wr->data, head.data, head.len);
+  if (body_len) memcpy(wr->data + head.len, body, body_len);
+  hl_buf_dispose(&head);
+  uv_buf_t buf = uv_buf_init(wr->data, (unsigned)wr->len);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
+    hl_free(wr);
+    conn_close(c);
+  }
+}
+
+static void send_error(conn *c, int status, const char *code, const char *message) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
+  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
+  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  transition(c, C_CLOSING);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  send_response(c, status, NULL, 0, b.data, b.len, true);
+  c->state = C_CLOSING;
+  hl_buf_dispose(&b);
+}
+
+/* --- life cycle of a connection ----------------------------------------------------------- */
+
+static void conn_free(conn *c) {
+  hl_buf_dispose(&c->in);
+  hl_buf_dispose(&c->url);
+  hl_buf_dispose(&c->hdr);
+  hl_buf_dispose(&c->body);
+  hl_free(c);
+}
+
+static void maybe_server_done(hl_http_server *s);
+
+static void on_conn_handle_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  if (--c->handles_open > 0) return;
+  hl_http_server *s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->nconns--;
+  c->srv = NULL;
+  if (c->req_out) c->dead = true; /* freed by hl_http_respond */
+  else conn_free(c);
+  maybe_server_done(s);
+}
+
+static void conn_close(conn *c) {
+  if (c->handles_open == 0 || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  c->state = C_CLOSING;
+  uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  conn *c = h->data;
+  (void)suggested;
+  hl_buf_reserve(&c->in, 65536);
+  buf->base = c->in.data + c->in.len;
+  buf->len = c->in.cap - c->in.len - 1;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
+  conn *c = stream->data;
+  (void)buf;
+  if (n < 0) {
+    conn_close(c);
+    return;
+  }
+  if (n == 0) return;
+  c->in.len += (size_t)n;
+  c->in.data[c->in.len] = '\0';
+  if (c->state == C_IDLE) transition(c, C_HEADERS);
+  parse_more(c);
+}
+
+static void start_reading(conn *c) {
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+}
+
+/* Hands the completed request to the handler. */
+static void dispatch(conn *c) {
+  hl_http_server *s = c->srv;
+  hl_http_req *r = &c->req;
+  memset(r, 0, sizeof *r);
+  r->method = http_method_str((enum http_method)c->parser.method);
+  /* url: "path?query" -> split in place (NUL at '?'). */
+  hl_buf_putc(&c->url, '\0');
+  c->url.len--;
+  char *u = c->url.data ? c->url.data : (char *)"";
+  char *q = strchr(u, '?');
+  if (q) {
+    *q = '\0';
+    r->query = q + 1;
+    r->query_len = strlen(q + 1);
+  } else {
+    r->query = "";
+  }
+  r->path = u;
+  r->path_len = strlen(u);
+  for (size_t i = 0; i < c->nhdr; i++) {
+    c->headers[i] = (hl_http_header){c->hdr.data + c->hdr_offsets[i][0], c->hdr_offsets[i][1],
+                                     c->hdr.data + c->hdr_offsets[i][2], c->hdr_offsets[i][3]};
+  }
+  r->headers = c->headers;
+  r->nheaders = c->nhdr;
+  hl_buf_putc(&c->body, '\0');
+  c->body.len--;
+  r->body = c->body.data ? c->body.data : "";
+  r->body_len = c->body.len;
+  c->keep_alive = http_should_keep_alive(&c->parser) && !s->stopping;
+  c->req_out = true;
+  s->pending++;
+  transition(c, C_HANDLING);
+  s->cfg.on_request(r, s->cfg.data);
+}
+
+/* Parses what is buffered; stops after one complete request. */
+static void parse_more(conn *c) {
+  while (c->state != C_HANDLING && c->state != C_CLOSING && c->in_off < c->in.len) {
+    c->message_done = false;
+    size_t avail = c->in.len - c->in_off;
+    size_t used = http_parser_execute(&c->parser, &settings, c->in.data + c->in_off, avail);
+    c->in_off += used;
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->error_status) {
+      int st = c->error_status;
+      send_error(c, st, st == 413 ? "payload_too_large" : st == 431 ? "headers_too_large" : "bad_request",
+                 st == 413 ? "the request body is over the limit for this endpoint"
+                 : st == 431 ? "the request headers are over 16 KiB"
+                             : "the request is not valid HTTP/1.1");
+      return;
+    }
+    if (e == HPE_PAUSED) {
+      http_parser_pause(&c->parser, 0);
+    } else if (e != HPE_OK) {
+      send_error(c, 400, "bad_request", http_errno_description(e));
+      return;
+    }
+    if (c->message_done) {
+      dispatch(c);
+      break;
+    }
+    if (used == 0) break;
+  }
+  /* Compact the input buffer when everything was consumed. */
+  if (c->in_off == c->in.len) {
+    c->in.len = 0;
+    c->in_off = 0;
+  } else if (c->in_off > 65536) {
+    hl_buf_consume(&c->in, c->in_off);
+    c->in_off = 0;
+  }
+}
+
+/* --- http-parser callbacks ----------------------------------------------------------------- */
+
+static int cb_message_begin(http_parser *p) {
+  conn *c = p->data;
+  hl_buf_reset(&c->url);
+  hl_buf_reset(&c->hdr);
+  hl_buf_reset(&c->body);
+  c->nhdr = 0;
+  c->last_was_value = false;
+  c->header_bytes = 0;
+  c->body_limit = 0;
+  if (c->state == C_IDLE) transition(c, C_HEADERS);
+  return 0;
+}
+
+static int too_big(conn *c, size_t n) {
+  c->header_bytes += n;
+  if (c->header_bytes > MAX_HEADER_BYTES) {
+    c->error_status = 431;
+    return 1;
+  }
+  return 0;
+}
+
+static int cb_url(http_parser *p, const char *at, size_t n) {
+  conn *c = p->data;
+  if (too_big(c, n)) return 1;
+  hl_buf_append(&c->url, at, n);
+  return 0;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t n) {
+  conn *c = p->data;
+  if (too_big(c, n)) return 1;
+  if (c->nhdr == 0 || c->last_was_value) {
+    if (c->nhdr == MAX_HEADERS) { c->error_status = 431; return 1; }
+    if (c->nhdr > 0) hl_buf_putc(&c->hdr, '\0'); /* end the previous value */
+    c->hdr_offsets[c->nhdr][0] = c->hdr.len;
+    c->hdr_offsets[c->nhdr][1] = 0;
+    c->hdr_offsets[c->nhdr][3] = 0;
+    c->nhdr++;
+    c->last_was_value = false;
+  }
+  size_t start = c->hdr.len;
+  hl_buf_append(&c->hdr, at, n);
+  for (size_t i = start; i < c->hdr.len; i++) c->hdr.data[i] = (char)tolower((unsigned char)c->hdr.data[i]);
+  c->hdr_offsets[c->nhdr - 1][1] += n;
+  return 0;
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t n) {
+  conn *c = p->data;
+  if (too_big(c, n)) return 1;
+  if (!c->last_was_value) {
+    hl_buf_putc(&c->hdr, '\0'); /* end the name */
+    c->hdr_offsets[c->nhdr - 1][2] = c->hdr.len;
+    c->last_was_value = true;
+  }
+  hl_buf_append(&c->hdr, at, n);
+  c->hdr_offsets[c->nhdr - 1][3] += n;
+  return 0;
+}
+
+static int cb_headers_complete(http_parser *p) {
+  conn *c = p->data;
+  hl_http_server *s = c->srv;
+  if (c->nhdr > 0 && c->last_was_value) hl_buf_putc(&c->hdr, '\0');
+  else if (c->nhdr > 0) { /* a name without value */
+    hl_buf_putc(&c->hdr, '\0');
+    c->hdr_offsets[c->nhdr - 1][2] = c->hdr.len;
+    hl_buf_putc(&c->hdr, '\0');
+  }
+  const char *path = c->url.data ? c->url.data : "";
+  size_t plen = c->url.len;
+  const char *q = memchr(path, '?', plen);
+  if (q) plen = (size_t)(q - path);
+  const char *method = http_method_str((enum http_method)p->method);
+  c->body_limit = s->cfg.body_limit ? s->cfg.body_limit(method, path, plen, s->cfg.data) : (1u << 20);
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit) {
+    c->error_status = 413;
+    return 2; /* stop: answered without reading the body */
+  }
+  for (size_t i = 0; i < c->nhdr; i++) {
+    const char *name = c->hdr.data + c->hdr_offsets[i][0];
+    const char *value = c->hdr.data + c->hdr_offsets[i][2];
+    if (strcmp(name, "expect") == 0 && strncasecmp(value, "100-continue", 12) == 0) {
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      write_req *wr = hl_malloc(sizeof *wr + sizeof cont);
+      wr->c = c;
+      wr->close_after = false;
+      memcpy(wr->data, cont, sizeof cont - 1);
+      uv_buf_t buf = uv_buf_init(wr->data, sizeof cont - 1);
+      if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) hl_free(wr);
+    }
+  }
+  transition(c, C_BODY);
+  return 0;
+}
+
+static int cb_body(http_parser *p, const char *at, size_t n) {
+  conn *c = p->data;
+  if (c->body.len + n > c->body_limit) {
+    c->error_status = 413;
+    return 1;
+  }
+  hl_buf_append(&c->body, at, n);
+  return 0;
+}
+
+static int cb_message_complete(http_parser *p) {
+  conn *c = p->data;
+  c->message_done = true;
+  http_parser_pause(p, 1); /* one request at a time: the rest waits in the buffer */
+  return 0;
+}
+
+/* --- accepting ------------------------------------------------------------------------------ */
+
+static void on_connection(uv_stream_t *listener, int status) {
+  hl_http_server *s = listener->data;
+  if (status < 0) return;
+  conn *c = hl_calloc(1, sizeof *c);
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles_open = 2;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || s->stopping || s->nconns > s->cfg.max_connections) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  transition(c, C_IDLE);
+  start_reading(c);
+}
+
+/* --- public API ---------------------------------------------------------------------------- */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
+  char host[256];
+  const char *colon = strrchr(addr, ':');
+  if (!colon) return HL_EINVAL;
+  int port = atoi(colon + 1);
+  size_t hl = (size_t)(colon - addr);
+  if (hl >= sizeof host || port < 0 || port > 65535) return HL_EINVAL;
+  memcpy(host, addr, hl);
+  host[hl] = '\0';
+  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+    host[hl - 1] = '\0';
+    return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : HL_EINVAL;
+  }
+  if (strcmp(host, "localhost") == 0) snprintf(host, sizeof host, "127.0.0.1");
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ? 0 : HL_EINVAL;
+}
+
+int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_server_config *cfg,
+                          hl_http_server **out) {
+  static bool settings_ready;
+  if (!settings_ready) {
+    settings.on_message_begin = cb_message_begin;
+    settings.on_url = cb_url;
+    settings.on_header_field = cb_header_field;
+    settings.on_header_value = cb_header_value;
+    settings.on_headers_complete = cb_headers_complete;
+    settings.on_body = cb_body;
+    settings.on_message_complete = cb_message_complete;
+    settings_ready = true;
+  }
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (parse_addr(addr, &ss) != 0) return HL_EINVAL;
+  hl_http_server *s = hl_calloc(1, sizeof *s);
+  s->loop = loop;
+  s->cfg = *cfg;
+  if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = 10000;
+  if (!s->cfg.body_timeout_ms) s->cfg.body_timeout_ms = 30000;
+  if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
+  if (!s->cfg.max_connections) s->cfg.max_connections = 10000;
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0) {
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+  }
+  *out = s;
+  if (rc != 0) {
+    hl_log_error("cannot bind", "\"addr\":\"%s\",\"error\":\"%s\"", hl_log_esc(addr, (size_t)-1), uv_strerror(rc));
+    return rc == UV_EADDRINUSE ? HL_EEXISTS : HL_EIO;
+  }
+  return 0;
+}
+
+int hl_http_server_start(hl_http_server *s) {
+  int rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+  if (rc != 0) {
+    hl_log_error("cannot listen", "\"port\":%d,\"error\":\"%s\"", s->port, uv_strerror(rc));
+    return rc == UV_EADDRINUSE ? HL_EEXISTS : HL_EIO;
+  }
+  return 0;
+}
+
+int hl_http_server_port(const hl_http_server *s) { return s->port; }
+
+size_t hl_http_server_pending(const hl_http_server *s) { return s->pending; }
+
+static void on_listener_closed(uv_handle_t *h) {
+  hl_http_server *s = h->data;
+  s->closing_handles--;
+  maybe_server_done(s);
+}
+
+void hl_http_server_stop(hl_http_server *s) {
+  if (s->stopping) return;
+  s->stopping = true;
+  s->closing_handles++;
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  /* Idle connections go now; busy ones close after their answer. */
+  for (conn *c = s->conns; c;) {
+    conn *next = c->next;
+    if (c->state == C_IDLE) conn_close(c);
+    c = next;
+  }
+}
+
+static void maybe_server_done(hl_http_server *s) {
+  if (!s->destroying || s->nconns > 0 || s->closing_handles > 0) return;
+  void (*cb)(void *) = s->destroy_cb;
+  void *data = s->destroy_data;
+  hl_free(s);
+  if (cb) cb(data);
+}
+
+void hl_http_server_destroy(hl_http_server *s, void (*cb)(void *data), void *data) {
+  hl_http_server_stop(s);
+  s->destroying = true;
+  s->destroy_cb = cb;
+  s->destroy_data = data;
+  for (conn *c = s->conns; c;) {
+    conn *next = c->next;
+    conn_close(c);
+    c = next;
+  }
+  maybe_server_done(s);
+}
+
+const char *hl_http_req_header(const hl_http_req *req, const char *lname, size_t *value_len) {
+  for (size_t i = 0; i < req->nheaders; i++)
+    if (strcmp(req->headers[i].name, lname) == 0) {
+      if (value_len) *value_len = req->headers[i].value_len;
+      return req->headers[i].value;
+    }
+  return NULL;
+}
+
+bool hl_http_req_is_aborted(const hl_http_req *req) {
+  const conn *c = hl_container_of(req, conn, req);
+  return c->dead || c->state == C_CLOSING;
+}
+
+void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
+                     const char *body, size_t body_len) {
+  conn *c = hl_container_of(req, conn, req);
+  c->req_out = false;
+  if (c->dead) { /* the client went away; the server may be gone too */
+    conn_free(c);
+    return;
+  }
+  hl_http_server *s = c->srv;
+  s->pending--;
+  if (c->state == C_CLOSING) return;
+  bool keep = c->keep_alive && !s->stopping;
+  send_response(c, status, headers, nheaders, body, body_len, !keep);
+  if (!keep) {
+    c->state = C_CLOSING;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    return;
+  }
+  transition(c, C_IDLE);
+  /* Pipelined requests already buffered are handled now. */
+  parse_more(c);
+}
+
+void hl_http_respond_close(hl_http_req *req) {
+  conn *c = hl_container_of(req, conn, req);
+  c->req_out = false;
+  if (c->dead) {
+    conn_free(c);
+    return;
+  }
+  c->srv->pending--;
+  conn_close(c);
+}
+
+void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
+  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
+  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_http_respond(req, status, NULL, 0, b.data, b.len);
+  hl_buf_dispose(&b);
+}

@@ -1,0 +1,166 @@
+#include "e2e_util.h"
+#include "hl_test.h"
+#include "hl_testutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
+  if (!h->dir) h->dir = hl_tmpdir("e2e");
+  HL_ASSERT(h->dir != NULL);
+  h->port = hl_free_port();
+  snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", h->port);
+  snprintf(h->log, sizeof h->log, "%s/hookloop.log", h->dir);
+  static char listen[64], data[600];
+  snprintf(listen, sizeof listen, "HOOKLOOP_LISTEN=127.0.0.1:%d", h->port);
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", h->dir);
+  char *envp[32];
+  size_t n = 0;
+  envp[n++] = listen;
+  envp[n++] = data;
+  envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
+  envp[n++] = (char *)"HOOKLOOP_RETRY_SCHEDULE=100ms,200ms,300ms";
+  envp[n++] = (char *)"LOG_LEVEL=info";
+  for (size_t i = 0; env && env[i] && n < 31; i++) envp[n++] = (char *)env[i];
+  envp[n] = NULL;
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
+  h->pid = hl_spawn(argv, envp, h->log);
+  HL_ASSERT(h->pid > 0);
+  char url[128];
+  snprintf(url, sizeof url, "%s/healthz", h->base);
+  for (int i = 0; i < 500; i++) {
+    if (hl_http("GET", url, NULL, 0, NULL, NULL) == 200) return;
+    hl_sleep_ms(20);
+  }
+  char *log = hl_read_file(h->log, NULL);
+  hl_test_fail(__FILE__, __LINE__, "hookloop did not become healthy; log:\n%s", log ? log : "");
+}
+
+int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
+  kill(h->pid, sig);
+  int st = hl_wait(h->pid, timeout_ms);
+  h->pid = 0;
+  return st;
+}
+
+void e2e_start_partner(e2e_partner *p, const char *const *args) {
+  p->port = hl_free_port();
+  snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
+  char listen[64];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
+  snprintf(p->log, sizeof p->log, "/tmp/hookloop-partner-%d.log", p->port);
+  char *argv[32];
+  size_t n = 0;
+  argv[n++] = (char *)hl_bin_path("tools/mock_partner/hl_mock_partner");
+  argv[n++] = (char *)"--listen";
+  argv[n++] = listen;
+  for (size_t i = 0; args && args[i] && n < 31; i++) argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+  p->pid = hl_spawn(argv, NULL, p->log);
+  HL_ASSERT(p->pid > 0);
+  HL_ASSERT_MSG(hl_wait_port(p->port, 5000) == 0, "mock partner did not start");
+}
+
+void e2e_stop_partner(e2e_partner *p) {
+  if (p->pid > 0) {
+    kill(p->pid, SIGTERM);
+    hl_wait(p->pid, 5000);
+  }
+  unlink(p->log);
+  p->pid = 0;
+}
+
+long e2e_call(const char *method, const char *url, const char *body, hl_json_doc *doc) {
+  const char *hdrs[] = {"Content-Type: application/json", NULL};
+  char *resp = NULL;
+  long code = hl_http(method, url, body, body ? strlen(body) : 0, hdrs, &resp);
+  if (doc) {
+    hl_json_doc_init(doc);
+    if (hl_json_parse(doc, resp, strlen(resp), NULL) != 0) {
+      hl_json_doc_dispose(doc);
+      hl_json_doc_init(doc);
+      hl_json_parse(doc, "null", 4, NULL);
+    }
+  }
+  free(resp);
+  return code;
+}
+
+char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
+                char *secret, size_t secret_len) {
+  char u[256], body[4096];
+  snprintf(u, sizeof u, "%s/admin/schemas", h->base);
+  const char *schema =
+      "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"version\":1,\"status\":\"ACTIVE\","
+      "\"schema\":{\"type\":\"object\",\"required\":[\"eventHeader\",\"amount\",\"currency\"],"
+      "\"properties\":{\"amount\":{\"type\":\"number\",\"minimum\":0},\"currency\":{\"type\":\"string\"}}}}";
+  long code = e2e_call("POST", u, schema, NULL);
+  HL_ASSERT_MSG(code == 201, "schema registration answered %ld", code);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", h->base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s\"%s%s}",
+           partner_id, url, extra && *extra ? "," : "", extra ? extra : "");
+  hl_json_doc doc;
+  code = e2e_call("POST", u, body, &doc);
+  HL_ASSERT_MSG(code == 201 || code == 200, "subscription registration answered %ld", code);
+  const char *id = hl_json_str(hl_json_get(doc.root, "subscription_id"));
+  HL_ASSERT(id != NULL);
+  char *out = strdup(id);
+  const char *sec = hl_json_str(hl_json_get(doc.root, "secret"));
+  if (secret) snprintf(secret, secret_len, "%s", sec ? sec : "");
+  hl_json_doc_dispose(&doc);
+  return out;
+}
+
+long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount) {
+  char u[256], body[1024];
+  snprintf(u, sizeof u, "%s/api/v1/events", h->base);
+  snprintf(body, sizeof body,
+           "{\"eventHeader\":{\"uuid\":\"%s\",\"eventName\":\"payment.processed\",\"eventType\":\"Payment\","
+           "\"createdDate\":\"2026-11-24T06:00:00Z\",\"savedDate\":\"2026-11-24T06:00:01Z\"},"
+           "\"amount\":%s,\"currency\":\"EUR\"}",
+           id, amount);
+  return e2e_call("POST", u, body, NULL);
+}
+
+int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int timeout_ms, hl_json_doc *doc) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/requests?name=%s", p->base, name);
+  for (int waited = 0;; waited += 50) {
+    e2e_call("GET", u, NULL, doc);
+    size_t have = doc->root && doc->root->type == HL_JSON_ARRAY ? doc->root->len : 0;
+    if (have >= n || waited >= timeout_ms) return (int)have;
+    hl_json_doc_dispose(doc);
+    hl_sleep_ms(50);
+  }
+}
+
+void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen, long *attempts) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", h->base, id);
+  hl_json_doc doc;
+  out[0] = '\0';
+  if (e2e_call("GET", u, NULL, &doc) == 200) {
+    const hl_json *d = hl_json_get(doc.root, "deliveries");
+    if (d && d->type == HL_JSON_ARRAY && d->len > 0) {
+      const char *st = hl_json_str(hl_json_get(&d->u.items[0], "status"));
+      snprintf(out, outlen, "%s", st ? st : "");
+      int64_t a = 0;
+      hl_json_int64(hl_json_get(&d->u.items[0], "attempts"), &a);
+      if (attempts) *attempts = (long)a;
+    }
+  }
+  hl_json_doc_dispose(&doc);
+}
+
+bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms) {
+  char st[32];
+  for (int waited = 0; waited <= timeout_ms; waited += 50) {
+    e2e_status(h, id, st, sizeof st, NULL);
+    if (strcmp(st, want) == 0) return true;
+    hl_sleep_ms(50);
+  }
+  return false;
+}
