@@ -45,6 +45,7 @@ static const setting settings[] = {
   S("HOOKLOOP_DLQ_TOPIC", dlq_topic, "wh.dlq"),
   S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
   T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
+  T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
@@ -138,6 +139,14 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       return HL_EINVAL;
     }
     c->max_in_flight = n;
+  } else if (strcmp(name, "HOOKLOOP_QUEUE_HIGH_WATER") == 0) {
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*v == '\0' || *end || n < 1) {
+      hl_buf_printf(err, "HOOKLOOP_QUEUE_HIGH_WATER=%s: expected a whole number of deliveries, at least 1", v);
+      return HL_EINVAL;
+    }
+    c->queue_high_water = n;
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
     if (is_true(v)) c->allow_private_targets = true;
     else if (is_false(v)) c->allow_private_targets = false;
@@ -246,6 +255,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
   hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);
   hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
+  hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
   hl_jw_obj_end(&w);
 }

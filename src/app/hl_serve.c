@@ -21,6 +21,7 @@ typedef struct {
   hl_table_names tables;
   const char *retry_schedule;
   unsigned max_in_flight;
+  int64_t high_water;
   bool allow_private;
   const char *admin_token, *api_token;
   const char *ingress_prefix, *egress_prefix;
@@ -204,6 +205,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->tables.ledger_table = c->idempotency_table;
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
+  set->high_water = c->queue_high_water;
   set->allow_private = c->allow_private_targets;
   set->admin_token = c->admin_token;
   set->api_token = c->api_token;
@@ -261,7 +263,7 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = "sqlite", .queue_name = "embedded", .allow_private_targets = s->set.allow_private,
-    .backlog_high_water = 1000000, .default_schedule = s->schedule,
+    .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);

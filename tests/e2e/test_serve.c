@@ -417,3 +417,73 @@ HL_TEST_T(sigterm_drains_in_flight_deliveries, 120) {
   hl_json_doc_dispose(&doc);
   stop_both();
 }
+
+HL_TEST_T(rate_limit_per_subscription_spaces_requests, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/rated", partner.base);
+  free(e2e_setup(&hk, "acme", url, "\"rate_limit_per_s\": 5", NULL, 0));
+  char id[64];
+  for (int i = 0; i < 8; i++) {
+    snprintf(id, sizeof id, "evt-rate-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "rated", 8, 10000, &doc), 8);
+  double first = hl_json_double(hl_json_get(&doc.root->u.items[0], "time_ms"));
+  double last = hl_json_double(hl_json_get(&doc.root->u.items[7], "time_ms"));
+  /* One token to start, then 5 per second: 7 more take at least 1.4 s. */
+  HL_ASSERT_MSG(last - first >= 1300, "8 requests within %.0f ms at 5/s", last - first);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
+HL_TEST_T(process_limit_is_shared_fairly, 90) {
+  const char *env[] = {"HOOKLOOP_MAX_IN_FLIGHT=2", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/one?latency_ms=100", partner.base);
+  free(e2e_setup(&hk, "one", url, NULL, NULL, 0));
+  snprintf(url, sizeof url, "%s/hook/two?latency_ms=100", partner.base);
+  free(e2e_setup(&hk, "two", url, NULL, NULL, 0));
+  char id[64];
+  for (int i = 0; i < 10; i++) {
+    snprintf(id, sizeof id, "evt-fair-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "one", 10, 20000, &doc), 10);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "two", 10, 20000, &doc), 10);
+  hl_json_doc_dispose(&doc);
+  char u[256];
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t maxc = -1;
+  hl_json_int64(hl_json_get(doc.root, "max_concurrent"), &maxc);
+  HL_ASSERT_MSG(maxc == 2, "the process limit is 2, the partner saw %lld at once", (long long)maxc);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
+HL_TEST_T(backpressure_answers_503_with_retry_after, 60) {
+  const char *env[] = {"HOOKLOOP_QUEUE_HIGH_WATER=3", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/slow?latency_ms=3000", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  char u[256], body[512], ra[32] = "";
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 6; i++) {
+    snprintf(body, sizeof body, "{\"eventHeader\":{\"uuid\":\"bp-%d\",\"eventType\":\"Payment\"},\"amount\":1,\"currency\":\"EUR\"}", i);
+    const char *hdrs[] = {"Content-Type: application/json", NULL};
+    long code = hl_http_hdr("POST", u, body, strlen(body), hdrs, NULL, "retry-after", ra, sizeof ra);
+    if (code == 202) accepted++;
+    else if (code == 503) refused++;
+  }
+  HL_ASSERT_EQ_INT(accepted, 3);
+  HL_ASSERT_EQ_INT(refused, 3);
+  HL_ASSERT(atoi(ra) >= 1);
+  stop_both();
+}
