@@ -1,29 +1,85 @@
 #include "schema/hl_schema.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_strmap.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  const hl_json *node;   /* the pattern string (or patternProperties member key holder) */
-  const char *text;
-  pcre2_code *re;
-} regex_entry;
+/* --- the compiled form ------------------------------------------------------------- */
 
-struct hl_schema {
-  hl_json_doc doc;       /* private copy of the schema document */
-  hl_schema_options opt;
+typedef struct sch_node sch_node;
+typedef struct resource resource;
+
+/* A schema resource: a document root or a subschema with its own "$id". */
+struct resource {
+  char *base;              /* absolute URI, no fragment ("" for an anonymous root) */
   hl_schema_draft draft;
-  regex_entry *regexes;
-  size_t nregexes, capregexes;
+  resource *next;
 };
 
-/* --- errors ------------------------------------------------------------------------ */
+typedef struct { const char *key; uint32_t len; sch_node *n; } prop_entry;
+typedef struct { pcre2_code *re; const char *src; sch_node *n; } pat_entry;
+typedef struct { const char *key; uint32_t len; const hl_json *names; } depreq_entry;
+
+enum { T_NULL = 1, T_BOOL = 2, T_OBJECT = 4, T_ARRAY = 8, T_NUMBER = 16, T_STRING = 32, T_INTEGER = 64 };
+
+struct sch_node {
+  const hl_json *src;
+  resource *res;
+  char *loc;               /* where it is, for error messages */
+  char *ptr;               /* JSON pointer of the node within its resource */
+  signed char boolean;     /* -1: an object schema; 0/1: false/true */
+  uint8_t types;           /* 0: no "type" */
+  const hl_json *enum_v, *const_v, *minimum, *maximum, *exmin, *exmax, *multiple, *required;
+  int64_t min_len, max_len, min_items, max_items, min_props, max_props, min_contains, max_contains;
+  pcre2_code *pattern;
+  const char *format;
+  bool unique;
+  sch_node **all_of, **any_of, **one_of;
+  uint32_t n_all, n_any, n_one;
+  sch_node *not_, *if_, *then_, *else_;
+  prop_entry *props;
+  uint32_t n_props;
+  pat_entry *pprops;
+  uint32_t n_pprops;
+  sch_node *addl_props, *prop_names, *uneval_props;
+  depreq_entry *depreq;
+  uint32_t n_depreq;
+  prop_entry *depsch;
+  uint32_t n_depsch;
+  sch_node **prefix;
+  uint32_t n_prefix;
+  sch_node *items, *contains, *uneval_items;
+  sch_node *ref, *dyn_ref;
+  const char *dyn_ref_anchor;  /* set when dyn_ref resolves dynamically */
+  const char *dyn_anchor;      /* this node's "$dynamicAnchor" */
+  bool ref_only;               /* draft-07: "$ref" ignores its siblings */
+  bool needs_eval;             /* has unevaluatedProperties/Items */
+};
+
+typedef struct owned_doc {
+  hl_json_doc doc;
+  struct owned_doc *next;
+} owned_doc;
+
+struct hl_schema {
+  hl_schema_options opt;
+  owned_doc *docs;         /* the private copy of the schema and of fetched remotes */
+  resource *resources;
+  hl_strmap nodes;         /* "base#pointer" and "base#anchor" -> sch_node* */
+  hl_strmap dyn_anchors;   /* "base#name" -> sch_node* with that $dynamicAnchor */
+  sch_node **all;          /* every node, for freeing */
+  size_t n_all, cap_all;
+  sch_node *root;
+};
+
+/* --- errors --------------------------------------------------------------------------- */
 
 void hl_schema_errors_init(hl_schema_errors *e) {
   e->count = 0;
@@ -60,40 +116,18 @@ static void path_pop(path *p, size_t old) {
   p->buf[old] = '\0';
 }
 
-typedef struct {
-  const hl_schema *s;
-  hl_schema_errors *errs;
-  int quiet;             /* > 0 while probing branches (anyOf, not, if): no errors recorded */
-  int depth;
-  path ipath, spath;
-} vctx;
-
-static void add_error(hl_schema_errors *errs, const char *ipath, const char *spath, const char *kw,
+static void add_error(hl_schema_errors *errs, const char *ipath, const char *loc, const char *kw,
                       const char *fmt, va_list ap) {
   errs->total++;
   if (errs->count >= HL_SCHEMA_MAX_ERRORS) return;
   hl_schema_error *e = &errs->items[errs->count++];
   snprintf(e->instance_path, sizeof e->instance_path, "%s", ipath);
   snprintf(e->keyword, sizeof e->keyword, "%s", kw);
-  int n = snprintf(e->schema_path, sizeof e->schema_path, "%s/%s", spath, kw);
-  (void)n;
+  snprintf(e->schema_path, sizeof e->schema_path, "%s/%s", loc, kw);
   char msg[200];
   vsnprintf(msg, sizeof msg, fmt, ap);
   snprintf(e->message, sizeof e->message, "%s: %s", ipath[0] ? ipath : "(root)", msg);
 }
-
-static bool fail_kw(vctx *c, const char *kw, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static bool fail_kw(vctx *c, const char *kw, const char *fmt, ...) {
-  if (c->quiet || !c->errs) return false;
-  va_list ap;
-  va_start(ap, fmt);
-  add_error(c->errs, c->ipath.buf, c->spath.buf, kw, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
-/* --- helpers ------------------------------------------------------------------------ */
 
 static const char *short_value(const hl_json *v, char *buf, size_t n) {
   switch (v->type) {
@@ -109,34 +143,6 @@ static size_t codepoints(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (((unsigned char)s[i] & 0xc0) != 0x80) c++;
   return c;
-}
-
-static bool type_matches(const hl_json *v, const char *t, size_t tl) {
-#define IS(x) (tl == sizeof(x) - 1 && memcmp(t, x, tl) == 0)
-  if (IS("null")) return v->type == HL_JSON_NULL;
-  if (IS("boolean")) return v->type == HL_JSON_TRUE || v->type == HL_JSON_FALSE;
-  if (IS("object")) return v->type == HL_JSON_OBJECT;
-  if (IS("array")) return v->type == HL_JSON_ARRAY;
-  if (IS("string")) return v->type == HL_JSON_STRING;
-  if (IS("number")) return v->type == HL_JSON_NUMBER;
-  if (IS("integer")) return v->type == HL_JSON_NUMBER && hl_decimal_is_integer(v->u.str, v->len);
-#undef IS
-  return false;
-}
-
-static const pcre2_code *regex_for(const hl_schema *s, const char *text) {
-  for (size_t i = 0; i < s->nregexes; i++)
-    if (s->regexes[i].text == text) return s->regexes[i].re;
-  return NULL;
-}
-
-static bool regex_match(const hl_schema *s, const char *pattern, const char *str, size_t len) {
-  const pcre2_code *re = regex_for(s, pattern);
-  if (!re) return true; /* compile checked every pattern; not reached */
-  pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-  int rc = pcre2_match(re, (PCRE2_SPTR)str, len, 0, 0, md, NULL);
-  pcre2_match_data_free(md);
-  return rc >= 0;
 }
 
 static bool format_ok(const char *fmt, const char *s, size_t n) {
@@ -202,437 +208,553 @@ static bool format_ok(const char *fmt, const char *s, size_t n) {
   return true; /* unknown formats are annotations */
 }
 
-/* Resolves a local "$ref" ("#", "#/json/pointer" with %-escapes). */
-static const hl_json *resolve_ref(const hl_schema *s, const char *ref, size_t len) {
-  if (len == 0 || ref[0] != '#') return NULL;
-  char ptr[512];
-  size_t o = 0;
-  for (size_t i = 1; i < len && o + 1 < sizeof ptr; i++) {
-    if (ref[i] == '%' && i + 2 < len) {
-      char hex[3] = {ref[i + 1], ref[i + 2], 0};
-      ptr[o++] = (char)strtol(hex, NULL, 16);
+
+/* --- URIs ---------------------------------------------------------------------------- */
+
+/* Removes "." and ".." segments (RFC 3986 5.2.4) in place. */
+static void remove_dots(char *path) {
+  char *out = path, *in = path;
+  while (*in) {
+    if (strncmp(in, "../", 3) == 0) in += 3;
+    else if (strncmp(in, "./", 2) == 0) in += 2;
+    else if (strncmp(in, "/./", 3) == 0) in += 2;
+    else if (strcmp(in, "/.") == 0) in[1] = '\0';
+    else if (strncmp(in, "/../", 4) == 0 || strcmp(in, "/..") == 0) {
+      in += 3;
+      if (*in == '\0') { in--; *in = '/'; }
+      while (out > path && *--out != '/') {}
+      *out = '\0';
+    } else if (strcmp(in, ".") == 0 || strcmp(in, "..") == 0) {
+      in += strlen(in);
+    } else {
+      do *out++ = *in++; while (*in && *in != '/');
+    }
+  }
+  *out = '\0';
+}
+
+static bool has_scheme(const char *u) {
+  const char *p = u;
+  if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return false;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+         *p == '-' || *p == '.')
+    p++;
+  return *p == ':';
+}
+
+/* Resolves ref against base (RFC 3986 5.2, enough for schema identifiers). */
+static char *resolve_uri(const char *base, const char *ref) {
+  hl_buf out = HL_BUF_INIT;
+  if (has_scheme(ref)) {
+    hl_buf_puts(&out, ref);
+  } else if (ref[0] == '#' || ref[0] == '\0') {
+    const char *hash = strchr(base, '#');
+    hl_buf_append(&out, base, hash ? (size_t)(hash - base) : strlen(base));
+    hl_buf_puts(&out, ref);
+  } else {
+    const char *colon = has_scheme(base) ? strchr(base, ':') : NULL;
+    const char *auth = colon && colon[1] == '/' && colon[2] == '/' ? colon + 3 : NULL;
+    const char *path_start = auth ? strchr(auth, '/') : colon ? colon + 1 : base;
+    if (!path_start) path_start = base + strlen(base);
+    const char *hash = strchr(base, '#');
+    const char *base_end = hash ? hash : base + strlen(base);
+    if (ref[0] == '/' && ref[1] == '/') {
+      hl_buf_append(&out, base, colon ? (size_t)(colon - base + 1) : 0);
+      hl_buf_puts(&out, ref);
+    } else if (ref[0] == '/') {
+      hl_buf_append(&out, base, (size_t)(path_start - base));
+      hl_buf_puts(&out, ref);
+    } else {
+      /* Merge: the base up to its last '/', then the reference. */
+      const char *slash = NULL;
+      for (const char *p = path_start; p < base_end; p++)
+        if (*p == '/') slash = p;
+      if (slash) hl_buf_append(&out, base, (size_t)(slash - base + 1));
+      else {
+        hl_buf_append(&out, base, (size_t)(path_start - base));
+        if (auth) hl_buf_putc(&out, '/');
+      }
+      hl_buf_puts(&out, ref);
+    }
+    /* Normalise the path part. */
+    char *s = out.data;
+    char *c2 = has_scheme(s) ? strchr(s, ':') + 1 : s;
+    if (c2[0] == '/' && c2[1] == '/') c2 = strchr(c2 + 2, '/') ? strchr(c2 + 2, '/') : c2 + strlen(c2);
+    char *frag = strchr(c2, '#');
+    char saved[1024] = "";
+    if (frag) { snprintf(saved, sizeof saved, "%s", frag); *frag = '\0'; }
+    remove_dots(c2);
+    out.len = strlen(out.data);
+    hl_buf_puts(&out, saved);
+  }
+  return hl_buf_steal(&out, NULL);
+}
+
+/* Percent-decodes a fragment into out. */
+static void pct_decode(const char *in, size_t n, hl_buf *out) {
+  for (size_t i = 0; i < n; i++) {
+    if (in[i] == '%' && i + 2 < n + 1 && i + 2 <= n) {
+      char hex[3] = {in[i + 1], in[i + 2], 0};
+      hl_buf_putc(out, (char)strtol(hex, NULL, 16));
       i += 2;
     } else {
-      ptr[o++] = ref[i];
+      hl_buf_putc(out, in[i]);
     }
   }
-  ptr[o] = '\0';
-  return hl_json_pointer(s->doc.root, ptr, o);
 }
 
-/* --- validation -------------------------------------------------------------------- */
+/* --- compiling ------------------------------------------------------------------------- */
 
-static bool validate(vctx *c, const hl_json *sch, const hl_json *v);
-
-/* Validates v against a subschema reached through keyword kw (and index/key). */
-static bool sub(vctx *c, const hl_json *sch, const hl_json *v, const char *kw, const char *key, size_t klen,
-                long idx) {
-  size_t old = path_push(&c->spath, kw, strlen(kw));
-  if (key) path_push(&c->spath, key, klen);
-  if (idx >= 0) path_push_index(&c->spath, (size_t)idx);
-  bool ok = validate(c, sch, v);
-  path_pop(&c->spath, old);
-  return ok;
-}
-
-static bool probe(vctx *c, const hl_json *sch, const hl_json *v) {
-  c->quiet++;
-  bool ok = validate(c, sch, v);
-  c->quiet--;
-  return ok;
-}
-
-static bool v_number(vctx *c, const hl_json *sch, const hl_json *v) {
-  bool ok = true;
-  char a[64], b[64];
-  const hl_json *k;
-#define NUMCMP(x) hl_decimal_cmp(v->u.str, v->len, (x)->u.str, (x)->len)
-  if ((k = hl_json_get(sch, "minimum")) && k->type == HL_JSON_NUMBER && NUMCMP(k) < 0)
-    ok = fail_kw(c, "minimum", "%s is less than minimum %s", short_value(v, a, 64), short_value(k, b, 64));
-  if ((k = hl_json_get(sch, "maximum")) && k->type == HL_JSON_NUMBER && NUMCMP(k) > 0)
-    ok = fail_kw(c, "maximum", "%s is greater than maximum %s", short_value(v, a, 64), short_value(k, b, 64));
-  if ((k = hl_json_get(sch, "exclusiveMinimum")) && k->type == HL_JSON_NUMBER && NUMCMP(k) <= 0)
-    ok = fail_kw(c, "exclusiveMinimum", "%s is not greater than %s", short_value(v, a, 64), short_value(k, b, 64));
-  if ((k = hl_json_get(sch, "exclusiveMaximum")) && k->type == HL_JSON_NUMBER && NUMCMP(k) >= 0)
-    ok = fail_kw(c, "exclusiveMaximum", "%s is not less than %s", short_value(v, a, 64), short_value(k, b, 64));
-  if ((k = hl_json_get(sch, "multipleOf")) && k->type == HL_JSON_NUMBER &&
-      !hl_decimal_is_multiple(v->u.str, v->len, k->u.str, k->len))
-    ok = fail_kw(c, "multipleOf", "%s is not a multiple of %s", short_value(v, a, 64), short_value(k, b, 64));
-#undef NUMCMP
-  return ok;
-}
-
-static bool v_string(vctx *c, const hl_json *sch, const hl_json *v) {
-  bool ok = true;
-  const hl_json *k;
-  int64_t n;
-  size_t len = 0;
-  bool counted = false;
-  if ((k = hl_json_get(sch, "minLength")) && hl_json_int64(k, &n) == 0) {
-    len = codepoints(v->u.str, v->len);
-    counted = true;
-    if ((int64_t)len < n) ok = fail_kw(c, "minLength", "is shorter than %lld characters", (long long)n);
-  }
-  if ((k = hl_json_get(sch, "maxLength")) && hl_json_int64(k, &n) == 0) {
-    if (!counted) len = codepoints(v->u.str, v->len);
-    if ((int64_t)len > n) ok = fail_kw(c, "maxLength", "is longer than %lld characters", (long long)n);
-  }
-  if ((k = hl_json_get(sch, "pattern")) && k->type == HL_JSON_STRING &&
-      !regex_match(c->s, k->u.str, v->u.str, v->len))
-    ok = fail_kw(c, "pattern", "does not match the pattern %.80s", k->u.str);
-  if ((k = hl_json_get(sch, "format")) && k->type == HL_JSON_STRING && c->s->opt.format_assertion &&
-      !format_ok(k->u.str, v->u.str, v->len))
-    ok = fail_kw(c, "format", "is not a valid %s", k->u.str);
-  return ok;
-}
-
-static bool v_array(vctx *c, const hl_json *sch, const hl_json *v) {
-  bool ok = true;
-  const hl_json *k;
-  int64_t n;
-  if ((k = hl_json_get(sch, "minItems")) && hl_json_int64(k, &n) == 0 && (int64_t)v->len < n)
-    ok = fail_kw(c, "minItems", "has %u items, fewer than %lld", v->len, (long long)n);
-  if ((k = hl_json_get(sch, "maxItems")) && hl_json_int64(k, &n) == 0 && (int64_t)v->len > n)
-    ok = fail_kw(c, "maxItems", "has %u items, more than %lld", v->len, (long long)n);
-  if ((k = hl_json_get(sch, "uniqueItems")) && k->type == HL_JSON_TRUE) {
-    for (uint32_t i = 0; i < v->len && ok; i++)
-      for (uint32_t j = i + 1; j < v->len; j++)
-        if (hl_json_equal(&v->u.items[i], &v->u.items[j])) {
-          ok = fail_kw(c, "uniqueItems", "items %u and %u are equal", i, j);
-          break;
-        }
-  }
-  /* Positional items: prefixItems (2020-12) or an items array (draft-07). */
-  const hl_json *prefix = c->s->draft == HL_DRAFT_2020_12 ? hl_json_get(sch, "prefixItems") : NULL;
-  const hl_json *items = hl_json_get(sch, "items");
-  const char *prefix_kw = "prefixItems", *rest_kw = "items";
-  if (c->s->draft == HL_DRAFT_07 && items && items->type == HL_JSON_ARRAY) {
-    prefix = items;
-    prefix_kw = "items";
-    items = hl_json_get(sch, "additionalItems");
-    rest_kw = "additionalItems";
-  } else if (c->s->draft == HL_DRAFT_07) {
-    prefix = NULL;
-  }
-  uint32_t np = prefix && prefix->type == HL_JSON_ARRAY ? prefix->len : 0;
-  for (uint32_t i = 0; i < v->len; i++) {
-    const hl_json *ss = i < np ? &prefix->u.items[i] : items;
-    if (!ss || ss->type == HL_JSON_ARRAY) continue;
-    size_t old = path_push_index(&c->ipath, i);
-    if (!sub(c, ss, &v->u.items[i], i < np ? prefix_kw : rest_kw, NULL, 0, i < np ? (long)i : -1)) ok = false;
-    path_pop(&c->ipath, old);
-  }
-  if ((k = hl_json_get(sch, "contains")) != NULL) {
-    int64_t minc = 1, maxc = -1;
-    const hl_json *t;
-    if ((t = hl_json_get(sch, "minContains")) && c->s->draft == HL_DRAFT_2020_12) hl_json_int64(t, &minc);
-    if ((t = hl_json_get(sch, "maxContains")) && c->s->draft == HL_DRAFT_2020_12) hl_json_int64(t, &maxc);
-    int64_t found = 0;
-    for (uint32_t i = 0; i < v->len; i++) found += probe(c, k, &v->u.items[i]);
-    if (found < minc) ok = fail_kw(c, "contains", "has %lld matching items, fewer than %lld", (long long)found, (long long)minc);
-    if (maxc >= 0 && found > maxc) ok = fail_kw(c, "maxContains", "has %lld matching items, more than %lld", (long long)found, (long long)maxc);
-  }
-  return ok;
-}
-
-static bool v_object(vctx *c, const hl_json *sch, const hl_json *v) {
-  bool ok = true;
-  const hl_json *k;
-  int64_t n;
-  if ((k = hl_json_get(sch, "minProperties")) && hl_json_int64(k, &n) == 0 && (int64_t)v->len < n)
-    ok = fail_kw(c, "minProperties", "has fewer than %lld properties", (long long)n);
-  if ((k = hl_json_get(sch, "maxProperties")) && hl_json_int64(k, &n) == 0 && (int64_t)v->len > n)
-    ok = fail_kw(c, "maxProperties", "has more than %lld properties", (long long)n);
-  if ((k = hl_json_get(sch, "required")) && k->type == HL_JSON_ARRAY)
-    for (uint32_t i = 0; i < k->len; i++) {
-      const hl_json *r = &k->u.items[i];
-      if (r->type == HL_JSON_STRING && !hl_json_getn(v, r->u.str, r->len))
-        ok = fail_kw(c, "required", "the property \"%.60s\" is required", r->u.str);
-    }
-  const hl_json *dr = hl_json_get(sch, c->s->draft == HL_DRAFT_07 ? "dependencies" : "dependentRequired");
-  if (dr && dr->type == HL_JSON_OBJECT)
-    for (uint32_t i = 0; i < dr->len; i++) {
-      const hl_json_member *m = &dr->u.members[i];
-      if (m->value.type != HL_JSON_ARRAY || !hl_json_getn(v, m->key, m->key_len)) continue;
-      for (uint32_t j = 0; j < m->value.len; j++) {
-        const hl_json *r = &m->value.u.items[j];
-        if (r->type == HL_JSON_STRING && !hl_json_getn(v, r->u.str, r->len))
-          ok = fail_kw(c, c->s->draft == HL_DRAFT_07 ? "dependencies" : "dependentRequired",
-                       "\"%.40s\" requires \"%.40s\"", m->key, r->u.str);
-      }
-    }
-  const hl_json *ds = hl_json_get(sch, c->s->draft == HL_DRAFT_07 ? "dependencies" : "dependentSchemas");
-  if (ds && ds->type == HL_JSON_OBJECT)
-    for (uint32_t i = 0; i < ds->len; i++) {
-      const hl_json_member *m = &ds->u.members[i];
-      if (m->value.type == HL_JSON_ARRAY || !hl_json_getn(v, m->key, m->key_len)) continue;
-      if (!sub(c, &m->value, v, c->s->draft == HL_DRAFT_07 ? "dependencies" : "dependentSchemas", m->key, m->key_len, -1))
-        ok = false;
-    }
-  const hl_json *props = hl_json_get(sch, "properties"), *pprops = hl_json_get(sch, "patternProperties");
-  const hl_json *addl = hl_json_get(sch, "additionalProperties"), *pnames = hl_json_get(sch, "propertyNames");
-  for (uint32_t i = 0; i < v->len; i++) {
-    const hl_json_member *m = &v->u.members[i];
-    bool matched = false;
-    size_t old = path_push(&c->ipath, m->key, m->key_len);
-    const hl_json *ps = props ? hl_json_getn(props, m->key, m->key_len) : NULL;
-    if (ps) {
-      matched = true;
-      if (!sub(c, ps, &m->value, "properties", m->key, m->key_len, -1)) ok = false;
-    }
-    if (pprops && pprops->type == HL_JSON_OBJECT)
-      for (uint32_t j = 0; j < pprops->len; j++) {
-        const hl_json_member *pm = &pprops->u.members[j];
-        if (!regex_match(c->s, pm->key, m->key, m->key_len)) continue;
-        matched = true;
-        if (!sub(c, &pm->value, &m->value, "patternProperties", pm->key, pm->key_len, -1)) ok = false;
-      }
-    if (!matched && addl && !sub(c, addl, &m->value, "additionalProperties", NULL, 0, -1)) {
-      if (addl->type == HL_JSON_FALSE) {
-        path_pop(&c->ipath, old);
-        ok = fail_kw(c, "additionalProperties", "the property \"%.60s\" is not allowed", m->key);
-        old = path_push(&c->ipath, m->key, m->key_len);
-      }
-      ok = false;
-    }
-    path_pop(&c->ipath, old);
-    if (pnames) {
-      hl_json name = {.type = HL_JSON_STRING, .len = m->key_len, .u.str = m->key};
-      if (!probe(c, pnames, &name))
-        ok = fail_kw(c, "propertyNames", "the property name \"%.60s\" is not allowed", m->key);
-    }
-  }
-  return ok;
-}
-
-static bool validate(vctx *c, const hl_json *sch, const hl_json *v) {
-  if (sch->type == HL_JSON_TRUE) return true;
-  if (sch->type == HL_JSON_FALSE) return fail_kw(c, "false", "no value is allowed here");
-  if (sch->type != HL_JSON_OBJECT) return true;
-  if (++c->depth > 128) {
-    c->depth--;
-    return fail_kw(c, "$ref", "schema references nest deeper than 128 levels");
-  }
-  bool ok = true;
-  const hl_json *k;
-  char a[64];
-  if ((k = hl_json_get(sch, "$ref")) && k->type == HL_JSON_STRING) {
-    const hl_json *target = resolve_ref(c->s, k->u.str, k->len);
-    if (target) {
-      /* Errors under a $ref point into the schema at the referenced place. */
-      path saved = c->spath;
-      snprintf(c->spath.buf, sizeof c->spath.buf, "%.*s", (int)HL_MIN(k->len - 1, 250u), k->u.str + 1);
-      c->spath.len = strlen(c->spath.buf);
-      if (!validate(c, target, v)) ok = false;
-      c->spath = saved;
-    }
-    if (c->s->draft == HL_DRAFT_07) { c->depth--; return ok; } /* draft-07: $ref overrides siblings */
-  }
-  if ((k = hl_json_get(sch, "type")) != NULL) {
-    bool tm = false;
-    if (k->type == HL_JSON_STRING) tm = type_matches(v, k->u.str, k->len);
-    else if (k->type == HL_JSON_ARRAY)
-      for (uint32_t i = 0; i < k->len && !tm; i++)
-        tm = k->u.items[i].type == HL_JSON_STRING && type_matches(v, k->u.items[i].u.str, k->u.items[i].len);
-    if (!tm) {
-      ok = fail_kw(c, "type", "expected %s%.40s%s, got %s", k->type == HL_JSON_STRING ? "" : "one of ",
-                   k->type == HL_JSON_STRING ? k->u.str : "the listed types", "",
-                   v->type == HL_JSON_NUMBER && hl_decimal_is_integer(v->u.str, v->len) ? "integer"
-                                                                                        : hl_json_type_name(v->type));
-      c->depth--;
-      return ok; /* the other keywords would only repeat the mismatch */
-    }
-  }
-  if ((k = hl_json_get(sch, "enum")) && k->type == HL_JSON_ARRAY) {
-    bool found = false;
-    for (uint32_t i = 0; i < k->len && !found; i++) found = hl_json_equal(v, &k->u.items[i]);
-    if (!found) ok = fail_kw(c, "enum", "%s is not one of the allowed values", short_value(v, a, 64));
-  }
-  if ((k = hl_json_get(sch, "const")) && !hl_json_equal(v, k))
-    ok = fail_kw(c, "const", "%s is not the required value", short_value(v, a, 64));
-  switch (v->type) {
-  case HL_JSON_NUMBER: if (!v_number(c, sch, v)) ok = false; break;
-  case HL_JSON_STRING: if (!v_string(c, sch, v)) ok = false; break;
-  case HL_JSON_ARRAY: if (!v_array(c, sch, v)) ok = false; break;
-  case HL_JSON_OBJECT: if (!v_object(c, sch, v)) ok = false; break;
-  default: break;
-  }
-  if ((k = hl_json_get(sch, "allOf")) && k->type == HL_JSON_ARRAY)
-    for (uint32_t i = 0; i < k->len; i++)
-      if (!sub(c, &k->u.items[i], v, "allOf", NULL, 0, (long)i)) ok = false;
-  if ((k = hl_json_get(sch, "anyOf")) && k->type == HL_JSON_ARRAY) {
-    bool any = false;
-    for (uint32_t i = 0; i < k->len && !any; i++) any = probe(c, &k->u.items[i], v);
-    if (!any) ok = fail_kw(c, "anyOf", "does not match any of the alternatives");
-  }
-  if ((k = hl_json_get(sch, "oneOf")) && k->type == HL_JSON_ARRAY) {
-    unsigned matches = 0;
-    for (uint32_t i = 0; i < k->len; i++) matches += probe(c, &k->u.items[i], v);
-    if (matches != 1) ok = fail_kw(c, "oneOf", "matches %u of the alternatives, not exactly one", matches);
-  }
-  if ((k = hl_json_get(sch, "not")) && probe(c, k, v)) ok = fail_kw(c, "not", "matches a schema it must not match");
-  if ((k = hl_json_get(sch, "if")) != NULL) {
-    const hl_json *branch = probe(c, k, v) ? hl_json_get(sch, "then") : hl_json_get(sch, "else");
-    if (branch && !sub(c, branch, v, branch == hl_json_get(sch, "then") ? "then" : "else", NULL, 0, -1)) ok = false;
-  }
-  c->depth--;
-  return ok;
-}
-
-bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs) {
-  vctx c = {.s = s, .errs = errs};
-  if (errs) hl_schema_errors_init(errs);
-  return validate(&c, s->doc.root, instance);
-}
-
-/* --- compiling: check the schema document -------------------------------------------- */
+typedef struct pending_ref {
+  sch_node *node;
+  char *uri;               /* absolute, with fragment */
+  bool dynamic;
+  struct pending_ref *next;
+} pending_ref;
 
 typedef struct {
   hl_schema *s;
   hl_schema_errors *errs;
-  path spath;
+  pending_ref *pending;
   int rc;
+  int depth;
 } cctx;
 
-static void cfail(cctx *c, const char *kw, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cfail(cctx *c, const char *loc, const char *kw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void cfail(cctx *c, const char *kw, const char *fmt, ...) {
+static void cfail(cctx *c, const char *loc, const char *kw, const char *fmt, ...) {
   c->rc = HL_EINVAL;
   if (!c->errs) return;
+  char where[300];
+  snprintf(where, sizeof where, "%s/%s", loc, kw); /* errors about the schema point into it */
   va_list ap;
   va_start(ap, fmt);
-  /* Errors about the schema carry the schema pointer in both paths. */
-  add_error(c->errs, c->spath.buf, c->spath.buf, kw, fmt, ap);
+  add_error(c->errs, where, loc, kw, fmt, ap);
   va_end(ap);
 }
 
-static void add_regex(cctx *c, const char *text, size_t len, const char *kw) {
+static resource *resource_new(hl_schema *s, const char *base, hl_schema_draft draft) {
+  resource *r = hl_calloc(1, sizeof *r);
+  r->base = hl_strdup(base);
+  r->draft = draft;
+  r->next = s->resources;
+  s->resources = r;
+  return r;
+}
+
+static hl_json_doc *own_doc(hl_schema *s) {
+  owned_doc *d = hl_calloc(1, sizeof *d);
+  hl_json_doc_init(&d->doc);
+  d->next = s->docs;
+  s->docs = d;
+  return &d->doc;
+}
+
+static void register_key(hl_schema *s, const char *base, const char *frag, sch_node *n) {
+  hl_buf k = HL_BUF_INIT;
+  hl_buf_printf(&k, "%s#%s", base, frag);
+  if (!hl_strmap_get(&s->nodes, k.data)) hl_strmap_put(&s->nodes, k.data, n);
+  hl_buf_dispose(&k);
+}
+
+static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const char *ptr, const char *loc);
+
+static bool nonneg_int(const hl_json *v, int64_t *out) {
+  return v->type == HL_JSON_NUMBER && hl_json_int64(v, out) == 0 && *out >= 0;
+}
+
+/* Compiles j[kw] (a subschema) found at ptr/kw. */
+static sch_node *child(cctx *c, const hl_json *j, resource *res, const char *ptr, const char *loc,
+                       const char *kw, const char *key, size_t klen, long idx) {
+  path p = {.len = 0}, l = {.len = 0};
+  snprintf(p.buf, sizeof p.buf, "%s", ptr);
+  p.len = strlen(p.buf);
+  snprintf(l.buf, sizeof l.buf, "%s", loc);
+  l.len = strlen(l.buf);
+  path_push(&p, kw, strlen(kw));
+  path_push(&l, kw, strlen(kw));
+  if (key) { path_push(&p, key, klen); path_push(&l, key, klen); }
+  if (idx >= 0) { path_push_index(&p, (size_t)idx); path_push_index(&l, (size_t)idx); }
+  return compile_node(c, j, res, p.buf, l.buf);
+}
+
+static sch_node **child_list(cctx *c, const hl_json *v, resource *res, const char *ptr, const char *loc,
+                             const char *kw, uint32_t *n) {
+  if (v->type != HL_JSON_ARRAY || v->len == 0) {
+    cfail(c, loc, kw, "expected a non-empty array of schemas");
+    return NULL;
+  }
+  sch_node **list = hl_calloc(v->len, sizeof *list);
+  for (uint32_t i = 0; i < v->len; i++) list[i] = child(c, &v->u.items[i], res, ptr, loc, kw, NULL, 0, (long)i);
+  *n = v->len;
+  return list;
+}
+
+/* ECMA-262 spells general categories long (\p{Letter}); the PCRE2 in
+ * Debian knows the short names only. */
+static void ecma_to_pcre(const char *src, size_t len, hl_buf *out) {
+  static const struct { const char *lng, *shrt; } names[] = {
+    {"Letter", "L"}, {"Lowercase_Letter", "Ll"}, {"Uppercase_Letter", "Lu"}, {"Titlecase_Letter", "Lt"},
+    {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"}, {"Mark", "M"}, {"Number", "N"},
+    {"Decimal_Number", "Nd"}, {"digit", "Nd"}, {"Letter_Number", "Nl"}, {"Other_Number", "No"},
+    {"Punctuation", "P"}, {"punct", "P"}, {"Symbol", "S"}, {"Separator", "Z"}, {"Space_Separator", "Zs"},
+    {"Other", "C"}, {"Control", "Cc"}, {"cntrl", "Cc"},
+  };
+  for (size_t i = 0; i < len; i++) {
+    if (src[i] == '\\' && i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
+      const char *end = memchr(src + i + 3, '}', len - i - 3);
+      if (end) {
+        size_t nl = (size_t)(end - (src + i + 3));
+        const char *rep = NULL;
+        for (size_t k = 0; k < HL_ARRAY_SIZE(names); k++)
+          if (strlen(names[k].lng) == nl && memcmp(names[k].lng, src + i + 3, nl) == 0) rep = names[k].shrt;
+        if (rep) {
+          hl_buf_printf(out, "\\%c{%s}", src[i + 1], rep);
+          i = (size_t)(end - src);
+          continue;
+        }
+      }
+    }
+    if (src[i] == '\\' && i + 1 < len) { hl_buf_putc(out, src[i]); hl_buf_putc(out, src[++i]); continue; }
+    hl_buf_putc(out, src[i]);
+  }
+}
+
+static pcre2_code *compile_regex(cctx *c, const char *loc, const char *kw, const char *src0, size_t len0) {
+  hl_buf conv = HL_BUF_INIT;
+  ecma_to_pcre(src0, len0, &conv);
+  const char *src = conv.data ? conv.data : "";
+  size_t len = conv.len;
   int errcode;
   PCRE2_SIZE erroff;
-  pcre2_code *re = pcre2_compile((PCRE2_SPTR)text, len, PCRE2_UTF | PCRE2_NO_UTF_CHECK, &errcode, &erroff, NULL);
+  pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, len, PCRE2_UTF, &errcode, &erroff, NULL);
   if (!re) {
     PCRE2_UCHAR msg[120];
     pcre2_get_error_message(errcode, msg, sizeof msg);
-    cfail(c, kw, "the pattern is not a valid regular expression (%s at offset %zu)", (char *)msg, (size_t)erroff);
-    return;
+    cfail(c, loc, kw, "not a valid regular expression: %s at offset %zu", (char *)msg, (size_t)erroff);
+    hl_buf_dispose(&conv);
+    return NULL;
   }
+  hl_buf_dispose(&conv);
+  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* speeds up matching when JIT is there */
+  return re;
+}
+
+static void queue_ref(cctx *c, sch_node *n, const char *ref, bool dynamic) {
+  pending_ref *p = hl_calloc(1, sizeof *p);
+  p->node = n;
+  p->uri = resolve_uri(n->res->base, ref);
+  p->dynamic = dynamic;
+  p->next = c->pending;
+  c->pending = p;
+}
+
+static const char *const type_names[] = {"null", "boolean", "object", "array", "number", "string", "integer"};
+
+static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const char *ptr, const char *loc) {
   hl_schema *s = c->s;
-  if (s->nregexes == s->capregexes) {
-    s->capregexes = s->capregexes ? s->capregexes * 2 : 8;
-    s->regexes = hl_realloc(s->regexes, s->capregexes * sizeof *s->regexes);
+  /* Already compiled at this location (a reference compiled it first). */
+  hl_buf k = HL_BUF_INIT;
+  hl_buf_printf(&k, "%s#%s", res->base, ptr);
+  sch_node *existing = hl_strmap_get(&s->nodes, k.data);
+  hl_buf_dispose(&k);
+  if (existing && existing->src == j) return existing;
+
+  sch_node *n = hl_calloc(1, sizeof *n);
+  if (s->n_all == s->cap_all) {
+    s->cap_all = s->cap_all ? s->cap_all * 2 : 32;
+    s->all = hl_realloc(s->all, s->cap_all * sizeof *s->all);
   }
-  s->regexes[s->nregexes++] = (regex_entry){NULL, text, re};
-}
-
-static void check_schema(cctx *c, const hl_json *sch, int depth);
-
-static void check_sub(cctx *c, const hl_json *sch, const char *kw, const char *key, size_t klen, long idx, int depth) {
-  size_t old = path_push(&c->spath, kw, strlen(kw));
-  if (key) path_push(&c->spath, key, klen);
-  if (idx >= 0) path_push_index(&c->spath, (size_t)idx);
-  check_schema(c, sch, depth + 1);
-  path_pop(&c->spath, old);
-}
-
-static bool nonneg_int(const hl_json *v) {
-  int64_t n;
-  return v->type == HL_JSON_NUMBER && hl_json_int64(v, &n) == 0 && n >= 0;
-}
-
-static void check_schema(cctx *c, const hl_json *sch, int depth) {
-  if (depth > 200) { cfail(c, "$schema", "the schema nests too deeply"); return; }
-  if (sch->type == HL_JSON_TRUE || sch->type == HL_JSON_FALSE) return;
-  if (sch->type != HL_JSON_OBJECT) { cfail(c, "type", "a schema must be an object or a boolean"); return; }
-  static const char *single[] = {"additionalProperties", "additionalItems", "not", "if", "then", "else",
-                                 "contains", "propertyNames", "unevaluatedProperties", "unevaluatedItems"};
-  static const char *lists[] = {"allOf", "anyOf", "oneOf", "prefixItems"};
-  static const char *maps[] = {"properties", "$defs", "definitions", "dependentSchemas"};
-  static const char *counts[] = {"minLength", "maxLength", "minItems", "maxItems", "minProperties",
-                                 "maxProperties", "minContains", "maxContains"};
-  static const char *nums[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"};
-  static const char *types[] = {"null", "boolean", "object", "array", "number", "string", "integer"};
-  for (uint32_t i = 0; i < sch->len; i++) {
-    const hl_json_member *m = &sch->u.members[i];
-    const char *kw = m->key;
-    const hl_json *v = &m->value;
-    size_t old = c->spath.len;
-    bool handled = false;
-    for (size_t k = 0; k < HL_ARRAY_SIZE(single); k++)
-      if (strcmp(kw, single[k]) == 0) { check_sub(c, v, kw, NULL, 0, -1, depth); handled = true; }
-    for (size_t k = 0; !handled && k < HL_ARRAY_SIZE(lists); k++)
-      if (strcmp(kw, lists[k]) == 0) {
-        handled = true;
-        if (v->type != HL_JSON_ARRAY || v->len == 0) cfail(c, kw, "expected a non-empty array of schemas");
-        else for (uint32_t j = 0; j < v->len; j++) check_sub(c, &v->u.items[j], kw, NULL, 0, (long)j, depth);
-      }
-    for (size_t k = 0; !handled && k < HL_ARRAY_SIZE(maps); k++)
-      if (strcmp(kw, maps[k]) == 0) {
-        handled = true;
-        if (v->type != HL_JSON_OBJECT) cfail(c, kw, "expected an object of schemas");
-        else for (uint32_t j = 0; j < v->len; j++)
-          check_sub(c, &v->u.members[j].value, kw, v->u.members[j].key, v->u.members[j].key_len, -1, depth);
-      }
-    for (size_t k = 0; !handled && k < HL_ARRAY_SIZE(counts); k++)
-      if (strcmp(kw, counts[k]) == 0) {
-        handled = true;
-        if (!nonneg_int(v)) cfail(c, kw, "expected a non-negative integer");
-      }
-    for (size_t k = 0; !handled && k < HL_ARRAY_SIZE(nums); k++)
-      if (strcmp(kw, nums[k]) == 0) {
-        handled = true;
-        if (v->type != HL_JSON_NUMBER) cfail(c, kw, "expected a number");
-        else if (strcmp(kw, "multipleOf") == 0 && hl_decimal_cmp(v->u.str, v->len, "0", 1) <= 0)
-          cfail(c, kw, "expected a number greater than 0");
-      }
-    if (handled) { path_pop(&c->spath, old); continue; }
-    if (strcmp(kw, "type") == 0) {
-      bool good = v->type == HL_JSON_STRING || (v->type == HL_JSON_ARRAY && v->len > 0);
-      for (uint32_t j = 0; good && j < (v->type == HL_JSON_ARRAY ? v->len : 1); j++) {
-        const hl_json *t = v->type == HL_JSON_ARRAY ? &v->u.items[j] : v;
-        bool known = false;
-        for (size_t k = 0; t->type == HL_JSON_STRING && k < HL_ARRAY_SIZE(types); k++)
-          known = known || strcmp(t->u.str, types[k]) == 0;
-        good = known;
-      }
-      if (!good) cfail(c, "type", "expected one of null, boolean, object, array, number, string, integer (or an array of them)");
-    } else if (strcmp(kw, "items") == 0) {
-      if (v->type == HL_JSON_ARRAY && c->s->draft == HL_DRAFT_07)
-        for (uint32_t j = 0; j < v->len; j++) check_sub(c, &v->u.items[j], kw, NULL, 0, (long)j, depth);
-      else check_sub(c, v, kw, NULL, 0, -1, depth);
-    } else if (strcmp(kw, "enum") == 0) {
-      if (v->type != HL_JSON_ARRAY) cfail(c, kw, "expected an array of values");
-    } else if (strcmp(kw, "required") == 0) {
-      bool good = v->type == HL_JSON_ARRAY;
-      for (uint32_t j = 0; good && j < v->len; j++) good = v->u.items[j].type == HL_JSON_STRING;
-      if (!good) cfail(c, kw, "expected an array of property names");
-    } else if (strcmp(kw, "uniqueItems") == 0) {
-      if (!hl_json_is_bool(v)) cfail(c, kw, "expected true or false");
-    } else if (strcmp(kw, "pattern") == 0) {
-      if (v->type != HL_JSON_STRING) cfail(c, kw, "expected a regular expression string");
-      else add_regex(c, v->u.str, v->len, kw);
-    } else if (strcmp(kw, "patternProperties") == 0) {
-      if (v->type != HL_JSON_OBJECT) cfail(c, kw, "expected an object of pattern to schema");
-      else for (uint32_t j = 0; j < v->len; j++) {
-        size_t o2 = path_push(&c->spath, kw, strlen(kw));
-        add_regex(c, v->u.members[j].key, v->u.members[j].key_len, kw);
-        path_pop(&c->spath, o2);
-        check_sub(c, &v->u.members[j].value, kw, v->u.members[j].key, v->u.members[j].key_len, -1, depth);
-      }
-    } else if (strcmp(kw, "dependentRequired") == 0 || strcmp(kw, "dependencies") == 0) {
-      if (v->type != HL_JSON_OBJECT) cfail(c, kw, "expected an object");
-      else for (uint32_t j = 0; j < v->len; j++)
-        if (v->u.members[j].value.type != HL_JSON_ARRAY)
-          check_sub(c, &v->u.members[j].value, kw, v->u.members[j].key, v->u.members[j].key_len, -1, depth);
-    } else if (strcmp(kw, "$ref") == 0) {
-      if (v->type != HL_JSON_STRING) cfail(c, kw, "expected a URI reference string");
-      else if (v->len > 0 && v->u.str[0] == '#' && !resolve_ref(c->s, v->u.str, v->len))
-        cfail(c, kw, "the reference %.80s does not resolve within this schema", v->u.str);
-      else if (v->len == 0 || v->u.str[0] != '#')
-        cfail(c, kw, "only references within the schema (\"#/...\") are supported; inline %.80s", v->u.str);
-    } else if (strcmp(kw, "format") == 0) {
-      if (v->type != HL_JSON_STRING) cfail(c, kw, "expected a string");
+  s->all[s->n_all++] = n;
+  n->src = j;
+  n->res = res;
+  n->loc = hl_strdup(loc);
+  n->ptr = hl_strdup(ptr);
+  n->min_len = n->max_len = n->min_items = n->max_items = n->min_props = n->max_props = -1;
+  n->min_contains = n->max_contains = -1;
+  n->boolean = -1;
+  register_key(s, res->base, ptr, n);
+  if (j->type == HL_JSON_TRUE || j->type == HL_JSON_FALSE) {
+    n->boolean = j->type == HL_JSON_TRUE;
+    return n;
+  }
+  if (j->type != HL_JSON_OBJECT) {
+    cfail(c, loc, "type", "a schema must be an object or a boolean");
+    n->boolean = 1;
+    return n;
+  }
+  if (++c->depth > 200) {
+    cfail(c, loc, "$schema", "the schema nests deeper than 200 levels");
+    c->depth--;
+    return n;
+  }
+  /* Dialect and identity first: they decide how the rest is read. */
+  const char *dialect = hl_json_str(hl_json_get(j, "$schema"));
+  hl_schema_draft draft = res->draft;
+  if (dialect && strstr(dialect, "draft-07")) draft = HL_DRAFT_07;
+  else if (dialect && strstr(dialect, "2020-12")) draft = HL_DRAFT_2020_12;
+  const hl_json *id = hl_json_get(j, "$id");
+  const hl_json *ref = hl_json_get(j, "$ref");
+  bool d7 = draft == HL_DRAFT_07;
+  if (id && id->type == HL_JSON_STRING && !(d7 && ref)) {
+    if (d7 && id->u.str[0] == '#') {
+      register_key(s, res->base, id->u.str + 1, n); /* draft-07 plain-name fragment */
+    } else {
+      char *abs = resolve_uri(res->base, id->u.str);
+      char *hash = strchr(abs, '#');
+      if (hash) *hash = '\0';
+      res = resource_new(s, abs, draft);
+      n->res = res;
+      ptr = "";
+      hl_free(n->ptr);
+      n->ptr = hl_strdup("");
+      register_key(s, abs, "", n);
+      hl_free(abs);
     }
-    path_pop(&c->spath, old);
+  } else if (draft != res->draft) {
+    res->draft = draft;
+  }
+  const hl_json *v;
+  if ((v = hl_json_get(j, "$anchor")) && v->type == HL_JSON_STRING) register_key(s, res->base, v->u.str, n);
+  if ((v = hl_json_get(j, "$dynamicAnchor")) && v->type == HL_JSON_STRING && !d7) {
+    register_key(s, res->base, v->u.str, n);
+    n->dyn_anchor = v->u.str;
+    hl_buf dk = HL_BUF_INIT;
+    hl_buf_printf(&dk, "%s#%s", res->base, v->u.str);
+    hl_strmap_put(&s->dyn_anchors, dk.data, n);
+    hl_buf_dispose(&dk);
+  }
+  if (ref) {
+    if (ref->type != HL_JSON_STRING) cfail(c, loc, "$ref", "expected a URI reference string");
+    else queue_ref(c, n, ref->u.str, false);
+    n->ref_only = d7;
+  }
+  if ((v = hl_json_get(j, "$dynamicRef")) && !d7) {
+    if (v->type != HL_JSON_STRING) cfail(c, loc, "$dynamicRef", "expected a URI reference string");
+    else queue_ref(c, n, v->u.str, true);
+  }
+  if (n->ref_only) { c->depth--; return n; }
+
+  for (uint32_t i = 0; i < j->len; i++) {
+    const hl_json_member *m = &j->u.members[i];
+    const char *kw = m->key;
+    v = &m->value;
+    int64_t num;
+#define IS(x) (strcmp(kw, x) == 0)
+    if (IS("type")) {
+      bool good = v->type == HL_JSON_STRING || (v->type == HL_JSON_ARRAY && v->len > 0);
+      uint32_t count = v->type == HL_JSON_ARRAY ? v->len : 1;
+      for (uint32_t t = 0; good && t < count; t++) {
+        const hl_json *tv = v->type == HL_JSON_ARRAY ? &v->u.items[t] : v;
+        size_t k2;
+        for (k2 = 0; tv->type == HL_JSON_STRING && k2 < HL_ARRAY_SIZE(type_names); k2++)
+          if (strcmp(tv->u.str, type_names[k2]) == 0) break;
+        good = tv->type == HL_JSON_STRING && k2 < HL_ARRAY_SIZE(type_names);
+        if (good) n->types |= (uint8_t)(1u << k2);
+      }
+      if (!good) cfail(c, loc, kw, "expected one of null, boolean, object, array, number, string, integer (or an array of them)");
+    } else if (IS("enum")) {
+      if (v->type != HL_JSON_ARRAY) cfail(c, loc, kw, "expected an array of values");
+      n->enum_v = v;
+    } else if (IS("const")) {
+      n->const_v = v;
+    } else if (IS("minimum") || IS("maximum") || IS("exclusiveMinimum") || IS("exclusiveMaximum") || IS("multipleOf")) {
+      if (v->type != HL_JSON_NUMBER) { cfail(c, loc, kw, "expected a number"); continue; }
+      if (IS("minimum")) n->minimum = v;
+      else if (IS("maximum")) n->maximum = v;
+      else if (IS("exclusiveMinimum")) n->exmin = v;
+      else if (IS("exclusiveMaximum")) n->exmax = v;
+      else if (hl_decimal_cmp(v->u.str, v->len, "0", 1) <= 0) cfail(c, loc, kw, "expected a number greater than 0");
+      else n->multiple = v;
+    } else if (IS("minLength") || IS("maxLength") || IS("minItems") || IS("maxItems") || IS("minProperties") ||
+               IS("maxProperties") || IS("minContains") || IS("maxContains")) {
+      if (!nonneg_int(v, &num)) { cfail(c, loc, kw, "expected a non-negative integer"); continue; }
+      if (IS("minLength")) n->min_len = num;
+      else if (IS("maxLength")) n->max_len = num;
+      else if (IS("minItems")) n->min_items = num;
+      else if (IS("maxItems")) n->max_items = num;
+      else if (IS("minProperties")) n->min_props = num;
+      else if (IS("maxProperties")) n->max_props = num;
+      else if (!d7 && IS("minContains")) n->min_contains = num;
+      else if (!d7 && IS("maxContains")) n->max_contains = num;
+    } else if (IS("pattern")) {
+      if (v->type != HL_JSON_STRING) cfail(c, loc, kw, "expected a regular expression string");
+      else n->pattern = compile_regex(c, loc, kw, v->u.str, v->len);
+    } else if (IS("format")) {
+      if (v->type != HL_JSON_STRING) cfail(c, loc, kw, "expected a string");
+      else n->format = v->u.str;
+    } else if (IS("uniqueItems")) {
+      if (!hl_json_is_bool(v)) cfail(c, loc, kw, "expected true or false");
+      n->unique = v->type == HL_JSON_TRUE;
+    } else if (IS("required")) {
+      bool good = v->type == HL_JSON_ARRAY;
+      for (uint32_t t = 0; good && t < v->len; t++) good = v->u.items[t].type == HL_JSON_STRING;
+      if (!good) cfail(c, loc, kw, "expected an array of property names");
+      else n->required = v;
+    } else if (IS("allOf")) {
+      n->all_of = child_list(c, v, res, ptr, loc, kw, &n->n_all);
+    } else if (IS("anyOf")) {
+      n->any_of = child_list(c, v, res, ptr, loc, kw, &n->n_any);
+    } else if (IS("oneOf")) {
+      n->one_of = child_list(c, v, res, ptr, loc, kw, &n->n_one);
+    } else if (IS("not")) {
+      n->not_ = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (IS("if")) {
+      n->if_ = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (IS("then")) {
+      n->then_ = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (IS("else")) {
+      n->else_ = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (IS("properties")) {
+      if (v->type != HL_JSON_OBJECT) { cfail(c, loc, kw, "expected an object of schemas"); continue; }
+      n->props = hl_calloc(v->len ? v->len : 1, sizeof *n->props);
+      n->n_props = v->len;
+      for (uint32_t t = 0; t < v->len; t++)
+        n->props[t] = (prop_entry){v->u.members[t].key, v->u.members[t].key_len,
+                                   child(c, &v->u.members[t].value, res, ptr, loc, kw, v->u.members[t].key,
+                                         v->u.members[t].key_len, -1)};
+    } else if (IS("patternProperties")) {
+      if (v->type != HL_JSON_OBJECT) { cfail(c, loc, kw, "expected an object of pattern to schema"); continue; }
+      n->pprops = hl_calloc(v->len ? v->len : 1, sizeof *n->pprops);
+      for (uint32_t t = 0; t < v->len; t++) {
+        pcre2_code *re = compile_regex(c, loc, kw, v->u.members[t].key, v->u.members[t].key_len);
+        sch_node *cn = child(c, &v->u.members[t].value, res, ptr, loc, kw, v->u.members[t].key,
+                             v->u.members[t].key_len, -1);
+        if (re) n->pprops[n->n_pprops++] = (pat_entry){re, v->u.members[t].key, cn};
+      }
+    } else if (IS("additionalProperties")) {
+      n->addl_props = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (IS("propertyNames")) {
+      n->prop_names = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (!d7 && IS("unevaluatedProperties")) {
+      n->uneval_props = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+      n->needs_eval = true;
+    } else if (!d7 && IS("unevaluatedItems")) {
+      n->uneval_items = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+      n->needs_eval = true;
+    } else if (IS("contains")) {
+      n->contains = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+    } else if (!d7 && IS("prefixItems")) {
+      n->prefix = child_list(c, v, res, ptr, loc, kw, &n->n_prefix);
+    } else if (IS("items")) {
+      if (d7 && v->type == HL_JSON_ARRAY) {
+        n->prefix = hl_calloc(v->len ? v->len : 1, sizeof *n->prefix);
+        n->n_prefix = v->len;
+        for (uint32_t t = 0; t < v->len; t++) n->prefix[t] = child(c, &v->u.items[t], res, ptr, loc, kw, NULL, 0, (long)t);
+      } else {
+        n->items = child(c, v, res, ptr, loc, kw, NULL, 0, -1);
+      }
+    } else if (d7 && IS("additionalItems")) {
+      /* read below, once "items" is known */
+    } else if ((!d7 && IS("dependentRequired")) || (d7 && IS("dependencies")) || (!d7 && IS("dependentSchemas"))) {
+      if (v->type != HL_JSON_OBJECT) { cfail(c, loc, kw, "expected an object"); continue; }
+      for (uint32_t t = 0; t < v->len; t++) {
+        const hl_json_member *dm = &v->u.members[t];
+        bool is_list = dm->value.type == HL_JSON_ARRAY;
+        if (IS("dependentRequired") || (d7 && is_list)) {
+          bool good = is_list;
+          for (uint32_t q = 0; good && q < dm->value.len; q++) good = dm->value.u.items[q].type == HL_JSON_STRING;
+          if (!good) { cfail(c, loc, kw, "expected arrays of property names"); continue; }
+          n->depreq = hl_realloc(n->depreq, (n->n_depreq + 1) * sizeof *n->depreq);
+          n->depreq[n->n_depreq++] = (depreq_entry){dm->key, dm->key_len, &dm->value};
+        } else {
+          n->depsch = hl_realloc(n->depsch, (n->n_depsch + 1) * sizeof *n->depsch);
+          n->depsch[n->n_depsch++] =
+              (prop_entry){dm->key, dm->key_len, child(c, &dm->value, res, ptr, loc, kw, dm->key, dm->key_len, -1)};
+        }
+      }
+    } else if (IS("$defs") || IS("definitions")) {
+      if (v->type != HL_JSON_OBJECT) { cfail(c, loc, kw, "expected an object of schemas"); continue; }
+      for (uint32_t t = 0; t < v->len; t++)
+        child(c, &v->u.members[t].value, res, ptr, loc, kw, v->u.members[t].key, v->u.members[t].key_len, -1);
+    }
+#undef IS
+  }
+  if (d7 && n->n_prefix && (v = hl_json_get(j, "additionalItems")) != NULL)
+    n->items = child(c, v, res, ptr, loc, "additionalItems", NULL, 0, -1);
+  c->depth--;
+  return n;
+}
+
+/* Finds (compiling when needed) the node an absolute URI with fragment names. */
+static sch_node *lookup_uri(cctx *c, const char *uri, const char *loc) {
+  hl_schema *s = c->s;
+  sch_node *n = hl_strmap_get(&s->nodes, uri);
+  if (n) return n;
+  const char *hash = strchr(uri, '#');
+  size_t dl = hash ? (size_t)(hash - uri) : strlen(uri);
+  char *doc_uri = hl_strndup(uri, dl);
+  const char *frag = hash ? hash + 1 : "";
+  /* The document itself: known, or fetched through the resolver. */
+  hl_buf k = HL_BUF_INIT;
+  hl_buf_printf(&k, "%s#", doc_uri);
+  sch_node *root = hl_strmap_get(&s->nodes, k.data);
+  hl_buf_dispose(&k);
+  if (!root && s->opt.resolve) {
+    char *text = s->opt.resolve(s->opt.resolve_data, doc_uri);
+    if (text) {
+      hl_json_doc *d = own_doc(s);
+      if (hl_json_parse(d, text, strlen(text), NULL) == 0) {
+        resource *r = resource_new(s, doc_uri, s->opt.default_draft);
+        root = compile_node(c, d->root, r, "", doc_uri);
+      }
+      hl_free(text);
+    }
+  }
+  if (root && (frag[0] == '/' || frag[0] == '\0')) {
+    /* A pointer into a resource. The deepest node already compiled along it
+     * decides the resource (a subschema with "$id" on the way changes the
+     * base against which what lies below resolves). */
+    hl_buf ptr = HL_BUF_INIT;
+    pct_decode(frag, strlen(frag), &ptr);
+    const char *pstr = ptr.data ? ptr.data : "";
+    size_t plen = ptr.len;
+    sch_node *anchor = root;
+    size_t cut = 0;
+    for (size_t l = plen; l > 0; l--) {
+      if (l < plen && pstr[l] != '/') continue;
+      hl_buf key = HL_BUF_INIT;
+      hl_buf_printf(&key, "%s#%.*s", doc_uri, (int)l, pstr);
+      sch_node *found = hl_strmap_get(&s->nodes, key.data);
+      hl_buf_dispose(&key);
+      if (found) { anchor = found; cut = l; break; }
+    }
+    const hl_json *target = hl_json_pointer(anchor->src, pstr + cut, plen - cut);
+    if (target) {
+      hl_buf p2 = HL_BUF_INIT, key = HL_BUF_INIT;
+      hl_buf_printf(&p2, "%s%s", anchor->ptr, pstr + cut);
+      hl_buf_printf(&key, "%s#%s", anchor->res->base, p2.data);
+      n = hl_strmap_get(&s->nodes, key.data);
+      if (!n) n = compile_node(c, target, anchor->res, p2.data, p2.data);
+      hl_buf_dispose(&p2);
+      hl_buf_dispose(&key);
+    }
+    hl_buf_dispose(&ptr);
+  }
+  if (!n) {
+    n = hl_strmap_get(&s->nodes, uri);
+    if (!n) cfail(c, loc, "$ref", "the reference %.120s does not resolve", uri);
+  }
+  hl_free(doc_uri);
+  return n;
+}
+
+static void resolve_pending(cctx *c) {
+  while (c->pending) {
+    pending_ref *p = c->pending;
+    c->pending = p->next;
+    sch_node *t = lookup_uri(c, p->uri, p->node->loc);
+    if (p->dynamic) {
+      p->node->dyn_ref = t;
+      const char *hash = strchr(p->uri, '#');
+      /* Dynamic only when the static target declares the same $dynamicAnchor. */
+      if (t && hash && t->dyn_anchor && strcmp(t->dyn_anchor, hash + 1) == 0) p->node->dyn_ref_anchor = t->dyn_anchor;
+    } else {
+      p->node->ref = t;
+    }
+    hl_free(p->uri);
+    hl_free(p);
   }
 }
 
@@ -641,20 +763,25 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
   hl_schema *s = hl_calloc(1, sizeof *s);
   if (opt) s->opt = *opt;
   if (errs) hl_schema_errors_init(errs);
-  hl_json_doc_init(&s->doc);
+  hl_strmap_init(&s->nodes);
+  hl_strmap_init(&s->dyn_anchors);
+  /* A private copy: the caller's document may go away. */
+  hl_json_doc *d = own_doc(s);
   hl_buf copy = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &copy);
   hl_jw_value(&w, schema);
-  int rc = hl_json_parse(&s->doc, copy.data, copy.len, NULL);
+  int rc = hl_json_parse(d, copy.data, copy.len, NULL);
   hl_buf_dispose(&copy);
-  if (rc != 0) { hl_schema_free(s); return HL_EINTERNAL; }
-  s->draft = s->opt.default_draft;
-  const char *dialect = hl_json_str(hl_json_get(s->doc.root, "$schema"));
-  if (dialect && strstr(dialect, "draft-07")) s->draft = HL_DRAFT_07;
-  else if (dialect && strstr(dialect, "2020-12")) s->draft = HL_DRAFT_2020_12;
+  if (rc != 0) {
+    hl_schema_free(s);
+    *out = NULL;
+    return HL_EINTERNAL;
+  }
   cctx c = {.s = s, .errs = errs};
-  check_schema(&c, s->doc.root, 0);
+  resource *root = resource_new(s, "", s->opt.default_draft);
+  s->root = compile_node(&c, d->root, root, "", "");
+  resolve_pending(&c);
   if (c.rc != 0) {
     hl_schema_free(s);
     *out = NULL;
@@ -664,10 +791,401 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
   return 0;
 }
 
+static void node_free(sch_node *n) {
+  hl_free(n->loc);
+  hl_free(n->ptr);
+  hl_free(n->all_of); hl_free(n->any_of); hl_free(n->one_of);
+  hl_free(n->props);
+  for (uint32_t i = 0; i < n->n_pprops; i++) pcre2_code_free(n->pprops[i].re);
+  hl_free(n->pprops);
+  hl_free(n->depreq); hl_free(n->depsch); hl_free(n->prefix);
+  if (n->pattern) pcre2_code_free(n->pattern);
+  hl_free(n);
+}
+
 void hl_schema_free(hl_schema *s) {
   if (!s) return;
-  for (size_t i = 0; i < s->nregexes; i++) pcre2_code_free(s->regexes[i].re);
-  hl_free(s->regexes);
-  hl_json_doc_dispose(&s->doc);
+  for (size_t i = 0; i < s->n_all; i++) node_free(s->all[i]);
+  hl_free(s->all);
+  while (s->resources) {
+    resource *r = s->resources;
+    s->resources = r->next;
+    hl_free(r->base);
+    hl_free(r);
+  }
+  while (s->docs) {
+    owned_doc *d = s->docs;
+    s->docs = d->next;
+    hl_json_doc_dispose(&d->doc);
+    hl_free(d);
+  }
+  hl_strmap_dispose(&s->nodes);
+  hl_strmap_dispose(&s->dyn_anchors);
   hl_free(s);
+}
+
+/* --- validating ------------------------------------------------------------------------ */
+
+/* Which members of an object (items of an array) some keyword evaluated:
+ * the bookkeeping behind unevaluatedProperties / unevaluatedItems. */
+typedef struct {
+  uint64_t *bits;
+  uint32_t n;
+  uint64_t small[4];
+} evset;
+
+static void ev_init(evset *e, uint32_t n) {
+  e->n = n;
+  if (n <= 256) {
+    e->bits = e->small;
+    memset(e->small, 0, sizeof e->small);
+  } else {
+    e->bits = hl_calloc((n + 63) / 64, sizeof *e->bits);
+  }
+}
+
+static void ev_free(evset *e) {
+  if (e->bits != e->small) hl_free(e->bits);
+}
+
+static inline void ev_set(evset *e, uint32_t i) {
+  if (e && i < e->n) e->bits[i / 64] |= 1ull << (i % 64);
+}
+
+static inline bool ev_get(const evset *e, uint32_t i) { return (e->bits[i / 64] >> (i % 64)) & 1; }
+
+static void ev_merge(evset *dst, const evset *src) {
+  for (uint32_t w = 0; w < (src->n + 63) / 64; w++) dst->bits[w] |= src->bits[w];
+}
+
+typedef struct {
+  const hl_schema *s;
+  hl_schema_errors *errs;
+  int quiet;           /* > 0 while probing (anyOf, oneOf, not, if): no errors recorded */
+  int depth;
+  path ipath;
+  resource *scope[160];
+  int nscope;
+} vctx;
+
+static bool vfail(vctx *c, const sch_node *n, const char *kw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool vfail(vctx *c, const sch_node *n, const char *kw, const char *fmt, ...) {
+  if (c->quiet || !c->errs) return false;
+  va_list ap;
+  va_start(ap, fmt);
+  add_error(c->errs, c->ipath.buf, n->loc, kw, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out);
+
+/* Validates v against child; on success its annotations join L. */
+static bool apply(vctx *c, const sch_node *child, const hl_json *v, evset *L) {
+  if (!L) return validate(c, child, v, NULL);
+  evset tmp;
+  ev_init(&tmp, L->n);
+  bool ok = validate(c, child, v, &tmp);
+  if (ok) ev_merge(L, &tmp);
+  ev_free(&tmp);
+  return ok;
+}
+
+static bool probe(vctx *c, const sch_node *child, const hl_json *v, evset *L) {
+  c->quiet++;
+  bool ok = apply(c, child, v, L);
+  c->quiet--;
+  return ok;
+}
+
+static bool regex_search(const pcre2_code *re, const char *s, size_t len) {
+  static __thread pcre2_match_data *md;
+  if (!md) md = pcre2_match_data_create(16, NULL); /* once per thread */
+  return pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+}
+
+static bool type_ok(uint8_t types, const hl_json *v) {
+  switch (v->type) {
+  case HL_JSON_NULL: return types & T_NULL;
+  case HL_JSON_TRUE: case HL_JSON_FALSE: return types & T_BOOL;
+  case HL_JSON_OBJECT: return types & T_OBJECT;
+  case HL_JSON_ARRAY: return types & T_ARRAY;
+  case HL_JSON_STRING: return types & T_STRING;
+  case HL_JSON_NUMBER:
+    return (types & T_NUMBER) || ((types & T_INTEGER) && hl_decimal_is_integer(v->u.str, v->len));
+  }
+  return false;
+}
+
+static void types_text(uint8_t types, char *buf, size_t n) {
+  size_t o = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < HL_ARRAY_SIZE(type_names); i++)
+    if (types & (1u << i)) o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? " or " : "", type_names[i]);
+}
+
+static const sch_node *dynamic_target(vctx *c, const char *anchor) {
+  char key[512];
+  for (int i = 0; i < c->nscope; i++) {
+    snprintf(key, sizeof key, "%s#%s", c->scope[i]->base, anchor);
+    const sch_node *t = hl_strmap_get(&c->s->dyn_anchors, key);
+    if (t) return t;
+  }
+  return NULL;
+}
+
+static bool v_number(vctx *c, const sch_node *n, const hl_json *v) {
+  bool ok = true;
+  char a[64], b[64];
+#define CMP(x) hl_decimal_cmp(v->u.str, v->len, (x)->u.str, (x)->len)
+  if (n->minimum && CMP(n->minimum) < 0)
+    ok = vfail(c, n, "minimum", "%s is less than minimum %s", short_value(v, a, 64), short_value(n->minimum, b, 64));
+  if (n->maximum && CMP(n->maximum) > 0)
+    ok = vfail(c, n, "maximum", "%s is greater than maximum %s", short_value(v, a, 64), short_value(n->maximum, b, 64));
+  if (n->exmin && CMP(n->exmin) <= 0)
+    ok = vfail(c, n, "exclusiveMinimum", "%s is not greater than %s", short_value(v, a, 64), short_value(n->exmin, b, 64));
+  if (n->exmax && CMP(n->exmax) >= 0)
+    ok = vfail(c, n, "exclusiveMaximum", "%s is not less than %s", short_value(v, a, 64), short_value(n->exmax, b, 64));
+#undef CMP
+  if (n->multiple && !hl_decimal_is_multiple(v->u.str, v->len, n->multiple->u.str, n->multiple->len))
+    ok = vfail(c, n, "multipleOf", "%s is not a multiple of %s", short_value(v, a, 64), short_value(n->multiple, b, 64));
+  return ok;
+}
+
+static bool v_string(vctx *c, const sch_node *n, const hl_json *v) {
+  bool ok = true;
+  if (n->min_len >= 0 || n->max_len >= 0) {
+    int64_t len = (int64_t)codepoints(v->u.str, v->len);
+    if (n->min_len >= 0 && len < n->min_len)
+      ok = vfail(c, n, "minLength", "is shorter than %lld characters", (long long)n->min_len);
+    if (n->max_len >= 0 && len > n->max_len)
+      ok = vfail(c, n, "maxLength", "is longer than %lld characters", (long long)n->max_len);
+  }
+  if (n->pattern && !regex_search(n->pattern, v->u.str, v->len))
+    ok = vfail(c, n, "pattern", "does not match the pattern %.80s", hl_json_str(hl_json_get(n->src, "pattern")));
+  if (n->format && c->s->opt.format_assertion && !format_ok(n->format, v->u.str, v->len))
+    ok = vfail(c, n, "format", "is not a valid %s", n->format);
+  return ok;
+}
+
+static bool v_array(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
+  bool ok = true;
+  if (n->min_items >= 0 && (int64_t)v->len < n->min_items)
+    ok = vfail(c, n, "minItems", "has %u items, fewer than %lld", v->len, (long long)n->min_items);
+  if (n->max_items >= 0 && (int64_t)v->len > n->max_items)
+    ok = vfail(c, n, "maxItems", "has %u items, more than %lld", v->len, (long long)n->max_items);
+  if (n->unique)
+    for (uint32_t i = 0; i < v->len; i++)
+      for (uint32_t j = i + 1; j < v->len; j++)
+        if (hl_json_equal(&v->u.items[i], &v->u.items[j])) {
+          ok = vfail(c, n, "uniqueItems", "items %u and %u are equal", i, j);
+          i = v->len;
+          break;
+        }
+  for (uint32_t i = 0; i < v->len; i++) {
+    const sch_node *ss = i < n->n_prefix ? n->prefix[i] : n->items;
+    if (!ss) continue;
+    size_t old = path_push_index(&c->ipath, i);
+    if (!validate(c, ss, &v->u.items[i], NULL)) ok = false;
+    path_pop(&c->ipath, old);
+    ev_set(L, i);
+  }
+  if (n->contains) {
+    int64_t found = 0;
+    for (uint32_t i = 0; i < v->len; i++)
+      if (probe(c, n->contains, &v->u.items[i], NULL)) {
+        found++;
+        if (c->scope[c->nscope - 1]->draft != HL_DRAFT_07) ev_set(L, i);
+      }
+    int64_t minc = n->min_contains >= 0 ? n->min_contains : 1;
+    if (found < minc)
+      ok = vfail(c, n, "contains", "has %lld matching items, fewer than %lld", (long long)found, (long long)minc);
+    if (n->max_contains >= 0 && found > n->max_contains)
+      ok = vfail(c, n, "maxContains", "has %lld matching items, more than %lld", (long long)found,
+                 (long long)n->max_contains);
+  }
+  return ok;
+}
+
+static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
+  bool ok = true;
+  if (n->min_props >= 0 && (int64_t)v->len < n->min_props)
+    ok = vfail(c, n, "minProperties", "has fewer than %lld properties", (long long)n->min_props);
+  if (n->max_props >= 0 && (int64_t)v->len > n->max_props)
+    ok = vfail(c, n, "maxProperties", "has more than %lld properties", (long long)n->max_props);
+  if (n->required)
+    for (uint32_t i = 0; i < n->required->len; i++) {
+      const hl_json *r = &n->required->u.items[i];
+      if (!hl_json_getn(v, r->u.str, r->len)) ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
+    }
+  for (uint32_t i = 0; i < n->n_depreq; i++) {
+    const depreq_entry *d = &n->depreq[i];
+    if (!hl_json_getn(v, d->key, d->len)) continue;
+    for (uint32_t q = 0; q < d->names->len; q++) {
+      const hl_json *r = &d->names->u.items[q];
+      if (!hl_json_getn(v, r->u.str, r->len))
+        ok = vfail(c, n, "dependentRequired", "\"%.40s\" requires \"%.40s\"", d->key, r->u.str);
+    }
+  }
+  for (uint32_t i = 0; i < v->len; i++) {
+    const hl_json_member *m = &v->u.members[i];
+    bool matched = false;
+    size_t old = path_push(&c->ipath, m->key, m->key_len);
+    for (uint32_t p = 0; p < n->n_props; p++)
+      if (n->props[p].len == m->key_len && memcmp(n->props[p].key, m->key, m->key_len) == 0) {
+        matched = true;
+        if (!validate(c, n->props[p].n, &m->value, NULL)) ok = false;
+      }
+    for (uint32_t p = 0; p < n->n_pprops; p++)
+      if (regex_search(n->pprops[p].re, m->key, m->key_len)) {
+        matched = true;
+        if (!validate(c, n->pprops[p].n, &m->value, NULL)) ok = false;
+      }
+    if (!matched && n->addl_props) {
+      matched = true;
+      if (n->addl_props->boolean == 0) {
+        path_pop(&c->ipath, old);
+        ok = vfail(c, n, "additionalProperties", "the property \"%.60s\" is not allowed", m->key);
+        old = path_push(&c->ipath, m->key, m->key_len);
+      } else if (!validate(c, n->addl_props, &m->value, NULL)) {
+        ok = false;
+      }
+    }
+    path_pop(&c->ipath, old);
+    if (matched) ev_set(L, i);
+    if (n->prop_names) {
+      hl_json name = {.type = HL_JSON_STRING, .len = m->key_len, .u.str = m->key};
+      if (!probe(c, n->prop_names, &name, NULL))
+        ok = vfail(c, n, "propertyNames", "the property name \"%.60s\" is not allowed", m->key);
+    }
+  }
+  return ok;
+}
+
+static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
+  if (n->boolean == 1) return true;
+  if (n->boolean == 0) return vfail(c, n, "false", "no value is allowed here");
+  if (c->depth > 150 || c->nscope >= (int)HL_ARRAY_SIZE(c->scope) - 1)
+    return vfail(c, n, "$ref", "references nest deeper than 150 levels (a cycle?)");
+  c->depth++;
+  bool pushed = false;
+  if (c->nscope == 0 || c->scope[c->nscope - 1] != n->res) {
+    c->scope[c->nscope++] = n->res;
+    pushed = true;
+  }
+  bool container = v->type == HL_JSON_OBJECT || v->type == HL_JSON_ARRAY;
+  evset local;
+  evset *L = NULL;
+  if (container && (out || n->needs_eval)) {
+    ev_init(&local, v->len);
+    L = &local;
+  }
+  bool ok = true;
+  char tb[96];
+  if (n->ref && !apply(c, n->ref, v, L)) ok = false;
+  if (n->ref_only) goto done;
+  if (n->dyn_ref) {
+    const sch_node *t = n->dyn_ref_anchor ? dynamic_target(c, n->dyn_ref_anchor) : NULL;
+    if (!apply(c, t ? t : n->dyn_ref, v, L)) ok = false;
+  }
+  if (n->types && !type_ok(n->types, v)) {
+    types_text(n->types, tb, sizeof tb);
+    ok = vfail(c, n, "type", "expected %s, got %s", tb,
+               v->type == HL_JSON_NUMBER && hl_decimal_is_integer(v->u.str, v->len) ? "integer" : hl_json_type_name(v->type));
+    goto done; /* the other keywords would only repeat the mismatch */
+  }
+  if (n->enum_v && n->enum_v->type == HL_JSON_ARRAY) {
+    bool found = false;
+    for (uint32_t i = 0; i < n->enum_v->len && !found; i++) found = hl_json_equal(v, &n->enum_v->u.items[i]);
+    if (!found) ok = vfail(c, n, "enum", "%s is not one of the allowed values", short_value(v, tb, 64));
+  }
+  if (n->const_v && !hl_json_equal(v, n->const_v))
+    ok = vfail(c, n, "const", "%s is not the required value", short_value(v, tb, 64));
+  switch (v->type) {
+  case HL_JSON_NUMBER: if (!v_number(c, n, v)) ok = false; break;
+  case HL_JSON_STRING: if (!v_string(c, n, v)) ok = false; break;
+  case HL_JSON_ARRAY: if (!v_array(c, n, v, L)) ok = false; break;
+  case HL_JSON_OBJECT: if (!v_object(c, n, v, L)) ok = false; break;
+  default: break;
+  }
+  for (uint32_t i = 0; i < n->n_all; i++)
+    if (!apply(c, n->all_of[i], v, L)) ok = false;
+  if (n->n_any) {
+    bool any = false;
+    /* With annotations wanted every branch runs: each valid one contributes. */
+    for (uint32_t i = 0; i < n->n_any && (!any || L); i++)
+      if (probe(c, n->any_of[i], v, L)) any = true;
+    if (!any) ok = vfail(c, n, "anyOf", "does not match any of the alternatives");
+  }
+  if (n->n_one) {
+    unsigned matches = 0;
+    evset tmp;
+    if (L) ev_init(&tmp, L->n);
+    for (uint32_t i = 0; i < n->n_one; i++)
+      if (probe(c, n->one_of[i], v, L ? &tmp : NULL)) matches++;
+    if (matches != 1) ok = vfail(c, n, "oneOf", "matches %u of the alternatives, not exactly one", matches);
+    else if (L) ev_merge(L, &tmp);
+    if (L) ev_free(&tmp);
+  }
+  if (n->not_ && probe(c, n->not_, v, NULL)) ok = vfail(c, n, "not", "matches a schema it must not match");
+  if (n->if_) {
+    if (probe(c, n->if_, v, L)) {
+      if (n->then_ && !apply(c, n->then_, v, L)) ok = false;
+    } else if (n->else_ && !apply(c, n->else_, v, L)) {
+      ok = false;
+    }
+  }
+  if (v->type == HL_JSON_OBJECT)
+    for (uint32_t i = 0; i < n->n_depsch; i++)
+      if (hl_json_getn(v, n->depsch[i].key, n->depsch[i].len) && !apply(c, n->depsch[i].n, v, L)) ok = false;
+  /* Last: what no other keyword evaluated. */
+  if (n->uneval_props && v->type == HL_JSON_OBJECT)
+    for (uint32_t i = 0; i < v->len; i++) {
+      if (ev_get(L, i)) continue;
+      const hl_json_member *m = &v->u.members[i];
+      size_t old = path_push(&c->ipath, m->key, m->key_len);
+      bool good = validate(c, n->uneval_props, &m->value, NULL);
+      path_pop(&c->ipath, old);
+      if (!good) {
+        if (n->uneval_props->boolean == 0)
+          vfail(c, n, "unevaluatedProperties", "the property \"%.60s\" is not allowed", m->key);
+        ok = false;
+      }
+      ev_set(L, i);
+    }
+  if (n->uneval_items && v->type == HL_JSON_ARRAY)
+    for (uint32_t i = 0; i < v->len; i++) {
+      if (ev_get(L, i)) continue;
+      size_t old = path_push_index(&c->ipath, i);
+      bool good = validate(c, n->uneval_items, &v->u.items[i], NULL);
+      path_pop(&c->ipath, old);
+      if (!good) {
+        if (n->uneval_items->boolean == 0) vfail(c, n, "unevaluatedItems", "item %u is not allowed", i);
+        ok = false;
+      }
+      ev_set(L, i);
+    }
+done:
+  if (L) {
+    if (ok && out) ev_merge(out, L);
+    ev_free(L);
+  }
+  if (pushed) c->nscope--;
+  c->depth--;
+  return ok;
+}
+
+bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs) {
+  vctx c;
+  c.s = s;
+  c.errs = errs;
+  c.quiet = 0;
+  c.depth = 0;
+  c.nscope = 0;
+  c.ipath.len = 0;
+  c.ipath.buf[0] = '\0';
+  if (errs) hl_schema_errors_init(errs);
+  return validate(&c, s->root, instance, NULL);
 }

@@ -20,6 +20,7 @@ void hl_test_register(const char *name, hl_test_fn fn, int timeout_s) {
 
 void hl_test_fail(const char *file, int line, const char *fmt, ...) {
   va_list ap;
+  fflush(stdout);
   fprintf(stderr, "  FAIL %s:%d: ", file, line);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);

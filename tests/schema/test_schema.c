@@ -1,0 +1,198 @@
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+#include "schema/hl_schema.h"
+#include "schema/hl_schema_cli.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static hl_schema *compile(const char *text) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0);
+  hl_schema *s = NULL;
+  hl_schema_errors errs;
+  int rc = hl_schema_compile(d.root, NULL, &s, &errs);
+  HL_ASSERT_MSG(rc == 0, "compile failed: %s", errs.count ? errs.items[0].message : "?");
+  hl_json_doc_dispose(&d); /* the compiled schema keeps its own copy */
+  return s;
+}
+
+static bool check(const hl_schema *s, const char *inst, hl_schema_errors *errs) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, inst, strlen(inst), NULL) == 0);
+  bool ok = hl_schema_validate(s, d.root, errs);
+  hl_json_doc_dispose(&d);
+  return ok;
+}
+
+HL_TEST(errors_carry_pointers_keywords_and_messages) {
+  hl_schema *s = compile("{\"type\":\"object\",\"required\":[\"id\"],\"properties\":{"
+                         "\"amount\":{\"type\":\"number\",\"minimum\":0},"
+                         "\"items\":{\"type\":\"array\",\"items\":{\"properties\":{\"sku\":{\"type\":\"string\"}}}},"
+                         "\"a/b\":{\"const\":1}}}");
+  hl_schema_errors e;
+  HL_ASSERT(!check(s, "{\"amount\":-5,\"items\":[{\"sku\":\"x\"},{\"sku\":7}],\"a/b\":2}", &e));
+  HL_ASSERT_EQ_INT(e.count, 4);
+  bool saw_min = false, saw_sku = false, saw_req = false, saw_esc = false;
+  for (size_t i = 0; i < e.count; i++) {
+    if (!strcmp(e.items[i].instance_path, "/amount")) {
+      saw_min = true;
+      HL_ASSERT_EQ_STR(e.items[i].keyword, "minimum");
+      HL_ASSERT_EQ_STR(e.items[i].message, "/amount: -5 is less than minimum 0");
+      HL_ASSERT_EQ_STR(e.items[i].schema_path, "/properties/amount/minimum");
+    }
+    if (!strcmp(e.items[i].instance_path, "/items/1/sku")) saw_sku = !strcmp(e.items[i].keyword, "type");
+    if (!strcmp(e.items[i].keyword, "required")) saw_req = !strcmp(e.items[i].instance_path, "");
+    if (!strcmp(e.items[i].instance_path, "/a~1b")) saw_esc = true;
+  }
+  HL_ASSERT(saw_min && saw_sku && saw_req && saw_esc);
+  hl_schema_free(s);
+}
+
+HL_TEST(error_list_is_capped) {
+  hl_schema *s = compile("{\"items\":{\"type\":\"string\"}}");
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '[');
+  for (int i = 0; i < 100; i++) hl_buf_printf(&b, "%s%d", i ? "," : "", i);
+  hl_buf_putc(&b, ']');
+  hl_schema_errors e;
+  HL_ASSERT(!check(s, b.data, &e));
+  HL_ASSERT_EQ_INT(e.count, HL_SCHEMA_MAX_ERRORS);
+  HL_ASSERT_EQ_INT(e.total, 100);
+  hl_buf_dispose(&b);
+  hl_schema_free(s);
+}
+
+HL_TEST(numbers_are_exact) {
+  hl_schema *s = compile("{\"multipleOf\":0.1}");
+  HL_ASSERT(check(s, "0.3", NULL));
+  HL_ASSERT(!check(s, "0.35", NULL));
+  hl_schema_free(s);
+  s = compile("{\"multipleOf\":0.01}");
+  HL_ASSERT(check(s, "19.99", NULL));
+  HL_ASSERT(check(s, "1e308", NULL));
+  hl_schema_free(s);
+  s = compile("{\"minimum\":12345678901234567890}");
+  HL_ASSERT(!check(s, "12345678901234567889", NULL));
+  HL_ASSERT(check(s, "12345678901234567890", NULL));
+  hl_schema_free(s);
+  s = compile("{\"exclusiveMaximum\":0.1}");
+  HL_ASSERT(!check(s, "0.10000000000000000000001", NULL));
+  HL_ASSERT(check(s, "0.09999999999999999999999", NULL));
+  hl_schema_free(s);
+  s = compile("{\"type\":\"integer\"}");
+  HL_ASSERT(check(s, "1.0", NULL));
+  HL_ASSERT(check(s, "1e2", NULL));
+  HL_ASSERT(!check(s, "1.5", NULL));
+  hl_schema_free(s);
+}
+
+HL_TEST(bad_schemas_are_refused_with_pointers) {
+  const struct { const char *schema, *kw, *path; } bad[] = {
+    {"{\"type\":\"nonsense\"}", "type", "/type"},
+    {"{\"properties\":{\"a\":{\"minimum\":\"5\"}}}", "minimum", "/properties/a/minimum"},
+    {"{\"pattern\":\"([a-z\"}", "pattern", "/pattern"},
+    {"{\"$ref\":\"#/$defs/missing\"}", "$ref", "/$ref"},
+    {"{\"required\":\"id\"}", "required", "/required"},
+    {"{\"allOf\":[]}", "allOf", "/allOf"},
+    {"{\"minLength\":-1}", "minLength", "/minLength"},
+    {"{\"multipleOf\":0}", "multipleOf", "/multipleOf"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT(hl_json_parse(&d, bad[i].schema, strlen(bad[i].schema), NULL) == 0);
+    hl_schema *s = NULL;
+    hl_schema_errors e;
+    HL_ASSERT_MSG(hl_schema_compile(d.root, NULL, &s, &e) == HL_EINVAL, "accepted %s", bad[i].schema);
+    HL_ASSERT(s == NULL && e.count >= 1);
+    HL_ASSERT_EQ_STR(e.items[0].keyword, bad[i].kw);
+    HL_ASSERT_EQ_STR(e.items[0].schema_path, bad[i].path);
+    hl_json_doc_dispose(&d);
+  }
+}
+
+HL_TEST(format_is_an_annotation_unless_asserted) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  const char *text = "{\"format\":\"date-time\"}";
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0);
+  hl_schema *loose = NULL, *strict = NULL;
+  hl_schema_options opt = {.format_assertion = true};
+  HL_ASSERT(hl_schema_compile(d.root, NULL, &loose, NULL) == 0);
+  HL_ASSERT(hl_schema_compile(d.root, &opt, &strict, NULL) == 0);
+  HL_ASSERT(check(loose, "\"yesterday\"", NULL));
+  HL_ASSERT(!check(strict, "\"yesterday\"", NULL));
+  HL_ASSERT(check(strict, "\"2026-11-24T06:00:00.123Z\"", NULL));
+  hl_schema_free(loose);
+  hl_schema_free(strict);
+  hl_json_doc_dispose(&d);
+}
+
+/* Runs the CLI in a child with stdin from `input`; returns exit status and stdout. */
+static int run_cli(char **argv, int argc, const char *input, char *out, size_t outlen) {
+  int in[2], o[2];
+  HL_ASSERT(pipe(in) == 0 && pipe(o) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(o[1], 1);
+    close(in[1]);
+    close(o[0]);
+    int rc = hl_schema_cli_check(argc, argv);
+    fflush(stdout);
+    _exit(rc);
+  }
+  close(in[0]);
+  close(o[1]);
+  if (input) HL_ASSERT(write(in[1], input, strlen(input)) == (ssize_t)strlen(input));
+  close(in[1]);
+  size_t n = 0;
+  ssize_t r;
+  while ((r = read(o[0], out + n, outlen - n - 1)) > 0) n += (size_t)r;
+  out[n] = '\0';
+  close(o[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  return WEXITSTATUS(st);
+}
+
+HL_TEST(schema_check_command) {
+  char *dir = hl_tmpdir("schema-cli");
+  char schema[512], good[512], bad[512], out[8192];
+  snprintf(schema, sizeof schema, "%s/s.json", dir);
+  snprintf(good, sizeof good, "%s/good.json", dir);
+  snprintf(bad, sizeof bad, "%s/bad.json", dir);
+  FILE *f = fopen(schema, "w");
+  fputs("{\"type\":\"object\",\"properties\":{\"amount\":{\"minimum\":0}}}", f);
+  fclose(f);
+  f = fopen(good, "w"); fputs("{\"amount\": 1}", f); fclose(f);
+  f = fopen(bad, "w"); fputs("{\"amount\": -1}", f); fclose(f);
+  char *a1[] = {schema, good};
+  HL_ASSERT_EQ_INT(run_cli(a1, 2, NULL, out, sizeof out), 0);
+  HL_ASSERT_EQ_STR(out, "valid\n");
+  char *a2[] = {schema, good, bad};
+  HL_ASSERT_EQ_INT(run_cli(a2, 3, NULL, out, sizeof out), 1);
+  HL_ASSERT(strncmp(out, "valid\ninvalid [", 15) == 0 && strstr(out, "\"path\":\"/amount\""));
+  /* stdin mode: one instance per line, one answer per line. */
+  char *a3[] = {schema};
+  HL_ASSERT_EQ_INT(run_cli(a3, 1, "{\"amount\":2}\n{\"amount\":-2}\nnot json\n\"str\"\n", out, sizeof out), 1);
+  char *l2 = strchr(out, '\n') + 1, *l3 = strchr(l2, '\n') + 1, *l4 = strchr(l3, '\n') + 1;
+  HL_ASSERT(strncmp(out, "valid\n", 6) == 0 && strncmp(l2, "invalid [", 9) == 0 && strncmp(l3, "invalid [", 9) == 0 &&
+            strncmp(l4, "invalid [", 9) == 0);
+  HL_ASSERT_EQ_INT(run_cli(a3, 1, "{\"amount\":2}\n", out, sizeof out), 0);
+  /* Unusable schema or file: 2. */
+  char *a4[] = {good, good};
+  f = fopen(good, "w"); fputs("{\"type\": 5}", f); fclose(f);
+  HL_ASSERT_EQ_INT(run_cli(a4, 2, NULL, out, sizeof out), 2);
+  char missing[] = "/nonexistent/schema.json";
+  char *a5[] = {missing};
+  HL_ASSERT_EQ_INT(run_cli(a5, 1, "", out, sizeof out), 2);
+  HL_ASSERT_EQ_INT(run_cli(a5, 0, "", out, sizeof out), 2);
+  hl_rmtree(dir);
+  free(dir);
+}
