@@ -128,6 +128,43 @@ static const char *get_str(const hl_json *obj, const char *key) {
 
 /* --- schemas ---------------------------------------------------------------------- */
 
+/* Where a schema's "$ref" to another document is looked up: the registered
+ * schemas (by their "$id"), never the network. */
+typedef struct {
+  const hl_registry *reg;
+  const hl_schema_rec *extra; /* records not yet in the registry (while loading) */
+  size_t nextra;
+} resolve_ctx;
+
+static char *id_match(const hl_schema_rec *r, const char *uri) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  char *found = NULL;
+  if (r->schema_json && hl_json_parse(&d, r->schema_json, strlen(r->schema_json), NULL) == 0) {
+    const char *id = hl_json_str(hl_json_get(d.root, "$id"));
+    size_t n = strlen(uri);
+    if (id && strncmp(id, uri, n) == 0 && (id[n] == '\0' || (id[n] == '#' && id[n + 1] == '\0')))
+      found = hl_strdup(r->schema_json);
+  }
+  hl_json_doc_dispose(&d);
+  return found;
+}
+
+static char *resolve_registered(void *data, const char *uri) {
+  const resolve_ctx *rc = data;
+  for (size_t i = 0; i < rc->nextra; i++) {
+    char *t = id_match(&rc->extra[i], uri);
+    if (t) return t;
+  }
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&rc->reg->schemas_by_id, &it, NULL, &v)) {
+    char *t = id_match(&((hl_schema_entry *)v)->rec, uri);
+    if (t) return t;
+  }
+  return NULL;
+}
+
 typedef struct {
   hl_api *a;
   hl_http_req *req;
@@ -217,7 +254,9 @@ static void post_schema(hl_api *a, hl_http_req *req) {
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
   hl_schema *compiled = NULL;
-  if (hl_schema_compile(schema, NULL, &compiled, &errs) != 0) {
+  resolve_ctx rctx = {a->reg, NULL, 0};
+  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
+  if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
     hl_buf d = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &d);
@@ -829,7 +868,13 @@ static void check_event(hl_api *a, const hl_json *v, const char *body, size_t le
            hl_log_esc(e->type, (size_t)-1));
     return;
   }
-  if (se->compiled) {
+  if (!se->compiled) {
+    reject(e, 503, "schema_unavailable", type_ptr,
+           "the schema of event type '%s' could not be loaded; register it again with POST /admin/schemas",
+           hl_log_esc(e->type, (size_t)-1));
+    return;
+  }
+  {
     hl_schema_errors errs;
     hl_schema_errors_init(&errs);
     if (!hl_schema_validate(se->compiled, payload, &errs)) {
@@ -1336,6 +1381,8 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
     hl_free(c);
     return;
   }
+  resolve_ctx rctx = {a->reg, res->schemas, res->nschemas};
+  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
   for (size_t i = 0; i < res->nschemas; i++) {
     hl_schema_rec *r = &res->schemas[i];
     hl_schema *compiled = NULL;
@@ -1344,8 +1391,8 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
     if (hl_json_parse(&d, r->schema_json, strlen(r->schema_json), NULL) == 0) {
       hl_schema_errors errs;
       hl_schema_errors_init(&errs);
-      if (hl_schema_compile(d.root, NULL, &compiled, &errs) != 0)
-        hl_log_error("a stored schema no longer compiles; events of its type are accepted unvalidated",
+      if (hl_schema_compile(d.root, &sopt, &compiled, &errs) != 0)
+        hl_log_error("a stored schema does not compile; events of its type are refused until it is registered again",
                      "\"schema_id\":\"%s\"", hl_log_esc(r->schema_id, (size_t)-1));
       hl_schema_errors_dispose(&errs);
     }

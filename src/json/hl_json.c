@@ -550,7 +550,58 @@ static int cmp_abs(const decimal *a, const decimal *b) {
   return 0;
 }
 
+/* Fast path: a plain decimal (no exponent) with at most 18 digits is
+ * m / 10^f exactly, and two of those compare or divide in 128-bit integers. */
+static bool simple_decimal(const char *s, size_t n, __int128 *m, int *f) {
+  size_t i = 0;
+  bool neg = false;
+  if (i < n && s[i] == '-') { neg = true; i++; }
+  uint64_t v = 0;
+  int digits = 0, frac = -1;
+  if (i >= n) return false;
+  for (; i < n; i++) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      if (v != 0 || c != '0') digits++;
+      if (digits > 18 || frac >= 18) return false;
+      v = v * 10 + (uint64_t)(c - '0');
+      if (frac >= 0) frac++;
+    } else if (c == '.' && frac < 0) {
+      frac = 0;
+    } else {
+      return false;
+    }
+  }
+  *m = neg ? -(__int128)v : (__int128)v;
+  *f = frac < 0 ? 0 : frac;
+  return true;
+}
+
+static __int128 pow10_128(int e) {
+  __int128 r = 1;
+  while (e-- > 0) r *= 10;
+  return r;
+}
+
+bool hl_small_decimal_read(const char *s, size_t n, hl_small_decimal *d) { return simple_decimal(s, n, &d->m, &d->f); }
+
+int hl_small_decimal_cmp(const hl_small_decimal *a, const hl_small_decimal *b) {
+  __int128 x = a->f == b->f ? a->m : a->m * pow10_128(b->f), y = a->f == b->f ? b->m : b->m * pow10_128(a->f);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_decimal *b) {
+  __int128 x = a->m * pow10_128(b->f), y = b->m * pow10_128(a->f);
+  return y > 0 && x % y == 0;
+}
+
 int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  __int128 ma, mb;
+  int fa, fb;
+  if (simple_decimal(a, alen, &ma, &fa) && simple_decimal(b, blen, &mb, &fb)) {
+    __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
   decimal x, y;
   bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
   int r;
@@ -563,6 +614,7 @@ int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
 }
 
 bool hl_decimal_is_integer(const char *a, size_t alen) {
+  if (alen > 0 && !memchr(a, '.', alen) && !memchr(a, 'e', alen) && !memchr(a, 'E', alen)) return true;
   decimal x;
   bool ok = decimal_read(&x, a, alen) && (x.sign == 0 || x.exp >= 0);
   decimal_free(&x);
@@ -572,6 +624,13 @@ bool hl_decimal_is_integer(const char *a, size_t alen) {
 #include <mbedtls/bignum.h>
 
 bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen) {
+  __int128 ma, mb;
+  int fa, fb;
+  if (simple_decimal(a, alen, &ma, &fa) && simple_decimal(b, blen, &mb, &fb) && mb > 0) {
+    /* a/b = (ma·10^fb) / (mb·10^fa) */
+    __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
+    return x % y == 0;
+  }
   decimal x, y;
   bool result = false;
   if (!decimal_read(&x, a, alen) || !decimal_read(&y, b, blen) || y.sign <= 0) {

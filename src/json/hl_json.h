@@ -117,6 +117,20 @@ bool hl_decimal_is_integer(const char *a, size_t alen);
 /* True when a is an integer multiple of b (b > 0), exactly. */
 bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen);
 
+/* A number of at most 18 significant digits and no exponent, held exactly
+ * as m / 10^f: compared and divided in 128-bit integers, the fast path for
+ * the amounts events usually carry. */
+typedef struct {
+  __int128 m;
+  int f;
+} hl_small_decimal;
+
+/* Fills d and returns true when the text is such a number. */
+bool hl_small_decimal_read(const char *s, size_t n, hl_small_decimal *d);
+int hl_small_decimal_cmp(const hl_small_decimal *a, const hl_small_decimal *b);
+/* a is an integer multiple of b (b > 0). */
+bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_decimal *b);
+
 /* --- writing ------------------------------------------------------------- */
 /* A streaming writer into an hl_buf that places commas and colons itself.
  * Nesting is tracked up to 64 levels. Strings are escaped as RFC 8259

@@ -37,6 +37,11 @@ struct sch_node {
   signed char boolean;     /* -1: an object schema; 0/1: false/true */
   uint8_t types;           /* 0: no "type" */
   const hl_json *enum_v, *const_v, *minimum, *maximum, *exmin, *exmax, *multiple, *required;
+  /* The numeric limits again as small decimals, when they are (fast path). */
+  hl_small_decimal d_min, d_max, d_exmin, d_exmax, d_mult;
+  uint8_t small_mask;          /* bit i: limit i above is small */
+  uint64_t req_mask;           /* required names as bits over props[], when all are there */
+  bool req_by_mask;
   int64_t min_len, max_len, min_items, max_items, min_props, max_props, min_contains, max_contains;
   pcre2_code *pattern;
   const char *format;
@@ -111,11 +116,6 @@ static size_t path_push_index(path *p, size_t i) {
   return path_push(p, n, (size_t)len);
 }
 
-static void path_pop(path *p, size_t old) {
-  p->len = old;
-  p->buf[old] = '\0';
-}
-
 static void add_error(hl_schema_errors *errs, const char *ipath, const char *loc, const char *kw,
                       const char *fmt, va_list ap) {
   errs->total++;
@@ -164,6 +164,15 @@ static bool format_ok(const char *fmt, const char *s, size_t n) {
     else return false;
     return *r == '\0' && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 60;
   }
+  if (strcmp(fmt, "time") == 0) {
+    if (sscanf(buf, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3 || used != 8) return false;
+    const char *r = buf + used;
+    if (*r == '.') { r++; if (*r < '0' || *r > '9') return false; while (*r >= '0' && *r <= '9') r++; }
+    if (*r == 'Z' || *r == 'z') r++;
+    else if ((*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':') r += 6;
+    else return false;
+    return *r == '\0' && h <= 23 && mi <= 59 && sec <= 60;
+  }
   if (strcmp(fmt, "email") == 0) {
     const char *at = strchr(buf, '@');
     return at && at != buf && at[1] && !strchr(at + 1, '@');
@@ -191,6 +200,8 @@ static bool format_ok(const char *fmt, const char *s, size_t n) {
     size_t label = 0;
     for (size_t i = 0; i < n; i++) {
       char ch = buf[i];
+      /* labels neither start nor end with '-' */
+      if (ch == '-' && (label == 0 || i + 1 == n || buf[i + 1] == '.')) return false;
       if (ch == '.') { if (label == 0) return false; label = 0; continue; }
       if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
       if (++label > 63) return false;
@@ -673,6 +684,23 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
   }
   if (d7 && n->n_prefix && (v = hl_json_get(j, "additionalItems")) != NULL)
     n->items = child(c, v, res, ptr, loc, "additionalItems", NULL, 0, -1);
+  const hl_json *lims[5] = {n->minimum, n->maximum, n->exmin, n->exmax, n->multiple};
+  hl_small_decimal *dst[5] = {&n->d_min, &n->d_max, &n->d_exmin, &n->d_exmax, &n->d_mult};
+  for (int i = 0; i < 5; i++)
+    if (lims[i] && hl_small_decimal_read(lims[i]->u.str, lims[i]->len, dst[i])) n->small_mask |= (uint8_t)(1u << i);
+  if (n->required && n->n_props <= 64) {
+    n->req_by_mask = true;
+    for (uint32_t r = 0; r < n->required->len && n->req_by_mask; r++) {
+      const hl_json *name = &n->required->u.items[r];
+      bool found = false;
+      for (uint32_t p = 0; p < n->n_props; p++)
+        if (n->props[p].len == name->len && memcmp(n->props[p].key, name->u.str, name->len) == 0) {
+          n->req_mask |= 1ull << p;
+          found = true;
+        }
+      n->req_by_mask = found;
+    }
+  }
   c->depth--;
   return n;
 }
@@ -858,24 +886,56 @@ static void ev_merge(evset *dst, const evset *src) {
   for (uint32_t w = 0; w < (src->n + 63) / 64; w++) dst->bits[w] |= src->bits[w];
 }
 
+/* The instance location as a stack of segments, rendered only when an
+ * error is recorded: valid events never pay for pointer strings. */
+typedef struct {
+  const char *key; /* NULL: an array index */
+  uint32_t len;
+  uint32_t index;
+} seg;
+
 typedef struct {
   const hl_schema *s;
   hl_schema_errors *errs;
   int quiet;           /* > 0 while probing (anyOf, oneOf, not, if): no errors recorded */
   int depth;
-  path ipath;
+  seg segs[160];
+  int nsegs;
   resource *scope[160];
   int nscope;
 } vctx;
+
+static inline void seg_key(vctx *c, const char *k, uint32_t len) {
+  if (c->nsegs < 160) c->segs[c->nsegs] = (seg){k, len, 0};
+  c->nsegs++;
+}
+
+static inline void seg_index(vctx *c, uint32_t i) {
+  if (c->nsegs < 160) c->segs[c->nsegs] = (seg){NULL, 0, i};
+  c->nsegs++;
+}
+
+static inline void seg_pop(vctx *c) { c->nsegs--; }
+
+static void render_path(const vctx *c, path *p) {
+  p->len = 0;
+  p->buf[0] = '\0';
+  for (int i = 0; i < c->nsegs && i < 160; i++) {
+    if (c->segs[i].key) path_push(p, c->segs[i].key, c->segs[i].len);
+    else path_push_index(p, c->segs[i].index);
+  }
+}
 
 static bool vfail(vctx *c, const sch_node *n, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static bool vfail(vctx *c, const sch_node *n, const char *kw, const char *fmt, ...) {
   if (c->quiet || !c->errs) return false;
+  path ip;
+  render_path(c, &ip);
   va_list ap;
   va_start(ap, fmt);
-  add_error(c->errs, c->ipath.buf, n->loc, kw, fmt, ap);
+  add_error(c->errs, ip.buf, n->loc, kw, fmt, ap);
   va_end(ap);
   return false;
 }
@@ -939,6 +999,20 @@ static const sch_node *dynamic_target(vctx *c, const char *anchor) {
 static bool v_number(vctx *c, const sch_node *n, const hl_json *v) {
   bool ok = true;
   char a[64], b[64];
+  hl_small_decimal x;
+  if (n->small_mask && hl_small_decimal_read(v->u.str, v->len, &x)) {
+    /* Every limit that is small is checked here; the others below. */
+    bool fails[5] = {false};
+    if ((n->small_mask & 1) && hl_small_decimal_cmp(&x, &n->d_min) < 0) fails[0] = true;
+    if ((n->small_mask & 2) && hl_small_decimal_cmp(&x, &n->d_max) > 0) fails[1] = true;
+    if ((n->small_mask & 4) && hl_small_decimal_cmp(&x, &n->d_exmin) <= 0) fails[2] = true;
+    if ((n->small_mask & 8) && hl_small_decimal_cmp(&x, &n->d_exmax) >= 0) fails[3] = true;
+    if ((n->small_mask & 16) && !hl_small_decimal_is_multiple(&x, &n->d_mult)) fails[4] = true;
+    if (!fails[0] && !fails[1] && !fails[2] && !fails[3] && !fails[4] &&
+        (n->small_mask | (n->minimum ? 0 : 1) | (n->maximum ? 0 : 2) | (n->exmin ? 0 : 4) | (n->exmax ? 0 : 8) |
+         (n->multiple ? 0 : 16)) == 31)
+      return true;
+  }
 #define CMP(x) hl_decimal_cmp(v->u.str, v->len, (x)->u.str, (x)->len)
   if (n->minimum && CMP(n->minimum) < 0)
     ok = vfail(c, n, "minimum", "%s is less than minimum %s", short_value(v, a, 64), short_value(n->minimum, b, 64));
@@ -956,7 +1030,10 @@ static bool v_number(vctx *c, const sch_node *n, const hl_json *v) {
 
 static bool v_string(vctx *c, const sch_node *n, const hl_json *v) {
   bool ok = true;
-  if (n->min_len >= 0 || n->max_len >= 0) {
+  /* Bytes bound code points (1 to 4 bytes each): count only when that does not decide. */
+  bool need_count = (n->max_len >= 0 && (int64_t)v->len > n->max_len) ||
+                    (n->min_len >= 0 && (int64_t)v->len / 4 < n->min_len);
+  if (need_count) {
     int64_t len = (int64_t)codepoints(v->u.str, v->len);
     if (n->min_len >= 0 && len < n->min_len)
       ok = vfail(c, n, "minLength", "is shorter than %lld characters", (long long)n->min_len);
@@ -987,9 +1064,9 @@ static bool v_array(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
   for (uint32_t i = 0; i < v->len; i++) {
     const sch_node *ss = i < n->n_prefix ? n->prefix[i] : n->items;
     if (!ss) continue;
-    size_t old = path_push_index(&c->ipath, i);
+    seg_index(c, i);
     if (!validate(c, ss, &v->u.items[i], NULL)) ok = false;
-    path_pop(&c->ipath, old);
+    seg_pop(c);
     ev_set(L, i);
   }
   if (n->contains) {
@@ -1015,7 +1092,9 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
     ok = vfail(c, n, "minProperties", "has fewer than %lld properties", (long long)n->min_props);
   if (n->max_props >= 0 && (int64_t)v->len > n->max_props)
     ok = vfail(c, n, "maxProperties", "has more than %lld properties", (long long)n->max_props);
-  if (n->required)
+  uint64_t seen = 0;
+  uint32_t hint = 0;
+  if (n->required && !n->req_by_mask)
     for (uint32_t i = 0; i < n->required->len; i++) {
       const hl_json *r = &n->required->u.items[i];
       if (!hl_json_getn(v, r->u.str, r->len)) ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
@@ -1032,12 +1111,18 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
   for (uint32_t i = 0; i < v->len; i++) {
     const hl_json_member *m = &v->u.members[i];
     bool matched = false;
-    size_t old = path_push(&c->ipath, m->key, m->key_len);
-    for (uint32_t p = 0; p < n->n_props; p++)
-      if (n->props[p].len == m->key_len && memcmp(n->props[p].key, m->key, m->key_len) == 0) {
-        matched = true;
-        if (!validate(c, n->props[p].n, &m->value, NULL)) ok = false;
-      }
+    seg_key(c, m->key, m->key_len);
+    /* Events mostly list members in the schema's order: try the property
+     * after the last match first, then all. */
+    uint32_t p = hint < n->n_props ? hint : 0, tried = 0;
+    for (; tried < n->n_props; tried++, p = p + 1 < n->n_props ? p + 1 : 0)
+      if (n->props[p].len == m->key_len && memcmp(n->props[p].key, m->key, m->key_len) == 0) break;
+    if (tried < n->n_props) {
+      matched = true;
+      hint = p + 1;
+      if (p < 64) seen |= 1ull << p;
+      if (!validate(c, n->props[p].n, &m->value, NULL)) ok = false;
+    }
     for (uint32_t p = 0; p < n->n_pprops; p++)
       if (regex_search(n->pprops[p].re, m->key, m->key_len)) {
         matched = true;
@@ -1046,14 +1131,14 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
     if (!matched && n->addl_props) {
       matched = true;
       if (n->addl_props->boolean == 0) {
-        path_pop(&c->ipath, old);
+        seg_pop(c);
         ok = vfail(c, n, "additionalProperties", "the property \"%.60s\" is not allowed", m->key);
-        old = path_push(&c->ipath, m->key, m->key_len);
+        seg_key(c, m->key, m->key_len);
       } else if (!validate(c, n->addl_props, &m->value, NULL)) {
         ok = false;
       }
     }
-    path_pop(&c->ipath, old);
+    seg_pop(c);
     if (matched) ev_set(L, i);
     if (n->prop_names) {
       hl_json name = {.type = HL_JSON_STRING, .len = m->key_len, .u.str = m->key};
@@ -1061,6 +1146,11 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
         ok = vfail(c, n, "propertyNames", "the property name \"%.60s\" is not allowed", m->key);
     }
   }
+  if (n->req_by_mask && (seen & n->req_mask) != n->req_mask)
+    for (uint32_t i = 0; i < n->required->len; i++) {
+      const hl_json *r = &n->required->u.items[i];
+      if (!hl_json_getn(v, r->u.str, r->len)) ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
+    }
   return ok;
 }
 
@@ -1145,9 +1235,9 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
     for (uint32_t i = 0; i < v->len; i++) {
       if (ev_get(L, i)) continue;
       const hl_json_member *m = &v->u.members[i];
-      size_t old = path_push(&c->ipath, m->key, m->key_len);
+      seg_key(c, m->key, m->key_len);
       bool good = validate(c, n->uneval_props, &m->value, NULL);
-      path_pop(&c->ipath, old);
+      seg_pop(c);
       if (!good) {
         if (n->uneval_props->boolean == 0)
           vfail(c, n, "unevaluatedProperties", "the property \"%.60s\" is not allowed", m->key);
@@ -1158,9 +1248,9 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
   if (n->uneval_items && v->type == HL_JSON_ARRAY)
     for (uint32_t i = 0; i < v->len; i++) {
       if (ev_get(L, i)) continue;
-      size_t old = path_push_index(&c->ipath, i);
+      seg_index(c, i);
       bool good = validate(c, n->uneval_items, &v->u.items[i], NULL);
-      path_pop(&c->ipath, old);
+      seg_pop(c);
       if (!good) {
         if (n->uneval_items->boolean == 0) vfail(c, n, "unevaluatedItems", "item %u is not allowed", i);
         ok = false;
@@ -1184,8 +1274,7 @@ bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_e
   c.quiet = 0;
   c.depth = 0;
   c.nscope = 0;
-  c.ipath.len = 0;
-  c.ipath.buf[0] = '\0';
+  c.nsegs = 0;
   if (errs) hl_schema_errors_init(errs);
   return validate(&c, s->root, instance, NULL);
 }

@@ -487,3 +487,37 @@ HL_TEST_T(backpressure_answers_503_with_retry_after, 60) {
   HL_ASSERT(atoi(ra) >= 1);
   stop_both();
 }
+
+HL_TEST_T(schemas_reference_registered_schemas, 60) {
+  start_both(NULL, NULL);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  /* A shared definition, registered as its own schema with an $id. */
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+      "{\"event_type\":\"Money\",\"domain\":\"common\",\"schema\":{\"$id\":\"urn:example:money\","
+      "\"type\":\"object\",\"required\":[\"value\",\"currency\"],\"properties\":{\"value\":{\"type\":\"number\","
+      "\"multipleOf\":0.01},\"currency\":{\"enum\":[\"EUR\",\"USD\"]}}}}", NULL), 201);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+      "{\"event_type\":\"Refund\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+      "\"properties\":{\"total\":{\"$ref\":\"urn:example:money\"}}}}", NULL), 201);
+  /* Unknown remote documents are refused (never fetched). */
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+      "{\"event_type\":\"X\",\"domain\":\"d\",\"schema\":{\"$ref\":\"https://schemas.example/x.json\"}}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "keyword"), "$ref");
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"r-1\",\"eventType\":\"Refund\"},"
+                                     "\"total\":{\"value\":10.50,\"currency\":\"EUR\"}}", NULL), 202);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"r-2\",\"eventType\":\"Refund\"},"
+                                     "\"total\":{\"value\":10.505,\"currency\":\"EUR\"}}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/total/value");
+  hl_json_doc_dispose(&doc);
+  /* After a restart the reference still resolves (schemas reload from the store). */
+  e2e_stop_hookloop(&hk, SIGTERM, 10000);
+  e2e_start_hookloop(&hk, NULL);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"r-3\",\"eventType\":\"Refund\"},"
+                                     "\"total\":{\"value\":1,\"currency\":\"GBP\"}}", NULL), 400);
+  stop_both();
+}

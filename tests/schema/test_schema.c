@@ -128,6 +128,25 @@ HL_TEST(format_is_an_annotation_unless_asserted) {
   HL_ASSERT(check(loose, "\"yesterday\"", NULL));
   HL_ASSERT(!check(strict, "\"yesterday\"", NULL));
   HL_ASSERT(check(strict, "\"2026-11-24T06:00:00.123Z\"", NULL));
+  const struct { const char *fmt, *good, *bad; } f[] = {
+    {"date", "\"2026-11-24\"", "\"2026-13-01\""}, {"time", "\"06:00:00Z\"", "\"6am\""},
+    {"email", "\"ops@example.com\"", "\"ops.example.com\""}, {"ipv4", "\"192.0.2.1\"", "\"192.0.2.300\""},
+    {"ipv6", "\"2001:db8::1\"", "\"2001:db8:::1\""}, {"uuid", "\"3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a1b\"", "\"3f2b8c1e\""},
+    {"hostname", "\"api.example.com\"", "\"-bad-.example\""}, {"uri", "\"https://example.com/x\"", "\"not a uri\""},
+  };
+  for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+    char text2[64];
+    snprintf(text2, sizeof text2, "{\"format\":\"%s\"}", f[i].fmt);
+    hl_json_doc d2;
+    hl_json_doc_init(&d2);
+    HL_ASSERT(hl_json_parse(&d2, text2, strlen(text2), NULL) == 0);
+    hl_schema *fs = NULL;
+    HL_ASSERT(hl_schema_compile(d2.root, &opt, &fs, NULL) == 0);
+    HL_ASSERT_MSG(check(fs, f[i].good, NULL), "%s rejected %s", f[i].fmt, f[i].good);
+    HL_ASSERT_MSG(!check(fs, f[i].bad, NULL), "%s accepted %s", f[i].fmt, f[i].bad);
+    hl_schema_free(fs);
+    hl_json_doc_dispose(&d2);
+  }
   hl_schema_free(loose);
   hl_schema_free(strict);
   hl_json_doc_dispose(&d);
