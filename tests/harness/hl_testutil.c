@@ -186,3 +186,64 @@ long hl_http(const char *method, const char *url, const char *body, size_t body_
              const char *const *headers, char **resp) {
   return hl_http_hdr(method, url, body, body_len, headers, resp, NULL, NULL, 0);
 }
+
+static int read_line(int fd, char *buf, size_t n, int timeout_ms) {
+  size_t o = 0;
+  for (int waited = 0; o + 1 < n && waited < timeout_ms;) {
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r == 1) {
+      if (c == '\n') break;
+      buf[o++] = c;
+    } else if (r == 0) {
+      break;
+    } else {
+      hl_sleep_ms(5);
+      waited += 5;
+    }
+  }
+  buf[o] = '\0';
+  return (int)o;
+}
+
+int hl_mock_kafka_start(hl_mock_kafka *m, int brokers) {
+  int in[2], out[2];
+  if (pipe(in) != 0 || pipe(out) != 0) return -1;
+  char nb[16];
+  snprintf(nb, sizeof nb, "%d", brokers);
+  m->pid = fork();
+  if (m->pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[1]);
+    close(out[0]);
+    execl(hl_bin_path("tools/mock_kafka/hl_mock_kafka"), "hl_mock_kafka", "--brokers", nb, (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  m->in_fd = in[1];
+  m->out_fd = out[0];
+  fcntl(m->out_fd, F_SETFL, O_NONBLOCK);
+  char line[600];
+  read_line(m->out_fd, line, sizeof line, 10000);
+  if (strncmp(line, "bootstrap ", 10) != 0) return -1;
+  snprintf(m->bootstrap, sizeof m->bootstrap, "%s", line + 10);
+  return 0;
+}
+
+int hl_mock_kafka_cmd(hl_mock_kafka *m, const char *cmd) {
+  char line[600];
+  snprintf(line, sizeof line, "%s\n", cmd);
+  if (write(m->in_fd, line, strlen(line)) != (ssize_t)strlen(line)) return -1;
+  read_line(m->out_fd, line, sizeof line, 5000);
+  return strcmp(line, "ok") == 0 ? 0 : -1;
+}
+
+void hl_mock_kafka_stop(hl_mock_kafka *m) {
+  if (m->pid <= 0) return;
+  close(m->in_fd); /* EOF ends it */
+  if (hl_wait(m->pid, 5000) < 0) kill(m->pid, SIGKILL);
+  close(m->out_fd);
+  m->pid = 0;
+}

@@ -40,3 +40,17 @@ long hl_http(const char *method, const char *url, const char *body, size_t body_
 long hl_http_hdr(const char *method, const char *url, const char *body, size_t body_len,
                  const char *const *headers, char **resp, const char *hdr_name, char *hdr_out,
                  size_t hdr_len);
+
+/* The Kafka test broker (tools/mock_kafka) in its own process. */
+typedef struct {
+  pid_t pid;
+  int in_fd;          /* its stdin */
+  int out_fd;         /* its stdout */
+  char bootstrap[640];
+} hl_mock_kafka;
+
+/* Starts it with n brokers; fills bootstrap. */
+int hl_mock_kafka_start(hl_mock_kafka *m, int brokers);
+/* Sends one command line ("down 1", "create t 4 3") and waits for "ok". */
+int hl_mock_kafka_cmd(hl_mock_kafka *m, const char *cmd);
+void hl_mock_kafka_stop(hl_mock_kafka *m);

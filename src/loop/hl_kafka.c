@@ -1,0 +1,519 @@
+#include "loop/hl_kafka.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "common/hl_strmap.h"
+#include "loop/hl_kafka_offsets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  char *topic;
+  int32_t partition;
+  hl_kafka_offsets off;
+  uint64_t generation;       /* bumped at every (re)assignment */
+  bool assigned, paused;
+  int64_t last_commit;
+} part_state;
+
+typedef struct pending_cb {
+  hl_kafka_done_cb cb;
+  void *data;
+  int status;
+  struct pending_cb *next;
+} pending_cb;
+
+struct hl_kafka {
+  uv_loop_t *loop;
+  rd_kafka_t *producer, *consumer;
+  rd_kafka_queue_t *consumer_q, *producer_q, *admin_q;
+  int pipefd[2];
+  uv_poll_t poll;
+  uv_timer_t tick, commit_timer;
+  uv_idle_t more;            /* continues a batch cut at HL_KAFKA_BATCH_MAX, delivers deferred callbacks */
+  hl_strmap parts;           /* "topic\x1fpartition" -> part_state* */
+  hl_kafka_msg_cb on_msg;
+  hl_kafka_revoke_cb on_revoke;
+  void *data;
+  uint64_t generation;
+  size_t outstanding;
+  pending_cb *deferred, **deferred_tail;
+  bool closing;
+  int closing_handles;
+  void (*close_cb)(void *);
+  void *close_data;
+};
+
+static int map_err(rd_kafka_resp_err_t e) {
+  switch (e) {
+  case RD_KAFKA_RESP_ERR_NO_ERROR: return 0;
+  case RD_KAFKA_RESP_ERR__TIMED_OUT: case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: return HL_ETIMEOUT;
+  case RD_KAFKA_RESP_ERR__QUEUE_FULL: return HL_EBUSY;
+  case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: return HL_EEXISTS;
+  case RD_KAFKA_RESP_ERR__DESTROY: return HL_ECANCELED;
+  default: return HL_EIO;
+  }
+}
+
+static part_state *part_get(hl_kafka *k, const char *topic, int32_t partition, bool create) {
+  char key[512];
+  snprintf(key, sizeof key, "%s\x1f%d", topic, partition);
+  part_state *p = hl_strmap_get(&k->parts, key);
+  if (!p && create) {
+    p = hl_calloc(1, sizeof *p);
+    p->topic = hl_strdup(topic);
+    p->partition = partition;
+    p->last_commit = -1;
+    hl_kafka_offsets_init(&p->off);
+    hl_strmap_put(&k->parts, key, p);
+  }
+  return p;
+}
+
+/* Callbacks are never run inside the call that caused them: queue them. */
+static void defer(hl_kafka *k, hl_kafka_done_cb cb, void *data, int status) {
+  pending_cb *p = hl_malloc(sizeof *p);
+  *p = (pending_cb){cb, data, status, NULL};
+  *k->deferred_tail = p;
+  k->deferred_tail = &p->next;
+}
+
+/* --- delivery reports and admin results ------------------------------------------------ */
+
+typedef struct {
+  hl_kafka_done_cb cb;
+  void *data;
+} dr_ctx;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  hl_kafka *k = opaque;
+  dr_ctx *c = m->_private;
+  (void)rk;
+  k->outstanding--;
+  if (m->err) hl_log_warn("kafka produce failed", "\"topic\":\"%s\",\"error\":\"%s\"",
+                          rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+  if (c) {
+    if (c->cb) c->cb(c->data, map_err(m->err));
+    hl_free(c);
+  }
+}
+
+static void serve_admin(hl_kafka *k) {
+  rd_kafka_event_t *ev;
+  while (k->admin_q && (ev = rd_kafka_queue_poll(k->admin_q, 0)) != NULL) {
+    dr_ctx *c = rd_kafka_event_opaque(ev);
+    int status = map_err(rd_kafka_event_error(ev));
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    if (res && status == 0) {
+      size_t n = 0;
+      const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+      for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || e == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        /* Brokers that refuse CreateTopics may still auto-create on use. */
+        hl_log_warn("kafka topic not created", "\"topic\":\"%s\",\"error\":\"%s\"", rd_kafka_topic_result_name(tr[i]),
+                    rd_kafka_err2str(e));
+        status = map_err(e);
+      }
+    }
+    if (c) {
+      if (c->cb) c->cb(c->data, status);
+      hl_free(c);
+    }
+    rd_kafka_event_destroy(ev);
+  }
+}
+
+/* --- consuming -------------------------------------------------------------------------- */
+
+static void commit_parts(hl_kafka *k, bool sync) {
+  if (!k->consumer) return;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&k->parts, &it, NULL, &v)) {
+    part_state *p = v;
+    int64_t c = hl_kafka_offsets_committable(&p->off);
+    if (!p->assigned || c < 0 || c == p->last_commit) continue;
+    rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = c;
+    p->last_commit = c;
+  }
+  if (list->cnt > 0) {
+    rd_kafka_resp_err_t e = rd_kafka_commit(k->consumer, list, sync ? 0 : 1);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      hl_log_warn("kafka commit failed", "\"error\":\"%s\"", rd_kafka_err2str(e));
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  hl_kafka *k = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    k->generation++;
+    for (int i = 0; i < parts->cnt; i++) {
+      part_state *p = part_get(k, parts->elems[i].topic, parts->elems[i].partition, true);
+      hl_kafka_offsets_reset(&p->off);
+      p->generation = k->generation;
+      p->assigned = true;
+      p->paused = false;
+      p->last_commit = -1;
+    }
+    hl_log_info("kafka partitions assigned", "\"count\":%d", parts->cnt);
+    rd_kafka_assign(rk, parts);
+  } else {
+    /* Commit what is finished (never past unfinished work), then let go:
+     * unfinished messages are consumed again by the next owner. */
+    commit_parts(k, true);
+    for (int i = 0; i < parts->cnt; i++) {
+      part_state *p = part_get(k, parts->elems[i].topic, parts->elems[i].partition, false);
+      if (!p) continue;
+      p->assigned = false;
+      hl_kafka_offsets_reset(&p->off);
+      p->generation = ++k->generation;
+      if (k->on_revoke) k->on_revoke(k->data, p->topic, p->partition);
+    }
+    hl_log_info("kafka partitions revoked", "\"count\":%d", parts->cnt);
+    rd_kafka_assign(rk, NULL);
+  }
+}
+
+static int serve_consumer(hl_kafka *k) {
+  if (!k->consumer_q || k->closing) return 0;
+  rd_kafka_message_t *batch[HL_KAFKA_BATCH_MAX];
+  ssize_t n = rd_kafka_consume_batch_queue(k->consumer_q, 0, batch, HL_KAFKA_BATCH_MAX);
+  for (ssize_t i = 0; i < n; i++) {
+    rd_kafka_message_t *m = batch[i];
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        hl_log_warn("kafka consume error", "\"error\":\"%s\"", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    part_state *p = part_get(k, topic, m->partition, true);
+    hl_kafka_offsets_take(&p->off, m->offset);
+    hl_kafka_msg *hm = hl_calloc(1, sizeof *hm);
+    *hm = (hl_kafka_msg){.rkm = m, .topic = topic, .partition = m->partition, .offset = m->offset,
+                         .key = m->key, .key_len = m->key_len, .value = m->payload, .len = m->len,
+                         .part = p, .generation = p->generation};
+    k->on_msg(k->data, hm);
+  }
+  return n < 0 ? 0 : (int)n;
+}
+
+static void on_more(uv_idle_t *h);
+
+static void serve(hl_kafka *k) {
+  if (k->producer) rd_kafka_poll(k->producer, 0);
+  serve_admin(k);
+  if (serve_consumer(k) == HL_KAFKA_BATCH_MAX && !uv_is_active((uv_handle_t *)&k->more)) {
+    /* More may be waiting: continue next turn, after timers and sockets. */
+    uv_idle_start(&k->more, on_more);
+  }
+}
+
+static void on_more(uv_idle_t *h) {
+  hl_kafka *k = h->data;
+  uv_idle_stop(h);
+  pending_cb *p = k->deferred;
+  k->deferred = NULL;
+  k->deferred_tail = &k->deferred;
+  while (p) {
+    pending_cb *next = p->next;
+    if (p->cb) p->cb(p->data, p->status);
+    hl_free(p);
+    p = next;
+  }
+  serve(k);
+}
+
+static void on_pipe(uv_poll_t *h, int status, int events) {
+  hl_kafka *k = h->data;
+  (void)status; (void)events;
+  char buf[256];
+  while (read(k->pipefd[0], buf, sizeof buf) > 0) {}
+  serve(k);
+}
+
+static void on_tick(uv_timer_t *t) { serve(t->data); }
+
+static void on_commit_timer(uv_timer_t *t) { commit_parts(t->data, false); }
+
+/* --- public -------------------------------------------------------------------------------- */
+
+static rd_kafka_conf_t *base_conf(const hl_kafka_config *cfg, char *err, size_t errlen) {
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  const char *kv[][2] = {
+    {"bootstrap.servers", cfg->brokers},
+    {"client.id", cfg->client_id ? cfg->client_id : "hookloop"},
+    {"security.protocol", cfg->security_protocol && *cfg->security_protocol ? cfg->security_protocol : "plaintext"},
+    {"log_level", "4"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(kv); i++)
+    if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, errlen) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(c);
+      return NULL;
+    }
+  return c;
+}
+
+static void wake_on(hl_kafka *k, rd_kafka_queue_t *q) {
+  rd_kafka_queue_io_event_enable(q, k->pipefd[1], "1", 1);
+}
+
+int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out, char *err, size_t errlen) {
+  hl_kafka *k = hl_calloc(1, sizeof *k);
+  k->loop = loop;
+  k->deferred_tail = &k->deferred;
+  hl_strmap_init(&k->parts);
+  if (pipe2(k->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    hl_free(k);
+    return HL_EIO;
+  }
+  rd_kafka_conf_t *pc = base_conf(cfg, err, errlen);
+  if (!pc || rd_kafka_conf_set(pc, "acks", "all", err, errlen) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(pc, "linger.ms", "2", err, errlen) != RD_KAFKA_CONF_OK)
+    goto fail;
+  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+  rd_kafka_conf_set_opaque(pc, k);
+  k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errlen);
+  if (!k->producer) goto fail;
+  k->producer_q = rd_kafka_queue_get_main(k->producer);
+  k->admin_q = rd_kafka_queue_new(k->producer);
+  wake_on(k, k->producer_q);
+  wake_on(k, k->admin_q);
+  if (cfg->group_id) {
+    rd_kafka_conf_t *cc = base_conf(cfg, err, errlen);
+    if (!cc || rd_kafka_conf_set(cc, "group.id", cfg->group_id, err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(cc, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(cc, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(cc, "topic.metadata.refresh.interval.ms", "2000", err, errlen) != RD_KAFKA_CONF_OK)
+      goto fail;
+    if (cfg->session_timeout_ms > 0) {
+      char v[32];
+      snprintf(v, sizeof v, "%d", cfg->session_timeout_ms);
+      rd_kafka_conf_set(cc, "session.timeout.ms", v, err, errlen);
+    }
+    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
+    rd_kafka_conf_set_opaque(cc, k);
+    k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, errlen);
+    if (!k->consumer) goto fail;
+    rd_kafka_poll_set_consumer(k->consumer);
+    k->consumer_q = rd_kafka_queue_get_consumer(k->consumer);
+    wake_on(k, k->consumer_q);
+  }
+  uv_poll_init(loop, &k->poll, k->pipefd[0]);
+  uv_timer_init(loop, &k->tick);
+  uv_timer_init(loop, &k->commit_timer);
+  uv_idle_init(loop, &k->more);
+  k->poll.data = k->tick.data = k->commit_timer.data = k->more.data = k;
+  uv_poll_start(&k->poll, UV_READABLE, on_pipe);
+  uv_timer_start(&k->tick, on_tick, 100, 100);
+  if (k->consumer) uv_timer_start(&k->commit_timer, on_commit_timer, 500, 500);
+  *out = k;
+  return 0;
+fail:
+  if (k->consumer_q) rd_kafka_queue_destroy(k->consumer_q);
+  if (k->consumer) rd_kafka_destroy(k->consumer);
+  if (k->admin_q) rd_kafka_queue_destroy(k->admin_q);
+  if (k->producer_q) rd_kafka_queue_destroy(k->producer_q);
+  if (k->producer) rd_kafka_destroy(k->producer);
+  close(k->pipefd[0]);
+  close(k->pipefd[1]);
+  hl_strmap_dispose(&k->parts);
+  hl_free(k);
+  return HL_EINVAL;
+}
+
+int hl_kafka_subscribe(hl_kafka *k, const char *const *topics, size_t n, hl_kafka_msg_cb on_msg,
+                       hl_kafka_revoke_cb on_revoke, void *data) {
+  if (!k->consumer) return HL_EINVAL;
+  k->on_msg = on_msg;
+  k->on_revoke = on_revoke;
+  k->data = data;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+  for (size_t i = 0; i < n; i++) rd_kafka_topic_partition_list_add(list, topics[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(k->consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (e) {
+    hl_log_error("kafka subscribe failed", "\"error\":\"%s\"", rd_kafka_err2str(e));
+    return map_err(e);
+  }
+  return 0;
+}
+
+void hl_kafka_done(hl_kafka *k, hl_kafka_msg *m) {
+  part_state *p = m->part;
+  /* A message of an earlier assignment no longer counts: its partition was
+   * revoked and will be consumed again from the committed offset. */
+  if (p && p->generation == m->generation) hl_kafka_offsets_done(&p->off, m->offset);
+  (void)k;
+  rd_kafka_message_destroy(m->rkm);
+  hl_free(m);
+}
+
+void hl_kafka_release(hl_kafka *k, hl_kafka_msg *m) {
+  (void)k;
+  rd_kafka_message_destroy(m->rkm);
+  hl_free(m);
+}
+
+const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t *len) {
+  rd_kafka_headers_t *h = NULL;
+  if (rd_kafka_message_headers(m->rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h) return NULL;
+  const void *v = NULL;
+  size_t n = 0;
+  if (rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+  if (len) *len = n;
+  return v;
+}
+
+static void on_more_deferred(hl_kafka *k) {
+  if (!uv_is_active((uv_handle_t *)&k->more)) uv_idle_start(&k->more, on_more);
+}
+
+void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t key_len, const void *value,
+                      size_t len, const hl_kafka_header *headers, size_t nheaders, hl_kafka_done_cb cb,
+                      void *data) {
+  dr_ctx *c = hl_malloc(sizeof *c);
+  *c = (dr_ctx){cb, data};
+  rd_kafka_headers_t *h = NULL;
+  if (nheaders) {
+    h = rd_kafka_headers_new(nheaders);
+    for (size_t i = 0; i < nheaders; i++)
+      rd_kafka_header_add(h, headers[i].name, -1, headers[i].value, (ssize_t)headers[i].len);
+  }
+  rd_kafka_resp_err_t e;
+  if (h)
+    e = rd_kafka_producev(k->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                          RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+  else
+    e = rd_kafka_producev(k->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                          RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+  if (e) {
+    if (h) rd_kafka_headers_destroy(h);
+    hl_free(c);
+    hl_log_warn("kafka produce refused", "\"topic\":\"%s\",\"error\":\"%s\"", topic, rd_kafka_err2str(e));
+    defer(k, cb, data, map_err(e));
+    on_more_deferred(k);
+    return;
+  }
+  k->outstanding++;
+}
+
+size_t hl_kafka_outstanding(const hl_kafka *k) { return k->outstanding; }
+
+static void set_paused(hl_kafka *k, const char *topic, int32_t partition, bool pause) {
+  if (!k->consumer) return;
+  part_state *p = part_get(k, topic, partition, true);
+  if (p->paused == pause) return;
+  p->paused = pause;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition);
+  if (pause) rd_kafka_pause_partitions(k->consumer, l);
+  else rd_kafka_resume_partitions(k->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+void hl_kafka_pause(hl_kafka *k, const char *topic, int32_t partition) { set_paused(k, topic, partition, true); }
+void hl_kafka_resume(hl_kafka *k, const char *topic, int32_t partition) { set_paused(k, topic, partition, false); }
+
+void hl_kafka_seek(hl_kafka *k, const char *topic, int32_t partition, int64_t offset) {
+  if (!k->consumer) return;
+  part_state *p = part_get(k, topic, partition, true);
+  /* Offsets from here on will be taken again: forget them. */
+  if (p->off.next > offset) p->off.next = offset > p->off.base ? offset : p->off.base;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(k->consumer, l, 0);
+  if (e) {
+    hl_log_warn("kafka seek failed", "\"topic\":\"%s\",\"error\":\"%s\"", topic, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+void hl_kafka_ensure_topic(hl_kafka *k, const char *topic, int partitions, hl_kafka_done_cb cb, void *data) {
+  char err[256];
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof err);
+  if (!nt) {
+    defer(k, cb, data, HL_EINVAL);
+    on_more_deferred(k);
+    return;
+  }
+  dr_ctx *c = hl_malloc(sizeof *c);
+  *c = (dr_ctx){cb, data};
+  rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_opaque(o, c);
+  rd_kafka_AdminOptions_set_request_timeout(o, 5000, err, sizeof err);
+  rd_kafka_CreateTopics(k->producer, &nt, 1, o, k->admin_q);
+  rd_kafka_AdminOptions_destroy(o);
+  rd_kafka_NewTopic_destroy(nt);
+}
+
+void hl_kafka_commit(hl_kafka *k) { commit_parts(k, false); }
+
+static void on_closed(uv_handle_t *h) {
+  hl_kafka *k = h->data;
+  if (--k->closing_handles > 0) return;
+  close(k->pipefd[0]);
+  close(k->pipefd[1]);
+  void (*cb)(void *) = k->close_cb;
+  void *data = k->close_data;
+  hl_free(k);
+  if (cb) cb(data);
+}
+
+void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
+  k->closing = true;
+  k->close_cb = cb;
+  k->close_data = data;
+  if (k->consumer) {
+    commit_parts(k, true);
+    rd_kafka_queue_destroy(k->consumer_q);
+    k->consumer_q = NULL;
+    rd_kafka_consumer_close(k->consumer); /* leaves the group: bounded by librdkafka */
+    rd_kafka_destroy(k->consumer);
+    k->consumer = NULL;
+  }
+  if (k->producer) {
+    rd_kafka_flush(k->producer, 5000); /* shutdown only: give acks a last chance */
+    rd_kafka_poll(k->producer, 0);
+    serve_admin(k);
+    rd_kafka_queue_destroy(k->admin_q);
+    rd_kafka_queue_destroy(k->producer_q);
+    rd_kafka_destroy(k->producer);
+    k->producer = NULL;
+  }
+  pending_cb *p = k->deferred;
+  while (p) {
+    pending_cb *next = p->next;
+    if (p->cb) p->cb(p->data, HL_ECANCELED);
+    hl_free(p);
+    p = next;
+  }
+  k->deferred = NULL;
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&k->parts, &it, NULL, &v)) {
+    part_state *ps = v;
+    hl_kafka_offsets_dispose(&ps->off);
+    hl_free(ps->topic);
+    hl_free(ps);
+  }
+  hl_strmap_dispose(&k->parts);
+  k->closing_handles = 4;
+  uv_close((uv_handle_t *)&k->poll, on_closed);
+  uv_close((uv_handle_t *)&k->tick, on_closed);
+  uv_close((uv_handle_t *)&k->commit_timer, on_closed);
+  uv_close((uv_handle_t *)&k->more, on_closed);
+}

@@ -1,0 +1,102 @@
+/* hl_kafka.h — librdkafka on the libuv loop, never blocking it.
+ *
+ * One producer (acks=all, idempotent) and, when a group id is given, one
+ * consumer (manual offset commits) per process. librdkafka's background
+ * threads signal a pipe (rd_kafka_queue_io_event_enable) that a uv_poll_t
+ * watches; the loop then serves delivery reports, consumed messages,
+ * rebalances and admin results without blocking, at most
+ * HL_KAFKA_BATCH_MAX messages per turn (a uv_idle continues a cut-off
+ * batch). A 100 ms timer is the safety net for a missed wake-up.
+ *
+ * At-least-once: the owner calls hl_kafka_done() for every consumed message
+ * once it reached a durable state; per partition only the finished prefix
+ * is committed (hl_kafka_offsets), asynchronously every 500 ms and at
+ * revoke/close. All callbacks run on the loop, never inside the call that
+ * caused them.
+ *
+ * Blocking is confined to shutdown (hl_kafka_close flushes the producer for
+ * up to 5 s and leaves the consumer group) and to the commit of a revoked
+ * partition inside a rebalance (one round trip).
+ */
+#ifndef HL_KAFKA_H
+#define HL_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define HL_KAFKA_BATCH_MAX 500
+
+typedef struct hl_kafka hl_kafka;
+typedef struct hl_kafka_msg hl_kafka_msg;
+
+typedef struct {
+  const char *name;
+  const void *value;
+  size_t len;
+} hl_kafka_header;
+
+typedef struct {
+  const char *brokers;
+  const char *group_id;            /* NULL: produce only */
+  const char *security_protocol;   /* NULL/"plaintext", "ssl", "sasl_ssl" */
+  const char *client_id;           /* NULL: "hookloop" */
+  int session_timeout_ms;          /* 0: librdkafka's default */
+} hl_kafka_config;
+
+/* A consumed message, owned by the receiver until hl_kafka_done/_release. */
+struct hl_kafka_msg {
+  rd_kafka_message_t *rkm;
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t len;
+  void *part;                      /* internal */
+  uint64_t generation;             /* internal: assignment the message belongs to */
+};
+
+typedef void (*hl_kafka_msg_cb)(void *data, hl_kafka_msg *m);
+/* A partition is being taken away: stop working on its messages. */
+typedef void (*hl_kafka_revoke_cb)(void *data, const char *topic, int32_t partition);
+/* status 0 or a negative hl_err. */
+typedef void (*hl_kafka_done_cb)(void *data, int status);
+
+int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out, char *err, size_t errlen);
+/* Subscribes the consumer to topics and "^regex" patterns. */
+int hl_kafka_subscribe(hl_kafka *k, const char *const *topics, size_t n, hl_kafka_msg_cb on_msg,
+                       hl_kafka_revoke_cb on_revoke, void *data);
+/* The message reached a durable state: its offset may be committed. Frees m. */
+void hl_kafka_done(hl_kafka *k, hl_kafka_msg *m);
+/* Frees m without marking it done (it will be consumed again). */
+void hl_kafka_release(hl_kafka *k, hl_kafka_msg *m);
+/* A header's value, or NULL. */
+const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t *len);
+
+/* Produces a message; cb(data, status) runs on the loop once the brokers
+ * acknowledged it (acks=all) or it failed for good. Key and value are copied. */
+void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t key_len, const void *value,
+                      size_t len, const hl_kafka_header *headers, size_t nheaders, hl_kafka_done_cb cb,
+                      void *data);
+/* Pauses/resumes fetching of one partition (back-pressure, retry due times). */
+void hl_kafka_pause(hl_kafka *k, const char *topic, int32_t partition);
+void hl_kafka_resume(hl_kafka *k, const char *topic, int32_t partition);
+/* Rewinds a paused partition to offset (its later messages come again). */
+void hl_kafka_seek(hl_kafka *k, const char *topic, int32_t partition, int64_t offset);
+/* Creates a topic unless it exists (TOPIC_ALREADY_EXISTS is success). A
+ * broker that does not answer CreateTopics within 5 s gives HL_ETIMEOUT:
+ * callers go on and rely on the broker creating topics on first use. */
+void hl_kafka_ensure_topic(hl_kafka *k, const char *topic, int partitions, hl_kafka_done_cb cb, void *data);
+/* Messages produced and not yet acknowledged. */
+size_t hl_kafka_outstanding(const hl_kafka *k);
+/* Commits what is committable now (asynchronously). */
+void hl_kafka_commit(hl_kafka *k);
+/* Stops consuming, commits, flushes the producer (up to 5 s), leaves the
+ * group and closes every handle; cb runs when done. */
+void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data);
+
+#endif
