@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "crypto/hl_crypto.h"
 #include "crypto/hl_webhook_sig.h"
+#include "handlers/hl_event.h"
 #include "handlers/hl_filter.h"
 #include "handlers/hl_retry.h"
 #include "json/hl_json.h"
@@ -112,14 +113,6 @@ static bool name_ok(const char *s, size_t max) {
       return false;
   }
   return n <= max;
-}
-
-/* Event ids travel in the webhook-id header: printable ASCII, no spaces. */
-static bool event_id_ok(const char *s, size_t len) {
-  if (len == 0 || len > 200) return false;
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
-  return true;
 }
 
 static const char *get_str(const hl_json *obj, const char *key) {
@@ -758,161 +751,7 @@ static void retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, co
 
 /* --- events ------------------------------------------------------------------------------ */
 
-/* What the producer API learned about one event before storing it. */
-typedef struct {
-  int status;            /* 0 ok, else the HTTP status of the rejection */
-  char error[64];        /* error code when rejected */
-  char message[512];
-  hl_buf details;        /* JSON array when rejected with details */
-  char *id;
-  char *type;
-  const char *body;      /* the accepted bytes (borrowed from the request) */
-  size_t body_len;
-  char **subs;           /* matching subscription ids */
-  size_t nsubs;
-} ev_check;
-
-static void ev_check_dispose(ev_check *e) {
-  hl_buf_dispose(&e->details);
-  hl_free(e->id);
-  hl_free(e->type);
-  for (size_t i = 0; i < e->nsubs; i++) hl_free(e->subs[i]);
-  hl_free(e->subs);
-}
-
-static void reject(ev_check *e, int status, const char *code, const char *pointer, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void reject(ev_check *e, int status, const char *code, const char *pointer, const char *fmt, ...) {
-  va_list ap;
-  e->status = status;
-  snprintf(e->error, sizeof e->error, "%s", code);
-  va_start(ap, fmt);
-  vsnprintf(e->message, sizeof e->message, fmt, ap);
-  va_end(ap);
-  if (pointer) {
-    hl_jw w;
-    hl_jw_init(&w, &e->details);
-    hl_jw_arr_begin(&w);
-    hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "path"); hl_jw_str(&w, pointer);
-    hl_jw_key(&w, "message"); hl_jw_str(&w, e->message);
-    hl_jw_obj_end(&w);
-    hl_jw_arr_end(&w);
-  }
-}
-
-/* Validates one event (v parsed from body..body+len) and finds its
- * subscriptions. CloudEvents are recognised by "specversion" (or the
- * cloudevents content type); their "data" is what the schema and the
- * filters see. The seed envelope is seen whole. */
-static void check_event(hl_api *a, const hl_json *v, const char *body, size_t len, bool cloudevents_ct,
-                        ev_check *e) {
-  *e = (ev_check){0};
-  hl_buf_init(&e->details);
-  e->body = body;
-  e->body_len = len;
-  if (v->type != HL_JSON_OBJECT) {
-    reject(e, 400, "invalid_event", "", "an event is a JSON object");
-    return;
-  }
-  const hl_json *payload = v, *id = NULL, *type = NULL;
-  const char *id_ptr, *type_ptr;
-  const char *base = "";
-  if (cloudevents_ct || hl_json_get(v, "specversion")) {
-    const char *sv = get_str(v, "specversion");
-    if (!sv || strcmp(sv, "1.0") != 0) {
-      reject(e, 400, "invalid_event", "/specversion", "CloudEvents events need \"specversion\": \"1.0\"");
-      return;
-    }
-    if (!hl_json_str(hl_json_get(v, "source"))) {
-      reject(e, 400, "invalid_event", "/source", "CloudEvents events need a \"source\" string");
-      return;
-    }
-    id = hl_json_get(v, "id");
-    type = hl_json_get(v, "type");
-    id_ptr = "/id";
-    type_ptr = "/type";
-    payload = hl_json_get(v, "data");
-    base = "/data";
-    if (payload == NULL) {
-      static const hl_json null_value = {.type = HL_JSON_NULL};
-      payload = &null_value;
-    }
-  } else {
-    const hl_json *h = hl_json_get(v, "eventHeader");
-    if (!h || h->type != HL_JSON_OBJECT) {
-      reject(e, 400, "invalid_event", "/eventHeader",
-             "expected the producer envelope {\"eventHeader\": {\"uuid\", \"eventType\", ...}} or a CloudEvents event");
-      return;
-    }
-    id = hl_json_get(h, "uuid");
-    type = hl_json_get(h, "eventType");
-    id_ptr = "/eventHeader/uuid";
-    type_ptr = "/eventHeader/eventType";
-  }
-  if (!id || id->type != HL_JSON_STRING || !event_id_ok(id->u.str, id->len)) {
-    reject(e, 400, "invalid_event", id_ptr, "required: a string of 1 to 200 printable ASCII characters without spaces");
-    return;
-  }
-  if (!type || type->type != HL_JSON_STRING || type->len == 0) {
-    reject(e, 400, "invalid_event", type_ptr, "required: the event type, a non-empty string");
-    return;
-  }
-  e->id = hl_strndup(id->u.str, id->len);
-  e->type = hl_strndup(type->u.str, type->len);
-  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, e->type);
-  if (se == NULL) {
-    reject(e, 404, "unknown_event_type", type_ptr,
-           "no ACTIVE schema is registered for event type '%s'; register one with POST /admin/schemas",
-           hl_log_esc(e->type, (size_t)-1));
-    return;
-  }
-  if (!se->compiled) {
-    reject(e, 503, "schema_unavailable", type_ptr,
-           "the schema of event type '%s' could not be loaded; register it again with POST /admin/schemas",
-           hl_log_esc(e->type, (size_t)-1));
-    return;
-  }
-  {
-    hl_schema_errors errs;
-    hl_schema_errors_init(&errs);
-    if (!hl_schema_validate(se->compiled, payload, &errs)) {
-      hl_jw w;
-      hl_jw_init(&w, &e->details);
-      hl_jw_arr_begin(&w);
-      for (size_t i = 0; i < errs.count; i++) {
-        const hl_schema_error *er = &errs.items[i];
-        char path[1024];
-        snprintf(path, sizeof path, "%s%s", base, er->instance_path);
-        hl_jw_obj_begin(&w);
-        hl_jw_key(&w, "path"); hl_jw_str(&w, path);
-        hl_jw_key(&w, "keyword"); hl_jw_str(&w, er->keyword);
-        hl_jw_key(&w, "message"); hl_jw_str(&w, er->message);
-        hl_jw_obj_end(&w);
-      }
-      hl_jw_arr_end(&w);
-      e->status = 400;
-      snprintf(e->error, sizeof e->error, "schema_violation");
-      snprintf(e->message, sizeof e->message, "the event does not match schema %s.%s.v%lld: %s%s",
-               se->rec.domain, se->rec.event_type, (long long)se->rec.version,
-               errs.count ? errs.items[0].message : "invalid",
-               errs.count > 1 ? " (and more, see details)" : "");
-      hl_schema_errors_dispose(&errs);
-      return;
-    }
-    hl_schema_errors_dispose(&errs);
-  }
-  const hl_sub_list *subs = hl_registry_subs_for_type(a->reg, e->type);
-  e->subs = hl_malloc((subs->n ? subs->n : 1) * sizeof *e->subs);
-  for (size_t i = 0; i < subs->n; i++) {
-    hl_sub *s = subs->items[i];
-    if (s->filter && !hl_filter_match(s->filter, payload)) continue;
-    e->subs[e->nsubs++] = hl_strdup(s->rec.subscription_id);
-  }
-}
-
-static void write_rejection(hl_jw *w, const ev_check *e) {
+static void write_rejection(hl_jw *w, const hl_event_check *e) {
   hl_jw_key(w, "error"); hl_jw_str(w, e->error);
   hl_jw_key(w, "message"); hl_jw_str(w, e->message);
   hl_jw_key(w, "details");
@@ -956,16 +795,16 @@ typedef struct {
   hl_http_req *req;      /* single: answer here */
   bulk_ctx *bulk;        /* bulk: report here */
   size_t index;
-  ev_check e;
+  hl_event_check e;
 } accept_ctx;
 
 struct bulk_ctx {
   hl_http_req *req;
   size_t n, outstanding;
-  ev_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
+  hl_event_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
 };
 
-static void notify_subs(hl_api *a, const ev_check *e) {
+static void notify_subs(hl_api *a, const hl_event_check *e) {
   if (!a->dispatch) return;
   for (size_t i = 0; i < e->nsubs; i++) {
     hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
@@ -981,7 +820,7 @@ static void bulk_finish(bulk_ctx *b) {
   hl_jw_key(&w, "results");
   hl_jw_arr_begin(&w);
   for (size_t i = 0; i < b->n; i++) {
-    ev_check *e = &b->results[i];
+    hl_event_check *e = &b->results[i];
     hl_jw_obj_begin(&w);
     hl_jw_key(&w, "id");
     if (e->id) hl_jw_str(&w, e->id); else hl_jw_null(&w);
@@ -992,7 +831,7 @@ static void bulk_finish(bulk_ctx *b) {
       write_rejection(&w, e);
     }
     hl_jw_obj_end(&w);
-    ev_check_dispose(e);
+    hl_event_check_dispose(e);
   }
   hl_jw_arr_end(&w);
   hl_jw_obj_end(&w);
@@ -1013,7 +852,7 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     notify_subs(a, &c->e);
   }
   if (c->bulk) {
-    ev_check *r = &c->bulk->results[c->index];
+    hl_event_check *r = &c->bulk->results[c->index];
     *r = c->e;
     if (status == HL_EEXISTS) snprintf(r->error, sizeof r->error, "duplicate");
     else if (status != 0) {
@@ -1044,7 +883,7 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     } else {
       respond_store_error(c->req, status);
     }
-    ev_check_dispose(&c->e);
+    hl_event_check_dispose(&c->e);
   }
   hl_free(c);
 }
@@ -1071,7 +910,7 @@ static void post_event(hl_api *a, hl_http_req *req) {
   accept_ctx *c = hl_calloc(1, sizeof *c);
   c->a = a;
   c->req = req;
-  check_event(a, doc.root, req->body, req->body_len, is_cloudevents_ct(req), &c->e);
+  hl_event_check_run(a->reg, doc.root, req->body, req->body_len, is_cloudevents_ct(req), &c->e);
   hl_json_doc_dispose(&doc);
   if (c->e.status != 0) {
     hl_buf b = HL_BUF_INIT;
@@ -1083,7 +922,7 @@ static void post_event(hl_api *a, hl_http_req *req) {
     hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
                 hl_log_esc(c->e.id, (size_t)-1), c->e.error, hl_log_esc(c->e.message, (size_t)-1));
     respond_buf(req, c->e.status, &b);
-    ev_check_dispose(&c->e);
+    hl_event_check_dispose(&c->e);
     hl_free(c);
     return;
   }
@@ -1151,10 +990,10 @@ static void post_bulk(hl_api *a, hl_http_req *req) {
   for (size_t i = 0; i < n; i++) {
     const char *body = found == n ? req->body + spans[i][0] : NULL;
     size_t blen = found == n ? spans[i][1] - spans[i][0] : 0;
-    ev_check e;
-    check_event(a, &doc.root->u.items[i], body, blen, ce, &e);
+    hl_event_check e;
+    hl_event_check_run(a->reg, &doc.root->u.items[i], body, blen, ce, &e);
     if (e.status != 0 || body == NULL) {
-      if (body == NULL && e.status == 0) reject(&e, 400, "invalid_event", "", "could not locate this element's bytes");
+      if (body == NULL && e.status == 0) hl_event_reject(&e, 400, "invalid_event", "", "could not locate this element's bytes");
       b->results[i] = e;
       continue;
     }

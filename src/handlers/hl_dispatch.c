@@ -27,6 +27,8 @@ struct hl_delivery {
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
+  void *token;                 /* source mode: the source's handle (a Kafka message) */
+  bool recorded;               /* the outcome is durable */
   hl_timerq_node timer;        /* RETRY_WAIT */
   hl_curl_xfer xfer;           /* SENDING */
   CURL *easy;
@@ -155,6 +157,7 @@ static void delivery_free(hl_delivery *dl) {
   release_easy(d, dl);
   hl_buf_dispose(&dl->sig);
   hl_eq_item_free(&dl->item);
+  if (d->opt.source && dl->token) d->opt.source->finished(d->opt.source->data, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
@@ -234,10 +237,9 @@ static void on_claim_due(hl_timerq_node *n) {
   hl_dispatch_notify(s->dispatch, s);
 }
 
-static void on_recorded(void *data, int status, hl_store_result *res) {
-  hl_delivery *dl = data;
+static void recorded(hl_delivery *dl, int status) {
   hl_dispatch *d = dl->owner;
-  (void)res;
+  if (status == 0 || status == HL_ENOTFOUND) dl->recorded = true;
   if (status != 0 && status != HL_ENOTFOUND) {
     /* The outcome is not durable. Keep the row claimed-as-it-was: after a
      * restart it is delivered again (same webhook-id). Try again later. */
@@ -246,6 +248,10 @@ static void on_recorded(void *data, int status, hl_store_result *res) {
   }
   report(dl);
   if (d->closing) {
+    delivery_free(dl);
+    return;
+  }
+  if (d->opt.source) { /* retries live on retry topics, not in memory */
     delivery_free(dl);
     return;
   }
@@ -263,6 +269,27 @@ static void on_recorded(void *data, int status, hl_store_result *res) {
       hl_timerq_add(&d->timers, &s->claim_timer, dl->next_delay_ms, on_claim_due);
   }
   delivery_free(dl);
+}
+
+static void on_recorded(void *data, int status, hl_store_result *res) {
+  (void)res;
+  recorded(data, status);
+}
+
+void hl_dispatch_forwarded(hl_delivery *dl, int status) { recorded(dl, status); }
+
+static void on_status_put(void *data, int status, hl_store_result *res) {
+  hl_delivery *dl = data;
+  hl_dispatch *d = dl->owner;
+  (void)res;
+  if (status == 0 && (dl->outcome == HL_OUTCOME_RETRY || dl->outcome == HL_OUTCOME_FAILED)) {
+    /* Not durable until it is on the retry or dead-letter topic; at close the
+     * message is handed back instead (consumed again after a restart). */
+    if (d->closing) recorded(dl, HL_ECANCELED);
+    else d->opt.source->forward(d->opt.source->data, dl, dl->outcome, dl->next_delay_ms);
+    return;
+  }
+  recorded(dl, status);
 }
 
 static void record(hl_delivery *dl) {
@@ -288,6 +315,10 @@ static void record(hl_delivery *dl) {
     char key[256];
     snprintf(key, sizeof key, "%s#%s", r->subscription_id, r->event_id);
     d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
+  }
+  if (d->opt.source) {
+    d->store->vt->delivery_put(d->store, r, on_status_put, dl);
+    return;
   }
   /* Both writes join this turn's transaction; the status callback runs after
    * the commit that also made the ledger entry durable. */
@@ -661,6 +692,17 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   uv_idle_init(loop, &d->pump);
   d->pump.data = d;
 }
+
+void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+  hl_delivery *dl = delivery_new(d, s, item);
+  dl->token = token;
+  enqueue(s, dl);
+  try_start(d, s);
+}
+
+const hl_eq_item *hl_delivery_item(const hl_delivery *dl) { return &dl->item; }
+const char *hl_delivery_error(const hl_delivery *dl) { return dl->error; }
+hl_sub *hl_delivery_sub(const hl_delivery *dl) { return dl->sub; }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   hl_timerq_remove(&d->timers, &s->claim_timer);
