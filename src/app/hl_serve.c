@@ -4,6 +4,7 @@
 #include "handlers/hl_api.h"
 #include "handlers/hl_dispatch.h"
 #include "handlers/hl_metrics.h"
+#include "handlers/hl_pipeline.h"
 #include "handlers/hl_registry.h"
 #include "handlers/hl_retry.h"
 #include "loop/hl_curl_uv.h"
@@ -11,6 +12,7 @@
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +28,8 @@ typedef struct {
   const char *admin_token, *api_token;
   const char *ingress_prefix, *egress_prefix;
   uint64_t drain_timeout_ms;
+  const hl_config *cfg;
+  bool kafka;
 } serve_settings;
 
 typedef enum { S_STARTING, S_RUNNING, S_DRAINING, S_CLOSING, S_DONE } serve_state;
@@ -39,6 +43,8 @@ typedef struct {
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
+  hl_kafka *kafka;         /* the Kafka queue, or NULL (embedded) */
+  hl_pipeline *pipe;
   hl_api api;
   hl_http_server *http;
   hl_metrics metrics;
@@ -81,7 +87,7 @@ static void transition(serve *s, serve_state to) {
 
 static void on_drain_tick(uv_timer_t *t) {
   serve *s = hl_container_of(t, serve, drain_timer);
-  bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0;
+  bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0 && (!s->pipe || hl_pipeline_busy(s->pipe) == 0);
   bool late = uv_now(&s->loop) >= s->drain_deadline;
   if (!quiet && !late) return;
   if (!quiet)
@@ -123,9 +129,23 @@ static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
 
 static void on_store_closed(void *data) { closed_one(data); }
 
+static void on_kafka_closed(void *data) { closed_one(data); }
+
+static void on_pipe_destroyed(void *data) {
+  serve *s = data;
+  s->pipe = NULL;
+  /* Every record is done or handed back: commit and leave the group. */
+  hl_kafka_close(s->kafka, on_kafka_closed, s);
+  s->kafka = NULL;
+}
+
 static void on_dispatch_closed(void *data) {
   serve *s = data;
-  /* The dispatcher is closed: the store and curl can go now. */
+  /* The dispatcher is closed: the queue, the store and curl can go now. */
+  if (s->pipe) {
+    s->pending_closes++;
+    hl_pipeline_destroy(s->pipe, on_pipe_destroyed, s);
+  }
   s->pending_closes++;
   hl_curl_uv_close(&s->curl, closed_one, s);
   if (s->store) {
@@ -185,12 +205,22 @@ static void on_loaded(void *data, int status) {
     return;
   }
   transition(s, S_RUNNING);
-  hl_dispatch_notify_all(&s->dispatch);
-  hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"sqlite\",\"queue\":\"embedded\","
+  if (s->pipe) {
+    if (hl_pipeline_start(s->pipe) != 0) {
+      hl_log_error("cannot subscribe to the Kafka topics", "\"brokers\":\"%s\"", hl_log_esc(s->set.cfg->kafka_brokers, (size_t)-1));
+      s->exit_code = 1;
+      begin_close(s);
+      return;
+    }
+  } else {
+    hl_dispatch_notify_all(&s->dispatch);
+  }
+  hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"sqlite\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
-              hl_log_esc(s->set.data_dir, (size_t)-1), hl_strmap_len(&s->reg.schemas_by_id),
+              hl_log_esc(s->set.data_dir, (size_t)-1), s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
               hl_strmap_len(&s->reg.subs_by_id), (long long)s->store->vt->eq_backlog(s->store));
+  if (s->kafka) hl_log_info("queue is kafka", "\"brokers\":\"%s\",\"role\":%d", hl_log_esc(s->set.cfg->kafka_brokers, (size_t)-1), s->set.cfg->role);
 }
 
 static int settings_from_config(const hl_config *c, serve_settings *set) {
@@ -212,14 +242,11 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->ingress_prefix = c->ingress_topic_prefix;
   set->egress_prefix = c->egress_topic_prefix;
   set->drain_timeout_ms = 25000;
+  set->cfg = c;
+  set->kafka = c->queue == HL_QUEUE_KAFKA;
   if (c->store != HL_STORE_SQLITE) {
     fprintf(stderr, "hookloop: HOOKLOOP_STORE=dynamodb is not available in this build yet; "
                     "unset it to use the embedded SQLite store\n");
-    return -1;
-  }
-  if (c->queue != HL_QUEUE_EMBEDDED) {
-    fprintf(stderr, "hookloop: the Kafka queue is not available in this build yet; unset KAFKA_BROKERS "
-                    "(or set HOOKLOOP_QUEUE=embedded) to use the embedded queue\n");
     return -1;
   }
   return 0;
@@ -254,19 +281,39 @@ int hl_serve_run(const hl_config *cfg) {
   hl_metrics_init(&s->metrics);
   hl_curl_uv_init(&s->curl, &s->loop, (long)s->set.max_in_flight + 256);
   hl_registry_init(&s->reg);
+  if (s->set.kafka) {
+    const hl_config *c = s->set.cfg;
+    const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
+    hl_kafka_config kc = {.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
+                          .security_protocol = c->kafka_security_protocol,
+                          .session_timeout_ms = st ? atoi(st) : 0};
+    if (hl_kafka_create(&s->loop, &kc, &s->kafka, err, sizeof err) != 0) {
+      fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);
+      return 2;
+    }
+    hl_pipeline_options po = {
+      .processor = c->role != HL_ROLE_DISPATCHER, .dispatcher = c->role != HL_ROLE_PROCESSOR,
+      .ingress_prefix = c->ingress_topic_prefix, .egress_prefix = c->egress_topic_prefix,
+      .retry_prefix = c->retry_topic_prefix, .dlq_topic = c->dlq_topic, .schedule = s->schedule,
+    };
+    s->pipe = hl_pipeline_create(&s->loop, s->kafka, &s->reg, s->store, &po);
+  }
   hl_dispatch_options dopt = {
     .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
+    .source = s->pipe ? hl_pipeline_source(s->pipe) : NULL,
   };
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
+  if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
-    .store_name = "sqlite", .queue_name = "embedded", .allow_private_targets = s->set.allow_private,
+    .store_name = "sqlite", .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
+  if (s->kafka) hl_api_use_kafka(&s->api, s->kafka);
   uv_signal_init(&s->loop, &s->sigterm);
   uv_signal_init(&s->loop, &s->sigint);
   uv_timer_init(&s->loop, &s->drain_timer);

@@ -119,6 +119,36 @@ static const char *get_str(const hl_json *obj, const char *key) {
   return hl_json_str(hl_json_get(obj, key));
 }
 
+/* --- Kafka topics --------------------------------------------------------------------- */
+
+static void on_topic_ensured(void *data, int status) {
+  char *topic = data;
+  if (status != 0 && status != HL_EEXISTS)
+    hl_log_warn("could not create a topic; relying on the brokers to create it on first use",
+                "\"topic\":\"%s\",\"error\":\"%s\"", hl_log_esc(topic, (size_t)-1), hl_strerror(status));
+  hl_free(topic);
+}
+
+static void ensure_topic(hl_api *a, const char *topic) {
+  if (a->kafka && topic) hl_kafka_ensure_topic(a->kafka, topic, 4, on_topic_ensured, hl_strdup(topic));
+}
+
+/* event_subscription_kafka: event type -> its ingress topic and egress topics. */
+static void refresh_kafka_map(hl_api *a, const char *event_type) {
+  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, event_type);
+  hl_buf eg = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &eg);
+  hl_jw_arr_begin(&w);
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, event_type);
+  for (size_t i = 0; i < l->n; i++) hl_jw_str(&w, l->items[i]->rec.egress_topic);
+  hl_jw_arr_end(&w);
+  a->store->vt->kafka_map_put(a->store, event_type, se ? se->rec.ingress_topic : NULL, eg.data, NULL, NULL);
+  hl_buf_dispose(&eg);
+}
+
+void hl_api_use_kafka(hl_api *a, hl_kafka *kafka) { a->kafka = kafka; }
+
 /* --- schemas ---------------------------------------------------------------------- */
 
 /* Where a schema's "$ref" to another document is looked up: the registered
@@ -200,7 +230,12 @@ static void on_schema_put(void *data, int status, hl_store_result *res) {
     hl_jw_obj_end(&w);
     hl_log_info("schema registered", "\"schema_id\":\"%s\",\"status\":\"%s\"", hl_log_esc(id, (size_t)-1),
                 c->rec.status);
+    char *type = hl_strdup(c->rec.event_type), *topic = hl_strdup(c->rec.ingress_topic);
     hl_registry_put_schema(c->a->reg, &c->rec, c->compiled);
+    ensure_topic(c->a, topic);
+    refresh_kafka_map(c->a, type);
+    hl_free(type);
+    hl_free(topic);
     respond_buf(c->req, 201, &b);
   }
   hl_free(c);
@@ -392,7 +427,9 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
   hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
   /* Deliveries of a replaced subscription (same id) continue with the new settings. */
-  if (c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
+  if (c->a->dispatch && !c->a->kafka) hl_dispatch_notify(c->a->dispatch, s);
+  ensure_topic(c->a, s->rec.egress_topic);
+  refresh_kafka_map(c->a, s->rec.event_type);
   respond_buf(c->req, c->http_status, &b);
   hl_free(c);
 }
@@ -739,7 +776,7 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
 }
 
 static void retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
-  if (!a->store->vt->eq_requeue) {
+  if (a->kafka || !a->store->vt->eq_requeue) {
     respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue", NULL);
     return;
   }
@@ -805,7 +842,7 @@ struct bulk_ctx {
 };
 
 static void notify_subs(hl_api *a, const hl_event_check *e) {
-  if (!a->dispatch) return;
+  if (!a->dispatch || a->kafka) return;
   for (size_t i = 0; i < e->nsubs; i++) {
     hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
     if (s) hl_dispatch_notify(a->dispatch, s);
@@ -880,6 +917,10 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       hl_jw_key(&w, "status"); hl_jw_str(&w, "duplicate");
       hl_jw_obj_end(&w);
       respond_buf(c->req, 200, &b);
+    } else if (status == HL_EBUSY) {
+      hl_http_header h = {"retry-after", 11, "1", 1};
+      static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";
+      hl_http_respond(c->req, 503, &h, 1, body, sizeof body - 1);
     } else {
       respond_store_error(c->req, status);
     }
@@ -888,7 +929,66 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* Kafka intake: an id seen before is a duplicate; otherwise the event goes
+ * to its ingress topic, and once the brokers acknowledged it (acks=all) its
+ * id is remembered and the producer gets 202. */
+typedef struct {
+  accept_ctx *c;
+  char *trace;
+  char key[300];
+} kafka_accept;
+
+static void on_accept_remembered(void *data, int status, hl_store_result *res) {
+  kafka_accept *k = data;
+  (void)status; /* the event is on Kafka: accepted even if remembering the id failed */
+  on_accepted(k->c, 0, res);
+  hl_free(k->trace);
+  hl_free(k);
+}
+
+static void on_ingress_acked(void *data, int status) {
+  kafka_accept *k = data;
+  hl_api *a = k->c->a;
+  if (status != 0) {
+    hl_store_result none = {0};
+    on_accepted(k->c, HL_EBUSY, &none);
+    hl_free(k->trace);
+    hl_free(k);
+    return;
+  }
+  a->store->vt->ledger_put(a->store, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true,
+                           on_accept_remembered, k);
+}
+
+static void on_seen_checked(void *data, int status, hl_store_result *res) {
+  kafka_accept *k = data;
+  hl_api *a = k->c->a;
+  if (status == 0 && res->value) {
+    on_accepted(k->c, HL_EEXISTS, res);
+    hl_free(k->trace);
+    hl_free(k);
+    return;
+  }
+  char now[24];
+  snprintf(now, sizeof now, "%lld", (long long)hl_wall_ms());
+  hl_kafka_header h[2];
+  size_t nh = 0;
+  h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
+  if (k->trace) h[nh++] = (hl_kafka_header){"traceparent", k->trace, strlen(k->trace)};
+  hl_kafka_produce(a->kafka, k->c->e.ingress_topic, k->c->e.id, strlen(k->c->e.id), k->c->e.body, k->c->e.body_len,
+                   h, nh, on_ingress_acked, k);
+}
+
 static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
+  if (a->kafka) {
+    kafka_accept *k = hl_calloc(1, sizeof *k);
+    k->c = c;
+    k->trace = trace ? hl_strdup(trace) : NULL;
+    snprintf(k->key, sizeof k->key, "accepted#%s", c->e.id);
+    a->pending++;
+    a->store->vt->ledger_get(a->store, k->key, on_seen_checked, k);
+    return;
+  }
   hl_eq_accept ev = {
     .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
     .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,

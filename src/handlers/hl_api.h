@@ -17,6 +17,7 @@
 #include "handlers/hl_dispatch.h"
 #include "handlers/hl_registry.h"
 #include "loop/hl_http_server.h"
+#include "loop/hl_kafka.h"
 #include "store/hl_store.h"
 
 typedef struct hl_api hl_api;
@@ -44,6 +45,7 @@ struct hl_api {
   hl_store *store;
   hl_registry *reg;
   hl_dispatch *dispatch;   /* NULL where this process does not dispatch */
+  hl_kafka *kafka;         /* the Kafka queue, NULL with the embedded queue */
   hl_api_options opt;
   bool draining;           /* shutting down: intake answers 503 */
   size_t pending;          /* requests waiting for the store */
@@ -51,6 +53,9 @@ struct hl_api {
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
                  const hl_api_options *opt);
+/* Switches intake to Kafka: events are produced to their ingress topic and
+ * answered 202 once acknowledged; registrations ensure their topics. */
+void hl_api_use_kafka(hl_api *a, hl_kafka *kafka);
 /* hl_http_server callbacks; data is the hl_api. */
 void hl_api_handle(hl_http_req *req, void *data);
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);

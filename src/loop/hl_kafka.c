@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -258,6 +259,9 @@ static rd_kafka_conf_t *base_conf(const hl_kafka_config *cfg, char *err, size_t 
       rd_kafka_conf_destroy(c);
       return NULL;
     }
+  /* librdkafka's own debug contexts, for diagnosing a cluster (e.g. "cgrp,topic"). */
+  const char *dbg = getenv("HOOKLOOP_KAFKA_DEBUG");
+  if (dbg && *dbg) rd_kafka_conf_set(c, "debug", dbg, err, errlen);
   return c;
 }
 

@@ -1,0 +1,59 @@
+/* hl_pipeline.h — the seed design on Kafka (Amazon MSK in production):
+ *
+ *   ingress topics --processor--> egress topics (one per partner and type)
+ *   egress + retry topics --dispatcher--> partners; failures to retry topics
+ *   (wh.retry.<tier>, due time in headers) or the dead-letter topic.
+ *
+ * Processor: each ingress record is checked (envelope, schema), matched
+ * against the subscriptions and produced to every matching egress topic;
+ * the record is done when every produce was acknowledged. Malformed or
+ * invalid records go to the dead-letter topic with the reason in headers,
+ * so a partition never sticks.
+ *
+ * Dispatcher: each egress/retry record becomes a delivery of the same
+ * state machine as the embedded queue (hl_dispatch, source mode). A retry
+ * record not yet due pauses its partition until it is (head-of-line: a
+ * tier's records fall due in order). A subscription with too much in memory
+ * pauses the partition that feeds it; one slow partner stalls only its own
+ * topic.
+ *
+ * At-least-once: every record is marked done (hl_kafka_done) only once it
+ * reached a durable state; offsets commit the finished prefix.
+ */
+#ifndef HL_PIPELINE_H
+#define HL_PIPELINE_H
+
+#include <stdbool.h>
+
+#include "handlers/hl_dispatch.h"
+#include "handlers/hl_registry.h"
+#include "handlers/hl_retry.h"
+#include "loop/hl_kafka.h"
+#include "store/hl_store.h"
+
+typedef struct hl_pipeline hl_pipeline;
+
+typedef struct {
+  bool processor, dispatcher;
+  const char *ingress_prefix, *egress_prefix, *retry_prefix, *dlq_topic;
+  const hl_retry_schedule *schedule;  /* names the retry tiers */
+} hl_pipeline_options;
+
+/* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
+ * role) must be created with hl_pipeline_source() as its source. */
+hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *reg, hl_store *store,
+                                const hl_pipeline_options *opt);
+const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p);
+void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d);
+/* Subscribes to the topics of the configured roles. */
+int hl_pipeline_start(hl_pipeline *p);
+/* Stops taking new records (those that arrive are handed back). */
+void hl_pipeline_stop(hl_pipeline *p);
+/* Records being processed (fan-out produces outstanding). */
+size_t hl_pipeline_busy(const hl_pipeline *p);
+void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data);
+
+/* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
+void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
+
+#endif
