@@ -284,9 +284,10 @@ int hl_serve_run(const hl_config *cfg) {
   if (s->set.kafka) {
     const hl_config *c = s->set.cfg;
     const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
+    const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
     hl_kafka_config kc = {.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
                           .security_protocol = c->kafka_security_protocol,
-                          .session_timeout_ms = st ? atoi(st) : 0};
+                          .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0};
     if (hl_kafka_create(&s->loop, &kc, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);
       return 2;

@@ -1,11 +1,9 @@
 #include "crypto/hl_crypto.h"
 #include "common/hl_common.h"
 
-#include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/md.h>
-#include <mbedtls/sha256.h>
+#include <mbedtls/platform_util.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +13,61 @@ void hl_sha256(const void *data, size_t len, uint8_t out[32]) {
   mbedtls_sha256_ret(data, len, out, 0);
 }
 
+/* HMAC is built on the SHA-256 context directly rather than mbedtls_md: the
+ * md layer allocates its context on the heap, which the signing hot path
+ * cannot afford per message. */
+#define SHA256_BLOCK 64
+
+void hl_hmac_key_init(hl_hmac_key *k, const void *key, size_t key_len) {
+  uint8_t block[SHA256_BLOCK], pad[SHA256_BLOCK];
+  memset(block, 0, sizeof block);
+  if (key_len > SHA256_BLOCK) hl_sha256(key, key_len, block); /* RFC 2104: long keys are hashed */
+  else if (key_len) memcpy(block, key, key_len);
+  mbedtls_sha256_init(&k->inner);
+  mbedtls_sha256_init(&k->outer);
+  for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = block[i] ^ 0x36;
+  mbedtls_sha256_starts_ret(&k->inner, 0);
+  mbedtls_sha256_update_ret(&k->inner, pad, SHA256_BLOCK);
+  for (size_t i = 0; i < SHA256_BLOCK; i++) pad[i] = block[i] ^ 0x5c;
+  mbedtls_sha256_starts_ret(&k->outer, 0);
+  mbedtls_sha256_update_ret(&k->outer, pad, SHA256_BLOCK);
+  mbedtls_platform_zeroize(block, sizeof block);
+  mbedtls_platform_zeroize(pad, sizeof pad);
+}
+
+void hl_hmac_key_dispose(hl_hmac_key *k) {
+  mbedtls_sha256_free(&k->inner);
+  mbedtls_sha256_free(&k->outer);
+}
+
+void hl_hmac_begin(hl_hmac_run *r, const hl_hmac_key *k) {
+  r->key = k;
+  mbedtls_sha256_init(&r->ctx);
+  mbedtls_sha256_clone(&r->ctx, &k->inner);
+}
+
+void hl_hmac_update(hl_hmac_run *r, const void *data, size_t len) {
+  if (len) mbedtls_sha256_update_ret(&r->ctx, data, len);
+}
+
+void hl_hmac_end(hl_hmac_run *r, uint8_t out[32]) {
+  uint8_t ih[32];
+  mbedtls_sha256_finish_ret(&r->ctx, ih);
+  mbedtls_sha256_clone(&r->ctx, &r->key->outer);
+  mbedtls_sha256_update_ret(&r->ctx, ih, sizeof ih);
+  mbedtls_sha256_finish_ret(&r->ctx, out);
+  mbedtls_sha256_free(&r->ctx);
+  mbedtls_platform_zeroize(ih, sizeof ih);
+}
+
 void hl_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, uint8_t out[32]) {
-  mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, key_len, data, len, out);
+  hl_hmac_key k;
+  hl_hmac_run r;
+  hl_hmac_key_init(&k, key, key_len);
+  hl_hmac_begin(&r, &k);
+  hl_hmac_update(&r, data, len);
+  hl_hmac_end(&r, out);
+  hl_hmac_key_dispose(&k);
 }
 
 void hl_hex(const uint8_t *in, size_t len, char *out) {
@@ -28,20 +79,79 @@ void hl_hex(const uint8_t *in, size_t len, char *out) {
   out[2 * len] = '\0';
 }
 
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t hl_base64_encode_to(char *out, const uint8_t *in, size_t len) {
+  char *o = out;
+  size_t i = 0;
+  for (; i + 3 <= len; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    *o++ = b64_alphabet[v >> 18];
+    *o++ = b64_alphabet[(v >> 12) & 63];
+    *o++ = b64_alphabet[(v >> 6) & 63];
+    *o++ = b64_alphabet[v & 63];
+  }
+  if (len - i == 1) {
+    uint32_t v = (uint32_t)in[i] << 16;
+    *o++ = b64_alphabet[v >> 18];
+    *o++ = b64_alphabet[(v >> 12) & 63];
+    *o++ = '=';
+    *o++ = '=';
+  } else if (len - i == 2) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+    *o++ = b64_alphabet[v >> 18];
+    *o++ = b64_alphabet[(v >> 12) & 63];
+    *o++ = b64_alphabet[(v >> 6) & 63];
+    *o++ = '=';
+  }
+  *o = '\0';
+  return (size_t)(o - out);
+}
+
 void hl_base64_encode(hl_buf *out, const uint8_t *in, size_t len) {
-  size_t need = 4 * ((len + 2) / 3) + 1, olen = 0;
-  hl_buf_reserve(out, need);
-  mbedtls_base64_encode((unsigned char *)out->data + out->len, need, &olen, in, len);
-  out->len += olen;
-  out->data[out->len] = '\0';
+  hl_buf_reserve(out, HL_BASE64_ENCODED_LEN(len) + 1);
+  out->len += hl_base64_encode_to(out->data + out->len, in, len);
+}
+
+/* 0..63 for alphabet characters, -1 otherwise. */
+static int b64_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
 }
 
 int hl_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen) {
-  size_t olen = 0;
-  int rc = mbedtls_base64_decode(out, outlen, &olen, (const unsigned char *)in, len);
-  if (rc == MBEDTLS_ERR_BASE64_BUFFER_TOO_SMALL) return HL_ETOOBIG;
-  if (rc != 0) return HL_EPARSE;
-  return (int)olen;
+  if (len % 4) return HL_EPARSE;
+  if (len == 0) return 0;
+  size_t pad = 0;
+  if (in[len - 1] == '=') pad = (in[len - 2] == '=') ? 2 : 1;
+  size_t need = len / 4 * 3 - pad;
+  if (need > outlen) return HL_ETOOBIG;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 4) {
+    int v[4];
+    bool last = i + 4 == len;
+    for (int k = 0; k < 4; k++) {
+      if (last && (size_t)k >= 4 - pad) v[k] = 0; /* a padding position */
+      else if ((v[k] = b64_value((unsigned char)in[i + k])) < 0) return HL_EPARSE;
+    }
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    out[o++] = (uint8_t)(w >> 16);
+    if (last && pad == 2) {
+      if (w & 0xffff) return HL_EPARSE; /* unused bits must be zero */
+      break;
+    }
+    out[o++] = (uint8_t)(w >> 8);
+    if (last && pad == 1) {
+      if (w & 0xff) return HL_EPARSE;
+      break;
+    }
+    out[o++] = (uint8_t)w;
+  }
+  return (int)o;
 }
 
 static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -63,8 +173,8 @@ void hl_random_bytes(void *out, size_t len) {
     rng_ready = 1;
   }
   unsigned char *p = out;
-  while (len > 0) { /* the DRBG hands out at most 1024 bytes per call */
-    size_t n = len > 1024 ? 1024 : len;
+  while (len > 0) { /* the DRBG hands out at most MBEDTLS_CTR_DRBG_MAX_REQUEST bytes per call */
+    size_t n = len > MBEDTLS_CTR_DRBG_MAX_REQUEST ? MBEDTLS_CTR_DRBG_MAX_REQUEST : len;
     if (mbedtls_ctr_drbg_random(&rng, p, n) != 0) abort();
     p += n;
     len -= n;
@@ -83,7 +193,7 @@ char *hl_random_id(const char *prefix) {
   size_t pl = strlen(prefix);
   char *id = hl_malloc(pl + 23);
   memcpy(id, prefix, pl);
-  uint8_t r[22];
+  uint8_t r[32];
   for (size_t i = 0; i < 22;) {
     hl_random_bytes(r, sizeof r);
     for (size_t k = 0; k < sizeof r && i < 22; k++)
@@ -91,4 +201,23 @@ char *hl_random_id(const char *prefix) {
   }
   id[pl + 22] = '\0';
   return id;
+}
+
+void hl_random_uuid(char out[37]) {
+  uint8_t b[16];
+  char hex[33];
+  hl_random_bytes(b, sizeof b);
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  hl_hex(b, sizeof b, hex);
+  memcpy(out, hex, 8);
+  out[8] = '-';
+  memcpy(out + 9, hex + 8, 4);
+  out[13] = '-';
+  memcpy(out + 14, hex + 12, 4);
+  out[18] = '-';
+  memcpy(out + 19, hex + 16, 4);
+  out[23] = '-';
+  memcpy(out + 24, hex + 20, 12);
+  out[36] = '\0';
 }

@@ -284,6 +284,12 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
       rd_kafka_conf_set(pc, "enable.idempotence", "true", err, errlen) != RD_KAFKA_CONF_OK ||
       rd_kafka_conf_set(pc, "linger.ms", "2", err, errlen) != RD_KAFKA_CONF_OK)
     goto fail;
+  {
+    /* Bounded, so a producer waiting on the API gets an answer (503) in time. */
+    char mt[32];
+    snprintf(mt, sizeof mt, "%d", cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 30000);
+    if (rd_kafka_conf_set(pc, "message.timeout.ms", mt, err, errlen) != RD_KAFKA_CONF_OK) goto fail;
+  }
   rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
   rd_kafka_conf_set_opaque(pc, k);
   k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errlen);

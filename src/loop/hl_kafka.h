@@ -44,6 +44,7 @@ typedef struct {
   const char *security_protocol;   /* NULL/"plaintext", "ssl", "sasl_ssl" */
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
+  int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
 } hl_kafka_config;
 
 /* A consumed message, owned by the receiver until hl_kafka_done/_release. */
