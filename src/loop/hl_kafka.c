@@ -42,6 +42,7 @@ struct hl_kafka {
   uint64_t generation;
   size_t outstanding;
   pending_cb *deferred, **deferred_tail;
+  struct dr_ctx *admin_pending;
   bool closing;
   int closing_handles;
   void (*close_cb)(void *);
@@ -84,9 +85,10 @@ static void defer(hl_kafka *k, hl_kafka_done_cb cb, void *data, int status) {
 
 /* --- delivery reports and admin results ------------------------------------------------ */
 
-typedef struct {
+typedef struct dr_ctx {
   hl_kafka_done_cb cb;
   void *data;
+  struct dr_ctx *prev, *next; /* admin requests only: outstanding list, answered at close */
 } dr_ctx;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -106,6 +108,11 @@ static void serve_admin(hl_kafka *k) {
   rd_kafka_event_t *ev;
   while (k->admin_q && (ev = rd_kafka_queue_poll(k->admin_q, 0)) != NULL) {
     dr_ctx *c = rd_kafka_event_opaque(ev);
+    if (c) { /* unlink from the outstanding list */
+      if (c->prev) c->prev->next = c->next;
+      else k->admin_pending = c->next;
+      if (c->next) c->next->prev = c->prev;
+    }
     int status = map_err(rd_kafka_event_error(ev));
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
     if (res && status == 0) {
@@ -175,7 +182,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->assigned = false;
       hl_kafka_offsets_reset(&p->off);
       p->generation = ++k->generation;
-      if (k->on_revoke) k->on_revoke(k->data, p->topic, p->partition);
+      if (k->on_revoke && !k->closing) k->on_revoke(k->data, p->topic, p->partition); /* the owner may be gone at close */
     }
     hl_log_info("kafka partitions revoked", "\"count\":%d", parts->cnt);
     rd_kafka_assign(rk, NULL);
@@ -393,7 +400,7 @@ void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t ke
                       size_t len, const hl_kafka_header *headers, size_t nheaders, hl_kafka_done_cb cb,
                       void *data) {
   dr_ctx *c = hl_malloc(sizeof *c);
-  *c = (dr_ctx){cb, data};
+  *c = (dr_ctx){cb, data, NULL, NULL};
   rd_kafka_headers_t *h = NULL;
   if (nheaders) {
     h = rd_kafka_headers_new(nheaders);
@@ -461,7 +468,9 @@ void hl_kafka_ensure_topic(hl_kafka *k, const char *topic, int partitions, hl_ka
     return;
   }
   dr_ctx *c = hl_malloc(sizeof *c);
-  *c = (dr_ctx){cb, data};
+  *c = (dr_ctx){cb, data, NULL, k->admin_pending};
+  if (k->admin_pending) k->admin_pending->prev = c;
+  k->admin_pending = c;
   rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_opaque(o, c);
   rd_kafka_AdminOptions_set_request_timeout(o, 5000, err, sizeof err);
@@ -512,6 +521,13 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
     p = next;
   }
   k->deferred = NULL;
+  /* Admin requests still unanswered when the handle went away. */
+  while (k->admin_pending) {
+    dr_ctx *c = k->admin_pending;
+    k->admin_pending = c->next;
+    if (c->cb) c->cb(c->data, HL_ECANCELED);
+    hl_free(c);
+  }
   size_t it = 0;
   void *v;
   while (hl_strmap_next(&k->parts, &it, NULL, &v)) {
