@@ -1,0 +1,200 @@
+/* hl_ddb_wire.h — the DynamoDB JSON protocol (awsJson1_0) without I/O:
+ * request bodies for the operations the store uses, and the reading of
+ * responses and error bodies.
+ *
+ * Requests go as POST / with Content-Type application/x-amz-json-1.0 and
+ * X-Amz-Target hl_ddb_target(op); the transport and signing live elsewhere.
+ * Attribute values are typed; N values are decimal strings and never pass
+ * through a double. Builders borrow every input and append to the caller's
+ * buffer; they return 0 or HL_EINVAL (nothing useful was appended then). */
+#ifndef HL_DDB_WIRE_H
+#define HL_DDB_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+#include "json/hl_json.h"
+
+typedef enum {
+  HL_DDB_GET_ITEM,
+  HL_DDB_PUT_ITEM,
+  HL_DDB_UPDATE_ITEM,
+  HL_DDB_DELETE_ITEM,
+  HL_DDB_QUERY,
+  HL_DDB_BATCH_WRITE_ITEM,
+  HL_DDB_CREATE_TABLE,
+  HL_DDB_UPDATE_TIME_TO_LIVE,
+  HL_DDB_DESCRIBE_TABLE,
+} hl_ddb_op;
+
+/* "DynamoDB_20120810.<Operation>", static. */
+const char *hl_ddb_target(hl_ddb_op op);
+#define HL_DDB_CONTENT_TYPE "application/x-amz-json-1.0"
+
+/* --- attribute values ----------------------------------------------------- */
+typedef enum { HL_DDB_S, HL_DDB_N, HL_DDB_BOOL, HL_DDB_NULL, HL_DDB_M, HL_DDB_L } hl_ddb_type;
+
+typedef struct hl_ddb_val hl_ddb_val;
+typedef struct hl_ddb_attr hl_ddb_attr;
+
+struct hl_ddb_val {
+  hl_ddb_type type;
+  const char *s; /* S: UTF-8 text; N: decimal text */
+  size_t len;
+  bool b;                   /* BOOL */
+  const hl_ddb_attr *attrs; /* M */
+  const hl_ddb_val *items;  /* L */
+  size_t n;                 /* M, L: count */
+};
+
+struct hl_ddb_attr {
+  const char *name;
+  hl_ddb_val v;
+};
+
+/* An item or key: named attribute values. */
+typedef struct {
+  const hl_ddb_attr *attrs;
+  size_t n;
+} hl_ddb_item;
+
+#define HL_DDB_ITEM(arr) ((hl_ddb_item){(arr), sizeof(arr) / sizeof((arr)[0])})
+
+static inline hl_ddb_val hl_ddb_s(const char *s) { return (hl_ddb_val){.type = HL_DDB_S, .s = s, .len = __builtin_strlen(s)}; }
+static inline hl_ddb_val hl_ddb_sn(const char *s, size_t n) { return (hl_ddb_val){.type = HL_DDB_S, .s = s, .len = n}; }
+/* A number given as decimal text (validated when written). */
+static inline hl_ddb_val hl_ddb_n(const char *s) { return (hl_ddb_val){.type = HL_DDB_N, .s = s, .len = __builtin_strlen(s)}; }
+static inline hl_ddb_val hl_ddb_bool(bool b) { return (hl_ddb_val){.type = HL_DDB_BOOL, .b = b}; }
+static inline hl_ddb_val hl_ddb_null(void) { return (hl_ddb_val){.type = HL_DDB_NULL}; }
+static inline hl_ddb_val hl_ddb_m(const hl_ddb_attr *a, size_t n) { return (hl_ddb_val){.type = HL_DDB_M, .attrs = a, .n = n}; }
+static inline hl_ddb_val hl_ddb_l(const hl_ddb_val *v, size_t n) { return (hl_ddb_val){.type = HL_DDB_L, .items = v, .n = n}; }
+
+/* Writes an integer's decimal text into buf (24 bytes) for hl_ddb_n. */
+const char *hl_ddb_i64(char buf[24], int64_t v);
+/* true when s is a number DynamoDB accepts: [-]digits[.digits][e[+-]digits]
+ * (or .digits) with at most 38 significant digits. */
+bool hl_ddb_number_valid(const char *s, size_t len);
+/* Writes one typed value ({"S": ...} etc.) with w. HL_EINVAL for a bad N,
+ * an empty name in an M, or nesting deeper than 32. */
+int hl_ddb_write_val(hl_jw *w, const hl_ddb_val *v);
+/* Writes an item as a JSON object of typed values. */
+int hl_ddb_write_item(hl_jw *w, hl_ddb_item item);
+
+/* --- request bodies ------------------------------------------------------- */
+typedef struct {
+  const char *placeholder; /* "#st" */
+  const char *name;        /* "status" */
+} hl_ddb_name;
+
+/* Expressions and options shared by the item operations; every member may
+ * be zero/NULL. */
+typedef struct {
+  const char *condition;       /* ConditionExpression */
+  const char *update;          /* UpdateExpression (UpdateItem) */
+  const hl_ddb_name *names;    /* ExpressionAttributeNames */
+  size_t n_names;
+  const hl_ddb_attr *values;   /* ExpressionAttributeValues (":v" names) */
+  size_t n_values;
+  const char *return_values;   /* ReturnValues: "ALL_NEW", "ALL_OLD", ... */
+  bool return_old_on_condition_fail; /* ReturnValuesOnConditionCheckFailure ALL_OLD */
+} hl_ddb_expr;
+
+int hl_ddb_get_item(hl_buf *out, const char *table, hl_ddb_item key, bool consistent);
+int hl_ddb_put_item(hl_buf *out, const char *table, hl_ddb_item item, const hl_ddb_expr *x);
+/* x->update is required. */
+int hl_ddb_update_item(hl_buf *out, const char *table, hl_ddb_item key, const hl_ddb_expr *x);
+int hl_ddb_delete_item(hl_buf *out, const char *table, hl_ddb_item key, const hl_ddb_expr *x);
+
+typedef struct {
+  const char *index;          /* IndexName or NULL */
+  const char *key_condition;  /* KeyConditionExpression, required */
+  const char *filter;         /* FilterExpression or NULL */
+  const hl_ddb_name *names;
+  size_t n_names;
+  const hl_ddb_attr *values;
+  size_t n_values;
+  int limit;                  /* > 0 to set Limit */
+  bool consistent;
+  bool descending;            /* ScanIndexForward false */
+  /* ExclusiveStartKey: the LastEvaluatedKey object of the previous page as
+   * parsed (re-encoded as is), or NULL. */
+  const hl_json *start_key;
+} hl_ddb_query_args;
+int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q);
+
+/* One request of a BatchWriteItem: a put of item or a delete of key. */
+typedef struct {
+  bool del;
+  hl_ddb_item item; /* the item (put) or the key (delete) */
+} hl_ddb_write_req;
+#define HL_DDB_BATCH_MAX 25
+/* 1..HL_DDB_BATCH_MAX requests on one table. */
+int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *reqs, size_t n);
+/* Body re-sending a response's UnprocessedItems ({"RequestItems": ...}).
+ * Returns the number of requests in it (0: nothing left, nothing appended)
+ * or HL_EPARSE when the member is not of that shape. */
+int hl_ddb_batch_write_resend(hl_buf *out, const hl_json *response);
+
+typedef struct {
+  const char *name;
+  char type; /* 'S', 'N' or 'B' */
+} hl_ddb_key_def;
+typedef struct {
+  const char *name;
+  hl_ddb_key_def hash, range; /* range.name NULL when absent */
+} hl_ddb_gsi;
+/* On-demand (PAY_PER_REQUEST) table with an optional sort key and global
+ * secondary indexes projecting ALL. */
+int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
+                        const hl_ddb_gsi *gsis, size_t n_gsis);
+int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled);
+int hl_ddb_describe_table(hl_buf *out, const char *table);
+
+/* --- responses ------------------------------------------------------------ */
+typedef enum {
+  HL_DDB_OK = 0,
+  HL_DDB_CONDITION_FAILED, /* ConditionalCheckFailedException: a normal outcome */
+  HL_DDB_THROTTLED,        /* throttling codes: retry with backoff */
+  HL_DDB_TRANSIENT,        /* 5xx, request timeouts: retry with backoff */
+  HL_DDB_NOT_FOUND,        /* ResourceNotFoundException (the table) */
+  HL_DDB_IN_USE,           /* ResourceInUseException (CreateTable of an existing table) */
+  HL_DDB_VALIDATION,       /* ValidationException, SerializationException: a bug */
+  HL_DDB_AUTH,             /* credentials or signature refused */
+  HL_DDB_EXPIRED_TOKEN,    /* refresh the credentials, then retry once */
+  HL_DDB_UNKNOWN_OP,       /* UnknownOperationException (e.g. a server lacking TTL) */
+  HL_DDB_OTHER,
+} hl_ddb_outcome;
+
+typedef struct {
+  hl_ddb_outcome outcome;
+  bool retryable;
+  int http_status;
+  char code[80];     /* the name after '#' in __type, "" when absent */
+  char message[256]; /* message or Message, truncated */
+} hl_ddb_status;
+
+/* Classifies a response from its HTTP status and body (the body may be
+ * NULL or not JSON for a 5xx from a proxy). 2xx gives HL_DDB_OK. Returns
+ * st->outcome. */
+hl_ddb_outcome hl_ddb_classify(int http_status, const char *body, size_t len, hl_ddb_status *st);
+/* Whether an error code (the part after '#') is retried by the AWS SDKs'
+ * standard mode. */
+bool hl_ddb_code_retryable(const char *code);
+const char *hl_ddb_outcome_name(hl_ddb_outcome o);
+
+/* Typed reads of an item (a JSON object of typed values, as in "Item",
+ * "Attributes" or an element of "Items"). Each returns NULL / false when the
+ * attribute is absent or of another type. */
+const char *hl_ddb_item_s(const hl_json *item, const char *name, size_t *len);
+/* The decimal text of an N attribute (not NUL-terminated: use len). */
+const char *hl_ddb_item_n(const hl_json *item, const char *name, size_t *len);
+/* An N attribute as an int64 when it is an integer in range. */
+int hl_ddb_item_i64(const hl_json *item, const char *name, int64_t *out);
+bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out);
+/* The inner value of an M or L attribute. */
+const hl_json *hl_ddb_item_m(const hl_json *item, const char *name);
+const hl_json *hl_ddb_item_l(const hl_json *item, const char *name);
+
+#endif

@@ -1,0 +1,316 @@
+/* The DynamoDB wire layer against the project's wire examples
+ * (shared/vectors/dynamodb/wire-examples.json, read in place): every
+ * request body the store builds is compared as JSON with the example, every
+ * error body is classified as the example says. */
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+#include "json/hl_json.h"
+#include "store/hl_ddb_wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static hl_json_doc vec;
+static char *vec_text;
+
+static const hl_json *examples(void) {
+  size_t len;
+  vec_text = hl_read_file(hl_vector_path("dynamodb/wire-examples.json"), &len);
+  HL_ASSERT(vec_text);
+  hl_json_doc_init(&vec);
+  HL_ASSERT(hl_json_parse(&vec, vec_text, len, NULL) == 0);
+  return vec.root;
+}
+
+static const hl_json *example(const char *name) {
+  const hl_json *ex = hl_json_get(vec.root, "examples");
+  for (uint32_t i = 0; i < ex->len; i++)
+    if (strcmp(hl_json_str(hl_json_get(&ex->u.items[i], "name")), name) == 0) return &ex->u.items[i];
+  HL_ASSERT_MSG(0, "no example %s", name);
+  return NULL;
+}
+
+/* Our body parses to the same JSON as the example's request, and the
+ * operation's target matches. */
+static void same_request(const char *name, hl_ddb_op op, hl_buf *body) {
+  const hl_json *e = example(name);
+  HL_ASSERT_EQ_STR(hl_ddb_target(op), hl_json_str(hl_json_get(e, "x_amz_target")));
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  hl_json_error err;
+  HL_ASSERT_MSG(hl_json_parse(&d, body->data, body->len, &err) == 0, "%s: %s in %s", name, err.message, body->data);
+  hl_buf want = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &want);
+  hl_jw_value(&w, hl_json_get(e, "request"));
+  HL_ASSERT_MSG(hl_json_equal(d.root, hl_json_get(e, "request")), "%s:\n got  %s\n want %s", name, body->data,
+                want.data);
+  hl_buf_dispose(&want);
+  hl_json_doc_dispose(&d);
+  hl_buf_reset(body);
+}
+
+/* The example's response as wire text. */
+static void response_text(const hl_json *e, hl_buf *out) {
+  hl_jw w;
+  hl_jw_init(&w, out);
+  hl_jw_value(&w, hl_json_get(e, "response"));
+}
+
+HL_TEST(request_bodies_match_the_examples) {
+  examples();
+  hl_buf b = HL_BUF_INIT;
+  hl_ddb_attr idem[] = {
+      {"pk", hl_ddb_s("idem#acme#evt-0001")}, {"status", hl_ddb_s("DELIVERED")}, {"expires_at", hl_ddb_n("1767225600")}};
+  hl_ddb_expr create = {.condition = "attribute_not_exists(pk)"};
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "hookloop_idempotency", HL_DDB_ITEM(idem), &create), 0);
+  same_request("PutItem conditional create: new key", HL_DDB_PUT_ITEM, &b);
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "hookloop_idempotency", HL_DDB_ITEM(idem), &create), 0);
+  same_request("PutItem conditional create: key exists", HL_DDB_PUT_ITEM, &b);
+  create.return_old_on_condition_fail = true;
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "hookloop_idempotency", HL_DDB_ITEM(idem), &create), 0);
+  same_request("PutItem conditional create: key exists, ALL_OLD", HL_DDB_PUT_ITEM, &b);
+
+  hl_ddb_attr dkey[] = {{"pk", hl_ddb_s("dlv#evt-0001#acme")}};
+  hl_ddb_name names[] = {{"#st", "status"}};
+  hl_ddb_attr vals[] = {{":st", hl_ddb_s("RETRYING")}, {":zero", hl_ddb_n("0")}, {":one", hl_ddb_n("1")}};
+  hl_ddb_expr upd = {.update = "SET #st = :st, attempts = if_not_exists(attempts, :zero) + :one",
+                     .condition = "attribute_exists(pk)",
+                     .names = names,
+                     .n_names = 1,
+                     .values = vals,
+                     .n_values = 3,
+                     .return_values = "ALL_NEW"};
+  HL_ASSERT_EQ_INT(hl_ddb_update_item(&b, "hookloop_delivery_status", HL_DDB_ITEM(dkey), &upd), 0);
+  same_request("UpdateItem with condition and counter", HL_DDB_UPDATE_ITEM, &b);
+
+  hl_ddb_attr skey[] = {{"pk", hl_ddb_s("schema#PaymentProcessed#1")}};
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&b, "hookloop_schemas", HL_DDB_ITEM(skey), true), 0);
+  same_request("GetItem found", HL_DDB_GET_ITEM, &b);
+  { /* The comparison does notice a difference (ConsistentRead missing). */
+    HL_ASSERT_EQ_INT(hl_ddb_get_item(&b, "hookloop_schemas", HL_DDB_ITEM(skey), false), 0);
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT(hl_json_parse(&d, b.data, b.len, NULL) == 0);
+    HL_ASSERT(!hl_json_equal(d.root, hl_json_get(example("GetItem found"), "request")));
+    hl_json_doc_dispose(&d);
+    hl_buf_reset(&b);
+  }
+  hl_ddb_attr mkey[] = {{"pk", hl_ddb_s("schema#Missing#1")}};
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&b, "hookloop_schemas", HL_DDB_ITEM(mkey), false), 0);
+  same_request("GetItem not found", HL_DDB_GET_ITEM, &b);
+
+  hl_ddb_attr qv[] = {{":p", hl_ddb_s("sub#PaymentProcessed")}};
+  hl_ddb_query_args q = {.key_condition = "pk = :p", .values = qv, .n_values = 1, .limit = 2};
+  HL_ASSERT_EQ_INT(hl_ddb_query(&b, "hookloop_subscriptions", &q), 0);
+  same_request("Query page 1", HL_DDB_QUERY, &b);
+  /* Page 2 starts at page 1's LastEvaluatedKey, passed through as parsed. */
+  q.start_key = hl_json_get(hl_json_get(example("Query page 1"), "response"), "LastEvaluatedKey");
+  HL_ASSERT(q.start_key);
+  HL_ASSERT_EQ_INT(hl_ddb_query(&b, "hookloop_subscriptions", &q), 0);
+  same_request("Query page 2 (last)", HL_DDB_QUERY, &b);
+  HL_ASSERT(!hl_json_get(hl_json_get(example("Query page 2 (last)"), "response"), "LastEvaluatedKey"));
+
+  hl_ddb_attr i1[] = {{"pk", hl_ddb_s("dlv#evt-0001#acme")}, {"status", hl_ddb_s("DELIVERED")}};
+  hl_ddb_attr i2[] = {{"pk", hl_ddb_s("dlv#evt-0002#acme")}, {"status", hl_ddb_s("DELIVERED")}};
+  hl_ddb_attr i3[] = {{"pk", hl_ddb_s("dlv#evt-0003#acme")}, {"status", hl_ddb_s("DELIVERED")}};
+  hl_ddb_attr k9[] = {{"pk", hl_ddb_s("dlv#evt-0009#acme")}};
+  hl_ddb_write_req reqs[] = {
+      {false, HL_DDB_ITEM(i1)}, {false, HL_DDB_ITEM(i2)}, {false, HL_DDB_ITEM(i3)}, {true, HL_DDB_ITEM(k9)}};
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write(&b, "hookloop_delivery_status", reqs, 4), 0);
+  same_request("BatchWriteItem partly processed", HL_DDB_BATCH_WRITE_ITEM, &b);
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write(&b, "hookloop_delivery_status", reqs, 4), 0);
+  same_request("BatchWriteItem all processed", HL_DDB_BATCH_WRITE_ITEM, &b);
+
+  HL_ASSERT_EQ_INT(hl_ddb_create_table(&b, "hookloop_idempotency", (hl_ddb_key_def){"pk", 'S'},
+                                       (hl_ddb_key_def){NULL, 0}, NULL, 0),
+                   0);
+  same_request("CreateTable on-demand", HL_DDB_CREATE_TABLE, &b);
+  HL_ASSERT_EQ_INT(hl_ddb_update_ttl(&b, "hookloop_idempotency", "expires_at", true), 0);
+  same_request("UpdateTimeToLive", HL_DDB_UPDATE_TIME_TO_LIVE, &b);
+  hl_buf_dispose(&b);
+  hl_json_doc_dispose(&vec);
+  free(vec_text);
+}
+
+HL_TEST(responses_of_the_examples) {
+  examples();
+  hl_buf t = HL_BUF_INIT;
+  hl_ddb_status st;
+  /* Conditional puts: success, then a condition failure as a normal outcome. */
+  const hl_json *e = example("PutItem conditional create: new key");
+  response_text(e, &t);
+  HL_ASSERT_EQ_INT(hl_ddb_classify(200, t.data, t.len, &st), HL_DDB_OK);
+  hl_buf_reset(&t);
+  e = example("PutItem conditional create: key exists");
+  response_text(e, &t);
+  HL_ASSERT_EQ_INT(hl_ddb_classify(400, t.data, t.len, &st), HL_DDB_CONDITION_FAILED);
+  HL_ASSERT(!st.retryable);
+  HL_ASSERT_EQ_STR(st.code, "ConditionalCheckFailedException");
+  HL_ASSERT_EQ_STR(st.message, "The conditional request failed");
+  hl_buf_reset(&t);
+  e = example("PutItem conditional create: key exists, ALL_OLD");
+  HL_ASSERT_EQ_STR(hl_ddb_item_s(hl_json_get(hl_json_get(e, "response"), "Item"), "status", NULL), "DELIVERED");
+
+  /* Typed reads; numbers stay exact text. */
+  const hl_json *item = hl_json_get(hl_json_get(example("GetItem found"), "response"), "Item");
+  size_t len;
+  const char *n = hl_ddb_item_n(item, "amount_limit", &len);
+  HL_ASSERT(n && len == 30 && memcmp(n, "12345678901234567890.123456789", 30) == 0);
+  bool active = false;
+  HL_ASSERT(hl_ddb_item_bool(item, "active", &active) && active);
+  int64_t i64;
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(item, "amount_limit", &i64), HL_EINVAL); /* a fraction */
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(item, "missing", &i64), HL_ENOTFOUND);
+  HL_ASSERT(hl_ddb_item_s(item, "amount_limit", NULL) == NULL); /* N, not S */
+  HL_ASSERT(!hl_json_get(hl_json_get(example("GetItem not found"), "response"), "Item"));
+  const hl_json *attrs =
+      hl_json_get(hl_json_get(example("UpdateItem with condition and counter"), "response"), "Attributes");
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(attrs, "attempts", &i64), 0);
+  HL_ASSERT_EQ_INT((int)i64, 2);
+
+  /* BatchWriteItem: re-send exactly UnprocessedItems. */
+  e = example("BatchWriteItem partly processed");
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write_resend(&t, hl_json_get(e, "response")), 1);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, t.data, t.len, NULL) == 0);
+  HL_ASSERT(hl_json_equal(hl_json_get(d.root, "RequestItems"), hl_json_get(hl_json_get(e, "response"), "UnprocessedItems")));
+  hl_json_doc_dispose(&d);
+  hl_buf_reset(&t);
+  e = example("BatchWriteItem all processed");
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write_resend(&t, hl_json_get(e, "response")), 0);
+  HL_ASSERT_EQ_INT((int)t.len, 0);
+
+  /* TransactWriteItems is not used by the store; its cancellation is a
+   * plain non-retryable error here. */
+  e = example("TransactWriteItems cancelled by a condition");
+  response_text(e, &t);
+  HL_ASSERT_EQ_INT(hl_ddb_classify(400, t.data, t.len, &st), HL_DDB_OTHER);
+  HL_ASSERT(!st.retryable && st.message[0]);
+  hl_buf_dispose(&t);
+  hl_json_doc_dispose(&vec);
+  free(vec_text);
+}
+
+HL_TEST(error_bodies_classified_as_the_examples) {
+  const hl_json *errs = hl_json_get(examples(), "errors");
+  HL_ASSERT(errs && errs->len >= 19);
+  hl_buf t = HL_BUF_INIT;
+  for (uint32_t i = 0; i < errs->len; i++) {
+    const hl_json *e = &errs->u.items[i];
+    int64_t status;
+    HL_ASSERT(hl_json_int64(hl_json_get(e, "status"), &status) == 0);
+    const hl_json *body = hl_json_get(e, "body");
+    hl_buf_reset(&t);
+    if (body->type == HL_JSON_STRING) hl_buf_append(&t, body->u.str, body->len);
+    else {
+      hl_jw w;
+      hl_jw_init(&w, &t);
+      hl_jw_value(&w, body);
+    }
+    hl_ddb_status st;
+    hl_ddb_outcome o = hl_ddb_classify((int)status, t.data, t.len, &st);
+    bool want = hl_json_get(e, "retry")->type == HL_JSON_TRUE;
+    const char *type = hl_json_str(hl_json_get(body, "__type"));
+    HL_ASSERT_MSG(st.retryable == want, "%s: retryable %d", type, st.retryable);
+    HL_ASSERT_EQ_STR(st.code, strchr(type, '#') + 1);
+    HL_ASSERT(o != HL_DDB_OK && o != HL_DDB_CONDITION_FAILED);
+    if (want) HL_ASSERT(o == HL_DDB_THROTTLED || o == HL_DDB_TRANSIENT);
+    if (strstr(type, "ResourceInUse")) HL_ASSERT_EQ_INT(o, HL_DDB_IN_USE);
+    if (strstr(type, "UnknownOperation")) HL_ASSERT_EQ_INT(o, HL_DDB_UNKNOWN_OP);
+    if (strstr(type, "ExpiredToken")) HL_ASSERT_EQ_INT(o, HL_DDB_EXPIRED_TOKEN);
+    if (strstr(type, "ResourceNotFound")) HL_ASSERT_EQ_INT(o, HL_DDB_NOT_FOUND);
+    /* Messages come from either spelling of the member. */
+    const char *m = hl_json_str(hl_json_get(body, "message"));
+    if (!m) m = hl_json_str(hl_json_get(body, "Message"));
+    if (m) HL_ASSERT(strncmp(st.message, m, sizeof st.message - 1) == 0);
+  }
+  /* Bodies that are not JSON: a 5xx from a proxy retries, a 4xx does not. */
+  hl_ddb_status st;
+  HL_ASSERT_EQ_INT(hl_ddb_classify(502, "<html>bad gateway</html>", 24, &st), HL_DDB_TRANSIENT);
+  HL_ASSERT(st.retryable && st.code[0] == '\0');
+  HL_ASSERT_EQ_INT(hl_ddb_classify(403, "", 0, &st), HL_DDB_OTHER);
+  HL_ASSERT(!st.retryable);
+  HL_ASSERT_EQ_INT(hl_ddb_classify(400, "{\"__type\":\"ThrottlingException\"}", 32, &st), HL_DDB_THROTTLED);
+  HL_ASSERT(st.retryable);
+  hl_buf_dispose(&t);
+  hl_json_doc_dispose(&vec);
+  free(vec_text);
+}
+
+HL_TEST(typed_values_and_validation) {
+  HL_ASSERT(hl_ddb_number_valid("0", 1));
+  HL_ASSERT(hl_ddb_number_valid("-12.50", 6));
+  HL_ASSERT(hl_ddb_number_valid(".5", 2));
+  HL_ASSERT(hl_ddb_number_valid("1e-130", 6));
+  HL_ASSERT(hl_ddb_number_valid("12345678901234567890123456789012345678", 38));
+  HL_ASSERT(hl_ddb_number_valid("0.00012345678901234567890123456789012345678", 43));
+  HL_ASSERT(!hl_ddb_number_valid("123456789012345678901234567890123456789", 39));
+  static const char *bad[] = {"", "-", "+1", "1e", "1.2.3", "0x10", "NaN", "Infinity", " 1", "1 ", "."};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) HL_ASSERT_MSG(!hl_ddb_number_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
+
+  /* Every type, nested; numbers written exactly as given. */
+  hl_ddb_val list[] = {hl_ddb_n("123.4500"), hl_ddb_null(), hl_ddb_bool(false)};
+  hl_ddb_attr inner[] = {{"k", hl_ddb_s("v\"q")}, {"l", hl_ddb_l(list, 3)}};
+  hl_ddb_attr item[] = {{"pk", hl_ddb_s("a")}, {"m", hl_ddb_m(inner, 2)}, {"big", hl_ddb_n("99999999999999999999.000000001")}};
+  hl_buf b = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "t", HL_DDB_ITEM(item), NULL), 0);
+  HL_ASSERT_EQ_STR(b.data, "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"a\"},\"m\":{\"M\":{\"k\":{\"S\":\"v\\\"q\"},"
+                           "\"l\":{\"L\":[{\"N\":\"123.4500\"},{\"NULL\":true},{\"BOOL\":false}]}}},"
+                           "\"big\":{\"N\":\"99999999999999999999.000000001\"}}}");
+  /* A failed build appends nothing. */
+  size_t before = b.len;
+  hl_ddb_attr badn[] = {{"pk", hl_ddb_s("a")}, {"n", hl_ddb_n("1.0e")}};
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "t", HL_DDB_ITEM(badn), NULL), HL_EINVAL);
+  HL_ASSERT_EQ_INT((int)b.len, (int)before);
+  hl_ddb_attr key[] = {{"pk", hl_ddb_s("a")}};
+  HL_ASSERT_EQ_INT(hl_ddb_update_item(&b, "t", HL_DDB_ITEM(key), NULL), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&b, "", HL_DDB_ITEM(key), false), HL_EINVAL);
+  hl_ddb_attr badv[] = {{"v", hl_ddb_s("x")}}; /* no ':' */
+  hl_ddb_expr x = {.condition = "a = v", .values = badv, .n_values = 1};
+  HL_ASSERT_EQ_INT(hl_ddb_delete_item(&b, "t", HL_DDB_ITEM(key), &x), HL_EINVAL);
+  hl_ddb_write_req many[HL_DDB_BATCH_MAX + 1];
+  for (size_t i = 0; i < HL_ARRAY_SIZE(many); i++) many[i] = (hl_ddb_write_req){false, HL_DDB_ITEM(key)};
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write(&b, "t", many, HL_DDB_BATCH_MAX + 1), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write(&b, "t", many, 0), HL_EINVAL);
+  HL_ASSERT_EQ_INT((int)b.len, (int)before);
+  HL_ASSERT_EQ_INT(hl_ddb_batch_write(&b, "t", many, HL_DDB_BATCH_MAX), 0);
+  /* Conditional delete and a table with a sort key and an index. */
+  hl_buf_reset(&b);
+  hl_ddb_expr cond = {.condition = "attribute_exists(pk)"};
+  HL_ASSERT_EQ_INT(hl_ddb_delete_item(&b, "t", HL_DDB_ITEM(key), &cond), 0);
+  HL_ASSERT_EQ_STR(b.data, "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"ConditionExpression\":\"attribute_exists(pk)\"}");
+  hl_buf_reset(&b);
+  hl_ddb_gsi gsi = {"by_subscription", {"subscription_id", 'S'}, {NULL, 0}};
+  HL_ASSERT_EQ_INT(hl_ddb_create_table(&b, "event_schema", (hl_ddb_key_def){"schema_id", 'S'},
+                                       (hl_ddb_key_def){"version", 'N'}, &gsi, 1),
+                   0);
+  HL_ASSERT_EQ_STR(b.data,
+                   "{\"TableName\":\"event_schema\",\"AttributeDefinitions\":[{\"AttributeName\":\"schema_id\","
+                   "\"AttributeType\":\"S\"},{\"AttributeName\":\"version\",\"AttributeType\":\"N\"},"
+                   "{\"AttributeName\":\"subscription_id\",\"AttributeType\":\"S\"}],\"KeySchema\":[{\"AttributeName\":"
+                   "\"schema_id\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"version\",\"KeyType\":\"RANGE\"}],"
+                   "\"BillingMode\":\"PAY_PER_REQUEST\",\"GlobalSecondaryIndexes\":[{\"IndexName\":\"by_subscription\","
+                   "\"KeySchema\":[{\"AttributeName\":\"subscription_id\",\"KeyType\":\"HASH\"}],\"Projection\":"
+                   "{\"ProjectionType\":\"ALL\"}}]}");
+  hl_buf_reset(&b);
+  HL_ASSERT_EQ_INT(hl_ddb_create_table(&b, "t", (hl_ddb_key_def){"pk", 'X'}, (hl_ddb_key_def){NULL, 0}, NULL, 0),
+                   HL_EINVAL);
+  char nb[24];
+  HL_ASSERT_EQ_STR(hl_ddb_i64(nb, INT64_MIN), "-9223372036854775808");
+  /* Reading an int64 back at the edges. */
+  const char *doc_text = "{\"a\":{\"N\":\"-9223372036854775808\"},\"b\":{\"N\":\"9223372036854775808\"},\"c\":{\"N\":\"1e3\"}}";
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, doc_text, strlen(doc_text), NULL) == 0);
+  int64_t v;
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(d.root, "a", &v), 0);
+  HL_ASSERT(v == INT64_MIN);
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(d.root, "b", &v), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_ddb_item_i64(d.root, "c", &v), HL_EINVAL);
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+}
