@@ -293,3 +293,47 @@ HL_TEST_T(a_slow_partner_does_not_slow_a_fast_one, 300) {
   HL_ASSERT(fast_done < 20000);
   stop_all();
 }
+
+HL_TEST_T(rebalance_between_two_instances_loses_nothing, 400) {
+  start_all(NULL);
+  setup_subs();
+  /* A second instance in the same consumer group, with its own store. */
+  e2e_hookloop second;
+  memset(&second, 0, sizeof second);
+  enum { N = 1000 };
+  char id[64];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "k-reb-%d", i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+    if (i == N / 4) {
+      e2e_start_hookloop(&second, kafka_env); /* joins: partitions move */
+      char u[256], body[512];
+      /* It learns the same subscriptions (its own store). */
+      snprintf(u, sizeof u, "%s/admin/schemas", second.base);
+      HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":"
+                                         "{\"type\":\"object\",\"required\":[\"eventHeader\"]}}", NULL), 201);
+      snprintf(u, sizeof u, "%s/admin/subscriptions", second.base);
+      snprintf(body, sizeof body, "{\"partner_id\":\"fast\",\"event_type\":\"Payment\",\"url\":\"%s/hook/fast\"}", partner.base);
+      HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+      snprintf(body, sizeof body, "{\"partner_id\":\"eur\",\"event_type\":\"Payment\",\"url\":\"%s/hook/eur\","
+                                  "\"filter\":{\"/currency\":\"EUR\"}}", partner.base);
+      HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+    }
+    if (i == 3 * N / 4) {
+      /* The first leaves gracefully: its partitions move to the second. */
+      int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+      HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+      hk.pid = 0;
+      e2e_hookloop tmp = hk;
+      hk = second;          /* post the rest through the second */
+      second = tmp;
+    }
+  }
+  for (int waited = 0; waited < 180000 && stat_of("unique_ids") < N; waited += 200) hl_sleep_ms(200);
+  int64_t uniq = stat_of("unique_ids"), total = stat_of("requests");
+  printf("rebalance: %lld unique of %d, %lld requests\n", (long long)uniq, N, (long long)total);
+  HL_ASSERT_EQ_INT(uniq, N);
+  hl_rmtree(second.dir);
+  free(second.dir);
+  stop_all();
+}
