@@ -240,8 +240,9 @@ static bool has_header(const hl_sigv4_request *req, const char *lname) {
   return false;
 }
 
-int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
-                  hl_sigv4_key_cache *cache, hl_sigv4_out *out) {
+/* expires > 0: query-string signing valid for that many seconds. */
+static int sign_common(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
+                       hl_sigv4_key_cache *cache, hl_sigv4_out *out, int64_t expires) {
   if (!p || !p->region || !*p->region || !p->service || !*p->service || !creds || !creds->access_key_id ||
       !*creds->access_key_id || !creds->secret_access_key || !*creds->secret_access_key || !req ||
       !req->method || !*req->method)
@@ -269,9 +270,10 @@ int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_
     hl_hex(h, 32, out->payload_hash);
   }
   const char *token = creds->session_token && *creds->session_token ? creds->session_token : NULL;
-  bool add_date = !has_header(req, "x-amz-date");
-  bool add_token = token && !has_header(req, "x-amz-security-token");
-  bool add_sha = p->sign_body && !has_header(req, "x-amz-content-sha256");
+  bool presign = expires > 0;
+  bool add_date = !presign && !has_header(req, "x-amz-date");
+  bool add_token = !presign && token && !has_header(req, "x-amz-security-token");
+  bool add_sha = !presign && p->sign_body && !has_header(req, "x-amz-content-sha256");
 
   /* Headers: the request's plus the ones the signer adds, sorted stably. */
   size_t nh = 0;
@@ -293,6 +295,27 @@ int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_
   }
   qsort(hs, nh, sizeof *hs, hdr_cmp);
 
+  hl_buf hblock = HL_BUF_INIT;
+  hl_buf signed_headers = HL_BUF_INIT;
+  for (size_t i = 0; i < nh;) {
+    size_t j = i;
+    hl_buf_append(&hblock, hs[i].name, hs[i].name_len);
+    hl_buf_putc(&hblock, ':');
+    for (; j < nh && strcmp(hs[j].name, hs[i].name) == 0; j++) {
+      if (j > i) hl_buf_putc(&hblock, ',');
+      hl_buf_append(&hblock, hs[j].value, hs[j].value_len);
+    }
+    hl_buf_putc(&hblock, '\n');
+    if (signed_headers.len) hl_buf_putc(&signed_headers, ';');
+    hl_buf_append(&signed_headers, hs[i].name, hs[i].name_len);
+    i = j;
+  }
+  for (size_t i = 0; i < nh; i++) {
+    hl_free(hs[i].name);
+    hl_free(hs[i].value);
+  }
+  hl_free(hs);
+
   hl_buf *cr = &out->canonical_request;
   hl_buf_puts(cr, req->method);
   hl_buf_putc(cr, '\n');
@@ -307,27 +330,33 @@ int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_
     hl_sigv4_uri_encode(cr, req->path, req->path_len, true);
   }
   hl_buf_putc(cr, '\n');
-  canonical_query(cr, req->query, req->query ? req->query_len : 0);
-  hl_buf_putc(cr, '\n');
-  hl_buf signed_headers = HL_BUF_INIT;
-  for (size_t i = 0; i < nh;) {
-    size_t j = i;
-    hl_buf_append(cr, hs[i].name, hs[i].name_len);
-    hl_buf_putc(cr, ':');
-    for (; j < nh && strcmp(hs[j].name, hs[i].name) == 0; j++) {
-      if (j > i) hl_buf_putc(cr, ',');
-      hl_buf_append(cr, hs[j].value, hs[j].value_len);
+  /* Query-string signing signs its own parameters (given encoded, as on
+   * the wire) along with the request's. */
+  hl_buf qparams = HL_BUF_INIT, query = HL_BUF_INIT;
+  if (presign) {
+    hl_buf cred = HL_BUF_INIT;
+    hl_buf_printf(&cred, "%s/%s/%s/%s/aws4_request", creds->access_key_id, date, p->region, p->service);
+    hl_buf_puts(&qparams, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+    hl_sigv4_uri_encode(&qparams, cred.data, cred.len, false);
+    hl_buf_printf(&qparams, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", out->amz_date);
+    hl_sigv4_uri_encode(&qparams, signed_headers.data ? signed_headers.data : "", signed_headers.len, false);
+    hl_buf_printf(&qparams, "&X-Amz-Expires=%lld", (long long)expires);
+    if (token && !p->omit_session_token) {
+      hl_buf_puts(&qparams, "&X-Amz-Security-Token=");
+      hl_sigv4_uri_encode(&qparams, token, strlen(token), false);
     }
-    hl_buf_putc(cr, '\n');
-    if (signed_headers.len) hl_buf_putc(&signed_headers, ';');
-    hl_buf_append(&signed_headers, hs[i].name, hs[i].name_len);
-    i = j;
+    hl_buf_dispose(&cred);
   }
-  for (size_t i = 0; i < nh; i++) {
-    hl_free(hs[i].name);
-    hl_free(hs[i].value);
+  if (req->query && req->query_len) hl_buf_append(&query, req->query, req->query_len);
+  if (qparams.len) {
+    if (query.len) hl_buf_putc(&query, '&');
+    hl_buf_append(&query, qparams.data, qparams.len);
   }
-  hl_free(hs);
+  canonical_query(cr, query.data, query.len);
+  hl_buf_dispose(&query);
+  hl_buf_putc(cr, '\n');
+  hl_buf_append(cr, hblock.data ? hblock.data : "", hblock.len);
+  hl_buf_dispose(&hblock);
   hl_buf_putc(cr, '\n');
   hl_buf_append(cr, signed_headers.data ? signed_headers.data : "", signed_headers.len);
   hl_buf_putc(cr, '\n');
@@ -347,6 +376,18 @@ int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_
   mbedtls_platform_zeroize(key, sizeof key);
   hl_hex(sig, 32, out->signature);
 
+  if (presign) {
+    /* A token left out of the signature still travels with the request. */
+    hl_buf_append(&out->authorization, qparams.data, qparams.len);
+    if (token && p->omit_session_token) {
+      hl_buf_puts(&out->authorization, "&X-Amz-Security-Token=");
+      hl_sigv4_uri_encode(&out->authorization, token, strlen(token), false);
+    }
+    hl_buf_printf(&out->authorization, "&X-Amz-Signature=%s", out->signature);
+    hl_buf_dispose(&qparams);
+    hl_buf_dispose(&signed_headers);
+    return 0;
+  }
   hl_buf_printf(&out->authorization, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
                 creds->access_key_id, date, p->region, p->service, signed_headers.data ? signed_headers.data : "",
                 out->signature);
@@ -357,4 +398,15 @@ int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_
   if (add_sha) out->add[out->n_add++] = (hl_sigv4_header){"X-Amz-Content-Sha256", 20, out->payload_hash, 64};
   out->add[out->n_add++] = (hl_sigv4_header){"Authorization", 13, out->authorization.data, out->authorization.len};
   return 0;
+}
+
+int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
+                  hl_sigv4_key_cache *cache, hl_sigv4_out *out) {
+  return sign_common(p, creds, req, cache, out, 0);
+}
+
+int hl_sigv4_presign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
+                     int64_t expires_s, hl_sigv4_key_cache *cache, hl_sigv4_out *out) {
+  if (expires_s < 1 || expires_s > 604800) return HL_EINVAL;
+  return sign_common(p, creds, req, cache, out, expires_s);
 }

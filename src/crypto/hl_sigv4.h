@@ -5,7 +5,8 @@
  * trimmed values with whitespace runs collapsed, duplicate names joined with
  * commas, the query re-encoded and sorted by key then value, the path
  * normalised for services other than S3), the string to sign, and the
- * Authorization header. The signing key is derived once per (date, region,
+ * Authorization header (or, for presigned URLs, the query). The signing key
+ * is derived once per (date, region,
  * service, secret) and kept in a caller-owned cache.
  *
  * Nothing here logs; no error path reveals the secret key or token. */
@@ -100,6 +101,14 @@ void hl_sigv4_out_dispose(hl_sigv4_out *o);
  * is used as given and not added again. */
 int hl_sigv4_sign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
                   hl_sigv4_key_cache *cache, hl_sigv4_out *out);
+
+/* Query-string signing (a presigned URL valid for expires_s, 1..604800
+ * seconds): the same canonical request with the X-Amz-* parameters in the
+ * query instead of headers. out->authorization receives the parameters to
+ * append to the request's query ("X-Amz-Algorithm=...&...&X-Amz-Signature=
+ * <hex>", already encoded); n_add is 0. Errors as hl_sigv4_sign. */
+int hl_sigv4_presign(const hl_sigv4_params *p, const hl_aws_creds *creds, const hl_sigv4_request *req,
+                     int64_t expires_s, hl_sigv4_key_cache *cache, hl_sigv4_out *out);
 
 /* Appends the AWS URI encoding of s to out: every byte except A-Z a-z 0-9
  * - _ . ~ becomes %XX (upper-case hex); '/' is kept when keep_slash. */

@@ -147,7 +147,7 @@ static const hl_sigv4_header *find_add(const hl_sigv4_out *o, const char *name) 
   return NULL;
 }
 
-HL_TEST(aws_c_auth_suite_header_signing) {
+HL_TEST(aws_c_auth_suite_header_and_query_signing) {
   const char *root = hl_vector_path("sigv4");
   char **names;
   size_t n = list_dirs(root, &names), done = 0;
@@ -200,6 +200,32 @@ HL_TEST(aws_c_auth_suite_header_signing) {
       HL_ASSERT_MSG(strcasestr(sreq, want) != NULL, "%s: header %s not in the signed request", names[i], want);
     }
     if (p.omit_session_token) HL_ASSERT(find_add(&o, "x-amz-security-token") != NULL);
+
+    /* Query-string signing of the same request. */
+    char *qcreq = read_in(dir, "query-canonical-request.txt", NULL);
+    char *qsts = read_in(dir, "query-string-to-sign.txt", NULL);
+    char *qsig = read_in(dir, "query-signature.txt", NULL);
+    char *qsreq = read_in(dir, "query-signed-request.txt", NULL);
+    HL_ASSERT_MSG(qcreq && qsts && qsig && qsreq, "%s: missing query files", names[i]);
+    int64_t expires;
+    HL_ASSERT(hl_json_int64(hl_json_get(c, "expiration_in_seconds"), &expires) == 0);
+    HL_ASSERT_EQ_INT(hl_sigv4_presign(&p, &creds, &req, expires, &cache, &o), 0);
+    HL_ASSERT_MSG(strcmp(o.canonical_request.data, qcreq) == 0, "%s: query canonical request\n--- got\n%s\n--- want\n%s",
+                  names[i], o.canonical_request.data, qcreq);
+    HL_ASSERT_MSG(strcmp(o.string_to_sign.data, qsts) == 0, "%s: query string to sign", names[i]);
+    HL_ASSERT_EQ_STR(o.signature, qsig);
+    HL_ASSERT_EQ_INT(o.n_add, 0);
+    /* The request line ends with our parameters. */
+    char *line_end = strstr(qsreq, " HTTP/1.1\n");
+    HL_ASSERT(line_end);
+    size_t al = o.authorization.len;
+    HL_ASSERT_MSG((size_t)(line_end - qsreq) > al && memcmp(line_end - al, o.authorization.data, al) == 0 &&
+                      (line_end[-(long)al - 1] == '?' || line_end[-(long)al - 1] == '&'),
+                  "%s: signed query\n got  %s\n line %.*s", names[i], o.authorization.data, (int)(line_end - qsreq), qsreq);
+    free(qcreq);
+    free(qsts);
+    free(qsig);
+    free(qsreq);
     hl_sigv4_out_dispose(&o);
     hl_json_doc_dispose(&doc);
     free(authz);
@@ -211,9 +237,7 @@ HL_TEST(aws_c_auth_suite_header_signing) {
     free(sreq);
     done++;
   }
-  fprintf(stderr, "sigv4: %zu cases, canonical request + string to sign + Authorization byte for byte\n", done);
-  /* Query-string (presigned URL) files of each case are not checked: hookloop
-   * signs in the Authorization header only. */
+  fprintf(stderr, "sigv4: %zu cases, header and query-string signing byte for byte\n", done);
   free_names(names, n);
   hl_sigv4_key_cache_dispose(&cache);
 }
