@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void hl_sha256(const void *data, size_t len, uint8_t out[32]) {
   mbedtls_sha256_ret(data, len, out, 0);
@@ -158,6 +159,7 @@ static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
 static mbedtls_ctr_drbg_context rng;
 static mbedtls_entropy_context entropy;
 static int rng_ready;
+static pid_t rng_pid;
 
 void hl_random_bytes(void *out, size_t len) {
   pthread_mutex_lock(&rng_lock);
@@ -171,6 +173,11 @@ void hl_random_bytes(void *out, size_t len) {
       abort();
     }
     rng_ready = 1;
+    rng_pid = getpid();
+  } else if (getpid() != rng_pid) {
+    /* A forked child must not replay its parent's stream (ids, secrets). */
+    if (mbedtls_ctr_drbg_reseed(&rng, NULL, 0) != 0) abort();
+    rng_pid = getpid();
   }
   unsigned char *p = out;
   while (len > 0) { /* the DRBG hands out at most MBEDTLS_CTR_DRBG_MAX_REQUEST bytes per call */

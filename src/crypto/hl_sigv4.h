@@ -6,8 +6,8 @@
  * commas, the query re-encoded and sorted by key then value, the path
  * normalised for services other than S3), the string to sign, and the
  * Authorization header (or, for presigned URLs, the query). The signing key
- * is derived once per (date, region,
- * service, secret) and kept in a caller-owned cache.
+ * is derived once per (date, region, service, secret) and kept in a
+ * caller-owned cache.
  *
  * Nothing here logs; no error path reveals the secret key or token. */
 #ifndef HL_SIGV4_H

@@ -27,18 +27,22 @@ const char *hl_ddb_i64(char buf[24], int64_t v) {
 }
 
 bool hl_ddb_number_valid(const char *s, size_t len) {
-  size_t i = 0, sig = 0, digits = 0;
-  bool leading = true;
+  /* Significant digits run from the first to the last non-zero digit:
+   * DynamoDB keeps 38 of them (magnitude limits are left to the server). */
+  size_t i = 0, digits = 0, seen = 0, sig = 0;
+  bool started = false;
   if (i < len && s[i] == '-') i++;
-  for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-    if (s[i] != '0') leading = false;
-    if (!leading) sig++;
-  }
-  if (i < len && s[i] == '.') {
-    i++;
+  for (int part = 0; part < 2; part++) {
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-      if (s[i] != '0') leading = false;
-      if (!leading) sig++;
+      if (s[i] != '0') started = true;
+      if (started) {
+        seen++;
+        if (s[i] != '0') sig = seen;
+      }
+    }
+    if (part == 0) {
+      if (i < len && s[i] == '.') i++;
+      else break;
     }
   }
   if (digits == 0) return false;
@@ -49,8 +53,6 @@ bool hl_ddb_number_valid(const char *s, size_t len) {
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) e++;
     if (!e) return false;
   }
-  /* Trailing zeros of a fraction count towards the limit here: a
-   * conservative reading of "38 digits of precision". */
   return i == len && sig <= 38;
 }
 

@@ -5,6 +5,9 @@
 #include "crypto/hl_webhook_sig.h"
 #include "json/hl_json.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 static hl_json_doc vectors;
 
 static const hl_json *load(void) {
@@ -328,4 +331,25 @@ HL_TEST(signing_throughput) {
   HL_ASSERT(n / s > 2000); /* even under sanitizers */
   hl_buf_dispose(&out);
   hl_webhook_signer_dispose(&sg);
+}
+
+HL_TEST(random_streams_differ_after_fork) {
+  uint8_t before[16], parent[16], child[16];
+  hl_random_bytes(before, sizeof before); /* seeded in this process */
+  int fds[2];
+  HL_ASSERT(pipe(fds) == 0);
+  pid_t pid = fork();
+  HL_ASSERT(pid >= 0);
+  if (pid == 0) {
+    hl_random_bytes(child, sizeof child);
+    ssize_t w = write(fds[1], child, sizeof child);
+    _exit(w == (ssize_t)sizeof child ? 0 : 1);
+  }
+  hl_random_bytes(parent, sizeof parent);
+  HL_ASSERT(read(fds[0], child, sizeof child) == (ssize_t)sizeof child);
+  int st;
+  waitpid(pid, &st, 0);
+  HL_ASSERT(memcmp(parent, child, sizeof child) != 0);
+  close(fds[0]);
+  close(fds[1]);
 }

@@ -249,6 +249,12 @@ HL_TEST(typed_values_and_validation) {
   HL_ASSERT(hl_ddb_number_valid("12345678901234567890123456789012345678", 38));
   HL_ASSERT(hl_ddb_number_valid("0.00012345678901234567890123456789012345678", 43));
   HL_ASSERT(!hl_ddb_number_valid("123456789012345678901234567890123456789", 39));
+  HL_ASSERT(!hl_ddb_number_valid("1.23456789012345678901234567890123456789", 40));
+  /* Zeros around the significant digits do not count. */
+  HL_ASSERT(hl_ddb_number_valid("100000000000000000000000000000000000000000", 42));
+  HL_ASSERT(hl_ddb_number_valid("1.000000000000000000000000000000000000000000", 44));
+  HL_ASSERT(hl_ddb_number_valid("-0.0", 4));
+  HL_ASSERT(hl_ddb_number_valid("5.", 2));
   static const char *bad[] = {"", "-", "+1", "1e", "1.2.3", "0x10", "NaN", "Infinity", " 1", "1 ", "."};
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) HL_ASSERT_MSG(!hl_ddb_number_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
 
