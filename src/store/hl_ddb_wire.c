@@ -549,3 +549,57 @@ const hl_json *hl_ddb_item_l(const hl_json *item, const char *name) {
   const hl_json *v = typed(item, name, "L");
   return v && v->type == HL_JSON_ARRAY ? v : NULL;
 }
+
+int hl_ddb_sign(const char *host, hl_ddb_op op, const char *region, const hl_aws_creds *creds, int64_t now_s,
+                const void *body, size_t body_len, hl_sigv4_key_cache *cache, hl_sigv4_out *out) {
+  const char *target = hl_ddb_target(op);
+  if (!host || !*host || !target) return HL_EINVAL;
+  hl_sigv4_header h[] = {
+      {"Host", 4, host, strlen(host)},
+      {"Content-Type", 12, HL_DDB_CONTENT_TYPE, sizeof HL_DDB_CONTENT_TYPE - 1},
+      {"X-Amz-Target", 12, target, strlen(target)},
+  };
+  hl_sigv4_request req = {"POST", "/", 1, NULL, 0, h, HL_ARRAY_SIZE(h), body, body_len, NULL};
+  hl_sigv4_params p = {.region = region, .service = "dynamodb", .time_s = now_s, .normalize_path = true};
+  return hl_sigv4_sign(&p, creds, &req, cache, out);
+}
+
+uint32_t hl_ddb_crc32(const void *data, size_t len) {
+  /* The IEEE 802.3 polynomial, reflected; the table is built once (a race
+   * between two first callers writes the same values). */
+  static uint32_t table[256];
+  static bool ready;
+  if (!ready) {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    ready = true;
+  }
+  const uint8_t *p = data;
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+bool hl_ddb_crc32_ok(const char *header, const void *body, size_t len) {
+  if (!header) return true;
+  uint64_t v = 0;
+  const char *p = header;
+  while (*p == ' ') p++;
+  if (!*p) return false;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (uint64_t)(*p - '0');
+    if (v > 0xFFFFFFFFu) return false;
+  }
+  while (*p == ' ') p++;
+  return *p == '\0' && v == hl_ddb_crc32(body, len);
+}
+
+uint64_t hl_ddb_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd) {
+  if (retry == 0) retry = 1;
+  uint64_t ceiling = cap_ms;
+  if (retry - 1 < 40 && base_ms <= (cap_ms >> (retry - 1))) ceiling = base_ms << (retry - 1);
+  return (uint64_t)(((unsigned __int128)ceiling * rnd) >> 32);
+}

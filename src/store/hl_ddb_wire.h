@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/hl_buf.h"
+#include "crypto/hl_sigv4.h"
 #include "json/hl_json.h"
 
 typedef enum {
@@ -196,5 +197,26 @@ bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out);
 /* The inner value of an M or L attribute. */
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name);
 const hl_json *hl_ddb_item_l(const hl_json *item, const char *name);
+
+/* --- transport helpers ---------------------------------------------------- */
+/* Signs POST / to host (e.g. "dynamodb.eu-west-1.amazonaws.com" or
+ * "127.0.0.1:8000") for op with body, signing Host, Content-Type and
+ * X-Amz-Target. The caller sends those three headers plus out->add[] (date,
+ * token when the credentials have one, Authorization). cache may be NULL.
+ * Errors as hl_sigv4_sign. */
+int hl_ddb_sign(const char *host, hl_ddb_op op, const char *region, const hl_aws_creds *creds, int64_t now_s,
+                const void *body, size_t body_len, hl_sigv4_key_cache *cache, hl_sigv4_out *out);
+
+/* Whether the x-amz-crc32 response header (unsigned decimal CRC-32 of the
+ * body) matches; a missing header (NULL) counts as a match. The SDKs retry
+ * a mismatch as a corrupted response. */
+bool hl_ddb_crc32_ok(const char *header, const void *body, size_t len);
+uint32_t hl_ddb_crc32(const void *data, size_t len);
+
+/* Full-jitter exponential backoff before retry number `retry` (1-based):
+ * rnd/2^32 * min(base_ms * 2^(retry-1), cap_ms). The SDK standard mode is
+ * base 1000, cap 20000; rnd comes from hl_random_u32 (a parameter so tests
+ * are deterministic). */
+uint64_t hl_ddb_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 
 #endif

@@ -320,3 +320,38 @@ HL_TEST(typed_values_and_validation) {
   hl_json_doc_dispose(&d);
   hl_buf_dispose(&b);
 }
+
+HL_TEST(signing_crc32_and_backoff) {
+  /* Signed as the wire examples show: content-type, host, date, token, target. */
+  const char *body = "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}}}";
+  hl_aws_creds creds = {"ASIAEXAMPLE", "secret", "token"};
+  hl_sigv4_out o;
+  hl_sigv4_out_init(&o);
+  HL_ASSERT_EQ_INT(hl_ddb_sign("dynamodb.eu-west-1.amazonaws.com", HL_DDB_GET_ITEM, "eu-west-1", &creds, 1700000000,
+                               body, strlen(body), NULL, &o),
+                   0);
+  HL_ASSERT(strstr(o.authorization.data, "/20231114/eu-west-1/dynamodb/aws4_request, "
+                                         "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, "
+                                         "Signature=") != NULL);
+  HL_ASSERT(strstr(o.canonical_request.data, "x-amz-target:DynamoDB_20120810.GetItem\n") != NULL);
+  HL_ASSERT_EQ_INT(o.n_add, 3);
+  HL_ASSERT_EQ_INT(hl_ddb_sign("", HL_DDB_GET_ITEM, "eu-west-1", &creds, 0, "", 0, NULL, &o), HL_EINVAL);
+  hl_sigv4_out_dispose(&o);
+
+  HL_ASSERT(hl_ddb_crc32("123456789", 9) == 0xCBF43926u);
+  HL_ASSERT(hl_ddb_crc32("", 0) == 0);
+  HL_ASSERT(hl_ddb_crc32_ok("3421780262", "123456789", 9));
+  HL_ASSERT(!hl_ddb_crc32_ok("3421780263", "123456789", 9));
+  HL_ASSERT(!hl_ddb_crc32_ok("34217802620", "123456789", 9));
+  HL_ASSERT(!hl_ddb_crc32_ok("", "123456789", 9));
+  HL_ASSERT(!hl_ddb_crc32_ok("12ab", "123456789", 9));
+  HL_ASSERT(hl_ddb_crc32_ok(NULL, "123456789", 9));
+
+  HL_ASSERT(hl_ddb_backoff_ms(1, 1000, 20000, 0) == 0);
+  HL_ASSERT(hl_ddb_backoff_ms(1, 1000, 20000, UINT32_MAX) == 999);
+  HL_ASSERT(hl_ddb_backoff_ms(2, 1000, 20000, 1u << 31) == 1000);
+  HL_ASSERT(hl_ddb_backoff_ms(5, 1000, 20000, UINT32_MAX) == 15999);
+  HL_ASSERT(hl_ddb_backoff_ms(6, 1000, 20000, UINT32_MAX) == 19999); /* capped */
+  HL_ASSERT(hl_ddb_backoff_ms(200, 1000, 20000, 1u << 31) == 10000);
+  HL_ASSERT(hl_ddb_backoff_ms(3, 25, 20000, 1u << 31) == 50);
+}
