@@ -1,5 +1,6 @@
 #include "app/hl_cli.h"
 #include "app/hl_config.h"
+#include "app/hl_lambda.h"
 #include "app/hl_serve.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
@@ -80,9 +81,21 @@ static int cmd_tables(int argc, char **argv) {
 }
 
 static int cmd_lambda(void) {
-  fprintf(stderr, "hookloop lambda: the Lambda runtime is not available in this build yet; "
-                  "run 'hookloop serve' instead\n");
-  return 1;
+  hl_config cfg;
+  hl_buf err = HL_BUF_INIT;
+  if (hl_config_load(&cfg, NULL, &err) != 0) {
+    /* Lambda shows init errors only when they reach the Runtime API. */
+    fprintf(stderr, "hookloop: %s\n", err.data ? err.data : "invalid configuration");
+    int rc = hl_lambda_report_init_error(err.data ? err.data : "invalid configuration");
+    hl_buf_dispose(&err);
+    hl_config_dispose(&cfg);
+    return rc;
+  }
+  hl_buf_dispose(&err);
+  hl_log_set_level(cfg.log_level);
+  int rc = hl_lambda_run(&cfg);
+  hl_config_dispose(&cfg);
+  return rc;
 }
 
 int hl_cli_main(int argc, char **argv) {

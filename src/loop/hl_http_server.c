@@ -597,13 +597,66 @@ const char *hl_http_req_header(const hl_http_req *req, const char *lname, size_t
   return NULL;
 }
 
+typedef struct {
+  hl_http_req req;
+  hl_http_detached_cb cb;
+  void *data;
+  char *method, *path, *query, *body;
+  hl_http_header *headers;
+  size_t nheaders;
+} detached;
+
+hl_http_req *hl_http_req_detached(const char *method, const char *path, const char *query,
+                                  const hl_http_header *headers, size_t nheaders, const char *body,
+                                  size_t body_len, hl_http_detached_cb cb, void *data) {
+  detached *d = hl_calloc(1, sizeof *d);
+  d->cb = cb;
+  d->data = data;
+  d->method = hl_strdup(method);
+  d->path = hl_strdup(path);
+  d->query = hl_strdup(query ? query : "");
+  d->body = hl_malloc(body_len + 1);
+  if (body_len) memcpy(d->body, body, body_len);
+  d->body[body_len] = '\0';
+  d->headers = hl_calloc(nheaders ? nheaders : 1, sizeof *d->headers);
+  for (size_t i = 0; i < nheaders; i++) {
+    char *name = hl_strndup(headers[i].name, headers[i].name_len);
+    for (char *c = name; *c; c++) *c = (char)tolower((unsigned char)*c);
+    d->headers[i] = (hl_http_header){name, headers[i].name_len, hl_strndup(headers[i].value, headers[i].value_len),
+                                     headers[i].value_len};
+  }
+  d->nheaders = nheaders;
+  d->req = (hl_http_req){.method = d->method, .path = d->path, .path_len = strlen(d->path), .query = d->query,
+                         .query_len = strlen(d->query), .headers = d->headers, .nheaders = nheaders,
+                         .body = d->body, .body_len = body_len, .detached_ = d};
+  return &d->req;
+}
+
+static void detached_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
+                             const char *body, size_t body_len) {
+  detached *d = req->detached_;
+  if (d->cb) d->cb(d->data, status, headers, nheaders, body, body_len);
+  for (size_t i = 0; i < d->nheaders; i++) {
+    hl_free((char *)d->headers[i].name);
+    hl_free((char *)d->headers[i].value);
+  }
+  hl_free(d->headers);
+  hl_free(d->method); hl_free(d->path); hl_free(d->query); hl_free(d->body);
+  hl_free(d);
+}
+
 bool hl_http_req_is_aborted(const hl_http_req *req) {
+  if (req->detached_) return false;
   const conn *c = hl_container_of(req, conn, req);
   return c->dead || c->state == C_CLOSING;
 }
 
 void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
                      const char *body, size_t body_len) {
+  if (req->detached_) {
+    detached_respond(req, status, headers, nheaders, body, body_len);
+    return;
+  }
   conn *c = hl_container_of(req, conn, req);
   c->req_out = false;
   if (c->dead) { /* the client went away; the server may be gone too */
@@ -626,6 +679,10 @@ void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers
 }
 
 void hl_http_respond_close(hl_http_req *req) {
+  if (req->detached_) {
+    detached_respond(req, 502, NULL, 0, NULL, 0);
+    return;
+  }
   conn *c = hl_container_of(req, conn, req);
   c->req_out = false;
   if (c->dead) {

@@ -45,7 +45,17 @@ struct hl_http_req {
   const char *body;         /* NUL-terminated for convenience; may hold NULs */
   size_t body_len;
   void *user;               /* free for the handler to use */
+  void *detached_;          /* internal: non-NULL for requests not from a connection */
 };
+
+/* A request that did not come from a connection (API Gateway events in
+ * Lambda): the same handlers answer it, and hl_http_respond hands the
+ * answer to cb instead of a socket. Everything given is copied. */
+typedef void (*hl_http_detached_cb)(void *data, int status, const hl_http_header *headers, size_t nheaders,
+                                    const char *body, size_t body_len);
+hl_http_req *hl_http_req_detached(const char *method, const char *path, const char *query,
+                                  const hl_http_header *headers, size_t nheaders, const char *body,
+                                  size_t body_len, hl_http_detached_cb cb, void *data);
 
 /* Called once per complete request. */
 typedef void (*hl_http_handler_cb)(hl_http_req *req, void *data);

@@ -1,0 +1,24 @@
+/* emulator.h — a small AWS Lambda Runtime API (2018-06-01) on loopback, for
+ * tests: it hands queued events to /runtime/invocation/next (holding the long
+ * poll until one is queued) and records what the runtime posts back. Runs
+ * its own loop on a thread; the test thread queues and waits. */
+#ifndef EMULATOR_H
+#define EMULATOR_H
+
+#include <stdint.h>
+
+typedef struct {
+  char kind[16];      /* "response", "error", "init_error" */
+  char id[64];
+  char *body;
+  char error_type[128];
+} emu_result;
+
+int emu_start(void);                   /* returns the port */
+/* Queues an event; returns its request id (static buffer). deadline_ms 0: 60 s from now. */
+const char *emu_push(const char *event_json, int64_t deadline_ms);
+/* Waits for the result of request id (or "init" for an init error); NULL on timeout. */
+emu_result *emu_wait(const char *id, int timeout_ms);
+void emu_stop(void);
+
+#endif
