@@ -121,12 +121,12 @@ static void add_error(hl_schema_errors *errs, const char *ipath, const char *loc
   errs->total++;
   if (errs->count >= HL_SCHEMA_MAX_ERRORS) return;
   hl_schema_error *e = &errs->items[errs->count++];
-  snprintf(e->instance_path, sizeof e->instance_path, "%s", ipath);
-  snprintf(e->keyword, sizeof e->keyword, "%s", kw);
-  snprintf(e->schema_path, sizeof e->schema_path, "%s/%s", loc, kw);
+  snprintf(e->instance_path, sizeof e->instance_path, "%.255s", ipath);
+  snprintf(e->keyword, sizeof e->keyword, "%.31s", kw);
+  snprintf(e->schema_path, sizeof e->schema_path, "%.200s/%.50s", loc, kw);
   char msg[200];
   vsnprintf(msg, sizeof msg, fmt, ap);
-  snprintf(e->message, sizeof e->message, "%s: %s", ipath[0] ? ipath : "(root)", msg);
+  snprintf(e->message, sizeof e->message, "%.100s: %.150s", ipath[0] ? ipath : "(root)", msg);
 }
 
 static const char *short_value(const hl_json *v, char *buf, size_t n) {
@@ -337,8 +337,8 @@ static void cfail(cctx *c, const char *loc, const char *kw, const char *fmt, ...
 static void cfail(cctx *c, const char *loc, const char *kw, const char *fmt, ...) {
   c->rc = HL_EINVAL;
   if (!c->errs) return;
-  char where[300];
-  snprintf(where, sizeof where, "%s/%s", loc, kw); /* errors about the schema point into it */
+  char where[256];
+  snprintf(where, sizeof where, "%.200s/%.50s", loc, kw); /* errors about the schema point into it */
   va_list ap;
   va_start(ap, fmt);
   add_error(c->errs, where, loc, kw, fmt, ap);

@@ -20,6 +20,8 @@ static pid_t lambda_pid;
 static char *dir;
 static e2e_partner partner;
 
+static const char *bootstrap_binary; /* NULL: the build tree's hookloop */
+
 static void start_lambda(int port, const char *const *extra_env) {
   static char api[64], data[600];
   snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
@@ -38,7 +40,7 @@ static void start_lambda(int port, const char *const *extra_env) {
   /* Started under the name Lambda uses: bootstrap. */
   char boot[700];
   snprintf(boot, sizeof boot, "%s/bootstrap", dir);
-  HL_ASSERT(symlink(hl_bin_path("hookloop"), boot) == 0);
+  HL_ASSERT(symlink(bootstrap_binary ? bootstrap_binary : hl_bin_path("hookloop"), boot) == 0);
   char *argv[] = {boot, NULL};
   lambda_pid = hl_spawn(argv, envp, log);
 }
@@ -243,4 +245,95 @@ HL_TEST_T(init_errors_reach_the_runtime_api, 60) {
   hl_rmtree(dir);
   free(dir);
   emu_stop();
+}
+
+HL_TEST_T(the_packaged_zip_runs_on_its_own, 600) {
+  /* Build the deployment package, unpack it outside the build tree, and run
+   * its bootstrap: every library must come from the package. */
+  char *pkg = hl_tmpdir("lambda-pkg");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s/deploy/lambda/build.sh %s/hookloop-lambda.zip > %s/build.log 2>&1 && "
+           "cd %s && cmake -E tar xf hookloop-lambda.zip", HL_SOURCE_DIR, pkg, pkg, pkg);
+  HL_ASSERT_MSG(system(cmd) == 0, "packaging failed; see %s/build.log", pkg);
+  snprintf(cmd, sizeof cmd, "cd %s && LD_LIBRARY_PATH= ldd ./bootstrap | grep -E 'libuv|librdkafka|libhttp_parser' "
+           "| grep -v '%s/./lib/' | grep -q . && exit 1 || exit 0", pkg, pkg);
+  HL_ASSERT_MSG(system(cmd) == 0, "bootstrap loads libraries from outside the package");
+  static char boot[600];
+  snprintf(boot, sizeof boot, "%s/bootstrap", pkg);
+  bootstrap_binary = boot;
+  unsetenv("LD_LIBRARY_PATH");
+  int port = emu_start();
+  start_lambda(port, NULL);
+  char *e = apigw("GET", "/healthz", NULL);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 200);
+  free(e);
+  stop_lambda();
+  emu_stop();
+  hl_rmtree(pkg);
+  free(pkg);
+}
+
+#include <ftw.h>
+
+static hl_buf all_src;
+
+static int collect(const char *path, const struct stat *sb, int flag, struct FTW *f) {
+  (void)sb; (void)f;
+  size_t n = strlen(path);
+  if (flag == FTW_F && n > 2 && strcmp(path + n - 2, ".c") == 0) {
+    char *t = hl_read_file(path, NULL);
+    if (t) { hl_buf_puts(&all_src, t); free(t); }
+  }
+  return 0;
+}
+
+/* Every NAME under Environment.Variables / environment / secrets. */
+static void env_names(const hl_json *v, bool in_env, char names[][64], int *n) {
+  if (v->type == HL_JSON_OBJECT) {
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      if (in_env && *n < 200) snprintf(names[(*n)++], 64, "%s", m->key);
+      env_names(&m->value, strcmp(m->key, "Variables") == 0, names, n);
+      if ((strcmp(m->key, "environment") == 0 || strcmp(m->key, "secrets") == 0) && m->value.type == HL_JSON_ARRAY)
+        for (uint32_t k = 0; k < m->value.len && *n < 200; k++) {
+          const char *name = hl_json_str(hl_json_get(&m->value.u.items[k], "name"));
+          if (name) snprintf(names[(*n)++], 64, "%s", name);
+        }
+    }
+  } else if (v->type == HL_JSON_ARRAY) {
+    for (uint32_t i = 0; i < v->len; i++) env_names(&v->u.items[i], false, names, n);
+  }
+}
+
+HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
+  char src[600];
+  snprintf(src, sizeof src, "%s/src", HL_SOURCE_DIR);
+  hl_buf_init(&all_src);
+  nftw(src, collect, 16, FTW_PHYS);
+  const char *files[] = {"deploy/lambda/template.json", "deploy/ecs/task-definition.json"};
+  int total = 0;
+  for (size_t f = 0; f < 2; f++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, files[f]);
+    size_t len;
+    char *text = hl_read_file(path, &len);
+    HL_ASSERT_MSG(text, "cannot read %s", path);
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT_MSG(hl_json_parse(&d, text, len, NULL) == 0, "%s is not valid JSON", files[f]);
+    static char names[200][64];
+    int n = 0;
+    env_names(d.root, false, names, &n);
+    HL_ASSERT_MSG(n > 3, "%s names no environment variables", files[f]);
+    for (int i = 0; i < n; i++) {
+      char quoted[80];
+      snprintf(quoted, sizeof quoted, "\"%s\"", names[i]);
+      HL_ASSERT_MSG(strstr(all_src.data, quoted) != NULL, "%s sets %s, which no code reads", files[f], names[i]);
+    }
+    total += n;
+    hl_json_doc_dispose(&d);
+    free(text);
+  }
+  printf("deploy templates: %d variables, all read by the code\n", total);
+  hl_buf_dispose(&all_src);
 }
