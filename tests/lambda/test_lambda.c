@@ -337,3 +337,43 @@ HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
   printf("deploy templates: %d variables, all read by the code\n", total);
   hl_buf_dispose(&all_src);
 }
+
+HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
+  hl_mock_kafka mk;
+  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.retry.100ms 1 1") == 0);
+  static char brokers[700];
+  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
+  int port = emu_start();
+  e2e_start_partner(&partner, NULL);
+  const char *env[] = {brokers, NULL};
+  start_lambda(port, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/slow?latency_ms=8000", partner.base);
+  register_via_apigw(url);
+  char *batch = msk_batch(900, 5);
+  uint64_t t0 = hl_mono_ms();
+  /* 3 s left: the partner needs 8 s, so the records go to the retry topic. */
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 3000), 20000);
+  uint64_t took = hl_mono_ms() - t0;
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  HL_ASSERT_MSG(took < 3000, "answered after %llu ms, past the deadline", (unsigned long long)took);
+  char cmd[1200], out[4096] = "";
+  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.retry.100ms -o beginning -e -q -f '%%k\\n' 2>/dev/null", mk.bootstrap);
+  FILE *p = popen(cmd, "r");
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  pclose(p);
+  for (int i = 900; i < 905; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "msk-%d\n", i);
+    HL_ASSERT_MSG(strstr(out, id) != NULL, "%s is not on the retry topic: %s", id, out);
+  }
+  free(batch);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_mock_kafka_stop(&mk);
+}
