@@ -21,6 +21,7 @@ static hl_http_server *srv;
 static hl_http_req *waiting; /* a held /next */
 static pthread_t thread;
 static int counter;
+static volatile uint64_t first_next_ns;
 
 static void serve_next(void) {
   if (!waiting) return;
@@ -70,6 +71,7 @@ static void on_request(hl_http_req *r, void *data) {
   if (strncmp(p, base, strlen(base)) != 0) { hl_http_respond_error(r, 404, "not_found", "unknown path"); return; }
   p += strlen(base);
   if (strcmp(p, "invocation/next") == 0) {
+    if (first_next_ns == 0) first_next_ns = hl_mono_ns();
     waiting = r;
     serve_next();
     return;
@@ -157,3 +159,6 @@ void emu_stop(void) {
   pthread_join(thread, NULL);
   uv_loop_close(&loop);
 }
+
+uint64_t emu_first_next_ns(void) { return first_next_ns; }
+void emu_reset_first_next(void) { first_next_ns = 0; }

@@ -20,5 +20,8 @@ const char *emu_push(const char *event_json, int64_t deadline_ms);
 /* Waits for the result of request id (or "init" for an init error); NULL on timeout. */
 emu_result *emu_wait(const char *id, int timeout_ms);
 void emu_stop(void);
+/* Monotonic ns of the first /next request since emu_reset_first_next(), 0 if none yet. */
+uint64_t emu_first_next_ns(void);
+void emu_reset_first_next(void);
 
 #endif
