@@ -6,7 +6,8 @@
  *
  * Per-request behaviour can be chosen by the URL:
  *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1
- * the k-th request carrying a given webhook-id gets codes[k] (the last repeats).
+ * the k-th request to <name> carrying a given webhook-id gets codes[k] (the
+ * last repeats). Duplicates and unique ids are counted per name too.
  *
  *   GET /stats              totals as JSON
  *   GET /requests?name=N    the recorded requests of /hook/N/... (all without name)
@@ -162,11 +163,13 @@ static void handle_hook(hl_http_req *r) {
 
   size_t idlen = 0;
   const char *id = hl_http_req_header(r, "webhook-id", &idlen);
-  char idbuf[256];
+  char idbuf[256], idkey[400];
   snprintf(idbuf, sizeof idbuf, "%.*s", (int)idlen, id ? id : "");
-  intptr_t seen = (intptr_t)hl_strmap_get(&P.per_id, idbuf);
+  /* Counted per receiving hook: two subscriptions of one event are two streams. */
+  snprintf(idkey, sizeof idkey, "%s\x1f%s", p->name, idbuf);
+  intptr_t seen = (intptr_t)hl_strmap_get(&P.per_id, idkey);
   if (seen == 1) P.duplicates++;
-  hl_strmap_put(&P.per_id, idbuf, (void *)(seen + 1));
+  hl_strmap_put(&P.per_id, idkey, (void *)(seen + 1));
 
   char v[256];
   int status = pick_mix();
