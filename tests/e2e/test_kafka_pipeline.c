@@ -233,22 +233,25 @@ HL_TEST_T(kill_9_mid_run_loses_nothing, 400) {
   stop_all();
 }
 
-HL_TEST_T(broker_down_and_up_mid_run_loses_nothing, 300) {
+HL_TEST_T(broker_down_and_up_mid_run_loses_nothing, 500) {
   start_all(NULL);
   setup_subs();
   enum { N = 300 };
   char id[64];
-  uint64_t down_at = 0;
   int refused = 0;
+  pid_t upper = -1;
   for (int i = 0; i < N; i++) {
     snprintf(id, sizeof id, "k-down-%d", i);
-    if (i == 100) {
+    if (i == 100 && upper < 0) {
       HL_ASSERT(hl_mock_kafka_cmd(&mk, "down 2") == 0);
-      down_at = hl_mono_ms();
-    }
-    if (down_at && hl_mono_ms() - down_at > 3000) {
-      HL_ASSERT(hl_mock_kafka_cmd(&mk, "up 2") == 0);
-      down_at = 0;
+      /* Up again 3 s later, whatever the posting loop is waiting for. */
+      upper = fork();
+      if (upper == 0) {
+        hl_sleep_ms(3000);
+        static const char up[] = "up 2\n";
+        ssize_t w = write(mk.in_fd, up, sizeof up - 1);
+        _exit(w == (ssize_t)sizeof up - 1 ? 0 : 1);
+      }
     }
     long code = post(id, "USD");
     HL_ASSERT_MSG(code == 202 || code == 503, "answered %ld", code);
@@ -257,40 +260,53 @@ HL_TEST_T(broker_down_and_up_mid_run_loses_nothing, 300) {
       i--;
     }
   }
-  if (down_at) HL_ASSERT(hl_mock_kafka_cmd(&mk, "up 2") == 0);
+  int st = hl_wait(upper, 10000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
   printf("broker down/up: %d posts answered 503 and were sent again\n", refused);
   for (int waited = 0; waited < 120000 && stat_of("unique_ids") < N; waited += 200) hl_sleep_ms(200);
   HL_ASSERT_EQ_INT(stat_of("unique_ids"), N);
   stop_all();
 }
 
+/* Posts N events (ids prefix-0..N-1) and returns how long until the fast
+ * partner has received all of them. */
+static uint64_t fast_run(const char *prefix, int n, int already) {
+  char id[64];
+  uint64_t t0 = hl_mono_ms();
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s-%d", prefix, i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", (size_t)(already + n), 60000, &doc), already + n);
+  hl_json_doc_dispose(&doc);
+  return hl_mono_ms() - t0;
+}
+
 HL_TEST_T(a_slow_partner_does_not_slow_a_fast_one, 300) {
   start_all(NULL);
   setup_subs();
+  enum { N = 200 };
+  /* Warm up (assignment, connections), then the fast partner alone. */
+  fast_run("k-warm", 20, 0);
+  uint64_t solo = fast_run("k-solo", N, 20);
+  /* Now a partner that takes 2 s per request subscribes to the same events. */
   char u[256], body[512];
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   snprintf(body, sizeof body, "{\"partner_id\":\"slow\",\"event_type\":\"Payment\",\"url\":\"%s/hook/slow?latency_ms=2000\","
                               "\"max_in_flight\":8}", partner.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
-  enum { N = 200 };
-  char id[64];
-  uint64_t t0 = hl_mono_ms();
-  for (int i = 0; i < N; i++) {
-    snprintf(id, sizeof id, "k-iso-%d", i);
-    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
-  }
+  uint64_t mixed = fast_run("k-mixed", N, 20 + N);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", N, 60000, &doc), N);
-  hl_json_doc_dispose(&doc);
-  uint64_t fast_done = hl_mono_ms() - t0;
   int slow = e2e_wait_requests(&partner, "slow", N, 0, &doc);
   hl_json_doc_dispose(&doc);
-  printf("isolation: fast partner got all %d in %llu ms while the slow one had %d\n", N,
-         (unsigned long long)fast_done, slow);
-  /* 200 events through a 2 s partner with 8 in flight take 50 s: the fast
-   * partner finishing long before proves it did not wait behind it. */
-  HL_ASSERT(slow < N / 2);
-  HL_ASSERT(fast_done < 20000);
+  printf("isolation: fast partner %d events alone %llu ms, beside a 2 s partner %llu ms (ratio %.2f); "
+         "the slow one had %d\n", N, (unsigned long long)solo, (unsigned long long)mixed,
+         (double)mixed / (double)solo, slow);
+  HL_ASSERT(slow > 0 && slow < N / 2); /* the slow one was really running, and slow */
+  /* At most 10 % slower (plus 250 ms for scheduling noise on a shared machine). */
+  HL_ASSERT_MSG(mixed <= solo + solo / 10 + 250, "fast partner slowed from %llu ms to %llu ms",
+                (unsigned long long)solo, (unsigned long long)mixed);
   stop_all();
 }
 
