@@ -231,43 +231,12 @@ static void requeue_record(record *r) {
 
 /* --- the dispatcher's source ---------------------------------------------------------------- */
 
-typedef struct { hl_delivery *dl; } fwd;
-
-static void on_forwarded(void *data, int status) {
-  fwd *f = data;
-  hl_dispatch_forwarded(f->dl, status);
-  hl_free(f);
-}
-
 static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
   (void)data;
   if (!L.kafka) { hl_dispatch_forwarded(dl, HL_EUNSUPPORTED); return; }
-  const hl_eq_item *it = hl_delivery_item(dl);
-  char attempt[24], due[24], acc[24], topic[300], tier[32];
-  snprintf(attempt, sizeof attempt, "%" PRId64, it->d.attempts);
-  snprintf(acc, sizeof acc, "%" PRId64, it->accepted_at);
-  hl_kafka_header h[7];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"subscription_id", it->d.subscription_id, strlen(it->d.subscription_id)};
-  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
-  h[nh++] = (hl_kafka_header){"accepted_ms", acc, strlen(acc)};
-  if (it->trace) h[nh++] = (hl_kafka_header){"traceparent", it->trace, strlen(it->trace)};
-  if (outcome == HL_OUTCOME_RETRY) {
-    snprintf(due, sizeof due, "%" PRId64, hl_wall_ms() + (int64_t)delay_ms);
-    h[nh++] = (hl_kafka_header){"due_ms", due, strlen(due)};
-    uint64_t tier_ms = L.schedule && it->d.attempts >= 1 && (size_t)it->d.attempts <= L.schedule->n
-                           ? L.schedule->delay_ms[it->d.attempts - 1] : delay_ms;
-    hl_retry_tier_name(tier_ms, tier, sizeof tier);
-    snprintf(topic, sizeof topic, "%s.%s", L.cfg->retry_topic_prefix, tier);
-  } else {
-    const char *reason = hl_delivery_error(dl);
-    h[nh++] = (hl_kafka_header){"reason", reason, strlen(reason)};
-    snprintf(topic, sizeof topic, "%s", L.cfg->dlq_topic);
-  }
-  fwd *f = hl_malloc(sizeof *f);
-  f->dl = dl;
-  hl_kafka_produce(L.kafka, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h, nh,
-                   on_forwarded, f);
+  hl_pipeline_options po = {.retry_prefix = L.cfg->retry_topic_prefix, .dlq_topic = L.cfg->dlq_topic,
+                            .schedule = L.schedule};
+  hl_pipeline_forward(L.kafka, &po, dl, outcome, delay_ms);
 }
 
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {

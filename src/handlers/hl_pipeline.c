@@ -323,23 +323,13 @@ static void on_revoke(void *data, const char *topic, int32_t partition) {
 
 /* --- the dispatcher's source ----------------------------------------------------------------- */
 
-typedef struct {
-  hl_pipeline *p;
-  hl_delivery *dl;
-} fwd_ctx;
+static void on_forwarded(void *data, int status) { hl_dispatch_forwarded(data, status); }
 
-static void on_forwarded(void *data, int status) {
-  fwd_ctx *c = data;
-  hl_dispatch_forwarded(c->dl, status);
-  hl_free(c);
-}
-
-static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
-  hl_pipeline *p = data;
+void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
+                         uint64_t delay_ms) {
   const hl_eq_item *it = hl_delivery_item(dl);
-  char attempt[24], due[24], topic[300], tier[32];
+  char attempt[24], due[24], acc[24], topic[300], tier[32];
   snprintf(attempt, sizeof attempt, "%" PRId64, it->d.attempts);
-  char acc[24];
   snprintf(acc, sizeof acc, "%" PRId64, it->accepted_at);
   hl_kafka_header h[7];
   size_t nh = 0;
@@ -354,19 +344,21 @@ static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t de
     /* The tier is the schedule's delay for this retry; Retry-After may push
      * the due time later, which the header carries. */
     uint64_t tier_ms = delay_ms;
-    if (p->opt.schedule && it->d.attempts >= 1 && (size_t)it->d.attempts <= p->opt.schedule->n)
-      tier_ms = p->opt.schedule->delay_ms[it->d.attempts - 1];
+    if (opt->schedule && it->d.attempts >= 1 && (size_t)it->d.attempts <= opt->schedule->n)
+      tier_ms = opt->schedule->delay_ms[it->d.attempts - 1];
     hl_retry_tier_name(tier_ms, tier, sizeof tier);
-    snprintf(topic, sizeof topic, "%s.%s", p->opt.retry_prefix, tier);
+    snprintf(topic, sizeof topic, "%s.%s", opt->retry_prefix, tier);
   } else {
     const char *reason = hl_delivery_error(dl);
     h[nh++] = (hl_kafka_header){"reason", reason, strlen(reason)};
-    snprintf(topic, sizeof topic, "%s", p->opt.dlq_topic);
+    snprintf(topic, sizeof topic, "%s", opt->dlq_topic);
   }
-  fwd_ctx *c = hl_malloc(sizeof *c);
-  *c = (fwd_ctx){p, dl};
-  hl_kafka_produce(p->kafka, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h, nh,
-                   on_forwarded, c);
+  hl_kafka_produce(k, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h, nh, on_forwarded, dl);
+}
+
+static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
+  hl_pipeline *p = data;
+  hl_pipeline_forward(p->kafka, &p->opt, dl, outcome, delay_ms);
 }
 
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {

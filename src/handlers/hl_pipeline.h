@@ -53,6 +53,13 @@ void hl_pipeline_stop(hl_pipeline *p);
 size_t hl_pipeline_busy(const hl_pipeline *p);
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data);
 
+/* Puts a failed delivery on its retry tier topic (retryable; due after
+ * delay_ms) or on the dead-letter topic (permanent), with the headers the
+ * dispatcher reads back; hl_dispatch_forwarded(dl) runs on the ack. Shared by
+ * the pipeline and the Lambda runtime. */
+void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
+                         uint64_t delay_ms);
+
 /* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
 void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
 
