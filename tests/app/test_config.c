@@ -1,0 +1,111 @@
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "app/hl_config.h"
+#include "common/hl_common.h"
+
+#include <stdlib.h>
+
+static void clear_env(void) {
+  const char *vars[] = {"HOOKLOOP_LISTEN", "HOOKLOOP_DATA_DIR", "HOOKLOOP_STORE", "HOOKLOOP_QUEUE", "HOOKLOOP_ROLE",
+                        "KAFKA_BROKERS", "AWS_REGION", "DYNAMODB_ENDPOINT", "HOOKLOOP_MAX_IN_FLIGHT",
+                        "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
+                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+}
+
+HL_TEST(defaults_follow_the_contract) {
+  clear_env();
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_STR(c.listen, "127.0.0.1:8080");
+  HL_ASSERT_EQ_STR(c.data_dir, "./hookloop-data");
+  HL_ASSERT_EQ_INT(c.store, HL_STORE_SQLITE);
+  HL_ASSERT_EQ_INT(c.queue, HL_QUEUE_EMBEDDED);
+  HL_ASSERT_EQ_INT(c.role, HL_ROLE_ALL);
+  HL_ASSERT_EQ_STR(c.retry_schedule, "1s,5s,30s,2m,10m,1h,4h");
+  HL_ASSERT_EQ_INT(c.max_in_flight, 10000);
+  HL_ASSERT_EQ_STR(c.event_schema_table, "event_schema");
+  HL_ASSERT_EQ_STR(c.idempotency_table, "idempotency_ledger");
+  HL_ASSERT_EQ_STR(c.ingress_topic_prefix, "wh.ingress");
+  HL_ASSERT_EQ_STR(c.dlq_topic, "wh.dlq");
+  HL_ASSERT(!c.allow_private_targets);
+  hl_config_dispose(&c);
+  /* Kafka becomes the queue when brokers are given; the endpoint follows the region. */
+  setenv("KAFKA_BROKERS", "127.0.0.1:9092", 1);
+  setenv("AWS_REGION", "eu-west-1", 1);
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_INT(c.queue, HL_QUEUE_KAFKA);
+  HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "https://dynamodb.eu-west-1.amazonaws.com");
+  hl_config_dispose(&c);
+  clear_env();
+}
+
+HL_TEST(file_then_environment) {
+  clear_env();
+  char *dir = hl_tmpdir("config");
+  char path[600];
+  snprintf(path, sizeof path, "%s/c.json", dir);
+  FILE *f = fopen(path, "w");
+  fputs("{\"HOOKLOOP_LISTEN\": \"0.0.0.0:9000\", \"HOOKLOOP_MAX_IN_FLIGHT\": 5, \"HOOKLOOP_ALLOW_PRIVATE_TARGETS\": true,"
+        " \"LOG_LEVEL\": \"debug\"}", f);
+  fclose(f);
+  setenv("HOOKLOOP_MAX_IN_FLIGHT", "7", 1); /* the environment wins */
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_config_load(&c, path, &err) == 0, "%s", err.data);
+  HL_ASSERT_EQ_STR(c.listen, "0.0.0.0:9000");
+  HL_ASSERT_EQ_INT(c.max_in_flight, 7);
+  HL_ASSERT(c.allow_private_targets);
+  HL_ASSERT_EQ_INT(c.log_level, HL_LOG_DEBUG);
+  hl_config_dispose(&c);
+  f = fopen(path, "w");
+  fputs("{\"HOOKLOOP_LISTN\": \"x\"}", f);
+  fclose(f);
+  HL_ASSERT_EQ_INT(hl_config_load(&c, path, &err), HL_EINVAL);
+  HL_ASSERT(strstr(err.data, "unknown setting \"HOOKLOOP_LISTN\"") != NULL);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
+  hl_rmtree(dir);
+  free(dir);
+  clear_env();
+}
+
+HL_TEST(bad_values_are_named_with_what_is_accepted) {
+  const struct { const char *var, *value, *expect; } bad[] = {
+    {"HOOKLOOP_STORE", "postgres", "expected sqlite or dynamodb"},
+    {"HOOKLOOP_ROLE", "both", "expected all, processor or dispatcher"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", "lots", "HOOKLOOP_MAX_IN_FLIGHT=lots"},
+    {"HOOKLOOP_RETRY_SCHEDULE", "1s,soon", "HOOKLOOP_RETRY_SCHEDULE=1s,soon"},
+    {"LOG_LEVEL", "loud", "expected debug, info, warn or error"},
+    {"HOOKLOOP_ALLOW_PRIVATE_TARGETS", "maybe", "expected 0 or 1"},
+    {"HOOKLOOP_QUEUE", "kafka", "needs KAFKA_BROKERS"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    clear_env();
+    setenv(bad[i].var, bad[i].value, 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == HL_EINVAL, "%s=%s accepted", bad[i].var, bad[i].value);
+    HL_ASSERT_MSG(strstr(err.data, bad[i].expect) != NULL, "%s", err.data);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  clear_env();
+}
+
+HL_TEST(describe_never_shows_secrets) {
+  clear_env();
+  setenv("HOOKLOOP_ADMIN_TOKEN", "adm-SECRET-value", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "aws-SECRET-value", 1);
+  hl_config c;
+  hl_buf err = HL_BUF_INIT, out = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  hl_config_describe(&c, &out);
+  HL_ASSERT(strstr(out.data, "adm-SECRET-value") == NULL && strstr(out.data, "aws-SECRET-value") == NULL);
+  HL_ASSERT(strstr(out.data, "\"HOOKLOOP_ADMIN_TOKEN\":\"set\"") != NULL);
+  HL_ASSERT(strstr(out.data, "\"HOOKLOOP_API_TOKEN\":\"unset\"") != NULL);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&out);
+  clear_env();
+}
