@@ -215,10 +215,10 @@ static void report(hl_delivery *dl) {
   static const char *names[] = {"success", "duplicate", "retry", "failed"};
   hl_log_write(dl->outcome == HL_OUTCOME_FAILED ? HL_LOG_WARN : HL_LOG_INFO, "delivery attempt",
                "\"event_id\":\"%s\",\"subscription_id\":\"%s\",\"trace\":\"%s\",\"outcome\":\"%s\","
-               "\"attempt\":%d,\"status_code\":%ld,\"latency_ms\":%.1f%s%s%s",
+               "\"attempt\":%d,\"status_code\":%ld,\"latency_ms\":%.1f,\"since_accept_ms\":%.1f%s%s%s",
                hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id,
                hl_log_esc(dl->item.trace, (size_t)-1), names[dl->outcome], info.attempt,
-               dl->status_code, dl->latency_s * 1000.0, info.error ? ",\"error\":\"" : "",
+               dl->status_code, dl->latency_s * 1000.0, since * 1000.0, info.error ? ",\"error\":\"" : "",
                info.error ? hl_log_esc(info.error, (size_t)-1) : "", info.error ? "\"" : "");
   if (d->opt.on_outcome) d->opt.on_outcome(d->opt.outcome_data, &info);
 }
