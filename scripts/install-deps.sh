@@ -10,7 +10,7 @@ want=(cmake make gcc pkg-config
 case "${1:-test}" in
   build) ;;
   test)  want+=(kcat nodejs npm) ;;
-  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka) ;;
+  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac
 
