@@ -704,16 +704,32 @@ const hl_eq_item *hl_delivery_item(const hl_delivery *dl) { return &dl->item; }
 const char *hl_delivery_error(const hl_delivery *dl) { return dl->error; }
 hl_sub *hl_delivery_sub(const hl_delivery *dl) { return dl->sub; }
 
+/* Gives a delivery held in memory back to the embedded queue: its row is
+ * unclaimed, due when it was due, so whoever claims next takes it. */
+static void unclaim(hl_dispatch *d, hl_delivery *dl) {
+  if (d->opt.source) return; /* the source hands its record back in finished() */
+  hl_delivery_rec *r = &dl->item.d;
+  if (dl->state == D_WAITING) r->next_attempt_at = hl_wall_ms();
+  d->store->vt->eq_update(d->store, r, true, NULL, NULL);
+}
+
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   hl_timerq_remove(&d->timers, &s->claim_timer);
   hl_timerq_remove(&d->timers, &s->rate_timer);
   s->need_claim = false;
   hl_delivery *dl;
-  while ((dl = dequeue(s)) != NULL) delivery_free(dl);
-  /* Deliveries waiting for a retry timer go too; their rows stay. */
+  /* Waiting deliveries and those waiting for a retry timer go back to the
+   * queue: a subscription updated in place (same id) claims them again. */
+  while ((dl = dequeue(s)) != NULL) {
+    unclaim(d, dl);
+    delivery_free(dl);
+  }
   for (dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
-    if (dl->sub == s && dl->state == D_RETRY_WAIT) delivery_free(dl);
+    if (dl->sub == s && dl->state == D_RETRY_WAIT) {
+      unclaim(d, dl);
+      delivery_free(dl);
+    }
     dl = next;
   }
 }

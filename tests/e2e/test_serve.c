@@ -521,3 +521,25 @@ HL_TEST_T(schemas_reference_registered_schemas, 60) {
                                      "\"total\":{\"value\":1,\"currency\":\"GBP\"}}", NULL), 400);
   stop_both();
 }
+
+HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/upd", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"rate_limit_per_s\": 1", NULL, 0);
+  char id[64];
+  for (int i = 0; i < 20; i++) {
+    snprintf(id, sizeof id, "evt-upd-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_sleep_ms(300); /* one or two delivered, the rest claimed and waiting */
+  /* The same partner and type again, without the rate limit: updated in place. */
+  char *again = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  HL_ASSERT_EQ_STR(again, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "upd", 20, 5000, &doc), 20);
+  hl_json_doc_dispose(&doc);
+  free(sub);
+  free(again);
+  stop_both();
+}
