@@ -714,17 +714,20 @@ static void unclaim(hl_dispatch *d, hl_delivery *dl) {
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
-  hl_timerq_remove(&d->timers, &s->claim_timer);
-  hl_timerq_remove(&d->timers, &s->rate_timer);
   s->need_claim = false;
-  hl_delivery *dl;
+  /* Detach the wait queue first: freeing a delivery tries to start the
+   * subscription's next one, which must find nothing (and arm no timer). */
+  hl_delivery *list = s->wait_head;
+  s->wait_head = s->wait_tail = NULL;
   /* Waiting deliveries and those waiting for a retry timer go back to the
    * queue: a subscription updated in place (same id) claims them again. */
-  while ((dl = dequeue(s)) != NULL) {
+  while (list) {
+    hl_delivery *dl = list;
+    list = dl->next;
     unclaim(d, dl);
     delivery_free(dl);
   }
-  for (dl = d->all; dl;) {
+  for (hl_delivery *dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
     if (dl->sub == s && dl->state == D_RETRY_WAIT) {
       unclaim(d, dl);
@@ -732,6 +735,9 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
     }
     dl = next;
   }
+  /* Last, so nothing above re-arms them: the subscription may be freed soon. */
+  hl_timerq_remove(&d->timers, &s->claim_timer);
+  hl_timerq_remove(&d->timers, &s->rate_timer);
 }
 
 void hl_dispatch_stop(hl_dispatch *d) {
