@@ -547,10 +547,7 @@ static void post_subscription(hl_api *a, hl_http_req *req) {
   }
   if ((v = hl_json_get(root, "filter")) != NULL && v->type != HL_JSON_NULL) {
     if (hl_filter_compile(v, &c->filter, &err) != 0) {
-      hl_buf ptr = HL_BUF_INIT;
-      hl_buf_printf(&ptr, "/filter");
       respond_error(req, 400, "invalid_filter", err.data ? err.data : "the filter is not usable", NULL);
-      hl_buf_dispose(&ptr);
       goto done;
     }
     hl_buf fj = HL_BUF_INIT;

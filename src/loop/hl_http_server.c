@@ -64,7 +64,6 @@ struct conn {
   bool dead;              /* the connection closed while req_out */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
-  char path_buf[1];       /* unused; paths live in url */
 };
 
 typedef struct {

@@ -1,6 +1,7 @@
 #include "loop/hl_lambda_rt.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "json/hl_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,15 +165,6 @@ void hl_lambda_rt_respond(hl_lambda_rt *rt, const char *request_id, const char *
   post(rt, path, body, len, NULL, cb, data);
 }
 
-static void json_escape_into(hl_buf *b, const char *s) {
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') { hl_buf_putc(b, '\\'); hl_buf_putc(b, (char)ch); }
-    else if (ch < 0x20) hl_buf_printf(b, "\\u%04x", ch);
-    else hl_buf_putc(b, (char)ch);
-  }
-}
-
 void hl_lambda_rt_error(hl_lambda_rt *rt, const char *request_id, const char *error_type,
                         const char *message, hl_lambda_post_cb cb, void *data) {
   char path[256];
@@ -180,9 +172,9 @@ void hl_lambda_rt_error(hl_lambda_rt *rt, const char *request_id, const char *er
   else snprintf(path, sizeof path, "/runtime/init/error");
   hl_buf b = HL_BUF_INIT;
   hl_buf_puts(&b, "{\"errorMessage\":\"");
-  json_escape_into(&b, message);
+  hl_json_escape(&b, message, strlen(message));
   hl_buf_puts(&b, "\",\"errorType\":\"");
-  json_escape_into(&b, error_type);
+  hl_json_escape(&b, error_type, strlen(error_type));
   hl_buf_puts(&b, "\",\"stackTrace\":[]}");
   post(rt, path, b.data, b.len, error_type, cb, data);
   hl_buf_dispose(&b);
