@@ -53,7 +53,7 @@ static void send_attempt(hl_delivery *dl);
 /* The one place a delivery changes state; illegal moves are bugs. */
 static void transition(hl_delivery *dl, dstate to) {
   static const unsigned allowed[] = {
-    [D_WAITING] = 1u << D_LEDGER | 1u << D_DONE,
+    [D_WAITING] = 1u << D_LEDGER | 1u << D_SENDING | 1u << D_DONE,
     [D_LEDGER] = 1u << D_SENDING | 1u << D_RECORDING | 1u << D_DONE,
     [D_SENDING] = 1u << D_RECORDING | 1u << D_DONE,
     [D_RECORDING] = 1u << D_RETRY_WAIT | 1u << D_DONE,
@@ -517,6 +517,13 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
 }
 
 static void start(hl_dispatch *d, hl_delivery *dl) {
+  if (!d->opt.source) {
+    /* Embedded queue: a delivered row is SUCCESS in the same transaction
+     * that writes its ledger entry, and SUCCESS rows are never claimed, so
+     * the ledger cannot say "delivered" here: skip the read. */
+    send_attempt(dl);
+    return;
+  }
   transition(dl, D_LEDGER);
   char key[256];
   snprintf(key, sizeof key, "%s#%s", dl->item.d.subscription_id, dl->item.d.event_id);

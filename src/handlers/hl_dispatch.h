@@ -7,7 +7,9 @@
  *      +------------- RETRY_WAIT <--retryable, due soon-------------------+
  *                                                   terminal / released --> DONE
  *
- * LEDGER checks the idempotency ledger; SENDING signs (Standard Webhooks)
+ * LEDGER checks the idempotency ledger (Kafka and Lambda sources, where a
+ * record can come again after it was delivered; the embedded queue goes
+ * from WAITING straight to SENDING); SENDING signs (Standard Webhooks)
  * and POSTs the accepted bytes through curl multi; RECORDING writes the
  * outcome durably (status row, ledger on success) before anything else
  * happens to the delivery. Retryable failures wait on the timer heap when
