@@ -1,4 +1,6 @@
 #include "app/hl_cli.h"
+#include "app/hl_app_store.h"
+#include "store/hl_store_ddb.h"
 #include "app/hl_config.h"
 #include "app/hl_lambda.h"
 #include "app/hl_serve.h"
@@ -62,6 +64,50 @@ static int cmd_serve(int argc, char **argv) {
   return rc;
 }
 
+typedef struct {
+  int status;
+  bool done;
+} tables_result;
+
+static void on_tables_created(void *data, int status, const char *report) {
+  tables_result *r = data;
+  fputs(report, status == 0 ? stdout : stderr);
+  r->status = status;
+  r->done = true;
+}
+
+static void on_closed_flag(void *data) { *(bool *)data = true; }
+
+/* Runs the table creation on a loop of its own and waits for it. */
+static int tables_create_ddb(const hl_config *cfg) {
+  uv_loop_t loop;
+  hl_curl_uv curl;
+  hl_store *store = NULL;
+  char err[512] = "";
+  uv_loop_init(&loop);
+  hl_curl_global_init();
+  hl_curl_uv_init(&curl, &loop, 16);
+  int rc = hl_app_store_open(&loop, &curl, cfg, cfg->data_dir, false, &store, err, sizeof err);
+  tables_result res = {0};
+  if (rc != 0) {
+    fprintf(stderr, "hookloop tables create: %s\n", err);
+  } else {
+    hl_ddb_tables_create(store, on_tables_created, &res);
+    while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
+    bool closed = false;
+    store->vt->close(store, on_closed_flag, &closed);
+    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+    if (res.status != 0)
+      fprintf(stderr, "hookloop tables create: failed; check DYNAMODB_ENDPOINT / AWS_REGION, the credentials "
+                      "and the dynamodb:CreateTable, DescribeTable and UpdateTimeToLive permissions\n");
+  }
+  hl_curl_uv_close(&curl, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  hl_curl_global_cleanup();
+  return rc != 0 ? 2 : res.status != 0 ? 1 : 0;
+}
+
 static int cmd_tables(int argc, char **argv) {
   if (argc < 3 || strcmp(argv[2], "create") != 0) {
     fprintf(stderr, "hookloop tables: usage: hookloop tables create\n");
@@ -73,8 +119,7 @@ static int cmd_tables(int argc, char **argv) {
   if (cfg.store == HL_STORE_SQLITE) {
     printf("HOOKLOOP_STORE is sqlite: its tables are created on start; nothing to do\n");
   } else {
-    fprintf(stderr, "hookloop tables create: the DynamoDB store is not available in this build yet\n");
-    rc = 1;
+    rc = tables_create_ddb(&cfg);
   }
   hl_config_dispose(&cfg);
   return rc;

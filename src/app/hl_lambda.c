@@ -13,6 +13,7 @@
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
+#include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
 #include <inttypes.h>
@@ -528,6 +529,8 @@ static void on_loaded(void *data, int status) {
   next_invocation();
 }
 
+static void set_flag(void *data) { *(int *)data = 1; }
+
 static void closed_noop(void *d) { (void)d; }
 
 int hl_lambda_run(const hl_config *cfg) {
@@ -553,18 +556,9 @@ int hl_lambda_run(const hl_config *cfg) {
   hl_buf perr = HL_BUF_INIT;
   /* The package is read-only in Lambda: the embedded store lives in /tmp. */
   const char *dir = strcmp(cfg->data_dir, "./hookloop-data") == 0 ? "/tmp/hookloop-data" : cfg->data_dir;
-  hl_table_names t;
-  hl_table_names_default(&t);
-  t.schema_table = cfg->event_schema_table;
-  t.subscription_table = cfg->subscription_table;
-  t.kafka_table = cfg->event_kafka_table;
-  t.delivery_table = cfg->delivery_status_table;
-  t.ledger_table = cfg->idempotency_table;
   if (hl_retry_schedule_parse(cfg->retry_schedule, &L.schedule, &perr) != 0) {
     init_failed("Hookloop.InitError", perr.data ? perr.data : "HOOKLOOP_RETRY_SCHEDULE is not usable");
-  } else if (cfg->store != HL_STORE_SQLITE) {
-    init_failed("Hookloop.InitError", "HOOKLOOP_STORE=dynamodb is not available in this build yet");
-  } else if (hl_store_sqlite_open(&L.loop, dir, &t, &L.store, err, sizeof err) != 0) {
+  } else if (hl_app_store_open(&L.loop, &L.curl, cfg, dir, false, &L.store, err, sizeof err) != 0) {
     init_failed("Hookloop.InitError", err);
   } else {
     L.source = (hl_dispatch_source){forward, finished, NULL};
@@ -574,7 +568,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_dispatch_init(&L.dispatch, &L.loop, &L.curl, L.store, &L.reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
-                           .store_name = "sqlite", .queue_name = "kafka",
+                           .store_name = L.store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
@@ -588,8 +582,11 @@ int hl_lambda_run(const hl_config *cfg) {
     uv_run(&L.loop, UV_RUN_NOWAIT);
   }
   if (L.kafka) hl_kafka_close(L.kafka, closed_noop, NULL);
+  /* The store first: the DynamoDB store finishes its writes through curl. */
+  int store_closed = L.store == NULL;
+  if (L.store) L.store->vt->close(L.store, set_flag, &store_closed);
+  while (!store_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
   hl_curl_uv_close(&L.curl, closed_noop, NULL);
-  if (L.store) L.store->vt->close(L.store, closed_noop, NULL);
   uv_run(&L.loop, UV_RUN_DEFAULT);
   hl_registry_dispose(&L.reg);
   hl_retry_schedule_free(L.schedule);

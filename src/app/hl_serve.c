@@ -9,6 +9,7 @@
 #include "handlers/hl_retry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
+#include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
@@ -127,9 +128,20 @@ static void closed_one(void *data) {
 
 static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
 
-static void on_store_closed(void *data) { closed_one(data); }
+static void on_store_closed(void *data) {
+  serve *s = data;
+  s->store = NULL;
+  hl_curl_uv_close(&s->curl, closed_one, s);
+}
 
 static void on_kafka_closed(void *data) { closed_one(data); }
+
+/* The store goes before curl: the DynamoDB store finishes its writes
+ * through it. */
+static void close_store_then_curl(serve *s) {
+  if (s->store) s->store->vt->close(s->store, on_store_closed, s);
+  else hl_curl_uv_close(&s->curl, closed_one, s);
+}
 
 static void on_pipe_destroyed(void *data) {
   serve *s = data;
@@ -137,20 +149,19 @@ static void on_pipe_destroyed(void *data) {
   /* Every record is done or handed back: commit and leave the group. */
   hl_kafka_close(s->kafka, on_kafka_closed, s);
   s->kafka = NULL;
+  close_store_then_curl(s);
 }
 
 static void on_dispatch_closed(void *data) {
   serve *s = data;
-  /* The dispatcher is closed: the queue, the store and curl can go now. */
+  /* The dispatcher is closed: the pipeline, the store and curl can go now,
+   * in that order. */
+  s->pending_closes++; /* the store-then-curl chain */
   if (s->pipe) {
     s->pending_closes++;
     hl_pipeline_destroy(s->pipe, on_pipe_destroyed, s);
-  }
-  s->pending_closes++;
-  hl_curl_uv_close(&s->curl, closed_one, s);
-  if (s->store) {
-    s->pending_closes++;
-    s->store->vt->close(s->store, on_store_closed, s);
+  } else {
+    close_store_then_curl(s);
   }
   closed_one(s);
 }
@@ -215,11 +226,11 @@ static void on_loaded(void *data, int status) {
   } else {
     hl_dispatch_notify_all(&s->dispatch);
   }
-  hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"sqlite\",\"queue\":\"%s\","
+  hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"%s\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
-              hl_log_esc(s->set.data_dir, (size_t)-1), s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
-              hl_strmap_len(&s->reg.subs_by_id), (long long)s->store->vt->eq_backlog(s->store));
+              hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
+              hl_strmap_len(&s->reg.subs_by_id), (long long)(s->store->vt->eq_backlog ? s->store->vt->eq_backlog(s->store) : 0));
   if (s->kafka) hl_log_info("queue is kafka", "\"brokers\":\"%s\",\"role\":%d", hl_log_esc(s->set.cfg->kafka_brokers, (size_t)-1), s->set.cfg->role);
 }
 
@@ -244,11 +255,6 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->drain_timeout_ms = 25000;
   set->cfg = c;
   set->kafka = c->queue == HL_QUEUE_KAFKA;
-  if (c->store != HL_STORE_SQLITE) {
-    fprintf(stderr, "hookloop: HOOKLOOP_STORE=dynamodb is not available in this build yet; "
-                    "unset it to use the embedded SQLite store\n");
-    return -1;
-  }
   return 0;
 }
 
@@ -264,9 +270,13 @@ int hl_serve_run(const hl_config *cfg) {
   }
   uv_loop_init(&s->loop);
   char err[512] = "";
-  int rc = hl_store_sqlite_open(&s->loop, s->set.data_dir, &s->set.tables, &s->store, err, sizeof err);
+  /* curl first: the DynamoDB store talks through it (and closes before it). */
+  hl_curl_uv_init(&s->curl, &s->loop, (long)s->set.max_in_flight + 256);
+  int rc = hl_app_store_open(&s->loop, &s->curl, cfg, s->set.data_dir, !s->set.kafka, &s->store, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "hookloop: %s\n", err);
+    hl_curl_uv_close(&s->curl, NULL, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
     hl_curl_global_cleanup();
     return 1;
@@ -279,7 +289,6 @@ int hl_serve_run(const hl_config *cfg) {
   }
   hl_buf_dispose(&perr);
   hl_metrics_init(&s->metrics);
-  hl_curl_uv_init(&s->curl, &s->loop, (long)s->set.max_in_flight + 256);
   hl_registry_init(&s->reg);
   if (s->set.kafka) {
     const hl_config *c = s->set.cfg;
@@ -309,7 +318,7 @@ int hl_serve_run(const hl_config *cfg) {
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
-    .store_name = "sqlite", .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
+    .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
   };

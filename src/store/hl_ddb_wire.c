@@ -15,6 +15,7 @@ static const char *const op_targets[] = {
     [HL_DDB_CREATE_TABLE] = "DynamoDB_20120810.CreateTable",
     [HL_DDB_UPDATE_TIME_TO_LIVE] = "DynamoDB_20120810.UpdateTimeToLive",
     [HL_DDB_DESCRIBE_TABLE] = "DynamoDB_20120810.DescribeTable",
+    [HL_DDB_SCAN] = "DynamoDB_20120810.Scan",
 };
 
 const char *hl_ddb_target(hl_ddb_op op) {
@@ -250,6 +251,26 @@ int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q) {
   }
   hl_jw_obj_end(&w);
   return finish(out, &tmp, rc);
+}
+
+int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, const hl_json *start_key) {
+  if (!table_ok(table) || (start_key && start_key->type != HL_JSON_OBJECT)) return HL_EINVAL;
+  hl_buf tmp = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &tmp);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "TableName");
+  hl_jw_str(&w, table);
+  if (consistent) {
+    hl_jw_key(&w, "ConsistentRead");
+    hl_jw_bool(&w, true);
+  }
+  if (start_key) {
+    hl_jw_key(&w, "ExclusiveStartKey");
+    hl_jw_value(&w, start_key);
+  }
+  hl_jw_obj_end(&w);
+  return finish(out, &tmp, 0);
 }
 
 int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *reqs, size_t n) {

@@ -28,6 +28,7 @@ typedef enum {
   HL_DDB_CREATE_TABLE,
   HL_DDB_UPDATE_TIME_TO_LIVE,
   HL_DDB_DESCRIBE_TABLE,
+  HL_DDB_SCAN,
 } hl_ddb_op;
 
 /* "DynamoDB_20120810.<Operation>", static. */
@@ -124,6 +125,10 @@ typedef struct {
   const hl_json *start_key;
 } hl_ddb_query_args;
 int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q);
+
+/* A whole-table read, a page at a time (for the small configuration tables
+ * that are loaded whole at start-up). start_key as in hl_ddb_query_args. */
+int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, const hl_json *start_key);
 
 /* One request of a BatchWriteItem: a put of item or a delete of key. */
 typedef struct {

@@ -31,3 +31,11 @@ void hl_store_result_dispose(hl_store_result *res) {
   hl_free(res->value);
   *res = (hl_store_result){0};
 }
+
+void hl_table_names_default(hl_table_names *n) {
+  n->schema_table = "event_schema";
+  n->subscription_table = "partner_event_subscription";
+  n->kafka_table = "event_subscription_kafka";
+  n->delivery_table = "event_delivery_status";
+  n->ledger_table = "idempotency_ledger";
+}

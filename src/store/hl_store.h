@@ -136,6 +136,17 @@ struct hl_store {
   const hl_store_vtable *vt;
 };
 
+typedef struct {
+  const char *schema_table;       /* event_schema */
+  const char *subscription_table; /* partner_event_subscription */
+  const char *kafka_table;        /* event_subscription_kafka */
+  const char *delivery_table;     /* event_delivery_status */
+  const char *ledger_table;       /* idempotency_ledger */
+} hl_table_names;
+
+/* Fills names with the defaults of CONTRACT.md §2. */
+void hl_table_names_default(hl_table_names *names);
+
 void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
 void hl_sub_rec_free(hl_sub_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);

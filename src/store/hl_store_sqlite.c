@@ -557,14 +557,6 @@ static const hl_store_vtable sq_vtable = {
   .eq_backlog = eq_backlog,
 };
 
-void hl_table_names_default(hl_table_names *n) {
-  n->schema_table = "event_schema";
-  n->subscription_table = "partner_event_subscription";
-  n->kafka_table = "event_subscription_kafka";
-  n->delivery_table = "event_delivery_status";
-  n->ledger_table = "idempotency_ledger";
-}
-
 static bool ident_ok(const char *s) {
   if (!s || !*s || strlen(s) > 64) return false;
   for (; *s; s++)

@@ -18,17 +18,6 @@
 
 #include "store/hl_store.h"
 
-typedef struct {
-  const char *schema_table;       /* event_schema */
-  const char *subscription_table; /* partner_event_subscription */
-  const char *kafka_table;        /* event_subscription_kafka */
-  const char *delivery_table;     /* event_delivery_status */
-  const char *ledger_table;       /* idempotency_ledger */
-} hl_table_names;
-
-/* Fills names with the defaults of CONTRACT.md §2. */
-void hl_table_names_default(hl_table_names *names);
-
 /* Opens (creating when needed) <data_dir>/hookloop.db. Returns 0 or a
  * negative hl_err with a human message in err (size errlen). */
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,

@@ -1,0 +1,23 @@
+/* hl_app_store.h — opening the store the configuration asks for, the same
+ * way for serve, lambda and `tables create`. */
+#ifndef HL_APP_STORE_H
+#define HL_APP_STORE_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "app/hl_config.h"
+#include "loop/hl_curl_uv.h"
+#include "store/hl_store.h"
+
+/* The table names of the configuration (pointers into cfg). */
+void hl_app_table_names(const hl_config *cfg, hl_table_names *t);
+/* HOOKLOOP_STORE=sqlite: the SQLite store in data_dir (queue included).
+ * HOOKLOOP_STORE=dynamodb: the DynamoDB store; when embedded_queue, an
+ * SQLite store in data_dir keeps the embedded queue beneath it. curl must
+ * outlive the store (close the store first). Returns 0 or a negative hl_err
+ * with a message for the operator in err. */
+int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
+                      bool embedded_queue, hl_store **out, char *err, size_t errlen);
+
+#endif

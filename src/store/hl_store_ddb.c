@@ -1,0 +1,808 @@
+#include "store/hl_store_ddb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "common/hl_strmap.h"
+#include "json/hl_json.h"
+
+/* A write waiting for (or riding in) a BatchWriteItem call. */
+typedef struct bw_cb {
+  hl_store_cb cb;
+  void *data;
+} bw_cb;
+
+typedef struct bw {
+  struct bw *next;
+  const char *table;
+  char *key;        /* table + "\x1f" + the item's key values */
+  hl_buf item;      /* the item, encoded */
+  bw_cb *cbs;
+  size_t ncbs;
+} bw;
+
+typedef struct {
+  hl_store base;
+  uv_loop_t *loop;
+  hl_aws_creds_provider creds;
+  hl_ddb_client client;
+  hl_table_names t;
+  char *names[5];       /* owned copies behind t */
+  hl_store *queue;      /* embedded queue or NULL */
+  /* The write batcher. */
+  bw *pending, *pending_tail;
+  hl_strmap pending_by_key; /* key -> bw not yet sent */
+  hl_strmap inflight;       /* key -> non-NULL while a write of it is in flight */
+  hl_timerq_node flush_node;
+  size_t nops;              /* calls and batches not yet answered */
+  bool closing;
+  int close_stage;
+  void (*close_cb)(void *data);
+  void *close_data;
+} hl_store_ddb;
+
+static hl_store_ddb *ddb(hl_store *s) { return (hl_store_ddb *)s; }
+
+static void maybe_closed(hl_store_ddb *s);
+static void flush(hl_store_ddb *s);
+
+/* --- one store call ---------------------------------------------------------- */
+typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_LEDGER_GET, OP_SCHEMA_LIST, OP_SUB_LIST,
+               OP_DELIVERY_LIST, OP_REQUEUE } op_kind;
+
+typedef struct {
+  hl_store_ddb *s;
+  op_kind kind;
+  hl_store_cb cb;
+  void *data;
+  hl_store_result res;
+  size_t cap;
+  char *event_id;       /* OP_DELIVERY_LIST paging */
+  hl_timerq_node fail_node; /* answers a request that could not be built */
+  int64_t now_s;        /* OP_LEDGER_GET */
+} op_ctx;
+
+static op_ctx *op_new(hl_store_ddb *s, op_kind kind, hl_store_cb cb, void *data) {
+  op_ctx *o = hl_calloc(1, sizeof *o);
+  o->s = s;
+  o->kind = kind;
+  o->cb = cb;
+  o->data = data;
+  s->nops++;
+  return o;
+}
+
+static void op_finish(op_ctx *o, int status) {
+  hl_store_ddb *s = o->s;
+  if (o->cb) o->cb(o->data, status, &o->res);
+  hl_store_result_dispose(&o->res);
+  hl_free(o->event_id);
+  hl_free(o);
+  s->nops--;
+  maybe_closed(s);
+}
+
+static int status_of(const hl_ddb_status *st) {
+  switch (st->outcome) {
+    case HL_DDB_OK: return 0;
+    case HL_DDB_CONDITION_FAILED: return HL_EEXISTS;
+    default: return HL_ESTORE;
+  }
+}
+
+/* --- reading items ---------------------------------------------------------- */
+static char *get_s(const hl_json *item, const char *name) {
+  size_t n = 0;
+  const char *v = hl_ddb_item_s(item, name, &n);
+  return v ? hl_strndup(v, n) : NULL;
+}
+
+static int64_t get_n(const hl_json *item, const char *name) {
+  int64_t v = 0;
+  hl_ddb_item_i64(item, name, &v);
+  return v;
+}
+
+static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap) return arr;
+  *cap = *cap ? *cap * 2 : 16;
+  arr = hl_realloc(arr, *cap * elem);
+  memset((char *)arr + n * elem, 0, (*cap - n) * elem);
+  return arr;
+}
+
+static void read_schema(op_ctx *o, const hl_json *it) {
+  o->res.schemas = grow(o->res.schemas, &o->cap, o->res.nschemas, sizeof *o->res.schemas);
+  hl_schema_rec *r = &o->res.schemas[o->res.nschemas++];
+  r->schema_id = get_s(it, "schema_id");
+  r->version = get_n(it, "version");
+  r->domain = get_s(it, "domain");
+  r->event_type = get_s(it, "event_type");
+  r->status = get_s(it, "status");
+  r->schema_json = get_s(it, "schema");
+  r->ingress_topic = get_s(it, "ingress_topic");
+  r->created_at = get_n(it, "created_at");
+}
+
+static void read_sub(op_ctx *o, const hl_json *it) {
+  o->res.subs = grow(o->res.subs, &o->cap, o->res.nsubs, sizeof *o->res.subs);
+  hl_sub_rec *r = &o->res.subs[o->res.nsubs++];
+  r->subscription_id = get_s(it, "subscription_id");
+  r->partner_id = get_s(it, "partner_id");
+  r->event_type = get_s(it, "event_type");
+  r->url = get_s(it, "url");
+  r->secret = get_s(it, "secret");
+  r->headers_json = get_s(it, "headers");
+  r->filter_json = get_s(it, "filter");
+  r->retry_schedule = get_s(it, "retry_schedule");
+  r->egress_topic = get_s(it, "egress_topic");
+  r->status = get_s(it, "status");
+  r->max_in_flight = get_n(it, "max_in_flight");
+  r->rate_limit_per_s = get_n(it, "rate_limit_per_s");
+  r->timeout_ms = get_n(it, "timeout_ms");
+  r->created_at = get_n(it, "created_at");
+}
+
+static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
+  r->event_id = get_s(it, "event_id");
+  r->subscription_id = get_s(it, "subscription_id");
+  r->status = get_s(it, "status");
+  r->attempts = get_n(it, "attempts");
+  r->last_status_code = get_n(it, "last_status_code");
+  r->last_error = get_s(it, "last_error");
+  r->last_latency_ms = get_n(it, "last_latency_ms");
+  r->updated_at = get_n(it, "updated_at");
+  r->next_attempt_at = get_n(it, "next_attempt_at");
+}
+
+/* --- plain calls ------------------------------------------------------------ */
+static void on_op(void *data, const hl_ddb_status *st, const hl_json *resp);
+
+static void on_build_failed(hl_timerq_node *n) { op_finish(hl_container_of(n, op_ctx, fail_node), HL_EINVAL); }
+
+static void send_op(op_ctx *o, hl_ddb_op op, hl_buf *body, int build_rc) {
+  if (build_rc != 0) {
+    /* A builder refused its input (an invalid number, say): answer on a
+     * later turn like any other call. */
+    hl_buf_dispose(body);
+    hl_timerq_add(&o->s->client.timers, &o->fail_node, 0, on_build_failed);
+    return;
+  }
+  hl_ddb_call(&o->s->client, op, body, on_op, o);
+}
+
+static void page_more(op_ctx *o, const hl_json *last_key) {
+  hl_buf body = HL_BUF_INIT;
+  int rc;
+  if (o->kind == OP_DELIVERY_LIST) {
+    hl_ddb_attr v[] = {{":e", hl_ddb_s(o->event_id)}};
+    hl_ddb_query_args q = {.key_condition = "event_id = :e", .values = v, .n_values = 1, .consistent = true,
+                           .start_key = last_key};
+    rc = hl_ddb_query(&body, o->s->t.delivery_table, &q);
+    send_op(o, HL_DDB_QUERY, &body, rc);
+  } else {
+    const char *table = o->kind == OP_SCHEMA_LIST ? o->s->t.schema_table : o->s->t.subscription_table;
+    rc = hl_ddb_scan(&body, table, true, last_key);
+    send_op(o, HL_DDB_SCAN, &body, rc);
+  }
+}
+
+static void on_op(void *data, const hl_ddb_status *st, const hl_json *resp) {
+  op_ctx *o = data;
+  int status = status_of(st);
+  switch (o->kind) {
+    case OP_SUB_DELETE:
+    case OP_REQUEUE:
+      if (st->outcome == HL_DDB_CONDITION_FAILED) status = HL_ENOTFOUND;
+      break;
+    case OP_LEDGER_GET:
+      if (status == 0) {
+        const hl_json *item = hl_json_get(resp, "Item");
+        int64_t exp = item ? get_n(item, "expires_at") : 0;
+        char *v = item ? get_s(item, "status") : NULL;
+        if (!v || (exp && exp <= o->now_s)) {
+          hl_free(v);
+          status = HL_ENOTFOUND;
+        } else {
+          o->res.value = v;
+        }
+      }
+      break;
+    case OP_SCHEMA_LIST:
+    case OP_SUB_LIST:
+    case OP_DELIVERY_LIST:
+      if (status == 0) {
+        const hl_json *items = hl_json_get(resp, "Items");
+        for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
+          const hl_json *it = &items->u.items[i];
+          if (o->kind == OP_SCHEMA_LIST) {
+            read_schema(o, it);
+          } else if (o->kind == OP_SUB_LIST) {
+            read_sub(o, it);
+          } else {
+            o->res.deliveries = grow(o->res.deliveries, &o->cap, o->res.ndeliveries, sizeof *o->res.deliveries);
+            read_delivery(&o->res.deliveries[o->res.ndeliveries++], it);
+          }
+        }
+        const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
+        if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
+          page_more(o, last);
+          return;
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  op_finish(o, status);
+}
+
+/* --- the write batcher ------------------------------------------------------ */
+typedef struct {
+  hl_store_ddb *s;
+  bw *writes;
+} batch_ctx;
+
+static void bw_free(bw *w) {
+  hl_free(w->key);
+  hl_buf_dispose(&w->item);
+  hl_free(w->cbs);
+  hl_free(w);
+}
+
+static void on_batch(void *data, const hl_ddb_status *st, const hl_json *resp) {
+  batch_ctx *b = data;
+  hl_store_ddb *s = b->s;
+  int status = st->outcome == HL_DDB_OK ? 0 : HL_ESTORE;
+  bool more = false;
+  for (bw *w = b->writes, *next; w; w = next) {
+    next = w->next;
+    hl_strmap_del(&s->inflight, w->key);
+    if (hl_strmap_get(&s->pending_by_key, w->key)) more = true;
+    for (size_t i = 0; i < w->ncbs; i++) {
+      hl_store_result res = {0};
+      if (w->cbs[i].cb) w->cbs[i].cb(w->cbs[i].data, status, &res);
+      hl_store_result_dispose(&res);
+    }
+    bw_free(w);
+  }
+  hl_free(b);
+  s->nops--;
+  if (more || s->pending) flush(s);
+  maybe_closed(s);
+}
+
+static void send_batch(hl_store_ddb *s, bw *batch) {
+  hl_buf body = HL_BUF_INIT;
+  hl_jw jw;
+  hl_jw_init(&jw, &body);
+  hl_jw_obj_begin(&jw);
+  hl_jw_key(&jw, "RequestItems");
+  hl_jw_obj_begin(&jw);
+  /* Grouped by table; bw->table points at one of s->names. */
+  for (int t = 0; t < 5; t++) {
+    bool open = false;
+    for (bw *x = batch; x; x = x->next) {
+      if (x->table != s->names[t]) continue;
+      if (!open) {
+        hl_jw_key(&jw, s->names[t]);
+        hl_jw_arr_begin(&jw);
+        open = true;
+      }
+      hl_jw_obj_begin(&jw);
+      hl_jw_key(&jw, "PutRequest");
+      hl_jw_obj_begin(&jw);
+      hl_jw_key(&jw, "Item");
+      hl_jw_raw(&jw, x->item.data, x->item.len);
+      hl_jw_obj_end(&jw);
+      hl_jw_obj_end(&jw);
+    }
+    if (open) hl_jw_arr_end(&jw);
+  }
+  hl_jw_obj_end(&jw);
+  hl_jw_obj_end(&jw);
+  batch_ctx *b = hl_calloc(1, sizeof *b);
+  b->s = s;
+  b->writes = batch;
+  s->nops++;
+  hl_ddb_call(&s->client, HL_DDB_BATCH_WRITE_ITEM, &body, on_batch, b);
+}
+
+/* Sends every pending write whose key has nothing in flight, 25 a call;
+ * the others stay pending, in order. */
+static void flush(hl_store_ddb *s) {
+  bw **pp = &s->pending;
+  bw *batch = NULL, **btail = &batch;
+  size_t n = 0;
+  s->pending_tail = NULL;
+  while (*pp) {
+    bw *w = *pp;
+    if (hl_strmap_get(&s->inflight, w->key)) {
+      s->pending_tail = w;
+      pp = &w->next;
+      continue;
+    }
+    *pp = w->next;
+    w->next = NULL;
+    hl_strmap_del(&s->pending_by_key, w->key);
+    hl_strmap_put(&s->inflight, w->key, w);
+    *btail = w;
+    btail = &w->next;
+    if (++n == HL_DDB_BATCH_MAX) {
+      send_batch(s, batch);
+      batch = NULL;
+      btail = &batch;
+      n = 0;
+    }
+  }
+  if (batch) send_batch(s, batch);
+}
+
+static void on_flush_timer(hl_timerq_node *node) {
+  flush(hl_container_of(node, hl_store_ddb, flush_node));
+}
+
+/* Queues an unconditional put of an encoded item. */
+static void enqueue_put(hl_store_ddb *s, const char *table, const char *key, hl_buf *item, hl_store_cb cb,
+                        void *data) {
+  hl_buf k = HL_BUF_INIT;
+  hl_buf_puts(&k, table);
+  hl_buf_putc(&k, '\x1f');
+  hl_buf_puts(&k, key);
+  hl_buf_putc(&k, '\0');
+  bw *w = hl_strmap_get(&s->pending_by_key, k.data);
+  if (w) {
+    /* A later state of the same item: it supersedes the one not yet sent. */
+    hl_buf_dispose(&w->item);
+    w->item = *item;
+    hl_buf_dispose(&k);
+  } else {
+    w = hl_calloc(1, sizeof *w);
+    w->table = table;
+    w->key = k.data;
+    w->item = *item;
+    hl_strmap_put(&s->pending_by_key, w->key, w);
+    if (s->pending_tail) s->pending_tail->next = w;
+    else s->pending = w;
+    s->pending_tail = w;
+  }
+  hl_buf_init(item);
+  w->cbs = hl_realloc(w->cbs, (w->ncbs + 1) * sizeof *w->cbs);
+  w->cbs[w->ncbs++] = (bw_cb){cb, data};
+  if (!hl_timerq_pending(&s->flush_node)) hl_timerq_add(&s->client.timers, &s->flush_node, 0, on_flush_timer);
+}
+
+/* --- item encoding ---------------------------------------------------------- */
+static int encode(hl_buf *out, const hl_ddb_attr *a, size_t n) {
+  hl_jw w;
+  hl_jw_init(&w, out);
+  return hl_ddb_write_item(&w, (hl_ddb_item){a, n});
+}
+
+#define OPT_S(arr, n, name, v)                     \
+  do {                                             \
+    if (v) (arr)[(n)++] = (hl_ddb_attr){name, hl_ddb_s(v)}; \
+  } while (0)
+
+static size_t delivery_attrs(const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6][24]) {
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(r->event_id)};
+  a[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(r->subscription_id)};
+  a[n++] = (hl_ddb_attr){"status", hl_ddb_s(r->status ? r->status : "PENDING")};
+  a[n++] = (hl_ddb_attr){"attempts", hl_ddb_n(hl_ddb_i64(nb[0], r->attempts))};
+  a[n++] = (hl_ddb_attr){"last_status_code", hl_ddb_n(hl_ddb_i64(nb[1], r->last_status_code))};
+  OPT_S(a, n, "last_error", r->last_error);
+  a[n++] = (hl_ddb_attr){"last_latency_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->last_latency_ms))};
+  a[n++] = (hl_ddb_attr){"updated_at", hl_ddb_n(hl_ddb_i64(nb[3], r->updated_at))};
+  a[n++] = (hl_ddb_attr){"next_attempt_at", hl_ddb_n(hl_ddb_i64(nb[4], r->next_attempt_at))};
+  return n;
+}
+
+static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  hl_ddb_attr a[10];
+  char nb[6][24];
+  size_t n = delivery_attrs(r, a, nb);
+  hl_buf item = HL_BUF_INIT;
+  encode(&item, a, n);
+  hl_buf key = HL_BUF_INIT;
+  hl_buf_puts(&key, r->event_id);
+  hl_buf_putc(&key, '\x1f');
+  hl_buf_puts(&key, r->subscription_id);
+  hl_buf_putc(&key, '\0');
+  enqueue_put(s, s->t.delivery_table, key.data, &item, cb, data);
+  hl_buf_dispose(&key);
+}
+
+/* --- the vtable --------------------------------------------------------------- */
+static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char v[24], c[24];
+  hl_ddb_attr a[8];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"schema_id", hl_ddb_s(r->schema_id)};
+  a[n++] = (hl_ddb_attr){"version", hl_ddb_n(hl_ddb_i64(v, r->version))};
+  OPT_S(a, n, "domain", r->domain);
+  OPT_S(a, n, "event_type", r->event_type);
+  OPT_S(a, n, "status", r->status);
+  OPT_S(a, n, "schema", r->schema_json);
+  OPT_S(a, n, "ingress_topic", r->ingress_topic);
+  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(c, r->created_at))};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.schema_table, (hl_ddb_item){a, n}, NULL);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), OP_SCHEMA_LIST, cb, data), NULL);
+}
+
+static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char nb[4][24];
+  hl_ddb_attr a[16];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
+  a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(r->event_type)};
+  OPT_S(a, n, "subscription_id", r->subscription_id);
+  OPT_S(a, n, "url", r->url);
+  OPT_S(a, n, "secret", r->secret);
+  OPT_S(a, n, "headers", r->headers_json);
+  OPT_S(a, n, "filter", r->filter_json);
+  OPT_S(a, n, "retry_schedule", r->retry_schedule);
+  OPT_S(a, n, "egress_topic", r->egress_topic);
+  OPT_S(a, n, "status", r->status);
+  a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
+  a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
+  a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};
+  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(nb[3], r->created_at))};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.subscription_table, (hl_ddb_item){a, n}, NULL);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), OP_SUB_LIST, cb, data), NULL);
+}
+
+static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
+                       void *data) {
+  hl_store_ddb *s = ddb(base);
+  hl_ddb_attr k[] = {{"partner_id", hl_ddb_s(partner_id)}, {"event_type", hl_ddb_s(event_type)}};
+  hl_ddb_expr x = {.condition = "attribute_exists(partner_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_delete_item(&body, s->t.subscription_table, HL_DDB_ITEM(k), &x);
+  send_op(op_new(s, OP_SUB_DELETE, cb, data), HL_DDB_DELETE_ITEM, &body, rc);
+}
+
+static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
+                          const char *egress_topics_json, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  /* egress_topics is a list of strings in DynamoDB (readable in the console),
+   * a JSON array in the interface. */
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  hl_ddb_val *topics = NULL;
+  size_t nt = 0;
+  if (egress_topics_json && hl_json_parse(&doc, egress_topics_json, strlen(egress_topics_json), NULL) == 0 &&
+      doc.root->type == HL_JSON_ARRAY) {
+    topics = hl_calloc(doc.root->len + 1, sizeof *topics);
+    for (uint32_t i = 0; i < doc.root->len; i++)
+      if (doc.root->u.items[i].type == HL_JSON_STRING)
+        topics[nt++] = hl_ddb_sn(doc.root->u.items[i].u.str, doc.root->u.items[i].len);
+  }
+  hl_ddb_attr a[3];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(event_type)};
+  OPT_S(a, n, "ingress_topic", ingress_topic);
+  a[n++] = (hl_ddb_attr){"egress_topics", hl_ddb_l(topics, nt)};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.kafka_table, (hl_ddb_item){a, n}, NULL);
+  hl_free(topics);
+  hl_json_doc_dispose(&doc);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  delivery_enqueue(ddb(base), r, cb, data);
+}
+
+static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
+  op_ctx *o = op_new(ddb(base), OP_DELIVERY_LIST, cb, data);
+  o->event_id = hl_strdup(event_id);
+  page_more(o, NULL);
+}
+
+static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at, bool overwrite,
+                       hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char e[24], now[24];
+  hl_ddb_attr a[3];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"idempotency_key", hl_ddb_s(key)};
+  a[n++] = (hl_ddb_attr){"status", hl_ddb_s(status)};
+  /* 0 means "never expires": no TTL attribute at all. */
+  if (expires_at) a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(e, expires_at))};
+  if (overwrite) {
+    hl_buf item = HL_BUF_INIT;
+    encode(&item, a, n);
+    enqueue_put(s, s->t.ledger_table, key, &item, cb, data);
+    return;
+  }
+  /* First writer wins; an entry past its expiry counts as absent (TTL
+   * removes items lazily, up to days later). */
+  hl_ddb_attr v[] = {{":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms() / 1000))}};
+  hl_ddb_expr x = {.condition = "attribute_not_exists(idempotency_key) OR "
+                                "(attribute_exists(expires_at) AND expires_at <= :now)",
+                   .values = v, .n_values = 1};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.ledger_table, (hl_ddb_item){a, n}, &x);
+  send_op(op_new(s, OP_LEDGER_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  hl_ddb_attr k[] = {{"idempotency_key", hl_ddb_s(key)}};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_get_item(&body, s->t.ledger_table, HL_DDB_ITEM(k), true);
+  op_ctx *o = op_new(s, OP_LEDGER_GET, cb, data);
+  o->now_s = hl_wall_ms() / 1000;
+  send_op(o, HL_DDB_GET_ITEM, &body, rc);
+}
+
+static int ping(hl_store *base) {
+  hl_store_ddb *s = ddb(base);
+  if (s->client.last_error) return s->client.last_error;
+  return s->queue ? s->queue->vt->ping(s->queue) : 0;
+}
+
+/* --- the embedded queue, when there is one -------------------------------------- */
+/* The SQLite store keeps the queue; each status it records also goes to
+ * DynamoDB, which answers the status queries. */
+typedef struct {
+  hl_store_ddb *s;
+  hl_store_cb cb;
+  void *data;
+  hl_delivery_rec rec;   /* eq_update: the record to copy over */
+  char **subs;           /* eq_accept: the deliveries created */
+  size_t nsubs;
+  char *event_id;
+  int status;
+} eq_ctx;
+
+static void eq_ctx_free(eq_ctx *q) {
+  hl_delivery_rec_free(&q->rec);
+  for (size_t i = 0; i < q->nsubs; i++) hl_free(q->subs[i]);
+  hl_free(q->subs);
+  hl_free(q->event_id);
+  hl_free(q);
+}
+
+static void on_accepted(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  hl_store_ddb *s = q->s;
+  if (status == 0) {
+    /* The event is durable in the queue; the PENDING rows follow on their
+     * own (the batcher keeps them ahead of any later status of the same
+     * delivery). */
+    int64_t now = hl_wall_ms();
+    for (size_t i = 0; i < q->nsubs; i++) {
+      hl_delivery_rec r = {.event_id = q->event_id, .subscription_id = q->subs[i], .status = "PENDING",
+                           .updated_at = now, .next_attempt_at = now};
+      delivery_enqueue(s, &r, NULL, NULL);
+    }
+  }
+  if (q->cb) q->cb(q->data, status, res);
+  s->nops--;
+  eq_ctx_free(q);
+  maybe_closed(s);
+}
+
+static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = hl_calloc(1, sizeof *q);
+  q->s = s;
+  q->cb = cb;
+  q->data = data;
+  q->event_id = hl_strdup(ev->event_id);
+  q->subs = hl_calloc(ev->nsubs + 1, sizeof *q->subs);
+  for (size_t i = 0; i < ev->nsubs; i++) q->subs[q->nsubs++] = hl_strdup(ev->subscription_ids[i]);
+  s->nops++;
+  s->queue->vt->eq_accept(s->queue, ev, on_accepted, q);
+}
+
+static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
+                     void *data) {
+  hl_store_ddb *s = ddb(base);
+  s->queue->vt->eq_claim(s->queue, subscription_id, limit, now_ms, cb, data);
+}
+
+static void on_status_copied(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  hl_store_ddb *s = q->s;
+  /* The queue row is what dispatching relies on; a status that could not
+   * be copied after every retry is logged, not turned into a failed
+   * delivery. */
+  if (status != 0)
+    hl_log_warn("delivery status not written to DynamoDB", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                q->rec.event_id, q->rec.subscription_id);
+  if (q->cb) q->cb(q->data, q->status, res);
+  s->nops--;
+  eq_ctx_free(q);
+  maybe_closed(s);
+}
+
+static void on_updated(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  hl_store_ddb *s = q->s;
+  if (status != 0) {
+    if (q->cb) q->cb(q->data, status, res);
+    s->nops--;
+    eq_ctx_free(q);
+    maybe_closed(s);
+    return;
+  }
+  q->status = status;
+  delivery_enqueue(s, &q->rec, on_status_copied, q);
+}
+
+static void copy_rec(hl_delivery_rec *d, const hl_delivery_rec *r) {
+  *d = *r;
+  d->event_id = hl_strdup(r->event_id);
+  d->subscription_id = hl_strdup(r->subscription_id);
+  d->status = r->status ? hl_strdup(r->status) : NULL;
+  d->last_error = r->last_error ? hl_strdup(r->last_error) : NULL;
+}
+
+static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = hl_calloc(1, sizeof *q);
+  q->s = s;
+  q->cb = cb;
+  q->data = data;
+  copy_rec(&q->rec, r);
+  s->nops++;
+  s->queue->vt->eq_update(s->queue, r, release, on_updated, q);
+}
+
+static void on_requeued(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  hl_store_ddb *s = q->s;
+  if (status != 0) {
+    if (q->cb) q->cb(q->data, status, res);
+    s->nops--;
+    eq_ctx_free(q);
+    maybe_closed(s);
+    return;
+  }
+  /* Due now, attempts kept: only these attributes change. */
+  char now[24];
+  hl_ddb_attr k[] = {{"event_id", hl_ddb_s(q->rec.event_id)}, {"subscription_id", hl_ddb_s(q->rec.subscription_id)}};
+  hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))}};
+  hl_ddb_name nm[] = {{"#st", "status"}};
+  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now", .names = nm, .n_names = 1,
+                   .values = v, .n_values = 2};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
+  op_ctx *o = op_new(s, OP_REQUEUE, q->cb, q->data);
+  send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
+  s->nops--;
+  eq_ctx_free(q);
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = hl_calloc(1, sizeof *q);
+  q->s = s;
+  q->cb = cb;
+  q->data = data;
+  q->rec.event_id = hl_strdup(event_id);
+  q->rec.subscription_id = hl_strdup(subscription_id);
+  s->nops++;
+  s->queue->vt->eq_requeue(s->queue, event_id, subscription_id, on_requeued, q);
+}
+
+static int64_t eq_backlog(hl_store *base) {
+  hl_store_ddb *s = ddb(base);
+  return s->queue->vt->eq_backlog(s->queue);
+}
+
+/* --- close ----------------------------------------------------------------------- */
+/* Stages: pending writes and calls drain → the queue store closes → the
+ * client closes → the credentials provider closes → freed. */
+static void close_step(void *data) {
+  hl_store_ddb *s = data;
+  switch (s->close_stage++) {
+    case 0:
+      if (s->queue) {
+        s->queue->vt->close(s->queue, close_step, s);
+        return;
+      }
+      /* fall through */
+    case 1:
+      s->close_stage = 2;
+      hl_ddb_client_close(&s->client, close_step, s);
+      return;
+    case 2:
+      hl_aws_creds_close(&s->creds, close_step, s);
+      return;
+    default: {
+      void (*cb)(void *) = s->close_cb;
+      void *cd = s->close_data;
+      hl_strmap_dispose(&s->pending_by_key);
+      hl_strmap_dispose(&s->inflight);
+      for (int i = 0; i < 5; i++) hl_free(s->names[i]);
+      hl_free(s);
+      if (cb) cb(cd);
+    }
+  }
+}
+
+static void maybe_closed(hl_store_ddb *s) {
+  if (!s->closing || s->nops || s->pending || s->close_stage) return;
+  if (hl_timerq_pending(&s->flush_node)) hl_timerq_remove(&s->client.timers, &s->flush_node);
+  close_step(s);
+}
+
+static void store_close(hl_store *base, void (*cb)(void *data), void *data) {
+  hl_store_ddb *s = ddb(base);
+  s->closing = true;
+  s->close_cb = cb;
+  s->close_data = data;
+  if (s->pending) flush(s);
+  maybe_closed(s);
+}
+
+static const hl_store_vtable ddb_vt = {
+    .name = "dynamodb", .close = store_close, .ping = ping,
+    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
+    .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
+    .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+};
+
+static const hl_store_vtable ddb_queue_vt = {
+    .name = "dynamodb", .close = store_close, .ping = ping,
+    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
+    .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
+    .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
+    .eq_backlog = eq_backlog,
+};
+
+static void on_queue_closed(void *data) { (void)data; }
+static void on_failed_open_closed(void *data) { hl_free(data); }
+
+int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cfg, hl_store *queue,
+                      hl_store **out, char *err, size_t errlen) {
+  *out = NULL;
+  hl_store_ddb *s = hl_calloc(1, sizeof *s);
+  s->loop = loop;
+  int rc = hl_aws_creds_init(&s->creds, loop, curl, &cfg->creds, err, errlen);
+  if (rc == 0) rc = hl_ddb_client_init(&s->client, loop, curl, &s->creds, &cfg->client, err, errlen);
+  if (rc != 0) {
+    /* The provider's timer is open either way; s goes once it is closed. */
+    hl_aws_creds_close(&s->creds, on_failed_open_closed, s);
+    if (queue) queue->vt->close(queue, on_queue_closed, NULL);
+    return rc;
+  }
+  hl_table_names def;
+  hl_table_names_default(&def);
+  const char *src[5] = {cfg->tables.schema_table ? cfg->tables.schema_table : def.schema_table,
+                        cfg->tables.subscription_table ? cfg->tables.subscription_table : def.subscription_table,
+                        cfg->tables.kafka_table ? cfg->tables.kafka_table : def.kafka_table,
+                        cfg->tables.delivery_table ? cfg->tables.delivery_table : def.delivery_table,
+                        cfg->tables.ledger_table ? cfg->tables.ledger_table : def.ledger_table};
+  for (int i = 0; i < 5; i++) s->names[i] = hl_strdup(src[i]);
+  s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4]};
+  hl_strmap_init(&s->pending_by_key);
+  hl_strmap_init(&s->inflight);
+  s->queue = queue;
+  s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
+  *out = &s->base;
+  return 0;
+}
+
+hl_ddb_client *hl_store_ddb_client(hl_store *s) { return &ddb(s)->client; }
+const hl_table_names *hl_store_ddb_tables(hl_store *s) { return &ddb(s)->t; }

@@ -1,0 +1,54 @@
+/* hl_store_ddb.h — the DynamoDB store: the tables of CONTRACT.md §6 in
+ * DynamoDB, spoken to over the loop's curl multi handle (hl_ddb_client).
+ *
+ * Items: every attribute of §6 under its contract name; numbers as N
+ * (decimal text, never a double); absent optional fields are left out, not
+ * stored as NULL. The idempotency ledger's expires_at is epoch seconds, the
+ * unit DynamoDB TTL reads; an expired entry counts as absent even before
+ * TTL has removed it (TTL may lag by days).
+ *
+ * Writes that need no condition — delivery status and ledger overwrites —
+ * are gathered per loop turn and sent as BatchWriteItem calls of up to 25.
+ * Order per key is kept: a write for a key whose earlier write is still in
+ * flight waits for it (BatchWriteItem gives no order inside one call and
+ * refuses two writes to one key). A later write for a key still waiting
+ * replaces the earlier one; both callbacks run when it lands.
+ *
+ * No DynamoDB table is a queue: in Kafka mode Kafka is; with the embedded
+ * queue, an SQLite store (`queue`, owned from then on) keeps the accepted
+ * bodies and delivery rows, and every status it records is written to
+ * DynamoDB too, so event_delivery_status in DynamoDB is the one to read.
+ */
+#ifndef HL_STORE_DDB_H
+#define HL_STORE_DDB_H
+
+#include <uv.h>
+
+#include "aws/hl_aws_creds.h"
+#include "loop/hl_curl_uv.h"
+#include "store/hl_ddb_client.h"
+#include "store/hl_store.h"
+
+typedef struct {
+  hl_ddb_opts client;     /* endpoint and region are required */
+  hl_aws_creds_env creds;
+  hl_table_names tables;  /* NULL members: the defaults */
+} hl_ddb_config;
+
+/* Opens the store (no request is made yet). queue: an embedded-queue store
+ * to delegate eq_* to, or NULL (then eq_* are NULL, as Kafka mode expects).
+ * Returns 0 or HL_EINVAL with a message in err; queue is closed on error. */
+int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cfg, hl_store *queue,
+                      hl_store **out, char *err, size_t errlen);
+/* The client underneath (tables create, tests). */
+hl_ddb_client *hl_store_ddb_client(hl_store *s);
+const hl_table_names *hl_store_ddb_tables(hl_store *s);
+
+/* `hookloop tables create`: CreateTable for each table of §6 (on-demand
+ * billing), waits until each is ACTIVE, then enables TTL on the ledger's
+ * expires_at. An existing table is fine; a server without UpdateTimeToLive
+ * (dynalite) gives a warning. done gets 0 or a negative hl_err; report
+ * holds one human line per table. */
+void hl_ddb_tables_create(hl_store *s, void (*done)(void *data, int status, const char *report), void *data);
+
+#endif
