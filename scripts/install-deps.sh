@@ -23,11 +23,24 @@ if command -v npm >/dev/null 2>&1; then
   missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
 fi
 read -r -a missing <<<"${missing[*]:-}"
-((${#missing[@]})) || exit 0
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Test peers from the npm registry (dynalite, a DynamoDB-compatible server),
+# pinned by tests/package-lock.json; reinstalled only when the lock changed.
+if [ "${1:-test}" != build ]; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  stamp="$root/tests/node_modules/.hookloop-lock"
+  if ! cmp -s "$root/tests/package-lock.json" "$stamp" 2>/dev/null; then
+    echo "install-deps: npm ci (tests/: dynalite)" >&2
+    (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$root/tests/package-lock.json" "$stamp"
+  fi
+fi
+exit 0

@@ -8,6 +8,37 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef HL_TEST_DDB
+/* The DynamoDB variant of a suite: one dynalite per test process, its
+ * tables made by `hookloop tables create` as an operator would, and every
+ * hookloop started with HOOKLOOP_STORE=dynamodb on it. */
+static hl_dynalite e2e_dyn;
+static char ddb_endpoint_env[96];
+
+static size_t add_ddb_env(char **envp, size_t n) {
+  static char *vars[] = {"HOOKLOOP_STORE=dynamodb", ddb_endpoint_env, "AWS_REGION=us-east-1",
+                         "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+  if (!e2e_dyn.pid) {
+    HL_ASSERT_MSG(hl_dynalite_start(&e2e_dyn, 200) == 0, "dynalite did not start");
+    snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", e2e_dyn.endpoint);
+    char *dir = hl_tmpdir("tables");
+    char log[600];
+    snprintf(log, sizeof log, "%s/tables.log", dir);
+    char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+    pid_t pid = hl_spawn(argv, vars, log);
+    int st = hl_wait(pid, 60000);
+    char *out = hl_read_file(log, NULL);
+    HL_ASSERT_MSG(st == 0 && out && strstr(out, "idempotency_ledger: created"),
+                  "hookloop tables create failed (%d):\n%s", st, out ? out : "");
+    free(out);
+    hl_rmtree(dir);
+    free(dir);
+  }
+  for (size_t i = 0; vars[i]; i++) envp[n++] = vars[i];
+  return n;
+}
+#endif
+
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   if (!h->dir) h->dir = hl_tmpdir("e2e");
   HL_ASSERT(h->dir != NULL);
@@ -24,6 +55,9 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
   envp[n++] = (char *)"HOOKLOOP_RETRY_SCHEDULE=100ms,200ms,300ms";
   envp[n++] = (char *)"LOG_LEVEL=info";
+#ifdef HL_TEST_DDB
+  n = add_ddb_env(envp, n);
+#endif
   for (size_t i = 0; env && env[i] && n < 31; i++) envp[n++] = (char *)env[i];
   envp[n] = NULL;
   char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
@@ -32,7 +66,15 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   char url[128];
   snprintf(url, sizeof url, "%s/healthz", h->base);
   for (int i = 0; i < 500; i++) {
-    if (hl_http("GET", url, NULL, 0, NULL, NULL) == 200) return;
+    char *body = NULL;
+    if (hl_http("GET", url, NULL, 0, NULL, &body) == 200) {
+#ifdef HL_TEST_DDB
+      HL_ASSERT_MSG(body && strstr(body, "\"store\":\"dynamodb\""), "not on the DynamoDB store: %s", body);
+#endif
+      free(body);
+      return;
+    }
+    free(body);
     hl_sleep_ms(20);
   }
   char *log = hl_read_file(h->log, NULL);

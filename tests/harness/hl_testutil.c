@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,8 +78,12 @@ const char *hl_bin_path(const char *name) {
 }
 
 pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path) {
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
+  /* A test that fails exits at once; its peers must not outlive it. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
   if (log_path) {
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); close(fd); }
@@ -246,4 +251,45 @@ void hl_mock_kafka_stop(hl_mock_kafka *m) {
   if (hl_wait(m->pid, 5000) < 0) kill(m->pid, SIGKILL);
   close(m->out_fd);
   m->pid = 0;
+}
+
+int hl_dynalite_start(hl_dynalite *d, int create_table_ms) {
+  char cli[512];
+  snprintf(cli, sizeof cli, "%s/tests/node_modules/dynalite/cli.js", HL_SOURCE_DIR);
+  if (access(cli, R_OK) != 0) {
+    fprintf(stderr, "dynalite is not installed (%s): run `make deps-test` (npm ci in tests/)\n", cli);
+    return -1;
+  }
+  d->port = hl_free_port();
+  snprintf(d->endpoint, sizeof d->endpoint, "http://127.0.0.1:%d", d->port);
+  char port[16], ms[16];
+  snprintf(port, sizeof port, "%d", d->port);
+  snprintf(ms, sizeof ms, "%d", create_table_ms);
+  pid_t parent = getpid();
+  d->pid = fork();
+  if (d->pid == 0) {
+    /* Never outlive the test, even one that fails with _exit. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    int fd = open("/dev/null", O_WRONLY);
+    if (fd >= 0) { dup2(fd, 1); close(fd); }
+    execlp("node", "node", cli, "--host", "127.0.0.1", "--port", port, "--createTableMs", ms,
+           "--deleteTableMs", "0", "--updateTableMs", "0", (char *)NULL);
+    fprintf(stderr, "exec node: %s\n", strerror(errno));
+    _exit(127);
+  }
+  if (d->pid < 0) return -1;
+  if (hl_wait_port(d->port, 15000) != 0) {
+    hl_dynalite_stop(d);
+    return -1;
+  }
+  return 0;
+}
+
+void hl_dynalite_stop(hl_dynalite *d) {
+  if (d->pid > 0) {
+    kill(d->pid, SIGTERM);
+    hl_wait(d->pid, 3000);
+  }
+  d->pid = 0;
 }

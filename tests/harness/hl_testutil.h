@@ -54,3 +54,16 @@ int hl_mock_kafka_start(hl_mock_kafka *m, int brokers);
 /* Sends one command line ("down 1", "create t 4 3") and waits for "ok". */
 int hl_mock_kafka_cmd(hl_mock_kafka *m, const char *cmd);
 void hl_mock_kafka_stop(hl_mock_kafka *m);
+
+/* dynalite (a DynamoDB-compatible server, installed by `npm ci` in tests/)
+ * in its own process on a free loopback port, in memory. It dies with the
+ * test process, even when a test fails. create_table_ms: how long new
+ * tables stay CREATING (dynalite's default is 500). */
+typedef struct {
+  pid_t pid;
+  int port;
+  char endpoint[64]; /* http://127.0.0.1:<port> */
+} hl_dynalite;
+
+int hl_dynalite_start(hl_dynalite *d, int create_table_ms);
+void hl_dynalite_stop(hl_dynalite *d);

@@ -1,0 +1,381 @@
+/* The DynamoDB store beyond the shared contract, against a real dynalite
+ * process: conditional-put races on the idempotency ledger, batched status
+ * writes that keep their order, exact numbers, a fault-injecting proxy
+ * (throttling and 5xx: every write lands exactly once), credentials from a
+ * container-credentials endpoint served by the test, and an expired token. */
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+#include "json/hl_json.h"
+#include "loop/hl_curl_uv.h"
+#include "store/hl_store_ddb.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+static uv_loop_t loop;
+static hl_curl_uv curl;
+static hl_dynalite dyn;
+
+typedef struct {
+  int calls, status;
+  hl_store_result res;
+} capture;
+
+static void cap_cb(void *data, int status, hl_store_result *res) {
+  capture *c = data;
+  c->calls++;
+  c->status = status;
+  c->res = *res;
+  *res = (hl_store_result){0};
+}
+
+static void run_until_all(capture *c, size_t n) {
+  for (int i = 0; i < 400000; i++) {
+    size_t done = 0;
+    for (size_t k = 0; k < n; k++) done += c[k].calls > 0;
+    if (done == n) return;
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  HL_ASSERT_MSG(0, "not every callback ran");
+}
+
+static void on_tables(void *data, int status, const char *report) {
+  if (status != 0) fprintf(stderr, "%s", report);
+  *(int *)data = status == 0 ? 1 : -1;
+}
+
+static hl_store *open_with(const char *endpoint, const hl_aws_creds_env *creds, unsigned max_attempts) {
+  hl_ddb_config cfg = {.client = {.endpoint = endpoint, .region = "us-east-1", .max_attempts = max_attempts,
+                                  .base_ms = 5, .throttle_base_ms = 20, .cap_ms = 200}};
+  cfg.creds = *creds;
+  hl_store *s = NULL;
+  char err[256] = "";
+  HL_ASSERT_MSG(hl_store_ddb_open(&loop, &curl, &cfg, NULL, &s, err, sizeof err) == 0, "open: %s", err);
+  return s;
+}
+
+static const hl_aws_creds_env static_creds = {.access_key_id = "AKIDEXAMPLE", .secret_access_key = "test-secret"};
+
+/* dynalite up, tables made, one store on it. */
+static hl_store *setup(void) {
+  uv_loop_init(&loop);
+  hl_curl_uv_init(&curl, &loop, 256);
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
+  hl_store *s = open_with(dyn.endpoint, &static_creds, 0);
+  int done = 0;
+  hl_ddb_tables_create(s, on_tables, &done);
+  while (!done && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_EQ_INT(done, 1);
+  return s;
+}
+
+static void on_flag(void *data) { *(int *)data = 1; }
+
+static void close_one(hl_store *s) {
+  int closed = 0;
+  s->vt->close(s, on_flag, &closed);
+  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT(closed);
+}
+
+static void teardown(void) {
+  hl_curl_uv_close(&curl, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_dynalite_stop(&dyn);
+}
+
+/* A test peer: the fault-injecting proxy in front of dynalite. */
+typedef struct {
+  pid_t pid;
+  int port;
+  char endpoint[64];
+} proxy;
+
+static void proxy_start(proxy *p, const char *const *extra) {
+  p->port = hl_free_port();
+  char listen[64], upstream[96];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
+  snprintf(upstream, sizeof upstream, "%s/", dyn.endpoint);
+  snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
+  char *argv[32];
+  int n = 0;
+  argv[n++] = (char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy");
+  argv[n++] = "--listen";
+  argv[n++] = listen;
+  argv[n++] = "--upstream";
+  argv[n++] = upstream;
+  for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = (char *)extra[i];
+  argv[n] = NULL;
+  p->pid = hl_spawn(argv, NULL, "/dev/null");
+  HL_ASSERT_MSG(hl_wait_port(p->port, 5000) == 0, "the proxy did not start");
+}
+
+static long proxy_stat(proxy *p, const char *name) {
+  char url[96], *body = NULL;
+  snprintf(url, sizeof url, "%s/stats", p->endpoint);
+  HL_ASSERT_EQ_INT(hl_http("GET", url, NULL, 0, NULL, &body), 200);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  HL_ASSERT(hl_json_parse(&doc, body, strlen(body), NULL) == 0);
+  int64_t v = -1;
+  hl_json_int64(hl_json_get(doc.root, name), &v);
+  hl_json_doc_dispose(&doc);
+  free(body);
+  return (long)v;
+}
+
+static void proxy_stop(proxy *p) {
+  kill(p->pid, SIGTERM);
+  hl_wait(p->pid, 3000);
+}
+
+HL_TEST(ledger_conditional_put_has_one_winner_per_key) {
+  hl_store *a = setup();
+  hl_store *b = open_with(dyn.endpoint, &static_creds, 0);
+  /* Two stores (two processes, in effect) race for 30 keys, 3 tries each. */
+  enum { KEYS = 30, TRIES = 3 };
+  static capture c[KEYS * TRIES * 2];
+  char key[64];
+  size_t n = 0;
+  for (int t = 0; t < TRIES; t++)
+    for (int k = 0; k < KEYS; k++) {
+      snprintf(key, sizeof key, "sub_race#evt-%d", k);
+      a->vt->ledger_put(a, key, "DELIVERED", hl_wall_ms() / 1000 + 3600, false, cap_cb, &c[n++]);
+      b->vt->ledger_put(b, key, "DELIVERED", hl_wall_ms() / 1000 + 3600, false, cap_cb, &c[n++]);
+    }
+  run_until_all(c, n);
+  int wins = 0, lost = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].status == 0) wins++;
+    else if (c[i].status == HL_EEXISTS) lost++;
+  }
+  HL_ASSERT_EQ_INT(wins, KEYS);
+  HL_ASSERT_EQ_INT(lost, KEYS * TRIES * 2 - KEYS);
+  /* An entry past its expiry is free to take again. */
+  capture e[3] = {{0}};
+  a->vt->ledger_put(a, "sub_race#old", "ACCEPTED", hl_wall_ms() / 1000 - 10, true, cap_cb, &e[0]);
+  run_until_all(e, 1);
+  b->vt->ledger_put(b, "sub_race#old", "DELIVERED", 0, false, cap_cb, &e[1]);
+  run_until_all(e + 1, 1);
+  HL_ASSERT_EQ_INT(e[1].status, 0);
+  a->vt->ledger_get(a, "sub_race#old", cap_cb, &e[2]);
+  run_until_all(e + 2, 1);
+  HL_ASSERT_EQ_STR(e[2].res.value, "DELIVERED");
+  hl_store_result_dispose(&e[2].res);
+  close_one(a);
+  close_one(b);
+  teardown();
+}
+
+HL_TEST(status_writes_are_batched_and_keep_their_order) {
+  hl_store *s = setup();
+  hl_ddb_client *cl = hl_store_ddb_client(s);
+  int64_t calls0 = cl->calls;
+  enum { N = 60 };
+  static capture c[N + 8];
+  char ev[32];
+  /* 60 deliveries of 60 events and five states of one more, in one turn. */
+  for (int i = 0; i < N; i++) {
+    snprintf(ev, sizeof ev, "evt-b%d", i);
+    hl_delivery_rec r = {.event_id = ev, .subscription_id = "sub_b", .status = "SUCCESS", .attempts = 1,
+                         .last_status_code = 200, .updated_at = hl_wall_ms()};
+    s->vt->delivery_put(s, &r, cap_cb, &c[i]);
+  }
+  static const char *states[] = {"PENDING", "RETRYING", "RETRYING", "RETRYING", "FAILED"};
+  for (int k = 0; k < 5; k++) {
+    hl_delivery_rec r = {.event_id = "evt-order", .subscription_id = "sub_b", .status = (char *)states[k],
+                         .attempts = k + 1, .last_status_code = k == 4 ? 410 : 503};
+    s->vt->delivery_put(s, &r, cap_cb, &c[N + k]);
+  }
+  run_until_all(c, N + 5);
+  for (int i = 0; i < N + 5; i++) HL_ASSERT_EQ_INT(c[i].status, 0);
+  /* 61 distinct items: three BatchWriteItem calls of at most 25, not 65 puts. */
+  HL_ASSERT_EQ_INT(cl->calls - calls0, 3);
+  /* Across turns: a write issued while the previous one of the same key is
+   * in flight waits for it, so the last state wins. */
+  capture d[3] = {{0}};
+  hl_delivery_rec r1 = {.event_id = "evt-order", .subscription_id = "sub_b", .status = "RETRYING", .attempts = 6};
+  s->vt->delivery_put(s, &r1, cap_cb, &d[0]);
+  uv_run(&loop, UV_RUN_NOWAIT); /* r1 leaves */
+  hl_delivery_rec r2 = {.event_id = "evt-order", .subscription_id = "sub_b", .status = "SUCCESS", .attempts = 7,
+                        .last_status_code = 200};
+  s->vt->delivery_put(s, &r2, cap_cb, &d[1]);
+  run_until_all(d, 2);
+  s->vt->delivery_list(s, "evt-order", cap_cb, &d[2]);
+  run_until_all(d + 2, 1);
+  HL_ASSERT_EQ_INT(d[2].res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(d[2].res.deliveries[0].status, "SUCCESS");
+  HL_ASSERT_EQ_INT(d[2].res.deliveries[0].attempts, 7);
+  hl_store_result_dispose(&d[2].res);
+  close_one(s);
+  teardown();
+}
+
+HL_TEST(numbers_are_exact) {
+  hl_store *s = setup();
+  /* 2^53 + 1: a double would turn it into 2^53. */
+  hl_delivery_rec r = {.event_id = "evt-n", .subscription_id = "sub_n", .status = "SUCCESS",
+                       .attempts = 9007199254740993LL, .updated_at = INT64_MAX};
+  capture c[2] = {{0}};
+  s->vt->delivery_put(s, &r, cap_cb, &c[0]);
+  run_until_all(c, 1);
+  s->vt->delivery_list(s, "evt-n", cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].res.ndeliveries, 1);
+  HL_ASSERT(c[1].res.deliveries[0].attempts == 9007199254740993LL);
+  HL_ASSERT(c[1].res.deliveries[0].updated_at == INT64_MAX);
+  hl_store_result_dispose(&c[1].res);
+  close_one(s);
+  teardown();
+}
+
+HL_TEST(throttling_and_5xx_every_write_lands_once) {
+  hl_store *direct = setup();
+  proxy p;
+  const char *faults[] = {"--throttle-pct", "25", "--error-pct", "15", NULL};
+  proxy_start(&p, faults);
+  /* 40 % of requests fail before reaching the server; 25 attempts make a
+   * write that never lands a one-in-10^10 event, not a flaky test. */
+  hl_store *s = open_with(p.endpoint, &static_creds, 25);
+  enum { D = 150, L = 60 };
+  static capture c[D + L];
+  char ev[32], key[48];
+  for (int i = 0; i < D; i++) {
+    snprintf(ev, sizeof ev, "evt-f%d", i);
+    hl_delivery_rec r = {.event_id = ev, .subscription_id = "sub_f", .status = "SUCCESS", .attempts = i + 1,
+                         .last_status_code = 200};
+    s->vt->delivery_put(s, &r, cap_cb, &c[i]);
+  }
+  for (int i = 0; i < L; i++) {
+    snprintf(key, sizeof key, "sub_f#evt-f%d", i);
+    s->vt->ledger_put(s, key, "DELIVERED", 0, false, cap_cb, &c[D + i]);
+  }
+  run_until_all(c, D + L);
+  for (int i = 0; i < D + L; i++) HL_ASSERT_MSG(c[i].status == 0, "write %d: %s", i, hl_strerror(c[i].status));
+  HL_ASSERT(proxy_stat(&p, "throttled") > 0);
+  HL_ASSERT(proxy_stat(&p, "errored") > 0);
+  /* Read back without the proxy: each write is there once, as written. */
+  for (int i = 0; i < D; i += 7) {
+    snprintf(ev, sizeof ev, "evt-f%d", i);
+    capture g = {0};
+    direct->vt->delivery_list(direct, ev, cap_cb, &g);
+    run_until_all(&g, 1);
+    HL_ASSERT_EQ_INT(g.res.ndeliveries, 1);
+    HL_ASSERT_EQ_INT(g.res.deliveries[0].attempts, i + 1);
+    hl_store_result_dispose(&g.res);
+  }
+  /* Every ledger key was won by its only writer: a second try loses. */
+  capture again = {0};
+  direct->vt->ledger_put(direct, "sub_f#evt-f0", "DELIVERED", 0, false, cap_cb, &again);
+  run_until_all(&again, 1);
+  HL_ASSERT_EQ_INT(again.status, HL_EEXISTS);
+  close_one(s);
+  close_one(direct);
+  proxy_stop(&p);
+  teardown();
+}
+
+HL_TEST(container_credentials_sign_and_refresh) {
+  hl_store *direct = setup();
+  proxy p;
+  const char *creds[] = {"--creds-akid", "ASIATESTCONTAINER", "--creds-secret", "container-secret-value",
+                         "--creds-token", "container-session-token", "--creds-auth", "auth-token-123",
+                         "--expire-first", "1", NULL};
+  proxy_start(&p, creds);
+  char uri[96];
+  snprintf(uri, sizeof uri, "%s/creds", p.endpoint);
+  hl_aws_creds_env env = {.container_full_uri = uri, .container_auth_token = "auth-token-123"};
+  hl_store *s = open_with(p.endpoint, &env, 0);
+  capture c[3] = {{0}};
+  hl_schema_rec sr = {.schema_id = "payments.PaymentProcessed", .version = 1, .status = "ACTIVE",
+                      .schema_json = "{}", .created_at = 1};
+  s->vt->schema_put(s, &sr, cap_cb, &c[0]);
+  run_until_all(c, 1);
+  HL_ASSERT_EQ_INT(c[0].status, 0);
+  /* The first answer said the token expired: fetched again, then it worked. */
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "expired"), 1);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 2);
+  s->vt->schema_list(s, cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].res.nschemas, 1);
+  hl_store_result_dispose(&c[1].res);
+  long req = proxy_stat(&p, "requests");
+  HL_ASSERT(req >= 3);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "signed_with_creds"), req);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "token_matched"), req);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 2); /* kept, not fetched per request */
+  close_one(s);
+
+  /* A wrong authorization token: refused, a clear store error, and no
+   * secret in the log. */
+  char logpath[256];
+  snprintf(logpath, sizeof logpath, "%s/ddb-log.txt", hl_tmpdir("ddblog"));
+  int saved = dup(2);
+  int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  hl_aws_creds_env bad = {.container_full_uri = uri, .container_auth_token = "wrong-token"};
+  s = open_with(p.endpoint, &bad, 3);
+  s->vt->schema_put(s, &sr, cap_cb, &c[2]);
+  run_until_all(c + 2, 1);
+  close_one(s);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(fd);
+  HL_ASSERT_EQ_INT(c[2].status, HL_ESTORE);
+  HL_ASSERT(proxy_stat(&p, "creds_refused") >= 1);
+  size_t len = 0;
+  char *log = hl_read_file(logpath, &len);
+  HL_ASSERT(log && strstr(log, "could not fetch AWS credentials"));
+  HL_ASSERT(!strstr(log, "wrong-token") && !strstr(log, "container-secret-value") &&
+            !strstr(log, "container-session-token") && !strstr(log, "test-secret"));
+  free(log);
+  close_one(direct);
+  proxy_stop(&p);
+  teardown();
+}
+
+HL_TEST(unreachable_endpoint_is_a_clear_store_error) {
+  uv_loop_init(&loop);
+  hl_curl_uv_init(&curl, &loop, 16);
+  char ep[64];
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", hl_free_port()); /* nobody listens */
+  hl_store *s = open_with(ep, &static_creds, 3);
+  HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* nothing known yet */
+  capture c = {0};
+  s->vt->ledger_get(s, "k", cap_cb, &c);
+  run_until_all(&c, 1);
+  HL_ASSERT_EQ_INT(c.status, HL_ESTORE);
+  HL_ASSERT_EQ_INT(hl_store_ddb_client(s)->attempts, 3);
+  HL_ASSERT(s->vt->ping(s) != 0); /* /healthz turns 503 */
+  close_one(s);
+  hl_curl_uv_close(&curl, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+HL_TEST(configuration_errors_are_clear) {
+  uv_loop_init(&loop);
+  hl_curl_uv_init(&curl, &loop, 16);
+  hl_store *s = NULL;
+  char err[256] = "";
+  hl_ddb_config cfg = {.client = {.endpoint = "dynamodb.local", .region = "us-east-1"}, .creds = static_creds};
+  HL_ASSERT(hl_store_ddb_open(&loop, &curl, &cfg, NULL, &s, err, sizeof err) == HL_EINVAL);
+  HL_ASSERT(strstr(err, "DYNAMODB_ENDPOINT"));
+  hl_ddb_config nocreds = {.client = {.endpoint = "http://127.0.0.1:1", .region = "us-east-1"}};
+  HL_ASSERT(hl_store_ddb_open(&loop, &curl, &nocreds, NULL, &s, err, sizeof err) == HL_EINVAL);
+  HL_ASSERT(strstr(err, "AWS_ACCESS_KEY_ID"));
+  hl_ddb_config plain = {.client = {.endpoint = "http://127.0.0.1:1", .region = "us-east-1"},
+                         .creds = {.container_full_uri = "http://203.0.113.5/creds"}};
+  HL_ASSERT(hl_store_ddb_open(&loop, &curl, &plain, NULL, &s, err, sizeof err) == HL_EINVAL);
+  HL_ASSERT(strstr(err, "https"));
+  hl_curl_uv_close(&curl, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}

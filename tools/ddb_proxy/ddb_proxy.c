@@ -1,0 +1,232 @@
+/* hl_ddb_proxy — a test peer between hookloop and a DynamoDB-compatible
+ * server (dynalite), on loopback:
+ *   - forwards POST / to --upstream and relays the answer (x-amz-crc32 too);
+ *   - injects faults before forwarding, so a failed request never reached
+ *     the server: --throttle-pct N answers 400
+ *     ProvisionedThroughputExceededException, --error-pct N answers 500,
+ *     --expire-first N answers the first N requests 400 ExpiredTokenException;
+ *   - serves ECS container credentials at GET /creds (--creds-akid,
+ *     --creds-secret, --creds-token; --creds-auth TOKEN demands that
+ *     Authorization header) and counts requests signed with them;
+ *   - GET /stats answers its counters as JSON.
+ * Traffic stays on 127.0.0.1. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "crypto/hl_crypto.h"
+#include "loop/hl_curl_uv.h"
+#include "loop/hl_http_server.h"
+
+static struct {
+  uv_loop_t *loop;
+  hl_curl_uv curl;
+  hl_http_server *srv;
+  const char *upstream;
+  int throttle_pct, error_pct, expire_first;
+  const char *akid, *secret, *token, *auth;
+  long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
+      token_matched;
+} P;
+
+typedef struct {
+  hl_curl_xfer xfer;
+  CURL *easy;  /* xfer.easy is cleared before the done callback */
+  hl_http_req *req;
+  struct curl_slist *headers;
+  hl_buf body;
+  char crc[32];
+} fwd;
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
+  fwd *f = data;
+  hl_buf_append(&f->body, ptr, size * n);
+  return size * n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *data) {
+  fwd *f = data;
+  size_t len = size * n;
+  if (len > 12 && strncasecmp(ptr, "x-amz-crc32:", 12) == 0) {
+    size_t i = 12, j = 0;
+    while (i < len && ptr[i] == ' ') i++;
+    while (i < len && ptr[i] >= '0' && ptr[i] <= '9' && j < sizeof f->crc - 1) f->crc[j++] = ptr[i++];
+    f->crc[j] = '\0';
+  }
+  return len;
+}
+
+static void on_forwarded(hl_curl_xfer *x, CURLcode rc) {
+  fwd *f = hl_container_of(x, fwd, xfer);
+  long code = 502;
+  if (rc == CURLE_OK) curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
+  hl_http_header h[2];
+  size_t nh = 0;
+  h[nh++] = (hl_http_header){"content-type", 12, "application/x-amz-json-1.0", 26};
+  if (f->crc[0]) h[nh++] = (hl_http_header){"x-amz-crc32", 11, f->crc, strlen(f->crc)};
+  hl_http_respond(f->req, (int)code, h, nh, f->body.data, f->body.len);
+  curl_easy_cleanup(f->easy);
+  curl_slist_free_all(f->headers);
+  hl_buf_dispose(&f->body);
+  hl_free(f);
+}
+
+static void error_answer(hl_http_req *r, int status, const char *type, const char *msg) {
+  char body[256];
+  int n = snprintf(body, sizeof body, "{\"__type\":\"%s\",\"message\":\"%s\"}", type, msg);
+  hl_http_header h[] = {{"content-type", 12, "application/x-amz-json-1.0", 26}};
+  hl_http_respond(r, status, h, 1, body, (size_t)n);
+}
+
+static bool pct(int p) { return p > 0 && (int)(hl_random_u32() % 100) < p; }
+
+static void forward(hl_http_req *r) {
+  fwd *f = hl_calloc(1, sizeof *f);
+  f->req = r;
+  static const char *const pass[] = {"content-type", "x-amz-target", "authorization", "x-amz-date",
+                                     "x-amz-security-token"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(pass); i++) {
+    size_t len = 0;
+    const char *v = hl_http_req_header(r, pass[i], &len);
+    if (!v) continue;
+    hl_buf line = HL_BUF_INIT;
+    hl_buf_puts(&line, pass[i]);
+    hl_buf_puts(&line, ": ");
+    hl_buf_append(&line, v, len);
+    hl_buf_putc(&line, '\0');
+    f->headers = curl_slist_append(f->headers, line.data);
+    hl_buf_dispose(&line);
+  }
+  f->headers = curl_slist_append(f->headers, "Expect:");
+  CURL *e = f->easy = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_URL, P.upstream);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+  P.forwarded++;
+  hl_curl_uv_add(&P.curl, &f->xfer, e, on_forwarded);
+}
+
+static void answer_stats(hl_http_req *r) {
+  char body[768];
+  int n = snprintf(body, sizeof body,
+                   "{\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
+                   "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld}",
+                   P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
+                   P.signed_with_creds, P.token_matched);
+  hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
+}
+
+static void answer_creds(hl_http_req *r) {
+  size_t len = 0;
+  const char *auth = hl_http_req_header(r, "authorization", &len);
+  if (P.auth && (!auth || len != strlen(P.auth) || memcmp(auth, P.auth, len) != 0)) {
+    P.creds_refused++;
+    hl_http_respond_error(r, 401, "unauthorized", "wrong or missing authorization token");
+    return;
+  }
+  P.creds_fetches++;
+  /* Valid for six hours, as ECS hands them out. */
+  time_t exp = time(NULL) + 6 * 3600;
+  struct tm tm;
+  gmtime_r(&exp, &tm);
+  char when[32];
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char body[1024];
+  int n = snprintf(body, sizeof body,
+                   "{\"RoleArn\":\"arn:aws:iam::123456789012:role/test\",\"AccessKeyId\":\"%s\","
+                   "\"SecretAccessKey\":\"%s\",\"Token\":\"%s\",\"Expiration\":\"%s\"}",
+                   P.akid, P.secret, P.token ? P.token : "", when);
+  hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
+}
+
+static void on_request(hl_http_req *r, void *data) {
+  (void)data;
+  if (strcmp(r->method, "GET") == 0 && strcmp(r->path, "/stats") == 0) return answer_stats(r);
+  if (strcmp(r->method, "GET") == 0 && strcmp(r->path, "/creds") == 0) return answer_creds(r);
+  if (strcmp(r->method, "POST") != 0 || strcmp(r->path, "/") != 0) {
+    hl_http_respond_error(r, 404, "not_found", "POST / (DynamoDB), GET /creds or GET /stats");
+    return;
+  }
+  P.requests++;
+  if (P.akid) {
+    size_t len = 0;
+    const char *a = hl_http_req_header(r, "authorization", &len);
+    char want[128];
+    snprintf(want, sizeof want, "Credential=%s/", P.akid);
+    if (a && memmem(a, len, want, strlen(want))) P.signed_with_creds++;
+    const char *t = hl_http_req_header(r, "x-amz-security-token", &len);
+    if (P.token && t && len == strlen(P.token) && memcmp(t, P.token, len) == 0) P.token_matched++;
+  }
+  if (P.expire_first > 0) {
+    P.expire_first--;
+    P.expired++;
+    return error_answer(r, 400, "com.amazon.coral.service#ExpiredTokenException",
+                        "The security token included in the request is expired");
+  }
+  if (pct(P.throttle_pct)) {
+    P.throttled++;
+    return error_answer(r, 400, "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                        "The level of configured provisioned throughput for the table was exceeded.");
+  }
+  if (pct(P.error_pct)) {
+    P.errored++;
+    return error_answer(r, 500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "Internal server error");
+  }
+  forward(r);
+}
+
+int main(int argc, char **argv) {
+  const char *listen = "127.0.0.1:0";
+  static const struct option opts[] = {
+      {"listen", 1, 0, 'l'},       {"upstream", 1, 0, 'u'},    {"throttle-pct", 1, 0, 't'},
+      {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
+      {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
+      {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 'l': listen = optarg; break;
+      case 'u': P.upstream = optarg; break;
+      case 't': P.throttle_pct = atoi(optarg); break;
+      case 'e': P.error_pct = atoi(optarg); break;
+      case 'x': P.expire_first = atoi(optarg); break;
+      case 'a': P.akid = optarg; break;
+      case 's': P.secret = optarg; break;
+      case 'k': P.token = optarg; break;
+      case 'z': P.auth = optarg; break;
+      default:
+        fprintf(stderr, "usage: hl_ddb_proxy --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
+                        "[--throttle-pct N] [--error-pct N] [--expire-first N] [--creds-akid ID "
+                        "--creds-secret S [--creds-token T] [--creds-auth TOKEN]]\n");
+        return 2;
+    }
+  }
+  if (!P.upstream || strncmp(P.upstream, "http://127.0.0.1:", 17) != 0) {
+    fprintf(stderr, "hl_ddb_proxy: --upstream must be http://127.0.0.1:PORT/ (loopback only)\n");
+    return 2;
+  }
+  if (!P.secret) P.secret = "proxy-test-secret";
+  P.loop = uv_default_loop();
+  hl_curl_global_init();
+  hl_curl_uv_init(&P.curl, P.loop, 64);
+  hl_http_server_config cfg = {.on_request = on_request};
+  if (hl_http_server_create(P.loop, listen, &cfg, &P.srv) != 0 || hl_http_server_start(P.srv) != 0) {
+    fprintf(stderr, "hl_ddb_proxy: cannot listen on %s\n", listen);
+    return 1;
+  }
+  printf("listening %d\n", hl_http_server_port(P.srv));
+  fflush(stdout);
+  return uv_run(P.loop, UV_RUN_DEFAULT);
+}
