@@ -50,6 +50,7 @@ static const setting settings[] = {
   S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
   T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
   T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
+  T("HOOKLOOP_CONFIG_TTL_S", "60"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
@@ -151,6 +152,14 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       return HL_EINVAL;
     }
     c->queue_high_water = n;
+  } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*v == '\0' || *end || n < 0 || n > 86400) {
+      hl_buf_printf(err, "HOOKLOOP_CONFIG_TTL_S=%s: expected whole seconds from 0 (never reload) to 86400", v);
+      return HL_EINVAL;
+    }
+    c->config_ttl_s = n;
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
     if (is_true(v)) c->allow_private_targets = true;
     else if (is_false(v)) c->allow_private_targets = false;
@@ -260,6 +269,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);
   hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
+  hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
   hl_jw_obj_end(&w);
 }

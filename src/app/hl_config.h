@@ -30,6 +30,7 @@ typedef struct {
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;
+  int64_t config_ttl_s;       /* HOOKLOOP_CONFIG_TTL_S: how old schemas/subscriptions read from a shared store may get */
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;
   bool allow_private_targets;

@@ -74,6 +74,8 @@ typedef struct {
 static lambda L;
 
 static void next_invocation(void);
+static void route_invocation(invocation *inv);
+static void on_reloaded(void *data, int status);
 
 /* --- answering -------------------------------------------------------------------------- */
 
@@ -475,6 +477,25 @@ static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
   inv->meta = *meta;
   meta->body = NULL;
   if (inv->meta.trace_id[0]) setenv("_X_AMZN_TRACE_ID", inv->meta.trace_id, 1);
+  /* Warm reuse: compiled schemas and subscriptions stay between
+   * invocations, but no older than HOOKLOOP_CONFIG_TTL_S when other
+   * functions can change them (a shared store). */
+  int64_t ttl = L.cfg->config_ttl_s;
+  if (ttl > 0 && L.cfg->store == HL_STORE_DYNAMODB && hl_mono_ms() - L.api.loaded_at_ms >= (uint64_t)ttl * 1000) {
+    hl_api_reload(&L.api, on_reloaded, inv);
+    return;
+  }
+  route_invocation(inv);
+}
+
+static void on_reloaded(void *data, int status) {
+  if (status != 0)
+    hl_log_warn("could not reload schemas and subscriptions; going on with the ones loaded before",
+                "\"error\":\"%s\"", hl_strerror(status));
+  route_invocation(data);
+}
+
+static void route_invocation(invocation *inv) {
   hl_json_doc doc;
   hl_json_doc_init(&doc);
   if (hl_json_parse(&doc, inv->meta.body ? inv->meta.body : "", inv->meta.body_len, NULL) != 0) {

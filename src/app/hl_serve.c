@@ -51,6 +51,8 @@ typedef struct {
   hl_metrics metrics;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
+  uv_timer_t reload_timer;  /* re-reads schemas/subscriptions from a shared store */
+  bool reloading;
   uint64_t drain_deadline;
   int exit_code;
   int pending_closes;
@@ -179,7 +181,9 @@ static void begin_close(serve *s) {
   }
   s->pending_closes++;
   hl_dispatch_close(&s->dispatch, on_dispatch_closed, s);
-  uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->drain_timer};
+  s->api.frozen = true;
+  uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->drain_timer,
+                       (uv_handle_t *)&s->reload_timer};
   for (size_t i = 0; i < HL_ARRAY_SIZE(hs); i++) {
     s->pending_closes++;
     uv_close(hs[i], on_handle_closed);
@@ -188,6 +192,21 @@ static void begin_close(serve *s) {
 }
 
 /* --- start ------------------------------------------------------------------------ */
+
+static void on_reloaded(void *data, int status) {
+  serve *s = data;
+  s->reloading = false;
+  if (status != 0 && status != HL_ECANCELED)
+    hl_log_warn("could not reload schemas and subscriptions; keeping the ones loaded", "\"error\":\"%s\"",
+                hl_strerror(status));
+}
+
+static void on_reload_tick(uv_timer_t *t) {
+  serve *s = hl_container_of(t, serve, reload_timer);
+  if (s->state != S_RUNNING || s->reloading) return;
+  s->reloading = true;
+  hl_api_reload(&s->api, on_reloaded, s);
+}
 
 static void on_loaded(void *data, int status) {
   serve *s = data;
@@ -216,6 +235,11 @@ static void on_loaded(void *data, int status) {
     return;
   }
   transition(s, S_RUNNING);
+  /* Other tasks change a shared store: look again every TTL. */
+  if (s->set.cfg->store == HL_STORE_DYNAMODB && s->set.cfg->config_ttl_s > 0) {
+    uint64_t ms = (uint64_t)s->set.cfg->config_ttl_s * 1000;
+    uv_timer_start(&s->reload_timer, on_reload_tick, ms, ms);
+  }
   if (s->pipe) {
     if (hl_pipeline_start(s->pipe) != 0) {
       hl_log_error("cannot subscribe to the Kafka topics", "\"brokers\":\"%s\"", hl_log_esc(s->set.cfg->kafka_brokers, (size_t)-1));
@@ -327,7 +351,8 @@ int hl_serve_run(const hl_config *cfg) {
   uv_signal_init(&s->loop, &s->sigterm);
   uv_signal_init(&s->loop, &s->sigint);
   uv_timer_init(&s->loop, &s->drain_timer);
-  s->sigterm.data = s->sigint.data = s->drain_timer.data = s;
+  uv_timer_init(&s->loop, &s->reload_timer);
+  s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   hl_api_load(&s->api, on_loaded, s);

@@ -1269,13 +1269,37 @@ void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *disp
 
 /* --- loading the registry ------------------------------------------------------------------ */
 
-typedef struct { hl_api *a; void (*cb)(void *, int); void *data; } load_ctx;
+typedef struct { hl_api *a; void (*cb)(void *, int); void *data; bool reload; } load_ctx;
+
+static bool str_same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+/* Whether a stored subscription is the one already in the registry. */
+static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
+  const hl_sub_rec *o = &s->rec;
+  return str_same(o->subscription_id, r->subscription_id) && str_same(o->partner_id, r->partner_id) &&
+         str_same(o->event_type, r->event_type) && str_same(o->url, r->url) && str_same(o->secret, r->secret) &&
+         str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
+         str_same(o->retry_schedule, r->retry_schedule) && str_same(o->egress_topic, r->egress_topic) &&
+         str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
+         o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
+}
 
 static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
+  hl_strmap seen;
+  hl_strmap_init(&seen);
+  if (c->reload && a->frozen) status = HL_ECANCELED;
   for (size_t i = 0; status == 0 && i < res->nsubs; i++) {
     hl_sub_rec *r = &res->subs[i];
+    if (!r->subscription_id || !r->partner_id || !r->event_type) continue;
+    hl_strmap_put(&seen, r->subscription_id, r);
+    hl_sub *old = NULL;
+    const hl_sub_list *l = hl_registry_subs_for_type(a->reg, r->event_type);
+    for (size_t k = 0; k < l->n; k++)
+      if (strcmp(l->items[k]->rec.partner_id, r->partner_id) == 0) old = l->items[k];
+    if (old && sub_unchanged(old, r)) continue; /* keeps its dispatcher state */
+    if (old && a->dispatch) hl_dispatch_sub_removed(a->dispatch, old);
     hl_filter *f = NULL;
     hl_retry_schedule *sch = NULL;
     struct curl_slist *h = NULL;
@@ -1303,8 +1327,31 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     }
     if (r->retry_schedule) hl_retry_schedule_parse(r->retry_schedule, &sch, &err);
     hl_buf_dispose(&err);
-    hl_registry_put_sub(a->reg, r, f, h, sch);
+    hl_sub *s = hl_registry_put_sub(a->reg, r, f, h, sch);
+    if (c->reload) {
+      hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
+      if (a->dispatch && !a->kafka) hl_dispatch_notify(a->dispatch, s);
+    }
   }
+  if (status == 0 && c->reload) {
+    /* Deleted elsewhere (another task, another function): gone here too. */
+    size_t it = 0, n = 0;
+    const char *id;
+    void *v;
+    char **gone = hl_calloc(hl_strmap_len(&a->reg->subs_by_id) + 1, sizeof *gone);
+    while (hl_strmap_next(&a->reg->subs_by_id, &it, &id, &v))
+      if (!hl_strmap_get(&seen, id)) gone[n++] = hl_strdup(id);
+    for (size_t k = 0; k < n; k++) {
+      hl_sub *s = hl_registry_sub_get(a->reg, gone[k]);
+      if (s && a->dispatch) hl_dispatch_sub_removed(a->dispatch, s);
+      hl_registry_delete_sub(a->reg, gone[k]);
+      hl_log_info("subscription removed on reload", "\"subscription_id\":\"%s\"", hl_log_esc(gone[k], (size_t)-1));
+      hl_free(gone[k]);
+    }
+    hl_free(gone);
+  }
+  hl_strmap_dispose(&seen);
+  a->loaded_at_ms = hl_mono_ms();
   c->cb(c->data, status);
   hl_free(c);
 }
@@ -1312,7 +1359,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
 static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
-  if (status != 0) {
+  if (status != 0 || (c->reload && a->frozen)) {
     c->cb(c->data, status);
     hl_free(c);
     return;
@@ -1321,6 +1368,12 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
   for (size_t i = 0; i < res->nschemas; i++) {
     hl_schema_rec *r = &res->schemas[i];
+    if (c->reload && r->domain && r->event_type) {
+      char id[512];
+      snprintf(id, sizeof id, "%s.%s.v%lld", r->domain, r->event_type, (long long)r->version);
+      const hl_schema_entry *e = hl_registry_schema_get(a->reg, id);
+      if (e && str_same(e->rec.schema_json, r->schema_json) && str_same(e->rec.status, r->status)) continue;
+    }
     hl_schema *compiled = NULL;
     hl_json_doc d;
     hl_json_doc_init(&d);
@@ -1338,9 +1391,15 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   a->store->vt->sub_list(a->store, on_subs_loaded, c);
 }
 
+void hl_api_reload(hl_api *a, void (*cb)(void *data, int status), void *data) {
+  load_ctx *c = hl_malloc(sizeof *c);
+  *c = (load_ctx){a, cb, data, true};
+  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+}
+
 void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data) {
   load_ctx *c = hl_malloc(sizeof *c);
-  *c = (load_ctx){a, cb, data};
+  *c = (load_ctx){a, cb, data, false};
   a->reg->free_schema = hl_schema_free;
   a->reg->free_filter = hl_filter_free;
   a->reg->free_schedule = hl_retry_schedule_free;

@@ -49,6 +49,8 @@ struct hl_api {
   hl_api_options opt;
   bool draining;           /* shutting down: intake answers 503 */
   size_t pending;          /* requests waiting for the store */
+  uint64_t loaded_at_ms;   /* monotonic time of the last (re)load */
+  bool frozen;             /* closing: a reload that answers late changes nothing */
 };
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
@@ -63,5 +65,9 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
 /* Loads schemas and subscriptions from the store into the registry; cb runs
  * with 0 or a negative hl_err. */
 void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data);
+/* Reads schemas and subscriptions again from a store others write too
+ * (DynamoDB): new and changed ones replace theirs, unchanged ones keep their
+ * state (a subscription its in-flight deliveries), ones deleted elsewhere go. */
+void hl_api_reload(hl_api *a, void (*cb)(void *data, int status), void *data);
 
 #endif

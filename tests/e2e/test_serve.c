@@ -543,3 +543,48 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
   free(again);
   stop_both();
 }
+
+#ifdef HL_TEST_DDB
+/* Two services on one DynamoDB: what one registers, the other learns
+ * within HOOKLOOP_CONFIG_TTL_S; what one deletes, the other forgets. */
+HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
+  const char *ttl[] = {"HOOKLOOP_CONFIG_TTL_S=1", NULL};
+  start_both(NULL, ttl);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, ttl);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/shared", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  bool accepted = false;
+  for (int i = 0; i < 60 && !accepted; i++) {
+    hl_sleep_ms(100);
+    accepted = e2e_post_event(&other, "evt-shared-1", "1.00") == 202;
+  }
+  HL_ASSERT_MSG(accepted, "the other service never learned the schema");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&other, "evt-shared-1", "SUCCESS", 5000));
+  /* Deleted on the first; after a TTL the second delivers no more. */
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", other.base, sub);
+  bool gone = false;
+  for (int i = 0; i < 60 && !gone; i++) {
+    hl_sleep_ms(100);
+    gone = e2e_call("GET", u, NULL, NULL) == 404;
+  }
+  HL_ASSERT_MSG(gone, "the other service kept a deleted subscription");
+  HL_ASSERT_EQ_INT(e2e_post_event(&other, "evt-shared-2", "1.00"), 202);
+  hl_sleep_ms(500);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 2, 200, &doc), 1); /* still only one */
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&other, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  free(sub);
+  stop_both();
+}
+#endif
