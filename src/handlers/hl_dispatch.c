@@ -670,6 +670,9 @@ static void pump_soon(hl_dispatch *d) {
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
+  /* With a source (Kafka, Lambda) deliveries are handed in; there is no
+   * embedded queue to claim from. */
+  if (d->opt.source) return;
   s->need_claim = true;
   if (d->stopping || s->deleted) return;
   if (!s->on_dirty) {

@@ -377,3 +377,70 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   emu_stop();
   hl_mock_kafka_stop(&mk);
 }
+
+/* Warm reuse with the shared store: the function keeps its schemas and
+ * subscriptions between invocations, reads them again once they are older
+ * than HOOKLOOP_CONFIG_TTL_S, and records delivery status in DynamoDB where
+ * any other process sees it. */
+HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
+  hl_dynalite dyn;
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 100) == 0, "dynalite did not start");
+  static char ep[128];
+  snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
+  const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", "HOOKLOOP_CONFIG_TTL_S=1", NULL};
+  char *tdir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", tdir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+
+  int port = emu_start();
+  e2e_start_partner(&partner, NULL);
+  start_lambda(port, ddb);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/ttl-a", partner.base);
+  register_via_apigw(url);
+  char *batch = msk_batch(700, 5);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ttl-a", 5, 5000, &doc), 5);
+  hl_json_doc_dispose(&doc);
+
+  /* Another process (a serve task on the same tables) moves the
+   * subscription to a new URL. */
+  e2e_hookloop other = {0};
+  const char *serve_env[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                             "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
+  e2e_start_hookloop(&other, serve_env);
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", other.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s/hook/ttl-b\"}",
+           partner.base);
+  long code = e2e_call("POST", u, body, NULL);
+  HL_ASSERT_MSG(code == 201 || code == 200, "update answered %ld", code);
+  hl_sleep_ms(1200); /* past the TTL */
+  batch = msk_batch(800, 5);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  free(batch);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ttl-b", 5, 5000, &doc), 5);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ttl-a", 6, 200, &doc), 5);
+  hl_json_doc_dispose(&doc);
+  /* The function's statuses are in DynamoDB: the serve task reads them. */
+  HL_ASSERT(e2e_wait_status(&other, "msk-800", "SUCCESS", 5000));
+  HL_ASSERT(e2e_wait_status(&other, "msk-700", "SUCCESS", 5000));
+  int st = e2e_stop_hookloop(&other, SIGTERM, 30000);
+  HL_ASSERT(st == 0);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+}
