@@ -67,6 +67,11 @@ typedef struct {
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
   bool partial_batch;
+  /* Schemas and subscriptions load while the first /next is pending, so the
+   * store's latency stays out of the init phase; an invocation that comes
+   * first waits for them (parked). */
+  enum { LOAD_PENDING, LOAD_OK, LOAD_FAILED } load;
+  invocation *parked;
   bool stop;
   int exit_code;
 } lambda;
@@ -76,6 +81,8 @@ static lambda L;
 static void next_invocation(void);
 static void route_invocation(invocation *inv);
 static void on_reloaded(void *data, int status);
+static void on_loaded(void *data, int status);
+static void invocation_free(invocation *inv);
 
 /* --- answering -------------------------------------------------------------------------- */
 
@@ -477,6 +484,14 @@ static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
   inv->meta = *meta;
   meta->body = NULL;
   if (inv->meta.trace_id[0]) setenv("_X_AMZN_TRACE_ID", inv->meta.trace_id, 1);
+  if (L.load != LOAD_OK) {
+    L.parked = inv;
+    if (L.load == LOAD_FAILED) { /* the store was unreachable: try again */
+      L.load = LOAD_PENDING;
+      hl_api_load(&L.api, on_loaded, NULL);
+    }
+    return;
+  }
   /* Warm reuse: compiled schemas and subscriptions stay between
    * invocations, but no older than HOOKLOOP_CONFIG_TTL_S when other
    * functions can change them (a shared store). */
@@ -543,11 +558,23 @@ static void init_failed(const char *type, const char *msg) {
 
 static void on_loaded(void *data, int status) {
   (void)data;
+  invocation *inv = L.parked;
+  L.parked = NULL;
   if (status != 0) {
-    init_failed("Hookloop.InitError", "could not load schemas and subscriptions from the store");
+    /* Not an init error: /next is already asked, and a store that is down
+     * now may be up at the next invocation, which loads again. */
+    L.load = LOAD_FAILED;
+    hl_log_error("could not load schemas and subscriptions from the store", "\"error\":\"%s\"",
+                 hl_strerror(status));
+    if (inv) {
+      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable",
+                         "could not load schemas and subscriptions from the store; retry later", on_posted, NULL);
+      invocation_free(inv);
+    }
     return;
   }
-  next_invocation();
+  L.load = LOAD_OK;
+  if (inv) route_invocation(inv);
 }
 
 static void set_flag(void *data) { *(int *)data = 1; }
@@ -593,10 +620,16 @@ int hl_lambda_run(const hl_config *cfg) {
                            .allow_private_targets = cfg->allow_private_targets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
+    L.load = LOAD_PENDING;
     hl_api_load(&L.api, on_loaded, NULL);
+    next_invocation();
   }
   hl_buf_dispose(&perr);
   while (!L.stop && uv_run(&L.loop, UV_RUN_ONCE)) {}
+  if (L.parked) {
+    invocation_free(L.parked);
+    L.parked = NULL;
+  }
   /* The Runtime API said stop (or init failed): close what is open. */
   if (L.store) {
     hl_dispatch_close(&L.dispatch, closed_noop, NULL);
@@ -626,6 +659,10 @@ int hl_lambda_report_init_error(const char *message) {
   hl_lambda_rt_init(&L.rt, &L.curl, api);
   hl_lambda_rt_error(&L.rt, NULL, "Hookloop.ConfigError", message, on_init_error_posted, NULL);
   while (!L.stop && uv_run(&L.loop, UV_RUN_ONCE)) {}
+  if (L.parked) {
+    invocation_free(L.parked);
+    L.parked = NULL;
+  }
   hl_curl_uv_close(&L.curl, closed_noop, NULL);
   uv_run(&L.loop, UV_RUN_DEFAULT);
   uv_loop_close(&L.loop);

@@ -239,7 +239,7 @@ HL_TEST(numbers_are_exact) {
 HL_TEST(throttling_and_5xx_every_write_lands_once) {
   hl_store *direct = setup();
   proxy p;
-  const char *faults[] = {"--throttle-pct", "25", "--error-pct", "15", NULL};
+  const char *faults[] = {"--throttle-pct", "25", "--error-pct", "15", "--unprocessed-pct", "50", NULL};
   proxy_start(&p, faults);
   /* 40 % of requests fail before reaching the server; 25 attempts make a
    * write that never lands a one-in-10^10 event, not a flaky test. */
@@ -261,6 +261,7 @@ HL_TEST(throttling_and_5xx_every_write_lands_once) {
   for (int i = 0; i < D + L; i++) HL_ASSERT_MSG(c[i].status == 0, "write %d: %s", i, hl_strerror(c[i].status));
   HL_ASSERT(proxy_stat(&p, "throttled") > 0);
   HL_ASSERT(proxy_stat(&p, "errored") > 0);
+  HL_ASSERT(proxy_stat(&p, "unprocessed_items") > 0); /* and they were re-sent */
   /* Read back without the proxy: each write is there once, as written. */
   for (int i = 0; i < D; i += 7) {
     snprintf(ev, sizeof ev, "evt-f%d", i);
@@ -336,6 +337,34 @@ HL_TEST(container_credentials_sign_and_refresh) {
   HL_ASSERT(!strstr(log, "wrong-token") && !strstr(log, "container-secret-value") &&
             !strstr(log, "container-session-token") && !strstr(log, "test-secret"));
   free(log);
+  close_one(direct);
+  proxy_stop(&p);
+  teardown();
+}
+
+HL_TEST(credentials_are_fetched_again_before_they_expire) {
+  hl_store *direct = setup();
+  proxy p;
+  /* Credentials for 62 s: with a minute's margin they are usable for 2 s. */
+  const char *creds[] = {"--creds-akid", "ASIASHORTLIVED", "--creds-secret", "short-secret", "--creds-token",
+                         "short-token", "--creds-ttl-s", "62", NULL};
+  proxy_start(&p, creds);
+  char uri[96];
+  snprintf(uri, sizeof uri, "%s/creds", p.endpoint);
+  hl_aws_creds_env env = {.container_full_uri = uri};
+  hl_store *s = open_with(p.endpoint, &env, 0);
+  capture c[2] = {{0}};
+  s->vt->ledger_put(s, "sub_c#e1", "DELIVERED", 0, false, cap_cb, &c[0]);
+  run_until_all(c, 1);
+  HL_ASSERT_EQ_INT(c[0].status, 0);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 1);
+  hl_sleep_ms(2300);
+  s->vt->ledger_put(s, "sub_c#e2", "DELIVERED", 0, false, cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].status, 0);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 2);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "expired"), 0); /* never sent with stale ones */
+  close_one(s);
   close_one(direct);
   proxy_stop(&p);
   teardown();

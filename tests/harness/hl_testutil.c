@@ -260,7 +260,7 @@ int hl_dynalite_start(hl_dynalite *d, int create_table_ms) {
     fprintf(stderr, "dynalite is not installed (%s): run `make deps-test` (npm ci in tests/)\n", cli);
     return -1;
   }
-  d->port = hl_free_port();
+  if (!d->port) d->port = hl_free_port();
   snprintf(d->endpoint, sizeof d->endpoint, "http://127.0.0.1:%d", d->port);
   char port[16], ms[16];
   snprintf(port, sizeof port, "%d", d->port);

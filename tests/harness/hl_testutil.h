@@ -58,7 +58,8 @@ void hl_mock_kafka_stop(hl_mock_kafka *m);
 /* dynalite (a DynamoDB-compatible server, installed by `npm ci` in tests/)
  * in its own process on a free loopback port, in memory. It dies with the
  * test process, even when a test fails. create_table_ms: how long new
- * tables stay CREATING (dynalite's default is 500). */
+ * tables stay CREATING (dynalite's default is 500). d->port: 0 for a free
+ * port, or the port to use. */
 typedef struct {
   pid_t pid;
   int port;

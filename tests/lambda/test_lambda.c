@@ -383,7 +383,7 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
  * than HOOKLOOP_CONFIG_TTL_S, and records delivery status in DynamoDB where
  * any other process sees it. */
 HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
-  hl_dynalite dyn;
+  hl_dynalite dyn = {0};
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 100) == 0, "dynalite did not start");
   static char ep[128];
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
@@ -439,6 +439,40 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
   free(other.dir);
   stop_lambda();
   e2e_stop_partner(&partner);
+  emu_stop();
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+}
+
+/* The store is down at a cold start: the first /next is asked for anyway
+ * (the store's latency is not init time), the invocation gets a clear
+ * error instead of a dead environment, and once the store is back the
+ * next invocation loads and succeeds. */
+HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180) {
+  hl_dynalite dyn = {.port = hl_free_port()};
+  static char ep[128];
+  snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", dyn.port); /* nobody there yet */
+  const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
+  int port = emu_start();
+  start_lambda(port, ddb);
+  char *e = apigw("GET", "/healthz", NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 60000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
+  /* The store comes up, with its tables. */
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
+  char *tdir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", tdir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+  r = emu_wait(emu_push(e, 0), 60000);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  free(e);
+  stop_lambda();
   emu_stop();
   hl_dynalite_stop(&dyn);
   hl_rmtree(tdir);

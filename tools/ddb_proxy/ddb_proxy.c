@@ -1,6 +1,9 @@
 /* hl_ddb_proxy — a test peer between hookloop and a DynamoDB-compatible
  * server (dynalite), on loopback:
  *   - forwards POST / to --upstream and relays the answer (x-amz-crc32 too);
+ *   - --unprocessed-pct N: a BatchWriteItem of two or more items reaches the
+ *     server with only its first half; the answer lists the rest as
+ *     UnprocessedItems, as DynamoDB does under load;
  *   - injects faults before forwarding, so a failed request never reached
  *     the server: --throttle-pct N answers 400
  *     ProvisionedThroughputExceededException, --error-pct N answers 500,
@@ -19,6 +22,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
+#include "json/hl_json.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
 
@@ -27,8 +31,9 @@ static struct {
   hl_curl_uv curl;
   hl_http_server *srv;
   const char *upstream;
-  int throttle_pct, error_pct, expire_first;
+  int throttle_pct, error_pct, expire_first, unprocessed_pct, creds_ttl_s;
   const char *akid, *secret, *token, *auth;
+  long unprocessed_items;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
 } P;
@@ -40,6 +45,7 @@ typedef struct {
   struct curl_slist *headers;
   hl_buf body;
   char crc[32];
+  hl_buf unprocessed;  /* {"UnprocessedItems": ...} to answer instead, or empty */
 } fwd;
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
@@ -67,8 +73,14 @@ static void on_forwarded(hl_curl_xfer *x, CURLcode rc) {
   hl_http_header h[2];
   size_t nh = 0;
   h[nh++] = (hl_http_header){"content-type", 12, "application/x-amz-json-1.0", 26};
-  if (f->crc[0]) h[nh++] = (hl_http_header){"x-amz-crc32", 11, f->crc, strlen(f->crc)};
-  hl_http_respond(f->req, (int)code, h, nh, f->body.data, f->body.len);
+  if (code == 200 && f->unprocessed.len) {
+    /* The answer is ours now: no CRC (a missing header is accepted). */
+    hl_http_respond(f->req, 200, h, nh, f->unprocessed.data, f->unprocessed.len);
+  } else {
+    if (f->crc[0]) h[nh++] = (hl_http_header){"x-amz-crc32", 11, f->crc, strlen(f->crc)};
+    hl_http_respond(f->req, (int)code, h, nh, f->body.data, f->body.len);
+  }
+  hl_buf_dispose(&f->unprocessed);
   curl_easy_cleanup(f->easy);
   curl_slist_free_all(f->headers);
   hl_buf_dispose(&f->body);
@@ -84,9 +96,56 @@ static void error_answer(hl_http_req *r, int status, const char *type, const cha
 
 static bool pct(int p) { return p > 0 && (int)(hl_random_u32() % 100) < p; }
 
+/* Splits a BatchWriteItem: the first half of each table's requests goes on
+ * (into sent), the rest becomes the UnprocessedItems answer. */
+static bool split_batch(const hl_http_req *r, hl_buf *sent, hl_buf *rest) {
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  bool ok = false;
+  if (hl_json_parse(&doc, r->body, r->body_len, NULL) == 0) {
+    const hl_json *items = hl_json_get(doc.root, "RequestItems");
+    size_t total = 0;
+    for (uint32_t i = 0; items && items->type == HL_JSON_OBJECT && i < items->len; i++)
+      total += items->u.members[i].value.len;
+    if (total >= 2) {
+      hl_jw a, b;
+      hl_jw_init(&a, sent);
+      hl_jw_init(&b, rest);
+      hl_jw_obj_begin(&a); hl_jw_key(&a, "RequestItems"); hl_jw_obj_begin(&a);
+      hl_jw_obj_begin(&b); hl_jw_key(&b, "UnprocessedItems"); hl_jw_obj_begin(&b);
+      for (uint32_t i = 0; i < items->len; i++) {
+        const hl_json_member *m = &items->u.members[i];
+        uint32_t n = m->value.len, half = (n + 1) / 2;
+        hl_jw_key(&a, m->key); hl_jw_arr_begin(&a);
+        for (uint32_t k = 0; k < half; k++) hl_jw_value(&a, &m->value.u.items[k]);
+        hl_jw_arr_end(&a);
+        if (half < n) {
+          hl_jw_key(&b, m->key); hl_jw_arr_begin(&b);
+          for (uint32_t k = half; k < n; k++) hl_jw_value(&b, &m->value.u.items[k]);
+          hl_jw_arr_end(&b);
+          P.unprocessed_items += n - half;
+        }
+      }
+      hl_jw_obj_end(&a); hl_jw_obj_end(&a);
+      hl_jw_obj_end(&b); hl_jw_obj_end(&b);
+      ok = true;
+    }
+  }
+  hl_json_doc_dispose(&doc);
+  return ok;
+}
+
 static void forward(hl_http_req *r) {
   fwd *f = hl_calloc(1, sizeof *f);
   f->req = r;
+  hl_buf sent = HL_BUF_INIT;
+  size_t tlen = 0;
+  const char *target = hl_http_req_header(r, "x-amz-target", &tlen);
+  if (P.unprocessed_pct && target && tlen >= 14 && memcmp(target + tlen - 14, "BatchWriteItem", 14) == 0 &&
+      (int)(hl_random_u32() % 100) < P.unprocessed_pct && !split_batch(r, &sent, &f->unprocessed)) {
+    hl_buf_dispose(&sent);
+    hl_buf_dispose(&f->unprocessed);
+  }
   static const char *const pass[] = {"content-type", "x-amz-target", "authorization", "x-amz-date",
                                      "x-amz-security-token"};
   for (size_t i = 0; i < HL_ARRAY_SIZE(pass); i++) {
@@ -105,8 +164,15 @@ static void forward(hl_http_req *r) {
   CURL *e = f->easy = curl_easy_init();
   curl_easy_setopt(e, CURLOPT_URL, P.upstream);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+  if (sent.len) {
+    /* COPYPOSTFIELDS: curl keeps its own copy of the trimmed body. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sent.len);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, sent.data);
+  } else {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+  }
+  hl_buf_dispose(&sent);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
@@ -121,9 +187,9 @@ static void forward(hl_http_req *r) {
 static void answer_stats(hl_http_req *r) {
   char body[768];
   int n = snprintf(body, sizeof body,
-                   "{\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
+                   "{\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
                    "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld}",
-                   P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
+                   P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
                    P.signed_with_creds, P.token_matched);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
 }
@@ -137,8 +203,8 @@ static void answer_creds(hl_http_req *r) {
     return;
   }
   P.creds_fetches++;
-  /* Valid for six hours, as ECS hands them out. */
-  time_t exp = time(NULL) + 6 * 3600;
+  /* Valid for six hours, as ECS hands them out, unless told otherwise. */
+  time_t exp = time(NULL) + (P.creds_ttl_s ? P.creds_ttl_s : 6 * 3600);
   struct tm tm;
   gmtime_r(&exp, &tm);
   char when[32];
@@ -193,6 +259,7 @@ int main(int argc, char **argv) {
       {"listen", 1, 0, 'l'},       {"upstream", 1, 0, 'u'},    {"throttle-pct", 1, 0, 't'},
       {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
+      {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'},
       {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -206,10 +273,13 @@ int main(int argc, char **argv) {
       case 's': P.secret = optarg; break;
       case 'k': P.token = optarg; break;
       case 'z': P.auth = optarg; break;
+      case 'p': P.unprocessed_pct = atoi(optarg); break;
+      case 'T': P.creds_ttl_s = atoi(optarg); break;
       default:
         fprintf(stderr, "usage: hl_ddb_proxy --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
-                        "[--throttle-pct N] [--error-pct N] [--expire-first N] [--creds-akid ID "
-                        "--creds-secret S [--creds-token T] [--creds-auth TOKEN]]\n");
+                        "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] "
+                        "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
+                        "[--creds-ttl-s N]]\n");
         return 2;
     }
   }
