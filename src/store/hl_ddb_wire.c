@@ -16,6 +16,7 @@ static const char *const op_targets[] = {
     [HL_DDB_UPDATE_TIME_TO_LIVE] = "DynamoDB_20120810.UpdateTimeToLive",
     [HL_DDB_DESCRIBE_TABLE] = "DynamoDB_20120810.DescribeTable",
     [HL_DDB_SCAN] = "DynamoDB_20120810.Scan",
+    [HL_DDB_BATCH_GET_ITEM] = "DynamoDB_20120810.BatchGetItem",
 };
 
 const char *hl_ddb_target(hl_ddb_op op) {
@@ -249,6 +250,31 @@ int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q) {
     hl_jw_key(&w, "ExclusiveStartKey");
     hl_jw_value(&w, q->start_key);
   }
+  hl_jw_obj_end(&w);
+  return finish(out, &tmp, rc);
+}
+
+int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, size_t n, bool consistent) {
+  if (!table_ok(table) || n == 0 || n > HL_DDB_BATCH_GET_MAX) return HL_EINVAL;
+  hl_buf tmp = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &tmp);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "RequestItems");
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, table);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "Keys");
+  hl_jw_arr_begin(&w);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) rc = hl_ddb_write_item(&w, keys[i]);
+  hl_jw_arr_end(&w);
+  if (consistent) {
+    hl_jw_key(&w, "ConsistentRead");
+    hl_jw_bool(&w, true);
+  }
+  hl_jw_obj_end(&w);
+  hl_jw_obj_end(&w);
   hl_jw_obj_end(&w);
   return finish(out, &tmp, rc);
 }

@@ -29,6 +29,7 @@ typedef enum {
   HL_DDB_UPDATE_TIME_TO_LIVE,
   HL_DDB_DESCRIBE_TABLE,
   HL_DDB_SCAN,
+  HL_DDB_BATCH_GET_ITEM,
 } hl_ddb_op;
 
 /* "DynamoDB_20120810.<Operation>", static. */
@@ -125,6 +126,12 @@ typedef struct {
   const hl_json *start_key;
 } hl_ddb_query_args;
 int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q);
+
+/* BatchGetItem of 1..HL_DDB_BATCH_GET_MAX distinct keys of one table. The
+ * answer's "Responses" holds the items found; "UnprocessedKeys" the keys
+ * to ask for again. */
+#define HL_DDB_BATCH_GET_MAX 100
+int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, size_t n, bool consistent);
 
 /* A whole-table read, a page at a time (for the small configuration tables
  * that are loaded whole at start-up). start_key as in hl_ddb_query_args. */

@@ -36,6 +36,10 @@ typedef struct {
   hl_strmap pending_by_key; /* key -> bw not yet sent */
   hl_strmap inflight;       /* key -> non-NULL while a write of it is in flight */
   hl_timerq_node flush_node;
+  /* The read batcher: ledger reads of a turn go out as BatchGetItem calls. */
+  struct bg *gets, *gets_tail;
+  hl_strmap gets_by_key;    /* key -> bg not yet sent */
+  hl_timerq_node get_node;
   size_t nops;              /* calls and batches not yet answered */
   bool closing;
   int close_stage;
@@ -49,7 +53,7 @@ static void maybe_closed(hl_store_ddb *s);
 static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
-typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_LEDGER_GET, OP_SCHEMA_LIST, OP_SUB_LIST,
+typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE } op_kind;
 
 typedef struct {
@@ -61,7 +65,6 @@ typedef struct {
   size_t cap;
   char *event_id;       /* OP_DELIVERY_LIST paging */
   hl_timerq_node fail_node; /* answers a request that could not be built */
-  int64_t now_s;        /* OP_LEDGER_GET */
 } op_ctx;
 
 static op_ctx *op_new(hl_store_ddb *s, op_kind kind, hl_store_cb cb, void *data) {
@@ -196,19 +199,6 @@ static void on_op(void *data, const hl_ddb_status *st, const hl_json *resp) {
     case OP_SUB_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_DDB_CONDITION_FAILED) status = HL_ENOTFOUND;
-      break;
-    case OP_LEDGER_GET:
-      if (status == 0) {
-        const hl_json *item = hl_json_get(resp, "Item");
-        int64_t exp = item ? get_n(item, "expires_at") : 0;
-        char *v = item ? get_s(item, "status") : NULL;
-        if (!v || (exp && exp <= o->now_s)) {
-          hl_free(v);
-          status = HL_ENOTFOUND;
-        } else {
-          o->res.value = v;
-        }
-      }
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -541,14 +531,136 @@ static void ledger_put(hl_store *base, const char *key, const char *status, int6
   send_op(op_new(s, OP_LEDGER_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
 }
 
+/* A ledger read waiting for (or riding in) a BatchGetItem call; readers
+ * of one key in one turn share it. */
+typedef struct bg {
+  struct bg *next;
+  char *key;
+  bw_cb *cbs;
+  size_t ncbs;
+  unsigned rounds;  /* times answered as unprocessed */
+} bg;
+
+typedef struct {
+  hl_store_ddb *s;
+  bg **reads;
+  size_t n;
+} get_ctx;
+
+static void bg_answer(bg *g, int status, const char *value) {
+  for (size_t i = 0; i < g->ncbs; i++) {
+    hl_store_result res = {0};
+    if (value) res.value = hl_strdup(value);
+    if (g->cbs[i].cb) g->cbs[i].cb(g->cbs[i].data, status, &res);
+    hl_store_result_dispose(&res);
+  }
+  hl_free(g->key);
+  hl_free(g->cbs);
+  hl_free(g);
+}
+
+static void schedule_gets(hl_store_ddb *s, uint64_t delay_ms);
+
+static void queue_get(hl_store_ddb *s, bg *g) {
+  g->next = NULL;
+  if (s->gets_tail) s->gets_tail->next = g;
+  else s->gets = g;
+  s->gets_tail = g;
+  hl_strmap_put(&s->gets_by_key, g->key, g);
+}
+
+static void on_batch_get(void *data, const hl_ddb_status *st, const hl_json *resp) {
+  get_ctx *x = data;
+  hl_store_ddb *s = x->s;
+  const hl_json *found = st->outcome == HL_DDB_OK ? hl_json_get(hl_json_get(resp, "Responses"), s->t.ledger_table) : NULL;
+  const hl_json *again = st->outcome == HL_DDB_OK
+                             ? hl_json_get(hl_json_get(hl_json_get(resp, "UnprocessedKeys"), s->t.ledger_table), "Keys")
+                             : NULL;
+  int64_t now_s = hl_wall_ms() / 1000;
+  bool requeued = false;
+  for (size_t i = 0; i < x->n; i++) {
+    bg *g = x->reads[i];
+    if (st->outcome != HL_DDB_OK) {
+      bg_answer(g, HL_ESTORE, NULL);
+      continue;
+    }
+    bool retry = false;
+    for (uint32_t k = 0; again && again->type == HL_JSON_ARRAY && k < again->len && !retry; k++) {
+      size_t len = 0;
+      const char *v = hl_ddb_item_s(&again->u.items[k], "idempotency_key", &len);
+      retry = v && len == strlen(g->key) && memcmp(v, g->key, len) == 0;
+    }
+    if (retry && !hl_strmap_get(&s->gets_by_key, g->key) && ++g->rounds < 10) {
+      /* DynamoDB did not get to it (throttled): ask again shortly. */
+      queue_get(s, g);
+      requeued = true;
+      continue;
+    }
+    if (retry) {
+      bg_answer(g, HL_ESTORE, NULL);
+      continue;
+    }
+    const hl_json *item = NULL;
+    for (uint32_t k = 0; found && found->type == HL_JSON_ARRAY && k < found->len && !item; k++) {
+      size_t len = 0;
+      const char *v = hl_ddb_item_s(&found->u.items[k], "idempotency_key", &len);
+      if (v && len == strlen(g->key) && memcmp(v, g->key, len) == 0) item = &found->u.items[k];
+    }
+    int64_t exp = item ? get_n(item, "expires_at") : 0;
+    char *status = item ? get_s(item, "status") : NULL;
+    if (!status || (exp && exp <= now_s)) bg_answer(g, HL_ENOTFOUND, NULL);
+    else bg_answer(g, 0, status);
+    hl_free(status);
+  }
+  hl_free(x->reads);
+  hl_free(x);
+  s->nops--;
+  if (requeued) schedule_gets(s, 50);
+  else if (s->gets) schedule_gets(s, 0);
+  maybe_closed(s);
+}
+
+/* Sends the pending reads, up to 100 distinct keys a call. */
+static void flush_gets(hl_store_ddb *s) {
+  while (s->gets) {
+    get_ctx *x = hl_calloc(1, sizeof *x);
+    x->s = s;
+    x->reads = hl_calloc(HL_DDB_BATCH_GET_MAX, sizeof *x->reads);
+    hl_ddb_item keys[HL_DDB_BATCH_GET_MAX];
+    hl_ddb_attr attrs[HL_DDB_BATCH_GET_MAX];
+    while (s->gets && x->n < HL_DDB_BATCH_GET_MAX) {
+      bg *g = s->gets;
+      s->gets = g->next;
+      if (!s->gets) s->gets_tail = NULL;
+      hl_strmap_del(&s->gets_by_key, g->key);
+      attrs[x->n] = (hl_ddb_attr){"idempotency_key", hl_ddb_s(g->key)};
+      keys[x->n] = (hl_ddb_item){&attrs[x->n], 1};
+      x->reads[x->n++] = g;
+    }
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_batch_get(&body, s->t.ledger_table, keys, x->n, true);
+    s->nops++;
+    hl_ddb_call(&s->client, HL_DDB_BATCH_GET_ITEM, &body, on_batch_get, x);
+  }
+}
+
+static void on_get_timer(hl_timerq_node *node) { flush_gets(hl_container_of(node, hl_store_ddb, get_node)); }
+
+static void schedule_gets(hl_store_ddb *s, uint64_t delay_ms) {
+  if (!hl_timerq_pending(&s->get_node)) hl_timerq_add(&s->client.timers, &s->get_node, delay_ms, on_get_timer);
+}
+
 static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
-  hl_ddb_attr k[] = {{"idempotency_key", hl_ddb_s(key)}};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_get_item(&body, s->t.ledger_table, HL_DDB_ITEM(k), true);
-  op_ctx *o = op_new(s, OP_LEDGER_GET, cb, data);
-  o->now_s = hl_wall_ms() / 1000;
-  send_op(o, HL_DDB_GET_ITEM, &body, rc);
+  bg *g = hl_strmap_get(&s->gets_by_key, key);
+  if (!g) {
+    g = hl_calloc(1, sizeof *g);
+    g->key = hl_strdup(key);
+    queue_get(s, g);
+  }
+  g->cbs = hl_realloc(g->cbs, (g->ncbs + 1) * sizeof *g->cbs);
+  g->cbs[g->ncbs++] = (bw_cb){cb, data};
+  schedule_gets(s, 0);
 }
 
 static int ping(hl_store *base) {
@@ -733,6 +845,7 @@ static void close_step(void *data) {
       void *cd = s->close_data;
       hl_strmap_dispose(&s->pending_by_key);
       hl_strmap_dispose(&s->inflight);
+      hl_strmap_dispose(&s->gets_by_key);
       for (int i = 0; i < 5; i++) hl_free(s->names[i]);
       hl_free(s);
       if (cb) cb(cd);
@@ -741,8 +854,9 @@ static void close_step(void *data) {
 }
 
 static void maybe_closed(hl_store_ddb *s) {
-  if (!s->closing || s->nops || s->pending || s->close_stage) return;
+  if (!s->closing || s->nops || s->pending || s->gets || s->close_stage) return;
   if (hl_timerq_pending(&s->flush_node)) hl_timerq_remove(&s->client.timers, &s->flush_node);
+  if (hl_timerq_pending(&s->get_node)) hl_timerq_remove(&s->client.timers, &s->get_node);
   close_step(s);
 }
 
@@ -752,6 +866,7 @@ static void store_close(hl_store *base, void (*cb)(void *data), void *data) {
   s->close_cb = cb;
   s->close_data = data;
   if (s->pending) flush(s);
+  if (s->gets) flush_gets(s);
   maybe_closed(s);
 }
 
@@ -798,6 +913,7 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
+  hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
   *out = &s->base;

@@ -218,6 +218,39 @@ HL_TEST(status_writes_are_batched_and_keep_their_order) {
   teardown();
 }
 
+HL_TEST(ledger_reads_are_batched) {
+  hl_store *s = setup();
+  enum { KEYS = 120 };
+  static capture w[KEYS];
+  char key[48];
+  for (int i = 0; i < KEYS; i += 2) { /* every other key exists */
+    snprintf(key, sizeof key, "sub_g#evt-%d", i);
+    s->vt->ledger_put(s, key, "DELIVERED", 0, true, cap_cb, &w[i]);
+  }
+  for (int i = 0; i < KEYS; i += 2) run_until_all(&w[i], 1);
+  hl_ddb_client *cl = hl_store_ddb_client(s);
+  int64_t calls0 = cl->calls;
+  /* 120 distinct keys and 30 repeated reads in one turn. */
+  static capture r[KEYS + 30];
+  for (int i = 0; i < KEYS + 30; i++) {
+    snprintf(key, sizeof key, "sub_g#evt-%d", i % KEYS);
+    s->vt->ledger_get(s, key, cap_cb, &r[i]);
+  }
+  run_until_all(r, KEYS + 30);
+  for (int i = 0; i < KEYS + 30; i++) {
+    if ((i % KEYS) % 2 == 0) {
+      HL_ASSERT_EQ_INT(r[i].status, 0);
+      HL_ASSERT_EQ_STR(r[i].res.value, "DELIVERED");
+    } else {
+      HL_ASSERT_EQ_INT(r[i].status, HL_ENOTFOUND);
+    }
+    hl_store_result_dispose(&r[i].res);
+  }
+  HL_ASSERT_EQ_INT(cl->calls - calls0, 2); /* BatchGetItem: 100 keys, then 20 */
+  close_one(s);
+  teardown();
+}
+
 HL_TEST(numbers_are_exact) {
   hl_store *s = setup();
   /* 2^53 + 1: a double would turn it into 2^53. */
