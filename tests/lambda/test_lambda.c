@@ -478,3 +478,72 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   hl_rmtree(tdir);
   free(tdir);
 }
+
+/* Every "dynamodb:X" action the SAM policy grants. */
+static void iam_actions(const hl_json *v, char names[][48], int *n) {
+  if (v->type == HL_JSON_STRING && strncmp(v->u.str, "dynamodb:", 9) == 0 && *n < 40) {
+    snprintf(names[(*n)++], 48, "%s", v->u.str + 9);
+  } else if (v->type == HL_JSON_ARRAY) {
+    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.items[i], names, n);
+  } else if (v->type == HL_JSON_OBJECT) {
+    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.members[i].value, names, n);
+  }
+}
+
+/* Least privilege, checked: the policy grants exactly the DynamoDB
+ * operations the store sends at run time (hl_store_ddb.c; `tables create`
+ * runs with an operator's rights, not the functions'). */
+HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/src/store/hl_store_ddb.c", HL_SOURCE_DIR);
+  char *code = hl_read_file(path, NULL);
+  HL_ASSERT(code);
+  static char used[40][48];
+  int nu = 0;
+  for (const char *p = code; (p = strstr(p, "HL_DDB_")) != NULL; p += 7) {
+    /* HL_DDB_BATCH_GET_ITEM -> BatchGetItem; ops end in _ITEM or are one word. */
+    char op[48] = "";
+    size_t k = 0;
+    bool upper = true;
+    const char *q = p + 7;
+    for (; ((*q >= 'A' && *q <= 'Z') || *q == '_') && k < sizeof op - 1; q++) {
+      if (*q == '_') { upper = true; continue; }
+      op[k++] = upper ? *q : (char)(*q - 'A' + 'a');
+      upper = false;
+    }
+    op[k] = '\0';
+    static const char *ops[] = {"PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan",
+                                "BatchGetItem", "BatchWriteItem", "CreateTable", "DescribeTable",
+                                "UpdateTimeToLive"};
+    bool is_op = false;
+    for (size_t i = 0; i < HL_ARRAY_SIZE(ops); i++) is_op |= strcmp(op, ops[i]) == 0;
+    if (!is_op) continue;
+    bool dup = false;
+    for (int i = 0; i < nu; i++) dup |= strcmp(used[i], op) == 0;
+    if (!dup) snprintf(used[nu++], 48, "%s", op);
+  }
+  free(code);
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, len, NULL) == 0);
+  static char granted[40][48];
+  int ng = 0;
+  iam_actions(hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), granted, &ng);
+  for (int i = 0; i < nu; i++) {
+    bool ok = false;
+    for (int k = 0; k < ng; k++) ok |= strcmp(used[i], granted[k]) == 0;
+    HL_ASSERT_MSG(ok, "the store calls %s but the policy does not grant dynamodb:%s", used[i], used[i]);
+  }
+  for (int k = 0; k < ng; k++) {
+    bool ok = false;
+    for (int i = 0; i < nu; i++) ok |= strcmp(used[i], granted[k]) == 0;
+    HL_ASSERT_MSG(ok, "the policy grants dynamodb:%s, which the store never calls", granted[k]);
+  }
+  HL_ASSERT(nu >= 6);
+  printf("IAM: %d DynamoDB actions granted, each one called\n", ng);
+  hl_json_doc_dispose(&d);
+  free(text);
+}
