@@ -691,6 +691,15 @@ static void eq_ctx_free(eq_ctx *q) {
   hl_free(q);
 }
 
+/* Answers an embedded-queue call and forgets it. */
+static void eq_finish(eq_ctx *q, int status, hl_store_result *res) {
+  hl_store_ddb *s = q->s;
+  if (q->cb) q->cb(q->data, status, res);
+  s->nops--;
+  eq_ctx_free(q);
+  maybe_closed(s);
+}
+
 static void on_accepted(void *data, int status, hl_store_result *res) {
   eq_ctx *q = data;
   hl_store_ddb *s = q->s;
@@ -705,10 +714,7 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       delivery_enqueue(s, &r, NULL, NULL);
     }
   }
-  if (q->cb) q->cb(q->data, status, res);
-  s->nops--;
-  eq_ctx_free(q);
-  maybe_closed(s);
+  eq_finish(q, status, res);
 }
 
 static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
@@ -732,31 +738,23 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
 
 static void on_status_copied(void *data, int status, hl_store_result *res) {
   eq_ctx *q = data;
-  hl_store_ddb *s = q->s;
   /* The queue row is what dispatching relies on; a status that could not
    * be copied after every retry is logged, not turned into a failed
    * delivery. */
   if (status != 0)
     hl_log_warn("delivery status not written to DynamoDB", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
                 q->rec.event_id, q->rec.subscription_id);
-  if (q->cb) q->cb(q->data, q->status, res);
-  s->nops--;
-  eq_ctx_free(q);
-  maybe_closed(s);
+  eq_finish(q, q->status, res);
 }
 
 static void on_updated(void *data, int status, hl_store_result *res) {
   eq_ctx *q = data;
-  hl_store_ddb *s = q->s;
   if (status != 0) {
-    if (q->cb) q->cb(q->data, status, res);
-    s->nops--;
-    eq_ctx_free(q);
-    maybe_closed(s);
+    eq_finish(q, status, res);
     return;
   }
   q->status = status;
-  delivery_enqueue(s, &q->rec, on_status_copied, q);
+  delivery_enqueue(q->s, &q->rec, on_status_copied, q);
 }
 
 static void copy_rec(hl_delivery_rec *d, const hl_delivery_rec *r) {
@@ -782,10 +780,7 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   eq_ctx *q = data;
   hl_store_ddb *s = q->s;
   if (status != 0) {
-    if (q->cb) q->cb(q->data, status, res);
-    s->nops--;
-    eq_ctx_free(q);
-    maybe_closed(s);
+    eq_finish(q, status, res);
     return;
   }
   /* Due now, attempts kept: only these attributes change. */
