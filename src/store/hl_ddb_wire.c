@@ -279,7 +279,7 @@ int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, si
   return finish(out, &tmp, rc);
 }
 
-int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, const hl_json *start_key) {
+int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key) {
   if (!table_ok(table) || (start_key && start_key->type != HL_JSON_OBJECT)) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
@@ -290,6 +290,10 @@ int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, const hl_json *
   if (consistent) {
     hl_jw_key(&w, "ConsistentRead");
     hl_jw_bool(&w, true);
+  }
+  if (limit > 0) {
+    hl_jw_key(&w, "Limit");
+    hl_jw_int(&w, limit);
   }
   if (start_key) {
     hl_jw_key(&w, "ExclusiveStartKey");

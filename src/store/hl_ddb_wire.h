@@ -134,8 +134,9 @@ int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q);
 int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, size_t n, bool consistent);
 
 /* A whole-table read, a page at a time (for the small configuration tables
- * that are loaded whole at start-up). start_key as in hl_ddb_query_args. */
-int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, const hl_json *start_key);
+ * that are loaded whole at start-up). limit > 0 caps a page's items;
+ * start_key as in hl_ddb_query_args. */
+int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key);
 
 /* One request of a BatchWriteItem: a put of item or a delete of key. */
 typedef struct {

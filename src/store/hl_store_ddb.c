@@ -31,6 +31,7 @@ typedef struct {
   hl_table_names t;
   char *names[5];       /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
+  int page_limit;
   /* The write batcher. */
   bw *pending, *pending_tail;
   hl_strmap pending_by_key; /* key -> bw not yet sent */
@@ -182,12 +183,12 @@ static void page_more(op_ctx *o, const hl_json *last_key) {
   if (o->kind == OP_DELIVERY_LIST) {
     hl_ddb_attr v[] = {{":e", hl_ddb_s(o->event_id)}};
     hl_ddb_query_args q = {.key_condition = "event_id = :e", .values = v, .n_values = 1, .consistent = true,
-                           .start_key = last_key};
+                           .limit = o->s->page_limit, .start_key = last_key};
     rc = hl_ddb_query(&body, o->s->t.delivery_table, &q);
     send_op(o, HL_DDB_QUERY, &body, rc);
   } else {
     const char *table = o->kind == OP_SCHEMA_LIST ? o->s->t.schema_table : o->s->t.subscription_table;
-    rc = hl_ddb_scan(&body, table, true, last_key);
+    rc = hl_ddb_scan(&body, table, true, o->s->page_limit, last_key);
     send_op(o, HL_DDB_SCAN, &body, rc);
   }
 }
@@ -910,6 +911,7 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
+  s->page_limit = cfg->page_limit;
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
   *out = &s->base;
   return 0;

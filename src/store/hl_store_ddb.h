@@ -33,6 +33,7 @@ typedef struct {
   hl_ddb_opts client;     /* endpoint and region are required */
   hl_aws_creds_env creds;
   hl_table_names tables;  /* NULL members: the defaults */
+  int page_limit;         /* items per Scan/Query page; 0: the server's (1 MB) */
 } hl_ddb_config;
 
 /* Opens the store (no request is made yet). queue: an embedded-queue store

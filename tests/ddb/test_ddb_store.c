@@ -251,6 +251,40 @@ HL_TEST(ledger_reads_are_batched) {
   teardown();
 }
 
+HL_TEST(lists_follow_every_page) {
+  hl_store *w = setup();
+  /* A reader that asks for pages of 2 items must still see all 7. */
+  hl_ddb_config cfg = {.client = {.endpoint = dyn.endpoint, .region = "us-east-1"}, .creds = static_creds,
+                       .page_limit = 2};
+  hl_store *r = NULL;
+  char err[256];
+  HL_ASSERT(hl_store_ddb_open(&loop, &curl, &cfg, NULL, &r, err, sizeof err) == 0);
+  static capture c[16];
+  char partner[16], ev[16];
+  for (int i = 0; i < 7; i++) {
+    snprintf(partner, sizeof partner, "p%d", i);
+    hl_sub_rec sub = {.subscription_id = partner, .partner_id = partner, .event_type = "T", .url = "http://x/",
+                      .status = "ACTIVE"};
+    w->vt->sub_put(w, &sub, cap_cb, &c[i]);
+    snprintf(ev, sizeof ev, "sub_%d", i);
+    hl_delivery_rec d = {.event_id = "evt-pages", .subscription_id = ev, .status = "SUCCESS"};
+    w->vt->delivery_put(w, &d, cap_cb, &c[7 + i]);
+  }
+  run_until_all(c, 14);
+  int64_t calls0 = hl_store_ddb_client(r)->calls;
+  r->vt->sub_list(r, cap_cb, &c[14]);
+  r->vt->delivery_list(r, "evt-pages", cap_cb, &c[15]);
+  run_until_all(c + 14, 2);
+  HL_ASSERT_EQ_INT(c[14].res.nsubs, 7);
+  HL_ASSERT_EQ_INT(c[15].res.ndeliveries, 7);
+  HL_ASSERT(hl_store_ddb_client(r)->calls - calls0 >= 8); /* four pages each */
+  hl_store_result_dispose(&c[14].res);
+  hl_store_result_dispose(&c[15].res);
+  close_one(r);
+  close_one(w);
+  teardown();
+}
+
 HL_TEST(numbers_are_exact) {
   hl_store *s = setup();
   /* 2^53 + 1: a double would turn it into 2^53. */
