@@ -437,6 +437,49 @@ HL_TEST(credentials_are_fetched_again_before_they_expire) {
   teardown();
 }
 
+typedef struct {
+  int calls;
+  hl_ddb_status st;
+} raw_capture;
+
+static void raw_cb(void *data, const hl_ddb_status *st, const hl_json *resp) {
+  (void)resp;
+  raw_capture *c = data;
+  c->calls++;
+  c->st = *st;
+}
+
+HL_TEST(non_retryable_answers_end_at_once) {
+  hl_store *s = setup();
+  hl_ddb_client *cl = hl_store_ddb_client(s);
+  /* A malformed request: ValidationException, one attempt, no retry. */
+  int64_t a0 = cl->attempts;
+  raw_capture c = {0};
+  hl_buf body = HL_BUF_INIT;
+  hl_buf_puts(&body, "{\"TableName\":\"idempotency_ledger\",\"Item\":{}}");
+  hl_ddb_call(cl, HL_DDB_PUT_ITEM, &body, raw_cb, &c);
+  HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
+  while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_EQ_INT(c.st.outcome, HL_DDB_VALIDATION);
+  HL_ASSERT_EQ_STR(c.st.code, "ValidationException");
+  HL_ASSERT_EQ_INT(cl->attempts - a0, 1);
+  /* A failed condition is an answer, not an error: one attempt too. */
+  hl_ddb_attr item[] = {{"idempotency_key", hl_ddb_s("k-once")}, {"status", hl_ddb_s("DELIVERED")}};
+  hl_ddb_expr x = {.condition = "attribute_not_exists(idempotency_key)"};
+  for (int i = 0; i < 2; i++) {
+    c = (raw_capture){0};
+    hl_ddb_put_item(&body, "idempotency_ledger", HL_DDB_ITEM(item), &x);
+    a0 = cl->attempts;
+    hl_ddb_call(cl, HL_DDB_PUT_ITEM, &body, raw_cb, &c);
+    while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
+    HL_ASSERT_EQ_INT(c.st.outcome, i == 0 ? HL_DDB_OK : HL_DDB_CONDITION_FAILED);
+    HL_ASSERT_EQ_INT(cl->attempts - a0, 1);
+  }
+  HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* neither makes the store unhealthy */
+  close_one(s);
+  teardown();
+}
+
 HL_TEST(unreachable_endpoint_is_a_clear_store_error) {
   uv_loop_init(&loop);
   hl_curl_uv_init(&curl, &loop, 16);
