@@ -2,7 +2,12 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 
-/* One of these per socket curl asks us to watch; freed in its close cb. */
+#include <string.h>
+
+/* One of these per fd curl has asked us to watch, indexed by fd in
+ * c->socks and reused by whichever socket curl opens on that fd next; a
+ * stopped one has no epoll registration. Freed in its close callback, at
+ * hl_curl_uv_close. */
 typedef struct {
   uv_poll_t poll;
   curl_socket_t fd;
@@ -18,7 +23,9 @@ static void on_handle_closed(uv_handle_t *h) {
 
 static void on_sock_closed(uv_handle_t *h) {
   curl_sock *s = hl_container_of((uv_poll_t *)h, curl_sock, poll);
+  hl_curl_uv *c = s->owner;
   hl_free(s);
+  if (--c->closing_handles == 0 && c->close_cb) c->close_cb(c->close_data);
 }
 
 static void action(hl_curl_uv *c, curl_socket_t fd, int mask) {
@@ -61,19 +68,18 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
   return 0;
 }
 
-/* CURLMOPT_SOCKETFUNCTION. */
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-  hl_curl_uv *c = userp;
-  curl_sock *s = socketp;
-  (void)easy;
-  if (what == CURL_POLL_REMOVE) {
-    if (s) {
-      uv_poll_stop(&s->poll);
-      uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-      curl_multi_assign(c->multi, fd, NULL);
-    }
-    return 0;
+/* The kept poll handle for fd, created (stopped) on first use; NULL when
+ * libuv refuses the fd. */
+static curl_sock *sock_for(hl_curl_uv *c, curl_socket_t fd) {
+  size_t i = (size_t)fd;
+  if (i >= c->nsocks) {
+    size_t n = c->nsocks ? c->nsocks : 64;
+    while (n <= i) n *= 2;
+    c->socks = hl_realloc(c->socks, n * sizeof *c->socks);
+    memset(c->socks + c->nsocks, 0, (n - c->nsocks) * sizeof *c->socks);
+    c->nsocks = n;
   }
+  curl_sock *s = c->socks[i];
   if (s == NULL) {
     s = hl_calloc(1, sizeof *s);
     s->fd = fd;
@@ -82,8 +88,31 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (rc != 0) {
       hl_log_error("uv_poll_init_socket failed", "\"error\":\"%s\"", uv_strerror(rc));
       hl_free(s);
-      return -1;
+      return NULL;
     }
+    c->socks[i] = s;
+  }
+  return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION. REMOVE only stops the poll (removing the fd from
+ * epoll before curl may close it); the handle stays for the fd's next
+ * socket. curl sockets are non-blocking already, so a reused handle needs
+ * no re-initialisation for a new socket on the same fd. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+  hl_curl_uv *c = userp;
+  curl_sock *s = socketp;
+  (void)easy;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      uv_poll_stop(&s->poll);
+      curl_multi_assign(c->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (s == NULL) {
+    s = sock_for(c, fd);
+    if (s == NULL) return -1;
     curl_multi_assign(c->multi, fd, s);
   }
   int events = 0;
@@ -166,6 +195,13 @@ void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data) {
   c->close_cb = cb;
   c->close_data = data;
   c->closing_handles = 2;
+  for (size_t i = 0; i < c->nsocks; i++)
+    if (c->socks[i]) c->closing_handles++;
+  for (size_t i = 0; i < c->nsocks; i++)
+    if (c->socks[i]) uv_close((uv_handle_t *)&((curl_sock *)c->socks[i])->poll, on_sock_closed);
+  hl_free(c->socks);
+  c->socks = NULL;
+  c->nsocks = 0;
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->drain, on_handle_closed);
 }

@@ -37,6 +37,12 @@ typedef struct {
   uv_timer_t timer;
   uv_idle_t drain;       /* continues a drain cut off at HL_CURL_UV_DRAIN_MAX */
   size_t running;        /* transfers added and not yet done */
+  /* Poll handles by fd, kept (stopped) after curl stops watching a socket:
+   * a kept-alive connection is handed back and forth once per transfer, and
+   * re-creating its handle would cost an allocation, a non-blocking ioctl
+   * and libuv's epoll probe of the fd each time. */
+  void **socks;
+  size_t nsocks;
   int closing_handles;
   void (*close_cb)(void *data);
   void *close_data;
