@@ -9,7 +9,7 @@ set -euo pipefail
 mode=${1:-quick}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${HL_BUILD:-$root/build} # HL_BUILD: measure another build of the tree
-out=$root/bench/results
+out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots elsewhere
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
@@ -256,6 +256,7 @@ if [ "$mode" = profile ]; then
 fi
 
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src bench tools 2>/dev/null || echo "+changes")
+[ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
 params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario c $CRATE events/s for ${CSECS}s"
 echo "# hookloop bench ($mode): $machine"
