@@ -1,29 +1,55 @@
 #!/usr/bin/env bash
 # hookloop load benchmarks against the mock partner, on loopback only.
 #   bench/run.sh quick    (< 2 min)      bench/run.sh full    (< 10 min)
-# hookloop is pinned to CPU 0 and the partner to CPU 1 when there are two.
-# Prints Markdown tables and writes them to bench/results/<scenario>.md.
+#   bench/run.sh profile  scenario a once under `perf record -g` (hookloop only, the drain only)
+# hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
+# target and the Kafka test broker on CPU 1 when there are two.
+# Prints Markdown tables and writes them, with PNG plots, to bench/results/.
 set -euo pipefail
 mode=${1:-quick}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/build
-out=$root/bench/results
+bin=${HL_BUILD:-$root/build} # HL_BUILD: measure another build of the tree
+out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots elsewhere
 mkdir -p "$out"
+PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; H2N=20000 ;;
-  full)  N=100000; RUNS=5; H2N=100000 ;;
-  *) echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
+  quick) N=20000; RUNS=3; H2N=20000; REFN=4000; CSECS=5; SWEEP="32 128 2048" ;;
+  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; CSECS=15; SWEEP="16 64 256 2048" ;;
+  profile) N=20000; RUNS=1; H2N=0; REFN=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
+  *) echo "usage: bench/run.sh quick|full|profile" >&2; exit 2 ;;
 esac
+AMIF=512     # scenario a: the subscription's max_in_flight
+REFC=64      # the Python reference's concurrent POSTs
+CRATE=2000   # scenario c: events/s offered (each fans out to every subscription)
 cpus=$(nproc)
 pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
+# The driver itself (its polling of the partner, the loaders) stays off hookloop's CPU.
+taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 work=$(mktemp -d /tmp/hookloop-bench-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
+
+# --- progress bar on stderr, only when it is a terminal -----------------------------------------
+nsweep=$(wc -w <<<"$SWEEP")
+STEPS=$((RUNS * 3 + nsweep + 1 + 2 + 1 + 1)); STEP=0
+progress() { # label: the step about to run
+  [ -t 2 ] || return 0
+  local w=30 done=$((STEP * 30 / STEPS))
+  printf '\r\033[K[%s%s] %d/%d %s' "$(printf '%*s' "$done" '' | tr ' ' '#')" "$(printf '%*s' $((w - done)) '' | tr ' ' '.')" \
+    "$STEP" "$STEPS" "$1" >&2
+  STEP=$((STEP + 1))
+}
+progress_end() { [ -t 2 ] && printf '\r\033[K' >&2 || true; }
+note() { progress_end; echo "  $*" >&2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 
 start_partner() { # port [args...]
   local port=$1; shift
@@ -35,10 +61,20 @@ start_hookloop() { # port datadir loglevel
     HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve 2>"$2.log" &
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }
-partner_requests() { curl -s "http://127.0.0.1:$1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
-setup() { # hookloop_port partner_port max_in_flight [rate_limit_per_s]
+stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+partner_stat() { # port [field]: no Python here, it is polled while hookloop runs
+  curl -s "http://127.0.0.1:$1/stats" | grep -o "\"${2:-requests}\":[0-9]*" | head -1 | cut -d: -f2
+}
+schema() { # hookloop_port
   curl -s -o /dev/null "http://127.0.0.1:$1/admin/schemas" -d '{"event_type":"Payment","domain":"bench","schema":{"type":"object","required":["eventHeader"]}}'
-  curl -s -o /dev/null "http://127.0.0.1:$1/admin/subscriptions" -d "{\"partner_id\":\"p\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:$2/hook/p\",\"max_in_flight\":$3,\"rate_limit_per_s\":${4:-0}}"
+}
+subscribe() { # hookloop_port partner_id partner_port max_in_flight rate_limit_per_s [timeout_ms] -> subscription id
+  curl -s "http://127.0.0.1:$1/admin/subscriptions" \
+    -d "{\"partner_id\":\"$2\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:$3/hook/$2\",\"max_in_flight\":$4,\"rate_limit_per_s\":$5${6:+,\"timeout_ms\":$6}}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["subscription_id"])'
+}
+setup() { # hookloop_port partner_port max_in_flight [rate_limit_per_s]
+  schema "$1"; subscribe "$1" p "$2" "$3" "${4:-0}" >/dev/null
 }
 make_bulk() { # file first count : ~1 KB events
   python3 - "$1" "$2" "$3" <<'PY'
@@ -50,30 +86,80 @@ with open(path, "w") as f:
                            for i in range(first, first + n)) + "]")
 PY
 }
+load_backlog() { # hookloop_port first count
+  for ((i = 0; i < $3; i += 1000)); do
+    make_bulk "$work/bulk.json" "$(($2 + i))" 1000
+    curl -s -o /dev/null "http://127.0.0.1:$1/api/v1/events/bulk" --data-binary @"$work/bulk.json"
+  done
+}
 proc_figures() { # pid -> "cpu_seconds peak_rss_mb"
   local tck; tck=$(getconf CLK_TCK)
   awk -v t="$tck" '{print ($14+$15)/t}' "/proc/$1/stat" | tr '\n' ' '
   awk '/VmHWM/{printf "%.1f\n", $2/1024}' "/proc/$1/status"
 }
+pct() { # file of numbers, sorted -> "p50 p99 p99.9"
+  awk '{a[NR]=$1} END {if (NR == 0) {print "- - -"; exit} i50=int(NR*0.5); i99=int(NR*0.99); i999=int(NR*0.999);
+    if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "%s %s %s", a[i50], a[i99], a[i999]}' "$1"
+}
 
 # --- scenario a: deliveries/s to a fast partner, embedded queue -----------------------------
-scenario_a() { # -> "rate p50 p99 p999 cpu rss"
-  local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/a-$RANDOM
+scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss"
+  local mif=$1 hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/a-$RANDOM
   start_partner "$pp"; local ppid=${pids[-1]}
   start_hookloop "$hp" "$dir" info
   # Load the backlog while the subscription is held at 1 delivery/s, then
   # lift the limit (an in-place update) and time the drain of the backlog.
-  setup "$hp" "$pp" 512 1
-  for ((i = 0; i < N; i += 1000)); do make_bulk "$work/bulk.json" "$i" 1000; curl -s -o /dev/null "http://127.0.0.1:$hp/api/v1/events/bulk" --data-binary @"$work/bulk.json"; done
-  local c0; c0=$(partner_requests "$pp")
+  setup "$hp" "$pp" "$mif" 1
+  load_backlog "$hp" 0 "$N"
+  local c0; c0=$(partner_stat "$pp")
+  local perfpid=
+  if [ -n "${PERF_OUT:-}" ]; then # DWARF unwinding: the system libraries have no frame pointers
+    perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$HLPID" >/dev/null 2>&1 &
+    perfpid=$!; sleep 1
+  fi
   local t0 t1; t0=$(date +%s.%N)
-  setup "$hp" "$pp" 512 0
-  until [ "$(partner_requests "$pp")" -ge "$N" ]; do sleep 0.05; done
+  setup "$hp" "$pp" "$mif" 0
+  until [ "$(partner_stat "$pp")" -ge "$N" ]; do sleep 0.02; done
   t1=$(date +%s.%N)
+  if [ -n "$perfpid" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; fi
   local figs; figs=$(proc_figures "$HLPID")
-  local lat; lat=$(grep -o '"since_accept_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n | awk '{a[NR]=$1} END {printf "%s %s %s", a[int(NR*0.5)], a[int(NR*0.99)], a[int(NR*0.999)]}')
-  kill "$HLPID" "$ppid"; wait "$HLPID" "$ppid" 2>/dev/null || true
-  echo "$(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $lat $figs"
+  stop "$HLPID" "$ppid"
+  grep -o '"since_accept_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$work/since.txt"
+  [ -n "${2:-}" ] && grep -o '"latency_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$2"
+  echo "$(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/since.txt") $figs"
+}
+
+# --- the ceiling: h2load straight to the same partner ----------------------------------------
+one_event() { # file id
+  python3 -c "import sys; open(sys.argv[1],'w').write('{\"eventHeader\":{\"uuid\":\"e-%s\",\"eventType\":\"Payment\"},\"amount\":12.50,\"pad\":\"%s\"}' % (sys.argv[2], 'x'*900))" "$1" "$2"
+}
+ceiling() {
+  local pp; pp=$(free_port)
+  start_partner "$pp"; local ppid=${pids[-1]}
+  one_event "$work/one.json" 0
+  local r; r=$($pin_hl h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$pp/hook/c" 2>/dev/null \
+    | awk '/^finished in/{gsub(",","",$4); print $4}')
+  stop "$ppid"
+  echo "${r%.*}"
+}
+
+# --- the Python reference: consume from Kafka, sign, POST (bench/reference) ------------------
+reference() { # -> rate
+  local pp kout; pp=$(free_port); kout=$work/kafka-$RANDOM.out
+  start_partner "$pp"; local ppid=${pids[-1]}
+  rm -f "$work/kfifo"; mkfifo "$work/kfifo"
+  $pin_p "$bin/tools/mock_kafka/hl_mock_kafka" --brokers 1 <"$work/kfifo" >"$kout" 2>/dev/null &
+  local kpid=$!; pids+=($kpid)
+  exec 5>"$work/kfifo" # holds the broker's stdin open; closing it stops the broker
+  for _ in $(seq 1 100); do grep -q '^bootstrap ' "$kout" && break; sleep 0.05; done
+  local boot; boot=$(awk '/^bootstrap /{print $2; exit}' "$kout")
+  local secret; secret=whsec_$(head -c 32 /dev/urandom | base64)
+  local res; res=$($pin_hl "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$boot" --topic wh.egress.p.Payment \
+    --url "http://127.0.0.1:$pp/hook/ref" --secret "$secret" --count "$REFN" --concurrency "$REFC" --fill 2>"$work/ref.err" || true)
+  exec 5>&-
+  stop "$kpid" "$ppid"
+  [ -n "$res" ] || { note "reference failed: $(tail -1 "$work/ref.err")"; echo 0; return; }
+  python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"]))' "$res"
 }
 
 # --- scenario b: 10,000 in flight to a partner that answers after 1 s -----------------------
@@ -84,76 +170,204 @@ scenario_b() { # -> "rate max_concurrent rss"
   HOOKLOOP_MAX_IN_FLIGHT=10000 start_hookloop "$hp" "$dir" warn
   setup "$hp" "$pp" 10000 1
   local nb=$((N < 40000 ? 40000 : N))
-  for ((i = 0; i < nb; i += 1000)); do make_bulk "$work/bulk.json" "$((2000000 + i))" 1000; curl -s -o /dev/null "http://127.0.0.1:$hp/api/v1/events/bulk" --data-binary @"$work/bulk.json"; done
-  local c0; c0=$(partner_requests "$pp")
+  load_backlog "$hp" 2000000 "$nb"
+  local c0; c0=$(partner_stat "$pp")
   local t0 t1; t0=$(date +%s.%N)
   setup "$hp" "$pp" 10000 0
-  until [ "$(partner_requests "$pp")" -ge "$nb" ]; do sleep 0.1; done
+  until [ "$(partner_stat "$pp")" -ge "$nb" ]; do sleep 0.1; done
   t1=$(date +%s.%N)
-  local maxc; maxc=$(curl -s "http://127.0.0.1:$pp/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_concurrent"])')
+  local maxc; maxc=$(partner_stat "$pp" max_concurrent)
   local mem; mem=$(awk '/VmHWM/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
-  kill "$HLPID" "$ppid"; wait "$HLPID" "$ppid" 2>/dev/null || true
+  stop "$HLPID" "$ppid"
   echo "$(echo "($nb - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $maxc $mem"
 }
 
-# --- the ceiling: h2load straight to the same partner ----------------------------------------
-ceiling() {
-  local pp; pp=$(free_port)
-  start_partner "$pp"; local ppid=${pids[-1]}
-  make_bulk "$work/one.json" 0 1 && python3 -c "import json;d=json.load(open('$work/one.json'));open('$work/one.json','w').write(json.dumps(d[0]))"
-  local r; r=$($pin_hl h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$pp/hook/c" 2>/dev/null \
-    | awk '/^finished in/{gsub(",","",$4); print $4}')
-  kill "$ppid"; wait "$ppid" 2>/dev/null || true
-  echo "${r%.*}"
+# --- scenario c: a healthy partner next to a dead one and a flaky one --------------------------
+# Events are offered at CRATE/s for CSECS seconds; the healthy partner's
+# receive rate over that window is compared with a run where it is alone.
+pace() { # hookloop_port events_per_s seconds first_id -> events accepted
+  python3 - "$@" <<'PY'
+import http.client, sys, time
+port, rate, secs, first = (int(a) for a in sys.argv[1:5])
+batch = max(1, rate // 10)
+pad = "x" * 900
+c = http.client.HTTPConnection("127.0.0.1", port)
+t0 = time.monotonic(); i = first; k = 0
+while time.monotonic() - t0 < secs:
+    body = "[" + ",".join('{"eventHeader":{"uuid":"c-%d","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (j, pad)
+                          for j in range(i, i + batch)) + "]"
+    c.request("POST", "/api/v1/events/bulk", body, {"content-type": "application/json"})
+    r = c.getresponse(); r.read()
+    if r.status in (200, 202, 207): i += batch
+    k += 1
+    time.sleep(max(0.0, t0 + k * 0.1 - time.monotonic()))
+print(i - first)
+PY
+}
+scenario_c() { # with_others(0|1) -> "healthy_rate p50 p99 p999 others_requests"
+  local hp dir; hp=$(free_port); dir=$work/c-$RANDOM
+  local ph pf pd; ph=$(free_port); pf=$(free_port); pd=$(free_port)
+  start_partner "$ph"; local pids_c=(${pids[-1]})
+  start_hookloop "$hp" "$dir" info
+  schema "$hp"
+  local sid; sid=$(subscribe "$hp" healthy "$ph" 256 0)
+  if [ "$1" = 1 ]; then
+    start_partner "$pf" --mix 200:50,503:50; pids_c+=(${pids[-1]})
+    start_partner "$pd" --latency-ms 600000; pids_c+=(${pids[-1]})
+    subscribe "$hp" flaky "$pf" 256 0 >/dev/null
+    subscribe "$hp" dead "$pd" 256 0 1000 >/dev/null   # every attempt times out after 1 s
+  fi
+  local c0 c1 t0 t1; c0=$(partner_stat "$ph"); t0=$(date +%s.%N)
+  pace "$hp" "$CRATE" "$CSECS" $((3000000 + $1 * 1000000)) >/dev/null
+  c1=$(partner_stat "$ph"); t1=$(date +%s.%N)
+  local others=0
+  if [ "$1" = 1 ]; then others=$(( $(partner_stat "$pf") + $(partner_stat "$pd") )); fi
+  stop "$HLPID" "${pids_c[@]}"
+  grep "\"subscription_id\":\"$sid\"" "$dir.log" | grep -o '"since_accept_ms":[0-9.]*' | cut -d: -f2 | sort -n >"$work/c-since.txt"
+  echo "$(echo "($c1 - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/c-since.txt") $others"
 }
 
 # --- scenario d: producer API ingest ------------------------------------------------------------
-scenario_d() { # -> "bulk_events_per_s single_dup_req_per_s"
+bulk_ingest() { # hookloop_port first count -> accepted events/s, 1000 per request, one client
+  local n=$3
+  for ((i = 0; i < n; i += 1000)); do make_bulk "$work/bulk-$i.json" "$(($2 + i))" 1000; done
+  local t0 t1; t0=$(date +%s.%N)
+  for ((i = 0; i < n; i += 1000)); do curl -s -o /dev/null "http://127.0.0.1:$1/api/v1/events/bulk" --data-binary @"$work/bulk-$i.json"; done
+  t1=$(date +%s.%N)
+  echo "$n / ($t1 - $t0)" | bc -l | xargs printf '%.0f'
+}
+scenario_d() { # -> "bulk_alone bulk_delivering single_dup_req_per_s"
   local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/d-$RANDOM
   start_partner "$pp"; local ppid=${pids[-1]}
   start_hookloop "$hp" "$dir" warn
-  setup "$hp" "$pp" 256
-  local n=$((N / 2)); for ((i = 0; i < n; i += 1000)); do make_bulk "$work/bulk-$i.json" "$((1000000 + i))" 1000; done
-  local t0 t1; t0=$(date +%s.%N)
-  for ((i = 0; i < n; i += 1000)); do curl -s -o /dev/null "http://127.0.0.1:$hp/api/v1/events/bulk" --data-binary @"$work/bulk-$i.json"; done
-  t1=$(date +%s.%N)
-  local bulk; bulk=$(echo "$n / ($t1 - $t0)" | bc -l | xargs printf '%.0f')
-  make_bulk "$work/one.json" 5 1 && python3 -c "import json;d=json.load(open('$work/one.json'));open('$work/one.json','w').write(json.dumps(d[0]))"
-  local single; single=$(h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$hp/api/v1/events" 2>/dev/null \
+  # Ingest alone: the subscription held at 1 delivery/s, so the API has the core.
+  setup "$hp" "$pp" 256 1
+  local alone; alone=$(bulk_ingest "$hp" 1000000 $((N / 2)))
+  # Ingest while the same core delivers the backlog and the new events.
+  setup "$hp" "$pp" 256 0
+  local busy; busy=$(bulk_ingest "$hp" 4000000 $((N / 2)))
+  one_event "$work/one.json" 5
+  local single; single=$($pin_p h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$hp/api/v1/events" 2>/dev/null \
     | awk '/^finished in/{gsub(",","",$4); print $4}')
-  kill "$HLPID" "$ppid"; wait "$HLPID" "$ppid" 2>/dev/null || true
-  echo "$bulk ${single%.*}"
+  stop "$HLPID" "$ppid"
+  echo "$alone $busy ${single%.*}"
 }
 
-machine="$(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), commit $(git -C "$root" rev-parse --short HEAD)"
+if [ "$mode" = profile ]; then
+  read -r rate _ <<<"$(scenario_a "$AMIF")"
+  echo "scenario a under perf: $rate deliveries/s (perf slows it down); profile in $PERF_OUT"
+  echo "## self time by library"
+  perf report -i "$PERF_OUT" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -12
+  echo "## inclusive time of hookloop's own functions and the libraries' entry points"
+  perf report -i "$PERF_OUT" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | grep -v '\[k\]' | grep -v ' 0x0' | head -60
+  exit 0
+fi
+
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src bench tools 2>/dev/null || echo "+changes")
+[ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
+machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
+params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario c $CRATE events/s for ${CSECS}s"
 echo "# hookloop bench ($mode): $machine"
-rates=(); ceils=(); p50s=(); p99s=(); p999s=(); cpus_used=(); rss=()
-for ((r = 0; r < RUNS; r++)); do   # A B A B: hookloop and the ceiling interleaved
-  read -r rate p50 p99 p999 cpu mem <<<"$(scenario_a)"
+echo "_${params}_"
+
+# Scenario a, interleaved per run: hookloop, the h2load ceiling, the Python reference.
+rates=(); ceils=(); refs=(); p50s=(); p99s=(); p999s=(); cpus_used=(); rss=()
+for ((r = 0; r < RUNS; r++)); do
+  progress "a: hookloop, run $((r + 1))"
+  read -r rate p50 p99 p999 cpu mem <<<"$(scenario_a "$AMIF" "$work/lat-$r.txt")"
   rates+=("$rate"); p50s+=("$p50"); p99s+=("$p99"); p999s+=("$p999"); cpus_used+=("$cpu"); rss+=("$mem")
+  progress "a: h2load ceiling, run $((r + 1))"
   ceils+=("$(ceiling)")
-  echo "  run $((r + 1)): hookloop $rate deliveries/s, ceiling ${ceils[-1]} req/s" >&2
+  progress "a: Python reference, run $((r + 1))"
+  refs+=("$(reference)")
+  note "run $((r + 1)): hookloop $rate deliveries/s, ceiling ${ceils[-1]} req/s, Python reference ${refs[-1]} deliveries/s"
 done
 m_rate=$(printf '%s\n' "${rates[@]}" | median); m_ceil=$(printf '%s\n' "${ceils[@]}" | median)
-table_a="| scenario a ($N events, fast partner, embedded queue, median of $RUNS) | value |
+m_ref=$(printf '%s\n' "${refs[@]}" | median)
+# The run whose rate is the median gives the latency CDF.
+for ((r = 0; r < RUNS; r++)); do [ "${rates[$r]}" = "$m_rate" ] && cp "$work/lat-$r.txt" "$work/lat.txt" && break; done
+: >"$work/sweep.dat"
+for mif in $SWEEP; do
+  progress "a: max_in_flight $mif"
+  read -r rate _ <<<"$(scenario_a "$mif")"
+  echo "$mif $rate" >>"$work/sweep.dat"
+done
+echo "$AMIF $m_rate" >>"$work/sweep.dat"; sort -n -o "$work/sweep.dat" "$work/sweep.dat"
+
+plots=""
+if command -v gnuplot >/dev/null; then
+  awk '{a[NR]=$1} END {for (i = 1; i <= NR; i++) print a[i], i / NR}' "$work/lat.txt" >"$work/cdf.dat"
+  gnuplot <<EOF && plots=yes
+set terminal pngcairo noenhanced size 800,480 font ",10"
+set output "$out/a-inflight.png"
+set title "Scenario a: deliveries/s vs the subscription's max_in_flight ($N events, fast partner)"
+set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key bottom right; set grid
+plot "$work/sweep.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
+     $m_ceil with lines dt 2 title "h2load ceiling ($m_ceil req/s)", \
+     $m_ceil / 2 with lines dt 3 title "target: 0.5 x ceiling"
+set output "$out/a-latency-cdf.png"
+set title "Scenario a: partner request latency per attempt, CDF (median run, $AMIF in flight)"
+unset logscale; set logscale x 10; set xlabel "ms (request sent -> answer received)"; set ylabel "fraction of attempts"
+set yrange [0:1]; set key bottom right
+plot "$work/cdf.dat" using 1:2 with lines lw 2 title "hookloop"
+EOF
+fi
+
+table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $AMIF, median of $RUNS) | value |
 |---|---|
 | deliveries/s, draining the accepted backlog | $m_rate |
 | h2load ceiling against the same partner, req/s | $m_ceil |
-| ratio to the ceiling | $(echo "$m_rate / $m_ceil" | bc -l | xargs printf '%.2f') (target >= 0.5) |
+| ratio to the ceiling | $(ratio "$m_rate" "$m_ceil") (target >= 0.5) |
+| Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s | $m_ref |
+| hookloop as a multiple of the Python reference | $( [ "$m_ref" -gt 0 ] && ratio "$m_rate" "$m_ref" || echo n/a) (target >= 50) |
 | time from acceptance to partner 2xx, p50 / p99 / p99.9 (ms; includes the held backlog, not a latency under load) | $(printf '%s\n' "${p50s[@]}" | median) / $(printf '%s\n' "${p99s[@]}" | median) / $(printf '%s\n' "${p999s[@]}" | median) |
-| hookloop CPU seconds for the run / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) |"
+| hookloop CPU seconds for the run / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) |
+| deliveries/s by max_in_flight (one run each; $AMIF: the median above) | $(awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2}' "$work/sweep.dat") |"
+[ -n "$plots" ] && table_a="$table_a
+
+![deliveries/s vs max_in_flight](a-inflight.png)
+![request latency CDF](a-latency-cdf.png)"
+
+progress "b: 10,000 in flight to a 1 s partner"
 read -r brate bmax bmem <<<"$(scenario_b)"
 table_b="| scenario b (1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000) | value |
 |---|---|
 | deliveries/s, sustained over the whole backlog | $brate (target >= 9000) |
 | most requests the partner saw at once | $bmax |
 | hookloop peak RSS (MB) | $bmem (target <= 256) |"
-{ echo "# Scenario b — $machine"; echo; echo "$table_b"; } > "$out/b.md"
-read -r bulk single <<<"$(scenario_d)"
-table_d="| scenario d (producer API) | value |
+
+progress "c: healthy partner alone"
+read -r calone ca50 ca99 ca999 _ <<<"$(scenario_c 0)"
+progress "c: healthy partner with a dead and a flaky one"
+read -r cwith cw50 cw99 cw999 cothers <<<"$(scenario_c 1)"
+table_c="| scenario c ($CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503) | alone | with the others |
+|---|---|---|
+| healthy partner's deliveries/s over the window | $calone | $cwith |
+| healthy partner's rate with the others, relative to alone | | $(ratio "$cwith" "$calone") (target >= 0.90) |
+| healthy partner: acceptance -> 2xx, p50 / p99 / p99.9 ms | $ca50 / $ca99 / $ca999 | $cw50 / $cw99 / $cw999 |
+| requests the dead and flaky partners received | | $cothers |"
+
+progress "d: producer API"
+read -r bulk bulkbusy single <<<"$(scenario_d)"
+table_d="| scenario d (producer API; $((N / 2)) unique ~1 KB events per figure, 1000 per request, one client) | value |
 |---|---|
-| bulk ingest, accepted events/s (1000 unique ~1 KB events per request, one client) | $bulk (target >= 20000) |
+| bulk ingest, accepted events/s, deliveries held (the API alone on its core) | $bulk (target >= 20000) |
+| bulk ingest, accepted events/s, while the same core delivers them to the partner | $bulkbusy |
 | POST /api/v1/events, requests/s (h2load, 64 connections; one id, so all but the first are answered 200 duplicate) | $single |"
-{ echo "# Scenario a — $machine"; echo; echo "$table_a"; } > "$out/a.md"
-{ echo "# Scenario d — $machine"; echo; echo "$table_d"; } > "$out/d.md"
-echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_d"
+
+progress "e: schema and Lambda"
+schema_out=$($pin_p "$bin/bench/schema/bench_schema" 2 2>&1 || true)
+lambda_out=$("$bin/bench/lambda/bench_lambda" 2>&1 || true)
+table_e="Scenario e: \`build/bench/schema/bench_schema 2\` (pinned to CPU 1) and \`build/bench/lambda/bench_lambda\`
+
+\`\`\`
+$schema_out
+$lambda_out
+\`\`\`"
+progress_end
+
+for s in a b c d e; do
+  t=table_$s
+  { echo "# Scenario $s — $machine"; echo; echo "_${params}_"; echo; echo "${!t}"; } >"$out/$s.md"
+done
+echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#define HL_DELIVERY_HEADERS 8 /* content-type ... traceparent: the most send_attempt adds */
+
 typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
 
 static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "DONE"};
@@ -32,7 +34,11 @@ struct hl_delivery {
   hl_timerq_node timer;        /* RETRY_WAIT */
   hl_curl_xfer xfer;           /* SENDING */
   CURL *easy;
-  struct curl_slist *headers;
+  /* The request's own header lines, in one buffer, linked as curl_slist
+   * nodes without an allocation each; the last node links on to the
+   * subscription's list (held by the reference on sub). */
+  struct curl_slist hnodes[HL_DELIVERY_HEADERS];
+  hl_buf hlines;
   hl_buf sig;
   uint64_t sent_ns;
   uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
@@ -123,6 +129,7 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   dl->item = *item;
   *item = (hl_eq_item){0};
   hl_buf_init(&dl->sig);
+  hl_buf_init(&dl->hlines);
   dl->state = D_WAITING;
   dl->all_next = d->all;
   if (d->all) d->all->all_prev = dl;
@@ -134,6 +141,13 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
 
 static void release_easy(hl_dispatch *d, hl_delivery *dl) {
   if (dl->easy) {
+    /* Pooled handles are not reset (send_attempt sets every option each
+     * time); drop the pointers into this delivery, which is about to go. */
+    curl_easy_setopt(dl->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(dl->easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(dl->easy, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(dl->easy, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(dl->easy, CURLOPT_OPENSOCKETDATA, NULL);
     if (d->npool < 256 && !d->stopping) {
       if (d->npool == d->cappool) {
         d->cappool = d->cappool ? d->cappool * 2 : 16;
@@ -145,8 +159,6 @@ static void release_easy(hl_dispatch *d, hl_delivery *dl) {
     }
     dl->easy = NULL;
   }
-  curl_slist_free_all(dl->headers);
-  dl->headers = NULL;
 }
 
 static void delivery_free(hl_delivery *dl) {
@@ -156,6 +168,7 @@ static void delivery_free(hl_delivery *dl) {
   hl_timerq_remove(&d->timers, &dl->timer);
   release_easy(d, dl);
   hl_buf_dispose(&dl->sig);
+  hl_buf_dispose(&dl->hlines);
   hl_eq_item_free(&dl->item);
   if (d->opt.source && dl->token) d->opt.source->finished(d->opt.source->data, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
@@ -406,12 +419,10 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   record(dl);
 }
 
+/* A pooled handle keeps the options of its last request: send_attempt sets
+ * every option it uses on every request, so none carries over. */
 static CURL *take_easy(hl_dispatch *d) {
-  if (d->npool > 0) {
-    CURL *e = d->pool[--d->npool];
-    curl_easy_reset(e);
-    return e;
-  }
+  if (d->npool > 0) return d->pool[--d->npool];
   return curl_easy_init();
 }
 
@@ -432,8 +443,20 @@ static void send_attempt(hl_delivery *dl) {
   dl->refused_private = false;
   int64_t ts = hl_wall_ms() / 1000;
   hl_buf_reset(&dl->sig);
-  int rc = hl_webhook_sign_multi(s->rec.secret, dl->item.d.event_id, ts, dl->item.body,
-                                 dl->item.body_len, &dl->sig);
+  if (!s->signer && !s->signer_unusable) {
+    s->signer = hl_malloc(sizeof *s->signer);
+    if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
+      hl_free(s->signer);
+      s->signer = NULL;
+      s->signer_unusable = true;
+    }
+  }
+  /* The prepared keys when the whole secret list decodes; otherwise the
+   * one-shot form, which skips entries that do not. */
+  int rc = s->signer ? hl_webhook_signer_sign(s->signer, dl->item.d.event_id, strlen(dl->item.d.event_id), ts,
+                                              dl->item.body, dl->item.body_len, &dl->sig)
+                     : hl_webhook_sign_multi(s->rec.secret, dl->item.d.event_id, ts, dl->item.body,
+                                             dl->item.body_len, &dl->sig);
   if (rc != 0) {
     /* A secret we cannot use: no attempt can ever succeed. */
     fail_now(dl, "the subscription's secret is unusable; register it again with a whsec_ secret");
@@ -445,27 +468,30 @@ static void send_attempt(hl_delivery *dl) {
     return;
   }
   dl->easy = e;
-  char line[512];
-  struct curl_slist *h = NULL;
-  h = curl_slist_append(h, "content-type: application/json");
-  snprintf(line, sizeof line, "webhook-id: %s", dl->item.d.event_id);
-  h = curl_slist_append(h, line);
-  snprintf(line, sizeof line, "webhook-timestamp: %" PRId64, ts);
-  h = curl_slist_append(h, line);
-  hl_buf hb = HL_BUF_INIT;
-  hl_buf_printf(&hb, "webhook-signature: %s", dl->sig.data);
-  h = curl_slist_append(h, hb.data);
-  hl_buf_dispose(&hb);
-  h = curl_slist_append(h, "user-agent: hookloop/" HOOKLOOP_VERSION);
-  h = curl_slist_append(h, "expect:"); /* no 100-continue round trip */
+  /* Header lines NUL-separated in hlines; offsets first, pointers once the
+   * buffer no longer moves. */
+  hl_buf *hb = &dl->hlines;
+  hl_buf_reset(hb);
+  size_t off[HL_DELIVERY_HEADERS];
+  size_t nh = 0;
+#define HL_HEADER(...) (off[nh++] = hb->len, hl_buf_printf(hb, __VA_ARGS__), hl_buf_putc(hb, '\0'))
+  HL_HEADER("content-type: application/json");
+  HL_HEADER("webhook-id: %s", dl->item.d.event_id);
+  HL_HEADER("webhook-timestamp: %" PRId64, ts);
+  HL_HEADER("webhook-signature: %s", dl->sig.data);
+  HL_HEADER("user-agent: hookloop/" HOOKLOOP_VERSION);
+  HL_HEADER("expect:"); /* no 100-continue round trip */
   if (dl->item.trace && dl->item.trace[0]) {
     /* W3C traceparent or an AWS X-Ray id, as the producer sent it. */
-    snprintf(line, sizeof line, "%s: %s",
-             strncmp(dl->item.trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent", dl->item.trace);
-    h = curl_slist_append(h, line);
+    HL_HEADER("%s: %s", strncmp(dl->item.trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent",
+              dl->item.trace);
   }
-  for (struct curl_slist *c = s->headers; c; c = c->next) h = curl_slist_append(h, c->data);
-  dl->headers = h;
+#undef HL_HEADER
+  for (size_t i = 0; i < nh; i++) {
+    dl->hnodes[i].data = hb->data + off[i];
+    dl->hnodes[i].next = i + 1 < nh ? &dl->hnodes[i + 1] : s->headers;
+  }
+  struct curl_slist *h = &dl->hnodes[0];
   long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : d->opt.default_timeout_ms;
   curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -485,6 +511,10 @@ static void send_attempt(hl_delivery *dl) {
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, dl);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* curl allocates this receive buffer per running transfer (16 KB by
+   * default); partners' answers are small and their bodies discarded, and
+   * 10,000 transfers in flight would spend 160 MB on it. */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
   dl->sent_ns = hl_mono_ns();
   if (hl_curl_uv_add(d->curl, &dl->xfer, e, on_sent) != 0) {
     release_slot(dl);

@@ -26,6 +26,10 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  if (s->signer) {
+    hl_webhook_signer_dispose(s->signer); /* wipes the keys */
+    hl_free(s->signer);
+  }
   hl_free(s);
 }
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "common/hl_strmap.h"
+#include "crypto/hl_webhook_sig.h"
 #include "loop/hl_timerq.h"
 #include "store/hl_store.h"
 
@@ -54,6 +55,8 @@ struct hl_sub {
   double tokens;                  /* token bucket for rate_limit_per_s (burst: one second) */
   uint64_t tokens_at;             /* uv_now() of the last refill */
   void *dispatch;                 /* the hl_dispatch that armed the timers */
+  hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
+  bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
 };
 
 typedef struct {

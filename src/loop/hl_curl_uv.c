@@ -2,33 +2,47 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 
-/* One of these per socket curl asks us to watch; freed in its close cb. */
+#include <string.h>
+
+/* One of these per fd curl has asked us to watch, indexed by fd in
+ * c->socks and reused by whichever socket curl opens on that fd next (in
+ * whichever shard); a stopped one has no epoll registration. Freed in its
+ * close callback, at hl_curl_uv_close. */
 typedef struct {
   uv_poll_t poll;
   curl_socket_t fd;
   hl_curl_uv *owner;
+  hl_curl_shard *shard; /* the multi handle that watches it now */
 } curl_sock;
 
-static void check_multi_info(hl_curl_uv *c);
+static void check_multi_info(hl_curl_shard *sh, int budget);
 
-static void on_handle_closed(uv_handle_t *h) {
-  hl_curl_uv *c = h->data;
-  if (--c->closing_handles == 0 && c->close_cb) c->close_cb(c->close_data);
+static void closed_one(hl_curl_uv *c) {
+  if (--c->closing_handles > 0) return;
+  /* The shards embed the timers just closed. */
+  hl_free(c->shards);
+  c->shards = NULL;
+  c->nshards = 0;
+  if (c->close_cb) c->close_cb(c->close_data);
 }
+
+static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
 
 static void on_sock_closed(uv_handle_t *h) {
   curl_sock *s = hl_container_of((uv_poll_t *)h, curl_sock, poll);
+  hl_curl_uv *c = s->owner;
   hl_free(s);
+  closed_one(c);
 }
 
-static void action(hl_curl_uv *c, curl_socket_t fd, int mask) {
+static void action(hl_curl_shard *sh, curl_socket_t fd, int mask) {
   int running = 0;
-  CURLMcode rc = curl_multi_socket_action(c->multi, fd, mask, &running);
+  CURLMcode rc = curl_multi_socket_action(sh->multi, fd, mask, &running);
   if (rc != CURLM_OK)
     hl_log_error("curl_multi_socket_action failed", "\"error\":\"%s\"", curl_multi_strerror(rc));
   /* Always drain, also when nothing is running any more: the last
    * transfer's result is queued exactly then. */
-  check_multi_info(c);
+  check_multi_info(sh, HL_CURL_UV_DRAIN_MAX);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
@@ -37,43 +51,44 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   if (status < 0) mask = CURL_CSELECT_ERR;
   if (events & UV_READABLE) mask |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) mask |= CURL_CSELECT_OUT;
-  action(s->owner, s->fd, mask);
+  action(s->shard, s->fd, mask);
 }
 
 static void on_timer(uv_timer_t *t) {
-  hl_curl_uv *c = hl_container_of(t, hl_curl_uv, timer);
-  action(c, CURL_SOCKET_TIMEOUT, 0);
+  hl_curl_shard *sh = hl_container_of(t, hl_curl_shard, timer);
+  action(sh, CURL_SOCKET_TIMEOUT, 0);
 }
 
+/* Continues drains cut off at HL_CURL_UV_DRAIN_MAX, one budget per turn for
+ * all shards together. */
 static void on_drain(uv_idle_t *i) {
   hl_curl_uv *c = hl_container_of(i, hl_curl_uv, drain);
   uv_idle_stop(&c->drain);
-  check_multi_info(c);
+  for (size_t k = 0; k < c->nshards; k++) check_multi_info(&c->shards[k], HL_CURL_UV_DRAIN_MAX);
 }
 
 /* CURLMOPT_TIMERFUNCTION. Never calls back into libcurl from here: a 0 ms
  * timeout becomes a timer that fires on the next loop turn. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
-  hl_curl_uv *c = userp;
+  hl_curl_shard *sh = userp;
   (void)multi;
-  if (timeout_ms < 0) uv_timer_stop(&c->timer);
-  else uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+  if (timeout_ms < 0) uv_timer_stop(&sh->timer);
+  else uv_timer_start(&sh->timer, on_timer, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
-/* CURLMOPT_SOCKETFUNCTION. */
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-  hl_curl_uv *c = userp;
-  curl_sock *s = socketp;
-  (void)easy;
-  if (what == CURL_POLL_REMOVE) {
-    if (s) {
-      uv_poll_stop(&s->poll);
-      uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-      curl_multi_assign(c->multi, fd, NULL);
-    }
-    return 0;
+/* The kept poll handle for fd, created (stopped) on first use; NULL when
+ * libuv refuses the fd. */
+static curl_sock *sock_for(hl_curl_uv *c, curl_socket_t fd) {
+  size_t i = (size_t)fd;
+  if (i >= c->nsocks) {
+    size_t n = c->nsocks ? c->nsocks : 64;
+    while (n <= i) n *= 2;
+    c->socks = hl_realloc(c->socks, n * sizeof *c->socks);
+    memset(c->socks + c->nsocks, 0, (n - c->nsocks) * sizeof *c->socks);
+    c->nsocks = n;
   }
+  curl_sock *s = c->socks[i];
   if (s == NULL) {
     s = hl_calloc(1, sizeof *s);
     s->fd = fd;
@@ -82,9 +97,33 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (rc != 0) {
       hl_log_error("uv_poll_init_socket failed", "\"error\":\"%s\"", uv_strerror(rc));
       hl_free(s);
-      return -1;
+      return NULL;
     }
-    curl_multi_assign(c->multi, fd, s);
+    c->socks[i] = s;
+  }
+  return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION. REMOVE only stops the poll (removing the fd from
+ * epoll before curl may close it); the handle stays for the fd's next
+ * socket. curl sockets are non-blocking already, so a reused handle needs
+ * no re-initialisation for a new socket on the same fd. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+  hl_curl_shard *sh = userp;
+  curl_sock *s = socketp;
+  (void)easy;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      uv_poll_stop(&s->poll);
+      curl_multi_assign(sh->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (s == NULL) {
+    s = sock_for(sh->owner, fd);
+    if (s == NULL) return -1;
+    s->shard = sh;
+    curl_multi_assign(sh->multi, fd, s);
   }
   int events = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
@@ -93,21 +132,24 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
   return 0;
 }
 
-static void check_multi_info(hl_curl_uv *c) {
+static void check_multi_info(hl_curl_shard *sh, int budget) {
+  hl_curl_uv *c = sh->owner;
   CURLMsg *msg;
   int left = 0;
-  for (int n = 0; n < HL_CURL_UV_DRAIN_MAX; n++) {
-    msg = curl_multi_info_read(c->multi, &left);
+  for (int n = 0; n < budget; n++) {
+    msg = curl_multi_info_read(sh->multi, &left);
     if (msg == NULL) return;
     if (msg->msg != CURLMSG_DONE) continue;
     CURL *easy = msg->easy_handle;
     CURLcode result = msg->data.result;
     hl_curl_xfer *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-    curl_multi_remove_handle(c->multi, easy);
+    curl_multi_remove_handle(sh->multi, easy);
+    sh->running--;
     c->running--;
     if (x && x->done) {
       x->easy = NULL;
+      x->shard = NULL;
       x->done(x, result);
     }
   }
@@ -117,43 +159,80 @@ static void check_multi_info(hl_curl_uv *c) {
 
 int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns) {
   *c = (hl_curl_uv){.loop = loop};
-  c->multi = curl_multi_init();
-  if (c->multi == NULL) return HL_ENOMEM;
-  curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-  curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-  curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-  curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+  size_t n = 1, per = 0;
   if (max_total_conns > 0) {
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total_conns);
-    /* The connection cache must hold every connection we allow, or keep-alive
-     * connections are closed and reopened under load. */
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, max_total_conns);
+    n = ((size_t)max_total_conns + HL_CURL_UV_SHARD_CONNS - 1) / HL_CURL_UV_SHARD_CONNS;
+    if (n > HL_CURL_UV_SHARDS_MAX) n = HL_CURL_UV_SHARDS_MAX;
+    per = ((size_t)max_total_conns + n - 1) / n;
   }
-  uv_timer_init(loop, &c->timer);
+  c->shards = hl_calloc(n, sizeof *c->shards);
+  c->shard_room = per;
+  for (size_t k = 0; k < n; k++) {
+    hl_curl_shard *sh = &c->shards[k];
+    sh->owner = c;
+    sh->multi = curl_multi_init();
+    if (sh->multi == NULL) {
+      for (size_t j = 0; j < k; j++) curl_multi_cleanup(c->shards[j].multi);
+      hl_free(c->shards);
+      c->shards = NULL;
+      return HL_ENOMEM;
+    }
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    if (per > 0) {
+      curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)per);
+      /* The connection cache must hold every connection we allow, or
+       * keep-alive connections are closed and reopened under load. */
+      curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)per);
+    }
+    uv_timer_init(loop, &sh->timer);
+    sh->timer.data = c;
+  }
+  c->nshards = n;
   uv_idle_init(loop, &c->drain);
-  c->timer.data = c;
   c->drain.data = c;
   return 0;
 }
 
+/* The first shard with room: light traffic stays on shard 0 and finds its
+ * kept-alive connections there; the least busy one when all are full (the
+ * caller's own limits make that rare). */
+static hl_curl_shard *pick_shard(hl_curl_uv *c) {
+  hl_curl_shard *best = &c->shards[0];
+  for (size_t k = 0; k < c->nshards; k++) {
+    hl_curl_shard *sh = &c->shards[k];
+    if (c->shard_room == 0 || sh->running < c->shard_room) return sh;
+    if (sh->running < best->running) best = sh;
+  }
+  return best;
+}
+
 int hl_curl_uv_add(hl_curl_uv *c, hl_curl_xfer *x, CURL *easy, hl_curl_done_cb done) {
+  hl_curl_shard *sh = pick_shard(c);
   x->easy = easy;
   x->done = done;
+  x->shard = sh;
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)x);
-  CURLMcode rc = curl_multi_add_handle(c->multi, easy);
+  CURLMcode rc = curl_multi_add_handle(sh->multi, easy);
   if (rc != CURLM_OK) {
     x->easy = NULL;
+    x->shard = NULL;
     hl_log_error("curl_multi_add_handle failed", "\"error\":\"%s\"", curl_multi_strerror(rc));
     return rc == CURLM_OUT_OF_MEMORY ? HL_ENOMEM : HL_EINTERNAL;
   }
+  sh->running++;
   c->running++;
   return 0;
 }
 
 void hl_curl_uv_cancel(hl_curl_uv *c, hl_curl_xfer *x) {
-  if (x->easy == NULL) return;
-  curl_multi_remove_handle(c->multi, x->easy);
+  if (x->easy == NULL || x->shard == NULL) return;
+  curl_multi_remove_handle(x->shard->multi, x->easy);
+  x->shard->running--;
   x->easy = NULL;
+  x->shard = NULL;
   c->running--;
 }
 
@@ -161,12 +240,21 @@ size_t hl_curl_uv_running(const hl_curl_uv *c) { return c->running; }
 
 void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data) {
   /* Cleanup first: it may still call socket_cb with REMOVE for open sockets. */
-  if (c->multi) curl_multi_cleanup(c->multi);
-  c->multi = NULL;
+  for (size_t k = 0; k < c->nshards; k++) {
+    if (c->shards[k].multi) curl_multi_cleanup(c->shards[k].multi);
+    c->shards[k].multi = NULL;
+  }
   c->close_cb = cb;
   c->close_data = data;
-  c->closing_handles = 2;
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  c->closing_handles = (int)c->nshards + 1;
+  for (size_t i = 0; i < c->nsocks; i++)
+    if (c->socks[i]) c->closing_handles++;
+  for (size_t i = 0; i < c->nsocks; i++)
+    if (c->socks[i]) uv_close((uv_handle_t *)&((curl_sock *)c->socks[i])->poll, on_sock_closed);
+  hl_free(c->socks);
+  c->socks = NULL;
+  c->nsocks = 0;
+  for (size_t k = 0; k < c->nshards; k++) uv_close((uv_handle_t *)&c->shards[k].timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->drain, on_handle_closed);
 }
 

@@ -1,7 +1,12 @@
 /* hl_curl_uv.h — libcurl's multi interface driven by a libuv loop.
  *
- * The only place in hookloop that talks to curl's socket API. One multi
- * handle per loop; curl tells us which sockets to watch
+ * The only place in hookloop that talks to curl's socket API. A few multi
+ * handles ("shards") per loop, each with its own connection cache: libcurl
+ * 7.88 scans a cache's whole connection list when a transfer is removed
+ * (and its host's list when one starts), so 10,000 connections in one cache
+ * make every request cost 10,000 steps. Transfers go to the first shard with
+ * room, so light traffic stays on one shard and reuses its connections.
+ * curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket) and when to call it
  * back (CURLMOPT_TIMERFUNCTION -> one uv_timer_t). Completed transfers are
  * drained from curl_multi_info_read after every action, at most
@@ -29,21 +34,40 @@ typedef void (*hl_curl_done_cb)(hl_curl_xfer *x, CURLcode result);
 struct hl_curl_xfer {
   CURL *easy;
   hl_curl_done_cb done;
+  struct hl_curl_shard *shard; /* the multi handle running it */
 };
 
-typedef struct {
-  uv_loop_t *loop;
+#define HL_CURL_UV_SHARD_CONNS 256 /* connections per shard (more shards, not longer lists) */
+#define HL_CURL_UV_SHARDS_MAX 64
+
+typedef struct hl_curl_shard {
+  struct hl_curl_uv *owner;
   CURLM *multi;
-  uv_timer_t timer;
+  uv_timer_t timer;      /* this multi handle's CURLMOPT_TIMERFUNCTION */
+  size_t running;
+} hl_curl_shard;
+
+typedef struct hl_curl_uv {
+  uv_loop_t *loop;
+  hl_curl_shard *shards;
+  size_t nshards;
+  size_t shard_room;     /* transfers per shard before the next one is used */
   uv_idle_t drain;       /* continues a drain cut off at HL_CURL_UV_DRAIN_MAX */
   size_t running;        /* transfers added and not yet done */
+  /* Poll handles by fd, kept (stopped) after curl stops watching a socket:
+   * a kept-alive connection is handed back and forth once per transfer, and
+   * re-creating its handle would cost an allocation, a non-blocking ioctl
+   * and libuv's epoll probe of the fd each time. */
+  void **socks;
+  size_t nsocks;
   int closing_handles;
   void (*close_cb)(void *data);
   void *close_data;
 } hl_curl_uv;
 
-/* Sets up the multi handle and the timer. max_total_conns caps open
- * connections (0: no cap); connections are kept alive and reused. */
+/* Sets up the multi handles and their timers. max_total_conns caps open
+ * connections (0: no cap, one shard); connections are kept alive and
+ * reused. */
 int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns);
 /* Starts x->easy; x->done runs once when it ends (any result). */
 int hl_curl_uv_add(hl_curl_uv *c, hl_curl_xfer *x, CURL *easy, hl_curl_done_cb done);

@@ -17,7 +17,10 @@ typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_EQ_UPDATE,
-  Q_REQUEUE_GET, Q_REQUEUE_SET, Q__COUNT
+  Q_REQUEUE_GET, Q_REQUEUE_SET,
+  /* Transaction control runs several times per loop turn (a savepoint per
+   * accepted event): prepared once like the rest, not parsed each time. */
+  Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
 } query_id;
 
 typedef struct done_cb {
@@ -120,6 +123,12 @@ static void build_sql(sq_store *s) {
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_BEGIN, "BEGIN IMMEDIATE");
+  SET(Q_COMMIT, "COMMIT");
+  SET(Q_ROLLBACK, "ROLLBACK");
+  SET(Q_SAVEPOINT, "SAVEPOINT op");
+  SET(Q_RELEASE, "RELEASE op");
+  SET(Q_ROLLBACK_TO, "ROLLBACK TO op");
 #undef SET
 }
 
@@ -168,9 +177,14 @@ static int exec_sql(sq_store *s, const char *sql) {
 
 static void on_keep_awake(uv_idle_t *h) { (void)h; }
 
+/* Runs one of the transaction-control statements. */
+static int exec_ctl(sq_store *s, query_id q) {
+  return exec_stmt(s, stmt(s, q)) == 0 ? 0 : HL_ESTORE;
+}
+
 static int txn_begin(sq_store *s) {
   if (s->in_txn) return 0;
-  if (exec_sql(s, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
+  if (exec_ctl(s, Q_BEGIN) != 0) return HL_ESTORE;
   s->in_txn = true;
   uv_idle_start(&s->keep_awake, on_keep_awake);
   return 0;
@@ -193,8 +207,8 @@ static void on_commit(uv_check_t *h) {
   int failed = 0;
   if (s->in_txn) {
     s->in_txn = false;
-    if (exec_sql(s, "COMMIT") != 0) {
-      exec_sql(s, "ROLLBACK");
+    if (exec_ctl(s, Q_COMMIT) != 0) {
+      exec_ctl(s, Q_ROLLBACK);
       failed = HL_ESTORE;
     }
   }
@@ -217,12 +231,12 @@ static void on_commit(uv_check_t *h) {
  * operation does not undo the others of the same turn. */
 static int op_begin(sq_store *s) {
   int rc = txn_begin(s);
-  return rc ? rc : exec_sql(s, "SAVEPOINT op");
+  return rc ? rc : exec_ctl(s, Q_SAVEPOINT);
 }
 
 static int op_end(sq_store *s, int status) {
-  if (status != 0) exec_sql(s, "ROLLBACK TO op");
-  exec_sql(s, "RELEASE op");
+  if (status != 0) exec_ctl(s, Q_ROLLBACK_TO);
+  exec_ctl(s, Q_RELEASE);
   return status;
 }
 
