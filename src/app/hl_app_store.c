@@ -15,6 +15,24 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->ledger_table = cfg->idempotency_table;
 }
 
+static hl_aws_creds_env creds_env(const hl_config *cfg) {
+  return (hl_aws_creds_env){.access_key_id = cfg->aws_access_key_id, .secret_access_key = cfg->aws_secret_access_key,
+                            .session_token = cfg->aws_session_token,
+                            .container_relative_uri = cfg->aws_container_relative_uri,
+                            .container_full_uri = cfg->aws_container_full_uri,
+                            .container_auth_token = cfg->aws_container_auth_token,
+                            .container_auth_token_file = cfg->aws_container_auth_token_file};
+}
+
+int hl_app_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, char *err,
+                        size_t errlen) {
+  uint64_t ttl_ms = (uint64_t)cfg->config_ttl_s * 1000;
+  hl_secrets_config sc = {.secret_id = cfg->webhook_secret_arn, .region = cfg->aws_region,
+                          .endpoint = cfg->secretsmanager_endpoint, .creds = creds_env(cfg),
+                          .refresh_ms = ttl_ms && ttl_ms < 300000 ? ttl_ms : 300000};
+  return hl_secrets_init(s, loop, curl, &sc, err, errlen);
+}
+
 int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
                       bool embedded_queue, hl_store **out, char *err, size_t errlen) {
   hl_table_names t;
@@ -30,12 +48,7 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
       .client = {.endpoint = cfg->dynamodb_endpoint,
                  /* A local endpoint needs no region, but SigV4 always signs one. */
                  .region = cfg->aws_region && *cfg->aws_region ? cfg->aws_region : "us-east-1"},
-      .creds = {.access_key_id = cfg->aws_access_key_id, .secret_access_key = cfg->aws_secret_access_key,
-                .session_token = cfg->aws_session_token,
-                .container_relative_uri = cfg->aws_container_relative_uri,
-                .container_full_uri = cfg->aws_container_full_uri,
-                .container_auth_token = cfg->aws_container_auth_token,
-                .container_auth_token_file = cfg->aws_container_auth_token_file},
+      .creds = creds_env(cfg),
       .tables = t,
   };
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "app/hl_config.h"
+#include "aws/hl_secrets.h"
 #include "loop/hl_curl_uv.h"
 #include "store/hl_store.h"
 
@@ -19,5 +20,11 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t);
  * with a message for the operator in err. */
 int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
                       bool embedded_queue, hl_store **out, char *err, size_t errlen);
+
+/* The default-secret reader for WEBHOOK_SECRET_ARN (credentials as for
+ * the DynamoDB store; re-read every HOOKLOOP_CONFIG_TTL_S, at least every
+ * 5 minutes). Returns 0 or HL_EINVAL with a message in err. */
+int hl_app_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, char *err,
+                        size_t errlen);
 
 #endif

@@ -55,6 +55,7 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
   S("WEBHOOK_SECRET_ARN", webhook_secret_arn, NULL),
+  S("HOOKLOOP_SECRETSMANAGER_ENDPOINT", secretsmanager_endpoint, NULL),
   T("LOG_LEVEL", "info"),
 };
 

@@ -35,6 +35,7 @@ typedef struct {
   char *admin_token, *api_token;
   bool allow_private_targets;
   char *webhook_secret_arn;
+  char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
   hl_log_level log_level;
 } hl_config;
 

@@ -72,6 +72,11 @@ typedef struct {
    * first waits for them (parked). */
   enum { LOAD_PENDING, LOAD_OK, LOAD_FAILED } load;
   invocation *parked;
+  int prep_pending;            /* the store load and the default secret's read */
+  int prep_status;
+  const char *prep_why;
+  hl_secrets secrets;          /* WEBHOOK_SECRET_ARN */
+  bool have_secrets;
   bool stop;
   int exit_code;
 } lambda;
@@ -81,7 +86,7 @@ static lambda L;
 static void next_invocation(void);
 static void route_invocation(invocation *inv);
 static void on_reloaded(void *data, int status);
-static void on_loaded(void *data, int status);
+static void prepare(void);
 static void invocation_free(invocation *inv);
 
 /* --- answering -------------------------------------------------------------------------- */
@@ -486,10 +491,7 @@ static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
   if (inv->meta.trace_id[0]) setenv("_X_AMZN_TRACE_ID", inv->meta.trace_id, 1);
   if (L.load != LOAD_OK) {
     L.parked = inv;
-    if (L.load == LOAD_FAILED) { /* the store was unreachable: try again */
-      L.load = LOAD_PENDING;
-      hl_api_load(&L.api, on_loaded, NULL);
-    }
+    if (L.load == LOAD_FAILED) prepare(); /* the store or the secret was unreachable: try again */
     return;
   }
   /* Warm reuse: compiled schemas and subscriptions stay between
@@ -556,19 +558,19 @@ static void init_failed(const char *type, const char *msg) {
   L.exit_code = 1;
 }
 
-static void on_loaded(void *data, int status) {
-  (void)data;
+/* Every invocation needs the schemas and subscriptions and, with
+ * WEBHOOK_SECRET_ARN, the default secret: both are read while /next is
+ * pending; prepared() runs when both are done. */
+static void prepared(void) {
   invocation *inv = L.parked;
   L.parked = NULL;
-  if (status != 0) {
-    /* Not an init error: /next is already asked, and a store that is down
-     * now may be up at the next invocation, which loads again. */
+  if (L.prep_status != 0) {
+    /* Not an init error: /next is already asked, and what is down now may
+     * be up at the next invocation, which prepares again. */
     L.load = LOAD_FAILED;
-    hl_log_error("could not load schemas and subscriptions from the store", "\"error\":\"%s\"",
-                 hl_strerror(status));
+    hl_log_error("could not prepare the function", "\"error\":\"%s\"", L.prep_why);
     if (inv) {
-      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable",
-                         "could not load schemas and subscriptions from the store; retry later", on_posted, NULL);
+      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable", L.prep_why, on_posted, NULL);
       invocation_free(inv);
     }
     return;
@@ -576,6 +578,37 @@ static void on_loaded(void *data, int status) {
   L.load = LOAD_OK;
   if (inv) route_invocation(inv);
 }
+
+static void prep_done(int status, const char *why) {
+  if (status != 0 && L.prep_status == 0) {
+    L.prep_status = status;
+    L.prep_why = why;
+  }
+  if (--L.prep_pending == 0) prepared();
+}
+
+static void on_loaded(void *data, int status) {
+  (void)data;
+  prep_done(status, "could not load schemas and subscriptions from the store; retry later");
+}
+
+static void on_secret_read(void *data, int status, const char *why) {
+  (void)data;
+  (void)why; /* logged by the reader; names no secret */
+  prep_done(status, "could not read the default webhook secret (WEBHOOK_SECRET_ARN); retry later");
+}
+
+static void prepare(void) {
+  L.load = LOAD_PENDING;
+  L.prep_status = 0;
+  L.prep_why = NULL;
+  bool secret = L.have_secrets && !hl_secrets_value(&L.secrets);
+  L.prep_pending = 1 + secret;
+  if (secret) hl_secrets_start(&L.secrets, on_secret_read, NULL);
+  hl_api_load(&L.api, on_loaded, NULL);
+}
+
+static const char *default_secret(void *data) { return hl_secrets_value(data); }
 
 static void set_flag(void *data) { *(int *)data = 1; }
 
@@ -608,20 +641,28 @@ int hl_lambda_run(const hl_config *cfg) {
     init_failed("Hookloop.InitError", perr.data ? perr.data : "HOOKLOOP_RETRY_SCHEDULE is not usable");
   } else if (hl_app_store_open(&L.loop, &L.curl, cfg, dir, false, &L.store, err, sizeof err) != 0) {
     init_failed("Hookloop.InitError", err);
+  } else if (cfg->webhook_secret_arn && *cfg->webhook_secret_arn &&
+             hl_app_secrets_init(&L.secrets, &L.loop, &L.curl, cfg, err, sizeof err) != 0) {
+    init_failed("Hookloop.InitError", err);
+    L.store->vt->close(L.store, closed_noop, NULL);
+    L.store = NULL;
   } else {
+    L.have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
     L.source = (hl_dispatch_source){forward, finished, NULL};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
-                                .default_schedule = L.schedule, .on_outcome = on_outcome, .source = &L.source};
+                                .default_schedule = L.schedule, .on_outcome = on_outcome, .source = &L.source,
+                                .default_secret = L.have_secrets ? default_secret : NULL,
+                                .default_secret_data = &L.secrets};
     hl_dispatch_init(&L.dispatch, &L.loop, &L.curl, L.store, &L.reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                            .store_name = L.store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
+                           .default_secret = L.have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
-    L.load = LOAD_PENDING;
-    hl_api_load(&L.api, on_loaded, NULL);
+    prepare();
     next_invocation();
   }
   hl_buf_dispose(&perr);
@@ -640,6 +681,11 @@ int hl_lambda_run(const hl_config *cfg) {
   int store_closed = L.store == NULL;
   if (L.store) L.store->vt->close(L.store, set_flag, &store_closed);
   while (!store_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+  if (L.have_secrets) {
+    int secrets_closed = 0;
+    hl_secrets_close(&L.secrets, set_flag, &secrets_closed);
+    while (!secrets_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+  }
   hl_curl_uv_close(&L.curl, closed_noop, NULL);
   uv_run(&L.loop, UV_RUN_DEFAULT);
   hl_registry_dispose(&L.reg);

@@ -41,6 +41,8 @@ typedef struct {
   uv_loop_t loop;
   hl_curl_uv curl;
   hl_store *store;
+  hl_secrets secrets;       /* the default signing secret (WEBHOOK_SECRET_ARN) */
+  bool have_secrets;
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
@@ -130,9 +132,21 @@ static void closed_one(void *data) {
 
 static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
 
+static void set_flag(void *data) { *(int *)data = 1; }
+
+static void on_secrets_closed(void *data) {
+  serve *s = data;
+  hl_curl_uv_close(&s->curl, closed_one, s);
+}
+
 static void on_store_closed(void *data) {
   serve *s = data;
   s->store = NULL;
+  if (s->have_secrets) {
+    s->have_secrets = false;
+    hl_secrets_close(&s->secrets, on_secrets_closed, s);
+    return;
+  }
   hl_curl_uv_close(&s->curl, closed_one, s);
 }
 
@@ -192,6 +206,22 @@ static void begin_close(serve *s) {
 }
 
 /* --- start ------------------------------------------------------------------------ */
+
+static void on_loaded(void *data, int status);
+
+static const char *default_secret(void *data) { return hl_secrets_value(data); }
+
+static void on_secret_read(void *data, int status, const char *why) {
+  serve *s = data;
+  if (status != 0) {
+    hl_log_error("could not read the default webhook secret", "\"error\":\"%s\",\"hint\":\"check "
+                 "WEBHOOK_SECRET_ARN, the credentials and secretsmanager:GetSecretValue\"", why ? why : "");
+    s->exit_code = 1;
+    begin_close(s);
+    return;
+  }
+  hl_api_load(&s->api, on_loaded, s);
+}
 
 static void on_reloaded(void *data, int status) {
   serve *s = data;
@@ -305,6 +335,21 @@ int hl_serve_run(const hl_config *cfg) {
     hl_curl_global_cleanup();
     return 1;
   }
+  if (cfg->webhook_secret_arn && *cfg->webhook_secret_arn) {
+    if (hl_app_secrets_init(&s->secrets, &s->loop, &s->curl, cfg, err, sizeof err) != 0) {
+      fprintf(stderr, "hookloop: WEBHOOK_SECRET_ARN: %s\n", err);
+      /* Nothing runs yet: close what is open and leave. */
+      int closed = 0;
+      s->store->vt->close(s->store, set_flag, &closed);
+      while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
+      hl_curl_uv_close(&s->curl, NULL, NULL);
+      uv_run(&s->loop, UV_RUN_DEFAULT);
+      uv_loop_close(&s->loop);
+      hl_curl_global_cleanup();
+      return 2;
+    }
+    s->have_secrets = true;
+  }
   hl_buf perr = HL_BUF_INIT;
   if (hl_retry_schedule_parse(s->set.retry_schedule, &s->schedule, &perr) != 0) {
     fprintf(stderr, "hookloop: HOOKLOOP_RETRY_SCHEDULE: %s\n", perr.data ? perr.data : "invalid");
@@ -336,6 +381,7 @@ int hl_serve_run(const hl_config *cfg) {
     .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
     .source = s->pipe ? hl_pipeline_source(s->pipe) : NULL,
+    .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
   };
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);
@@ -343,6 +389,7 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
+    .default_secret = s->have_secrets,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
   };
@@ -355,7 +402,8 @@ int hl_serve_run(const hl_config *cfg) {
   s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  hl_api_load(&s->api, on_loaded, s);
+  if (s->have_secrets) hl_secrets_start(&s->secrets, on_secret_read, s);
+  else hl_api_load(&s->api, on_loaded, s);
 
   uv_run(&s->loop, UV_RUN_DEFAULT);
 

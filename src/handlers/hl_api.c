@@ -415,6 +415,7 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, c->rec.subscription_id);
   hl_jw_key(&w, "egress_topic"); hl_jw_str(&w, c->rec.egress_topic);
   if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
+  if (!c->rec.secret) { hl_jw_key(&w, "secret_source"); hl_jw_str(&w, "WEBHOOK_SECRET_ARN"); }
   hl_jw_obj_end(&w);
   hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
               c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
@@ -516,10 +517,15 @@ static void post_subscription(hl_api *a, hl_http_req *req) {
       goto done;
     }
     c->rec.secret = hl_strdup(sec);
+    c->secret_new = true;
+  } else if (a->opt.default_secret) {
+    /* Signed with the default secret (WEBHOOK_SECRET_ARN), read where it
+     * is used, so its rotation needs no re-registration. */
+    c->rec.secret = NULL;
   } else {
     c->rec.secret = hl_webhook_secret_generate();
+    c->secret_new = true;
   }
-  c->secret_new = true;
   if ((v = hl_json_get(root, "headers")) != NULL && v->type != HL_JSON_NULL) {
     if (v->type != HL_JSON_OBJECT) { respond_field_error(req, "/headers", "expected an object of header name to string value"); goto done; }
     for (uint32_t i = 0; i < v->len; i++) {

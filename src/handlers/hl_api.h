@@ -30,6 +30,7 @@ typedef struct {
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
+  bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   int64_t backlog_high_water;     /* 503 + Retry-After above this many open deliveries */
   size_t max_body;                /* 1 MiB */
   size_t max_bulk_body;           /* 10 MiB */

@@ -434,15 +434,28 @@ static void fail_now(hl_delivery *dl, const char *msg) {
   record(dl);
 }
 
-static void send_attempt(hl_delivery *dl) {
-  hl_dispatch *d = dl->owner;
-  hl_sub *s = dl->sub;
-  transition(dl, D_SENDING);
-  dl->error[0] = '\0';
-  dl->retry_after_ms = 0;
-  dl->refused_private = false;
-  int64_t ts = hl_wall_ms() / 1000;
-  hl_buf_reset(&dl->sig);
+/* Signs with the default secret (WEBHOOK_SECRET_ARN) as it is now; its keys
+ * are prepared again only when it has changed (rotation). */
+static int sign_with_default(hl_dispatch *d, hl_delivery *dl, int64_t ts) {
+  const char *v = d->opt.default_secret ? d->opt.default_secret(d->opt.default_secret_data) : NULL;
+  if (!v) return HL_EINVAL;
+  if (!d->default_value || strcmp(d->default_value, v) != 0) {
+    if (d->default_signer) hl_webhook_signer_dispose(d->default_signer);
+    else d->default_signer = hl_malloc(sizeof *d->default_signer);
+    hl_free(d->default_value);
+    d->default_value = hl_strdup(v);
+    if (hl_webhook_signer_init(d->default_signer, v) < 0) {
+      hl_free(d->default_signer);
+      d->default_signer = NULL;
+    }
+  }
+  const char *id = dl->item.d.event_id;
+  return d->default_signer
+             ? hl_webhook_signer_sign(d->default_signer, id, strlen(id), ts, dl->item.body, dl->item.body_len, &dl->sig)
+             : hl_webhook_sign_multi(v, id, ts, dl->item.body, dl->item.body_len, &dl->sig);
+}
+
+static int sign_with_own(hl_sub *s, hl_delivery *dl, int64_t ts) {
   if (!s->signer && !s->signer_unusable) {
     s->signer = hl_malloc(sizeof *s->signer);
     if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
@@ -453,11 +466,26 @@ static void send_attempt(hl_delivery *dl) {
   }
   /* The prepared keys when the whole secret list decodes; otherwise the
    * one-shot form, which skips entries that do not. */
-  int rc = s->signer ? hl_webhook_signer_sign(s->signer, dl->item.d.event_id, strlen(dl->item.d.event_id), ts,
-                                              dl->item.body, dl->item.body_len, &dl->sig)
-                     : hl_webhook_sign_multi(s->rec.secret, dl->item.d.event_id, ts, dl->item.body,
-                                             dl->item.body_len, &dl->sig);
-  if (rc != 0) {
+  const char *id = dl->item.d.event_id;
+  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, dl->item.body, dl->item.body_len, &dl->sig)
+                   : hl_webhook_sign_multi(s->rec.secret, id, ts, dl->item.body, dl->item.body_len, &dl->sig);
+}
+
+static void send_attempt(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  hl_sub *s = dl->sub;
+  transition(dl, D_SENDING);
+  dl->error[0] = '\0';
+  dl->retry_after_ms = 0;
+  dl->refused_private = false;
+  int64_t ts = hl_wall_ms() / 1000;
+  hl_buf_reset(&dl->sig);
+  if (!s->rec.secret) {
+    if (sign_with_default(d, dl, ts) != 0) {
+      fail_now(dl, "the subscription has no secret and no default secret (WEBHOOK_SECRET_ARN) is readable");
+      return;
+    }
+  } else if (sign_with_own(s, dl, ts) != 0) {
     /* A secret we cannot use: no attempt can ever succeed. */
     fail_now(dl, "the subscription's secret is unusable; register it again with a whsec_ secret");
     return;
@@ -814,6 +842,12 @@ static void maybe_finish_close(hl_dispatch *d) {
   }
   d->blocked_tail = NULL;
   for (size_t i = 0; i < d->npool; i++) curl_easy_cleanup(d->pool[i]);
+  if (d->default_signer) hl_webhook_signer_dispose(d->default_signer); /* wipes the keys */
+  hl_free(d->default_signer);
+  d->default_signer = NULL;
+  if (d->default_value) explicit_bzero(d->default_value, strlen(d->default_value));
+  hl_free(d->default_value);
+  d->default_value = NULL;
   hl_free(d->pool);
   d->pool = NULL;
   d->npool = 0;

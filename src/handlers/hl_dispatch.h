@@ -77,6 +77,10 @@ typedef struct {
   void (*on_outcome)(void *data, const hl_outcome_info *info);
   void *outcome_data;
   const hl_dispatch_source *source; /* NULL: the embedded queue */
+  /* The default secret (WEBHOOK_SECRET_ARN) for subscriptions without one of
+   * their own, as it is now (it may rotate); NULL: there is none. */
+  const char *(*default_secret)(void *data);
+  void *default_secret_data;
 } hl_dispatch_options;
 
 typedef struct {
@@ -95,6 +99,8 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
+  hl_webhook_signer *default_signer; /* prepared from default_value */
+  char *default_value;      /* the default secret the signer was made from */
   CURL **pool;              /* idle easy handles, reused */
   size_t npool, cappool;
   int closing_handles;

@@ -287,7 +287,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_PUT);
   if (st) {
     bind_text(st, 1, r->partner_id); bind_text(st, 2, r->event_type);
-    bind_text(st, 3, r->subscription_id); bind_text(st, 4, r->url); bind_text(st, 5, r->secret);
+    bind_text(st, 3, r->subscription_id); bind_text(st, 4, r->url); bind_text(st, 5, r->secret ? r->secret : ""); /* "": the default secret */
     bind_text(st, 6, r->headers_json); bind_text(st, 7, r->filter_json);
     sqlite3_bind_int64(st, 8, r->max_in_flight); sqlite3_bind_int64(st, 9, r->rate_limit_per_s);
     sqlite3_bind_int64(st, 10, r->timeout_ms); bind_text(st, 11, r->retry_schedule);
@@ -311,6 +311,7 @@ static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
     hl_sub_rec *r = &res.subs[res.nsubs++];
     r->partner_id = col_text(st, 0); r->event_type = col_text(st, 1);
     r->subscription_id = col_text(st, 2); r->url = col_text(st, 3); r->secret = col_text(st, 4);
+    if (r->secret && !*r->secret) { hl_free(r->secret); r->secret = NULL; } /* the default secret */
     r->headers_json = col_text(st, 5); r->filter_json = col_text(st, 6);
     r->max_in_flight = sqlite3_column_int64(st, 7); r->rate_limit_per_s = sqlite3_column_int64(st, 8);
     r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);

@@ -544,6 +544,90 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
   stop_both();
 }
 
+/* WEBHOOK_SECRET_ARN: subscriptions registered without a secret are signed
+ * with the default secret read from Secrets Manager (here the test proxy
+ * answering GetSecretValue on loopback); a secret that cannot be read stops
+ * the start with a clear message. */
+HL_TEST_T(the_default_secret_comes_from_secrets_manager, 90) {
+  static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  int pport = hl_free_port();
+  char listen[64], sm[96];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", pport);
+  snprintf(sm, sizeof sm, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", pport);
+  char *pargv[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
+                   "http://127.0.0.1:1/", "--secret-value", (char *)secret, NULL};
+  pid_t proxy = hl_spawn(pargv, NULL, "/dev/null");
+  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  const char *env[] = {"WEBHOOK_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:hookloop-AbCdEf", sm,
+                       "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+  const char *pargs[] = {"--secret", secret, NULL};
+  start_both(pargs, env);
+  char url[256], u[256], body[512];
+  snprintf(url, sizeof url, "%s/hook/default", partner.base);
+  /* e2e_setup registers without a secret: none is made up or returned. */
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  char *sub = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s\"}", url);
+  hl_json_doc doc;
+  HL_ASSERT(e2e_call("POST", u, body, &doc) / 100 == 2);
+  HL_ASSERT(hl_json_get(doc.root, "secret") == NULL);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "secret_source"), "WEBHOOK_SECRET_ARN");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-default-secret", "7.00"), 202);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "default", 1, 10000, &doc), 1);
+  const hl_json *r = &doc.root->u.items[0];
+  char want[128];
+  const char *b = str_at(r, "body");
+  expected_signature(secret, "evt-default-secret", str_at(r, "webhook_timestamp"), b, strlen(b), want, sizeof want);
+  HL_ASSERT_EQ_STR(str_at(r, "webhook_signature"), want);
+  hl_json_doc_dispose(&doc);
+  /* The partner checked it too, and the secret was read signed for Secrets Manager. */
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT(e2e_call("GET", u, NULL, &doc) == 200);
+  int64_t fails = -1;
+  hl_json_int64(hl_json_get(doc.root, "signature_failures"), &fails);
+  HL_ASSERT_EQ_INT(fails, 0);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/stats", pport);
+  HL_ASSERT(e2e_call("GET", u, NULL, &doc) == 200);
+  int64_t reads = 0;
+  hl_json_int64(hl_json_get(doc.root, "secret_reads"), &reads);
+  HL_ASSERT(reads >= 1);
+  hl_json_doc_dispose(&doc);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(log && !strstr(log, secret + 6)); /* never logged */
+  free(log);
+  free(sub);
+  stop_both();
+
+  /* A secret that cannot be read: hookloop does not start. */
+  const char *bad[] = {"WEBHOOK_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing", sm,
+                       "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+  kill(proxy, SIGTERM);
+  hl_wait(proxy, 3000);
+  char *pargv2[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
+                    "http://127.0.0.1:1/", NULL};
+  proxy = hl_spawn(pargv2, NULL, "/dev/null");
+  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  char *dir = hl_tmpdir("badsecret");
+  char data[600], lg[700];
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  snprintf(lg, sizeof lg, "%s/hookloop.log", dir);
+  char *envp[] = {data, (char *)bad[0], (char *)bad[1], (char *)bad[2], (char *)bad[3],
+                  "HOOKLOOP_LISTEN=127.0.0.1:0", NULL};
+  char *argv[] = {(char *)hl_bin_path("hookloop"), "serve", NULL};
+  int st = hl_wait(hl_spawn(argv, envp, lg), 20000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+  log = hl_read_file(lg, NULL);
+  HL_ASSERT(log && strstr(log, "could not read the default webhook secret") && strstr(log, "WEBHOOK_SECRET_ARN"));
+  free(log);
+  hl_rmtree(dir);
+  free(dir);
+  kill(proxy, SIGTERM);
+  hl_wait(proxy, 3000);
+}
+
 #ifdef HL_TEST_DDB
 /* Two services on one DynamoDB: what one registers, the other learns
  * within HOOKLOOP_CONFIG_TTL_S; what one deletes, the other forgets. */

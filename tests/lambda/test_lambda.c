@@ -547,3 +547,46 @@ HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
   hl_json_doc_dispose(&d);
   free(text);
 }
+
+/* WEBHOOK_SECRET_ARN in Lambda: read while the first /next is pending, used
+ * for subscriptions registered without a secret. */
+HL_TEST_T(the_default_secret_signs_msk_deliveries, 120) {
+  static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  int pport = hl_free_port();
+  char listen[64];
+  static char sm[96];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", pport);
+  snprintf(sm, sizeof sm, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", pport);
+  char *pargv[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
+                   "http://127.0.0.1:1/", "--secret-value", (char *)secret, NULL};
+  pid_t proxy = hl_spawn(pargv, NULL, "/dev/null");
+  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  int port = emu_start();
+  const char *pargs[] = {"--secret", secret, NULL};
+  e2e_start_partner(&partner, pargs);
+  const char *env[] = {"WEBHOOK_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:hookloop-AbCdEf", sm,
+                       "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
+  start_lambda(port, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/dflt", partner.base);
+  register_via_apigw(url);
+  char *batch = msk_batch(900, 10);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dflt", 10, 5000, &doc), 10);
+  hl_json_doc_dispose(&doc);
+  char u[128];
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT(e2e_call("GET", u, NULL, &doc) == 200);
+  int64_t fails = -1;
+  hl_json_int64(hl_json_get(doc.root, "signature_failures"), &fails);
+  HL_ASSERT_EQ_INT(fails, 0);
+  hl_json_doc_dispose(&doc);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  kill(proxy, SIGTERM);
+  hl_wait(proxy, 3000);
+}

@@ -11,6 +11,8 @@
  *   - serves ECS container credentials at GET /creds (--creds-akid,
  *     --creds-secret, --creds-token; --creds-auth TOKEN demands that
  *     Authorization header) and counts requests signed with them;
+ *   - answers Secrets Manager GetSecretValue itself with --secret-value
+ *     (counting reads signed for the secretsmanager service);
  *   - GET /stats answers its counters as JSON.
  * Traffic stays on 127.0.0.1. */
 #include <getopt.h>
@@ -32,8 +34,8 @@ static struct {
   hl_http_server *srv;
   const char *upstream;
   int throttle_pct, error_pct, expire_first, unprocessed_pct, creds_ttl_s;
-  const char *akid, *secret, *token, *auth;
-  long unprocessed_items;
+  const char *akid, *secret, *token, *auth, *secret_value;
+  long unprocessed_items, secret_reads;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
 } P;
@@ -187,9 +189,9 @@ static void forward(hl_http_req *r) {
 static void answer_stats(hl_http_req *r) {
   char body[768];
   int n = snprintf(body, sizeof body,
-                   "{\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
+                   "{\"secret_reads\":%ld,\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
                    "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld}",
-                   P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
+                   P.secret_reads, P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
                    P.signed_with_creds, P.token_matched);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
 }
@@ -223,6 +225,26 @@ static void on_request(hl_http_req *r, void *data) {
   if (strcmp(r->method, "GET") == 0 && strcmp(r->path, "/creds") == 0) return answer_creds(r);
   if (strcmp(r->method, "POST") != 0 || strcmp(r->path, "/") != 0) {
     hl_http_respond_error(r, 404, "not_found", "POST / (DynamoDB), GET /creds or GET /stats");
+    return;
+  }
+  size_t tl = 0;
+  const char *target = hl_http_req_header(r, "x-amz-target", &tl);
+  if (target && tl == 29 && memcmp(target, "secretsmanager.GetSecretValue", 29) == 0) {
+    size_t al = 0;
+    const char *a = hl_http_req_header(r, "authorization", &al);
+    if (!P.secret_value || !a || !memmem(a, al, "/secretsmanager/aws4_request", 28))
+      return error_answer(r, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
+    P.secret_reads++;
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "Name"); hl_jw_str(&w, "hookloop/webhook-secret");
+    hl_jw_key(&w, "SecretString"); hl_jw_str(&w, P.secret_value);
+    hl_jw_obj_end(&w);
+    hl_http_header h[] = {{"content-type", 12, "application/x-amz-json-1.1", 26}};
+    hl_http_respond(r, 200, h, 1, b.data, b.len);
+    hl_buf_dispose(&b);
     return;
   }
   P.requests++;
@@ -259,7 +281,7 @@ int main(int argc, char **argv) {
       {"listen", 1, 0, 'l'},       {"upstream", 1, 0, 'u'},    {"throttle-pct", 1, 0, 't'},
       {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
-      {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'},
+      {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
       {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -275,11 +297,12 @@ int main(int argc, char **argv) {
       case 'z': P.auth = optarg; break;
       case 'p': P.unprocessed_pct = atoi(optarg); break;
       case 'T': P.creds_ttl_s = atoi(optarg); break;
+      case 'S': P.secret_value = optarg; break;
       default:
         fprintf(stderr, "usage: hl_ddb_proxy --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
-                        "[--creds-ttl-s N]]\n");
+                        "[--creds-ttl-s N]] [--secret-value S]\n");
         return 2;
     }
   }

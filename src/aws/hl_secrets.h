@@ -1,0 +1,67 @@
+/* hl_secrets.h — the default webhook signing secret, from AWS Secrets
+ * Manager (WEBHOOK_SECRET_ARN).
+ *
+ * Subscriptions registered without a secret of their own are signed with
+ * it. It is read with GetSecretValue (awsJson1_1, SigV4 with the credentials
+ * chain) through the loop's curl multi handle at start, and again every
+ * refresh interval, so a rotated secret is taken up without a restart; a
+ * failed refresh keeps the value in hand. The SecretString is either the
+ * secret itself ("whsec_...", several space-separated while rotating) or a
+ * JSON object with a "webhook_secret" (or "secret") member. The value is
+ * never logged.
+ */
+#ifndef HL_SECRETS_H
+#define HL_SECRETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "aws/hl_aws_creds.h"
+#include "loop/hl_curl_uv.h"
+
+typedef struct {
+  const char *secret_id;   /* the ARN (or name) */
+  const char *region;      /* NULL: taken from the ARN */
+  const char *endpoint;    /* NULL: https://secretsmanager.<region>.amazonaws.com */
+  hl_aws_creds_env creds;
+  uint64_t refresh_ms;     /* 0: never re-read */
+} hl_secrets_config;
+
+typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secrets_state;
+
+typedef struct {
+  uv_loop_t *loop;
+  hl_curl_uv *curl;
+  hl_aws_creds_provider creds;
+  hl_secrets_state state;
+  char *secret_id, *region, *url, *host;
+  char *value;             /* the current secret, or NULL before the first read */
+  uint64_t refresh_ms;
+  hl_sigv4_key_cache key_cache;
+  CURL *easy;
+  hl_curl_xfer xfer;
+  struct curl_slist *headers;
+  hl_buf req, resp;
+  hl_creds_waiter waiter;
+  uv_timer_t timer;
+  int64_t reads;           /* successful reads (tests) */
+  void (*first_cb)(void *data, int status, const char *why);
+  void *first_data;
+  void (*close_cb)(void *data);
+  void *close_data;
+  int closing_handles;
+} hl_secrets;
+
+/* Returns 0 or HL_EINVAL with a message in err (no credentials, no region
+ * in the ARN and none given, a bad endpoint). */
+int hl_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_secrets_config *cfg, char *err,
+                    size_t errlen);
+/* Reads the secret; first runs once with the outcome of this first read
+ * (0, or a negative hl_err and why, which names no secret). */
+void hl_secrets_start(hl_secrets *s, void (*first)(void *data, int status, const char *why), void *data);
+/* The secret in hand, or NULL. Valid until the next loop turn. */
+const char *hl_secrets_value(const hl_secrets *s);
+void hl_secrets_close(hl_secrets *s, void (*cb)(void *data), void *data);
+
+#endif
