@@ -66,6 +66,7 @@ typedef struct {
   hl_api api;
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
+  hl_kafka_config kcfg;
   bool partial_batch;
   /* Schemas and subscriptions load while the first /next is pending, so the
    * store's latency stays out of the init phase; an invocation that comes
@@ -659,9 +660,23 @@ int hl_lambda_run(const hl_config *cfg) {
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                            .store_name = L.store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
-                           .default_secret = L.have_secrets,
+                           .default_secret = L.have_secrets, .no_embedded_queue = true,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
+    if (cfg->kafka_brokers && *cfg->kafka_brokers) {
+      /* The API function produces accepted events to their ingress topics
+       * (and re-queues from the dead-letter topic); the MSK functions use
+       * the same producer for retry and dead-letter topics. */
+      L.kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol};
+      if (hl_kafka_create(&L.loop, &L.kcfg, &L.kafka, err, sizeof err) != 0) {
+        hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
+      } else {
+        hl_api_use_kafka(&L.api, L.kafka);
+        L.api.opt.loop = &L.loop;
+        L.api.opt.kafka_cfg = &L.kcfg;
+        L.api.opt.dlq_topic = cfg->dlq_topic;
+      }
+    }
     prepare();
     next_invocation();
   }

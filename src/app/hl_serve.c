@@ -47,6 +47,7 @@ typedef struct {
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
   hl_kafka *kafka;         /* the Kafka queue, or NULL (embedded) */
+  hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
   hl_pipeline *pipe;
   hl_api api;
   hl_http_server *http;
@@ -363,10 +364,10 @@ int hl_serve_run(const hl_config *cfg) {
     const hl_config *c = s->set.cfg;
     const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
     const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
-    hl_kafka_config kc = {.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
-                          .security_protocol = c->kafka_security_protocol,
-                          .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0};
-    if (hl_kafka_create(&s->loop, &kc, &s->kafka, err, sizeof err) != 0) {
+    s->kcfg = (hl_kafka_config){.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
+                                .security_protocol = c->kafka_security_protocol,
+                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0};
+    if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);
       return 2;
     }
@@ -390,6 +391,7 @@ int hl_serve_run(const hl_config *cfg) {
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
     .default_secret = s->have_secrets,
+    .loop = &s->loop, .kafka_cfg = s->set.kafka ? &s->kcfg : NULL, .dlq_topic = cfg->dlq_topic,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
   };

@@ -7,10 +7,12 @@
 #include "handlers/hl_filter.h"
 #include "handlers/hl_retry.h"
 #include "json/hl_json.h"
+#include "loop/hl_kafka_find.h"
 #include "schema/hl_schema.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -778,9 +780,136 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* In Kafka mode the body of a dead-lettered delivery lives only on the
+ * dead-letter topic: it is looked up there (key = event id, header
+ * subscription_id), produced again to the subscription's egress topic with
+ * its attempts kept, and the status goes back to PENDING. */
+typedef enum { KR_LIST, KR_FIND, KR_PRODUCE, KR_RECORD } kr_state;
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  kr_state state;
+  char *event_id, *sub_id, *egress;
+  hl_delivery_rec rec;
+} kafka_requeue;
+
+static void kr_finish(kafka_requeue *c, int status, const char *code, const char *msg) {
+  c->a->pending--;
+  if (status == 202) {
+    hl_log_info("delivery re-queued from the dead-letter topic", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+    static const char body[] = "{\"status\":\"requeued\"}";
+    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else {
+    respond_error(c->req, status, code, msg, NULL);
+  }
+  hl_delivery_rec_free(&c->rec);
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c->egress);
+  hl_free(c);
+}
+
+static void kr_on_recorded(void *data, int status, hl_store_result *res) {
+  (void)res;
+  kafka_requeue *c = data;
+  /* The record is on the egress topic either way; a status write that
+   * failed is corrected by the delivery's own outcome. */
+  if (status != 0)
+    hl_log_warn("re-queued, but the PENDING status was not written", "\"event_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1));
+  kr_finish(c, 202, NULL, NULL);
+}
+
+static void kr_on_produced(void *data, int status) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    kr_finish(c, 503, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
+    return;
+  }
+  c->state = KR_RECORD;
+  int64_t now = hl_wall_ms();
+  hl_free(c->rec.status);
+  c->rec.status = hl_strdup("PENDING");
+  c->rec.updated_at = now;
+  c->rec.next_attempt_at = now;
+  c->a->store->vt->delivery_put(c->a->store, &c->rec, kr_on_recorded, c);
+}
+
+static void kr_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "the delivery was not found on the dead-letter topic (%s)", why ? why : "not found");
+    kr_finish(c, status == HL_ENOTFOUND ? 404 : 503, status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable",
+              msg);
+    return;
+  }
+  c->state = KR_PRODUCE;
+  /* The headers the dispatcher reads, carried over; attempts kept. */
+  char attempt[24];
+  snprintf(attempt, sizeof attempt, "%" PRId64, c->rec.attempts);
+  hl_kafka_header h[6];
+  size_t nh = 0;
+  h[nh++] = (hl_kafka_header){"subscription_id", c->sub_id, strlen(c->sub_id)};
+  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
+  static const char *const keep[] = {"accepted_ms", "event_type", "traceparent"};
+  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
+    for (size_t i = 0; i < f->nheaders; i++)
+      if (strcmp(f->headers[i].name, keep[k]) == 0) h[nh++] = f->headers[i];
+  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h, nh,
+                   kr_on_produced, c);
+}
+
+static void kr_on_list(void *data, int status, hl_store_result *res) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    c->a->pending--;
+    respond_store_error(c->req, status);
+    hl_free(c->event_id);
+    hl_free(c->sub_id);
+    hl_free(c);
+    return;
+  }
+  hl_delivery_rec *r = NULL;
+  for (size_t i = 0; i < res->ndeliveries; i++)
+    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
+  hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
+  if (!r) {
+    kr_finish(c, 404, "not_found", "no delivery of this event to this subscription");
+    return;
+  }
+  if (!r->status || strcmp(r->status, "FAILED") != 0) {
+    kr_finish(c, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered");
+    return;
+  }
+  if (!s) {
+    kr_finish(c, 404, "not_found", "the subscription no longer exists; register it again first");
+    return;
+  }
+  c->rec = *r;
+  *r = (hl_delivery_rec){0};
+  c->egress = hl_strdup(s->rec.egress_topic);
+  c->state = KR_FIND;
+  /* It was dead-lettered when its status was last written; read from a
+   * little before that. */
+  hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
+                           .key = c->event_id, .header = "subscription_id", .header_value = c->sub_id};
+  hl_kafka_find(c->a->opt.loop, c->a->opt.kafka_cfg, &q, kr_on_found, c);
+}
+
 static void retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
+  if (a->kafka && a->opt.kafka_cfg && a->opt.dlq_topic && a->opt.loop) {
+    kafka_requeue *c = hl_calloc(1, sizeof *c);
+    *c = (kafka_requeue){.a = a, .req = req, .state = KR_LIST, .event_id = hl_strdup(event_id),
+                         .sub_id = hl_strdup(sub_id)};
+    a->pending++;
+    a->store->vt->delivery_list(a->store, event_id, kr_on_list, c);
+    return;
+  }
   if (a->kafka || !a->store->vt->eq_requeue) {
-    respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue", NULL);
+    respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
     return;
   }
   del_ctx *c = hl_calloc(1, sizeof *c);
@@ -920,6 +1049,9 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       hl_jw_key(&w, "status"); hl_jw_str(&w, "duplicate");
       hl_jw_obj_end(&w);
       respond_buf(c->req, 200, &b);
+    } else if (status == HL_EUNSUPPORTED) {
+      respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
+                    "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
     } else if (status == HL_EBUSY) {
       hl_http_header h = {"retry-after", 11, "1", 1};
       static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";
@@ -983,6 +1115,14 @@ static void on_seen_checked(void *data, int status, hl_store_result *res) {
 }
 
 static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
+  if (!a->kafka && (!a->store->vt->eq_accept || a->opt.no_embedded_queue)) {
+    /* DynamoDB without Kafka, or Lambda (whose /tmp dies with the sandbox
+     * and which nothing would drain): nowhere durable to put the event. */
+    hl_store_result none = {0};
+    a->pending++;
+    on_accepted(c, HL_EUNSUPPORTED, &none);
+    return;
+  }
   if (a->kafka) {
     kafka_accept *k = hl_calloc(1, sizeof *k);
     k->c = c;

@@ -31,6 +31,11 @@ typedef struct {
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
+  bool no_embedded_queue;         /* Lambda: events need Kafka (never the store's queue) */
+  /* Kafka mode: re-queueing reads the dead-letter topic (NULL: answers 501). */
+  uv_loop_t *loop;
+  const hl_kafka_config *kafka_cfg;
+  const char *dlq_topic;
   int64_t backlog_high_water;     /* 503 + Retry-After above this many open deliveries */
   size_t max_body;                /* 1 MiB */
   size_t max_bulk_body;           /* 10 MiB */

@@ -372,6 +372,22 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
     HL_ASSERT_MSG(strstr(out, id) != NULL, "%s is not on the retry topic: %s", id, out);
   }
   free(batch);
+  /* The producer route of the API function: 202 once the ingress topic
+   * has the event (acks=all), the bytes as sent. */
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.ingress.payments.Payment.v1 1 1") == 0);
+  static const char event[] = "{\"specversion\":\"1.0\",\"id\":\"e-api-1\",\"source\":\"t\",\"type\":\"Payment\","
+                              "\"data\":{\"amount\":1.50}}";
+  char *ev = apigw("POST", "/api/v1/events", event);
+  r = emu_wait(emu_push(ev, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 202);
+  free(ev);
+  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.ingress.payments.Payment.v1 -o beginning -e -q "
+           "-f '%%k|%%s\n' 2>/dev/null", mk.bootstrap);
+  p = popen(cmd, "r");
+  n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  pclose(p);
+  HL_ASSERT_MSG(strstr(out, "e-api-1|") && strstr(out, "\"amount\":1.50"), "ingress: %s", out);
   stop_lambda();
   e2e_stop_partner(&partner);
   emu_stop();
@@ -401,8 +417,16 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
   char url[256];
   snprintf(url, sizeof url, "%s/hook/ttl-a", partner.base);
   register_via_apigw(url);
+  /* Without Kafka the producer route has nowhere durable to put events:
+   * a clear 503, never an event accepted into a sandbox's /tmp. */
+  char *ev = apigw("POST", "/api/v1/events", "{\"specversion\":\"1.0\",\"id\":\"e-noq\",\"source\":\"t\","
+                                            "\"type\":\"Payment\",\"data\":{}}");
+  emu_result *r = emu_wait(emu_push(ev, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 503);
+  HL_ASSERT(strstr(r->body, "no_queue") != NULL);
+  free(ev);
   char *batch = msk_batch(700, 5);
-  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   free(batch);
   hl_json_doc doc;
