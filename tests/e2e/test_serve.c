@@ -550,14 +550,9 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
  * the start with a clear message. */
 HL_TEST_T(the_default_secret_comes_from_secrets_manager, 90) {
   static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-  int pport = hl_free_port();
-  char listen[64], sm[96];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", pport);
-  snprintf(sm, sizeof sm, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", pport);
-  char *pargv[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
-                   "http://127.0.0.1:1/", "--secret-value", (char *)secret, NULL};
-  pid_t proxy = hl_spawn(pargv, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  int pport = 0;
+  char sm[96];
+  pid_t proxy = e2e_start_secrets_peer(secret, sm, sizeof sm, &pport);
   const char *env[] = {"WEBHOOK_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:hookloop-AbCdEf", sm,
                        "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
   const char *pargs[] = {"--secret", secret, NULL};
@@ -606,10 +601,7 @@ HL_TEST_T(the_default_secret_comes_from_secrets_manager, 90) {
                        "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
   kill(proxy, SIGTERM);
   hl_wait(proxy, 3000);
-  char *pargv2[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
-                    "http://127.0.0.1:1/", NULL};
-  proxy = hl_spawn(pargv2, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  proxy = e2e_start_secrets_peer(NULL, sm, sizeof sm, &pport); /* same port: sm stays right */
   char *dir = hl_tmpdir("badsecret");
   char data[600], lg[700];
   snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);

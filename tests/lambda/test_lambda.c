@@ -576,15 +576,8 @@ HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
  * for subscriptions registered without a secret. */
 HL_TEST_T(the_default_secret_signs_msk_deliveries, 120) {
   static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-  int pport = hl_free_port();
-  char listen[64];
   static char sm[96];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", pport);
-  snprintf(sm, sizeof sm, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", pport);
-  char *pargv[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), "--listen", listen, "--upstream",
-                   "http://127.0.0.1:1/", "--secret-value", (char *)secret, NULL};
-  pid_t proxy = hl_spawn(pargv, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(pport, 5000) == 0);
+  pid_t proxy = e2e_start_secrets_peer(secret, sm, sizeof sm, NULL);
   int port = emu_start();
   const char *pargs[] = {"--secret", secret, NULL};
   e2e_start_partner(&partner, pargs);
