@@ -106,7 +106,7 @@ static void proxy_start(proxy *p, const char *const *extra) {
   snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
   char *argv[32];
   int n = 0;
-  argv[n++] = (char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy");
+  argv[n++] = (char *)hl_bin_path("tools/aws_peer/hl_aws_peer");
   argv[n++] = "--listen";
   argv[n++] = listen;
   argv[n++] = "--upstream";

@@ -212,7 +212,7 @@ pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_
   char listen[64];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", p);
   snprintf(endpoint_env, len, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", p);
-  char *argv[] = {(char *)hl_bin_path("tools/ddb_proxy/hl_ddb_proxy"), (char *)"--listen", listen,
+  char *argv[] = {(char *)hl_bin_path("tools/aws_peer/hl_aws_peer"), (char *)"--listen", listen,
                   (char *)"--upstream", (char *)"http://127.0.0.1:1/", (char *)(secret_value ? "--secret-value" : NULL),
                   (char *)secret_value, NULL};
   pid_t pid = hl_spawn(argv, NULL, "/dev/null");

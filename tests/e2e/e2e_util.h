@@ -51,7 +51,7 @@ void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen,
 /* Waits until the status is `want`. */
 bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms);
 
-/* The AWS test peer (tools/ddb_proxy) answering Secrets Manager's
+/* The AWS test peer (tools/aws_peer) answering Secrets Manager's
  * GetSecretValue with secret_value (NULL: "not found") on a free loopback
  * port; fills endpoint_env with HOOKLOOP_SECRETSMANAGER_ENDPOINT=... (keep
  * it alive while the process using it runs). Returns its pid. */

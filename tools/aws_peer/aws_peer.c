@@ -1,5 +1,8 @@
-/* hl_ddb_proxy — a test peer between hookloop and a DynamoDB-compatible
- * server (dynalite), on loopback:
+/* hl_aws_peer — the AWS side of hookloop's tests, on loopback: a proxy in
+ * front of a DynamoDB-compatible server (dynalite) that injects faults, an
+ * ECS container-credentials endpoint and a Secrets Manager stand-in.
+ *   - forwards POST / (DynamoDB) to --upstream and relays the answer
+ *     (x-amz-crc32 too);
  *   - forwards POST / to --upstream and relays the answer (x-amz-crc32 too);
  *   - --unprocessed-pct N: a BatchWriteItem of two or more items reaches the
  *     server with only its first half; the answer lists the rest as
@@ -299,7 +302,7 @@ int main(int argc, char **argv) {
       case 'T': P.creds_ttl_s = atoi(optarg); break;
       case 'S': P.secret_value = optarg; break;
       default:
-        fprintf(stderr, "usage: hl_ddb_proxy --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
+        fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
                         "[--creds-ttl-s N]] [--secret-value S]\n");
@@ -307,7 +310,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!P.upstream || strncmp(P.upstream, "http://127.0.0.1:", 17) != 0) {
-    fprintf(stderr, "hl_ddb_proxy: --upstream must be http://127.0.0.1:PORT/ (loopback only)\n");
+    fprintf(stderr, "hl_aws_peer: --upstream must be http://127.0.0.1:PORT/ (loopback only)\n");
     return 2;
   }
   if (!P.secret) P.secret = "proxy-test-secret";
@@ -316,7 +319,7 @@ int main(int argc, char **argv) {
   hl_curl_uv_init(&P.curl, P.loop, 64);
   hl_http_server_config cfg = {.on_request = on_request};
   if (hl_http_server_create(P.loop, listen, &cfg, &P.srv) != 0 || hl_http_server_start(P.srv) != 0) {
-    fprintf(stderr, "hl_ddb_proxy: cannot listen on %s\n", listen);
+    fprintf(stderr, "hl_aws_peer: cannot listen on %s\n", listen);
     return 1;
   }
   printf("listening %d\n", hl_http_server_port(P.srv));
