@@ -10,6 +10,7 @@
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
 #include "app/hl_app_store.h"
+#include "store/hl_store_ddb.h"
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
@@ -81,6 +82,21 @@ static void render_metrics(void *data, hl_buf *out) {
   serve *s = data;
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
   hl_metrics_render_prometheus(&s->metrics, out);
+  if (s->store && strcmp(s->store->vt->name, "dynamodb") == 0) {
+    /* How the store's requests fare: retries climb before failures do. */
+    const hl_ddb_client *c = hl_store_ddb_client(s->store);
+    hl_buf_printf(out,
+                  "# HELP hookloop_dynamodb_calls_total DynamoDB calls made by the store.\n"
+                  "# TYPE hookloop_dynamodb_calls_total counter\n"
+                  "hookloop_dynamodb_calls_total %lld\n"
+                  "# HELP hookloop_dynamodb_retries_total DynamoDB attempts retried (throttling, 5xx, connection errors).\n"
+                  "# TYPE hookloop_dynamodb_retries_total counter\n"
+                  "hookloop_dynamodb_retries_total %lld\n"
+                  "# HELP hookloop_dynamodb_failures_total DynamoDB calls that ended in an error.\n"
+                  "# TYPE hookloop_dynamodb_failures_total counter\n"
+                  "hookloop_dynamodb_failures_total %lld\n",
+                  (long long)c->calls, (long long)c->retries, (long long)c->failures);
+  }
 }
 
 /* --- shutdown ------------------------------------------------------------------ */

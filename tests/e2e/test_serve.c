@@ -637,6 +637,12 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
     accepted = e2e_post_event(&other, "evt-shared-1", "1.00") == 202;
   }
   HL_ASSERT_MSG(accepted, "the other service never learned the schema");
+  /* The store's own figures are on /metrics. */
+  char mu[256], *metrics = NULL;
+  snprintf(mu, sizeof mu, "%s/metrics", other.base);
+  HL_ASSERT_EQ_INT(hl_http("GET", mu, NULL, 0, NULL, &metrics), 200);
+  HL_ASSERT(metrics && strstr(metrics, "hookloop_dynamodb_calls_total ") && strstr(metrics, "hookloop_dynamodb_retries_total 0"));
+  free(metrics);
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 1, 10000, &doc), 1);
   hl_json_doc_dispose(&doc);
