@@ -263,7 +263,7 @@ if [ "$mode" = profile ]; then
   exit 0
 fi
 
-commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src bench tools 2>/dev/null || echo "+changes")
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
 params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario c $CRATE events/s for ${CSECS}s"
