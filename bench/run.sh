@@ -301,7 +301,7 @@ if command -v gnuplot >/dev/null; then
 set terminal pngcairo noenhanced size 800,480 font ",10"
 set output "$out/a-inflight.png"
 set title "Scenario a: deliveries/s vs the subscription's max_in_flight ($N events, fast partner)"
-set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key bottom right; set grid
+set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key below; set grid
 plot "$work/sweep.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
      $m_ceil with lines dt 2 title "h2load ceiling ($m_ceil req/s)", \
      $m_ceil / 2 with lines dt 3 title "target: 0.5 x ceiling"
