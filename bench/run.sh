@@ -13,9 +13,9 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; H2N=20000; REFN=4000; CSECS=5; SWEEP="32 128 2048" ;;
-  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; CSECS=15; SWEEP="16 64 256 2048" ;;
-  profile) N=20000; RUNS=1; H2N=0; REFN=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
+  quick) N=20000; RUNS=3; H2N=20000; REFN=4000; NB=20000; CSECS=5; SWEEP="32 128 2048" ;;
+  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; NB=40000; CSECS=15; SWEEP="16 64 256 2048" ;;
+  profile) N=20000; RUNS=1; H2N=0; REFN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
   *) echo "usage: bench/run.sh quick|full|profile" >&2; exit 2 ;;
 esac
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 3 + nsweep + 1 + 2 + 1 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + 2 + 1 + 1)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -169,7 +169,7 @@ scenario_b() { # -> "rate max_concurrent rss"
   start_partner "$pp" --latency-ms 1000; local ppid=${pids[-1]}
   HOOKLOOP_MAX_IN_FLIGHT=10000 start_hookloop "$hp" "$dir" warn
   setup "$hp" "$pp" 10000 1
-  local nb=$((N < 40000 ? 40000 : N))
+  local nb=$NB
   load_backlog "$hp" 2000000 "$nb"
   local c0; c0=$(partner_stat "$pp")
   local t0 t1; t0=$(date +%s.%N)
@@ -263,10 +263,10 @@ if [ "$mode" = profile ]; then
   exit 0
 fi
 
-commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src bench tools 2>/dev/null || echo "+changes")
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
-params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario c $CRATE events/s for ${CSECS}s"
+params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s"
 echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
@@ -301,14 +301,14 @@ if command -v gnuplot >/dev/null; then
 set terminal pngcairo noenhanced size 800,480 font ",10"
 set output "$out/a-inflight.png"
 set title "Scenario a: deliveries/s vs the subscription's max_in_flight ($N events, fast partner)"
-set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key bottom right; set grid
+set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key below; set grid
 plot "$work/sweep.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
      $m_ceil with lines dt 2 title "h2load ceiling ($m_ceil req/s)", \
      $m_ceil / 2 with lines dt 3 title "target: 0.5 x ceiling"
 set output "$out/a-latency-cdf.png"
 set title "Scenario a: partner request latency per attempt, CDF (median run, $AMIF in flight)"
 unset logscale; set logscale x 10; set xlabel "ms (request sent -> answer received)"; set ylabel "fraction of attempts"
-set yrange [0:1]; set key bottom right
+set yrange [0:1]; set key inside bottom right
 plot "$work/cdf.dat" using 1:2 with lines lw 2 title "hookloop"
 EOF
 fi
@@ -328,19 +328,23 @@ table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $A
 ![deliveries/s vs max_in_flight](a-inflight.png)
 ![request latency CDF](a-latency-cdf.png)"
 
-progress "b: 10,000 in flight to a 1 s partner"
-read -r brate bmax bmem <<<"$(scenario_b)"
-table_b="| scenario b (1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000) | value |
+brates=(); bmaxs=(); bmems=()
+for ((r = 0; r < RUNS; r++)); do
+  progress "b: 10,000 in flight to a 1 s partner, run $((r + 1))"
+  read -r brate bmax bmem <<<"$(scenario_b)"
+  brates+=("$brate"); bmaxs+=("$bmax"); bmems+=("$bmem")
+done
+table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000, median of $RUNS) | value |
 |---|---|
-| deliveries/s, sustained over the whole backlog | $brate (target >= 9000) |
-| most requests the partner saw at once | $bmax |
-| hookloop peak RSS (MB) | $bmem (target <= 256) |"
+| deliveries/s, sustained over the whole backlog | $(printf '%s\n' "${brates[@]}" | median) (target >= 9000; runs: ${brates[*]}) |
+| most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) |
+| hookloop peak RSS (MB) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 256) |"
 
 progress "c: healthy partner alone"
 read -r calone ca50 ca99 ca999 _ <<<"$(scenario_c 0)"
 progress "c: healthy partner with a dead and a flaky one"
 read -r cwith cw50 cw99 cw999 cothers <<<"$(scenario_c 1)"
-table_c="| scenario c ($CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503) | alone | with the others |
+table_c="| scenario c (one run each; $CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503) | alone | with the others |
 |---|---|---|
 | healthy partner's deliveries/s over the window | $calone | $cwith |
 | healthy partner's rate with the others, relative to alone | | $(ratio "$cwith" "$calone") (target >= 0.90) |
@@ -349,7 +353,7 @@ table_c="| scenario c ($CRATE events/s offered for ${CSECS}s; dead partner: no a
 
 progress "d: producer API"
 read -r bulk bulkbusy single <<<"$(scenario_d)"
-table_d="| scenario d (producer API; $((N / 2)) unique ~1 KB events per figure, 1000 per request, one client) | value |
+table_d="| scenario d (producer API, one run; $((N / 2)) unique ~1 KB events per figure, 1000 per request, one client) | value |
 |---|---|
 | bulk ingest, accepted events/s, deliveries held (the API alone on its core) | $bulk (target >= 20000) |
 | bulk ingest, accepted events/s, while the same core delivers them to the partner | $bulkbusy |

@@ -2,17 +2,29 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 
+#include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One of these per fd curl has asked us to watch, indexed by fd in
  * c->socks and reused by whichever socket curl opens on that fd next (in
- * whichever shard); a stopped one has no epoll registration. Freed in its
- * close callback, at hl_curl_uv_close. */
+ * whichever shard). Freed in its close callback, at hl_curl_uv_close.
+ *
+ * libuv re-registers an fd with epoll on every uv_poll_start (DEL, then
+ * ADD) and deregisters it on uv_poll_stop, which made three epoll_ctl calls
+ * per transfer on a kept-alive connection. So the poll is only restarted
+ * when the mask changes, and a connection curl stops watching (REMOVE: it
+ * went back to curl's cache) stays registered for readability, "idle": a
+ * readable idle socket (the partner closed it) is stopped then, and curl's
+ * close of any socket goes through close_socket, which stops the poll
+ * first. A stopped one has no epoll registration. */
 typedef struct {
   uv_poll_t poll;
   curl_socket_t fd;
   hl_curl_uv *owner;
   hl_curl_shard *shard; /* the multi handle that watches it now */
+  int events;           /* UV_READABLE/UV_WRITABLE polled now; 0: stopped */
+  bool idle;            /* curl does not watch it: events are not passed on */
 } curl_sock;
 
 static void check_multi_info(hl_curl_shard *sh, int budget);
@@ -45,8 +57,17 @@ static void action(hl_curl_shard *sh, curl_socket_t fd, int mask) {
   check_multi_info(sh, HL_CURL_UV_DRAIN_MAX);
 }
 
+static void sock_poll(curl_sock *s, int events);
+
 static void on_poll(uv_poll_t *p, int status, int events) {
   curl_sock *s = hl_container_of(p, curl_sock, poll);
+  if (s->idle) {
+    /* An idle kept-alive connection became readable or failed: the partner
+     * closed it (or sent what it should not). curl finds it dead when it
+     * next looks; until then it is not polled, so it cannot spin. */
+    sock_poll(s, 0);
+    return;
+  }
   int mask = 0;
   if (status < 0) mask = CURL_CSELECT_ERR;
   if (events & UV_READABLE) mask |= CURL_CSELECT_IN;
@@ -104,17 +125,40 @@ static curl_sock *sock_for(hl_curl_uv *c, curl_socket_t fd) {
   return s;
 }
 
-/* CURLMOPT_SOCKETFUNCTION. REMOVE only stops the poll (removing the fd from
- * epoll before curl may close it); the handle stays for the fd's next
- * socket. curl sockets are non-blocking already, so a reused handle needs
- * no re-initialisation for a new socket on the same fd. */
+/* Polls s for events (0: stops it), touching epoll only on a change. */
+static void sock_poll(curl_sock *s, int events) {
+  if (events == s->events) return;
+  if (events == 0) uv_poll_stop(&s->poll);
+  else uv_poll_start(&s->poll, events, on_poll);
+  s->events = events;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION, set by hl_curl_uv_add on every transfer (a
+ * connection keeps the function of the transfer that opened it): the fd
+ * leaves epoll before it is closed, so a new socket on the same fd number
+ * is registered afresh. */
+static int close_socket(void *clientp, curl_socket_t fd) {
+  hl_curl_uv *c = clientp;
+  if (fd >= 0 && (size_t)fd < c->nsocks && c->socks[fd]) {
+    curl_sock *s = c->socks[fd];
+    sock_poll(s, 0);
+    s->idle = false;
+  }
+  return close(fd);
+}
+
+/* CURLMOPT_SOCKETFUNCTION. REMOVE leaves the socket registered, idle (see
+ * curl_sock); the handle stays for the fd's next socket. curl sockets are
+ * non-blocking already, so a reused handle needs no re-initialisation. */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
   hl_curl_shard *sh = userp;
   curl_sock *s = socketp;
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
-      uv_poll_stop(&s->poll);
+      s->idle = true;
+      if (s->events) sock_poll(s, UV_READABLE);
+      uv_unref((uv_handle_t *)&s->poll); /* an idle connection keeps no loop alive */
       curl_multi_assign(sh->multi, fd, NULL);
     }
     return 0;
@@ -123,12 +167,14 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     s = sock_for(sh->owner, fd);
     if (s == NULL) return -1;
     s->shard = sh;
+    s->idle = false;
+    uv_ref((uv_handle_t *)&s->poll);
     curl_multi_assign(sh->multi, fd, s);
   }
   int events = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= UV_WRITABLE;
-  uv_poll_start(&s->poll, events, on_poll);
+  sock_poll(s, events);
   return 0;
 }
 
@@ -215,6 +261,8 @@ int hl_curl_uv_add(hl_curl_uv *c, hl_curl_xfer *x, CURL *easy, hl_curl_done_cb d
   x->done = done;
   x->shard = sh;
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, c);
   CURLMcode rc = curl_multi_add_handle(sh->multi, easy);
   if (rc != CURLM_OK) {
     x->easy = NULL;
