@@ -13,9 +13,9 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; H2N=20000; REFN=4000; NB=20000; CSECS=5; SWEEP="32 128 2048" ;;
-  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; NB=40000; CSECS=15; SWEEP="16 64 256 2048" ;;
-  profile) N=20000; RUNS=1; H2N=0; REFN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
+  quick) N=20000; RUNS=3; H2N=20000; REFN=3000; KN=20000; NB=20000; CSECS=5; SWEEP="32 128 2048" ;;
+  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; KN=20000; NB=40000; CSECS=15; SWEEP="16 64 256 2048" ;;
+  profile) N=20000; RUNS=1; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
   *) echo "usage: bench/run.sh quick|full|profile" >&2; exit 2 ;;
 esac
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 4 + nsweep + 2 + 1 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + 1 + 2 + 1 + 1)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -62,6 +62,20 @@ start_hookloop() { # port datadir loglevel
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }
 stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s, so a slow shutdown cannot stall the run
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$@" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true
+}
+start_kafka() { # -> KPID, BOOT; the broker stops when fd 5 closes or on SIGTERM
+  local kout=$work/kafka-$RANDOM.out
+  rm -f "$work/kfifo"; mkfifo "$work/kfifo"
+  $pin_p "$bin/tools/mock_kafka/hl_mock_kafka" --brokers 1 <"$work/kfifo" >"$kout" 2>/dev/null &
+  KPID=$!; pids+=($KPID)
+  exec 5>"$work/kfifo" # holds the broker's stdin open
+  for _ in $(seq 1 100); do grep -q '^bootstrap ' "$kout" && break; sleep 0.05; done
+  BOOT=$(awk '/^bootstrap /{print $2; exit}' "$kout")
+}
 partner_stat() { # port [field]: no Python here, it is polled while hookloop runs
   curl -s "http://127.0.0.1:$1/stats" | grep -o "\"${2:-requests}\":[0-9]*" | head -1 | cut -d: -f2
 }
@@ -145,21 +159,40 @@ ceiling() {
 
 # --- the Python reference: consume from Kafka, sign, POST (bench/reference) ------------------
 reference() { # -> rate
-  local pp kout; pp=$(free_port); kout=$work/kafka-$RANDOM.out
+  local pp; pp=$(free_port)
   start_partner "$pp"; local ppid=${pids[-1]}
-  rm -f "$work/kfifo"; mkfifo "$work/kfifo"
-  $pin_p "$bin/tools/mock_kafka/hl_mock_kafka" --brokers 1 <"$work/kfifo" >"$kout" 2>/dev/null &
-  local kpid=$!; pids+=($kpid)
-  exec 5>"$work/kfifo" # holds the broker's stdin open; closing it stops the broker
-  for _ in $(seq 1 100); do grep -q '^bootstrap ' "$kout" && break; sleep 0.05; done
-  local boot; boot=$(awk '/^bootstrap /{print $2; exit}' "$kout")
+  start_kafka
   local secret; secret=whsec_$(head -c 32 /dev/urandom | base64)
-  local res; res=$($pin_hl "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$boot" --topic wh.egress.p.Payment \
+  local res; res=$($pin_hl "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$BOOT" --topic wh.egress.p.Payment \
     --url "http://127.0.0.1:$pp/hook/ref" --secret "$secret" --count "$REFN" --concurrency "$REFC" --fill 2>"$work/ref.err" || true)
   exec 5>&-
-  stop "$kpid" "$ppid"
+  stop_bounded "$KPID" "$ppid"
   [ -n "$res" ] || { note "reference failed: $(tail -1 "$work/ref.err")"; echo 0; return; }
   python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"]))' "$res"
+}
+
+# --- scenario a on Kafka: hookloop's dispatcher draining a pre-filled egress topic -------------
+# The same source as the Python reference: records keyed by event id on
+# wh.egress.p.Payment, filled while the subscription is held at 1/s.
+scenario_a_kafka() { # -> rate
+  local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/ak-$RANDOM
+  start_partner "$pp"; local ppid=${pids[-1]}
+  start_kafka
+  KAFKA_BROKERS=$BOOT HOOKLOOP_ROLE=dispatcher start_hookloop "$hp" "$dir" warn
+  setup "$hp" "$pp" "$AMIF" 1
+  "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$BOOT" --topic wh.egress.p.Payment --url x \
+    --secret whsec_AAAA --count "$KN" --fill-only 2>"$work/fill.err" || true
+  sleep 1
+  local c0; c0=$(partner_stat "$pp")
+  local t0 t1; t0=$(date +%s.%N)
+  setup "$hp" "$pp" "$AMIF" 0
+  for _ in $(seq 1 3000); do [ "$(partner_stat "$pp")" -ge "$KN" ] && break; sleep 0.02; done
+  t1=$(date +%s.%N)
+  local got; got=$(partner_stat "$pp")
+  exec 5>&-
+  stop_bounded "$HLPID" "$KPID" "$ppid"
+  [ "$got" -ge "$KN" ] || { note "Kafka drain incomplete: $got of $KN"; echo 0; return; }
+  echo "($KN - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f'
 }
 
 # --- scenario b: 10,000 in flight to a partner that answers after 1 s -----------------------
@@ -266,7 +299,7 @@ fi
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
-params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s"
+params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s"
 echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
@@ -293,6 +326,8 @@ for mif in $SWEEP; do
   echo "$mif $rate" >>"$work/sweep.dat"
 done
 echo "$AMIF $m_rate" >>"$work/sweep.dat"; sort -n -o "$work/sweep.dat" "$work/sweep.dat"
+progress "a: hookloop on Kafka egress"
+k_rate=$(scenario_a_kafka)
 
 plots=""
 if command -v gnuplot >/dev/null; then
@@ -320,6 +355,7 @@ table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $A
 | ratio to the ceiling | $(ratio "$m_rate" "$m_ceil") (target >= 0.5) |
 | Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s | $m_ref |
 | hookloop as a multiple of the Python reference | $( [ "$m_ref" -gt 0 ] && ratio "$m_rate" "$m_ref" || echo n/a) (target >= 50) |
+| hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; one run), deliveries/s | $k_rate ($( [ "$m_ref" -gt 0 ] && ratio "$k_rate" "$m_ref" || echo n/a)x the reference) |
 | time from acceptance to partner 2xx, p50 / p99 / p99.9 (ms; includes the held backlog, not a latency under load) | $(printf '%s\n' "${p50s[@]}" | median) / $(printf '%s\n' "${p99s[@]}" | median) / $(printf '%s\n' "${p999s[@]}" | median) |
 | hookloop CPU seconds for the run / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) |
 | deliveries/s by max_in_flight (one run each; $AMIF: the median above) | $(awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2}' "$work/sweep.dat") |"

@@ -9,7 +9,8 @@ with httpx on asyncio, count the 2xx answers, commit the offsets.
     /usr/bin/python3 bench/reference/ref_dispatcher.py --bootstrap HOST:PORT \
         --topic T --url URL --secret whsec_... --count N [--fill] [--concurrency C]
 
---fill first produces N ~1 KB events to the topic (not timed). Timing starts
+--fill first produces N ~1 KB events to the topic (not timed); --fill-only
+does only that (bench/run.sh pre-fills hookloop's own egress topic with it). Timing starts
 at the first record consumed and ends when the N-th POST has been answered.
 Prints one JSON line: {"deliveries": N, "seconds": S, "rate": N/S, "errors": E}.
 
@@ -129,11 +130,13 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--concurrency", type=int, default=512)
     ap.add_argument("--fill", action="store_true")
+    ap.add_argument("--fill-only", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=300.0)
     args = ap.parse_args()
-    if args.fill:
+    if args.fill or args.fill_only:
         fill(args.bootstrap, args.topic, args.count)
-    asyncio.run(dispatch(args))
+    if not args.fill_only:
+        asyncio.run(dispatch(args))
 
 
 if __name__ == "__main__":
