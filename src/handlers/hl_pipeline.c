@@ -250,6 +250,14 @@ static hl_sub *sub_of(hl_pipeline *p, const hl_kafka_msg *m) {
   return NULL;
 }
 
+/* Records fetched before a pause still arrive: one entry per partition
+ * and subscription keeps the list as short as the partitions. */
+static bool is_paused(const hl_pipeline *p, const char *topic, int32_t partition, const hl_sub *s) {
+  for (const paused_part *x = p->paused; x; x = x->next)
+    if (x->sub == s && x->partition == partition && strcmp(x->topic, topic) == 0) return true;
+  return false;
+}
+
 static unsigned sub_limit(const hl_sub *s) { return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : 256; }
 
 static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
@@ -290,7 +298,7 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   hl_free(acc);
   hl_dispatch_submit(p->dispatch, s, &it, m);
   /* Back-pressure: a subscription with its memory share full stops its feed. */
-  if (s->in_memory >= 2 * sub_limit(s)) {
+  if (s->in_memory >= 2 * sub_limit(s) && !is_paused(p, m->topic, m->partition, s)) {
     paused_part *pp = hl_calloc(1, sizeof *pp);
     pp->topic = hl_strdup(m->topic);
     pp->partition = m->partition;
