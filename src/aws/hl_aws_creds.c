@@ -208,7 +208,6 @@ static void on_fetch_done(hl_curl_xfer *x, CURLcode res) {
   hl_aws_creds_provider *p = hl_container_of(x, hl_aws_creds_provider, xfer);
   long code = 0;
   curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
-  p->fetches++;
   const char *why = NULL;
   int rc;
   if (res != CURLE_OK) {

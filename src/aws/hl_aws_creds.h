@@ -61,7 +61,6 @@ typedef struct {
   size_t body_len;
   uv_timer_t refresh;   /* the next proactive refresh */
   hl_creds_waiter *waiters;
-  int64_t fetches;      /* endpoint fetches done (tests, metrics) */
   void (*close_cb)(void *data);
   void *close_data;
 } hl_aws_creds_provider;

@@ -103,7 +103,6 @@ static void read_done(hl_secrets *s, int status, const char *why) {
   if (s->state == HL_SECRETS_CLOSED) return; /* a waiter told of the close */
   s->state = HL_SECRETS_IDLE;
   if (status == 0) {
-    s->reads++;
     if (s->refresh_ms) uv_timer_start(&s->timer, on_timer, s->refresh_ms, 0);
   } else {
     hl_log_warn("could not read the default webhook secret", "\"error\":\"%s\"", why);

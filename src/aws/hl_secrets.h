@@ -45,7 +45,6 @@ typedef struct {
   hl_buf req, resp;
   hl_creds_waiter waiter;
   uv_timer_t timer;
-  int64_t reads;           /* successful reads (tests) */
   void (*first_cb)(void *data, int status, const char *why);
   void *first_data;
   void (*close_cb)(void *data);

@@ -784,15 +784,14 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
  * dead-letter topic: it is looked up there (key = event id, header
  * subscription_id), produced again to the subscription's egress topic with
  * its attempts kept, and the status goes back to PENDING. */
-typedef enum { KR_LIST, KR_FIND, KR_PRODUCE, KR_RECORD } kr_state;
-
 typedef struct {
   hl_api *a;
   hl_http_req *req;
-  kr_state state;
   char *event_id, *sub_id, *egress;
   hl_delivery_rec rec;
 } kafka_requeue;
+
+static void kr_free(kafka_requeue *c);
 
 static void kr_finish(kafka_requeue *c, int status, const char *code, const char *msg) {
   c->a->pending--;
@@ -804,6 +803,10 @@ static void kr_finish(kafka_requeue *c, int status, const char *code, const char
   } else {
     respond_error(c->req, status, code, msg, NULL);
   }
+  kr_free(c);
+}
+
+static void kr_free(kafka_requeue *c) {
   hl_delivery_rec_free(&c->rec);
   hl_free(c->event_id);
   hl_free(c->sub_id);
@@ -828,7 +831,6 @@ static void kr_on_produced(void *data, int status) {
     kr_finish(c, 503, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
     return;
   }
-  c->state = KR_RECORD;
   int64_t now = hl_wall_ms();
   hl_free(c->rec.status);
   c->rec.status = hl_strdup("PENDING");
@@ -846,7 +848,6 @@ static void kr_on_found(void *data, int status, const char *why, const hl_kafka_
               msg);
     return;
   }
-  c->state = KR_PRODUCE;
   /* The headers the dispatcher reads, carried over; attempts kept. */
   char attempt[24];
   snprintf(attempt, sizeof attempt, "%" PRId64, c->rec.attempts);
@@ -867,9 +868,7 @@ static void kr_on_list(void *data, int status, hl_store_result *res) {
   if (status != 0) {
     c->a->pending--;
     respond_store_error(c->req, status);
-    hl_free(c->event_id);
-    hl_free(c->sub_id);
-    hl_free(c);
+    kr_free(c);
     return;
   }
   hl_delivery_rec *r = NULL;
@@ -891,7 +890,6 @@ static void kr_on_list(void *data, int status, hl_store_result *res) {
   c->rec = *r;
   *r = (hl_delivery_rec){0};
   c->egress = hl_strdup(s->rec.egress_topic);
-  c->state = KR_FIND;
   /* It was dead-lettered when its status was last written; read from a
    * little before that. */
   hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
@@ -902,7 +900,7 @@ static void kr_on_list(void *data, int status, hl_store_result *res) {
 static void retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
   if (a->kafka && a->opt.kafka_cfg && a->opt.dlq_topic && a->opt.loop) {
     kafka_requeue *c = hl_calloc(1, sizeof *c);
-    *c = (kafka_requeue){.a = a, .req = req, .state = KR_LIST, .event_id = hl_strdup(event_id),
+    *c = (kafka_requeue){.a = a, .req = req, .event_id = hl_strdup(event_id),
                          .sub_id = hl_strdup(sub_id)};
     a->pending++;
     a->store->vt->delivery_list(a->store, event_id, kr_on_list, c);

@@ -25,7 +25,6 @@ typedef struct bw {
 
 typedef struct {
   hl_store base;
-  uv_loop_t *loop;
   hl_aws_creds_provider creds;
   hl_ddb_client client;
   hl_table_names t;
@@ -889,7 +888,6 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                       hl_store **out, char *err, size_t errlen) {
   *out = NULL;
   hl_store_ddb *s = hl_calloc(1, sizeof *s);
-  s->loop = loop;
   int rc = hl_aws_creds_init(&s->creds, loop, curl, &cfg->creds, err, errlen);
   if (rc == 0) rc = hl_ddb_client_init(&s->client, loop, curl, &s->creds, &cfg->client, err, errlen);
   if (rc != 0) {
