@@ -48,6 +48,9 @@ static void start_lambda(int port, const char *const *extra_env) {
 static void stop_lambda(void) {
   kill(lambda_pid, SIGKILL);
   hl_wait(lambda_pid, 5000);
+  /* Let the emulator's loop (its own thread) see the dead runtime's /next
+   * close, so the next event is kept for the next runtime. */
+  hl_sleep_ms(100);
   hl_rmtree(dir);
   free(dir);
 }
