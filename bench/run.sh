@@ -2,6 +2,8 @@
 # hookloop load benchmarks against the mock partner, on loopback only.
 #   bench/run.sh quick    (< 2 min)      bench/run.sh full    (< 10 min)
 #   bench/run.sh profile  scenario a once under `perf record -g` (hookloop only, the drain only)
+#   bench/run.sh count    scenario a 5 times under `perf stat`: hookloop's CPU time per delivery,
+#                         which other load on the machine moves less than the rate (for A/B of a change)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
 # target and the Kafka test broker on CPU 1 when there are two.
 # Prints Markdown tables and writes them, with PNG plots, to bench/results/.
@@ -13,10 +15,11 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; H2N=20000; REFN=3000; KN=20000; NB=20000; CSECS=5; SWEEP="32 128 2048" ;;
-  full)  N=100000; RUNS=5; H2N=100000; REFN=20000; KN=20000; NB=40000; CSECS=15; SWEEP="16 64 256 2048" ;;
+  quick) N=20000; RUNS=3; CRUNS=3; H2N=20000; REFN=3000; KN=20000; NB=20000; CSECS=3; SWEEP="32 128 2048" ;;
+  full)  N=100000; RUNS=5; CRUNS=3; H2N=100000; REFN=20000; KN=20000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
   profile) N=20000; RUNS=1; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
-  *) echo "usage: bench/run.sh quick|full|profile" >&2; exit 2 ;;
+  count) N=20000; RUNS=5; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
+  *) echo "usage: bench/run.sh quick|full|profile|count" >&2; exit 2 ;;
 esac
 AMIF=512     # scenario a: the subscription's max_in_flight
 REFC=64      # the Python reference's concurrent POSTs
@@ -35,7 +38,7 @@ trap cleanup EXIT
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 4 + nsweep + 1 + 2 + 1 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + 1 + CRUNS * 3 + 1)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -130,6 +133,9 @@ scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss"
   if [ -n "${PERF_OUT:-}" ]; then # DWARF unwinding: the system libraries have no frame pointers
     perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$HLPID" >/dev/null 2>&1 &
     perfpid=$!; sleep 1
+  elif [ -n "${PERF_STAT:-}" ]; then
+    perf stat -x, -e task-clock -o "$PERF_STAT" -p "$HLPID" 2>/dev/null &
+    perfpid=$!; sleep 0.5
   fi
   local t0 t1; t0=$(date +%s.%N)
   setup "$hp" "$pp" "$mif" 0
@@ -295,11 +301,20 @@ if [ "$mode" = profile ]; then
   perf report -i "$PERF_OUT" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | grep -v '\[k\]' | grep -v ' 0x0' | head -60
   exit 0
 fi
+if [ "$mode" = count ]; then # CPU per delivery during the drain, median of RUNS
+  for ((r = 0; r < RUNS; r++)); do
+    read -r rate _ <<<"$(scenario_a "$AMIF")"
+    awk -F, -v n="$N" -v rate="$rate" '$3 ~ /task-clock/ {printf "%.1f %s\n", $1 * 1000 / n, rate}' "$PERF_STAT"
+  done | sort -n | tee "$work/count.txt" | sed 's/^/  run: µs per delivery, deliveries\/s: /' >&2
+  read -r us rate <<<"$(sed -n "$(((RUNS + 1) / 2))p" "$work/count.txt")"
+  echo "scenario a, $N deliveries, median of $RUNS: $us µs of hookloop CPU per delivery ($rate deliveries/s in that run)"
+  rm -f "$PERF_STAT"; exit 0
+fi
 
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
-params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s"
+params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s, scenarios c and d $CRUNS runs"
 echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
@@ -376,24 +391,36 @@ table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_i
 | most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) |
 | hookloop peak RSS (MB) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 256) |"
 
-progress "c: healthy partner alone"
-read -r calone ca50 ca99 ca999 _ <<<"$(scenario_c 0)"
-progress "c: healthy partner with a dead and a flaky one"
-read -r cwith cw50 cw99 cw999 cothers <<<"$(scenario_c 1)"
-table_c="| scenario c (one run each; $CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503) | alone | with the others |
+# Scenario c, interleaved per run: alone, then with the others; the ratio is of the medians.
+calones=(); cwiths=(); ca50s=(); ca99s=(); ca999s=(); cw50s=(); cw99s=(); cw999s=(); cotherss=()
+for ((r = 0; r < CRUNS; r++)); do
+  progress "c: healthy partner alone, run $((r + 1))"
+  read -r calone ca50 ca99 ca999 _ <<<"$(scenario_c 0)"
+  progress "c: healthy partner with a dead and a flaky one, run $((r + 1))"
+  read -r cwith cw50 cw99 cw999 cothers <<<"$(scenario_c 1)"
+  calones+=("$calone"); ca50s+=("$ca50"); ca99s+=("$ca99"); ca999s+=("$ca999")
+  cwiths+=("$cwith"); cw50s+=("$cw50"); cw99s+=("$cw99"); cw999s+=("$cw999"); cotherss+=("$cothers")
+done
+med() { printf '%s\n' "$@" | median; }
+calone=$(med "${calones[@]}"); cwith=$(med "${cwiths[@]}")
+table_c="| scenario c ($CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503; median of $CRUNS, interleaved) | alone | with the others |
 |---|---|---|
-| healthy partner's deliveries/s over the window | $calone | $cwith |
+| healthy partner's deliveries/s over the window | $calone (runs: ${calones[*]}) | $cwith (runs: ${cwiths[*]}) |
 | healthy partner's rate with the others, relative to alone | | $(ratio "$cwith" "$calone") (target >= 0.90) |
-| healthy partner: acceptance -> 2xx, p50 / p99 / p99.9 ms | $ca50 / $ca99 / $ca999 | $cw50 / $cw99 / $cw999 |
-| requests the dead and flaky partners received | | $cothers |"
+| healthy partner: acceptance -> 2xx, p50 / p99 / p99.9 ms | $(med "${ca50s[@]}") / $(med "${ca99s[@]}") / $(med "${ca999s[@]}") | $(med "${cw50s[@]}") / $(med "${cw99s[@]}") / $(med "${cw999s[@]}") |
+| requests the dead and flaky partners received | | $(med "${cotherss[@]}") |"
 
-progress "d: producer API"
-read -r bulk bulkbusy single <<<"$(scenario_d)"
-table_d="| scenario d (producer API, one run; $((N / 2)) unique ~1 KB events per figure, 1000 per request, one client) | value |
+bulks=(); busys=(); singles=()
+for ((r = 0; r < CRUNS; r++)); do
+  progress "d: producer API, run $((r + 1))"
+  read -r bulk bulkbusy single <<<"$(scenario_d)"
+  bulks+=("$bulk"); busys+=("$bulkbusy"); singles+=("$single")
+done
+table_d="| scenario d (producer API, median of $CRUNS; $((N / 2)) unique ~1 KB events per figure, 1000 per request, one client) | value |
 |---|---|
-| bulk ingest, accepted events/s, deliveries held (the API alone on its core) | $bulk (target >= 20000) |
-| bulk ingest, accepted events/s, while the same core delivers them to the partner | $bulkbusy |
-| POST /api/v1/events, requests/s (h2load, 64 connections; one id, so all but the first are answered 200 duplicate) | $single |"
+| bulk ingest, accepted events/s, deliveries held (the API alone on its core) | $(med "${bulks[@]}") (target >= 20000; runs: ${bulks[*]}) |
+| bulk ingest, accepted events/s, while the same core delivers them to the partner | $(med "${busys[@]}") (runs: ${busys[*]}) |
+| POST /api/v1/events, requests/s (h2load, 64 connections; one id, so all but the first are answered 200 duplicate) | $(med "${singles[@]}") (runs: ${singles[*]}) |"
 
 progress "e: schema and Lambda"
 schema_out=$($pin_p "$bin/bench/schema/bench_schema" 2 2>&1 || true)
