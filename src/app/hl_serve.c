@@ -81,6 +81,7 @@ static void on_accepted(void *data, size_t nsubs) {
 static void render_metrics(void *data, hl_buf *out) {
   serve *s = data;
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
+  hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
   if (s->store && strcmp(s->store->vt->name, "dynamodb") == 0) {
     /* How the store's requests fare: retries climb before failures do. */

@@ -541,8 +541,10 @@ static void send_attempt(hl_delivery *dl) {
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* curl allocates this receive buffer per running transfer (16 KB by
    * default); partners' answers are small and their bodies discarded, and
-   * 10,000 transfers in flight would spend 160 MB on it. */
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+   * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
+   * least: a longer answer takes more reads, which only a misbehaving
+   * partner sends. */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
   dl->sent_ns = hl_mono_ns();
   if (hl_curl_uv_add(d->curl, &dl->xfer, e, on_sent) != 0) {
     release_slot(dl);
@@ -681,15 +683,20 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* How many of a subscription's deliveries may be in memory: those in flight
+ * plus one claim's worth (a claim takes at most 512) waiting, so the next
+ * requests are ready when answers come back while memory stays near what
+ * is in flight (10,000 in flight hold ~10,600 bodies, not twice that). */
 static unsigned sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
-  return 2 * sub_limit(d, s) + 64;
+  unsigned limit = sub_limit(d, s);
+  return limit + HL_MIN(limit, 512u) + 64;
 }
 
 static void on_pump(uv_idle_t *h) {
   hl_dispatch *d = hl_container_of(h, hl_dispatch, pump);
   uv_idle_stop(&d->pump);
   if (d->stopping) return;
-  unsigned global_cap = 2 * d->opt.max_in_flight + 1024;
+  unsigned global_cap = d->opt.max_in_flight + 2048;
   hl_sub *list = d->dirty, *keep = NULL;
   d->dirty = NULL;
   while (list) {

@@ -30,6 +30,7 @@ void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs) {
 }
 
 void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n) { m->in_flight = n; }
+void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n) { m->in_memory = n; }
 
 static void counter(hl_buf *o, const char *name, const char *help, uint64_t v) {
   hl_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
@@ -62,6 +63,9 @@ void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *o) {
   hl_buf_printf(o, "# HELP hookloop_deliveries_in_flight Partner requests running now.\n"
                    "# TYPE hookloop_deliveries_in_flight gauge\nhookloop_deliveries_in_flight %llu\n",
                 (unsigned long long)m->in_flight);
+  hl_buf_printf(o, "# HELP hookloop_deliveries_in_memory Deliveries held in memory: in flight, and claimed from the queue ready to go.\n"
+                   "# TYPE hookloop_deliveries_in_memory gauge\nhookloop_deliveries_in_memory %llu\n",
+                (unsigned long long)m->in_memory);
   counter(o, "hookloop_retry_attempts_total", "Delivery attempts after the first.", m->retry_attempts);
 }
 

@@ -16,6 +16,7 @@ typedef struct {
   uint64_t deliveries_success, deliveries_failed, deliveries_retry, deliveries_duplicate;
   uint64_t retry_attempts;       /* attempts after the first */
   uint64_t in_flight;
+  uint64_t in_memory;
   uint64_t latency_buckets[HL_METRICS_BUCKETS]; /* cumulative on render */
   uint64_t latency_count;
   double latency_sum;
@@ -29,6 +30,7 @@ void hl_metrics_on_delivery(hl_metrics *m, const char *outcome, double latency_s
 /* An event was accepted and fanned out to nsubs subscriptions. */
 void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs);
 void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n);
+void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n);
 void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *out);
 /* One EMF JSON line (no newline) with the seed metric names, for the
  * figures since `since` (a previous snapshot, or NULL for all). */

@@ -386,6 +386,65 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* A gauge off /metrics, or -1. */
+static long long metric(const e2e_hookloop *h, const char *name) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/metrics", h->base);
+  char *m = NULL;
+  long long v = -1;
+  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
+      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = atoll(p + n + 1); break; }
+  }
+  free(m);
+  return v;
+}
+
+/* Memory follows what is in flight: a subscription holds its in-flight
+ * requests plus one claim (at most 512) ready to go, however long its
+ * backlog, so 10,000 in flight do not hold 20,000 bodies. */
+HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/mem?latency_ms=4000", partner.base);
+  enum { LIMIT = 600, BACKLOG = 2400, PER = 600 };
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 600", NULL, 0));
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events/bulk", hk.base);
+  hl_buf b = HL_BUF_INIT;
+  for (int k = 0; k < BACKLOG / PER; k++) {
+    hl_buf_reset(&b);
+    hl_buf_putc(&b, '[');
+    for (int i = 0; i < PER; i++)
+      hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"mem-%d\",\"eventType\":\"Payment\"},\"amount\":1,\"currency\":\"EUR\"}",
+                    i ? "," : "", k * PER + i);
+    hl_buf_puts(&b, "]");
+    hl_buf_putc(&b, '\0');
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, NULL), 200);
+  }
+  hl_buf_dispose(&b);
+  /* The partner answers after 4 s: wait until the limit is in use. */
+  long long in_flight = 0, in_memory = 0;
+  for (int waited = 0; waited < 3000 && in_flight < LIMIT; waited += 50) {
+    hl_sleep_ms(50);
+    in_flight = metric(&hk, "hookloop_deliveries_in_flight");
+    in_memory = metric(&hk, "hookloop_deliveries_in_memory");
+  }
+  HL_ASSERT_EQ_INT(in_flight, LIMIT);
+  /* Claims go on until memory is full: watch it for a while longer. */
+  for (int i = 0; i < 10; i++) {
+    hl_sleep_ms(100);
+    long long m = metric(&hk, "hookloop_deliveries_in_memory");
+    if (m > in_memory) in_memory = m;
+  }
+  /* The next requests are ready (more than in flight), but no more than
+   * one claim's worth and a little slack. */
+  HL_ASSERT_MSG(in_memory > LIMIT && in_memory <= LIMIT + 512 + 64,
+                "%lld deliveries in memory with %d in flight", in_memory, LIMIT);
+  stop_both();
+}
+
 HL_TEST_T(sigterm_drains_in_flight_deliveries, 120) {
   start_both(NULL, NULL);
   char url[256];
