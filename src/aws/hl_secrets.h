@@ -3,7 +3,7 @@
  *
  * Subscriptions registered without a secret of their own are signed with
  * it. It is read with GetSecretValue (awsJson1_1, SigV4 with the credentials
- * chain) through the loop's curl multi handle at start, and again every
+ * chain, through aws/hl_aws_json on the loop's curl multi handle) at start, and again every
  * refresh interval, so a rotated secret is taken up without a restart; a
  * failed refresh keeps the value in hand. The SecretString is either the
  * secret itself ("whsec_...", several space-separated while rotating) or a
@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "aws/hl_aws_creds.h"
+#include "aws/hl_aws_json.h"
 #include "loop/hl_curl_uv.h"
 
 typedef struct {
@@ -32,18 +33,12 @@ typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secr
 
 typedef struct {
   uv_loop_t *loop;
-  hl_curl_uv *curl;
   hl_aws_creds_provider creds;
+  hl_aws_json_client client; /* GetSecretValue calls, retried and wiped */
   hl_secrets_state state;
-  char *secret_id, *region, *url, *host;
+  char *secret_id;
   char *value;             /* the current secret, or NULL before the first read */
   uint64_t refresh_ms;
-  hl_sigv4_key_cache key_cache;
-  CURL *easy;
-  hl_curl_xfer xfer;
-  struct curl_slist *headers;
-  hl_buf req, resp;
-  hl_creds_waiter waiter;
   uv_timer_t timer;
   void (*first_cb)(void *data, int status, const char *why);
   void *first_data;

@@ -56,6 +56,10 @@ void hl_arena_reset(hl_arena *a) {
   a->head = c;
 }
 
+void hl_arena_wipe(hl_arena *a) {
+  for (hl_arena_chunk *c = a->head; c; c = c->next) explicit_bzero(c->data, c->used);
+}
+
 void hl_arena_dispose(hl_arena *a) {
   hl_arena_chunk *c = a->head;
   while (c) {
@@ -404,6 +408,11 @@ int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error 
 
 void hl_json_doc_reset(hl_json_doc *doc) {
   hl_arena_reset(&doc->arena);
+  doc->root = NULL;
+}
+
+void hl_json_doc_wipe(hl_json_doc *doc) {
+  hl_arena_wipe(&doc->arena);
   doc->root = NULL;
 }
 

@@ -69,6 +69,8 @@ void *hl_arena_alloc(hl_arena *a, size_t n);        /* 8-byte aligned, aborts on
 char *hl_arena_strndup(hl_arena *a, const char *s, size_t n);
 void hl_arena_reset(hl_arena *a);                   /* keeps the first chunk for reuse */
 void hl_arena_dispose(hl_arena *a);
+/* Zeroes what was allocated (secrets parsed from an answer), keeping it. */
+void hl_arena_wipe(hl_arena *a);
 
 typedef struct {
   hl_arena arena;
@@ -88,6 +90,8 @@ void hl_json_doc_init(hl_json_doc *doc);
 int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err);
 void hl_json_doc_reset(hl_json_doc *doc);
 void hl_json_doc_dispose(hl_json_doc *doc);
+/* Zeroes the document's memory (its strings may be secrets); dispose after. */
+void hl_json_doc_wipe(hl_json_doc *doc);
 
 /* --- access ------------------------------------------------------------ */
 /* Object member by key (last one wins), or NULL (also when v is no object). */

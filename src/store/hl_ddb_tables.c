@@ -53,23 +53,23 @@ static void say(tables_job *j, const char *fmt, const char *a, const char *b) {
   hl_buf_putc(&j->report, '\n');
 }
 
-static void fail(tables_job *j, const char *what, const hl_ddb_status *st) {
+static void fail(tables_job *j, const char *what, const hl_aws_status *st) {
   char line[512];
   snprintf(line, sizeof line, "%s: %s failed: %s %s (HTTP %d)", table_name(j, j->table), what,
-           st->code[0] ? st->code : hl_ddb_outcome_name(st->outcome), st->message, st->http_status);
+           st->code[0] ? st->code : hl_aws_outcome_name(st->outcome), st->message, st->http_status);
   hl_buf_puts(&j->report, line);
   hl_buf_putc(&j->report, '\n');
   j->status = HL_ESTORE;
   j->state = T_DONE;
 }
 
-static void on_answer(void *data, const hl_ddb_status *st, const hl_json *resp) {
+static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) {
   tables_job *j = data;
   switch (j->state) {
     case T_CREATE:
-      if (st->outcome == HL_DDB_OK) {
+      if (st->outcome == HL_AWS_OK) {
         say(j, "%s: created (on-demand billing)", table_name(j, j->table), NULL);
-      } else if (st->outcome == HL_DDB_IN_USE) {
+      } else if (st->outcome == HL_AWS_IN_USE) {
         say(j, "%s: exists already", table_name(j, j->table), NULL);
       } else {
         fail(j, "CreateTable", st);
@@ -79,7 +79,7 @@ static void on_answer(void *data, const hl_ddb_status *st, const hl_json *resp) 
       j->wait_started = hl_mono_ms();
       break;
     case T_DESCRIBE: {
-      if (st->outcome != HL_DDB_OK) {
+      if (st->outcome != HL_AWS_OK) {
         fail(j, "DescribeTable", st);
         break;
       }
@@ -96,13 +96,13 @@ static void on_answer(void *data, const hl_ddb_status *st, const hl_json *resp) 
       break;
     }
     case T_TTL:
-      if (st->outcome == HL_DDB_OK) {
+      if (st->outcome == HL_AWS_OK) {
         say(j, "%s: TTL enabled on expires_at", table_name(j, 4), NULL);
-      } else if (st->outcome == HL_DDB_UNKNOWN_OP) {
+      } else if (st->outcome == HL_AWS_UNKNOWN_OP) {
         say(j, "warning: %s: this endpoint does not support UpdateTimeToLive; expired ledger entries are "
                "ignored by hookloop but not removed",
             table_name(j, 4), NULL);
-      } else if (st->outcome == HL_DDB_VALIDATION && strstr(st->message, "already enabled")) {
+      } else if (st->outcome == HL_AWS_VALIDATION && strstr(st->message, "already enabled")) {
         say(j, "%s: TTL already enabled on expires_at", table_name(j, 4), NULL);
       } else {
         fail(j, "UpdateTimeToLive", st);

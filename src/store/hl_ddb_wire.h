@@ -1,9 +1,10 @@
 /* hl_ddb_wire.h — the DynamoDB JSON protocol (awsJson1_0) without I/O:
  * request bodies for the operations the store uses, and the reading of
- * responses and error bodies.
+ * items in responses.
  *
  * Requests go as POST / with Content-Type application/x-amz-json-1.0 and
- * X-Amz-Target hl_ddb_target(op); the transport and signing live elsewhere.
+ * X-Amz-Target hl_ddb_target(op); the transport, signing and error answers
+ * are AWS JSON's in general (aws/hl_aws_json.h).
  * Attribute values are typed; N values are decimal strings and never pass
  * through a double. Builders borrow every input and append to the caller's
  * buffer; they return 0 or HL_EINVAL (nothing useful was appended then). */
@@ -15,7 +16,6 @@
 #include <stdint.h>
 
 #include "common/hl_buf.h"
-#include "crypto/hl_sigv4.h"
 #include "json/hl_json.h"
 
 typedef enum {
@@ -167,37 +167,6 @@ int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, boo
 int hl_ddb_describe_table(hl_buf *out, const char *table);
 
 /* --- responses ------------------------------------------------------------ */
-typedef enum {
-  HL_DDB_OK = 0,
-  HL_DDB_CONDITION_FAILED, /* ConditionalCheckFailedException: a normal outcome */
-  HL_DDB_THROTTLED,        /* throttling codes: retry with backoff */
-  HL_DDB_TRANSIENT,        /* 5xx, request timeouts: retry with backoff */
-  HL_DDB_NOT_FOUND,        /* ResourceNotFoundException (the table) */
-  HL_DDB_IN_USE,           /* ResourceInUseException (CreateTable of an existing table) */
-  HL_DDB_VALIDATION,       /* ValidationException, SerializationException: a bug */
-  HL_DDB_AUTH,             /* credentials or signature refused */
-  HL_DDB_EXPIRED_TOKEN,    /* refresh the credentials, then retry once */
-  HL_DDB_UNKNOWN_OP,       /* UnknownOperationException (e.g. a server lacking TTL) */
-  HL_DDB_OTHER,
-} hl_ddb_outcome;
-
-typedef struct {
-  hl_ddb_outcome outcome;
-  bool retryable;
-  int http_status;
-  char code[80];     /* the name after '#' in __type, "" when absent */
-  char message[256]; /* message or Message, truncated */
-} hl_ddb_status;
-
-/* Classifies a response from its HTTP status and body (the body may be
- * NULL or not JSON for a 5xx from a proxy). 2xx gives HL_DDB_OK. Returns
- * st->outcome. */
-hl_ddb_outcome hl_ddb_classify(int http_status, const char *body, size_t len, hl_ddb_status *st);
-/* Whether an error code (the part after '#') is retried by the AWS SDKs'
- * standard mode. */
-bool hl_ddb_code_retryable(const char *code);
-const char *hl_ddb_outcome_name(hl_ddb_outcome o);
-
 /* Typed reads of an item (a JSON object of typed values, as in "Item",
  * "Attributes" or an element of "Items"). Each returns NULL / false when the
  * attribute is absent or of another type. */
@@ -210,26 +179,5 @@ bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out);
 /* The inner value of an M or L attribute. */
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name);
 const hl_json *hl_ddb_item_l(const hl_json *item, const char *name);
-
-/* --- transport helpers ---------------------------------------------------- */
-/* Signs POST / to host (e.g. "dynamodb.eu-west-1.amazonaws.com" or
- * "127.0.0.1:8000") for op with body, signing Host, Content-Type and
- * X-Amz-Target. The caller sends those three headers plus out->add[] (date,
- * token when the credentials have one, Authorization). cache may be NULL.
- * Errors as hl_sigv4_sign. */
-int hl_ddb_sign(const char *host, hl_ddb_op op, const char *region, const hl_aws_creds *creds, int64_t now_s,
-                const void *body, size_t body_len, hl_sigv4_key_cache *cache, hl_sigv4_out *out);
-
-/* Whether the x-amz-crc32 response header (unsigned decimal CRC-32 of the
- * body) matches; a missing header (NULL) counts as a match. The SDKs retry
- * a mismatch as a corrupted response. */
-bool hl_ddb_crc32_ok(const char *header, const void *body, size_t len);
-uint32_t hl_ddb_crc32(const void *data, size_t len);
-
-/* Full-jitter exponential backoff before retry number `retry` (1-based):
- * rnd/2^32 * min(base_ms * 2^(retry-1), cap_ms). The SDK standard mode is
- * base 1000, cap 20000; rnd comes from hl_random_u32 (a parameter so tests
- * are deterministic). */
-uint64_t hl_ddb_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 
 #endif

@@ -87,10 +87,10 @@ static void op_finish(op_ctx *o, int status) {
   maybe_closed(s);
 }
 
-static int status_of(const hl_ddb_status *st) {
+static int status_of(const hl_aws_status *st) {
   switch (st->outcome) {
-    case HL_DDB_OK: return 0;
-    case HL_DDB_CONDITION_FAILED: return HL_EEXISTS;
+    case HL_AWS_OK: return 0;
+    case HL_AWS_CONDITION_FAILED: return HL_EEXISTS;
     default: return HL_ESTORE;
   }
 }
@@ -161,7 +161,7 @@ static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
 }
 
 /* --- plain calls ------------------------------------------------------------ */
-static void on_op(void *data, const hl_ddb_status *st, const hl_json *resp);
+static void on_op(void *data, const hl_aws_status *st, const hl_json *resp);
 
 static void on_build_failed(hl_timerq_node *n) { op_finish(hl_container_of(n, op_ctx, fail_node), HL_EINVAL); }
 
@@ -192,13 +192,13 @@ static void page_more(op_ctx *o, const hl_json *last_key) {
   }
 }
 
-static void on_op(void *data, const hl_ddb_status *st, const hl_json *resp) {
+static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
   op_ctx *o = data;
   int status = status_of(st);
   switch (o->kind) {
     case OP_SUB_DELETE:
     case OP_REQUEUE:
-      if (st->outcome == HL_DDB_CONDITION_FAILED) status = HL_ENOTFOUND;
+      if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -242,10 +242,10 @@ static void bw_free(bw *w) {
   hl_free(w);
 }
 
-static void on_batch(void *data, const hl_ddb_status *st, const hl_json *resp) {
+static void on_batch(void *data, const hl_aws_status *st, const hl_json *resp) {
   batch_ctx *b = data;
   hl_store_ddb *s = b->s;
-  int status = st->outcome == HL_DDB_OK ? 0 : HL_ESTORE;
+  int status = st->outcome == HL_AWS_OK ? 0 : HL_ESTORE;
   bool more = false;
   for (bw *w = b->writes, *next; w; w = next) {
     next = w->next;
@@ -569,18 +569,18 @@ static void queue_get(hl_store_ddb *s, bg *g) {
   hl_strmap_put(&s->gets_by_key, g->key, g);
 }
 
-static void on_batch_get(void *data, const hl_ddb_status *st, const hl_json *resp) {
+static void on_batch_get(void *data, const hl_aws_status *st, const hl_json *resp) {
   get_ctx *x = data;
   hl_store_ddb *s = x->s;
-  const hl_json *found = st->outcome == HL_DDB_OK ? hl_json_get(hl_json_get(resp, "Responses"), s->t.ledger_table) : NULL;
-  const hl_json *again = st->outcome == HL_DDB_OK
+  const hl_json *found = st->outcome == HL_AWS_OK ? hl_json_get(hl_json_get(resp, "Responses"), s->t.ledger_table) : NULL;
+  const hl_json *again = st->outcome == HL_AWS_OK
                              ? hl_json_get(hl_json_get(hl_json_get(resp, "UnprocessedKeys"), s->t.ledger_table), "Keys")
                              : NULL;
   int64_t now_s = hl_wall_ms() / 1000;
   bool requeued = false;
   for (size_t i = 0; i < x->n; i++) {
     bg *g = x->reads[i];
-    if (st->outcome != HL_DDB_OK) {
+    if (st->outcome != HL_AWS_OK) {
       bg_answer(g, HL_ESTORE, NULL);
       continue;
     }

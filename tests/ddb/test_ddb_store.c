@@ -439,10 +439,10 @@ HL_TEST(credentials_are_fetched_again_before_they_expire) {
 
 typedef struct {
   int calls;
-  hl_ddb_status st;
+  hl_aws_status st;
 } raw_capture;
 
-static void raw_cb(void *data, const hl_ddb_status *st, const hl_json *resp) {
+static void raw_cb(void *data, const hl_aws_status *st, const hl_json *resp) {
   (void)resp;
   raw_capture *c = data;
   c->calls++;
@@ -460,7 +460,7 @@ HL_TEST(non_retryable_answers_end_at_once) {
   hl_ddb_call(cl, HL_DDB_PUT_ITEM, &body, raw_cb, &c);
   HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
   while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
-  HL_ASSERT_EQ_INT(c.st.outcome, HL_DDB_VALIDATION);
+  HL_ASSERT_EQ_INT(c.st.outcome, HL_AWS_VALIDATION);
   HL_ASSERT_EQ_STR(c.st.code, "ValidationException");
   HL_ASSERT_EQ_INT(cl->attempts - a0, 1);
   /* A failed condition is an answer, not an error: one attempt too. */
@@ -472,7 +472,7 @@ HL_TEST(non_retryable_answers_end_at_once) {
     a0 = cl->attempts;
     hl_ddb_call(cl, HL_DDB_PUT_ITEM, &body, raw_cb, &c);
     while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
-    HL_ASSERT_EQ_INT(c.st.outcome, i == 0 ? HL_DDB_OK : HL_DDB_CONDITION_FAILED);
+    HL_ASSERT_EQ_INT(c.st.outcome, i == 0 ? HL_AWS_OK : HL_AWS_CONDITION_FAILED);
     HL_ASSERT_EQ_INT(cl->attempts - a0, 1);
   }
   HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* neither makes the store unhealthy */

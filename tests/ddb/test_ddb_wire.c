@@ -6,6 +6,8 @@
 #include "hl_testutil.h"
 #include "common/hl_common.h"
 #include "json/hl_json.h"
+#include "aws/hl_aws_json.h"
+#include "store/hl_ddb_client.h"
 #include "store/hl_ddb_wire.h"
 
 #include <stdio.h>
@@ -138,15 +140,15 @@ HL_TEST(request_bodies_match_the_examples) {
 HL_TEST(responses_of_the_examples) {
   examples();
   hl_buf t = HL_BUF_INIT;
-  hl_ddb_status st;
+  hl_aws_status st;
   /* Conditional puts: success, then a condition failure as a normal outcome. */
   const hl_json *e = example("PutItem conditional create: new key");
   response_text(e, &t);
-  HL_ASSERT_EQ_INT(hl_ddb_classify(200, t.data, t.len, &st), HL_DDB_OK);
+  HL_ASSERT_EQ_INT(hl_aws_classify(200, t.data, t.len, &st), HL_AWS_OK);
   hl_buf_reset(&t);
   e = example("PutItem conditional create: key exists");
   response_text(e, &t);
-  HL_ASSERT_EQ_INT(hl_ddb_classify(400, t.data, t.len, &st), HL_DDB_CONDITION_FAILED);
+  HL_ASSERT_EQ_INT(hl_aws_classify(400, t.data, t.len, &st), HL_AWS_CONDITION_FAILED);
   HL_ASSERT(!st.retryable);
   HL_ASSERT_EQ_STR(st.code, "ConditionalCheckFailedException");
   HL_ASSERT_EQ_STR(st.message, "The conditional request failed");
@@ -188,7 +190,7 @@ HL_TEST(responses_of_the_examples) {
    * plain non-retryable error here. */
   e = example("TransactWriteItems cancelled by a condition");
   response_text(e, &t);
-  HL_ASSERT_EQ_INT(hl_ddb_classify(400, t.data, t.len, &st), HL_DDB_OTHER);
+  HL_ASSERT_EQ_INT(hl_aws_classify(400, t.data, t.len, &st), HL_AWS_OTHER);
   HL_ASSERT(!st.retryable && st.message[0]);
   hl_buf_dispose(&t);
   hl_json_doc_dispose(&vec);
@@ -211,30 +213,30 @@ HL_TEST(error_bodies_classified_as_the_examples) {
       hl_jw_init(&w, &t);
       hl_jw_value(&w, body);
     }
-    hl_ddb_status st;
-    hl_ddb_outcome o = hl_ddb_classify((int)status, t.data, t.len, &st);
+    hl_aws_status st;
+    hl_aws_outcome o = hl_aws_classify((int)status, t.data, t.len, &st);
     bool want = hl_json_get(e, "retry")->type == HL_JSON_TRUE;
     const char *type = hl_json_str(hl_json_get(body, "__type"));
     HL_ASSERT_MSG(st.retryable == want, "%s: retryable %d", type, st.retryable);
     HL_ASSERT_EQ_STR(st.code, strchr(type, '#') + 1);
-    HL_ASSERT(o != HL_DDB_OK && o != HL_DDB_CONDITION_FAILED);
-    if (want) HL_ASSERT(o == HL_DDB_THROTTLED || o == HL_DDB_TRANSIENT);
-    if (strstr(type, "ResourceInUse")) HL_ASSERT_EQ_INT(o, HL_DDB_IN_USE);
-    if (strstr(type, "UnknownOperation")) HL_ASSERT_EQ_INT(o, HL_DDB_UNKNOWN_OP);
-    if (strstr(type, "ExpiredToken")) HL_ASSERT_EQ_INT(o, HL_DDB_EXPIRED_TOKEN);
-    if (strstr(type, "ResourceNotFound")) HL_ASSERT_EQ_INT(o, HL_DDB_NOT_FOUND);
+    HL_ASSERT(o != HL_AWS_OK && o != HL_AWS_CONDITION_FAILED);
+    if (want) HL_ASSERT(o == HL_AWS_THROTTLED || o == HL_AWS_TRANSIENT);
+    if (strstr(type, "ResourceInUse")) HL_ASSERT_EQ_INT(o, HL_AWS_IN_USE);
+    if (strstr(type, "UnknownOperation")) HL_ASSERT_EQ_INT(o, HL_AWS_UNKNOWN_OP);
+    if (strstr(type, "ExpiredToken")) HL_ASSERT_EQ_INT(o, HL_AWS_EXPIRED_TOKEN);
+    if (strstr(type, "ResourceNotFound")) HL_ASSERT_EQ_INT(o, HL_AWS_NOT_FOUND);
     /* Messages come from either spelling of the member. */
     const char *m = hl_json_str(hl_json_get(body, "message"));
     if (!m) m = hl_json_str(hl_json_get(body, "Message"));
     if (m) HL_ASSERT(strncmp(st.message, m, sizeof st.message - 1) == 0);
   }
   /* Bodies that are not JSON: a 5xx from a proxy retries, a 4xx does not. */
-  hl_ddb_status st;
-  HL_ASSERT_EQ_INT(hl_ddb_classify(502, "<html>bad gateway</html>", 24, &st), HL_DDB_TRANSIENT);
+  hl_aws_status st;
+  HL_ASSERT_EQ_INT(hl_aws_classify(502, "<html>bad gateway</html>", 24, &st), HL_AWS_TRANSIENT);
   HL_ASSERT(st.retryable && st.code[0] == '\0');
-  HL_ASSERT_EQ_INT(hl_ddb_classify(403, "", 0, &st), HL_DDB_OTHER);
+  HL_ASSERT_EQ_INT(hl_aws_classify(403, "", 0, &st), HL_AWS_OTHER);
   HL_ASSERT(!st.retryable);
-  HL_ASSERT_EQ_INT(hl_ddb_classify(400, "{\"__type\":\"ThrottlingException\"}", 32, &st), HL_DDB_THROTTLED);
+  HL_ASSERT_EQ_INT(hl_aws_classify(400, "{\"__type\":\"ThrottlingException\"}", 32, &st), HL_AWS_THROTTLED);
   HL_ASSERT(st.retryable);
   hl_buf_dispose(&t);
   hl_json_doc_dispose(&vec);
@@ -338,20 +340,20 @@ HL_TEST(signing_crc32_and_backoff) {
   HL_ASSERT_EQ_INT(hl_ddb_sign("", HL_DDB_GET_ITEM, "eu-west-1", &creds, 0, "", 0, NULL, &o), HL_EINVAL);
   hl_sigv4_out_dispose(&o);
 
-  HL_ASSERT(hl_ddb_crc32("123456789", 9) == 0xCBF43926u);
-  HL_ASSERT(hl_ddb_crc32("", 0) == 0);
-  HL_ASSERT(hl_ddb_crc32_ok("3421780262", "123456789", 9));
-  HL_ASSERT(!hl_ddb_crc32_ok("3421780263", "123456789", 9));
-  HL_ASSERT(!hl_ddb_crc32_ok("34217802620", "123456789", 9));
-  HL_ASSERT(!hl_ddb_crc32_ok("", "123456789", 9));
-  HL_ASSERT(!hl_ddb_crc32_ok("12ab", "123456789", 9));
-  HL_ASSERT(hl_ddb_crc32_ok(NULL, "123456789", 9));
+  HL_ASSERT(hl_aws_crc32("123456789", 9) == 0xCBF43926u);
+  HL_ASSERT(hl_aws_crc32("", 0) == 0);
+  HL_ASSERT(hl_aws_crc32_ok("3421780262", "123456789", 9));
+  HL_ASSERT(!hl_aws_crc32_ok("3421780263", "123456789", 9));
+  HL_ASSERT(!hl_aws_crc32_ok("34217802620", "123456789", 9));
+  HL_ASSERT(!hl_aws_crc32_ok("", "123456789", 9));
+  HL_ASSERT(!hl_aws_crc32_ok("12ab", "123456789", 9));
+  HL_ASSERT(hl_aws_crc32_ok(NULL, "123456789", 9));
 
-  HL_ASSERT(hl_ddb_backoff_ms(1, 1000, 20000, 0) == 0);
-  HL_ASSERT(hl_ddb_backoff_ms(1, 1000, 20000, UINT32_MAX) == 999);
-  HL_ASSERT(hl_ddb_backoff_ms(2, 1000, 20000, 1u << 31) == 1000);
-  HL_ASSERT(hl_ddb_backoff_ms(5, 1000, 20000, UINT32_MAX) == 15999);
-  HL_ASSERT(hl_ddb_backoff_ms(6, 1000, 20000, UINT32_MAX) == 19999); /* capped */
-  HL_ASSERT(hl_ddb_backoff_ms(200, 1000, 20000, 1u << 31) == 10000);
-  HL_ASSERT(hl_ddb_backoff_ms(3, 25, 20000, 1u << 31) == 50);
+  HL_ASSERT(hl_aws_backoff_ms(1, 1000, 20000, 0) == 0);
+  HL_ASSERT(hl_aws_backoff_ms(1, 1000, 20000, UINT32_MAX) == 999);
+  HL_ASSERT(hl_aws_backoff_ms(2, 1000, 20000, 1u << 31) == 1000);
+  HL_ASSERT(hl_aws_backoff_ms(5, 1000, 20000, UINT32_MAX) == 15999);
+  HL_ASSERT(hl_aws_backoff_ms(6, 1000, 20000, UINT32_MAX) == 19999); /* capped */
+  HL_ASSERT(hl_aws_backoff_ms(200, 1000, 20000, 1u << 31) == 10000);
+  HL_ASSERT(hl_aws_backoff_ms(3, 25, 20000, 1u << 31) == 50);
 }

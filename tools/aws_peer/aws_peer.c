@@ -15,7 +15,8 @@
  *     --creds-secret, --creds-token; --creds-auth TOKEN demands that
  *     Authorization header) and counts requests signed with them;
  *   - answers Secrets Manager GetSecretValue itself with --secret-value
- *     (counting reads signed for the secretsmanager service);
+ *     (counting reads signed for the secretsmanager service), the first N
+ *     of them 500 with --secret-fail-first N;
  *   - GET /stats answers its counters as JSON.
  * Traffic stays on 127.0.0.1. */
 #include <getopt.h>
@@ -38,7 +39,7 @@ static struct {
   const char *upstream;
   int throttle_pct, error_pct, expire_first, unprocessed_pct, creds_ttl_s;
   const char *akid, *secret, *token, *auth, *secret_value;
-  long unprocessed_items, secret_reads;
+  long unprocessed_items, secret_reads, secret_fail_first, secret_failed;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
 } P;
@@ -192,9 +193,9 @@ static void forward(hl_http_req *r) {
 static void answer_stats(hl_http_req *r) {
   char body[768];
   int n = snprintf(body, sizeof body,
-                   "{\"secret_reads\":%ld,\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
+                   "{\"secret_reads\":%ld,\"secret_failed\":%ld,\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
                    "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld}",
-                   P.secret_reads, P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
+                   P.secret_reads, P.secret_failed, P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
                    P.signed_with_creds, P.token_matched);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
 }
@@ -237,6 +238,10 @@ static void on_request(hl_http_req *r, void *data) {
     const char *a = hl_http_req_header(r, "authorization", &al);
     if (!P.secret_value || !a || !memmem(a, al, "/secretsmanager/aws4_request", 28))
       return error_answer(r, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
+    if (P.secret_failed < P.secret_fail_first) {
+      P.secret_failed++;
+      return error_answer(r, 500, "InternalServiceError", "injected");
+    }
     P.secret_reads++;
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
@@ -285,7 +290,7 @@ int main(int argc, char **argv) {
       {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
-      {0, 0, 0, 0}};
+      {"secret-fail-first", 1, 0, 'F'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -301,11 +306,12 @@ int main(int argc, char **argv) {
       case 'p': P.unprocessed_pct = atoi(optarg); break;
       case 'T': P.creds_ttl_s = atoi(optarg); break;
       case 'S': P.secret_value = optarg; break;
+      case 'F': P.secret_fail_first = atol(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
-                        "[--creds-ttl-s N]] [--secret-value S]\n");
+                        "[--creds-ttl-s N]] [--secret-value S [--secret-fail-first N]]\n");
         return 2;
     }
   }
