@@ -20,17 +20,10 @@ int hl_ddb_client_init(hl_ddb_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_a
     snprintf(err, errlen, "the DynamoDB store needs AWS_REGION (the signing region)");
     return HL_EINVAL;
   }
-  hl_aws_json_opts o = {
-      .svc = DYNAMODB,
-      .endpoint = opt->endpoint,
-      .region = opt->region,
-      .check_crc32 = true,
-      .max_attempts = opt->max_attempts,
-      .base_ms = opt->base_ms,
-      .throttle_base_ms = opt->throttle_base_ms,
-      .cap_ms = opt->cap_ms,
-      .timeout_ms = opt->timeout_ms,
-  };
+  hl_aws_json_opts o = *opt;
+  o.svc = DYNAMODB;
+  o.check_crc32 = true;
+  o.sensitive = false;
   return hl_aws_json_init(c, loop, curl, creds, &o, "DYNAMODB_ENDPOINT", err, errlen);
 }
 

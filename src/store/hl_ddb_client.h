@@ -13,15 +13,9 @@
 #include "aws/hl_aws_json.h"
 #include "store/hl_ddb_wire.h"
 
-typedef struct {
-  const char *endpoint;      /* "https://dynamodb.eu-west-1.amazonaws.com", "http://127.0.0.1:8000" */
-  const char *region;        /* signing region */
-  unsigned max_attempts;     /* first try included; 0: 10 */
-  uint64_t base_ms;          /* 0: 25 */
-  uint64_t throttle_base_ms; /* 0: 500 */
-  uint64_t cap_ms;           /* 0: 20000 */
-  long timeout_ms;           /* per attempt; 0: 10000 */
-} hl_ddb_opts;
+/* The endpoint, region, attempts and timeouts; the service fields are set
+ * by hl_ddb_client_init. */
+typedef hl_aws_json_opts hl_ddb_opts;
 
 /* The DynamoDB client is an AWS JSON client; its counters and last_error
  * are the store's health and metrics. */

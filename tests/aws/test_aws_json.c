@@ -70,14 +70,14 @@ static int64_t peer_stat(int port, const char *name) {
 }
 
 /* A listening socket nobody reads: connections are made, requests are
- * never answered. */
-static int silent_listener(int *port) {
+ * never answered. Its URL goes to ep. */
+static int silent_listener(char *ep, size_t len) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   HL_ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 16) == 0);
   socklen_t al = sizeof a;
   getsockname(fd, (struct sockaddr *)&a, &al);
-  *port = ntohs(a.sin_port);
+  snprintf(ep, len, "http://127.0.0.1:%d", ntohs(a.sin_port));
   return fd;
 }
 
@@ -107,46 +107,42 @@ static void secrets_down(hl_secrets *s) {
   HL_ASSERT(closed);
 }
 
-HL_TEST(a_failing_read_is_retried_by_the_shared_client) {
+/* One first read against a peer failing its first fail_first reads. */
+static void first_read_against(int fail_first, void (*check)(hl_secrets *s, const first_read *f, int port)) {
   loop_up();
   char ep[64];
   int port;
-  pid_t peer = peer_start(2, ep, sizeof ep, &port);
+  pid_t peer = peer_start(fail_first, ep, sizeof ep, &port);
   hl_secrets s;
   secrets_up(&s, ep);
   first_read f = {0};
   hl_secrets_start(&s, on_first, &f);
   while (!f.calls && uv_run(&loop, UV_RUN_ONCE)) {}
-  HL_ASSERT_MSG(f.status == 0, "first read failed: %s", f.why);
-  HL_ASSERT_EQ_STR(hl_secrets_value(&s), SECRET);
-  HL_ASSERT_EQ_INT(s.client.attempts, 3);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 2);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_reads"), 1);
+  check(&s, &f, port);
   secrets_down(&s);
   loop_down();
   kill(peer, SIGTERM);
   hl_wait(peer, 3000);
 }
 
-HL_TEST(a_read_gives_up_after_its_attempts_with_the_answer_in_why) {
-  loop_up();
-  char ep[64];
-  int port;
-  pid_t peer = peer_start(100, ep, sizeof ep, &port);
-  hl_secrets s;
-  secrets_up(&s, ep);
-  first_read f = {0};
-  hl_secrets_start(&s, on_first, &f);
-  while (!f.calls && uv_run(&loop, UV_RUN_ONCE)) {}
-  HL_ASSERT(f.status != 0);
-  HL_ASSERT_MSG(strstr(f.why, "HTTP 500") && strstr(f.why, "InternalServiceError"), "why: %s", f.why);
-  HL_ASSERT(hl_secrets_value(&s) == NULL);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 3);
-  secrets_down(&s);
-  loop_down();
-  kill(peer, SIGTERM);
-  hl_wait(peer, 3000);
+static void read_after_two_failures(hl_secrets *s, const first_read *f, int port) {
+  HL_ASSERT_MSG(f->status == 0, "first read failed: %s", f->why);
+  HL_ASSERT_EQ_STR(hl_secrets_value(s), SECRET);
+  HL_ASSERT_EQ_INT(s->client.attempts, 3);
+  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 2);
+  HL_ASSERT_EQ_INT(peer_stat(port, "secret_reads"), 1);
 }
+
+HL_TEST(a_failing_read_is_retried_by_the_shared_client) { first_read_against(2, read_after_two_failures); }
+
+static void read_given_up(hl_secrets *s, const first_read *f, int port) {
+  HL_ASSERT(f->status != 0);
+  HL_ASSERT_MSG(strstr(f->why, "HTTP 500") && strstr(f->why, "InternalServiceError"), "why: %s", f->why);
+  HL_ASSERT(hl_secrets_value(s) == NULL);
+  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 3);
+}
+
+HL_TEST(a_read_gives_up_after_its_attempts_with_the_answer_in_why) { first_read_against(100, read_given_up); }
 
 typedef struct {
   int calls;
@@ -175,10 +171,8 @@ static void run_for(int ms) {
 
 HL_TEST(cancel_all_ends_a_call_that_gets_no_answer) {
   loop_up();
-  int port;
-  int fd = silent_listener(&port);
   char ep[64];
-  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
+  int fd = silent_listener(ep, sizeof ep);
   hl_aws_creds_provider cp;
   char err[256] = "";
   HL_ASSERT(hl_aws_creds_init(&cp, &loop, &curl, &creds_env, err, sizeof err) == 0);
@@ -211,10 +205,8 @@ static void on_watchdog(uv_timer_t *t) { *(int *)t->data = 1; }
 
 HL_TEST(closing_mid_read_does_not_wait_on_the_network) {
   loop_up();
-  int port;
-  int fd = silent_listener(&port);
   char ep[64];
-  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
+  int fd = silent_listener(ep, sizeof ep);
   hl_secrets s;
   secrets_up(&s, ep);
   first_read f = {0};
