@@ -1,0 +1,925 @@
+/* hl_api_admin.c — the admin API's resources: schemas (compiled and
+ * checked before they are stored), subscriptions (validated, with their
+ * filters, headers and retry schedules), delivery status and the re-queue
+ * of a failed delivery (from the embedded queue, or in Kafka mode from the
+ * dead-letter topic); and the loading of the registry from the store at
+ * start and on every configuration TTL. Routed by hl_api.c. */
+#include "handlers/hl_api.h"
+#include "handlers/hl_api_int.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "handlers/hl_filter.h"
+#include "handlers/hl_retry.h"
+#include "loop/hl_kafka_find.h"
+#include "schema/hl_schema.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+/* --- schemas ---------------------------------------------------------------------- */
+
+/* Where a schema's "$ref" to another document is looked up: the registered
+ * schemas (by their "$id"), never the network. */
+typedef struct {
+  const hl_registry *reg;
+  const hl_schema_rec *extra; /* records not yet in the registry (while loading) */
+  size_t nextra;
+} resolve_ctx;
+
+static char *id_match(const hl_schema_rec *r, const char *uri) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  char *found = NULL;
+  if (r->schema_json && hl_json_parse(&d, r->schema_json, strlen(r->schema_json), NULL) == 0) {
+    const char *id = hl_json_str(hl_json_get(d.root, "$id"));
+    size_t n = strlen(uri);
+    if (id && strncmp(id, uri, n) == 0 && (id[n] == '\0' || (id[n] == '#' && id[n + 1] == '\0')))
+      found = hl_strdup(r->schema_json);
+  }
+  hl_json_doc_dispose(&d);
+  return found;
+}
+
+static char *resolve_registered(void *data, const char *uri) {
+  const resolve_ctx *rc = data;
+  for (size_t i = 0; i < rc->nextra; i++) {
+    char *t = id_match(&rc->extra[i], uri);
+    if (t) return t;
+  }
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&rc->reg->schemas_by_id, &it, NULL, &v)) {
+    char *t = id_match(&((hl_schema_entry *)v)->rec, uri);
+    if (t) return t;
+  }
+  return NULL;
+}
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  hl_schema_rec rec;
+  hl_schema *compiled;
+} schema_put_ctx;
+
+static void write_schema(hl_jw *w, const hl_schema_rec *r, bool with_schema) {
+  char id[512];
+  snprintf(id, sizeof id, "%s.%s.v%lld", r->domain, r->event_type, (long long)r->version);
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "schema_id"); hl_jw_str(w, id);
+  hl_jw_key(w, "domain"); hl_jw_str(w, r->domain);
+  hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
+  hl_jw_key(w, "version"); hl_jw_int(w, r->version);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "ingress_topic"); hl_jw_str(w, r->ingress_topic);
+  hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  if (with_schema) { hl_jw_key(w, "schema"); hl_jw_raw(w, r->schema_json, strlen(r->schema_json)); }
+  hl_jw_obj_end(w);
+}
+
+static void on_schema_put(void *data, int status, hl_store_result *res) {
+  schema_put_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status != 0) {
+    hl_api_respond_store_error(c->req, status);
+    hl_schema_rec_free(&c->rec);
+    if (c->compiled) hl_schema_free(c->compiled);
+  } else {
+    char id[512];
+    snprintf(id, sizeof id, "%s.%s.v%lld", c->rec.domain, c->rec.event_type, (long long)c->rec.version);
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "schema_id"); hl_jw_str(&w, id);
+    hl_jw_key(&w, "ingress_topic"); hl_jw_str(&w, c->rec.ingress_topic);
+    hl_jw_obj_end(&w);
+    hl_log_info("schema registered", "\"schema_id\":\"%s\",\"status\":\"%s\"", hl_log_esc(id, (size_t)-1),
+                c->rec.status);
+    char *type = hl_strdup(c->rec.event_type), *topic = hl_strdup(c->rec.ingress_topic);
+    hl_registry_put_schema(c->a->reg, &c->rec, c->compiled);
+    hl_api_ensure_topic(c->a, topic);
+    hl_api_refresh_kafka_map(c->a, type);
+    hl_free(type);
+    hl_free(topic);
+    hl_api_respond_buf(c->req, 201, &b);
+  }
+  hl_free(c);
+}
+
+static void append_schema_errors(hl_jw *w, const hl_schema_errors *errs) {
+  hl_jw_arr_begin(w);
+  for (size_t i = 0; i < errs->count; i++) {
+    const hl_schema_error *e = &errs->items[i];
+    hl_jw_obj_begin(w);
+    hl_jw_key(w, "path"); hl_jw_str(w, e->instance_path);
+    hl_jw_key(w, "keyword"); hl_jw_str(w, e->keyword);
+    hl_jw_key(w, "schema_path"); hl_jw_str(w, e->schema_path);
+    hl_jw_key(w, "message"); hl_jw_str(w, e->message);
+    hl_jw_obj_end(w);
+  }
+  hl_jw_arr_end(w);
+}
+
+void hl_api_post_schema(hl_api *a, hl_http_req *req) {
+  hl_json_doc doc;
+  if (!hl_api_parse_body(req, &doc)) return;
+  const hl_json *root = doc.root;
+  const char *event_type = hl_api_get_str(root, "event_type"), *domain = hl_api_get_str(root, "domain");
+  const char *status = hl_api_get_str(root, "status");
+  const hl_json *schema = hl_json_get(root, "schema");
+  int64_t version = 0;
+  if (root->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "", "expected a JSON object"); goto done; }
+  if (!hl_api_name_ok(event_type, 128)) { hl_api_respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  if (!hl_api_name_ok(domain, 128)) { hl_api_respond_field_error(req, "/domain", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  const hl_json *v = hl_json_get(root, "version");
+  if (v == NULL) version = 1;
+  else if (hl_json_int64(v, &version) != 0 || version < 1 || version > 1000000) {
+    hl_api_respond_field_error(req, "/version", "expected an integer from 1 to 1000000"); goto done;
+  }
+  if (status == NULL) status = "ACTIVE";
+  if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "INACTIVE") != 0) {
+    hl_api_respond_field_error(req, "/status", "expected \"ACTIVE\" or \"INACTIVE\""); goto done;
+  }
+  if (schema == NULL || (schema->type != HL_JSON_OBJECT && schema->type != HL_JSON_TRUE &&
+                         schema->type != HL_JSON_FALSE)) {
+    hl_api_respond_field_error(req, "/schema", "required: a JSON Schema (an object or a boolean)"); goto done;
+  }
+  hl_schema_errors errs;
+  hl_schema_errors_init(&errs);
+  hl_schema *compiled = NULL;
+  resolve_ctx rctx = {a->reg, NULL, 0};
+  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
+  if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
+    hl_buf d = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &d);
+    append_schema_errors(&w, &errs);
+    char msg[512];
+    snprintf(msg, sizeof msg, "the schema is not usable: %s",
+             errs.count ? errs.items[0].message : "invalid schema document");
+    hl_api_respond_error(req, 400, "invalid_schema", msg, d.data);
+    hl_buf_dispose(&d);
+    hl_schema_errors_dispose(&errs);
+    goto done;
+  }
+  hl_schema_errors_dispose(&errs);
+  schema_put_ctx *c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  c->compiled = compiled;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s.%s", domain, event_type);
+  c->rec.schema_id = hl_strdup(buf);
+  c->rec.version = version;
+  c->rec.domain = hl_strdup(domain);
+  c->rec.event_type = hl_strdup(event_type);
+  c->rec.status = hl_strdup(status);
+  hl_buf sj = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &sj);
+  hl_jw_value(&w, schema);
+  c->rec.schema_json = hl_buf_steal(&sj, NULL);
+  snprintf(buf, sizeof buf, "%s.%s.%s.v%lld", a->opt.ingress_prefix, domain, event_type, (long long)version);
+  c->rec.ingress_topic = hl_strdup(buf);
+  c->rec.created_at = hl_wall_ms();
+  a->pending++;
+  a->store->vt->schema_put(a->store, &c->rec, on_schema_put, c);
+done:
+  hl_json_doc_dispose(&doc);
+}
+
+void hl_api_list_schemas(hl_api *a, hl_http_req *req) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "schemas");
+  hl_jw_arr_begin(&w);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
+    write_schema(&w, &((hl_schema_entry *)v)->rec, false);
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(req, 200, &b);
+}
+
+void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id) {
+  const hl_schema_entry *e = hl_registry_schema_get(a->reg, id);
+  if (e == NULL) {
+    /* "<domain>.<event_type>" names the latest version. */
+    size_t it = 0;
+    void *v;
+    while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v)) {
+      const hl_schema_entry *c = v;
+      if (strcmp(c->rec.schema_id, id) == 0 && (!e || c->rec.version > e->rec.version)) e = c;
+    }
+  }
+  if (e == NULL) {
+    hl_api_respond_error(req, 404, "not_found", "no schema with this id; list them with GET /admin/schemas", NULL);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  write_schema(&w, &e->rec, true);
+  hl_api_respond_buf(req, 200, &b);
+}
+
+/* --- subscriptions ------------------------------------------------------------------ */
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  hl_sub_rec rec;
+  hl_filter *filter;
+  struct curl_slist *headers;
+  hl_retry_schedule *schedule;
+  bool secret_new;        /* the answer carries the secret (created or given now) */
+  int http_status;
+} sub_put_ctx;
+
+static void write_sub(hl_jw *w, const hl_sub_rec *r) {
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
+  hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
+  hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
+  hl_jw_key(w, "url"); hl_jw_str(w, r->url);
+  hl_jw_key(w, "headers");
+  if (r->headers_json) hl_jw_raw(w, r->headers_json, strlen(r->headers_json)); else hl_jw_null(w);
+  hl_jw_key(w, "filter");
+  if (r->filter_json) hl_jw_raw(w, r->filter_json, strlen(r->filter_json)); else hl_jw_null(w);
+  hl_jw_key(w, "max_in_flight"); hl_jw_int(w, r->max_in_flight);
+  hl_jw_key(w, "rate_limit_per_s"); hl_jw_int(w, r->rate_limit_per_s);
+  hl_jw_key(w, "timeout_ms"); hl_jw_int(w, r->timeout_ms);
+  hl_jw_key(w, "retry_schedule");
+  if (r->retry_schedule) hl_jw_str(w, r->retry_schedule); else hl_jw_null(w);
+  hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  hl_jw_obj_end(w); /* the secret is never shown after creation */
+}
+
+static void on_sub_put(void *data, int status, hl_store_result *res) {
+  sub_put_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status != 0) {
+    hl_api_respond_store_error(c->req, status);
+    hl_sub_rec_free(&c->rec);
+    if (c->filter) hl_filter_free(c->filter);
+    if (c->schedule) hl_retry_schedule_free(c->schedule);
+    curl_slist_free_all(c->headers);
+    hl_free(c);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, c->rec.subscription_id);
+  hl_jw_key(&w, "egress_topic"); hl_jw_str(&w, c->rec.egress_topic);
+  if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
+  if (!c->rec.secret) { hl_jw_key(&w, "secret_source"); hl_jw_str(&w, "WEBHOOK_SECRET_ARN"); }
+  hl_jw_obj_end(&w);
+  hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
+              c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
+  hl_sub *old = NULL;
+  {
+    const hl_sub_list *l = hl_registry_subs_for_type(c->a->reg, c->rec.event_type);
+    for (size_t i = 0; i < l->n; i++)
+      if (strcmp(l->items[i]->rec.partner_id, c->rec.partner_id) == 0) old = l->items[i];
+  }
+  if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
+  hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
+  /* Deliveries of a replaced subscription (same id) continue with the new settings. */
+  if (c->a->dispatch && !c->a->kafka) hl_dispatch_notify(c->a->dispatch, s);
+  hl_api_ensure_topic(c->a, s->rec.egress_topic);
+  hl_api_refresh_kafka_map(c->a, s->rec.event_type);
+  hl_api_respond_buf(c->req, c->http_status, &b);
+  hl_free(c);
+}
+
+/* Headers a subscription may not set: ours, and those that break HTTP framing. */
+static bool header_reserved(const char *name) {
+  static const char *reserved[] = {"content-type", "content-length", "host", "transfer-encoding",
+                                   "connection", "user-agent", "expect", "te", "upgrade"};
+  if (strncasecmp(name, "webhook-", 8) == 0) return true;
+  for (size_t i = 0; i < HL_ARRAY_SIZE(reserved); i++)
+    if (strcasecmp(name, reserved[i]) == 0) return true;
+  return false;
+}
+
+static bool token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+/* Checks the URL: http(s), a host, and (unless allowed) no literal private address. */
+static const char *url_problem(const char *url, bool allow_private) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL;
+  const char *problem = NULL;
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) problem = "not a valid absolute URL";
+  else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+           (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+    problem = "only http:// and https:// URLs can receive webhooks";
+  else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+    problem = "the URL has no host";
+  else if (!allow_private) {
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    char h[256];
+    snprintf(h, sizeof h, "%s", host);
+    size_t hl = strlen(h);
+    if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
+    if ((inet_pton(AF_INET, h, &a4.sin_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a4)) ||
+        (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a6)) ||
+        strcasecmp(h, "localhost") == 0)
+      problem = "the URL points at a private or loopback address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it";
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(u);
+  return problem;
+}
+
+void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
+  hl_json_doc doc;
+  if (!hl_api_parse_body(req, &doc)) return;
+  const hl_json *root = doc.root;
+  sub_put_ctx *c = NULL;
+  hl_buf err = HL_BUF_INIT;
+  if (root->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "", "expected a JSON object"); goto done; }
+  const char *partner = hl_api_get_str(root, "partner_id"), *type = hl_api_get_str(root, "event_type");
+  const char *url = hl_api_get_str(root, "url");
+  if (!hl_api_name_ok(partner, 128)) { hl_api_respond_field_error(req, "/partner_id", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  if (!hl_api_name_ok(type, 128)) { hl_api_respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
+  bool known = false;
+  {
+    size_t it = 0;
+    void *v;
+    while (!known && hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
+      known = strcmp(((hl_schema_entry *)v)->rec.event_type, type) == 0;
+  }
+  if (!known) {
+    hl_api_respond_error(req, 400, "unknown_event_type",
+                  "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
+    goto done;
+  }
+  if (!url) { hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
+  const char *problem = url_problem(url, a->opt.allow_private_targets);
+  if (problem) { hl_api_respond_field_error(req, "/url", problem); goto done; }
+
+  c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  c->http_status = 201;
+  const hl_json *v;
+  if ((v = hl_json_get(root, "secret")) != NULL) {
+    const char *sec = hl_json_str(v);
+    if (!sec || hl_webhook_secret_check_list(sec) != 0) {
+      hl_api_respond_field_error(req, "/secret", "expected \"whsec_\" followed by base64 (several separated by spaces while rotating)");
+      goto done;
+    }
+    c->rec.secret = hl_strdup(sec);
+    c->secret_new = true;
+  } else if (a->opt.default_secret) {
+    /* Signed with the default secret (WEBHOOK_SECRET_ARN), read where it
+     * is used, so its rotation needs no re-registration. */
+    c->rec.secret = NULL;
+  } else {
+    c->rec.secret = hl_webhook_secret_generate();
+    c->secret_new = true;
+  }
+  if ((v = hl_json_get(root, "headers")) != NULL && v->type != HL_JSON_NULL) {
+    if (v->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "/headers", "expected an object of header name to string value"); goto done; }
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      char ptr[300];
+      snprintf(ptr, sizeof ptr, "/headers/%s", m->key);
+      bool ok = m->key_len > 0 && m->key_len < 100;
+      for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
+      if (!ok) { hl_api_respond_field_error(req, ptr, "not a valid header name"); goto done; }
+      if (header_reserved(m->key)) { hl_api_respond_field_error(req, ptr, "this header is set by hookloop and cannot be overridden"); goto done; }
+      if (m->value.type != HL_JSON_STRING || memchr(m->value.u.str, '\r', m->value.len) ||
+          memchr(m->value.u.str, '\n', m->value.len) || memchr(m->value.u.str, '\0', m->value.len)) {
+        hl_api_respond_field_error(req, ptr, "expected a string without line breaks"); goto done;
+      }
+      hl_buf line = HL_BUF_INIT;
+      hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
+      c->headers = curl_slist_append(c->headers, line.data);
+      hl_buf_dispose(&line);
+    }
+    hl_buf hj = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &hj);
+    hl_jw_value(&w, v);
+    c->rec.headers_json = hl_buf_steal(&hj, NULL);
+  }
+  if ((v = hl_json_get(root, "filter")) != NULL && v->type != HL_JSON_NULL) {
+    if (hl_filter_compile(v, &c->filter, &err) != 0) {
+      hl_api_respond_error(req, 400, "invalid_filter", err.data ? err.data : "the filter is not usable", NULL);
+      goto done;
+    }
+    hl_buf fj = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &fj);
+    hl_jw_value(&w, v);
+    c->rec.filter_json = hl_buf_steal(&fj, NULL);
+  }
+  struct { const char *key; int64_t *dst; int64_t min, max, def; } nums[] = {
+    {"max_in_flight", &c->rec.max_in_flight, 1, 100000, 256},
+    {"rate_limit_per_s", &c->rec.rate_limit_per_s, 0, 1000000, 0},
+    {"timeout_ms", &c->rec.timeout_ms, 100, 300000, 30000},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(nums); i++) {
+    *nums[i].dst = nums[i].def;
+    if ((v = hl_json_get(root, nums[i].key)) == NULL || v->type == HL_JSON_NULL) continue;
+    int64_t n;
+    if (hl_json_int64(v, &n) != 0 || n < nums[i].min || n > nums[i].max) {
+      char ptr[64], msg[128];
+      snprintf(ptr, sizeof ptr, "/%s", nums[i].key);
+      snprintf(msg, sizeof msg, "expected an integer from %lld to %lld", (long long)nums[i].min, (long long)nums[i].max);
+      hl_api_respond_field_error(req, ptr, msg);
+      goto done;
+    }
+    *nums[i].dst = n;
+  }
+  if ((v = hl_json_get(root, "retry_schedule")) != NULL && v->type != HL_JSON_NULL) {
+    const char *rs = hl_json_str(v);
+    if (!rs || hl_retry_schedule_parse(rs, &c->schedule, &err) != 0) {
+      hl_api_respond_field_error(req, "/retry_schedule", err.data ? err.data : "expected a list like \"1s,5s,30s,2m\"");
+      goto done;
+    }
+    c->rec.retry_schedule = hl_strdup(rs);
+  }
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s.%s.%s", a->opt.egress_prefix, partner, type);
+  c->rec.egress_topic = hl_strdup(buf);
+  c->rec.partner_id = hl_strdup(partner);
+  c->rec.event_type = hl_strdup(type);
+  c->rec.url = hl_strdup(url);
+  c->rec.status = hl_strdup("ACTIVE");
+  c->rec.created_at = hl_wall_ms();
+  /* Re-registering the same partner and event type updates it in place. */
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->items[i]->rec.partner_id, partner) == 0) {
+      c->rec.subscription_id = hl_strdup(l->items[i]->rec.subscription_id);
+      c->rec.created_at = l->items[i]->rec.created_at;
+      c->http_status = 200;
+    }
+  if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
+  a->pending++;
+  a->store->vt->sub_put(a->store, &c->rec, on_sub_put, c);
+  c = NULL;
+done:
+  if (c) {
+    hl_sub_rec_free(&c->rec);
+    if (c->filter) hl_filter_free(c->filter);
+    if (c->schedule) hl_retry_schedule_free(c->schedule);
+    curl_slist_free_all(c->headers);
+    hl_free(c);
+  }
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&doc);
+}
+
+/* Value of a query parameter (no percent-decoding needed for our ids). */
+bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen) {
+  size_t nl = strlen(name);
+  const char *q = req->query;
+  while (q && *q) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
+      char *dec = curl_easy_unescape(NULL, q + nl + 1, (int)(len - nl - 1), NULL);
+      if (!dec) return false;
+      snprintf(out, outlen, "%s", dec);
+      curl_free(dec);
+      return true;
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return false;
+}
+
+void hl_api_list_subs(hl_api *a, hl_http_req *req) {
+  char partner[256];
+  bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "subscriptions");
+  hl_jw_arr_begin(&w);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
+    hl_sub *s = v;
+    if (!filter || strcmp(s->rec.partner_id, partner) == 0) write_sub(&w, &s->rec);
+  }
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(req, 200, &b);
+}
+
+typedef struct { hl_api *a; hl_http_req *req; char *id; } sub_del_ctx;
+
+static void on_sub_deleted(void *data, int status, hl_store_result *res) {
+  sub_del_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status == 0 || status == HL_ENOTFOUND) {
+    hl_sub *s = hl_registry_sub_get(c->a->reg, c->id);
+    if (s && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, s);
+    hl_registry_delete_sub(c->a->reg, c->id);
+    hl_log_info("subscription deleted", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
+    hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
+  } else {
+    hl_api_respond_store_error(c->req, status);
+  }
+  hl_free(c->id);
+  hl_free(c);
+}
+
+void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+  hl_sub *s = hl_registry_sub_get(a->reg, id);
+  if (!s) {
+    hl_api_respond_error(req, 404, "not_found", "no subscription with this id; list them with GET /admin/subscriptions", NULL);
+    return;
+  }
+  if (strcmp(req->method, "DELETE") == 0) {
+    sub_del_ctx *c = hl_malloc(sizeof *c);
+    *c = (sub_del_ctx){a, req, hl_strdup(id)};
+    a->pending++;
+    a->store->vt->sub_delete(a->store, s->rec.partner_id, s->rec.event_type, on_sub_deleted, c);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  write_sub(&w, &s->rec);
+  hl_api_respond_buf(req, 200, &b);
+}
+
+/* --- deliveries ------------------------------------------------------------------------ */
+
+typedef struct { hl_api *a; hl_http_req *req; char *event_id; char *sub_id; } del_ctx;
+
+static void on_delivery_list(void *data, int status, hl_store_result *res) {
+  del_ctx *c = data;
+  c->a->pending--;
+  if (status != 0) {
+    hl_api_respond_store_error(c->req, status);
+  } else {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "event_id"); hl_jw_str(&w, c->event_id);
+    hl_jw_key(&w, "deliveries");
+    hl_jw_arr_begin(&w);
+    for (size_t i = 0; i < res->ndeliveries; i++) {
+      const hl_delivery_rec *r = &res->deliveries[i];
+      hl_sub *s = hl_registry_sub_get(c->a->reg, r->subscription_id);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, r->subscription_id);
+      hl_jw_key(&w, "partner_id");
+      if (s) hl_jw_str(&w, s->rec.partner_id); else hl_jw_null(&w);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, r->status);
+      hl_jw_key(&w, "attempts"); hl_jw_int(&w, r->attempts);
+      hl_jw_key(&w, "last_status_code");
+      if (r->last_status_code) hl_jw_int(&w, r->last_status_code); else hl_jw_null(&w);
+      hl_jw_key(&w, "last_error");
+      if (r->last_error) hl_jw_str(&w, r->last_error); else hl_jw_null(&w);
+      hl_jw_key(&w, "last_latency_ms"); hl_jw_int(&w, r->last_latency_ms);
+      hl_jw_key(&w, "updated_at"); hl_jw_int(&w, r->updated_at);
+      hl_jw_key(&w, "next_attempt_at");
+      if (r->next_attempt_at) hl_jw_int(&w, r->next_attempt_at); else hl_jw_null(&w);
+      hl_jw_obj_end(&w);
+    }
+    hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+    hl_api_respond_buf(c->req, 200, &b);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
+  char id[256];
+  if (!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) {
+    hl_api_respond_field_error(req, "?event_id", "required: the id of the event whose deliveries to list");
+    return;
+  }
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(id), NULL};
+  a->pending++;
+  a->store->vt->delivery_list(a->store, id, on_delivery_list, c);
+}
+
+static void on_requeued(void *data, int status, hl_store_result *res) {
+  del_ctx *c = data;
+  (void)res;
+  c->a->pending--;
+  if (status == 0) {
+    hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
+    if (s && c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
+    hl_log_info("delivery re-queued", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+    static const char body[] = "{\"status\":\"requeued\"}";
+    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else if (status == HL_ENOTFOUND) {
+    hl_api_respond_error(c->req, 404, "not_found", "no delivery of this event to this subscription", NULL);
+  } else if (status == HL_EINVAL) {
+    hl_api_respond_error(c->req, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+  } else {
+    hl_api_respond_store_error(c->req, status);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+/* In Kafka mode the body of a dead-lettered delivery lives only on the
+ * dead-letter topic: it is looked up there (key = event id, header
+ * subscription_id), produced again to the subscription's egress topic with
+ * its attempts kept, and the status goes back to PENDING. */
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  char *event_id, *sub_id, *egress;
+  hl_delivery_rec rec;
+} kafka_requeue;
+
+static void kr_free(kafka_requeue *c);
+
+static void kr_finish(kafka_requeue *c, int status, const char *code, const char *msg) {
+  c->a->pending--;
+  if (status == 202) {
+    hl_log_info("delivery re-queued from the dead-letter topic", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+    static const char body[] = "{\"status\":\"requeued\"}";
+    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else {
+    hl_api_respond_error(c->req, status, code, msg, NULL);
+  }
+  kr_free(c);
+}
+
+static void kr_free(kafka_requeue *c) {
+  hl_delivery_rec_free(&c->rec);
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c->egress);
+  hl_free(c);
+}
+
+static void kr_on_recorded(void *data, int status, hl_store_result *res) {
+  (void)res;
+  kafka_requeue *c = data;
+  /* The record is on the egress topic either way; a status write that
+   * failed is corrected by the delivery's own outcome. */
+  if (status != 0)
+    hl_log_warn("re-queued, but the PENDING status was not written", "\"event_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1));
+  kr_finish(c, 202, NULL, NULL);
+}
+
+static void kr_on_produced(void *data, int status) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    kr_finish(c, 503, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
+    return;
+  }
+  int64_t now = hl_wall_ms();
+  hl_free(c->rec.status);
+  c->rec.status = hl_strdup("PENDING");
+  c->rec.updated_at = now;
+  c->rec.next_attempt_at = now;
+  c->a->store->vt->delivery_put(c->a->store, &c->rec, kr_on_recorded, c);
+}
+
+static void kr_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "the delivery was not found on the dead-letter topic (%s)", why ? why : "not found");
+    kr_finish(c, status == HL_ENOTFOUND ? 404 : 503, status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable",
+              msg);
+    return;
+  }
+  /* The headers the dispatcher reads, carried over; attempts kept. */
+  char attempt[24];
+  snprintf(attempt, sizeof attempt, "%" PRId64, c->rec.attempts);
+  hl_kafka_header h[6];
+  size_t nh = 0;
+  h[nh++] = (hl_kafka_header){"subscription_id", c->sub_id, strlen(c->sub_id)};
+  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
+  static const char *const keep[] = {"accepted_ms", "event_type", "traceparent"};
+  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
+    for (size_t i = 0; i < f->nheaders; i++)
+      if (strcmp(f->headers[i].name, keep[k]) == 0) h[nh++] = f->headers[i];
+  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h, nh,
+                   kr_on_produced, c);
+}
+
+static void kr_on_list(void *data, int status, hl_store_result *res) {
+  kafka_requeue *c = data;
+  if (status != 0) {
+    c->a->pending--;
+    hl_api_respond_store_error(c->req, status);
+    kr_free(c);
+    return;
+  }
+  hl_delivery_rec *r = NULL;
+  for (size_t i = 0; i < res->ndeliveries; i++)
+    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
+  hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
+  if (!r) {
+    kr_finish(c, 404, "not_found", "no delivery of this event to this subscription");
+    return;
+  }
+  if (!r->status || strcmp(r->status, "FAILED") != 0) {
+    kr_finish(c, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered");
+    return;
+  }
+  if (!s) {
+    kr_finish(c, 404, "not_found", "the subscription no longer exists; register it again first");
+    return;
+  }
+  c->rec = *r;
+  *r = (hl_delivery_rec){0};
+  c->egress = hl_strdup(s->rec.egress_topic);
+  /* It was dead-lettered when its status was last written; read from a
+   * little before that. */
+  hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
+                           .key = c->event_id, .header = "subscription_id", .header_value = c->sub_id};
+  hl_kafka_find(c->a->opt.loop, c->a->opt.kafka_cfg, &q, kr_on_found, c);
+}
+
+void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
+  if (a->kafka && a->opt.kafka_cfg && a->opt.dlq_topic && a->opt.loop) {
+    kafka_requeue *c = hl_calloc(1, sizeof *c);
+    *c = (kafka_requeue){.a = a, .req = req, .event_id = hl_strdup(event_id),
+                         .sub_id = hl_strdup(sub_id)};
+    a->pending++;
+    a->store->vt->delivery_list(a->store, event_id, kr_on_list, c);
+    return;
+  }
+  if (a->kafka || !a->store->vt->eq_requeue) {
+    hl_api_respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
+    return;
+  }
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(event_id), hl_strdup(sub_id)};
+  a->pending++;
+  a->store->vt->eq_requeue(a->store, event_id, sub_id, on_requeued, c);
+}
+
+/* --- loading the registry ------------------------------------------------------------------ */
+
+typedef struct { hl_api *a; void (*cb)(void *, int); void *data; bool reload; } load_ctx;
+
+static bool str_same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+/* Whether a stored subscription is the one already in the registry. */
+static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
+  const hl_sub_rec *o = &s->rec;
+  return str_same(o->subscription_id, r->subscription_id) && str_same(o->partner_id, r->partner_id) &&
+         str_same(o->event_type, r->event_type) && str_same(o->url, r->url) && str_same(o->secret, r->secret) &&
+         str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
+         str_same(o->retry_schedule, r->retry_schedule) && str_same(o->egress_topic, r->egress_topic) &&
+         str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
+         o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
+}
+
+static void on_subs_loaded(void *data, int status, hl_store_result *res) {
+  load_ctx *c = data;
+  hl_api *a = c->a;
+  hl_strmap seen;
+  hl_strmap_init(&seen);
+  if (c->reload && a->frozen) status = HL_ECANCELED;
+  for (size_t i = 0; status == 0 && i < res->nsubs; i++) {
+    hl_sub_rec *r = &res->subs[i];
+    if (!r->subscription_id || !r->partner_id || !r->event_type) continue;
+    hl_strmap_put(&seen, r->subscription_id, r);
+    hl_sub *old = NULL;
+    const hl_sub_list *l = hl_registry_subs_for_type(a->reg, r->event_type);
+    for (size_t k = 0; k < l->n; k++)
+      if (strcmp(l->items[k]->rec.partner_id, r->partner_id) == 0) old = l->items[k];
+    if (old && sub_unchanged(old, r)) continue; /* keeps its dispatcher state */
+    if (old && a->dispatch) hl_dispatch_sub_removed(a->dispatch, old);
+    hl_filter *f = NULL;
+    hl_retry_schedule *sch = NULL;
+    struct curl_slist *h = NULL;
+    hl_buf err = HL_BUF_INIT;
+    if (r->filter_json) {
+      hl_json_doc d;
+      hl_json_doc_init(&d);
+      if (hl_json_parse(&d, r->filter_json, strlen(r->filter_json), NULL) == 0)
+        hl_filter_compile(d.root, &f, &err);
+      hl_json_doc_dispose(&d);
+    }
+    if (r->headers_json) {
+      hl_json_doc d;
+      hl_json_doc_init(&d);
+      if (hl_json_parse(&d, r->headers_json, strlen(r->headers_json), NULL) == 0 && d.root->type == HL_JSON_OBJECT)
+        for (uint32_t k = 0; k < d.root->len; k++) {
+          const hl_json_member *m = &d.root->u.members[k];
+          if (m->value.type != HL_JSON_STRING) continue;
+          hl_buf line = HL_BUF_INIT;
+          hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
+          h = curl_slist_append(h, line.data);
+          hl_buf_dispose(&line);
+        }
+      hl_json_doc_dispose(&d);
+    }
+    if (r->retry_schedule) hl_retry_schedule_parse(r->retry_schedule, &sch, &err);
+    hl_buf_dispose(&err);
+    hl_sub *s = hl_registry_put_sub(a->reg, r, f, h, sch);
+    if (c->reload) {
+      hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
+      if (a->dispatch && !a->kafka) hl_dispatch_notify(a->dispatch, s);
+    }
+  }
+  if (status == 0 && c->reload) {
+    /* Deleted elsewhere (another task, another function): gone here too. */
+    size_t it = 0, n = 0;
+    const char *id;
+    void *v;
+    char **gone = hl_calloc(hl_strmap_len(&a->reg->subs_by_id) + 1, sizeof *gone);
+    while (hl_strmap_next(&a->reg->subs_by_id, &it, &id, &v))
+      if (!hl_strmap_get(&seen, id)) gone[n++] = hl_strdup(id);
+    for (size_t k = 0; k < n; k++) {
+      hl_sub *s = hl_registry_sub_get(a->reg, gone[k]);
+      if (s && a->dispatch) hl_dispatch_sub_removed(a->dispatch, s);
+      hl_registry_delete_sub(a->reg, gone[k]);
+      hl_log_info("subscription removed on reload", "\"subscription_id\":\"%s\"", hl_log_esc(gone[k], (size_t)-1));
+      hl_free(gone[k]);
+    }
+    hl_free(gone);
+  }
+  hl_strmap_dispose(&seen);
+  a->loaded_at_ms = hl_mono_ms();
+  c->cb(c->data, status);
+  hl_free(c);
+}
+
+static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
+  load_ctx *c = data;
+  hl_api *a = c->a;
+  if (status != 0 || (c->reload && a->frozen)) {
+    c->cb(c->data, status);
+    hl_free(c);
+    return;
+  }
+  resolve_ctx rctx = {a->reg, res->schemas, res->nschemas};
+  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
+  for (size_t i = 0; i < res->nschemas; i++) {
+    hl_schema_rec *r = &res->schemas[i];
+    if (c->reload && r->domain && r->event_type) {
+      char id[512];
+      snprintf(id, sizeof id, "%s.%s.v%lld", r->domain, r->event_type, (long long)r->version);
+      const hl_schema_entry *e = hl_registry_schema_get(a->reg, id);
+      if (e && str_same(e->rec.schema_json, r->schema_json) && str_same(e->rec.status, r->status)) continue;
+    }
+    hl_schema *compiled = NULL;
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    if (hl_json_parse(&d, r->schema_json, strlen(r->schema_json), NULL) == 0) {
+      hl_schema_errors errs;
+      hl_schema_errors_init(&errs);
+      if (hl_schema_compile(d.root, &sopt, &compiled, &errs) != 0)
+        hl_log_error("a stored schema does not compile; events of its type are refused until it is registered again",
+                     "\"schema_id\":\"%s\"", hl_log_esc(r->schema_id, (size_t)-1));
+      hl_schema_errors_dispose(&errs);
+    }
+    hl_json_doc_dispose(&d);
+    hl_registry_put_schema(a->reg, r, compiled);
+  }
+  a->store->vt->sub_list(a->store, on_subs_loaded, c);
+}
+
+void hl_api_reload(hl_api *a, void (*cb)(void *data, int status), void *data) {
+  load_ctx *c = hl_malloc(sizeof *c);
+  *c = (load_ctx){a, cb, data, true};
+  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+}
+
+void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data) {
+  load_ctx *c = hl_malloc(sizeof *c);
+  *c = (load_ctx){a, cb, data, false};
+  a->reg->free_schema = hl_schema_free;
+  a->reg->free_filter = hl_filter_free;
+  a->reg->free_schedule = hl_retry_schedule_free;
+  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+}
+

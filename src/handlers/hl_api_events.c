@@ -1,0 +1,348 @@
+/* hl_api_events.c — the producer API: one event or a bulk array, checked
+ * against its schema, then accepted into the embedded queue or produced to
+ * the ingress topic. An event is acknowledged only once durable; an id seen
+ * before is answered as a duplicate. Routed by hl_api.c. */
+#include "handlers/hl_api.h"
+#include "handlers/hl_api_int.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "handlers/hl_event.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+/* --- events ------------------------------------------------------------------------------ */
+
+static void write_rejection(hl_jw *w, const hl_event_check *e) {
+  hl_jw_key(w, "error"); hl_jw_str(w, e->error);
+  hl_jw_key(w, "message"); hl_jw_str(w, e->message);
+  hl_jw_key(w, "details");
+  if (e->details.len) hl_jw_raw(w, e->details.data, e->details.len);
+  else { hl_jw_arr_begin(w); hl_jw_arr_end(w); }
+}
+
+static const char *trace_of(hl_http_req *req, char *buf, size_t n) {
+  size_t len = 0;
+  const char *t = hl_http_req_header(req, "traceparent", &len);
+  if (!t) t = hl_http_req_header(req, "x-amzn-trace-id", &len);
+  if (!t || len == 0 || len >= n) return NULL;
+  memcpy(buf, t, len);
+  buf[len] = '\0';
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)buf[i] < 0x20) return NULL;
+  return buf;
+}
+
+static bool over_high_water(hl_api *a, hl_http_req *req) {
+  if (a->draining) {
+    hl_http_header h = {"retry-after", 11, "5", 1};
+    static const char body[] = "{\"error\":\"shutting_down\",\"message\":\"this instance is draining; send the event again\",\"details\":[]}";
+    hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
+    return true;
+  }
+  if (a->store->vt->eq_backlog && a->opt.backlog_high_water > 0 &&
+      a->store->vt->eq_backlog(a->store) >= a->opt.backlog_high_water) {
+    hl_http_header h = {"retry-after", 11, "2", 1};
+    static const char body[] = "{\"error\":\"backpressure\",\"message\":\"too many deliveries are waiting; send the event again after Retry-After seconds\",\"details\":[]}";
+    hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
+    return true;
+  }
+  return false;
+}
+
+/* One accepted event waiting for its commit. */
+typedef struct bulk_ctx bulk_ctx;
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;      /* single: answer here */
+  bulk_ctx *bulk;        /* bulk: report here */
+  size_t index;
+  hl_event_check e;
+} accept_ctx;
+
+struct bulk_ctx {
+  hl_http_req *req;
+  size_t n, outstanding;
+  hl_event_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
+};
+
+static void notify_subs(hl_api *a, const hl_event_check *e) {
+  if (!a->dispatch || a->kafka) return;
+  for (size_t i = 0; i < e->nsubs; i++) {
+    hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
+    if (s) hl_dispatch_notify(a->dispatch, s);
+  }
+}
+
+static void bulk_finish(bulk_ctx *b) {
+  hl_buf out = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &out);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "results");
+  hl_jw_arr_begin(&w);
+  for (size_t i = 0; i < b->n; i++) {
+    hl_event_check *e = &b->results[i];
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "id");
+    if (e->id) hl_jw_str(&w, e->id); else hl_jw_null(&w);
+    hl_jw_key(&w, "status");
+    if (e->status == 0) hl_jw_str(&w, strcmp(e->error, "duplicate") == 0 ? "duplicate" : "accepted");
+    else {
+      hl_jw_str(&w, "rejected");
+      write_rejection(&w, e);
+    }
+    hl_jw_obj_end(&w);
+    hl_event_check_dispose(e);
+  }
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(b->req, 200, &out);
+  hl_free(b->results);
+  hl_free(b);
+}
+
+static void on_accepted(void *data, int status, hl_store_result *res) {
+  accept_ctx *c = data;
+  hl_api *a = c->a;
+  (void)res;
+  a->pending--;
+  if (status == 0) {
+    hl_log_info("event accepted", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
+                hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
+    if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
+    notify_subs(a, &c->e);
+  }
+  if (c->bulk) {
+    hl_event_check *r = &c->bulk->results[c->index];
+    *r = c->e;
+    if (status == HL_EEXISTS) snprintf(r->error, sizeof r->error, "duplicate");
+    else if (status != 0) {
+      r->status = 503;
+      snprintf(r->error, sizeof r->error, "store_unavailable");
+      snprintf(r->message, sizeof r->message, "the store failed (%s); send this event again", hl_strerror(status));
+    }
+    if (--c->bulk->outstanding == 0) bulk_finish(c->bulk);
+  } else {
+    if (status == 0) {
+      hl_buf b = HL_BUF_INIT;
+      hl_jw w;
+      hl_jw_init(&w, &b);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, "accepted");
+      hl_jw_obj_end(&w);
+      hl_api_respond_buf(c->req, 202, &b);
+    } else if (status == HL_EEXISTS) {
+      hl_buf b = HL_BUF_INIT;
+      hl_jw w;
+      hl_jw_init(&w, &b);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
+      hl_jw_key(&w, "status"); hl_jw_str(&w, "duplicate");
+      hl_jw_obj_end(&w);
+      hl_api_respond_buf(c->req, 200, &b);
+    } else if (status == HL_EUNSUPPORTED) {
+      hl_api_respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
+                    "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
+    } else if (status == HL_EBUSY) {
+      hl_http_header h = {"retry-after", 11, "1", 1};
+      static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";
+      hl_http_respond(c->req, 503, &h, 1, body, sizeof body - 1);
+    } else {
+      hl_api_respond_store_error(c->req, status);
+    }
+    hl_event_check_dispose(&c->e);
+  }
+  hl_free(c);
+}
+
+/* Kafka intake: an id seen before is a duplicate; otherwise the event goes
+ * to its ingress topic, and once the brokers acknowledged it (acks=all) its
+ * id is remembered and the producer gets 202. */
+typedef struct {
+  accept_ctx *c;
+  char *trace;
+  char key[300];
+} kafka_accept;
+
+static void on_accept_remembered(void *data, int status, hl_store_result *res) {
+  kafka_accept *k = data;
+  (void)status; /* the event is on Kafka: accepted even if remembering the id failed */
+  on_accepted(k->c, 0, res);
+  hl_free(k->trace);
+  hl_free(k);
+}
+
+static void on_ingress_acked(void *data, int status) {
+  kafka_accept *k = data;
+  hl_api *a = k->c->a;
+  if (status != 0) {
+    hl_store_result none = {0};
+    on_accepted(k->c, HL_EBUSY, &none);
+    hl_free(k->trace);
+    hl_free(k);
+    return;
+  }
+  a->store->vt->ledger_put(a->store, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true,
+                           on_accept_remembered, k);
+}
+
+static void on_seen_checked(void *data, int status, hl_store_result *res) {
+  kafka_accept *k = data;
+  hl_api *a = k->c->a;
+  if (status == 0 && res->value) {
+    on_accepted(k->c, HL_EEXISTS, res);
+    hl_free(k->trace);
+    hl_free(k);
+    return;
+  }
+  char now[24];
+  snprintf(now, sizeof now, "%lld", (long long)hl_wall_ms());
+  hl_kafka_header h[2];
+  size_t nh = 0;
+  h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
+  if (k->trace) h[nh++] = (hl_kafka_header){"traceparent", k->trace, strlen(k->trace)};
+  hl_kafka_produce(a->kafka, k->c->e.ingress_topic, k->c->e.id, strlen(k->c->e.id), k->c->e.body, k->c->e.body_len,
+                   h, nh, on_ingress_acked, k);
+}
+
+static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
+  if (!a->kafka && (!a->store->vt->eq_accept || a->opt.no_embedded_queue)) {
+    /* DynamoDB without Kafka, or Lambda (whose /tmp dies with the sandbox
+     * and which nothing would drain): nowhere durable to put the event. */
+    hl_store_result none = {0};
+    a->pending++;
+    on_accepted(c, HL_EUNSUPPORTED, &none);
+    return;
+  }
+  if (a->kafka) {
+    kafka_accept *k = hl_calloc(1, sizeof *k);
+    k->c = c;
+    k->trace = trace ? hl_strdup(trace) : NULL;
+    snprintf(k->key, sizeof k->key, "accepted#%s", c->e.id);
+    a->pending++;
+    a->store->vt->ledger_get(a->store, k->key, on_seen_checked, k);
+    return;
+  }
+  hl_eq_accept ev = {
+    .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
+    .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,
+  };
+  a->pending++;
+  a->store->vt->eq_accept(a->store, &ev, on_accepted, c);
+}
+
+static bool is_cloudevents_ct(hl_http_req *req) {
+  size_t len = 0;
+  const char *ct = hl_http_req_header(req, "content-type", &len);
+  return ct && len >= 27 && strncasecmp(ct, "application/cloudevents+json", 28 > len ? len : 28) == 0;
+}
+
+void hl_api_post_event(hl_api *a, hl_http_req *req) {
+  if (over_high_water(a, req)) return;
+  hl_json_doc doc;
+  if (!hl_api_parse_body(req, &doc)) return;
+  accept_ctx *c = hl_calloc(1, sizeof *c);
+  c->a = a;
+  c->req = req;
+  hl_event_check_run(a->reg, doc.root, req->body, req->body_len, is_cloudevents_ct(req), &c->e);
+  hl_json_doc_dispose(&doc);
+  if (c->e.status != 0) {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_obj_begin(&w);
+    write_rejection(&w, &c->e);
+    hl_jw_obj_end(&w);
+    hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
+                hl_log_esc(c->e.id, (size_t)-1), c->e.error, hl_log_esc(c->e.message, (size_t)-1));
+    hl_api_respond_buf(req, c->e.status, &b);
+    hl_event_check_dispose(&c->e);
+    hl_free(c);
+    return;
+  }
+  char tb[256];
+  store_event(a, c, trace_of(req, tb, sizeof tb));
+}
+
+/* Byte ranges of the elements of a JSON array that already parsed: each
+ * bulk element is stored as exactly the bytes the producer sent. */
+static size_t array_spans(const char *s, size_t len, size_t (*spans)[2], size_t max) {
+  size_t i = 0, n = 0;
+  while (i < len && s[i] != '[') i++;
+  i++;
+  for (;;) {
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (i >= len || s[i] == ']') return n;
+    size_t start = i;
+    int depth = 0;
+    bool in_str = false;
+    for (; i < len; i++) {
+      char ch = s[i];
+      if (in_str) {
+        if (ch == '\\') i++;
+        else if (ch == '"') in_str = false;
+      } else if (ch == '"') in_str = true;
+      else if (ch == '{' || ch == '[') depth++;
+      else if (ch == '}' || ch == ']') {
+        if (depth == 0) break;
+        depth--;
+      } else if (ch == ',' && depth == 0) break;
+    }
+    size_t end = i;
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' || s[end - 1] == '\r')) end--;
+    if (n < max) { spans[n][0] = start; spans[n][1] = end; }
+    n++;
+    if (i < len && s[i] == ',') i++;
+  }
+}
+
+void hl_api_post_bulk(hl_api *a, hl_http_req *req) {
+  if (over_high_water(a, req)) return;
+  hl_json_doc doc;
+  if (!hl_api_parse_body(req, &doc)) return;
+  if (doc.root->type != HL_JSON_ARRAY) {
+    hl_api_respond_field_error(req, "", "expected a JSON array of events");
+    hl_json_doc_dispose(&doc);
+    return;
+  }
+  size_t n = doc.root->len;
+  if (n == 0 || n > 1000) {
+    hl_api_respond_field_error(req, "", "send 1 to 1000 events per bulk request");
+    hl_json_doc_dispose(&doc);
+    return;
+  }
+  size_t (*spans)[2] = hl_malloc(n * sizeof *spans);
+  size_t found = array_spans(req->body, req->body_len, spans, n);
+  bulk_ctx *b = hl_calloc(1, sizeof *b);
+  b->req = req;
+  b->n = n;
+  b->results = hl_calloc(n, sizeof *b->results);
+  b->outstanding = 1; /* held until every element is handed out */
+  bool ce = is_cloudevents_ct(req);
+  char tb[256];
+  const char *trace = trace_of(req, tb, sizeof tb);
+  for (size_t i = 0; i < n; i++) {
+    const char *body = found == n ? req->body + spans[i][0] : NULL;
+    size_t blen = found == n ? spans[i][1] - spans[i][0] : 0;
+    hl_event_check e;
+    hl_event_check_run(a->reg, &doc.root->u.items[i], body, blen, ce, &e);
+    if (e.status != 0 || body == NULL) {
+      if (body == NULL && e.status == 0) hl_event_reject(&e, 400, "invalid_event", "", "could not locate this element's bytes");
+      b->results[i] = e;
+      continue;
+    }
+    accept_ctx *c = hl_calloc(1, sizeof *c);
+    c->a = a;
+    c->bulk = b;
+    c->index = i;
+    c->e = e;
+    b->outstanding++;
+    store_event(a, c, trace);
+  }
+  hl_free(spans);
+  hl_json_doc_dispose(&doc);
+  if (--b->outstanding == 0) bulk_finish(b);
+}
+
