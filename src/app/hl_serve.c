@@ -132,6 +132,7 @@ static void start_drain(serve *s) {
   s->api.draining = true;
   if (s->http) hl_http_server_stop(s->http);
   hl_dispatch_stop(&s->dispatch);
+  if (s->pipe) hl_pipeline_stop(s->pipe); /* no new records; what is handed back waits for the next run */
   s->drain_deadline = uv_now(&s->loop) + s->set.drain_timeout_ms;
   uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
 }

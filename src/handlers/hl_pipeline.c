@@ -17,12 +17,13 @@ typedef struct resume_timer {
   struct resume_timer *next;
 } resume_timer;
 
-typedef struct paused_part {
+/* A partition held for a subscription with its memory share full. */
+typedef struct held_part {
   char *topic;
   int32_t partition;
   hl_sub *sub;
-  struct paused_part *next;
-} paused_part;
+  struct held_part *next;
+} held_part;
 
 struct hl_pipeline {
   uv_loop_t *loop;
@@ -37,7 +38,7 @@ struct hl_pipeline {
   bool stopping;
   size_t busy;
   resume_timer *timers;     /* retry partitions waiting for their head to fall due */
-  paused_part *paused;      /* partitions paused for back-pressure */
+  held_part *held;          /* partitions held for back-pressure, one entry per partition and subscription */
   int closing;
   void (*destroy_cb)(void *);
   void *destroy_data;
@@ -71,7 +72,7 @@ static void on_dead_lettered(void *data, int status) {
   msg_ctx *c = data;
   c->p->busy--;
   if (status == 0) hl_kafka_done(c->p->kafka, c->m);
-  else hl_kafka_release(c->p->kafka, c->m); /* not durable: consumed again after a restart */
+  else hl_kafka_release(c->p->kafka, c->m); /* not durable: consumed again */
   hl_free(c);
 }
 
@@ -216,11 +217,11 @@ static void on_resume(uv_timer_t *t) {
   uv_close((uv_handle_t *)&r->timer, on_resume_closed);
 }
 
-/* A retry record that is not due yet: rewind to it and wait. */
+/* A retry record that is not due yet: pause its partition and hand the
+ * record back (the partition is rewound to it), then wait. */
 static void wait_until_due(hl_pipeline *p, hl_kafka_msg *m, int64_t due_ms) {
   int64_t wait = due_ms - hl_wall_ms();
   hl_kafka_pause(p->kafka, m->topic, m->partition);
-  hl_kafka_seek(p->kafka, m->topic, m->partition, m->offset);
   resume_timer *r = hl_calloc(1, sizeof *r);
   r->p = p;
   r->topic = hl_strdup(m->topic);
@@ -250,10 +251,10 @@ static hl_sub *sub_of(hl_pipeline *p, const hl_kafka_msg *m) {
   return NULL;
 }
 
-/* Records fetched before a pause still arrive: one entry per partition
- * and subscription keeps the list as short as the partitions. */
-static bool is_paused(const hl_pipeline *p, const char *topic, int32_t partition, const hl_sub *s) {
-  for (const paused_part *x = p->paused; x; x = x->next)
+/* Records of a chunk read before the hold still arrive: one entry per
+ * partition and subscription keeps the list as short as the partitions. */
+static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, const hl_sub *s) {
+  for (const held_part *x = p->held; x; x = x->next)
     if (x->sub == s && x->partition == partition && strcmp(x->topic, topic) == 0) return true;
   return false;
 }
@@ -297,16 +298,20 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   it.accepted_at = acc ? strtoll(acc, NULL, 10) : hl_wall_ms();
   hl_free(acc);
   hl_dispatch_submit(p->dispatch, s, &it, m);
-  /* Back-pressure: a subscription with its memory share full stops its feed. */
-  if (s->in_memory >= 2 * sub_limit(s) && !is_paused(p, m->topic, m->partition, s)) {
-    paused_part *pp = hl_calloc(1, sizeof *pp);
-    pp->topic = hl_strdup(m->topic);
-    pp->partition = m->partition;
-    pp->sub = s;
+  /* Back-pressure: a subscription with its memory share full stops its
+   * feed. Held, not paused: a pause would throw away what librdkafka
+   * prefetched and fetch it again on resume, a round trip per cycle. */
+  if (s->in_memory >= 2 * sub_limit(s) && !is_held(p, m->topic, m->partition, s)) {
+    held_part *hp = hl_calloc(1, sizeof *hp);
+    hp->topic = hl_strdup(m->topic);
+    hp->partition = m->partition;
+    hp->sub = s;
     hl_sub_ref(s);
-    pp->next = p->paused;
-    p->paused = pp;
-    hl_kafka_pause(p->kafka, m->topic, m->partition);
+    hp->next = p->held;
+    p->held = hp;
+    hl_log_debug("partition held", "\"topic\":\"%s\",\"partition\":%d,\"subscription_id\":\"%s\",\"in_memory\":%u",
+                 m->topic, m->partition, s->rec.subscription_id, s->in_memory);
+    hl_kafka_hold(p->kafka, m->topic, m->partition);
   }
 }
 
@@ -323,10 +328,24 @@ static void on_msg(void *data, hl_kafka_msg *m) {
   else hl_kafka_done(p->kafka, m);
 }
 
+static void held_free(hl_pipeline *p, held_part *x) {
+  hl_sub_unref(p->reg, x->sub);
+  hl_free(x->topic);
+  hl_free(x);
+}
+
 static void on_revoke(void *data, const char *topic, int32_t partition) {
   hl_pipeline *p = data;
   for (resume_timer *r = p->timers; r; r = r->next)
     if (r->partition == partition && strcmp(r->topic, topic) == 0) uv_timer_stop(&r->timer);
+  /* Holds end with the assignment: forget ours, or a later one would be
+   * undone by them. */
+  for (held_part **pp = &p->held; *pp;) {
+    held_part *x = *pp;
+    if (x->partition != partition || strcmp(x->topic, topic) != 0) { pp = &x->next; continue; }
+    *pp = x->next;
+    held_free(p, x);
+  }
 }
 
 /* --- the dispatcher's source ----------------------------------------------------------------- */
@@ -372,19 +391,20 @@ static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t de
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   hl_pipeline *p = data;
   hl_kafka_msg *m = token;
-  /* A deleted subscription's records are done; otherwise only durable ones. */
+  /* A deleted subscription's records are done; otherwise only durable
+   * ones. One handed back (a subscription replaced in place drops what it
+   * held) comes again, to whichever subscription has the topic then. */
   if (recorded || sub->deleted) hl_kafka_done(p->kafka, m);
   else hl_kafka_release(p->kafka, m);
-  /* Resume feeds paused for this subscription once below the low-water mark. */
+  /* Read the feeds held for this subscription again once below the
+   * low-water mark. */
   if (sub->in_memory <= sub_limit(sub))
-    for (paused_part **pp = &p->paused; *pp;) {
-      paused_part *x = *pp;
+    for (held_part **pp = &p->held; *pp;) {
+      held_part *x = *pp;
       if (x->sub != sub) { pp = &x->next; continue; }
       *pp = x->next;
-      if (!p->stopping) hl_kafka_resume(p->kafka, x->topic, x->partition);
-      hl_sub_unref(p->reg, x->sub);
-      hl_free(x->topic);
-      hl_free(x);
+      hl_kafka_unhold(p->kafka, x->topic, x->partition);
+      held_free(p, x);
     }
 }
 
@@ -430,7 +450,11 @@ int hl_pipeline_start(hl_pipeline *p) {
   return hl_kafka_subscribe(p->kafka, topics, n, on_msg, on_revoke, p);
 }
 
-void hl_pipeline_stop(hl_pipeline *p) { p->stopping = true; }
+void hl_pipeline_stop(hl_pipeline *p) {
+  p->stopping = true;
+  /* What is handed back from now on is for the next run, not this one. */
+  if (p->kafka) hl_kafka_consume_stop(p->kafka);
+}
 
 size_t hl_pipeline_busy(const hl_pipeline *p) { return p->busy; }
 
@@ -448,13 +472,11 @@ static void timers_closed(uv_handle_t *h) {
 }
 
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data) {
-  p->stopping = true;
-  while (p->paused) {
-    paused_part *x = p->paused;
-    p->paused = x->next;
-    hl_sub_unref(p->reg, x->sub);
-    hl_free(x->topic);
-    hl_free(x);
+  hl_pipeline_stop(p);
+  while (p->held) {
+    held_part *x = p->held;
+    p->held = x->next;
+    held_free(p, x);
   }
   p->destroy_cb = cb;
   p->destroy_data = data;

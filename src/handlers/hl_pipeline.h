@@ -14,8 +14,10 @@
  * state machine as the embedded queue (hl_dispatch, source mode). A retry
  * record not yet due pauses its partition until it is (head-of-line: a
  * tier's records fall due in order). A subscription with too much in memory
- * pauses the partition that feeds it; one slow partner stalls only its own
- * topic.
+ * holds the partition that feeds it (hl_kafka_hold: not read, nothing
+ * refetched) until it is back at its limit; one slow partner stalls only
+ * its own topic. A record a subscription drops unfinished (replaced in
+ * place) is handed back and consumed again.
  *
  * At-least-once: every record is marked done (hl_kafka_done) only once it
  * reached a durable state; offsets commit the finished prefix.
@@ -47,7 +49,8 @@ const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p);
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d);
 /* Subscribes to the topics of the configured roles. */
 int hl_pipeline_start(hl_pipeline *p);
-/* Stops taking new records (those that arrive are handed back). */
+/* Stops taking new records (shutdown): those that arrive, and those handed
+ * back from now on, are left to the next run (not committed). */
 void hl_pipeline_stop(hl_pipeline *p);
 /* Records being processed (fan-out produces outstanding). */
 size_t hl_pipeline_busy(const hl_pipeline *p);

@@ -18,7 +18,15 @@ typedef struct {
   uint64_t generation;       /* bumped at every (re)assignment */
   bool assigned, paused;
   int64_t last_commit;
+  rd_kafka_queue_t *q;       /* the partition's own queue while assigned, NULL when not split off */
+  unsigned holds;            /* back-pressure: not read while > 0 */
+  int64_t rewind;            /* lowest released offset to consume again, -1 none */
 } part_state;
+
+/* Messages read from one partition queue at a time: a partition held in
+ * the middle of a chunk still gets the rest of it, so this bounds the
+ * overshoot of a full subscription. */
+#define PART_CHUNK 64
 
 typedef struct pending_cb {
   hl_kafka_done_cb cb;
@@ -36,6 +44,10 @@ struct hl_kafka {
   uv_timer_t tick, commit_timer;
   uv_idle_t more;            /* continues a batch cut at HL_KAFKA_BATCH_MAX, delivers deferred callbacks */
   hl_strmap parts;           /* "topic\x1fpartition" -> part_state* */
+  part_state **live;         /* assigned partitions with a queue of their own, read in turn */
+  size_t nlive, caplive, turn;
+  bool rewinds;              /* some partition has a rewind to apply */
+  bool consume_stopped;
   hl_kafka_msg_cb on_msg;
   hl_kafka_revoke_cb on_revoke;
   void *data;
@@ -69,11 +81,15 @@ static part_state *part_get(hl_kafka *k, const char *topic, int32_t partition, b
     p->topic = hl_strdup(topic);
     p->partition = partition;
     p->last_commit = -1;
+    p->rewind = -1;
     hl_kafka_offsets_init(&p->off);
     hl_strmap_put(&k->parts, key, p);
   }
   return p;
 }
+
+static void wake_on(hl_kafka *k, rd_kafka_queue_t *q);
+static void on_more_deferred(hl_kafka *k);
 
 /* Callbacks are never run inside the call that caused them: queue them. */
 static void defer(hl_kafka *k, hl_kafka_done_cb cb, void *data, int status) {
@@ -157,6 +173,34 @@ static void commit_parts(hl_kafka *k, bool sync) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Reads an assigned partition from its own queue. Done in the rebalance
+ * callback before rd_kafka_assign: librdkafka then keeps it off the
+ * consumer queue (an application forward, even to NULL, is not replaced). */
+static void part_split(hl_kafka *k, part_state *p) {
+  if (p->q) return;
+  p->q = rd_kafka_queue_get_partition(k->consumer, p->topic, p->partition);
+  if (!p->q) return; /* its messages come through the consumer queue (and it cannot be held) */
+  rd_kafka_queue_forward(p->q, NULL);
+  wake_on(k, p->q);
+  if (k->nlive == k->caplive) {
+    k->caplive = k->caplive ? k->caplive * 2 : 16;
+    k->live = hl_realloc(k->live, k->caplive * sizeof *k->live);
+  }
+  k->live[k->nlive++] = p;
+}
+
+static void part_join(hl_kafka *k, part_state *p) {
+  if (!p->q) return;
+  rd_kafka_queue_io_event_enable(p->q, -1, NULL, 0);
+  rd_kafka_queue_destroy(p->q);
+  p->q = NULL;
+  for (size_t i = 0; i < k->nlive; i++)
+    if (k->live[i] == p) {
+      k->live[i] = k->live[--k->nlive];
+      break;
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
   hl_kafka *k = opaque;
@@ -169,6 +213,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->assigned = true;
       p->paused = false;
       p->last_commit = -1;
+      p->holds = 0;
+      p->rewind = -1;
+      part_split(k, p);
     }
     hl_log_info("kafka partitions assigned", "\"count\":%d", parts->cnt);
     rd_kafka_assign(rk, parts);
@@ -182,6 +229,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->assigned = false;
       hl_kafka_offsets_reset(&p->off);
       p->generation = ++k->generation;
+      p->holds = 0;
+      p->rewind = -1;
+      part_join(k, p);
       if (k->on_revoke && !k->closing) k->on_revoke(k->data, p->topic, p->partition); /* the owner may be gone at close */
     }
     hl_log_info("kafka partitions revoked", "\"count\":%d", parts->cnt);
@@ -189,10 +239,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   }
 }
 
-static int serve_consumer(hl_kafka *k) {
-  if (!k->consumer_q || k->closing) return 0;
+/* Reads up to max messages from q (the consumer queue, which also serves
+ * rebalances and errors, or one partition's queue: part) and hands them
+ * out. Returns how many were read. */
+static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int max) {
   rd_kafka_message_t *batch[HL_KAFKA_BATCH_MAX];
-  ssize_t n = rd_kafka_consume_batch_queue(k->consumer_q, 0, batch, HL_KAFKA_BATCH_MAX);
+  ssize_t n = rd_kafka_consume_batch_queue(q, 0, batch, (size_t)max);
   for (ssize_t i = 0; i < n; i++) {
     rd_kafka_message_t *m = batch[i];
     if (m->err) {
@@ -202,8 +254,12 @@ static int serve_consumer(hl_kafka *k) {
       continue;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
-    part_state *p = part_get(k, topic, m->partition, true);
-    hl_kafka_offsets_take(&p->off, m->offset);
+    part_state *p = part ? part : part_get(k, topic, m->partition, true);
+    /* After a rewind, what is still running or done comes again: not twice. */
+    if (k->consume_stopped || !hl_kafka_offsets_take(&p->off, m->offset)) {
+      rd_kafka_message_destroy(m);
+      continue;
+    }
     hl_kafka_msg *hm = hl_calloc(1, sizeof *hm);
     *hm = (hl_kafka_msg){.rkm = m, .topic = topic, .partition = m->partition, .offset = m->offset,
                          .key = m->key, .key_len = m->key_len, .value = m->payload, .len = m->len,
@@ -211,6 +267,56 @@ static int serve_consumer(hl_kafka *k) {
     k->on_msg(k->data, hm);
   }
   return n < 0 ? 0 : (int)n;
+}
+
+/* Seeks the partitions with released messages back to the lowest one. A
+ * seek drops what was prefetched after it; consume_from skips the
+ * messages that are running or done when they come again. */
+static void rewind_part(hl_kafka *k, part_state *p) {
+  if (p->rewind < 0) return;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->rewind;
+  p->rewind = -1;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(k->consumer, l, 0); /* 0: asynchronous */
+  if (e) {
+    hl_log_warn("kafka seek failed", "\"topic\":\"%s\",\"error\":\"%s\"", p->topic, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void apply_rewinds(hl_kafka *k) {
+  if (!k->rewinds) return;
+  k->rewinds = false;
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&k->parts, &it, NULL, &v)) rewind_part(k, v);
+}
+
+/* One turn: the consumer queue (rebalances, errors, and messages of any
+ * partition not split off), then the unheld partitions' queues in turn, a
+ * chunk each, up to HL_KAFKA_BATCH_MAX in all. Returns the number read;
+ * HL_KAFKA_BATCH_MAX means more may be waiting. */
+static int serve_consumer(hl_kafka *k) {
+  if (!k->consumer_q || k->closing) return 0;
+  int total = consume_from(k, k->consumer_q, NULL, HL_KAFKA_BATCH_MAX);
+  bool more = true;
+  while (more && total < HL_KAFKA_BATCH_MAX && !k->consume_stopped && !k->closing) {
+    more = false;
+    /* The list changes only at a rebalance, which runs from the consumer
+     * queue above, never from a partition queue. */
+    size_t n = k->nlive;
+    for (size_t i = 0; i < n && total < HL_KAFKA_BATCH_MAX; i++) {
+      part_state *p = k->live[(k->turn + i) % n];
+      if (p->holds || !p->q) continue;
+      int want = HL_MIN(PART_CHUNK, HL_KAFKA_BATCH_MAX - total);
+      int got = consume_from(k, p->q, p, want);
+      total += got;
+      if (got == want) more = true;
+    }
+    k->turn++; /* the next round starts one partition later: no partition always first */
+  }
+  return total;
 }
 
 static void on_more(uv_idle_t *h);
@@ -249,7 +355,14 @@ static void on_pipe(uv_poll_t *h, int status, int events) {
 
 static void on_tick(uv_timer_t *t) { serve(t->data); }
 
-static void on_commit_timer(uv_timer_t *t) { commit_parts(t->data, false); }
+/* Rewinds wait for this timer: one seek per partition for everything
+ * released meanwhile, and a record whose handling keeps failing (a store
+ * that does not answer) comes again twice a second at most, not in a loop. */
+static void on_commit_timer(uv_timer_t *t) {
+  hl_kafka *k = t->data;
+  if (!k->consume_stopped) apply_rewinds(k);
+  commit_parts(k, false);
+}
 
 /* --- public -------------------------------------------------------------------------------- */
 
@@ -313,6 +426,15 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
         rd_kafka_conf_set(cc, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(cc, "topic.metadata.refresh.interval.ms", "2000", err, errlen) != RD_KAFKA_CONF_OK)
       goto fail;
+    {
+      /* Per partition, since every partition has a queue of its own. */
+      char kb[32];
+      snprintf(kb, sizeof kb, "%d", HL_KAFKA_PART_QUEUE_KB);
+      if (rd_kafka_conf_set(cc, "queued.max.messages.kbytes", kb, err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(cc);
+        goto fail;
+      }
+    }
     if (cfg->session_timeout_ms > 0) {
       char v[32];
       snprintf(v, sizeof v, "%d", cfg->session_timeout_ms);
@@ -377,10 +499,21 @@ void hl_kafka_done(hl_kafka *k, hl_kafka_msg *m) {
 }
 
 void hl_kafka_release(hl_kafka *k, hl_kafka_msg *m) {
-  (void)k;
+  part_state *p = m->part;
+  /* Still ours: consume it again (a dropped delivery of a replaced
+   * subscription, a retry record not yet due, a failed dead-letter
+   * produce). Otherwise whoever consumes the partition next gets it from
+   * the committed offset, which is not past it. */
+  if (p && p->generation == m->generation && p->assigned && !k->consume_stopped && !k->closing) {
+    hl_kafka_offsets_release(&p->off, m->offset);
+    if (p->rewind < 0 || m->offset < p->rewind) p->rewind = m->offset;
+    k->rewinds = true; /* applied by the commit timer */
+  }
   rd_kafka_message_destroy(m->rkm);
   hl_free(m);
 }
+
+void hl_kafka_consume_stop(hl_kafka *k) { k->consume_stopped = true; }
 
 const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t *len) {
   rd_kafka_headers_t *h = NULL;
@@ -393,6 +526,7 @@ const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t 
 }
 
 static void on_more_deferred(hl_kafka *k) {
+  if (k->closing) return;
   if (!uv_is_active((uv_handle_t *)&k->more)) uv_idle_start(&k->more, on_more);
 }
 
@@ -434,6 +568,9 @@ static void set_paused(hl_kafka *k, const char *topic, int32_t partition, bool p
   part_state *p = part_get(k, topic, partition, true);
   if (p->paused == pause) return;
   p->paused = pause;
+  /* Resuming means "read it now": from the record handed back while it
+   * waited (a retry not yet due), not half a second later. */
+  if (!pause && !k->consume_stopped && !k->closing) rewind_part(k, p);
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, topic, partition);
   if (pause) rd_kafka_pause_partitions(k->consumer, l);
@@ -444,19 +581,16 @@ static void set_paused(hl_kafka *k, const char *topic, int32_t partition, bool p
 void hl_kafka_pause(hl_kafka *k, const char *topic, int32_t partition) { set_paused(k, topic, partition, true); }
 void hl_kafka_resume(hl_kafka *k, const char *topic, int32_t partition) { set_paused(k, topic, partition, false); }
 
-void hl_kafka_seek(hl_kafka *k, const char *topic, int32_t partition, int64_t offset) {
+void hl_kafka_hold(hl_kafka *k, const char *topic, int32_t partition) {
   if (!k->consumer) return;
-  part_state *p = part_get(k, topic, partition, true);
-  /* Offsets from here on will be taken again: forget them. */
-  if (p->off.next > offset) p->off.next = offset > p->off.base ? offset : p->off.base;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(k->consumer, l, 0);
-  if (e) {
-    hl_log_warn("kafka seek failed", "\"topic\":\"%s\",\"error\":\"%s\"", topic, rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-  }
-  rd_kafka_topic_partition_list_destroy(l);
+  part_get(k, topic, partition, true)->holds++;
+}
+
+void hl_kafka_unhold(hl_kafka *k, const char *topic, int32_t partition) {
+  part_state *p = k->consumer ? part_get(k, topic, partition, false) : NULL;
+  if (!p || p->holds == 0) return; /* holds ended with the assignment */
+  /* Its queue may hold messages and will not signal again: read it next turn. */
+  if (--p->holds == 0) on_more_deferred(k);
 }
 
 void hl_kafka_ensure_topic(hl_kafka *k, const char *topic, int partitions, hl_kafka_done_cb cb, void *data) {
@@ -501,6 +635,8 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
     rd_kafka_queue_destroy(k->consumer_q);
     k->consumer_q = NULL;
     rd_kafka_consumer_close(k->consumer); /* leaves the group: bounded by librdkafka */
+    /* Queue handles keep the consumer alive: drop those the revoke did not. */
+    while (k->nlive) part_join(k, k->live[k->nlive - 1]);
     rd_kafka_destroy(k->consumer);
     k->consumer = NULL;
   }
@@ -537,6 +673,8 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
     hl_free(ps);
   }
   hl_strmap_dispose(&k->parts);
+  hl_free(k->live);
+  k->live = NULL;
   k->closing_handles = 4;
   uv_close((uv_handle_t *)&k->poll, on_closed);
   uv_close((uv_handle_t *)&k->tick, on_closed);

@@ -11,8 +11,17 @@
  * At-least-once: the owner calls hl_kafka_done() for every consumed message
  * once it reached a durable state; per partition only the finished prefix
  * is committed (hl_kafka_offsets), asynchronously every 500 ms and at
- * revoke/close. All callbacks run on the loop, never inside the call that
- * caused them.
+ * revoke/close. A message handed back with hl_kafka_release() is consumed
+ * again: its partition is rewound to it, and the messages after it that
+ * are still held or already done are not handed out a second time. All
+ * callbacks run on the loop, never inside the call that caused them.
+ *
+ * Every assigned partition is read from its own queue (not forwarded to
+ * the consumer queue), so the owner can hold one partition (back-pressure)
+ * while the others flow: a held partition is simply not read, and
+ * librdkafka stops fetching it once its queue holds
+ * HL_KAFKA_PART_QUEUE_KB. Holding never pauses the partition, so nothing
+ * fetched is thrown away and fetched again.
  *
  * Blocking is confined to shutdown (hl_kafka_close flushes the producer for
  * up to 5 s and leaves the consumer group) and to the commit of a revoked
@@ -28,6 +37,11 @@
 #include <uv.h>
 
 #define HL_KAFKA_BATCH_MAX 500
+/* Prefetched bytes per assigned partition (librdkafka's
+ * queued.max.messages.kbytes, which applies per partition queue): about
+ * a quarter second of a fast partner at 1 KB records, and the memory a
+ * held partition costs (plus one fetch, max.partition.fetch.bytes). */
+#define HL_KAFKA_PART_QUEUE_KB 2048
 
 typedef struct hl_kafka hl_kafka;
 typedef struct hl_kafka_msg hl_kafka_msg;
@@ -73,8 +87,13 @@ int hl_kafka_subscribe(hl_kafka *k, const char *const *topics, size_t n, hl_kafk
                        hl_kafka_revoke_cb on_revoke, void *data);
 /* The message reached a durable state: its offset may be committed. Frees m. */
 void hl_kafka_done(hl_kafka *k, hl_kafka_msg *m);
-/* Frees m without marking it done (it will be consumed again). */
+/* Frees m without marking it done: while its partition stays assigned and
+ * consuming was not stopped, the partition is rewound (on a later turn) so
+ * that m comes again; otherwise the next owner or run consumes it. */
 void hl_kafka_release(hl_kafka *k, hl_kafka_msg *m);
+/* Stops handing out messages (shutdown): messages released from now on are
+ * left for the next owner or run instead of being consumed again. */
+void hl_kafka_consume_stop(hl_kafka *k);
 /* A header's value, or NULL. */
 const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t *len);
 
@@ -83,11 +102,18 @@ const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t 
 void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t key_len, const void *value,
                       size_t len, const hl_kafka_header *headers, size_t nheaders, hl_kafka_done_cb cb,
                       void *data);
-/* Pauses/resumes fetching of one partition (back-pressure, retry due times). */
+/* Pauses/resumes fetching of one partition (retry due times). A pause
+ * drops what librdkafka prefetched for it, and a resume fetches it again:
+ * meant for long waits, not for back-pressure. */
 void hl_kafka_pause(hl_kafka *k, const char *topic, int32_t partition);
 void hl_kafka_resume(hl_kafka *k, const char *topic, int32_t partition);
-/* Rewinds a paused partition to offset (its later messages come again). */
-void hl_kafka_seek(hl_kafka *k, const char *topic, int32_t partition, int64_t offset);
+/* Back-pressure: a held partition is not read (its prefetched messages stay
+ * queued; librdkafka stops fetching at HL_KAFKA_PART_QUEUE_KB). Holds
+ * count: the partition is read again when every hold was undone. Holds end
+ * with the assignment (a revoked partition comes back unheld). unhold
+ * continues reading on a later turn, never inside the call. */
+void hl_kafka_hold(hl_kafka *k, const char *topic, int32_t partition);
+void hl_kafka_unhold(hl_kafka *k, const char *topic, int32_t partition);
 /* Creates a topic unless it exists (TOPIC_ALREADY_EXISTS is success). A
  * broker that does not answer CreateTopics within 5 s gives HL_ETIMEOUT:
  * callers go on and rely on the broker creating topics on first use. */

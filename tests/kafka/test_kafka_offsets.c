@@ -59,3 +59,28 @@ HL_TEST(gaps_count_as_done_and_reset_forgets) {
   HL_ASSERT_EQ_INT(hl_kafka_offsets_committable(&o), 12);
   hl_kafka_offsets_dispose(&o);
 }
+
+HL_TEST(a_released_offset_is_taken_again_and_nothing_else_is) {
+  hl_kafka_offsets o;
+  hl_kafka_offsets_init(&o);
+  for (int64_t i = 0; i < 6; i++) HL_ASSERT(hl_kafka_offsets_take(&o, i));
+  hl_kafka_offsets_done(&o, 0);
+  hl_kafka_offsets_done(&o, 3);
+  hl_kafka_offsets_release(&o, 2);
+  hl_kafka_offsets_release(&o, 4);
+  HL_ASSERT_EQ_INT(hl_kafka_offsets_committable(&o), 1); /* released is not done */
+  HL_ASSERT_EQ_INT(hl_kafka_offsets_pending(&o), 4);
+  /* A rewind to 0 brings 0..5 again: only the released ones are handed out. */
+  HL_ASSERT(!hl_kafka_offsets_take(&o, 0));  /* done, committable past it */
+  HL_ASSERT(!hl_kafka_offsets_take(&o, 1));  /* still running */
+  HL_ASSERT(hl_kafka_offsets_take(&o, 2));
+  HL_ASSERT(!hl_kafka_offsets_take(&o, 3));  /* done */
+  HL_ASSERT(hl_kafka_offsets_take(&o, 4));
+  HL_ASSERT(!hl_kafka_offsets_take(&o, 5));
+  HL_ASSERT(!hl_kafka_offsets_take(&o, 2));  /* taken again already */
+  HL_ASSERT(hl_kafka_offsets_take(&o, 6));   /* new */
+  for (int64_t i = 1; i <= 6; i++) if (i != 3) hl_kafka_offsets_done(&o, i);
+  HL_ASSERT_EQ_INT(hl_kafka_offsets_committable(&o), 7);
+  HL_ASSERT_EQ_INT(hl_kafka_offsets_pending(&o), 0);
+  hl_kafka_offsets_dispose(&o);
+}
