@@ -212,9 +212,19 @@ static hl_delivery *dequeue(hl_sub *s) {
   return dl;
 }
 
-static unsigned sub_limit(const hl_dispatch *d, const hl_sub *s) {
+unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
   return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : d->opt.default_sub_in_flight;
 }
+
+/* In flight plus as many again, at most one claim's worth (a claim takes
+ * at most 512), ready to go: the next requests are there when answers
+ * come back, and memory stays near what is in flight (10,000 in flight
+ * hold ~10,500 bodies, not twice that). */
+unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
+  unsigned limit = hl_dispatch_sub_limit(d, s);
+  return limit + HL_MIN(limit, 512u);
+}
+
 
 static void report(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
@@ -622,7 +632,7 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     while ((dl = dequeue(s)) != NULL) delivery_free(dl); /* rows stay in the store */
     return;
   }
-  unsigned limit = sub_limit(d, s);
+  unsigned limit = hl_dispatch_sub_limit(d, s);
   while (s->wait_head && s->in_flight < limit) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
@@ -683,15 +693,6 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* How many of a subscription's deliveries may be in memory: those in flight
- * plus one claim's worth (a claim takes at most 512) waiting, so the next
- * requests are ready when answers come back while memory stays near what
- * is in flight (10,000 in flight hold ~10,600 bodies, not twice that). */
-static unsigned sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
-  unsigned limit = sub_limit(d, s);
-  return limit + HL_MIN(limit, 512u) + 64;
-}
-
 static void on_pump(uv_idle_t *h) {
   hl_dispatch *d = hl_container_of(h, hl_dispatch, pump);
   uv_idle_stop(&d->pump);
@@ -705,7 +706,7 @@ static void on_pump(uv_idle_t *h) {
     s->dirty_next = NULL;
     s->on_dirty = false;
     if (s->deleted || !s->need_claim) { hl_sub_unref(d->reg, s); continue; }
-    unsigned cap = sub_memory_cap(d, s);
+    unsigned cap = hl_dispatch_sub_memory_cap(d, s);
     if (s->claiming || s->in_memory >= cap || d->in_memory >= global_cap) {
       s->dirty_next = keep; /* no room now: a finishing delivery notifies again */
       keep = s;

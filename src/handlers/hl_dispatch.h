@@ -112,6 +112,12 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
                       hl_registry *reg, const hl_dispatch_options *opt);
 /* The store may hold due deliveries for s (after an accept or a requeue). */
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s);
+/* A subscription's in-flight limit: its max_in_flight, or the default. */
+unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
+/* How many of its deliveries may be in memory, in flight or ready to go
+ * (claimed from the queue, or read from Kafka): the limit plus as many
+ * again, at most 512 more. Feeds stop there. */
+unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Every subscription may (at start). */
 void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows

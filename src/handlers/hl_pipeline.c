@@ -259,7 +259,6 @@ static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, 
   return false;
 }
 
-static unsigned sub_limit(const hl_sub *s) { return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : 256; }
 
 static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   hl_sub *s = sub_of(p, m);
@@ -301,7 +300,7 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   /* Back-pressure: a subscription with its memory share full stops its
    * feed. Held, not paused: a pause would throw away what librdkafka
    * prefetched and fetch it again on resume, a round trip per cycle. */
-  if (s->in_memory >= 2 * sub_limit(s) && !is_held(p, m->topic, m->partition, s)) {
+  if (s->in_memory >= hl_dispatch_sub_memory_cap(p->dispatch, s) && !is_held(p, m->topic, m->partition, s)) {
     held_part *hp = hl_calloc(1, sizeof *hp);
     hp->topic = hl_strdup(m->topic);
     hp->partition = m->partition;
@@ -398,7 +397,7 @@ static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   else hl_kafka_release(p->kafka, m);
   /* Read the feeds held for this subscription again once below the
    * low-water mark. */
-  if (sub->in_memory <= sub_limit(sub))
+  if (sub->in_memory <= hl_dispatch_sub_limit(p->dispatch, sub))
     for (held_part **pp = &p->held; *pp;) {
       held_part *x = *pp;
       if (x->sub != sub) { pp = &x->next; continue; }

@@ -452,8 +452,9 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "held", 1, 60000, &doc), 1);
   hl_json_doc_dispose(&doc);
   kcat_produce_many("wh.egress.held.Payment", "h", N);
-  /* Each partition is held once the subscription has twice its limit in
-   * memory; a partition read in the same turn adds at most one chunk. */
+  /* Each partition is held once the subscription has its memory cap in
+   * memory (twice its limit, for a limit this small); a partition read in
+   * the same turn adds at most one chunk. */
   int held = 0;
   for (int waited = 0; waited < 60000; waited += 100) {
     char *log = hl_read_file(hk.log, NULL);
