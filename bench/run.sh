@@ -15,7 +15,7 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; CRUNS=3; H2N=20000; REFN=3000; KN=20000; NB=20000; CSECS=3; SWEEP="32 128 2048" ;;
+  quick) N=20000; RUNS=3; CRUNS=3; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048" ;;
   full)  N=100000; RUNS=5; CRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
   profile) N=20000; RUNS=1; CRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
   count) N=20000; RUNS=5; CRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
