@@ -15,10 +15,10 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; CRUNS=3; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048" ;;
-  full)  N=100000; RUNS=5; CRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
-  profile) N=20000; RUNS=1; CRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
-  count) N=20000; RUNS=5; CRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
+  quick) N=20000; RUNS=3; CRUNS=3; KRUNS=1; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048" ;;
+  full)  N=100000; RUNS=5; CRUNS=3; KRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
+  profile) N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
+  count) N=20000; RUNS=5; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
   *) echo "usage: bench/run.sh quick|full|profile|count" >&2; exit 2 ;;
 esac
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -38,7 +38,7 @@ trap cleanup EXIT
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 4 + nsweep + 1 + CRUNS * 3 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + KRUNS + CRUNS * 3 + 1)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -329,7 +329,7 @@ fi
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
-params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records, scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s, scenarios c and d $CRUNS runs"
+params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records ($KRUNS runs), scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s, scenarios c and d $CRUNS runs"
 echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
@@ -356,8 +356,12 @@ for mif in $SWEEP; do
   echo "$mif $rate" >>"$work/sweep.dat"
 done
 echo "$AMIF $m_rate" >>"$work/sweep.dat"; sort -n -o "$work/sweep.dat" "$work/sweep.dat"
-progress "a: hookloop on Kafka egress"
-k_rate=$(scenario_a_kafka)
+k_rates=()
+for ((r = 0; r < KRUNS; r++)); do
+  progress "a: hookloop on Kafka egress, run $((r + 1))"
+  k_rates+=("$(scenario_a_kafka)")
+done
+k_rate=$(printf '%s\n' "${k_rates[@]}" | median)
 
 plots=""
 if command -v gnuplot >/dev/null; then
@@ -385,7 +389,7 @@ table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $A
 | ratio to the ceiling | $(ratio "$m_rate" "$m_ceil") (target >= 0.5) |
 | Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s | $m_ref |
 | hookloop as a multiple of the Python reference | $( [ "$m_ref" -gt 0 ] && ratio "$m_rate" "$m_ref" || echo n/a) (target >= 50) |
-| hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; one run), deliveries/s | $k_rate ($( [ "$m_ref" -gt 0 ] && ratio "$k_rate" "$m_ref" || echo n/a)x the reference) |
+| hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; median of $KRUNS, runs: ${k_rates[*]}), deliveries/s | $k_rate ($( [ "$m_ref" -gt 0 ] && ratio "$k_rate" "$m_ref" || echo n/a)x the reference) |
 | time from acceptance to partner 2xx, p50 / p99 / p99.9 (ms; includes the held backlog, not a latency under load) | $(printf '%s\n' "${p50s[@]}" | median) / $(printf '%s\n' "${p99s[@]}" | median) / $(printf '%s\n' "${p999s[@]}" | median) |
 | hookloop CPU seconds for the run / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) |
 | deliveries/s by max_in_flight (one run each; $AMIF: the median above) | $(awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2}' "$work/sweep.dat") |"
