@@ -729,3 +729,28 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
   stop_both();
 }
 #endif
+
+#ifndef HL_TEST_DDB /* the HTTP server is the same on either store */
+/* Every answer that says "Connection: close" (asked for, HTTP/1.0, or the
+ * server's own 400/413/431) ends its connection: after 10,000 of them the
+ * process holds no more descriptors than before and /healthz still answers.
+ * A client still sending a refused body gets the 413 and EOF. */
+HL_TEST_T(closing_answers_leave_no_connection_behind, 300) {
+  start_both(NULL, NULL);
+  int base = hl_count_fds(hk.pid);
+  HL_ASSERT(base > 0);
+  hl_closing_requests(hk.port, 2000, "/healthz", "/api/v1/events", (size_t)2 << 20);
+  int n = hl_wait_fds_at_most(hk.pid, base, 10000);
+  HL_ASSERT_MSG(n <= base, "hookloop holds %d descriptors after 10,000 closing answers, %d before", n, base);
+  char u[256], buf[4096];
+  snprintf(u, sizeof u, "%s/healthz", hk.base);
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, NULL), 200);
+  size_t sent = 0;
+  long got = hl_send_body_until_eof(hk.port, "POST /api/v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                                             "Content-Length: 67108864\r\n\r\n",
+                                    (size_t)64 << 20, buf, sizeof buf, &sent);
+  HL_ASSERT_MSG(got > 0, "no EOF after the 413 (%zu body bytes sent)", sent);
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 413 ", 13) == 0 && strstr(buf, "\"payload_too_large\""), "got %s", buf);
+  stop_both();
+}
+#endif
