@@ -6,6 +6,7 @@
  * start and on every configuration TTL. Routed by hl_api.c. */
 #include "handlers/hl_api.h"
 #include "handlers/hl_api_int.h"
+#include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "handlers/hl_filter.h"
@@ -319,8 +320,20 @@ static bool token_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
 }
 
-/* Checks the URL: http(s), a host, and (unless allowed) no literal private address. */
-static const char *url_problem(const char *url, bool allow_private) {
+/* RFC 6761 6.3: names under "localhost." are loopback (libcurl resolves
+ * them so itself, without asking DNS). */
+static bool localhost_name(const char *h) {
+  size_t n = strlen(h);
+  if (n > 0 && h[n - 1] == '.') n--;
+  return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+         (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0);
+}
+
+/* Checks the URL: http(s), a host, and (unless allowed) no literal address
+ * the address policy refuses and no localhost name. A host name resolving to
+ * such an address passes here: the dispatcher refuses it when connecting.
+ * Returns NULL, or the problem (in buf when it names the block). */
+static const char *url_problem(const char *url, bool allow_private, char *buf, size_t buflen) {
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL;
   const char *problem = NULL;
@@ -337,10 +350,16 @@ static const char *url_problem(const char *url, bool allow_private) {
     snprintf(h, sizeof h, "%s", host);
     size_t hl = strlen(h);
     if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
-    if ((inet_pton(AF_INET, h, &a4.sin_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a4)) ||
-        (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a6)) ||
-        strcasecmp(h, "localhost") == 0)
-      problem = "the URL points at a private or loopback address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it";
+    const char *block = NULL;
+    if (inet_pton(AF_INET, h, &a4.sin_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a4);
+    else if (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a6);
+    else if (localhost_name(h)) block = "localhost (RFC 6761)";
+    if (block) {
+      snprintf(buf, buflen,
+               "the URL points at a private or special-purpose address: %s; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it",
+               block);
+      problem = buf;
+    }
   }
   curl_free(scheme);
   curl_free(host);
@@ -372,7 +391,8 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     goto done;
   }
   if (!url) { hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
-  const char *problem = url_problem(url, a->opt.allow_private_targets);
+  char why[256];
+  const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
   if (problem) { hl_api_respond_field_error(req, "/url", problem); goto done; }
 
   c = hl_calloc(1, sizeof *c);
