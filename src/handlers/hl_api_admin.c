@@ -245,14 +245,53 @@ typedef struct {
   int http_status;
 } sub_put_ctx;
 
+/* Shown instead of a credential: the subscription's answers carry no secret.
+ * The signing secret is shown only once, when created; URL credentials
+ * (http://user:pass@host) and the values of the subscription's own headers
+ * (often a partner's API key) never. */
+#define REDACTED "REDACTED"
+
+/* The URL with its userinfo, up to the last '@' of the authority, replaced. */
+static void write_url_redacted(hl_jw *w, const char *url) {
+  const char *auth = strstr(url, "://");
+  const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
+  if (!at) {
+    hl_jw_str(w, url);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_append(&b, url, (size_t)(auth + 3 - url));
+  hl_buf_puts(&b, REDACTED);
+  hl_buf_puts(&b, at);
+  hl_jw_strn(w, b.data, b.len);
+  hl_buf_dispose(&b);
+}
+
+/* The header names, each with a redacted value. */
+static void write_headers_redacted(hl_jw *w, const char *headers_json) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  if (!headers_json || hl_json_parse(&d, headers_json, strlen(headers_json), NULL) != 0 ||
+      d.root->type != HL_JSON_OBJECT) {
+    hl_jw_null(w);
+  } else {
+    hl_jw_obj_begin(w);
+    for (uint32_t i = 0; i < d.root->len; i++) {
+      hl_jw_keyn(w, d.root->u.members[i].key, d.root->u.members[i].key_len);
+      hl_jw_str(w, REDACTED);
+    }
+    hl_jw_obj_end(w);
+  }
+  hl_json_doc_dispose(&d);
+}
+
 static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_obj_begin(w);
   hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
   hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
   hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
-  hl_jw_key(w, "url"); hl_jw_str(w, r->url);
-  hl_jw_key(w, "headers");
-  if (r->headers_json) hl_jw_raw(w, r->headers_json, strlen(r->headers_json)); else hl_jw_null(w);
+  hl_jw_key(w, "url"); write_url_redacted(w, r->url);
+  hl_jw_key(w, "headers"); write_headers_redacted(w, r->headers_json);
   hl_jw_key(w, "filter");
   if (r->filter_json) hl_jw_raw(w, r->filter_json, strlen(r->filter_json)); else hl_jw_null(w);
   hl_jw_key(w, "max_in_flight"); hl_jw_int(w, r->max_in_flight);

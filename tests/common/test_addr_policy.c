@@ -202,7 +202,7 @@ HL_TEST(embedded_ipv4_addresses_are_judged_by_what_they_carry) {
     {"64:ff9b:1:808:808:8:a00:1", 'R', "10.0.0.0/8"},
     /* where a /48 one does (127.0.1.8), */
     {"64:ff9b:1:7f00:1:808:808:808", 'R', "127.0.0.0/8"},
-    /* and with zeros at the /48 position (0.0.8.8). */
+    /* and with zeros at the /48 position (0.0.0.0). */
     {"64:ff9b:1::808:808", 'R', "0.0.0.0/8"},
     {"::10.1.2.3", 'R', "::/96"},
     {"::8.8.8.8", 'R', "::/96"},

@@ -402,6 +402,49 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
   stop_both();
 }
 
+/* A subscription's answers show no credential: the URL's user and password
+ * and the values of its own headers are redacted (the names stay), as the
+ * signing secret is after creation; deliveries still use them. */
+HL_TEST_T(subscriptions_show_no_credentials, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "http://hook-user:s3cr%%40t-pass@127.0.0.1:%d/hook/cred?x=1", partner.port);
+  char *sub = e2e_setup(&hk, "cred", url, "\"headers\":{\"X-Partner-Key\":\"pk-live-0123456789\",\"X-Region\":\"eu\"}",
+                        NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-cred", "1.00"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-cred", "SUCCESS", 10000));
+  char want_url[256];
+  snprintf(want_url, sizeof want_url, "http://REDACTED@127.0.0.1:%d/hook/cred?x=1", partner.port);
+  char u[256];
+  for (int round = 0; round < 2; round++) {
+    if (round == 0) snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+    else snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+    char *raw = NULL;
+    HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &raw), 200);
+    HL_ASSERT_MSG(!strstr(raw, "hook-user") && !strstr(raw, "s3cr") && !strstr(raw, "pass@") &&
+                      !strstr(raw, "pk-live") && !strstr(raw, "\"eu\"") && !strstr(raw, "whsec_"),
+                  "a credential in %s: %s", u, raw);
+    hl_json_doc doc;
+    hl_json_doc_init(&doc);
+    HL_ASSERT(hl_json_parse(&doc, raw, strlen(raw), NULL) == 0);
+    const hl_json *s = doc.root;
+    if (round == 0) {
+      const hl_json *list = hl_json_get(doc.root, "subscriptions");
+      HL_ASSERT(list && list->type == HL_JSON_ARRAY && list->len == 1);
+      s = &list->u.items[0];
+    }
+    HL_ASSERT_EQ_STR(str_at(s, "url"), want_url);
+    const hl_json *h = hl_json_get(s, "headers");
+    HL_ASSERT(h && h->type == HL_JSON_OBJECT && h->len == 2);
+    HL_ASSERT_EQ_STR(str_at(h, "X-Partner-Key"), "REDACTED");
+    HL_ASSERT_EQ_STR(str_at(h, "X-Region"), "REDACTED");
+    hl_json_doc_dispose(&doc);
+    free(raw);
+  }
+  free(sub);
+  stop_both();
+}
+
 HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   const char *env[] = {"HOOKLOOP_ADMIN_TOKEN=adm-secret", "HOOKLOOP_API_TOKEN=api-secret", NULL};
   start_both(NULL, env);
