@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #define HL_DELIVERY_HEADERS 8 /* content-type ... traceparent: the most send_attempt adds */
+#define CLAIM_RETRY_MS 1000   /* after a claim the store failed */
 
 typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
 
@@ -237,6 +238,13 @@ static void on_claim_due(hl_timerq_node *n) {
   hl_dispatch_notify(s->dispatch, s);
 }
 
+/* Claims again for s in delay_ms, unless a claim is already due sooner. */
+static void claim_later(hl_dispatch *d, hl_sub *s, uint64_t delay_ms) {
+  s->dispatch = d;
+  if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + delay_ms)
+    hl_timerq_add(&d->timers, &s->claim_timer, delay_ms, on_claim_due);
+}
+
 static void recorded(hl_delivery *dl, int status) {
   hl_dispatch *d = dl->owner;
   if (status == 0 || status == HL_ENOTFOUND) dl->recorded = true;
@@ -263,10 +271,7 @@ static void recorded(hl_delivery *dl, int status) {
   }
   if (dl->outcome == HL_OUTCOME_RETRY && !dl->sub->deleted) {
     /* Released to the store: remember to claim again when it falls due. */
-    hl_sub *s = dl->sub;
-    s->dispatch = d;
-    if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + dl->next_delay_ms)
-      hl_timerq_add(&d->timers, &s->claim_timer, dl->next_delay_ms, on_claim_due);
+    claim_later(d, dl->sub, dl->next_delay_ms);
   }
   delivery_free(dl);
 }
@@ -657,15 +662,27 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   if (status != 0) {
     hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
                  s->rec.subscription_id, hl_strerror(status));
+    /* need_claim stays; a store that fails (disk full, locked) is asked
+     * again in a second, not on every loop turn. */
+    if (!s->deleted && !d->stopping) claim_later(d, s, CLAIM_RETRY_MS);
   } else {
-    if (res->nitems < c->asked) s->need_claim = false;
+    if (res->nitems < c->asked) {
+      /* Everything due was taken. What is left falls due later (retries
+       * released to the store, or held in memory before a restart): claim
+       * again then, since nothing else would. */
+      s->need_claim = false;
+      if (res->next_due_at > 0 && !s->deleted && !d->stopping) {
+        int64_t wait = res->next_due_at - hl_wall_ms();
+        claim_later(d, s, wait > 0 ? (uint64_t)wait : 1);
+      }
+    }
     for (size_t i = 0; i < res->nitems; i++) {
       hl_delivery *dl = delivery_new(d, s, &res->items[i]);
       enqueue(s, dl);
     }
     try_start(d, s);
+    if (s->need_claim) hl_dispatch_notify(d, s);
   }
-  if (s->need_claim) hl_dispatch_notify(d, s);
   hl_sub_unref(d->reg, s);
   hl_free(c);
 }

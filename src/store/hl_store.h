@@ -75,6 +75,12 @@ typedef struct {
   hl_delivery_rec *deliveries; size_t ndeliveries;
   hl_eq_item *items; size_t nitems;
   char *value;   /* a single text result (ledger status), or NULL */
+  /* eq_claim that came back short (fewer items than asked): when the
+   * earliest of the open, unclaimed deliveries it did not hand out falls
+   * due (ms since epoch), 0 when there are none. The claimer must come
+   * back then: nothing else would wake it for a retry released earlier
+   * (before a restart, say). */
+  int64_t next_due_at;
 } hl_store_result;
 
 /* status: 0, or a negative hl_err (HL_EEXISTS: duplicate / condition failed,
@@ -119,7 +125,8 @@ typedef struct {
   void (*eq_accept)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data); /* HL_EEXISTS: duplicate */
   /* Takes up to limit due, unclaimed deliveries of one subscription (or of
    * all when subscription_id is NULL), oldest due first, and marks them
-   * claimed so they are not taken twice. -> items */
+   * claimed so they are not taken twice. -> items; when fewer than limit
+   * were due, also next_due_at (see hl_store_result). */
   void (*eq_claim)(hl_store *s, const char *subscription_id, size_t limit, int64_t now_ms,
                    hl_store_cb cb, void *data);
   /* Records an attempt's outcome. release: put the delivery back unclaimed

@@ -730,6 +730,7 @@ static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
   s->queue->vt->eq_accept(s->queue, ev, on_accepted, q);
 }
 
+/* The queue answers claims (next_due_at included): its rows are the queue. */
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
                      void *data) {
   hl_store_ddb *s = ddb(base);

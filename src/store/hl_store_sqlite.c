@@ -16,7 +16,8 @@
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
-  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_EQ_UPDATE,
+  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
+  Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
@@ -117,6 +118,12 @@ static void build_sql(sq_store *s) {
       "WHERE d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
       "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
   SET(Q_CLAIM_MARK, "UPDATE %s SET claimed=1 WHERE rowid=?1", t->delivery_table);
+  /* The same conditions as the partial indexes on next_attempt_at: one
+   * index probe, however long the queue. */
+  SET(Q_NEXT_DUE_SUB, "SELECT MIN(next_attempt_at) FROM %s WHERE subscription_id=?1 AND claimed=0 AND status IN %s",
+      t->delivery_table, STATUS_OPEN);
+  SET(Q_NEXT_DUE_ALL, "SELECT MIN(next_attempt_at) FROM %s WHERE claimed=0 AND status IN %s", t->delivery_table,
+      STATUS_OPEN);
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -443,6 +450,18 @@ static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
   finish(s, cb, data, rc, NULL);
 }
 
+/* When the earliest open, unclaimed delivery (of one subscription, or of
+ * all) falls due; 0 when there is none. */
+static int64_t next_due(sq_store *s, const char *subscription_id) {
+  sqlite3_stmt *st = stmt(s, subscription_id ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
+  if (!st) return 0;
+  if (subscription_id) bind_text(st, 1, subscription_id);
+  int64_t at = 0;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) at = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return at;
+}
+
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
                      hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
@@ -474,6 +493,7 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
       if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
     }
     hl_free(rowids);
+    if (rc == 0 && res.nitems < limit) res.next_due_at = next_due(s, subscription_id);
   } else if (rc == 0) {
     rc = HL_ESTORE;
   }

@@ -90,6 +90,10 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
 
 void e2e_start_partner(e2e_partner *p, const char *const *args) {
   p->port = hl_free_port();
+  e2e_restart_partner(p, args);
+}
+
+void e2e_restart_partner(e2e_partner *p, const char *const *args) {
   snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
   char listen[64];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);

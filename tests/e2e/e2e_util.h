@@ -31,6 +31,9 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
 void e2e_start_partner(e2e_partner *p, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
+/* Starts a (stopped) partner again on its port, with other arguments: the
+ * same URLs now reach a partner that behaves differently. */
+void e2e_restart_partner(e2e_partner *p, const char *const *args);
 
 /* POSTs/GETs JSON to hookloop; returns status; *doc gets the parsed answer
  * (dispose with hl_json_doc_dispose) when doc != NULL. */

@@ -288,6 +288,63 @@ HL_TEST(update_release_and_requeue) {
   hl_rmtree(dir);
 }
 
+/* A claim that comes back short says when the rest falls due, so the
+ * dispatcher can come back then (issue 12 item 1); a full claim need not. */
+HL_TEST(a_short_claim_reports_when_the_rest_falls_due) {
+  open_store();
+  const char *subs[] = {"sub_a", "sub_b"};
+  accept_event("evt-n1", subs, 2, 0);
+  accept_event("evt-n2", subs, 2, 0);
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_a", 10, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0); /* nothing left */
+  hl_store_result_dispose(&c.res);
+  /* Both go back to the queue, due at different times in the future. */
+  int64_t now = hl_wall_ms();
+  hl_delivery_rec r = {.event_id = "evt-n1", .subscription_id = "sub_a", .status = "RETRYING", .attempts = 1,
+                       .updated_at = now, .next_attempt_at = now + 90000};
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  r.event_id = "evt-n2";
+  r.next_attempt_at = now + 30000;
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_a", 10, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 0);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, now + 30000); /* the earliest, of this subscription only */
+  hl_store_result_dispose(&c.res);
+  /* sub_b's two are due now: a claim of one is not short. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_b", 1, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0);
+  hl_store_result_dispose(&c.res);
+  /* Across subscriptions: sub_b's other one is due now, claimed here; what
+   * is left is sub_a's earliest. */
+  c = (capture){0};
+  store->vt->eq_claim(store, NULL, 10, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, now + 30000);
+  hl_store_result_dispose(&c.res);
+  /* Claimed ones do not count: once sub_a's are taken nothing is left. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_a", 10, now + 100000, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 HL_TEST(ledger_put_is_conditional) {
   open_store();
   capture c = {0};
