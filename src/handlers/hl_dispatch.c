@@ -8,6 +8,7 @@
 #include "handlers/hl_retry.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -353,15 +354,43 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
 
 static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
 
-static bool retryable_curl(CURLcode rc) {
+/* An attempt that got no usable HTTP status. Not reaching the partner or
+ * not getting a usable answer from it is a connection-level fault, retried:
+ * refused, timed out, reset, nothing back, or bytes that are not HTTP (a
+ * malformed status line, a TLS record from a TLS port spoken to in plain
+ * HTTP; curl calls those an unsupported protocol once the request is out).
+ * What no retry can change is permanent. Writes last_error's words into
+ * dl->error, keeping curl's own text after them. */
+static bool transport_fault(hl_delivery *dl, CURLcode rc) {
+  char detail[CURL_ERROR_SIZE];
+  snprintf(detail, sizeof detail, "%s", dl->error[0] ? dl->error : curl_easy_strerror(rc));
+  long os_errno = 0, sent = 0;
+  curl_easy_getinfo(dl->easy, CURLINFO_OS_ERRNO, &os_errno);
+  curl_easy_getinfo(dl->easy, CURLINFO_REQUEST_SIZE, &sent);
+  bool retry;
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-  case CURLE_SSL_CONNECT_ERROR: case CURLE_WEIRD_SERVER_REPLY: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+  case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+    retry = true;
+    break;
+  case CURLE_WEIRD_SERVER_REPLY:
+    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
+    return true;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    /* The URL's scheme was checked at registration: with the request sent,
+     * it is the answer that curl could not read as HTTP. */
+    if (sent <= 0) return false;
+    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
     return true;
   default:
-    return false;
+    retry = false;
   }
+  if (os_errno == ECONNRESET || os_errno == EPIPE)
+    snprintf(dl->error, sizeof dl->error, "connection reset by the partner (%.180s)", detail);
+  else
+    snprintf(dl->error, sizeof dl->error, "%s", detail);
+  return retry;
 }
 
 static void on_sent(hl_curl_xfer *x, CURLcode rc) {
@@ -384,8 +413,7 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
     dl->outcome = HL_OUTCOME_FAILED;
   } else {
     if (rc != CURLE_OK) {
-      if (!dl->error[0]) snprintf(dl->error, sizeof dl->error, "%s", curl_easy_strerror(rc));
-      retry = retryable_curl(rc);
+      retry = transport_fault(dl, rc);
     } else {
       snprintf(dl->error, sizeof dl->error, "partner answered %ld", code);
       retry = retryable_status(code);

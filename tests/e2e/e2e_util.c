@@ -2,8 +2,13 @@
 #include "hl_test.h"
 #include "hl_testutil.h"
 
+#include <arpa/inet.h>
+#include <strings.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -222,5 +227,115 @@ pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_
   pid_t pid = hl_spawn(argv, NULL, "/dev/null");
   HL_ASSERT(hl_wait_port(p, 5000) == 0);
   if (port) *port = p;
+  return pid;
+}
+
+/* --- the raw partner ---------------------------------------------------------- */
+
+/* Reads one request (headers and a Content-Length body) into buf; returns
+ * the header length (up to the blank line) or -1. */
+static int raw_read_request(int fd, char *buf, size_t cap, size_t *total) {
+  size_t n = 0;
+  char *end = NULL;
+  while (!end) {
+    if (n + 1 >= cap) return -1;
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r <= 0) return -1;
+    n += (size_t)r;
+    buf[n] = '\0';
+    end = strstr(buf, "\r\n\r\n");
+  }
+  size_t hlen = (size_t)(end - buf) + 4;
+  size_t clen = 0;
+  for (char *p = buf; p && p < end; p = strstr(p, "\r\n"), p = p ? p + 2 : NULL)
+    if (strncasecmp(p, "content-length:", 15) == 0) clen = (size_t)atol(p + 15);
+  while (n < hlen + clen) {
+    if (n + 1 >= cap) return -1;
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r <= 0) return -1;
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  *total = n;
+  return (int)hlen;
+}
+
+static void raw_header(const char *buf, int hlen, const char *name, char *out, size_t outlen) {
+  size_t nl = strlen(name);
+  out[0] = '\0';
+  for (const char *p = strstr(buf, "\r\n"); p && p < buf + hlen; p = strstr(p + 2, "\r\n")) {
+    const char *h = p + 2;
+    if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+      h += nl + 1;
+      while (*h == ' ') h++;
+      size_t l = strcspn(h, "\r\n");
+      snprintf(out, outlen, "%.*s", (int)l, h);
+      return;
+    }
+  }
+}
+
+static void raw_serve(int lfd) {
+  static char buf[1 << 20];
+  struct { char key[300]; int n; } seen[512];
+  size_t nseen = 0;
+  for (;;) {
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0) continue;
+    size_t total = 0;
+    int hlen = raw_read_request(c, buf, sizeof buf, &total);
+    if (hlen < 0) { close(c); continue; }
+    char mode[32] = "", target[128] = "", id[128], key[300];
+    int bad = 1 << 30;
+    sscanf(buf, "POST %127s", target);
+    sscanf(target, "/raw/%31[a-z]", mode);
+    const char *q = strstr(target, "?bad=");
+    if (q) bad = atoi(q + 5);
+    raw_header(buf, hlen, "webhook-id", id, sizeof id);
+    /* Attempts are counted per target and webhook-id: one event fans out
+     * to several subscriptions. */
+    snprintf(key, sizeof key, "%s %s", target, id);
+    int k = 0;
+    for (size_t i = 0; i < nseen; i++)
+      if (strcmp(seen[i].key, key) == 0) k = ++seen[i].n;
+    if (k == 0 && nseen < 512) {
+      snprintf(seen[nseen].key, sizeof seen[nseen].key, "%s", key);
+      k = seen[nseen++].n = 1;
+    }
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    static const char abc[] = "HTTP/1.1 abc\r\n\r\n";
+    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32}; /* fatal decode_error */
+    ssize_t w = 0;
+    if (k > bad) w = write(c, ok, sizeof ok - 1);
+    else if (strcmp(mode, "status") == 0) w = write(c, abc, sizeof abc - 1);
+    else if (strcmp(mode, "tls") == 0) w = write(c, alert, sizeof alert);
+    else if (strcmp(mode, "reset") == 0) {
+      struct linger lg = {1, 0}; /* close sends RST */
+      setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    (void)w;
+    close(c);
+  }
+}
+
+pid_t e2e_start_raw_partner(int *port) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  HL_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 64) == 0 &&
+            getsockname(lfd, (struct sockaddr *)&a, &len) == 0);
+  *port = ntohs(a.sin_port);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  HL_ASSERT(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    signal(SIGPIPE, SIG_IGN);
+    raw_serve(lfd);
+    _exit(0);
+  }
+  close(lfd);
   return pid;
 }

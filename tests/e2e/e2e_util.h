@@ -60,4 +60,16 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
  * it alive while the process using it runs). Returns its pid. */
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port);
 
+/* A raw loopback "partner" in a child process that answers in ways an HTTP
+ * server must not, to test how hookloop takes broken answers. It serves one
+ * connection at a time on 127.0.0.1 and answers POST /raw/<mode>[?bad=N]:
+ * the first N attempts of each webhook-id (all when N is not given) get
+ * <mode>, later ones a proper 200:
+ *   status  "HTTP/1.1 abc" (a malformed status line), then close
+ *   tls     the bytes of a TLS alert record (a TLS port spoken to in plain HTTP)
+ *   reset   a TCP reset (RST) once the request is read
+ *   empty   close without an answer
+ * Returns its pid (stop it with kill); *port gets its port. */
+pid_t e2e_start_raw_partner(int *port);
+
 #endif

@@ -343,6 +343,81 @@ HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 180) {
   stop_both();
 }
 
+/* Issue 13 item 9: an answer that is not HTTP (a malformed status line, a
+ * TLS record on a plain port) is a connection-level fault like an empty
+ * reply, so it is retried; and a reset connection is reported as one. A raw
+ * loopback server answers each way (tests/e2e/e2e_util.c). */
+HL_TEST_T(broken_answers_are_retried_as_connection_faults, 120) {
+  start_both(NULL, NULL);
+  int rport = 0;
+  pid_t raw = e2e_start_raw_partner(&rport);
+  /* Each subscription gets its own broken answer; one event fans out to all. */
+  static const struct { const char *partner, *path; const char *status; long attempts; const char *error; } cases[] = {
+    {"status-once", "status?bad=1", "SUCCESS", 2, NULL},
+    {"tls-once", "tls?bad=1", "SUCCESS", 2, NULL},
+    {"empty-once", "empty?bad=1", "SUCCESS", 2, NULL},
+    {"reset-once", "reset?bad=1", "SUCCESS", 2, NULL},
+    /* The schedule here is 100ms,200ms,300ms: four attempts in all. */
+    {"status-always", "status", "FAILED", 4, "not a valid HTTP answer"},
+    {"reset-always", "reset", "FAILED", 4, "connection reset"},
+  };
+  enum { NCASES = sizeof cases / sizeof *cases };
+  char *subs[NCASES];
+  char url[256], u[256], body[512];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/raw/%s", rport, cases[0].path);
+  subs[0] = e2e_setup(&hk, cases[0].partner, url, NULL, NULL, 0);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  for (size_t i = 1; i < NCASES; i++) {
+    snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:%d/raw/%s\"}",
+             cases[i].partner, rport, cases[i].path);
+    hl_json_doc doc;
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 201);
+    subs[i] = strdup(str_at(doc.root, "subscription_id"));
+    hl_json_doc_dispose(&doc);
+  }
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-broken", "1"), 202);
+  /* Wait until every delivery is terminal, then check each. */
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=evt-broken", hk.base);
+  hl_json_doc doc;
+  bool done = false;
+  for (int waited = 0; waited < 20000 && !done; waited += 100) {
+    hl_sleep_ms(100);
+    HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+    const hl_json *d = hl_json_get(doc.root, "deliveries");
+    size_t terminal = 0;
+    for (uint32_t i = 0; d && i < d->len; i++) {
+      const char *st = str_at(&d->u.items[i], "status");
+      terminal += strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0;
+    }
+    done = d && d->len == NCASES && terminal == NCASES;
+    if (!done) hl_json_doc_dispose(&doc);
+  }
+  HL_ASSERT_MSG(done, "the deliveries did not all end");
+  const hl_json *d = hl_json_get(doc.root, "deliveries");
+  for (size_t c = 0; c < NCASES; c++) {
+    const hl_json *row = NULL;
+    for (uint32_t i = 0; i < d->len; i++)
+      if (strcmp(str_at(&d->u.items[i], "subscription_id"), subs[c]) == 0) row = &d->u.items[i];
+    HL_ASSERT(row != NULL);
+    int64_t attempts = 0;
+    hl_json_int64(hl_json_get(row, "attempts"), &attempts);
+    const char *err = str_at(row, "last_error");
+    printf("%-14s %s after %lld attempts, last_error: %s\n", cases[c].partner, str_at(row, "status"),
+           (long long)attempts, err ? err : "null");
+    HL_ASSERT_MSG(strcmp(str_at(row, "status"), cases[c].status) == 0 && attempts == cases[c].attempts,
+                  "%s: %s after %lld attempts (%s); want %s after %ld", cases[c].partner, str_at(row, "status"),
+                  (long long)attempts, err ? err : "", cases[c].status, cases[c].attempts);
+    if (cases[c].error)
+      HL_ASSERT_MSG(err && strstr(err, cases[c].error), "%s: last_error \"%s\" should say \"%s\"", cases[c].partner,
+                    err ? err : "", cases[c].error);
+  }
+  hl_json_doc_dispose(&doc);
+  for (size_t i = 0; i < NCASES; i++) free(subs[i]);
+  kill(raw, SIGKILL);
+  hl_wait(raw, 5000);
+  stop_both();
+}
+
 HL_TEST_T(bad_input_gets_documented_answers, 120) {
   start_both(NULL, NULL);
   char url[256], u[256];
