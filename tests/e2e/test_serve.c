@@ -199,12 +199,29 @@ HL_TEST_T(kill_9_loses_no_accepted_event, 240) {
   char url[256];
   snprintf(url, sizeof url, "%s/hook/crash", partner.base);
   free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 4", NULL, 0));
-  enum { N = 300 };
-  char id[64];
-  for (int i = 0; i < N; i++) {
-    snprintf(id, sizeof id, "evt-crash-%d", i);
-    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  enum { N = 300, PER = 100 };
+  /* In bulks: one commit each, so they are all accepted long before the
+   * partner (4 at a time, 20 ms each) could have taken them; 300 single
+   * posts at one fsync each can take as long as delivering them. */
+  char u0[256];
+  snprintf(u0, sizeof u0, "%s/api/v1/events/bulk", hk.base);
+  hl_buf b = HL_BUF_INIT;
+  for (int k = 0; k < N / PER; k++) {
+    hl_buf_reset(&b);
+    hl_buf_putc(&b, '[');
+    for (int i = 0; i < PER; i++)
+      hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"evt-crash-%d\",\"eventType\":\"Payment\"},\"amount\":1,"
+                        "\"currency\":\"EUR\"}", i ? "," : "", k * PER + i);
+    hl_buf_puts(&b, "]");
+    hl_buf_putc(&b, '\0');
+    hl_json_doc acc;
+    HL_ASSERT_EQ_INT(e2e_call("POST", u0, b.data, &acc), 200);
+    const hl_json *res = hl_json_get(acc.root, "results");
+    HL_ASSERT(res && res->len == PER);
+    for (uint32_t i = 0; i < PER; i++) HL_ASSERT_EQ_STR(str_at(&res->u.items[i], "status"), "accepted");
+    hl_json_doc_dispose(&acc);
   }
+  hl_buf_dispose(&b);
   /* Some are delivered, most are still queued: kill it hard. */
   hl_sleep_ms(200);
   kill(hk.pid, SIGKILL);
