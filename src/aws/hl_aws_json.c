@@ -157,6 +157,8 @@ struct hl_aws_json_req {
   hl_aws_json_resend_fn resend;
   hl_buf body;
   unsigned attempt;       /* attempts made so far */
+  unsigned max_attempts;  /* the client's, or 1 for a call made once */
+  long timeout_ms;        /* per attempt */
   int creds_status;
   CURL *easy;
   hl_curl_xfer xfer;
@@ -326,8 +328,8 @@ static void send_attempt(hl_aws_json_req *r, const hl_aws_creds *creds) {
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->opt.timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(c->opt.timeout_ms, 5000L));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(r->timeout_ms, 5000L));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -452,7 +454,7 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
         r->st.retryable = true;
         snprintf(r->st.message, sizeof r->st.message, "no AWS credentials available (%s)",
                  hl_strerror(r->creds_status));
-        if (r->attempt < c->opt.max_attempts && r->creds_status != HL_ECLOSED) backoff(r, false);
+        if (r->attempt < r->max_attempts && r->creds_status != HL_ECLOSED) backoff(r, false);
         else finish(r);
         return;
       }
@@ -471,7 +473,7 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
       if (ev != EV_RESPONSE) return;
       hl_aws_outcome o = r->st.outcome;
       if (o == HL_AWS_OK && resend_needed(r)) {
-        if (r->attempt < c->opt.max_attempts) {
+        if (r->attempt < r->max_attempts) {
           backoff(r, true);
           return;
         }
@@ -482,12 +484,12 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
         finish(r);
         return;
       }
-      if (o == HL_AWS_EXPIRED_TOKEN && r->attempt < c->opt.max_attempts) {
+      if (o == HL_AWS_EXPIRED_TOKEN && r->attempt < r->max_attempts) {
         hl_aws_creds_invalidate(c->creds);
         backoff(r, false);
         return;
       }
-      if (r->st.retryable && r->attempt < c->opt.max_attempts) {
+      if (r->st.retryable && r->attempt < r->max_attempts) {
         backoff(r, o == HL_AWS_THROTTLED);
         return;
       }
@@ -499,11 +501,13 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
   }
 }
 
-void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
-                      hl_aws_json_cb cb, void *data) {
+static void call_start(hl_aws_json_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
+                       unsigned max_attempts, long timeout_ms, hl_aws_json_cb cb, void *data) {
   hl_aws_json_req *r = hl_calloc(1, sizeof *r);
   r->c = c;
   r->target = target;
+  r->max_attempts = max_attempts;
+  r->timeout_ms = timeout_ms;
   r->resend = resend;
   r->body = *body;
   hl_buf_init(body);
@@ -518,6 +522,16 @@ void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, h
   /* Start on the timer heap so the callback can never run inside this call. */
   r->state = REQ_BACKOFF;
   hl_timerq_add(&c->timers, &r->timer, 0, on_timer);
+}
+
+void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
+                      hl_aws_json_cb cb, void *data) {
+  call_start(c, target, body, resend, c->opt.max_attempts, c->opt.timeout_ms, cb, data);
+}
+
+void hl_aws_json_call_once(hl_aws_json_client *c, const char *target, hl_buf *body, long timeout_ms,
+                           hl_aws_json_cb cb, void *data) {
+  call_start(c, target, body, NULL, 1, timeout_ms > 0 ? timeout_ms : c->opt.timeout_ms, cb, data);
 }
 
 void hl_aws_json_cancel_all(hl_aws_json_client *c) {

@@ -144,6 +144,11 @@ int hl_aws_json_init(hl_aws_json_client *c, uv_loop_t *loop, hl_curl_uv *curl, h
  * never from inside this call. */
 void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
                       hl_aws_json_cb cb, void *data);
+/* The same call made once, with its own timeout (ms; 0: the client's) and
+ * no retry: for health checks, which must answer quickly and say how the
+ * service is now, not after minutes of backoff. */
+void hl_aws_json_call_once(hl_aws_json_client *c, const char *target, hl_buf *body, long timeout_ms,
+                           hl_aws_json_cb cb, void *data);
 /* Ends every call now: each callback runs with HL_AWS_TRANSIENT and code
  * "Canceled". For owners that must not wait on the network to close. */
 void hl_aws_json_cancel_all(hl_aws_json_client *c);

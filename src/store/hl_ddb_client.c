@@ -32,6 +32,10 @@ void hl_ddb_call(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb
                    data);
 }
 
+void hl_ddb_call_once(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, long timeout_ms, hl_aws_json_cb cb, void *data) {
+  hl_aws_json_call_once(c, hl_ddb_target(op), body, timeout_ms, cb, data);
+}
+
 void hl_ddb_client_close(hl_ddb_client *c, void (*cb)(void *data), void *data) { hl_aws_json_close(c, cb, data); }
 
 int hl_ddb_sign(const char *host, hl_ddb_op op, const char *region, const hl_aws_creds *creds, int64_t now_s,
