@@ -55,6 +55,7 @@ struct hl_kafka {
   size_t outstanding;
   pending_cb *deferred, **deferred_tail;
   struct dr_ctx *admin_pending;
+  unsigned checks;           /* health checks on the threadpool (they use the producer) */
   bool closing;
   int closing_handles;
   void (*close_cb)(void *);
@@ -626,10 +627,69 @@ static void on_closed(uv_handle_t *h) {
   if (cb) cb(data);
 }
 
+/* --- health ------------------------------------------------------------------------------- */
+
+typedef struct {
+  uv_work_t work;
+  hl_kafka *k;
+  int timeout_ms;
+  rd_kafka_resp_err_t err;  /* of the metadata request */
+  int brokers;
+  hl_kafka_check_cb cb;
+  void *data;
+} check_work;
+
+static void close_now(hl_kafka *k);
+
+/* On the threadpool: librdkafka's handles may be used from any thread. */
+static void check_run(uv_work_t *w) {
+  check_work *c = hl_container_of(w, check_work, work);
+  const struct rd_kafka_metadata *md = NULL;
+  c->err = rd_kafka_metadata(c->k->producer, 0, NULL, &md, c->timeout_ms);
+  if (c->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    c->brokers = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+  }
+}
+
+static void check_after(uv_work_t *w, int status) {
+  check_work *c = hl_container_of(w, check_work, work);
+  hl_kafka *k = c->k;
+  char why[256] = "";
+  int rc = 0;
+  if (status != 0 || k->closing) {
+    rc = HL_ECANCELED;
+    snprintf(why, sizeof why, "closing");
+  } else if (c->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rc = map_err(c->err);
+    snprintf(why, sizeof why, "no broker answered a metadata request (%s; waited up to %d ms)",
+             rd_kafka_err2str(c->err), c->timeout_ms);
+  } else if (c->brokers == 0) {
+    rc = HL_EIO;
+    snprintf(why, sizeof why, "the cluster's metadata lists no broker");
+  }
+  if (c->cb) c->cb(c->data, rc, why);
+  hl_free(c);
+  if (--k->checks == 0 && k->closing) close_now(k);
+}
+
+void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data) {
+  check_work *c = hl_calloc(1, sizeof *c);
+  *c = (check_work){.k = k, .timeout_ms = timeout_ms, .cb = cb, .data = data};
+  k->checks++;
+  uv_queue_work(k->loop, &c->work, check_run, check_after); /* fails only without a work callback */
+}
+
 void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
   k->closing = true;
   k->close_cb = cb;
   k->close_data = data;
+  /* A health check on the threadpool still uses the producer: the handles
+   * go once it is back (rd_kafka_metadata gives up within its timeout). */
+  if (k->checks == 0) close_now(k);
+}
+
+static void close_now(hl_kafka *k) {
   if (k->consumer) {
     commit_parts(k, true);
     rd_kafka_queue_destroy(k->consumer_q);

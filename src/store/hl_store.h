@@ -89,6 +89,17 @@ typedef void (*hl_store_cb)(void *data, int status, hl_store_result *res);
 
 typedef struct hl_store hl_store;
 
+/* One part of a store's health check (health names the part that fails). */
+typedef struct {
+  const char *part;   /* "sqlite", "dynamodb" (static text) */
+  int status;         /* 0, or a negative hl_err */
+  char error[256];    /* what failed, for an operator, when status != 0 */
+} hl_store_check;
+
+/* The parts a store checked: itself, and the SQLite queue beneath a
+ * DynamoDB store. */
+typedef void (*hl_store_check_cb)(void *data, const hl_store_check *parts, size_t nparts);
+
 /* An accepted event and the deliveries it fans out to (embedded queue). */
 typedef struct {
   const char *event_id;
@@ -103,8 +114,14 @@ typedef struct {
 typedef struct {
   const char *name;
   void (*close)(hl_store *s, void (*cb)(void *data), void *data);
-  /* Health: 0 when usable. */
-  int (*ping)(hl_store *s);
+  /* Health: a live, cheap check that the store works now, never blocking
+   * the loop. SQLite: the database file is still the one open, the write
+   * lock can be had, a read works, and the last write did not fail (a
+   * failed commit counts until a write succeeds again; while it does, the
+   * check itself writes a row to find out). DynamoDB: DescribeTable of the
+   * delivery status table, made once with a 2 s timeout, plus its queue's
+   * check. cb runs once, on the loop, never inside the call. */
+  void (*check)(hl_store *s, hl_store_check_cb cb, void *data);
 
   void (*schema_put)(hl_store *s, const hl_schema_rec *r, hl_store_cb cb, void *data);
   void (*schema_list)(hl_store *s, hl_store_cb cb, void *data);          /* -> schemas */
@@ -135,7 +152,8 @@ typedef struct {
   /* Re-queues a FAILED delivery (attempts kept, due now); HL_ENOTFOUND / HL_EINVAL (not FAILED). */
   void (*eq_requeue)(hl_store *s, const char *event_id, const char *subscription_id,
                      hl_store_cb cb, void *data);
-  /* Deliveries not yet terminal (for back-pressure), read synchronously. */
+  /* Deliveries not yet terminal (for back-pressure), read synchronously:
+   * committed rows only (a write that is rolled back does not count). */
   int64_t (*eq_backlog)(hl_store *s);
 } hl_store_vtable;
 

@@ -663,10 +663,62 @@ static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *da
   schedule_gets(s, 0);
 }
 
-static int ping(hl_store *base) {
+/* --- health ------------------------------------------------------------------------ */
+/* DescribeTable of the delivery status table (every mode writes it), made
+ * once with a short timeout so the answer says how DynamoDB is now; and the
+ * embedded queue's own check, when there is one. */
+#define CHECK_TIMEOUT_MS 2000
+
+typedef struct {
+  hl_store_ddb *s;
+  hl_store_check_cb cb;
+  void *data;
+  hl_store_check parts[2]; /* DynamoDB, then the queue's */
+  size_t nparts;
+  int waiting;
+} ddb_check;
+
+static void check_part_done(ddb_check *k) {
+  if (--k->waiting > 0) return;
+  hl_store_ddb *s = k->s;
+  k->cb(k->data, k->parts, k->nparts);
+  hl_free(k);
+  s->nops--;
+  maybe_closed(s);
+}
+
+static void on_described(void *data, const hl_aws_status *st, const hl_json *resp) {
+  ddb_check *k = data;
+  (void)resp;
+  hl_store_check *p = &k->parts[0];
+  if (st->outcome != HL_AWS_OK) {
+    p->status = HL_ESTORE;
+    snprintf(p->error, sizeof p->error, "DescribeTable %.64s failed: %.60s (%.100s)", k->s->t.delivery_table,
+             st->code[0] ? st->code : hl_aws_outcome_name(st->outcome), st->message);
+  }
+  check_part_done(k);
+}
+
+static void on_queue_checked(void *data, const hl_store_check *parts, size_t n) {
+  ddb_check *k = data;
+  if (n > 0) k->parts[1] = parts[0];
+  check_part_done(k);
+}
+
+static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
-  if (s->client.last_error) return s->client.last_error;
-  return s->queue ? s->queue->vt->ping(s->queue) : 0;
+  ddb_check *k = hl_calloc(1, sizeof *k);
+  k->s = s;
+  k->cb = cb;
+  k->data = data;
+  k->parts[0].part = "dynamodb";
+  k->nparts = s->queue ? 2 : 1;
+  k->waiting = (int)k->nparts;
+  s->nops++;
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_describe_table(&body, s->t.delivery_table);
+  hl_ddb_call_once(&s->client, HL_DDB_DESCRIBE_TABLE, &body, CHECK_TIMEOUT_MS, on_described, k);
+  if (s->queue) s->queue->vt->check(s->queue, on_queue_checked, k);
 }
 
 /* --- the embedded queue, when there is one -------------------------------------- */
@@ -867,14 +919,14 @@ static void store_close(hl_store *base, void (*cb)(void *data), void *data) {
 }
 
 static const hl_store_vtable ddb_vt = {
-    .name = "dynamodb", .close = store_close, .ping = ping,
+    .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
 };
 
 static const hl_store_vtable ddb_queue_vt = {
-    .name = "dynamodb", .close = store_close, .ping = ping,
+    .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,

@@ -18,7 +18,7 @@ typedef enum {
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE,
-  Q_REQUEUE_GET, Q_REQUEUE_SET,
+  Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -44,7 +44,15 @@ typedef struct {
   done_cb *head, **tail;  /* callbacks waiting for this turn's COMMIT */
   uv_check_t commit;
   uv_idle_t keep_awake;
-  int64_t backlog;        /* deliveries not yet terminal */
+  char *path;             /* <data_dir>/hookloop.db */
+  dev_t db_dev;           /* the file opened: health notices it removed or replaced */
+  ino_t db_ino;
+  int64_t backlog;        /* committed deliveries not yet terminal */
+  int64_t backlog_delta;  /* this turn's change to it, counted once COMMIT succeeds */
+  bool txn_wrote;         /* a write statement ran in this turn's transaction */
+  bool txn_write_error;   /* ... and one failed (disk full, I/O error) */
+  bool write_failed;      /* the last write failed; health says so until one succeeds */
+  char write_error[160];
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -130,6 +138,9 @@ static void build_sql(sq_store *s) {
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_HEALTH_READ, "SELECT 1 FROM %s LIMIT 1", t->delivery_table);
+  SET(Q_HEALTH_WRITE, "INSERT INTO hookloop_health(id,checked_at) VALUES(1,?1) "
+      "ON CONFLICT(id) DO UPDATE SET checked_at=excluded.checked_at");
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -160,12 +171,33 @@ static char *col_text(sqlite3_stmt *st, int i) {
   return t ? hl_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
 }
 
+/* A write that failed for want of storage, not because of what it wrote:
+ * the store cannot take writes now (health reports it). */
+static bool storage_error(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN ||
+         rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+static void note_write_failure(sq_store *s, const char *what) {
+  s->write_failed = true;
+  snprintf(s->write_error, sizeof s->write_error, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
 /* Runs a statement that returns no rows. */
 static int exec_stmt(sq_store *s, sqlite3_stmt *st) {
   if (st == NULL) return HL_ESTORE;
   int rc = sqlite3_step(st);
+  bool writes = !sqlite3_stmt_readonly(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW && writes && storage_error(rc)) {
+    s->txn_write_error = true;
+    note_write_failure(s, "a write failed");
+  }
   sqlite3_reset(st);
-  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+    if (writes) s->txn_wrote = true;
+    return 0;
+  }
   if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT) return HL_EEXISTS;
   hl_log_error("sqlite step failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
   return HL_ESTORE;
@@ -215,9 +247,20 @@ static void on_commit(uv_check_t *h) {
   if (s->in_txn) {
     s->in_txn = false;
     if (exec_ctl(s, Q_COMMIT) != 0) {
-      exec_ctl(s, Q_ROLLBACK);
+      /* Nothing of this turn is durable: every callback hears so, health
+       * reports the store failing until a write succeeds again, and the
+       * backlog does not count the rows rolled back. */
+      note_write_failure(s, "a commit failed");
+      hl_log_error("sqlite commit failed; this turn's writes are rolled back", "\"error\":\"%s\"",
+                   hl_log_esc(s->write_error, (size_t)-1));
+      if (!sqlite3_get_autocommit(s->db)) exec_ctl(s, Q_ROLLBACK);
       failed = HL_ESTORE;
+    } else {
+      s->backlog += s->backlog_delta;
+      if (s->txn_wrote && !s->txn_write_error) s->write_failed = false;
     }
+    s->backlog_delta = 0;
+    s->txn_wrote = s->txn_write_error = false;
   }
   uv_idle_stop(&s->keep_awake);
   done_cb *d = s->head;
@@ -249,9 +292,65 @@ static int op_end(sq_store *s, int status) {
 
 /* --- operations ------------------------------------------------------------ */
 
-static int ping(hl_store *base) {
+/* --- health -------------------------------------------------------------------- */
+
+typedef struct {
+  sq_store *s;
+  hl_store_check_cb cb;
+  void *data;
+  hl_store_check part;
+} check_ctx;
+
+static int check_fail(check_ctx *c, const char *fmt, const char *a, const char *b) {
+  snprintf(c->part.error, sizeof c->part.error, fmt, a, b);
+  return c->part.status = HL_ESTORE;
+}
+
+/* What can be known now, all bounded local work: the file is still the one
+ * open (a removed one takes writes that a restart loses), the write lock
+ * can be had (busy timeout 0: another process holding it answers at once),
+ * a read works. A store whose last write failed also writes a row, so that
+ * this turn's commit says whether writes work again. */
+static int check_now(check_ctx *c) {
+  sq_store *s = c->s;
+  struct stat st;
+  if (stat(s->path, &st) != 0)
+    return check_fail(c, "%s is not there (%s): the store writes to a file that is gone; put it back or restart",
+                      s->path, strerror(errno));
+  if (st.st_dev != s->db_dev || st.st_ino != s->db_ino)
+    return check_fail(c, "%s is not the file hookloop opened%s; restart hookloop", s->path, "");
+  if (txn_begin(s) != 0)
+    return check_fail(c, "cannot take the write lock (%s)%s", sqlite3_errmsg(s->db),
+                      sqlite3_errcode(s->db) == SQLITE_BUSY ? ": another process holds the database" : "");
+  sqlite3_stmt *q = stmt(s, Q_HEALTH_READ);
+  int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
+  if (q) sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return check_fail(c, "a read failed (%s)%s", sqlite3_errmsg(s->db), "");
+  if (s->write_failed) {
+    sqlite3_stmt *w = stmt(s, Q_HEALTH_WRITE);
+    if (w) sqlite3_bind_int64(w, 1, hl_wall_ms());
+    exec_stmt(s, w);
+  }
+  return 0;
+}
+
+/* After this turn's commit: a failed write (that commit's, or an earlier
+ * one not yet followed by a successful write) makes the store unhealthy. */
+static void check_done(void *data, int status, hl_store_result *res) {
+  check_ctx *c = data;
+  (void)status; (void)res;
+  if (c->part.status == 0 && c->s->write_failed)
+    check_fail(c, "the last write failed (%s); writes fail until one succeeds (is the disk full?)%s",
+               c->s->write_error, "");
+  c->cb(c->data, &c->part, 1);
+  hl_free(c);
+}
+
+static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   sq_store *s = SQ(base);
-  return s->db ? 0 : HL_ESTORE;
+  check_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (check_ctx){.s = s, .cb = cb, .data = data, .part = {.part = "sqlite"}};
+  finish(s, check_done, c, check_now(c), NULL);
 }
 
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
@@ -445,7 +544,7 @@ static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
       rc = exec_stmt(s, st);
     }
     rc = op_end(s, rc);
-    if (rc == 0) s->backlog += (int64_t)ev->nsubs;
+    if (rc == 0) s->backlog_delta += (int64_t)ev->nsubs;
   }
   finish(s, cb, data, rc, NULL);
 }
@@ -510,7 +609,7 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
     sqlite3_bind_int(st, 10, release ? 0 : 1);
     rc = exec_stmt(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
-    if (rc == 0 && terminal_status(r->status)) s->backlog--;
+    if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
   }
   finish(s, cb, data, rc, NULL);
 }
@@ -532,7 +631,7 @@ static void eq_requeue(hl_store *base, const char *event_id, const char *subscri
       if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
                 sqlite3_bind_int64(st, 3, hl_wall_ms()); }
       rc = exec_stmt(s, st);
-      if (rc == 0) s->backlog++;
+      if (rc == 0) s->backlog_delta++;
     }
   }
   finish(s, cb, data, rc, NULL);
@@ -547,6 +646,7 @@ static void on_closed(uv_handle_t *h) {
   if (--s->closing > 0) return;
   void (*cb)(void *) = s->close_cb;
   void *data = s->close_data;
+  hl_free(s->path);
   hl_free(s);
   if (cb) cb(data);
 }
@@ -574,7 +674,7 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
 static const hl_store_vtable sq_vtable = {
   .name = "sqlite",
   .close = sq_close,
-  .ping = ping,
+  .check = check,
   .schema_put = schema_put,
   .schema_list = schema_list,
   .sub_put = sub_put,
@@ -623,7 +723,9 @@ static int create_schema(sq_store *s) {
     "WHERE claimed=0 AND status IN ('PENDING','RETRYING');"
     "CREATE TABLE IF NOT EXISTS %s(idempotency_key TEXT PRIMARY KEY, status TEXT, expires_at INTEGER);"
     "CREATE TABLE IF NOT EXISTS hookloop_event(event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
-    "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);",
+    "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);"
+    /* One row the health check writes to find out whether writes work again. */
+    "CREATE TABLE IF NOT EXISTS hookloop_health(id INTEGER PRIMARY KEY, checked_at INTEGER);",
     t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
     t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table);
   int rc = exec_sql(s, b.data);
@@ -662,6 +764,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     goto fail;
   }
   snprintf(path, sizeof path, "%s/hookloop.db", data_dir);
+  s->path = hl_strdup(path);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -673,6 +776,13 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
+  struct stat dbst;
+  if (stat(path, &dbst) != 0) {
+    snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  s->db_dev = dbst.st_dev;
+  s->db_ino = dbst.st_ino;
   /* Nothing is in memory at start: every open delivery may be claimed again. */
   char sql[512];
   snprintf(sql, sizeof sql, "UPDATE %s SET claimed=0 WHERE claimed=1", s->t.delivery_table);
@@ -694,6 +804,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
 fail:
   if (s->db) sqlite3_close(s->db);
   if (s->lock_fd >= 0) close(s->lock_fd);
+  hl_free(s->path);
   hl_free(s);
   return rc;
 }

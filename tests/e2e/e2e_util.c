@@ -20,28 +20,42 @@
 static hl_dynalite e2e_dyn;
 static char ddb_endpoint_env[96];
 
+static char *ddb_vars[] = {"HOOKLOOP_STORE=dynamodb", ddb_endpoint_env, "AWS_REGION=us-east-1",
+                            "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+
+/* dynalite (on its port when it ran before), with the tables made by
+ * `hookloop tables create` as an operator would. */
+static void ddb_start(void) {
+  HL_ASSERT_MSG(hl_dynalite_start(&e2e_dyn, 200) == 0, "dynalite did not start");
+  snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", e2e_dyn.endpoint);
+  char *dir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", dir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  pid_t pid = hl_spawn(argv, ddb_vars, log);
+  int st = hl_wait(pid, 60000);
+  char *out = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(st == 0 && out && strstr(out, "idempotency_ledger: created"),
+                "hookloop tables create failed (%d):\n%s", st, out ? out : "");
+  free(out);
+  hl_rmtree(dir);
+  free(dir);
+}
+
 static size_t add_ddb_env(char **envp, size_t n) {
-  static char *vars[] = {"HOOKLOOP_STORE=dynamodb", ddb_endpoint_env, "AWS_REGION=us-east-1",
-                         "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
-  if (!e2e_dyn.pid) {
-    HL_ASSERT_MSG(hl_dynalite_start(&e2e_dyn, 200) == 0, "dynalite did not start");
-    snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", e2e_dyn.endpoint);
-    char *dir = hl_tmpdir("tables");
-    char log[600];
-    snprintf(log, sizeof log, "%s/tables.log", dir);
-    char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-    pid_t pid = hl_spawn(argv, vars, log);
-    int st = hl_wait(pid, 60000);
-    char *out = hl_read_file(log, NULL);
-    HL_ASSERT_MSG(st == 0 && out && strstr(out, "idempotency_ledger: created"),
-                  "hookloop tables create failed (%d):\n%s", st, out ? out : "");
-    free(out);
-    hl_rmtree(dir);
-    free(dir);
-  }
-  for (size_t i = 0; vars[i]; i++) envp[n++] = vars[i];
+  if (!e2e_dyn.pid) ddb_start();
+  for (size_t i = 0; ddb_vars[i]; i++) envp[n++] = ddb_vars[i];
   return n;
 }
+
+void e2e_ddb_kill(void) {
+  HL_ASSERT(e2e_dyn.pid > 0);
+  kill(e2e_dyn.pid, SIGKILL);
+  hl_wait(e2e_dyn.pid, 5000);
+  e2e_dyn.pid = 0; /* the port is kept for the restart */
+}
+
+void e2e_ddb_restart(void) { ddb_start(); }
 #endif
 
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
@@ -338,4 +352,40 @@ pid_t e2e_start_raw_partner(int *port) {
   }
   close(lfd);
   return pid;
+}
+
+/* --- health ------------------------------------------------------------------ */
+
+void e2e_health_until(const e2e_hookloop *h, long want, hl_json_doc *doc, int timeout_ms) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/healthz", h->base);
+  long code = 0;
+  for (int waited = 0; waited <= timeout_ms; waited += 100) {
+    code = e2e_call("GET", u, NULL, doc);
+    if (code == want) return;
+    hl_json_doc_dispose(doc);
+    hl_sleep_ms(100);
+  }
+  char *body = NULL;
+  hl_http("GET", u, NULL, 0, NULL, &body);
+  hl_test_fail(__FILE__, __LINE__, "/healthz answered %ld, not %ld, for %d ms: %s", code, want, timeout_ms,
+               body ? body : "");
+}
+
+void e2e_health_assert_failing(const hl_json *root, const char *part, const char *why) {
+  const hl_json *f = hl_json_get(root, "failing");
+  HL_ASSERT_MSG(f && f->type == HL_JSON_ARRAY && f->len == 1 && strcmp(hl_json_str(&f->u.items[0]), part) == 0,
+                "failing should be [\"%s\"]", part);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(root, "status")), "unavailable");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(root, "error")), "unavailable");
+  const char *msg = hl_json_str(hl_json_get(root, "message"));
+  printf("/healthz 503: %s\n", msg ? msg : "(no message)");
+  HL_ASSERT_MSG(msg && strncmp(msg, part, strlen(part)) == 0 && strstr(msg, why), "message: %s", msg ? msg : "");
+  const hl_json *ok = hl_json_get(hl_json_get(hl_json_get(root, "checks"), part), "ok");
+  HL_ASSERT_MSG(ok && ok->type == HL_JSON_FALSE, "checks/%s/ok should be false", part);
+}
+
+void e2e_health_assert_passing(const hl_json *root, const char *part) {
+  const hl_json *ok = hl_json_get(hl_json_get(hl_json_get(root, "checks"), part), "ok");
+  HL_ASSERT_MSG(ok && ok->type == HL_JSON_TRUE, "no passing %s check in /healthz", part);
 }

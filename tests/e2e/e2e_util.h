@@ -60,6 +60,22 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
  * it alive while the process using it runs). Returns its pid. */
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port);
 
+/* Polls /healthz (an answer is reused for 2 s) until it answers want; doc
+ * gets that answer. Fails the test with the last answer otherwise. */
+void e2e_health_until(const e2e_hookloop *h, long want, hl_json_doc *doc, int timeout_ms);
+/* A 503 of /healthz names exactly this part as failing, with a message that
+ * starts with the part and contains why. */
+void e2e_health_assert_failing(const hl_json *root, const char *part, const char *why);
+/* /healthz lists this part as checked and passing. */
+void e2e_health_assert_passing(const hl_json *root, const char *part);
+
+#ifdef HL_TEST_DDB
+/* The suite's dynalite (DynamoDB): killed, and started again on the same
+ * port, empty (it keeps nothing on disk) with the tables made again. */
+void e2e_ddb_kill(void);
+void e2e_ddb_restart(void);
+#endif
+
 /* A raw loopback "partner" in a child process that answers in ways an HTTP
  * server must not, to test how hookloop takes broken answers. It serves one
  * connection at a time on 127.0.0.1 and answers POST /raw/<mode>[?bad=N]:

@@ -492,3 +492,36 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   HL_ASSERT_EQ_INT(metric_of("hookloop_deliveries_total{outcome=\"duplicate\"} "), 0);
   stop_all();
 }
+
+/* Issue 12 item 6 in Kafka mode: the brokers are a part of health (a
+ * metadata request on the threadpool). Every broker down: 503 naming kafka;
+ * up again: 200. The broker process killed: 503 naming kafka. */
+HL_TEST_T(health_names_kafka_when_the_brokers_are_down, 240) {
+  start_all(NULL);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 10000);
+  e2e_health_assert_passing(doc.root, "kafka");
+  e2e_health_assert_passing(doc.root, "sqlite");
+  hl_json_doc_dispose(&doc);
+  for (int b = 1; b <= 3; b++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "down %d", b);
+    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
+  }
+  e2e_health_until(&hk, 503, &doc, 30000);
+  e2e_health_assert_failing(doc.root, "kafka", "no broker answered");
+  hl_json_doc_dispose(&doc);
+  for (int b = 1; b <= 3; b++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "up %d", b);
+    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
+  }
+  e2e_health_until(&hk, 200, &doc, 60000);
+  hl_json_doc_dispose(&doc);
+  kill(mk.pid, SIGKILL);
+  hl_wait(mk.pid, 5000);
+  e2e_health_until(&hk, 503, &doc, 30000);
+  e2e_health_assert_failing(doc.root, "kafka", "no broker answered");
+  hl_json_doc_dispose(&doc);
+  stop_all();
+}

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -434,6 +436,129 @@ HL_TEST_T(broken_answers_are_retried_as_connection_faults, 120) {
   hl_wait(raw, 5000);
   stop_both();
 }
+
+/* Issue 12 item 6: health checks the store it names, live. Another process
+ * holding the database's write lock, and the database file moved away, each
+ * turn /healthz to 503 naming sqlite (the queue, under DynamoDB too); put
+ * right, it answers 200 again. */
+HL_TEST_T(health_checks_the_sqlite_store_live, 120) {
+  start_both(NULL, NULL);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 5000);
+  e2e_health_assert_passing(doc.root, "sqlite");
+#ifdef HL_TEST_DDB
+  e2e_health_assert_passing(doc.root, "dynamodb");
+#endif
+  hl_json_doc_dispose(&doc);
+  char db[600], moved[620];
+  snprintf(db, sizeof db, "%s/hookloop.db", hk.dir);
+  snprintf(moved, sizeof moved, "%s.moved", db);
+  /* Locked by another process (here, the test). */
+  sqlite3 *other = NULL;
+  HL_ASSERT(sqlite3_open(db, &other) == SQLITE_OK);
+  HL_ASSERT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+  e2e_health_until(&hk, 503, &doc, 10000);
+  e2e_health_assert_failing(doc.root, "sqlite", "write lock");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+  sqlite3_close(other);
+  e2e_health_until(&hk, 200, &doc, 10000);
+  hl_json_doc_dispose(&doc);
+  /* Moved away: writes would go to a file a restart never sees. */
+  HL_ASSERT(rename(db, moved) == 0);
+  e2e_health_until(&hk, 503, &doc, 10000);
+  e2e_health_assert_failing(doc.root, "sqlite", "is not there");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(rename(moved, db) == 0);
+  e2e_health_until(&hk, 200, &doc, 10000);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
+/* Issue 13 item 8: with the disk full every write fails; /healthz must say
+ * so, naming the store, until a write succeeds again, and the backlog must
+ * count only what was committed (it drives back-pressure).
+ *
+ * A full disk without root mounts (a tmpfs or loop device may be refused in
+ * CI containers): the kernel refuses a write past RLIMIT_FSIZE (EFBIG) as a
+ * full disk refuses one (ENOSPC), and SQLite's commit fails the same way,
+ * with an I/O error. The limit is set on the running hookloop with
+ * prlimit(2), once it is set up, at the size its write-ahead log has then,
+ * so every new commit fails; it is lifted the same way. SIGXFSZ is ignored
+ * here, and so in hookloop (an ignored signal stays ignored across exec),
+ * so the write fails instead of killing the process. */
+HL_TEST_T(a_full_disk_makes_health_fail_and_the_backlog_stays_honest, 120) {
+  signal(SIGXFSZ, SIG_IGN);
+  start_both(NULL, NULL);
+  char url[256];
+  /* Every delivery stays open (RETRYING, due in an hour): the backlog only
+   * moves with accepts. */
+  snprintf(url, sizeof url, "%s/hook/full?codes=503&retry_after=3600", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  char id[64];
+  for (int i = 0; i < 3; i++) {
+    snprintf(id, sizeof id, "evt-full-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+    HL_ASSERT(e2e_wait_status(&hk, id, "RETRYING", 10000));
+  }
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 5000);
+  int64_t backlog = -1;
+  hl_json_int64(hl_json_get(doc.root, "backlog"), &backlog);
+  HL_ASSERT_EQ_INT(backlog, 3);
+  hl_json_doc_dispose(&doc);
+  /* The disk is full. */
+  char wal[600];
+  snprintf(wal, sizeof wal, "%s/hookloop.db-wal", hk.dir);
+  struct stat st;
+  HL_ASSERT(stat(wal, &st) == 0 && st.st_size > 0);
+  struct rlimit full = {.rlim_cur = (rlim_t)st.st_size, .rlim_max = RLIM_INFINITY};
+  HL_ASSERT(prlimit(hk.pid, RLIMIT_FSIZE, &full, NULL) == 0);
+  int refused = 0;
+  for (int i = 0; i < 10; i++) {
+    snprintf(id, sizeof id, "evt-full-refused-%d", i);
+    refused += e2e_post_event(&hk, id, "1") == 503;
+  }
+  HL_ASSERT_EQ_INT(refused, 10);
+  e2e_health_until(&hk, 503, &doc, 10000);
+  e2e_health_assert_failing(doc.root, "sqlite", "the last write failed");
+  hl_json_int64(hl_json_get(doc.root, "backlog"), &backlog);
+  HL_ASSERT_EQ_INT(backlog, 3); /* the ten rolled back are not counted */
+  hl_json_doc_dispose(&doc);
+  /* Room again: the health check's own write succeeds, and health says so
+   * without waiting for traffic. */
+  struct rlimit room = {.rlim_cur = RLIM_INFINITY, .rlim_max = RLIM_INFINITY};
+  HL_ASSERT(prlimit(hk.pid, RLIMIT_FSIZE, &room, NULL) == 0);
+  e2e_health_until(&hk, 200, &doc, 10000);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-full-refused-0", "1"), 202); /* refused before, so not a duplicate */
+  HL_ASSERT(e2e_wait_status(&hk, "evt-full-refused-0", "RETRYING", 10000));
+  e2e_health_until(&hk, 200, &doc, 5000);
+  hl_json_int64(hl_json_get(doc.root, "backlog"), &backlog);
+  HL_ASSERT_EQ_INT(backlog, 4);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
+#ifdef HL_TEST_DDB
+/* Issue 12 item 6 on DynamoDB: dynalite killed, /healthz answers 503 naming
+ * dynamodb (a DescribeTable that gets no answer); started again with its
+ * tables, 200. */
+HL_TEST_T(health_names_dynamodb_when_it_is_down, 120) {
+  start_both(NULL, NULL);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 5000);
+  hl_json_doc_dispose(&doc);
+  e2e_ddb_kill();
+  e2e_health_until(&hk, 503, &doc, 15000);
+  e2e_health_assert_failing(doc.root, "dynamodb", "DescribeTable event_delivery_status failed");
+  hl_json_doc_dispose(&doc);
+  e2e_ddb_restart();
+  e2e_health_until(&hk, 200, &doc, 15000);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+#endif
 
 HL_TEST_T(bad_input_gets_documented_answers, 120) {
   start_both(NULL, NULL);
