@@ -493,6 +493,15 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   stop_all();
 }
 
+/* "down" or "up" to each of the three mock brokers. */
+static void every_broker(const char *what) {
+  for (int b = 1; b <= 3; b++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "%s %d", what, b);
+    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
+  }
+}
+
 /* Issue 12 item 6 in Kafka mode: the brokers are a part of health (a
  * metadata request on the threadpool). Every broker down: 503 naming kafka;
  * up again: 200. The broker process killed: 503 naming kafka. */
@@ -503,19 +512,11 @@ HL_TEST_T(health_names_kafka_when_the_brokers_are_down, 240) {
   e2e_health_assert_passing(doc.root, "kafka");
   e2e_health_assert_passing(doc.root, "sqlite");
   hl_json_doc_dispose(&doc);
-  for (int b = 1; b <= 3; b++) {
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "down %d", b);
-    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
-  }
+  every_broker("down");
   e2e_health_until(&hk, 503, &doc, 30000);
   e2e_health_assert_failing(doc.root, "kafka", "no broker answered");
   hl_json_doc_dispose(&doc);
-  for (int b = 1; b <= 3; b++) {
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "up %d", b);
-    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
-  }
+  every_broker("up");
   e2e_health_until(&hk, 200, &doc, 60000);
   hl_json_doc_dispose(&doc);
   kill(mk.pid, SIGKILL);

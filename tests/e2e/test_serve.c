@@ -195,6 +195,27 @@ HL_TEST_T(max_in_flight_per_subscription_is_respected, 120) {
   stop_both();
 }
 
+/* Posts Payment events <prefix><first>..<prefix><first+n-1> as one bulk
+ * request (one commit); every one must be accepted. */
+static void post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events/bulk", h->base);
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '[');
+  for (int i = 0; i < n; i++)
+    hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"%s%d\",\"eventType\":\"Payment\"},\"amount\":1,"
+                      "\"currency\":\"EUR\"}", i ? "," : "", prefix, first + i);
+  hl_buf_puts(&b, "]");
+  hl_buf_putc(&b, '\0');
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, &doc), 200);
+  hl_buf_dispose(&b);
+  const hl_json *res = hl_json_get(doc.root, "results");
+  HL_ASSERT(res && res->len == (size_t)n);
+  for (uint32_t i = 0; i < (uint32_t)n; i++) HL_ASSERT_EQ_STR(str_at(&res->u.items[i], "status"), "accepted");
+  hl_json_doc_dispose(&doc);
+}
+
 HL_TEST_T(kill_9_loses_no_accepted_event, 240) {
   const char *pargs[] = {"--latency-ms", "20", NULL};
   start_both(pargs, NULL);
@@ -205,25 +226,7 @@ HL_TEST_T(kill_9_loses_no_accepted_event, 240) {
   /* In bulks: one commit each, so they are all accepted long before the
    * partner (4 at a time, 20 ms each) could have taken them; 300 single
    * posts at one fsync each can take as long as delivering them. */
-  char u0[256];
-  snprintf(u0, sizeof u0, "%s/api/v1/events/bulk", hk.base);
-  hl_buf b = HL_BUF_INIT;
-  for (int k = 0; k < N / PER; k++) {
-    hl_buf_reset(&b);
-    hl_buf_putc(&b, '[');
-    for (int i = 0; i < PER; i++)
-      hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"evt-crash-%d\",\"eventType\":\"Payment\"},\"amount\":1,"
-                        "\"currency\":\"EUR\"}", i ? "," : "", k * PER + i);
-    hl_buf_puts(&b, "]");
-    hl_buf_putc(&b, '\0');
-    hl_json_doc acc;
-    HL_ASSERT_EQ_INT(e2e_call("POST", u0, b.data, &acc), 200);
-    const hl_json *res = hl_json_get(acc.root, "results");
-    HL_ASSERT(res && res->len == PER);
-    for (uint32_t i = 0; i < PER; i++) HL_ASSERT_EQ_STR(str_at(&res->u.items[i], "status"), "accepted");
-    hl_json_doc_dispose(&acc);
-  }
-  hl_buf_dispose(&b);
+  for (int k = 0; k < N / PER; k++) post_bulk(&hk, "evt-crash-", k * PER, PER);
   /* Some are delivered, most are still queued: kill it hard. */
   hl_sleep_ms(200);
   kill(hk.pid, SIGKILL);
@@ -304,21 +307,8 @@ HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 180) {
     snprintf(id, sizeof id, "evt-stranded-%d", i);
     HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
   }
-  hl_buf b = HL_BUF_INIT;
-  hl_buf_putc(&b, '[');
-  for (int i = 0; i < BULK; i++)
-    hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"evt-stranded-bulk-%d\",\"eventType\":\"Payment\"},"
-                      "\"amount\":1,\"currency\":\"EUR\"}", i ? "," : "", i);
-  hl_buf_puts(&b, "]");
-  hl_buf_putc(&b, '\0');
-  snprintf(u, sizeof u, "%s/api/v1/events/bulk", hk.base);
+  post_bulk(&hk, "evt-stranded-bulk-", 0, BULK);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, &doc), 200);
-  hl_buf_dispose(&b);
-  const hl_json *res = hl_json_get(doc.root, "results");
-  HL_ASSERT(res && res->len == BULK);
-  for (uint32_t i = 0; i < BULK; i++) HL_ASSERT_EQ_STR(str_at(&res->u.items[i], "status"), "accepted");
-  hl_json_doc_dispose(&doc);
   /* About a second in, once every event had its fourth attempt: each is
    * then waiting for a 1 s retry, due within the next second or so. */
   snprintf(u, sizeof u, "%s/stats", partner.base);
@@ -818,20 +808,7 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
   snprintf(url, sizeof url, "%s/hook/mem?latency_ms=4000", partner.base);
   enum { LIMIT = 600, BACKLOG = 2400, PER = 600 };
   free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 600", NULL, 0));
-  char u[256];
-  snprintf(u, sizeof u, "%s/api/v1/events/bulk", hk.base);
-  hl_buf b = HL_BUF_INIT;
-  for (int k = 0; k < BACKLOG / PER; k++) {
-    hl_buf_reset(&b);
-    hl_buf_putc(&b, '[');
-    for (int i = 0; i < PER; i++)
-      hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"mem-%d\",\"eventType\":\"Payment\"},\"amount\":1,\"currency\":\"EUR\"}",
-                    i ? "," : "", k * PER + i);
-    hl_buf_puts(&b, "]");
-    hl_buf_putc(&b, '\0');
-    HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, NULL), 200);
-  }
-  hl_buf_dispose(&b);
+  for (int k = 0; k < BACKLOG / PER; k++) post_bulk(&hk, "mem-", k * PER, PER);
   /* The partner answers after 4 s: wait until the limit is in use. */
   long long in_flight = 0, in_memory = 0;
   for (int waited = 0; waited < 3000 && in_flight < LIMIT; waited += 50) {
