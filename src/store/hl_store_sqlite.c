@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -301,8 +302,13 @@ typedef struct {
   hl_store_check part;
 } check_ctx;
 
-static int check_fail(check_ctx *c, const char *fmt, const char *a, const char *b) {
-  snprintf(c->part.error, sizeof c->part.error, fmt, a, b);
+static int check_fail(check_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int check_fail(check_ctx *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->part.error, sizeof c->part.error, fmt, ap);
+  va_end(ap);
   return c->part.status = HL_ESTORE;
 }
 
@@ -318,14 +324,14 @@ static int check_now(check_ctx *c) {
     return check_fail(c, "%s is not there (%s): the store writes to a file that is gone; put it back or restart",
                       s->path, strerror(errno));
   if (st.st_dev != s->db_dev || st.st_ino != s->db_ino)
-    return check_fail(c, "%s is not the file hookloop opened%s; restart hookloop", s->path, "");
+    return check_fail(c, "%s is not the file hookloop opened; restart hookloop", s->path);
   if (txn_begin(s) != 0)
     return check_fail(c, "cannot take the write lock (%s)%s", sqlite3_errmsg(s->db),
                       sqlite3_errcode(s->db) == SQLITE_BUSY ? ": another process holds the database" : "");
   sqlite3_stmt *q = stmt(s, Q_HEALTH_READ);
   int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
   if (q) sqlite3_reset(q);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return check_fail(c, "a read failed (%s)%s", sqlite3_errmsg(s->db), "");
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return check_fail(c, "a read failed (%s)", sqlite3_errmsg(s->db));
   if (s->write_failed) {
     sqlite3_stmt *w = stmt(s, Q_HEALTH_WRITE);
     if (w) sqlite3_bind_int64(w, 1, hl_wall_ms());
@@ -340,8 +346,8 @@ static void check_done(void *data, int status, hl_store_result *res) {
   check_ctx *c = data;
   (void)status; (void)res;
   if (c->part.status == 0 && c->s->write_failed)
-    check_fail(c, "the last write failed (%s); writes fail until one succeeds (is the disk full?)%s",
-               c->s->write_error, "");
+    check_fail(c, "the last write failed (%s); writes fail until one succeeds (is the disk full?)",
+               c->s->write_error);
   c->cb(c->data, &c->part, 1);
   hl_free(c);
 }
