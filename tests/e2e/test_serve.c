@@ -288,13 +288,10 @@ static int64_t partner_unique(const e2e_partner *p) {
   return uniq;
 }
 
-/* Issue 12 item 1: retries that are not yet due when hookloop starts are
- * claimed when they fall due, with no new traffic. The partner answers 503
- * until hookloop is killed, then 200; 79 events (60 single, a bulk of 19)
- * are retrying at the kill, most due within a second after the restart.
- * Before the fix the start-up claim came back short, cleared need_claim and
- * armed nothing: only the rows already due were ever delivered. */
-HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 180) {
+/* One run of the scenario below; returns how many of the open deliveries
+ * were not yet due when the restarted hookloop answered. Every accepted
+ * event must be delivered either way. */
+static size_t stranded_round(int round) {
   const char *sched[] = {"HOOKLOOP_RETRY_SCHEDULE=200ms,300ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s", NULL};
   const char *down[] = {"--mix", "503:1", NULL};
   start_both(down, sched);
@@ -334,9 +331,8 @@ HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 180) {
   int64_t ready = hl_wall_ms();
   size_t later = 0;
   for (size_t i = 0; i < N; i++) later += due[i] > ready;
-  printf("restart: %zu of %d open deliveries were not yet due when hookloop answered (%lld ms after the kill)\n",
-         later, N, (long long)(ready - killed));
-  HL_ASSERT_MSG(later > 0, "every retry was due by the time hookloop started; the test proves nothing");
+  printf("round %d: %zu of %d open deliveries were not yet due when hookloop answered (%lld ms after the kill)\n",
+         round, later, N, (long long)(ready - killed));
   /* No new traffic: every accepted event arrives (the retries were due
    * within about a second; 30 s is only a bound on a stuck test). */
   int64_t uniq = 0;
@@ -350,6 +346,21 @@ HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 180) {
     HL_ASSERT(e2e_wait_status(&hk, id, "SUCCESS", 5000));
   }
   stop_both();
+  return later;
+}
+
+/* Issue 12 item 1: retries that are not yet due when hookloop starts are
+ * claimed when they fall due, with no new traffic. The partner answers 503
+ * until hookloop is killed, then 200; 79 events (60 single, a bulk of 19)
+ * are retrying at the kill, most due within a second after the restart.
+ * Before the fix the start-up claim came back short, cleared need_claim and
+ * armed nothing: only the rows already due were ever delivered. A restart
+ * that takes over a second (a loaded machine) leaves nothing not yet due,
+ * which proves nothing: the scenario then runs again, up to three times. */
+HL_TEST_T(retries_not_yet_due_at_a_restart_are_delivered, 300) {
+  size_t later = 0;
+  for (int round = 1; round <= 3 && later == 0; round++) later = stranded_round(round);
+  HL_ASSERT_MSG(later > 0, "in three runs every retry was due by the time hookloop started; the test proves nothing");
 }
 
 /* Issue 13 item 9: an answer that is not HTTP (a malformed status line, a
@@ -1075,12 +1086,18 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
   char url[256];
   snprintf(url, sizeof url, "%s/hook/shared", partner.base);
   char *sub = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
-  bool accepted = false;
-  for (int i = 0; i < 60 && !accepted; i++) {
+  /* A reload reads schemas, then subscriptions: wait for the subscription
+   * (the schema is known by then), or an event accepted in between goes to
+   * no one, which is right for a type without subscriptions. */
+  char su[256];
+  snprintf(su, sizeof su, "%s/admin/subscriptions/%s", other.base, sub);
+  bool learned = false;
+  for (int i = 0; i < 60 && !learned; i++) {
     hl_sleep_ms(100);
-    accepted = e2e_post_event(&other, "evt-shared-1", "1.00") == 202;
+    learned = e2e_call("GET", su, NULL, NULL) == 200;
   }
-  HL_ASSERT_MSG(accepted, "the other service never learned the schema");
+  HL_ASSERT_MSG(learned, "the other service never learned the subscription");
+  HL_ASSERT_EQ_INT(e2e_post_event(&other, "evt-shared-1", "1.00"), 202);
   /* The store's own figures are on /metrics. */
   char mu[256], *metrics = NULL;
   snprintf(mu, sizeof mu, "%s/metrics", other.base);
