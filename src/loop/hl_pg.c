@@ -140,13 +140,13 @@ static void leave(hl_pg_pool *p) {
   if (--p->depth == 0 && p->close_requested && !p->closing) do_close(p);
 }
 
-static void handle_closed(hl_pg_pool *p);
+static void outstanding_done(hl_pg_pool *p);
 
-static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+static void on_handle_closed(uv_handle_t *h) { outstanding_done(h->data); }
 
 static void close_handle(hl_pg_pool *p, uv_handle_t *h) {
   h->data = p;
-  p->closing_handles++;
+  p->outstanding++;
   uv_close(h, on_handle_closed);
 }
 
@@ -156,7 +156,7 @@ static void on_poll_closed(uv_handle_t *h) {
   conn_poll *cp = hl_container_of((uv_poll_t *)h, conn_poll, h);
   hl_pg_pool *p = h->data;
   hl_free(cp);
-  handle_closed(p);
+  outstanding_done(p);
 }
 
 /* Stops watching (before libpq closes the socket, or right after it did, in
@@ -169,7 +169,7 @@ static void poll_drop(hl_pg_conn *c) {
   cp->c = NULL;
   uv_poll_stop(&cp->h);
   cp->h.data = c->pool;
-  c->pool->closing_handles++;
+  c->pool->outstanding++;
   uv_close((uv_handle_t *)&cp->h, on_poll_closed);
 }
 
@@ -370,7 +370,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   hl_free(r);
   if (!current) { /* the attempt timed out, or the pool closes */
     if (res) uv_freeaddrinfo(res);
-    handle_closed(p);
+    outstanding_done(p);
     return;
   }
   enter(p);
@@ -389,7 +389,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     add_entry(c, host, addr, port);
   }
   if (res) uv_freeaddrinfo(res);
-  handle_closed(p);
+  outstanding_done(p);
   c->host_i++;
   resolve_next(c);
   leave(p);
@@ -417,7 +417,7 @@ static void resolve_next(hl_pg_conn *c) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int rc = uv_getaddrinfo(p->loop, &r->req, on_resolved, host, NULL, &hints);
     if (rc == 0) {
-      p->closing_handles++; /* the pool waits for it like for a handle */
+      p->outstanding++; /* the pool waits for it like for a handle */
       c->lookup = r;
       return;
     }
@@ -475,7 +475,7 @@ static void conn_ready(hl_pg_conn *c) {
   c->attempt = 0;
   c->broken = false;
   c->flushing = false;
-  memset(c->prepared, 0, (size_t)c->nprepared);
+  if (c->nprepared) memset(c->prepared, 0, (size_t)c->nprepared); /* a new session has none */
   transition(c, C_READY);
   p->st.connects++;
   const char *addr = PQhostaddr(c->pg);
@@ -1187,14 +1187,14 @@ static void finish_close(hl_pg_pool *p) {
   if (p->close_cb) p->close_cb(p->close_data);
 }
 
-static void handle_closed(hl_pg_pool *p) {
-  if (--p->closing_handles == 0 && p->closing) finish_close(p);
+static void outstanding_done(hl_pg_pool *p) {
+  if (--p->outstanding == 0 && p->closing) finish_close(p);
 }
 
 static void do_close(hl_pg_pool *p) {
   p->closing = true;
   p->depth++; /* the answers below may call back into the pool */
-  p->closing_handles++; /* held until every close below is under way */
+  p->outstanding++; /* held until every close below is under way */
   hl_pg_query *w = p->wait_head;
   p->wait_head = p->wait_tail = NULL;
   p->st.waiting = 0;
@@ -1221,7 +1221,7 @@ static void do_close(hl_pg_pool *p) {
   close_handle(p, (uv_handle_t *)&p->keep_turning);
   close_handle(p, (uv_handle_t *)&p->wait_timer);
   p->depth--;
-  handle_closed(p);
+  outstanding_done(p);
 }
 
 void hl_pg_pool_close(hl_pg_pool *p, void (*cb)(void *data), void *data) {

@@ -154,7 +154,7 @@ typedef struct hl_pg_pool {
   hl_buf last_error;           /* the last connection failure, explained */
   int depth;                   /* inside a handler of ours: close waits for the outermost */
   bool started, close_requested, closing;
-  int closing_handles;
+  int outstanding;             /* uv handles being closed and lookups running: freed when 0 */
   void (*close_cb)(void *data);
   void *close_data;
 } hl_pg_pool;
