@@ -191,7 +191,9 @@ void hl_pg_pool_close(hl_pg_pool *p, void (*cb)(void *data), void *data);
 
 /* The reconnect delay before attempt n (0-based) after failures: the
  * exponential step min(cap, base * 2^n), less up to half of it at random
- * (r: a random 32-bit number). */
+ * (r: a random 32-bit number). Never under half the step, unlike the AWS
+ * client's full jitter (hl_aws_backoff_ms, which may be 0): N connections to
+ * a server that refuses them must not come back at once in a tight loop. */
 uint32_t hl_pg_backoff_ms(uint32_t base, uint32_t cap, unsigned attempt, uint32_t r);
 
 #endif

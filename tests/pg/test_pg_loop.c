@@ -34,6 +34,23 @@ static void start_pool(hl_pg_opts *o) {
   hl_pg_pool_start(&pool);
 }
 
+/* A fresh server, and a pool on it set up through the Aurora variables;
+ * not started (prepared statements and channels are registered first). */
+static void open_pool(hl_pg_opts o) {
+  start_server(NULL);
+  pg_env e = {0};
+  pg_env_aurora(&e, &srv);
+  load_conf(&e);
+  o.conf = &conf;
+  HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), &o), 0);
+  hl_pg_conf_dispose(&conf);
+}
+
+static void start_on_server(hl_pg_opts o) {
+  open_pool(o);
+  hl_pg_pool_start(&pool);
+}
+
 static void finish(void) {
   pg_close_all(uv_default_loop(), &pool);
   hl_pgsrv_destroy(&srv);
@@ -61,11 +78,7 @@ static void send_ok(pg_rec *r, const char *sql) {
 /* --- connecting and the first statement ----------------------------------- */
 
 HL_TEST(connects_with_the_aurora_variables_and_answers_a_statement) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 2});
+  start_on_server((hl_pg_opts){.size = 2});
   pg_rec r = {0};
   pg_rec_sql(&r, "SELECT $1::int + 1, current_user", "41", NULL);
   run1(&r); /* sent before any connection is up: it waits, then runs */
@@ -136,11 +149,7 @@ HL_TEST(a_refused_first_host_is_followed_by_the_next_one_on_a_new_socket) {
  * before the Sync, so one transaction means one round trip. Statements sent
  * one per turn get one transaction each. */
 HL_TEST(a_turns_statements_are_one_round_trip_in_order) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 2});
+  start_on_server((hl_pg_opts){.size = 2});
   wait_ready(2);
   static pg_rec rs[NPIPE];
   static char nums[NPIPE][8];
@@ -192,11 +201,7 @@ static void chain_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const cha
 }
 
 HL_TEST(statements_sent_in_separate_turns_are_separate_round_trips) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1});
+  start_on_server((hl_pg_opts){.size = 1});
   wait_ready(1);
   uint64_t syncs0 = pool.st.syncs;
   chain_send();
@@ -214,12 +219,8 @@ HL_TEST(statements_sent_in_separate_turns_are_separate_round_trips) {
  * it are not run; the next turn's batch runs normally on the same
  * connection. */
 HL_TEST(a_failing_statement_aborts_its_batch_and_nothing_else) {
-  start_server(NULL);
+  start_on_server((hl_pg_opts){.size = 1});
   HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "CREATE TABLE t (x int PRIMARY KEY); GRANT ALL ON t TO " HL_PGSRV_USER, NULL, 0), 0);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1});
   pg_rec pid0 = {0};
   send_ok(&pid0, "SELECT pg_backend_pid()::text");
   pg_rec b[4] = {{.i = 0}, {.i = 1}, {.i = 2}, {.i = 3}};
@@ -250,11 +251,7 @@ HL_TEST(a_failing_statement_aborts_its_batch_and_nothing_else) {
 
 /* hl_pg_send_n: a unit is never cut by max_batch; statements around it are. */
 HL_TEST(a_unit_of_statements_is_never_split_across_batches) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1, .max_batch = 4});
+  start_on_server((hl_pg_opts){.size = 1, .max_batch = 4});
   wait_ready(1);
   uint64_t syncs0 = pool.st.syncs;
   pg_rec r[7];
@@ -281,11 +278,7 @@ HL_TEST(a_unit_of_statements_is_never_split_across_batches) {
  * the server never stalls on its own output). max_batch cuts it into
  * batches. */
 HL_TEST(a_large_turn_is_flushed_as_the_socket_drains) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1, .max_batch = 50});
+  start_on_server((hl_pg_opts){.size = 1, .max_batch = 50});
   wait_ready(1);
   enum { N = 120, SZ = 64 * 1024 };
   static pg_rec r[N];
@@ -318,14 +311,7 @@ HL_TEST(a_large_turn_is_flushed_as_the_socket_drains) {
 static bool is_done(void *data) { return ((pg_rec *)data)->done; }
 
 HL_TEST(prepared_statements_are_prepared_on_each_connection_at_first_use) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  hl_pg_opts o = {.size = 2};
-  o.conf = &conf;
-  HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), &o), 0);
-  hl_pg_conf_dispose(&conf);
+  open_pool((hl_pg_opts){.size = 2});
   int dbl = hl_pg_prepare(&pool, "SELECT $1::int * 2, pg_backend_pid()", 1, NULL);
   int bad = hl_pg_prepare(&pool, "SELECT x FROM no_such_table", 0, NULL);
   HL_ASSERT_EQ_INT(dbl, 0);
@@ -384,11 +370,7 @@ static bool drops_and_ready(void *data) {
 }
 
 HL_TEST(a_terminated_backend_is_replaced) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1, .backoff_base_ms = 50});
+  start_on_server((hl_pg_opts){.size = 1, .backoff_base_ms = 50});
   pg_rec p0 = {0};
   send_ok(&p0, "SELECT pg_backend_pid()::text");
   char sql[200], out[16];
@@ -408,11 +390,7 @@ HL_TEST(a_terminated_backend_is_replaced) {
 }
 
 HL_TEST(a_server_restart_is_recovered_from_by_itself) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 2, .backoff_base_ms = 50, .backoff_cap_ms = 500});
+  start_on_server((hl_pg_opts){.size = 2, .backoff_base_ms = 50, .backoff_cap_ms = 500});
   wait_ready(2);
   HL_ASSERT_EQ_INT(hl_pgsrv_restart(&srv), 0); /* pg_ctl restart -m fast */
   int want[2] = {2, 2};
@@ -429,12 +407,8 @@ static bool none_ready(void *data) { (void)data; return pool.st.ready == 0; }
  * UNAVAILABLE with the last connection error; sent while it comes back,
  * they run once a connection is up. */
 HL_TEST(statements_in_an_outage_fail_after_the_bounded_wait_then_succeed_after_recovery) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
   const uint32_t wait = 1500;
-  start_pool(&(hl_pg_opts){.size = 2, .wait_ms = wait, .backoff_base_ms = 20, .backoff_cap_ms = 100});
+  start_on_server((hl_pg_opts){.size = 2, .wait_ms = wait, .backoff_base_ms = 20, .backoff_cap_ms = 100});
   wait_ready(2);
   HL_ASSERT_EQ_INT(hl_pgsrv_stop(&srv), 0);
   HL_ASSERT(pg_run_until(uv_default_loop(), none_ready, NULL, 20000));
@@ -470,11 +444,7 @@ HL_TEST(statements_in_an_outage_fail_after_the_bounded_wait_then_succeed_after_r
 /* A batch in flight when the connection dies is LOST (it may have
  * committed); the connection comes back. */
 HL_TEST(a_batch_in_flight_when_the_backend_dies_is_lost) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1, .backoff_base_ms = 50});
+  start_on_server((hl_pg_opts){.size = 1, .backoff_base_ms = 50});
   pg_rec p0 = {0};
   send_ok(&p0, "SELECT pg_backend_pid()::text");
   pg_rec slow = {0};
@@ -515,14 +485,7 @@ static bool reports_at_least(void *data) { return listening_reports >= *(int *)d
 static bool payloads_at_least(void *data) { return npayloads >= *(int *)data; }
 
 HL_TEST(notifications_wake_the_listener_also_after_it_reconnects) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  hl_pg_opts o = {.size = 1, .backoff_base_ms = 50, .on_notify = on_notify};
-  o.conf = &conf;
-  HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), &o), 0);
-  hl_pg_conf_dispose(&conf);
+  open_pool((hl_pg_opts){.size = 1, .backoff_base_ms = 50, .on_notify = on_notify});
   HL_ASSERT_EQ_INT(hl_pg_listen(&pool, "hl_wake"), 0);
   hl_pg_pool_start(&pool);
   int one = 1, two = 2;
@@ -744,11 +707,7 @@ HL_TEST(the_loop_keeps_turning_while_connections_hang_and_time_out) {
 /* --- closing --------------------------------------------------------------- */
 
 HL_TEST(closing_answers_every_statement_once) {
-  start_server(NULL);
-  pg_env e = {0};
-  pg_env_aurora(&e, &srv);
-  load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1});
+  start_on_server((hl_pg_opts){.size = 1});
   wait_ready(1);
   pg_rec slow = {0}, queued = {0};
   pg_rec_sql(&slow, "SELECT pg_sleep(30)", NULL, NULL);
