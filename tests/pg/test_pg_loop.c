@@ -27,8 +27,14 @@ static void load_conf(pg_env *e) {
   hl_buf_dispose(&err);
 }
 
+/* Tests that are not about the wait bound get a generous one: a statement
+ * sent before the first connection is up waits for it, however busy the
+ * machine. */
+#define TEST_WAIT_MS 30000
+
 static void start_pool(hl_pg_opts *o) {
   o->conf = &conf;
+  if (!o->wait_ms) o->wait_ms = TEST_WAIT_MS;
   HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), o), 0);
   hl_pg_conf_dispose(&conf);
   hl_pg_pool_start(&pool);
@@ -42,6 +48,7 @@ static void open_pool(hl_pg_opts o) {
   pg_env_aurora(&e, &srv);
   load_conf(&e);
   o.conf = &conf;
+  if (!o.wait_ms) o.wait_ms = TEST_WAIT_MS;
   HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), &o), 0);
   hl_pg_conf_dispose(&conf);
 }
@@ -127,7 +134,7 @@ HL_TEST(a_refused_first_host_is_followed_by_the_next_one_on_a_new_socket) {
   pg_env e = {0};
   pg_env_set(&e, "DATABASE_URL", url);
   load_conf(&e);
-  start_pool(&(hl_pg_opts){.size = 1, .connect_timeout_ms = 5000, .wait_ms = 4000});
+  start_pool(&(hl_pg_opts){.size = 1, .connect_timeout_ms = 20000});
   pg_rec r = {0};
   pg_rec_sql(&r, "SELECT inet_server_port()::text", NULL, NULL);
   run1(&r);
@@ -275,8 +282,9 @@ HL_TEST(a_unit_of_statements_is_never_split_across_batches) {
 
 /* A turn's output larger than the socket buffers: libpq's PQflush leaves
  * some behind and the connection waits for writability (while reading, so
- * the server never stalls on its own output). max_batch cuts it into
- * batches. */
+ * the server never stalls on its own output). The first statement keeps the
+ * server from reading for a while, so the buffers do fill, whatever the
+ * machine's speed. max_batch cuts the turn into batches. */
 HL_TEST(a_large_turn_is_flushed_as_the_socket_drains) {
   start_on_server((hl_pg_opts){.size = 1, .max_batch = 50});
   wait_ready(1);
@@ -286,6 +294,9 @@ HL_TEST(a_large_turn_is_flushed_as_the_socket_drains) {
   memset(blob, 'x', SZ);
   blob[SZ] = '\0';
   uint64_t syncs0 = pool.st.syncs;
+  pg_rec busy = {0};
+  pg_rec_sql(&busy, "SELECT pg_sleep(1)", NULL, NULL);
+  HL_ASSERT_EQ_INT(hl_pg_send(&pool, &busy.q), 0);
   for (int i = 0; i < N; i++) {
     r[i].i = i;
     pg_rec_sql(&r[i], "SELECT length($1)::text", blob, NULL);
@@ -300,7 +311,8 @@ HL_TEST(a_large_turn_is_flushed_as_the_socket_drains) {
     HL_ASSERT_EQ_STR(r[i].v0, want);
     if (i) HL_ASSERT(r[i].order > r[i - 1].order);
   }
-  HL_ASSERT_EQ_INT(pool.st.syncs - syncs0, 3); /* 50 + 50 + 20 */
+  HL_ASSERT_MSG(busy.st == HL_PG_OK && busy.order < r[0].order, "%s", busy.msg);
+  HL_ASSERT_EQ_INT(pool.st.syncs - syncs0, 3); /* 1 + 49 (cut before the 51st), 50, 21 */
   HL_ASSERT(pool.st.write_waits > 0);
   printf("  %d x %d KB: %llu waits for writability\n", N, SZ / 1024, (unsigned long long)pool.st.write_waits);
   finish();
@@ -402,6 +414,7 @@ HL_TEST(a_server_restart_is_recovered_from_by_itself) {
 }
 
 static bool none_ready(void *data) { (void)data; return pool.st.ready == 0; }
+static bool failed_once(void *data) { (void)data; return pool.st.connect_failures >= 1; }
 
 /* While the server is down, statements wait wait_ms and then fail
  * UNAVAILABLE with the last connection error; sent while it comes back,
@@ -412,6 +425,7 @@ HL_TEST(statements_in_an_outage_fail_after_the_bounded_wait_then_succeed_after_r
   wait_ready(2);
   HL_ASSERT_EQ_INT(hl_pgsrv_stop(&srv), 0);
   HL_ASSERT(pg_run_until(uv_default_loop(), none_ready, NULL, 20000));
+  HL_ASSERT(pg_run_until(uv_default_loop(), failed_once, NULL, 20000)); /* a refused attempt: the last error */
   pg_rec r[3];
   uv_update_time(uv_default_loop());
   uint64_t t0 = uv_now(uv_default_loop());
@@ -430,7 +444,10 @@ HL_TEST(statements_in_an_outage_fail_after_the_bounded_wait_then_succeed_after_r
   }
   printf("  outage answer: %s\n", r[0].msg);
   HL_ASSERT(pool.st.connect_failures >= 2);
-  /* Back: sent before any connection is up again, run after. */
+  /* Back: sent before any connection is up again, run after. The wait
+   * bound is read when a statement starts waiting; a generous one here, so
+   * the reconnect's speed on a busy machine does not matter. */
+  pool.opt.wait_ms = 60000;
   HL_ASSERT_EQ_INT(hl_pgsrv_resume(&srv), 0);
   pg_rec after = {0};
   pg_rec_sql(&after, "SELECT 7", NULL, NULL);
@@ -514,22 +531,21 @@ HL_TEST(notifications_wake_the_listener_also_after_it_reconnects) {
 
 /* --- bad configuration ----------------------------------------------------- */
 
-static bool failed_once(void *data) { (void)data; return pool.st.connect_failures >= 1; }
-
 /* Starts a pool on e, waits for the first failed attempt, and checks that
  * the error starts with the variable's name (and that a statement gets it). */
 static void expect_blame(pg_env *e, const char *prefix, const char *detail) {
   load_conf(e);
   start_pool(&(hl_pg_opts){.size = 1, .wait_ms = 300, .backoff_base_ms = 50});
-  pg_rec r = {0};
-  pg_rec_sql(&r, "SELECT 1", NULL, NULL);
-  HL_ASSERT_EQ_INT(hl_pg_send(&pool, &r.q), 0);
   HL_ASSERT(pg_run_until(uv_default_loop(), failed_once, NULL, 20000));
   const char *err = hl_pg_pool_last_error(&pool);
   printf("  %s\n", err);
   HL_ASSERT_MSG(strncmp(err, prefix, strlen(prefix)) == 0, "want \"%s...\", got \"%s\"", prefix, err);
   HL_ASSERT_MSG(strstr(err, detail), "want \"%s\" in \"%s\"", detail, err);
   HL_ASSERT(!strstr(err, HL_PGSRV_PASSWORD) && !strstr(err, "wrong-pw"));
+  /* A statement sent now waits, and fails with that error. */
+  pg_rec r = {0};
+  pg_rec_sql(&r, "SELECT 1", NULL, NULL);
+  HL_ASSERT_EQ_INT(hl_pg_send(&pool, &r.q), 0);
   HL_ASSERT(pg_wait_all(uv_default_loop(), &r, 1, 20000));
   HL_ASSERT_EQ_INT(r.st, HL_PG_UNAVAILABLE);
   HL_ASSERT_MSG(strstr(r.msg, prefix), "%s", r.msg);
