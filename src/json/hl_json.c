@@ -769,6 +769,19 @@ void hl_json_escape(hl_buf *out, const char *s, size_t n) {
   hl_buf_append(out, s + run, n - run);
 }
 
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n) {
+  hl_buf_reserve(out, n + 1);
+  hl_buf_putc(out, '/');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (key[i] != '~' && key[i] != '/') continue;
+    hl_buf_append(out, key + run, i - run);
+    hl_buf_append(out, key[i] == '~' ? "~0" : "~1", 2);
+    run = i + 1;
+  }
+  hl_buf_append(out, key + run, n - run);
+}
+
 void hl_jw_init(hl_jw *w, hl_buf *out) {
   memset(w, 0, sizeof *w);
   w->out = out;

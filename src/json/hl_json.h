@@ -183,5 +183,8 @@ void hl_jw_value(hl_jw *w, const hl_json *v);         /* re-encodes a parsed val
 void hl_json_write_src(hl_buf *out, const hl_json *v);
 /* Appends s as the inside of a JSON string (no quotes) to out. */
 void hl_json_escape(hl_buf *out, const char *s, size_t n);
+/* Appends "/" and the RFC 6901 reference token for key (~ as ~0, / as ~1):
+ * builds a JSON pointer one member at a time. */
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n);
 
 #endif

@@ -163,3 +163,17 @@ HL_TEST(write_src_encodes_values_without_source) {
   HL_ASSERT_EQ_STR(out, "{\"k\\n\":[\"a\\\"b\",1.00]}");
   hl_free(out);
 }
+
+HL_TEST(pointer_tokens_are_escaped) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_pointer_append(&b, "a/b~c", 5);
+  hl_json_pointer_append(&b, "", 0);
+  hl_json_pointer_append(&b, "~~//x", 5);
+  HL_ASSERT_EQ_STR(b.data, "/a~1b~0c//~0~0~1~1x");
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(parse(&d, "{\"a/b~c\":{\"\":{\"~~//x\":7}}}"), 0);
+  const hl_json *v = hl_json_pointer(d.root, b.data, b.len);
+  HL_ASSERT(v && v->type == HL_JSON_NUMBER && strcmp(v->u.str, "7") == 0);
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+}
