@@ -40,6 +40,9 @@ struct tcont {
   bool obj;
   bool shared;
   uint32_t n, cap;
+  /* The compact parsed container this one was made from, or NULL: a run of
+   * its members left as they were is written as one copy of its text. */
+  const hl_json *from;
   union {
     tmem *m;  /* obj */
     tval *a;  /* array */
@@ -141,7 +144,10 @@ static int64_t child_index(tval v, const hl_tok *k) {
   return -1;
 }
 
-static tval child_at(tval v, uint32_t i) { return val_type(v) == HL_JSON_OBJECT ? member_at(v, i).v : item_at(v, i); }
+static tval child_at(tval v, uint32_t i) {
+  if (v.c) return v.c->obj ? v.c->u.m[i].v : v.c->u.a[i];
+  return (tval){v.raw->type == HL_JSON_OBJECT ? &v.raw->u.members[i].value : &v.raw->u.items[i], NULL};
+}
 
 static tval get(tval v, const hl_ptr *p) {
   for (uint32_t i = 0; i < p->n; i++) {
@@ -162,6 +168,7 @@ static tcont *cont_new(run *r, bool obj, uint32_t cap) {
   tcont *c = hl_arena_alloc(r->arena, sizeof *c);
   c->obj = obj;
   c->shared = false;
+  c->from = NULL;
   c->n = 0;
   c->cap = cap;
   if (obj) c->u.m = cap ? hl_arena_alloc(r->arena, cap * sizeof(tmem)) : NULL;
@@ -196,7 +203,7 @@ static void remove_at(tcont *c, uint32_t i) {
   c->n--;
 }
 
-static tmem key_from_tok(const hl_tok *k, tval v) { return (tmem){k->s, k->len, 0, NULL, v}; }
+static tmem key_from_tok(const hl_tok *k, tval v) { return (tmem){k->s, k->len, k->json_len, k->json, v}; }
 
 /* Makes the container held in *slot editable by this path alone and
  * returns it; NULL when *slot is not a container. */
@@ -207,6 +214,7 @@ static tcont *editable(run *r, tval *slot) {
   if (v.c && !v.c->shared) return v.c;
   uint32_t n = val_len(v);
   tcont *c = cont_new(r, ty == HL_JSON_OBJECT, n + 2);
+  c->from = v.c ? v.c->from : v.raw->src && v.raw->src_compact ? v.raw : NULL;
   for (uint32_t i = 0; i < n; i++) {
     if (c->obj) c->u.m[i] = member_at(v, i);
     else c->u.a[i] = item_at(v, i);
@@ -521,6 +529,29 @@ static void put_val(hl_buf *b, const hl_json *v) {
   else hl_json_write_src(b, v);
 }
 
+/* How many children of c from i on are children k, k+1, ... of c->from,
+ * untouched (same value, same key); *k is set. 0 when child i is not one. */
+static uint32_t untouched_run(const tcont *c, uint32_t i, uint32_t *k) {
+  const hl_json *f = c->from;
+  if (!f) return 0;
+  uint32_t n = 0;
+  if (c->obj) {
+    const hl_json_member *fm = f->u.members;
+    const tmem *m = &c->u.m[i];
+    if (!m->v.raw) return 0;
+    const hl_json_member *at = hl_container_of(m->v.raw, hl_json_member, value);
+    if ((uintptr_t)at < (uintptr_t)fm || (uintptr_t)at >= (uintptr_t)(fm + f->len)) return 0;
+    *k = (uint32_t)(at - fm);
+    while (i + n < c->n && *k + n < f->len && m[n].v.raw == &fm[*k + n].value && m[n].key_src == fm[*k + n].key_src) n++;
+  } else {
+    const hl_json *fi = f->u.items, *v = c->u.a[i].raw;
+    if (!v || (uintptr_t)v < (uintptr_t)fi || (uintptr_t)v >= (uintptr_t)(fi + f->len)) return 0;
+    *k = (uint32_t)(v - fi);
+    while (i + n < c->n && *k + n < f->len && c->u.a[i + n].raw == &fi[*k + n]) n++;
+  }
+  return n;
+}
+
 static int write_val(writer *w, tval v, int depth) {
   hl_buf *b = w->out;
   if (b->len > w->limit) return HL_ETOOBIG;
@@ -533,6 +564,18 @@ static int write_val(writer *w, tval v, int depth) {
   put1(b, c->obj ? '{' : '[');
   for (uint32_t i = 0; i < c->n; i++) {
     if (i) put1(b, ',');
+    uint32_t k, n = untouched_run(c, i, &k);
+    if (n) {
+      /* The source has exactly these bytes from the first key (or item) to
+       * the last value: one copy. */
+      const hl_json *f = c->from;
+      const char *start = c->obj ? f->u.members[k].key_src : f->u.items[k].src;
+      const hl_json *last = c->obj ? &f->u.members[k + n - 1].value : &f->u.items[k + n - 1];
+      if (b->len > w->limit) return HL_ETOOBIG;
+      put(b, start, (size_t)(last->src + last->src_len - start));
+      i += n - 1;
+      continue;
+    }
     tval kid;
     if (c->obj) {
       const tmem *m = &c->u.m[i];

@@ -11,7 +11,8 @@
 typedef struct {
   hl_transform *t;
   hl_transform_error *err;
-  hl_buf where; /* pointer of the spec member being compiled */
+  hl_buf where;   /* pointer of the spec member being compiled */
+  hl_buf scratch;
 } comp;
 
 /* --- where in the spec ------------------------------------------------------------ */
@@ -100,6 +101,15 @@ static int compile_ptr(comp *c, const hl_json *v, hl_ptr *out) {
     t->len = (uint32_t)(buf + o - t->s);
     t->end = i;
     t->index = token_index(t->s, t->len);
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    hl_tok *t = &out->t[k];
+    c->scratch.len = 0;
+    hl_buf_putc(&c->scratch, '"');
+    hl_json_escape(&c->scratch, t->s, t->len);
+    hl_buf_putc(&c->scratch, '"');
+    t->json = hl_arena_strndup(&c->t->arena, c->scratch.data, c->scratch.len);
+    t->json_len = (uint32_t)c->scratch.len;
   }
   return 0;
 }
@@ -428,9 +438,10 @@ int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_tr
     hl_transform_free(t);
     return HL_EPARSE;
   }
-  comp c = {.t = t, .err = err, .where = HL_BUF_INIT};
+  comp c = {.t = t, .err = err, .where = HL_BUF_INIT, .scratch = HL_BUF_INIT};
   rc = compile_spec(&c, t->doc.root);
   hl_buf_dispose(&c.where);
+  hl_buf_dispose(&c.scratch);
   if (rc != 0) {
     hl_transform_free(t);
     return rc;

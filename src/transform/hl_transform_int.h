@@ -16,6 +16,8 @@ typedef struct {
   uint32_t len;
   int32_t index; /* the array index it names; HL_TOK_END for "-"; HL_TOK_KEY for none */
   uint32_t end;  /* offset in the pointer's text just past this token (messages) */
+  const char *json; /* the token as a JSON string, quotes included: a new key's text */
+  uint32_t json_len;
 } hl_tok;
 
 #define HL_TOK_END (-1)
