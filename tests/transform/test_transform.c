@@ -231,6 +231,21 @@ HL_TEST(values_keep_their_text_and_whitespace_goes) {
   EXPECT(OPS(), "[ 1.50 ,\"\\u00e9\" ]", "[1.50,\"\\u00e9\"]");
 }
 
+/* Untouched neighbours are copied as one piece of source text; every edit
+ * between them must break the piece. */
+HL_TEST(edits_between_untouched_members) {
+  EXPECT(OPS("{\"op\":\"remove\",\"path\":\"/b\"},{\"op\":\"move\",\"from\":\"/a\",\"path\":\"/z\"},"
+             "{\"op\":\"rename\",\"path\":\"/d\",\"to\":\"D\"},{\"op\":\"set\",\"path\":\"/c\",\"value\":30},"
+             "{\"op\":\"remove\",\"path\":\"/e/1\"},{\"op\":\"move\",\"from\":\"/e/0\",\"path\":\"/e/-\"},"
+             "{\"op\":\"set\",\"path\":\"/f/y\",\"value\":2}"),
+         "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"d2\":5,\"e\":[1,2,3,4],\"f\":{\"x\":1}}",
+         "{\"c\":30,\"D\":4,\"d2\":5,\"e\":[3,4,1],\"f\":{\"x\":1,\"y\":2},\"z\":1}");
+  /* A repeated key, one of them removed; members copied into another object. */
+  EXPECT(OPS("{\"op\":\"remove\",\"path\":\"/k\"},{\"op\":\"copy\",\"from\":\"/o/1\",\"path\":\"/o/-\"}"),
+         "{\"k\":1,\"m\":2,\"k\":3,\"n\":4,\"o\":[{\"p\":1},{\"q\":2}]}",
+         "{\"m\":2,\"n\":4,\"o\":[{\"p\":1},{\"q\":2},{\"q\":2}]}");
+}
+
 HL_TEST(rfc6901_pointers) {
   EXPECT(OPS("{\"op\":\"copy\",\"from\":\"/a~1b/m~0n\",\"path\":\"/x\"},"
              "{\"op\":\"copy\",\"from\":\"//\",\"path\":\"/y\"},"
