@@ -205,6 +205,12 @@ static void remove_at(tcont *c, uint32_t i) {
 
 static tmem key_from_tok(const hl_tok *k, tval v) { return (tmem){k->s, k->len, k->json_len, k->json, v}; }
 
+/* What a container made from v may copy its untouched runs from. */
+static const hl_json *from_of(tval v) {
+  if (v.c) return v.c->from;
+  return v.raw->src && v.raw->src_compact ? v.raw : NULL;
+}
+
 /* Makes the container held in *slot editable by this path alone and
  * returns it; NULL when *slot is not a container. */
 static tcont *editable(run *r, tval *slot) {
@@ -214,7 +220,7 @@ static tcont *editable(run *r, tval *slot) {
   if (v.c && !v.c->shared) return v.c;
   uint32_t n = val_len(v);
   tcont *c = cont_new(r, ty == HL_JSON_OBJECT, n + 2);
-  c->from = v.c ? v.c->from : v.raw->src && v.raw->src_compact ? v.raw : NULL;
+  c->from = from_of(v);
   for (uint32_t i = 0; i < n; i++) {
     if (c->obj) c->u.m[i] = member_at(v, i);
     else c->u.a[i] = item_at(v, i);
@@ -395,6 +401,7 @@ static int pick(run *r, tval v, const hl_pick_node *n, tval *out) {
   }
   if (ngot == 0) return 0;
   tcont *c = cont_new(r, obj, ngot);
+  c->from = from_of(v);
   for (uint32_t i = 0; i < ngot; i++) {
     if (obj) {
       tmem m = member_at(v, got[i].at);

@@ -53,7 +53,8 @@ typedef struct {
  * (may be NULL) tells where and why. */
 int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_transform_error *err);
 /* The same for a spec that is part of a larger parsed document (a
- * registration body): error paths are relative to spec. */
+ * registration body; its input text must still be alive): error paths are
+ * relative to spec. */
 int hl_transform_compile_json(const hl_json *spec, hl_transform **out, hl_transform_error *err);
 void hl_transform_free(hl_transform *t);
 

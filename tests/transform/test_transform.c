@@ -143,6 +143,8 @@ HL_TEST(pick_keeps_the_listed_values_in_event_order) {
   EXPECT(OPS("{\"op\":\"pick\",\"paths\":[\"/c\",\"/a/y\",\"/b/2/id\",\"/b/0/id\",\"/missing\",\"/a/y/deeper\"]}"),
          event, "{\"a\":{\"y\":2},\"b\":[{\"id\":1},{\"id\":3}],\"c\":\"keep\"}");
   EXPECT(OPS("{\"op\":\"pick\",\"paths\":[\"/a\",\"/a/x\"]}"), event, "{\"a\":{\"x\":1,\"y\":2}}");
+  EXPECT(OPS("{\"op\":\"pick\",\"paths\":[\"/c\",\"/a\",\"/z\"]}"), event,
+         "{\"z\":0,\"a\":{\"x\":1,\"y\":2},\"c\":\"keep\"}");
   EXPECT(OPS("{\"op\":\"pick\",\"paths\":[]}"), event, "{}");
   EXPECT(OPS("{\"op\":\"pick\",\"paths\":[\"/1\"]}"), "[5,6,7]", "[6]");
   EXPECT(OPS("{\"op\":\"pick\",\"paths\":[\"/z\",\"\"]}"), "{\"z\" : 0, \"q\":[1]}", "{\"z\":0,\"q\":[1]}");
