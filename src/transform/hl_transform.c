@@ -648,6 +648,9 @@ int hl_transform_apply(const hl_transform *t, const char *event, size_t len, hl_
   hl_json_doc d;
   hl_json_error jerr;
   hl_json_doc_init(&d);
+  /* The document and the edit tree share one arena: sized so that an event
+   * of a few KB takes one allocation (the parse alone needs ~4x its size). */
+  hl_arena_init(&d.arena, HL_MAX((size_t)4096, HL_MIN(len * 8, (size_t)64 << 10)));
   int rc = hl_json_parse(&d, event, len, &jerr);
   if (rc != 0) {
     if (err)
