@@ -78,6 +78,7 @@ typedef struct {
   hl_json_error *err;
   int depth;
   int rc;
+  size_t ws; /* whitespace bytes skipped so far: a container is compact when none inside */
   /* Children of open containers, LIFO: a container's children are the top
    * entries while it is open; they move into the arena when it closes. */
   hl_json *vals; size_t nvals, capvals;
@@ -103,7 +104,10 @@ static void fail(parser *p, const char *at, const char *msg) {
 }
 
 static inline void skip_ws(parser *p) {
-  while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
+  const char *s = p->s;
+  while (s < p->end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) s++;
+  p->ws += (size_t)(s - p->s);
+  p->s = s;
 }
 
 /* Decodes one UTF-8 sequence at s; returns its length or 0 when invalid. */
@@ -323,7 +327,9 @@ static int parse_object(parser *p, hl_json *v) {
       if (p->s >= p->end || *p->s != '"') { fail(p, p->s, "expected a string as object key"); return -1; }
       p->s++;
       hl_json_member m;
+      m.key_src = p->s - 1;
       if (parse_string(p, &m.key, &m.key_len) != 0) return -1;
+      m.key_src_len = (uint32_t)(p->s - m.key_src);
       skip_ws(p);
       if (p->s >= p->end || *p->s != ':') { fail(p, p->s, "expected ':' after object key"); return -1; }
       p->s++;
@@ -357,8 +363,21 @@ static int literal(parser *p, const char *word, size_t n, hl_json *v, hl_json_ty
   return 0;
 }
 
+static int parse_value_at(parser *p, hl_json *v);
+
+/* A value and its source span (see hl_json.h). */
 static int parse_value(parser *p, hl_json *v) {
   skip_ws(p);
+  const char *start = p->s;
+  size_t ws = p->ws;
+  int rc = parse_value_at(p, v);
+  v->src = start;
+  v->src_len = (uint32_t)(p->s - start);
+  v->src_compact = p->ws == ws;
+  return rc;
+}
+
+static int parse_value_at(parser *p, hl_json *v) {
   if (p->s >= p->end) { fail(p, p->s, "unexpected end of input"); return -1; }
   switch (*p->s) {
   case '{':
@@ -750,6 +769,19 @@ void hl_json_escape(hl_buf *out, const char *s, size_t n) {
   hl_buf_append(out, s + run, n - run);
 }
 
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n) {
+  hl_buf_reserve(out, n + 1);
+  hl_buf_putc(out, '/');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (key[i] != '~' && key[i] != '/') continue;
+    hl_buf_append(out, key + run, i - run);
+    hl_buf_append(out, key[i] == '~' ? "~0" : "~1", 2);
+    run = i + 1;
+  }
+  hl_buf_append(out, key + run, n - run);
+}
+
 void hl_jw_init(hl_jw *w, hl_buf *out) {
   memset(w, 0, sizeof *w);
   w->out = out;
@@ -830,6 +862,49 @@ void hl_jw_null(hl_jw *w) {
 void hl_jw_raw(hl_jw *w, const char *json, size_t n) {
   pre_value(w);
   hl_buf_append(w->out, json, n);
+}
+
+void hl_json_write_src(hl_buf *out, const hl_json *v) {
+  if (v->src && v->src_compact) {
+    hl_buf_append(out, v->src, v->src_len);
+    return;
+  }
+  switch (v->type) {
+  case HL_JSON_NULL: hl_buf_append(out, "null", 4); break;
+  case HL_JSON_TRUE: hl_buf_append(out, "true", 4); break;
+  case HL_JSON_FALSE: hl_buf_append(out, "false", 5); break;
+  case HL_JSON_NUMBER: hl_buf_append(out, v->u.str, v->len); break;
+  case HL_JSON_STRING:
+    hl_buf_putc(out, '"');
+    hl_json_escape(out, v->u.str, v->len);
+    hl_buf_putc(out, '"');
+    break;
+  case HL_JSON_ARRAY:
+    hl_buf_putc(out, '[');
+    for (uint32_t i = 0; i < v->len; i++) {
+      if (i) hl_buf_putc(out, ',');
+      hl_json_write_src(out, &v->u.items[i]);
+    }
+    hl_buf_putc(out, ']');
+    break;
+  case HL_JSON_OBJECT:
+    hl_buf_putc(out, '{');
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      if (i) hl_buf_putc(out, ',');
+      if (m->key_src) {
+        hl_buf_append(out, m->key_src, m->key_src_len);
+      } else {
+        hl_buf_putc(out, '"');
+        hl_json_escape(out, m->key, m->key_len);
+        hl_buf_putc(out, '"');
+      }
+      hl_buf_putc(out, ':');
+      hl_json_write_src(out, &m->value);
+    }
+    hl_buf_putc(out, '}');
+    break;
+  }
 }
 
 void hl_jw_value(hl_jw *w, const hl_json *v) {

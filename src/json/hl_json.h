@@ -18,6 +18,13 @@
  * leading zeros, NaN/Infinity and control characters in strings are errors.
  * Duplicate object keys are kept as parsed (lookup returns the last one, as
  * most JSON implementations do).
+ *
+ * Every parsed value also keeps where it was in the input (src): a string as
+ * written, escapes included, and whether a container's text is compact.
+ * hl_json_write_src uses it to write a value back exactly as it came (the
+ * transformations move values that way). src points into the caller's input
+ * text, so it is valid only while that text is, and the document does not
+ * keep the text alive.
  */
 #ifndef HL_JSON_H
 #define HL_JSON_H
@@ -49,11 +56,19 @@ struct hl_json {
     hl_json *items;           /* ARRAY */
     hl_json_member *members;  /* OBJECT, in document order */
   } u;
+  /* The value's text in the parsed input (no surrounding whitespace; a
+   * string with its quotes and escapes as written). NULL for values the
+   * parser did not make. Borrowed from the input: see above. */
+  const char *src;
+  uint32_t src_len;
+  bool src_compact; /* src has no whitespace between tokens (always for leaves) */
 };
 
 struct hl_json_member {
   const char *key; /* decoded, NUL-terminated */
   uint32_t key_len;
+  uint32_t key_src_len;
+  const char *key_src; /* the key as written, quotes included (as src above) */
   hl_json value;
 };
 
@@ -161,7 +176,15 @@ void hl_jw_bool(hl_jw *w, bool v);
 void hl_jw_null(hl_jw *w);
 void hl_jw_raw(hl_jw *w, const char *json, size_t n); /* a pre-encoded value */
 void hl_jw_value(hl_jw *w, const hl_json *v);         /* re-encodes a parsed value */
+/* Appends v to out as compact JSON whose every string, number and key is its
+ * source text (escapes and number spelling as written; see src above): a
+ * compact container is copied in one piece, any other one is rebuilt without
+ * its whitespace. Values without src are encoded as hl_jw_value does. */
+void hl_json_write_src(hl_buf *out, const hl_json *v);
 /* Appends s as the inside of a JSON string (no quotes) to out. */
 void hl_json_escape(hl_buf *out, const char *s, size_t n);
+/* Appends "/" and the RFC 6901 reference token for key (~ as ~0, / as ~1):
+ * builds a JSON pointer one member at a time. */
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n);
 
 #endif

@@ -121,3 +121,59 @@ HL_TEST(writer_places_commas_and_escapes) {
   HL_ASSERT_EQ_STR(b.data, "{\"s\":\"a\\\"b\\\\\\u0001\",\"l\":[-3,0.1,null],\"o\":{}}");
   hl_buf_dispose(&b);
 }
+
+static char *write_src(const hl_json *v) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_write_src(&b, v);
+  return hl_buf_steal(&b, NULL);
+}
+
+/* Values keep their source text: escapes and number spellings come back as
+ * written, whitespace goes, and a compact container is its own span. */
+HL_TEST(source_spans_write_back_exactly) {
+  hl_json_doc d;
+  const char *in = " { \"caf\\u00e9\" : [ 1.50 , \"x\\u00e9\\/\\n\" , 12345678901234567890123 ] ,"
+                   "\"k\":{\"a\":-0.0e+10,\"b\":[true,false,null]} } ";
+  HL_ASSERT_EQ_INT(parse(&d, in), 0);
+  HL_ASSERT(!d.root->src_compact);
+  HL_ASSERT_EQ_INT(d.root->src_len, strlen(in) - 2); /* the outer blanks are not the value's */
+  const hl_json_member *m = &d.root->u.members[0];
+  HL_ASSERT_EQ_STR(m->key, "caf\xc3\xa9");
+  HL_ASSERT_EQ_INT(m->key_src_len, 11);
+  HL_ASSERT(memcmp(m->key_src, "\"caf\\u00e9\"", 11) == 0);
+  const hl_json *s = &m->value.u.items[1];
+  HL_ASSERT_EQ_INT(s->src_len, 13);
+  HL_ASSERT(memcmp(s->src, "\"x\\u00e9\\/\\n\"", 13) == 0);
+  const hl_json *k = hl_json_get(d.root, "k");
+  HL_ASSERT(k->src_compact);
+  HL_ASSERT(memcmp(k->src, "{\"a\":-0.0e+10,\"b\":[true,false,null]}", k->src_len) == 0);
+  char *out = write_src(d.root);
+  HL_ASSERT_EQ_STR(out, "{\"caf\\u00e9\":[1.50,\"x\\u00e9\\/\\n\",12345678901234567890123],"
+                        "\"k\":{\"a\":-0.0e+10,\"b\":[true,false,null]}}");
+  hl_free(out);
+  hl_json_doc_dispose(&d);
+}
+
+/* A value built by hand has no source and is encoded from its contents. */
+HL_TEST(write_src_encodes_values_without_source) {
+  hl_json items[2] = {{.type = HL_JSON_STRING, .len = 3, .u.str = "a\"b"}, {.type = HL_JSON_NUMBER, .len = 4, .u.str = "1.00"}};
+  hl_json_member mem = {.key = "k\n", .key_len = 2, .value = {.type = HL_JSON_ARRAY, .len = 2, .u.items = items}};
+  hl_json obj = {.type = HL_JSON_OBJECT, .len = 1, .u.members = &mem};
+  char *out = write_src(&obj);
+  HL_ASSERT_EQ_STR(out, "{\"k\\n\":[\"a\\\"b\",1.00]}");
+  hl_free(out);
+}
+
+HL_TEST(pointer_tokens_are_escaped) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_pointer_append(&b, "a/b~c", 5);
+  hl_json_pointer_append(&b, "", 0);
+  hl_json_pointer_append(&b, "~~//x", 5);
+  HL_ASSERT_EQ_STR(b.data, "/a~1b~0c//~0~0~1~1x");
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(parse(&d, "{\"a/b~c\":{\"\":{\"~~//x\":7}}}"), 0);
+  const hl_json *v = hl_json_pointer(d.root, b.data, b.len);
+  HL_ASSERT(v && v->type == HL_JSON_NUMBER && strcmp(v->u.str, "7") == 0);
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+}
