@@ -1,5 +1,5 @@
 /* The official JSON-Schema-Test-Suite, read in place from
- * ../shared/vectors/json-schema-test-suite (required tests of draft2020-12
+ * tests/vectors/json-schema-test-suite (required tests of draft2020-12
  * and draft7). Remote references resolve against the suite's remotes/
  * folder through the validator's resolver, never the network. */
 #include "hl_test.h"
@@ -29,6 +29,13 @@ static bool skipped(const char *file, const char *group) {
   return false;
 }
 
+/* The suite's files live in the repository, beside this test. */
+static const char *suite_path(const char *rel) {
+  static char buf[1024];
+  snprintf(buf, sizeof buf, "%s/tests/vectors/%s", HL_SOURCE_DIR, rel);
+  return buf;
+}
+
 /* Remote references: the suite's remotes/ folder stands for http://localhost:1234/. */
 static char *resolve_remote(void *data, const char *uri) {
   (void)data;
@@ -36,14 +43,14 @@ static char *resolve_remote(void *data, const char *uri) {
   if (strncmp(uri, prefix, sizeof prefix - 1) != 0) return NULL;
   char rel[512];
   snprintf(rel, sizeof rel, "json-schema-test-suite/remotes/%s", uri + sizeof prefix - 1);
-  return hl_read_file(hl_vector_path(rel), NULL);
+  return hl_read_file(suite_path(rel), NULL);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void run_draft(const char *draft, hl_schema_draft dialect, int *pass, int *fail, int *skip) {
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s", hl_vector_path("json-schema-test-suite"));
+  char dir[1200];
+  snprintf(dir, sizeof dir, "%s", suite_path("json-schema-test-suite"));
   size_t dl = strlen(dir);
   snprintf(dir + dl, sizeof dir - dl, "/%s", draft);
   DIR *d = opendir(dir);
