@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
-      libsqlite3-dev libhttp-parser-dev libpcre2-dev curl)
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev libsodium-dev curl)
 case "${1:-test}" in
   build) ;;
   test)  want+=(kcat nodejs npm) ;;
