@@ -25,9 +25,7 @@ void *hl_arena_alloc(hl_arena *a, size_t n) {
   n = (n + 7) & ~(size_t)7;
   hl_arena_chunk *c = a->head;
   if (c == NULL || c->size - c->used < n) {
-    /* Chunks grow (to 1 MiB) so a large document costs few allocations. */
-    size_t grow = c ? HL_MIN(c->size * 2, (size_t)1 << 20) : a->chunk_size;
-    size_t size = HL_MAX(n, HL_MAX(grow, a->chunk_size));
+    size_t size = n > a->chunk_size ? n : a->chunk_size;
     c = hl_malloc(sizeof *c + size);
     c->size = size;
     c->used = 0;
