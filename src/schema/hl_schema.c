@@ -2,6 +2,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_strmap.h"
+#include "json/hl_json_hash.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
@@ -500,6 +501,20 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
     c->depth--;
     return n;
   }
+  /* Each keyword is read once below, and the lists a keyword fills are sized
+   * by its first sight: a keyword given twice would be ambiguous (which one
+   * applies?) and would overrun them. Refuse it before reading anything. */
+  if (j->len > 1) {
+    hl_name_index ix;
+    hl_name_index_build(&ix, j->u.members, j->len);
+    int32_t dup = ix.dup;
+    hl_name_index_dispose(&ix);
+    if (dup >= 0) {
+      cfail(c, loc, j->u.members[dup].key, "the keyword is given twice in this schema object");
+      c->depth--;
+      return n;
+    }
+  }
   /* Dialect and identity first: they decide how the rest is read. */
   const char *dialect = hl_json_str(hl_json_get(j, "$schema"));
   hl_schema_draft draft = res->draft;
@@ -723,7 +738,7 @@ static sch_node *lookup_uri(cctx *c, const char *uri, const char *loc) {
     char *text = s->opt.resolve(s->opt.resolve_data, doc_uri);
     if (text) {
       hl_json_doc *d = own_doc(s);
-      if (hl_json_parse(d, text, strlen(text), NULL) == 0) {
+      if (hl_json_parse_ex(d, text, strlen(text), HL_JSON_UNIQUE_NAMES, NULL) == 0) {
         resource *r = resource_new(s, doc_uri, s->opt.default_draft);
         root = compile_node(c, d->root, r, "", doc_uri);
       }
@@ -799,14 +814,18 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
   hl_jw w;
   hl_jw_init(&w, &copy);
   hl_jw_value(&w, schema);
-  int rc = hl_json_parse(d, copy.data, copy.len, NULL);
+  /* A name given twice anywhere in the schema (a keyword, a property, a
+   * $defs entry) is refused: which of the two would apply is not defined. */
+  hl_json_error jerr;
+  int rc = hl_json_parse_ex(d, copy.data, copy.len, HL_JSON_UNIQUE_NAMES, &jerr);
   hl_buf_dispose(&copy);
+  cctx c = {.s = s, .errs = errs};
   if (rc != 0) {
+    if (jerr.duplicate) cfail(&c, jerr.pointer, jerr.name, "the name is given twice in this object");
     hl_schema_free(s);
     *out = NULL;
-    return HL_EINTERNAL;
+    return jerr.duplicate ? HL_EINVAL : HL_EINTERNAL;
   }
-  cctx c = {.s = s, .errs = errs};
   resource *root = resource_new(s, "", s->opt.default_draft);
   s->root = compile_node(&c, d->root, root, "", "");
   resolve_pending(&c);

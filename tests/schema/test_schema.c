@@ -215,3 +215,31 @@ HL_TEST(schema_check_command) {
   hl_rmtree(dir);
   free(dir);
 }
+
+/* Compiling text must fail with one error at the given schema location. */
+static void refused(const char *text, const char *where) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0); /* duplicates parse when not refused */
+  hl_schema *s = NULL;
+  hl_schema_errors errs;
+  int rc = hl_schema_compile(d.root, NULL, &s, &errs);
+  HL_ASSERT_MSG(rc == HL_EINVAL, "compiled: %s", text);
+  HL_ASSERT(s == NULL);
+  HL_ASSERT(errs.count >= 1);
+  HL_ASSERT_EQ_STR(errs.items[0].instance_path, where);
+  hl_json_doc_dispose(&d);
+}
+
+/* A keyword given twice: the pattern list was sized by the second
+ * occurrence and filled by both (a heap overflow under ASan); a second
+ * prefixItems leaked the first list. Both are refused now, with a pointer. */
+HL_TEST(a_keyword_given_twice_is_refused) {
+  refused("{\"patternProperties\":{\"^a\":{},\"^b\":{},\"^c\":{},\"^d\":{}},\"patternProperties\":{\"^e\":{}}}",
+          "/patternProperties");
+  refused("{\"prefixItems\":[{},{}],\"prefixItems\":[{}]}", "/prefixItems");
+  refused("{\"properties\":{\"a\":{\"type\":\"string\",\"minLength\":1,\"type\":\"number\"}}}", "/properties/a/type");
+  refused("{\"$defs\":{\"x\":{},\"x\":{}}}", "/$defs/x");
+  refused("{\"items\":[{}],\"items\":[{},{}],\"$schema\":\"http://json-schema.org/draft-07/schema#\"}", "/items");
+}
+

@@ -63,7 +63,7 @@ static void run_draft(const char *draft, hl_schema_draft dialect, int *pass, int
   closedir(d);
   qsort(names, n, sizeof *names, cmp_str);
   for (size_t f = 0; f < n; f++) {
-    char path[1024];
+    char path[1600];
     snprintf(path, sizeof path, "%s/%s", dir, names[f]);
     size_t len;
     char *text = hl_read_file(path, &len);
