@@ -348,6 +348,19 @@ static const char *url_problem(const char *url, bool allow_private) {
   return problem;
 }
 
+/* prefix + name escaped as a JSON pointer token (~0, ~1), cut to fit. */
+static void json_pointer_of(const char *prefix, const char *name, size_t len, char *out, size_t cap) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, prefix);
+  for (size_t i = 0; i < len; i++) {
+    if (name[i] == '~') hl_buf_puts(&b, "~0");
+    else if (name[i] == '/') hl_buf_puts(&b, "~1");
+    else hl_buf_putc(&b, name[i]);
+  }
+  snprintf(out, cap, "%s", b.data);
+  hl_buf_dispose(&b);
+}
+
 void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -401,7 +414,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     for (uint32_t i = 0; i < v->len; i++) {
       const hl_json_member *m = &v->u.members[i];
       char ptr[300];
-      snprintf(ptr, sizeof ptr, "/headers/%s", m->key);
+      json_pointer_of("/headers/", m->key, m->key_len, ptr, sizeof ptr);
       bool ok = m->key_len > 0 && m->key_len < 100;
       for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
       if (!ok) { hl_api_respond_field_error(req, ptr, "not a valid header name"); goto done; }
