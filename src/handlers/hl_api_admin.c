@@ -167,6 +167,24 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
     hl_schema_errors_dispose(&errs);
     goto done;
   }
+  /* What compiles must also be a schema by the letter of its dialect
+   * (e.g. "required" items unique, "$id" without fragment): checked against
+   * the official meta-schema, compiled in. */
+  int meta = hl_schema_check_meta(schema, &errs);
+  if (meta != 0) {
+    hl_buf d = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &d);
+    append_schema_errors(&w, &errs);
+    char msg[512];
+    snprintf(msg, sizeof msg, "the schema does not match the meta-schema of its dialect: %s",
+             errs.count ? errs.items[0].message : "invalid schema document");
+    hl_api_respond_error(req, meta == HL_EINVAL ? 400 : 500, "invalid_schema", msg, d.data);
+    hl_buf_dispose(&d);
+    hl_schema_errors_dispose(&errs);
+    hl_schema_free(compiled);
+    goto done;
+  }
   hl_schema_errors_dispose(&errs);
   schema_put_ctx *c = hl_calloc(1, sizeof *c);
   c->a = a;

@@ -751,8 +751,10 @@ static sch_node *lookup_uri(cctx *c, const char *uri, const char *loc) {
   hl_buf_printf(&k, "%s#", doc_uri);
   sch_node *root = hl_strmap_get(&s->nodes, k.data);
   hl_buf_dispose(&k);
-  if (!root && s->opt.resolve) {
-    char *text = s->opt.resolve(s->opt.resolve_data, doc_uri);
+  if (!root) {
+    /* The caller's documents first, then the bundled meta-schemas. */
+    char *text = s->opt.resolve ? s->opt.resolve(s->opt.resolve_data, doc_uri) : NULL;
+    if (!text) text = hl_schema_bundled(doc_uri);
     if (text) {
       hl_json_doc *d = own_doc(s);
       if (hl_json_parse_ex(d, text, strlen(text), HL_JSON_UNIQUE_NAMES, NULL) == 0) {

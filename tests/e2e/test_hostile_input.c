@@ -125,6 +125,27 @@ HL_TEST_T(control_characters_in_identifiers_are_refused, 120) {
   stop();
 }
 
+/* A schema that compiles but breaks its dialect's meta-schema is refused,
+ * with pointers into the schema; the meta-schemas need no network. */
+HL_TEST_T(schemas_are_checked_against_their_meta_schema_at_registration, 120) {
+  start();
+  hl_json_doc doc;
+  const char *bad = "{\"event_type\":\"M\",\"domain\":\"t\",\"schema\":{\"required\":[\"a\",\"a\"]}}";
+  long code = post("/admin/schemas", bad, strlen(bad), &doc);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "/details/0/keyword"), "uniqueItems");
+  assert_400(code, &doc, "invalid_schema", "/required");
+  const char *d7 = "{\"event_type\":\"M\",\"domain\":\"t\",\"schema\":{\"$schema\":"
+                   "\"http://json-schema.org/draft-07/schema#\",\"properties\":{\"a\":{\"title\":5}}}}";
+  assert_400(post("/admin/schemas", d7, strlen(d7), &doc), &doc, "invalid_schema", "/properties/a/title");
+  /* A schema referring to the official meta-schema by URI registers. */
+  register_schema("Meta", "{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}");
+  const char *ev = "{\"eventHeader\":{\"uuid\":\"m-1\",\"eventType\":\"Meta\"},\"type\":7}";
+  code = post("/api/v1/events", ev, strlen(ev), &doc);
+  HL_ASSERT_EQ_INT(code, 400); /* "type": 7 is no schema */
+  hl_json_doc_dispose(&doc);
+  stop();
+}
+
 /* --- /healthz while hostile events are validated ---------------------------------------- */
 
 typedef struct {

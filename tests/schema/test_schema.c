@@ -376,3 +376,50 @@ HL_TEST(enum_lookups_do_not_scan_the_list) {
   hl_buf_dispose(&inst);
   hl_schema_free(s);
 }
+
+/* --- the bundled meta-schemas --------------------------------------------------- */
+
+static int meta_check(const char *text, hl_schema_errors *e) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0);
+  int rc = hl_schema_check_meta(d.root, e);
+  hl_json_doc_dispose(&d);
+  return rc;
+}
+
+HL_TEST(official_meta_schemas_resolve_offline) {
+  hl_schema *s = compile("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}");
+  HL_ASSERT(check(s, "{\"type\":\"object\",\"properties\":{\"a\":{\"minimum\":1}}}", NULL));
+  hl_schema_errors e;
+  HL_ASSERT(!check(s, "{\"properties\":{\"a\":{\"minLength\":-1}}}", &e));
+  hl_schema_free(s);
+  s = compile("{\"$ref\":\"https://json-schema.org/draft/2020-12/meta/validation\"}");
+  HL_ASSERT(!check(s, "{\"type\":\"nope\"}", NULL));
+  hl_schema_free(s);
+  s = compile("{\"$ref\":\"http://json-schema.org/draft-07/schema#\"}");
+  HL_ASSERT(check(s, "{\"items\":[{},{}],\"additionalItems\":false}", NULL));
+  HL_ASSERT(!check(s, "{\"required\":[\"a\",\"a\"]}", NULL));
+  hl_schema_free(s);
+  char *text = hl_schema_bundled("http://json-schema.org/draft-07/schema#");
+  HL_ASSERT(text && strstr(text, "\"$id\": \"http://json-schema.org/draft-07/schema#\""));
+  hl_free(text);
+  HL_ASSERT(hl_schema_bundled("https://json-schema.org/draft/2019-09/schema") == NULL);
+}
+
+HL_TEST(schemas_are_checked_against_their_dialects_meta_schema) {
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(meta_check("{\"type\":\"object\",\"required\":[\"a\"],\"title\":\"x\"}", &e), 0);
+  /* Each compiles, but is not a schema by the letter of its dialect. */
+  HL_ASSERT_EQ_INT(meta_check("{\"required\":[\"a\",\"a\"]}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/required");
+  HL_ASSERT_EQ_INT(meta_check("{\"properties\":{\"p\":{\"title\":5}}}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/properties/p/title");
+  HL_ASSERT_EQ_INT(meta_check("{\"$id\":\"http://example.com/s#frag\"}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$id");
+  /* draft-07 by its own meta-schema: "$defs" is just an unknown keyword there. */
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"definitions\":{\"a\":5}}", &e),
+                   HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/definitions/a");
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$defs\":{\"a\":5}}", &e), 0);
+}
