@@ -125,6 +125,19 @@ static void append_schema_errors(hl_jw *w, const hl_schema_errors *errs) {
   hl_jw_arr_end(w);
 }
 
+/* invalid_schema with the errors as details (pointers into the schema). */
+static void respond_schema_errors(hl_http_req *req, int status, const char *what, hl_schema_errors *errs) {
+  hl_buf d = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &d);
+  append_schema_errors(&w, errs);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, errs->count ? errs->items[0].message : "invalid schema document");
+  hl_api_respond_error(req, status, "invalid_schema", msg, d.data);
+  hl_buf_dispose(&d);
+  hl_schema_errors_dispose(errs);
+}
+
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -155,16 +168,7 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   resolve_ctx rctx = {a->reg, NULL, 0};
   hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
   if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
-    hl_buf d = HL_BUF_INIT;
-    hl_jw w;
-    hl_jw_init(&w, &d);
-    append_schema_errors(&w, &errs);
-    char msg[512];
-    snprintf(msg, sizeof msg, "the schema is not usable: %s",
-             errs.count ? errs.items[0].message : "invalid schema document");
-    hl_api_respond_error(req, 400, "invalid_schema", msg, d.data);
-    hl_buf_dispose(&d);
-    hl_schema_errors_dispose(&errs);
+    respond_schema_errors(req, 400, "the schema is not usable", &errs);
     goto done;
   }
   /* What compiles must also be a schema by the letter of its dialect
@@ -172,16 +176,8 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
    * the official meta-schema, compiled in. */
   int meta = hl_schema_check_meta(schema, &errs);
   if (meta != 0) {
-    hl_buf d = HL_BUF_INIT;
-    hl_jw w;
-    hl_jw_init(&w, &d);
-    append_schema_errors(&w, &errs);
-    char msg[512];
-    snprintf(msg, sizeof msg, "the schema does not match the meta-schema of its dialect: %s",
-             errs.count ? errs.items[0].message : "invalid schema document");
-    hl_api_respond_error(req, meta == HL_EINVAL ? 400 : 500, "invalid_schema", msg, d.data);
-    hl_buf_dispose(&d);
-    hl_schema_errors_dispose(&errs);
+    respond_schema_errors(req, meta == HL_EINVAL ? 400 : 500,
+                          "the schema does not match the meta-schema of its dialect", &errs);
     hl_schema_free(compiled);
     goto done;
   }
