@@ -146,6 +146,49 @@ HL_TEST_T(schemas_are_checked_against_their_meta_schema_at_registration, 120) {
   stop();
 }
 
+static void event_head(hl_buf *b, const char *id, const char *type) {
+  hl_buf_printf(b, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"%s\"},", id, type);
+}
+
+/* A small body whose validation needs more than the loop's share (100,000
+ * steps) is finished on the threadpool with the request's whole budget: it
+ * is accepted. One that needs more than that budget is too_complex. */
+HL_TEST_T(a_small_event_needing_more_than_the_loops_share_is_finished_off_the_loop, 120) {
+  start();
+  hl_buf sch = HL_BUF_INIT;
+  hl_buf_puts(&sch, "{\"properties\":{\"xs\":{\"items\":{\"anyOf\":[");
+  for (int i = 0; i < 20; i++) hl_buf_printf(&sch, "{\"const\":\"no-%d\"},", i);
+  hl_buf_puts(&sch, "{\"type\":\"integer\"}]}}}}");
+  register_schema("Wide", sch.data);
+  /* Each level tries its nested array twice: exponential in the depth. */
+  register_schema("Deep", "{\"properties\":{\"x\":{\"$ref\":\"#/$defs/d\"}},\"$defs\":{\"d\":{\"anyOf\":["
+                          "{\"items\":{\"$ref\":\"#/$defs/d\"},\"maxItems\":0},{\"items\":{\"$ref\":\"#/$defs/d\"}}]}}}");
+  hl_buf b = HL_BUF_INIT;
+  event_head(&b, "w-1", "Wide");
+  hl_buf_puts(&b, "\"xs\":[");
+  for (int i = 0; i < 10000; i++) hl_buf_printf(&b, "%s%d", i ? "," : "", i % 10);
+  hl_buf_puts(&b, "]}"); /* ~20 KB, ~220,000 steps */
+  HL_ASSERT(b.len < 64 * 1024);
+  hl_json_doc doc;
+  long code = post("/api/v1/events", b.data, b.len, &doc);
+  HL_ASSERT_MSG(code == 202, "answered %ld: %s", code, str_at(doc.root, "/message"));
+  hl_json_doc_dispose(&doc);
+  hl_buf_reset(&b);
+  event_head(&b, "d-1", "Deep");
+  hl_buf_puts(&b, "\"x\":");
+  for (int i = 0; i < 40; i++) hl_buf_putc(&b, '[');
+  for (int i = 0; i < 40; i++) hl_buf_putc(&b, ']');
+  hl_buf_puts(&b, "}");
+  code = post("/api/v1/events", b.data, b.len, &doc);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "/details/0/keyword"), "too_complex");
+  HL_ASSERT_EQ_STR(str_at(doc.root, "/error"), "too_complex");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(code, 400);
+  hl_buf_dispose(&b);
+  hl_buf_dispose(&sch);
+  stop();
+}
+
 /* --- /healthz while hostile events are validated ---------------------------------------- */
 
 typedef struct {
@@ -179,10 +222,6 @@ static void *probe_health(void *arg) {
     hl_sleep_ms(2);
   }
   return NULL;
-}
-
-static void event_head(hl_buf *b, const char *id, const char *type) {
-  hl_buf_printf(b, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"%s\"},", id, type);
 }
 
 HL_TEST_T(hostile_events_get_answers_while_health_keeps_answering, 300) {
