@@ -6,7 +6,7 @@ set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
-      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev curl)
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev curl)
 # postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
 # account they run as when we are root); openssl: the tests' TLS certificates.

@@ -34,7 +34,7 @@ static int check_text(void *ctx, const char *text, size_t len, const char *label
   hl_json_error jerr;
   hl_json_doc_init(&doc);
   int rc;
-  if (hl_json_parse(&doc, text, len, &jerr) != 0) {
+  if (hl_json_parse_ex(&doc, text, len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) { /* as the API reads events */
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &b);
@@ -82,7 +82,7 @@ int hl_schema_cli_check(int argc, char **argv) {
   hl_json_doc sdoc;
   hl_json_error jerr;
   hl_json_doc_init(&sdoc);
-  if (hl_json_parse(&sdoc, text.data ? text.data : "", text.len, &jerr) != 0) {
+  if (hl_json_parse_ex(&sdoc, text.data ? text.data : "", text.len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
     fprintf(stderr, "hookloop schema check: %s is not valid JSON (%s at line %d, column %d)\n", argv[0],
             jerr.message, jerr.line, jerr.column);
     hl_buf_dispose(&text);
@@ -93,9 +93,11 @@ int hl_schema_cli_check(int argc, char **argv) {
   hl_schema *s = NULL;
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
-  if (hl_schema_compile(sdoc.root, NULL, &s, &errs) != 0) {
+  /* As at registration: it must compile and match its meta-schema. */
+  if (hl_schema_compile(sdoc.root, NULL, &s, &errs) != 0 || hl_schema_check_meta(sdoc.root, &errs) != 0) {
     fprintf(stderr, "hookloop schema check: %s is not a usable JSON Schema:\n", argv[0]);
     for (size_t i = 0; i < errs.count; i++) fprintf(stderr, "  %s\n", errs.items[i].message);
+    hl_schema_free(s);
     hl_json_doc_dispose(&sdoc);
     return 2;
   }
