@@ -358,6 +358,8 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
     hl_json_doc doc;
     HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dns", 1, 300, &doc), 0);
     hl_json_doc_dispose(&doc);
+  } else {
+    HL_SKIP_PART("/etc/hosts has no ip6-localhost: the refusal at connect time is not exercised");
   }
   stop_both();
 }
