@@ -1,4 +1,4 @@
-/* SigV4 against the AWS test suite, read in place from the shared vectors:
+/* SigV4 against the AWS test suite, from tests/vectors:
  * sigv4/ (aws-c-auth layout, context.json per case) and sigv4-classic/
  * (.req/.creq/.sts/.authz/.sreq). Canonical request, string to sign and the
  * Authorization header are compared byte for byte. */

@@ -1,5 +1,5 @@
 /* The DynamoDB wire layer against the project's wire examples
- * (shared/vectors/dynamodb/wire-examples.json, read in place): every
+ * (tests/vectors/dynamodb/wire-examples.json): every
  * request body the store builds is compared as JSON with the example, every
  * error body is classified as the example says. */
 #include "hl_test.h"
