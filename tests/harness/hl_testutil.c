@@ -1,4 +1,6 @@
 #include "hl_testutil.h"
+#include "hl_test.h"
+#include "json/hl_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,6 +71,25 @@ const char *hl_vector_path(const char *rel) {
   static char p[1024];
   snprintf(p, sizeof p, "%s/%s", HL_VECTORS_DIR, rel);
   return p;
+}
+
+const hl_json *hl_vector_json(const char *rel, hl_json_doc *doc) {
+  size_t len;
+  char *text = hl_read_file(hl_vector_path(rel), &len);
+  HL_ASSERT_MSG(text, "cannot read %s", hl_vector_path(rel));
+  hl_json_doc_init(doc);
+  hl_json_error err;
+  HL_ASSERT_MSG(hl_json_parse(doc, text, len, &err) == 0, "%s: %s at line %d", rel, err.message, err.line);
+  free(text);
+  return doc->root;
+}
+
+const hl_json *hl_json_find(const hl_json *arr, const char *key, const char *value) {
+  for (uint32_t i = 0; arr && arr->type == HL_JSON_ARRAY && i < arr->len; i++) {
+    const char *v = hl_json_str(hl_json_get(&arr->u.items[i], key));
+    if (v && strcmp(v, value) == 0) return &arr->u.items[i];
+  }
+  return NULL;
 }
 
 const char *hl_bin_path(const char *name) {

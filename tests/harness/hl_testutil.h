@@ -1,10 +1,12 @@
 /* hl_testutil.h — helpers for tests that run real components: temporary
- * directories, free loopback ports, child processes, reading files. */
+ * directories, loopback ports, child processes, reading files and vectors. */
 #ifndef HL_TESTUTIL_H
 #define HL_TESTUTIL_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "json/hl_json.h"
 
 /* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *hl_tmpdir(const char *tag);
@@ -16,6 +18,12 @@ int hl_free_port(void);
 char *hl_read_file(const char *path, size_t *len);
 /* Joins HL_VECTORS_DIR and a relative path into a static buffer. */
 const char *hl_vector_path(const char *rel);
+/* Reads and parses a JSON vector file (path relative to HL_VECTORS_DIR)
+ * into doc, failing the test when it cannot; returns doc->root. The caller
+ * disposes of doc. */
+const hl_json *hl_vector_json(const char *rel, hl_json_doc *doc);
+/* The object in array arr whose member key is the string value, or NULL. */
+const hl_json *hl_json_find(const hl_json *arr, const char *key, const char *value);
 /* Path of a built executable in the build tree (static buffer). */
 const char *hl_bin_path(const char *name);
 
