@@ -2,15 +2,15 @@
  * list): real binary, real mock partner process, real SQLite file. */
 #include "e2e_util.h"
 #include "hl_test.h"
+#include "hl_testsig.h"
 #include "hl_testutil.h"
 
-#include <mbedtls/base64.h>
-#include <mbedtls/md.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static e2e_hookloop hk;
@@ -34,28 +34,12 @@ static void stop_both(void) {
 
 static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
-/* Standard Webhooks signature computed here with mbedTLS directly, so the
- * check does not depend on hookloop's own signing code. */
+/* Standard Webhooks signature computed with mbedTLS directly
+ * (hl_testsig), so the check does not depend on hookloop's own signing code. */
 static void expected_signature(const char *secret, const char *id, const char *ts, const char *body,
                                size_t body_len, char *out, size_t outlen) {
-  unsigned char key[128], mac[32];
-  size_t klen = 0, olen = 0;
   HL_ASSERT(strncmp(secret, "whsec_", 6) == 0);
-  HL_ASSERT(mbedtls_base64_decode(key, sizeof key, &klen, (const unsigned char *)secret + 6,
-                                  strlen(secret) - 6) == 0);
-  mbedtls_md_context_t ctx;
-  mbedtls_md_init(&ctx);
-  mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
-  mbedtls_md_hmac_starts(&ctx, key, klen);
-  mbedtls_md_hmac_update(&ctx, (const unsigned char *)id, strlen(id));
-  mbedtls_md_hmac_update(&ctx, (const unsigned char *)".", 1);
-  mbedtls_md_hmac_update(&ctx, (const unsigned char *)ts, strlen(ts));
-  mbedtls_md_hmac_update(&ctx, (const unsigned char *)".", 1);
-  mbedtls_md_hmac_update(&ctx, (const unsigned char *)body, body_len);
-  mbedtls_md_hmac_finish(&ctx, mac);
-  mbedtls_md_free(&ctx);
-  memcpy(out, "v1,", 3);
-  HL_ASSERT(mbedtls_base64_encode((unsigned char *)out + 3, outlen - 3, &olen, mac, 32) == 0);
+  HL_ASSERT(hl_testsig_sign(secret, id, ts, body, body_len, out, outlen) == 0);
 }
 
 HL_TEST_T(delivers_signed_exact_bytes, 120) {
@@ -680,6 +664,56 @@ HL_TEST_T(the_default_secret_comes_from_secrets_manager, 90) {
   kill(proxy, SIGTERM);
   hl_wait(proxy, 3000);
 }
+
+#ifndef HL_TEST_DDB
+/* Posts body to the partner's /hook/sig with the given Standard Webhooks
+ * headers (sig may be NULL: no signature header). */
+static void post_signed(const char *id, const char *ts, const char *sig, const char *body) {
+  char u[256], hid[128], hts[64], hsig[512];
+  snprintf(u, sizeof u, "%s/hook/sig", partner.base);
+  snprintf(hid, sizeof hid, "webhook-id: %s", id);
+  snprintf(hts, sizeof hts, "webhook-timestamp: %s", ts);
+  snprintf(hsig, sizeof hsig, "webhook-signature: %s", sig ? sig : "");
+  const char *hdrs[] = {"Content-Type: application/json", hid, hts, sig ? hsig : NULL, NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, body, strlen(body), hdrs, NULL), 200);
+}
+
+/* The mock partner's signature check, which the Lambda and serve tests
+ * rely on, is its own (mbedTLS), and it can say no: a changed body, another
+ * secret, an old timestamp, a bad or missing signature fail; a rotation
+ * list with one good entry passes. */
+HL_TEST_T(the_mock_partner_checks_signatures_on_its_own, 60) {
+  static const char secret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  static const char other[] = "whsec_dGhlIG90aGVyIHNlY3JldCBvZiB0aGUgdGVzdA==";
+  const char *pargs[] = {"--secret", secret, NULL};
+  e2e_start_partner(&partner, pargs);
+  const char *body = "{\"amount\":123.4500}";
+  char now[32], old[32], good[128], bad[128], oldsig[128], both[300];
+  snprintf(now, sizeof now, "%ld", (long)time(NULL));
+  snprintf(old, sizeof old, "%ld", (long)time(NULL) - 600);
+  HL_ASSERT(hl_testsig_sign(secret, "m-1", now, body, strlen(body), good, sizeof good) == 0);
+  HL_ASSERT(hl_testsig_sign(other, "m-1", now, body, strlen(body), bad, sizeof bad) == 0);
+  HL_ASSERT(hl_testsig_sign(secret, "m-1", old, body, strlen(body), oldsig, sizeof oldsig) == 0);
+  snprintf(both, sizeof both, "%s %s", bad, good);
+  post_signed("m-1", now, good, body);                   /* right */
+  post_signed("m-1", now, good, "{\"amount\":123.45}");   /* the body changed */
+  post_signed("m-1", now, bad, body);                    /* another secret */
+  post_signed("m-1", old, oldsig, body);                 /* 10 minutes old */
+  post_signed("m-1", now, both, body);                   /* rotating: one entry is right */
+  post_signed("m-1", now, "v1,AAAA", body);              /* garbage */
+  post_signed("m-1", now, NULL, body);                   /* none */
+  static const bool want[] = {true, false, false, false, true, false, false};
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "sig", 7, 5000, &doc), 7);
+  for (uint32_t i = 0; i < 7; i++) {
+    const hl_json *ok = hl_json_get(&doc.root->u.items[i], "signature_ok");
+    HL_ASSERT_MSG(ok && (ok->type == HL_JSON_TRUE) == want[i], "request %u: signature_ok should be %d", i, want[i]);
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "signature_failures"), 5);
+  e2e_stop_partner(&partner);
+}
+#endif
 
 #ifdef HL_TEST_DDB
 /* Two services on one DynamoDB: what one registers, the other learns

@@ -477,7 +477,11 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
  * error instead of a dead environment, and once the store is back the
  * next invocation loads and succeeds. */
 HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180) {
-  hl_dynalite dyn = {.port = hl_free_port()};
+  hl_dynalite dyn = {0};
+  /* Bound and not listening: refused until dynalite takes the port, and
+   * no other process can take it meanwhile. */
+  int held = hl_hold_port(&dyn.port);
+  HL_ASSERT(held >= 0);
   static char ep[128];
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", dyn.port); /* nobody there yet */
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
@@ -490,6 +494,7 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
   HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
   /* The store comes up, with its tables. */
+  close(held);
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
   char *tdir = hl_tmpdir("tables");
   char log[600];
