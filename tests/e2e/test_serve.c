@@ -383,6 +383,113 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* Every delivery of event id is final (SUCCESS or FAILED); counts them. */
+static bool deliveries_final(const char *id, const char *token, int *success, int *failed) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", hk.base, id);
+  for (int waited = 0; waited < 20000; waited += 100) {
+    hl_json_doc doc;
+    *success = *failed = 0;
+    int open = 0;
+    if (e2e_call_auth("GET", u, NULL, token, &doc) == 200) {
+      const hl_json *d = hl_json_get(doc.root, "deliveries");
+      for (uint32_t i = 0; d && i < d->len; i++) {
+        const char *st = str_at(&d->u.items[i], "status");
+        if (strcmp(st, "SUCCESS") == 0) (*success)++;
+        else if (strcmp(st, "FAILED") == 0) (*failed)++;
+        else open++;
+      }
+    }
+    hl_json_doc_dispose(&doc);
+    if (open == 0 && *success + *failed > 0) return true;
+    hl_sleep_ms(100);
+  }
+  return false;
+}
+
+/* Nothing secret reaches the log, even at LOG_LEVEL=debug: subscription
+ * secrets (given, and the default one from Secrets Manager), the admin and
+ * API tokens (and a wrong one a client sent), AWS keys and session token
+ * (used to sign the Secrets Manager reads, and DynamoDB's calls in the
+ * DynamoDB variant), credentials in partner URLs (delivered to, and failing
+ * to connect) and the values of a subscription's headers. */
+HL_TEST_T(no_secret_is_logged_even_at_debug, 180) {
+  static const char def_secret[] = "whsec_ZGVmYXVsdC1zZWNyZXQtZnJvbS1zZWNyZXRzLW1hbmFnZXI=";
+  static const char sub_secret[] = "whsec_c3Vic2NyaXB0aW9uLXNlY3JldC1sb2ctY2hlY2sh";
+  static const char adm[] = "adm-tok-7Q2xLm", api[] = "api-tok-9Kd3Vn";
+  int pport = 0;
+  char sm[96];
+  pid_t proxy = e2e_start_secrets_peer(def_secret, sm, sizeof sm, &pport);
+  const char *env[] = {"LOG_LEVEL=debug", "HOOKLOOP_ADMIN_TOKEN=adm-tok-7Q2xLm", "HOOKLOOP_API_TOKEN=api-tok-9Kd3Vn",
+                       "WEBHOOK_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:hookloop-AbCdEf", sm,
+                       "AWS_ACCESS_KEY_ID=AKIALOGCHECKEXAMPLE7", "AWS_SECRET_ACCESS_KEY=aws-secret-key-L0gCh3ckWx",
+                       "AWS_SESSION_TOKEN=aws-session-token-Zz81Yq", NULL};
+  start_both(NULL, env);
+  int refused_port;
+  int refused = hl_hold_port(&refused_port); /* bound, not listening */
+  HL_ASSERT(refused >= 0);
+  char u[256], body[1024];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", adm, NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body,
+           "{\"partner_id\":\"sec\",\"event_type\":\"Payment\",\"url\":\"http://hookuser:url-pass-Qw3Ee@127.0.0.1:%d/hook/sec?codes=503,200\","
+           "\"secret\":\"%s\",\"headers\":{\"Authorization\":\"Bearer hdr-tok-Hh4Tt\",\"X-Api-Key\":\"hdr-key-Jj5Uu\"}}",
+           partner.port, sub_secret);
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, body, adm, NULL), 201);
+  snprintf(body, sizeof body, "{\"partner_id\":\"dflt\",\"event_type\":\"Payment\",\"url\":\"%s/hook/dflt\"}", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, body, adm, NULL), 201);
+  snprintf(body, sizeof body, "{\"partner_id\":\"down\",\"event_type\":\"Payment\","
+           "\"url\":\"http://downuser:url-pass-Rr6Ii@127.0.0.1:%d/x\",\"headers\":{\"X-Down-Key\":\"hdr-key-Kk7Oo\"}}",
+           refused_port);
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, body, adm, NULL), 201);
+  HL_ASSERT_EQ_INT(e2e_call_auth("GET", u, NULL, "wrong-tok-Pp7Aa", NULL), 401);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  const char *ev = "{\"eventHeader\":{\"uuid\":\"evt-nolog\",\"eventType\":\"Payment\"},\"amount\":1}";
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, ev, "wrong-tok-Pp7Aa", NULL), 401);
+  HL_ASSERT_EQ_INT(e2e_call_auth("POST", u, ev, api, NULL), 202);
+  int success = 0, failed = 0;
+  HL_ASSERT(deliveries_final("evt-nolog", adm, &success, &failed));
+  HL_ASSERT_EQ_INT(success, 2);
+  HL_ASSERT_EQ_INT(failed, 1);
+  /* The secrets were really in use: the partner checks both signatures. */
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "sec", 2, 5000, &doc), 2);
+  const hl_json *r = &doc.root->u.items[1];
+  char want[128];
+  const char *b = str_at(r, "body");
+  expected_signature(sub_secret, "evt-nolog", str_at(r, "webhook_timestamp"), b, strlen(b), want, sizeof want);
+  HL_ASSERT_EQ_STR(str_at(r, "webhook_signature"), want);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dflt", 1, 5000, &doc), 1);
+  r = &doc.root->u.items[0];
+  b = str_at(r, "body");
+  expected_signature(def_secret, "evt-nolog", str_at(r, "webhook_timestamp"), b, strlen(b), want, sizeof want);
+  HL_ASSERT_EQ_STR(str_at(r, "webhook_signature"), want);
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000); /* every line written */
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(log != NULL);
+  HL_ASSERT_MSG(strstr(log, "\"level\":\"debug\""), "no debug line: the check would prove nothing");
+  HL_ASSERT(strstr(log, "\"outcome\":\"failed\"")); /* the refused connection was logged */
+  static const char *const secrets[] = {
+    def_secret + 6, sub_secret + 6, adm, api, "wrong-tok-Pp7Aa",
+    "AKIALOGCHECKEXAMPLE7", "aws-secret-key-L0gCh3ckWx", "aws-session-token-Zz81Yq",
+    "url-pass-Qw3Ee", "url-pass-Rr6Ii", "aG9va3VzZXI6dXJsLXBhc3MtUXczRWU=" /* base64 of the Basic credentials */,
+    "hdr-tok-Hh4Tt", "hdr-key-Jj5Uu", "hdr-key-Kk7Oo",
+  };
+  for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
+    const char *at = strstr(log, secrets[i]);
+    HL_ASSERT_MSG(at == NULL, "the log holds \"%s\": %.200s", secrets[i], at ? (at > log + 100 ? at - 100 : log) : "");
+  }
+  free(log);
+  close(refused);
+  stop_both();
+  kill(proxy, SIGTERM);
+  hl_wait(proxy, 3000);
+}
+
 /* A gauge off /metrics, or -1. */
 static long long metric(const e2e_hookloop *h, const char *name) {
   char u[256];
