@@ -38,7 +38,8 @@ void hl_rmtree(const char *path) {
 }
 
 int hl_hold_port(int *port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  /* CLOEXEC: a child spawned meanwhile must not keep the port bound. */
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
