@@ -133,6 +133,30 @@ static void signed_bytes_header(hl_jw *w, const char *name, const char *value, s
   hl_jw_obj_end(w);
 }
 
+/* An MSK event: the caller writes "<topic>-<partition>": [records] into
+ * "records" between begin and end. */
+static void msk_event_begin(hl_jw *w, hl_buf *b, const char *source, const char *arn) {
+  hl_jw_init(w, b);
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "eventSource"); hl_jw_str(w, source);
+  hl_jw_key(w, "eventSourceArn"); hl_jw_str(w, arn);
+  hl_jw_key(w, "records");
+  hl_jw_obj_begin(w);
+}
+
+static char *msk_event_end(hl_jw *w, hl_buf *b) {
+  hl_jw_obj_end(w);
+  hl_jw_obj_end(w);
+  return hl_buf_steal(b, NULL);
+}
+
+/* Ends a record's headers with this test's subscription_id, and the record. */
+static void msk_record_end(hl_jw *w) {
+  signed_bytes_header(w, "subscription_id", sub_id, strlen(sub_id));
+  hl_jw_arr_end(w);
+  hl_jw_obj_end(w);
+}
+
 /* Every member and element of got has the type and member names of want
  * (arrays: each element like want's first). */
 static void same_shape(const hl_json *got, const hl_json *want, const char *where) {
@@ -181,12 +205,7 @@ static void assert_batch_failures(const char *body, const char *const *partition
 static char *msk_batch(int first, int n) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "eventSource"); hl_jw_str(&w, "aws:kafka");
-  hl_jw_key(&w, "eventSourceArn"); hl_jw_str(&w, "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
-  hl_jw_key(&w, "records");
-  hl_jw_obj_begin(&w);
+  msk_event_begin(&w, &b, "aws:kafka", "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
   hl_jw_key(&w, "wh.egress.acme.Payment-0");
   hl_jw_arr_begin(&w);
   for (int i = first; i < first + n; i++) {
@@ -206,21 +225,12 @@ static char *msk_batch(int first, int n) {
     hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
     hl_jw_key(&w, "headers");
     hl_jw_arr_begin(&w);
-    hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "subscription_id");
-    hl_jw_arr_begin(&w);
-    for (const char *c = sub_id; *c; c++) hl_jw_int(&w, (signed char)*c); /* Java signed bytes */
-    hl_jw_arr_end(&w);
-    hl_jw_obj_end(&w);
-    hl_jw_arr_end(&w);
-    hl_jw_obj_end(&w);
+    msk_record_end(&w);
     hl_buf_dispose(&k);
     hl_buf_dispose(&v);
   }
   hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_jw_obj_end(&w);
-  return hl_buf_steal(&b, NULL);
+  return msk_event_end(&w, &b);
 }
 
 HL_TEST_T(api_gateway_and_msk_batches, 120) {
@@ -318,12 +328,7 @@ static char *edge_case_event(const char *key_suffix) {
   const hl_json *v = hl_vector_json("lambda-msk/edge-cases-synthetic.json", &vdoc);
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "eventSource"); hl_jw_str(&w, hl_json_str(hl_json_get(v, "eventSource")));
-  hl_jw_key(&w, "eventSourceArn"); hl_jw_str(&w, hl_json_str(hl_json_get(v, "eventSourceArn")));
-  hl_jw_key(&w, "records");
-  hl_jw_obj_begin(&w);
+  msk_event_begin(&w, &b, hl_json_str(hl_json_get(v, "eventSource")), hl_json_str(hl_json_get(v, "eventSourceArn")));
   const hl_json *recs = hl_json_get(v, "records");
   HL_ASSERT(recs && recs->type == HL_JSON_OBJECT && recs->len == 2);
   bool first = true;
@@ -365,38 +370,24 @@ static char *edge_case_event(const char *key_suffix) {
       const hl_json *hs = hl_json_get(rec, "headers");
       for (uint32_t h = 0; hs && h < hs->len; h++) {
         const hl_json_member *hm = &hs->u.items[h].u.members[0];
-        hl_jw_obj_begin(&w);
-        hl_jw_key(&w, hm->key);
-        hl_jw_arr_begin(&w);
-        for (uint32_t k = 0; k < hm->value.len; k++) {
+        char bytes[256];
+        size_t nb = 0;
+        for (uint32_t k = 0; k < hm->value.len && nb < sizeof bytes; k++) {
           hl_json_int64(&hm->value.u.items[k], &n);
-          hl_jw_int(&w, n);
+          HL_ASSERT(n >= -128 && n <= 127); /* Java bytes */
+          bytes[nb++] = (char)n;
         }
-        hl_jw_arr_end(&w);
-        hl_jw_obj_end(&w);
-        if (first && strcmp(hm->key, "x-note") == 0) { /* the same signed bytes, as a header hookloop uses */
-          hl_jw_obj_begin(&w);
-          hl_jw_key(&w, "traceparent");
-          hl_jw_arr_begin(&w);
-          for (uint32_t k = 0; k < hm->value.len; k++) {
-            hl_json_int64(&hm->value.u.items[k], &n);
-            hl_jw_int(&w, n);
-          }
-          hl_jw_arr_end(&w);
-          hl_jw_obj_end(&w);
-        }
+        signed_bytes_header(&w, hm->key, bytes, nb);
+        /* The same signed bytes again, as a header hookloop passes on. */
+        if (first && strcmp(hm->key, "x-note") == 0) signed_bytes_header(&w, "traceparent", bytes, nb);
       }
-      signed_bytes_header(&w, "subscription_id", sub_id, strlen(sub_id));
-      hl_jw_arr_end(&w);
-      hl_jw_obj_end(&w);
+      msk_record_end(&w);
       first = false;
     }
     hl_jw_arr_end(&w);
   }
-  hl_jw_obj_end(&w);
-  hl_jw_obj_end(&w);
   hl_json_doc_dispose(&vdoc);
-  return hl_buf_steal(&b, NULL);
+  return msk_event_end(&w, &b);
 }
 
 HL_TEST_T(the_msk_vectors_run_as_events, 120) {
