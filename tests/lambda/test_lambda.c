@@ -277,14 +277,22 @@ HL_TEST_T(api_gateway_and_msk_batches, 120) {
   emu_stop();
 }
 
-HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
+/* The emulator, a partner, and a runtime that answers partial batch
+ * responses, with partner_id subscribed to the partner's path; returns the
+ * emulator's port, and the subscription's URL in url. */
+static int start_partial_batch(const char *partner_id, const char *path, char *url, size_t len) {
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
   const char *env[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
   start_lambda(port, env);
+  snprintf(url, len, "%s%s", partner.base, path);
+  register_partner_via_apigw(partner_id, url, false);
+  return port;
+}
+
+HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
   char url[256];
-  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
-  register_via_apigw(url);
+  int port = start_partial_batch("acme", "/hook/gone?codes=410", url, sizeof url);
   /* No Kafka to dead-letter to: the records cannot reach a durable state,
    * and with partial batch responses they are listed by partition and offset. */
   char *batch = msk_batch(500, 3);
@@ -391,13 +399,8 @@ static char *edge_case_event(const char *key_suffix) {
 }
 
 HL_TEST_T(the_msk_vectors_run_as_events, 120) {
-  int port = emu_start();
-  e2e_start_partner(&partner, NULL);
-  const char *env[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
-  start_lambda(port, env);
   char url[256];
-  snprintf(url, sizeof url, "%s/hook/orders", partner.base);
-  register_partner_via_apigw("orders-v2", url, false);
+  start_partial_batch("orders-v2", "/hook/orders", url, sizeof url);
   static const char *parts3[] = {"wh.egress.orders-v2.Payment-3", "wh.egress.orders-v2.Payment-3",
                                  "wh.egress.orders-v2.Payment-0"};
   static const int64_t offs[] = {41, 42, 9007199254740993LL};
