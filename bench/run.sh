@@ -34,11 +34,16 @@ pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 work=$(mktemp -d /tmp/hookloop-bench-XXXXXX)
 pids=()
+# Peers started inside $(...) are not in this shell's pids: stop every
+# process below this script, by parent pid.
+kill_below() { local c; for c in $(pgrep -P "$1" 2>/dev/null); do kill_below "$c"; kill "$c" 2>/dev/null || true; done; }
 cleanup() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  kill_below $$
   wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # then the EXIT trap (bash runs it once the step in progress returns)
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
@@ -76,7 +81,7 @@ start_partner() { # port [args...]
 }
 start_hookloop() { # port datadir loglevel
   HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
-    HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve 2>"$2.log" &
+    HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve >"$2.out" 2>"$2.log" & # stdout: its "listening" line
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }
 stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
