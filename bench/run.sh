@@ -286,7 +286,7 @@ pace() { # hookloop_port events_per_s seconds first_id -> events accepted
   python3 - "$@" <<'PY'
 import http.client, sys, time
 port, rate, secs, first = (int(a) for a in sys.argv[1:5])
-batch = max(1, rate // 10)
+batch = min(1000, max(1, rate // 10)) # the bulk API takes at most 1000 events a request
 pad = "x" * 900
 c = http.client.HTTPConnection("127.0.0.1", port)
 t0 = time.monotonic(); i = first; k = 0
@@ -297,7 +297,7 @@ while time.monotonic() - t0 < secs:
     r = c.getresponse(); r.read()
     if r.status in (200, 202, 207): i += batch
     k += 1
-    time.sleep(max(0.0, t0 + k * 0.1 - time.monotonic()))
+    time.sleep(max(0.0, t0 + k * batch / rate - time.monotonic()))
 print(i - first)
 PY
 }
