@@ -201,9 +201,16 @@ static void process_ingress(record *r) {
   hl_json_doc doc;
   hl_json_doc_init(&doc);
   if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  if (hl_json_parse(&doc, r->value ? r->value : "", r->len, NULL) != 0) {
+  hl_json_error jerr;
+  if (hl_json_parse_ex(&doc, r->value ? r->value : "", r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
+    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
     hl_json_doc_dispose(&doc);
-    hl_kafka_header h = {"reason", "invalid_json", 12};
+    hl_event_check e = {0};
+    hl_event_reject_parse(&e, &jerr);
+    char reason[600];
+    snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
+    hl_event_check_dispose(&e);
+    hl_kafka_header h = {"reason", reason, strlen(reason)};
     r->outstanding = 1;
     hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
     return;
@@ -235,6 +242,17 @@ static void process_ingress(record *r) {
   }
   hl_event_check_dispose(&e);
   on_record_produced(r, 0);
+}
+
+/* A record that cannot be delivered as it is goes to the dead-letter topic
+ * with the reason; without Kafka it is reported failed (never dropped). */
+static void dead_letter_record(record *r, const char *reason) {
+  hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
+              hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
+  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
+  hl_kafka_header h = {"reason", reason, strlen(reason)};
+  r->outstanding = 1;
+  hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
 }
 
 /* Puts a record back on its retry topic unchanged (not due before the deadline). */
@@ -284,8 +302,14 @@ static void dispatch_record(record *r) {
       return;
     }
   }
+  if (!r->key || r->key_len == 0) {
+    /* The key is the event id, the partner's webhook-id: without it there
+     * is nothing to de-duplicate on. */
+    dead_letter_record(r, "missing_key: egress records carry the event id as their key");
+    return;
+  }
   hl_eq_item it = {0};
-  it.d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
+  it.d.event_id = hl_strndup(r->key, r->key_len);
   it.d.subscription_id = hl_strdup(s->rec.subscription_id);
   char *attempt = header_str(r, "attempt");
   it.d.attempts = attempt ? strtoll(attempt, NULL, 10) : 0;
