@@ -930,7 +930,10 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
   char url[256];
   snprintf(url, sizeof url, "%s/hook/mem?hold=1", partner.base);
   enum { LIMIT = 600, BACKLOG = 2400, PER = 600 };
-  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 600", NULL, 0));
+  /* Held requests must not time out (30 s by default) before the release:
+   * a loaded machine (ASan, DynamoDB) can take that long to get there, and
+   * each timeout is a retry the partner counts again. */
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 600, \"timeout_ms\": 300000", NULL, 0));
   for (int k = 0; k < BACKLOG / PER; k++) post_bulk(&hk, "mem-", k * PER, PER);
   /* Nothing is answered: wait until the limit is in use, at the partner too. */
   long long in_flight = 0, in_memory = 0;
