@@ -1,4 +1,4 @@
-#include "aws/hl_aws_json.h"
+#include "aws/hl_aws_client.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,65 +11,78 @@
 
 /* --- answers ---------------------------------------------------------------- */
 
-static const char *const retryable_codes[] = {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "ThrottledException",
-    "RequestThrottledException", "TooManyRequestsException", "TransactionInProgressException",
-    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
-    "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", "RequestTimeout",
-    "RequestTimeoutException", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+/* Codes are matched on their last dot-separated part, so the Query
+ * spellings SQS keeps sending in x-amzn-query-error
+ * ("AWS.SimpleQueueService.NonExistentQueue", "KMS.ThrottlingException")
+ * classify as their JSON counterparts do. */
+static const char *const throttle_codes[] = {
+    "Throttling", "ThrottlingException", "Throttled", "ThrottledException", "RequestThrottled",
+    "RequestThrottledException", "TooManyRequestsException", "ProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceededException", "KMSThrottling", "KMSThrottlingException", "KmsThrottled",
+    "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "SlowDown",
+    "PriorRequestNotComplete", "EC2ThrottledException", "TransactionInProgressException",
 };
+static const char *const transient_codes[] = {
+    "RequestTimeout", "RequestTimeoutException", "InternalServerError", "InternalError", "InternalFailure",
+    "InternalServiceError", "ServiceUnavailable", "ServiceUnavailableException", "KMSInternalException",
+    "DependencyTimeoutException", "KeyUnavailableException",
+};
+static const char *const not_found_codes[] = {
+    "ResourceNotFoundException", "NotFound", "NotFoundException", "QueueDoesNotExist", "NonExistentQueue",
+    "KMSNotFound", "KMSNotFoundException", "KmsNotFound",
+};
+static const char *const auth_codes[] = {
+    "AccessDenied", "AccessDeniedException", "AuthorizationError", "UnrecognizedClientException",
+    "InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidSignatureException", "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException", "IncompleteSignature", "IncompleteSignatureException", "KMSAccessDenied",
+    "KMSAccessDeniedException", "KmsAccessDenied", "InvalidSecurity", "NotAuthorizedForSourceException",
+};
+static const char *const validation_codes[] = {
+    "ValidationException", "SerializationException", "InvalidParameter", "InvalidParameterValue",
+    "InvalidParameterException", "InvalidParameterCombination", "MissingParameter", "InvalidMessageContents",
+    "InvalidAttributeName", "InvalidAttributeValue", "InvalidCiphertextException", "IncorrectKeyException",
+    "InvalidKeyUsageException", "InvalidArgument", "MalformedDetail", "InvalidAddress", "InvalidAction",
+    "UnsupportedOperation",
+};
+static const char *const expired_codes[] = {"ExpiredToken", "ExpiredTokenException"};
 
-bool hl_aws_code_retryable(const char *code) {
-  for (size_t i = 0; i < HL_ARRAY_SIZE(retryable_codes); i++)
-    if (strcmp(code, retryable_codes[i]) == 0) return true;
+static bool in(const char *code, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(code, list[i]) == 0) return true;
   return false;
 }
+#define IN(code, list) in(code, list, HL_ARRAY_SIZE(list))
 
-static bool is_throttle(const char *c) {
-  return strstr(c, "Throttl") || strcmp(c, "ProvisionedThroughputExceededException") == 0 ||
-         strcmp(c, "RequestLimitExceeded") == 0 || strcmp(c, "LimitExceededException") == 0 ||
-         strcmp(c, "TooManyRequestsException") == 0 || strcmp(c, "TransactionInProgressException") == 0 ||
-         strcmp(c, "BandwidthLimitExceeded") == 0 || strcmp(c, "SlowDown") == 0 ||
-         strcmp(c, "PriorRequestNotComplete") == 0;
+static const char *last_part(const char *code) {
+  const char *dot = strrchr(code, '.');
+  return dot && dot[1] ? dot + 1 : code;
 }
 
-hl_aws_outcome hl_aws_classify(int http_status, const char *body, size_t len, hl_aws_status *st) {
-  memset(st, 0, sizeof *st);
+bool hl_aws_code_retryable(const char *code) {
+  const char *c = last_part(code);
+  return IN(c, throttle_codes) || IN(c, transient_codes);
+}
+
+hl_aws_outcome hl_aws_classify_code(int http_status, hl_aws_status *st) {
   st->http_status = http_status;
-  if (http_status >= 200 && http_status < 300) return st->outcome = HL_AWS_OK;
-  if (body && len) {
-    hl_json_doc doc;
-    hl_json_doc_init(&doc);
-    if (hl_json_parse(&doc, body, len, NULL) == 0 && doc.root->type == HL_JSON_OBJECT) {
-      const char *type = hl_json_str(hl_json_get(doc.root, "__type"));
-      if (type) {
-        const char *hash = strrchr(type, '#');
-        snprintf(st->code, sizeof st->code, "%s", hash ? hash + 1 : type);
-      }
-      const char *msg = hl_json_str(hl_json_get(doc.root, "message"));
-      if (!msg) msg = hl_json_str(hl_json_get(doc.root, "Message"));
-      if (msg) snprintf(st->message, sizeof st->message, "%s", msg);
-    }
-    hl_json_doc_dispose(&doc);
+  if (http_status >= 200 && http_status < 300) {
+    st->retryable = false;
+    st->verdict = HL_AWS_VERDICT_OK;
+    return st->outcome = HL_AWS_OK;
   }
-  const char *c = st->code;
+  const char *c = last_part(st->code);
   if (strcmp(c, "ConditionalCheckFailedException") == 0) st->outcome = HL_AWS_CONDITION_FAILED;
-  else if (*c && is_throttle(c)) st->outcome = HL_AWS_THROTTLED;
-  else if (http_status >= 500 || strcmp(c, "InternalServerError") == 0 || strncmp(c, "RequestTimeout", 14) == 0 ||
-           strncmp(c, "ServiceUnavailable", 18) == 0)
-    st->outcome = HL_AWS_TRANSIENT;
-  else if (strcmp(c, "ResourceNotFoundException") == 0) st->outcome = HL_AWS_NOT_FOUND;
+  else if (IN(c, throttle_codes)) st->outcome = HL_AWS_THROTTLED;
+  else if (http_status >= 500 || IN(c, transient_codes)) st->outcome = HL_AWS_TRANSIENT;
+  else if (IN(c, not_found_codes)) st->outcome = HL_AWS_NOT_FOUND;
   else if (strcmp(c, "ResourceInUseException") == 0) st->outcome = HL_AWS_IN_USE;
-  else if (strcmp(c, "ValidationException") == 0 || strcmp(c, "SerializationException") == 0)
-    st->outcome = HL_AWS_VALIDATION;
-  else if (strcmp(c, "ExpiredTokenException") == 0) st->outcome = HL_AWS_EXPIRED_TOKEN;
-  else if (strcmp(c, "UnrecognizedClientException") == 0 || strcmp(c, "InvalidSignatureException") == 0 ||
-           strcmp(c, "MissingAuthenticationTokenException") == 0 || strcmp(c, "AccessDeniedException") == 0 ||
-           strcmp(c, "IncompleteSignatureException") == 0)
-    st->outcome = HL_AWS_AUTH;
+  else if (IN(c, validation_codes)) st->outcome = HL_AWS_VALIDATION;
+  else if (IN(c, expired_codes)) st->outcome = HL_AWS_EXPIRED_TOKEN;
+  else if (IN(c, auth_codes)) st->outcome = HL_AWS_AUTH;
   else if (strcmp(c, "UnknownOperationException") == 0) st->outcome = HL_AWS_UNKNOWN_OP;
   else st->outcome = HL_AWS_OTHER;
-  st->retryable = http_status >= 500 || (*c && hl_aws_code_retryable(c));
+  st->retryable = http_status >= 500 || st->outcome == HL_AWS_THROTTLED || st->outcome == HL_AWS_TRANSIENT;
+  st->verdict = st->retryable || st->outcome == HL_AWS_EXPIRED_TOKEN ? HL_AWS_VERDICT_RETRY : HL_AWS_VERDICT_FAIL;
   return st->outcome;
 }
 
@@ -79,16 +92,21 @@ const char *hl_aws_outcome_name(hl_aws_outcome o) {
   return (unsigned)o < HL_ARRAY_SIZE(names) ? names[o] : "other";
 }
 
-int hl_aws_json_sign(const hl_aws_json_service *svc, const char *host, const char *target, const char *region,
+const char *hl_aws_verdict_name(hl_aws_verdict v) {
+  static const char *const names[] = {"ok", "retry", "fail"};
+  return (unsigned)v < HL_ARRAY_SIZE(names) ? names[v] : "fail";
+}
+
+int hl_aws_sign_post(const hl_aws_service *svc, const char *host, const char *target, const char *region,
                      const hl_aws_creds *creds, int64_t now_s, const void *body, size_t body_len,
                      hl_sigv4_key_cache *cache, hl_sigv4_out *out) {
-  if (!host || !*host || !target) return HL_EINVAL;
+  if (!host || !*host) return HL_EINVAL;
   hl_sigv4_header h[] = {
       {"Host", 4, host, strlen(host)},
       {"Content-Type", 12, svc->content_type, strlen(svc->content_type)},
-      {"X-Amz-Target", 12, target, strlen(target)},
+      {"X-Amz-Target", 12, target, target ? strlen(target) : 0},
   };
-  hl_sigv4_request req = {"POST", "/", 1, NULL, 0, h, HL_ARRAY_SIZE(h), body, body_len, NULL};
+  hl_sigv4_request req = {"POST", "/", 1, NULL, 0, h, target ? 3 : 2, body, body_len, NULL};
   hl_sigv4_params p = {.region = region, .service = svc->service, .time_s = now_s, .normalize_path = true};
   return hl_sigv4_sign(&p, creds, &req, cache, out);
 }
@@ -149,14 +167,15 @@ typedef enum {
   EV_RESPONSE,    /* the transfer ended (req->st filled) */
 } req_event;
 
-struct hl_aws_json_req {
-  hl_aws_json_client *c;
-  hl_aws_json_req *prev, *next;
+struct hl_aws_req {
+  hl_aws_client *c;
+  hl_aws_req *prev, *next;
   req_state state;
-  const char *target;
+  const char *target;     /* X-Amz-Target, or NULL (Query protocol) */
   hl_aws_json_resend_fn resend;
   hl_buf body;
   unsigned attempt;       /* attempts made so far */
+  uint64_t start_ns;      /* when the call was made (latency) */
   int creds_status;
   CURL *easy;
   hl_curl_xfer xfer;
@@ -164,18 +183,20 @@ struct hl_aws_json_req {
   hl_buf resp;
   char crc[16];
   bool have_crc;
+  char query_error[80];   /* the code in x-amzn-query-error, "" when absent */
   hl_timerq_node timer;
   hl_creds_waiter waiter;
   hl_aws_status st;
   hl_json_doc doc;
-  hl_aws_json_cb cb;
+  hl_aws_json_cb json_cb; /* one of the two callbacks is set */
+  hl_aws_raw_cb raw_cb;
   void *data;
 };
 
-static void req_step(hl_aws_json_req *r, req_event ev);
+static void req_step(hl_aws_req *r, req_event ev);
 
-int hl_aws_json_init(hl_aws_json_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_aws_creds_provider *creds,
-                     const hl_aws_json_opts *opt, const char *what, char *err, size_t errlen) {
+int hl_aws_client_init(hl_aws_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_aws_creds_provider *creds,
+                       const hl_aws_client_opts *opt, const char *what, char *err, size_t errlen) {
   memset(c, 0, sizeof *c);
   const char *ep = opt->endpoint;
   const char *rest = NULL;
@@ -215,28 +236,41 @@ int hl_aws_json_init(hl_aws_json_client *c, uv_loop_t *loop, hl_curl_uv *curl, h
 
 /* --- transfer -------------------------------------------------------------- */
 static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
-  hl_aws_json_req *r = data;
+  hl_aws_req *r = data;
   size_t len = size * n;
   if (r->resp.len + len > RESP_MAX) return 0;
   hl_buf_append(&r->resp, ptr, len);
   return len;
 }
 
+/* Copies the value of header `name:` (lower-case, with the colon) from a
+ * raw header line into out, up to the first byte in `stop`; false when the
+ * line is another header. */
+static bool header_value(const char *line, size_t len, const char *name, const char *stop, char *out,
+                         size_t cap) {
+  size_t nl = strlen(name);
+  if (len <= nl || strncasecmp(line, name, nl) != 0) return false;
+  size_t i = nl, j = 0;
+  while (i < len && line[i] == ' ') i++;
+  while (i < len && !strchr(stop, line[i]) && j < cap - 1) out[j++] = line[i++];
+  out[j] = '\0';
+  return true;
+}
+
 static size_t on_header(char *ptr, size_t size, size_t n, void *data) {
-  hl_aws_json_req *r = data;
+  hl_aws_req *r = data;
   size_t len = size * n;
-  static const char name[] = "x-amz-crc32:";
-  if (len > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
-    size_t i = sizeof name - 1, j = 0;
-    while (i < len && ptr[i] == ' ') i++;
-    while (i < len && ptr[i] >= '0' && ptr[i] <= '9' && j < sizeof r->crc - 1) r->crc[j++] = ptr[i++];
-    r->crc[j] = '\0';
-    r->have_crc = j > 0;
+  if (header_value(ptr, len, "x-amz-crc32:", " \r\n", r->crc, sizeof r->crc)) {
+    r->have_crc = strspn(r->crc, "0123456789") == strlen(r->crc) && r->crc[0];
+  } else {
+    /* "AWS.SimpleQueueService.NonExistentQueue;Sender": the code a
+     * Query-compatible JSON service (SQS) names, before the fault side. */
+    header_value(ptr, len, "x-amzn-query-error:", ";\r\n", r->query_error, sizeof r->query_error);
   }
   return len;
 }
 
-static void xfer_cleanup(hl_aws_json_req *r) {
+static void xfer_cleanup(hl_aws_req *r) {
   if (r->easy) curl_easy_cleanup(r->easy);
   r->easy = NULL;
   curl_slist_free_all(r->headers);
@@ -244,29 +278,37 @@ static void xfer_cleanup(hl_aws_json_req *r) {
 }
 
 /* Responses of a sensitive client are zeroed before their memory goes. */
-static void resp_clear(hl_aws_json_req *r, bool dispose) {
+static void resp_clear(hl_aws_req *r, bool dispose) {
   if (r->c->opt.sensitive && r->resp.data) explicit_bzero(r->resp.data, r->resp.cap);
   if (dispose) hl_buf_dispose(&r->resp);
   else hl_buf_reset(&r->resp);
 }
 
 static void on_xfer_done(hl_curl_xfer *x, CURLcode res) {
-  hl_aws_json_req *r = hl_container_of(x, hl_aws_json_req, xfer);
+  hl_aws_req *r = hl_container_of(x, hl_aws_req, xfer);
   memset(&r->st, 0, sizeof r->st);
   if (res != CURLE_OK) {
     /* No answer: the SDKs retry connection errors and timeouts. */
+    snprintf(r->st.code, sizeof r->st.code, "%s", res == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "ConnectionError");
+    hl_aws_classify_code(0, &r->st);
     r->st.outcome = HL_AWS_TRANSIENT;
     r->st.retryable = true;
-    snprintf(r->st.code, sizeof r->st.code, "%s", res == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "ConnectionError");
+    r->st.verdict = HL_AWS_VERDICT_RETRY;
     snprintf(r->st.message, sizeof r->st.message, "%s", curl_easy_strerror(res));
   } else {
     long code = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-    hl_aws_classify((int)code, r->resp.data, r->resp.len, &r->st);
+    if (code < 200 || code >= 300) {
+      const hl_aws_protocol *proto = r->c->opt.svc.proto ? r->c->opt.svc.proto : &hl_aws_protocol_json;
+      proto->parse_error(r->resp.data, r->resp.len, &r->st);
+      if (r->query_error[0]) snprintf(r->st.code, sizeof r->st.code, "%s", r->query_error);
+    }
+    hl_aws_classify_code((int)code, &r->st);
     if (r->st.outcome == HL_AWS_OK && r->c->opt.check_crc32 &&
         !hl_aws_crc32_ok(r->have_crc ? r->crc : NULL, r->resp.data, r->resp.len)) {
       r->st.outcome = HL_AWS_TRANSIENT;
       r->st.retryable = true;
+      r->st.verdict = HL_AWS_VERDICT_RETRY;
       snprintf(r->st.code, sizeof r->st.code, "CRC32Mismatch");
       snprintf(r->st.message, sizeof r->st.message, "the response body does not match its x-amz-crc32");
     }
@@ -275,20 +317,22 @@ static void on_xfer_done(hl_curl_xfer *x, CURLcode res) {
   req_step(r, EV_RESPONSE);
 }
 
-static void send_attempt(hl_aws_json_req *r, const hl_aws_creds *creds) {
-  hl_aws_json_client *c = r->c;
+static void send_attempt(hl_aws_req *r, const hl_aws_creds *creds) {
+  hl_aws_client *c = r->c;
   r->attempt++;
   c->attempts++;
   resp_clear(r, false);
   r->have_crc = false;
+  r->query_error[0] = '\0';
   hl_sigv4_out sig;
   hl_sigv4_out_init(&sig);
-  int rc = hl_aws_json_sign(&c->opt.svc, c->host, r->target, c->region, creds, hl_wall_ms() / 1000, r->body.data,
+  int rc = hl_aws_sign_post(&c->opt.svc, c->host, r->target, c->region, creds, hl_wall_ms() / 1000, r->body.data,
                             r->body.len, &c->key_cache, &sig);
   if (rc != 0) {
     hl_sigv4_out_dispose(&sig);
     memset(&r->st, 0, sizeof r->st);
     r->st.outcome = HL_AWS_AUTH;
+    r->st.verdict = HL_AWS_VERDICT_FAIL;
     snprintf(r->st.message, sizeof r->st.message, "could not sign the request: %s", hl_strerror(rc));
     r->state = REQ_SENDING;
     req_step(r, EV_RESPONSE);
@@ -303,7 +347,7 @@ static void send_attempt(hl_aws_json_req *r, const hl_aws_creds *creds) {
   } while (0)
   ADD_HEADER("Host: %s", c->host);
   ADD_HEADER("Content-Type: %s", c->opt.svc.content_type);
-  ADD_HEADER("X-Amz-Target: %s", r->target);
+  if (r->target) ADD_HEADER("X-Amz-Target: %s", r->target);
   for (int i = 0; i < sig.n_add; i++) {
     /* A session token can be long: build these without a fixed buffer. */
     hl_buf_reset(&h);
@@ -343,22 +387,23 @@ static void send_attempt(hl_aws_json_req *r, const hl_aws_creds *creds) {
     memset(&r->st, 0, sizeof r->st);
     r->st.outcome = HL_AWS_TRANSIENT;
     r->st.retryable = true;
+    r->st.verdict = HL_AWS_VERDICT_RETRY;
     snprintf(r->st.message, sizeof r->st.message, "could not start the transfer");
     req_step(r, EV_RESPONSE);
   }
 }
 
 /* --- the state machine ----------------------------------------------------- */
-static void on_timer(hl_timerq_node *n) { req_step(hl_container_of(n, hl_aws_json_req, timer), EV_START); }
+static void on_timer(hl_timerq_node *n) { req_step(hl_container_of(n, hl_aws_req, timer), EV_START); }
 
 static void on_creds(hl_creds_waiter *w, int status) {
-  hl_aws_json_req *r = hl_container_of(w, hl_aws_json_req, waiter);
+  hl_aws_req *r = hl_container_of(w, hl_aws_req, waiter);
   r->creds_status = status;
   req_step(r, EV_CREDS);
 }
 
-static void backoff(hl_aws_json_req *r, bool throttled) {
-  hl_aws_json_client *c = r->c;
+static void backoff(hl_aws_req *r, bool throttled) {
+  hl_aws_client *c = r->c;
   c->retries++;
   uint64_t base = throttled ? c->opt.throttle_base_ms : c->opt.base_ms;
   uint64_t ms = hl_aws_backoff_ms(r->attempt, base, c->opt.cap_ms, hl_random_u32());
@@ -367,7 +412,7 @@ static void backoff(hl_aws_json_req *r, bool throttled) {
 }
 
 static void on_timers_closed(void *data) {
-  hl_aws_json_client *c = data;
+  hl_aws_client *c = data;
   hl_sigv4_key_cache_dispose(&c->key_cache);
   hl_free(c->url);
   hl_free(c->host);
@@ -376,15 +421,27 @@ static void on_timers_closed(void *data) {
   if (c->close_cb) c->close_cb(c->close_data);
 }
 
-/* The operation's name: what follows the service prefix in the target. */
-static const char *op_name(const char *target) {
-  const char *dot = strrchr(target, '.');
-  return dot ? dot + 1 : target;
+/* The operation's name, for the log: what follows the service prefix in
+ * the target, or the Query body's leading Action. */
+static void op_name(const hl_aws_req *r, char *out, size_t cap) {
+  const char *name = "";
+  size_t n = 0;
+  if (r->target) {
+    const char *dot = strrchr(r->target, '.');
+    name = dot ? dot + 1 : r->target;
+    n = strlen(name);
+  } else if (r->body.len > 7 && strncmp(r->body.data, "Action=", 7) == 0) {
+    name = r->body.data + 7;
+    n = strcspn(name, "&");
+  }
+  snprintf(out, cap, "%.*s", (int)HL_MIN(n, cap - 1), name);
 }
 
-static void finish(hl_aws_json_req *r) {
-  hl_aws_json_client *c = r->c;
+static void finish(hl_aws_req *r) {
+  hl_aws_client *c = r->c;
   r->state = REQ_DONE;
+  r->st.attempts = r->attempt;
+  r->st.latency_us = (hl_mono_ns() - r->start_ns) / 1000;
   if (r->st.outcome != HL_AWS_OK && r->st.outcome != HL_AWS_CONDITION_FAILED) {
     c->failures++;
     /* Unreachable, refused credentials, or still failing after every
@@ -392,17 +449,23 @@ static void finish(hl_aws_json_req *r) {
      * that exists, a validation error) are the caller's to judge and report. */
     bool unhealthy = r->st.retryable || r->st.outcome == HL_AWS_AUTH || r->st.outcome == HL_AWS_EXPIRED_TOKEN;
     if (unhealthy) c->last_error = HL_ESTORE;
+    char op[64];
+    op_name(r, op, sizeof op);
     hl_log_write(unhealthy ? HL_LOG_WARN : HL_LOG_DEBUG, "AWS request failed",
-                 "\"service\":\"%s\",\"operation\":\"%s\",\"outcome\":\"%s\",\"code\":\"%s\","
+                 "\"service\":\"%s\",\"operation\":\"%s\",\"outcome\":\"%s\",\"verdict\":\"%s\",\"code\":\"%s\","
                  "\"http_status\":%d,\"attempts\":%u",
-                 c->opt.svc.service, op_name(r->target), hl_aws_outcome_name(r->st.outcome), r->st.code,
-                 r->st.http_status, r->attempt);
+                 c->opt.svc.service, op, hl_aws_outcome_name(r->st.outcome), hl_aws_verdict_name(r->st.verdict),
+                 r->st.code, r->st.http_status, r->attempt);
   } else {
     c->last_error = 0;
   }
-  const hl_json *resp = NULL;
-  if (r->resp.len && hl_json_parse(&r->doc, r->resp.data, r->resp.len, NULL) == 0) resp = r->doc.root;
-  r->cb(r->data, &r->st, resp);
+  if (r->json_cb) {
+    const hl_json *resp = NULL;
+    if (r->resp.len && hl_json_parse(&r->doc, r->resp.data, r->resp.len, NULL) == 0) resp = r->doc.root;
+    r->json_cb(r->data, &r->st, resp);
+  } else {
+    r->raw_cb(r->data, &r->st, r->resp.data ? r->resp.data : "", r->resp.len);
+  }
   /* Unlink and free. */
   if (r->prev) r->prev->next = r->next;
   else c->live = r->next;
@@ -411,6 +474,7 @@ static void finish(hl_aws_json_req *r) {
   if (c->opt.sensitive) hl_json_doc_wipe(&r->doc);
   hl_json_doc_dispose(&r->doc);
   resp_clear(r, true);
+  if (c->opt.sensitive && r->body.data) explicit_bzero(r->body.data, r->body.cap);
   hl_buf_dispose(&r->body);
   hl_free(r);
   if (c->closing && c->nlive == 0) hl_timerq_close(&c->timers, on_timers_closed, c);
@@ -418,7 +482,7 @@ static void finish(hl_aws_json_req *r) {
 
 /* A successful answer may still ask for a follow-up (DynamoDB's
  * UnprocessedItems): returns true when one was prepared in r->body. */
-static bool resend_needed(hl_aws_json_req *r) {
+static bool resend_needed(hl_aws_req *r) {
   if (!r->resend || r->resp.len == 0) return false;
   hl_json_doc doc;
   hl_json_doc_init(&doc);
@@ -437,8 +501,8 @@ static bool resend_needed(hl_aws_json_req *r) {
   return again;
 }
 
-static void req_step(hl_aws_json_req *r, req_event ev) {
-  hl_aws_json_client *c = r->c;
+static void req_step(hl_aws_req *r, req_event ev) {
+  hl_aws_client *c = r->c;
   hl_aws_creds tmp;
   switch (r->state) {
     case REQ_WAIT_CREDS:
@@ -450,6 +514,7 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
         memset(&r->st, 0, sizeof r->st);
         r->st.outcome = HL_AWS_AUTH;
         r->st.retryable = true;
+        r->st.verdict = HL_AWS_VERDICT_RETRY;
         snprintf(r->st.message, sizeof r->st.message, "no AWS credentials available (%s)",
                  hl_strerror(r->creds_status));
         if (r->attempt < c->opt.max_attempts && r->creds_status != HL_ECLOSED) backoff(r, false);
@@ -477,6 +542,8 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
         }
         /* Out of attempts with items still unprocessed: that is a failure. */
         r->st.outcome = HL_AWS_THROTTLED;
+        r->st.retryable = true;
+        r->st.verdict = HL_AWS_VERDICT_RETRY;
         snprintf(r->st.code, sizeof r->st.code, "UnprocessedItems");
         snprintf(r->st.message, sizeof r->st.message, "items were still unprocessed after %u attempts", r->attempt);
         finish(r);
@@ -499,16 +566,18 @@ static void req_step(hl_aws_json_req *r, req_event ev) {
   }
 }
 
-void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
-                      hl_aws_json_cb cb, void *data) {
-  hl_aws_json_req *r = hl_calloc(1, sizeof *r);
+static void call_start(hl_aws_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
+                       hl_aws_json_cb json_cb, hl_aws_raw_cb raw_cb, void *data) {
+  hl_aws_req *r = hl_calloc(1, sizeof *r);
   r->c = c;
   r->target = target;
   r->resend = resend;
   r->body = *body;
   hl_buf_init(body);
-  r->cb = cb;
+  r->json_cb = json_cb;
+  r->raw_cb = raw_cb;
   r->data = data;
+  r->start_ns = hl_mono_ns();
   hl_json_doc_init(&r->doc);
   r->next = c->live;
   if (c->live) c->live->prev = r;
@@ -520,9 +589,18 @@ void hl_aws_json_call(hl_aws_json_client *c, const char *target, hl_buf *body, h
   hl_timerq_add(&c->timers, &r->timer, 0, on_timer);
 }
 
-void hl_aws_json_cancel_all(hl_aws_json_client *c) {
+void hl_aws_client_call(hl_aws_client *c, const char *target, hl_buf *body, hl_aws_raw_cb cb, void *data) {
+  call_start(c, target, body, NULL, NULL, cb, data);
+}
+
+void hl_aws_client_call_json(hl_aws_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
+                             hl_aws_json_cb cb, void *data) {
+  call_start(c, target, body, resend, cb, NULL, data);
+}
+
+void hl_aws_client_cancel_all(hl_aws_client *c) {
   while (c->live) {
-    hl_aws_json_req *r = c->live;
+    hl_aws_req *r = c->live;
     if (r->state == REQ_SENDING && r->easy) {
       hl_curl_uv_cancel(c->curl, &r->xfer);
       xfer_cleanup(r);
@@ -533,6 +611,7 @@ void hl_aws_json_cancel_all(hl_aws_json_client *c) {
     }
     memset(&r->st, 0, sizeof r->st);
     r->st.outcome = HL_AWS_TRANSIENT;
+    r->st.verdict = HL_AWS_VERDICT_RETRY;
     snprintf(r->st.code, sizeof r->st.code, "Canceled");
     snprintf(r->st.message, sizeof r->st.message, "the client is closing");
     resp_clear(r, false);
@@ -540,7 +619,7 @@ void hl_aws_json_cancel_all(hl_aws_json_client *c) {
   }
 }
 
-void hl_aws_json_close(hl_aws_json_client *c, void (*cb)(void *data), void *data) {
+void hl_aws_client_close(hl_aws_client *c, void (*cb)(void *data), void *data) {
   c->closing = true;
   c->close_cb = cb;
   c->close_data = data;

@@ -14,7 +14,7 @@
 #define RETRY_MS 5000 /* after a read that failed every attempt */
 #define ATTEMPTS 3    /* per read: a start that cannot read its secret should say so soon */
 
-static const hl_aws_json_service SECRETS_MANAGER = {"secretsmanager", "application/x-amz-json-1.1"};
+static const hl_aws_json_service SECRETS_MANAGER = {"secretsmanager", "application/x-amz-json-1.1", &hl_aws_protocol_json};
 
 static void wipe_str(char **p) {
   if (*p) explicit_bzero(*p, strlen(*p));
