@@ -1,0 +1,82 @@
+#include "svc_peer.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "hl_test.h"
+#include "hl_testutil.h"
+
+void svc_peer_start(svc_peer *p, const char *akid, const char *secret, const char *token) {
+  int fds[2];
+  HL_ASSERT(pipe(fds) == 0);
+  char script[512];
+  snprintf(script, sizeof script, "%s/tools/aws_service_peer/peer.py", HL_SOURCE_DIR);
+  pid_t pid = fork();
+  HL_ASSERT(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    /* Debian's python3 is where python3-botocore is installed. */
+    char *argv[] = {"/usr/bin/python3", script, "--access-key", (char *)akid, "--secret-key", (char *)secret,
+                    "--token", (char *)(token ? token : ""), NULL};
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  char line[32] = "";
+  size_t n = 0;
+  while (n < sizeof line - 1) {
+    ssize_t r = read(fds[0], line + n, 1);
+    if (r <= 0 || line[n] == '\n') break;
+    n++;
+  }
+  line[n] = '\0';
+  close(fds[0]);
+  p->pid = pid;
+  p->port = atoi(line);
+  HL_ASSERT_MSG(p->port > 0, "the service peer did not start (is python3-botocore installed?)");
+  snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
+}
+
+void svc_peer_stop(svc_peer *p) {
+  if (p->pid <= 0) return;
+  kill(p->pid, SIGTERM);
+  hl_wait(p->pid, 3000);
+  p->pid = 0;
+}
+
+void svc_peer_fault(svc_peer *p, const char *json) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_peer/fault", p->endpoint);
+  HL_ASSERT_EQ_INT(hl_http("POST", u, json, strlen(json), NULL, NULL), 200);
+}
+
+const hl_json *svc_peer_requests(svc_peer *p, hl_json_doc *doc) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_peer/requests", p->endpoint);
+  char *body = NULL;
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
+  HL_ASSERT(hl_json_parse(doc, body, strlen(body), NULL) == 0);
+  free(body);
+  return hl_json_get(doc->root, "requests");
+}
+
+long svc_peer_stat(svc_peer *p, const char *name) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_peer/stats", p->endpoint);
+  char *body = NULL;
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  int64_t v = 0;
+  if (hl_json_parse(&doc, body, strlen(body), NULL) == 0) hl_json_int64(hl_json_get(doc.root, name), &v);
+  hl_json_doc_dispose(&doc);
+  free(body);
+  return (long)v;
+}
