@@ -41,16 +41,14 @@ static void one(kind k, hl_buf *body, hl_sigv4_key_cache *cache, hl_sigv4_out *s
   int rc = 0;
   switch (k) {
     case SNS: {
-      hl_sns_publish_req r = {.topic_arn = "arn:aws:sns:eu-west-1:123456789012:payments", .message = event,
-                              .message_len = event_len, .attrs = ATTRS, .n_attrs = 3};
-      rc = hl_sns_publish_body(&r, body, err, sizeof err);
+      hl_aws_message m = {event, event_len, ATTRS, 3, NULL, NULL};
+      rc = hl_sns_publish_body("arn:aws:sns:eu-west-1:123456789012:payments", &m, body, err, sizeof err);
       svc = &hl_sns_service;
       break;
     }
     case SQS: {
-      hl_sqs_send_req r = {.queue_url = "https://sqs.eu-west-1.amazonaws.com/123456789012/payments",
-                           .body = event, .body_len = event_len, .attrs = ATTRS, .n_attrs = 3};
-      rc = hl_sqs_send_body(&r, body, err, sizeof err);
+      hl_aws_message m = {event, event_len, ATTRS, 3, NULL, NULL};
+      rc = hl_sqs_send_body("https://sqs.eu-west-1.amazonaws.com/123456789012/payments", &m, body, err, sizeof err);
       svc = &hl_sqs_service;
       target = "AmazonSQS.SendMessage";
       break;

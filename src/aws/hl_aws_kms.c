@@ -153,32 +153,31 @@ static int sensitive_client(const hl_aws_client *c, char *err, size_t errlen) {
   return HL_EINVAL;
 }
 
+/* Sends a body built by build (with the call's arguments) once the client
+ * is known to wipe its answers. */
+static int kms_call_start(hl_aws_client *c, const char *target, hl_buf *body, int built, kms_call kc,
+                          hl_aws_json_cb on_answer, char *err, size_t errlen) {
+  if (built != 0 || sensitive_client(c, err, errlen) != 0) {
+    hl_buf_dispose(body);
+    return HL_EINVAL;
+  }
+  kms_call *heap = hl_malloc(sizeof *heap);
+  *heap = kc;
+  hl_aws_client_call_json(c, target, body, NULL, on_answer, heap);
+  return 0;
+}
+
 int hl_kms_generate_data_key(hl_aws_client *c, const char *key_id, const hl_aws_attr *ctx, size_t n_ctx,
                              hl_kms_data_key_cb cb, void *data, char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (sensitive_client(c, err, errlen) != 0 ||
-      hl_kms_generate_data_key_body(key_id, ctx, n_ctx, &body, err, errlen) != 0) {
-    hl_buf_dispose(&body);
-    return HL_EINVAL;
-  }
-  kms_call *kc = hl_calloc(1, sizeof *kc);
-  kc->key_cb = cb;
-  kc->data = data;
-  hl_aws_client_call_json(c, "TrentService.GenerateDataKey", &body, NULL, on_data_key, kc);
-  return 0;
+  int rc = hl_kms_generate_data_key_body(key_id, ctx, n_ctx, &body, err, errlen);
+  return kms_call_start(c, "TrentService.GenerateDataKey", &body, rc, (kms_call){cb, NULL, data}, on_data_key, err,
+                        errlen);
 }
 
 int hl_kms_decrypt(hl_aws_client *c, const uint8_t *ciphertext, size_t len, const char *key_id,
                    const hl_aws_attr *ctx, size_t n_ctx, hl_kms_decrypt_cb cb, void *data, char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (sensitive_client(c, err, errlen) != 0 ||
-      hl_kms_decrypt_body(ciphertext, len, key_id, ctx, n_ctx, &body, err, errlen) != 0) {
-    hl_buf_dispose(&body);
-    return HL_EINVAL;
-  }
-  kms_call *kc = hl_calloc(1, sizeof *kc);
-  kc->dec_cb = cb;
-  kc->data = data;
-  hl_aws_client_call_json(c, "TrentService.Decrypt", &body, NULL, on_decrypt, kc);
-  return 0;
+  int rc = hl_kms_decrypt_body(ciphertext, len, key_id, ctx, n_ctx, &body, err, errlen);
+  return kms_call_start(c, "TrentService.Decrypt", &body, rc, (kms_call){NULL, cb, data}, on_decrypt, err, errlen);
 }

@@ -76,9 +76,10 @@ static int attr_name_check(const char *name, char *err, size_t errlen) {
   return 0;
 }
 
-int hl_aws_message_check(const char *what, const char *body, size_t body_len, const hl_aws_attr *attrs,
-                         size_t n_attrs, char *err, size_t errlen) {
-  size_t bad;
+int hl_aws_message_check(const char *what, const hl_aws_message *m, bool fifo, char *err, size_t errlen) {
+  const char *body = m->body;
+  size_t body_len = m->len, n_attrs = m->n_attrs, bad;
+  const hl_aws_attr *attrs = m->attrs;
   if (body_len == 0) {
     snprintf(err, errlen, "%s is empty", what);
     return HL_EINVAL;
@@ -119,6 +120,10 @@ int hl_aws_message_check(const char *what, const char *body, size_t body_len, co
              HL_AWS_MESSAGE_MAX);
     return HL_EINVAL;
   }
+  if (fifo && hl_aws_fifo_id_check("MessageGroupId (required for FIFO)", m->group_id, err, errlen) != 0)
+    return HL_EINVAL;
+  if (fifo && m->dedup_id && hl_aws_fifo_id_check("MessageDeduplicationId", m->dedup_id, err, errlen) != 0)
+    return HL_EINVAL;
   return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "aws/hl_aws_client.h"
+
 #define HL_AWS_MESSAGE_MAX 262144 /* bytes: SNS, SQS, an EventBridge PutEvents request */
 #define HL_AWS_ATTRS_MAX 10       /* message attributes per message (SNS, SQS) */
 #define HL_AWS_FIFO_ID_MAX 128    /* MessageGroupId, MessageDeduplicationId */
@@ -27,14 +29,36 @@ typedef struct {
  * offset of the first offending sequence in *bad (may be NULL). */
 int hl_aws_text_check(const char *s, size_t len, size_t *bad);
 
-/* Checks a message body and its String attributes: the text rule above,
- * attribute names of 1..256 of A-Z a-z 0-9 _ - . (no leading, trailing or
- * doubled '.', no "AWS." or "Amazon." prefix, no two alike), non-empty
- * values, at most HL_AWS_ATTRS_MAX, and the 256 KiB total (body, names,
- * "String" and values). what names the body in messages ("Message",
- * "MessageBody"). Returns 0 or HL_EINVAL with the reason in err. */
-int hl_aws_message_check(const char *what, const char *body, size_t body_len, const hl_aws_attr *attrs,
-                         size_t n_attrs, char *err, size_t errlen);
+/* A message for SNS or SQS: the exact bytes of its body, its String
+ * attributes and, for a FIFO topic or queue, the group id (required) and
+ * the deduplication id (optional: content-based deduplication). */
+typedef struct {
+  const char *body;
+  size_t len;
+  const hl_aws_attr *attrs;
+  size_t n_attrs;
+  const char *group_id;
+  const char *dedup_id;
+} hl_aws_message;
+
+/* What SNS or SQS answered for a message taken. */
+typedef struct {
+  char message_id[128];      /* "" when the answer did not name one */
+  char sequence_number[128]; /* FIFO targets */
+} hl_aws_message_result;
+
+/* res is NULL unless st->verdict is OK; it lives until the callback returns. */
+typedef void (*hl_aws_message_cb)(void *data, const hl_aws_status *st, const hl_aws_message_result *res);
+
+/* Checks a message for a target that is FIFO or not: the text rule above
+ * for the body, attribute names of 1..256 of A-Z a-z 0-9 _ - . (no
+ * leading, trailing or doubled '.', no "AWS." or "Amazon." prefix, no two
+ * alike), non-empty values, at most HL_AWS_ATTRS_MAX, the 256 KiB total
+ * (body, names, "String" and values), and for FIFO a valid group id and a
+ * valid deduplication id when given. what names the body in messages
+ * ("Message", "MessageBody"). Returns 0 or HL_EINVAL with the reason in
+ * err. */
+int hl_aws_message_check(const char *what, const hl_aws_message *m, bool fifo, char *err, size_t errlen);
 
 /* A MessageGroupId or MessageDeduplicationId: 1..128 characters of
  * A-Z a-z 0-9 and ASCII punctuation. */

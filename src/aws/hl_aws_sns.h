@@ -15,35 +15,17 @@
 /* The client's service: signing name "sns", the Query protocol. */
 extern const hl_aws_service hl_sns_service;
 
-typedef struct {
-  const char *topic_arn;
-  const char *message; /* any bytes that pass hl_aws_message_check */
-  size_t message_len;
-  const hl_aws_attr *attrs;
-  size_t n_attrs;
-  const char *group_id; /* FIFO topics */
-  const char *dedup_id; /* FIFO topics, optional */
-} hl_sns_publish_req;
-
-typedef struct {
-  char message_id[128];      /* "" when the answer did not name one */
-  char sequence_number[128]; /* FIFO topics */
-} hl_sns_publish_result;
-
-/* res is NULL unless st->verdict is OK; it lives until the callback returns. */
-typedef void (*hl_sns_publish_cb)(void *data, const hl_aws_status *st, const hl_sns_publish_result *res);
-
 /* Builds the form body of a Publish (what hl_sns_publish sends). Returns 0,
  * or HL_EINVAL with the reason in err: a bad topic ARN, a message or
  * attribute SNS cannot carry, a FIFO topic without a valid group id. */
-int hl_sns_publish_body(const hl_sns_publish_req *req, hl_buf *body, char *err, size_t errlen);
+int hl_sns_publish_body(const char *topic_arn, const hl_aws_message *m, hl_buf *body, char *err, size_t errlen);
 /* Publishes through c (made with hl_sns_service). Returns 0 (cb runs
  * once, later, on the loop) or HL_EINVAL with the reason in err (cb never
  * runs). */
-int hl_sns_publish(hl_aws_client *c, const hl_sns_publish_req *req, hl_sns_publish_cb cb, void *data, char *err,
-                   size_t errlen);
+int hl_sns_publish(hl_aws_client *c, const char *topic_arn, const hl_aws_message *m, hl_aws_message_cb cb,
+                   void *data, char *err, size_t errlen);
 
 /* Reads MessageId and SequenceNumber out of a PublishResponse. */
-void hl_sns_publish_parse(const char *xml, size_t len, hl_sns_publish_result *res);
+void hl_sns_publish_parse(const char *xml, size_t len, hl_aws_message_result *res);
 
 #endif

@@ -14,43 +14,39 @@
 
 const hl_aws_service hl_sqs_service = {"sqs", "application/x-amz-json-1.0", &hl_aws_protocol_json};
 
-int hl_sqs_send_body(const hl_sqs_send_req *req, hl_buf *body, char *err, size_t errlen) {
+int hl_sqs_send_body(const char *queue_url, const hl_aws_message *m, hl_buf *body, char *err, size_t errlen) {
   bool fifo = false;
-  if (hl_sqs_queue_url_check(req->queue_url, &fifo, err, errlen) != 0) return HL_EINVAL;
-  if (hl_aws_message_check("MessageBody", req->body, req->body_len, req->attrs, req->n_attrs, err, errlen) != 0)
+  if (hl_sqs_queue_url_check(queue_url, &fifo, err, errlen) != 0 ||
+      hl_aws_message_check("MessageBody", m, fifo, err, errlen) != 0)
     return HL_EINVAL;
-  if (fifo && hl_aws_fifo_id_check("MessageGroupId (required for a FIFO queue)", req->group_id, err, errlen) != 0)
-    return HL_EINVAL;
-  if (fifo && req->dedup_id && hl_aws_fifo_id_check("MessageDeduplicationId", req->dedup_id, err, errlen) != 0)
-    return HL_EINVAL;
-  hl_buf_reserve(body, req->body_len + req->body_len / 8 + 256);
+  hl_buf_reserve(body, m->len + m->len / 8 + 256);
   hl_jw w;
   hl_jw_init(&w, body);
   hl_jw_obj_begin(&w);
   hl_jw_key(&w, "QueueUrl");
-  hl_jw_str(&w, req->queue_url);
+  hl_jw_str(&w, queue_url);
   hl_jw_key(&w, "MessageBody");
-  hl_jw_strn(&w, req->body, req->body_len);
-  if (req->n_attrs) {
+  hl_jw_strn(&w, m->body, m->len);
+  if (m->n_attrs) {
     hl_jw_key(&w, "MessageAttributes");
     hl_jw_obj_begin(&w);
-    for (size_t i = 0; i < req->n_attrs; i++) {
-      hl_jw_key(&w, req->attrs[i].name);
+    for (size_t i = 0; i < m->n_attrs; i++) {
+      hl_jw_key(&w, m->attrs[i].name);
       hl_jw_obj_begin(&w);
       hl_jw_key(&w, "DataType");
       hl_jw_str(&w, "String");
       hl_jw_key(&w, "StringValue");
-      hl_jw_str(&w, req->attrs[i].value);
+      hl_jw_str(&w, m->attrs[i].value);
       hl_jw_obj_end(&w);
     }
     hl_jw_obj_end(&w);
   }
   if (fifo) {
     hl_jw_key(&w, "MessageGroupId");
-    hl_jw_str(&w, req->group_id);
-    if (req->dedup_id) {
+    hl_jw_str(&w, m->group_id);
+    if (m->dedup_id) {
       hl_jw_key(&w, "MessageDeduplicationId");
-      hl_jw_str(&w, req->dedup_id);
+      hl_jw_str(&w, m->dedup_id);
     }
   }
   hl_jw_obj_end(&w);
@@ -58,7 +54,7 @@ int hl_sqs_send_body(const hl_sqs_send_req *req, hl_buf *body, char *err, size_t
 }
 
 typedef struct {
-  hl_sqs_send_cb cb;
+  hl_aws_message_cb cb;
   void *data;
   char md5[33]; /* hex MD5 of the body sent */
 } send_call;
@@ -82,7 +78,7 @@ static void on_send(void *data, const hl_aws_status *st, const hl_json *resp) {
     sc.cb(sc.data, &bad, NULL);
     return;
   }
-  hl_sqs_send_result res;
+  hl_aws_message_result res;
   memset(&res, 0, sizeof res);
   const char *id = hl_json_str(hl_json_get(resp, "MessageId"));
   const char *seq = hl_json_str(hl_json_get(resp, "SequenceNumber"));
@@ -91,10 +87,10 @@ static void on_send(void *data, const hl_aws_status *st, const hl_json *resp) {
   sc.cb(sc.data, st, &res);
 }
 
-int hl_sqs_send(hl_aws_client *c, const hl_sqs_send_req *req, hl_sqs_send_cb cb, void *data, char *err,
-                size_t errlen) {
+int hl_sqs_send(hl_aws_client *c, const char *queue_url, const hl_aws_message *m, hl_aws_message_cb cb, void *data,
+                char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (hl_sqs_send_body(req, &body, err, errlen) != 0) {
+  if (hl_sqs_send_body(queue_url, m, &body, err, errlen) != 0) {
     hl_buf_dispose(&body);
     return HL_EINVAL;
   }
@@ -102,7 +98,7 @@ int hl_sqs_send(hl_aws_client *c, const hl_sqs_send_req *req, hl_sqs_send_cb cb,
   sc->cb = cb;
   sc->data = data;
   uint8_t d[16];
-  mbedtls_md5_ret((const unsigned char *)req->body, req->body_len, d);
+  mbedtls_md5_ret((const unsigned char *)m->body, m->len, d);
   hl_hex(d, sizeof d, sc->md5);
   hl_aws_client_call_json(c, TARGET, &body, NULL, on_send, sc);
   return 0;

@@ -17,31 +17,13 @@
 
 extern const hl_aws_service hl_sqs_service; /* "sqs", application/x-amz-json-1.0 */
 
-typedef struct {
-  const char *queue_url;
-  const char *body; /* any bytes that pass hl_aws_message_check */
-  size_t body_len;
-  const hl_aws_attr *attrs;
-  size_t n_attrs;
-  const char *group_id; /* FIFO queues */
-  const char *dedup_id; /* FIFO queues, optional */
-} hl_sqs_send_req;
-
-typedef struct {
-  char message_id[128];
-  char sequence_number[128]; /* FIFO queues */
-} hl_sqs_send_result;
-
-/* res is NULL unless st->verdict is OK; it lives until the callback returns. */
-typedef void (*hl_sqs_send_cb)(void *data, const hl_aws_status *st, const hl_sqs_send_result *res);
-
 /* Builds the JSON body of a SendMessage. Returns 0 or HL_EINVAL with the
  * reason in err (bad queue URL, body or attributes SQS cannot carry, FIFO
  * without a valid group id). */
-int hl_sqs_send_body(const hl_sqs_send_req *req, hl_buf *body, char *err, size_t errlen);
+int hl_sqs_send_body(const char *queue_url, const hl_aws_message *m, hl_buf *body, char *err, size_t errlen);
 /* Sends through c (made with hl_sqs_service). Returns 0 (cb runs once,
  * later) or HL_EINVAL with the reason in err (cb never runs). */
-int hl_sqs_send(hl_aws_client *c, const hl_sqs_send_req *req, hl_sqs_send_cb cb, void *data, char *err,
-                size_t errlen);
+int hl_sqs_send(hl_aws_client *c, const char *queue_url, const hl_aws_message *m, hl_aws_message_cb cb, void *data,
+                char *err, size_t errlen);
 
 #endif

@@ -5,7 +5,7 @@
  * each fault class's verdict, retries, and requests it must refuse. */
 #include "hl_test.h"
 #include "hl_testutil.h"
-#include "svc_peer.h"
+#include "aws_testutil.h"
 
 #include "aws/hl_aws_events.h"
 #include "aws/hl_aws_kms.h"
@@ -55,14 +55,7 @@ static void up_with(const char *secret, const char *token, const char *peer_toke
 static void up(void) { up_with(SECRET, NULL, NULL); }
 
 static void down(void) {
-  int closed = 0;
-  hl_aws_creds_close(&creds, on_flag, &closed);
-  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
-  closed = 0;
-  hl_curl_uv_close(&curl, on_flag, &closed);
-  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
-  uv_run(&loop, UV_RUN_DEFAULT);
-  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  aws_loop_close(&loop, &curl, &creds);
   svc_peer_stop(&peer);
 }
 
@@ -97,17 +90,8 @@ static void wait_for(seen *s) {
   HL_ASSERT_EQ_INT(s->calls, 1);
 }
 
-static void on_publish(void *data, const hl_aws_status *st, const hl_sns_publish_result *res) {
-  seen *s = data;
-  s->calls++;
-  s->st = *st;
-  if (res) {
-    snprintf(s->id, sizeof s->id, "%s", res->message_id);
-    snprintf(s->seq, sizeof s->seq, "%s", res->sequence_number);
-  }
-}
-
-static void on_send(void *data, const hl_aws_status *st, const hl_sqs_send_result *res) {
+/* SNS and SQS answer alike. */
+static void on_message(void *data, const hl_aws_status *st, const hl_aws_message_result *res) {
   seen *s = data;
   s->calls++;
   s->st = *st;
@@ -131,18 +115,16 @@ static const hl_aws_attr ATTRS[] = {
 
 static void publish(hl_aws_client *c, const char *topic, const char *body, size_t len, const char *group,
                     const char *dedup, seen *s) {
-  hl_sns_publish_req r = {.topic_arn = topic, .message = body, .message_len = len, .attrs = ATTRS, .n_attrs = 3,
-                          .group_id = group, .dedup_id = dedup};
+  hl_aws_message m = {body, len, ATTRS, 3, group, dedup};
   char err[256] = "";
-  HL_ASSERT_MSG(hl_sns_publish(c, &r, on_publish, s, err, sizeof err) == 0, "%s", err);
+  HL_ASSERT_MSG(hl_sns_publish(c, topic, &m, on_message, s, err, sizeof err) == 0, "%s", err);
   wait_for(s);
 }
 
 static void send_msg(hl_aws_client *c, const char *queue, const char *group, const char *dedup, seen *s) {
-  hl_sqs_send_req r = {.queue_url = queue, .body = BODY, .body_len = sizeof BODY - 1, .attrs = ATTRS, .n_attrs = 3,
-                       .group_id = group, .dedup_id = dedup};
+  hl_aws_message m = {BODY, sizeof BODY - 1, ATTRS, 3, group, dedup};
   char err[256] = "";
-  HL_ASSERT_MSG(hl_sqs_send(c, &r, on_send, s, err, sizeof err) == 0, "%s", err);
+  HL_ASSERT_MSG(hl_sqs_send(c, queue, &m, on_message, s, err, sizeof err) == 0, "%s", err);
   wait_for(s);
 }
 
@@ -219,12 +201,15 @@ HL_TEST(sns_fifo_topics_get_group_and_deduplication_ids) {
   HL_ASSERT_EQ_INT(hl_json_get(&reqs->u.items[1], "MessageDeduplicationId")->type, HL_JSON_NULL);
   hl_json_doc_dispose(&d);
   /* A FIFO topic without a group id is refused before any request. */
-  hl_sns_publish_req r = {.topic_arn = FIFO_TOPIC, .message = "{}", .message_len = 2};
+  hl_aws_message m = {.body = "{}", .len = 2};
   char err[256] = "";
-  HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, FIFO_TOPIC, &m, on_message, &s, err, sizeof err), HL_EINVAL);
   HL_ASSERT_MSG(strstr(err, "MessageGroupId"), "%s", err);
-  r.group_id = "bad id with spaces";
-  HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), HL_EINVAL);
+  m.group_id = "bad id with spaces";
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, FIFO_TOPIC, &m, on_message, &s, err, sizeof err), HL_EINVAL);
+  m.group_id = "g";
+  m.dedup_id = "";
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, FIFO_TOPIC, &m, on_message, &s, err, sizeof err), HL_EINVAL);
   client_close(&c);
   down();
 }
@@ -557,29 +542,30 @@ HL_TEST(what_the_services_cannot_carry_is_refused_before_sending) {
       {"", 0, "empty"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
-    hl_sns_publish_req r = {.topic_arn = TOPIC, .message = bad[i].body, .message_len = bad[i].len};
+    hl_aws_message m = {.body = bad[i].body, .len = bad[i].len};
     err[0] = '\0';
-    HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), HL_EINVAL);
+    HL_ASSERT_EQ_INT(hl_sns_publish(&c, TOPIC, &m, on_message, &s, err, sizeof err), HL_EINVAL);
     HL_ASSERT_MSG(strstr(err, bad[i].why), "case %zu: %s", i, err);
   }
   /* 256 KiB with the attributes is the limit. */
   size_t big = HL_AWS_MESSAGE_MAX - 10;
   char *m = malloc(big);
   memset(m, 'a', big);
-  hl_sns_publish_req r = {.topic_arn = TOPIC, .message = m, .message_len = big, .attrs = ATTRS, .n_attrs = 1};
-  HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), HL_EINVAL);
+  hl_aws_message r = {.body = m, .len = big, .attrs = ATTRS, .n_attrs = 1};
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, TOPIC, &r, on_message, &s, err, sizeof err), HL_EINVAL);
   HL_ASSERT_MSG(strstr(err, "262144"), "%s", err);
   r.n_attrs = 0;
-  HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), 0); /* alone it fits */
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, TOPIC, &r, on_message, &s, err, sizeof err), 0); /* alone it fits */
   wait_for(&s);
   HL_ASSERT_EQ_INT(s.st.verdict, HL_AWS_VERDICT_OK);
   free(m);
   /* Bad targets. */
-  r = (hl_sns_publish_req){.topic_arn = "arn:aws:sqs:eu-west-1:123456789012:q", .message = "{}", .message_len = 2};
-  HL_ASSERT_EQ_INT(hl_sns_publish(&c, &r, on_publish, &s, err, sizeof err), HL_EINVAL);
+  r = (hl_aws_message){.body = "{}", .len = 2};
+  HL_ASSERT_EQ_INT(hl_sns_publish(&c, "arn:aws:sqs:eu-west-1:123456789012:q", &r, on_message, &s, err, sizeof err),
+                   HL_EINVAL);
   HL_ASSERT(strstr(err, "SNS topic ARN"));
-  hl_sqs_send_req q = {.queue_url = "https://sqs.eu-west-1.amazonaws.com/payments", .body = "{}", .body_len = 2};
-  HL_ASSERT_EQ_INT(hl_sqs_send(&c, &q, on_send, &s, err, sizeof err), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_sqs_send(&c, "https://sqs.eu-west-1.amazonaws.com/payments", &r, on_message, &s, err, sizeof err),
+                   HL_EINVAL);
   hl_events_entry e = {.source = "s", .detail_type = "t", .detail = "[1]", .detail_len = 3};
   HL_ASSERT_EQ_INT(hl_events_put(&c, &e, 1, on_put, &s, err, sizeof err), HL_EINVAL);
   HL_ASSERT(strstr(err, "JSON object"));

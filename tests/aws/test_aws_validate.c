@@ -111,19 +111,28 @@ HL_TEST(message_text_attributes_and_fifo_ids) {
   }
   hl_aws_attr attrs[11];
   for (size_t i = 0; i < 11; i++) attrs[i] = (hl_aws_attr){"a", "v"};
-  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", "{}", 2, attrs, 1, err, sizeof err), 0);
-  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", "{}", 2, attrs, 2, err, sizeof err), HL_EINVAL); /* twice */
+  hl_aws_message m = {"{}", 2, attrs, 1, NULL, NULL};
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, false, err, sizeof err), 0);
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, true, err, sizeof err), HL_EINVAL); /* FIFO needs a group */
+  m.group_id = "g";
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, true, err, sizeof err), 0);
+  m.n_attrs = 2;
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, false, err, sizeof err), HL_EINVAL); /* twice */
   static const char *const names[] = {"11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21"};
   for (size_t i = 0; i < 11; i++) attrs[i].name = names[i];
-  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", "{}", 2, attrs, 10, err, sizeof err), 0);
-  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", "{}", 2, attrs, 11, err, sizeof err), HL_EINVAL);
+  m.n_attrs = 10;
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, false, err, sizeof err), 0);
+  m.n_attrs = 11;
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &m, false, err, sizeof err), HL_EINVAL);
   static const char *const bad_names[] = {"", ".a", "a.", "a..b", "a b", "AWS.x", "amazon.x", "a/b"};
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad_names); i++) {
     hl_aws_attr a = {bad_names[i], "v"};
-    HL_ASSERT_MSG(hl_aws_message_check("Message", "{}", 2, &a, 1, err, sizeof err) == HL_EINVAL, "'%s'", bad_names[i]);
+    hl_aws_message one = {"{}", 2, &a, 1, NULL, NULL};
+    HL_ASSERT_MSG(hl_aws_message_check("Message", &one, false, err, sizeof err) == HL_EINVAL, "'%s'", bad_names[i]);
   }
   hl_aws_attr empty = {"webhook-id", ""};
-  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", "{}", 2, &empty, 1, err, sizeof err), HL_EINVAL);
+  hl_aws_message e = {"{}", 2, &empty, 1, NULL, NULL};
+  HL_ASSERT_EQ_INT(hl_aws_message_check("Message", &e, false, err, sizeof err), HL_EINVAL);
   HL_ASSERT_EQ_INT(hl_aws_fifo_id_check("MessageGroupId", "PaymentProcessed:eu/1!", err, sizeof err), 0);
   HL_ASSERT_EQ_INT(hl_aws_fifo_id_check("MessageGroupId", "", err, sizeof err), HL_EINVAL);
   HL_ASSERT_EQ_INT(hl_aws_fifo_id_check("MessageGroupId", "a b", err, sizeof err), HL_EINVAL);
@@ -143,7 +152,7 @@ HL_TEST(query_answers_are_read_as_xml) {
       "<SequenceNumber>10000000000000003000</SequenceNumber></PublishResult>"
       "<ResponseMetadata><RequestId>f187a3c1-376f-11df-8963-01868b7c937a</RequestId></ResponseMetadata>"
       "</PublishResponse>";
-  hl_sns_publish_result r;
+  hl_aws_message_result r;
   hl_sns_publish_parse(ok, sizeof ok - 1, &r);
   HL_ASSERT_EQ_STR(r.message_id, "94f20ce6-13c5-43a0-9a9e-ca52d816e90b");
   HL_ASSERT_EQ_STR(r.sequence_number, "10000000000000003000");

@@ -1,12 +1,20 @@
-/* The SNS/SQS/EventBridge/KMS test peer (tools/aws_service_peer/peer.py)
- * in its own process: it verifies every request's SigV4 with botocore and
- * records what it accepted. It dies with the test process. */
-#ifndef SVC_PEER_H
-#define SVC_PEER_H
+/* Helpers of the AWS tests: the SNS/SQS/EventBridge/KMS test peer
+ * (tools/aws_service_peer/peer.py) in its own process — it verifies every
+ * request's SigV4 with botocore, records what it accepted, and dies with
+ * the test process — and the loop teardown. */
+#ifndef AWS_TESTUTIL_H
+#define AWS_TESTUTIL_H
 
 #include <sys/types.h>
+#include <uv.h>
 
+#include "aws/hl_aws_creds.h"
 #include "json/hl_json.h"
+#include "loop/hl_curl_uv.h"
+
+/* Closes creds (may be NULL), then curl, runs the loop dry and closes it,
+ * asserting that no handle was left open. */
+void aws_loop_close(uv_loop_t *loop, hl_curl_uv *curl, hl_aws_creds_provider *creds);
 
 typedef struct {
   pid_t pid;

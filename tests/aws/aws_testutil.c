@@ -1,4 +1,4 @@
-#include "svc_peer.h"
+#include "aws_testutil.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -79,4 +79,19 @@ long svc_peer_stat(svc_peer *p, const char *name) {
   hl_json_doc_dispose(&doc);
   free(body);
   return (long)v;
+}
+
+static void on_flag(void *data) { *(int *)data = 1; }
+
+void aws_loop_close(uv_loop_t *loop, hl_curl_uv *curl, hl_aws_creds_provider *creds) {
+  int closed = 0;
+  if (creds) {
+    hl_aws_creds_close(creds, on_flag, &closed);
+    while (!closed && uv_run(loop, UV_RUN_ONCE)) {}
+  }
+  closed = 0;
+  hl_curl_uv_close(curl, on_flag, &closed);
+  while (!closed && uv_run(loop, UV_RUN_ONCE)) {}
+  uv_run(loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(loop), 0);
 }
