@@ -201,9 +201,16 @@ static void process_ingress(record *r) {
   hl_json_doc doc;
   hl_json_doc_init(&doc);
   if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  if (hl_json_parse(&doc, r->value ? r->value : "", r->len, NULL) != 0) {
+  hl_json_error jerr;
+  if (hl_json_parse_ex(&doc, r->value ? r->value : "", r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
+    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
     hl_json_doc_dispose(&doc);
-    hl_kafka_header h = {"reason", "invalid_json", 12};
+    hl_event_check e = {0};
+    hl_event_reject_parse(&e, &jerr);
+    char reason[600];
+    snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
+    hl_event_check_dispose(&e);
+    hl_kafka_header h = {"reason", reason, strlen(reason)};
     r->outstanding = 1;
     hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
     return;

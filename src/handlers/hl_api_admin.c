@@ -126,6 +126,19 @@ static void append_schema_errors(hl_jw *w, const hl_schema_errors *errs) {
   hl_jw_arr_end(w);
 }
 
+/* invalid_schema with the errors as details (pointers into the schema). */
+static void respond_schema_errors(hl_http_req *req, int status, const char *what, hl_schema_errors *errs) {
+  hl_buf d = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &d);
+  append_schema_errors(&w, errs);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, errs->count ? errs->items[0].message : "invalid schema document");
+  hl_api_respond_error(req, status, "invalid_schema", msg, d.data);
+  hl_buf_dispose(&d);
+  hl_schema_errors_dispose(errs);
+}
+
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -156,16 +169,17 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   resolve_ctx rctx = {a->reg, NULL, 0};
   hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
   if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
-    hl_buf d = HL_BUF_INIT;
-    hl_jw w;
-    hl_jw_init(&w, &d);
-    append_schema_errors(&w, &errs);
-    char msg[512];
-    snprintf(msg, sizeof msg, "the schema is not usable: %s",
-             errs.count ? errs.items[0].message : "invalid schema document");
-    hl_api_respond_error(req, 400, "invalid_schema", msg, d.data);
-    hl_buf_dispose(&d);
-    hl_schema_errors_dispose(&errs);
+    respond_schema_errors(req, 400, "the schema is not usable", &errs);
+    goto done;
+  }
+  /* What compiles must also be a schema by the letter of its dialect
+   * (e.g. "required" items unique, "$id" without fragment): checked against
+   * the official meta-schema, compiled in. */
+  int meta = hl_schema_check_meta(schema, &errs);
+  if (meta != 0) {
+    respond_schema_errors(req, meta == HL_EINVAL ? 400 : 500,
+                          "the schema does not match the meta-schema of its dialect", &errs);
+    hl_schema_free(compiled);
     goto done;
   }
   hl_schema_errors_dispose(&errs);
@@ -406,6 +420,19 @@ static const char *url_problem(const char *url, bool allow_private, char *buf, s
   return problem;
 }
 
+/* prefix + name escaped as a JSON pointer token (~0, ~1), cut to fit. */
+static void json_pointer_of(const char *prefix, const char *name, size_t len, char *out, size_t cap) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, prefix);
+  for (size_t i = 0; i < len; i++) {
+    if (name[i] == '~') hl_buf_puts(&b, "~0");
+    else if (name[i] == '/') hl_buf_puts(&b, "~1");
+    else hl_buf_putc(&b, name[i]);
+  }
+  snprintf(out, cap, "%s", b.data);
+  hl_buf_dispose(&b);
+}
+
 void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -460,7 +487,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     for (uint32_t i = 0; i < v->len; i++) {
       const hl_json_member *m = &v->u.members[i];
       char ptr[300];
-      snprintf(ptr, sizeof ptr, "/headers/%s", m->key);
+      json_pointer_of("/headers/", m->key, m->key_len, ptr, sizeof ptr);
       bool ok = m->key_len > 0 && m->key_len < 100;
       for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
       if (!ok) { hl_api_respond_field_error(req, ptr, "not a valid header name"); goto done; }

@@ -169,10 +169,17 @@ static void process(hl_pipeline *p, hl_kafka_msg *m) {
   hl_json_doc doc;
   hl_json_error jerr;
   hl_json_doc_init(&doc);
-  if (!m->value || hl_json_parse(&doc, m->value, m->len, &jerr) != 0) {
-    char reason[256];
-    snprintf(reason, sizeof reason, "invalid_json: %s at line %d, column %d", m->value ? jerr.message : "empty record",
-             jerr.line, jerr.column);
+  if (!m->value || hl_json_parse_ex(&doc, m->value, m->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
+    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
+    char reason[600];
+    if (m->value) {
+      hl_event_check e = {0};
+      hl_event_reject_parse(&e, &jerr);
+      snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
+      hl_event_check_dispose(&e);
+    } else {
+      snprintf(reason, sizeof reason, "invalid_json: empty record");
+    }
     hl_json_doc_dispose(&doc);
     dead_letter(p, m, reason);
     return;
