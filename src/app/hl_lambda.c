@@ -244,6 +244,17 @@ static void process_ingress(record *r) {
   on_record_produced(r, 0);
 }
 
+/* A record that cannot be delivered as it is goes to the dead-letter topic
+ * with the reason; without Kafka it is reported failed (never dropped). */
+static void dead_letter_record(record *r, const char *reason) {
+  hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
+              hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
+  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
+  hl_kafka_header h = {"reason", reason, strlen(reason)};
+  r->outstanding = 1;
+  hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
+}
+
 /* Puts a record back on its retry topic unchanged (not due before the deadline). */
 static void requeue_record(record *r) {
   if (!L.kafka) { record_settled(r, REC_FAILED); return; }
@@ -291,8 +302,14 @@ static void dispatch_record(record *r) {
       return;
     }
   }
+  if (!r->key || r->key_len == 0) {
+    /* The key is the event id, the partner's webhook-id: without it there
+     * is nothing to de-duplicate on. */
+    dead_letter_record(r, "missing_key: egress records carry the event id as their key");
+    return;
+  }
   hl_eq_item it = {0};
-  it.d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
+  it.d.event_id = hl_strndup(r->key, r->key_len);
   it.d.subscription_id = hl_strdup(s->rec.subscription_id);
   char *attempt = header_str(r, "attempt");
   it.d.attempts = attempt ? strtoll(attempt, NULL, 10) : 0;

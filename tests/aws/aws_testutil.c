@@ -4,43 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "hl_test.h"
 #include "hl_testutil.h"
 
 void svc_peer_start(svc_peer *p, const char *akid, const char *secret, const char *token) {
-  int fds[2];
-  HL_ASSERT(pipe(fds) == 0);
-  char script[512];
+  char script[512], log[256];
   snprintf(script, sizeof script, "%s/tools/aws_service_peer/peer.py", HL_SOURCE_DIR);
-  pid_t pid = fork();
-  HL_ASSERT(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    /* Debian's python3 is where python3-botocore is installed. */
-    char *argv[] = {"/usr/bin/python3", script, "--access-key", (char *)akid, "--secret-key", (char *)secret,
-                    "--token", (char *)(token ? token : ""), NULL};
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  close(fds[1]);
-  char line[32] = "";
-  size_t n = 0;
-  while (n < sizeof line - 1) {
-    ssize_t r = read(fds[0], line + n, 1);
-    if (r <= 0 || line[n] == '\n') break;
-    n++;
-  }
-  line[n] = '\0';
-  close(fds[0]);
-  p->pid = pid;
-  p->port = atoi(line);
-  HL_ASSERT_MSG(p->port > 0, "the service peer did not start (is python3-botocore installed?)");
+  /* Debian's python3 is where python3-botocore is installed. */
+  char *argv[] = {"/usr/bin/python3", script, "--access-key", (char *)akid, "--secret-key", (char *)secret,
+                  "--token", (char *)(token ? token : ""), NULL};
+  p->port = hl_spawn_listening(argv, NULL, hl_log_path("aws_service_peer", log, sizeof log), &p->pid, 15000);
+  HL_ASSERT_MSG(p->port > 0, "the service peer did not start (is python3-botocore installed?); see %s", log);
   snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
 }
 

@@ -34,8 +34,7 @@ static char *url_of(const char *token) {
 }
 
 HL_TEST(the_published_signers_tokens_byte_for_byte) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/tests/vectors/msk-iam/vectors.json", HL_SOURCE_DIR);
+  const char *path = hl_vector_path("msk-iam/vectors.json");
   size_t len;
   char *text = hl_read_file(path, &len);
   HL_ASSERT_MSG(text, "cannot read %s", path);
@@ -125,15 +124,10 @@ static void on_token(void *data, int status, const char *token, int64_t expiry_m
 
 /* The credentials endpoint of tools/aws_peer; auth: the token it demands. */
 static pid_t creds_peer(int *port, const char *ttl, const char *auth) {
-  *port = hl_free_port();
-  char listen[64];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", *port);
-  char *argv[] = {(char *)hl_bin_path("tools/aws_peer/hl_aws_peer"), "--listen", listen, "--upstream",
-                  "http://127.0.0.1:1/", "--creds-akid", "ASIAEXAMPLE", "--creds-secret", "s3cr3t",
-                  "--creds-token", "tok+en/=", "--creds-ttl-s", (char *)ttl, "--creds-auth", (char *)auth, NULL};
-  pid_t pid = hl_spawn(argv, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(*port, 5000) == 0);
-  return pid;
+  const char *args[] = {"--upstream", "http://127.0.0.1:1/", "--creds-akid", "ASIAEXAMPLE", "--creds-secret",
+                        "s3cr3t", "--creds-token", "tok+en/=", "--creds-ttl-s", ttl, "--creds-auth", auth, NULL};
+  *port = 0;
+  return hl_aws_peer_start(port, args);
 }
 
 static void chain(const char *auth_sent, const char *ttl, void (*check)(hl_aws_creds_provider *cp, int port)) {

@@ -6,7 +6,8 @@ python3-botocore).
 
     /usr/bin/python3 peer.py --access-key AKID --secret-key SECRET [--token T]
 
-binds 127.0.0.1 on a free port and prints it on the first line of stdout.
+binds 127.0.0.1 on port 0 (or --port) and prints "listening 127.0.0.1:<port>"
+on stdout once it listens, as the other test peers do.
 
 Every POST / is first authenticated: the Authorization header must name the
 access key, a scope <date>/<region>/<service>/aws4_request, and signed headers
@@ -470,7 +471,7 @@ def main():
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
-    print(srv.server_address[1], flush=True)
+    print("listening 127.0.0.1:%d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
