@@ -1,4 +1,5 @@
 #include "app/hl_config.h"
+#include "aws/hl_aws_endpoint.h"
 #include "common/hl_common.h"
 #include "handlers/hl_retry.h"
 #include "json/hl_json.h"
@@ -208,10 +209,13 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     if (strcmp(settings[k].name, "AWS_REGION") == 0) ri = k;
   }
   if (!values[qi]) values[qi] = hl_strdup(values[bi] && *values[bi] ? "kafka" : "embedded");
-  if (!values[di] && values[ri] && *values[ri]) {
-    char ep[256];
-    snprintf(ep, sizeof ep, "https://dynamodb.%s.amazonaws.com", values[ri]);
-    values[di] = hl_strdup(ep);
+  if (!values[di]) {
+    /* AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, then the region's
+     * endpoint (aws/hl_aws_endpoint.h); DYNAMODB_ENDPOINT, when set, won. */
+    hl_buf ep = HL_BUF_INIT;
+    if (hl_aws_endpoint_resolve(HL_AWS_DYNAMODB, values[ri], NULL, NULL, NULL, NULL, &ep))
+      values[di] = hl_buf_steal(&ep, NULL);
+    hl_buf_dispose(&ep);
   }
   for (size_t k = 0; k < NSETTINGS; k++) {
     if (rc == 0 && settings[k].offset == (size_t)-1) rc = typed(c, settings[k].name, values[k], err);
@@ -236,7 +240,7 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     rc = HL_EINVAL;
   }
   if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
-    hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT)");
+    hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
   }
   return rc;

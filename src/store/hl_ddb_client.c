@@ -5,7 +5,7 @@
 
 #include "common/hl_common.h"
 
-static const hl_aws_json_service DYNAMODB = {"dynamodb", "application/x-amz-json-1.0"};
+static const hl_aws_json_service DYNAMODB = {"dynamodb", "application/x-amz-json-1.0", &hl_aws_protocol_json};
 
 void hl_ddb_default_endpoint(hl_buf *out, const char *region) {
   hl_buf_puts(out, "https://dynamodb.");
