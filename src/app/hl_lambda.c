@@ -67,6 +67,7 @@ typedef struct {
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
   hl_kafka_config kcfg;
+  hl_pipeline_options popt;    /* topics, schedule and metrics for the shared record handling */
   bool partial_batch;
   /* Schemas and subscriptions load while the first /next is pending, so the
    * store's latency stays out of the init phase; an invocation that comes
@@ -175,7 +176,8 @@ static void record_settled(record *r, rec_state st) {
 
 /* --- producing (processor fan-out, retry and dead-letter topics) --------------------------- */
 
-static const char *header_of(const record *r, const char *name, size_t *len) {
+static const void *rec_header(const hl_pipeline_rec *pr, const char *name, size_t *len) {
+  const record *r = pr->src;
   for (size_t i = r->nheaders; i-- > 0;)
     if (strcmp(r->headers[i].name, name) == 0) {
       if (len) *len = r->headers[i].len;
@@ -184,10 +186,9 @@ static const char *header_of(const record *r, const char *name, size_t *len) {
   return NULL;
 }
 
-static char *header_str(const record *r, const char *name) {
-  size_t n = 0;
-  const char *v = header_of(r, name, &n);
-  return v ? hl_strndup(v, n) : NULL;
+static hl_pipeline_rec rec_of(const record *r) {
+  return (hl_pipeline_rec){.topic = r->topic, .partition = r->partition, .offset = r->offset, .key = r->key,
+                           .key_len = r->key_len, .value = r->value, .len = r->len, .header = rec_header, .src = r};
 }
 
 static void on_record_produced(void *data, int status) {
@@ -197,44 +198,19 @@ static void on_record_produced(void *data, int status) {
   record_settled(r, r->produce_failed ? REC_FAILED : REC_OK);
 }
 
+/* The shared processor and dead letters answer for one record. */
+static void on_record_handled(void *data, int status) { record_settled(data, status == 0 ? REC_OK : REC_FAILED); }
+
 static void process_ingress(record *r) {
-  hl_json_doc doc;
-  hl_json_doc_init(&doc);
   if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  if (hl_json_parse(&doc, r->value ? r->value : "", r->len, NULL) != 0) {
-    hl_json_doc_dispose(&doc);
-    hl_kafka_header h = {"reason", "invalid_json", 12};
-    r->outstanding = 1;
-    hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
-    return;
-  }
-  hl_event_check e;
-  hl_event_check_run(&L.reg, doc.root, r->value, r->len, false, &e);
-  hl_json_doc_dispose(&doc);
-  r->outstanding = 1; /* held while producing */
-  if (e.status != 0) {
-    char reason[600];
-    snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
-    hl_kafka_header h = {"reason", reason, strlen(reason)};
-    r->outstanding++;
-    hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
-  } else {
-    char now[24];
-    snprintf(now, sizeof now, "%" PRId64, hl_wall_ms());
-    for (size_t i = 0; i < e.nsubs; i++) {
-      hl_sub *s = hl_registry_sub_get(&L.reg, e.subs[i]);
-      if (!s) continue;
-      hl_kafka_header h[4] = {
-        {"subscription_id", s->rec.subscription_id, strlen(s->rec.subscription_id)},
-        {"attempt", "0", 1}, {"event_type", e.type, strlen(e.type)}, {"accepted_ms", now, strlen(now)},
-      };
-      r->outstanding++;
-      hl_kafka_produce(L.kafka, s->rec.egress_topic, e.id, strlen(e.id), r->value, r->len, h, 4, on_record_produced, r);
-    }
-    L.metrics.events_processed++;
-  }
-  hl_event_check_dispose(&e);
-  on_record_produced(r, 0);
+  hl_pipeline_rec pr = rec_of(r);
+  hl_pipeline_process(L.kafka, &L.reg, &L.popt, &pr, on_record_handled, r);
+}
+
+static void dead_letter_record(record *r, const char *reason) {
+  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
+  hl_pipeline_rec pr = rec_of(r);
+  hl_pipeline_dead_letter(L.kafka, &L.popt, &pr, reason, on_record_handled, r);
 }
 
 /* Puts a record back on its retry topic unchanged (not due before the deadline). */
@@ -250,9 +226,7 @@ static void requeue_record(record *r) {
 static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
   (void)data;
   if (!L.kafka) { hl_dispatch_forwarded(dl, HL_EUNSUPPORTED); return; }
-  hl_pipeline_options po = {.retry_prefix = L.cfg->retry_topic_prefix, .dlq_topic = L.cfg->dlq_topic,
-                            .schedule = L.schedule};
-  hl_pipeline_forward(L.kafka, &po, dl, outcome, delay_ms);
+  hl_pipeline_forward(L.kafka, &L.popt, dl, outcome, delay_ms);
 }
 
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
@@ -266,39 +240,18 @@ static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
 }
 
 static void dispatch_record(record *r) {
+  hl_pipeline_rec pr = rec_of(r);
   hl_sub *s = NULL;
-  char *sid = header_str(r, "subscription_id");
-  if (sid) s = hl_registry_sub_get(&L.reg, sid);
-  hl_free(sid);
-  if (!s) {
-    hl_log_warn("record for an unknown subscription skipped", "\"topic\":\"%s\",\"offset\":%" PRId64, r->topic, r->offset);
-    record_settled(r, REC_OK);
-    return;
+  int64_t due_ms = 0;
+  const char *reason = NULL;
+  switch (hl_pipeline_classify(&L.reg, &L.popt, &pr, hl_wall_ms(), &s, &due_ms, &reason)) {
+  case HL_REC_DEAD_LETTER: dead_letter_record(r, reason); return;
+  case HL_REC_NOT_DUE: requeue_record(r); return; /* not yet: back on its retry topic, durable */
+  case HL_REC_DELIVER: break;
   }
-  char *due = header_str(r, "due_ms");
-  if (due) {
-    int64_t due_ms = strtoll(due, NULL, 10);
-    hl_free(due);
-    if (due_ms > hl_wall_ms() + 5) { /* not yet: back on its retry topic, durable */
-      requeue_record(r);
-      return;
-    }
-  }
-  hl_eq_item it = {0};
-  it.d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
-  it.d.subscription_id = hl_strdup(s->rec.subscription_id);
-  char *attempt = header_str(r, "attempt");
-  it.d.attempts = attempt ? strtoll(attempt, NULL, 10) : 0;
-  hl_free(attempt);
-  it.d.status = hl_strdup(it.d.attempts ? "RETRYING" : "PENDING");
-  it.body = hl_strndup(r->value ? r->value : "", r->len);
-  it.body_len = r->len;
-  it.trace = header_str(r, "traceparent");
+  hl_eq_item it;
+  hl_pipeline_item(&pr, s, &it);
   if (!it.trace && r->inv->meta.trace_id[0]) it.trace = hl_strdup(r->inv->meta.trace_id); /* X-Amzn-Trace-Id */
-  it.event_type = header_str(r, "event_type");
-  char *acc = header_str(r, "accepted_ms");
-  it.accepted_at = acc ? strtoll(acc, NULL, 10) : hl_wall_ms();
-  hl_free(acc);
   r->in_dispatch = true;
   r->inv->holds++;
   hl_dispatch_submit(&L.dispatch, s, &it, r);
@@ -548,6 +501,11 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
                          o->outcome == HL_OUTCOME_DUPLICATE ? -1.0 : o->latency_s, o->attempt);
 }
 
+static void on_accepted(void *data, size_t nsubs) {
+  (void)data; (void)nsubs; /* the processor fans it out, and counts it there */
+  hl_metrics_on_accepted(&L.metrics);
+}
+
 static void on_init_error_posted(hl_lambda_rt *rt, int status, void *data) {
   (void)rt; (void)status; (void)data;
   L.stop = true;
@@ -650,6 +608,10 @@ int hl_lambda_run(const hl_config *cfg) {
   } else {
     L.have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
     L.source = (hl_dispatch_source){forward, finished, NULL};
+    L.popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
+                                   .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
+                                   .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
+                                   .schedule = L.schedule, .metrics = &L.metrics};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
                                 .default_schedule = L.schedule, .on_outcome = on_outcome, .source = &L.source,
@@ -661,7 +623,8 @@ int hl_lambda_run(const hl_config *cfg) {
                            .store_name = L.store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
                            .default_secret = L.have_secrets, .no_embedded_queue = true,
-                           .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule};
+                           .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule,
+                           .on_accepted = on_accepted};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
     if (cfg->kafka_brokers && *cfg->kafka_brokers) {
       /* The API function produces accepted events to their ingress topics

@@ -75,7 +75,10 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
 
 static void on_accepted(void *data, size_t nsubs) {
   serve *s = data;
-  hl_metrics_on_processed(&s->metrics, nsubs);
+  hl_metrics_on_accepted(&s->metrics);
+  /* The embedded queue fans out in the accept itself; on Kafka the
+   * processor does, and counts it there. */
+  if (!s->kafka) hl_metrics_on_processed(&s->metrics, nsubs);
 }
 
 static void render_metrics(void *data, hl_buf *out) {
@@ -393,6 +396,7 @@ int hl_serve_run(const hl_config *cfg) {
       .processor = c->role != HL_ROLE_DISPATCHER, .dispatcher = c->role != HL_ROLE_PROCESSOR,
       .ingress_prefix = c->ingress_topic_prefix, .egress_prefix = c->egress_topic_prefix,
       .retry_prefix = c->retry_topic_prefix, .dlq_topic = c->dlq_topic, .schedule = s->schedule,
+      .metrics = &s->metrics,
     };
     s->pipe = hl_pipeline_create(&s->loop, s->kafka, &s->reg, s->store, &po);
   }

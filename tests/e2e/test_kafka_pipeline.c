@@ -19,10 +19,22 @@ static hl_mock_kafka mk;
 static e2e_hookloop hk;
 static e2e_partner partner;
 
-static const char *kafka_env[8];
+static const char *kafka_env[12];
 static char brokers_env[700];
 
-static const char *extra_env; /* one more "K=V" for hookloop, or NULL */
+static const char *const *extra_env; /* more "K=V" for hookloop (NULL-terminated), or NULL */
+
+/* hookloop's environment: the broker, the test's tuning, then extra. */
+static void set_env(const char *const *extra) {
+  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk.bootstrap);
+  kafka_env[0] = brokers_env;
+  kafka_env[1] = "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=6000";
+  kafka_env[2] = "HOOKLOOP_RETRY_SCHEDULE=200ms,200ms";
+  kafka_env[3] = "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=4000";
+  size_t n = 4;
+  for (size_t i = 0; extra && extra[i] && n < HL_ARRAY_SIZE(kafka_env) - 1; i++) kafka_env[n++] = extra[i];
+  kafka_env[n] = NULL;
+}
 
 static void start_all(const char *const *extra_topics) {
   memset(&hk, 0, sizeof hk);
@@ -38,13 +50,7 @@ static void start_all(const char *const *extra_topics) {
     snprintf(cmd, sizeof cmd, "create %s 4 3", extra_topics[i]);
     HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
   }
-  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk.bootstrap);
-  kafka_env[0] = brokers_env;
-  kafka_env[1] = "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=6000";
-  kafka_env[2] = "HOOKLOOP_RETRY_SCHEDULE=200ms,200ms";
-  kafka_env[3] = "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=4000";
-  kafka_env[4] = extra_env;
-  kafka_env[5] = NULL;
+  set_env(extra_env);
   e2e_start_partner(&partner, NULL);
   e2e_start_hookloop(&hk, kafka_env);
 }
@@ -80,17 +86,23 @@ static long post(const char *id, const char *currency) {
   return e2e_call("POST", u, body, NULL);
 }
 
-/* Produces one record with kcat, as an outside producer would. */
-static void kcat_produce(const char *topic, const char *key, const char *value) {
+/* Produces one record with kcat, as an outside producer would, with one
+ * header "name=value" (or none). */
+static void kcat_produce_h(const char *topic, const char *key, const char *value, const char *header) {
   char path[256];
   snprintf(path, sizeof path, "/tmp/hookloop-kcat-%d.txt", getpid());
   FILE *f = fopen(path, "w");
   fprintf(f, "%s|%s\n", key, value);
   fclose(f);
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s -K '|' -l %s 2>/dev/null", mk.bootstrap, topic, path);
+  char cmd[1200], h[300] = "";
+  if (header) snprintf(h, sizeof h, "-H '%s'", header);
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s %s -K '|' -l %s 2>/dev/null", mk.bootstrap, topic, h, path);
   HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
   unlink(path);
+}
+
+static void kcat_produce(const char *topic, const char *key, const char *value) {
+  kcat_produce_h(topic, key, value, NULL);
 }
 
 /* Produces n Payment records keyed prefix-0..n-1 with one kcat run. */
@@ -422,8 +434,11 @@ static int64_t metric_of(const char *line_prefix) {
   char u[256], *body = NULL;
   snprintf(u, sizeof u, "%s/metrics", hk.base);
   HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
-  const char *at = body ? strstr(body, line_prefix) : NULL;
-  int64_t v = at ? strtoll(at + strlen(line_prefix), NULL, 10) : -1;
+  /* The sample's line, not the "# HELP name ..." one. */
+  char want[256];
+  snprintf(want, sizeof want, "\n%s", line_prefix);
+  const char *at = body ? strstr(body, want) : NULL;
+  int64_t v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
   free(body);
   return v;
 }
@@ -435,7 +450,8 @@ static int64_t metric_of(const char *line_prefix) {
 HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   enum { N = 400, LIMIT = 4, CHUNK = 64 };
   const char *extra[] = {"wh.egress.held.Payment", NULL};
-  extra_env = "LOG_LEVEL=debug"; /* the "partition held" lines */
+  const char *debug[] = {"LOG_LEVEL=debug", NULL}; /* the "partition held" lines */
+  extra_env = debug;
   start_all(extra);
   extra_env = NULL;
   char u[256], body[512];
@@ -490,5 +506,111 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   HL_ASSERT_EQ_INT(stat_of("unique_ids"), 2 + N);
   HL_ASSERT_EQ_INT(stat_of("requests"), 2 + N);
   HL_ASSERT_EQ_INT(metric_of("hookloop_deliveries_total{outcome=\"duplicate\"} "), 0);
+  stop_all();
+}
+
+/* Reads topic until it holds needle (up to 10 s); returns its text (free it). */
+static char *wait_topic_for(const char *topic, const char *needle) {
+  char *text = NULL;
+  for (int i = 0; i < 50; i++) {
+    free(text);
+    text = kcat_consume(topic);
+    if (text && strstr(text, needle)) break;
+    hl_sleep_ms(200);
+  }
+  return text;
+}
+
+/* The line of a kcat dump whose key is key ("key|headers|value"), copied into out. */
+static bool line_of(const char *dump, const char *key, char *out, size_t outlen) {
+  char want[128];
+  snprintf(want, sizeof want, "%s|", key);
+  for (const char *at = dump; at && *at;) {
+    const char *end = strchr(at, '\n');
+    size_t n = end ? (size_t)(end - at) : strlen(at);
+    if (strncmp(at, want, strlen(want)) == 0) {
+      snprintf(out, outlen, "%.*s", (int)n, at);
+      return true;
+    }
+    at = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+/* Any producer may write to wh.egress.<partner_id>.<event_type>: a record
+ * without a subscription_id header belongs to the subscription registered
+ * with that topic, also when the partner id has a dot in it. A record that
+ * names no known subscription goes to the dead-letter topic, never
+ * acknowledged and lost. */
+HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_dead_lettered, 180) {
+  const char *extra[] = {"wh.egress.acme.eu.Payment", "wh.egress.nobody.Payment", NULL};
+  start_all(extra);
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"acme.eu\",\"event_type\":\"Payment\",\"url\":\"%s/hook/dotted\"}",
+           partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  static const char ev[] = "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":2.50}";
+  char v[256];
+  snprintf(v, sizeof v, ev, "k-by-topic");
+  kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
+  snprintf(v, sizeof v, ev, "k-nobody");
+  kcat_produce("wh.egress.nobody.Payment", "k-nobody", v);
+  /* A retry record for a subscription that is gone. */
+  snprintf(v, sizeof v, ev, "k-gone");
+  kcat_produce_h("wh.retry.200ms", "k-gone", v, "subscription_id=sub_gone");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 30000, &doc), 1);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[0], "webhook_id")), "k-by-topic");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "k-by-topic", "SUCCESS", 10000));
+  char *dlq = wait_topic_for("wh.dlq", "k-gone|");
+  if (dlq && !strstr(dlq, "k-nobody|")) {
+    free(dlq);
+    dlq = wait_topic_for("wh.dlq", "k-nobody|");
+  }
+  char line[1024];
+  HL_ASSERT_MSG(dlq && line_of(dlq, "k-nobody", line, sizeof line), "dlq: %s", dlq ? dlq : "");
+  HL_ASSERT_MSG(strstr(line, "reason=unknown_subscription") && strstr(line, "source_topic=wh.egress.nobody.Payment") &&
+                strstr(line, "\"k-nobody\""), "%s", line);
+  HL_ASSERT_MSG(line_of(dlq, "k-gone", line, sizeof line), "dlq: %s", dlq);
+  HL_ASSERT_MSG(strstr(line, "reason=unknown_subscription") && strstr(line, "source_topic=wh.retry.200ms"), "%s", line);
+  HL_ASSERT_MSG(!strstr(dlq, "k-by-topic|"), "dlq: %s", dlq);
+  free(dlq);
+  stop_all();
+}
+
+static int64_t metric_reaching(const char *line_prefix, int64_t want) {
+  int64_t v = -1;
+  for (int waited = 0; waited < 10000 && (v = metric_of(line_prefix)) < want; waited += 100) hl_sleep_ms(100);
+  return v;
+}
+
+/* /metrics in Kafka mode counts what each stage did: the API's accepts,
+ * the processor's records (from the API or any producer, dead-lettered
+ * ones included) and every dead letter. */
+HL_TEST_T(metrics_count_the_processor_and_its_dead_letters, 180) {
+  start_all(NULL);
+  setup_subs();
+  HL_ASSERT_EQ_INT(post("k-m-1", "EUR"), 202); /* fast and eur */
+  HL_ASSERT_EQ_INT(post("k-m-2", "USD"), 202); /* fast */
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-3",
+               "{\"eventHeader\":{\"uuid\":\"k-m-3\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-bad", "{not json");
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-invalid", "{\"eventHeader\":{\"eventType\":\"Payment\"}}");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 3, 30000, &doc), 3);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "eur", 2, 30000, &doc), 2);
+  hl_json_doc_dispose(&doc);
+  char *dlq = wait_topic_for("wh.dlq", "k-m-invalid|");
+  HL_ASSERT_MSG(dlq && strstr(dlq, "k-m-bad|") && strstr(dlq, "k-m-invalid|"), "dlq: %s", dlq ? dlq : "");
+  free(dlq);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_deliveries_total{outcome=\"success\"} ", 5), 5);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_events_to_dlq_total ", 2), 2);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_events_processed_total ", 5), 5); /* 3 fanned out, 2 dead-lettered */
+  HL_ASSERT_EQ_INT(metric_of("hookloop_events_accepted_total "), 2);
   stop_all();
 }

@@ -116,8 +116,20 @@ static void register_via_apigw(const char *url) {
   hl_json_doc_dispose(&d);
 }
 
-/* An MSK event with n egress records for the subscription. */
-static char *msk_batch(int first, int n) {
+/* An MSK event with n records on topic (keys and ids msk-<first>...); with
+ * headers: subscription_id names the subscription, then the extra header
+ * "name=value" if any. */
+/* One MSK record header: {"name": [bytes as Java signed bytes]}. */
+static void java_header(hl_jw *w, const char *name, const char *value, size_t len) {
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, name);
+  hl_jw_arr_begin(w);
+  for (size_t i = 0; i < len; i++) hl_jw_int(w, (signed char)value[i]);
+  hl_jw_arr_end(w);
+  hl_jw_obj_end(w);
+}
+
+static char *msk_batch_on(const char *topic, int first, int n, bool sub_header, const char *extra_header) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &b);
@@ -126,7 +138,9 @@ static char *msk_batch(int first, int n) {
   hl_jw_key(&w, "eventSourceArn"); hl_jw_str(&w, "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
   hl_jw_key(&w, "records");
   hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "wh.egress.acme.Payment-0");
+  char pkey[300];
+  snprintf(pkey, sizeof pkey, "%s-0", topic);
+  hl_jw_key(&w, pkey);
   hl_jw_arr_begin(&w);
   for (int i = first; i < first + n; i++) {
     char id[32], value[128];
@@ -136,7 +150,7 @@ static char *msk_batch(int first, int n) {
     hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
     hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
     hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "topic"); hl_jw_str(&w, "wh.egress.acme.Payment");
+    hl_jw_key(&w, "topic"); hl_jw_str(&w, topic);
     hl_jw_key(&w, "partition"); hl_jw_int(&w, 0);
     hl_jw_key(&w, "offset"); hl_jw_int(&w, i);
     hl_jw_key(&w, "timestamp"); hl_jw_int(&w, 1545084650987);
@@ -145,12 +159,13 @@ static char *msk_batch(int first, int n) {
     hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
     hl_jw_key(&w, "headers");
     hl_jw_arr_begin(&w);
-    hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "subscription_id");
-    hl_jw_arr_begin(&w);
-    for (const char *c = sub_id; *c; c++) hl_jw_int(&w, (signed char)*c); /* Java signed bytes */
-    hl_jw_arr_end(&w);
-    hl_jw_obj_end(&w);
+    if (sub_header) java_header(&w, "subscription_id", sub_id, strlen(sub_id));
+    if (extra_header) {
+      const char *eq = strchr(extra_header, '=');
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)(eq - extra_header), extra_header);
+      java_header(&w, name, eq + 1, strlen(eq + 1));
+    }
     hl_jw_arr_end(&w);
     hl_jw_obj_end(&w);
     hl_buf_dispose(&k);
@@ -161,6 +176,9 @@ static char *msk_batch(int first, int n) {
   hl_jw_obj_end(&w);
   return hl_buf_steal(&b, NULL);
 }
+
+/* n egress records for the subscription. */
+static char *msk_batch(int first, int n) { return msk_batch_on("wh.egress.acme.Payment", first, n, true, NULL); }
 
 HL_TEST_T(api_gateway_and_msk_batches, 120) {
   int port = emu_start();
@@ -341,6 +359,22 @@ HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
   hl_buf_dispose(&all_src);
 }
 
+/* A whole topic as kcat prints it with format fmt (free the result). */
+static char *topic_dump(const hl_mock_kafka *mk, const char *topic, const char *fmt) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t %s -o beginning -e -q -f '%s' 2>/dev/null", mk->bootstrap, topic,
+           fmt);
+  FILE *p = popen(cmd, "r");
+  HL_ASSERT(p != NULL);
+  hl_buf b = HL_BUF_INIT;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, p)) > 0) hl_buf_append(&b, chunk, n);
+  pclose(p);
+  hl_buf_puts(&b, "");
+  return hl_buf_steal(&b, NULL);
+}
+
 HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   hl_mock_kafka mk;
   HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
@@ -363,17 +397,13 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
   HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
   HL_ASSERT_MSG(took < 3000, "answered after %llu ms, past the deadline", (unsigned long long)took);
-  char cmd[1200], out[4096] = "";
-  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.retry.100ms -o beginning -e -q -f '%%k\\n' 2>/dev/null", mk.bootstrap);
-  FILE *p = popen(cmd, "r");
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = '\0';
-  pclose(p);
+  char *out = topic_dump(&mk, "wh.retry.100ms", "%k\\n");
   for (int i = 900; i < 905; i++) {
     char id[32];
     snprintf(id, sizeof id, "msk-%d\n", i);
     HL_ASSERT_MSG(strstr(out, id) != NULL, "%s is not on the retry topic: %s", id, out);
   }
+  free(out);
   free(batch);
   /* The producer route of the API function: 202 once the ingress topic
    * has the event (acks=all), the bytes as sent. */
@@ -384,13 +414,89 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   r = emu_wait(emu_push(ev, 0), 20000);
   HL_ASSERT_EQ_INT(status_of(r), 202);
   free(ev);
-  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.ingress.payments.Payment.v1 -o beginning -e -q "
-           "-f '%%k|%%s\n' 2>/dev/null", mk.bootstrap);
-  p = popen(cmd, "r");
-  n = fread(out, 1, sizeof out - 1, p);
-  out[n] = '\0';
-  pclose(p);
+  out = topic_dump(&mk, "wh.ingress.payments.Payment.v1", "%k|%s\\n");
   HL_ASSERT_MSG(strstr(out, "e-api-1|") && strstr(out, "\"amount\":1.50"), "ingress: %s", out);
+  free(out);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_mock_kafka_stop(&mk);
+}
+
+/* The last EMF line's value of name in the function's log, -1 if none. */
+static int64_t last_emf(const char *name) {
+  char path[700], key[80];
+  snprintf(path, sizeof path, "%s/lambda.log", dir);
+  snprintf(key, sizeof key, "\"%s\":", name);
+  char *log = hl_read_file(path, NULL);
+  int64_t v = -1;
+  for (const char *at = log; at && (at = strstr(at, "{\"_aws\":")) != NULL; at++) {
+    const char *k = strstr(at, key);
+    if (k) v = strtoll(k + strlen(key), NULL, 10);
+  }
+  free(log);
+  return v;
+}
+
+/* A record on wh.egress.<partner_id>.<event_type> without a subscription_id
+ * header belongs to the subscription of that topic; one that names no known
+ * subscription goes to the dead-letter topic (counted in events_to_dlq),
+ * and without Kafka to put it there it fails, never reported done. */
+HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) {
+  hl_mock_kafka mk;
+  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.dlq 1 1") == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.egress.acme.Payment 1 1") == 0);
+  static char brokers[700];
+  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
+  int port = emu_start();
+  e2e_start_partner(&partner, NULL);
+  const char *env[] = {brokers, NULL};
+  start_lambda(port, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/bytopic", partner.base);
+  register_via_apigw(url);
+  char *batch = msk_batch_on("wh.egress.acme.Payment", 1000, 3, false, NULL);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "bytopic", 3, 5000, &doc), 3);
+  hl_json_doc_dispose(&doc);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1100, 2, false, NULL);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  HL_ASSERT_EQ_INT(last_emf("events_to_dlq"), 2);
+  /* An ingress batch: the processor counts what it fanned out. */
+  batch = msk_batch_on("wh.ingress.payments.Payment.v1", 1200, 2, false, NULL);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  free(batch);
+  HL_ASSERT_EQ_INT(last_emf("EventsProcessed"), 2);
+  char *dlq = topic_dump(&mk, "wh.dlq", "%k|%h\\n");
+  for (int i = 1100; i < 1102; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "msk-%d|reason=unknown_subscription,source_topic=wh.egress.nobody.Payment,", i);
+    HL_ASSERT_MSG(strstr(dlq, want) != NULL, "no %s on the dead-letter topic: %s", want, dlq);
+  }
+  HL_ASSERT_MSG(!strstr(dlq, "msk-100"), "%s", dlq);
+  free(dlq);
+  char *egress = topic_dump(&mk, "wh.egress.acme.Payment", "%k\\n");
+  HL_ASSERT_MSG(strstr(egress, "msk-1200") && strstr(egress, "msk-1201"), "egress: %s", egress);
+  free(egress);
+  stop_lambda();
+  /* Without Kafka the dead letter cannot be made: the record is a failure. */
+  const char *penv[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
+  start_lambda(port, penv);
+  register_via_apigw(url);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1300, 1, false, NULL);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_MSG(strstr(r->body, "\"offset\":1300") != NULL, "%s", r->body);
+  free(batch);
   stop_lambda();
   e2e_stop_partner(&partner);
   emu_stop();
