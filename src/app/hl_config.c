@@ -28,6 +28,7 @@ static const setting settings[] = {
   T("HOOKLOOP_ROLE", "all"),
   S("KAFKA_BROKERS", kafka_brokers, NULL),
   S("KAFKA_GROUP_ID", kafka_group_id, "hookloop"),
+  S("KAFKA_GROUP_INSTANCE_ID", kafka_group_instance_id, NULL),
   S("KAFKA_SECURITY_PROTOCOL", kafka_security_protocol, "plaintext"),
   S("DYNAMODB_ENDPOINT", dynamodb_endpoint, NULL),
   S("AWS_REGION", aws_region, NULL),

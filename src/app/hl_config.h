@@ -20,6 +20,7 @@ typedef struct {
   hl_queue_kind queue;
   hl_role role;
   char *kafka_brokers, *kafka_group_id, *kafka_security_protocol;
+  char *kafka_group_instance_id; /* KAFKA_GROUP_INSTANCE_ID: static membership (KIP-345), NULL: dynamic */
   char *dynamodb_endpoint, *aws_region;
   char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
   /* ECS container credentials endpoint (used when the keys above are unset). */

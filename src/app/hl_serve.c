@@ -140,6 +140,16 @@ static void start_drain(serve *s) {
   uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
 }
 
+/* The consumer will consume no more (fenced by a member with the same
+ * KAFKA_GROUP_INSTANCE_ID): drain and exit non-zero, so that the
+ * orchestrator restarts the task rather than leave its partitions idle. */
+static void on_kafka_fatal(void *data, const char *reason) {
+  serve *s = data;
+  (void)reason; /* logged by hl_kafka */
+  s->exit_code = 1;
+  start_drain(s);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   serve *s = h->data;
   hl_log_info("signal received; draining", "\"signal\":%d", signum);
@@ -386,8 +396,10 @@ int hl_serve_run(const hl_config *cfg) {
     const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
     const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
     s->kcfg = (hl_kafka_config){.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
+                                .group_instance_id = c->kafka_group_instance_id,
                                 .security_protocol = c->kafka_security_protocol,
-                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0};
+                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0,
+                                .on_fatal = on_kafka_fatal, .fatal_data = s};
     if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);
       return 2;

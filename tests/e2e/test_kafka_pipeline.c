@@ -614,3 +614,82 @@ HL_TEST_T(metrics_count_the_processor_and_its_dead_letters, 180) {
   HL_ASSERT_EQ_INT(metric_of("hookloop_events_accepted_total "), 2);
   stop_all();
 }
+
+/* How many times librdkafka's cgrp debug lines in hookloop's log say the
+ * member left its group (a LeaveGroup). */
+static int leaves_in_log(void) {
+  char *log = hl_read_file(hk.log, NULL);
+  int n = 0;
+  for (const char *at = log; at && (at = strstr(at, "\": leave (in state")) != NULL; at++) n++;
+  free(log);
+  return n;
+}
+
+/* Static membership (KAFKA_GROUP_INSTANCE_ID, the group.instance.id of
+ * KIP-345). librdkafka's mock cluster — the broker of these tests, from
+ * librdkafka 2.0.2 — reads a JoinGroup's GroupInstanceId and ignores it: a
+ * restarted member joins as a new member, and the killed one keeps its
+ * partitions until the session timeout, just as without static membership.
+ * What a real broker (Kafka >= 2.3, MSK) does with it, handing the
+ * partitions back to the restarted member at once, cannot be shown here.
+ * What is tested: the setting reaches librdkafka (a static member does not
+ * send LeaveGroup when it stops, and a dynamic one does: counted in
+ * librdkafka's cgrp debug lines), and a static member killed with -9 and
+ * restarted with the same id delivers everything, unfenced. The time to the
+ * first delivery after the restart is printed: on the mock it is bounded
+ * by the (lowered, 6 s) session timeout. */
+HL_TEST_T(static_membership_a_killed_member_restarts_with_its_id, 300) {
+  const char *static_env[] = {"KAFKA_GROUP_INSTANCE_ID=hookloop-task-1", "HOOKLOOP_KAFKA_DEBUG=cgrp", NULL};
+  extra_env = static_env;
+  start_all(NULL);
+  extra_env = NULL;
+  setup_subs();
+  enum { N = 40 };
+  char id[64];
+  for (int i = 0; i < N / 2; i++) {
+    snprintf(id, sizeof id, "k-static-%d", i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+  }
+  for (int waited = 0; waited < 60000 && stat_of("unique_ids") < N / 2; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N / 2);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "|JOIN|") != NULL, "no librdkafka cgrp debug lines in the log");
+  free(log);
+  kill(hk.pid, SIGKILL);
+  hl_wait(hk.pid, 5000);
+  hk.pid = 0;
+  e2e_start_hookloop(&hk, kafka_env); /* the same KAFKA_GROUP_INSTANCE_ID */
+  uint64_t t0 = hl_mono_ms();
+  for (int i = N / 2; i < N; i++) {
+    snprintf(id, sizeof id, "k-static-%d", i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+  }
+  uint64_t first = 0;
+  for (int waited = 0; waited < 90000; waited += 50) {
+    int64_t u = stat_of("unique_ids");
+    if (!first && u > N / 2) first = hl_mono_ms() - t0;
+    if (u >= N) break;
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N);
+  printf("static membership: first delivery %llu ms after the restart, all %d after %llu ms "
+         "(the mock broker ignores group.instance.id: bounded by the 6 s session timeout here)\n",
+         (unsigned long long)first, N, (unsigned long long)(hl_mono_ms() - t0));
+  /* A static member stops without leaving the group. */
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  hk.pid = 0;
+  HL_ASSERT_EQ_INT(leaves_in_log(), 0);
+  /* The control: the same without an instance id leaves it. */
+  const char *dynamic_env[] = {"HOOKLOOP_KAFKA_DEBUG=cgrp", NULL};
+  set_env(dynamic_env);
+  e2e_start_hookloop(&hk, kafka_env);
+  HL_ASSERT_EQ_INT(post("k-static-dynamic", "USD"), 202);
+  for (int waited = 0; waited < 90000 && stat_of("unique_ids") < N + 1; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N + 1); /* in the group, consuming */
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  hk.pid = 0;
+  HL_ASSERT(leaves_in_log() >= 1);
+  stop_all();
+}
