@@ -51,6 +51,12 @@ void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
   else snprintf(out, n, "%" PRIu64 "ms", ms);
 }
 
+void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t n) {
+  char tier[32];
+  hl_retry_tier_name(delay_ms, tier, sizeof tier);
+  snprintf(out, n, "%s.%s", retry_prefix, tier);
+}
+
 static bool has_prefix(const char *topic, const char *prefix, size_t plen) {
   return strncmp(topic, prefix, plen - 1) == 0 && topic[plen - 1] == '.';
 }
@@ -425,7 +431,7 @@ static void on_forwarded(void *data, int status) { hl_dispatch_forwarded(data, s
 void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
                          uint64_t delay_ms) {
   const hl_eq_item *it = hl_delivery_item(dl);
-  char attempt[24], due[24], acc[24], topic[300], tier[32];
+  char attempt[24], due[24], acc[24], topic[300];
   snprintf(attempt, sizeof attempt, "%" PRId64, it->d.attempts);
   snprintf(acc, sizeof acc, "%" PRId64, it->accepted_at);
   hl_kafka_header h[7];
@@ -441,10 +447,10 @@ void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_deliver
     /* The tier is the schedule's delay for this retry; Retry-After may push
      * the due time later, which the header carries. */
     uint64_t tier_ms = delay_ms;
-    if (opt->schedule && it->d.attempts >= 1 && (size_t)it->d.attempts <= opt->schedule->n)
-      tier_ms = opt->schedule->delay_ms[it->d.attempts - 1];
-    hl_retry_tier_name(tier_ms, tier, sizeof tier);
-    snprintf(topic, sizeof topic, "%s.%s", opt->retry_prefix, tier);
+    size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
+    if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
+    if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
+    hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
   } else {
     const char *reason = hl_delivery_error(dl);
     h[nh++] = (hl_kafka_header){"reason", reason, strlen(reason)};

@@ -44,6 +44,12 @@ typedef struct {
   const char *ingress_prefix, *egress_prefix, *retry_prefix, *dlq_topic;
   const hl_retry_schedule *schedule;  /* names the retry tiers */
   hl_metrics *metrics;                /* NULL: not counted */
+  /* Retries only ever go to the tiers of `schedule`: one past its end (a
+   * subscription's longer schedule) takes its last tier, the due time
+   * saying when. For Lambda, which consumes a fixed list of tier topics;
+   * serve subscribes to every tier by pattern and keeps a tier's delays
+   * alike, since it waits for a partition's head. */
+  bool closed_tiers;
 } hl_pipeline_options;
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
@@ -70,6 +76,8 @@ void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_deliver
 
 /* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
 void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
+/* The retry topic of a delay's tier: "<retry_prefix>.<tier>". */
+void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t outlen);
 
 /* --- one record, shared by serve's consumer and the Lambda runtime ---------------------------
  *

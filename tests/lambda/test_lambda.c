@@ -22,6 +22,8 @@ static e2e_partner partner;
 
 static const char *bootstrap_binary; /* NULL: the build tree's hookloop */
 
+static void assert_template_tiers(const char *path, const char *schedule_want);
+
 static void start_lambda(int port, const char *const *extra_env) {
   static char api[64], data[600];
   snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
@@ -63,15 +65,16 @@ static char *apigw(const char *method, const char *path, const char *body) {
   hl_jw_obj_begin(&w);
   hl_jw_key(&w, "version"); hl_jw_str(&w, "2.0");
   hl_jw_key(&w, "routeKey"); hl_jw_str(&w, "$default");
-  hl_jw_key(&w, "rawPath"); hl_jw_str(&w, path);
-  hl_jw_key(&w, "rawQueryString"); hl_jw_str(&w, "");
+  const char *q = strchr(path, '?');
+  hl_jw_key(&w, "rawPath"); hl_jw_strn(&w, path, q ? (size_t)(q - path) : strlen(path));
+  hl_jw_key(&w, "rawQueryString"); hl_jw_str(&w, q ? q + 1 : "");
   hl_jw_key(&w, "headers"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "content-type"); hl_jw_str(&w, "application/json");
   hl_jw_obj_end(&w);
   hl_jw_key(&w, "requestContext"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "http"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "method"); hl_jw_str(&w, method);
-  hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+  hl_jw_key(&w, "path"); hl_jw_strn(&w, path, q ? (size_t)(q - path) : strlen(path));
   hl_jw_obj_end(&w);
   hl_jw_obj_end(&w);
   if (body) { hl_jw_key(&w, "body"); hl_jw_str(&w, body); }
@@ -279,6 +282,10 @@ HL_TEST_T(the_packaged_zip_runs_on_its_own, 600) {
   snprintf(cmd, sizeof cmd, "cd %s && LD_LIBRARY_PATH= ldd ./bootstrap | grep -E 'libuv|librdkafka|libhttp_parser' "
            "| grep -v '%s/./lib/' | grep -q . && exit 1 || exit 0", pkg, pkg);
   HL_ASSERT_MSG(system(cmd) == 0, "bootstrap loads libraries from outside the package");
+  /* Beside it, the template to deploy, with a retry event source per tier. */
+  char tpl[700];
+  snprintf(tpl, sizeof tpl, "%s/template.json", pkg);
+  assert_template_tiers(tpl, NULL);
   static char boot[600];
   snprintf(boot, sizeof boot, "%s/bootstrap", pkg);
   bootstrap_binary = boot;
@@ -359,11 +366,12 @@ HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
   hl_buf_dispose(&all_src);
 }
 
-/* A whole topic as kcat prints it with format fmt (free the result). */
+/* A whole topic as kcat prints it with format fmt, or as JSON lines (fmt
+ * NULL: kcat's -J envelope). Free the result. */
 static char *topic_dump(const hl_mock_kafka *mk, const char *topic, const char *fmt) {
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t %s -o beginning -e -q -f '%s' 2>/dev/null", mk->bootstrap, topic,
-           fmt);
+  char cmd[1200], f[200] = "-J";
+  if (fmt) snprintf(f, sizeof f, "-f '%s'", fmt);
+  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t %s -o beginning -e -q %s 2>/dev/null", mk->bootstrap, topic, f);
   FILE *p = popen(cmd, "r");
   HL_ASSERT(p != NULL);
   hl_buf b = HL_BUF_INIT;
@@ -715,4 +723,305 @@ HL_TEST_T(the_default_secret_signs_msk_deliveries, 120) {
   emu_stop();
   kill(proxy, SIGTERM);
   hl_wait(proxy, 3000);
+}
+
+/* What an MSK event source mapping would hand the function for topic: every
+ * record on it (read with kcat's JSON envelope), as one batch. *count gets
+ * their number. */
+static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *count) {
+  char *dump = topic_dump(mk, topic, NULL);
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "eventSource"); hl_jw_str(&w, "aws:kafka");
+  hl_jw_key(&w, "records");
+  hl_jw_obj_begin(&w);
+  char pkey[300];
+  snprintf(pkey, sizeof pkey, "%s-0", topic);
+  hl_jw_key(&w, pkey);
+  hl_jw_arr_begin(&w);
+  *count = 0;
+  for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT_MSG(hl_json_parse(&d, line, strlen(line), NULL) == 0, "kcat -J line: %s", line);
+    const char *key = hl_json_str(hl_json_get(d.root, "key"));
+    const char *value = hl_json_str(hl_json_get(d.root, "payload"));
+    int64_t part = 0, off = 0;
+    hl_json_int64(hl_json_get(d.root, "partition"), &part);
+    hl_json_int64(hl_json_get(d.root, "offset"), &off);
+    HL_ASSERT(key && value && part == 0);
+    hl_buf k = HL_BUF_INIT, v = HL_BUF_INIT;
+    hl_base64_encode(&k, (const uint8_t *)key, strlen(key));
+    hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "topic"); hl_jw_str(&w, topic);
+    hl_jw_key(&w, "partition"); hl_jw_int(&w, part);
+    hl_jw_key(&w, "offset"); hl_jw_int(&w, off);
+    hl_jw_key(&w, "key"); hl_jw_str(&w, k.data);
+    hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
+    hl_jw_key(&w, "headers");
+    hl_jw_arr_begin(&w);
+    const hl_json *hs = hl_json_get(d.root, "headers"); /* ["name", "value", ...] */
+    for (uint32_t i = 0; hs && hs->type == HL_JSON_ARRAY && i + 1 < hs->len; i += 2)
+      java_header(&w, hl_json_str(&hs->u.items[i]), hl_json_str(&hs->u.items[i + 1]),
+                  strlen(hl_json_str(&hs->u.items[i + 1])));
+    hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+    hl_buf_dispose(&k);
+    hl_buf_dispose(&v);
+    hl_json_doc_dispose(&d);
+    (*count)++;
+  }
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_jw_obj_end(&w);
+  free(dump);
+  return hl_buf_steal(&b, NULL);
+}
+
+/* The due_ms header of the first record on topic. */
+static int64_t due_on(const hl_mock_kafka *mk, const char *topic) {
+  char *dump = topic_dump(mk, topic, "%h\\n");
+  const char *at = strstr(dump, "due_ms=");
+  int64_t due = at ? strtoll(at + 7, NULL, 10) : -1;
+  free(dump);
+  return due;
+}
+
+static int records_on(const hl_mock_kafka *mk, const char *topic) {
+  char *dump = topic_dump(mk, topic, "%o\\n");
+  int n = 0;
+  for (const char *p = dump; *p; p++) n += *p == '\n';
+  free(dump);
+  return n;
+}
+
+static emu_result *drain(int64_t deadline_ms) {
+  static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000001\","
+                           "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
+                           "\"time\":\"2026-11-24T06:00:00Z\",\"region\":\"eu-west-1\","
+                           "\"resources\":[\"arn:aws:events:eu-west-1:123456789012:rule/hookloop-drain\"],\"detail\":{}}";
+  emu_result *r = emu_wait(emu_push(ev, deadline_ms), 60000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "drain answered %s: %s", r->kind, r->body);
+  return r;
+}
+
+/* A retry record not yet due is never produced again to its own topic:
+ * one due within the invocation waits in it, a later one is parked in the
+ * store (DynamoDB) and a scheduled drain delivers it when due. Each retry
+ * hop costs exactly one produce. The schedule 10s,20s with a partner
+ * answering 503, 503, 200: the first retry waits in its invocation, the
+ * second is parked (its invocation has 8 s left) and drained. */
+HL_TEST_T(each_retry_hop_is_one_produce_waited_for_or_parked_and_drained, 240) {
+  hl_mock_kafka mk;
+  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
+  const char *topics[] = {"wh.retry.10s", "wh.retry.20s", "wh.dlq", "wh.egress.acme.Payment"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(topics); i++) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "create %s 1 1", topics[i]);
+    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
+  }
+  hl_dynalite dyn = {0};
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
+  static char ep[128], brokers[700];
+  snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
+  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", brokers, "HOOKLOOP_RETRY_SCHEDULE=10s,20s", NULL};
+  char *tdir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", tdir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)env, log), 60000), 0);
+  int port = emu_start();
+  e2e_start_partner(&partner, NULL);
+  start_lambda(port, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/hops?codes=503,503,200", partner.base);
+  register_via_apigw(url);
+  /* Attempt 1 (503): one produce to the first tier. */
+  char *batch = msk_batch(2000, 1);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  /* The first tier's record, not due yet: waited for in the invocation,
+   * attempt 2 (503) when due, one produce to the second tier. */
+  int n = 0;
+  batch = msk_batch_from(&mk, "wh.retry.10s", &n);
+  HL_ASSERT_EQ_INT(n, 1);
+  int64_t due1 = due_on(&mk, "wh.retry.10s");
+  HL_ASSERT_MSG(hl_wall_ms() < due1, "the retry record was read after it fell due: nothing to wait for");
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 60000), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 2, 5000, &doc), 2);
+  int64_t at = 0;
+  hl_json_int64(hl_json_get(&doc.root->u.items[1], "time_ms"), &at);
+  HL_ASSERT_MSG(at >= due1, "attempt 2 came %lld ms before it was due", (long long)(due1 - at));
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.10s"), 1); /* not produced again */
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  int64_t due = due_on(&mk, "wh.retry.20s");
+  HL_ASSERT(due > hl_wall_ms() + 10000);
+  /* The second tier's record, due in ~20 s, in an invocation with 8 s
+   * left: parked, the batch done, nothing produced. */
+  batch = msk_batch_from(&mk, "wh.retry.20s", &n);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 8000), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  /* A drain whose invocation ends before it falls due takes nothing. */
+  r = drain(hl_wall_ms() + 10000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":0,\"done\":0,\"left\":0}");
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 3, 0, &doc), 2);
+  hl_json_doc_dispose(&doc);
+  /* One that lasts past its due time takes it, waits and delivers it. */
+  while (hl_wall_ms() < due - 8000) hl_sleep_ms(100);
+  r = drain(due + 12000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":1,\"done\":1,\"left\":0}");
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 3, 5000, &doc), 3);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[2], "webhook_id")), "msk-2000");
+  hl_json_int64(hl_json_get(&doc.root->u.items[2], "time_ms"), &at);
+  HL_ASSERT_MSG(at >= due, "attempt 3 came %lld ms before it was due", (long long)(due - at));
+  hl_json_doc_dispose(&doc);
+  /* Delivered and forgotten: the next drain finds nothing; one produce per hop in all. */
+  r = drain(hl_wall_ms() + 60000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":0,\"done\":0,\"left\":0}");
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.10s"), 1);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.dlq"), 0);
+  /* The status row says so: three attempts, the last delivered. */
+  char *e = apigw("GET", "/admin/deliveries?event_id=msk-2000", NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  free(e);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":3"), "%s", r->body);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_dynalite_stop(&dyn);
+  hl_mock_kafka_stop(&mk);
+  hl_rmtree(tdir);
+  free(tdir);
+}
+
+/* The topics of the MSK event sources of DispatcherFunction in a SAM
+ * template, asserting that each reads exactly one topic (an event source
+ * mapping takes one, and no pattern). */
+static int dispatcher_topics(const hl_json *root, char topics[][128], int max) {
+  const hl_json *events = hl_json_pointer(root, "/Resources/DispatcherFunction/Properties/Events",
+                                          strlen("/Resources/DispatcherFunction/Properties/Events"));
+  HL_ASSERT(events && events->type == HL_JSON_OBJECT);
+  int n = 0;
+  for (uint32_t i = 0; i < events->len; i++) {
+    const hl_json *ev = &events->u.members[i].value;
+    if (strcmp(hl_json_str(hl_json_get(ev, "Type")), "MSK") != 0) continue;
+    const hl_json *t = hl_json_pointer(ev, "/Properties/Topics", strlen("/Properties/Topics"));
+    HL_ASSERT_MSG(t && t->type == HL_JSON_ARRAY && t->len == 1, "event %.*s does not read exactly one topic",
+                  (int)events->u.members[i].key_len, events->u.members[i].key);
+    HL_ASSERT(n < max);
+    snprintf(topics[n++], 128, "%s", hl_json_str(&t->u.items[0]));
+  }
+  return n;
+}
+
+/* `hookloop retry-topics` for a schedule and prefix: the topics the
+ * dispatcher produces retries to. */
+static int retry_topics(const char *schedule, const char *prefix, char topics[][128], int max) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "HOOKLOOP_RETRY_SCHEDULE='%s' HOOKLOOP_RETRY_TOPIC_PREFIX='%s' %s retry-topics", schedule,
+           prefix, hl_bin_path("hookloop"));
+  FILE *p = popen(cmd, "r");
+  HL_ASSERT(p != NULL);
+  int n = 0;
+  while (n < max && fgets(topics[n], 128, p)) {
+    topics[n][strcspn(topics[n], "\n")] = '\0';
+    n++;
+  }
+  HL_ASSERT_EQ_INT(pclose(p), 0);
+  return n;
+}
+
+/* The retry topics among a template's dispatcher topics are exactly the
+ * tiers of its schedule. */
+static void assert_template_tiers(const char *path, const char *schedule_want) {
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  HL_ASSERT_MSG(text, "cannot read %s", path);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT_MSG(hl_json_parse(&d, text, len, NULL) == 0, "%s is not JSON", path);
+  const hl_json *vars = hl_json_pointer(d.root, "/Globals/Function/Environment/Variables",
+                                        strlen("/Globals/Function/Environment/Variables"));
+  const char *schedule = hl_json_str(hl_json_get(vars, "HOOKLOOP_RETRY_SCHEDULE"));
+  const char *prefix = hl_json_str(hl_json_get(vars, "HOOKLOOP_RETRY_TOPIC_PREFIX"));
+  HL_ASSERT(schedule && prefix);
+  if (schedule_want) HL_ASSERT_EQ_STR(schedule, schedule_want);
+  static char want[64][128], have[64][128];
+  int nw = retry_topics(schedule, prefix, want, 64);
+  int nh = dispatcher_topics(d.root, have, 64);
+  int retry_have = 0;
+  for (int i = 0; i < nh; i++) {
+    if (strncmp(have[i], prefix, strlen(prefix)) != 0 || have[i][strlen(prefix)] != '.') continue;
+    retry_have++;
+    bool ok = false;
+    for (int k = 0; k < nw; k++) ok |= strcmp(have[i], want[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s: the dispatcher reads %s, which the schedule %s never produces", path, have[i], schedule);
+  }
+  for (int k = 0; k < nw; k++) {
+    bool ok = false;
+    for (int i = 0; i < nh; i++) ok |= strcmp(have[i], want[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s: the schedule %s produces %s, which nothing reads", path, schedule, want[k]);
+  }
+  HL_ASSERT_EQ_INT(retry_have, nw);
+  /* And the parked retries are drained on a schedule. */
+  const hl_json *drain = hl_json_pointer(d.root, "/Resources/DispatcherFunction/Properties/Events/DrainParked",
+                                         strlen("/Resources/DispatcherFunction/Properties/Events/DrainParked"));
+  HL_ASSERT(drain && strcmp(hl_json_str(hl_json_get(drain, "Type")), "Schedule") == 0);
+  hl_json_doc_dispose(&d);
+  free(text);
+}
+
+/* Every tier the Lambda deployment's schedule can produce is consumed: one
+ * MSK event source per tier topic in the checked-in template. */
+HL_TEST(the_template_consumes_every_retry_tier_of_its_schedule) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  assert_template_tiers(path, NULL);
+}
+
+/* The build writes the template to deploy with the retry event sources of
+ * whatever schedule the template sets (deploy/lambda/template.cmake). */
+HL_TEST(the_build_generates_the_retry_event_sources_from_the_schedule) {
+  char src[600], *tmp = hl_tmpdir("template"), in[700], out[700];
+  snprintf(src, sizeof src, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  char *text = hl_read_file(src, NULL);
+  HL_ASSERT(text);
+  const char *was = "\"HOOKLOOP_RETRY_SCHEDULE\": \"1s,5s,30s,2m,10m,1h,4h\"";
+  char *at = strstr(text, was);
+  HL_ASSERT_MSG(at, "the template's schedule is not the default one");
+  snprintf(in, sizeof in, "%s/source.json", tmp);
+  snprintf(out, sizeof out, "%s/template.json", tmp);
+  FILE *f = fopen(in, "w");
+  fprintf(f, "%.*s\"HOOKLOOP_RETRY_SCHEDULE\": \"2s,90s,90s,250ms\"%s", (int)(at - text), text, at + strlen(was));
+  fclose(f);
+  free(text);
+  char cmd[3000];
+  snprintf(cmd, sizeof cmd, "cmake -DHOOKLOOP=%s -DSOURCE=%s -DOUTPUT=%s -DCODE_URI=hookloop-lambda.zip -P "
+           "%s/deploy/lambda/template.cmake > %s/cmake.log 2>&1", hl_bin_path("hookloop"), in, out, HL_SOURCE_DIR, tmp);
+  HL_ASSERT_MSG(system(cmd) == 0, "template.cmake failed; see %s/cmake.log", tmp);
+  assert_template_tiers(out, "2s,90s,90s,250ms");
+  char *gen = hl_read_file(out, NULL);
+  HL_ASSERT(gen && strstr(gen, "\"wh.retry.250ms\"") && !strstr(gen, "\"wh.retry.1s\""));
+  HL_ASSERT(strstr(gen, "\"CodeUri\" : \"hookloop-lambda.zip\""));
+  free(gen);
+  hl_rmtree(tmp);
+  free(tmp);
 }
