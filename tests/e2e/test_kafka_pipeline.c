@@ -79,6 +79,23 @@ static void setup_subs(void) {
   HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
 }
 
+/* The Payment event type with a schema that accepts anything. */
+static void register_any_payment(void) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+}
+
+/* Subscribes partner_id to Payment at the partner's /hook/<hook>; returns
+ * the status, *doc the answer when doc is not NULL. */
+static long subscribe(const char *partner_id, const char *hook, hl_json_doc *doc) {
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s/hook/%s\"}", partner_id,
+           partner.base, hook);
+  return e2e_call("POST", u, body, doc);
+}
+
 static long post(const char *id, const char *currency) {
   char u[256], body[512];
   snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
@@ -172,8 +189,7 @@ HL_TEST_T(api_and_raw_ingress_reach_partners_with_fan_out_and_filters, 120) {
 HL_TEST_T(retry_topic_then_delivery_and_gone_to_dlq, 120) {
   start_all(NULL);
   char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+  register_any_payment();
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   snprintf(body, sizeof body, "{\"partner_id\":\"fast\",\"event_type\":\"Payment\",\"url\":\"%s/hook/flaky?codes=503,200\"}", partner.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
@@ -390,14 +406,10 @@ HL_TEST_T(rebalance_between_two_instances_loses_nothing, 400) {
 HL_TEST_T(a_dead_lettered_delivery_can_be_requeued, 180) {
   const char *extra[] = {"wh.egress.again.Payment", NULL};
   start_all(extra);
-  char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  snprintf(body, sizeof body, "{\"partner_id\":\"again\",\"event_type\":\"Payment\",\"url\":\"%s/hook/again?codes=410,200\"}",
-           partner.base);
+  char u[256];
+  register_any_payment();
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 201);
+  HL_ASSERT_EQ_INT(subscribe("again", "again?codes=410,200", &doc), 201);
   char sub[64];
   snprintf(sub, sizeof sub, "%s", hl_json_str(hl_json_get(doc.root, "subscription_id")));
   hl_json_doc_dispose(&doc);
@@ -455,8 +467,7 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   start_all(extra);
   extra_env = NULL;
   char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+  register_any_payment();
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   snprintf(body, sizeof body, "{\"partner_id\":\"held\",\"event_type\":\"Payment\",\"url\":\"%s/hook/held\","
                               "\"max_in_flight\":%d,\"rate_limit_per_s\":1}", partner.base, LIMIT);
@@ -545,13 +556,8 @@ static bool line_of(const char *dump, const char *key, char *out, size_t outlen)
 HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_dead_lettered, 180) {
   const char *extra[] = {"wh.egress.acme.eu.Payment", "wh.egress.nobody.Payment", NULL};
   start_all(extra);
-  char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  snprintf(body, sizeof body, "{\"partner_id\":\"acme.eu\",\"event_type\":\"Payment\",\"url\":\"%s/hook/dotted\"}",
-           partner.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("acme.eu", "dotted", NULL), 201);
   static const char ev[] = "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":2.50}";
   char v[256];
   snprintf(v, sizeof v, ev, "k-by-topic");

@@ -132,19 +132,31 @@ static void java_header(hl_jw *w, const char *name, const char *value, size_t le
   hl_jw_obj_end(w);
 }
 
+/* An MSK event up to its records of topic's partition 0; msk_end closes it. */
+static void msk_begin(hl_jw *w, hl_buf *b, const char *topic) {
+  hl_jw_init(w, b);
+  hl_jw_obj_begin(w);
+  hl_jw_key(w, "eventSource"); hl_jw_str(w, "aws:kafka");
+  hl_jw_key(w, "eventSourceArn"); hl_jw_str(w, "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
+  hl_jw_key(w, "records");
+  hl_jw_obj_begin(w);
+  char pkey[300];
+  snprintf(pkey, sizeof pkey, "%s-0", topic);
+  hl_jw_key(w, pkey);
+  hl_jw_arr_begin(w);
+}
+
+static char *msk_end(hl_jw *w, hl_buf *b) {
+  hl_jw_arr_end(w);
+  hl_jw_obj_end(w);
+  hl_jw_obj_end(w);
+  return hl_buf_steal(b, NULL);
+}
+
 static char *msk_batch_on(const char *topic, int first, int n, bool sub_header, const char *extra_header) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "eventSource"); hl_jw_str(&w, "aws:kafka");
-  hl_jw_key(&w, "eventSourceArn"); hl_jw_str(&w, "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
-  hl_jw_key(&w, "records");
-  hl_jw_obj_begin(&w);
-  char pkey[300];
-  snprintf(pkey, sizeof pkey, "%s-0", topic);
-  hl_jw_key(&w, pkey);
-  hl_jw_arr_begin(&w);
+  msk_begin(&w, &b, topic);
   for (int i = first; i < first + n; i++) {
     char id[32], value[128];
     snprintf(id, sizeof id, "msk-%d", i);
@@ -174,10 +186,7 @@ static char *msk_batch_on(const char *topic, int first, int n, bool sub_header, 
     hl_buf_dispose(&k);
     hl_buf_dispose(&v);
   }
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_jw_obj_end(&w);
-  return hl_buf_steal(&b, NULL);
+  return msk_end(&w, &b);
 }
 
 /* n egress records for the subscription. */
@@ -383,19 +392,38 @@ static char *topic_dump(const hl_mock_kafka *mk, const char *topic, const char *
   return hl_buf_steal(&b, NULL);
 }
 
-HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
-  hl_mock_kafka mk;
-  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.retry.100ms 1 1") == 0);
-  static char brokers[700];
-  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
+static char brokers_env[700]; /* KAFKA_BROKERS=<the mock broker> */
+
+/* The mock Kafka broker with topics (one partition each). */
+static void kafka_start(hl_mock_kafka *mk, const char *const *topics) {
+  HL_ASSERT(hl_mock_kafka_start(mk, 1) == 0);
+  for (size_t i = 0; topics && topics[i]; i++) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "create %s 1 1", topics[i]);
+    HL_ASSERT(hl_mock_kafka_cmd(mk, cmd) == 0);
+  }
+  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk->bootstrap);
+}
+
+/* The emulator, the partner, the function with env, and acme's
+ * subscription to Payment at the partner's hook (a path below /hook/).
+ * Returns the emulator's port. */
+static int function_start(const char *const *env, const char *hook) {
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
-  const char *env[] = {brokers, NULL};
   start_lambda(port, env);
   char url[256];
-  snprintf(url, sizeof url, "%s/hook/slow?latency_ms=8000", partner.base);
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, hook);
   register_via_apigw(url);
+  return port;
+}
+
+HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.retry.100ms", NULL};
+  kafka_start(&mk, topics);
+  const char *env[] = {brokers_env, NULL};
+  function_start(env, "slow?latency_ms=8000");
   char *batch = msk_batch(900, 5);
   uint64_t t0 = hl_mono_ms();
   /* 3 s left: the partner needs 8 s, so the records go to the retry topic. */
@@ -452,18 +480,10 @@ static int64_t last_emf(const char *name) {
  * and without Kafka to put it there it fails, never reported done. */
 HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) {
   hl_mock_kafka mk;
-  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.dlq 1 1") == 0);
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.egress.acme.Payment 1 1") == 0);
-  static char brokers[700];
-  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
-  int port = emu_start();
-  e2e_start_partner(&partner, NULL);
-  const char *env[] = {brokers, NULL};
-  start_lambda(port, env);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/bytopic", partner.base);
-  register_via_apigw(url);
+  const char *topics[] = {"wh.dlq", "wh.egress.acme.Payment", NULL};
+  kafka_start(&mk, topics);
+  const char *env[] = {brokers_env, NULL};
+  int port = function_start(env, "bytopic");
   char *batch = msk_batch_on("wh.egress.acme.Payment", 1000, 3, false, NULL);
   emu_result *r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
@@ -499,6 +519,8 @@ HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) 
   /* Without Kafka the dead letter cannot be made: the record is a failure. */
   const char *penv[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
   start_lambda(port, penv);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/bytopic", partner.base);
   register_via_apigw(url);
   batch = msk_batch_on("wh.egress.nobody.Payment", 1300, 1, false, NULL);
   r = emu_wait(emu_push(batch, 0), 30000);
@@ -509,6 +531,17 @@ HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) 
   e2e_stop_partner(&partner);
   emu_stop();
   hl_mock_kafka_stop(&mk);
+}
+
+/* `hookloop tables create` with env (DynamoDB); returns the directory of its
+ * log (remove it when done). */
+static char *create_tables(const char *const *env) {
+  char *tdir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", tdir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)env, log), 60000), 0);
+  return tdir;
 }
 
 /* Warm reuse with the shared store: the function keeps its schemas and
@@ -522,11 +555,7 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
                        "AWS_SECRET_ACCESS_KEY=lambda-test-secret", "HOOKLOOP_CONFIG_TTL_S=1", NULL};
-  char *tdir = hl_tmpdir("tables");
-  char log[600];
-  snprintf(log, sizeof log, "%s/tables.log", tdir);
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+  char *tdir = create_tables(ddb);
 
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
@@ -605,11 +634,7 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
   /* The store comes up, with its tables. */
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
-  char *tdir = hl_tmpdir("tables");
-  char log[600];
-  snprintf(log, sizeof log, "%s/tables.log", tdir);
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+  char *tdir = create_tables(ddb);
   r = emu_wait(emu_push(e, 0), 60000);
   HL_ASSERT_EQ_INT(status_of(r), 200);
   free(e);
@@ -732,15 +757,7 @@ static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *cou
   char *dump = topic_dump(mk, topic, NULL);
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "eventSource"); hl_jw_str(&w, "aws:kafka");
-  hl_jw_key(&w, "records");
-  hl_jw_obj_begin(&w);
-  char pkey[300];
-  snprintf(pkey, sizeof pkey, "%s-0", topic);
-  hl_jw_key(&w, pkey);
-  hl_jw_arr_begin(&w);
+  msk_begin(&w, &b, topic);
   *count = 0;
   for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
     hl_json_doc d;
@@ -774,11 +791,8 @@ static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *cou
     hl_json_doc_dispose(&d);
     (*count)++;
   }
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_jw_obj_end(&w);
   free(dump);
-  return hl_buf_steal(&b, NULL);
+  return msk_end(&w, &b);
 }
 
 /* The due_ms header of the first record on topic. */
@@ -817,31 +831,16 @@ static emu_result *drain(int64_t deadline_ms) {
  * second is parked (its invocation has 8 s left) and drained. */
 HL_TEST_T(each_retry_hop_is_one_produce_waited_for_or_parked_and_drained, 240) {
   hl_mock_kafka mk;
-  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
-  const char *topics[] = {"wh.retry.10s", "wh.retry.20s", "wh.dlq", "wh.egress.acme.Payment"};
-  for (size_t i = 0; i < HL_ARRAY_SIZE(topics); i++) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "create %s 1 1", topics[i]);
-    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
-  }
+  const char *topics[] = {"wh.retry.10s", "wh.retry.20s", "wh.dlq", "wh.egress.acme.Payment", NULL};
+  kafka_start(&mk, topics);
   hl_dynalite dyn = {0};
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
-  static char ep[128], brokers[700];
+  static char ep[128];
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
-  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
   const char *env[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
-                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", brokers, "HOOKLOOP_RETRY_SCHEDULE=10s,20s", NULL};
-  char *tdir = hl_tmpdir("tables");
-  char log[600];
-  snprintf(log, sizeof log, "%s/tables.log", tdir);
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)env, log), 60000), 0);
-  int port = emu_start();
-  e2e_start_partner(&partner, NULL);
-  start_lambda(port, env);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/hops?codes=503,503,200", partner.base);
-  register_via_apigw(url);
+                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", brokers_env, "HOOKLOOP_RETRY_SCHEDULE=10s,20s", NULL};
+  char *tdir = create_tables(env);
+  function_start(env, "hops?codes=503,503,200");
   /* Attempt 1 (503): one produce to the first tier. */
   char *batch = msk_batch(2000, 1);
   emu_result *r = emu_wait(emu_push(batch, 0), 30000);
