@@ -111,9 +111,9 @@ static void kcat_produce_h(const char *topic, const char *key, const char *value
   FILE *f = fopen(path, "w");
   fprintf(f, "%s|%s\n", key, value);
   fclose(f);
-  char cmd[1200], h[300] = "";
-  if (header) snprintf(h, sizeof h, "-H '%s'", header);
-  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s %s -K '|' -l %s 2>/dev/null", mk.bootstrap, topic, h, path);
+  char cmd[2000];
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s %s%s%s -K '|' -l %s 2>/dev/null", mk.bootstrap, topic,
+           header ? "-H '" : "", header ? header : "", header ? "'" : "", path);
   HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
   unlink(path);
 }
