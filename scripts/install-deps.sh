@@ -6,11 +6,15 @@ set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
-      libsqlite3-dev libhttp-parser-dev libpcre2-dev curl)
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev curl)
+# postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
+# (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
+# account they run as when we are root); openssl: the tests' TLS certificates.
 case "${1:-test}" in
   build) ;;
-  test)  want+=(kcat nodejs npm) ;;
-  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux) ;;
+  test)  want+=(kcat nodejs npm postgresql openssl) ;;
+  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
+                postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac
 

@@ -10,6 +10,7 @@
 #include "handlers/hl_pipeline.h"
 #include "handlers/hl_retry.h"
 #include "schema/hl_schema_cli.h"
+#include "transform/hl_transform_cli.h"
 
 #include <libgen.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@ static void usage(FILE *f) {
           "  hookloop lambda                             run as an AWS Lambda custom runtime\n"
           "  hookloop schema check SCHEMA [INSTANCE...]  validate JSON files against a JSON Schema\n"
           "                                              (no INSTANCE: one JSON document per stdin line)\n"
+          "  hookloop transform check SPEC [EVENT...]    apply a transformation spec to JSON events\n"
+          "                                              (no EVENT: one event per stdin line)\n"
           "  hookloop tables create                      create the DynamoDB tables\n"
           "  hookloop retry-topics                       print the retry topic of each tier of\n"
           "                                              HOOKLOOP_RETRY_SCHEDULE, one per line\n"
@@ -205,6 +208,13 @@ int hl_cli_main(int argc, char **argv) {
       return 2;
     }
     return hl_schema_cli_check(argc - 3, argv + 3);
+  }
+  if (strcmp(cmd, "transform") == 0) {
+    if (argc < 3 || strcmp(argv[2], "check") != 0) {
+      fprintf(stderr, "hookloop transform: usage: hookloop transform check SPEC [EVENT...]\n");
+      return 2;
+    }
+    return hl_transform_cli_check(argc - 3, argv + 3);
   }
   fprintf(stderr, "hookloop: unknown command '%s'; run 'hookloop --help' for the list\n", cmd);
   return 2;

@@ -6,6 +6,7 @@
 #include "handlers/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "handlers/hl_event.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -66,7 +67,9 @@ void hl_api_respond_store_error(hl_http_req *req, int status) {
   hl_buf_dispose(&b);
 }
 
-/* Parses the body as JSON; answers 400 itself and returns false on error. */
+/* Parses the body as I-JSON (a member name given twice is refused: what
+ * hookloop reads and what a partner's parser reads could differ); answers
+ * 400 itself and returns false on error. */
 bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
   hl_json_error err;
   hl_json_doc_init(doc);
@@ -74,11 +77,11 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
     hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
     return false;
   }
-  if (hl_json_parse(doc, req->body, req->body_len, &err) != 0) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "the body is not valid JSON: %s at line %d, column %d", err.message, err.line,
-             err.column);
-    hl_api_respond_error(req, 400, "invalid_json", msg, NULL);
+  if (hl_json_parse_ex(doc, req->body, req->body_len, HL_JSON_UNIQUE_NAMES, &err) != 0) {
+    hl_event_check e = {0};
+    hl_event_reject_parse(&e, &err);
+    hl_api_respond_error(req, e.status, e.error, e.message, e.details.len ? e.details.data : NULL);
+    hl_event_check_dispose(&e);
     hl_json_doc_dispose(doc);
     return false;
   }
@@ -110,8 +113,12 @@ bool hl_api_name_ok(const char *s, size_t max) {
   return n <= max;
 }
 
+/* A string member read as a C string: one holding a NUL would be read cut
+ * short ("acme\u0000x" as "acme"), so it reads as absent (refused). */
 const char *hl_api_get_str(const hl_json *obj, const char *key) {
-  return hl_json_str(hl_json_get(obj, key));
+  const hl_json *v = hl_json_get(obj, key);
+  const char *s = hl_json_str(v);
+  return s && memchr(s, '\0', v->len) == NULL ? s : NULL;
 }
 
 /* --- Kafka topics --------------------------------------------------------------------- */
@@ -193,6 +200,19 @@ static size_t segments(const char *path, const char *prefix, char seg[][256], si
   return k;
 }
 
+/* Ids in the path and the query (subscription, event, partner ids) are read
+ * as C strings: a percent-encoded control character (%00 cuts an id short)
+ * is refused, for the whole URL. */
+static bool url_has_control(const char *s) {
+  if (!s || !strchr(s, '%')) return false;
+  int n = 0;
+  char *dec = curl_easy_unescape(NULL, s, 0, &n);
+  bool bad = dec == NULL;
+  for (int i = 0; !bad && i < n; i++) bad = (unsigned char)dec[i] < 0x20 || dec[i] == 0x7f;
+  curl_free(dec);
+  return bad;
+}
+
 static bool method_is(hl_http_req *req, const char *m) { return strcmp(req->method, m) == 0; }
 
 static void method_not_allowed(hl_http_req *req, const char *allow) {
@@ -224,6 +244,11 @@ void hl_api_handle(hl_http_req *req, void *data) {
   if (strcmp(p, "/metrics") == 0) {
     if (!method_is(req, "GET")) { method_not_allowed(req, "GET"); return; }
     metrics(a, req);
+    return;
+  }
+  if ((strncmp(p, "/admin/", 7) == 0 || strncmp(p, "/api/", 5) == 0) &&
+      (url_has_control(p) || url_has_control(req->query))) {
+    hl_api_respond_field_error(req, "", "the URL holds a percent-encoded control character (such as %00) in an id");
     return;
   }
   if (strncmp(p, "/admin/", 7) == 0) {

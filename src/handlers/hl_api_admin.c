@@ -6,6 +6,7 @@
  * start and on every configuration TTL. Routed by hl_api.c. */
 #include "handlers/hl_api.h"
 #include "handlers/hl_api_int.h"
+#include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "handlers/hl_filter.h"
@@ -125,6 +126,19 @@ static void append_schema_errors(hl_jw *w, const hl_schema_errors *errs) {
   hl_jw_arr_end(w);
 }
 
+/* invalid_schema with the errors as details (pointers into the schema). */
+static void respond_schema_errors(hl_http_req *req, int status, const char *what, hl_schema_errors *errs) {
+  hl_buf d = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &d);
+  append_schema_errors(&w, errs);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, errs->count ? errs->items[0].message : "invalid schema document");
+  hl_api_respond_error(req, status, "invalid_schema", msg, d.data);
+  hl_buf_dispose(&d);
+  hl_schema_errors_dispose(errs);
+}
+
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -155,16 +169,17 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   resolve_ctx rctx = {a->reg, NULL, 0};
   hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
   if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
-    hl_buf d = HL_BUF_INIT;
-    hl_jw w;
-    hl_jw_init(&w, &d);
-    append_schema_errors(&w, &errs);
-    char msg[512];
-    snprintf(msg, sizeof msg, "the schema is not usable: %s",
-             errs.count ? errs.items[0].message : "invalid schema document");
-    hl_api_respond_error(req, 400, "invalid_schema", msg, d.data);
-    hl_buf_dispose(&d);
-    hl_schema_errors_dispose(&errs);
+    respond_schema_errors(req, 400, "the schema is not usable", &errs);
+    goto done;
+  }
+  /* What compiles must also be a schema by the letter of its dialect
+   * (e.g. "required" items unique, "$id" without fragment): checked against
+   * the official meta-schema, compiled in. */
+  int meta = hl_schema_check_meta(schema, &errs);
+  if (meta != 0) {
+    respond_schema_errors(req, meta == HL_EINVAL ? 400 : 500,
+                          "the schema does not match the meta-schema of its dialect", &errs);
+    hl_schema_free(compiled);
     goto done;
   }
   hl_schema_errors_dispose(&errs);
@@ -244,14 +259,53 @@ typedef struct {
   int http_status;
 } sub_put_ctx;
 
+/* Shown instead of a credential: the subscription's answers carry no secret.
+ * The signing secret is shown only once, when created; URL credentials
+ * (http://user:pass@host) and the values of the subscription's own headers
+ * (often a partner's API key) never. */
+#define REDACTED "REDACTED"
+
+/* The URL with its userinfo, up to the last '@' of the authority, replaced. */
+static void write_url_redacted(hl_jw *w, const char *url) {
+  const char *auth = strstr(url, "://");
+  const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
+  if (!at) {
+    hl_jw_str(w, url);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_append(&b, url, (size_t)(auth + 3 - url));
+  hl_buf_puts(&b, REDACTED);
+  hl_buf_puts(&b, at);
+  hl_jw_strn(w, b.data, b.len);
+  hl_buf_dispose(&b);
+}
+
+/* The header names, each with a redacted value. */
+static void write_headers_redacted(hl_jw *w, const char *headers_json) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  if (!headers_json || hl_json_parse(&d, headers_json, strlen(headers_json), NULL) != 0 ||
+      d.root->type != HL_JSON_OBJECT) {
+    hl_jw_null(w);
+  } else {
+    hl_jw_obj_begin(w);
+    for (uint32_t i = 0; i < d.root->len; i++) {
+      hl_jw_keyn(w, d.root->u.members[i].key, d.root->u.members[i].key_len);
+      hl_jw_str(w, REDACTED);
+    }
+    hl_jw_obj_end(w);
+  }
+  hl_json_doc_dispose(&d);
+}
+
 static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_obj_begin(w);
   hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
   hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
   hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
-  hl_jw_key(w, "url"); hl_jw_str(w, r->url);
-  hl_jw_key(w, "headers");
-  if (r->headers_json) hl_jw_raw(w, r->headers_json, strlen(r->headers_json)); else hl_jw_null(w);
+  hl_jw_key(w, "url"); write_url_redacted(w, r->url);
+  hl_jw_key(w, "headers"); write_headers_redacted(w, r->headers_json);
   hl_jw_key(w, "filter");
   if (r->filter_json) hl_jw_raw(w, r->filter_json, strlen(r->filter_json)); else hl_jw_null(w);
   hl_jw_key(w, "max_in_flight"); hl_jw_int(w, r->max_in_flight);
@@ -319,8 +373,20 @@ static bool token_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
 }
 
-/* Checks the URL: http(s), a host, and (unless allowed) no literal private address. */
-static const char *url_problem(const char *url, bool allow_private) {
+/* RFC 6761 6.3: names under "localhost." are loopback (libcurl resolves
+ * them so itself, without asking DNS). */
+static bool localhost_name(const char *h) {
+  size_t n = strlen(h);
+  if (n > 0 && h[n - 1] == '.') n--;
+  return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+         (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0);
+}
+
+/* Checks the URL: http(s), a host, and (unless allowed) no literal address
+ * the address policy refuses and no localhost name. A host name resolving to
+ * such an address passes here: the dispatcher refuses it when connecting.
+ * Returns NULL, or the problem (in buf when it names the block). */
+static const char *url_problem(const char *url, bool allow_private, char *buf, size_t buflen) {
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL;
   const char *problem = NULL;
@@ -337,15 +403,34 @@ static const char *url_problem(const char *url, bool allow_private) {
     snprintf(h, sizeof h, "%s", host);
     size_t hl = strlen(h);
     if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
-    if ((inet_pton(AF_INET, h, &a4.sin_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a4)) ||
-        (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1 && hl_addr_is_private((struct sockaddr *)&a6)) ||
-        strcasecmp(h, "localhost") == 0)
-      problem = "the URL points at a private or loopback address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it";
+    const char *block = NULL;
+    if (inet_pton(AF_INET, h, &a4.sin_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a4);
+    else if (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a6);
+    else if (localhost_name(h)) block = "localhost (RFC 6761)";
+    if (block) {
+      snprintf(buf, buflen,
+               "the URL points at a private or special-purpose address: %s; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it",
+               block);
+      problem = buf;
+    }
   }
   curl_free(scheme);
   curl_free(host);
   curl_url_cleanup(u);
   return problem;
+}
+
+/* prefix + name escaped as a JSON pointer token (~0, ~1), cut to fit. */
+static void json_pointer_of(const char *prefix, const char *name, size_t len, char *out, size_t cap) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, prefix);
+  for (size_t i = 0; i < len; i++) {
+    if (name[i] == '~') hl_buf_puts(&b, "~0");
+    else if (name[i] == '/') hl_buf_puts(&b, "~1");
+    else hl_buf_putc(&b, name[i]);
+  }
+  snprintf(out, cap, "%s", b.data);
+  hl_buf_dispose(&b);
 }
 
 void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
@@ -372,7 +457,8 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     goto done;
   }
   if (!url) { hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
-  const char *problem = url_problem(url, a->opt.allow_private_targets);
+  char why[256];
+  const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
   if (problem) { hl_api_respond_field_error(req, "/url", problem); goto done; }
 
   c = hl_calloc(1, sizeof *c);
@@ -401,7 +487,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     for (uint32_t i = 0; i < v->len; i++) {
       const hl_json_member *m = &v->u.members[i];
       char ptr[300];
-      snprintf(ptr, sizeof ptr, "/headers/%s", m->key);
+      json_pointer_of("/headers/", m->key, m->key_len, ptr, sizeof ptr);
       bool ok = m->key_len > 0 && m->key_len < 100;
       for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
       if (!ok) { hl_api_respond_field_error(req, ptr, "not a valid header name"); goto done; }

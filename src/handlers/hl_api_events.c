@@ -239,97 +239,87 @@ static bool is_cloudevents_ct(hl_http_req *req) {
   return ct && len >= 27 && strncasecmp(ct, "application/cloudevents+json", 28 > len ? len : 28) == 0;
 }
 
+/* A whole request refused (not JSON, a name twice, a bulk that is no array). */
+static void respond_rejection(hl_http_req *req, const hl_event_check *e) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  write_rejection(&w, e);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(req, e->status, &b);
+}
+
+/* Checking a body may take the threadpool: the request waits in here. */
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  char trace[256];
+  bool has_trace;
+} intake;
+
+static void on_event_checked(hl_event_batch *batch, void *data) {
+  intake *in = data;
+  hl_api *a = in->a;
+  hl_http_req *req = in->req;
+  a->pending--;
+  if (batch->req.status != 0) {
+    respond_rejection(req, &batch->req);
+  } else if (batch->events[0].status != 0) {
+    const hl_event_check *e = &batch->events[0];
+    hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
+                hl_log_esc(e->id, (size_t)-1), e->error, hl_log_esc(e->message, (size_t)-1));
+    respond_rejection(req, e);
+  } else {
+    accept_ctx *c = hl_calloc(1, sizeof *c);
+    c->a = a;
+    c->req = req;
+    c->e = batch->events[0];
+    batch->events[0] = (hl_event_check){0};
+    store_event(a, c, in->has_trace ? in->trace : NULL);
+  }
+  hl_event_batch_free(batch);
+  hl_free(in);
+}
+
+static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb) {
+  if (req->body_len == 0) {
+    hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
+    return;
+  }
+  intake *in = hl_calloc(1, sizeof *in);
+  in->a = a;
+  in->req = req;
+  in->has_trace = trace_of(req, in->trace, sizeof in->trace) != NULL;
+  if (is_cloudevents_ct(req)) flags |= HL_EVENT_CLOUDEVENTS;
+  a->pending++; /* a drain waits for the check, as for the store */
+  hl_event_batch_start(a->opt.loop, a->reg, req->body, req->body_len, flags, cb, in);
+}
+
 void hl_api_post_event(hl_api *a, hl_http_req *req) {
   if (over_high_water(a, req)) return;
-  hl_json_doc doc;
-  if (!hl_api_parse_body(req, &doc)) return;
-  accept_ctx *c = hl_calloc(1, sizeof *c);
-  c->a = a;
-  c->req = req;
-  hl_event_check_run(a->reg, doc.root, req->body, req->body_len, is_cloudevents_ct(req), &c->e);
-  hl_json_doc_dispose(&doc);
-  if (c->e.status != 0) {
-    hl_buf b = HL_BUF_INIT;
-    hl_jw w;
-    hl_jw_init(&w, &b);
-    hl_jw_obj_begin(&w);
-    write_rejection(&w, &c->e);
-    hl_jw_obj_end(&w);
-    hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
-                hl_log_esc(c->e.id, (size_t)-1), c->e.error, hl_log_esc(c->e.message, (size_t)-1));
-    hl_api_respond_buf(req, c->e.status, &b);
-    hl_event_check_dispose(&c->e);
-    hl_free(c);
-    return;
-  }
-  char tb[256];
-  store_event(a, c, trace_of(req, tb, sizeof tb));
+  start_intake(a, req, 0, on_event_checked);
 }
 
-/* Byte ranges of the elements of a JSON array that already parsed: each
- * bulk element is stored as exactly the bytes the producer sent. */
-static size_t array_spans(const char *s, size_t len, size_t (*spans)[2], size_t max) {
-  size_t i = 0, n = 0;
-  while (i < len && s[i] != '[') i++;
-  i++;
-  for (;;) {
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
-    if (i >= len || s[i] == ']') return n;
-    size_t start = i;
-    int depth = 0;
-    bool in_str = false;
-    for (; i < len; i++) {
-      char ch = s[i];
-      if (in_str) {
-        if (ch == '\\') i++;
-        else if (ch == '"') in_str = false;
-      } else if (ch == '"') in_str = true;
-      else if (ch == '{' || ch == '[') depth++;
-      else if (ch == '}' || ch == ']') {
-        if (depth == 0) break;
-        depth--;
-      } else if (ch == ',' && depth == 0) break;
-    }
-    size_t end = i;
-    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' || s[end - 1] == '\r')) end--;
-    if (n < max) { spans[n][0] = start; spans[n][1] = end; }
-    n++;
-    if (i < len && s[i] == ',') i++;
-  }
-}
-
-void hl_api_post_bulk(hl_api *a, hl_http_req *req) {
-  if (over_high_water(a, req)) return;
-  hl_json_doc doc;
-  if (!hl_api_parse_body(req, &doc)) return;
-  if (doc.root->type != HL_JSON_ARRAY) {
-    hl_api_respond_field_error(req, "", "expected a JSON array of events");
-    hl_json_doc_dispose(&doc);
+static void on_bulk_checked(hl_event_batch *batch, void *data) {
+  intake *in = data;
+  hl_api *a = in->a;
+  a->pending--;
+  if (batch->req.status != 0) {
+    respond_rejection(in->req, &batch->req);
+    hl_event_batch_free(batch);
+    hl_free(in);
     return;
   }
-  size_t n = doc.root->len;
-  if (n == 0 || n > 1000) {
-    hl_api_respond_field_error(req, "", "send 1 to 1000 events per bulk request");
-    hl_json_doc_dispose(&doc);
-    return;
-  }
-  size_t (*spans)[2] = hl_malloc(n * sizeof *spans);
-  size_t found = array_spans(req->body, req->body_len, spans, n);
   bulk_ctx *b = hl_calloc(1, sizeof *b);
-  b->req = req;
-  b->n = n;
-  b->results = hl_calloc(n, sizeof *b->results);
+  b->req = in->req;
+  b->n = batch->n;
+  b->results = hl_calloc(b->n, sizeof *b->results);
   b->outstanding = 1; /* held until every element is handed out */
-  bool ce = is_cloudevents_ct(req);
-  char tb[256];
-  const char *trace = trace_of(req, tb, sizeof tb);
-  for (size_t i = 0; i < n; i++) {
-    const char *body = found == n ? req->body + spans[i][0] : NULL;
-    size_t blen = found == n ? spans[i][1] - spans[i][0] : 0;
-    hl_event_check e;
-    hl_event_check_run(a->reg, &doc.root->u.items[i], body, blen, ce, &e);
-    if (e.status != 0 || body == NULL) {
-      if (body == NULL && e.status == 0) hl_event_reject(&e, 400, "invalid_event", "", "could not locate this element's bytes");
+  for (size_t i = 0; i < b->n; i++) {
+    hl_event_check e = batch->events[i];
+    batch->events[i] = (hl_event_check){0};
+    if (e.status != 0) {
       b->results[i] = e;
       continue;
     }
@@ -339,10 +329,14 @@ void hl_api_post_bulk(hl_api *a, hl_http_req *req) {
     c->index = i;
     c->e = e;
     b->outstanding++;
-    store_event(a, c, trace);
+    store_event(a, c, in->has_trace ? in->trace : NULL);
   }
-  hl_free(spans);
-  hl_json_doc_dispose(&doc);
+  hl_event_batch_free(batch);
+  hl_free(in);
   if (--b->outstanding == 0) bulk_finish(b);
 }
 
+void hl_api_post_bulk(hl_api *a, hl_http_req *req) {
+  if (over_high_water(a, req)) return;
+  start_intake(a, req, HL_EVENT_BULK, on_bulk_checked);
+}

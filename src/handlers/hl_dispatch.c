@@ -1,4 +1,5 @@
 #include "handlers/hl_dispatch.h"
+#include "common/hl_addr_policy.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -81,30 +82,6 @@ static void transition(hl_delivery *dl, dstate to) {
                hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id,
                state_name[dl->state], state_name[to]);
   dl->state = to;
-}
-
-/* --- private address policy ------------------------------------------------ */
-
-bool hl_addr_is_private(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET) {
-    uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 ||
-           (a >> 20) == (172u << 4 | 1) /* 172.16/12 */ || (a >> 16) == (192u << 8 | 168) ||
-           (a >> 16) == (169u << 8 | 254) || (a >> 22) == (100u << 2 | 1) /* 100.64/10 */ ||
-           (a >> 28) == 0xe /* multicast */ || (a >> 28) == 0xf /* reserved, broadcast */;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-    const uint8_t *b = a->s6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-      struct sockaddr_in v4 = {.sin_family = AF_INET};
-      memcpy(&v4.sin_addr, b + 12, 4);
-      return hl_addr_is_private((struct sockaddr *)&v4);
-    }
-    return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || (b[0] & 0xfe) == 0xfc ||
-           (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff;
-  }
-  return true; /* unknown families are refused */
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: the policy is checked on the address actually

@@ -141,8 +141,4 @@ bool hl_dispatch_quiet(const hl_dispatch *d);
  * delivery and closes the handles; cb runs once closed. */
 void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data);
 
-/* True for loopback, private, link-local, CGNAT, multicast and unspecified
- * addresses (IPv4, IPv6 and IPv4-mapped IPv6). */
-bool hl_addr_is_private(const struct sockaddr *sa);
-
 #endif

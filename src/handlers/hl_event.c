@@ -18,8 +18,20 @@ static bool event_id_ok(const char *s, size_t len) {
   return true;
 }
 
+/* An event type: routing and topic names read it as a C string, so a NUL
+ * would cut it short ("PaymentProcessed\u0000x" routed as PaymentProcessed);
+ * no control character either. */
+static bool event_type_ok(const char *s, size_t len) {
+  if (len == 0 || len > 256) return false;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+  return true;
+}
+
 /* What the producer API learned about one event before storing it. */
 void hl_event_check_dispose(hl_event_check *e) {
+  if (e->schema) hl_schema_free(e->schema);
+  e->schema = NULL;
   hl_buf_dispose(&e->details);
   hl_free(e->id);
   hl_free(e->type);
@@ -46,12 +58,29 @@ void hl_event_reject(hl_event_check *e, int status, const char *code, const char
   }
 }
 
-/* Validates one event (v parsed from body..body+len) and finds its
- * subscriptions. CloudEvents are recognised by "specversion" (or the
- * cloudevents content type); their "data" is what the schema and the
- * filters see. The seed envelope is seen whole. */
-void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
-                        bool cloudevents_ct, hl_event_check *e) {
+void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err) {
+  if (err->duplicate) {
+    hl_event_reject(e, 400, "duplicate_member_name", NULL,
+                    "the object at \"%s\" names \"%s\" twice; member names must be unique (I-JSON, RFC 7493)",
+                    err->pointer, err->name);
+    hl_jw w;
+    hl_jw_init(&w, &e->details);
+    hl_jw_arr_begin(&w);
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "path"); hl_jw_str(&w, err->pointer);
+    hl_jw_key(&w, "name"); hl_jw_str(&w, err->name);
+    hl_jw_key(&w, "message"); hl_jw_str(&w, "this member name is given twice in the object");
+    hl_jw_obj_end(&w);
+    hl_jw_arr_end(&w);
+    return;
+  }
+  hl_event_reject(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s at line %d, column %d", err->message,
+                  err->line, err->column);
+}
+
+/* Stage 1 (loop): the envelope, id and type, and the schema (referenced). */
+static void check_envelope(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
+                           bool cloudevents_ct, hl_event_check *e) {
   *e = (hl_event_check){0};
   hl_buf_init(&e->details);
   e->body = body;
@@ -99,8 +128,9 @@ void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *bo
     hl_event_reject(e, 400, "invalid_event", id_ptr, "required: a string of 1 to 200 printable ASCII characters without spaces");
     return;
   }
-  if (!type || type->type != HL_JSON_STRING || type->len == 0) {
-    hl_event_reject(e, 400, "invalid_event", type_ptr, "required: the event type, a non-empty string");
+  if (!type || type->type != HL_JSON_STRING || !event_type_ok(type->u.str, type->len)) {
+    hl_event_reject(e, 400, "invalid_event", type_ptr,
+                    "required: the event type, a string of 1 to 256 characters without control characters (no \\u0000)");
     return;
   }
   e->id = hl_strndup(id->u.str, id->len);
@@ -118,42 +148,237 @@ void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *bo
            hl_log_esc(e->type, (size_t)-1));
     return;
   }
-  {
-    hl_schema_errors errs;
-    hl_schema_errors_init(&errs);
-    if (!hl_schema_validate(se->compiled, payload, &errs)) {
-      hl_jw w;
-      hl_jw_init(&w, &e->details);
-      hl_jw_arr_begin(&w);
-      for (size_t i = 0; i < errs.count; i++) {
-        const hl_schema_error *er = &errs.items[i];
-        char path[1024];
-        snprintf(path, sizeof path, "%s%s", base, er->instance_path);
-        hl_jw_obj_begin(&w);
-        hl_jw_key(&w, "path"); hl_jw_str(&w, path);
-        hl_jw_key(&w, "keyword"); hl_jw_str(&w, er->keyword);
-        hl_jw_key(&w, "message"); hl_jw_str(&w, er->message);
-        hl_jw_obj_end(&w);
-      }
-      hl_jw_arr_end(&w);
-      e->status = 400;
-      snprintf(e->error, sizeof e->error, "schema_violation");
-      snprintf(e->message, sizeof e->message, "the event does not match schema %s.%s.v%lld: %s%s",
-               se->rec.domain, se->rec.event_type, (long long)se->rec.version,
-               errs.count ? errs.items[0].message : "invalid",
-               errs.count > 1 ? " (and more, see details)" : "");
-      hl_schema_errors_dispose(&errs);
-      return;
-    }
-    hl_schema_errors_dispose(&errs);
-  }
+  e->payload = payload;
+  e->base = base;
+  e->schema = hl_schema_ref(se->compiled);
   e->ingress_topic = se->rec.ingress_topic;
+  snprintf(e->schema_name, sizeof e->schema_name, "%.120s.%.200s.v%lld", se->rec.domain, se->rec.event_type,
+           (long long)se->rec.version);
+}
+
+/* Stage 2 (any thread): the schema, within budget. Returns false, changing
+ * nothing in e, when the budget ran out and the caller has more to give. */
+static bool check_schema(hl_event_check *e, hl_schema_budget *budget, bool final) {
+  hl_schema_errors *errs = hl_malloc(sizeof *errs);
+  hl_schema_errors_init(errs);
+  hl_schema_verdict v = hl_schema_check(e->schema, e->payload, budget, errs);
+  if (v == HL_SCHEMA_TOO_COMPLEX && !final) {
+    hl_free(errs);
+    return false;
+  }
+  e->validated = true;
+  if (v != HL_SCHEMA_VALID) {
+    hl_jw w;
+    hl_jw_init(&w, &e->details);
+    hl_jw_arr_begin(&w);
+    for (size_t i = 0; i < errs->count; i++) {
+      const hl_schema_error *er = &errs->items[i];
+      char path[1024];
+      snprintf(path, sizeof path, "%s%s", e->base, er->instance_path);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+      hl_jw_key(&w, "keyword"); hl_jw_str(&w, er->keyword);
+      hl_jw_key(&w, "message"); hl_jw_str(&w, er->message);
+      hl_jw_obj_end(&w);
+    }
+    hl_jw_arr_end(&w);
+    e->status = 400;
+    if (v == HL_SCHEMA_TOO_COMPLEX) {
+      snprintf(e->error, sizeof e->error, "too_complex");
+      snprintf(e->message, sizeof e->message,
+               "validating the event against schema %.120s takes more work than one event may ask for (%.200s); "
+               "send a smaller or simpler event", e->schema_name, errs->count ? errs->items[0].message : "");
+    } else {
+      snprintf(e->error, sizeof e->error, "schema_violation");
+      snprintf(e->message, sizeof e->message, "the event does not match schema %.120s: %.300s%s", e->schema_name,
+               errs->count ? errs->items[0].message : "invalid", errs->count > 1 ? " (and more, see details)" : "");
+    }
+  }
+  hl_free(errs);
+  return true;
+}
+
+/* Stage 3 (loop): the subscriptions whose filters match. */
+static void check_route(const hl_registry *reg, hl_event_check *e) {
+  if (e->schema) hl_schema_free(e->schema);
+  e->schema = NULL;
+  if (e->status != 0) return;
   const hl_sub_list *subs = hl_registry_subs_for_type(reg, e->type);
   e->subs = hl_malloc((subs->n ? subs->n : 1) * sizeof *e->subs);
   for (size_t i = 0; i < subs->n; i++) {
     hl_sub *s = subs->items[i];
-    if (s->filter && !hl_filter_match(s->filter, payload)) continue;
+    if (s->filter && !hl_filter_match(s->filter, e->payload)) continue;
     e->subs[e->nsubs++] = hl_strdup(s->rec.subscription_id);
   }
 }
 
+void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
+                        bool cloudevents_ct, hl_event_check *e) {
+  check_envelope(reg, v, body, len, cloudevents_ct, e);
+  if (e->status != 0) return;
+  hl_schema_budget budget = hl_schema_budget_for(len);
+  check_schema(e, &budget, true);
+  check_route(reg, e);
+}
+
+/* --- batches ------------------------------------------------------------------------------ */
+
+/* Byte ranges of the elements of a JSON array that already parsed: each
+ * bulk element is stored as exactly the bytes the producer sent. */
+static size_t array_spans(const char *s, size_t len, size_t (*spans)[2], size_t max) {
+  size_t i = 0, n = 0;
+  while (i < len && s[i] != '[') i++;
+  i++;
+  for (;;) {
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (i >= len || s[i] == ']') return n;
+    size_t start = i;
+    int depth = 0;
+    bool in_str = false;
+    for (; i < len; i++) {
+      char ch = s[i];
+      if (in_str) {
+        if (ch == '\\') i++;
+        else if (ch == '"') in_str = false;
+      } else if (ch == '"') in_str = true;
+      else if (ch == '{' || ch == '[') depth++;
+      else if (ch == '}' || ch == ']') {
+        if (depth == 0) break;
+        depth--;
+      } else if (ch == ',' && depth == 0) break;
+    }
+    size_t end = i;
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' || s[end - 1] == '\r')) end--;
+    if (n < max) { spans[n][0] = start; spans[n][1] = end; }
+    n++;
+    if (i < len && s[i] == ',') i++;
+  }
+}
+
+enum { ST_PARSE, ST_VALIDATE };
+
+static void batch_parse(hl_event_batch *b) {
+  hl_json_doc_init(&b->doc);
+  b->parse_rc = hl_json_parse_ex(&b->doc, b->body, b->len, HL_JSON_UNIQUE_NAMES, &b->jerr);
+}
+
+/* Validates events [from, n) until the budget runs out: returns the first
+ * event not decided (n when all were). */
+static size_t batch_validate(hl_event_batch *b, size_t from, hl_schema_budget *budget, bool final) {
+  for (size_t i = from; i < b->n; i++) {
+    hl_event_check *e = &b->events[i];
+    if (e->status != 0 || !e->schema || e->validated) continue;
+    if (!check_schema(e, budget, final)) return i;
+  }
+  return b->n;
+}
+
+static void batch_finish(hl_event_batch *b) {
+  for (size_t i = 0; i < b->n; i++) check_route(b->reg, &b->events[i]);
+  hl_json_doc_dispose(&b->doc);
+  b->cb(b, b->data);
+}
+
+static void on_work(uv_work_t *w) {
+  hl_event_batch *b = w->data;
+  if (b->stage == ST_PARSE) batch_parse(b);
+  else batch_validate(b, b->from, &b->budget, true);
+}
+
+static void batch_envelopes(hl_event_batch *b);
+
+static void on_work_done(uv_work_t *w, int status) {
+  hl_event_batch *b = w->data;
+  (void)status; /* never cancelled: nothing calls uv_cancel on it */
+  if (b->stage == ST_PARSE) batch_envelopes(b);
+  else batch_finish(b);
+}
+
+/* On the loop, after parsing: the request's shape, each event's envelope and
+ * schema; then validation here or on the threadpool. */
+static void batch_envelopes(hl_event_batch *b) {
+  if (b->parse_rc != 0) {
+    hl_event_reject_parse(&b->req, &b->jerr);
+    batch_finish(b);
+    return;
+  }
+  const hl_json *root = b->doc.root;
+  bool ce = b->flags & HL_EVENT_CLOUDEVENTS;
+  if (!(b->flags & HL_EVENT_BULK)) {
+    b->n = 1;
+    b->events = hl_calloc(1, sizeof *b->events);
+    check_envelope(b->reg, root, b->body, b->len, ce, &b->events[0]);
+  } else if (root->type != HL_JSON_ARRAY) {
+    hl_event_reject(&b->req, 400, "invalid_request", "", "expected a JSON array of events");
+  } else if (root->len == 0 || root->len > 1000) {
+    hl_event_reject(&b->req, 400, "invalid_request", "", "send 1 to 1000 events per bulk request");
+  } else {
+    b->n = root->len;
+    b->events = hl_calloc(b->n, sizeof *b->events);
+    size_t (*spans)[2] = hl_malloc(b->n * sizeof *spans);
+    bool found = array_spans(b->body, b->len, spans, b->n) == b->n;
+    for (size_t i = 0; i < b->n; i++) {
+      hl_event_check *e = &b->events[i];
+      if (!found) {
+        *e = (hl_event_check){0};
+        hl_event_reject(e, 400, "invalid_event", "", "could not locate this element's bytes");
+        continue;
+      }
+      check_envelope(b->reg, &root->u.items[i], b->body + spans[i][0], spans[i][1] - spans[i][0], ce, e);
+    }
+    hl_free(spans);
+  }
+  if (b->req.status != 0) {
+    batch_finish(b);
+    return;
+  }
+  b->budget = hl_schema_budget_for(b->len);
+  if (!b->loop) {
+    batch_validate(b, 0, &b->budget, true);
+    batch_finish(b);
+    return;
+  }
+  if (b->len <= HL_EVENT_INLINE_BYTES) {
+    /* A small body: validated here unless that takes more than a few ms. */
+    hl_schema_budget inline_budget = {HL_EVENT_INLINE_STEPS, HL_EVENT_INLINE_STEPS};
+    b->from = batch_validate(b, 0, &inline_budget, false);
+    if (b->from == b->n) {
+      batch_finish(b);
+      return;
+    }
+  } else {
+    b->from = 0;
+  }
+  b->stage = ST_VALIDATE;
+  uv_queue_work(b->loop, &b->work, on_work, on_work_done);
+}
+
+void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
+                          hl_event_batch_cb cb, void *data) {
+  hl_event_batch *b = hl_calloc(1, sizeof *b);
+  hl_buf_init(&b->req.details);
+  b->loop = loop;
+  b->reg = reg;
+  b->body = body;
+  b->len = len;
+  b->flags = flags;
+  b->cb = cb;
+  b->data = data;
+  b->work.data = b;
+  hl_json_doc_init(&b->doc);
+  if (loop && len > HL_EVENT_INLINE_BYTES) {
+    b->stage = ST_PARSE;
+    uv_queue_work(loop, &b->work, on_work, on_work_done);
+    return;
+  }
+  batch_parse(b);
+  batch_envelopes(b);
+}
+
+void hl_event_batch_free(hl_event_batch *b) {
+  for (size_t i = 0; i < b->n; i++) hl_event_check_dispose(&b->events[i]);
+  hl_free(b->events);
+  hl_event_check_dispose(&b->req);
+  hl_json_doc_dispose(&b->doc);
+  hl_free(b);
+}

@@ -1,16 +1,31 @@
 /* hl_event.h — what makes an incoming event acceptable, shared by the
- * producer API and the Kafka processor: the envelope (the seed producer
- * envelope or CloudEvents 1.0), the id and type, the latest ACTIVE schema
- * of the type, and the subscriptions whose filters match. */
+ * producer API and the Kafka processor: a body that is I-JSON (no member
+ * name twice), the envelope (the seed producer envelope or CloudEvents 1.0),
+ * the id and type (no control characters), the latest ACTIVE schema of the
+ * type within a validation budget, and the subscriptions whose filters match.
+ *
+ * Two ways in:
+ * - hl_event_check_run: one parsed event, all on the caller's thread, with
+ *   the budget of its size (the Kafka processor, Lambda).
+ * - hl_event_batch_start: a request body (one event or a bulk array),
+ *   checked so that no loop turn takes long: a body over
+ *   HL_EVENT_INLINE_BYTES is parsed and validated on the libuv threadpool,
+ *   a smaller one on the loop within HL_EVENT_INLINE_STEPS, and moved to the
+ *   threadpool when that is not enough. The envelope, the schema lookup and
+ *   the filters always run on the loop (they read the registry, which only
+ *   the loop changes; a schema being validated is held by a reference).
+ */
 #ifndef HL_EVENT_H
 #define HL_EVENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include "common/hl_buf.h"
 #include "handlers/hl_registry.h"
 #include "json/hl_json.h"
+#include "schema/hl_schema.h"
 
 typedef struct {
   int status;            /* 0 ok, else the HTTP status of the rejection */
@@ -24,6 +39,12 @@ typedef struct {
   char **subs;           /* matching subscription ids */
   size_t nsubs;
   const char *ingress_topic; /* of the schema the event matched (borrowed from the registry) */
+  /* Between the stages (hl_event.c only). */
+  const hl_json *payload;    /* what the schema and filters see */
+  const char *base;          /* "" or "/data": where payload is in the event */
+  hl_schema *schema;         /* a reference, held while validating */
+  char schema_name[400];     /* "domain.type.vN", for messages */
+  bool validated;
 } hl_event_check;
 
 /* Checks the event v parsed from body..body+len. CloudEvents are recognised
@@ -34,5 +55,51 @@ void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *bo
 void hl_event_reject(hl_event_check *e, int status, const char *code, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void hl_event_check_dispose(hl_event_check *e);
+
+/* How a record or body that is not JSON, or not I-JSON, is described: fills
+ * e as a 400 (invalid_json, or duplicate_member_name with the pointer of the
+ * object and the name in details). */
+void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err);
+
+/* --- a request body, off the loop where it is large ------------------------------ */
+
+#define HL_EVENT_INLINE_BYTES (64u * 1024) /* larger bodies: parsed on the threadpool (~1 ms / 64 KiB) */
+#define HL_EVENT_INLINE_STEPS 100000u      /* validation on the loop: ~2.5 ms at most */
+
+enum { HL_EVENT_BULK = 1, HL_EVENT_CLOUDEVENTS = 2 };
+
+typedef struct hl_event_batch hl_event_batch;
+typedef void (*hl_event_batch_cb)(hl_event_batch *b, void *data);
+
+struct hl_event_batch {
+  /* A rejection of the whole request (status != 0, e.g. invalid JSON, a
+   * bulk that is no array); otherwise n results, in order. The caller may
+   * move results out (then zero them). */
+  hl_event_check req;
+  size_t n;
+  hl_event_check *events;
+  /* private */
+  uv_work_t work;
+  uv_loop_t *loop;
+  const hl_registry *reg;
+  const char *body;
+  size_t len;
+  unsigned flags;
+  int stage;
+  size_t from;             /* first event the threadpool validates */
+  hl_json_doc doc;
+  int parse_rc;
+  hl_json_error jerr;
+  hl_schema_budget budget;  /* the request's: 4 steps a byte (hl_schema_budget_for) */
+  hl_event_batch_cb cb;
+  void *data;
+};
+
+/* Checks body (borrowed until cb runs). cb runs exactly once, on the loop,
+ * possibly before this returns; loop NULL does everything at once. */
+void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
+                          hl_event_batch_cb cb, void *data);
+/* Frees the batch and the results still in it. */
+void hl_event_batch_free(hl_event_batch *b);
 
 #endif

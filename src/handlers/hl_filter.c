@@ -28,18 +28,9 @@ static const struct { const char *name; op_kind op; } op_names[] = {
   {"$lt", OP_LT}, {"$lte", OP_LTE}, {"$in", OP_IN}, {"$exists", OP_EXISTS},
 };
 
-static void ptr_escape(hl_buf *b, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '~') hl_buf_puts(b, "~0");
-    else if (s[i] == '/') hl_buf_puts(b, "~1");
-    else hl_buf_putc(b, s[i]);
-  }
-}
-
 static int compile_error(hl_buf *err, const char *key, size_t klen, const char *op, const char *msg) {
   if (err) {
-    hl_buf_putc(err, '/');
-    ptr_escape(err, key, klen);
+    hl_json_pointer_append(err, key, klen);
     if (op) { hl_buf_putc(err, '/'); hl_buf_puts(err, op); }
     hl_buf_printf(err, ": %s", msg);
   }

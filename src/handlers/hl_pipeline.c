@@ -161,10 +161,17 @@ void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_option
   hl_json_doc doc;
   hl_json_error jerr;
   hl_json_doc_init(&doc);
-  if (!r->value || hl_json_parse(&doc, r->value, r->len, &jerr) != 0) {
-    char reason[256];
-    snprintf(reason, sizeof reason, "invalid_json: %s at line %d, column %d", r->value ? jerr.message : "empty record",
-             r->value ? jerr.line : 0, r->value ? jerr.column : 0);
+  if (!r->value || hl_json_parse_ex(&doc, r->value, r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
+    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
+    char reason[600];
+    if (r->value) {
+      hl_event_check e = {0};
+      hl_event_reject_parse(&e, &jerr);
+      snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
+      hl_event_check_dispose(&e);
+    } else {
+      snprintf(reason, sizeof reason, "invalid_json: empty record");
+    }
     hl_json_doc_dispose(&doc);
     hl_pipeline_dead_letter(k, opt, r, reason, on_processor_dead_lettered, f);
     return;

@@ -1,6 +1,7 @@
 /* Exact JSON reader, writer and decimal comparison (see hl_json.h). */
 #include "json/hl_json.h"
 #include "common/hl_common.h"
+#include "json/hl_json_hash.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -78,10 +79,15 @@ typedef struct {
   hl_json_error *err;
   int depth;
   int rc;
+  size_t ws; /* whitespace bytes skipped so far: a container is compact when none inside */
   /* Children of open containers, LIFO: a container's children are the top
    * entries while it is open; they move into the arena when it closes. */
   hl_json *vals; size_t nvals, capvals;
   hl_json_member *mems; size_t nmems, capmems;
+  /* HL_JSON_UNIQUE_NAMES: where the parser is (the name or index at each
+   * open container), so a duplicate can be reported by its object's pointer. */
+  bool unique;
+  struct pseg { const char *key; uint32_t len, index; } *segs;
 } parser;
 
 #define MAX_DEPTH 512
@@ -103,7 +109,10 @@ static void fail(parser *p, const char *at, const char *msg) {
 }
 
 static inline void skip_ws(parser *p) {
-  while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t')) p->s++;
+  const char *s = p->s;
+  while (s < p->end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) s++;
+  p->ws += (size_t)(s - p->s);
+  p->s = s;
 }
 
 /* Decodes one UTF-8 sequence at s; returns its length or 0 when invalid. */
@@ -284,6 +293,50 @@ static void push_mem(parser *p, const hl_json_member *m) {
 
 static int parse_value(parser *p, hl_json *v);
 
+/* Copies at most cap-1 bytes of s, cut at a UTF-8 character boundary. */
+static void copy_utf8(char *out, size_t cap, const char *s, size_t n) {
+  if (n >= cap) {
+    n = cap - 1;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
+  }
+  memcpy(out, s, n);
+  out[n] = '\0';
+}
+
+/* The RFC 6901 pointer of the container open at the current depth. */
+static void render_pointer(const parser *p, hl_buf *out) {
+  for (int d = 1; d < p->depth; d++) {
+    const struct pseg *g = &p->segs[d];
+    hl_buf_putc(out, '/');
+    if (!g->key) { hl_buf_printf(out, "%u", g->index); continue; }
+    for (uint32_t i = 0; i < g->len; i++) {
+      if (g->key[i] == '~') hl_buf_puts(out, "~0");
+      else if (g->key[i] == '/') hl_buf_puts(out, "~1");
+      else hl_buf_putc(out, g->key[i]);
+    }
+  }
+}
+
+/* The members of the object closing now: fails on a name given twice. */
+static int duplicate_name(parser *p, const hl_json_member *m, uint32_t n) {
+  hl_name_index ix;
+  hl_name_index_build(&ix, m, n);
+  int32_t dup = ix.dup;
+  hl_name_index_dispose(&ix);
+  if (dup < 0) return 0;
+  fail(p, p->s - 1, "duplicate member name");
+  if (p->err) {
+    hl_buf ptr = HL_BUF_INIT;
+    render_pointer(p, &ptr);
+    p->err->duplicate = true;
+    copy_utf8(p->err->pointer, sizeof p->err->pointer, ptr.data ? ptr.data : "", ptr.len);
+    copy_utf8(p->err->name, sizeof p->err->name, m[dup].key, m[dup].key_len);
+    hl_buf_dispose(&ptr);
+    snprintf(p->err->message, sizeof p->err->message, "duplicate member name \"%.90s\"", p->err->name);
+  }
+  return -1;
+}
+
 static int parse_array(parser *p, hl_json *v) {
   size_t base = p->nvals;
   p->s++; /* '[' */
@@ -293,6 +346,7 @@ static int parse_array(parser *p, hl_json *v) {
   } else {
     for (;;) {
       hl_json item;
+      if (p->segs) p->segs[p->depth] = (struct pseg){NULL, 0, (uint32_t)(p->nvals - base)};
       if (parse_value(p, &item) != 0) return -1;
       push_val(p, &item);
       skip_ws(p);
@@ -323,10 +377,13 @@ static int parse_object(parser *p, hl_json *v) {
       if (p->s >= p->end || *p->s != '"') { fail(p, p->s, "expected a string as object key"); return -1; }
       p->s++;
       hl_json_member m;
+      m.key_src = p->s - 1;
       if (parse_string(p, &m.key, &m.key_len) != 0) return -1;
+      m.key_src_len = (uint32_t)(p->s - m.key_src);
       skip_ws(p);
       if (p->s >= p->end || *p->s != ':') { fail(p, p->s, "expected ':' after object key"); return -1; }
       p->s++;
+      if (p->segs) p->segs[p->depth] = (struct pseg){m.key, m.key_len, 0};
       if (parse_value(p, &m.value) != 0) return -1;
       push_mem(p, &m);
       skip_ws(p);
@@ -337,6 +394,7 @@ static int parse_object(parser *p, hl_json *v) {
     }
   }
   size_t n = p->nmems - base;
+  if (p->unique && n > 1 && duplicate_name(p, p->mems + base, (uint32_t)n) != 0) return -1;
   v->type = HL_JSON_OBJECT;
   v->len = (uint32_t)n;
   v->u.members = n ? hl_arena_alloc(p->arena, n * sizeof(hl_json_member)) : NULL;
@@ -357,8 +415,21 @@ static int literal(parser *p, const char *word, size_t n, hl_json *v, hl_json_ty
   return 0;
 }
 
+static int parse_value_at(parser *p, hl_json *v);
+
+/* A value and its source span (see hl_json.h). */
 static int parse_value(parser *p, hl_json *v) {
   skip_ws(p);
+  const char *start = p->s;
+  size_t ws = p->ws;
+  int rc = parse_value_at(p, v);
+  v->src = start;
+  v->src_len = (uint32_t)(p->s - start);
+  v->src_compact = p->ws == ws;
+  return rc;
+}
+
+static int parse_value_at(parser *p, hl_json *v) {
   if (p->s >= p->end) { fail(p, p->s, "unexpected end of input"); return -1; }
   switch (*p->s) {
   case '{':
@@ -392,8 +463,14 @@ void hl_json_doc_init(hl_json_doc *doc) {
 }
 
 int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err) {
+  return hl_json_parse_ex(doc, text, len, 0, err);
+}
+
+int hl_json_parse_ex(hl_json_doc *doc, const char *text, size_t len, unsigned flags, hl_json_error *err) {
   parser p = {.s = text, .end = text + len, .start = text, .arena = &doc->arena, .err = err};
   if (err) memset(err, 0, sizeof *err);
+  p.unique = flags & HL_JSON_UNIQUE_NAMES;
+  if (p.unique && err) p.segs = hl_malloc((MAX_DEPTH + 2) * sizeof *p.segs);
   hl_json *root = hl_arena_alloc(&doc->arena, sizeof *root);
   if (parse_value(&p, root) == 0) {
     skip_ws(&p);
@@ -401,6 +478,7 @@ int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error 
   }
   hl_free(p.vals);
   hl_free(p.mems);
+  hl_free(p.segs);
   if (p.rc) return p.rc;
   doc->root = root;
   return 0;
@@ -632,47 +710,115 @@ bool hl_decimal_is_integer(const char *a, size_t alen) {
 
 #include <mbedtls/bignum.h>
 
-bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen) {
+size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap) {
+  decimal d;
+  char tail[32];
+  size_t need = 0;
+  if (!decimal_read(&d, s, n) || d.sign == 0) {
+    if (cap) out[0] = '0';
+    need = 1;
+  } else {
+    int tl = d.exp ? snprintf(tail, sizeof tail, "e%lld", (long long)d.exp) : 0;
+    need = (d.sign < 0) + d.n + (size_t)tl;
+    if (need <= cap) {
+      char *o = out;
+      if (d.sign < 0) *o++ = '-';
+      memcpy(o, d.digits, d.n);
+      memcpy(o + d.n, tail, (size_t)tl);
+    }
+  }
+  decimal_free(&d);
+  return need;
+}
+
+/* 18 decimal digits starting at s as an integer. */
+static uint64_t digits18(const char *s, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = v * 10 + (uint64_t)(s[i] - '0');
+  return v;
+}
+
+static const uint64_t P10[19] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                 100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+                                 10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                 10000000000000000ull, 100000000000000000ull, 1000000000000000000ull};
+
+/* X·10^k mod Y == 0 for digit strings X, Y (no leading zeros), by Horner's
+ * rule 18 digits at a time: linear in X for a Y of up to 18 digits, and
+ * len(X)/18 bignum reductions by Y otherwise. -1 when over max_work. */
+static int divides(const decimal *x, int64_t k, const decimal *y, uint64_t max_work, uint64_t *work) {
+  uint64_t chunks = (x->n + (uint64_t)k + 17) / 18 + 1;
+  if (y->n <= 18) {
+    *work = chunks;
+    if (chunks > max_work) return -1;
+    uint64_t Y = digits18(y->digits, y->n), r = 0;
+    for (size_t i = 0; i < x->n; i += 18) {
+      size_t c = HL_MIN((size_t)18, x->n - i);
+      r = (uint64_t)(((unsigned __int128)r * P10[c] + digits18(x->digits + i, c)) % Y);
+    }
+    for (int64_t z = k; z > 0; z -= 18) r = (uint64_t)(((unsigned __int128)r * P10[HL_MIN(z, 18)]) % Y);
+    return r == 0;
+  }
+  uint64_t limbs = (y->n + 18) / 19 + 1;
+  *work = chunks * limbs * limbs;
+  if (*work > max_work || chunks > max_work) return -1;
+  char *ys = hl_strndup(y->digits, y->n);
+  mbedtls_mpi R, Y;
+  mbedtls_mpi_init(&R);
+  mbedtls_mpi_init(&Y);
+  int rc = mbedtls_mpi_read_string(&Y, 10, ys) == 0 ? 0 : -1;
+  hl_free(ys);
+  for (size_t i = 0; rc == 0 && i < x->n; i += 18) {
+    size_t c = HL_MIN((size_t)18, x->n - i);
+    if (mbedtls_mpi_mul_int(&R, &R, P10[c]) != 0 ||
+        mbedtls_mpi_add_int(&R, &R, (mbedtls_mpi_sint)digits18(x->digits + i, c)) != 0 ||
+        mbedtls_mpi_mod_mpi(&R, &R, &Y) != 0)
+      rc = -1;
+  }
+  for (int64_t z = k; rc == 0 && z > 0; z -= 18)
+    if (mbedtls_mpi_mul_int(&R, &R, P10[HL_MIN(z, 18)]) != 0 || mbedtls_mpi_mod_mpi(&R, &R, &Y) != 0) rc = -1;
+  if (rc == 0) rc = mbedtls_mpi_cmp_int(&R, 0) == 0;
+  mbedtls_mpi_free(&R);
+  mbedtls_mpi_free(&Y);
+  return rc;
+}
+
+int hl_decimal_is_multiple_bounded(const char *a, size_t alen, const char *b, size_t blen, uint64_t max_work,
+                                   uint64_t *work) {
+  uint64_t spent = 1;
+  int result = 0;
   __int128 ma, mb;
   int fa, fb;
   if (simple_decimal(a, alen, &ma, &fa) && simple_decimal(b, blen, &mb, &fb) && mb > 0) {
     /* a/b = (ma·10^fb) / (mb·10^fa) */
     __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
+    if (work) *work = spent;
     return x % y == 0;
   }
   decimal x, y;
-  bool result = false;
-  if (!decimal_read(&x, a, alen) || !decimal_read(&y, b, blen) || y.sign <= 0) {
-    decimal_free(&x);
-    decimal_free(&y);
-    return false;
-  }
-  if (x.sign == 0) {
-    result = true;
+  bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
+  spent += (alen + blen) / 64; /* reading them */
+  if (!okx || !oky || y.sign <= 0) {
+    result = 0;
+  } else if (x.sign == 0) {
+    result = 1;
   } else if (x.exp >= y.exp) {
     /* a/b = (X·10^k)/Y with k = ex - ey. X has no factor 10 to spare, so
      * k < 0 can never divide; for k >= 0, only Y's factors 2 and 5 use the
      * zeros, and Y has fewer than 4·len(Y)+8 of those: cap k there. */
     int64_t k = x.exp - y.exp, cap = 4 * (int64_t)y.n + 8;
-    if (k > cap) k = cap;
-    char *xs = hl_malloc(x.n + (size_t)k + 1), *ys = hl_malloc(y.n + 1);
-    memcpy(xs, x.digits, x.n);
-    memset(xs + x.n, '0', (size_t)k);
-    xs[x.n + (size_t)k] = '\0';
-    memcpy(ys, y.digits, y.n);
-    ys[y.n] = '\0';
-    mbedtls_mpi X, Y, R;
-    mbedtls_mpi_init(&X); mbedtls_mpi_init(&Y); mbedtls_mpi_init(&R);
-    if (mbedtls_mpi_read_string(&X, 10, xs) == 0 && mbedtls_mpi_read_string(&Y, 10, ys) == 0 &&
-        mbedtls_mpi_mod_mpi(&R, &X, &Y) == 0)
-      result = mbedtls_mpi_cmp_int(&R, 0) == 0;
-    mbedtls_mpi_free(&X); mbedtls_mpi_free(&Y); mbedtls_mpi_free(&R);
-    hl_free(xs);
-    hl_free(ys);
+    uint64_t w = 0;
+    result = divides(&x, HL_MIN(k, cap), &y, max_work > spent ? max_work - spent : 0, &w);
+    spent += w;
   }
   decimal_free(&x);
   decimal_free(&y);
+  if (work) *work = spent;
   return result;
+}
+
+bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen) {
+  return hl_decimal_is_multiple_bounded(a, alen, b, blen, UINT64_MAX, NULL) == 1;
 }
 
 int hl_json_int64(const hl_json *v, int64_t *out) {
@@ -696,14 +842,21 @@ int hl_json_int64(const hl_json *v, int64_t *out) {
   return rc;
 }
 
+/* The same names, and for each the same (last) value. */
 static bool members_equal(const hl_json *a, const hl_json *b) {
-  if (a->len != b->len) return false;
-  for (uint32_t i = 0; i < a->len; i++) {
+  hl_name_index ia, ib;
+  hl_name_index_build(&ia, a->u.members, a->len);
+  hl_name_index_build(&ib, b->u.members, b->len);
+  bool eq = ia.distinct == ib.distinct;
+  for (uint32_t i = 0; eq && i < a->len; i++) {
     const hl_json_member *m = &a->u.members[i];
-    const hl_json *o = hl_json_getn(b, m->key, m->key_len);
-    if (!o || !hl_json_equal(&m->value, o)) return false;
+    if (ia.dup >= 0 && hl_name_index_find(&ia, m->key, m->key_len) != (int32_t)i) continue; /* shadowed */
+    int32_t j = hl_name_index_find(&ib, m->key, m->key_len);
+    eq = j >= 0 && hl_json_equal(&m->value, &b->u.members[j].value);
   }
-  return true;
+  hl_name_index_dispose(&ia);
+  hl_name_index_dispose(&ib);
+  return eq;
 }
 
 bool hl_json_equal(const hl_json *a, const hl_json *b) {
@@ -748,6 +901,19 @@ void hl_json_escape(hl_buf *out, const char *s, size_t n) {
     }
   }
   hl_buf_append(out, s + run, n - run);
+}
+
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n) {
+  hl_buf_reserve(out, n + 1);
+  hl_buf_putc(out, '/');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (key[i] != '~' && key[i] != '/') continue;
+    hl_buf_append(out, key + run, i - run);
+    hl_buf_append(out, key[i] == '~' ? "~0" : "~1", 2);
+    run = i + 1;
+  }
+  hl_buf_append(out, key + run, n - run);
 }
 
 void hl_jw_init(hl_jw *w, hl_buf *out) {
@@ -830,6 +996,49 @@ void hl_jw_null(hl_jw *w) {
 void hl_jw_raw(hl_jw *w, const char *json, size_t n) {
   pre_value(w);
   hl_buf_append(w->out, json, n);
+}
+
+void hl_json_write_src(hl_buf *out, const hl_json *v) {
+  if (v->src && v->src_compact) {
+    hl_buf_append(out, v->src, v->src_len);
+    return;
+  }
+  switch (v->type) {
+  case HL_JSON_NULL: hl_buf_append(out, "null", 4); break;
+  case HL_JSON_TRUE: hl_buf_append(out, "true", 4); break;
+  case HL_JSON_FALSE: hl_buf_append(out, "false", 5); break;
+  case HL_JSON_NUMBER: hl_buf_append(out, v->u.str, v->len); break;
+  case HL_JSON_STRING:
+    hl_buf_putc(out, '"');
+    hl_json_escape(out, v->u.str, v->len);
+    hl_buf_putc(out, '"');
+    break;
+  case HL_JSON_ARRAY:
+    hl_buf_putc(out, '[');
+    for (uint32_t i = 0; i < v->len; i++) {
+      if (i) hl_buf_putc(out, ',');
+      hl_json_write_src(out, &v->u.items[i]);
+    }
+    hl_buf_putc(out, ']');
+    break;
+  case HL_JSON_OBJECT:
+    hl_buf_putc(out, '{');
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      if (i) hl_buf_putc(out, ',');
+      if (m->key_src) {
+        hl_buf_append(out, m->key_src, m->key_src_len);
+      } else {
+        hl_buf_putc(out, '"');
+        hl_json_escape(out, m->key, m->key_len);
+        hl_buf_putc(out, '"');
+      }
+      hl_buf_putc(out, ':');
+      hl_json_write_src(out, &m->value);
+    }
+    hl_buf_putc(out, '}');
+    break;
+  }
 }
 
 void hl_jw_value(hl_jw *w, const hl_json *v) {

@@ -16,8 +16,19 @@
  * UTF-8), NUL-terminated, and may contain NUL bytes (use len). Input must be
  * valid UTF-8 (RFC 8259); invalid UTF-8, lone surrogates, trailing garbage,
  * leading zeros, NaN/Infinity and control characters in strings are errors.
- * Duplicate object keys are kept as parsed (lookup returns the last one, as
- * most JSON implementations do).
+ * Duplicate member names: hl_json_parse keeps them as parsed (lookup returns
+ * the last one, as most JSON implementations do); hl_json_parse_ex with
+ * HL_JSON_UNIQUE_NAMES refuses them (I-JSON, RFC 7493 2.3), naming the
+ * object and the name, in time linear in the members (a keyed hash). Input
+ * from outside is parsed that way: where one reader takes the first of two
+ * names and another the last, the routing and the partner disagree.
+ *
+ * Every parsed value also keeps where it was in the input (src): a string as
+ * written, escapes included, and whether a container's text is compact.
+ * hl_json_write_src uses it to write a value back exactly as it came (the
+ * transformations move values that way). src points into the caller's input
+ * text, so it is valid only while that text is, and the document does not
+ * keep the text alive.
  */
 #ifndef HL_JSON_H
 #define HL_JSON_H
@@ -49,11 +60,19 @@ struct hl_json {
     hl_json *items;           /* ARRAY */
     hl_json_member *members;  /* OBJECT, in document order */
   } u;
+  /* The value's text in the parsed input (no surrounding whitespace; a
+   * string with its quotes and escapes as written). NULL for values the
+   * parser did not make. Borrowed from the input: see above. */
+  const char *src;
+  uint32_t src_len;
+  bool src_compact; /* src has no whitespace between tokens (always for leaves) */
 };
 
 struct hl_json_member {
   const char *key; /* decoded, NUL-terminated */
   uint32_t key_len;
+  uint32_t key_src_len;
+  const char *key_src; /* the key as written, quotes included (as src above) */
   hl_json value;
 };
 
@@ -81,13 +100,25 @@ typedef struct {
   size_t offset;       /* byte offset of the error in the input */
   int line, column;    /* 1-based */
   char message[128];   /* e.g. "expected ',' or '}' after object member" */
+  /* HL_JSON_UNIQUE_NAMES: set when a name came twice. pointer is the RFC
+   * 6901 pointer of the object holding it, name the name (both cut at a
+   * UTF-8 boundary when longer). */
+  bool duplicate;
+  char pointer[384];
+  char name[128];
 } hl_json_error;
+
+/* hl_json_parse_ex flags. */
+#define HL_JSON_UNIQUE_NAMES 1u
 
 void hl_json_doc_init(hl_json_doc *doc);
 /* Parses len bytes (need not be NUL-terminated). Returns 0, or HL_EPARSE with
  * err filled (err may be NULL), or HL_ETOOBIG when nesting exceeds 512.
  * A document may be parsed into again after hl_json_doc_reset. */
 int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err);
+/* The same with flags (HL_JSON_UNIQUE_NAMES); a duplicate name is HL_EPARSE
+ * with err->duplicate set. */
+int hl_json_parse_ex(hl_json_doc *doc, const char *text, size_t len, unsigned flags, hl_json_error *err);
 void hl_json_doc_reset(hl_json_doc *doc);
 void hl_json_doc_dispose(hl_json_doc *doc);
 /* Zeroes the document's memory (its strings may be secrets); dispose after. */
@@ -109,7 +140,10 @@ int hl_json_int64(const hl_json *v, int64_t *out);
 double hl_json_double(const hl_json *v);
 bool hl_json_is_bool(const hl_json *v);
 /* Deep equality as JSON Schema defines it: numbers by exact decimal value
- * (1 == 1.0 == 1e0), objects regardless of member order. */
+ * (1 == 1.0 == 1e0), objects regardless of member order. An object that
+ * holds a name twice is read as lookups read it (the last one wins), so the
+ * relation is reflexive and symmetric on any parsed value. Time linear in
+ * the sizes (member names are matched through a keyed hash). */
 bool hl_json_equal(const hl_json *a, const hl_json *b);
 const char *hl_json_type_name(hl_json_type t); /* "null","boolean","number",... */
 
@@ -120,6 +154,16 @@ int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen);
 bool hl_decimal_is_integer(const char *a, size_t alen);
 /* True when a is an integer multiple of b (b > 0), exactly. */
 bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen);
+/* The same within a work bound: returns 1 (a multiple), 0 (not), or -1 when
+ * deciding would take more than max_work units (about a digit of a times a
+ * 64-bit word of b each); *work (may be NULL) gets the units spent. */
+int hl_decimal_is_multiple_bounded(const char *a, size_t alen, const char *b, size_t blen, uint64_t max_work,
+                                   uint64_t *work);
+/* One spelling per value: "[-]<digits>[e<exp>]" with neither leading nor
+ * trailing zeros in the digits ("0" for zero), so 1, 1.0 and 10e-1 are all
+ * "1" and 1500 is "15e2". Writes at most cap bytes to out and returns the
+ * length it needs (call again with a larger buffer when that is > cap). */
+size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap);
 
 /* A number of at most 18 significant digits and no exponent, held exactly
  * as m / 10^f: compared and divided in 128-bit integers, the fast path for
@@ -161,7 +205,15 @@ void hl_jw_bool(hl_jw *w, bool v);
 void hl_jw_null(hl_jw *w);
 void hl_jw_raw(hl_jw *w, const char *json, size_t n); /* a pre-encoded value */
 void hl_jw_value(hl_jw *w, const hl_json *v);         /* re-encodes a parsed value */
+/* Appends v to out as compact JSON whose every string, number and key is its
+ * source text (escapes and number spelling as written; see src above): a
+ * compact container is copied in one piece, any other one is rebuilt without
+ * its whitespace. Values without src are encoded as hl_jw_value does. */
+void hl_json_write_src(hl_buf *out, const hl_json *v);
 /* Appends s as the inside of a JSON string (no quotes) to out. */
 void hl_json_escape(hl_buf *out, const char *s, size_t n);
+/* Appends "/" and the RFC 6901 reference token for key (~ as ~0, / as ~1):
+ * builds a JSON pointer one member at a time. */
+void hl_json_pointer_append(hl_buf *out, const char *key, size_t n);
 
 #endif

@@ -20,8 +20,12 @@ typedef enum {
   C_HEADERS,    /* receiving a request line and headers */
   C_BODY,       /* receiving the body */
   C_HANDLING,   /* the request is with its handler */
-  C_CLOSING     /* closing; nothing more is read */
+  C_LINGERING,  /* the last answer is queued and the write side shut after it;
+                   what the client still sends is discarded until it closes */
+  C_CLOSING     /* the handles are closing */
 } conn_state;
+
+static const char *const conn_state_name[] = {"IDLE", "HEADERS", "BODY", "HANDLING", "LINGERING", "CLOSING"};
 
 typedef struct conn conn;
 
@@ -42,6 +46,7 @@ struct hl_http_server {
 struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
+  uv_shutdown_t shutdown; /* LINGERING: the write side, shut once the answer is out */
   hl_http_server *srv;
   conn *prev, *next;
   conn_state state;
@@ -60,6 +65,8 @@ struct conn {
   bool keep_alive;
   bool message_done;
   int handles_open;       /* tcp + timer */
+  uint64_t linger_deadline; /* LINGERING: loop time at which the connection closes anyway */
+  size_t discarded;       /* LINGERING: bytes read and dropped */
   bool req_out;           /* a request is with its handler */
   bool dead;              /* the connection closed while req_out */
   hl_http_req req;
@@ -69,7 +76,6 @@ struct conn {
 typedef struct {
   uv_write_t w;
   conn *c;
-  bool close_after;
   size_t len;
   char data[];            /* head + body */
 } write_req;
@@ -87,9 +93,31 @@ static void on_timeout(uv_timer_t *t) {
   conn_close(c);
 }
 
-static void arm(conn *c, unsigned ms) { uv_timer_start(&c->timer, on_timeout, ms, 0); }
+static void arm(conn *c, uint64_t ms) { uv_timer_start(&c->timer, on_timeout, ms, 0); }
 
+/* LINGERING: the next wait is the silence allowed, cut at the deadline. */
+static void arm_linger(conn *c) {
+  uint64_t now = uv_now(c->srv->loop);
+  uint64_t left = c->linger_deadline > now ? c->linger_deadline - now : 0;
+  arm(c, HL_MIN(left, (uint64_t)c->srv->cfg.linger_timeout_ms));
+}
+
+/* The one place a connection changes state; illegal moves are bugs. */
 static void transition(conn *c, conn_state to) {
+  static const unsigned allowed[] = {
+    [C_IDLE] = 1u << C_HEADERS | 1u << C_LINGERING | 1u << C_CLOSING,
+    [C_HEADERS] = 1u << C_BODY | 1u << C_LINGERING | 1u << C_CLOSING,
+    [C_BODY] = 1u << C_HANDLING | 1u << C_LINGERING | 1u << C_CLOSING,
+    [C_HANDLING] = 1u << C_IDLE | 1u << C_LINGERING | 1u << C_CLOSING,
+    [C_LINGERING] = 1u << C_CLOSING,
+    [C_CLOSING] = 0,
+  };
+  if (!(allowed[c->state] & (1u << to))) {
+    /* A bug, not a runtime condition: stop before state is corrupted. */
+    hl_log_error("illegal connection transition", "\"from\":\"%s\",\"to\":\"%s\"", conn_state_name[c->state],
+                 conn_state_name[to]);
+    abort();
+  }
   hl_http_server *s = c->srv;
   c->state = to;
   switch (to) {
@@ -97,6 +125,11 @@ static void transition(conn *c, conn_state to) {
   case C_HEADERS: arm(c, s->cfg.header_timeout_ms); break;
   case C_BODY: arm(c, s->cfg.body_timeout_ms); break;
   case C_HANDLING: uv_timer_stop(&c->timer); break;
+  case C_LINGERING:
+    c->linger_deadline = uv_now(s->loop) + s->cfg.linger_time_ms;
+    c->discarded = 0;
+    arm_linger(c);
+    break;
   case C_CLOSING: uv_timer_stop(&c->timer); break;
   }
 }
@@ -146,14 +179,14 @@ static const char *http_date(void) {
 static void on_written(uv_write_t *w, int status) {
   write_req *wr = hl_container_of(w, write_req, w);
   conn *c = wr->c;
-  bool close_after = wr->close_after || status < 0;
   hl_free(wr);
-  if (c->state == C_CLOSING) return;
-  if (close_after) conn_close(c);
+  if (status < 0) conn_close(c); /* a no-op when the write was cancelled by closing */
 }
 
-/* Queues head + body as one write; closes the connection afterwards when asked. */
-static void send_response(conn *c, int status, const hl_http_header *h, size_t nh, const char *body,
+/* Queues head + body as one write. close_after: the answer says
+ * "Connection: close" (the caller then lingers). Returns false when the
+ * connection is closed instead. */
+static bool send_response(conn *c, int status, const hl_http_header *h, size_t nh, const char *body,
                           size_t body_len, bool close_after) {
   hl_buf head = HL_BUF_INIT;
   bool has_ct = false;
@@ -170,7 +203,6 @@ static void send_response(conn *c, int status, const hl_http_header *h, size_t n
   hl_buf_append(&head, "\r\n", 2);
   write_req *wr = hl_malloc(sizeof *wr + head.len + body_len);
   wr->c = c;
-  wr->close_after = close_after;
   wr->len = head.len + body_len;
   memcpy(wr->data, head.data, head.len);
   if (body_len) memcpy(wr->data + head.len, body, body_len);
@@ -179,7 +211,36 @@ static void send_response(conn *c, int status, const hl_http_header *h, size_t n
   if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
     hl_free(wr);
     conn_close(c);
+    return false;
   }
+  return true;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  conn *c = req->data;
+  if (status < 0) conn_close(c); /* a no-op when cancelled by closing */
+}
+
+/* After an answer that says "Connection: close" (nginx's lingering close):
+ * the write side is shut once the answer is flushed, so the client reads the
+ * answer and then EOF; what it still sends (a body refused with 413, pipelined
+ * requests) is read and discarded until it closes too, or linger_max_bytes,
+ * linger_timeout_ms of silence or linger_time_ms in all. Closing at once
+ * instead would make the kernel answer unread bytes with a reset, which can
+ * destroy the answer before the client reads it; not reading at all would
+ * leave a client blocked in its write and the socket in CLOSE-WAIT. */
+static void linger(conn *c) {
+  transition(c, C_LINGERING);
+  c->in.len = c->in_off = 0; /* buffered requests are never answered */
+  c->shutdown.data = c;
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+}
+
+static void linger_discard(conn *c, size_t n) {
+  c->in.len = 0;
+  c->discarded += n;
+  if (c->discarded > c->srv->cfg.linger_max_bytes || uv_now(c->srv->loop) >= c->linger_deadline) conn_close(c);
+  else arm_linger(c);
 }
 
 static void send_error(conn *c, int status, const char *code, const char *message) {
@@ -191,10 +252,7 @@ static void send_error(conn *c, int status, const char *code, const char *messag
   hl_jw_key(&w, "message"); hl_jw_str(&w, message);
   hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
   hl_jw_obj_end(&w);
-  transition(c, C_CLOSING);
-  uv_read_stop((uv_stream_t *)&c->tcp);
-  send_response(c, status, NULL, 0, b.data, b.len, true);
-  c->state = C_CLOSING;
+  if (send_response(c, status, NULL, 0, b.data, b.len, true)) linger(c);
   hl_buf_dispose(&b);
 }
 
@@ -226,7 +284,7 @@ static void on_conn_handle_closed(uv_handle_t *h) {
 
 static void conn_close(conn *c) {
   if (c->handles_open == 0 || uv_is_closing((uv_handle_t *)&c->tcp)) return;
-  c->state = C_CLOSING;
+  transition(c, C_CLOSING);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
@@ -247,6 +305,10 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   if (n == 0) return;
+  if (c->state == C_LINGERING) {
+    linger_discard(c, (size_t)n);
+    return;
+  }
   c->in.len += (size_t)n;
   c->in.data[c->in.len] = '\0';
   if (c->state == C_IDLE) transition(c, C_HEADERS);
@@ -296,7 +358,7 @@ static void dispatch(conn *c) {
 
 /* Parses what is buffered; stops after one complete request. */
 static void parse_more(conn *c) {
-  while (c->state != C_HANDLING && c->state != C_CLOSING && c->in_off < c->in.len) {
+  while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len) {
     c->message_done = false;
     size_t avail = c->in.len - c->in_off;
     size_t used = http_parser_execute(&c->parser, &settings, c->in.data + c->in_off, avail);
@@ -421,7 +483,6 @@ static int cb_headers_complete(http_parser *p) {
       static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
       write_req *wr = hl_malloc(sizeof *wr + sizeof cont);
       wr->c = c;
-      wr->close_after = false;
       memcpy(wr->data, cont, sizeof cont - 1);
       uv_buf_t buf = uv_buf_init(wr->data, sizeof cont - 1);
       if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) hl_free(wr);
@@ -470,7 +531,8 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
-  transition(c, C_IDLE);
+  c->state = C_IDLE; /* calloc'd so already; the first wait is the idle one */
+  arm(c, s->cfg.idle_timeout_ms);
   start_reading(c);
 }
 
@@ -516,6 +578,9 @@ int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_serve
   if (!s->cfg.body_timeout_ms) s->cfg.body_timeout_ms = 30000;
   if (!s->cfg.idle_timeout_ms) s->cfg.idle_timeout_ms = 60000;
   if (!s->cfg.max_connections) s->cfg.max_connections = 10000;
+  if (!s->cfg.linger_timeout_ms) s->cfg.linger_timeout_ms = 5000;
+  if (!s->cfg.linger_time_ms) s->cfg.linger_time_ms = 30000;
+  if (!s->cfg.linger_max_bytes) s->cfg.linger_max_bytes = (size_t)16 << 20;
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
@@ -666,10 +731,9 @@ void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers
   s->pending--;
   if (c->state == C_CLOSING) return;
   bool keep = c->keep_alive && !s->stopping;
-  send_response(c, status, headers, nheaders, body, body_len, !keep);
+  if (!send_response(c, status, headers, nheaders, body, body_len, !keep)) return;
   if (!keep) {
-    c->state = C_CLOSING;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    linger(c);
     return;
   }
   transition(c, C_IDLE);

@@ -11,6 +11,13 @@
  * errors the server itself answers ({"error": "...", "message": "..."}).
  * "Expect: 100-continue" is answered with 100 before the body is read.
  *
+ * An answer that says "Connection: close" (the client asked for it, HTTP/1.0
+ * without keep-alive, the server's own 400/413/431, or the server is
+ * stopping) ends the connection with a lingering close: the write side is
+ * shut once the answer is flushed (the client reads it, then EOF), and what
+ * the client still sends is read and discarded until it closes too, bounded
+ * by linger_time_ms, linger_timeout_ms of silence and linger_max_bytes.
+ *
  * Ownership: the server owns every connection and request. A request is
  * handed to the handler once its body is complete and stays valid until
  * hl_http_respond is called for it — the handler may answer at once or
@@ -72,6 +79,9 @@ typedef struct {
   unsigned body_timeout_ms;          /* 0: 30 s — time to receive the body */
   unsigned idle_timeout_ms;          /* 0: 60 s — keep-alive idle time */
   unsigned max_connections;          /* 0: 10000; more are accepted and closed at once */
+  unsigned linger_timeout_ms;        /* 0: 5 s — after a closing answer, the longest silence awaited */
+  unsigned linger_time_ms;           /* 0: 30 s — after a closing answer, the longest time before closing */
+  size_t linger_max_bytes;           /* 0: 16 MiB — after a closing answer, the most bytes read and discarded */
 } hl_http_server_config;
 
 typedef struct hl_http_server hl_http_server;

@@ -2,6 +2,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_strmap.h"
+#include "json/hl_json_hash.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <arpa/inet.h>
@@ -51,6 +52,10 @@ struct sch_node {
   sch_node *not_, *if_, *then_, *else_;
   prop_entry *props;
   uint32_t n_props;
+  hl_name_index props_ix;      /* over the "properties" object: lookups by name */
+  /* "enum" as a set: the items' hashes sorted, with each one's index. */
+  struct enum_entry { uint64_t h; uint32_t i; } *enum_set;
+  uint64_t const_cost;         /* values in "const": what comparing with it may cost */
   pat_entry *pprops;
   uint32_t n_pprops;
   sch_node *addl_props, *prop_names, *uneval_props;
@@ -74,6 +79,7 @@ typedef struct owned_doc {
 } owned_doc;
 
 struct hl_schema {
+  int refs;
   hl_schema_options opt;
   owned_doc *docs;         /* the private copy of the schema and of fetched remotes */
   resource *resources;
@@ -463,6 +469,11 @@ static void queue_ref(cctx *c, sch_node *n, const char *ref, bool dynamic) {
 
 static const char *const type_names[] = {"null", "boolean", "object", "array", "number", "string", "integer"};
 
+static int enum_cmp(const void *a, const void *b) {
+  uint64_t x = ((const struct enum_entry *)a)->h, y = ((const struct enum_entry *)b)->h;
+  return x < y ? -1 : x > y;
+}
+
 static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const char *ptr, const char *loc) {
   hl_schema *s = c->s;
   /* Already compiled at this location (a reference compiled it first). */
@@ -499,6 +510,20 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
     cfail(c, loc, "$schema", "the schema nests deeper than 200 levels");
     c->depth--;
     return n;
+  }
+  /* Each keyword is read once below, and the lists a keyword fills are sized
+   * by its first sight: a keyword given twice would be ambiguous (which one
+   * applies?) and would overrun them. Refuse it before reading anything. */
+  if (j->len > 1) {
+    hl_name_index ix;
+    hl_name_index_build(&ix, j->u.members, j->len);
+    int32_t dup = ix.dup;
+    hl_name_index_dispose(&ix);
+    if (dup >= 0) {
+      cfail(c, loc, j->u.members[dup].key, "the keyword is given twice in this schema object");
+      c->depth--;
+      return n;
+    }
   }
   /* Dialect and identity first: they decide how the rest is read. */
   const char *dialect = hl_json_str(hl_json_get(j, "$schema"));
@@ -566,10 +591,15 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
       }
       if (!good) cfail(c, loc, kw, "expected one of null, boolean, object, array, number, string, integer (or an array of them)");
     } else if (IS("enum")) {
-      if (v->type != HL_JSON_ARRAY) cfail(c, loc, kw, "expected an array of values");
+      if (v->type != HL_JSON_ARRAY) { cfail(c, loc, kw, "expected an array of values"); continue; }
       n->enum_v = v;
+      n->enum_set = hl_malloc((v->len ? v->len : 1) * sizeof *n->enum_set);
+      for (uint32_t t = 0; t < v->len; t++) n->enum_set[t] = (struct enum_entry){hl_json_hash(&v->u.items[t], NULL), t};
+      qsort(n->enum_set, v->len, sizeof *n->enum_set, enum_cmp);
     } else if (IS("const")) {
       n->const_v = v;
+      n->const_cost = 0;
+      hl_json_hash(v, &n->const_cost);
     } else if (IS("minimum") || IS("maximum") || IS("exclusiveMinimum") || IS("exclusiveMaximum") || IS("multipleOf")) {
       if (v->type != HL_JSON_NUMBER) { cfail(c, loc, kw, "expected a number"); continue; }
       if (IS("minimum")) n->minimum = v;
@@ -621,6 +651,8 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
       if (v->type != HL_JSON_OBJECT) { cfail(c, loc, kw, "expected an object of schemas"); continue; }
       n->props = hl_calloc(v->len ? v->len : 1, sizeof *n->props);
       n->n_props = v->len;
+      hl_name_index_dispose(&n->props_ix);
+      hl_name_index_build(&n->props_ix, v->u.members, v->len);
       for (uint32_t t = 0; t < v->len; t++)
         n->props[t] = (prop_entry){v->u.members[t].key, v->u.members[t].key_len,
                                    child(c, &v->u.members[t].value, res, ptr, loc, kw, v->u.members[t].key,
@@ -719,11 +751,13 @@ static sch_node *lookup_uri(cctx *c, const char *uri, const char *loc) {
   hl_buf_printf(&k, "%s#", doc_uri);
   sch_node *root = hl_strmap_get(&s->nodes, k.data);
   hl_buf_dispose(&k);
-  if (!root && s->opt.resolve) {
-    char *text = s->opt.resolve(s->opt.resolve_data, doc_uri);
+  if (!root) {
+    /* The caller's documents first, then the bundled meta-schemas. */
+    char *text = s->opt.resolve ? s->opt.resolve(s->opt.resolve_data, doc_uri) : NULL;
+    if (!text) text = hl_schema_bundled(doc_uri);
     if (text) {
       hl_json_doc *d = own_doc(s);
-      if (hl_json_parse(d, text, strlen(text), NULL) == 0) {
+      if (hl_json_parse_ex(d, text, strlen(text), HL_JSON_UNIQUE_NAMES, NULL) == 0) {
         resource *r = resource_new(s, doc_uri, s->opt.default_draft);
         root = compile_node(c, d->root, r, "", doc_uri);
       }
@@ -789,6 +823,7 @@ static void resolve_pending(cctx *c) {
 int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_schema **out,
                       hl_schema_errors *errs) {
   hl_schema *s = hl_calloc(1, sizeof *s);
+  s->refs = 1;
   if (opt) s->opt = *opt;
   if (errs) hl_schema_errors_init(errs);
   hl_strmap_init(&s->nodes);
@@ -799,14 +834,18 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
   hl_jw w;
   hl_jw_init(&w, &copy);
   hl_jw_value(&w, schema);
-  int rc = hl_json_parse(d, copy.data, copy.len, NULL);
+  /* A name given twice anywhere in the schema (a keyword, a property, a
+   * $defs entry) is refused: which of the two would apply is not defined. */
+  hl_json_error jerr;
+  int rc = hl_json_parse_ex(d, copy.data, copy.len, HL_JSON_UNIQUE_NAMES, &jerr);
   hl_buf_dispose(&copy);
+  cctx c = {.s = s, .errs = errs};
   if (rc != 0) {
+    if (jerr.duplicate) cfail(&c, jerr.pointer, jerr.name, "the name is given twice in this object");
     hl_schema_free(s);
     *out = NULL;
-    return HL_EINTERNAL;
+    return jerr.duplicate ? HL_EINVAL : HL_EINTERNAL;
   }
-  cctx c = {.s = s, .errs = errs};
   resource *root = resource_new(s, "", s->opt.default_draft);
   s->root = compile_node(&c, d->root, root, "", "");
   resolve_pending(&c);
@@ -820,6 +859,8 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
 }
 
 static void node_free(sch_node *n) {
+  hl_name_index_dispose(&n->props_ix);
+  hl_free(n->enum_set);
   hl_free(n->loc);
   hl_free(n->ptr);
   hl_free(n->all_of); hl_free(n->any_of); hl_free(n->one_of);
@@ -831,8 +872,13 @@ static void node_free(sch_node *n) {
   hl_free(n);
 }
 
+hl_schema *hl_schema_ref(hl_schema *s) {
+  s->refs++;
+  return s;
+}
+
 void hl_schema_free(hl_schema *s) {
-  if (!s) return;
+  if (!s || --s->refs > 0) return;
   for (size_t i = 0; i < s->n_all; i++) node_free(s->all[i]);
   hl_free(s->all);
   while (s->resources) {
@@ -903,7 +949,34 @@ typedef struct {
   int nsegs;
   resource *scope[160];
   int nscope;
+  hl_schema_budget *budget;
+  bool exhausted;      /* the budget ran out: everything unwinds, the verdict is too_complex */
+  char exhausted_at[256];
+  const char *exhausted_by;
 } vctx;
+
+static void render_path(const vctx *c, path *p);
+
+static void exhaust(vctx *c, const char *what) {
+  if (c->exhausted) return;
+  c->exhausted = true;
+  c->exhausted_by = what;
+  path ip;
+  render_path(c, &ip);
+  snprintf(c->exhausted_at, sizeof c->exhausted_at, "%s", ip.buf);
+}
+
+/* Spends n steps; false (and too complex) when they are not there. */
+static inline bool charge(vctx *c, uint64_t n) {
+  if (c->exhausted) return false;
+  if (c->budget->steps < n) {
+    c->budget->steps = 0;
+    exhaust(c, "steps");
+    return false;
+  }
+  c->budget->steps -= n;
+  return true;
+}
 
 static inline void seg_key(vctx *c, const char *k, uint32_t len) {
   if (c->nsegs < 160) c->segs[c->nsegs] = (seg){k, len, 0};
@@ -960,10 +1033,57 @@ static bool probe(vctx *c, const sch_node *child, const hl_json *v, evset *L) {
   return ok;
 }
 
-static bool regex_search(const pcre2_code *re, const char *s, size_t len) {
-  static __thread pcre2_match_data *md;
-  if (!md) md = pcre2_match_data_create(16, NULL); /* once per thread */
-  return pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+/* Per thread, made once: match data, a match context carrying the limits,
+ * and a JIT stack of up to 1 MiB (PCRE2's default of 32 KiB fails long
+ * subjects of ordinary patterns). */
+typedef struct {
+  pcre2_match_data *md;
+  pcre2_match_context *mc;
+  pcre2_jit_stack *js;
+} regex_thread;
+
+static regex_thread *regex_tls(void) {
+  static __thread regex_thread t;
+  if (!t.md) {
+    t.md = pcre2_match_data_create(16, NULL);
+    t.mc = pcre2_match_context_create(NULL);
+    t.js = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+    if (!t.md || !t.mc) abort();
+    if (t.js) pcre2_jit_stack_assign(t.mc, NULL, t.js);
+    /* Without JIT: backtracking depth and memory are bounded too. */
+    pcre2_set_depth_limit(t.mc, 10000);
+    pcre2_set_heap_limit(t.mc, 16 * 1024); /* KiB */
+  }
+  return &t;
+}
+
+/* 1 match, 0 no match, -1 too complex. The match limit starts small (most
+ * patterns with JIT need a few units) and grows fourfold while PCRE2
+ * stops at it, up to what is left of the budget; the limit that sufficed is
+ * charged. So the units charged are at least those used, at most four times
+ * as many, and the time spent is bounded by the budget whatever the
+ * pattern and however many strings it is applied to. */
+static int regex_search(vctx *c, const pcre2_code *re, const char *s, size_t len) {
+  if (c->exhausted) return -1;
+  regex_thread *t = regex_tls();
+  uint64_t left = c->budget->regex;
+  uint64_t limit = HL_MIN(left, 16);
+  for (;;) {
+    pcre2_set_match_limit(t->mc, (uint32_t)HL_MIN(limit, UINT32_MAX));
+    /* The parser already checked the UTF-8. */
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK, t->md, t->mc);
+    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
+      c->budget->regex -= limit;
+      return rc >= 0;
+    }
+    if (rc != PCRE2_ERROR_MATCHLIMIT || limit >= left) {
+      /* Out of budget, or out of depth, heap or JIT stack: too complex. */
+      c->budget->regex = rc == PCRE2_ERROR_MATCHLIMIT ? 0 : left - limit;
+      exhaust(c, "regex");
+      return -1;
+    }
+    limit = HL_MIN(left, limit * 4);
+  }
 }
 
 static bool type_ok(uint8_t types, const hl_json *v) {
@@ -1013,6 +1133,8 @@ static bool v_number(vctx *c, const sch_node *n, const hl_json *v) {
          (n->multiple ? 0 : 16)) == 31)
       return true;
   }
+  /* Exact comparisons read every digit: a long number costs its length. */
+  if (!charge(c, 1 + v->len / 64)) return false;
 #define CMP(x) hl_decimal_cmp(v->u.str, v->len, (x)->u.str, (x)->len)
   if (n->minimum && CMP(n->minimum) < 0)
     ok = vfail(c, n, "minimum", "%s is less than minimum %s", short_value(v, a, 64), short_value(n->minimum, b, 64));
@@ -1023,8 +1145,17 @@ static bool v_number(vctx *c, const sch_node *n, const hl_json *v) {
   if (n->exmax && CMP(n->exmax) >= 0)
     ok = vfail(c, n, "exclusiveMaximum", "%s is not less than %s", short_value(v, a, 64), short_value(n->exmax, b, 64));
 #undef CMP
-  if (n->multiple && !hl_decimal_is_multiple(v->u.str, v->len, n->multiple->u.str, n->multiple->len))
-    ok = vfail(c, n, "multipleOf", "%s is not a multiple of %s", short_value(v, a, 64), short_value(n->multiple, b, 64));
+  if (n->multiple) {
+    uint64_t work = 0;
+    int m = hl_decimal_is_multiple_bounded(v->u.str, v->len, n->multiple->u.str, n->multiple->len,
+                                           c->budget->steps, &work);
+    if (m < 0 || !charge(c, work)) {
+      exhaust(c, "steps"); /* undecided within the budget: never a guessed "no" */
+      return false;
+    }
+    if (m == 0)
+      ok = vfail(c, n, "multipleOf", "%s is not a multiple of %s", short_value(v, a, 64), short_value(n->multiple, b, 64));
+  }
   return ok;
 }
 
@@ -1034,17 +1165,53 @@ static bool v_string(vctx *c, const sch_node *n, const hl_json *v) {
   bool need_count = (n->max_len >= 0 && (int64_t)v->len > n->max_len) ||
                     (n->min_len >= 0 && (int64_t)v->len / 4 < n->min_len);
   if (need_count) {
+    if (!charge(c, v->len / 256)) return false;
     int64_t len = (int64_t)codepoints(v->u.str, v->len);
     if (n->min_len >= 0 && len < n->min_len)
       ok = vfail(c, n, "minLength", "is shorter than %lld characters", (long long)n->min_len);
     if (n->max_len >= 0 && len > n->max_len)
       ok = vfail(c, n, "maxLength", "is longer than %lld characters", (long long)n->max_len);
   }
-  if (n->pattern && !regex_search(n->pattern, v->u.str, v->len))
-    ok = vfail(c, n, "pattern", "does not match the pattern %.80s", hl_json_str(hl_json_get(n->src, "pattern")));
+  if (n->pattern) {
+    int m = regex_search(c, n->pattern, v->u.str, v->len);
+    if (m < 0) return false;
+    if (m == 0) ok = vfail(c, n, "pattern", "does not match the pattern %.80s", hl_json_str(hl_json_get(n->src, "pattern")));
+  }
   if (n->format && c->s->opt.format_assertion && !format_ok(n->format, v->u.str, v->len))
     ok = vfail(c, n, "format", "is not a valid %s", n->format);
   return ok;
+}
+
+/* 1 when no two items are equal; 0 with the first pair found; -1 too
+ * complex. Each item is hashed once (hl_json_hash: equal values hash alike,
+ * numbers by exact value) into a table; only items whose hashes meet are
+ * compared. The hash is keyed, so expected time is linear in the array. */
+static int unique_items(vctx *c, const hl_json *v, uint32_t *first, uint32_t *second) {
+  uint32_t n = v->len;
+  if (n < 2) return 1;
+  uint64_t *h = hl_malloc(n * sizeof *h);
+  uint32_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  uint32_t *slots = hl_calloc(cap, sizeof *slots); /* item index + 1 */
+  int result = 1;
+  for (uint32_t i = 0; i < n && result == 1; i++) {
+    uint64_t nodes = 0;
+    h[i] = hl_json_hash(&v->u.items[i], &nodes);
+    if (!charge(c, nodes)) { result = -1; break; }
+    for (uint32_t s = (uint32_t)h[i] & (cap - 1);; s = (s + 1) & (cap - 1)) {
+      if (slots[s] == 0) { slots[s] = i + 1; break; }
+      uint32_t j = slots[s] - 1;
+      if (h[j] == h[i] && hl_json_equal(&v->u.items[j], &v->u.items[i])) {
+        *first = j;
+        *second = i;
+        result = 0;
+        break;
+      }
+    }
+  }
+  hl_free(slots);
+  hl_free(h);
+  return result;
 }
 
 static bool v_array(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
@@ -1053,14 +1220,12 @@ static bool v_array(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
     ok = vfail(c, n, "minItems", "has %u items, fewer than %lld", v->len, (long long)n->min_items);
   if (n->max_items >= 0 && (int64_t)v->len > n->max_items)
     ok = vfail(c, n, "maxItems", "has %u items, more than %lld", v->len, (long long)n->max_items);
-  if (n->unique)
-    for (uint32_t i = 0; i < v->len; i++)
-      for (uint32_t j = i + 1; j < v->len; j++)
-        if (hl_json_equal(&v->u.items[i], &v->u.items[j])) {
-          ok = vfail(c, n, "uniqueItems", "items %u and %u are equal", i, j);
-          i = v->len;
-          break;
-        }
+  if (n->unique) {
+    uint32_t first, second;
+    int u = unique_items(c, v, &first, &second);
+    if (u < 0) return false;
+    if (u == 0) ok = vfail(c, n, "uniqueItems", "items %u and %u are equal", first, second);
+  }
   for (uint32_t i = 0; i < v->len; i++) {
     const sch_node *ss = i < n->n_prefix ? n->prefix[i] : n->items;
     if (!ss) continue;
@@ -1093,40 +1258,43 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
   if (n->max_props >= 0 && (int64_t)v->len > n->max_props)
     ok = vfail(c, n, "maxProperties", "has more than %lld properties", (long long)n->max_props);
   uint64_t seen = 0;
-  uint32_t hint = 0;
-  if (n->required && !n->req_by_mask)
+  /* Names looked up in the instance go through an index of its members. */
+  hl_name_index ix = {0};
+  bool lookups = (n->required && !n->req_by_mask) || n->n_depreq;
+  if (lookups) {
+    if (!charge(c, v->len)) return false;
+    hl_name_index_build(&ix, v->u.members, v->len);
+  }
+  if (n->required && !n->req_by_mask && charge(c, n->required->len))
     for (uint32_t i = 0; i < n->required->len; i++) {
       const hl_json *r = &n->required->u.items[i];
-      if (!hl_json_getn(v, r->u.str, r->len)) ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
+      if (hl_name_index_find(&ix, r->u.str, r->len) < 0)
+        ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
     }
-  for (uint32_t i = 0; i < n->n_depreq; i++) {
+  for (uint32_t i = 0; i < n->n_depreq && charge(c, 1 + n->depreq[i].names->len); i++) {
     const depreq_entry *d = &n->depreq[i];
-    if (!hl_json_getn(v, d->key, d->len)) continue;
+    if (hl_name_index_find(&ix, d->key, d->len) < 0) continue;
     for (uint32_t q = 0; q < d->names->len; q++) {
       const hl_json *r = &d->names->u.items[q];
-      if (!hl_json_getn(v, r->u.str, r->len))
+      if (hl_name_index_find(&ix, r->u.str, r->len) < 0)
         ok = vfail(c, n, "dependentRequired", "\"%.40s\" requires \"%.40s\"", d->key, r->u.str);
     }
   }
-  for (uint32_t i = 0; i < v->len; i++) {
+  hl_name_index_dispose(&ix);
+  for (uint32_t i = 0; i < v->len && !c->exhausted; i++) {
     const hl_json_member *m = &v->u.members[i];
     bool matched = false;
     seg_key(c, m->key, m->key_len);
-    /* Events mostly list members in the schema's order: try the property
-     * after the last match first, then all. */
-    uint32_t p = hint < n->n_props ? hint : 0, tried = 0;
-    for (; tried < n->n_props; tried++, p = p + 1 < n->n_props ? p + 1 : 0)
-      if (n->props[p].len == m->key_len && memcmp(n->props[p].key, m->key, m->key_len) == 0) break;
-    if (tried < n->n_props) {
+    int32_t p = n->n_props ? hl_name_index_find(&n->props_ix, m->key, m->key_len) : -1;
+    if (p >= 0) {
       matched = true;
-      hint = p + 1;
       if (p < 64) seen |= 1ull << p;
       if (!validate(c, n->props[p].n, &m->value, NULL)) ok = false;
     }
-    for (uint32_t p = 0; p < n->n_pprops; p++)
-      if (regex_search(n->pprops[p].re, m->key, m->key_len)) {
+    for (uint32_t q = 0; q < n->n_pprops; q++)
+      if (regex_search(c, n->pprops[q].re, m->key, m->key_len) == 1) {
         matched = true;
-        if (!validate(c, n->pprops[p].n, &m->value, NULL)) ok = false;
+        if (!validate(c, n->pprops[q].n, &m->value, NULL)) ok = false;
       }
     if (!matched && n->addl_props) {
       matched = true;
@@ -1149,12 +1317,30 @@ static bool v_object(vctx *c, const sch_node *n, const hl_json *v, evset *L) {
   if (n->req_by_mask && (seen & n->req_mask) != n->req_mask)
     for (uint32_t i = 0; i < n->required->len; i++) {
       const hl_json *r = &n->required->u.items[i];
-      if (!hl_json_getn(v, r->u.str, r->len)) ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
+      if (!(seen & (1ull << hl_name_index_find(&n->props_ix, r->u.str, r->len))))
+        ok = vfail(c, n, "required", "the property \"%.60s\" is required", r->u.str);
     }
   return ok;
 }
 
+/* Whether v is one of the enum's values: its hash looked up among theirs. */
+static int in_enum(vctx *c, const sch_node *n, const hl_json *v) {
+  uint64_t nodes = 0, h = hl_json_hash(v, &nodes);
+  if (!charge(c, nodes)) return -1;
+  const struct enum_entry *e = n->enum_set;
+  size_t lo = 0, hi = n->enum_v->len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (e[mid].h < h) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < n->enum_v->len && e[lo].h == h; lo++)
+    if (hl_json_equal(v, &n->enum_v->u.items[e[lo].i])) return 1;
+  return 0;
+}
+
 static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
+  if (!charge(c, 1)) return false;
   if (n->boolean == 1) return true;
   if (n->boolean == 0) return vfail(c, n, "false", "no value is allowed here");
   if (c->depth > 150 || c->nscope >= (int)HL_ARRAY_SIZE(c->scope) - 1)
@@ -1169,6 +1355,7 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
   evset local;
   evset *L = NULL;
   if (container && (out || n->needs_eval)) {
+    if (!charge(c, v->len / 64)) return false;
     ev_init(&local, v->len);
     L = &local;
   }
@@ -1186,12 +1373,11 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
                v->type == HL_JSON_NUMBER && hl_decimal_is_integer(v->u.str, v->len) ? "integer" : hl_json_type_name(v->type));
     goto done; /* the other keywords would only repeat the mismatch */
   }
-  if (n->enum_v && n->enum_v->type == HL_JSON_ARRAY) {
-    bool found = false;
-    for (uint32_t i = 0; i < n->enum_v->len && !found; i++) found = hl_json_equal(v, &n->enum_v->u.items[i]);
-    if (!found) ok = vfail(c, n, "enum", "%s is not one of the allowed values", short_value(v, tb, 64));
+  if (n->enum_v) {
+    int found = in_enum(c, n, v);
+    if (found == 0) ok = vfail(c, n, "enum", "%s is not one of the allowed values", short_value(v, tb, 64));
   }
-  if (n->const_v && !hl_json_equal(v, n->const_v))
+  if (n->const_v && charge(c, n->const_cost) && !hl_json_equal(v, n->const_v))
     ok = vfail(c, n, "const", "%s is not the required value", short_value(v, tb, 64));
   switch (v->type) {
   case HL_JSON_NUMBER: if (!v_number(c, n, v)) ok = false; break;
@@ -1228,7 +1414,7 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
     }
   }
   if (v->type == HL_JSON_OBJECT)
-    for (uint32_t i = 0; i < n->n_depsch; i++)
+    for (uint32_t i = 0; i < n->n_depsch && charge(c, 1 + v->len / 16); i++)
       if (hl_json_getn(v, n->depsch[i].key, n->depsch[i].len) && !apply(c, n->depsch[i].n, v, L)) ok = false;
   /* Last: what no other keyword evaluated. */
   if (n->uneval_props && v->type == HL_JSON_OBJECT)
@@ -1267,7 +1453,8 @@ done:
   return ok;
 }
 
-bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs) {
+hl_schema_verdict hl_schema_check(const hl_schema *s, const hl_json *instance, hl_schema_budget *budget,
+                                  hl_schema_errors *errs) {
   vctx c;
   c.s = s;
   c.errs = errs;
@@ -1275,6 +1462,33 @@ bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_e
   c.depth = 0;
   c.nscope = 0;
   c.nsegs = 0;
+  c.budget = budget;
+  c.exhausted = false;
   if (errs) hl_schema_errors_init(errs);
-  return validate(&c, s->root, instance, NULL);
+  bool ok = validate(&c, s->root, instance, NULL);
+  if (!c.exhausted) return ok ? HL_SCHEMA_VALID : HL_SCHEMA_INVALID;
+  if (errs) {
+    /* What was found before the budget ran out is incomplete: report only
+     * that the event is beyond what one validation may spend. */
+    hl_schema_errors_init(errs);
+    errs->total = errs->count = 1;
+    hl_schema_error *e = &errs->items[0];
+    snprintf(e->instance_path, sizeof e->instance_path, "%s", c.exhausted_at);
+    snprintf(e->keyword, sizeof e->keyword, "too_complex");
+    snprintf(e->schema_path, sizeof e->schema_path, "%s", "");
+    snprintf(e->message, sizeof e->message, "%.100s: validating this event takes more than the %s budget allows",
+             c.exhausted_at[0] ? c.exhausted_at : "(root)",
+             strcmp(c.exhausted_by, "regex") == 0 ? "pattern-matching" : "validation-step");
+  }
+  return HL_SCHEMA_TOO_COMPLEX;
+}
+
+hl_schema_budget hl_schema_budget_for(size_t bytes) {
+  uint64_t n = HL_MAX((uint64_t)HL_SCHEMA_MIN_BUDGET, (uint64_t)bytes * HL_SCHEMA_STEPS_PER_BYTE);
+  return (hl_schema_budget){n, n};
+}
+
+bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs) {
+  hl_schema_budget b = hl_schema_budget_for((size_t)16 << 20);
+  return hl_schema_check(s, instance, &b, errs) == HL_SCHEMA_VALID;
 }

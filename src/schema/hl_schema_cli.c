@@ -1,18 +1,12 @@
 #include "schema/hl_schema_cli.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_input.h"
 #include "schema/hl_schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int read_all(FILE *f, hl_buf *out) {
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) hl_buf_append(out, chunk, n);
-  return ferror(f) ? -1 : 0;
-}
 
 static void print_errors(const hl_schema_errors *errs) {
   hl_buf b = HL_BUF_INIT;
@@ -34,12 +28,13 @@ static void print_errors(const hl_schema_errors *errs) {
 }
 
 /* Validates one document text; prints the line; returns 0 valid, 1 invalid. */
-static int check_text(const hl_schema *s, const char *text, size_t len, const char *label) {
+static int check_text(void *ctx, const char *text, size_t len, const char *label) {
+  const hl_schema *s = ctx;
   hl_json_doc doc;
   hl_json_error jerr;
   hl_json_doc_init(&doc);
   int rc;
-  if (hl_json_parse(&doc, text, len, &jerr) != 0) {
+  if (hl_json_parse_ex(&doc, text, len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) { /* as the API reads events */
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &b);
@@ -78,18 +73,16 @@ int hl_schema_cli_check(int argc, char **argv) {
                     "  with no INSTANCE, one JSON document per line is read from stdin\n");
     return 2;
   }
-  FILE *f = fopen(argv[0], "rb");
-  if (!f) {
+  hl_buf text = HL_BUF_INIT;
+  if (hl_input_read_file(argv[0], &text) != 0) {
     fprintf(stderr, "hookloop schema check: cannot open the schema file %s; check the path\n", argv[0]);
+    hl_buf_dispose(&text);
     return 2;
   }
-  hl_buf text = HL_BUF_INIT;
-  read_all(f, &text);
-  fclose(f);
   hl_json_doc sdoc;
   hl_json_error jerr;
   hl_json_doc_init(&sdoc);
-  if (hl_json_parse(&sdoc, text.data ? text.data : "", text.len, &jerr) != 0) {
+  if (hl_json_parse_ex(&sdoc, text.data ? text.data : "", text.len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
     fprintf(stderr, "hookloop schema check: %s is not valid JSON (%s at line %d, column %d)\n", argv[0],
             jerr.message, jerr.line, jerr.column);
     hl_buf_dispose(&text);
@@ -100,42 +93,16 @@ int hl_schema_cli_check(int argc, char **argv) {
   hl_schema *s = NULL;
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
-  if (hl_schema_compile(sdoc.root, NULL, &s, &errs) != 0) {
+  /* As at registration: it must compile and match its meta-schema. */
+  if (hl_schema_compile(sdoc.root, NULL, &s, &errs) != 0 || hl_schema_check_meta(sdoc.root, &errs) != 0) {
     fprintf(stderr, "hookloop schema check: %s is not a usable JSON Schema:\n", argv[0]);
     for (size_t i = 0; i < errs.count; i++) fprintf(stderr, "  %s\n", errs.items[i].message);
+    hl_schema_free(s);
     hl_json_doc_dispose(&sdoc);
     return 2;
   }
   hl_json_doc_dispose(&sdoc);
-  int result = 0;
-  if (argc == 1) {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-      lineno++;
-      while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-      char label[32];
-      snprintf(label, sizeof label, "line %ld", lineno);
-      if (check_text(s, line, (size_t)n, label)) result = 1;
-    }
-    free(line);
-  } else {
-    for (int i = 1; i < argc; i++) {
-      FILE *in = fopen(argv[i], "rb");
-      if (!in) {
-        fprintf(stderr, "hookloop schema check: cannot open %s; check the path\n", argv[i]);
-        hl_schema_free(s);
-        return 2;
-      }
-      hl_buf b = HL_BUF_INIT;
-      read_all(in, &b);
-      fclose(in);
-      if (check_text(s, b.data ? b.data : "", b.len, argv[i])) result = 1;
-      hl_buf_dispose(&b);
-    }
-  }
+  int result = hl_input_each("hookloop schema check", argv + 1, argc - 1, stdin, check_text, s);
   hl_schema_free(s);
-  return result;
+  return result < 0 ? 2 : result;
 }

@@ -234,6 +234,9 @@ HL_TEST_T(malformed_records_go_to_dlq_and_the_partition_moves_on, 120) {
   setup_subs();
   /* Same key, so the same partition: the bad one first, then a good one. */
   kcat_produce("wh.ingress.payments.Payment.v1", "same", "{not json");
+  /* A member name twice (I-JSON): the routing and a partner could read different types. */
+  kcat_produce("wh.ingress.payments.Payment.v1", "same",
+               "{\"eventHeader\":{\"uuid\":\"k-dup\",\"eventType\":\"Payment\",\"eventType\":\"Other\"}}");
   kcat_produce("wh.ingress.payments.Payment.v1", "same", "{\"eventHeader\":{\"uuid\":\"k-after-bad\",\"eventType\":\"Payment\"}}");
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 1, 30000, &doc), 1);
@@ -243,10 +246,12 @@ HL_TEST_T(malformed_records_go_to_dlq_and_the_partition_moves_on, 120) {
   for (int i = 0; i < 50; i++) {
     free(dlq);
     dlq = kcat_consume("wh.dlq");
-    if (dlq && strstr(dlq, "invalid_json")) break;
+    if (dlq && strstr(dlq, "invalid_json") && strstr(dlq, "duplicate_member_name")) break;
     hl_sleep_ms(200);
   }
   HL_ASSERT_MSG(dlq && strstr(dlq, "same|") && strstr(dlq, "reason=invalid_json"), "dlq: %s", dlq ? dlq : "");
+  HL_ASSERT_MSG(strstr(dlq, "reason=duplicate_member_name") && strstr(dlq, "/eventHeader") &&
+                strstr(dlq, "eventType"), "dlq: %s", dlq);
   free(dlq);
   stop_all();
 }

@@ -324,41 +324,124 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   stop_both();
 }
 
+/* True when hookloop's environment has no such variable at all. */
+static bool env_lacks(pid_t pid, const char *name) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  size_t len = 0;
+  char *env = hl_read_file(path, &len);
+  HL_ASSERT(env != NULL);
+  bool found = false;
+  for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+    found = found || (strncmp(env + i, name, strlen(name)) == 0 && env[i + strlen(name)] == '=');
+  free(env);
+  return !found;
+}
+
+/* With HOOKLOOP_ALLOW_PRIVATE_TARGETS unset, special-purpose addresses are
+ * refused at registration when written in the URL, and at connect time when
+ * a host name resolves to one. The name here is partner.localhost, which
+ * libcurl resolves to loopback itself (RFC 6761), where the partner listens:
+ * the same subscription is delivered while private targets are allowed, so
+ * only the guard stops it once they are not. */
 HL_TEST_T(private_targets_are_refused_by_default, 120) {
-  const char *env[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=0", NULL};
-  start_both(NULL, env);
-  char u[256];
+  const char *allow[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
+  start_both(NULL, allow);
+  char u[256], body[512];
   snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"p\",\"schema\":true}", NULL), 201);
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body,
+           "{\"partner_id\":\"dns\",\"event_type\":\"Payment\",\"url\":\"http://partner.localhost:%d/hook/dns\"}",
+           partner.port);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-allowed\",\"eventType\":\"Payment\"}}", NULL), 202);
+  HL_ASSERT_MSG(e2e_wait_status(&hk, "evt-allowed", "SUCCESS", 10000), "partner.localhost did not reach the partner");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dns", 1, 5000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+  /* The same data, HOOKLOOP_ALLOW_PRIVATE_TARGETS unset (the default). */
+  const char *unset[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS", NULL}; /* putenv without '=' removes it */
+  e2e_start_hookloop(&hk, unset);
+  HL_ASSERT(env_lacks(hk.pid, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"));
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-dns\",\"eventType\":\"Payment\"}}", NULL), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-dns", "FAILED", 10000));
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=evt-dns", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *d = hl_json_get(doc.root, "deliveries");
+  HL_ASSERT(d && d->type == HL_JSON_ARRAY && d->len == 1);
+  const char *err = str_at(&d->u.items[0], "last_error");
+  HL_ASSERT_MSG(err && strstr(err, "private address"), "last_error: %s", err ? err : "(none)");
+  hl_json_doc_dispose(&doc);
+  /* The outcome is recorded after the attempt: nothing more reached the partner. */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dns", 2, 0, &doc), 1);
+  hl_json_doc_dispose(&doc);
+
+  /* Written in the URL, they are refused at registration. */
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   const char *targets[] = {"http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]:9/x",
-                           "http://169.254.169.254/latest", "http://localhost:9/",
-                           "http://[::ffff:127.0.0.1]/", "http://192.168.1.1/"};
+                           "http://169.254.169.254/latest", "http://localhost:9/", "http://partner.localhost:9/",
+                           "http://LOCALHOST./", "http://[::ffff:127.0.0.1]/", "http://192.168.1.1/",
+                           "http://198.18.0.1/", "http://100.64.0.1/", "http://192.0.0.170/", "http://203.0.113.9/",
+                           "http://240.0.0.1/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/",
+                           "http://[2001::1]/", "http://[2001:db8::1]/", "http://[fc00::1]/", "http://[fec0::1]/",
+                           "http://[100::1]/"};
   for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
-    char body[256];
     snprintf(body, sizeof body, "{\"partner_id\":\"p%zu\",\"event_type\":\"Payment\",\"url\":\"%s\"}", i, targets[i]);
-    hl_json_doc doc;
     HL_ASSERT_MSG(e2e_call("POST", u, body, &doc) == 400, "%s was accepted", targets[i]);
     HL_ASSERT(strstr(str_at(doc.root, "message"), "HOOKLOOP_ALLOW_PRIVATE_TARGETS") != NULL);
     hl_json_doc_dispose(&doc);
   }
-  /* A host name that resolves to loopback passes registration but is
-   * refused when connecting (the check is on the connected address). */
-  char *hosts = hl_read_file("/etc/hosts", NULL);
-  const char *alias = hosts && strstr(hosts, "ip6-localhost") ? "ip6-localhost" : NULL;
-  free(hosts);
-  if (alias) {
-    char body[256];
-    snprintf(body, sizeof body, "{\"partner_id\":\"dns\",\"event_type\":\"Payment\",\"url\":\"http://%s:%d/hook/dns\"}",
-             alias, partner.port);
-    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
-    snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
-    HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-dns\",\"eventType\":\"Payment\"}}", NULL), 202);
-    HL_ASSERT(e2e_wait_status(&hk, "evt-dns", "FAILED", 10000));
+  /* Public ones are not. */
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"pub\",\"event_type\":\"Payment\",\"url\":\"http://[64:ff9b::808:808]/\"}", NULL), 201);
+  stop_both();
+}
+
+/* A subscription's answers show no credential: the URL's user and password
+ * and the values of its own headers are redacted (the names stay), as the
+ * signing secret is after creation; deliveries still use them. */
+HL_TEST_T(subscriptions_show_no_credentials, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "http://hook-user:s3cr%%40t-pass@127.0.0.1:%d/hook/cred?x=1", partner.port);
+  char *sub = e2e_setup(&hk, "cred", url, "\"headers\":{\"X-Partner-Key\":\"pk-live-0123456789\",\"X-Region\":\"eu\"}",
+                        NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-cred", "1.00"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-cred", "SUCCESS", 10000));
+  char want_url[256];
+  snprintf(want_url, sizeof want_url, "http://REDACTED@127.0.0.1:%d/hook/cred?x=1", partner.port);
+  char u[256];
+  for (int round = 0; round < 2; round++) {
+    if (round == 0) snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+    else snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+    char *raw = NULL;
+    HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &raw), 200);
+    HL_ASSERT_MSG(!strstr(raw, "hook-user") && !strstr(raw, "s3cr") && !strstr(raw, "pass@") &&
+                      !strstr(raw, "pk-live") && !strstr(raw, "\"eu\"") && !strstr(raw, "whsec_"),
+                  "a credential in %s: %s", u, raw);
     hl_json_doc doc;
-    HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dns", 1, 300, &doc), 0);
+    hl_json_doc_init(&doc);
+    HL_ASSERT(hl_json_parse(&doc, raw, strlen(raw), NULL) == 0);
+    const hl_json *s = doc.root;
+    if (round == 0) {
+      const hl_json *list = hl_json_get(doc.root, "subscriptions");
+      HL_ASSERT(list && list->type == HL_JSON_ARRAY && list->len == 1);
+      s = &list->u.items[0];
+    }
+    HL_ASSERT_EQ_STR(str_at(s, "url"), want_url);
+    const hl_json *h = hl_json_get(s, "headers");
+    HL_ASSERT(h && h->type == HL_JSON_OBJECT && h->len == 2);
+    HL_ASSERT_EQ_STR(str_at(h, "X-Partner-Key"), "REDACTED");
+    HL_ASSERT_EQ_STR(str_at(h, "X-Region"), "REDACTED");
     hl_json_doc_dispose(&doc);
+    free(raw);
   }
+  free(sub);
   stop_both();
 }
 
@@ -726,6 +809,31 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
   hl_rmtree(other.dir);
   free(other.dir);
   free(sub);
+  stop_both();
+}
+#endif
+
+#ifndef HL_TEST_DDB /* the HTTP server is the same on either store */
+/* Every answer that says "Connection: close" (asked for, HTTP/1.0, or the
+ * server's own 400/413/431) ends its connection: after 10,000 of them the
+ * process holds no more descriptors than before and /healthz still answers.
+ * A client still sending a refused body gets the 413 and EOF. */
+HL_TEST_T(closing_answers_leave_no_connection_behind, 300) {
+  start_both(NULL, NULL);
+  int base = hl_count_fds(hk.pid);
+  HL_ASSERT(base > 0);
+  hl_closing_requests(hk.port, 2000, "/healthz", "/api/v1/events", (size_t)2 << 20);
+  int n = hl_wait_fds_at_most(hk.pid, base, 10000);
+  HL_ASSERT_MSG(n <= base, "hookloop holds %d descriptors after 10,000 closing answers, %d before", n, base);
+  char u[256], buf[4096];
+  snprintf(u, sizeof u, "%s/healthz", hk.base);
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, NULL), 200);
+  size_t sent = 0;
+  long got = hl_send_body_until_eof(hk.port, "POST /api/v1/events HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                                             "Content-Length: 67108864\r\n\r\n",
+                                    (size_t)64 << 20, buf, sizeof buf, &sent);
+  HL_ASSERT_MSG(got > 0, "no EOF after the 413 (%zu body bytes sent)", sent);
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 413 ", 13) == 0 && strstr(buf, "\"payload_too_large\""), "got %s", buf);
   stop_both();
 }
 #endif

@@ -1,11 +1,15 @@
 #include "hl_testutil.h"
+#include "hl_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +129,136 @@ int hl_wait_port(int port, int timeout_ms) {
 void hl_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+int hl_count_fds(pid_t pid) {
+  char path[64];
+  if (pid) snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  else snprintf(path, sizeof path, "/proc/self/fd");
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return pid ? n : n - 1; /* our own count includes the directory being read */
+}
+
+int hl_wait_fds_at_most(pid_t pid, int want, int timeout_ms) {
+  int n = hl_count_fds(pid);
+  for (int waited = 0; n > want && waited < timeout_ms; waited += 20) {
+    hl_sleep_ms(20);
+    n = hl_count_fds(pid);
+  }
+  return n;
+}
+
+int hl_connect_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* Keeps what fits of n bytes just read at buf + *kept. */
+static void keep_read(char *out, size_t cap, size_t *kept, const char *buf, size_t n) {
+  size_t k = *kept + n < cap - 1 ? n : cap - 1 - *kept;
+  memcpy(out + *kept, buf, k);
+  *kept += k;
+  out[*kept] = '\0';
+}
+
+long hl_exchange_until_eof(int port, const char *req, size_t req_len, char *out, size_t cap) {
+  int fd = hl_connect_loopback(port);
+  if (fd < 0) return -1;
+  out[0] = '\0';
+  size_t kept = 0;
+  long total = -1;
+  if (send(fd, req, req_len, MSG_NOSIGNAL) == (ssize_t)req_len) {
+    char buf[16384];
+    for (long got = 0;;) {
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r == 0) { total = got; break; }
+      if (r < 0) break; /* the receive timeout: the server kept the connection open */
+      keep_read(out, cap, &kept, buf, (size_t)r);
+      got += r;
+    }
+  }
+  close(fd);
+  return total;
+}
+
+long hl_send_body_until_eof(int port, const char *head, size_t body_len, char *out, size_t cap, size_t *sent) {
+  *sent = 0;
+  out[0] = '\0';
+  int fd = hl_connect_loopback(port);
+  if (fd < 0) return -1;
+  long total = -1;
+  if (send(fd, head, strlen(head), MSG_NOSIGNAL) != (ssize_t)strlen(head)) {
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  static char chunk[65536];
+  memset(chunk, 'x', sizeof chunk);
+  size_t kept = 0;
+  bool sending = body_len > 0;
+  for (long got = 0;;) {
+    struct pollfd p = {.fd = fd, .events = (short)(POLLIN | (sending ? POLLOUT : 0))};
+    if (poll(&p, 1, 5000) <= 0) break;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[16384];
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r == 0) { total = got; break; }
+      if (r < 0 && errno != EAGAIN) break;
+      if (r > 0) { keep_read(out, cap, &kept, buf, (size_t)r); got += r; }
+      continue; /* reading first: the answer and EOF are what the client waits for */
+    }
+    if (p.revents & POLLOUT) {
+      size_t n = body_len - *sent < sizeof chunk ? body_len - *sent : sizeof chunk;
+      ssize_t w = send(fd, chunk, n, MSG_NOSIGNAL);
+      if (w > 0) *sent += (size_t)w;
+      else if (w < 0 && errno != EAGAIN) sending = false; /* the server stopped reading */
+      if (*sent == body_len) sending = false;
+    }
+  }
+  close(fd);
+  return total;
+}
+
+static void expect_closed_after(int port, const char *req, size_t len, const char *status, int round) {
+  char buf[4096];
+  long n = hl_exchange_until_eof(port, req, len, buf, sizeof buf);
+  HL_ASSERT_MSG(n > 0, "round %d: no EOF after the answer to \"%.30s\"", round, req);
+  HL_ASSERT_MSG(strncmp(buf, status, strlen(status)) == 0, "round %d: \"%.30s\" got %.40s", round, req, buf);
+  HL_ASSERT_MSG(strstr(buf, "\r\nConnection: close\r\n") != NULL, "round %d: %s", round, buf);
+}
+
+void hl_closing_requests(int port, int rounds, const char *path, const char *post_path, size_t over_limit) {
+  char close_req[512], http10[512], too_big[512], many[4096];
+  int cl = snprintf(close_req, sizeof close_req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+  int hl = snprintf(http10, sizeof http10, "GET %s HTTP/1.0\r\n\r\n", path);
+  int tl = snprintf(too_big, sizeof too_big, "POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
+                    post_path, over_limit);
+  static const char garbage[] = "THIS IS NOT HTTP\r\n\r\n";
+  size_t ml = (size_t)snprintf(many, sizeof many, "GET %s HTTP/1.1\r\nHost: t\r\n", path);
+  for (int i = 0; i < 101; i++) ml += (size_t)snprintf(many + ml, sizeof many - ml, "X-%d: v\r\n", i);
+  ml += (size_t)snprintf(many + ml, sizeof many - ml, "\r\n");
+  for (int i = 0; i < rounds; i++) {
+    expect_closed_after(port, close_req, (size_t)cl, "HTTP/1.1 200 ", i);
+    expect_closed_after(port, http10, (size_t)hl, "HTTP/1.1 200 ", i);
+    expect_closed_after(port, garbage, sizeof garbage - 1, "HTTP/1.1 400 ", i);
+    expect_closed_after(port, too_big, (size_t)tl, "HTTP/1.1 413 ", i);
+    expect_closed_after(port, many, ml, "HTTP/1.1 431 ", i);
+  }
 }
 
 #include <curl/curl.h>

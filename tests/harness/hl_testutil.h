@@ -29,6 +29,34 @@ int hl_wait(pid_t pid, int timeout_ms);
 int hl_wait_port(int port, int timeout_ms);
 void hl_sleep_ms(int ms);
 
+/* Open file descriptors of a process (0: this one), counted in
+ * /proc/<pid>/fd; -1 when that cannot be read. */
+int hl_count_fds(pid_t pid);
+/* Polls hl_count_fds(pid) until it is at most `want` or timeout_ms passed;
+ * returns the last count. */
+int hl_wait_fds_at_most(pid_t pid, int want, int timeout_ms);
+
+/* Raw HTTP clients, for what libcurl will not send or wait for. */
+/* A blocking TCP connection to 127.0.0.1:port with 5 s send and receive
+ * timeouts; -1 on failure. */
+int hl_connect_loopback(int port);
+/* Sends req on a new connection to 127.0.0.1:port, then reads until the
+ * server closes. Returns the bytes read (the first cap-1 are kept in out,
+ * NUL-terminated), or -1 when the server did not close within 5 s. */
+long hl_exchange_until_eof(int port, const char *req, size_t req_len, char *out, size_t cap);
+/* Sends head on a new connection, then up to body_len bytes of body while
+ * reading what the server answers, as a client that does not wait for the
+ * answer before sending does; stops sending when the server closes. Returns
+ * the bytes read (the first cap-1 kept in out, NUL-terminated) once the server
+ * closed, or -1 when it did not within 5 s of silence or on a reset; *sent
+ * gets the body bytes sent. */
+long hl_send_body_until_eof(int port, const char *head, size_t body_len, char *out, size_t cap, size_t *sent);
+/* `rounds` times, each on a new connection to an hl_http_server: GET path
+ * with "Connection: close" and as HTTP/1.0 (200), garbage (400), a POST to
+ * post_path declaring over_limit bytes (413) and 101 headers (431); asserts
+ * each answer says "Connection: close" and is followed by EOF. */
+void hl_closing_requests(int port, int rounds, const char *path, const char *post_path, size_t over_limit);
+
 #endif
 
 /* A blocking HTTP call with libcurl (tests only). headers: NULL-terminated

@@ -121,3 +121,211 @@ HL_TEST(writer_places_commas_and_escapes) {
   HL_ASSERT_EQ_STR(b.data, "{\"s\":\"a\\\"b\\\\\\u0001\",\"l\":[-3,0.1,null],\"o\":{}}");
   hl_buf_dispose(&b);
 }
+
+static char *write_src(const hl_json *v) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_write_src(&b, v);
+  return hl_buf_steal(&b, NULL);
+}
+
+/* Values keep their source text: escapes and number spellings come back as
+ * written, whitespace goes, and a compact container is its own span. */
+HL_TEST(source_spans_write_back_exactly) {
+  hl_json_doc d;
+  const char *in = " { \"caf\\u00e9\" : [ 1.50 , \"x\\u00e9\\/\\n\" , 12345678901234567890123 ] ,"
+                   "\"k\":{\"a\":-0.0e+10,\"b\":[true,false,null]} } ";
+  HL_ASSERT_EQ_INT(parse(&d, in), 0);
+  HL_ASSERT(!d.root->src_compact);
+  HL_ASSERT_EQ_INT(d.root->src_len, strlen(in) - 2); /* the outer blanks are not the value's */
+  const hl_json_member *m = &d.root->u.members[0];
+  HL_ASSERT_EQ_STR(m->key, "caf\xc3\xa9");
+  HL_ASSERT_EQ_INT(m->key_src_len, 11);
+  HL_ASSERT(memcmp(m->key_src, "\"caf\\u00e9\"", 11) == 0);
+  const hl_json *s = &m->value.u.items[1];
+  HL_ASSERT_EQ_INT(s->src_len, 13);
+  HL_ASSERT(memcmp(s->src, "\"x\\u00e9\\/\\n\"", 13) == 0);
+  const hl_json *k = hl_json_get(d.root, "k");
+  HL_ASSERT(k->src_compact);
+  HL_ASSERT(memcmp(k->src, "{\"a\":-0.0e+10,\"b\":[true,false,null]}", k->src_len) == 0);
+  char *out = write_src(d.root);
+  HL_ASSERT_EQ_STR(out, "{\"caf\\u00e9\":[1.50,\"x\\u00e9\\/\\n\",12345678901234567890123],"
+                        "\"k\":{\"a\":-0.0e+10,\"b\":[true,false,null]}}");
+  hl_free(out);
+  hl_json_doc_dispose(&d);
+}
+
+/* A value built by hand has no source and is encoded from its contents. */
+HL_TEST(write_src_encodes_values_without_source) {
+  hl_json items[2] = {{.type = HL_JSON_STRING, .len = 3, .u.str = "a\"b"}, {.type = HL_JSON_NUMBER, .len = 4, .u.str = "1.00"}};
+  hl_json_member mem = {.key = "k\n", .key_len = 2, .value = {.type = HL_JSON_ARRAY, .len = 2, .u.items = items}};
+  hl_json obj = {.type = HL_JSON_OBJECT, .len = 1, .u.members = &mem};
+  char *out = write_src(&obj);
+  HL_ASSERT_EQ_STR(out, "{\"k\\n\":[\"a\\\"b\",1.00]}");
+  hl_free(out);
+}
+
+HL_TEST(pointer_tokens_are_escaped) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_pointer_append(&b, "a/b~c", 5);
+  hl_json_pointer_append(&b, "", 0);
+  hl_json_pointer_append(&b, "~~//x", 5);
+  HL_ASSERT_EQ_STR(b.data, "/a~1b~0c//~0~0~1~1x");
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(parse(&d, "{\"a/b~c\":{\"\":{\"~~//x\":7}}}"), 0);
+  const hl_json *v = hl_json_pointer(d.root, b.data, b.len);
+  HL_ASSERT(v && v->type == HL_JSON_NUMBER && strcmp(v->u.str, "7") == 0);
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+}
+/* --- duplicate names, hashing, bounded decimals ------------------------------------ */
+
+#include "json/hl_json_hash.h"
+
+static int parse_unique(hl_json_doc *d, const char *s, hl_json_error *e) {
+  hl_json_doc_init(d);
+  return hl_json_parse_ex(d, s, strlen(s), HL_JSON_UNIQUE_NAMES, e);
+}
+
+HL_TEST(unique_names_refuse_a_duplicate_with_its_object_and_name) {
+  hl_json_doc d;
+  hl_json_error e;
+  HL_ASSERT_EQ_INT(parse_unique(&d, "{\"a\":[0,{\"x/y\":{\"k\":1,\"m\":2,\"k\":3}}]}", &e), HL_EPARSE);
+  HL_ASSERT(e.duplicate);
+  HL_ASSERT_EQ_STR(e.pointer, "/a/1/x~1y");
+  HL_ASSERT_EQ_STR(e.name, "k");
+  HL_ASSERT(strstr(e.message, "duplicate member name \"k\"") != NULL);
+  hl_json_doc_dispose(&d);
+  /* At the root, with many members (the hashed path), the duplicate last. */
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '{');
+  for (int i = 0; i < 5000; i++) hl_buf_printf(&b, "\"m%d\":%d,", i, i);
+  hl_buf_puts(&b, "\"m4321\":0}");
+  hl_json_doc_init(&d);
+  HL_ASSERT_EQ_INT(hl_json_parse_ex(&d, b.data, b.len, HL_JSON_UNIQUE_NAMES, &e), HL_EPARSE);
+  HL_ASSERT(e.duplicate);
+  HL_ASSERT_EQ_STR(e.pointer, "");
+  HL_ASSERT_EQ_STR(e.name, "m4321");
+  hl_json_doc_dispose(&d);
+  /* Without the flag the same text parses, and lookups see the last. */
+  hl_json_doc_init(&d);
+  HL_ASSERT_EQ_INT(hl_json_parse(&d, b.data, b.len, NULL), 0);
+  HL_ASSERT_EQ_STR(hl_json_get(d.root, "m4321")->u.str, "0");
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+  /* Names equal after unescaping are the same name; different ones are not. */
+  HL_ASSERT_EQ_INT(parse_unique(&d, "{\"\\u0061\":1,\"a\":2}", &e), HL_EPARSE);
+  HL_ASSERT_EQ_STR(e.name, "a");
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_EQ_INT(parse_unique(&d, "{\"a\":1,\"A\":2,\"a\\u0000\":3,\"\":{\"a\":[{\"a\":1}]}}", &e), 0);
+  hl_json_doc_dispose(&d);
+}
+
+HL_TEST(a_long_duplicate_name_is_cut_at_a_character_boundary) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, "{\"");
+  for (int i = 0; i < 100; i++) hl_buf_puts(&b, "\xc3\xa9"); /* 200 bytes of 'é' */
+  hl_buf_puts(&b, "\":1,\"");
+  for (int i = 0; i < 100; i++) hl_buf_puts(&b, "\xc3\xa9");
+  hl_buf_puts(&b, "\":2}");
+  hl_json_doc d;
+  hl_json_error e;
+  hl_json_doc_init(&d);
+  HL_ASSERT_EQ_INT(hl_json_parse_ex(&d, b.data, b.len, HL_JSON_UNIQUE_NAMES, &e), HL_EPARSE);
+  size_t n = strlen(e.name);
+  HL_ASSERT(n > 0 && n < sizeof e.name && n % 2 == 0);
+  hl_json_doc_dispose(&d);
+  hl_buf_dispose(&b);
+}
+
+HL_TEST(equality_is_reflexive_on_objects_with_a_name_twice) {
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(parse(&d, "[{\"x\":1,\"x\":2}, {\"x\":2}, {\"x\":1}, {\"x\":2,\"y\":1,\"x\":1}, {\"y\":1,\"x\":1}]"), 0);
+  const hl_json *it = d.root->u.items;
+  HL_ASSERT(hl_json_equal(&it[0], &it[0]));
+  HL_ASSERT(hl_json_equal(&it[0], &it[1]) && hl_json_equal(&it[1], &it[0])); /* the last one wins */
+  HL_ASSERT(!hl_json_equal(&it[0], &it[2]) && !hl_json_equal(&it[2], &it[0]));
+  HL_ASSERT(hl_json_equal(&it[3], &it[3]) && hl_json_equal(&it[3], &it[4]) && hl_json_equal(&it[4], &it[3]));
+  HL_ASSERT(hl_json_hash(&it[0], NULL) == hl_json_hash(&it[1], NULL));
+  HL_ASSERT(hl_json_hash(&it[3], NULL) == hl_json_hash(&it[4], NULL));
+  hl_json_doc_dispose(&d);
+}
+
+HL_TEST(hashes_follow_equality) {
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(parse(&d, "[[1, 1.0, 10e-1, 0.1e1, 1.000e0], [0, -0, 0.0, 0e5], [1500, 15e2, 1.5e3, 1500.00],"
+                             " [{\"a\":[1,{\"b\":null}],\"c\":\"x\"}, {\"c\":\"x\",\"a\":[1.0,{\"b\":null}]}],"
+                             " [1, 2, \"1\", [1], {\"1\":1}, true, false, null, 1.01, 0.1, -1]]"), 0);
+  for (uint32_t g = 0; g < 4; g++) {
+    const hl_json *grp = &d.root->u.items[g];
+    for (uint32_t i = 1; i < grp->len; i++) {
+      HL_ASSERT_MSG(hl_json_equal(&grp->u.items[0], &grp->u.items[i]), "group %u item %u", g, i);
+      HL_ASSERT_MSG(hl_json_hash(&grp->u.items[0], NULL) == hl_json_hash(&grp->u.items[i], NULL), "group %u item %u", g, i);
+    }
+  }
+  const hl_json *diff = &d.root->u.items[4];
+  for (uint32_t i = 0; i < diff->len; i++)
+    for (uint32_t j = i + 1; j < diff->len; j++) {
+      HL_ASSERT(!hl_json_equal(&diff->u.items[i], &diff->u.items[j]));
+      HL_ASSERT_MSG(hl_json_hash(&diff->u.items[i], NULL) != hl_json_hash(&diff->u.items[j], NULL), "%u %u", i, j);
+    }
+  char c[64];
+  size_t n = hl_decimal_canonical("-0012.3400e+2", 13, c, sizeof c);
+  HL_ASSERT_EQ_INT(n, 5);
+  c[n] = '\0';
+  HL_ASSERT_EQ_STR(c, "-1234");
+  n = hl_decimal_canonical("1500", 4, c, sizeof c);
+  c[n] = '\0';
+  HL_ASSERT_EQ_STR(c, "15e2");
+  n = hl_decimal_canonical("0.00120", 7, c, sizeof c);
+  c[n] = '\0';
+  HL_ASSERT_EQ_STR(c, "12e-4");
+  HL_ASSERT_EQ_INT(hl_decimal_canonical("123456789", 9, c, 4), 9); /* too small: the length it needs */
+  hl_json_doc_dispose(&d);
+}
+
+/* A number of n digits: "7" followed by digits, then the given tail. */
+static char *long_number(size_t n, const char *tail) {
+  char *s = hl_malloc(n + strlen(tail) + 1);
+  s[0] = '7';
+  for (size_t i = 1; i < n; i++) s[i] = (char)('0' + (i * 7) % 10);
+  strcpy(s + n, tail);
+  return s;
+}
+
+HL_TEST(multiple_of_is_exact_on_huge_numbers) {
+  /* 500,000 digits: the old reader overflowed mbedTLS's bignum size and
+   * answered "not a multiple" after seconds. */
+  char *a = long_number(500000, "");
+  size_t al = strlen(a);
+  /* Its remainder by 7, 9 and 0.01 computed digit by digit here. */
+  unsigned r7 = 0, r9 = 0;
+  for (size_t i = 0; i < al; i++) { r7 = (r7 * 10 + (unsigned)(a[i] - '0')) % 7; r9 = (r9 * 10 + (unsigned)(a[i] - '0')) % 9; }
+  HL_ASSERT_EQ_INT(hl_decimal_is_multiple(a, al, "7", 1), r7 == 0);
+  HL_ASSERT_EQ_INT(hl_decimal_is_multiple(a, al, "9", 1), r9 == 0);
+  HL_ASSERT(hl_decimal_is_multiple(a, al, "0.01", 4));
+  HL_ASSERT(hl_decimal_is_multiple(a, al, "1", 1));
+  /* Appending "0" multiplies by 10: then 2 and 5 divide it, 3 only if before. */
+  char *a0 = long_number(500000, "0");
+  HL_ASSERT(hl_decimal_is_multiple(a0, al + 1, "20", 2) == ((a[al - 1] - '0') % 2 == 0));
+  HL_ASSERT(hl_decimal_is_multiple(a0, al + 1, "10", 2));
+  /* A divisor of 40 digits takes the bignum path: a·d is a multiple of d. */
+  const char *d40 = "1234567890123456789012345678901234567891";
+  hl_buf prod = HL_BUF_INIT;
+  hl_buf_printf(&prod, "%se500", d40);
+  HL_ASSERT(hl_decimal_is_multiple(prod.data, prod.len, d40, strlen(d40)));
+  hl_buf_reset(&prod);
+  hl_buf_printf(&prod, "%s", d40);
+  for (int i = 0; i < 500; i++) hl_buf_putc(&prod, '0');
+  hl_buf_putc(&prod, '1'); /* d40·10^501 + 1: never a multiple */
+  HL_ASSERT(!hl_decimal_is_multiple(prod.data, prod.len, d40, strlen(d40)));
+  uint64_t work = 0;
+  int r = hl_decimal_is_multiple_bounded(a, al, d40, strlen(d40), 1000, &work);
+  HL_ASSERT_EQ_INT(r, -1); /* more work than allowed: undecided, never a false "no" */
+  HL_ASSERT(work > 1000);
+  r = hl_decimal_is_multiple_bounded(a, al, "7", 1, 1000000, &work);
+  HL_ASSERT_EQ_INT(r, r7 == 0);
+  HL_ASSERT(work < 100000); /* linear: about one unit per 18 digits */
+  hl_buf_dispose(&prod);
+  hl_free(a);
+  hl_free(a0);
+}

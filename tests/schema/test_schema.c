@@ -215,3 +215,211 @@ HL_TEST(schema_check_command) {
   hl_rmtree(dir);
   free(dir);
 }
+
+/* Compiling text must fail with one error at the given schema location. */
+static void refused(const char *text, const char *where) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0); /* duplicates parse when not refused */
+  hl_schema *s = NULL;
+  hl_schema_errors errs;
+  int rc = hl_schema_compile(d.root, NULL, &s, &errs);
+  HL_ASSERT_MSG(rc == HL_EINVAL, "compiled: %s", text);
+  HL_ASSERT(s == NULL);
+  HL_ASSERT(errs.count >= 1);
+  HL_ASSERT_EQ_STR(errs.items[0].instance_path, where);
+  hl_json_doc_dispose(&d);
+}
+
+/* A keyword given twice: the pattern list was sized by the second
+ * occurrence and filled by both (a heap overflow under ASan); a second
+ * prefixItems leaked the first list. Both are refused now, with a pointer. */
+HL_TEST(a_keyword_given_twice_is_refused) {
+  refused("{\"patternProperties\":{\"^a\":{},\"^b\":{},\"^c\":{},\"^d\":{}},\"patternProperties\":{\"^e\":{}}}",
+          "/patternProperties");
+  refused("{\"prefixItems\":[{},{}],\"prefixItems\":[{}]}", "/prefixItems");
+  refused("{\"properties\":{\"a\":{\"type\":\"string\",\"minLength\":1,\"type\":\"number\"}}}", "/properties/a/type");
+  refused("{\"$defs\":{\"x\":{},\"x\":{}}}", "/$defs/x");
+  refused("{\"items\":[{}],\"items\":[{},{}],\"$schema\":\"http://json-schema.org/draft-07/schema#\"}", "/items");
+}
+
+/* --- cost: linear keywords and a budget ----------------------------------------- */
+
+static hl_schema_verdict verdict(const hl_schema *s, const char *inst, size_t len, hl_schema_budget *b,
+                                 hl_schema_errors *e) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, inst, len, NULL) == 0);
+  hl_schema_verdict v = hl_schema_check(s, d.root, b, e);
+  hl_json_doc_dispose(&d);
+  return v;
+}
+
+/* 400 KB of distinct numbers: the pairwise check took minutes; hashing takes
+ * one step per item. Equal numbers in other spellings are found. */
+HL_TEST(unique_items_is_linear_and_compares_exact_values) {
+  hl_schema *s = compile("{\"uniqueItems\":true}");
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '[');
+  uint32_t n = 0;
+  for (; b.len < 400000; n++) hl_buf_printf(&b, "%s%u", n ? "," : "", (n + 1) * 7919u);
+  hl_buf_putc(&b, ']');
+  hl_schema_budget bud = hl_schema_budget_for(b.len);
+  uint64_t before = bud.steps;
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, b.data, b.len, &bud, &e), HL_SCHEMA_VALID);
+  HL_ASSERT_MSG(before - bud.steps <= 2 * (uint64_t)n + 10, "%llu steps for %u items",
+                (unsigned long long)(before - bud.steps), n);
+  /* The same with one repeat spelled differently at the end: 7919 as 7.919e3. */
+  b.len--;
+  hl_buf_puts(&b, ",7.919e3]");
+  bud = hl_schema_budget_for(b.len);
+  HL_ASSERT_EQ_INT(verdict(s, b.data, b.len, &bud, &e), HL_SCHEMA_INVALID);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "uniqueItems");
+  char want[64];
+  snprintf(want, sizeof want, "(root): items 0 and %u are equal", n);
+  HL_ASSERT_EQ_STR(e.items[0].message, want);
+  hl_buf_dispose(&b);
+  /* Objects regardless of member order, 1 == 1.0 == 10e-1, but 1 != "1". */
+  HL_ASSERT(!check(s, "[{\"a\":1,\"b\":[1.0]},{\"b\":[10e-1],\"a\":1.00}]", NULL));
+  HL_ASSERT(check(s, "[1,\"1\",[1],{\"1\":1},true,null,1.5]", NULL));
+  hl_schema_free(s);
+}
+
+/* A pattern that backtracks exponentially: each string would take PCRE2 up
+ * to its default match limit (~10 ms each, minutes over a 1 MiB event).
+ * With the budget the event is too complex, and says where. */
+HL_TEST(a_backtracking_pattern_runs_out_of_budget) {
+  hl_schema *s = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\",\"pattern\":\"^(a|aa)+$\"}}");
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '[');
+  for (int i = 0; b.len < 1000000; i++) hl_buf_printf(&b, "%s\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"", i ? "," : "");
+  hl_buf_putc(&b, ']');
+  hl_schema_budget bud = hl_schema_budget_for(b.len);
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, b.data, b.len, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
+  HL_ASSERT_EQ_INT(e.count, 1);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "too_complex");
+  HL_ASSERT(strncmp(e.items[0].instance_path, "/", 1) == 0); /* an item's location */
+  HL_ASSERT_EQ_INT(bud.regex, 0);
+  /* A short string that matches is still decided, within the same budget kind. */
+  bud = hl_schema_budget_for(0);
+  HL_ASSERT_EQ_INT(verdict(s, "[\"aaaa\",\"aa\"]", 13, &bud, &e), HL_SCHEMA_VALID);
+  HL_ASSERT_EQ_INT(verdict(s, "[\"aaab\"]", 8, &bud, &e), HL_SCHEMA_INVALID);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "pattern");
+  hl_buf_dispose(&b);
+  hl_schema_free(s);
+}
+
+/* Nested anyOf over recursion: exponential in the depth of the instance.
+ * The step budget stops it. */
+HL_TEST(an_exponential_schema_runs_out_of_steps) {
+  hl_schema *s = compile("{\"anyOf\":[{\"items\":{\"$ref\":\"#\"},\"maxItems\":0},{\"items\":{\"$ref\":\"#\"}},"
+                         "{\"items\":{\"$ref\":\"#\"}}]}");
+  char deep[200];
+  memset(deep, '[', 60);
+  memset(deep + 60, ']', 60);
+  hl_schema_budget bud = {50000, 50000};
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, deep, 120, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
+  HL_ASSERT_EQ_INT(bud.steps, 0);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "too_complex");
+  hl_schema_free(s);
+}
+
+/* multipleOf on a 500,000-digit number: exact, and within the budget. */
+HL_TEST(multiple_of_a_huge_number_is_decided_exactly) {
+  hl_schema *s = compile("{\"multipleOf\":0.01}");
+  hl_schema *s3 = compile("{\"multipleOf\":3}");
+  size_t n = 500000;
+  char *num = hl_malloc(n + 8);
+  unsigned sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    num[i] = (char)('1' + i % 9);
+    sum += (unsigned)(num[i] - '0');
+  }
+  hl_schema_budget bud = hl_schema_budget_for(n);
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, num, n, &bud, &e), HL_SCHEMA_VALID); /* an integer is a multiple of 0.01 */
+  bud = hl_schema_budget_for(n);
+  HL_ASSERT_EQ_INT(verdict(s3, num, n, &bud, &e), sum % 3 == 0 ? HL_SCHEMA_VALID : HL_SCHEMA_INVALID);
+  memcpy(num + n, ".001", 5);
+  bud = hl_schema_budget_for(n + 4);
+  HL_ASSERT_EQ_INT(verdict(s, num, n + 4, &bud, &e), HL_SCHEMA_INVALID);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "multipleOf");
+  /* Too little budget to read it: too complex, never a guessed "no". */
+  hl_schema_budget tiny = {100, 100};
+  HL_ASSERT_EQ_INT(verdict(s3, num, n, &tiny, &e), HL_SCHEMA_TOO_COMPLEX);
+  hl_free(num);
+  hl_schema_free(s);
+  hl_schema_free(s3);
+}
+
+/* A long enum is a hashed set: each value costs its size, not the enum's. */
+HL_TEST(enum_lookups_do_not_scan_the_list) {
+  hl_buf sch = HL_BUF_INIT, inst = HL_BUF_INIT;
+  hl_buf_puts(&sch, "{\"items\":{\"enum\":[");
+  for (int i = 0; i < 2000; i++) hl_buf_printf(&sch, "%s\"code-%d\"", i ? "," : "", i);
+  hl_buf_puts(&sch, ",{\"k\":[1,2]},2.5]}}");
+  hl_schema *s = compile(sch.data);
+  hl_buf_putc(&inst, '[');
+  for (int i = 0; i < 2000; i++) hl_buf_printf(&inst, "\"code-%d\",", (i * 37) % 2000);
+  hl_buf_puts(&inst, "{\"k\":[1.0,2]},25e-1]");
+  hl_schema_budget bud = hl_schema_budget_for(0);
+  uint64_t before = bud.steps;
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, inst.data, inst.len, &bud, &e), HL_SCHEMA_VALID);
+  HL_ASSERT_MSG(before - bud.steps < 20000, "%llu steps", (unsigned long long)(before - bud.steps));
+  HL_ASSERT(!check(s, "[\"code-2000\"]", &e));
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "enum");
+  hl_buf_dispose(&sch);
+  hl_buf_dispose(&inst);
+  hl_schema_free(s);
+}
+
+/* --- the bundled meta-schemas --------------------------------------------------- */
+
+static int meta_check(const char *text, hl_schema_errors *e) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0);
+  int rc = hl_schema_check_meta(d.root, e);
+  hl_json_doc_dispose(&d);
+  return rc;
+}
+
+HL_TEST(official_meta_schemas_resolve_offline) {
+  hl_schema *s = compile("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}");
+  HL_ASSERT(check(s, "{\"type\":\"object\",\"properties\":{\"a\":{\"minimum\":1}}}", NULL));
+  hl_schema_errors e;
+  HL_ASSERT(!check(s, "{\"properties\":{\"a\":{\"minLength\":-1}}}", &e));
+  hl_schema_free(s);
+  s = compile("{\"$ref\":\"https://json-schema.org/draft/2020-12/meta/validation\"}");
+  HL_ASSERT(!check(s, "{\"type\":\"nope\"}", NULL));
+  hl_schema_free(s);
+  s = compile("{\"$ref\":\"http://json-schema.org/draft-07/schema#\"}");
+  HL_ASSERT(check(s, "{\"items\":[{},{}],\"additionalItems\":false}", NULL));
+  HL_ASSERT(!check(s, "{\"required\":[\"a\",\"a\"]}", NULL));
+  hl_schema_free(s);
+  char *text = hl_schema_bundled("http://json-schema.org/draft-07/schema#");
+  HL_ASSERT(text && strstr(text, "\"$id\": \"http://json-schema.org/draft-07/schema#\""));
+  hl_free(text);
+  HL_ASSERT(hl_schema_bundled("https://json-schema.org/draft/2019-09/schema") == NULL);
+}
+
+HL_TEST(schemas_are_checked_against_their_dialects_meta_schema) {
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(meta_check("{\"type\":\"object\",\"required\":[\"a\"],\"title\":\"x\"}", &e), 0);
+  /* Each compiles, but is not a schema by the letter of its dialect. */
+  HL_ASSERT_EQ_INT(meta_check("{\"required\":[\"a\",\"a\"]}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/required");
+  HL_ASSERT_EQ_INT(meta_check("{\"properties\":{\"p\":{\"title\":5}}}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/properties/p/title");
+  HL_ASSERT_EQ_INT(meta_check("{\"$id\":\"http://example.com/s#frag\"}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$id");
+  /* draft-07 by its own meta-schema: "$defs" is just an unknown keyword there. */
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"definitions\":{\"a\":5}}", &e),
+                   HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/definitions/a");
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$defs\":{\"a\":5}}", &e), 0);
+}

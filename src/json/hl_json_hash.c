@@ -1,0 +1,130 @@
+/* Keyed hashing of JSON names and values (see hl_json_hash.h). */
+#include "json/hl_json_hash.h"
+#include "common/hl_common.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void make_key(void) {
+  if (sodium_init() < 0) abort(); /* no randomness: nothing safe to do */
+  randombytes_buf(hash_key, sizeof hash_key);
+}
+
+uint64_t hl_hash_bytes(const void *p, size_t n) {
+  pthread_once(&key_once, make_key);
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, p, n, hash_key);
+  uint64_t h;
+  memcpy(&h, out, sizeof h);
+  return h;
+}
+
+/* Two 64-bit words into one: what joins a tag, a child or a name to a hash. */
+static uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t w[2] = {a, b};
+  return hl_hash_bytes(w, sizeof w);
+}
+
+enum { TAG_NULL = 1, TAG_FALSE, TAG_TRUE, TAG_NUMBER, TAG_STRING, TAG_ARRAY, TAG_OBJECT };
+
+static uint64_t number_hash(const hl_json *v) {
+  char small[128];
+  size_t need = hl_decimal_canonical(v->u.str, v->len, small, sizeof small);
+  if (need <= sizeof small) return mix(TAG_NUMBER, hl_hash_bytes(small, need));
+  char *big = hl_malloc(need);
+  hl_decimal_canonical(v->u.str, v->len, big, need);
+  uint64_t h = mix(TAG_NUMBER, hl_hash_bytes(big, need));
+  hl_free(big);
+  return h;
+}
+
+uint64_t hl_json_hash(const hl_json *v, uint64_t *nodes) {
+  if (nodes) (*nodes)++;
+  switch (v->type) {
+  case HL_JSON_NULL: return mix(TAG_NULL, 0);
+  case HL_JSON_FALSE: return mix(TAG_FALSE, 0);
+  case HL_JSON_TRUE: return mix(TAG_TRUE, 0);
+  case HL_JSON_NUMBER: return number_hash(v);
+  case HL_JSON_STRING: return mix(TAG_STRING, hl_hash_bytes(v->u.str, v->len));
+  case HL_JSON_ARRAY: {
+    uint64_t h = mix(TAG_ARRAY, v->len);
+    for (uint32_t i = 0; i < v->len; i++) h = mix(h, hl_json_hash(&v->u.items[i], nodes));
+    return h;
+  }
+  case HL_JSON_OBJECT: {
+    /* Order-free: a sum of one keyed hash per (name, value); a name given
+     * twice counts once, with its last value, as lookups see it. */
+    hl_name_index ix;
+    hl_name_index_build(&ix, v->u.members, v->len);
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < v->len; i++) {
+      const hl_json_member *m = &v->u.members[i];
+      if (ix.dup >= 0 && hl_name_index_find(&ix, m->key, m->key_len) != (int32_t)i) continue;
+      sum += mix(hl_hash_bytes(m->key, m->key_len), hl_json_hash(&m->value, nodes));
+    }
+    uint64_t h = mix(TAG_OBJECT ^ ((uint64_t)ix.distinct << 8), sum);
+    hl_name_index_dispose(&ix);
+    return h;
+  }
+  }
+  return 0;
+}
+
+/* --- name index ------------------------------------------------------------------ */
+
+static bool same_name(const hl_json_member *a, const char *key, size_t len) {
+  return a->key_len == len && memcmp(a->key, key, len) == 0;
+}
+
+void hl_name_index_build(hl_name_index *ix, const hl_json_member *m, uint32_t n) {
+  *ix = (hl_name_index){.m = m, .n = n, .dup = -1};
+  if (n <= HL_NAME_INDEX_SMALL) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t j = 0;
+      while (j < i && !same_name(&m[j], m[i].key, m[i].key_len)) j++;
+      if (j == i) ix->distinct++;
+      else if (ix->dup < 0) ix->dup = (int32_t)i;
+    }
+    return;
+  }
+  uint32_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  ix->slots = hl_calloc(cap, sizeof *ix->slots);
+  ix->mask = cap - 1;
+  for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t s = (uint32_t)hl_hash_bytes(m[i].key, m[i].key_len) & ix->mask;; s = (s + 1) & ix->mask) {
+      if (ix->slots[s] == 0) {
+        ix->slots[s] = i + 1;
+        ix->distinct++;
+        break;
+      }
+      if (same_name(&m[ix->slots[s] - 1], m[i].key, m[i].key_len)) {
+        ix->slots[s] = i + 1; /* the later one shadows */
+        if (ix->dup < 0) ix->dup = (int32_t)i;
+        break;
+      }
+    }
+  }
+}
+
+int32_t hl_name_index_find(const hl_name_index *ix, const char *key, size_t len) {
+  if (!ix->slots) {
+    for (uint32_t i = ix->n; i-- > 0;)
+      if (same_name(&ix->m[i], key, len)) return (int32_t)i;
+    return -1;
+  }
+  for (uint32_t s = (uint32_t)hl_hash_bytes(key, len) & ix->mask;; s = (s + 1) & ix->mask) {
+    if (ix->slots[s] == 0) return -1;
+    if (same_name(&ix->m[ix->slots[s] - 1], key, len)) return (int32_t)ix->slots[s] - 1;
+  }
+}
+
+void hl_name_index_dispose(hl_name_index *ix) {
+  hl_free(ix->slots);
+  ix->slots = NULL;
+}

@@ -1,0 +1,77 @@
+/* hl_transform.h — declarative transformations of JSON events.
+ *
+ * A spec (docs/transformations.md) is a JSON document of operations over
+ * JSON pointers, applied in order: set, copy, move, rename, remove, pick,
+ * wrap and template. hl_transform_compile checks it once and turns it into
+ * a program; the program is immutable, so one compiled spec serves any
+ * number of events (and may be shared by readers on several threads).
+ *
+ * Applying is one parse of the event (or none, with a tree the caller has
+ * already parsed), edits on a tree that shares every untouched part of the
+ * event, and one write. Nothing is re-serialised per operation.
+ *
+ * Exactness: every value in a result is the source text of a value of the
+ * event or of the spec (hl_json_write_src): numbers keep their spelling
+ * (123.4500, 12345678901234567890123), strings and keys their escapes
+ * ("\u00e9" stays so), untouched members their order. The result is compact
+ * JSON: whitespace between tokens is dropped, also inside untouched parts.
+ *
+ * Safety: compile and apply accept any bytes. Work is bounded by the spec's
+ * size and the event's; a result is refused (HL_ETOOBIG) beyond
+ * HL_TRANSFORM_MAX_OUTPUT bytes or HL_TRANSFORM_MAX_DEPTH levels of edited
+ * structure, so a spec that copies the event into itself cannot explode.
+ *
+ * Pure: no I/O, no globals, no loop; apply allocates only per call.
+ */
+#ifndef HL_TRANSFORM_H
+#define HL_TRANSFORM_H
+
+#include <stddef.h>
+
+#include "common/hl_buf.h"
+#include "json/hl_json.h"
+
+#define HL_TRANSFORM_MAX_OPS 256
+#define HL_TRANSFORM_MAX_OUTPUT ((size_t)8 << 20)
+#define HL_TRANSFORM_MAX_DEPTH 512 /* also the most tokens a pointer may have */
+
+typedef struct hl_transform hl_transform;
+
+typedef struct {
+  /* Compile: the JSON pointer, into the spec, of the member at fault
+   * ("/ops/3/from"; "/ops/3" when a required member is absent; "" for the
+   * spec as a whole). Apply: the member of the operation whose pointer did
+   * not fit the event ("/ops/3/from", "/ops/5/template/id"), "" when the
+   * event is not JSON or the result is too large. Truncated when longer. */
+  char path[256];
+  char message[256];
+} hl_transform_error;
+
+/* Compiles spec (len bytes, JSON) into *out, which the caller frees with
+ * hl_transform_free. The program keeps its own copy of the spec. Returns 0;
+ * HL_EPARSE when spec is not JSON, HL_EINVAL when it is no usable spec; err
+ * (may be NULL) tells where and why. */
+int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_transform_error *err);
+/* The same for a spec that is part of a larger parsed document (a
+ * registration body; its input text must still be alive): error paths are
+ * relative to spec. */
+int hl_transform_compile_json(const hl_json *spec, hl_transform **out, hl_transform_error *err);
+void hl_transform_free(hl_transform *t);
+
+/* Number of operations in the program. */
+size_t hl_transform_op_count(const hl_transform *t);
+
+/* Applies t to the event (len bytes of JSON) and appends the result to out.
+ * Returns 0; HL_EPARSE when the event is not JSON; HL_EINVAL when the event
+ * does not fit the spec (a pointer with "missing":"error" finds nothing, a
+ * target lies beyond a string or past an array's end); HL_ETOOBIG when the
+ * result would exceed the limits above. On failure out is left as it was
+ * and err (may be NULL) tells why. */
+int hl_transform_apply(const hl_transform *t, const char *event, size_t len, hl_buf *out,
+                       hl_transform_error *err);
+/* The same on an event the caller has parsed (hl_json_parse keeps the
+ * source spans that make the result exact; the event's input text must
+ * still be alive). */
+int hl_transform_apply_json(const hl_transform *t, const hl_json *event, hl_buf *out, hl_transform_error *err);
+
+#endif
