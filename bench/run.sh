@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hookloop load benchmarks against the mock partner, on loopback only.
 #   bench/run.sh quick    (< 2 min)      bench/run.sh full    (< 10 min)
-#   bench/run.sh profile  scenario a once under `perf record -g` (hookloop only, the drain only)
+#   bench/run.sh profile [a|b]  scenario a (or b) once under `perf record -g` (hookloop only, the drain only)
 #   bench/run.sh count    scenario a 5 times under `perf stat`: hookloop's CPU time per delivery,
 #                         which other load on the machine moves less than the rate (for A/B of a change)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
@@ -17,28 +17,37 @@ PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent
 case "$mode" in
   quick) N=20000; RUNS=3; CRUNS=3; KRUNS=1; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048" ;;
   full)  N=100000; RUNS=5; CRUNS=3; KRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
-  profile) N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_OUT=${PERF_OUT:-$root/build/perf-a.data} ;;
+  profile) PSCEN=${2:-a}; [[ $PSCEN =~ ^[ab]$ ]] || { echo "usage: bench/run.sh profile [a|b]" >&2; exit 2; }
+           N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP=""
+           PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
   count) N=20000; RUNS=5; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
-  *) echo "usage: bench/run.sh quick|full|profile|count" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count" >&2; exit 2 ;;
 esac
+DRAIN_MAX_S=${DRAIN_MAX_S:-300} # every drain wait of a and b gives up after this many seconds
 AMIF=512     # scenario a: the subscription's max_in_flight
 REFC=64      # the Python reference's concurrent POSTs
 CRATE=2000   # scenario c: events/s offered (each fans out to every subscription)
+CSAT=20000   # scenario c, saturated: events/s offered, more than one core can accept and deliver
 cpus=$(nproc)
 pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 # The driver itself (its polling of the partner, the loaders) stays off hookloop's CPU.
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 work=$(mktemp -d /tmp/hookloop-bench-XXXXXX)
 pids=()
+# Peers started inside $(...) are not in this shell's pids: stop every
+# process below this script, by parent pid.
+kill_below() { local c; for c in $(pgrep -P "$1" 2>/dev/null); do kill_below "$c"; kill "$c" 2>/dev/null || true; done; }
 cleanup() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  kill_below $$
   wait 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # then the EXIT trap (bash runs it once the step in progress returns)
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 4 + nsweep + KRUNS + CRUNS * 3 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + KRUNS + CRUNS * 5 + 1)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -51,8 +60,19 @@ note() { progress_end; echo "  $*" >&2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+# Figures are numbers, or "failed" for a run that did not finish: medians
+# and ratios are of the runs that did ("n/a" when none did).
+median() { { grep -E '^[0-9.]+$' || true; } | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
+ratio() { [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ && $2 != 0 ]] && echo "$1 / $2" | bc -l | xargs printf '%.2f' || echo n/a; }
+nfailed() { local n=0; for v in "$@"; do [ "$v" = failed ] && n=$((n + 1)); done; echo "$n"; }
+# wait_count port want seconds [field]: polls the partner's stats until field >= want; 1 when the time is up.
+wait_count() {
+  local deadline=$((SECONDS + $3))
+  until [ "$(partner_stat "$1" "${4:-requests}")" -ge "$2" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.02
+  done
+}
 
 start_partner() { # port [args...]
   local port=$1; shift
@@ -61,7 +81,7 @@ start_partner() { # port [args...]
 }
 start_hookloop() { # port datadir loglevel
   HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
-    HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve 2>"$2.log" &
+    HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve >"$2.out" 2>"$2.log" & # stdout: its "listening" line
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }
 stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
@@ -119,8 +139,21 @@ pct() { # file of numbers, sorted -> "p50 p99 p99.9"
     if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1; printf "%s %s %s", a[i50], a[i99], a[i999]}' "$1"
 }
 
+# perf on hookloop for a drain only: `perf record` (profile) or `perf stat` (count).
+perf_attach() { # -> PERFPID
+  PERFPID=
+  if [ -n "${PERF_OUT:-}" ]; then # DWARF unwinding: the system libraries have no frame pointers
+    perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$HLPID" >/dev/null 2>&1 &
+    PERFPID=$!; sleep 1
+  elif [ -n "${PERF_STAT:-}" ]; then
+    perf stat -x, -e task-clock -o "$PERF_STAT" -p "$HLPID" 2>/dev/null &
+    PERFPID=$!; sleep 0.5
+  fi
+}
+perf_detach() { if [ -n "$PERFPID" ]; then kill -INT "$PERFPID"; wait "$PERFPID" || true; fi; }
+
 # --- scenario a: deliveries/s to a fast partner, embedded queue -----------------------------
-scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss"
+scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss" (rate "failed" when the drain did not end)
   local mif=$1 hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/a-$RANDOM
   start_partner "$pp"; local ppid=${pids[-1]}
   start_hookloop "$hp" "$dir" info
@@ -129,23 +162,21 @@ scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss"
   setup "$hp" "$pp" "$mif" 1
   load_backlog "$hp" 0 "$N"
   local c0; c0=$(partner_stat "$pp")
-  local perfpid=
-  if [ -n "${PERF_OUT:-}" ]; then # DWARF unwinding: the system libraries have no frame pointers
-    perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$HLPID" >/dev/null 2>&1 &
-    perfpid=$!; sleep 1
-  elif [ -n "${PERF_STAT:-}" ]; then
-    perf stat -x, -e task-clock -o "$PERF_STAT" -p "$HLPID" 2>/dev/null &
-    perfpid=$!; sleep 0.5
-  fi
-  local t0 t1; t0=$(date +%s.%N)
+  perf_attach
+  local t0 t1 done=1; t0=$(date +%s.%N)
   setup "$hp" "$pp" "$mif" 0
-  until [ "$(partner_stat "$pp")" -ge "$N" ]; do sleep 0.02; done
+  wait_count "$pp" "$N" "$DRAIN_MAX_S" || done=0
   t1=$(date +%s.%N)
-  if [ -n "$perfpid" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; fi
+  perf_detach
   local figs; figs=$(proc_figures "$HLPID")
+  local got; got=$(partner_stat "$pp")
   stop "$HLPID" "$ppid"
   grep -o '"since_accept_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$work/since.txt"
   [ -n "${2:-}" ] && grep -o '"latency_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$2"
+  if [ "$done" = 0 ]; then
+    note "scenario a drain incomplete: $got of $N after ${DRAIN_MAX_S}s"
+    echo "failed $(pct "$work/since.txt") $figs"; return
+  fi
   echo "$(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/since.txt") $figs"
 }
 
@@ -160,11 +191,11 @@ ceiling() {
   local r; r=$($pin_hl h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$pp/hook/c" 2>/dev/null \
     | awk '/^finished in/{gsub(",","",$4); print $4}')
   stop "$ppid"
-  echo "${r%.*}"
+  [ -n "$r" ] && echo "${r%.*}" || echo failed
 }
 
 # --- the Python reference: consume from Kafka, sign, POST (bench/reference) ------------------
-reference() { # -> rate
+reference() { # -> rate, or "failed" (a failed run is not a rate of 0)
   local pp; pp=$(free_port)
   start_partner "$pp"; local ppid=${pids[-1]}
   start_kafka
@@ -173,7 +204,7 @@ reference() { # -> rate
     --url "http://127.0.0.1:$pp/hook/ref" --secret "$secret" --count "$REFN" --concurrency "$REFC" --fill 2>"$work/ref.err" || true)
   exec 5>&-
   stop_bounded "$KPID" "$ppid"
-  [ -n "$res" ] || { note "reference failed: $(tail -1 "$work/ref.err")"; echo 0; return; }
+  [ -n "$res" ] || { note "reference failed: $(tail -1 "$work/ref.err")"; echo failed; return; }
   python3 -c 'import json,sys; print(round(json.loads(sys.argv[1])["rate"]))' "$res"
 }
 
@@ -184,7 +215,7 @@ reference() { # -> rate
 # cluster drops older records beyond that), about 5,000 of these records:
 # the topic gets a partition per 2,500 records (at least 4), or the oldest
 # of a large backlog are gone before they are read.
-scenario_a_kafka() { # -> rate
+scenario_a_kafka() { # -> rate, or "failed"
   local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/ak-$RANDOM
   start_partner "$pp"; local ppid=${pids[-1]}
   start_kafka
@@ -212,12 +243,12 @@ scenario_a_kafka() { # -> rate
   local got; got=$(partner_stat "$pp")
   exec 5>&-
   stop_bounded "$HLPID" "$KPID" "$ppid"
-  [ "$got" -ge "$want" ] || { note "Kafka drain incomplete: $got of $KN"; echo 0; return; }
+  [ "$got" -ge "$want" ] || { note "Kafka drain incomplete: $got of $KN"; echo failed; return; }
   echo "($want - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f'
 }
 
 # --- scenario b: 10,000 in flight to a partner that answers after 1 s -----------------------
-scenario_b() { # -> "rate max_concurrent rss"
+scenario_b() { # -> "rate max_concurrent rss rss_before_drain" (rate "failed" when the drain did not end)
   local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/b-$RANDOM
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   start_partner "$pp" --latency-ms 1000; local ppid=${pids[-1]}
@@ -226,24 +257,36 @@ scenario_b() { # -> "rate max_concurrent rss"
   local nb=$NB
   load_backlog "$hp" 2000000 "$nb"
   local c0; c0=$(partner_stat "$pp")
-  local t0 t1; t0=$(date +%s.%N)
+  local before; before=$(awk '/VmRSS/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
+  perf_attach
+  local t0 t1 done=1; t0=$(date +%s.%N)
   setup "$hp" "$pp" 10000 0
-  until [ "$(partner_stat "$pp")" -ge "$nb" ]; do sleep 0.1; done
+  wait_count "$pp" "$nb" "$DRAIN_MAX_S" || done=0
   t1=$(date +%s.%N)
+  perf_detach
   local maxc; maxc=$(partner_stat "$pp" max_concurrent)
   local mem; mem=$(awk '/VmHWM/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
+  local got; got=$(partner_stat "$pp")
   stop "$HLPID" "$ppid"
-  echo "$(echo "($nb - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $maxc $mem"
+  if [ "$done" = 0 ]; then
+    note "scenario b drain incomplete: $got of $nb after ${DRAIN_MAX_S}s"
+    echo "failed $maxc $mem $before"; return
+  fi
+  echo "$(echo "($nb - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $maxc $mem $before"
 }
 
 # --- scenario c: a healthy partner next to a dead one and a flaky one --------------------------
-# Events are offered at CRATE/s for CSECS seconds; the healthy partner's
-# receive rate over that window is compared with a run where it is alone.
+# Events are offered for CSECS seconds, at CRATE/s (below what the core can
+# deliver: the healthy partner's rate is the offered rate whatever happens,
+# so its acceptance -> 2xx percentiles are what can show the others' cost)
+# and at CSAT/s (more than the core can accept and deliver: the healthy
+# partner's rate is then what is left for it); each is compared with a run
+# where the healthy partner is alone.
 pace() { # hookloop_port events_per_s seconds first_id -> events accepted
   python3 - "$@" <<'PY'
 import http.client, sys, time
 port, rate, secs, first = (int(a) for a in sys.argv[1:5])
-batch = max(1, rate // 10)
+batch = min(1000, max(1, rate // 10)) # the bulk API takes at most 1000 events a request
 pad = "x" * 900
 c = http.client.HTTPConnection("127.0.0.1", port)
 t0 = time.monotonic(); i = first; k = 0
@@ -254,11 +297,11 @@ while time.monotonic() - t0 < secs:
     r = c.getresponse(); r.read()
     if r.status in (200, 202, 207): i += batch
     k += 1
-    time.sleep(max(0.0, t0 + k * 0.1 - time.monotonic()))
+    time.sleep(max(0.0, t0 + k * batch / rate - time.monotonic()))
 print(i - first)
 PY
 }
-scenario_c() { # with_others(0|1) -> "healthy_rate p50 p99 p999 others_requests"
+scenario_c() { # with_others(0|1) events_per_s -> "healthy_rate p50 p99 p999 others_requests accepted_per_s"
   local hp dir; hp=$(free_port); dir=$work/c-$RANDOM
   local ph pf pd; ph=$(free_port); pf=$(free_port); pd=$(free_port)
   start_partner "$ph"; local pids_c=(${pids[-1]})
@@ -271,14 +314,15 @@ scenario_c() { # with_others(0|1) -> "healthy_rate p50 p99 p999 others_requests"
     subscribe "$hp" flaky "$pf" 256 0 >/dev/null
     subscribe "$hp" dead "$pd" 256 0 1000 >/dev/null   # every attempt times out after 1 s
   fi
-  local c0 c1 t0 t1; c0=$(partner_stat "$ph"); t0=$(date +%s.%N)
-  pace "$hp" "$CRATE" "$CSECS" $((3000000 + $1 * 1000000)) >/dev/null
+  local c0 c1 t0 t1 acc; c0=$(partner_stat "$ph"); t0=$(date +%s.%N)
+  acc=$(pace "$hp" "$2" "$CSECS" $((3000000 + $1 * 1000000)))
   c1=$(partner_stat "$ph"); t1=$(date +%s.%N)
   local others=0
   if [ "$1" = 1 ]; then others=$(( $(partner_stat "$pf") + $(partner_stat "$pd") )); fi
   stop "$HLPID" "${pids_c[@]}"
   grep "\"subscription_id\":\"$sid\"" "$dir.log" | grep -o '"since_accept_ms":[0-9.]*' | cut -d: -f2 | sort -n >"$work/c-since.txt"
-  echo "$(echo "($c1 - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/c-since.txt") $others"
+  echo "$(echo "($c1 - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/c-since.txt") $others" \
+       "$(echo "$acc / ($t1 - $t0)" | bc -l | xargs printf '%.0f')"
 }
 
 # --- scenario d: producer API ingest ------------------------------------------------------------
@@ -304,12 +348,13 @@ scenario_d() { # -> "bulk_alone bulk_delivering single_dup_req_per_s"
   local single; single=$($pin_p h2load --h1 -n "$H2N" -c 64 -d "$work/one.json" -H 'content-type: application/json' "http://127.0.0.1:$hp/api/v1/events" 2>/dev/null \
     | awk '/^finished in/{gsub(",","",$4); print $4}')
   stop "$HLPID" "$ppid"
-  echo "$alone $busy ${single%.*}"
+  [ -n "$single" ] && single=${single%.*} || single=failed
+  echo "$alone $busy $single"
 }
 
 if [ "$mode" = profile ]; then
-  read -r rate _ <<<"$(scenario_a "$AMIF")"
-  echo "scenario a under perf: $rate deliveries/s (perf slows it down); profile in $PERF_OUT"
+  if [ "$PSCEN" = a ]; then read -r rate _ <<<"$(scenario_a "$AMIF")"; else read -r rate _ <<<"$(scenario_b)"; fi
+  echo "scenario $PSCEN under perf: $rate deliveries/s (perf slows it down); profile in $PERF_OUT"
   echo "## self time by library"
   perf report -i "$PERF_OUT" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -12
   echo "## inclusive time of hookloop's own functions and the libraries' entry points"
@@ -319,8 +364,11 @@ fi
 if [ "$mode" = count ]; then # CPU per delivery during the drain, median of RUNS
   for ((r = 0; r < RUNS; r++)); do
     read -r rate _ <<<"$(scenario_a "$AMIF")"
+    [ "$rate" = failed ] && continue # a drain that did not end measures nothing
     awk -F, -v n="$N" -v rate="$rate" '$3 ~ /task-clock/ {printf "%.1f %s\n", $1 * 1000 / n, rate}' "$PERF_STAT"
   done | sort -n | tee "$work/count.txt" | sed 's/^/  run: µs per delivery, deliveries\/s: /' >&2
+  RUNS=$(wc -l <"$work/count.txt")
+  [ "$RUNS" -gt 0 ] || { echo "scenario a: no drain ended within ${DRAIN_MAX_S}s" >&2; exit 1; }
   read -r us rate <<<"$(sed -n "$(((RUNS + 1) / 2))p" "$work/count.txt")"
   echo "scenario a, $N deliveries, median of $RUNS: $us µs of hookloop CPU per delivery ($rate deliveries/s in that run)"
   rm -f "$PERF_STAT"; exit 0
@@ -329,7 +377,7 @@ fi
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
-params="mode $mode: N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records ($KRUNS runs), scenario b $NB events, scenario c $CRATE events/s for ${CSECS}s, scenarios c and d $CRUNS runs"
+params="mode $mode (\`bench/run.sh $mode\`): N=$N events (~1 KB), runs=$RUNS, h2load -n $H2N -c 64, scenario a max_in_flight=$AMIF, reference $REFN records at $REFC concurrent POSTs, hookloop on Kafka $KN records ($KRUNS runs), scenario b $NB events, scenario c $CRATE and $CSAT events/s for ${CSECS}s, scenarios c and d $CRUNS runs, drains bounded at ${DRAIN_MAX_S}s"
 echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
@@ -347,7 +395,10 @@ for ((r = 0; r < RUNS; r++)); do
 done
 m_rate=$(printf '%s\n' "${rates[@]}" | median); m_ceil=$(printf '%s\n' "${ceils[@]}" | median)
 m_ref=$(printf '%s\n' "${refs[@]}" | median)
+# "median of 5" or "median of 4 (1 failed)": failed runs are shown, never counted as 0.
+of() { local f; f=$(nfailed "$@"); echo "median of $(( $# - f ))$( [ "$f" -gt 0 ] && echo " ($f failed)")"; }
 # The run whose rate is the median gives the latency CDF.
+: >"$work/lat.txt"
 for ((r = 0; r < RUNS; r++)); do [ "${rates[$r]}" = "$m_rate" ] && cp "$work/lat-$r.txt" "$work/lat.txt" && break; done
 : >"$work/sweep.dat"
 for mif in $SWEEP; do
@@ -356,6 +407,7 @@ for mif in $SWEEP; do
   echo "$mif $rate" >>"$work/sweep.dat"
 done
 echo "$AMIF $m_rate" >>"$work/sweep.dat"; sort -n -o "$work/sweep.dat" "$work/sweep.dat"
+grep -E '^[0-9]+ [0-9.]+$' "$work/sweep.dat" >"$work/sweep-ok.dat" || true # the plot leaves failed points out
 k_rates=()
 for ((r = 0; r < KRUNS; r++)); do
   progress "a: hookloop on Kafka egress, run $((r + 1))"
@@ -364,14 +416,14 @@ done
 k_rate=$(printf '%s\n' "${k_rates[@]}" | median)
 
 plots=""
-if command -v gnuplot >/dev/null; then
+if command -v gnuplot >/dev/null && [[ $m_ceil =~ ^[0-9.]+$ ]] && [ -s "$work/lat.txt" ]; then
   awk '{a[NR]=$1} END {for (i = 1; i <= NR; i++) print a[i], i / NR}' "$work/lat.txt" >"$work/cdf.dat"
   gnuplot <<EOF && plots=yes
 set terminal pngcairo noenhanced size 800,480 font ",10"
 set output "$out/a-inflight.png"
 set title "Scenario a: deliveries/s vs the subscription's max_in_flight ($N events, fast partner)"
 set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yrange [0:*]; set key below; set grid
-plot "$work/sweep.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
+plot "$work/sweep-ok.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
      $m_ceil with lines dt 2 title "h2load ceiling ($m_ceil req/s)", \
      $m_ceil / 2 with lines dt 3 title "target: 0.5 x ceiling"
 set output "$out/a-latency-cdf.png"
@@ -382,52 +434,67 @@ plot "$work/cdf.dat" using 1:2 with lines lw 2 title "hookloop"
 EOF
 fi
 
-table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $AMIF, median of $RUNS) | value |
+table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $AMIF; $RUNS runs, interleaved) | value |
 |---|---|
-| deliveries/s, draining the accepted backlog | $m_rate |
-| h2load ceiling against the same partner, req/s | $m_ceil |
+| deliveries/s, draining the accepted backlog ($(of "${rates[@]}")) | $m_rate (runs: ${rates[*]}) |
+| h2load ceiling against the same partner, req/s ($(of "${ceils[@]}")) | $m_ceil (runs: ${ceils[*]}) |
 | ratio to the ceiling | $(ratio "$m_rate" "$m_ceil") (target >= 0.5) |
-| Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s | $m_ref |
-| hookloop as a multiple of the Python reference | $( [ "$m_ref" -gt 0 ] && ratio "$m_rate" "$m_ref" || echo n/a) (target >= 50) |
-| hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; median of $KRUNS, runs: ${k_rates[*]}), deliveries/s | $k_rate ($( [ "$m_ref" -gt 0 ] && ratio "$k_rate" "$m_ref" || echo n/a)x the reference) |
+| Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s ($(of "${refs[@]}")) | $m_ref (runs: ${refs[*]}) |
+| hookloop as a multiple of the Python reference | $(ratio "$m_rate" "$m_ref") (target >= 50) |
+| hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; $(of "${k_rates[@]}")), deliveries/s | $k_rate (runs: ${k_rates[*]}; $(ratio "$k_rate" "$m_ref")x the reference) |
 | time from acceptance to partner 2xx, p50 / p99 / p99.9 (ms; includes the held backlog, not a latency under load) | $(printf '%s\n' "${p50s[@]}" | median) / $(printf '%s\n' "${p99s[@]}" | median) / $(printf '%s\n' "${p999s[@]}" | median) |
-| hookloop CPU seconds for the run / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) |
+| hookloop CPU seconds for the whole run (ingest and drain) / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) (runs: ${cpus_used[*]} / ${rss[*]}) |
 | deliveries/s by max_in_flight (one run each; $AMIF: the median above) | $(awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2}' "$work/sweep.dat") |"
 [ -n "$plots" ] && table_a="$table_a
 
 ![deliveries/s vs max_in_flight](a-inflight.png)
 ![request latency CDF](a-latency-cdf.png)"
 
-brates=(); bmaxs=(); bmems=()
+brates=(); bmaxs=(); bmems=(); bbefores=()
 for ((r = 0; r < RUNS; r++)); do
   progress "b: 10,000 in flight to a 1 s partner, run $((r + 1))"
-  read -r brate bmax bmem <<<"$(scenario_b)"
-  brates+=("$brate"); bmaxs+=("$bmax"); bmems+=("$bmem")
+  read -r brate bmax bmem bbefore <<<"$(scenario_b)"
+  brates+=("$brate"); bmaxs+=("$bmax"); bmems+=("$bmem"); bbefores+=("$bbefore")
 done
-table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000, median of $RUNS) | value |
+table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000; $RUNS runs) | value |
 |---|---|
-| deliveries/s, sustained over the whole backlog | $(printf '%s\n' "${brates[@]}" | median) (target >= 9000; runs: ${brates[*]}) |
-| most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) |
-| hookloop peak RSS (MB) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 256) |"
+| deliveries/s, sustained over the whole backlog ($(of "${brates[@]}")) | $(printf '%s\n' "${brates[@]}" | median) (target >= 9000; runs: ${brates[*]}) |
+| most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) (runs: ${bmaxs[*]}) |
+| hookloop peak RSS (MB) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 256; runs: ${bmems[*]}) |
+| hookloop RSS with the backlog loaded, before the drain (MB) | $(printf '%s\n' "${bbefores[@]}" | median) (runs: ${bbefores[*]}) |"
 
-# Scenario c, interleaved per run: alone, then with the others; the ratio is of the medians.
+# Scenario c, interleaved per run: alone, then with the others, at the
+# offered rate and saturated; the ratios are of the medians.
 calones=(); cwiths=(); ca50s=(); ca99s=(); ca999s=(); cw50s=(); cw99s=(); cw999s=(); cotherss=()
+csalones=(); cswiths=(); csaccs_alone=(); csaccs_with=()
 for ((r = 0; r < CRUNS; r++)); do
   progress "c: healthy partner alone, run $((r + 1))"
-  read -r calone ca50 ca99 ca999 _ <<<"$(scenario_c 0)"
+  read -r calone ca50 ca99 ca999 _ _ <<<"$(scenario_c 0 "$CRATE")"
   progress "c: healthy partner with a dead and a flaky one, run $((r + 1))"
-  read -r cwith cw50 cw99 cw999 cothers <<<"$(scenario_c 1)"
+  read -r cwith cw50 cw99 cw999 cothers _ <<<"$(scenario_c 1 "$CRATE")"
+  progress "c: saturated, healthy partner alone, run $((r + 1))"
+  read -r csalone _ _ _ _ csacc_alone <<<"$(scenario_c 0 "$CSAT")"
+  progress "c: saturated, with a dead and a flaky one, run $((r + 1))"
+  read -r cswith _ _ _ _ csacc_with <<<"$(scenario_c 1 "$CSAT")"
   calones+=("$calone"); ca50s+=("$ca50"); ca99s+=("$ca99"); ca999s+=("$ca999")
   cwiths+=("$cwith"); cw50s+=("$cw50"); cw99s+=("$cw99"); cw999s+=("$cw999"); cotherss+=("$cothers")
+  csalones+=("$csalone"); cswiths+=("$cswith"); csaccs_alone+=("$csacc_alone"); csaccs_with+=("$csacc_with")
 done
 med() { printf '%s\n' "$@" | median; }
 calone=$(med "${calones[@]}"); cwith=$(med "${cwiths[@]}")
-table_c="| scenario c ($CRATE events/s offered for ${CSECS}s; dead partner: no answer, 1 s timeout; flaky: 50 % 503; median of $CRUNS, interleaved) | alone | with the others |
+csalone=$(med "${csalones[@]}"); cswith=$(med "${cswiths[@]}")
+table_c="| scenario c (dead partner: no answer, 1 s timeout; flaky: 50 % 503; every event fans out to each; ${CSECS}s windows, median of $CRUNS, interleaved) | alone | with the others |
 |---|---|---|
+| **$CRATE events/s offered** (below what the core delivers: the rate follows the offer, so the percentiles below are the measure) | | |
 | healthy partner's deliveries/s over the window | $calone (runs: ${calones[*]}) | $cwith (runs: ${cwiths[*]}) |
 | healthy partner's rate with the others, relative to alone | | $(ratio "$cwith" "$calone") (target >= 0.90) |
 | healthy partner: acceptance -> 2xx, p50 / p99 / p99.9 ms | $(med "${ca50s[@]}") / $(med "${ca99s[@]}") / $(med "${ca999s[@]}") | $(med "${cw50s[@]}") / $(med "${cw99s[@]}") / $(med "${cw999s[@]}") |
-| requests the dead and flaky partners received | | $(med "${cotherss[@]}") |"
+| healthy partner's p99 with the others, relative to alone | | $(ratio "$(med "${cw99s[@]}")" "$(med "${ca99s[@]}")") |
+| requests the dead and flaky partners received | | $(med "${cotherss[@]}") |
+| **$CSAT events/s offered** (more than the core accepts and delivers: the healthy partner gets what is left) | | |
+| events accepted per second | $(med "${csaccs_alone[@]}") (runs: ${csaccs_alone[*]}) | $(med "${csaccs_with[@]}") (runs: ${csaccs_with[*]}) |
+| healthy partner's deliveries/s over the window | $csalone (runs: ${csalones[*]}) | $cswith (runs: ${cswiths[*]}) |
+| healthy partner's rate with the others, relative to alone | | $(ratio "$cswith" "$csalone") |"
 
 bulks=(); busys=(); singles=()
 for ((r = 0; r < CRUNS; r++)); do

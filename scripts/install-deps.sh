@@ -12,8 +12,9 @@ want=(cmake make gcc pkg-config
 # account they run as when we are root); openssl: the tests' TLS certificates.
 case "${1:-test}" in
   build) ;;
-  test)  want+=(kcat nodejs npm postgresql openssl) ;;
-  bench) want+=(kcat nodejs npm nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
+  # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with.
+  test)  want+=(kcat nodejs npm postgresql openssl python3-botocore) ;;
+  bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
                 postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 /* hl_cli.h — command-line dispatch: serve, lambda, schema check, tables
- * create, version, --help (CONTRACT.md §1). */
+ * create, version, --help (docs/interface.md §1). */
 #ifndef HL_CLI_H
 #define HL_CLI_H
 

@@ -1,4 +1,4 @@
-/* hl_config.h — configuration (CONTRACT.md §2): defaults, then a JSON file
+/* hl_config.h — configuration (docs/configuration.md): defaults, then a JSON file
  * (`--config FILE`, the same names as keys), then the environment. */
 #ifndef HL_CONFIG_H
 #define HL_CONFIG_H

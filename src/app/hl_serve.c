@@ -317,6 +317,11 @@ static void on_loaded(void *data, int status) {
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
               hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
               hl_strmap_len(&s->reg.subs_by_id), (long long)(s->store->vt->eq_backlog ? s->store->vt->eq_backlog(s->store) : 0));
+  /* The ready line: with port 0 in HOOKLOOP_LISTEN, this is how a caller
+   * learns the port, whatever LOG_LEVEL hides (docs/interface.md §1). */
+  const char *colon = strrchr(s->set.listen, ':');
+  printf("listening %.*s:%d\n", (int)(colon ? colon - s->set.listen : 0), s->set.listen, hl_http_server_port(s->http));
+  fflush(stdout);
   if (s->kafka) hl_log_info("queue is kafka", "\"brokers\":\"%s\",\"role\":%d", hl_log_esc(s->set.cfg->kafka_brokers, (size_t)-1), s->set.cfg->role);
 }
 

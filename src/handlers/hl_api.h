@@ -1,4 +1,4 @@
-/* hl_api.h — the HTTP API of CONTRACT.md §3: one route table for the HTTP
+/* hl_api.h — the HTTP API of docs/interface.md §3: one route table for the HTTP
  * server (serve) and API Gateway (lambda).
  *
  * Handlers are asynchronous: a request that writes to the store answers

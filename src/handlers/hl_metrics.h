@@ -1,4 +1,4 @@
-/* hl_metrics.h — the figures of CONTRACT.md §7, kept on the loop (no locks)
+/* hl_metrics.h — the figures of docs/interface.md §7, kept on the loop (no locks)
  * and rendered as Prometheus text or CloudWatch Embedded Metric Format.
  *
  * Each figure is counted where the thing it names happens, the same way in

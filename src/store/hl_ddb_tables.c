@@ -1,4 +1,4 @@
-/* `hookloop tables create`: the tables of CONTRACT.md §6, one after the
+/* `hookloop tables create`: the tables of docs/interface.md §6, one after the
  * other — CreateTable, wait for ACTIVE, next — then TTL on the ledger.
  * A state machine on the loop like every other DynamoDB call. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* hl_store.h — the store interface: the tables of CONTRACT.md §6 behind one
+/* hl_store.h — the store interface: the tables of docs/interface.md §6 behind one
  * vtable that the SQLite (embedded) and DynamoDB backends implement.
  *
  * Every operation is asynchronous: it takes a callback that runs later on
@@ -160,7 +160,7 @@ typedef struct {
   const char *parked_table;       /* parked_retry */
 } hl_table_names;
 
-/* Fills names with the defaults of CONTRACT.md §2. */
+/* Fills names with the defaults of docs/configuration.md. */
 void hl_table_names_default(hl_table_names *names);
 
 void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */

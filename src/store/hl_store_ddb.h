@@ -1,4 +1,4 @@
-/* hl_store_ddb.h — the DynamoDB store: the tables of CONTRACT.md §6 in
+/* hl_store_ddb.h — the DynamoDB store: the tables of docs/interface.md §6 in
  * DynamoDB, spoken to over the loop's curl multi handle (hl_ddb_client).
  *
  * Items: every attribute of §6 under its contract name; numbers as N

@@ -1,5 +1,5 @@
 /* hl_store_sqlite.h — the embedded store: one SQLite file in WAL mode that
- * holds the tables of CONTRACT.md §6 and the embedded queue (accepted event
+ * holds the tables of docs/interface.md §6 and the embedded queue (accepted event
  * bodies plus one delivery row per matching subscription).
  *
  * Durability: synchronous=FULL, so a COMMIT has reached the disk before any

@@ -43,15 +43,12 @@ static void loop_down(void) {
 
 /* The test peer answering GetSecretValue, the first fail_first reads 500. */
 static pid_t peer_start(int fail_first, char *endpoint, size_t len, int *port) {
-  *port = hl_free_port();
-  char listen[64], ff[16];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", *port);
+  char ff[16];
   snprintf(ff, sizeof ff, "%d", fail_first);
+  const char *args[] = {"--upstream", "http://127.0.0.1:1/", "--secret-value", SECRET, "--secret-fail-first", ff, NULL};
+  *port = 0;
+  pid_t pid = hl_aws_peer_start(port, args);
   snprintf(endpoint, len, "http://127.0.0.1:%d", *port);
-  char *argv[] = {(char *)hl_bin_path("tools/aws_peer/hl_aws_peer"), "--listen", listen, "--upstream",
-                  "http://127.0.0.1:1/", "--secret-value", SECRET, "--secret-fail-first", ff, NULL};
-  pid_t pid = hl_spawn(argv, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(*port, 5000) == 0);
   return pid;
 }
 

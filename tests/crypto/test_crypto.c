@@ -10,15 +10,7 @@
 
 static hl_json_doc vectors;
 
-static const hl_json *load(void) {
-  size_t len;
-  char *text = hl_read_file(hl_vector_path("standard-webhooks/vectors.json"), &len);
-  HL_ASSERT_MSG(text, "cannot read %s", hl_vector_path("standard-webhooks/vectors.json"));
-  hl_json_doc_init(&vectors);
-  HL_ASSERT(hl_json_parse(&vectors, text, len, NULL) == 0);
-  free(text);
-  return vectors.root;
-}
+static const hl_json *load(void) { return hl_vector_json("standard-webhooks/vectors.json", &vectors); }
 
 HL_TEST(standard_webhooks_signing_vectors) {
   const hl_json *cases = hl_json_get(load(), "cases");

@@ -99,22 +99,17 @@ typedef struct {
 } proxy;
 
 static void proxy_start(proxy *p, const char *const *extra) {
-  p->port = hl_free_port();
-  char listen[64], upstream[96];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
+  char upstream[96];
   snprintf(upstream, sizeof upstream, "%s/", dyn.endpoint);
-  snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
-  char *argv[32];
+  const char *args[32];
   int n = 0;
-  argv[n++] = (char *)hl_bin_path("tools/aws_peer/hl_aws_peer");
-  argv[n++] = "--listen";
-  argv[n++] = listen;
-  argv[n++] = "--upstream";
-  argv[n++] = upstream;
-  for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = (char *)extra[i];
-  argv[n] = NULL;
-  p->pid = hl_spawn(argv, NULL, "/dev/null");
-  HL_ASSERT_MSG(hl_wait_port(p->port, 5000) == 0, "the proxy did not start");
+  args[n++] = "--upstream";
+  args[n++] = upstream;
+  for (int i = 0; extra && extra[i] && n < 31; i++) args[n++] = extra[i];
+  args[n] = NULL;
+  p->port = 0;
+  p->pid = hl_aws_peer_start(&p->port, args);
+  snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
 }
 
 static long proxy_stat(proxy *p, const char *name) {
@@ -484,7 +479,10 @@ HL_TEST(unreachable_endpoint_is_a_clear_store_error) {
   uv_loop_init(&loop);
   hl_curl_uv_init(&curl, &loop, 16);
   char ep[64];
-  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", hl_free_port()); /* nobody listens */
+  int port;
+  int held = hl_hold_port(&port); /* bound, not listening: refused, and nobody else gets it */
+  HL_ASSERT(held >= 0);
+  snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
   hl_store *s = open_with(ep, &static_creds, 3);
   HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* nothing known yet */
   capture c = {0};
@@ -493,6 +491,7 @@ HL_TEST(unreachable_endpoint_is_a_clear_store_error) {
   HL_ASSERT_EQ_INT(c.status, HL_ESTORE);
   HL_ASSERT_EQ_INT(hl_store_ddb_client(s)->attempts, 3);
   HL_ASSERT(s->vt->ping(s) != 0); /* /healthz turns 503 */
+  close(held);
   close_one(s);
   hl_curl_uv_close(&curl, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);

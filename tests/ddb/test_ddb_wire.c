@@ -1,5 +1,5 @@
 /* The DynamoDB wire layer against the project's wire examples
- * (shared/vectors/dynamodb/wire-examples.json, read in place): every
+ * (tests/vectors/dynamodb/wire-examples.json): every
  * request body the store builds is compared as JSON with the example, every
  * error body is classified as the example says. */
 #include "hl_test.h"
@@ -339,6 +339,38 @@ HL_TEST(signing_crc32_and_backoff) {
   HL_ASSERT_EQ_INT(o.n_add, 3);
   HL_ASSERT_EQ_INT(hl_ddb_sign("", HL_DDB_GET_ITEM, "eu-west-1", &creds, 0, "", 0, NULL, &o), HL_EINVAL);
   hl_sigv4_out_dispose(&o);
+  /* Every request botocore signed (tests/vectors/sigv4-botocore), signed
+   * here the way the store signs: the same canonical request, string to
+   * sign and Authorization header, byte for byte. */
+  hl_json_doc bdoc;
+  const hl_json *cases = hl_json_get(hl_vector_json("sigv4-botocore/dynamodb.json", &bdoc), "cases");
+  HL_ASSERT(cases && cases->len >= 6);
+  static const struct { const char *name; hl_ddb_op op; } ops[] = {
+    {"GetItem", HL_DDB_GET_ITEM}, {"PutItem", HL_DDB_PUT_ITEM}, {"BatchWriteItem", HL_DDB_BATCH_WRITE_ITEM}};
+  for (uint32_t i = 0; i < cases->len; i++) {
+    const hl_json *c = &cases->u.items[i];
+    const char *opname = hl_json_str(hl_json_get(c, "operation"));
+    int op = -1;
+    for (size_t k = 0; k < HL_ARRAY_SIZE(ops); k++)
+      if (strcmp(ops[k].name, opname) == 0) op = (int)ops[k].op;
+    HL_ASSERT_MSG(op >= 0, "operation %s", opname);
+    hl_aws_creds bc = {hl_json_str(hl_json_get(c, "access_key")), hl_json_str(hl_json_get(c, "secret_key")),
+                       hl_json_str(hl_json_get(c, "session_token"))};
+    int64_t t = 0;
+    hl_json_int64(hl_json_get(c, "time_s"), &t);
+    const char *body = hl_json_str(hl_json_get(c, "body"));
+    hl_sigv4_out_init(&o);
+    HL_ASSERT_EQ_INT(hl_ddb_sign(hl_json_str(hl_json_get(c, "host")), (hl_ddb_op)op,
+                                 hl_json_str(hl_json_get(c, "region")), &bc, t, body, strlen(body), NULL, &o), 0);
+    const char *name = hl_json_str(hl_json_get(c, "name"));
+    HL_ASSERT_MSG(strcmp(o.canonical_request.data, hl_json_str(hl_json_get(c, "canonical_request"))) == 0,
+                  "%s: canonical request\n%s\nbotocore:\n%s", name, o.canonical_request.data,
+                  hl_json_str(hl_json_get(c, "canonical_request")));
+    HL_ASSERT_EQ_STR(o.string_to_sign.data, hl_json_str(hl_json_get(c, "string_to_sign")));
+    HL_ASSERT_EQ_STR(o.authorization.data, hl_json_str(hl_json_get(c, "authorization")));
+    hl_sigv4_out_dispose(&o);
+  }
+  hl_json_doc_dispose(&bdoc);
 
   HL_ASSERT(hl_aws_crc32("123456789", 9) == 0xCBF43926u);
   HL_ASSERT(hl_aws_crc32("", 0) == 0);

@@ -42,15 +42,14 @@ static size_t add_ddb_env(char **envp, size_t n) {
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   if (!h->dir) h->dir = hl_tmpdir("e2e");
   HL_ASSERT(h->dir != NULL);
-  h->port = hl_free_port();
-  snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", h->port);
   snprintf(h->log, sizeof h->log, "%s/hookloop.log", h->dir);
-  static char listen[64], data[600];
-  snprintf(listen, sizeof listen, "HOOKLOOP_LISTEN=127.0.0.1:%d", h->port);
+  static char data[600];
   snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", h->dir);
   char *envp[32];
   size_t n = 0;
-  envp[n++] = listen;
+  /* Port 0: hookloop binds a free port and prints it (no port guessed
+   * here that another test could take first). A restart gets a new one. */
+  envp[n++] = (char *)"HOOKLOOP_LISTEN=127.0.0.1:0";
   envp[n++] = data;
   envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
   envp[n++] = (char *)"HOOKLOOP_RETRY_SCHEDULE=100ms,200ms,300ms";
@@ -61,8 +60,12 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   for (size_t i = 0; env && env[i] && n < 31; i++) envp[n++] = (char *)env[i];
   envp[n] = NULL;
   char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
-  h->pid = hl_spawn(argv, envp, h->log);
-  HL_ASSERT(h->pid > 0);
+  h->port = hl_spawn_listening(argv, envp, h->log, &h->pid, 30000);
+  if (h->port < 0) {
+    char *log = hl_read_file(h->log, NULL);
+    hl_test_fail(__FILE__, __LINE__, "hookloop did not start listening; log:\n%s", log ? log : "");
+  }
+  snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", h->port);
   char url[128];
   snprintf(url, sizeof url, "%s/healthz", h->base);
   for (int i = 0; i < 500; i++) {
@@ -89,21 +92,17 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
 }
 
 void e2e_start_partner(e2e_partner *p, const char *const *args) {
-  p->port = hl_free_port();
-  snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
-  char listen[64];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
-  snprintf(p->log, sizeof p->log, "/tmp/hookloop-partner-%d.log", p->port);
+  hl_log_path("partner", p->log, sizeof p->log);
   char *argv[32];
   size_t n = 0;
   argv[n++] = (char *)hl_bin_path("tools/mock_partner/hl_mock_partner");
   argv[n++] = (char *)"--listen";
-  argv[n++] = listen;
+  argv[n++] = (char *)"127.0.0.1:0";
   for (size_t i = 0; args && args[i] && n < 31; i++) argv[n++] = (char *)args[i];
   argv[n] = NULL;
-  p->pid = hl_spawn(argv, NULL, p->log);
-  HL_ASSERT(p->pid > 0);
-  HL_ASSERT_MSG(hl_wait_port(p->port, 5000) == 0, "mock partner did not start");
+  p->port = hl_spawn_listening(argv, NULL, p->log, &p->pid, 5000);
+  HL_ASSERT_MSG(p->port > 0, "mock partner did not start");
+  snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
 }
 
 void e2e_stop_partner(e2e_partner *p) {
@@ -116,7 +115,13 @@ void e2e_stop_partner(e2e_partner *p) {
 }
 
 long e2e_call(const char *method, const char *url, const char *body, hl_json_doc *doc) {
-  const char *hdrs[] = {"Content-Type: application/json", NULL};
+  return e2e_call_auth(method, url, body, NULL, doc);
+}
+
+long e2e_call_auth(const char *method, const char *url, const char *body, const char *token, hl_json_doc *doc) {
+  char auth[256];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+  const char *hdrs[] = {"Content-Type: application/json", token ? auth : NULL, NULL};
   char *resp = NULL;
   long code = hl_http(method, url, body, body ? strlen(body) : 0, hdrs, &resp);
   if (doc) {
@@ -179,6 +184,30 @@ int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int time
   }
 }
 
+int64_t e2e_partner_stat(const e2e_partner *p, const char *field) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/stats", p->base);
+  hl_json_doc doc;
+  e2e_call("GET", u, NULL, &doc);
+  int64_t v = -1;
+  hl_json_int64(hl_json_get(doc.root, field), &v);
+  hl_json_doc_dispose(&doc);
+  return v;
+}
+
+int e2e_release_until(const e2e_partner *p, const char *name, size_t n, int timeout_ms) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/release?name=%s", p->base, name);
+  hl_json_doc doc;
+  for (int waited = 0;; waited += 50) {
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+    int have = e2e_wait_requests(p, name, 0, 0, &doc);
+    hl_json_doc_dispose(&doc);
+    if (((size_t)have >= n && e2e_partner_stat(p, "held") == 0) || waited >= timeout_ms) return have;
+    hl_sleep_ms(50);
+  }
+}
+
 void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen, long *attempts) {
   char u[256];
   snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", h->base, id);
@@ -208,15 +237,11 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
 }
 
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port) {
-  int p = port && *port ? *port : hl_free_port();
-  char listen[64];
-  snprintf(listen, sizeof listen, "127.0.0.1:%d", p);
+  /* Port 0 the first time; a restart asks for the port it had. */
+  int p = port ? *port : 0;
+  const char *args[] = {"--upstream", "http://127.0.0.1:1/", secret_value ? "--secret-value" : NULL, secret_value, NULL};
+  pid_t pid = hl_aws_peer_start(&p, args);
   snprintf(endpoint_env, len, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", p);
-  char *argv[] = {(char *)hl_bin_path("tools/aws_peer/hl_aws_peer"), (char *)"--listen", listen,
-                  (char *)"--upstream", (char *)"http://127.0.0.1:1/", (char *)(secret_value ? "--secret-value" : NULL),
-                  (char *)secret_value, NULL};
-  pid_t pid = hl_spawn(argv, NULL, "/dev/null");
-  HL_ASSERT(hl_wait_port(p, 5000) == 0);
   if (port) *port = p;
   return pid;
 }

@@ -23,18 +23,22 @@ typedef struct {
   char log[512];
 } e2e_partner;
 
-/* Starts `hookloop serve` with the given extra env ("K=V", NULL-terminated);
- * reuses h->dir when set (restart), else makes a new one. Waits until
+/* Starts `hookloop serve` with the given extra env ("K=V", NULL-terminated)
+ * on port 0 (h->port and h->base are what it bound; a restart gets a new
+ * port); reuses h->dir when set (restart), else makes a new one. Waits until
  * /healthz answers 200. */
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
 /* Sends sig and waits for exit; returns the wait status. */
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
+/* Starts the mock partner on port 0 with the given extra arguments. */
 void e2e_start_partner(e2e_partner *p, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
 
 /* POSTs/GETs JSON to hookloop; returns status; *doc gets the parsed answer
  * (dispose with hl_json_doc_dispose) when doc != NULL. */
 long e2e_call(const char *method, const char *url, const char *body, hl_json_doc *doc);
+/* The same with an Authorization: Bearer token (HOOKLOOP_ADMIN_TOKEN, ...). */
+long e2e_call_auth(const char *method, const char *url, const char *body, const char *token, hl_json_doc *doc);
 /* Registers the test schema (type Payment, requires amount number and
  * currency string) and a subscription to url with the given extra JSON
  * members (e.g. "\"max_in_flight\": 3"); returns the subscription id and
@@ -46,6 +50,13 @@ long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount);
 /* Polls GET /requests?name=NAME of the partner until count >= n or timeout;
  * returns the last parsed list (caller disposes). */
 int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int timeout_ms, hl_json_doc *doc);
+/* A number from the partner's GET /stats (e.g. "requests", "unique_ids",
+ * "held", "signature_failures"), or -1. */
+int64_t e2e_partner_stat(const e2e_partner *p, const char *field);
+/* Answers the requests the partner holds for /hook/name (URLs with hold=1),
+ * again and again, until it has received n requests there and holds none,
+ * or timeout_ms passes. Returns the requests received there. */
+int e2e_release_until(const e2e_partner *p, const char *name, size_t n, int timeout_ms);
 /* The delivery status of event id to its (only) subscription, or "" */
 void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen, long *attempts);
 /* Waits until the status is `want`. */

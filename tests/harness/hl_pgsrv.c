@@ -205,6 +205,16 @@ static int exec_sql(const char *sock, int port, const char *db, const char *sql,
 /* The template cluster, made once per build tree: initdb, then the test
  * role and database. Made in a scratch directory and renamed into place,
  * so concurrent test programs never see half of one. */
+/* PostgreSQL cannot be told to listen on port 0 and say which port it got,
+ * so a free port is picked here and start_server() tries another one when
+ * it was taken meanwhile. */
+static int pick_port(void) {
+  int port = -1;
+  int fd = hl_hold_port(&port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
 static int ensure_template(uid_t uid, gid_t gid, char *tpl, size_t n) {
   snprintf(tpl, n, "%s/%s", HL_BINARY_DIR, TEMPLATE_NAME);
   char probe[700];
@@ -229,7 +239,7 @@ static int ensure_template(uid_t uid, gid_t gid, char *tpl, size_t n) {
     print_log(log);
     goto out;
   }
-  int port = hl_free_port();
+  int port = pick_port();
   pid_t pid = spawn_postgres(uid, gid, data, scratch, port, false, false, log);
   if (pid <= 0 || wait_ready(pid, scratch, port, 60000) != 0) {
     fprintf(stderr, "hl_pgsrv: the template server did not start\n");
@@ -303,7 +313,7 @@ static void watchdog_main(int rfd, const char *root, const char *data) {
 
 static int start_server(hl_pgsrv *s) {
   for (int tries = 0; tries < 3; tries++) {
-    if (tries) s->port = hl_free_port(); /* the port was taken meanwhile */
+    if (tries) s->port = pick_port(); /* the port was taken meanwhile */
     s->pid = spawn_postgres(s->uid, s->gid, s->data, s->sock, s->port, true, s->ssl, s->log);
     if (s->pid <= 0) return -1;
     int r = wait_ready(s->pid, s->sock, s->port, 60000);
@@ -363,7 +373,7 @@ int hl_pgsrv_start(hl_pgsrv *s, const hl_pgsrv_opts *o) {
     if (copy_file(o->ssl_key_file, path, s->uid, s->gid, 0600) != 0) goto fail;
   }
   if (chown_tree(s->data, s->uid, s->gid) != 0) goto fail;
-  s->port = hl_free_port();
+  s->port = pick_port();
   if (start_server(s) != 0) goto fail;
   return 0;
 fail:

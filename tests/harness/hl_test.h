@@ -2,11 +2,19 @@
  * HL_TEST(name); the runner forks every test into its own process with a
  * timeout, so a crash or hang fails that test alone. A test fails by a failed
  * HL_ASSERT* (which prints file:line and exits the child) and passes by
- * returning. The runner ends with the line "N passed, N failed".
+ * returning. A test that cannot run here says why with HL_SKIP("reason")
+ * (it ends there); one that runs but leaves a part out says so with
+ * HL_SKIP_PART("reason") and goes on. Both print "skipped: <reason>" and
+ * are counted. The runner ends with the line
+ * "N passed, N failed, N skipped, N with parts skipped".
  *
  *   ./test_foo            run all tests of this executable
- *   ./test_foo name...    run only the named tests
+ *   ./test_foo name...    run only the named tests (an unknown name is an
+ *                         error: nothing runs, exit status 2)
  *   HL_TEST_NOFORK=1      run in-process (for gdb)
+ *
+ * Exit status: 0 when nothing failed and something passed; 77 when every
+ * selected test was skipped (ctest reports it as skipped); 1 otherwise.
  */
 #ifndef HL_TEST_H
 #define HL_TEST_H
@@ -27,8 +35,19 @@ void hl_test_register(const char *name, hl_test_fn fn, int timeout_s);
 
 #define HL_TEST(name) HL_TEST_T(name, 60)
 
+/* The exit status of a test child that skipped itself, and of a runner
+ * whose every selected test was skipped. */
+#define HL_TEST_SKIP_STATUS 77
+
 void hl_test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+void hl_test_skip(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+void hl_test_skip_part(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define HL_SKIP(...) hl_test_skip(__FILE__, __LINE__, __VA_ARGS__)
+#define HL_SKIP_PART(...) hl_test_skip_part(__FILE__, __LINE__, __VA_ARGS__)
 
 #define HL_ASSERT(cond)                                                     \
   do { if (!(cond)) hl_test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond); } while (0)

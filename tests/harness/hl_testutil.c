@@ -1,5 +1,6 @@
 #include "hl_testutil.h"
 #include "hl_test.h"
+#include "json/hl_json.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,8 +40,9 @@ void hl_rmtree(const char *path) {
   if (path) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int hl_free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+int hl_hold_port(int *port) {
+  /* CLOEXEC: a child spawned meanwhile must not keep the port bound. */
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
@@ -48,8 +51,8 @@ int hl_free_port(void) {
     if (fd >= 0) close(fd);
     return -1;
   }
-  close(fd);
-  return ntohs(a.sin_port);
+  *port = ntohs(a.sin_port);
+  return fd;
 }
 
 char *hl_read_file(const char *path, size_t *len) {
@@ -75,6 +78,25 @@ const char *hl_vector_path(const char *rel) {
   return p;
 }
 
+const hl_json *hl_vector_json(const char *rel, hl_json_doc *doc) {
+  size_t len;
+  char *text = hl_read_file(hl_vector_path(rel), &len);
+  HL_ASSERT_MSG(text, "cannot read %s", hl_vector_path(rel));
+  hl_json_doc_init(doc);
+  hl_json_error err;
+  HL_ASSERT_MSG(hl_json_parse(doc, text, len, &err) == 0, "%s: %s at line %d", rel, err.message, err.line);
+  free(text);
+  return doc->root;
+}
+
+const hl_json *hl_json_find(const hl_json *arr, const char *key, const char *value) {
+  for (uint32_t i = 0; arr && arr->type == HL_JSON_ARRAY && i < arr->len; i++) {
+    const char *v = hl_json_str(hl_json_get(&arr->u.items[i], key));
+    if (v && strcmp(v, value) == 0) return &arr->u.items[i];
+  }
+  return NULL;
+}
+
 const char *hl_bin_path(const char *name) {
   static char p[1024];
   snprintf(p, sizeof p, "%s/%s", HL_BINARY_DIR, name);
@@ -94,9 +116,51 @@ pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path) {
   }
   for (int i = 0; envp && envp[i]; i++) putenv(envp[i]);
   signal(SIGPIPE, SIG_DFL);
-  execv(argv[0], argv);
+  execvp(argv[0], argv); /* a name without '/' is looked up on PATH */
   fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
   _exit(127);
+}
+
+const char *hl_log_path(const char *tag, char *buf, size_t len) {
+  static int counter;
+  const char *base = getenv("TMPDIR");
+  snprintf(buf, len, "%s/hookloop-%s-%d-%d.log", base && *base ? base : "/tmp", tag, (int)getpid(), ++counter);
+  unlink(buf);
+  return buf;
+}
+
+/* The port of the first "listening ..." line at or after offset, or -1. */
+static int listening_port(const char *log_path, off_t offset) {
+  FILE *f = fopen(log_path, "rb");
+  if (!f) return -1;
+  int port = -1;
+  char line[1024];
+  if (fseeko(f, offset, SEEK_SET) == 0)
+    while (port < 0 && fgets(line, sizeof line, f)) {
+      if (strncmp(line, "listening ", 10) != 0 || !strchr(line, '\n')) continue;
+      const char *colon = strrchr(line, ':');
+      port = atoi(colon ? colon + 1 : line + 10);
+      if (port <= 0 || port > 65535) port = -1;
+    }
+  fclose(f);
+  return port;
+}
+
+int hl_spawn_listening(char *const argv[], char *const envp[], const char *log_path, pid_t *pid, int timeout_ms) {
+  struct stat st;
+  off_t offset = stat(log_path, &st) == 0 ? st.st_size : 0; /* a restart appends to the same log */
+  *pid = hl_spawn(argv, envp, log_path);
+  if (*pid < 0) return -1;
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    int port = listening_port(log_path, offset);
+    if (port > 0) return port;
+    int status;
+    if (waitpid(*pid, &status, WNOHANG) == *pid) return -1;
+    hl_sleep_ms(10);
+  }
+  kill(*pid, SIGKILL);
+  waitpid(*pid, NULL, 0);
+  return -1;
 }
 
 int hl_wait(pid_t pid, int timeout_ms) {
@@ -110,19 +174,6 @@ int hl_wait(pid_t pid, int timeout_ms) {
   }
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
-  return -1;
-}
-
-int hl_wait_port(int port, int timeout_ms) {
-  for (int waited = 0; waited <= timeout_ms; waited += 20) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    close(fd);
-    if (rc == 0) return 0;
-    hl_sleep_ms(20);
-  }
   return -1;
 }
 
@@ -387,36 +438,54 @@ void hl_mock_kafka_stop(hl_mock_kafka *m) {
   m->pid = 0;
 }
 
+pid_t hl_aws_peer_start(int *port, const char *const *args) {
+  char listen[64], log[600];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", *port);
+  char *argv[32];
+  size_t n = 0;
+  argv[n++] = (char *)hl_bin_path("tools/aws_peer/hl_aws_peer");
+  argv[n++] = (char *)"--listen";
+  argv[n++] = listen;
+  for (size_t i = 0; args && args[i] && n < 31; i++) argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+  pid_t pid;
+  int got = hl_spawn_listening(argv, NULL, hl_log_path("aws-peer", log, sizeof log), &pid, 5000);
+  char *out = got < 0 ? hl_read_file(log, NULL) : NULL;
+  unlink(log);
+  HL_ASSERT_MSG(got > 0, "the AWS test peer did not start on %s: %s", listen, out ? out : "");
+  *port = got;
+  return pid;
+}
+
+/* dynalite's own command line cannot listen on port 0 (it takes 0 for "the
+ * default, 4567"), so its module is started here and says which port it got. */
+static const char dynalite_js[] =
+    "var d = require(process.argv[1])({createTableMs: +process.argv[3], deleteTableMs: 0, updateTableMs: 0});"
+    "d.listen(+process.argv[2], '127.0.0.1', function () { console.log('listening 127.0.0.1:' + d.address().port); });";
+
 int hl_dynalite_start(hl_dynalite *d, int create_table_ms) {
-  char cli[512];
-  snprintf(cli, sizeof cli, "%s/tests/node_modules/dynalite/cli.js", HL_SOURCE_DIR);
-  if (access(cli, R_OK) != 0) {
-    fprintf(stderr, "dynalite is not installed (%s): run `make deps-test` (npm ci in tests/)\n", cli);
+  char mod[512];
+  snprintf(mod, sizeof mod, "%s/tests/node_modules/dynalite", HL_SOURCE_DIR);
+  if (access(mod, R_OK) != 0) {
+    fprintf(stderr, "dynalite is not installed (%s): run `make deps-test` (npm ci in tests/)\n", mod);
     return -1;
   }
-  if (!d->port) d->port = hl_free_port();
-  snprintf(d->endpoint, sizeof d->endpoint, "http://127.0.0.1:%d", d->port);
-  char port[16], ms[16];
+  char port[16], ms[16], log[600];
   snprintf(port, sizeof port, "%d", d->port);
   snprintf(ms, sizeof ms, "%d", create_table_ms);
-  pid_t parent = getpid();
-  d->pid = fork();
-  if (d->pid == 0) {
-    /* Never outlive the test, even one that fails with _exit. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    int fd = open("/dev/null", O_WRONLY);
-    if (fd >= 0) { dup2(fd, 1); close(fd); }
-    execlp("node", "node", cli, "--host", "127.0.0.1", "--port", port, "--createTableMs", ms,
-           "--deleteTableMs", "0", "--updateTableMs", "0", (char *)NULL);
-    fprintf(stderr, "exec node: %s\n", strerror(errno));
-    _exit(127);
-  }
-  if (d->pid < 0) return -1;
-  if (hl_wait_port(d->port, 15000) != 0) {
-    hl_dynalite_stop(d);
+  char *argv[] = {(char *)"node", (char *)"-e", (char *)dynalite_js, mod, port, ms, NULL};
+  int got = hl_spawn_listening(argv, NULL, hl_log_path("dynalite", log, sizeof log), &d->pid, 15000);
+  if (got < 0) {
+    char *out = hl_read_file(log, NULL);
+    fprintf(stderr, "dynalite did not start:\n%s\n", out ? out : "");
+    free(out);
+    unlink(log);
+    d->pid = 0;
     return -1;
   }
+  unlink(log); /* it keeps writing to the open file, which nobody reads */
+  d->port = got;
+  snprintf(d->endpoint, sizeof d->endpoint, "http://127.0.0.1:%d", d->port);
   return 0;
 }
 

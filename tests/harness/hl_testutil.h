@@ -1,32 +1,52 @@
 /* hl_testutil.h — helpers for tests that run real components: temporary
- * directories, free loopback ports, child processes, reading files. */
+ * directories, loopback ports, child processes, reading files and vectors. */
 #ifndef HL_TESTUTIL_H
 #define HL_TESTUTIL_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "json/hl_json.h"
+
 /* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *hl_tmpdir(const char *tag);
 /* rm -rf of a directory made by hl_tmpdir. */
 void hl_rmtree(const char *path);
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-int hl_free_port(void);
+/* Ports: a peer binds port 0 itself and says which port it got
+ * (hl_spawn_listening); no port is guessed free here for another process to
+ * take first. */
+/* Binds a socket to a free 127.0.0.1 port without listening: connections
+ * to the port are refused, and no other process can bind it while the
+ * socket is open. Returns the fd (close it to free the port) and sets *port. */
+int hl_hold_port(int *port);
 /* Reads a whole file; returns malloc'd, NUL-terminated bytes or NULL. */
 char *hl_read_file(const char *path, size_t *len);
 /* Joins HL_VECTORS_DIR and a relative path into a static buffer. */
 const char *hl_vector_path(const char *rel);
+/* Reads and parses a JSON vector file (path relative to HL_VECTORS_DIR)
+ * into doc, failing the test when it cannot; returns doc->root. The caller
+ * disposes of doc. */
+const hl_json *hl_vector_json(const char *rel, hl_json_doc *doc);
+/* The object in array arr whose member key is the string value, or NULL. */
+const hl_json *hl_json_find(const hl_json *arr, const char *key, const char *value);
 /* Path of a built executable in the build tree (static buffer). */
 const char *hl_bin_path(const char *name);
 
-/* Spawns argv with extra "NAME=VALUE" entries added to the environment
+/* Spawns argv (argv[0] a path, or a name looked up on PATH) with extra
+ * "NAME=VALUE" entries added to the environment
  * (envp may be NULL); stdout/stderr go to log_path when not NULL. */
 pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path);
+/* Spawns argv like hl_spawn, its output appended to log_path, and waits up
+ * to timeout_ms until it prints a line "listening [<host>:]<port>" (the
+ * peers of the tests all do once they listen, hookloop serve included;
+ * start them on port 0). Returns the port, or -1 when the child exits or
+ * the time is up (it is then killed). *pid gets the child either way. */
+int hl_spawn_listening(char *const argv[], char *const envp[], const char *log_path, pid_t *pid, int timeout_ms);
+/* A fresh log path under $TMPDIR (or /tmp) for a child: tag and a counter. */
+const char *hl_log_path(const char *tag, char *buf, size_t len);
 /* Waits up to timeout_ms for the child; returns its wait status, or -1 on
  * timeout (the child is then killed with SIGKILL and reaped). */
 int hl_wait(pid_t pid, int timeout_ms);
-/* Polls a TCP connect to 127.0.0.1:port until it succeeds or timeout_ms. */
-int hl_wait_port(int port, int timeout_ms);
 void hl_sleep_ms(int ms);
 
 /* Open file descriptors of a process (0: this one), counted in
@@ -83,11 +103,17 @@ int hl_mock_kafka_start(hl_mock_kafka *m, int brokers);
 int hl_mock_kafka_cmd(hl_mock_kafka *m, const char *cmd);
 void hl_mock_kafka_stop(hl_mock_kafka *m);
 
+/* The AWS test peer (tools/aws_peer) on 127.0.0.1:*port (0: a free port,
+ * read back into *port) with the given arguments after --listen
+ * (NULL-terminated, e.g. "--upstream", URL). Fails the test when it does not
+ * start; returns its pid. */
+pid_t hl_aws_peer_start(int *port, const char *const *args);
+
 /* dynalite (a DynamoDB-compatible server, installed by `npm ci` in tests/)
  * in its own process on a free loopback port, in memory. It dies with the
  * test process, even when a test fails. create_table_ms: how long new
  * tables stay CREATING (dynalite's default is 500). d->port: 0 for a free
- * port, or the port to use. */
+ * port (bound by dynalite itself, read back), or the port to use. */
 typedef struct {
   pid_t pid;
   int port;

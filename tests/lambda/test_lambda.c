@@ -97,16 +97,21 @@ static int status_of(emu_result *r) {
 
 static char sub_id[64];
 
-static void register_via_apigw(const char *url) {
-  char *e = apigw("POST", "/admin/schemas",
-                  "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}");
-  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
-  free(e);
+/* Registers the schema and partner's subscription to url (201), or with
+ * update, moves that subscription to url (200); sub_id gets its id. */
+static void register_partner_via_apigw(const char *partner, const char *url, bool update) {
+  char *e;
+  if (!update) {
+    e = apigw("POST", "/admin/schemas",
+              "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}");
+    HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+    free(e);
+  }
   char body[512];
-  snprintf(body, sizeof body, "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s\"}", url);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s\"}", partner, url);
   e = apigw("POST", "/admin/subscriptions", body);
   emu_result *r = emu_wait(emu_push(e, 0), 20000);
-  HL_ASSERT_EQ_INT(status_of(r), 201);
+  HL_ASSERT_EQ_INT(status_of(r), update ? 200 : 201);
   free(e);
   hl_json_doc d, inner;
   hl_json_doc_init(&d);
@@ -119,11 +124,10 @@ static void register_via_apigw(const char *url) {
   hl_json_doc_dispose(&d);
 }
 
-/* An MSK event with n records on topic (keys and ids msk-<first>...); with
- * headers: subscription_id names the subscription, then the extra header
- * "name=value" if any. */
-/* One MSK record header: {"name": [bytes as Java signed bytes]}. */
-static void java_header(hl_jw *w, const char *name, const char *value, size_t len) {
+static void register_via_apigw(const char *url) { register_partner_via_apigw("acme", url, false); }
+
+/* A header of an MSK record: its value as Java signed bytes. */
+static void signed_bytes_header(hl_jw *w, const char *name, const char *value, size_t len) {
   hl_jw_obj_begin(w);
   hl_jw_key(w, name);
   hl_jw_arr_begin(w);
@@ -132,31 +136,91 @@ static void java_header(hl_jw *w, const char *name, const char *value, size_t le
   hl_jw_obj_end(w);
 }
 
-/* An MSK event up to its records of topic's partition 0; msk_end closes it. */
-static void msk_begin(hl_jw *w, hl_buf *b, const char *topic) {
+/* An MSK event: the caller writes "<topic>-<partition>": [records] into
+ * "records" between begin and end. */
+static void msk_event_begin(hl_jw *w, hl_buf *b, const char *source, const char *arn) {
   hl_jw_init(w, b);
   hl_jw_obj_begin(w);
-  hl_jw_key(w, "eventSource"); hl_jw_str(w, "aws:kafka");
-  hl_jw_key(w, "eventSourceArn"); hl_jw_str(w, "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
+  hl_jw_key(w, "eventSource"); hl_jw_str(w, source);
+  hl_jw_key(w, "eventSourceArn"); hl_jw_str(w, arn);
   hl_jw_key(w, "records");
   hl_jw_obj_begin(w);
+}
+
+static char *msk_event_end(hl_jw *w, hl_buf *b) {
+  hl_jw_obj_end(w);
+  hl_jw_obj_end(w);
+  return hl_buf_steal(b, NULL);
+}
+
+/* Ends a record's headers with this test's subscription_id, and the record. */
+static void msk_record_end(hl_jw *w) {
+  signed_bytes_header(w, "subscription_id", sub_id, strlen(sub_id));
+  hl_jw_arr_end(w);
+  hl_jw_obj_end(w);
+}
+
+/* Every member and element of got has the type and member names of want
+ * (arrays: each element like want's first). */
+static void same_shape(const hl_json *got, const hl_json *want, const char *where) {
+  bool gb = got->type == HL_JSON_TRUE || got->type == HL_JSON_FALSE;
+  bool wb = want->type == HL_JSON_TRUE || want->type == HL_JSON_FALSE;
+  HL_ASSERT_MSG(got->type == want->type || (gb && wb), "%s: type %d, documented %d", where, got->type, want->type);
+  if (want->type == HL_JSON_OBJECT) {
+    HL_ASSERT_MSG(got->len == want->len, "%s: %u members, documented %u", where, got->len, want->len);
+    for (uint32_t i = 0; i < want->len; i++) {
+      const hl_json *g = hl_json_get(got, want->u.members[i].key);
+      HL_ASSERT_MSG(g != NULL, "%s: no member \"%s\"", where, want->u.members[i].key);
+      same_shape(g, &want->u.members[i].value, want->u.members[i].key);
+    }
+  } else if (want->type == HL_JSON_ARRAY && want->len > 0) {
+    for (uint32_t i = 0; i < got->len; i++) same_shape(&got->u.items[i], &want->u.items[0], where);
+  }
+}
+
+/* A partial batch response checked whole: the documented shape
+ * (tests/vectors/lambda-msk/kafka-partial-batch-response.json), and exactly
+ * the failed records given as "<topic>-<partition>" and offset, n of them,
+ * in any order. */
+static void assert_batch_failures(const char *body, const char *const *partitions, const int64_t *offsets, size_t n) {
+  hl_json_doc got, want;
+  hl_json_doc_init(&got);
+  HL_ASSERT_MSG(hl_json_parse(&got, body, strlen(body), NULL) == 0, "not JSON: %s", body);
+  same_shape(got.root, hl_vector_json("lambda-msk/kafka-partial-batch-response.json", &want), "response");
+  const hl_json *f = hl_json_get(got.root, "batchItemFailures");
+  HL_ASSERT_MSG(f && f->type == HL_JSON_ARRAY && f->len == n, "%s", body);
+  bool seen[16] = {false};
+  for (uint32_t i = 0; i < f->len; i++) {
+    const hl_json *id = hl_json_get(&f->u.items[i], "itemIdentifier");
+    const char *part = hl_json_str(hl_json_get(id, "partition"));
+    int64_t off = -1;
+    HL_ASSERT(hl_json_int64(hl_json_get(id, "offset"), &off) == 0);
+    size_t k = 0;
+    while (k < n && !(strcmp(partitions[k], part) == 0 && offsets[k] == off)) k++;
+    HL_ASSERT_MSG(k < n && !seen[k], "unexpected or repeated failure %s/%lld in %s", part, (long long)off, body);
+    seen[k] = true;
+  }
+  hl_json_doc_dispose(&want);
+  hl_json_doc_dispose(&got);
+}
+
+/* An MSK event up to the records of topic's partition 0 (end them with
+ * hl_jw_arr_end and msk_event_end). */
+static void msk_topic_begin(hl_jw *w, hl_buf *b, const char *topic) {
+  msk_event_begin(w, b, "aws:kafka", "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
   char pkey[300];
   snprintf(pkey, sizeof pkey, "%s-0", topic);
   hl_jw_key(w, pkey);
   hl_jw_arr_begin(w);
 }
 
-static char *msk_end(hl_jw *w, hl_buf *b) {
-  hl_jw_arr_end(w);
-  hl_jw_obj_end(w);
-  hl_jw_obj_end(w);
-  return hl_buf_steal(b, NULL);
-}
-
-static char *msk_batch_on(const char *topic, int first, int n, bool sub_header, const char *extra_header) {
+/* An MSK event with n records on topic's partition 0 (keys and event ids
+ * msk-<first>...), naming this test's subscription in a header when
+ * sub_header. */
+static char *msk_batch_on(const char *topic, int first, int n, bool sub_header) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  msk_begin(&w, &b, topic);
+  msk_topic_begin(&w, &b, topic);
   for (int i = first; i < first + n; i++) {
     char id[32], value[128];
     snprintf(id, sizeof id, "msk-%d", i);
@@ -174,23 +238,22 @@ static char *msk_batch_on(const char *topic, int first, int n, bool sub_header, 
     hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
     hl_jw_key(&w, "headers");
     hl_jw_arr_begin(&w);
-    if (sub_header) java_header(&w, "subscription_id", sub_id, strlen(sub_id));
-    if (extra_header) {
-      const char *eq = strchr(extra_header, '=');
-      char name[64];
-      snprintf(name, sizeof name, "%.*s", (int)(eq - extra_header), extra_header);
-      java_header(&w, name, eq + 1, strlen(eq + 1));
+    if (sub_header) {
+      msk_record_end(&w);
+    } else {
+      hl_jw_arr_end(&w);
+      hl_jw_obj_end(&w);
     }
-    hl_jw_arr_end(&w);
-    hl_jw_obj_end(&w);
     hl_buf_dispose(&k);
     hl_buf_dispose(&v);
   }
-  return msk_end(&w, &b);
+  hl_jw_arr_end(&w);
+  return msk_event_end(&w, &b);
 }
 
-/* n egress records for the subscription. */
-static char *msk_batch(int first, int n) { return msk_batch_on("wh.egress.acme.Payment", first, n, true, NULL); }
+/* An MSK event with n egress records for the subscription. */
+static char *msk_batch(int first, int n) { return msk_batch_on("wh.egress.acme.Payment", first, n, true); }
+
 
 HL_TEST_T(api_gateway_and_msk_batches, 120) {
   int port = emu_start();
@@ -236,14 +299,22 @@ HL_TEST_T(api_gateway_and_msk_batches, 120) {
   emu_stop();
 }
 
-HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
+/* The emulator, a partner, and a runtime that answers partial batch
+ * responses, with partner_id subscribed to the partner's path; returns the
+ * emulator's port, and the subscription's URL in url. */
+static int start_partial_batch(const char *partner_id, const char *path, char *url, size_t len) {
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
   const char *env[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
   start_lambda(port, env);
+  snprintf(url, len, "%s%s", partner.base, path);
+  register_partner_via_apigw(partner_id, url, false);
+  return port;
+}
+
+HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
   char url[256];
-  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
-  register_via_apigw(url);
+  int port = start_partial_batch("acme", "/hook/gone?codes=410", url, sizeof url);
   /* No Kafka to dead-letter to: the records cannot reach a durable state,
    * and with partial batch responses they are listed by partition and offset. */
   char *batch = msk_batch(500, 3);
@@ -251,6 +322,10 @@ HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   HL_ASSERT_MSG(strstr(r->body, "{\"itemIdentifier\":{\"partition\":\"wh.egress.acme.Payment-0\",\"offset\":501}}") != NULL,
                 "%s", r->body);
+  /* The whole answer: the documented shape, and all three records. */
+  const char *parts[] = {"wh.egress.acme.Payment-0", "wh.egress.acme.Payment-0", "wh.egress.acme.Payment-0"};
+  const int64_t offs[] = {500, 501, 502};
+  assert_batch_failures(r->body, parts, offs, 3);
   free(batch);
   stop_lambda();
   /* Without partial batch responses the whole invocation is an error. */
@@ -266,6 +341,133 @@ HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
   emu_stop();
 }
 
+/* The MSK event shapes Lambda sends, from the vectors
+ * (tests/vectors/lambda-msk/edge-cases-synthetic.json): a topic whose name
+ * has '-', two partitions in one event, a record without a key, header
+ * values with negative (Java signed) bytes, repeated and empty headers, an
+ * offset above 2^53. Re-pointed at this test's fixtures as the vectors'
+ * README says: the topic becomes the egress topic of partner "orders-v2",
+ * the keys get a suffix, each record gets the subscription_id header, and
+ * the first one also carries the vector's signed-bytes header value as its
+ * traceparent, which reaches the partner (the bytes made visible). Values,
+ * partitions, offsets and the other headers are the vector's own. The
+ * event's bootstrapServers is left out: the records that fail have no
+ * Kafka to go to, so they are listed in the partial batch response. */
+static char *edge_case_event(const char *key_suffix) {
+  hl_json_doc vdoc;
+  const hl_json *v = hl_vector_json("lambda-msk/edge-cases-synthetic.json", &vdoc);
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  msk_event_begin(&w, &b, hl_json_str(hl_json_get(v, "eventSource")), hl_json_str(hl_json_get(v, "eventSourceArn")));
+  const hl_json *recs = hl_json_get(v, "records");
+  HL_ASSERT(recs && recs->type == HL_JSON_OBJECT && recs->len == 2);
+  bool first = true;
+  for (uint32_t p = 0; p < recs->len; p++) {
+    const hl_json *list = &recs->u.members[p].value;
+    int64_t part = -1;
+    hl_json_int64(hl_json_get(&list->u.items[0], "partition"), &part);
+    char key[128];
+    snprintf(key, sizeof key, "wh.egress.orders-v2.Payment-%lld", (long long)part);
+    hl_jw_key(&w, key);
+    hl_jw_arr_begin(&w);
+    for (uint32_t i = 0; i < list->len; i++) {
+      const hl_json *rec = &list->u.items[i];
+      int64_t n = 0;
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "topic"); hl_jw_str(&w, "wh.egress.orders-v2.Payment");
+      hl_json_int64(hl_json_get(rec, "partition"), &n);
+      hl_jw_key(&w, "partition"); hl_jw_int(&w, n);
+      HL_ASSERT(hl_json_int64(hl_json_get(rec, "offset"), &n) == 0);
+      hl_jw_key(&w, "offset"); hl_jw_int(&w, n);
+      hl_json_int64(hl_json_get(rec, "timestamp"), &n);
+      hl_jw_key(&w, "timestamp"); hl_jw_int(&w, n);
+      hl_jw_key(&w, "timestampType"); hl_jw_str(&w, hl_json_str(hl_json_get(rec, "timestampType")));
+      const char *k64 = hl_json_str(hl_json_get(rec, "key"));
+      if (k64) {
+        uint8_t raw[128];
+        int kl = hl_base64_decode(k64, strlen(k64), raw, sizeof raw - 1);
+        HL_ASSERT(kl > 0);
+        char id[160];
+        snprintf(id, sizeof id, "%.*s%s", kl, (const char *)raw, key_suffix);
+        hl_buf k = HL_BUF_INIT;
+        hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
+        hl_jw_key(&w, "key"); hl_jw_str(&w, k.data);
+        hl_buf_dispose(&k);
+      }
+      hl_jw_key(&w, "value"); hl_jw_str(&w, hl_json_str(hl_json_get(rec, "value")));
+      hl_jw_key(&w, "headers");
+      hl_jw_arr_begin(&w);
+      const hl_json *hs = hl_json_get(rec, "headers");
+      for (uint32_t h = 0; hs && h < hs->len; h++) {
+        const hl_json_member *hm = &hs->u.items[h].u.members[0];
+        char bytes[256];
+        size_t nb = 0;
+        for (uint32_t k = 0; k < hm->value.len && nb < sizeof bytes; k++) {
+          hl_json_int64(&hm->value.u.items[k], &n);
+          HL_ASSERT(n >= -128 && n <= 127); /* Java bytes */
+          bytes[nb++] = (char)n;
+        }
+        signed_bytes_header(&w, hm->key, bytes, nb);
+        /* The same signed bytes again, as a header hookloop passes on. */
+        if (first && strcmp(hm->key, "x-note") == 0) signed_bytes_header(&w, "traceparent", bytes, nb);
+      }
+      msk_record_end(&w);
+      first = false;
+    }
+    hl_jw_arr_end(&w);
+  }
+  hl_json_doc_dispose(&vdoc);
+  return msk_event_end(&w, &b);
+}
+
+HL_TEST_T(the_msk_vectors_run_as_events, 120) {
+  char url[256];
+  start_partial_batch("orders-v2", "/hook/orders", url, sizeof url);
+  static const char *parts3[] = {"wh.egress.orders-v2.Payment-3", "wh.egress.orders-v2.Payment-3",
+                                 "wh.egress.orders-v2.Payment-0"};
+  static const int64_t offs[] = {41, 42, 9007199254740993LL};
+  /* A partner that answers 200: the two keyed records are delivered, the
+   * one without a key cannot be (its key is the webhook-id) and is reported. */
+  char *ev = edge_case_event("");
+  emu_result *r = emu_wait(emu_push(ev, 0), 30000);
+  free(ev);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  assert_batch_failures(r->body, parts3 + 1, offs + 1, 1);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "orders", 2, 5000, &doc), 2);
+  bool got41 = false, gotbig = false;
+  for (uint32_t i = 0; i < 2; i++) {
+    const hl_json *q = &doc.root->u.items[i];
+    const char *id = hl_json_str(hl_json_get(q, "webhook_id"));
+    const char *body = hl_json_str(hl_json_get(q, "body"));
+    if (strcmp(id, "order-41") == 0) {
+      got41 = true;
+      HL_ASSERT_EQ_STR(body, "{\"id\":\"order-41\",\"amount\":\"10.25\"}");
+      HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(q, "traceparent")), "hello-world-\xc3\xab"); /* [.., -61, -85] */
+    } else if (strcmp(id, "order-big-offset") == 0) {
+      gotbig = true;
+      HL_ASSERT_EQ_STR(body, "{\"id\":\"order-big-offset\",\"amount\":\"1\"}");
+    }
+  }
+  HL_ASSERT_MSG(got41 && gotbig, "the partner got the wrong records");
+  hl_json_doc_dispose(&doc);
+  /* The same shapes against a partner that answers 410: every record is
+   * reported, the offset above 2^53 to the unit, each with its own partition. */
+  snprintf(url, sizeof url, "%s/hook/orders?codes=410", partner.base);
+  register_partner_via_apigw("orders-v2", url, true);
+  ev = edge_case_event("-b");
+  r = emu_wait(emu_push(ev, 0), 30000);
+  free(ev);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  assert_batch_failures(r->body, parts3, offs, 3);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "orders", 5, 500, &doc), 4); /* the keyless one never goes out */
+  hl_json_doc_dispose(&doc);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+}
+
 HL_TEST_T(init_errors_reach_the_runtime_api, 60) {
   int port = emu_start();
   const char *env[] = {"HOOKLOOP_RETRY_SCHEDULE=whenever", NULL};
@@ -274,6 +476,21 @@ HL_TEST_T(init_errors_reach_the_runtime_api, 60) {
   HL_ASSERT(r != NULL);
   HL_ASSERT_EQ_STR(r->kind, "init_error");
   HL_ASSERT(strstr(r->body, "HOOKLOOP_RETRY_SCHEDULE") != NULL);
+  /* The ErrorRequest body of the Runtime API (tests/vectors/lambda-runtime-api):
+   * errorMessage and errorType strings, stackTrace an array when present. */
+  hl_json_doc got, want;
+  hl_json_doc_init(&got);
+  HL_ASSERT_MSG(hl_json_parse(&got, r->body, strlen(r->body), NULL) == 0, "not JSON: %s", r->body);
+  const hl_json *w = hl_vector_json("lambda-runtime-api/error-request.json", &want);
+  for (uint32_t i = 0; i < w->len; i++) {
+    const hl_json_member *m = &w->u.members[i];
+    const hl_json *g = hl_json_get(got.root, m->key);
+    HL_ASSERT_MSG(g || strcmp(m->key, "stackTrace") == 0, "no %s in %s", m->key, r->body);
+    HL_ASSERT_MSG(!g || g->type == m->value.type, "%s has the wrong type in %s", m->key, r->body);
+  }
+  HL_ASSERT(r->error_type[0] != '\0'); /* Lambda-Runtime-Function-Error-Type */
+  hl_json_doc_dispose(&want);
+  hl_json_doc_dispose(&got);
   HL_ASSERT_EQ_INT(hl_wait(lambda_pid, 10000) >= 0, 1); /* and it exits */
   hl_rmtree(dir);
   free(dir);
@@ -484,7 +701,7 @@ HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) 
   kafka_start(&mk, topics);
   const char *env[] = {brokers_env, NULL};
   int port = function_start(env, "bytopic");
-  char *batch = msk_batch_on("wh.egress.acme.Payment", 1000, 3, false, NULL);
+  char *batch = msk_batch_on("wh.egress.acme.Payment", 1000, 3, false);
   emu_result *r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
@@ -492,14 +709,14 @@ HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) 
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "bytopic", 3, 5000, &doc), 3);
   hl_json_doc_dispose(&doc);
-  batch = msk_batch_on("wh.egress.nobody.Payment", 1100, 2, false, NULL);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1100, 2, false);
   r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
   free(batch);
   HL_ASSERT_EQ_INT(last_emf("events_to_dlq"), 2);
   /* An ingress batch: the processor counts what it fanned out. */
-  batch = msk_batch_on("wh.ingress.payments.Payment.v1", 1200, 2, false, NULL);
+  batch = msk_batch_on("wh.ingress.payments.Payment.v1", 1200, 2, false);
   r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   free(batch);
@@ -522,7 +739,7 @@ HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) 
   char url[256];
   snprintf(url, sizeof url, "%s/hook/bytopic", partner.base);
   register_via_apigw(url);
-  batch = msk_batch_on("wh.egress.nobody.Payment", 1300, 1, false, NULL);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1300, 1, false);
   r = emu_wait(emu_push(batch, 0), 30000);
   HL_ASSERT(r && strcmp(r->kind, "response") == 0);
   HL_ASSERT_MSG(strstr(r->body, "\"offset\":1300") != NULL, "%s", r->body);
@@ -620,7 +837,11 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
  * error instead of a dead environment, and once the store is back the
  * next invocation loads and succeeds. */
 HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180) {
-  hl_dynalite dyn = {.port = hl_free_port()};
+  hl_dynalite dyn = {0};
+  /* Bound and not listening: refused until dynalite takes the port, and
+   * no other process can take it meanwhile. */
+  int held = hl_hold_port(&dyn.port);
+  HL_ASSERT(held >= 0);
   static char ep[128];
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", dyn.port); /* nobody there yet */
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
@@ -633,6 +854,7 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
   HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
   /* The store comes up, with its tables. */
+  close(held);
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
   char *tdir = create_tables(ddb);
   r = emu_wait(emu_push(e, 0), 60000);
@@ -757,7 +979,7 @@ static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *cou
   char *dump = topic_dump(mk, topic, NULL);
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  msk_begin(&w, &b, topic);
+  msk_topic_begin(&w, &b, topic);
   *count = 0;
   for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
     hl_json_doc d;
@@ -782,7 +1004,7 @@ static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *cou
     hl_jw_arr_begin(&w);
     const hl_json *hs = hl_json_get(d.root, "headers"); /* ["name", "value", ...] */
     for (uint32_t i = 0; hs && hs->type == HL_JSON_ARRAY && i + 1 < hs->len; i += 2)
-      java_header(&w, hl_json_str(&hs->u.items[i]), hl_json_str(&hs->u.items[i + 1]),
+      signed_bytes_header(&w, hl_json_str(&hs->u.items[i]), hl_json_str(&hs->u.items[i + 1]),
                   strlen(hl_json_str(&hs->u.items[i + 1])));
     hl_jw_arr_end(&w);
     hl_jw_obj_end(&w);
@@ -792,7 +1014,8 @@ static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *cou
     (*count)++;
   }
   free(dump);
-  return msk_end(&w, &b);
+  hl_jw_arr_end(&w);
+  return msk_event_end(&w, &b);
 }
 
 /* The due_ms header of the first record on topic. */

@@ -127,7 +127,9 @@ HL_TEST(a_database_url_with_a_host_name_is_resolved_and_connects) {
  * registered again or epoll never reports the new socket. */
 HL_TEST(a_refused_first_host_is_followed_by_the_next_one_on_a_new_socket) {
   start_server(NULL);
-  int refused = hl_free_port();
+  int refused = 0;
+  int held = hl_hold_port(&refused); /* bound, not listening: connections are refused */
+  HL_ASSERT(held >= 0);
   char url[300];
   snprintf(url, sizeof url, "postgresql://%s:%s@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable", HL_PGSRV_USER,
            HL_PGSRV_PASSWORD, refused, srv.port, HL_PGSRV_DB);
@@ -143,6 +145,7 @@ HL_TEST(a_refused_first_host_is_followed_by_the_next_one_on_a_new_socket) {
   snprintf(port, sizeof port, "%d", srv.port);
   HL_ASSERT_EQ_STR(r.v0, port);
   HL_ASSERT_EQ_INT(pool.st.connect_failures, 0);
+  close(held);
   finish();
 }
 
@@ -572,7 +575,10 @@ HL_TEST(bad_configuration_names_the_variable) {
 
   pg_env_aurora(&e, &srv);
   char port[16];
-  snprintf(port, sizeof port, "%d", hl_free_port());
+  int refused = 0;
+  int held = hl_hold_port(&refused); /* bound, not listening: connections are refused */
+  HL_ASSERT(held >= 0);
+  snprintf(port, sizeof port, "%d", refused);
   pg_env_set(&e, "DATABASE_PORT", port);
   expect_blame(&e, "AURORA_ENDPOINT/DATABASE_PORT: ", "Connection refused");
 
@@ -581,6 +587,7 @@ HL_TEST(bad_configuration_names_the_variable) {
   snprintf(url, sizeof url, "postgresql://%s:wrong-pw@127.0.0.1:%d/%s", HL_PGSRV_USER, srv.port, HL_PGSRV_DB);
   pg_env_set(&u, "DATABASE_URL", url);
   expect_blame(&u, "DATABASE_URL: ", "password authentication failed");
+  close(held);
   hl_pgsrv_destroy(&srv);
 }
 

@@ -1,4 +1,4 @@
-/* The official JSON-Schema-Test-Suite, read in place from
+/* The official JSON-Schema-Test-Suite, read from
  * tests/vectors/json-schema-test-suite (required tests of draft2020-12
  * and draft7). Remote references resolve against the suite's remotes/
  * folder through the validator's resolver, never the network. */

@@ -5,20 +5,27 @@
  *       [--retry-after S] [--reset-pct P] [--stats-file PATH] [--no-record]
  *
  * Per-request behaviour can be chosen by the URL:
- *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1
+ *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1&hold=1
  * the k-th request to <name> carrying a given webhook-id gets codes[k] (the
- * last repeats). Duplicates and unique ids are counted per name too.
+ * last repeats). Duplicates and unique ids are counted per name too. hold=1
+ * keeps the request unanswered until POST /release: a partner that is
+ * "slow" for exactly as long as a test wants, with no clock involved.
  *
- *   GET /stats              totals as JSON
+ *   GET /stats              totals as JSON ("held": requests held now)
  *   GET /requests?name=N    the recorded requests of /hook/N/... (all without name)
+ *   POST /release[?name=N]  answers the held requests (of /hook/N only, with name)
  *   POST /reset             forget everything
- * SIGTERM/SIGINT: stats to --stats-file (if given) and stdout, exit 0.
+ * Prints "listening 127.0.0.1:PORT" on stdout once it listens (--listen
+ * 127.0.0.1:0 picks a free port). With --secret, every request's
+ * webhook-signature is checked with mbedTLS directly (tests/harness/hl_testsig),
+ * not with hookloop's verifier. SIGTERM/SIGINT: held requests are answered
+ * 503, stats go to --stats-file (if given) and stdout, exit 0.
  */
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
-#include "crypto/hl_webhook_sig.h"
+#include "hl_testsig.h"
 #include "json/hl_json.h"
 #include "loop/hl_http_server.h"
 
@@ -42,13 +49,15 @@ typedef struct {
   unsigned current, max;
 } conc;
 
-typedef struct {
+typedef struct pending pending;
+struct pending {
   hl_http_req *req;
   uv_timer_t timer;
   int status;
   unsigned retry_after;
   char name[64];
-} pending;
+  pending *next_held;     /* in P.held while held */
+};
 
 static struct {
   uv_loop_t *loop;
@@ -69,6 +78,8 @@ static struct {
   hl_strmap per_name;     /* name -> conc* */
   uint64_t requests, duplicates, sig_failures, by_status[600];
   unsigned current, max_current;
+  pending *held;          /* requests kept unanswered (hold=1) until /release */
+  unsigned nheld;
   uv_signal_t sigterm, sigint;
 } P;
 
@@ -188,6 +199,7 @@ static void handle_hook(hl_http_req *r) {
   if (query_get(r->query, "retry_after", v, sizeof v)) p->retry_after = (unsigned)atoi(v);
   uint64_t latency = pick_latency();
   if (query_get(r->query, "latency_ms", v, sizeof v)) latency = (uint64_t)atoll(v);
+  bool hold = query_get(r->query, "hold", v, sizeof v) && atoi(v);
 
   int sig_ok = -1;
   if (P.nsecrets > 0) {
@@ -196,10 +208,8 @@ static void handle_hook(hl_http_req *r) {
     char tsb[32];
     snprintf(tsb, sizeof tsb, "%.*s", (int)(ts ? n : 0), ts ? ts : "");
     char *sig = hdr_dup(r, "webhook-signature");
-    sig_ok = 0;
-    for (int i = 0; i < P.nsecrets && !sig_ok; i++)
-      sig_ok = hl_webhook_verify(P.secrets[i], idbuf, tsb, r->body, r->body_len, sig ? sig : "",
-                                 now_ms() / 1000, 300);
+    sig_ok = hl_testsig_verify(P.secrets, P.nsecrets, idbuf, tsb, r->body, r->body_len, sig ? sig : "",
+                               now_ms() / 1000, 300);
     if (!sig_ok) P.sig_failures++;
     hl_free(sig);
   }
@@ -234,6 +244,12 @@ static void handle_hook(hl_http_req *r) {
     hl_free(p);
     return;
   }
+  if (hold) {
+    p->next_held = P.held;
+    P.held = p;
+    P.nheld++;
+    return;
+  }
   if (latency == 0) {
     finish(p);
     hl_free(p);
@@ -253,6 +269,7 @@ static void render_stats(hl_buf *b) {
   hl_jw_key(&w, "duplicates"); hl_jw_int(&w, (int64_t)P.duplicates);
   hl_jw_key(&w, "signature_failures"); hl_jw_int(&w, (int64_t)P.sig_failures);
   hl_jw_key(&w, "max_concurrent"); hl_jw_int(&w, P.max_current);
+  hl_jw_key(&w, "held"); hl_jw_int(&w, P.nheld);
   hl_jw_key(&w, "max_concurrent_by_name");
   hl_jw_obj_begin(&w);
   size_t it = 0;
@@ -325,6 +342,23 @@ static void reset_all(void) {
   memset(P.by_status, 0, sizeof P.by_status);
 }
 
+/* Answers the held requests of name (all when NULL), with status when not
+ * 0, else with the status each was to get; returns how many. */
+static unsigned release_held(const char *name, int status) {
+  unsigned n = 0;
+  for (pending **pp = &P.held; *pp;) {
+    pending *p = *pp;
+    if (name && strcmp(p->name, name) != 0) { pp = &p->next_held; continue; }
+    *pp = p->next_held;
+    P.nheld--;
+    if (status) p->status = status;
+    finish(p);
+    hl_free(p);
+    n++;
+  }
+  return n;
+}
+
 static void on_request(hl_http_req *r, void *data) {
   (void)data;
   if (strncmp(r->path, "/hook/", 6) == 0 && strcmp(r->method, "POST") == 0) {
@@ -337,11 +371,15 @@ static void on_request(hl_http_req *r, void *data) {
   } else if (strcmp(r->path, "/requests") == 0) {
     char name[128];
     render_requests(&b, query_get(r->query, "name", name, sizeof name) ? name : NULL);
+  } else if (strcmp(r->path, "/release") == 0 && strcmp(r->method, "POST") == 0) {
+    char name[128];
+    unsigned n = release_held(query_get(r->query, "name", name, sizeof name) ? name : NULL, 0);
+    hl_buf_printf(&b, "{\"released\":%u}", n);
   } else if (strcmp(r->path, "/reset") == 0 && strcmp(r->method, "POST") == 0) {
     reset_all();
     hl_buf_puts(&b, "{\"status\":\"reset\"}");
   } else {
-    hl_http_respond_error(r, 404, "not_found", "POST /hook/<name>, GET /stats, GET /requests, POST /reset");
+    hl_http_respond_error(r, 404, "not_found", "POST /hook/<name>, GET /stats, GET /requests, POST /release, POST /reset");
     return;
   }
   hl_http_respond(r, 200, NULL, 0, b.data, b.len);
@@ -357,6 +395,7 @@ static void on_destroyed(void *d) { (void)d; }
 
 static void on_signal(uv_signal_t *s, int sig) {
   (void)s; (void)sig;
+  release_held(NULL, 503); /* every request is answered exactly once */
   hl_buf b = HL_BUF_INIT;
   render_stats(&b);
   printf("%s\n", b.data);
