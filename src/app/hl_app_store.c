@@ -14,6 +14,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->kafka_table = cfg->event_kafka_table;
   t->delivery_table = cfg->delivery_status_table;
   t->ledger_table = cfg->idempotency_table;
+  t->parked_table = cfg->parked_retry_table;
 }
 
 static hl_aws_creds_env creds_env(const hl_config *cfg) {

@@ -51,6 +51,9 @@ struct hl_kafka {
   hl_kafka_msg_cb on_msg;
   hl_kafka_revoke_cb on_revoke;
   void *data;
+  void (*on_fatal)(void *data, const char *reason);
+  void *fatal_data;
+  bool fatal;
   uint64_t generation;
   size_t outstanding;
   pending_cb *deferred, **deferred_tail;
@@ -240,6 +243,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   }
 }
 
+/* The consumer is unusable for good (librdkafka's fatal errors: with static
+ * membership, another member joined with the same group.instance.id and
+ * fenced this one). Nothing more will be consumed: the owner decides. */
+static void consumer_fatal(hl_kafka *k) {
+  if (k->fatal) return;
+  k->fatal = true;
+  char why[512];
+  rd_kafka_resp_err_t e = rd_kafka_fatal_error(k->consumer, why, sizeof why);
+  if (!e) snprintf(why, sizeof why, "fatal consumer error");
+  hl_log_error("kafka consumer failed for good", "\"error\":\"%s\",\"code\":\"%s\",\"hint\":\"%s\"",
+               hl_log_esc(why, (size_t)-1), rd_kafka_err2name(e),
+               e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+                   ? "another member uses the same KAFKA_GROUP_INSTANCE_ID: give each task its own"
+                   : "restart the process");
+  if (k->on_fatal) k->on_fatal(k->fatal_data, why);
+}
+
 /* Reads up to max messages from q (the consumer queue, which also serves
  * rebalances and errors, or one partition's queue: part) and hands them
  * out. Returns how many were read. */
@@ -249,7 +269,8 @@ static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int 
   for (ssize_t i = 0; i < n; i++) {
     rd_kafka_message_t *m = batch[i];
     if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) consumer_fatal(k);
+      else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         hl_log_warn("kafka consume error", "\"error\":\"%s\"", rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);
       continue;
@@ -394,6 +415,8 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   hl_kafka *k = hl_calloc(1, sizeof *k);
   k->loop = loop;
   k->deferred_tail = &k->deferred;
+  k->on_fatal = cfg->on_fatal;
+  k->fatal_data = cfg->fatal_data;
   hl_strmap_init(&k->parts);
   if (pipe2(k->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
     snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -440,6 +463,11 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
       char v[32];
       snprintf(v, sizeof v, "%d", cfg->session_timeout_ms);
       rd_kafka_conf_set(cc, "session.timeout.ms", v, err, errlen);
+    }
+    if (cfg->group_instance_id && *cfg->group_instance_id &&
+        rd_kafka_conf_set(cc, "group.instance.id", cfg->group_instance_id, err, errlen) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(cc);
+      goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, k);

@@ -55,10 +55,18 @@ typedef struct {
 typedef struct {
   const char *brokers;
   const char *group_id;            /* NULL: produce only */
+  /* Static membership (KIP-345, group.instance.id): a member restarted with
+   * the same id within the session timeout gets its partitions back without
+   * a rebalance. Unique per running member. NULL or "": dynamic. */
+  const char *group_instance_id;
   const char *security_protocol;   /* NULL/"plaintext", "ssl", "sasl_ssl" */
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
   int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
+  /* The consumer hit a fatal error (e.g. fenced by another member with the
+   * same group.instance.id) and consumes no more; runs on the loop, once. */
+  void (*on_fatal)(void *data, const char *reason);
+  void *fatal_data;
 } hl_kafka_config;
 
 /* A consumed message, owned by the receiver until hl_kafka_done/_release. */

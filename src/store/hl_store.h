@@ -155,6 +155,21 @@ typedef struct {
   /* Deliveries not yet terminal (for back-pressure), read synchronously:
    * committed rows only (a write that is rolled back does not count). */
   int64_t (*eq_backlog)(hl_store *s);
+
+  /* Parked retries (the Lambda runtime, where no process stays up to wait
+   * for a retry that falls due later than an invocation lasts): a delivery
+   * kept with its event until then, taken by a scheduled drain. The due
+   * time is it->d.next_attempt_at; (due time, event id, subscription id) is
+   * the key, so parking the same one again changes nothing.
+   * HL_EINVAL: this delivery cannot be parked (too large, not text). */
+  void (*park_put)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
+  /* Takes up to limit parked deliveries due at or before due_by that nobody
+   * holds (no lease, or one that ended before now_ms), and holds them until
+   * lease_until: a drain that dies lets them go again. -> items */
+  void (*park_take)(hl_store *s, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
+                    hl_store_cb cb, void *data);
+  /* Forgets a parked delivery (its attempt was recorded); by its key. */
+  void (*park_delete)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
 } hl_store_vtable;
 
 struct hl_store {
@@ -167,6 +182,7 @@ typedef struct {
   const char *kafka_table;        /* event_subscription_kafka */
   const char *delivery_table;     /* event_delivery_status */
   const char *ledger_table;       /* idempotency_ledger */
+  const char *parked_table;       /* parked_retry */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */

@@ -20,6 +20,7 @@ typedef enum {
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
+  Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -142,6 +143,12 @@ static void build_sql(sq_store *s) {
   SET(Q_HEALTH_READ, "SELECT 1 FROM %s LIMIT 1", t->delivery_table);
   SET(Q_HEALTH_WRITE, "INSERT INTO hookloop_health(id,checked_at) VALUES(1,?1) "
       "ON CONFLICT(id) DO UPDATE SET checked_at=excluded.checked_at");
+  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO NOTHING", t->parked_table);
+  SET(Q_PARK_TAKE, "SELECT rowid,due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body "
+      "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
+  SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
+  SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -645,6 +652,80 @@ static void eq_requeue(hl_store *base, const char *event_id, const char *subscri
 
 static int64_t eq_backlog(hl_store *base) { return SQ(base)->backlog; }
 
+/* --- parked retries ---------------------------------------------------------- */
+
+static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_PUT);
+  if (st) {
+    sqlite3_bind_int64(st, 1, it->d.next_attempt_at);
+    bind_text(st, 2, it->d.event_id); bind_text(st, 3, it->d.subscription_id);
+    sqlite3_bind_int64(st, 4, it->d.attempts); bind_text(st, 5, it->event_type); bind_text(st, 6, it->trace);
+    sqlite3_bind_int64(st, 7, it->accepted_at);
+    sqlite3_bind_blob(st, 8, it->body ? it->body : "", (int)it->body_len, SQLITE_STATIC);
+    rc = exec_stmt(s, st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
+                      hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_TAKE);
+  if (st) {
+    sqlite3_bind_int64(st, 1, due_by);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    int64_t *rowids = hl_malloc((limit ? limit : 1) * sizeof *rowids);
+    res.items = hl_calloc(limit ? limit : 1, sizeof *res.items);
+    while (res.nitems < limit && sqlite3_step(st) == SQLITE_ROW) {
+      hl_eq_item *it = &res.items[res.nitems];
+      rowids[res.nitems++] = sqlite3_column_int64(st, 0);
+      it->d.next_attempt_at = sqlite3_column_int64(st, 1);
+      it->d.event_id = col_text(st, 2);
+      it->d.subscription_id = col_text(st, 3);
+      it->d.attempts = sqlite3_column_int64(st, 4);
+      it->d.status = hl_strdup("RETRYING");
+      it->event_type = col_text(st, 5);
+      it->trace = col_text(st, 6);
+      it->accepted_at = sqlite3_column_int64(st, 7);
+      it->body_len = (size_t)sqlite3_column_bytes(st, 8);
+      it->body = hl_malloc(it->body_len + 1);
+      if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 8), it->body_len);
+      it->body[it->body_len] = '\0';
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < res.nitems; i++) {
+      sqlite3_stmt *m = stmt(s, Q_PARK_LEASE);
+      if (m) { sqlite3_bind_int64(m, 1, rowids[i]); sqlite3_bind_int64(m, 2, lease_until); }
+      if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
+    }
+    hl_free(rowids);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_DELETE);
+  if (st) {
+    sqlite3_bind_int64(st, 1, it->d.next_attempt_at);
+    bind_text(st, 2, it->d.event_id); bind_text(st, 3, it->d.subscription_id);
+    rc = exec_stmt(s, st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
 /* --- life cycle ------------------------------------------------------------ */
 
 static void on_closed(uv_handle_t *h) {
@@ -696,6 +777,9 @@ static const hl_store_vtable sq_vtable = {
   .eq_update = eq_update,
   .eq_requeue = eq_requeue,
   .eq_backlog = eq_backlog,
+  .park_put = park_put,
+  .park_take = park_take,
+  .park_delete = park_delete,
 };
 
 static bool ident_ok(const char *s) {
@@ -731,9 +815,14 @@ static int create_schema(sq_store *s) {
     "CREATE TABLE IF NOT EXISTS hookloop_event(event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
     "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);"
     /* One row the health check writes to find out whether writes work again. */
-    "CREATE TABLE IF NOT EXISTS hookloop_health(id INTEGER PRIMARY KEY, checked_at INTEGER);",
+    "CREATE TABLE IF NOT EXISTS hookloop_health(id INTEGER PRIMARY KEY, checked_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS %s(due_ms INTEGER NOT NULL, event_id TEXT NOT NULL, "
+    "subscription_id TEXT NOT NULL, attempts INTEGER NOT NULL, event_type TEXT, trace TEXT, "
+    "accepted_at INTEGER, body BLOB NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY(due_ms, event_id, subscription_id));",
     t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table);
+    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table,
+    t->parked_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
   return rc;
@@ -749,8 +838,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   s->lock_fd = -1;
   s->tail = &s->head;
   if (names) s->t = *names; else hl_table_names_default(&s->t);
+  if (!s->t.parked_table) s->t.parked_table = "parked_retry";
   const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
-                      s->t.delivery_table, s->t.ledger_table};
+                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
     if (!ident_ok(tn[i])) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
