@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_HEADERS 100
@@ -511,9 +512,8 @@ static int cb_message_complete(http_parser *p) {
 
 /* --- accepting ------------------------------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *listener, int status) {
-  hl_http_server *s = listener->data;
-  if (status < 0) return;
+/* A new connection, linked into s; its socket is attached by the caller. */
+static conn *conn_new(hl_http_server *s) {
   conn *c = hl_calloc(1, sizeof *c);
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
@@ -524,9 +524,15 @@ static void on_connection(uv_stream_t *listener, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || s->stopping || s->nconns > s->cfg.max_connections) {
+  return c;
+}
+
+/* Serves c once its socket is attached (attach_rc 0), unless over capacity. */
+static int conn_begin(conn *c, int attach_rc) {
+  hl_http_server *s = c->srv;
+  if (attach_rc != 0 || s->stopping || s->nconns > s->cfg.max_connections) {
     conn_close(c);
-    return;
+    return attach_rc != 0 ? HL_EIO : HL_EBUSY;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   http_parser_init(&c->parser, HTTP_REQUEST);
@@ -534,6 +540,21 @@ static void on_connection(uv_stream_t *listener, int status) {
   c->state = C_IDLE; /* calloc'd so already; the first wait is the idle one */
   arm(c, s->cfg.idle_timeout_ms);
   start_reading(c);
+  return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  hl_http_server *s = listener->data;
+  if (status < 0) return;
+  conn *c = conn_new(s);
+  conn_begin(c, uv_accept(listener, (uv_stream_t *)&c->tcp));
+}
+
+int hl_http_server_adopt(hl_http_server *s, uv_os_sock_t fd) {
+  conn *c = conn_new(s);
+  int rc = conn_begin(c, uv_tcp_open(&c->tcp, fd));
+  if (rc == HL_EIO) close(fd); /* not attached: conn_close did not take it */
+  return rc;
 }
 
 /* --- public API ---------------------------------------------------------------------------- */
