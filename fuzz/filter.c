@@ -12,22 +12,18 @@
 #include "json/hl_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  const char *ft, *et;
-  size_t fl, el;
-  fuzz_split(data, size, &ft, &fl, &et, &el);
-  hl_json_doc fd, ed;
-  hl_json_doc_init(&fd);
-  hl_json_doc_init(&ed);
-  if (hl_json_parse(&fd, ft, fl, NULL) == 0) {
-    const hl_json *event = et && hl_json_parse(&ed, et, el, NULL) == 0 ? ed.root : fd.root;
+  fuzz_pair p;
+  fuzz_pair_parse(&p, data, size);
+  if (p.first) {
+    const hl_json *event = p.second;
     hl_filter *f = NULL;
     hl_buf err = HL_BUF_INIT;
-    int rc = hl_filter_compile(fd.root, &f, &err);
+    int rc = hl_filter_compile(p.first, &f, &err);
     if (rc == 0) {
       FUZZ_CHECK(f != NULL);
       bool m = hl_filter_match(f, event);
       FUZZ_CHECK(hl_filter_match(f, event) == m);
-      const hl_json *r = fd.root;
+      const hl_json *r = p.first;
       if (r->type == HL_JSON_NULL || (r->type == HL_JSON_OBJECT && r->len == 0)) FUZZ_CHECK(m);
       if (r->type == HL_JSON_OBJECT && r->len == 1) {
         const hl_json_member *c = &r->u.members[0];
@@ -43,7 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     hl_buf_dispose(&err);
   }
-  hl_json_doc_dispose(&fd);
-  hl_json_doc_dispose(&ed);
+  fuzz_pair_dispose(&p);
   return 0;
 }

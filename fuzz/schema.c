@@ -36,30 +36,24 @@ static bool check(const hl_schema *s, const hl_json *instance) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  const char *st, *it;
-  size_t sl, il;
-  fuzz_split(data, size, &st, &sl, &it, &il);
-  hl_json_doc sd, id;
-  hl_json_doc_init(&sd);
-  hl_json_doc_init(&id);
-  if (hl_json_parse(&sd, st, sl, NULL) == 0) {
+  fuzz_pair p;
+  fuzz_pair_parse(&p, data, size);
+  if (p.first) {
     hl_schema *s = NULL;
     hl_schema_errors errs;
     /* Both drafts: "$schema" chooses, else the default; the first byte
      * picks the default so both get fuzzed. */
     hl_schema_options opt = {.default_draft = size && (data[0] & 1) ? HL_DRAFT_07 : HL_DRAFT_2020_12};
-    int rc = hl_schema_compile(sd.root, &opt, &s, &errs);
+    int rc = hl_schema_compile(p.first, &opt, &s, &errs);
     if (rc == 0) {
       FUZZ_CHECK(s != NULL);
-      if (it && hl_json_parse(&id, it, il, NULL) == 0) check(s, id.root);
-      else check(s, sd.root);
+      check(s, p.second);
       hl_schema_free(s);
     } else {
       FUZZ_CHECK(errs.count >= 1 && errs.count <= errs.total);
     }
     hl_schema_errors_dispose(&errs);
   }
-  hl_json_doc_dispose(&sd);
-  hl_json_doc_dispose(&id);
+  fuzz_pair_dispose(&p);
   return 0;
 }
