@@ -5,9 +5,71 @@
  * equal document (hl_json_equal), and writing that again gives the same
  * bytes (the writer's output is a fixed point).
  * Equality is only asked of documents without duplicate member names
- * (fuzz_has_duplicate_names). */
+ * (fuzz_has_duplicate_names).
+ *
+ * The exact decimals (hl_decimal_*, what filters and schemas compare with)
+ * are checked on the document's numbers: comparison is antisymmetric and
+ * agrees between the 128-bit fast path and the arbitrary-size path (a
+ * number spelled with "e0" takes the latter), so does "is a multiple of",
+ * and a number read as an int64 has exactly the text's value. */
 #include "fuzz_util.h"
 #include "json/hl_json.h"
+
+#define MAX_NUMS 12
+
+static void collect_numbers(const hl_json *v, const hl_json **out, size_t *n) {
+  if (*n == MAX_NUMS) return;
+  if (v->type == HL_JSON_NUMBER) {
+    out[(*n)++] = v;
+  } else if (v->type == HL_JSON_ARRAY) {
+    for (uint32_t i = 0; i < v->len; i++) collect_numbers(&v->u.items[i], out, n);
+  } else if (v->type == HL_JSON_OBJECT) {
+    for (uint32_t i = 0; i < v->len; i++) collect_numbers(&v->u.members[i].value, out, n);
+  }
+}
+
+static int sign(int c) { return (c > 0) - (c < 0); }
+
+/* The number's text with "e0" appended (the same value, off the fast
+ * path), or the text itself when it has an exponent already. */
+static const char *slow(const hl_json *v, hl_buf *b, size_t *len) {
+  hl_buf_reset(b);
+  hl_buf_append(b, v->u.str, v->len);
+  if (!memchr(v->u.str, 'e', v->len) && !memchr(v->u.str, 'E', v->len)) hl_buf_puts(b, "e0");
+  *len = b->len;
+  return b->data;
+}
+
+static void check_decimals(const hl_json *root) {
+  const hl_json *nums[MAX_NUMS];
+  size_t n = 0;
+  collect_numbers(root, nums, &n);
+  hl_buf sa = HL_BUF_INIT, sb = HL_BUF_INIT;
+  for (size_t i = 0; i < n; i++) {
+    const hl_json *a = nums[i];
+    int64_t v;
+    if (hl_json_int64(a, &v) == 0) {
+      char t[24];
+      snprintf(t, sizeof t, "%lld", (long long)v);
+      FUZZ_CHECK(hl_decimal_cmp(a->u.str, a->len, t, strlen(t)) == 0);
+      FUZZ_CHECK(hl_decimal_is_integer(a->u.str, a->len));
+    }
+    for (size_t j = 0; j < n; j++) {
+      const hl_json *b = nums[j];
+      size_t al, bl;
+      const char *as = slow(a, &sa, &al), *bs = slow(b, &sb, &bl);
+      int c = sign(hl_decimal_cmp(a->u.str, a->len, b->u.str, b->len));
+      FUZZ_CHECK(c == -sign(hl_decimal_cmp(b->u.str, b->len, a->u.str, a->len)));
+      FUZZ_CHECK(c == sign(hl_decimal_cmp(as, al, b->u.str, b->len)));
+      FUZZ_CHECK(c == sign(hl_decimal_cmp(as, al, bs, bl)));
+      if (i == j) FUZZ_CHECK(c == 0);
+      if (hl_decimal_cmp(b->u.str, b->len, "0", 1) > 0)
+        FUZZ_CHECK(hl_decimal_is_multiple(a->u.str, a->len, b->u.str, b->len) == hl_decimal_is_multiple(as, al, bs, bl));
+    }
+  }
+  hl_buf_dispose(&sa);
+  hl_buf_dispose(&sb);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hl_json_doc a, b;
@@ -31,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(w1.len == w2.len && memcmp(w1.data, w2.data, w1.len) == 0);
     hl_buf_dispose(&w1);
     hl_buf_dispose(&w2);
+    check_decimals(a.root);
   } else {
     FUZZ_CHECK(err.offset <= size && err.message[0] != '\0');
   }
