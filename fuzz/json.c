@@ -11,7 +11,11 @@
  * are checked on the document's numbers: comparison is antisymmetric and
  * agrees between the 128-bit fast path and the arbitrary-size path (a
  * number spelled with "e0" takes the latter), so does "is a multiple of",
- * and a number read as an int64 has exactly the text's value. */
+ * and a number read as an int64 has exactly the text's value.
+ *
+ * hl_json_write_src (values written back as they came) gives exactly the
+ * input without its whitespace between tokens; and every member is found
+ * again by the JSON pointer hl_json_pointer_append builds for it. */
 #include "fuzz_util.h"
 #include "json/hl_json.h"
 
@@ -71,6 +75,47 @@ static void check_decimals(const hl_json *root) {
   hl_buf_dispose(&sb);
 }
 
+/* The input without whitespace between tokens (valid JSON assumed). */
+static void compact(const char *s, size_t n, hl_buf *out) {
+  bool in_str = false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (in_str) {
+      hl_buf_putc(out, c);
+      if (c == '\\') hl_buf_putc(out, s[++i]);
+      else if (c == '"') in_str = false;
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      hl_buf_putc(out, c);
+      in_str = c == '"';
+    }
+  }
+}
+
+/* Every member of every object is found again by its pointer. */
+static void check_pointers(const hl_json *root, const hl_json *v, hl_buf *ptr, int depth) {
+  if (depth > 64) return;
+  size_t at = ptr->len;
+  for (uint32_t i = 0; i < v->len && (v->type == HL_JSON_ARRAY || v->type == HL_JSON_OBJECT); i++) {
+    const hl_json *child;
+    if (v->type == HL_JSON_OBJECT) {
+      const hl_json_member *m = &v->u.members[i];
+      hl_json_pointer_append(ptr, m->key, m->key_len);
+      child = &m->value;
+      if (m->key_len >= 511) { /* longer reference tokens are not resolved */
+        ptr->len = at;
+        continue;
+      }
+      FUZZ_CHECK(hl_json_pointer(root, ptr->data, ptr->len) == child);
+    } else {
+      hl_buf_printf(ptr, "/%u", i);
+      child = &v->u.items[i];
+      FUZZ_CHECK(hl_json_pointer(root, ptr->data, ptr->len) == child);
+    }
+    check_pointers(root, child, ptr, depth + 1);
+    ptr->len = at;
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hl_json_doc a, b;
   hl_json_doc_init(&a);
@@ -94,6 +139,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hl_buf_dispose(&w1);
     hl_buf_dispose(&w2);
     check_decimals(a.root);
+    hl_buf src = HL_BUF_INIT, want = HL_BUF_INIT;
+    hl_json_write_src(&src, a.root);
+    compact((const char *)data, size, &want);
+    FUZZ_CHECK(src.len == want.len && memcmp(src.data, want.data, src.len) == 0);
+    hl_buf_dispose(&src);
+    hl_buf_dispose(&want);
+    if (!fuzz_has_duplicate_names(a.root)) {
+      hl_buf ptr = HL_BUF_INIT;
+      hl_buf_puts(&ptr, "");
+      check_pointers(a.root, a.root, &ptr, 0);
+      hl_buf_dispose(&ptr);
+    }
   } else {
     FUZZ_CHECK(err.offset <= size && err.message[0] != '\0');
   }
