@@ -70,6 +70,8 @@ struct conn {
   size_t discarded;       /* LINGERING: bytes read and dropped */
   bool req_out;           /* a request is with its handler */
   bool dead;              /* the connection closed while req_out */
+  bool peer_done;         /* the client shut its side: close once the answers queued are out */
+  bool shut_done;         /* LINGERING: our side is shut, so the answer is out */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
 };
@@ -182,6 +184,8 @@ static void on_written(uv_write_t *w, int status) {
   conn *c = wr->c;
   hl_free(wr);
   if (status < 0) conn_close(c); /* a no-op when the write was cancelled by closing */
+  else if (c->peer_done && c->state != C_LINGERING && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+    conn_close(c);
 }
 
 /* Queues head + body as one write. close_after: the answer says
@@ -219,7 +223,8 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn *c = req->data;
-  if (status < 0) conn_close(c); /* a no-op when cancelled by closing */
+  c->shut_done = true;
+  if (status < 0 || c->peer_done) conn_close(c); /* a no-op when cancelled by closing */
 }
 
 /* After an answer that says "Connection: close" (nginx's lingering close):
@@ -302,6 +307,17 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   conn *c = stream->data;
   (void)buf;
   if (n < 0) {
+    /* A client that shut its sending side may still be reading: answers
+     * still queued (pipelined ones, the closing one while lingering) go out
+     * first, then the connection closes (on_written, on_shutdown; the
+     * state's timer still bounds the wait). A request with its handler is
+     * abandoned, as when the client resets. */
+    bool queued = c->state == C_LINGERING ? !c->shut_done : uv_stream_get_write_queue_size(stream) > 0;
+    if (n == UV_EOF && queued && c->state != C_HANDLING) {
+      c->peer_done = true;
+      uv_read_stop(stream);
+      return;
+    }
     conn_close(c);
     return;
   }
