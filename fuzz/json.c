@@ -13,6 +13,11 @@
  * number spelled with "e0" takes the latter), so does "is a multiple of",
  * and a number read as an int64 has exactly the text's value.
  *
+ * Parsing with HL_JSON_UNIQUE_NAMES accepts exactly the documents without
+ * a name twice in an object, and refuses the others as duplicates. (Its
+ * pointer to the object holding the name follows the first of two equal
+ * names on the way, hl_json_pointer the last, so it is not checked here.)
+ *
  * hl_json_write_src (values written back as they came) gives exactly the
  * input without its whitespace between tokens; and every member is found
  * again by the JSON pointer hl_json_pointer_append builds for it. */
@@ -145,7 +150,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(src.len == want.len && memcmp(src.data, want.data, src.len) == 0);
     hl_buf_dispose(&src);
     hl_buf_dispose(&want);
-    if (!fuzz_has_duplicate_names(a.root)) {
+    hl_json_doc u;
+    hl_json_doc_init(&u);
+    hl_json_error uerr;
+    bool dup = fuzz_has_duplicate_names(a.root);
+    int urc = hl_json_parse_ex(&u, (const char *)data, size, HL_JSON_UNIQUE_NAMES, &uerr);
+    FUZZ_CHECK((urc == 0) == !dup && (urc == 0 || uerr.duplicate));
+    hl_json_doc_dispose(&u);
+    if (!dup) {
       hl_buf ptr = HL_BUF_INIT;
       hl_buf_puts(&ptr, "");
       check_pointers(a.root, a.root, &ptr, 0);
