@@ -2,7 +2,8 @@
 // kafkajs consumer + undici Pool, Standard Webhooks HMAC signing
 // (node:crypto), retries of 5xx/429 and network errors with capped
 // exponential backoff and jitter, at most --concurrency POSTs in flight.
-// No status store; offsets are committed after the batch's deliveries.
+// No status store; an offset is committed once every record before it is
+// delivered or given up (at least once).
 //
 //   node bench/peers/node/dispatcher.mjs --bootstrap HOST:PORT --topic T \
 //       --url URL --secret whsec_... --count N [--concurrency 256]
@@ -15,9 +16,13 @@
 //
 // The consumer joins a group (JoinGroup/SyncGroup, offsets from the start):
 // librdkafka's mock cluster (tools/mock_kafka) answers kafkajs's group
-// protocol, ApiVersions included. One eachBatch runs per partition at once;
-// a batch waits for its own deliveries before kafkajs commits it, and the
-// in-flight limit is shared by all partitions, so the pipe stays full.
+// protocol, ApiVersions included. eachBatch runs for every partition at once
+// and returns as soon as its records are started (the in-flight limit is
+// shared by all partitions), so kafkajs fetches the next round while the
+// last deliveries of this one run: a batch that waited for its deliveries
+// left the pipe empty for 100-200 ms at every fetch round (measured). The
+// fetch position is kafkajs's (resolved offsets); commits are ours, of what
+// is done, once a second and at the end.
 import { createHmac, randomUUID } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
 import { Pool } from "undici";
@@ -117,19 +122,43 @@ const kafka = new Kafka({
 });
 const consumer = kafka.consumer({ groupId: args.group, maxBytesPerPartition: 1 << 20, maxWaitTimeInMs: 100 });
 
+// Per partition, the offsets started and not yet done, in order: the
+// committable offset is the first one not done.
+const parts = new Map(); // partition -> { pending: [{offset, done}], commit: string|null }
+function track(partition, offset) {
+  let p = parts.get(partition);
+  if (!p) parts.set(partition, (p = { pending: [], commit: null, committed: null }));
+  const e = { offset, done: false };
+  p.pending.push(e);
+  return () => {
+    e.done = true;
+    while (p.pending.length && p.pending[0].done) p.commit = String(BigInt(p.pending.shift().offset) + 1n);
+  };
+}
+async function commitDone() {
+  const offsets = [];
+  for (const [partition, p] of parts)
+    if (p.commit !== null && p.commit !== p.committed) {
+      offsets.push({ topic: args.topic, partition, offset: p.commit });
+      p.committed = p.commit;
+    }
+  if (offsets.length) await consumer.commitOffsets(offsets);
+}
+
 let taken = 0; // records handed to deliver(); beyond --count they are left alone
 async function eachBatch({ batch, heartbeat, isRunning, isStale }) {
   if (!t0 && batch.messages.length) t0 = performance.now();
-  const running = [];
   for (const msg of batch.messages) {
     if (!isRunning() || isStale() || taken >= args.count) break;
     taken++;
     await gate.acquire();
-    running.push(deliver(msg).then((ok) => { gate.release(); settle(ok); }));
+    const done = track(batch.partition, msg.offset);
+    deliver(msg).then((ok) => { gate.release(); done(); settle(ok); });
   }
-  await Promise.all(running);
   await heartbeat();
 }
+const committer = setInterval(() => { commitDone().catch(() => {}); }, 1000);
+committer.unref();
 
 const deadline = setTimeout(() => { report(1, "deadline"); }, args.maxSeconds * 1000);
 deadline.unref();
@@ -145,7 +174,7 @@ function report(code, why) {
   if (why) out.error = why;
   process.stdout.write(JSON.stringify(out) + "\n");
   // Leave the group, bounded: a broker that does not answer must not hold the exit.
-  Promise.race([consumer.disconnect().catch(() => {}), sleep(3000)])
+  Promise.race([commitDone().catch(() => {}).then(() => consumer.disconnect()).catch(() => {}), sleep(3000)])
     .then(() => pool.close().catch(() => {}))
     .finally(() => process.exit(code));
 }
@@ -155,6 +184,7 @@ try {
   await consumer.subscribe({ topic: args.topic, fromBeginning: true });
   await consumer.run({
     partitionsConsumedConcurrently: 64,
+    autoCommit: false,
     eachBatchAutoResolve: true,
     eachBatch,
   });
