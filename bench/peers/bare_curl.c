@@ -15,7 +15,15 @@
  * the clock starts and they are POSTed: the consumer's cost is excluded.
  *
  * Easy handles are made once (URL, headers, callbacks set once) and reused,
- * so connections are kept alive; per request only the body changes. The
+ * so connections are kept alive; per request only the body changes.
+ * The socket plumbing is curl's multi-uv pattern with one refinement that
+ * hookloop has too (src/loop/hl_curl_uv.c), so the ceiling does not pay
+ * what hookloop does not: libuv's uv_poll_start deregisters and registers
+ * the fd again (two epoll_ctl), so a socket's poll is kept for the socket's
+ * life and restarted only when curl's mask changes; a kept-alive connection
+ * that curl stops watching between requests stays registered for reading
+ * (idle), and is taken out of epoll in CURLOPT_CLOSESOCKETFUNCTION before
+ * curl closes it. The
  * clock stops at the N-th answer. Prints one JSON line
  * {"mode","deliveries","errors","seconds","rate"} and exits 0 if all N got
  * a 2xx before --max-seconds, 1 otherwise (the line then says how far it got).
@@ -43,6 +51,8 @@ typedef struct slot {
 typedef struct {
   uv_poll_t poll;
   curl_socket_t fd;
+  int events; /* the UV_ mask the poll runs with */
+  bool idle;  /* curl does not watch it (REMOVE): events are not passed on */
 } sock_ctx;
 
 static struct {
@@ -54,6 +64,8 @@ static struct {
   rd_kafka_t *rk;
   rd_kafka_queue_t *q;
   slot *slots, *free_slots;
+  sock_ctx **by_fd; /* every socket curl opened and has not closed, by fd */
+  size_t nby_fd;
   struct curl_slist *headers;
   struct rec {
     char *data;
@@ -162,6 +174,11 @@ static void check_done(void) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   sock_ctx *c = h->data;
+  if (c->idle) { /* readable while idle: the partner closed it; curl finds out on reuse */
+    uv_poll_stop(&c->poll);
+    c->events = 0;
+    return;
+  }
   int flags = 0;
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -173,30 +190,55 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_close_free(uv_handle_t *h) { free(h->data); }
 
+static void poll_set(sock_ctx *c, int events) {
+  if (events == c->events) return; /* no epoll_ctl pair for nothing */
+  c->events = events;
+  if (events) uv_poll_start(&c->poll, events, on_poll);
+  else uv_poll_stop(&c->poll);
+}
+
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp) {
   (void)e;
   (void)userp;
-  sock_ctx *c = sockp;
-  if (what == CURL_POLL_REMOVE) {
-    if (c) {
-      uv_poll_stop(&c->poll);
-      uv_close((uv_handle_t *)&c->poll, on_close_free);
-      curl_multi_assign(B.multi, fd, NULL);
-    }
-    return 0;
+  (void)sockp;
+  if (fd < 0) return 0;
+  if ((size_t)fd >= B.nby_fd) {
+    size_t n = B.nby_fd ? B.nby_fd : 1024;
+    while (n <= (size_t)fd) n *= 2;
+    B.by_fd = realloc(B.by_fd, n * sizeof *B.by_fd);
+    if (!B.by_fd) die("out of memory");
+    memset(B.by_fd + B.nby_fd, 0, (n - B.nby_fd) * sizeof *B.by_fd);
+    B.nby_fd = n;
   }
+  sock_ctx *c = B.by_fd[fd];
   if (!c) {
     c = xcalloc(1, sizeof *c);
     c->fd = fd;
     if (uv_poll_init_socket(B.loop, &c->poll, fd) != 0) die("uv_poll_init_socket");
     c->poll.data = c;
-    curl_multi_assign(B.multi, fd, c);
+    B.by_fd[fd] = c;
   }
+  if (what == CURL_POLL_REMOVE) { /* back in curl's cache: keep watching for a close */
+    c->idle = true;
+    poll_set(c, UV_READABLE);
+    return 0;
+  }
+  c->idle = false;
   int ev = 0;
   if (what & CURL_POLL_IN) ev |= UV_READABLE;
   if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-  uv_poll_start(&c->poll, ev, on_poll);
+  poll_set(c, ev);
   return 0;
+}
+
+/* Out of epoll before the fd is closed (and its number reused). */
+static int on_close_socket(void *ud, curl_socket_t fd) {
+  (void)ud;
+  if (fd >= 0 && (size_t)fd < B.nby_fd && B.by_fd[fd]) {
+    uv_close((uv_handle_t *)&B.by_fd[fd]->poll, on_close_free);
+    B.by_fd[fd] = NULL;
+  }
+  return close(fd);
 }
 
 static void on_curl_timer(uv_timer_t *t) {
@@ -322,6 +364,7 @@ int main(int argc, char **argv) {
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(s->easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     s->next_free = B.free_slots;
     B.free_slots = s;
   }

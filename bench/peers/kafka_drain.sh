@@ -259,14 +259,15 @@ stat_of() { # "numbers..." -> "median min max"
   local s; s=$(printf '%s\n' $1 | sort -n)
   echo "$(median <<<"$s") $(head -1 <<<"$s") $(tail -1 <<<"$s")"
 }
-declare -A med
+declare -A med cmed
 nfail() { local f=${fails[$1]:-}; echo "${#f}"; }
 table="| drainer ($K records, $CONC in flight, $R rounds) | deliveries/s median | min | max | CPU µs per delivery (median) | runs (deliveries/s) | failed runs |
 |---|---|---|---|---|---|---|"
 for d in "${order[@]}"; do
   if [ -n "${rates[$d]:-}" ]; then
     read -r m lo hi <<<"$(stat_of "${rates[$d]}")"; med[$d]=$m
-    cpu_m=$(printf '%s\n' ${cpus_us[$d]} | grep -v '^-$' | median); cpu_m=${cpu_m:--}
+    cpu_m=$(printf '%s\n' ${cpus_us[$d]} | grep -v '^-$' | median || true); cpu_m=${cpu_m:--}
+    [ "$cpu_m" != - ] && cmed[$d]=$cpu_m
     table+="
 | $(label "$d") | $m | $lo | $hi | $cpu_m | ${rates[$d]% } | $(nfail "$d") |"
   else
@@ -277,11 +278,16 @@ done
 ratio() { # a b -> a/b or n/a
   if [ -n "${med[$1]:-}" ] && [ -n "${med[$2]:-}" ]; then echo "${med[$1]} / ${med[$2]}" | bc -l | xargs printf '%.2f'; else echo n/a; fi
 }
-ratios="| ratio of medians | Kafka (hookloop) | embedded queue |
-|---|---|---|
-| hookloop / Node.js peer (goal ≥ 1.5) | $(ratio hookloop node) | $(ratio embedded node) |
-| hookloop / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio hookloop bare) | $(ratio embedded bare) |
-| hookloop / bare libcurl, POST only | $(ratio hookloop bare-post) | $(ratio embedded bare-post) |"
+cpu_ratio() { # a b -> CPU per delivery of b / of a: the rate ratio if both were CPU-bound on the core
+  if [ -n "${cmed[$1]:-}" ] && [ -n "${cmed[$2]:-}" ]; then echo "${cmed[$2]} / ${cmed[$1]}" | bc -l | xargs printf '%.2f'; else echo n/a; fi
+}
+ratios="| ratio of medians | Kafka (hookloop), by rate | by CPU per delivery | embedded queue, by rate | by CPU per delivery |
+|---|---|---|---|---|
+| hookloop / Node.js peer (goal ≥ 1.5) | $(ratio hookloop node) | $(cpu_ratio hookloop node) | $(ratio embedded node) | $(cpu_ratio embedded node) |
+| hookloop / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio hookloop bare) | $(cpu_ratio hookloop bare) | $(ratio embedded bare) | $(cpu_ratio embedded bare) |
+| hookloop / bare libcurl, POST only | $(ratio hookloop bare-post) | $(cpu_ratio hookloop bare-post) | $(ratio embedded bare-post) | $(cpu_ratio embedded bare-post) |
+
+\"by CPU per delivery\" is the inverse ratio of the drainers' CPU time per delivery: the ratio the rates would have if each drainer were CPU-bound on a core of its own (other load on the machine moves it much less than the rates)."
 self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in bare-post bare node; do [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
