@@ -6,13 +6,19 @@
 #   bench/peers/kafka_drain.sh            K=40000 records, R=3 rounds
 #   K=20000 R=5 bench/peers/kafka_drain.sh
 #   bench/peers/kafka_drain.sh profile    hookloop's Kafka drain once under
-#                                         `perf record --call-graph dwarf`
+#                                         `perf record --call-graph dwarf`, and
+#                                         the map of bench/peers/perf_map.py
+#   DRAINERS="hookloop bare" bench/peers/kafka_drain.sh profile   the same for
+#                                         each drainer named (not node: JIT frames)
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
 # MAXS (seconds one drain may take before it counts as failed, 300),
-# HL_BUILD (build dir, default build/), HL_RESULTS (where peers.md goes,
-# default bench/results/), PERF_OUT (profile mode: perf.data path).
+# HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a JSON line per
+# attempt, to a file; warn drops it), HL_BUILD (build dir, default build/),
+# HL_RESULTS (where peers.md goes,
+# default bench/results/), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
+# go, default build/).
 #
 # Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
 # clock and this script on CPU 1):
@@ -39,13 +45,13 @@ mode=${1:-drain}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${HL_BUILD:-$root/build}
 out=${HL_RESULTS:-$root/bench/results}
-K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}
+K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
 DRAINERS=${DRAINERS:-bare-post bare node hookloop embedded}
 PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
 TOPIC=wh.egress.p.Payment
 case "$mode" in
   drain) ;;
-  profile) R=1; DRAINERS=hookloop; PERF_OUT=${PERF_OUT:-$root/build/perf-kafka.data} ;;
+  profile) R=1; DRAINERS=${DRAINERS:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
   *) echo "usage: bench/peers/kafka_drain.sh [drain|profile]" >&2; exit 2 ;;
 esac
 for f in "$bin/hookloop" "$bin/bench/peers/bare_curl" "$bin/tools/mock_kafka/hl_mock_kafka" \
@@ -58,17 +64,23 @@ cpus=$(nproc)
 pin_d="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 work=$(mktemp -d /tmp/hookloop-peers-XXXXXX)
-pids=()
-stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s
+pids=() # the processes started and not yet known to have ended: only these are ever signalled
+forget() { # pids that have ended: out of the list, so a reused pid is never signalled
+  local keep=() p q
+  for p in "${pids[@]}"; do for q in "$@"; do [ "$p" = "$q" ] && continue 2; done; keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s; only those still alive and ours
+  set -- $(for p in "$@"; do [ "$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)" = $$ ] && echo "$p"; done)
+  (($#)) || return 0
   kill "$@" 2>/dev/null || true
   for _ in $(seq 1 50); do kill -0 "$@" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true
+  forget "$@"
 }
 cleanup() {
   exec 5>&- 2>/dev/null || true
-  local live=()
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && live+=("$p"); done
-  ((${#live[@]})) && stop_bounded "${live[@]}"
+  ((${#pids[@]})) && stop_bounded "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -130,13 +142,14 @@ start_clock() { # [--from-now] -> CLOCK pid; result in $work/clock.out
 clock_result() { # -> "ok RATE SECONDS CPU" or "failed ..." (the clock gives up after MAXS itself)
   local i
   for ((i = 0; i < (MAXS + 10) * 20; i++)); do kill -0 "$CLOCK" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$CLOCK" 2>/dev/null && kill -9 "$CLOCK" 2>/dev/null # past its own deadline: stop it
   local r; r=$(cat "$work/clock.out" 2>/dev/null)
   echo "${r:-failed no_clock_output}"
 }
 hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
   local port=$1 dir=$2; shift 2
   env "$@" HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
-    LOG_LEVEL=warn HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "$bin/hookloop" serve 2>"$dir.log" &
+    LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "$bin/hookloop" serve 2>"$dir.log" &
   HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
   wait_port "$port"
 }
@@ -161,58 +174,68 @@ PY
   done
 }
 
-drain() { # drainer round -> "ok RATE SECONDS CPU [SELF]" or "failed REASON"
+perf_attach() { # pid drainer -> PERFPID (profile mode only); perf itself runs on CPU 1
+  PERFPID=""
+  [ -n "${PERF_DIR:-}" ] || return 0
+  # DWARF unwinding: the system libraries have no frame pointers.
+  $pin_p perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_DIR/perf-kafka-$2.data" -p "$1" \
+    >/dev/null 2>"$work/perf.err" &
+  PERFPID=$!
+}
+perf_detach() { [ -n "${PERFPID:-}" ] && { kill -INT "$PERFPID" 2>/dev/null; wait "$PERFPID" || true; }; PERFPID=""; }
+
+# Runs in this shell (not a $(...) subshell), so every process it starts is
+# in pids and the EXIT trap stops it.
+drain() { # drainer round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
   local d=$1 round=$2 res self="" dpid=""
   rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
-  start_partner || { echo "failed partner_did_not_start"; return; }
+  start_partner || { RESULT="failed partner_did_not_start"; return; }
   local url="http://127.0.0.1:$PP/hook/$d"
   case "$d" in
     bare-post|bare)
-      start_clock || { stop_bounded "$PPID_"; echo "failed clock"; return; }
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       $pin_d "$bin/bench/peers/bare_curl" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" --count "$K" \
         --concurrency "$CONC" --max-seconds "$MAXS" $([ "$d" = bare-post ] && echo --preload) \
         >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
-      res=$(clock_result)
-      wait "$dpid" 2>/dev/null || true
+      perf_attach "$dpid" "$d"
+      res=$(clock_result); forget "$CLOCK"
+      perf_detach
+      for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
       self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
     node)
-      start_clock || { stop_bounded "$PPID_"; echo "failed clock"; return; }
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       $pin_d node "$root/bench/peers/node/dispatcher.mjs" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" \
         --secret "whsec_$(head -c 32 /dev/urandom | base64)" --count "$K" --concurrency "$CONC" \
         --group "node-peer-$round-$RANDOM" --max-seconds "$MAXS" >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
-      res=$(clock_result)
-      wait "$dpid" 2>/dev/null || true
+      res=$(clock_result); forget "$CLOCK"
+      for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
       self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
     hookloop)
       local hp; hp=$(free_port)
-      start_clock || { stop_bounded "$PPID_"; echo "failed clock"; return; }
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       hookloop_up "$hp" "$work/hl-$round" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
-        KAFKA_GROUP_ID="hookloop-$round-$RANDOM" || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; echo "failed hookloop_did_not_start"; return; }
-      local perfpid=""
-      if [ -n "${PERF_OUT:-}" ]; then # DWARF unwinding: the system libraries have no frame pointers
-        $pin_p perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$HLPID" >/dev/null 2>"$work/perf.err" &
-        perfpid=$!; sleep 1
-      fi
-      subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; echo "failed subscription"; return; }
-      res=$(clock_result)
-      [ -n "$perfpid" ] && { kill -INT "$perfpid"; wait "$perfpid" || true; }
+        KAFKA_GROUP_ID="hookloop-$round-$RANDOM" || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # perf is attached before the drain starts
+      subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed subscription"; return; }
+      res=$(clock_result); forget "$CLOCK"
+      perf_detach
       dpid=$HLPID ;;
     embedded)
       local hp; hp=$(free_port)
-      hookloop_up "$hp" "$work/em-$round" || { stop_bounded "$HLPID" "$PPID_"; echo "failed hookloop_did_not_start"; return; }
+      hookloop_up "$hp" "$work/em-$round" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
-      { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; echo "failed backlog"; return; }
-      start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; echo "failed clock"; return; }
-      subscribe "$hp" 0 >/dev/null || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; echo "failed release"; return; }
-      res=$(clock_result)
+      { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
+      start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
+      subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
+      res=$(clock_result); forget "$CLOCK"
       dpid=$HLPID ;;
   esac
   [ -n "$dpid" ] && stop_bounded "$dpid"
-  kill -9 "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null || true # nothing of the partner's is needed
+  kill -9 "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null || true; forget "$PPID_" # nothing of the partner's is needed
   if [ "${res%% *}" != ok ] && [ -s "$work/drainer.err" ]; then note "$d: $(tail -1 "$work/drainer.err")"; fi
-  echo "$res${self:+ $self}"
+  RESULT="$res${self:+ $self}"
 }
 
 # --- main ---------------------------------------------------------------------------------------
@@ -225,24 +248,24 @@ declare -A rates cpus_us selfs fails
 for ((r = 0; r < R; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     d=${order[$(( (j + r) % ${#order[@]} ))]}
-    read -r st rate secs cpu self <<<"$(drain "$d" "$r")"
+    drain "$d" "$r"
+    read -r st rate secs cpu self <<<"$RESULT"
     if [ "$st" = ok ]; then
       rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "
       note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${self:+, self-reported $self/s}"
     else
-      fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate)"
+      fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate $secs)"
     fi
   done
 done
 
 if [ "$mode" = profile ]; then
-  echo "hookloop's Kafka drain under perf: ${rates[hookloop]:-failed} deliveries/s (perf slows it down); profile in $PERF_OUT"
-  echo "## self time by library"
-  perf report -i "$PERF_OUT" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -15
-  echo "## self time by function"
-  perf report -i "$PERF_OUT" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep '%' | head -40
-  echo "## inclusive time by function"
-  perf report -i "$PERF_OUT" --children --sort sym --stdio -g none 2>/dev/null | grep '%' | grep -v ' 0x0' | head -60
+  for d in "${order[@]}"; do
+    f=$PERF_DIR/perf-kafka-$d.data
+    echo "## $d under perf: ${rates[$d]:-failed} deliveries/s (perf slows it down), ${cpus_us[$d]:-?}µs CPU per delivery; $f"
+    perf script --no-inline -F comm,tid,ip,sym,dso -i "$f" 2>/dev/null | "$PY" "$root/bench/peers/perf_map.py" 40
+    echo
+  done
   exit 0
 fi
 
@@ -291,7 +314,7 @@ ratios="| ratio of medians | Kafka (hookloop), by rate | by CPU per delivery | e
 self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in bare-post bare node; do [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
-_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner, $CONC in flight, $R interleaved rounds; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
+_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner, $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
 
 $table
 
