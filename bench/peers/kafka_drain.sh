@@ -46,12 +46,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${HL_BUILD:-$root/build}
 out=${HL_RESULTS:-$root/bench/results}
 K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
-DRAINERS=${DRAINERS:-bare-post bare node hookloop embedded}
+asked=${DRAINERS:-}
+DRAINERS=${asked:-bare-post bare node hookloop embedded}
 PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
 TOPIC=wh.egress.p.Payment
 case "$mode" in
   drain) ;;
-  profile) R=1; DRAINERS=${DRAINERS:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
+  profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
   *) echo "usage: bench/peers/kafka_drain.sh [drain|profile]" >&2; exit 2 ;;
 esac
 for f in "$bin/hookloop" "$bin/bench/peers/bare_curl" "$bin/tools/mock_kafka/hl_mock_kafka" \
