@@ -51,4 +51,8 @@ if [ "${1:-test}" != build ]; then
     cp "$root/tests/package-lock.json" "$stamp"
   fi
 fi
+# The Node.js peer of bench/peers/kafka_drain.sh (kafkajs, undici), pinned by its lock.
+if [ "${1:-test}" = bench ]; then
+  "$(cd "$(dirname "$0")/.." && pwd)/bench/peers/install.sh"
+fi
 exit 0

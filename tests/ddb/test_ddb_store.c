@@ -324,7 +324,8 @@ HL_TEST(numbers_are_exact) {
 HL_TEST(throttling_and_5xx_every_write_lands_once) {
   hl_store *direct = setup();
   proxy p;
-  const char *faults[] = {"--throttle-pct", "25", "--error-pct", "15", "--unprocessed-pct", "50", NULL};
+  const char *faults[] = {"--throttle-pct", "25", "--error-pct", "15", "--unprocessed-pct", "50",
+                          "--unprocessed-first", "2", NULL};
   proxy_start(&p, faults);
   /* 40 % of requests fail before reaching the server; 25 attempts make a
    * write that never lands a one-in-10^10 event, not a flaky test. */

@@ -6,7 +6,9 @@
  *   - forwards POST / to --upstream and relays the answer (x-amz-crc32 too);
  *   - --unprocessed-pct N: a BatchWriteItem of two or more items reaches the
  *     server with only its first half; the answer lists the rest as
- *     UnprocessedItems, as DynamoDB does under load;
+ *     UnprocessedItems, as DynamoDB does under load; --unprocessed-first N
+ *     splits the first N such batches that pass the fault injection, so a
+ *     test that needs the case sees it every run, not most runs;
  *   - injects faults before forwarding, so a failed request never reached
  *     the server: --throttle-pct N answers 400
  *     ProvisionedThroughputExceededException, --error-pct N answers 500,
@@ -37,7 +39,7 @@ static struct {
   hl_curl_uv curl;
   hl_http_server *srv;
   const char *upstream;
-  int throttle_pct, error_pct, expire_first, unprocessed_pct, creds_ttl_s;
+  int throttle_pct, error_pct, expire_first, unprocessed_pct, unprocessed_first, creds_ttl_s;
   const char *akid, *secret, *token, *auth, *secret_value;
   long unprocessed_items, secret_reads, secret_fail_first, secret_failed;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
@@ -147,10 +149,14 @@ static void forward(hl_http_req *r) {
   hl_buf sent = HL_BUF_INIT;
   size_t tlen = 0;
   const char *target = hl_http_req_header(r, "x-amz-target", &tlen);
-  if (P.unprocessed_pct && target && tlen >= 14 && memcmp(target + tlen - 14, "BatchWriteItem", 14) == 0 &&
-      (int)(hl_random_u32() % 100) < P.unprocessed_pct && !split_batch(r, &sent, &f->unprocessed)) {
-    hl_buf_dispose(&sent);
-    hl_buf_dispose(&f->unprocessed);
+  if ((P.unprocessed_pct || P.unprocessed_first) && target && tlen >= 14 && memcmp(target + tlen - 14, "BatchWriteItem", 14) == 0 &&
+      (P.unprocessed_first > 0 || (int)(hl_random_u32() % 100) < P.unprocessed_pct)) {
+    if (split_batch(r, &sent, &f->unprocessed)) {
+      if (P.unprocessed_first > 0) P.unprocessed_first--;
+    } else {
+      hl_buf_dispose(&sent);
+      hl_buf_dispose(&f->unprocessed);
+    }
   }
   static const char *const pass[] = {"content-type", "x-amz-target", "authorization", "x-amz-date",
                                      "x-amz-security-token"};
@@ -290,7 +296,7 @@ int main(int argc, char **argv) {
       {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
-      {"secret-fail-first", 1, 0, 'F'}, {0, 0, 0, 0}};
+      {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -304,12 +310,13 @@ int main(int argc, char **argv) {
       case 'k': P.token = optarg; break;
       case 'z': P.auth = optarg; break;
       case 'p': P.unprocessed_pct = atoi(optarg); break;
+      case 'P': P.unprocessed_first = atoi(optarg); break;
       case 'T': P.creds_ttl_s = atoi(optarg); break;
       case 'S': P.secret_value = optarg; break;
       case 'F': P.secret_fail_first = atol(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
-                        "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] "
+                        "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] [--unprocessed-first N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
                         "[--creds-ttl-s N]] [--secret-value S [--secret-fail-first N]]\n");
         return 2;
