@@ -2,8 +2,14 @@
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD   ?= build
 SANBUILD ?= build-san
+FUZZBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+# The fuzz targets need clang (libFuzzer); scripts/install-deps.sh test installs clang-14.
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
 
-.PHONY: all deps deps-test build build-san run test test-plain test-sanitize bench bench-quick clean
+.PHONY: all deps deps-test build build-san build-fuzz run test test-plain test-sanitize test-fuzz fuzz \
+        bench bench-quick clean
 
 all: build
 
@@ -23,15 +29,23 @@ build-san: deps
 	cmake -S . -B $(SANBUILD) -DCMAKE_BUILD_TYPE=Debug -DHOOKLOOP_SANITIZE=ON >/dev/null
 	cmake --build $(SANBUILD) -j $(JOBS)
 
+# The libFuzzer targets (fuzz/, docs/fuzzing.md): clang, ASan+UBSan, no test suite.
+build-fuzz: deps-test
+	cmake -S . -B $(FUZZBUILD) -DCMAKE_C_COMPILER=$(FUZZ_CC) -DCMAKE_BUILD_TYPE=Debug \
+	  -DHOOKLOOP_FUZZ=ON -DHOOKLOOP_TESTS=OFF >/dev/null
+	cmake --build $(FUZZBUILD) -j $(JOBS)
+
 # Builds, then runs the service on the embedded default (SQLite store and
 # queue under ./hookloop-data, HTTP API on 127.0.0.1:8080).
 run: build
 	./$(BUILD)/hookloop serve
 
-# Builds and runs the whole suite twice: plain, then under ASan+UBSan.
+# Builds and runs the whole suite twice: plain, then under ASan+UBSan; then
+# replays every fuzz corpus and crash input and fuzzes each target briefly.
 test: deps-test
 	$(MAKE) test-plain
 	$(MAKE) test-sanitize
+	$(MAKE) test-fuzz
 
 test-plain: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -40,6 +54,15 @@ test-sanitize: build-san
 	cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+test-fuzz: build-fuzz
+	cd $(FUZZBUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Runs every fuzz target for FUZZ_SECONDS (JOBS at a time), unattended: a
+# crash is saved and fuzzing goes on. One summary line per target at the end
+# (also in $(FUZZBUILD)/fuzz/summary.txt).
+fuzz: build-fuzz
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz/run.sh fuzz $(FUZZBUILD)/fuzz $(FUZZ_SECONDS) $(JOBS)
 
 bench:
 	@scripts/install-deps.sh bench
@@ -52,4 +75,4 @@ bench-quick:
 	bench/run.sh quick
 
 clean:
-	rm -rf $(BUILD) $(SANBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)

@@ -9,12 +9,14 @@ want=(cmake make gcc pkg-config
       libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev libexpat1-dev curl)
 # postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
-# account they run as when we are root); openssl: the tests' TLS certificates.
+# account they run as when we are root); openssl: the tests' TLS certificates;
+# clang-14 and its runtimes: the libFuzzer targets of fuzz/ (make test-fuzz).
 case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
   # and tools/aws_service_peer (with python3-cryptography for its KMS keys), which verifies every request with it.
-  test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography) ;;
+  test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography
+                clang-14 libclang-rt-14-dev) ;;
   bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
                 postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;

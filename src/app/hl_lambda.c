@@ -1,8 +1,8 @@
 #include "app/hl_lambda.h"
+#include "app/hl_lambda_event.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "crypto/hl_crypto.h"
 #include "handlers/hl_api.h"
 #include "handlers/hl_dispatch.h"
 #include "handlers/hl_event.h"
@@ -46,7 +46,7 @@ typedef struct {
   int64_t offset;
   char *key, *value;
   size_t key_len, len;
-  hl_kafka_header headers[16];
+  hl_kafka_header headers[HL_MSK_MAX_HEADERS];
   size_t nheaders;
   rec_state state;
   bool in_dispatch;            /* the dispatcher holds it (token) */
@@ -445,17 +445,6 @@ static bool has_prefix(const char *topic, const char *prefix) {
   return strncmp(topic, prefix, n) == 0 && topic[n] == '.';
 }
 
-static char *b64(const hl_json *v, size_t *len) {
-  *len = 0;
-  if (!v || v->type != HL_JSON_STRING) return NULL;
-  char *out = hl_malloc(v->len + 1);
-  int n = hl_base64_decode(v->u.str, v->len, (uint8_t *)out, v->len + 1);
-  if (n < 0) { hl_free(out); return NULL; }
-  out[n] = '\0';
-  *len = (size_t)n;
-  return out;
-}
-
 static void arm_deadline(invocation *inv) {
   uv_timer_init(&L.loop, &inv->deadline);
   inv->deadline.data = inv;
@@ -534,45 +523,20 @@ static void handle_drain(invocation *inv) {
 }
 
 static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
-  const hl_json *records = hl_json_get(ev, "records");
-  size_t total = 0;
-  for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++)
-    total += records->u.members[i].value.type == HL_JSON_ARRAY ? records->u.members[i].value.len : 0;
+  size_t total = hl_msk_batch_count(ev);
   ensure_kafka(hl_json_str(hl_json_get(ev, "bootstrapServers")));
   inv->recs = hl_calloc(total ? total : 1, sizeof *inv->recs);
-  for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++) {
-    const hl_json_member *pm = &records->u.members[i];
-    if (pm->value.type != HL_JSON_ARRAY) continue;
-    for (uint32_t k = 0; k < pm->value.len; k++) {
-      const hl_json *rj = &pm->value.u.items[k];
-      record *r = &inv->recs[inv->nrecs++];
-      r->inv = inv;
-      r->partition_key = hl_strndup(pm->key, pm->key_len);
-      r->topic = hl_strdup(hl_json_str(hl_json_get(rj, "topic")) ? hl_json_str(hl_json_get(rj, "topic")) : "");
-      int64_t n = 0;
-      hl_json_int64(hl_json_get(rj, "partition"), &n);
-      r->partition = (int32_t)n;
-      hl_json_int64(hl_json_get(rj, "offset"), &r->offset);
-      r->key = b64(hl_json_get(rj, "key"), &r->key_len);
-      r->value = b64(hl_json_get(rj, "value"), &r->len);
-      const hl_json *hs = hl_json_get(rj, "headers");
-      for (uint32_t h = 0; hs && hs->type == HL_JSON_ARRAY && h < hs->len && r->nheaders < 16; h++) {
-        const hl_json *ho = &hs->u.items[h];
-        if (ho->type != HL_JSON_OBJECT || ho->len == 0) continue;
-        const hl_json_member *hm = &ho->u.members[0];
-        /* Header values arrive as arrays of (Java, signed) byte values. */
-        char *val = hl_malloc(hm->value.len + 1);
-        size_t vl = 0;
-        for (uint32_t b = 0; hm->value.type == HL_JSON_ARRAY && b < hm->value.len; b++) {
-          int64_t byte = 0;
-          hl_json_int64(&hm->value.u.items[b], &byte);
-          val[vl++] = (char)(uint8_t)(byte & 0xff);
-        }
-        val[vl] = '\0';
-        r->headers[r->nheaders++] = (hl_kafka_header){hl_strndup(hm->key, hm->key_len), val, vl};
-      }
-    }
+  hl_msk_record *dec = hl_calloc(total ? total : 1, sizeof *dec);
+  size_t n = hl_msk_batch_decode(ev, dec);
+  for (size_t i = 0; i < n; i++) { /* the decoded strings move into the record */
+    const hl_msk_record *d = &dec[i];
+    record *r = &inv->recs[inv->nrecs++];
+    *r = (record){.inv = inv, .topic = d->topic, .partition_key = d->partition_key, .partition = d->partition,
+                  .offset = d->offset, .key = d->key, .key_len = d->key_len, .value = d->value, .len = d->len,
+                  .nheaders = d->nheaders};
+    memcpy(r->headers, d->headers, d->nheaders * sizeof *d->headers);
   }
+  hl_free(dec);
   inv->pending = inv->nrecs;
   arm_deadline(inv);
   if (inv->nrecs == 0) {
@@ -621,31 +585,11 @@ static void on_api_answer(void *data, int status, const hl_http_header *headers,
 }
 
 static void handle_apigw(invocation *inv, const hl_json *ev) {
-  const hl_json *http = hl_json_pointer(ev, "/requestContext/http", 20);
-  const char *method = hl_json_str(hl_json_get(http, "method"));
-  const char *path = hl_json_str(hl_json_get(ev, "rawPath"));
-  const char *query = hl_json_str(hl_json_get(ev, "rawQueryString"));
-  const hl_json *hj = hl_json_get(ev, "headers");
-  hl_http_header hdrs[64];
-  size_t nh = 0;
-  for (uint32_t i = 0; hj && hj->type == HL_JSON_OBJECT && i < hj->len && nh < 64; i++)
-    if (hj->u.members[i].value.type == HL_JSON_STRING)
-      hdrs[nh++] = (hl_http_header){hj->u.members[i].key, hj->u.members[i].key_len, hj->u.members[i].value.u.str,
-                                    hj->u.members[i].value.len};
-  const hl_json *bj = hl_json_get(ev, "body");
-  size_t blen = 0;
-  char *body = NULL;
-  if (bj && bj->type == HL_JSON_STRING) {
-    if (hl_json_get(ev, "isBase64Encoded") && hl_json_get(ev, "isBase64Encoded")->type == HL_JSON_TRUE) body = b64(bj, &blen);
-    else { body = hl_strndup(bj->u.str, bj->len); blen = bj->len; }
-  }
   apigw_ctx *c = hl_malloc(sizeof *c);
   snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
-  hl_http_req *req = hl_http_req_detached(method ? method : "GET", path ? path : "/", query, hdrs, nh,
-                                          body ? body : "", blen, on_api_answer, c);
-  hl_free(body);
+  hl_http_req *req = hl_apigw_request(ev, on_api_answer, c);
   size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L.api);
-  if (blen > limit) hl_http_respond_error(req, 413, "payload_too_large", "the request body is over the limit for this endpoint");
+  if (req->body_len > limit) hl_http_respond_error(req, 413, "payload_too_large", "the request body is over the limit for this endpoint");
   else hl_api_handle(req, &L.api);
 }
 
@@ -696,14 +640,12 @@ static void route_invocation(invocation *inv) {
     invocation_free(inv);
     return;
   }
-  const char *src = hl_json_str(hl_json_get(doc.root, "eventSource"));
-  const char *esrc = hl_json_str(hl_json_get(doc.root, "source"));
-  const char *detail = hl_json_str(hl_json_get(doc.root, "detail-type"));
-  if (src && (strcmp(src, "aws:kafka") == 0 || strcmp(src, "SelfManagedKafka") == 0)) {
+  hl_lambda_event_kind kind = hl_lambda_event_kind_of(doc.root);
+  if (kind == HL_LAMBDA_EVENT_KAFKA) {
     handle_kafka_batch(inv, doc.root);
-  } else if (esrc && strcmp(esrc, "aws.events") == 0 && detail && strcmp(detail, "Scheduled Event") == 0) {
+  } else if (kind == HL_LAMBDA_EVENT_SCHEDULE) {
     handle_drain(inv);
-  } else if (hl_json_pointer(doc.root, "/requestContext/http", 20)) {
+  } else if (kind == HL_LAMBDA_EVENT_APIGW) {
     handle_apigw(inv, doc.root);
     invocation_free(inv);
   } else {

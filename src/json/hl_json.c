@@ -90,7 +90,6 @@ typedef struct {
   struct pseg { const char *key; uint32_t len, index; } *segs;
 } parser;
 
-#define MAX_DEPTH 512
 
 static void fail(parser *p, const char *at, const char *msg) {
   if (p->rc) return;
@@ -434,7 +433,7 @@ static int parse_value_at(parser *p, hl_json *v) {
   switch (*p->s) {
   case '{':
   case '[': {
-    if (++p->depth > MAX_DEPTH) {
+    if (++p->depth > HL_JSON_MAX_DEPTH) {
       fail(p, p->s, "nesting deeper than 512 levels");
       p->rc = HL_ETOOBIG;
       return -1;
@@ -470,7 +469,7 @@ int hl_json_parse_ex(hl_json_doc *doc, const char *text, size_t len, unsigned fl
   parser p = {.s = text, .end = text + len, .start = text, .arena = &doc->arena, .err = err};
   if (err) memset(err, 0, sizeof *err);
   p.unique = flags & HL_JSON_UNIQUE_NAMES;
-  if (p.unique && err) p.segs = hl_malloc((MAX_DEPTH + 2) * sizeof *p.segs);
+  if (p.unique && err) p.segs = hl_malloc((HL_JSON_MAX_DEPTH + 2) * sizeof *p.segs);
   hl_json *root = hl_arena_alloc(&doc->arena, sizeof *root);
   if (parse_value(&p, root) == 0) {
     skip_ws(&p);
@@ -924,15 +923,16 @@ void hl_jw_init(hl_jw *w, hl_buf *out) {
 /* Before any value: a comma when it follows a sibling (not after a key). */
 static void pre_value(hl_jw *w) {
   if (w->after_key) { w->after_key = false; return; }
-  if (w->depth > 0 && w->need_comma[w->depth]) hl_buf_putc(w->out, ',');
-  if (w->depth > 0) w->need_comma[w->depth] = 1;
+  uint64_t bit = (uint64_t)1 << (w->depth % 64);
+  if (w->depth > 0 && (w->need_comma[w->depth / 64] & bit)) hl_buf_putc(w->out, ',');
+  if (w->depth > 0) w->need_comma[w->depth / 64] |= bit;
 }
 
 static void open_c(hl_jw *w, char c) {
   pre_value(w);
   hl_buf_putc(w->out, c);
-  if (w->depth < 63) w->depth++;
-  w->need_comma[w->depth] = 0;
+  if (w->depth < HL_JSON_MAX_DEPTH) w->depth++;
+  w->need_comma[w->depth / 64] &= ~((uint64_t)1 << (w->depth % 64));
 }
 
 static void close_c(hl_jw *w, char c) {

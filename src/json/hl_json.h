@@ -113,7 +113,8 @@ typedef struct {
 
 void hl_json_doc_init(hl_json_doc *doc);
 /* Parses len bytes (need not be NUL-terminated). Returns 0, or HL_EPARSE with
- * err filled (err may be NULL), or HL_ETOOBIG when nesting exceeds 512.
+ * err filled (err may be NULL), or HL_ETOOBIG when nesting exceeds
+ * HL_JSON_MAX_DEPTH.
  * A document may be parsed into again after hl_json_doc_reset. */
 int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err);
 /* The same with flags (HL_JSON_UNIQUE_NAMES); a duplicate name is HL_EPARSE
@@ -181,12 +182,15 @@ bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_deci
 
 /* --- writing ------------------------------------------------------------- */
 /* A streaming writer into an hl_buf that places commas and colons itself.
- * Nesting is tracked up to 64 levels. Strings are escaped as RFC 8259
- * requires; bytes >= 0x80 are copied through (caller gives UTF-8). */
+ * Nesting is tracked up to HL_JSON_MAX_DEPTH levels, the reader's limit, so
+ * every parsed document can be written back (hl_jw_value). Strings are
+ * escaped as RFC 8259 requires; bytes >= 0x80 are copied through (caller
+ * gives UTF-8). */
+#define HL_JSON_MAX_DEPTH 512
 typedef struct {
   hl_buf *out;
   int depth;
-  uint8_t need_comma[64];
+  uint64_t need_comma[HL_JSON_MAX_DEPTH / 64 + 1]; /* one bit per level */
   bool after_key;
 } hl_jw;
 

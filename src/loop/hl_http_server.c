@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_HEADERS 100
@@ -69,6 +70,8 @@ struct conn {
   size_t discarded;       /* LINGERING: bytes read and dropped */
   bool req_out;           /* a request is with its handler */
   bool dead;              /* the connection closed while req_out */
+  bool peer_done;         /* the client shut its side: close once the answers queued are out */
+  bool shut_done;         /* LINGERING: our side is shut, so the answer is out */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
 };
@@ -181,6 +184,8 @@ static void on_written(uv_write_t *w, int status) {
   conn *c = wr->c;
   hl_free(wr);
   if (status < 0) conn_close(c); /* a no-op when the write was cancelled by closing */
+  else if (c->peer_done && c->state != C_LINGERING && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+    conn_close(c);
 }
 
 /* Queues head + body as one write. close_after: the answer says
@@ -218,7 +223,8 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn *c = req->data;
-  if (status < 0) conn_close(c); /* a no-op when cancelled by closing */
+  c->shut_done = true;
+  if (status < 0 || c->peer_done) conn_close(c); /* a no-op when cancelled by closing */
 }
 
 /* After an answer that says "Connection: close" (nginx's lingering close):
@@ -301,6 +307,17 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   conn *c = stream->data;
   (void)buf;
   if (n < 0) {
+    /* A client that shut its sending side may still be reading: answers
+     * still queued (pipelined ones, the closing one while lingering) go out
+     * first, then the connection closes (on_written, on_shutdown; the
+     * state's timer still bounds the wait). A request with its handler is
+     * abandoned, as when the client resets. */
+    bool queued = c->state == C_LINGERING ? !c->shut_done : uv_stream_get_write_queue_size(stream) > 0;
+    if (n == UV_EOF && queued && c->state != C_HANDLING) {
+      c->peer_done = true;
+      uv_read_stop(stream);
+      return;
+    }
     conn_close(c);
     return;
   }
@@ -511,9 +528,8 @@ static int cb_message_complete(http_parser *p) {
 
 /* --- accepting ------------------------------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *listener, int status) {
-  hl_http_server *s = listener->data;
-  if (status < 0) return;
+/* A new connection, linked into s; its socket is attached by the caller. */
+static conn *conn_new(hl_http_server *s) {
   conn *c = hl_calloc(1, sizeof *c);
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
@@ -524,9 +540,15 @@ static void on_connection(uv_stream_t *listener, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || s->stopping || s->nconns > s->cfg.max_connections) {
+  return c;
+}
+
+/* Serves c once its socket is attached (attach_rc 0), unless over capacity. */
+static int conn_begin(conn *c, int attach_rc) {
+  hl_http_server *s = c->srv;
+  if (attach_rc != 0 || s->stopping || s->nconns > s->cfg.max_connections) {
     conn_close(c);
-    return;
+    return attach_rc != 0 ? HL_EIO : HL_EBUSY;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   http_parser_init(&c->parser, HTTP_REQUEST);
@@ -534,6 +556,21 @@ static void on_connection(uv_stream_t *listener, int status) {
   c->state = C_IDLE; /* calloc'd so already; the first wait is the idle one */
   arm(c, s->cfg.idle_timeout_ms);
   start_reading(c);
+  return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  hl_http_server *s = listener->data;
+  if (status < 0) return;
+  conn *c = conn_new(s);
+  conn_begin(c, uv_accept(listener, (uv_stream_t *)&c->tcp));
+}
+
+int hl_http_server_adopt(hl_http_server *s, uv_os_sock_t fd) {
+  conn *c = conn_new(s);
+  int rc = conn_begin(c, uv_tcp_open(&c->tcp, fd));
+  if (rc == HL_EIO) close(fd); /* not attached: conn_close did not take it */
+  return rc;
 }
 
 /* --- public API ---------------------------------------------------------------------------- */

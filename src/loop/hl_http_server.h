@@ -92,6 +92,11 @@ int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_serve
                           hl_http_server **out);
 /* Starts listening. */
 int hl_http_server_start(hl_http_server *s);
+/* Serves an already connected stream socket as if the listener had
+ * accepted it (a socketpair in tests and the fuzz target; no listening
+ * needed). Takes fd in every case. Returns 0, HL_EBUSY (stopping or at
+ * max_connections: closed at once) or HL_EIO (not a usable socket). */
+int hl_http_server_adopt(hl_http_server *s, uv_os_sock_t fd);
 /* The port actually bound. */
 int hl_http_server_port(const hl_http_server *s);
 /* Stops accepting; open connections finish their current request and close.

@@ -41,16 +41,31 @@ static void header_value(const char *line, size_t len, const char *name, char *o
   out[vl] = '\0';
 }
 
+/* Lambda-Runtime-Deadline-Ms is unix milliseconds: digits only. Anything
+ * else (a sign, a fraction, out of range) counts as no deadline (0), so the
+ * time left, deadline - now, can never overflow. */
+static int64_t deadline_of(const char *s) {
+  int64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10) return 0;
+    v = v * 10 + (*p - '0');
+  }
+  return v;
+}
+
+void hl_lambda_rt_header(hl_lambda_invocation *inv, const char *line, size_t len) {
+  char deadline[32] = "";
+  header_value(line, len, "lambda-runtime-aws-request-id", inv->request_id, sizeof inv->request_id);
+  header_value(line, len, "lambda-runtime-trace-id", inv->trace_id, sizeof inv->trace_id);
+  header_value(line, len, "lambda-runtime-invoked-function-arn", inv->function_arn, sizeof inv->function_arn);
+  header_value(line, len, "lambda-runtime-deadline-ms", deadline, sizeof deadline);
+  if (deadline[0]) inv->deadline_ms = deadline_of(deadline);
+}
+
 static size_t on_header(char *p, size_t s, size_t n, void *u) {
   rt_call *c = u;
-  size_t len = s * n;
-  char deadline[32] = "";
-  header_value(p, len, "lambda-runtime-aws-request-id", c->inv.request_id, sizeof c->inv.request_id);
-  header_value(p, len, "lambda-runtime-trace-id", c->inv.trace_id, sizeof c->inv.trace_id);
-  header_value(p, len, "lambda-runtime-invoked-function-arn", c->inv.function_arn, sizeof c->inv.function_arn);
-  header_value(p, len, "lambda-runtime-deadline-ms", deadline, sizeof deadline);
-  if (deadline[0]) c->inv.deadline_ms = strtoll(deadline, NULL, 10);
-  return len;
+  hl_lambda_rt_header(&c->inv, p, s * n);
+  return s * n;
 }
 
 static void call_free(rt_call *c) {

@@ -36,6 +36,12 @@ struct hl_lambda_rt {
   void *data;                 /* the owner's */
 };
 
+/* Reads one header line of a /next answer ("Name: value\r\n", as curl
+ * hands them over, status line and blank line included) into inv: the
+ * request id, trace id, function ARN and deadline. Other lines leave inv
+ * as it was; values too long for their field are cut. */
+void hl_lambda_rt_header(hl_lambda_invocation *inv, const char *line, size_t len);
+
 /* api: "host:port" (AWS_LAMBDA_RUNTIME_API). */
 int hl_lambda_rt_init(hl_lambda_rt *rt, hl_curl_uv *curl, const char *api);
 /* GET /runtime/invocation/next. */

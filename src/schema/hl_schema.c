@@ -990,12 +990,24 @@ static inline void seg_index(vctx *c, uint32_t i) {
 
 static inline void seg_pop(vctx *c) { c->nsegs--; }
 
+/* The instance path. A token that does not fit whole ends it there: the
+ * path then names the deepest ancestor that fits, never a cut token that
+ * points elsewhere or nowhere. */
 static void render_path(const vctx *c, path *p) {
   p->len = 0;
   p->buf[0] = '\0';
   for (int i = 0; i < c->nsegs && i < 160; i++) {
-    if (c->segs[i].key) path_push(p, c->segs[i].key, c->segs[i].len);
-    else path_push_index(p, c->segs[i].index);
+    char idx[16];
+    const char *k = c->segs[i].key;
+    size_t n = c->segs[i].len;
+    if (!k) {
+      n = (size_t)snprintf(idx, sizeof idx, "%u", c->segs[i].index);
+      k = idx;
+    }
+    size_t need = 1 + n; /* "/" and the token, "~" and "/" escaped in two */
+    for (size_t j = 0; j < n; j++) need += k[j] == '~' || k[j] == '/';
+    if (p->len + need + 2 > sizeof p->buf) break;
+    path_push(p, k, n);
   }
 }
 

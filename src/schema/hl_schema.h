@@ -42,7 +42,8 @@
 #define HL_SCHEMA_MAX_ERRORS 16
 
 typedef struct {
-  char instance_path[256];  /* RFC 6901 pointer into the instance ("" = root) */
+  char instance_path[256];  /* RFC 6901 pointer into the instance ("" = root); when the
+                             * whole path would not fit, its deepest ancestor that does */
   char keyword[32];         /* e.g. "minimum" */
   char schema_path[256];    /* location of the keyword in the schema, e.g. "/properties/amount/minimum" */
   char message[256];        /* e.g. "/amount: -5 is less than minimum 0" */

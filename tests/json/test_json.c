@@ -109,6 +109,25 @@ HL_TEST(int64_and_equality) {
   hl_json_doc_dispose(&d);
 }
 
+/* Any document the reader accepts is written back as the same document,
+ * however deep: siblings after a subtree nested past 64 levels kept their
+ * comma (fuzz/crashes/json/deep_sibling.json). */
+HL_TEST(writer_round_trips_the_deepest_documents) {
+  for (size_t depth = 60; depth <= HL_JSON_MAX_DEPTH; depth += 4) {
+    hl_buf in = HL_BUF_INIT;
+    for (size_t i = 0; i < depth - 1; i++) hl_buf_append(&in, "[1,", 3);
+    hl_buf_puts(&in, "[]");
+    for (size_t i = 0; i < depth - 1; i++) hl_buf_append(&in, ",2]", 3);
+    hl_json_doc d;
+    HL_ASSERT_EQ_INT(parse(&d, in.data), 0);
+    char *s = reencode(d.root);
+    HL_ASSERT_MSG(strcmp(s, in.data) == 0, "depth %zu written as %.80s...", depth, s + (depth - 1) * 3 - 10);
+    hl_free(s);
+    hl_json_doc_dispose(&d);
+    hl_buf_dispose(&in);
+  }
+}
+
 HL_TEST(writer_places_commas_and_escapes) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;

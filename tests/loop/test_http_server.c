@@ -26,9 +26,18 @@ static void on_async_answer(uv_timer_t *t) {
   held = NULL;
 }
 
+#define HUGE_BODY ((size_t)32 << 20)
+
 static void on_request(hl_http_req *r, void *data) {
   (void)data;
   handled++;
+  if (strcmp(r->path, "/huge") == 0) { /* more than the socket buffers hold */
+    char *big = hl_malloc(HUGE_BODY);
+    memset(big, 'h', HUGE_BODY);
+    hl_http_respond(r, 200, NULL, 0, big, HUGE_BODY);
+    hl_free(big);
+    return;
+  }
   if (strcmp(r->path, "/late") == 0) {
     held = r;
     uv_timer_start(&async_timer, on_async_answer, 200, 0);
@@ -294,6 +303,30 @@ static void client_keeps_sending_after_413(void) {
 HL_TEST_T(a_client_still_sending_after_413_gets_the_answer_and_eof, 120) {
   run_with_client(client_keeps_sending_after_413, 0);
 }
+
+/* A client that sends its request and shuts its sending side at once (a
+ * half close) still reads the whole answer: the server saw that EOF while
+ * most of a closing answer was still queued and closed, cutting it off
+ * (fuzz/crashes/http/half_close_while_answers_queued.txt). */
+static void client_half_close(void) {
+  const char *reqs[] = {"GET /huge HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                        "GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /huge HTTP/1.1\r\nHost: t\r\n\r\n"};
+  for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+    int fd = connect_port();
+    HL_ASSERT(fd >= 0);
+    send_all(fd, reqs[i]);
+    HL_ASSERT(shutdown(fd, SHUT_WR) == 0);
+    static char buf[1 << 16];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) got += (size_t)r;
+    HL_ASSERT_MSG(r == 0, "read failed: %s", strerror(errno));
+    HL_ASSERT_MSG(got > HUGE_BODY, "request %zu: %zu bytes of an answer with a %zu-byte body", i, got, HUGE_BODY);
+    close(fd);
+  }
+}
+
+HL_TEST_T(a_half_closed_client_gets_every_answer, 120) { run_with_client(client_half_close, 0); }
 
 /* The lingering close is bounded: in bytes discarded, in silence awaited and
  * in time overall (each set low here); past a bound the server closes, so a

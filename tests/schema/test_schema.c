@@ -53,6 +53,32 @@ HL_TEST(errors_carry_pointers_keywords_and_messages) {
   hl_schema_free(s);
 }
 
+/* An instance path too long for its 255 bytes names the deepest ancestor
+ * that fits: it was cut inside a token ("~0~0~1~" of a name full of "~" and
+ * "/"), a pointer to nowhere (fuzz/crashes/schema/cut_instance_path.txt). */
+HL_TEST(a_long_instance_path_names_an_ancestor) {
+  char key[200], inst[700];
+  for (size_t i = 0; i < sizeof key - 1; i++) key[i] = i % 3 == 0 ? '~' : i % 3 == 1 ? '/' : 'k';
+  key[sizeof key - 1] = '\0';
+  const char *schemas[] = {"{\"additionalProperties\":{\"type\":\"string\"}}",
+                           "{\"additionalProperties\":{\"additionalProperties\":{\"type\":\"string\"}}}"};
+  const char *fmt[] = {"{\"%s\":1}", "{\"a\":{\"%s\":1},\"%s\":{\"b\":1}}"};
+  for (size_t t = 0; t < 2; t++) {
+    snprintf(inst, sizeof inst, fmt[t], key, key);
+    hl_schema *s = compile(schemas[t]);
+    hl_schema_errors e;
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT(hl_json_parse(&d, inst, strlen(inst), NULL) == 0);
+    HL_ASSERT(!hl_schema_validate(s, d.root, &e) && e.count >= 1);
+    for (size_t i = 0; i < e.count; i++)
+      HL_ASSERT_MSG(hl_json_pointer(d.root, e.items[i].instance_path, strlen(e.items[i].instance_path)),
+                    "%s does not resolve", e.items[i].instance_path);
+    hl_json_doc_dispose(&d);
+    hl_schema_free(s);
+  }
+}
+
 HL_TEST(error_list_is_capped) {
   hl_schema *s = compile("{\"items\":{\"type\":\"string\"}}");
   hl_buf b = HL_BUF_INIT;

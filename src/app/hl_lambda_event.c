@@ -1,0 +1,110 @@
+#include "app/hl_lambda_event.h"
+#include "common/hl_common.h"
+#include "crypto/hl_crypto.h"
+
+#include <string.h>
+
+hl_lambda_event_kind hl_lambda_event_kind_of(const hl_json *ev) {
+  const char *src = hl_json_str(hl_json_get(ev, "eventSource"));
+  if (src && (strcmp(src, "aws:kafka") == 0 || strcmp(src, "SelfManagedKafka") == 0)) return HL_LAMBDA_EVENT_KAFKA;
+  const char *esrc = hl_json_str(hl_json_get(ev, "source"));
+  const char *detail = hl_json_str(hl_json_get(ev, "detail-type"));
+  if (esrc && strcmp(esrc, "aws.events") == 0 && detail && strcmp(detail, "Scheduled Event") == 0)
+    return HL_LAMBDA_EVENT_SCHEDULE;
+  if (hl_json_pointer(ev, "/requestContext/http", 20)) return HL_LAMBDA_EVENT_APIGW;
+  return HL_LAMBDA_EVENT_OTHER;
+}
+
+/* A base64 string decoded (NUL-terminated), or NULL. */
+static char *b64(const hl_json *v, size_t *len) {
+  *len = 0;
+  if (!v || v->type != HL_JSON_STRING) return NULL;
+  char *out = hl_malloc(v->len + 1);
+  int n = hl_base64_decode(v->u.str, v->len, (uint8_t *)out, v->len + 1);
+  if (n < 0) { hl_free(out); return NULL; }
+  out[n] = '\0';
+  *len = (size_t)n;
+  return out;
+}
+
+size_t hl_msk_batch_count(const hl_json *ev) {
+  const hl_json *records = hl_json_get(ev, "records");
+  size_t total = 0;
+  for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++)
+    total += records->u.members[i].value.type == HL_JSON_ARRAY ? records->u.members[i].value.len : 0;
+  return total;
+}
+
+static void decode_record(const hl_json_member *pm, const hl_json *rj, hl_msk_record *r) {
+  memset(r, 0, sizeof *r);
+  r->partition_key = hl_strndup(pm->key, pm->key_len);
+  const char *topic = hl_json_str(hl_json_get(rj, "topic"));
+  r->topic = hl_strdup(topic ? topic : "");
+  int64_t n = 0;
+  hl_json_int64(hl_json_get(rj, "partition"), &n);
+  r->partition = (int32_t)n;
+  hl_json_int64(hl_json_get(rj, "offset"), &r->offset);
+  r->key = b64(hl_json_get(rj, "key"), &r->key_len);
+  r->value = b64(hl_json_get(rj, "value"), &r->len);
+  const hl_json *hs = hl_json_get(rj, "headers");
+  for (uint32_t h = 0; hs && hs->type == HL_JSON_ARRAY && h < hs->len && r->nheaders < HL_MSK_MAX_HEADERS; h++) {
+    const hl_json *ho = &hs->u.items[h];
+    if (ho->type != HL_JSON_OBJECT || ho->len == 0) continue;
+    const hl_json_member *hm = &ho->u.members[0];
+    /* Header values arrive as arrays of (Java, signed) byte values. */
+    char *val = hl_malloc(hm->value.len + 1);
+    size_t vl = 0;
+    for (uint32_t b = 0; hm->value.type == HL_JSON_ARRAY && b < hm->value.len; b++) {
+      int64_t byte = 0;
+      hl_json_int64(&hm->value.u.items[b], &byte);
+      val[vl++] = (char)(uint8_t)(byte & 0xff);
+    }
+    val[vl] = '\0';
+    r->headers[r->nheaders++] = (hl_kafka_header){hl_strndup(hm->key, hm->key_len), val, vl};
+  }
+}
+
+size_t hl_msk_batch_decode(const hl_json *ev, hl_msk_record *out) {
+  const hl_json *records = hl_json_get(ev, "records");
+  size_t n = 0;
+  for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++) {
+    const hl_json_member *pm = &records->u.members[i];
+    if (pm->value.type != HL_JSON_ARRAY) continue;
+    for (uint32_t k = 0; k < pm->value.len; k++) decode_record(pm, &pm->value.u.items[k], &out[n++]);
+  }
+  return n;
+}
+
+void hl_msk_record_dispose(hl_msk_record *r) {
+  hl_free(r->topic); hl_free(r->partition_key); hl_free(r->key); hl_free(r->value);
+  for (size_t h = 0; h < r->nheaders; h++) {
+    hl_free((char *)r->headers[h].name);
+    hl_free((void *)r->headers[h].value);
+  }
+  memset(r, 0, sizeof *r);
+}
+
+hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data) {
+  const hl_json *http = hl_json_pointer(ev, "/requestContext/http", 20);
+  const char *method = hl_json_str(hl_json_get(http, "method"));
+  const char *path = hl_json_str(hl_json_get(ev, "rawPath"));
+  const char *query = hl_json_str(hl_json_get(ev, "rawQueryString"));
+  const hl_json *hj = hl_json_get(ev, "headers");
+  hl_http_header hdrs[64];
+  size_t nh = 0;
+  for (uint32_t i = 0; hj && hj->type == HL_JSON_OBJECT && i < hj->len && nh < 64; i++)
+    if (hj->u.members[i].value.type == HL_JSON_STRING)
+      hdrs[nh++] = (hl_http_header){hj->u.members[i].key, hj->u.members[i].key_len, hj->u.members[i].value.u.str,
+                                    hj->u.members[i].value.len};
+  const hl_json *bj = hl_json_get(ev, "body");
+  size_t blen = 0;
+  char *body = NULL;
+  if (bj && bj->type == HL_JSON_STRING) {
+    if (hl_json_get(ev, "isBase64Encoded") && hl_json_get(ev, "isBase64Encoded")->type == HL_JSON_TRUE) body = b64(bj, &blen);
+    else { body = hl_strndup(bj->u.str, bj->len); blen = bj->len; }
+  }
+  hl_http_req *req = hl_http_req_detached(method ? method : "GET", path ? path : "/", query, hdrs, nh,
+                                          body ? body : "", blen, cb, data);
+  hl_free(body);
+  return req;
+}
