@@ -13,7 +13,9 @@ want=(cmake make gcc pkg-config
 case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with.
-  test)  want+=(kcat nodejs npm postgresql openssl python3-botocore) ;;
+  # python3-yaml: reads docs/openapi.yaml back (scripts/openapi-yaml.py --check).
+  # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
+  test)  want+=(kcat nodejs npm postgresql openssl python3-botocore python3 python3-yaml chromium) ;;
   bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
                 postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
@@ -37,13 +39,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Test peers from the npm registry (dynalite, a DynamoDB-compatible server),
+# Test tools from the npm registry (dynalite, a DynamoDB-compatible server;
+# playwright-core, which drives Debian's chromium — it downloads no browser),
 # pinned by tests/package-lock.json; reinstalled only when the lock changed.
 if [ "${1:-test}" != build ]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   stamp="$root/tests/node_modules/.hookloop-lock"
   if ! cmp -s "$root/tests/package-lock.json" "$stamp" 2>/dev/null; then
-    echo "install-deps: npm ci (tests/: dynalite)" >&2
+    echo "install-deps: npm ci (tests/: dynalite, playwright-core)" >&2
     (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp "$root/tests/package-lock.json" "$stamp"
   fi
