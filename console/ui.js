@@ -69,13 +69,19 @@ export function badge(status) {
   return h('span', { class: `badge ${BADGES[status] || 'plain'}` }, status ?? '—');
 }
 
-/** A table in a scrollable, focusable region (narrow screens scroll it by keyboard too). */
+/**
+ * A table in a scrollable, focusable region. On narrow screens each row
+ * becomes a card whose cells carry their column's name (data-label, shown
+ * by the style sheet); the explicit roles keep it a table to assistive
+ * technology whatever its display.
+ */
 export function table(caption, columns, rows) {
   return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
-    h('table', null,
+    h('table', { role: 'table' },
       h('caption', { class: 'sr-only' }, caption),
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', null, rows.map((r) => h('tr', null, r.map((cell) => h('td', null, cell)))))));
+      h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, columns.map((c) => h('th', { scope: 'col', role: 'columnheader' }, c)))),
+      h('tbody', { role: 'rowgroup' }, rows.map((r) => h('tr', { role: 'row' },
+        r.map((cell, i) => h('td', { role: 'cell', 'data-label': columns[i] }, cell)))))));
 }
 
 export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '—');

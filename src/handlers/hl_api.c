@@ -272,7 +272,7 @@ static bool route_matches(const char *pattern, char seg[][256], size_t nseg, cha
   size_t npat = split_path(pattern, pat, MAX_SEGMENTS), np = 0;
   if (npat != nseg) return false;
   for (size_t i = 0; i < npat; i++) {
-    if (pat[i][0] == '{') snprintf(params[np++], 256, "%s", seg[i]);
+    if (pat[i][0] == '{') memcpy(params[np++], seg[i], 256); /* both 256-byte segments */
     else if (strcmp(pat[i], seg[i]) != 0) return false;
   }
   return true;

@@ -356,6 +356,18 @@ describe('the operator console', () => {
     const cards = await main().locator('.card').allTextContents();
     assert.ok(cards.some((c) => c.startsWith('Deliveries/s') && c.includes('5 attempts in all')), String(cards));
     assert.ok(cards.some((c) => c.startsWith('Success rate') && c.includes('60.0 % since start')), String(cards));
+    // Traffic while the page watches: some interval shows a rate above zero.
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${base}/api/v1/events`, {
+        method: 'POST', headers: { authorization: `Bearer ${API}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventHeader: { uuid: `evt-load-${i}`, eventType: 'Payment' }, amount: i, currency: 'EUR' }),
+      });
+      assert.equal(res.status, 202);
+    }
+    await page.waitForFunction(() => {
+      const c = [...document.querySelectorAll('#main .card')].find((x) => x.querySelector('h3').textContent === 'Deliveries/s');
+      return c && Number.parseFloat(c.querySelector('.big').textContent) > 0;
+    }, null, { timeout: 30000, polling: 100 });
     await screenshot('overview');
   });
 
