@@ -137,7 +137,6 @@ async function edit(main, ctx, id) {
   const headersFieldErr = h('div', { class: 'field-error', id: 'headers-err', 'aria-live': 'polite' });
   f.headers = { el: null, control: hdr.adder, setError: (l) => replace(headersFieldErr, l == null ? null : [].concat(l).join('; ')) };
   const summary = h('div', { class: 'summary', tabindex: '-1' });
-  const result = h('div', { tabindex: '-1' });
   const form = h('form', { class: 'form', novalidate: true, 'aria-label': s ? 'Edit the subscription' : 'New subscription' },
     summary,
     f.partner_id.el, f.event_type.el, f.url.el, f.secret.el,
@@ -184,7 +183,9 @@ async function edit(main, ctx, id) {
   replace(main, page(s ? `Subscription of ${s.partner_id} to ${s.event_type}` : 'New subscription',
     h('p', null, h('a', { href: '#/subscriptions' }, '← All subscriptions')),
     s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '.') : null,
-    result, form, unavailableNote()));
+    s ? h('div', { class: 'notice info', role: 'note' },
+      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty and a new signing secret is generated, which the partner must then use; enter the current one to keep it. Header values and URL credentials are never shown, so enter them again.')) : null,
+    form, unavailableNote()));
 }
 
 export default {

@@ -266,6 +266,7 @@ describe('the operator console', () => {
     await open(`#/subscriptions/${acmeId}`);
     await page.locator('#main h1', { hasText: 'Subscription of acme to Payment' }).waitFor();
     assert.equal(await page.locator('.h-value').inputValue(), '', 'header values are not shown');
+    await main().getByText('Saving replaces the whole subscription').waitFor();
     await screenshot('subscription-edit');
   });
 
