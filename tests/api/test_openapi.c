@@ -10,6 +10,8 @@
 #include "common/hl_common.h"
 #include "handlers/hl_api.h"
 #include "handlers/hl_api_console.h"
+#include "hl_testutil.h"
+#include "schema/hl_schema.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -51,6 +53,39 @@ HL_TEST(the_document_and_the_route_table_name_the_same_operations) {
   HL_ASSERT(nroutes >= 18);
   hl_buf_dispose(&missing);
   hl_buf_dispose(&extra);
+  oa_dispose(&d);
+}
+
+/* The document is OpenAPI 3.1 by the OpenAPI Initiative's own schema of
+ * such documents (tests/vectors/openapi-3.1), checked with hookloop's
+ * validator: a misspelt member ("reponses") or a wrongly typed one fails. */
+HL_TEST(the_document_is_valid_openapi_3_1) {
+  oa_doc d;
+  load(&d);
+  hl_json_doc sd;
+  const hl_json *oas = hl_vector_json("openapi-3.1/schema.json", &sd);
+  HL_ASSERT(oas != NULL);
+  hl_schema *s = NULL;
+  hl_schema_errors errs;
+  hl_schema_errors_init(&errs);
+  HL_ASSERT_MSG(hl_schema_compile(oas, NULL, &s, &errs) == 0, "the OpenAPI schema does not compile: %s",
+                errs.count ? errs.items[0].message : "?");
+  hl_buf why = HL_BUF_INIT;
+  bool ok = hl_schema_validate(s, d.doc.root, &errs);
+  for (size_t i = 0; i < errs.count; i++) hl_buf_printf(&why, "\n  %s", errs.items[i].message);
+  HL_ASSERT_MSG(ok, "docs/openapi.json is not a valid OpenAPI 3.1 document:%s", why.data);
+  /* and the check does refuse: a misspelt member of an operation */
+  hl_json_doc bad;
+  hl_json_doc_init(&bad);
+  static const char broken[] = "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"t\",\"version\":\"1\"},"
+                               "\"paths\":{\"/x\":{\"get\":{\"reponses\":{}}}}}";
+  HL_ASSERT(hl_json_parse(&bad, broken, strlen(broken), NULL) == 0);
+  HL_ASSERT(!hl_schema_validate(s, bad.root, NULL));
+  hl_json_doc_dispose(&bad);
+  hl_buf_dispose(&why);
+  hl_schema_errors_dispose(&errs);
+  hl_schema_free(s);
+  hl_json_doc_dispose(&sd);
   oa_dispose(&d);
 }
 
