@@ -70,13 +70,59 @@ let acmeId, flakyId;
 const main = () => page.locator('#main');
 const h1 = () => page.locator('#main h1');
 
+// WCAG 2.1 AA: every visible text at least 4.5:1 against the background it
+// sits on (3:1 when large), by the contrast formula of WCAG 2.1 §1.4.3.
+function lowContrastTexts() {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(',').map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bgOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const bad = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('.sr-only, [hidden], dialog:not([open]), option')) continue;
+    const r = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (!r.width || !r.height || cs.visibility === 'hidden') continue;
+    const a = lum(parse(cs.color)), b = lum(bgOf(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`"${n.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+  }
+  return bad;
+}
+
+// Every form control has a label (or an aria-label).
+function unlabelledControls() {
+  return [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => e.type !== 'hidden' && !e.labels?.length && !e.getAttribute('aria-label'))
+    .map((e) => e.outerHTML.slice(0, 80));
+}
+
 async function screenshot(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
+  assert.deepEqual(await page.evaluate(unlabelledControls), [], `${name}: controls without a label`);
   for (const [w, h] of [[1280, 800], [400, 800]]) {
     await page.setViewportSize({ width: w, height: h });
     // Nothing is wider than the screen: wide tables scroll in their own region.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `${name} at ${w}px: the page is ${overflow}px wider than the window`);
+    assert.deepEqual(await page.evaluate(lowContrastTexts), [], `${name} at ${w}px: text below WCAG AA contrast`);
     await page.screenshot({ path: join(ARTIFACTS, `${name}-${w}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
