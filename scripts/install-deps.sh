@@ -6,16 +6,17 @@ set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
-      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev curl)
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev libexpat1-dev curl)
 # postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
 # account they run as when we are root); openssl: the tests' TLS certificates.
 case "${1:-test}" in
   build) ;;
-  # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with.
+  # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
+  # and tools/aws_service_peer (with python3-cryptography for its KMS keys), which verifies every request with it.
   # python3-yaml: reads docs/openapi.yaml back (scripts/openapi-yaml.py --check).
   # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
-  test)  want+=(kcat nodejs npm postgresql openssl python3-botocore python3 python3-yaml chromium) ;;
+  test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography python3-yaml chromium) ;;
   bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
                 postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
@@ -50,5 +51,9 @@ if [ "${1:-test}" != build ]; then
     (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp "$root/tests/package-lock.json" "$stamp"
   fi
+fi
+# The Node.js peer of bench/peers/kafka_drain.sh (kafkajs, undici), pinned by its lock.
+if [ "${1:-test}" = bench ]; then
+  "$(cd "$(dirname "$0")/.." && pwd)/bench/peers/install.sh"
 fi
 exit 0

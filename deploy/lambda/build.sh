@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Lambda deployment package (provided.al2023): bootstrap plus the
 # shared libraries Amazon Linux 2023 lacks, found with ldd and loaded through
-# an $ORIGIN-relative rpath, zipped.
+# an $ORIGIN-relative rpath, zipped; and, beside it, template.json: the SAM
+# template to deploy, with one retry event source per tier of the template's
+# HOOKLOOP_RETRY_SCHEDULE (deploy/lambda/template.cmake).
 #   deploy/lambda/build.sh [OUTPUT_ZIP]      (default: build-lambda/hookloop-lambda.zip)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,4 +28,8 @@ done
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
 (cd "$stage" && cmake -E tar cf "$out" --format=zip bootstrap lib)
+cmake -DHOOKLOOP="$build/hookloop" -DSOURCE="$root/deploy/lambda/template.json" \
+      -DOUTPUT="$(dirname "$out")/template.json" -DCODE_URI="$(basename "$out")" \
+      -P "$root/deploy/lambda/template.cmake" >/dev/null
 echo "$out"
+echo "$(dirname "$out")/template.json"

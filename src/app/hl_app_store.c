@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "aws/hl_aws_endpoint.h"
 #include "common/hl_common.h"
 #include "store/hl_store_ddb.h"
 #include "store/hl_store_sqlite.h"
@@ -13,6 +14,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->kafka_table = cfg->event_kafka_table;
   t->delivery_table = cfg->delivery_status_table;
   t->ledger_table = cfg->idempotency_table;
+  t->parked_table = cfg->parked_retry_table;
 }
 
 static hl_aws_creds_env creds_env(const hl_config *cfg) {
@@ -27,8 +29,13 @@ static hl_aws_creds_env creds_env(const hl_config *cfg) {
 int hl_app_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, char *err,
                         size_t errlen) {
   uint64_t ttl_ms = (uint64_t)cfg->config_ttl_s * 1000;
+  /* HOOKLOOP_SECRETSMANAGER_ENDPOINT, AWS_ENDPOINT_URL_SECRETS_MANAGER,
+   * AWS_ENDPOINT_URL; else hl_secrets takes the regional endpoint of the
+   * ARN's region. */
+  const char *endpoint = hl_aws_endpoint_configured(HL_AWS_SECRETS_MANAGER, "HOOKLOOP_SECRETSMANAGER_ENDPOINT",
+                                                    cfg->secretsmanager_endpoint, NULL, NULL, NULL);
   hl_secrets_config sc = {.secret_id = cfg->webhook_secret_arn, .region = cfg->aws_region,
-                          .endpoint = cfg->secretsmanager_endpoint, .creds = creds_env(cfg),
+                          .endpoint = endpoint, .creds = creds_env(cfg),
                           .refresh_ms = ttl_ms && ttl_ms < 300000 ? ttl_ms : 300000};
   return hl_secrets_init(s, loop, curl, &sc, err, errlen);
 }

@@ -7,6 +7,8 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "handlers/hl_pipeline.h"
+#include "handlers/hl_retry.h"
 #include "schema/hl_schema_cli.h"
 #include "transform/hl_transform_cli.h"
 
@@ -26,6 +28,8 @@ static void usage(FILE *f) {
           "  hookloop transform check SPEC [EVENT...]    apply a transformation spec to JSON events\n"
           "                                              (no EVENT: one event per stdin line)\n"
           "  hookloop tables create                      create the DynamoDB tables\n"
+          "  hookloop retry-topics                       print the retry topic of each tier of\n"
+          "                                              HOOKLOOP_RETRY_SCHEDULE, one per line\n"
           "  hookloop version                            print the version\n"
           "\n"
           "Configuration comes from the environment (HOOKLOOP_LISTEN, HOOKLOOP_DATA_DIR, ...);\n"
@@ -128,6 +132,36 @@ static int cmd_tables(int argc, char **argv) {
   return rc;
 }
 
+/* The topics a dispatcher of this configuration produces retries to (the
+ * Lambda deployment consumes exactly these: deploy/lambda/build.sh writes
+ * one event source mapping per line). */
+static int cmd_retry_topics(void) {
+  hl_config cfg;
+  if (load_config(&cfg, NULL) != 0) return 2;
+  hl_retry_schedule *sch = NULL;
+  hl_buf err = HL_BUF_INIT;
+  int rc = 0;
+  if (hl_retry_schedule_parse(cfg.retry_schedule, &sch, &err) != 0) {
+    fprintf(stderr, "hookloop retry-topics: HOOKLOOP_RETRY_SCHEDULE: %s\n", err.data ? err.data : "invalid");
+    rc = 2;
+  }
+  char seen[64][300];
+  size_t nseen = 0;
+  for (size_t i = 0; sch && i < sch->n; i++) {
+    char topic[300];
+    hl_retry_tier_topic(cfg.retry_topic_prefix, sch->delay_ms[i], topic, sizeof topic);
+    bool dup = false;
+    for (size_t k = 0; k < nseen; k++) dup |= strcmp(seen[k], topic) == 0;
+    if (dup) continue;
+    snprintf(seen[nseen++], sizeof seen[0], "%s", topic);
+    printf("%s\n", topic);
+  }
+  hl_retry_schedule_free(sch);
+  hl_buf_dispose(&err);
+  hl_config_dispose(&cfg);
+  return rc;
+}
+
 static int cmd_lambda(void) {
   hl_config cfg;
   hl_buf err = HL_BUF_INIT;
@@ -167,6 +201,7 @@ int hl_cli_main(int argc, char **argv) {
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
   if (strcmp(cmd, "lambda") == 0) return cmd_lambda();
   if (strcmp(cmd, "tables") == 0) return cmd_tables(argc, argv);
+  if (strcmp(cmd, "retry-topics") == 0) return cmd_retry_topics();
   if (strcmp(cmd, "schema") == 0) {
     if (argc < 3 || strcmp(argv[2], "check") != 0) {
       fprintf(stderr, "hookloop schema: usage: hookloop schema check SCHEMA [INSTANCE...]\n");

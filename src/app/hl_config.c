@@ -1,4 +1,5 @@
 #include "app/hl_config.h"
+#include "aws/hl_aws_endpoint.h"
 #include "common/hl_common.h"
 #include "handlers/hl_retry.h"
 #include "json/hl_json.h"
@@ -28,6 +29,7 @@ static const setting settings[] = {
   T("HOOKLOOP_ROLE", "all"),
   S("KAFKA_BROKERS", kafka_brokers, NULL),
   S("KAFKA_GROUP_ID", kafka_group_id, "hookloop"),
+  S("KAFKA_GROUP_INSTANCE_ID", kafka_group_instance_id, NULL),
   S("KAFKA_SECURITY_PROTOCOL", kafka_security_protocol, "plaintext"),
   S("DYNAMODB_ENDPOINT", dynamodb_endpoint, NULL),
   S("AWS_REGION", aws_region, NULL),
@@ -43,6 +45,7 @@ static const setting settings[] = {
   S("EVENT_KAFKA_TABLE", event_kafka_table, "event_subscription_kafka"),
   S("DELIVERY_STATUS_TABLE", delivery_status_table, "event_delivery_status"),
   S("IDEMPOTENCY_TABLE", idempotency_table, "idempotency_ledger"),
+  S("PARKED_RETRY_TABLE", parked_retry_table, "parked_retry"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),
@@ -217,10 +220,13 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     if (strcmp(settings[k].name, "AWS_REGION") == 0) ri = k;
   }
   if (!values[qi]) values[qi] = hl_strdup(values[bi] && *values[bi] ? "kafka" : "embedded");
-  if (!values[di] && values[ri] && *values[ri]) {
-    char ep[256];
-    snprintf(ep, sizeof ep, "https://dynamodb.%s.amazonaws.com", values[ri]);
-    values[di] = hl_strdup(ep);
+  if (!values[di]) {
+    /* AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, then the region's
+     * endpoint (aws/hl_aws_endpoint.h); DYNAMODB_ENDPOINT, when set, won. */
+    hl_buf ep = HL_BUF_INIT;
+    if (hl_aws_endpoint_resolve(HL_AWS_DYNAMODB, values[ri], NULL, NULL, NULL, NULL, &ep))
+      values[di] = hl_buf_steal(&ep, NULL);
+    hl_buf_dispose(&ep);
   }
   for (size_t k = 0; k < NSETTINGS; k++) {
     if (rc == 0 && settings[k].offset == (size_t)-1) rc = typed(c, settings[k].name, values[k], err);
@@ -245,7 +251,7 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     rc = HL_EINVAL;
   }
   if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
-    hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT)");
+    hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
   }
   return rc;

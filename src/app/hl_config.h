@@ -21,13 +21,14 @@ typedef struct {
   hl_queue_kind queue;
   hl_role role;
   char *kafka_brokers, *kafka_group_id, *kafka_security_protocol;
+  char *kafka_group_instance_id; /* KAFKA_GROUP_INSTANCE_ID: static membership (KIP-345), NULL: dynamic */
   char *dynamodb_endpoint, *aws_region;
   char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
   /* ECS container credentials endpoint (used when the keys above are unset). */
   char *aws_container_relative_uri, *aws_container_full_uri, *aws_container_auth_token,
       *aws_container_auth_token_file;
   char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
-      *idempotency_table;
+      *idempotency_table, *parked_retry_table;
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;

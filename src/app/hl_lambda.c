@@ -23,10 +23,21 @@
 #include <string.h>
 
 #define DEADLINE_MARGIN_MS 1500
+/* A retry that is not due yet waits inside the invocation when it falls due
+ * at least this long before the hand-off point (the deadline less
+ * DEADLINE_MARGIN_MS), leaving its attempt that much time; a later one is
+ * parked in the store for the scheduled drain. */
+#define WAIT_MARGIN_MS 5000
+/* Parked retries one drain takes at most, and how long past its hand-off
+ * point it holds them (then a later drain may take what it left). */
+#define DRAIN_TAKE_MAX 500
+#define DRAIN_LEASE_MS 60000
 
 typedef struct invocation invocation;
 
 typedef enum { REC_PENDING, REC_OK, REC_FAILED } rec_state;
+
+typedef struct rec_wait rec_wait;
 
 typedef struct {
   invocation *inv;
@@ -41,14 +52,21 @@ typedef struct {
   bool in_dispatch;            /* the dispatcher holds it (token) */
   size_t outstanding;          /* produces waiting for acks */
   int produce_failed;
+  int64_t due_ms;              /* a retry's due time, once known */
+  rec_wait *wait;              /* waiting in the invocation until due */
+  bool parked;                 /* taken from the store by a drain: forgotten there once recorded */
 } record;
 
+/* An MSK batch, or a drain of the parked retries (a scheduled event). */
 struct invocation {
   hl_lambda_invocation meta;
+  bool drain;
+  bool take_failed;            /* drain: the store could not be read */
   record *recs;
   size_t nrecs;
   size_t pending;              /* records not yet OK/FAILED */
-  size_t holds;                /* dispatcher tokens not yet released */
+  size_t unparking;            /* drain: parked retries being forgotten */
+  size_t holds;                /* callbacks still to come that point into it */
   bool answered;
   uv_timer_t deadline;
 };
@@ -67,6 +85,7 @@ typedef struct {
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
   hl_kafka_config kcfg;
+  hl_pipeline_options popt;    /* topics, schedule and metrics for the shared record handling */
   bool partial_batch;
   /* Schemas and subscriptions load while the first /next is pending, so the
    * store's latency stays out of the init phase; an invocation that comes
@@ -127,7 +146,20 @@ static void invocation_free(invocation *inv) {
 static void on_deadline_closed(uv_handle_t *h) {
   invocation *inv = h->data;
   if (inv->holds == 0) invocation_free(inv);
-  else inv->deadline.data = NULL; /* freed when the dispatcher lets go */
+  else inv->deadline.data = NULL; /* freed when the last callback is in */
+}
+
+/* Something that will call back about a record of inv (a produce, a store
+ * call, the dispatcher, a timer) keeps it alive until it has. */
+static void inv_hold(invocation *inv) { inv->holds++; }
+
+static void inv_release(invocation *inv) {
+  if (--inv->holds == 0 && inv->answered && inv->deadline.data == NULL) invocation_free(inv);
+}
+
+/* When the point of hand-off comes (see on_deadline). */
+static int64_t hand_off_at(const invocation *inv) {
+  return inv->meta.deadline_ms ? inv->meta.deadline_ms - DEADLINE_MARGIN_MS : hl_wall_ms() + 600000;
 }
 
 static void answer_batch(invocation *inv) {
@@ -137,7 +169,18 @@ static void answer_batch(invocation *inv) {
   size_t failed = 0;
   for (size_t i = 0; i < inv->nrecs; i++) failed += inv->recs[i].state != REC_OK;
   emit_emf();
-  if (failed == 0 || L.partial_batch) {
+  if (inv->drain) {
+    /* What a drain did; what it could not finish stays parked for the next. */
+    if (inv->take_failed) {
+      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable",
+                         "could not read the parked retries; the next drain tries again", on_posted, NULL);
+    } else {
+      char out[128];
+      int n = snprintf(out, sizeof out, "{\"parked_taken\":%zu,\"done\":%zu,\"left\":%zu}", inv->nrecs,
+                       inv->nrecs - failed, failed);
+      hl_lambda_rt_respond(&L.rt, inv->meta.request_id, out, (size_t)n, on_posted, NULL);
+    }
+  } else if (failed == 0 || L.partial_batch) {
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &b);
@@ -166,16 +209,20 @@ static void answer_batch(invocation *inv) {
   uv_close((uv_handle_t *)&inv->deadline, on_deadline_closed);
 }
 
+static void unpark(record *r);
+
 static void record_settled(record *r, rec_state st) {
   if (r->state != REC_PENDING) return;
   r->state = st;
   invocation *inv = r->inv;
-  if (--inv->pending == 0) answer_batch(inv);
+  if (st == REC_OK && r->parked) unpark(r);
+  if (--inv->pending == 0 && inv->unparking == 0) answer_batch(inv);
 }
 
 /* --- producing (processor fan-out, retry and dead-letter topics) --------------------------- */
 
-static const char *header_of(const record *r, const char *name, size_t *len) {
+static const void *rec_header(const hl_pipeline_rec *pr, const char *name, size_t *len) {
+  const record *r = pr->src;
   for (size_t i = r->nheaders; i-- > 0;)
     if (strcmp(r->headers[i].name, name) == 0) {
       if (len) *len = r->headers[i].len;
@@ -184,83 +231,149 @@ static const char *header_of(const record *r, const char *name, size_t *len) {
   return NULL;
 }
 
-static char *header_str(const record *r, const char *name) {
-  size_t n = 0;
-  const char *v = header_of(r, name, &n);
-  return v ? hl_strndup(v, n) : NULL;
+static hl_pipeline_rec rec_of(const record *r) {
+  return (hl_pipeline_rec){.topic = r->topic, .partition = r->partition, .offset = r->offset, .key = r->key,
+                           .key_len = r->key_len, .value = r->value, .len = r->len, .header = rec_header, .src = r};
 }
 
+/* Produces the record as it is (same key, value and headers) to topic. */
 static void on_record_produced(void *data, int status) {
   record *r = data;
   if (status != 0) r->produce_failed++;
-  if (--r->outstanding > 0) return;
-  record_settled(r, r->produce_failed ? REC_FAILED : REC_OK);
+  if (--r->outstanding == 0) record_settled(r, r->produce_failed ? REC_FAILED : REC_OK);
+  inv_release(r->inv);
+}
+
+static void produce_record(record *r, const char *topic) {
+  r->outstanding = 1;
+  inv_hold(r->inv);
+  hl_kafka_produce(L.kafka, topic, r->key, r->key_len, r->value, r->len, r->headers, r->nheaders,
+                   on_record_produced, r);
+}
+
+/* The shared processor and dead letters answer for one record. */
+static void on_record_handled(void *data, int status) {
+  record *r = data;
+  record_settled(r, status == 0 ? REC_OK : REC_FAILED);
+  inv_release(r->inv);
 }
 
 static void process_ingress(record *r) {
-  hl_json_doc doc;
-  hl_json_doc_init(&doc);
   if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  hl_json_error jerr;
-  if (hl_json_parse_ex(&doc, r->value ? r->value : "", r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
-    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
-    hl_json_doc_dispose(&doc);
-    hl_event_check e = {0};
-    hl_event_reject_parse(&e, &jerr);
-    char reason[600];
-    snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
-    hl_event_check_dispose(&e);
-    hl_kafka_header h = {"reason", reason, strlen(reason)};
-    r->outstanding = 1;
-    hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
+  hl_pipeline_rec pr = rec_of(r);
+  inv_hold(r->inv);
+  hl_pipeline_process(L.kafka, &L.reg, &L.popt, &pr, on_record_handled, r);
+}
+
+static void dead_letter_record(record *r, const char *reason) {
+  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
+  hl_pipeline_rec pr = rec_of(r);
+  inv_hold(r->inv);
+  hl_pipeline_dead_letter(L.kafka, &L.popt, &pr, reason, on_record_handled, r);
+}
+
+/* --- retries not yet due: wait here, or park them -------------------------------------------- */
+
+static void dispatch_record(record *r);
+
+struct rec_wait {
+  uv_timer_t timer;
+  record *r;
+};
+
+static void on_wait_closed(uv_handle_t *h) {
+  rec_wait *w = h->data;
+  invocation *inv = w->r->inv;
+  hl_free(w);
+  inv_release(inv);
+}
+
+static void wait_end(record *r) {
+  rec_wait *w = r->wait;
+  r->wait = NULL;
+  uv_timer_stop(&w->timer);
+  uv_close((uv_handle_t *)&w->timer, on_wait_closed);
+}
+
+static void on_due(uv_timer_t *t) {
+  record *r = ((rec_wait *)t->data)->r;
+  wait_end(r);
+  dispatch_record(r); /* due now: delivered */
+}
+
+static void on_parked(void *data, int status, hl_store_result *res) {
+  record *r = data;
+  (void)res;
+  if (status == HL_EINVAL && L.kafka && r->state == REC_PENDING) {
+    /* It cannot be parked (the store's item size limit, say): back on
+     * its retry topic as it is, the one case that still cycles. */
+    hl_log_warn("retry cannot be parked; put back on its retry topic",
+                "\"topic\":\"%s\",\"offset\":%" PRId64, hl_log_esc(r->topic, (size_t)-1), r->offset);
+    produce_record(r, r->topic);
+  } else {
+    if (status != 0 && status != HL_EINVAL)
+      hl_log_warn("retry could not be parked; the batch will come again", "\"error\":\"%s\"", hl_strerror(status));
+    record_settled(r, status == 0 ? REC_OK : REC_FAILED);
+  }
+  inv_release(r->inv);
+}
+
+/* Durable without cycling: the store keeps it, indexed by due time, until a
+ * scheduled drain takes it (handle_drain). */
+static void park_record(record *r, const hl_sub *s) {
+  if (!L.store->vt->park_put) { record_settled(r, REC_FAILED); return; }
+  hl_pipeline_rec pr = rec_of(r);
+  hl_eq_item it;
+  hl_pipeline_item(&pr, s, &it);
+  it.d.next_attempt_at = r->due_ms;
+  inv_hold(r->inv);
+  L.store->vt->park_put(L.store, &it, on_parked, r);
+  hl_eq_item_free(&it);
+}
+
+/* A retry record not due yet: the invocation waits for it when it falls due
+ * in time, else it is parked. Never produced again to its own topic. */
+static void hold_until_due(record *r, const hl_sub *s, int64_t due_ms) {
+  r->due_ms = due_ms;
+  if (due_ms + WAIT_MARGIN_MS <= hand_off_at(r->inv)) {
+    rec_wait *w = hl_calloc(1, sizeof *w);
+    w->r = r;
+    uv_timer_init(&L.loop, &w->timer);
+    w->timer.data = w;
+    int64_t wait = due_ms - hl_wall_ms();
+    uv_timer_start(&w->timer, on_due, (uint64_t)(wait > 0 ? wait : 0), 0);
+    r->wait = w;
+    inv_hold(r->inv);
     return;
   }
-  hl_event_check e;
-  hl_event_check_run(&L.reg, doc.root, r->value, r->len, false, &e);
-  hl_json_doc_dispose(&doc);
-  r->outstanding = 1; /* held while producing */
-  if (e.status != 0) {
-    char reason[600];
-    snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
-    hl_kafka_header h = {"reason", reason, strlen(reason)};
-    r->outstanding++;
-    hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
-  } else {
-    char now[24];
-    snprintf(now, sizeof now, "%" PRId64, hl_wall_ms());
-    for (size_t i = 0; i < e.nsubs; i++) {
-      hl_sub *s = hl_registry_sub_get(&L.reg, e.subs[i]);
-      if (!s) continue;
-      hl_kafka_header h[4] = {
-        {"subscription_id", s->rec.subscription_id, strlen(s->rec.subscription_id)},
-        {"attempt", "0", 1}, {"event_type", e.type, strlen(e.type)}, {"accepted_ms", now, strlen(now)},
-      };
-      r->outstanding++;
-      hl_kafka_produce(L.kafka, s->rec.egress_topic, e.id, strlen(e.id), r->value, r->len, h, 4, on_record_produced, r);
-    }
-    L.metrics.events_processed++;
-  }
-  hl_event_check_dispose(&e);
-  on_record_produced(r, 0);
+  /* Taken from the store and still not due in time: it stays parked (its
+   * lease ends, a later drain takes it). */
+  if (r->parked) record_settled(r, REC_FAILED);
+  else park_record(r, s);
 }
 
-/* A record that cannot be delivered as it is goes to the dead-letter topic
- * with the reason; without Kafka it is reported failed (never dropped). */
-static void dead_letter_record(record *r, const char *reason) {
-  hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
-              hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
-  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  hl_kafka_header h = {"reason", reason, strlen(reason)};
-  r->outstanding = 1;
-  hl_kafka_produce(L.kafka, L.cfg->dlq_topic, r->key, r->key_len, r->value, r->len, &h, 1, on_record_produced, r);
+static void on_unparked(void *data, int status, hl_store_result *res) {
+  record *r = data;
+  invocation *inv = r->inv;
+  (void)res;
+  if (status != 0)
+    hl_log_warn("a parked retry that was recorded stays in the store; a later drain takes it again and the "
+                "ledger keeps it from being sent twice", "\"event_id\":\"%s\"", hl_log_esc(r->key, (size_t)-1));
+  if (--inv->unparking == 0 && inv->pending == 0) answer_batch(inv);
+  inv_release(inv);
 }
 
-/* Puts a record back on its retry topic unchanged (not due before the deadline). */
-static void requeue_record(record *r) {
-  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  r->outstanding = 1;
-  hl_kafka_produce(L.kafka, r->topic, r->key, r->key_len, r->value, r->len, r->headers, r->nheaders,
-                   on_record_produced, r);
+/* A parked retry whose attempt was recorded (delivered, moved on to its next
+ * tier or dead-lettered) leaves the store. */
+static void unpark(record *r) {
+  size_t n = 0;
+  const char *sub = rec_header(&(hl_pipeline_rec){.src = r}, "subscription_id", &n);
+  hl_eq_item it = {.d = {.event_id = r->key, .subscription_id = hl_strndup(sub ? sub : "", n),
+                         .next_attempt_at = r->due_ms}};
+  r->inv->unparking++;
+  inv_hold(r->inv);
+  L.store->vt->park_delete(L.store, &it, on_unparked, r);
+  hl_free(it.d.subscription_id);
 }
 
 /* --- the dispatcher's source ---------------------------------------------------------------- */
@@ -268,63 +381,32 @@ static void requeue_record(record *r) {
 static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
   (void)data;
   if (!L.kafka) { hl_dispatch_forwarded(dl, HL_EUNSUPPORTED); return; }
-  hl_pipeline_options po = {.retry_prefix = L.cfg->retry_topic_prefix, .dlq_topic = L.cfg->dlq_topic,
-                            .schedule = L.schedule};
-  hl_pipeline_forward(L.kafka, &po, dl, outcome, delay_ms);
+  hl_pipeline_forward(L.kafka, &L.popt, dl, outcome, delay_ms);
 }
 
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   (void)data; (void)sub;
   record *r = token;
-  invocation *inv = r->inv;
   r->in_dispatch = false;
-  inv->holds--;
   record_settled(r, recorded ? REC_OK : REC_FAILED);
-  if (inv->holds == 0 && inv->answered && inv->deadline.data == NULL) invocation_free(inv);
+  inv_release(r->inv);
 }
 
 static void dispatch_record(record *r) {
+  hl_pipeline_rec pr = rec_of(r);
   hl_sub *s = NULL;
-  char *sid = header_str(r, "subscription_id");
-  if (sid) s = hl_registry_sub_get(&L.reg, sid);
-  hl_free(sid);
-  if (!s) {
-    hl_log_warn("record for an unknown subscription skipped", "\"topic\":\"%s\",\"offset\":%" PRId64, r->topic, r->offset);
-    record_settled(r, REC_OK);
-    return;
+  int64_t due_ms = 0;
+  const char *reason = NULL;
+  switch (hl_pipeline_classify(&L.reg, &L.popt, &pr, hl_wall_ms(), &s, &due_ms, &reason)) {
+  case HL_REC_DEAD_LETTER: dead_letter_record(r, reason); return;
+  case HL_REC_NOT_DUE: hold_until_due(r, s, due_ms); return;
+  case HL_REC_DELIVER: break;
   }
-  char *due = header_str(r, "due_ms");
-  if (due) {
-    int64_t due_ms = strtoll(due, NULL, 10);
-    hl_free(due);
-    if (due_ms > hl_wall_ms() + 5) { /* not yet: back on its retry topic, durable */
-      requeue_record(r);
-      return;
-    }
-  }
-  if (!r->key || r->key_len == 0) {
-    /* The key is the event id, the partner's webhook-id: without it there
-     * is nothing to de-duplicate on. */
-    dead_letter_record(r, "missing_key: egress records carry the event id as their key");
-    return;
-  }
-  hl_eq_item it = {0};
-  it.d.event_id = hl_strndup(r->key, r->key_len);
-  it.d.subscription_id = hl_strdup(s->rec.subscription_id);
-  char *attempt = header_str(r, "attempt");
-  it.d.attempts = attempt ? strtoll(attempt, NULL, 10) : 0;
-  hl_free(attempt);
-  it.d.status = hl_strdup(it.d.attempts ? "RETRYING" : "PENDING");
-  it.body = hl_strndup(r->value ? r->value : "", r->len);
-  it.body_len = r->len;
-  it.trace = header_str(r, "traceparent");
+  hl_eq_item it;
+  hl_pipeline_item(&pr, s, &it);
   if (!it.trace && r->inv->meta.trace_id[0]) it.trace = hl_strdup(r->inv->meta.trace_id); /* X-Amzn-Trace-Id */
-  it.event_type = header_str(r, "event_type");
-  char *acc = header_str(r, "accepted_ms");
-  it.accepted_at = acc ? strtoll(acc, NULL, 10) : hl_wall_ms();
-  hl_free(acc);
   r->in_dispatch = true;
-  r->inv->holds++;
+  inv_hold(r->inv);
   hl_dispatch_submit(&L.dispatch, s, &it, r);
 }
 
@@ -337,17 +419,21 @@ static void on_deadline(uv_timer_t *t) {
   for (size_t i = 0; i < inv->nrecs; i++) {
     record *r = &inv->recs[i];
     if (r->state != REC_PENDING) continue;
-    if (L.kafka && r->in_dispatch && r->outstanding == 0) {
+    if (r->wait) {
+      /* Waiting past the hand-off (a clock that jumped): parked after all,
+       * or, taken from the store, left there. */
+      wait_end(r);
+      if (r->parked) record_settled(r, REC_FAILED);
+      else dispatch_record(r);
+    } else if (L.kafka && r->in_dispatch && r->outstanding == 0) {
       /* Same record, same webhook-id: if the running attempt also succeeds,
        * the ledger keeps the retry from being sent. */
-      char topic[300], tier[32];
-      hl_retry_tier_name(L.schedule && L.schedule->n ? L.schedule->delay_ms[0] : 1000, tier, sizeof tier);
-      snprintf(topic, sizeof topic, "%s.%s", L.cfg->retry_topic_prefix, tier);
-      r->outstanding = 1;
-      hl_kafka_produce(L.kafka, topic, r->key, r->key_len, r->value, r->len, r->headers, r->nheaders,
-                       on_record_produced, r);
+      char topic[300];
+      hl_retry_tier_topic(L.cfg->retry_topic_prefix, L.schedule && L.schedule->n ? L.schedule->delay_ms[0] : 1000,
+                          topic, sizeof topic);
+      produce_record(r, topic);
     } else {
-      record_settled(r, REC_FAILED);
+      record_settled(r, REC_FAILED); /* what still waits for an answer is not durable yet */
     }
   }
 }
@@ -370,22 +456,89 @@ static char *b64(const hl_json *v, size_t *len) {
   return out;
 }
 
+static void arm_deadline(invocation *inv) {
+  uv_timer_init(&L.loop, &inv->deadline);
+  inv->deadline.data = inv;
+  int64_t left = hand_off_at(inv) - hl_wall_ms();
+  uv_timer_start(&inv->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+}
+
+/* The producer for retry and dead-letter topics: the configured brokers,
+ * else (MSK batches) the cluster the batch came from. Created once per
+ * sandbox. */
+static void ensure_kafka(const char *bootstrap) {
+  if (L.kafka) return;
+  const char *bs = L.cfg->kafka_brokers ? L.cfg->kafka_brokers : bootstrap;
+  if (!bs) return;
+  hl_kafka_config kc = {.brokers = bs, .security_protocol = L.cfg->kafka_security_protocol};
+  char err[256];
+  if (hl_kafka_create(&L.loop, &kc, &L.kafka, err, sizeof err) != 0)
+    hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
+}
+
+/* A parked retry as a record: the same headers a retry topic's record has. */
+static void record_of_parked(record *r, invocation *inv, hl_eq_item *it) {
+  r->inv = inv;
+  r->parked = true;
+  r->topic = hl_strdup("parked");
+  r->partition_key = hl_strdup("parked");
+  r->partition = -1;
+  r->due_ms = it->d.next_attempt_at;
+  r->key = it->d.event_id;
+  r->key_len = strlen(r->key);
+  it->d.event_id = NULL;
+  r->value = it->body;
+  r->len = it->body_len;
+  it->body = NULL;
+  char n[3][24];
+  snprintf(n[0], sizeof n[0], "%" PRId64, it->d.attempts);
+  snprintf(n[1], sizeof n[1], "%" PRId64, it->accepted_at);
+  snprintf(n[2], sizeof n[2], "%" PRId64, r->due_ms);
+  const char *h[][2] = {{"subscription_id", it->d.subscription_id}, {"attempt", n[0]}, {"accepted_ms", n[1]},
+                        {"due_ms", n[2]}, {"event_type", it->event_type}, {"traceparent", it->trace}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(h); i++)
+    if (h[i][1]) r->headers[r->nheaders++] = (hl_kafka_header){hl_strdup(h[i][0]), hl_strdup(h[i][1]), strlen(h[i][1])};
+}
+
+static void on_parked_taken(void *data, int status, hl_store_result *res) {
+  invocation *inv = data;
+  if (status != 0) {
+    hl_log_error("could not take the parked retries", "\"error\":\"%s\"", hl_strerror(status));
+    inv->take_failed = true;
+  }
+  inv->recs = hl_calloc(res->nitems ? res->nitems : 1, sizeof *inv->recs);
+  for (size_t i = 0; status == 0 && i < res->nitems; i++) record_of_parked(&inv->recs[inv->nrecs++], inv, &res->items[i]);
+  inv->pending = inv->nrecs;
+  hl_log_info("draining parked retries", "\"taken\":%zu", inv->nrecs);
+  if (inv->nrecs == 0) answer_batch(inv);
+  for (size_t i = 0; i < inv->nrecs; i++) dispatch_record(&inv->recs[i]);
+  inv_release(inv);
+}
+
+/* A scheduled event (EventBridge): the parked retries that fall due before
+ * this invocation's hand-off point (less the margin an attempt needs) are
+ * taken under a lease, waited for and delivered; each leaves the store once
+ * its attempt is recorded. */
+static void handle_drain(invocation *inv) {
+  inv->drain = true;
+  ensure_kafka(NULL);
+  arm_deadline(inv);
+  if (!L.store->vt->park_take) {
+    answer_batch(inv);
+    return;
+  }
+  int64_t now = hl_wall_ms();
+  inv_hold(inv);
+  L.store->vt->park_take(L.store, hand_off_at(inv) - WAIT_MARGIN_MS, now, hand_off_at(inv) + DRAIN_LEASE_MS,
+                         DRAIN_TAKE_MAX, on_parked_taken, inv);
+}
+
 static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
   const hl_json *records = hl_json_get(ev, "records");
   size_t total = 0;
   for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++)
     total += records->u.members[i].value.type == HL_JSON_ARRAY ? records->u.members[i].value.len : 0;
-  if (!L.kafka) {
-    /* The producer for retry and dead-letter topics: the configured brokers,
-     * else the cluster the batch came from. Created once per sandbox. */
-    const char *bs = L.cfg->kafka_brokers ? L.cfg->kafka_brokers : hl_json_str(hl_json_get(ev, "bootstrapServers"));
-    if (bs) {
-      hl_kafka_config kc = {.brokers = bs, .security_protocol = L.cfg->kafka_security_protocol};
-      char err[256];
-      if (hl_kafka_create(&L.loop, &kc, &L.kafka, err, sizeof err) != 0)
-        hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
-    }
-  }
+  ensure_kafka(hl_json_str(hl_json_get(ev, "bootstrapServers")));
   inv->recs = hl_calloc(total ? total : 1, sizeof *inv->recs);
   for (uint32_t i = 0; records && records->type == HL_JSON_OBJECT && i < records->len; i++) {
     const hl_json_member *pm = &records->u.members[i];
@@ -421,10 +574,7 @@ static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
     }
   }
   inv->pending = inv->nrecs;
-  uv_timer_init(&L.loop, &inv->deadline);
-  inv->deadline.data = inv;
-  int64_t left = inv->meta.deadline_ms ? inv->meta.deadline_ms - hl_wall_ms() - DEADLINE_MARGIN_MS : 600000;
-  uv_timer_start(&inv->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+  arm_deadline(inv);
   if (inv->nrecs == 0) {
     answer_batch(inv);
     return;
@@ -547,14 +697,19 @@ static void route_invocation(invocation *inv) {
     return;
   }
   const char *src = hl_json_str(hl_json_get(doc.root, "eventSource"));
+  const char *esrc = hl_json_str(hl_json_get(doc.root, "source"));
+  const char *detail = hl_json_str(hl_json_get(doc.root, "detail-type"));
   if (src && (strcmp(src, "aws:kafka") == 0 || strcmp(src, "SelfManagedKafka") == 0)) {
     handle_kafka_batch(inv, doc.root);
+  } else if (esrc && strcmp(esrc, "aws.events") == 0 && detail && strcmp(detail, "Scheduled Event") == 0) {
+    handle_drain(inv);
   } else if (hl_json_pointer(doc.root, "/requestContext/http", 20)) {
     handle_apigw(inv, doc.root);
     invocation_free(inv);
   } else {
     hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
-                       "expected an MSK/Kafka batch or an API Gateway HTTP API (v2) event", on_posted, NULL);
+                       "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) event or an EventBridge "
+                       "scheduled event", on_posted, NULL);
     invocation_free(inv);
   }
   hl_json_doc_dispose(&doc);
@@ -570,6 +725,11 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
                                      : o->outcome == HL_OUTCOME_DUPLICATE ? "duplicate"
                                      : o->outcome == HL_OUTCOME_RETRY ? "retry" : "failed",
                          o->outcome == HL_OUTCOME_DUPLICATE ? -1.0 : o->latency_s, o->attempt);
+}
+
+static void on_accepted(void *data, size_t nsubs) {
+  (void)data; (void)nsubs; /* the processor fans it out, and counts it there */
+  hl_metrics_on_accepted(&L.metrics);
 }
 
 static void on_init_error_posted(hl_lambda_rt *rt, int status, void *data) {
@@ -674,6 +834,10 @@ int hl_lambda_run(const hl_config *cfg) {
   } else {
     L.have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
     L.source = (hl_dispatch_source){forward, finished, NULL};
+    L.popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
+                                   .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
+                                   .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
+                                   .schedule = L.schedule, .metrics = &L.metrics, .closed_tiers = true};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
                                 .default_schedule = L.schedule, .on_outcome = on_outcome, .source = &L.source,
@@ -686,7 +850,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .allow_private_targets = cfg->allow_private_targets,
                            .default_secret = L.have_secrets, .no_embedded_queue = true,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule,
-                           .console = hl_config_console(cfg)};
+                           .on_accepted = on_accepted, .console = hl_config_console(cfg)};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
     if (cfg->kafka_brokers && *cfg->kafka_brokers) {
       /* The API function produces accepted events to their ingress topics

@@ -75,7 +75,10 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
 
 static void on_accepted(void *data, size_t nsubs) {
   serve *s = data;
-  hl_metrics_on_processed(&s->metrics, nsubs);
+  hl_metrics_on_accepted(&s->metrics);
+  /* The embedded queue fans out in the accept itself; on Kafka the
+   * processor does, and counts it there. */
+  if (!s->kafka) hl_metrics_on_processed(&s->metrics, nsubs);
 }
 
 static void render_metrics(void *data, hl_buf *out) {
@@ -135,6 +138,16 @@ static void start_drain(serve *s) {
   if (s->pipe) hl_pipeline_stop(s->pipe); /* no new records; what is handed back waits for the next run */
   s->drain_deadline = uv_now(&s->loop) + s->set.drain_timeout_ms;
   uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
+}
+
+/* The consumer will consume no more (fenced by a member with the same
+ * KAFKA_GROUP_INSTANCE_ID): drain and exit non-zero, so that the
+ * orchestrator restarts the task rather than leave its partitions idle. */
+static void on_kafka_fatal(void *data, const char *reason) {
+  serve *s = data;
+  (void)reason; /* logged by hl_kafka */
+  s->exit_code = 1;
+  start_drain(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -322,6 +335,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->tables.kafka_table = c->event_kafka_table;
   set->tables.delivery_table = c->delivery_status_table;
   set->tables.ledger_table = c->idempotency_table;
+  set->tables.parked_table = c->parked_retry_table;
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
   set->high_water = c->queue_high_water;
@@ -388,8 +402,10 @@ int hl_serve_run(const hl_config *cfg) {
     const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
     const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
     s->kcfg = (hl_kafka_config){.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
+                                .group_instance_id = c->kafka_group_instance_id,
                                 .security_protocol = c->kafka_security_protocol,
-                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0};
+                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0,
+                                .on_fatal = on_kafka_fatal, .fatal_data = s};
     if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);
       return 2;
@@ -398,6 +414,7 @@ int hl_serve_run(const hl_config *cfg) {
       .processor = c->role != HL_ROLE_DISPATCHER, .dispatcher = c->role != HL_ROLE_PROCESSOR,
       .ingress_prefix = c->ingress_topic_prefix, .egress_prefix = c->egress_topic_prefix,
       .retry_prefix = c->retry_topic_prefix, .dlq_topic = c->dlq_topic, .schedule = s->schedule,
+      .metrics = &s->metrics,
     };
     s->pipe = hl_pipeline_create(&s->loop, s->kafka, &s->reg, s->store, &po);
   }

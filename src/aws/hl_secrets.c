@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws/hl_aws_endpoint.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -13,7 +14,7 @@
 #define RETRY_MS 5000 /* after a read that failed every attempt */
 #define ATTEMPTS 3    /* per read: a start that cannot read its secret should say so soon */
 
-static const hl_aws_json_service SECRETS_MANAGER = {"secretsmanager", "application/x-amz-json-1.1"};
+static const hl_aws_json_service SECRETS_MANAGER = {"secretsmanager", "application/x-amz-json-1.1", &hl_aws_protocol_json};
 
 static void wipe_str(char **p) {
   if (*p) explicit_bzero(*p, strlen(*p));
@@ -46,10 +47,10 @@ int hl_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_s
   hl_buf u = HL_BUF_INIT;
   if (cfg->endpoint && *cfg->endpoint) {
     hl_buf_puts(&u, cfg->endpoint);
-  } else {
-    hl_buf_puts(&u, "https://secretsmanager.");
-    hl_buf_puts(&u, region);
-    hl_buf_puts(&u, ".amazonaws.com");
+  } else if (hl_aws_endpoint_default(HL_AWS_SECRETS_MANAGER, region, &u) != 0) {
+    snprintf(err, errlen, "the region '%s' of WEBHOOK_SECRET_ARN or AWS_REGION is not a region name", region);
+    hl_free(region);
+    return HL_EINVAL;
   }
   hl_buf_putc(&u, '\0');
   int rc = hl_aws_creds_init(&s->creds, loop, curl, &cfg->creds, err, errlen);

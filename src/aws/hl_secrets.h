@@ -24,7 +24,7 @@
 typedef struct {
   const char *secret_id;   /* the ARN (or name) */
   const char *region;      /* NULL: taken from the ARN */
-  const char *endpoint;    /* NULL: https://secretsmanager.<region>.amazonaws.com */
+  const char *endpoint;    /* NULL: the regional endpoint (aws/hl_aws_endpoint.h) */
   hl_aws_creds_env creds;
   uint64_t refresh_ms;     /* 0: never re-read */
 } hl_secrets_config;

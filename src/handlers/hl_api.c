@@ -142,25 +142,93 @@ void hl_api_refresh_kafka_map(hl_api *a, const char *event_type) {
   hl_buf_dispose(&eg);
 }
 
-void hl_api_use_kafka(hl_api *a, hl_kafka *kafka) { a->kafka = kafka; }
+void hl_api_use_kafka(hl_api *a, hl_kafka *kafka) {
+  a->kafka = kafka;
+  hl_health_use_kafka(&a->health, kafka);
+}
 
 /* --- health and metrics --------------------------------------------------------------------- */
 
-static void health(hl_api *a, hl_http_req *req) {
-  int ping = a->store->vt->ping(a->store);
-  bool ok = ping == 0 && !a->draining;
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+} health_req;
+
+/* 200 when every part passed its check; 503 naming the parts that did not
+ * (and why), or while draining. */
+static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
+  bool ok = h && hl_health_ok(h) && !a->draining;
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &b);
   hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "status"); hl_jw_str(&w, a->draining ? "draining" : ping == 0 ? "ok" : "store_unavailable");
+  hl_jw_key(&w, "status"); hl_jw_str(&w, a->draining ? "draining" : ok ? "ok" : "unavailable");
+  if (!ok && h && !a->draining) {
+    /* The error shape of every other answer, with the failing parts first. */
+    hl_buf msg = HL_BUF_INIT;
+    for (size_t i = 0; i < h->nparts; i++)
+      if (h->parts[i].status != 0)
+        hl_buf_printf(&msg, "%s%s: %s", msg.len ? "; " : "", h->parts[i].name, h->parts[i].error);
+    hl_buf_putc(&msg, '\0');
+    hl_jw_key(&w, "error"); hl_jw_str(&w, "unavailable");
+    hl_jw_key(&w, "message"); hl_jw_str(&w, msg.data);
+    hl_buf_dispose(&msg);
+    hl_jw_key(&w, "failing");
+    hl_jw_arr_begin(&w);
+    for (size_t i = 0; i < h->nparts; i++)
+      if (h->parts[i].status != 0) hl_jw_str(&w, h->parts[i].name);
+    hl_jw_arr_end(&w);
+    hl_jw_key(&w, "details");
+    hl_jw_arr_begin(&w);
+    for (size_t i = 0; i < h->nparts; i++) {
+      if (h->parts[i].status == 0) continue;
+      char path[64];
+      snprintf(path, sizeof path, "/checks/%s", h->parts[i].name);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+      hl_jw_key(&w, "message"); hl_jw_str(&w, h->parts[i].error);
+      hl_jw_obj_end(&w);
+    }
+    hl_jw_arr_end(&w);
+  }
   hl_jw_key(&w, "version"); hl_jw_str(&w, HOOKLOOP_VERSION);
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
   hl_jw_key(&w, "queue"); hl_jw_str(&w, a->opt.queue_name ? a->opt.queue_name : "embedded");
+  if (h) {
+    hl_jw_key(&w, "checks");
+    hl_jw_obj_begin(&w);
+    for (size_t i = 0; i < h->nparts; i++) {
+      hl_jw_key(&w, h->parts[i].name);
+      hl_jw_obj_begin(&w);
+      hl_jw_key(&w, "ok"); hl_jw_bool(&w, h->parts[i].status == 0);
+      if (h->parts[i].status != 0) { hl_jw_key(&w, "error"); hl_jw_str(&w, h->parts[i].error); }
+      hl_jw_obj_end(&w);
+    }
+    hl_jw_obj_end(&w);
+    hl_jw_key(&w, "checked_ms_ago"); hl_jw_int(&w, (int64_t)hl_health_age_ms(h));
+  }
   if (a->store->vt->eq_backlog) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, a->store->vt->eq_backlog(a->store)); }
   if (a->dispatch) { hl_jw_key(&w, "in_flight"); hl_jw_int(&w, a->dispatch->in_flight); }
   hl_jw_obj_end(&w);
   hl_api_respond_buf(req, ok ? 200 : 503, &b);
+}
+
+static void on_health(void *data, const hl_health *h) {
+  health_req *r = data;
+  r->a->pending--;
+  health_answer(r->a, r->req, h);
+  hl_free(r);
+}
+
+static void health(hl_api *a, hl_http_req *req) {
+  if (a->draining) { /* going away: no need to ask anything */
+    health_answer(a, req, NULL);
+    return;
+  }
+  health_req *r = hl_malloc(sizeof *r);
+  *r = (health_req){a, req};
+  a->pending++;
+  hl_health_get(&a->health, on_health, r);
 }
 
 static void metrics(hl_api *a, hl_http_req *req) {
@@ -329,6 +397,7 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
                  const hl_api_options *opt) {
   *a = (hl_api){.store = store, .reg = reg, .dispatch = dispatch, .opt = *opt};
+  hl_health_init(&a->health, store, 0);
   if (!a->opt.ingress_prefix) a->opt.ingress_prefix = "wh.ingress";
   if (!a->opt.egress_prefix) a->opt.egress_prefix = "wh.egress";
   if (!a->opt.max_body) a->opt.max_body = 1 << 20;

@@ -15,6 +15,7 @@
 
 #include "common/hl_buf.h"
 #include "handlers/hl_dispatch.h"
+#include "handlers/hl_health.h"
 #include "handlers/hl_metrics.h"
 #include "handlers/hl_registry.h"
 #include "loop/hl_http_server.h"
@@ -56,6 +57,7 @@ struct hl_api {
   hl_dispatch *dispatch;   /* NULL where this process does not dispatch */
   hl_kafka *kafka;         /* the Kafka queue, NULL with the embedded queue */
   hl_api_options opt;
+  hl_health health;        /* the live checks behind /healthz */
   bool draining;           /* shutting down: intake answers 503 */
   size_t pending;          /* requests waiting for the store */
   uint64_t loaded_at_ms;   /* monotonic time of the last (re)load */

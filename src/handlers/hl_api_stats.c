@@ -30,6 +30,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
   const hl_metrics *m = a->opt.metrics;
   if (m) {
     hl_jw_obj_begin(&w);
+    counter(&w, "events_accepted", m->events_accepted);
     counter(&w, "events_processed", m->events_processed);
     counter(&w, "deliveries_success", m->deliveries_success);
     counter(&w, "deliveries_retry", m->deliveries_retry);

@@ -8,6 +8,7 @@
 #include "handlers/hl_retry.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 
 #define HL_DELIVERY_HEADERS 8 /* content-type ... traceparent: the most send_attempt adds */
+#define CLAIM_RETRY_MS 1000   /* after a claim the store failed */
 
 typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
 
@@ -237,6 +239,13 @@ static void on_claim_due(hl_timerq_node *n) {
   hl_dispatch_notify(s->dispatch, s);
 }
 
+/* Claims again for s in delay_ms, unless a claim is already due sooner. */
+static void claim_later(hl_dispatch *d, hl_sub *s, uint64_t delay_ms) {
+  s->dispatch = d;
+  if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + delay_ms)
+    hl_timerq_add(&d->timers, &s->claim_timer, delay_ms, on_claim_due);
+}
+
 static void recorded(hl_delivery *dl, int status) {
   hl_dispatch *d = dl->owner;
   if (status == 0 || status == HL_ENOTFOUND) dl->recorded = true;
@@ -263,10 +272,7 @@ static void recorded(hl_delivery *dl, int status) {
   }
   if (dl->outcome == HL_OUTCOME_RETRY && !dl->sub->deleted) {
     /* Released to the store: remember to claim again when it falls due. */
-    hl_sub *s = dl->sub;
-    s->dispatch = d;
-    if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + dl->next_delay_ms)
-      hl_timerq_add(&d->timers, &s->claim_timer, dl->next_delay_ms, on_claim_due);
+    claim_later(d, dl->sub, dl->next_delay_ms);
   }
   delivery_free(dl);
 }
@@ -348,15 +354,43 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
 
 static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
 
-static bool retryable_curl(CURLcode rc) {
+/* An attempt that got no usable HTTP status. Not reaching the partner or
+ * not getting a usable answer from it is a connection-level fault, retried:
+ * refused, timed out, reset, nothing back, or bytes that are not HTTP (a
+ * malformed status line, a TLS record from a TLS port spoken to in plain
+ * HTTP; curl calls those an unsupported protocol once the request is out).
+ * What no retry can change is permanent. Writes last_error's words into
+ * dl->error, keeping curl's own text after them. */
+static bool transport_fault(hl_delivery *dl, CURLcode rc) {
+  char detail[CURL_ERROR_SIZE];
+  snprintf(detail, sizeof detail, "%s", dl->error[0] ? dl->error : curl_easy_strerror(rc));
+  long os_errno = 0, sent = 0;
+  curl_easy_getinfo(dl->easy, CURLINFO_OS_ERRNO, &os_errno);
+  curl_easy_getinfo(dl->easy, CURLINFO_REQUEST_SIZE, &sent);
+  bool retry;
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-  case CURLE_SSL_CONNECT_ERROR: case CURLE_WEIRD_SERVER_REPLY: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+  case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+    retry = true;
+    break;
+  case CURLE_WEIRD_SERVER_REPLY:
+    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
+    return true;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    /* The URL's scheme was checked at registration: with the request sent,
+     * it is the answer that curl could not read as HTTP. */
+    if (sent <= 0) return false;
+    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
     return true;
   default:
-    return false;
+    retry = false;
   }
+  if (os_errno == ECONNRESET || os_errno == EPIPE)
+    snprintf(dl->error, sizeof dl->error, "connection reset by the partner (%.180s)", detail);
+  else
+    snprintf(dl->error, sizeof dl->error, "%s", detail);
+  return retry;
 }
 
 static void on_sent(hl_curl_xfer *x, CURLcode rc) {
@@ -379,8 +413,7 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
     dl->outcome = HL_OUTCOME_FAILED;
   } else {
     if (rc != CURLE_OK) {
-      if (!dl->error[0]) snprintf(dl->error, sizeof dl->error, "%s", curl_easy_strerror(rc));
-      retry = retryable_curl(rc);
+      retry = transport_fault(dl, rc);
     } else {
       snprintf(dl->error, sizeof dl->error, "partner answered %ld", code);
       retry = retryable_status(code);
@@ -657,15 +690,27 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   if (status != 0) {
     hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
                  s->rec.subscription_id, hl_strerror(status));
+    /* need_claim stays; a store that fails (disk full, locked) is asked
+     * again in a second, not on every loop turn. */
+    if (!s->deleted && !d->stopping) claim_later(d, s, CLAIM_RETRY_MS);
   } else {
-    if (res->nitems < c->asked) s->need_claim = false;
+    if (res->nitems < c->asked) {
+      /* Everything due was taken. What is left falls due later (retries
+       * released to the store, or held in memory before a restart): claim
+       * again then, since nothing else would. */
+      s->need_claim = false;
+      if (res->next_due_at > 0 && !s->deleted && !d->stopping) {
+        int64_t wait = res->next_due_at - hl_wall_ms();
+        claim_later(d, s, wait > 0 ? (uint64_t)wait : 1);
+      }
+    }
     for (size_t i = 0; i < res->nitems; i++) {
       hl_delivery *dl = delivery_new(d, s, &res->items[i]);
       enqueue(s, dl);
     }
     try_start(d, s);
+    if (s->need_claim) hl_dispatch_notify(d, s);
   }
-  if (s->need_claim) hl_dispatch_notify(d, s);
   hl_sub_unref(d->reg, s);
   hl_free(c);
 }

@@ -24,10 +24,14 @@ void hl_metrics_on_delivery(hl_metrics *m, const char *outcome, double latency_s
   }
 }
 
+void hl_metrics_on_accepted(hl_metrics *m) { m->events_accepted++; }
+
 void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs) {
   (void)nsubs;
   m->events_processed++;
 }
+
+void hl_metrics_on_dead_letter(hl_metrics *m) { m->events_to_dlq++; }
 
 void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n) { m->in_flight = n; }
 void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n) { m->in_memory = n; }
@@ -38,11 +42,15 @@ static void counter(hl_buf *o, const char *name, const char *help, uint64_t v) {
 }
 
 void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *o) {
-  counter(o, "hookloop_events_processed_total", "Events accepted and fanned out to subscriptions.",
+  counter(o, "hookloop_events_accepted_total", "Events the producer API accepted.", m->events_accepted);
+  counter(o, "hookloop_events_processed_total",
+          "Events fanned out to their subscriptions (embedded queue: at accept; Kafka: by the processor, "
+          "which also counts the records it dead-letters).",
           m->events_processed);
   counter(o, "hookloop_events_to_retry_total", "Delivery attempts that ended in a scheduled retry.",
           m->events_to_retry);
-  counter(o, "hookloop_events_to_dlq_total", "Deliveries that failed permanently (dead-lettered).",
+  counter(o, "hookloop_events_to_dlq_total",
+          "Deliveries that failed permanently, and records dead-lettered (malformed, invalid, no subscription).",
           m->events_to_dlq);
   hl_buf_puts(o, "# HELP hookloop_deliveries_total Delivery attempt outcomes.\n"
                  "# TYPE hookloop_deliveries_total counter\n");

@@ -51,128 +51,120 @@ void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
   else snprintf(out, n, "%" PRIu64 "ms", ms);
 }
 
+void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t n) {
+  char tier[32];
+  hl_retry_tier_name(delay_ms, tier, sizeof tier);
+  snprintf(out, n, "%s.%s", retry_prefix, tier);
+}
+
 static bool has_prefix(const char *topic, const char *prefix, size_t plen) {
   return strncmp(topic, prefix, plen - 1) == 0 && topic[plen - 1] == '.';
 }
 
-static char *header_str(const hl_kafka_msg *m, const char *name) {
+/* --- one record -------------------------------------------------------------------------- */
+
+static char *rec_header(const hl_pipeline_rec *r, const char *name) {
   size_t len = 0;
-  const void *v = hl_kafka_msg_header(m, name, &len);
+  const void *v = r->header(r, name, &len);
   return v ? hl_strndup(v, len) : NULL;
+}
+
+static int64_t rec_header_int(const hl_pipeline_rec *r, const char *name, int64_t dflt) {
+  char *v = rec_header(r, name);
+  int64_t n = v ? strtoll(v, NULL, 10) : dflt;
+  hl_free(v);
+  return n;
 }
 
 /* --- dead letters ------------------------------------------------------------------------ */
 
 typedef struct {
-  hl_pipeline *p;
-  hl_kafka_msg *m;
-} msg_ctx;
+  hl_metrics *metrics;
+  hl_pipeline_done_cb cb;
+  void *data;
+} dead_ctx;
 
 static void on_dead_lettered(void *data, int status) {
-  msg_ctx *c = data;
-  c->p->busy--;
-  if (status == 0) hl_kafka_done(c->p->kafka, c->m);
-  else hl_kafka_release(c->p->kafka, c->m); /* not durable: consumed again */
+  dead_ctx *c = data;
+  if (status == 0 && c->metrics) hl_metrics_on_dead_letter(c->metrics);
+  hl_pipeline_done_cb cb = c->cb;
+  void *cb_data = c->data;
   hl_free(c);
+  cb(cb_data, status);
 }
 
-/* Sends a record that cannot be processed to the dead-letter topic. */
-static void dead_letter(hl_pipeline *p, hl_kafka_msg *m, const char *reason) {
+void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                             const char *reason, hl_pipeline_done_cb cb, void *data) {
   hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
-              m->topic, m->partition, m->offset, hl_log_esc(reason, (size_t)-1));
+              hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
   char part[16], off[24];
-  snprintf(part, sizeof part, "%d", m->partition);
-  snprintf(off, sizeof off, "%" PRId64, m->offset);
+  snprintf(part, sizeof part, "%d", r->partition);
+  snprintf(off, sizeof off, "%" PRId64, r->offset);
   hl_kafka_header h[] = {
     {"reason", reason, strlen(reason)},
-    {"source_topic", m->topic, strlen(m->topic)},
+    {"source_topic", r->topic, strlen(r->topic)},
     {"source_partition", part, strlen(part)},
     {"source_offset", off, strlen(off)},
   };
-  msg_ctx *c = hl_malloc(sizeof *c);
-  *c = (msg_ctx){p, m};
-  p->busy++;
-  hl_kafka_produce(p->kafka, p->opt.dlq_topic, m->key, m->key_len, m->value, m->len, h, HL_ARRAY_SIZE(h),
-                   on_dead_lettered, c);
+  dead_ctx *c = hl_malloc(sizeof *c);
+  *c = (dead_ctx){opt->metrics, cb, data};
+  hl_kafka_produce(k, opt->dlq_topic, r->key, r->key_len, r->value, r->len, h, HL_ARRAY_SIZE(h), on_dead_lettered, c);
 }
 
 /* --- processor ------------------------------------------------------------------------------ */
 
 typedef struct {
-  hl_pipeline *p;
-  hl_kafka_msg *m;
+  hl_metrics *metrics;
   hl_event_check e;
+  bool checked;
   size_t outstanding;
   int failed;
-  char *trace;
-  uv_timer_t retry;
-} fanout;
+  hl_pipeline_done_cb cb;
+  void *data;
+} processing;
 
-static void fanout_produce(fanout *f);
-
-static void on_fanout_retry_closed(uv_handle_t *h) {
-  fanout *f = h->data;
-  fanout_produce(f);
+/* The record is fanned out or dead-lettered (status 0), or not. */
+static void processed(processing *f, int status) {
+  if (status == 0 && f->metrics) hl_metrics_on_processed(f->metrics, f->checked ? f->e.nsubs : 0);
+  hl_pipeline_done_cb cb = f->cb;
+  void *data = f->data;
+  if (f->checked) hl_event_check_dispose(&f->e);
+  hl_free(f);
+  cb(data, status);
 }
 
-static void on_fanout_retry(uv_timer_t *t) { uv_close((uv_handle_t *)t, on_fanout_retry_closed); }
-
-static void fanout_free(fanout *f) {
-  hl_event_check_dispose(&f->e);
-  hl_free(f->trace);
-  hl_free(f);
+static void on_processor_dead_lettered(void *data, int status) {
+  processing *f = data;
+  if (f->checked) { /* rejected: no subscription got it */
+    hl_event_check_dispose(&f->e);
+    f->checked = false;
+  }
+  processed(f, status);
 }
 
 static void on_fanned(void *data, int status) {
-  fanout *f = data;
+  processing *f = data;
   if (status != 0) f->failed++;
   if (--f->outstanding > 0) return;
-  hl_pipeline *p = f->p;
-  if (f->failed) {
-    /* librdkafka already retried; try the whole fan-out again in a second
-     * (duplicates are harmless: same webhook-id, and the ledger). */
-    hl_log_warn("fan-out produce failed; retrying", "\"event_id\":\"%s\"", hl_log_esc(f->e.id, (size_t)-1));
-    f->failed = 0;
-    uv_timer_init(p->loop, &f->retry);
-    f->retry.data = f;
-    uv_timer_start(&f->retry, on_fanout_retry, 1000, 0);
-    return;
-  }
-  p->busy--;
-  hl_kafka_done(p->kafka, f->m);
-  fanout_free(f);
+  /* librdkafka already retried: the record is consumed again, and the
+   * whole fan-out made again (duplicates are harmless: the same webhook-id,
+   * and the ledger). */
+  if (f->failed) hl_log_warn("fan-out produce failed; the record will be processed again", "\"event_id\":\"%s\"",
+                             hl_log_esc(f->e.id, (size_t)-1));
+  processed(f, f->failed ? HL_EIO : 0);
 }
 
-static void fanout_produce(fanout *f) {
-  hl_pipeline *p = f->p;
-  char now[24];
-  snprintf(now, sizeof now, "%" PRId64, hl_wall_ms());
-  f->outstanding = 1; /* held while producing so a synchronous failure cannot finish early */
-  for (size_t i = 0; i < f->e.nsubs; i++) {
-    hl_sub *s = hl_registry_sub_get(p->reg, f->e.subs[i]);
-    if (!s) continue;
-    hl_kafka_header h[5];
-    size_t nh = 0;
-    h[nh++] = (hl_kafka_header){"subscription_id", s->rec.subscription_id, strlen(s->rec.subscription_id)};
-    h[nh++] = (hl_kafka_header){"attempt", "0", 1};
-    h[nh++] = (hl_kafka_header){"event_type", f->e.type, strlen(f->e.type)};
-    h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
-    if (f->trace) h[nh++] = (hl_kafka_header){"traceparent", f->trace, strlen(f->trace)};
-    f->outstanding++;
-    hl_kafka_produce(p->kafka, s->rec.egress_topic, f->e.id, strlen(f->e.id), f->m->value, f->m->len, h, nh,
-                     on_fanned, f);
-  }
-  on_fanned(f, 0);
-}
-
-static void process(hl_pipeline *p, hl_kafka_msg *m) {
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                         hl_pipeline_done_cb cb, void *data) {
+  processing *f = hl_calloc(1, sizeof *f);
+  *f = (processing){.metrics = opt->metrics, .cb = cb, .data = data};
   hl_json_doc doc;
   hl_json_error jerr;
   hl_json_doc_init(&doc);
-  if (!m->value || hl_json_parse_ex(&doc, m->value, m->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
+  if (!r->value || hl_json_parse_ex(&doc, r->value, r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
     /* Not JSON, or a member name twice (I-JSON): the reason says which. */
     char reason[600];
-    if (m->value) {
+    if (r->value) {
       hl_event_check e = {0};
       hl_event_reject_parse(&e, &jerr);
       snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
@@ -181,26 +173,153 @@ static void process(hl_pipeline *p, hl_kafka_msg *m) {
       snprintf(reason, sizeof reason, "invalid_json: empty record");
     }
     hl_json_doc_dispose(&doc);
-    dead_letter(p, m, reason);
+    hl_pipeline_dead_letter(k, opt, r, reason, on_processor_dead_lettered, f);
     return;
   }
-  fanout *f = hl_calloc(1, sizeof *f);
-  f->p = p;
-  f->m = m;
-  hl_event_check_run(p->reg, doc.root, m->value, m->len, false, &f->e);
+  hl_event_check_run(reg, doc.root, r->value, r->len, false, &f->e);
+  f->checked = true;
   hl_json_doc_dispose(&doc);
   if (f->e.status != 0) {
     char reason[600];
     snprintf(reason, sizeof reason, "%s: %s", f->e.error, f->e.message);
-    fanout_free(f);
-    dead_letter(p, m, reason);
+    hl_pipeline_dead_letter(k, opt, r, reason, on_processor_dead_lettered, f);
     return;
   }
-  f->trace = header_str(m, "traceparent");
   hl_log_info("event processed", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
               hl_log_esc(f->e.id, (size_t)-1), hl_log_esc(f->e.type, (size_t)-1), f->e.nsubs);
+  char *trace = rec_header(r, "traceparent");
+  char now[24];
+  snprintf(now, sizeof now, "%" PRId64, hl_wall_ms());
+  f->outstanding = 1; /* held while producing so a synchronous failure cannot finish early */
+  for (size_t i = 0; i < f->e.nsubs; i++) {
+    hl_sub *s = hl_registry_sub_get(reg, f->e.subs[i]);
+    if (!s) continue;
+    hl_kafka_header h[5];
+    size_t nh = 0;
+    h[nh++] = (hl_kafka_header){"subscription_id", s->rec.subscription_id, strlen(s->rec.subscription_id)};
+    h[nh++] = (hl_kafka_header){"attempt", "0", 1};
+    h[nh++] = (hl_kafka_header){"event_type", f->e.type, strlen(f->e.type)};
+    h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
+    if (trace) h[nh++] = (hl_kafka_header){"traceparent", trace, strlen(trace)};
+    f->outstanding++;
+    hl_kafka_produce(k, s->rec.egress_topic, f->e.id, strlen(f->e.id), r->value, r->len, h, nh, on_fanned, f);
+  }
+  hl_free(trace);
+  on_fanned(f, 0);
+}
+
+/* --- dispatcher intake, shared -------------------------------------------------------------- */
+
+/* The subscription whose egress topic this is. Partner ids and event types
+ * may contain dots, so the topic is not split blindly: every split is
+ * looked up, and only subscriptions registered with exactly this topic
+ * count. Two (partner "a.b" type "c" beside partner "a" type "b.c") make
+ * the topic ambiguous: no subscription. */
+static hl_sub *sub_of_topic(const hl_registry *reg, const hl_pipeline_options *opt, const char *topic) {
+  size_t plen = strlen(opt->egress_prefix) + 1;
+  if (!has_prefix(topic, opt->egress_prefix, plen)) return NULL;
+  const char *rest = topic + plen;
+  hl_sub *found = NULL;
+  int n = 0;
+  char partner[512];
+  for (const char *dot = strchr(rest, '.'); dot; dot = strchr(dot + 1, '.')) {
+    size_t pl = (size_t)(dot - rest);
+    if (pl >= sizeof partner) break;
+    memcpy(partner, rest, pl);
+    partner[pl] = '\0';
+    hl_sub *s = hl_registry_sub_find(reg, partner, dot + 1);
+    if (s && strcmp(s->rec.egress_topic, topic) == 0) {
+      found = s;
+      n++;
+    }
+  }
+  if (n > 1) {
+    hl_log_warn("egress topic matches several subscriptions", "\"topic\":\"%s\",\"subscriptions\":%d",
+                hl_log_esc(topic, (size_t)-1), n);
+    return NULL;
+  }
+  return found;
+}
+
+hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                                   int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason) {
+  char *id = rec_header(r, "subscription_id");
+  hl_sub *s = id ? hl_registry_sub_get(reg, id) : NULL;
+  hl_free(id);
+  /* Records written by others to <egress>.<partner_id>.<event_type>. */
+  if (!s) s = sub_of_topic(reg, opt, r->topic);
+  *sub = s;
+  if (!s) {
+    *reason = "unknown_subscription";
+    return HL_REC_DEAD_LETTER;
+  }
+  int64_t due = rec_header_int(r, "due_ms", 0);
+  if (due > now_ms + 5) {
+    *due_ms = due;
+    return HL_REC_NOT_DUE;
+  }
+  if (!r->key || r->key_len == 0) {
+    *reason = "missing_key: egress records carry the event id as their key";
+    return HL_REC_DEAD_LETTER;
+  }
+  return HL_REC_DELIVER;
+}
+
+void hl_pipeline_item(const hl_pipeline_rec *r, const hl_sub *s, hl_eq_item *it) {
+  *it = (hl_eq_item){0};
+  it->d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
+  it->d.subscription_id = hl_strdup(s->rec.subscription_id);
+  it->d.attempts = rec_header_int(r, "attempt", 0);
+  it->d.status = hl_strdup(it->d.attempts ? "RETRYING" : "PENDING");
+  it->body = hl_malloc(r->len + 1);
+  if (r->len) memcpy(it->body, r->value, r->len);
+  it->body[r->len] = '\0';
+  it->body_len = r->len;
+  it->trace = rec_header(r, "traceparent");
+  it->event_type = rec_header(r, "event_type");
+  it->accepted_at = rec_header_int(r, "accepted_ms", hl_wall_ms());
+}
+
+/* --- serve's consumer ------------------------------------------------------------------------- */
+
+static const void *msg_header(const hl_pipeline_rec *r, const char *name, size_t *len) {
+  return hl_kafka_msg_header(r->src, name, len);
+}
+
+static hl_pipeline_rec rec_of(const hl_kafka_msg *m) {
+  return (hl_pipeline_rec){.topic = m->topic, .partition = m->partition, .offset = m->offset, .key = m->key,
+                           .key_len = m->key_len, .value = m->value, .len = m->len, .header = msg_header, .src = m};
+}
+
+typedef struct {
+  hl_pipeline *p;
+  hl_kafka_msg *m;
+} msg_ctx;
+
+/* A processed or dead-lettered record: done when durable, else consumed again. */
+static void on_msg_finished(void *data, int status) {
+  msg_ctx *c = data;
+  c->p->busy--;
+  if (status == 0) hl_kafka_done(c->p->kafka, c->m);
+  else hl_kafka_release(c->p->kafka, c->m);
+  hl_free(c);
+}
+
+static msg_ctx *msg_ctx_new(hl_pipeline *p, hl_kafka_msg *m) {
+  msg_ctx *c = hl_malloc(sizeof *c);
+  *c = (msg_ctx){p, m};
   p->busy++;
-  fanout_produce(f);
+  return c;
+}
+
+static void process(hl_pipeline *p, hl_kafka_msg *m) {
+  hl_pipeline_rec r = rec_of(m);
+  hl_pipeline_process(p->kafka, p->reg, &p->opt, &r, on_msg_finished, msg_ctx_new(p, m));
+}
+
+static void dead_letter(hl_pipeline *p, hl_kafka_msg *m, const char *reason) {
+  hl_pipeline_rec r = rec_of(m);
+  hl_pipeline_dead_letter(p->kafka, &p->opt, &r, reason, on_msg_finished, msg_ctx_new(p, m));
 }
 
 /* --- dispatcher intake ------------------------------------------------------------------------ */
@@ -241,23 +360,6 @@ static void wait_until_due(hl_pipeline *p, hl_kafka_msg *m, int64_t due_ms) {
   hl_kafka_release(p->kafka, m);
 }
 
-static hl_sub *sub_of(hl_pipeline *p, const hl_kafka_msg *m) {
-  char *id = header_str(m, "subscription_id");
-  hl_sub *s = id ? hl_registry_sub_get(p->reg, id) : NULL;
-  hl_free(id);
-  if (s || !has_prefix(m->topic, p->opt.egress_prefix, p->egress_len)) return s;
-  /* Records written by others to <egress>.<partner_id>.<event_type>. */
-  const char *rest = m->topic + p->egress_len;
-  const char *dot = strchr(rest, '.');
-  if (!dot) return NULL;
-  const hl_sub_list *l = hl_registry_subs_for_type(p->reg, dot + 1);
-  for (size_t i = 0; i < l->n; i++)
-    if (strlen(l->items[i]->rec.partner_id) == (size_t)(dot - rest) &&
-        strncmp(l->items[i]->rec.partner_id, rest, (size_t)(dot - rest)) == 0)
-      return l->items[i];
-  return NULL;
-}
-
 /* Records of a chunk read before the hold still arrive: one entry per
  * partition and subscription keeps the list as short as the partitions. */
 static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, const hl_sub *s) {
@@ -266,43 +368,18 @@ static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, 
   return false;
 }
 
-
 static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
-  hl_sub *s = sub_of(p, m);
-  if (!s || !p->dispatch) {
-    hl_log_warn("record for an unknown subscription skipped", "\"topic\":\"%s\",\"offset\":%" PRId64, m->topic, m->offset);
-    hl_kafka_done(p->kafka, m);
-    return;
+  hl_pipeline_rec r = rec_of(m);
+  hl_sub *s = NULL;
+  int64_t due_ms = 0;
+  const char *reason = NULL;
+  switch (hl_pipeline_classify(p->reg, &p->opt, &r, hl_wall_ms(), &s, &due_ms, &reason)) {
+  case HL_REC_DEAD_LETTER: dead_letter(p, m, reason); return;
+  case HL_REC_NOT_DUE: wait_until_due(p, m, due_ms); return;
+  case HL_REC_DELIVER: break;
   }
-  char *due = header_str(m, "due_ms");
-  if (due) {
-    int64_t due_ms = strtoll(due, NULL, 10);
-    hl_free(due);
-    if (due_ms > hl_wall_ms() + 5) {
-      wait_until_due(p, m, due_ms);
-      return;
-    }
-  }
-  if (!m->key || m->key_len == 0) {
-    dead_letter(p, m, "missing_key: egress records carry the event id as their key");
-    return;
-  }
-  hl_eq_item it = {0};
-  it.d.event_id = hl_strndup(m->key, m->key_len);
-  it.d.subscription_id = hl_strdup(s->rec.subscription_id);
-  char *attempt = header_str(m, "attempt");
-  it.d.attempts = attempt ? strtoll(attempt, NULL, 10) : 0;
-  hl_free(attempt);
-  it.d.status = hl_strdup(it.d.attempts ? "RETRYING" : "PENDING");
-  it.body = hl_malloc(m->len + 1);
-  if (m->len) memcpy(it.body, m->value, m->len);
-  it.body[m->len] = '\0';
-  it.body_len = m->len;
-  it.trace = header_str(m, "traceparent");
-  it.event_type = header_str(m, "event_type");
-  char *acc = header_str(m, "accepted_ms");
-  it.accepted_at = acc ? strtoll(acc, NULL, 10) : hl_wall_ms();
-  hl_free(acc);
+  hl_eq_item it;
+  hl_pipeline_item(&r, s, &it);
   hl_dispatch_submit(p->dispatch, s, &it, m);
   /* Back-pressure: a subscription with its memory share full stops its
    * feed. Held, not paused: a pause would throw away what librdkafka
@@ -361,7 +438,7 @@ static void on_forwarded(void *data, int status) { hl_dispatch_forwarded(data, s
 void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
                          uint64_t delay_ms) {
   const hl_eq_item *it = hl_delivery_item(dl);
-  char attempt[24], due[24], acc[24], topic[300], tier[32];
+  char attempt[24], due[24], acc[24], topic[300];
   snprintf(attempt, sizeof attempt, "%" PRId64, it->d.attempts);
   snprintf(acc, sizeof acc, "%" PRId64, it->accepted_at);
   hl_kafka_header h[7];
@@ -377,10 +454,10 @@ void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_deliver
     /* The tier is the schedule's delay for this retry; Retry-After may push
      * the due time later, which the header carries. */
     uint64_t tier_ms = delay_ms;
-    if (opt->schedule && it->d.attempts >= 1 && (size_t)it->d.attempts <= opt->schedule->n)
-      tier_ms = opt->schedule->delay_ms[it->d.attempts - 1];
-    hl_retry_tier_name(tier_ms, tier, sizeof tier);
-    snprintf(topic, sizeof topic, "%s.%s", opt->retry_prefix, tier);
+    size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
+    if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
+    if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
+    hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
   } else {
     const char *reason = hl_delivery_error(dl);
     h[nh++] = (hl_kafka_header){"reason", reason, strlen(reason)};

@@ -11,7 +11,10 @@
  * so a partition never sticks.
  *
  * Dispatcher: each egress/retry record becomes a delivery of the same
- * state machine as the embedded queue (hl_dispatch, source mode). A retry
+ * state machine as the embedded queue (hl_dispatch, source mode). Its
+ * subscription is the one its subscription_id header names or, on an
+ * egress topic, the one whose topic it is; a record that names none goes
+ * to the dead-letter topic (reason unknown_subscription). A retry
  * record not yet due pauses its partition until it is (head-of-line: a
  * tier's records fall due in order). A subscription with too much in memory
  * holds the partition that feeds it (hl_kafka_hold: not read, nothing
@@ -28,6 +31,7 @@
 #include <stdbool.h>
 
 #include "handlers/hl_dispatch.h"
+#include "handlers/hl_metrics.h"
 #include "handlers/hl_registry.h"
 #include "handlers/hl_retry.h"
 #include "loop/hl_kafka.h"
@@ -39,6 +43,13 @@ typedef struct {
   bool processor, dispatcher;
   const char *ingress_prefix, *egress_prefix, *retry_prefix, *dlq_topic;
   const hl_retry_schedule *schedule;  /* names the retry tiers */
+  hl_metrics *metrics;                /* NULL: not counted */
+  /* Retries only ever go to the tiers of `schedule`: one past its end (a
+   * subscription's longer schedule) takes its last tier, the due time
+   * saying when. For Lambda, which consumes a fixed list of tier topics;
+   * serve subscribes to every tier by pattern and keeps a tier's delays
+   * alike, since it waits for a partition's head. */
+  bool closed_tiers;
 } hl_pipeline_options;
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
@@ -65,5 +76,55 @@ void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_deliver
 
 /* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
 void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
+/* The retry topic of a delay's tier: "<retry_prefix>.<tier>". */
+void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t outlen);
+
+/* --- one record, shared by serve's consumer and the Lambda runtime ---------------------------
+ *
+ * A consumed record as the pipeline sees it, wherever it came from (a
+ * consumer in serve, an MSK batch in Lambda). Everything is borrowed and
+ * stays valid until the record is finished. */
+typedef struct hl_pipeline_rec hl_pipeline_rec;
+struct hl_pipeline_rec {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *key;
+  size_t key_len;
+  const char *value;               /* NULL: no value (a tombstone) */
+  size_t len;
+  /* The last header called name (its length in *len), or NULL. */
+  const void *(*header)(const hl_pipeline_rec *r, const char *name, size_t *len);
+  const void *src;                 /* what header() reads */
+};
+
+/* status 0: the record reached a durable state (it may be acknowledged);
+ * otherwise it did not and must be consumed again. */
+typedef void (*hl_pipeline_done_cb)(void *data, int status);
+
+/* The processor for one ingress record: checks it, produces it to every
+ * matching subscription's egress topic or, when it is malformed or
+ * invalid, to the dead-letter topic. Counts events_processed (and
+ * events_to_dlq) once that is acknowledged. */
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                         hl_pipeline_done_cb cb, void *data);
+
+/* Puts a record that cannot be handled on the dead-letter topic: headers
+ * reason, source_topic, source_partition, source_offset. Counts
+ * events_to_dlq once acknowledged. */
+void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                             const char *reason, hl_pipeline_done_cb cb, void *data);
+
+/* What the dispatcher does with an egress or retry record. */
+typedef enum {
+  HL_REC_DELIVER,      /* *sub is its subscription */
+  HL_REC_NOT_DUE,      /* a retry due at *due_ms, later than now */
+  HL_REC_DEAD_LETTER   /* *reason says why: no subscription, no key */
+} hl_rec_action;
+
+hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+                                   int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason);
+/* The delivery a record of s carries (the caller owns it; see hl_dispatch_submit). */
+void hl_pipeline_item(const hl_pipeline_rec *r, const hl_sub *s, hl_eq_item *it);
 
 #endif

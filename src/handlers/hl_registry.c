@@ -149,6 +149,12 @@ hl_sub *hl_registry_sub_get(const hl_registry *r, const char *id) {
   return hl_strmap_get(&r->subs_by_id, id);
 }
 
+hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const char *event_type) {
+  char key[512];
+  sub_key(key, sizeof key, partner_id, event_type);
+  return hl_strmap_get(&r->subs_by_key, key);
+}
+
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type) {
   const hl_sub_list *l = hl_strmap_get(&r->subs_by_type, event_type);
   return l ? l : &empty_list;

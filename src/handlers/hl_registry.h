@@ -90,6 +90,8 @@ const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule);
 hl_sub *hl_registry_sub_get(const hl_registry *r, const char *subscription_id);
+/* The subscription of a partner to an event type, or NULL. */
+hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const char *event_type);
 /* Subscriptions of an event type (never NULL; may be empty). */
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
 /* Removes a subscription; false when unknown. */

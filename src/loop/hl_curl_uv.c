@@ -69,7 +69,16 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     return;
   }
   int mask = 0;
-  if (status < 0) mask = CURL_CSELECT_ERR;
+  if (status < 0) {
+    /* The socket failed (EPOLLERR: a reset, a refused connect). libuv has
+     * stopped the handle; curl re-arms it if it still wants the socket.
+     * curl is told the socket is ready, not that it failed: it then reads
+     * or writes and meets the error itself ("Connection reset by peer",
+     * with its errno), where CURL_CSELECT_ERR would end the transfer as a
+     * bare "select/poll returned error". */
+    s->events = 0;
+    mask = CURL_CSELECT_IN | CURL_CSELECT_OUT;
+  }
   if (events & UV_READABLE) mask |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) mask |= CURL_CSELECT_OUT;
   action(s->shard, s->fd, mask);

@@ -51,10 +51,14 @@ struct hl_kafka {
   hl_kafka_msg_cb on_msg;
   hl_kafka_revoke_cb on_revoke;
   void *data;
+  void (*on_fatal)(void *data, const char *reason);
+  void *fatal_data;
+  bool fatal;
   uint64_t generation;
   size_t outstanding;
   pending_cb *deferred, **deferred_tail;
   struct dr_ctx *admin_pending;
+  unsigned checks;           /* health checks on the threadpool (they use the producer) */
   bool closing;
   int closing_handles;
   void (*close_cb)(void *);
@@ -239,6 +243,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   }
 }
 
+/* The consumer is unusable for good (librdkafka's fatal errors: with static
+ * membership, another member joined with the same group.instance.id and
+ * fenced this one). Nothing more will be consumed: the owner decides. */
+static void consumer_fatal(hl_kafka *k) {
+  if (k->fatal) return;
+  k->fatal = true;
+  char why[512];
+  rd_kafka_resp_err_t e = rd_kafka_fatal_error(k->consumer, why, sizeof why);
+  if (!e) snprintf(why, sizeof why, "fatal consumer error");
+  hl_log_error("kafka consumer failed for good", "\"error\":\"%s\",\"code\":\"%s\",\"hint\":\"%s\"",
+               hl_log_esc(why, (size_t)-1), rd_kafka_err2name(e),
+               e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID
+                   ? "another member uses the same KAFKA_GROUP_INSTANCE_ID: give each task its own"
+                   : "restart the process");
+  if (k->on_fatal) k->on_fatal(k->fatal_data, why);
+}
+
 /* Reads up to max messages from q (the consumer queue, which also serves
  * rebalances and errors, or one partition's queue: part) and hands them
  * out. Returns how many were read. */
@@ -248,7 +269,8 @@ static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int 
   for (ssize_t i = 0; i < n; i++) {
     rd_kafka_message_t *m = batch[i];
     if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      if (m->err == RD_KAFKA_RESP_ERR__FATAL) consumer_fatal(k);
+      else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         hl_log_warn("kafka consume error", "\"error\":\"%s\"", rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);
       continue;
@@ -393,6 +415,8 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   hl_kafka *k = hl_calloc(1, sizeof *k);
   k->loop = loop;
   k->deferred_tail = &k->deferred;
+  k->on_fatal = cfg->on_fatal;
+  k->fatal_data = cfg->fatal_data;
   hl_strmap_init(&k->parts);
   if (pipe2(k->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
     snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -439,6 +463,11 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
       char v[32];
       snprintf(v, sizeof v, "%d", cfg->session_timeout_ms);
       rd_kafka_conf_set(cc, "session.timeout.ms", v, err, errlen);
+    }
+    if (cfg->group_instance_id && *cfg->group_instance_id &&
+        rd_kafka_conf_set(cc, "group.instance.id", cfg->group_instance_id, err, errlen) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(cc);
+      goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
     rd_kafka_conf_set_opaque(cc, k);
@@ -626,10 +655,69 @@ static void on_closed(uv_handle_t *h) {
   if (cb) cb(data);
 }
 
+/* --- health ------------------------------------------------------------------------------- */
+
+typedef struct {
+  uv_work_t work;
+  hl_kafka *k;
+  int timeout_ms;
+  rd_kafka_resp_err_t err;  /* of the metadata request */
+  int brokers;
+  hl_kafka_check_cb cb;
+  void *data;
+} check_work;
+
+static void close_now(hl_kafka *k);
+
+/* On the threadpool: librdkafka's handles may be used from any thread. */
+static void check_run(uv_work_t *w) {
+  check_work *c = hl_container_of(w, check_work, work);
+  const struct rd_kafka_metadata *md = NULL;
+  c->err = rd_kafka_metadata(c->k->producer, 0, NULL, &md, c->timeout_ms);
+  if (c->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    c->brokers = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+  }
+}
+
+static void check_after(uv_work_t *w, int status) {
+  check_work *c = hl_container_of(w, check_work, work);
+  hl_kafka *k = c->k;
+  char why[256] = "";
+  int rc = 0;
+  if (status != 0 || k->closing) {
+    rc = HL_ECANCELED;
+    snprintf(why, sizeof why, "closing");
+  } else if (c->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rc = map_err(c->err);
+    snprintf(why, sizeof why, "no broker answered a metadata request (%s; waited up to %d ms)",
+             rd_kafka_err2str(c->err), c->timeout_ms);
+  } else if (c->brokers == 0) {
+    rc = HL_EIO;
+    snprintf(why, sizeof why, "the cluster's metadata lists no broker");
+  }
+  if (c->cb) c->cb(c->data, rc, why);
+  hl_free(c);
+  if (--k->checks == 0 && k->closing) close_now(k);
+}
+
+void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data) {
+  check_work *c = hl_calloc(1, sizeof *c);
+  *c = (check_work){.k = k, .timeout_ms = timeout_ms, .cb = cb, .data = data};
+  k->checks++;
+  uv_queue_work(k->loop, &c->work, check_run, check_after); /* fails only without a work callback */
+}
+
 void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
   k->closing = true;
   k->close_cb = cb;
   k->close_data = data;
+  /* A health check on the threadpool still uses the producer: the handles
+   * go once it is back (rd_kafka_metadata gives up within its timeout). */
+  if (k->checks == 0) close_now(k);
+}
+
+static void close_now(hl_kafka *k) {
   if (k->consumer) {
     commit_parts(k, true);
     rd_kafka_queue_destroy(k->consumer_q);

@@ -55,10 +55,18 @@ typedef struct {
 typedef struct {
   const char *brokers;
   const char *group_id;            /* NULL: produce only */
+  /* Static membership (KIP-345, group.instance.id): a member restarted with
+   * the same id within the session timeout gets its partitions back without
+   * a rebalance. Unique per running member. NULL or "": dynamic. */
+  const char *group_instance_id;
   const char *security_protocol;   /* NULL/"plaintext", "ssl", "sasl_ssl" */
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
   int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
+  /* The consumer hit a fatal error (e.g. fenced by another member with the
+   * same group.instance.id) and consumes no more; runs on the loop, once. */
+  void (*on_fatal)(void *data, const char *reason);
+  void *fatal_data;
 } hl_kafka_config;
 
 /* A consumed message, owned by the receiver until hl_kafka_done/_release. */
@@ -118,6 +126,13 @@ void hl_kafka_unhold(hl_kafka *k, const char *topic, int32_t partition);
  * broker that does not answer CreateTopics within 5 s gives HL_ETIMEOUT:
  * callers go on and rely on the broker creating topics on first use. */
 void hl_kafka_ensure_topic(hl_kafka *k, const char *topic, int partitions, hl_kafka_done_cb cb, void *data);
+/* Health: asks a broker for metadata (the locally known topics) with
+ * rd_kafka_metadata, which blocks up to timeout_ms, so it runs on the libuv
+ * threadpool; a broker that answers is a cluster this process can reach
+ * now. cb runs on the loop with 0, or a negative hl_err and why (valid
+ * while cb runs). A close waits for a check still running. */
+typedef void (*hl_kafka_check_cb)(void *data, int status, const char *why);
+void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data);
 /* Messages produced and not yet acknowledged. */
 size_t hl_kafka_outstanding(const hl_kafka *k);
 /* Commits what is committable now (asynchronously). */

@@ -5,7 +5,7 @@
 
 #include "common/hl_common.h"
 
-static const hl_aws_json_service DYNAMODB = {"dynamodb", "application/x-amz-json-1.0"};
+static const hl_aws_json_service DYNAMODB = {"dynamodb", "application/x-amz-json-1.0", &hl_aws_protocol_json};
 
 void hl_ddb_default_endpoint(hl_buf *out, const char *region) {
   hl_buf_puts(out, "https://dynamodb.");
@@ -30,6 +30,10 @@ int hl_ddb_client_init(hl_ddb_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_a
 void hl_ddb_call(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data) {
   hl_aws_json_call(c, hl_ddb_target(op), body, op == HL_DDB_BATCH_WRITE_ITEM ? hl_ddb_batch_write_resend : NULL, cb,
                    data);
+}
+
+void hl_ddb_call_once(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, long timeout_ms, hl_aws_json_cb cb, void *data) {
+  hl_aws_json_call_once(c, hl_ddb_target(op), body, timeout_ms, cb, data);
 }
 
 void hl_ddb_client_close(hl_ddb_client *c, void (*cb)(void *data), void *data) { hl_aws_json_close(c, cb, data); }

@@ -28,6 +28,8 @@ int hl_ddb_client_init(hl_ddb_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_a
 /* Sends op with body (taken: body is empty afterwards). cb runs once, on the
  * loop, never from inside this call. */
 void hl_ddb_call(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data);
+/* The same, made once with its own timeout and no retry (health checks). */
+void hl_ddb_call_once(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, long timeout_ms, hl_aws_json_cb cb, void *data);
 /* Lets the calls in flight finish (their callbacks run), then closes; cb
  * runs once everything is closed. No new call may be made. */
 void hl_ddb_client_close(hl_ddb_client *c, void (*cb)(void *data), void *data);

@@ -17,7 +17,7 @@ typedef struct {
   hl_ddb_client *c;
   const hl_table_names *names;
   tstate state;
-  int table;             /* 0..4 */
+  int table;             /* 0..NTABLES-1 */
   uint64_t wait_started;
   hl_timerq_node poll;
   hl_buf report;
@@ -30,17 +30,20 @@ typedef struct {
   hl_ddb_key_def hash, range;
 } key_schema;
 
-static const key_schema keys[5] = {
+#define NTABLES 6
+
+static const key_schema keys[NTABLES] = {
     {{"schema_id", 'S'}, {"version", 'N'}},
     {{"partner_id", 'S'}, {"event_type", 'S'}},
     {{"event_type", 'S'}, {NULL, 0}},
     {{"event_id", 'S'}, {"subscription_id", 'S'}},
     {{"idempotency_key", 'S'}, {NULL, 0}},
+    {{"shard", 'N'}, {"due_key", 'S'}},
 };
 
 static const char *table_name(tables_job *j, int i) {
-  const char *n[5] = {j->names->schema_table, j->names->subscription_table, j->names->kafka_table,
-                      j->names->delivery_table, j->names->ledger_table};
+  const char *n[NTABLES] = {j->names->schema_table, j->names->subscription_table, j->names->kafka_table,
+                            j->names->delivery_table, j->names->ledger_table, j->names->parked_table};
   return n[i];
 }
 
@@ -86,7 +89,7 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
       const char *ts = hl_json_str(hl_json_pointer(resp, "/Table/TableStatus", sizeof "/Table/TableStatus" - 1));
       if (ts && strcmp(ts, "ACTIVE") == 0) {
         j->table++;
-        j->state = j->table < 5 ? T_CREATE : T_TTL;
+        j->state = j->table < NTABLES ? T_CREATE : T_TTL;
       } else if (hl_mono_ms() - j->wait_started > ACTIVE_WAIT_MS) {
         say(j, "%s: still %s after two minutes; run the command again later", table_name(j, j->table),
             ts ? ts : "not ACTIVE");

@@ -38,4 +38,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->kafka_table = "event_subscription_kafka";
   n->delivery_table = "event_delivery_status";
   n->ledger_table = "idempotency_ledger";
+  n->parked_table = "parked_retry";
 }

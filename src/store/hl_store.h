@@ -75,6 +75,12 @@ typedef struct {
   hl_delivery_rec *deliveries; size_t ndeliveries;
   hl_eq_item *items; size_t nitems;
   char *value;   /* a single text result (ledger status), or NULL */
+  /* eq_claim that came back short (fewer items than asked): when the
+   * earliest of the open, unclaimed deliveries it did not hand out falls
+   * due (ms since epoch), 0 when there are none. The claimer must come
+   * back then: nothing else would wake it for a retry released earlier
+   * (before a restart, say). */
+  int64_t next_due_at;
 } hl_store_result;
 
 /* status: 0, or a negative hl_err (HL_EEXISTS: duplicate / condition failed,
@@ -82,6 +88,17 @@ typedef struct {
 typedef void (*hl_store_cb)(void *data, int status, hl_store_result *res);
 
 typedef struct hl_store hl_store;
+
+/* One part of a store's health check (health names the part that fails). */
+typedef struct {
+  const char *part;   /* "sqlite", "dynamodb" (static text) */
+  int status;         /* 0, or a negative hl_err */
+  char error[256];    /* what failed, for an operator, when status != 0 */
+} hl_store_check;
+
+/* The parts a store checked: itself, and the SQLite queue beneath a
+ * DynamoDB store. */
+typedef void (*hl_store_check_cb)(void *data, const hl_store_check *parts, size_t nparts);
 
 /* An accepted event and the deliveries it fans out to (embedded queue). */
 typedef struct {
@@ -97,8 +114,14 @@ typedef struct {
 typedef struct {
   const char *name;
   void (*close)(hl_store *s, void (*cb)(void *data), void *data);
-  /* Health: 0 when usable. */
-  int (*ping)(hl_store *s);
+  /* Health: a live, cheap check that the store works now, never blocking
+   * the loop. SQLite: the database file is still the one open, the write
+   * lock can be had, a read works, and the last write did not fail (a
+   * failed commit counts until a write succeeds again; while it does, the
+   * check itself writes a row to find out). DynamoDB: DescribeTable of the
+   * delivery status table, made once with a 2 s timeout, plus its queue's
+   * check. cb runs once, on the loop, never inside the call. */
+  void (*check)(hl_store *s, hl_store_check_cb cb, void *data);
 
   void (*schema_put)(hl_store *s, const hl_schema_rec *r, hl_store_cb cb, void *data);
   void (*schema_list)(hl_store *s, hl_store_cb cb, void *data);          /* -> schemas */
@@ -119,7 +142,8 @@ typedef struct {
   void (*eq_accept)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data); /* HL_EEXISTS: duplicate */
   /* Takes up to limit due, unclaimed deliveries of one subscription (or of
    * all when subscription_id is NULL), oldest due first, and marks them
-   * claimed so they are not taken twice. -> items */
+   * claimed so they are not taken twice. -> items; when fewer than limit
+   * were due, also next_due_at (see hl_store_result). */
   void (*eq_claim)(hl_store *s, const char *subscription_id, size_t limit, int64_t now_ms,
                    hl_store_cb cb, void *data);
   /* Records an attempt's outcome. release: put the delivery back unclaimed
@@ -128,8 +152,24 @@ typedef struct {
   /* Re-queues a FAILED delivery (attempts kept, due now); HL_ENOTFOUND / HL_EINVAL (not FAILED). */
   void (*eq_requeue)(hl_store *s, const char *event_id, const char *subscription_id,
                      hl_store_cb cb, void *data);
-  /* Deliveries not yet terminal (for back-pressure), read synchronously. */
+  /* Deliveries not yet terminal (for back-pressure), read synchronously:
+   * committed rows only (a write that is rolled back does not count). */
   int64_t (*eq_backlog)(hl_store *s);
+
+  /* Parked retries (the Lambda runtime, where no process stays up to wait
+   * for a retry that falls due later than an invocation lasts): a delivery
+   * kept with its event until then, taken by a scheduled drain. The due
+   * time is it->d.next_attempt_at; (due time, event id, subscription id) is
+   * the key, so parking the same one again changes nothing.
+   * HL_EINVAL: this delivery cannot be parked (too large, not text). */
+  void (*park_put)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
+  /* Takes up to limit parked deliveries due at or before due_by that nobody
+   * holds (no lease, or one that ended before now_ms), and holds them until
+   * lease_until: a drain that dies lets them go again. -> items */
+  void (*park_take)(hl_store *s, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
+                    hl_store_cb cb, void *data);
+  /* Forgets a parked delivery (its attempt was recorded); by its key. */
+  void (*park_delete)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
 } hl_store_vtable;
 
 struct hl_store {
@@ -142,6 +182,7 @@ typedef struct {
   const char *kafka_table;        /* event_subscription_kafka */
   const char *delivery_table;     /* event_delivery_status */
   const char *ledger_table;       /* idempotency_ledger */
+  const char *parked_table;       /* parked_retry */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */

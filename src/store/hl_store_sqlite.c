@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +17,10 @@
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
-  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_EQ_UPDATE,
-  Q_REQUEUE_GET, Q_REQUEUE_SET,
+  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
+  Q_EQ_UPDATE,
+  Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
+  Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -43,7 +46,15 @@ typedef struct {
   done_cb *head, **tail;  /* callbacks waiting for this turn's COMMIT */
   uv_check_t commit;
   uv_idle_t keep_awake;
-  int64_t backlog;        /* deliveries not yet terminal */
+  char *path;             /* <data_dir>/hookloop.db */
+  dev_t db_dev;           /* the file opened: health notices it removed or replaced */
+  ino_t db_ino;
+  int64_t backlog;        /* committed deliveries not yet terminal */
+  int64_t backlog_delta;  /* this turn's change to it, counted once COMMIT succeeds */
+  bool txn_wrote;         /* a write statement ran in this turn's transaction */
+  bool txn_write_error;   /* ... and one failed (disk full, I/O error) */
+  bool write_failed;      /* the last write failed; health says so until one succeeds */
+  char write_error[160];
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -117,12 +128,27 @@ static void build_sql(sq_store *s) {
       "WHERE d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
       "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
   SET(Q_CLAIM_MARK, "UPDATE %s SET claimed=1 WHERE rowid=?1", t->delivery_table);
+  /* The same conditions as the partial indexes on next_attempt_at: one
+   * index probe, however long the queue. */
+  SET(Q_NEXT_DUE_SUB, "SELECT MIN(next_attempt_at) FROM %s WHERE subscription_id=?1 AND claimed=0 AND status IN %s",
+      t->delivery_table, STATUS_OPEN);
+  SET(Q_NEXT_DUE_ALL, "SELECT MIN(next_attempt_at) FROM %s WHERE claimed=0 AND status IN %s", t->delivery_table,
+      STATUS_OPEN);
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_HEALTH_READ, "SELECT 1 FROM %s LIMIT 1", t->delivery_table);
+  SET(Q_HEALTH_WRITE, "INSERT INTO hookloop_health(id,checked_at) VALUES(1,?1) "
+      "ON CONFLICT(id) DO UPDATE SET checked_at=excluded.checked_at");
+  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO NOTHING", t->parked_table);
+  SET(Q_PARK_TAKE, "SELECT rowid,due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body "
+      "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
+  SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
+  SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -153,12 +179,33 @@ static char *col_text(sqlite3_stmt *st, int i) {
   return t ? hl_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
 }
 
+/* A write that failed for want of storage, not because of what it wrote:
+ * the store cannot take writes now (health reports it). */
+static bool storage_error(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN ||
+         rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+static void note_write_failure(sq_store *s, const char *what) {
+  s->write_failed = true;
+  snprintf(s->write_error, sizeof s->write_error, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
 /* Runs a statement that returns no rows. */
 static int exec_stmt(sq_store *s, sqlite3_stmt *st) {
   if (st == NULL) return HL_ESTORE;
   int rc = sqlite3_step(st);
+  bool writes = !sqlite3_stmt_readonly(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW && writes && storage_error(rc)) {
+    s->txn_write_error = true;
+    note_write_failure(s, "a write failed");
+  }
   sqlite3_reset(st);
-  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+    if (writes) s->txn_wrote = true;
+    return 0;
+  }
   if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT) return HL_EEXISTS;
   hl_log_error("sqlite step failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
   return HL_ESTORE;
@@ -208,9 +255,20 @@ static void on_commit(uv_check_t *h) {
   if (s->in_txn) {
     s->in_txn = false;
     if (exec_ctl(s, Q_COMMIT) != 0) {
-      exec_ctl(s, Q_ROLLBACK);
+      /* Nothing of this turn is durable: every callback hears so, health
+       * reports the store failing until a write succeeds again, and the
+       * backlog does not count the rows rolled back. */
+      note_write_failure(s, "a commit failed");
+      hl_log_error("sqlite commit failed; this turn's writes are rolled back", "\"error\":\"%s\"",
+                   hl_log_esc(s->write_error, (size_t)-1));
+      if (!sqlite3_get_autocommit(s->db)) exec_ctl(s, Q_ROLLBACK);
       failed = HL_ESTORE;
+    } else {
+      s->backlog += s->backlog_delta;
+      if (s->txn_wrote && !s->txn_write_error) s->write_failed = false;
     }
+    s->backlog_delta = 0;
+    s->txn_wrote = s->txn_write_error = false;
   }
   uv_idle_stop(&s->keep_awake);
   done_cb *d = s->head;
@@ -242,9 +300,70 @@ static int op_end(sq_store *s, int status) {
 
 /* --- operations ------------------------------------------------------------ */
 
-static int ping(hl_store *base) {
+/* --- health -------------------------------------------------------------------- */
+
+typedef struct {
+  sq_store *s;
+  hl_store_check_cb cb;
+  void *data;
+  hl_store_check part;
+} check_ctx;
+
+static int check_fail(check_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int check_fail(check_ctx *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->part.error, sizeof c->part.error, fmt, ap);
+  va_end(ap);
+  return c->part.status = HL_ESTORE;
+}
+
+/* What can be known now, all bounded local work: the file is still the one
+ * open (a removed one takes writes that a restart loses), the write lock
+ * can be had (busy timeout 0: another process holding it answers at once),
+ * a read works. A store whose last write failed also writes a row, so that
+ * this turn's commit says whether writes work again. */
+static int check_now(check_ctx *c) {
+  sq_store *s = c->s;
+  struct stat st;
+  if (stat(s->path, &st) != 0)
+    return check_fail(c, "%s is not there (%s): the store writes to a file that is gone; put it back or restart",
+                      s->path, strerror(errno));
+  if (st.st_dev != s->db_dev || st.st_ino != s->db_ino)
+    return check_fail(c, "%s is not the file hookloop opened; restart hookloop", s->path);
+  if (txn_begin(s) != 0)
+    return check_fail(c, "cannot take the write lock (%s)%s", sqlite3_errmsg(s->db),
+                      sqlite3_errcode(s->db) == SQLITE_BUSY ? ": another process holds the database" : "");
+  sqlite3_stmt *q = stmt(s, Q_HEALTH_READ);
+  int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
+  if (q) sqlite3_reset(q);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return check_fail(c, "a read failed (%s)", sqlite3_errmsg(s->db));
+  if (s->write_failed) {
+    sqlite3_stmt *w = stmt(s, Q_HEALTH_WRITE);
+    if (w) sqlite3_bind_int64(w, 1, hl_wall_ms());
+    exec_stmt(s, w);
+  }
+  return 0;
+}
+
+/* After this turn's commit: a failed write (that commit's, or an earlier
+ * one not yet followed by a successful write) makes the store unhealthy. */
+static void check_done(void *data, int status, hl_store_result *res) {
+  check_ctx *c = data;
+  (void)status; (void)res;
+  if (c->part.status == 0 && c->s->write_failed)
+    check_fail(c, "the last write failed (%s); writes fail until one succeeds (is the disk full?)",
+               c->s->write_error);
+  c->cb(c->data, &c->part, 1);
+  hl_free(c);
+}
+
+static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   sq_store *s = SQ(base);
-  return s->db ? 0 : HL_ESTORE;
+  check_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (check_ctx){.s = s, .cb = cb, .data = data, .part = {.part = "sqlite"}};
+  finish(s, check_done, c, check_now(c), NULL);
 }
 
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
@@ -438,9 +557,21 @@ static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
       rc = exec_stmt(s, st);
     }
     rc = op_end(s, rc);
-    if (rc == 0) s->backlog += (int64_t)ev->nsubs;
+    if (rc == 0) s->backlog_delta += (int64_t)ev->nsubs;
   }
   finish(s, cb, data, rc, NULL);
+}
+
+/* When the earliest open, unclaimed delivery (of one subscription, or of
+ * all) falls due; 0 when there is none. */
+static int64_t next_due(sq_store *s, const char *subscription_id) {
+  sqlite3_stmt *st = stmt(s, subscription_id ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
+  if (!st) return 0;
+  if (subscription_id) bind_text(st, 1, subscription_id);
+  int64_t at = 0;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) at = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return at;
 }
 
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
@@ -474,6 +605,7 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
       if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
     }
     hl_free(rowids);
+    if (rc == 0 && res.nitems < limit) res.next_due_at = next_due(s, subscription_id);
   } else if (rc == 0) {
     rc = HL_ESTORE;
   }
@@ -490,7 +622,7 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
     sqlite3_bind_int(st, 10, release ? 0 : 1);
     rc = exec_stmt(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
-    if (rc == 0 && terminal_status(r->status)) s->backlog--;
+    if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
   }
   finish(s, cb, data, rc, NULL);
 }
@@ -512,13 +644,87 @@ static void eq_requeue(hl_store *base, const char *event_id, const char *subscri
       if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
                 sqlite3_bind_int64(st, 3, hl_wall_ms()); }
       rc = exec_stmt(s, st);
-      if (rc == 0) s->backlog++;
+      if (rc == 0) s->backlog_delta++;
     }
   }
   finish(s, cb, data, rc, NULL);
 }
 
 static int64_t eq_backlog(hl_store *base) { return SQ(base)->backlog; }
+
+/* --- parked retries ---------------------------------------------------------- */
+
+static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_PUT);
+  if (st) {
+    sqlite3_bind_int64(st, 1, it->d.next_attempt_at);
+    bind_text(st, 2, it->d.event_id); bind_text(st, 3, it->d.subscription_id);
+    sqlite3_bind_int64(st, 4, it->d.attempts); bind_text(st, 5, it->event_type); bind_text(st, 6, it->trace);
+    sqlite3_bind_int64(st, 7, it->accepted_at);
+    sqlite3_bind_blob(st, 8, it->body ? it->body : "", (int)it->body_len, SQLITE_STATIC);
+    rc = exec_stmt(s, st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
+                      hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_TAKE);
+  if (st) {
+    sqlite3_bind_int64(st, 1, due_by);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    int64_t *rowids = hl_malloc((limit ? limit : 1) * sizeof *rowids);
+    res.items = hl_calloc(limit ? limit : 1, sizeof *res.items);
+    while (res.nitems < limit && sqlite3_step(st) == SQLITE_ROW) {
+      hl_eq_item *it = &res.items[res.nitems];
+      rowids[res.nitems++] = sqlite3_column_int64(st, 0);
+      it->d.next_attempt_at = sqlite3_column_int64(st, 1);
+      it->d.event_id = col_text(st, 2);
+      it->d.subscription_id = col_text(st, 3);
+      it->d.attempts = sqlite3_column_int64(st, 4);
+      it->d.status = hl_strdup("RETRYING");
+      it->event_type = col_text(st, 5);
+      it->trace = col_text(st, 6);
+      it->accepted_at = sqlite3_column_int64(st, 7);
+      it->body_len = (size_t)sqlite3_column_bytes(st, 8);
+      it->body = hl_malloc(it->body_len + 1);
+      if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 8), it->body_len);
+      it->body[it->body_len] = '\0';
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < res.nitems; i++) {
+      sqlite3_stmt *m = stmt(s, Q_PARK_LEASE);
+      if (m) { sqlite3_bind_int64(m, 1, rowids[i]); sqlite3_bind_int64(m, 2, lease_until); }
+      if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
+    }
+    hl_free(rowids);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARK_DELETE);
+  if (st) {
+    sqlite3_bind_int64(st, 1, it->d.next_attempt_at);
+    bind_text(st, 2, it->d.event_id); bind_text(st, 3, it->d.subscription_id);
+    rc = exec_stmt(s, st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, NULL);
+}
 
 /* --- life cycle ------------------------------------------------------------ */
 
@@ -527,6 +733,7 @@ static void on_closed(uv_handle_t *h) {
   if (--s->closing > 0) return;
   void (*cb)(void *) = s->close_cb;
   void *data = s->close_data;
+  hl_free(s->path);
   hl_free(s);
   if (cb) cb(data);
 }
@@ -554,7 +761,7 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
 static const hl_store_vtable sq_vtable = {
   .name = "sqlite",
   .close = sq_close,
-  .ping = ping,
+  .check = check,
   .schema_put = schema_put,
   .schema_list = schema_list,
   .sub_put = sub_put,
@@ -570,6 +777,9 @@ static const hl_store_vtable sq_vtable = {
   .eq_update = eq_update,
   .eq_requeue = eq_requeue,
   .eq_backlog = eq_backlog,
+  .park_put = park_put,
+  .park_take = park_take,
+  .park_delete = park_delete,
 };
 
 static bool ident_ok(const char *s) {
@@ -603,9 +813,16 @@ static int create_schema(sq_store *s) {
     "WHERE claimed=0 AND status IN ('PENDING','RETRYING');"
     "CREATE TABLE IF NOT EXISTS %s(idempotency_key TEXT PRIMARY KEY, status TEXT, expires_at INTEGER);"
     "CREATE TABLE IF NOT EXISTS hookloop_event(event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
-    "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);",
+    "body BLOB NOT NULL, trace TEXT, accepted_at INTEGER NOT NULL);"
+    /* One row the health check writes to find out whether writes work again. */
+    "CREATE TABLE IF NOT EXISTS hookloop_health(id INTEGER PRIMARY KEY, checked_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS %s(due_ms INTEGER NOT NULL, event_id TEXT NOT NULL, "
+    "subscription_id TEXT NOT NULL, attempts INTEGER NOT NULL, event_type TEXT, trace TEXT, "
+    "accepted_at INTEGER, body BLOB NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY(due_ms, event_id, subscription_id));",
     t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table);
+    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table, t->ledger_table,
+    t->parked_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
   return rc;
@@ -621,8 +838,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   s->lock_fd = -1;
   s->tail = &s->head;
   if (names) s->t = *names; else hl_table_names_default(&s->t);
+  if (!s->t.parked_table) s->t.parked_table = "parked_retry";
   const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
-                      s->t.delivery_table, s->t.ledger_table};
+                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
     if (!ident_ok(tn[i])) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
@@ -642,6 +860,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     goto fail;
   }
   snprintf(path, sizeof path, "%s/hookloop.db", data_dir);
+  s->path = hl_strdup(path);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -653,6 +872,13 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
+  struct stat dbst;
+  if (stat(path, &dbst) != 0) {
+    snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  s->db_dev = dbst.st_dev;
+  s->db_ino = dbst.st_ino;
   /* Nothing is in memory at start: every open delivery may be claimed again. */
   char sql[512];
   snprintf(sql, sizeof sql, "UPDATE %s SET claimed=0 WHERE claimed=1", s->t.delivery_table);
@@ -674,6 +900,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
 fail:
   if (s->db) sqlite3_close(s->db);
   if (s->lock_fd >= 0) close(s->lock_fd);
+  hl_free(s->path);
   hl_free(s);
   return rc;
 }

@@ -9,7 +9,7 @@ static void clear_env(void) {
   const char *vars[] = {"HOOKLOOP_LISTEN", "HOOKLOOP_DATA_DIR", "HOOKLOOP_STORE", "HOOKLOOP_QUEUE", "HOOKLOOP_ROLE",
                         "KAFKA_BROKERS", "AWS_REGION", "DYNAMODB_ENDPOINT", "HOOKLOOP_MAX_IN_FLIGHT",
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
-                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "HOOKLOOP_CONSOLE"};
+                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -131,5 +131,32 @@ HL_TEST(describe_never_shows_secrets) {
   HL_ASSERT(strstr(out.data, "\"HOOKLOOP_API_TOKEN\":\"unset\"") != NULL);
   hl_config_dispose(&c);
   hl_buf_dispose(&out);
+  clear_env();
+}
+
+HL_TEST(dynamodb_endpoint_follows_the_sdk_variables) {
+  clear_env();
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  setenv("HOOKLOOP_STORE", "dynamodb", 1);
+  /* Without a region or any endpoint variable, a DynamoDB store cannot start. */
+  HL_ASSERT(hl_config_load(&c, NULL, &err) != 0);
+  HL_ASSERT_MSG(strstr(err.data, "AWS_ENDPOINT_URL_DYNAMODB"), "%s", err.data);
+  hl_config_dispose(&c);
+  hl_buf_reset(&err);
+  setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566", 1);
+  HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data);
+  HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "http://127.0.0.1:4566");
+  hl_config_dispose(&c);
+  setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000", 1);
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "http://127.0.0.1:8000");
+  hl_config_dispose(&c);
+  /* DYNAMODB_ENDPOINT, hookloop's own name, keeps its meaning. */
+  setenv("DYNAMODB_ENDPOINT", "http://127.0.0.1:9000", 1);
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "http://127.0.0.1:9000");
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
   clear_env();
 }

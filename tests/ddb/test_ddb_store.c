@@ -45,6 +45,29 @@ static void run_until_all(capture *c, size_t n) {
   HL_ASSERT_MSG(0, "not every callback ran");
 }
 
+typedef struct {
+  int calls;
+  hl_store_check part;
+} check_capture;
+
+static void on_checked(void *data, const hl_store_check *parts, size_t n) {
+  check_capture *c = data;
+  c->calls++;
+  HL_ASSERT_EQ_INT(n, 1); /* no queue beneath these stores */
+  c->part = parts[0];
+}
+
+/* Runs the store's health check; returns its status, the part in *out. */
+static int store_check(hl_store *s, hl_store_check *out) {
+  check_capture c = {0};
+  s->vt->check(s, on_checked, &c);
+  HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
+  while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_EQ_STR(c.part.part, "dynamodb");
+  if (out) *out = c.part;
+  return c.part.status;
+}
+
 static void on_tables(void *data, int status, const char *report) {
   if (status != 0) fprintf(stderr, "%s", report);
   *(int *)data = status == 0 ? 1 : -1;
@@ -470,7 +493,7 @@ HL_TEST(non_retryable_answers_end_at_once) {
     HL_ASSERT_EQ_INT(c.st.outcome, i == 0 ? HL_AWS_OK : HL_AWS_CONDITION_FAILED);
     HL_ASSERT_EQ_INT(cl->attempts - a0, 1);
   }
-  HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* neither makes the store unhealthy */
+  HL_ASSERT_EQ_INT(store_check(s, NULL), 0); /* neither makes the store unhealthy */
   close_one(s);
   teardown();
 }
@@ -484,13 +507,17 @@ HL_TEST(unreachable_endpoint_is_a_clear_store_error) {
   HL_ASSERT(held >= 0);
   snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
   hl_store *s = open_with(ep, &static_creds, 3);
-  HL_ASSERT_EQ_INT(s->vt->ping(s), 0); /* nothing known yet */
   capture c = {0};
   s->vt->ledger_get(s, "k", cap_cb, &c);
   run_until_all(&c, 1);
   HL_ASSERT_EQ_INT(c.status, HL_ESTORE);
   HL_ASSERT_EQ_INT(hl_store_ddb_client(s)->attempts, 3);
-  HL_ASSERT(s->vt->ping(s) != 0); /* /healthz turns 503 */
+  /* The health check asks DynamoDB itself (DescribeTable), once: /healthz
+   * names DynamoDB and says why. */
+  hl_store_check part;
+  HL_ASSERT(store_check(s, &part) != 0);
+  HL_ASSERT_EQ_INT(hl_store_ddb_client(s)->attempts, 4);
+  HL_ASSERT_MSG(strstr(part.error, "DescribeTable event_delivery_status failed: ConnectionError"), "%s", part.error);
   close(held);
   close_one(s);
   hl_curl_uv_close(&curl, NULL, NULL);

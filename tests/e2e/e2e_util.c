@@ -2,8 +2,13 @@
 #include "hl_test.h"
 #include "hl_testutil.h"
 
+#include <arpa/inet.h>
+#include <strings.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,28 +20,42 @@
 static hl_dynalite e2e_dyn;
 static char ddb_endpoint_env[96];
 
+static char *ddb_vars[] = {"HOOKLOOP_STORE=dynamodb", ddb_endpoint_env, "AWS_REGION=us-east-1",
+                            "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+
+/* dynalite (on its port when it ran before), with the tables made by
+ * `hookloop tables create` as an operator would. */
+static void ddb_start(void) {
+  HL_ASSERT_MSG(hl_dynalite_start(&e2e_dyn, 200) == 0, "dynalite did not start");
+  snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", e2e_dyn.endpoint);
+  char *dir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", dir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  pid_t pid = hl_spawn(argv, ddb_vars, log);
+  int st = hl_wait(pid, 60000);
+  char *out = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(st == 0 && out && strstr(out, "idempotency_ledger: created"),
+                "hookloop tables create failed (%d):\n%s", st, out ? out : "");
+  free(out);
+  hl_rmtree(dir);
+  free(dir);
+}
+
 static size_t add_ddb_env(char **envp, size_t n) {
-  static char *vars[] = {"HOOKLOOP_STORE=dynamodb", ddb_endpoint_env, "AWS_REGION=us-east-1",
-                         "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
-  if (!e2e_dyn.pid) {
-    HL_ASSERT_MSG(hl_dynalite_start(&e2e_dyn, 200) == 0, "dynalite did not start");
-    snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", e2e_dyn.endpoint);
-    char *dir = hl_tmpdir("tables");
-    char log[600];
-    snprintf(log, sizeof log, "%s/tables.log", dir);
-    char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-    pid_t pid = hl_spawn(argv, vars, log);
-    int st = hl_wait(pid, 60000);
-    char *out = hl_read_file(log, NULL);
-    HL_ASSERT_MSG(st == 0 && out && strstr(out, "idempotency_ledger: created"),
-                  "hookloop tables create failed (%d):\n%s", st, out ? out : "");
-    free(out);
-    hl_rmtree(dir);
-    free(dir);
-  }
-  for (size_t i = 0; vars[i]; i++) envp[n++] = vars[i];
+  if (!e2e_dyn.pid) ddb_start();
+  for (size_t i = 0; ddb_vars[i]; i++) envp[n++] = ddb_vars[i];
   return n;
 }
+
+void e2e_ddb_kill(void) {
+  HL_ASSERT(e2e_dyn.pid > 0);
+  kill(e2e_dyn.pid, SIGKILL);
+  hl_wait(e2e_dyn.pid, 5000);
+  e2e_dyn.pid = 0; /* the port is kept for the restart */
+}
+
+void e2e_ddb_restart(void) { ddb_start(); }
 #endif
 
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
@@ -91,18 +110,30 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
   return st;
 }
 
-void e2e_start_partner(e2e_partner *p, const char *const *args) {
+/* The mock partner listening on `listen`, its port read back from it. */
+static void partner_spawn(e2e_partner *p, const char *listen, const char *const *args) {
   hl_log_path("partner", p->log, sizeof p->log);
   char *argv[32];
   size_t n = 0;
   argv[n++] = (char *)hl_bin_path("tools/mock_partner/hl_mock_partner");
   argv[n++] = (char *)"--listen";
-  argv[n++] = (char *)"127.0.0.1:0";
+  argv[n++] = (char *)listen;
   for (size_t i = 0; args && args[i] && n < 31; i++) argv[n++] = (char *)args[i];
   argv[n] = NULL;
   p->port = hl_spawn_listening(argv, NULL, p->log, &p->pid, 5000);
   HL_ASSERT_MSG(p->port > 0, "mock partner did not start");
   snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
+}
+
+void e2e_start_partner(e2e_partner *p, const char *const *args) { partner_spawn(p, "127.0.0.1:0", args); }
+
+void e2e_restart_partner(e2e_partner *p, const char *const *args) {
+  /* The port it had: the URLs registered with hookloop point there. */
+  char listen[64];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
+  int was = p->port;
+  partner_spawn(p, listen, args);
+  HL_ASSERT_EQ_INT(p->port, was);
 }
 
 void e2e_stop_partner(e2e_partner *p) {
@@ -244,4 +275,150 @@ pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_
   snprintf(endpoint_env, len, "HOOKLOOP_SECRETSMANAGER_ENDPOINT=http://127.0.0.1:%d", p);
   if (port) *port = p;
   return pid;
+}
+
+/* --- the raw partner ---------------------------------------------------------- */
+
+/* Reads one request (headers and a Content-Length body) into buf; returns
+ * the header length (up to the blank line) or -1. */
+static int raw_read_request(int fd, char *buf, size_t cap, size_t *total) {
+  size_t n = 0;
+  char *end = NULL;
+  while (!end) {
+    if (n + 1 >= cap) return -1;
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r <= 0) return -1;
+    n += (size_t)r;
+    buf[n] = '\0';
+    end = strstr(buf, "\r\n\r\n");
+  }
+  size_t hlen = (size_t)(end - buf) + 4;
+  size_t clen = 0;
+  for (char *p = buf; p && p < end; p = strstr(p, "\r\n"), p = p ? p + 2 : NULL)
+    if (strncasecmp(p, "content-length:", 15) == 0) clen = (size_t)atol(p + 15);
+  while (n < hlen + clen) {
+    if (n + 1 >= cap) return -1;
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r <= 0) return -1;
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  *total = n;
+  return (int)hlen;
+}
+
+static void raw_header(const char *buf, int hlen, const char *name, char *out, size_t outlen) {
+  size_t nl = strlen(name);
+  out[0] = '\0';
+  for (const char *p = strstr(buf, "\r\n"); p && p < buf + hlen; p = strstr(p + 2, "\r\n")) {
+    const char *h = p + 2;
+    if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+      h += nl + 1;
+      while (*h == ' ') h++;
+      size_t l = strcspn(h, "\r\n");
+      snprintf(out, outlen, "%.*s", (int)l, h);
+      return;
+    }
+  }
+}
+
+static void raw_serve(int lfd) {
+  static char buf[1 << 20];
+  struct { char key[300]; int n; } seen[512];
+  size_t nseen = 0;
+  for (;;) {
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0) continue;
+    size_t total = 0;
+    int hlen = raw_read_request(c, buf, sizeof buf, &total);
+    if (hlen < 0) { close(c); continue; }
+    char mode[32] = "", target[128] = "", id[128], key[300];
+    int bad = 1 << 30;
+    sscanf(buf, "POST %127s", target);
+    sscanf(target, "/raw/%31[a-z]", mode);
+    const char *q = strstr(target, "?bad=");
+    if (q) bad = atoi(q + 5);
+    raw_header(buf, hlen, "webhook-id", id, sizeof id);
+    /* Attempts are counted per target and webhook-id: one event fans out
+     * to several subscriptions. */
+    snprintf(key, sizeof key, "%s %s", target, id);
+    int k = 0;
+    for (size_t i = 0; i < nseen; i++)
+      if (strcmp(seen[i].key, key) == 0) k = ++seen[i].n;
+    if (k == 0 && nseen < 512) {
+      snprintf(seen[nseen].key, sizeof seen[nseen].key, "%s", key);
+      k = seen[nseen++].n = 1;
+    }
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+    static const char abc[] = "HTTP/1.1 abc\r\n\r\n";
+    static const unsigned char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32}; /* fatal decode_error */
+    ssize_t w = 0;
+    if (k > bad) w = write(c, ok, sizeof ok - 1);
+    else if (strcmp(mode, "status") == 0) w = write(c, abc, sizeof abc - 1);
+    else if (strcmp(mode, "tls") == 0) w = write(c, alert, sizeof alert);
+    else if (strcmp(mode, "reset") == 0) {
+      struct linger lg = {1, 0}; /* close sends RST */
+      setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    (void)w;
+    close(c);
+  }
+}
+
+pid_t e2e_start_raw_partner(int *port) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  HL_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 64) == 0 &&
+            getsockname(lfd, (struct sockaddr *)&a, &len) == 0);
+  *port = ntohs(a.sin_port);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  HL_ASSERT(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    signal(SIGPIPE, SIG_IGN);
+    raw_serve(lfd);
+    _exit(0);
+  }
+  close(lfd);
+  return pid;
+}
+
+/* --- health ------------------------------------------------------------------ */
+
+void e2e_health_until(const e2e_hookloop *h, long want, hl_json_doc *doc, int timeout_ms) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/healthz", h->base);
+  long code = 0;
+  for (int waited = 0; waited <= timeout_ms; waited += 100) {
+    code = e2e_call("GET", u, NULL, doc);
+    if (code == want) return;
+    hl_json_doc_dispose(doc);
+    hl_sleep_ms(100);
+  }
+  char *body = NULL;
+  hl_http("GET", u, NULL, 0, NULL, &body);
+  hl_test_fail(__FILE__, __LINE__, "/healthz answered %ld, not %ld, for %d ms: %s", code, want, timeout_ms,
+               body ? body : "");
+}
+
+void e2e_health_assert_failing(const hl_json *root, const char *part, const char *why) {
+  const hl_json *f = hl_json_get(root, "failing");
+  HL_ASSERT_MSG(f && f->type == HL_JSON_ARRAY && f->len == 1 && strcmp(hl_json_str(&f->u.items[0]), part) == 0,
+                "failing should be [\"%s\"]", part);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(root, "status")), "unavailable");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(root, "error")), "unavailable");
+  const char *msg = hl_json_str(hl_json_get(root, "message"));
+  printf("/healthz 503: %s\n", msg ? msg : "(no message)");
+  HL_ASSERT_MSG(msg && strncmp(msg, part, strlen(part)) == 0 && strstr(msg, why), "message: %s", msg ? msg : "");
+  const hl_json *ok = hl_json_get(hl_json_get(hl_json_get(root, "checks"), part), "ok");
+  HL_ASSERT_MSG(ok && ok->type == HL_JSON_FALSE, "checks/%s/ok should be false", part);
+}
+
+void e2e_health_assert_passing(const hl_json *root, const char *part) {
+  const hl_json *ok = hl_json_get(hl_json_get(hl_json_get(root, "checks"), part), "ok");
+  HL_ASSERT_MSG(ok && ok->type == HL_JSON_TRUE, "no passing %s check in /healthz", part);
 }

@@ -33,6 +33,9 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
 /* Starts the mock partner on port 0 with the given extra arguments. */
 void e2e_start_partner(e2e_partner *p, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
+/* Starts a (stopped) partner again on its port, with other arguments: the
+ * same URLs now reach a partner that behaves differently. */
+void e2e_restart_partner(e2e_partner *p, const char *const *args);
 
 /* POSTs/GETs JSON to hookloop; returns status; *doc gets the parsed answer
  * (dispose with hl_json_doc_dispose) when doc != NULL. */
@@ -67,5 +70,33 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
  * port; fills endpoint_env with HOOKLOOP_SECRETSMANAGER_ENDPOINT=... (keep
  * it alive while the process using it runs). Returns its pid. */
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port);
+
+/* Polls /healthz (an answer is reused for 2 s) until it answers want; doc
+ * gets that answer. Fails the test with the last answer otherwise. */
+void e2e_health_until(const e2e_hookloop *h, long want, hl_json_doc *doc, int timeout_ms);
+/* A 503 of /healthz names exactly this part as failing, with a message that
+ * starts with the part and contains why. */
+void e2e_health_assert_failing(const hl_json *root, const char *part, const char *why);
+/* /healthz lists this part as checked and passing. */
+void e2e_health_assert_passing(const hl_json *root, const char *part);
+
+#ifdef HL_TEST_DDB
+/* The suite's dynalite (DynamoDB): killed, and started again on the same
+ * port, empty (it keeps nothing on disk) with the tables made again. */
+void e2e_ddb_kill(void);
+void e2e_ddb_restart(void);
+#endif
+
+/* A raw loopback "partner" in a child process that answers in ways an HTTP
+ * server must not, to test how hookloop takes broken answers. It serves one
+ * connection at a time on 127.0.0.1 and answers POST /raw/<mode>[?bad=N]:
+ * the first N attempts of each webhook-id (all when N is not given) get
+ * <mode>, later ones a proper 200:
+ *   status  "HTTP/1.1 abc" (a malformed status line), then close
+ *   tls     the bytes of a TLS alert record (a TLS port spoken to in plain HTTP)
+ *   reset   a TCP reset (RST) once the request is read
+ *   empty   close without an answer
+ * Returns its pid (stop it with kill); *port gets its port. */
+pid_t e2e_start_raw_partner(int *port);
 
 #endif

@@ -19,10 +19,22 @@ static hl_mock_kafka mk;
 static e2e_hookloop hk;
 static e2e_partner partner;
 
-static const char *kafka_env[8];
+static const char *kafka_env[12];
 static char brokers_env[700];
 
-static const char *extra_env; /* one more "K=V" for hookloop, or NULL */
+static const char *const *extra_env; /* more "K=V" for hookloop (NULL-terminated), or NULL */
+
+/* hookloop's environment: the broker, the test's tuning, then extra. */
+static void set_env(const char *const *extra) {
+  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk.bootstrap);
+  kafka_env[0] = brokers_env;
+  kafka_env[1] = "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=6000";
+  kafka_env[2] = "HOOKLOOP_RETRY_SCHEDULE=200ms,200ms";
+  kafka_env[3] = "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=4000";
+  size_t n = 4;
+  for (size_t i = 0; extra && extra[i] && n < HL_ARRAY_SIZE(kafka_env) - 1; i++) kafka_env[n++] = extra[i];
+  kafka_env[n] = NULL;
+}
 
 static void start_all(const char *const *extra_topics) {
   memset(&hk, 0, sizeof hk);
@@ -38,13 +50,7 @@ static void start_all(const char *const *extra_topics) {
     snprintf(cmd, sizeof cmd, "create %s 4 3", extra_topics[i]);
     HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
   }
-  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk.bootstrap);
-  kafka_env[0] = brokers_env;
-  kafka_env[1] = "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=6000";
-  kafka_env[2] = "HOOKLOOP_RETRY_SCHEDULE=200ms,200ms";
-  kafka_env[3] = "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=4000";
-  kafka_env[4] = extra_env;
-  kafka_env[5] = NULL;
+  set_env(extra_env);
   e2e_start_partner(&partner, NULL);
   e2e_start_hookloop(&hk, kafka_env);
 }
@@ -71,6 +77,23 @@ static void setup_subs(void) {
   snprintf(body, sizeof body, "{\"partner_id\":\"eur\",\"event_type\":\"Payment\",\"url\":\"%s/hook/eur\","
                               "\"filter\":{\"/currency\":\"EUR\"}}", partner.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+}
+
+/* The Payment event type with a schema that accepts anything. */
+static void register_any_payment(void) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+}
+
+/* Subscribes partner_id to Payment at the partner's /hook/<hook>; returns
+ * the status, *doc the answer when doc is not NULL. */
+static long subscribe(const char *partner_id, const char *hook, hl_json_doc *doc) {
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s/hook/%s\"}", partner_id,
+           partner.base, hook);
+  return e2e_call("POST", u, body, doc);
 }
 
 static long post(const char *id, const char *currency) {
@@ -158,8 +181,7 @@ HL_TEST_T(api_and_raw_ingress_reach_partners_with_fan_out_and_filters, 120) {
 HL_TEST_T(retry_topic_then_delivery_and_gone_to_dlq, 120) {
   start_all(NULL);
   char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+  register_any_payment();
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   snprintf(body, sizeof body, "{\"partner_id\":\"fast\",\"event_type\":\"Payment\",\"url\":\"%s/hook/flaky?codes=503,200\"}", partner.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
@@ -385,14 +407,10 @@ HL_TEST_T(rebalance_between_two_instances_loses_nothing, 400) {
 HL_TEST_T(a_dead_lettered_delivery_can_be_requeued, 180) {
   const char *extra[] = {"wh.egress.again.Payment", NULL};
   start_all(extra);
-  char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  snprintf(body, sizeof body, "{\"partner_id\":\"again\",\"event_type\":\"Payment\",\"url\":\"%s/hook/again?codes=410,200\"}",
-           partner.base);
+  char u[256];
+  register_any_payment();
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 201);
+  HL_ASSERT_EQ_INT(subscribe("again", "again?codes=410,200", &doc), 201);
   char sub[64];
   snprintf(sub, sizeof sub, "%s", hl_json_str(hl_json_get(doc.root, "subscription_id")));
   hl_json_doc_dispose(&doc);
@@ -429,8 +447,11 @@ static int64_t metric_of(const char *line_prefix) {
   char u[256], *body = NULL;
   snprintf(u, sizeof u, "%s/metrics", hk.base);
   HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
-  const char *at = body ? strstr(body, line_prefix) : NULL;
-  int64_t v = at ? strtoll(at + strlen(line_prefix), NULL, 10) : -1;
+  /* The sample's line, not the "# HELP name ..." one. */
+  char want[256];
+  snprintf(want, sizeof want, "\n%s", line_prefix);
+  const char *at = body ? strstr(body, want) : NULL;
+  int64_t v = at ? strtoll(at + strlen(want), NULL, 10) : -1;
   free(body);
   return v;
 }
@@ -486,12 +507,12 @@ HL_TEST_T(a_replayed_egress_record_is_not_sent_twice, 180) {
 HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   enum { N = 400, LIMIT = 4, CHUNK = 64 };
   const char *extra[] = {"wh.egress.held.Payment", NULL};
-  extra_env = "LOG_LEVEL=debug"; /* the "partition held" lines */
+  const char *debug[] = {"LOG_LEVEL=debug", NULL}; /* the "partition held" lines */
+  extra_env = debug;
   start_all(extra);
   extra_env = NULL;
   char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":true}", NULL), 201);
+  register_any_payment();
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
   snprintf(body, sizeof body, "{\"partner_id\":\"held\",\"event_type\":\"Payment\",\"url\":\"%s/hook/held\","
                               "\"max_in_flight\":%d,\"rate_limit_per_s\":1}", partner.base, LIMIT);
@@ -541,5 +562,220 @@ HL_TEST_T(a_held_backlog_is_delivered_once_when_the_limit_lifts, 300) {
   HL_ASSERT_EQ_INT(stat_of("unique_ids"), 2 + N);
   HL_ASSERT_EQ_INT(stat_of("requests"), 2 + N);
   HL_ASSERT_EQ_INT(metric_of(DUPLICATES), 0);
+  stop_all();
+}
+
+/* "down" or "up" to each of the three mock brokers. */
+static void every_broker(const char *what) {
+  for (int b = 1; b <= 3; b++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "%s %d", what, b);
+    HL_ASSERT(hl_mock_kafka_cmd(&mk, cmd) == 0);
+  }
+}
+
+/* Issue 12 item 6 in Kafka mode: the brokers are a part of health (a
+ * metadata request on the threadpool). Every broker down: 503 naming kafka;
+ * up again: 200. The broker process killed: 503 naming kafka. */
+HL_TEST_T(health_names_kafka_when_the_brokers_are_down, 240) {
+  start_all(NULL);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 10000);
+  e2e_health_assert_passing(doc.root, "kafka");
+  e2e_health_assert_passing(doc.root, "sqlite");
+  hl_json_doc_dispose(&doc);
+  every_broker("down");
+  e2e_health_until(&hk, 503, &doc, 30000);
+  e2e_health_assert_failing(doc.root, "kafka", "no broker answered");
+  hl_json_doc_dispose(&doc);
+  every_broker("up");
+  e2e_health_until(&hk, 200, &doc, 60000);
+  hl_json_doc_dispose(&doc);
+  kill(mk.pid, SIGKILL);
+  hl_wait(mk.pid, 5000);
+  e2e_health_until(&hk, 503, &doc, 30000);
+  e2e_health_assert_failing(doc.root, "kafka", "no broker answered");
+  hl_json_doc_dispose(&doc);
+  stop_all();
+}
+
+/* Reads topic until it holds needle (up to 10 s); returns its text (free it). */
+static char *wait_topic_for(const char *topic, const char *needle) {
+  char *text = NULL;
+  for (int i = 0; i < 50; i++) {
+    free(text);
+    text = kcat_consume(topic);
+    if (text && strstr(text, needle)) break;
+    hl_sleep_ms(200);
+  }
+  return text;
+}
+
+/* The line of a kcat dump whose key is key ("key|headers|value"), copied into out. */
+static bool line_of(const char *dump, const char *key, char *out, size_t outlen) {
+  char want[128];
+  snprintf(want, sizeof want, "%s|", key);
+  for (const char *at = dump; at && *at;) {
+    const char *end = strchr(at, '\n');
+    size_t n = end ? (size_t)(end - at) : strlen(at);
+    if (strncmp(at, want, strlen(want)) == 0) {
+      snprintf(out, outlen, "%.*s", (int)n, at);
+      return true;
+    }
+    at = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+/* Any producer may write to wh.egress.<partner_id>.<event_type>: a record
+ * without a subscription_id header belongs to the subscription registered
+ * with that topic, also when the partner id has a dot in it. A record that
+ * names no known subscription goes to the dead-letter topic, never
+ * acknowledged and lost. */
+HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_dead_lettered, 180) {
+  const char *extra[] = {"wh.egress.acme.eu.Payment", "wh.egress.nobody.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("acme.eu", "dotted", NULL), 201);
+  static const char ev[] = "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":2.50}";
+  char v[256];
+  snprintf(v, sizeof v, ev, "k-by-topic");
+  kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
+  snprintf(v, sizeof v, ev, "k-nobody");
+  kcat_produce("wh.egress.nobody.Payment", "k-nobody", v);
+  /* A retry record for a subscription that is gone. */
+  snprintf(v, sizeof v, ev, "k-gone");
+  const char *gone[] = {"subscription_id=sub_gone", NULL};
+  kcat_produce_h("wh.retry.200ms", "k-gone", v, gone);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 30000, &doc), 1);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[0], "webhook_id")), "k-by-topic");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "k-by-topic", "SUCCESS", 10000));
+  char *dlq = wait_topic_for("wh.dlq", "k-gone|");
+  if (dlq && !strstr(dlq, "k-nobody|")) {
+    free(dlq);
+    dlq = wait_topic_for("wh.dlq", "k-nobody|");
+  }
+  char line[1024];
+  HL_ASSERT_MSG(dlq && line_of(dlq, "k-nobody", line, sizeof line), "dlq: %s", dlq ? dlq : "");
+  HL_ASSERT_MSG(strstr(line, "reason=unknown_subscription") && strstr(line, "source_topic=wh.egress.nobody.Payment") &&
+                strstr(line, "\"k-nobody\""), "%s", line);
+  HL_ASSERT_MSG(line_of(dlq, "k-gone", line, sizeof line), "dlq: %s", dlq);
+  HL_ASSERT_MSG(strstr(line, "reason=unknown_subscription") && strstr(line, "source_topic=wh.retry.200ms"), "%s", line);
+  HL_ASSERT_MSG(!strstr(dlq, "k-by-topic|"), "dlq: %s", dlq);
+  free(dlq);
+  stop_all();
+}
+
+static int64_t metric_reaching(const char *line_prefix, int64_t want) {
+  int64_t v = -1;
+  for (int waited = 0; waited < 10000 && (v = metric_of(line_prefix)) < want; waited += 100) hl_sleep_ms(100);
+  return v;
+}
+
+/* /metrics in Kafka mode counts what each stage did: the API's accepts,
+ * the processor's records (from the API or any producer, dead-lettered
+ * ones included) and every dead letter. */
+HL_TEST_T(metrics_count_the_processor_and_its_dead_letters, 180) {
+  start_all(NULL);
+  setup_subs();
+  HL_ASSERT_EQ_INT(post("k-m-1", "EUR"), 202); /* fast and eur */
+  HL_ASSERT_EQ_INT(post("k-m-2", "USD"), 202); /* fast */
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-3",
+               "{\"eventHeader\":{\"uuid\":\"k-m-3\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-bad", "{not json");
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-m-invalid", "{\"eventHeader\":{\"eventType\":\"Payment\"}}");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 3, 30000, &doc), 3);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "eur", 2, 30000, &doc), 2);
+  hl_json_doc_dispose(&doc);
+  char *dlq = wait_topic_for("wh.dlq", "k-m-invalid|");
+  HL_ASSERT_MSG(dlq && strstr(dlq, "k-m-bad|") && strstr(dlq, "k-m-invalid|"), "dlq: %s", dlq ? dlq : "");
+  free(dlq);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_deliveries_total{outcome=\"success\"} ", 5), 5);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_events_to_dlq_total ", 2), 2);
+  HL_ASSERT_EQ_INT(metric_reaching("hookloop_events_processed_total ", 5), 5); /* 3 fanned out, 2 dead-lettered */
+  HL_ASSERT_EQ_INT(metric_of("hookloop_events_accepted_total "), 2);
+  stop_all();
+}
+
+/* How many times librdkafka's cgrp debug lines in hookloop's log say the
+ * member left its group (a LeaveGroup). */
+static int leaves_in_log(void) {
+  char *log = hl_read_file(hk.log, NULL);
+  int n = 0;
+  for (const char *at = log; at && (at = strstr(at, "\": leave (in state")) != NULL; at++) n++;
+  free(log);
+  return n;
+}
+
+/* Static membership (KAFKA_GROUP_INSTANCE_ID, the group.instance.id of
+ * KIP-345). librdkafka's mock cluster — the broker of these tests, from
+ * librdkafka 2.0.2 — reads a JoinGroup's GroupInstanceId and ignores it: a
+ * restarted member joins as a new member, and the killed one keeps its
+ * partitions until the session timeout, just as without static membership.
+ * What a real broker (Kafka >= 2.3, MSK) does with it, handing the
+ * partitions back to the restarted member at once, cannot be shown here.
+ * What is tested: the setting reaches librdkafka (a static member does not
+ * send LeaveGroup when it stops, and a dynamic one does: counted in
+ * librdkafka's cgrp debug lines), and a static member killed with -9 and
+ * restarted with the same id delivers everything, unfenced. The time to the
+ * first delivery after the restart is printed: on the mock it is bounded
+ * by the (lowered, 6 s) session timeout. */
+HL_TEST_T(static_membership_a_killed_member_restarts_with_its_id, 300) {
+  const char *static_env[] = {"KAFKA_GROUP_INSTANCE_ID=hookloop-task-1", "HOOKLOOP_KAFKA_DEBUG=cgrp", NULL};
+  extra_env = static_env;
+  start_all(NULL);
+  extra_env = NULL;
+  setup_subs();
+  enum { N = 40 };
+  char id[64];
+  for (int i = 0; i < N / 2; i++) {
+    snprintf(id, sizeof id, "k-static-%d", i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+  }
+  for (int waited = 0; waited < 60000 && stat_of("unique_ids") < N / 2; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N / 2);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "|JOIN|") != NULL, "no librdkafka cgrp debug lines in the log");
+  free(log);
+  kill(hk.pid, SIGKILL);
+  hl_wait(hk.pid, 5000);
+  hk.pid = 0;
+  e2e_start_hookloop(&hk, kafka_env); /* the same KAFKA_GROUP_INSTANCE_ID */
+  uint64_t t0 = hl_mono_ms();
+  for (int i = N / 2; i < N; i++) {
+    snprintf(id, sizeof id, "k-static-%d", i);
+    HL_ASSERT_EQ_INT(post(id, "USD"), 202);
+  }
+  uint64_t first = 0;
+  for (int waited = 0; waited < 90000; waited += 50) {
+    int64_t u = stat_of("unique_ids");
+    if (!first && u > N / 2) first = hl_mono_ms() - t0;
+    if (u >= N) break;
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N);
+  printf("static membership: first delivery %llu ms after the restart, all %d after %llu ms "
+         "(the mock broker ignores group.instance.id: bounded by the 6 s session timeout here)\n",
+         (unsigned long long)first, N, (unsigned long long)(hl_mono_ms() - t0));
+  /* A static member stops without leaving the group. */
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  hk.pid = 0;
+  HL_ASSERT_EQ_INT(leaves_in_log(), 0);
+  /* The control: the same without an instance id leaves it. */
+  const char *dynamic_env[] = {"HOOKLOOP_KAFKA_DEBUG=cgrp", NULL};
+  set_env(dynamic_env);
+  e2e_start_hookloop(&hk, kafka_env);
+  HL_ASSERT_EQ_INT(post("k-static-dynamic", "USD"), 202);
+  for (int waited = 0; waited < 90000 && stat_of("unique_ids") < N + 1; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(stat_of("unique_ids"), N + 1); /* in the group, consuming */
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  hk.pid = 0;
+  HL_ASSERT(leaves_in_log() >= 1);
   stop_all();
 }

@@ -16,7 +16,9 @@ static long long value_of(const char *text, const char *series) {
 HL_TEST(prometheus_text_has_every_contract_series) {
   hl_metrics m;
   hl_metrics_init(&m);
+  hl_metrics_on_accepted(&m);
   hl_metrics_on_processed(&m, 2);
+  hl_metrics_on_dead_letter(&m);
   hl_metrics_on_delivery(&m, "retry", 0.003, 1);
   hl_metrics_on_delivery(&m, "success", 0.2, 2);
   hl_metrics_on_delivery(&m, "failed", 7.0, 1);
@@ -26,7 +28,8 @@ HL_TEST(prometheus_text_has_every_contract_series) {
   hl_metrics_render_prometheus(&m, &b);
   HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_events_processed_total"), 1);
   HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_events_to_retry_total"), 1);
-  HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_events_to_dlq_total"), 1);
+  HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_events_accepted_total"), 1);
+  HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_events_to_dlq_total"), 2); /* a failed delivery, a dead letter */
   HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_deliveries_total{outcome=\"success\"}"), 1);
   HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_deliveries_total{outcome=\"duplicate\"}"), 1);
   HL_ASSERT_EQ_INT(value_of(b.data, "hookloop_delivery_latency_seconds_bucket{le=\"0.005\"}"), 1);

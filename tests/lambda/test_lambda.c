@@ -22,6 +22,8 @@ static e2e_partner partner;
 
 static const char *bootstrap_binary; /* NULL: the build tree's hookloop */
 
+static void assert_template_tiers(const char *path, const char *schedule_want);
+
 static void start_lambda(int port, const char *const *extra_env) {
   static char api[64], data[600];
   snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
@@ -63,15 +65,16 @@ static char *apigw(const char *method, const char *path, const char *body) {
   hl_jw_obj_begin(&w);
   hl_jw_key(&w, "version"); hl_jw_str(&w, "2.0");
   hl_jw_key(&w, "routeKey"); hl_jw_str(&w, "$default");
-  hl_jw_key(&w, "rawPath"); hl_jw_str(&w, path);
-  hl_jw_key(&w, "rawQueryString"); hl_jw_str(&w, "");
+  const char *q = strchr(path, '?');
+  hl_jw_key(&w, "rawPath"); hl_jw_strn(&w, path, q ? (size_t)(q - path) : strlen(path));
+  hl_jw_key(&w, "rawQueryString"); hl_jw_str(&w, q ? q + 1 : "");
   hl_jw_key(&w, "headers"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "content-type"); hl_jw_str(&w, "application/json");
   hl_jw_obj_end(&w);
   hl_jw_key(&w, "requestContext"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "http"); hl_jw_obj_begin(&w);
   hl_jw_key(&w, "method"); hl_jw_str(&w, method);
-  hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+  hl_jw_key(&w, "path"); hl_jw_strn(&w, path, q ? (size_t)(q - path) : strlen(path));
   hl_jw_obj_end(&w);
   hl_jw_obj_end(&w);
   if (body) { hl_jw_key(&w, "body"); hl_jw_str(&w, body); }
@@ -201,13 +204,23 @@ static void assert_batch_failures(const char *body, const char *const *partition
   hl_json_doc_dispose(&got);
 }
 
-/* An MSK event with n egress records for the subscription. */
-static char *msk_batch(int first, int n) {
+/* An MSK event up to the records of topic's partition 0 (end them with
+ * hl_jw_arr_end and msk_event_end). */
+static void msk_topic_begin(hl_jw *w, hl_buf *b, const char *topic) {
+  msk_event_begin(w, b, "aws:kafka", "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
+  char pkey[300];
+  snprintf(pkey, sizeof pkey, "%s-0", topic);
+  hl_jw_key(w, pkey);
+  hl_jw_arr_begin(w);
+}
+
+/* An MSK event with n records on topic's partition 0 (keys and event ids
+ * msk-<first>...), naming this test's subscription in a header when
+ * sub_header. */
+static char *msk_batch_on(const char *topic, int first, int n, bool sub_header) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  msk_event_begin(&w, &b, "aws:kafka", "arn:aws:kafka:eu-west-1:123456789012:cluster/test/1");
-  hl_jw_key(&w, "wh.egress.acme.Payment-0");
-  hl_jw_arr_begin(&w);
+  msk_topic_begin(&w, &b, topic);
   for (int i = first; i < first + n; i++) {
     char id[32], value[128];
     snprintf(id, sizeof id, "msk-%d", i);
@@ -216,7 +229,7 @@ static char *msk_batch(int first, int n) {
     hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
     hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
     hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "topic"); hl_jw_str(&w, "wh.egress.acme.Payment");
+    hl_jw_key(&w, "topic"); hl_jw_str(&w, topic);
     hl_jw_key(&w, "partition"); hl_jw_int(&w, 0);
     hl_jw_key(&w, "offset"); hl_jw_int(&w, i);
     hl_jw_key(&w, "timestamp"); hl_jw_int(&w, 1545084650987);
@@ -225,13 +238,22 @@ static char *msk_batch(int first, int n) {
     hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
     hl_jw_key(&w, "headers");
     hl_jw_arr_begin(&w);
-    msk_record_end(&w);
+    if (sub_header) {
+      msk_record_end(&w);
+    } else {
+      hl_jw_arr_end(&w);
+      hl_jw_obj_end(&w);
+    }
     hl_buf_dispose(&k);
     hl_buf_dispose(&v);
   }
   hl_jw_arr_end(&w);
   return msk_event_end(&w, &b);
 }
+
+/* An MSK event with n egress records for the subscription. */
+static char *msk_batch(int first, int n) { return msk_batch_on("wh.egress.acme.Payment", first, n, true); }
+
 
 HL_TEST_T(api_gateway_and_msk_batches, 120) {
   int port = emu_start();
@@ -486,6 +508,10 @@ HL_TEST_T(the_packaged_zip_runs_on_its_own, 600) {
   snprintf(cmd, sizeof cmd, "cd %s && LD_LIBRARY_PATH= ldd ./bootstrap | grep -E 'libuv|librdkafka|libhttp_parser' "
            "| grep -v '%s/./lib/' | grep -q . && exit 1 || exit 0", pkg, pkg);
   HL_ASSERT_MSG(system(cmd) == 0, "bootstrap loads libraries from outside the package");
+  /* Beside it, the template to deploy, with a retry event source per tier. */
+  char tpl[700];
+  snprintf(tpl, sizeof tpl, "%s/template.json", pkg);
+  assert_template_tiers(tpl, NULL);
   static char boot[600];
   snprintf(boot, sizeof boot, "%s/bootstrap", pkg);
   bootstrap_binary = boot;
@@ -566,19 +592,55 @@ HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
   hl_buf_dispose(&all_src);
 }
 
-HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
-  hl_mock_kafka mk;
-  HL_ASSERT(hl_mock_kafka_start(&mk, 1) == 0);
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.retry.100ms 1 1") == 0);
-  static char brokers[700];
-  snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", mk.bootstrap);
+/* A whole topic as kcat prints it with format fmt, or as JSON lines (fmt
+ * NULL: kcat's -J envelope). Free the result. */
+static char *topic_dump(const hl_mock_kafka *mk, const char *topic, const char *fmt) {
+  char cmd[1200], f[200] = "-J";
+  if (fmt) snprintf(f, sizeof f, "-f '%s'", fmt);
+  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t %s -o beginning -e -q %s 2>/dev/null", mk->bootstrap, topic, f);
+  FILE *p = popen(cmd, "r");
+  HL_ASSERT(p != NULL);
+  hl_buf b = HL_BUF_INIT;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, p)) > 0) hl_buf_append(&b, chunk, n);
+  pclose(p);
+  hl_buf_puts(&b, "");
+  return hl_buf_steal(&b, NULL);
+}
+
+static char brokers_env[700]; /* KAFKA_BROKERS=<the mock broker> */
+
+/* The mock Kafka broker with topics (one partition each). */
+static void kafka_start(hl_mock_kafka *mk, const char *const *topics) {
+  HL_ASSERT(hl_mock_kafka_start(mk, 1) == 0);
+  for (size_t i = 0; topics && topics[i]; i++) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "create %s 1 1", topics[i]);
+    HL_ASSERT(hl_mock_kafka_cmd(mk, cmd) == 0);
+  }
+  snprintf(brokers_env, sizeof brokers_env, "KAFKA_BROKERS=%s", mk->bootstrap);
+}
+
+/* The emulator, the partner, the function with env, and acme's
+ * subscription to Payment at the partner's hook (a path below /hook/).
+ * Returns the emulator's port. */
+static int function_start(const char *const *env, const char *hook) {
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
-  const char *env[] = {brokers, NULL};
   start_lambda(port, env);
   char url[256];
-  snprintf(url, sizeof url, "%s/hook/slow?latency_ms=8000", partner.base);
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, hook);
   register_via_apigw(url);
+  return port;
+}
+
+HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.retry.100ms", NULL};
+  kafka_start(&mk, topics);
+  const char *env[] = {brokers_env, NULL};
+  function_start(env, "slow?latency_ms=8000");
   char *batch = msk_batch(900, 5);
   uint64_t t0 = hl_mono_ms();
   /* 3 s left: the partner needs 8 s, so the records go to the retry topic. */
@@ -588,17 +650,13 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
   HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
   HL_ASSERT_MSG(took < 3000, "answered after %llu ms, past the deadline", (unsigned long long)took);
-  char cmd[1200], out[4096] = "";
-  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.retry.100ms -o beginning -e -q -f '%%k\\n' 2>/dev/null", mk.bootstrap);
-  FILE *p = popen(cmd, "r");
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = '\0';
-  pclose(p);
+  char *out = topic_dump(&mk, "wh.retry.100ms", "%k\\n");
   for (int i = 900; i < 905; i++) {
     char id[32];
     snprintf(id, sizeof id, "msk-%d\n", i);
     HL_ASSERT_MSG(strstr(out, id) != NULL, "%s is not on the retry topic: %s", id, out);
   }
+  free(out);
   free(batch);
   /* The producer route of the API function: 202 once the ingress topic
    * has the event (acks=all), the bytes as sent. */
@@ -609,17 +667,98 @@ HL_TEST_T(the_deadline_hands_work_to_the_retry_topic, 120) {
   r = emu_wait(emu_push(ev, 0), 20000);
   HL_ASSERT_EQ_INT(status_of(r), 202);
   free(ev);
-  snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t wh.ingress.payments.Payment.v1 -o beginning -e -q "
-           "-f '%%k|%%s\n' 2>/dev/null", mk.bootstrap);
-  p = popen(cmd, "r");
-  n = fread(out, 1, sizeof out - 1, p);
-  out[n] = '\0';
-  pclose(p);
+  out = topic_dump(&mk, "wh.ingress.payments.Payment.v1", "%k|%s\\n");
   HL_ASSERT_MSG(strstr(out, "e-api-1|") && strstr(out, "\"amount\":1.50"), "ingress: %s", out);
+  free(out);
   stop_lambda();
   e2e_stop_partner(&partner);
   emu_stop();
   hl_mock_kafka_stop(&mk);
+}
+
+/* The last EMF line's value of name in the function's log, -1 if none. */
+static int64_t last_emf(const char *name) {
+  char path[700], key[80];
+  snprintf(path, sizeof path, "%s/lambda.log", dir);
+  snprintf(key, sizeof key, "\"%s\":", name);
+  char *log = hl_read_file(path, NULL);
+  int64_t v = -1;
+  for (const char *at = log; at && (at = strstr(at, "{\"_aws\":")) != NULL; at++) {
+    const char *k = strstr(at, key);
+    if (k) v = strtoll(k + strlen(key), NULL, 10);
+  }
+  free(log);
+  return v;
+}
+
+/* A record on wh.egress.<partner_id>.<event_type> without a subscription_id
+ * header belongs to the subscription of that topic; one that names no known
+ * subscription goes to the dead-letter topic (counted in events_to_dlq),
+ * and without Kafka to put it there it fails, never reported done. */
+HL_TEST_T(records_without_a_subscription_header_by_topic_or_dead_lettered, 120) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.dlq", "wh.egress.acme.Payment", NULL};
+  kafka_start(&mk, topics);
+  const char *env[] = {brokers_env, NULL};
+  int port = function_start(env, "bytopic");
+  char *batch = msk_batch_on("wh.egress.acme.Payment", 1000, 3, false);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "bytopic", 3, 5000, &doc), 3);
+  hl_json_doc_dispose(&doc);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1100, 2, false);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  HL_ASSERT_EQ_INT(last_emf("events_to_dlq"), 2);
+  /* An ingress batch: the processor counts what it fanned out. */
+  batch = msk_batch_on("wh.ingress.payments.Payment.v1", 1200, 2, false);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  free(batch);
+  HL_ASSERT_EQ_INT(last_emf("EventsProcessed"), 2);
+  char *dlq = topic_dump(&mk, "wh.dlq", "%k|%h\\n");
+  for (int i = 1100; i < 1102; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "msk-%d|reason=unknown_subscription,source_topic=wh.egress.nobody.Payment,", i);
+    HL_ASSERT_MSG(strstr(dlq, want) != NULL, "no %s on the dead-letter topic: %s", want, dlq);
+  }
+  HL_ASSERT_MSG(!strstr(dlq, "msk-100"), "%s", dlq);
+  free(dlq);
+  char *egress = topic_dump(&mk, "wh.egress.acme.Payment", "%k\\n");
+  HL_ASSERT_MSG(strstr(egress, "msk-1200") && strstr(egress, "msk-1201"), "egress: %s", egress);
+  free(egress);
+  stop_lambda();
+  /* Without Kafka the dead letter cannot be made: the record is a failure. */
+  const char *penv[] = {"HOOKLOOP_LAMBDA_PARTIAL_BATCH=1", NULL};
+  start_lambda(port, penv);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/bytopic", partner.base);
+  register_via_apigw(url);
+  batch = msk_batch_on("wh.egress.nobody.Payment", 1300, 1, false);
+  r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_MSG(strstr(r->body, "\"offset\":1300") != NULL, "%s", r->body);
+  free(batch);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_mock_kafka_stop(&mk);
+}
+
+/* `hookloop tables create` with env (DynamoDB); returns the directory of its
+ * log (remove it when done). */
+static char *create_tables(const char *const *env) {
+  char *tdir = hl_tmpdir("tables");
+  char log[600];
+  snprintf(log, sizeof log, "%s/tables.log", tdir);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)env, log), 60000), 0);
+  return tdir;
 }
 
 /* Warm reuse with the shared store: the function keeps its schemas and
@@ -633,11 +772,7 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
                        "AWS_SECRET_ACCESS_KEY=lambda-test-secret", "HOOKLOOP_CONFIG_TTL_S=1", NULL};
-  char *tdir = hl_tmpdir("tables");
-  char log[600];
-  snprintf(log, sizeof log, "%s/tables.log", tdir);
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+  char *tdir = create_tables(ddb);
 
   int port = emu_start();
   e2e_start_partner(&partner, NULL);
@@ -721,11 +856,7 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   /* The store comes up, with its tables. */
   close(held);
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
-  char *tdir = hl_tmpdir("tables");
-  char log[600];
-  snprintf(log, sizeof log, "%s/tables.log", tdir);
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
-  HL_ASSERT_EQ_INT(hl_wait(hl_spawn(argv, (char *const *)ddb, log), 60000), 0);
+  char *tdir = create_tables(ddb);
   r = emu_wait(emu_push(e, 0), 60000);
   HL_ASSERT_EQ_INT(status_of(r), 200);
   free(e);
@@ -839,4 +970,280 @@ HL_TEST_T(the_default_secret_signs_msk_deliveries, 120) {
   emu_stop();
   kill(proxy, SIGTERM);
   hl_wait(proxy, 3000);
+}
+
+/* What an MSK event source mapping would hand the function for topic: every
+ * record on it (read with kcat's JSON envelope), as one batch. *count gets
+ * their number. */
+static char *msk_batch_from(const hl_mock_kafka *mk, const char *topic, int *count) {
+  char *dump = topic_dump(mk, topic, NULL);
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  msk_topic_begin(&w, &b, topic);
+  *count = 0;
+  for (char *line = strtok(dump, "\n"); line; line = strtok(NULL, "\n")) {
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT_MSG(hl_json_parse(&d, line, strlen(line), NULL) == 0, "kcat -J line: %s", line);
+    const char *key = hl_json_str(hl_json_get(d.root, "key"));
+    const char *value = hl_json_str(hl_json_get(d.root, "payload"));
+    int64_t part = 0, off = 0;
+    hl_json_int64(hl_json_get(d.root, "partition"), &part);
+    hl_json_int64(hl_json_get(d.root, "offset"), &off);
+    HL_ASSERT(key && value && part == 0);
+    hl_buf k = HL_BUF_INIT, v = HL_BUF_INIT;
+    hl_base64_encode(&k, (const uint8_t *)key, strlen(key));
+    hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, "topic"); hl_jw_str(&w, topic);
+    hl_jw_key(&w, "partition"); hl_jw_int(&w, part);
+    hl_jw_key(&w, "offset"); hl_jw_int(&w, off);
+    hl_jw_key(&w, "key"); hl_jw_str(&w, k.data);
+    hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
+    hl_jw_key(&w, "headers");
+    hl_jw_arr_begin(&w);
+    const hl_json *hs = hl_json_get(d.root, "headers"); /* ["name", "value", ...] */
+    for (uint32_t i = 0; hs && hs->type == HL_JSON_ARRAY && i + 1 < hs->len; i += 2)
+      signed_bytes_header(&w, hl_json_str(&hs->u.items[i]), hl_json_str(&hs->u.items[i + 1]),
+                  strlen(hl_json_str(&hs->u.items[i + 1])));
+    hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+    hl_buf_dispose(&k);
+    hl_buf_dispose(&v);
+    hl_json_doc_dispose(&d);
+    (*count)++;
+  }
+  free(dump);
+  hl_jw_arr_end(&w);
+  return msk_event_end(&w, &b);
+}
+
+/* The due_ms header of the first record on topic. */
+static int64_t due_on(const hl_mock_kafka *mk, const char *topic) {
+  char *dump = topic_dump(mk, topic, "%h\\n");
+  const char *at = strstr(dump, "due_ms=");
+  int64_t due = at ? strtoll(at + 7, NULL, 10) : -1;
+  free(dump);
+  return due;
+}
+
+static int records_on(const hl_mock_kafka *mk, const char *topic) {
+  char *dump = topic_dump(mk, topic, "%o\\n");
+  int n = 0;
+  for (const char *p = dump; *p; p++) n += *p == '\n';
+  free(dump);
+  return n;
+}
+
+static emu_result *drain(int64_t deadline_ms) {
+  static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000001\","
+                           "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
+                           "\"time\":\"2026-11-24T06:00:00Z\",\"region\":\"eu-west-1\","
+                           "\"resources\":[\"arn:aws:events:eu-west-1:123456789012:rule/hookloop-drain\"],\"detail\":{}}";
+  emu_result *r = emu_wait(emu_push(ev, deadline_ms), 60000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "drain answered %s: %s", r->kind, r->body);
+  return r;
+}
+
+/* A retry record not yet due is never produced again to its own topic:
+ * one due within the invocation waits in it, a later one is parked in the
+ * store (DynamoDB) and a scheduled drain delivers it when due. Each retry
+ * hop costs exactly one produce. The schedule 10s,20s with a partner
+ * answering 503, 503, 200: the first retry waits in its invocation, the
+ * second is parked (its invocation has 8 s left) and drained. */
+HL_TEST_T(each_retry_hop_is_one_produce_waited_for_or_parked_and_drained, 240) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.retry.10s", "wh.retry.20s", "wh.dlq", "wh.egress.acme.Payment", NULL};
+  kafka_start(&mk, topics);
+  hl_dynalite dyn = {0};
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
+  static char ep[128];
+  snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                       "AWS_SECRET_ACCESS_KEY=lambda-test-secret", brokers_env, "HOOKLOOP_RETRY_SCHEDULE=10s,20s", NULL};
+  char *tdir = create_tables(env);
+  function_start(env, "hops?codes=503,503,200");
+  /* Attempt 1 (503): one produce to the first tier. */
+  char *batch = msk_batch(2000, 1);
+  emu_result *r = emu_wait(emu_push(batch, 0), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  /* The first tier's record, not due yet: waited for in the invocation,
+   * attempt 2 (503) when due, one produce to the second tier. */
+  int n = 0;
+  batch = msk_batch_from(&mk, "wh.retry.10s", &n);
+  HL_ASSERT_EQ_INT(n, 1);
+  int64_t due1 = due_on(&mk, "wh.retry.10s");
+  HL_ASSERT_MSG(hl_wall_ms() < due1, "the retry record was read after it fell due: nothing to wait for");
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 60000), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 2, 5000, &doc), 2);
+  int64_t at = 0;
+  hl_json_int64(hl_json_get(&doc.root->u.items[1], "time_ms"), &at);
+  HL_ASSERT_MSG(at >= due1, "attempt 2 came %lld ms before it was due", (long long)(due1 - at));
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.10s"), 1); /* not produced again */
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  int64_t due = due_on(&mk, "wh.retry.20s");
+  HL_ASSERT(due > hl_wall_ms() + 10000);
+  /* The second tier's record, due in ~20 s, in an invocation with 8 s
+   * left: parked, the batch done, nothing produced. */
+  batch = msk_batch_from(&mk, "wh.retry.20s", &n);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 8000), 30000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  free(batch);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  /* A drain whose invocation ends before it falls due takes nothing. */
+  r = drain(hl_wall_ms() + 10000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":0,\"done\":0,\"left\":0}");
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 3, 0, &doc), 2);
+  hl_json_doc_dispose(&doc);
+  /* One that lasts past its due time takes it, waits and delivers it. */
+  while (hl_wall_ms() < due - 8000) hl_sleep_ms(100);
+  r = drain(due + 12000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":1,\"done\":1,\"left\":0}");
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hops", 3, 5000, &doc), 3);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[2], "webhook_id")), "msk-2000");
+  hl_json_int64(hl_json_get(&doc.root->u.items[2], "time_ms"), &at);
+  HL_ASSERT_MSG(at >= due, "attempt 3 came %lld ms before it was due", (long long)(due - at));
+  hl_json_doc_dispose(&doc);
+  /* Delivered and forgotten: the next drain finds nothing; one produce per hop in all. */
+  r = drain(hl_wall_ms() + 60000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":0,\"done\":0,\"left\":0}");
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.10s"), 1);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.20s"), 1);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.dlq"), 0);
+  /* The status row says so: three attempts, the last delivered. */
+  char *e = apigw("GET", "/admin/deliveries?event_id=msk-2000", NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  free(e);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":3"), "%s", r->body);
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_dynalite_stop(&dyn);
+  hl_mock_kafka_stop(&mk);
+  hl_rmtree(tdir);
+  free(tdir);
+}
+
+/* The topics of the MSK event sources of DispatcherFunction in a SAM
+ * template, asserting that each reads exactly one topic (an event source
+ * mapping takes one, and no pattern). */
+static int dispatcher_topics(const hl_json *root, char topics[][128], int max) {
+  const hl_json *events = hl_json_pointer(root, "/Resources/DispatcherFunction/Properties/Events",
+                                          strlen("/Resources/DispatcherFunction/Properties/Events"));
+  HL_ASSERT(events && events->type == HL_JSON_OBJECT);
+  int n = 0;
+  for (uint32_t i = 0; i < events->len; i++) {
+    const hl_json *ev = &events->u.members[i].value;
+    if (strcmp(hl_json_str(hl_json_get(ev, "Type")), "MSK") != 0) continue;
+    const hl_json *t = hl_json_pointer(ev, "/Properties/Topics", strlen("/Properties/Topics"));
+    HL_ASSERT_MSG(t && t->type == HL_JSON_ARRAY && t->len == 1, "event %.*s does not read exactly one topic",
+                  (int)events->u.members[i].key_len, events->u.members[i].key);
+    HL_ASSERT(n < max);
+    snprintf(topics[n++], 128, "%s", hl_json_str(&t->u.items[0]));
+  }
+  return n;
+}
+
+/* `hookloop retry-topics` for a schedule and prefix: the topics the
+ * dispatcher produces retries to. */
+static int retry_topics(const char *schedule, const char *prefix, char topics[][128], int max) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "HOOKLOOP_RETRY_SCHEDULE='%s' HOOKLOOP_RETRY_TOPIC_PREFIX='%s' %s retry-topics", schedule,
+           prefix, hl_bin_path("hookloop"));
+  FILE *p = popen(cmd, "r");
+  HL_ASSERT(p != NULL);
+  int n = 0;
+  while (n < max && fgets(topics[n], 128, p)) {
+    topics[n][strcspn(topics[n], "\n")] = '\0';
+    n++;
+  }
+  HL_ASSERT_EQ_INT(pclose(p), 0);
+  return n;
+}
+
+/* The retry topics among a template's dispatcher topics are exactly the
+ * tiers of its schedule. */
+static void assert_template_tiers(const char *path, const char *schedule_want) {
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  HL_ASSERT_MSG(text, "cannot read %s", path);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT_MSG(hl_json_parse(&d, text, len, NULL) == 0, "%s is not JSON", path);
+  const hl_json *vars = hl_json_pointer(d.root, "/Globals/Function/Environment/Variables",
+                                        strlen("/Globals/Function/Environment/Variables"));
+  const char *schedule = hl_json_str(hl_json_get(vars, "HOOKLOOP_RETRY_SCHEDULE"));
+  const char *prefix = hl_json_str(hl_json_get(vars, "HOOKLOOP_RETRY_TOPIC_PREFIX"));
+  HL_ASSERT(schedule && prefix);
+  if (schedule_want) HL_ASSERT_EQ_STR(schedule, schedule_want);
+  static char want[64][128], have[64][128];
+  int nw = retry_topics(schedule, prefix, want, 64);
+  int nh = dispatcher_topics(d.root, have, 64);
+  int retry_have = 0;
+  for (int i = 0; i < nh; i++) {
+    if (strncmp(have[i], prefix, strlen(prefix)) != 0 || have[i][strlen(prefix)] != '.') continue;
+    retry_have++;
+    bool ok = false;
+    for (int k = 0; k < nw; k++) ok |= strcmp(have[i], want[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s: the dispatcher reads %s, which the schedule %s never produces", path, have[i], schedule);
+  }
+  for (int k = 0; k < nw; k++) {
+    bool ok = false;
+    for (int i = 0; i < nh; i++) ok |= strcmp(have[i], want[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s: the schedule %s produces %s, which nothing reads", path, schedule, want[k]);
+  }
+  HL_ASSERT_EQ_INT(retry_have, nw);
+  /* And the parked retries are drained on a schedule. */
+  const hl_json *drain = hl_json_pointer(d.root, "/Resources/DispatcherFunction/Properties/Events/DrainParked",
+                                         strlen("/Resources/DispatcherFunction/Properties/Events/DrainParked"));
+  HL_ASSERT(drain && strcmp(hl_json_str(hl_json_get(drain, "Type")), "Schedule") == 0);
+  hl_json_doc_dispose(&d);
+  free(text);
+}
+
+/* Every tier the Lambda deployment's schedule can produce is consumed: one
+ * MSK event source per tier topic in the checked-in template. */
+HL_TEST(the_template_consumes_every_retry_tier_of_its_schedule) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  assert_template_tiers(path, NULL);
+}
+
+/* The build writes the template to deploy with the retry event sources of
+ * whatever schedule the template sets (deploy/lambda/template.cmake). */
+HL_TEST(the_build_generates_the_retry_event_sources_from_the_schedule) {
+  char src[600], *tmp = hl_tmpdir("template"), in[700], out[700];
+  snprintf(src, sizeof src, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  char *text = hl_read_file(src, NULL);
+  HL_ASSERT(text);
+  const char *was = "\"HOOKLOOP_RETRY_SCHEDULE\": \"1s,5s,30s,2m,10m,1h,4h\"";
+  char *at = strstr(text, was);
+  HL_ASSERT_MSG(at, "the template's schedule is not the default one");
+  snprintf(in, sizeof in, "%s/source.json", tmp);
+  snprintf(out, sizeof out, "%s/template.json", tmp);
+  FILE *f = fopen(in, "w");
+  fprintf(f, "%.*s\"HOOKLOOP_RETRY_SCHEDULE\": \"2s,90s,90s,250ms\"%s", (int)(at - text), text, at + strlen(was));
+  fclose(f);
+  free(text);
+  char cmd[3000];
+  snprintf(cmd, sizeof cmd, "cmake -DHOOKLOOP=%s -DSOURCE=%s -DOUTPUT=%s -DCODE_URI=hookloop-lambda.zip -P "
+           "%s/deploy/lambda/template.cmake > %s/cmake.log 2>&1", hl_bin_path("hookloop"), in, out, HL_SOURCE_DIR, tmp);
+  HL_ASSERT_MSG(system(cmd) == 0, "template.cmake failed; see %s/cmake.log", tmp);
+  assert_template_tiers(out, "2s,90s,90s,250ms");
+  char *gen = hl_read_file(out, NULL);
+  HL_ASSERT(gen && strstr(gen, "\"wh.retry.250ms\"") && !strstr(gen, "\"wh.retry.1s\""));
+  HL_ASSERT(strstr(gen, "\"CodeUri\" : \"hookloop-lambda.zip\""));
+  free(gen);
+  hl_rmtree(tmp);
+  free(tmp);
 }

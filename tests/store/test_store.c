@@ -288,6 +288,63 @@ HL_TEST(update_release_and_requeue) {
   hl_rmtree(dir);
 }
 
+/* A claim that comes back short says when the rest falls due, so the
+ * dispatcher can come back then (issue 12 item 1); a full claim need not. */
+HL_TEST(a_short_claim_reports_when_the_rest_falls_due) {
+  open_store();
+  const char *subs[] = {"sub_a", "sub_b"};
+  accept_event("evt-n1", subs, 2, 0);
+  accept_event("evt-n2", subs, 2, 0);
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_a", 10, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0); /* nothing left */
+  hl_store_result_dispose(&c.res);
+  /* Both go back to the queue, due at different times in the future. */
+  int64_t now = hl_wall_ms();
+  hl_delivery_rec r = {.event_id = "evt-n1", .subscription_id = "sub_a", .status = "RETRYING", .attempts = 1,
+                       .updated_at = now, .next_attempt_at = now + 90000};
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  r.event_id = "evt-n2";
+  r.next_attempt_at = now + 30000;
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_a", 10, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 0);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, now + 30000); /* the earliest, of this subscription only */
+  hl_store_result_dispose(&c.res);
+  /* sub_b's two are due now: a claim of one is not short. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_b", 1, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0);
+  hl_store_result_dispose(&c.res);
+  /* Across subscriptions: sub_b's other one is due now, claimed here; what
+   * is left is sub_a's earliest. */
+  c = (capture){0};
+  store->vt->eq_claim(store, NULL, 10, now, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, now + 30000);
+  hl_store_result_dispose(&c.res);
+  /* Claimed ones do not count: once sub_a's are taken nothing is left. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_a", 10, now + 100000, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 HL_TEST(ledger_put_is_conditional) {
   open_store();
   capture c = {0};
@@ -334,6 +391,74 @@ HL_TEST(one_turn_is_one_transaction) {
   uv_run(&loop, UV_RUN_NOWAIT);
   for (int i = 0; i < 50; i++) HL_ASSERT_EQ_INT(caps[i].calls, 1);
   HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 50);
+  close_store();
+  hl_rmtree(dir);
+}
+
+static void park(const char *event_id, const char *sub, int64_t due, int expect) {
+  hl_eq_item it = {.d = {.event_id = (char *)event_id, .subscription_id = (char *)sub, .attempts = 2,
+                         .next_attempt_at = due},
+                   .event_type = "PaymentProcessed", .body = "{\"a\": 1.50}", .body_len = 11,
+                   .trace = "00-abc-def-01", .accepted_at = 1700000000123};
+  capture c = {0};
+  store->vt->park_put(store, &it, cap_cb, &c);
+  HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, expect);
+}
+
+static capture take(int64_t due_by, int64_t now, int64_t lease_until) {
+  capture c = {0};
+  store->vt->park_take(store, due_by, now, lease_until, 100, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  return c;
+}
+
+/* Parked retries: what is due is taken once while its lease lasts, taken
+ * again once it ran out, and gone once deleted; parking twice is once. */
+HL_TEST(parked_retries_are_taken_by_due_time_under_a_lease) {
+  open_store();
+  int64_t t = 1800000000000;
+  park("evt-p1", "sub_a", t + 1000, 0);
+  park("evt-p2", "sub_b", t + 2000, 0);
+  park("evt-p3", "sub_a", t + 60000, 0);
+  park("evt-p1", "sub_a", t + 1000, 0); /* again: the same one */
+  capture c = take(t + 2000, t, t + 30000);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  bool p1 = false, p2 = false;
+  for (size_t i = 0; i < c.res.nitems; i++) {
+    const hl_eq_item *it = &c.res.items[i];
+    if (strcmp(it->d.event_id, "evt-p1") == 0) {
+      p1 = true;
+      HL_ASSERT_EQ_STR(it->d.subscription_id, "sub_a");
+      HL_ASSERT_EQ_INT(it->d.next_attempt_at, t + 1000);
+      HL_ASSERT_EQ_INT(it->d.attempts, 2);
+      HL_ASSERT_EQ_INT(it->body_len, 11);
+      HL_ASSERT(memcmp(it->body, "{\"a\": 1.50}", 11) == 0); /* exact bytes */
+      HL_ASSERT_EQ_STR(it->trace, "00-abc-def-01");
+      HL_ASSERT_EQ_STR(it->event_type, "PaymentProcessed");
+      HL_ASSERT_EQ_INT(it->accepted_at, 1700000000123);
+    }
+    p2 |= strcmp(it->d.event_id, "evt-p2") == 0;
+  }
+  HL_ASSERT(p1 && p2);
+  hl_eq_item first = c.res.items[0];
+  c.res.items[0] = (hl_eq_item){0};
+  hl_store_result_dispose(&c.res);
+  /* Held: a second drain gets nothing, not even later. */
+  c = take(t + 2000, t + 1000, t + 30000);
+  HL_ASSERT_EQ_INT(c.res.nitems, 0);
+  /* The first drain recorded one; the other's lease runs out. */
+  capture d = {0};
+  store->vt->park_delete(store, &first, cap_cb, &d);
+  run_until(&d);
+  HL_ASSERT_EQ_INT(d.status, 0);
+  c = take(t + 60000, t + 30001, t + 90000);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2); /* the unfinished one, and evt-p3 now due */
+  for (size_t i = 0; i < c.res.nitems; i++) HL_ASSERT(strcmp(c.res.items[i].d.event_id, first.d.event_id) != 0);
+  hl_store_result_dispose(&c.res);
+  hl_eq_item_free(&first);
   close_store();
   hl_rmtree(dir);
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The clock of bench/peers/kafka_drain.sh: times a drain from the partner's side.
+
+    drain_clock.py PARTNER_PORT TOTAL PIDFILE MAX_SECONDS [--from-now]
+
+Polls the mock partner's GET /stats over one kept-alive connection every
+2 ms. The drain starts at the first request the partner receives after the
+clock started (or, with --from-now, when the clock is ready: for a backlog
+released by the caller) and ends when the partner has received TOTAL
+requests in all; the rate is of the requests received in between (TOTAL
+less what the partner had when the clock started). The same clock for
+every drainer, so the figures compare.
+
+The drainer's process id is read from PIDFILE (written by the caller right
+after it starts the drainer) at both ends, and its CPU time (all threads,
+user + system, from /proc/PID/stat) over the drain is reported as well.
+
+Prints "ready" on stderr once the baseline is read, then one line on stdout:
+    ok RATE SECONDS CPU_US_PER_DELIVERY      (CPU "-" if the pid was unknown)
+    failed GOT_of_TOTAL REASON
+and exits 0 or 1. Never waits past MAX_SECONDS. Loopback only.
+"""
+import http.client
+import json
+import os
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def main():
+    port, total, pidfile, max_s = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    from_now = "--from-now" in sys.argv[5:]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+
+    def requests():
+        conn.request("GET", "/stats")
+        r = conn.getresponse()
+        return json.loads(r.read())["requests"]
+
+    base = requests()
+    count = total - base
+    deadline = time.monotonic() + max_s
+    print("ready", file=sys.stderr, flush=True)
+    t0 = time.monotonic() if from_now else None
+    pid = read_pid(pidfile) if from_now else None
+    c0 = cpu_seconds(pid) if pid else None
+    n = base
+    while time.monotonic() < deadline:
+        n = requests()
+        now = time.monotonic()
+        if t0 is None and n > base:
+            t0 = now
+            pid = read_pid(pidfile)
+            c0 = cpu_seconds(pid) if pid else None
+        if n >= total:
+            c1 = cpu_seconds(pid) if pid else None
+            secs = now - t0
+            cpu = "%.1f" % ((c1 - c0) * 1e6 / count) if c0 is not None and c1 is not None else "-"
+            print("ok %.0f %.3f %s" % (count / secs, secs, cpu))
+            return 0
+        time.sleep(0.002)
+    print("failed %d_of_%d %s" % (n, total, "nothing_arrived" if t0 is None else "deadline"))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# hookloop's delivery throughput side by side with a bare libcurl loop and a
+# Node.js dispatcher, all draining the same pre-filled Kafka egress topic into
+# the same fast loopback partner (issue 21).
+#
+#   bench/peers/kafka_drain.sh            K=40000 records, R=3 rounds
+#   K=20000 R=5 bench/peers/kafka_drain.sh
+#   bench/peers/kafka_drain.sh profile    hookloop's Kafka drain once under
+#                                         `perf record --call-graph dwarf`, and
+#                                         the map of bench/peers/perf_map.py
+#   DRAINERS="hookloop bare" bench/peers/kafka_drain.sh profile   the same for
+#                                         each drainer named (not node: JIT frames)
+#
+# Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
+# drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
+# MAXS (seconds one drain may take before it counts as failed, 300),
+# HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a JSON line per
+# attempt, to a file; warn drops it), HL_BUILD (build dir, default build/),
+# HL_RESULTS (where peers.md goes,
+# default bench/results/), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
+# go, default build/).
+#
+# Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
+# clock and this script on CPU 1):
+#   bare-post  bench/peers/bare_curl.c --preload: the records read into memory
+#              first, then POSTed — libcurl multi on libuv alone
+#   bare       bench/peers/bare_curl.c: consume (librdkafka, partitions
+#              assigned, no group) + POST, easy handles reused
+#   node       bench/peers/node: kafkajs group consumer + undici Pool,
+#              Standard Webhooks HMAC, retries with backoff, no status store
+#   hookloop   `hookloop serve`, HOOKLOOP_ROLE=dispatcher, SQLite store (ledger
+#              and status), on the same topic with its own consumer group
+#   embedded   `hookloop serve` on its embedded SQLite queue (no Kafka): the
+#              same K events loaded while the subscription is held at 1/s, then
+#              released
+# The topic (wh.egress.p.Payment, a partition per 2,500 records: the mock
+# cluster keeps at most 5 MiB per partition) is filled once with K records
+# (bench/reference/ref_dispatcher.py --fill-only) and drained from the start
+# by every run; a fresh partner per run. One clock for all
+# (bench/peers/drain_clock.py): from the partner's first request to its K-th,
+# polled every 2 ms; and the drainer's CPU time over that window. Rounds are
+# interleaved, and each round starts with a different drainer.
+set -euo pipefail
+mode=${1:-drain}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${HL_BUILD:-$root/build}
+out=${HL_RESULTS:-$root/bench/results}
+K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
+asked=${DRAINERS:-}
+DRAINERS=${asked:-bare-post bare node hookloop embedded}
+PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
+TOPIC=wh.egress.p.Payment
+case "$mode" in
+  drain) ;;
+  profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
+  *) echo "usage: bench/peers/kafka_drain.sh [drain|profile]" >&2; exit 2 ;;
+esac
+for f in "$bin/hookloop" "$bin/bench/peers/bare_curl" "$bin/tools/mock_kafka/hl_mock_kafka" \
+  "$bin/tools/mock_partner/hl_mock_partner"; do
+  [ -x "$f" ] || { echo "kafka_drain: $f is missing (make build)" >&2; exit 1; }
+done
+case " $DRAINERS " in *" node "*) "$root/bench/peers/install.sh" ;; esac
+
+cpus=$(nproc)
+pin_d="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
+taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
+work=$(mktemp -d /tmp/hookloop-peers-XXXXXX)
+pids=() # the processes started and not yet known to have ended: only these are ever signalled
+forget() { # pids that have ended: out of the list, so a reused pid is never signalled
+  local keep=() p q
+  for p in "${pids[@]}"; do for q in "$@"; do [ "$p" = "$q" ] && continue 2; done; keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s; only those still alive and ours
+  set -- $(for p in "$@"; do [ "$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)" = $$ ] && echo "$p"; done)
+  (($#)) || return 0
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$@" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true
+  forget "$@"
+}
+cleanup() {
+  exec 5>&- 2>/dev/null || true
+  ((${#pids[@]})) && stop_bounded "${pids[@]}"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+note() { echo "  $*" >&2; }
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
+
+# --- the broker and the topic, once ----------------------------------------------------------
+start_kafka() { # -> BOOT; the broker stops when fd 5 closes
+  rm -f "$work/kfifo"; mkfifo "$work/kfifo"
+  $pin_p "$bin/tools/mock_kafka/hl_mock_kafka" --brokers 1 <"$work/kfifo" >"$work/kafka.out" 2>"$work/kafka.err" &
+  pids+=($!)
+  exec 5>"$work/kfifo"
+  for _ in $(seq 1 100); do grep -q '^bootstrap ' "$work/kafka.out" && break; sleep 0.05; done
+  BOOT=$(awk '/^bootstrap /{print $2; exit}' "$work/kafka.out")
+  [ -n "$BOOT" ] || { echo "kafka_drain: the mock broker did not start" >&2; exit 1; }
+}
+topic_records() { # -> the records the topic holds (sum over partitions of high - low watermark)
+  "$PY" - "$BOOT" "$TOPIC" <<'PY'
+import sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "kafka-drain-count"})
+md = c.list_topics(sys.argv[2], timeout=10)
+n = 0
+for p in md.topics[sys.argv[2]].partitions:
+    lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[2], p), timeout=10)
+    n += hi - lo
+c.close()
+print(n)
+PY
+}
+fill_topic() {
+  local parts=$(( (K + 2499) / 2500 )); [ "$parts" -ge 4 ] || parts=4
+  echo "create $TOPIC $parts 1" >&5
+  $pin_p "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$BOOT" --topic "$TOPIC" --url x \
+    --secret whsec_AAAA --count "$K" --fill-only 2>"$work/fill.err" || { cat "$work/fill.err" >&2; exit 1; }
+  local held; held=$(topic_records) # bounded: each of its broker calls times out after 10 s
+  [ "$held" = "$K" ] || { echo "kafka_drain: the topic holds $held records, not $K" >&2; exit 1; }
+  PARTS=$parts
+}
+
+# --- one drain --------------------------------------------------------------------------------
+start_partner() { # -> PP (port), PPID_
+  PP=$(free_port)
+  $pin_p "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$PP" --no-record >/dev/null 2>&1 &
+  PPID_=$!; pids+=($PPID_)
+  wait_port "$PP"
+}
+start_clock() { # [--from-now] -> CLOCK pid; result in $work/clock.out
+  rm -f "$work/clock.out" "$work/clock.err"
+  $pin_p "$PY" "$root/bench/peers/drain_clock.py" "$PP" "$K" "$work/drainer.pid" "$MAXS" "$@" \
+    >"$work/clock.out" 2>"$work/clock.err" &
+  CLOCK=$!; pids+=($CLOCK)
+  for _ in $(seq 1 200); do grep -q ready "$work/clock.err" 2>/dev/null && return 0; sleep 0.02; done
+  return 1
+}
+clock_result() { # -> "ok RATE SECONDS CPU" or "failed ..." (the clock gives up after MAXS itself)
+  local i
+  for ((i = 0; i < (MAXS + 10) * 20; i++)); do kill -0 "$CLOCK" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$CLOCK" 2>/dev/null && kill -9 "$CLOCK" 2>/dev/null # past its own deadline: stop it
+  local r; r=$(cat "$work/clock.out" 2>/dev/null)
+  echo "${r:-failed no_clock_output}"
+}
+hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
+  local port=$1 dir=$2; shift 2
+  env "$@" HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
+    LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "$bin/hookloop" serve 2>"$dir.log" &
+  HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
+  wait_port "$port"
+}
+subscribe() { # hookloop_port rate_limit_per_s
+  curl -sf -o /dev/null "http://127.0.0.1:$1/admin/schemas" \
+    -d '{"event_type":"Payment","domain":"bench","schema":{"type":"object","required":["eventHeader"]}}' || return 1
+  curl -sf -o /dev/null "http://127.0.0.1:$1/admin/subscriptions" \
+    -d "{\"partner_id\":\"p\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:$PP/hook/p\",\"max_in_flight\":$CONC,\"rate_limit_per_s\":$2}"
+}
+load_backlog() { # hookloop_port: K ~1 KB events, 1000 per request, made on CPU 1
+  local i
+  for ((i = 0; i < K; i += 1000)); do
+    $pin_p "$PY" - "$work/bulk.json" "$i" "$((K - i < 1000 ? K - i : 1000))" <<'PY'
+import sys
+path, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pad = "x" * 900
+with open(path, "w") as f:
+    f.write("[" + ",".join('{"eventHeader":{"uuid":"e-%d","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (j, pad)
+                           for j in range(first, first + n)) + "]")
+PY
+    curl -sf -o /dev/null "http://127.0.0.1:$1/api/v1/events/bulk" --data-binary @"$work/bulk.json" || return 1
+  done
+}
+
+perf_attach() { # pid drainer -> PERFPID (profile mode only); perf itself runs on CPU 1
+  PERFPID=""
+  [ -n "${PERF_DIR:-}" ] || return 0
+  # DWARF unwinding: the system libraries have no frame pointers.
+  $pin_p perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_DIR/perf-kafka-$2.data" -p "$1" \
+    >/dev/null 2>"$work/perf.err" &
+  PERFPID=$!
+}
+perf_detach() { [ -n "${PERFPID:-}" ] && { kill -INT "$PERFPID" 2>/dev/null; wait "$PERFPID" || true; }; PERFPID=""; }
+
+# Runs in this shell (not a $(...) subshell), so every process it starts is
+# in pids and the EXIT trap stops it.
+drain() { # drainer round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
+  local d=$1 round=$2 res self="" dpid=""
+  rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
+  start_partner || { RESULT="failed partner_did_not_start"; return; }
+  local url="http://127.0.0.1:$PP/hook/$d"
+  case "$d" in
+    bare-post|bare)
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
+      $pin_d "$bin/bench/peers/bare_curl" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" --count "$K" \
+        --concurrency "$CONC" --max-seconds "$MAXS" $([ "$d" = bare-post ] && echo --preload) \
+        >"$work/drainer.out" 2>"$work/drainer.err" &
+      dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
+      perf_attach "$dpid" "$d"
+      res=$(clock_result); forget "$CLOCK"
+      perf_detach
+      for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
+      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
+    node)
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
+      $pin_d node "$root/bench/peers/node/dispatcher.mjs" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" \
+        --secret "whsec_$(head -c 32 /dev/urandom | base64)" --count "$K" --concurrency "$CONC" \
+        --group "node-peer-$round-$RANDOM" --max-seconds "$MAXS" >"$work/drainer.out" 2>"$work/drainer.err" &
+      dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
+      res=$(clock_result); forget "$CLOCK"
+      for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
+      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
+    hookloop)
+      local hp; hp=$(free_port)
+      start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
+      hookloop_up "$hp" "$work/hl-$round" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
+        KAFKA_GROUP_ID="hookloop-$round-$RANDOM" || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # perf is attached before the drain starts
+      subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed subscription"; return; }
+      res=$(clock_result); forget "$CLOCK"
+      perf_detach
+      dpid=$HLPID ;;
+    embedded)
+      local hp; hp=$(free_port)
+      hookloop_up "$hp" "$work/em-$round" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      # Held at 1/s while the backlog is loaded, then released (an in-place update).
+      { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
+      start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
+      subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
+      res=$(clock_result); forget "$CLOCK"
+      dpid=$HLPID ;;
+  esac
+  [ -n "$dpid" ] && stop_bounded "$dpid"
+  kill -9 "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null || true; forget "$PPID_" # nothing of the partner's is needed
+  if [ "${res%% *}" != ok ] && [ -s "$work/drainer.err" ]; then note "$d: $(tail -1 "$work/drainer.err")"; fi
+  RESULT="$res${self:+ $self}"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+start_kafka
+fill_topic
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
+read -r -a order <<<"$DRAINERS"
+declare -A rates cpus_us selfs fails
+for ((r = 0; r < R; r++)); do
+  for ((j = 0; j < ${#order[@]}; j++)); do
+    d=${order[$(( (j + r) % ${#order[@]} ))]}
+    drain "$d" "$r"
+    read -r st rate secs cpu self <<<"$RESULT"
+    if [ "$st" = ok ]; then
+      rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "
+      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${self:+, self-reported $self/s}"
+    else
+      fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate $secs)"
+    fi
+  done
+done
+
+if [ "$mode" = profile ]; then
+  for d in "${order[@]}"; do
+    f=$PERF_DIR/perf-kafka-$d.data
+    echo "## $d under perf: ${rates[$d]:-failed} deliveries/s (perf slows it down), ${cpus_us[$d]:-?}µs CPU per delivery; $f"
+    perf script --no-inline -F comm,tid,ip,sym,dso -i "$f" 2>/dev/null | "$PY" "$root/bench/peers/perf_map.py" 40
+    echo
+  done
+  exit 0
+fi
+
+label() {
+  case "$1" in
+    bare-post) echo "bare libcurl multi on libuv, POST only (records read into memory first)" ;;
+    bare) echo "bare libcurl multi on libuv, consume (librdkafka) + POST" ;;
+    node) echo "Node.js peer: kafkajs + undici Pool, Standard Webhooks HMAC, retries, no status store" ;;
+    hookloop) echo "hookloop \`serve\`, HOOKLOOP_ROLE=dispatcher, SQLite store" ;;
+    embedded) echo "hookloop \`serve\`, embedded SQLite queue (no Kafka; K events loaded, then released)" ;;
+  esac
+}
+stat_of() { # "numbers..." -> "median min max"
+  local s; s=$(printf '%s\n' $1 | sort -n)
+  echo "$(median <<<"$s") $(head -1 <<<"$s") $(tail -1 <<<"$s")"
+}
+declare -A med cmed
+nfail() { local f=${fails[$1]:-}; echo "${#f}"; }
+table="| drainer ($K records, $CONC in flight, $R rounds) | deliveries/s median | min | max | CPU µs per delivery (median) | runs (deliveries/s) | failed runs |
+|---|---|---|---|---|---|---|"
+for d in "${order[@]}"; do
+  if [ -n "${rates[$d]:-}" ]; then
+    read -r m lo hi <<<"$(stat_of "${rates[$d]}")"; med[$d]=$m
+    cpu_m=$(printf '%s\n' ${cpus_us[$d]} | grep -v '^-$' | median || true); cpu_m=${cpu_m:--}
+    [ "$cpu_m" != - ] && cmed[$d]=$cpu_m
+    table+="
+| $(label "$d") | $m | $lo | $hi | $cpu_m | ${rates[$d]% } | $(nfail "$d") |"
+  else
+    table+="
+| $(label "$d") | failed | | | | | $(nfail "$d") |"
+  fi
+done
+ratio() { # a b -> a/b or n/a
+  if [ -n "${med[$1]:-}" ] && [ -n "${med[$2]:-}" ]; then echo "${med[$1]} / ${med[$2]}" | bc -l | xargs printf '%.2f'; else echo n/a; fi
+}
+cpu_ratio() { # a b -> CPU per delivery of b / of a: the rate ratio if both were CPU-bound on the core
+  if [ -n "${cmed[$1]:-}" ] && [ -n "${cmed[$2]:-}" ]; then echo "${cmed[$2]} / ${cmed[$1]}" | bc -l | xargs printf '%.2f'; else echo n/a; fi
+}
+ratios="| ratio of medians | Kafka (hookloop), by rate | by CPU per delivery | embedded queue, by rate | by CPU per delivery |
+|---|---|---|---|---|
+| hookloop / Node.js peer (goal ≥ 1.5) | $(ratio hookloop node) | $(cpu_ratio hookloop node) | $(ratio embedded node) | $(cpu_ratio embedded node) |
+| hookloop / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio hookloop bare) | $(cpu_ratio hookloop bare) | $(ratio embedded bare) | $(cpu_ratio embedded bare) |
+| hookloop / bare libcurl, POST only | $(ratio hookloop bare-post) | $(cpu_ratio hookloop bare-post) | $(ratio embedded bare-post) | $(cpu_ratio embedded bare-post) |
+
+\"by CPU per delivery\" is the inverse ratio of the drainers' CPU time per delivery: the ratio the rates would have if each drainer were CPU-bound on a core of its own (other load on the machine moves it much less than the rates)."
+self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in bare-post bare node; do [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
+report="# Kafka egress drain, side by side — $machine
+
+_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner, $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
+
+$table
+
+$ratios
+
+$self_note"
+mkdir -p "$out"
+echo "$report" >"$out/peers.md"
+echo "$report"
