@@ -15,7 +15,9 @@ case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
   # and tools/aws_service_peer (with python3-cryptography for its KMS keys), which verifies every request with it.
-  test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography
+  # python3-yaml: reads docs/openapi.yaml back (scripts/openapi-yaml.py --check).
+  # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
+  test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography python3-yaml chromium
                 clang-14 libclang-rt-14-dev) ;;
   bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
                 postgresql) ;;
@@ -40,13 +42,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Test peers from the npm registry (dynalite, a DynamoDB-compatible server),
+# Test tools from the npm registry (dynalite, a DynamoDB-compatible server;
+# playwright-core, which drives Debian's chromium — it downloads no browser),
 # pinned by tests/package-lock.json; reinstalled only when the lock changed.
 if [ "${1:-test}" != build ]; then
   root="$(cd "$(dirname "$0")/.." && pwd)"
   stamp="$root/tests/node_modules/.hookloop-lock"
   if ! cmp -s "$root/tests/package-lock.json" "$stamp" 2>/dev/null; then
-    echo "install-deps: npm ci (tests/: dynalite)" >&2
+    echo "install-deps: npm ci (tests/: dynalite, playwright-core)" >&2
     (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp "$root/tests/package-lock.json" "$stamp"
   fi

@@ -57,6 +57,7 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
+  T("HOOKLOOP_CONSOLE", NULL),
   S("WEBHOOK_SECRET_ARN", webhook_secret_arn, NULL),
   S("HOOKLOOP_SECRETSMANAGER_ENDPOINT", secretsmanager_endpoint, NULL),
   T("LOG_LEVEL", "info"),
@@ -171,6 +172,14 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       hl_buf_printf(err, "HOOKLOOP_ALLOW_PRIVATE_TARGETS=%s: expected 0 or 1", v);
       return HL_EINVAL;
     }
+  } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
+    if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
+    else if (is_true(v)) c->console = HL_CONSOLE_ON;
+    else if (is_false(v)) c->console = HL_CONSOLE_OFF;
+    else {
+      hl_buf_printf(err, "HOOKLOOP_CONSOLE=%s: expected 0 or 1 (unset: on when HOOKLOOP_ADMIN_TOKEN is set)", v);
+      return HL_EINVAL;
+    }
   } else if (strcmp(name, "LOG_LEVEL") == 0) {
     int lvl = hl_log_parse_level(v);
     if (lvl < 0) {
@@ -248,6 +257,10 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
   return rc;
 }
 
+bool hl_config_console(const hl_config *c) {
+  return c->console == HL_CONSOLE_ON || (c->console == HL_CONSOLE_AUTO && c->admin_token && *c->admin_token);
+}
+
 void hl_config_dispose(hl_config *c) {
   for (size_t k = 0; k < NSETTINGS; k++)
     if (settings[k].offset != (size_t)-1) {
@@ -278,5 +291,6 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
+  hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_obj_end(&w);
 }

@@ -11,6 +11,7 @@
 
 typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB } hl_store_kind;
 typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
+typedef enum { HL_CONSOLE_AUTO, HL_CONSOLE_ON, HL_CONSOLE_OFF } hl_console_mode;
 typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER } hl_role;
 
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;
   bool allow_private_targets;
+  hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
   hl_log_level log_level;
@@ -45,6 +47,9 @@ typedef struct {
  * and must be disposed. */
 int hl_config_load(hl_config *c, const char *config_file, hl_buf *err);
 void hl_config_dispose(hl_config *c);
+/* Whether /console is served: HOOKLOOP_CONSOLE=1, or unset with an admin
+ * token (a console over an open admin API is asked for, never implied). */
+bool hl_config_console(const hl_config *c);
 /* A JSON object for the start-up log line; secrets appear as "set"/"unset". */
 void hl_config_describe(const hl_config *c, hl_buf *out);
 

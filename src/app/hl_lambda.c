@@ -792,7 +792,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .allow_private_targets = cfg->allow_private_targets,
                            .default_secret = L.have_secrets, .no_embedded_queue = true,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule,
-                           .on_accepted = on_accepted};
+                           .on_accepted = on_accepted, .console = hl_config_console(cfg)};
     hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
     if (cfg->kafka_brokers && *cfg->kafka_brokers) {
       /* The API function produces accepted events to their ingress topics

@@ -434,6 +434,7 @@ int hl_serve_run(const hl_config *cfg) {
     .loop = &s->loop, .kafka_cfg = s->set.kafka ? &s->kcfg : NULL, .dlq_topic = cfg->dlq_topic,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
+    .console = hl_config_console(cfg), .metrics = &s->metrics,
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
   if (s->kafka) hl_api_use_kafka(&s->api, s->kafka);

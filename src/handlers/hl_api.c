@@ -1,9 +1,12 @@
 /* hl_api.c — the HTTP API's front: answers and errors (JSON bodies, JSON
  * pointers to the offending field), bearer-token authentication, health
- * and metrics, and the routing to the admin resources (hl_api_admin.c) and
- * the producer API (hl_api_events.c). */
+ * and metrics, and the route table leading to the admin resources
+ * (hl_api_admin.c), the producer API (hl_api_events.c), the statistics
+ * (hl_api_stats.c), the OpenAPI document and the console (hl_api_console.c). */
 #include "handlers/hl_api.h"
 #include "handlers/hl_api_int.h"
+#include "handlers/hl_api_console.h"
+#include "handlers/hl_api_stats.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "handlers/hl_event.h"
@@ -86,16 +89,6 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
     return false;
   }
   return true;
-}
-
-/* --- authentication ------------------------------------------------------------ */
-
-static bool authorized(hl_http_req *req, const char *token) {
-  if (token == NULL || token[0] == '\0') return true;
-  size_t len = 0;
-  const char *h = hl_http_req_header(req, "authorization", &len);
-  if (h == NULL || len < 7 || strncasecmp(h, "Bearer ", 7) != 0) return false;
-  return hl_ct_equal(h + 7, len - 7, token, strlen(token));
 }
 
 /* --- small validators ----------------------------------------------------------- */
@@ -248,12 +241,10 @@ static void metrics(hl_api *a, hl_http_req *req) {
 
 /* --- routing ------------------------------------------------------------------------------- */
 
-/* Splits "/a/b/c" after a prefix into up to n segments; returns the count
- * (n + 1 when there are more). Segments are percent-decoded. */
-static size_t segments(const char *path, const char *prefix, char seg[][256], size_t n) {
-  size_t pl = strlen(prefix);
-  if (strncmp(path, prefix, pl) != 0) return 0;
-  const char *p = path + pl;
+/* Splits a path into its non-empty segments, each percent-decoded (at most
+ * 255 bytes kept); returns the count, or n + 1 when there are more than n. */
+static size_t split_path(const char *path, char seg[][256], size_t n) {
+  const char *p = path;
   size_t k = 0;
   while (*p) {
     if (*p == '/') { p++; continue; }
@@ -281,8 +272,6 @@ static bool url_has_control(const char *s) {
   return bad;
 }
 
-static bool method_is(hl_http_req *req, const char *m) { return strcmp(req->method, m) == 0; }
-
 static void method_not_allowed(hl_http_req *req, const char *allow) {
   char msg[128];
   snprintf(msg, sizeof msg, "use %s on this path", allow);
@@ -299,85 +288,102 @@ static void method_not_allowed(hl_http_req *req, const char *allow) {
   hl_buf_dispose(&b);
 }
 
+/* Adapters from the route table's shape to each handler's. */
+static void r_health(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; health(a, req); }
+static void r_metrics(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; metrics(a, req); }
+static void r_post_schema(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_schema(a, req); }
+static void r_list_schemas(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_schemas(a, req); }
+static void r_get_schema(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_get_schema(a, req, p[0]); }
+static void r_post_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_subscription(a, req); }
+static void r_list_subs(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_subs(a, req); }
+static void r_sub_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_sub_by_id(a, req, p[0]); }
+static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_deliveries(a, req); }
+static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
+static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
+static void r_post_bulk(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_bulk(a, req); }
+static void r_stats(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_stats(a, req); }
+static void r_openapi(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_openapi(a, req); }
+static void r_console(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_console_file(a, req, NULL); }
+static void r_console_file(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_console_file(a, req, p[0]); }
+
+/* Every route of the API, in one table: the router reads it, and so does
+ * the test holding docs/openapi.json to it (tests/handlers/test_openapi.c).
+ * A "{name}" segment matches any one segment, handed to the handler in
+ * order. The methods of one path are listed in the order Allow names them. */
+const hl_api_route hl_api_routes[] = {
+  {"GET", "/healthz", HL_API_AUTH_NONE, r_health},
+  {"GET", "/api/v1/events/health", HL_API_AUTH_NONE, r_health},
+  {"GET", "/metrics", HL_API_AUTH_NONE, r_metrics},
+  {"GET", "/openapi.json", HL_API_AUTH_NONE, r_openapi},
+  {"GET", "/console", HL_API_AUTH_NONE, r_console},
+  {"GET", "/console/{file}", HL_API_AUTH_NONE, r_console_file},
+  {"GET", "/admin/schemas", HL_API_AUTH_ADMIN, r_list_schemas},
+  {"POST", "/admin/schemas", HL_API_AUTH_ADMIN, r_post_schema},
+  {"GET", "/admin/schemas/{id}", HL_API_AUTH_ADMIN, r_get_schema},
+  {"GET", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_list_subs},
+  {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub},
+  {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
+  {"DELETE", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
+  {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
+  {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
+  {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},
+  {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event},
+  {"POST", "/api/v1/events/bulk", HL_API_AUTH_API, r_post_bulk},
+  {NULL, NULL, HL_API_AUTH_NONE, NULL},
+};
+
+#define MAX_SEGMENTS 8
+
+/* Whether the path's segments fit the pattern; the "{...}" ones are copied to params. */
+static bool route_matches(const char *pattern, char seg[][256], size_t nseg, char params[][256]) {
+  char pat[MAX_SEGMENTS][256];
+  size_t npat = split_path(pattern, pat, MAX_SEGMENTS), np = 0;
+  if (npat != nseg) return false;
+  for (size_t i = 0; i < npat; i++) {
+    if (pat[i][0] == '{') memcpy(params[np++], seg[i], 256); /* both 256-byte segments */
+    else if (strcmp(pat[i], seg[i]) != 0) return false;
+  }
+  return true;
+}
+
+static bool authorized(hl_api *a, hl_http_req *req, hl_api_auth auth) {
+  const char *token = auth == HL_API_AUTH_ADMIN ? a->opt.admin_token : auth == HL_API_AUTH_API ? a->opt.api_token : NULL;
+  if (token == NULL || token[0] == '\0') return true;
+  size_t len = 0;
+  const char *h = hl_http_req_header(req, "authorization", &len);
+  if (h == NULL || len < 7 || strncasecmp(h, "Bearer ", 7) != 0) return false;
+  return hl_ct_equal(h + 7, len - 7, token, strlen(token));
+}
+
 void hl_api_handle(hl_http_req *req, void *data) {
   hl_api *a = data;
   const char *p = req->path;
-  char seg[4][256];
-  size_t n;
-  if (strcmp(p, "/healthz") == 0 || strcmp(p, "/api/v1/events/health") == 0) {
-    if (!method_is(req, "GET")) { method_not_allowed(req, "GET"); return; }
-    health(a, req);
-    return;
-  }
-  if (strcmp(p, "/metrics") == 0) {
-    if (!method_is(req, "GET")) { method_not_allowed(req, "GET"); return; }
-    metrics(a, req);
-    return;
-  }
-  if ((strncmp(p, "/admin/", 7) == 0 || strncmp(p, "/api/", 5) == 0) &&
-      (url_has_control(p) || url_has_control(req->query))) {
+  bool admin = strncmp(p, "/admin/", 7) == 0, api = strncmp(p, "/api/", 5) == 0;
+  if ((admin || api) && (url_has_control(p) || url_has_control(req->query))) {
     hl_api_respond_field_error(req, "", "the URL holds a percent-encoded control character (such as %00) in an id");
     return;
   }
-  if (strncmp(p, "/admin/", 7) == 0) {
-    if (!authorized(req, a->opt.admin_token)) {
-      hl_api_respond_error(req, 401, "unauthorized", "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>", NULL);
-      return;
-    }
-    if ((n = segments(p, "/admin/schemas", seg, 1)) <= 1 && strncmp(p, "/admin/schemas", 14) == 0 &&
-        (p[14] == '\0' || p[14] == '/')) {
-      if (n == 0) {
-        if (method_is(req, "POST")) hl_api_post_schema(a, req);
-        else if (method_is(req, "GET")) hl_api_list_schemas(a, req);
-        else method_not_allowed(req, "GET, POST");
-      } else {
-        if (method_is(req, "GET")) hl_api_get_schema(a, req, seg[0]);
-        else method_not_allowed(req, "GET");
-      }
-      return;
-    }
-    if (strncmp(p, "/admin/subscriptions", 20) == 0 && (p[20] == '\0' || p[20] == '/') &&
-        (n = segments(p, "/admin/subscriptions", seg, 1)) <= 1) {
-      if (n == 0) {
-        if (method_is(req, "POST")) hl_api_post_subscription(a, req);
-        else if (method_is(req, "GET")) hl_api_list_subs(a, req);
-        else method_not_allowed(req, "GET, POST");
-      } else {
-        if (method_is(req, "GET") || method_is(req, "DELETE")) hl_api_sub_by_id(a, req, seg[0]);
-        else method_not_allowed(req, "GET, DELETE");
-      }
-      return;
-    }
-    if (strncmp(p, "/admin/deliveries", 17) == 0 && (p[17] == '\0' || p[17] == '/')) {
-      n = segments(p, "/admin/deliveries", seg, 3);
-      if (n == 0) {
-        if (method_is(req, "GET")) hl_api_list_deliveries(a, req);
-        else method_not_allowed(req, "GET");
-        return;
-      }
-      if (n == 3 && strcmp(seg[2], "retry") == 0) {
-        if (method_is(req, "POST")) hl_api_retry_delivery(a, req, seg[0], seg[1]);
-        else method_not_allowed(req, "POST");
-        return;
-      }
-    }
-  } else if (strncmp(p, "/api/", 5) == 0) {
-    if (!authorized(req, a->opt.api_token)) {
-      hl_api_respond_error(req, 401, "unauthorized", "send Authorization: Bearer <HOOKLOOP_API_TOKEN>", NULL);
-      return;
-    }
-    if (strcmp(p, "/api/v1/events") == 0) {
-      if (method_is(req, "POST")) hl_api_post_event(a, req);
-      else method_not_allowed(req, "POST");
-      return;
-    }
-    if (strcmp(p, "/api/v1/events/bulk") == 0) {
-      if (method_is(req, "POST")) hl_api_post_bulk(a, req);
-      else method_not_allowed(req, "POST");
-      return;
-    }
+  char seg[MAX_SEGMENTS][256], params[MAX_SEGMENTS][256];
+  size_t nseg = split_path(p, seg, MAX_SEGMENTS);
+  const hl_api_route *path_route = NULL, *route = NULL;
+  char allow[64] = "";
+  for (const hl_api_route *r = hl_api_routes; r->method && nseg <= MAX_SEGMENTS; r++) {
+    if (!route_matches(r->pattern, seg, nseg, params)) continue;
+    if (!path_route) path_route = r;
+    if (strcmp(req->method, r->method) == 0) { route = r; break; }
+    snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", allow[0] ? ", " : "", r->method);
   }
-  hl_api_respond_error(req, 404, "not_found", "no such endpoint; see the API in the README", NULL);
+  /* A path the table does not know is still guarded by its prefix: an
+   * unauthenticated caller learns nothing about which admin paths exist. */
+  hl_api_auth auth = path_route ? path_route->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
+  if (!authorized(a, req, auth)) {
+    hl_api_respond_error(req, 401, "unauthorized", auth == HL_API_AUTH_ADMIN ? "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>"
+                                                                              : "send Authorization: Bearer <HOOKLOOP_API_TOKEN>", NULL);
+    return;
+  }
+  if (route) route->handle(a, req, params);
+  else if (path_route) method_not_allowed(req, allow);
+  else hl_api_respond_error(req, 404, "not_found", "no such endpoint; see the API in the README", NULL);
 }
 
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data) {

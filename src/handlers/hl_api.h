@@ -16,6 +16,7 @@
 #include "common/hl_buf.h"
 #include "handlers/hl_dispatch.h"
 #include "handlers/hl_health.h"
+#include "handlers/hl_metrics.h"
 #include "handlers/hl_registry.h"
 #include "loop/hl_http_server.h"
 #include "loop/hl_kafka.h"
@@ -33,6 +34,8 @@ typedef struct {
   bool allow_private_targets;
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool no_embedded_queue;         /* Lambda: events need Kafka (never the store's queue) */
+  bool console;                   /* serve the operator console at /console (hl_api_console.c) */
+  const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */
   /* Kafka mode: re-queueing reads the dead-letter topic (NULL: answers 501). */
   uv_loop_t *loop;
   const hl_kafka_config *kafka_cfg;
@@ -66,6 +69,24 @@ void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *disp
 /* Switches intake to Kafka: events are produced to their ingress topic and
  * answered 202 once acknowledged; registrations ensure their topics. */
 void hl_api_use_kafka(hl_api *a, hl_kafka *kafka);
+/* Who may call a route: anyone, or a holder of HOOKLOOP_ADMIN_TOKEN /
+ * HOOKLOOP_API_TOKEN when it is set. */
+typedef enum { HL_API_AUTH_NONE, HL_API_AUTH_ADMIN, HL_API_AUTH_API } hl_api_auth;
+
+/* One route: method, path pattern ("{name}" matches one segment; the
+ * segments matched are handed to handle in order, percent-decoded). */
+typedef struct {
+  const char *method;
+  const char *pattern;
+  hl_api_auth auth;
+  void (*handle)(hl_api *a, hl_http_req *req, char (*params)[256]);
+} hl_api_route;
+
+/* Every route the API serves, ended by a NULL method: what hl_api_handle
+ * routes by, and what docs/openapi.json must describe (a test holds them
+ * to each other). */
+extern const hl_api_route hl_api_routes[];
+
 /* hl_http_server callbacks; data is the hl_api. */
 void hl_api_handle(hl_http_req *req, void *data);
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);

@@ -4,20 +4,19 @@
  * them resolves offline, and registered schemas are checked against them. */
 #include "schema/hl_schema.h"
 #include "common/hl_common.h"
+#include "common/hl_embed.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-struct hl_metaschema_doc { const char *uri; const char *text; size_t len; };
-extern const struct hl_metaschema_doc hl_metaschema_docs[];
+extern const hl_embed_file hl_metaschema_docs[]; /* name: the document's URI */
 
 char *hl_schema_bundled(const char *uri) {
   size_t n = strlen(uri);
   if (n > 0 && uri[n - 1] == '#') n--; /* "http://json-schema.org/draft-07/schema#" */
-  for (const struct hl_metaschema_doc *d = hl_metaschema_docs; d->uri; d++)
-    if (strlen(d->uri) == n && memcmp(d->uri, uri, n) == 0) return hl_strndup(d->text, d->len);
-  return NULL;
+  const hl_embed_file *d = hl_embed_find(hl_metaschema_docs, uri, n);
+  return d ? hl_strndup(d->data, d->len) : NULL;
 }
 
 /* The two meta-schemas compiled once, for the process. */

@@ -9,7 +9,7 @@ static void clear_env(void) {
   const char *vars[] = {"HOOKLOOP_LISTEN", "HOOKLOOP_DATA_DIR", "HOOKLOOP_STORE", "HOOKLOOP_QUEUE", "HOOKLOOP_ROLE",
                         "KAFKA_BROKERS", "AWS_REGION", "DYNAMODB_ENDPOINT", "HOOKLOOP_MAX_IN_FLIGHT",
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
-                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"};
+                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -80,6 +80,7 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"LOG_LEVEL", "loud", "expected debug, info, warn or error"},
     {"HOOKLOOP_ALLOW_PRIVATE_TARGETS", "maybe", "expected 0 or 1"},
     {"HOOKLOOP_QUEUE", "kafka", "needs KAFKA_BROKERS"},
+    {"HOOKLOOP_CONSOLE", "sometimes", "HOOKLOOP_CONSOLE=sometimes: expected 0 or 1"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();
@@ -88,6 +89,29 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     hl_buf err = HL_BUF_INIT;
     HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == HL_EINVAL, "%s=%s accepted", bad[i].var, bad[i].value);
     HL_ASSERT_MSG(strstr(err.data, bad[i].expect) != NULL, "%s", err.data);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  clear_env();
+}
+
+/* The console is served when asked for: HOOKLOOP_CONSOLE=1, or unset with
+ * an admin token; never with HOOKLOOP_CONSOLE=0, nor by default. */
+HL_TEST(the_console_is_on_only_when_asked_for) {
+  const struct { const char *console, *token; bool on; } cases[] = {
+    {NULL, NULL, false}, {NULL, "t", true}, {NULL, "", false}, {"1", NULL, true},
+    {"0", "t", false}, {"true", NULL, true}, {"no", "t", false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    clear_env();
+    if (cases[i].console) setenv("HOOKLOOP_CONSOLE", cases[i].console, 1);
+    if (cases[i].token) setenv("HOOKLOOP_ADMIN_TOKEN", cases[i].token, 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data ? err.data : "");
+    HL_ASSERT_MSG(hl_config_console(&c) == cases[i].on, "HOOKLOOP_CONSOLE=%s with token %s: console %s",
+                  cases[i].console ? cases[i].console : "(unset)", cases[i].token ? cases[i].token : "(unset)",
+                  cases[i].on ? "off" : "on");
     hl_config_dispose(&c);
     hl_buf_dispose(&err);
   }

@@ -1,0 +1,36 @@
+// Features the console can use when the API offers them, and how it tells:
+// a path and method in GET /openapi.json, a query parameter of an
+// operation, or a property of a request schema. The pages ask available()
+// and show "not offered by this hookloop" otherwise. When the API gains
+// one of these under another path or name, change it here only.
+import { description } from './api.js';
+
+export const FEATURES = {
+  enableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/enable', label: 'Enable' },
+  disableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/disable', label: 'Disable' },
+  rotateSecret: { method: 'post', path: '/admin/subscriptions/{id}/rotate-secret', label: 'Rotate secret' },
+  recover: { method: 'post', path: '/admin/subscriptions/{id}/recover', label: 'Recover a time range' },
+  attempts: { method: 'get', path: '/admin/deliveries/{event_id}/{subscription_id}/attempts', label: 'Attempts' },
+  searchBySubscription: { method: 'get', path: '/admin/deliveries', query: 'subscription_id', label: 'Search by subscription' },
+  searchByStatus: { method: 'get', path: '/admin/deliveries', query: 'status', label: 'Search by status' },
+  transformation: { schema: 'SubscriptionRequest', property: 'transformation', label: 'Transformation' },
+  stats: { method: 'get', path: '/admin/stats', label: 'Live figures' },
+};
+
+export function available(name) {
+  const f = FEATURES[name];
+  const doc = description();
+  if (!f) return false;
+  if (f.schema) return !!doc.components?.schemas?.[f.schema]?.properties?.[f.property];
+  const op = doc.paths?.[f.path]?.[f.method];
+  if (!op) return false;
+  if (!f.query) return true;
+  return (op.parameters || []).some((p) => p && p.in === 'query' && p.name === f.query);
+}
+
+/** The path of a feature with its {placeholders} filled (escaped). */
+export function pathOf(name, values) {
+  return FEATURES[name].path.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(values[k] ?? ''));
+}
+
+export function labelOf(name) { return FEATURES[name].label; }

@@ -1,0 +1,197 @@
+// Subscriptions: the list with each one's state, create and edit (filter,
+// headers, limits), delete; enable/disable, secret rotation and
+// transformations appear when the API offers them (capabilities.js).
+import { get, post, del, seg, ApiError } from './api.js';
+import { available, pathOf, labelOf } from './capabilities.js';
+import { h, replace, page, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
+
+const ACTIONS = ['enableSubscription', 'disableSubscription', 'rotateSecret'];
+
+function unavailableNote() {
+  const missing = [...ACTIONS, 'transformation'].filter((f) => !available(f)).map(labelOf);
+  if (!missing.length) return null;
+  return h('p', { class: 'muted', id: 'unavailable' },
+    `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}. They appear here once GET /openapi.json describes them.`);
+}
+
+/** The answer of a create, update or rotation: the secret, shown this once. */
+function secretBox(data, verb) {
+  return h('div', { class: 'notice ok', role: 'status' },
+    h('p', null, `${verb} ${data.subscription_id}.`),
+    data.secret
+      ? [h('p', null, h('strong', null, 'Signing secret, shown only now: '), h('code', { class: 'secret' }, data.secret), ' ', copyButton(data.secret)),
+        h('p', { class: 'muted' }, 'hookloop never shows it again. Give it to the partner to verify webhook-signature.')]
+      : h('p', { class: 'muted' }, data.secret_source ? `Signed with the default secret (${data.secret_source}).` : ''));
+}
+
+function stateOf(s) {
+  const extra = [];
+  if (s.breaker_state && s.breaker_state !== 'closed') extra.push(h('span', { class: 'badge bad' }, `breaker ${s.breaker_state}`));
+  return [badge(s.status), ...extra];
+}
+
+async function list(main, ctx, query) {
+  const [{ data }, schemas] = await Promise.all([get('/admin/subscriptions'), get('/admin/schemas')]);
+  const subs = data.subscriptions.slice().sort((a, b) => `${a.partner_id}/${a.event_type}`.localeCompare(`${b.partner_id}/${b.event_type}`));
+  const banner = h('div', { tabindex: '-1' });
+  const rowActions = (s) => {
+    const box = h('div', { class: 'row-actions' });
+    const askDelete = button('Delete', () => {
+      replace(box, h('span', null, 'Delete this subscription? '),
+        button('Yes, delete', async () => {
+          try {
+            await del(`/admin/subscriptions/${seg(s.subscription_id)}`);
+            ctx.go(`#/subscriptions?deleted=${encodeURIComponent(s.subscription_id)}`);
+          } catch (e) { replace(banner, errorBox(e, 'Not deleted')); banner.focus(); }
+        }, 'danger'),
+        button('Keep it', () => { replace(box, ...normal()); box.querySelector('a,button').focus(); }));
+      box.querySelector('button').focus();
+    }, 'danger');
+    const normal = () => [
+      h('a', { href: `#/subscriptions/${encodeURIComponent(s.subscription_id)}`, class: 'button' }, 'Edit'),
+      h('a', { href: `#/send?subscription=${encodeURIComponent(s.subscription_id)}`, class: 'button' }, 'Send test'),
+      ...ACTIONS.filter(available).map((f) => button(labelOf(f), async () => {
+        try {
+          const { data: r } = await post(pathOf(f, { id: s.subscription_id }), '');
+          replace(banner, r && r.secret ? secretBox({ ...r, subscription_id: s.subscription_id }, labelOf(f)) : notice(`${labelOf(f)}: done.`, 'ok'));
+        } catch (e) { replace(banner, errorBox(e, `${labelOf(f)} failed`)); }
+        banner.focus();
+      })),
+      askDelete];
+    replace(box, ...normal());
+    return box;
+  };
+  const deleted = query.get('deleted');
+  replace(main, page('Subscriptions',
+    banner,
+    deleted ? notice(`Deleted ${deleted}.`, 'ok') : null,
+    h('p', null, h('a', { href: '#/subscriptions/new', class: 'button primary' }, 'New subscription')),
+    subs.length === 0
+      ? empty(schemas.data.schemas.length
+        ? 'No subscription yet: no partner receives anything. Create the first one.'
+        : 'No subscription yet, and no schema: register an event type first, then subscribe partners to it.',
+      h('a', { href: schemas.data.schemas.length ? '#/subscriptions/new' : '#/schemas' }, schemas.data.schemas.length ? 'New subscription' : 'Register a schema'))
+      : table('Subscriptions', ['Partner', 'Event type', 'URL', 'State', 'Limits', 'Id', 'Actions'],
+        subs.map((s) => [s.partner_id, s.event_type, h('span', { class: 'url' }, s.url), stateOf(s),
+          `${s.max_in_flight} in flight · ${s.rate_limit_per_s ? `${s.rate_limit_per_s}/s` : 'no rate limit'} · ${s.timeout_ms} ms`,
+          h('code', null, s.subscription_id), rowActions(s)])),
+    unavailableNote()));
+}
+
+function headerRows(initial) {
+  const rows = h('div', { class: 'header-rows' });
+  const addRow = (name = '', value = '', redacted = false) => {
+    const id = nextId('hdr');
+    const row = h('div', { class: 'header-row', 'data-header': '' },
+      h('label', { for: `${id}-n`, class: 'sr-only' }, 'Header name'),
+      h('input', { id: `${id}-n`, class: 'h-name', placeholder: 'name', value: name, autocomplete: 'off' }),
+      h('label', { for: `${id}-v`, class: 'sr-only' }, 'Header value'),
+      h('input', { id: `${id}-v`, class: 'h-value', placeholder: redacted ? 'enter the value again (never shown)' : 'value', value, autocomplete: 'off' }),
+      button('Remove', () => { row.remove(); }, 'small'));
+    rows.append(row);
+    return row;
+  };
+  for (const [n, v] of Object.entries(initial || {})) addRow(n, v === 'REDACTED' ? '' : v, v === 'REDACTED');
+  const adder = button('Add a header', () => addRow().querySelector('input').focus(), 'small');
+  const read = () => {
+    const out = {};
+    for (const r of rows.querySelectorAll('[data-header]')) {
+      const n = r.querySelector('.h-name').value.trim();
+      if (n) out[n] = r.querySelector('.h-value').value;
+    }
+    return out;
+  };
+  return { rows, adder, read };
+}
+
+async function edit(main, ctx, id) {
+  const schemas = (await get('/admin/schemas')).data.schemas;
+  let s = null;
+  if (id !== 'new') {
+    try { s = (await get(`/admin/subscriptions/${seg(id)}`)).data; } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        replace(main, page('Subscription not found', empty(`No subscription ${id}.`, h('a', { href: '#/subscriptions' }, 'Back to the list'))));
+        return;
+      }
+      throw e;
+    }
+  }
+  const types = [...new Set(schemas.map((x) => x.event_type))].sort();
+  if (!s && types.length === 0) {
+    replace(main, page('New subscription', empty('Register an event type first: a subscription is to one event type.', h('a', { href: '#/schemas' }, 'Register a schema'))));
+    return;
+  }
+  const f = {
+    partner_id: field('Partner id', 'partner_id', { value: s?.partner_id, required: true, hint: 'Letters, digits, . _ -. The same partner and event type again updates that subscription.' }),
+    event_type: field('Event type', 'event_type', { kind: 'select', options: types.map((t) => [t, t]), value: s?.event_type || types[0], required: true }),
+    url: field('URL', 'url', { kind: 'url', value: s?.url, required: true, hint: s?.url?.includes('REDACTED@') ? 'The URL\'s user and password are not shown: type them again.' : 'http(s) URL the events are POSTed to.' }),
+    secret: field('Secret', 'secret', { kind: 'password', hint: s ? 'Empty: a new secret is generated (shown once). The current one is never shown.' : 'Empty: one is generated and shown once. Or whsec_ + base64.' }),
+    filter: field('Filter', 'filter', { kind: 'textarea', rows: 4, value: s?.filter ? pretty(s.filter) : '', hint: 'Optional JSON: {"/pointer": value or {"$gte": 10}, ...}; all must match.' }),
+    max_in_flight: field('Max in flight', 'max_in_flight', { kind: 'number', value: s ? String(s.max_in_flight) : '', hint: '1–100000; default 256' }),
+    rate_limit_per_s: field('Rate limit per second', 'rate_limit_per_s', { kind: 'number', value: s ? String(s.rate_limit_per_s) : '', hint: '0: none' }),
+    timeout_ms: field('Timeout (ms)', 'timeout_ms', { kind: 'number', value: s ? String(s.timeout_ms) : '', hint: '100–300000; default 30000' }),
+    retry_schedule: field('Retry schedule', 'retry_schedule', { value: s?.retry_schedule || '', hint: 'e.g. 1s,5s,30s,2m; empty: the process default' }),
+  };
+  if (available('transformation')) f.transformation = field('Transformation', 'transformation', { kind: 'textarea', rows: 6, value: s?.transformation ? pretty(s.transformation) : '', hint: 'Optional JSON transformation document.' });
+  const hdr = headerRows(s?.headers);
+  const headersFieldErr = h('div', { class: 'field-error', id: 'headers-err', 'aria-live': 'polite' });
+  f.headers = { el: null, control: hdr.adder, setError: (l) => replace(headersFieldErr, l == null ? null : [].concat(l).join('; ')) };
+  const summary = h('div', { class: 'summary', tabindex: '-1' });
+  const form = h('form', { class: 'form', novalidate: true, 'aria-label': s ? 'Edit the subscription' : 'New subscription' },
+    summary,
+    f.partner_id.el, f.event_type.el, f.url.el, f.secret.el,
+    h('fieldset', { class: 'field', 'aria-describedby': 'headers-err' }, h('legend', null, 'Headers sent with every delivery'),
+      s && Object.keys(s.headers || {}).length ? h('p', { class: 'hint' }, 'Header values are never shown: enter them again, or they are sent empty.') : null,
+      hdr.rows, hdr.adder, headersFieldErr),
+    f.filter.el, f.max_in_flight.el, f.rate_limit_per_s.el, f.timeout_ms.el, f.retry_schedule.el,
+    f.transformation ? f.transformation.el : null,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, s ? 'Save' : 'Create'),
+      h('a', { href: '#/subscriptions', class: 'button' }, 'Cancel')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    replace(summary);
+    for (const x of Object.values(f)) x.setError(null);
+    const body = { partner_id: f.partner_id.control.value.trim(), event_type: f.event_type.control.value, url: f.url.control.value.trim() };
+    if (f.secret.control.value) body.secret = f.secret.control.value;
+    const headers = hdr.read();
+    if (Object.keys(headers).length) body.headers = headers;
+    for (const k of ['filter', 'transformation']) {
+      if (!f[k] || !f[k].control.value.trim()) continue;
+      const p = parseJson(f[k].control.value);
+      if (p.error) { f[k].setError(p.error); f[k].control.focus(); return; }
+      body[k] = p.value;
+    }
+    for (const k of ['max_in_flight', 'rate_limit_per_s', 'timeout_ms']) {
+      const v = f[k].control.value.trim();
+      if (v !== '') body[k] = /^-?\d+$/.test(v) ? Number(v) : v;
+    }
+    if (f.retry_schedule.control.value.trim()) body.retry_schedule = f.retry_schedule.control.value.trim();
+    try {
+      const { status, data } = await post('/admin/subscriptions', body);
+      replace(main, page(status === 201 ? 'Subscription created' : 'Subscription saved',
+        secretBox(data, status === 201 ? 'Created' : 'Saved'),
+        h('p', null, h('a', { href: '#/subscriptions' }, 'Back to the subscriptions'), ' · ',
+          h('a', { href: `#/send?subscription=${encodeURIComponent(data.subscription_id)}` }, 'Send a test event to it'))));
+      document.getElementById('page-title').focus();
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      showErrors(summary, f, e, (d) => topMember(d.path));
+      if (e.code === 'unknown_event_type') f.event_type.setError(e.message);
+      if (e.code === 'invalid_filter') f.filter.setError(e.message);
+    }
+  });
+  replace(main, page(s ? `Subscription of ${s.partner_id} to ${s.event_type}` : 'New subscription',
+    h('p', null, h('a', { href: '#/subscriptions' }, '← All subscriptions')),
+    s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '.') : null,
+    s ? h('div', { class: 'notice info', role: 'note' },
+      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty and a new signing secret is generated, which the partner must then use; enter the current one to keep it. Header values and URL credentials are never shown, so enter them again.')) : null,
+    form, unavailableNote()));
+}
+
+export default {
+  title: 'Subscriptions',
+  async render(main, { rest, query }, ctx) {
+    if (rest[0]) await edit(main, ctx, rest[0]);
+    else await list(main, ctx, query);
+  },
+};

@@ -1,0 +1,431 @@
+// The operator console in a real browser: Debian's headless chromium,
+// driven over the DevTools protocol by playwright-core (tests/package.json;
+// it downloads no browser), against a real `hookloop serve` (SQLite, port 0,
+// both tokens set) and the mock partner (tools/mock_partner), both over
+// loopback. Run by ctest (tests/console/CMakeLists.txt) as
+//   node console.test.mjs
+// with HOOKLOOP_BIN, MOCK_PARTNER_BIN and HL_ARTIFACTS (where the
+// screenshots go) in the environment. Exits 77 (skipped) when chromium or
+// playwright-core is missing; `make test` installs both.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CONSOLE_DIR = join(here, '..', '..', 'console');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ADMIN = 'console-admin-token';
+const API = 'console-api-token';
+const ARTIFACTS = process.env.HL_ARTIFACTS || join(tmpdir(), 'hookloop-console-screenshots');
+
+let chromium;
+try {
+  ({ chromium } = createRequire(import.meta.url)('playwright-core'));
+} catch {
+  console.log('skipped: playwright-core is not installed (scripts/install-deps.sh test runs npm ci in tests/)');
+  process.exit(77);
+}
+if (!existsSync(CHROMIUM)) {
+  console.log(`skipped: no chromium at ${CHROMIUM} (scripts/install-deps.sh test installs Debian's chromium)`);
+  process.exit(77);
+}
+for (const v of ['HOOKLOOP_BIN', 'MOCK_PARTNER_BIN']) {
+  if (!process.env[v] || !existsSync(process.env[v])) throw new Error(`${v} must name the built binary`);
+}
+
+/** Starts a process that prints "listening <host>:<port>"; resolves {proc, port}. */
+function startListening(bin, args, env) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (d) => { err = (err + d).slice(-20000); });
+    const timer = setTimeout(() => reject(new Error(`${bin} did not listen in 60 s:\n${err}`)), 60000);
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${bin} exited ${code}:\n${err}`)); });
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      const m = /^listening .*:(\d+)$/.exec(line);
+      if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]), log: () => err }); }
+    });
+  });
+}
+
+function stop(p) {
+  return new Promise((resolve) => {
+    if (!p || p.proc.exitCode !== null) { resolve(); return; }
+    p.proc.removeAllListeners('exit');
+    p.proc.on('exit', () => resolve());
+    p.proc.kill('SIGTERM');
+  });
+}
+
+let partner, hookloop, browser, context, page, base, dataDir;
+const problems = [];     // CSP violations and script errors seen by the page
+let acmeId, flakyId;
+
+const main = () => page.locator('#main');
+const h1 = () => page.locator('#main h1');
+
+// WCAG 2.1 AA: every visible text at least 4.5:1 against the background it
+// sits on (3:1 when large), by the contrast formula of WCAG 2.1 §1.4.3.
+function lowContrastTexts() {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(',').map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bgOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const bad = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest('.sr-only, [hidden], dialog:not([open]), option')) continue;
+    const r = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (!r.width || !r.height || cs.visibility === 'hidden') continue;
+    const a = lum(parse(cs.color)), b = lum(bgOf(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`"${n.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1`);
+  }
+  return bad;
+}
+
+// Every form control has a label (or an aria-label).
+function unlabelledControls() {
+  return [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => e.type !== 'hidden' && !e.labels?.length && !e.getAttribute('aria-label'))
+    .map((e) => e.outerHTML.slice(0, 80));
+}
+
+async function screenshot(name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  assert.deepEqual(await page.evaluate(unlabelledControls), [], `${name}: controls without a label`);
+  for (const [w, h] of [[1280, 800], [400, 800]]) {
+    await page.setViewportSize({ width: w, height: h });
+    // Nothing is wider than the screen: wide tables scroll in their own region.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `${name} at ${w}px: the page is ${overflow}px wider than the window`);
+    assert.deepEqual(await page.evaluate(lowContrastTexts), [], `${name} at ${w}px: text below WCAG AA contrast`);
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-${w}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+async function open(hash) {
+  await page.evaluate((h) => {
+    if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange'));
+    else location.hash = h;
+  }, hash);
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'page-title', null, { timeout: 30000 })
+    .catch(() => {});
+}
+
+async function partnerRequests(name) {
+  const res = await fetch(`http://127.0.0.1:${partner.port}/requests?name=${name}`);
+  return res.json();
+}
+
+before(async () => {
+  partner = await startListening(process.env.MOCK_PARTNER_BIN, ['--listen', '127.0.0.1:0'], {});
+  dataDir = mkdtempSync(join(tmpdir(), 'hookloop-console-'));
+  hookloop = await startListening(process.env.HOOKLOOP_BIN, ['serve'], {
+    HOOKLOOP_LISTEN: '127.0.0.1:0', HOOKLOOP_DATA_DIR: dataDir, HOOKLOOP_ADMIN_TOKEN: ADMIN, HOOKLOOP_API_TOKEN: API,
+    HOOKLOOP_ALLOW_PRIVATE_TARGETS: '1', HOOKLOOP_RETRY_SCHEDULE: '100ms,200ms', LOG_LEVEL: 'warn',
+  });
+  base = `http://127.0.0.1:${hookloop.port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // A fresh profile per launch (playwright makes it); no network beyond loopback.
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(30000);
+  page = await context.newPage();
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stop(hookloop);
+  await stop(partner);
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the operator console', () => {
+  it('is served with a strict Content-Security-Policy and no sniffing, framing or referrer', async () => {
+    for (const path of ['/console', '/console/app.js', '/console/style.css']) {
+      const res = await fetch(base + path);
+      assert.equal(res.status, 200, path);
+      const csp = res.headers.get('content-security-policy') || '';
+      for (const want of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"]) {
+        assert.ok(csp.includes(want), `${path}: CSP lacks ${want}: ${csp}`);
+      }
+      assert.ok(!/unsafe-inline|unsafe-eval|\*/.test(csp), `${path}: CSP allows too much: ${csp}`);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    }
+    assert.match((await fetch(`${base}/console/app.js`)).headers.get('content-type'), /^text\/javascript/);
+  });
+
+  it('has no inline script or style and never parses strings as HTML', () => {
+    const files = readdirSync(CONSOLE_DIR).filter((f) => /\.(js|html|css)$/.test(f));
+    assert.ok(files.length >= 8);
+    for (const f of files) {
+      const text = readFileSync(join(CONSOLE_DIR, f), 'utf8');
+      for (const bad of [/\.innerHTML\b/, /\.outerHTML\b/, /insertAdjacentHTML/, /document\.write/, /\beval\(/, /new Function\(/, /DOMParser/, /createContextualFragment/]) {
+        assert.ok(!bad.test(text), `${f} uses ${bad}`);
+      }
+      if (f.endsWith('.html')) {
+        assert.ok(!/<script(?![^>]*\bsrc=)[^>]*>/i.test(text), `${f} has an inline script`);
+        assert.ok(!/\sstyle=|<style|\son[a-z]+=/i.test(text), `${f} has an inline style or handler`);
+      }
+    }
+  });
+
+  it('asks for the token on a 401 and keeps it in session storage, never in the URL', async () => {
+    await page.goto(`${base}/console`);
+    const dialog = page.locator('#token-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    await page.fill('#token-admin', 'wrong-token');
+    await page.press('#token-admin', 'Enter');
+    await page.waitForFunction(() => document.getElementById('token-dialog').open);
+    await dialog.waitFor({ state: 'visible' });
+    await page.fill('#token-admin', ADMIN);
+    await page.fill('#token-api', API);
+    await page.click('#token-dialog button[type=submit]');
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator('#main h1', { hasText: 'Overview' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('hookloop.adminToken')), ADMIN);
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+    assert.ok(!page.url().includes(ADMIN));
+    assert.equal((await context.cookies()).length, 0);
+  });
+
+  it('reaches every page by keyboard alone', async () => {
+    const pages = [['overview', 'Overview'], ['schemas', 'Event types and schemas'], ['subscriptions', 'Subscriptions'],
+      ['deliveries', 'Deliveries'], ['send', 'Send a test event']];
+    for (const [i, [name, title]] of pages.entries()) {
+      await page.goto(`${base}/console`);
+      await page.locator('#main h1').waitFor();
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.className), 'skip', 'the skip link comes first');
+      for (let k = 0; k <= i; k++) await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.dataset.page), name);
+      await page.keyboard.press('Enter');
+      await page.locator('#main h1', { hasText: title }).waitFor();
+      await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'page-title');
+      assert.equal(await page.locator('#nav a[aria-current=page]').getAttribute('data-page'), name);
+    }
+  });
+
+  it('registers a schema, showing the API\'s error pointers next to the field', async () => {
+    await open('#/schemas');
+    await main().getByText('No schema is registered yet').waitFor();
+    const form = page.locator('form[aria-label="Register a schema"]');
+    await form.getByLabel('Domain').fill('payments');
+    await form.getByLabel('Event type').fill('Payment');
+    await form.getByLabel('Version').fill('0');
+    await form.getByRole('button', { name: 'Register' }).click();
+    const version = form.locator('[data-field=version]');
+    await version.locator('.field-error').getByText('at /version').waitFor();
+    assert.equal(await version.locator('input').getAttribute('aria-invalid'), 'true');
+
+    await form.getByLabel('Version').fill('1');
+    await form.getByLabel('JSON Schema').fill('{"type": "object", "required": ["amount", "amount"]}');
+    await form.getByRole('button', { name: 'Register' }).click();
+    const schemaField = form.locator('[data-field=schema]');
+    await schemaField.locator('.field-error').getByText('at /required').waitFor();
+    assert.equal(await schemaField.locator('textarea').getAttribute('aria-invalid'), 'true');
+    assert.equal(await version.locator('input').getAttribute('aria-invalid'), null, 'the fixed field is cleared');
+    await screenshot('schemas-error');
+
+    await form.getByLabel('JSON Schema').fill(JSON.stringify({
+      type: 'object', required: ['eventHeader', 'amount', 'currency'],
+      properties: { amount: { type: 'number', minimum: 0 }, currency: { type: 'string' } },
+    }, null, 2));
+    await form.getByRole('button', { name: 'Register' }).click();
+    await main().getByText('Registered payments.Payment.v1.').waitFor();
+    await main().getByRole('link', { name: 'payments.Payment.v1' }).click();
+    await page.locator('#main h1', { hasText: 'Schema payments.Payment.v1' }).waitFor();
+    await main().getByText('"minimum": 0').waitFor();
+    await screenshot('schema-view');
+  });
+
+  it('creates subscriptions, with a bad URL refused at its field and the secret shown once', async () => {
+    await open('#/subscriptions');
+    await main().getByText('No subscription yet').waitFor();
+    await screenshot('subscriptions-empty');
+    const create = async (partnerId, url, filter) => {
+      await open('#/subscriptions/new');
+      const form = page.locator('form[aria-label="New subscription"]');
+      await form.getByLabel('Partner id').fill(partnerId);
+      await form.getByLabel('URL').fill(url);
+      if (filter) await form.getByLabel('Filter').fill(filter);
+      await form.getByRole('button', { name: 'Add a header' }).click();
+      await form.getByLabel('Header name').fill('x-partner-key');
+      await form.getByLabel('Header value').fill(`key-of-${partnerId}`);
+      await form.getByRole('button', { name: 'Create' }).click();
+      return form;
+    };
+    const form = await create('acme', 'ftp://127.0.0.1/nope', null);
+    await form.locator('[data-field=url] .field-error').getByText('at /url').waitFor();
+    await form.getByLabel('URL').fill(`http://127.0.0.1:${partner.port}/hook/ok`);
+    await form.getByLabel('Filter').fill('{"/currency": "EUR"}');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription created' }).waitFor();
+    const secret = await main().locator('code.secret').textContent();
+    assert.match(secret, /^whsec_/);
+    acmeId = /Created (sub_\S+)\./.exec(await main().textContent())[1];
+
+    await create('flaky', `http://127.0.0.1:${partner.port}/hook/flaky?codes=410,200`, null);
+    await page.locator('#main h1', { hasText: 'Subscription created' }).waitFor();
+    flakyId = /Created (sub_\S+)\./.exec(await main().textContent())[1];
+
+    await open('#/subscriptions');
+    const rows = main().locator('tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 2);
+    assert.ok((await rows.nth(0).textContent()).includes('acme'));
+    assert.ok((await rows.nth(0).textContent()).includes('ACTIVE'));
+    assert.ok(!(await main().textContent()).includes(secret), 'the secret is never shown again');
+    await main().locator('#unavailable').getByText('Rotate secret').waitFor();
+    await screenshot('subscriptions');
+    await open(`#/subscriptions/${acmeId}`);
+    await page.locator('#main h1', { hasText: 'Subscription of acme to Payment' }).waitFor();
+    assert.equal(await page.locator('.h-value').inputValue(), '', 'header values are not shown');
+    await main().getByText('Saving replaces the whole subscription').waitFor();
+    await screenshot('subscription-edit');
+  });
+
+  it('sends a test event and sees its delivery succeed at the first attempt', async () => {
+    await open(`#/send?subscription=${acmeId}`);
+    const editor = page.getByLabel('Event (JSON)');
+    await page.waitForFunction(() => document.querySelector('textarea[name=event]').value.includes('eventHeader'));
+    const generated = JSON.parse(await editor.inputValue());
+    assert.equal(generated.eventHeader.eventType, 'Payment');
+    assert.ok('amount' in generated && 'currency' in generated, 'the sample has the schema\'s required members');
+    await editor.fill(JSON.stringify({ eventHeader: { uuid: 'evt-console-1', eventType: 'Payment' }, amount: 12.50, currency: 'EUR' }));
+    await page.getByRole('button', { name: 'Send' }).click();
+    await main().getByText('Event evt-console-1 accepted.').waitFor();
+    await main().locator('.result[data-final=SUCCESS]').waitFor({ timeout: 60000 });
+    assert.match(await main().locator('.result').textContent(), /after 1 attempt\b/);
+    const row = main().locator('tbody tr', { hasText: acmeId });
+    assert.ok((await row.textContent()).includes('200'));
+    const got = await partnerRequests('ok');
+    assert.ok(got.some((r) => r.webhook_id === 'evt-console-1'), 'the partner received it');
+    await screenshot('send');
+  });
+
+  it('retries a failed delivery from the console', async () => {
+    await open('#/deliveries');
+    await main().getByText('Search for an event').waitFor();
+    await page.getByLabel('Event id').fill('evt-console-1');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const flaky = main().locator('tbody tr', { hasText: flakyId });
+    for (let i = 0; i < 60 && !(await flaky.textContent().catch(() => '')).includes('FAILED'); i++) {
+      await page.waitForTimeout(500);
+      await page.getByRole('button', { name: 'Search' }).click();
+    }
+    assert.ok((await flaky.textContent()).includes('410'));
+    await flaky.getByRole('button', { name: 'Retry' }).click();
+    await main().getByText(`Re-queued the delivery to ${flakyId}`).waitFor();
+    for (let i = 0; i < 60 && !(await flaky.textContent().catch(() => '')).includes('SUCCESS'); i++) {
+      await page.waitForTimeout(500);
+      await page.getByRole('button', { name: 'Search' }).click();
+      await flaky.waitFor();
+    }
+    const text = await flaky.textContent();
+    assert.ok(text.includes('SUCCESS') && text.includes('200'), text);
+    assert.equal(await flaky.getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
+    await main().locator('#unavailable').getByText('Attempts').waitFor();
+    await screenshot('deliveries');
+  });
+
+  it('shows event bodies, ids and error messages as text, never as markup', async () => {
+    await page.evaluate(() => { delete window.__xss; });
+    const id = '<script>window.__xss=1</script>';
+    await open(`#/send?subscription=${acmeId}`);
+    await page.waitForFunction(() => document.querySelector('textarea[name=event]').value.includes('eventHeader'));
+    await page.getByLabel('Event (JSON)').fill(JSON.stringify({
+      eventHeader: { uuid: id, eventType: 'Payment' }, amount: 1, currency: 'EUR', note: '<img src=x onerror="window.__xss=2">',
+    }));
+    await page.getByRole('button', { name: 'Send' }).click();
+    await main().getByText(`Event ${id} accepted.`).waitFor();
+    await main().locator('.result[data-final=SUCCESS]').waitFor({ timeout: 60000 });
+    await main().locator('details summary').click();
+    await main().getByText('<img src=x onerror=\\"window.__xss=2\\">', { exact: false }).waitFor();
+
+    await page.getByLabel('Event (JSON)').fill(JSON.stringify({
+      eventHeader: { uuid: 'evt-console-x', eventType: '<img src=x onerror=window.__xss=3>' }, amount: 1,
+    }));
+    await page.getByRole('button', { name: 'Send' }).click();
+    await main().locator('.error-box').getByText("event type '<img src=x onerror=window.__xss=3>'").waitFor();
+    await screenshot('send-injection');
+
+    await open(`#/deliveries?event_id=${encodeURIComponent(id)}`);
+    await main().locator('tbody tr').first().waitFor();
+    assert.ok((await main().textContent()).includes(id) || (await main().locator('[aria-label*="script"]').count()) > 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
+    assert.equal(await main().locator('script, img, iframe, object').count(), 0, 'no element was made from API text');
+  });
+
+  it('shows live figures on the overview, with charts and the subscriptions', async () => {
+    await open('#/overview');
+    await main().getByText('Deliveries/s').waitFor();
+    // Two polls give a rate and a line on the charts.
+    await main().locator('svg.spark path.line').first().waitFor({ state: 'attached', timeout: 30000 });
+    const table = main().locator('tbody');
+    await table.getByText('acme').waitFor();
+    await table.getByText('flaky').waitFor();
+    // Two deliveries failed for good at flaky (410): evt-console-1 before its
+    // retry, and the <script> event; acme got all three events.
+    await page.waitForFunction(() => [...document.querySelectorAll('#main .card')]
+      .some((c) => c.querySelector('h3').textContent === 'Dead letters' && c.querySelector('.big').textContent === '2'), null, { timeout: 30000 });
+    const cards = await main().locator('.card').allTextContents();
+    assert.ok(cards.some((c) => c.startsWith('Deliveries/s') && c.includes('5 attempts in all')), String(cards));
+    assert.ok(cards.some((c) => c.startsWith('Success rate') && c.includes('60.0 % since start')), String(cards));
+    // Traffic while the page watches: some interval shows a rate above zero.
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${base}/api/v1/events`, {
+        method: 'POST', headers: { authorization: `Bearer ${API}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ eventHeader: { uuid: `evt-load-${i}`, eventType: 'Payment' }, amount: i, currency: 'EUR' }),
+      });
+      assert.equal(res.status, 202);
+    }
+    await page.waitForFunction(() => {
+      const c = [...document.querySelectorAll('#main .card')].find((x) => x.querySelector('h3').textContent === 'Deliveries/s');
+      return c && Number.parseFloat(c.querySelector('.big').textContent) > 0;
+    }, null, { timeout: 30000, polling: 100 });
+    await screenshot('overview');
+  });
+
+  it('forgets the token on request', async () => {
+    await page.click('#forget');
+    await page.locator('#token-dialog').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('hookloop.adminToken')), null);
+    await screenshot('token-prompt');
+  });
+
+  it('broke no Content-Security-Policy rule and threw no error', () => {
+    assert.deepEqual(problems, []);
+  });
+});
