@@ -10,6 +10,8 @@ want=(cmake make gcc pkg-config
 # postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
 # account they run as when we are root); openssl: the tests' TLS certificates.
+# libsodium-dev: SipHash for the JSON hash tables, and Ed25519 ("v1a" webhook
+# signatures), which mbedTLS 2.28 lacks.
 case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
