@@ -54,7 +54,14 @@ Control (no token needed):
                          refused with 401), fail_inbox (N GET /inbox answered
                          500), fail_acks (N acks answered ack_fail_status,
                          default 500), fail_ack_ids ({id: N}); delay_ms
-                         ({"auth"|"inbox"|"ack": ms}: slow answers)
+                         ({"auth"|"inbox"|"ack": ms}: slow answers); hold
+                         (["auth"|"inbox"|"ack"]: requests of those routes
+                         wait, before their bearer is checked, until the
+                         route leaves the list; counts.holding says how many
+                         wait); and a misbehaving inbox: ignore_limit (a
+                         page holds the page size even beyond the limit),
+                         stuck_cursor (next is the cursor just given, "c0"
+                         at first)
   POST /_control/reset   forgets events, counters, log and settings
 
 Why Python: the mock's JWT code (hmac, hashlib, base64 from the standard
@@ -146,6 +153,9 @@ def default_config(args):
         "ack_fail_status": 500,
         "fail_ack_ids": {},
         "delay_ms": {},
+        "hold": [],
+        "ignore_limit": False,
+        "stuck_cursor": False,
     }
 
 
@@ -153,10 +163,12 @@ class State:
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)  # wakes held requests
         self.server_key = secrets.token_bytes(32)  # signs the tokens of token mode
         self.reset()
 
     def reset(self):
+        holding = self.counts["holding"] if hasattr(self, "counts") else 0  # threads still waiting
         self.config = default_config(self.args)
         self.events = []  # dicts: id, payload (raw text), status, acks, created_at
         self.by_id = {}
@@ -164,6 +176,7 @@ class State:
             "auth_requests", "tokens_issued", "auth_refused", "auth_faults", "unauthorized",
             "inbox_requests", "pages_served", "events_served", "inbox_faults",
             "ack_requests", "acks", "ack_faults", "ack_unknown")}
+        self.counts["holding"] = holding
         self.log = []
         self.jti = 0
 
@@ -203,9 +216,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, {"error": code, "message": message, "details": []}, headers)
 
     def delay(self, route):
-        ms = self.server.state.config["delay_ms"].get(route, 0)
+        """Slows or holds a request of a route before anything else is done
+        with it (its bearer check included), as a slow server would."""
+        st = self.server.state
+        ms = st.config["delay_ms"].get(route, 0)
         if ms:
             time.sleep(ms / 1000.0)
+        with st.cond:
+            if route not in st.config["hold"]:
+                return
+            st.counts["holding"] += 1
+            deadline = time.monotonic() + 60  # never held forever
+            while route in st.config["hold"] and time.monotonic() < deadline:
+                st.cond.wait(deadline - time.monotonic())
+            st.counts["holding"] -= 1
 
     # --- routes ----------------------------------------------------------
     def do_GET(self):
@@ -222,6 +246,8 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_control/"):
             return self.control(method, path, payload)
         entry = {"method": method, "path": path, "query": query}
+        ack = re.fullmatch(r"/inbox/([^/]+)/ack", path)
+        self.delay("auth" if path == "/auth/token" else "ack" if ack else "inbox")
         if method == "POST" and path == "/auth/token":
             return self.auth_token(payload, entry)
         with st.lock:
@@ -236,9 +262,8 @@ class Handler(BaseHTTPRequestHandler):
                               [("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{refusal}"')])
         if method == "GET" and path == "/inbox":
             return self.inbox(query, entry)
-        m = re.fullmatch(r"/inbox/([^/]+)/ack", path)
-        if method == "POST" and m:
-            return self.ack(urllib.parse.unquote(m.group(1)), entry)
+        if method == "POST" and ack:
+            return self.ack(urllib.parse.unquote(ack.group(1)), entry)
         with st.lock:
             entry["status"] = 404
             st.record(entry)
@@ -264,7 +289,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def auth_token(self, payload, entry):
         st = self.server.state
-        self.delay("auth")
         with st.lock:
             cfg = st.config
             st.counts["auth_requests"] += 1
@@ -304,7 +328,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def inbox(self, query, entry):
         st = self.server.state
-        self.delay("inbox")
         q = urllib.parse.parse_qs(query, keep_blank_values=True)
         with st.lock:
             st.counts["inbox_requests"] += 1
@@ -336,7 +359,9 @@ class Handler(BaseHTTPRequestHandler):
                 limit = int(lim[0])
                 sizes = cfg["page_sizes"]
                 k = st.counts["pages_served"]
-                cap = min(limit, sizes[min(k, len(sizes) - 1)]) if sizes else limit
+                cap = sizes[min(k, len(sizes) - 1)] if sizes else limit
+                if not cfg["ignore_limit"]:
+                    cap = min(cap, limit)
                 page, i = [], pos
                 while i < len(st.events) and len(page) < cap:
                     ev = st.events[i]
@@ -345,6 +370,8 @@ class Handler(BaseHTTPRequestHandler):
                         page.append(ev)
                 more = any(ev["status"] == "pending" for ev in st.events[i:])
                 nxt = f"c{i}" if more else None
+                if cfg["stuck_cursor"]:
+                    nxt = cur[0] if cur else "c0"
                 st.counts["pages_served"] += 1
                 st.counts["events_served"] += len(page)
                 # The payload goes out as the exact text it was seeded with.
@@ -359,7 +386,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def ack(self, event_id, entry):
         st = self.server.state
-        self.delay("ack")
         with st.lock:
             cfg = st.config
             st.counts["ack_requests"] += 1
@@ -413,6 +439,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_control/reset":
             with st.lock:
                 st.reset()
+                st.cond.notify_all()
             return self.send(200, {"status": "reset"})
         if path == "/_control/config":
             with st.lock:
@@ -420,6 +447,7 @@ class Handler(BaseHTTPRequestHandler):
                     if k not in st.config:
                         return self.error(400, "bad_request", f"unknown setting {k}")
                     st.config[k] = v
+                st.cond.notify_all()
                 text = json.dumps(st.config)
             return self.send(200, text)
         if path == "/_control/seed":
