@@ -114,78 +114,17 @@ out:
 
 /* --- pages --------------------------------------------------------------------- */
 
-/* The walk over text that hl_json_parse has already accepted: it only has
- * to find where values begin and end, never to judge them. */
-static const char *skip_ws(const char *p, const char *e) {
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-  return p;
-}
-
-static const char *skip_string(const char *p, const char *e) {
-  for (p++; p < e; p++) {
-    if (*p == '\\') p++;
-    else if (*p == '"') return p + 1;
-  }
-  return e;
-}
-
-static const char *skip_value(const char *p, const char *e) {
-  if (p >= e) return e;
-  if (*p == '"') return skip_string(p, e);
-  if (*p == '{' || *p == '[') {
-    size_t depth = 0;
-    while (p < e) {
-      if (*p == '"') {
-        p = skip_string(p, e);
-        continue;
-      }
-      if (*p == '{' || *p == '[') depth++;
-      else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
-      p++;
-    }
-    return e;
-  }
-  /* A number or a literal: up to the next delimiter. */
-  while (p < e && !strchr(",]} \t\r\n", *p)) p++;
-  return p;
-}
-
-/* The text of the index-th member value of the object starting at p.
- * False when the text does not have the shape the parse saw (a bug). */
-static bool member_span(const char *p, const char *e, uint32_t index, const char **vs, const char **ve) {
-  if (p >= e || *p != '{') return false;
-  for (uint32_t i = 0;; i++) {
-    p = skip_ws(p + 1, e); /* past '{' or ',' */
-    if (p >= e || *p != '"') return false;
-    p = skip_ws(skip_string(p, e), e);
-    if (p >= e || *p != ':') return false;
-    p = skip_ws(p + 1, e);
-    const char *end = skip_value(p, e);
-    if (i == index) {
-      *vs = p;
-      *ve = end;
-      return true;
-    }
-    p = skip_ws(end, e);
-    if (p >= e || *p != ',') return false;
-  }
-}
-
-static uint32_t member_index(const hl_json *obj, const hl_json *value) {
-  return (uint32_t)(hl_container_of(value, hl_json_member, value) - obj->u.members);
-}
-
 /* An id that can be logged, put into a URL path and keyed on: a non-empty
  * string of at most HL_INBOX_ID_MAX bytes without control characters, or an
  * integer (kept as its text). */
-static const char *event_id(hl_json_doc *doc, const hl_json *v, size_t *len, const char **why) {
+static const char *event_id(const hl_json *v, size_t *len, const char **why) {
   if (!v) {
     *why = "no id";
     return NULL;
   }
   if (v->type == HL_JSON_NUMBER && v->len <= 40 && strspn(v->u.str, "-0123456789") == v->len) {
     *len = v->len;
-    return hl_arena_strndup(&doc->arena, v->u.str, v->len);
+    return v->u.str; /* the number's text, NUL-terminated in the document */
   }
   if (v->type != HL_JSON_STRING || v->len == 0 || v->len > HL_INBOX_ID_MAX) {
     *why = "the id is not a non-empty string of at most 512 bytes, nor an integer";
@@ -208,6 +147,27 @@ static hl_inbox_page *fail(hl_inbox_page *p, int *rc, int code) {
   return NULL;
 }
 
+/* True when the event's text holds no member name twice, at any depth:
+ * where two readers could disagree on which one counts (a filter here, the
+ * partner there), the event is left for review instead of being delivered. */
+static bool names_unique(const hl_json *it, char *where, size_t wlen) {
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  hl_json_error je;
+  bool ok = hl_json_parse_ex(&doc, it->src, it->src_len, HL_JSON_UNIQUE_NAMES, &je) == 0;
+  if (!ok) snprintf(where, wlen, "%s", je.duplicate ? je.pointer : "");
+  hl_json_doc_dispose(&doc);
+  return ok;
+}
+
+/* The root's member name, counted: "events" or "next" twice is an answer
+ * nobody can read one way only. */
+static bool root_name_once(const hl_json *root, const char *name) {
+  int n = 0;
+  for (uint32_t i = 0; i < root->len; i++) n += strcmp(root->u.members[i].key, name) == 0;
+  return n <= 1;
+}
+
 hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, size_t errlen) {
   hl_inbox_page *p = hl_calloc(1, sizeof *p);
   p->body = body;
@@ -224,47 +184,39 @@ hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, s
     snprintf(err, errlen, "/events: the answer has no events array");
     return fail(p, rc, HL_EPARSE);
   }
+  if (!root_name_once(root, "events") || !root_name_once(root, "next")) {
+    snprintf(err, errlen, "/%s: the answer names it twice", root_name_once(root, "events") ? "next" : "events");
+    return fail(p, rc, HL_EPARSE);
+  }
   const hl_json *next = hl_json_get(root, "next");
   if (next && next->type == HL_JSON_STRING) {
     p->next = next->len ? next->u.str : NULL;
   } else if (next && next->type == HL_JSON_NUMBER) {
-    p->next = hl_arena_strndup(&p->doc.arena, next->u.str, next->len);
+    p->next = next->u.str; /* the number's text */
   } else if (next && next->type != HL_JSON_NULL) {
     snprintf(err, errlen, "/next: neither a string, a number nor null");
     return fail(p, rc, HL_EPARSE);
   }
-  const char *end = body + len, *as, *ae;
-  if (!member_span(skip_ws(body, end), end, member_index(root, events), &as, &ae) || *as != '[') {
-    snprintf(err, errlen, "/events: not found in the answer's text");
-    return fail(p, rc, HL_EINTERNAL);
-  }
   p->events = hl_calloc(events->len ? events->len : 1, sizeof *p->events);
-  const char *at = as; /* '[' first, then each ',' */
   for (uint32_t j = 0; j < events->len; j++) {
-    const char *item = skip_ws(at + 1, end);
-    const char *item_end = skip_value(item, end);
-    at = skip_ws(item_end, end);
     const hl_json *it = &events->u.items[j];
-    const char *why = NULL, *id = NULL, *ps, *pe;
+    const hl_json *payload = NULL;
+    const char *why = NULL, *id = NULL;
+    char where[400] = "";
     size_t id_len = 0;
-    if (it->type != HL_JSON_OBJECT) {
-      why = "the event is not an object";
-    } else if ((id = event_id(&p->doc, hl_json_get(it, "id"), &id_len, &why)) != NULL) {
-      const hl_json *payload = hl_json_get(it, "payload");
-      if (!payload) {
-        why = "no payload";
-      } else if (!member_span(item, item_end, member_index(it, payload), &ps, &pe)) {
-        snprintf(err, errlen, "/events/%u/payload: not found in the answer's text", j);
-        return fail(p, rc, HL_EINTERNAL);
-      }
-    }
+    if (it->type != HL_JSON_OBJECT) why = "the event is not an object";
+    else if (!(id = event_id(hl_json_get(it, "id"), &id_len, &why))) (void)0;
+    else if (!(payload = hl_json_get(it, "payload"))) why = "no payload";
+    else if (!names_unique(it, where, sizeof where)) why = "a member name comes twice in the event";
     if (why) {
       p->skipped++;
-      hl_log_warn("inbox event skipped, left pending", "\"index\":%u,\"id\":\"%s\",\"reason\":\"%s\"", j,
-                  id ? hl_log_esc(id, id_len) : "", why);
+      hl_log_warn("inbox event skipped, left pending",
+                  "\"index\":%u,\"id\":\"%s\",\"reason\":\"%s\",\"at\":\"%s\"", j,
+                  id ? hl_log_esc(id, id_len) : "", why, hl_log_esc(where, (size_t)-1));
       continue;
     }
-    p->events[p->n++] = (hl_inbox_event){id, id_len, ps, (size_t)(pe - ps)};
+    /* The payload's own text in the answer: the bytes as served. */
+    p->events[p->n++] = (hl_inbox_event){id, id_len, payload->src, payload->src_len};
   }
   *rc = 0;
   return p;

@@ -5,12 +5,16 @@
  *
  * Payloads are kept as their exact bytes. A page is parsed with the exact
  * JSON reader (src/json), which checks the whole answer, and each event's
- * payload is then located in the answer's own text: what a partner gets is
- * what the inbox served, byte for byte — 100.10 stays 100.10, "\u00e9"
- * stays six characters, whitespace and member order stay — never a
- * re-serialisation. (hl_json keeps no source positions yet, so the payload
- * is found by walking the already-validated text beside the parsed tree,
- * member for member.)
+ * payload is its value's source text in the answer (hl_json's src): what a
+ * partner gets is what the inbox served, byte for byte — 100.10 stays
+ * 100.10, "\u00e9" stays six characters, whitespace and member order stay —
+ * never a re-serialisation.
+ *
+ * Member names that come twice: in the answer's envelope ("events",
+ * "next") they make the page unreadable; inside an event (its id, its
+ * payload, at any depth) they make that event one that two readers could
+ * read two ways, so it is skipped and left pending for review, like the
+ * producer API refuses such events (src/json, HL_JSON_UNIQUE_NAMES).
  */
 #ifndef HL_INBOX_WIRE_H
 #define HL_INBOX_WIRE_H
@@ -60,9 +64,9 @@ typedef struct {
   hl_inbox_event *events;
   size_t n;
   const char *next;    /* the cursor of the next page; NULL when the inbox said null, "" or nothing */
-  /* Events the page held that cannot be handled (no usable id, no payload):
-   * they are left pending for review; their positions and ids (when they
-   * have one) were logged by the parser. */
+  /* Events the page held that cannot be handled (no usable id, no payload,
+   * a member name twice): they are left pending for review; their positions
+   * and ids (when they have one) were logged by the parser. */
   size_t skipped;
   /* The answer itself (payloads point into it) and its parsed form (ids). */
   char *body;
@@ -73,7 +77,8 @@ typedef struct {
 /* Parses a GET {inbox} answer into a new page, taking body (malloc'd with
  * hl_malloc; freed on error too). Returns the page, or NULL with *rc set to
  * HL_EPARSE and why in err (with a JSON pointer): not JSON, no "events"
- * array, a "next" that is neither a string, a number nor null. */
+ * array, a "next" that is neither a string, a number nor null, "events" or
+ * "next" named twice. */
 hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, size_t errlen);
 /* Drops events [i] for which keep(data, event) is false, keeping the order. */
 void hl_inbox_page_filter(hl_inbox_page *p, bool (*keep)(void *data, const hl_inbox_event *e), void *data);

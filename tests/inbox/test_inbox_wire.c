@@ -60,20 +60,31 @@ HL_TEST(page_payloads_are_the_exact_text) {
   hl_inbox_page_free(p);
 }
 
-HL_TEST(page_duplicate_members_follow_the_parser) {
-  /* With a member twice, the reader takes the last one (src/json); the
-   * payload bytes are the last one's too, and so is "events". */
-  const char *text = "{\"events\":[{\"id\":\"old\",\"payload\":1}],"
-                     "\"events\":[{\"id\":\"x\",\"payload\":{\"v\":1},\"payload\":{\"v\":2.50}}],\"next\":null}";
+HL_TEST(page_duplicate_member_names) {
+  /* In an event (the payload, deep inside it, or the id): that event is
+   * left pending, the others go on. */
+  const char *text = "{\"events\":["
+                     "{\"id\":\"a\",\"payload\":{\"v\":1},\"payload\":{\"v\":2}},"
+                     "{\"id\":\"b\",\"payload\":{\"deep\":{\"x\":1,\"x\":2}}},"
+                     "{\"id\":\"c\",\"id\":\"d\",\"payload\":1},"
+                     "{\"id\":\"e\",\"payload\":{\"x\":1,\"y\":{\"x\":2}}}],\"next\":null}";
   int rc;
   char err[256];
   hl_inbox_page *p = parse(text, &rc, err, sizeof err);
   HL_ASSERT_MSG(p, "%s", err);
+  HL_ASSERT_EQ_INT(p->skipped, 3);
   HL_ASSERT_EQ_INT(p->n, 1);
-  HL_ASSERT_EQ_STR(p->events[0].id, "x");
-  assert_payload(&p->events[0], "{\"v\":2.50}");
-  HL_ASSERT(p->next == NULL);
+  HL_ASSERT_EQ_STR(p->events[0].id, "e"); /* the same name at two depths is no repeat */
+  assert_payload(&p->events[0], "{\"x\":1,\"y\":{\"x\":2}}");
   hl_inbox_page_free(p);
+  /* In the envelope: the page cannot be read one way only. */
+  static const char *twice[] = {"{\"events\":[],\"events\":[{\"id\":\"x\",\"payload\":1}]}",
+                                "{\"events\":[],\"next\":\"c1\",\"next\":null}"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(twice); i++) {
+    HL_ASSERT_MSG(parse(twice[i], &rc, err, sizeof err) == NULL, "accepted %s", twice[i]);
+    HL_ASSERT_EQ_INT(rc, HL_EPARSE);
+    HL_ASSERT(strstr(err, "twice") != NULL);
+  }
 }
 
 HL_TEST(page_events_that_cannot_be_handled_are_skipped) {
