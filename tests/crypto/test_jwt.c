@@ -10,16 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const hl_json *load_vectors(hl_json_doc *doc) {
-  const char *path = HL_SOURCE_DIR "/tests/vectors/jwt/vectors.json";
-  size_t len;
-  char *text = hl_read_file(path, &len);
-  HL_ASSERT_MSG(text, "cannot read %s", path);
-  hl_json_doc_init(doc);
-  HL_ASSERT(hl_json_parse(doc, text, len, NULL) == 0);
-  free(text);
-  return doc->root;
-}
+static const hl_json *load_vectors(hl_json_doc *doc) { return hl_vector_json("jwt/vectors.json", doc); }
 
 static size_t key_of(const hl_json *v, uint8_t *key, size_t cap) {
   const char *k = hl_json_str(hl_json_get(v, "key_b64url"));

@@ -12,18 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const hl_json *load(const char *rel, hl_json_doc *doc) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/tests/vectors/%s", HL_SOURCE_DIR, rel);
-  size_t len;
-  char *text = hl_read_file(path, &len);
-  HL_ASSERT_MSG(text, "cannot read %s", path);
-  hl_json_doc_init(doc);
-  HL_ASSERT(hl_json_parse(doc, text, len, NULL) == 0);
-  free(text);
-  return doc->root;
-}
-
 static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
   size_t n = strlen(hex) / 2;
   HL_ASSERT(n <= cap);
@@ -43,7 +31,7 @@ static const char *str(const hl_json *o, const char *k) {
 
 HL_TEST(ed25519_rfc8032_vectors) {
   hl_json_doc doc;
-  const hl_json *vs = hl_json_get(load("ed25519/vectors.json", &doc), "rfc8032_7_1");
+  const hl_json *vs = hl_json_get(hl_vector_json("ed25519/vectors.json", &doc), "rfc8032_7_1");
   HL_ASSERT(vs && vs->len == 3);
   for (uint32_t i = 0; i < vs->len; i++) {
     const hl_json *v = &vs->u.items[i];
@@ -74,7 +62,7 @@ HL_TEST(ed25519_rfc8032_vectors) {
 
 HL_TEST(v1a_reference_library_vector) {
   hl_json_doc doc;
-  const hl_json *v = &hl_json_get(load("standard-webhooks-v1a/vectors.json", &doc), "sign")->u.items[0];
+  const hl_json *v = &hl_json_get(hl_vector_json("standard-webhooks-v1a/vectors.json", &doc), "sign")->u.items[0];
   const char *sk = str(v, "secret_key"), *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp");
   const char *body = str(v, "body");
   hl_ed25519_signer s;
@@ -97,7 +85,7 @@ HL_TEST(v1a_reference_library_vector) {
 
 HL_TEST(v1a_header_cases) {
   hl_json_doc doc;
-  const hl_json *v = hl_json_get(load("standard-webhooks-v1a/vectors.json", &doc), "verify");
+  const hl_json *v = hl_json_get(hl_vector_json("standard-webhooks-v1a/vectors.json", &doc), "verify");
   const char *pub = str(v, "public_key"), *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp");
   const char *body = str(v, "body");
   /* The published public key is the secret key's. */

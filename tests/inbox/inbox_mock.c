@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "common/hl_buf.h"
 #include "hl_test.h"
@@ -12,28 +11,14 @@
 
 void inbox_mock_start(inbox_mock *m, const char *const *args) {
   memset(m, 0, sizeof *m);
-  static int seq;
-  snprintf(m->log, sizeof m->log, "%s/hl_mock_triggers_%d_%d.log", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-           (int)getpid(), seq++);
-  unlink(m->log);
+  hl_log_path("mock_triggers", m->log, sizeof m->log);
   char *argv[32] = {"/usr/bin/python3", HL_SOURCE_DIR "/tools/mock_triggers/mock_triggers.py"};
   int n = 2;
   for (size_t i = 0; args && args[i] && n < 31; i++) argv[n++] = (char *)args[i];
   argv[n] = NULL;
-  m->pid = hl_spawn(argv, NULL, m->log);
-  HL_ASSERT(m->pid > 0);
-  /* The mock prints "listening 127.0.0.1:<port>" once it is bound (port 0). */
-  for (int waited = 0; waited < 20000 && !m->port; waited += 20) {
-    char *text = hl_read_file(m->log, NULL);
-    const char *l = text ? strstr(text, "listening 127.0.0.1:") : NULL;
-    if (l) m->port = atoi(l + strlen("listening 127.0.0.1:"));
-    free(text);
-    if (!m->port) {
-      HL_ASSERT_MSG(waitpid(m->pid, NULL, WNOHANG) == 0, "the mock exited; see %s", m->log);
-      hl_sleep_ms(20);
-    }
-  }
-  HL_ASSERT_MSG(m->port > 0, "the mock did not say where it listens; see %s", m->log);
+  /* The mock binds port 0 and says which port it got. */
+  m->port = hl_spawn_listening(argv, NULL, m->log, &m->pid, 20000);
+  HL_ASSERT_MSG(m->port > 0, "the mock Triggers API did not start; see %s", m->log);
   snprintf(m->base, sizeof m->base, "http://127.0.0.1:%d", m->port);
 }
 
