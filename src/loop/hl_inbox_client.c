@@ -263,27 +263,16 @@ static void http_start(hl_inbox_req *r, const char *bearer) {
     explicit_bzero(h.data, h.len);
     hl_buf_dispose(&h);
   }
-  CURL *e = r->easy = curl_easy_init();
-  curl_easy_setopt(e, CURLOPT_URL, r->url);
-  if (r->kind != RQ_FETCH) {
+  CURL *e = r->easy = hl_curl_api_easy(r->url, c->opt.timeout_ms, HL_MIN(c->opt.timeout_ms, 10000L), on_body,
+                                        on_header, r);
+  if (e && r->kind != RQ_FETCH) {
     if (r->body.len) r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
   }
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->opt.timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(c->opt.timeout_ms, 10000L));
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-  if (hl_curl_uv_add(c->curl, &r->xfer, e, on_xfer_done) != 0) {
+  if (e) curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  if (!e || hl_curl_uv_add(c->curl, &r->xfer, e, on_xfer_done) != 0) {
     /* Handled as a connection error, from a loop turn of its own. */
     xfer_cleanup(r);
     r->easy = NULL;

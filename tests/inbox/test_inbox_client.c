@@ -25,7 +25,10 @@ typedef struct {
 
 static int64_t test_clock(void *data) { return hl_wall_ms() + ((env *)data)->clock_offset_ms; }
 
-static void env_start(env *e, hl_inbox_opts *o, const char *const *mock_args) {
+/* Starts the mock (with mock_args), seeds `seeded` events and starts the
+ * client with o on the test's clock. */
+static void env_start(env *e, hl_inbox_opts opts, const char *const *mock_args, int seeded) {
+  hl_inbox_opts *o = &opts;
   memset(e, 0, sizeof *e);
   HL_ASSERT(hl_curl_global_init() == 0);
   inbox_mock_start(&e->m, mock_args);
@@ -39,6 +42,11 @@ static void env_start(env *e, hl_inbox_opts *o, const char *const *mock_args) {
   if (o->auth == HL_INBOX_AUTH_TOKEN && !o->api_key) o->api_key = "test-api-key";
   char err[256];
   HL_ASSERT_MSG(hl_inbox_init(&e->c, &e->loop, &e->curl, o, err, sizeof err) == 0, "%s", err);
+  if (seeded) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"count\":%d}", seeded);
+    inbox_mock_post(&e->m, "/_control/seed", body);
+  }
 }
 
 static void set_true(void *d) { *(bool *)d = true; }
@@ -139,6 +147,16 @@ static void pull_sync(env *e, unsigned max, pull_out *o) {
   run_until(e, &o->done);
 }
 
+/* The pull handed over evt-<first>..evt-<first + n - 1>, in that order. */
+static void assert_seeded_ids(const pull_out *o, int first, int n) {
+  HL_ASSERT_EQ_INT(o->n, n);
+  for (int i = 0; i < n; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "evt-%06d", first + i);
+    HL_ASSERT_EQ_STR(o->ids[i], want);
+  }
+}
+
 /* --- the mock's log, as one line per request ------------------------------------ */
 
 /* "POST /auth/token 200 | GET /inbox 200 t1 | ..." where tN is the jti of
@@ -167,19 +185,11 @@ static void assert_log(inbox_mock *m, const char *want) {
   hl_json_doc_dispose(&doc);
 }
 
-static void seed_n(inbox_mock *m, int n) {
-  char body[64];
-  snprintf(body, sizeof body, "{\"count\":%d}", n);
-  inbox_mock_post(m, "/_control/seed", body);
-}
-
 /* --- tests ------------------------------------------------------------------------ */
 
 HL_TEST(token_auth_fetch_and_ack) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 3);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 3);
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
   HL_ASSERT_MSG(r.status == 0, "%s", r.error);
@@ -221,14 +231,13 @@ static void age_token(pull_out *o) {
 
 HL_TEST(token_renewed_before_expiry_mid_pull) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
   const char *args[] = {"--token-lifetime", "600", "--page-size", "2", NULL};
-  env_start(&e, &o, args);
-  seed_n(&e.m, 6);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, args, 6);
   pull_out po = {.after_page = age_token};
   pull_sync(&e, 6, &po);
   HL_ASSERT_MSG(po.r.status == 0, "%s", po.r.error);
-  HL_ASSERT(po.pages == 3 && po.n == 6 && po.st.exhausted);
+  HL_ASSERT(po.pages == 3 && po.st.exhausted);
+  assert_seeded_ids(&po, 1, 6);
   assert_log(&e.m, "POST /auth/token 200 | GET /inbox 200 t1 | POST /auth/token 200 | GET /inbox 200 t2 | "
                    "GET /inbox 200 t2");
   HL_ASSERT_EQ_INT(e.c.stats.renew_expiry, 1);
@@ -246,19 +255,13 @@ static void expire_on_server(pull_out *o) {
 
 HL_TEST(token_expired_mid_pull_401_renews_once) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
   const char *args[] = {"--page-size", "2", NULL}; /* lifetime 3600 s */
-  env_start(&e, &o, args);
-  seed_n(&e.m, 6);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, args, 6);
   pull_out po = {.after_page = expire_on_server};
   pull_sync(&e, 100, &po);
   HL_ASSERT_MSG(po.r.status == 0, "%s", po.r.error);
-  HL_ASSERT(po.pages == 3 && po.n == 6 && po.st.exhausted);
-  for (int i = 0; i < 6; i++) {
-    char want[32];
-    snprintf(want, sizeof want, "evt-%06d", i + 1);
-    HL_ASSERT_EQ_STR(po.ids[i], want);
-  }
+  HL_ASSERT(po.pages == 3 && po.st.exhausted);
+  assert_seeded_ids(&po, 1, 6);
   assert_log(&e.m, "POST /auth/token 200 | GET /inbox 200 t1 | GET /inbox 401 t1 | POST /auth/token 200 | "
                    "GET /inbox 200 t2 | GET /inbox 200 t2");
   HL_ASSERT_EQ_INT(e.c.stats.renew_401, 1);
@@ -270,9 +273,7 @@ HL_TEST(token_expired_mid_pull_401_renews_once) {
  * renewal, five acks, each event acknowledged once. */
 HL_TEST(concurrent_401s_cost_one_renewal) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 5);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 5);
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 5, NULL, &r);
   HL_ASSERT(r.status == 0 && p->n == 5);
@@ -316,9 +317,7 @@ static void run_until_held(env *e, long n) {
  * token, without another renewal. */
 HL_TEST(late_401_uses_the_renewed_token) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 2);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 2);
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
   HL_ASSERT(r.status == 0 && p->n == 2);
@@ -346,9 +345,7 @@ HL_TEST(late_401_uses_the_renewed_token) {
 /* A 401 with a fresh token too: the request ends after one renewal. */
 HL_TEST(second_401_after_renewal_is_final) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 1);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 1);
   inbox_mock_post(&e.m, "/_control/config", "{\"reject_bearer\":5}");
   hl_inbox_result r;
   HL_ASSERT(fetch_sync(&e, 10, NULL, &r) == NULL);
@@ -361,9 +358,7 @@ HL_TEST(second_401_after_renewal_is_final) {
 
 HL_TEST(token_request_failures) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN, .api_key = "not-the-key"};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 1);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .api_key = "not-the-key"}, NULL, 1);
   /* A refused key is final: one token request, no inbox request. */
   hl_inbox_result r;
   HL_ASSERT(fetch_sync(&e, 10, NULL, &r) == NULL);
@@ -373,9 +368,7 @@ HL_TEST(token_request_failures) {
   env_stop(&e);
 
   /* A failing token endpoint is asked again (5xx), up to auth_max_attempts. */
-  hl_inbox_opts o2 = {.auth = HL_INBOX_AUTH_TOKEN, .auth_max_attempts = 3};
-  env_start(&e, &o2, NULL);
-  seed_n(&e.m, 1);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .auth_max_attempts = 3}, NULL, 1);
   inbox_mock_post(&e.m, "/_control/config", "{\"fail_auth\":2}");
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
   HL_ASSERT_MSG(r.status == 0 && p && p->n == 1, "%s", r.error);
@@ -383,8 +376,7 @@ HL_TEST(token_request_failures) {
   assert_log(&e.m, "POST /auth/token 500 | POST /auth/token 500 | POST /auth/token 200 | GET /inbox 200 t1");
   env_stop(&e);
   /* Still failing at the last attempt: the waiting request ends. */
-  hl_inbox_opts o3 = {.auth = HL_INBOX_AUTH_TOKEN, .auth_max_attempts = 2};
-  env_start(&e, &o3, NULL);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .auth_max_attempts = 2}, NULL, 0);
   inbox_mock_post(&e.m, "/_control/config", "{\"fail_auth\":5}");
   HL_ASSERT(fetch_sync(&e, 10, NULL, &r) == NULL);
   HL_ASSERT_EQ_INT(r.status, HL_EIO);
@@ -398,19 +390,13 @@ HL_TEST(token_request_failures) {
  * a second pull after the acks runs until next is null. */
 HL_TEST(paging_short_pages_until_limit_then_null) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN, .page_limit = 5};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 10);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .page_limit = 5}, NULL, 10);
   inbox_mock_post(&e.m, "/_control/config", "{\"page_sizes\":[3,1,2]}");
   pull_out po = {0};
   pull_sync(&e, 7, &po);
   HL_ASSERT_MSG(po.r.status == 0, "%s", po.r.error);
-  HL_ASSERT(po.pages == 4 && po.n == 7 && po.st.events == 7 && !po.st.exhausted);
-  for (int i = 0; i < 7; i++) {
-    char want[32];
-    snprintf(want, sizeof want, "evt-%06d", i + 1);
-    HL_ASSERT_EQ_STR(po.ids[i], want);
-  }
+  HL_ASSERT(po.pages == 4 && po.st.events == 7 && !po.st.exhausted);
+  assert_seeded_ids(&po, 1, 7);
   hl_json_doc doc;
   const hl_json *log = hl_json_get(inbox_mock_state(&e.m, &doc), "log");
   /* auth, then four pages: limits 5, 4, 3, 1 and the cursors given out. */
@@ -427,9 +413,8 @@ HL_TEST(paging_short_pages_until_limit_then_null) {
   pull_out rest = {0};
   pull_sync(&e, 100, &rest);
   HL_ASSERT_MSG(rest.r.status == 0, "%s", rest.r.error);
-  HL_ASSERT(rest.st.exhausted && rest.n == 3);
-  HL_ASSERT_EQ_STR(rest.ids[0], "evt-000008");
-  HL_ASSERT_EQ_STR(rest.ids[2], "evt-000010");
+  HL_ASSERT(rest.st.exhausted);
+  assert_seeded_ids(&rest, 8, 3);
   HL_ASSERT_EQ_INT(rest.pages, 2); /* page sizes 2 (repeating) then 1 */
   env_stop(&e);
 }
@@ -439,15 +424,13 @@ HL_TEST(paging_short_pages_until_limit_then_null) {
  * cursor that does not move ends the pull instead of looping. */
 HL_TEST(pull_guards_against_a_misbehaving_inbox) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 6);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 6);
   inbox_mock_post(&e.m, "/_control/config", "{\"ignore_limit\":true,\"page_sizes\":[5]}");
   pull_out po = {0};
   pull_sync(&e, 3, &po);
   HL_ASSERT_MSG(po.r.status == 0, "%s", po.r.error);
-  HL_ASSERT(po.n == 3 && po.st.events == 3 && po.st.over_limit == 2 && po.st.pages == 1);
-  HL_ASSERT_EQ_STR(po.ids[2], "evt-000003");
+  HL_ASSERT(po.st.events == 3 && po.st.over_limit == 2 && po.st.pages == 1);
+  assert_seeded_ids(&po, 1, 3);
   inbox_mock_post(&e.m, "/_control/config", "{\"ignore_limit\":false,\"page_sizes\":[2],\"stuck_cursor\":true}");
   pull_out stuck = {0};
   pull_sync(&e, 100, &stuck);
@@ -455,17 +438,13 @@ HL_TEST(pull_guards_against_a_misbehaving_inbox) {
   HL_ASSERT_EQ_INT(stuck.st.pages, 2);      /* c0 given out, then c0 again for c0: the pull stops */
   HL_ASSERT_EQ_INT(stuck.st.events, 2);     /* evt-000001 and evt-000002, once each */
   HL_ASSERT_EQ_INT(stuck.st.duplicates, 2); /* the same two, served again */
-  HL_ASSERT(stuck.n == 2);
-  HL_ASSERT_EQ_STR(stuck.ids[0], "evt-000001");
-  HL_ASSERT_EQ_STR(stuck.ids[1], "evt-000002");
+  assert_seeded_ids(&stuck, 1, 2);
   env_stop(&e);
 }
 
 HL_TEST(ack_retried_after_failure) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN, .ack_max_attempts = 3};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 3);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .ack_max_attempts = 3}, NULL, 3);
   /* One failing answer: the ack is sent again and counted once. */
   inbox_mock_post(&e.m, "/_control/config", "{\"fail_acks\":1}");
   const char *one[] = {"evt-000001"};
@@ -501,9 +480,7 @@ HL_TEST(ack_retried_after_failure) {
 /* A failing inbox answer is asked again; a page is never acked by itself. */
 HL_TEST(fetch_retried_after_5xx) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN, .fetch_max_attempts = 2};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 2);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .fetch_max_attempts = 2}, NULL, 2);
   inbox_mock_post(&e.m, "/_control/config", "{\"fail_inbox\":1}");
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
@@ -533,8 +510,7 @@ HL_TEST(jwt_mode) {
   env e;
   hl_jwt_claim extra[] = {{"scope", "\"inbox\""}};
   hl_inbox_opts o = {.auth = HL_INBOX_AUTH_JWT, .jwt_secret = secret, .jwt_claims = extra, .n_jwt_claims = 1};
-  env_start(&e, &o, args);
-  seed_n(&e.m, 2);
+  env_start(&e, o, args, 2);
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
   HL_ASSERT_MSG(r.status == 0 && p && p->n == 2, "%s", r.error);
@@ -571,8 +547,8 @@ HL_TEST(jwt_mode) {
   env_stop(&e);
 
   /* Signed with another secret: refused, minted again once, refused: final. */
-  hl_inbox_opts bad = {.auth = HL_INBOX_AUTH_JWT, .jwt_secret = "another-secret-that-is-long-enough-too"};
-  env_start(&e, &bad, args);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_JWT, .jwt_secret = "another-secret-that-is-long-enough-too"},
+            args, 0);
   HL_ASSERT(fetch_sync(&e, 10, NULL, &r) == NULL);
   HL_ASSERT_EQ_INT(r.status, HL_EREFUSED);
   HL_ASSERT_EQ_INT(r.attempts, 2);
@@ -593,8 +569,7 @@ HL_TEST(payload_bytes_exact) {
       "[\n  {\"deep\": {\"er\": [[[]]]}}\n]",
   };
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 0);
   inbox_mock_seed(&e.m, ids, payloads, 6);
   hl_inbox_result r;
   hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
@@ -624,9 +599,7 @@ HL_TEST(payload_bytes_exact) {
  * nothing is sent after, and the loop closes clean. */
 HL_TEST(close_cancels_everything) {
   env e;
-  hl_inbox_opts o = {.auth = HL_INBOX_AUTH_TOKEN};
-  env_start(&e, &o, NULL);
-  seed_n(&e.m, 2);
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 2);
   inbox_mock_post(&e.m, "/_control/config", "{\"delay_ms\":{\"auth\":1000}}");
   fetch_out f = {0};
   ack_out a = {0};
