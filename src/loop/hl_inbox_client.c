@@ -238,6 +238,8 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *data) {
 static void xfer_cleanup(hl_inbox_req *r) {
   if (r->easy) curl_easy_cleanup(r->easy);
   r->easy = NULL;
+  /* The Authorization line holds the token: wiped before it is freed. */
+  for (struct curl_slist *h = r->headers; h; h = h->next) explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
   r->headers = NULL;
 }
@@ -397,6 +399,7 @@ static void rq_unlink(hl_inbox_req *r) {
 
 static void rq_free(hl_inbox_req *r) {
   xfer_cleanup(r);
+  if (r->body.data) explicit_bzero(r->body.data, r->body.cap); /* the token request's api key */
   hl_buf_dispose(&r->resp);
   hl_buf_dispose(&r->body);
   hl_free(r->url);
