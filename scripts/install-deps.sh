@@ -11,6 +11,9 @@ want=(cmake make gcc pkg-config
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
 # account they run as when we are root); openssl: the tests' TLS certificates;
 # clang-14 and its runtimes: the libFuzzer targets of fuzz/ (make test-fuzz).
+# libsodium-dev: SipHash for the JSON hash tables, and Ed25519 ("v1a" webhook
+# signatures), which mbedTLS 2.28 lacks.
+# python3: the mock Triggers API of the inbox tests (tools/mock_triggers).
 case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,

@@ -366,25 +366,15 @@ static void send_attempt(hl_aws_req *r, const hl_aws_creds *creds) {
   hl_buf_dispose(&h);
   hl_sigv4_out_dispose(&sig);
 
-  CURL *e = r->easy = curl_easy_init();
-  curl_easy_setopt(e, CURLOPT_URL, c->url);
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(r->timeout_ms, 5000L));
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+  CURL *e = r->easy = hl_curl_api_easy(c->url, r->timeout_ms, HL_MIN(r->timeout_ms, 5000L), on_body, on_header, r);
+  if (e) {
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+  }
   r->state = REQ_SENDING;
-  if (hl_curl_uv_add(c->curl, &r->xfer, e, on_xfer_done) != 0) {
+  if (!e || hl_curl_uv_add(c->curl, &r->xfer, e, on_xfer_done) != 0) {
     xfer_cleanup(r);
     memset(&r->st, 0, sizeof r->st);
     r->st.outcome = HL_AWS_TRANSIENT;

@@ -114,45 +114,68 @@ void hl_base64_encode(hl_buf *out, const uint8_t *in, size_t len) {
   out->len += hl_base64_encode_to(out->data + out->len, in, len);
 }
 
-/* 0..63 for alphabet characters, -1 otherwise. */
-static int b64_value(unsigned char c) {
+/* 0..63 for characters of the alphabet (standard, or base64url's with - and
+ * _ in place of + and /), -1 otherwise. */
+static int b64_value(unsigned char c, bool url) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
   if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
+  if (c == (url ? '-' : '+')) return 62;
+  if (c == (url ? '_' : '/')) return 63;
   return -1;
+}
+
+/* Decodes len characters without padding: whole groups of four, then a tail
+ * of two or three characters whose unused bits must be zero. */
+static int b64_decode(const char *in, size_t len, uint8_t *out, size_t outlen, bool url) {
+  size_t tail = len % 4;
+  if (tail == 1) return HL_EPARSE;
+  size_t need = len / 4 * 3 + (tail ? tail - 1 : 0);
+  if (need > outlen) return HL_ETOOBIG;
+  size_t o = 0, i = 0;
+  for (; i + 4 <= len; i += 4) {
+    int v[4];
+    for (int k = 0; k < 4; k++)
+      if ((v[k] = b64_value((unsigned char)in[i + k], url)) < 0) return HL_EPARSE;
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    out[o++] = (uint8_t)(w >> 16);
+    out[o++] = (uint8_t)(w >> 8);
+    out[o++] = (uint8_t)w;
+  }
+  if (tail) {
+    int v[3] = {0, 0, 0};
+    for (size_t k = 0; k < tail; k++)
+      if ((v[k] = b64_value((unsigned char)in[i + k], url)) < 0) return HL_EPARSE;
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6;
+    if (w & (tail == 2 ? 0xffffu : 0xffu)) return HL_EPARSE; /* unused bits must be zero */
+    out[o++] = (uint8_t)(w >> 16);
+    if (tail == 3) out[o++] = (uint8_t)(w >> 8);
+  }
+  return (int)o;
 }
 
 int hl_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen) {
   if (len % 4) return HL_EPARSE;
-  if (len == 0) return 0;
   size_t pad = 0;
-  if (in[len - 1] == '=') pad = (in[len - 2] == '=') ? 2 : 1;
-  size_t need = len / 4 * 3 - pad;
-  if (need > outlen) return HL_ETOOBIG;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i += 4) {
-    int v[4];
-    bool last = i + 4 == len;
-    for (int k = 0; k < 4; k++) {
-      if (last && (size_t)k >= 4 - pad) v[k] = 0; /* a padding position */
-      else if ((v[k] = b64_value((unsigned char)in[i + k])) < 0) return HL_EPARSE;
-    }
-    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-    out[o++] = (uint8_t)(w >> 16);
-    if (last && pad == 2) {
-      if (w & 0xffff) return HL_EPARSE; /* unused bits must be zero */
-      break;
-    }
-    out[o++] = (uint8_t)(w >> 8);
-    if (last && pad == 1) {
-      if (w & 0xff) return HL_EPARSE;
-      break;
-    }
-    out[o++] = (uint8_t)w;
+  if (len && in[len - 1] == '=') pad = (in[len - 2] == '=') ? 2 : 1;
+  return b64_decode(in, len - pad, out, outlen, false);
+}
+
+void hl_base64url_encode(hl_buf *out, const uint8_t *in, size_t len) {
+  hl_buf_reserve(out, HL_BASE64_ENCODED_LEN(len) + 1);
+  char *s = out->data + out->len;
+  size_t n = hl_base64_encode_to(s, in, len);
+  while (n && s[n - 1] == '=') n--;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '+') s[i] = '-';
+    else if (s[i] == '/') s[i] = '_';
   }
-  return (int)o;
+  out->len += n;
+  out->data[out->len] = '\0';
+}
+
+int hl_base64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen) {
+  return b64_decode(in, len, out, outlen, true);
 }
 
 static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;

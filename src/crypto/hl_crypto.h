@@ -58,6 +58,14 @@ size_t hl_base64_encode_to(char *out, const uint8_t *in, size_t len);
  * input, HL_ETOOBIG when out (outlen bytes) is too small. out is left
  * unspecified on error. */
 int hl_base64_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
+/* base64url (RFC 4648 §5) without padding, as JOSE writes it (RFC 7515 §2),
+ * appended to out. */
+void hl_base64url_encode(hl_buf *out, const uint8_t *in, size_t len);
+/* Strict base64url without padding: only A-Z a-z 0-9 - _, no '=', no
+ * whitespace, a length that is not 1 modulo 4 and zero unused bits in the
+ * last character. Returns the decoded length or HL_EPARSE / HL_ETOOBIG as
+ * hl_base64_decode. */
+int hl_base64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen);
 
 /* Random bytes from a CTR-DRBG seeded once from the OS entropy source;
  * thread-safe (libuv's threadpool may call it). Aborts if the OS has no

@@ -21,8 +21,7 @@ int hl_webhook_secret_decode(const char *secret, size_t len, uint8_t key[HL_WEBH
   return n;
 }
 
-/* Iterates space-separated tokens. */
-static const char *next_token(const char *s, size_t *len) {
+const char *hl_webhook_next_entry(const char *s, size_t *len) {
   while (*s == ' ') s++;
   if (!*s) return NULL;
   const char *e = s;
@@ -53,7 +52,8 @@ int hl_webhook_signer_init(hl_webhook_signer *s, const char *secrets) {
   size_t len;
   uint8_t key[HL_WEBHOOK_KEY_MAX];
   int rc = 0;
-  for (const char *t = next_token(secrets ? secrets : "", &len); t; t = next_token(t + len, &len)) {
+  const char *list = secrets ? secrets : "";
+  for (const char *t = hl_webhook_next_entry(list, &len); t; t = hl_webhook_next_entry(t + len, &len)) {
     int klen = hl_webhook_secret_decode(t, len, key);
     if (klen < 0) { rc = klen; break; }
     if (s->n == HL_WEBHOOK_SECRETS_MAX) { rc = HL_ETOOBIG; break; }
@@ -109,7 +109,8 @@ int hl_webhook_sign_multi(const char *secrets, const char *msg_id, int64_t times
   size_t len;
   int signed_n = 0;
   uint8_t key[HL_WEBHOOK_KEY_MAX], mac[32];
-  for (const char *t = next_token(secrets ? secrets : "", &len); t; t = next_token(t + len, &len)) {
+  const char *list = secrets ? secrets : "";
+  for (const char *t = hl_webhook_next_entry(list, &len); t; t = hl_webhook_next_entry(t + len, &len)) {
     int klen = hl_webhook_secret_decode(t, len, key);
     if (klen < 0) continue; /* an unusable entry does not stop the others */
     hl_hmac_key k;
@@ -139,13 +140,19 @@ static int parse_ts(const char *s, int64_t *out) {
   return 0;
 }
 
+int hl_webhook_timestamp_check(const char *timestamp, int64_t now_s, int64_t tolerance_s) {
+  int64_t ts;
+  if (!timestamp || parse_ts(timestamp, &ts) < 0) return HL_EPARSE;
+  if (tolerance_s > 0 && (ts > now_s + tolerance_s || ts < now_s - tolerance_s)) return HL_ETIMEOUT;
+  return 0;
+}
+
 int hl_webhook_verify_ex(const char *secret, const char *msg_id, const char *timestamp, const void *body,
                          size_t body_len, const char *header, int64_t now_s, int64_t tolerance_s) {
   if (!secret || !msg_id || !timestamp || !header || (!body && body_len)) return HL_EINVAL;
   uint8_t key[HL_WEBHOOK_KEY_MAX], mac[32];
-  int64_t ts;
-  if (parse_ts(timestamp, &ts) < 0) return HL_EPARSE;
-  if (tolerance_s > 0 && (ts > now_s + tolerance_s || ts < now_s - tolerance_s)) return HL_ETIMEOUT;
+  int rc = hl_webhook_timestamp_check(timestamp, now_s, tolerance_s);
+  if (rc < 0) return rc;
   int klen = hl_webhook_secret_decode(secret, strlen(secret), key);
   if (klen < 0) return HL_EINVAL;
   hl_hmac_key k;
@@ -158,7 +165,7 @@ int hl_webhook_verify_ex(const char *secret, const char *msg_id, const char *tim
   /* Every entry is compared so the time taken does not say which matched. */
   bool ok = false;
   size_t len;
-  for (const char *t = next_token(header, &len); t; t = next_token(t + len, &len)) {
+  for (const char *t = hl_webhook_next_entry(header, &len); t; t = hl_webhook_next_entry(t + len, &len)) {
     if (len < 3 || memcmp(t, "v1,", 3) != 0) continue;
     ok |= hl_ct_equal(t + 3, len - 3, want, want_len);
   }

@@ -69,4 +69,14 @@ int hl_webhook_verify_ex(const char *secret, const char *msg_id, const char *tim
 bool hl_webhook_verify(const char *secret, const char *msg_id, const char *timestamp, const char *body,
                        size_t body_len, const char *header, int64_t now_s, int64_t tolerance_s);
 
+/* Receiver parts shared with the other signature versions
+ * (crypto/hl_webhook_ed25519). */
+/* Parses a webhook-timestamp value (a decimal integer) and, when
+ * tolerance_s > 0, checks it lies within tolerance_s of now_s: 0, HL_EPARSE
+ * or HL_ETIMEOUT. */
+int hl_webhook_timestamp_check(const char *timestamp, int64_t now_s, int64_t tolerance_s);
+/* The next space-separated entry of a header value at or after s, its
+ * length in *len; NULL when there is none. */
+const char *hl_webhook_next_entry(const char *s, size_t *len);
+
 #endif

@@ -315,6 +315,25 @@ void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data) {
   uv_close((uv_handle_t *)&c->drain, on_handle_closed);
 }
 
+CURL *hl_curl_api_easy(const char *url, long timeout_ms, long connect_timeout_ms, curl_write_callback on_body,
+                       curl_write_callback on_header, void *data) {
+  CURL *e = curl_easy_init();
+  if (!e) return NULL;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, data);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, data);
+  return e;
+}
+
 int hl_curl_global_init(void) {
   return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : HL_EINTERNAL;
 }

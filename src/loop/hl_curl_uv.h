@@ -82,6 +82,15 @@ size_t hl_curl_uv_running(const hl_curl_uv *c);
  * once everything is closed, after which c may be freed. */
 void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data);
 
+/* A new easy handle for a call to an API hookloop itself depends on (AWS,
+ * the inbox): url, the whole call's and the connect timeouts, redirects not
+ * followed, http and https only, no signals, TCP_NODELAY and keep-alive
+ * probes, the answer's body and header lines to on_body and on_header (data
+ * to both). The caller adds its method, body and headers. NULL when curl has
+ * no memory. */
+CURL *hl_curl_api_easy(const char *url, long timeout_ms, long connect_timeout_ms, curl_write_callback on_body,
+                       curl_write_callback on_header, void *data);
+
 /* Once per process, before any thread exists. */
 int hl_curl_global_init(void);
 void hl_curl_global_cleanup(void);

@@ -1,0 +1,141 @@
+#include "loop/hl_inbox_conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hl_common.h"
+#include "crypto/hl_jwt.h"
+#include "json/hl_json.h"
+#include "loop/hl_inbox_wire.h"
+
+const char *hl_inbox_lookup_env(void *data, const char *name) {
+  (void)data;
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+/* A path setting: starts with '/', no whitespace or control characters. */
+static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const char *name, const char *dflt,
+                        char *err, size_t errlen) {
+  const char *v = lookup(data, name);
+  if (!v) v = dflt;
+  if (*v != '/') {
+    snprintf(err, errlen, "%s: must start with '/' (got '%.64s')", name, v);
+    return HL_EINVAL;
+  }
+  for (const char *p = v; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+      snprintf(err, errlen, "%s: must not hold spaces or control characters", name);
+      return HL_EINVAL;
+    }
+  *out = hl_strdup(v);
+  return 0;
+}
+
+int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void *data, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->max_events = HL_INBOX_MAX_EVENTS_DEFAULT;
+  const char *v = lookup(data, "API_BASE_URL");
+  if (!v || !hl_inbox_is_http_url(v)) {
+    snprintf(err, errlen, "API_BASE_URL: must be an http:// or https:// URL (got '%.64s')", v ? v : "");
+    return HL_EINVAL;
+  }
+  s->api_base_url = hl_strdup(v);
+  v = lookup(data, "SECRET_ARN");
+  if (!v) {
+    snprintf(err, errlen, "SECRET_ARN: required (the secret with zapier_api_key, zapier_webhook_url, jwt_secret)");
+    return HL_EINVAL;
+  }
+  s->secret_arn = hl_strdup(v);
+  if ((v = lookup(data, "MAX_EVENTS_PER_RUN"))) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < 1 || n > HL_INBOX_MAX_EVENTS_LIMIT) {
+      snprintf(err, errlen, "MAX_EVENTS_PER_RUN: must be an integer 1..%d (got '%.32s')", HL_INBOX_MAX_EVENTS_LIMIT,
+               v);
+      return HL_EINVAL;
+    }
+    s->max_events = (unsigned)n;
+  }
+  if ((v = lookup(data, "INBOX_AUTH"))) {
+    if (strcmp(v, "token") == 0) s->auth = HL_INBOX_AUTH_TOKEN;
+    else if (strcmp(v, "jwt") == 0) s->auth = HL_INBOX_AUTH_JWT;
+    else {
+      snprintf(err, errlen, "INBOX_AUTH: must be token or jwt (got '%.32s')", v);
+      return HL_EINVAL;
+    }
+  }
+  int rc = path_setting(&s->token_path, lookup, data, "INBOX_TOKEN_PATH", "/auth/token", err, errlen);
+  if (rc == 0) rc = path_setting(&s->inbox_path, lookup, data, "INBOX_PATH", "/inbox", err, errlen);
+  if (rc == 0) rc = path_setting(&s->ack_path, lookup, data, "INBOX_ACK_PATH", "/inbox/{id}/ack", err, errlen);
+  if (rc == 0 && !strstr(s->ack_path, "{id}")) {
+    snprintf(err, errlen, "INBOX_ACK_PATH: must hold {id}, where the event id goes");
+    rc = HL_EINVAL;
+  }
+  return rc;
+}
+
+void hl_inbox_settings_dispose(hl_inbox_settings *s) {
+  hl_free(s->api_base_url);
+  hl_free(s->secret_arn);
+  hl_free(s->token_path);
+  hl_free(s->inbox_path);
+  hl_free(s->ack_path);
+  memset(s, 0, sizeof *s);
+}
+
+/* A member that is absent or a non-empty string; *out gets a copy. */
+static int string_member(const hl_json *root, const char *name, char **out, char *err, size_t errlen) {
+  const hl_json *v = hl_json_get(root, name);
+  if (!v || v->type == HL_JSON_NULL) return 0;
+  if (v->type != HL_JSON_STRING || v->len == 0 || memchr(v->u.str, '\0', v->len)) {
+    snprintf(err, errlen, "/%s: must be a non-empty string", name);
+    return HL_EPARSE;
+  }
+  *out = hl_strndup(v->u.str, v->len);
+  return 0;
+}
+
+int hl_inbox_secret_parse(hl_inbox_secret *s, const char *text, size_t len, hl_inbox_auth auth, char *err,
+                          size_t errlen) {
+  memset(s, 0, sizeof *s);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  int rc = 0;
+  if (hl_json_parse(&doc, text ? text : "", len, NULL) != 0 || doc.root->type != HL_JSON_OBJECT) {
+    snprintf(err, errlen, "the secret is not a JSON object");
+    rc = HL_EPARSE;
+  }
+  if (rc == 0) rc = string_member(doc.root, "zapier_api_key", &s->api_key, err, errlen);
+  if (rc == 0) rc = string_member(doc.root, "zapier_webhook_url", &s->webhook_url, err, errlen);
+  if (rc == 0) rc = string_member(doc.root, "jwt_secret", &s->jwt_secret, err, errlen);
+  if (rc == 0 && (!s->webhook_url || !hl_inbox_is_http_url(s->webhook_url))) {
+    snprintf(err, errlen, "/zapier_webhook_url: required, an http:// or https:// URL");
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && auth == HL_INBOX_AUTH_TOKEN && !s->api_key) {
+    snprintf(err, errlen, "/zapier_api_key: required with INBOX_AUTH=token");
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && auth == HL_INBOX_AUTH_JWT && (!s->jwt_secret || strlen(s->jwt_secret) < HL_JWT_KEY_MIN)) {
+    snprintf(err, errlen, "/jwt_secret: required with INBOX_AUTH=jwt, at least %d bytes (RFC 7518 3.2)",
+             HL_JWT_KEY_MIN);
+    rc = HL_EINVAL;
+  }
+  hl_json_doc_wipe(&doc);
+  hl_json_doc_dispose(&doc);
+  return rc;
+}
+
+static void wipe_free(char **p) {
+  if (*p) explicit_bzero(*p, strlen(*p));
+  hl_free(*p);
+  *p = NULL;
+}
+
+void hl_inbox_secret_dispose(hl_inbox_secret *s) {
+  wipe_free(&s->api_key);
+  wipe_free(&s->webhook_url);
+  wipe_free(&s->jwt_secret);
+}
