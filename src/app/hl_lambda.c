@@ -305,8 +305,9 @@ static void on_parked(void *data, int status, hl_store_result *res) {
   record *r = data;
   (void)res;
   if (status == HL_EINVAL && L.kafka && r->state == REC_PENDING) {
-    /* It cannot be parked (the store's item size limit, say): back on
-     * its retry topic as it is, the one case that still cycles. */
+    /* It cannot be parked (a body over the 64 parts of 300 KiB a DynamoDB
+     * store keeps, ~19 MB, which no Kafka record reaches): back on its retry
+     * topic as it is, the one case that still cycles. */
     hl_log_warn("retry cannot be parked; put back on its retry topic",
                 "\"topic\":\"%s\",\"offset\":%" PRId64, hl_log_esc(r->topic, (size_t)-1), r->offset);
     produce_record(r, r->topic);

@@ -7,6 +7,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
+#include "store/hl_ddb_park.h"
 #include "json/hl_json.h"
 
 /* A write waiting for (or riding in) a BatchWriteItem call. */
@@ -32,6 +33,7 @@ typedef struct {
   char *names[6];       /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
+  hl_ddb_park park;     /* parked retries */
   /* The write batcher. */
   bw *pending, *pending_tail;
   hl_strmap pending_by_key; /* key -> bw not yet sent */
@@ -55,7 +57,7 @@ static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
-               OP_DELIVERY_LIST, OP_REQUEUE, OP_PARK_PUT } op_kind;
+               OP_DELIVERY_LIST, OP_REQUEUE } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -200,12 +202,6 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_SUB_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
-      break;
-    case OP_PARK_PUT:
-      /* Parked already (its record came twice): done. Refused as invalid
-       * (over the item size limit, say): it cannot be parked at all. */
-      if (st->outcome == HL_AWS_CONDITION_FAILED) status = 0;
-      else if (st->outcome == HL_AWS_VALIDATION) status = HL_EINVAL;
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -876,219 +872,26 @@ static int64_t eq_backlog(hl_store *base) {
   return s->queue->vt->eq_backlog(s->queue);
 }
 
-/* --- parked retries ------------------------------------------------------------- */
-/* Items are spread over PARK_SHARDS partition keys ("shard", by a hash of
- * the delivery) so that no one partition takes every write; the sort key
- * "due_key" is the due time (zero-padded) then the delivery, so one Query
- * per shard finds what is due. A drain holds what it took with a lease
- * (lease_until, ms) that a conditional update sets; one that dies lets the
- * items go when the lease ends. */
-#define PARK_SHARDS 8
+/* --- parked retries (hl_ddb_park) ------------------------------------------------ */
+static void park_hold(void *owner) { ddb(owner)->nops++; }
 
-static unsigned park_shard(const char *event_id, const char *subscription_id) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *p = event_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  for (const char *p = subscription_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  return h % PARK_SHARDS;
-}
-
-static void park_key(const hl_eq_item *it, char shard[8], hl_buf *due_key) {
-  snprintf(shard, 8, "%u", park_shard(it->d.event_id, it->d.subscription_id));
-  hl_buf_printf(due_key, "%015lld#%s#%s", (long long)it->d.next_attempt_at, it->d.event_id, it->d.subscription_id);
-}
-
-static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char shard[8], nb[3][24];
-  hl_buf dk = HL_BUF_INIT;
-  park_key(it, shard, &dk);
-  hl_ddb_attr a[11];
-  size_t n = 0;
-  a[n++] = (hl_ddb_attr){"shard", hl_ddb_n(shard)};
-  a[n++] = (hl_ddb_attr){"due_key", hl_ddb_sn(dk.data, dk.len)};
-  a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(it->d.event_id)};
-  a[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(it->d.subscription_id)};
-  a[n++] = (hl_ddb_attr){"attempts", hl_ddb_n(hl_ddb_i64(nb[0], it->d.attempts))};
-  a[n++] = (hl_ddb_attr){"accepted_at", hl_ddb_n(hl_ddb_i64(nb[1], it->accepted_at))};
-  a[n++] = (hl_ddb_attr){"lease_until", hl_ddb_n(hl_ddb_i64(nb[2], 0))};
-  a[n++] = (hl_ddb_attr){"body", hl_ddb_sn(it->body ? it->body : "", it->body_len)};
-  OPT_S(a, n, "event_type", it->event_type);
-  OPT_S(a, n, "trace", it->trace);
-  hl_ddb_name nm[] = {{"#dk", "due_key"}};
-  hl_ddb_expr x = {.condition = "attribute_not_exists(#dk)", .names = nm, .n_names = 1};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.parked_table, (hl_ddb_item){a, n}, &x);
-  hl_buf_dispose(&dk);
-  send_op(op_new(s, OP_PARK_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
-}
-
-static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char shard[8];
-  hl_buf dk = HL_BUF_INIT;
-  park_key(it, shard, &dk);
-  hl_ddb_attr k[] = {{"shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_sn(dk.data, dk.len)}};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_delete_item(&body, s->t.parked_table, HL_DDB_ITEM(k), NULL);
-  hl_buf_dispose(&dk);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_DELETE_ITEM, &body, rc);
-}
-
-/* One park_take: Query every shard (following pages) for due, unheld
- * items, then lease each with a conditional update; the items leased are
- * the answer. */
-typedef struct {
-  hl_store_ddb *s;
-  hl_store_cb cb;
-  void *data;
-  int64_t due_by, now, lease_until;
-  size_t limit;
-  unsigned shard;
-  hl_eq_item *cand;          /* candidates found */
-  size_t ncand;
-  size_t outstanding;        /* lease updates in flight */
-  bool *leased;
-  int status;
-} park_take_ctx;
-
-typedef struct {
-  park_take_ctx *t;
-  size_t i;
-} park_lease_ctx;
-
-static void park_query(park_take_ctx *t, const hl_json *start_key);
-
-static void park_take_finish(park_take_ctx *t) {
-  hl_store_ddb *s = t->s;
-  hl_store_result res = {0};
-  res.items = hl_calloc(t->ncand ? t->ncand : 1, sizeof *res.items);
-  for (size_t i = 0; i < t->ncand; i++) {
-    if (t->leased && t->leased[i]) res.items[res.nitems++] = t->cand[i];
-    else hl_eq_item_free(&t->cand[i]);
-  }
-  if (t->cb) t->cb(t->data, t->status, &res);
-  hl_store_result_dispose(&res);
-  hl_free(t->cand);
-  hl_free(t->leased);
-  hl_free(t);
+static void park_release(void *owner) {
+  hl_store_ddb *s = ddb(owner);
   s->nops--;
   maybe_closed(s);
 }
 
-static void on_park_leased(void *data, const hl_aws_status *st, const hl_json *resp) {
-  park_lease_ctx *c = data;
-  park_take_ctx *t = c->t;
-  (void)resp;
-  /* Another drain took it first (condition failed), or the update failed:
-   * not ours this time. */
-  t->leased[c->i] = st->outcome == HL_AWS_OK;
-  hl_free(c);
-  if (--t->outstanding == 0) park_take_finish(t);
+static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  hl_ddb_park_put(&ddb(base)->park, it, cb, data);
 }
 
-static void park_lease_all(park_take_ctx *t) {
-  if (t->ncand == 0) {
-    park_take_finish(t);
-    return;
-  }
-  t->leased = hl_calloc(t->ncand, sizeof *t->leased);
-  t->outstanding = t->ncand;
-  for (size_t i = 0; i < t->ncand; i++) {
-    char shard[8], nb[2][24];
-    hl_buf dk = HL_BUF_INIT;
-    park_key(&t->cand[i], shard, &dk);
-    hl_ddb_attr k[] = {{"shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_sn(dk.data, dk.len)}};
-    hl_ddb_attr v[] = {{":lease", hl_ddb_n(hl_ddb_i64(nb[0], t->lease_until))},
-                       {":now", hl_ddb_n(hl_ddb_i64(nb[1], t->now))}};
-    hl_ddb_name nm[] = {{"#lu", "lease_until"}};
-    hl_ddb_expr x = {.update = "SET #lu = :lease", .condition = "#lu < :now", .names = nm, .n_names = 1,
-                     .values = v, .n_values = 2};
-    hl_buf body = HL_BUF_INIT;
-    int rc = hl_ddb_update_item(&body, t->s->t.parked_table, HL_DDB_ITEM(k), &x);
-    hl_buf_dispose(&dk);
-    park_lease_ctx *c = hl_malloc(sizeof *c);
-    *c = (park_lease_ctx){t, i};
-    if (rc != 0) {
-      hl_buf_dispose(&body);
-      hl_aws_status bad = {.outcome = HL_AWS_VALIDATION};
-      on_park_leased(c, &bad, NULL);
-      continue;
-    }
-    hl_ddb_call(&t->s->client, HL_DDB_UPDATE_ITEM, &body, on_park_leased, c);
-  }
-}
-
-static void on_park_page(void *data, const hl_aws_status *st, const hl_json *resp) {
-  park_take_ctx *t = data;
-  if (st->outcome != HL_AWS_OK) {
-    t->status = HL_ESTORE;
-    park_take_finish(t); /* nothing leased yet */
-    return;
-  }
-  const hl_json *items = hl_json_get(resp, "Items");
-  for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len && t->ncand < t->limit; i++) {
-    const hl_json *j = &items->u.items[i];
-    hl_eq_item *it = &t->cand[t->ncand++];
-    *it = (hl_eq_item){0};
-    it->d.event_id = get_s(j, "event_id");
-    it->d.subscription_id = get_s(j, "subscription_id");
-    it->d.attempts = get_n(j, "attempts");
-    it->d.status = hl_strdup("RETRYING");
-    size_t dl = 0;
-    const char *dk = hl_ddb_item_s(j, "due_key", &dl);
-    it->d.next_attempt_at = dk ? strtoll(dk, NULL, 10) : 0;
-    it->event_type = get_s(j, "event_type");
-    it->trace = get_s(j, "trace");
-    it->accepted_at = get_n(j, "accepted_at");
-    size_t bl = 0;
-    const char *b = hl_ddb_item_s(j, "body", &bl);
-    it->body = hl_strndup(b ? b : "", b ? bl : 0);
-    it->body_len = b ? bl : 0;
-    if (!it->d.event_id || !it->d.subscription_id) { /* not one of ours */
-      hl_eq_item_free(it);
-      t->ncand--;
-    }
-  }
-  const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-  if (t->ncand < t->limit && last && last->type == HL_JSON_OBJECT && last->len > 0) {
-    park_query(t, last);
-    return;
-  }
-  if (t->ncand < t->limit && ++t->shard < PARK_SHARDS) {
-    park_query(t, NULL);
-    return;
-  }
-  park_lease_all(t);
-}
-
-static void park_query(park_take_ctx *t, const hl_json *start_key) {
-  char shard[8], nb[24], hi[32];
-  snprintf(shard, sizeof shard, "%u", t->shard);
-  snprintf(hi, sizeof hi, "%015lld~", (long long)t->due_by); /* '~' sorts after the '#' that follows a due time */
-  hl_ddb_attr v[] = {{":sh", hl_ddb_n(shard)}, {":hi", hl_ddb_s(hi)}, {":now", hl_ddb_n(hl_ddb_i64(nb, t->now))}};
-  hl_ddb_name nm[] = {{"#sh", "shard"}, {"#dk", "due_key"}, {"#lu", "lease_until"}};
-  hl_ddb_query_args q = {.key_condition = "#sh = :sh AND #dk <= :hi", .filter = "#lu < :now", .names = nm,
-                         .n_names = 3, .values = v, .n_values = 3, .consistent = true,
-                         .limit = t->s->page_limit, .start_key = start_key};
-  hl_buf body = HL_BUF_INIT;
-  if (hl_ddb_query(&body, t->s->t.parked_table, &q) != 0) {
-    hl_buf_dispose(&body);
-    t->status = HL_EINVAL;
-    park_take_finish(t);
-    return;
-  }
-  hl_ddb_call(&t->s->client, HL_DDB_QUERY, &body, on_park_page, t);
+static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  hl_ddb_park_delete(&ddb(base)->park, it, cb, data);
 }
 
 static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
                       hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  park_take_ctx *t = hl_calloc(1, sizeof *t);
-  *t = (park_take_ctx){.s = s, .cb = cb, .data = data, .due_by = due_by, .now = now_ms,
-                       .lease_until = lease_until, .limit = limit ? limit : 1};
-  t->cand = hl_calloc(t->limit, sizeof *t->cand);
-  s->nops++;
-  park_query(t, NULL);
+  hl_ddb_park_take(&ddb(base)->park, due_by, now_ms, lease_until, limit, cb, data);
 }
 
 /* --- close ----------------------------------------------------------------------- */
@@ -1187,6 +990,8 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
   s->page_limit = cfg->page_limit;
+  s->park = (hl_ddb_park){.client = &s->client, .table = s->t.parked_table, .page_limit = s->page_limit,
+                          .hold = park_hold, .release = park_release, .owner = s};
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
   *out = &s->base;
   return 0;

@@ -463,6 +463,46 @@ HL_TEST(parked_retries_are_taken_by_due_time_under_a_lease) {
   hl_rmtree(dir);
 }
 
+/* A parked retry keeps a body larger than a DynamoDB item (400 KB) exactly:
+ * a 1 MiB event of 4-byte characters, cut into parts (on DynamoDB) where a
+ * cut falls inside a character unless it backs off. Deleted, it is gone
+ * whole: the same retry parks again and comes back the same. */
+HL_TEST(a_parked_retry_keeps_a_body_larger_than_an_item) {
+  open_store();
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, "{\"s\":\"");
+  while (b.len < 1024 * 1024) hl_buf_puts(&b, "\xF0\x9D\x84\x9E"); /* U+1D11E, 4 bytes in UTF-8 */
+  hl_buf_puts(&b, "\",\"amount\":12.30}");
+  int64_t t = 1800000000000;
+  for (int round = 0; round < 2; round++) {
+    hl_eq_item it = {.d = {.event_id = "evt-big", .subscription_id = "sub_big", .attempts = 3,
+                           .next_attempt_at = t + 1000},
+                     .event_type = "PaymentProcessed", .body = b.data, .body_len = b.len, .accepted_at = t};
+    capture c = {0};
+    store->vt->park_put(store, &it, cap_cb, &c);
+    run_until(&c);
+    HL_ASSERT_MSG(c.status == 0, "round %d: %s", round, hl_strerror(c.status));
+    c = take(t + 1000, t + round * 100000, t + round * 100000 + 30000);
+    HL_ASSERT_EQ_INT(c.res.nitems, 1);
+    hl_eq_item *got = &c.res.items[0];
+    HL_ASSERT_EQ_STR(got->d.event_id, "evt-big");
+    HL_ASSERT_EQ_INT(got->d.attempts, 3);
+    HL_ASSERT_EQ_INT(got->body_len, b.len);
+    HL_ASSERT(memcmp(got->body, b.data, b.len) == 0); /* exact bytes */
+    capture d = {0};
+    store->vt->park_delete(store, got, cap_cb, &d);
+    run_until(&d);
+    HL_ASSERT_EQ_INT(d.status, 0);
+    hl_store_result_dispose(&c.res);
+    c = take(t + 1000, t + round * 100000 + 60000, t + round * 100000 + 90000);
+    HL_ASSERT_EQ_INT(c.res.nitems, 0); /* gone, lease or not */
+    hl_store_result_dispose(&c.res);
+  }
+  hl_buf_dispose(&b);
+  close_store();
+  hl_rmtree(dir);
+}
+
 HL_TEST(data_dir_is_exclusive) {
   open_store();
   hl_store *second = NULL;
