@@ -15,8 +15,8 @@ out=${HL_RESULTS:-$root/bench/results} # HL_RESULTS: write the tables and plots 
 mkdir -p "$out"
 PY=/usr/bin/python3 # the Debian python with python3-httpx and python3-confluent-kafka
 case "$mode" in
-  quick) N=20000; RUNS=3; CRUNS=3; KRUNS=1; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048" ;;
-  full)  N=100000; RUNS=5; CRUNS=3; KRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048" ;;
+  quick) N=20000; RUNS=3; CRUNS=3; KRUNS=1; H2N=20000; REFN=2000; KN=20000; NB=20000; CSECS=3; SWEEP="32 2048"; PK=20000; PR=1 ;;
+  full)  N=100000; RUNS=5; CRUNS=3; KRUNS=3; H2N=100000; REFN=20000; KN=50000; NB=40000; CSECS=10; SWEEP="16 64 256 2048"; PK=40000; PR=3 ;;
   profile) PSCEN=${2:-a}; [[ $PSCEN =~ ^[ab]$ ]] || { echo "usage: bench/run.sh profile [a|b]" >&2; exit 2; }
            N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP=""
            PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
@@ -519,10 +519,21 @@ $schema_out
 $transform_out
 $lambda_out
 \`\`\`"
+# Scenario f: the Kafka egress drain and the embedded drain side by side with
+# a bare libcurl loop and the Node.js peer (bench/peers/kafka_drain.sh, which
+# writes peers.md itself; its own progress goes to the terminal).
+progress "f: drains beside bare libcurl and the Node.js peer ($PK records, $PR rounds)"
 progress_end
+if K=$PK R=$PR HL_BUILD="$bin" HL_RESULTS="$out" "$root/bench/peers/kafka_drain.sh" >"$work/peers.out" 2>"$work/peers.err"; then
+  table_f="Scenario f: \`K=$PK R=$PR bench/peers/kafka_drain.sh\`
+
+$(sed 1d "$out/peers.md")"
+else
+  table_f="Scenario f: \`K=$PK R=$PR bench/peers/kafka_drain.sh\` failed: $(tail -n 3 "$work/peers.err" | tr '\n' ' ')"
+fi
 
 for s in a b c d e; do
   t=table_$s
   { echo "# Scenario $s — $machine"; echo; echo "_${params}_"; echo; echo "${!t}"; } >"$out/$s.md"
 done
-echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"
+echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"; echo; echo "$table_f"
