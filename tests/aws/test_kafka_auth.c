@@ -360,3 +360,145 @@ HL_TEST(scram_secrets_that_cannot_be_used_are_named) {
   close_scram(&a);
   free(log);
 }
+
+/* --- the real binary: serve and lambda ------------------------------------------- */
+
+#include "../lambda/emulator.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define BIN_SECRET "bin-Secret-Access-Key"
+#define BIN_SESSION "bin-Session-Token"
+
+/* Waits until the log file holds every needle; returns its text. */
+static char *wait_log(const char *path, const char *const *needles, int timeout_ms) {
+  uint64_t end = hl_mono_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    char *text = hl_read_file(path, NULL);
+    bool all = text != NULL;
+    for (size_t i = 0; all && needles[i]; i++) all = strstr(text, needles[i]) != NULL;
+    if (all) return text;
+    HL_ASSERT_MSG(hl_mono_ms() < end, "the log %s lacks what was waited for:\n%s", path, text ? text : "");
+    free(text);
+    hl_sleep_ms(100);
+  }
+}
+
+/* The MSK IAM environment of a Lambda function (or an ECS task given
+ * keys): region, the execution role's keys and session token. */
+static size_t iam_env(char **envp, char *brokers, size_t len) {
+  int held = 0;
+  int fd = hl_hold_port(&held);
+  close(fd);
+  snprintf(brokers, len, "KAFKA_BROKERS=127.0.0.1:%d", held);
+  const char *e[] = {brokers, "KAFKA_SASL_MECHANISM=AWS_MSK_IAM", "AWS_REGION=eu-west-1",
+                     "AWS_ACCESS_KEY_ID=" AKID, "AWS_SECRET_ACCESS_KEY=" BIN_SECRET,
+                     "AWS_SESSION_TOKEN=" BIN_SESSION, "LOG_LEVEL=debug"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(e); i++) envp[i] = (char *)e[i];
+  return HL_ARRAY_SIZE(e);
+}
+
+static void assert_token_lines(const char *log, const char *handle) {
+  char want[128];
+  snprintf(want, sizeof want, "\"msg\":\"kafka SASL token\",\"handle\":\"%s\"", handle);
+  const char *line = strstr(log, want);
+  HL_ASSERT_MSG(line, "no token line for %s", handle);
+  const char *eol = strchr(line, '\n');
+  char *l = strndup(line, eol ? (size_t)(eol - line) : strlen(line));
+  HL_ASSERT_MSG(strstr(l, "\"host\":\"kafka.eu-west-1.amazonaws.com\"") &&
+                    strstr(l, "\"action\":\"kafka-cluster:Connect\"") && strstr(l, "/eu-west-1/kafka-cluster/aws4_request\"") &&
+                    strstr(l, "\"expires_s\":\"900\""),
+                "%s", l);
+  free(l);
+  /* Nothing secret anywhere in the log. */
+  HL_ASSERT(!strstr(log, BIN_SECRET) && !strstr(log, BIN_SESSION) && !strstr(log, AKID) && !strstr(log, "Signature="));
+}
+
+HL_TEST_T(serve_authenticates_producer_and_consumer_with_msk_iam, 120) {
+  char *dir = hl_tmpdir("kafka-iam-serve");
+  char data[600], log[700], brokers[64];
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  snprintf(log, sizeof log, "%s/hookloop.log", dir);
+  char *envp[16];
+  size_t n = iam_env(envp, brokers, sizeof brokers);
+  envp[n++] = data;
+  envp[n++] = "HOOKLOOP_LISTEN=127.0.0.1:0";
+  envp[n] = NULL;
+  char *argv[] = {(char *)hl_bin_path("hookloop"), "serve", NULL};
+  pid_t pid;
+  HL_ASSERT_MSG(hl_spawn_listening(argv, envp, log, &pid, 30000) > 0, "hookloop did not start; see %s", log);
+  const char *needles[] = {"\"kafka SASL token set\",\"handle\":\"producer\"",
+                           "\"kafka SASL token set\",\"handle\":\"consumer\"", NULL};
+  char *text = wait_log(log, needles, 30000);
+  assert_token_lines(text, "producer");
+  assert_token_lines(text, "consumer");
+  HL_ASSERT(strstr(text, "\"mechanism\":\"AWS_MSK_IAM\""));
+  free(text);
+  /* The token source closes after the handles, before curl: a clean stop. */
+  kill(pid, SIGTERM);
+  int st = hl_wait(pid, 60000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d; see %s", st, log);
+  text = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(!strstr(text, "open handles"), "%s", text);
+  free(text);
+  hl_rmtree(dir);
+  free(dir);
+}
+
+HL_TEST_T(lambda_authenticates_its_producer_with_msk_iam, 120) {
+  int port = emu_start();
+  char *dir = hl_tmpdir("kafka-iam-lambda");
+  char data[600], log[700], api[64], boot[700], brokers[64];
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  snprintf(log, sizeof log, "%s/lambda.log", dir);
+  snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
+  char *envp[16];
+  size_t n = iam_env(envp, brokers, sizeof brokers);
+  envp[n++] = data;
+  envp[n++] = api;
+  envp[n] = NULL;
+  /* Started under the name Lambda uses: bootstrap. */
+  snprintf(boot, sizeof boot, "%s/bootstrap", dir);
+  HL_ASSERT(symlink(hl_bin_path("hookloop"), boot) == 0);
+  char *argv[] = {boot, NULL};
+  pid_t pid = hl_spawn(argv, envp, log);
+  const char *needles[] = {"\"kafka SASL token set\",\"handle\":\"producer\"", NULL};
+  char *text = wait_log(log, needles, 30000);
+  assert_token_lines(text, "producer");
+  free(text);
+  kill(pid, SIGKILL);
+  hl_wait(pid, 5000);
+  emu_stop();
+  hl_rmtree(dir);
+  free(dir);
+}
+
+/* A configuration that cannot work stops the binary at start-up, naming
+ * the variable. */
+HL_TEST(serve_refuses_kafka_auth_it_cannot_do) {
+  char *dir = hl_tmpdir("kafka-auth-bad");
+  char data[600], log[700];
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  snprintf(log, sizeof log, "%s/hookloop.log", dir);
+  const struct { const char *env[3]; const char *expect; } bad[] = {
+    {{"KAFKA_SASL_MECHANISM=GSSAPI"}, "KAFKA_SASL_MECHANISM=GSSAPI: expected AWS_MSK_IAM"},
+    {{"KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=alice"}, "needs KAFKA_SASL_PASSWORD"},
+    {{"KAFKA_AUTH=iam"}, "needs AWS_REGION"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    char *envp[8] = {data, "HOOKLOOP_LISTEN=127.0.0.1:0", "KAFKA_BROKERS=127.0.0.1:9"};
+    size_t n = 3;
+    for (size_t j = 0; j < 3 && bad[i].env[j]; j++) envp[n++] = (char *)bad[i].env[j];
+    envp[n] = NULL;
+    unlink(log);
+    char *argv[] = {(char *)hl_bin_path("hookloop"), "serve", NULL};
+    int st = hl_wait(hl_spawn(argv, envp, log), 20000);
+    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "case %zu: exit status %d", i, st);
+    char *text = hl_read_file(log, NULL);
+    HL_ASSERT_MSG(text && strstr(text, bad[i].expect), "case %zu: %s", i, text ? text : "");
+    free(text);
+  }
+  hl_rmtree(dir);
+  free(dir);
+}
