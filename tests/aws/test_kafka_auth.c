@@ -535,3 +535,78 @@ HL_TEST(serve_refuses_kafka_auth_it_cannot_do) {
   hl_rmtree(dir);
   free(dir);
 }
+
+/* --- least privilege --------------------------------------------------------------- */
+
+static void kafka_actions(const hl_json *v, char names[][64], int *n) {
+  if (v->type == HL_JSON_STRING && strncmp(v->u.str, "kafka-cluster:", 14) == 0 && *n < 32) {
+    for (int i = 0; i < *n; i++)
+      if (strcmp(names[i], v->u.str + 14) == 0) return;
+    snprintf(names[(*n)++], 64, "%s", v->u.str + 14);
+  } else if (v->type == HL_JSON_ARRAY) {
+    for (uint32_t i = 0; i < v->len; i++) kafka_actions(&v->u.items[i], names, n);
+  } else if (v->type == HL_JSON_OBJECT) {
+    for (uint32_t i = 0; i < v->len; i++) kafka_actions(&v->u.members[i].value, names, n);
+  }
+}
+
+static void assert_grants_exactly(const char *file, const char *pointer, const char *const *used, size_t nused) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, file);
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  HL_ASSERT_MSG(text, "cannot read %s", path);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT_MSG(hl_json_parse(&d, text, len, NULL) == 0, "%s is not JSON", file);
+  const hl_json *policy = hl_json_pointer(d.root, pointer, strlen(pointer));
+  HL_ASSERT_MSG(policy, "%s has no %s", file, pointer);
+  static char granted[32][64];
+  int ng = 0;
+  kafka_actions(policy, granted, &ng);
+  for (size_t i = 0; i < nused; i++) {
+    bool ok = false;
+    for (int k = 0; k < ng; k++) ok |= strcmp(used[i], granted[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s: kafka-cluster:%s is needed but not granted", file, used[i]);
+  }
+  for (int k = 0; k < ng; k++) {
+    bool ok = false;
+    for (size_t i = 0; i < nused; i++) ok |= strcmp(used[i], granted[k]) == 0;
+    HL_ASSERT_MSG(ok, "%s grants kafka-cluster:%s, which nothing uses", file, granted[k]);
+  }
+  hl_json_doc_dispose(&d);
+  free(text);
+}
+
+/* The MSK IAM actions follow from what the Kafka layer does: connecting and
+ * reading metadata (Connect, DescribeTopic) always; producing (WriteData),
+ * idempotently (WriteDataIdempotently: InitProducerId); creating topics at
+ * registration (CreateTopic); consuming (ReadData) in a group whose offsets
+ * it reads and commits (DescribeGroup, AlterGroup). Lambda's MSK event
+ * source mappings consume with the functions' role, and also read the
+ * cluster's dynamic configuration. The policies grant exactly those. */
+HL_TEST(the_iam_policies_grant_exactly_the_kafka_cluster_actions_used) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/src/loop/hl_kafka.c", HL_SOURCE_DIR);
+  char *code = hl_read_file(path, NULL);
+  HL_ASSERT(code);
+  const struct { const char *marker, *action; } uses[] = {
+    {"rd_kafka_new(", "Connect"},
+    {"rd_kafka_new(", "DescribeTopic"},
+    {"rd_kafka_producev(", "WriteData"},
+    {"\"enable.idempotence\", \"true\"", "WriteDataIdempotently"},
+    {"rd_kafka_CreateTopics(", "CreateTopic"},
+    {"rd_kafka_consume_batch_queue(", "ReadData"},
+    {"rd_kafka_subscribe(", "DescribeGroup"},
+    {"rd_kafka_commit(", "AlterGroup"},
+  };
+  const char *used[16];
+  size_t n = 0;
+  for (size_t i = 0; i < HL_ARRAY_SIZE(uses); i++)
+    if (strstr(code, uses[i].marker)) used[n++] = uses[i].action;
+  free(code);
+  HL_ASSERT_EQ_INT((int)n, (int)HL_ARRAY_SIZE(uses));
+  assert_grants_exactly("deploy/ecs/task-role-policy.json", "", used, n);
+  used[n++] = "DescribeClusterDynamicConfiguration"; /* the MSK event source mappings */
+  assert_grants_exactly("deploy/lambda/template.json", "/Resources/HookloopPolicy", used, n);
+}
