@@ -23,6 +23,11 @@
  * HL_KAFKA_PART_QUEUE_KB. Holding never pauses the partition, so nothing
  * fetched is thrown away and fetched again.
  *
+ * SASL (hl_kafka_sasl): SCRAM takes a login; OAUTHBEARER takes a token
+ * source, asked on the loop whenever librdkafka's refresh callback runs
+ * (each handle's SASL queue is served with the other queues), whose answer
+ * is set with rd_kafka_oauthbearer_set_token or _failure.
+ *
  * Blocking is confined to shutdown (hl_kafka_close flushes the producer for
  * up to 5 s and leaves the consumer group) and to the commit of a revoked
  * partition inside a rebalance (one round trip).
