@@ -383,7 +383,12 @@ static void on_slot_token(void *data, int status, const char *token, int64_t exp
       return;
     }
     status = HL_EINVAL;
-    info = err; /* librdkafka's reason names no secret (it checks the token's characters and expiry) */
+    /* librdkafka checks the expiry and the token's characters; a reason
+     * quoting the token would quote a signed credential. */
+    char head[25];
+    snprintf(head, sizeof head, "%s", token);
+    if (strstr(err, head)) snprintf(err, sizeof err, "librdkafka refused the token's characters");
+    info = err;
   }
   const char *why = info && *info ? info : "the token source failed";
   /* librdkafka keeps a token that still has life and asks again in 10 s. */
