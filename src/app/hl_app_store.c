@@ -17,7 +17,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->parked_table = cfg->parked_retry_table;
 }
 
-static hl_aws_creds_env creds_env(const hl_config *cfg) {
+hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {
   return (hl_aws_creds_env){.access_key_id = cfg->aws_access_key_id, .secret_access_key = cfg->aws_secret_access_key,
                             .session_token = cfg->aws_session_token,
                             .container_relative_uri = cfg->aws_container_relative_uri,
@@ -35,7 +35,7 @@ int hl_app_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const 
   const char *endpoint = hl_aws_endpoint_configured(HL_AWS_SECRETS_MANAGER, "HOOKLOOP_SECRETSMANAGER_ENDPOINT",
                                                     cfg->secretsmanager_endpoint, NULL, NULL, NULL);
   hl_secrets_config sc = {.secret_id = cfg->webhook_secret_arn, .region = cfg->aws_region,
-                          .endpoint = endpoint, .creds = creds_env(cfg),
+                          .endpoint = endpoint, .creds = hl_app_creds_env(cfg),
                           .refresh_ms = ttl_ms && ttl_ms < 300000 ? ttl_ms : 300000};
   return hl_secrets_init(s, loop, curl, &sc, err, errlen);
 }
@@ -55,7 +55,7 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
       .client = {.endpoint = cfg->dynamodb_endpoint,
                  /* A local endpoint needs no region, but SigV4 always signs one. */
                  .region = cfg->aws_region && *cfg->aws_region ? cfg->aws_region : "us-east-1"},
-      .creds = creds_env(cfg),
+      .creds = hl_app_creds_env(cfg),
       .tables = t,
   };
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);

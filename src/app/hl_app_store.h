@@ -21,6 +21,9 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t);
 int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
                       bool embedded_queue, hl_store **out, char *err, size_t errlen);
 
+/* The AWS credentials chain's settings of cfg (pointers into cfg). */
+hl_aws_creds_env hl_app_creds_env(const hl_config *cfg);
+
 /* The default-secret reader for WEBHOOK_SECRET_ARN (credentials as for
  * the DynamoDB store; re-read every HOOKLOOP_CONFIG_TTL_S, at least every
  * 5 minutes). Returns 0 or HL_EINVAL with a message in err. */

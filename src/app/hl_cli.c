@@ -43,6 +43,7 @@ static int load_config(hl_config *cfg, const char *file) {
   if (hl_config_load(cfg, file, &err) != 0) {
     fprintf(stderr, "hookloop: %s\n", err.data ? err.data : "invalid configuration");
     hl_buf_dispose(&err);
+    hl_config_dispose(cfg); /* loaded as far as it went: its strings are owned */
     return -1;
   }
   hl_buf_dispose(&err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The raw settings, by name, with defaults; typed fields are derived after. */
 typedef struct {
@@ -31,6 +32,11 @@ static const setting settings[] = {
   S("KAFKA_GROUP_ID", kafka_group_id, "hookloop"),
   S("KAFKA_GROUP_INSTANCE_ID", kafka_group_instance_id, NULL),
   S("KAFKA_SECURITY_PROTOCOL", kafka_security_protocol, "plaintext"),
+  T("KAFKA_SASL_MECHANISM", NULL),
+  T("KAFKA_AUTH", NULL),
+  S("KAFKA_SASL_USERNAME", kafka_sasl_username, NULL),
+  SECRET("KAFKA_SASL_PASSWORD", kafka_sasl_password),
+  S("KAFKA_SASL_SECRET_ARN", kafka_sasl_secret_arn, NULL),
   S("DYNAMODB_ENDPOINT", dynamodb_endpoint, NULL),
   S("AWS_REGION", aws_region, NULL),
   SECRET("AWS_ACCESS_KEY_ID", aws_access_key_id),
@@ -127,6 +133,77 @@ static int read_file(const char *path, char **values, hl_buf *err) {
   return rc;
 }
 
+static const char *const kafka_auth_names[] = {"none", "AWS_MSK_IAM", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+
+/* KAFKA_SASL_MECHANISM (librdkafka's names, and AWS_MSK_IAM as the MSK
+ * clients spell it) or KAFKA_AUTH (iam, scram, none); set both, they must
+ * agree. Unset or empty: no SASL. */
+static int kafka_auth(hl_config *c, const char *name, const char *v, hl_buf *err) {
+  if (!v || !*v) return 0;
+  bool mech = strcmp(name, "KAFKA_SASL_MECHANISM") == 0;
+  hl_kafka_auth_kind k;
+  if (mech && strcasecmp(v, "AWS_MSK_IAM") == 0) k = HL_KAFKA_AUTH_MSK_IAM;
+  else if (mech && strcasecmp(v, "SCRAM-SHA-512") == 0) k = HL_KAFKA_AUTH_SCRAM_SHA_512;
+  else if (mech && strcasecmp(v, "SCRAM-SHA-256") == 0) k = HL_KAFKA_AUTH_SCRAM_SHA_256;
+  else if (!mech && strcasecmp(v, "iam") == 0) k = HL_KAFKA_AUTH_MSK_IAM;
+  else if (!mech && strcasecmp(v, "scram") == 0) k = HL_KAFKA_AUTH_SCRAM_SHA_512; /* MSK's only SCRAM */
+  else if (!mech && strcasecmp(v, "none") == 0) k = HL_KAFKA_AUTH_NONE;
+  else {
+    hl_buf_printf(err, "%s=%s: expected %s", name, v,
+                  mech ? "AWS_MSK_IAM, SCRAM-SHA-512 or SCRAM-SHA-256 (unset: no SASL)"
+                       : "iam, scram (SCRAM-SHA-512) or none");
+    return HL_EINVAL;
+  }
+  if (!mech && c->kafka_auth != HL_KAFKA_AUTH_NONE && k != c->kafka_auth) {
+    hl_buf_printf(err, "KAFKA_AUTH=%s disagrees with KAFKA_SASL_MECHANISM=%s: set one of them", v,
+                  kafka_auth_names[c->kafka_auth]);
+    return HL_EINVAL;
+  }
+  c->kafka_auth = k;
+  return 0;
+}
+
+static bool set(const char *s) { return s && *s; }
+
+/* What the mechanism needs, named by variable, checked at start-up. */
+static int check_kafka_auth(const hl_config *c, hl_buf *err) {
+  bool user = set(c->kafka_sasl_username), pass = set(c->kafka_sasl_password), arn = set(c->kafka_sasl_secret_arn);
+  const char *mech = kafka_auth_names[c->kafka_auth];
+  switch (c->kafka_auth) {
+    case HL_KAFKA_AUTH_NONE:
+      if (user || pass || arn) {
+        hl_buf_printf(err, "%s is set but KAFKA_SASL_MECHANISM is not: set it to SCRAM-SHA-512 or SCRAM-SHA-256",
+                      user ? "KAFKA_SASL_USERNAME" : pass ? "KAFKA_SASL_PASSWORD" : "KAFKA_SASL_SECRET_ARN");
+        return HL_EINVAL;
+      }
+      return 0;
+    case HL_KAFKA_AUTH_MSK_IAM:
+      if (user || pass || arn) {
+        hl_buf_printf(err, "KAFKA_SASL_MECHANISM=AWS_MSK_IAM signs with the AWS credentials: unset %s (it is for SCRAM)",
+                      user ? "KAFKA_SASL_USERNAME" : pass ? "KAFKA_SASL_PASSWORD" : "KAFKA_SASL_SECRET_ARN");
+        return HL_EINVAL;
+      }
+      if (!set(c->aws_region)) {
+        hl_buf_puts(err, "KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs AWS_REGION (the cluster's region, which signs the token)");
+        return HL_EINVAL;
+      }
+      return 0;
+    default:
+      if (arn && (user || pass)) {
+        hl_buf_printf(err, "KAFKA_SASL_MECHANISM=%s: set KAFKA_SASL_SECRET_ARN or KAFKA_SASL_USERNAME and "
+                      "KAFKA_SASL_PASSWORD, not both", mech);
+        return HL_EINVAL;
+      }
+      if (!arn && (!user || !pass)) {
+        hl_buf_printf(err, "KAFKA_SASL_MECHANISM=%s needs %s (or KAFKA_SASL_SECRET_ARN, a Secrets Manager secret "
+                      "{\"username\",\"password\"})", mech,
+                      user ? "KAFKA_SASL_PASSWORD" : pass ? "KAFKA_SASL_USERNAME" : "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD");
+        return HL_EINVAL;
+      }
+      return 0;
+  }
+}
+
 static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
@@ -180,6 +257,8 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       hl_buf_printf(err, "HOOKLOOP_CONSOLE=%s: expected 0 or 1 (unset: on when HOOKLOOP_ADMIN_TOKEN is set)", v);
       return HL_EINVAL;
     }
+  } else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0 || strcmp(name, "KAFKA_AUTH") == 0) {
+    return kafka_auth(c, name, v, err);
   } else if (strcmp(name, "LOG_LEVEL") == 0) {
     int lvl = hl_log_parse_level(v);
     if (lvl < 0) {
@@ -250,6 +329,7 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_puts(err, "HOOKLOOP_QUEUE=kafka needs KAFKA_BROKERS (host:port,...)");
     rc = HL_EINVAL;
   }
+  if (rc == 0) rc = check_kafka_auth(c, err);
   if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
     hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
@@ -287,6 +367,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
   hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
   hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);
+  hl_jw_key(&w, "KAFKA_SASL_MECHANISM"); hl_jw_str(&w, kafka_auth_names[c->kafka_auth]);
   hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);

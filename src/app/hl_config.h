@@ -13,6 +13,13 @@ typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB } hl_store_kind;
 typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
 typedef enum { HL_CONSOLE_AUTO, HL_CONSOLE_ON, HL_CONSOLE_OFF } hl_console_mode;
 typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER } hl_role;
+/* KAFKA_SASL_MECHANISM / KAFKA_AUTH: how the Kafka clients authenticate. */
+typedef enum {
+  HL_KAFKA_AUTH_NONE,
+  HL_KAFKA_AUTH_MSK_IAM,       /* SASL/OAUTHBEARER with MSK IAM tokens (aws/hl_msk_auth.h) */
+  HL_KAFKA_AUTH_SCRAM_SHA_256,
+  HL_KAFKA_AUTH_SCRAM_SHA_512,
+} hl_kafka_auth_kind;
 
 typedef struct {
   /* Every string is owned by the config (hl_config_dispose frees it). */
@@ -22,6 +29,9 @@ typedef struct {
   hl_role role;
   char *kafka_brokers, *kafka_group_id, *kafka_security_protocol;
   char *kafka_group_instance_id; /* KAFKA_GROUP_INSTANCE_ID: static membership (KIP-345), NULL: dynamic */
+  hl_kafka_auth_kind kafka_auth;
+  /* SCRAM: the login itself, or the Secrets Manager secret holding it. */
+  char *kafka_sasl_username, *kafka_sasl_password, *kafka_sasl_secret_arn;
   char *dynamodb_endpoint, *aws_region;
   char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
   /* ECS container credentials endpoint (used when the keys above are unset). */

@@ -13,6 +13,7 @@
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
+#include "app/hl_app_kafka.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -85,6 +86,7 @@ typedef struct {
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
   hl_kafka_config kcfg;
+  hl_app_kafka_auth kauth;     /* the Kafka SASL login or MSK IAM tokens (opened at init) */
   hl_pipeline_options popt;    /* topics, schedule and metrics for the shared record handling */
   bool partial_batch;
   /* Schemas and subscriptions load while the first /next is pending, so the
@@ -460,7 +462,7 @@ static void ensure_kafka(const char *bootstrap) {
   if (L.kafka) return;
   const char *bs = L.cfg->kafka_brokers ? L.cfg->kafka_brokers : bootstrap;
   if (!bs) return;
-  hl_kafka_config kc = {.brokers = bs, .security_protocol = L.cfg->kafka_security_protocol};
+  hl_kafka_config kc = {.brokers = bs, .security_protocol = L.cfg->kafka_security_protocol, .sasl = L.kauth.sasl};
   char err[256];
   if (hl_kafka_create(&L.loop, &kc, &L.kafka, err, sizeof err) != 0)
     hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
@@ -774,6 +776,10 @@ int hl_lambda_run(const hl_config *cfg) {
     init_failed("Hookloop.InitError", err);
     L.store->vt->close(L.store, closed_noop, NULL);
     L.store = NULL;
+  } else if (hl_app_kafka_auth_open(&L.kauth, &L.loop, &L.curl, cfg, err, sizeof err) != 0) {
+    init_failed("Hookloop.InitError", err);
+    L.store->vt->close(L.store, closed_noop, NULL);
+    L.store = NULL;
   } else {
     L.have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
     L.source = (hl_dispatch_source){forward, finished, NULL};
@@ -799,7 +805,8 @@ int hl_lambda_run(const hl_config *cfg) {
       /* The API function produces accepted events to their ingress topics
        * (and re-queues from the dead-letter topic); the MSK functions use
        * the same producer for retry and dead-letter topics. */
-      L.kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol};
+      L.kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol,
+                                 .sasl = L.kauth.sasl};
       if (hl_kafka_create(&L.loop, &L.kcfg, &L.kafka, err, sizeof err) != 0) {
         hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
       } else {
@@ -823,7 +830,18 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_dispatch_close(&L.dispatch, closed_noop, NULL);
     uv_run(&L.loop, UV_RUN_NOWAIT);
   }
-  if (L.kafka) hl_kafka_close(L.kafka, closed_noop, NULL);
+  if (L.kafka) {
+    /* Before its token source, which goes before curl. */
+    int kafka_closed = 0;
+    hl_kafka_close(L.kafka, set_flag, &kafka_closed);
+    while (!kafka_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+    L.kafka = NULL;
+  }
+  {
+    int auth_closed = 0;
+    hl_app_kafka_auth_close(&L.kauth, set_flag, &auth_closed);
+    while (!auth_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+  }
   /* The store first: the DynamoDB store finishes its writes through curl. */
   int store_closed = L.store == NULL;
   if (L.store) L.store->vt->close(L.store, set_flag, &store_closed);

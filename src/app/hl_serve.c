@@ -9,6 +9,7 @@
 #include "handlers/hl_retry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
+#include "app/hl_app_kafka.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_ddb.h"
 #include "store/hl_store_sqlite.h"
@@ -49,6 +50,7 @@ typedef struct {
   hl_dispatch dispatch;
   hl_kafka *kafka;         /* the Kafka queue, or NULL (embedded) */
   hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
+  hl_app_kafka_auth kauth; /* its SASL login or MSK IAM tokens; closed after it, before curl */
   hl_pipeline *pipe;
   hl_api api;
   hl_http_server *http;
@@ -156,6 +158,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   start_drain(s);
 }
 
+static void close_store_then_curl(serve *s);
+
 static void closed_one(void *data) {
   serve *s = data;
   if (--s->pending_closes > 0) return;
@@ -182,7 +186,18 @@ static void on_store_closed(void *data) {
   hl_curl_uv_close(&s->curl, closed_one, s);
 }
 
-static void on_kafka_closed(void *data) { closed_one(data); }
+/* The token source goes after the handles that ask it for tokens, and
+ * before curl, which it fetches credentials through. */
+static void on_kafka_auth_closed(void *data) {
+  serve *s = data;
+  close_store_then_curl(s);
+  closed_one(s);
+}
+
+static void on_kafka_closed(void *data) {
+  serve *s = data;
+  hl_app_kafka_auth_close(&s->kauth, on_kafka_auth_closed, s);
+}
 
 /* The store goes before curl: the DynamoDB store finishes its writes
  * through it. */
@@ -197,13 +212,12 @@ static void on_pipe_destroyed(void *data) {
   /* Every record is done or handed back: commit and leave the group. */
   hl_kafka_close(s->kafka, on_kafka_closed, s);
   s->kafka = NULL;
-  close_store_then_curl(s);
 }
 
 static void on_dispatch_closed(void *data) {
   serve *s = data;
-  /* The dispatcher is closed: the pipeline, the store and curl can go now,
-   * in that order. */
+  /* The dispatcher is closed: the pipeline, Kafka (and its authentication),
+   * the store and curl can go now, in that order. */
   s->pending_closes++; /* the store-then-curl chain */
   if (s->pipe) {
     s->pending_closes++;
@@ -401,9 +415,13 @@ int hl_serve_run(const hl_config *cfg) {
     const hl_config *c = s->set.cfg;
     const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
     const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
+    if (hl_app_kafka_auth_open(&s->kauth, &s->loop, &s->curl, c, err, sizeof err) != 0) {
+      fprintf(stderr, "hookloop: Kafka: %s\n", err);
+      return 2;
+    }
     s->kcfg = (hl_kafka_config){.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
                                 .group_instance_id = c->kafka_group_instance_id,
-                                .security_protocol = c->kafka_security_protocol,
+                                .security_protocol = c->kafka_security_protocol, .sasl = s->kauth.sasl,
                                 .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0,
                                 .on_fatal = on_kafka_fatal, .fatal_data = s};
     if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {

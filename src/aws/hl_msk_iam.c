@@ -90,9 +90,17 @@ static void on_creds(hl_creds_waiter *w, int status) {
   hl_aws_creds tmp;
   const hl_aws_creds *cr = status == 0 ? hl_aws_creds_current(r->creds, &tmp) : NULL;
   if (!cr) {
-    r->cb(r->data, status ? status : HL_EIO, NULL, 0,
-          status == HL_ECLOSED ? "the credentials provider closed"
-                               : "no AWS credentials could be had from the chain (see the log for the source)");
+    char why[256];
+    if (status == HL_ECLOSED) snprintf(why, sizeof why, "the credentials provider closed");
+    else if (status == 0 || r->creds->valid)
+      /* Fetched, but they expire within a minute (or already did): a token
+       * signed with them would be refused, or outlive them. */
+      snprintf(why, sizeof why, "the AWS credentials from the %s are expired or expire within a minute",
+               hl_creds_source_name(r->creds->source));
+    else
+      snprintf(why, sizeof why, "no AWS credentials could be fetched from the %s (its log line says why)",
+               hl_creds_source_name(r->creds->source));
+    r->cb(r->data, status ? status : HL_EIO, NULL, 0, why);
     return;
   }
   hl_buf t = HL_BUF_INIT;
@@ -118,6 +126,87 @@ int hl_msk_iam_token_from(hl_msk_iam_req *r, hl_aws_creds_provider *creds, const
   r->waiter.cb = on_creds;
   hl_aws_creds_wait(creds, &r->waiter);
   return HL_EAGAIN;
+}
+
+/* The value of query parameter name in the query q (up to its '&'), or NULL. */
+static const char *param(const char *q, const char *name, size_t *len) {
+  size_t n = strlen(name);
+  for (const char *p = q; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, name, n) == 0 && p[n] == '=') {
+      const char *v = p + n + 1, *e = strchr(v, '&');
+      *len = e ? (size_t)(e - v) : strlen(v);
+      return v;
+    }
+  }
+  return NULL;
+}
+
+/* Appends the percent-decoded value as the inside of a JSON string. */
+static void put_decoded(hl_buf *out, const char *v, size_t len) {
+  hl_buf d = HL_BUF_INIT;
+  for (size_t i = 0; i < len; i++) {
+    unsigned x;
+    if (v[i] == '%' && i + 2 < len && sscanf(v + i + 1, "%2x", &x) == 1) {
+      hl_buf_putc(&d, (char)x);
+      i += 2;
+    } else {
+      hl_buf_putc(&d, v[i]);
+    }
+  }
+  for (size_t i = 0; i < d.len; i++) {
+    unsigned char c = (unsigned char)d.data[i];
+    if (c == '"' || c == '\\') hl_buf_printf(out, "\\%c", c);
+    else if (c < 0x20 || c >= 0x7f) hl_buf_printf(out, "\\u%04x", c);
+    else hl_buf_putc(out, (char)c);
+  }
+  hl_buf_dispose(&d);
+}
+
+int hl_msk_iam_describe(const char *token, hl_buf *out) {
+  size_t n = strlen(token);
+  hl_buf b = HL_BUF_INIT;
+  for (size_t i = 0; i < n; i++) hl_buf_putc(&b, token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i]);
+  while (b.len % 4) hl_buf_putc(&b, '=');
+  size_t cap = HL_BASE64_DECODED_MAX(b.len) + 1;
+  char *url = hl_malloc(cap);
+  int len = b.len ? hl_base64_decode(b.data, b.len, (uint8_t *)url, cap - 1) : -1;
+  hl_buf_dispose(&b);
+  int rc = HL_EINVAL;
+  static const char scheme[] = "https://";
+  if (len > 0) {
+    url[len] = '\0';
+    const char *host = strncmp(url, scheme, sizeof scheme - 1) == 0 ? url + sizeof scheme - 1 : NULL;
+    const char *q = host ? strstr(host, "/?") : NULL;
+    size_t al = 0, cl = 0, dl = 0, el = 0, ul = 0;
+    const char *action = q ? param(q + 2, "Action", &al) : NULL;
+    const char *cred = q ? param(q + 2, "X-Amz-Credential", &cl) : NULL;
+    const char *date = q ? param(q + 2, "X-Amz-Date", &dl) : NULL;
+    const char *exp = q ? param(q + 2, "X-Amz-Expires", &el) : NULL;
+    const char *ua = q ? param(q + 2, "User-Agent", &ul) : NULL;
+    /* The credential is <key id>/<scope>: the key id stays out. */
+    const char *scope = cred ? memchr(cred, '%', cl) : NULL;
+    if (action && scope && date && exp) {
+      hl_buf_puts(out, "\"host\":\"");
+      put_decoded(out, host, (size_t)(q - host));
+      hl_buf_puts(out, "\",\"action\":\"");
+      put_decoded(out, action, al);
+      hl_buf_puts(out, "\",\"credential_scope\":\"");
+      size_t skip = strncmp(scope, "%2F", 3) == 0 ? 3 : 0;
+      put_decoded(out, scope + skip, cl - (size_t)(scope - cred) - skip);
+      hl_buf_puts(out, "\",\"amz_date\":\"");
+      put_decoded(out, date, dl);
+      hl_buf_puts(out, "\",\"expires_s\":\"");
+      put_decoded(out, exp, el);
+      hl_buf_puts(out, "\",\"user_agent\":\"");
+      if (ua) put_decoded(out, ua, ul);
+      hl_buf_puts(out, "\",\"session_token\":");
+      hl_buf_puts(out, q && strstr(q, "&X-Amz-Security-Token=") ? "true" : "false");
+      rc = 0;
+    }
+  }
+  explicit_bzero(url, cap); /* it held the session token */
+  hl_free(url);
+  return rc;
 }
 
 void hl_msk_iam_cancel(hl_msk_iam_req *r) {

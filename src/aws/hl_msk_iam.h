@@ -64,4 +64,12 @@ int hl_msk_iam_token_from(hl_msk_iam_req *r, hl_aws_creds_provider *creds, const
 /* Withdraws a request that waits (its callback will not run). */
 void hl_msk_iam_cancel(hl_msk_iam_req *r);
 
+/* What a token says, for logs and tests, without anything secret: appends
+ * JSON members "host", "action", "credential_scope" (date/region/service/
+ * aws4_request: the access key id left out), "amz_date", "expires_s",
+ * "user_agent" and "session_token" (true/false: whether one is signed in;
+ * never its value, nor the signature). Returns 0, or HL_EINVAL when token
+ * is not an MSK IAM token (out unchanged). */
+int hl_msk_iam_describe(const char *token, hl_buf *out);
+
 #endif

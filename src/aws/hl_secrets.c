@@ -40,15 +40,16 @@ int hl_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_s
   memset(s, 0, sizeof *s);
   s->loop = loop;
   char *region = cfg->region && *cfg->region ? hl_strdup(cfg->region) : region_of_arn(cfg->secret_id);
+  const char *var = cfg->var ? cfg->var : "WEBHOOK_SECRET_ARN";
   if (!region) {
-    snprintf(err, errlen, "WEBHOOK_SECRET_ARN is not an ARN with a region and AWS_REGION is not set");
+    snprintf(err, errlen, "%s is not an ARN with a region and AWS_REGION is not set", var);
     return HL_EINVAL;
   }
   hl_buf u = HL_BUF_INIT;
   if (cfg->endpoint && *cfg->endpoint) {
     hl_buf_puts(&u, cfg->endpoint);
   } else if (hl_aws_endpoint_default(HL_AWS_SECRETS_MANAGER, region, &u) != 0) {
-    snprintf(err, errlen, "the region '%s' of WEBHOOK_SECRET_ARN or AWS_REGION is not a region name", region);
+    snprintf(err, errlen, "the region '%s' of %s or AWS_REGION is not a region name", region, var);
     hl_free(region);
     return HL_EINVAL;
   }
@@ -68,6 +69,8 @@ int hl_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_s
   }
   s->secret_id = hl_strdup(cfg->secret_id);
   s->refresh_ms = cfg->refresh_ms;
+  s->raw = cfg->raw;
+  s->what = cfg->what ? cfg->what : "the default webhook secret";
   uv_timer_init(loop, &s->timer);
   uv_unref((uv_handle_t *)&s->timer);
   return 0;
@@ -93,14 +96,19 @@ static void read_done(hl_secrets *s, int status, const char *why) {
   if (status == 0) {
     if (s->refresh_ms) uv_timer_start(&s->timer, on_timer, s->refresh_ms, 0);
   } else {
-    hl_log_warn("could not read the default webhook secret", "\"error\":\"%s\"", why);
+    hl_log_warn("could not read a secret", "\"secret\":\"%s\",\"error\":\"%s\"", s->what, why);
     uv_timer_start(&s->timer, on_timer, RETRY_MS, 0);
   }
   first_done(s, status, why);
 }
 
 /* The secret out of a GetSecretValue answer, or NULL with why. */
-static char *secret_of(const hl_json *root, const char **why) {
+static char *secret_of(const hl_json *root, bool raw, const char **why) {
+  if (raw) {
+    const char *v = root ? hl_json_str(hl_json_get(root, "SecretString")) : NULL;
+    *why = v ? NULL : "the secret has no SecretString (binary secrets are not supported)";
+    return v ? hl_strdup(v) : NULL;
+  }
   hl_json_doc inner;
   hl_json_doc_init(&inner);
   char *out = NULL;
@@ -136,7 +144,7 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
   char buf[400];
   char *v = NULL;
   if (st->outcome == HL_AWS_OK) {
-    v = secret_of(resp, &why);
+    v = secret_of(resp, s->raw, &why);
   } else if (st->http_status) {
     snprintf(buf, sizeof buf,
              "Secrets Manager answered HTTP %d %s (check the ARN and secretsmanager:GetSecretValue)",

@@ -27,6 +27,12 @@ typedef struct {
   const char *endpoint;    /* NULL: the regional endpoint (aws/hl_aws_endpoint.h) */
   hl_aws_creds_env creds;
   uint64_t refresh_ms;     /* 0: never re-read */
+  /* Other secrets than the webhook secret (the Kafka SCRAM login): the
+   * SecretString is taken as it is, a JSON object included, for the owner
+   * to read. var names the variable in errors (NULL: WEBHOOK_SECRET_ARN),
+   * what names the secret in log lines (NULL: "the default webhook secret"). */
+  bool raw;
+  const char *var, *what;
 } hl_secrets_config;
 
 typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secrets_state;
@@ -39,6 +45,8 @@ typedef struct {
   char *secret_id;
   char *value;             /* the current secret, or NULL before the first read */
   uint64_t refresh_ms;
+  bool raw;
+  const char *what;        /* static text, for log lines */
   uv_timer_t timer;
   void (*first_cb)(void *data, int status, const char *why);
   void *first_data;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 typedef struct {
@@ -27,6 +28,18 @@ typedef struct {
  * the middle of a chunk still gets the rest of it, so this bounds the
  * overshoot of a full subscription. */
 #define PART_CHUNK 64
+
+/* One client handle's OAUTHBEARER tokens: librdkafka asks on the handle's
+ * SASL queue, which the loop serves; the token source answers on the loop,
+ * at once or after fetching credentials. */
+typedef struct {
+  struct hl_kafka *k;
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *q;       /* the SASL queue, NULL without OAUTHBEARER */
+  const char *name;          /* "producer", "consumer" */
+  void *req;                 /* the source's pending request */
+  bool pending;
+} token_slot;
 
 typedef struct pending_cb {
   hl_kafka_done_cb cb;
@@ -59,6 +72,11 @@ struct hl_kafka {
   pending_cb *deferred, **deferred_tail;
   struct dr_ctx *admin_pending;
   unsigned checks;           /* health checks on the threadpool (they use the producer) */
+  hl_kafka_sasl sasl;
+  token_slot ptok, ctok;     /* OAUTHBEARER tokens of the producer and the consumer */
+  void (*on_token)(void *data, const char *handle, int status, const char *token, int64_t expiry_ms,
+                   const char *info);
+  void *token_data;
   bool closing;
   int closing_handles;
   void (*close_cb)(void *);
@@ -341,9 +359,88 @@ static int serve_consumer(hl_kafka *k) {
   return total;
 }
 
+/* --- SASL/OAUTHBEARER tokens ------------------------------------------------------------ */
+
+/* librdkafka wants a principal name; the broker takes the identity from the
+ * token (MSK: the signed request), so this is only what its logs show. */
+#define TOKEN_PRINCIPAL "hookloop"
+
+static void on_slot_token(void *data, int status, const char *token, int64_t expiry_ms, const char *info) {
+  token_slot *t = data;
+  hl_kafka *k = t->k;
+  t->pending = false;
+  t->req = NULL;
+  char err[512] = "";
+  if (status == 0) {
+    rd_kafka_resp_err_t e =
+        rd_kafka_oauthbearer_set_token(t->rk, token, expiry_ms, TOKEN_PRINCIPAL, NULL, 0, err, sizeof err);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      hl_log_info("kafka SASL token set", "\"handle\":\"%s\",\"expires_in_s\":%lld", t->name,
+                  (long long)((expiry_ms - hl_wall_ms()) / 1000));
+      if (info) hl_log_debug("kafka SASL token", "\"handle\":\"%s\",\"expiry_ms\":%lld,%s", t->name,
+                             (long long)expiry_ms, info);
+      if (k->on_token) k->on_token(k->token_data, t->name, 0, token, expiry_ms, info);
+      return;
+    }
+    status = HL_EINVAL;
+    /* librdkafka checks the expiry and the token's characters; a reason
+     * quoting the token would quote a signed credential. */
+    char head[25];
+    snprintf(head, sizeof head, "%s", token);
+    if (strstr(err, head)) snprintf(err, sizeof err, "librdkafka refused the token's characters");
+    info = err;
+  }
+  const char *why = info && *info ? info : "the token source failed";
+  /* librdkafka keeps a token that still has life and asks again in 10 s. */
+  rd_kafka_oauthbearer_set_token_failure(t->rk, why);
+  hl_log_warn("kafka SASL token refresh failed", "\"handle\":\"%s\",\"error\":\"%s\"", t->name,
+              hl_log_esc(why, (size_t)-1));
+  if (k->on_token) k->on_token(k->token_data, t->name, status, NULL, 0, why);
+}
+
+/* librdkafka's token refresh callback: runs on the loop, from the SASL
+ * queue served below. Never blocks: the source answers later if it must
+ * fetch credentials first. */
+static void on_token_refresh(rd_kafka_t *rk, const char *oauthbearer_config, void *opaque) {
+  hl_kafka *k = opaque;
+  (void)oauthbearer_config;
+  token_slot *t = rk == k->producer ? &k->ptok : &k->ctok;
+  if (t->pending || k->closing) return; /* one request at a time; librdkafka asks again */
+  hl_kafka_token_source *src = k->sasl.tokens;
+  t->pending = true;
+  void *req = src->request(src, on_slot_token, t);
+  if (t->pending) t->req = req;
+}
+
+static void token_slot_open(hl_kafka *k, token_slot *t, rd_kafka_t *rk, const char *name) {
+  t->k = k;
+  t->rk = rk;
+  t->name = name;
+  if (k->sasl.mech != HL_KAFKA_SASL_OAUTHBEARER) return;
+  t->q = rd_kafka_queue_get_sasl(rk);
+  if (t->q) wake_on(k, t->q);
+}
+
+static void token_slot_serve(token_slot *t) {
+  if (t->q) rd_kafka_queue_poll_callback(t->q, 0);
+}
+
+static void token_slot_close(hl_kafka *k, token_slot *t) {
+  if (t->pending && t->req) k->sasl.tokens->cancel(k->sasl.tokens, t->req);
+  t->pending = false;
+  t->req = NULL;
+  if (t->q) {
+    rd_kafka_queue_io_event_enable(t->q, -1, NULL, 0);
+    rd_kafka_queue_destroy(t->q);
+    t->q = NULL;
+  }
+}
+
 static void on_more(uv_idle_t *h);
 
 static void serve(hl_kafka *k) {
+  token_slot_serve(&k->ptok);
+  token_slot_serve(&k->ctok);
   if (k->producer) rd_kafka_poll(k->producer, 0);
   serve_admin(k);
   if (serve_consumer(k) == HL_KAFKA_BATCH_MAX && !uv_is_active((uv_handle_t *)&k->more)) {
@@ -388,12 +485,47 @@ static void on_commit_timer(uv_timer_t *t) {
 
 /* --- public -------------------------------------------------------------------------------- */
 
+const char *hl_kafka_sasl_mech_name(hl_kafka_sasl_mech m) {
+  switch (m) {
+    case HL_KAFKA_SASL_SCRAM_SHA_256: return "SCRAM-SHA-256";
+    case HL_KAFKA_SASL_SCRAM_SHA_512: return "SCRAM-SHA-512";
+    case HL_KAFKA_SASL_OAUTHBEARER: return "OAUTHBEARER";
+    default: return "none";
+  }
+}
+
+int hl_kafka_conf_security(const hl_kafka_config *cfg, rd_kafka_conf_t *c, char *err, size_t errlen) {
+  const hl_kafka_sasl *sa = &cfg->sasl;
+  const char *proto = cfg->security_protocol && *cfg->security_protocol ? cfg->security_protocol : "plaintext";
+  /* MSK's SASL listeners (SCRAM 9096, IAM 9098) are TLS: a SASL mechanism
+   * means sasl_ssl, so a password or token never crosses the network in
+   * clear, unless sasl_plaintext is asked for by name (a local broker). */
+  if (sa->mech != HL_KAFKA_SASL_NONE && strcasecmp(proto, "sasl_plaintext") != 0) proto = "sasl_ssl";
+  const char *kv[][2] = {
+    {"bootstrap.servers", cfg->brokers},
+    {"security.protocol", proto},
+    {"sasl.mechanisms", sa->mech != HL_KAFKA_SASL_NONE ? hl_kafka_sasl_mech_name(sa->mech) : NULL},
+    {"sasl.username", sa->mech == HL_KAFKA_SASL_SCRAM_SHA_256 || sa->mech == HL_KAFKA_SASL_SCRAM_SHA_512 ? sa->username : NULL},
+    {"sasl.password", sa->mech == HL_KAFKA_SASL_SCRAM_SHA_256 || sa->mech == HL_KAFKA_SASL_SCRAM_SHA_512 ? sa->password : NULL},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(kv); i++)
+    if (kv[i][1] && rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, errlen) != RD_KAFKA_CONF_OK) return HL_EINVAL;
+  if (sa->mech == HL_KAFKA_SASL_OAUTHBEARER) {
+    if (!sa->tokens) {
+      snprintf(err, errlen, "SASL/OAUTHBEARER needs a token source");
+      return HL_EINVAL;
+    }
+    /* Refresh requests come on a queue of their own, served on the loop
+     * (never on a librdkafka thread, and never held up behind messages). */
+    rd_kafka_conf_enable_sasl_queue(c, 1);
+  }
+  return 0;
+}
+
 static rd_kafka_conf_t *base_conf(const hl_kafka_config *cfg, char *err, size_t errlen) {
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   const char *kv[][2] = {
-    {"bootstrap.servers", cfg->brokers},
     {"client.id", cfg->client_id ? cfg->client_id : "hookloop"},
-    {"security.protocol", cfg->security_protocol && *cfg->security_protocol ? cfg->security_protocol : "plaintext"},
     {"log_level", "4"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(kv); i++)
@@ -401,6 +533,11 @@ static rd_kafka_conf_t *base_conf(const hl_kafka_config *cfg, char *err, size_t 
       rd_kafka_conf_destroy(c);
       return NULL;
     }
+  if (hl_kafka_conf_security(cfg, c, err, errlen) != 0) {
+    rd_kafka_conf_destroy(c);
+    return NULL;
+  }
+  if (cfg->sasl.mech == HL_KAFKA_SASL_OAUTHBEARER) rd_kafka_conf_set_oauthbearer_token_refresh_cb(c, on_token_refresh);
   /* librdkafka's own debug contexts, for diagnosing a cluster (e.g. "cgrp,topic"). */
   const char *dbg = getenv("HOOKLOOP_KAFKA_DEBUG");
   if (dbg && *dbg) rd_kafka_conf_set(c, "debug", dbg, err, errlen);
@@ -417,6 +554,9 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   k->deferred_tail = &k->deferred;
   k->on_fatal = cfg->on_fatal;
   k->fatal_data = cfg->fatal_data;
+  k->sasl = cfg->sasl;
+  k->on_token = cfg->on_token;
+  k->token_data = cfg->token_data;
   hl_strmap_init(&k->parts);
   if (pipe2(k->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
     snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -438,6 +578,7 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   rd_kafka_conf_set_opaque(pc, k);
   k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errlen);
   if (!k->producer) goto fail;
+  token_slot_open(k, &k->ptok, k->producer, "producer");
   k->producer_q = rd_kafka_queue_get_main(k->producer);
   k->admin_q = rd_kafka_queue_new(k->producer);
   wake_on(k, k->producer_q);
@@ -473,6 +614,7 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
     rd_kafka_conf_set_opaque(cc, k);
     k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, errlen);
     if (!k->consumer) goto fail;
+    token_slot_open(k, &k->ctok, k->consumer, "consumer");
     rd_kafka_poll_set_consumer(k->consumer);
     k->consumer_q = rd_kafka_queue_get_consumer(k->consumer);
     wake_on(k, k->consumer_q);
@@ -488,6 +630,8 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   *out = k;
   return 0;
 fail:
+  token_slot_close(k, &k->ctok);
+  token_slot_close(k, &k->ptok);
   if (k->consumer_q) rd_kafka_queue_destroy(k->consumer_q);
   if (k->consumer) rd_kafka_destroy(k->consumer);
   if (k->admin_q) rd_kafka_queue_destroy(k->admin_q);
@@ -718,6 +862,10 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
 }
 
 static void close_now(hl_kafka *k) {
+  /* No token is asked for or set from here on: a request still waiting on
+   * credentials is withdrawn before its handle goes. */
+  token_slot_close(k, &k->ctok);
+  token_slot_close(k, &k->ptok);
   if (k->consumer) {
     commit_parts(k, true);
     rd_kafka_queue_destroy(k->consumer_q);

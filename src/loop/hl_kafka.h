@@ -23,6 +23,11 @@
  * HL_KAFKA_PART_QUEUE_KB. Holding never pauses the partition, so nothing
  * fetched is thrown away and fetched again.
  *
+ * SASL (hl_kafka_sasl): SCRAM takes a login; OAUTHBEARER takes a token
+ * source, asked on the loop whenever librdkafka's refresh callback runs
+ * (each handle's SASL queue is served with the other queues), whose answer
+ * is set with rd_kafka_oauthbearer_set_token or _failure.
+ *
  * Blocking is confined to shutdown (hl_kafka_close flushes the producer for
  * up to 5 s and leaves the consumer group) and to the commit of a revoked
  * partition inside a rebalance (one round trip).
@@ -52,6 +57,42 @@ typedef struct {
   size_t len;
 } hl_kafka_header;
 
+/* --- SASL ------------------------------------------------------------------------------ */
+
+typedef enum {
+  HL_KAFKA_SASL_NONE,
+  HL_KAFKA_SASL_SCRAM_SHA_256,
+  HL_KAFKA_SASL_SCRAM_SHA_512,
+  HL_KAFKA_SASL_OAUTHBEARER, /* tokens from a token source (Amazon MSK IAM: aws/hl_msk_auth.h) */
+} hl_kafka_sasl_mech;
+
+/* status 0: token (valid until expiry_ms, ms since the epoch) and info, a
+ * JSON members fragment describing it without any secret (may be NULL);
+ * otherwise a negative hl_err and info the reason, naming no secret. */
+typedef void (*hl_kafka_token_cb)(void *data, int status, const char *token, int64_t expiry_ms, const char *info);
+
+/* Where OAUTHBEARER tokens come from: a vtable, so that the Kafka layer
+ * needs nothing of AWS. request runs on the loop whenever librdkafka wants
+ * a token for one client handle (at start, at ~80 % of the last token's
+ * life, 10 s after a failure). It answers through cb exactly once, on the
+ * loop, without blocking: inside the call (then it returns NULL) or later
+ * (then it returns a handle that cancel withdraws; cb does not run after
+ * cancel). */
+typedef struct hl_kafka_token_source hl_kafka_token_source;
+struct hl_kafka_token_source {
+  void *(*request)(hl_kafka_token_source *self, hl_kafka_token_cb cb, void *data);
+  void (*cancel)(hl_kafka_token_source *self, void *req);
+};
+
+typedef struct {
+  hl_kafka_sasl_mech mech;
+  const char *username, *password;      /* SCRAM; the password is never logged */
+  hl_kafka_token_source *tokens;        /* OAUTHBEARER; borrowed: outlives every handle using it */
+} hl_kafka_sasl;
+
+/* The SASL mechanism's name as librdkafka (and the brokers) spell it. */
+const char *hl_kafka_sasl_mech_name(hl_kafka_sasl_mech m);
+
 typedef struct {
   const char *brokers;
   const char *group_id;            /* NULL: produce only */
@@ -59,7 +100,16 @@ typedef struct {
    * the same id within the session timeout gets its partitions back without
    * a rebalance. Unique per running member. NULL or "": dynamic. */
   const char *group_instance_id;
-  const char *security_protocol;   /* NULL/"plaintext", "ssl", "sasl_ssl" */
+  /* NULL/"plaintext", "ssl"; with a SASL mechanism always "sasl_ssl"
+   * unless this says "sasl_plaintext" (a local broker). */
+  const char *security_protocol;
+  hl_kafka_sasl sasl;
+  /* Observes every OAUTHBEARER token handed to librdkafka (status 0) or
+   * refused (the failure reason): tests and metrics. handle is "producer"
+   * or "consumer". Runs on the loop. */
+  void (*on_token)(void *data, const char *handle, int status, const char *token, int64_t expiry_ms,
+                   const char *info);
+  void *token_data;
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
   int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
@@ -90,6 +140,11 @@ typedef void (*hl_kafka_revoke_cb)(void *data, const char *topic, int32_t partit
 typedef void (*hl_kafka_done_cb)(void *data, int status);
 
 int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out, char *err, size_t errlen);
+/* Sets bootstrap.servers, security.protocol and the SASL settings of cfg on
+ * c (hl_kafka_find's lookups share it). With OAUTHBEARER it enables the
+ * SASL queue (rd_kafka_queue_get_sasl): the caller serves it or sets the
+ * token itself. Returns 0, or HL_EINVAL with librdkafka's reason. */
+int hl_kafka_conf_security(const hl_kafka_config *cfg, rd_kafka_conf_t *c, char *err, size_t errlen);
 /* Subscribes the consumer to topics and "^regex" patterns. */
 int hl_kafka_subscribe(hl_kafka *k, const char *const *topics, size_t n, hl_kafka_msg_cb on_msg,
                        hl_kafka_revoke_cb on_revoke, void *data);

@@ -10,6 +10,10 @@ typedef struct {
   uv_work_t work;
   /* Inputs (owned copies). */
   char *brokers, *protocol, *topic, *key, *header, *header_value;
+  hl_kafka_sasl_mech mech;
+  char *username, *password;  /* SCRAM (the password wiped at the end) */
+  char *token;                /* OAUTHBEARER: asked for on the loop before the lookup starts (wiped) */
+  int64_t token_expiry_ms;
   int64_t from_ms;
   int timeout_ms;
   long max_records;
@@ -24,7 +28,14 @@ typedef struct {
   size_t nheaders;
   hl_kafka_find_cb cb;
   void *data;
+  uv_loop_t *loop;
 } find_job;
+
+static void wipe_free(char **p) {
+  if (*p) explicit_bzero(*p, strlen(*p));
+  hl_free(*p);
+  *p = NULL;
+}
 
 static bool header_matches(rd_kafka_message_t *m, const char *name, const char *want) {
   if (!name) return true;
@@ -64,9 +75,17 @@ static void find_work(uv_work_t *w) {
   char err[256];
   j->status = HL_EIO;
   rd_kafka_conf_t *c = rd_kafka_conf_new();
+  /* The token is set below: a source is needed only to pass the check. */
+  static hl_kafka_token_source set_by_hand;
+  hl_kafka_config sec = {.brokers = j->brokers, .security_protocol = j->protocol,
+                         .sasl = {.mech = j->mech, .username = j->username, .password = j->password,
+                                  .tokens = &set_by_hand}};
+  if (hl_kafka_conf_security(&sec, c, err, sizeof err) != 0) {
+    snprintf(j->why, sizeof j->why, "Kafka configuration: %s", err);
+    rd_kafka_conf_destroy(c);
+    return;
+  }
   const char *kv[][2] = {
-      {"bootstrap.servers", j->brokers},
-      {"security.protocol", j->protocol},
       {"client.id", "hookloop-finder"},
       {"group.id", "hookloop-finder"}, /* required by the consumer; assign() never joins it */
       {"enable.auto.commit", "false"},
@@ -84,6 +103,14 @@ static void find_work(uv_work_t *w) {
   if (!rk) {
     snprintf(j->why, sizeof j->why, "Kafka consumer: %s", err);
     rd_kafka_conf_destroy(c);
+    return;
+  }
+  /* Its SASL queue is never served: the token is set now, and outlives
+   * the lookup (a token lives at least a minute; a lookup 15 s). */
+  if (j->token && rd_kafka_oauthbearer_set_token(rk, j->token, j->token_expiry_ms, "hookloop", NULL, 0, err,
+                                                 sizeof err) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    snprintf(j->why, sizeof j->why, "Kafka SASL token: %s", err);
+    rd_kafka_destroy(rk);
     return;
   }
   uint64_t deadline = hl_mono_ms() + (uint64_t)j->timeout_ms;
@@ -170,6 +197,9 @@ static void find_done(uv_work_t *w, int uv_status) {
   hl_free(j->value);
   hl_free(j->brokers);
   hl_free(j->protocol);
+  hl_free(j->username);
+  wipe_free(&j->password);
+  wipe_free(&j->token);
   hl_free(j->topic);
   hl_free(j->key);
   hl_free(j->header);
@@ -177,9 +207,34 @@ static void find_done(uv_work_t *w, int uv_status) {
   hl_free(j);
 }
 
+static void start(find_job *j) {
+  if (uv_queue_work(j->loop, &j->work, find_work, find_done) != 0) {
+    j->status = HL_EIO;
+    snprintf(j->why, sizeof j->why, "could not start the lookup");
+    find_done(&j->work, 0); /* a programming error; answered at once */
+  }
+}
+
+static void on_token(void *data, int status, const char *token, int64_t expiry_ms, const char *info) {
+  find_job *j = data;
+  if (status != 0) {
+    j->status = HL_EIO;
+    snprintf(j->why, sizeof j->why, "no Kafka SASL token: %s", info ? info : "the token source failed");
+    find_done(&j->work, 0);
+    return;
+  }
+  j->token = hl_strdup(token);
+  j->token_expiry_ms = expiry_ms;
+  start(j);
+}
+
 void hl_kafka_find(uv_loop_t *loop, const hl_kafka_config *cfg, const hl_kafka_find_query *q, hl_kafka_find_cb cb,
                    void *data) {
   find_job *j = hl_calloc(1, sizeof *j);
+  j->loop = loop;
+  j->mech = cfg->sasl.mech;
+  j->username = cfg->sasl.username ? hl_strdup(cfg->sasl.username) : NULL;
+  j->password = cfg->sasl.password ? hl_strdup(cfg->sasl.password) : NULL;
   j->brokers = hl_strdup(cfg->brokers ? cfg->brokers : "");
   j->protocol = hl_strdup(cfg->security_protocol && *cfg->security_protocol ? cfg->security_protocol : "plaintext");
   j->topic = hl_strdup(q->topic);
@@ -191,9 +246,11 @@ void hl_kafka_find(uv_loop_t *loop, const hl_kafka_config *cfg, const hl_kafka_f
   j->max_records = q->max_records > 0 ? q->max_records : 1000000;
   j->cb = cb;
   j->data = data;
-  if (uv_queue_work(loop, &j->work, find_work, find_done) != 0) {
-    j->status = HL_EIO;
-    snprintf(j->why, sizeof j->why, "could not start the lookup");
-    find_done(&j->work, 0); /* a programming error; answered at once */
+  /* OAUTHBEARER: the token first, from the loop (the source may fetch
+   * credentials), then the lookup with it on the threadpool. */
+  if (j->mech == HL_KAFKA_SASL_OAUTHBEARER && cfg->sasl.tokens) {
+    cfg->sasl.tokens->request(cfg->sasl.tokens, on_token, j);
+    return;
   }
+  start(j);
 }

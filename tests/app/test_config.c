@@ -9,7 +9,9 @@ static void clear_env(void) {
   const char *vars[] = {"HOOKLOOP_LISTEN", "HOOKLOOP_DATA_DIR", "HOOKLOOP_STORE", "HOOKLOOP_QUEUE", "HOOKLOOP_ROLE",
                         "KAFKA_BROKERS", "AWS_REGION", "DYNAMODB_ENDPOINT", "HOOKLOOP_MAX_IN_FLIGHT",
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
-                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE"};
+                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE",
+                        "KAFKA_SASL_MECHANISM", "KAFKA_AUTH", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+                        "KAFKA_SASL_SECRET_ARN"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -89,6 +91,62 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     hl_buf err = HL_BUF_INIT;
     HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == HL_EINVAL, "%s=%s accepted", bad[i].var, bad[i].value);
     HL_ASSERT_MSG(strstr(err.data, bad[i].expect) != NULL, "%s", err.data);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  clear_env();
+}
+
+/* Kafka authentication: each setting that cannot work is refused at
+ * start-up, naming the variable to set (or unset). */
+HL_TEST(kafka_auth_errors_name_the_variable) {
+  const struct { const char *env[4][2]; const char *expect; } bad[] = {
+    {{{"KAFKA_SASL_MECHANISM", "PLAIN"}}, "KAFKA_SASL_MECHANISM=PLAIN: expected AWS_MSK_IAM, SCRAM-SHA-512 or SCRAM-SHA-256"},
+    {{{"KAFKA_AUTH", "kerberos"}}, "KAFKA_AUTH=kerberos: expected iam, scram (SCRAM-SHA-512) or none"},
+    {{{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"}}, "KAFKA_SASL_MECHANISM=SCRAM-SHA-512 needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"},
+    {{{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"}, {"KAFKA_SASL_USERNAME", "alice"}}, "needs KAFKA_SASL_PASSWORD"},
+    {{{"KAFKA_AUTH", "scram"}, {"KAFKA_SASL_PASSWORD", "pw"}}, "SCRAM-SHA-512 needs KAFKA_SASL_USERNAME"},
+    {{{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"}, {"KAFKA_SASL_USERNAME", "alice"}, {"KAFKA_SASL_PASSWORD", "pw"},
+      {"KAFKA_SASL_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_x"}}, "not both"},
+    {{{"KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"}}, "KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs AWS_REGION"},
+    {{{"KAFKA_AUTH", "iam"}}, "KAFKA_SASL_MECHANISM=AWS_MSK_IAM needs AWS_REGION"},
+    {{{"KAFKA_AUTH", "iam"}, {"AWS_REGION", "eu-west-1"}, {"KAFKA_SASL_USERNAME", "alice"}}, "unset KAFKA_SASL_USERNAME"},
+    {{{"KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"}, {"KAFKA_AUTH", "iam"}}, "KAFKA_AUTH=iam disagrees with KAFKA_SASL_MECHANISM=SCRAM-SHA-512"},
+    {{{"KAFKA_SASL_USERNAME", "alice"}, {"KAFKA_SASL_PASSWORD", "pw"}}, "KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    clear_env();
+    for (size_t j = 0; j < 4 && bad[i].env[j][0]; j++) setenv(bad[i].env[j][0], bad[i].env[j][1], 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == HL_EINVAL, "case %zu accepted", i);
+    HL_ASSERT_MSG(strstr(err.data, bad[i].expect) != NULL, "case %zu: %s", i, err.data);
+    HL_ASSERT(!strstr(err.data, "=pw"));
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  /* What works. */
+  const struct { const char *env[3][2]; hl_kafka_auth_kind want; } good[] = {
+    {{{"KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"}, {"AWS_REGION", "eu-west-1"}}, HL_KAFKA_AUTH_MSK_IAM},
+    {{{"KAFKA_AUTH", "iam"}, {"AWS_REGION", "eu-west-1"}}, HL_KAFKA_AUTH_MSK_IAM},
+    {{{"KAFKA_SASL_MECHANISM", "scram-sha-256"}, {"KAFKA_SASL_USERNAME", "alice"}, {"KAFKA_SASL_PASSWORD", "pw"}},
+     HL_KAFKA_AUTH_SCRAM_SHA_256},
+    {{{"KAFKA_AUTH", "scram"}, {"KAFKA_SASL_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_x"}},
+     HL_KAFKA_AUTH_SCRAM_SHA_512},
+    {{{"KAFKA_AUTH", "none"}}, HL_KAFKA_AUTH_NONE},
+    {{{0}}, HL_KAFKA_AUTH_NONE},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    clear_env();
+    for (size_t j = 0; j < 3 && good[i].env[j][0]; j++) setenv(good[i].env[j][0], good[i].env[j][1], 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "case %zu: %s", i, err.data);
+    HL_ASSERT_EQ_INT(c.kafka_auth, good[i].want);
+    hl_buf d = HL_BUF_INIT;
+    hl_config_describe(&c, &d);
+    HL_ASSERT(!strstr(d.data, "\"pw\""));
+    hl_buf_dispose(&d);
     hl_config_dispose(&c);
     hl_buf_dispose(&err);
   }

@@ -8,6 +8,7 @@
 
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "crypto/hl_crypto.h"
 
 void svc_peer_start(svc_peer *p, const char *akid, const char *secret, const char *token) {
   char script[512], log[256];
@@ -43,9 +44,8 @@ const hl_json *svc_peer_requests(svc_peer *p, hl_json_doc *doc) {
   return hl_json_get(doc->root, "requests");
 }
 
-long svc_peer_stat(svc_peer *p, const char *name) {
-  char u[128];
-  snprintf(u, sizeof u, "%s/_peer/stats", p->endpoint);
+/* A number member of the JSON object GET u answers (0 when absent). */
+static long stat_at(const char *u, const char *name) {
   char *body = NULL;
   HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
   hl_json_doc doc;
@@ -55,6 +55,32 @@ long svc_peer_stat(svc_peer *p, const char *name) {
   hl_json_doc_dispose(&doc);
   free(body);
   return (long)v;
+}
+
+long svc_peer_stat(svc_peer *p, const char *name) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_peer/stats", p->endpoint);
+  return stat_at(u, name);
+}
+
+long aws_peer_stat(int port, const char *name) {
+  char u[128];
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/stats", port);
+  return stat_at(u, name);
+}
+
+char *aws_token_url(const char *token) {
+  size_t n = strlen(token);
+  char *b = malloc(n + 4);
+  for (size_t i = 0; i < n; i++) b[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
+  while (n % 4) b[n++] = '=';
+  b[n] = '\0';
+  uint8_t *out = malloc(HL_BASE64_DECODED_MAX(n) + 1);
+  int len = hl_base64_decode(b, n, out, HL_BASE64_DECODED_MAX(n));
+  HL_ASSERT(len > 0);
+  out[len] = '\0';
+  free(b);
+  return (char *)out;
 }
 
 static void on_flag(void *data) { *(int *)data = 1; }

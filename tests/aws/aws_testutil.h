@@ -32,4 +32,9 @@ const hl_json *svc_peer_requests(svc_peer *p, hl_json_doc *doc);
 /* A counter of GET /_peer/stats (0 when absent). */
 long svc_peer_stat(svc_peer *p, const char *name);
 
+/* A counter of the AWS test peer's GET /stats (tools/aws_peer) on port. */
+long aws_peer_stat(int port, const char *name);
+/* The URL inside an MSK IAM token (base64url without padding), malloc'd. */
+char *aws_token_url(const char *token);
+
 #endif

@@ -5,6 +5,7 @@
  * network. Real processes and sockets on 127.0.0.1. */
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "aws_testutil.h"
 #include "aws/hl_aws_json.h"
 #include "aws/hl_secrets.h"
 #include "common/hl_common.h"
@@ -50,20 +51,6 @@ static pid_t peer_start(int fail_first, char *endpoint, size_t len, int *port) {
   pid_t pid = hl_aws_peer_start(port, args);
   snprintf(endpoint, len, "http://127.0.0.1:%d", *port);
   return pid;
-}
-
-static int64_t peer_stat(int port, const char *name) {
-  char u[128];
-  snprintf(u, sizeof u, "http://127.0.0.1:%d/stats", port);
-  char *body = NULL;
-  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
-  hl_json_doc doc;
-  hl_json_doc_init(&doc);
-  int64_t v = -1;
-  if (hl_json_parse(&doc, body, strlen(body), NULL) == 0) hl_json_int64(hl_json_get(doc.root, name), &v);
-  hl_json_doc_dispose(&doc);
-  free(body);
-  return v;
 }
 
 /* A listening socket nobody reads: connections are made, requests are
@@ -126,8 +113,8 @@ static void read_after_two_failures(hl_secrets *s, const first_read *f, int port
   HL_ASSERT_MSG(f->status == 0, "first read failed: %s", f->why);
   HL_ASSERT_EQ_STR(hl_secrets_value(s), SECRET);
   HL_ASSERT_EQ_INT(s->client.attempts, 3);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 2);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_reads"), 1);
+  HL_ASSERT_EQ_INT(aws_peer_stat(port, "secret_failed"), 2);
+  HL_ASSERT_EQ_INT(aws_peer_stat(port, "secret_reads"), 1);
 }
 
 HL_TEST(a_failing_read_is_retried_by_the_shared_client) { first_read_against(2, read_after_two_failures); }
@@ -136,7 +123,7 @@ static void read_given_up(hl_secrets *s, const first_read *f, int port) {
   HL_ASSERT(f->status != 0);
   HL_ASSERT_MSG(strstr(f->why, "HTTP 500") && strstr(f->why, "InternalServiceError"), "why: %s", f->why);
   HL_ASSERT(hl_secrets_value(s) == NULL);
-  HL_ASSERT_EQ_INT(peer_stat(port, "secret_failed"), 3);
+  HL_ASSERT_EQ_INT(aws_peer_stat(port, "secret_failed"), 3);
 }
 
 HL_TEST(a_read_gives_up_after_its_attempts_with_the_answer_in_why) { first_read_against(100, read_given_up); }

@@ -18,21 +18,6 @@
 #include <string.h>
 #include <uv.h>
 
-/* The URL inside a token (base64url without padding). */
-static char *url_of(const char *token) {
-  size_t n = strlen(token);
-  char *b = malloc(n + 4);
-  for (size_t i = 0; i < n; i++) b[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
-  while (n % 4) b[n++] = '=';
-  b[n] = '\0';
-  uint8_t *out = malloc(HL_BASE64_DECODED_MAX(n) + 1);
-  int len = hl_base64_decode(b, n, out, HL_BASE64_DECODED_MAX(n));
-  HL_ASSERT(len > 0);
-  out[len] = '\0';
-  free(b);
-  return (char *)out;
-}
-
 HL_TEST(the_published_signers_tokens_byte_for_byte) {
   const char *path = hl_vector_path("msk-iam/vectors.json");
   size_t len;
@@ -56,7 +41,7 @@ HL_TEST(the_published_signers_tokens_byte_for_byte) {
     HL_ASSERT(hl_json_int64(hl_json_get(c, "expiry_ms"), &want_exp) == 0);
     hl_buf tok = HL_BUF_INIT;
     HL_ASSERT_EQ_INT(hl_msk_iam_token(&p, &creds, t, &tok, &exp), 0);
-    char *url = url_of(tok.data);
+    char *url = aws_token_url(tok.data);
     HL_ASSERT_MSG(strcmp(url, hl_json_str(hl_json_get(c, "url"))) == 0, "%s:\n got  %s\n want %s", name, url,
                   hl_json_str(hl_json_get(c, "url")));
     HL_ASSERT_MSG(strcmp(tok.data, hl_json_str(hl_json_get(c, "token"))) == 0, "%s: token differs", name);
@@ -75,7 +60,7 @@ HL_TEST(defaults_host_override_and_refused_inputs) {
   int64_t exp = 0;
   HL_ASSERT_EQ_INT(hl_msk_iam_token(&p, &creds, 1795500000, &tok, &exp), 0);
   HL_ASSERT(!strchr(tok.data, '=') && !strchr(tok.data, '+') && !strchr(tok.data, '/'));
-  char *url = url_of(tok.data);
+  char *url = aws_token_url(tok.data);
   static const char start[] = "https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect&User-Agent=hookloop%2F";
   HL_ASSERT_MSG(strncmp(url, start, sizeof start - 1) == 0, "%s", url);
   HL_ASSERT(strstr(url, "&X-Amz-Expires=900&"));
@@ -87,7 +72,7 @@ HL_TEST(defaults_host_override_and_refused_inputs) {
   p.host = "b-1.payments.abc123.c2.kafka.eu-west-1.amazonaws.com:9098";
   p.expires_s = 300;
   HL_ASSERT_EQ_INT(hl_msk_iam_token(&p, &creds, 1795500000, &tok, &exp), 0);
-  url = url_of(tok.data);
+  url = aws_token_url(tok.data);
   static const char broker[] = "https://b-1.payments.abc123.c2.kafka.eu-west-1.amazonaws.com:9098/?Action=";
   HL_ASSERT_MSG(strncmp(url, broker, sizeof broker - 1) == 0, "%s", url);
   HL_ASSERT(strstr(url, "&X-Amz-Expires=300&"));
@@ -168,7 +153,7 @@ static void fetched_then_at_once(hl_aws_creds_provider *cp, int port) {
   int64_t exp = 0;
   token_after_fetch(cp, &tok, &g);
   HL_ASSERT_MSG(g.status == 0, "%s", g.why);
-  char *url = url_of(g.token);
+  char *url = aws_token_url(g.token);
   HL_ASSERT(strstr(url, "X-Amz-Credential=ASIAEXAMPLE%2F"));
   HL_ASSERT(strstr(url, "&X-Amz-Security-Token=tok%2Ben%2F%3D&"));
   /* The credentials live 300 s: so does the token (not the 900 s default). */

@@ -15,7 +15,10 @@
  *     --expire-first N answers the first N requests 400 ExpiredTokenException;
  *   - serves ECS container credentials at GET /creds (--creds-akid,
  *     --creds-secret, --creds-token; --creds-auth TOKEN demands that
- *     Authorization header) and counts requests signed with them;
+ *     Authorization header; --creds-ttl-s N: they expire N s after each
+ *     fetch; --creds-fail-first N answers the first N fetches 500;
+ *     --creds-expired-first N hands out, the first N times, credentials
+ *     that expired a minute ago) and counts requests signed with them;
  *   - answers Secrets Manager GetSecretValue itself with --secret-value
  *     (counting reads signed for the secretsmanager service), the first N
  *     of them 500 with --secret-fail-first N;
@@ -41,7 +44,7 @@ static struct {
   const char *upstream;
   int throttle_pct, error_pct, expire_first, unprocessed_pct, unprocessed_first, creds_ttl_s;
   const char *akid, *secret, *token, *auth, *secret_value;
-  long unprocessed_items, secret_reads, secret_fail_first, secret_failed;
+  long unprocessed_items, secret_reads, secret_fail_first, secret_failed, creds_fail_first, creds_expired_first;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
 } P;
@@ -215,8 +218,17 @@ static void answer_creds(hl_http_req *r) {
     return;
   }
   P.creds_fetches++;
+  if (P.creds_fail_first > 0) {
+    P.creds_fail_first--;
+    hl_http_respond_error(r, 500, "internal", "injected credentials endpoint failure");
+    return;
+  }
   /* Valid for six hours, as ECS hands them out, unless told otherwise. */
   time_t exp = time(NULL) + (P.creds_ttl_s ? P.creds_ttl_s : 6 * 3600);
+  if (P.creds_expired_first > 0) {
+    P.creds_expired_first--;
+    exp = time(NULL) - 60;
+  }
   struct tm tm;
   gmtime_r(&exp, &tm);
   char when[32];
@@ -296,7 +308,8 @@ int main(int argc, char **argv) {
       {"error-pct", 1, 0, 'e'},    {"expire-first", 1, 0, 'x'}, {"creds-akid", 1, 0, 'a'},
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
-      {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {0, 0, 0, 0}};
+      {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {"creds-fail-first", 1, 0, 'f'},
+      {"creds-expired-first", 1, 0, 'X'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -314,11 +327,14 @@ int main(int argc, char **argv) {
       case 'T': P.creds_ttl_s = atoi(optarg); break;
       case 'S': P.secret_value = optarg; break;
       case 'F': P.secret_fail_first = atol(optarg); break;
+      case 'f': P.creds_fail_first = atol(optarg); break;
+      case 'X': P.creds_expired_first = atol(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] [--unprocessed-first N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
-                        "[--creds-ttl-s N]] [--secret-value S [--secret-fail-first N]]\n");
+                        "[--creds-ttl-s N] [--creds-fail-first N] [--creds-expired-first N]] "
+                        "[--secret-value S [--secret-fail-first N]]\n");
         return 2;
     }
   }
