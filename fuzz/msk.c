@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       /* The same walk as the decoder's, to find each record's source. */
       const hl_json *records = hl_json_get(d.root, "records");
       size_t i = 0;
-      for (uint32_t p = 0; records && p < records->len; p++) {
+      for (uint32_t p = 0; records && records->type == HL_JSON_OBJECT && p < records->len; p++) {
         const hl_json *arr = &records->u.members[p].value;
         if (arr->type != HL_JSON_ARRAY) continue;
         for (uint32_t k = 0; k < arr->len; k++, i++) {
