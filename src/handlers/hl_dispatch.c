@@ -5,7 +5,7 @@
 #include "common/hl_log.h"
 #include "crypto/hl_crypto.h"
 #include "crypto/hl_webhook_sig.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_retry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

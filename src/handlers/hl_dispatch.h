@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "handlers/hl_registry.h"
+#include "model/hl_registry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_timerq.h"
 #include "store/hl_store.h"

@@ -31,9 +31,10 @@
 #include <stdbool.h>
 
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_metrics.h"
-#include "handlers/hl_registry.h"
-#include "handlers/hl_retry.h"
+#include "obs/hl_metrics.h"
+#include "model/hl_record.h"
+#include "model/hl_registry.h"
+#include "model/hl_retry.h"
 #include "loop/hl_kafka.h"
 #include "store/hl_store.h"
 
@@ -79,25 +80,6 @@ void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
 /* The retry topic of a delay's tier: "<retry_prefix>.<tier>". */
 void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t outlen);
 
-/* --- one record, shared by serve's consumer and the Lambda runtime ---------------------------
- *
- * A consumed record as the pipeline sees it, wherever it came from (a
- * consumer in serve, an MSK batch in Lambda). Everything is borrowed and
- * stays valid until the record is finished. */
-typedef struct hl_pipeline_rec hl_pipeline_rec;
-struct hl_pipeline_rec {
-  const char *topic;
-  int32_t partition;
-  int64_t offset;
-  const char *key;
-  size_t key_len;
-  const char *value;               /* NULL: no value (a tombstone) */
-  size_t len;
-  /* The last header called name (its length in *len), or NULL. */
-  const void *(*header)(const hl_pipeline_rec *r, const char *name, size_t *len);
-  const void *src;                 /* what header() reads */
-};
-
 /* status 0: the record reached a durable state (it may be acknowledged);
  * otherwise it did not and must be consumed again. */
 typedef void (*hl_pipeline_done_cb)(void *data, int status);
@@ -106,13 +88,13 @@ typedef void (*hl_pipeline_done_cb)(void *data, int status);
  * matching subscription's egress topic or, when it is malformed or
  * invalid, to the dead-letter topic. Counts events_processed (and
  * events_to_dlq) once that is acknowledged. */
-void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data);
 
 /* Puts a record that cannot be handled on the dead-letter topic: headers
  * reason, source_topic, source_partition, source_offset. Counts
  * events_to_dlq once acknowledged. */
-void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_record *r,
                              const char *reason, hl_pipeline_done_cb cb, void *data);
 
 /* What the dispatcher does with an egress or retry record. */
@@ -122,9 +104,7 @@ typedef enum {
   HL_REC_DEAD_LETTER   /* *reason says why: no subscription, no key */
 } hl_rec_action;
 
-hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                                    int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason);
-/* The delivery a record of s carries (the caller owns it; see hl_dispatch_submit). */
-void hl_pipeline_item(const hl_pipeline_rec *r, const hl_sub *s, hl_eq_item *it);
 
 #endif

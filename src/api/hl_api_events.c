@@ -2,11 +2,12 @@
  * against its schema, then accepted into the embedded queue or produced to
  * the ingress topic. An event is acknowledged only once durable; an id seen
  * before is answered as a duplicate. Routed by hl_api.c. */
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api.h"
+#include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_event.h"
+#include "model/hl_event.h"
+#include "model/hl_record.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,11 +15,7 @@
 /* --- events ------------------------------------------------------------------------------ */
 
 static void write_rejection(hl_jw *w, const hl_event_check *e) {
-  hl_jw_key(w, "error"); hl_jw_str(w, e->error);
-  hl_jw_key(w, "message"); hl_jw_str(w, e->message);
-  hl_jw_key(w, "details");
-  if (e->details.len) hl_jw_raw(w, e->details.data, e->details.len);
-  else { hl_jw_arr_begin(w); hl_jw_arr_end(w); }
+  hl_jw_error_members(w, e->error, e->message, e->details.data, e->details.len);
 }
 
 static const char *trace_of(hl_http_req *req, char *buf, size_t n) {
@@ -197,14 +194,10 @@ static void on_seen_checked(void *data, int status, hl_store_result *res) {
     hl_free(k);
     return;
   }
-  char now[24];
-  snprintf(now, sizeof now, "%lld", (long long)hl_wall_ms());
-  hl_kafka_header h[2];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
-  if (k->trace) h[nh++] = (hl_kafka_header){"traceparent", k->trace, strlen(k->trace)};
+  hl_record_headers h;
+  hl_record_headers_ingress(&h, hl_wall_ms(), k->trace);
   hl_kafka_produce(a->kafka, k->c->e.ingress_topic, k->c->e.id, strlen(k->c->e.id), k->c->e.body, k->c->e.body_len,
-                   h, nh, on_ingress_acked, k);
+                   h.h, h.n, on_ingress_acked, k);
 }
 
 static void store_event(hl_api *a, accept_ctx *c, const char *trace) {

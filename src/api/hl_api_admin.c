@@ -4,13 +4,15 @@
  * of a failed delivery (from the embedded queue, or in Kafka mode from the
  * dead-letter topic); and the loading of the registry from the store at
  * start and on every configuration TTL. Routed by hl_api.c. */
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api.h"
+#include "api/hl_api_int.h"
+#include "api/hl_api_respond.h"
 #include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_filter.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_filter.h"
+#include "model/hl_record.h"
+#include "model/hl_retry.h"
 #include "loop/hl_kafka_find.h"
 #include "schema/hl_schema.h"
 
@@ -20,6 +22,34 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+/* --- Kafka topics --------------------------------------------------------------------- */
+
+static void on_topic_ensured(void *data, int status) {
+  char *topic = data;
+  if (status != 0 && status != HL_EEXISTS)
+    hl_log_warn("could not create a topic; relying on the brokers to create it on first use",
+                "\"topic\":\"%s\",\"error\":\"%s\"", hl_log_esc(topic, (size_t)-1), hl_strerror(status));
+  hl_free(topic);
+}
+
+static void ensure_topic(hl_api *a, const char *topic) {
+  if (a->kafka && topic) hl_kafka_ensure_topic(a->kafka, topic, 4, on_topic_ensured, hl_strdup(topic));
+}
+
+/* event_subscription_kafka: event type -> its ingress topic and egress topics. */
+static void refresh_kafka_map(hl_api *a, const char *event_type) {
+  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, event_type);
+  hl_buf eg = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &eg);
+  hl_jw_arr_begin(&w);
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, event_type);
+  for (size_t i = 0; i < l->n; i++) hl_jw_str(&w, l->items[i]->rec.egress_topic);
+  hl_jw_arr_end(&w);
+  a->store->vt->kafka_map_put(a->store, event_type, se ? se->rec.ingress_topic : NULL, eg.data, NULL, NULL);
+  hl_buf_dispose(&eg);
+}
+
 /* --- schemas ---------------------------------------------------------------------- */
 
 /* Where a schema's "$ref" to another document is looked up: the registered
@@ -103,8 +133,8 @@ static void on_schema_put(void *data, int status, hl_store_result *res) {
                 c->rec.status);
     char *type = hl_strdup(c->rec.event_type), *topic = hl_strdup(c->rec.ingress_topic);
     hl_registry_put_schema(c->a->reg, &c->rec, c->compiled);
-    hl_api_ensure_topic(c->a, topic);
-    hl_api_refresh_kafka_map(c->a, type);
+    ensure_topic(c->a, topic);
+    refresh_kafka_map(c->a, type);
     hl_free(type);
     hl_free(topic);
     hl_api_respond_buf(c->req, 201, &b);
@@ -353,8 +383,8 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
   /* Deliveries of a replaced subscription (same id) continue with the new settings. */
   if (c->a->dispatch && !c->a->kafka) hl_dispatch_notify(c->a->dispatch, s);
-  hl_api_ensure_topic(c->a, s->rec.egress_topic);
-  hl_api_refresh_kafka_map(c->a, s->rec.event_type);
+  ensure_topic(c->a, s->rec.egress_topic);
+  refresh_kafka_map(c->a, s->rec.event_type);
   hl_api_respond_buf(c->req, c->http_status, &b);
   hl_free(c);
 }
@@ -576,25 +606,6 @@ done:
   hl_json_doc_dispose(&doc);
 }
 
-/* Value of a query parameter (no percent-decoding needed for our ids). */
-bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen) {
-  size_t nl = strlen(name);
-  const char *q = req->query;
-  while (q && *q) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-    if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-      char *dec = curl_easy_unescape(NULL, q + nl + 1, (int)(len - nl - 1), NULL);
-      if (!dec) return false;
-      snprintf(out, outlen, "%s", dec);
-      curl_free(dec);
-      return true;
-    }
-    q = amp ? amp + 1 : NULL;
-  }
-  return false;
-}
-
 void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   char partner[256];
   bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
@@ -803,17 +814,9 @@ static void kr_on_found(void *data, int status, const char *why, const hl_kafka_
     return;
   }
   /* The headers the dispatcher reads, carried over; attempts kept. */
-  char attempt[24];
-  snprintf(attempt, sizeof attempt, "%" PRId64, c->rec.attempts);
-  hl_kafka_header h[6];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"subscription_id", c->sub_id, strlen(c->sub_id)};
-  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
-  static const char *const keep[] = {"accepted_ms", "event_type", "traceparent"};
-  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
-    for (size_t i = 0; i < f->nheaders; i++)
-      if (strcmp(f->headers[i].name, keep[k]) == 0) h[nh++] = f->headers[i];
-  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h, nh,
+  hl_record_headers h;
+  hl_record_headers_requeue(&h, c->sub_id, c->rec.attempts, f->headers, f->nheaders);
+  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h.h, h.n,
                    kr_on_produced, c);
 }
 
@@ -847,7 +850,7 @@ static void kr_on_list(void *data, int status, hl_store_result *res) {
   /* It was dead-lettered when its status was last written; read from a
    * little before that. */
   hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
-                           .key = c->event_id, .header = "subscription_id", .header_value = c->sub_id};
+                           .key = c->event_id, .header = HL_RECORD_SUBSCRIPTION_HEADER, .header_value = c->sub_id};
   hl_kafka_find(c->a->opt.loop, c->a->opt.kafka_cfg, &q, kr_on_found, c);
 }
 

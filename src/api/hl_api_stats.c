@@ -3,8 +3,8 @@
  * subscriptions with the dispatcher's counts): no store query, so an
  * operator's page polling it every few seconds costs the loop next to
  * nothing. Figures this process does not keep are null, never 0. */
-#include "handlers/hl_api_stats.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api_stats.h"
+#include "api/hl_api_int.h"
 #include "common/hl_common.h"
 
 static void counter(hl_jw *w, const char *name, uint64_t v) {

@@ -1,4 +1,4 @@
-#include "handlers/hl_registry.h"
+#include "model/hl_registry.h"
 #include "common/hl_common.h"
 
 #include <stdio.h>

@@ -15,9 +15,9 @@
 
 #include "common/hl_buf.h"
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_health.h"
-#include "handlers/hl_metrics.h"
-#include "handlers/hl_registry.h"
+#include "api/hl_health.h"
+#include "obs/hl_metrics.h"
+#include "model/hl_registry.h"
 #include "loop/hl_http_server.h"
 #include "loop/hl_kafka.h"
 #include "store/hl_store.h"
