@@ -9,8 +9,9 @@
  *
  * LEDGER checks the idempotency ledger (Kafka and Lambda sources, where a
  * record can come again after it was delivered; the embedded queue goes
- * from WAITING straight to SENDING); SENDING signs (Standard Webhooks)
- * and POSTs the accepted bytes through curl multi; RECORDING writes the
+ * from WAITING straight to SENDING); SENDING hands the attempt to the
+ * sender (hl_sender.h; by default hl_sender_http: signed with Standard
+ * Webhooks and POSTed through curl multi); RECORDING writes the
  * outcome durably (status row, ledger on success) before anything else
  * happens to the delivery. Retryable failures wait on the timer heap when
  * due within release_after_ms, otherwise they go back to the store
@@ -27,6 +28,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "handlers/hl_sender.h"
 #include "model/hl_registry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_timerq.h"
@@ -81,6 +83,9 @@ typedef struct {
    * their own, as it is now (it may rotate); NULL: there is none. */
   const char *(*default_secret)(void *data);
   void *default_secret_data;
+  /* Where attempts go (taken: closed with the dispatcher); NULL: the
+   * webhook sender over curl (hl_sender_http). */
+  hl_sender *sender;
 } hl_dispatch_options;
 
 typedef struct {
@@ -99,10 +104,7 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
-  hl_webhook_signer *default_signer; /* prepared from default_value */
-  char *default_value;      /* the default secret the signer was made from */
-  CURL **pool;              /* idle easy handles, reused */
-  size_t npool, cappool;
+  hl_sender *sender;        /* owned; carries each attempt */
   int closing_handles;
   void (*close_cb)(void *data);
   void *close_data;
