@@ -110,10 +110,11 @@ static void delivery_free(hl_delivery *dl) {
 
 static void wake_blocked(hl_dispatch *d);
 
-static void release_slot(hl_delivery *dl) {
+/* The attempt's slot is free; the gate hears how it went. */
+static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
-  dl->sub->in_flight--;
+  hl_gate_done(&dl->sub->gate, uv_now(dl->owner->loop), outcome);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
 }
@@ -284,7 +285,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   hl_delivery *dl = hl_container_of(req, hl_delivery, send);
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
-  release_slot(dl);
+  release_slot(dl, !res->attempted ? HL_GATE_NEUTRAL : res->verdict == HL_SEND_OK ? HL_GATE_OK : HL_GATE_FAILED);
   snprintf(dl->error, sizeof dl->error, "%s", res->error);
   dl->status_code = res->status_code;
   if (!res->attempted) {
@@ -328,7 +329,7 @@ static void send_attempt(hl_delivery *dl) {
 static void on_ledger(void *data, int status, hl_store_result *res) {
   hl_delivery *dl = data;
   if (status == 0 && res->value && strcmp(res->value, "DELIVERED") == 0) {
-    release_slot(dl);
+    release_slot(dl, HL_GATE_NEUTRAL);
     /* Delivered before (a retried batch, a restart after the POST): do not
      * send again; record SUCCESS without touching the attempt's figures. */
     dl->outcome = HL_OUTCOME_DUPLICATE;
@@ -337,7 +338,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
     return;
   }
   if (dl->owner->stopping || dl->sub->deleted) {
-    release_slot(dl);
+    release_slot(dl, HL_GATE_NEUTRAL);
     transition(dl, D_DONE);
     delivery_free(dl);
     return;
@@ -364,23 +365,16 @@ static void on_rate_due(hl_timerq_node *n) {
   try_start(s->dispatch, s);
 }
 
-/* Token bucket: true when the subscription's rate limit allows a start now;
- * otherwise arms rate_timer for when it will. */
-static bool rate_allows(hl_dispatch *d, hl_sub *s) {
-  if (s->rec.rate_limit_per_s <= 0) return true;
-  double rate = (double)s->rec.rate_limit_per_s;
-  uint64_t now = uv_now(d->loop);
-  if (s->tokens_at == 0) s->tokens = 1.0;
-  else s->tokens += (double)(now - s->tokens_at) * rate / 1000.0;
-  if (s->tokens > rate) s->tokens = rate;
-  s->tokens_at = now;
-  if (s->tokens >= 1.0) {
-    s->tokens -= 1.0;
-    return true;
+/* The subscription's gate: true when it admits a start now (a slot and a
+ * token taken); otherwise arms rate_timer for when it may. */
+static bool gate_admits(hl_dispatch *d, hl_sub *s) {
+  uint64_t wait = 0;
+  hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
+  if (a == HL_GATE_ADMIT) return true;
+  if (a == HL_GATE_WAIT) {
+    s->dispatch = d;
+    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
   }
-  s->dispatch = d;
-  uint64_t wait = (uint64_t)((1.0 - s->tokens) * 1000.0 / rate) + 1;
-  if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
   return false;
 }
 
@@ -391,8 +385,12 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     while ((dl = dequeue(s)) != NULL) delivery_free(dl); /* rows stay in the store */
     return;
   }
-  unsigned limit = hl_dispatch_sub_limit(d, s);
-  while (s->wait_head && s->in_flight < limit) {
+  /* The subscription's limits as they are now (it may have been replaced). */
+  hl_gate_config gc = s->gate.cfg;
+  gc.max_in_flight = hl_dispatch_sub_limit(d, s);
+  gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
+  hl_gate_configure(&s->gate, &gc);
+  while (s->wait_head && hl_gate_has_room(&s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
       if (!s->on_blocked) {
@@ -405,11 +403,10 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       }
       return;
     }
-    if (!rate_allows(d, s)) return;
+    if (!gate_admits(d, s)) return;
     hl_delivery *dl = dequeue(s);
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;
-    s->in_flight++;
     d->in_flight++;
     start(d, dl);
   }
@@ -646,7 +643,7 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
     hl_delivery *next = dl->all_next;
     if (dl->state == D_SENDING) {
       d->sender->vt->cancel(d->sender, &dl->send);
-      release_slot(dl);
+      release_slot(dl, HL_GATE_NEUTRAL);
       transition(dl, D_DONE);
     }
     dl = next;

@@ -19,6 +19,7 @@
 #include "common/hl_strmap.h"
 #include "crypto/hl_webhook_sig.h"
 #include "loop/hl_timerq.h"
+#include "model/hl_gate.h"
 #include "store/hl_store.h"
 
 typedef struct hl_delivery hl_delivery;
@@ -42,7 +43,6 @@ struct hl_sub {
 
   /* Dispatcher state (hl_dispatch.c owns these fields). */
   hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
-  unsigned in_flight;             /* HTTP requests running */
   unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
   bool need_claim;                /* the store may hold due deliveries for it */
   bool claiming;                  /* a claim is in progress */
@@ -51,9 +51,8 @@ struct hl_sub {
   bool on_blocked;                /* waiting for a process-wide in-flight slot */
   hl_sub *blocked_next;
   hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
-  hl_timerq_node rate_timer;      /* resumes starts when rate_limit_per_s allows */
-  double tokens;                  /* token bucket for rate_limit_per_s (burst: one second) */
-  uint64_t tokens_at;             /* uv_now() of the last refill */
+  hl_timerq_node rate_timer;      /* resumes starts when the gate allows */
+  hl_gate gate;                   /* admission: in-flight cap, rate_limit_per_s, breaker */
   void *dispatch;                 /* the hl_dispatch that armed the timers */
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
