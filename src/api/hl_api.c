@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-void hl_api_use_kafka(hl_api *a, hl_kafka *kafka) {
-  a->kafka = kafka;
-  hl_health_use_kafka(&a->health, kafka);
+void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka) {
+  a->queue = queue;
+  if (health_kafka) hl_health_use_kafka(&a->health, health_kafka);
 }
 
 /* --- health and metrics --------------------------------------------------------------------- */

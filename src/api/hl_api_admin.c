@@ -11,9 +11,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_filter.h"
-#include "model/hl_record.h"
 #include "model/hl_retry.h"
-#include "loop/hl_kafka_find.h"
 #include "schema/hl_schema.h"
 
 #include <arpa/inet.h>
@@ -22,18 +20,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-/* --- Kafka topics --------------------------------------------------------------------- */
+/* --- topics ------------------------------------------------------------------------- */
 
-static void on_topic_ensured(void *data, int status) {
-  char *topic = data;
-  if (status != 0 && status != HL_EEXISTS)
-    hl_log_warn("could not create a topic; relying on the brokers to create it on first use",
-                "\"topic\":\"%s\",\"error\":\"%s\"", hl_log_esc(topic, (size_t)-1), hl_strerror(status));
-  hl_free(topic);
-}
-
+/* A topic a registration needs (Kafka: created if missing). */
 static void ensure_topic(hl_api *a, const char *topic) {
-  if (a->kafka && topic) hl_kafka_ensure_topic(a->kafka, topic, 4, on_topic_ensured, hl_strdup(topic));
+  if (a->queue && a->queue->vt->prepare_topic) a->queue->vt->prepare_topic(a->queue, topic);
 }
 
 /* event_subscription_kafka: event type -> its ingress topic and egress topics. */
@@ -382,7 +373,7 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
   hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
   /* Deliveries of a replaced subscription (same id) continue with the new settings. */
-  if (c->a->dispatch && !c->a->kafka) hl_dispatch_notify(c->a->dispatch, s);
+  if (c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
   ensure_topic(c->a, s->rec.egress_topic);
   refresh_kafka_map(c->a, s->rec.event_type);
   hl_api_respond_buf(c->req, c->http_status, &b);
@@ -722,9 +713,8 @@ void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
   a->store->vt->delivery_list(a->store, id, on_delivery_list, c);
 }
 
-static void on_requeued(void *data, int status, hl_store_result *res) {
+static void on_requeued(void *data, int status, const char *code, const char *message) {
   del_ctx *c = data;
-  (void)res;
   c->a->pending--;
   if (status == 0) {
     hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
@@ -733,10 +723,16 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
                 hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
     static const char body[] = "{\"status\":\"requeued\"}";
     hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else if (status == HL_EUNSUPPORTED) {
+    hl_api_respond_error(c->req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
   } else if (status == HL_ENOTFOUND) {
-    hl_api_respond_error(c->req, 404, "not_found", "no delivery of this event to this subscription", NULL);
+    hl_api_respond_error(c->req, 404, code ? code : "not_found",
+                         message ? message : "no delivery of this event to this subscription", NULL);
   } else if (status == HL_EINVAL) {
-    hl_api_respond_error(c->req, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+    hl_api_respond_error(c->req, 409, code ? code : "not_failed",
+                         message ? message : "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+  } else if (code) {
+    hl_api_respond_error(c->req, 503, code, message ? message : "try again", NULL);
   } else {
     hl_api_respond_store_error(c->req, status);
   }
@@ -745,132 +741,17 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* In Kafka mode the body of a dead-lettered delivery lives only on the
- * dead-letter topic: it is looked up there (key = event id, header
- * subscription_id), produced again to the subscription's egress topic with
- * its attempts kept, and the status goes back to PENDING. */
-typedef struct {
-  hl_api *a;
-  hl_http_req *req;
-  char *event_id, *sub_id, *egress;
-  hl_delivery_rec rec;
-} kafka_requeue;
-
-static void kr_free(kafka_requeue *c);
-
-static void kr_finish(kafka_requeue *c, int status, const char *code, const char *msg) {
-  c->a->pending--;
-  if (status == 202) {
-    hl_log_info("delivery re-queued from the dead-letter topic", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
-    static const char body[] = "{\"status\":\"requeued\"}";
-    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
-  } else {
-    hl_api_respond_error(c->req, status, code, msg, NULL);
-  }
-  kr_free(c);
-}
-
-static void kr_free(kafka_requeue *c) {
-  hl_delivery_rec_free(&c->rec);
-  hl_free(c->event_id);
-  hl_free(c->sub_id);
-  hl_free(c->egress);
-  hl_free(c);
-}
-
-static void kr_on_recorded(void *data, int status, hl_store_result *res) {
-  (void)res;
-  kafka_requeue *c = data;
-  /* The record is on the egress topic either way; a status write that
-   * failed is corrected by the delivery's own outcome. */
-  if (status != 0)
-    hl_log_warn("re-queued, but the PENDING status was not written", "\"event_id\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1));
-  kr_finish(c, 202, NULL, NULL);
-}
-
-static void kr_on_produced(void *data, int status) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    kr_finish(c, 503, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
-    return;
-  }
-  int64_t now = hl_wall_ms();
-  hl_free(c->rec.status);
-  c->rec.status = hl_strdup("PENDING");
-  c->rec.updated_at = now;
-  c->rec.next_attempt_at = now;
-  c->a->store->vt->delivery_put(c->a->store, &c->rec, kr_on_recorded, c);
-}
-
-static void kr_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "the delivery was not found on the dead-letter topic (%s)", why ? why : "not found");
-    kr_finish(c, status == HL_ENOTFOUND ? 404 : 503, status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable",
-              msg);
-    return;
-  }
-  /* The headers the dispatcher reads, carried over; attempts kept. */
-  hl_record_headers h;
-  hl_record_headers_requeue(&h, c->sub_id, c->rec.attempts, f->headers, f->nheaders);
-  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h.h, h.n,
-                   kr_on_produced, c);
-}
-
-static void kr_on_list(void *data, int status, hl_store_result *res) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    c->a->pending--;
-    hl_api_respond_store_error(c->req, status);
-    kr_free(c);
-    return;
-  }
-  hl_delivery_rec *r = NULL;
-  for (size_t i = 0; i < res->ndeliveries; i++)
-    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
-  hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
-  if (!r) {
-    kr_finish(c, 404, "not_found", "no delivery of this event to this subscription");
-    return;
-  }
-  if (!r->status || strcmp(r->status, "FAILED") != 0) {
-    kr_finish(c, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered");
-    return;
-  }
-  if (!s) {
-    kr_finish(c, 404, "not_found", "the subscription no longer exists; register it again first");
-    return;
-  }
-  c->rec = *r;
-  *r = (hl_delivery_rec){0};
-  c->egress = hl_strdup(s->rec.egress_topic);
-  /* It was dead-lettered when its status was last written; read from a
-   * little before that. */
-  hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
-                           .key = c->event_id, .header = HL_RECORD_SUBSCRIPTION_HEADER, .header_value = c->sub_id};
-  hl_kafka_find(c->a->opt.loop, c->a->opt.kafka_cfg, &q, kr_on_found, c);
-}
-
+/* From the queue: the embedded one flips the row back to due; Kafka reads
+ * the body back from the dead-letter topic (hl_queue_kafka). */
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
-  if (a->kafka && a->opt.kafka_cfg && a->opt.dlq_topic && a->opt.loop) {
-    kafka_requeue *c = hl_calloc(1, sizeof *c);
-    *c = (kafka_requeue){.a = a, .req = req, .event_id = hl_strdup(event_id),
-                         .sub_id = hl_strdup(sub_id)};
-    a->pending++;
-    a->store->vt->delivery_list(a->store, event_id, kr_on_list, c);
-    return;
-  }
-  if (a->kafka || !a->store->vt->eq_requeue) {
-    hl_api_respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
-    return;
-  }
   del_ctx *c = hl_calloc(1, sizeof *c);
   *c = (del_ctx){a, req, hl_strdup(event_id), hl_strdup(sub_id)};
   a->pending++;
-  a->store->vt->eq_requeue(a->store, event_id, sub_id, on_requeued, c);
+  if (!a->queue || !a->queue->vt->requeue) {
+    on_requeued(c, HL_EUNSUPPORTED, NULL, NULL);
+    return;
+  }
+  a->queue->vt->requeue(a->queue, a->reg, event_id, sub_id, on_requeued, c);
 }
 
 /* --- loading the registry ------------------------------------------------------------------ */
@@ -936,7 +817,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     hl_sub *s = hl_registry_put_sub(a->reg, r, f, h, sch);
     if (c->reload) {
       hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
-      if (a->dispatch && !a->kafka) hl_dispatch_notify(a->dispatch, s);
+      if (a->dispatch) hl_dispatch_notify(a->dispatch, s);
     }
   }
   if (status == 0 && c->reload) {

@@ -7,7 +7,6 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_event.h"
-#include "model/hl_record.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +63,7 @@ struct bulk_ctx {
 };
 
 static void notify_subs(hl_api *a, const hl_event_check *e) {
-  if (!a->dispatch || a->kafka) return;
+  if (!a->dispatch) return; /* a push queue (Kafka) brings them itself: notify does nothing then */
   for (size_t i = 0; i < e->nsubs; i++) {
     hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
     if (s) hl_dispatch_notify(a->dispatch, s);
@@ -154,76 +153,22 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* Kafka intake: an id seen before is a duplicate; otherwise the event goes
- * to its ingress topic, and once the brokers acknowledged it (acks=all) its
- * id is remembered and the producer gets 202. */
-typedef struct {
-  accept_ctx *c;
-  char *trace;
-  char key[300];
-} kafka_accept;
-
-static void on_accept_remembered(void *data, int status, hl_store_result *res) {
-  kafka_accept *k = data;
-  (void)status; /* the event is on Kafka: accepted even if remembering the id failed */
-  on_accepted(k->c, 0, res);
-  hl_free(k->trace);
-  hl_free(k);
-}
-
-static void on_ingress_acked(void *data, int status) {
-  kafka_accept *k = data;
-  hl_api *a = k->c->a;
-  if (status != 0) {
-    hl_store_result none = {0};
-    on_accepted(k->c, HL_EBUSY, &none);
-    hl_free(k->trace);
-    hl_free(k);
-    return;
-  }
-  a->store->vt->ledger_put(a->store, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true,
-                           on_accept_remembered, k);
-}
-
-static void on_seen_checked(void *data, int status, hl_store_result *res) {
-  kafka_accept *k = data;
-  hl_api *a = k->c->a;
-  if (status == 0 && res->value) {
-    on_accepted(k->c, HL_EEXISTS, res);
-    hl_free(k->trace);
-    hl_free(k);
-    return;
-  }
-  hl_record_headers h;
-  hl_record_headers_ingress(&h, hl_wall_ms(), k->trace);
-  hl_kafka_produce(a->kafka, k->c->e.ingress_topic, k->c->e.id, strlen(k->c->e.id), k->c->e.body, k->c->e.body_len,
-                   h.h, h.n, on_ingress_acked, k);
-}
-
+/* Into the queue: the embedded one answers once the store committed the
+ * event and its fan-out, Kafka once the brokers acknowledged it. */
 static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
-  if (!a->kafka && (!a->store->vt->eq_accept || a->opt.no_embedded_queue)) {
-    /* DynamoDB without Kafka, or Lambda (whose /tmp dies with the sandbox
-     * and which nothing would drain): nowhere durable to put the event. */
-    hl_store_result none = {0};
-    a->pending++;
-    on_accepted(c, HL_EUNSUPPORTED, &none);
-    return;
-  }
-  if (a->kafka) {
-    kafka_accept *k = hl_calloc(1, sizeof *k);
-    k->c = c;
-    k->trace = trace ? hl_strdup(trace) : NULL;
-    snprintf(k->key, sizeof k->key, "accepted#%s", c->e.id);
-    a->pending++;
-    a->store->vt->ledger_get(a->store, k->key, on_seen_checked, k);
-    return;
-  }
   hl_eq_accept ev = {
     .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
     .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,
   };
   a->pending++;
-  a->store->vt->eq_accept(a->store, &ev, on_accepted, c);
+  if (!a->queue) {
+    /* Lambda without Kafka (its /tmp dies with the sandbox and nothing
+     * would drain it): nowhere durable to put the event. */
+    hl_store_result none = {0};
+    on_accepted(c, HL_EUNSUPPORTED, &none);
+    return;
+  }
+  a->queue->vt->accept(a->queue, &ev, c->e.ingress_topic, on_accepted, c);
 }
 
 static bool is_cloudevents_ct(hl_http_req *req) {

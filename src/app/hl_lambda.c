@@ -8,6 +8,7 @@
 #include "model/hl_event.h"
 #include "obs/hl_metrics.h"
 #include "handlers/hl_pipeline.h"
+#include "queue/hl_queue_kafka.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
@@ -83,7 +84,7 @@ struct lambda {
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
-  hl_dispatch_source source;
+  hl_queue *queue;             /* Kafka: status rows, retry tiers, the dead-letter topic */
   hl_api api;
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
@@ -388,12 +389,6 @@ static void unpark(record *r) {
 
 /* --- the dispatcher's source ---------------------------------------------------------------- */
 
-static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
-  lambda *L = data;
-  if (!L->kafka) { hl_dispatch_forwarded(dl, HL_EUNSUPPORTED); return; }
-  hl_pipeline_forward(L->kafka, &L->popt, dl, outcome, delay_ms);
-}
-
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   (void)data; (void)sub;
   record *r = token;
@@ -476,6 +471,7 @@ static void ensure_kafka(lambda *L, const char *bootstrap) {
   char err[256];
   if (hl_kafka_create(&L->loop, &kc, &L->kafka, err, sizeof err) != 0)
     hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
+  else hl_queue_kafka_set_producer(L->queue, L->kafka);
 }
 
 /* A parked retry as a record: the same headers a retry topic's record has. */
@@ -794,7 +790,9 @@ int hl_lambda_run(const hl_config *cfg) {
     L->store = NULL;
   } else {
     L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
-    L->source = (hl_dispatch_source){forward, finished, L};
+    hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
+                                 .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
+    L->queue = hl_queue_kafka_create(NULL, &qo);
     L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
                                    .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                                    .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
@@ -802,7 +800,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
                                 .default_schedule = L->schedule, .on_outcome = on_outcome, .outcome_data = L,
-                                .source = &L->source,
+                                .queue = L->queue,
                                 .default_secret = L->have_secrets ? default_secret : NULL,
                                 .default_secret_data = &L->secrets};
     hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
@@ -810,7 +808,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                            .store_name = L->store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
-                           .default_secret = L->have_secrets, .no_embedded_queue = true,
+                           .default_secret = L->have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,
                            .on_accepted = on_accepted, .hook_data = L,
                            .console = hl_config_console(cfg)};
@@ -823,10 +821,9 @@ int hl_lambda_run(const hl_config *cfg) {
       if (hl_kafka_create(&L->loop, &L->kcfg, &L->kafka, err, sizeof err) != 0) {
         hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
       } else {
-        hl_api_use_kafka(&L->api, L->kafka);
+        hl_queue_kafka_set_producer(L->queue, L->kafka);
+        hl_api_use_queue(&L->api, L->queue, L->kafka);
         L->api.opt.loop = &L->loop;
-        L->api.opt.kafka_cfg = &L->kcfg;
-        L->api.opt.dlq_topic = cfg->dlq_topic;
       }
     }
     prepare(L);
@@ -843,6 +840,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_dispatch_close(&L->dispatch, closed_noop, NULL);
     uv_run(&L->loop, UV_RUN_NOWAIT);
   }
+  if (L->queue) L->queue->vt->destroy(L->queue);
   if (L->kafka) hl_kafka_close(L->kafka, closed_noop, NULL);
   /* The store first: the DynamoDB store finishes its writes through curl. */
   int store_closed = L->store == NULL;

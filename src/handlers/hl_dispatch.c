@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_retry.h"
+#include "queue/hl_queue_embedded.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ struct hl_delivery {
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
-  void *token;                 /* source mode: the source's handle (a Kafka message) */
+  void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
   hl_timerq_node timer;        /* RETRY_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
@@ -93,7 +94,7 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
   hl_eq_item_free(&dl->item);
-  if (d->opt.source && dl->token) d->opt.source->finished(d->opt.source->data, dl->token, s, dl->recorded);
+  if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
@@ -205,7 +206,7 @@ static void recorded(hl_delivery *dl, int status) {
     delivery_free(dl);
     return;
   }
-  if (d->opt.source) { /* retries live on retry topics, not in memory */
+  if (d->queue->vt->owns_retries) { /* retries live in the queue (retry topics), not in memory */
     delivery_free(dl);
     return;
   }
@@ -225,22 +226,6 @@ static void recorded(hl_delivery *dl, int status) {
 static void on_recorded(void *data, int status, hl_store_result *res) {
   (void)res;
   recorded(data, status);
-}
-
-void hl_dispatch_forwarded(hl_delivery *dl, int status) { recorded(dl, status); }
-
-static void on_status_put(void *data, int status, hl_store_result *res) {
-  hl_delivery *dl = data;
-  hl_dispatch *d = dl->owner;
-  (void)res;
-  if (status == 0 && (dl->outcome == HL_OUTCOME_RETRY || dl->outcome == HL_OUTCOME_FAILED)) {
-    /* Not durable until it is on the retry or dead-letter topic; at close the
-     * message is handed back instead (consumed again after a restart). */
-    if (d->closing) recorded(dl, HL_ECANCELED);
-    else d->opt.source->forward(d->opt.source->data, dl, dl->outcome, dl->next_delay_ms);
-    return;
-  }
-  recorded(dl, status);
 }
 
 static void record(hl_delivery *dl) {
@@ -267,13 +252,15 @@ static void record(hl_delivery *dl) {
     snprintf(key, sizeof key, "%s#%s", r->subscription_id, r->event_id);
     d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
   }
-  if (d->opt.source) {
-    d->store->vt->delivery_put(d->store, r, on_status_put, dl);
-    return;
-  }
-  /* Both writes join this turn's transaction; the status callback runs after
-   * the commit that also made the ledger entry durable. */
-  d->store->vt->eq_update(d->store, r, release, on_recorded, dl);
+  static const hl_queue_outcome as_queue[] = {
+    [HL_OUTCOME_SUCCESS] = HL_QUEUE_DELIVERED, [HL_OUTCOME_DUPLICATE] = HL_QUEUE_DUPLICATE,
+    [HL_OUTCOME_RETRY] = HL_QUEUE_RETRY, [HL_OUTCOME_FAILED] = HL_QUEUE_FAILED,
+  };
+  hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
+                        .release = release, .error = dl->error};
+  /* Embedded: the status write joins this turn's transaction with the
+   * ledger entry; the callback runs after the commit that made both durable. */
+  d->queue->vt->record(d->queue, &a, on_recorded, dl);
 }
 
 /* --- sending ------------------------------------------------------------------ */
@@ -347,7 +334,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
 }
 
 static void start(hl_dispatch *d, hl_delivery *dl) {
-  if (!d->opt.source) {
+  if (!d->queue->vt->redelivers) {
     /* Embedded queue: a delivered row is SUCCESS in the same transaction
      * that writes its ledger entry, and SUCCESS rows are never claimed, so
      * the ledger cannot say "delivered" here: skip the read. */
@@ -487,7 +474,7 @@ static void on_pump(uv_idle_t *h) {
     *c = (claim_ctx){d, s, room};
     s->claiming = true;
     hl_sub_ref(s);
-    d->store->vt->eq_claim(d->store, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
+    d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
     hl_sub_unref(d->reg, s);
   }
   /* Subscriptions without room stay listed, holding their reference. */
@@ -504,9 +491,8 @@ static void pump_soon(hl_dispatch *d) {
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
-  /* With a source (Kafka, Lambda) deliveries are handed in; there is no
-   * embedded queue to claim from. */
-  if (d->opt.source) return;
+  /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
+  if (!d->queue->vt->claim) return;
   s->need_claim = true;
   if (d->stopping || s->deleted) return;
   if (!s->on_dirty) {
@@ -532,6 +518,11 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   if (d->opt.default_timeout_ms <= 0) d->opt.default_timeout_ms = 30000;
   if (d->opt.release_after_ms == 0) d->opt.release_after_ms = 60000;
   if (d->opt.ledger_ttl_s <= 0) d->opt.ledger_ttl_s = 7 * 24 * 3600;
+  d->queue = d->opt.queue;
+  if (!d->queue) {
+    d->queue = hl_queue_embedded_create(store);
+    d->owns_queue = true;
+  }
   d->sender = d->opt.sender;
   if (!d->sender) {
     hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
@@ -552,17 +543,14 @@ void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token
   try_start(d, s);
 }
 
-const hl_eq_item *hl_delivery_item(const hl_delivery *dl) { return &dl->item; }
-const char *hl_delivery_error(const hl_delivery *dl) { return dl->error; }
-hl_sub *hl_delivery_sub(const hl_delivery *dl) { return dl->sub; }
 
 /* Gives a delivery held in memory back to the embedded queue: its row is
  * unclaimed, due when it was due, so whoever claims next takes it. */
 static void unclaim(hl_dispatch *d, hl_delivery *dl) {
-  if (d->opt.source) return; /* the source hands its record back in finished() */
+  if (!d->queue->vt->release) return; /* a push queue gets its item back in finished() */
   hl_delivery_rec *r = &dl->item.d;
   if (dl->state == D_WAITING) r->next_attempt_at = hl_wall_ms();
-  d->store->vt->eq_update(d->store, r, true, NULL, NULL);
+  d->queue->vt->release(d->queue, r);
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
@@ -627,6 +615,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->blocked_tail = NULL;
   d->sender->vt->close(d->sender);
   d->sender = NULL;
+  if (d->owns_queue) d->queue->vt->destroy(d->queue);
   hl_timerq_close(&d->timers, on_timerq_closed, d);
   uv_close((uv_handle_t *)&d->pump, on_handle_closed);
 }
@@ -634,6 +623,7 @@ static void maybe_finish_close(hl_dispatch *d) {
 void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
   d->stopping = true;
   d->closing = true;
+  d->queue->closing = true;
   d->close_cb = cb;
   d->close_data = data;
   uv_idle_stop(&d->pump);

@@ -30,6 +30,7 @@
 
 #include "handlers/hl_sender.h"
 #include "model/hl_registry.h"
+#include "queue/hl_queue.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_timerq.h"
 #include "store/hl_store.h"
@@ -52,21 +53,6 @@ typedef struct {
   const char *error;      /* NULL on success */
 } hl_outcome_info;
 
-/* Where deliveries come from when it is not the embedded queue (Kafka):
- * the source submits them with hl_dispatch_submit and is told how each
- * ends. Status rows and the idempotency ledger are written by the
- * dispatcher in both modes. */
-typedef struct {
-  /* A retryable or permanent failure was recorded: put the delivery on a
-   * retry topic (due in delay_ms) or the dead-letter topic, then call
-   * hl_dispatch_forwarded(dl, status). */
-  void (*forward)(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms);
-  /* The delivery leaves memory. recorded: its outcome is durable (the
-   * message is done); false: dropped (shutdown, deleted subscription). */
-  void (*finished)(void *data, void *token, hl_sub *sub, bool recorded);
-  void *data;
-} hl_dispatch_source;
-
 typedef struct {
   unsigned max_in_flight;        /* HOOKLOOP_MAX_IN_FLIGHT */
   unsigned default_sub_in_flight;/* when a subscription gives none: 256 */
@@ -78,7 +64,10 @@ typedef struct {
   /* Called on the loop for every attempt's outcome (metrics, logs). */
   void (*on_outcome)(void *data, const hl_outcome_info *info);
   void *outcome_data;
-  const hl_dispatch_source *source; /* NULL: the embedded queue */
+  /* Where deliveries come from and outcomes go (borrowed, hl_queue.h);
+   * NULL: the embedded queue over the store (owned). Kafka and Lambda pass
+   * a Kafka queue and hand deliveries in with hl_dispatch_submit. */
+  hl_queue *queue;
   /* The default secret (WEBHOOK_SECRET_ARN) for subscriptions without one of
    * their own, as it is now (it may rotate); NULL: there is none. */
   const char *(*default_secret)(void *data);
@@ -105,6 +94,8 @@ typedef struct {
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
   hl_sender *sender;        /* owned; carries each attempt */
+  hl_queue *queue;          /* see hl_dispatch_options.queue */
+  bool owns_queue;
   int closing_handles;
   void (*close_cb)(void *data);
   void *close_data;
@@ -125,14 +116,9 @@ void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows
  * stay in the store) and its timers. Running ones finish. */
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
-/* Source mode: a delivery for s (the item is taken; token is the source's). */
+/* Push queues: a delivery for s (the item is taken; token is the reader's,
+ * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
-/* Source mode: the forward of dl finished (status 0 or a negative hl_err). */
-void hl_dispatch_forwarded(hl_delivery *dl, int status);
-/* What a source needs to know about a delivery it forwards. */
-const hl_eq_item *hl_delivery_item(const hl_delivery *dl);
-const char *hl_delivery_error(const hl_delivery *dl);
-hl_sub *hl_delivery_sub(const hl_delivery *dl);
 
 /* Stops starting new attempts (shutdown); running ones finish. */
 void hl_dispatch_stop(hl_dispatch *d);

@@ -32,7 +32,7 @@ struct hl_pipeline {
   hl_store *store;
   hl_dispatch *dispatch;
   hl_pipeline_options opt;
-  hl_dispatch_source source;
+  hl_queue *queue;           /* the Kafka queue the dispatcher records through */
   char ingress_re[256], egress_re[256], retry_re[256];
   size_t ingress_len, egress_len, retry_len;  /* prefix lengths incl. the '.' */
   bool stopping;
@@ -43,19 +43,6 @@ struct hl_pipeline {
   void (*destroy_cb)(void *);
   void *destroy_data;
 };
-
-void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
-  if (ms % 3600000 == 0) snprintf(out, n, "%" PRIu64 "h", ms / 3600000);
-  else if (ms % 60000 == 0) snprintf(out, n, "%" PRIu64 "m", ms / 60000);
-  else if (ms % 1000 == 0) snprintf(out, n, "%" PRIu64 "s", ms / 1000);
-  else snprintf(out, n, "%" PRIu64 "ms", ms);
-}
-
-void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t n) {
-  char tier[32];
-  hl_retry_tier_name(delay_ms, tier, sizeof tier);
-  snprintf(out, n, "%s.%s", retry_prefix, tier);
-}
 
 static bool has_prefix(const char *topic, const char *prefix, size_t plen) {
   return strncmp(topic, prefix, plen - 1) == 0 && topic[plen - 1] == '.';
@@ -392,35 +379,6 @@ static void on_revoke(void *data, const char *topic, int32_t partition) {
 
 /* --- the dispatcher's source ----------------------------------------------------------------- */
 
-static void on_forwarded(void *data, int status) { hl_dispatch_forwarded(data, status); }
-
-void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
-                         uint64_t delay_ms) {
-  const hl_eq_item *it = hl_delivery_item(dl);
-  char topic[300];
-  hl_record_headers h;
-  hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
-  if (outcome == HL_OUTCOME_RETRY) {
-    hl_record_headers_due(&h, hl_wall_ms() + (int64_t)delay_ms);
-    /* The tier is the schedule's delay for this retry; Retry-After may push
-     * the due time later, which the header carries. */
-    uint64_t tier_ms = delay_ms;
-    size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
-    if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
-    if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
-    hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
-  } else {
-    hl_record_headers_reason(&h, hl_delivery_error(dl));
-    snprintf(topic, sizeof topic, "%s", opt->dlq_topic);
-  }
-  hl_kafka_produce(k, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h.h, h.n, on_forwarded, dl);
-}
-
-static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
-  hl_pipeline *p = data;
-  hl_pipeline_forward(p->kafka, &p->opt, dl, outcome, delay_ms);
-}
-
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   hl_pipeline *p = data;
   hl_kafka_msg *m = token;
@@ -461,7 +419,10 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   p->reg = reg;
   p->store = store;
   p->opt = *opt;
-  p->source = (hl_dispatch_source){forward, finished, p};
+  hl_queue_kafka_options qo = {.store = store, .loop = loop, .kafka_cfg = opt->kafka_cfg, .retry_prefix = opt->retry_prefix, .dlq_topic = opt->dlq_topic,
+                               .schedule = opt->schedule, .closed_tiers = opt->closed_tiers,
+                               .finished = finished, .finished_data = p};
+  p->queue = hl_queue_kafka_create(kafka, &qo);
   regex_of(p->ingress_re, sizeof p->ingress_re, opt->ingress_prefix);
   regex_of(p->egress_re, sizeof p->egress_re, opt->egress_prefix);
   regex_of(p->retry_re, sizeof p->retry_re, opt->retry_prefix);
@@ -471,7 +432,7 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   return p;
 }
 
-const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p) { return &p->source; }
+hl_queue *hl_pipeline_queue(hl_pipeline *p) { return p->queue; }
 
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d) { p->dispatch = d; }
 
@@ -511,6 +472,8 @@ void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data) {
     p->held = x->next;
     held_free(p, x);
   }
+  p->queue->vt->destroy(p->queue);
+  p->queue = NULL;
   p->destroy_cb = cb;
   p->destroy_data = data;
   p->closing = 1;

@@ -11,7 +11,7 @@
  * so a partition never sticks.
  *
  * Dispatcher: each egress/retry record becomes a delivery of the same
- * state machine as the embedded queue (hl_dispatch, source mode). Its
+ * state machine as the embedded queue (hl_dispatch over hl_queue_kafka). Its
  * subscription is the one its subscription_id header names or, on an
  * egress topic, the one whose topic it is; a record that names none goes
  * to the dead-letter topic (reason unknown_subscription). A retry
@@ -35,6 +35,7 @@
 #include "model/hl_record.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
+#include "queue/hl_queue_kafka.h"
 #include "loop/hl_kafka.h"
 #include "store/hl_store.h"
 
@@ -45,6 +46,7 @@ typedef struct {
   const char *ingress_prefix, *egress_prefix, *retry_prefix, *dlq_topic;
   const hl_retry_schedule *schedule;  /* names the retry tiers */
   hl_metrics *metrics;                /* NULL: not counted */
+  const hl_kafka_config *kafka_cfg;   /* re-queueing reads the dead-letter topic with it (NULL: not supported) */
   /* Retries only ever go to the tiers of `schedule`: one past its end (a
    * subscription's longer schedule) takes its last tier, the due time
    * saying when. For Lambda, which consumes a fixed list of tier topics;
@@ -54,10 +56,12 @@ typedef struct {
 } hl_pipeline_options;
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
- * role) must be created with hl_pipeline_source() as its source. */
+ * role) must be created with hl_pipeline_queue() as its queue. */
 hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *reg, hl_store *store,
                                 const hl_pipeline_options *opt);
-const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p);
+/* The Kafka queue (hl_queue_kafka) whose records this pipeline reads;
+ * destroyed with the pipeline, after the dispatcher closed. */
+hl_queue *hl_pipeline_queue(hl_pipeline *p);
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d);
 /* Subscribes to the topics of the configured roles. */
 int hl_pipeline_start(hl_pipeline *p);
@@ -67,18 +71,6 @@ void hl_pipeline_stop(hl_pipeline *p);
 /* Records being processed (fan-out produces outstanding). */
 size_t hl_pipeline_busy(const hl_pipeline *p);
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data);
-
-/* Puts a failed delivery on its retry tier topic (retryable; due after
- * delay_ms) or on the dead-letter topic (permanent), with the headers the
- * dispatcher reads back; hl_dispatch_forwarded(dl) runs on the ack. Shared by
- * the pipeline and the Lambda runtime. */
-void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
-                         uint64_t delay_ms);
-
-/* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
-void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
-/* The retry topic of a delay's tier: "<retry_prefix>.<tier>". */
-void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t outlen);
 
 /* status 0: the record reached a durable state (it may be acknowledged);
  * otherwise it did not and must be consumed again. */

@@ -142,11 +142,8 @@ static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char 
 
 static void on_closed(void *data) { (*(int *)data)++; }
 
-static void teardown(void) {
-  int closed = 0;
-  hl_dispatch_close(&disp, on_closed, &closed);
-  SPIN(closed == 1);
-  HL_ASSERT_EQ_INT(fake.closed, 1);
+/* Closes the store and everything else once the dispatcher is closed. */
+static void close_rest(void) {
   int sclosed = 0;
   store->vt->close(store, on_closed, &sclosed);
   SPIN(sclosed == 1);
@@ -156,6 +153,14 @@ static void teardown(void) {
   hl_retry_schedule_free(schedule);
   hl_rmtree(dir);
   hl_free(dir);
+}
+
+static void teardown(void) {
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  HL_ASSERT_EQ_INT(fake.closed, 1);
+  close_rest();
 }
 
 HL_TEST(a_subscription_gets_its_deliveries_in_order_never_more_than_its_limit_at_once) {
@@ -303,13 +308,5 @@ HL_TEST(closing_while_sending_cancels_the_request_and_leaves_the_row_open) {
     HL_ASSERT_EQ_INT((long)r.attempts, 0);
     hl_delivery_rec_free(&r);
   }
-  int sclosed = 0;
-  store->vt->close(store, on_closed, &sclosed);
-  SPIN(sclosed == 1);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-  hl_registry_dispose(&reg);
-  hl_retry_schedule_free(schedule);
-  hl_rmtree(dir);
-  hl_free(dir);
+  close_rest();
 }
