@@ -364,16 +364,10 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_jw_obj_end(&w);
   hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
               c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
-  hl_sub *old = NULL;
-  {
-    const hl_sub_list *l = hl_registry_subs_for_type(c->a->reg, c->rec.event_type);
-    for (size_t i = 0; i < l->n; i++)
-      if (strcmp(l->items[i]->rec.partner_id, c->rec.partner_id) == 0) old = l->items[i];
-  }
-  if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
+  /* The registry tells the dispatcher: the old one's deliveries go back to
+   * the queue, and a replacement with the same id claims them again with
+   * the new settings. */
   hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
-  /* Deliveries of a replaced subscription (same id) continue with the new settings. */
-  if (c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
   ensure_topic(c->a, s->rec.egress_topic);
   refresh_kafka_map(c->a, s->rec.event_type);
   hl_api_respond_buf(c->req, c->http_status, &b);
@@ -624,8 +618,6 @@ static void on_sub_deleted(void *data, int status, hl_store_result *res) {
   (void)res;
   c->a->pending--;
   if (status == 0 || status == HL_ENOTFOUND) {
-    hl_sub *s = hl_registry_sub_get(c->a->reg, c->id);
-    if (s && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, s);
     hl_registry_delete_sub(c->a->reg, c->id);
     hl_log_info("subscription deleted", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
     hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
@@ -717,8 +709,6 @@ static void on_requeued(void *data, int status, const char *code, const char *me
   del_ctx *c = data;
   c->a->pending--;
   if (status == 0) {
-    hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
-    if (s && c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
     hl_log_info("delivery re-queued", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
                 hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
     static const char body[] = "{\"status\":\"requeued\"}";
@@ -786,7 +776,6 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     for (size_t k = 0; k < l->n; k++)
       if (strcmp(l->items[k]->rec.partner_id, r->partner_id) == 0) old = l->items[k];
     if (old && sub_unchanged(old, r)) continue; /* keeps its dispatcher state */
-    if (old && a->dispatch) hl_dispatch_sub_removed(a->dispatch, old);
     hl_filter *f = NULL;
     hl_retry_schedule *sch = NULL;
     struct curl_slist *h = NULL;
@@ -815,10 +804,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     if (r->retry_schedule) hl_retry_schedule_parse(r->retry_schedule, &sch, &err);
     hl_buf_dispose(&err);
     hl_sub *s = hl_registry_put_sub(a->reg, r, f, h, sch);
-    if (c->reload) {
-      hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
-      if (a->dispatch) hl_dispatch_notify(a->dispatch, s);
-    }
+    if (c->reload) hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
   }
   if (status == 0 && c->reload) {
     /* Deleted elsewhere (another task, another function): gone here too. */
@@ -829,8 +815,6 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     while (hl_strmap_next(&a->reg->subs_by_id, &it, &id, &v))
       if (!hl_strmap_get(&seen, id)) gone[n++] = hl_strdup(id);
     for (size_t k = 0; k < n; k++) {
-      hl_sub *s = hl_registry_sub_get(a->reg, gone[k]);
-      if (s && a->dispatch) hl_dispatch_sub_removed(a->dispatch, s);
       hl_registry_delete_sub(a->reg, gone[k]);
       hl_log_info("subscription removed on reload", "\"subscription_id\":\"%s\"", hl_log_esc(gone[k], (size_t)-1));
       hl_free(gone[k]);

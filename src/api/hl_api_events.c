@@ -62,14 +62,6 @@ struct bulk_ctx {
   hl_event_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
 };
 
-static void notify_subs(hl_api *a, const hl_event_check *e) {
-  if (!a->dispatch) return; /* a push queue (Kafka) brings them itself: notify does nothing then */
-  for (size_t i = 0; i < e->nsubs; i++) {
-    hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
-    if (s) hl_dispatch_notify(a->dispatch, s);
-  }
-}
-
 static void bulk_finish(bulk_ctx *b) {
   hl_buf out = HL_BUF_INIT;
   hl_jw w;
@@ -107,7 +99,6 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     hl_log_info("event accepted", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
                 hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
     if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
-    notify_subs(a, &c->e);
   }
   if (c->bulk) {
     hl_event_check *r = &c->bulk->results[c->index];

@@ -510,6 +510,21 @@ void hl_dispatch_notify_all(hl_dispatch *d) {
   while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) hl_dispatch_notify(d, v);
 }
 
+/* The registry's announcements: a new subscription may have due
+ * deliveries; one going away drops what it holds. */
+static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
+  hl_dispatch *d = data;
+  if (change == HL_REG_SUB_ADDED) hl_dispatch_notify(d, s);
+  else hl_dispatch_sub_removed(d, s);
+}
+
+/* The queue took new items for a subscription (an accept, a re-queue). */
+static void on_queue_ready(void *data, const char *subscription_id) {
+  hl_dispatch *d = data;
+  hl_sub *s = hl_registry_sub_get(d->reg, subscription_id);
+  if (s) hl_dispatch_notify(d, s);
+}
+
 void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
                       hl_registry *reg, const hl_dispatch_options *opt) {
   *d = (hl_dispatch){.loop = loop, .curl = curl, .store = store, .reg = reg, .opt = *opt};
@@ -523,6 +538,9 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
     d->queue = hl_queue_embedded_create(store);
     d->owns_queue = true;
   }
+  d->queue->on_ready = on_queue_ready;
+  d->queue->ready_data = d;
+  reg->listener = (hl_registry_listener){on_sub_changed, d};
   d->sender = d->opt.sender;
   if (!d->sender) {
     hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
@@ -624,6 +642,8 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
   d->stopping = true;
   d->closing = true;
   d->queue->closing = true;
+  d->queue->on_ready = NULL;
+  d->reg->listener = (hl_registry_listener){0}; /* nothing more to hear */
   d->close_cb = cb;
   d->close_data = data;
   uv_idle_stop(&d->pump);

@@ -101,6 +101,8 @@ typedef struct {
   void *close_data;
 } hl_dispatch;
 
+/* Listens to reg (subscriptions added and removed) and to the queue (new
+ * due items) from here until hl_dispatch_close. */
 void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
                       hl_registry *reg, const hl_dispatch_options *opt);
 /* The store may hold due deliveries for s (after an accept or a requeue). */

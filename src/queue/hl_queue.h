@@ -87,6 +87,11 @@ typedef struct {
 struct hl_queue {
   const hl_queue_vt *vt;
   bool closing;               /* set by the dispatcher at close: forward nothing more */
+  /* Set by the dispatcher: a pull queue has new due items for a
+   * subscription (after an accept or a re-queue), so whoever accepts never
+   * calls the dispatcher. */
+  void (*on_ready)(void *data, const char *subscription_id);
+  void *ready_data;
 };
 
 #endif

@@ -23,6 +23,27 @@ static void release(hl_queue *q, const hl_delivery_rec *r) {
   s->vt->eq_update(s, r, true, NULL, NULL);
 }
 
+static void ready(hl_queue *q, const char *subscription_id) {
+  if (q->on_ready) q->on_ready(q->ready_data, subscription_id);
+}
+
+typedef struct {
+  hl_queue *q;
+  hl_eq_accept ev;             /* a copy; its arrays are the caller's, alive until cb */
+  hl_store_cb cb;
+  void *data;
+} accept_ctx;
+
+static void on_accepted(void *data, int status, hl_store_result *res) {
+  accept_ctx *c = data;
+  if (status == 0)
+    for (size_t i = 0; i < c->ev.nsubs; i++) ready(c->q, c->ev.subscription_ids[i]);
+  hl_store_cb cb = c->cb;
+  void *cb_data = c->data;
+  hl_free(c);
+  cb(cb_data, status, res);
+}
+
 static void queue_accept(hl_queue *q, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb, void *data) {
   hl_store *s = ((embedded *)q)->store;
   (void)ingress_topic;
@@ -31,10 +52,14 @@ static void queue_accept(hl_queue *q, const hl_eq_accept *ev, const char *ingres
     cb(data, HL_EUNSUPPORTED, &none);
     return;
   }
-  s->vt->eq_accept(s, ev, cb, data);
+  accept_ctx *c = hl_malloc(sizeof *c);
+  *c = (accept_ctx){q, *ev, cb, data};
+  s->vt->eq_accept(s, ev, on_accepted, c);
 }
 
 typedef struct {
+  hl_queue *q;
+  char *sub_id;
   hl_queue_requeue_cb cb;
   void *data;
 } requeue_ctx;
@@ -42,8 +67,10 @@ typedef struct {
 static void on_requeued(void *data, int status, hl_store_result *res) {
   requeue_ctx *c = data;
   (void)res;
+  if (status == 0) ready(c->q, c->sub_id);
   hl_queue_requeue_cb cb = c->cb;
   void *cb_data = c->data;
+  hl_free(c->sub_id);
   hl_free(c);
   cb(cb_data, status, NULL, NULL);
 }
@@ -57,7 +84,7 @@ static void requeue(hl_queue *q, const hl_registry *reg, const char *event_id, c
     return;
   }
   requeue_ctx *c = hl_malloc(sizeof *c);
-  *c = (requeue_ctx){cb, data};
+  *c = (requeue_ctx){q, hl_strdup(sub_id), cb, data};
   s->vt->eq_requeue(s, event_id, sub_id, on_requeued, c);
 }
 
