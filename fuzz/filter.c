@@ -1,5 +1,5 @@
 /* fuzz_filter: the subscription filter compiler and matcher
- * (src/handlers/hl_filter).
+ * (src/model/hl_filter).
  *
  * Input: a filter document, a line "---", an event (fuzz_util.h); without
  * the separator the filter is matched against itself. Properties: compiling
@@ -8,7 +8,7 @@
  * same answer twice; an empty filter matches everything; a filter of one
  * plain value matches exactly when the event holds an equal value there. */
 #include "fuzz_util.h"
-#include "handlers/hl_filter.h"
+#include "model/hl_filter.h"
 #include "json/hl_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

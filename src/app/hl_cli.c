@@ -8,7 +8,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "handlers/hl_pipeline.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_retry.h"
 #include "schema/hl_schema_cli.h"
 #include "transform/hl_transform_cli.h"
 

@@ -1,7 +1,7 @@
 #include "app/hl_config.h"
 #include "aws/hl_aws_endpoint.h"
 #include "common/hl_common.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_retry.h"
 #include "json/hl_json.h"
 
 #include <stddef.h>

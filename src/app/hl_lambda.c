@@ -3,13 +3,14 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_api.h"
+#include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_event.h"
-#include "handlers/hl_metrics.h"
+#include "model/hl_event.h"
+#include "obs/hl_metrics.h"
 #include "handlers/hl_pipeline.h"
-#include "handlers/hl_registry.h"
-#include "handlers/hl_retry.h"
+#include "queue/hl_queue_kafka.h"
+#include "model/hl_registry.h"
+#include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
@@ -35,6 +36,7 @@
 #define DRAIN_LEASE_MS 60000
 
 typedef struct invocation invocation;
+typedef struct lambda lambda;
 
 typedef enum { REC_PENDING, REC_OK, REC_FAILED } rec_state;
 
@@ -60,6 +62,7 @@ typedef struct {
 
 /* An MSK batch, or a drain of the parked retries (a scheduled event). */
 struct invocation {
+  lambda *L;                   /* the runtime it belongs to */
   hl_lambda_invocation meta;
   bool drain;
   bool take_failed;            /* drain: the store could not be read */
@@ -72,7 +75,8 @@ struct invocation {
   uv_timer_t deadline;
 };
 
-typedef struct {
+/* The runtime's state, one per process, handed to every callback. */
+struct lambda {
   const hl_config *cfg;
   uv_loop_t loop;
   hl_curl_uv curl;
@@ -81,7 +85,7 @@ typedef struct {
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
-  hl_dispatch_source source;
+  hl_queue *queue;             /* Kafka: status rows, retry tiers, the dead-letter topic */
   hl_api api;
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
@@ -101,34 +105,33 @@ typedef struct {
   bool have_secrets;
   bool stop;
   int exit_code;
-} lambda;
+};
 
-static lambda L;
-
-static void next_invocation(void);
+static void next_invocation(lambda *L);
 static void route_invocation(invocation *inv);
 static void on_reloaded(void *data, int status);
-static void prepare(void);
+static void prepare(lambda *L);
 static void invocation_free(invocation *inv);
 
 /* --- answering -------------------------------------------------------------------------- */
 
-static void emit_emf(void) {
+static void emit_emf(lambda *L) {
   hl_buf b = HL_BUF_INIT;
-  hl_metrics_render_emf(&L.metrics, &L.metrics_sent, "hookloop", hl_wall_ms(), &b);
+  hl_metrics_render_emf(&L->metrics, &L->metrics_sent, "hookloop", hl_wall_ms(), &b);
   printf("%s\n", b.data);
   fflush(stdout);
   hl_buf_dispose(&b);
-  L.metrics_sent = L.metrics;
+  L->metrics_sent = L->metrics;
 }
 
 static void on_posted(hl_lambda_rt *rt, int status, void *data) {
-  (void)rt; (void)data;
+  lambda *L = hl_container_of(rt, lambda, rt);
+  (void)data;
   if (status == HL_ECLOSED) {
-    L.stop = true;
+    L->stop = true;
     return;
   }
-  next_invocation();
+  next_invocation(L);
 }
 
 static void invocation_free(invocation *inv) {
@@ -165,24 +168,25 @@ static int64_t hand_off_at(const invocation *inv) {
 }
 
 static void answer_batch(invocation *inv) {
+  lambda *L = inv->L;
   if (inv->answered) return;
   inv->answered = true;
   uv_timer_stop(&inv->deadline);
   size_t failed = 0;
   for (size_t i = 0; i < inv->nrecs; i++) failed += inv->recs[i].state != REC_OK;
-  emit_emf();
+  emit_emf(L);
   if (inv->drain) {
     /* What a drain did; what it could not finish stays parked for the next. */
     if (inv->take_failed) {
-      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable",
+      hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.StoreUnavailable",
                          "could not read the parked retries; the next drain tries again", on_posted, NULL);
     } else {
       char out[128];
       int n = snprintf(out, sizeof out, "{\"parked_taken\":%zu,\"done\":%zu,\"left\":%zu}", inv->nrecs,
                        inv->nrecs - failed, failed);
-      hl_lambda_rt_respond(&L.rt, inv->meta.request_id, out, (size_t)n, on_posted, NULL);
+      hl_lambda_rt_respond(&L->rt, inv->meta.request_id, out, (size_t)n, on_posted, NULL);
     }
-  } else if (failed == 0 || L.partial_batch) {
+  } else if (failed == 0 || L->partial_batch) {
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &b);
@@ -201,12 +205,12 @@ static void answer_batch(invocation *inv) {
     }
     hl_jw_arr_end(&w);
     hl_jw_obj_end(&w);
-    hl_lambda_rt_respond(&L.rt, inv->meta.request_id, b.data, b.len, on_posted, NULL);
+    hl_lambda_rt_respond(&L->rt, inv->meta.request_id, b.data, b.len, on_posted, NULL);
     hl_buf_dispose(&b);
   } else {
     char msg[256];
     snprintf(msg, sizeof msg, "%zu of %zu records did not reach a durable state; retry the batch", failed, inv->nrecs);
-    hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.BatchIncomplete", msg, on_posted, NULL);
+    hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.BatchIncomplete", msg, on_posted, NULL);
   }
   uv_close((uv_handle_t *)&inv->deadline, on_deadline_closed);
 }
@@ -223,7 +227,7 @@ static void record_settled(record *r, rec_state st) {
 
 /* --- producing (processor fan-out, retry and dead-letter topics) --------------------------- */
 
-static const void *rec_header(const hl_pipeline_rec *pr, const char *name, size_t *len) {
+static const void *rec_header(const hl_record *pr, const char *name, size_t *len) {
   const record *r = pr->src;
   for (size_t i = r->nheaders; i-- > 0;)
     if (strcmp(r->headers[i].name, name) == 0) {
@@ -233,8 +237,8 @@ static const void *rec_header(const hl_pipeline_rec *pr, const char *name, size_
   return NULL;
 }
 
-static hl_pipeline_rec rec_of(const record *r) {
-  return (hl_pipeline_rec){.topic = r->topic, .partition = r->partition, .offset = r->offset, .key = r->key,
+static hl_record rec_of(const record *r) {
+  return (hl_record){.topic = r->topic, .partition = r->partition, .offset = r->offset, .key = r->key,
                            .key_len = r->key_len, .value = r->value, .len = r->len, .header = rec_header, .src = r};
 }
 
@@ -247,9 +251,10 @@ static void on_record_produced(void *data, int status) {
 }
 
 static void produce_record(record *r, const char *topic) {
+  lambda *L = r->inv->L;
   r->outstanding = 1;
   inv_hold(r->inv);
-  hl_kafka_produce(L.kafka, topic, r->key, r->key_len, r->value, r->len, r->headers, r->nheaders,
+  hl_kafka_produce(L->kafka, topic, r->key, r->key_len, r->value, r->len, r->headers, r->nheaders,
                    on_record_produced, r);
 }
 
@@ -261,17 +266,19 @@ static void on_record_handled(void *data, int status) {
 }
 
 static void process_ingress(record *r) {
-  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  hl_pipeline_rec pr = rec_of(r);
+  lambda *L = r->inv->L;
+  if (!L->kafka) { record_settled(r, REC_FAILED); return; }
+  hl_record pr = rec_of(r);
   inv_hold(r->inv);
-  hl_pipeline_process(L.kafka, &L.reg, &L.popt, &pr, on_record_handled, r);
+  hl_pipeline_process(L->kafka, &L->reg, &L->popt, &pr, on_record_handled, r);
 }
 
 static void dead_letter_record(record *r, const char *reason) {
-  if (!L.kafka) { record_settled(r, REC_FAILED); return; }
-  hl_pipeline_rec pr = rec_of(r);
+  lambda *L = r->inv->L;
+  if (!L->kafka) { record_settled(r, REC_FAILED); return; }
+  hl_record pr = rec_of(r);
   inv_hold(r->inv);
-  hl_pipeline_dead_letter(L.kafka, &L.popt, &pr, reason, on_record_handled, r);
+  hl_pipeline_dead_letter(L->kafka, &L->popt, &pr, reason, on_record_handled, r);
 }
 
 /* --- retries not yet due: wait here, or park them -------------------------------------------- */
@@ -305,8 +312,9 @@ static void on_due(uv_timer_t *t) {
 
 static void on_parked(void *data, int status, hl_store_result *res) {
   record *r = data;
+  lambda *L = r->inv->L;
   (void)res;
-  if (status == HL_EINVAL && L.kafka && r->state == REC_PENDING) {
+  if (status == HL_EINVAL && L->kafka && r->state == REC_PENDING) {
     /* It cannot be parked (a body over the 64 parts of 300 KiB a DynamoDB
      * store keeps, ~19 MB, which no Kafka record reaches): back on its retry
      * topic as it is, the one case that still cycles. */
@@ -324,24 +332,26 @@ static void on_parked(void *data, int status, hl_store_result *res) {
 /* Durable without cycling: the store keeps it, indexed by due time, until a
  * scheduled drain takes it (handle_drain). */
 static void park_record(record *r, const hl_sub *s) {
-  if (!L.store->vt->park_put) { record_settled(r, REC_FAILED); return; }
-  hl_pipeline_rec pr = rec_of(r);
+  lambda *L = r->inv->L;
+  if (!L->store->vt->park_put) { record_settled(r, REC_FAILED); return; }
+  hl_record pr = rec_of(r);
   hl_eq_item it;
-  hl_pipeline_item(&pr, s, &it);
+  hl_record_item(&pr, s->rec.subscription_id, &it);
   it.d.next_attempt_at = r->due_ms;
   inv_hold(r->inv);
-  L.store->vt->park_put(L.store, &it, on_parked, r);
+  L->store->vt->park_put(L->store, &it, on_parked, r);
   hl_eq_item_free(&it);
 }
 
 /* A retry record not due yet: the invocation waits for it when it falls due
  * in time, else it is parked. Never produced again to its own topic. */
 static void hold_until_due(record *r, const hl_sub *s, int64_t due_ms) {
+  lambda *L = r->inv->L;
   r->due_ms = due_ms;
   if (due_ms + WAIT_MARGIN_MS <= hand_off_at(r->inv)) {
     rec_wait *w = hl_calloc(1, sizeof *w);
     w->r = r;
-    uv_timer_init(&L.loop, &w->timer);
+    uv_timer_init(&L->loop, &w->timer);
     w->timer.data = w;
     int64_t wait = due_ms - hl_wall_ms();
     uv_timer_start(&w->timer, on_due, (uint64_t)(wait > 0 ? wait : 0), 0);
@@ -369,23 +379,18 @@ static void on_unparked(void *data, int status, hl_store_result *res) {
 /* A parked retry whose attempt was recorded (delivered, moved on to its next
  * tier or dead-lettered) leaves the store. */
 static void unpark(record *r) {
-  size_t n = 0;
-  const char *sub = rec_header(&(hl_pipeline_rec){.src = r}, "subscription_id", &n);
-  hl_eq_item it = {.d = {.event_id = r->key, .subscription_id = hl_strndup(sub ? sub : "", n),
+  lambda *L = r->inv->L;
+  hl_record pr = rec_of(r);
+  char *sub = hl_record_subscription_id(&pr);
+  hl_eq_item it = {.d = {.event_id = r->key, .subscription_id = sub ? sub : hl_strdup(""),
                          .next_attempt_at = r->due_ms}};
   r->inv->unparking++;
   inv_hold(r->inv);
-  L.store->vt->park_delete(L.store, &it, on_unparked, r);
+  L->store->vt->park_delete(L->store, &it, on_unparked, r);
   hl_free(it.d.subscription_id);
 }
 
 /* --- the dispatcher's source ---------------------------------------------------------------- */
-
-static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
-  (void)data;
-  if (!L.kafka) { hl_dispatch_forwarded(dl, HL_EUNSUPPORTED); return; }
-  hl_pipeline_forward(L.kafka, &L.popt, dl, outcome, delay_ms);
-}
 
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   (void)data; (void)sub;
@@ -396,27 +401,29 @@ static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
 }
 
 static void dispatch_record(record *r) {
-  hl_pipeline_rec pr = rec_of(r);
+  lambda *L = r->inv->L;
+  hl_record pr = rec_of(r);
   hl_sub *s = NULL;
   int64_t due_ms = 0;
   const char *reason = NULL;
-  switch (hl_pipeline_classify(&L.reg, &L.popt, &pr, hl_wall_ms(), &s, &due_ms, &reason)) {
+  switch (hl_pipeline_classify(&L->reg, &L->popt, &pr, hl_wall_ms(), &s, &due_ms, &reason)) {
   case HL_REC_DEAD_LETTER: dead_letter_record(r, reason); return;
   case HL_REC_NOT_DUE: hold_until_due(r, s, due_ms); return;
   case HL_REC_DELIVER: break;
   }
   hl_eq_item it;
-  hl_pipeline_item(&pr, s, &it);
+  hl_record_item(&pr, s->rec.subscription_id, &it);
   if (!it.trace && r->inv->meta.trace_id[0]) it.trace = hl_strdup(r->inv->meta.trace_id); /* X-Amzn-Trace-Id */
   r->in_dispatch = true;
   inv_hold(r->inv);
-  hl_dispatch_submit(&L.dispatch, s, &it, r);
+  hl_dispatch_submit(&L->dispatch, s, &it, r);
 }
 
 /* Close to the deadline: what still runs goes to its retry topic (or is
  * reported failed), and the batch is answered. */
 static void on_deadline(uv_timer_t *t) {
   invocation *inv = t->data;
+  lambda *L = inv->L;
   hl_log_warn("invocation deadline close: handing unfinished records back", "\"request_id\":\"%s\"",
               inv->meta.request_id);
   for (size_t i = 0; i < inv->nrecs; i++) {
@@ -428,11 +435,11 @@ static void on_deadline(uv_timer_t *t) {
       wait_end(r);
       if (r->parked) record_settled(r, REC_FAILED);
       else dispatch_record(r);
-    } else if (L.kafka && r->in_dispatch && r->outstanding == 0) {
+    } else if (L->kafka && r->in_dispatch && r->outstanding == 0) {
       /* Same record, same webhook-id: if the running attempt also succeeds,
        * the ledger keeps the retry from being sent. */
       char topic[300];
-      hl_retry_tier_topic(L.cfg->retry_topic_prefix, L.schedule && L.schedule->n ? L.schedule->delay_ms[0] : 1000,
+      hl_retry_tier_topic(L->cfg->retry_topic_prefix, L->schedule && L->schedule->n ? L->schedule->delay_ms[0] : 1000,
                           topic, sizeof topic);
       produce_record(r, topic);
     } else {
@@ -449,7 +456,8 @@ static bool has_prefix(const char *topic, const char *prefix) {
 }
 
 static void arm_deadline(invocation *inv) {
-  uv_timer_init(&L.loop, &inv->deadline);
+  lambda *L = inv->L;
+  uv_timer_init(&L->loop, &inv->deadline);
   inv->deadline.data = inv;
   int64_t left = hand_off_at(inv) - hl_wall_ms();
   uv_timer_start(&inv->deadline, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
@@ -458,14 +466,15 @@ static void arm_deadline(invocation *inv) {
 /* The producer for retry and dead-letter topics: the configured brokers,
  * else (MSK batches) the cluster the batch came from. Created once per
  * sandbox. */
-static void ensure_kafka(const char *bootstrap) {
-  if (L.kafka) return;
-  const char *bs = L.cfg->kafka_brokers ? L.cfg->kafka_brokers : bootstrap;
+static void ensure_kafka(lambda *L, const char *bootstrap) {
+  if (L->kafka) return;
+  const char *bs = L->cfg->kafka_brokers ? L->cfg->kafka_brokers : bootstrap;
   if (!bs) return;
-  hl_kafka_config kc = {.brokers = bs, .security_protocol = L.cfg->kafka_security_protocol, .sasl = L.kauth.sasl};
+  hl_kafka_config kc = {.brokers = bs, .security_protocol = L->cfg->kafka_security_protocol, .sasl = L->kauth.sasl};
   char err[256];
-  if (hl_kafka_create(&L.loop, &kc, &L.kafka, err, sizeof err) != 0)
+  if (hl_kafka_create(&L->loop, &kc, &L->kafka, err, sizeof err) != 0)
     hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
+  else hl_queue_kafka_set_producer(L->queue, L->kafka);
 }
 
 /* A parked retry as a record: the same headers a retry topic's record has. */
@@ -482,14 +491,11 @@ static void record_of_parked(record *r, invocation *inv, hl_eq_item *it) {
   r->value = it->body;
   r->len = it->body_len;
   it->body = NULL;
-  char n[3][24];
-  snprintf(n[0], sizeof n[0], "%" PRId64, it->d.attempts);
-  snprintf(n[1], sizeof n[1], "%" PRId64, it->accepted_at);
-  snprintf(n[2], sizeof n[2], "%" PRId64, r->due_ms);
-  const char *h[][2] = {{"subscription_id", it->d.subscription_id}, {"attempt", n[0]}, {"accepted_ms", n[1]},
-                        {"due_ms", n[2]}, {"event_type", it->event_type}, {"traceparent", it->trace}};
-  for (size_t i = 0; i < HL_ARRAY_SIZE(h); i++)
-    if (h[i][1]) r->headers[r->nheaders++] = (hl_kafka_header){hl_strdup(h[i][0]), hl_strdup(h[i][1]), strlen(h[i][1])};
+  hl_record_headers h;
+  hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
+  hl_record_headers_due(&h, r->due_ms);
+  for (size_t i = 0; i < h.n && r->nheaders < HL_ARRAY_SIZE(r->headers); i++)
+    r->headers[r->nheaders++] = (hl_kafka_header){hl_strdup(h.h[i].name), hl_strndup(h.h[i].value, h.h[i].len), h.h[i].len};
 }
 
 static void on_parked_taken(void *data, int status, hl_store_result *res) {
@@ -512,22 +518,24 @@ static void on_parked_taken(void *data, int status, hl_store_result *res) {
  * taken under a lease, waited for and delivered; each leaves the store once
  * its attempt is recorded. */
 static void handle_drain(invocation *inv) {
+  lambda *L = inv->L;
   inv->drain = true;
-  ensure_kafka(NULL);
+  ensure_kafka(L, NULL);
   arm_deadline(inv);
-  if (!L.store->vt->park_take) {
+  if (!L->store->vt->park_take) {
     answer_batch(inv);
     return;
   }
   int64_t now = hl_wall_ms();
   inv_hold(inv);
-  L.store->vt->park_take(L.store, hand_off_at(inv) - WAIT_MARGIN_MS, now, hand_off_at(inv) + DRAIN_LEASE_MS,
+  L->store->vt->park_take(L->store, hand_off_at(inv) - WAIT_MARGIN_MS, now, hand_off_at(inv) + DRAIN_LEASE_MS,
                          DRAIN_TAKE_MAX, on_parked_taken, inv);
 }
 
 static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
+  lambda *L = inv->L;
   size_t total = hl_msk_batch_count(ev);
-  ensure_kafka(hl_json_str(hl_json_get(ev, "bootstrapServers")));
+  ensure_kafka(L, hl_json_str(hl_json_get(ev, "bootstrapServers")));
   inv->recs = hl_calloc(total ? total : 1, sizeof *inv->recs);
   hl_msk_record *dec = hl_calloc(total ? total : 1, sizeof *dec);
   size_t n = hl_msk_batch_decode(ev, dec);
@@ -549,20 +557,22 @@ static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
   for (size_t i = 0; i < inv->nrecs; i++) {
     record *r = &inv->recs[i];
     if (!r->value) { record_settled(r, REC_OK); continue; } /* tombstones carry nothing to deliver */
-    if (has_prefix(r->topic, L.cfg->ingress_topic_prefix)) process_ingress(r);
-    else if (has_prefix(r->topic, L.cfg->egress_topic_prefix) || has_prefix(r->topic, L.cfg->retry_topic_prefix))
+    if (has_prefix(r->topic, L->cfg->ingress_topic_prefix)) process_ingress(r);
+    else if (has_prefix(r->topic, L->cfg->egress_topic_prefix) || has_prefix(r->topic, L->cfg->retry_topic_prefix))
       dispatch_record(r);
     else record_settled(r, REC_OK);
   }
 }
 
 typedef struct {
+  lambda *L;
   char request_id[128];
 } apigw_ctx;
 
 static void on_api_answer(void *data, int status, const hl_http_header *headers, size_t nheaders,
                           const char *body, size_t body_len) {
   apigw_ctx *c = data;
+  lambda *L = c->L;
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &b);
@@ -581,47 +591,50 @@ static void on_api_answer(void *data, int status, const hl_http_header *headers,
   hl_jw_key(&w, "body"); hl_jw_strn(&w, body ? body : "", body_len);
   hl_jw_key(&w, "isBase64Encoded"); hl_jw_bool(&w, false);
   hl_jw_obj_end(&w);
-  emit_emf();
-  hl_lambda_rt_respond(&L.rt, c->request_id, b.data, b.len, on_posted, NULL);
+  emit_emf(L);
+  hl_lambda_rt_respond(&L->rt, c->request_id, b.data, b.len, on_posted, NULL);
   hl_buf_dispose(&b);
   hl_free(c);
 }
 
 static void handle_apigw(invocation *inv, const hl_json *ev) {
+  lambda *L = inv->L;
   apigw_ctx *c = hl_malloc(sizeof *c);
+  c->L = L;
   snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
   hl_http_req *req = hl_apigw_request(ev, on_api_answer, c);
-  size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L.api);
+  size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L->api);
   if (req->body_len > limit) hl_http_respond_error(req, 413, "payload_too_large", "the request body is over the limit for this endpoint");
-  else hl_api_handle(req, &L.api);
+  else hl_api_handle(req, &L->api);
 }
 
 static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
-  (void)rt;
-  if (status == HL_ECLOSED || L.stop) {
-    L.stop = true;
+  lambda *L = hl_container_of(rt, lambda, rt);
+  if (status == HL_ECLOSED || L->stop) {
+    L->stop = true;
     return;
   }
   if (status != 0) { /* transient: ask again shortly */
     hl_log_warn("next invocation failed; asking again", "\"error\":\"%s\"", hl_strerror(status));
-    next_invocation();
+    next_invocation(L);
     return;
   }
   invocation *inv = hl_calloc(1, sizeof *inv);
+  inv->L = L;
   inv->meta = *meta;
   meta->body = NULL;
   if (inv->meta.trace_id[0]) setenv("_X_AMZN_TRACE_ID", inv->meta.trace_id, 1);
-  if (L.load != LOAD_OK) {
-    L.parked = inv;
-    if (L.load == LOAD_FAILED) prepare(); /* the store or the secret was unreachable: try again */
+  if (L->load != LOAD_OK) {
+    L->parked = inv;
+    if (L->load == LOAD_FAILED) prepare(L); /* the store or the secret was unreachable: try again */
     return;
   }
   /* Warm reuse: compiled schemas and subscriptions stay between
    * invocations, but no older than HOOKLOOP_CONFIG_TTL_S when other
    * functions can change them (a shared store). */
-  int64_t ttl = L.cfg->config_ttl_s;
-  if (ttl > 0 && L.cfg->store == HL_STORE_DYNAMODB && hl_mono_ms() - L.api.loaded_at_ms >= (uint64_t)ttl * 1000) {
-    hl_api_reload(&L.api, on_reloaded, inv);
+  int64_t ttl = L->cfg->config_ttl_s;
+  if (ttl > 0 && L->cfg->store == HL_STORE_DYNAMODB && hl_mono_ms() - L->api.loaded_at_ms >= (uint64_t)ttl * 1000) {
+    hl_api_reload(&L->api, on_reloaded, inv);
     return;
   }
   route_invocation(inv);
@@ -635,10 +648,11 @@ static void on_reloaded(void *data, int status) {
 }
 
 static void route_invocation(invocation *inv) {
+  lambda *L = inv->L;
   hl_json_doc doc;
   hl_json_doc_init(&doc);
   if (hl_json_parse(&doc, inv->meta.body ? inv->meta.body : "", inv->meta.body_len, NULL) != 0) {
-    hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.InvalidEvent", "the event is not JSON", on_posted, NULL);
+    hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.InvalidEvent", "the event is not JSON", on_posted, NULL);
     hl_json_doc_dispose(&doc);
     invocation_free(inv);
     return;
@@ -652,7 +666,7 @@ static void route_invocation(invocation *inv) {
     handle_apigw(inv, doc.root);
     invocation_free(inv);
   } else {
-    hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
+    hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
                        "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) event or an EventBridge "
                        "scheduled event", on_posted, NULL);
     invocation_free(inv);
@@ -660,82 +674,82 @@ static void route_invocation(invocation *inv) {
   hl_json_doc_dispose(&doc);
 }
 
-static void next_invocation(void) {
-  if (!L.stop) hl_lambda_rt_next(&L.rt, on_next);
+static void next_invocation(lambda *L) {
+  if (!L->stop) hl_lambda_rt_next(&L->rt, on_next);
 }
 
 static void on_outcome(void *data, const hl_outcome_info *o) {
-  (void)data;
-  hl_metrics_on_delivery(&L.metrics, o->outcome == HL_OUTCOME_SUCCESS ? "success"
+  lambda *L = data;
+  hl_metrics_on_delivery(&L->metrics, o->outcome == HL_OUTCOME_SUCCESS ? "success"
                                      : o->outcome == HL_OUTCOME_DUPLICATE ? "duplicate"
                                      : o->outcome == HL_OUTCOME_RETRY ? "retry" : "failed",
                          o->outcome == HL_OUTCOME_DUPLICATE ? -1.0 : o->latency_s, o->attempt);
 }
 
 static void on_accepted(void *data, size_t nsubs) {
-  (void)data; (void)nsubs; /* the processor fans it out, and counts it there */
-  hl_metrics_on_accepted(&L.metrics);
+  lambda *L = data;
+  (void)nsubs; /* the processor fans it out, and counts it there */
+  hl_metrics_on_accepted(&L->metrics);
 }
 
 static void on_init_error_posted(hl_lambda_rt *rt, int status, void *data) {
-  (void)rt; (void)status; (void)data;
-  L.stop = true;
+  lambda *L = hl_container_of(rt, lambda, rt);
+  (void)status; (void)data;
+  L->stop = true;
 }
 
-static void init_failed(const char *type, const char *msg) {
+static void init_failed(lambda *L, const char *type, const char *msg) {
   hl_log_error("initialisation failed", "\"error\":\"%s\"", hl_log_esc(msg, (size_t)-1));
-  hl_lambda_rt_error(&L.rt, NULL, type, msg, on_init_error_posted, NULL);
-  L.exit_code = 1;
+  hl_lambda_rt_error(&L->rt, NULL, type, msg, on_init_error_posted, NULL);
+  L->exit_code = 1;
 }
 
 /* Every invocation needs the schemas and subscriptions and, with
  * WEBHOOK_SECRET_ARN, the default secret: both are read while /next is
  * pending; prepared() runs when both are done. */
-static void prepared(void) {
-  invocation *inv = L.parked;
-  L.parked = NULL;
-  if (L.prep_status != 0) {
+static void prepared(lambda *L) {
+  invocation *inv = L->parked;
+  L->parked = NULL;
+  if (L->prep_status != 0) {
     /* Not an init error: /next is already asked, and what is down now may
      * be up at the next invocation, which prepares again. */
-    L.load = LOAD_FAILED;
-    hl_log_error("could not prepare the function", "\"error\":\"%s\"", L.prep_why);
+    L->load = LOAD_FAILED;
+    hl_log_error("could not prepare the function", "\"error\":\"%s\"", L->prep_why);
     if (inv) {
-      hl_lambda_rt_error(&L.rt, inv->meta.request_id, "Hookloop.StoreUnavailable", L.prep_why, on_posted, NULL);
+      hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.StoreUnavailable", L->prep_why, on_posted, NULL);
       invocation_free(inv);
     }
     return;
   }
-  L.load = LOAD_OK;
+  L->load = LOAD_OK;
   if (inv) route_invocation(inv);
 }
 
-static void prep_done(int status, const char *why) {
-  if (status != 0 && L.prep_status == 0) {
-    L.prep_status = status;
-    L.prep_why = why;
+static void prep_done(lambda *L, int status, const char *why) {
+  if (status != 0 && L->prep_status == 0) {
+    L->prep_status = status;
+    L->prep_why = why;
   }
-  if (--L.prep_pending == 0) prepared();
+  if (--L->prep_pending == 0) prepared(L);
 }
 
 static void on_loaded(void *data, int status) {
-  (void)data;
-  prep_done(status, "could not load schemas and subscriptions from the store; retry later");
+  prep_done(data, status, "could not load schemas and subscriptions from the store; retry later");
 }
 
 static void on_secret_read(void *data, int status, const char *why) {
-  (void)data;
   (void)why; /* logged by the reader; names no secret */
-  prep_done(status, "could not read the default webhook secret (WEBHOOK_SECRET_ARN); retry later");
+  prep_done(data, status, "could not read the default webhook secret (WEBHOOK_SECRET_ARN); retry later");
 }
 
-static void prepare(void) {
-  L.load = LOAD_PENDING;
-  L.prep_status = 0;
-  L.prep_why = NULL;
-  bool secret = L.have_secrets && !hl_secrets_value(&L.secrets);
-  L.prep_pending = 1 + secret;
-  if (secret) hl_secrets_start(&L.secrets, on_secret_read, NULL);
-  hl_api_load(&L.api, on_loaded, NULL);
+static void prepare(lambda *L) {
+  L->load = LOAD_PENDING;
+  L->prep_status = 0;
+  L->prep_why = NULL;
+  bool secret = L->have_secrets && !hl_secrets_value(&L->secrets);
+  L->prep_pending = 1 + secret;
+  if (secret) hl_secrets_start(&L->secrets, on_secret_read, L);
+  hl_api_load(&L->api, on_loaded, L);
 }
 
 static const char *default_secret(void *data) { return hl_secrets_value(data); }
@@ -745,138 +759,146 @@ static void set_flag(void *data) { *(int *)data = 1; }
 static void closed_noop(void *d) { (void)d; }
 
 int hl_lambda_run(const hl_config *cfg) {
-  memset(&L, 0, sizeof L);
-  L.cfg = cfg;
+  lambda *L = hl_calloc(1, sizeof *L);
+  L->cfg = cfg;
   const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
   if (!api || !*api) {
     fprintf(stderr, "hookloop lambda: AWS_LAMBDA_RUNTIME_API is not set; this command runs inside AWS Lambda "
                     "(or a Runtime API emulator)\n");
+    hl_free(L);
     return 2;
   }
   const char *pb = getenv("HOOKLOOP_LAMBDA_PARTIAL_BATCH");
-  L.partial_batch = pb && strcmp(pb, "1") == 0;
+  L->partial_batch = pb && strcmp(pb, "1") == 0;
   signal(SIGPIPE, SIG_IGN);
   hl_curl_global_init();
-  uv_loop_init(&L.loop);
-  hl_curl_uv_init(&L.curl, &L.loop, 1024);
-  hl_lambda_rt_init(&L.rt, &L.curl, api);
-  hl_registry_init(&L.reg);
-  hl_metrics_init(&L.metrics);
-  hl_metrics_init(&L.metrics_sent);
+  uv_loop_init(&L->loop);
+  hl_curl_uv_init(&L->curl, &L->loop, 1024);
+  hl_lambda_rt_init(&L->rt, &L->curl, api);
+  hl_registry_init(&L->reg);
+  hl_metrics_init(&L->metrics);
+  hl_metrics_init(&L->metrics_sent);
   char err[512] = "";
   hl_buf perr = HL_BUF_INIT;
   /* The package is read-only in Lambda: the embedded store lives in /tmp. */
   const char *dir = strcmp(cfg->data_dir, "./hookloop-data") == 0 ? "/tmp/hookloop-data" : cfg->data_dir;
-  if (hl_retry_schedule_parse(cfg->retry_schedule, &L.schedule, &perr) != 0) {
-    init_failed("Hookloop.InitError", perr.data ? perr.data : "HOOKLOOP_RETRY_SCHEDULE is not usable");
-  } else if (hl_app_store_open(&L.loop, &L.curl, cfg, dir, false, &L.store, err, sizeof err) != 0) {
-    init_failed("Hookloop.InitError", err);
+  if (hl_retry_schedule_parse(cfg->retry_schedule, &L->schedule, &perr) != 0) {
+    init_failed(L, "Hookloop.InitError", perr.data ? perr.data : "HOOKLOOP_RETRY_SCHEDULE is not usable");
+  } else if (hl_app_store_open(&L->loop, &L->curl, cfg, dir, false, &L->store, err, sizeof err) != 0) {
+    init_failed(L, "Hookloop.InitError", err);
   } else if (cfg->webhook_secret_arn && *cfg->webhook_secret_arn &&
-             hl_app_secrets_init(&L.secrets, &L.loop, &L.curl, cfg, err, sizeof err) != 0) {
-    init_failed("Hookloop.InitError", err);
-    L.store->vt->close(L.store, closed_noop, NULL);
-    L.store = NULL;
-  } else if (hl_app_kafka_auth_open(&L.kauth, &L.loop, &L.curl, cfg, err, sizeof err) != 0) {
-    init_failed("Hookloop.InitError", err);
-    L.store->vt->close(L.store, closed_noop, NULL);
-    L.store = NULL;
+             hl_app_secrets_init(&L->secrets, &L->loop, &L->curl, cfg, err, sizeof err) != 0) {
+    init_failed(L, "Hookloop.InitError", err);
+    L->store->vt->close(L->store, closed_noop, NULL);
+    L->store = NULL;
+  } else if (hl_app_kafka_auth_open(&L->kauth, &L->loop, &L->curl, cfg, err, sizeof err) != 0) {
+    init_failed(L, "Hookloop.InitError", err);
+    L->store->vt->close(L->store, closed_noop, NULL);
+    L->store = NULL;
   } else {
-    L.have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
-    L.source = (hl_dispatch_source){forward, finished, NULL};
-    L.popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
+    L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
+    hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
+                                 .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
+    L->queue = hl_queue_kafka_create(NULL, &qo);
+    L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
                                    .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                                    .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
-                                   .schedule = L.schedule, .metrics = &L.metrics, .closed_tiers = true};
+                                   .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
-                                .default_schedule = L.schedule, .on_outcome = on_outcome, .source = &L.source,
-                                .default_secret = L.have_secrets ? default_secret : NULL,
-                                .default_secret_data = &L.secrets};
-    hl_dispatch_init(&L.dispatch, &L.loop, &L.curl, L.store, &L.reg, &dopt);
+                                .default_schedule = L->schedule, .on_outcome = on_outcome, .outcome_data = L,
+                                .queue = L->queue,
+                                .default_secret = L->have_secrets ? default_secret : NULL,
+                                .default_secret_data = &L->secrets};
+    hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
-                           .store_name = L.store->vt->name, .queue_name = "kafka",
+                           .store_name = L->store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
-                           .default_secret = L.have_secrets, .no_embedded_queue = true,
-                           .backlog_high_water = cfg->queue_high_water, .default_schedule = L.schedule,
-                           .on_accepted = on_accepted, .console = hl_config_console(cfg)};
-    hl_api_init(&L.api, L.store, &L.reg, &L.dispatch, &aopt);
+                           .default_secret = L->have_secrets,
+                           .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,
+                           .on_accepted = on_accepted, .hook_data = L,
+                           .console = hl_config_console(cfg)};
+    hl_api_init(&L->api, L->store, &L->reg, &L->dispatch, &aopt);
     if (cfg->kafka_brokers && *cfg->kafka_brokers) {
       /* The API function produces accepted events to their ingress topics
        * (and re-queues from the dead-letter topic); the MSK functions use
        * the same producer for retry and dead-letter topics. */
-      L.kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol,
-                                 .sasl = L.kauth.sasl};
-      if (hl_kafka_create(&L.loop, &L.kcfg, &L.kafka, err, sizeof err) != 0) {
+      L->kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol,
+                                  .sasl = L->kauth.sasl};
+      if (hl_kafka_create(&L->loop, &L->kcfg, &L->kafka, err, sizeof err) != 0) {
         hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
       } else {
-        hl_api_use_kafka(&L.api, L.kafka);
-        L.api.opt.loop = &L.loop;
-        L.api.opt.kafka_cfg = &L.kcfg;
-        L.api.opt.dlq_topic = cfg->dlq_topic;
+        hl_queue_kafka_set_producer(L->queue, L->kafka);
+        hl_api_use_queue(&L->api, L->queue, L->kafka);
+        L->api.opt.loop = &L->loop;
       }
     }
-    prepare();
-    next_invocation();
+    prepare(L);
+    next_invocation(L);
   }
   hl_buf_dispose(&perr);
-  while (!L.stop && uv_run(&L.loop, UV_RUN_ONCE)) {}
-  if (L.parked) {
-    invocation_free(L.parked);
-    L.parked = NULL;
+  while (!L->stop && uv_run(&L->loop, UV_RUN_ONCE)) {}
+  if (L->parked) {
+    invocation_free(L->parked);
+    L->parked = NULL;
   }
   /* The Runtime API said stop (or init failed): close what is open. */
-  if (L.store) {
-    hl_dispatch_close(&L.dispatch, closed_noop, NULL);
-    uv_run(&L.loop, UV_RUN_NOWAIT);
+  if (L->store) {
+    hl_dispatch_close(&L->dispatch, closed_noop, NULL);
+    uv_run(&L->loop, UV_RUN_NOWAIT);
   }
-  if (L.kafka) {
+  if (L->queue) L->queue->vt->destroy(L->queue);
+  if (L->kafka) {
     /* Before its token source, which goes before curl. */
     int kafka_closed = 0;
-    hl_kafka_close(L.kafka, set_flag, &kafka_closed);
-    while (!kafka_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
-    L.kafka = NULL;
+    hl_kafka_close(L->kafka, set_flag, &kafka_closed);
+    while (!kafka_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
+    L->kafka = NULL;
   }
   {
     int auth_closed = 0;
-    hl_app_kafka_auth_close(&L.kauth, set_flag, &auth_closed);
-    while (!auth_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+    hl_app_kafka_auth_close(&L->kauth, set_flag, &auth_closed);
+    while (!auth_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
   }
   /* The store first: the DynamoDB store finishes its writes through curl. */
-  int store_closed = L.store == NULL;
-  if (L.store) L.store->vt->close(L.store, set_flag, &store_closed);
-  while (!store_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
-  if (L.have_secrets) {
+  int store_closed = L->store == NULL;
+  if (L->store) L->store->vt->close(L->store, set_flag, &store_closed);
+  while (!store_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
+  if (L->have_secrets) {
     int secrets_closed = 0;
-    hl_secrets_close(&L.secrets, set_flag, &secrets_closed);
-    while (!secrets_closed && uv_run(&L.loop, UV_RUN_ONCE)) {}
+    hl_secrets_close(&L->secrets, set_flag, &secrets_closed);
+    while (!secrets_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
   }
-  hl_curl_uv_close(&L.curl, closed_noop, NULL);
-  uv_run(&L.loop, UV_RUN_DEFAULT);
-  hl_registry_dispose(&L.reg);
-  hl_retry_schedule_free(L.schedule);
-  uv_loop_close(&L.loop);
+  hl_curl_uv_close(&L->curl, closed_noop, NULL);
+  uv_run(&L->loop, UV_RUN_DEFAULT);
+  hl_registry_dispose(&L->reg);
+  hl_retry_schedule_free(L->schedule);
+  uv_loop_close(&L->loop);
   hl_curl_global_cleanup();
-  return L.exit_code;
+  int code = L->exit_code;
+  hl_free(L);
+  return code;
 }
 
 int hl_lambda_report_init_error(const char *message) {
   const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
   if (!api || !*api) return 2;
-  memset(&L, 0, sizeof L);
+  lambda *L = hl_calloc(1, sizeof *L);
   hl_curl_global_init();
-  uv_loop_init(&L.loop);
-  hl_curl_uv_init(&L.curl, &L.loop, 4);
-  hl_lambda_rt_init(&L.rt, &L.curl, api);
-  hl_lambda_rt_error(&L.rt, NULL, "Hookloop.ConfigError", message, on_init_error_posted, NULL);
-  while (!L.stop && uv_run(&L.loop, UV_RUN_ONCE)) {}
-  if (L.parked) {
-    invocation_free(L.parked);
-    L.parked = NULL;
+  uv_loop_init(&L->loop);
+  hl_curl_uv_init(&L->curl, &L->loop, 4);
+  hl_lambda_rt_init(&L->rt, &L->curl, api);
+  hl_lambda_rt_error(&L->rt, NULL, "Hookloop.ConfigError", message, on_init_error_posted, NULL);
+  while (!L->stop && uv_run(&L->loop, UV_RUN_ONCE)) {}
+  if (L->parked) {
+    invocation_free(L->parked);
+    L->parked = NULL;
   }
-  hl_curl_uv_close(&L.curl, closed_noop, NULL);
-  uv_run(&L.loop, UV_RUN_DEFAULT);
-  uv_loop_close(&L.loop);
+  hl_curl_uv_close(&L->curl, closed_noop, NULL);
+  uv_run(&L->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&L->loop);
   hl_curl_global_cleanup();
+  hl_free(L);
   return 2;
 }

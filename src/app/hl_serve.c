@@ -1,17 +1,16 @@
 #include "app/hl_serve.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_api.h"
+#include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_metrics.h"
+#include "obs/hl_metrics.h"
 #include "handlers/hl_pipeline.h"
-#include "handlers/hl_registry.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_registry.h"
+#include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_store.h"
-#include "store/hl_store_ddb.h"
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
@@ -88,21 +87,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
   hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
-  if (s->store && strcmp(s->store->vt->name, "dynamodb") == 0) {
-    /* How the store's requests fare: retries climb before failures do. */
-    const hl_ddb_client *c = hl_store_ddb_client(s->store);
-    hl_buf_printf(out,
-                  "# HELP hookloop_dynamodb_calls_total DynamoDB calls made by the store.\n"
-                  "# TYPE hookloop_dynamodb_calls_total counter\n"
-                  "hookloop_dynamodb_calls_total %lld\n"
-                  "# HELP hookloop_dynamodb_retries_total DynamoDB attempts retried (throttling, 5xx, connection errors).\n"
-                  "# TYPE hookloop_dynamodb_retries_total counter\n"
-                  "hookloop_dynamodb_retries_total %lld\n"
-                  "# HELP hookloop_dynamodb_failures_total DynamoDB calls that ended in an error.\n"
-                  "# TYPE hookloop_dynamodb_failures_total counter\n"
-                  "hookloop_dynamodb_failures_total %lld\n",
-                  (long long)c->calls, (long long)c->retries, (long long)c->failures);
-  }
+  if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
 }
 
 /* --- shutdown ------------------------------------------------------------------ */
@@ -432,14 +417,14 @@ int hl_serve_run(const hl_config *cfg) {
       .processor = c->role != HL_ROLE_DISPATCHER, .dispatcher = c->role != HL_ROLE_PROCESSOR,
       .ingress_prefix = c->ingress_topic_prefix, .egress_prefix = c->egress_topic_prefix,
       .retry_prefix = c->retry_topic_prefix, .dlq_topic = c->dlq_topic, .schedule = s->schedule,
-      .metrics = &s->metrics,
+      .metrics = &s->metrics, .kafka_cfg = &s->kcfg,
     };
     s->pipe = hl_pipeline_create(&s->loop, s->kafka, &s->reg, s->store, &po);
   }
   hl_dispatch_options dopt = {
     .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
-    .source = s->pipe ? hl_pipeline_source(s->pipe) : NULL,
+    .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
   };
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
@@ -449,13 +434,13 @@ int hl_serve_run(const hl_config *cfg) {
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
     .default_secret = s->have_secrets,
-    .loop = &s->loop, .kafka_cfg = s->set.kafka ? &s->kcfg : NULL, .dlq_topic = cfg->dlq_topic,
+    .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
     .console = hl_config_console(cfg), .metrics = &s->metrics,
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
-  if (s->kafka) hl_api_use_kafka(&s->api, s->kafka);
+  hl_api_use_queue(&s->api, s->dispatch.queue, s->kafka);
   uv_signal_init(&s->loop, &s->sigterm);
   uv_signal_init(&s->loop, &s->sigint);
   uv_timer_init(&s->loop, &s->drain_timer);

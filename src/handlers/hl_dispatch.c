@@ -1,23 +1,15 @@
 #include "handlers/hl_dispatch.h"
-#include "common/hl_addr_policy.h"
-#include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "crypto/hl_crypto.h"
-#include "crypto/hl_webhook_sig.h"
-#include "handlers/hl_retry.h"
+#include "handlers/hl_sender_http.h"
+#include "model/hl_retry.h"
+#include "queue/hl_queue_embedded.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <stdlib.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 
-#define HL_DELIVERY_HEADERS 8 /* content-type ... traceparent: the most send_attempt adds */
 #define CLAIM_RETRY_MS 1000   /* after a claim the store failed */
 
 typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
@@ -32,25 +24,15 @@ struct hl_delivery {
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
-  void *token;                 /* source mode: the source's handle (a Kafka message) */
+  void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
   hl_timerq_node timer;        /* RETRY_WAIT */
-  hl_curl_xfer xfer;           /* SENDING */
-  CURL *easy;
-  /* The request's own header lines, in one buffer, linked as curl_slist
-   * nodes without an allocation each; the last node links on to the
-   * subscription's list (held by the reference on sub). */
-  struct curl_slist hnodes[HL_DELIVERY_HEADERS];
-  hl_buf hlines;
-  hl_buf sig;
-  uint64_t sent_ns;
-  uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
-  bool refused_private;        /* the connect target was a private address */
+  hl_send_req send;            /* SENDING: the attempt the sender carries */
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
   double latency_s;
-  char error[CURL_ERROR_SIZE];
+  char error[HL_SEND_ERROR_SIZE];
   uint64_t next_delay_ms;
 };
 
@@ -58,6 +40,7 @@ static void pump_soon(hl_dispatch *d);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
 static void send_attempt(hl_delivery *dl);
+static void on_sent(hl_send_req *req, const hl_send_result *res);
 
 /* The one place a delivery changes state; illegal moves are bugs. */
 static void transition(hl_delivery *dl, dstate to) {
@@ -86,18 +69,6 @@ static void transition(hl_delivery *dl, dstate to) {
   dl->state = to;
 }
 
-/* CURLOPT_OPENSOCKETFUNCTION: the policy is checked on the address actually
- * connected to, so a DNS answer that changes between checks cannot bypass it. */
-static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr) {
-  hl_delivery *dl = clientp;
-  (void)purpose;
-  if (!dl->owner->opt.allow_private_targets && hl_addr_is_private(&addr->addr)) {
-    dl->refused_private = true;
-    return CURL_SOCKET_BAD;
-  }
-  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
 /* --- life cycle of one delivery -------------------------------------------- */
 
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
@@ -107,8 +78,7 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   hl_sub_ref(s);
   dl->item = *item;
   *item = (hl_eq_item){0};
-  hl_buf_init(&dl->sig);
-  hl_buf_init(&dl->hlines);
+  dl->send = (hl_send_req){.sub = s, .item = &dl->item, .done = on_sent};
   dl->state = D_WAITING;
   dl->all_next = d->all;
   if (d->all) d->all->all_prev = dl;
@@ -118,38 +88,13 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   return dl;
 }
 
-static void release_easy(hl_dispatch *d, hl_delivery *dl) {
-  if (dl->easy) {
-    /* Pooled handles are not reset (send_attempt sets every option each
-     * time); drop the pointers into this delivery, which is about to go. */
-    curl_easy_setopt(dl->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(dl->easy, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(dl->easy, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(dl->easy, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(dl->easy, CURLOPT_OPENSOCKETDATA, NULL);
-    if (d->npool < 256 && !d->stopping) {
-      if (d->npool == d->cappool) {
-        d->cappool = d->cappool ? d->cappool * 2 : 16;
-        d->pool = hl_realloc(d->pool, d->cappool * sizeof *d->pool);
-      }
-      d->pool[d->npool++] = dl->easy;
-    } else {
-      curl_easy_cleanup(dl->easy);
-    }
-    dl->easy = NULL;
-  }
-}
-
 static void delivery_free(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
-  release_easy(d, dl);
-  hl_buf_dispose(&dl->sig);
-  hl_buf_dispose(&dl->hlines);
   hl_eq_item_free(&dl->item);
-  if (d->opt.source && dl->token) d->opt.source->finished(d->opt.source->data, dl->token, s, dl->recorded);
+  if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
@@ -166,10 +111,11 @@ static void delivery_free(hl_delivery *dl) {
 
 static void wake_blocked(hl_dispatch *d);
 
-static void release_slot(hl_delivery *dl) {
+/* The attempt's slot is free; the gate hears how it went. */
+static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
-  dl->sub->in_flight--;
+  hl_gate_done(&dl->sub->gate, uv_now(dl->owner->loop), outcome);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
 }
@@ -260,7 +206,7 @@ static void recorded(hl_delivery *dl, int status) {
     delivery_free(dl);
     return;
   }
-  if (d->opt.source) { /* retries live on retry topics, not in memory */
+  if (d->queue->vt->owns_retries) { /* retries live in the queue (retry topics), not in memory */
     delivery_free(dl);
     return;
   }
@@ -280,22 +226,6 @@ static void recorded(hl_delivery *dl, int status) {
 static void on_recorded(void *data, int status, hl_store_result *res) {
   (void)res;
   recorded(data, status);
-}
-
-void hl_dispatch_forwarded(hl_delivery *dl, int status) { recorded(dl, status); }
-
-static void on_status_put(void *data, int status, hl_store_result *res) {
-  hl_delivery *dl = data;
-  hl_dispatch *d = dl->owner;
-  (void)res;
-  if (status == 0 && (dl->outcome == HL_OUTCOME_RETRY || dl->outcome == HL_OUTCOME_FAILED)) {
-    /* Not durable until it is on the retry or dead-letter topic; at close the
-     * message is handed back instead (consumed again after a restart). */
-    if (d->closing) recorded(dl, HL_ECANCELED);
-    else d->opt.source->forward(d->opt.source->data, dl, dl->outcome, dl->next_delay_ms);
-    return;
-  }
-  recorded(dl, status);
 }
 
 static void record(hl_delivery *dl) {
@@ -322,264 +252,71 @@ static void record(hl_delivery *dl) {
     snprintf(key, sizeof key, "%s#%s", r->subscription_id, r->event_id);
     d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
   }
-  if (d->opt.source) {
-    d->store->vt->delivery_put(d->store, r, on_status_put, dl);
-    return;
-  }
-  /* Both writes join this turn's transaction; the status callback runs after
-   * the commit that also made the ledger entry durable. */
-  d->store->vt->eq_update(d->store, r, release, on_recorded, dl);
+  static const hl_queue_outcome as_queue[] = {
+    [HL_OUTCOME_SUCCESS] = HL_QUEUE_DELIVERED, [HL_OUTCOME_DUPLICATE] = HL_QUEUE_DUPLICATE,
+    [HL_OUTCOME_RETRY] = HL_QUEUE_RETRY, [HL_OUTCOME_FAILED] = HL_QUEUE_FAILED,
+  };
+  hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
+                        .release = release, .error = dl->error};
+  /* Embedded: the status write joins this turn's transaction with the
+   * ledger entry; the callback runs after the commit that made both durable. */
+  d->queue->vt->record(d->queue, &a, on_recorded, dl);
 }
 
 /* --- sending ------------------------------------------------------------------ */
 
-static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
-  hl_delivery *dl = userp;
-  size_t len = size * n;
-  if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-    char v[128];
-    size_t vl = HL_MIN(len - 12, sizeof v - 1);
-    memcpy(v, buf + 12, vl);
-    v[vl] = '\0';
-    uint64_t ms = 0;
-    if (hl_retry_after_parse(v, hl_wall_ms(), &ms) == 0) dl->retry_after_ms = ms;
-  }
-  return len;
-}
-
-static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
-  (void)buf; (void)userp;
-  return size * n; /* partners' answers are not kept */
-}
-
-static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
-
-/* An attempt that got no usable HTTP status. Not reaching the partner or
- * not getting a usable answer from it is a connection-level fault, retried:
- * refused, timed out, reset, nothing back, or bytes that are not HTTP (a
- * malformed status line, a TLS record from a TLS port spoken to in plain
- * HTTP; curl calls those an unsupported protocol once the request is out).
- * What no retry can change is permanent. Writes last_error's words into
- * dl->error, keeping curl's own text after them. */
-static bool transport_fault(hl_delivery *dl, CURLcode rc) {
-  char detail[CURL_ERROR_SIZE];
-  snprintf(detail, sizeof detail, "%s", dl->error[0] ? dl->error : curl_easy_strerror(rc));
-  long os_errno = 0, sent = 0;
-  curl_easy_getinfo(dl->easy, CURLINFO_OS_ERRNO, &os_errno);
-  curl_easy_getinfo(dl->easy, CURLINFO_REQUEST_SIZE, &sent);
-  bool retry;
-  switch (rc) {
-  case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-  case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
-    retry = true;
-    break;
-  case CURLE_WEIRD_SERVER_REPLY:
-    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
-    return true;
-  case CURLE_UNSUPPORTED_PROTOCOL:
-    /* The URL's scheme was checked at registration: with the request sent,
-     * it is the answer that curl could not read as HTTP. */
-    if (sent <= 0) return false;
-    snprintf(dl->error, sizeof dl->error, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
-    return true;
-  default:
-    retry = false;
-  }
-  if (os_errno == ECONNRESET || os_errno == EPIPE)
-    snprintf(dl->error, sizeof dl->error, "connection reset by the partner (%.180s)", detail);
-  else
-    snprintf(dl->error, sizeof dl->error, "%s", detail);
-  return retry;
-}
-
-static void on_sent(hl_curl_xfer *x, CURLcode rc) {
-  hl_delivery *dl = hl_container_of(x, hl_delivery, xfer);
+/* The sender's verdict becomes the outcome recorded: a retryable failure
+ * retries on the subscription's schedule (Retry-After honoured up to an
+ * hour, never shortening it) until the schedule is exhausted. */
+static void on_sent(hl_send_req *req, const hl_send_result *res) {
+  hl_delivery *dl = hl_container_of(req, hl_delivery, send);
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
-  release_slot(dl);
-  dl->latency_s = (double)(hl_mono_ns() - dl->sent_ns) / 1e9;
+  release_slot(dl, !res->attempted ? HL_GATE_NEUTRAL : res->verdict == HL_SEND_OK ? HL_GATE_OK : HL_GATE_FAILED);
+  snprintf(dl->error, sizeof dl->error, "%s", res->error);
+  dl->status_code = res->status_code;
+  if (!res->attempted) {
+    /* It never went out: an unusable secret fails for good; a request that
+     * could not start is tried again in a second, not counted. */
+    dl->outcome = res->verdict == HL_SEND_RETRY ? HL_OUTCOME_RETRY : HL_OUTCOME_FAILED;
+    dl->next_delay_ms = 1000;
+    record(dl); /* no try_start: this may run inside it (the sender answered at once) */
+    return;
+  }
+  dl->latency_s = res->latency_s;
   dl->item.d.attempts++;
-  long code = 0;
-  curl_easy_getinfo(dl->easy, CURLINFO_RESPONSE_CODE, &code);
-  dl->status_code = rc == CURLE_OK ? code : 0;
-  bool retry = false;
-  if (rc == CURLE_OK && code >= 200 && code < 300) {
+  if (res->verdict == HL_SEND_OK) {
     dl->outcome = HL_OUTCOME_SUCCESS;
     dl->error[0] = '\0';
-  } else if (dl->refused_private) {
-    snprintf(dl->error, sizeof dl->error,
-             "target resolves to a private address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it");
+  } else if (res->verdict == HL_SEND_FAIL) {
     dl->outcome = HL_OUTCOME_FAILED;
   } else {
-    if (rc != CURLE_OK) {
-      retry = transport_fault(dl, rc);
-    } else {
-      snprintf(dl->error, sizeof dl->error, "partner answered %ld", code);
-      retry = retryable_status(code);
-    }
     const hl_retry_schedule *sch = s->schedule ? s->schedule : d->opt.default_schedule;
     uint64_t delay = 0;
-    if (retry && hl_retry_next_delay(sch, (unsigned)dl->item.d.attempts, hl_random_u32(), &delay) == 0) {
-      /* Retry-After is honoured up to an hour, never shortening the schedule. */
-      if (dl->retry_after_ms > delay) delay = HL_MIN(dl->retry_after_ms, 3600u * 1000u);
+    if (hl_retry_next_delay(sch, (unsigned)dl->item.d.attempts, hl_random_u32(), &delay) == 0) {
+      if (res->retry_after_ms > delay) delay = HL_MIN(res->retry_after_ms, 3600u * 1000u);
       dl->outcome = HL_OUTCOME_RETRY;
       dl->next_delay_ms = delay;
     } else {
-      if (retry) {
-        size_t l = strlen(dl->error);
-        snprintf(dl->error + l, sizeof dl->error - l, " (retries exhausted)");
-      }
+      size_t l = strlen(dl->error);
+      snprintf(dl->error + l, sizeof dl->error - l, " (retries exhausted)");
       dl->outcome = HL_OUTCOME_FAILED;
     }
   }
-  release_easy(d, dl);
-  hl_buf_reset(&dl->sig);
   try_start(d, s); /* a partner slot is free */
   record(dl);
 }
 
-/* A pooled handle keeps the options of its last request: send_attempt sets
- * every option it uses on every request, so none carries over. */
-static CURL *take_easy(hl_dispatch *d) {
-  if (d->npool > 0) return d->pool[--d->npool];
-  return curl_easy_init();
-}
-
-static void fail_now(hl_delivery *dl, const char *msg) {
-  release_slot(dl);
-  snprintf(dl->error, sizeof dl->error, "%s", msg);
-  dl->outcome = HL_OUTCOME_FAILED;
-  dl->status_code = 0;
-  record(dl);
-}
-
-/* Signs with the default secret (WEBHOOK_SECRET_ARN) as it is now; its keys
- * are prepared again only when it has changed (rotation). */
-static int sign_with_default(hl_dispatch *d, hl_delivery *dl, int64_t ts) {
-  const char *v = d->opt.default_secret ? d->opt.default_secret(d->opt.default_secret_data) : NULL;
-  if (!v) return HL_EINVAL;
-  if (!d->default_value || strcmp(d->default_value, v) != 0) {
-    if (d->default_signer) hl_webhook_signer_dispose(d->default_signer);
-    else d->default_signer = hl_malloc(sizeof *d->default_signer);
-    hl_free(d->default_value);
-    d->default_value = hl_strdup(v);
-    if (hl_webhook_signer_init(d->default_signer, v) < 0) {
-      hl_free(d->default_signer);
-      d->default_signer = NULL;
-    }
-  }
-  const char *id = dl->item.d.event_id;
-  return d->default_signer
-             ? hl_webhook_signer_sign(d->default_signer, id, strlen(id), ts, dl->item.body, dl->item.body_len, &dl->sig)
-             : hl_webhook_sign_multi(v, id, ts, dl->item.body, dl->item.body_len, &dl->sig);
-}
-
-static int sign_with_own(hl_sub *s, hl_delivery *dl, int64_t ts) {
-  if (!s->signer && !s->signer_unusable) {
-    s->signer = hl_malloc(sizeof *s->signer);
-    if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
-      hl_free(s->signer);
-      s->signer = NULL;
-      s->signer_unusable = true;
-    }
-  }
-  /* The prepared keys when the whole secret list decodes; otherwise the
-   * one-shot form, which skips entries that do not. */
-  const char *id = dl->item.d.event_id;
-  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, dl->item.body, dl->item.body_len, &dl->sig)
-                   : hl_webhook_sign_multi(s->rec.secret, id, ts, dl->item.body, dl->item.body_len, &dl->sig);
-}
-
 static void send_attempt(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
-  hl_sub *s = dl->sub;
   transition(dl, D_SENDING);
-  dl->error[0] = '\0';
-  dl->retry_after_ms = 0;
-  dl->refused_private = false;
-  int64_t ts = hl_wall_ms() / 1000;
-  hl_buf_reset(&dl->sig);
-  if (!s->rec.secret) {
-    if (sign_with_default(d, dl, ts) != 0) {
-      fail_now(dl, "the subscription has no secret and no default secret (WEBHOOK_SECRET_ARN) is readable");
-      return;
-    }
-  } else if (sign_with_own(s, dl, ts) != 0) {
-    /* A secret we cannot use: no attempt can ever succeed. */
-    fail_now(dl, "the subscription's secret is unusable; register it again with a whsec_ secret");
-    return;
-  }
-  CURL *e = take_easy(d);
-  if (!e) {
-    fail_now(dl, "out of memory creating an HTTP request");
-    return;
-  }
-  dl->easy = e;
-  /* Header lines NUL-separated in hlines; offsets first, pointers once the
-   * buffer no longer moves. */
-  hl_buf *hb = &dl->hlines;
-  hl_buf_reset(hb);
-  size_t off[HL_DELIVERY_HEADERS];
-  size_t nh = 0;
-#define HL_HEADER(...) (off[nh++] = hb->len, hl_buf_printf(hb, __VA_ARGS__), hl_buf_putc(hb, '\0'))
-  HL_HEADER("content-type: application/json");
-  HL_HEADER("webhook-id: %s", dl->item.d.event_id);
-  HL_HEADER("webhook-timestamp: %" PRId64, ts);
-  HL_HEADER("webhook-signature: %s", dl->sig.data);
-  HL_HEADER("user-agent: hookloop/" HOOKLOOP_VERSION);
-  HL_HEADER("expect:"); /* no 100-continue round trip */
-  if (dl->item.trace && dl->item.trace[0]) {
-    /* W3C traceparent or an AWS X-Ray id, as the producer sent it. */
-    HL_HEADER("%s: %s", strncmp(dl->item.trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent",
-              dl->item.trace);
-  }
-#undef HL_HEADER
-  for (size_t i = 0; i < nh; i++) {
-    dl->hnodes[i].data = hb->data + off[i];
-    dl->hnodes[i].next = i + 1 < nh ? &dl->hnodes[i + 1] : s->headers;
-  }
-  struct curl_slist *h = &dl->hnodes[0];
-  long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : d->opt.default_timeout_ms;
-  curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, dl->item.body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dl->item.body_len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, dl);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dl->error);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, dl);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  /* curl allocates this receive buffer per running transfer (16 KB by
-   * default); partners' answers are small and their bodies discarded, and
-   * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
-   * least: a longer answer takes more reads, which only a misbehaving
-   * partner sends. */
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
-  dl->sent_ns = hl_mono_ns();
-  if (hl_curl_uv_add(d->curl, &dl->xfer, e, on_sent) != 0) {
-    release_slot(dl);
-    release_easy(d, dl);
-    snprintf(dl->error, sizeof dl->error, "could not start the HTTP request");
-    dl->outcome = HL_OUTCOME_RETRY;
-    dl->next_delay_ms = 1000;
-    record(dl);
-  }
+  d->sender->vt->send(d->sender, &dl->send);
 }
 
 static void on_ledger(void *data, int status, hl_store_result *res) {
   hl_delivery *dl = data;
   if (status == 0 && res->value && strcmp(res->value, "DELIVERED") == 0) {
-    release_slot(dl);
+    release_slot(dl, HL_GATE_NEUTRAL);
     /* Delivered before (a retried batch, a restart after the POST): do not
      * send again; record SUCCESS without touching the attempt's figures. */
     dl->outcome = HL_OUTCOME_DUPLICATE;
@@ -588,7 +325,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
     return;
   }
   if (dl->owner->stopping || dl->sub->deleted) {
-    release_slot(dl);
+    release_slot(dl, HL_GATE_NEUTRAL);
     transition(dl, D_DONE);
     delivery_free(dl);
     return;
@@ -597,7 +334,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
 }
 
 static void start(hl_dispatch *d, hl_delivery *dl) {
-  if (!d->opt.source) {
+  if (!d->queue->vt->redelivers) {
     /* Embedded queue: a delivered row is SUCCESS in the same transaction
      * that writes its ledger entry, and SUCCESS rows are never claimed, so
      * the ledger cannot say "delivered" here: skip the read. */
@@ -615,23 +352,16 @@ static void on_rate_due(hl_timerq_node *n) {
   try_start(s->dispatch, s);
 }
 
-/* Token bucket: true when the subscription's rate limit allows a start now;
- * otherwise arms rate_timer for when it will. */
-static bool rate_allows(hl_dispatch *d, hl_sub *s) {
-  if (s->rec.rate_limit_per_s <= 0) return true;
-  double rate = (double)s->rec.rate_limit_per_s;
-  uint64_t now = uv_now(d->loop);
-  if (s->tokens_at == 0) s->tokens = 1.0;
-  else s->tokens += (double)(now - s->tokens_at) * rate / 1000.0;
-  if (s->tokens > rate) s->tokens = rate;
-  s->tokens_at = now;
-  if (s->tokens >= 1.0) {
-    s->tokens -= 1.0;
-    return true;
+/* The subscription's gate: true when it admits a start now (a slot and a
+ * token taken); otherwise arms rate_timer for when it may. */
+static bool gate_admits(hl_dispatch *d, hl_sub *s) {
+  uint64_t wait = 0;
+  hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
+  if (a == HL_GATE_ADMIT) return true;
+  if (a == HL_GATE_WAIT) {
+    s->dispatch = d;
+    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
   }
-  s->dispatch = d;
-  uint64_t wait = (uint64_t)((1.0 - s->tokens) * 1000.0 / rate) + 1;
-  if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
   return false;
 }
 
@@ -642,8 +372,12 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     while ((dl = dequeue(s)) != NULL) delivery_free(dl); /* rows stay in the store */
     return;
   }
-  unsigned limit = hl_dispatch_sub_limit(d, s);
-  while (s->wait_head && s->in_flight < limit) {
+  /* The subscription's limits as they are now (it may have been replaced). */
+  hl_gate_config gc = s->gate.cfg;
+  gc.max_in_flight = hl_dispatch_sub_limit(d, s);
+  gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
+  hl_gate_configure(&s->gate, &gc);
+  while (s->wait_head && hl_gate_has_room(&s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
       if (!s->on_blocked) {
@@ -656,11 +390,10 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       }
       return;
     }
-    if (!rate_allows(d, s)) return;
+    if (!gate_admits(d, s)) return;
     hl_delivery *dl = dequeue(s);
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;
-    s->in_flight++;
     d->in_flight++;
     start(d, dl);
   }
@@ -741,7 +474,7 @@ static void on_pump(uv_idle_t *h) {
     *c = (claim_ctx){d, s, room};
     s->claiming = true;
     hl_sub_ref(s);
-    d->store->vt->eq_claim(d->store, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
+    d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
     hl_sub_unref(d->reg, s);
   }
   /* Subscriptions without room stay listed, holding their reference. */
@@ -758,9 +491,8 @@ static void pump_soon(hl_dispatch *d) {
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
-  /* With a source (Kafka, Lambda) deliveries are handed in; there is no
-   * embedded queue to claim from. */
-  if (d->opt.source) return;
+  /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
+  if (!d->queue->vt->claim) return;
   s->need_claim = true;
   if (d->stopping || s->deleted) return;
   if (!s->on_dirty) {
@@ -778,6 +510,21 @@ void hl_dispatch_notify_all(hl_dispatch *d) {
   while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) hl_dispatch_notify(d, v);
 }
 
+/* The registry's announcements: a new subscription may have due
+ * deliveries; one going away drops what it holds. */
+static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
+  hl_dispatch *d = data;
+  if (change == HL_REG_SUB_ADDED) hl_dispatch_notify(d, s);
+  else hl_dispatch_sub_removed(d, s);
+}
+
+/* The queue took new items for a subscription (an accept, a re-queue). */
+static void on_queue_ready(void *data, const char *subscription_id) {
+  hl_dispatch *d = data;
+  hl_sub *s = hl_registry_sub_get(d->reg, subscription_id);
+  if (s) hl_dispatch_notify(d, s);
+}
+
 void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
                       hl_registry *reg, const hl_dispatch_options *opt) {
   *d = (hl_dispatch){.loop = loop, .curl = curl, .store = store, .reg = reg, .opt = *opt};
@@ -786,6 +533,22 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   if (d->opt.default_timeout_ms <= 0) d->opt.default_timeout_ms = 30000;
   if (d->opt.release_after_ms == 0) d->opt.release_after_ms = 60000;
   if (d->opt.ledger_ttl_s <= 0) d->opt.ledger_ttl_s = 7 * 24 * 3600;
+  d->queue = d->opt.queue;
+  if (!d->queue) {
+    d->queue = hl_queue_embedded_create(store);
+    d->owns_queue = true;
+  }
+  d->queue->on_ready = on_queue_ready;
+  d->queue->ready_data = d;
+  reg->listener = (hl_registry_listener){on_sub_changed, d};
+  d->sender = d->opt.sender;
+  if (!d->sender) {
+    hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
+                                 .default_timeout_ms = d->opt.default_timeout_ms,
+                                 .default_secret = d->opt.default_secret,
+                                 .default_secret_data = d->opt.default_secret_data};
+    d->sender = hl_sender_http_create(curl, &so);
+  }
   hl_timerq_init(&d->timers, loop);
   uv_idle_init(loop, &d->pump);
   d->pump.data = d;
@@ -798,17 +561,14 @@ void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token
   try_start(d, s);
 }
 
-const hl_eq_item *hl_delivery_item(const hl_delivery *dl) { return &dl->item; }
-const char *hl_delivery_error(const hl_delivery *dl) { return dl->error; }
-hl_sub *hl_delivery_sub(const hl_delivery *dl) { return dl->sub; }
 
 /* Gives a delivery held in memory back to the embedded queue: its row is
  * unclaimed, due when it was due, so whoever claims next takes it. */
 static void unclaim(hl_dispatch *d, hl_delivery *dl) {
-  if (d->opt.source) return; /* the source hands its record back in finished() */
+  if (!d->queue->vt->release) return; /* a push queue gets its item back in finished() */
   hl_delivery_rec *r = &dl->item.d;
   if (dl->state == D_WAITING) r->next_attempt_at = hl_wall_ms();
-  d->store->vt->eq_update(d->store, r, true, NULL, NULL);
+  d->queue->vt->release(d->queue, r);
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
@@ -871,16 +631,9 @@ static void maybe_finish_close(hl_dispatch *d) {
     hl_sub_unref(d->reg, s);
   }
   d->blocked_tail = NULL;
-  for (size_t i = 0; i < d->npool; i++) curl_easy_cleanup(d->pool[i]);
-  if (d->default_signer) hl_webhook_signer_dispose(d->default_signer); /* wipes the keys */
-  hl_free(d->default_signer);
-  d->default_signer = NULL;
-  if (d->default_value) explicit_bzero(d->default_value, strlen(d->default_value));
-  hl_free(d->default_value);
-  d->default_value = NULL;
-  hl_free(d->pool);
-  d->pool = NULL;
-  d->npool = 0;
+  d->sender->vt->close(d->sender);
+  d->sender = NULL;
+  if (d->owns_queue) d->queue->vt->destroy(d->queue);
   hl_timerq_close(&d->timers, on_timerq_closed, d);
   uv_close((uv_handle_t *)&d->pump, on_handle_closed);
 }
@@ -888,6 +641,9 @@ static void maybe_finish_close(hl_dispatch *d) {
 void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
   d->stopping = true;
   d->closing = true;
+  d->queue->closing = true;
+  d->queue->on_ready = NULL;
+  d->reg->listener = (hl_registry_listener){0}; /* nothing more to hear */
   d->close_cb = cb;
   d->close_data = data;
   uv_idle_stop(&d->pump);
@@ -896,8 +652,8 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
   for (hl_delivery *dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
     if (dl->state == D_SENDING) {
-      hl_curl_uv_cancel(d->curl, &dl->xfer);
-      release_slot(dl);
+      d->sender->vt->cancel(d->sender, &dl->send);
+      release_slot(dl, HL_GATE_NEUTRAL);
       transition(dl, D_DONE);
     }
     dl = next;

@@ -9,8 +9,9 @@
  *
  * LEDGER checks the idempotency ledger (Kafka and Lambda sources, where a
  * record can come again after it was delivered; the embedded queue goes
- * from WAITING straight to SENDING); SENDING signs (Standard Webhooks)
- * and POSTs the accepted bytes through curl multi; RECORDING writes the
+ * from WAITING straight to SENDING); SENDING hands the attempt to the
+ * sender (hl_sender.h; by default hl_sender_http: signed with Standard
+ * Webhooks and POSTed through curl multi); RECORDING writes the
  * outcome durably (status row, ledger on success) before anything else
  * happens to the delivery. Retryable failures wait on the timer heap when
  * due within release_after_ms, otherwise they go back to the store
@@ -27,7 +28,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "handlers/hl_registry.h"
+#include "handlers/hl_sender.h"
+#include "model/hl_registry.h"
+#include "queue/hl_queue.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_timerq.h"
 #include "store/hl_store.h"
@@ -50,21 +53,6 @@ typedef struct {
   const char *error;      /* NULL on success */
 } hl_outcome_info;
 
-/* Where deliveries come from when it is not the embedded queue (Kafka):
- * the source submits them with hl_dispatch_submit and is told how each
- * ends. Status rows and the idempotency ledger are written by the
- * dispatcher in both modes. */
-typedef struct {
-  /* A retryable or permanent failure was recorded: put the delivery on a
-   * retry topic (due in delay_ms) or the dead-letter topic, then call
-   * hl_dispatch_forwarded(dl, status). */
-  void (*forward)(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms);
-  /* The delivery leaves memory. recorded: its outcome is durable (the
-   * message is done); false: dropped (shutdown, deleted subscription). */
-  void (*finished)(void *data, void *token, hl_sub *sub, bool recorded);
-  void *data;
-} hl_dispatch_source;
-
 typedef struct {
   unsigned max_in_flight;        /* HOOKLOOP_MAX_IN_FLIGHT */
   unsigned default_sub_in_flight;/* when a subscription gives none: 256 */
@@ -76,11 +64,17 @@ typedef struct {
   /* Called on the loop for every attempt's outcome (metrics, logs). */
   void (*on_outcome)(void *data, const hl_outcome_info *info);
   void *outcome_data;
-  const hl_dispatch_source *source; /* NULL: the embedded queue */
+  /* Where deliveries come from and outcomes go (borrowed, hl_queue.h);
+   * NULL: the embedded queue over the store (owned). Kafka and Lambda pass
+   * a Kafka queue and hand deliveries in with hl_dispatch_submit. */
+  hl_queue *queue;
   /* The default secret (WEBHOOK_SECRET_ARN) for subscriptions without one of
    * their own, as it is now (it may rotate); NULL: there is none. */
   const char *(*default_secret)(void *data);
   void *default_secret_data;
+  /* Where attempts go (taken: closed with the dispatcher); NULL: the
+   * webhook sender over curl (hl_sender_http). */
+  hl_sender *sender;
 } hl_dispatch_options;
 
 typedef struct {
@@ -99,15 +93,16 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
-  hl_webhook_signer *default_signer; /* prepared from default_value */
-  char *default_value;      /* the default secret the signer was made from */
-  CURL **pool;              /* idle easy handles, reused */
-  size_t npool, cappool;
+  hl_sender *sender;        /* owned; carries each attempt */
+  hl_queue *queue;          /* see hl_dispatch_options.queue */
+  bool owns_queue;
   int closing_handles;
   void (*close_cb)(void *data);
   void *close_data;
 } hl_dispatch;
 
+/* Listens to reg (subscriptions added and removed) and to the queue (new
+ * due items) from here until hl_dispatch_close. */
 void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
                       hl_registry *reg, const hl_dispatch_options *opt);
 /* The store may hold due deliveries for s (after an accept or a requeue). */
@@ -123,14 +118,9 @@ void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows
  * stay in the store) and its timers. Running ones finish. */
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
-/* Source mode: a delivery for s (the item is taken; token is the source's). */
+/* Push queues: a delivery for s (the item is taken; token is the reader's,
+ * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
-/* Source mode: the forward of dl finished (status 0 or a negative hl_err). */
-void hl_dispatch_forwarded(hl_delivery *dl, int status);
-/* What a source needs to know about a delivery it forwards. */
-const hl_eq_item *hl_delivery_item(const hl_delivery *dl);
-const char *hl_delivery_error(const hl_delivery *dl);
-hl_sub *hl_delivery_sub(const hl_delivery *dl);
 
 /* Stops starting new attempts (shutdown); running ones finish. */
 void hl_dispatch_stop(hl_dispatch *d);

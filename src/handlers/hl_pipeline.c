@@ -2,7 +2,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_event.h"
+#include "model/hl_event.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ struct hl_pipeline {
   hl_store *store;
   hl_dispatch *dispatch;
   hl_pipeline_options opt;
-  hl_dispatch_source source;
+  hl_queue *queue;           /* the Kafka queue the dispatcher records through */
   char ingress_re[256], egress_re[256], retry_re[256];
   size_t ingress_len, egress_len, retry_len;  /* prefix lengths incl. the '.' */
   bool stopping;
@@ -44,37 +44,11 @@ struct hl_pipeline {
   void *destroy_data;
 };
 
-void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
-  if (ms % 3600000 == 0) snprintf(out, n, "%" PRIu64 "h", ms / 3600000);
-  else if (ms % 60000 == 0) snprintf(out, n, "%" PRIu64 "m", ms / 60000);
-  else if (ms % 1000 == 0) snprintf(out, n, "%" PRIu64 "s", ms / 1000);
-  else snprintf(out, n, "%" PRIu64 "ms", ms);
-}
-
-void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t n) {
-  char tier[32];
-  hl_retry_tier_name(delay_ms, tier, sizeof tier);
-  snprintf(out, n, "%s.%s", retry_prefix, tier);
-}
-
 static bool has_prefix(const char *topic, const char *prefix, size_t plen) {
   return strncmp(topic, prefix, plen - 1) == 0 && topic[plen - 1] == '.';
 }
 
 /* --- one record -------------------------------------------------------------------------- */
-
-static char *rec_header(const hl_pipeline_rec *r, const char *name) {
-  size_t len = 0;
-  const void *v = r->header(r, name, &len);
-  return v ? hl_strndup(v, len) : NULL;
-}
-
-static int64_t rec_header_int(const hl_pipeline_rec *r, const char *name, int64_t dflt) {
-  char *v = rec_header(r, name);
-  int64_t n = v ? strtoll(v, NULL, 10) : dflt;
-  hl_free(v);
-  return n;
-}
 
 /* --- dead letters ------------------------------------------------------------------------ */
 
@@ -93,22 +67,15 @@ static void on_dead_lettered(void *data, int status) {
   cb(cb_data, status);
 }
 
-void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_record *r,
                              const char *reason, hl_pipeline_done_cb cb, void *data) {
   hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
               hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
-  char part[16], off[24];
-  snprintf(part, sizeof part, "%d", r->partition);
-  snprintf(off, sizeof off, "%" PRId64, r->offset);
-  hl_kafka_header h[] = {
-    {"reason", reason, strlen(reason)},
-    {"source_topic", r->topic, strlen(r->topic)},
-    {"source_partition", part, strlen(part)},
-    {"source_offset", off, strlen(off)},
-  };
+  hl_record_headers h;
+  hl_record_headers_dead_letter(&h, r, reason);
   dead_ctx *c = hl_malloc(sizeof *c);
   *c = (dead_ctx){opt->metrics, cb, data};
-  hl_kafka_produce(k, opt->dlq_topic, r->key, r->key_len, r->value, r->len, h, HL_ARRAY_SIZE(h), on_dead_lettered, c);
+  hl_kafka_produce(k, opt->dlq_topic, r->key, r->key_len, r->value, r->len, h.h, h.n, on_dead_lettered, c);
 }
 
 /* --- processor ------------------------------------------------------------------------------ */
@@ -154,7 +121,7 @@ static void on_fanned(void *data, int status) {
   processed(f, f->failed ? HL_EIO : 0);
 }
 
-void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data) {
   processing *f = hl_calloc(1, sizeof *f);
   *f = (processing){.metrics = opt->metrics, .cb = cb, .data = data};
@@ -187,22 +154,16 @@ void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_option
   }
   hl_log_info("event processed", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
               hl_log_esc(f->e.id, (size_t)-1), hl_log_esc(f->e.type, (size_t)-1), f->e.nsubs);
-  char *trace = rec_header(r, "traceparent");
-  char now[24];
-  snprintf(now, sizeof now, "%" PRId64, hl_wall_ms());
+  char *trace = hl_record_trace(r);
+  int64_t now = hl_wall_ms();
   f->outstanding = 1; /* held while producing so a synchronous failure cannot finish early */
   for (size_t i = 0; i < f->e.nsubs; i++) {
     hl_sub *s = hl_registry_sub_get(reg, f->e.subs[i]);
     if (!s) continue;
-    hl_kafka_header h[5];
-    size_t nh = 0;
-    h[nh++] = (hl_kafka_header){"subscription_id", s->rec.subscription_id, strlen(s->rec.subscription_id)};
-    h[nh++] = (hl_kafka_header){"attempt", "0", 1};
-    h[nh++] = (hl_kafka_header){"event_type", f->e.type, strlen(f->e.type)};
-    h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
-    if (trace) h[nh++] = (hl_kafka_header){"traceparent", trace, strlen(trace)};
+    hl_record_headers h;
+    hl_record_headers_delivery(&h, s->rec.subscription_id, 0, f->e.type, now, trace);
     f->outstanding++;
-    hl_kafka_produce(k, s->rec.egress_topic, f->e.id, strlen(f->e.id), r->value, r->len, h, nh, on_fanned, f);
+    hl_kafka_produce(k, s->rec.egress_topic, f->e.id, strlen(f->e.id), r->value, r->len, h.h, h.n, on_fanned, f);
   }
   hl_free(trace);
   on_fanned(f, 0);
@@ -241,9 +202,9 @@ static hl_sub *sub_of_topic(const hl_registry *reg, const hl_pipeline_options *o
   return found;
 }
 
-hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                                    int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason) {
-  char *id = rec_header(r, "subscription_id");
+  char *id = hl_record_subscription_id(r);
   hl_sub *s = id ? hl_registry_sub_get(reg, id) : NULL;
   hl_free(id);
   /* Records written by others to <egress>.<partner_id>.<event_type>. */
@@ -253,7 +214,7 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
     *reason = "unknown_subscription";
     return HL_REC_DEAD_LETTER;
   }
-  int64_t due = rec_header_int(r, "due_ms", 0);
+  int64_t due = hl_record_due_ms(r);
   if (due > now_ms + 5) {
     *due_ms = due;
     return HL_REC_NOT_DUE;
@@ -265,29 +226,14 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
   return HL_REC_DELIVER;
 }
 
-void hl_pipeline_item(const hl_pipeline_rec *r, const hl_sub *s, hl_eq_item *it) {
-  *it = (hl_eq_item){0};
-  it->d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
-  it->d.subscription_id = hl_strdup(s->rec.subscription_id);
-  it->d.attempts = rec_header_int(r, "attempt", 0);
-  it->d.status = hl_strdup(it->d.attempts ? "RETRYING" : "PENDING");
-  it->body = hl_malloc(r->len + 1);
-  if (r->len) memcpy(it->body, r->value, r->len);
-  it->body[r->len] = '\0';
-  it->body_len = r->len;
-  it->trace = rec_header(r, "traceparent");
-  it->event_type = rec_header(r, "event_type");
-  it->accepted_at = rec_header_int(r, "accepted_ms", hl_wall_ms());
-}
-
 /* --- serve's consumer ------------------------------------------------------------------------- */
 
-static const void *msg_header(const hl_pipeline_rec *r, const char *name, size_t *len) {
+static const void *msg_header(const hl_record *r, const char *name, size_t *len) {
   return hl_kafka_msg_header(r->src, name, len);
 }
 
-static hl_pipeline_rec rec_of(const hl_kafka_msg *m) {
-  return (hl_pipeline_rec){.topic = m->topic, .partition = m->partition, .offset = m->offset, .key = m->key,
+static hl_record rec_of(const hl_kafka_msg *m) {
+  return (hl_record){.topic = m->topic, .partition = m->partition, .offset = m->offset, .key = m->key,
                            .key_len = m->key_len, .value = m->value, .len = m->len, .header = msg_header, .src = m};
 }
 
@@ -313,12 +259,12 @@ static msg_ctx *msg_ctx_new(hl_pipeline *p, hl_kafka_msg *m) {
 }
 
 static void process(hl_pipeline *p, hl_kafka_msg *m) {
-  hl_pipeline_rec r = rec_of(m);
+  hl_record r = rec_of(m);
   hl_pipeline_process(p->kafka, p->reg, &p->opt, &r, on_msg_finished, msg_ctx_new(p, m));
 }
 
 static void dead_letter(hl_pipeline *p, hl_kafka_msg *m, const char *reason) {
-  hl_pipeline_rec r = rec_of(m);
+  hl_record r = rec_of(m);
   hl_pipeline_dead_letter(p->kafka, &p->opt, &r, reason, on_msg_finished, msg_ctx_new(p, m));
 }
 
@@ -369,7 +315,7 @@ static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, 
 }
 
 static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
-  hl_pipeline_rec r = rec_of(m);
+  hl_record r = rec_of(m);
   hl_sub *s = NULL;
   int64_t due_ms = 0;
   const char *reason = NULL;
@@ -379,7 +325,7 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   case HL_REC_DELIVER: break;
   }
   hl_eq_item it;
-  hl_pipeline_item(&r, s, &it);
+  hl_record_item(&r, s->rec.subscription_id, &it);
   hl_dispatch_submit(p->dispatch, s, &it, m);
   /* Back-pressure: a subscription with its memory share full stops its
    * feed. Held, not paused: a pause would throw away what librdkafka
@@ -433,44 +379,6 @@ static void on_revoke(void *data, const char *topic, int32_t partition) {
 
 /* --- the dispatcher's source ----------------------------------------------------------------- */
 
-static void on_forwarded(void *data, int status) { hl_dispatch_forwarded(data, status); }
-
-void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
-                         uint64_t delay_ms) {
-  const hl_eq_item *it = hl_delivery_item(dl);
-  char attempt[24], due[24], acc[24], topic[300];
-  snprintf(attempt, sizeof attempt, "%" PRId64, it->d.attempts);
-  snprintf(acc, sizeof acc, "%" PRId64, it->accepted_at);
-  hl_kafka_header h[7];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"subscription_id", it->d.subscription_id, strlen(it->d.subscription_id)};
-  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
-  h[nh++] = (hl_kafka_header){"accepted_ms", acc, strlen(acc)};
-  if (it->event_type) h[nh++] = (hl_kafka_header){"event_type", it->event_type, strlen(it->event_type)};
-  if (it->trace) h[nh++] = (hl_kafka_header){"traceparent", it->trace, strlen(it->trace)};
-  if (outcome == HL_OUTCOME_RETRY) {
-    snprintf(due, sizeof due, "%" PRId64, hl_wall_ms() + (int64_t)delay_ms);
-    h[nh++] = (hl_kafka_header){"due_ms", due, strlen(due)};
-    /* The tier is the schedule's delay for this retry; Retry-After may push
-     * the due time later, which the header carries. */
-    uint64_t tier_ms = delay_ms;
-    size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
-    if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
-    if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
-    hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
-  } else {
-    const char *reason = hl_delivery_error(dl);
-    h[nh++] = (hl_kafka_header){"reason", reason, strlen(reason)};
-    snprintf(topic, sizeof topic, "%s", opt->dlq_topic);
-  }
-  hl_kafka_produce(k, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h, nh, on_forwarded, dl);
-}
-
-static void forward(void *data, hl_delivery *dl, hl_outcome outcome, uint64_t delay_ms) {
-  hl_pipeline *p = data;
-  hl_pipeline_forward(p->kafka, &p->opt, dl, outcome, delay_ms);
-}
-
 static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   hl_pipeline *p = data;
   hl_kafka_msg *m = token;
@@ -511,7 +419,10 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   p->reg = reg;
   p->store = store;
   p->opt = *opt;
-  p->source = (hl_dispatch_source){forward, finished, p};
+  hl_queue_kafka_options qo = {.store = store, .loop = loop, .kafka_cfg = opt->kafka_cfg, .retry_prefix = opt->retry_prefix, .dlq_topic = opt->dlq_topic,
+                               .schedule = opt->schedule, .closed_tiers = opt->closed_tiers,
+                               .finished = finished, .finished_data = p};
+  p->queue = hl_queue_kafka_create(kafka, &qo);
   regex_of(p->ingress_re, sizeof p->ingress_re, opt->ingress_prefix);
   regex_of(p->egress_re, sizeof p->egress_re, opt->egress_prefix);
   regex_of(p->retry_re, sizeof p->retry_re, opt->retry_prefix);
@@ -521,7 +432,7 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   return p;
 }
 
-const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p) { return &p->source; }
+hl_queue *hl_pipeline_queue(hl_pipeline *p) { return p->queue; }
 
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d) { p->dispatch = d; }
 
@@ -561,6 +472,8 @@ void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data) {
     p->held = x->next;
     held_free(p, x);
   }
+  p->queue->vt->destroy(p->queue);
+  p->queue = NULL;
   p->destroy_cb = cb;
   p->destroy_data = data;
   p->closing = 1;

@@ -11,7 +11,7 @@
  * so a partition never sticks.
  *
  * Dispatcher: each egress/retry record becomes a delivery of the same
- * state machine as the embedded queue (hl_dispatch, source mode). Its
+ * state machine as the embedded queue (hl_dispatch over hl_queue_kafka). Its
  * subscription is the one its subscription_id header names or, on an
  * egress topic, the one whose topic it is; a record that names none goes
  * to the dead-letter topic (reason unknown_subscription). A retry
@@ -31,9 +31,11 @@
 #include <stdbool.h>
 
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_metrics.h"
-#include "handlers/hl_registry.h"
-#include "handlers/hl_retry.h"
+#include "obs/hl_metrics.h"
+#include "model/hl_record.h"
+#include "model/hl_registry.h"
+#include "model/hl_retry.h"
+#include "queue/hl_queue_kafka.h"
 #include "loop/hl_kafka.h"
 #include "store/hl_store.h"
 
@@ -44,6 +46,7 @@ typedef struct {
   const char *ingress_prefix, *egress_prefix, *retry_prefix, *dlq_topic;
   const hl_retry_schedule *schedule;  /* names the retry tiers */
   hl_metrics *metrics;                /* NULL: not counted */
+  const hl_kafka_config *kafka_cfg;   /* re-queueing reads the dead-letter topic with it (NULL: not supported) */
   /* Retries only ever go to the tiers of `schedule`: one past its end (a
    * subscription's longer schedule) takes its last tier, the due time
    * saying when. For Lambda, which consumes a fixed list of tier topics;
@@ -53,10 +56,12 @@ typedef struct {
 } hl_pipeline_options;
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
- * role) must be created with hl_pipeline_source() as its source. */
+ * role) must be created with hl_pipeline_queue() as its queue. */
 hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *reg, hl_store *store,
                                 const hl_pipeline_options *opt);
-const hl_dispatch_source *hl_pipeline_source(hl_pipeline *p);
+/* The Kafka queue (hl_queue_kafka) whose records this pipeline reads;
+ * destroyed with the pipeline, after the dispatcher closed. */
+hl_queue *hl_pipeline_queue(hl_pipeline *p);
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d);
 /* Subscribes to the topics of the configured roles. */
 int hl_pipeline_start(hl_pipeline *p);
@@ -67,37 +72,6 @@ void hl_pipeline_stop(hl_pipeline *p);
 size_t hl_pipeline_busy(const hl_pipeline *p);
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data);
 
-/* Puts a failed delivery on its retry tier topic (retryable; due after
- * delay_ms) or on the dead-letter topic (permanent), with the headers the
- * dispatcher reads back; hl_dispatch_forwarded(dl) runs on the ack. Shared by
- * the pipeline and the Lambda runtime. */
-void hl_pipeline_forward(hl_kafka *k, const hl_pipeline_options *opt, hl_delivery *dl, hl_outcome outcome,
-                         uint64_t delay_ms);
-
-/* The retry tier name of a delay ("1s", "5s", "2m", "1h", "100ms"). */
-void hl_retry_tier_name(uint64_t delay_ms, char *out, size_t outlen);
-/* The retry topic of a delay's tier: "<retry_prefix>.<tier>". */
-void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t outlen);
-
-/* --- one record, shared by serve's consumer and the Lambda runtime ---------------------------
- *
- * A consumed record as the pipeline sees it, wherever it came from (a
- * consumer in serve, an MSK batch in Lambda). Everything is borrowed and
- * stays valid until the record is finished. */
-typedef struct hl_pipeline_rec hl_pipeline_rec;
-struct hl_pipeline_rec {
-  const char *topic;
-  int32_t partition;
-  int64_t offset;
-  const char *key;
-  size_t key_len;
-  const char *value;               /* NULL: no value (a tombstone) */
-  size_t len;
-  /* The last header called name (its length in *len), or NULL. */
-  const void *(*header)(const hl_pipeline_rec *r, const char *name, size_t *len);
-  const void *src;                 /* what header() reads */
-};
-
 /* status 0: the record reached a durable state (it may be acknowledged);
  * otherwise it did not and must be consumed again. */
 typedef void (*hl_pipeline_done_cb)(void *data, int status);
@@ -106,13 +80,13 @@ typedef void (*hl_pipeline_done_cb)(void *data, int status);
  * matching subscription's egress topic or, when it is malformed or
  * invalid, to the dead-letter topic. Counts events_processed (and
  * events_to_dlq) once that is acknowledged. */
-void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data);
 
 /* Puts a record that cannot be handled on the dead-letter topic: headers
  * reason, source_topic, source_partition, source_offset. Counts
  * events_to_dlq once acknowledged. */
-void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_record *r,
                              const char *reason, hl_pipeline_done_cb cb, void *data);
 
 /* What the dispatcher does with an egress or retry record. */
@@ -122,9 +96,7 @@ typedef enum {
   HL_REC_DEAD_LETTER   /* *reason says why: no subscription, no key */
 } hl_rec_action;
 
-hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_pipeline_rec *r,
+hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                                    int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason);
-/* The delivery a record of s carries (the caller owns it; see hl_dispatch_submit). */
-void hl_pipeline_item(const hl_pipeline_rec *r, const hl_sub *s, hl_eq_item *it);
 
 #endif

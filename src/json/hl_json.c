@@ -1063,3 +1063,21 @@ void hl_jw_value(hl_jw *w, const hl_json *v) {
     break;
   }
 }
+
+void hl_jw_error_members(hl_jw *w, const char *code, const char *message, const char *details,
+                         size_t details_len) {
+  hl_jw_key(w, "error"); hl_jw_str(w, code);
+  hl_jw_key(w, "message"); hl_jw_str(w, message);
+  hl_jw_key(w, "details");
+  if (details && details_len) hl_jw_raw(w, details, details_len);
+  else { hl_jw_arr_begin(w); hl_jw_arr_end(w); }
+}
+
+void hl_json_error_body(hl_buf *out, const char *code, const char *message, const char *details,
+                        size_t details_len) {
+  hl_jw w;
+  hl_jw_init(&w, out);
+  hl_jw_obj_begin(&w);
+  hl_jw_error_members(&w, code, message, details, details_len);
+  hl_jw_obj_end(&w);
+}

@@ -209,6 +209,16 @@ void hl_jw_bool(hl_jw *w, bool v);
 void hl_jw_null(hl_jw *w);
 void hl_jw_raw(hl_jw *w, const char *json, size_t n); /* a pre-encoded value */
 void hl_jw_value(hl_jw *w, const hl_json *v);         /* re-encodes a parsed value */
+/* hookloop's one error envelope: the members "error" (code), "message" and
+ * "details" (details: a pre-encoded JSON array of {"path": JSON pointer,
+ * ...} objects, details_len bytes; NULL for []) written into the object w
+ * has open, so an answer may add members of its own. Every error answer,
+ * the HTTP transport's own included, is written by these two. */
+void hl_jw_error_members(hl_jw *w, const char *code, const char *message, const char *details,
+                         size_t details_len);
+/* The whole envelope {"error","message","details"} appended to out. */
+void hl_json_error_body(hl_buf *out, const char *code, const char *message, const char *details,
+                        size_t details_len);
 /* Appends v to out as compact JSON whose every string, number and key is its
  * source text (escapes and number spelling as written; see src above): a
  * compact container is copied in one piece, any other one is rebuilt without

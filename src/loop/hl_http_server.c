@@ -251,13 +251,7 @@ static void linger_discard(conn *c, size_t n) {
 
 static void send_error(conn *c, int status, const char *code, const char *message) {
   hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
-  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
-  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
+  hl_json_error_body(&b, code, message, NULL, 0);
   if (send_response(c, status, NULL, 0, b.data, b.len, true)) linger(c);
   hl_buf_dispose(&b);
 }
@@ -795,13 +789,7 @@ void hl_http_respond_close(hl_http_req *req) {
 
 void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message) {
   hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
-  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
-  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
+  hl_json_error_body(&b, code, message, NULL, 0);
   hl_http_respond(req, status, NULL, 0, b.data, b.len);
   hl_buf_dispose(&b);
 }

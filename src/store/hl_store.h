@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hl_buf.h"
+
 /* event_schema: key (schema_id = "<domain>.<event_type>", version). */
 typedef struct {
   char *schema_id;
@@ -170,6 +172,10 @@ typedef struct {
                     hl_store_cb cb, void *data);
   /* Forgets a parked delivery (its attempt was recorded); by its key. */
   void (*park_delete)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
+
+  /* Appends the backend's own Prometheus metrics to out (NULL: it has
+   * none), so no caller needs to know which backend it is. */
+  void (*render_metrics)(hl_store *s, hl_buf *out);
 } hl_store_vtable;
 
 struct hl_store {

@@ -943,12 +943,28 @@ static void store_close(hl_store *base, void (*cb)(void *data), void *data) {
   maybe_closed(s);
 }
 
+/* How the store's requests fare: retries climb before failures do. */
+static void render_metrics(hl_store *s, hl_buf *out) {
+  const hl_ddb_client *c = &ddb(s)->client;
+  hl_buf_printf(out,
+                "# HELP hookloop_dynamodb_calls_total DynamoDB calls made by the store.\n"
+                "# TYPE hookloop_dynamodb_calls_total counter\n"
+                "hookloop_dynamodb_calls_total %lld\n"
+                "# HELP hookloop_dynamodb_retries_total DynamoDB attempts retried (throttling, 5xx, connection errors).\n"
+                "# TYPE hookloop_dynamodb_retries_total counter\n"
+                "hookloop_dynamodb_retries_total %lld\n"
+                "# HELP hookloop_dynamodb_failures_total DynamoDB calls that ended in an error.\n"
+                "# TYPE hookloop_dynamodb_failures_total counter\n"
+                "hookloop_dynamodb_failures_total %lld\n",
+                (long long)c->calls, (long long)c->retries, (long long)c->failures);
+}
+
 static const hl_store_vtable ddb_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
-    .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
+    .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
 
 static const hl_store_vtable ddb_queue_vt = {
@@ -958,6 +974,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
+    .render_metrics = render_metrics,
 };
 
 static void on_queue_closed(void *data) { (void)data; }

@@ -8,8 +8,8 @@
 #include "openapi_check.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_console.h"
+#include "api/hl_api.h"
+#include "api/hl_api_console.h"
 #include "hl_testutil.h"
 #include "schema/hl_schema.h"
 

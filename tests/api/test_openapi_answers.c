@@ -14,7 +14,7 @@
 #include "../e2e/e2e_util.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
-#include "handlers/hl_api.h"
+#include "api/hl_api.h"
 
 #include <signal.h>
 #include <stdio.h>

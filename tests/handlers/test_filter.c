@@ -1,6 +1,6 @@
 #include "hl_test.h"
 #include "common/hl_common.h"
-#include "handlers/hl_filter.h"
+#include "model/hl_filter.h"
 
 static bool match(const char *filter, const char *event) {
   hl_json_doc fd, ed;

@@ -1,6 +1,6 @@
 #include "hl_test.h"
 #include "common/hl_common.h"
-#include "handlers/hl_metrics.h"
+#include "obs/hl_metrics.h"
 #include "json/hl_json.h"
 
 static long long value_of(const char *text, const char *series) {

@@ -1,7 +1,7 @@
 #include "hl_test.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
-#include "handlers/hl_retry.h"
+#include "model/hl_retry.h"
 
 HL_TEST(parses_the_default_schedule) {
   hl_retry_schedule *s = NULL;

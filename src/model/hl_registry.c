@@ -1,4 +1,4 @@
-#include "handlers/hl_registry.h"
+#include "model/hl_registry.h"
 #include "common/hl_common.h"
 
 #include <stdio.h>
@@ -129,6 +129,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);
+  if (old && r->listener.sub_changed) r->listener.sub_changed(r->listener.data, old, HL_REG_SUB_REMOVED);
   if (old) unlink_sub(r, old);
   hl_strmap_put(&r->subs_by_key, key, s);
   hl_strmap_put(&r->subs_by_id, s->rec.subscription_id, s);
@@ -142,6 +143,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
     l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
   }
   l->items[l->n++] = s;
+  if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_ADDED);
   return s;
 }
 
@@ -163,6 +165,7 @@ const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *e
 bool hl_registry_delete_sub(hl_registry *r, const char *id) {
   hl_sub *s = hl_strmap_get(&r->subs_by_id, id);
   if (!s) return false;
+  if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_REMOVED);
   unlink_sub(r, s);
   return true;
 }

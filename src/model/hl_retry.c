@@ -1,4 +1,4 @@
-#include "handlers/hl_retry.h"
+#include "model/hl_retry.h"
 #include "common/hl_common.h"
 
 #include <ctype.h>

@@ -1,4 +1,4 @@
-#include "handlers/hl_metrics.h"
+#include "obs/hl_metrics.h"
 #include "common/hl_common.h"
 
 #include <string.h>

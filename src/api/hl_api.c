@@ -1,150 +1,21 @@
-/* hl_api.c — the HTTP API's front: answers and errors (JSON bodies, JSON
- * pointers to the offending field), bearer-token authentication, health
+/* hl_api.c — the HTTP API's front: bearer-token authentication, health
  * and metrics, and the route table leading to the admin resources
  * (hl_api_admin.c), the producer API (hl_api_events.c), the statistics
  * (hl_api_stats.c), the OpenAPI document and the console (hl_api_console.c). */
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_int.h"
-#include "handlers/hl_api_console.h"
-#include "handlers/hl_api_stats.h"
+#include "api/hl_api.h"
+#include "api/hl_api_int.h"
+#include "api/hl_api_respond.h"
+#include "api/hl_api_console.h"
+#include "api/hl_api_stats.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_event.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-/* --- answers ----------------------------------------------------------------- */
-
-void hl_api_respond_buf(hl_http_req *req, int status, hl_buf *b) {
-  hl_http_respond(req, status, NULL, 0, b->data ? b->data : "", b->len);
-  hl_buf_dispose(b);
-}
-
-/* details_json: a pre-encoded JSON array, or NULL. */
-void hl_api_respond_error(hl_http_req *req, int status, const char *code, const char *message,
-                          const char *details_json) {
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "error"); hl_jw_str(&w, code);
-  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
-  hl_jw_key(&w, "details");
-  if (details_json) hl_jw_raw(&w, details_json, strlen(details_json));
-  else { hl_jw_arr_begin(&w); hl_jw_arr_end(&w); }
-  hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, status, &b);
-}
-
-/* One detail {"path": pointer, "message": text} as a one-element array. */
-void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message) {
-  hl_buf d = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &d);
-  hl_jw_arr_begin(&w);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "path"); hl_jw_str(&w, pointer);
-  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
-  hl_jw_obj_end(&w);
-  hl_jw_arr_end(&w);
-  char msg[512];
-  snprintf(msg, sizeof msg, "%s: %s", pointer[0] ? pointer : "(body)", message);
-  hl_api_respond_error(req, 400, "invalid_request", msg, d.data);
-  hl_buf_dispose(&d);
-}
-
-void hl_api_respond_store_error(hl_http_req *req, int status) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "the store failed (%s); nothing was changed, try again", hl_strerror(status));
-  hl_http_header h = {"retry-after", 11, "1", 1};
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "error"); hl_jw_str(&w, "store_unavailable");
-  hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
-  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_http_respond(req, 503, &h, 1, b.data, b.len);
-  hl_buf_dispose(&b);
-}
-
-/* Parses the body as I-JSON (a member name given twice is refused: what
- * hookloop reads and what a partner's parser reads could differ); answers
- * 400 itself and returns false on error. */
-bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
-  hl_json_error err;
-  hl_json_doc_init(doc);
-  if (req->body_len == 0) {
-    hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
-    return false;
-  }
-  if (hl_json_parse_ex(doc, req->body, req->body_len, HL_JSON_UNIQUE_NAMES, &err) != 0) {
-    hl_event_check e = {0};
-    hl_event_reject_parse(&e, &err);
-    hl_api_respond_error(req, e.status, e.error, e.message, e.details.len ? e.details.data : NULL);
-    hl_event_check_dispose(&e);
-    hl_json_doc_dispose(doc);
-    return false;
-  }
-  return true;
-}
-
-/* --- small validators ----------------------------------------------------------- */
-
-/* Names that become parts of topic names and keys: letters, digits, . _ - */
-bool hl_api_name_ok(const char *s, size_t max) {
-  size_t n = 0;
-  if (!s || !*s) return false;
-  for (; *s; s++, n++) {
-    char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-' || c == '.'))
-      return false;
-  }
-  return n <= max;
-}
-
-/* A string member read as a C string: one holding a NUL would be read cut
- * short ("acme\u0000x" as "acme"), so it reads as absent (refused). */
-const char *hl_api_get_str(const hl_json *obj, const char *key) {
-  const hl_json *v = hl_json_get(obj, key);
-  const char *s = hl_json_str(v);
-  return s && memchr(s, '\0', v->len) == NULL ? s : NULL;
-}
-
-/* --- Kafka topics --------------------------------------------------------------------- */
-
-static void on_topic_ensured(void *data, int status) {
-  char *topic = data;
-  if (status != 0 && status != HL_EEXISTS)
-    hl_log_warn("could not create a topic; relying on the brokers to create it on first use",
-                "\"topic\":\"%s\",\"error\":\"%s\"", hl_log_esc(topic, (size_t)-1), hl_strerror(status));
-  hl_free(topic);
-}
-
-void hl_api_ensure_topic(hl_api *a, const char *topic) {
-  if (a->kafka && topic) hl_kafka_ensure_topic(a->kafka, topic, 4, on_topic_ensured, hl_strdup(topic));
-}
-
-/* event_subscription_kafka: event type -> its ingress topic and egress topics. */
-void hl_api_refresh_kafka_map(hl_api *a, const char *event_type) {
-  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, event_type);
-  hl_buf eg = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &eg);
-  hl_jw_arr_begin(&w);
-  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, event_type);
-  for (size_t i = 0; i < l->n; i++) hl_jw_str(&w, l->items[i]->rec.egress_topic);
-  hl_jw_arr_end(&w);
-  a->store->vt->kafka_map_put(a->store, event_type, se ? se->rec.ingress_topic : NULL, eg.data, NULL, NULL);
-  hl_buf_dispose(&eg);
-}
-
-void hl_api_use_kafka(hl_api *a, hl_kafka *kafka) {
-  a->kafka = kafka;
-  hl_health_use_kafka(&a->health, kafka);
+void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka) {
+  a->queue = queue;
+  if (health_kafka) hl_health_use_kafka(&a->health, health_kafka);
 }
 
 /* --- health and metrics --------------------------------------------------------------------- */
@@ -170,25 +41,27 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
       if (h->parts[i].status != 0)
         hl_buf_printf(&msg, "%s%s: %s", msg.len ? "; " : "", h->parts[i].name, h->parts[i].error);
     hl_buf_putc(&msg, '\0');
-    hl_jw_key(&w, "error"); hl_jw_str(&w, "unavailable");
-    hl_jw_key(&w, "message"); hl_jw_str(&w, msg.data);
+    hl_buf det = HL_BUF_INIT;
+    hl_jw dw;
+    hl_jw_init(&dw, &det);
+    hl_jw_arr_begin(&dw);
+    for (size_t i = 0; i < h->nparts; i++) {
+      if (h->parts[i].status == 0) continue;
+      char path[64];
+      snprintf(path, sizeof path, "/checks/%s", h->parts[i].name);
+      hl_jw_obj_begin(&dw);
+      hl_jw_key(&dw, "path"); hl_jw_str(&dw, path);
+      hl_jw_key(&dw, "message"); hl_jw_str(&dw, h->parts[i].error);
+      hl_jw_obj_end(&dw);
+    }
+    hl_jw_arr_end(&dw);
+    hl_jw_error_members(&w, "unavailable", msg.data, det.data, det.len);
+    hl_buf_dispose(&det);
     hl_buf_dispose(&msg);
     hl_jw_key(&w, "failing");
     hl_jw_arr_begin(&w);
     for (size_t i = 0; i < h->nparts; i++)
       if (h->parts[i].status != 0) hl_jw_str(&w, h->parts[i].name);
-    hl_jw_arr_end(&w);
-    hl_jw_key(&w, "details");
-    hl_jw_arr_begin(&w);
-    for (size_t i = 0; i < h->nparts; i++) {
-      if (h->parts[i].status == 0) continue;
-      char path[64];
-      snprintf(path, sizeof path, "/checks/%s", h->parts[i].name);
-      hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "path"); hl_jw_str(&w, path);
-      hl_jw_key(&w, "message"); hl_jw_str(&w, h->parts[i].error);
-      hl_jw_obj_end(&w);
-    }
     hl_jw_arr_end(&w);
   }
   hl_jw_key(&w, "version"); hl_jw_str(&w, HOOKLOOP_VERSION);
@@ -277,13 +150,7 @@ static void method_not_allowed(hl_http_req *req, const char *allow) {
   snprintf(msg, sizeof msg, "use %s on this path", allow);
   hl_http_header h = {"allow", 5, allow, strlen(allow)};
   hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "error"); hl_jw_str(&w, "method_not_allowed");
-  hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
-  hl_jw_key(&w, "details"); hl_jw_arr_begin(&w); hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
+  hl_json_error_body(&b, "method_not_allowed", msg, NULL, 0);
   hl_http_respond(req, 405, &h, 1, b.data, b.len);
   hl_buf_dispose(&b);
 }

@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "common/hl_buf.h"
-#include "handlers/hl_registry.h"
+#include "model/hl_registry.h"
 #include "json/hl_json.h"
 #include "schema/hl_schema.h"
 

@@ -1,4 +1,4 @@
-#include "handlers/hl_health.h"
+#include "api/hl_health.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 

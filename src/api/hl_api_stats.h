@@ -4,7 +4,7 @@
 #ifndef HL_API_STATS_H
 #define HL_API_STATS_H
 
-#include "handlers/hl_api.h"
+#include "api/hl_api.h"
 
 void hl_api_stats(hl_api *a, hl_http_req *req);
 

@@ -15,11 +15,12 @@
 
 #include "common/hl_buf.h"
 #include "handlers/hl_dispatch.h"
-#include "handlers/hl_health.h"
-#include "handlers/hl_metrics.h"
-#include "handlers/hl_registry.h"
+#include "api/hl_health.h"
+#include "obs/hl_metrics.h"
+#include "model/hl_registry.h"
 #include "loop/hl_http_server.h"
 #include "loop/hl_kafka.h"
+#include "queue/hl_queue.h"
 #include "store/hl_store.h"
 
 typedef struct hl_api hl_api;
@@ -33,13 +34,9 @@ typedef struct {
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
-  bool no_embedded_queue;         /* Lambda: events need Kafka (never the store's queue) */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */
-  /* Kafka mode: re-queueing reads the dead-letter topic (NULL: answers 501). */
-  uv_loop_t *loop;
-  const hl_kafka_config *kafka_cfg;
-  const char *dlq_topic;
+  uv_loop_t *loop;                /* checks of large bodies run on its threadpool */
   int64_t backlog_high_water;     /* 503 + Retry-After above this many open deliveries */
   size_t max_body;                /* 1 MiB */
   size_t max_bulk_body;           /* 10 MiB */
@@ -55,7 +52,7 @@ struct hl_api {
   hl_store *store;
   hl_registry *reg;
   hl_dispatch *dispatch;   /* NULL where this process does not dispatch */
-  hl_kafka *kafka;         /* the Kafka queue, NULL with the embedded queue */
+  hl_queue *queue;         /* intake and re-queue (borrowed); NULL: events have nowhere to go (503) */
   hl_api_options opt;
   hl_health health;        /* the live checks behind /healthz */
   bool draining;           /* shutting down: intake answers 503 */
@@ -66,9 +63,11 @@ struct hl_api {
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
                  const hl_api_options *opt);
-/* Switches intake to Kafka: events are produced to their ingress topic and
- * answered 202 once acknowledged; registrations ensure their topics. */
-void hl_api_use_kafka(hl_api *a, hl_kafka *kafka);
+/* Where accepted events go (hl_queue.h): the embedded queue (202 once the
+ * store committed them) or Kafka (202 once the brokers acknowledged them;
+ * registrations ensure their topics). health_kafka: the cluster health
+ * checks, NULL without Kafka. */
+void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka);
 /* Who may call a route: anyone, or a holder of HOOKLOOP_ADMIN_TOKEN /
  * HOOKLOOP_API_TOKEN when it is set. */
 typedef enum { HL_API_AUTH_NONE, HL_API_AUTH_ADMIN, HL_API_AUTH_API } hl_api_auth;

@@ -1,4 +1,4 @@
-#include "handlers/hl_filter.h"
+#include "model/hl_filter.h"
 #include "common/hl_common.h"
 
 #include <string.h>

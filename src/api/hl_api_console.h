@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "handlers/hl_api.h"
+#include "api/hl_api.h"
 
 /* GET /openapi.json: the document, to anyone (it holds no secret). */
 void hl_api_openapi(hl_api *a, hl_http_req *req);

@@ -19,6 +19,7 @@
 #include "common/hl_strmap.h"
 #include "crypto/hl_webhook_sig.h"
 #include "loop/hl_timerq.h"
+#include "model/hl_gate.h"
 #include "store/hl_store.h"
 
 typedef struct hl_delivery hl_delivery;
@@ -42,7 +43,6 @@ struct hl_sub {
 
   /* Dispatcher state (hl_dispatch.c owns these fields). */
   hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
-  unsigned in_flight;             /* HTTP requests running */
   unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
   bool need_claim;                /* the store may hold due deliveries for it */
   bool claiming;                  /* a claim is in progress */
@@ -51,15 +51,25 @@ struct hl_sub {
   bool on_blocked;                /* waiting for a process-wide in-flight slot */
   hl_sub *blocked_next;
   hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
-  hl_timerq_node rate_timer;      /* resumes starts when rate_limit_per_s allows */
-  double tokens;                  /* token bucket for rate_limit_per_s (burst: one second) */
-  uint64_t tokens_at;             /* uv_now() of the last refill */
+  hl_timerq_node rate_timer;      /* resumes starts when the gate allows */
+  hl_gate gate;                   /* admission: in-flight cap, rate_limit_per_s, breaker */
   void *dispatch;                 /* the hl_dispatch that armed the timers */
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
 };
 
+/* Who hears of subscriptions coming and going (the dispatcher): the
+ * registry announces, nobody calls the dispatcher for it. REMOVED comes
+ * while the old one is still registered (it is unlinked right after),
+ * ADDED once the new one is. */
+typedef enum { HL_REG_SUB_ADDED, HL_REG_SUB_REMOVED } hl_reg_change;
 typedef struct {
+  void (*sub_changed)(void *data, hl_sub *s, hl_reg_change change);
+  void *data;
+} hl_registry_listener;
+
+typedef struct {
+  hl_registry_listener listener;  /* none when sub_changed is NULL */
   hl_strmap schemas_by_id;    /* "<domain>.<event_type>.v<version>" -> hl_schema_entry* */
   hl_strmap latest_by_type;   /* event_type -> hl_schema_entry* (highest ACTIVE version) */
   hl_strmap subs_by_id;       /* subscription_id -> hl_sub* */
@@ -86,7 +96,8 @@ const hl_schema_entry *hl_registry_schema_for_type(const hl_registry *r, const c
 const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *api_id);
 
 /* Takes ownership of rec's fields (rec is zeroed), filter, headers and
- * schedule. Replaces a subscription with the same (partner_id, event_type). */
+ * schedule. Replaces a subscription with the same (partner_id, event_type).
+ * Tells the listener: REMOVED for the one replaced, ADDED for the new one. */
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule);
 hl_sub *hl_registry_sub_get(const hl_registry *r, const char *subscription_id);
@@ -94,7 +105,7 @@ hl_sub *hl_registry_sub_get(const hl_registry *r, const char *subscription_id);
 hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const char *event_type);
 /* Subscriptions of an event type (never NULL; may be empty). */
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
-/* Removes a subscription; false when unknown. */
+/* Removes a subscription (the listener hears REMOVED); false when unknown. */
 bool hl_registry_delete_sub(hl_registry *r, const char *subscription_id);
 
 void hl_sub_ref(hl_sub *s);

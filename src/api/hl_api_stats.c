@@ -3,8 +3,8 @@
  * subscriptions with the dispatcher's counts): no store query, so an
  * operator's page polling it every few seconds costs the loop next to
  * nothing. Figures this process does not keep are null, never 0. */
-#include "handlers/hl_api_stats.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api_stats.h"
+#include "api/hl_api_int.h"
 #include "common/hl_common.h"
 
 static void counter(hl_jw *w, const char *name, uint64_t v) {
@@ -55,7 +55,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
     hl_jw_key(&w, "event_type"); hl_jw_str(&w, s->rec.event_type);
     hl_jw_key(&w, "status"); hl_jw_str(&w, s->rec.status ? s->rec.status : "ACTIVE");
     hl_jw_key(&w, "in_flight");
-    if (a->dispatch) hl_jw_int(&w, s->in_flight); else hl_jw_null(&w);
+    if (a->dispatch) hl_jw_int(&w, s->gate.in_flight); else hl_jw_null(&w);
     hl_jw_key(&w, "in_memory");
     if (a->dispatch) hl_jw_int(&w, s->in_memory); else hl_jw_null(&w);
     hl_jw_obj_end(&w);

@@ -4,14 +4,14 @@
  * of a failed delivery (from the embedded queue, or in Kafka mode from the
  * dead-letter topic); and the loading of the registry from the store at
  * start and on every configuration TTL. Routed by hl_api.c. */
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api.h"
+#include "api/hl_api_int.h"
+#include "api/hl_api_respond.h"
 #include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_filter.h"
-#include "handlers/hl_retry.h"
-#include "loop/hl_kafka_find.h"
+#include "model/hl_filter.h"
+#include "model/hl_retry.h"
 #include "schema/hl_schema.h"
 
 #include <arpa/inet.h>
@@ -20,6 +20,27 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+/* --- topics ------------------------------------------------------------------------- */
+
+/* A topic a registration needs (Kafka: created if missing). */
+static void ensure_topic(hl_api *a, const char *topic) {
+  if (a->queue && a->queue->vt->prepare_topic) a->queue->vt->prepare_topic(a->queue, topic);
+}
+
+/* event_subscription_kafka: event type -> its ingress topic and egress topics. */
+static void refresh_kafka_map(hl_api *a, const char *event_type) {
+  const hl_schema_entry *se = hl_registry_schema_for_type(a->reg, event_type);
+  hl_buf eg = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &eg);
+  hl_jw_arr_begin(&w);
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, event_type);
+  for (size_t i = 0; i < l->n; i++) hl_jw_str(&w, l->items[i]->rec.egress_topic);
+  hl_jw_arr_end(&w);
+  a->store->vt->kafka_map_put(a->store, event_type, se ? se->rec.ingress_topic : NULL, eg.data, NULL, NULL);
+  hl_buf_dispose(&eg);
+}
+
 /* --- schemas ---------------------------------------------------------------------- */
 
 /* Where a schema's "$ref" to another document is looked up: the registered
@@ -103,8 +124,8 @@ static void on_schema_put(void *data, int status, hl_store_result *res) {
                 c->rec.status);
     char *type = hl_strdup(c->rec.event_type), *topic = hl_strdup(c->rec.ingress_topic);
     hl_registry_put_schema(c->a->reg, &c->rec, c->compiled);
-    hl_api_ensure_topic(c->a, topic);
-    hl_api_refresh_kafka_map(c->a, type);
+    ensure_topic(c->a, topic);
+    refresh_kafka_map(c->a, type);
     hl_free(type);
     hl_free(topic);
     hl_api_respond_buf(c->req, 201, &b);
@@ -343,18 +364,12 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_jw_obj_end(&w);
   hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
               c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
-  hl_sub *old = NULL;
-  {
-    const hl_sub_list *l = hl_registry_subs_for_type(c->a->reg, c->rec.event_type);
-    for (size_t i = 0; i < l->n; i++)
-      if (strcmp(l->items[i]->rec.partner_id, c->rec.partner_id) == 0) old = l->items[i];
-  }
-  if (old && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, old);
+  /* The registry tells the dispatcher: the old one's deliveries go back to
+   * the queue, and a replacement with the same id claims them again with
+   * the new settings. */
   hl_sub *s = hl_registry_put_sub(c->a->reg, &c->rec, c->filter, c->headers, c->schedule);
-  /* Deliveries of a replaced subscription (same id) continue with the new settings. */
-  if (c->a->dispatch && !c->a->kafka) hl_dispatch_notify(c->a->dispatch, s);
-  hl_api_ensure_topic(c->a, s->rec.egress_topic);
-  hl_api_refresh_kafka_map(c->a, s->rec.event_type);
+  ensure_topic(c->a, s->rec.egress_topic);
+  refresh_kafka_map(c->a, s->rec.event_type);
   hl_api_respond_buf(c->req, c->http_status, &b);
   hl_free(c);
 }
@@ -576,25 +591,6 @@ done:
   hl_json_doc_dispose(&doc);
 }
 
-/* Value of a query parameter (no percent-decoding needed for our ids). */
-bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen) {
-  size_t nl = strlen(name);
-  const char *q = req->query;
-  while (q && *q) {
-    const char *amp = strchr(q, '&');
-    size_t len = amp ? (size_t)(amp - q) : strlen(q);
-    if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-      char *dec = curl_easy_unescape(NULL, q + nl + 1, (int)(len - nl - 1), NULL);
-      if (!dec) return false;
-      snprintf(out, outlen, "%s", dec);
-      curl_free(dec);
-      return true;
-    }
-    q = amp ? amp + 1 : NULL;
-  }
-  return false;
-}
-
 void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   char partner[256];
   bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
@@ -622,8 +618,6 @@ static void on_sub_deleted(void *data, int status, hl_store_result *res) {
   (void)res;
   c->a->pending--;
   if (status == 0 || status == HL_ENOTFOUND) {
-    hl_sub *s = hl_registry_sub_get(c->a->reg, c->id);
-    if (s && c->a->dispatch) hl_dispatch_sub_removed(c->a->dispatch, s);
     hl_registry_delete_sub(c->a->reg, c->id);
     hl_log_info("subscription deleted", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
     hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
@@ -711,21 +705,24 @@ void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
   a->store->vt->delivery_list(a->store, id, on_delivery_list, c);
 }
 
-static void on_requeued(void *data, int status, hl_store_result *res) {
+static void on_requeued(void *data, int status, const char *code, const char *message) {
   del_ctx *c = data;
-  (void)res;
   c->a->pending--;
   if (status == 0) {
-    hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
-    if (s && c->a->dispatch) hl_dispatch_notify(c->a->dispatch, s);
     hl_log_info("delivery re-queued", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
                 hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
     static const char body[] = "{\"status\":\"requeued\"}";
     hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else if (status == HL_EUNSUPPORTED) {
+    hl_api_respond_error(c->req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
   } else if (status == HL_ENOTFOUND) {
-    hl_api_respond_error(c->req, 404, "not_found", "no delivery of this event to this subscription", NULL);
+    hl_api_respond_error(c->req, 404, code ? code : "not_found",
+                         message ? message : "no delivery of this event to this subscription", NULL);
   } else if (status == HL_EINVAL) {
-    hl_api_respond_error(c->req, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+    hl_api_respond_error(c->req, 409, code ? code : "not_failed",
+                         message ? message : "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+  } else if (code) {
+    hl_api_respond_error(c->req, 503, code, message ? message : "try again", NULL);
   } else {
     hl_api_respond_store_error(c->req, status);
   }
@@ -734,140 +731,17 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* In Kafka mode the body of a dead-lettered delivery lives only on the
- * dead-letter topic: it is looked up there (key = event id, header
- * subscription_id), produced again to the subscription's egress topic with
- * its attempts kept, and the status goes back to PENDING. */
-typedef struct {
-  hl_api *a;
-  hl_http_req *req;
-  char *event_id, *sub_id, *egress;
-  hl_delivery_rec rec;
-} kafka_requeue;
-
-static void kr_free(kafka_requeue *c);
-
-static void kr_finish(kafka_requeue *c, int status, const char *code, const char *msg) {
-  c->a->pending--;
-  if (status == 202) {
-    hl_log_info("delivery re-queued from the dead-letter topic", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
-    static const char body[] = "{\"status\":\"requeued\"}";
-    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
-  } else {
-    hl_api_respond_error(c->req, status, code, msg, NULL);
-  }
-  kr_free(c);
-}
-
-static void kr_free(kafka_requeue *c) {
-  hl_delivery_rec_free(&c->rec);
-  hl_free(c->event_id);
-  hl_free(c->sub_id);
-  hl_free(c->egress);
-  hl_free(c);
-}
-
-static void kr_on_recorded(void *data, int status, hl_store_result *res) {
-  (void)res;
-  kafka_requeue *c = data;
-  /* The record is on the egress topic either way; a status write that
-   * failed is corrected by the delivery's own outcome. */
-  if (status != 0)
-    hl_log_warn("re-queued, but the PENDING status was not written", "\"event_id\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1));
-  kr_finish(c, 202, NULL, NULL);
-}
-
-static void kr_on_produced(void *data, int status) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    kr_finish(c, 503, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
-    return;
-  }
-  int64_t now = hl_wall_ms();
-  hl_free(c->rec.status);
-  c->rec.status = hl_strdup("PENDING");
-  c->rec.updated_at = now;
-  c->rec.next_attempt_at = now;
-  c->a->store->vt->delivery_put(c->a->store, &c->rec, kr_on_recorded, c);
-}
-
-static void kr_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "the delivery was not found on the dead-letter topic (%s)", why ? why : "not found");
-    kr_finish(c, status == HL_ENOTFOUND ? 404 : 503, status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable",
-              msg);
-    return;
-  }
-  /* The headers the dispatcher reads, carried over; attempts kept. */
-  char attempt[24];
-  snprintf(attempt, sizeof attempt, "%" PRId64, c->rec.attempts);
-  hl_kafka_header h[6];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"subscription_id", c->sub_id, strlen(c->sub_id)};
-  h[nh++] = (hl_kafka_header){"attempt", attempt, strlen(attempt)};
-  static const char *const keep[] = {"accepted_ms", "event_type", "traceparent"};
-  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
-    for (size_t i = 0; i < f->nheaders; i++)
-      if (strcmp(f->headers[i].name, keep[k]) == 0) h[nh++] = f->headers[i];
-  hl_kafka_produce(c->a->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h, nh,
-                   kr_on_produced, c);
-}
-
-static void kr_on_list(void *data, int status, hl_store_result *res) {
-  kafka_requeue *c = data;
-  if (status != 0) {
-    c->a->pending--;
-    hl_api_respond_store_error(c->req, status);
-    kr_free(c);
-    return;
-  }
-  hl_delivery_rec *r = NULL;
-  for (size_t i = 0; i < res->ndeliveries; i++)
-    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
-  hl_sub *s = hl_registry_sub_get(c->a->reg, c->sub_id);
-  if (!r) {
-    kr_finish(c, 404, "not_found", "no delivery of this event to this subscription");
-    return;
-  }
-  if (!r->status || strcmp(r->status, "FAILED") != 0) {
-    kr_finish(c, 409, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered");
-    return;
-  }
-  if (!s) {
-    kr_finish(c, 404, "not_found", "the subscription no longer exists; register it again first");
-    return;
-  }
-  c->rec = *r;
-  *r = (hl_delivery_rec){0};
-  c->egress = hl_strdup(s->rec.egress_topic);
-  /* It was dead-lettered when its status was last written; read from a
-   * little before that. */
-  hl_kafka_find_query q = {.topic = c->a->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
-                           .key = c->event_id, .header = "subscription_id", .header_value = c->sub_id};
-  hl_kafka_find(c->a->opt.loop, c->a->opt.kafka_cfg, &q, kr_on_found, c);
-}
-
+/* From the queue: the embedded one flips the row back to due; Kafka reads
+ * the body back from the dead-letter topic (hl_queue_kafka). */
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
-  if (a->kafka && a->opt.kafka_cfg && a->opt.dlq_topic && a->opt.loop) {
-    kafka_requeue *c = hl_calloc(1, sizeof *c);
-    *c = (kafka_requeue){.a = a, .req = req, .event_id = hl_strdup(event_id),
-                         .sub_id = hl_strdup(sub_id)};
-    a->pending++;
-    a->store->vt->delivery_list(a->store, event_id, kr_on_list, c);
-    return;
-  }
-  if (a->kafka || !a->store->vt->eq_requeue) {
-    hl_api_respond_error(req, 501, "not_supported", "re-queueing needs the embedded queue or a Kafka dead-letter topic", NULL);
-    return;
-  }
   del_ctx *c = hl_calloc(1, sizeof *c);
   *c = (del_ctx){a, req, hl_strdup(event_id), hl_strdup(sub_id)};
   a->pending++;
-  a->store->vt->eq_requeue(a->store, event_id, sub_id, on_requeued, c);
+  if (!a->queue || !a->queue->vt->requeue) {
+    on_requeued(c, HL_EUNSUPPORTED, NULL, NULL);
+    return;
+  }
+  a->queue->vt->requeue(a->queue, a->reg, event_id, sub_id, on_requeued, c);
 }
 
 /* --- loading the registry ------------------------------------------------------------------ */
@@ -902,7 +776,6 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     for (size_t k = 0; k < l->n; k++)
       if (strcmp(l->items[k]->rec.partner_id, r->partner_id) == 0) old = l->items[k];
     if (old && sub_unchanged(old, r)) continue; /* keeps its dispatcher state */
-    if (old && a->dispatch) hl_dispatch_sub_removed(a->dispatch, old);
     hl_filter *f = NULL;
     hl_retry_schedule *sch = NULL;
     struct curl_slist *h = NULL;
@@ -931,10 +804,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     if (r->retry_schedule) hl_retry_schedule_parse(r->retry_schedule, &sch, &err);
     hl_buf_dispose(&err);
     hl_sub *s = hl_registry_put_sub(a->reg, r, f, h, sch);
-    if (c->reload) {
-      hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
-      if (a->dispatch && !a->kafka) hl_dispatch_notify(a->dispatch, s);
-    }
+    if (c->reload) hl_log_info("subscription reloaded", "\"subscription_id\":\"%s\"", s->rec.subscription_id);
   }
   if (status == 0 && c->reload) {
     /* Deleted elsewhere (another task, another function): gone here too. */
@@ -945,8 +815,6 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
     while (hl_strmap_next(&a->reg->subs_by_id, &it, &id, &v))
       if (!hl_strmap_get(&seen, id)) gone[n++] = hl_strdup(id);
     for (size_t k = 0; k < n; k++) {
-      hl_sub *s = hl_registry_sub_get(a->reg, gone[k]);
-      if (s && a->dispatch) hl_dispatch_sub_removed(a->dispatch, s);
       hl_registry_delete_sub(a->reg, gone[k]);
       hl_log_info("subscription removed on reload", "\"subscription_id\":\"%s\"", hl_log_esc(gone[k], (size_t)-1));
       hl_free(gone[k]);

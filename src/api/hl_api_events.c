@@ -2,11 +2,11 @@
  * against its schema, then accepted into the embedded queue or produced to
  * the ingress topic. An event is acknowledged only once durable; an id seen
  * before is answered as a duplicate. Routed by hl_api.c. */
-#include "handlers/hl_api.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api.h"
+#include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_event.h"
+#include "model/hl_event.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,11 +14,7 @@
 /* --- events ------------------------------------------------------------------------------ */
 
 static void write_rejection(hl_jw *w, const hl_event_check *e) {
-  hl_jw_key(w, "error"); hl_jw_str(w, e->error);
-  hl_jw_key(w, "message"); hl_jw_str(w, e->message);
-  hl_jw_key(w, "details");
-  if (e->details.len) hl_jw_raw(w, e->details.data, e->details.len);
-  else { hl_jw_arr_begin(w); hl_jw_arr_end(w); }
+  hl_jw_error_members(w, e->error, e->message, e->details.data, e->details.len);
 }
 
 static const char *trace_of(hl_http_req *req, char *buf, size_t n) {
@@ -66,14 +62,6 @@ struct bulk_ctx {
   hl_event_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
 };
 
-static void notify_subs(hl_api *a, const hl_event_check *e) {
-  if (!a->dispatch || a->kafka) return;
-  for (size_t i = 0; i < e->nsubs; i++) {
-    hl_sub *s = hl_registry_sub_get(a->reg, e->subs[i]);
-    if (s) hl_dispatch_notify(a->dispatch, s);
-  }
-}
-
 static void bulk_finish(bulk_ctx *b) {
   hl_buf out = HL_BUF_INIT;
   hl_jw w;
@@ -111,7 +99,6 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     hl_log_info("event accepted", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
                 hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
     if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
-    notify_subs(a, &c->e);
   }
   if (c->bulk) {
     hl_event_check *r = &c->bulk->results[c->index];
@@ -157,80 +144,22 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* Kafka intake: an id seen before is a duplicate; otherwise the event goes
- * to its ingress topic, and once the brokers acknowledged it (acks=all) its
- * id is remembered and the producer gets 202. */
-typedef struct {
-  accept_ctx *c;
-  char *trace;
-  char key[300];
-} kafka_accept;
-
-static void on_accept_remembered(void *data, int status, hl_store_result *res) {
-  kafka_accept *k = data;
-  (void)status; /* the event is on Kafka: accepted even if remembering the id failed */
-  on_accepted(k->c, 0, res);
-  hl_free(k->trace);
-  hl_free(k);
-}
-
-static void on_ingress_acked(void *data, int status) {
-  kafka_accept *k = data;
-  hl_api *a = k->c->a;
-  if (status != 0) {
-    hl_store_result none = {0};
-    on_accepted(k->c, HL_EBUSY, &none);
-    hl_free(k->trace);
-    hl_free(k);
-    return;
-  }
-  a->store->vt->ledger_put(a->store, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true,
-                           on_accept_remembered, k);
-}
-
-static void on_seen_checked(void *data, int status, hl_store_result *res) {
-  kafka_accept *k = data;
-  hl_api *a = k->c->a;
-  if (status == 0 && res->value) {
-    on_accepted(k->c, HL_EEXISTS, res);
-    hl_free(k->trace);
-    hl_free(k);
-    return;
-  }
-  char now[24];
-  snprintf(now, sizeof now, "%lld", (long long)hl_wall_ms());
-  hl_kafka_header h[2];
-  size_t nh = 0;
-  h[nh++] = (hl_kafka_header){"accepted_ms", now, strlen(now)};
-  if (k->trace) h[nh++] = (hl_kafka_header){"traceparent", k->trace, strlen(k->trace)};
-  hl_kafka_produce(a->kafka, k->c->e.ingress_topic, k->c->e.id, strlen(k->c->e.id), k->c->e.body, k->c->e.body_len,
-                   h, nh, on_ingress_acked, k);
-}
-
+/* Into the queue: the embedded one answers once the store committed the
+ * event and its fan-out, Kafka once the brokers acknowledged it. */
 static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
-  if (!a->kafka && (!a->store->vt->eq_accept || a->opt.no_embedded_queue)) {
-    /* DynamoDB without Kafka, or Lambda (whose /tmp dies with the sandbox
-     * and which nothing would drain): nowhere durable to put the event. */
-    hl_store_result none = {0};
-    a->pending++;
-    on_accepted(c, HL_EUNSUPPORTED, &none);
-    return;
-  }
-  if (a->kafka) {
-    kafka_accept *k = hl_calloc(1, sizeof *k);
-    k->c = c;
-    k->trace = trace ? hl_strdup(trace) : NULL;
-    snprintf(k->key, sizeof k->key, "accepted#%s", c->e.id);
-    a->pending++;
-    a->store->vt->ledger_get(a->store, k->key, on_seen_checked, k);
-    return;
-  }
   hl_eq_accept ev = {
     .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
     .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,
   };
   a->pending++;
-  a->store->vt->eq_accept(a->store, &ev, on_accepted, c);
+  if (!a->queue) {
+    /* Lambda without Kafka (its /tmp dies with the sandbox and nothing
+     * would drain it): nowhere durable to put the event. */
+    hl_store_result none = {0};
+    on_accepted(c, HL_EUNSUPPORTED, &none);
+    return;
+  }
+  a->queue->vt->accept(a->queue, &ev, c->e.ingress_topic, on_accepted, c);
 }
 
 static bool is_cloudevents_ct(hl_http_req *req) {

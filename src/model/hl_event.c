@@ -1,7 +1,7 @@
-#include "handlers/hl_event.h"
+#include "model/hl_event.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
-#include "handlers/hl_filter.h"
+#include "model/hl_filter.h"
 #include "schema/hl_schema.h"
 
 #include <stdarg.h>

@@ -7,8 +7,8 @@
  * only from this origin, no inline script or style (an injected string
  * could never run even if it reached the DOM as HTML), no framing
  * (clickjacking), no MIME sniffing, no Referer leaving the page. */
-#include "handlers/hl_api_console.h"
-#include "handlers/hl_api_int.h"
+#include "api/hl_api_console.h"
+#include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_embed.h"
 

@@ -1,0 +1,37 @@
+/* hl_api_respond.h — the HTTP API's answers and the small helpers every
+ * handler shares: JSON bodies, the error envelope with JSON pointers to the
+ * offending field, request-body parsing, names, string members and query
+ * parameters.
+ *
+ * The lowest file of src/api/: it knows requests and JSON, nothing of the
+ * API's state, so the handlers (hl_api_admin.c, hl_api_events.c, ...)
+ * depend on it and the router (hl_api.c) depends on them, without a circle.
+ */
+#ifndef HL_API_RESPOND_H
+#define HL_API_RESPOND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/hl_buf.h"
+#include "json/hl_json.h"
+#include "loop/hl_http_server.h"
+
+/* Sends b (JSON) with status and disposes of it. */
+void hl_api_respond_buf(hl_http_req *req, int status, hl_buf *b);
+/* {"error": code, "message": message, "details": details_json}; details_json
+ * is a pre-encoded JSON array, or NULL for []. */
+void hl_api_respond_error(hl_http_req *req, int status, const char *code, const char *message,
+                          const char *details_json);
+/* 400 with the JSON pointer of the offending field. */
+void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message);
+/* 503 store_unavailable with Retry-After: nothing was changed. */
+void hl_api_respond_store_error(hl_http_req *req, int status);
+/* Parses the request body, or answers 400 and returns false. */
+bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc);
+bool hl_api_name_ok(const char *s, size_t max);
+const char *hl_api_get_str(const hl_json *obj, const char *key);
+/* Value of a query parameter, percent-decoded into out; false when absent. */
+bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen);
+
+#endif

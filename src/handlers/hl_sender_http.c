@@ -1,0 +1,361 @@
+#include "handlers/hl_sender_http.h"
+#include "common/hl_addr_policy.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "crypto/hl_webhook_sig.h"
+#include "model/hl_retry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define CALL_HEADERS 8  /* content-type ... traceparent: the most a request adds */
+#define POOL_MAX 256    /* idle calls kept for reuse */
+
+typedef struct http_sender http_sender;
+
+/* One running request, pooled with its easy handle and buffers. */
+typedef struct http_call {
+  http_sender *hs;
+  hl_send_req *req;
+  CURL *easy;
+  hl_curl_xfer xfer;
+  /* The request's own header lines, in one buffer, linked as curl_slist
+   * nodes without an allocation each; the last node links on to the
+   * subscription's list (held by the caller's reference on the sub). */
+  struct curl_slist hnodes[CALL_HEADERS];
+  hl_buf hlines;
+  hl_buf sig;
+  uint64_t sent_ns;
+  uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
+  bool refused_private;        /* the connect target was a private address */
+  char error[CURL_ERROR_SIZE];
+  struct http_call *next_free;
+} http_call;
+
+struct http_sender {
+  hl_sender base;
+  hl_curl_uv *curl;
+  hl_sender_http_options opt;
+  http_call *pool;             /* idle calls, reused */
+  size_t npool;
+  hl_webhook_signer *default_signer; /* prepared from default_value */
+  char *default_value;         /* the default secret the signer was made from */
+};
+
+_Static_assert(HL_SEND_ERROR_SIZE == CURL_ERROR_SIZE, "the result carries curl's error text");
+
+/* CURLOPT_OPENSOCKETFUNCTION: the policy is checked on the address actually
+ * connected to, so a DNS answer that changes between checks cannot bypass it. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr) {
+  http_call *c = clientp;
+  (void)purpose;
+  if (!c->hs->opt.allow_private_targets && hl_addr_is_private(&addr->addr)) {
+    c->refused_private = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
+  http_call *c = userp;
+  size_t len = size * n;
+  if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+    char v[128];
+    size_t vl = HL_MIN(len - 12, sizeof v - 1);
+    memcpy(v, buf + 12, vl);
+    v[vl] = '\0';
+    uint64_t ms = 0;
+    if (hl_retry_after_parse(v, hl_wall_ms(), &ms) == 0) c->retry_after_ms = ms;
+  }
+  return len;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
+  (void)buf; (void)userp;
+  return size * n; /* partners' answers are not kept */
+}
+
+/* --- the pool ------------------------------------------------------------------ */
+
+/* A pooled handle keeps the options of its last request: send sets every
+ * option it uses on every request, so none carries over. */
+static http_call *call_take(http_sender *hs) {
+  http_call *c = hs->pool;
+  if (c) {
+    hs->pool = c->next_free;
+    hs->npool--;
+    c->next_free = NULL;
+    return c;
+  }
+  c = hl_calloc(1, sizeof *c);
+  c->hs = hs;
+  hl_buf_init(&c->hlines);
+  hl_buf_init(&c->sig);
+  c->easy = curl_easy_init();
+  if (!c->easy) {
+    hl_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static void call_free(http_call *c) {
+  curl_easy_cleanup(c->easy);
+  hl_buf_dispose(&c->hlines);
+  hl_buf_dispose(&c->sig);
+  hl_free(c);
+}
+
+static void call_release(http_call *c) {
+  http_sender *hs = c->hs;
+  if (c->req) c->req->impl = NULL;
+  c->req = NULL;
+  /* Drop the pointers into the delivery, which is about to go. */
+  curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
+  if (hs->npool >= POOL_MAX) {
+    call_free(c);
+    return;
+  }
+  hl_buf_reset(&c->sig);
+  c->next_free = hs->pool;
+  hs->pool = c;
+  hs->npool++;
+}
+
+/* --- answers ------------------------------------------------------------------ */
+
+static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
+
+/* An attempt that got no usable HTTP status. Not reaching the partner or
+ * not getting a usable answer from it is a connection-level fault, retried:
+ * refused, timed out, reset, nothing back, or bytes that are not HTTP (a
+ * malformed status line, a TLS record from a TLS port spoken to in plain
+ * HTTP; curl calls those an unsupported protocol once the request is out).
+ * What no retry can change is permanent. Writes last_error's words into
+ * out, keeping curl's own text after them. */
+static bool transport_fault(http_call *c, CURLcode rc, char *out, size_t outlen) {
+  char detail[CURL_ERROR_SIZE];
+  snprintf(detail, sizeof detail, "%s", c->error[0] ? c->error : curl_easy_strerror(rc));
+  long os_errno = 0, sent = 0;
+  curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
+  curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
+  bool retry;
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT: case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+  case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+    retry = true;
+    break;
+  case CURLE_WEIRD_SERVER_REPLY:
+    snprintf(out, outlen, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
+    return true;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    /* The URL's scheme was checked at registration: with the request sent,
+     * it is the answer that curl could not read as HTTP. */
+    if (sent <= 0) {
+      snprintf(out, outlen, "%s", c->error);
+      return false;
+    }
+    snprintf(out, outlen, "the partner's answer is not a valid HTTP answer (%.180s)", detail);
+    return true;
+  default:
+    retry = false;
+  }
+  if (os_errno == ECONNRESET || os_errno == EPIPE)
+    snprintf(out, outlen, "connection reset by the partner (%.180s)", detail);
+  else
+    snprintf(out, outlen, "%s", detail);
+  return retry;
+}
+
+static void on_sent(hl_curl_xfer *x, CURLcode rc) {
+  http_call *c = hl_container_of(x, http_call, xfer);
+  hl_send_req *req = c->req;
+  hl_send_result res = {.attempted = true, .latency_s = (double)(hl_mono_ns() - c->sent_ns) / 1e9,
+                        .retry_after_ms = c->retry_after_ms};
+  long code = 0;
+  curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+  res.status_code = rc == CURLE_OK ? code : 0;
+  if (rc == CURLE_OK && code >= 200 && code < 300) {
+    res.verdict = HL_SEND_OK;
+  } else if (c->refused_private) {
+    snprintf(res.error, sizeof res.error,
+             "target resolves to a private address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it");
+    res.verdict = HL_SEND_FAIL;
+  } else if (rc != CURLE_OK) {
+    res.verdict = transport_fault(c, rc, res.error, sizeof res.error) ? HL_SEND_RETRY : HL_SEND_FAIL;
+  } else {
+    snprintf(res.error, sizeof res.error, "partner answered %ld", code);
+    res.verdict = retryable_status(code) ? HL_SEND_RETRY : HL_SEND_FAIL;
+  }
+  call_release(c);
+  req->done(req, &res);
+}
+
+/* --- signing -------------------------------------------------------------------- */
+
+/* Signs with the default secret (WEBHOOK_SECRET_ARN) as it is now; its keys
+ * are prepared again only when it has changed (rotation). */
+static int sign_with_default(http_sender *hs, const hl_eq_item *it, int64_t ts, hl_buf *sig) {
+  const char *v = hs->opt.default_secret ? hs->opt.default_secret(hs->opt.default_secret_data) : NULL;
+  if (!v) return HL_EINVAL;
+  if (!hs->default_value || strcmp(hs->default_value, v) != 0) {
+    if (hs->default_signer) hl_webhook_signer_dispose(hs->default_signer);
+    else hs->default_signer = hl_malloc(sizeof *hs->default_signer);
+    hl_free(hs->default_value);
+    hs->default_value = hl_strdup(v);
+    if (hl_webhook_signer_init(hs->default_signer, v) < 0) {
+      hl_free(hs->default_signer);
+      hs->default_signer = NULL;
+    }
+  }
+  const char *id = it->d.event_id;
+  return hs->default_signer ? hl_webhook_signer_sign(hs->default_signer, id, strlen(id), ts, it->body, it->body_len, sig)
+                            : hl_webhook_sign_multi(v, id, ts, it->body, it->body_len, sig);
+}
+
+static int sign_with_own(hl_sub *s, const hl_eq_item *it, int64_t ts, hl_buf *sig) {
+  if (!s->signer && !s->signer_unusable) {
+    s->signer = hl_malloc(sizeof *s->signer);
+    if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
+      hl_free(s->signer);
+      s->signer = NULL;
+      s->signer_unusable = true;
+    }
+  }
+  /* The prepared keys when the whole secret list decodes; otherwise the
+   * one-shot form, which skips entries that do not. */
+  const char *id = it->d.event_id;
+  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, it->body, it->body_len, sig)
+                   : hl_webhook_sign_multi(s->rec.secret, id, ts, it->body, it->body_len, sig);
+}
+
+/* --- the vtable ------------------------------------------------------------------ */
+
+static void not_started(hl_send_req *req, hl_send_verdict v, const char *msg) {
+  hl_send_result res = {.verdict = v};
+  snprintf(res.error, sizeof res.error, "%s", msg);
+  req->done(req, &res);
+}
+
+static void http_send(hl_sender *base, hl_send_req *req) {
+  http_sender *hs = (http_sender *)base;
+  hl_sub *s = req->sub;
+  const hl_eq_item *it = req->item;
+  http_call *c = call_take(hs);
+  if (!c) {
+    not_started(req, HL_SEND_FAIL, "out of memory creating an HTTP request");
+    return;
+  }
+  c->req = req;
+  req->impl = c;
+  c->error[0] = '\0';
+  c->retry_after_ms = 0;
+  c->refused_private = false;
+  int64_t ts = hl_wall_ms() / 1000;
+  hl_buf_reset(&c->sig);
+  const char *unusable = NULL;
+  if (!s->rec.secret) {
+    if (sign_with_default(hs, it, ts, &c->sig) != 0)
+      unusable = "the subscription has no secret and no default secret (WEBHOOK_SECRET_ARN) is readable";
+  } else if (sign_with_own(s, it, ts, &c->sig) != 0) {
+    /* A secret we cannot use: no attempt can ever succeed. */
+    unusable = "the subscription's secret is unusable; register it again with a whsec_ secret";
+  }
+  if (unusable) {
+    call_release(c);
+    not_started(req, HL_SEND_FAIL, unusable);
+    return;
+  }
+  CURL *e = c->easy;
+  /* Header lines NUL-separated in hlines; offsets first, pointers once the
+   * buffer no longer moves. */
+  hl_buf *hb = &c->hlines;
+  hl_buf_reset(hb);
+  size_t off[CALL_HEADERS];
+  size_t nh = 0;
+#define HL_HEADER(...) (off[nh++] = hb->len, hl_buf_printf(hb, __VA_ARGS__), hl_buf_putc(hb, '\0'))
+  HL_HEADER("content-type: application/json");
+  HL_HEADER("webhook-id: %s", it->d.event_id);
+  HL_HEADER("webhook-timestamp: %" PRId64, ts);
+  HL_HEADER("webhook-signature: %s", c->sig.data);
+  HL_HEADER("user-agent: hookloop/" HOOKLOOP_VERSION);
+  HL_HEADER("expect:"); /* no 100-continue round trip */
+  if (it->trace && it->trace[0]) {
+    /* W3C traceparent or an AWS X-Ray id, as the producer sent it. */
+    HL_HEADER("%s: %s", strncmp(it->trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent", it->trace);
+  }
+#undef HL_HEADER
+  for (size_t i = 0; i < nh; i++) {
+    c->hnodes[i].data = hb->data + off[i];
+    c->hnodes[i].next = i + 1 < nh ? &c->hnodes[i + 1] : s->headers;
+  }
+  long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : hs->opt.default_timeout_ms;
+  curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, it->body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body_len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, &c->hnodes[0]);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* curl allocates this receive buffer per running transfer (16 KB by
+   * default); partners' answers are small and their bodies discarded, and
+   * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
+   * least: a longer answer takes more reads, which only a misbehaving
+   * partner sends. */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+  c->sent_ns = hl_mono_ns();
+  if (hl_curl_uv_add(hs->curl, &c->xfer, e, on_sent) != 0) {
+    call_release(c);
+    not_started(req, HL_SEND_RETRY, "could not start the HTTP request");
+  }
+}
+
+static void http_cancel(hl_sender *base, hl_send_req *req) {
+  http_sender *hs = (http_sender *)base;
+  http_call *c = req->impl;
+  if (!c) return;
+  hl_curl_uv_cancel(hs->curl, &c->xfer);
+  call_release(c);
+}
+
+static void http_close(hl_sender *base) {
+  http_sender *hs = (http_sender *)base;
+  while (hs->pool) {
+    http_call *c = hs->pool;
+    hs->pool = c->next_free;
+    call_free(c);
+  }
+  if (hs->default_signer) hl_webhook_signer_dispose(hs->default_signer); /* wipes the keys */
+  hl_free(hs->default_signer);
+  if (hs->default_value) explicit_bzero(hs->default_value, strlen(hs->default_value));
+  hl_free(hs->default_value);
+  hl_free(hs);
+}
+
+static const hl_sender_vt http_vt = {http_send, http_cancel, http_close};
+
+hl_sender *hl_sender_http_create(hl_curl_uv *curl, const hl_sender_http_options *opt) {
+  http_sender *hs = hl_calloc(1, sizeof *hs);
+  hs->base.vt = &http_vt;
+  hs->curl = curl;
+  hs->opt = *opt;
+  if (hs->opt.default_timeout_ms <= 0) hs->opt.default_timeout_ms = 30000;
+  return &hs->base;
+}

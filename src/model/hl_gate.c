@@ -1,0 +1,85 @@
+#include "model/hl_gate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The one place the breaker changes state; illegal moves are bugs. */
+static void transition(hl_gate *g, hl_gate_state to, uint64_t now) {
+  static const unsigned allowed[] = {
+    [HL_GATE_CLOSED] = 1u << HL_GATE_OPEN,
+    [HL_GATE_OPEN] = 1u << HL_GATE_HALF_OPEN,
+    [HL_GATE_HALF_OPEN] = 1u << HL_GATE_CLOSED | 1u << HL_GATE_OPEN,
+  };
+  if (!(allowed[g->state] & (1u << to))) {
+    fprintf(stderr, "hl_gate: illegal breaker transition %d -> %d\n", (int)g->state, (int)to);
+    abort();
+  }
+  g->state = to;
+  g->probing = false;
+  g->failures = 0;
+  if (to == HL_GATE_OPEN) g->opened_at = now;
+}
+
+void hl_gate_init(hl_gate *g, const hl_gate_config *cfg) {
+  *g = (hl_gate){.cfg = *cfg, .state = HL_GATE_CLOSED};
+}
+
+void hl_gate_configure(hl_gate *g, const hl_gate_config *cfg) { g->cfg = *cfg; }
+
+bool hl_gate_has_room(const hl_gate *g) { return g->cfg.max_in_flight == 0 || g->in_flight < g->cfg.max_in_flight; }
+
+/* Token bucket: burst one second's worth; the first ask finds one token. */
+static bool take_token(hl_gate *g, uint64_t now, uint64_t *wait_ms) {
+  double rate = g->cfg.rate_per_s;
+  if (rate <= 0) return true;
+  if (!g->primed) g->tokens = 1.0;
+  else g->tokens += (double)(now - g->tokens_at) * rate / 1000.0;
+  g->primed = true;
+  if (g->tokens > rate) g->tokens = rate;
+  g->tokens_at = now;
+  if (g->tokens >= 1.0) {
+    g->tokens -= 1.0;
+    return true;
+  }
+  *wait_ms = (uint64_t)((1.0 - g->tokens) * 1000.0 / rate) + 1;
+  return false;
+}
+
+hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now, uint64_t *wait_ms) {
+  if (!hl_gate_has_room(g)) return HL_GATE_FULL;
+  if (g->state == HL_GATE_OPEN) {
+    uint64_t until = g->opened_at + g->cfg.breaker_open_ms;
+    if (now < until) {
+      *wait_ms = until - now;
+      return HL_GATE_WAIT;
+    }
+    transition(g, HL_GATE_HALF_OPEN, now);
+  }
+  if (g->state == HL_GATE_HALF_OPEN && g->probing) {
+    *wait_ms = g->cfg.breaker_open_ms ? g->cfg.breaker_open_ms : 1;
+    return HL_GATE_WAIT; /* one probe at a time; its outcome decides */
+  }
+  if (!take_token(g, now, wait_ms)) return HL_GATE_WAIT;
+  if (g->state == HL_GATE_HALF_OPEN) g->probing = true;
+  g->in_flight++;
+  return HL_GATE_ADMIT;
+}
+
+void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
+  if (g->in_flight > 0) g->in_flight--;
+  if (g->cfg.breaker_failures == 0 || outcome == HL_GATE_NEUTRAL) {
+    if (g->state == HL_GATE_HALF_OPEN) g->probing = false; /* the probe said nothing: another may go */
+    return;
+  }
+  switch (g->state) {
+  case HL_GATE_CLOSED:
+    if (outcome == HL_GATE_OK) g->failures = 0;
+    else if (++g->failures >= g->cfg.breaker_failures) transition(g, HL_GATE_OPEN, now);
+    break;
+  case HL_GATE_HALF_OPEN:
+    transition(g, outcome == HL_GATE_OK ? HL_GATE_CLOSED : HL_GATE_OPEN, now);
+    break;
+  case HL_GATE_OPEN:
+    break; /* admitted before it opened: the breaker already decided */
+  }
+}

@@ -1,0 +1,62 @@
+/* hl_gate.h — the admission gate of one destination: asked before each
+ * send, told each outcome.
+ *
+ * Pure: no loop, no registry; the caller passes the clock (ms, monotonic),
+ * so tests drive it with a fake one. Three checks, in this order:
+ *   in flight   at most max_in_flight attempts running (0: no cap);
+ *   breaker     CLOSED -> OPEN after breaker_failures failures in a row;
+ *               OPEN -> HALF_OPEN once breaker_open_ms passed; HALF_OPEN
+ *               lets one probe through: success CLOSED, failure OPEN again.
+ *               breaker_failures 0 (the default) disables it;
+ *   rate        a token bucket of rate_per_s tokens a second, burst one
+ *               second's worth (0: no limit).
+ * A subscription embeds one (hl_sub.gate); a partner-level gate shared by
+ * a partner's subscriptions is the same type.
+ */
+#ifndef HL_GATE_H
+#define HL_GATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+  unsigned max_in_flight;     /* 0: no cap */
+  double rate_per_s;          /* 0: no rate limit */
+  unsigned breaker_failures;  /* failures in a row that open the breaker; 0: no breaker */
+  uint64_t breaker_open_ms;   /* how long it stays open before one probe */
+} hl_gate_config;
+
+typedef enum { HL_GATE_CLOSED, HL_GATE_OPEN, HL_GATE_HALF_OPEN } hl_gate_state;
+
+typedef struct {
+  hl_gate_config cfg;
+  unsigned in_flight;
+  double tokens;
+  uint64_t tokens_at;
+  bool primed;                /* the bucket was filled once */
+  hl_gate_state state;
+  unsigned failures;          /* in a row, while CLOSED */
+  uint64_t opened_at;
+  bool probing;               /* HALF_OPEN: the probe is out */
+} hl_gate;
+
+typedef enum {
+  HL_GATE_ADMIT,   /* go: one in-flight slot (and one token) taken */
+  HL_GATE_FULL,    /* max_in_flight running: ask again when one is done */
+  HL_GATE_WAIT     /* the rate or the breaker: ask again in *wait_ms */
+} hl_gate_answer;
+
+/* What became of an admitted attempt. NEUTRAL: it says nothing about the
+ * destination (not sent: a duplicate, a shutdown, an unusable secret). */
+typedef enum { HL_GATE_OK, HL_GATE_FAILED, HL_GATE_NEUTRAL } hl_gate_outcome;
+
+void hl_gate_init(hl_gate *g, const hl_gate_config *cfg);
+/* New limits (a subscription changed), keeping what runs and the breaker. */
+void hl_gate_configure(hl_gate *g, const hl_gate_config *cfg);
+/* Whether an in-flight slot is free (the cheap check before admit). */
+bool hl_gate_has_room(const hl_gate *g);
+hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now_ms, uint64_t *wait_ms);
+/* An admitted attempt ended. */
+void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome);
+
+#endif

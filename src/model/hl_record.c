@@ -1,0 +1,101 @@
+#include "model/hl_record.h"
+#include "common/hl_common.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H_SUBSCRIPTION HL_RECORD_SUBSCRIPTION_HEADER
+#define H_ATTEMPT "attempt"
+#define H_EVENT_TYPE "event_type"
+#define H_ACCEPTED "accepted_ms"
+#define H_TRACE "traceparent"
+#define H_DUE "due_ms"
+#define H_REASON "reason"
+
+static void put(hl_record_headers *o, const char *name, const char *value) {
+  if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
+}
+
+static void put_int(hl_record_headers *o, const char *name, int64_t v) {
+  if (o->nnum == HL_ARRAY_SIZE(o->num)) return;
+  char *s = o->num[o->nnum++];
+  snprintf(s, sizeof o->num[0], "%" PRId64, v);
+  put(o, name, s);
+}
+
+void hl_record_headers_ingress(hl_record_headers *o, int64_t accepted_ms, const char *trace) {
+  *o = (hl_record_headers){0};
+  put_int(o, H_ACCEPTED, accepted_ms);
+  put(o, H_TRACE, trace);
+}
+
+void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                                const char *event_type, int64_t accepted_ms, const char *trace) {
+  *o = (hl_record_headers){0};
+  put(o, H_SUBSCRIPTION, subscription_id);
+  put_int(o, H_ATTEMPT, attempts);
+  put(o, H_EVENT_TYPE, event_type);
+  put_int(o, H_ACCEPTED, accepted_ms);
+  put(o, H_TRACE, trace);
+}
+
+void hl_record_headers_due(hl_record_headers *o, int64_t due_ms) { put_int(o, H_DUE, due_ms); }
+
+void hl_record_headers_reason(hl_record_headers *o, const char *reason) { put(o, H_REASON, reason); }
+
+void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, const char *reason) {
+  *o = (hl_record_headers){0};
+  put(o, H_REASON, reason);
+  put(o, "source_topic", r->topic);
+  put_int(o, "source_partition", r->partition);
+  put_int(o, "source_offset", r->offset);
+}
+
+void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                               const hl_kafka_header *found, size_t nfound) {
+  *o = (hl_record_headers){0};
+  put(o, H_SUBSCRIPTION, subscription_id);
+  put_int(o, H_ATTEMPT, attempts);
+  static const char *const keep[] = {H_ACCEPTED, H_EVENT_TYPE, H_TRACE};
+  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
+    for (size_t i = 0; i < nfound && o->n < HL_RECORD_MAX_HEADERS; i++)
+      if (strcmp(found[i].name, keep[k]) == 0) o->h[o->n++] = found[i];
+}
+
+/* --- reading ----------------------------------------------------------------------------- */
+
+static char *header_str(const hl_record *r, const char *name) {
+  size_t len = 0;
+  const void *v = r->header(r, name, &len);
+  return v ? hl_strndup(v, len) : NULL;
+}
+
+static int64_t header_int(const hl_record *r, const char *name, int64_t dflt) {
+  char *v = header_str(r, name);
+  int64_t n = v ? strtoll(v, NULL, 10) : dflt;
+  hl_free(v);
+  return n;
+}
+
+char *hl_record_subscription_id(const hl_record *r) { return header_str(r, H_SUBSCRIPTION); }
+
+int64_t hl_record_due_ms(const hl_record *r) { return header_int(r, H_DUE, 0); }
+
+char *hl_record_trace(const hl_record *r) { return header_str(r, H_TRACE); }
+
+void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
+  *it = (hl_eq_item){0};
+  it->d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
+  it->d.subscription_id = hl_strdup(subscription_id);
+  it->d.attempts = header_int(r, H_ATTEMPT, 0);
+  it->d.status = hl_strdup(it->d.attempts ? "RETRYING" : "PENDING");
+  it->body = hl_malloc(r->len + 1);
+  if (r->len) memcpy(it->body, r->value, r->len);
+  it->body[r->len] = '\0';
+  it->body_len = r->len;
+  it->trace = header_str(r, H_TRACE);
+  it->event_type = header_str(r, H_EVENT_TYPE);
+  it->accepted_at = header_int(r, H_ACCEPTED, hl_wall_ms());
+}

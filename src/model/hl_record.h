@@ -1,0 +1,84 @@
+/* hl_record.h — hookloop's Kafka record format, in one place.
+ *
+ * The only module that spells the record headers: what the producer API
+ * puts on an ingress record (accepted_ms, traceparent), what the processor
+ * fans out to egress topics and the dispatcher forwards to retry tiers and
+ * the dead-letter topic (subscription_id, attempt, event_type, accepted_ms,
+ * traceparent, due_ms, reason), what a dead-lettered ingress record carries
+ * (reason, source_topic, source_partition, source_offset); and how a record
+ * read back becomes a delivery (hl_eq_item).
+ *
+ * A record is seen through hl_record, a borrowed view of one consumed
+ * record wherever it came from (serve's consumer, an MSK batch in Lambda,
+ * a parked retry): everything stays valid until the record is finished.
+ */
+#ifndef HL_RECORD_H
+#define HL_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop/hl_kafka.h"
+#include "store/hl_store.h"
+
+/* The header a dead-letter lookup matches a delivery's subscription by. */
+#define HL_RECORD_SUBSCRIPTION_HEADER "subscription_id"
+
+typedef struct hl_record hl_record;
+struct hl_record {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *key;
+  size_t key_len;
+  const char *value;               /* NULL: no value (a tombstone) */
+  size_t len;
+  /* The last header called name (its length in *len), or NULL. */
+  const void *(*header)(const hl_record *r, const char *name, size_t *len);
+  const void *src;                 /* what header() reads */
+};
+
+/* Headers being written: the values are borrowed from the caller except the
+ * numbers, which live in the struct (keep it alive until the produce call
+ * returned; hl_kafka_produce copies). */
+#define HL_RECORD_MAX_HEADERS 8
+typedef struct {
+  hl_kafka_header h[HL_RECORD_MAX_HEADERS];
+  size_t n;
+  char num[4][24];
+  size_t nnum;
+} hl_record_headers;
+
+/* An ingress record: when it was accepted and its trace context (NULL: none). */
+void hl_record_headers_ingress(hl_record_headers *o, int64_t accepted_ms, const char *trace);
+/* A delivery on an egress or retry topic, or the dead-letter topic: its
+ * subscription, the attempts made, its event type and trace (NULL: none)
+ * and when the event was accepted. */
+void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                                const char *event_type, int64_t accepted_ms, const char *trace);
+/* Adds when a retry falls due (wall-clock ms). */
+void hl_record_headers_due(hl_record_headers *o, int64_t due_ms);
+/* Adds why a delivery failed for good. */
+void hl_record_headers_reason(hl_record_headers *o, const char *reason);
+/* A record that cannot be handled, on the dead-letter topic: why, and
+ * where it was read (topic, partition, offset of r). */
+void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, const char *reason);
+/* A delivery re-queued from the dead-letter topic: its subscription and
+ * attempts, and of the found record's headers those a delivery carries on
+ * (event type, accepted time, trace). */
+void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                               const hl_kafka_header *found, size_t nfound);
+
+/* --- reading ----------------------------------------------------------------------------- */
+
+/* The subscription a delivery record names (caller frees), or NULL. */
+char *hl_record_subscription_id(const hl_record *r);
+/* When a retry record falls due, 0 when it carries no due time. */
+int64_t hl_record_due_ms(const hl_record *r);
+/* An ingress record's trace context (caller frees), or NULL. */
+char *hl_record_trace(const hl_record *r);
+/* The delivery a record of subscription_id carries (the caller owns it; see
+ * hl_dispatch_submit). */
+void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);
+
+#endif

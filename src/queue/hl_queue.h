@@ -1,0 +1,97 @@
+/* hl_queue.h — the delivery queue interface: where the dispatcher's
+ * deliveries come from and where their outcomes go.
+ *
+ * Two kinds, one vtable:
+ *   pull  the dispatcher claims due deliveries per subscription (claim) and
+ *         gives them back unclaimed when it drops them (release): the
+ *         embedded queue over the store's eq_* tables (hl_queue_embedded).
+ *   push  deliveries are handed in (hl_dispatch_submit) by whoever reads
+ *         them (serve's Kafka consumer, Lambda's MSK batches) and are told
+ *         when each leaves memory (finished): hl_queue_kafka, where a
+ *         retry goes to a retry tier topic and a failure to the
+ *         dead-letter topic.
+ * Either way `record` makes an attempt's outcome durable before anything
+ * else happens to the delivery. A Postgres or DynamoDB queue is one more
+ * implementation.
+ *
+ * The store keeps the records (schemas, subscriptions, delivery status,
+ * the idempotency ledger); a queue may keep its items in the same store
+ * (the embedded one does) or elsewhere (Kafka).
+ */
+#ifndef HL_QUEUE_H
+#define HL_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+#include "model/hl_registry.h"
+#include "store/hl_store.h"
+
+typedef enum { HL_QUEUE_DELIVERED, HL_QUEUE_DUPLICATE, HL_QUEUE_RETRY, HL_QUEUE_FAILED } hl_queue_outcome;
+
+/* One attempt's outcome to make durable. Everything is borrowed until the
+ * record callback runs. */
+typedef struct {
+  const hl_eq_item *item;     /* item->d is the row as it is now (status, attempts, error) */
+  hl_queue_outcome outcome;
+  uint64_t retry_in_ms;       /* RETRY: when the next attempt is due */
+  bool release;               /* pull: the delivery leaves memory, back unclaimed (due at next_attempt_at) */
+  const char *error;          /* FAILED: why (the dead-letter reason) */
+} hl_queue_attempt;
+
+/* How a re-queue ended: status 0 (re-queued), HL_ENOTFOUND (no such
+ * delivery, or not where the queue looks), HL_EINVAL (not FAILED), or
+ * another hl_err (the store or the queue failed). code and message name
+ * the case for the answer; NULL: the caller's defaults for status. */
+typedef void (*hl_queue_requeue_cb)(void *data, int status, const char *code, const char *message);
+
+typedef struct hl_queue hl_queue;
+typedef struct {
+  const char *name;           /* "embedded", "kafka" (health, logs) */
+  /* Items may arrive again after they were delivered (a re-read batch):
+   * the dispatcher checks the idempotency ledger before sending. */
+  bool redelivers;
+  /* Retries are the queue's: a delivery that will be retried leaves memory
+   * once recorded, and the queue brings it again when due. false: short
+   * retries wait in the dispatcher's memory. */
+  bool owns_retries;
+  /* pull: up to limit due deliveries of a subscription, claimed (-> items,
+   * next_due_at); NULL for push queues. */
+  void (*claim)(hl_queue *q, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
+                void *data);
+  /* Records an attempt's outcome; cb's status 0 once durable. */
+  void (*record)(hl_queue *q, const hl_queue_attempt *a, hl_store_cb cb, void *data);
+  /* pull: gives a held delivery back unclaimed, due at r->next_attempt_at. */
+  void (*release)(hl_queue *q, const hl_delivery_rec *r);
+  /* push: a handed-in delivery leaves memory; recorded: its outcome is
+   * durable (the item is done), false: dropped (consume it again). */
+  void (*finished)(hl_queue *q, void *token, hl_sub *sub, bool recorded);
+  /* --- intake (the API) --- */
+  /* Takes an accepted event and its fan-out (ev->subscription_ids)
+   * durably; cb: 0, HL_EEXISTS (this id was accepted before), or an error
+   * (HL_EUNSUPPORTED: nowhere durable to put it). ingress_topic: where a
+   * Kafka queue puts the event (its processor fans it out). */
+  void (*accept)(hl_queue *q, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb, void *data);
+  /* Re-queues a FAILED delivery, attempts kept; NULL: not supported. */
+  void (*requeue)(hl_queue *q, const hl_registry *reg, const char *event_id, const char *subscription_id,
+                  hl_queue_requeue_cb cb, void *data);
+  /* A topic a registration needs exists (Kafka: created when missing); NULL: none needed. */
+  void (*prepare_topic)(hl_queue *q, const char *topic);
+  /* Deliveries not yet terminal, or -1 when the queue cannot tell. */
+  int64_t (*backlog)(hl_queue *q);
+  void (*destroy)(hl_queue *q);
+} hl_queue_vt;
+
+struct hl_queue {
+  const hl_queue_vt *vt;
+  bool closing;               /* set by the dispatcher at close: forward nothing more */
+  /* Set by the dispatcher: a pull queue has new due items for a
+   * subscription (after an accept or a re-queue), so whoever accepts never
+   * calls the dispatcher. */
+  void (*on_ready)(void *data, const char *subscription_id);
+  void *ready_data;
+};
+
+#endif

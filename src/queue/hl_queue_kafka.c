@@ -1,0 +1,313 @@
+#include "queue/hl_queue_kafka.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "model/hl_record.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  hl_queue base;
+  hl_kafka *kafka;
+  hl_queue_kafka_options opt;
+} kqueue;
+
+void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
+  if (ms % 3600000 == 0) snprintf(out, n, "%" PRIu64 "h", ms / 3600000);
+  else if (ms % 60000 == 0) snprintf(out, n, "%" PRIu64 "m", ms / 60000);
+  else if (ms % 1000 == 0) snprintf(out, n, "%" PRIu64 "s", ms / 1000);
+  else snprintf(out, n, "%" PRIu64 "ms", ms);
+}
+
+void hl_retry_tier_topic(const char *retry_prefix, uint64_t delay_ms, char *out, size_t n) {
+  char tier[32];
+  hl_retry_tier_name(delay_ms, tier, sizeof tier);
+  snprintf(out, n, "%s.%s", retry_prefix, tier);
+}
+
+typedef struct {
+  kqueue *q;
+  hl_queue_attempt a;
+  hl_store_cb cb;
+  void *data;
+} record_ctx;
+
+static void record_done(record_ctx *c, int status) {
+  hl_store_cb cb = c->cb;
+  void *data = c->data;
+  hl_free(c);
+  hl_store_result none = {0};
+  cb(data, status, &none);
+}
+
+static void on_forwarded(void *data, int status) { record_done(data, status); }
+
+/* Puts a failed delivery on its retry tier topic (due after retry_in_ms)
+ * or on the dead-letter topic, with the headers the dispatcher reads back. */
+static void forward(record_ctx *c) {
+  kqueue *q = c->q;
+  const hl_eq_item *it = c->a.item;
+  if (!q->kafka) {
+    record_done(c, HL_EUNSUPPORTED);
+    return;
+  }
+  const hl_queue_kafka_options *opt = &q->opt;
+  char topic[300];
+  hl_record_headers h;
+  hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
+  if (c->a.outcome == HL_QUEUE_RETRY) {
+    uint64_t delay_ms = c->a.retry_in_ms;
+    hl_record_headers_due(&h, hl_wall_ms() + (int64_t)delay_ms);
+    /* The tier is the schedule's delay for this retry; Retry-After may push
+     * the due time later, which the header carries. */
+    uint64_t tier_ms = delay_ms;
+    size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
+    if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
+    if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
+    hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
+  } else {
+    hl_record_headers_reason(&h, c->a.error ? c->a.error : "");
+    snprintf(topic, sizeof topic, "%s", opt->dlq_topic);
+  }
+  hl_kafka_produce(q->kafka, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h.h, h.n,
+                   on_forwarded, c);
+}
+
+static void on_status_put(void *data, int status, hl_store_result *res) {
+  record_ctx *c = data;
+  (void)res;
+  if (status == 0 && (c->a.outcome == HL_QUEUE_RETRY || c->a.outcome == HL_QUEUE_FAILED)) {
+    /* Not durable until it is on the retry or dead-letter topic; at close the
+     * record is handed back instead (consumed again after a restart). */
+    if (c->q->base.closing) record_done(c, HL_ECANCELED);
+    else forward(c);
+    return;
+  }
+  record_done(c, status);
+}
+
+static void record(hl_queue *base, const hl_queue_attempt *a, hl_store_cb cb, void *data) {
+  kqueue *q = (kqueue *)base;
+  record_ctx *c = hl_malloc(sizeof *c);
+  *c = (record_ctx){q, *a, cb, data};
+  q->opt.store->vt->delivery_put(q->opt.store, &a->item->d, on_status_put, c);
+}
+
+static void finished(hl_queue *base, void *token, hl_sub *sub, bool recorded) {
+  kqueue *q = (kqueue *)base;
+  if (q->opt.finished) q->opt.finished(q->opt.finished_data, token, sub, recorded);
+}
+
+/* --- intake ------------------------------------------------------------------------------- */
+
+/* An id seen before is a duplicate; otherwise the event goes to its
+ * ingress topic, and once the brokers acknowledged it (acks=all) its id is
+ * remembered and the producer gets its answer. */
+typedef struct {
+  kqueue *q;
+  hl_eq_accept ev;             /* borrowed from the caller, but trace */
+  char *trace;
+  const char *ingress_topic;
+  hl_store_cb cb;
+  void *data;
+  char key[300];
+} accept_ctx;
+
+static void accept_done(accept_ctx *k, int status, hl_store_result *res) {
+  hl_store_cb cb = k->cb;
+  void *data = k->data;
+  hl_free(k->trace);
+  hl_free(k);
+  cb(data, status, res);
+}
+
+static void on_accept_remembered(void *data, int status, hl_store_result *res) {
+  (void)status; /* the event is on Kafka: accepted even if remembering the id failed */
+  accept_done(data, 0, res);
+}
+
+static void on_ingress_acked(void *data, int status) {
+  accept_ctx *k = data;
+  hl_store *st = k->q->opt.store;
+  if (status != 0) {
+    hl_store_result none = {0};
+    accept_done(k, HL_EBUSY, &none);
+    return;
+  }
+  st->vt->ledger_put(st, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true, on_accept_remembered, k);
+}
+
+static void on_seen_checked(void *data, int status, hl_store_result *res) {
+  accept_ctx *k = data;
+  if (status == 0 && res->value) {
+    accept_done(k, HL_EEXISTS, res);
+    return;
+  }
+  hl_record_headers h;
+  hl_record_headers_ingress(&h, hl_wall_ms(), k->trace);
+  hl_kafka_produce(k->q->kafka, k->ingress_topic, k->ev.event_id, strlen(k->ev.event_id), k->ev.body, k->ev.body_len,
+                   h.h, h.n, on_ingress_acked, k);
+}
+
+static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb, void *data) {
+  kqueue *q = (kqueue *)base;
+  if (!q->kafka) {
+    hl_store_result none = {0};
+    cb(data, HL_EUNSUPPORTED, &none);
+    return;
+  }
+  accept_ctx *k = hl_calloc(1, sizeof *k);
+  *k = (accept_ctx){.q = q, .ev = *ev, .trace = ev->trace ? hl_strdup(ev->trace) : NULL,
+                    .ingress_topic = ingress_topic, .cb = cb, .data = data};
+  snprintf(k->key, sizeof k->key, "accepted#%s", ev->event_id);
+  q->opt.store->vt->ledger_get(q->opt.store, k->key, on_seen_checked, k);
+}
+
+static void on_topic_ensured(void *data, int status) {
+  char *topic = data;
+  if (status != 0 && status != HL_EEXISTS)
+    hl_log_warn("could not create a topic; relying on the brokers to create it on first use",
+                "\"topic\":\"%s\",\"error\":\"%s\"", hl_log_esc(topic, (size_t)-1), hl_strerror(status));
+  hl_free(topic);
+}
+
+static void prepare_topic(hl_queue *base, const char *topic) {
+  kqueue *q = (kqueue *)base;
+  if (q->kafka && topic) hl_kafka_ensure_topic(q->kafka, topic, 4, on_topic_ensured, hl_strdup(topic));
+}
+
+/* --- re-queue from the dead-letter topic ------------------------------------------------------
+ *
+ * The body of a dead-lettered delivery lives only on the dead-letter topic:
+ * it is looked up there (key = event id, header subscription_id), produced
+ * again to the subscription's egress topic with its attempts kept, and the
+ * status goes back to PENDING. */
+typedef struct {
+  kqueue *q;
+  const hl_registry *reg;
+  hl_queue_requeue_cb cb;
+  void *data;
+  char *event_id, *sub_id, *egress;
+  hl_delivery_rec rec;
+} requeue_ctx;
+
+static void rq_finish(requeue_ctx *c, int status, const char *code, const char *msg) {
+  if (status == 0)
+    hl_log_info("delivery re-queued from the dead-letter topic", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+  hl_queue_requeue_cb cb = c->cb;
+  void *data = c->data;
+  hl_delivery_rec_free(&c->rec);
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c->egress);
+  hl_free(c);
+  cb(data, status, code, msg);
+}
+
+static void rq_on_recorded(void *data, int status, hl_store_result *res) {
+  (void)res;
+  requeue_ctx *c = data;
+  /* The record is on the egress topic either way; a status write that
+   * failed is corrected by the delivery's own outcome. */
+  if (status != 0)
+    hl_log_warn("re-queued, but the PENDING status was not written", "\"event_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1));
+  rq_finish(c, 0, NULL, NULL);
+}
+
+static void rq_on_produced(void *data, int status) {
+  requeue_ctx *c = data;
+  if (status != 0) {
+    rq_finish(c, HL_EBUSY, "unavailable", "Kafka did not acknowledge the re-queued record; try again");
+    return;
+  }
+  int64_t now = hl_wall_ms();
+  hl_free(c->rec.status);
+  c->rec.status = hl_strdup("PENDING");
+  c->rec.updated_at = now;
+  c->rec.next_attempt_at = now;
+  c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->rec, rq_on_recorded, c);
+}
+
+static void rq_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
+  requeue_ctx *c = data;
+  if (status != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "the delivery was not found on the dead-letter topic (%s)", why ? why : "not found");
+    rq_finish(c, status == HL_ENOTFOUND ? HL_ENOTFOUND : HL_EBUSY,
+              status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable", msg);
+    return;
+  }
+  /* The headers the dispatcher reads, carried over; attempts kept. */
+  hl_record_headers h;
+  hl_record_headers_requeue(&h, c->sub_id, c->rec.attempts, f->headers, f->nheaders);
+  hl_kafka_produce(c->q->kafka, c->egress, c->event_id, strlen(c->event_id), f->value, f->len, h.h, h.n,
+                   rq_on_produced, c);
+}
+
+static void rq_on_list(void *data, int status, hl_store_result *res) {
+  requeue_ctx *c = data;
+  if (status != 0) {
+    rq_finish(c, status, NULL, NULL);
+    return;
+  }
+  hl_delivery_rec *r = NULL;
+  for (size_t i = 0; i < res->ndeliveries; i++)
+    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
+  hl_sub *s = hl_registry_sub_get(c->reg, c->sub_id);
+  if (!r) {
+    rq_finish(c, HL_ENOTFOUND, "not_found", "no delivery of this event to this subscription");
+    return;
+  }
+  if (!r->status || strcmp(r->status, "FAILED") != 0) {
+    rq_finish(c, HL_EINVAL, "not_failed", "only FAILED deliveries can be re-queued; this one is still pending or delivered");
+    return;
+  }
+  if (!s) {
+    rq_finish(c, HL_ENOTFOUND, "not_found", "the subscription no longer exists; register it again first");
+    return;
+  }
+  c->rec = *r;
+  *r = (hl_delivery_rec){0};
+  c->egress = hl_strdup(s->rec.egress_topic);
+  /* It was dead-lettered when its status was last written; read from a
+   * little before that. */
+  hl_kafka_find_query fq = {.topic = c->q->opt.dlq_topic, .from_ms = c->rec.updated_at - 5 * 60 * 1000,
+                            .key = c->event_id, .header = HL_RECORD_SUBSCRIPTION_HEADER, .header_value = c->sub_id};
+  hl_kafka_find(c->q->opt.loop, c->q->opt.kafka_cfg, &fq, rq_on_found, c);
+}
+
+static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id, const char *sub_id,
+                    hl_queue_requeue_cb cb, void *data) {
+  kqueue *q = (kqueue *)base;
+  if (!q->kafka || !q->opt.kafka_cfg || !q->opt.dlq_topic || !q->opt.loop) {
+    cb(data, HL_EUNSUPPORTED, NULL, NULL);
+    return;
+  }
+  requeue_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (requeue_ctx){.q = q, .reg = reg, .cb = cb, .data = data, .event_id = hl_strdup(event_id),
+                     .sub_id = hl_strdup(sub_id)};
+  q->opt.store->vt->delivery_list(q->opt.store, event_id, rq_on_list, c);
+}
+
+static int64_t backlog(hl_queue *q) { (void)q; return -1; }
+
+static void destroy(hl_queue *q) { hl_free(q); }
+
+static const hl_queue_vt kafka_vt = {
+  .name = "kafka", .redelivers = true, .owns_retries = true,
+  .claim = NULL, .record = record, .release = NULL, .finished = finished, .accept = queue_accept, .requeue = requeue,
+  .prepare_topic = prepare_topic, .backlog = backlog, .destroy = destroy,
+};
+
+hl_queue *hl_queue_kafka_create(hl_kafka *kafka, const hl_queue_kafka_options *opt) {
+  kqueue *q = hl_calloc(1, sizeof *q);
+  q->base.vt = &kafka_vt;
+  q->kafka = kafka;
+  q->opt = *opt;
+  return &q->base;
+}
+
+void hl_queue_kafka_set_producer(hl_queue *base, hl_kafka *kafka) { ((kqueue *)base)->kafka = kafka; }

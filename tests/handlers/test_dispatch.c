@@ -1,0 +1,307 @@
+/* The dispatcher's state machine against a fake sender (hl_sender.h) that
+ * answers when the test says: no sockets, every attempt seen and answered
+ * in order. The queue is the real embedded one (a SQLite file), the
+ * registry the real one. */
+#include "hl_test.h"
+#include "hl_testutil.h"
+
+#include <string.h>
+#include <uv.h>
+
+#include "common/hl_common.h"
+#include "handlers/hl_dispatch.h"
+#include "model/hl_registry.h"
+#include "model/hl_retry.h"
+#include "store/hl_store_sqlite.h"
+
+#define MAX_REQ 64
+
+typedef struct {
+  hl_sender base;
+  hl_send_req *running[MAX_REQ];
+  size_t nrunning, max_running;
+  char sent[MAX_REQ][64];  /* event ids in the order they were sent */
+  size_t nsent;
+  int cancelled, closed;
+} fake_sender;
+
+static void fake_send(hl_sender *s, hl_send_req *req) {
+  fake_sender *f = (fake_sender *)s;
+  HL_ASSERT(f->nrunning < MAX_REQ && f->nsent < MAX_REQ);
+  snprintf(f->sent[f->nsent++], 64, "%s", req->item->d.event_id);
+  f->running[f->nrunning++] = req;
+  if (f->nrunning > f->max_running) f->max_running = f->nrunning;
+}
+
+static void take_out(fake_sender *f, hl_send_req *req) {
+  for (size_t i = 0; i < f->nrunning; i++)
+    if (f->running[i] == req) {
+      memmove(&f->running[i], &f->running[i + 1], (f->nrunning - i - 1) * sizeof f->running[0]);
+      f->nrunning--;
+      return;
+    }
+  HL_ASSERT_MSG(false, "not running");
+}
+
+static void fake_cancel(hl_sender *s, hl_send_req *req) {
+  fake_sender *f = (fake_sender *)s;
+  take_out(f, req);
+  f->cancelled++;
+}
+
+static void fake_close(hl_sender *s) { ((fake_sender *)s)->closed++; }
+
+static const hl_sender_vt fake_vt = {fake_send, fake_cancel, fake_close};
+
+/* Answers the oldest running request. */
+static void answer(fake_sender *f, hl_send_verdict v, long status) {
+  HL_ASSERT(f->nrunning > 0);
+  hl_send_req *req = f->running[0];
+  take_out(f, req);
+  hl_send_result res = {.verdict = v, .attempted = true, .status_code = status, .latency_s = 0.001};
+  if (v != HL_SEND_OK) snprintf(res.error, sizeof res.error, "partner answered %ld", status);
+  req->done(req, &res);
+}
+
+static uv_loop_t loop;
+static hl_store *store;
+static hl_registry reg;
+static hl_dispatch disp;
+static fake_sender fake;
+static hl_retry_schedule *schedule;
+static char *dir;
+
+static hl_sub *add_sub(const char *id, int64_t max_in_flight) {
+  hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(id), .event_type = hl_strdup("T"),
+                  .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
+                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = max_in_flight};
+  return hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
+}
+
+typedef struct { int calls, status; hl_store_result res; } capture;
+
+static void cap_cb(void *data, int status, hl_store_result *res) {
+  capture *c = data;
+  c->calls++;
+  c->status = status;
+  c->res = *res;
+  *res = (hl_store_result){0}; /* taken */
+}
+
+static void run_until(const int *calls) {
+  for (int i = 0; i < 100000 && *calls == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* Runs the loop until cond holds (bounded in turns; the harness bounds time). */
+#define SPIN(cond) do { for (int i_ = 0; i_ < 100000 && !(cond); i_++) uv_run(&loop, UV_RUN_ONCE); HL_ASSERT(cond); } while (0)
+
+static void accept_event(const char *id, const char *sub) {
+  const char *subs[] = {sub};
+  hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                     .nsubs = 1};
+  capture c = {0};
+  store->vt->eq_accept(store, &ev, cap_cb, &c);
+  run_until(&c.calls);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  uv_sleep(2); /* the queue orders by due time in ms: one event per ms */
+}
+
+/* The event's delivery row for sub, as the store has it. */
+static hl_delivery_rec row(const char *event_id) {
+  capture c = {0};
+  store->vt->delivery_list(store, event_id, cap_cb, &c);
+  run_until(&c.calls);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT((long)c.res.ndeliveries, 1);
+  hl_delivery_rec r = c.res.deliveries[0];
+  c.res.deliveries[0] = (hl_delivery_rec){0};
+  hl_store_result_dispose(&c.res);
+  return r;
+}
+
+/* The row's status and attempts are these. */
+static void expect_row(const char *event_id, const char *status, long attempts) {
+  hl_delivery_rec r = row(event_id);
+  HL_ASSERT_EQ_STR(r.status, status);
+  HL_ASSERT_EQ_INT((long)r.attempts, attempts);
+  hl_delivery_rec_free(&r);
+}
+
+static bool status_is(const char *event_id, const char *status) {
+  hl_delivery_rec r = row(event_id);
+  bool is = r.status && strcmp(r.status, status) == 0;
+  hl_delivery_rec_free(&r);
+  return is;
+}
+
+static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char *sched) {
+  char err[256] = "";
+  uv_loop_init(&loop);
+  dir = hl_tmpdir("dispatch");
+  HL_ASSERT_MSG(hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err) == 0, "open: %s", err);
+  hl_registry_init(&reg);
+  reg.free_schedule = hl_retry_schedule_free;
+  HL_ASSERT_EQ_INT(hl_retry_schedule_parse(sched, &schedule, NULL), 0);
+  fake = (fake_sender){.base = {&fake_vt}};
+  hl_dispatch_options o = {.max_in_flight = max_in_flight, .release_after_ms = release_after_ms,
+                           .default_schedule = schedule, .sender = &fake.base};
+  hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
+}
+
+static void on_closed(void *data) { (*(int *)data)++; }
+
+/* Closes the store and everything else once the dispatcher is closed. */
+static void close_rest(void) {
+  int sclosed = 0;
+  store->vt->close(store, on_closed, &sclosed);
+  SPIN(sclosed == 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_registry_dispose(&reg);
+  hl_retry_schedule_free(schedule);
+  hl_rmtree(dir);
+  hl_free(dir);
+}
+
+static void teardown(void) {
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  HL_ASSERT_EQ_INT(fake.closed, 1);
+  close_rest();
+}
+
+HL_TEST(a_subscription_gets_its_deliveries_in_order_never_more_than_its_limit_at_once) {
+  setup(100, 60000, "1s");
+  hl_sub *s = add_sub("sub_a", 2);
+  const char *ids[] = {"e1", "e2", "e3", "e4", "e5"};
+  for (size_t i = 0; i < 5; i++) accept_event(ids[i], "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 2);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* nothing more starts while both run */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 2);
+  for (size_t done = 0; done < 5; done++) {
+    SPIN(fake.nrunning > 0);
+    answer(&fake, HL_SEND_OK, 200);
+  }
+  SPIN(disp.in_memory == 0 && status_is("e5", "SUCCESS"));
+  HL_ASSERT_EQ_INT((long)fake.nsent, 5);
+  HL_ASSERT_EQ_INT((long)fake.max_running, 2);
+  for (size_t i = 0; i < 5; i++) {
+    HL_ASSERT_EQ_STR(fake.sent[i], ids[i]);
+    hl_delivery_rec r = row(ids[i]);
+    HL_ASSERT_EQ_STR(r.status, "SUCCESS");
+    HL_ASSERT_EQ_INT((long)r.attempts, 1);
+    HL_ASSERT_EQ_INT((long)r.last_status_code, 200);
+    hl_delivery_rec_free(&r);
+  }
+  teardown();
+}
+
+HL_TEST(the_process_limit_holds_across_subscriptions) {
+  setup(3, 60000, "1s");
+  hl_sub *a = add_sub("sub_a", 10), *b = add_sub("sub_b", 10);
+  char id[16];
+  for (int i = 0; i < 4; i++) {
+    snprintf(id, sizeof id, "a%d", i);
+    accept_event(id, "sub_a");
+    snprintf(id, sizeof id, "b%d", i);
+    accept_event(id, "sub_b");
+  }
+  hl_dispatch_notify(&disp, a);
+  hl_dispatch_notify(&disp, b);
+  SPIN(fake.nrunning == 3);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  HL_ASSERT_EQ_INT((long)fake.nrunning, 3);
+  for (int n = 0; n < 8; n++) {
+    SPIN(fake.nrunning > 0);
+    answer(&fake, HL_SEND_OK, 204);
+  }
+  SPIN(fake.nsent == 8 && disp.in_memory == 0);
+  HL_ASSERT_EQ_INT((long)fake.max_running, 3);
+  /* Each subscription's deliveries went in its own order. */
+  int next_a = 0, next_b = 0;
+  for (size_t i = 0; i < fake.nsent; i++) {
+    int *next = fake.sent[i][0] == 'a' ? &next_a : &next_b;
+    HL_ASSERT_EQ_INT(fake.sent[i][1] - '0', *next);
+    (*next)++;
+  }
+  HL_ASSERT_EQ_INT(next_a, 4);
+  HL_ASSERT_EQ_INT(next_b, 4);
+  teardown();
+}
+
+HL_TEST(a_retryable_answer_is_sent_again_and_recorded_with_both_attempts) {
+  setup(100, 60000, "10ms");
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_RETRY, 503);
+  SPIN(fake.nrunning == 1); /* from the retry timer, in memory */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 2);
+  HL_ASSERT_EQ_STR(fake.sent[1], "e1");
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0);
+  expect_row("e1", "SUCCESS", 2);
+  teardown();
+}
+
+HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
+  setup(100, 60000, "10ms");
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_FAIL, 400);
+  SPIN(disp.in_memory == 0);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  expect_row("e1", "FAILED", 1);
+  hl_delivery_rec r = row("e1");
+  HL_ASSERT_EQ_INT((long)r.last_status_code, 400);
+  HL_ASSERT_EQ_STR(r.last_error, "partner answered 400");
+  hl_delivery_rec_free(&r);
+  teardown();
+}
+
+HL_TEST(a_retry_due_later_than_release_after_leaves_memory_and_is_claimed_again_when_due) {
+  setup(100, 1, "50ms");
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_RETRY, 500);
+  SPIN(disp.in_memory == 0 || fake.nrunning == 1);
+  if (fake.nrunning == 0) expect_row("e1", "RETRYING", 1); /* released to the store */
+  SPIN(fake.nrunning == 1); /* claimed from the store when due */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 2);
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0);
+  expect_row("e1", "SUCCESS", 2);
+  teardown();
+}
+
+HL_TEST(closing_while_sending_cancels_the_request_and_leaves_the_row_open) {
+  setup(100, 60000, "1s");
+  hl_sub *s = add_sub("sub_a", 4);
+  accept_event("e1", "sub_a");
+  accept_event("e2", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 2);
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  HL_ASSERT_EQ_INT(fake.cancelled, 2);
+  HL_ASSERT_EQ_INT((long)fake.nrunning, 0);
+  HL_ASSERT_EQ_INT(fake.closed, 1);
+  /* Never answered: the rows are not terminal, delivered again after a restart. */
+  const char *ids[] = {"e1", "e2"};
+  for (size_t i = 0; i < 2; i++) {
+    hl_delivery_rec r = row(ids[i]);
+    HL_ASSERT(strcmp(r.status, "SUCCESS") != 0 && strcmp(r.status, "FAILED") != 0);
+    HL_ASSERT_EQ_INT((long)r.attempts, 0);
+    hl_delivery_rec_free(&r);
+  }
+  close_rest();
+}

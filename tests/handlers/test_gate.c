@@ -1,0 +1,95 @@
+/* The admission gate (src/model/hl_gate.c) on a fake clock: in-flight cap,
+ * token bucket, and the breaker's CLOSED -> OPEN -> HALF_OPEN -> CLOSED/OPEN. */
+#include "hl_test.h"
+
+#include "model/hl_gate.h"
+
+HL_TEST(no_limits_admit_everything) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){0});
+  uint64_t wait = 0;
+  for (int i = 0; i < 1000; i++) HL_ASSERT_EQ_INT(hl_gate_admit(&g, 5, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(g.in_flight, 1000);
+}
+
+HL_TEST(the_in_flight_cap_admits_again_once_one_is_done) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.max_in_flight = 2});
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT);
+  HL_ASSERT(!hl_gate_has_room(&g));
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_FULL);
+  hl_gate_done(&g, 1, HL_GATE_OK);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1, &wait), HL_GATE_FULL);
+}
+
+HL_TEST(the_token_bucket_starts_with_one_then_refills_at_the_rate_up_to_one_second) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.rate_per_s = 10});
+  uint64_t wait = 0, now = 1000;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, now, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, now, &wait), HL_GATE_WAIT);
+  HL_ASSERT_EQ_INT((long)wait, 101); /* one token is 100 ms at 10/s, plus the rounding ms */
+  now += 100;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, now, &wait), HL_GATE_ADMIT);
+  /* A long pause refills at most one second's worth: 10, then a wait. */
+  now += 60000;
+  int admitted = 0;
+  while (hl_gate_admit(&g, now, &wait) == HL_GATE_ADMIT) admitted++;
+  HL_ASSERT_EQ_INT(admitted, 10);
+}
+
+static hl_gate breaker(void) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.breaker_failures = 3, .breaker_open_ms = 1000});
+  return g;
+}
+
+static void attempt(hl_gate *g, uint64_t now, hl_gate_outcome o) {
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(g, now, &wait), HL_GATE_ADMIT);
+  hl_gate_done(g, now, o);
+}
+
+HL_TEST(the_breaker_opens_after_failures_in_a_row_only) {
+  hl_gate g = breaker();
+  attempt(&g, 0, HL_GATE_FAILED);
+  attempt(&g, 0, HL_GATE_FAILED);
+  attempt(&g, 0, HL_GATE_OK); /* the run is broken */
+  attempt(&g, 0, HL_GATE_FAILED);
+  attempt(&g, 0, HL_GATE_FAILED);
+  attempt(&g, 0, HL_GATE_NEUTRAL); /* says nothing about the partner */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  attempt(&g, 10, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 500, &wait), HL_GATE_WAIT);
+  HL_ASSERT_EQ_INT((long)wait, 510);
+}
+
+HL_TEST(half_open_lets_one_probe_through_and_its_outcome_decides) {
+  hl_gate g = breaker();
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT); /* the probe */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_WAIT); /* one at a time */
+  hl_gate_done(&g, 1001, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN); /* open again, for another period */
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1500, &wait), HL_GATE_WAIT);
+  HL_ASSERT_EQ_INT((long)wait, 501);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2001, &wait), HL_GATE_ADMIT);
+  hl_gate_done(&g, 2002, HL_GATE_OK);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  attempt(&g, 2003, HL_GATE_OK);
+}
+
+HL_TEST(without_a_threshold_the_breaker_never_opens) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.max_in_flight = 1});
+  for (int i = 0; i < 100; i++) attempt(&g, (uint64_t)i, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+}
