@@ -192,14 +192,18 @@ char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, 
   return out;
 }
 
+int e2e_event_json(char *out, size_t cap, const char *id, const char *amount) {
+  return snprintf(out, cap,
+                  "{\"eventHeader\":{\"uuid\":\"%s\",\"eventName\":\"payment.processed\",\"eventType\":\"Payment\","
+                  "\"createdDate\":\"2026-11-24T06:00:00Z\",\"savedDate\":\"2026-11-24T06:00:01Z\"},"
+                  "\"amount\":%s,\"currency\":\"EUR\"}",
+                  id, amount);
+}
+
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount) {
   char u[256], body[1024];
   snprintf(u, sizeof u, "%s/api/v1/events", h->base);
-  snprintf(body, sizeof body,
-           "{\"eventHeader\":{\"uuid\":\"%s\",\"eventName\":\"payment.processed\",\"eventType\":\"Payment\","
-           "\"createdDate\":\"2026-11-24T06:00:00Z\",\"savedDate\":\"2026-11-24T06:00:01Z\"},"
-           "\"amount\":%s,\"currency\":\"EUR\"}",
-           id, amount);
+  e2e_event_json(body, sizeof body, id, amount);
   return e2e_call("POST", u, body, NULL);
 }
 

@@ -48,6 +48,9 @@ long e2e_call_auth(const char *method, const char *url, const char *body, const 
  * copies the secret into secret (may be NULL). */
 char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
                 char *secret, size_t secret_len);
+/* One Payment event (the schema of e2e_setup) with this id and amount, as
+ * JSON in out; returns its length as snprintf does. */
+int e2e_event_json(char *out, size_t cap, const char *id, const char *amount);
 /* Posts one Payment event with the given id; returns the HTTP status. */
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount);
 /* Polls GET /requests?name=NAME of the partner until count >= n or timeout;
