@@ -1,6 +1,7 @@
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "common/hl_common.h"
 
 #include <arpa/inet.h>
 #include <strings.h>
@@ -56,6 +57,16 @@ void e2e_ddb_kill(void) {
 }
 
 void e2e_ddb_restart(void) { ddb_start(); }
+
+const char *e2e_ddb_endpoint(void) {
+  if (!e2e_dyn.pid) ddb_start();
+  return e2e_dyn.endpoint;
+}
+
+void e2e_ddb_route_through(const char *endpoint) {
+  if (!e2e_dyn.pid) ddb_start();
+  snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", endpoint);
+}
 #endif
 
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
@@ -326,10 +337,25 @@ static void raw_header(const char *buf, int hlen, const char *name, char *out, s
   }
 }
 
+/* Writes n bytes of c (in pieces), stopping at the first failed write (the
+ * client went away); returns whether all went. */
+static bool raw_write_fill(int fd, char c, size_t n) {
+  static char chunk[65536];
+  memset(chunk, c, sizeof chunk);
+  while (n > 0) {
+    size_t k = n < sizeof chunk ? n : sizeof chunk;
+    if (write(fd, chunk, k) != (ssize_t)k) return false;
+    n -= k;
+  }
+  return true;
+}
+
 static void raw_serve(int lfd) {
   static char buf[1 << 20];
   struct { char key[300]; int n; } seen[512];
   size_t nseen = 0;
+  int hung[64]; /* "hang": connections kept open, never answered */
+  size_t nhung = 0;
   for (;;) {
     int c = accept(lfd, NULL, NULL);
     if (c < 0) continue;
@@ -363,6 +389,20 @@ static void raw_serve(int lfd) {
     else if (strcmp(mode, "reset") == 0) {
       struct linger lg = {1, 0}; /* close sends RST */
       setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    } else if (strcmp(mode, "hang") == 0 && nhung < HL_ARRAY_SIZE(hung)) {
+      hung[nhung++] = c;
+      continue;
+    } else if (strcmp(mode, "trickle") == 0) {
+      for (size_t i = 0; i < sizeof ok - 1 && write(c, ok + i, 1) == 1; i++) hl_sleep_ms(100);
+    } else if (strcmp(mode, "headers") == 0) {
+      static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+      bool more = write(c, head, sizeof head - 1) == (ssize_t)(sizeof head - 1);
+      for (int i = 0; more && i < 256; i++)
+        more = write(c, "X-Pad: ", 7) == 7 && raw_write_fill(c, 'h', 8192) && write(c, "\r\n", 2) == 2;
+      if (more) w = write(c, "\r\n{}", 4);
+    } else if (strcmp(mode, "body") == 0) {
+      static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 268435456\r\nConnection: close\r\n\r\n";
+      if (write(c, head, sizeof head - 1) == (ssize_t)(sizeof head - 1)) raw_write_fill(c, 'b', (size_t)256 << 20);
     }
     (void)w;
     close(c);

@@ -88,6 +88,11 @@ void e2e_health_assert_passing(const hl_json *root, const char *part);
  * port, empty (it keeps nothing on disk) with the tables made again. */
 void e2e_ddb_kill(void);
 void e2e_ddb_restart(void);
+/* dynalite's endpoint (started, with the tables, when not yet). */
+const char *e2e_ddb_endpoint(void);
+/* Every hookloop started from now on reaches DynamoDB at endpoint (e.g. a
+ * fault-injecting tools/aws_peer in front of dynalite) instead. */
+void e2e_ddb_route_through(const char *endpoint);
 #endif
 
 /* A raw loopback "partner" in a child process that answers in ways an HTTP
@@ -99,6 +104,11 @@ void e2e_ddb_restart(void);
  *   tls     the bytes of a TLS alert record (a TLS port spoken to in plain HTTP)
  *   reset   a TCP reset (RST) once the request is read
  *   empty   close without an answer
+ *   hang    no answer, the connection kept open (up to 64 of them)
+ *   trickle a proper 200, one byte every 100 ms
+ *   headers a 200 with 2 MiB of headers (256 lines of 8 KiB)
+ *   body    a 200 with a 256 MiB body (in every attempt: a big answer is
+ *           still an answer)
  * Returns its pid (stop it with kill); *port gets its port. */
 pid_t e2e_start_raw_partner(int *port);
 
