@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +122,23 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
   return st;
 }
 
+void e2e_start_both(e2e_hookloop *h, e2e_partner *p, const char *const *partner_args, const char *const *env) {
+  memset(h, 0, sizeof *h);
+  e2e_start_partner(p, partner_args);
+  e2e_start_hookloop(h, env);
+}
+
+void e2e_stop_both(e2e_hookloop *h, e2e_partner *p) {
+  if (h->pid > 0) {
+    int st = e2e_stop_hookloop(h, SIGTERM, 30000);
+    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
+  }
+  e2e_stop_partner(p);
+  hl_rmtree(h->dir);
+  free(h->dir);
+  h->dir = NULL;
+}
+
 /* The mock partner listening on `listen`, its port read back from it. */
 static void partner_spawn(e2e_partner *p, const char *listen, const char *const *args) {
   hl_log_path("partner", p->log, sizeof p->log);
@@ -201,6 +219,20 @@ char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, 
   if (secret) snprintf(secret, secret_len, "%s", sec ? sec : "");
   hl_json_doc_dispose(&doc);
   return out;
+}
+
+long long e2e_metric(const e2e_hookloop *h, const char *name) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/metrics", h->base);
+  char *m = NULL;
+  long long v = -1;
+  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
+      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = atoll(p + n + 1); break; }
+  }
+  free(m);
+  return v;
 }
 
 int e2e_event_json(char *out, size_t cap, const char *id, const char *amount) {

@@ -30,6 +30,11 @@ typedef struct {
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
 /* Sends sig and waits for exit; returns the wait status. */
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
+/* A fresh hookloop (e2e_start_hookloop) with a mock partner
+ * (e2e_start_partner) started first; e2e_stop_both stops both (hookloop
+ * with SIGTERM, which must end it cleanly) and removes the data dir. */
+void e2e_start_both(e2e_hookloop *h, e2e_partner *p, const char *const *partner_args, const char *const *env);
+void e2e_stop_both(e2e_hookloop *h, e2e_partner *p);
 /* Starts the mock partner on port 0 with the given extra arguments. */
 void e2e_start_partner(e2e_partner *p, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
@@ -48,6 +53,8 @@ long e2e_call_auth(const char *method, const char *url, const char *body, const 
  * copies the secret into secret (may be NULL). */
 char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
                 char *secret, size_t secret_len);
+/* A figure of GET /metrics (a counter or gauge without labels), or -1. */
+long long e2e_metric(const e2e_hookloop *h, const char *name);
 /* One Payment event (the schema of e2e_setup) with this id and amount, as
  * JSON in out; returns its length as snprintf does. */
 int e2e_event_json(char *out, size_t cap, const char *id, const char *amount);

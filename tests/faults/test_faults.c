@@ -28,20 +28,10 @@ static e2e_hookloop hk;
 static e2e_partner partner;
 
 static void start_both(const char *const *partner_args, const char *const *env) {
-  memset(&hk, 0, sizeof hk);
-  e2e_start_partner(&partner, partner_args);
-  e2e_start_hookloop(&hk, env);
+  e2e_start_both(&hk, &partner, partner_args, env);
 }
 
-static void stop_both(void) {
-  if (hk.pid > 0) {
-    int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
-    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
-  }
-  e2e_stop_partner(&partner);
-  hl_rmtree(hk.dir);
-  free(hk.dir);
-}
+static void stop_both(void) { e2e_stop_both(&hk, &partner); }
 
 #ifndef HL_TEST_DDB
 /* /healthz answers 200, now. */
@@ -353,14 +343,8 @@ HL_TEST_T(dynamodb_throttling_and_5xx_lose_nothing, 180) {
     HL_ASSERT_MSG(e2e_wait_status(&hk, accepted[i], "SUCCESS", 30000), "%s was not delivered", accepted[i]);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "ok_ids"), n_ok);
   /* The faults were met: the store's client retried. */
-  char u[128], *metrics = NULL;
-  snprintf(u, sizeof u, "%s/metrics", hk.base);
-  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &metrics), 200);
-  const char *m = metrics ? strstr(metrics, "\nhookloop_dynamodb_retries_total ") : NULL;
-  long long calls = 0, retries = m ? atoll(m + 34) : 0;
-  const char *c = metrics ? strstr(metrics, "\nhookloop_dynamodb_calls_total ") : NULL;
-  if (c) calls = atoll(c + 32);
-  free(metrics);
+  long long calls = e2e_metric(&hk, "hookloop_dynamodb_calls_total");
+  long long retries = e2e_metric(&hk, "hookloop_dynamodb_retries_total");
   printf("DynamoDB calls %lld, retried %lld\n", calls, retries);
   HL_ASSERT_MSG(retries > 0, "no DynamoDB call was retried: the faults were not injected");
   stop_both();
