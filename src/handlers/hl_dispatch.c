@@ -38,7 +38,7 @@ struct hl_delivery {
   bool holds_slot;             /* counts in the in-flight limits */
   void *token;                 /* source mode: the source's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
-  bool reported;               /* the outcome was logged and counted (once, however often it is written) */
+  bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_curl_xfer xfer;           /* SENDING */
   CURL *easy;
@@ -271,11 +271,12 @@ static void recorded(hl_delivery *dl, int status) {
   }
   if (!dl->reported) report(dl);
   dl->reported = true;
-  if (!dl->recorded && !d->closing && !d->opt.source) {
+  if (status != 0 && status != HL_ENOTFOUND && !d->closing && !d->opt.source) {
     transition(dl, D_RECORD_WAIT);
     hl_timerq_add(&d->timers, &dl->timer, RECORD_AGAIN_MS, on_record_again);
     return;
   }
+  dl->reported = false; /* a retry kept in memory reports its own outcome */
   if (d->closing) {
     delivery_free(dl);
     return;

@@ -19,7 +19,8 @@
  *  - an accepted event is lost: after the traffic stops and the backlog
  *    drains, every partner must have answered 2xx for every accepted event
  *    (the partner's ok_ids), hookloop's events_accepted must equal the
- *    accepts counted here and deliveries_failed must be 0;
+ *    accepts counted here, deliveries_failed must be 0 and the successes
+ *    counted (with ledger duplicates) must be accepted x 3;
  *  - /healthz ever answers anything but 200;
  *  - the figures do not stay flat. The samples after a warm-up (the first
  *    60 s or 10 % of the run, the longer) are split into halves:
@@ -210,12 +211,13 @@ static void soak(void) {
   int64_t hk_accepted = faults_stat(&hk, "events_accepted", 1);
   int64_t hk_success = faults_stat(&hk, "deliveries_success", 1);
   int64_t hk_failed = faults_stat(&hk, "deliveries_failed", 1);
+  int64_t hk_dup = faults_stat(&hk, "deliveries_duplicate", 1);
   int64_t ok[NSUBS];
   for (int i = 0; i < NSUBS; i++) ok[i] = e2e_partner_stat(&partners[i], "ok_ids");
   printf("soak: accepted %ld (503: %ld), hookloop events_accepted %lld, deliveries_success %lld, "
-         "deliveries_failed %lld, backlog after drain %lld; partners ok_ids fast %lld, flaky %lld, slow %lld; "
+         "deliveries_duplicate %lld, deliveries_failed %lld, backlog after drain %lld; partners ok_ids fast %lld, flaky %lld, slow %lld; "
          "partner requests flaky %lld; /healthz not 200: %ld\n",
-         accepted, single_503, (long long)hk_accepted, (long long)hk_success, (long long)hk_failed, (long long)left,
+         accepted, single_503, (long long)hk_accepted, (long long)hk_success, (long long)hk_dup, (long long)hk_failed, (long long)left,
          (long long)ok[0], (long long)ok[1], (long long)ok[2], (long long)e2e_partner_stat(&partners[1], "requests"),
          health_bad);
 
@@ -258,6 +260,9 @@ static void soak(void) {
   HL_ASSERT_EQ_INT(left, 0);
   HL_ASSERT_EQ_INT(hk_accepted, accepted);
   HL_ASSERT_EQ_INT(hk_failed, 0);
+  /* Each delivery's success counted exactly once (duplicates: stopped by the
+   * idempotency ledger, as after a restart; none expected here). */
+  HL_ASSERT_EQ_INT(hk_success + hk_dup, (int64_t)accepted * NSUBS);
   for (int i = 0; i < NSUBS; i++) HL_ASSERT_MSG(ok[i] == accepted, "partner %s took %lld of %ld", names[i], (long long)ok[i], accepted);
   HL_ASSERT_EQ_INT(health_bad, 0);
   HL_ASSERT_MSG(n2 > 0 && n1 > 0, "too short a run for the flatness check (%zu samples after the warm-up)", n - w);

@@ -113,6 +113,9 @@ HL_TEST_T(partners_that_hang_trickle_or_flood_are_cut_off_and_retried, 180) {
                   cases[c].mode, st, (long long)attempts, err ? err : "");
   }
   hl_json_doc_dispose(&doc);
+  /* Each attempt's outcome counted once. */
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_total{outcome=\"success\"}"), NCASES);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_total{outcome=\"retry\"}"), 3);
   long rss_after = faults_rss_kb(hk.pid);
   printf("RSS %ld KiB before, %ld KiB after (a 256 MiB answer body read)\n", rss_before, rss_after);
   HL_ASSERT_MSG(rss_after - rss_before < 64 * 1024, "RSS grew from %ld to %ld KiB", rss_before, rss_after);
