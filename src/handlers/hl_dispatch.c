@@ -12,9 +12,13 @@
 
 #define CLAIM_RETRY_MS 1000   /* after a claim the store failed */
 
-typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_DONE } dstate;
+/* RECORD_WAIT: the outcome's write failed (the store refused it: disk full,
+ * read-only, locked); it is written again after RECORD_AGAIN_MS. */
+typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_RECORD_WAIT, D_DONE } dstate;
 
-static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "DONE"};
+static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "RECORD_WAIT", "DONE"};
+
+#define RECORD_AGAIN_MS 1000
 
 struct hl_delivery {
   dstate state;
@@ -26,7 +30,8 @@ struct hl_delivery {
   bool holds_slot;             /* counts in the in-flight limits */
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
-  hl_timerq_node timer;        /* RETRY_WAIT */
+  bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
+  hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
   /* The outcome being recorded. */
   hl_outcome outcome;
@@ -48,8 +53,9 @@ static void transition(hl_delivery *dl, dstate to) {
     [D_WAITING] = 1u << D_LEDGER | 1u << D_SENDING | 1u << D_DONE,
     [D_LEDGER] = 1u << D_SENDING | 1u << D_RECORDING | 1u << D_DONE,
     [D_SENDING] = 1u << D_RECORDING | 1u << D_DONE,
-    [D_RECORDING] = 1u << D_RETRY_WAIT | 1u << D_DONE,
+    [D_RECORDING] = 1u << D_RETRY_WAIT | 1u << D_RECORD_WAIT | 1u << D_DONE,
     [D_RETRY_WAIT] = 1u << D_WAITING | 1u << D_DONE,
+    [D_RECORD_WAIT] = 1u << D_RECORDING | 1u << D_DONE,
     [D_DONE] = 0,
   };
   if (!(allowed[dl->state] & (1u << to))) {
@@ -192,16 +198,33 @@ static void claim_later(hl_dispatch *d, hl_sub *s, uint64_t delay_ms) {
     hl_timerq_add(&d->timers, &s->claim_timer, delay_ms, on_claim_due);
 }
 
+static void record(hl_delivery *dl);
+
+/* RECORD_WAIT timer fired: the outcome is written again. */
+static void on_record_again(hl_timerq_node *n) { record(hl_container_of(n, hl_delivery, timer)); }
+
 static void recorded(hl_delivery *dl, int status) {
   hl_dispatch *d = dl->owner;
   if (status == 0 || status == HL_ENOTFOUND) dl->recorded = true;
   if (status != 0 && status != HL_ENOTFOUND) {
-    /* The outcome is not durable. Keep the row claimed-as-it-was: after a
-     * restart it is delivered again (same webhook-id). Try again later. */
+    /* The outcome is not durable and the row stays claimed, so no claim
+     * brings the delivery back while this process runs: the outcome is kept
+     * here and written again until the store takes it (the partner is not
+     * asked twice). At close it is dropped: the restart's unclaiming makes
+     * it deliverable again (same webhook-id). */
     hl_log_error("recording a delivery outcome failed", "\"event_id\":\"%s\",\"error\":\"%s\"",
                  hl_log_esc(dl->item.d.event_id, (size_t)-1), hl_strerror(status));
   }
-  report(dl);
+  if (!dl->reported) report(dl);
+  dl->reported = true;
+  /* A pull queue keeps the row claimed; a push queue gets the item back
+   * unrecorded in finished() and hands it in again itself. */
+  if (status != 0 && status != HL_ENOTFOUND && !d->closing && d->queue->vt->claim) {
+    transition(dl, D_RECORD_WAIT);
+    hl_timerq_add(&d->timers, &dl->timer, RECORD_AGAIN_MS, on_record_again);
+    return;
+  }
+  dl->reported = false; /* a retry kept in memory reports its own outcome */
   if (d->closing) {
     delivery_free(dl);
     return;

@@ -44,6 +44,12 @@ char *hl_arena_strndup(hl_arena *a, const char *s, size_t n) {
   return d;
 }
 
+size_t hl_arena_bytes(const hl_arena *a) {
+  size_t n = 0;
+  for (const hl_arena_chunk *c = a->head; c; c = c->next) n += c->size;
+  return n;
+}
+
 void hl_arena_reset(hl_arena *a) {
   hl_arena_chunk *c = a->head;
   if (!c) return;
@@ -177,8 +183,17 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
     p->s = q + 1;
     return 0;
   }
-  /* Slow path: decode into a buffer as long as the rest (decoding never grows). */
-  char *buf = hl_arena_alloc(p->arena, (size_t)(p->end - s) + 1);
+  /* Slow path: decode into a buffer as long as the string as written, up to
+   * its closing quote (decoding never grows: an escape is at least as long as
+   * what it stands for). Sized to the rest of the input instead, a body of
+   * many short escaped strings would cost the square of its length. A
+   * backslash hides the byte after it, so the first quote not hidden is the
+   * one the decoder below stops at; without one, the decoder fails before
+   * the end of the input. */
+  const char *endq = q;
+  while (endq < p->end && *endq != '"') endq += *endq == '\\' ? 2 : 1;
+  if (endq > p->end) endq = p->end;
+  char *buf = hl_arena_alloc(p->arena, (size_t)(endq - s) + 1);
   size_t o = (size_t)(q - s);
   memcpy(buf, s, o);
   while (q < p->end) {

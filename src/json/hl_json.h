@@ -87,6 +87,7 @@ void hl_arena_init(hl_arena *a, size_t chunk_size); /* allocates nothing */
 void *hl_arena_alloc(hl_arena *a, size_t n);        /* 8-byte aligned, aborts on OOM */
 char *hl_arena_strndup(hl_arena *a, const char *s, size_t n);
 void hl_arena_reset(hl_arena *a);                   /* keeps the first chunk for reuse */
+size_t hl_arena_bytes(const hl_arena *a);           /* the bytes its chunks hold */
 void hl_arena_dispose(hl_arena *a);
 /* Zeroes what was allocated (secrets parsed from an answer), keeping it. */
 void hl_arena_wipe(hl_arena *a);

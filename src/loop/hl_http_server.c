@@ -15,6 +15,16 @@
 
 #define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_HEADERS 100
+/* Back-pressure: what one connection may hold beyond the request it is
+ * receiving. While a request is with its handler, what the client sends next
+ * is buffered up to MAX_PIPELINED_BYTES, then reading stops until the answer
+ * is out; while answers the client has not taken are queued past
+ * MAX_QUEUED_ANSWER_BYTES, buffered requests wait and reading stops. A client
+ * that pipelines without end or never reads fills its socket buffers and
+ * blocks, instead of filling the server's memory (which grew with every
+ * pipelined byte while a request waited for its handler). */
+#define MAX_PIPELINED_BYTES (64 * 1024)
+#define MAX_QUEUED_ANSWER_BYTES (1024 * 1024)
 
 typedef enum {
   C_IDLE,       /* keep-alive, waiting for the next request */
@@ -72,6 +82,7 @@ struct conn {
   bool dead;              /* the connection closed while req_out */
   bool peer_done;         /* the client shut its side: close once the answers queued are out */
   bool shut_done;         /* LINGERING: our side is shut, so the answer is out */
+  bool read_paused;       /* reading stopped by back-pressure (flow) */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
 };
@@ -87,6 +98,7 @@ static http_parser_settings settings;
 static void conn_close(conn *c);
 static void parse_more(conn *c);
 static void start_reading(conn *c);
+static void flow(conn *c);
 
 /* --- timers -------------------------------------------------------------------------- */
 
@@ -183,8 +195,15 @@ static void on_written(uv_write_t *w, int status) {
   write_req *wr = hl_container_of(w, write_req, w);
   conn *c = wr->c;
   hl_free(wr);
-  if (status < 0) conn_close(c); /* a no-op when the write was cancelled by closing */
-  else if (c->peer_done && c->state != C_LINGERING && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+  if (status < 0) {
+    conn_close(c); /* a no-op when the write was cancelled by closing */
+    return;
+  }
+  /* Requests that waited for the queued answers to go out go on now. */
+  parse_more(c);
+  flow(c);
+  if (c->peer_done && c->state != C_LINGERING && c->state != C_HANDLING && c->state != C_CLOSING &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
     conn_close(c);
 }
 
@@ -240,6 +259,7 @@ static void linger(conn *c) {
   c->in.len = c->in_off = 0; /* buffered requests are never answered */
   c->shutdown.data = c;
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+  else flow(c); /* what the client still sends is read (and discarded) */
 }
 
 static void linger_discard(conn *c, size_t n) {
@@ -324,10 +344,27 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   c->in.data[c->in.len] = '\0';
   if (c->state == C_IDLE) transition(c, C_HEADERS);
   parse_more(c);
+  flow(c);
 }
 
 static void start_reading(conn *c) {
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+}
+
+static bool answers_backed_up(conn *c) {
+  return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= MAX_QUEUED_ANSWER_BYTES;
+}
+
+/* Stops or starts reading as the back-pressure bounds say (see
+ * MAX_PIPELINED_BYTES). Lingering always reads: it discards. */
+static void flow(conn *c) {
+  if (c->state == C_CLOSING || c->peer_done) return;
+  bool hold = c->state != C_LINGERING &&
+              (answers_backed_up(c) || (c->state == C_HANDLING && c->in.len - c->in_off >= MAX_PIPELINED_BYTES));
+  if (hold == c->read_paused) return;
+  c->read_paused = hold;
+  if (hold) uv_read_stop((uv_stream_t *)&c->tcp);
+  else start_reading(c);
 }
 
 /* Hands the completed request to the handler. */
@@ -367,9 +404,11 @@ static void dispatch(conn *c) {
   s->cfg.on_request(r, s->cfg.data);
 }
 
-/* Parses what is buffered; stops after one complete request. */
+/* Parses what is buffered; stops after one complete request, and while the
+ * answers queued are over their bound. */
 static void parse_more(conn *c) {
-  while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len) {
+  while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len &&
+         !answers_backed_up(c)) {
     c->message_done = false;
     size_t avail = c->in.len - c->in_off;
     size_t used = http_parser_execute(&c->parser, &settings, c->in.data + c->in_off, avail);
@@ -768,8 +807,10 @@ void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers
     return;
   }
   transition(c, C_IDLE);
-  /* Pipelined requests already buffered are handled now. */
+  /* Pipelined requests already buffered are handled now (unless the answers
+   * queued are over their bound: then once they go out, in on_written). */
   parse_more(c);
+  flow(c);
 }
 
 void hl_http_respond_close(hl_http_req *req) {

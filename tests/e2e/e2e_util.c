@@ -1,6 +1,7 @@
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "common/hl_common.h"
 
 #include <arpa/inet.h>
 #include <strings.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +58,16 @@ void e2e_ddb_kill(void) {
 }
 
 void e2e_ddb_restart(void) { ddb_start(); }
+
+const char *e2e_ddb_endpoint(void) {
+  if (!e2e_dyn.pid) ddb_start();
+  return e2e_dyn.endpoint;
+}
+
+void e2e_ddb_route_through(const char *endpoint) {
+  if (!e2e_dyn.pid) ddb_start();
+  snprintf(ddb_endpoint_env, sizeof ddb_endpoint_env, "DYNAMODB_ENDPOINT=%s", endpoint);
+}
 #endif
 
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
@@ -108,6 +120,23 @@ int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
   int st = hl_wait(h->pid, timeout_ms);
   h->pid = 0;
   return st;
+}
+
+void e2e_start_both(e2e_hookloop *h, e2e_partner *p, const char *const *partner_args, const char *const *env) {
+  memset(h, 0, sizeof *h);
+  e2e_start_partner(p, partner_args);
+  e2e_start_hookloop(h, env);
+}
+
+void e2e_stop_both(e2e_hookloop *h, e2e_partner *p) {
+  if (h->pid > 0) {
+    int st = e2e_stop_hookloop(h, SIGTERM, 30000);
+    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
+  }
+  e2e_stop_partner(p);
+  hl_rmtree(h->dir);
+  free(h->dir);
+  h->dir = NULL;
 }
 
 /* The mock partner listening on `listen`, its port read back from it. */
@@ -192,14 +221,32 @@ char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, 
   return out;
 }
 
+long long e2e_metric(const e2e_hookloop *h, const char *name) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/metrics", h->base);
+  char *m = NULL;
+  long long v = -1;
+  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
+      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = atoll(p + n + 1); break; }
+  }
+  free(m);
+  return v;
+}
+
+int e2e_event_json(char *out, size_t cap, const char *id, const char *amount) {
+  return snprintf(out, cap,
+                  "{\"eventHeader\":{\"uuid\":\"%s\",\"eventName\":\"payment.processed\",\"eventType\":\"Payment\","
+                  "\"createdDate\":\"2026-11-24T06:00:00Z\",\"savedDate\":\"2026-11-24T06:00:01Z\"},"
+                  "\"amount\":%s,\"currency\":\"EUR\"}",
+                  id, amount);
+}
+
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount) {
   char u[256], body[1024];
   snprintf(u, sizeof u, "%s/api/v1/events", h->base);
-  snprintf(body, sizeof body,
-           "{\"eventHeader\":{\"uuid\":\"%s\",\"eventName\":\"payment.processed\",\"eventType\":\"Payment\","
-           "\"createdDate\":\"2026-11-24T06:00:00Z\",\"savedDate\":\"2026-11-24T06:00:01Z\"},"
-           "\"amount\":%s,\"currency\":\"EUR\"}",
-           id, amount);
+  e2e_event_json(body, sizeof body, id, amount);
   return e2e_call("POST", u, body, NULL);
 }
 
@@ -322,10 +369,25 @@ static void raw_header(const char *buf, int hlen, const char *name, char *out, s
   }
 }
 
+/* Writes n bytes of c (in pieces), stopping at the first failed write (the
+ * client went away); returns whether all went. */
+static bool raw_write_fill(int fd, char c, size_t n) {
+  static char chunk[65536];
+  memset(chunk, c, sizeof chunk);
+  while (n > 0) {
+    size_t k = n < sizeof chunk ? n : sizeof chunk;
+    if (write(fd, chunk, k) != (ssize_t)k) return false;
+    n -= k;
+  }
+  return true;
+}
+
 static void raw_serve(int lfd) {
   static char buf[1 << 20];
   struct { char key[300]; int n; } seen[512];
   size_t nseen = 0;
+  int hung[64]; /* "hang": connections kept open, never answered */
+  size_t nhung = 0;
   for (;;) {
     int c = accept(lfd, NULL, NULL);
     if (c < 0) continue;
@@ -359,6 +421,20 @@ static void raw_serve(int lfd) {
     else if (strcmp(mode, "reset") == 0) {
       struct linger lg = {1, 0}; /* close sends RST */
       setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    } else if (strcmp(mode, "hang") == 0 && nhung < HL_ARRAY_SIZE(hung)) {
+      hung[nhung++] = c;
+      continue;
+    } else if (strcmp(mode, "trickle") == 0) {
+      for (size_t i = 0; i < sizeof ok - 1 && write(c, ok + i, 1) == 1; i++) hl_sleep_ms(100);
+    } else if (strcmp(mode, "headers") == 0) {
+      static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+      bool more = write(c, head, sizeof head - 1) == (ssize_t)(sizeof head - 1);
+      for (int i = 0; more && i < 256; i++)
+        more = write(c, "X-Pad: ", 7) == 7 && raw_write_fill(c, 'h', 8192) && write(c, "\r\n", 2) == 2;
+      if (more) w = write(c, "\r\n{}", 4);
+    } else if (strcmp(mode, "body") == 0) {
+      static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 268435456\r\nConnection: close\r\n\r\n";
+      if (write(c, head, sizeof head - 1) == (ssize_t)(sizeof head - 1)) raw_write_fill(c, 'b', (size_t)256 << 20);
     }
     (void)w;
     close(c);

@@ -30,6 +30,11 @@ typedef struct {
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
 /* Sends sig and waits for exit; returns the wait status. */
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
+/* A fresh hookloop (e2e_start_hookloop) with a mock partner
+ * (e2e_start_partner) started first; e2e_stop_both stops both (hookloop
+ * with SIGTERM, which must end it cleanly) and removes the data dir. */
+void e2e_start_both(e2e_hookloop *h, e2e_partner *p, const char *const *partner_args, const char *const *env);
+void e2e_stop_both(e2e_hookloop *h, e2e_partner *p);
 /* Starts the mock partner on port 0 with the given extra arguments. */
 void e2e_start_partner(e2e_partner *p, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
@@ -48,6 +53,11 @@ long e2e_call_auth(const char *method, const char *url, const char *body, const 
  * copies the secret into secret (may be NULL). */
 char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
                 char *secret, size_t secret_len);
+/* A figure of GET /metrics (a counter or gauge without labels), or -1. */
+long long e2e_metric(const e2e_hookloop *h, const char *name);
+/* One Payment event (the schema of e2e_setup) with this id and amount, as
+ * JSON in out; returns its length as snprintf does. */
+int e2e_event_json(char *out, size_t cap, const char *id, const char *amount);
 /* Posts one Payment event with the given id; returns the HTTP status. */
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount);
 /* Polls GET /requests?name=NAME of the partner until count >= n or timeout;
@@ -85,6 +95,11 @@ void e2e_health_assert_passing(const hl_json *root, const char *part);
  * port, empty (it keeps nothing on disk) with the tables made again. */
 void e2e_ddb_kill(void);
 void e2e_ddb_restart(void);
+/* dynalite's endpoint (started, with the tables, when not yet). */
+const char *e2e_ddb_endpoint(void);
+/* Every hookloop started from now on reaches DynamoDB at endpoint (e.g. a
+ * fault-injecting tools/aws_peer in front of dynalite) instead. */
+void e2e_ddb_route_through(const char *endpoint);
 #endif
 
 /* A raw loopback "partner" in a child process that answers in ways an HTTP
@@ -96,6 +111,11 @@ void e2e_ddb_restart(void);
  *   tls     the bytes of a TLS alert record (a TLS port spoken to in plain HTTP)
  *   reset   a TCP reset (RST) once the request is read
  *   empty   close without an answer
+ *   hang    no answer, the connection kept open (up to 64 of them)
+ *   trickle a proper 200, one byte every 100 ms
+ *   headers a 200 with 2 MiB of headers (256 lines of 8 KiB)
+ *   body    a 200 with a 256 MiB body (in every attempt: a big answer is
+ *           still an answer)
  * Returns its pid (stop it with kill); *port gets its port. */
 pid_t e2e_start_raw_partner(int *port);
 

@@ -22,20 +22,10 @@ static e2e_hookloop hk;
 static e2e_partner partner;
 
 static void start_both(const char *const *partner_args, const char *const *env) {
-  memset(&hk, 0, sizeof hk);
-  e2e_start_partner(&partner, partner_args);
-  e2e_start_hookloop(&hk, env);
+  e2e_start_both(&hk, &partner, partner_args, env);
 }
 
-static void stop_both(void) {
-  if (hk.pid > 0) {
-    int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
-    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
-  }
-  e2e_stop_partner(&partner);
-  hl_rmtree(hk.dir);
-  free(hk.dir);
-}
+static void stop_both(void) { e2e_stop_both(&hk, &partner); }
 
 static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
@@ -905,21 +895,6 @@ HL_TEST_T(no_secret_is_logged_even_at_debug, 180) {
   hl_wait(proxy, 3000);
 }
 
-/* A gauge off /metrics, or -1. */
-static long long metric(const e2e_hookloop *h, const char *name) {
-  char u[256];
-  snprintf(u, sizeof u, "%s/metrics", h->base);
-  char *m = NULL;
-  long long v = -1;
-  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
-    size_t n = strlen(name);
-    for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
-      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = atoll(p + n + 1); break; }
-  }
-  free(m);
-  return v;
-}
-
 /* Memory follows what is in flight: a subscription holds its in-flight
  * requests plus one claim (at most 512) ready to go, however long its
  * backlog, so 10,000 in flight do not hold 20,000 bodies. The partner
@@ -940,7 +915,7 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
   for (int waited = 0; waited < 60000 && (in_flight < LIMIT || e2e_partner_stat(&partner, "held") < LIMIT);
        waited += 50) {
     hl_sleep_ms(50);
-    in_flight = metric(&hk, "hookloop_deliveries_in_flight");
+    in_flight = e2e_metric(&hk, "hookloop_deliveries_in_flight");
   }
   HL_ASSERT_EQ_INT(in_flight, LIMIT);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "held"), LIMIT);
@@ -950,7 +925,7 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
   int same = 0;
   for (int waited = 0; waited < 60000 && same < 5; waited += 100) {
     hl_sleep_ms(100);
-    in_memory = metric(&hk, "hookloop_deliveries_in_memory");
+    in_memory = e2e_metric(&hk, "hookloop_deliveries_in_memory");
     same = in_memory == last ? same + 1 : 0;
     last = in_memory;
   }
@@ -959,7 +934,7 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
    * one claim's worth (as many again as in flight, at most 512). */
   HL_ASSERT_MSG(in_memory > LIMIT && in_memory <= LIMIT + 512,
                 "%lld deliveries in memory with %d in flight", in_memory, LIMIT);
-  HL_ASSERT_EQ_INT(metric(&hk, "hookloop_deliveries_in_flight"), LIMIT); /* still nothing answered */
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deliveries_in_flight"), LIMIT); /* still nothing answered */
   /* Released, every one of the backlog arrives, each once. */
   HL_ASSERT_EQ_INT(e2e_release_until(&partner, "mem", BACKLOG, 120000), BACKLOG);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), BACKLOG);

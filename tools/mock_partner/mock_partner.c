@@ -11,7 +11,8 @@
  * keeps the request unanswered until POST /release: a partner that is
  * "slow" for exactly as long as a test wants, with no clock involved.
  *
- *   GET /stats              totals as JSON ("held": requests held now)
+ *   GET /stats              totals as JSON ("held": requests held now; "ok_ids":
+ *                           the (name, webhook-id) pairs answered 2xx at least once)
  *   GET /requests?name=N    the recorded requests of /hook/N/... (all without name)
  *   POST /release[?name=N]  answers the held requests (of /hook/N only, with name)
  *   POST /reset             forget everything
@@ -56,6 +57,7 @@ struct pending {
   int status;
   unsigned retry_after;
   char name[64];
+  char *idkey;            /* "<name>\x1f<webhook-id>": counted in P.ok_ids once answered 2xx */
   pending *next_held;     /* in P.held while held */
 };
 
@@ -75,6 +77,7 @@ static struct {
   record *records;
   size_t nrecords, caprecords;
   hl_strmap per_id;       /* webhook-id -> count (as intptr) */
+  hl_strmap ok_ids;       /* the per_id keys answered 2xx at least once (value unused) */
   hl_strmap per_name;     /* name -> conc* */
   uint64_t requests, duplicates, sig_failures, by_status[600];
   unsigned current, max_current;
@@ -149,10 +152,16 @@ static void finish(pending *p) {
   P.current--;
   name_conc(p->name)->current--;
   P.by_status[p->status < 600 && p->status >= 0 ? p->status : 0]++;
+  if (p->status >= 200 && p->status < 300 && p->idkey) hl_strmap_put(&P.ok_ids, p->idkey, (void *)1);
   hl_http_respond(p->req, p->status, h, nh, "{}", 2);
 }
 
-static void on_timer_closed(uv_handle_t *h) { hl_free(h->data); }
+static void pending_free(pending *p) {
+  hl_free(p->idkey);
+  hl_free(p);
+}
+
+static void on_timer_closed(uv_handle_t *h) { pending_free(h->data); }
 
 static void on_latency(uv_timer_t *t) {
   pending *p = t->data;
@@ -181,6 +190,7 @@ static void handle_hook(hl_http_req *r) {
   intptr_t seen = (intptr_t)hl_strmap_get(&P.per_id, idkey);
   if (seen == 1) P.duplicates++;
   hl_strmap_put(&P.per_id, idkey, (void *)(seen + 1));
+  p->idkey = hl_strdup(idkey);
 
   char v[256];
   int status = pick_mix();
@@ -241,7 +251,7 @@ static void handle_hook(hl_http_req *r) {
     P.current--;
     c->current--;
     hl_http_respond_close(r);
-    hl_free(p);
+    pending_free(p);
     return;
   }
   if (hold) {
@@ -252,7 +262,7 @@ static void handle_hook(hl_http_req *r) {
   }
   if (latency == 0) {
     finish(p);
-    hl_free(p);
+    pending_free(p);
     return;
   }
   uv_timer_init(P.loop, &p->timer);
@@ -266,6 +276,7 @@ static void render_stats(hl_buf *b) {
   hl_jw_obj_begin(&w);
   hl_jw_key(&w, "requests"); hl_jw_int(&w, (int64_t)P.requests);
   hl_jw_key(&w, "unique_ids"); hl_jw_int(&w, (int64_t)hl_strmap_len(&P.per_id));
+  hl_jw_key(&w, "ok_ids"); hl_jw_int(&w, (int64_t)hl_strmap_len(&P.ok_ids));
   hl_jw_key(&w, "duplicates"); hl_jw_int(&w, (int64_t)P.duplicates);
   hl_jw_key(&w, "signature_failures"); hl_jw_int(&w, (int64_t)P.sig_failures);
   hl_jw_key(&w, "max_concurrent"); hl_jw_int(&w, P.max_current);
@@ -335,8 +346,10 @@ static void reset_all(void) {
   while (hl_strmap_next(&P.per_name, &it, NULL, &v)) hl_free(v);
   hl_strmap_dispose(&P.per_name);
   hl_strmap_dispose(&P.per_id);
+  hl_strmap_dispose(&P.ok_ids);
   hl_strmap_init(&P.per_name);
   hl_strmap_init(&P.per_id);
+  hl_strmap_init(&P.ok_ids);
   P.requests = P.duplicates = P.sig_failures = 0;
   P.max_current = P.current;
   memset(P.by_status, 0, sizeof P.by_status);
@@ -353,7 +366,7 @@ static unsigned release_held(const char *name, int status) {
     P.nheld--;
     if (status) p->status = status;
     finish(p);
-    hl_free(p);
+    pending_free(p);
     n++;
   }
   return n;
@@ -454,6 +467,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   P.loop = uv_default_loop();
   hl_strmap_init(&P.per_id);
+  hl_strmap_init(&P.ok_ids);
   hl_strmap_init(&P.per_name);
   hl_http_server_config cfg = {.on_request = on_request, .body_limit = body_limit, .max_connections = 100000};
   if (hl_http_server_create(P.loop, listen, &cfg, &P.srv) != 0 || hl_http_server_start(P.srv) != 0) {
@@ -471,5 +485,6 @@ int main(int argc, char **argv) {
   reset_all();
   hl_strmap_dispose(&P.per_id);
   hl_strmap_dispose(&P.per_name);
+  hl_strmap_dispose(&P.ok_ids);
   return 0;
 }
