@@ -1,6 +1,7 @@
 #include "app/hl_cli.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_ddb.h"
+#include "store/hl_store_pg.h"
 #include "app/hl_config.h"
 #include "app/hl_lambda.h"
 #include "app/hl_serve.h"
@@ -115,6 +116,48 @@ static int tables_create_ddb(const hl_config *cfg) {
   return rc != 0 ? 2 : res.status != 0 ? 1 : 0;
 }
 
+typedef struct {
+  bool done;
+  int status;
+  char msg[512];
+} pg_ready_result;
+
+static void on_pg_ready(void *data, int status, const char *msg) {
+  pg_ready_result *r = data;
+  r->done = true;
+  r->status = status;
+  snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
+}
+
+/* PostgreSQL: the store runs the migrations when it opens; wait for them. */
+static int tables_create_pg(const hl_config *cfg) {
+  uv_loop_t loop;
+  hl_curl_uv curl;
+  hl_store *store = NULL;
+  char err[512] = "";
+  uv_loop_init(&loop);
+  hl_curl_global_init();
+  hl_curl_uv_init(&curl, &loop, 16);
+  int rc = hl_app_store_open(&loop, &curl, cfg, cfg->data_dir, false, &store, err, sizeof err);
+  pg_ready_result res = {0};
+  if (rc != 0) {
+    fprintf(stderr, "hookloop tables create: %s\n", err);
+  } else {
+    hl_store_pg_ready(store, on_pg_ready, &res);
+    while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
+    if (res.status == 0) printf("postgres: schema at version %s (migrations applied, or already there)\n", res.msg);
+    else fprintf(stderr, "hookloop tables create: postgres: %s\n", res.msg);
+    bool closed = false;
+    store->vt->close(store, on_closed_flag, &closed);
+    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+  }
+  hl_curl_uv_close(&curl, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  hl_curl_global_cleanup();
+  return rc != 0 ? 2 : res.status != 0 ? 1 : 0;
+}
+
 static int cmd_tables(int argc, char **argv) {
   if (argc < 3 || strcmp(argv[2], "create") != 0) {
     fprintf(stderr, "hookloop tables: usage: hookloop tables create\n");
@@ -125,6 +168,8 @@ static int cmd_tables(int argc, char **argv) {
   int rc = 0;
   if (cfg.store == HL_STORE_SQLITE) {
     printf("HOOKLOOP_STORE is sqlite: its tables are created on start; nothing to do\n");
+  } else if (cfg.store == HL_STORE_POSTGRES) {
+    rc = tables_create_pg(&cfg);
   } else {
     rc = tables_create_ddb(&cfg);
   }

@@ -27,6 +27,10 @@ typedef struct {
   const char *endpoint;    /* NULL: the regional endpoint (aws/hl_aws_endpoint.h) */
   hl_aws_creds_env creds;
   uint64_t refresh_ms;     /* 0: never re-read */
+  /* NULL: the webhook signing secret (above). Otherwise any other secret: a
+   * SecretString that is a JSON object gives this member ("password" for an
+   * RDS-managed secret), any other SecretString is the value as it is. */
+  const char *json_member;
 } hl_secrets_config;
 
 typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secrets_state;
@@ -37,6 +41,7 @@ typedef struct {
   hl_aws_json_client client; /* GetSecretValue calls, retried and wiped */
   hl_secrets_state state;
   char *secret_id;
+  char *json_member;       /* NULL: the webhook secret */
   char *value;             /* the current secret, or NULL before the first read */
   uint64_t refresh_ms;
   uv_timer_t timer;
