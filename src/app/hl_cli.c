@@ -86,8 +86,18 @@ static void on_tables_created(void *data, int status, const char *report) {
 
 static void on_closed_flag(void *data) { *(bool *)data = true; }
 
-/* Runs the table creation on a loop of its own and waits for it. */
-static int tables_create_ddb(const hl_config *cfg) {
+/* PostgreSQL: the store runs its migrations when it opens; this waits for them. */
+static void on_pg_ready(void *data, int status, const char *msg) {
+  tables_result *r = data;
+  if (status == 0) printf("postgres: schema at version %s (migrations applied, or already there)\n", msg);
+  else fprintf(stderr, "hookloop tables create: postgres: %s\n", msg);
+  r->status = status;
+  r->done = true;
+}
+
+/* Runs the table creation (DynamoDB) or the migrations (PostgreSQL) on a
+ * loop of its own and waits for it. */
+static int tables_create(const hl_config *cfg) {
   uv_loop_t loop;
   hl_curl_uv curl;
   hl_store *store = NULL;
@@ -97,59 +107,19 @@ static int tables_create_ddb(const hl_config *cfg) {
   hl_curl_uv_init(&curl, &loop, 16);
   int rc = hl_app_store_open(&loop, &curl, cfg, cfg->data_dir, false, &store, err, sizeof err);
   tables_result res = {0};
+  bool pg = cfg->store == HL_STORE_POSTGRES;
   if (rc != 0) {
     fprintf(stderr, "hookloop tables create: %s\n", err);
   } else {
-    hl_ddb_tables_create(store, on_tables_created, &res);
+    if (pg) hl_store_pg_ready(store, on_pg_ready, &res);
+    else hl_ddb_tables_create(store, on_tables_created, &res);
     while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
     bool closed = false;
     store->vt->close(store, on_closed_flag, &closed);
     while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
-    if (res.status != 0)
+    if (res.status != 0 && !pg)
       fprintf(stderr, "hookloop tables create: failed; check DYNAMODB_ENDPOINT / AWS_REGION, the credentials "
                       "and the dynamodb:CreateTable, DescribeTable and UpdateTimeToLive permissions\n");
-  }
-  hl_curl_uv_close(&curl, NULL, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  hl_curl_global_cleanup();
-  return rc != 0 ? 2 : res.status != 0 ? 1 : 0;
-}
-
-typedef struct {
-  bool done;
-  int status;
-  char msg[512];
-} pg_ready_result;
-
-static void on_pg_ready(void *data, int status, const char *msg) {
-  pg_ready_result *r = data;
-  r->done = true;
-  r->status = status;
-  snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "");
-}
-
-/* PostgreSQL: the store runs the migrations when it opens; wait for them. */
-static int tables_create_pg(const hl_config *cfg) {
-  uv_loop_t loop;
-  hl_curl_uv curl;
-  hl_store *store = NULL;
-  char err[512] = "";
-  uv_loop_init(&loop);
-  hl_curl_global_init();
-  hl_curl_uv_init(&curl, &loop, 16);
-  int rc = hl_app_store_open(&loop, &curl, cfg, cfg->data_dir, false, &store, err, sizeof err);
-  pg_ready_result res = {0};
-  if (rc != 0) {
-    fprintf(stderr, "hookloop tables create: %s\n", err);
-  } else {
-    hl_store_pg_ready(store, on_pg_ready, &res);
-    while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
-    if (res.status == 0) printf("postgres: schema at version %s (migrations applied, or already there)\n", res.msg);
-    else fprintf(stderr, "hookloop tables create: postgres: %s\n", res.msg);
-    bool closed = false;
-    store->vt->close(store, on_closed_flag, &closed);
-    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
   }
   hl_curl_uv_close(&curl, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -168,10 +138,8 @@ static int cmd_tables(int argc, char **argv) {
   int rc = 0;
   if (cfg.store == HL_STORE_SQLITE) {
     printf("HOOKLOOP_STORE is sqlite: its tables are created on start; nothing to do\n");
-  } else if (cfg.store == HL_STORE_POSTGRES) {
-    rc = tables_create_pg(&cfg);
   } else {
-    rc = tables_create_ddb(&cfg);
+    rc = tables_create(&cfg);
   }
   hl_config_dispose(&cfg);
   return rc;

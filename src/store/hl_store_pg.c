@@ -335,12 +335,29 @@ static void on_pq_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const cha
   if (++op->nanswered == op->nq) op_settle(op);
 }
 
+/* Hands res to the caller, then frees what the caller left in it. */
+static void answer(pgop *op, int status, hl_store_result *res) {
+  if (op->cb) op->cb(op->data, status, res);
+  hl_store_result_dispose(res);
+}
+
 /* The plain outcome, no rows. */
 static void done_plain(pgop *op, int status) {
   hl_store_result res = {0};
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  answer(op, status, &res);
 }
+
+/* Reads row k of r into res (row 0 allocates room for all of them). */
+typedef void (*row_fn)(const PGresult *r, int k, hl_store_result *res);
+
+/* The first statement's rows, when it committed. */
+static void collect(pgop *op, int status, row_fn row, hl_store_result *res) {
+  if (status != 0) return;
+  for (int k = 0; k < PQntuples(op->q[0].res); k++) row(op->q[0].res, k, res);
+}
+
+#define ROOM(r, k, arr) \
+  do { if ((k) == 0) (arr) = hl_calloc((size_t)PQntuples(r) + 1, sizeof *(arr)); } while (0)
 
 /* A write that must change a row: none is HL_ENOTFOUND. */
 static void done_changed(pgop *op, int status) {
@@ -730,21 +747,18 @@ static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, v
   op_submit(op);
 }
 
+static void row_schema(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->schemas);
+  hl_schema_rec *x = &res->schemas[res->nschemas++];
+  x->schema_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->domain = gstr(r, k, 2);
+  x->event_type = gstr(r, k, 3); x->status = gstr(r, k, 4); x->schema_json = gstr(r, k, 5);
+  x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
+}
+
 static void done_schema_list(pgop *op, int status) {
   hl_store_result res = {0};
-  if (status == 0) {
-    const PGresult *r = op->q[0].res;
-    int n = PQntuples(r);
-    res.schemas = hl_calloc((size_t)n + 1, sizeof *res.schemas);
-    for (int k = 0; k < n; k++) {
-      hl_schema_rec *x = &res.schemas[res.nschemas++];
-      x->schema_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->domain = gstr(r, k, 2);
-      x->event_type = gstr(r, k, 3); x->status = gstr(r, k, 4); x->schema_json = gstr(r, k, 5);
-      x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
-    }
-  }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  collect(op, status, row_schema, &res);
+  answer(op, status, &res);
 }
 
 static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
@@ -765,24 +779,21 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   op_submit(op);
 }
 
+static void row_sub(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->subs);
+  hl_sub_rec *x = &res->subs[res->nsubs++];
+  x->partner_id = gstr(r, k, 0); x->event_type = gstr(r, k, 1); x->subscription_id = gstr(r, k, 2);
+  x->url = gstr(r, k, 3); x->secret = gstr(r, k, 4);
+  if (x->secret && !*x->secret) { hl_free(x->secret); x->secret = NULL; } /* the default secret */
+  x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
+  x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
+  x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
+}
+
 static void done_sub_list(pgop *op, int status) {
   hl_store_result res = {0};
-  if (status == 0) {
-    const PGresult *r = op->q[0].res;
-    int n = PQntuples(r);
-    res.subs = hl_calloc((size_t)n + 1, sizeof *res.subs);
-    for (int k = 0; k < n; k++) {
-      hl_sub_rec *x = &res.subs[res.nsubs++];
-      x->partner_id = gstr(r, k, 0); x->event_type = gstr(r, k, 1); x->subscription_id = gstr(r, k, 2);
-      x->url = gstr(r, k, 3); x->secret = gstr(r, k, 4);
-      if (x->secret && !*x->secret) { hl_free(x->secret); x->secret = NULL; }
-      x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
-      x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
-      x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
-    }
-  }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  collect(op, status, row_sub, &res);
+  answer(op, status, &res);
 }
 
 static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
@@ -827,16 +838,15 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   op_submit(op);
 }
 
+static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->deliveries);
+  read_delivery(r, k, 0, &res->deliveries[res->ndeliveries++]);
+}
+
 static void done_delivery_list(pgop *op, int status) {
   hl_store_result res = {0};
-  if (status == 0) {
-    const PGresult *r = op->q[0].res;
-    int n = PQntuples(r);
-    res.deliveries = hl_calloc((size_t)n + 1, sizeof *res.deliveries);
-    for (int k = 0; k < n; k++) read_delivery(r, k, 0, &res.deliveries[res.ndeliveries++]);
-  }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  collect(op, status, row_delivery, &res);
+  answer(op, status, &res);
 }
 
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
@@ -868,8 +878,7 @@ static void done_ledger_get(pgop *op, int status) {
     if (PQntuples(op->q[0].res) == 0) status = HL_ENOTFOUND;
     else res.value = gstr(op->q[0].res, 0, 0);
   }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  answer(op, status, &res);
 }
 
 static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
@@ -919,27 +928,29 @@ static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
   op_submit(op);
 }
 
+/* The body column: the bytes as stored, NUL-terminated for convenience. */
+static void read_body(const PGresult *r, int k, int c, hl_eq_item *it) {
+  it->body_len = (size_t)PQgetlength(r, k, c);
+  it->body = hl_malloc(it->body_len + 1);
+  memcpy(it->body, PQgetvalue(r, k, c), it->body_len);
+  it->body[it->body_len] = '\0';
+}
+
+static void row_claimed(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->items);
+  hl_eq_item *it = &res->items[res->nitems++];
+  read_delivery(r, k, 0, &it->d);
+  it->event_type = gstr(r, k, 9);
+  read_body(r, k, 10, it);
+  it->trace = gstr(r, k, 11);
+  it->accepted_at = gi64(r, k, 12);
+}
+
 static void done_claim(pgop *op, int status) {
   hl_store_result res = {0};
-  if (status == 0) {
-    const PGresult *r = op->q[0].res;
-    int n = PQntuples(r);
-    res.items = hl_calloc((size_t)n + 1, sizeof *res.items);
-    for (int k = 0; k < n; k++) {
-      hl_eq_item *it = &res.items[res.nitems++];
-      read_delivery(r, k, 0, &it->d);
-      it->event_type = gstr(r, k, 9);
-      it->body_len = (size_t)PQgetlength(r, k, 10);
-      it->body = hl_malloc(it->body_len + 1);
-      memcpy(it->body, PQgetvalue(r, k, 10), it->body_len);
-      it->body[it->body_len] = '\0';
-      it->trace = gstr(r, k, 11);
-      it->accepted_at = gi64(r, k, 12);
-    }
-    if (res.nitems < op->limit && !gnull(op->q[1].res, 0, 0)) res.next_due_at = gi64(op->q[1].res, 0, 0);
-  }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  collect(op, status, row_claimed, &res);
+  if (status == 0 && res.nitems < op->limit && !gnull(op->q[1].res, 0, 0)) res.next_due_at = gi64(op->q[1].res, 0, 0);
+  answer(op, status, &res);
 }
 
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
@@ -1023,30 +1034,24 @@ static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void 
   op_submit(op);
 }
 
+static void row_parked(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->items);
+  hl_eq_item *it = &res->items[res->nitems++];
+  it->d.next_attempt_at = gi64(r, k, 0);
+  it->d.event_id = gstr(r, k, 1);
+  it->d.subscription_id = gstr(r, k, 2);
+  it->d.attempts = gi64(r, k, 3);
+  it->d.status = hl_strdup("RETRYING");
+  it->event_type = gstr(r, k, 4);
+  it->trace = gstr(r, k, 5);
+  it->accepted_at = gi64(r, k, 6);
+  read_body(r, k, 7, it);
+}
+
 static void done_park_take(pgop *op, int status) {
   hl_store_result res = {0};
-  if (status == 0) {
-    const PGresult *r = op->q[0].res;
-    int n = PQntuples(r);
-    res.items = hl_calloc((size_t)n + 1, sizeof *res.items);
-    for (int k = 0; k < n; k++) {
-      hl_eq_item *it = &res.items[res.nitems++];
-      it->d.next_attempt_at = gi64(r, k, 0);
-      it->d.event_id = gstr(r, k, 1);
-      it->d.subscription_id = gstr(r, k, 2);
-      it->d.attempts = gi64(r, k, 3);
-      it->d.status = hl_strdup("RETRYING");
-      it->event_type = gstr(r, k, 4);
-      it->trace = gstr(r, k, 5);
-      it->accepted_at = gi64(r, k, 6);
-      it->body_len = (size_t)PQgetlength(r, k, 7);
-      it->body = hl_malloc(it->body_len + 1);
-      memcpy(it->body, PQgetvalue(r, k, 7), it->body_len);
-      it->body[it->body_len] = '\0';
-    }
-  }
-  if (op->cb) op->cb(op->data, status, &res);
-  hl_store_result_dispose(&res);
+  collect(op, status, row_parked, &res);
+  answer(op, status, &res);
 }
 
 static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,

@@ -558,6 +558,23 @@ static void close_other(hl_store *st) {
   HL_ASSERT(closed);
 }
 
+/* Accepts <prefix>0..n-1 for sub, through the stores of sts in turn; all
+ * in this turn, and every one must commit. */
+static void accept_n(hl_store *const *sts, int nst, const char *prefix, int n, const char *sub) {
+  const char *subs[] = {sub};
+  capture *acc = hl_calloc((size_t)n, sizeof *acc);
+  char id[48];
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s%03d", prefix, i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                       .nsubs = 1};
+    sts[i % nst]->vt->eq_accept(sts[i % nst], &ev, cap_cb, &acc[i]);
+  }
+  for (int i = 0; i < n; i++) run_until(&acc[i]);
+  for (int i = 0; i < n; i++) HL_ASSERT_EQ_INT(acc[i].status, 0);
+  hl_free(acc);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Two stores (two pools, as two processes have) claim in the same turns,
@@ -566,19 +583,9 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 HL_TEST(two_stores_claim_concurrently_and_never_take_a_row_twice) {
   open_store();
   hl_store *other = open_pg(0, 0);
-  const char *subs[] = {"sub_a"};
   enum { N = 300 };
-  capture acc[N];
-  memset(acc, 0, sizeof acc);
-  char id[32];
-  for (int i = 0; i < N; i++) {
-    snprintf(id, sizeof id, "evt-c%03d", i);
-    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
-                       .nsubs = 1};
-    (i % 2 ? other : store)->vt->eq_accept(i % 2 ? other : store, &ev, cap_cb, &acc[i]);
-  }
-  for (int i = 0; i < N; i++) run_until(&acc[i]);
-  for (int i = 0; i < N; i++) HL_ASSERT_EQ_INT(acc[i].status, 0);
+  hl_store *both[] = {store, other};
+  accept_n(both, 2, "evt-c", N, "sub_a");
   char *seen[N + 64];
   size_t nseen = 0, from_a = 0, from_b = 0;
   for (int round = 0; round < 100; round++) {
@@ -675,17 +682,7 @@ HL_TEST_T(a_killed_processes_claims_come_back_after_its_lease, 120) {
     close(fds[0]);
     uv_loop_init(&loop);
     hl_store *st = open_pg(1500, 0);
-    const char *subs[] = {"sub_k"};
-    char id[32];
-    capture acc[10];
-    memset(acc, 0, sizeof acc);
-    for (int i = 0; i < 10; i++) {
-      snprintf(id, sizeof id, "evt-k%d", i);
-      hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
-                         .nsubs = 1};
-      st->vt->eq_accept(st, &ev, cap_cb, &acc[i]);
-    }
-    for (int i = 0; i < 10; i++) run_until(&acc[i]);
+    accept_n(&st, 1, "evt-k", 10, "sub_k");
     capture c = claim(st, "sub_k", 100);
     char n = (char)c.res.nitems;
     if (write(fds[1], &n, 1) != 1) _exit(3);
@@ -761,18 +758,8 @@ HL_TEST_T(recorded_outcomes_survive_a_server_restart, 120) {
   uv_loop_init(&loop);
   dir = hl_tmpdir("store");
   store = open_pg(0, 1000);
-  const char *subs[] = {"sub_r"};
   enum { N = 20 };
-  capture acc[N];
-  memset(acc, 0, sizeof acc);
-  char id[32];
-  for (int i = 0; i < N; i++) {
-    snprintf(id, sizeof id, "evt-r%02d", i);
-    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
-                       .nsubs = 1};
-    store->vt->eq_accept(store, &ev, cap_cb, &acc[i]);
-  }
-  for (int i = 0; i < N; i++) run_until(&acc[i]);
+  accept_n(&store, 1, "evt-r", N, "sub_r");
   capture c = claim(store, "sub_r", N);
   HL_ASSERT_EQ_INT(c.res.nitems, N);
   capture up[N];
