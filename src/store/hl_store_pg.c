@@ -55,8 +55,8 @@ struct pgop {
   hl_store_cb cb;
   void *data;
   int64_t aux;           /* per operation: rows accepted, a terminal update... */
-  const char *sub;       /* eq_claim: the subscription (points into own) */
-  size_t limit;
+  size_t limit;          /* eq_claim: how many were asked for */
+  void (*row)(const PGresult *r, int k, hl_store_result *res); /* lists: reads one row */
   char err[512];
   pgop *next;
 };
@@ -354,6 +354,22 @@ typedef void (*row_fn)(const PGresult *r, int k, hl_store_result *res);
 static void collect(pgop *op, int status, row_fn row, hl_store_result *res) {
   if (status != 0) return;
   for (int k = 0; k < PQntuples(op->q[0].res); k++) row(op->q[0].res, k, res);
+}
+
+/* The answer of an operation that lists rows (op->row reads each). */
+static void done_rows(pgop *op, int status) {
+  hl_store_result res = {0};
+  collect(op, status, op->row, &res);
+  answer(op, status, &res);
+}
+
+/* An operation that lists what one statement returns. */
+static void list_op(pg_store *s, query_id id, row_fn row, hl_store_cb cb, void *data, const char *p1) {
+  pgop *op = op_new(s, done_rows, cb, data);
+  op->row = row;
+  int i = op_stmt(op, id);
+  if (p1) op_str(op, i, p1);
+  op_submit(op);
 }
 
 #define ROOM(r, k, arr) \
@@ -755,16 +771,9 @@ static void row_schema(const PGresult *r, int k, hl_store_result *res) {
   x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
 }
 
-static void done_schema_list(pgop *op, int status) {
-  hl_store_result res = {0};
-  collect(op, status, row_schema, &res);
-  answer(op, status, &res);
-}
 
 static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_schema_list, cb, data);
-  op_stmt(op, Q_SCHEMA_LIST);
-  op_submit(op);
+  list_op(PG(base), Q_SCHEMA_LIST, row_schema, cb, data, NULL);
 }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
@@ -790,16 +799,9 @@ static void row_sub(const PGresult *r, int k, hl_store_result *res) {
   x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
 }
 
-static void done_sub_list(pgop *op, int status) {
-  hl_store_result res = {0};
-  collect(op, status, row_sub, &res);
-  answer(op, status, &res);
-}
 
 static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_sub_list, cb, data);
-  op_stmt(op, Q_SUB_LIST);
-  op_submit(op);
+  list_op(PG(base), Q_SUB_LIST, row_sub, cb, data, NULL);
 }
 
 static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
@@ -843,16 +845,9 @@ static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
   read_delivery(r, k, 0, &res->deliveries[res->ndeliveries++]);
 }
 
-static void done_delivery_list(pgop *op, int status) {
-  hl_store_result res = {0};
-  collect(op, status, row_delivery, &res);
-  answer(op, status, &res);
-}
 
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_delivery_list, cb, data);
-  op_str(op, op_stmt(op, Q_DELIVERY_LIST), event_id);
-  op_submit(op);
+  list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);
 }
 
 static void done_ledger_insert(pgop *op, int status) {
@@ -1048,15 +1043,11 @@ static void row_parked(const PGresult *r, int k, hl_store_result *res) {
   read_body(r, k, 7, it);
 }
 
-static void done_park_take(pgop *op, int status) {
-  hl_store_result res = {0};
-  collect(op, status, row_parked, &res);
-  answer(op, status, &res);
-}
 
 static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
                       hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_park_take, cb, data);
+  pgop *op = op_new(PG(base), done_rows, cb, data);
+  op->row = row_parked;
   int i = op_stmt(op, Q_PARK_TAKE);
   op_i64(op, i, due_by); op_i64(op, i, now_ms); op_i64(op, i, (int64_t)limit); op_i64(op, i, lease_until);
   op_submit(op);
