@@ -9,7 +9,8 @@ static void clear_env(void) {
   const char *vars[] = {"HOOKLOOP_LISTEN", "HOOKLOOP_DATA_DIR", "HOOKLOOP_STORE", "HOOKLOOP_QUEUE", "HOOKLOOP_ROLE",
                         "KAFKA_BROKERS", "AWS_REGION", "DYNAMODB_ENDPOINT", "HOOKLOOP_MAX_IN_FLIGHT",
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
-                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE"};
+                        "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE",
+                        "DATABASE_URL", "AURORA_ENDPOINT"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -73,7 +74,8 @@ HL_TEST(file_then_environment) {
 
 HL_TEST(bad_values_are_named_with_what_is_accepted) {
   const struct { const char *var, *value, *expect; } bad[] = {
-    {"HOOKLOOP_STORE", "postgres", "expected sqlite or dynamodb"},
+    {"HOOKLOOP_STORE", "oracle", "expected sqlite, dynamodb or postgres"},
+    {"HOOKLOOP_STORE", "postgres", "DATABASE_URL: HOOKLOOP_STORE=postgres needs DATABASE_URL, or AURORA_ENDPOINT"},
     {"HOOKLOOP_ROLE", "both", "expected all, processor or dispatcher"},
     {"HOOKLOOP_MAX_IN_FLIGHT", "lots", "HOOKLOOP_MAX_IN_FLIGHT=lots"},
     {"HOOKLOOP_RETRY_SCHEDULE", "1s,soon", "HOOKLOOP_RETRY_SCHEDULE=1s,soon"},
