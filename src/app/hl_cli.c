@@ -38,12 +38,14 @@ static void usage(FILE *f) {
           HOOKLOOP_VERSION);
 }
 
-/* Loads the configuration (file, then environment) and applies LOG_LEVEL. */
+/* Loads the configuration (file, then environment) and applies LOG_LEVEL.
+ * On failure the configuration is disposed already. */
 static int load_config(hl_config *cfg, const char *file) {
   hl_buf err = HL_BUF_INIT;
   if (hl_config_load(cfg, file, &err) != 0) {
     fprintf(stderr, "hookloop: %s\n", err.data ? err.data : "invalid configuration");
     hl_buf_dispose(&err);
+    hl_config_dispose(cfg); /* usable either way, so it holds the defaults read so far */
     return -1;
   }
   hl_buf_dispose(&err);
