@@ -4,6 +4,8 @@
 #   bench/run.sh profile [a|b]  scenario a (or b) once under `perf record -g` (hookloop only, the drain only)
 #   bench/run.sh count    scenario a 5 times under `perf stat`: hookloop's CPU time per delivery,
 #                         which other load on the machine moves less than the rate (for A/B of a change)
+#   bench/run.sh pg       the PostgreSQL store beside SQLite: bulk ingest and drain, and the drain
+#                         with two processes on one database (< 5 min)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
 # target and the Kafka test broker on CPU 1 when there are two.
 # Prints Markdown tables and writes them, with PNG plots, to bench/results/.
@@ -20,8 +22,9 @@ case "$mode" in
   profile) PSCEN=${2:-a}; [[ $PSCEN =~ ^[ab]$ ]] || { echo "usage: bench/run.sh profile [a|b]" >&2; exit 2; }
            N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP=""
            PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
+  pg) N=20000; RUNS=3; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP="" ;;
   count) N=20000; RUNS=5; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
-  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|pg" >&2; exit 2 ;;
 esac
 DRAIN_MAX_S=${DRAIN_MAX_S:-300} # every drain wait of a and b gives up after this many seconds
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -79,9 +82,10 @@ start_partner() { # port [args...]
   $pin_p "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$port" --no-record "$@" >/dev/null 2>&1 &
   pids+=($!); wait_port "$port"
 }
-start_hookloop() { # port datadir loglevel
-  HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
-    HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_hl "$bin/hookloop" serve >"$2.out" 2>"$2.log" & # stdout: its "listening" line
+HLENV=() # more settings for hookloop (the postgres store)
+start_hookloop() { # port datadir loglevel [cpu]
+  env ${HLENV[@]+"${HLENV[@]}"} HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
+    HOOKLOOP_QUEUE_HIGH_WATER=10000000 taskset -c "${4:-0}" "$bin/hookloop" serve >"$2.out" 2>"$2.log" & # stdout: its "listening" line
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }
 stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
@@ -351,6 +355,70 @@ scenario_d() { # -> "bulk_alone bulk_delivering single_dup_req_per_s"
   [ -n "$single" ] && single=${single%.*} || single=failed
   echo "$alone $busy $single"
 }
+
+# --- mode pg: the PostgreSQL store beside SQLite ------------------------------------------------
+start_pg() { # -> PGURL; PostgreSQL (fsync on) on the partner's CPU, until fd 6 closes
+  rm -f "$work/pgfifo"; mkfifo "$work/pgfifo"
+  $pin_p "$bin/bench/pg/hl_pg_server" <"$work/pgfifo" >"$work/pg.out" 2>"$work/pg.err" &
+  pids+=($!)
+  exec 6>"$work/pgfifo"
+  for _ in $(seq 1 600); do grep -q '^url ' "$work/pg.out" && break; sleep 0.1; done
+  PGURL=$(awk '/^url /{print $2; exit}' "$work/pg.out")
+  [ -n "$PGURL" ] || { echo "PostgreSQL did not start: $(cat "$work/pg.err")" >&2; exit 1; }
+}
+pg_empty() { # every table of the last run emptied
+  /usr/lib/postgresql/15/bin/psql -q "$PGURL" -c "TRUNCATE event_delivery_status, hookloop_event, event_schema, \
+    partner_event_subscription, event_subscription_kafka, idempotency_ledger, parked_retry" >/dev/null 2>&1 || true
+}
+scenario_p() { # store(sqlite|postgres) processes(1|2) -> "ingest_per_s drain_per_s" ("failed" for a drain that did not end)
+  local hp hp2 pp dir; hp=$(free_port); hp2=$(free_port); pp=$(free_port); dir=$work/p-$RANDOM
+  if [ "$1" = postgres ]; then pg_empty; HLENV=(HOOKLOOP_STORE=postgres "DATABASE_URL=$PGURL"); else HLENV=(); fi
+  start_partner "$pp"; local ppid=${pids[-1]}
+  start_hookloop "$hp" "$dir" warn 0; local h1=$HLPID h2=
+  # Ingest with deliveries held (1/s), as scenario d; then lift the limit and
+  # time the drain, as scenario a. A second process starts as the limit is
+  # lifted, so that it reads the lifted subscription at start.
+  setup "$hp" "$pp" "$AMIF" 1
+  local ingest; ingest=$(bulk_ingest "$hp" 0 "$N")
+  local c0; c0=$(partner_stat "$pp")
+  local t0 t1 done=1; t0=$(date +%s.%N)
+  setup "$hp" "$pp" "$AMIF" 0
+  if [ "$2" = 2 ]; then start_hookloop "$hp2" "$dir-2" warn "$((cpus > 1 ? 1 : 0))"; h2=$HLPID; fi
+  wait_count "$pp" "$N" "$DRAIN_MAX_S" || done=0
+  t1=$(date +%s.%N)
+  stop_bounded $h1 $h2; stop "$ppid"
+  HLENV=()
+  if [ "$done" = 0 ]; then echo "$ingest failed"; return; fi
+  echo "$ingest $(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f')"
+}
+if [ "$mode" = pg ]; then
+  start_pg
+  si=(); sd=(); pi=(); pd=(); p2i=(); p2d=()
+  STEPS=$((RUNS * 3)); STEP=0
+  for ((r = 0; r < RUNS; r++)); do # interleaved, so that the machine's moods fall on all three
+    progress "pg: sqlite, run $((r + 1))"; read -r a b <<<"$(scenario_p sqlite 1)"; si+=("$a"); sd+=("$b")
+    progress "pg: postgres, run $((r + 1))"; read -r a b <<<"$(scenario_p postgres 1)"; pi+=("$a"); pd+=("$b")
+    progress "pg: postgres, two processes, run $((r + 1))"; read -r a b <<<"$(scenario_p postgres 2)"; p2i+=("$a"); p2d+=("$b")
+  done
+  progress_end
+  exec 6>&-
+  med() { local m; m=$(printf '%s\n' "$@" | median); local f; f=$(nfailed "$@"); [ "$f" -gt 0 ] && echo "$m (median of $(($# - f)), $f failed)" || echo "$m"; }
+  mi=$(printf '%s\n' "${si[@]}" | median); md=$(printf '%s\n' "${sd[@]}" | median)
+  mpi=$(printf '%s\n' "${pi[@]}" | median); mpd=$(printf '%s\n' "${pd[@]}" | median); mp2d=$(printf '%s\n' "${p2d[@]}" | median)
+  commit=$(git -C "$root" rev-parse --short HEAD)
+  machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
+  table_p="| \`bench/run.sh pg\`: $N ~1 KB events, 1000 per bulk request, one client; drain to the fast partner, max_in_flight $AMIF; median of $RUNS interleaved runs | SQLite | PostgreSQL | PostgreSQL / SQLite |
+|---|---:|---:|---:|
+| bulk ingest, accepted events/s (deliveries held) | $(med "${si[@]}") | $(med "${pi[@]}") | $(ratio "$mpi" "$mi") (target >= 0.50) |
+| drain, deliveries/s, one process | $(med "${sd[@]}") | $(med "${pd[@]}") | $(ratio "$mpd" "$md") (target >= 0.70) |
+| drain, deliveries/s, two processes on one database (CPU 0 and CPU 1) | | $(med "${p2d[@]}") | two / one: $(ratio "$mp2d" "$mpd") |
+
+Runs — SQLite ingest: ${si[*]}; drain: ${sd[*]}. PostgreSQL ingest: ${pi[*]}; drain: ${pd[*]}. Two processes: ingest ${p2i[*]}; drain: ${p2d[*]}.
+hookloop on CPU 0 (the second process on CPU 1); the mock partner and PostgreSQL 15 (\`build/bench/pg/hl_pg_server\`: 127.0.0.1, fsync on, like SQLite's synchronous=FULL) on CPU 1."
+  { echo "# PostgreSQL store beside SQLite — $machine"; echo; echo "$table_p"; } >"$out/pg.md"
+  echo "$table_p"
+  exit 0
+fi
 
 if [ "$mode" = profile ]; then
   if [ "$PSCEN" = a ]; then read -r rate _ <<<"$(scenario_a "$AMIF")"; else read -r rate _ <<<"$(scenario_b)"; fi

@@ -47,18 +47,6 @@ static const char *insert_sql = "INSERT INTO bench_events (id, body) VALUES ($1,
 
 static void send_group(group *g);
 
-/* The tests' helpers (hl_testutil) report a failed check through the test
- * runner's hl_test_fail; a benchmark has no runner: a failure ends it. */
-void hl_test_fail(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "bench_pg: %s:%d: ", file, line);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  exit(1);
-}
-
 static void row_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
   ins *r = (ins *)q;
   if (res) PQclear(res);

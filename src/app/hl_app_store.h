@@ -15,7 +15,10 @@
 void hl_app_table_names(const hl_config *cfg, hl_table_names *t);
 /* HOOKLOOP_STORE=sqlite: the SQLite store in data_dir (queue included).
  * HOOKLOOP_STORE=dynamodb: the DynamoDB store; when embedded_queue, an
- * SQLite store in data_dir keeps the embedded queue beneath it. curl must
+ * SQLite store in data_dir keeps the embedded queue beneath it.
+ * HOOKLOOP_STORE=postgres: the PostgreSQL store (queue included); with
+ * DATABASE_PASSWORD_SECRET_ARN the password is read first, running loop
+ * until it is (nothing else runs yet). curl must
  * outlive the store (close the store first). Returns 0 or a negative hl_err
  * with a message for the operator in err. */
 int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
@@ -23,6 +26,10 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
 
 /* The AWS credentials chain's settings of cfg (pointers into cfg). */
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg);
+/* Work arrived from elsewhere (another process sharing the store): claim
+ * for subscription_id (NULL: for every subscription). Only the PostgreSQL
+ * store tells; with the others nothing happens. */
+void hl_app_store_on_work(hl_store *s, void (*cb)(void *data, const char *subscription_id), void *data);
 
 /* The default-secret reader for WEBHOOK_SECRET_ARN (credentials as for
  * the DynamoDB store; re-read every HOOKLOOP_CONFIG_TTL_S, at least every

@@ -1,6 +1,7 @@
 #include "app/hl_cli.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_ddb.h"
+#include "store/hl_store_pg.h"
 #include "app/hl_config.h"
 #include "app/hl_lambda.h"
 #include "app/hl_serve.h"
@@ -37,7 +38,8 @@ static void usage(FILE *f) {
           HOOKLOOP_VERSION);
 }
 
-/* Loads the configuration (file, then environment) and applies LOG_LEVEL. */
+/* Loads the configuration (file, then environment) and applies LOG_LEVEL.
+ * On failure the configuration is disposed already. */
 static int load_config(hl_config *cfg, const char *file) {
   hl_buf err = HL_BUF_INIT;
   if (hl_config_load(cfg, file, &err) != 0) {
@@ -86,8 +88,18 @@ static void on_tables_created(void *data, int status, const char *report) {
 
 static void on_closed_flag(void *data) { *(bool *)data = true; }
 
-/* Runs the table creation on a loop of its own and waits for it. */
-static int tables_create_ddb(const hl_config *cfg) {
+/* PostgreSQL: the store runs its migrations when it opens; this waits for them. */
+static void on_pg_ready(void *data, int status, const char *msg) {
+  tables_result *r = data;
+  if (status == 0) printf("postgres: schema at version %s (migrations applied, or already there)\n", msg);
+  else fprintf(stderr, "hookloop tables create: postgres: %s\n", msg);
+  r->status = status;
+  r->done = true;
+}
+
+/* Runs the table creation (DynamoDB) or the migrations (PostgreSQL) on a
+ * loop of its own and waits for it. */
+static int tables_create(const hl_config *cfg) {
   uv_loop_t loop;
   hl_curl_uv curl;
   hl_store *store = NULL;
@@ -97,15 +109,17 @@ static int tables_create_ddb(const hl_config *cfg) {
   hl_curl_uv_init(&curl, &loop, 16);
   int rc = hl_app_store_open(&loop, &curl, cfg, cfg->data_dir, false, &store, err, sizeof err);
   tables_result res = {0};
+  bool pg = cfg->store == HL_STORE_POSTGRES;
   if (rc != 0) {
     fprintf(stderr, "hookloop tables create: %s\n", err);
   } else {
-    hl_ddb_tables_create(store, on_tables_created, &res);
+    if (pg) hl_store_pg_ready(store, on_pg_ready, &res);
+    else hl_ddb_tables_create(store, on_tables_created, &res);
     while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
     bool closed = false;
     store->vt->close(store, on_closed_flag, &closed);
     while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
-    if (res.status != 0)
+    if (res.status != 0 && !pg)
       fprintf(stderr, "hookloop tables create: failed; check DYNAMODB_ENDPOINT / AWS_REGION, the credentials "
                       "and the dynamodb:CreateTable, DescribeTable and UpdateTimeToLive permissions\n");
   }
@@ -127,7 +141,7 @@ static int cmd_tables(int argc, char **argv) {
   if (cfg.store == HL_STORE_SQLITE) {
     printf("HOOKLOOP_STORE is sqlite: its tables are created on start; nothing to do\n");
   } else {
-    rc = tables_create_ddb(&cfg);
+    rc = tables_create(&cfg);
   }
   hl_config_dispose(&cfg);
   return rc;

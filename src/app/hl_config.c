@@ -64,6 +64,13 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
   T("HOOKLOOP_CONSOLE", NULL),
+  SECRET("DATABASE_URL", database_url),
+  S("AURORA_ENDPOINT", aurora_endpoint, NULL),
+  S("DATABASE_NAME", database_name, NULL),
+  S("DATABASE_USER", database_user, NULL),
+  SECRET("DATABASE_PASSWORD", database_password),
+  S("DATABASE_PORT", database_port, NULL),
+  S("DATABASE_PASSWORD_SECRET_ARN", database_password_secret_arn, NULL),
   S("WEBHOOK_SECRET_ARN", webhook_secret_arn, NULL),
   S("HOOKLOOP_SECRETSMANAGER_ENDPOINT", secretsmanager_endpoint, NULL),
   T("LOG_LEVEL", "info"),
@@ -208,6 +215,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
     else if (strcmp(v, "dynamodb") == 0) c->store = HL_STORE_DYNAMODB;
+    else if (strcmp(v, "postgres") == 0) c->store = HL_STORE_POSTGRES;
     else goto bad_enum;
   } else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) {
     if (strcmp(v, "embedded") == 0) c->queue = HL_QUEUE_EMBEDDED;
@@ -270,7 +278,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   return 0;
 bad_enum:
   hl_buf_printf(err, "%s=%s: expected %s", name, v,
-                strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite or dynamodb"
+                strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite, dynamodb or postgres"
                 : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded or kafka"
                                                       : "all, processor or dispatcher");
   return HL_EINVAL;
@@ -334,6 +342,12 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
   }
+  if (rc == 0 && c->store == HL_STORE_POSTGRES && !(c->database_url && *c->database_url) &&
+      !(c->aurora_endpoint && *c->aurora_endpoint)) {
+    hl_buf_puts(err, "DATABASE_URL: HOOKLOOP_STORE=postgres needs DATABASE_URL, or AURORA_ENDPOINT with "
+                     "DATABASE_NAME, DATABASE_USER and DATABASE_PASSWORD (or DATABASE_PASSWORD_SECRET_ARN)");
+    rc = HL_EINVAL;
+  }
   return rc;
 }
 
@@ -362,7 +376,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
     else if (v) hl_jw_str(&w, v);
     else hl_jw_null(&w);
   }
-  static const char *stores[] = {"sqlite", "dynamodb"}, *queues[] = {"embedded", "kafka"},
+  static const char *stores[] = {"sqlite", "dynamodb", "postgres"}, *queues[] = {"embedded", "kafka"},
                     *roles[] = {"all", "processor", "dispatcher"};
   hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
   hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);

@@ -9,7 +9,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_log.h"
 
-typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB } hl_store_kind;
+typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB, HL_STORE_POSTGRES } hl_store_kind;
 typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
 typedef enum { HL_CONSOLE_AUTO, HL_CONSOLE_ON, HL_CONSOLE_OFF } hl_console_mode;
 typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER } hl_role;
@@ -49,6 +49,9 @@ typedef struct {
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
+  /* HOOKLOOP_STORE=postgres (docs/postgres.md): read by hl_pg_conf. */
+  char *database_url, *aurora_endpoint, *database_name, *database_user, *database_password, *database_port;
+  char *database_password_secret_arn;
   hl_log_level log_level;
 } hl_config;
 

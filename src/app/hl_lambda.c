@@ -633,7 +633,7 @@ static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
    * invocations, but no older than HOOKLOOP_CONFIG_TTL_S when other
    * functions can change them (a shared store). */
   int64_t ttl = L->cfg->config_ttl_s;
-  if (ttl > 0 && L->cfg->store == HL_STORE_DYNAMODB && hl_mono_ms() - L->api.loaded_at_ms >= (uint64_t)ttl * 1000) {
+  if (ttl > 0 && L->cfg->store != HL_STORE_SQLITE && hl_mono_ms() - L->api.loaded_at_ms >= (uint64_t)ttl * 1000) {
     hl_api_reload(&L->api, on_reloaded, inv);
     return;
   }

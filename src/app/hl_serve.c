@@ -269,11 +269,27 @@ static void on_reload_tick(uv_timer_t *t) {
   hl_api_reload(&s->api, on_reloaded, s);
 }
 
+/* Another process accepted, released or re-queued work (the PostgreSQL
+ * store's LISTEN/NOTIFY): claim it if idle. NULL: notifications may have
+ * been missed, look at every subscription. */
+static void on_store_work(void *data, const char *subscription_id) {
+  serve *s = data;
+  if (s->state != S_RUNNING || s->pipe) return;
+  if (!subscription_id) {
+    hl_dispatch_notify_all(&s->dispatch);
+    return;
+  }
+  hl_sub *sub = hl_strmap_get(&s->reg.subs_by_id, subscription_id);
+  if (sub) hl_dispatch_notify(&s->dispatch, sub);
+}
+
 static void on_loaded(void *data, int status) {
   serve *s = data;
   if (status != 0) {
     hl_log_error("could not load schemas and subscriptions from the store",
-                 "\"error\":\"%s\",\"hint\":\"check HOOKLOOP_DATA_DIR and its permissions\"", hl_strerror(status));
+                 "\"error\":\"%s\",\"hint\":\"%s\"", hl_strerror(status),
+                 s->set.cfg->store == HL_STORE_POSTGRES ? "the postgres error above names the setting at fault"
+                                                        : "check HOOKLOOP_DATA_DIR and its permissions");
     s->exit_code = 1;
     begin_close(s);
     return;
@@ -297,7 +313,7 @@ static void on_loaded(void *data, int status) {
   }
   transition(s, S_RUNNING);
   /* Other tasks change a shared store: look again every TTL. */
-  if (s->set.cfg->store == HL_STORE_DYNAMODB && s->set.cfg->config_ttl_s > 0) {
+  if (s->set.cfg->store != HL_STORE_SQLITE && s->set.cfg->config_ttl_s > 0) {
     uint64_t ms = (uint64_t)s->set.cfg->config_ttl_s * 1000;
     uv_timer_start(&s->reload_timer, on_reload_tick, ms, ms);
   }
@@ -428,6 +444,7 @@ int hl_serve_run(const hl_config *cfg) {
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
   };
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
+  hl_app_store_on_work(s->store, on_store_work, s);
   if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,

@@ -71,6 +71,7 @@ int hl_secrets_init(hl_secrets *s, uv_loop_t *loop, hl_curl_uv *curl, const hl_s
   s->refresh_ms = cfg->refresh_ms;
   s->raw = cfg->raw;
   s->what = cfg->what ? cfg->what : "the default webhook secret";
+  s->json_member = cfg->json_member ? hl_strdup(cfg->json_member) : NULL;
   uv_timer_init(loop, &s->timer);
   uv_unref((uv_handle_t *)&s->timer);
   return 0;
@@ -103,7 +104,7 @@ static void read_done(hl_secrets *s, int status, const char *why) {
 }
 
 /* The secret out of a GetSecretValue answer, or NULL with why. */
-static char *secret_of(const hl_json *root, bool raw, const char **why) {
+static char *secret_of(const hl_json *root, bool raw, const char *member, const char **why) {
   if (raw) {
     const char *v = root ? hl_json_str(hl_json_get(root, "SecretString")) : NULL;
     *why = v ? NULL : "the secret has no SecretString (binary secrets are not supported)";
@@ -117,7 +118,11 @@ static char *secret_of(const hl_json *root, bool raw, const char **why) {
     const hl_json *ss = hl_json_get(root, "SecretString");
     const char *v = hl_json_str(ss);
     *why = "the secret has no SecretString (binary secrets are not supported)";
-    if (v && v[0] == '{') {
+    if (v && v[0] == '{' && member) {
+      *why = "the SecretString is a JSON object without the string member the setting names";
+      if (hl_json_parse(&inner, v, ss->len, NULL) == 0) v = hl_json_str(hl_json_get(inner.root, member));
+      else v = NULL;
+    } else if (v && v[0] == '{') {
       *why = "the SecretString is a JSON object without a \"webhook_secret\" or \"secret\" string";
       if (hl_json_parse(&inner, v, ss->len, NULL) == 0) {
         const char *w = hl_json_str(hl_json_get(inner.root, "webhook_secret"));
@@ -126,7 +131,7 @@ static char *secret_of(const hl_json *root, bool raw, const char **why) {
         v = NULL;
       }
     }
-    if (v && hl_webhook_secret_check_list(v) != 0) {
+    if (v && !member && hl_webhook_secret_check_list(v) != 0) {
       *why = "the secret is not \"whsec_\" followed by base64";
     } else if (v) {
       out = hl_strdup(v);
@@ -144,7 +149,7 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
   char buf[400];
   char *v = NULL;
   if (st->outcome == HL_AWS_OK) {
-    v = secret_of(resp, s->raw, &why);
+    v = secret_of(resp, s->raw, s->json_member, &why);
   } else if (st->http_status) {
     snprintf(buf, sizeof buf,
              "Secrets Manager answered HTTP %d %s (check the ARN and secretsmanager:GetSecretValue)",
@@ -185,6 +190,7 @@ static void closed_one(void *data) {
   if (--s->closing_handles > 0) return;
   wipe_str(&s->value);
   hl_free(s->secret_id);
+  hl_free(s->json_member);
   if (s->close_cb) s->close_cb(s->close_data);
 }
 

@@ -33,6 +33,10 @@ typedef struct {
    * what names the secret in log lines (NULL: "the default webhook secret"). */
   bool raw;
   const char *var, *what;
+  /* NULL: the webhook signing secret (above). Otherwise any other secret: a
+   * SecretString that is a JSON object gives this member ("password" for an
+   * RDS-managed secret), any other SecretString is the value as it is. */
+  const char *json_member;
 } hl_secrets_config;
 
 typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secrets_state;
@@ -43,6 +47,7 @@ typedef struct {
   hl_aws_json_client client; /* GetSecretValue calls, retried and wiped */
   hl_secrets_state state;
   char *secret_id;
+  char *json_member;       /* NULL: the webhook secret */
   char *value;             /* the current secret, or NULL before the first read */
   uint64_t refresh_ms;
   bool raw;

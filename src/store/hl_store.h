@@ -176,6 +176,11 @@ typedef struct {
   /* Appends the backend's own Prometheus metrics to out (NULL: it has
    * none), so no caller needs to know which backend it is. */
   void (*render_metrics)(hl_store *s, hl_buf *out);
+
+  /* Work arriving from elsewhere (another process sharing the store)
+   * calls cb with its subscription id (NULL: any); NULL: the backend
+   * cannot tell (only one process uses it, or others are not announced). */
+  void (*on_work)(hl_store *s, void (*cb)(void *data, const char *subscription_id), void *data);
 } hl_store_vtable;
 
 struct hl_store {

@@ -11,7 +11,7 @@ static void clear_env(void) {
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
                         "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE",
                         "KAFKA_SASL_MECHANISM", "KAFKA_AUTH", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
-                        "KAFKA_SASL_SECRET_ARN"};
+                        "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -75,7 +75,8 @@ HL_TEST(file_then_environment) {
 
 HL_TEST(bad_values_are_named_with_what_is_accepted) {
   const struct { const char *var, *value, *expect; } bad[] = {
-    {"HOOKLOOP_STORE", "postgres", "expected sqlite or dynamodb"},
+    {"HOOKLOOP_STORE", "oracle", "expected sqlite, dynamodb or postgres"},
+    {"HOOKLOOP_STORE", "postgres", "DATABASE_URL: HOOKLOOP_STORE=postgres needs DATABASE_URL, or AURORA_ENDPOINT"},
     {"HOOKLOOP_ROLE", "both", "expected all, processor or dispatcher"},
     {"HOOKLOOP_MAX_IN_FLIGHT", "lots", "HOOKLOOP_MAX_IN_FLIGHT=lots"},
     {"HOOKLOOP_RETRY_SCHEDULE", "1s,soon", "HOOKLOOP_RETRY_SCHEDULE=1s,soon"},

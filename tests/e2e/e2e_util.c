@@ -70,6 +70,55 @@ void e2e_ddb_route_through(const char *endpoint) {
 }
 #endif
 
+#ifdef HL_TEST_PG
+/* The PostgreSQL variant of a suite: one throwaway PostgreSQL 15 per test
+ * process, its schema made by `hookloop tables create` as an operator
+ * would, and every hookloop started with HOOKLOOP_STORE=postgres on it. A
+ * claim's lease is short so that a killed process's rows come back within
+ * the tests' waits. */
+static hl_pgsrv e2e_pg;
+static char pg_url_env[200];
+static char *pg_vars[] = {"HOOKLOOP_STORE=postgres", pg_url_env, "HOOKLOOP_PG_LEASE_MS=3000",
+                          "HOOKLOOP_PG_WAIT_MS=2000", NULL};
+
+hl_pgsrv *e2e_pg_server(void) {
+  if (!e2e_pg.pid) {
+    HL_ASSERT_MSG(hl_pgsrv_start(&e2e_pg, NULL) == 0, "postgres did not start");
+    snprintf(pg_url_env, sizeof pg_url_env, "DATABASE_URL=%s", hl_pgsrv_url(&e2e_pg, "?sslmode=disable"));
+    char *dir = hl_tmpdir("tables");
+    char log[600];
+    snprintf(log, sizeof log, "%s/tables.log", dir);
+    char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"tables", (char *)"create", NULL};
+    int st = -1;
+    char *out = NULL;
+    /* The harness waits on the Unix socket; hookloop comes over TCP. */
+    for (int i = 0; i < 20 && st != 0; i++) {
+      if (i) hl_sleep_ms(250);
+      st = hl_wait(hl_spawn(argv, pg_vars, log), 60000);
+      free(out);
+      out = hl_read_file(log, NULL);
+    }
+    HL_ASSERT_MSG(st == 0 && out && strstr(out, "schema at version"), "hookloop tables create failed (%d):\n%s", st,
+                  out ? out : "");
+    free(out);
+    hl_rmtree(dir);
+    free(dir);
+  }
+  return &e2e_pg;
+}
+
+const char *e2e_pg_url_env(void) {
+  e2e_pg_server();
+  return pg_url_env;
+}
+
+static size_t add_pg_env(char **envp, size_t n) {
+  e2e_pg_server();
+  for (size_t i = 0; pg_vars[i]; i++) envp[n++] = pg_vars[i];
+  return n;
+}
+#endif
+
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   if (!h->dir) h->dir = hl_tmpdir("e2e");
   HL_ASSERT(h->dir != NULL);
@@ -88,6 +137,9 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
 #ifdef HL_TEST_DDB
   n = add_ddb_env(envp, n);
 #endif
+#ifdef HL_TEST_PG
+  n = add_pg_env(envp, n);
+#endif
   for (size_t i = 0; env && env[i] && n < 31; i++) envp[n++] = (char *)env[i];
   envp[n] = NULL;
   char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
@@ -104,6 +156,9 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
     if (hl_http("GET", url, NULL, 0, NULL, &body) == 200) {
 #ifdef HL_TEST_DDB
       HL_ASSERT_MSG(body && strstr(body, "\"store\":\"dynamodb\""), "not on the DynamoDB store: %s", body);
+#endif
+#ifdef HL_TEST_PG
+      HL_ASSERT_MSG(body && strstr(body, "\"store\":\"postgres\""), "not on the PostgreSQL store: %s", body);
 #endif
       free(body);
       return;

@@ -90,6 +90,14 @@ void e2e_health_assert_failing(const hl_json *root, const char *part, const char
 /* /healthz lists this part as checked and passing. */
 void e2e_health_assert_passing(const hl_json *root, const char *part);
 
+#ifdef HL_TEST_PG
+#include "hl_pgsrv.h"
+/* The suite's PostgreSQL (started, with the schema made by `hookloop tables
+ * create`, on first use), and "DATABASE_URL=..." for it. */
+hl_pgsrv *e2e_pg_server(void);
+const char *e2e_pg_url_env(void);
+#endif
+
 #ifdef HL_TEST_DDB
 /* The suite's dynalite (DynamoDB): killed, and started again on the same
  * port, empty (it keeps nothing on disk) with the tables made again. */

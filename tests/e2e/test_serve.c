@@ -546,6 +546,235 @@ HL_TEST_T(a_full_disk_makes_health_fail_and_the_backlog_stays_honest, 120) {
   stop_both();
 }
 
+#ifdef HL_TEST_PG
+/* --- PostgreSQL: several processes, one database ------------------------------ */
+
+/* Posts ids <prefix>0..n-1 as bulks of 500 alternately to each of hs. */
+static void post_bulk_spread(e2e_hookloop *const *hs, int nh, const char *prefix, int n) {
+  for (int first = 0, k = 0; first < n; first += 500, k++) post_bulk(hs[k % nh], prefix, first, HL_MIN(500, n - first));
+}
+
+/* hookloop_deliveries_total{outcome="success"} of one process. */
+static int64_t delivered_by(const e2e_hookloop *h) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/metrics", h->base);
+  char *body = NULL;
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &body), 200);
+  const char *p = body ? strstr(body, "hookloop_deliveries_total{outcome=\"success\"} ") : NULL;
+  int64_t n = p ? strtoll(p + strlen("hookloop_deliveries_total{outcome=\"success\"} "), NULL, 10) : -1;
+  free(body);
+  return n;
+}
+
+/* Every request the partner got at /hook/name carries one of the posted
+ * ids (<prefix>0..n-1) as webhook-id, the body of that very event; returns
+ * how many distinct ones came. */
+static int check_ids(const char *name, const char *prefix, int n, int *requests) {
+  hl_json_doc doc;
+  e2e_wait_requests(&partner, name, 0, 0, &doc);
+  char *seen = calloc((size_t)n, 1);
+  int distinct = 0;
+  *requests = (int)doc.root->len;
+  size_t plen = strlen(prefix);
+  for (uint32_t i = 0; i < doc.root->len; i++) {
+    const hl_json *r = &doc.root->u.items[i];
+    const char *id = str_at(r, "webhook_id");
+    HL_ASSERT(id && strncmp(id, prefix, plen) == 0);
+    int k = atoi(id + plen);
+    HL_ASSERT(k >= 0 && k < n);
+    char want[64];
+    snprintf(want, sizeof want, "\"uuid\":\"%s\"", id);
+    HL_ASSERT_MSG(strstr(str_at(r, "body"), want) != NULL, "webhook-id %s on another event's body", id);
+    if (!seen[k]) distinct++;
+    seen[k] = 1;
+  }
+  free(seen);
+  hl_json_doc_dispose(&doc);
+  return distinct;
+}
+
+static void wait_unique(int64_t n, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms && e2e_partner_stat(&partner, "unique_ids") < n; waited += 50)
+    hl_sleep_ms(50);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), n);
+}
+
+/* Two serve processes on one database share the work: 5,000 events, each
+ * delivered exactly once while both are up. Then one is killed with -9 in
+ * the middle of 5,000 more: the other takes back the rows it held once
+ * their lease ends, every event is delivered, and a delivery made twice
+ * carries the same webhook-id. */
+HL_TEST_T(two_processes_share_one_database_and_survive_a_kill_9, 600) {
+  start_both(NULL, NULL);
+  e2e_hookloop other = {0};
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/shared", partner.base);
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 64", NULL, 0));
+  e2e_start_hookloop(&other, NULL); /* loads the subscription from the database */
+  e2e_hookloop *both[] = {&hk, &other};
+  enum { N = 5000 };
+  post_bulk_spread(both, 2, "evt-a", N);
+  wait_unique(N, 120000);
+  hl_sleep_ms(500); /* a second delivery of any would arrive now */
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), N);
+  int reqs = 0;
+  HL_ASSERT_EQ_INT(check_ids("shared", "evt-a", N, &reqs), N);
+  HL_ASSERT_EQ_INT(reqs, N);
+  int64_t a = delivered_by(&hk), b = delivered_by(&other);
+  HL_ASSERT_MSG(a > 0 && b > 0 && a + b == N, "deliveries: %lld + %lld", (long long)a, (long long)b);
+  /* Now a slow partner, so that the kill finds rows claimed and in flight. */
+  e2e_stop_partner(&partner);
+  const char *slow[] = {"--latency-ms", "20", NULL};
+  e2e_restart_partner(&partner, slow);
+  post_bulk_spread(both, 2, "evt-b", N);
+  for (int waited = 0; waited < 60000 && e2e_partner_stat(&partner, "unique_ids") < 500; waited += 20)
+    hl_sleep_ms(20);
+  HL_ASSERT(e2e_partner_stat(&partner, "unique_ids") >= 500);
+  kill(other.pid, SIGKILL);
+  hl_wait(other.pid, 5000);
+  other.pid = 0;
+  HL_ASSERT(e2e_partner_stat(&partner, "unique_ids") < N); /* mid-run */
+  wait_unique(N, 300000);
+  int distinct = check_ids("shared", "evt-b", N, &reqs);
+  HL_ASSERT_EQ_INT(distinct, N);
+  HL_ASSERT(reqs >= N);
+  fprintf(stderr, "two processes: %lld + %lld deliveries of %d; after the kill -9: %d unique, %d requests\n",
+          (long long)a, (long long)b, N, distinct, reqs);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  stop_both();
+}
+
+/* PostgreSQL stopped under a running service: the producer API answers 503
+ * (nothing is acknowledged that is not durable), /healthz names postgres;
+ * started again, hookloop reconnects by itself, and every event accepted
+ * before, during or after is delivered. */
+HL_TEST_T(a_postgres_restart_answers_503_and_recovers_by_itself, 300) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/outage", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  char id[64];
+  int accepted = 0;
+  for (int i = 0; i < 50; i++) {
+    snprintf(id, sizeof id, "evt-o%d", accepted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+    accepted++;
+  }
+  hl_pgsrv *pg = e2e_pg_server();
+  HL_ASSERT(hl_pgsrv_stop(pg) == 0);
+  snprintf(id, sizeof id, "evt-o%d", accepted);
+  long st = e2e_post_event(&hk, id, "1");
+  HL_ASSERT_EQ_INT(st, 503);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 503, &doc, 15000);
+  e2e_health_assert_failing(doc.root, "postgres", "");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(hl_pgsrv_resume(pg) == 0);
+  /* The same event again (a client retries a 503): accepted once back. */
+  for (int waited = 0; waited < 60000 && st != 202 && st != 200; waited += 200) {
+    hl_sleep_ms(200);
+    st = e2e_post_event(&hk, id, "1");
+  }
+  HL_ASSERT_MSG(st == 202 || st == 200, "not accepting after the restart: %ld", st);
+  accepted++;
+  for (int i = 0; i < 50; i++) {
+    snprintf(id, sizeof id, "evt-o%d", accepted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+    accepted++;
+  }
+  e2e_health_until(&hk, 200, &doc, 15000);
+  hl_json_doc_dispose(&doc);
+  wait_unique(accepted, 60000);
+  int reqs = 0;
+  HL_ASSERT_EQ_INT(check_ids("outage", "evt-o", accepted, &reqs), accepted);
+  stop_both();
+}
+
+/* serve with settings that cannot work: it stops, exit 1 (2 for settings
+ * refused before anything is tried), with a message naming the variable. */
+static void assert_refused(const char *const *env, int want_exit, const char *want) {
+  char *dir = hl_tmpdir("badpg");
+  char log[600], data[640];
+  snprintf(log, sizeof log, "%s/hookloop.log", dir);
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  char *envp[16];
+  size_t n = 0;
+  envp[n++] = (char *)"HOOKLOOP_LISTEN=127.0.0.1:0";
+  envp[n++] = data;
+  envp[n++] = (char *)"HOOKLOOP_STORE=postgres";
+  envp[n++] = (char *)"HOOKLOOP_PG_WAIT_MS=1500";
+  for (size_t i = 0; env[i]; i++) envp[n++] = (char *)env[i];
+  envp[n] = NULL;
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
+  int st = hl_wait(hl_spawn(argv, envp, log), 60000);
+  char *out = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == want_exit, "exit %d, want %d; log:\n%s",
+                st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, want_exit, out ? out : "");
+  HL_ASSERT_MSG(out && strstr(out, want), "no \"%s\" in the log:\n%s", want, out ? out : "");
+  HL_ASSERT(!strstr(out, "listening")); /* never served */
+  HL_ASSERT(!strstr(out, "wrong-pw")); /* no password in the log */
+  free(out);
+  hl_rmtree(dir);
+  free(dir);
+}
+
+HL_TEST_T(bad_postgres_settings_stop_serve_naming_the_variable, 180) {
+  hl_pgsrv *pg = e2e_pg_server();
+  char port[48], closed[160];
+  snprintf(port, sizeof port, "DATABASE_PORT=%d", pg->port);
+  int free_port = 0, held = hl_hold_port(&free_port); /* bound, not listening: refused */
+  HL_ASSERT(held >= 0);
+  snprintf(closed, sizeof closed, "DATABASE_URL=postgresql://hookloop:wrong-pw@127.0.0.1:%d/hookloop?sslmode=disable",
+           free_port);
+  const char *unreachable[] = {closed, NULL};
+  assert_refused(unreachable, 1, "DATABASE_URL: ");
+  close(held);
+  const char *wrong_pw[] = {"AURORA_ENDPOINT=127.0.0.1", port, "DATABASE_NAME=hookloop", "DATABASE_USER=hookloop",
+                            "DATABASE_PASSWORD=wrong-pw", "PGSSLMODE=disable", NULL};
+  assert_refused(wrong_pw, 1, "DATABASE_PASSWORD/DATABASE_USER: ");
+  const char *no_db[] = {"AURORA_ENDPOINT=127.0.0.1", port, "DATABASE_NAME=nosuchdb", "DATABASE_USER=hookloop",
+                         "DATABASE_PASSWORD=" HL_PGSRV_PASSWORD, "PGSSLMODE=disable", NULL};
+  assert_refused(no_db, 1, "DATABASE_NAME: ");
+  const char *bad_port[] = {"AURORA_ENDPOINT=127.0.0.1", "DATABASE_PORT=54a", "DATABASE_NAME=hookloop",
+                            "DATABASE_USER=hookloop", "DATABASE_PASSWORD=wrong-pw", NULL};
+  assert_refused(bad_port, 1, "DATABASE_PORT: ");
+  const char *nothing[] = {NULL};
+  assert_refused(nothing, 2, "DATABASE_URL: HOOKLOOP_STORE=postgres needs");
+}
+
+/* DATABASE_PASSWORD_SECRET_ARN: the password is read from Secrets Manager
+ * (an RDS-managed secret's JSON), through the same client as the webhook
+ * secret, and serve runs on it. */
+HL_TEST_T(the_database_password_comes_from_secrets_manager, 120) {
+  hl_pgsrv *pg = e2e_pg_server();
+  int pport = 0;
+  char sm[96], port[48];
+  pid_t peer = e2e_start_secrets_peer("{\"username\":\"hookloop\",\"password\":\"" HL_PGSRV_PASSWORD "\"}", sm,
+                                      sizeof sm, &pport);
+  snprintf(port, sizeof port, "DATABASE_PORT=%d", pg->port);
+  /* Not the suite's DATABASE_URL: AURORA_ENDPOINT, and no password but the secret. */
+  const char *env[] = {"DATABASE_URL=", "AURORA_ENDPOINT=127.0.0.1", port, "DATABASE_NAME=hookloop",
+                       "DATABASE_USER=hookloop", "PGSSLMODE=disable",
+                       "DATABASE_PASSWORD_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+                       sm, "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=e2e-test-secret", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/sm", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-sm", "1"), 202);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "sm", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(log && !strstr(log, HL_PGSRV_PASSWORD)); /* never logged */
+  free(log);
+  stop_both();
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+}
+#endif
+
 #ifdef HL_TEST_DDB
 /* Issue 12 item 6 on DynamoDB: dynalite killed, /healthz answers 503 naming
  * dynamodb (a DescribeTable that gets no answer); started again with its

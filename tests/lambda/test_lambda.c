@@ -564,9 +564,10 @@ HL_TEST(deploy_templates_use_only_variables_the_code_reads) {
   snprintf(src, sizeof src, "%s/src", HL_SOURCE_DIR);
   hl_buf_init(&all_src);
   nftw(src, collect, 16, FTW_PHYS);
-  const char *files[] = {"deploy/lambda/template.json", "deploy/ecs/task-definition.json"};
+  const char *files[] = {"deploy/lambda/template.json", "deploy/ecs/task-definition.json",
+                         "deploy/ecs/task-definition-postgres.json"};
   int total = 0;
-  for (size_t f = 0; f < 2; f++) {
+  for (size_t f = 0; f < HL_ARRAY_SIZE(files); f++) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, files[f]);
     size_t len;

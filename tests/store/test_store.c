@@ -1,7 +1,9 @@
-/* The store contract: one suite, two backends. Built twice — test_store
- * against a real SQLite file, test_store_ddb (HL_TEST_DDB) against the
- * DynamoDB store on a real dynalite process, with the embedded queue in
- * SQLite beneath it as `serve` runs it. */
+/* The store contract: one suite, three backends. Built three times —
+ * test_store against a real SQLite file, test_store_ddb (HL_TEST_DDB)
+ * against the DynamoDB store on a real dynalite process, with the embedded
+ * queue in SQLite beneath it as `serve` runs it, and test_store_pg
+ * (HL_TEST_PG) against the PostgreSQL store on a throwaway PostgreSQL 15
+ * (queue included), plus what only a store shared by processes needs. */
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_common.h"
@@ -9,6 +11,14 @@
 #ifdef HL_TEST_DDB
 #include "loop/hl_curl_uv.h"
 #include "store/hl_store_ddb.h"
+#endif
+#ifdef HL_TEST_PG
+#include "hl_pgsrv.h"
+#include "store/hl_store_pg.h"
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 #include <sqlite3.h>
@@ -49,11 +59,63 @@ static void on_tables(void *data, int status, const char *report) {
 }
 #endif
 
+#ifdef HL_TEST_PG
+static hl_pgsrv srv;
+
+static const char *url_lookup(void *data, const char *name) {
+  return strcmp(name, "DATABASE_URL") == 0 ? data : NULL;
+}
+
+typedef struct {
+  int done, status;
+  char msg[512];
+} ready_rec;
+
+static void on_ready(void *data, int status, const char *msg) {
+  ready_rec *r = data;
+  r->done = 1;
+  r->status = status;
+  snprintf(r->msg, sizeof r->msg, "%s", msg);
+}
+
+/* A store on the test server; lease_ms 0: the default. Waits for its
+ * migrations, so that it reads a backlog at once as the others do. */
+static hl_store *open_pg(uint32_t lease_ms, uint32_t wait_ms) {
+  char err[256] = "";
+  if (!srv.pid) {
+    HL_ASSERT_MSG(hl_pgsrv_start(&srv, NULL) == 0, "postgres did not start");
+    /* The harness waits on the Unix socket; the store comes over TCP. */
+    int i = 0;
+    while (PQping(hl_pgsrv_url(&srv, "?sslmode=disable&connect_timeout=2")) != PQPING_OK && i++ < 600)
+      hl_sleep_ms(50);
+    uv_update_time(&loop); /* that took a while: deadlines count from now */
+  }
+  hl_pg_conf conf;
+  hl_buf e = HL_BUF_INIT;
+  HL_ASSERT(hl_pg_conf_load(&conf, url_lookup, (void *)hl_pgsrv_url(&srv, "?sslmode=disable"), &e) == 0);
+  hl_buf_dispose(&e);
+  hl_store_pg_config cfg = {.conf = &conf, .lease_ms = lease_ms, .wait_ms = wait_ms};
+  hl_store *st = NULL;
+  int rc = hl_store_pg_open(&loop, &cfg, &st, err, sizeof err);
+  hl_pg_conf_dispose(&conf);
+  HL_ASSERT_MSG(rc == 0, "open: %s", err);
+  ready_rec r = {0};
+  hl_store_pg_ready(st, on_ready, &r);
+  HL_ASSERT_EQ_INT(r.done, 0); /* never from inside the call */
+  while (!r.done && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_MSG(r.status == 0, "migrations: %s", r.msg);
+  return st;
+}
+#endif
+
 static void open_store(void) {
   char err[256] = "";
   uv_loop_init(&loop);
   if (!dir) dir = hl_tmpdir("store");
-#ifdef HL_TEST_DDB
+#ifdef HL_TEST_PG
+  (void)err;
+  store = open_pg(0, 0);
+#elif defined(HL_TEST_DDB)
   if (!dyn.pid) HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
   hl_curl_uv_init(&curl, &loop, 64);
   hl_store *queue = NULL;
@@ -388,8 +450,10 @@ HL_TEST(one_turn_is_one_transaction) {
     store->vt->eq_accept(store, &ev, cap_cb, &caps[i]);
   }
   for (int i = 0; i < 50; i++) HL_ASSERT_EQ_INT(caps[i].calls, 0);
-  uv_run(&loop, UV_RUN_NOWAIT);
+  /* SQLite commits at the end of this turn; a server answers later. */
+  for (int i = 0; i < 200000 && caps[0].calls == 0; i++) uv_run(&loop, UV_RUN_ONCE);
   for (int i = 0; i < 50; i++) HL_ASSERT_EQ_INT(caps[i].calls, 1);
+  for (int i = 0; i < 50; i++) HL_ASSERT_EQ_INT(caps[i].status, 0);
   HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 50);
   close_store();
   hl_rmtree(dir);
@@ -504,6 +568,9 @@ HL_TEST(a_parked_retry_keeps_a_body_larger_than_an_item) {
 }
 
 HL_TEST(data_dir_is_exclusive) {
+#ifdef HL_TEST_PG
+  HL_SKIP("a data directory is SQLite's; PostgreSQL is shared by design (see the tests below)");
+#endif
   open_store();
   hl_store *second = NULL;
   char err[256] = "";
@@ -512,3 +579,259 @@ HL_TEST(data_dir_is_exclusive) {
   close_store();
   hl_rmtree(dir);
 }
+
+#ifdef HL_TEST_PG
+/* --- a store shared by processes ----------------------------------------------- */
+
+static capture claim(hl_store *st, const char *sub, size_t limit) {
+  capture c = {0};
+  st->vt->eq_claim(st, sub, limit, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  return c;
+}
+
+static void close_other(hl_store *st) {
+  int closed = 0;
+  st->vt->close(st, on_closed, &closed);
+  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT(closed);
+}
+
+/* Accepts <prefix>0..n-1 for sub, through the stores of sts in turn; all
+ * in this turn, and every one must commit. */
+static void accept_n(hl_store *const *sts, int nst, const char *prefix, int n, const char *sub) {
+  const char *subs[] = {sub};
+  capture *acc = hl_calloc((size_t)n, sizeof *acc);
+  char id[48];
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s%03d", prefix, i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                       .nsubs = 1};
+    sts[i % nst]->vt->eq_accept(sts[i % nst], &ev, cap_cb, &acc[i]);
+  }
+  for (int i = 0; i < n; i++) run_until(&acc[i]);
+  for (int i = 0; i < n; i++) HL_ASSERT_EQ_INT(acc[i].status, 0);
+  hl_free(acc);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Two stores (two pools, as two processes have) claim in the same turns,
+ * so their claims run concurrently on the server: SKIP LOCKED and the
+ * owner column hand every row to exactly one of them. */
+HL_TEST(two_stores_claim_concurrently_and_never_take_a_row_twice) {
+  open_store();
+  hl_store *other = open_pg(0, 0);
+  enum { N = 300 };
+  hl_store *both[] = {store, other};
+  accept_n(both, 2, "evt-c", N, "sub_a");
+  char *seen[N + 64];
+  size_t nseen = 0, from_a = 0, from_b = 0;
+  for (int round = 0; round < 100; round++) {
+    capture a = {0}, b = {0};
+    store->vt->eq_claim(store, "sub_a", 7, hl_wall_ms(), cap_cb, &a);
+    other->vt->eq_claim(other, "sub_a", 7, hl_wall_ms(), cap_cb, &b);
+    run_until(&a);
+    run_until(&b);
+    HL_ASSERT_EQ_INT(a.status, 0);
+    HL_ASSERT_EQ_INT(b.status, 0);
+    capture *both[] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+      for (size_t j = 0; j < both[k]->res.nitems; j++) {
+        HL_ASSERT(nseen < N + 64);
+        seen[nseen++] = hl_strdup(both[k]->res.items[j].d.event_id);
+      }
+      *(k ? &from_b : &from_a) += both[k]->res.nitems;
+      hl_store_result_dispose(&both[k]->res);
+    }
+    if (a.res.nitems == 0 && b.res.nitems == 0 && nseen >= N) break;
+  }
+  HL_ASSERT_EQ_INT(nseen, N);
+  qsort(seen, nseen, sizeof *seen, cmp_str);
+  for (size_t i = 1; i < nseen; i++) HL_ASSERT_MSG(strcmp(seen[i - 1], seen[i]) != 0, "%s taken twice", seen[i]);
+  for (size_t i = 0; i < nseen; i++) hl_free(seen[i]);
+  HL_ASSERT(from_a > 0 && from_b > 0); /* both took their share */
+  close_other(other);
+  close_store();
+  hl_rmtree(dir);
+}
+
+typedef struct {
+  int calls;
+  char last[64];
+} work_rec;
+
+static void on_work(void *data, const char *sub) {
+  work_rec *w = data;
+  w->calls++;
+  snprintf(w->last, sizeof w->last, "%s", sub ? sub : "(all)");
+}
+
+static void tick_noop(uv_timer_t *t) { (void)t; }
+static void tick_stop(uv_timer_t *t) { uv_timer_stop(t); }
+
+static void on_tick_closed(uv_handle_t *h) { *(int *)h->data = 1; }
+
+static bool run_until_work(work_rec *w, const char *sub, int ms) {
+  uint64_t end = uv_now(&loop) + (uint64_t)ms;
+  uv_timer_t tick;
+  int closed = 0;
+  uv_timer_init(&loop, &tick);
+  tick.data = &closed;
+  uv_timer_start(&tick, tick_noop, 20, 20); /* never sleeps long */
+  while (strcmp(w->last, sub) != 0 && uv_now(&loop) < end) uv_run(&loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&tick, on_tick_closed);
+  while (!closed) uv_run(&loop, UV_RUN_ONCE);
+  return strcmp(w->last, sub) == 0;
+}
+
+/* An idle instance hears of work another accepted (LISTEN/NOTIFY), and of
+ * a delivery re-queued. */
+HL_TEST(an_accept_wakes_the_other_instance) {
+  open_store();
+  hl_store *other = open_pg(0, 0);
+  work_rec w = {0};
+  hl_store_pg_on_work(store, on_work, &w);
+  const char *subs[] = {"sub_wake"};
+  capture c = {0};
+  hl_eq_accept ev = {.event_id = "evt-w1", .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                     .nsubs = 1};
+  other->vt->eq_accept(other, &ev, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_MSG(run_until_work(&w, "sub_wake", 10000), "no notification; last: %s", w.last);
+  capture got = claim(store, "sub_wake", 10);
+  HL_ASSERT_EQ_INT(got.res.nitems, 1);
+  hl_store_result_dispose(&got.res);
+  close_other(other);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* A process killed while it holds claims: its rows are not handed out while
+ * its lease lasts, then a live instance sweeps them back, is woken and
+ * takes them, with the same event ids (the same webhook-id). */
+HL_TEST_T(a_killed_processes_claims_come_back_after_its_lease, 120) {
+  if (!srv.pid) HL_ASSERT_MSG(hl_pgsrv_start(&srv, NULL) == 0, "postgres did not start");
+  int fds[2];
+  HL_ASSERT(pipe(fds) == 0);
+  pid_t child = fork();
+  HL_ASSERT(child >= 0);
+  if (child == 0) {
+    close(fds[0]);
+    uv_loop_init(&loop);
+    hl_store *st = open_pg(1500, 0);
+    accept_n(&st, 1, "evt-k", 10, "sub_k");
+    capture c = claim(st, "sub_k", 100);
+    char n = (char)c.res.nitems;
+    if (write(fds[1], &n, 1) != 1) _exit(3);
+    for (;;) pause(); /* holds them until killed */
+  }
+  close(fds[1]);
+  char n = 0;
+  HL_ASSERT(read(fds[0], &n, 1) == 1);
+  HL_ASSERT_EQ_INT(n, 10);
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  open_store();
+  work_rec w = {0};
+  hl_store_pg_on_work(store, on_work, &w);
+  capture c = claim(store, "sub_k", 100);
+  HL_ASSERT_EQ_INT(c.res.nitems, 0); /* the lease still runs */
+  HL_ASSERT_EQ_INT(c.res.next_due_at, 0); /* and held rows are not "left" */
+  HL_ASSERT_MSG(run_until_work(&w, "sub_k", 15000), "the sweep did not wake us; last: %s", w.last);
+  c = claim(store, "sub_k", 100);
+  HL_ASSERT_EQ_INT(c.res.nitems, 10);
+  for (size_t i = 0; i < c.res.nitems; i++) HL_ASSERT(strncmp(c.res.items[i].d.event_id, "evt-k", 5) == 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* Bodies are the accepted bytes: bytea keeps what JSON re-encoding would
+ * not (a NUL, bytes that are not UTF-8, a decimal's trailing zeros). */
+HL_TEST(bodies_come_back_byte_for_byte) {
+  open_store();
+  static const char body[] = "{\"amount\": 123.4500, \"x\": \"\xff\xfe\", \"z\": \"a\0b\"}";
+  const char *subs[] = {"sub_b"};
+  hl_eq_accept ev = {.event_id = "evt-bytes", .event_type = "T", .body = body, .body_len = sizeof body - 1,
+                     .subscription_ids = subs, .nsubs = 1};
+  capture a = {0};
+  store->vt->eq_accept(store, &ev, cap_cb, &a);
+  run_until(&a);
+  HL_ASSERT_EQ_INT(a.status, 0);
+  capture c = claim(store, "sub_b", 1);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_INT(c.res.items[0].body_len, sizeof body - 1);
+  HL_ASSERT(memcmp(c.res.items[0].body, body, sizeof body - 1) == 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* The schema version is recorded once, and opening again (another process
+ * starting) applies nothing twice. */
+HL_TEST(migrations_are_versioned_and_idempotent) {
+  open_store();
+  hl_store *other = open_pg(0, 0);
+  close_other(other);
+  close_store();
+  open_store();
+  char out[64] = "";
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text || ':' || max(version)::text FROM hookloop_schema_version",
+                          out, sizeof out) == 0);
+  char want[32];
+  snprintf(want, sizeof want, "%d:%d", HL_STORE_PG_SCHEMA_VERSION, HL_STORE_PG_SCHEMA_VERSION);
+  HL_ASSERT_EQ_STR(out, want);
+  /* The due-retry index is there and is what a claim uses. */
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text FROM pg_indexes WHERE indexname='event_delivery_status_due'",
+                          out, sizeof out) == 0);
+  HL_ASSERT_EQ_STR(out, "1");
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* PostgreSQL goes away while outcomes are being recorded: they wait, are
+ * sent again once it is back, and every one lands. */
+HL_TEST_T(recorded_outcomes_survive_a_server_restart, 120) {
+  uv_loop_init(&loop);
+  dir = hl_tmpdir("store");
+  store = open_pg(0, 1000);
+  enum { N = 20 };
+  accept_n(&store, 1, "evt-r", N, "sub_r");
+  capture c = claim(store, "sub_r", N);
+  HL_ASSERT_EQ_INT(c.res.nitems, N);
+  capture up[N];
+  memset(up, 0, sizeof up);
+  for (int i = 0; i < N; i++) {
+    hl_delivery_rec r = c.res.items[i].d;
+    r.status = "SUCCESS";
+    r.attempts = 1;
+    r.last_status_code = 200;
+    store->vt->eq_update(store, &r, false, cap_cb, &up[i]);
+  }
+  HL_ASSERT(hl_pgsrv_stop(&srv) == 0);
+  /* Longer than wait_ms: the statements fail UNAVAILABLE and are sent again. */
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  uv_timer_start(&t, tick_stop, 2500, 0);
+  while (uv_is_active((uv_handle_t *)&t)) uv_run(&loop, UV_RUN_ONCE);
+  for (int i = 0; i < N; i++) HL_ASSERT_EQ_INT(up[i].calls, 0);
+  HL_ASSERT(hl_pgsrv_resume(&srv) == 0);
+  for (int i = 0; i < N; i++) run_until(&up[i]);
+  for (int i = 0; i < N; i++) HL_ASSERT_EQ_INT(up[i].status, 0);
+  int tclosed = 0;
+  t.data = &tclosed;
+  uv_close((uv_handle_t *)&t, on_tick_closed);
+  while (!tclosed) uv_run(&loop, UV_RUN_ONCE);
+  hl_store_result_dispose(&c.res);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0);
+  char out[32] = "";
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text FROM event_delivery_status WHERE status='SUCCESS'", out,
+                          sizeof out) == 0);
+  HL_ASSERT_EQ_STR(out, "20");
+  close_store();
+  hl_rmtree(dir);
+}
+#endif

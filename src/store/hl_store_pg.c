@@ -1,0 +1,1231 @@
+#include "store/hl_store_pg.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "loop/hl_pg.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The server's clock in ms: leases compare against one clock, whichever
+ * host the processes run on. */
+#define SRV_NOW "(extract(epoch from clock_timestamp())*1000)::bigint"
+#define OPEN "('PENDING','RETRYING')"
+#define TERMINAL "('SUCCESS','FAILED')"
+
+typedef enum {
+  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
+  Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
+  Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
+  Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
+  Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q__COUNT
+} query_id;
+
+#define MAXQ 3
+#define MAXP 14
+
+typedef struct pg_store pg_store;
+typedef struct pgop pgop;
+
+/* One statement of an operation. */
+typedef struct {
+  hl_pg_query q;
+  pgop *op;
+  const char *vals[MAXP];
+  int lens[MAXP];
+  int fmts[MAXP];
+  PGresult *res;
+  hl_pg_status st;
+} pq;
+
+/* An operation: its statements (one unit: the same batch, in order), the
+ * copies of their parameters, and what to do with the answer. */
+struct pgop {
+  pg_store *s;
+  pq q[MAXQ];
+  int nq, nanswered;
+  char *own[MAXQ * MAXP];
+  int nown;
+  bool retry_lost;       /* idempotent: sent again after UNAVAILABLE/LOST */
+  unsigned attempts;
+  uint64_t due;          /* retry: when (uv_now) */
+  /* Interprets the committed results (status 0) or reports status; calls cb. */
+  void (*done)(pgop *op, int status);
+  hl_store_cb cb;
+  void *data;
+  int64_t aux;           /* per operation: rows accepted, a terminal update... */
+  size_t limit;          /* eq_claim: how many were asked for */
+  void (*row)(const PGresult *r, int k, hl_store_result *res); /* lists: reads one row */
+  char err[512];
+  pgop *next;
+};
+
+typedef struct ready_waiter {
+  void (*cb)(void *data, int status, const char *msg);
+  void *data;
+  struct ready_waiter *next;
+} ready_waiter;
+
+typedef enum { MIG_NONE, MIG_RUNNING, MIG_DONE } mig_state;
+
+struct pg_store {
+  hl_store base;
+  uv_loop_t *loop;
+  hl_pg_pool pool;
+  hl_table_names t;
+  char tnames[6][72];
+  char channel[80];
+  char owner[96];
+  uint32_t lease_ms;
+  int stmt[Q__COUNT];
+  mig_state mig;
+  int schema_version;
+  pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
+  pgop *retry;                   /* waiting to be sent again */
+  pgop *later;                   /* answered without a round trip: called back next turn */
+  ready_waiter *waiters;
+  uv_timer_t retry_timer, later_timer, tick_timer;
+  uint64_t last_heartbeat;
+  int64_t backlog_base, backlog_delta, backlog_delta_sent;
+  bool counting, heartbeat_out;
+  int inflight_ops;
+  void (*on_work)(void *data, const char *subscription_id);
+  void *work_data;
+  bool closing;
+  int closing_handles;
+  void (*close_cb)(void *data);
+  void *close_data;
+};
+
+#define PG(b) hl_container_of(b, pg_store, base)
+
+/* --- results (binary format) -------------------------------------------------- */
+
+static int64_t gi64(const PGresult *r, int row, int col) {
+  if (row >= PQntuples(r) || PQgetisnull(r, row, col)) return 0;
+  const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+  int n = PQgetlength(r, row, col);
+  uint64_t v = 0;
+  for (int i = 0; i < n && i < 8; i++) v = v << 8 | p[i];
+  if (n == 4) return (int32_t)(uint32_t)v;
+  return (int64_t)v;
+}
+
+static char *gstr(const PGresult *r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return NULL;
+  return hl_strndup(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+static bool gnull(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+
+/* --- building operations ---------------------------------------------------- */
+
+static void on_pq_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg);
+
+static pgop *op_new(pg_store *s, void (*done)(pgop *, int), hl_store_cb cb, void *data) {
+  pgop *op = hl_calloc(1, sizeof *op);
+  op->s = s;
+  op->done = done;
+  op->cb = cb;
+  op->data = data;
+  return op;
+}
+
+/* Adds a statement; returns its index. */
+static int op_stmt(pgop *op, query_id id) {
+  int i = op->nq++;
+  pq *p = &op->q[i];
+  p->op = op;
+  p->q.stmt = op->s->stmt[id];
+  p->q.values = p->vals;
+  p->q.lengths = p->lens;
+  p->q.formats = p->fmts;
+  p->q.result_format = 1;
+  p->q.done = on_pq_done;
+  return i;
+}
+
+static void op_bin(pgop *op, int i, const void *v, size_t len) {
+  pq *p = &op->q[i];
+  int k = p->q.nparams++;
+  if (v == NULL) {
+    p->vals[k] = NULL;
+    return;
+  }
+  char *c = hl_malloc(len + 1);
+  if (len) memcpy(c, v, len);
+  c[len] = '\0';
+  op->own[op->nown++] = c;
+  p->vals[k] = c;
+  p->lens[k] = (int)len;
+  p->fmts[k] = 1;
+}
+
+static void op_str(pgop *op, int i, const char *v) {
+  pq *p = &op->q[i];
+  int k = p->q.nparams;
+  op_bin(op, i, v, v ? strlen(v) : 0);
+  p->fmts[k] = 0; /* text: the server parses it into the column's type */
+}
+
+static void op_i64(pgop *op, int i, int64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%lld", (long long)v);
+  op_str(op, i, b);
+}
+
+static void op_free(pgop *op) {
+  for (int i = 0; i < op->nq; i++)
+    if (op->q[i].res) PQclear(op->q[i].res);
+  for (int i = 0; i < op->nown; i++) hl_free(op->own[i]);
+  hl_free(op);
+}
+
+static void op_clear_results(pgop *op) {
+  for (int i = 0; i < op->nq; i++) {
+    if (op->q[i].res) PQclear(op->q[i].res);
+    op->q[i].res = NULL;
+  }
+  op->nanswered = 0;
+}
+
+static void start_migrations(pg_store *s);
+static void op_send(pgop *op);
+
+static void on_later(uv_timer_t *t) {
+  pg_store *s = t->data;
+  pgop *list = s->later;
+  s->later = NULL;
+  /* In the order they came. */
+  pgop *rev = NULL;
+  while (list) { pgop *n = list->next; list->next = rev; rev = list; list = n; }
+  while (rev) {
+    pgop *op = rev;
+    rev = rev->next;
+    op->done(op, (int)op->aux);
+    s->inflight_ops--;
+    op_free(op);
+  }
+}
+
+/* Answers op with status on the next turn (never inside the caller's call). */
+static void op_finish_later(pgop *op, int status) {
+  pg_store *s = op->s;
+  op->aux = status;
+  op->next = s->later;
+  s->later = op;
+  uv_timer_start(&s->later_timer, on_later, 0, 0);
+}
+
+static void on_retry_due(uv_timer_t *t);
+
+static void arm_retry(pg_store *s) {
+  uint64_t now = uv_now(s->loop), first = UINT64_MAX;
+  for (pgop *op = s->retry; op; op = op->next) first = HL_MIN(first, op->due);
+  if (first == UINT64_MAX) {
+    uv_timer_stop(&s->retry_timer);
+    return;
+  }
+  uv_timer_start(&s->retry_timer, on_retry_due, first > now ? first - now : 0, 0);
+}
+
+static void on_retry_due(uv_timer_t *t) {
+  pg_store *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  pgop **pp = &s->retry, *due = NULL, **dt = &due;
+  while (*pp) {
+    pgop *op = *pp;
+    if (op->due <= now) { *pp = op->next; op->next = NULL; *dt = op; dt = &op->next; }
+    else pp = &op->next;
+  }
+  while (due) {
+    pgop *op = due;
+    due = due->next;
+    op->next = NULL;
+    op_send(op);
+  }
+  arm_retry(s);
+}
+
+static void op_retry_later(pgop *op) {
+  pg_store *s = op->s;
+  uint32_t step = 100u << HL_MIN(op->attempts, 5u); /* 100 ms doubling to 3.2 s */
+  op->attempts++;
+  op->due = uv_now(s->loop) + step;
+  op->next = s->retry;
+  s->retry = op;
+  arm_retry(s);
+}
+
+static void op_send(pgop *op) {
+  pg_store *s = op->s;
+  if (s->closing && op->done != NULL && op->retry_lost && op->attempts > 0) {
+    op_finish_later(op, HL_ECLOSED);
+    return;
+  }
+  if (s->mig != MIG_DONE) {
+    op->next = NULL;
+    *s->wait_tail = op;
+    s->wait_tail = &op->next;
+    if (s->mig == MIG_NONE) start_migrations(s);
+    return;
+  }
+  op_clear_results(op);
+  hl_pg_query *qs[MAXQ];
+  for (int i = 0; i < op->nq; i++) qs[i] = &op->q[i].q;
+  int rc = hl_pg_send_n(&s->pool, qs, op->nq);
+  if (rc == 0) return;
+  snprintf(op->err, sizeof op->err, "the PostgreSQL client refused the statement: %s", hl_strerror(rc));
+  if (op->retry_lost && !s->closing) op_retry_later(op);
+  else op_finish_later(op, HL_ESTORE);
+}
+
+/* Submits a new operation. */
+static void op_submit(pgop *op) {
+  op->s->inflight_ops++;
+  op_send(op);
+}
+
+static int sqlstate_status(const PGresult *res) {
+  const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (st && strcmp(st, "23505") == 0) return HL_EEXISTS;
+  return HL_ESTORE;
+}
+
+static void op_settle(pgop *op) {
+  pg_store *s = op->s;
+  int error = -1, aborted = 0, lost = 0;
+  for (int i = 0; i < op->nq; i++) {
+    switch (op->q[i].st) {
+      case HL_PG_OK: break;
+      case HL_PG_ERROR: if (error < 0) error = i; break;
+      case HL_PG_ABORTED: aborted++; break;
+      default: lost++; break;
+    }
+  }
+  int status = 0;
+  if (error >= 0) {
+    status = sqlstate_status(op->q[error].res);
+    if (status == HL_ESTORE)
+      hl_log_error("postgres statement failed", "\"error\":\"%s\"", hl_log_esc(op->err, (size_t)-1));
+  } else if (aborted && !lost && !s->closing) {
+    /* Another operation of the batch failed: ours did not persist. */
+    op_send(op);
+    return;
+  } else if (lost || aborted) {
+    if (op->retry_lost && !s->closing) {
+      op_retry_later(op);
+      return;
+    }
+    hl_log_error("postgres unavailable", "\"error\":\"%s\"", hl_log_esc(op->err, (size_t)-1));
+    status = HL_ESTORE;
+  }
+  op->done(op, status);
+  s->inflight_ops--;
+  op_free(op);
+}
+
+static void on_pq_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  pq *p = hl_container_of(q, pq, q);
+  pgop *op = p->op;
+  p->st = st;
+  p->res = res;
+  if (st != HL_PG_OK && st != HL_PG_ABORTED && msg && *msg) snprintf(op->err, sizeof op->err, "%s", msg);
+  if (++op->nanswered == op->nq) op_settle(op);
+}
+
+/* Hands res to the caller, then frees what the caller left in it. */
+static void answer(pgop *op, int status, hl_store_result *res) {
+  if (op->cb) op->cb(op->data, status, res);
+  hl_store_result_dispose(res);
+}
+
+/* The plain outcome, no rows. */
+static void done_plain(pgop *op, int status) {
+  hl_store_result res = {0};
+  answer(op, status, &res);
+}
+
+/* Reads row k of r into res (row 0 allocates room for all of them). */
+typedef void (*row_fn)(const PGresult *r, int k, hl_store_result *res);
+
+/* The first statement's rows, when it committed. */
+static void collect(pgop *op, int status, row_fn row, hl_store_result *res) {
+  if (status != 0) return;
+  for (int k = 0; k < PQntuples(op->q[0].res); k++) row(op->q[0].res, k, res);
+}
+
+/* The answer of an operation that lists rows (op->row reads each). */
+static void done_rows(pgop *op, int status) {
+  hl_store_result res = {0};
+  collect(op, status, op->row, &res);
+  answer(op, status, &res);
+}
+
+/* An operation that lists what one statement returns. */
+static void list_op(pg_store *s, query_id id, row_fn row, hl_store_cb cb, void *data, const char *p1) {
+  pgop *op = op_new(s, done_rows, cb, data);
+  op->row = row;
+  int i = op_stmt(op, id);
+  if (p1) op_str(op, i, p1);
+  op_submit(op);
+}
+
+#define ROOM(r, k, arr) \
+  do { if ((k) == 0) (arr) = hl_calloc((size_t)PQntuples(r) + 1, sizeof *(arr)); } while (0)
+
+/* A write that must change a row: none is HL_ENOTFOUND. */
+static void done_changed(pgop *op, int status) {
+  if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_ENOTFOUND;
+  done_plain(op, status);
+}
+
+/* --- statements ---------------------------------------------------------- */
+
+/* The highest $n of a statement: what hl_pg_prepare is told. */
+static int count_params(const char *sql) {
+  int max = 0;
+  for (const char *p = sql; *p; p++)
+    if (*p == '$' && p[1] >= '1' && p[1] <= '9') {
+      int n = 0;
+      while (p[1] >= '0' && p[1] <= '9') n = n * 10 + (*++p - '0');
+      if (n > max) max = n;
+    }
+  return max;
+}
+
+static void prepare_all(pg_store *s) {
+  const hl_table_names *t = &s->t;
+  char b[2048];
+#define SET(id, ...) \
+  (snprintf(b, sizeof b, __VA_ARGS__), s->stmt[id] = hl_pg_prepare(&s->pool, b, count_params(b), NULL))
+  SET(Q_SCHEMA_PUT,
+      "INSERT INTO %s(schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT(schema_id,version) DO UPDATE SET "
+      "domain=excluded.domain,event_type=excluded.event_type,status=excluded.status,"
+      "\"schema\"=excluded.\"schema\",ingress_topic=excluded.ingress_topic", t->schema_table);
+  SET(Q_SCHEMA_LIST, "SELECT schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at "
+      "FROM %s ORDER BY schema_id,version", t->schema_table);
+  SET(Q_SUB_PUT,
+      "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
+      "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
+      "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
+      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status",
+      t->subscription_table);
+  SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at FROM %s "
+      "ORDER BY partner_id,event_type", t->subscription_table);
+  SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
+  SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES($1,$2,$3) "
+      "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
+      "egress_topics=excluded.egress_topics", t->kafka_table);
+#define DCOLS "event_id,subscription_id,status,attempts,last_status_code,last_error,last_latency_ms,updated_at," \
+  "next_attempt_at"
+  SET(Q_DELIVERY_PUT,
+      "INSERT INTO %s(" DCOLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+      "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
+      "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
+      "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
+      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at", t->delivery_table);
+  SET(Q_DELIVERY_LIST, "SELECT " DCOLS " FROM %s WHERE event_id=$1 ORDER BY subscription_id", t->delivery_table);
+  /* An entry that expired counts as absent: it is replaced. */
+  SET(Q_LEDGER_INSERT, "INSERT INTO %s AS l(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
+      "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at "
+      "WHERE l.expires_at<>0 AND l.expires_at<=$4 RETURNING 1", t->ledger_table);
+  SET(Q_LEDGER_UPSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
+      "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at",
+      t->ledger_table);
+  SET(Q_LEDGER_GET, "SELECT status FROM %s WHERE idempotency_key=$1 AND (expires_at=0 OR expires_at>$2)",
+      t->ledger_table);
+  /* The event and its deliveries in one statement: a duplicate id inserts
+   * nothing (no error, so the other operations of the batch stand), and
+   * each delivery wakes the instances listening. */
+  SET(Q_ACCEPT,
+      "WITH e AS (INSERT INTO hookloop_event(event_id,event_type,body,trace,accepted_at) "
+      "VALUES($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING RETURNING event_id), "
+      "dd AS (INSERT INTO %s(" DCOLS ") SELECT e.event_id,x,'PENDING',0,0,NULL,0,$5,$5 "
+      "FROM e CROSS JOIN unnest($6::text[]) x RETURNING subscription_id) "
+      "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM (SELECT pg_notify($7, subscription_id) FROM dd) n)",
+      t->delivery_table);
+#define CLAIM_RET "u.event_id,u.subscription_id,u.status,u.attempts,u.last_status_code,u.last_error," \
+  "u.last_latency_ms,u.updated_at,u.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at"
+  SET(Q_CLAIM_SUB,
+      "WITH c AS (SELECT event_id,subscription_id FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
+      "status IN " OPEN " AND next_attempt_at<=$2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
+      "u AS (UPDATE %s d SET owner=$4,lease_until=" SRV_NOW "+$5 FROM c "
+      "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
+      "SELECT " CLAIM_RET " FROM u JOIN hookloop_event e ON e.event_id=u.event_id ORDER BY u.next_attempt_at",
+      t->delivery_table, t->delivery_table);
+  SET(Q_CLAIM_ALL,
+      "WITH c AS (SELECT event_id,subscription_id FROM %s WHERE owner IS NULL AND "
+      "status IN " OPEN " AND next_attempt_at<=$1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+      "u AS (UPDATE %s d SET owner=$3,lease_until=" SRV_NOW "+$4 FROM c "
+      "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
+      "SELECT " CLAIM_RET " FROM u JOIN hookloop_event e ON e.event_id=u.event_id ORDER BY u.next_attempt_at",
+      t->delivery_table, t->delivery_table);
+  /* The conditions of the partial indexes: one probe. */
+  SET(Q_NEXT_DUE_SUB, "SELECT min(next_attempt_at) FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
+      "status IN " OPEN, t->delivery_table);
+  SET(Q_NEXT_DUE_ALL, "SELECT min(next_attempt_at) FROM %s WHERE owner IS NULL AND status IN " OPEN,
+      t->delivery_table);
+  /* Released or final: no longer held. Otherwise held by us again (a lease
+   * that ran out while PostgreSQL was away is taken back). */
+  SET(Q_EQ_UPDATE,
+      "UPDATE %s SET status=$3,attempts=$4,last_status_code=$5,last_error=$6,last_latency_ms=$7,updated_at=$8,"
+      "next_attempt_at=$9,"
+      "owner=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN NULL ELSE $11 END,"
+      "lease_until=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN 0 ELSE " SRV_NOW "+$12 END "
+      "WHERE event_id=$1 AND subscription_id=$2 RETURNING 1", t->delivery_table);
+  SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=$1 AND subscription_id=$2 FOR UPDATE",
+      t->delivery_table);
+  SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0 "
+      "WHERE event_id=$1 AND subscription_id=$2 AND status='FAILED' RETURNING 1", t->delivery_table);
+  SET(Q_NOTIFY, "SELECT pg_notify($1,$2)");
+  SET(Q_HEALTH, "SELECT max(version) FROM hookloop_schema_version");
+  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING", t->parked_table);
+  SET(Q_PARK_TAKE,
+      "WITH c AS (SELECT due_ms,event_id,subscription_id FROM %s WHERE due_ms<=$1 AND lease_until<$2 "
+      "ORDER BY due_ms LIMIT $3 FOR UPDATE SKIP LOCKED) "
+      "UPDATE %s p SET lease_until=$4 FROM c WHERE p.due_ms=c.due_ms AND p.event_id=c.event_id AND "
+      "p.subscription_id=c.subscription_id "
+      "RETURNING p.due_ms,p.event_id,p.subscription_id,p.attempts,p.event_type,p.trace,p.accepted_at,p.body",
+      t->parked_table, t->parked_table);
+  SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=$1 AND event_id=$2 AND subscription_id=$3", t->parked_table);
+  SET(Q_HEARTBEAT, "UPDATE %s SET lease_until=" SRV_NOW "+$2 WHERE owner=$1", t->delivery_table);
+  /* Leases that ended: their process is gone (or cut off for longer than
+   * a lease). The rows go back to the queue and every instance hears. */
+  SET(Q_SWEEP,
+      "WITH r AS (UPDATE %s SET owner=NULL,lease_until=0 WHERE owner IS NOT NULL AND lease_until<" SRV_NOW " "
+      "RETURNING subscription_id) SELECT pg_notify($1,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y",
+      t->delivery_table);
+  SET(Q_RELEASE_MINE,
+      "WITH r AS (UPDATE %s SET owner=NULL,lease_until=0 WHERE owner=$1 RETURNING subscription_id) "
+      "SELECT pg_notify($2,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y", t->delivery_table);
+  SET(Q_BACKLOG, "SELECT count(*) FROM %s WHERE status IN " OPEN, t->delivery_table);
+#undef SET
+}
+
+/* --- migrations ------------------------------------------------------------------ */
+
+/* Migration n is a DO block that runs its statements only when version n is
+ * not recorded yet, then records it: applying them again changes nothing,
+ * and a later version adds a block (never edits one). */
+static void migration_1(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=1) THEN "
+    "CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
+    "event_type text NOT NULL, status text NOT NULL, \"schema\" text NOT NULL, ingress_topic text, "
+    "created_at bigint, PRIMARY KEY(schema_id, version)); "
+    "CREATE TABLE IF NOT EXISTS %s(partner_id text NOT NULL, event_type text NOT NULL, "
+    "subscription_id text NOT NULL UNIQUE, url text NOT NULL, secret text NOT NULL, headers text, "
+    "\"filter\" text, max_in_flight bigint, rate_limit_per_s bigint, timeout_ms bigint, retry_schedule text, "
+    "egress_topic text, status text, created_at bigint, PRIMARY KEY(partner_id, event_type)); "
+    "CREATE TABLE IF NOT EXISTS %s(event_type text PRIMARY KEY, ingress_topic text, egress_topics text); "
+    "CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, status text NOT NULL, "
+    "attempts bigint NOT NULL DEFAULT 0, last_status_code bigint, last_error text, last_latency_ms bigint, "
+    "updated_at bigint, next_attempt_at bigint, owner text, lease_until bigint NOT NULL DEFAULT 0, "
+    "PRIMARY KEY(event_id, subscription_id)) WITH (fillfactor=80); "
+    /* Due rows of one subscription, oldest first, unheld: claims and next-due. */
+    "CREATE INDEX IF NOT EXISTS %s_due ON %s(subscription_id, next_attempt_at) "
+    "WHERE owner IS NULL AND status IN " OPEN "; "
+    /* Open rows of all subscriptions: claims of any, the backlog count. */
+    "CREATE INDEX IF NOT EXISTS %s_open ON %s(next_attempt_at) WHERE status IN " OPEN "; "
+    /* Held rows: the heartbeat renews ours, the sweep finds those whose lease ended. */
+    "CREATE INDEX IF NOT EXISTS %s_held ON %s(owner) WHERE owner IS NOT NULL; "
+    "CREATE TABLE IF NOT EXISTS %s(idempotency_key text PRIMARY KEY, status text, expires_at bigint); "
+    "CREATE TABLE IF NOT EXISTS hookloop_event(event_id text PRIMARY KEY, event_type text NOT NULL, "
+    "body bytea NOT NULL, trace text, accepted_at bigint NOT NULL); "
+    "CREATE TABLE IF NOT EXISTS %s(due_ms bigint NOT NULL, event_id text NOT NULL, subscription_id text NOT NULL, "
+    "attempts bigint NOT NULL, event_type text, trace text, accepted_at bigint, body bytea NOT NULL, "
+    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (1, now()); "
+    "END IF; END $m$",
+    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
+    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table,
+    t->delivery_table, t->delivery_table, t->ledger_table, t->parked_table);
+}
+
+typedef struct mig_op mig_op;
+typedef struct {
+  hl_pg_query q;
+  mig_op *m;
+} mig_q;
+
+#define MIGQ 5
+struct mig_op {
+  mig_q q[MIGQ];
+  char *sql[MIGQ];
+  pg_store *s;
+  int answered;
+  hl_pg_status st[MIGQ];
+  PGresult *res[MIGQ];
+  char err[512];
+};
+
+static void ready_all(pg_store *s, int status, const char *msg) {
+  ready_waiter *w = s->waiters;
+  s->waiters = NULL;
+  while (w) {
+    ready_waiter *n = w->next;
+    w->cb(w->data, status, msg);
+    hl_free(w);
+    w = n;
+  }
+}
+
+static void on_tick(uv_timer_t *t);
+
+static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  mig_q *mq = hl_container_of(q, mig_q, q);
+  mig_op *mo = mq->m;
+  int i = (int)(mq - mo->q);
+  mo->st[i] = st;
+  mo->res[i] = res;
+  if (st != HL_PG_OK && msg && *msg && !mo->err[0]) snprintf(mo->err, sizeof mo->err, "%s", msg);
+  if (++mo->answered < MIGQ) return;
+  pg_store *s = mo->s;
+  bool ok = true;
+  for (int k = 0; k < MIGQ; k++) ok &= mo->st[k] == HL_PG_OK;
+  if (ok) {
+    s->schema_version = (int)gi64(mo->res[3], 0, 0);
+    s->backlog_base = gi64(mo->res[4], 0, 0);
+  }
+  for (int k = 0; k < MIGQ; k++) {
+    if (mo->res[k]) PQclear(mo->res[k]);
+    hl_free(mo->sql[k]);
+  }
+  char err[512];
+  snprintf(err, sizeof err, "%s", mo->err);
+  hl_free(mo);
+  pgop *list = s->wait_head;
+  s->wait_head = NULL;
+  s->wait_tail = &s->wait_head;
+  if (!ok) {
+    s->mig = MIG_NONE;
+    hl_log_error("postgres: the schema could not be created or migrated", "\"error\":\"%s\"",
+                 hl_log_esc(err, (size_t)-1));
+    while (list) {
+      pgop *op = list;
+      list = list->next;
+      snprintf(op->err, sizeof op->err, "%s", err);
+      op_finish_later(op, HL_ESTORE);
+    }
+    ready_all(s, HL_ESTORE, err);
+    return;
+  }
+  s->mig = MIG_DONE;
+  hl_log_info("postgres schema ready", "\"version\":%d", s->schema_version);
+  while (list) {
+    pgop *op = list;
+    list = list->next;
+    op_send(op);
+  }
+  if (!s->closing) {
+    uint64_t every = HL_MIN(1000u, s->lease_ms / 3);
+    uv_timer_start(&s->tick_timer, on_tick, every, every);
+  }
+  char v[16];
+  snprintf(v, sizeof v, "%d", s->schema_version);
+  ready_all(s, 0, v);
+}
+
+static void start_migrations(pg_store *s) {
+  if (s->closing) {
+    pgop *list = s->wait_head;
+    s->wait_head = NULL;
+    s->wait_tail = &s->wait_head;
+    for (; list; list = list->next) op_finish_later(list, HL_ECLOSED);
+    return;
+  }
+  s->mig = MIG_RUNNING;
+  mig_op *m = hl_calloc(1, sizeof *m);
+  m->s = s;
+  hl_buf b = HL_BUF_INIT;
+  /* One transaction: concurrent starts of several processes take turns. */
+  m->sql[0] = hl_strdup("SELECT pg_advisory_xact_lock(72420015)");
+  m->sql[1] = hl_strdup("CREATE TABLE IF NOT EXISTS hookloop_schema_version(version integer PRIMARY KEY, "
+                        "applied_at timestamptz NOT NULL)");
+  migration_1(&s->t, &b);
+  m->sql[2] = hl_buf_steal(&b, NULL);
+  m->sql[3] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
+  hl_buf_printf(&b, "SELECT count(*) FROM %s WHERE status IN " OPEN, s->t.delivery_table);
+  m->sql[4] = hl_buf_steal(&b, NULL);
+  hl_pg_query *qs[MIGQ];
+  for (int i = 0; i < MIGQ; i++) {
+    m->q[i].m = m;
+    m->q[i].q.sql = m->sql[i];
+    m->q[i].q.result_format = 1;
+    m->q[i].q.done = on_mig_done;
+    qs[i] = &m->q[i].q;
+  }
+  hl_buf_dispose(&b);
+  if (hl_pg_send_n(&s->pool, qs, MIGQ) != 0) {
+    for (int i = 0; i < MIGQ; i++) hl_free(m->sql[i]);
+    hl_free(m);
+    s->mig = MIG_NONE;
+  }
+}
+
+/* --- background: heartbeat, sweep, backlog ------------------------------------ */
+
+static void done_heartbeat(pgop *op, int status) {
+  (void)status;
+  op->s->heartbeat_out = false;
+}
+
+static void done_backlog(pgop *op, int status) {
+  pg_store *s = op->s;
+  s->counting = false;
+  if (status != 0) return;
+  s->backlog_base = gi64(op->q[0].res, 0, 0);
+  s->backlog_delta -= s->backlog_delta_sent; /* those changes are in the count now */
+}
+
+static void on_tick(uv_timer_t *t) {
+  pg_store *s = t->data;
+  if (s->closing || s->mig != MIG_DONE) return;
+  uint64_t now = uv_now(s->loop);
+  if (!s->counting) {
+    s->counting = true;
+    s->backlog_delta_sent = s->backlog_delta;
+    pgop *op = op_new(s, done_backlog, NULL, NULL);
+    op_stmt(op, Q_BACKLOG);
+    op_submit(op);
+  }
+  if (!s->heartbeat_out && now - s->last_heartbeat >= s->lease_ms / 3) {
+    s->last_heartbeat = now;
+    s->heartbeat_out = true;
+    pgop *op = op_new(s, done_heartbeat, NULL, NULL);
+    int i = op_stmt(op, Q_HEARTBEAT);
+    op_str(op, i, s->owner);
+    op_i64(op, i, s->lease_ms);
+    i = op_stmt(op, Q_SWEEP);
+    op_str(op, i, s->channel);
+    op_submit(op);
+  }
+}
+
+static void on_notify(void *data, const char *channel, const char *payload, int be_pid) {
+  pg_store *s = data;
+  (void)channel; (void)be_pid;
+  if (s->closing || !s->on_work) return;
+  s->on_work(s->work_data, channel ? payload : NULL);
+}
+
+/* --- operations ------------------------------------------------------------ */
+
+typedef struct {
+  pg_store *s;
+  hl_store_check_cb cb;
+  void *data;
+} check_ctx;
+
+static void done_check(pgop *op, int status) {
+  hl_store_check part = {.part = "postgres", .status = status};
+  if (status != 0) {
+    const char *last = hl_pg_pool_last_error(&op->s->pool);
+    snprintf(part.error, sizeof part.error, "%.255s", op->err[0] ? op->err : last && *last ? last : "a query failed");
+  }
+  ((hl_store_check_cb)(void (*)(void))op->cb)(op->data, &part, 1);
+}
+
+/* Live: a query on a pooled connection. With no connection up it fails at
+ * once, naming what the last attempt to connect said. */
+static void check(hl_store *base, hl_store_check_cb cb, void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_check, (hl_store_cb)(void (*)(void))cb, data);
+  op_stmt(op, Q_HEALTH);
+  hl_pg_stats st;
+  hl_pg_pool_stats(&s->pool, &st);
+  s->inflight_ops++;
+  if (st.ready == 0) {
+    const char *last = hl_pg_pool_last_error(&s->pool);
+    snprintf(op->err, sizeof op->err, "no connection to PostgreSQL%s%s", last && *last ? ": " : "",
+             last ? last : "");
+    op_finish_later(op, HL_ESTORE);
+    return;
+  }
+  op_send(op);
+}
+
+static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_SCHEMA_PUT);
+  op_str(op, i, r->schema_id); op_i64(op, i, r->version); op_str(op, i, r->domain);
+  op_str(op, i, r->event_type); op_str(op, i, r->status); op_str(op, i, r->schema_json);
+  op_str(op, i, r->ingress_topic); op_i64(op, i, r->created_at);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void row_schema(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->schemas);
+  hl_schema_rec *x = &res->schemas[res->nschemas++];
+  x->schema_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->domain = gstr(r, k, 2);
+  x->event_type = gstr(r, k, 3); x->status = gstr(r, k, 4); x->schema_json = gstr(r, k, 5);
+  x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
+}
+
+
+static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
+  list_op(PG(base), Q_SCHEMA_LIST, row_schema, cb, data, NULL);
+}
+
+static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_SUB_PUT);
+  op_str(op, i, r->partner_id); op_str(op, i, r->event_type); op_str(op, i, r->subscription_id);
+  op_str(op, i, r->url); op_str(op, i, r->secret ? r->secret : ""); /* "": the default secret */
+  op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
+  op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
+  op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void row_sub(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->subs);
+  hl_sub_rec *x = &res->subs[res->nsubs++];
+  x->partner_id = gstr(r, k, 0); x->event_type = gstr(r, k, 1); x->subscription_id = gstr(r, k, 2);
+  x->url = gstr(r, k, 3); x->secret = gstr(r, k, 4);
+  if (x->secret && !*x->secret) { hl_free(x->secret); x->secret = NULL; } /* the default secret */
+  x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
+  x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
+  x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
+}
+
+
+static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
+  list_op(PG(base), Q_SUB_LIST, row_sub, cb, data, NULL);
+}
+
+static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
+                       void *data) {
+  pgop *op = op_new(PG(base), done_changed, cb, data);
+  int i = op_stmt(op, Q_SUB_DELETE);
+  op_str(op, i, partner_id); op_str(op, i, event_type);
+  op_submit(op);
+}
+
+static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
+                          const char *egress_topics_json, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_KAFKA_PUT);
+  op_str(op, i, event_type); op_str(op, i, ingress_topic); op_str(op, i, egress_topics_json);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void add_delivery(pgop *op, int i, const hl_delivery_rec *r) {
+  op_str(op, i, r->event_id); op_str(op, i, r->subscription_id); op_str(op, i, r->status);
+  op_i64(op, i, r->attempts); op_i64(op, i, r->last_status_code); op_str(op, i, r->last_error);
+  op_i64(op, i, r->last_latency_ms); op_i64(op, i, r->updated_at); op_i64(op, i, r->next_attempt_at);
+}
+
+static void read_delivery(const PGresult *r, int k, int c, hl_delivery_rec *x) {
+  x->event_id = gstr(r, k, c); x->subscription_id = gstr(r, k, c + 1); x->status = gstr(r, k, c + 2);
+  x->attempts = gi64(r, k, c + 3); x->last_status_code = gi64(r, k, c + 4); x->last_error = gstr(r, k, c + 5);
+  x->last_latency_ms = gi64(r, k, c + 6); x->updated_at = gi64(r, k, c + 7); x->next_attempt_at = gi64(r, k, c + 8);
+}
+
+static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  add_delivery(op, op_stmt(op, Q_DELIVERY_PUT), r);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->deliveries);
+  read_delivery(r, k, 0, &res->deliveries[res->ndeliveries++]);
+}
+
+
+static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
+  list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);
+}
+
+static void done_ledger_insert(pgop *op, int status) {
+  if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_EEXISTS;
+  done_plain(op, status);
+}
+
+static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at, bool overwrite,
+                       hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), overwrite ? done_plain : done_ledger_insert, cb, data);
+  int i = op_stmt(op, overwrite ? Q_LEDGER_UPSERT : Q_LEDGER_INSERT);
+  op_str(op, i, key); op_str(op, i, status); op_i64(op, i, expires_at);
+  if (!overwrite) op_i64(op, i, hl_wall_ms() / 1000);
+  /* An insert that may have committed cannot tell "mine" from "already
+   * there" when sent again: only the overwrite is repeated. */
+  op->retry_lost = overwrite;
+  op_submit(op);
+}
+
+static void done_ledger_get(pgop *op, int status) {
+  hl_store_result res = {0};
+  if (status == 0) {
+    if (PQntuples(op->q[0].res) == 0) status = HL_ENOTFOUND;
+    else res.value = gstr(op->q[0].res, 0, 0);
+  }
+  answer(op, status, &res);
+}
+
+static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_ledger_get, cb, data);
+  int i = op_stmt(op, Q_LEDGER_GET);
+  op_str(op, i, key); op_i64(op, i, hl_wall_ms() / 1000);
+  op_submit(op);
+}
+
+static void done_accept(pgop *op, int status) {
+  if (status == 0) {
+    if (gi64(op->q[0].res, 0, 0) == 0) status = HL_EEXISTS;
+    else op->s->backlog_delta += gi64(op->q[0].res, 0, 1);
+  }
+  done_plain(op, status);
+}
+
+/* A text[] literal: {"a","b"} with " and \ escaped. */
+static char *text_array(const char *const *v, size_t n) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '{');
+  for (size_t i = 0; i < n; i++) {
+    if (i) hl_buf_putc(&b, ',');
+    hl_buf_putc(&b, '"');
+    for (const char *p = v[i]; *p; p++) {
+      if (*p == '"' || *p == '\\') hl_buf_putc(&b, '\\');
+      hl_buf_putc(&b, *p);
+    }
+    hl_buf_putc(&b, '"');
+  }
+  hl_buf_putc(&b, '}');
+  return hl_buf_steal(&b, NULL);
+}
+
+static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_accept, cb, data);
+  int i = op_stmt(op, Q_ACCEPT);
+  int64_t now = hl_wall_ms();
+  op_str(op, i, ev->event_id); op_str(op, i, ev->event_type);
+  op_bin(op, i, ev->body ? ev->body : "", ev->body_len); /* bytea, as received */
+  op_str(op, i, ev->trace); op_i64(op, i, now);
+  char *subs = text_array(ev->subscription_ids, ev->nsubs);
+  op_str(op, i, subs);
+  hl_free(subs);
+  op_str(op, i, s->channel);
+  op_submit(op);
+}
+
+/* The body column: the bytes as stored, NUL-terminated for convenience. */
+static void read_body(const PGresult *r, int k, int c, hl_eq_item *it) {
+  it->body_len = (size_t)PQgetlength(r, k, c);
+  it->body = hl_malloc(it->body_len + 1);
+  memcpy(it->body, PQgetvalue(r, k, c), it->body_len);
+  it->body[it->body_len] = '\0';
+}
+
+static void row_claimed(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->items);
+  hl_eq_item *it = &res->items[res->nitems++];
+  read_delivery(r, k, 0, &it->d);
+  it->event_type = gstr(r, k, 9);
+  read_body(r, k, 10, it);
+  it->trace = gstr(r, k, 11);
+  it->accepted_at = gi64(r, k, 12);
+}
+
+static void done_claim(pgop *op, int status) {
+  hl_store_result res = {0};
+  collect(op, status, row_claimed, &res);
+  if (status == 0 && res.nitems < op->limit && !gnull(op->q[1].res, 0, 0)) res.next_due_at = gi64(op->q[1].res, 0, 0);
+  answer(op, status, &res);
+}
+
+static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
+                     void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_claim, cb, data);
+  op->limit = limit;
+  int i = op_stmt(op, subscription_id ? Q_CLAIM_SUB : Q_CLAIM_ALL);
+  if (subscription_id) op_str(op, i, subscription_id);
+  op_i64(op, i, now_ms); op_i64(op, i, (int64_t)limit); op_str(op, i, s->owner); op_i64(op, i, s->lease_ms);
+  /* In the same transaction: what is left after this claim. */
+  i = op_stmt(op, subscription_id ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
+  if (subscription_id) op_str(op, i, subscription_id);
+  op_submit(op);
+}
+
+static void done_eq_update(pgop *op, int status) {
+  if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_ENOTFOUND;
+  if (status == 0 && op->aux) op->s->backlog_delta--;
+  done_plain(op, status);
+}
+
+static bool terminal(const char *st) { return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0); }
+
+static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_eq_update, cb, data);
+  int i = op_stmt(op, Q_EQ_UPDATE);
+  add_delivery(op, i, r);
+  op_str(op, i, release ? "t" : "f");
+  op_str(op, i, s->owner);
+  op_i64(op, i, s->lease_ms);
+  op->aux = terminal(r->status);
+  if (release) {
+    /* Back in the queue: whoever is idle may take it when it falls due. */
+    i = op_stmt(op, Q_NOTIFY);
+    op_str(op, i, s->channel); op_str(op, i, r->subscription_id);
+  }
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void done_requeue(pgop *op, int status) {
+  if (status == 0) {
+    const PGresult *g = op->q[0].res;
+    if (PQntuples(g) == 0) status = HL_ENOTFOUND;
+    else if (PQntuples(op->q[1].res) == 0) status = HL_EINVAL;
+    else op->s->backlog_delta++;
+  }
+  done_plain(op, status);
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_requeue, cb, data);
+  int i = op_stmt(op, Q_REQUEUE_GET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  i = op_stmt(op, Q_REQUEUE_SET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, hl_wall_ms());
+  i = op_stmt(op, Q_NOTIFY);
+  op_str(op, i, s->channel); op_str(op, i, subscription_id);
+  op_submit(op);
+}
+
+static int64_t eq_backlog(hl_store *base) {
+  pg_store *s = PG(base);
+  int64_t n = s->backlog_base + s->backlog_delta;
+  return n > 0 ? n : 0;
+}
+
+/* --- parked retries ---------------------------------------------------------- */
+
+static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_PARK_PUT);
+  op_i64(op, i, it->d.next_attempt_at); op_str(op, i, it->d.event_id); op_str(op, i, it->d.subscription_id);
+  op_i64(op, i, it->d.attempts); op_str(op, i, it->event_type); op_str(op, i, it->trace);
+  op_i64(op, i, it->accepted_at); op_bin(op, i, it->body ? it->body : "", it->body_len);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void row_parked(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->items);
+  hl_eq_item *it = &res->items[res->nitems++];
+  it->d.next_attempt_at = gi64(r, k, 0);
+  it->d.event_id = gstr(r, k, 1);
+  it->d.subscription_id = gstr(r, k, 2);
+  it->d.attempts = gi64(r, k, 3);
+  it->d.status = hl_strdup("RETRYING");
+  it->event_type = gstr(r, k, 4);
+  it->trace = gstr(r, k, 5);
+  it->accepted_at = gi64(r, k, 6);
+  read_body(r, k, 7, it);
+}
+
+
+static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t lease_until, size_t limit,
+                      hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_rows, cb, data);
+  op->row = row_parked;
+  int i = op_stmt(op, Q_PARK_TAKE);
+  op_i64(op, i, due_by); op_i64(op, i, now_ms); op_i64(op, i, (int64_t)limit); op_i64(op, i, lease_until);
+  op_submit(op);
+}
+
+static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_PARK_DELETE);
+  op_i64(op, i, it->d.next_attempt_at); op_str(op, i, it->d.event_id); op_str(op, i, it->d.subscription_id);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h) {
+  pg_store *s = h->data;
+  if (--s->closing_handles > 0) return;
+  void (*cb)(void *) = s->close_cb;
+  void *data = s->close_data;
+  hl_free(s);
+  if (cb) cb(data);
+}
+
+static void on_pool_closed(void *data) {
+  pg_store *s = data;
+  /* Everything the pool held is answered; answer what waits here too. */
+  on_later(&s->later_timer);
+  s->closing_handles = 3;
+  uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->later_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->tick_timer, on_handle_closed);
+}
+
+static void fail_retries(pg_store *s) {
+  pgop *list = s->retry;
+  s->retry = NULL;
+  uv_timer_stop(&s->retry_timer);
+  while (list) {
+    pgop *op = list;
+    list = list->next;
+    op_finish_later(op, HL_ECLOSED);
+  }
+}
+
+static void done_release(pgop *op, int status) {
+  pg_store *s = op->s;
+  (void)status;
+  fail_retries(s);
+  ready_all(s, HL_ECLOSED, "closed");
+  hl_pg_pool_close(&s->pool, on_pool_closed, s);
+}
+
+static void pg_close(hl_store *base, void (*cb)(void *data), void *data) {
+  pg_store *s = PG(base);
+  s->closing = true;
+  s->close_cb = cb;
+  s->close_data = data;
+  uv_timer_stop(&s->tick_timer);
+  fail_retries(s);
+  /* Give back the rows still held here, so others take them now rather
+   * than when the lease ends. */
+  pgop *op = op_new(s, done_release, NULL, NULL);
+  int i = op_stmt(op, Q_RELEASE_MINE);
+  op_str(op, i, s->owner); op_str(op, i, s->channel);
+  if (s->mig == MIG_DONE) {
+    op_submit(op);
+  } else {
+    s->inflight_ops++;
+    op_finish_later(op, 0);
+  }
+}
+
+void hl_store_pg_on_work(hl_store *base, void (*cb)(void *data, const char *subscription_id), void *data) {
+  pg_store *s = PG(base);
+  s->on_work = cb;
+  s->work_data = data;
+}
+
+static void done_ready_probe(pgop *op, int status) {
+  pg_store *s = op->s;
+  char v[16];
+  snprintf(v, sizeof v, "%d", s->schema_version);
+  ready_all(s, status, status == 0 ? v : "closed");
+}
+
+void hl_store_pg_ready(hl_store *base, void (*cb)(void *data, int status, const char *msg), void *data) {
+  pg_store *s = PG(base);
+  ready_waiter *w = hl_calloc(1, sizeof *w);
+  *w = (ready_waiter){cb, data, s->waiters};
+  s->waiters = w;
+  if (s->mig == MIG_DONE || s->closing) {
+    /* Answered on the loop, never inside the call. */
+    pgop *op = op_new(s, done_ready_probe, NULL, NULL);
+    s->inflight_ops++;
+    op_finish_later(op, s->closing ? HL_ECLOSED : 0);
+  } else if (s->mig == MIG_NONE) {
+    start_migrations(s);
+  }
+}
+
+static const hl_store_vtable pg_vtable = {
+  .name = "postgres",
+  .close = pg_close,
+  .check = check,
+  .schema_put = schema_put,
+  .schema_list = schema_list,
+  .sub_put = sub_put,
+  .sub_list = sub_list,
+  .sub_delete = sub_delete,
+  .kafka_map_put = kafka_map_put,
+  .delivery_put = delivery_put,
+  .delivery_list = delivery_list,
+  .ledger_put = ledger_put,
+  .ledger_get = ledger_get,
+  .eq_accept = eq_accept,
+  .eq_claim = eq_claim,
+  .eq_update = eq_update,
+  .eq_requeue = eq_requeue,
+  .eq_backlog = eq_backlog,
+  .park_put = park_put,
+  .park_take = park_take,
+  .park_delete = park_delete,
+  .on_work = hl_store_pg_on_work,
+};
+
+static bool ident_ok(const char *s) {
+  if (!s || !*s || strlen(s) > 50) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+  return true;
+}
+
+int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **out, char *err, size_t errlen) {
+  pg_store *s = hl_calloc(1, sizeof *s);
+  s->base.vt = &pg_vtable;
+  s->loop = loop;
+  s->wait_tail = &s->wait_head;
+  s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
+  hl_table_names_default(&s->t);
+  const char **dst[] = {&s->t.schema_table, &s->t.subscription_table, &s->t.kafka_table,
+                        &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table};
+  const char *src[] = {cfg->tables.schema_table, cfg->tables.subscription_table, cfg->tables.kafka_table,
+                       cfg->tables.delivery_table, cfg->tables.ledger_table, cfg->tables.parked_table};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
+    const char *n = src[i] ? src[i] : *dst[i];
+    /* Unquoted in SQL, so PostgreSQL's folding must not change it. */
+    if (!ident_ok(n)) {
+      snprintf(err, errlen, "table name '%s' is not usable with PostgreSQL: use lower-case letters, digits "
+               "and '_' only (at most 50)", n);
+      hl_free(s);
+      return HL_EINVAL;
+    }
+    snprintf(s->tnames[i], sizeof s->tnames[i], "%s", n);
+    *dst[i] = s->tnames[i];
+  }
+  snprintf(s->channel, sizeof s->channel, "%s_work", s->t.delivery_table);
+  char host[64] = "";
+  gethostname(host, sizeof host - 1);
+  snprintf(s->owner, sizeof s->owner, "%.60s/%d/%llx", host, (int)getpid(),
+           (unsigned long long)(uv_hrtime() ^ (uint64_t)hl_wall_ms() << 20));
+  hl_pg_opts po = {.conf = cfg->conf, .size = cfg->pool_size, .wait_ms = cfg->wait_ms,
+                   .on_notify = on_notify, .notify_data = s};
+  if (hl_pg_pool_init(&s->pool, loop, &po) != 0) {
+    snprintf(err, errlen, "the PostgreSQL settings are not usable");
+    hl_free(s);
+    return HL_EINVAL;
+  }
+  hl_pg_listen(&s->pool, s->channel);
+  prepare_all(s);
+  uv_timer_init(loop, &s->retry_timer);
+  uv_timer_init(loop, &s->later_timer);
+  uv_timer_init(loop, &s->tick_timer);
+  s->retry_timer.data = s->later_timer.data = s->tick_timer.data = s;
+  /* The background tick must not keep the loop alive by itself. */
+  uv_unref((uv_handle_t *)&s->tick_timer);
+  hl_pg_pool_start(&s->pool);
+  start_migrations(s);
+  *out = &s->base;
+  return 0;
+}
