@@ -198,7 +198,7 @@ int hl_pg_conf_load(hl_pg_conf *c, hl_pg_lookup_fn fn, void *data, hl_buf *err) 
   return 0;
 }
 
-/* "<severity>:  XXXXX: " — the tag PQERRORS_VERBOSE puts before the text.
+/* "<severity>:  <SQLSTATE, 5 characters>: " — the tag PQERRORS_VERBOSE puts before the text.
  * Returns a pointer to the code, or NULL. */
 static const char *find_sqlstate(const char *s) {
   for (const char *p = strstr(s, ":  "); p; p = strstr(p + 1, ":  ")) {
@@ -261,7 +261,7 @@ void hl_pg_conf_explain(const hl_pg_conf *c, const char *msg, hl_buf *out) {
   if (!msg) msg = "";
   const char *var = c ? hl_pg_conf_blame(c, msg) : NULL;
   if (var) hl_buf_printf(out, "%s: ", var);
-  /* Drop the verbose tags: "XXXXX: " after a severity and LOCATION lines. */
+  /* Drop the verbose tags: "<SQLSTATE>: " after a severity and LOCATION lines. */
   hl_buf clean = HL_BUF_INIT;
   for (const char *line = msg; *line;) {
     size_t n = strcspn(line, "\n");
