@@ -26,6 +26,8 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  hl_destination_free(s->dest);
+  hl_free(s->dest_error);
   if (s->signer) {
     hl_webhook_signer_dispose(s->signer); /* wipes the keys */
     hl_free(s->signer);
@@ -117,6 +119,16 @@ static void unlink_sub(hl_registry *r, hl_sub *s) {
   hl_sub_unref(r, s);
 }
 
+/* A non-HTTP destination is parsed once here, not per delivery; one that
+ * does not parse (a store edited by hand) keeps its reason, which the
+ * sender reports on every delivery instead of sending anywhere. */
+static void sub_destination_load(hl_sub *s) {
+  if (!s->rec.destination_json) return;
+  char why[300];
+  s->dest = hl_destination_from_text(s->rec.destination_json, why, sizeof why);
+  if (!s->dest) s->dest_error = hl_strdup(why);
+}
+
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule) {
   hl_sub *s = hl_calloc(1, sizeof *s);
@@ -126,6 +138,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   s->filter = filter;
   s->headers = headers;
   s->schedule = schedule;
+  sub_destination_load(s);
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);
