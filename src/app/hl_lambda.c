@@ -15,6 +15,7 @@
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
 #include "app/hl_app_kafka.h"
+#include "app/hl_app_sender.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -810,6 +811,7 @@ int hl_lambda_run(const hl_config *cfg) {
                                 .queue = L->queue,
                                 .default_secret = L->have_secrets ? default_secret : NULL,
                                 .default_secret_data = &L->secrets};
+    dopt.sender = hl_app_sender_create(&L->loop, &L->curl, cfg, &dopt);
     hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
