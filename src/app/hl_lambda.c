@@ -668,7 +668,7 @@ static void route_invocation(invocation *inv) {
     invocation_free(inv);
   } else {
     hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
-                       "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) event or an EventBridge "
+                       "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) or REST API (v1) event or an EventBridge "
                        "scheduled event", on_posted, NULL);
     invocation_free(inv);
   }

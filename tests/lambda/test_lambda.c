@@ -83,6 +83,40 @@ static char *apigw(const char *method, const char *path, const char *body) {
   return hl_buf_steal(&b, NULL);
 }
 
+/* An API Gateway REST API (v1) proxy event: httpMethod, path, the query as
+ * (multi-valued) parameters. */
+static char *apigw_v1(const char *method, const char *path, const char *query_key, const char *query_value,
+                      const char *body) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "resource"); hl_jw_str(&w, "/{proxy+}");
+  hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+  hl_jw_key(&w, "httpMethod"); hl_jw_str(&w, method);
+  hl_jw_key(&w, "headers"); hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "Content-Type"); hl_jw_str(&w, "application/json");
+  hl_jw_obj_end(&w);
+  hl_jw_key(&w, "multiValueQueryStringParameters");
+  if (query_key) {
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, query_key); hl_jw_arr_begin(&w); hl_jw_str(&w, query_value); hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+  } else {
+    hl_jw_null(&w);
+  }
+  hl_jw_key(&w, "requestContext"); hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "resourcePath"); hl_jw_str(&w, "/{proxy+}");
+  hl_jw_key(&w, "httpMethod"); hl_jw_str(&w, method);
+  hl_jw_key(&w, "stage"); hl_jw_str(&w, "prod");
+  hl_jw_obj_end(&w);
+  hl_jw_key(&w, "body");
+  if (body) hl_jw_str(&w, body); else hl_jw_null(&w);
+  hl_jw_key(&w, "isBase64Encoded"); hl_jw_bool(&w, false);
+  hl_jw_obj_end(&w);
+  return hl_buf_steal(&b, NULL);
+}
+
 static int status_of(emu_result *r) {
   HL_ASSERT(r != NULL);
   HL_ASSERT_EQ_STR(r->kind, "response");
@@ -310,6 +344,40 @@ static int start_partial_batch(const char *partner_id, const char *path, char *u
   snprintf(url, len, "%s%s", partner.base, path);
   register_partner_via_apigw(partner_id, url, false);
   return port;
+}
+
+/* REST API (v1) proxy events are routed like HTTP API ones and answered in
+ * the same proxy shape. */
+HL_TEST_T(rest_api_v1_proxy_events_reach_the_api, 120) {
+  int port = emu_start();
+  HL_ASSERT(port > 0);
+  start_lambda(port, NULL);
+  char *e = apigw_v1("GET", "/healthz", NULL, NULL, NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  HL_ASSERT(hl_json_get(d.root, "isBase64Encoded")->type == HL_JSON_FALSE);
+  HL_ASSERT(strstr(hl_json_str(hl_json_get(d.root, "body")), "\"status\"") != NULL);
+  hl_json_doc_dispose(&d);
+  free(e);
+  e = apigw_v1("GET", "/nowhere", NULL, NULL, NULL);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 404);
+  free(e);
+  e = apigw_v1("POST", "/admin/schemas", NULL, NULL,
+               "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"version\":1,\"status\":\"ACTIVE\","
+               "\"schema\":{\"type\":\"object\"}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  /* The query reaches the API: a filter by an unknown partner lists none. */
+  e = apigw_v1("GET", "/admin/subscriptions", "partner_id", "no one", NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  HL_ASSERT(strstr(r->body, "{\\\"subscriptions\\\":[]}") != NULL);
+  free(e);
+  stop_lambda();
+  emu_stop();
 }
 
 HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
