@@ -937,14 +937,49 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
 }
 
 /* Every "dynamodb:X" action the SAM policy grants. */
-static void iam_actions(const hl_json *v, char names[][48], int *n) {
-  if (v->type == HL_JSON_STRING && strncmp(v->u.str, "dynamodb:", 9) == 0 && *n < 40) {
-    snprintf(names[(*n)++], 48, "%s", v->u.str + 9);
+/* The actions of service prefix ("dynamodb:") anywhere under v, without it. */
+static void iam_actions_of(const hl_json *v, const char *prefix, char names[][48], int *n) {
+  size_t pl = strlen(prefix);
+  if (v->type == HL_JSON_STRING && strncmp(v->u.str, prefix, pl) == 0 && *n < 40) {
+    snprintf(names[(*n)++], 48, "%s", v->u.str + pl);
   } else if (v->type == HL_JSON_ARRAY) {
-    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.items[i], names, n);
+    for (uint32_t i = 0; i < v->len; i++) iam_actions_of(&v->u.items[i], prefix, names, n);
   } else if (v->type == HL_JSON_OBJECT) {
-    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.members[i].value, names, n);
+    for (uint32_t i = 0; i < v->len; i++) iam_actions_of(&v->u.members[i].value, prefix, names, n);
   }
+}
+
+static void iam_actions(const hl_json *v, char names[][48], int *n) { iam_actions_of(v, "dynamodb:", names, n); }
+
+/* Least privilege for destinations: the policy grants exactly the one call
+ * each destination sender makes (as the AWS sources spell it), no other
+ * action of those services. */
+HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
+  static const struct { const char *prefix, *src, *needle, *action; } calls[] = {
+    {"sns:", "src/aws/hl_aws_sns.c", "\"Action\", \"Publish\"", "Publish"},
+    {"sqs:", "src/aws/hl_aws_sqs.c", "\"AmazonSQS.SendMessage\"", "SendMessage"},
+    {"events:", "src/aws/hl_aws_events.c", "\"AWSEvents.PutEvents\"", "PutEvents"},
+  };
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, len, NULL) == 0);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(calls); i++) {
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, calls[i].src);
+    char *code = hl_read_file(path, NULL);
+    HL_ASSERT_MSG(code && strstr(code, calls[i].needle), "%s no longer makes %s", calls[i].src, calls[i].action);
+    free(code);
+    static char granted[40][48];
+    int ng = 0;
+    iam_actions_of(hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), calls[i].prefix, granted, &ng);
+    HL_ASSERT_MSG(ng == 1, "the policy grants %d %s actions, expected only %s", ng, calls[i].prefix, calls[i].action);
+    HL_ASSERT_EQ_STR(granted[0], calls[i].action);
+  }
+  hl_json_doc_dispose(&d);
+  free(text);
 }
 
 /* Least privilege, checked: the policy grants exactly the DynamoDB
