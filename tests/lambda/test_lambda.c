@@ -951,6 +951,19 @@ static void iam_actions_of(const hl_json *v, const char *prefix, char names[][48
 
 static void iam_actions(const hl_json *v, char names[][48], int *n) { iam_actions_of(v, "dynamodb:", names, n); }
 
+/* deploy/lambda/template.json parsed into d; returns its text (free it
+ * after disposing d). */
+static char *template_parse(hl_json_doc *d) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  HL_ASSERT(text != NULL);
+  hl_json_doc_init(d);
+  HL_ASSERT(hl_json_parse(d, text, len, NULL) == 0);
+  return text;
+}
+
 /* Least privilege for destinations: the policy grants exactly the one call
  * each destination sender makes (as the AWS sources spell it), no other
  * action of those services. */
@@ -961,12 +974,8 @@ HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
     {"events:", "src/aws/hl_aws_events.c", "\"AWSEvents.PutEvents\"", "PutEvents"},
   };
   char path[600];
-  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
-  size_t len;
-  char *text = hl_read_file(path, &len);
   hl_json_doc d;
-  hl_json_doc_init(&d);
-  HL_ASSERT(hl_json_parse(&d, text, len, NULL) == 0);
+  char *text = template_parse(&d);
   for (size_t i = 0; i < HL_ARRAY_SIZE(calls); i++) {
     snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, calls[i].src);
     char *code = hl_read_file(path, NULL);
@@ -1015,12 +1024,8 @@ HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
     if (!dup) snprintf(used[nu++], 48, "%s", op);
   }
   free(code);
-  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
-  size_t len;
-  char *text = hl_read_file(path, &len);
   hl_json_doc d;
-  hl_json_doc_init(&d);
-  HL_ASSERT(hl_json_parse(&d, text, len, NULL) == 0);
+  char *text = template_parse(&d);
   static char granted[40][48];
   int ng = 0;
   iam_actions(hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), granted, &ng);
