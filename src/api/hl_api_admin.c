@@ -161,6 +161,24 @@ static void respond_schema_errors(hl_http_req *req, int status, const char *what
   hl_schema_errors_dispose(errs);
 }
 
+/* What raw provider payloads (POST /api/v1/events/{event_type}) need of a
+ * schema: an event type that is not one of that path's fixed names, and an
+ * "x-id-pointer" annotation, when given, that is a JSON pointer. False once
+ * a 400 is answered. */
+static bool schema_raw_intake_ok(hl_http_req *req, const char *event_type, const hl_json *schema) {
+  if (strcmp(event_type, "bulk") == 0 || strcmp(event_type, "health") == 0) {
+    hl_api_respond_field_error(req, "/event_type", "\"bulk\" and \"health\" are reserved (paths of /api/v1/events)");
+    return false;
+  }
+  const hl_json *p = hl_json_get(schema, "x-id-pointer");
+  if (p && (p->type != HL_JSON_STRING || !hl_json_pointer_valid(p->u.str) || !*p->u.str)) {
+    hl_api_respond_field_error(req, "/schema/x-id-pointer",
+                               "expected the JSON pointer of the event's id in a raw payload, e.g. /transaction_id");
+    return false;
+  }
+  return true;
+}
+
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -185,6 +203,7 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
                          schema->type != HL_JSON_FALSE)) {
     hl_api_respond_field_error(req, "/schema", "required: a JSON Schema (an object or a boolean)"); goto done;
   }
+  if (!schema_raw_intake_ok(req, event_type, schema)) goto done;
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
   hl_schema *compiled = NULL;

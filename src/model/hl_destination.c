@@ -22,14 +22,6 @@ static bool member_allowed(hl_dest_type t, const char *k) {
   }
 }
 
-/* RFC 6901: "" or "/"-separated tokens where '~' is only "~0" or "~1". */
-static bool pointer_ok(const char *p) {
-  if (*p && *p != '/') return false;
-  for (; *p; p++)
-    if (*p == '~' && p[1] != '0' && p[1] != '1') return false;
-  return true;
-}
-
 static int fail(char *ptr, size_t ptrlen, const char *where, char *why, size_t whylen, const char *fmt,
                 const char *arg) {
   snprintf(ptr, ptrlen, "%s", where);
@@ -90,7 +82,7 @@ int hl_destination_parse(const hl_json *v, hl_destination **out, char *ptr, size
                           : hl_sqs_queue_url_check(a, &fifo, reason, sizeof reason);
     if (rc != 0) return fail(ptr, ptrlen, where, why, whylen, "%s", reason);
     if ((rc = opt_str(v, "group_id_pointer", &g, ptr, ptrlen, why, whylen)) != 0) return rc;
-    if (g && !pointer_ok(g))
+    if (g && !hl_json_pointer_valid(g))
       return fail(ptr, ptrlen, "/group_id_pointer", why, whylen, "not a JSON pointer (RFC 6901), e.g. /data/account_id",
                   NULL);
     if (g && !fifo)

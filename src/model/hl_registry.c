@@ -18,6 +18,7 @@ void hl_registry_init(hl_registry *r) {
 static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
   hl_schema_rec_free(&e->rec);
   if (e->compiled && r->free_schema) r->free_schema(e->compiled);
+  hl_free(e->id_pointer);
   hl_free(e);
 }
 
@@ -63,11 +64,25 @@ static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
            (long long)rec->version);
 }
 
+/* The schema's "x-id-pointer" annotation, read once here rather than per
+ * raw event (the admin API checked it is a JSON pointer). */
+static void schema_id_pointer_load(hl_schema_entry *e) {
+  if (!e->rec.schema_json) return;
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  if (hl_json_parse(&d, e->rec.schema_json, strlen(e->rec.schema_json), NULL) == 0) {
+    const char *p = hl_json_str(hl_json_get(d.root, "x-id-pointer"));
+    if (p) e->id_pointer = hl_strdup(p);
+  }
+  hl_json_doc_dispose(&d);
+}
+
 hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_schema *compiled) {
   hl_schema_entry *e = hl_calloc(1, sizeof *e);
   e->rec = *rec;
   e->compiled = compiled;
   *rec = (hl_schema_rec){0};
+  schema_id_pointer_load(e);
   char id[512];
   api_id(id, sizeof id, &e->rec);
   hl_schema_entry *old = hl_strmap_put(&r->schemas_by_id, id, e);

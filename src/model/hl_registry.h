@@ -31,6 +31,9 @@ typedef struct hl_retry_schedule hl_retry_schedule;
 typedef struct {
   hl_schema_rec rec;
   hl_schema *compiled;   /* owned; NULL if it could not be compiled */
+  /* owned; the schema's "x-id-pointer" annotation: where a raw provider
+   * payload posted to /api/v1/events/{event_type} keeps its id; NULL: none. */
+  char *id_pointer;
 } hl_schema_entry;
 
 typedef struct hl_sub hl_sub;
