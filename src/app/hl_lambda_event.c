@@ -15,6 +15,8 @@ hl_lambda_event_kind hl_lambda_event_kind_of(const hl_json *ev) {
   if (hl_json_pointer(ev, "/requestContext/http", 20)) return HL_LAMBDA_EVENT_APIGW;
   /* REST API (v1) proxy events name the method at the top. */
   if (hl_json_str(hl_json_get(ev, "httpMethod")) && hl_json_get(ev, "requestContext")) return HL_LAMBDA_EVENT_APIGW;
+  const hl_json *hdr = hl_json_get(ev, "eventHeader");
+  if ((hdr && hdr->type == HL_JSON_OBJECT) || hl_json_str(hl_json_get(ev, "specversion"))) return HL_LAMBDA_EVENT_DIRECT;
   return HL_LAMBDA_EVENT_OTHER;
 }
 
@@ -138,4 +140,10 @@ hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *d
   hl_free(body);
   hl_free(v1q);
   return req;
+}
+
+hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, hl_http_detached_cb cb, void *data) {
+  static const char ct[] = "content-type", json[] = "application/json", ce[] = "application/cloudevents+json";
+  hl_http_header h = {ct, sizeof ct - 1, cloudevents ? ce : json, cloudevents ? sizeof ce - 1 : sizeof json - 1};
+  return hl_http_req_detached("POST", "/api/v1/events", NULL, &h, 1, body, len, cb, data);
 }

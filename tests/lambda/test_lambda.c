@@ -347,7 +347,7 @@ static int start_partial_batch(const char *partner_id, const char *path, char *u
 }
 
 /* REST API (v1) proxy events are routed like HTTP API ones and answered in
- * the same proxy shape. */
+ * the same proxy shape; so are events invoked directly. */
 HL_TEST_T(rest_api_v1_proxy_events_reach_the_api, 120) {
   int port = emu_start();
   HL_ASSERT(port > 0);
@@ -376,6 +376,19 @@ HL_TEST_T(rest_api_v1_proxy_events_reach_the_api, 120) {
   HL_ASSERT_EQ_INT(status_of(r), 200);
   HL_ASSERT(strstr(r->body, "{\\\"subscriptions\\\":[]}") != NULL);
   free(e);
+  /* A direct invocation with an event as the payload goes to the producer
+   * route as it is: checked (an unknown type is 404), and, with no Kafka
+   * here, answered 503 no_queue, the same answers as through API Gateway. */
+  r = emu_wait(emu_push("{\"specversion\":\"1.0\",\"id\":\"e-direct-1\",\"source\":\"t\",\"type\":\"Nothing\","
+                        "\"data\":{}}", 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 404);
+  r = emu_wait(emu_push("{\"eventHeader\":{\"uuid\":\"e-direct-2\",\"eventType\":\"Payment\"},\"amount\":1}", 0),
+               20000);
+  HL_ASSERT_EQ_INT(status_of(r), 503);
+  HL_ASSERT(strstr(r->body, "no_queue") != NULL);
+  /* Anything else is still refused as an unsupported event. */
+  r = emu_wait(emu_push("{\"hello\":1}", 0), 20000);
+  HL_ASSERT(r && strcmp(r->kind, "error") == 0 && strstr(r->body, "Hookloop.UnsupportedEvent"));
   stop_lambda();
   emu_stop();
 }
