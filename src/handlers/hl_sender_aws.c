@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws/hl_aws_arn.h"
 #include "aws/hl_aws_client.h"
 #include "aws/hl_aws_events.h"
 #include "aws/hl_aws_sns.h"
@@ -12,12 +13,18 @@
 #include "common/hl_log.h"
 #include "json/hl_json.h"
 
-/* One client per destination type (index: hl_dest_type), made on first use. */
-typedef struct {
+/* One client per destination type and region, made on first use: calls are
+ * signed for (and by default sent to) the region of the topic, queue or
+ * bus, which need not be AWS_REGION. */
+typedef struct svc_slot svc_slot;
+struct svc_slot {
+  hl_dest_type type;
+  char region[49];
   hl_aws_client client;
   bool ready;
   char *error; /* why it could not be made (reported by every send), or NULL */
-} svc_slot;
+  svc_slot *next;
+};
 
 typedef struct {
   hl_sender base;
@@ -28,7 +35,7 @@ typedef struct {
   bool creds_inited;  /* its timer handle exists (even when init failed) */
   bool creds_ready;
   char *creds_error;
-  svc_slot svc[HL_DEST__N];
+  svc_slot *slots;
   int closing; /* handles still closing */
 } aws_sender;
 
@@ -52,10 +59,47 @@ static hl_aws_service_id endpoint_id_of(hl_dest_type t) {
   return t == HL_DEST_SNS ? HL_AWS_SNS : t == HL_DEST_SQS ? HL_AWS_SQS : HL_AWS_EVENTBRIDGE;
 }
 
-/* The client for a destination type, made now if it is not yet; NULL with
- * the reason in *why when the settings do not allow one. */
-static hl_aws_client *client_for(aws_sender *as, hl_dest_type t, const char **why) {
-  svc_slot *sl = &as->svc[t];
+/* The region a destination lives in: the topic's or bus's ARN, the queue
+ * URL's host (sqs.<region>.amazonaws.com, <region>.queue.amazonaws.com);
+ * "" when it names none (a bus by name, a local endpoint's URL). */
+static void region_of(const hl_destination *d, char *out, size_t cap) {
+  out[0] = '\0';
+  const char *arn = d->type == HL_DEST_SNS ? d->topic_arn : d->type == HL_DEST_EVENTBRIDGE ? d->bus : NULL;
+  hl_aws_arn a;
+  char why[160];
+  if (arn && strncmp(arn, "arn:", 4) == 0 && hl_aws_arn_parse(arn, &a, why, sizeof why) == 0) {
+    snprintf(out, cap, "%s", a.region);
+  } else if (d->type == HL_DEST_SQS) {
+    const char *h = strstr(d->queue_url, "://");
+    h = h ? h + 3 : d->queue_url;
+    size_t hl = strcspn(h, "/:");
+    const char *first_dot = memchr(h, '.', hl);
+    if (hl > 4 && strncmp(h, "sqs.", 4) == 0) {
+      const char *r = h + 4, *e = memchr(r, '.', hl - 4);
+      if (e) snprintf(out, cap, "%.*s", (int)(e - r), r);
+    } else if (first_dot && strncmp(first_dot, ".queue.", 7) == 0) {
+      snprintf(out, cap, "%.*s", (int)(first_dot - h), h);
+    }
+  }
+  if (out[0] && !hl_aws_region_valid(out)) out[0] = '\0';
+}
+
+/* The client for a destination, made now if it is not yet; NULL with the
+ * reason in *why when the settings do not allow one. */
+static hl_aws_client *client_for(aws_sender *as, const hl_destination *d, const char **why) {
+  hl_dest_type t = d->type;
+  char region[49];
+  region_of(d, region, sizeof region);
+  if (!region[0] && as->opt.region) snprintf(region, sizeof region, "%s", as->opt.region);
+  svc_slot *sl = as->slots;
+  while (sl && (sl->type != t || strcmp(sl->region, region) != 0)) sl = sl->next;
+  if (!sl) {
+    sl = hl_calloc(1, sizeof *sl);
+    sl->type = t;
+    snprintf(sl->region, sizeof sl->region, "%s", region);
+    sl->next = as->slots;
+    as->slots = sl;
+  }
   if (sl->ready) return &sl->client;
   if (sl->error) {
     *why = sl->error;
@@ -74,7 +118,7 @@ static hl_aws_client *client_for(aws_sender *as, hl_dest_type t, const char **wh
     return NULL;
   }
   hl_buf ep = HL_BUF_INIT;
-  const char *src = hl_aws_endpoint_resolve(endpoint_id_of(t), as->opt.region, NULL, NULL, as->opt.env,
+  const char *src = hl_aws_endpoint_resolve(endpoint_id_of(t), region, NULL, NULL, as->opt.env,
                                             as->opt.env_data, &ep);
   int rc = HL_EINVAL;
   if (!src) {
@@ -82,7 +126,7 @@ static hl_aws_client *client_for(aws_sender *as, hl_dest_type t, const char **wh
              hl_aws_service_env_name(endpoint_id_of(t)));
   } else {
     /* Once: the dispatcher retries on its schedule, as for HTTP. */
-    hl_aws_client_opts o = {.svc = *service_of(t), .endpoint = ep.data, .region = as->opt.region,
+    hl_aws_client_opts o = {.svc = *service_of(t), .endpoint = ep.data, .region = region,
                             .max_attempts = 1, .timeout_ms = as->opt.timeout_ms};
     rc = hl_aws_client_init(&sl->client, as->loop, as->curl, &as->creds, &o, src, err, sizeof err);
   }
@@ -166,7 +210,7 @@ static void aws_send(hl_sender *base, hl_send_req *req) {
     return;
   }
   const char *cerr = NULL;
-  hl_aws_client *c = client_for(as, d->type, &cerr);
+  hl_aws_client *c = client_for(as, d, &cerr);
   if (!c) {
     finish(req, HL_SEND_FAIL, false, 0, 0, cerr);
     return;
@@ -220,7 +264,12 @@ static void closed_one(void *data) {
     hl_aws_creds_close(&as->creds, closed_one, as);
     return;
   }
-  for (int t = 0; t < HL_DEST__N; t++) hl_free(as->svc[t].error);
+  while (as->slots) {
+    svc_slot *sl = as->slots;
+    as->slots = sl->next;
+    hl_free(sl->error);
+    hl_free(sl);
+  }
   hl_free(as->creds_error);
   hl_free(as);
 }
@@ -229,8 +278,7 @@ static void aws_close(hl_sender *base) {
   aws_sender *as = (aws_sender *)base;
   /* A guard count of one, so no client finishing at once frees as. */
   as->closing = 1;
-  for (int t = 0; t < HL_DEST__N; t++) {
-    svc_slot *sl = &as->svc[t];
+  for (svc_slot *sl = as->slots; sl; sl = sl->next) {
     if (!sl->ready) continue;
     hl_aws_client_cancel_all(&sl->client); /* cancelled calls free themselves */
     as->closing++;

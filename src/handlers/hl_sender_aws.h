@@ -25,11 +25,13 @@
  * message the service could never take (not UTF-8 text, over 256 KiB, a
  * FIFO group id the event lacks) FAILs before any call.
  *
- * Endpoints follow the SDK convention (aws/hl_aws_endpoint.h):
+ * Calls are signed for the destination's own region (the topic's or bus's
+ * ARN, the queue URL's host), AWS_REGION when it names none (a bus by
+ * name). Endpoints follow the SDK convention (aws/hl_aws_endpoint.h):
  * AWS_ENDPOINT_URL_SNS / _SQS / _EVENTBRIDGE, then AWS_ENDPOINT_URL, then
- * the regional endpoint of AWS_REGION; calls are signed for AWS_REGION.
- * The credentials chain and one client per service are set up on the
- * first delivery that needs them, so a process with HTTP subscriptions
+ * the regional endpoint of that region. The credentials chain and one
+ * client per service and region are set up on the first delivery that
+ * needs them, so a process with HTTP subscriptions
  * only needs no AWS settings; when they are missing, such deliveries FAIL
  * naming the setting.
  */

@@ -165,6 +165,25 @@ HL_TEST(each_destination_gets_the_exact_bytes_with_its_attributes) {
   stop(&f);
 }
 
+HL_TEST(each_destination_is_signed_for_its_own_region) {
+  fixture f;
+  start(&f); /* AWS_REGION=eu-west-1 */
+  subscribe_ok(&f, "sns", "\"destination\":{\"type\":\"sns\",\"topic_arn\":\"arn:aws:sns:us-east-1:123456789012:t\"}");
+  subscribe_ok(&f, "sqs", "\"destination\":{\"type\":\"sqs\",\"queue_url\":"
+                          "\"https://sqs.ap-southeast-2.amazonaws.com/123456789012/q\"}");
+  subscribe_ok(&f, "bus", "\"destination\":{\"type\":\"eventbridge\",\"source\":\"s\",\"bus\":\"by-name\"}");
+  char body[1024];
+  HL_ASSERT_EQ_INT(post_event(&f, "evt-regions", body, sizeof body), 202);
+  hl_json_doc doc;
+  const hl_json *reqs = wait_requests(&f, 3, &doc);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(find_action(reqs, "Publish"), "region")), "us-east-1");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(find_action(reqs, "SendMessage"), "region")), "ap-southeast-2");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(find_action(reqs, "PutEvents"), "region")), "eu-west-1"); /* AWS_REGION */
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&f.peer, "auth_rejected"), 0);
+  stop(&f);
+}
+
 /* The delivery's status, attempts and last error. */
 static void status_of(fixture *f, const char *id, char *st, size_t n, long *attempts, char *err, size_t errn) {
   char u[256];
