@@ -28,5 +28,6 @@ void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, co
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);
+void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type);
 
 #endif
