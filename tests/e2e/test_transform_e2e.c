@@ -70,15 +70,23 @@ static void used_of(const char *id, char *out, size_t cap) {
   hl_json_doc_dispose(&doc);
 }
 
+/* hookloop and the mock partner, with the Payment schema and acme's
+ * subscription to the partner's /hook/<hook>; returns the subscription id
+ * (the caller frees it) and copies its secret into secret (may be NULL). */
+static char *start_with_sub(const char *hook, char *secret, size_t secret_len) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, hook);
+  return e2e_setup(&hk, "acme", url, NULL, secret, secret_len);
+}
+
 #define TYPE_SPEC                                                                                         \
   "{\"version\":1,\"ops\":[{\"op\":\"template\",\"template\":{\"id\":{\"$ptr\":\"/eventHeader/uuid\"},"     \
   "\"amount\":{\"$ptr\":\"/amount\"},\"currency\":{\"$ptr\":\"/currency\"},\"kind\":\"payment\"}}]}"
 
 HL_TEST_T(the_partner_gets_the_transformed_bytes_signed, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256], secret[128];
-  snprintf(url, sizeof url, "%s/hook/shaped", partner.base);
-  char *sub = e2e_setup(&hk, "acme", url, NULL, secret, sizeof secret);
+  char secret[128];
+  char *sub = start_with_sub("shaped", secret, sizeof secret);
   register_xform("\"event_type\":\"Payment\"", TYPE_SPEC, 1);
   /* 123.4500 keeps its spelling through the template. */
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-x-1", "123.4500"), 202);
@@ -132,10 +140,7 @@ HL_TEST_T(the_partner_gets_the_transformed_bytes_signed, 120) {
 }
 
 HL_TEST_T(a_bad_spec_is_refused_with_the_pointer_of_its_operation, 60) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/bad", partner.base);
-  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  free(start_with_sub("bad", NULL, 0));
   hl_json_doc doc;
   /* "form" for "from" in the second operation. */
   long code = post_xform("\"event_type\":\"Payment\"",
@@ -166,10 +171,7 @@ HL_TEST_T(a_bad_spec_is_refused_with_the_pointer_of_its_operation, 60) {
 }
 
 HL_TEST_T(an_event_the_spec_does_not_fit_fails_without_an_attempt, 60) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/unfit", partner.base);
-  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  free(start_with_sub("unfit", NULL, 0));
   register_xform("\"event_type\":\"Payment\"",
                  "{\"version\":1,\"ops\":[{\"op\":\"copy\",\"from\":\"/nope\",\"path\":\"/x\"}]}", 1);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-unfit-1", "1"), 202);
@@ -191,10 +193,8 @@ HL_TEST_T(an_event_the_spec_does_not_fit_fails_without_an_attempt, 60) {
 }
 
 HL_TEST_T(transformations_survive_a_restart_and_can_be_removed, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256], secret[128];
-  snprintf(url, sizeof url, "%s/hook/kept", partner.base);
-  free(e2e_setup(&hk, "acme", url, NULL, secret, sizeof secret));
+  char secret[128];
+  free(start_with_sub("kept", secret, sizeof secret));
   register_xform("\"event_type\":\"Payment\"", TYPE_SPEC, 1);
   HL_ASSERT_EQ_INT(e2e_stop_hookloop(&hk, SIGTERM, 10000), 0);
   e2e_start_hookloop(&hk, NULL);
