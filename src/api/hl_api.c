@@ -169,6 +169,9 @@ static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_
 static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
 static void r_post_bulk(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_bulk(a, req); }
 static void r_post_raw(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_post_raw_event(a, req, p[0]); }
+static void r_post_xform(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_transformation(a, req); }
+static void r_list_xforms(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_transformations(a, req); }
+static void r_get_xform(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_get_transformation(a, req, p[0]); }
 static void r_stats(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_stats(a, req); }
 static void r_openapi(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_openapi(a, req); }
 static void r_console(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_console_file(a, req, NULL); }
@@ -192,6 +195,9 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub},
   {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
   {"DELETE", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
+  {"GET", "/admin/transformations", HL_API_AUTH_ADMIN, r_list_xforms},
+  {"POST", "/admin/transformations", HL_API_AUTH_ADMIN, r_post_xform},
+  {"GET", "/admin/transformations/{id}", HL_API_AUTH_ADMIN, r_get_xform},
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},

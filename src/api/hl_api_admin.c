@@ -739,6 +739,7 @@ static void on_delivery_list(void *data, int status, hl_store_result *res) {
       hl_jw_key(&w, "updated_at"); hl_jw_int(&w, r->updated_at);
       hl_jw_key(&w, "next_attempt_at");
       if (r->next_attempt_at) hl_jw_int(&w, r->next_attempt_at); else hl_jw_null(&w);
+      if (r->transformation) { hl_jw_key(&w, "transformations"); hl_api_write_xform_used(&w, r->transformation); }
       hl_jw_obj_end(&w);
     }
     hl_jw_arr_end(&w);
@@ -919,10 +920,22 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   a->store->vt->sub_list(a->store, on_subs_loaded, c);
 }
 
+/* Transformations first: a delivery started once subscriptions are in
+ * already finds what shapes it. */
+static void load_schemas(void *data, int status) {
+  load_ctx *c = data;
+  if (status != 0) {
+    c->cb(c->data, status);
+    hl_free(c);
+    return;
+  }
+  c->a->store->vt->schema_list(c->a->store, on_schemas_loaded, c);
+}
+
 void hl_api_reload(hl_api *a, void (*cb)(void *data, int status), void *data) {
   load_ctx *c = hl_malloc(sizeof *c);
   *c = (load_ctx){a, cb, data, true};
-  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+  hl_api_load_xforms(a, true, load_schemas, c);
 }
 
 void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data) {
@@ -931,6 +944,6 @@ void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data) {
   a->reg->free_schema = hl_schema_free;
   a->reg->free_filter = hl_filter_free;
   a->reg->free_schedule = hl_retry_schedule_free;
-  a->store->vt->schema_list(a->store, on_schemas_loaded, c);
+  hl_api_load_xforms(a, false, load_schemas, c);
 }
 

@@ -25,6 +25,16 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
+/* --- transformations (hl_api_xform.c) ---------------------------------------------- */
+void hl_api_post_transformation(hl_api *a, hl_http_req *req);
+void hl_api_list_transformations(hl_api *a, hl_http_req *req);
+void hl_api_get_transformation(hl_api *a, hl_http_req *req, const char *id);
+/* A delivery's "transformation" text ("<id>@<version>,...") as a JSON array
+ * of {"transformation_id","version"}. */
+void hl_api_write_xform_used(hl_jw *w, const char *used);
+/* Loads the stored transformations into the registry, then calls then. */
+void hl_api_load_xforms(hl_api *a, bool reload, void (*then)(void *data, int status), void *data);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

@@ -52,6 +52,7 @@ static const setting settings[] = {
   S("DELIVERY_STATUS_TABLE", delivery_status_table, "event_delivery_status"),
   S("IDEMPOTENCY_TABLE", idempotency_table, "idempotency_ledger"),
   S("PARKED_RETRY_TABLE", parked_retry_table, "parked_retry"),
+  S("TRANSFORMATION_TABLE", transformation_table, "transformation"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),

@@ -38,7 +38,7 @@ typedef struct {
   char *aws_container_relative_uri, *aws_container_full_uri, *aws_container_auth_token,
       *aws_container_auth_token_file;
   char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
-      *idempotency_table, *parked_retry_table;
+      *idempotency_table, *parked_retry_table, *transformation_table;
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;

@@ -352,6 +352,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->tables.delivery_table = c->delivery_status_table;
   set->tables.ledger_table = c->idempotency_table;
   set->tables.parked_table = c->parked_retry_table;
+  set->tables.transform_table = c->transformation_table;
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
   set->high_water = c->queue_high_water;

@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_retry.h"
+#include "model/hl_xform_reg.h"
 #include "queue/hl_queue_embedded.h"
 
 #include <inttypes.h>
@@ -33,6 +34,7 @@ struct hl_delivery {
   bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
+  hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
@@ -100,6 +102,7 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
   hl_eq_item_free(&dl->item);
+  hl_buf_dispose(&dl->body);
   if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
@@ -330,9 +333,37 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   record(dl);
 }
 
+/* The bytes of this attempt: the accepted ones, or what the event type's
+ * and the subscription's transformations make of them (as registered now;
+ * the status row names the versions). An event the spec does not fit fails
+ * for good without an attempt: no retry can make it fit. False then (the
+ * outcome is being recorded). */
+static bool shape_body(hl_delivery *dl) {
+  hl_buf_reset(&dl->body);
+  hl_free(dl->item.d.transformation);
+  dl->item.d.transformation = NULL;
+  dl->send.body = NULL;
+  dl->send.body_len = 0;
+  char *used = NULL;
+  hl_transform_error err = {0};
+  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, dl->item.body, dl->item.body_len, &dl->body, &used, &err);
+  if (rc == 1) return true;
+  if (rc == 0) {
+    dl->send.body = dl->body.data;
+    dl->send.body_len = dl->body.len;
+    dl->item.d.transformation = used;
+    return true;
+  }
+  hl_send_result res = {.verdict = HL_SEND_FAIL, .attempted = false};
+  snprintf(res.error, sizeof res.error, "transformation %.110s: %.120s", err.path, err.message);
+  on_sent(&dl->send, &res);
+  return false;
+}
+
 static void send_attempt(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   transition(dl, D_SENDING);
+  if (!shape_body(dl)) return;
   d->sender->vt->send(d->sender, &dl->send);
 }
 

@@ -9,9 +9,11 @@
  *
  * LEDGER checks the idempotency ledger (Kafka and Lambda sources, where a
  * record can come again after it was delivered; the embedded queue goes
- * from WAITING straight to SENDING); SENDING hands the attempt to the
- * sender (hl_sender.h; by default hl_sender_http: signed with Standard
- * Webhooks and POSTed through curl multi); RECORDING writes the
+ * from WAITING straight to SENDING); SENDING applies the transformations
+ * registered for the event type and the subscription (hl_xform_reg.h; an
+ * event they do not fit fails without an attempt) and hands the attempt to
+ * the sender (hl_sender.h; by default hl_sender_http: signed with Standard
+ * Webhooks over the bytes sent and POSTed through curl multi); RECORDING writes the
  * outcome durably (status row, ledger on success) before anything else
  * happens to the delivery. Retryable failures wait on the timer heap when
  * due within release_after_ms, otherwise they go back to the store

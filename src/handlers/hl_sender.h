@@ -45,6 +45,10 @@ typedef struct hl_send_req hl_send_req;
 struct hl_send_req {
   hl_sub *sub;               /* the destination: url, headers, timeout, secret */
   const hl_eq_item *item;    /* event id, accepted bytes, trace context */
+  /* The bytes to send and sign when they are not the accepted ones (a
+   * transformation made them; the caller owns them); NULL: item->body. */
+  const char *body;
+  size_t body_len;
   void (*done)(hl_send_req *req, const hl_send_result *res);
   void *impl;                /* the sender's state while the request runs */
 };
@@ -62,5 +66,12 @@ typedef struct {
 struct hl_sender {
   const hl_sender_vt *vt;
 };
+
+/* What an attempt carries: req->body when set, else the accepted bytes.
+ * Every sender sends (and signs) these. */
+static inline const char *hl_send_body(const hl_send_req *req, size_t *len) {
+  *len = req->body ? req->body_len : req->item->body_len;
+  return req->body ? req->body : req->item->body;
+}
 
 #endif

@@ -189,7 +189,9 @@ static char *group_id(const hl_destination *d, const hl_send_req *req, char *why
   hl_json_doc_init(&doc);
   char *out = NULL;
   const hl_json *v = NULL;
-  if (hl_json_parse(&doc, req->item->body, req->item->body_len, NULL) == 0)
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  if (hl_json_parse(&doc, body, blen, NULL) == 0)
     v = hl_json_pointer(doc.root, d->group_id_pointer, strlen(d->group_id_pointer));
   if (v && (v->type == HL_JSON_STRING || v->type == HL_JSON_NUMBER)) out = hl_strndup(v->u.str, v->len);
   else
@@ -219,10 +221,13 @@ static void aws_send(hl_sender *base, hl_send_req *req) {
   *call = (aws_call){.as = as, .req = req, .sent_ns = hl_mono_ns()};
   req->impl = call;
   const char *type = it->event_type ? it->event_type : s->rec.event_type;
+  /* The bytes sent are the transformation's output when there is one. */
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
   int rc;
   if (d->type == HL_DEST_EVENTBRIDGE) {
     hl_events_entry e = {.bus = d->bus, .source = d->source, .detail_type = d->detail_type ? d->detail_type : type,
-                         .detail = it->body, .detail_len = it->body_len};
+                         .detail = body, .detail_len = blen};
     rc = hl_events_put(c, &e, 1, on_put, call, why, sizeof why);
   } else {
     char ts[24];
@@ -232,7 +237,7 @@ static void aws_send(hl_sender *base, hl_send_req *req) {
     if (d->fifo && !(gid = group_id(d, req, why, sizeof why))) {
       rc = HL_EINVAL;
     } else {
-      hl_aws_message m = {.body = it->body, .len = it->body_len, .attrs = attrs, .n_attrs = HL_ARRAY_SIZE(attrs),
+      hl_aws_message m = {.body = body, .len = blen, .attrs = attrs, .n_attrs = HL_ARRAY_SIZE(attrs),
                           .group_id = gid, .dedup_id = d->fifo ? it->d.event_id : NULL};
       rc = d->type == HL_DEST_SNS ? hl_sns_publish(c, d->topic_arn, &m, on_message, call, why, sizeof why)
                                   : hl_sqs_send(c, d->queue_url, &m, on_message, call, why, sizeof why);

@@ -201,7 +201,7 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
 
 /* Signs with the default secret (WEBHOOK_SECRET_ARN) as it is now; its keys
  * are prepared again only when it has changed (rotation). */
-static int sign_with_default(http_sender *hs, const hl_eq_item *it, int64_t ts, hl_buf *sig) {
+static int sign_with_default(http_sender *hs, const hl_send_req *req, int64_t ts, hl_buf *sig) {
   const char *v = hs->opt.default_secret ? hs->opt.default_secret(hs->opt.default_secret_data) : NULL;
   if (!v) return HL_EINVAL;
   if (!hs->default_value || strcmp(hs->default_value, v) != 0) {
@@ -214,12 +214,14 @@ static int sign_with_default(http_sender *hs, const hl_eq_item *it, int64_t ts, 
       hs->default_signer = NULL;
     }
   }
-  const char *id = it->d.event_id;
-  return hs->default_signer ? hl_webhook_signer_sign(hs->default_signer, id, strlen(id), ts, it->body, it->body_len, sig)
-                            : hl_webhook_sign_multi(v, id, ts, it->body, it->body_len, sig);
+  const char *id = req->item->d.event_id;
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  return hs->default_signer ? hl_webhook_signer_sign(hs->default_signer, id, strlen(id), ts, body, blen, sig)
+                            : hl_webhook_sign_multi(v, id, ts, body, blen, sig);
 }
 
-static int sign_with_own(hl_sub *s, const hl_eq_item *it, int64_t ts, hl_buf *sig) {
+static int sign_with_own(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *sig) {
   if (!s->signer && !s->signer_unusable) {
     s->signer = hl_malloc(sizeof *s->signer);
     if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
@@ -230,9 +232,11 @@ static int sign_with_own(hl_sub *s, const hl_eq_item *it, int64_t ts, hl_buf *si
   }
   /* The prepared keys when the whole secret list decodes; otherwise the
    * one-shot form, which skips entries that do not. */
-  const char *id = it->d.event_id;
-  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, it->body, it->body_len, sig)
-                   : hl_webhook_sign_multi(s->rec.secret, id, ts, it->body, it->body_len, sig);
+  const char *id = req->item->d.event_id;
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, body, blen, sig)
+                   : hl_webhook_sign_multi(s->rec.secret, id, ts, body, blen, sig);
 }
 
 /* --- the vtable ------------------------------------------------------------------ */
@@ -261,9 +265,9 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   hl_buf_reset(&c->sig);
   const char *unusable = NULL;
   if (!s->rec.secret) {
-    if (sign_with_default(hs, it, ts, &c->sig) != 0)
+    if (sign_with_default(hs, req, ts, &c->sig) != 0)
       unusable = "the subscription has no secret and no default secret (WEBHOOK_SECRET_ARN) is readable";
-  } else if (sign_with_own(s, it, ts, &c->sig) != 0) {
+  } else if (sign_with_own(s, req, ts, &c->sig) != 0) {
     /* A secret we cannot use: no attempt can ever succeed. */
     unusable = "the subscription's secret is unusable; register it again with a whsec_ secret";
   }
@@ -298,8 +302,10 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : hs->opt.default_timeout_ms;
   curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, it->body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->body_len);
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, &c->hnodes[0]);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));

@@ -1,5 +1,6 @@
 #include "model/hl_registry.h"
 #include "common/hl_common.h"
+#include "model/hl_xform_reg.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@ void hl_registry_init(hl_registry *r) {
   hl_strmap_init(&r->subs_by_id);
   hl_strmap_init(&r->subs_by_key);
   hl_strmap_init(&r->subs_by_type);
+  hl_strmap_init(&r->xforms);
 }
 
 static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
@@ -57,6 +59,7 @@ void hl_registry_dispose(hl_registry *r) {
   hl_strmap_dispose(&r->subs_by_id);
   hl_strmap_dispose(&r->subs_by_key);
   hl_strmap_dispose(&r->subs_by_type);
+  hl_registry_xforms_dispose(r);
 }
 
 static void api_id(char *out, size_t n, const hl_schema_rec *rec) {

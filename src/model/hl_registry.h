@@ -81,6 +81,7 @@ typedef struct {
   hl_strmap subs_by_id;       /* subscription_id -> hl_sub* */
   hl_strmap subs_by_key;      /* "<partner_id>\x1f<event_type>" -> hl_sub* */
   hl_strmap subs_by_type;     /* event_type -> hl_sub_list* */
+  hl_strmap xforms;           /* transformation_id -> hl_xform_entry* (hl_xform_reg.h) */
   void (*free_schema)(hl_schema *);   /* how to free compiled schemas */
   void (*free_filter)(hl_filter *);
   void (*free_schedule)(hl_retry_schedule *);

@@ -15,6 +15,11 @@ void hl_sub_rec_free(hl_sub_rec *r) {
 
 void hl_delivery_rec_free(hl_delivery_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->status); hl_free(r->last_error);
+  hl_free(r->transformation);
+}
+
+void hl_xform_rec_free(hl_xform_rec *r) {
+  hl_free(r->transformation_id); hl_free(r->spec_json);
 }
 
 void hl_eq_item_free(hl_eq_item *r) {
@@ -27,6 +32,8 @@ void hl_store_result_dispose(hl_store_result *res) {
   if (res->subs) for (size_t i = 0; i < res->nsubs; i++) hl_sub_rec_free(&res->subs[i]);
   if (res->deliveries)
     for (size_t i = 0; i < res->ndeliveries; i++) hl_delivery_rec_free(&res->deliveries[i]);
+  if (res->xforms) for (size_t i = 0; i < res->nxforms; i++) hl_xform_rec_free(&res->xforms[i]);
+  hl_free(res->xforms);
   if (res->items) for (size_t i = 0; i < res->nitems; i++) hl_eq_item_free(&res->items[i]);
   hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
   hl_free(res->value);
@@ -40,4 +47,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->delivery_table = "event_delivery_status";
   n->ledger_table = "idempotency_ledger";
   n->parked_table = "parked_retry";
+  n->transform_table = "transformation";
 }

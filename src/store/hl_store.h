@@ -63,7 +63,23 @@ typedef struct {
   int64_t last_latency_ms;
   int64_t updated_at;        /* ms since epoch */
   int64_t next_attempt_at;   /* ms since epoch; 0 when terminal */
+  /* The transformations that produced the bytes of the last attempt,
+   * "<id>@<version>" comma-separated in the order applied
+   * ("event_type:order.created@2,subscription:sub_x@1"); NULL: none, the
+   * partner got the accepted bytes. */
+  char *transformation;
 } hl_delivery_rec;
+
+/* transformation: key (transformation_id, version). transformation_id is
+ * "event_type:<event_type>" or "subscription:<subscription_id>"; versions
+ * are never overwritten (put fails with HL_EEXISTS), so a delivery's
+ * recorded "<id>@<version>" names the spec that shaped it for good. */
+typedef struct {
+  char *transformation_id;
+  int64_t version;
+  char *spec_json;     /* the spec as registered; NULL: this version removes it */
+  int64_t created_at;  /* ms since epoch */
+} hl_xform_rec;
 
 /* A delivery taken from the embedded queue, with the event it carries. */
 typedef struct {
@@ -79,6 +95,7 @@ typedef struct {
   hl_schema_rec *schemas; size_t nschemas;
   hl_sub_rec *subs; size_t nsubs;
   hl_delivery_rec *deliveries; size_t ndeliveries;
+  hl_xform_rec *xforms; size_t nxforms;
   hl_eq_item *items; size_t nitems;
   char *value;   /* a single text result (ledger status), or NULL */
   /* eq_claim that came back short (fewer items than asked): when the
@@ -137,6 +154,10 @@ typedef struct {
                      hl_store_cb cb, void *data);                          /* HL_ENOTFOUND */
   void (*kafka_map_put)(hl_store *s, const char *event_type, const char *ingress_topic,
                         const char *egress_topics_json, hl_store_cb cb, void *data);
+  /* Transformations: put adds a version (HL_EEXISTS when it exists);
+   * list gives every version, ordered by id and version. */
+  void (*xform_put)(hl_store *s, const hl_xform_rec *r, hl_store_cb cb, void *data);
+  void (*xform_list)(hl_store *s, hl_store_cb cb, void *data);            /* -> xforms */
   void (*delivery_put)(hl_store *s, const hl_delivery_rec *r, hl_store_cb cb, void *data);
   void (*delivery_list)(hl_store *s, const char *event_id, hl_store_cb cb, void *data); /* -> deliveries */
   /* Idempotency ledger: put fails with HL_EEXISTS when the key exists. */
@@ -198,6 +219,7 @@ typedef struct {
   const char *delivery_table;     /* event_delivery_status */
   const char *ledger_table;       /* idempotency_ledger */
   const char *parked_table;       /* parked_retry */
+  const char *transform_table;    /* transformation */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */
@@ -206,6 +228,7 @@ void hl_table_names_default(hl_table_names *names);
 void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
 void hl_sub_rec_free(hl_sub_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);
+void hl_xform_rec_free(hl_xform_rec *r);
 void hl_eq_item_free(hl_eq_item *r);
 void hl_store_result_dispose(hl_store_result *res);
 

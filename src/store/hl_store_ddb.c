@@ -30,7 +30,7 @@ typedef struct {
   hl_aws_creds_provider creds;
   hl_ddb_client client;
   hl_table_names t;
-  char *names[6];       /* owned copies behind t */
+  char *names[7];       /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
   hl_ddb_park park;     /* parked retries */
@@ -57,7 +57,7 @@ static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
-               OP_DELIVERY_LIST, OP_REQUEUE } op_kind;
+               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -152,6 +152,15 @@ static void read_sub(op_ctx *o, const hl_json *it) {
   r->destination_json = get_s(it, "destination");
 }
 
+static void read_xform(op_ctx *o, const hl_json *it) {
+  o->res.xforms = grow(o->res.xforms, &o->cap, o->res.nxforms, sizeof *o->res.xforms);
+  hl_xform_rec *r = &o->res.xforms[o->res.nxforms++];
+  r->transformation_id = get_s(it, "transformation_id");
+  r->version = get_n(it, "version");
+  r->spec_json = get_s(it, "spec");
+  r->created_at = get_n(it, "created_at");
+}
+
 static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->event_id = get_s(it, "event_id");
   r->subscription_id = get_s(it, "subscription_id");
@@ -162,6 +171,7 @@ static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->last_latency_ms = get_n(it, "last_latency_ms");
   r->updated_at = get_n(it, "updated_at");
   r->next_attempt_at = get_n(it, "next_attempt_at");
+  r->transformation = get_s(it, "transformation");
 }
 
 /* --- plain calls ------------------------------------------------------------ */
@@ -190,7 +200,8 @@ static void page_more(op_ctx *o, const hl_json *last_key) {
     rc = hl_ddb_query(&body, o->s->t.delivery_table, &q);
     send_op(o, HL_DDB_QUERY, &body, rc);
   } else {
-    const char *table = o->kind == OP_SCHEMA_LIST ? o->s->t.schema_table : o->s->t.subscription_table;
+    const char *table = o->kind == OP_SCHEMA_LIST ? o->s->t.schema_table
+                        : o->kind == OP_XFORM_LIST ? o->s->t.transform_table : o->s->t.subscription_table;
     rc = hl_ddb_scan(&body, table, true, o->s->page_limit, last_key);
     send_op(o, HL_DDB_SCAN, &body, rc);
   }
@@ -207,6 +218,7 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
     case OP_DELIVERY_LIST:
+    case OP_XFORM_LIST:
       if (status == 0) {
         const hl_json *items = hl_json_get(resp, "Items");
         for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
@@ -215,6 +227,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
             read_schema(o, it);
           } else if (o->kind == OP_SUB_LIST) {
             read_sub(o, it);
+          } else if (o->kind == OP_XFORM_LIST) {
+            read_xform(o, it);
           } else {
             o->res.deliveries = grow(o->res.deliveries, &o->cap, o->res.ndeliveries, sizeof *o->res.deliveries);
             read_delivery(&o->res.deliveries[o->res.ndeliveries++], it);
@@ -391,11 +405,12 @@ static size_t delivery_attrs(const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6
   a[n++] = (hl_ddb_attr){"last_latency_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->last_latency_ms))};
   a[n++] = (hl_ddb_attr){"updated_at", hl_ddb_n(hl_ddb_i64(nb[3], r->updated_at))};
   a[n++] = (hl_ddb_attr){"next_attempt_at", hl_ddb_n(hl_ddb_i64(nb[4], r->next_attempt_at))};
+  OPT_S(a, n, "transformation", r->transformation);
   return n;
 }
 
 static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
-  hl_ddb_attr a[10];
+  hl_ddb_attr a[12];
   char nb[6][24];
   size_t n = delivery_attrs(r, a, nb);
   hl_buf item = HL_BUF_INIT;
@@ -430,6 +445,27 @@ static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, v
 
 static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
   page_more(op_new(ddb(base), OP_SCHEMA_LIST, cb, data), NULL);
+}
+
+/* A version is written once: the condition makes a second put of it fail
+ * (HL_EEXISTS) instead of replacing the spec a delivery may name. */
+static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char v[24], c[24];
+  hl_ddb_attr a[4];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"transformation_id", hl_ddb_s(r->transformation_id)};
+  a[n++] = (hl_ddb_attr){"version", hl_ddb_n(hl_ddb_i64(v, r->version))};
+  OPT_S(a, n, "spec", r->spec_json);
+  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(c, r->created_at))};
+  hl_ddb_expr x = {.condition = "attribute_not_exists(transformation_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.transform_table, (hl_ddb_item){a, n}, &x);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), OP_XFORM_LIST, cb, data), NULL);
 }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
@@ -821,6 +857,7 @@ static void copy_rec(hl_delivery_rec *d, const hl_delivery_rec *r) {
   d->subscription_id = hl_strdup(r->subscription_id);
   d->status = r->status ? hl_strdup(r->status) : NULL;
   d->last_error = r->last_error ? hl_strdup(r->last_error) : NULL;
+  d->transformation = r->transformation ? hl_strdup(r->transformation) : NULL;
 }
 
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
@@ -921,7 +958,7 @@ static void close_step(void *data) {
       hl_strmap_dispose(&s->pending_by_key);
       hl_strmap_dispose(&s->inflight);
       hl_strmap_dispose(&s->gets_by_key);
-      for (int i = 0; i < 6; i++) hl_free(s->names[i]);
+      for (int i = 0; i < 7; i++) hl_free(s->names[i]);
       hl_free(s);
       if (cb) cb(cd);
     }
@@ -966,6 +1003,7 @@ static const hl_store_vtable ddb_vt = {
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .xform_put = xform_put, .xform_list = xform_list,
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
 
@@ -974,6 +1012,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .xform_put = xform_put, .xform_list = xform_list,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
     .render_metrics = render_metrics,
@@ -996,14 +1035,16 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   }
   hl_table_names def;
   hl_table_names_default(&def);
-  const char *src[6] = {cfg->tables.schema_table ? cfg->tables.schema_table : def.schema_table,
+  const char *src[7] = {cfg->tables.schema_table ? cfg->tables.schema_table : def.schema_table,
                         cfg->tables.subscription_table ? cfg->tables.subscription_table : def.subscription_table,
                         cfg->tables.kafka_table ? cfg->tables.kafka_table : def.kafka_table,
                         cfg->tables.delivery_table ? cfg->tables.delivery_table : def.delivery_table,
                         cfg->tables.ledger_table ? cfg->tables.ledger_table : def.ledger_table,
-                        cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table};
-  for (int i = 0; i < 6; i++) s->names[i] = hl_strdup(src[i]);
-  s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5]};
+                        cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
+                        cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table};
+  for (int i = 0; i < 7; i++) s->names[i] = hl_strdup(src[i]);
+  s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
+                          s->names[6]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);

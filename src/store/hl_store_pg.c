@@ -19,7 +19,7 @@ typedef enum {
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
-  Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q__COUNT
+  Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -74,7 +74,7 @@ struct pg_store {
   uv_loop_t *loop;
   hl_pg_pool pool;
   hl_table_names t;
-  char tnames[6][72];
+  char tnames[7][72];
   char channel[80];
   char owner[96];
   uint32_t lease_ms;
@@ -427,12 +427,18 @@ static void prepare_all(pg_store *s) {
 #define DCOLS "event_id,subscription_id,status,attempts,last_status_code,last_error,last_latency_ms,updated_at," \
   "next_attempt_at"
   SET(Q_DELIVERY_PUT,
-      "INSERT INTO %s(" DCOLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+      "INSERT INTO %s(" DCOLS ",transformation) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
       "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
       "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
       "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
-      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at", t->delivery_table);
-  SET(Q_DELIVERY_LIST, "SELECT " DCOLS " FROM %s WHERE event_id=$1 ORDER BY subscription_id", t->delivery_table);
+      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
+      "transformation=excluded.transformation", t->delivery_table);
+  SET(Q_DELIVERY_LIST, "SELECT " DCOLS ",transformation FROM %s WHERE event_id=$1 ORDER BY subscription_id",
+      t->delivery_table);
+  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES($1,$2,$3,$4)",
+      t->transform_table);
+  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
+      t->transform_table);
   /* An entry that expired counts as absent: it is replaced. */
   SET(Q_LEDGER_INSERT, "INSERT INTO %s AS l(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
       "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at "
@@ -477,7 +483,7 @@ static void prepare_all(pg_store *s) {
    * that ran out while PostgreSQL was away is taken back). */
   SET(Q_EQ_UPDATE,
       "UPDATE %s SET status=$3,attempts=$4,last_status_code=$5,last_error=$6,last_latency_ms=$7,updated_at=$8,"
-      "next_attempt_at=$9,"
+      "next_attempt_at=$9,transformation=$13,"
       "owner=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN NULL ELSE $11 END,"
       "lease_until=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN 0 ELSE " SRV_NOW "+$12 END "
       "WHERE event_id=$1 AND subscription_id=$2 RETURNING 1", t->delivery_table);
@@ -562,13 +568,33 @@ static void migration_2(const hl_table_names *t, hl_buf *b) {
     t->subscription_table);
 }
 
+/* Transformations: their table, and the delivery status column naming the
+ * versions that shaped the last attempt. */
+static void migration_3(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=3) THEN "
+    "CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
+    "created_at bigint, PRIMARY KEY(transformation_id, version)); "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (3, now()); "
+    "END IF; END $m$",
+    t->transform_table, t->delivery_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
   mig_op *m;
 } mig_q;
 
-#define MIGQ 6
+/* The migrations in order; each is idempotent and records its version. */
+static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
+                                                                       migration_3};
+#define NMIG ((int)(sizeof migrations / sizeof *migrations))
+/* The lock, the version table, each migration, then two reads. */
+#define MIGQ (NMIG + 4)
+#define MIGQ_VERSION (MIGQ - 2)
+#define MIGQ_BACKLOG (MIGQ - 1)
 struct mig_op {
   mig_q q[MIGQ];
   char *sql[MIGQ];
@@ -604,8 +630,8 @@ static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
   bool ok = true;
   for (int k = 0; k < MIGQ; k++) ok &= mo->st[k] == HL_PG_OK;
   if (ok) {
-    s->schema_version = (int)gi64(mo->res[4], 0, 0);
-    s->backlog_base = gi64(mo->res[5], 0, 0);
+    s->schema_version = (int)gi64(mo->res[MIGQ_VERSION], 0, 0);
+    s->backlog_base = gi64(mo->res[MIGQ_BACKLOG], 0, 0);
   }
   for (int k = 0; k < MIGQ; k++) {
     if (mo->res[k]) PQclear(mo->res[k]);
@@ -662,13 +688,13 @@ static void start_migrations(pg_store *s) {
   m->sql[0] = hl_strdup("SELECT pg_advisory_xact_lock(72420015)");
   m->sql[1] = hl_strdup("CREATE TABLE IF NOT EXISTS hookloop_schema_version(version integer PRIMARY KEY, "
                         "applied_at timestamptz NOT NULL)");
-  migration_1(&s->t, &b);
-  m->sql[2] = hl_buf_steal(&b, NULL);
-  migration_2(&s->t, &b);
-  m->sql[3] = hl_buf_steal(&b, NULL);
-  m->sql[4] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
+  for (int i = 0; i < NMIG; i++) {
+    migrations[i](&s->t, &b);
+    m->sql[2 + i] = hl_buf_steal(&b, NULL);
+  }
+  m->sql[MIGQ_VERSION] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
   hl_buf_printf(&b, "SELECT count(*) FROM %s WHERE status IN " OPEN, s->t.delivery_table);
-  m->sql[5] = hl_buf_steal(&b, NULL);
+  m->sql[MIGQ_BACKLOG] = hl_buf_steal(&b, NULL);
   hl_pg_query *qs[MIGQ];
   for (int i = 0; i < MIGQ; i++) {
     m->q[i].m = m;
@@ -852,14 +878,39 @@ static void read_delivery(const PGresult *r, int k, int c, hl_delivery_rec *x) {
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_plain, cb, data);
-  add_delivery(op, op_stmt(op, Q_DELIVERY_PUT), r);
+  int i = op_stmt(op, Q_DELIVERY_PUT);
+  add_delivery(op, i, r);
+  op_str(op, i, r->transformation);
   op->retry_lost = true;
   op_submit(op);
 }
 
 static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
   ROOM(r, k, res->deliveries);
-  read_delivery(r, k, 0, &res->deliveries[res->ndeliveries++]);
+  read_delivery(r, k, 0, &res->deliveries[res->ndeliveries]);
+  res->deliveries[res->ndeliveries++].transformation = gstr(r, k, 9);
+}
+
+/* A version is written once (the primary key): a second put of it fails
+ * with HL_EEXISTS. Not retried on a lost connection, as a retry of one
+ * that was committed would answer HL_EEXISTS for the caller's own write. */
+static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_XFORM_PUT);
+  op_str(op, i, r->transformation_id); op_i64(op, i, r->version); op_str(op, i, r->spec_json);
+  op_i64(op, i, r->created_at);
+  op_submit(op);
+}
+
+static void row_xform(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->xforms);
+  hl_xform_rec *x = &res->xforms[res->nxforms++];
+  x->transformation_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->spec_json = gstr(r, k, 2);
+  x->created_at = gi64(r, k, 3);
+}
+
+static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
+  list_op(PG(base), Q_XFORM_LIST, row_xform, cb, data, NULL);
 }
 
 
@@ -995,6 +1046,7 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   op_str(op, i, release ? "t" : "f");
   op_str(op, i, s->owner);
   op_i64(op, i, s->lease_ms);
+  op_str(op, i, r->transformation);
   op->aux = terminal(r->status);
   if (release) {
     /* Back in the queue: whoever is idle may take it when it falls due. */
@@ -1178,6 +1230,8 @@ static const hl_store_vtable pg_vtable = {
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
+  .xform_put = xform_put,
+  .xform_list = xform_list,
   .ledger_put = ledger_put,
   .ledger_get = ledger_get,
   .eq_accept = eq_accept,
@@ -1206,9 +1260,10 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
   hl_table_names_default(&s->t);
   const char **dst[] = {&s->t.schema_table, &s->t.subscription_table, &s->t.kafka_table,
-                        &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table};
+                        &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table, &s->t.transform_table};
   const char *src[] = {cfg->tables.schema_table, cfg->tables.subscription_table, cfg->tables.kafka_table,
-                       cfg->tables.delivery_table, cfg->tables.ledger_table, cfg->tables.parked_table};
+                       cfg->tables.delivery_table, cfg->tables.ledger_table, cfg->tables.parked_table,
+                       cfg->tables.transform_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
     const char *n = src[i] ? src[i] : *dst[i];
     /* Unquoted in SQL, so PostgreSQL's folding must not change it. */

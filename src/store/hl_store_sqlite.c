@@ -20,7 +20,7 @@ typedef enum {
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
-  Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE,
+  Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -100,13 +100,16 @@ static void build_sql(sq_store *s) {
       "egress_topics=excluded.egress_topics", t->kafka_table);
   SET(Q_DELIVERY_PUT,
       "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
-      "last_latency_ms,updated_at,next_attempt_at,claimed) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,0) "
+      "last_latency_ms,updated_at,next_attempt_at,claimed,transformation) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,0,?11) "
       "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
       "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
       "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
-      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at", t->delivery_table);
+      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
+      "transformation=excluded.transformation", t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT event_id,subscription_id,status,attempts,last_status_code,last_error,"
-      "last_latency_ms,updated_at,next_attempt_at FROM %s WHERE event_id=?1 ORDER BY subscription_id",
+      "last_latency_ms,updated_at,next_attempt_at,transformation FROM %s WHERE event_id=?1 "
+      "ORDER BY subscription_id",
       t->delivery_table);
   SET(Q_LEDGER_INSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3)",
       t->ledger_table);
@@ -136,7 +139,7 @@ static void build_sql(sq_store *s) {
   SET(Q_NEXT_DUE_ALL, "SELECT MIN(next_attempt_at) FROM %s WHERE claimed=0 AND status IN %s", t->delivery_table,
       STATUS_OPEN);
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
-      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10 "
+      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
@@ -150,6 +153,10 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
+  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES(?1,?2,?3,?4)",
+      t->transform_table);
+  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
+      t->transform_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -473,7 +480,7 @@ static void bind_delivery(sqlite3_stmt *st, const hl_delivery_rec *r) {
   bind_text(st, 3, r->status); sqlite3_bind_int64(st, 4, r->attempts);
   sqlite3_bind_int64(st, 5, r->last_status_code); bind_text(st, 6, r->last_error);
   sqlite3_bind_int64(st, 7, r->last_latency_ms); sqlite3_bind_int64(st, 8, r->updated_at);
-  sqlite3_bind_int64(st, 9, r->next_attempt_at);
+  sqlite3_bind_int64(st, 9, r->next_attempt_at); bind_text(st, 11, r->transformation);
 }
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
@@ -504,7 +511,41 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
       cap = cap ? cap * 2 : 8;
       res.deliveries = hl_realloc(res.deliveries, cap * sizeof *res.deliveries);
     }
-    read_delivery(st, 0, &res.deliveries[res.ndeliveries++]);
+    read_delivery(st, 0, &res.deliveries[res.ndeliveries]);
+    res.deliveries[res.ndeliveries++].transformation = col_text(st, 9);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, &res);
+}
+
+/* --- transformations ------------------------------------------------------ */
+
+static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_XFORM_PUT);
+  if (st) {
+    bind_text(st, 1, r->transformation_id); sqlite3_bind_int64(st, 2, r->version);
+    bind_text(st, 3, r->spec_json); sqlite3_bind_int64(st, 4, r->created_at);
+    rc = exec_stmt(s, st); /* HL_EEXISTS: the primary key says this version exists */
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, Q_XFORM_LIST);
+  int rc = st ? 0 : HL_ESTORE;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (res.nxforms == cap) {
+      cap = cap ? cap * 2 : 8;
+      res.xforms = hl_realloc(res.xforms, cap * sizeof *res.xforms);
+    }
+    hl_xform_rec *r = &res.xforms[res.nxforms++];
+    r->transformation_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
+    r->spec_json = col_text(st, 2); r->created_at = sqlite3_column_int64(st, 3);
   }
   if (st) sqlite3_reset(st);
   finish(s, cb, data, rc, &res);
@@ -782,6 +823,8 @@ static const hl_store_vtable sq_vtable = {
   .park_put = park_put,
   .park_take = park_take,
   .park_delete = park_delete,
+  .xform_put = xform_put,
+  .xform_list = xform_list,
 };
 
 static bool ident_ok(const char *s) {
@@ -790,6 +833,27 @@ static bool ident_ok(const char *s) {
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
       return false;
   return true;
+}
+
+/* Transformations (a later addition): their table, and the delivery status
+ * column naming the versions that shaped the last attempt, added to a
+ * database made before them. */
+static int migrate_transformations(sq_store *s) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s(transformation_id TEXT NOT NULL, version INTEGER NOT NULL, "
+                "spec TEXT, created_at INTEGER, PRIMARY KEY(transformation_id, version));", s->t.transform_table);
+  int rc = exec_sql(s, b.data);
+  hl_buf_dispose(&b);
+  if (rc) return rc;
+  char q[256];
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='transformation'", s->t.delivery_table);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
+  bool have = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (have) return 0;
+  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN transformation TEXT", s->t.delivery_table);
+  return exec_sql(s, q);
 }
 
 static int create_schema(sq_store *s) {
@@ -827,7 +891,7 @@ static int create_schema(sq_store *s) {
     t->parked_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
-  return rc;
+  return rc ? rc : migrate_transformations(s);
 }
 
 /* Migration step "destination": subscriptions that are not HTTP keep their
@@ -860,8 +924,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   s->tail = &s->head;
   if (names) s->t = *names; else hl_table_names_default(&s->t);
   if (!s->t.parked_table) s->t.parked_table = "parked_retry";
+  if (!s->t.transform_table) s->t.transform_table = "transformation";
   const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
-                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table};
+                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
     if (!ident_ok(tn[i])) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);

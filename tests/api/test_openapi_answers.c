@@ -231,6 +231,19 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_gone);
   expect("DELETE", path, NULL, "admin", 204);
 
+  /* transformations: acme's deliveries are shaped, so their status names it */
+  snprintf(body, sizeof body, "{\"subscription_id\":\"%s\",\"spec\":{\"version\":1,\"ops\":"
+           "[{\"op\":\"set\",\"path\":\"/shaped\",\"value\":true}]}}", sub_ok);
+  expect("POST", "/admin/transformations", body, "admin", 201);
+  expect("POST", "/admin/transformations", "{\"event_type\":\"Payment\",\"spec\":{\"version\":1,\"ops\":"
+         "[{\"op\":\"copy\",\"form\":\"/a\",\"path\":\"/b\"}]}}", "admin", 400);
+  expect("POST", "/admin/transformations", "{\"event_type\":\"Payment\",\"spec\":null}", "admin", 404);
+  expect("GET", "/admin/transformations", NULL, "admin", 200);
+  expect("GET", "/admin/transformations", NULL, NULL, 401);
+  snprintf(path, sizeof path, "/admin/transformations/subscription:%s", sub_ok);
+  expect("GET", path, NULL, "admin", 200);
+  expect("GET", "/admin/transformations/event_type:Nothing", NULL, "admin", 404);
+
   /* events */
   char *e1 = event("evt-oa-1", "Payment", "12.5");
   expect("POST", "/api/v1/events", e1, NULL, 401);

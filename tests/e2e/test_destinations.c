@@ -273,6 +273,35 @@ HL_TEST(a_fifo_group_id_the_event_lacks_fails_without_a_call) {
   stop(&f);
 }
 
+/* A transformation's output is what a destination gets, as for HTTP: the
+ * message body, and the FIFO group id read from it. */
+HL_TEST(a_destination_gets_the_transformed_bytes) {
+  fixture f;
+  start(&f);
+  subscribe_ok(&f, "sqs", "\"destination\":{\"type\":\"sqs\",\"queue_url\":\"" QUEUE_FIFO "\","
+                          "\"group_id_pointer\":\"/kind\"}");
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/transformations", f.h.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+                            "{\"event_type\":\"Payment\",\"spec\":{\"version\":1,\"ops\":["
+                            "{\"op\":\"set\",\"path\":\"/kind\",\"value\":\"card\"}]}}",
+                            NULL),
+                   201);
+  char body[1024];
+  HL_ASSERT_EQ_INT(post_event(&f, "evt-dest-x", body, sizeof body), 202);
+  hl_json_doc doc;
+  const hl_json *reqs = wait_requests(&f, 1, &doc);
+  const hl_json *sqs = find_action(reqs, "SendMessage");
+  const char *sent = hl_json_str(hl_json_get(sqs, "MessageBody"));
+  HL_ASSERT(sent && strcmp(sent, body) != 0);
+  HL_ASSERT(strstr(sent, "\"kind\":\"card\"") != NULL);
+  HL_ASSERT(strstr(sent, "100.10") != NULL); /* the amount keeps its text */
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(sqs, "MessageGroupId")), "card"); /* only the output has /kind */
+  hl_json_doc_dispose(&doc);
+  expect_outcome(&f, "evt-dest-x", "SUCCESS", 1, NULL);
+  stop(&f);
+}
+
 HL_TEST(destinations_are_checked_at_registration_and_shown_as_stored) {
   fixture f;
   start(&f);

@@ -779,3 +779,35 @@ HL_TEST_T(static_membership_a_killed_member_restarts_with_its_id, 300) {
   HL_ASSERT(leaves_in_log() >= 1);
   stop_all();
 }
+
+/* Kafka mode: the egress consumer's deliveries are transformed too, and a
+ * retry from the retry tier (which carries the accepted bytes) is
+ * transformed again; the status names the version. */
+HL_TEST_T(transformed_bytes_go_out_from_egress_and_the_retry_tier, 120) {
+  start_all(NULL);
+  register_any_payment();
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"fast\",\"event_type\":\"Payment\",\"url\":\"%s/hook/flaky?codes=503,200\"}",
+           partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/transformations", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"spec\":{\"version\":1,\"ops\":["
+                                     "{\"op\":\"pick\",\"paths\":[\"/eventHeader/uuid\",\"/amount\"]}]}}", NULL), 201);
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-xf-1",
+               "{\"eventHeader\":{\"uuid\":\"k-xf-1\",\"eventType\":\"Payment\"},\"currency\":\"EUR\",\"amount\":123.4500}");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "flaky", 2, 30000, &doc), 2);
+  for (uint32_t i = 0; i < 2; i++)
+    HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[i], "body")),
+                     "{\"eventHeader\":{\"uuid\":\"k-xf-1\"},\"amount\":123.4500}");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "k-xf-1", "SUCCESS", 10000));
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=k-xf-1", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *t = hl_json_get(&hl_json_get(doc.root, "deliveries")->u.items[0], "transformations");
+  HL_ASSERT(t && t->len == 1);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&t->u.items[0], "transformation_id")), "event_type:Payment");
+  hl_json_doc_dispose(&doc);
+  stop_all();
+}

@@ -1,0 +1,96 @@
+#include "model/hl_xform_reg.h"
+#include "common/hl_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void hl_xform_id_for_type(char *out, size_t cap, const char *event_type) {
+  snprintf(out, cap, "event_type:%s", event_type);
+}
+
+void hl_xform_id_for_sub(char *out, size_t cap, const char *subscription_id) {
+  snprintf(out, cap, "subscription:%s", subscription_id);
+}
+
+static void entry_free(hl_xform_entry *e) {
+  hl_xform_rec_free(&e->rec);
+  hl_transform_free(e->prog);
+  hl_free(e);
+}
+
+void hl_registry_put_xform(hl_registry *r, hl_xform_rec *rec, hl_transform *prog) {
+  hl_xform_entry *old = hl_strmap_get(&r->xforms, rec->transformation_id);
+  if (old && old->rec.version > rec->version) {
+    hl_xform_rec_free(rec);
+    *rec = (hl_xform_rec){0};
+    hl_transform_free(prog);
+    return;
+  }
+  hl_xform_entry *e = hl_calloc(1, sizeof *e);
+  e->rec = *rec;
+  *rec = (hl_xform_rec){0};
+  e->prog = prog;
+  hl_strmap_put(&r->xforms, e->rec.transformation_id, e);
+  if (old) entry_free(old);
+}
+
+const hl_xform_entry *hl_registry_xform_get(const hl_registry *r, const char *id) {
+  return hl_strmap_get(&r->xforms, id);
+}
+
+void hl_registry_xforms_dispose(hl_registry *r) {
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&r->xforms, &it, NULL, &v)) entry_free(v);
+  hl_strmap_dispose(&r->xforms);
+}
+
+/* Applies e to in, result in out (reset first); err's path gets the
+ * transformation's "<id>@<version>" in front, so an operator knows which. */
+static int apply_one(const hl_xform_entry *e, const char *in, size_t len, hl_buf *out, hl_transform_error *err) {
+  out->len = 0;
+  hl_transform_error te = {0};
+  int rc = hl_transform_apply(e->prog, in, len, out, &te);
+  if (rc != 0 && err) {
+    hl_buf p = HL_BUF_INIT;
+    hl_buf_printf(&p, "%s@%lld%s", e->rec.transformation_id, (long long)e->rec.version, te.path);
+    snprintf(err->path, sizeof err->path, "%.*s", (int)(sizeof err->path - 1), p.data);
+    hl_buf_dispose(&p);
+    snprintf(err->message, sizeof err->message, "%s", te.message);
+  }
+  return rc;
+}
+
+int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const char *body, size_t len, hl_buf *out,
+                          char **used, hl_transform_error *err) {
+  char id[320];
+  const hl_xform_entry *chain[2];
+  size_t n = 0;
+  hl_xform_id_for_type(id, sizeof id, s->rec.event_type);
+  const hl_xform_entry *e = hl_registry_xform_get(r, id);
+  if (e && e->prog) chain[n++] = e;
+  hl_xform_id_for_sub(id, sizeof id, s->rec.subscription_id);
+  e = hl_registry_xform_get(r, id);
+  if (e && e->prog) chain[n++] = e;
+  if (n == 0) return 1;
+  hl_buf a = HL_BUF_INIT, b = HL_BUF_INIT, names = HL_BUF_INIT;
+  const char *in = body;
+  size_t in_len = len;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    hl_buf *dst = (i % 2 == 0) ? &a : &b;
+    rc = apply_one(chain[i], in, in_len, dst, err);
+    in = dst->data;
+    in_len = dst->len;
+    hl_buf_printf(&names, "%s%s@%lld", i ? "," : "", chain[i]->rec.transformation_id,
+                  (long long)chain[i]->rec.version);
+  }
+  if (rc == 0) {
+    hl_buf_append(out, in, in_len);
+    *used = hl_buf_steal(&names, NULL);
+  }
+  hl_buf_dispose(&a);
+  hl_buf_dispose(&b);
+  hl_buf_dispose(&names);
+  return rc;
+}

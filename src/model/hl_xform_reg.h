@@ -1,0 +1,46 @@
+/* hl_xform_reg.h — the registry's transformations: the latest version of
+ * each, compiled, and how a delivery's bytes are made with them.
+ *
+ * A transformation is attached to an event type ("event_type:<type>",
+ * applied for every subscription of the type) or to one subscription
+ * ("subscription:<id>"). A delivery gets the event type's first, then the
+ * subscription's, on the accepted bytes (docs/transformations.md).
+ *
+ * Ownership: the registry owns its entries; a put replaces the entry of the
+ * same id. Entries are used synchronously (apply), so nobody holds one
+ * across loop turns and no reference counts are needed.
+ */
+#ifndef HL_XFORM_REG_H
+#define HL_XFORM_REG_H
+
+#include "common/hl_buf.h"
+#include "model/hl_registry.h"
+#include "store/hl_store.h"
+#include "transform/hl_transform.h"
+
+typedef struct {
+  hl_xform_rec rec;
+  hl_transform *prog;   /* owned; NULL when this version removed the transformation */
+} hl_xform_entry;
+
+/* "event_type:<type>" / "subscription:<id>" into out (cap bytes). */
+void hl_xform_id_for_type(char *out, size_t cap, const char *event_type);
+void hl_xform_id_for_sub(char *out, size_t cap, const char *subscription_id);
+
+/* Takes rec's fields (rec is zeroed) and prog. Keeps the higher version:
+ * a put of an older one than the registry holds is dropped. */
+void hl_registry_put_xform(hl_registry *r, hl_xform_rec *rec, hl_transform *prog);
+/* The latest version registered under id, or NULL. */
+const hl_xform_entry *hl_registry_xform_get(const hl_registry *r, const char *id);
+void hl_registry_xforms_dispose(hl_registry *r);
+
+/* Applies the transformations that concern a delivery of body to s.
+ * Returns 1 when there are none (out and used untouched: the partner gets
+ * body as it is); 0 with the result appended to out and used set to the
+ * versions applied ("event_type:t@2,subscription:sub_x@1", owned by the
+ * caller); a negative hl_err when the event does not fit a spec, with
+ * err's path prefixed by the failing "<id>@<version>". */
+int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const char *body, size_t len, hl_buf *out,
+                          char **used, hl_transform_error *err);
+
+#endif
