@@ -1,0 +1,370 @@
+/* test_inbox_pass — the inbox source end to end (issue 18, docs/inbox.md):
+ * the real hookloop binary (`hookloop inbox`, `serve` with
+ * HOOKLOOP_ROLE=inbox, and the Lambda runtime under the Runtime API
+ * emulator) against tools/mock_triggers (the Triggers API, Python, its own
+ * JWT code), the mock partner (which checks every signature with mbedTLS)
+ * and the AWS test peer answering GetSecretValue for SECRET_ARN, all over
+ * loopback. Assertions are on what the mock and the partner recorded —
+ * counts and order — and on the pass's report. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+#include "e2e_util.h"
+#include "emulator.h"
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "inbox_mock.h"
+#include "json/hl_json.h"
+
+#define API_KEY "k-inbox-Zq81"
+#define WH_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SECRET_ARN_ENV "SECRET_ARN=arn:aws:secretsmanager:eu-west-1:123456789012:secret:inbox-AbCdEf"
+
+static inbox_mock mock;
+static e2e_partner partner;
+static pid_t peer;
+static char sm_env[96], base_env[96];
+static char *dir;
+static char log_path[700];
+
+/* The mock inbox, a partner checking signatures, and a Secrets Manager
+ * answering SECRET_ARN with credentials that send deliveries to
+ * /hook/<hook>. */
+static void setup(const char *hook) {
+  const char *margs[] = {"--api-key", API_KEY, NULL};
+  inbox_mock_start(&mock, margs);
+  const char *pargs[] = {"--secret", WH_SECRET, NULL};
+  e2e_start_partner(&partner, pargs);
+  char secret[512];
+  snprintf(secret, sizeof secret,
+           "{\"zapier_api_key\":\"" API_KEY "\",\"zapier_webhook_url\":\"%s/hook/%s\",\"webhook_secret\":\"" WH_SECRET "\"}",
+           partner.base, hook);
+  peer = e2e_start_secrets_peer(secret, sm_env, sizeof sm_env, NULL);
+  snprintf(base_env, sizeof base_env, "API_BASE_URL=%s", mock.base);
+  dir = hl_tmpdir("inbox");
+}
+
+static void teardown(void) {
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  e2e_stop_partner(&partner);
+  inbox_mock_stop(&mock);
+  hl_rmtree(dir);
+  free(dir);
+}
+
+/* The environment every run of the binary gets, and extra. */
+static size_t base_envp(char **envp, size_t cap, const char *const *extra) {
+  static char data[700];
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  size_t n = 0;
+  envp[n++] = base_env;
+  envp[n++] = (char *)SECRET_ARN_ENV;
+  envp[n++] = sm_env;
+  envp[n++] = (char *)"AWS_ACCESS_KEY_ID=AKIDEXAMPLE";
+  envp[n++] = (char *)"AWS_SECRET_ACCESS_KEY=inbox-test-secret";
+  envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
+  envp[n++] = data;
+  for (size_t i = 0; extra && extra[i] && n + 1 < cap; i++) envp[n++] = (char *)extra[i];
+  envp[n] = NULL;
+  return n;
+}
+
+/* Runs `hookloop inbox` once; returns its exit code, the report (its
+ * last {"fetched"...} line) parsed into doc. */
+static int run_pass(const char *const *extra, hl_json_doc *doc) {
+  char *envp[32];
+  base_envp(envp, 32, extra);
+  hl_log_path("hookloop-inbox", log_path, sizeof log_path);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"inbox", NULL};
+  pid_t pid = hl_spawn(argv, envp, log_path);
+  int st = hl_wait(pid, 60000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st), "hookloop inbox did not exit; see %s", log_path);
+  char *text = hl_read_file(log_path, NULL);
+  HL_ASSERT(text);
+  const char *last = NULL;
+  for (const char *p = text; (p = strstr(p, "{\"fetched\":")) != NULL; p++) last = p;
+  HL_ASSERT_MSG(last, "no report line in %s", log_path);
+  const char *end = strchr(last, '\n');
+  hl_json_doc_init(doc);
+  HL_ASSERT(hl_json_parse(doc, last, end ? (size_t)(end - last) : strlen(last), NULL) == 0);
+  free(text);
+  return WEXITSTATUS(st);
+}
+
+static long rep(const hl_json *r, const char *name) {
+  int64_t v = -1;
+  HL_ASSERT_MSG(hl_json_int64(hl_json_get(r, name), &v) == 0, "no %s in the report", name);
+  return (long)v;
+}
+
+static bool log_has(const char *needle) {
+  char *text = hl_read_file(log_path, NULL);
+  bool has = text && strstr(text, needle);
+  free(text);
+  return has;
+}
+
+/* Events evt-000001.. with the mock's default payloads. */
+static void seed(int n) {
+  char body[64];
+  snprintf(body, sizeof body, "{\"count\":%d}", n);
+  inbox_mock_post(&mock, "/_control/seed", body);
+}
+
+/* 250 pending, 100 per pass: three passes take them all, each delivered
+ * and acknowledged exactly once; a fourth finds nothing. */
+HL_TEST_T(three_passes_deliver_250_events_each_acked_once, 180) {
+  setup("all");
+  seed(250);
+  const char *extra[] = {"MAX_EVENTS_PER_RUN=100", NULL};
+  const long want[] = {100, 100, 50, 0};
+  for (int pass = 0; pass < 4; pass++) {
+    hl_json_doc d;
+    HL_ASSERT_EQ_INT(run_pass(extra, &d), 0);
+    HL_ASSERT_EQ_INT(rep(d.root, "fetched"), want[pass]);
+    HL_ASSERT_EQ_INT(rep(d.root, "delivered"), want[pass]);
+    HL_ASSERT_EQ_INT(rep(d.root, "acked"), want[pass]);
+    HL_ASSERT_EQ_INT(rep(d.root, "left"), 0);
+    hl_json_doc_dispose(&d);
+  }
+  hl_json_doc sd;
+  const hl_json *st = inbox_mock_state(&mock, &sd);
+  HL_ASSERT_EQ_INT(inbox_mock_count(st, "acks"), 250);
+  for (int i = 1; i <= 250; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "evt-%06d", i);
+    HL_ASSERT_MSG(inbox_mock_acks(st, id) == 1, "%s acked %ld times", id, inbox_mock_acks(st, id));
+  }
+  hl_json_doc_dispose(&sd);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 250);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), 250);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "signature_failures"), 0);
+  /* The exact bytes the inbox served: the default payload keeps 100.10. */
+  hl_json_doc rd;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "all", 1, 0, &rd), 250);
+  const char *body = hl_json_str(hl_json_get(&rd.root->u.items[0], "body"));
+  HL_ASSERT_MSG(body && strstr(body, "100.10"), "body %s", body ? body : "(none)");
+  hl_json_doc_dispose(&rd);
+  teardown();
+}
+
+/* 503, 503, 200: delivered on the third attempt, the waits 1 s and 2 s
+ * (the schedule's ±20 % jitter; timers never fire early, the upper bound
+ * leaves room for a loaded machine), acknowledged once. */
+HL_TEST_T(a_503_twice_then_200_is_delivered_on_the_third_attempt_1s_2s_apart, 120) {
+  setup("r?codes=503,503,200");
+  seed(1);
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 1);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 1);
+  HL_ASSERT_EQ_INT(rep(d.root, "retries"), 2);
+  hl_json_doc_dispose(&d);
+  hl_json_doc rd;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "r", 3, 0, &rd), 3);
+  int64_t t[3];
+  for (int i = 0; i < 3; i++) HL_ASSERT(hl_json_int64(hl_json_get(&rd.root->u.items[i], "time_ms"), &t[i]) == 0);
+  hl_json_doc_dispose(&rd);
+  int64_t gap1 = t[1] - t[0], gap2 = t[2] - t[1];
+  printf("retry gaps: %lld ms, %lld ms\n", (long long)gap1, (long long)gap2);
+  HL_ASSERT_MSG(gap1 >= 800 && gap1 <= 2000, "first wait %lld ms, want 1 s +-20%%", (long long)gap1);
+  HL_ASSERT_MSG(gap2 >= 1600 && gap2 <= 3200, "second wait %lld ms, want 2 s +-20%%", (long long)gap2);
+  hl_json_doc sd;
+  const hl_json *st = inbox_mock_state(&mock, &sd);
+  HL_ASSERT_EQ_INT(inbox_mock_acks(st, "evt-000001"), 1);
+  hl_json_doc_dispose(&sd);
+  teardown();
+}
+
+/* A 404: not retried, not acknowledged, left pending and logged with its
+ * id; the next pass finds it still pending. */
+HL_TEST_T(a_404_is_left_pending_unacknowledged_and_logged, 120) {
+  setup("gone?codes=404");
+  seed(2);
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 2);
+  HL_ASSERT_EQ_INT(rep(d.root, "failed_4xx"), 2);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "retries"), 0);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT(log_has("\"msg\":\"inbox event left pending for review\",\"event_id\":\"evt-000001\""));
+  HL_ASSERT(log_has("\"msg\":\"inbox event left pending for review\",\"event_id\":\"evt-000002\""));
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 2);
+  hl_json_doc sd;
+  const hl_json *st = inbox_mock_state(&mock, &sd);
+  HL_ASSERT_EQ_INT(inbox_mock_count(st, "ack_requests"), 0);
+  HL_ASSERT_EQ_INT(inbox_mock_acks(st, "evt-000001"), 0);
+  hl_json_doc_dispose(&sd);
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 2); /* still pending */
+  hl_json_doc_dispose(&d);
+  teardown();
+}
+
+static long state_count(const char *name) {
+  hl_json_doc sd;
+  long v = inbox_mock_count(inbox_mock_state(&mock, &sd), name);
+  hl_json_doc_dispose(&sd);
+  return v;
+}
+
+/* The token expires in the middle of the pass (the mock's clock moves
+ * while the acks wait at the mock): the acks get 401, the token is renewed
+ * once, and the pass completes with every event acknowledged, none
+ * delivered twice. */
+HL_TEST_T(a_token_expiring_mid_pass_is_renewed_once_and_the_pass_completes, 120) {
+  setup("tok");
+  seed(5);
+  inbox_mock_post(&mock, "/_control/config", "{\"hold\":[\"ack\"]}");
+  char *envp[32];
+  base_envp(envp, 32, NULL);
+  hl_log_path("hookloop-inbox", log_path, sizeof log_path);
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"inbox", NULL};
+  pid_t pid = hl_spawn(argv, envp, log_path);
+  for (int waited = 0; state_count("holding") < 5 && waited < 20000; waited += 50) hl_sleep_ms(50);
+  HL_ASSERT_EQ_INT(state_count("holding"), 5);
+  HL_ASSERT_EQ_INT(state_count("auth_requests"), 1);
+  inbox_mock_post(&mock, "/_control/config", "{\"clock_offset_s\":7200,\"hold\":[]}");
+  int st = hl_wait(pid, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_json_doc sd;
+  const hl_json *s = inbox_mock_state(&mock, &sd);
+  HL_ASSERT_EQ_INT(inbox_mock_count(s, "auth_requests"), 2);
+  HL_ASSERT(inbox_mock_count(s, "unauthorized") >= 1);
+  HL_ASSERT_EQ_INT(inbox_mock_count(s, "acks"), 5);
+  for (int i = 1; i <= 5; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "evt-%06d", i);
+    HL_ASSERT_EQ_INT(inbox_mock_acks(s, id), 1);
+  }
+  hl_json_doc_dispose(&sd);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 5);
+  HL_ASSERT(log_has("\"fetched\":5,\"delivered\":5,\"acked\":5,\"ack_failed\":0"));
+  teardown();
+}
+
+/* The ack endpoint fails once (500): the ack is sent again and succeeds,
+ * and the event is not delivered a second time. */
+HL_TEST_T(an_ack_failing_once_is_retried_without_a_second_delivery, 120) {
+  setup("ack");
+  seed(3);
+  inbox_mock_post(&mock, "/_control/config", "{\"fail_acks\":1}");
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 3);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 3);
+  HL_ASSERT_EQ_INT(rep(d.root, "ack_failed"), 0);
+  hl_json_doc_dispose(&d);
+  hl_json_doc sd;
+  const hl_json *s = inbox_mock_state(&mock, &sd);
+  HL_ASSERT_EQ_INT(inbox_mock_count(s, "ack_faults"), 1);
+  HL_ASSERT_EQ_INT(inbox_mock_count(s, "ack_requests"), 4);
+  HL_ASSERT_EQ_INT(inbox_mock_count(s, "acks"), 3);
+  hl_json_doc_dispose(&sd);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 3);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "duplicates"), 0);
+  teardown();
+}
+
+/* An ack that fails every time: the event was delivered, is left pending
+ * and reported; the next pass delivers it again with the same webhook-id
+ * (what the partner de-duplicates by), and acknowledges it. */
+HL_TEST_T(an_ack_that_keeps_failing_leaves_the_event_for_a_later_pass_with_the_same_webhook_id, 120) {
+  setup("again");
+  seed(1);
+  inbox_mock_post(&mock, "/_control/config", "{\"fail_acks\":5}");
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 1);
+  HL_ASSERT_EQ_INT(rep(d.root, "ack_failed"), 1);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 1); /* once in that pass */
+  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 1);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 2);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), 1);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "duplicates"), 1);
+  teardown();
+}
+
+/* serve with HOOKLOOP_ROLE=inbox polls every INBOX_POLL_INTERVAL_S: events
+ * seeded while it runs are taken by a later pass; /metrics counts them. */
+HL_TEST_T(serve_with_role_inbox_polls_and_counts, 120) {
+  setup("serve");
+  seed(4);
+  char *envp[32];
+  size_t n = base_envp(envp, 28, NULL);
+  envp[n++] = (char *)"HOOKLOOP_ROLE=inbox";
+  envp[n++] = (char *)"INBOX_POLL_INTERVAL_S=1";
+  envp[n] = NULL;
+  e2e_hookloop h = {0};
+  e2e_start_hookloop(&h, (const char *const *)envp);
+  for (int waited = 0; state_count("acks") < 4 && waited < 20000; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(state_count("acks"), 4);
+  seed(3); /* evt-000005.. after the first pass */
+  for (int waited = 0; state_count("acks") < 7 && waited < 20000; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(state_count("acks"), 7);
+  /* A pass is counted when it ends, after its acks: wait for that. */
+  for (int waited = 0; e2e_metric(&h, "hookloop_inbox_passes_total") < 2 && waited < 10000; waited += 100)
+    hl_sleep_ms(100);
+  HL_ASSERT(e2e_metric(&h, "hookloop_inbox_passes_total") >= 2);
+  HL_ASSERT_EQ_INT(e2e_metric(&h, "hookloop_inbox_successful_deliveries_total"), 7);
+  HL_ASSERT_EQ_INT(e2e_metric(&h, "hookloop_inbox_events_processed_total"), 7);
+  HL_ASSERT_EQ_INT(e2e_metric(&h, "hookloop_inbox_failed_deliveries_total"), 0);
+  int st = e2e_stop_hookloop(&h, SIGTERM, 20000);
+  HL_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 7);
+  teardown();
+}
+
+/* Lambda: an EventBridge scheduled event through the Runtime API emulator
+ * runs one pass and answers its report. */
+HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
+  setup("lambda");
+  seed(6);
+  int port = emu_start();
+  static char api[64];
+  snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
+  char *envp[32];
+  size_t n = base_envp(envp, 28, NULL);
+  envp[n++] = api;
+  envp[n] = NULL;
+  hl_log_path("hookloop-lambda", log_path, sizeof log_path);
+  char boot[700];
+  snprintf(boot, sizeof boot, "%s/bootstrap", dir);
+  HL_ASSERT(symlink(hl_bin_path("hookloop"), boot) == 0);
+  char *argv[] = {boot, NULL};
+  pid_t pid = hl_spawn(argv, envp, log_path);
+  const char *ev = "{\"version\":\"0\",\"id\":\"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa\",\"detail-type\":\"Scheduled Event\","
+                   "\"source\":\"aws.events\",\"account\":\"123456789012\",\"time\":\"2026-11-29T12:00:00Z\","
+                   "\"region\":\"eu-west-1\",\"resources\":[\"arn:aws:events:eu-west-1:123456789012:rule/inbox\"],"
+                   "\"detail\":{}}";
+  emu_result *r = emu_wait(emu_push(ev, 0), 30000);
+  HL_ASSERT_MSG(r && strcmp(r->kind, "response") == 0, "no response; see %s", log_path);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 6);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 6);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_EQ_INT(state_count("acks"), 6);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 6);
+  /* The seed's five metrics as an EMF line on stdout. */
+  HL_ASSERT(log_has("\"Namespace\":\"hookloop/inbox\""));
+  HL_ASSERT(log_has("\"EventsProcessed\":6,\"SuccessfulDeliveries\":6,\"FailedDeliveries\":0"));
+  kill(pid, SIGKILL);
+  hl_wait(pid, 5000);
+  emu_stop();
+  teardown();
+}
+
+
