@@ -326,12 +326,8 @@ HL_TEST_T(serve_with_role_inbox_polls_and_counts, 120) {
   teardown();
 }
 
-/* Lambda: an EventBridge scheduled event through the Runtime API emulator
- * runs one pass and answers its report. */
-HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
-  setup("lambda");
-  seed(6);
-  int port = emu_start();
+/* The Lambda runtime (started as bootstrap) under the emulator on port. */
+static pid_t start_lambda_runtime(int port) {
   static char api[64];
   snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
   char *envp[32];
@@ -343,16 +339,30 @@ HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
   snprintf(boot, sizeof boot, "%s/bootstrap", dir);
   HL_ASSERT(symlink(hl_bin_path("hookloop"), boot) == 0);
   char *argv[] = {boot, NULL};
-  pid_t pid = hl_spawn(argv, envp, log_path);
-  const char *ev = "{\"version\":\"0\",\"id\":\"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa\",\"detail-type\":\"Scheduled Event\","
-                   "\"source\":\"aws.events\",\"account\":\"123456789012\",\"time\":\"2026-11-29T12:00:00Z\","
-                   "\"region\":\"eu-west-1\",\"resources\":[\"arn:aws:events:eu-west-1:123456789012:rule/inbox\"],"
-                   "\"detail\":{}}";
-  emu_result *r = emu_wait(emu_push(ev, 0), 30000);
+  return hl_spawn(argv, envp, log_path);
+}
+
+static const char scheduled_event[] =
+  "{\"version\":\"0\",\"id\":\"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa\",\"detail-type\":\"Scheduled Event\","
+  "\"source\":\"aws.events\",\"account\":\"123456789012\",\"time\":\"2026-11-29T12:00:00Z\","
+  "\"region\":\"eu-west-1\",\"resources\":[\"arn:aws:events:eu-west-1:123456789012:rule/inbox\"],"
+  "\"detail\":{}}";
+
+/* The parsed report of a Lambda answer (a response, not an error). */
+static void lambda_report(emu_result *r, hl_json_doc *d) {
   HL_ASSERT_MSG(r && strcmp(r->kind, "response") == 0, "no response; see %s", log_path);
+  hl_json_doc_init(d);
+  HL_ASSERT(hl_json_parse(d, r->body, strlen(r->body), NULL) == 0);
+}
+
+/* Lambda: an EventBridge scheduled event through the Runtime API emulator
+ * runs one pass and answers its report. */
+HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
+  setup("lambda");
+  seed(6);
+  pid_t pid = start_lambda_runtime(emu_start());
   hl_json_doc d;
-  hl_json_doc_init(&d);
-  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  lambda_report(emu_wait(emu_push(scheduled_event, 0), 30000), &d);
   HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 6);
   HL_ASSERT_EQ_INT(rep(d.root, "acked"), 6);
   hl_json_doc_dispose(&d);
@@ -368,3 +378,32 @@ HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
 }
 
 
+
+/* Close to the deadline: a pass stops taking work 5 s before the hand-off
+ * point (the deadline less 1.5 s). Here that is 1.8 s in: the events whose
+ * second retry falls due later (1 s, then 2 s of a partner answering 503)
+ * are let go, left pending and reported, and the answer comes before the
+ * deadline. */
+HL_TEST_T(lambda_a_pass_stops_taking_work_before_the_deadline_and_reports_what_is_left, 120) {
+  setup("busy?codes=503");
+  seed(3);
+  pid_t pid = start_lambda_runtime(emu_start());
+  int64_t deadline = hl_wall_ms() + 8300;
+  hl_json_doc d;
+  emu_result *r = emu_wait(emu_push(scheduled_event, deadline), 30000);
+  int64_t answered = hl_wall_ms();
+  lambda_report(r, &d);
+  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 3);
+  HL_ASSERT_EQ_INT(rep(d.root, "left"), 3);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
+  HL_ASSERT(hl_json_get(d.root, "stopped_early")->type == HL_JSON_TRUE);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_MSG(answered < deadline, "answered %lld ms after the deadline", (long long)(answered - deadline));
+  /* Each was tried twice (at 0 and ~1 s), never a third time. */
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 6);
+  HL_ASSERT_EQ_INT(state_count("ack_requests"), 0);
+  kill(pid, SIGKILL);
+  hl_wait(pid, 5000);
+  emu_stop();
+  teardown();
+}
