@@ -407,3 +407,32 @@ HL_TEST_T(lambda_a_pass_stops_taking_work_before_the_deadline_and_reports_what_i
   emu_stop();
   teardown();
 }
+
+/* Settings that cannot work stop `hookloop inbox` and `serve` with
+ * HOOKLOOP_ROLE=inbox at start, exit code 2, naming the variable. */
+HL_TEST_T(bad_inbox_settings_stop_the_process_naming_the_variable, 120) {
+  setup("never");
+  static const struct {
+    const char *env, *name;
+  } bad[] = {{"INBOX_RETRY_SCHEDULE=1s,2m", "INBOX_RETRY_SCHEDULE"},
+             {"INBOX_RETRY_SCHEDULE=soon", "INBOX_RETRY_SCHEDULE"},
+             {"MAX_EVENTS_PER_RUN=0", "MAX_EVENTS_PER_RUN"},
+             {"INBOX_POLL_INTERVAL_S=0", "INBOX_POLL_INTERVAL_S"},
+             {"API_BASE_URL=ftp://x", "API_BASE_URL"}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    for (int serve = 0; serve < 2; serve++) {
+      const char *extra[] = {bad[i].env, "HOOKLOOP_ROLE=inbox", "HOOKLOOP_LISTEN=127.0.0.1:0", NULL};
+      char *envp[32];
+      base_envp(envp, 32, extra);
+      hl_log_path("hookloop-inbox", log_path, sizeof log_path);
+      char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)(serve ? "serve" : "inbox"), NULL};
+      pid_t pid = hl_spawn(argv, envp, log_path);
+      int st = hl_wait(pid, 20000);
+      HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s %s: status %d; see %s", argv[1],
+                    bad[i].env, st, log_path);
+      HL_ASSERT_MSG(log_has(bad[i].name), "%s %s: the variable is not named; see %s", argv[1], bad[i].env, log_path);
+    }
+  }
+  HL_ASSERT_EQ_INT(state_count("auth_requests"), 0);
+  teardown();
+}
