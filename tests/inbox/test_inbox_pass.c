@@ -7,6 +7,7 @@
  * loopback. Assertions are on what the mock and the partner recorded —
  * counts and order — and on the pass's report. */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,35 @@ static long rep(const hl_json *r, const char *name) {
   return (long)v;
 }
 
+/* Runs one pass (exit 0) and checks report members: name, value pairs
+ * ending with NULL. */
+static void pass_expect(const char *const *extra, ...) {
+  hl_json_doc d;
+  HL_ASSERT_EQ_INT(run_pass(extra, &d), 0);
+  va_list ap;
+  va_start(ap, extra);
+  for (const char *name; (name = va_arg(ap, const char *)) != NULL;) {
+    long want = va_arg(ap, long);
+    HL_ASSERT_MSG(rep(d.root, name) == want, "%s: %ld, want %ld", name, rep(d.root, name), want);
+  }
+  va_end(ap);
+  hl_json_doc_dispose(&d);
+}
+
+/* The mock's counters: name, value pairs ending with NULL. */
+static void mock_expect(const char *first, ...) {
+  hl_json_doc sd;
+  const hl_json *st = inbox_mock_state(&mock, &sd);
+  va_list ap;
+  va_start(ap, first);
+  for (const char *name = first; name; name = va_arg(ap, const char *)) {
+    long want = va_arg(ap, long);
+    HL_ASSERT_MSG(inbox_mock_count(st, name) == want, "mock %s: %ld, want %ld", name, inbox_mock_count(st, name), want);
+  }
+  va_end(ap);
+  hl_json_doc_dispose(&sd);
+}
+
 static bool log_has(const char *needle) {
   char *text = hl_read_file(log_path, NULL);
   bool has = text && strstr(text, needle);
@@ -125,15 +155,8 @@ HL_TEST_T(three_passes_deliver_250_events_each_acked_once, 180) {
   seed(250);
   const char *extra[] = {"MAX_EVENTS_PER_RUN=100", NULL};
   const long want[] = {100, 100, 50, 0};
-  for (int pass = 0; pass < 4; pass++) {
-    hl_json_doc d;
-    HL_ASSERT_EQ_INT(run_pass(extra, &d), 0);
-    HL_ASSERT_EQ_INT(rep(d.root, "fetched"), want[pass]);
-    HL_ASSERT_EQ_INT(rep(d.root, "delivered"), want[pass]);
-    HL_ASSERT_EQ_INT(rep(d.root, "acked"), want[pass]);
-    HL_ASSERT_EQ_INT(rep(d.root, "left"), 0);
-    hl_json_doc_dispose(&d);
-  }
+  for (int pass = 0; pass < 4; pass++)
+    pass_expect(extra, "fetched", want[pass], "delivered", want[pass], "acked", want[pass], "left", 0L, NULL);
   hl_json_doc sd;
   const hl_json *st = inbox_mock_state(&mock, &sd);
   HL_ASSERT_EQ_INT(inbox_mock_count(st, "acks"), 250);
@@ -161,12 +184,7 @@ HL_TEST_T(three_passes_deliver_250_events_each_acked_once, 180) {
 HL_TEST_T(a_503_twice_then_200_is_delivered_on_the_third_attempt_1s_2s_apart, 120) {
   setup("r?codes=503,503,200");
   seed(1);
-  hl_json_doc d;
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 1);
-  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 1);
-  HL_ASSERT_EQ_INT(rep(d.root, "retries"), 2);
-  hl_json_doc_dispose(&d);
+  pass_expect(NULL, "delivered", 1L, "acked", 1L, "retries", 2L, NULL);
   hl_json_doc rd;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "r", 3, 0, &rd), 3);
   int64_t t[3];
@@ -188,24 +206,12 @@ HL_TEST_T(a_503_twice_then_200_is_delivered_on_the_third_attempt_1s_2s_apart, 12
 HL_TEST_T(a_404_is_left_pending_unacknowledged_and_logged, 120) {
   setup("gone?codes=404");
   seed(2);
-  hl_json_doc d;
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 2);
-  HL_ASSERT_EQ_INT(rep(d.root, "failed_4xx"), 2);
-  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "retries"), 0);
-  hl_json_doc_dispose(&d);
+  pass_expect(NULL, "fetched", 2L, "failed_4xx", 2L, "acked", 0L, "retries", 0L, NULL);
   HL_ASSERT(log_has("\"msg\":\"inbox event left pending for review\",\"event_id\":\"evt-000001\""));
   HL_ASSERT(log_has("\"msg\":\"inbox event left pending for review\",\"event_id\":\"evt-000002\""));
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 2);
-  hl_json_doc sd;
-  const hl_json *st = inbox_mock_state(&mock, &sd);
-  HL_ASSERT_EQ_INT(inbox_mock_count(st, "ack_requests"), 0);
-  HL_ASSERT_EQ_INT(inbox_mock_acks(st, "evt-000001"), 0);
-  hl_json_doc_dispose(&sd);
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 2); /* still pending */
-  hl_json_doc_dispose(&d);
+  mock_expect("ack_requests", 0L, "acks", 0L, NULL);
+  pass_expect(NULL, "fetched", 2L, NULL); /* still pending */
   teardown();
 }
 
@@ -257,18 +263,8 @@ HL_TEST_T(an_ack_failing_once_is_retried_without_a_second_delivery, 120) {
   setup("ack");
   seed(3);
   inbox_mock_post(&mock, "/_control/config", "{\"fail_acks\":1}");
-  hl_json_doc d;
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 3);
-  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 3);
-  HL_ASSERT_EQ_INT(rep(d.root, "ack_failed"), 0);
-  hl_json_doc_dispose(&d);
-  hl_json_doc sd;
-  const hl_json *s = inbox_mock_state(&mock, &sd);
-  HL_ASSERT_EQ_INT(inbox_mock_count(s, "ack_faults"), 1);
-  HL_ASSERT_EQ_INT(inbox_mock_count(s, "ack_requests"), 4);
-  HL_ASSERT_EQ_INT(inbox_mock_count(s, "acks"), 3);
-  hl_json_doc_dispose(&sd);
+  pass_expect(NULL, "delivered", 3L, "acked", 3L, "ack_failed", 0L, NULL);
+  mock_expect("ack_faults", 1L, "ack_requests", 4L, "acks", 3L, NULL);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 3);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "duplicates"), 0);
   teardown();
@@ -281,15 +277,9 @@ HL_TEST_T(an_ack_that_keeps_failing_leaves_the_event_for_a_later_pass_with_the_s
   setup("again");
   seed(1);
   inbox_mock_post(&mock, "/_control/config", "{\"fail_acks\":5}");
-  hl_json_doc d;
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "delivered"), 1);
-  HL_ASSERT_EQ_INT(rep(d.root, "ack_failed"), 1);
-  hl_json_doc_dispose(&d);
+  pass_expect(NULL, "delivered", 1L, "ack_failed", 1L, NULL);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 1); /* once in that pass */
-  HL_ASSERT_EQ_INT(run_pass(NULL, &d), 0);
-  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 1);
-  hl_json_doc_dispose(&d);
+  pass_expect(NULL, "acked", 1L, NULL);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 2);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), 1);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "duplicates"), 1);
