@@ -20,7 +20,6 @@ typedef struct {
   later *head, *tail;
   size_t acks;                /* acks in flight */
   size_t deferred;
-  bool destroyed;             /* destroy came while the idle handle closes */
 } inbox_q;
 
 static void run_later(uv_idle_t *h) {
