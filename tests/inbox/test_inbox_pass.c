@@ -30,9 +30,20 @@
 static inbox_mock mock;
 static e2e_partner partner;
 static pid_t peer;
+static int peer_port; /* kept: a restarted peer takes the same port */
 static char sm_env[96], base_env[96];
 static char *dir;
 static char log_path[700];
+
+/* The Secrets Manager peer answering SECRET_ARN with credentials that send
+ * deliveries to /hook/<hook> (on peer_port once it has one). */
+static void start_secret(const char *hook) {
+  char secret[512];
+  snprintf(secret, sizeof secret,
+           "{\"zapier_api_key\":\"" API_KEY "\",\"zapier_webhook_url\":\"%s/hook/%s\",\"webhook_secret\":\"" WH_SECRET "\"}",
+           partner.base, hook);
+  peer = e2e_start_secrets_peer(secret, sm_env, sizeof sm_env, &peer_port);
+}
 
 /* The mock inbox, a partner checking signatures, and a Secrets Manager
  * answering SECRET_ARN with credentials that send deliveries to
@@ -42,11 +53,8 @@ static void setup(const char *hook) {
   inbox_mock_start(&mock, margs);
   const char *pargs[] = {"--secret", WH_SECRET, NULL};
   e2e_start_partner(&partner, pargs);
-  char secret[512];
-  snprintf(secret, sizeof secret,
-           "{\"zapier_api_key\":\"" API_KEY "\",\"zapier_webhook_url\":\"%s/hook/%s\",\"webhook_secret\":\"" WH_SECRET "\"}",
-           partner.base, hook);
-  peer = e2e_start_secrets_peer(secret, sm_env, sizeof sm_env, NULL);
+  peer_port = 0;
+  start_secret(hook);
   snprintf(base_env, sizeof base_env, "API_BASE_URL=%s", mock.base);
   dir = hl_tmpdir("inbox");
 }
@@ -316,14 +324,14 @@ HL_TEST_T(serve_with_role_inbox_polls_and_counts, 120) {
   teardown();
 }
 
-/* The Lambda runtime (started as bootstrap) under the emulator on port. */
-static pid_t start_lambda_runtime(int port) {
+/* The Lambda runtime (started as bootstrap) under the emulator on port,
+ * with one more variable (or NULL). */
+static pid_t start_lambda_runtime(int port, const char *more) {
   static char api[64];
   snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", port);
+  const char *extra[] = {api, more, NULL};
   char *envp[32];
-  size_t n = base_envp(envp, 28, NULL);
-  envp[n++] = api;
-  envp[n] = NULL;
+  base_envp(envp, 32, extra);
   hl_log_path("hookloop-lambda", log_path, sizeof log_path);
   char boot[700];
   snprintf(boot, sizeof boot, "%s/bootstrap", dir);
@@ -345,12 +353,79 @@ static void lambda_report(emu_result *r, hl_json_doc *d) {
   HL_ASSERT(hl_json_parse(d, r->body, strlen(r->body), NULL) == 0);
 }
 
+/* Requests the partner received at /hook/<name> so far. */
+static long hook_requests(const char *name) {
+  hl_json_doc rd;
+  long n = e2e_wait_requests(&partner, name, 0, 0, &rd);
+  hl_json_doc_dispose(&rd);
+  return n;
+}
+
+/* SECRET_ARN is kept and read again every INBOX_SECRET_TTL_S: after the
+ * secret changes (a new webhook URL), later passes deliver to the new URL
+ * with a client made from it; while it cannot be read (the peer restarting)
+ * the value in hand is used. */
+HL_TEST_T(a_rotated_secret_is_taken_up_after_its_ttl, 120) {
+  setup("first");
+  seed(2);
+  char *envp[32];
+  size_t n = base_envp(envp, 28, NULL);
+  envp[n++] = (char *)"HOOKLOOP_ROLE=inbox";
+  envp[n++] = (char *)"INBOX_POLL_INTERVAL_S=1";
+  envp[n++] = (char *)"INBOX_SECRET_TTL_S=1";
+  envp[n] = NULL;
+  e2e_hookloop h = {0};
+  e2e_start_hookloop(&h, (const char *const *)envp);
+  for (int waited = 0; state_count("acks") < 2 && waited < 20000; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(state_count("acks"), 2);
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  start_secret("second");
+  /* Until a re-read takes the new secret (a read that failed while the
+   * peer was down is tried again within 5 s), events still go to "first":
+   * one at a time until one reaches "second". */
+  long seeded = 2;
+  for (int waited = 0; hook_requests("second") == 0 && waited < 30000; waited += 100) {
+    if (state_count("acks") == seeded) {
+      seed(1);
+      seeded++;
+    }
+    hl_sleep_ms(100);
+  }
+  HL_ASSERT_EQ_INT(hook_requests("second"), 1);
+  for (int waited = 0; state_count("acks") < seeded && waited < 20000; waited += 100) hl_sleep_ms(100);
+  long first = hook_requests("first");
+  HL_ASSERT_EQ_INT(first + 1, seeded);
+  /* From now on, the new target only. */
+  seed(3);
+  for (int waited = 0; state_count("acks") < seeded + 3 && waited < 20000; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(state_count("acks"), seeded + 3);
+  HL_ASSERT_EQ_INT(hook_requests("second"), 4);
+  HL_ASSERT_EQ_INT(hook_requests("first"), first);
+  int st = e2e_stop_hookloop(&h, SIGTERM, 20000);
+  HL_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  teardown();
+}
+
+/* Lambda: unusable inbox settings are an init error the Runtime API hears. */
+HL_TEST_T(lambda_bad_inbox_settings_are_an_init_error, 60) {
+  setup("never");
+  pid_t pid = start_lambda_runtime(emu_start(), "MAX_EVENTS_PER_RUN=0");
+  emu_result *r = emu_wait("init", 20000);
+  HL_ASSERT_MSG(r && strcmp(r->kind, "init_error") == 0, "no init error; see %s", log_path);
+  HL_ASSERT_MSG(r->body && strstr(r->body, "MAX_EVENTS_PER_RUN"), "%s", r->body ? r->body : "");
+  int st = hl_wait(pid, 10000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
+  emu_stop();
+  teardown();
+}
+
 /* Lambda: an EventBridge scheduled event through the Runtime API emulator
  * runs one pass and answers its report. */
 HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
   setup("lambda");
   seed(6);
-  pid_t pid = start_lambda_runtime(emu_start());
+  pid_t pid = start_lambda_runtime(emu_start(), NULL);
   hl_json_doc d;
   lambda_report(emu_wait(emu_push(scheduled_event, 0), 30000), &d);
   HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 6);
@@ -378,7 +453,7 @@ HL_TEST_T(lambda_a_pass_stops_taking_work_before_the_deadline_and_reports_what_i
   setup("busy?codes=503");
   seed(3);
   emu_reset_first_next();
-  pid_t pid = start_lambda_runtime(emu_start());
+  pid_t pid = start_lambda_runtime(emu_start(), NULL);
   /* The runtime is up (it asks for the next event) before the clock starts. */
   for (int waited = 0; emu_first_next_ns() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
   HL_ASSERT(emu_first_next_ns() != 0);
