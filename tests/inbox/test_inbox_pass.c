@@ -294,18 +294,22 @@ HL_TEST_T(an_ack_that_keeps_failing_leaves_the_event_for_a_later_pass_with_the_s
   teardown();
 }
 
+/* serve with HOOKLOOP_ROLE=inbox, a pass every second, one more variable
+ * (or NULL). */
+static void start_serve(e2e_hookloop *h, const char *more) {
+  const char *extra[] = {"HOOKLOOP_ROLE=inbox", "INBOX_POLL_INTERVAL_S=1", more, NULL};
+  char *envp[32];
+  base_envp(envp, 32, extra);
+  e2e_start_hookloop(h, (const char *const *)envp);
+}
+
 /* serve with HOOKLOOP_ROLE=inbox polls every INBOX_POLL_INTERVAL_S: events
  * seeded while it runs are taken by a later pass; /metrics counts them. */
 HL_TEST_T(serve_with_role_inbox_polls_and_counts, 120) {
   setup("serve");
   seed(4);
-  char *envp[32];
-  size_t n = base_envp(envp, 28, NULL);
-  envp[n++] = (char *)"HOOKLOOP_ROLE=inbox";
-  envp[n++] = (char *)"INBOX_POLL_INTERVAL_S=1";
-  envp[n] = NULL;
   e2e_hookloop h = {0};
-  e2e_start_hookloop(&h, (const char *const *)envp);
+  start_serve(&h, NULL);
   for (int waited = 0; state_count("acks") < 4 && waited < 20000; waited += 100) hl_sleep_ms(100);
   HL_ASSERT_EQ_INT(state_count("acks"), 4);
   seed(3); /* evt-000005.. after the first pass */
@@ -368,14 +372,8 @@ static long hook_requests(const char *name) {
 HL_TEST_T(a_rotated_secret_is_taken_up_after_its_ttl, 120) {
   setup("first");
   seed(2);
-  char *envp[32];
-  size_t n = base_envp(envp, 28, NULL);
-  envp[n++] = (char *)"HOOKLOOP_ROLE=inbox";
-  envp[n++] = (char *)"INBOX_POLL_INTERVAL_S=1";
-  envp[n++] = (char *)"INBOX_SECRET_TTL_S=1";
-  envp[n] = NULL;
   e2e_hookloop h = {0};
-  e2e_start_hookloop(&h, (const char *const *)envp);
+  start_serve(&h, "INBOX_SECRET_TTL_S=1");
   for (int waited = 0; state_count("acks") < 2 && waited < 20000; waited += 100) hl_sleep_ms(100);
   HL_ASSERT_EQ_INT(state_count("acks"), 2);
   kill(peer, SIGTERM);
