@@ -3,6 +3,7 @@
 #include "store/hl_store_ddb.h"
 #include "store/hl_store_pg.h"
 #include "app/hl_config.h"
+#include "app/hl_app_inbox.h"
 #include "app/hl_lambda.h"
 #include "app/hl_serve.h"
 #include "common/hl_buf.h"
@@ -24,6 +25,9 @@ static void usage(FILE *f) {
           "usage:\n"
           "  hookloop serve [--config FILE]              run the service: HTTP API, processor, dispatcher\n"
           "  hookloop lambda                             run as an AWS Lambda custom runtime\n"
+          "  hookloop inbox [--poll] [--config FILE]     pull pending events from the inbox (API_BASE_URL),\n"
+          "                                              deliver and acknowledge them: one pass, or every\n"
+          "                                              INBOX_POLL_INTERVAL_S with --poll\n"
           "  hookloop schema check SCHEMA [INSTANCE...]  validate JSON files against a JSON Schema\n"
           "                                              (no INSTANCE: one JSON document per stdin line)\n"
           "  hookloop transform check SPEC [EVENT...]    apply a transformation spec to JSON events\n"
@@ -70,6 +74,26 @@ static int cmd_serve(int argc, char **argv) {
   hl_log_info("configuration", "\"config\":%s", d.data ? d.data : "{}");
   hl_buf_dispose(&d);
   int rc = hl_serve_run(&cfg);
+  hl_config_dispose(&cfg);
+  return rc;
+}
+
+static int cmd_inbox(int argc, char **argv) {
+  const char *file = NULL;
+  bool poll = false;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--poll") == 0) poll = true;
+    else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
+    else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+    else {
+      fprintf(stderr, "hookloop inbox: unknown argument '%s'; usage: hookloop inbox [--poll] [--config FILE]\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  hl_config cfg;
+  if (load_config(&cfg, file) != 0) return 2;
+  int rc = hl_app_inbox_run(&cfg, poll);
   hl_config_dispose(&cfg);
   return rc;
 }
@@ -215,6 +239,7 @@ int hl_cli_main(int argc, char **argv) {
   }
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv);
   if (strcmp(cmd, "lambda") == 0) return cmd_lambda();
+  if (strcmp(cmd, "inbox") == 0) return cmd_inbox(argc, argv);
   if (strcmp(cmd, "tables") == 0) return cmd_tables(argc, argv);
   if (strcmp(cmd, "retry-topics") == 0) return cmd_retry_topics();
   if (strcmp(cmd, "schema") == 0) {

@@ -226,6 +226,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     if (strcmp(v, "all") == 0) c->role = HL_ROLE_ALL;
     else if (strcmp(v, "processor") == 0) c->role = HL_ROLE_PROCESSOR;
     else if (strcmp(v, "dispatcher") == 0) c->role = HL_ROLE_DISPATCHER;
+    else if (strcmp(v, "inbox") == 0) c->role = HL_ROLE_INBOX;
     else goto bad_enum;
   } else if (strcmp(name, "HOOKLOOP_MAX_IN_FLIGHT") == 0) {
     char *end;
@@ -281,7 +282,7 @@ bad_enum:
   hl_buf_printf(err, "%s=%s: expected %s", name, v,
                 strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite, dynamodb or postgres"
                 : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded or kafka"
-                                                      : "all, processor or dispatcher");
+                                                      : "all, processor, dispatcher or inbox");
   return HL_EINVAL;
 }
 
@@ -378,7 +379,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
     else hl_jw_null(&w);
   }
   static const char *stores[] = {"sqlite", "dynamodb", "postgres"}, *queues[] = {"embedded", "kafka"},
-                    *roles[] = {"all", "processor", "dispatcher"};
+                    *roles[] = {"all", "processor", "dispatcher", "inbox"};
   hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
   hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
   hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);

@@ -12,7 +12,8 @@
 typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB, HL_STORE_POSTGRES } hl_store_kind;
 typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
 typedef enum { HL_CONSOLE_AUTO, HL_CONSOLE_ON, HL_CONSOLE_OFF } hl_console_mode;
-typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER } hl_role;
+/* HL_ROLE_INBOX: serve as with all, and poll the inbox (docs/inbox.md). */
+typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER, HL_ROLE_INBOX } hl_role;
 /* KAFKA_SASL_MECHANISM / KAFKA_AUTH: how the Kafka clients authenticate. */
 typedef enum {
   HL_KAFKA_AUTH_NONE,

@@ -14,6 +14,7 @@
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
+#include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
 #include "app/hl_app_store.h"
@@ -104,6 +105,7 @@ struct lambda {
   const char *prep_why;
   hl_secrets secrets;          /* WEBHOOK_SECRET_ARN */
   bool have_secrets;
+  hl_app_inbox *inbox;         /* API_BASE_URL set: scheduled events run inbox passes */
   bool stop;
   int exit_code;
 };
@@ -533,6 +535,29 @@ static void handle_drain(invocation *inv) {
                          DRAIN_TAKE_MAX, on_parked_taken, inv);
 }
 
+static void on_inbox_pass(void *data, const hl_inbox_pass_report *r) {
+  invocation *inv = data;
+  lambda *L = inv->L;
+  if (r->status != 0 && r->fetched == 0) {
+    hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.InboxUnavailable", r->error, on_posted, NULL);
+  } else {
+    /* What the pass did; what it left stays pending for the next one. */
+    hl_buf b = HL_BUF_INIT;
+    hl_app_inbox_report_json(r, &b);
+    hl_lambda_rt_respond(&L->rt, inv->meta.request_id, b.data, b.len, on_posted, NULL);
+    hl_buf_dispose(&b);
+  }
+  invocation_free(inv);
+}
+
+/* A scheduled event with an inbox configured: one pass, which stops taking
+ * events WAIT_MARGIN_MS before the hand-off point so that the attempts
+ * running can end before the deadline. */
+static void handle_inbox(invocation *inv) {
+  lambda *L = inv->L;
+  hl_app_inbox_pass(L->inbox, hand_off_at(inv) - WAIT_MARGIN_MS, on_inbox_pass, inv);
+}
+
 static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   size_t total = hl_msk_batch_count(ev);
@@ -673,6 +698,8 @@ static void route_invocation(invocation *inv) {
   hl_lambda_event_kind kind = hl_lambda_event_kind_of(doc.root);
   if (kind == HL_LAMBDA_EVENT_KAFKA) {
     handle_kafka_batch(inv, doc.root);
+  } else if (kind == HL_LAMBDA_EVENT_SCHEDULE && L->inbox) {
+    handle_inbox(inv);
   } else if (kind == HL_LAMBDA_EVENT_SCHEDULE) {
     handle_drain(inv);
   } else if (kind == HL_LAMBDA_EVENT_APIGW) {
@@ -852,8 +879,14 @@ int hl_lambda_run(const hl_config *cfg) {
         L->api.opt.loop = &L->loop;
       }
     }
-    prepare(L);
-    next_invocation(L);
+    if (hl_app_inbox_configured() &&
+        hl_app_inbox_open(&L->inbox, &L->loop, &L->curl, L->store, cfg, L->have_secrets ? default_secret : NULL,
+                          &L->secrets, err, sizeof err) != 0) {
+      init_failed(L, "Hookloop.InitError", err);
+    } else {
+      prepare(L);
+      next_invocation(L);
+    }
   }
   hl_buf_dispose(&perr);
   while (!L->stop && uv_run(&L->loop, UV_RUN_ONCE)) {}
@@ -862,6 +895,12 @@ int hl_lambda_run(const hl_config *cfg) {
     L->parked = NULL;
   }
   /* The Runtime API said stop (or init failed): close what is open. */
+  if (L->inbox) {
+    int inbox_closed = 0;
+    hl_app_inbox_close(L->inbox, set_flag, &inbox_closed);
+    while (!inbox_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
+    L->inbox = NULL;
+  }
   if (L->store) {
     hl_dispatch_close(&L->dispatch, closed_noop, NULL);
     uv_run(&L->loop, UV_RUN_NOWAIT);

@@ -9,6 +9,7 @@
 #include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
+#include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
 #include "app/hl_app_store.h"
@@ -52,6 +53,7 @@ typedef struct {
   hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
   hl_app_kafka_auth kauth; /* its SASL login or MSK IAM tokens; closed after it, before curl */
   hl_pipeline *pipe;
+  hl_app_inbox *inbox;     /* HOOKLOOP_ROLE=inbox: the inbox poll, or NULL */
   hl_api api;
   hl_http_server *http;
   hl_metrics metrics;
@@ -88,6 +90,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
   hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
+  if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
 }
 
@@ -101,7 +104,8 @@ static void transition(serve *s, serve_state to) {
 
 static void on_drain_tick(uv_timer_t *t) {
   serve *s = hl_container_of(t, serve, drain_timer);
-  bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0 && (!s->pipe || hl_pipeline_busy(s->pipe) == 0);
+  bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0 && (!s->pipe || hl_pipeline_busy(s->pipe) == 0) &&
+               (!s->inbox || !hl_app_inbox_busy(s->inbox));
   bool late = uv_now(&s->loop) >= s->drain_deadline;
   if (!quiet && !late) return;
   if (!quiet)
@@ -123,6 +127,7 @@ static void start_drain(serve *s) {
   s->api.draining = true;
   if (s->http) hl_http_server_stop(s->http);
   hl_dispatch_stop(&s->dispatch);
+  if (s->inbox) hl_app_inbox_stop(s->inbox); /* a pass running ends first */
   if (s->pipe) hl_pipeline_stop(s->pipe); /* no new records; what is handed back waits for the next run */
   s->drain_deadline = uv_now(&s->loop) + s->set.drain_timeout_ms;
   uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
@@ -216,8 +221,20 @@ static void on_dispatch_closed(void *data) {
 
 static void on_http_destroyed(void *data) { closed_one(data); }
 
+static void on_inbox_closed(void *data) {
+  serve *s = data;
+  s->inbox = NULL;
+  begin_close(s);
+}
+
 static void begin_close(serve *s) {
   if (s->state == S_CLOSING || s->state == S_DONE) return;
+  if (s->inbox) { /* its requests end before the store and curl close */
+    hl_app_inbox *in = s->inbox;
+    s->inbox = NULL;
+    hl_app_inbox_close(in, on_inbox_closed, s);
+    return;
+  }
   transition(s, S_CLOSING);
   s->pending_closes = 1; /* released at the end of this function */
   if (s->http) {
@@ -328,6 +345,7 @@ static void on_loaded(void *data, int status) {
   } else {
     hl_dispatch_notify_all(&s->dispatch);
   }
+  if (s->inbox) hl_app_inbox_poll(s->inbox, NULL, NULL);
   hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"%s\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
@@ -461,6 +479,12 @@ int hl_serve_run(const hl_config *cfg) {
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
   hl_api_use_queue(&s->api, s->dispatch.queue, s->kafka);
+  if (cfg->role == HL_ROLE_INBOX &&
+      hl_app_inbox_open(&s->inbox, &s->loop, &s->curl, s->store, cfg, s->have_secrets ? default_secret : NULL,
+                        &s->secrets, err, sizeof err) != 0) {
+    fprintf(stderr, "hookloop: HOOKLOOP_ROLE=inbox: %s\n", err);
+    s->exit_code = 2;
+  }
   uv_signal_init(&s->loop, &s->sigterm);
   uv_signal_init(&s->loop, &s->sigint);
   uv_timer_init(&s->loop, &s->drain_timer);
@@ -468,7 +492,8 @@ int hl_serve_run(const hl_config *cfg) {
   s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  if (s->have_secrets) hl_secrets_start(&s->secrets, on_secret_read, s);
+  if (s->exit_code != 0) begin_close(s);
+  else if (s->have_secrets) hl_secrets_start(&s->secrets, on_secret_read, s);
   else hl_api_load(&s->api, on_loaded, s);
 
   uv_run(&s->loop, UV_RUN_DEFAULT);

@@ -321,6 +321,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
     uint64_t delay = 0;
     if (hl_retry_next_delay(sch, (unsigned)dl->item.d.attempts, hl_random_u32(), &delay) == 0) {
       if (res->retry_after_ms > delay) delay = HL_MIN(res->retry_after_ms, 3600u * 1000u);
+      if (d->opt.max_retry_delay_ms) delay = HL_MIN(delay, d->opt.max_retry_delay_ms);
       dl->outcome = HL_OUTCOME_RETRY;
       dl->next_delay_ms = delay;
     } else {

@@ -63,6 +63,10 @@ typedef struct {
   uint64_t release_after_ms;     /* retries due later than this leave memory: 60000 */
   int64_t ledger_ttl_s;          /* idempotency ledger entry lifetime: 7 days */
   hl_retry_schedule *default_schedule; /* borrowed */
+  /* The longest wait before a retry, a partner's Retry-After included;
+   * 0: no cap beyond the schedule's (Retry-After: an hour). The inbox
+   * source keeps every retry within 60 s. */
+  uint64_t max_retry_delay_ms;
   /* Called on the loop for every attempt's outcome (metrics, logs). */
   void (*on_outcome)(void *data, const hl_outcome_info *info);
   void *outcome_data;

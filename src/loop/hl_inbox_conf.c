@@ -8,6 +8,7 @@
 #include "crypto/hl_jwt.h"
 #include "json/hl_json.h"
 #include "loop/hl_inbox_wire.h"
+#include "crypto/hl_webhook_sig.h"
 
 const char *hl_inbox_lookup_env(void *data, const char *name) {
   (void)data;
@@ -30,6 +31,22 @@ static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const
       return HL_EINVAL;
     }
   *out = hl_strdup(v);
+  return 0;
+}
+
+/* A whole number of seconds 1..86400, or dflt when unset. */
+static int seconds_setting(unsigned *out, hl_inbox_lookup_fn lookup, void *data, const char *name, unsigned dflt,
+                           char *err, size_t errlen) {
+  const char *v = lookup(data, name);
+  *out = dflt;
+  if (!v) return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || end == v || n < 1 || n > 86400) {
+    snprintf(err, errlen, "%s: must be a whole number of seconds 1..86400 (got '%.32s')", name, v);
+    return HL_EINVAL;
+  }
+  *out = (unsigned)n;
   return 0;
 }
 
@@ -73,6 +90,18 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
     snprintf(err, errlen, "INBOX_ACK_PATH: must hold {id}, where the event id goes");
     rc = HL_EINVAL;
   }
+  if (rc == 0)
+    rc = seconds_setting(&s->poll_interval_s, lookup, data, "INBOX_POLL_INTERVAL_S", HL_INBOX_POLL_DEFAULT_S, err,
+                         errlen);
+  if (rc == 0)
+    rc = seconds_setting(&s->secret_ttl_s, lookup, data, "INBOX_SECRET_TTL_S", HL_INBOX_SECRET_TTL_DEFAULT_S, err,
+                         errlen);
+  /* Its grammar and the 60 s cap are checked where schedules are known
+   * (handlers/hl_inbox), which names this variable too. */
+  if (rc == 0) {
+    const char *r = lookup(data, "INBOX_RETRY_SCHEDULE");
+    s->retry_schedule = hl_strdup(r ? r : HL_INBOX_RETRY_DEFAULT);
+  }
   return rc;
 }
 
@@ -82,6 +111,7 @@ void hl_inbox_settings_dispose(hl_inbox_settings *s) {
   hl_free(s->token_path);
   hl_free(s->inbox_path);
   hl_free(s->ack_path);
+  hl_free(s->retry_schedule);
   memset(s, 0, sizeof *s);
 }
 
@@ -110,6 +140,11 @@ int hl_inbox_secret_parse(hl_inbox_secret *s, const char *text, size_t len, hl_i
   if (rc == 0) rc = string_member(doc.root, "zapier_api_key", &s->api_key, err, errlen);
   if (rc == 0) rc = string_member(doc.root, "zapier_webhook_url", &s->webhook_url, err, errlen);
   if (rc == 0) rc = string_member(doc.root, "jwt_secret", &s->jwt_secret, err, errlen);
+  if (rc == 0) rc = string_member(doc.root, "webhook_secret", &s->webhook_secret, err, errlen);
+  if (rc == 0 && s->webhook_secret && hl_webhook_secret_check_list(s->webhook_secret) != 0) {
+    snprintf(err, errlen, "/webhook_secret: must be \"whsec_\" followed by base64");
+    rc = HL_EINVAL;
+  }
   if (rc == 0 && (!s->webhook_url || !hl_inbox_is_http_url(s->webhook_url))) {
     snprintf(err, errlen, "/zapier_webhook_url: required, an http:// or https:// URL");
     rc = HL_EINVAL;
@@ -138,4 +173,5 @@ void hl_inbox_secret_dispose(hl_inbox_secret *s) {
   wipe_free(&s->api_key);
   wipe_free(&s->webhook_url);
   wipe_free(&s->jwt_secret);
+  wipe_free(&s->webhook_secret);
 }

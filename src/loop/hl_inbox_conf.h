@@ -10,6 +10,9 @@
  *   INBOX_TOKEN_PATH    default /auth/token
  *   INBOX_PATH          default /inbox
  *   INBOX_ACK_PATH      default /inbox/{id}/ack ("{id}" is replaced)
+ *   INBOX_POLL_INTERVAL_S  serve's poll timer (HOOKLOOP_ROLE=inbox), 1..86400 (default 300)
+ *   INBOX_SECRET_TTL_S  how long the secret read is used before it is read again, 1..86400 (default 300)
+ *   INBOX_RETRY_SCHEDULE  retries of a delivery (default 1s,2s,4s), each delay at most 60 s
  *
  * The secret (SECRET_ARN's SecretString, read through aws/hl_secrets) is a
  * JSON object {"zapier_api_key", "zapier_webhook_url", "jwt_secret"}.
@@ -27,6 +30,10 @@ typedef enum { HL_INBOX_AUTH_TOKEN = 0, HL_INBOX_AUTH_JWT } hl_inbox_auth;
 
 #define HL_INBOX_MAX_EVENTS_DEFAULT 100
 #define HL_INBOX_MAX_EVENTS_LIMIT 10000
+#define HL_INBOX_POLL_DEFAULT_S 300
+#define HL_INBOX_SECRET_TTL_DEFAULT_S 300
+#define HL_INBOX_RETRY_DEFAULT "1s,2s,4s"
+#define HL_INBOX_RETRY_CAP_MS 60000 /* no retry of this source waits longer (Retry-After included) */
 
 typedef struct {
   char *api_base_url;
@@ -34,6 +41,9 @@ typedef struct {
   unsigned max_events;
   hl_inbox_auth auth;
   char *token_path, *inbox_path, *ack_path;
+  unsigned poll_interval_s;
+  unsigned secret_ttl_s;
+  char *retry_schedule;
 } hl_inbox_settings;
 
 /* The value of a setting, or NULL when unset (an empty string counts as unset). */
@@ -51,6 +61,10 @@ typedef struct {
   char *api_key;     /* zapier_api_key */
   char *webhook_url; /* zapier_webhook_url: where the events are delivered */
   char *jwt_secret;  /* jwt_secret */
+  /* webhook_secret (optional): the Standard Webhooks secret ("whsec_...")
+   * deliveries are signed with; without it, the default secret
+   * (WEBHOOK_SECRET_ARN). */
+  char *webhook_secret;
 } hl_inbox_secret;
 
 /* Parses the SecretString. The webhook URL is required (an http(s) URL);

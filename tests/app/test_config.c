@@ -77,7 +77,7 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
   const struct { const char *var, *value, *expect; } bad[] = {
     {"HOOKLOOP_STORE", "oracle", "expected sqlite, dynamodb or postgres"},
     {"HOOKLOOP_STORE", "postgres", "DATABASE_URL: HOOKLOOP_STORE=postgres needs DATABASE_URL, or AURORA_ENDPOINT"},
-    {"HOOKLOOP_ROLE", "both", "expected all, processor or dispatcher"},
+    {"HOOKLOOP_ROLE", "both", "expected all, processor, dispatcher or inbox"},
     {"HOOKLOOP_MAX_IN_FLIGHT", "lots", "HOOKLOOP_MAX_IN_FLIGHT=lots"},
     {"HOOKLOOP_RETRY_SCHEDULE", "1s,soon", "HOOKLOOP_RETRY_SCHEDULE=1s,soon"},
     {"LOG_LEVEL", "loud", "expected debug, info, warn or error"},

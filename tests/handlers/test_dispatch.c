@@ -70,6 +70,7 @@ static hl_dispatch disp;
 static fake_sender fake;
 static hl_retry_schedule *schedule;
 static char *dir;
+static uint64_t max_retry_delay_ms; /* the next setup's option (0: none) */
 
 static hl_sub *add_sub(const char *id, int64_t max_in_flight) {
   hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(id), .event_type = hl_strdup("T"),
@@ -144,7 +145,8 @@ static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char 
   HL_ASSERT_EQ_INT(hl_retry_schedule_parse(sched, &schedule, NULL), 0);
   fake = (fake_sender){.base = {&fake_vt}};
   hl_dispatch_options o = {.max_in_flight = max_in_flight, .release_after_ms = release_after_ms,
-                           .default_schedule = schedule, .sender = &fake.base};
+                           .default_schedule = schedule, .sender = &fake.base,
+                           .max_retry_delay_ms = max_retry_delay_ms};
   hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
 }
 
@@ -261,6 +263,30 @@ HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
   hl_delivery_rec r = row("e1");
   HL_ASSERT_EQ_INT((long)r.last_status_code, 400);
   HL_ASSERT_EQ_STR(r.last_error, "partner answered 400");
+  hl_delivery_rec_free(&r);
+  teardown();
+}
+
+/* max_retry_delay_ms (the inbox source's 60 s) cuts a partner's longer
+ * Retry-After: the retry is recorded due exactly that long after the
+ * attempt, not an hour later. */
+HL_TEST(a_retry_after_over_the_max_retry_delay_is_cut_to_it) {
+  max_retry_delay_ms = 5000;
+  setup(100, 60000, "10ms");
+  max_retry_delay_ms = 0;
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  hl_send_req *req = fake.running[0];
+  take_out(&fake, req);
+  hl_send_result res = {.verdict = HL_SEND_RETRY, .attempted = true, .status_code = 503, .latency_s = 0.001,
+                        .retry_after_ms = 3600u * 1000u};
+  snprintf(res.error, sizeof res.error, "partner answered 503");
+  req->done(req, &res);
+  SPIN(status_is("e1", "RETRYING"));
+  hl_delivery_rec r = row("e1");
+  HL_ASSERT_EQ_INT((long)(r.next_attempt_at - r.updated_at), 5000);
   hl_delivery_rec_free(&r);
   teardown();
 }

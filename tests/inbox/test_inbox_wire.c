@@ -251,12 +251,19 @@ HL_TEST(settings_by_the_seed_names) {
   HL_ASSERT_EQ_STR(s.token_path, "/auth/token");
   HL_ASSERT_EQ_STR(s.inbox_path, "/inbox");
   HL_ASSERT_EQ_STR(s.ack_path, "/inbox/{id}/ack");
+  HL_ASSERT_EQ_INT(s.poll_interval_s, 300);
+  HL_ASSERT_EQ_INT(s.secret_ttl_s, 300);
+  HL_ASSERT_EQ_STR(s.retry_schedule, "1s,2s,4s");
   hl_inbox_settings_dispose(&s);
   const char *all[] = {"API_BASE_URL", "http://127.0.0.1:9", "SECRET_ARN", "inbox", "MAX_EVENTS_PER_RUN", "250",
                        "INBOX_AUTH", "jwt", "INBOX_TOKEN_PATH", "/oauth/token", "INBOX_PATH", "/v2/pending",
-                       "INBOX_ACK_PATH", "/v2/events/{id}/done", NULL};
+                       "INBOX_ACK_PATH", "/v2/events/{id}/done", "INBOX_POLL_INTERVAL_S", "60",
+                       "INBOX_SECRET_TTL_S", "900", "INBOX_RETRY_SCHEDULE", "500ms,5s", NULL};
   HL_ASSERT_MSG(hl_inbox_settings_load(&s, table, all, err, sizeof err) == 0, "%s", err);
   HL_ASSERT_EQ_INT(s.max_events, 250);
+  HL_ASSERT_EQ_INT(s.poll_interval_s, 60);
+  HL_ASSERT_EQ_INT(s.secret_ttl_s, 900);
+  HL_ASSERT_EQ_STR(s.retry_schedule, "500ms,5s");
   HL_ASSERT_EQ_INT(s.auth, HL_INBOX_AUTH_JWT);
   HL_ASSERT_EQ_STR(s.ack_path, "/v2/events/{id}/done");
   hl_inbox_settings_dispose(&s);
@@ -265,7 +272,8 @@ HL_TEST(settings_by_the_seed_names) {
   } bad[] = {{"API_BASE_URL", "ftp://x"}, {"API_BASE_URL", "https://"}, {"SECRET_ARN", ""},
              {"MAX_EVENTS_PER_RUN", "0"}, {"MAX_EVENTS_PER_RUN", "10001"}, {"MAX_EVENTS_PER_RUN", "5x"},
              {"INBOX_AUTH", "basic"}, {"INBOX_PATH", "inbox"}, {"INBOX_ACK_PATH", "/inbox/ack"},
-             {"INBOX_TOKEN_PATH", "/a b"}};
+             {"INBOX_TOKEN_PATH", "/a b"}, {"INBOX_POLL_INTERVAL_S", "0"}, {"INBOX_POLL_INTERVAL_S", "86401"},
+             {"INBOX_POLL_INTERVAL_S", "5m"}, {"INBOX_SECRET_TTL_S", "-1"}};
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     const char *t[] = {"API_BASE_URL", "https://h", "SECRET_ARN", "arn", bad[i].name, bad[i].value, NULL};
     /* A bad API_BASE_URL or SECRET_ARN takes the good one's place. */
@@ -287,6 +295,12 @@ HL_TEST(secret_by_the_seed_names) {
   HL_ASSERT_EQ_STR(s.api_key, "k-123");
   HL_ASSERT_EQ_STR(s.webhook_url, "https://hooks.zapier.com/h/1");
   HL_ASSERT_EQ_STR(s.jwt_secret, "0123456789abcdef0123456789abcdef");
+  HL_ASSERT(s.webhook_secret == NULL);
+  hl_inbox_secret_dispose(&s);
+  const char *signed_ = "{\"zapier_api_key\":\"k\",\"zapier_webhook_url\":\"https://h\","
+                        "\"webhook_secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}";
+  HL_ASSERT_EQ_INT(hl_inbox_secret_parse(&s, signed_, strlen(signed_), HL_INBOX_AUTH_TOKEN, err, sizeof err), 0);
+  HL_ASSERT_EQ_STR(s.webhook_secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   hl_inbox_secret_dispose(&s);
   HL_ASSERT(s.api_key == NULL && s.jwt_secret == NULL);
   HL_ASSERT_EQ_INT(hl_inbox_secret_parse(&s, full, strlen(full), HL_INBOX_AUTH_JWT, err, sizeof err), 0);
@@ -305,6 +319,8 @@ HL_TEST(secret_by_the_seed_names) {
       {"{\"zapier_webhook_url\":\"https://h\",\"zapier_api_key\":\"k-123\",\"jwt_secret\":\"short-secret\"}",
        HL_INBOX_AUTH_JWT, "/jwt_secret"},
       {"{\"zapier_webhook_url\":\"https://h\",\"zapier_api_key\":42}", HL_INBOX_AUTH_TOKEN, "/zapier_api_key"},
+      {"{\"zapier_webhook_url\":\"https://h\",\"zapier_api_key\":\"k\",\"webhook_secret\":\"not-whsec\"}",
+       HL_INBOX_AUTH_TOKEN, "/webhook_secret"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     HL_ASSERT_MSG(hl_inbox_secret_parse(&s, bad[i].text, strlen(bad[i].text), bad[i].auth, err, sizeof err) < 0,

@@ -492,6 +492,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: a client opening a hundred
+    # connections at once (a pass acknowledging its events concurrently)
+    # would have its SYNs dropped and retried after 1, 3, 7, 15 s.
+    request_queue_size = 1024
 
 
 def main():
