@@ -33,6 +33,7 @@ typedef struct {
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
+  bool require_https;             /* HOOKLOOP_REQUIRE_HTTPS: http:// subscription URLs get 400 */
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */

@@ -435,6 +435,14 @@ static const char *url_problem(const char *url, bool allow_private, char *buf, s
   return problem;
 }
 
+/* HOOKLOOP_REQUIRE_HTTPS: a URL that url_problem passed is http:// or
+ * https://; the first would carry the signed body and any credentials in
+ * clear text. */
+static const char *https_problem(const hl_api *a, const char *url) {
+  if (!a->opt.require_https || strncasecmp(url, "http:", 5) != 0) return NULL;
+  return "only https:// URLs are accepted (HOOKLOOP_REQUIRE_HTTPS=1)";
+}
+
 /* prefix + name escaped as a JSON pointer token (~0, ~1), cut to fit. */
 static void json_pointer_of(const char *prefix, const char *name, size_t len, char *out, size_t cap) {
   hl_buf b = HL_BUF_INIT;
@@ -474,6 +482,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   if (!url) { hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
   char why[256];
   const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
+  if (!problem) problem = https_problem(a, url);
   if (problem) { hl_api_respond_field_error(req, "/url", problem); goto done; }
 
   c = hl_calloc(1, sizeof *c);
