@@ -586,7 +586,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
   a->pending++;
-  a->store->vt->sub_put(a->store, &c->rec, on_sub_put, c);
+  hl_api_sub_store_put(a, &c->rec, on_sub_put, c);
   c = NULL;
 done:
   if (c) {
@@ -778,7 +778,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   if (c->reload && a->frozen) status = HL_ECANCELED;
   for (size_t i = 0; status == 0 && i < res->nsubs; i++) {
     hl_sub_rec *r = &res->subs[i];
-    if (!r->subscription_id || !r->partner_id || !r->event_type) continue;
+    if (!r->subscription_id || !r->partner_id || !r->event_type || !hl_api_sub_open(a, r)) continue;
     hl_strmap_put(&seen, r->subscription_id, r);
     hl_sub *old = NULL;
     const hl_sub_list *l = hl_registry_subs_for_type(a->reg, r->event_type);

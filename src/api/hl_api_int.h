@@ -25,6 +25,16 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
+/* --- subscriptions' credentials at rest (hl_api_seal.c) -------------------------- */
+/* Writes rec to the store, its credentials sealed when a sealer is set
+ * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */
+void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data);
+/* Opens a record read from the store in place. A record stored plain (from
+ * before sealing was on) or sealed with an older key is written again,
+ * sealed with the current key: the migration. Returns false, with an error
+ * logged, for a record that cannot be opened (skip it). */
+bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

@@ -68,6 +68,7 @@ static const setting settings[] = {
   T("HOOKLOOP_TLS_MIN", "1.2"),
   S("HOOKLOOP_CA_FILE", ca_file, NULL),
   T("HOOKLOOP_REQUIRE_HTTPS", "0"),
+  S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -362,6 +363,14 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_printf(err, "HOOKLOOP_CA_FILE=%s: cannot be read (%s)", c->ca_file, strerror(errno));
     rc = HL_EINVAL;
   }
+  if (rc == 0 && c->secret_key_file && *c->secret_key_file) {
+    c->sealer = hl_malloc(sizeof *c->sealer);
+    rc = hl_sealer_load(c->sealer, c->secret_key_file, err);
+    if (rc != 0) {
+      hl_free(c->sealer);
+      c->sealer = NULL;
+    }
+  }
   if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
     hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
@@ -385,6 +394,9 @@ hl_sender_tls hl_config_tls(const hl_config *c) {
 }
 
 void hl_config_dispose(hl_config *c) {
+  if (c->sealer) hl_sealer_dispose(c->sealer); /* wipes the keys */
+  hl_free(c->sealer);
+  c->sealer = NULL;
   for (size_t k = 0; k < NSETTINGS; k++)
     if (settings[k].offset != (size_t)-1) {
       hl_free(*field(c, &settings[k]));

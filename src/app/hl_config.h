@@ -8,6 +8,7 @@
 
 #include "common/hl_buf.h"
 #include "common/hl_log.h"
+#include "crypto/hl_seal.h"
 #include "handlers/hl_sender_http.h"
 
 typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB, HL_STORE_POSTGRES } hl_store_kind;
@@ -52,6 +53,10 @@ typedef struct {
   int tls_min;
   char *ca_file;
   bool require_https;
+  /* HOOKLOOP_SECRET_KEY_FILE and its keys, read at load (NULL: credentials
+   * are stored plain). */
+  char *secret_key_file;
+  hl_sealer *sealer;
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */

@@ -451,7 +451,7 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
-    .require_https = cfg->require_https,
+    .require_https = cfg->require_https, .sealer = cfg->sealer,
     .default_secret = s->have_secrets,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
