@@ -12,6 +12,7 @@
 #include "common/hl_log.h"
 #include "model/hl_filter.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_secrets.h"
 #include "schema/hl_schema.h"
 
 #include <arpa/inet.h>
@@ -337,6 +338,7 @@ static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
 

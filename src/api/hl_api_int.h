@@ -25,6 +25,9 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
+/* --- secret rotation (hl_api_secret.c) --------------------------------------------- */
+void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
+
 /* --- subscriptions' credentials at rest (hl_api_seal.c) -------------------------- */
 /* Writes rec to the store, its credentials sealed when a sealer is set
  * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */

@@ -4,6 +4,7 @@
 #include "common/hl_common.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_secrets.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -268,10 +269,22 @@ static int sign_with_default(http_sender *hs, const hl_eq_item *it, int64_t ts, 
                             : hl_webhook_sign_multi(v, id, ts, it->body, it->body_len, sig);
 }
 
+/* Signs with every secret of the subscription active now: during a
+ * rotation's overlap the fresh one and the previous ones
+ * (model/hl_sub_secrets.h), so the header carries a "v1," signature for
+ * each. The keys are prepared once, and again when an overlap ends. */
 static int sign_with_own(hl_sub *s, const hl_eq_item *it, int64_t ts, hl_buf *sig) {
+  if ((s->signer || s->signer_unusable) && ts >= s->signer_until_s) {
+    if (s->signer) hl_webhook_signer_dispose(s->signer); /* wipes the keys */
+    hl_free(s->signer);
+    s->signer = NULL;
+    s->signer_unusable = false;
+  }
+  char *active = NULL; /* only while the keys are (re)prepared, or cannot be */
+  if (!s->signer) active = hl_sub_secrets_active(s->rec.secret, ts, &s->signer_until_s);
   if (!s->signer && !s->signer_unusable) {
     s->signer = hl_malloc(sizeof *s->signer);
-    if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
+    if (hl_webhook_signer_init(s->signer, active) < 0) {
       hl_free(s->signer);
       s->signer = NULL;
       s->signer_unusable = true;
@@ -280,8 +293,11 @@ static int sign_with_own(hl_sub *s, const hl_eq_item *it, int64_t ts, hl_buf *si
   /* The prepared keys when the whole secret list decodes; otherwise the
    * one-shot form, which skips entries that do not. */
   const char *id = it->d.event_id;
-  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, it->body, it->body_len, sig)
-                   : hl_webhook_sign_multi(s->rec.secret, id, ts, it->body, it->body_len, sig);
+  int rc = s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, it->body, it->body_len, sig)
+                     : hl_webhook_sign_multi(active, id, ts, it->body, it->body_len, sig);
+  if (active) explicit_bzero(active, strlen(active));
+  hl_free(active);
+  return rc;
 }
 
 /* --- the vtable ------------------------------------------------------------------ */
