@@ -22,6 +22,8 @@ void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_post_subscription(hl_api *a, hl_http_req *req);
 void hl_api_list_subs(hl_api *a, hl_http_req *req);
 void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* The subscription with this id, or NULL with 404 answered. */
+hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 

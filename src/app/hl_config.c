@@ -217,6 +217,17 @@ static int check_kafka_auth(const hl_config *c, hl_buf *err) {
   }
 }
 
+/* A 0/1 setting. */
+static int flag(const char *name, const char *v, bool *out, hl_buf *err) {
+  if (is_true(v)) *out = true;
+  else if (is_false(v)) *out = false;
+  else {
+    hl_buf_printf(err, "%s=%s: expected 0 or 1", name, v);
+    return HL_EINVAL;
+  }
+  return 0;
+}
+
 static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
@@ -257,12 +268,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
     c->config_ttl_s = n;
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
-    if (is_true(v)) c->allow_private_targets = true;
-    else if (is_false(v)) c->allow_private_targets = false;
-    else {
-      hl_buf_printf(err, "HOOKLOOP_ALLOW_PRIVATE_TARGETS=%s: expected 0 or 1", v);
-      return HL_EINVAL;
-    }
+    return flag(name, v, &c->allow_private_targets, err);
   } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
     if (strcmp(v, "1.2") == 0) c->tls_min = 12;
     else if (strcmp(v, "1.3") == 0) c->tls_min = 13;
@@ -271,12 +277,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       return HL_EINVAL;
     }
   } else if (strcmp(name, "HOOKLOOP_REQUIRE_HTTPS") == 0) {
-    if (is_true(v)) c->require_https = true;
-    else if (is_false(v)) c->require_https = false;
-    else {
-      hl_buf_printf(err, "HOOKLOOP_REQUIRE_HTTPS=%s: expected 0 or 1", v);
-      return HL_EINVAL;
-    }
+    return flag(name, v, &c->require_https, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
