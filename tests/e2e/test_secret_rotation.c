@@ -137,3 +137,45 @@ HL_TEST_T(rotation_defaults_and_refusals, 60) {
   free(sub);
   e2e_stop_both(&hk, &partner);
 }
+
+/* With credentials sealed at rest (HOOKLOOP_SECRET_KEY_FILE) the rotated
+ * list, expiries included, is sealed too and opens after a restart. */
+HL_TEST_T(a_rotation_is_sealed_at_rest_and_survives_a_restart, 120) {
+  char *dir = hl_tmpdir("rotkey");
+  char keyfile[700], key_env[800];
+  snprintf(keyfile, sizeof keyfile, "%s/keys", dir);
+  FILE *f = fopen(keyfile, "w");
+  HL_ASSERT(f != NULL);
+  fputs("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", f);
+  fclose(f);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  const char *env[] = {key_env, NULL};
+  e2e_start_both(&hk, &partner, NULL, env);
+  char url[200];
+  snprintf(url, sizeof url, "%s/hook/rot", partner.base);
+  char *sub = e2e_setup(&hk, "rot", url, "\"secret\":\"" OLD_SECRET "\"", NULL, 0);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(rotate(sub, "{\"overlap_s\": 3600}", &doc), 200);
+  char fresh[128];
+  snprintf(fresh, sizeof fresh, "%s", str_at(doc.root, "secret"));
+  hl_json_doc_dispose(&doc);
+  int code = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(code >= 0 && WIFEXITED(code) && WEXITSTATUS(code) == 0);
+  char db[700];
+  snprintf(db, sizeof db, "%s/hookloop.db", hk.dir);
+  size_t len = 0;
+  char *raw = hl_read_file(db, &len);
+  HL_ASSERT(raw != NULL);
+  HL_ASSERT_MSG(!memmem(raw, len, fresh + 6, strlen(fresh + 6)) && !memmem(raw, len, OLD_SECRET + 6, strlen(OLD_SECRET + 6)),
+                "a secret is in the database in plain text");
+  free(raw);
+  e2e_start_hookloop(&hk, env);
+  bool ok[2];
+  const char *both[] = {OLD_SECRET, fresh};
+  deliver("evt-sealed-rot", 1, both, 2, ok);
+  HL_ASSERT_MSG(ok[0] && ok[1], "after the restart: old %d, fresh %d", ok[0], ok[1]);
+  free(sub);
+  e2e_stop_both(&hk, &partner);
+  hl_rmtree(dir);
+  free(dir);
+}
