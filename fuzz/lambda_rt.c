@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hl_json_doc_init(&d);
   if (hl_json_parse(&d, s, (size_t)(end - s), NULL) == 0) {
     hl_lambda_event_kind k = hl_lambda_event_kind_of(d.root);
-    FUZZ_CHECK(k == HL_LAMBDA_EVENT_KAFKA || k == HL_LAMBDA_EVENT_SCHEDULE || k == HL_LAMBDA_EVENT_APIGW ||
+    FUZZ_CHECK(k == HL_LAMBDA_EVENT_KAFKA || k == HL_LAMBDA_EVENT_SCHEDULE || k == HL_LAMBDA_EVENT_APIGW || k == HL_LAMBDA_EVENT_DIRECT ||
                k == HL_LAMBDA_EVENT_OTHER);
   }
   hl_json_doc_dispose(&d);

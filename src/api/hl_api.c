@@ -169,6 +169,7 @@ static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (vo
 static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
 static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
 static void r_post_bulk(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_bulk(a, req); }
+static void r_post_raw(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_post_raw_event(a, req, p[0]); }
 static void r_stats(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_stats(a, req); }
 static void r_openapi(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_openapi(a, req); }
 static void r_console(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_console_file(a, req, NULL); }
@@ -198,6 +199,8 @@ const hl_api_route hl_api_routes[] = {
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},
   {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event},
   {"POST", "/api/v1/events/bulk", HL_API_AUTH_API, r_post_bulk},
+  /* After bulk (and health): those two are not event types. */
+  {"POST", "/api/v1/events/{event_type}", HL_API_AUTH_API, r_post_raw},
   {NULL, NULL, HL_API_AUTH_NONE, NULL},
 };
 
@@ -244,7 +247,10 @@ void hl_api_handle(hl_http_req *req, void *data) {
   }
   /* A path the table does not know is still guarded by its prefix: an
    * unauthenticated caller learns nothing about which admin paths exist. */
-  hl_api_auth auth = path_route ? path_route->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
+  /* The route taken decides (POST /api/v1/events/health is a raw event's
+   * path, guarded as the producer API, though GET of it is open). */
+  const hl_api_route *guard = route ? route : path_route;
+  hl_api_auth auth = guard ? guard->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
   if (!authorized(a, req, auth)) {
     hl_api_respond_error(req, 401, "unauthorized", auth == HL_API_AUTH_ADMIN ? "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>"
                                                                               : "send Authorization: Bearer <HOOKLOOP_API_TOKEN>", NULL);

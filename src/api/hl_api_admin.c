@@ -10,6 +10,7 @@
 #include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "model/hl_destination.h"
 #include "model/hl_filter.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_secrets.h"
@@ -161,6 +162,24 @@ static void respond_schema_errors(hl_http_req *req, int status, const char *what
   hl_schema_errors_dispose(errs);
 }
 
+/* What raw provider payloads (POST /api/v1/events/{event_type}) need of a
+ * schema: an event type that is not one of that path's fixed names, and an
+ * "x-id-pointer" annotation, when given, that is a JSON pointer. False once
+ * a 400 is answered. */
+static bool schema_raw_intake_ok(hl_http_req *req, const char *event_type, const hl_json *schema) {
+  if (strcmp(event_type, "bulk") == 0 || strcmp(event_type, "health") == 0) {
+    hl_api_respond_field_error(req, "/event_type", "\"bulk\" and \"health\" are reserved (paths of /api/v1/events)");
+    return false;
+  }
+  const hl_json *p = hl_json_get(schema, "x-id-pointer");
+  if (p && (p->type != HL_JSON_STRING || !hl_json_pointer_valid(p->u.str) || !*p->u.str)) {
+    hl_api_respond_field_error(req, "/schema/x-id-pointer",
+                               "expected the JSON pointer of the event's id in a raw payload, e.g. /transaction_id");
+    return false;
+  }
+  return true;
+}
+
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -185,6 +204,7 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
                          schema->type != HL_JSON_FALSE)) {
     hl_api_respond_field_error(req, "/schema", "required: a JSON Schema (an object or a boolean)"); goto done;
   }
+  if (!schema_raw_intake_ok(req, event_type, schema)) goto done;
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
   hl_schema *compiled = NULL;
@@ -326,7 +346,10 @@ static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
   hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
   hl_jw_key(w, "event_type"); hl_jw_str(w, r->event_type);
-  hl_jw_key(w, "url"); write_url_redacted(w, r->url);
+  hl_jw_key(w, "url");
+  if (r->url) write_url_redacted(w, r->url); else hl_jw_null(w);
+  hl_jw_key(w, "destination");
+  if (r->destination_json) hl_jw_raw(w, r->destination_json, strlen(r->destination_json)); else hl_jw_null(w);
   hl_jw_key(w, "headers"); write_headers_redacted(w, r->headers_json);
   hl_jw_key(w, "filter");
   if (r->filter_json) hl_jw_raw(w, r->filter_json, strlen(r->filter_json)); else hl_jw_null(w);
@@ -445,6 +468,47 @@ static const char *https_problem(const hl_api *a, const char *url) {
   return "only https:// URLs are accepted (HOOKLOOP_REQUIRE_HTTPS=1)";
 }
 
+/* Where deliveries go: "url" (HTTP) or "destination" (SNS, SQS,
+ * EventBridge; model/hl_destination.h), exactly one of them. Sets rec->url
+ * or rec->destination_json; false once a 400 is answered. */
+static bool sub_target_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec) {
+  const hl_json *dv = hl_json_get(root, "destination");
+  const char *url = hl_api_get_str(root, "url");
+  if (dv && dv->type != HL_JSON_NULL) {
+    if (hl_json_get(root, "url") && hl_json_get(root, "url")->type != HL_JSON_NULL) {
+      hl_api_respond_field_error(req, "/url", "give either url (HTTP) or destination, not both");
+      return false;
+    }
+    hl_destination *d = NULL;
+    char rel[160], ptr[200], why[300];
+    if (hl_destination_parse(dv, &d, rel, sizeof rel, why, sizeof why) != 0) {
+      snprintf(ptr, sizeof ptr, "/destination%s", rel);
+      hl_api_respond_field_error(req, ptr, why);
+      return false;
+    }
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_destination_write(&w, d);
+    hl_destination_free(d);
+    rec->destination_json = hl_buf_steal(&b, NULL);
+    return true;
+  }
+  if (!url) {
+    hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL (or a destination object)");
+    return false;
+  }
+  char why[256];
+  const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
+  if (!problem) problem = https_problem(a, url);
+  if (problem) {
+    hl_api_respond_field_error(req, "/url", problem);
+    return false;
+  }
+  rec->url = hl_strdup(url);
+  return true;
+}
+
 /* prefix + name escaped as a JSON pointer token (~0, ~1), cut to fit. */
 static void json_pointer_of(const char *prefix, const char *name, size_t len, char *out, size_t cap) {
   hl_buf b = HL_BUF_INIT;
@@ -466,7 +530,6 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   hl_buf err = HL_BUF_INIT;
   if (root->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "", "expected a JSON object"); goto done; }
   const char *partner = hl_api_get_str(root, "partner_id"), *type = hl_api_get_str(root, "event_type");
-  const char *url = hl_api_get_str(root, "url");
   if (!hl_api_name_ok(partner, 128)) { hl_api_respond_field_error(req, "/partner_id", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
   if (!hl_api_name_ok(type, 128)) { hl_api_respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
   bool known = false;
@@ -481,16 +544,11 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
                   "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
     goto done;
   }
-  if (!url) { hl_api_respond_field_error(req, "/url", "required: the partner's http(s) URL"); goto done; }
-  char why[256];
-  const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
-  if (!problem) problem = https_problem(a, url);
-  if (problem) { hl_api_respond_field_error(req, "/url", problem); goto done; }
-
   c = hl_calloc(1, sizeof *c);
   c->a = a;
   c->req = req;
   c->http_status = 201;
+  if (!sub_target_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
   if ((v = hl_json_get(root, "secret")) != NULL) {
     const char *sec = hl_json_str(v);
@@ -575,7 +633,6 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->rec.egress_topic = hl_strdup(buf);
   c->rec.partner_id = hl_strdup(partner);
   c->rec.event_type = hl_strdup(type);
-  c->rec.url = hl_strdup(url);
   c->rec.status = hl_strdup("ACTIVE");
   c->rec.created_at = hl_wall_ms();
   /* Re-registering the same partner and event type updates it in place. */
@@ -771,7 +828,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
   return str_same(o->subscription_id, r->subscription_id) && str_same(o->partner_id, r->partner_id) &&
          str_same(o->event_type, r->event_type) && str_same(o->url, r->url) && str_same(o->secret, r->secret) &&
          str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
-         str_same(o->retry_schedule, r->retry_schedule) && str_same(o->egress_topic, r->egress_topic) &&
+         str_same(o->retry_schedule, r->retry_schedule) && str_same(o->destination_json, r->destination_json) && str_same(o->egress_topic, r->egress_topic) &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
 }

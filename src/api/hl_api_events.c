@@ -211,18 +211,44 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
   hl_free(in);
 }
 
-static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb) {
+static intake *intake_new(hl_api *a, hl_http_req *req) {
   if (req->body_len == 0) {
     hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
-    return;
+    return NULL;
   }
   intake *in = hl_calloc(1, sizeof *in);
   in->a = a;
   in->req = req;
   in->has_trace = trace_of(req, in->trace, sizeof in->trace) != NULL;
-  if (is_cloudevents_ct(req)) flags |= HL_EVENT_CLOUDEVENTS;
   a->pending++; /* a drain waits for the check, as for the store */
+  return in;
+}
+
+static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb) {
+  intake *in = intake_new(a, req);
+  if (!in) return;
+  if (is_cloudevents_ct(req)) flags |= HL_EVENT_CLOUDEVENTS;
   hl_event_batch_start(a->opt.loop, a->reg, req->body, req->body_len, flags, cb, in);
+}
+
+/* A provider's own payload, no envelope: the event type is the path's, the
+ * id the schema's x-id-pointer's or the Idempotency-Key / webhook-id
+ * header's (hl_event_batch_start_raw). Answered as POST /api/v1/events. */
+void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type) {
+  if (over_high_water(a, req)) return;
+  char id[256];
+  const char *hid = NULL;
+  size_t len = 0;
+  const char *h = hl_http_req_header(req, "idempotency-key", &len);
+  if (!h) h = hl_http_req_header(req, "webhook-id", &len);
+  if (h && len < sizeof id) {
+    memcpy(id, h, len);
+    id[len] = '\0';
+    hid = id;
+  }
+  intake *in = intake_new(a, req);
+  if (!in) return;
+  hl_event_batch_start_raw(a->opt.loop, a->reg, req->body, req->body_len, event_type, hid, on_event_checked, in);
 }
 
 void hl_api_post_event(hl_api *a, hl_http_req *req) {

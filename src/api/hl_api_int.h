@@ -43,5 +43,6 @@ bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);
+void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type);
 
 #endif

@@ -15,6 +15,7 @@
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
 #include "app/hl_app_kafka.h"
+#include "app/hl_app_sender.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -608,6 +609,18 @@ static void handle_apigw(invocation *inv, const hl_json *ev) {
   else hl_api_handle(req, &L->api);
 }
 
+/* An event invoked directly: POST /api/v1/events with the payload as it came. */
+static void handle_direct(invocation *inv, const hl_json *ev) {
+  lambda *L = inv->L;
+  apigw_ctx *c = hl_malloc(sizeof *c);
+  c->L = L;
+  snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
+  bool ce = hl_json_str(hl_json_get(ev, "specversion")) != NULL;
+  hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, c);
+  if (req->body_len > L->api.opt.max_body) hl_http_respond_error(req, 413, "payload_too_large", "the event is over the limit");
+  else hl_api_handle(req, &L->api);
+}
+
 static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
   lambda *L = hl_container_of(rt, lambda, rt);
   if (status == HL_ECLOSED || L->stop) {
@@ -665,9 +678,13 @@ static void route_invocation(invocation *inv) {
   } else if (kind == HL_LAMBDA_EVENT_APIGW) {
     handle_apigw(inv, doc.root);
     invocation_free(inv);
+  } else if (kind == HL_LAMBDA_EVENT_DIRECT) {
+    handle_direct(inv, doc.root);
+    invocation_free(inv);
   } else {
     hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
-                       "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) event or an EventBridge "
+                       "expected an MSK/Kafka batch, an API Gateway HTTP API (v2) or REST API (v1) event, an event (direct "
+                       "invocation) or an EventBridge "
                        "scheduled event", on_posted, NULL);
     invocation_free(inv);
   }
@@ -811,6 +828,7 @@ int hl_lambda_run(const hl_config *cfg) {
                                 .queue = L->queue,
                                 .default_secret = L->have_secrets ? default_secret : NULL,
                                 .default_secret_data = &L->secrets};
+    dopt.sender = hl_app_sender_create(&L->loop, &L->curl, cfg, &dopt);
     hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,

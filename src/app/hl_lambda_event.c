@@ -1,6 +1,7 @@
 #include "app/hl_lambda_event.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
+#include "crypto/hl_sigv4.h"
 
 #include <string.h>
 
@@ -12,6 +13,10 @@ hl_lambda_event_kind hl_lambda_event_kind_of(const hl_json *ev) {
   if (esrc && strcmp(esrc, "aws.events") == 0 && detail && strcmp(detail, "Scheduled Event") == 0)
     return HL_LAMBDA_EVENT_SCHEDULE;
   if (hl_json_pointer(ev, "/requestContext/http", 20)) return HL_LAMBDA_EVENT_APIGW;
+  /* REST API (v1) proxy events name the method at the top. */
+  if (hl_json_str(hl_json_get(ev, "httpMethod")) && hl_json_get(ev, "requestContext")) return HL_LAMBDA_EVENT_APIGW;
+  const hl_json *hdr = hl_json_get(ev, "eventHeader");
+  if ((hdr && hdr->type == HL_JSON_OBJECT) || hl_json_str(hl_json_get(ev, "specversion"))) return HL_LAMBDA_EVENT_DIRECT;
   return HL_LAMBDA_EVENT_OTHER;
 }
 
@@ -84,11 +89,38 @@ void hl_msk_record_dispose(hl_msk_record *r) {
   memset(r, 0, sizeof *r);
 }
 
+/* A REST API (v1) event's query: multiValueQueryStringParameters (every
+ * value), else queryStringParameters, percent-encoded again as the client
+ * sent them. NULL when there is none. */
+static char *v1_query(const hl_json *ev) {
+  const hl_json *mv = hl_json_get(ev, "multiValueQueryStringParameters");
+  const hl_json *sv = hl_json_get(ev, "queryStringParameters");
+  const hl_json *q = mv && mv->type == HL_JSON_OBJECT ? mv : sv && sv->type == HL_JSON_OBJECT ? sv : NULL;
+  if (!q) return NULL;
+  hl_buf b = HL_BUF_INIT;
+  for (uint32_t i = 0; i < q->len; i++) {
+    const hl_json_member *m = &q->u.members[i];
+    const hl_json *vals = m->value.type == HL_JSON_ARRAY ? m->value.u.items : &m->value;
+    uint32_t n = m->value.type == HL_JSON_ARRAY ? m->value.len : 1;
+    for (uint32_t k = 0; k < n; k++) {
+      if (vals[k].type != HL_JSON_STRING) continue;
+      if (b.len) hl_buf_putc(&b, '&');
+      hl_sigv4_uri_encode(&b, m->key, m->key_len, false);
+      hl_buf_putc(&b, '=');
+      hl_sigv4_uri_encode(&b, vals[k].u.str, vals[k].len, false);
+    }
+  }
+  return hl_buf_steal(&b, NULL);
+}
+
 hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data) {
   const hl_json *http = hl_json_pointer(ev, "/requestContext/http", 20);
-  const char *method = hl_json_str(hl_json_get(http, "method"));
-  const char *path = hl_json_str(hl_json_get(ev, "rawPath"));
-  const char *query = hl_json_str(hl_json_get(ev, "rawQueryString"));
+  /* HTTP API (v2): requestContext.http.method, rawPath, rawQueryString;
+   * REST API (v1): httpMethod, path, the query as parameters. */
+  const char *method = http ? hl_json_str(hl_json_get(http, "method")) : hl_json_str(hl_json_get(ev, "httpMethod"));
+  const char *path = hl_json_str(hl_json_get(ev, http ? "rawPath" : "path"));
+  char *v1q = http ? NULL : v1_query(ev);
+  const char *query = http ? hl_json_str(hl_json_get(ev, "rawQueryString")) : v1q;
   const hl_json *hj = hl_json_get(ev, "headers");
   hl_http_header hdrs[64];
   size_t nh = 0;
@@ -106,5 +138,12 @@ hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *d
   hl_http_req *req = hl_http_req_detached(method ? method : "GET", path ? path : "/", query, hdrs, nh,
                                           body ? body : "", blen, cb, data);
   hl_free(body);
+  hl_free(v1q);
   return req;
+}
+
+hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, hl_http_detached_cb cb, void *data) {
+  static const char ct[] = "content-type", json[] = "application/json", ce[] = "application/cloudevents+json";
+  hl_http_header h = {ct, sizeof ct - 1, cloudevents ? ce : json, cloudevents ? sizeof ce - 1 : sizeof json - 1};
+  return hl_http_req_detached("POST", "/api/v1/events", NULL, &h, 1, body, len, cb, data);
 }

@@ -6,12 +6,20 @@
  *     "<topic>-<partition>" to arrays of records whose key and value are
  *     base64 and whose headers are [{"<name>": [<Java signed bytes>]}];
  *   - API Gateway HTTP API (v2) requests: method, rawPath, rawQueryString,
- *     headers and a body that may be base64.
+ *     headers and a body that may be base64;
+ *   - API Gateway REST API (v1) proxy requests: httpMethod, path, the query
+ *     parameters (multi-valued ones in full), headers and body likewise.
+ *     Both are answered in the same proxy shape: statusCode, headers, body,
+ *     isBase64Encoded;
+ *   - direct invocations whose payload is an event (the producer envelope
+ *     or a CloudEvent): posted to /api/v1/events as they are, answered in
+ *     the same proxy shape.
  *
  * Everything decoded is copied: the event's document may go afterwards. */
 #ifndef HL_LAMBDA_EVENT_H
 #define HL_LAMBDA_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +30,8 @@
 typedef enum {
   HL_LAMBDA_EVENT_KAFKA,     /* eventSource aws:kafka or SelfManagedKafka */
   HL_LAMBDA_EVENT_SCHEDULE,  /* EventBridge "Scheduled Event" (source aws.events) */
-  HL_LAMBDA_EVENT_APIGW,     /* has requestContext.http */
+  HL_LAMBDA_EVENT_APIGW,     /* has requestContext.http (v2), or httpMethod and requestContext (REST, v1) */
+  HL_LAMBDA_EVENT_DIRECT,    /* an event itself (eventHeader or specversion): a direct invocation */
   HL_LAMBDA_EVENT_OTHER
 } hl_lambda_event_kind;
 
@@ -52,10 +61,16 @@ size_t hl_msk_batch_count(const hl_json *ev);
 size_t hl_msk_batch_decode(const hl_json *ev, hl_msk_record *out);
 void hl_msk_record_dispose(hl_msk_record *r);
 
-/* The request of an API Gateway HTTP API (v2) event, detached
+/* The request of an API Gateway HTTP API (v2) or REST API (v1) event, detached
  * (hl_http_req_detached: answered through cb). A missing method is GET, a
  * missing path "/"; a body that is not valid base64 while isBase64Encoded
  * says it is, is empty. */
 hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data);
+
+/* A direct invocation (`aws lambda invoke` with an event as the payload):
+ * POST /api/v1/events with body (the payload's exact bytes) as the
+ * request, typed application/cloudevents+json when cloudevents, detached
+ * like hl_apigw_request. */
+hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, hl_http_detached_cb cb, void *data);
 
 #endif

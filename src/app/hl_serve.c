@@ -10,6 +10,7 @@
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_http_server.h"
 #include "app/hl_app_kafka.h"
+#include "app/hl_app_sender.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -444,6 +445,7 @@ int hl_serve_run(const hl_config *cfg) {
     .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
   };
+  dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);
   if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);

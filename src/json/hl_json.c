@@ -526,6 +526,13 @@ const hl_json *hl_json_getn(const hl_json *v, const char *key, size_t key_len) {
 
 const hl_json *hl_json_get(const hl_json *v, const char *key) { return hl_json_getn(v, key, strlen(key)); }
 
+bool hl_json_pointer_valid(const char *p) {
+  if (*p && *p != '/') return false;
+  for (; *p; p++)
+    if (*p == '~' && p[1] != '0' && p[1] != '1') return false;
+  return true;
+}
+
 const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t len) {
   size_t i = 0;
   if (len == 0) return v;

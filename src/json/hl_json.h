@@ -133,6 +133,9 @@ const hl_json *hl_json_getn(const hl_json *v, const char *key, size_t key_len);
 /* RFC 6901 JSON pointer ("" is v itself; "~0"/"~1" escapes; array indexes
  * without leading zeros). NULL when the pointer does not resolve. */
 const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t ptr_len);
+/* Whether p is an RFC 6901 pointer: "" or "/"-led tokens where '~' is only
+ * "~0" or "~1" (for pointers given in configuration, checked once). */
+bool hl_json_pointer_valid(const char *p);
 /* Returns the string, or NULL when v is NULL or not a string. */
 const char *hl_json_str(const hl_json *v);
 /* Integer value of a NUMBER that is an integer fitting int64 (also "1.0",

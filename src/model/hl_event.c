@@ -79,6 +79,9 @@ void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err) {
 }
 
 /* Stage 1 (loop): the envelope, id and type, and the schema (referenced). */
+static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json *payload, const char *base,
+                       const char *type_ptr);
+
 static void check_envelope(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
                            bool cloudevents_ct, hl_event_check *e) {
   *e = (hl_event_check){0};
@@ -135,6 +138,12 @@ static void check_envelope(const hl_registry *reg, const hl_json *v, const char 
   }
   e->id = hl_strndup(id->u.str, id->len);
   e->type = hl_strndup(type->u.str, type->len);
+  check_type(reg, e, payload, base, type_ptr);
+}
+
+/* The latest ACTIVE schema of e->type, for payload at base. */
+static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json *payload, const char *base,
+                       const char *type_ptr) {
   const hl_schema_entry *se = hl_registry_schema_for_type(reg, e->type);
   if (se == NULL) {
     hl_event_reject(e, 404, "unknown_event_type", type_ptr,
@@ -154,6 +163,42 @@ static void check_envelope(const hl_registry *reg, const hl_json *v, const char 
   e->ingress_topic = se->rec.ingress_topic;
   snprintf(e->schema_name, sizeof e->schema_name, "%.120s.%.200s.v%lld", se->rec.domain, se->rec.event_type,
            (long long)se->rec.version);
+}
+
+/* A raw provider payload: the id from the schema's x-id-pointer, else the
+ * header's; the type from the path. */
+static void check_raw(const hl_registry *reg, const hl_json *v, const char *body, size_t len, const char *type,
+                      const char *header_id, hl_event_check *e) {
+  *e = (hl_event_check){0};
+  hl_buf_init(&e->details);
+  e->body = body;
+  e->body_len = len;
+  const hl_schema_entry *se = hl_registry_schema_for_type(reg, type);
+  if (!se) {
+    e->type = hl_strdup(type);
+    check_type(reg, e, v, "", ""); /* 404 unknown_event_type */
+    return;
+  }
+  const char *ptr = se->id_pointer;
+  const hl_json *idv = ptr ? hl_json_pointer(v, ptr, strlen(ptr)) : NULL;
+  if (idv && (idv->type == HL_JSON_STRING || idv->type == HL_JSON_NUMBER) && event_id_ok(idv->u.str, idv->len)) {
+    e->id = hl_strndup(idv->u.str, idv->len);
+  } else if (idv) {
+    hl_event_reject(e, 400, "invalid_event", ptr,
+                    "the event id: a string or number of 1 to 200 printable ASCII characters without spaces");
+    return;
+  } else if (header_id && event_id_ok(header_id, strlen(header_id))) {
+    e->id = hl_strdup(header_id);
+  } else {
+    hl_event_reject(e, 400, "missing_event_id", ptr ? ptr : "",
+                    "no event id: %s%s, and no Idempotency-Key or webhook-id header (1 to 200 printable ASCII "
+                    "characters) was sent",
+                    ptr ? "the payload has none at the schema's x-id-pointer " : "the schema declares no x-id-pointer",
+                    ptr ? ptr : "");
+    return;
+  }
+  e->type = hl_strdup(type);
+  check_type(reg, e, v, "", "");
 }
 
 /* Stage 2 (any thread): the schema, within budget. Returns false, changing
@@ -304,7 +349,11 @@ static void batch_envelopes(hl_event_batch *b) {
   }
   const hl_json *root = b->doc.root;
   bool ce = b->flags & HL_EVENT_CLOUDEVENTS;
-  if (!(b->flags & HL_EVENT_BULK)) {
+  if (b->flags & HL_EVENT_RAW) {
+    b->n = 1;
+    b->events = hl_calloc(1, sizeof *b->events);
+    check_raw(b->reg, root, b->body, b->len, b->raw_type, b->raw_id, &b->events[0]);
+  } else if (!(b->flags & HL_EVENT_BULK)) {
     b->n = 1;
     b->events = hl_calloc(1, sizeof *b->events);
     check_envelope(b->reg, root, b->body, b->len, ce, &b->events[0]);
@@ -353,8 +402,26 @@ static void batch_envelopes(hl_event_batch *b) {
   uv_queue_work(b->loop, &b->work, on_work, on_work_done);
 }
 
+static hl_event_batch *batch_new(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                                 unsigned flags, hl_event_batch_cb cb, void *data);
+static void batch_run(hl_event_batch *b);
+
 void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
                           hl_event_batch_cb cb, void *data) {
+  hl_event_batch *b = batch_new(loop, reg, body, len, flags, cb, data);
+  batch_run(b);
+}
+
+void hl_event_batch_start_raw(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                              const char *type, const char *header_id, hl_event_batch_cb cb, void *data) {
+  hl_event_batch *b = batch_new(loop, reg, body, len, HL_EVENT_RAW, cb, data);
+  b->raw_type = hl_strdup(type);
+  b->raw_id = header_id ? hl_strdup(header_id) : NULL;
+  batch_run(b);
+}
+
+static hl_event_batch *batch_new(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                                 unsigned flags, hl_event_batch_cb cb, void *data) {
   hl_event_batch *b = hl_calloc(1, sizeof *b);
   hl_buf_init(&b->req.details);
   b->loop = loop;
@@ -366,9 +433,14 @@ void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *b
   b->data = data;
   b->work.data = b;
   hl_json_doc_init(&b->doc);
-  if (loop && len > HL_EVENT_INLINE_BYTES) {
+  return b;
+}
+
+/* Parses (on the threadpool when large), then the envelopes. */
+static void batch_run(hl_event_batch *b) {
+  if (b->loop && b->len > HL_EVENT_INLINE_BYTES) {
     b->stage = ST_PARSE;
-    uv_queue_work(loop, &b->work, on_work, on_work_done);
+    uv_queue_work(b->loop, &b->work, on_work, on_work_done);
     return;
   }
   batch_parse(b);
@@ -380,5 +452,7 @@ void hl_event_batch_free(hl_event_batch *b) {
   hl_free(b->events);
   hl_event_check_dispose(&b->req);
   hl_json_doc_dispose(&b->doc);
+  hl_free(b->raw_type);
+  hl_free(b->raw_id);
   hl_free(b);
 }

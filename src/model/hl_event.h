@@ -66,7 +66,8 @@ void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err);
 #define HL_EVENT_INLINE_BYTES (64u * 1024) /* larger bodies: parsed on the threadpool (~1 ms / 64 KiB) */
 #define HL_EVENT_INLINE_STEPS 100000u      /* validation on the loop: ~2.5 ms at most */
 
-enum { HL_EVENT_BULK = 1, HL_EVENT_CLOUDEVENTS = 2 };
+/* HL_EVENT_RAW: a provider's own payload, no envelope (hl_event_batch_start_raw). */
+enum { HL_EVENT_BULK = 1, HL_EVENT_CLOUDEVENTS = 2, HL_EVENT_RAW = 4 };
 
 typedef struct hl_event_batch hl_event_batch;
 typedef void (*hl_event_batch_cb)(hl_event_batch *b, void *data);
@@ -93,12 +94,22 @@ struct hl_event_batch {
   hl_schema_budget budget;  /* the request's: 4 steps a byte (hl_schema_budget_for) */
   hl_event_batch_cb cb;
   void *data;
+  char *raw_type, *raw_id; /* HL_EVENT_RAW: the path's event type, the header's id (or NULL) */
 };
 
 /* Checks body (borrowed until cb runs). cb runs exactly once, on the loop,
  * possibly before this returns; loop NULL does everything at once. */
 void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
                           hl_event_batch_cb cb, void *data);
+/* A raw provider payload of event type `type` (the whole body is what the
+ * schema and filters see, error paths start at ""). Its id is the value at
+ * the latest ACTIVE schema's "x-id-pointer" (a string, or a number's text)
+ * when the schema declares one and the body has it, else header_id (from
+ * Idempotency-Key or webhook-id; may be NULL); with neither the event is
+ * refused with 400 missing_event_id, never given a made-up id. type and
+ * header_id are copied. Otherwise as hl_event_batch_start. */
+void hl_event_batch_start_raw(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                              const char *type, const char *header_id, hl_event_batch_cb cb, void *data);
 /* Frees the batch and the results still in it. */
 void hl_event_batch_free(hl_event_batch *b);
 

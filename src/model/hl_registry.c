@@ -18,6 +18,7 @@ void hl_registry_init(hl_registry *r) {
 static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
   hl_schema_rec_free(&e->rec);
   if (e->compiled && r->free_schema) r->free_schema(e->compiled);
+  hl_free(e->id_pointer);
   hl_free(e);
 }
 
@@ -26,6 +27,8 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  hl_destination_free(s->dest);
+  hl_free(s->dest_error);
   if (s->signer) {
     hl_webhook_signer_dispose(s->signer); /* wipes the keys */
     hl_free(s->signer);
@@ -61,11 +64,25 @@ static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
            (long long)rec->version);
 }
 
+/* The schema's "x-id-pointer" annotation, read once here rather than per
+ * raw event (the admin API checked it is a JSON pointer). */
+static void schema_id_pointer_load(hl_schema_entry *e) {
+  if (!e->rec.schema_json) return;
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  if (hl_json_parse(&d, e->rec.schema_json, strlen(e->rec.schema_json), NULL) == 0) {
+    const char *p = hl_json_str(hl_json_get(d.root, "x-id-pointer"));
+    if (p) e->id_pointer = hl_strdup(p);
+  }
+  hl_json_doc_dispose(&d);
+}
+
 hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_schema *compiled) {
   hl_schema_entry *e = hl_calloc(1, sizeof *e);
   e->rec = *rec;
   e->compiled = compiled;
   *rec = (hl_schema_rec){0};
+  schema_id_pointer_load(e);
   char id[512];
   api_id(id, sizeof id, &e->rec);
   hl_schema_entry *old = hl_strmap_put(&r->schemas_by_id, id, e);
@@ -117,6 +134,16 @@ static void unlink_sub(hl_registry *r, hl_sub *s) {
   hl_sub_unref(r, s);
 }
 
+/* A non-HTTP destination is parsed once here, not per delivery; one that
+ * does not parse (a store edited by hand) keeps its reason, which the
+ * sender reports on every delivery instead of sending anywhere. */
+static void sub_destination_load(hl_sub *s) {
+  if (!s->rec.destination_json) return;
+  char why[300];
+  s->dest = hl_destination_from_text(s->rec.destination_json, why, sizeof why);
+  if (!s->dest) s->dest_error = hl_strdup(why);
+}
+
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule) {
   hl_sub *s = hl_calloc(1, sizeof *s);
@@ -126,6 +153,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   s->filter = filter;
   s->headers = headers;
   s->schedule = schedule;
+  sub_destination_load(s);
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);

@@ -19,6 +19,7 @@
 #include "common/hl_strmap.h"
 #include "crypto/hl_webhook_sig.h"
 #include "loop/hl_timerq.h"
+#include "model/hl_destination.h"
 #include "model/hl_gate.h"
 #include "store/hl_store.h"
 
@@ -30,6 +31,9 @@ typedef struct hl_retry_schedule hl_retry_schedule;
 typedef struct {
   hl_schema_rec rec;
   hl_schema *compiled;   /* owned; NULL if it could not be compiled */
+  /* owned; the schema's "x-id-pointer" annotation: where a raw provider
+   * payload posted to /api/v1/events/{event_type} keeps its id; NULL: none. */
+  char *id_pointer;
 } hl_schema_entry;
 
 typedef struct hl_sub hl_sub;
@@ -40,6 +44,8 @@ struct hl_sub {
   hl_filter *filter;              /* owned; NULL matches every event */
   struct curl_slist *headers;     /* owned; the subscription's own headers, "Name: value" */
   hl_retry_schedule *schedule;    /* owned; NULL: the process default */
+  hl_destination *dest;           /* owned; NULL: HTTP (rec.url), or rec.destination_json is unusable */
+  char *dest_error;               /* owned; why rec.destination_json is unusable, or NULL */
 
   /* Dispatcher state (hl_dispatch.c owns these fields). */
   hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
@@ -97,7 +103,7 @@ const hl_schema_entry *hl_registry_schema_for_type(const hl_registry *r, const c
 const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *api_id);
 
 /* Takes ownership of rec's fields (rec is zeroed), filter, headers and
- * schedule. Replaces a subscription with the same (partner_id, event_type).
+ * schedule; parses rec.destination_json (see sub_destination_load). Replaces a subscription with the same (partner_id, event_type).
  * Tells the listener: REMOVED for the one replaced, ADDED for the new one. */
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule);

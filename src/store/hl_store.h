@@ -46,6 +46,10 @@ typedef struct {
   char *egress_topic;
   char *status;        /* "ACTIVE" */
   int64_t max_in_flight, rate_limit_per_s, timeout_ms, created_at;
+  /* NULL: HTTP (url). Otherwise the canonical JSON of an SNS, SQS or
+   * EventBridge destination (model/hl_destination.h); url is then NULL
+   * (kept as "" where the column is NOT NULL). */
+  char *destination_json;
 } hl_sub_rec;
 
 /* event_delivery_status: key (event_id, subscription_id). */

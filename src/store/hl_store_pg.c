@@ -23,7 +23,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 14
+#define MAXP 15
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -409,15 +409,16 @@ static void prepare_all(pg_store *s) {
       "FROM %s ORDER BY schema_id,version", t->schema_table);
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
-      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status",
+      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
+      "destination=excluded.destination",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at FROM %s "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES($1,$2,$3) "
@@ -550,13 +551,24 @@ static void migration_1(const hl_table_names *t, hl_buf *b) {
     t->delivery_table, t->delivery_table, t->ledger_table, t->parked_table);
 }
 
+/* Subscriptions that are not HTTP keep their destination object
+ * (model/hl_destination.h) as JSON text. */
+static void migration_2(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=2) THEN "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (2, now()); "
+    "END IF; END $m$",
+    t->subscription_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
   mig_op *m;
 } mig_q;
 
-#define MIGQ 5
+#define MIGQ 6
 struct mig_op {
   mig_q q[MIGQ];
   char *sql[MIGQ];
@@ -592,8 +604,8 @@ static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
   bool ok = true;
   for (int k = 0; k < MIGQ; k++) ok &= mo->st[k] == HL_PG_OK;
   if (ok) {
-    s->schema_version = (int)gi64(mo->res[3], 0, 0);
-    s->backlog_base = gi64(mo->res[4], 0, 0);
+    s->schema_version = (int)gi64(mo->res[4], 0, 0);
+    s->backlog_base = gi64(mo->res[5], 0, 0);
   }
   for (int k = 0; k < MIGQ; k++) {
     if (mo->res[k]) PQclear(mo->res[k]);
@@ -652,9 +664,11 @@ static void start_migrations(pg_store *s) {
                         "applied_at timestamptz NOT NULL)");
   migration_1(&s->t, &b);
   m->sql[2] = hl_buf_steal(&b, NULL);
-  m->sql[3] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
+  migration_2(&s->t, &b);
+  m->sql[3] = hl_buf_steal(&b, NULL);
+  m->sql[4] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
   hl_buf_printf(&b, "SELECT count(*) FROM %s WHERE status IN " OPEN, s->t.delivery_table);
-  m->sql[4] = hl_buf_steal(&b, NULL);
+  m->sql[5] = hl_buf_steal(&b, NULL);
   hl_pg_query *qs[MIGQ];
   for (int i = 0; i < MIGQ; i++) {
     m->q[i].m = m;
@@ -780,10 +794,11 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   pgop *op = op_new(PG(base), done_plain, cb, data);
   int i = op_stmt(op, Q_SUB_PUT);
   op_str(op, i, r->partner_id); op_str(op, i, r->event_type); op_str(op, i, r->subscription_id);
-  op_str(op, i, r->url); op_str(op, i, r->secret ? r->secret : ""); /* "": the default secret */
+  op_str(op, i, r->url ? r->url : ""); /* "": not HTTP */ op_str(op, i, r->secret ? r->secret : ""); /* "": the default secret */
   op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
   op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
   op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
+  op_str(op, i, r->destination_json);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -797,6 +812,8 @@ static void row_sub(const PGresult *r, int k, hl_store_result *res) {
   x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
   x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
   x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
+  x->destination_json = gstr(r, k, 14);
+  if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
 }
 
 

@@ -261,6 +261,17 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("POST", "/api/v1/events/bulk", "{\"not\":\"an array\"}", "api", 400);
   expect("POST", "/api/v1/events/bulk", bulk, NULL, 401);
   expect("GET", "/api/v1/events", NULL, "api", 405);
+  /* Raw provider payloads: the id at the schema's x-id-pointer. */
+  expect("POST", "/admin/schemas",
+         "{\"event_type\":\"Charge\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+         "\"x-id-pointer\":\"/charge_id\",\"required\":[\"amount\"]}}",
+         "admin", 201);
+  expect("POST", "/api/v1/events/Charge", "{\"charge_id\":\"ch-oa-1\",\"amount\":100.10}", NULL, 401);
+  expect("POST", "/api/v1/events/Charge", "{\"charge_id\":\"ch-oa-1\",\"amount\":100.10}", "api", 202);
+  expect("POST", "/api/v1/events/Charge", "{\"charge_id\":\"ch-oa-1\",\"amount\":100.10}", "api", 200);
+  expect("POST", "/api/v1/events/Charge", "{\"amount\":1}", "api", 400);                /* no id anywhere */
+  expect("POST", "/api/v1/events/Charge", "{\"charge_id\":\"ch-oa-2\"}", "api", 400); /* the schema */
+  expect("POST", "/api/v1/events/Nothing", "{\"charge_id\":\"ch-oa-3\"}", "api", 404);
 
   /* deliveries: evt-oa-1 succeeds at acme and fails for good at flaky
    * (410), which is then re-queued and succeeds (the partner's 200). */

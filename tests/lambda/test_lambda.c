@@ -83,6 +83,40 @@ static char *apigw(const char *method, const char *path, const char *body) {
   return hl_buf_steal(&b, NULL);
 }
 
+/* An API Gateway REST API (v1) proxy event: httpMethod, path, the query as
+ * (multi-valued) parameters. */
+static char *apigw_v1(const char *method, const char *path, const char *query_key, const char *query_value,
+                      const char *body) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "resource"); hl_jw_str(&w, "/{proxy+}");
+  hl_jw_key(&w, "path"); hl_jw_str(&w, path);
+  hl_jw_key(&w, "httpMethod"); hl_jw_str(&w, method);
+  hl_jw_key(&w, "headers"); hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "Content-Type"); hl_jw_str(&w, "application/json");
+  hl_jw_obj_end(&w);
+  hl_jw_key(&w, "multiValueQueryStringParameters");
+  if (query_key) {
+    hl_jw_obj_begin(&w);
+    hl_jw_key(&w, query_key); hl_jw_arr_begin(&w); hl_jw_str(&w, query_value); hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+  } else {
+    hl_jw_null(&w);
+  }
+  hl_jw_key(&w, "requestContext"); hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "resourcePath"); hl_jw_str(&w, "/{proxy+}");
+  hl_jw_key(&w, "httpMethod"); hl_jw_str(&w, method);
+  hl_jw_key(&w, "stage"); hl_jw_str(&w, "prod");
+  hl_jw_obj_end(&w);
+  hl_jw_key(&w, "body");
+  if (body) hl_jw_str(&w, body); else hl_jw_null(&w);
+  hl_jw_key(&w, "isBase64Encoded"); hl_jw_bool(&w, false);
+  hl_jw_obj_end(&w);
+  return hl_buf_steal(&b, NULL);
+}
+
 static int status_of(emu_result *r) {
   HL_ASSERT(r != NULL);
   HL_ASSERT_EQ_STR(r->kind, "response");
@@ -310,6 +344,53 @@ static int start_partial_batch(const char *partner_id, const char *path, char *u
   snprintf(url, len, "%s%s", partner.base, path);
   register_partner_via_apigw(partner_id, url, false);
   return port;
+}
+
+/* REST API (v1) proxy events are routed like HTTP API ones and answered in
+ * the same proxy shape; so are events invoked directly. */
+HL_TEST_T(rest_api_v1_proxy_events_reach_the_api, 120) {
+  int port = emu_start();
+  HL_ASSERT(port > 0);
+  start_lambda(port, NULL);
+  char *e = apigw_v1("GET", "/healthz", NULL, NULL, NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  HL_ASSERT(hl_json_get(d.root, "isBase64Encoded")->type == HL_JSON_FALSE);
+  HL_ASSERT(strstr(hl_json_str(hl_json_get(d.root, "body")), "\"status\"") != NULL);
+  hl_json_doc_dispose(&d);
+  free(e);
+  e = apigw_v1("GET", "/nowhere", NULL, NULL, NULL);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 404);
+  free(e);
+  e = apigw_v1("POST", "/admin/schemas", NULL, NULL,
+               "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"version\":1,\"status\":\"ACTIVE\","
+               "\"schema\":{\"type\":\"object\"}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  /* The query reaches the API: a filter by an unknown partner lists none. */
+  e = apigw_v1("GET", "/admin/subscriptions", "partner_id", "no one", NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  HL_ASSERT(strstr(r->body, "{\\\"subscriptions\\\":[]}") != NULL);
+  free(e);
+  /* A direct invocation with an event as the payload goes to the producer
+   * route as it is: checked (an unknown type is 404), and, with no Kafka
+   * here, answered 503 no_queue, the same answers as through API Gateway. */
+  r = emu_wait(emu_push("{\"specversion\":\"1.0\",\"id\":\"e-direct-1\",\"source\":\"t\",\"type\":\"Nothing\","
+                        "\"data\":{}}", 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 404);
+  r = emu_wait(emu_push("{\"eventHeader\":{\"uuid\":\"e-direct-2\",\"eventType\":\"Payment\"},\"amount\":1}", 0),
+               20000);
+  HL_ASSERT_EQ_INT(status_of(r), 503);
+  HL_ASSERT(strstr(r->body, "no_queue") != NULL);
+  /* Anything else is still refused as an unsupported event. */
+  r = emu_wait(emu_push("{\"hello\":1}", 0), 20000);
+  HL_ASSERT(r && strcmp(r->kind, "error") == 0 && strstr(r->body, "Hookloop.UnsupportedEvent"));
+  stop_lambda();
+  emu_stop();
 }
 
 HL_TEST_T(failed_records_fail_the_batch_or_are_reported, 120) {
@@ -869,14 +950,58 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
 }
 
 /* Every "dynamodb:X" action the SAM policy grants. */
-static void iam_actions(const hl_json *v, char names[][48], int *n) {
-  if (v->type == HL_JSON_STRING && strncmp(v->u.str, "dynamodb:", 9) == 0 && *n < 40) {
-    snprintf(names[(*n)++], 48, "%s", v->u.str + 9);
+/* The actions of service prefix ("dynamodb:") anywhere under v, without it. */
+static void iam_actions_of(const hl_json *v, const char *prefix, char names[][48], int *n) {
+  size_t pl = strlen(prefix);
+  if (v->type == HL_JSON_STRING && strncmp(v->u.str, prefix, pl) == 0 && *n < 40) {
+    snprintf(names[(*n)++], 48, "%s", v->u.str + pl);
   } else if (v->type == HL_JSON_ARRAY) {
-    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.items[i], names, n);
+    for (uint32_t i = 0; i < v->len; i++) iam_actions_of(&v->u.items[i], prefix, names, n);
   } else if (v->type == HL_JSON_OBJECT) {
-    for (uint32_t i = 0; i < v->len; i++) iam_actions(&v->u.members[i].value, names, n);
+    for (uint32_t i = 0; i < v->len; i++) iam_actions_of(&v->u.members[i].value, prefix, names, n);
   }
+}
+
+static void iam_actions(const hl_json *v, char names[][48], int *n) { iam_actions_of(v, "dynamodb:", names, n); }
+
+/* deploy/lambda/template.json parsed into d; returns its text (free it
+ * after disposing d). */
+static char *template_parse(hl_json_doc *d) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
+  size_t len;
+  char *text = hl_read_file(path, &len);
+  HL_ASSERT(text != NULL);
+  hl_json_doc_init(d);
+  HL_ASSERT(hl_json_parse(d, text, len, NULL) == 0);
+  return text;
+}
+
+/* Least privilege for destinations: the policy grants exactly the one call
+ * each destination sender makes (as the AWS sources spell it), no other
+ * action of those services. */
+HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
+  static const struct { const char *prefix, *src, *needle, *action; } calls[] = {
+    {"sns:", "src/aws/hl_aws_sns.c", "\"Action\", \"Publish\"", "Publish"},
+    {"sqs:", "src/aws/hl_aws_sqs.c", "\"AmazonSQS.SendMessage\"", "SendMessage"},
+    {"events:", "src/aws/hl_aws_events.c", "\"AWSEvents.PutEvents\"", "PutEvents"},
+  };
+  char path[600];
+  hl_json_doc d;
+  char *text = template_parse(&d);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(calls); i++) {
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, calls[i].src);
+    char *code = hl_read_file(path, NULL);
+    HL_ASSERT_MSG(code && strstr(code, calls[i].needle), "%s no longer makes %s", calls[i].src, calls[i].action);
+    free(code);
+    static char granted[40][48];
+    int ng = 0;
+    iam_actions_of(hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), calls[i].prefix, granted, &ng);
+    HL_ASSERT_MSG(ng == 1, "the policy grants %d %s actions, expected only %s", ng, calls[i].prefix, calls[i].action);
+    HL_ASSERT_EQ_STR(granted[0], calls[i].action);
+  }
+  hl_json_doc_dispose(&d);
+  free(text);
 }
 
 /* Least privilege, checked: the policy grants exactly the DynamoDB
@@ -912,12 +1037,8 @@ HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
     if (!dup) snprintf(used[nu++], 48, "%s", op);
   }
   free(code);
-  snprintf(path, sizeof path, "%s/deploy/lambda/template.json", HL_SOURCE_DIR);
-  size_t len;
-  char *text = hl_read_file(path, &len);
   hl_json_doc d;
-  hl_json_doc_init(&d);
-  HL_ASSERT(hl_json_parse(&d, text, len, NULL) == 0);
+  char *text = template_parse(&d);
   static char granted[40][48];
   int ng = 0;
   iam_actions(hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), granted, &ng);

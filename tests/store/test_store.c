@@ -179,6 +179,14 @@ HL_TEST(schema_and_subscription_round_trip) {
   store->vt->sub_put(store, &sub, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
+  /* A subscription that is not HTTP: no url, its destination object. */
+  hl_sub_rec sns = {.subscription_id = "sub_2", .partner_id = "bus", .event_type = "PaymentProcessed",
+                    .destination_json = "{\"type\":\"sns\",\"topic_arn\":\"arn:aws:sns:eu-west-1:123456789012:t\"}",
+                    .egress_topic = "wh.egress.bus.PaymentProcessed", .status = "ACTIVE"};
+  c = (capture){0};
+  store->vt->sub_put(store, &sns, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
   close_store();
 
   /* Reopen: everything survived. */
@@ -193,10 +201,22 @@ HL_TEST(schema_and_subscription_round_trip) {
   c = (capture){0};
   store->vt->sub_list(store, cap_cb, &c);
   run_until(&c);
-  HL_ASSERT_EQ_INT(c.res.nsubs, 1);
-  HL_ASSERT_EQ_STR(c.res.subs[0].filter_json, "{\"/a\":1}");
-  HL_ASSERT_EQ_INT(c.res.subs[0].max_in_flight, 7);
+  HL_ASSERT_EQ_INT(c.res.nsubs, 2);
+  /* "acme" (HTTP) and "bus", in whatever order the store lists them. */
+  size_t ia = strcmp(c.res.subs[0].partner_id, "acme") == 0 ? 0 : 1;
+  HL_ASSERT_EQ_STR(c.res.subs[ia].partner_id, "acme");
+  HL_ASSERT_EQ_STR(c.res.subs[ia].filter_json, "{\"/a\":1}");
+  HL_ASSERT_EQ_INT(c.res.subs[ia].max_in_flight, 7);
+  HL_ASSERT_EQ_STR(c.res.subs[ia].url, "http://127.0.0.1:1/x");
+  HL_ASSERT(c.res.subs[ia].destination_json == NULL);
+  HL_ASSERT_EQ_STR(c.res.subs[1 - ia].partner_id, "bus");
+  HL_ASSERT(c.res.subs[1 - ia].url == NULL);
+  HL_ASSERT_EQ_STR(c.res.subs[1 - ia].destination_json, sns.destination_json);
   hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->sub_delete(store, "bus", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
   c = (capture){0};
   store->vt->sub_delete(store, "acme", "PaymentProcessed", cap_cb, &c);
   run_until(&c);
