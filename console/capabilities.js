@@ -8,7 +8,7 @@ import { description } from './api.js';
 export const FEATURES = {
   enableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/enable', label: 'Enable' },
   disableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/disable', label: 'Disable' },
-  rotateSecret: { method: 'post', path: '/admin/subscriptions/{id}/rotate-secret', label: 'Rotate secret' },
+  rotateSecret: { method: 'post', path: '/admin/subscriptions/{id}/secret/rotate', label: 'Rotate secret' },
   recover: { method: 'post', path: '/admin/subscriptions/{id}/recover', label: 'Recover a time range' },
   attempts: { method: 'get', path: '/admin/deliveries/{event_id}/{subscription_id}/attempts', label: 'Attempts' },
   searchBySubscription: { method: 'get', path: '/admin/deliveries', query: 'subscription_id', label: 'Search by subscription' },

@@ -13,7 +13,8 @@ want=(cmake make gcc pkg-config
 # clang-14 and its runtimes: the libFuzzer targets of fuzz/ (make test-fuzz).
 # libsodium-dev: SipHash for the JSON hash tables, and Ed25519 ("v1a" webhook
 # signatures), which mbedTLS 2.28 lacks.
-# python3: the mock Triggers API of the inbox tests (tools/mock_triggers).
+# python3: the mock Triggers API of the inbox tests (tools/mock_triggers) and
+# the HTTPS partner of the TLS tests (tools/tls_partner, the ssl module).
 case "${1:-test}" in
   build) ;;
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,

@@ -17,6 +17,7 @@
 #include "handlers/hl_dispatch.h"
 #include "api/hl_health.h"
 #include "obs/hl_metrics.h"
+#include "crypto/hl_seal.h"
 #include "model/hl_registry.h"
 #include "loop/hl_http_server.h"
 #include "loop/hl_kafka.h"
@@ -33,6 +34,8 @@ typedef struct {
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
+  bool require_https;             /* HOOKLOOP_REQUIRE_HTTPS: http:// subscription URLs get 400 */
+  const hl_sealer *sealer;        /* borrowed; HOOKLOOP_SECRET_KEY_FILE: credentials sealed at rest, or NULL */
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */

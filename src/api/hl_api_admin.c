@@ -13,6 +13,7 @@
 #include "model/hl_destination.h"
 #include "model/hl_filter.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_secrets.h"
 #include "schema/hl_schema.h"
 
 #include <arpa/inet.h>
@@ -360,6 +361,7 @@ static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
 
@@ -458,6 +460,14 @@ static const char *url_problem(const char *url, bool allow_private, char *buf, s
   return problem;
 }
 
+/* HOOKLOOP_REQUIRE_HTTPS: a URL that url_problem passed is http:// or
+ * https://; the first would carry the signed body and any credentials in
+ * clear text. */
+static const char *https_problem(const hl_api *a, const char *url) {
+  if (!a->opt.require_https || strncasecmp(url, "http:", 5) != 0) return NULL;
+  return "only https:// URLs are accepted (HOOKLOOP_REQUIRE_HTTPS=1)";
+}
+
 /* Where deliveries go: "url" (HTTP) or "destination" (SNS, SQS,
  * EventBridge; model/hl_destination.h), exactly one of them. Sets rec->url
  * or rec->destination_json; false once a 400 is answered. */
@@ -490,6 +500,7 @@ static bool sub_target_parse(hl_api *a, hl_http_req *req, const hl_json *root, h
   }
   char why[256];
   const char *problem = url_problem(url, a->opt.allow_private_targets, why, sizeof why);
+  if (!problem) problem = https_problem(a, url);
   if (problem) {
     hl_api_respond_field_error(req, "/url", problem);
     return false;
@@ -634,7 +645,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
   a->pending++;
-  a->store->vt->sub_put(a->store, &c->rec, on_sub_put, c);
+  hl_api_sub_store_put(a, &c->rec, on_sub_put, c);
   c = NULL;
 done:
   if (c) {
@@ -685,12 +696,16 @@ static void on_sub_deleted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_registry_sub_get(a->reg, id);
-  if (!s) {
+  if (!s)
     hl_api_respond_error(req, 404, "not_found", "no subscription with this id; list them with GET /admin/subscriptions", NULL);
-    return;
-  }
+  return s;
+}
+
+void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+  hl_sub *s = hl_api_sub_or_404(a, req, id);
+  if (!s) return;
   if (strcmp(req->method, "DELETE") == 0) {
     sub_del_ctx *c = hl_malloc(sizeof *c);
     *c = (sub_del_ctx){a, req, hl_strdup(id)};
@@ -827,7 +842,7 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   if (c->reload && a->frozen) status = HL_ECANCELED;
   for (size_t i = 0; status == 0 && i < res->nsubs; i++) {
     hl_sub_rec *r = &res->subs[i];
-    if (!r->subscription_id || !r->partner_id || !r->event_type) continue;
+    if (!r->subscription_id || !r->partner_id || !r->event_type || !hl_api_sub_open(a, r)) continue;
     hl_strmap_put(&seen, r->subscription_id, r);
     hl_sub *old = NULL;
     const hl_sub_list *l = hl_registry_subs_for_type(a->reg, r->event_type);

@@ -22,6 +22,8 @@ void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_post_subscription(hl_api *a, hl_http_req *req);
 void hl_api_list_subs(hl_api *a, hl_http_req *req);
 void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* The subscription with this id, or NULL with 404 answered. */
+hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
@@ -34,6 +36,19 @@ void hl_api_get_transformation(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_write_xform_used(hl_jw *w, const char *used);
 /* Loads the stored transformations into the registry, then calls then. */
 void hl_api_load_xforms(hl_api *a, bool reload, void (*then)(void *data, int status), void *data);
+
+/* --- secret rotation (hl_api_secret.c) --------------------------------------------- */
+void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
+
+/* --- subscriptions' credentials at rest (hl_api_seal.c) -------------------------- */
+/* Writes rec to the store, its credentials sealed when a sealer is set
+ * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */
+void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data);
+/* Opens a record read from the store in place. A record stored plain (from
+ * before sealing was on) or sealed with an older key is written again,
+ * sealed with the current key: the migration. Returns false, with an error
+ * logged, for a record that cannot be opened (skip it). */
+bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
 
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);

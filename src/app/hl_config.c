@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <unistd.h>
 
 /* The raw settings, by name, with defaults; typed fields are derived after. */
 typedef struct {
@@ -64,6 +66,10 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
+  T("HOOKLOOP_TLS_MIN", "1.2"),
+  S("HOOKLOOP_CA_FILE", ca_file, NULL),
+  T("HOOKLOOP_REQUIRE_HTTPS", "0"),
+  S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -212,6 +218,17 @@ static int check_kafka_auth(const hl_config *c, hl_buf *err) {
   }
 }
 
+/* A 0/1 setting. */
+static int flag(const char *name, const char *v, bool *out, hl_buf *err) {
+  if (is_true(v)) *out = true;
+  else if (is_false(v)) *out = false;
+  else {
+    hl_buf_printf(err, "%s=%s: expected 0 or 1", name, v);
+    return HL_EINVAL;
+  }
+  return 0;
+}
+
 static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
@@ -253,12 +270,16 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
     c->config_ttl_s = n;
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
-    if (is_true(v)) c->allow_private_targets = true;
-    else if (is_false(v)) c->allow_private_targets = false;
+    return flag(name, v, &c->allow_private_targets, err);
+  } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
+    if (strcmp(v, "1.2") == 0) c->tls_min = 12;
+    else if (strcmp(v, "1.3") == 0) c->tls_min = 13;
     else {
-      hl_buf_printf(err, "HOOKLOOP_ALLOW_PRIVATE_TARGETS=%s: expected 0 or 1", v);
+      hl_buf_printf(err, "HOOKLOOP_TLS_MIN=%s: expected 1.2 or 1.3", v);
       return HL_EINVAL;
     }
+  } else if (strcmp(name, "HOOKLOOP_REQUIRE_HTTPS") == 0) {
+    return flag(name, v, &c->require_https, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -340,6 +361,19 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     rc = HL_EINVAL;
   }
   if (rc == 0) rc = check_kafka_auth(c, err);
+  if (rc == 0 && c->ca_file && *c->ca_file && access(c->ca_file, R_OK) != 0) {
+    /* Found now rather than as every https delivery failing. */
+    hl_buf_printf(err, "HOOKLOOP_CA_FILE=%s: cannot be read (%s)", c->ca_file, strerror(errno));
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && c->secret_key_file && *c->secret_key_file) {
+    c->sealer = hl_malloc(sizeof *c->sealer);
+    rc = hl_sealer_load(c->sealer, c->secret_key_file, err);
+    if (rc != 0) {
+      hl_free(c->sealer);
+      c->sealer = NULL;
+    }
+  }
   if (rc == 0 && c->store == HL_STORE_DYNAMODB && !(c->dynamodb_endpoint && *c->dynamodb_endpoint)) {
     hl_buf_puts(err, "HOOKLOOP_STORE=dynamodb needs AWS_REGION (or DYNAMODB_ENDPOINT, AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL)");
     rc = HL_EINVAL;
@@ -357,7 +391,15 @@ bool hl_config_console(const hl_config *c) {
   return c->console == HL_CONSOLE_ON || (c->console == HL_CONSOLE_AUTO && c->admin_token && *c->admin_token);
 }
 
+hl_sender_tls hl_config_tls(const hl_config *c) {
+  return (hl_sender_tls){.min_version = c->tls_min == 13 ? HL_TLS_1_3 : HL_TLS_1_2,
+                         .ca_file = c->ca_file && *c->ca_file ? c->ca_file : NULL};
+}
+
 void hl_config_dispose(hl_config *c) {
+  if (c->sealer) hl_sealer_dispose(c->sealer); /* wipes the keys */
+  hl_free(c->sealer);
+  c->sealer = NULL;
   for (size_t k = 0; k < NSETTINGS; k++)
     if (settings[k].offset != (size_t)-1) {
       hl_free(*field(c, &settings[k]));
@@ -388,6 +430,8 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
+  hl_jw_key(&w, "HOOKLOOP_TLS_MIN"); hl_jw_str(&w, c->tls_min == 13 ? "1.3" : "1.2");
+  hl_jw_key(&w, "HOOKLOOP_REQUIRE_HTTPS"); hl_jw_bool(&w, c->require_https);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_obj_end(&w);
 }

@@ -8,6 +8,8 @@
 
 #include "common/hl_buf.h"
 #include "common/hl_log.h"
+#include "crypto/hl_seal.h"
+#include "handlers/hl_sender_http.h"
 
 typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB, HL_STORE_POSTGRES } hl_store_kind;
 typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
@@ -47,6 +49,15 @@ typedef struct {
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;
   bool allow_private_targets;
+  /* Partners over TLS (docs/security.md): HOOKLOOP_TLS_MIN as 12 or 13,
+   * HOOKLOOP_CA_FILE, and HOOKLOOP_REQUIRE_HTTPS (http:// URLs refused). */
+  int tls_min;
+  char *ca_file;
+  bool require_https;
+  /* HOOKLOOP_SECRET_KEY_FILE and its keys, read at load (NULL: credentials
+   * are stored plain). */
+  char *secret_key_file;
+  hl_sealer *sealer;
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
@@ -64,6 +75,8 @@ void hl_config_dispose(hl_config *c);
 /* Whether /console is served: HOOKLOOP_CONSOLE=1, or unset with an admin
  * token (a console over an open admin API is asked for, never implied). */
 bool hl_config_console(const hl_config *c);
+/* The webhook sender's TLS policy; ca_file is borrowed from the config. */
+hl_sender_tls hl_config_tls(const hl_config *c);
 /* A JSON object for the start-up log line; secrets appear as "set"/"unset". */
 void hl_config_describe(const hl_config *c, hl_buf *out);
 

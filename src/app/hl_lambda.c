@@ -850,6 +850,7 @@ int hl_lambda_run(const hl_config *cfg) {
                                    .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
+                                .tls = hl_config_tls(cfg),
                                 .default_schedule = L->schedule, .on_outcome = on_outcome, .outcome_data = L,
                                 .queue = L->queue,
                                 .default_secret = L->have_secrets ? default_secret : NULL,
@@ -860,6 +861,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                            .store_name = L->store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
+                           .require_https = cfg->require_https, .sealer = cfg->sealer,
                            .default_secret = L->have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,
                            .on_accepted = on_accepted, .hook_data = L,

@@ -459,6 +459,7 @@ int hl_serve_run(const hl_config *cfg) {
   }
   hl_dispatch_options dopt = {
     .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
+    .tls = hl_config_tls(cfg),
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
     .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
@@ -471,6 +472,7 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
+    .require_https = cfg->require_https, .sealer = cfg->sealer,
     .default_secret = s->have_secrets,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,

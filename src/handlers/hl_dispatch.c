@@ -601,7 +601,8 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
     hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
                                  .default_timeout_ms = d->opt.default_timeout_ms,
                                  .default_secret = d->opt.default_secret,
-                                 .default_secret_data = d->opt.default_secret_data};
+                                 .default_secret_data = d->opt.default_secret_data,
+                                 .tls = d->opt.tls};
     d->sender = hl_sender_http_create(curl, &so);
   }
   hl_timerq_init(&d->timers, loop);

@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "handlers/hl_sender.h"
+#include "handlers/hl_sender_http.h"
 #include "model/hl_registry.h"
 #include "queue/hl_queue.h"
 #include "loop/hl_curl_uv.h"
@@ -60,6 +61,7 @@ typedef struct {
   unsigned default_sub_in_flight;/* when a subscription gives none: 256 */
   long default_timeout_ms;       /* when a subscription gives none: 30000 */
   bool allow_private_targets;    /* HOOKLOOP_ALLOW_PRIVATE_TARGETS */
+  hl_sender_tls tls;             /* HOOKLOOP_TLS_MIN, HOOKLOOP_CA_FILE (the webhook sender's) */
   uint64_t release_after_ms;     /* retries due later than this leave memory: 60000 */
   int64_t ledger_ttl_s;          /* idempotency ledger entry lifetime: 7 days */
   hl_retry_schedule *default_schedule; /* borrowed */

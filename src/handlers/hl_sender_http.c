@@ -4,9 +4,11 @@
 #include "common/hl_common.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_secrets.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -40,6 +42,7 @@ struct http_sender {
   hl_sender base;
   hl_curl_uv *curl;
   hl_sender_http_options opt;
+  CURLSH *share;               /* TLS sessions and DNS answers, shared by every call */
   http_call *pool;             /* idle calls, reused */
   size_t npool;
   hl_webhook_signer *default_signer; /* prepared from default_value */
@@ -100,6 +103,9 @@ static http_call *call_take(http_sender *hs) {
     hl_free(c);
     return NULL;
   }
+  /* Set once: every call of the sender shares the same cache, whichever
+   * curl multi handle (shard) runs it. */
+  curl_easy_setopt(c->easy, CURLOPT_SHARE, hs->share);
   return c;
 }
 
@@ -131,6 +137,49 @@ static void call_release(http_call *c) {
 
 static bool retryable_status(long code) { return code == 408 || code == 429 || code >= 500; }
 
+/* last_error text, cut to fit (curl's error text inside it may be long). */
+static void say(char *out, size_t outlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out, outlen, fmt, ap);
+  va_end(ap);
+}
+
+/* TLS faults no retry can change: the partner's certificate does not
+ * verify (expired, another host's, an unknown CA), the partner offers no
+ * TLS version at or above HOOKLOOP_TLS_MIN, or it refuses our client
+ * certificate. Writes last_error into out and returns true for those;
+ * false leaves the fault to the connection-level rules (a handshake cut
+ * off midway is retried). OpenSSL's reason text is the only place the
+ * version and alert cases are told apart from a broken connection. */
+static bool tls_permanent(const http_sender *hs, CURLcode rc, const char *detail, char *out, size_t outlen) {
+  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    say(out, outlen,
+             "the partner's TLS certificate is not accepted (%.150s); a retry cannot change that: fix the "
+             "certificate, or add its CA with HOOKLOOP_CA_FILE",
+             detail);
+    return true;
+  }
+  if (rc == CURLE_SSL_CACERT_BADFILE) {
+    say(out, outlen, "HOOKLOOP_CA_FILE could not be read as PEM certificates (%.150s)", detail);
+    return true;
+  }
+  if (rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_SEND_ERROR) return false;
+  if (strstr(detail, "alert protocol version") || strstr(detail, "unsupported protocol")) {
+    say(out, outlen, "the partner offers no TLS version at or above %s (HOOKLOOP_TLS_MIN): %.150s",
+             hs->opt.tls.min_version == HL_TLS_1_3 ? "1.3" : "1.2", detail);
+    return true;
+  }
+  static const char *const refused[] = {"alert certificate required", "alert bad certificate",
+                                        "alert unknown ca", "alert certificate unknown"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(refused); i++)
+    if (strstr(detail, refused[i])) {
+      say(out, outlen, "the partner refused our TLS client certificate (%.150s)", detail);
+      return true;
+    }
+  return false;
+}
+
 /* An attempt that got no usable HTTP status. Not reaching the partner or
  * not getting a usable answer from it is a connection-level fault, retried:
  * refused, timed out, reset, nothing back, or bytes that are not HTTP (a
@@ -141,6 +190,7 @@ static bool retryable_status(long code) { return code == 408 || code == 429 || c
 static bool transport_fault(http_call *c, CURLcode rc, char *out, size_t outlen) {
   char detail[CURL_ERROR_SIZE];
   snprintf(detail, sizeof detail, "%s", c->error[0] ? c->error : curl_easy_strerror(rc));
+  if (tls_permanent(c->hs, rc, detail, out, outlen)) return false;
   long os_errno = 0, sent = 0;
   curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
   curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
@@ -221,10 +271,22 @@ static int sign_with_default(http_sender *hs, const hl_send_req *req, int64_t ts
                             : hl_webhook_sign_multi(v, id, ts, body, blen, sig);
 }
 
+/* Signs with every secret of the subscription active now: during a
+ * rotation's overlap the fresh one and the previous ones
+ * (model/hl_sub_secrets.h), so the header carries a "v1," signature for
+ * each. The keys are prepared once, and again when an overlap ends. */
 static int sign_with_own(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *sig) {
+  if ((s->signer || s->signer_unusable) && ts >= s->signer_until_s) {
+    if (s->signer) hl_webhook_signer_dispose(s->signer); /* wipes the keys */
+    hl_free(s->signer);
+    s->signer = NULL;
+    s->signer_unusable = false;
+  }
+  char *active = NULL; /* only while the keys are (re)prepared, or cannot be */
+  if (!s->signer) active = hl_sub_secrets_active(s->rec.secret, ts, &s->signer_until_s);
   if (!s->signer && !s->signer_unusable) {
     s->signer = hl_malloc(sizeof *s->signer);
-    if (hl_webhook_signer_init(s->signer, s->rec.secret) < 0) {
+    if (hl_webhook_signer_init(s->signer, active) < 0) {
       hl_free(s->signer);
       s->signer = NULL;
       s->signer_unusable = true;
@@ -235,8 +297,11 @@ static int sign_with_own(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *
   const char *id = req->item->d.event_id;
   size_t blen;
   const char *body = hl_send_body(req, &blen);
-  return s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, body, blen, sig)
-                   : hl_webhook_sign_multi(s->rec.secret, id, ts, body, blen, sig);
+  int rc = s->signer ? hl_webhook_signer_sign(s->signer, id, strlen(id), ts, body, blen, sig)
+                     : hl_webhook_sign_multi(active, id, ts, body, blen, sig);
+  if (active) explicit_bzero(active, strlen(active));
+  hl_free(active);
+  return rc;
 }
 
 /* --- the vtable ------------------------------------------------------------------ */
@@ -320,6 +385,9 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_SSLVERSION,
+                   hs->opt.tls.min_version == HL_TLS_1_3 ? CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
+  if (hs->opt.tls.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, hs->opt.tls.ca_file);
   /* curl allocates this receive buffer per running transfer (16 KB by
    * default); partners' answers are small and their bodies discarded, and
    * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
@@ -348,6 +416,7 @@ static void http_close(hl_sender *base) {
     hs->pool = c->next_free;
     call_free(c);
   }
+  curl_share_cleanup(hs->share); /* after the last easy handle using it */
   if (hs->default_signer) hl_webhook_signer_dispose(hs->default_signer); /* wipes the keys */
   hl_free(hs->default_signer);
   if (hs->default_value) explicit_bzero(hs->default_value, strlen(hs->default_value));
@@ -363,5 +432,9 @@ hl_sender *hl_sender_http_create(hl_curl_uv *curl, const hl_sender_http_options 
   hs->curl = curl;
   hs->opt = *opt;
   if (hs->opt.default_timeout_ms <= 0) hs->opt.default_timeout_ms = 30000;
+  /* One loop thread uses the share: no lock callbacks are needed. */
+  hs->share = curl_share_init();
+  curl_share_setopt(hs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(hs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   return &hs->base;
 }

@@ -7,7 +7,12 @@
  * actually connected to (common/hl_addr_policy) unless allowed, reuses
  * easy handles and their buffers from a pool, and classifies the answer:
  * 2xx OK; 408, 429, 5xx and connection-level faults RETRY (with the
- * partner's Retry-After); everything else FAIL.
+ * partner's Retry-After); everything else FAIL. Over https the TLS policy
+ * applies (a minimum version, extra CAs); a certificate the partner shows
+ * that does not verify, or a partner below the minimum version, is FAIL:
+ * no retry changes either. TLS sessions are shared by every request of the
+ * sender, so a new connection to a partner resumes rather than repeats the
+ * full handshake.
  */
 #ifndef HL_SENDER_HTTP_H
 #define HL_SENDER_HTTP_H
@@ -17,12 +22,22 @@
 #include "handlers/hl_sender.h"
 #include "loop/hl_curl_uv.h"
 
+/* HOOKLOOP_TLS_MIN: the oldest TLS version spoken to partners. */
+typedef enum { HL_TLS_1_2 = 0, HL_TLS_1_3 } hl_tls_min;
+
+/* How partners are reached over https (HOOKLOOP_TLS_MIN, HOOKLOOP_CA_FILE). */
+typedef struct {
+  hl_tls_min min_version;        /* HL_TLS_1_2 by default */
+  const char *ca_file;           /* borrowed; PEM CAs trusted besides the system's, or NULL */
+} hl_sender_tls;
+
 typedef struct {
   bool allow_private_targets;    /* HOOKLOOP_ALLOW_PRIVATE_TARGETS */
   long default_timeout_ms;       /* when a subscription gives none */
   /* The default secret (WEBHOOK_SECRET_ARN) as it is now, or NULL. */
   const char *(*default_secret)(void *data);
   void *default_secret_data;
+  hl_sender_tls tls;
 } hl_sender_http_options;
 
 /* A sender over curl (borrowed; it must outlive the sender). */

@@ -62,6 +62,7 @@ struct hl_sub {
   void *dispatch;                 /* the hl_dispatch that armed the timers */
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
+  int64_t signer_until_s;         /* a previous secret's overlap ends then: prepare the signer again */
 };
 
 /* Who hears of subscriptions coming and going (the dispatcher): the

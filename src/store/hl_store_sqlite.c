@@ -952,8 +952,12 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
     goto fail;
   }
+  /* secure_delete: a row replaced or deleted is overwritten with zeros, so
+   * a credential sealed in place (a plain row from before
+   * HOOKLOOP_SECRET_KEY_FILE) leaves no copy in the file's free space.
+   * Debian's SQLite is built with it on; this keeps it on for any build. */
   if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
-                  "PRAGMA cache_size=-65536;") != 0 ||
+                  "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;

@@ -224,6 +224,10 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("GET", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
   expect("DELETE", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
   expect("DELETE", "/admin/subscriptions/%00", NULL, "admin", 400);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/secret/rotate", sub_flaky);
+  expect("POST", path, "{\"overlap_s\":60}", "admin", 200);
+  expect("POST", path, "{\"overlap_s\":-1}", "admin", 400);
+  expect("POST", "/admin/subscriptions/sub_nothing/secret/rotate", "{}", "admin", 404);
   a = call("POST", "/admin/subscriptions", "{\"partner_id\":\"gone\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\"}", "admin", NULL);
   HL_ASSERT_EQ_INT(a.status, 201);
   char *sub_gone = member(&a, "subscription_id");

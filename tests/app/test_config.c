@@ -11,7 +11,8 @@ static void clear_env(void) {
                         "HOOKLOOP_RETRY_SCHEDULE", "HOOKLOOP_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "LOG_LEVEL",
                         "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE",
                         "KAFKA_SASL_MECHANISM", "KAFKA_AUTH", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
-                        "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT"};
+                        "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT", "HOOKLOOP_TLS_MIN",
+                        "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -32,6 +33,11 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT_EQ_STR(c.ingress_topic_prefix, "wh.ingress");
   HL_ASSERT_EQ_STR(c.dlq_topic, "wh.dlq");
   HL_ASSERT(!c.allow_private_targets);
+  /* Partners over TLS: 1.2 at least, the system's CAs, http:// allowed. */
+  hl_sender_tls tls = hl_config_tls(&c);
+  HL_ASSERT_EQ_INT(tls.min_version, HL_TLS_1_2);
+  HL_ASSERT(tls.ca_file == NULL);
+  HL_ASSERT(!c.require_https);
   hl_config_dispose(&c);
   /* Kafka becomes the queue when brokers are given; the endpoint follows the region. */
   setenv("KAFKA_BROKERS", "127.0.0.1:9092", 1);
@@ -84,6 +90,9 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_ALLOW_PRIVATE_TARGETS", "maybe", "expected 0 or 1"},
     {"HOOKLOOP_QUEUE", "kafka", "needs KAFKA_BROKERS"},
     {"HOOKLOOP_CONSOLE", "sometimes", "HOOKLOOP_CONSOLE=sometimes: expected 0 or 1"},
+    {"HOOKLOOP_TLS_MIN", "1.1", "HOOKLOOP_TLS_MIN=1.1: expected 1.2 or 1.3"},
+    {"HOOKLOOP_REQUIRE_HTTPS", "yes please", "HOOKLOOP_REQUIRE_HTTPS=yes please: expected 0 or 1"},
+    {"HOOKLOOP_CA_FILE", "/nonexistent/ca.pem", "HOOKLOOP_CA_FILE=/nonexistent/ca.pem: cannot be read"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();

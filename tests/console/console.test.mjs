@@ -307,7 +307,13 @@ describe('the operator console', () => {
     assert.ok((await rows.nth(0).textContent()).includes('acme'));
     assert.ok((await rows.nth(0).textContent()).includes('ACTIVE'));
     assert.ok(!(await main().textContent()).includes(secret), 'the secret is never shown again');
-    await main().locator('#unavailable').getByText('Rotate secret').waitFor();
+    /* Rotation is offered: the new secret is shown once, the old one keeps
+     * signing for the overlap (docs/interface.md). */
+    await rows.nth(0).getByRole('button', { name: 'Rotate secret' }).click();
+    await main().getByText('Signing secret, shown only now').waitFor();
+    const rotated = await main().locator('code.secret').textContent();
+    assert.match(rotated, /^whsec_/);
+    assert.notEqual(rotated, secret);
     await screenshot('subscriptions');
     await open(`#/subscriptions/${acmeId}`);
     await page.locator('#main h1', { hasText: 'Subscription of acme to Payment' }).waitFor();

@@ -1,0 +1,57 @@
+/* Subscriptions' credentials at rest: sealed on the way to the store,
+ * opened on the way back (model/hl_sub_seal.h), whatever the backend. */
+#include "api/hl_api_int.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "model/hl_sub_seal.h"
+
+#include <string.h>
+
+void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data) {
+  if (!a->opt.sealer) {
+    a->store->vt->sub_put(a->store, rec, cb, data);
+    return;
+  }
+  /* A shallow copy whose sealed fields are its own; the store copies what
+   * it is given, so they go once the call returns. */
+  hl_sub_rec w = *rec;
+  hl_sub_rec_seal(a->opt.sealer, &w);
+  a->store->vt->sub_put(a->store, &w, cb, data);
+  if (w.secret != rec->secret) hl_free(w.secret);
+  if (w.headers_json != rec->headers_json) hl_free(w.headers_json);
+  if (w.url != rec->url) hl_free(w.url);
+}
+
+static void on_resealed(void *data, int status, hl_store_result *res) {
+  char *id = data;
+  (void)res;
+  if (status != 0)
+    hl_log_warn("a subscription's credentials could not be sealed again; tried again at the next load",
+                "\"subscription_id\":\"%s\",\"status\":%d", hl_log_esc(id, (size_t)-1), status);
+  hl_free(id);
+}
+
+bool hl_api_sub_open(hl_api *a, hl_sub_rec *r) {
+  if (!a->opt.sealer) {
+    if (!hl_is_sealed(r->secret) && !hl_is_sealed(r->headers_json) && !hl_is_sealed(r->url)) return true;
+    hl_log_error("a subscription's credentials are sealed and HOOKLOOP_SECRET_KEY_FILE is not set; it is not loaded",
+                 "\"subscription_id\":\"%s\"", hl_log_esc(r->subscription_id, (size_t)-1));
+    return false;
+  }
+  bool reseal = false;
+  hl_buf err = HL_BUF_INIT;
+  if (hl_sub_rec_unseal(a->opt.sealer, r, &reseal, &err) != 0) {
+    hl_log_error("a subscription's credentials cannot be opened; it is not loaded",
+                 "\"subscription_id\":\"%s\",\"error\":\"%s\"", hl_log_esc(r->subscription_id, (size_t)-1),
+                 hl_log_esc(err.data, (size_t)-1));
+    hl_buf_dispose(&err);
+    return false;
+  }
+  hl_buf_dispose(&err);
+  if (reseal) {
+    hl_log_info("subscription credentials sealed with the current key", "\"subscription_id\":\"%s\"",
+                hl_log_esc(r->subscription_id, (size_t)-1));
+    hl_api_sub_store_put(a, r, on_resealed, hl_strdup(r->subscription_id));
+  }
+  return true;
+}

@@ -1,0 +1,362 @@
+/* Partners over TLS (issue 19, item 2): the real hookloop binary delivering
+ * to a real HTTPS partner on loopback (tools/tls_partner, Python's ssl on
+ * OpenSSL) whose CA and certificates each test makes with the openssl CLI
+ * (tests/e2e/tls_certs.sh). */
+#include "e2e_util.h"
+#include "hl_test.h"
+#include "hl_testsig.h"
+#include "hl_testutil.h"
+#include "common/hl_buf.h"
+#include "common/hl_common.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static e2e_hookloop hk;
+static char *certs; /* this test's certificate directory */
+
+static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
+
+static void make_certs(void) {
+  certs = hl_tmpdir("tls");
+  char script[600], log[700];
+  snprintf(script, sizeof script, "%s/tests/e2e/tls_certs.sh", HL_SOURCE_DIR);
+  snprintf(log, sizeof log, "%s/certs.log", certs);
+  char *argv[] = {(char *)"/bin/sh", script, certs, NULL};
+  int st = hl_wait(hl_spawn(argv, NULL, log), 60000);
+  char *out = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(st == 0, "tls_certs.sh failed (%d):\n%s", st, out ? out : "");
+  free(out);
+}
+
+static const char *cert_path(const char *name, char *buf, size_t len) {
+  snprintf(buf, len, "%s/%s", certs, name);
+  return buf;
+}
+
+typedef struct {
+  pid_t pid;
+  int port;
+} tls_partner;
+
+/* A TLS partner showing <cert>.pem, with extra arguments (--tls-max 1.2,
+ * --client-ca FILE, --close). */
+static tls_partner start_partner(const char *cert, const char *const *args) {
+  char script[600], crt[600], key[600], log[600];
+  snprintf(script, sizeof script, "%s/tools/tls_partner/partner.py", HL_SOURCE_DIR);
+  snprintf(crt, sizeof crt, "%s/%s.pem", certs, cert);
+  snprintf(key, sizeof key, "%s/%s.key", certs, cert);
+  char *argv[16] = {(char *)"/usr/bin/python3", script, (char *)"--cert", crt, (char *)"--key", key};
+  size_t n = 6;
+  for (size_t i = 0; args && args[i] && n < 15; i++) argv[n++] = (char *)args[i];
+  argv[n] = NULL;
+  tls_partner p = {0};
+  p.port = hl_spawn_listening(argv, NULL, hl_log_path("tls_partner", log, sizeof log), &p.pid, 30000);
+  HL_ASSERT_MSG(p.port > 0, "the TLS partner did not start");
+  return p;
+}
+
+static void stop_partner(tls_partner *p) {
+  if (p->pid > 0) {
+    kill(p->pid, SIGTERM);
+    hl_wait(p->pid, 5000);
+  }
+  p->pid = 0;
+}
+
+static size_t collect(char *d, size_t s, size_t n, void *u) {
+  hl_buf_append(u, d, s * n);
+  return s * n;
+}
+
+/* The partner's GET /stats, read over TLS with the test CA. */
+static void partner_stats(const tls_partner *p, hl_json_doc *doc) {
+  char url[128], ca[600];
+  snprintf(url, sizeof url, "https://partner.localhost:%d/stats", p->port);
+  hl_buf b = HL_BUF_INIT;
+  CURL *e = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CAINFO, cert_path("ca.pem", ca, sizeof ca));
+  /* The test's own look at partners whose certificates are meant to fail. */
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
+  CURLcode rc = curl_easy_perform(e);
+  curl_easy_cleanup(e);
+  HL_ASSERT_MSG(rc == CURLE_OK, "GET /stats of the TLS partner: %s", curl_easy_strerror(rc));
+  hl_json_doc_init(doc);
+  HL_ASSERT(b.data && hl_json_parse(doc, b.data, b.len, NULL) == 0);
+  hl_buf_dispose(&b);
+}
+
+static int64_t stat_of(const hl_json *root, const char *k) {
+  int64_t v = -1;
+  hl_json_int64(hl_json_get(root, k), &v);
+  return v;
+}
+
+/* hookloop with HOOKLOOP_CA_FILE=<the test CA> and the extra variables. */
+static void start_hookloop(const char *const *extra) {
+  static char ca_env[700];
+  snprintf(ca_env, sizeof ca_env, "HOOKLOOP_CA_FILE=%s/ca.pem", certs);
+  const char *env[16] = {ca_env};
+  size_t n = 1;
+  for (size_t i = 0; extra && extra[i] && n < 15; i++) env[n++] = extra[i];
+  e2e_start_hookloop(&hk, env);
+}
+
+static void stop_hookloop(void) {
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_rmtree(hk.dir);
+  free(hk.dir);
+  hk.dir = NULL;
+}
+
+/* Posts event id and waits for its (only) delivery to reach want; returns
+ * its last_error (malloc'd, "" when none) and its attempts. */
+static char *deliver(const char *id, const char *want, long *attempts) {
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1.00"), 202);
+  HL_ASSERT_MSG(e2e_wait_status(&hk, id, want, 20000), "%s never reached %s", id, want);
+  char st[32];
+  e2e_status(&hk, id, st, sizeof st, attempts);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", hk.base, id);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const char *err = str_at(&hl_json_get(doc.root, "deliveries")->u.items[0], "last_error");
+  char *out = strdup(err ? err : "");
+  hl_json_doc_dispose(&doc);
+  return out;
+}
+
+static char *subscribe(const char *partner_id, int port, const char *extra, char *secret, size_t len) {
+  char url[128];
+  snprintf(url, sizeof url, "https://partner.localhost:%d/hook/%s", port, partner_id);
+  return e2e_setup(&hk, partner_id, url, extra, secret, len);
+}
+
+/* Over TLS 1.3 with the floor at 1.3: every delivery signed as over http,
+ * and one connection (one handshake) carries them all. */
+HL_TEST_T(delivers_over_tls_1_3_on_one_connection, 120) {
+  make_certs();
+  tls_partner p = start_partner("server", NULL);
+  const char *env[] = {"HOOKLOOP_TLS_MIN=1.3", NULL};
+  start_hookloop(env);
+  char secret[128];
+  free(subscribe("tls13", p.port, "\"max_in_flight\":1", secret, sizeof secret));
+  enum { N = 20 };
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "evt-tls-%02d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1.00"), 202);
+  }
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "evt-tls-%02d", i);
+    HL_ASSERT_MSG(e2e_wait_status(&hk, id, "SUCCESS", 20000), "%s was not delivered", id);
+  }
+  hl_json_doc doc;
+  partner_stats(&p, &doc);
+  const hl_json *reqs = hl_json_get(doc.root, "requests");
+  HL_ASSERT_EQ_INT(reqs->len, N);
+  const char *secrets[] = {secret};
+  for (uint32_t i = 0; i < reqs->len; i++) {
+    const hl_json *r = &reqs->u.items[i];
+    HL_ASSERT_EQ_STR(str_at(r, "tls_version"), "TLSv1.3");
+    const char *b = str_at(r, "body");
+    HL_ASSERT(hl_testsig_verify(secrets, 1, str_at(r, "webhook-id"), str_at(r, "webhook-timestamp"), b, strlen(b),
+                                str_at(r, "webhook-signature"), (int64_t)time(NULL), 600));
+  }
+  /* GET /stats is a connection of its own: the deliveries had one. */
+  HL_ASSERT_EQ_INT(stat_of(doc.root, "handshakes"), 2);
+  HL_ASSERT_EQ_INT(stat_of(doc.root, "handshake_failures"), 0);
+  hl_json_doc_dispose(&doc);
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* New connections resume the TLS session of an earlier one, whichever
+ * request handle opens them: one delivery first (a full handshake), then
+ * three held together at the partner, so three handles run at once; one
+ * takes the idle connection, the others connect anew, and resume. */
+HL_TEST_T(new_connections_resume_the_tls_session, 120) {
+  make_certs();
+  tls_partner p = start_partner("server", NULL);
+  start_hookloop(NULL);
+  free(subscribe("resume", p.port, "\"max_in_flight\":1", NULL, 0));
+  free(deliver("evt-first", "SUCCESS", NULL));
+  /* The same subscription, updated in place: three at once, held together. */
+  char url[160];
+  snprintf(url, sizeof url, "https://partner.localhost:%d/hook/burst?together=3", p.port);
+  free(e2e_setup(&hk, "resume", url, "\"max_in_flight\":3", NULL, 0));
+  const char *ids[] = {"evt-burst-1", "evt-burst-2", "evt-burst-3"};
+  for (size_t i = 0; i < 3; i++) HL_ASSERT_EQ_INT(e2e_post_event(&hk, ids[i], "1.00"), 202);
+  for (size_t i = 0; i < 3; i++) HL_ASSERT(e2e_wait_status(&hk, ids[i], "SUCCESS", 20000));
+  hl_json_doc doc;
+  partner_stats(&p, &doc);
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "requests")->len, 4);
+  /* Every handshake but the first delivery's and GET /stats's (a client of
+   * its own) resumed; the burst opened at least two new connections (one
+   * may also have found the first connection no longer usable). */
+  int64_t hs = stat_of(doc.root, "handshakes"), resumed = stat_of(doc.root, "resumed");
+  HL_ASSERT_MSG(hs >= 4 && resumed == hs - 2, "%lld handshakes, %lld resumed", (long long)hs, (long long)resumed);
+  hl_json_doc_dispose(&doc);
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* HOOKLOOP_TLS_MIN=1.3 against a partner speaking TLS 1.2 at most: one
+ * attempt, failed with a last_error naming the setting, nothing delivered;
+ * with the default floor (1.2) the same partner is delivered to. */
+HL_TEST_T(a_tls_1_2_partner_is_refused_when_the_floor_is_1_3, 120) {
+  make_certs();
+  const char *tls12[] = {"--tls-max", "1.2", NULL};
+  tls_partner p = start_partner("server", tls12);
+  const char *env[] = {"HOOKLOOP_TLS_MIN=1.3", NULL};
+  start_hookloop(env);
+  free(subscribe("old", p.port, NULL, NULL, 0));
+  long attempts = 0;
+  char *err = deliver("evt-floor", "FAILED", &attempts);
+  HL_ASSERT_EQ_INT(attempts, 1);
+  HL_ASSERT_MSG(strstr(err, "no TLS version at or above 1.3 (HOOKLOOP_TLS_MIN)"), "last_error: %s", err);
+  free(err);
+  hl_json_doc doc;
+  partner_stats(&p, &doc);
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "requests")->len, 0);
+  HL_ASSERT(stat_of(doc.root, "handshake_failures") >= 1);
+  hl_json_doc_dispose(&doc);
+  stop_hookloop();
+
+  start_hookloop(NULL);
+  free(subscribe("old", p.port, NULL, NULL, 0));
+  free(deliver("evt-floor-12", "SUCCESS", NULL));
+  partner_stats(&p, &doc);
+  const hl_json *reqs = hl_json_get(doc.root, "requests");
+  HL_ASSERT_EQ_INT(reqs->len, 1);
+  HL_ASSERT_EQ_STR(str_at(&reqs->u.items[0], "tls_version"), "TLSv1.2");
+  hl_json_doc_dispose(&doc);
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* An expired certificate, another host's and one from an unknown CA each
+ * fail on the first attempt (the schedule has three more) with last_error
+ * saying what is wrong and that a retry cannot help. */
+HL_TEST_T(certificate_errors_fail_at_once_with_a_clear_last_error, 180) {
+  make_certs();
+  struct {
+    const char *cert, *words;
+  } cases[] = {
+    {"expired", "certificate has expired"},
+    {"wronghost", "no alternative certificate subject name matches target host name 'partner.localhost'"},
+    {"selfsigned", "self-signed certificate"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    tls_partner p = start_partner(cases[i].cert, NULL);
+    start_hookloop(NULL);
+    free(subscribe(cases[i].cert, p.port, NULL, NULL, 0));
+    long attempts = 0;
+    char *err = deliver("evt-cert", "FAILED", &attempts);
+    HL_ASSERT_EQ_INT(attempts, 1);
+    HL_ASSERT_MSG(strstr(err, "the partner's TLS certificate is not accepted") && strstr(err, cases[i].words) &&
+                      strstr(err, "a retry cannot change that"),
+                  "%s: last_error: %s", cases[i].cert, err);
+    free(err);
+    hl_json_doc doc;
+    partner_stats(&p, &doc);
+    HL_ASSERT_EQ_INT(hl_json_get(doc.root, "requests")->len, 0);
+    hl_json_doc_dispose(&doc);
+    stop_hookloop();
+    stop_partner(&p);
+  }
+  hl_rmtree(certs);
+}
+
+/* HOOKLOOP_REQUIRE_HTTPS=1: an http:// URL gets 400 pointing at /url and
+ * naming the setting, in any case of the scheme; https:// is registered.
+ * Without it, http:// is accepted. */
+HL_TEST_T(require_https_refuses_http_urls_at_registration, 60) {
+  make_certs();
+  const char *env[] = {"HOOKLOOP_REQUIRE_HTTPS=1", NULL};
+  start_hookloop(env);
+  free(e2e_setup(&hk, "secure", "https://partner.example/hook", NULL, NULL, 0));
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  const char *plain[] = {"http://partner.example/hook", "HTTP://partner.example/hook"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(plain); i++) {
+    char body[256];
+    snprintf(body, sizeof body, "{\"partner_id\":\"plain\",\"event_type\":\"Payment\",\"url\":\"%s\"}", plain[i]);
+    hl_json_doc doc;
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+    const hl_json *d = hl_json_get(doc.root, "details");
+    HL_ASSERT(d && d->type == HL_JSON_ARRAY && d->len == 1);
+    HL_ASSERT_EQ_STR(str_at(&d->u.items[0], "path"), "/url");
+    HL_ASSERT_MSG(strstr(str_at(doc.root, "message"), "HOOKLOOP_REQUIRE_HTTPS=1"), "%s", str_at(doc.root, "message"));
+    hl_json_doc_dispose(&doc);
+  }
+  stop_hookloop();
+  start_hookloop(NULL);
+  free(e2e_setup(&hk, "plain", "http://partner.example/hook", NULL, NULL, 0));
+  stop_hookloop();
+  hl_rmtree(certs);
+}
+
+/* The SSRF guard holds over TLS: with private targets refused, a
+ * subscription to a name resolving to loopback fails without a handshake. */
+HL_TEST_T(the_private_address_guard_applies_over_tls, 120) {
+  make_certs();
+  tls_partner p = start_partner("server", NULL);
+  start_hookloop(NULL);
+  free(subscribe("guard", p.port, NULL, NULL, 0));
+  free(deliver("evt-allowed", "SUCCESS", NULL));
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  const char *refuse[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=0", NULL};
+  start_hookloop(refuse); /* the same data directory, so the same subscription */
+  long attempts = 0;
+  char *err = deliver("evt-guarded", "FAILED", &attempts);
+  HL_ASSERT_MSG(strstr(err, "private address"), "last_error: %s", err);
+  free(err);
+  hl_json_doc doc;
+  partner_stats(&p, &doc);
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "requests")->len, 1);
+  /* the allowed delivery's connection and this GET: no other */
+  HL_ASSERT_EQ_INT(stat_of(doc.root, "handshakes"), 2);
+  hl_json_doc_dispose(&doc);
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* The SAM template and both ECS task definitions turn HOOKLOOP_REQUIRE_HTTPS on. */
+HL_TEST(deploy_templates_require_https) {
+  const char *files[] = {"deploy/lambda/template.json", "deploy/ecs/task-definition.json",
+                         "deploy/ecs/task-definition-postgres.json"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(files); i++) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, files[i]);
+    char *text = hl_read_file(path, NULL);
+    HL_ASSERT_MSG(text, "cannot read %s", path);
+    /* Both spellings: an object member (SAM) and a name/value pair (ECS). */
+    bool on = strstr(text, "\"HOOKLOOP_REQUIRE_HTTPS\": \"1\"") ||
+              strstr(text, "{\"name\": \"HOOKLOOP_REQUIRE_HTTPS\", \"value\": \"1\"}");
+    const char *p = strstr(text, "\"name\": \"HOOKLOOP_REQUIRE_HTTPS\"");
+    if (!on && p) {
+      const char *v = strstr(p, "\"value\"");
+      on = v && strncmp(v, "\"value\": \"1\"", 12) == 0;
+    }
+    HL_ASSERT_MSG(on, "%s does not set HOOKLOOP_REQUIRE_HTTPS=1", files[i]);
+    free(text);
+  }
+}
