@@ -13,6 +13,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+int64_t hl_api_backlog(const hl_api *a) {
+  return a->queue && a->queue->vt->backlog ? a->queue->vt->backlog(a->queue) : -1;
+}
+
+const char *hl_api_queue_name(const hl_api *a) {
+  if (a->opt.queue_name) return a->opt.queue_name;
+  return a->queue ? a->queue->vt->name : "embedded";
+}
+
 void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka) {
   a->queue = queue;
   if (health_kafka) hl_health_use_kafka(&a->health, health_kafka);
@@ -66,7 +75,7 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
   }
   hl_jw_key(&w, "version"); hl_jw_str(&w, HOOKLOOP_VERSION);
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
-  hl_jw_key(&w, "queue"); hl_jw_str(&w, a->opt.queue_name ? a->opt.queue_name : "embedded");
+  hl_jw_key(&w, "queue"); hl_jw_str(&w, hl_api_queue_name(a));
   if (h) {
     hl_jw_key(&w, "checks");
     hl_jw_obj_begin(&w);
@@ -80,7 +89,8 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
     hl_jw_obj_end(&w);
     hl_jw_key(&w, "checked_ms_ago"); hl_jw_int(&w, (int64_t)hl_health_age_ms(h));
   }
-  if (a->store->vt->eq_backlog) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, a->store->vt->eq_backlog(a->store)); }
+  int64_t backlog = hl_api_backlog(a);
+  if (backlog >= 0) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, backlog); }
   if (a->dispatch) { hl_jw_key(&w, "in_flight"); hl_jw_int(&w, a->dispatch->in_flight); }
   hl_jw_obj_end(&w);
   hl_api_respond_buf(req, ok ? 200 : 503, &b);

@@ -31,7 +31,7 @@ typedef struct {
   const char *ingress_prefix;     /* wh.ingress */
   const char *egress_prefix;      /* wh.egress */
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
-  const char *queue_name;         /* "embedded" / "kafka" */
+  const char *queue_name;         /* NULL: the queue's own name ("embedded", "kafka") */
   bool allow_private_targets;
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */

@@ -36,8 +36,7 @@ static bool over_high_water(hl_api *a, hl_http_req *req) {
     hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
     return true;
   }
-  if (a->store->vt->eq_backlog && a->opt.backlog_high_water > 0 &&
-      a->store->vt->eq_backlog(a->store) >= a->opt.backlog_high_water) {
+  if (a->opt.backlog_high_water > 0 && hl_api_backlog(a) >= a->opt.backlog_high_water) {
     hl_http_header h = {"retry-after", 11, "2", 1};
     static const char body[] = "{\"error\":\"backpressure\",\"message\":\"too many deliveries are waiting; send the event again after Retry-After seconds\",\"details\":[]}";
     hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);

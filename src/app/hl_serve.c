@@ -330,8 +330,9 @@ static void on_loaded(void *data, int status) {
   hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"%s\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
-              hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
-              hl_strmap_len(&s->reg.subs_by_id), (long long)(s->store->vt->eq_backlog ? s->store->vt->eq_backlog(s->store) : 0));
+              hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->dispatch.queue->vt->name,
+              hl_strmap_len(&s->reg.schemas_by_id), hl_strmap_len(&s->reg.subs_by_id),
+              (long long)(s->dispatch.queue->vt->backlog ? s->dispatch.queue->vt->backlog(s->dispatch.queue) : -1));
   /* The ready line: with port 0 in HOOKLOOP_LISTEN, this is how a caller
    * learns the port, whatever LOG_LEVEL hides (docs/interface.md §1). */
   const char *colon = strrchr(s->set.listen, ':');
@@ -449,7 +450,7 @@ int hl_serve_run(const hl_config *cfg) {
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
-    .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
+    .store_name = s->store->vt->name, .allow_private_targets = s->set.allow_private,
     .default_secret = s->have_secrets,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
