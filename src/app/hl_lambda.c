@@ -803,7 +803,8 @@ int hl_lambda_run(const hl_config *cfg) {
     L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
                                    .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                                    .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
-                                   .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true};
+                                   .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true,
+                                   .loop = &L->loop};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
                                 .default_schedule = L->schedule, .on_outcome = on_outcome, .outcome_data = L,
