@@ -171,8 +171,7 @@ static void fetch(hl_secrets *s) {
   s->state = HL_SECRETS_FETCHING;
   hl_buf body = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &body);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &body);
   hl_jw_key(&w, "SecretId");
   hl_jw_str(&w, s->secret_id);
   hl_jw_obj_end(&w);

@@ -97,8 +97,7 @@ int hl_jwt_mint_hs256(const void *key, size_t key_len, const char *sub, int64_t 
   static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
   hl_buf claims = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &claims);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &claims);
   hl_jw_key(&w, "sub");
   hl_jw_str(&w, sub);
   hl_jw_key(&w, "iat");

@@ -101,8 +101,7 @@ static int write_val(hl_jw *w, const hl_ddb_val *v, int depth) {
     break;
   }
   case HL_DDB_L:
-    hl_jw_key(w, "L");
-    hl_jw_arr_begin(w);
+    hl_jw_key_arr(w, "L");
     for (size_t i = 0; i < v->n; i++) {
       int rc = write_val(w, &v->items[i], depth + 1);
       if (rc < 0) return rc;
@@ -131,8 +130,7 @@ static int finish(hl_buf *out, hl_buf *tmp, int rc) {
 static int write_names_values(hl_jw *w, const hl_ddb_name *names, size_t n_names, const hl_ddb_attr *values,
                               size_t n_values) {
   if (n_names) {
-    hl_jw_key(w, "ExpressionAttributeNames");
-    hl_jw_obj_begin(w);
+    hl_jw_key_obj(w, "ExpressionAttributeNames");
     for (size_t i = 0; i < n_names; i++) {
       if (!names[i].placeholder || names[i].placeholder[0] != '#' || !names[i].name) return HL_EINVAL;
       hl_jw_key(w, names[i].placeholder);
@@ -180,8 +178,7 @@ static int item_op(hl_buf *out, const char *table, const char *member, hl_ddb_it
   if (!table_ok(table) || item.n == 0) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &tmp);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
   hl_jw_key(&w, member);
@@ -219,8 +216,7 @@ int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q) {
   if (q->start_key && q->start_key->type != HL_JSON_OBJECT) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &tmp);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
   if (q->index) {
@@ -258,14 +254,10 @@ int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, si
   if (!table_ok(table) || n == 0 || n > HL_DDB_BATCH_GET_MAX) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "RequestItems");
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, table);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "Keys");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_obj(&w, "RequestItems");
+  hl_jw_key_obj(&w, table);
+  hl_jw_key_arr(&w, "Keys");
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) rc = hl_ddb_write_item(&w, keys[i]);
   hl_jw_arr_end(&w);
@@ -283,8 +275,7 @@ int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, cons
   if (!table_ok(table) || (start_key && start_key->type != HL_JSON_OBJECT)) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &tmp);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
   if (consistent) {
@@ -307,12 +298,9 @@ int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *r
   if (!table_ok(table) || n == 0 || n > HL_DDB_BATCH_MAX) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "RequestItems");
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, table);
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_obj(&w, "RequestItems");
+  hl_jw_key_arr(&w, table);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (reqs[i].item.n == 0) {
@@ -320,8 +308,7 @@ int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *r
       break;
     }
     hl_jw_obj_begin(&w);
-    hl_jw_key(&w, reqs[i].del ? "DeleteRequest" : "PutRequest");
-    hl_jw_obj_begin(&w);
+    hl_jw_key_obj(&w, reqs[i].del ? "DeleteRequest" : "PutRequest");
     hl_jw_key(&w, reqs[i].del ? "Key" : "Item");
     rc = hl_ddb_write_item(&w, reqs[i].item);
     hl_jw_obj_end(&w);
@@ -350,8 +337,7 @@ int hl_ddb_batch_write_resend(hl_buf *out, const hl_json *response) {
   }
   if (count == 0) return 0;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, out);
   hl_jw_key(&w, "RequestItems");
   hl_jw_value(&w, u);
   hl_jw_obj_end(&w);
@@ -363,8 +349,7 @@ static bool key_def_ok(hl_ddb_key_def k) {
 }
 
 static void write_key_schema(hl_jw *w, hl_ddb_key_def hash, hl_ddb_key_def range) {
-  hl_jw_key(w, "KeySchema");
-  hl_jw_arr_begin(w);
+  hl_jw_key_arr(w, "KeySchema");
   hl_jw_obj_begin(w);
   hl_jw_key(w, "AttributeName");
   hl_jw_str(w, hash.name);
@@ -407,12 +392,10 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
   if (rc < 0) return rc;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &tmp);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
-  hl_jw_key(&w, "AttributeDefinitions");
-  hl_jw_arr_begin(&w);
+  hl_jw_key_arr(&w, "AttributeDefinitions");
   for (size_t i = 0; i < nd; i++) {
     char t[2] = {defs[i].type, '\0'};
     hl_jw_obj_begin(&w);
@@ -427,15 +410,13 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
   hl_jw_key(&w, "BillingMode");
   hl_jw_str(&w, "PAY_PER_REQUEST");
   if (n_gsis) {
-    hl_jw_key(&w, "GlobalSecondaryIndexes");
-    hl_jw_arr_begin(&w);
+    hl_jw_key_arr(&w, "GlobalSecondaryIndexes");
     for (size_t i = 0; i < n_gsis; i++) {
       hl_jw_obj_begin(&w);
       hl_jw_key(&w, "IndexName");
       hl_jw_str(&w, gsis[i].name);
       write_key_schema(&w, gsis[i].hash, gsis[i].range);
-      hl_jw_key(&w, "Projection");
-      hl_jw_obj_begin(&w);
+      hl_jw_key_obj(&w, "Projection");
       hl_jw_key(&w, "ProjectionType");
       hl_jw_str(&w, "ALL");
       hl_jw_obj_end(&w);
@@ -450,12 +431,10 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
 int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled) {
   if (!table_ok(table) || !attribute || !*attribute) return HL_EINVAL;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, out);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
-  hl_jw_key(&w, "TimeToLiveSpecification");
-  hl_jw_obj_begin(&w);
+  hl_jw_key_obj(&w, "TimeToLiveSpecification");
   hl_jw_key(&w, "Enabled");
   hl_jw_bool(&w, enabled);
   hl_jw_key(&w, "AttributeName");
@@ -468,8 +447,7 @@ int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, boo
 int hl_ddb_describe_table(hl_buf *out, const char *table) {
   if (!table_ok(table)) return HL_EINVAL;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, out);
   hl_jw_key(&w, "TableName");
   hl_jw_str(&w, table);
   hl_jw_obj_end(&w);

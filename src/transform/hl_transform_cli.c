@@ -19,8 +19,7 @@ static int check_text(void *ctx, const char *text, size_t len, const char *label
     hl_jw w;
     char msg[sizeof err.message + 64];
     snprintf(msg, sizeof msg, "%s: %s", label, err.message);
-    hl_jw_init(&w, &line);
-    hl_jw_obj_begin(&w);
+    hl_jw_open(&w, &line);
     hl_jw_key(&w, "path"); hl_jw_str(&w, err.path);
     hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
     hl_jw_obj_end(&w);
