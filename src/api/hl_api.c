@@ -40,8 +40,7 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
   bool ok = h && hl_health_ok(h) && !a->draining;
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "status"); hl_jw_str(&w, a->draining ? "draining" : ok ? "ok" : "unavailable");
   if (!ok && h && !a->draining) {
     /* The error shape of every other answer, with the failing parts first. */
@@ -67,8 +66,7 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
     hl_jw_error_members(&w, "unavailable", msg.data, det.data, det.len);
     hl_buf_dispose(&det);
     hl_buf_dispose(&msg);
-    hl_jw_key(&w, "failing");
-    hl_jw_arr_begin(&w);
+    hl_jw_key_arr(&w, "failing");
     for (size_t i = 0; i < h->nparts; i++)
       if (h->parts[i].status != 0) hl_jw_str(&w, h->parts[i].name);
     hl_jw_arr_end(&w);
@@ -77,11 +75,9 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
   hl_jw_key(&w, "queue"); hl_jw_str(&w, hl_api_queue_name(a));
   if (h) {
-    hl_jw_key(&w, "checks");
-    hl_jw_obj_begin(&w);
+    hl_jw_key_obj(&w, "checks");
     for (size_t i = 0; i < h->nparts; i++) {
-      hl_jw_key(&w, h->parts[i].name);
-      hl_jw_obj_begin(&w);
+      hl_jw_key_obj(&w, h->parts[i].name);
       hl_jw_key(&w, "ok"); hl_jw_bool(&w, h->parts[i].status == 0);
       if (h->parts[i].status != 0) { hl_jw_key(&w, "error"); hl_jw_str(&w, h->parts[i].error); }
       hl_jw_obj_end(&w);

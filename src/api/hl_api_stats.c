@@ -15,8 +15,7 @@ static void counter(hl_jw *w, const char *name, uint64_t v) {
 void hl_api_stats(hl_api *a, hl_http_req *req) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "now_ms"); hl_jw_int(&w, hl_wall_ms());
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
   hl_jw_key(&w, "queue"); hl_jw_str(&w, hl_api_queue_name(a));
@@ -44,8 +43,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
   } else {
     hl_jw_null(&w);
   }
-  hl_jw_key(&w, "subscriptions");
-  hl_jw_arr_begin(&w);
+  hl_jw_key_arr(&w, "subscriptions");
   size_t it = 0;
   void *v;
   while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
