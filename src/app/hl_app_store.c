@@ -13,13 +13,9 @@
 #include <string.h>
 
 void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
-  hl_table_names_default(t);
-  t->schema_table = cfg->event_schema_table;
-  t->subscription_table = cfg->subscription_table;
-  t->kafka_table = cfg->event_kafka_table;
-  t->delivery_table = cfg->delivery_status_table;
-  t->ledger_table = cfg->idempotency_table;
-  t->parked_table = cfg->parked_retry_table;
+  *t = (hl_table_names){.schema_table = cfg->event_schema_table, .subscription_table = cfg->subscription_table,
+                        .kafka_table = cfg->event_kafka_table, .delivery_table = cfg->delivery_status_table,
+                        .ledger_table = cfg->idempotency_table, .parked_table = cfg->parked_retry_table};
 }
 
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {

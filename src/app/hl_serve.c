@@ -345,13 +345,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   memset(set, 0, sizeof *set);
   set->listen = c->listen;
   set->data_dir = c->data_dir;
-  hl_table_names_default(&set->tables);
-  set->tables.schema_table = c->event_schema_table;
-  set->tables.subscription_table = c->subscription_table;
-  set->tables.kafka_table = c->event_kafka_table;
-  set->tables.delivery_table = c->delivery_status_table;
-  set->tables.ledger_table = c->idempotency_table;
-  set->tables.parked_table = c->parked_retry_table;
+  hl_app_table_names(c, &set->tables);
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
   set->high_water = c->queue_high_water;
