@@ -561,18 +561,11 @@ static void req_step(hl_aws_req *r, req_event ev) {
 static void call_start(hl_aws_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
                        unsigned max_attempts, long timeout_ms, hl_aws_json_cb json_cb, hl_aws_raw_cb raw_cb,
                        void *data) {
-  hl_aws_req *r = hl_calloc(1, sizeof *r);
-  r->c = c;
-  r->target = target;
-  r->max_attempts = max_attempts;
-  r->timeout_ms = timeout_ms;
-  r->resend = resend;
-  r->body = *body;
+  hl_aws_req *r = hl_malloc(sizeof *r);
+  *r = (hl_aws_req){.c = c, .target = target, .max_attempts = max_attempts, .timeout_ms = timeout_ms,
+                    .resend = resend, .body = *body, .json_cb = json_cb, .raw_cb = raw_cb, .data = data,
+                    .start_ns = hl_mono_ns()};
   hl_buf_init(body);
-  r->json_cb = json_cb;
-  r->raw_cb = raw_cb;
-  r->data = data;
-  r->start_ns = hl_mono_ns();
   hl_json_doc_init(&r->doc);
   r->next = c->live;
   if (c->live) c->live->prev = r;
