@@ -472,10 +472,7 @@ static void timers_closed(uv_handle_t *h) {
   hl_free(r->topic);
   hl_free(r);
   if (--p->closing == 0) {
-    void (*cb)(void *) = p->destroy_cb;
-    void *data = p->destroy_data;
-    hl_free(p);
-    if (cb) cb(data);
+    hl_free_then_call(p, p->destroy_cb, p->destroy_data);
   }
 }
 
