@@ -1,6 +1,7 @@
 #include "app/hl_serve.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
 #include "obs/hl_metrics.h"
@@ -92,8 +93,17 @@ static void render_metrics(void *data, hl_buf *out) {
 
 /* --- shutdown ------------------------------------------------------------------ */
 
+/* The one place the service changes state; illegal moves are bugs. */
 static void transition(serve *s, serve_state to) {
-  static const char *names[] = {"starting", "running", "draining", "closing", "done"};
+  static const char *const names[] = {"starting", "running", "draining", "closing", "done"};
+  static const unsigned allowed[] = {
+    [S_STARTING] = HL_SM_TO(S_RUNNING) | HL_SM_TO(S_DRAINING) | HL_SM_TO(S_CLOSING),
+    [S_RUNNING] = HL_SM_TO(S_DRAINING) | HL_SM_TO(S_CLOSING),
+    [S_DRAINING] = HL_SM_TO(S_CLOSING),
+    [S_CLOSING] = HL_SM_TO(S_DONE),
+    [S_DONE] = 0,
+  };
+  hl_sm_check("service", allowed, names, s->state, to);
   hl_log_info("service state", "\"from\":\"%s\",\"to\":\"%s\"", names[s->state], names[to]);
   s->state = to;
 }
