@@ -13,6 +13,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+int64_t hl_api_backlog(const hl_api *a) {
+  return a->queue && a->queue->vt->backlog ? a->queue->vt->backlog(a->queue) : -1;
+}
+
+const char *hl_api_queue_name(const hl_api *a) {
+  if (a->opt.queue_name) return a->opt.queue_name;
+  return a->queue ? a->queue->vt->name : "embedded";
+}
+
 void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka) {
   a->queue = queue;
   if (health_kafka) hl_health_use_kafka(&a->health, health_kafka);
@@ -31,8 +40,7 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
   bool ok = h && hl_health_ok(h) && !a->draining;
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "status"); hl_jw_str(&w, a->draining ? "draining" : ok ? "ok" : "unavailable");
   if (!ok && h && !a->draining) {
     /* The error shape of every other answer, with the failing parts first. */
@@ -58,21 +66,18 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
     hl_jw_error_members(&w, "unavailable", msg.data, det.data, det.len);
     hl_buf_dispose(&det);
     hl_buf_dispose(&msg);
-    hl_jw_key(&w, "failing");
-    hl_jw_arr_begin(&w);
+    hl_jw_key_arr(&w, "failing");
     for (size_t i = 0; i < h->nparts; i++)
       if (h->parts[i].status != 0) hl_jw_str(&w, h->parts[i].name);
     hl_jw_arr_end(&w);
   }
   hl_jw_key(&w, "version"); hl_jw_str(&w, HOOKLOOP_VERSION);
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
-  hl_jw_key(&w, "queue"); hl_jw_str(&w, a->opt.queue_name ? a->opt.queue_name : "embedded");
+  hl_jw_key(&w, "queue"); hl_jw_str(&w, hl_api_queue_name(a));
   if (h) {
-    hl_jw_key(&w, "checks");
-    hl_jw_obj_begin(&w);
+    hl_jw_key_obj(&w, "checks");
     for (size_t i = 0; i < h->nparts; i++) {
-      hl_jw_key(&w, h->parts[i].name);
-      hl_jw_obj_begin(&w);
+      hl_jw_key_obj(&w, h->parts[i].name);
       hl_jw_key(&w, "ok"); hl_jw_bool(&w, h->parts[i].status == 0);
       if (h->parts[i].status != 0) { hl_jw_key(&w, "error"); hl_jw_str(&w, h->parts[i].error); }
       hl_jw_obj_end(&w);
@@ -80,7 +85,8 @@ static void health_answer(hl_api *a, hl_http_req *req, const hl_health *h) {
     hl_jw_obj_end(&w);
     hl_jw_key(&w, "checked_ms_ago"); hl_jw_int(&w, (int64_t)hl_health_age_ms(h));
   }
-  if (a->store->vt->eq_backlog) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, a->store->vt->eq_backlog(a->store)); }
+  int64_t backlog = hl_api_backlog(a);
+  if (backlog >= 0) { hl_jw_key(&w, "backlog"); hl_jw_int(&w, backlog); }
   if (a->dispatch) { hl_jw_key(&w, "in_flight"); hl_jw_int(&w, a->dispatch->in_flight); }
   hl_jw_obj_end(&w);
   hl_api_respond_buf(req, ok ? 200 : 503, &b);

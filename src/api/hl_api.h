@@ -32,7 +32,7 @@ typedef struct {
   const char *ingress_prefix;     /* wh.ingress */
   const char *egress_prefix;      /* wh.egress */
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
-  const char *queue_name;         /* "embedded" / "kafka" */
+  const char *queue_name;         /* NULL: the queue's own name ("embedded", "kafka") */
   bool allow_private_targets;
   bool require_https;             /* HOOKLOOP_REQUIRE_HTTPS: http:// subscription URLs get 400 */
   const hl_sealer *sealer;        /* borrowed; HOOKLOOP_SECRET_KEY_FILE: credentials sealed at rest, or NULL */

@@ -117,8 +117,7 @@ static void on_schema_put(void *data, int status, hl_store_result *res) {
     snprintf(id, sizeof id, "%s.%s.v%lld", c->rec.domain, c->rec.event_type, (long long)c->rec.version);
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
-    hl_jw_init(&w, &b);
-    hl_jw_obj_begin(&w);
+    hl_jw_open(&w, &b);
     hl_jw_key(&w, "schema_id"); hl_jw_str(&w, id);
     hl_jw_key(&w, "ingress_topic"); hl_jw_str(&w, c->rec.ingress_topic);
     hl_jw_obj_end(&w);
@@ -253,10 +252,8 @@ done:
 void hl_api_list_schemas(hl_api *a, hl_http_req *req) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "schemas");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &b);
+  hl_jw_key_arr(&w, "schemas");
   size_t it = 0;
   void *v;
   while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
@@ -380,8 +377,7 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   }
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, c->rec.subscription_id);
   hl_jw_key(&w, "egress_topic"); hl_jw_str(&w, c->rec.egress_topic);
   if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
@@ -664,10 +660,8 @@ void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "subscriptions");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &b);
+  hl_jw_key_arr(&w, "subscriptions");
   size_t it = 0;
   void *v;
   while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
@@ -732,11 +726,9 @@ static void on_delivery_list(void *data, int status, hl_store_result *res) {
   } else {
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
-    hl_jw_init(&w, &b);
-    hl_jw_obj_begin(&w);
+    hl_jw_open(&w, &b);
     hl_jw_key(&w, "event_id"); hl_jw_str(&w, c->event_id);
-    hl_jw_key(&w, "deliveries");
-    hl_jw_arr_begin(&w);
+    hl_jw_key_arr(&w, "deliveries");
     for (size_t i = 0; i < res->ndeliveries; i++) {
       const hl_delivery_rec *r = &res->deliveries[i];
       hl_sub *s = hl_registry_sub_get(c->a->reg, r->subscription_id);

@@ -36,8 +36,7 @@ static bool over_high_water(hl_api *a, hl_http_req *req) {
     hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
     return true;
   }
-  if (a->store->vt->eq_backlog && a->opt.backlog_high_water > 0 &&
-      a->store->vt->eq_backlog(a->store) >= a->opt.backlog_high_water) {
+  if (a->opt.backlog_high_water > 0 && hl_api_backlog(a) >= a->opt.backlog_high_water) {
     hl_http_header h = {"retry-after", 11, "2", 1};
     static const char body[] = "{\"error\":\"backpressure\",\"message\":\"too many deliveries are waiting; send the event again after Retry-After seconds\",\"details\":[]}";
     hl_http_respond(req, 503, &h, 1, body, sizeof body - 1);
@@ -65,10 +64,8 @@ struct bulk_ctx {
 static void bulk_finish(bulk_ctx *b) {
   hl_buf out = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &out);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "results");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &out);
+  hl_jw_key_arr(&w, "results");
   for (size_t i = 0; i < b->n; i++) {
     hl_event_check *e = &b->results[i];
     hl_jw_obj_begin(&w);
@@ -88,6 +85,17 @@ static void bulk_finish(bulk_ctx *b) {
   hl_api_respond_buf(b->req, 200, &out);
   hl_free(b->results);
   hl_free(b);
+}
+
+/* {"id", "status"}: a single event's answer, accepted (202) or a duplicate (200). */
+static void respond_id_status(hl_http_req *req, int code, const char *id, const char *status) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_open(&w, &b);
+  hl_jw_key(&w, "id"); hl_jw_str(&w, id);
+  hl_jw_key(&w, "status"); hl_jw_str(&w, status);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(req, code, &b);
 }
 
 static void on_accepted(void *data, int status, hl_store_result *res) {
@@ -112,23 +120,9 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     if (--c->bulk->outstanding == 0) bulk_finish(c->bulk);
   } else {
     if (status == 0) {
-      hl_buf b = HL_BUF_INIT;
-      hl_jw w;
-      hl_jw_init(&w, &b);
-      hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
-      hl_jw_key(&w, "status"); hl_jw_str(&w, "accepted");
-      hl_jw_obj_end(&w);
-      hl_api_respond_buf(c->req, 202, &b);
+      respond_id_status(c->req, 202, c->e.id, "accepted");
     } else if (status == HL_EEXISTS) {
-      hl_buf b = HL_BUF_INIT;
-      hl_jw w;
-      hl_jw_init(&w, &b);
-      hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "id"); hl_jw_str(&w, c->e.id);
-      hl_jw_key(&w, "status"); hl_jw_str(&w, "duplicate");
-      hl_jw_obj_end(&w);
-      hl_api_respond_buf(c->req, 200, &b);
+      respond_id_status(c->req, 200, c->e.id, "duplicate");
     } else if (status == HL_EUNSUPPORTED) {
       hl_api_respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
                     "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
@@ -172,8 +166,7 @@ static bool is_cloudevents_ct(hl_http_req *req) {
 static void respond_rejection(hl_http_req *req, const hl_event_check *e) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   write_rejection(&w, e);
   hl_jw_obj_end(&w);
   hl_api_respond_buf(req, e->status, &b);
@@ -278,11 +271,8 @@ static void on_bulk_checked(hl_event_batch *batch, void *data) {
       b->results[i] = e;
       continue;
     }
-    accept_ctx *c = hl_calloc(1, sizeof *c);
-    c->a = a;
-    c->bulk = b;
-    c->index = i;
-    c->e = e;
+    accept_ctx *c = hl_malloc(sizeof *c);
+    *c = (accept_ctx){.a = a, .bulk = b, .index = i, .e = e};
     b->outstanding++;
     store_event(a, c, in->has_trace ? in->trace : NULL);
   }

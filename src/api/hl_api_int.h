@@ -15,6 +15,14 @@
 #include "api/hl_api_respond.h"
 #include "json/hl_json.h"
 
+/* The queue's open deliveries (queue->vt->backlog), or -1 where there is no
+ * queue or it cannot tell (Kafka): /healthz, /admin/stats and the
+ * high-water check ask the queue, never the store (hl_api.c). */
+int64_t hl_api_backlog(const hl_api *a);
+/* The queue's name for /healthz and /admin/stats: the option when set, else
+ * the queue's own (hl_api.c). */
+const char *hl_api_queue_name(const hl_api *a);
+
 /* --- admin resources (hl_api_admin.c) ------------------------------------------- */
 void hl_api_post_schema(hl_api *a, hl_http_req *req);
 void hl_api_list_schemas(hl_api *a, hl_http_req *req);

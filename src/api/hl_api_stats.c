@@ -1,5 +1,5 @@
 /* hl_api_stats.c — GET /admin/stats. Everything is read from memory on the
- * loop (the metrics, the store's backlog counter, the registry's
+ * loop (the metrics, the queue's backlog counter, the registry's
  * subscriptions with the dispatcher's counts): no store query, so an
  * operator's page polling it every few seconds costs the loop next to
  * nothing. Figures this process does not keep are null, never 0. */
@@ -15,13 +15,13 @@ static void counter(hl_jw *w, const char *name, uint64_t v) {
 void hl_api_stats(hl_api *a, hl_http_req *req) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "now_ms"); hl_jw_int(&w, hl_wall_ms());
   hl_jw_key(&w, "store"); hl_jw_str(&w, a->opt.store_name ? a->opt.store_name : a->store->vt->name);
-  hl_jw_key(&w, "queue"); hl_jw_str(&w, a->opt.queue_name ? a->opt.queue_name : "embedded");
+  hl_jw_key(&w, "queue"); hl_jw_str(&w, hl_api_queue_name(a));
   hl_jw_key(&w, "backlog");
-  if (a->store->vt->eq_backlog) hl_jw_int(&w, a->store->vt->eq_backlog(a->store)); else hl_jw_null(&w);
+  int64_t backlog = hl_api_backlog(a);
+  if (backlog >= 0) hl_jw_int(&w, backlog); else hl_jw_null(&w);
   hl_jw_key(&w, "in_flight");
   if (a->dispatch) hl_jw_int(&w, a->dispatch->in_flight); else hl_jw_null(&w);
   hl_jw_key(&w, "in_memory");
@@ -43,8 +43,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
   } else {
     hl_jw_null(&w);
   }
-  hl_jw_key(&w, "subscriptions");
-  hl_jw_arr_begin(&w);
+  hl_jw_key_arr(&w, "subscriptions");
   size_t it = 0;
   void *v;
   while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {

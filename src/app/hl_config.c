@@ -4,6 +4,7 @@
 #include "model/hl_retry.h"
 #include "json/hl_json.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,20 @@ static const setting settings[] = {
 #define NSETTINGS HL_ARRAY_SIZE(settings)
 
 static char **field(hl_config *c, const setting *s) { return (char **)((char *)c + s->offset); }
+
+/* A setting that is a whole decimal number from lo to hi (strtoll's
+ * spelling) -> *out; otherwise HL_EINVAL and "NAME=v: expected <what>". */
+static int whole_setting(hl_buf *err, const char *name, const char *v, long long lo, long long hi, const char *what,
+                         int64_t *out) {
+  char *end;
+  long long n = strtoll(v, &end, 10);
+  if (*v == '\0' || *end || n < lo || n > hi) {
+    hl_buf_printf(err, "%s=%s: expected %s", name, v, what);
+    return HL_EINVAL;
+  }
+  *out = n;
+  return 0;
+}
 
 static bool is_true(const char *v) {
   return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0;
@@ -246,29 +261,11 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     else if (strcmp(v, "inbox") == 0) c->role = HL_ROLE_INBOX;
     else goto bad_enum;
   } else if (strcmp(name, "HOOKLOOP_MAX_IN_FLIGHT") == 0) {
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*v == '\0' || *end || n < 1 || n > 1000000) {
-      hl_buf_printf(err, "HOOKLOOP_MAX_IN_FLIGHT=%s: expected a whole number from 1 to 1000000", v);
-      return HL_EINVAL;
-    }
-    c->max_in_flight = n;
+    return whole_setting(err, name, v, 1, 1000000, "a whole number from 1 to 1000000", &c->max_in_flight);
   } else if (strcmp(name, "HOOKLOOP_QUEUE_HIGH_WATER") == 0) {
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*v == '\0' || *end || n < 1) {
-      hl_buf_printf(err, "HOOKLOOP_QUEUE_HIGH_WATER=%s: expected a whole number of deliveries, at least 1", v);
-      return HL_EINVAL;
-    }
-    c->queue_high_water = n;
+    return whole_setting(err, name, v, 1, LLONG_MAX, "a whole number of deliveries, at least 1", &c->queue_high_water);
   } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*v == '\0' || *end || n < 0 || n > 86400) {
-      hl_buf_printf(err, "HOOKLOOP_CONFIG_TTL_S=%s: expected whole seconds from 0 (never reload) to 86400", v);
-      return HL_EINVAL;
-    }
-    c->config_ttl_s = n;
+    return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 (never reload) to 86400", &c->config_ttl_s);
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
     return flag(name, v, &c->allow_private_targets, err);
   } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
@@ -409,8 +406,7 @@ void hl_config_dispose(hl_config *c) {
 
 void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, out);
   for (size_t k = 0; k < NSETTINGS; k++) {
     const setting *s = &settings[k];
     if (s->offset == (size_t)-1) continue;

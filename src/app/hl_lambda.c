@@ -192,15 +192,12 @@ static void answer_batch(invocation *inv) {
   } else if (failed == 0 || L->partial_batch) {
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
-    hl_jw_init(&w, &b);
-    hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "batchItemFailures");
-    hl_jw_arr_begin(&w);
+    hl_jw_open(&w, &b);
+    hl_jw_key_arr(&w, "batchItemFailures");
     for (size_t i = 0; i < inv->nrecs; i++) {
       if (inv->recs[i].state == REC_OK) continue;
       hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "itemIdentifier");
-      hl_jw_obj_begin(&w);
+      hl_jw_key_obj(&w, "itemIdentifier");
       hl_jw_key(&w, "partition"); hl_jw_str(&w, inv->recs[i].partition_key);
       hl_jw_key(&w, "offset"); hl_jw_int(&w, inv->recs[i].offset);
       hl_jw_obj_end(&w);
@@ -601,11 +598,9 @@ static void on_api_answer(void *data, int status, const hl_http_header *headers,
   lambda *L = c->L;
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, &b);
   hl_jw_key(&w, "statusCode"); hl_jw_int(&w, status);
-  hl_jw_key(&w, "headers");
-  hl_jw_obj_begin(&w);
+  hl_jw_key_obj(&w, "headers");
   bool ct = false;
   for (size_t i = 0; i < nheaders; i++) {
     hl_jw_keyn(&w, headers[i].name, headers[i].name_len);
@@ -847,7 +842,8 @@ int hl_lambda_run(const hl_config *cfg) {
     L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
                                    .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                                    .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
-                                   .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true};
+                                   .schedule = L->schedule, .metrics = &L->metrics, .closed_tiers = true,
+                                   .loop = &L->loop};
     hl_dispatch_options dopt = {.max_in_flight = (unsigned)cfg->max_in_flight,
                                 .allow_private_targets = cfg->allow_private_targets,
                                 .tls = hl_config_tls(cfg),

@@ -1,6 +1,7 @@
 #include "app/hl_serve.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
 #include "obs/hl_metrics.h"
@@ -96,8 +97,17 @@ static void render_metrics(void *data, hl_buf *out) {
 
 /* --- shutdown ------------------------------------------------------------------ */
 
+/* The one place the service changes state; illegal moves are bugs. */
 static void transition(serve *s, serve_state to) {
-  static const char *names[] = {"starting", "running", "draining", "closing", "done"};
+  static const char *const names[] = {"starting", "running", "draining", "closing", "done"};
+  static const unsigned allowed[] = {
+    [S_STARTING] = HL_SM_TO(S_RUNNING) | HL_SM_TO(S_DRAINING) | HL_SM_TO(S_CLOSING),
+    [S_RUNNING] = HL_SM_TO(S_DRAINING) | HL_SM_TO(S_CLOSING),
+    [S_DRAINING] = HL_SM_TO(S_CLOSING),
+    [S_CLOSING] = HL_SM_TO(S_DONE),
+    [S_DONE] = 0,
+  };
+  hl_sm_check("service", allowed, names, s->state, to);
   hl_log_info("service state", "\"from\":\"%s\",\"to\":\"%s\"", names[s->state], names[to]);
   s->state = to;
 }
@@ -349,8 +359,9 @@ static void on_loaded(void *data, int status) {
   hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"%s\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
-              hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->kafka ? "kafka" : "embedded", hl_strmap_len(&s->reg.schemas_by_id),
-              hl_strmap_len(&s->reg.subs_by_id), (long long)(s->store->vt->eq_backlog ? s->store->vt->eq_backlog(s->store) : 0));
+              hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->dispatch.queue->vt->name,
+              hl_strmap_len(&s->reg.schemas_by_id), hl_strmap_len(&s->reg.subs_by_id),
+              (long long)(s->dispatch.queue->vt->backlog ? s->dispatch.queue->vt->backlog(s->dispatch.queue) : -1));
   /* The ready line: with port 0 in HOOKLOOP_LISTEN, this is how a caller
    * learns the port, whatever LOG_LEVEL hides (docs/interface.md §1). */
   const char *colon = strrchr(s->set.listen, ':');
@@ -363,14 +374,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   memset(set, 0, sizeof *set);
   set->listen = c->listen;
   set->data_dir = c->data_dir;
-  hl_table_names_default(&set->tables);
-  set->tables.schema_table = c->event_schema_table;
-  set->tables.subscription_table = c->subscription_table;
-  set->tables.kafka_table = c->event_kafka_table;
-  set->tables.delivery_table = c->delivery_status_table;
-  set->tables.ledger_table = c->idempotency_table;
-  set->tables.parked_table = c->parked_retry_table;
-  set->tables.transform_table = c->transformation_table;
+  hl_app_table_names(c, &set->tables);
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
   set->high_water = c->queue_high_water;
@@ -471,7 +475,7 @@ int hl_serve_run(const hl_config *cfg) {
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
-    .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
+    .store_name = s->store->vt->name, .allow_private_targets = s->set.allow_private,
     .require_https = cfg->require_https, .sealer = cfg->sealer,
     .default_secret = s->have_secrets,
     .loop = &s->loop,

@@ -5,6 +5,7 @@
 
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "crypto/hl_crypto.h"
 
 #define RESP_MAX (16 * 1024 * 1024) /* DynamoDB's Query pages are <= 1 MB; BatchGetItem <= 16 MB */
@@ -153,7 +154,8 @@ uint64_t hl_aws_backoff_ms(unsigned retry, uint64_t base_ms, uint64_t cap_ms, ui
 
 /* --- the client ------------------------------------------------------------- */
 
-/* One call's life. Transitions happen only in req_step. */
+/* One call's life: what happens is decided in req_step, and the state
+ * changes only in transition(). */
 typedef enum {
   REQ_WAIT_CREDS, /* queued on the credentials provider */
   REQ_SENDING,    /* a transfer is on the multi handle */
@@ -196,6 +198,22 @@ struct hl_aws_req {
 };
 
 static void req_step(hl_aws_req *r, req_event ev);
+
+/* The one place a call changes state; illegal moves are bugs. */
+static void transition(hl_aws_req *r, req_state to) {
+  static const char *const names[] = {"WAIT_CREDS", "SENDING", "BACKOFF", "DONE"};
+  static const unsigned allowed[] = {
+    /* still no credentials; an attempt (or its signing failure) starts; the
+     * provider failed: back off, or give up */
+    [REQ_WAIT_CREDS] = HL_SM_TO(REQ_WAIT_CREDS) | HL_SM_TO(REQ_SENDING) | HL_SM_TO(REQ_BACKOFF) | HL_SM_TO(REQ_DONE),
+    [REQ_SENDING] = HL_SM_TO(REQ_BACKOFF) | HL_SM_TO(REQ_DONE),
+    /* the timer fired: wait for credentials or send; or cancelled */
+    [REQ_BACKOFF] = HL_SM_TO(REQ_WAIT_CREDS) | HL_SM_TO(REQ_SENDING) | HL_SM_TO(REQ_DONE),
+    [REQ_DONE] = 0,
+  };
+  hl_sm_check("aws call", allowed, names, r->state, to);
+  r->state = to;
+}
 
 int hl_aws_client_init(hl_aws_client *c, uv_loop_t *loop, hl_curl_uv *curl, hl_aws_creds_provider *creds,
                        const hl_aws_client_opts *opt, const char *what, char *err, size_t errlen) {
@@ -336,7 +354,7 @@ static void send_attempt(hl_aws_req *r, const hl_aws_creds *creds) {
     r->st.outcome = HL_AWS_AUTH;
     r->st.verdict = HL_AWS_VERDICT_FAIL;
     snprintf(r->st.message, sizeof r->st.message, "could not sign the request: %s", hl_strerror(rc));
-    r->state = REQ_SENDING;
+    transition(r, REQ_SENDING);
     req_step(r, EV_RESPONSE);
     return;
   }
@@ -373,7 +391,7 @@ static void send_attempt(hl_aws_req *r, const hl_aws_creds *creds) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
   }
-  r->state = REQ_SENDING;
+  transition(r, REQ_SENDING);
   if (!e || hl_curl_uv_add(c->curl, &r->xfer, e, on_xfer_done) != 0) {
     xfer_cleanup(r);
     memset(&r->st, 0, sizeof r->st);
@@ -399,7 +417,7 @@ static void backoff(hl_aws_req *r, bool throttled) {
   c->retries++;
   uint64_t base = throttled ? c->opt.throttle_base_ms : c->opt.base_ms;
   uint64_t ms = hl_aws_backoff_ms(r->attempt, base, c->opt.cap_ms, hl_random_u32());
-  r->state = REQ_BACKOFF;
+  transition(r, REQ_BACKOFF);
   hl_timerq_add(&c->timers, &r->timer, ms, on_timer);
 }
 
@@ -431,7 +449,7 @@ static void op_name(const hl_aws_req *r, char *out, size_t cap) {
 
 static void finish(hl_aws_req *r) {
   hl_aws_client *c = r->c;
-  r->state = REQ_DONE;
+  transition(r, REQ_DONE);
   r->st.attempts = r->attempt;
   r->st.latency_us = (hl_mono_ns() - r->start_ns) / 1000;
   if (r->st.outcome != HL_AWS_OK && r->st.outcome != HL_AWS_CONDITION_FAILED) {
@@ -516,7 +534,7 @@ static void req_step(hl_aws_req *r, req_event ev) {
       {
         const hl_aws_creds *cr = hl_aws_creds_current(c->creds, &tmp);
         if (!cr) {
-          r->state = REQ_WAIT_CREDS;
+          transition(r, REQ_WAIT_CREDS);
           r->waiter.cb = on_creds;
           hl_aws_creds_wait(c->creds, &r->waiter);
           return;
@@ -561,26 +579,19 @@ static void req_step(hl_aws_req *r, req_event ev) {
 static void call_start(hl_aws_client *c, const char *target, hl_buf *body, hl_aws_json_resend_fn resend,
                        unsigned max_attempts, long timeout_ms, hl_aws_json_cb json_cb, hl_aws_raw_cb raw_cb,
                        void *data) {
-  hl_aws_req *r = hl_calloc(1, sizeof *r);
-  r->c = c;
-  r->target = target;
-  r->max_attempts = max_attempts;
-  r->timeout_ms = timeout_ms;
-  r->resend = resend;
-  r->body = *body;
+  hl_aws_req *r = hl_malloc(sizeof *r);
+  *r = (hl_aws_req){.c = c, .target = target, .max_attempts = max_attempts, .timeout_ms = timeout_ms,
+                    .resend = resend, .body = *body, .json_cb = json_cb, .raw_cb = raw_cb, .data = data,
+                    .start_ns = hl_mono_ns(), .state = REQ_BACKOFF};
   hl_buf_init(body);
-  r->json_cb = json_cb;
-  r->raw_cb = raw_cb;
-  r->data = data;
-  r->start_ns = hl_mono_ns();
   hl_json_doc_init(&r->doc);
   r->next = c->live;
   if (c->live) c->live->prev = r;
   c->live = r;
   c->nlive++;
   c->calls++;
-  /* Start on the timer heap so the callback can never run inside this call. */
-  r->state = REQ_BACKOFF;
+  /* Start on the timer heap (BACKOFF, due now) so the callback can never
+   * run inside this call. */
   hl_timerq_add(&c->timers, &r->timer, 0, on_timer);
 }
 

@@ -7,6 +7,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "json/hl_json.h"
 
 #define ECS_AGENT_BASE "http://169.254.170.2"
@@ -159,6 +160,18 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
 
 static void start_fetch(hl_aws_creds_provider *p);
 
+/* The one place the provider changes state; illegal moves are bugs. */
+static void transition(hl_aws_creds_provider *p, hl_creds_state to) {
+  static const char *const names[] = {"IDLE", "FETCHING", "CLOSING"};
+  static const unsigned allowed[] = {
+    [HL_CREDS_IDLE] = HL_SM_TO(HL_CREDS_FETCHING) | HL_SM_TO(HL_CREDS_CLOSING),
+    [HL_CREDS_FETCHING] = HL_SM_TO(HL_CREDS_IDLE) | HL_SM_TO(HL_CREDS_CLOSING),
+    [HL_CREDS_CLOSING] = 0,
+  };
+  hl_sm_check("aws credentials", allowed, names, p->state, to);
+  p->state = to;
+}
+
 static void on_refresh_timer(uv_timer_t *t) {
   hl_aws_creds_provider *p = hl_container_of(t, hl_aws_creds_provider, refresh);
   if (p->source == HL_CREDS_STATIC) notify(p, 0);
@@ -220,7 +233,7 @@ static void on_fetch_done(hl_curl_xfer *x, CURLcode res) {
     rc = take_response(p, &why);
   }
   fetch_cleanup(p);
-  p->state = HL_CREDS_IDLE;
+  transition(p, HL_CREDS_IDLE);
   int64_t now = hl_wall_ms();
   if (rc == 0) {
     hl_log_info("AWS credentials fetched", "\"source\":\"%s\",\"expires_in_s\":%lld",
@@ -254,7 +267,7 @@ static char *read_token_file(const char *path) {
 }
 
 static void start_fetch(hl_aws_creds_provider *p) {
-  p->state = HL_CREDS_FETCHING;
+  transition(p, HL_CREDS_FETCHING);
   p->easy = curl_easy_init();
   curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
   curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
@@ -280,7 +293,7 @@ static void start_fetch(hl_aws_creds_provider *p) {
   curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
   if (hl_curl_uv_add(p->curl, &p->xfer, p->easy, on_fetch_done) != 0) {
     fetch_cleanup(p);
-    p->state = HL_CREDS_IDLE;
+    transition(p, HL_CREDS_IDLE);
     schedule_refresh(p, REFRESH_RETRY_MS);
     notify(p, HL_EIO);
   }
@@ -327,7 +340,7 @@ void hl_aws_creds_close(hl_aws_creds_provider *p, void (*cb)(void *data), void *
     hl_curl_uv_cancel(p->curl, &p->xfer);
     fetch_cleanup(p);
   }
-  p->state = HL_CREDS_CLOSING;
+  transition(p, HL_CREDS_CLOSING);
   notify(p, HL_ECLOSED);
   p->close_cb = cb;
   p->close_data = data;

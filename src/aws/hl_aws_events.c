@@ -58,10 +58,8 @@ int hl_events_put_body(const hl_events_entry *entries, size_t n, hl_buf *body, c
     return HL_EINVAL;
   }
   hl_jw w;
-  hl_jw_init(&w, body);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "Entries");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, body);
+  hl_jw_key_arr(&w, "Entries");
   for (size_t i = 0; i < n; i++) {
     const hl_events_entry *e = &entries[i];
     hl_jw_obj_begin(&w);
@@ -76,8 +74,7 @@ int hl_events_put_body(const hl_events_entry *entries, size_t n, hl_buf *body, c
     hl_jw_key(&w, "Detail");
     hl_jw_strn(&w, e->detail, e->detail_len);
     if (e->n_resources) {
-      hl_jw_key(&w, "Resources");
-      hl_jw_arr_begin(&w);
+      hl_jw_key_arr(&w, "Resources");
       for (size_t r = 0; r < e->n_resources; r++) hl_jw_str(&w, e->resources[r]);
       hl_jw_arr_end(&w);
     }

@@ -26,8 +26,7 @@ static int ctx_write(hl_jw *w, const hl_aws_attr *ctx, size_t n, char *err, size
       return HL_EINVAL;
     }
   if (!n) return 0;
-  hl_jw_key(w, "EncryptionContext");
-  hl_jw_obj_begin(w);
+  hl_jw_key_obj(w, "EncryptionContext");
   for (size_t i = 0; i < n; i++) {
     hl_jw_key(w, ctx[i].name);
     hl_jw_str(w, ctx[i].value);
@@ -40,8 +39,7 @@ int hl_kms_generate_data_key_body(const char *key_id, const hl_aws_attr *ctx, si
                                   char *err, size_t errlen) {
   if (key_id_check(key_id, true, err, errlen) != 0) return HL_EINVAL;
   hl_jw w;
-  hl_jw_init(&w, body);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, body);
   hl_jw_key(&w, "KeyId");
   hl_jw_str(&w, key_id);
   hl_jw_key(&w, "KeySpec");
@@ -61,8 +59,7 @@ int hl_kms_decrypt_body(const uint8_t *ciphertext, size_t len, const char *key_i
   hl_buf b64 = HL_BUF_INIT;
   hl_base64_encode(&b64, ciphertext, len);
   hl_jw w;
-  hl_jw_init(&w, body);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, body);
   hl_jw_key(&w, "CiphertextBlob");
   hl_jw_strn(&w, b64.data, b64.len);
   hl_buf_dispose(&b64);

@@ -21,18 +21,15 @@ int hl_sqs_send_body(const char *queue_url, const hl_aws_message *m, hl_buf *bod
     return HL_EINVAL;
   hl_buf_reserve(body, m->len + m->len / 8 + 256);
   hl_jw w;
-  hl_jw_init(&w, body);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, body);
   hl_jw_key(&w, "QueueUrl");
   hl_jw_str(&w, queue_url);
   hl_jw_key(&w, "MessageBody");
   hl_jw_strn(&w, m->body, m->len);
   if (m->n_attrs) {
-    hl_jw_key(&w, "MessageAttributes");
-    hl_jw_obj_begin(&w);
+    hl_jw_key_obj(&w, "MessageAttributes");
     for (size_t i = 0; i < m->n_attrs; i++) {
-      hl_jw_key(&w, m->attrs[i].name);
-      hl_jw_obj_begin(&w);
+      hl_jw_key_obj(&w, m->attrs[i].name);
       hl_jw_key(&w, "DataType");
       hl_jw_str(&w, "String");
       hl_jw_key(&w, "StringValue");

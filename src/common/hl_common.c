@@ -57,6 +57,11 @@ char *hl_strndup(const char *s, size_t n) {
 
 void hl_free(void *p) { free(p); }
 
+void hl_free_then_call(void *obj, void (*cb)(void *data), void *data) {
+  free(obj);
+  if (cb) cb(data);
+}
+
 int64_t hl_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -55,6 +55,10 @@ void *hl_realloc(void *p, size_t n);
 char *hl_strdup(const char *s);
 char *hl_strndup(const char *s, size_t n);
 void hl_free(void *p);
+/* The last step of an asynchronous close or destroy: frees obj, then tells
+ * the owner (cb may be NULL). cb and data are read before the free, as
+ * obj is where they were kept. */
+void hl_free_then_call(void *obj, void (*cb)(void *data), void *data);
 
 #define hl_container_of(ptr, type, member) \
   ((type *)((char *)(ptr) - offsetof(type, member)))

@@ -43,3 +43,16 @@ int hl_input_each(const char *prog, char *const *files, int n, FILE *in, hl_inpu
   }
   return result;
 }
+
+int hl_input_read_first(int argc, char **argv, const char *usage, const char *prog, const char *what, hl_buf *text) {
+  if (argc < 1) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  if (hl_input_read_file(argv[0], text) != 0) {
+    fprintf(stderr, "%s: cannot open the %s file %s; check the path\n", prog, what, argv[0]);
+    hl_buf_dispose(text);
+    return 2;
+  }
+  return 0;
+}

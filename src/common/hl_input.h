@@ -12,6 +12,12 @@
  * it cannot be opened or read. */
 int hl_input_read_file(const char *path, hl_buf *out);
 
+/* The file a `check` command's first argument names, read whole into text.
+ * Returns 0, or the exit status 2 after printing usage (no argument) or
+ * "<prog>: cannot open the <what> file <path>; check the path" to stderr
+ * (text is then empty). */
+int hl_input_read_first(int argc, char **argv, const char *usage, const char *prog, const char *what, hl_buf *text);
+
 /* Returns 0 or 1 (the input failed its check). */
 typedef int (*hl_input_fn)(void *ctx, const char *text, size_t len, const char *label);
 

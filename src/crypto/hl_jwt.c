@@ -97,14 +97,10 @@ int hl_jwt_mint_hs256(const void *key, size_t key_len, const char *sub, int64_t 
   static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
   hl_buf claims = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &claims);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "sub");
-  hl_jw_str(&w, sub);
-  hl_jw_key(&w, "iat");
-  hl_jw_int(&w, iat_s);
-  hl_jw_key(&w, "exp");
-  hl_jw_int(&w, exp_s);
+  hl_jw_open(&w, &claims);
+  hl_jw_key_str(&w, "sub", sub);
+  hl_jw_key_int(&w, "iat", iat_s);
+  hl_jw_key_int(&w, "exp", exp_s);
   for (size_t i = 0; i < n_extra; i++) {
     hl_jw_key(&w, extra[i].name);
     hl_jw_raw(&w, extra[i].json, strlen(extra[i].json));

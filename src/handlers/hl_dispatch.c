@@ -1,6 +1,7 @@
 #include "handlers/hl_dispatch.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_retry.h"
 #include "model/hl_xform_reg.h"
@@ -52,20 +53,15 @@ static void on_sent(hl_send_req *req, const hl_send_result *res);
 /* The one place a delivery changes state; illegal moves are bugs. */
 static void transition(hl_delivery *dl, dstate to) {
   static const unsigned allowed[] = {
-    [D_WAITING] = 1u << D_LEDGER | 1u << D_SENDING | 1u << D_DONE,
-    [D_LEDGER] = 1u << D_SENDING | 1u << D_RECORDING | 1u << D_DONE,
-    [D_SENDING] = 1u << D_RECORDING | 1u << D_DONE,
-    [D_RECORDING] = 1u << D_RETRY_WAIT | 1u << D_RECORD_WAIT | 1u << D_DONE,
-    [D_RETRY_WAIT] = 1u << D_WAITING | 1u << D_DONE,
-    [D_RECORD_WAIT] = 1u << D_RECORDING | 1u << D_DONE,
+    [D_WAITING] = HL_SM_TO(D_LEDGER) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_DONE),
+    [D_LEDGER] = HL_SM_TO(D_SENDING) | HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
+    [D_SENDING] = HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
+    [D_RECORDING] = HL_SM_TO(D_RETRY_WAIT) | HL_SM_TO(D_RECORD_WAIT) | HL_SM_TO(D_DONE),
+    [D_RETRY_WAIT] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_DONE),
+    [D_RECORD_WAIT] = HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
     [D_DONE] = 0,
   };
-  if (!(allowed[dl->state] & (1u << to))) {
-    /* A bug, not a runtime condition: stop before state is corrupted. */
-    hl_log_error("illegal delivery transition", "\"from\":\"%s\",\"to\":\"%s\"", state_name[dl->state],
-                 state_name[to]);
-    abort();
-  }
+  hl_sm_check("delivery", allowed, state_name, dl->state, to);
   hl_dispatch *d = dl->owner;
   bool was_busy = dl->state == D_LEDGER || dl->state == D_SENDING || dl->state == D_RECORDING;
   bool is_busy = to == D_LEDGER || to == D_SENDING || to == D_RECORDING;

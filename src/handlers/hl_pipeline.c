@@ -81,6 +81,10 @@ void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const 
 /* --- processor ------------------------------------------------------------------------------ */
 
 typedef struct {
+  hl_kafka *k;
+  hl_registry *reg;
+  const hl_pipeline_options *opt;
+  hl_record r;               /* a copy; what it points at stays valid until cb (hl_record.h) */
   hl_metrics *metrics;
   hl_event_check e;
   bool checked;
@@ -121,37 +125,46 @@ static void on_fanned(void *data, int status) {
   processed(f, f->failed ? HL_EIO : 0);
 }
 
+static void fan_out(processing *f);
+
+/* The record checked (on the loop, or parsed and validated on the
+ * threadpool when it is large, as the producer API's bodies are): fanned
+ * out, or dead-lettered with the reason. */
+static void on_checked(hl_event_batch *b, void *data) {
+  processing *f = data;
+  hl_event_check *rejected = b->req.status != 0 ? &b->req : NULL; /* not JSON, or a member name twice (I-JSON) */
+  if (!rejected) {
+    f->e = b->events[0]; /* moved out */
+    b->events[0] = (hl_event_check){0};
+    f->checked = true;
+    if (f->e.status != 0) rejected = &f->e;
+  }
+  if (rejected) {
+    char reason[600];
+    snprintf(reason, sizeof reason, "%s: %s", rejected->error, rejected->message);
+    hl_event_batch_free(b);
+    hl_pipeline_dead_letter(f->k, f->opt, &f->r, reason, on_processor_dead_lettered, f);
+    return;
+  }
+  hl_event_batch_free(b);
+  fan_out(f);
+}
+
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data) {
   processing *f = hl_calloc(1, sizeof *f);
-  *f = (processing){.metrics = opt->metrics, .cb = cb, .data = data};
-  hl_json_doc doc;
-  hl_json_error jerr;
-  hl_json_doc_init(&doc);
-  if (!r->value || hl_json_parse_ex(&doc, r->value, r->len, HL_JSON_UNIQUE_NAMES, &jerr) != 0) {
-    /* Not JSON, or a member name twice (I-JSON): the reason says which. */
-    char reason[600];
-    if (r->value) {
-      hl_event_check e = {0};
-      hl_event_reject_parse(&e, &jerr);
-      snprintf(reason, sizeof reason, "%s: %s", e.error, e.message);
-      hl_event_check_dispose(&e);
-    } else {
-      snprintf(reason, sizeof reason, "invalid_json: empty record");
-    }
-    hl_json_doc_dispose(&doc);
-    hl_pipeline_dead_letter(k, opt, r, reason, on_processor_dead_lettered, f);
+  *f = (processing){.k = k, .reg = reg, .opt = opt, .r = *r, .metrics = opt->metrics, .cb = cb, .data = data};
+  if (!r->value) {
+    hl_pipeline_dead_letter(k, opt, r, "invalid_json: empty record", on_processor_dead_lettered, f);
     return;
   }
-  hl_event_check_run(reg, doc.root, r->value, r->len, false, &f->e);
-  f->checked = true;
-  hl_json_doc_dispose(&doc);
-  if (f->e.status != 0) {
-    char reason[600];
-    snprintf(reason, sizeof reason, "%s: %s", f->e.error, f->e.message);
-    hl_pipeline_dead_letter(k, opt, r, reason, on_processor_dead_lettered, f);
-    return;
-  }
+  hl_event_batch_start(opt->loop, reg, r->value, r->len, 0, on_checked, f);
+}
+
+static void fan_out(processing *f) {
+  hl_kafka *k = f->k;
+  const hl_record *r = &f->r;
+  hl_registry *reg = f->reg;
   hl_log_info("event processed", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
               hl_log_esc(f->e.id, (size_t)-1), hl_log_esc(f->e.type, (size_t)-1), f->e.nsubs);
   char *trace = hl_record_trace(r);
@@ -419,6 +432,7 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   p->reg = reg;
   p->store = store;
   p->opt = *opt;
+  if (!p->opt.loop) p->opt.loop = loop;
   hl_queue_kafka_options qo = {.store = store, .loop = loop, .kafka_cfg = opt->kafka_cfg, .retry_prefix = opt->retry_prefix, .dlq_topic = opt->dlq_topic,
                                .schedule = opt->schedule, .closed_tiers = opt->closed_tiers,
                                .finished = finished, .finished_data = p};
@@ -458,10 +472,7 @@ static void timers_closed(uv_handle_t *h) {
   hl_free(r->topic);
   hl_free(r);
   if (--p->closing == 0) {
-    void (*cb)(void *) = p->destroy_cb;
-    void *data = p->destroy_data;
-    hl_free(p);
-    if (cb) cb(data);
+    hl_free_then_call(p, p->destroy_cb, p->destroy_data);
   }
 }
 

@@ -53,6 +53,13 @@ typedef struct {
    * serve subscribes to every tier by pattern and keeps a tier's delays
    * alike, since it waits for a partition's head. */
   bool closed_tiers;
+  /* The processor checks records as the producer API checks bodies
+   * (hl_event_batch_start): one over HL_EVENT_INLINE_BYTES is parsed and
+   * validated on this loop's threadpool, a smaller one on the loop within
+   * HL_EVENT_INLINE_STEPS and then on the threadpool, so no record stalls
+   * the loop. hl_pipeline_create sets it to its loop when NULL; NULL in a
+   * call of hl_pipeline_process: everything on the caller's thread. */
+  uv_loop_t *loop;
 } hl_pipeline_options;
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
@@ -79,7 +86,9 @@ typedef void (*hl_pipeline_done_cb)(void *data, int status);
 /* The processor for one ingress record: checks it, produces it to every
  * matching subscription's egress topic or, when it is malformed or
  * invalid, to the dead-letter topic. Counts events_processed (and
- * events_to_dlq) once that is acknowledged. */
+ * events_to_dlq) once that is acknowledged. The check may run on the
+ * threadpool (opt->loop): cb always runs later, on the loop; r's fields
+ * (not r itself), reg and opt must stay valid until it does. */
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data);
 

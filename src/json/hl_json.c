@@ -977,6 +977,36 @@ void hl_jw_keyn(hl_jw *w, const char *key, size_t n) {
 
 void hl_jw_key(hl_jw *w, const char *key) { hl_jw_keyn(w, key, strlen(key)); }
 
+void hl_jw_open(hl_jw *w, hl_buf *out) {
+  hl_jw_init(w, out);
+  hl_jw_obj_begin(w);
+}
+
+void hl_jw_key_obj(hl_jw *w, const char *key) {
+  hl_jw_key(w, key);
+  hl_jw_obj_begin(w);
+}
+
+void hl_jw_key_arr(hl_jw *w, const char *key) {
+  hl_jw_key(w, key);
+  hl_jw_arr_begin(w);
+}
+
+void hl_jw_key_str(hl_jw *w, const char *key, const char *s) {
+  hl_jw_key(w, key);
+  hl_jw_str(w, s);
+}
+
+void hl_jw_key_int(hl_jw *w, const char *key, int64_t v) {
+  hl_jw_key(w, key);
+  hl_jw_int(w, v);
+}
+
+void hl_jw_key_bool(hl_jw *w, const char *key, bool v) {
+  hl_jw_key(w, key);
+  hl_jw_bool(w, v);
+}
+
 void hl_jw_strn(hl_jw *w, const char *s, size_t n) {
   pre_value(w);
   hl_buf_putc(w->out, '"');

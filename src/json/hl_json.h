@@ -205,6 +205,16 @@ void hl_jw_arr_begin(hl_jw *w);
 void hl_jw_arr_end(hl_jw *w);
 void hl_jw_key(hl_jw *w, const char *key);
 void hl_jw_keyn(hl_jw *w, const char *key, size_t n);
+/* The openings every answer and request body repeats: a document that is an
+ * object (hl_jw_init + hl_jw_obj_begin), and a member whose value is an
+ * object or an array (hl_jw_key + hl_jw_obj_begin / hl_jw_arr_begin). */
+void hl_jw_open(hl_jw *w, hl_buf *out);
+void hl_jw_key_obj(hl_jw *w, const char *key);
+void hl_jw_key_arr(hl_jw *w, const char *key);
+/* A member with a string, integer or boolean value (key + value). */
+void hl_jw_key_str(hl_jw *w, const char *key, const char *s);
+void hl_jw_key_int(hl_jw *w, const char *key, int64_t v);
+void hl_jw_key_bool(hl_jw *w, const char *key, bool v);
 void hl_jw_str(hl_jw *w, const char *s);
 void hl_jw_strn(hl_jw *w, const char *s, size_t n);
 void hl_jw_int(hl_jw *w, int64_t v);

@@ -2,6 +2,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "json/hl_json.h"
 
 #include <ctype.h>
@@ -120,19 +121,14 @@ static void arm_linger(conn *c) {
 /* The one place a connection changes state; illegal moves are bugs. */
 static void transition(conn *c, conn_state to) {
   static const unsigned allowed[] = {
-    [C_IDLE] = 1u << C_HEADERS | 1u << C_LINGERING | 1u << C_CLOSING,
-    [C_HEADERS] = 1u << C_BODY | 1u << C_LINGERING | 1u << C_CLOSING,
-    [C_BODY] = 1u << C_HANDLING | 1u << C_LINGERING | 1u << C_CLOSING,
-    [C_HANDLING] = 1u << C_IDLE | 1u << C_LINGERING | 1u << C_CLOSING,
-    [C_LINGERING] = 1u << C_CLOSING,
+    [C_IDLE] = HL_SM_TO(C_HEADERS) | HL_SM_TO(C_LINGERING) | HL_SM_TO(C_CLOSING),
+    [C_HEADERS] = HL_SM_TO(C_BODY) | HL_SM_TO(C_LINGERING) | HL_SM_TO(C_CLOSING),
+    [C_BODY] = HL_SM_TO(C_HANDLING) | HL_SM_TO(C_LINGERING) | HL_SM_TO(C_CLOSING),
+    [C_HANDLING] = HL_SM_TO(C_IDLE) | HL_SM_TO(C_LINGERING) | HL_SM_TO(C_CLOSING),
+    [C_LINGERING] = HL_SM_TO(C_CLOSING),
     [C_CLOSING] = 0,
   };
-  if (!(allowed[c->state] & (1u << to))) {
-    /* A bug, not a runtime condition: stop before state is corrupted. */
-    hl_log_error("illegal connection transition", "\"from\":\"%s\",\"to\":\"%s\"", conn_state_name[c->state],
-                 conn_state_name[to]);
-    abort();
-  }
+  hl_sm_check("http connection", allowed, conn_state_name, c->state, to);
   hl_http_server *s = c->srv;
   c->state = to;
   switch (to) {
@@ -703,10 +699,7 @@ void hl_http_server_stop(hl_http_server *s) {
 
 static void maybe_server_done(hl_http_server *s) {
   if (!s->destroying || s->nconns > 0 || s->closing_handles > 0) return;
-  void (*cb)(void *) = s->destroy_cb;
-  void *data = s->destroy_data;
-  hl_free(s);
-  if (cb) cb(data);
+  hl_free_then_call(s, s->destroy_cb, s->destroy_data);
 }
 
 void hl_http_server_destroy(hl_http_server *s, void (*cb)(void *data), void *data) {

@@ -318,8 +318,7 @@ static void token_request(hl_inbox_client *c) {
     hl_inbox_url(&b, c->base_url, c->token_path);
     r->url = hl_buf_steal(&b, NULL);
     hl_jw w;
-    hl_jw_init(&w, &r->body);
-    hl_jw_obj_begin(&w);
+    hl_jw_open(&w, &r->body);
     hl_jw_key(&w, "api_key");
     hl_jw_str(&w, c->api_key);
     hl_jw_obj_end(&w);

@@ -793,10 +793,7 @@ static void on_closed(uv_handle_t *h) {
   if (--k->closing_handles > 0) return;
   close(k->pipefd[0]);
   close(k->pipefd[1]);
-  void (*cb)(void *) = k->close_cb;
-  void *data = k->close_data;
-  hl_free(k);
-  if (cb) cb(data);
+  hl_free_then_call(k, k->close_cb, k->close_data);
 }
 
 /* --- health ------------------------------------------------------------------------------- */

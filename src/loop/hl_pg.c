@@ -1,6 +1,7 @@
 #include "loop/hl_pg.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "crypto/hl_crypto.h"
 
 #include <arpa/inet.h>
@@ -107,17 +108,13 @@ const char *hl_pg_status_name(hl_pg_status st) {
 /* The one place a connection changes state; illegal moves are bugs. */
 static void transition(hl_pg_conn *c, cstate to) {
   static const unsigned allowed[] = {
-    [C_DOWN] = 1u << C_RESOLVING | 1u << C_CONNECTING | 1u << C_CLOSED,
-    [C_RESOLVING] = 1u << C_CONNECTING | 1u << C_DOWN | 1u << C_CLOSED,
-    [C_CONNECTING] = 1u << C_READY | 1u << C_DOWN | 1u << C_CLOSED,
-    [C_READY] = 1u << C_DOWN | 1u << C_CLOSED,
+    [C_DOWN] = HL_SM_TO(C_RESOLVING) | HL_SM_TO(C_CONNECTING) | HL_SM_TO(C_CLOSED),
+    [C_RESOLVING] = HL_SM_TO(C_CONNECTING) | HL_SM_TO(C_DOWN) | HL_SM_TO(C_CLOSED),
+    [C_CONNECTING] = HL_SM_TO(C_READY) | HL_SM_TO(C_DOWN) | HL_SM_TO(C_CLOSED),
+    [C_READY] = HL_SM_TO(C_DOWN) | HL_SM_TO(C_CLOSED),
     [C_CLOSED] = 0,
   };
-  if (!(allowed[c->state] & (1u << to))) {
-    hl_log_error("illegal postgres connection transition", "\"conn\":%d,\"from\":\"%s\",\"to\":\"%s\"", c->idx,
-                 cstate_name[c->state], cstate_name[to]);
-    abort();
-  }
+  hl_sm_check("postgres connection", allowed, cstate_name, c->state, to);
   hl_pg_pool *p = c->pool;
   if (!c->listener) {
     if (c->state == C_READY) p->st.ready--;

@@ -67,18 +67,12 @@ static int check_text(void *ctx, const char *text, size_t len, const char *label
   return rc;
 }
 
+static const char check_usage[] = "usage: hookloop schema check SCHEMA [INSTANCE...]\n"
+                                  "  with no INSTANCE, one JSON document per line is read from stdin\n";
+
 int hl_schema_cli_check(int argc, char **argv) {
-  if (argc < 1) {
-    fprintf(stderr, "usage: hookloop schema check SCHEMA [INSTANCE...]\n"
-                    "  with no INSTANCE, one JSON document per line is read from stdin\n");
-    return 2;
-  }
   hl_buf text = HL_BUF_INIT;
-  if (hl_input_read_file(argv[0], &text) != 0) {
-    fprintf(stderr, "hookloop schema check: cannot open the schema file %s; check the path\n", argv[0]);
-    hl_buf_dispose(&text);
-    return 2;
-  }
+  if (hl_input_read_first(argc, argv, check_usage, "hookloop schema check", "schema", &text) != 0) return 2;
   hl_json_doc sdoc;
   hl_json_error jerr;
   hl_json_doc_init(&sdoc);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/hl_common.h"
+#include "common/hl_sm.h"
 #include "store/hl_store_ddb.h"
 
 #define POLL_MS 200
@@ -51,6 +52,19 @@ static const char *table_name(tables_job *j, int i) {
 
 static void step(tables_job *j);
 
+/* The one place the job changes state; illegal moves are bugs. */
+static void transition(tables_job *j, tstate to) {
+  static const char *const names[] = {"CREATE", "DESCRIBE", "TTL", "DONE"};
+  static const unsigned allowed[] = {
+    [T_CREATE] = HL_SM_TO(T_DESCRIBE) | HL_SM_TO(T_DONE),
+    [T_DESCRIBE] = HL_SM_TO(T_CREATE) | HL_SM_TO(T_TTL) | HL_SM_TO(T_DONE),
+    [T_TTL] = HL_SM_TO(T_DONE),
+    [T_DONE] = 0,
+  };
+  hl_sm_check("tables create", allowed, names, j->state, to);
+  j->state = to;
+}
+
 static void say(tables_job *j, const char *fmt, const char *a, const char *b) {
   char line[512];
   snprintf(line, sizeof line, fmt, a, b ? b : "");
@@ -65,7 +79,7 @@ static void fail(tables_job *j, const char *what, const hl_aws_status *st) {
   hl_buf_puts(&j->report, line);
   hl_buf_putc(&j->report, '\n');
   j->status = HL_ESTORE;
-  j->state = T_DONE;
+  transition(j, T_DONE);
 }
 
 static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -80,7 +94,7 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
         fail(j, "CreateTable", st);
         break;
       }
-      j->state = T_DESCRIBE;
+      transition(j, T_DESCRIBE);
       j->wait_started = hl_mono_ms();
       break;
     case T_DESCRIBE: {
@@ -91,12 +105,12 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
       const char *ts = hl_json_str(hl_json_pointer(resp, "/Table/TableStatus", sizeof "/Table/TableStatus" - 1));
       if (ts && strcmp(ts, "ACTIVE") == 0) {
         j->table++;
-        j->state = j->table < NTABLES ? T_CREATE : T_TTL;
+        transition(j, j->table < NTABLES ? T_CREATE : T_TTL);
       } else if (hl_mono_ms() - j->wait_started > ACTIVE_WAIT_MS) {
         say(j, "%s: still %s after two minutes; run the command again later", table_name(j, j->table),
             ts ? ts : "not ACTIVE");
         j->status = HL_ETIMEOUT;
-        j->state = T_DONE;
+        transition(j, T_DONE);
       }
       break;
     }
@@ -113,7 +127,7 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
         fail(j, "UpdateTimeToLive", st);
         break;
       }
-      j->state = T_DONE;
+      transition(j, T_DONE);
       break;
     case T_DONE:
       break;

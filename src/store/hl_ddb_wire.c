@@ -87,12 +87,10 @@ static int write_val(hl_jw *w, const hl_ddb_val *v, int depth) {
     hl_jw_strn(w, v->s, v->len);
     break;
   case HL_DDB_BOOL:
-    hl_jw_key(w, "BOOL");
-    hl_jw_bool(w, v->b);
+    hl_jw_key_bool(w, "BOOL", v->b);
     break;
   case HL_DDB_NULL:
-    hl_jw_key(w, "NULL");
-    hl_jw_bool(w, true);
+    hl_jw_key_bool(w, "NULL", true);
     break;
   case HL_DDB_M: {
     hl_jw_key(w, "M");
@@ -101,8 +99,7 @@ static int write_val(hl_jw *w, const hl_ddb_val *v, int depth) {
     break;
   }
   case HL_DDB_L:
-    hl_jw_key(w, "L");
-    hl_jw_arr_begin(w);
+    hl_jw_key_arr(w, "L");
     for (size_t i = 0; i < v->n; i++) {
       int rc = write_val(w, &v->items[i], depth + 1);
       if (rc < 0) return rc;
@@ -131,12 +128,10 @@ static int finish(hl_buf *out, hl_buf *tmp, int rc) {
 static int write_names_values(hl_jw *w, const hl_ddb_name *names, size_t n_names, const hl_ddb_attr *values,
                               size_t n_values) {
   if (n_names) {
-    hl_jw_key(w, "ExpressionAttributeNames");
-    hl_jw_obj_begin(w);
+    hl_jw_key_obj(w, "ExpressionAttributeNames");
     for (size_t i = 0; i < n_names; i++) {
       if (!names[i].placeholder || names[i].placeholder[0] != '#' || !names[i].name) return HL_EINVAL;
-      hl_jw_key(w, names[i].placeholder);
-      hl_jw_str(w, names[i].name);
+      hl_jw_key_str(w, names[i].placeholder, names[i].name);
     }
     hl_jw_obj_end(w);
   }
@@ -153,22 +148,18 @@ static int write_names_values(hl_jw *w, const hl_ddb_name *names, size_t n_names
 static int write_expr(hl_jw *w, const hl_ddb_expr *x) {
   if (!x) return 0;
   if (x->update) {
-    hl_jw_key(w, "UpdateExpression");
-    hl_jw_str(w, x->update);
+    hl_jw_key_str(w, "UpdateExpression", x->update);
   }
   if (x->condition) {
-    hl_jw_key(w, "ConditionExpression");
-    hl_jw_str(w, x->condition);
+    hl_jw_key_str(w, "ConditionExpression", x->condition);
   }
   int rc = write_names_values(w, x->names, x->n_names, x->values, x->n_values);
   if (rc < 0) return rc;
   if (x->return_values) {
-    hl_jw_key(w, "ReturnValues");
-    hl_jw_str(w, x->return_values);
+    hl_jw_key_str(w, "ReturnValues", x->return_values);
   }
   if (x->return_old_on_condition_fail) {
-    hl_jw_key(w, "ReturnValuesOnConditionCheckFailure");
-    hl_jw_str(w, "ALL_OLD");
+    hl_jw_key_str(w, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
   }
   return 0;
 }
@@ -180,16 +171,13 @@ static int item_op(hl_buf *out, const char *table, const char *member, hl_ddb_it
   if (!table_ok(table) || item.n == 0) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_str(&w, "TableName", table);
   hl_jw_key(&w, member);
   int rc = hl_ddb_write_item(&w, item);
   if (rc == 0) rc = write_expr(&w, x);
   if (consistent > 0) {
-    hl_jw_key(&w, "ConsistentRead");
-    hl_jw_bool(&w, true);
+    hl_jw_key_bool(&w, "ConsistentRead", true);
   }
   hl_jw_obj_end(&w);
   return finish(out, &tmp, rc);
@@ -219,32 +207,24 @@ int hl_ddb_query(hl_buf *out, const char *table, const hl_ddb_query_args *q) {
   if (q->start_key && q->start_key->type != HL_JSON_OBJECT) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_str(&w, "TableName", table);
   if (q->index) {
-    hl_jw_key(&w, "IndexName");
-    hl_jw_str(&w, q->index);
+    hl_jw_key_str(&w, "IndexName", q->index);
   }
-  hl_jw_key(&w, "KeyConditionExpression");
-  hl_jw_str(&w, q->key_condition);
+  hl_jw_key_str(&w, "KeyConditionExpression", q->key_condition);
   if (q->filter) {
-    hl_jw_key(&w, "FilterExpression");
-    hl_jw_str(&w, q->filter);
+    hl_jw_key_str(&w, "FilterExpression", q->filter);
   }
   int rc = write_names_values(&w, q->names, q->n_names, q->values, q->n_values);
   if (q->limit > 0) {
-    hl_jw_key(&w, "Limit");
-    hl_jw_int(&w, q->limit);
+    hl_jw_key_int(&w, "Limit", q->limit);
   }
   if (q->consistent) {
-    hl_jw_key(&w, "ConsistentRead");
-    hl_jw_bool(&w, true);
+    hl_jw_key_bool(&w, "ConsistentRead", true);
   }
   if (q->descending) {
-    hl_jw_key(&w, "ScanIndexForward");
-    hl_jw_bool(&w, false);
+    hl_jw_key_bool(&w, "ScanIndexForward", false);
   }
   if (q->start_key) {
     hl_jw_key(&w, "ExclusiveStartKey");
@@ -258,20 +238,15 @@ int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, si
   if (!table_ok(table) || n == 0 || n > HL_DDB_BATCH_GET_MAX) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "RequestItems");
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, table);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "Keys");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_obj(&w, "RequestItems");
+  hl_jw_key_obj(&w, table);
+  hl_jw_key_arr(&w, "Keys");
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) rc = hl_ddb_write_item(&w, keys[i]);
   hl_jw_arr_end(&w);
   if (consistent) {
-    hl_jw_key(&w, "ConsistentRead");
-    hl_jw_bool(&w, true);
+    hl_jw_key_bool(&w, "ConsistentRead", true);
   }
   hl_jw_obj_end(&w);
   hl_jw_obj_end(&w);
@@ -283,17 +258,13 @@ int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, cons
   if (!table_ok(table) || (start_key && start_key->type != HL_JSON_OBJECT)) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_str(&w, "TableName", table);
   if (consistent) {
-    hl_jw_key(&w, "ConsistentRead");
-    hl_jw_bool(&w, true);
+    hl_jw_key_bool(&w, "ConsistentRead", true);
   }
   if (limit > 0) {
-    hl_jw_key(&w, "Limit");
-    hl_jw_int(&w, limit);
+    hl_jw_key_int(&w, "Limit", limit);
   }
   if (start_key) {
     hl_jw_key(&w, "ExclusiveStartKey");
@@ -307,12 +278,9 @@ int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *r
   if (!table_ok(table) || n == 0 || n > HL_DDB_BATCH_MAX) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "RequestItems");
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, table);
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_obj(&w, "RequestItems");
+  hl_jw_key_arr(&w, table);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (reqs[i].item.n == 0) {
@@ -320,8 +288,7 @@ int hl_ddb_batch_write(hl_buf *out, const char *table, const hl_ddb_write_req *r
       break;
     }
     hl_jw_obj_begin(&w);
-    hl_jw_key(&w, reqs[i].del ? "DeleteRequest" : "PutRequest");
-    hl_jw_obj_begin(&w);
+    hl_jw_key_obj(&w, reqs[i].del ? "DeleteRequest" : "PutRequest");
     hl_jw_key(&w, reqs[i].del ? "Key" : "Item");
     rc = hl_ddb_write_item(&w, reqs[i].item);
     hl_jw_obj_end(&w);
@@ -350,8 +317,7 @@ int hl_ddb_batch_write_resend(hl_buf *out, const hl_json *response) {
   }
   if (count == 0) return 0;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
+  hl_jw_open(&w, out);
   hl_jw_key(&w, "RequestItems");
   hl_jw_value(&w, u);
   hl_jw_obj_end(&w);
@@ -363,20 +329,15 @@ static bool key_def_ok(hl_ddb_key_def k) {
 }
 
 static void write_key_schema(hl_jw *w, hl_ddb_key_def hash, hl_ddb_key_def range) {
-  hl_jw_key(w, "KeySchema");
-  hl_jw_arr_begin(w);
+  hl_jw_key_arr(w, "KeySchema");
   hl_jw_obj_begin(w);
-  hl_jw_key(w, "AttributeName");
-  hl_jw_str(w, hash.name);
-  hl_jw_key(w, "KeyType");
-  hl_jw_str(w, "HASH");
+  hl_jw_key_str(w, "AttributeName", hash.name);
+  hl_jw_key_str(w, "KeyType", "HASH");
   hl_jw_obj_end(w);
   if (range.name) {
     hl_jw_obj_begin(w);
-    hl_jw_key(w, "AttributeName");
-    hl_jw_str(w, range.name);
-    hl_jw_key(w, "KeyType");
-    hl_jw_str(w, "RANGE");
+    hl_jw_key_str(w, "AttributeName", range.name);
+    hl_jw_key_str(w, "KeyType", "RANGE");
     hl_jw_obj_end(w);
   }
   hl_jw_arr_end(w);
@@ -407,37 +368,27 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
   if (rc < 0) return rc;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
-  hl_jw_init(&w, &tmp);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
-  hl_jw_key(&w, "AttributeDefinitions");
-  hl_jw_arr_begin(&w);
+  hl_jw_open(&w, &tmp);
+  hl_jw_key_str(&w, "TableName", table);
+  hl_jw_key_arr(&w, "AttributeDefinitions");
   for (size_t i = 0; i < nd; i++) {
     char t[2] = {defs[i].type, '\0'};
     hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "AttributeName");
-    hl_jw_str(&w, defs[i].name);
-    hl_jw_key(&w, "AttributeType");
-    hl_jw_str(&w, t);
+    hl_jw_key_str(&w, "AttributeName", defs[i].name);
+    hl_jw_key_str(&w, "AttributeType", t);
     hl_jw_obj_end(&w);
   }
   hl_jw_arr_end(&w);
   write_key_schema(&w, hash, range);
-  hl_jw_key(&w, "BillingMode");
-  hl_jw_str(&w, "PAY_PER_REQUEST");
+  hl_jw_key_str(&w, "BillingMode", "PAY_PER_REQUEST");
   if (n_gsis) {
-    hl_jw_key(&w, "GlobalSecondaryIndexes");
-    hl_jw_arr_begin(&w);
+    hl_jw_key_arr(&w, "GlobalSecondaryIndexes");
     for (size_t i = 0; i < n_gsis; i++) {
       hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "IndexName");
-      hl_jw_str(&w, gsis[i].name);
+      hl_jw_key_str(&w, "IndexName", gsis[i].name);
       write_key_schema(&w, gsis[i].hash, gsis[i].range);
-      hl_jw_key(&w, "Projection");
-      hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "ProjectionType");
-      hl_jw_str(&w, "ALL");
+      hl_jw_key_obj(&w, "Projection");
+      hl_jw_key_str(&w, "ProjectionType", "ALL");
       hl_jw_obj_end(&w);
       hl_jw_obj_end(&w);
     }
@@ -450,16 +401,11 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
 int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled) {
   if (!table_ok(table) || !attribute || !*attribute) return HL_EINVAL;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
-  hl_jw_key(&w, "TimeToLiveSpecification");
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "Enabled");
-  hl_jw_bool(&w, enabled);
-  hl_jw_key(&w, "AttributeName");
-  hl_jw_str(&w, attribute);
+  hl_jw_open(&w, out);
+  hl_jw_key_str(&w, "TableName", table);
+  hl_jw_key_obj(&w, "TimeToLiveSpecification");
+  hl_jw_key_bool(&w, "Enabled", enabled);
+  hl_jw_key_str(&w, "AttributeName", attribute);
   hl_jw_obj_end(&w);
   hl_jw_obj_end(&w);
   return 0;
@@ -468,10 +414,8 @@ int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, boo
 int hl_ddb_describe_table(hl_buf *out, const char *table) {
   if (!table_ok(table)) return HL_EINVAL;
   hl_jw w;
-  hl_jw_init(&w, out);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "TableName");
-  hl_jw_str(&w, table);
+  hl_jw_open(&w, out);
+  hl_jw_key_str(&w, "TableName", table);
   hl_jw_obj_end(&w);
   return 0;
 }

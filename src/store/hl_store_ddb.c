@@ -285,23 +285,19 @@ static void on_batch(void *data, const hl_aws_status *st, const hl_json *resp) {
 static void send_batch(hl_store_ddb *s, bw *batch) {
   hl_buf body = HL_BUF_INIT;
   hl_jw jw;
-  hl_jw_init(&jw, &body);
-  hl_jw_obj_begin(&jw);
-  hl_jw_key(&jw, "RequestItems");
-  hl_jw_obj_begin(&jw);
+  hl_jw_open(&jw, &body);
+  hl_jw_key_obj(&jw, "RequestItems");
   /* Grouped by table; bw->table points at one of s->names. */
   for (int t = 0; t < 5; t++) {
     bool open = false;
     for (bw *x = batch; x; x = x->next) {
       if (x->table != s->names[t]) continue;
       if (!open) {
-        hl_jw_key(&jw, s->names[t]);
-        hl_jw_arr_begin(&jw);
+        hl_jw_key_arr(&jw, s->names[t]);
         open = true;
       }
       hl_jw_obj_begin(&jw);
-      hl_jw_key(&jw, "PutRequest");
-      hl_jw_obj_begin(&jw);
+      hl_jw_key_obj(&jw, "PutRequest");
       hl_jw_key(&jw, "Item");
       hl_jw_raw(&jw, x->item.data, x->item.len);
       hl_jw_obj_end(&jw);

@@ -2,6 +2,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_sm.h"
 #include "loop/hl_pg.h"
 
 #include <stdio.h>
@@ -191,6 +192,7 @@ static void op_clear_results(pgop *op) {
 }
 
 static void start_migrations(pg_store *s);
+static void mig_transition(pg_store *s, mig_state to);
 static void op_send(pgop *op);
 
 static void on_later(uv_timer_t *t) {
@@ -644,7 +646,7 @@ static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
   s->wait_head = NULL;
   s->wait_tail = &s->wait_head;
   if (!ok) {
-    s->mig = MIG_NONE;
+    mig_transition(s, MIG_NONE);
     hl_log_error("postgres: the schema could not be created or migrated", "\"error\":\"%s\"",
                  hl_log_esc(err, (size_t)-1));
     while (list) {
@@ -656,7 +658,7 @@ static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
     ready_all(s, HL_ESTORE, err);
     return;
   }
-  s->mig = MIG_DONE;
+  mig_transition(s, MIG_DONE);
   hl_log_info("postgres schema ready", "\"version\":%d", s->schema_version);
   while (list) {
     pgop *op = list;
@@ -672,6 +674,18 @@ static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
   ready_all(s, 0, v);
 }
 
+/* The one place the schema set-up changes state; illegal moves are bugs. */
+static void mig_transition(pg_store *s, mig_state to) {
+  static const char *const names[] = {"NONE", "RUNNING", "DONE"};
+  static const unsigned allowed[] = {
+    [MIG_NONE] = HL_SM_TO(MIG_RUNNING),
+    [MIG_RUNNING] = HL_SM_TO(MIG_NONE) | HL_SM_TO(MIG_DONE), /* failed (tried again by the next operation), or ready */
+    [MIG_DONE] = 0,
+  };
+  hl_sm_check("postgres schema set-up", allowed, names, s->mig, to);
+  s->mig = to;
+}
+
 static void start_migrations(pg_store *s) {
   if (s->closing) {
     pgop *list = s->wait_head;
@@ -680,7 +694,7 @@ static void start_migrations(pg_store *s) {
     for (; list; list = list->next) op_finish_later(list, HL_ECLOSED);
     return;
   }
-  s->mig = MIG_RUNNING;
+  mig_transition(s, MIG_RUNNING);
   mig_op *m = hl_calloc(1, sizeof *m);
   m->s = s;
   hl_buf b = HL_BUF_INIT;
@@ -707,7 +721,7 @@ static void start_migrations(pg_store *s) {
   if (hl_pg_send_n(&s->pool, qs, MIGQ) != 0) {
     for (int i = 0; i < MIGQ; i++) hl_free(m->sql[i]);
     hl_free(m);
-    s->mig = MIG_NONE;
+    mig_transition(s, MIG_NONE);
   }
 }
 
@@ -1135,10 +1149,7 @@ static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, vo
 static void on_handle_closed(uv_handle_t *h) {
   pg_store *s = h->data;
   if (--s->closing_handles > 0) return;
-  void (*cb)(void *) = s->close_cb;
-  void *data = s->close_data;
-  hl_free(s);
-  if (cb) cb(data);
+  hl_free_then_call(s, s->close_cb, s->close_data);
 }
 
 static void on_pool_closed(void *data) {

@@ -774,11 +774,8 @@ static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, vo
 static void on_closed(uv_handle_t *h) {
   sq_store *s = h->data;
   if (--s->closing > 0) return;
-  void (*cb)(void *) = s->close_cb;
-  void *data = s->close_data;
   hl_free(s->path);
-  hl_free(s);
-  if (cb) cb(data);
+  hl_free_then_call(s, s->close_cb, s->close_data);
 }
 
 static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {

@@ -19,8 +19,7 @@ static int check_text(void *ctx, const char *text, size_t len, const char *label
     hl_jw w;
     char msg[sizeof err.message + 64];
     snprintf(msg, sizeof msg, "%s: %s", label, err.message);
-    hl_jw_init(&w, &line);
-    hl_jw_obj_begin(&w);
+    hl_jw_open(&w, &line);
     hl_jw_key(&w, "path"); hl_jw_str(&w, err.path);
     hl_jw_key(&w, "message"); hl_jw_str(&w, msg);
     hl_jw_obj_end(&w);
@@ -31,18 +30,12 @@ static int check_text(void *ctx, const char *text, size_t len, const char *label
   return rc == 0 ? 0 : 1;
 }
 
+static const char check_usage[] = "usage: hookloop transform check SPEC [EVENT...]\n"
+                                  "  with no EVENT, one JSON event per line is read from stdin\n";
+
 int hl_transform_cli_check(int argc, char **argv) {
-  if (argc < 1) {
-    fprintf(stderr, "usage: hookloop transform check SPEC [EVENT...]\n"
-                    "  with no EVENT, one JSON event per line is read from stdin\n");
-    return 2;
-  }
   hl_buf text = HL_BUF_INIT;
-  if (hl_input_read_file(argv[0], &text) != 0) {
-    fprintf(stderr, "hookloop transform check: cannot open the spec file %s; check the path\n", argv[0]);
-    hl_buf_dispose(&text);
-    return 2;
-  }
+  if (hl_input_read_first(argc, argv, check_usage, "hookloop transform check", "spec", &text) != 0) return 2;
   hl_transform *t = NULL;
   hl_transform_error err;
   int rc = hl_transform_compile(text.data ? text.data : "", text.len, &t, &err);
