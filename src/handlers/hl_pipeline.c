@@ -39,7 +39,8 @@ struct hl_pipeline {
   size_t busy;
   resume_timer *timers;     /* retry partitions waiting for their head to fall due */
   held_part *held;          /* partitions held for back-pressure, one entry per partition and subscription */
-  int closing;
+  int closing;              /* destroy: timers still closing, plus one while records are busy */
+  bool destroying;
   void (*destroy_cb)(void *);
   void *destroy_data;
 };
@@ -255,13 +256,20 @@ typedef struct {
   hl_kafka_msg *m;
 } msg_ctx;
 
+static void destroy_step(hl_pipeline *p);
+
 /* A processed or dead-lettered record: done when durable, else consumed again. */
 static void on_msg_finished(void *data, int status) {
   msg_ctx *c = data;
-  c->p->busy--;
-  if (status == 0) hl_kafka_done(c->p->kafka, c->m);
-  else hl_kafka_release(c->p->kafka, c->m);
+  hl_pipeline *p = c->p;
+  p->busy--;
+  if (status == 0) hl_kafka_done(p->kafka, c->m);
+  else hl_kafka_release(p->kafka, c->m);
   hl_free(c);
+  /* A record checked on the threadpool, or a fan-out produce, may finish
+   * after the drain's deadline: the pipeline (and Kafka after it) waits for
+   * it instead of being freed under it. */
+  if (p->destroying && p->busy == 0) destroy_step(p);
 }
 
 static msg_ctx *msg_ctx_new(hl_pipeline *p, hl_kafka_msg *m) {
@@ -466,14 +474,17 @@ void hl_pipeline_stop(hl_pipeline *p) {
 
 size_t hl_pipeline_busy(const hl_pipeline *p) { return p->busy; }
 
+/* One of the things destroy waits for is over; the last frees the pipeline. */
+static void destroy_step(hl_pipeline *p) {
+  if (--p->closing == 0) hl_free_then_call(p, p->destroy_cb, p->destroy_data);
+}
+
 static void timers_closed(uv_handle_t *h) {
   resume_timer *r = h->data;
   hl_pipeline *p = r->p;
   hl_free(r->topic);
   hl_free(r);
-  if (--p->closing == 0) {
-    hl_free_then_call(p, p->destroy_cb, p->destroy_data);
-  }
+  destroy_step(p);
 }
 
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data) {
@@ -495,8 +506,7 @@ void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data) {
     r = next;
   }
   p->timers = NULL;
-  if (--p->closing == 0) {
-    hl_free(p);
-    if (cb) cb(data);
-  }
+  p->destroying = true;
+  if (p->busy > 0) p->closing++; /* released by the last on_msg_finished */
+  destroy_step(p);
 }

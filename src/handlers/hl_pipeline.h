@@ -77,6 +77,9 @@ int hl_pipeline_start(hl_pipeline *p);
 void hl_pipeline_stop(hl_pipeline *p);
 /* Records being processed (fan-out produces outstanding). */
 size_t hl_pipeline_busy(const hl_pipeline *p);
+/* Frees the pipeline, then calls cb. Records still busy (a check on the
+ * threadpool, fan-out produces) are waited for, so Kafka must stay open
+ * until cb. */
 void hl_pipeline_destroy(hl_pipeline *p, void (*cb)(void *data), void *data);
 
 /* status 0: the record reached a durable state (it may be acknowledged);

@@ -177,3 +177,51 @@ HL_TEST_T(malformed_and_invalid_records_are_dead_lettered_large_or_small, 120) {
   hl_buf_dispose(&big);
   teardown(k);
 }
+
+static void produced(void *data, int status) { *(int *)data = status == 0 ? 1 : -1; }
+
+/* serve destroys the pipeline when its drain's deadline passes, possibly
+ * while a large record is still being checked on the threadpool or its
+ * fan-out is still being produced. The pipeline must wait for that record
+ * rather than be freed under it (its check's callback uses the pipeline
+ * and Kafka): destroy answers only once nothing is busy. */
+HL_TEST_T(destroy_waits_for_a_record_still_being_checked, 120) {
+  setup_registry("{\"properties\":{\"xs\":{\"items\":{\"type\":\"integer\"}}}}");
+  hl_kafka *k = make_kafka();
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create wh.ingress.T 1 1") == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create " EGRESS " 1 1") == 0);
+  hl_buf big = HL_BUF_INIT;
+  hl_buf_puts(&big, "{\"eventHeader\":{\"uuid\":\"late\",\"eventType\":\"T\"},\"xs\":[");
+  for (int i = 0; big.len < 900 * 1000; i++) hl_buf_printf(&big, "%s%d", i ? "," : "", 100000 + i % 900000);
+  hl_buf_puts(&big, "]}");
+  int sent = 0;
+  hl_kafka_produce(k, "wh.ingress.T", "k", 1, big.data, big.len, NULL, 0, produced, &sent);
+  uint64_t until = hl_mono_ms() + 30000;
+  while (!sent && hl_mono_ms() < until) uv_run(&loop, UV_RUN_ONCE);
+  HL_ASSERT_EQ_INT(sent, 1);
+
+  hl_kafka_config cc = {.brokers = mk.bootstrap, .group_id = "pipeline-destroy", .session_timeout_ms = 6000};
+  hl_kafka *consumer = NULL;
+  char err[256];
+  HL_ASSERT_MSG(hl_kafka_create(&loop, &cc, &consumer, err, sizeof err) == 0, "create: %s", err);
+  hl_pipeline_options opt = {.processor = true, .ingress_prefix = "wh.ingress", .egress_prefix = "wh.egress",
+                             .retry_prefix = "wh.retry", .dlq_topic = "wh.dlq"};
+  hl_pipeline *p = hl_pipeline_create(&loop, consumer, &reg, NULL, &opt);
+  HL_ASSERT(p != NULL);
+  HL_ASSERT(hl_pipeline_start(p) == 0);
+  until = hl_mono_ms() + 60000;
+  while (hl_pipeline_busy(p) == 0 && hl_mono_ms() < until) uv_run(&loop, UV_RUN_ONCE);
+  HL_ASSERT_MSG(hl_pipeline_busy(p) > 0, "the record was consumed");
+
+  int destroyed = 0;
+  hl_pipeline_destroy(p, closed, &destroyed);
+  HL_ASSERT_MSG(destroyed == 0, "destroy answered while a record was still busy");
+  until = hl_mono_ms() + 60000;
+  while (!destroyed && hl_mono_ms() < until) uv_run(&loop, UV_RUN_ONCE);
+  HL_ASSERT(destroyed);
+  int cdone = 0;
+  hl_kafka_close(consumer, closed, &cdone);
+  hl_buf_dispose(&big);
+  teardown(k);
+  HL_ASSERT(cdone);
+}
