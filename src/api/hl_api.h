@@ -33,6 +33,7 @@ typedef struct {
   const char *store_name;         /* for health: "sqlite" / "dynamodb" */
   const char *queue_name;         /* "embedded" / "kafka" */
   bool allow_private_targets;
+  bool require_partners;          /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */

@@ -540,16 +540,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(nums); i++) {
     *nums[i].dst = nums[i].def;
-    if ((v = hl_json_get(root, nums[i].key)) == NULL || v->type == HL_JSON_NULL) continue;
-    int64_t n;
-    if (hl_json_int64(v, &n) != 0 || n < nums[i].min || n > nums[i].max) {
-      char ptr[64], msg[128];
-      snprintf(ptr, sizeof ptr, "/%s", nums[i].key);
-      snprintf(msg, sizeof msg, "expected an integer from %lld to %lld", (long long)nums[i].min, (long long)nums[i].max);
-      hl_api_respond_field_error(req, ptr, msg);
-      goto done;
-    }
-    *nums[i].dst = n;
+    if (!hl_api_int_member(req, root, nums[i].key, nums[i].min, nums[i].max, nums[i].dst)) goto done;
   }
   if ((v = hl_json_get(root, "retry_schedule")) != NULL && v->type != HL_JSON_NULL) {
     const char *rs = hl_json_str(v);
@@ -576,6 +567,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
       c->http_status = 200;
     }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
+  if (!hl_api_partner_for_sub(a, req, partner)) goto done;
   a->pending++;
   a->store->vt->sub_put(a->store, &c->rec, on_sub_put, c);
   c = NULL;
@@ -827,6 +819,17 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* After the partners: the subscriptions, which attach to them. */
+static void load_subs(void *data, int status) {
+  load_ctx *c = data;
+  if (status != 0) {
+    c->cb(c->data, status);
+    hl_free(c);
+    return;
+  }
+  c->a->store->vt->sub_list(c->a->store, on_subs_loaded, c);
+}
+
 static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
@@ -859,7 +862,7 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
     hl_json_doc_dispose(&d);
     hl_registry_put_schema(a->reg, r, compiled);
   }
-  a->store->vt->sub_list(a->store, on_subs_loaded, c);
+  hl_api_partners_load(a, c->reload, load_subs, c);
 }
 
 void hl_api_reload(hl_api *a, void (*cb)(void *data, int status), void *data) {

@@ -25,6 +25,17 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
+/* --- partners (hl_api_partners.c) ------------------------------------------------ */
+void hl_api_post_partner(hl_api *a, hl_http_req *req);
+void hl_api_list_partners(hl_api *a, hl_http_req *req);
+void hl_api_partner_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* Before a subscription naming partner_id is written: false after answering
+ * 400 when HOOKLOOP_REQUIRE_PARTNERS is set and the partner is not
+ * registered; otherwise true, having written an unknown partner implicitly. */
+bool hl_api_partner_for_sub(hl_api *a, hl_http_req *req, const char *partner_id);
+/* Loads (reload: reads again) the partners into the registry, then next(data, status). */
+void hl_api_partners_load(hl_api *a, bool reload, void (*next)(void *data, int status), void *data);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

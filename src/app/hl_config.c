@@ -52,6 +52,7 @@ static const setting settings[] = {
   S("DELIVERY_STATUS_TABLE", delivery_status_table, "event_delivery_status"),
   S("IDEMPOTENCY_TABLE", idempotency_table, "idempotency_ledger"),
   S("PARKED_RETRY_TABLE", parked_retry_table, "parked_retry"),
+  S("PARTNER_TABLE", partner_table, "partner"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),
@@ -63,6 +64,7 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
+  T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -211,6 +213,17 @@ static int check_kafka_auth(const hl_config *c, hl_buf *err) {
   }
 }
 
+/* A 0/1 setting. */
+static int set_flag(const char *name, const char *v, bool *out, hl_buf *err) {
+  if (is_true(v)) *out = true;
+  else if (is_false(v)) *out = false;
+  else {
+    hl_buf_printf(err, "%s=%s: expected 0 or 1", name, v);
+    return HL_EINVAL;
+  }
+  return 0;
+}
+
 static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
@@ -251,12 +264,9 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
     c->config_ttl_s = n;
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
-    if (is_true(v)) c->allow_private_targets = true;
-    else if (is_false(v)) c->allow_private_targets = false;
-    else {
-      hl_buf_printf(err, "HOOKLOOP_ALLOW_PRIVATE_TARGETS=%s: expected 0 or 1", v);
-      return HL_EINVAL;
-    }
+    return set_flag(name, v, &c->allow_private_targets, err);
+  } else if (strcmp(name, "HOOKLOOP_REQUIRE_PARTNERS") == 0) {
+    return set_flag(name, v, &c->require_partners, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -386,6 +396,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
+  hl_jw_key(&w, "HOOKLOOP_REQUIRE_PARTNERS"); hl_jw_bool(&w, c->require_partners);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_obj_end(&w);
 }

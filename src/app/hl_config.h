@@ -38,7 +38,7 @@ typedef struct {
   char *aws_container_relative_uri, *aws_container_full_uri, *aws_container_auth_token,
       *aws_container_auth_token_file;
   char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
-      *idempotency_table, *parked_retry_table;
+      *idempotency_table, *parked_retry_table, *partner_table;
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;
@@ -46,6 +46,7 @@ typedef struct {
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;
   bool allow_private_targets;
+  bool require_partners;      /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */

@@ -351,6 +351,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->tables.delivery_table = c->delivery_status_table;
   set->tables.ledger_table = c->idempotency_table;
   set->tables.parked_table = c->parked_retry_table;
+  set->tables.partner_table = c->partner_table;
   set->retry_schedule = c->retry_schedule;
   set->max_in_flight = (unsigned)c->max_in_flight;
   set->high_water = c->queue_high_water;
@@ -450,7 +451,7 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .queue_name = s->set.kafka ? "kafka" : "embedded", .allow_private_targets = s->set.allow_private,
-    .default_secret = s->have_secrets,
+    .default_secret = s->have_secrets, .require_partners = cfg->require_partners,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,

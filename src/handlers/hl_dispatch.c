@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "handlers/hl_sender_http.h"
+#include "model/hl_partner.h"
 #include "model/hl_retry.h"
 #include "queue/hl_queue_embedded.h"
 
@@ -116,14 +117,21 @@ static void delivery_free(hl_delivery *dl) {
 }
 
 static void wake_blocked(hl_dispatch *d);
+static void wake_partner(hl_dispatch *d, hl_partner *p);
 
-/* The attempt's slot is free; the gate hears how it went. */
+/* The attempt's slots are free (its subscription's and its partner's);
+ * both gates hear how it went. */
 static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
-  hl_gate_done(&dl->sub->gate, uv_now(dl->owner->loop), outcome);
+  uint64_t now = uv_now(dl->owner->loop);
+  hl_gate_done(&dl->sub->gate, now, outcome);
+  hl_partner *p = dl->sub->partner;
+  bool partner_was_full = !hl_gate_has_room(&p->gate);
+  hl_gate_done(&p->gate, now, outcome);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
+  if (partner_was_full) wake_partner(dl->owner, p);
 }
 
 static void enqueue(hl_sub *s, hl_delivery *dl) {
@@ -388,6 +396,37 @@ static bool gate_admits(hl_dispatch *d, hl_sub *s) {
   return false;
 }
 
+/* The partner's gate, shared by its subscriptions, after the
+ * subscription's admitted: true when it admits too. A rate wait arms the
+ * subscription's rate_timer; a full partner is woken by the partner's next
+ * free slot (wake_partner). */
+static bool partner_admits(hl_dispatch *d, hl_sub *s) {
+  uint64_t wait = 0;
+  hl_gate_answer a = hl_gate_admit(&s->partner->gate, uv_now(d->loop), &wait);
+  if (a == HL_GATE_ADMIT) return true;
+  hl_gate_unadmit(&s->gate);
+  if (a == HL_GATE_WAIT) {
+    s->dispatch = d;
+    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
+  }
+  return false;
+}
+
+/* A slot of a partner that was full is free: its subscriptions with
+ * deliveries waiting start in turn, from where the last wake-up stopped, so
+ * that one busy subscription does not take every slot the others wait for. */
+static void wake_partner(hl_dispatch *d, hl_partner *p) {
+  size_t n = p->subs.n;
+  for (size_t k = 0; k < n && hl_gate_has_room(&p->gate) && !d->stopping; k++) {
+    if (p->subs.n == 0) return;
+    size_t i = (p->wake_from + k) % p->subs.n;
+    hl_sub *s = p->subs.items[i];
+    if (!s->wait_head) continue;
+    p->wake_from = i + 1;
+    try_start(d, s);
+  }
+}
+
 static void try_start(hl_dispatch *d, hl_sub *s) {
   if (d->stopping) return;
   if (s->deleted) {
@@ -414,6 +453,7 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       return;
     }
     if (!gate_admits(d, s)) return;
+    if (!partner_admits(d, s)) return;
     hl_delivery *dl = dequeue(s);
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;

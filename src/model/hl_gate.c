@@ -65,6 +65,12 @@ hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now, uint64_t *wait_ms) {
   return HL_GATE_ADMIT;
 }
 
+void hl_gate_unadmit(hl_gate *g) {
+  if (g->in_flight > 0) g->in_flight--;
+  if (g->cfg.rate_per_s > 0) g->tokens += 1.0;
+  if (g->state == HL_GATE_HALF_OPEN) g->probing = false;
+}
+
 void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
   if (g->in_flight > 0) g->in_flight--;
   if (g->cfg.breaker_failures == 0 || outcome == HL_GATE_NEUTRAL) {

@@ -56,6 +56,10 @@ void hl_gate_configure(hl_gate *g, const hl_gate_config *cfg);
 /* Whether an in-flight slot is free (the cheap check before admit). */
 bool hl_gate_has_room(const hl_gate *g);
 hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now_ms, uint64_t *wait_ms);
+/* Gives back what the last ADMIT took (the slot, the token, the probe):
+ * the attempt did not start after all, because another gate it must also
+ * pass (its partner's) refused it. */
+void hl_gate_unadmit(hl_gate *g);
 /* An admitted attempt ended. */
 void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome);
 

@@ -1,5 +1,6 @@
 #include "model/hl_registry.h"
 #include "common/hl_common.h"
+#include "model/hl_partner.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@ void hl_registry_init(hl_registry *r) {
   hl_strmap_init(&r->subs_by_id);
   hl_strmap_init(&r->subs_by_key);
   hl_strmap_init(&r->subs_by_type);
+  hl_strmap_init(&r->partners_by_id);
 }
 
 static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
@@ -26,6 +28,10 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  if (s->partner) {
+    hl_registry_partner_detach(r, s->partner, s);
+    hl_partner_unref(s->partner);
+  }
   if (s->signer) {
     hl_webhook_signer_dispose(s->signer); /* wipes the keys */
     hl_free(s->signer);
@@ -54,6 +60,7 @@ void hl_registry_dispose(hl_registry *r) {
   hl_strmap_dispose(&r->subs_by_id);
   hl_strmap_dispose(&r->subs_by_key);
   hl_strmap_dispose(&r->subs_by_type);
+  hl_registry_partners_dispose(r);
 }
 
 static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
@@ -113,6 +120,7 @@ static void unlink_sub(hl_registry *r, hl_sub *s) {
   hl_strmap_del(&r->subs_by_id, s->rec.subscription_id);
   hl_sub_list *l = hl_strmap_get(&r->subs_by_type, s->rec.event_type);
   if (l) list_remove(l, s);
+  if (s->partner) hl_registry_partner_detach(r, s->partner, s);
   s->deleted = true;
   hl_sub_unref(r, s);
 }
@@ -126,6 +134,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   s->filter = filter;
   s->headers = headers;
   s->schedule = schedule;
+  s->partner = hl_registry_partner_attach(r, s->rec.partner_id, s);
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);

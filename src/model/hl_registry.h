@@ -33,6 +33,7 @@ typedef struct {
 } hl_schema_entry;
 
 typedef struct hl_sub hl_sub;
+typedef struct hl_partner hl_partner; /* model/hl_partner.h */
 struct hl_sub {
   int refs;
   bool deleted;
@@ -40,6 +41,7 @@ struct hl_sub {
   hl_filter *filter;              /* owned; NULL matches every event */
   struct curl_slist *headers;     /* owned; the subscription's own headers, "Name: value" */
   hl_retry_schedule *schedule;    /* owned; NULL: the process default */
+  hl_partner *partner;            /* referenced; its gate is shared with the partner's other subscriptions */
 
   /* Dispatcher state (hl_dispatch.c owns these fields). */
   hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
@@ -75,6 +77,7 @@ typedef struct {
   hl_strmap subs_by_id;       /* subscription_id -> hl_sub* */
   hl_strmap subs_by_key;      /* "<partner_id>\x1f<event_type>" -> hl_sub* */
   hl_strmap subs_by_type;     /* event_type -> hl_sub_list* */
+  hl_strmap partners_by_id;   /* partner_id -> hl_partner* (model/hl_partner.h) */
   void (*free_schema)(hl_schema *);   /* how to free compiled schemas */
   void (*free_filter)(hl_filter *);
   void (*free_schedule)(hl_retry_schedule *);

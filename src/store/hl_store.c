@@ -12,6 +12,10 @@ void hl_sub_rec_free(hl_sub_rec *r) {
   hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
 }
 
+void hl_partner_rec_free(hl_partner_rec *r) {
+  hl_free(r->partner_id); hl_free(r->name); hl_free(r->contact); hl_free(r->metadata_json);
+}
+
 void hl_delivery_rec_free(hl_delivery_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->status); hl_free(r->last_error);
 }
@@ -26,9 +30,10 @@ void hl_store_result_dispose(hl_store_result *res) {
   if (res->subs) for (size_t i = 0; i < res->nsubs; i++) hl_sub_rec_free(&res->subs[i]);
   if (res->deliveries)
     for (size_t i = 0; i < res->ndeliveries; i++) hl_delivery_rec_free(&res->deliveries[i]);
+  if (res->partners) for (size_t i = 0; i < res->npartners; i++) hl_partner_rec_free(&res->partners[i]);
   if (res->items) for (size_t i = 0; i < res->nitems; i++) hl_eq_item_free(&res->items[i]);
   hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
-  hl_free(res->value);
+  hl_free(res->partners); hl_free(res->value);
   *res = (hl_store_result){0};
 }
 
@@ -39,4 +44,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->delivery_table = "event_delivery_status";
   n->ledger_table = "idempotency_ledger";
   n->parked_table = "parked_retry";
+  n->partner_table = "partner";
 }

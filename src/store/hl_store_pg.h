@@ -44,7 +44,7 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 1
+#define HL_STORE_PG_SCHEMA_VERSION 2 /* 2: the partner table */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
