@@ -182,6 +182,72 @@ HL_TEST_T(max_in_flight_per_subscription_is_respected, 120) {
   stop_both();
 }
 
+/* HOOKLOOP_REQUIRE_PARTNERS=1: a subscription naming an unregistered
+ * partner is refused. A registered partner's max_in_flight holds across its
+ * two subscriptions (each allowing 10), and the partner, its limits and its
+ * subscriptions are there again after a restart. */
+HL_TEST_T(partners_are_required_when_asked_share_one_limit_and_are_stored, 180) {
+  static const char *const env[] = {"HOOKLOOP_REQUIRE_PARTNERS=1", NULL};
+  start_both(NULL, env);
+  char u[256], body[1024];
+  hl_json_doc doc;
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  static const char *const types[] = {"Payment", "Refund"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(body, sizeof body, "{\"event_type\":\"%s\",\"domain\":\"payments\",\"version\":1,\"schema\":{}}",
+             types[k]);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  }
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  char subs[2][512];
+  for (int k = 0; k < 2; k++)
+    snprintf(subs[k], sizeof subs[k],
+             "{\"partner_id\":\"acme\",\"event_type\":\"%s\",\"url\":\"%s/hook/shared?latency_ms=50\","
+             "\"max_in_flight\":10}", types[k], partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, subs[0], &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_partner");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/partner_id");
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/partners", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"contact\":\"ops@acme.example\",\"max_in_flight\":1}",
+                            NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  for (int k = 0; k < 2; k++) HL_ASSERT_EQ_INT(e2e_call("POST", u, subs[k], NULL), 201);
+
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  for (int i = 0; i < 8; i++) {
+    snprintf(body, sizeof body, "{\"eventHeader\":{\"uuid\":\"evt-pt-%d\",\"eventType\":\"%s\"},\"n\":%d}", i,
+             types[i % 2], i);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 202);
+  }
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 8, 20000, &doc), 8);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t maxc = -1;
+  hl_json_int64(hl_json_get(hl_json_get(doc.root, "max_concurrent_by_name"), "shared"), &maxc);
+  HL_ASSERT_MSG(maxc == 1, "the partner saw %lld requests at once across its subscriptions", (long long)maxc);
+  hl_json_doc_dispose(&doc);
+
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&hk, SIGTERM, 30000), 0);
+  e2e_start_hookloop(&hk, env);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t n = -1;
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "max_in_flight"), &n) == 0 && n == 1);
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "subscriptions"), &n) == 0 && n == 2);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "contact"), "ops@acme.example");
+  HL_ASSERT(hl_json_get(doc.root, "registered")->type == HL_JSON_TRUE);
+  hl_json_doc_dispose(&doc);
+  /* Still required after the restart; and a partner with subscriptions stays. */
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"nobody\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\"}",
+                            NULL), 400);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 409);
+  stop_both();
+}
+
 /* Posts Payment events <prefix><first>..<prefix><first+n-1> as one bulk
  * request (one commit); every one must be accepted. */
 static void post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n) {
