@@ -167,6 +167,7 @@ static void r_sub_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_su
 static void r_post_partner(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_partner(a, req); }
 static void r_list_partners(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_partners(a, req); }
 static void r_partner_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_partner_by_id(a, req, p[0]); }
+static void r_enable_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_enable_sub(a, req, p[0]); }
 static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_deliveries(a, req); }
 static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
 static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
@@ -198,6 +199,7 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub},
   {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
   {"DELETE", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
+  {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub},
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},

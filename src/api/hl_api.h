@@ -91,6 +91,11 @@ extern const hl_api_route hl_api_routes[];
 void hl_api_handle(hl_http_req *req, void *data);
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);
 
+/* The dispatcher disabled s after failures in a row (hl_dispatch_options.
+ * on_sub_disabled): records it DISABLED, then announces the
+ * subscription.disabled event to the subscriptions of that type. */
+void hl_api_sub_disabled(hl_api *a, hl_sub *s);
+
 /* Loads schemas and subscriptions from the store into the registry; cb runs
  * with 0 or a negative hl_err. */
 void hl_api_load(hl_api *a, void (*cb)(void *data, int status), void *data);

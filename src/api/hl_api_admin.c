@@ -320,7 +320,8 @@ static void write_headers_redacted(hl_jw *w, const char *headers_json) {
   hl_json_doc_dispose(&d);
 }
 
-static void write_sub(hl_jw *w, const hl_sub_rec *r) {
+void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
+  const hl_sub_rec *r = &s->rec;
   hl_jw_obj_begin(w);
   hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
   hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
@@ -337,6 +338,7 @@ static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
 
@@ -466,6 +468,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     while (!known && hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
       known = strcmp(((hl_schema_entry *)v)->rec.event_type, type) == 0;
   }
+  known = known || strcmp(type, HL_EVENT_SUBSCRIPTION_DISABLED) == 0; /* built in */
   if (!known) {
     hl_api_respond_error(req, 400, "unknown_event_type",
                   "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
@@ -596,7 +599,7 @@ void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   void *v;
   while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
     hl_sub *s = v;
-    if (!filter || strcmp(s->rec.partner_id, partner) == 0) write_sub(&w, &s->rec);
+    if (!filter || strcmp(s->rec.partner_id, partner) == 0) hl_api_write_sub(&w, s);
   }
   hl_jw_arr_end(&w);
   hl_jw_obj_end(&w);
@@ -636,7 +639,7 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &b);
-  write_sub(&w, &s->rec);
+  hl_api_write_sub(&w, s);
   hl_api_respond_buf(req, 200, &b);
 }
 

@@ -65,6 +65,9 @@ static const setting settings[] = {
   SECRET("HOOKLOOP_API_TOKEN", api_token),
   T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
   T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
+  T("HOOKLOOP_BREAKER_FAILURES", "10"),
+  T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
+  T("HOOKLOOP_DISABLE_AFTER_FAILURES", "100"),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -224,6 +227,18 @@ static int set_flag(const char *name, const char *v, bool *out, hl_buf *err) {
   return 0;
 }
 
+/* A whole number in [min, max]. */
+static int set_count(const char *name, const char *v, long long min, long long max, int64_t *out, hl_buf *err) {
+  char *end;
+  long long n = strtoll(v, &end, 10);
+  if (*v == '\0' || *end || n < min || n > max) {
+    hl_buf_printf(err, "%s=%s: expected a whole number from %lld to %lld", name, v, min, max);
+    return HL_EINVAL;
+  }
+  *out = n;
+  return 0;
+}
+
 static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
@@ -267,6 +282,12 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return set_flag(name, v, &c->allow_private_targets, err);
   } else if (strcmp(name, "HOOKLOOP_REQUIRE_PARTNERS") == 0) {
     return set_flag(name, v, &c->require_partners, err);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_FAILURES") == 0) {
+    return set_count(name, v, 0, 1000000, &c->breaker_failures, err);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_OPEN_MS") == 0) {
+    return set_count(name, v, 1, 86400000, &c->breaker_open_ms, err);
+  } else if (strcmp(name, "HOOKLOOP_DISABLE_AFTER_FAILURES") == 0) {
+    return set_count(name, v, 0, 1000000000, &c->disable_after_failures, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -397,6 +418,9 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
   hl_jw_key(&w, "HOOKLOOP_REQUIRE_PARTNERS"); hl_jw_bool(&w, c->require_partners);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURES"); hl_jw_int(&w, c->breaker_failures);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_OPEN_MS"); hl_jw_int(&w, c->breaker_open_ms);
+  hl_jw_key(&w, "HOOKLOOP_DISABLE_AFTER_FAILURES"); hl_jw_int(&w, c->disable_after_failures);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_obj_end(&w);
 }

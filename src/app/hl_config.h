@@ -46,6 +46,9 @@ typedef struct {
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;
   bool allow_private_targets;
+  int64_t breaker_failures;       /* HOOKLOOP_BREAKER_FAILURES: failed attempts in a row that open a subscription's breaker (0: none) */
+  int64_t breaker_open_ms;        /* HOOKLOOP_BREAKER_OPEN_MS: open this long, then one probe */
+  int64_t disable_after_failures; /* HOOKLOOP_DISABLE_AFTER_FAILURES: failed attempts in a row that disable it (0: never) */
   bool require_partners;      /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   char *webhook_secret_arn;

@@ -87,7 +87,14 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
   hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
+  hl_dispatch_render_metrics(&s->dispatch, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
+}
+
+/* The dispatcher disabled a subscription: the API records and announces it. */
+static void on_sub_disabled(void *data, hl_sub *sub) {
+  serve *s = data;
+  hl_api_sub_disabled(&s->api, sub);
 }
 
 /* --- shutdown ------------------------------------------------------------------ */
@@ -443,6 +450,9 @@ int hl_serve_run(const hl_config *cfg) {
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
     .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
+    .breaker_failures = (unsigned)cfg->breaker_failures, .breaker_open_ms = (uint64_t)cfg->breaker_open_ms,
+    .disable_after_failures = (unsigned)cfg->disable_after_failures,
+    .on_sub_disabled = on_sub_disabled, .disabled_data = s,
   };
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);

@@ -124,8 +124,16 @@ static void wake_partner(hl_dispatch *d, hl_partner *p);
 static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
-  uint64_t now = uv_now(dl->owner->loop);
+  hl_dispatch *d = dl->owner;
+  uint64_t now = uv_now(d->loop);
   hl_gate_done(&dl->sub->gate, now, outcome);
+  if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures &&
+      dl->sub->gate.streak == d->opt.disable_after_failures && !hl_sub_disabled(dl->sub) && !dl->sub->deleted &&
+      d->opt.on_sub_disabled) {
+    hl_log_warn("subscription disabled after failures in a row", "\"subscription_id\":\"%s\",\"failures\":%u",
+                dl->sub->rec.subscription_id, dl->sub->gate.streak);
+    d->opt.on_sub_disabled(d->opt.disabled_data, dl->sub);
+  }
   hl_partner *p = dl->sub->partner;
   bool partner_was_full = !hl_gate_has_room(&p->gate);
   hl_gate_done(&p->gate, now, outcome);
@@ -427,6 +435,12 @@ static void wake_partner(hl_dispatch *d, hl_partner *p) {
   }
 }
 
+/* Deliveries wait while it is disabled, or about to be (the failures that
+ * disable it are counted; the store has not recorded it yet). */
+static bool held_back(const hl_dispatch *d, const hl_sub *s) {
+  return hl_sub_disabled(s) || (d->opt.disable_after_failures && s->gate.streak >= d->opt.disable_after_failures);
+}
+
 static void try_start(hl_dispatch *d, hl_sub *s) {
   if (d->stopping) return;
   if (s->deleted) {
@@ -438,7 +452,10 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
   hl_gate_config gc = s->gate.cfg;
   gc.max_in_flight = hl_dispatch_sub_limit(d, s);
   gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
+  gc.breaker_failures = d->opt.breaker_failures;
+  gc.breaker_open_ms = d->opt.breaker_open_ms;
   hl_gate_configure(&s->gate, &gc);
+  if (held_back(d, s)) return;
   while (s->wait_head && hl_gate_has_room(&s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
@@ -557,7 +574,7 @@ void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
   /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
   if (!d->queue->vt->claim) return;
   s->need_claim = true;
-  if (d->stopping || s->deleted) return;
+  if (d->stopping || s->deleted || hl_sub_disabled(s)) return; /* enabling it notifies again */
   if (!s->on_dirty) {
     s->on_dirty = true;
     hl_sub_ref(s);
@@ -577,8 +594,20 @@ void hl_dispatch_notify_all(hl_dispatch *d) {
  * deliveries; one going away drops what it holds. */
 static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
   hl_dispatch *d = data;
-  if (change == HL_REG_SUB_ADDED) hl_dispatch_notify(d, s);
-  else hl_dispatch_sub_removed(d, s);
+  if (change == HL_REG_SUB_ADDED) {
+    hl_dispatch_notify(d, s);
+  } else if (change == HL_REG_SUB_REMOVED) {
+    hl_dispatch_sub_removed(d, s);
+  } else if (hl_sub_disabled(s)) {
+    /* Disabled: what it holds goes back to the queue, where its deliveries
+     * accumulate until it is enabled. */
+    hl_dispatch_sub_removed(d, s);
+  } else {
+    /* Enabled: a closed breaker, no streak, and the backlog claimed. */
+    hl_gate_reset(&s->gate, uv_now(d->loop));
+    hl_dispatch_notify(d, s);
+    try_start(d, s);
+  }
 }
 
 /* The queue took new items for a subscription (an accept, a re-queue). */
@@ -659,6 +688,25 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   /* Last, so nothing above re-arms them: the subscription may be freed soon. */
   hl_timerq_remove(&d->timers, &s->claim_timer);
   hl_timerq_remove(&d->timers, &s->rate_timer);
+}
+
+void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
+  size_t disabled = 0, by_state[3] = {0};
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) {
+    const hl_sub *s = v;
+    disabled += hl_sub_disabled(s);
+    by_state[s->gate.state]++;
+  }
+  hl_buf_printf(out, "# HELP hookloop_subscriptions_disabled Subscriptions disabled after failures in a row.\n"
+                     "# TYPE hookloop_subscriptions_disabled gauge\nhookloop_subscriptions_disabled %zu\n", disabled);
+  hl_buf_printf(out, "# HELP hookloop_subscription_breakers Subscriptions by the state of their circuit breaker.\n"
+                     "# TYPE hookloop_subscription_breakers gauge\n"
+                     "hookloop_subscription_breakers{state=\"closed\"} %zu\n"
+                     "hookloop_subscription_breakers{state=\"open\"} %zu\n"
+                     "hookloop_subscription_breakers{state=\"half_open\"} %zu\n",
+                by_state[HL_GATE_CLOSED], by_state[HL_GATE_OPEN], by_state[HL_GATE_HALF_OPEN]);
 }
 
 void hl_dispatch_stop(hl_dispatch *d) {

@@ -179,6 +179,14 @@ bool hl_registry_delete_sub(hl_registry *r, const char *id) {
   return true;
 }
 
+void hl_registry_sub_status(hl_registry *r, hl_sub *s, const char *status) {
+  hl_free(s->rec.status);
+  s->rec.status = hl_strdup(status);
+  if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_STATUS);
+}
+
+bool hl_sub_disabled(const hl_sub *s) { return s->rec.status && strcmp(s->rec.status, "DISABLED") == 0; }
+
 void hl_sub_ref(hl_sub *s) { s->refs++; }
 
 void hl_sub_unref(hl_registry *r, hl_sub *s) {

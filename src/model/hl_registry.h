@@ -63,8 +63,9 @@ struct hl_sub {
 /* Who hears of subscriptions coming and going (the dispatcher): the
  * registry announces, nobody calls the dispatcher for it. REMOVED comes
  * while the old one is still registered (it is unlinked right after),
- * ADDED once the new one is. */
-typedef enum { HL_REG_SUB_ADDED, HL_REG_SUB_REMOVED } hl_reg_change;
+ * ADDED once the new one is. STATUS: its rec.status changed in place
+ * (ACTIVE <-> DISABLED), nothing else. */
+typedef enum { HL_REG_SUB_ADDED, HL_REG_SUB_REMOVED, HL_REG_SUB_STATUS } hl_reg_change;
 typedef struct {
   void (*sub_changed)(void *data, hl_sub *s, hl_reg_change change);
   void *data;
@@ -110,6 +111,12 @@ hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
 /* Removes a subscription (the listener hears REMOVED); false when unknown. */
 bool hl_registry_delete_sub(hl_registry *r, const char *subscription_id);
+
+/* Sets a registered subscription's status ("ACTIVE", "DISABLED") in place,
+ * after the store took it; the listener hears STATUS. */
+void hl_registry_sub_status(hl_registry *r, hl_sub *s, const char *status);
+/* Whether deliveries are held back for it (status DISABLED). */
+bool hl_sub_disabled(const hl_sub *s);
 
 void hl_sub_ref(hl_sub *s);
 void hl_sub_unref(hl_registry *r, hl_sub *s);

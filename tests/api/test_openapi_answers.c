@@ -236,6 +236,10 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_ok);
   expect("GET", path, NULL, "admin", 200);
   expect("GET", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/enable", sub_ok);
+  expect("POST", path, "", "admin", 200);
+  expect("POST", "/admin/subscriptions/sub_nothing/enable", "", "admin", 404);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_ok);
   expect("DELETE", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
   expect("DELETE", "/admin/subscriptions/%00", NULL, "admin", 400);
   a = call("POST", "/admin/subscriptions", "{\"partner_id\":\"gone\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\"}", "admin", NULL);

@@ -115,3 +115,30 @@ HL_TEST(unadmit_gives_back_the_slot_the_token_and_the_probe) {
   hl_gate_unadmit(&b);
   HL_ASSERT_EQ_INT(hl_gate_admit(&b, 1000, &wait), HL_GATE_ADMIT); /* a probe may go again */
 }
+
+/* The streak counts failures in a row whatever the breaker does (a failed
+ * probe too), a neutral outcome does not break it, a success does; reset
+ * closes an open breaker and forgets the streak. */
+HL_TEST(the_streak_counts_failures_in_a_row_and_reset_closes_the_breaker) {
+  hl_gate g = breaker();
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  attempt(&g, 1000, HL_GATE_FAILED); /* the probe */
+  HL_ASSERT_EQ_INT(g.streak, 4);
+  attempt(&g, 2000, HL_GATE_NEUTRAL);
+  HL_ASSERT_EQ_INT(g.streak, 4);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  uint64_t wait = 0;
+  hl_gate_reset(&g, 2000);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT(g.streak, 0);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2000, &wait), HL_GATE_ADMIT);
+  hl_gate_done(&g, 2000, HL_GATE_FAILED);
+  attempt(&g, 2000, HL_GATE_OK);
+  HL_ASSERT_EQ_INT(g.streak, 0);
+  /* From OPEN too. */
+  for (int i = 0; i < 3; i++) attempt(&g, 3000, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  hl_gate_reset(&g, 3000);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 3000, &wait), HL_GATE_ADMIT);
+}
