@@ -623,12 +623,16 @@ static void on_sub_deleted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+hl_sub *hl_api_sub_found(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_registry_sub_get(a->reg, id);
-  if (!s) {
+  if (!s)
     hl_api_respond_error(req, 404, "not_found", "no subscription with this id; list them with GET /admin/subscriptions", NULL);
-    return;
-  }
+  return s;
+}
+
+void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
+  hl_sub *s = hl_api_sub_found(a, req, id);
+  if (!s) return;
   if (strcmp(req->method, "DELETE") == 0) {
     sub_del_ctx *c = hl_malloc(sizeof *c);
     *c = (sub_del_ctx){a, req, hl_strdup(id)};

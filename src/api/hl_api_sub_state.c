@@ -150,11 +150,8 @@ static void on_enabled_stored(void *data, int status, hl_store_result *res) {
 }
 
 void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id) {
-  hl_sub *s = hl_registry_sub_get(a->reg, id);
-  if (!s) {
-    hl_api_respond_error(req, 404, "not_found", "no subscription with this id; list them with GET /admin/subscriptions", NULL);
-    return;
-  }
+  hl_sub *s = hl_api_sub_found(a, req, id);
+  if (!s) return;
   state_ctx *c = hl_malloc(sizeof *c);
   *c = (state_ctx){a, s, req};
   hl_sub_ref(s);

@@ -477,25 +477,38 @@ static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb,
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
 
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  hl_store_result res = {0};
+/* Runs a listing query: row() reads each row into a zeroed item appended
+ * to *items (*n of item_size bytes, which belong to res), then cb gets res. */
+static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
+                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
   size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, Q_PARTNER_LIST);
+  sqlite3_stmt *st = stmt(s, q);
   int rc = st ? 0 : HL_ESTORE;
   while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (res.npartners == cap) {
+    if (*n == cap) {
       cap = cap ? cap * 2 : 16;
-      res.partners = hl_realloc(res.partners, cap * sizeof *res.partners);
+      *items = hl_realloc(*items, cap * item_size);
     }
-    hl_partner_rec *r = &res.partners[res.npartners++];
-    r->partner_id = col_text(st, 0); r->name = col_text(st, 1); r->contact = col_text(st, 2);
-    r->metadata_json = col_text(st, 3);
-    r->max_in_flight = sqlite3_column_int64(st, 4); r->rate_limit_per_s = sqlite3_column_int64(st, 5);
-    r->created_at = sqlite3_column_int64(st, 6);
+    void *item = (char *)*items + (*n)++ * item_size;
+    memset(item, 0, item_size);
+    row(st, item);
   }
   if (st) sqlite3_reset(st);
-  finish(s, cb, data, rc, &res);
+  finish(s, cb, data, rc, res);
+}
+
+static void partner_row(sqlite3_stmt *st, void *item) {
+  hl_partner_rec *r = item;
+  r->partner_id = col_text(st, 0); r->name = col_text(st, 1); r->contact = col_text(st, 2);
+  r->metadata_json = col_text(st, 3);
+  r->max_in_flight = sqlite3_column_int64(st, 4); r->rate_limit_per_s = sqlite3_column_int64(st, 5);
+  r->created_at = sqlite3_column_int64(st, 6);
+}
+
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
+  hl_store_result res = {0};
+  list_rows(SQ(base), Q_PARTNER_LIST, (void **)&res.partners, &res.npartners, sizeof *res.partners, partner_row, &res,
+            cb, data);
 }
 
 static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
