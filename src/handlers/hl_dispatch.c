@@ -42,6 +42,48 @@ struct hl_delivery {
   uint64_t next_delay_ms;
 };
 
+/* What the dispatcher keeps per subscription (hl_sub.dispatch_state):
+ * allocated when the subscription first reaches the dispatcher, freed with
+ * the subscription (hl_registry.free_dispatch_state). */
+typedef struct {
+  hl_sub *sub;                    /* not referenced: the state goes with it */
+  hl_dispatch *d;                 /* the dispatcher that armed the timers */
+  hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
+  unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
+  bool need_claim;                /* the store may hold due deliveries for it */
+  bool claiming;                  /* a claim is in progress */
+  bool on_dirty;                  /* linked on the dispatcher's dirty list */
+  hl_sub *dirty_next;
+  bool on_blocked;                /* waiting for a process-wide in-flight slot */
+  hl_sub *blocked_next;
+  hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
+  hl_timerq_node rate_timer;      /* resumes starts when the gates allow */
+} sub_state;
+
+/* The state of a subscription that reached the dispatcher (attach). */
+static sub_state *ST(const hl_sub *s) {
+  if (!s->dispatch_state) {
+    hl_log_error("a subscription reached the dispatcher unattached", "\"subscription_id\":\"%s\"",
+                 s->rec.subscription_id);
+    abort(); /* a bug: every way in attaches */
+  }
+  return s->dispatch_state;
+}
+
+static void attach(hl_dispatch *d, hl_sub *s) {
+  if (s->dispatch_state) return;
+  sub_state *st = hl_calloc(1, sizeof *st);
+  st->sub = s;
+  st->d = d;
+  s->dispatch_state = st;
+}
+
+static void free_state(void *state) { hl_free(state); }
+
+unsigned hl_dispatch_sub_in_memory(const hl_sub *s) {
+  return s->dispatch_state ? ((const sub_state *)s->dispatch_state)->in_memory : 0;
+}
+
 static void pump_soon(hl_dispatch *d);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
@@ -79,6 +121,7 @@ static void transition(hl_delivery *dl, dstate to) {
 /* --- life cycle of one delivery -------------------------------------------- */
 
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
+  attach(d, s);
   hl_delivery *dl = hl_calloc(1, sizeof *dl);
   dl->owner = d;
   dl->sub = s;
@@ -90,7 +133,7 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   dl->all_next = d->all;
   if (d->all) d->all->all_prev = dl;
   d->all = dl;
-  s->in_memory++;
+  ST(s)->in_memory++;
   d->in_memory++;
   return dl;
 }
@@ -105,11 +148,11 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
-  s->in_memory--;
+  ST(s)->in_memory--;
   d->in_memory--;
   hl_free(dl);
   /* Room in memory again: this subscription (and others) may claim more. */
-  if (s->need_claim && !s->deleted) hl_dispatch_notify(d, s);
+  if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
   if (d->dirty) pump_soon(d);
   try_start(d, s);
   hl_sub_unref(d->reg, s);
@@ -144,16 +187,16 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
 
 static void enqueue(hl_sub *s, hl_delivery *dl) {
   dl->next = NULL;
-  if (s->wait_tail) s->wait_tail->next = dl;
-  else s->wait_head = dl;
-  s->wait_tail = dl;
+  if (ST(s)->wait_tail) ST(s)->wait_tail->next = dl;
+  else ST(s)->wait_head = dl;
+  ST(s)->wait_tail = dl;
 }
 
 static hl_delivery *dequeue(hl_sub *s) {
-  hl_delivery *dl = s->wait_head;
+  hl_delivery *dl = ST(s)->wait_head;
   if (dl) {
-    s->wait_head = dl->next;
-    if (!s->wait_head) s->wait_tail = NULL;
+    ST(s)->wait_head = dl->next;
+    if (!ST(s)->wait_head) ST(s)->wait_tail = NULL;
     dl->next = NULL;
   }
   return dl;
@@ -203,15 +246,14 @@ static void on_retry_due(hl_timerq_node *n) {
 
 /* A subscription's released retries fall due: it may claim them now. */
 static void on_claim_due(hl_timerq_node *n) {
-  hl_sub *s = hl_container_of(n, hl_sub, claim_timer);
-  hl_dispatch_notify(s->dispatch, s);
+  sub_state *st = hl_container_of(n, sub_state, claim_timer);
+  hl_dispatch_notify(st->d, st->sub);
 }
 
 /* Claims again for s in delay_ms, unless a claim is already due sooner. */
 static void claim_later(hl_dispatch *d, hl_sub *s, uint64_t delay_ms) {
-  s->dispatch = d;
-  if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + delay_ms)
-    hl_timerq_add(&d->timers, &s->claim_timer, delay_ms, on_claim_due);
+  if (!hl_timerq_pending(&ST(s)->claim_timer) || ST(s)->claim_timer.due > uv_now(d->loop) + delay_ms)
+    hl_timerq_add(&d->timers, &ST(s)->claim_timer, delay_ms, on_claim_due);
 }
 
 static void record(hl_delivery *dl);
@@ -387,8 +429,8 @@ static void start(hl_dispatch *d, hl_delivery *dl) {
 }
 
 static void on_rate_due(hl_timerq_node *n) {
-  hl_sub *s = hl_container_of(n, hl_sub, rate_timer);
-  try_start(s->dispatch, s);
+  sub_state *st = hl_container_of(n, sub_state, rate_timer);
+  try_start(st->d, st->sub);
 }
 
 /* The subscription's gate: true when it admits a start now (a slot and a
@@ -398,8 +440,7 @@ static bool gate_admits(hl_dispatch *d, hl_sub *s) {
   hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
   if (a == HL_GATE_ADMIT) return true;
   if (a == HL_GATE_WAIT) {
-    s->dispatch = d;
-    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
+    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
   }
   return false;
 }
@@ -414,8 +455,7 @@ static bool partner_admits(hl_dispatch *d, hl_sub *s) {
   if (a == HL_GATE_ADMIT) return true;
   hl_gate_unadmit(&s->gate);
   if (a == HL_GATE_WAIT) {
-    s->dispatch = d;
-    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
+    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
   }
   return false;
 }
@@ -429,7 +469,7 @@ static void wake_partner(hl_dispatch *d, hl_partner *p) {
     if (p->subs.n == 0) return;
     size_t i = (p->wake_from + k) % p->subs.n;
     hl_sub *s = p->subs.items[i];
-    if (!s->wait_head) continue;
+    if (!s->dispatch_state || !ST(s)->wait_head) continue; /* never reached the dispatcher: nothing waits */
     p->wake_from = i + 1;
     try_start(d, s);
   }
@@ -456,14 +496,14 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
   gc.breaker_open_ms = d->opt.breaker_open_ms;
   hl_gate_configure(&s->gate, &gc);
   if (held_back(d, s)) return;
-  while (s->wait_head && hl_gate_has_room(&s->gate)) {
+  while (ST(s)->wait_head && hl_gate_has_room(&s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
-      if (!s->on_blocked) {
-        s->on_blocked = true;
+      if (!ST(s)->on_blocked) {
+        ST(s)->on_blocked = true;
         hl_sub_ref(s);
-        s->blocked_next = NULL;
-        if (d->blocked_tail) d->blocked_tail->blocked_next = s;
+        ST(s)->blocked_next = NULL;
+        if (d->blocked_tail) ST(d->blocked_tail)->blocked_next = s;
         else d->blocked_head = s;
         d->blocked_tail = s;
       }
@@ -482,10 +522,10 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
 static void wake_blocked(hl_dispatch *d) {
   while (d->blocked_head && d->in_flight < d->opt.max_in_flight && !d->stopping) {
     hl_sub *s = d->blocked_head;
-    d->blocked_head = s->blocked_next;
+    d->blocked_head = ST(s)->blocked_next;
     if (!d->blocked_head) d->blocked_tail = NULL;
-    s->on_blocked = false;
-    s->blocked_next = NULL;
+    ST(s)->on_blocked = false;
+    ST(s)->blocked_next = NULL;
     try_start(d, s);
     hl_sub_unref(d->reg, s);
   }
@@ -499,7 +539,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   claim_ctx *c = data;
   hl_dispatch *d = c->d;
   hl_sub *s = c->s;
-  s->claiming = false;
+  ST(s)->claiming = false;
   if (status != 0) {
     hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
                  s->rec.subscription_id, hl_strerror(status));
@@ -511,7 +551,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
       /* Everything due was taken. What is left falls due later (retries
        * released to the store, or held in memory before a restart): claim
        * again then, since nothing else would. */
-      s->need_claim = false;
+      ST(s)->need_claim = false;
       if (res->next_due_at > 0 && !s->deleted && !d->stopping) {
         int64_t wait = res->next_due_at - hl_wall_ms();
         claim_later(d, s, wait > 0 ? (uint64_t)wait : 1);
@@ -522,7 +562,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
       enqueue(s, dl);
     }
     try_start(d, s);
-    if (s->need_claim) hl_dispatch_notify(d, s);
+    if (ST(s)->need_claim) hl_dispatch_notify(d, s);
   }
   hl_sub_unref(d->reg, s);
   hl_free(c);
@@ -537,22 +577,22 @@ static void on_pump(uv_idle_t *h) {
   d->dirty = NULL;
   while (list) {
     hl_sub *s = list;
-    list = s->dirty_next;
-    s->dirty_next = NULL;
-    s->on_dirty = false;
-    if (s->deleted || !s->need_claim) { hl_sub_unref(d->reg, s); continue; }
+    list = ST(s)->dirty_next;
+    ST(s)->dirty_next = NULL;
+    ST(s)->on_dirty = false;
+    if (s->deleted || !ST(s)->need_claim) { hl_sub_unref(d->reg, s); continue; }
     unsigned cap = hl_dispatch_sub_memory_cap(d, s);
-    if (s->claiming || s->in_memory >= cap || d->in_memory >= global_cap) {
-      s->dirty_next = keep; /* no room now: a finishing delivery notifies again */
+    if (ST(s)->claiming || ST(s)->in_memory >= cap || d->in_memory >= global_cap) {
+      ST(s)->dirty_next = keep; /* no room now: a finishing delivery notifies again */
       keep = s;
-      s->on_dirty = true;
+      ST(s)->on_dirty = true;
       continue;
     }
-    size_t room = HL_MIN(cap - s->in_memory, global_cap - d->in_memory);
+    size_t room = HL_MIN(cap - ST(s)->in_memory, global_cap - d->in_memory);
     room = HL_MIN(room, 512u); /* bound one claim's work */
     claim_ctx *c = hl_malloc(sizeof *c);
     *c = (claim_ctx){d, s, room};
-    s->claiming = true;
+    ST(s)->claiming = true;
     hl_sub_ref(s);
     d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
     hl_sub_unref(d->reg, s);
@@ -560,8 +600,8 @@ static void on_pump(uv_idle_t *h) {
   /* Subscriptions without room stay listed, holding their reference. */
   while (keep) {
     hl_sub *s = keep;
-    keep = s->dirty_next;
-    s->dirty_next = d->dirty;
+    keep = ST(s)->dirty_next;
+    ST(s)->dirty_next = d->dirty;
     d->dirty = s;
   }
 }
@@ -571,14 +611,15 @@ static void pump_soon(hl_dispatch *d) {
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
+  attach(d, s);
   /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
   if (!d->queue->vt->claim) return;
-  s->need_claim = true;
+  ST(s)->need_claim = true;
   if (d->stopping || s->deleted || hl_sub_disabled(s)) return; /* enabling it notifies again */
-  if (!s->on_dirty) {
-    s->on_dirty = true;
+  if (!ST(s)->on_dirty) {
+    ST(s)->on_dirty = true;
     hl_sub_ref(s);
-    s->dirty_next = d->dirty;
+    ST(s)->dirty_next = d->dirty;
     d->dirty = s;
   }
   pump_soon(d);
@@ -594,6 +635,7 @@ void hl_dispatch_notify_all(hl_dispatch *d) {
  * deliveries; one going away drops what it holds. */
 static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
   hl_dispatch *d = data;
+  attach(d, s);
   if (change == HL_REG_SUB_ADDED) {
     hl_dispatch_notify(d, s);
   } else if (change == HL_REG_SUB_REMOVED) {
@@ -633,6 +675,7 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   d->queue->on_ready = on_queue_ready;
   d->queue->ready_data = d;
   reg->listener = (hl_registry_listener){on_sub_changed, d};
+  reg->free_dispatch_state = free_state;
   d->sender = d->opt.sender;
   if (!d->sender) {
     hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
@@ -647,6 +690,7 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
 }
 
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+  attach(d, s);
   hl_delivery *dl = delivery_new(d, s, item);
   dl->token = token;
   enqueue(s, dl);
@@ -664,11 +708,12 @@ static void unclaim(hl_dispatch *d, hl_delivery *dl) {
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
-  s->need_claim = false;
+  attach(d, s);
+  ST(s)->need_claim = false;
   /* Detach the wait queue first: freeing a delivery tries to start the
    * subscription's next one, which must find nothing (and arm no timer). */
-  hl_delivery *list = s->wait_head;
-  s->wait_head = s->wait_tail = NULL;
+  hl_delivery *list = ST(s)->wait_head;
+  ST(s)->wait_head = ST(s)->wait_tail = NULL;
   /* Waiting deliveries and those waiting for a retry timer go back to the
    * queue: a subscription updated in place (same id) claims them again. */
   while (list) {
@@ -686,8 +731,8 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
     dl = next;
   }
   /* Last, so nothing above re-arms them: the subscription may be freed soon. */
-  hl_timerq_remove(&d->timers, &s->claim_timer);
-  hl_timerq_remove(&d->timers, &s->rate_timer);
+  hl_timerq_remove(&d->timers, &ST(s)->claim_timer);
+  hl_timerq_remove(&d->timers, &ST(s)->rate_timer);
 }
 
 void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
@@ -731,14 +776,14 @@ static void maybe_finish_close(hl_dispatch *d) {
   while (d->all) delivery_free(d->all);
   while (d->dirty) {
     hl_sub *s = d->dirty;
-    d->dirty = s->dirty_next;
-    s->on_dirty = false;
+    d->dirty = ST(s)->dirty_next;
+    ST(s)->on_dirty = false;
     hl_sub_unref(d->reg, s);
   }
   while (d->blocked_head) {
     hl_sub *s = d->blocked_head;
-    d->blocked_head = s->blocked_next;
-    s->on_blocked = false;
+    d->blocked_head = ST(s)->blocked_next;
+    ST(s)->on_blocked = false;
     hl_sub_unref(d->reg, s);
   }
   d->blocked_tail = NULL;

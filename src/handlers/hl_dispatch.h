@@ -124,6 +124,8 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
  * (claimed from the queue, or read from Kafka): the limit plus as many
  * again, at most 512 more. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
+/* Deliveries of s held in memory: waiting, running, retry timers. */
+unsigned hl_dispatch_sub_in_memory(const hl_sub *s);
 /* Every subscription may (at start). */
 void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows

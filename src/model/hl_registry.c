@@ -28,6 +28,7 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  if (s->dispatch_state && r->free_dispatch_state) r->free_dispatch_state(s->dispatch_state);
   if (s->partner) {
     hl_registry_partner_detach(r, s->partner, s);
     hl_partner_unref(s->partner);

@@ -43,19 +43,11 @@ struct hl_sub {
   hl_retry_schedule *schedule;    /* owned; NULL: the process default */
   hl_partner *partner;            /* referenced; its gate is shared with the partner's other subscriptions */
 
-  /* Dispatcher state (hl_dispatch.c owns these fields). */
-  hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
-  unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
-  bool need_claim;                /* the store may hold due deliveries for it */
-  bool claiming;                  /* a claim is in progress */
-  bool on_dirty;                  /* linked on the dispatcher's dirty list */
-  hl_sub *dirty_next;
-  bool on_blocked;                /* waiting for a process-wide in-flight slot */
-  hl_sub *blocked_next;
-  hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
-  hl_timerq_node rate_timer;      /* resumes starts when the gate allows */
+  /* The dispatcher's own per-subscription state (wait queue, claims,
+   * timers), opaque here; freed with the subscription through
+   * hl_registry.free_dispatch_state. */
+  void *dispatch_state;
   hl_gate gate;                   /* admission: in-flight cap, rate_limit_per_s, breaker */
-  void *dispatch;                 /* the hl_dispatch that armed the timers */
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
 };
@@ -82,6 +74,7 @@ typedef struct {
   void (*free_schema)(hl_schema *);   /* how to free compiled schemas */
   void (*free_filter)(hl_filter *);
   void (*free_schedule)(hl_retry_schedule *);
+  void (*free_dispatch_state)(void *);  /* set by the dispatcher */
 } hl_registry;
 
 typedef struct {
