@@ -289,6 +289,38 @@ HL_TEST(a_partner_limit_holds_across_its_subscriptions_and_is_shared_in_turn) {
   teardown();
 }
 
+/* A partner's rate_limit_per_s is shared too: with 2 a second (a burst of
+ * at most 2, the first ask finding one token) and two subscriptions of ample
+ * room, one starts at once and the rest follow on the partner's timer. */
+HL_TEST(a_partner_rate_limit_holds_across_its_subscriptions) {
+  setup(100, 60000, "1s");
+  hl_partner_rec pr = {.partner_id = hl_strdup("p"), .rate_limit_per_s = 2};
+  hl_registry_put_partner(&reg, &pr);
+  hl_sub *subs[2];
+  const char *types[] = {"A", "B"};
+  for (int k = 0; k < 2; k++) {
+    char id[16];
+    snprintf(id, sizeof id, "sub_%c", "ab"[k]);
+    hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup("p"), .event_type = hl_strdup(types[k]),
+                    .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
+                    .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 10};
+    subs[k] = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
+  }
+  accept_event("a0", "sub_a");
+  accept_event("b0", "sub_b");
+  accept_event("a1", "sub_a");
+  hl_dispatch_notify(&disp, subs[0]);
+  hl_dispatch_notify(&disp, subs[1]);
+  SPIN(fake.nsent == 1);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* no token yet: nothing more starts */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  /* Answered or not, the others start when tokens come (not on a slot). */
+  SPIN(fake.nsent == 3);
+  while (fake.nrunning > 0) answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0);
+  teardown();
+}
+
 HL_TEST(a_retryable_answer_is_sent_again_and_recorded_with_both_attempts) {
   setup(100, 60000, "10ms");
   hl_sub *s = add_sub("sub_a", 1);
