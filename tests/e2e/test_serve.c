@@ -1691,6 +1691,47 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
 }
 #endif
 
+#ifdef HL_TEST_DDB
+/* The max_in_flight of a partner registered on another service, or -1 when
+ * it is not known there (404). */
+static int64_t partner_limit_at(const e2e_hookloop *h, const char *id) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/partners/%s", h->base, id);
+  hl_json_doc doc;
+  int64_t n = -1;
+  if (e2e_call("GET", u, NULL, &doc) == 200) hl_json_int64(hl_json_get(doc.root, "max_in_flight"), &n);
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
+/* Partners on a shared store: what one service registers, changes and
+ * deletes, the other learns within HOOKLOOP_CONFIG_TTL_S. */
+HL_TEST_T(partners_on_a_shared_store_are_reloaded_within_the_ttl, 120) {
+  const char *ttl[] = {"HOOKLOOP_CONFIG_TTL_S=1", NULL};
+  start_both(NULL, ttl);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, ttl);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/partners", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"max_in_flight\":3}", NULL), 201);
+  int64_t seen = -1;
+  for (int i = 0; i < 60 && seen != 3; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, 3);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"max_in_flight\":7}", NULL), 200);
+  for (int i = 0; i < 60 && seen != 7; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, 7);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  for (int i = 0; i < 60 && seen != -1; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, -1);
+  int st = e2e_stop_hookloop(&other, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  stop_both();
+}
+#endif
+
 #ifndef HL_TEST_DDB /* the HTTP server is the same on either store */
 /* Every answer that says "Connection: close" (asked for, HTTP/1.0, or the
  * server's own 400/413/431) ends its connection: after 10,000 of them the
