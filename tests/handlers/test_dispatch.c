@@ -72,12 +72,14 @@ static fake_sender fake;
 static hl_retry_schedule *schedule;
 static char *dir;
 
-static hl_sub *add_sub(const char *id, int64_t max_in_flight) {
-  hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(id), .event_type = hl_strdup("T"),
+static hl_sub *add_sub_of(const char *id, const char *partner, const char *type, int64_t max_in_flight) {
+  hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup(type),
                   .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
                   .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = max_in_flight};
   return hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
 }
+
+static hl_sub *add_sub(const char *id, int64_t max_in_flight) { return add_sub_of(id, id, "T", max_in_flight); }
 
 typedef struct { int calls, status; hl_store_result res; } capture;
 
@@ -239,17 +241,7 @@ HL_TEST(a_partner_limit_holds_across_its_subscriptions_and_is_shared_in_turn) {
   setup(100, 60000, "1s");
   hl_partner_rec pr = {.partner_id = hl_strdup("p"), .max_in_flight = 2};
   hl_registry_put_partner(&reg, &pr);
-  hl_sub *sa = NULL, *sb = NULL;
-  const char *types[] = {"A", "B"};
-  for (int k = 0; k < 2; k++) {
-    char id[16];
-    snprintf(id, sizeof id, "sub_%c", "ab"[k]);
-    hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup("p"), .event_type = hl_strdup(types[k]),
-                    .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
-                    .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 10};
-    hl_sub *s = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
-    if (k == 0) sa = s; else sb = s;
-  }
+  hl_sub *sa = add_sub_of("sub_a", "p", "A", 10), *sb = add_sub_of("sub_b", "p", "B", 10);
   HL_ASSERT(sa->partner == sb->partner);
   HL_ASSERT_EQ_INT((long)sa->partner->subs.n, 2);
   char id[16];
@@ -296,16 +288,7 @@ HL_TEST(a_partner_rate_limit_holds_across_its_subscriptions) {
   setup(100, 60000, "1s");
   hl_partner_rec pr = {.partner_id = hl_strdup("p"), .rate_limit_per_s = 2};
   hl_registry_put_partner(&reg, &pr);
-  hl_sub *subs[2];
-  const char *types[] = {"A", "B"};
-  for (int k = 0; k < 2; k++) {
-    char id[16];
-    snprintf(id, sizeof id, "sub_%c", "ab"[k]);
-    hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup("p"), .event_type = hl_strdup(types[k]),
-                    .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
-                    .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 10};
-    subs[k] = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
-  }
+  hl_sub *subs[2] = {add_sub_of("sub_a", "p", "A", 10), add_sub_of("sub_b", "p", "B", 10)};
   accept_event("a0", "sub_a");
   accept_event("b0", "sub_b");
   accept_event("a1", "sub_a");
