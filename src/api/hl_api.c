@@ -171,6 +171,10 @@ static void r_post_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; h
 static void r_list_subs(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_subs(a, req); }
 static void r_sub_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_sub_by_id(a, req, p[0]); }
 static void r_rotate(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_rotate_secret(a, req, p[0]); }
+static void r_post_partner(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_partner(a, req); }
+static void r_list_partners(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_partners(a, req); }
+static void r_partner_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_partner_by_id(a, req, p[0]); }
+static void r_enable_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_enable_sub(a, req, p[0]); }
 static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_deliveries(a, req); }
 static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
 static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
@@ -198,6 +202,10 @@ const hl_api_route hl_api_routes[] = {
   {"GET", "/admin/schemas", HL_API_AUTH_ADMIN, r_list_schemas},
   {"POST", "/admin/schemas", HL_API_AUTH_ADMIN, r_post_schema},
   {"GET", "/admin/schemas/{id}", HL_API_AUTH_ADMIN, r_get_schema},
+  {"GET", "/admin/partners", HL_API_AUTH_ADMIN, r_list_partners},
+  {"POST", "/admin/partners", HL_API_AUTH_ADMIN, r_post_partner},
+  {"GET", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id},
+  {"DELETE", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id},
   {"GET", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_list_subs},
   {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub},
   {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
@@ -206,6 +214,7 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/transformations", HL_API_AUTH_ADMIN, r_post_xform},
   {"GET", "/admin/transformations/{id}", HL_API_AUTH_ADMIN, r_get_xform},
   {"POST", "/admin/subscriptions/{id}/secret/rotate", HL_API_AUTH_ADMIN, r_rotate},
+  {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub},
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},

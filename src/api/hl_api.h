@@ -36,6 +36,7 @@ typedef struct {
   bool allow_private_targets;
   bool require_https;             /* HOOKLOOP_REQUIRE_HTTPS: http:// subscription URLs get 400 */
   const hl_sealer *sealer;        /* borrowed; HOOKLOOP_SECRET_KEY_FILE: credentials sealed at rest, or NULL */
+  bool require_partners;          /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */
@@ -92,6 +93,11 @@ extern const hl_api_route hl_api_routes[];
 /* hl_http_server callbacks; data is the hl_api. */
 void hl_api_handle(hl_http_req *req, void *data);
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);
+
+/* The dispatcher disabled s after failures in a row (hl_dispatch_options.
+ * on_sub_disabled): records it DISABLED, then announces the
+ * subscription.disabled event to the subscriptions of that type. */
+void hl_api_sub_disabled(hl_api *a, hl_sub *s);
 
 /* Loads schemas and subscriptions from the store into the registry; cb runs
  * with 0 or a negative hl_err. */

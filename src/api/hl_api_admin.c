@@ -338,7 +338,8 @@ static void write_headers_redacted(hl_jw *w, const char *headers_json) {
   hl_json_doc_dispose(&d);
 }
 
-static void write_sub(hl_jw *w, const hl_sub_rec *r) {
+void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
+  const hl_sub_rec *r = &s->rec;
   hl_jw_obj_begin(w);
   hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
   hl_jw_key(w, "partner_id"); hl_jw_str(w, r->partner_id);
@@ -359,6 +360,7 @@ static void write_sub(hl_jw *w, const hl_sub_rec *r) {
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
+  hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
 
@@ -535,6 +537,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     while (!known && hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
       known = strcmp(((hl_schema_entry *)v)->rec.event_type, type) == 0;
   }
+  known = known || strcmp(type, HL_EVENT_SUBSCRIPTION_DISABLED) == 0; /* built in */
   if (!known) {
     hl_api_respond_error(req, 400, "unknown_event_type",
                   "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
@@ -605,16 +608,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(nums); i++) {
     *nums[i].dst = nums[i].def;
-    if ((v = hl_json_get(root, nums[i].key)) == NULL || v->type == HL_JSON_NULL) continue;
-    int64_t n;
-    if (hl_json_int64(v, &n) != 0 || n < nums[i].min || n > nums[i].max) {
-      char ptr[64], msg[128];
-      snprintf(ptr, sizeof ptr, "/%s", nums[i].key);
-      snprintf(msg, sizeof msg, "expected an integer from %lld to %lld", (long long)nums[i].min, (long long)nums[i].max);
-      hl_api_respond_field_error(req, ptr, msg);
-      goto done;
-    }
-    *nums[i].dst = n;
+    if (!hl_api_int_member(req, root, nums[i].key, nums[i].min, nums[i].max, nums[i].dst)) goto done;
   }
   if ((v = hl_json_get(root, "retry_schedule")) != NULL && v->type != HL_JSON_NULL) {
     const char *rs = hl_json_str(v);
@@ -640,6 +634,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
       c->http_status = 200;
     }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
+  if (!hl_api_partner_for_sub(a, req, partner)) goto done;
   a->pending++;
   hl_api_sub_store_put(a, &c->rec, on_sub_put, c);
   c = NULL;
@@ -666,7 +661,7 @@ void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   void *v;
   while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
     hl_sub *s = v;
-    if (!filter || strcmp(s->rec.partner_id, partner) == 0) write_sub(&w, &s->rec);
+    if (!filter || strcmp(s->rec.partner_id, partner) == 0) hl_api_write_sub(&w, s);
   }
   hl_jw_arr_end(&w);
   hl_jw_obj_end(&w);
@@ -710,7 +705,7 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &b);
-  write_sub(&w, &s->rec);
+  hl_api_write_sub(&w, s);
   hl_api_respond_buf(req, 200, &b);
 }
 
@@ -892,6 +887,17 @@ static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* After the partners: the subscriptions, which attach to them. */
+static void load_subs(void *data, int status) {
+  load_ctx *c = data;
+  if (status != 0) {
+    c->cb(c->data, status);
+    hl_free(c);
+    return;
+  }
+  c->a->store->vt->sub_list(c->a->store, on_subs_loaded, c);
+}
+
 static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
@@ -924,7 +930,7 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
     hl_json_doc_dispose(&d);
     hl_registry_put_schema(a->reg, r, compiled);
   }
-  a->store->vt->sub_list(a->store, on_subs_loaded, c);
+  hl_api_partners_load(a, c->reload, load_subs, c);
 }
 
 /* Transformations first: a delivery started once subscriptions are in

@@ -58,6 +58,27 @@ void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void
  * logged, for a record that cannot be opened (skip it). */
 bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
 
+/* --- partners (hl_api_partners.c) ------------------------------------------------ */
+void hl_api_post_partner(hl_api *a, hl_http_req *req);
+void hl_api_list_partners(hl_api *a, hl_http_req *req);
+void hl_api_partner_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* Before a subscription naming partner_id is written: false after answering
+ * 400 when HOOKLOOP_REQUIRE_PARTNERS is set and the partner is not
+ * registered; otherwise true, having written an unknown partner implicitly. */
+bool hl_api_partner_for_sub(hl_api *a, hl_http_req *req, const char *partner_id);
+/* Loads (reload: reads again) the partners into the registry, then next(data, status). */
+void hl_api_partners_load(hl_api *a, bool reload, void (*next)(void *data, int status), void *data);
+
+/* --- a subscription's delivery state (hl_api_sub_state.c) --------------------------- */
+/* The built-in event type announcing an auto-disable; subscribing to it
+ * needs no schema. */
+#define HL_EVENT_SUBSCRIPTION_DISABLED "subscription.disabled"
+void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id);
+/* The "breaker" member of a subscription's answer. */
+void hl_api_write_sub_state(hl_jw *w, const hl_sub *s);
+/* A subscription's answer (hl_api_admin.c): its record without credentials, and its state. */
+void hl_api_write_sub(hl_jw *w, const hl_sub *s);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

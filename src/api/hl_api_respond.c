@@ -112,3 +112,21 @@ bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, siz
   return false;
 }
 
+
+/* An optional integer member in [min, max]: *out keeps its value when the
+ * member is absent or null. False after answering 400 (pointer /<key>). */
+bool hl_api_int_member(hl_http_req *req, const hl_json *obj, const char *key, int64_t min, int64_t max,
+                       int64_t *out) {
+  const hl_json *v = hl_json_get(obj, key);
+  if (!v || v->type == HL_JSON_NULL) return true;
+  int64_t n;
+  if (hl_json_int64(v, &n) == 0 && n >= min && n <= max) {
+    *out = n;
+    return true;
+  }
+  char ptr[80], msg[128];
+  snprintf(ptr, sizeof ptr, "/%s", key);
+  snprintf(msg, sizeof msg, "expected an integer from %lld to %lld", (long long)min, (long long)max);
+  hl_api_respond_field_error(req, ptr, msg);
+  return false;
+}

@@ -32,6 +32,8 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc);
 bool hl_api_name_ok(const char *s, size_t max);
 const char *hl_api_get_str(const hl_json *obj, const char *key);
 /* Value of a query parameter, percent-decoded into out; false when absent. */
+bool hl_api_int_member(hl_http_req *req, const hl_json *obj, const char *key, int64_t min, int64_t max,
+                       int64_t *out);
 bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen);
 
 #endif

@@ -56,7 +56,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
     hl_jw_key(&w, "in_flight");
     if (a->dispatch) hl_jw_int(&w, s->gate.in_flight); else hl_jw_null(&w);
     hl_jw_key(&w, "in_memory");
-    if (a->dispatch) hl_jw_int(&w, s->in_memory); else hl_jw_null(&w);
+    if (a->dispatch) hl_jw_int(&w, hl_dispatch_sub_in_memory(s)); else hl_jw_null(&w);
     hl_jw_obj_end(&w);
   }
   hl_jw_arr_end(&w);

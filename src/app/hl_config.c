@@ -56,6 +56,7 @@ static const setting settings[] = {
   S("IDEMPOTENCY_TABLE", idempotency_table, "idempotency_ledger"),
   S("PARKED_RETRY_TABLE", parked_retry_table, "parked_retry"),
   S("TRANSFORMATION_TABLE", transformation_table, "transformation"),
+  S("PARTNER_TABLE", partner_table, "partner"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),
@@ -71,6 +72,10 @@ static const setting settings[] = {
   S("HOOKLOOP_CA_FILE", ca_file, NULL),
   T("HOOKLOOP_REQUIRE_HTTPS", "0"),
   S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
+  T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
+  T("HOOKLOOP_BREAKER_FAILURES", "10"),
+  T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
+  T("HOOKLOOP_DISABLE_AFTER_FAILURES", "100"),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -277,6 +282,14 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
   } else if (strcmp(name, "HOOKLOOP_REQUIRE_HTTPS") == 0) {
     return flag(name, v, &c->require_https, err);
+  } else if (strcmp(name, "HOOKLOOP_REQUIRE_PARTNERS") == 0) {
+    return flag(name, v, &c->require_partners, err);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_FAILURES") == 0) {
+    return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->breaker_failures);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_OPEN_MS") == 0) {
+    return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->breaker_open_ms);
+  } else if (strcmp(name, "HOOKLOOP_DISABLE_AFTER_FAILURES") == 0) {
+    return whole_setting(err, name, v, 0, 1000000000, "a whole number from 0 to 1000000000", &c->disable_after_failures);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -428,6 +441,10 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
   hl_jw_key(&w, "HOOKLOOP_TLS_MIN"); hl_jw_str(&w, c->tls_min == 13 ? "1.3" : "1.2");
   hl_jw_key(&w, "HOOKLOOP_REQUIRE_HTTPS"); hl_jw_bool(&w, c->require_https);
+  hl_jw_key(&w, "HOOKLOOP_REQUIRE_PARTNERS"); hl_jw_bool(&w, c->require_partners);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURES"); hl_jw_int(&w, c->breaker_failures);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_OPEN_MS"); hl_jw_int(&w, c->breaker_open_ms);
+  hl_jw_key(&w, "HOOKLOOP_DISABLE_AFTER_FAILURES"); hl_jw_int(&w, c->disable_after_failures);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_obj_end(&w);
 }

@@ -858,6 +858,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .store_name = L->store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
                            .require_https = cfg->require_https, .sealer = cfg->sealer,
+                           .require_partners = cfg->require_partners,
                            .default_secret = L->have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,
                            .on_accepted = on_accepted, .hook_data = L,

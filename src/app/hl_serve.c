@@ -92,7 +92,14 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
+  hl_dispatch_render_metrics(&s->dispatch, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
+}
+
+/* The dispatcher disabled a subscription: the API records and announces it. */
+static void on_sub_disabled(void *data, hl_sub *sub) {
+  serve *s = data;
+  hl_api_sub_disabled(&s->api, sub);
 }
 
 /* --- shutdown ------------------------------------------------------------------ */
@@ -467,6 +474,9 @@ int hl_serve_run(const hl_config *cfg) {
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
     .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
+    .breaker_failures = (unsigned)cfg->breaker_failures, .breaker_open_ms = (uint64_t)cfg->breaker_open_ms,
+    .disable_after_failures = (unsigned)cfg->disable_after_failures,
+    .on_sub_disabled = on_sub_disabled, .disabled_data = s,
   };
   dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
@@ -477,7 +487,7 @@ int hl_serve_run(const hl_config *cfg) {
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .allow_private_targets = s->set.allow_private,
     .require_https = cfg->require_https, .sealer = cfg->sealer,
-    .default_secret = s->have_secrets,
+    .default_secret = s->have_secrets, .require_partners = cfg->require_partners,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,

@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "handlers/hl_sender_http.h"
+#include "model/hl_partner.h"
 #include "model/hl_retry.h"
 #include "model/hl_xform_reg.h"
 #include "queue/hl_queue_embedded.h"
@@ -44,6 +45,48 @@ struct hl_delivery {
   uint64_t next_delay_ms;
 };
 
+/* What the dispatcher keeps per subscription (hl_sub.dispatch_state):
+ * allocated when the subscription first reaches the dispatcher, freed with
+ * the subscription (hl_registry.free_dispatch_state). */
+typedef struct {
+  hl_sub *sub;                    /* not referenced: the state goes with it */
+  hl_dispatch *d;                 /* the dispatcher that armed the timers */
+  hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
+  unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
+  bool need_claim;                /* the store may hold due deliveries for it */
+  bool claiming;                  /* a claim is in progress */
+  bool on_dirty;                  /* linked on the dispatcher's dirty list */
+  hl_sub *dirty_next;
+  bool on_blocked;                /* waiting for a process-wide in-flight slot */
+  hl_sub *blocked_next;
+  hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
+  hl_timerq_node rate_timer;      /* resumes starts when the gates allow */
+} sub_state;
+
+/* The state of a subscription that reached the dispatcher (attach). */
+static sub_state *ST(const hl_sub *s) {
+  if (!s->dispatch_state) {
+    hl_log_error("a subscription reached the dispatcher unattached", "\"subscription_id\":\"%s\"",
+                 s->rec.subscription_id);
+    abort(); /* a bug: every way in attaches */
+  }
+  return s->dispatch_state;
+}
+
+static void attach(hl_dispatch *d, hl_sub *s) {
+  if (s->dispatch_state) return;
+  sub_state *st = hl_calloc(1, sizeof *st);
+  st->sub = s;
+  st->d = d;
+  s->dispatch_state = st;
+}
+
+static void free_state(void *state) { hl_free(state); }
+
+unsigned hl_dispatch_sub_in_memory(const hl_sub *s) {
+  return s->dispatch_state ? ((const sub_state *)s->dispatch_state)->in_memory : 0;
+}
+
 static void pump_soon(hl_dispatch *d);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
@@ -76,6 +119,7 @@ static void transition(hl_delivery *dl, dstate to) {
 /* --- life cycle of one delivery -------------------------------------------- */
 
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
+  attach(d, s);
   hl_delivery *dl = hl_calloc(1, sizeof *dl);
   dl->owner = d;
   dl->sub = s;
@@ -87,7 +131,7 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   dl->all_next = d->all;
   if (d->all) d->all->all_prev = dl;
   d->all = dl;
-  s->in_memory++;
+  ST(s)->in_memory++;
   d->in_memory++;
   return dl;
 }
@@ -103,11 +147,11 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
-  s->in_memory--;
+  ST(s)->in_memory--;
   d->in_memory--;
   hl_free(dl);
   /* Room in memory again: this subscription (and others) may claim more. */
-  if (s->need_claim && !s->deleted) hl_dispatch_notify(d, s);
+  if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
   if (d->dirty) pump_soon(d);
   try_start(d, s);
   hl_sub_unref(d->reg, s);
@@ -115,28 +159,43 @@ static void delivery_free(hl_delivery *dl) {
 }
 
 static void wake_blocked(hl_dispatch *d);
+static void wake_partner(hl_dispatch *d, hl_partner *p);
 
-/* The attempt's slot is free; the gate hears how it went. */
+/* The attempt's slots are free (its subscription's and its partner's);
+ * both gates hear how it went. */
 static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
-  hl_gate_done(&dl->sub->gate, uv_now(dl->owner->loop), outcome);
+  hl_dispatch *d = dl->owner;
+  uint64_t now = uv_now(d->loop);
+  hl_gate_done(&dl->sub->gate, now, outcome);
+  if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures &&
+      dl->sub->gate.streak == d->opt.disable_after_failures && !hl_sub_disabled(dl->sub) && !dl->sub->deleted &&
+      d->opt.on_sub_disabled) {
+    hl_log_warn("subscription disabled after failures in a row", "\"subscription_id\":\"%s\",\"failures\":%u",
+                dl->sub->rec.subscription_id, dl->sub->gate.streak);
+    d->opt.on_sub_disabled(d->opt.disabled_data, dl->sub);
+  }
+  hl_partner *p = dl->sub->partner;
+  bool partner_was_full = !hl_gate_has_room(&p->gate);
+  hl_gate_done(&p->gate, now, outcome);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
+  if (partner_was_full) wake_partner(dl->owner, p);
 }
 
 static void enqueue(hl_sub *s, hl_delivery *dl) {
   dl->next = NULL;
-  if (s->wait_tail) s->wait_tail->next = dl;
-  else s->wait_head = dl;
-  s->wait_tail = dl;
+  if (ST(s)->wait_tail) ST(s)->wait_tail->next = dl;
+  else ST(s)->wait_head = dl;
+  ST(s)->wait_tail = dl;
 }
 
 static hl_delivery *dequeue(hl_sub *s) {
-  hl_delivery *dl = s->wait_head;
+  hl_delivery *dl = ST(s)->wait_head;
   if (dl) {
-    s->wait_head = dl->next;
-    if (!s->wait_head) s->wait_tail = NULL;
+    ST(s)->wait_head = dl->next;
+    if (!ST(s)->wait_head) ST(s)->wait_tail = NULL;
     dl->next = NULL;
   }
   return dl;
@@ -186,15 +245,14 @@ static void on_retry_due(hl_timerq_node *n) {
 
 /* A subscription's released retries fall due: it may claim them now. */
 static void on_claim_due(hl_timerq_node *n) {
-  hl_sub *s = hl_container_of(n, hl_sub, claim_timer);
-  hl_dispatch_notify(s->dispatch, s);
+  sub_state *st = hl_container_of(n, sub_state, claim_timer);
+  hl_dispatch_notify(st->d, st->sub);
 }
 
 /* Claims again for s in delay_ms, unless a claim is already due sooner. */
 static void claim_later(hl_dispatch *d, hl_sub *s, uint64_t delay_ms) {
-  s->dispatch = d;
-  if (!hl_timerq_pending(&s->claim_timer) || s->claim_timer.due > uv_now(d->loop) + delay_ms)
-    hl_timerq_add(&d->timers, &s->claim_timer, delay_ms, on_claim_due);
+  if (!hl_timerq_pending(&ST(s)->claim_timer) || ST(s)->claim_timer.due > uv_now(d->loop) + delay_ms)
+    hl_timerq_add(&d->timers, &ST(s)->claim_timer, delay_ms, on_claim_due);
 }
 
 static void record(hl_delivery *dl);
@@ -399,8 +457,8 @@ static void start(hl_dispatch *d, hl_delivery *dl) {
 }
 
 static void on_rate_due(hl_timerq_node *n) {
-  hl_sub *s = hl_container_of(n, hl_sub, rate_timer);
-  try_start(s->dispatch, s);
+  sub_state *st = hl_container_of(n, sub_state, rate_timer);
+  try_start(st->d, st->sub);
 }
 
 /* The subscription's gate: true when it admits a start now (a slot and a
@@ -410,10 +468,45 @@ static bool gate_admits(hl_dispatch *d, hl_sub *s) {
   hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
   if (a == HL_GATE_ADMIT) return true;
   if (a == HL_GATE_WAIT) {
-    s->dispatch = d;
-    if (!hl_timerq_pending(&s->rate_timer)) hl_timerq_add(&d->timers, &s->rate_timer, wait, on_rate_due);
+    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
   }
   return false;
+}
+
+/* The partner's gate, shared by its subscriptions, after the
+ * subscription's admitted: true when it admits too. A rate wait arms the
+ * subscription's rate_timer; a full partner is woken by the partner's next
+ * free slot (wake_partner). */
+static bool partner_admits(hl_dispatch *d, hl_sub *s) {
+  uint64_t wait = 0;
+  hl_gate_answer a = hl_gate_admit(&s->partner->gate, uv_now(d->loop), &wait);
+  if (a == HL_GATE_ADMIT) return true;
+  hl_gate_unadmit(&s->gate);
+  if (a == HL_GATE_WAIT) {
+    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
+  }
+  return false;
+}
+
+/* A slot of a partner that was full is free: its subscriptions with
+ * deliveries waiting start in turn, from where the last wake-up stopped, so
+ * that one busy subscription does not take every slot the others wait for. */
+static void wake_partner(hl_dispatch *d, hl_partner *p) {
+  size_t n = p->subs.n;
+  for (size_t k = 0; k < n && hl_gate_has_room(&p->gate) && !d->stopping; k++) {
+    if (p->subs.n == 0) return;
+    size_t i = (p->wake_from + k) % p->subs.n;
+    hl_sub *s = p->subs.items[i];
+    if (!s->dispatch_state || !ST(s)->wait_head) continue; /* never reached the dispatcher: nothing waits */
+    p->wake_from = i + 1;
+    try_start(d, s);
+  }
+}
+
+/* Deliveries wait while it is disabled, or about to be (the failures that
+ * disable it are counted; the store has not recorded it yet). */
+static bool held_back(const hl_dispatch *d, const hl_sub *s) {
+  return hl_sub_disabled(s) || (d->opt.disable_after_failures && s->gate.streak >= d->opt.disable_after_failures);
 }
 
 static void try_start(hl_dispatch *d, hl_sub *s) {
@@ -427,21 +520,25 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
   hl_gate_config gc = s->gate.cfg;
   gc.max_in_flight = hl_dispatch_sub_limit(d, s);
   gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
+  gc.breaker_failures = d->opt.breaker_failures;
+  gc.breaker_open_ms = d->opt.breaker_open_ms;
   hl_gate_configure(&s->gate, &gc);
-  while (s->wait_head && hl_gate_has_room(&s->gate)) {
+  if (held_back(d, s)) return;
+  while (ST(s)->wait_head && hl_gate_has_room(&s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
-      if (!s->on_blocked) {
-        s->on_blocked = true;
+      if (!ST(s)->on_blocked) {
+        ST(s)->on_blocked = true;
         hl_sub_ref(s);
-        s->blocked_next = NULL;
-        if (d->blocked_tail) d->blocked_tail->blocked_next = s;
+        ST(s)->blocked_next = NULL;
+        if (d->blocked_tail) ST(d->blocked_tail)->blocked_next = s;
         else d->blocked_head = s;
         d->blocked_tail = s;
       }
       return;
     }
     if (!gate_admits(d, s)) return;
+    if (!partner_admits(d, s)) return;
     hl_delivery *dl = dequeue(s);
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;
@@ -453,10 +550,10 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
 static void wake_blocked(hl_dispatch *d) {
   while (d->blocked_head && d->in_flight < d->opt.max_in_flight && !d->stopping) {
     hl_sub *s = d->blocked_head;
-    d->blocked_head = s->blocked_next;
+    d->blocked_head = ST(s)->blocked_next;
     if (!d->blocked_head) d->blocked_tail = NULL;
-    s->on_blocked = false;
-    s->blocked_next = NULL;
+    ST(s)->on_blocked = false;
+    ST(s)->blocked_next = NULL;
     try_start(d, s);
     hl_sub_unref(d->reg, s);
   }
@@ -470,7 +567,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   claim_ctx *c = data;
   hl_dispatch *d = c->d;
   hl_sub *s = c->s;
-  s->claiming = false;
+  ST(s)->claiming = false;
   if (status != 0) {
     hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
                  s->rec.subscription_id, hl_strerror(status));
@@ -482,7 +579,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
       /* Everything due was taken. What is left falls due later (retries
        * released to the store, or held in memory before a restart): claim
        * again then, since nothing else would. */
-      s->need_claim = false;
+      ST(s)->need_claim = false;
       if (res->next_due_at > 0 && !s->deleted && !d->stopping) {
         int64_t wait = res->next_due_at - hl_wall_ms();
         claim_later(d, s, wait > 0 ? (uint64_t)wait : 1);
@@ -493,7 +590,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
       enqueue(s, dl);
     }
     try_start(d, s);
-    if (s->need_claim) hl_dispatch_notify(d, s);
+    if (ST(s)->need_claim) hl_dispatch_notify(d, s);
   }
   hl_sub_unref(d->reg, s);
   hl_free(c);
@@ -508,22 +605,22 @@ static void on_pump(uv_idle_t *h) {
   d->dirty = NULL;
   while (list) {
     hl_sub *s = list;
-    list = s->dirty_next;
-    s->dirty_next = NULL;
-    s->on_dirty = false;
-    if (s->deleted || !s->need_claim) { hl_sub_unref(d->reg, s); continue; }
+    list = ST(s)->dirty_next;
+    ST(s)->dirty_next = NULL;
+    ST(s)->on_dirty = false;
+    if (s->deleted || !ST(s)->need_claim) { hl_sub_unref(d->reg, s); continue; }
     unsigned cap = hl_dispatch_sub_memory_cap(d, s);
-    if (s->claiming || s->in_memory >= cap || d->in_memory >= global_cap) {
-      s->dirty_next = keep; /* no room now: a finishing delivery notifies again */
+    if (ST(s)->claiming || ST(s)->in_memory >= cap || d->in_memory >= global_cap) {
+      ST(s)->dirty_next = keep; /* no room now: a finishing delivery notifies again */
       keep = s;
-      s->on_dirty = true;
+      ST(s)->on_dirty = true;
       continue;
     }
-    size_t room = HL_MIN(cap - s->in_memory, global_cap - d->in_memory);
+    size_t room = HL_MIN(cap - ST(s)->in_memory, global_cap - d->in_memory);
     room = HL_MIN(room, 512u); /* bound one claim's work */
     claim_ctx *c = hl_malloc(sizeof *c);
     *c = (claim_ctx){d, s, room};
-    s->claiming = true;
+    ST(s)->claiming = true;
     hl_sub_ref(s);
     d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
     hl_sub_unref(d->reg, s);
@@ -531,8 +628,8 @@ static void on_pump(uv_idle_t *h) {
   /* Subscriptions without room stay listed, holding their reference. */
   while (keep) {
     hl_sub *s = keep;
-    keep = s->dirty_next;
-    s->dirty_next = d->dirty;
+    keep = ST(s)->dirty_next;
+    ST(s)->dirty_next = d->dirty;
     d->dirty = s;
   }
 }
@@ -542,14 +639,15 @@ static void pump_soon(hl_dispatch *d) {
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
+  attach(d, s);
   /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
   if (!d->queue->vt->claim) return;
-  s->need_claim = true;
-  if (d->stopping || s->deleted) return;
-  if (!s->on_dirty) {
-    s->on_dirty = true;
+  ST(s)->need_claim = true;
+  if (d->stopping || s->deleted || hl_sub_disabled(s)) return; /* enabling it notifies again */
+  if (!ST(s)->on_dirty) {
+    ST(s)->on_dirty = true;
     hl_sub_ref(s);
-    s->dirty_next = d->dirty;
+    ST(s)->dirty_next = d->dirty;
     d->dirty = s;
   }
   pump_soon(d);
@@ -565,8 +663,21 @@ void hl_dispatch_notify_all(hl_dispatch *d) {
  * deliveries; one going away drops what it holds. */
 static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
   hl_dispatch *d = data;
-  if (change == HL_REG_SUB_ADDED) hl_dispatch_notify(d, s);
-  else hl_dispatch_sub_removed(d, s);
+  attach(d, s);
+  if (change == HL_REG_SUB_ADDED) {
+    hl_dispatch_notify(d, s);
+  } else if (change == HL_REG_SUB_REMOVED) {
+    hl_dispatch_sub_removed(d, s);
+  } else if (hl_sub_disabled(s)) {
+    /* Disabled: what it holds goes back to the queue, where its deliveries
+     * accumulate until it is enabled. */
+    hl_dispatch_sub_removed(d, s);
+  } else {
+    /* Enabled: a closed breaker, no streak, and the backlog claimed. */
+    hl_gate_reset(&s->gate, uv_now(d->loop));
+    hl_dispatch_notify(d, s);
+    try_start(d, s);
+  }
 }
 
 /* The queue took new items for a subscription (an accept, a re-queue). */
@@ -592,6 +703,7 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   d->queue->on_ready = on_queue_ready;
   d->queue->ready_data = d;
   reg->listener = (hl_registry_listener){on_sub_changed, d};
+  reg->free_dispatch_state = free_state;
   d->sender = d->opt.sender;
   if (!d->sender) {
     hl_sender_http_options so = {.allow_private_targets = d->opt.allow_private_targets,
@@ -607,6 +719,7 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
 }
 
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+  attach(d, s);
   hl_delivery *dl = delivery_new(d, s, item);
   dl->token = token;
   enqueue(s, dl);
@@ -624,11 +737,12 @@ static void unclaim(hl_dispatch *d, hl_delivery *dl) {
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
-  s->need_claim = false;
+  attach(d, s);
+  ST(s)->need_claim = false;
   /* Detach the wait queue first: freeing a delivery tries to start the
    * subscription's next one, which must find nothing (and arm no timer). */
-  hl_delivery *list = s->wait_head;
-  s->wait_head = s->wait_tail = NULL;
+  hl_delivery *list = ST(s)->wait_head;
+  ST(s)->wait_head = ST(s)->wait_tail = NULL;
   /* Waiting deliveries and those waiting for a retry timer go back to the
    * queue: a subscription updated in place (same id) claims them again. */
   while (list) {
@@ -646,8 +760,27 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
     dl = next;
   }
   /* Last, so nothing above re-arms them: the subscription may be freed soon. */
-  hl_timerq_remove(&d->timers, &s->claim_timer);
-  hl_timerq_remove(&d->timers, &s->rate_timer);
+  hl_timerq_remove(&d->timers, &ST(s)->claim_timer);
+  hl_timerq_remove(&d->timers, &ST(s)->rate_timer);
+}
+
+void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
+  size_t disabled = 0, by_state[3] = {0};
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) {
+    const hl_sub *s = v;
+    disabled += hl_sub_disabled(s);
+    by_state[s->gate.state]++;
+  }
+  hl_buf_printf(out, "# HELP hookloop_subscriptions_disabled Subscriptions disabled after failures in a row.\n"
+                     "# TYPE hookloop_subscriptions_disabled gauge\nhookloop_subscriptions_disabled %zu\n", disabled);
+  hl_buf_printf(out, "# HELP hookloop_subscription_breakers Subscriptions by the state of their circuit breaker.\n"
+                     "# TYPE hookloop_subscription_breakers gauge\n"
+                     "hookloop_subscription_breakers{state=\"closed\"} %zu\n"
+                     "hookloop_subscription_breakers{state=\"open\"} %zu\n"
+                     "hookloop_subscription_breakers{state=\"half_open\"} %zu\n",
+                by_state[HL_GATE_CLOSED], by_state[HL_GATE_OPEN], by_state[HL_GATE_HALF_OPEN]);
 }
 
 void hl_dispatch_stop(hl_dispatch *d) {
@@ -672,14 +805,14 @@ static void maybe_finish_close(hl_dispatch *d) {
   while (d->all) delivery_free(d->all);
   while (d->dirty) {
     hl_sub *s = d->dirty;
-    d->dirty = s->dirty_next;
-    s->on_dirty = false;
+    d->dirty = ST(s)->dirty_next;
+    ST(s)->on_dirty = false;
     hl_sub_unref(d->reg, s);
   }
   while (d->blocked_head) {
     hl_sub *s = d->blocked_head;
-    d->blocked_head = s->blocked_next;
-    s->on_blocked = false;
+    d->blocked_head = ST(s)->blocked_next;
+    ST(s)->on_blocked = false;
     hl_sub_unref(d->reg, s);
   }
   d->blocked_tail = NULL;

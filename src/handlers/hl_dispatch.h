@@ -83,6 +83,17 @@ typedef struct {
   /* Where attempts go (taken: closed with the dispatcher); NULL: the
    * webhook sender over curl (hl_sender_http). */
   hl_sender *sender;
+  /* Circuit breaker per subscription: open after this many failed attempts
+   * in a row (0: no breaker), one probe after breaker_open_ms. */
+  unsigned breaker_failures;
+  uint64_t breaker_open_ms;
+  /* Auto-disable: after this many failed attempts in a row (0: never), no
+   * more attempts start and on_sub_disabled is called once; whoever listens
+   * records the subscription DISABLED (hl_registry_sub_status), and its
+   * deliveries wait in the queue until it is enabled again. */
+  unsigned disable_after_failures;
+  void (*on_sub_disabled)(void *data, hl_sub *s);
+  void *disabled_data;
 } hl_dispatch_options;
 
 typedef struct {
@@ -121,6 +132,8 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
  * (claimed from the queue, or read from Kafka): the limit plus as many
  * again, at most 512 more. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
+/* Deliveries of s held in memory: waiting, running, retry timers. */
+unsigned hl_dispatch_sub_in_memory(const hl_sub *s);
 /* Every subscription may (at start). */
 void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows
@@ -129,6 +142,10 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
 /* Push queues: a delivery for s (the item is taken; token is the reader's,
  * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
+
+/* Appends the subscriptions' delivery state as Prometheus gauges:
+ * hookloop_subscriptions_disabled, hookloop_subscription_breakers{state}. */
+void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out);
 
 /* Stops starting new attempts (shutdown); running ones finish. */
 void hl_dispatch_stop(hl_dispatch *d);

@@ -351,7 +351,7 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   /* Back-pressure: a subscription with its memory share full stops its
    * feed. Held, not paused: a pause would throw away what librdkafka
    * prefetched and fetch it again on resume, a round trip per cycle. */
-  if (s->in_memory >= hl_dispatch_sub_memory_cap(p->dispatch, s) && !is_held(p, m->topic, m->partition, s)) {
+  if (hl_dispatch_sub_in_memory(s) >= hl_dispatch_sub_memory_cap(p->dispatch, s) && !is_held(p, m->topic, m->partition, s)) {
     held_part *hp = hl_calloc(1, sizeof *hp);
     hp->topic = hl_strdup(m->topic);
     hp->partition = m->partition;
@@ -360,7 +360,7 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
     hp->next = p->held;
     p->held = hp;
     hl_log_debug("partition held", "\"topic\":\"%s\",\"partition\":%d,\"subscription_id\":\"%s\",\"in_memory\":%u",
-                 m->topic, m->partition, s->rec.subscription_id, s->in_memory);
+                 m->topic, m->partition, s->rec.subscription_id, hl_dispatch_sub_in_memory(s));
     hl_kafka_hold(p->kafka, m->topic, m->partition);
   }
 }
@@ -410,7 +410,7 @@ static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
   else hl_kafka_release(p->kafka, m);
   /* Read the feeds held for this subscription again once below the
    * low-water mark. */
-  if (sub->in_memory <= hl_dispatch_sub_limit(p->dispatch, sub))
+  if (hl_dispatch_sub_in_memory(sub) <= hl_dispatch_sub_limit(p->dispatch, sub))
     for (held_part **pp = &p->held; *pp;) {
       held_part *x = *pp;
       if (x->sub != sub) { pp = &x->next; continue; }

@@ -7,7 +7,7 @@
 static void transition(hl_gate *g, hl_gate_state to, uint64_t now) {
   static const unsigned allowed[] = {
     [HL_GATE_CLOSED] = 1u << HL_GATE_OPEN,
-    [HL_GATE_OPEN] = 1u << HL_GATE_HALF_OPEN,
+    [HL_GATE_OPEN] = 1u << HL_GATE_HALF_OPEN | 1u << HL_GATE_CLOSED, /* CLOSED: hl_gate_reset */
     [HL_GATE_HALF_OPEN] = 1u << HL_GATE_CLOSED | 1u << HL_GATE_OPEN,
   };
   if (!(allowed[g->state] & (1u << to))) {
@@ -65,8 +65,22 @@ hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now, uint64_t *wait_ms) {
   return HL_GATE_ADMIT;
 }
 
+void hl_gate_unadmit(hl_gate *g) {
+  if (g->in_flight > 0) g->in_flight--;
+  if (g->cfg.rate_per_s > 0) g->tokens += 1.0;
+  if (g->state == HL_GATE_HALF_OPEN) g->probing = false;
+}
+
+void hl_gate_reset(hl_gate *g, uint64_t now) {
+  if (g->state != HL_GATE_CLOSED) transition(g, HL_GATE_CLOSED, now);
+  g->failures = 0;
+  g->streak = 0;
+}
+
 void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
   if (g->in_flight > 0) g->in_flight--;
+  if (outcome == HL_GATE_OK) g->streak = 0;
+  else if (outcome == HL_GATE_FAILED) g->streak++;
   if (g->cfg.breaker_failures == 0 || outcome == HL_GATE_NEUTRAL) {
     if (g->state == HL_GATE_HALF_OPEN) g->probing = false; /* the probe said nothing: another may go */
     return;

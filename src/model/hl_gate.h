@@ -7,7 +7,8 @@
  *   breaker     CLOSED -> OPEN after breaker_failures failures in a row;
  *               OPEN -> HALF_OPEN once breaker_open_ms passed; HALF_OPEN
  *               lets one probe through: success CLOSED, failure OPEN again.
- *               breaker_failures 0 (the default) disables it;
+ *               breaker_failures 0 (the default) disables it; an
+ *               operator's reset closes it from any state;
  *   rate        a token bucket of rate_per_s tokens a second, burst one
  *               second's worth (0: no limit).
  * A subscription embeds one (hl_sub.gate); a partner-level gate shared by
@@ -38,6 +39,7 @@ typedef struct {
   unsigned failures;          /* in a row, while CLOSED */
   uint64_t opened_at;
   bool probing;               /* HALF_OPEN: the probe is out */
+  unsigned streak;            /* failed outcomes in a row, in any state (auto-disable counts these) */
 } hl_gate;
 
 typedef enum {
@@ -56,6 +58,13 @@ void hl_gate_configure(hl_gate *g, const hl_gate_config *cfg);
 /* Whether an in-flight slot is free (the cheap check before admit). */
 bool hl_gate_has_room(const hl_gate *g);
 hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now_ms, uint64_t *wait_ms);
+/* Gives back what the last ADMIT took (the slot, the token, the probe):
+ * the attempt did not start after all, because another gate it must also
+ * pass (its partner's) refused it. */
+void hl_gate_unadmit(hl_gate *g);
+/* The breaker closed again and the streak forgotten (an operator enabled
+ * the destination again); what runs is kept. */
+void hl_gate_reset(hl_gate *g, uint64_t now_ms);
 /* An admitted attempt ended. */
 void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome);
 

@@ -1,6 +1,7 @@
 #include "model/hl_registry.h"
 #include "common/hl_common.h"
 #include "model/hl_xform_reg.h"
+#include "model/hl_partner.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@ void hl_registry_init(hl_registry *r) {
   hl_strmap_init(&r->subs_by_key);
   hl_strmap_init(&r->subs_by_type);
   hl_strmap_init(&r->xforms);
+  hl_strmap_init(&r->partners_by_id);
 }
 
 static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
@@ -31,6 +33,11 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   curl_slist_free_all(s->headers);
   hl_destination_free(s->dest);
   hl_free(s->dest_error);
+  if (s->dispatch_state && r->free_dispatch_state) r->free_dispatch_state(s->dispatch_state);
+  if (s->partner) {
+    hl_registry_partner_detach(r, s->partner, s);
+    hl_partner_unref(s->partner);
+  }
   if (s->signer) {
     hl_webhook_signer_dispose(s->signer); /* wipes the keys */
     hl_free(s->signer);
@@ -60,6 +67,7 @@ void hl_registry_dispose(hl_registry *r) {
   hl_strmap_dispose(&r->subs_by_key);
   hl_strmap_dispose(&r->subs_by_type);
   hl_registry_xforms_dispose(r);
+  hl_registry_partners_dispose(r);
 }
 
 static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
@@ -133,6 +141,7 @@ static void unlink_sub(hl_registry *r, hl_sub *s) {
   hl_strmap_del(&r->subs_by_id, s->rec.subscription_id);
   hl_sub_list *l = hl_strmap_get(&r->subs_by_type, s->rec.event_type);
   if (l) list_remove(l, s);
+  if (s->partner) hl_registry_partner_detach(r, s->partner, s);
   s->deleted = true;
   hl_sub_unref(r, s);
 }
@@ -157,6 +166,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   s->headers = headers;
   s->schedule = schedule;
   sub_destination_load(s);
+  s->partner = hl_registry_partner_attach(r, s->rec.partner_id, s);
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);
@@ -200,6 +210,14 @@ bool hl_registry_delete_sub(hl_registry *r, const char *id) {
   unlink_sub(r, s);
   return true;
 }
+
+void hl_registry_sub_status(hl_registry *r, hl_sub *s, const char *status) {
+  hl_free(s->rec.status);
+  s->rec.status = hl_strdup(status);
+  if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_STATUS);
+}
+
+bool hl_sub_disabled(const hl_sub *s) { return s->rec.status && strcmp(s->rec.status, "DISABLED") == 0; }
 
 void hl_sub_ref(hl_sub *s) { s->refs++; }
 

@@ -37,6 +37,7 @@ typedef struct {
 } hl_schema_entry;
 
 typedef struct hl_sub hl_sub;
+typedef struct hl_partner hl_partner; /* model/hl_partner.h */
 struct hl_sub {
   int refs;
   bool deleted;
@@ -46,20 +47,13 @@ struct hl_sub {
   hl_retry_schedule *schedule;    /* owned; NULL: the process default */
   hl_destination *dest;           /* owned; NULL: HTTP (rec.url), or rec.destination_json is unusable */
   char *dest_error;               /* owned; why rec.destination_json is unusable, or NULL */
+  hl_partner *partner;            /* referenced; its gate is shared with the partner's other subscriptions */
 
-  /* Dispatcher state (hl_dispatch.c owns these fields). */
-  hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
-  unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
-  bool need_claim;                /* the store may hold due deliveries for it */
-  bool claiming;                  /* a claim is in progress */
-  bool on_dirty;                  /* linked on the dispatcher's dirty list */
-  hl_sub *dirty_next;
-  bool on_blocked;                /* waiting for a process-wide in-flight slot */
-  hl_sub *blocked_next;
-  hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
-  hl_timerq_node rate_timer;      /* resumes starts when the gate allows */
+  /* The dispatcher's own per-subscription state (wait queue, claims,
+   * timers), opaque here; freed with the subscription through
+   * hl_registry.free_dispatch_state. */
+  void *dispatch_state;
   hl_gate gate;                   /* admission: in-flight cap, rate_limit_per_s, breaker */
-  void *dispatch;                 /* the hl_dispatch that armed the timers */
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
   int64_t signer_until_s;         /* a previous secret's overlap ends then: prepare the signer again */
@@ -68,8 +62,9 @@ struct hl_sub {
 /* Who hears of subscriptions coming and going (the dispatcher): the
  * registry announces, nobody calls the dispatcher for it. REMOVED comes
  * while the old one is still registered (it is unlinked right after),
- * ADDED once the new one is. */
-typedef enum { HL_REG_SUB_ADDED, HL_REG_SUB_REMOVED } hl_reg_change;
+ * ADDED once the new one is. STATUS: its rec.status changed in place
+ * (ACTIVE <-> DISABLED), nothing else. */
+typedef enum { HL_REG_SUB_ADDED, HL_REG_SUB_REMOVED, HL_REG_SUB_STATUS } hl_reg_change;
 typedef struct {
   void (*sub_changed)(void *data, hl_sub *s, hl_reg_change change);
   void *data;
@@ -83,9 +78,11 @@ typedef struct {
   hl_strmap subs_by_key;      /* "<partner_id>\x1f<event_type>" -> hl_sub* */
   hl_strmap subs_by_type;     /* event_type -> hl_sub_list* */
   hl_strmap xforms;           /* transformation_id -> hl_xform_entry* (hl_xform_reg.h) */
+  hl_strmap partners_by_id;   /* partner_id -> hl_partner* (model/hl_partner.h) */
   void (*free_schema)(hl_schema *);   /* how to free compiled schemas */
   void (*free_filter)(hl_filter *);
   void (*free_schedule)(hl_retry_schedule *);
+  void (*free_dispatch_state)(void *);  /* set by the dispatcher */
 } hl_registry;
 
 typedef struct {
@@ -115,6 +112,12 @@ hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
 /* Removes a subscription (the listener hears REMOVED); false when unknown. */
 bool hl_registry_delete_sub(hl_registry *r, const char *subscription_id);
+
+/* Sets a registered subscription's status ("ACTIVE", "DISABLED") in place,
+ * after the store took it; the listener hears STATUS. */
+void hl_registry_sub_status(hl_registry *r, hl_sub *s, const char *status);
+/* Whether deliveries are held back for it (status DISABLED). */
+bool hl_sub_disabled(const hl_sub *s);
 
 void hl_sub_ref(hl_sub *s);
 void hl_sub_unref(hl_registry *r, hl_sub *s);

@@ -31,7 +31,7 @@ typedef struct {
   hl_ddb_key_def hash, range;
 } key_schema;
 
-#define NTABLES 7
+#define NTABLES 8
 
 static const key_schema keys[NTABLES] = {
     {{"schema_id", 'S'}, {"version", 'N'}},
@@ -41,12 +41,13 @@ static const key_schema keys[NTABLES] = {
     {{"idempotency_key", 'S'}, {NULL, 0}},
     {{"shard", 'N'}, {"due_key", 'S'}},
     {{"transformation_id", 'S'}, {"version", 'N'}},
+    {{"partner_id", 'S'}, {NULL, 0}},
 };
 
 static const char *table_name(tables_job *j, int i) {
   const char *n[NTABLES] = {j->names->schema_table, j->names->subscription_table, j->names->kafka_table,
                             j->names->delivery_table, j->names->ledger_table, j->names->parked_table,
-                            j->names->transform_table};
+                            j->names->transform_table, j->names->partner_table};
   return n[i];
 }
 

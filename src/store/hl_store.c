@@ -13,6 +13,10 @@ void hl_sub_rec_free(hl_sub_rec *r) {
   hl_free(r->destination_json);
 }
 
+void hl_partner_rec_free(hl_partner_rec *r) {
+  hl_free(r->partner_id); hl_free(r->name); hl_free(r->contact); hl_free(r->metadata_json);
+}
+
 void hl_delivery_rec_free(hl_delivery_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->status); hl_free(r->last_error);
   hl_free(r->transformation);
@@ -34,9 +38,10 @@ void hl_store_result_dispose(hl_store_result *res) {
     for (size_t i = 0; i < res->ndeliveries; i++) hl_delivery_rec_free(&res->deliveries[i]);
   if (res->xforms) for (size_t i = 0; i < res->nxforms; i++) hl_xform_rec_free(&res->xforms[i]);
   hl_free(res->xforms);
+  if (res->partners) for (size_t i = 0; i < res->npartners; i++) hl_partner_rec_free(&res->partners[i]);
   if (res->items) for (size_t i = 0; i < res->nitems; i++) hl_eq_item_free(&res->items[i]);
   hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
-  hl_free(res->value);
+  hl_free(res->partners); hl_free(res->value);
   *res = (hl_store_result){0};
 }
 
@@ -48,4 +53,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->ledger_table = "idempotency_ledger";
   n->parked_table = "parked_retry";
   n->transform_table = "transformation";
+  n->partner_table = "partner";
 }

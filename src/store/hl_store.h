@@ -52,6 +52,18 @@ typedef struct {
   char *destination_json;
 } hl_sub_rec;
 
+/* partner: key partner_id. A partner's limits form one admission gate
+ * shared by all its subscriptions (model/hl_partner.h). */
+typedef struct {
+  char *partner_id;
+  char *name;           /* NULL when not given */
+  char *contact;        /* NULL when not given */
+  char *metadata_json;  /* JSON object or NULL */
+  int64_t max_in_flight;    /* across the partner's subscriptions; 0: no cap */
+  int64_t rate_limit_per_s; /* across the partner's subscriptions; 0: no limit */
+  int64_t created_at;
+} hl_partner_rec;
+
 /* event_delivery_status: key (event_id, subscription_id). */
 typedef struct {
   char *event_id;
@@ -97,6 +109,7 @@ typedef struct {
   hl_delivery_rec *deliveries; size_t ndeliveries;
   hl_xform_rec *xforms; size_t nxforms;
   hl_eq_item *items; size_t nitems;
+  hl_partner_rec *partners; size_t npartners;
   char *value;   /* a single text result (ledger status), or NULL */
   /* eq_claim that came back short (fewer items than asked): when the
    * earliest of the open, unclaimed deliveries it did not hand out falls
@@ -152,6 +165,10 @@ typedef struct {
   void (*sub_list)(hl_store *s, hl_store_cb cb, void *data);             /* -> subs */
   void (*sub_delete)(hl_store *s, const char *partner_id, const char *event_type,
                      hl_store_cb cb, void *data);                          /* HL_ENOTFOUND */
+  /* Partners: put inserts or replaces; delete fails with HL_ENOTFOUND. */
+  void (*partner_put)(hl_store *s, const hl_partner_rec *r, hl_store_cb cb, void *data);
+  void (*partner_list)(hl_store *s, hl_store_cb cb, void *data);         /* -> partners */
+  void (*partner_delete)(hl_store *s, const char *partner_id, hl_store_cb cb, void *data);
   void (*kafka_map_put)(hl_store *s, const char *event_type, const char *ingress_topic,
                         const char *egress_topics_json, hl_store_cb cb, void *data);
   /* Transformations: put adds a version (HL_EEXISTS when it exists);
@@ -220,6 +237,7 @@ typedef struct {
   const char *ledger_table;       /* idempotency_ledger */
   const char *parked_table;       /* parked_retry */
   const char *transform_table;    /* transformation */
+  const char *partner_table;      /* partner */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */
@@ -227,6 +245,7 @@ void hl_table_names_default(hl_table_names *names);
 
 void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
 void hl_sub_rec_free(hl_sub_rec *r);
+void hl_partner_rec_free(hl_partner_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);
 void hl_xform_rec_free(hl_xform_rec *r);
 void hl_eq_item_free(hl_eq_item *r);

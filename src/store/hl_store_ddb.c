@@ -57,7 +57,7 @@ static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
-               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST } op_kind;
+               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -161,6 +161,18 @@ static void read_xform(op_ctx *o, const hl_json *it) {
   r->created_at = get_n(it, "created_at");
 }
 
+static void read_partner(op_ctx *o, const hl_json *it) {
+  o->res.partners = grow(o->res.partners, &o->cap, o->res.npartners, sizeof *o->res.partners);
+  hl_partner_rec *r = &o->res.partners[o->res.npartners++];
+  r->partner_id = get_s(it, "partner_id");
+  r->name = get_s(it, "name");
+  r->contact = get_s(it, "contact");
+  r->metadata_json = get_s(it, "metadata");
+  r->max_in_flight = get_n(it, "max_in_flight");
+  r->rate_limit_per_s = get_n(it, "rate_limit_per_s");
+  r->created_at = get_n(it, "created_at");
+}
+
 static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->event_id = get_s(it, "event_id");
   r->subscription_id = get_s(it, "subscription_id");
@@ -200,8 +212,10 @@ static void page_more(op_ctx *o, const hl_json *last_key) {
     rc = hl_ddb_query(&body, o->s->t.delivery_table, &q);
     send_op(o, HL_DDB_QUERY, &body, rc);
   } else {
-    const char *table = o->kind == OP_SCHEMA_LIST ? o->s->t.schema_table
-                        : o->kind == OP_XFORM_LIST ? o->s->t.transform_table : o->s->t.subscription_table;
+    const char *table = o->kind == OP_SCHEMA_LIST    ? o->s->t.schema_table
+                        : o->kind == OP_XFORM_LIST   ? o->s->t.transform_table
+                        : o->kind == OP_PARTNER_LIST ? o->s->t.partner_table
+                                                     : o->s->t.subscription_table;
     rc = hl_ddb_scan(&body, table, true, o->s->page_limit, last_key);
     send_op(o, HL_DDB_SCAN, &body, rc);
   }
@@ -212,11 +226,13 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
   int status = status_of(st);
   switch (o->kind) {
     case OP_SUB_DELETE:
+    case OP_PARTNER_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
+    case OP_PARTNER_LIST:
     case OP_DELIVERY_LIST:
     case OP_XFORM_LIST:
       if (status == 0) {
@@ -229,6 +245,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
             read_sub(o, it);
           } else if (o->kind == OP_XFORM_LIST) {
             read_xform(o, it);
+          } else if (o->kind == OP_PARTNER_LIST) {
+            read_partner(o, it);
           } else {
             o->res.deliveries = grow(o->res.deliveries, &o->cap, o->res.ndeliveries, sizeof *o->res.deliveries);
             read_delivery(&o->res.deliveries[o->res.ndeliveries++], it);
@@ -501,6 +519,38 @@ static void sub_delete(hl_store *base, const char *partner_id, const char *event
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_delete_item(&body, s->t.subscription_table, HL_DDB_ITEM(k), &x);
   send_op(op_new(s, OP_SUB_DELETE, cb, data), HL_DDB_DELETE_ITEM, &body, rc);
+}
+
+/* Partners: one item each, keyed by partner_id (a table of its own, as the
+ * other backends have). */
+static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char nb[3][24];
+  hl_ddb_attr a[8];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
+  OPT_S(a, n, "name", r->name);
+  OPT_S(a, n, "contact", r->contact);
+  OPT_S(a, n, "metadata", r->metadata_json);
+  a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
+  a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
+  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(nb[2], r->created_at))};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.partner_table, (hl_ddb_item){a, n}, NULL);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), OP_PARTNER_LIST, cb, data), NULL);
+}
+
+static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  hl_ddb_attr k[] = {{"partner_id", hl_ddb_s(partner_id)}};
+  hl_ddb_expr x = {.condition = "attribute_exists(partner_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_delete_item(&body, s->t.partner_table, HL_DDB_ITEM(k), &x);
+  send_op(op_new(s, OP_PARTNER_DELETE, cb, data), HL_DDB_DELETE_ITEM, &body, rc);
 }
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
@@ -997,7 +1047,8 @@ static void render_metrics(hl_store *s, hl_buf *out) {
 static const hl_store_vtable ddb_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
+    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
+    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .xform_put = xform_put, .xform_list = xform_list,
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
@@ -1006,7 +1057,8 @@ static const hl_store_vtable ddb_vt = {
 static const hl_store_vtable ddb_queue_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
+    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
+    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .xform_put = xform_put, .xform_list = xform_list,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
@@ -1037,7 +1089,9 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.delivery_table ? cfg->tables.delivery_table : def.delivery_table,
                         cfg->tables.ledger_table ? cfg->tables.ledger_table : def.ledger_table,
                         cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
-                        cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table};
+                        cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
+                        cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table};
+
   for (int i = 0; i < 7; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
                           s->names[6]};

@@ -17,6 +17,7 @@
 
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
+  Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
@@ -423,6 +424,13 @@ static void prepare_all(pg_store *s) {
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
+  SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,"
+      "contact=excluded.contact,metadata=excluded.metadata,max_in_flight=excluded.max_in_flight,"
+      "rate_limit_per_s=excluded.rate_limit_per_s", t->partner_table);
+  SET(Q_PARTNER_LIST, "SELECT partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at "
+      "FROM %s ORDER BY partner_id", t->partner_table);
+  SET(Q_PARTNER_DELETE, "DELETE FROM %s WHERE partner_id=$1 RETURNING 1", t->partner_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES($1,$2,$3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
       "egress_topics=excluded.egress_topics", t->kafka_table);
@@ -583,6 +591,17 @@ static void migration_3(const hl_table_names *t, hl_buf *b) {
     t->transform_table, t->delivery_table);
 }
 
+/* The partner table. */
+static void migration_4(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=4) THEN "
+    "CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
+    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (4, now()); "
+    "END IF; END $m$",
+    t->partner_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
@@ -591,7 +610,7 @@ typedef struct {
 
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
-                                                                       migration_3};
+                                                                       migration_3, migration_4};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -866,6 +885,34 @@ static void sub_delete(hl_store *base, const char *partner_id, const char *event
   pgop *op = op_new(PG(base), done_changed, cb, data);
   int i = op_stmt(op, Q_SUB_DELETE);
   op_str(op, i, partner_id); op_str(op, i, event_type);
+  op_submit(op);
+}
+
+static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_PARTNER_PUT);
+  op_str(op, i, r->partner_id); op_str(op, i, r->name); op_str(op, i, r->contact);
+  op_str(op, i, r->metadata_json); op_i64(op, i, r->max_in_flight); op_i64(op, i, r->rate_limit_per_s);
+  op_i64(op, i, r->created_at);
+  op->retry_lost = true;
+  op_submit(op);
+}
+
+static void row_partner(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->partners);
+  hl_partner_rec *x = &res->partners[res->npartners++];
+  x->partner_id = gstr(r, k, 0); x->name = gstr(r, k, 1); x->contact = gstr(r, k, 2);
+  x->metadata_json = gstr(r, k, 3); x->max_in_flight = gi64(r, k, 4); x->rate_limit_per_s = gi64(r, k, 5);
+  x->created_at = gi64(r, k, 6);
+}
+
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
+  list_op(PG(base), Q_PARTNER_LIST, row_partner, cb, data, NULL);
+}
+
+static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_changed, cb, data);
+  op_str(op, op_stmt(op, Q_PARTNER_DELETE), partner_id);
   op_submit(op);
 }
 
@@ -1238,6 +1285,9 @@ static const hl_store_vtable pg_vtable = {
   .sub_put = sub_put,
   .sub_list = sub_list,
   .sub_delete = sub_delete,
+  .partner_put = partner_put,
+  .partner_list = partner_list,
+  .partner_delete = partner_delete,
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
@@ -1271,10 +1321,11 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
   hl_table_names_default(&s->t);
   const char **dst[] = {&s->t.schema_table, &s->t.subscription_table, &s->t.kafka_table,
-                        &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table, &s->t.transform_table};
+                        &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table, &s->t.transform_table,
+                        &s->t.partner_table};
   const char *src[] = {cfg->tables.schema_table, cfg->tables.subscription_table, cfg->tables.kafka_table,
                        cfg->tables.delivery_table, cfg->tables.ledger_table, cfg->tables.parked_table,
-                       cfg->tables.transform_table};
+                       cfg->tables.transform_table, cfg->tables.partner_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
     const char *n = src[i] ? src[i] : *dst[i];
     /* Unquoted in SQL, so PostgreSQL's folding must not change it. */

@@ -44,7 +44,7 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 3
+#define HL_STORE_PG_SCHEMA_VERSION 4 /* 2: destinations, 3: transformations, 4: the partner table */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

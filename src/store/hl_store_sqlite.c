@@ -21,6 +21,7 @@ typedef enum {
   Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
+  Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -141,6 +142,13 @@ static void build_sql(sq_store *s) {
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,"
+      "contact=excluded.contact,metadata=excluded.metadata,max_in_flight=excluded.max_in_flight,"
+      "rate_limit_per_s=excluded.rate_limit_per_s", t->partner_table);
+  SET(Q_PARTNER_LIST, "SELECT partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at "
+      "FROM %s ORDER BY partner_id", t->partner_table);
+  SET(Q_PARTNER_DELETE, "DELETE FROM %s WHERE partner_id=?1", t->partner_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -457,6 +465,67 @@ static void sub_delete(hl_store *base, const char *partner_id, const char *event
   sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_DELETE);
   if (st) {
     bind_text(st, 1, partner_id); bind_text(st, 2, event_type);
+    rc = exec_stmt(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+/* --- partners ---------------------------------------------------------------- */
+
+static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARTNER_PUT);
+  if (st) {
+    bind_text(st, 1, r->partner_id); bind_text(st, 2, r->name); bind_text(st, 3, r->contact);
+    bind_text(st, 4, r->metadata_json);
+    sqlite3_bind_int64(st, 5, r->max_in_flight); sqlite3_bind_int64(st, 6, r->rate_limit_per_s);
+    sqlite3_bind_int64(st, 7, r->created_at);
+  }
+  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
+}
+
+/* Runs a listing query: row() reads each row into a zeroed item appended
+ * to *items (*n of item_size bytes, which belong to res), then cb gets res. */
+static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
+                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, q);
+  int rc = st ? 0 : HL_ESTORE;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      *items = hl_realloc(*items, cap * item_size);
+    }
+    void *item = (char *)*items + (*n)++ * item_size;
+    memset(item, 0, item_size);
+    row(st, item);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, res);
+}
+
+static void partner_row(sqlite3_stmt *st, void *item) {
+  hl_partner_rec *r = item;
+  r->partner_id = col_text(st, 0); r->name = col_text(st, 1); r->contact = col_text(st, 2);
+  r->metadata_json = col_text(st, 3);
+  r->max_in_flight = sqlite3_column_int64(st, 4); r->rate_limit_per_s = sqlite3_column_int64(st, 5);
+  r->created_at = sqlite3_column_int64(st, 6);
+}
+
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
+  hl_store_result res = {0};
+  list_rows(SQ(base), Q_PARTNER_LIST, (void **)&res.partners, &res.npartners, sizeof *res.partners, partner_row, &res,
+            cb, data);
+}
+
+static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARTNER_DELETE);
+  if (st) {
+    bind_text(st, 1, partner_id);
     rc = exec_stmt(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
   }
@@ -807,6 +876,9 @@ static const hl_store_vtable sq_vtable = {
   .sub_put = sub_put,
   .sub_list = sub_list,
   .sub_delete = sub_delete,
+  .partner_put = partner_put,
+  .partner_list = partner_list,
+  .partner_delete = partner_delete,
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
@@ -910,6 +982,17 @@ static int migrate_destination(sq_store *s) {
   return rc;
 }
 
+/* Step 2: the partner table. Idempotent, as every step: a database made
+ * before partners existed gains it at the next start. */
+static int migrate_2_partners(sq_store *s) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE IF NOT EXISTS %s(partner_id TEXT PRIMARY KEY, name TEXT, contact TEXT, metadata TEXT, "
+           "max_in_flight INTEGER NOT NULL DEFAULT 0, rate_limit_per_s INTEGER NOT NULL DEFAULT 0, "
+           "created_at INTEGER)", s->t.partner_table);
+  return exec_sql(s, sql);
+}
+
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
   sq_store *s = hl_calloc(1, sizeof *s);
@@ -922,8 +1005,10 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   if (names) s->t = *names; else hl_table_names_default(&s->t);
   if (!s->t.parked_table) s->t.parked_table = "parked_retry";
   if (!s->t.transform_table) s->t.transform_table = "transformation";
+  if (!s->t.partner_table) s->t.partner_table = "partner";
   const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
-                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table};
+                      s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table,
+                      s->t.partner_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
     if (!ident_ok(tn[i])) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
@@ -955,7 +1040,8 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
    * Debian's SQLite is built with it on; this keeps it on for any build. */
   if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
-      create_schema(s) != 0 || migrate_destination(s) != 0) {
+      create_schema(s) != 0 || migrate_destination(s) != 0 ||
+      migrate_2_partners(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -197,6 +197,20 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
     free(big);
   }
 
+  /* partners: registered, updated, refused; acme's subscriptions share its limits */
+  static const char partner[] = "{\"partner_id\":\"acme\",\"name\":\"ACME Corp\",\"contact\":\"ops@acme.example\","
+                                "\"metadata\":{\"tier\":\"gold\"},\"max_in_flight\":32,\"rate_limit_per_s\":1000}";
+  expect("POST", "/admin/partners", partner, NULL, 401);
+  expect("POST", "/admin/partners", partner, "admin", 201);
+  expect("POST", "/admin/partners", partner, "admin", 200);
+  expect("POST", "/admin/partners", "{\"partner_id\":\"acme\",\"max_in_flight\":-1}", "admin", 400);
+  expect("POST", "/admin/partners", "{\"partner_id\":\"a/b\"}", "admin", 400);
+  expect("POST", "/admin/partners", "{\"partner_id\":\"acme\",\"metadata\":[1]}", "admin", 400);
+  expect("GET", "/admin/partners/acme", NULL, "admin", 200);
+  expect("GET", "/admin/partners/nobody", NULL, "admin", 404);
+  expect("GET", "/admin/partners?x=%00", NULL, "admin", 400);
+  expect("DELETE", "/admin/partners/nobody", NULL, "admin", 404);
+
   /* subscriptions: one delivering, one failing with 410 once (then 200), one to delete */
   char body[1024];
   snprintf(body, sizeof body,
@@ -222,6 +236,10 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_ok);
   expect("GET", path, NULL, "admin", 200);
   expect("GET", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/enable", sub_ok);
+  expect("POST", path, "", "admin", 200);
+  expect("POST", "/admin/subscriptions/sub_nothing/enable", "", "admin", 404);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_ok);
   expect("DELETE", "/admin/subscriptions/sub_nothing", NULL, "admin", 404);
   expect("DELETE", "/admin/subscriptions/%00", NULL, "admin", 400);
   snprintf(path, sizeof path, "/admin/subscriptions/%s/secret/rotate", sub_flaky);
@@ -234,6 +252,10 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   free(a.body);
   snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_gone);
   expect("DELETE", path, NULL, "admin", 204);
+  /* "gone" was registered implicitly by its subscription; acme still has one. */
+  expect("GET", "/admin/partners", NULL, "admin", 200);
+  expect("DELETE", "/admin/partners/acme", NULL, "admin", 409);
+  expect("DELETE", "/admin/partners/gone", NULL, "admin", 204);
 
   /* transformations: acme's deliveries are shaped, so their status names it */
   snprintf(body, sizeof body, "{\"subscription_id\":\"%s\",\"spec\":{\"version\":1,\"ops\":"

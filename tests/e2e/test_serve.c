@@ -182,6 +182,191 @@ HL_TEST_T(max_in_flight_per_subscription_is_respected, 120) {
   stop_both();
 }
 
+/* HOOKLOOP_REQUIRE_PARTNERS=1: a subscription naming an unregistered
+ * partner is refused. A registered partner's max_in_flight holds across its
+ * two subscriptions (each allowing 10), and the partner, its limits and its
+ * subscriptions are there again after a restart. */
+HL_TEST_T(partners_are_required_when_asked_share_one_limit_and_are_stored, 180) {
+  static const char *const env[] = {"HOOKLOOP_REQUIRE_PARTNERS=1", NULL};
+  start_both(NULL, env);
+  char u[256], body[1024];
+  hl_json_doc doc;
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  static const char *const types[] = {"Payment", "Refund"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(body, sizeof body, "{\"event_type\":\"%s\",\"domain\":\"payments\",\"version\":1,\"schema\":{}}",
+             types[k]);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  }
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  char subs[2][512];
+  for (int k = 0; k < 2; k++)
+    snprintf(subs[k], sizeof subs[k],
+             "{\"partner_id\":\"acme\",\"event_type\":\"%s\",\"url\":\"%s/hook/shared?latency_ms=50\","
+             "\"max_in_flight\":10}", types[k], partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, subs[0], &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_partner");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/partner_id");
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/partners", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"contact\":\"ops@acme.example\",\"max_in_flight\":1}",
+                            NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  for (int k = 0; k < 2; k++) HL_ASSERT_EQ_INT(e2e_call("POST", u, subs[k], NULL), 201);
+
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  for (int i = 0; i < 8; i++) {
+    snprintf(body, sizeof body, "{\"eventHeader\":{\"uuid\":\"evt-pt-%d\",\"eventType\":\"%s\"},\"n\":%d}", i,
+             types[i % 2], i);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 202);
+  }
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 8, 20000, &doc), 8);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t maxc = -1;
+  hl_json_int64(hl_json_get(hl_json_get(doc.root, "max_concurrent_by_name"), "shared"), &maxc);
+  HL_ASSERT_MSG(maxc == 1, "the partner saw %lld requests at once across its subscriptions", (long long)maxc);
+  hl_json_doc_dispose(&doc);
+
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&hk, SIGTERM, 30000), 0);
+  e2e_start_hookloop(&hk, env);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t n = -1;
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "max_in_flight"), &n) == 0 && n == 1);
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "subscriptions"), &n) == 0 && n == 2);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "contact"), "ops@acme.example");
+  HL_ASSERT(hl_json_get(doc.root, "registered")->type == HL_JSON_TRUE);
+  hl_json_doc_dispose(&doc);
+  /* Still required after the restart; and a partner with subscriptions stays. */
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"nobody\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\"}",
+                            NULL), 400);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 409);
+  stop_both();
+}
+
+/* The subscription's breaker state and consecutive failures, and its status. */
+static void sub_state(const char *id, char *state, size_t n, int64_t *failures, char *status, size_t sn) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, id);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *b = hl_json_get(doc.root, "breaker");
+  snprintf(state, n, "%s", str_at(b, "state"));
+  HL_ASSERT(hl_json_int64(hl_json_get(b, "consecutive_failures"), failures) == 0);
+  snprintf(status, sn, "%s", str_at(doc.root, "status"));
+  hl_json_doc_dispose(&doc);
+}
+
+/* Polls the subscription until its breaker is in state; returns its
+ * consecutive failures then. */
+static int64_t wait_breaker(const char *sub, const char *want) {
+  char state[32] = "", status[32];
+  int64_t failures = -1;
+  for (int waited = 0; waited < 20000; waited += 20) {
+    sub_state(sub, state, sizeof state, &failures, status, sizeof status);
+    if (strcmp(state, want) == 0) break;
+    hl_sleep_ms(20);
+  }
+  HL_ASSERT_EQ_STR(state, want);
+  return failures;
+}
+
+static long attempts_of(const char *event_id) {
+  long attempts = -1;
+  char st[32];
+  e2e_status(&hk, event_id, st, sizeof st, &attempts);
+  return attempts;
+}
+
+/* The partner answers one event 503 four times, then 200. After 2 failures
+ * the breaker opens for ten minutes: the retry due in 20 ms waits instead of
+ * burning attempts. Enabling closes it: two more failures open it again,
+ * and enabling once more lets the fifth attempt succeed. */
+HL_TEST_T(an_open_breaker_holds_retries_until_it_is_closed, 120) {
+  static const char *const env[] = {"HOOKLOOP_BREAKER_FAILURES=2", "HOOKLOOP_BREAKER_OPEN_MS=600000",
+                                    "HOOKLOOP_DISABLE_AFTER_FAILURES=0",
+                                    "HOOKLOOP_RETRY_SCHEDULE=20ms,20ms,20ms,20ms,20ms,20ms,20ms,20ms", NULL};
+  start_both(NULL, env);
+  char url[256], u[256];
+  snprintf(url, sizeof url, "%s/hook/down?codes=503,503,503,503,200", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-brk-1", "1"), 202);
+  HL_ASSERT_EQ_INT(wait_breaker(sub, "open"), 2);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_subscription_breakers{state=\"open\"}"), 1);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-brk-1", "RETRYING", 5000));
+  HL_ASSERT_EQ_INT(attempts_of("evt-brk-1"), 2);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/enable", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+  for (int waited = 0; waited < 20000 && attempts_of("evt-brk-1") < 4; waited += 20) hl_sleep_ms(20);
+  HL_ASSERT_EQ_INT(wait_breaker(sub, "open"), 2);
+  HL_ASSERT_EQ_INT(attempts_of("evt-brk-1"), 4);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-brk-1", "SUCCESS", 20000));
+  HL_ASSERT_EQ_INT(attempts_of("evt-brk-1"), 5);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 5);
+  HL_ASSERT_EQ_INT(wait_breaker(sub, "closed"), 0);
+  stop_both();
+  free(sub);
+}
+
+/* A partner down (503 to everything): after 3 failures in a row the
+ * subscription is DISABLED, the operator's subscription to
+ * subscription.disabled is told, an event accepted meanwhile waits; once
+ * the partner is back, enabling it delivers both. */
+HL_TEST_T(a_subscription_failing_in_a_row_is_disabled_announced_and_enable_delivers_the_backlog, 120) {
+  static const char *const env[] = {"HOOKLOOP_BREAKER_FAILURES=0", "HOOKLOOP_DISABLE_AFTER_FAILURES=3",
+                                    "HOOKLOOP_RETRY_SCHEDULE=20ms,20ms,20ms,20ms,20ms,20ms,20ms,20ms", NULL};
+  static const char *const down[] = {"--mix", "503:1", NULL};
+  start_both(down, env);
+  char url[256], u[256], body[512], state[32], status[32];
+  snprintf(url, sizeof url, "%s/hook/down", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"ops\",\"event_type\":\"subscription.disabled\",\"url\":\"%s/hook/ops?codes=200\"}",
+           partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-dis-1", "1"), 202);
+
+  int64_t failures = -1;
+  for (int waited = 0; waited < 20000; waited += 20) {
+    sub_state(sub, state, sizeof state, &failures, status, sizeof status);
+    if (strcmp(status, "DISABLED") == 0) break;
+    hl_sleep_ms(20);
+  }
+  HL_ASSERT_EQ_STR(status, "DISABLED");
+  HL_ASSERT_EQ_INT(failures, 3);
+  HL_ASSERT_EQ_INT(attempts_of("evt-dis-1"), 3);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_subscriptions_disabled"), 1);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ops", 1, 20000, &doc), 1);
+  const char *sent = str_at(&doc.root->u.items[0], "body");
+  HL_ASSERT(sent && strstr(sent, "\"eventType\":\"subscription.disabled\"") && strstr(sent, sub) &&
+            strstr(sent, "\"consecutive_failures\":3"));
+  hl_json_doc_dispose(&doc);
+  /* Accepted while disabled: it waits, unsent. */
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-dis-2", "1"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-dis-2", "PENDING", 5000));
+  HL_ASSERT_EQ_INT(attempts_of("evt-dis-2"), 0);
+
+  e2e_stop_partner(&partner);
+  e2e_restart_partner(&partner, NULL); /* back: 200 to everything */
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/enable", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "status"), "ACTIVE");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-dis-1", "SUCCESS", 20000));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-dis-2", "SUCCESS", 20000));
+  HL_ASSERT_EQ_INT(attempts_of("evt-dis-1"), 4);
+  HL_ASSERT_EQ_INT(attempts_of("evt-dis-2"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_subscriptions_disabled"), 0);
+  stop_both();
+  free(sub);
+}
+
 /* Posts Payment events <prefix><first>..<prefix><first+n-1> as one bulk
  * request (one commit); every one must be accepted. */
 static void post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n) {
@@ -283,7 +468,8 @@ static size_t due_times(const char *dir, int64_t *due, size_t max) {
  * posted after; returns how many open deliveries were not yet due when it
  * answered. */
 static size_t kill_while_retrying(const char *sched, int single, int bulk, int attempts) {
-  const char *env[] = {sched, NULL};
+  /* Hundreds of failures in a row are the point here: no breaker, no disable. */
+  const char *env[] = {sched, "HOOKLOOP_BREAKER_FAILURES=0", "HOOKLOOP_DISABLE_AFTER_FAILURES=0", NULL};
   const char *down[] = {"--mix", "503:1", NULL};
   start_both(down, env);
   char url[256], u[256];
@@ -1501,6 +1687,47 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
   hl_rmtree(other.dir);
   free(other.dir);
   free(sub);
+  stop_both();
+}
+#endif
+
+#ifdef HL_TEST_DDB
+/* The max_in_flight of a partner registered on another service, or -1 when
+ * it is not known there (404). */
+static int64_t partner_limit_at(const e2e_hookloop *h, const char *id) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/partners/%s", h->base, id);
+  hl_json_doc doc;
+  int64_t n = -1;
+  if (e2e_call("GET", u, NULL, &doc) == 200) hl_json_int64(hl_json_get(doc.root, "max_in_flight"), &n);
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
+/* Partners on a shared store: what one service registers, changes and
+ * deletes, the other learns within HOOKLOOP_CONFIG_TTL_S. */
+HL_TEST_T(partners_on_a_shared_store_are_reloaded_within_the_ttl, 120) {
+  const char *ttl[] = {"HOOKLOOP_CONFIG_TTL_S=1", NULL};
+  start_both(NULL, ttl);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, ttl);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/partners", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"max_in_flight\":3}", NULL), 201);
+  int64_t seen = -1;
+  for (int i = 0; i < 60 && seen != 3; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, 3);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"acme\",\"max_in_flight\":7}", NULL), 200);
+  for (int i = 0; i < 60 && seen != 7; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, 7);
+  snprintf(u, sizeof u, "%s/admin/partners/acme", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  for (int i = 0; i < 60 && seen != -1; i++, hl_sleep_ms(100)) seen = partner_limit_at(&other, "acme");
+  HL_ASSERT_EQ_INT(seen, -1);
+  int st = e2e_stop_hookloop(&other, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_rmtree(other.dir);
+  free(other.dir);
   stop_both();
 }
 #endif

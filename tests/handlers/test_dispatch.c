@@ -10,6 +10,7 @@
 
 #include "common/hl_common.h"
 #include "handlers/hl_dispatch.h"
+#include "model/hl_partner.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
 #include "store/hl_store_sqlite.h"
@@ -72,12 +73,14 @@ static hl_retry_schedule *schedule;
 static char *dir;
 static uint64_t max_retry_delay_ms; /* the next setup's option (0: none) */
 
-static hl_sub *add_sub(const char *id, int64_t max_in_flight) {
-  hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(id), .event_type = hl_strdup("T"),
+static hl_sub *add_sub_of(const char *id, const char *partner, const char *type, int64_t max_in_flight) {
+  hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup(type),
                   .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
                   .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = max_in_flight};
   return hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
 }
+
+static hl_sub *add_sub(const char *id, int64_t max_in_flight) { return add_sub_of(id, id, "T", max_in_flight); }
 
 typedef struct { int calls, status; hl_store_result res; } capture;
 
@@ -230,6 +233,76 @@ HL_TEST(the_process_limit_holds_across_subscriptions) {
   }
   HL_ASSERT_EQ_INT(next_a, 4);
   HL_ASSERT_EQ_INT(next_b, 4);
+  teardown();
+}
+
+/* Two subscriptions of one partner whose max_in_flight is 2: however much
+ * room each has, the partner never has more than 2 running, and a slot
+ * freed goes to the other subscription in turn. */
+HL_TEST(a_partner_limit_holds_across_its_subscriptions_and_is_shared_in_turn) {
+  setup(100, 60000, "1s");
+  hl_partner_rec pr = {.partner_id = hl_strdup("p"), .max_in_flight = 2};
+  hl_registry_put_partner(&reg, &pr);
+  hl_sub *sa = add_sub_of("sub_a", "p", "A", 10), *sb = add_sub_of("sub_b", "p", "B", 10);
+  HL_ASSERT(sa->partner == sb->partner);
+  HL_ASSERT_EQ_INT((long)sa->partner->subs.n, 2);
+  char id[16];
+  for (int i = 0; i < 3; i++) {
+    snprintf(id, sizeof id, "a%d", i);
+    accept_event(id, "sub_a");
+    snprintf(id, sizeof id, "b%d", i);
+    accept_event(id, "sub_b");
+  }
+  hl_dispatch_notify(&disp, sa);
+  hl_dispatch_notify(&disp, sb);
+  SPIN(fake.nrunning == 2);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* nothing more starts while both run */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 2);
+  HL_ASSERT_EQ_INT((long)sa->partner->gate.in_flight, 2);
+  for (int n = 0; n < 6; n++) {
+    SPIN(fake.nrunning > 0);
+    answer(&fake, HL_SEND_OK, 200);
+  }
+  SPIN(fake.nsent == 6 && disp.in_memory == 0);
+  HL_ASSERT_EQ_INT((long)fake.max_running, 2);
+  HL_ASSERT_EQ_INT((long)sa->partner->gate.in_flight, 0);
+  /* Each subscription's own order, and b was not left until a was done. */
+  int next_a = 0, next_b = 0;
+  size_t last_a = 0, first_b = MAX_REQ;
+  for (size_t i = 0; i < fake.nsent; i++) {
+    bool is_a = fake.sent[i][0] == 'a';
+    int *next = is_a ? &next_a : &next_b;
+    HL_ASSERT_EQ_INT(fake.sent[i][1] - '0', *next);
+    (*next)++;
+    if (is_a) last_a = i;
+    else if (first_b == MAX_REQ) first_b = i;
+  }
+  HL_ASSERT_EQ_INT(next_a, 3);
+  HL_ASSERT_EQ_INT(next_b, 3);
+  HL_ASSERT_MSG(first_b < last_a, "b's first send (%zu) waited for a's last (%zu)", first_b, last_a);
+  teardown();
+}
+
+/* A partner's rate_limit_per_s is shared too: with 2 a second (a burst of
+ * at most 2, the first ask finding one token) and two subscriptions of ample
+ * room, one starts at once and the rest follow on the partner's timer. */
+HL_TEST(a_partner_rate_limit_holds_across_its_subscriptions) {
+  setup(100, 60000, "1s");
+  hl_partner_rec pr = {.partner_id = hl_strdup("p"), .rate_limit_per_s = 2};
+  hl_registry_put_partner(&reg, &pr);
+  hl_sub *subs[2] = {add_sub_of("sub_a", "p", "A", 10), add_sub_of("sub_b", "p", "B", 10)};
+  accept_event("a0", "sub_a");
+  accept_event("b0", "sub_b");
+  accept_event("a1", "sub_a");
+  hl_dispatch_notify(&disp, subs[0]);
+  hl_dispatch_notify(&disp, subs[1]);
+  SPIN(fake.nsent == 1);
+  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* no token yet: nothing more starts */
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  /* Answered or not, the others start when tokens come (not on a slot). */
+  SPIN(fake.nsent == 3);
+  while (fake.nrunning > 0) answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0);
   teardown();
 }
 

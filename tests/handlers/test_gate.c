@@ -93,3 +93,52 @@ HL_TEST(without_a_threshold_the_breaker_never_opens) {
   for (int i = 0; i < 100; i++) attempt(&g, (uint64_t)i, HL_GATE_FAILED);
   HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
 }
+
+/* A subscription's gate admitted, its partner's refused: what was taken
+ * goes back, so the refusal costs neither a slot, nor a token, nor the probe. */
+HL_TEST(unadmit_gives_back_the_slot_the_token_and_the_probe) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.max_in_flight = 1, .rate_per_s = 1});
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_FULL);
+  hl_gate_unadmit(&g);
+  HL_ASSERT_EQ_INT(g.in_flight, 0);
+  /* Same instant: the token came back too, so no wait. */
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT);
+
+  hl_gate b = breaker();
+  for (int i = 0; i < 3; i++) attempt(&b, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&b, 1000, &wait), HL_GATE_ADMIT); /* the probe */
+  HL_ASSERT_EQ_INT(b.state, HL_GATE_HALF_OPEN);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&b, 1000, &wait), HL_GATE_WAIT);
+  hl_gate_unadmit(&b);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&b, 1000, &wait), HL_GATE_ADMIT); /* a probe may go again */
+}
+
+/* The streak counts failures in a row whatever the breaker does (a failed
+ * probe too), a neutral outcome does not break it, a success does; reset
+ * closes an open breaker and forgets the streak. */
+HL_TEST(the_streak_counts_failures_in_a_row_and_reset_closes_the_breaker) {
+  hl_gate g = breaker();
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  attempt(&g, 1000, HL_GATE_FAILED); /* the probe */
+  HL_ASSERT_EQ_INT(g.streak, 4);
+  attempt(&g, 2000, HL_GATE_NEUTRAL);
+  HL_ASSERT_EQ_INT(g.streak, 4);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  uint64_t wait = 0;
+  hl_gate_reset(&g, 2000);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT(g.streak, 0);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2000, &wait), HL_GATE_ADMIT);
+  hl_gate_done(&g, 2000, HL_GATE_FAILED);
+  attempt(&g, 2000, HL_GATE_OK);
+  HL_ASSERT_EQ_INT(g.streak, 0);
+  /* From OPEN too. */
+  for (int i = 0; i < 3; i++) attempt(&g, 3000, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  hl_gate_reset(&g, 3000);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 3000, &wait), HL_GATE_ADMIT);
+}

@@ -233,6 +233,68 @@ HL_TEST(schema_and_subscription_round_trip) {
   hl_rmtree(dir);
 }
 
+/* Partners are kept like subscriptions: put (insert, then replace), list
+ * after a reopen, delete once. */
+HL_TEST(partners_round_trip) {
+  open_store();
+  hl_partner_rec p = {.partner_id = "acme", .name = "ACME", .contact = "ops@acme.example",
+                      .metadata_json = "{\"tier\":\"gold\"}", .max_in_flight = 8, .rate_limit_per_s = 50,
+                      .created_at = 42};
+  capture c = {0};
+  store->vt->partner_put(store, &p, cap_cb, &c);
+  HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  p.max_in_flight = 9;
+  p.name = NULL;
+  c = (capture){0};
+  store->vt->partner_put(store, &p, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  hl_partner_rec bare = {.partner_id = "beta", .created_at = 43};
+  c = (capture){0};
+  store->vt->partner_put(store, &bare, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  close_store();
+
+  open_store();
+  c = (capture){0};
+  store->vt->partner_list(store, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.npartners, 2);
+  hl_partner_rec *acme = strcmp(c.res.partners[0].partner_id, "acme") == 0 ? &c.res.partners[0] : &c.res.partners[1];
+  hl_partner_rec *beta = acme == &c.res.partners[0] ? &c.res.partners[1] : &c.res.partners[0];
+  HL_ASSERT_EQ_STR(acme->partner_id, "acme");
+  HL_ASSERT(acme->name == NULL); /* replaced, not merged */
+  HL_ASSERT_EQ_STR(acme->contact, "ops@acme.example");
+  HL_ASSERT_EQ_STR(acme->metadata_json, "{\"tier\":\"gold\"}");
+  HL_ASSERT_EQ_INT(acme->max_in_flight, 9);
+  HL_ASSERT_EQ_INT(acme->rate_limit_per_s, 50);
+  HL_ASSERT_EQ_INT(acme->created_at, 42);
+  HL_ASSERT_EQ_STR(beta->partner_id, "beta");
+  HL_ASSERT(beta->contact == NULL && beta->metadata_json == NULL);
+  HL_ASSERT_EQ_INT(beta->max_in_flight, 0);
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->partner_delete(store, "acme", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  c = (capture){0};
+  store->vt->partner_delete(store, "acme", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, HL_ENOTFOUND);
+  c = (capture){0};
+  store->vt->partner_list(store, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.npartners, 1);
+  HL_ASSERT_EQ_STR(c.res.partners[0].partner_id, "beta");
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 HL_TEST(delivery_status_put_and_list) {
   /* The Kafka-mode path: statuses written directly, listed per event. */
   open_store();
