@@ -25,12 +25,15 @@ typedef struct bw {
   size_t ncbs;
 } bw;
 
+/* The tables of hl_table_names, in its order. */
+#define NAMES 8
+
 typedef struct {
   hl_store base;
   hl_aws_creds_provider creds;
   hl_ddb_client client;
   hl_table_names t;
-  char *names[7];       /* owned copies behind t */
+  char *names[NAMES];   /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
   hl_ddb_park park;     /* parked retries */
@@ -1004,7 +1007,7 @@ static void close_step(void *data) {
       hl_strmap_dispose(&s->pending_by_key);
       hl_strmap_dispose(&s->inflight);
       hl_strmap_dispose(&s->gets_by_key);
-      for (int i = 0; i < 7; i++) hl_free(s->names[i]);
+      for (int i = 0; i < NAMES; i++) hl_free(s->names[i]);
       hl_free(s);
       if (cb) cb(cd);
     }
@@ -1083,7 +1086,7 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   }
   hl_table_names def;
   hl_table_names_default(&def);
-  const char *src[7] = {cfg->tables.schema_table ? cfg->tables.schema_table : def.schema_table,
+  const char *src[NAMES] = {cfg->tables.schema_table ? cfg->tables.schema_table : def.schema_table,
                         cfg->tables.subscription_table ? cfg->tables.subscription_table : def.subscription_table,
                         cfg->tables.kafka_table ? cfg->tables.kafka_table : def.kafka_table,
                         cfg->tables.delivery_table ? cfg->tables.delivery_table : def.delivery_table,
@@ -1092,9 +1095,9 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
                         cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table};
 
-  for (int i = 0; i < 7; i++) s->names[i] = hl_strdup(src[i]);
+  for (int i = 0; i < NAMES; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
-                          s->names[6]};
+                          s->names[6], s->names[7]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);
