@@ -249,18 +249,13 @@ done:
   hl_json_doc_dispose(&doc);
 }
 
+static void list_schema(hl_jw *w, void *v, void *ctx) {
+  (void)ctx;
+  write_schema(w, &((hl_schema_entry *)v)->rec, false);
+}
+
 void hl_api_list_schemas(hl_api *a, hl_http_req *req) {
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_open(&w, &b);
-  hl_jw_key_arr(&w, "schemas");
-  size_t it = 0;
-  void *v;
-  while (hl_strmap_next(&a->reg->schemas_by_id, &it, NULL, &v))
-    write_schema(&w, &((hl_schema_entry *)v)->rec, false);
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, 200, &b);
+  hl_api_respond_list(req, "schemas", &a->reg->schemas_by_id, list_schema, NULL);
 }
 
 void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id) {
@@ -650,39 +645,52 @@ done:
   hl_json_doc_dispose(&doc);
 }
 
+/* ctx: the partner_id asked for, or NULL for all. */
+static void list_sub(hl_jw *w, void *v, void *ctx) {
+  const hl_sub *s = v;
+  if (!ctx || strcmp(s->rec.partner_id, ctx) == 0) hl_api_write_sub(w, s);
+}
+
 void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   char partner[256];
   bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_open(&w, &b);
-  hl_jw_key_arr(&w, "subscriptions");
-  size_t it = 0;
-  void *v;
-  while (hl_strmap_next(&a->reg->subs_by_id, &it, NULL, &v)) {
-    hl_sub *s = v;
-    if (!filter || strcmp(s->rec.partner_id, partner) == 0) hl_api_write_sub(&w, s);
-  }
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, 200, &b);
+  hl_api_respond_list(req, "subscriptions", &a->reg->subs_by_id, list_sub, filter ? partner : NULL);
 }
 
-typedef struct { hl_api *a; hl_http_req *req; char *id; } sub_del_ctx;
+/* A DELETE in the store, then out of the registry; 204. Not found in the
+ * store counts as deleted (a partner only implied was never stored). */
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  char *id;
+  bool (*forget)(hl_registry *r, const char *id);
+  const char *noun; /* "subscription", "partner": the log line and its id member */
+} delete_ctx;
 
-static void on_sub_deleted(void *data, int status, hl_store_result *res) {
-  sub_del_ctx *c = data;
+static void on_deleted(void *data, int status, hl_store_result *res) {
+  delete_ctx *c = data;
   (void)res;
   c->a->pending--;
   if (status == 0 || status == HL_ENOTFOUND) {
-    hl_registry_delete_sub(c->a->reg, c->id);
-    hl_log_info("subscription deleted", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
+    c->forget(c->a->reg, c->id);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s deleted", c->noun);
+    hl_log_info(msg, "\"%s_id\":\"%s\"", c->noun, hl_log_esc(c->id, (size_t)-1));
     hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
   } else {
     hl_api_respond_store_error(c->req, status);
   }
   hl_free(c->id);
   hl_free(c);
+}
+
+hl_store_cb hl_api_delete_begin(hl_api *a, hl_http_req *req, const char *id,
+                                bool (*forget)(hl_registry *r, const char *id), const char *noun, void **data) {
+  delete_ctx *c = hl_malloc(sizeof *c);
+  *c = (delete_ctx){a, req, hl_strdup(id), forget, noun};
+  a->pending++;
+  *data = c;
+  return on_deleted;
 }
 
 hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id) {
@@ -696,10 +704,9 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_api_sub_or_404(a, req, id);
   if (!s) return;
   if (strcmp(req->method, "DELETE") == 0) {
-    sub_del_ctx *c = hl_malloc(sizeof *c);
-    *c = (sub_del_ctx){a, req, hl_strdup(id)};
-    a->pending++;
-    a->store->vt->sub_delete(a->store, s->rec.partner_id, s->rec.event_type, on_sub_deleted, c);
+    void *c;
+    hl_store_cb cb = hl_api_delete_begin(a, req, id, hl_registry_delete_sub, "subscription", &c);
+    a->store->vt->sub_delete(a->store, s->rec.partner_id, s->rec.event_type, cb, c);
     return;
   }
   hl_buf b = HL_BUF_INIT;

@@ -32,6 +32,11 @@ void hl_api_list_subs(hl_api *a, hl_http_req *req);
 void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
 /* The subscription with this id, or NULL with 404 answered. */
 hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id);
+/* For a DELETE: the store callback (and its data) that, once the store has
+ * deleted id, takes it out of the registry with forget and answers 204
+ * (503 when the store failed). The caller starts the store call with them. */
+hl_store_cb hl_api_delete_begin(hl_api *a, hl_http_req *req, const char *id,
+                                bool (*forget)(hl_registry *r, const char *id), const char *noun, void **data);
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 

@@ -165,37 +165,13 @@ bool hl_api_partner_for_sub(hl_api *a, hl_http_req *req, const char *partner_id)
 
 /* --- GET /admin/partners, GET and DELETE /admin/partners/{id} ----------------------------- */
 
-void hl_api_list_partners(hl_api *a, hl_http_req *req) {
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "partners");
-  hl_jw_arr_begin(&w);
-  size_t it = 0;
-  void *v;
-  while (hl_strmap_next(&a->reg->partners_by_id, &it, NULL, &v)) write_partner(&w, v);
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, 200, &b);
+static void list_partner(hl_jw *w, void *v, void *ctx) {
+  (void)ctx;
+  write_partner(w, v);
 }
 
-typedef struct { hl_api *a; hl_http_req *req; char *id; } partner_del_ctx;
-
-static void on_partner_deleted(void *data, int status, hl_store_result *res) {
-  partner_del_ctx *c = data;
-  (void)res;
-  c->a->pending--;
-  /* Not found: only implied, never stored. */
-  if (status == 0 || status == HL_ENOTFOUND) {
-    hl_registry_delete_partner(c->a->reg, c->id);
-    hl_log_info("partner deleted", "\"partner_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
-    hl_http_respond(c->req, 204, NULL, 0, NULL, 0);
-  } else {
-    hl_api_respond_store_error(c->req, status);
-  }
-  hl_free(c->id);
-  hl_free(c);
+void hl_api_list_partners(hl_api *a, hl_http_req *req) {
+  hl_api_respond_list(req, "partners", &a->reg->partners_by_id, list_partner, NULL);
 }
 
 void hl_api_partner_by_id(hl_api *a, hl_http_req *req, const char *id) {
@@ -215,10 +191,9 @@ void hl_api_partner_by_id(hl_api *a, hl_http_req *req, const char *id) {
                          NULL);
     return;
   }
-  partner_del_ctx *c = hl_malloc(sizeof *c);
-  *c = (partner_del_ctx){a, req, hl_strdup(id)};
-  a->pending++;
-  a->store->vt->partner_delete(a->store, id, on_partner_deleted, c);
+  void *c;
+  hl_store_cb cb = hl_api_delete_begin(a, req, id, hl_registry_delete_partner, "partner", &c);
+  a->store->vt->partner_delete(a->store, id, cb, c);
 }
 
 /* --- loading ----------------------------------------------------------------------------- */

@@ -15,6 +15,20 @@ void hl_api_respond_buf(hl_http_req *req, int status, hl_buf *b) {
 }
 
 /* details_json: a pre-encoded JSON array, or NULL. */
+void hl_api_respond_list(hl_http_req *req, const char *key, const hl_strmap *map,
+                         void (*write)(hl_jw *w, void *value, void *ctx), void *ctx) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_open(&w, &b);
+  hl_jw_key_arr(&w, key);
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(map, &it, NULL, &v)) write(&w, v, ctx);
+  hl_jw_arr_end(&w);
+  hl_jw_obj_end(&w);
+  hl_api_respond_buf(req, 200, &b);
+}
+
 void hl_api_respond_error(hl_http_req *req, int status, const char *code, const char *message,
                           const char *details_json) {
   hl_buf b = HL_BUF_INIT;

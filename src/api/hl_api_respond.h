@@ -14,11 +14,16 @@
 #include <stddef.h>
 
 #include "common/hl_buf.h"
+#include "common/hl_strmap.h"
 #include "json/hl_json.h"
 #include "loop/hl_http_server.h"
 
 /* Sends b (JSON) with status and disposes of it. */
 void hl_api_respond_buf(hl_http_req *req, int status, hl_buf *b);
+/* 200 {"<key>": [...]}: write puts out each value of map (it may put out
+ * nothing for one, a filter). The admin API's list routes. */
+void hl_api_respond_list(hl_http_req *req, const char *key, const hl_strmap *map,
+                         void (*write)(hl_jw *w, void *value, void *ctx), void *ctx);
 /* {"error": code, "message": message, "details": details_json}; details_json
  * is a pre-encoded JSON array, or NULL for []. */
 void hl_api_respond_error(hl_http_req *req, int status, const char *code, const char *message,

@@ -145,19 +145,13 @@ done:
   hl_json_doc_dispose(&doc);
 }
 
+static void list_xform(hl_jw *w, void *v, void *ctx) {
+  (void)ctx;
+  write_xform(w, &((hl_xform_entry *)v)->rec, false);
+}
+
 void hl_api_list_transformations(hl_api *a, hl_http_req *req) {
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  hl_jw_init(&w, &b);
-  hl_jw_obj_begin(&w);
-  hl_jw_key(&w, "transformations");
-  hl_jw_arr_begin(&w);
-  size_t it = 0;
-  void *v;
-  while (hl_strmap_next(&a->reg->xforms, &it, NULL, &v)) write_xform(&w, &((hl_xform_entry *)v)->rec, false);
-  hl_jw_arr_end(&w);
-  hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, 200, &b);
+  hl_api_respond_list(req, "transformations", &a->reg->xforms, list_xform, NULL);
 }
 
 void hl_api_get_transformation(hl_api *a, hl_http_req *req, const char *id) {
