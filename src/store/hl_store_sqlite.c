@@ -382,6 +382,26 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   finish(s, check_done, c, check_now(c), NULL);
 }
 
+/* Runs a listing query: row() reads each row into a zeroed item appended
+ * to *items (*n of item_size bytes, which belong to res), then cb gets res. */
+static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
+                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, q);
+  int rc = st ? 0 : HL_ESTORE;
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      *items = hl_realloc(*items, cap * item_size);
+    }
+    void *item = (char *)*items + (*n)++ * item_size;
+    memset(item, 0, item_size);
+    row(st, item);
+  }
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, rc, res);
+}
+
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
@@ -395,25 +415,18 @@ static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, v
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
 
+static void schema_row(sqlite3_stmt *st, void *item) {
+  hl_schema_rec *r = item;
+  r->schema_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
+  r->domain = col_text(st, 2); r->event_type = col_text(st, 3); r->status = col_text(st, 4);
+  r->schema_json = col_text(st, 5); r->ingress_topic = col_text(st, 6);
+  r->created_at = sqlite3_column_int64(st, 7);
+}
+
 static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
   hl_store_result res = {0};
-  size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, Q_SCHEMA_LIST);
-  int rc = st ? 0 : HL_ESTORE;
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (res.nschemas == cap) {
-      cap = cap ? cap * 2 : 16;
-      res.schemas = hl_realloc(res.schemas, cap * sizeof *res.schemas);
-    }
-    hl_schema_rec *r = &res.schemas[res.nschemas++];
-    r->schema_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
-    r->domain = col_text(st, 2); r->event_type = col_text(st, 3); r->status = col_text(st, 4);
-    r->schema_json = col_text(st, 5); r->ingress_topic = col_text(st, 6);
-    r->created_at = sqlite3_column_int64(st, 7);
-  }
-  if (st) sqlite3_reset(st);
-  finish(s, cb, data, rc, &res);
+  list_rows(SQ(base), Q_SCHEMA_LIST, (void **)&res.schemas, &res.nschemas, sizeof *res.schemas, schema_row, &res,
+            cb, data);
 }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
@@ -432,30 +445,22 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
 
+static void sub_row(sqlite3_stmt *st, void *item) {
+  hl_sub_rec *r = item;
+  r->partner_id = col_text(st, 0); r->event_type = col_text(st, 1);
+  r->subscription_id = col_text(st, 2); r->url = col_text(st, 3); r->secret = col_text(st, 4);
+  if (r->secret && !*r->secret) { hl_free(r->secret); r->secret = NULL; } /* the default secret */
+  r->headers_json = col_text(st, 5); r->filter_json = col_text(st, 6);
+  r->max_in_flight = sqlite3_column_int64(st, 7); r->rate_limit_per_s = sqlite3_column_int64(st, 8);
+  r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);
+  r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
+  r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
+  if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
+}
+
 static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
   hl_store_result res = {0};
-  size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, Q_SUB_LIST);
-  int rc = st ? 0 : HL_ESTORE;
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (res.nsubs == cap) {
-      cap = cap ? cap * 2 : 16;
-      res.subs = hl_realloc(res.subs, cap * sizeof *res.subs);
-    }
-    hl_sub_rec *r = &res.subs[res.nsubs++];
-    r->partner_id = col_text(st, 0); r->event_type = col_text(st, 1);
-    r->subscription_id = col_text(st, 2); r->url = col_text(st, 3); r->secret = col_text(st, 4);
-    if (r->secret && !*r->secret) { hl_free(r->secret); r->secret = NULL; } /* the default secret */
-    r->headers_json = col_text(st, 5); r->filter_json = col_text(st, 6);
-    r->max_in_flight = sqlite3_column_int64(st, 7); r->rate_limit_per_s = sqlite3_column_int64(st, 8);
-    r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);
-    r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
-    r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
-    if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
-  }
-  if (st) sqlite3_reset(st);
-  finish(s, cb, data, rc, &res);
+  list_rows(SQ(base), Q_SUB_LIST, (void **)&res.subs, &res.nsubs, sizeof *res.subs, sub_row, &res, cb, data);
 }
 
 static void sub_delete(hl_store *base, const char *partner_id, const char *event_type,
@@ -484,26 +489,6 @@ static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb,
     sqlite3_bind_int64(st, 7, r->created_at);
   }
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
-}
-
-/* Runs a listing query: row() reads each row into a zeroed item appended
- * to *items (*n of item_size bytes, which belong to res), then cb gets res. */
-static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
-                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
-  size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, q);
-  int rc = st ? 0 : HL_ESTORE;
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (*n == cap) {
-      cap = cap ? cap * 2 : 16;
-      *items = hl_realloc(*items, cap * item_size);
-    }
-    void *item = (char *)*items + (*n)++ * item_size;
-    memset(item, 0, item_size);
-    row(st, item);
-  }
-  if (st) sqlite3_reset(st);
-  finish(s, cb, data, rc, res);
 }
 
 static void partner_row(sqlite3_stmt *st, void *item) {
@@ -601,23 +586,16 @@ static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, voi
   finish(s, cb, data, rc, NULL);
 }
 
+static void xform_row(sqlite3_stmt *st, void *item) {
+  hl_xform_rec *r = item;
+  r->transformation_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
+  r->spec_json = col_text(st, 2); r->created_at = sqlite3_column_int64(st, 3);
+}
+
 static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
   hl_store_result res = {0};
-  size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, Q_XFORM_LIST);
-  int rc = st ? 0 : HL_ESTORE;
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (res.nxforms == cap) {
-      cap = cap ? cap * 2 : 8;
-      res.xforms = hl_realloc(res.xforms, cap * sizeof *res.xforms);
-    }
-    hl_xform_rec *r = &res.xforms[res.nxforms++];
-    r->transformation_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
-    r->spec_json = col_text(st, 2); r->created_at = sqlite3_column_int64(st, 3);
-  }
-  if (st) sqlite3_reset(st);
-  finish(s, cb, data, rc, &res);
+  list_rows(SQ(base), Q_XFORM_LIST, (void **)&res.xforms, &res.nxforms, sizeof *res.xforms, xform_row, &res, cb,
+            data);
 }
 
 static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at,
