@@ -36,7 +36,7 @@ static void transition(hl_app_kms *k, hl_app_kms_state to) {
     [HL_APP_KMS_WRITING] = HL_SM_TO(HL_APP_KMS_READY) | HL_SM_TO(HL_APP_KMS_READING) | HL_SM_TO(HL_APP_KMS_FAILED),
     [HL_APP_KMS_DECRYPTING] = HL_SM_TO(HL_APP_KMS_READY) | HL_SM_TO(HL_APP_KMS_FAILED),
     [HL_APP_KMS_READY] = 0,
-    [HL_APP_KMS_FAILED] = 0,
+    [HL_APP_KMS_FAILED] = HL_SM_TO(HL_APP_KMS_READING), /* tried again */
   };
   hl_sm_check("kms data key", allowed, state_name, k->state, to);
   k->state = to;
@@ -46,12 +46,13 @@ static void finish(hl_app_kms *k, int status, const char *why) {
   transition(k, status == 0 ? HL_APP_KMS_READY : HL_APP_KMS_FAILED);
   hl_free(k->blob_b64);
   k->blob_b64 = NULL;
-  if (k->done) k->done(k->done_data, status, why);
+  if (why && why != k->why) snprintf(k->why, sizeof k->why, "%s", why);
+  if (k->done) k->done(k->done_data, status, status == 0 ? NULL : k->why);
 }
 
 static void fail_kms(hl_app_kms *k, const char *call, const hl_aws_status *st) {
-  char why[512];
-  snprintf(why, sizeof why, "HOOKLOOP_KMS_KEY_ID=%s: KMS %s failed (%s%s%s); check the key, its policy "
+  char *why = k->why;
+  snprintf(why, sizeof k->why, "HOOKLOOP_KMS_KEY_ID=%s: KMS %s failed (%s%s%s); check the key, its policy "
            "(kms:GenerateDataKey and kms:Decrypt), the credentials and AWS_ENDPOINT_URL_KMS",
            k->key_id, call, st->code[0] ? st->code : hl_aws_outcome_name(st->outcome), st->message[0] ? ": " : "",
            st->message);
@@ -81,7 +82,7 @@ static void on_decrypted(void *data, const hl_aws_status *st, const uint8_t *pla
 static void on_written(void *data, int status, hl_store_result *res) {
   (void)res;
   hl_app_kms *k = data;
-  if (status == HL_EEXISTS) { /* another process came first: use its key */
+  if (status == HL_EEXISTS && !k->closing) { /* another process came first: use its key */
     mbedtls_platform_zeroize(&k->sealer, sizeof k->sealer);
     transition(k, HL_APP_KMS_READING);
     return read_blob(k);
@@ -107,6 +108,7 @@ static void on_generated(void *data, const hl_aws_status *st, const hl_kms_data_
 static void on_read(void *data, int status, hl_store_result *res) {
   hl_app_kms *k = data;
   char err[256] = "";
+  if (k->closing) return finish(k, HL_ECANCELED, "HOOKLOOP_KMS_KEY_ID: closed before the data key came");
   if (status == HL_ENOTFOUND) {
     transition(k, HL_APP_KMS_GENERATING);
     if (hl_kms_generate_data_key(&k->client, k->key_id, kms_ctx, HL_ARRAY_SIZE(kms_ctx), on_generated, k, err,
@@ -183,6 +185,7 @@ void hl_app_kms_close(hl_app_kms *k, void (*cb)(void *data), void *data) {
   k->close_cb = cb;
   k->close_data = data;
   k->done = NULL; /* a start still running reports to no one */
+  k->closing = true;
   hl_sealer_dispose(&k->sealer);
   hl_free(k->key_id);
   k->key_id = NULL;

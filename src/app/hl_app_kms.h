@@ -40,7 +40,8 @@ typedef struct {
   char *blob_b64;                /* the ciphertext being written */
   hl_app_kms_state state;
   hl_sealer sealer;              /* valid once READY */
-  bool closing;
+  bool closing;                  /* no new KMS call once set */
+  char why[512];                 /* the last failure, as done reported it */
   void (*done)(void *data, int status, const char *why);
   void *done_data;
   void (*close_cb)(void *data);
@@ -52,7 +53,9 @@ typedef struct {
 int hl_app_kms_init(hl_app_kms *k, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store, const hl_config *cfg,
                     char *err, size_t errlen);
 /* Obtains the data key; done runs once, later, with 0 or a negative hl_err
- * and why (names HOOKLOOP_KMS_KEY_ID and KMS's error code, never a key). */
+ * and why (names HOOKLOOP_KMS_KEY_ID and KMS's error code, never a key;
+ * valid until the next start). After a failure it may be called again (a
+ * Lambda function tries again at its next invocation). */
 void hl_app_kms_start(hl_app_kms *k, void (*done)(void *data, int status, const char *why), void *data);
 /* Wipes the key and closes the client; cb runs once everything is closed. */
 void hl_app_kms_close(hl_app_kms *k, void (*cb)(void *data), void *data);

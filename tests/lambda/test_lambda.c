@@ -2,6 +2,7 @@
  * events through the same routes as the HTTP server, MSK batches with every
  * record delivered concurrently, retried batches without duplicates,
  * partial batch responses, init errors. */
+#include "aws_testutil.h"
 #include "e2e_util.h"
 #include "emulator.h"
 #include "hl_test.h"
@@ -1368,4 +1369,57 @@ HL_TEST(the_build_generates_the_retry_event_sources_from_the_schedule) {
   free(gen);
   hl_rmtree(tmp);
   free(tmp);
+}
+
+/* HOOKLOOP_KMS_KEY_ID in Lambda: the data key is obtained while /next is
+ * pending. KMS refusing fails the invocation with a message naming the
+ * variable (not the environment); the next invocation tries again, and the
+ * secret registered then reaches the store sealed, never in plain text. */
+HL_TEST_T(kms_data_key_in_lambda_refusal_fails_the_invocation_then_seals, 120) {
+  svc_peer kms;
+  svc_peer_start(&kms, "AKIDEXAMPLE", "lambda-test-secret", NULL);
+  svc_peer_fault(&kms, "{\"action\":\"GenerateDataKey\",\"kind\":\"access_denied\",\"count\":1}");
+  static char ep[128];
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL_KMS=%s", kms.endpoint);
+  const char *env[] = {"HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda", ep, "AWS_REGION=eu-west-1",
+                       "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
+  int port = emu_start();
+  start_lambda(port, env);
+  char *e = apigw("GET", "/healthz", NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 30000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
+  HL_ASSERT_MSG(strstr(r->body, "HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda") && strstr(r->body, "AccessDeniedException"),
+                "%s", r->body);
+  free(e);
+  /* The fault is spent: the next invocation gets the key. */
+  static const char secret[] = "whsec_bGFtYmRhLWttcy1zZWFsZWQtc2VjcmV0LTAx";
+  e = apigw("POST", "/admin/schemas", "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  e = apigw("POST", "/admin/subscriptions", "{\"partner_id\":\"acme\",\"event_type\":\"Payment\","
+                                            "\"url\":\"http://127.0.0.1:9/hook\",\"secret\":\"whsec_bGFtYmRhLWttcy1zZWFsZWQtc2VjcmV0LTAx\"}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  char db[700];
+  snprintf(db, sizeof db, "%s/hookloop.db", dir);
+  kill(lambda_pid, SIGKILL); /* the file as a frozen environment leaves it: WAL included */
+  hl_wait(lambda_pid, 5000);
+  hl_buf raw = HL_BUF_INIT;
+  const char *files[] = {"", "-wal"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(files); i++) {
+    char p[800];
+    snprintf(p, sizeof p, "%s%s", db, files[i]);
+    size_t len = 0;
+    char *bytes = hl_read_file(p, &len);
+    if (bytes) hl_buf_append(&raw, bytes, len);
+    free(bytes);
+  }
+  HL_ASSERT_MSG(raw.len > 0 && memmem(raw.data, raw.len, "hlseal:v1:", 10), "nothing sealed in %s", db);
+  HL_ASSERT_MSG(!memmem(raw.data, raw.len, secret + 6, strlen(secret) - 6), "the secret is in plain text in %s", db);
+  hl_buf_dispose(&raw);
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&kms);
 }
