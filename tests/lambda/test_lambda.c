@@ -1423,3 +1423,51 @@ HL_TEST_T(kms_data_key_in_lambda_refusal_fails_the_invocation_then_seals, 120) {
   emu_stop();
   svc_peer_stop(&kms);
 }
+
+/* Least privilege for the sealing key: the SAM policy and the ECS task
+ * policy grant exactly the two KMS calls hl_app_kms makes (as the KMS
+ * client spells them), on the key of HOOKLOOP_KMS_KEY_ID. */
+HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
+  static const char *const made[] = {"GenerateDataKey", "Decrypt"};
+  char path[600];
+  snprintf(path, sizeof path, "%s/src/aws/hl_aws_kms.c", HL_SOURCE_DIR);
+  char *code = hl_read_file(path, NULL);
+  snprintf(path, sizeof path, "%s/src/app/hl_app_kms.c", HL_SOURCE_DIR);
+  char *app = hl_read_file(path, NULL);
+  HL_ASSERT(code && app);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(made); i++) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"TrentService.%s\"", made[i]);
+    HL_ASSERT_MSG(strstr(code, needle), "hl_aws_kms.c no longer sends %s", needle);
+  }
+  HL_ASSERT(strstr(app, "hl_kms_generate_data_key(") && strstr(app, "hl_kms_decrypt("));
+  free(code);
+  free(app);
+  hl_json_doc d, ecs;
+  char *text = template_parse(&d);
+  snprintf(path, sizeof path, "%s/deploy/ecs/task-role-policy.json", HL_SOURCE_DIR);
+  size_t len = 0;
+  char *ecs_text = hl_read_file(path, &len);
+  HL_ASSERT(ecs_text != NULL);
+  hl_json_doc_init(&ecs);
+  HL_ASSERT(hl_json_parse(&ecs, ecs_text, len, NULL) == 0);
+  const hl_json *policies[] = {hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), ecs.root};
+  for (size_t p = 0; p < HL_ARRAY_SIZE(policies); p++) {
+    static char granted[40][48];
+    int ng = 0;
+    HL_ASSERT(policies[p] != NULL);
+    iam_actions_of(policies[p], "kms:", granted, &ng);
+    HL_ASSERT_MSG(ng == 2, "policy %zu grants %d kms: actions, expected GenerateDataKey and Decrypt", p, ng);
+    for (int i = 0; i < ng; i++)
+      HL_ASSERT_MSG(strcmp(granted[i], made[0]) == 0 || strcmp(granted[i], made[1]) == 0, "kms:%s is granted",
+                    granted[i]);
+    HL_ASSERT(strcmp(granted[0], granted[1]) != 0);
+  }
+  /* On the key of the parameter, which the function gets as HOOKLOOP_KMS_KEY_ID. */
+  HL_ASSERT(strstr(text, "\"HOOKLOOP_KMS_KEY_ID\": {\"Ref\": \"KmsKeyArn\"}") != NULL);
+  HL_ASSERT(strstr(text, "\"Action\": [\"kms:GenerateDataKey\", \"kms:Decrypt\"],\n                         \"Resource\": {\"Ref\": \"KmsKeyArn\"}") != NULL);
+  hl_json_doc_dispose(&ecs);
+  free(ecs_text);
+  hl_json_doc_dispose(&d);
+  free(text);
+}
