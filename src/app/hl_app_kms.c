@@ -122,7 +122,9 @@ static void on_read(void *data, int status, hl_store_result *res) {
     uint8_t blob[HL_KMS_CIPHERTEXT_MAX];
     int len = n <= HL_BASE64_DECODED_MAX(HL_KMS_CIPHERTEXT_MAX) ? hl_base64_decode(v, n, blob, sizeof blob) : -1;
     transition(k, HL_APP_KMS_DECRYPTING);
-    if (len > 0 && hl_kms_decrypt(&k->client, blob, (size_t)len, NULL, kms_ctx, HL_ARRAY_SIZE(kms_ctx), on_decrypted,
+    /* With the key named, KMS refuses a blob of another key rather than
+     * decrypting under whatever key made it (AWS's advice for Decrypt). */
+    if (len > 0 && hl_kms_decrypt(&k->client, blob, (size_t)len, k->key_id, kms_ctx, HL_ARRAY_SIZE(kms_ctx), on_decrypted,
                                   k, err, sizeof err) == 0)
       return;
     if (len <= 0) snprintf(err, sizeof err, "the stored ciphertext (%s) is not base64", HL_APP_KMS_LEDGER_KEY);

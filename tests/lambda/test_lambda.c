@@ -919,6 +919,20 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
  * (the store's latency is not init time), the invocation gets a clear
  * error instead of a dead environment, and once the store is back the
  * next invocation loads and succeeds. */
+/* Starts the emulator and the function with env; its first invocation (a
+ * GET /healthz, returned for the caller to push again and free) fails with
+ * Hookloop.StoreUnavailable, whose result goes to *r. */
+static char *cold_start_unavailable(const char *const *env, int timeout_ms, emu_result **r) {
+  int port = emu_start();
+  start_lambda(port, env);
+  char *e = apigw("GET", "/healthz", NULL);
+  *r = emu_wait(emu_push(e, 0), timeout_ms);
+  HL_ASSERT(*r != NULL);
+  HL_ASSERT_MSG(strcmp((*r)->kind, "error") == 0, "answered %s: %s", (*r)->kind, (*r)->body);
+  HL_ASSERT_EQ_STR((*r)->error_type, "Hookloop.StoreUnavailable");
+  return e;
+}
+
 HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180) {
   hl_dynalite dyn = {0};
   /* Bound and not listening: refused until dynalite takes the port, and
@@ -929,13 +943,8 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", dyn.port); /* nobody there yet */
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
                        "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
-  int port = emu_start();
-  start_lambda(port, ddb);
-  char *e = apigw("GET", "/healthz", NULL);
-  emu_result *r = emu_wait(emu_push(e, 0), 60000);
-  HL_ASSERT(r != NULL);
-  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
-  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
+  emu_result *r = NULL;
+  char *e = cold_start_unavailable(ddb, 60000, &r);
   /* The store comes up, with its tables. */
   close(held);
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
@@ -1383,13 +1392,8 @@ HL_TEST_T(kms_data_key_in_lambda_refusal_fails_the_invocation_then_seals, 120) {
   snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL_KMS=%s", kms.endpoint);
   const char *env[] = {"HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda", ep, "AWS_REGION=eu-west-1",
                        "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
-  int port = emu_start();
-  start_lambda(port, env);
-  char *e = apigw("GET", "/healthz", NULL);
-  emu_result *r = emu_wait(emu_push(e, 0), 30000);
-  HL_ASSERT(r != NULL);
-  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
-  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
+  emu_result *r = NULL;
+  char *e = cold_start_unavailable(env, 30000, &r);
   HL_ASSERT_MSG(strstr(r->body, "HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda") && strstr(r->body, "AccessDeniedException"),
                 "%s", r->body);
   free(e);

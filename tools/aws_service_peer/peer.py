@@ -438,8 +438,10 @@ class Handler(BaseHTTPRequestHandler):
             nonce, ct = blob[2 + n:14 + n], blob[14 + n:]
         except Exception:
             raise ApiError(400, "InvalidCiphertextException", "not a ciphertext of this peer")
-        if p.get("KeyId") and p["KeyId"] != key_id:
-            raise ApiError(400, "IncorrectKeyException", "the ciphertext is not under this key")
+        if p.get("KeyId"):
+            self.kms_key(p["KeyId"])  # an unknown key is NotFoundException first, as KMS answers
+            if p["KeyId"] != key_id:
+                raise ApiError(400, "IncorrectKeyException", "the ciphertext is not under this key")
         master = self.kms_key(key_id)
         try:
             plaintext = AESGCM(master).decrypt(nonce, ct, self.aad(p.get("EncryptionContext")))
