@@ -61,6 +61,7 @@ static void fail_kms(hl_app_kms *k, const char *call, const hl_aws_status *st) {
 
 static void use_key(hl_app_kms *k, const uint8_t *key) {
   hl_sealer_init(&k->sealer, (const uint8_t(*)[32])key, 1);
+  k->sealer.source = "the KMS data key of HOOKLOOP_KMS_KEY_ID";
 }
 
 static void read_blob(hl_app_kms *k);

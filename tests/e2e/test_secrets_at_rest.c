@@ -350,3 +350,36 @@ HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
   e2e_start_hookloop(&hk, NULL); /* for e2e_stop_both, with no subscription to open */
   e2e_stop_both(&hk, &partner);
 }
+
+/* Records sealed with a key file's key do not open under KMS (another
+ * key): the subscription is not loaded, and the log says which key is
+ * missing and where it was looked for. */
+HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  char keyfile[700], key_env[800];
+  char *keydir = hl_tmpdir("kms-keys");
+  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  const char *env[] = {key_env, NULL};
+  start_with_credentials(env);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test"));
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
+  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with the key file was loaded under KMS");
+  hl_json_doc_dispose(&doc);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") &&
+                    strstr(log, "which the KMS data key of HOOKLOOP_KMS_KEY_ID does not hold"),
+                "%s", log ? log : "");
+  free(log);
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
