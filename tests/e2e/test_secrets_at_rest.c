@@ -192,6 +192,22 @@ HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
   e2e_stop_both(&hk, &partner);
 }
 
+/* The running hookloop loaded no subscription, and its log says a sealed
+ * one could not be opened, and why. */
+static void assert_not_loaded(const char *why) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
+  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with another key was loaded");
+  hl_json_doc_dispose(&doc);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") && strstr(log, why), "no \"%s\" in %s", why,
+                log ? log : "");
+  free(log);
+}
+
 /* Sealed rows and no key (or the wrong one): the subscription is not
  * loaded, and the log says why, rather than signing with ciphertext. */
 HL_TEST_T(a_missing_key_leaves_sealed_subscriptions_unloaded, 120) {
@@ -206,17 +222,7 @@ HL_TEST_T(a_missing_key_leaves_sealed_subscriptions_unloaded, 120) {
   free(e2e_setup(&hk, "rest", url, "\"secret\":\"" SECRET "\"", NULL, 0));
   write_keys(keyfile, KEY2 "\n");
   restart(key_env);
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
-  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with another key was loaded");
-  hl_json_doc_dispose(&doc);
-  char *log = hl_read_file(hk.log, NULL);
-  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") && strstr(log, "HOOKLOOP_SECRET_KEY_FILE does not hold"),
-                "%s", log ? log : "");
-  free(log);
+  assert_not_loaded("which HOOKLOOP_SECRET_KEY_FILE does not hold");
   unlink(keyfile);
   e2e_stop_both(&hk, &partner);
 }
@@ -366,18 +372,7 @@ HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
   HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
   e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test"));
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
-  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with the key file was loaded under KMS");
-  hl_json_doc_dispose(&doc);
-  char *log = hl_read_file(hk.log, NULL);
-  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") &&
-                    strstr(log, "which the KMS data key of HOOKLOOP_KMS_KEY_ID does not hold"),
-                "%s", log ? log : "");
-  free(log);
+  assert_not_loaded("which the KMS data key of HOOKLOOP_KMS_KEY_ID does not hold");
   hl_rmtree(keydir);
   free(keydir);
   e2e_stop_both(&hk, &partner);
