@@ -34,7 +34,8 @@ static void on_resealed(void *data, int status, hl_store_result *res) {
 bool hl_api_sub_open(hl_api *a, hl_sub_rec *r) {
   if (!a->opt.sealer) {
     if (!hl_is_sealed(r->secret) && !hl_is_sealed(r->headers_json) && !hl_is_sealed(r->url)) return true;
-    hl_log_error("a subscription's credentials are sealed and HOOKLOOP_SECRET_KEY_FILE is not set; it is not loaded",
+    hl_log_error("a subscription's credentials are sealed and neither HOOKLOOP_SECRET_KEY_FILE nor HOOKLOOP_KMS_KEY_ID "
+                 "is set; it is not loaded",
                  "\"subscription_id\":\"%s\"", hl_log_esc(r->subscription_id, (size_t)-1));
     return false;
   }

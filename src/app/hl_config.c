@@ -72,6 +72,7 @@ static const setting settings[] = {
   S("HOOKLOOP_CA_FILE", ca_file, NULL),
   T("HOOKLOOP_REQUIRE_HTTPS", "0"),
   S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
+  S("HOOKLOOP_KMS_KEY_ID", kms_key_id, NULL),
   T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
   T("HOOKLOOP_BREAKER_FAILURES", "10"),
   T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
@@ -374,6 +375,11 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
   if (rc == 0 && c->ca_file && *c->ca_file && access(c->ca_file, R_OK) != 0) {
     /* Found now rather than as every https delivery failing. */
     hl_buf_printf(err, "HOOKLOOP_CA_FILE=%s: cannot be read (%s)", c->ca_file, strerror(errno));
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && c->secret_key_file && *c->secret_key_file && c->kms_key_id && *c->kms_key_id) {
+    /* Two keys for one seal: which one a record needs would be a guess. */
+    hl_buf_puts(err, "HOOKLOOP_KMS_KEY_ID and HOOKLOOP_SECRET_KEY_FILE: set one of them, not both");
     rc = HL_EINVAL;
   }
   if (rc == 0 && c->secret_key_file && *c->secret_key_file) {

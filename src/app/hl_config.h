@@ -59,6 +59,9 @@ typedef struct {
    * are stored plain). */
   char *secret_key_file;
   hl_sealer *sealer;
+  /* HOOKLOOP_KMS_KEY_ID: credentials sealed under a KMS data key instead
+   * (app/hl_app_kms.h; the key comes at start-up, on the loop). */
+  char *kms_key_id;
   int64_t breaker_failures;       /* HOOKLOOP_BREAKER_FAILURES: failed attempts in a row that open a subscription's breaker (0: none) */
   int64_t breaker_open_ms;        /* HOOKLOOP_BREAKER_OPEN_MS: open this long, then one probe */
   int64_t disable_after_failures; /* HOOKLOOP_DISABLE_AFTER_FAILURES: failed attempts in a row that disable it (0: never) */

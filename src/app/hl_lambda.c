@@ -17,6 +17,7 @@
 #include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
+#include "app/hl_app_kms.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -105,6 +106,8 @@ struct lambda {
   const char *prep_why;
   hl_secrets secrets;          /* WEBHOOK_SECRET_ARN */
   bool have_secrets;
+  hl_app_kms kms;              /* HOOKLOOP_KMS_KEY_ID: the data key sealing credentials */
+  bool have_kms;
   hl_app_inbox *inbox;         /* API_BASE_URL set: scheduled events run inbox passes */
   bool stop;
   int exit_code;
@@ -781,6 +784,20 @@ static void on_secret_read(void *data, int status, const char *why) {
   prep_done(data, status, "could not read the default webhook secret (WEBHOOK_SECRET_ARN); retry later");
 }
 
+/* The subscriptions open with the KMS data key: it comes first. A failure
+ * fails the invocations (as a store down does) and is tried again at the
+ * next one. */
+static void on_kms_ready(void *data, int status, const char *why) {
+  lambda *L = data;
+  if (status != 0) {
+    hl_log_error("could not obtain the KMS data key sealing subscription credentials", "\"error\":\"%s\"",
+                 hl_log_esc(why, (size_t)-1));
+    prep_done(L, status, why);
+    return;
+  }
+  hl_api_load(&L->api, on_loaded, L);
+}
+
 static void prepare(lambda *L) {
   L->load = LOAD_PENDING;
   L->prep_status = 0;
@@ -788,7 +805,8 @@ static void prepare(lambda *L) {
   bool secret = L->have_secrets && !hl_secrets_value(&L->secrets);
   L->prep_pending = 1 + secret;
   if (secret) hl_secrets_start(&L->secrets, on_secret_read, L);
-  hl_api_load(&L->api, on_loaded, L);
+  if (L->have_kms && L->kms.state != HL_APP_KMS_READY) hl_app_kms_start(&L->kms, on_kms_ready, L);
+  else hl_api_load(&L->api, on_loaded, L);
 }
 
 static const char *default_secret(void *data) { return hl_secrets_value(data); }
@@ -834,7 +852,13 @@ int hl_lambda_run(const hl_config *cfg) {
     init_failed(L, "Hookloop.InitError", err);
     L->store->vt->close(L->store, closed_noop, NULL);
     L->store = NULL;
+  } else if (cfg->kms_key_id && *cfg->kms_key_id &&
+             hl_app_kms_init(&L->kms, &L->loop, &L->curl, L->store, cfg, err, sizeof err) != 0) {
+    init_failed(L, "Hookloop.InitError", err);
+    L->store->vt->close(L->store, closed_noop, NULL);
+    L->store = NULL;
   } else {
+    L->have_kms = cfg->kms_key_id && *cfg->kms_key_id;
     L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
     hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
                                  .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
@@ -857,7 +881,9 @@ int hl_lambda_run(const hl_config *cfg) {
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                            .store_name = L->store->vt->name, .queue_name = "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
-                           .require_https = cfg->require_https, .sealer = cfg->sealer,
+                           .require_https = cfg->require_https,
+                           /* borrowed before the key is there: loaded after on_kms_ready */
+                           .sealer = L->have_kms ? &L->kms.sealer : cfg->sealer,
                            .require_partners = cfg->require_partners,
                            .default_secret = L->have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,
@@ -916,6 +942,12 @@ int hl_lambda_run(const hl_config *cfg) {
     int auth_closed = 0;
     hl_app_kafka_auth_close(&L->kauth, set_flag, &auth_closed);
     while (!auth_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
+  }
+  if (L->have_kms) { /* before the store, which its start may be writing to */
+    int kms_closed = 0;
+    hl_aws_client_cancel_all(&L->kms.client);
+    hl_app_kms_close(&L->kms, set_flag, &kms_closed);
+    while (!kms_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
   }
   /* The store first: the DynamoDB store finishes its writes through curl. */
   int store_closed = L->store == NULL;

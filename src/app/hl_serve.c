@@ -13,6 +13,7 @@
 #include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
+#include "app/hl_app_kms.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -47,6 +48,8 @@ typedef struct {
   hl_store *store;
   hl_secrets secrets;       /* the default signing secret (WEBHOOK_SECRET_ARN) */
   bool have_secrets;
+  hl_app_kms kms;           /* HOOKLOOP_KMS_KEY_ID: the data key sealing credentials */
+  bool have_kms;
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
@@ -207,9 +210,18 @@ static void on_kafka_closed(void *data) {
   hl_app_kafka_auth_close(&s->kauth, on_kafka_auth_closed, s);
 }
 
+static void on_kms_closed(void *data) { close_store_then_curl(data); }
+
 /* The store goes before curl: the DynamoDB store finishes its writes
- * through it. */
+ * through it. The KMS data key goes before the store, which its start-up
+ * may still be writing to. */
 static void close_store_then_curl(serve *s) {
+  if (s->have_kms) {
+    s->have_kms = false;
+    hl_aws_client_cancel_all(&s->kms.client);
+    hl_app_kms_close(&s->kms, on_kms_closed, s);
+    return;
+  }
   if (s->store) s->store->vt->close(s->store, on_store_closed, s);
   else hl_curl_uv_close(&s->curl, closed_one, s);
 }
@@ -287,6 +299,28 @@ static void on_secret_read(void *data, int status, const char *why) {
     return;
   }
   hl_api_load(&s->api, on_loaded, s);
+}
+
+/* The next start-up step: the default secret, then the store's content. */
+static void load_after_kms(serve *s) {
+  if (s->have_secrets) hl_secrets_start(&s->secrets, on_secret_read, s);
+  else hl_api_load(&s->api, on_loaded, s);
+}
+
+static void on_kms_ready(void *data, int status, const char *why) {
+  serve *s = data;
+  if (status != 0) {
+    /* A configuration error, as HOOKLOOP_SECRET_KEY_FILE's are: exit 2. */
+    hl_log_error("could not obtain the KMS data key sealing subscription credentials", "\"error\":\"%s\"",
+                 hl_log_esc(why ? why : hl_strerror(status), (size_t)-1));
+    fprintf(stderr, "hookloop: %s\n", why ? why : hl_strerror(status));
+    s->exit_code = 2;
+    begin_close(s);
+    return;
+  }
+  hl_log_info("KMS data key ready; subscription credentials are sealed with it", "\"key_id\":\"%s\"",
+              hl_log_esc(s->set.cfg->kms_key_id, (size_t)-1));
+  load_after_kms(s);
 }
 
 static void on_reloaded(void *data, int status) {
@@ -396,6 +430,25 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   return 0;
 }
 
+/* A configuration error found before anything runs: close what is open
+ * (the KMS client, the store, curl) and leave with 2. */
+static int close_early(serve *s) {
+  int closed = 0;
+  if (s->have_kms) {
+    s->have_kms = false;
+    hl_app_kms_close(&s->kms, set_flag, &closed);
+    while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
+    closed = 0;
+  }
+  s->store->vt->close(s->store, set_flag, &closed);
+  while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
+  hl_curl_uv_close(&s->curl, NULL, NULL);
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&s->loop);
+  hl_curl_global_cleanup();
+  return 2;
+}
+
 int hl_serve_run(const hl_config *cfg) {
   static serve sv; /* one per process; static keeps it out of the signal path's way */
   serve *s = &sv;
@@ -419,18 +472,17 @@ int hl_serve_run(const hl_config *cfg) {
     hl_curl_global_cleanup();
     return 1;
   }
+  if (cfg->kms_key_id && *cfg->kms_key_id) {
+    if (hl_app_kms_init(&s->kms, &s->loop, &s->curl, s->store, cfg, err, sizeof err) != 0) {
+      fprintf(stderr, "hookloop: %s\n", err);
+      return close_early(s);
+    }
+    s->have_kms = true;
+  }
   if (cfg->webhook_secret_arn && *cfg->webhook_secret_arn) {
     if (hl_app_secrets_init(&s->secrets, &s->loop, &s->curl, cfg, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: WEBHOOK_SECRET_ARN: %s\n", err);
-      /* Nothing runs yet: close what is open and leave. */
-      int closed = 0;
-      s->store->vt->close(s->store, set_flag, &closed);
-      while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
-      hl_curl_uv_close(&s->curl, NULL, NULL);
-      uv_run(&s->loop, UV_RUN_DEFAULT);
-      uv_loop_close(&s->loop);
-      hl_curl_global_cleanup();
-      return 2;
+      return close_early(s);
     }
     s->have_secrets = true;
   }
@@ -486,7 +538,10 @@ int hl_serve_run(const hl_config *cfg) {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
     .ingress_prefix = s->set.ingress_prefix, .egress_prefix = s->set.egress_prefix,
     .store_name = s->store->vt->name, .allow_private_targets = s->set.allow_private,
-    .require_https = cfg->require_https, .sealer = cfg->sealer,
+    .require_https = cfg->require_https,
+    /* With KMS, borrowed before the key is there: nothing is loaded or
+     * written before on_kms_ready. */
+    .sealer = s->have_kms ? &s->kms.sealer : cfg->sealer,
     .default_secret = s->have_secrets, .require_partners = cfg->require_partners,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
@@ -509,8 +564,8 @@ int hl_serve_run(const hl_config *cfg) {
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   if (s->exit_code != 0) begin_close(s);
-  else if (s->have_secrets) hl_secrets_start(&s->secrets, on_secret_read, s);
-  else hl_api_load(&s->api, on_loaded, s);
+  else if (s->have_kms) hl_app_kms_start(&s->kms, on_kms_ready, s);
+  else load_after_kms(s);
 
   uv_run(&s->loop, UV_RUN_DEFAULT);
 

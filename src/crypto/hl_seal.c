@@ -98,7 +98,8 @@ int hl_unseal(const hl_sealer *s, const char *aad, const char *text, hl_buf *out
   size_t k = 0;
   while (colon && colon - id == 8 && k < s->nkeys && strncmp(s->keys[k].id, id, 8) != 0) k++;
   if (!colon || colon - id != 8 || k == s->nkeys) {
-    hl_buf_printf(err, "sealed with key %.8s, which HOOKLOOP_SECRET_KEY_FILE does not hold", id);
+    hl_buf_printf(err, "sealed with key %.8s, which %s does not hold", id,
+                  s->source ? s->source : "HOOKLOOP_SECRET_KEY_FILE");
     return HL_EINVAL;
   }
   const char *b64 = colon + 1;

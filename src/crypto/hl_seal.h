@@ -30,6 +30,9 @@
 #define HL_SEAL_MAX_KEYS 8
 
 typedef struct {
+  /* Where the keys came from, named in errors (static text; NULL:
+   * "HOOKLOOP_SECRET_KEY_FILE"). */
+  const char *source;
   size_t nkeys;
   struct {
     char id[9];

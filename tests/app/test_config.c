@@ -12,7 +12,8 @@ static void clear_env(void) {
                         "HOOKLOOP_ALLOW_PRIVATE_TARGETS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "HOOKLOOP_CONSOLE",
                         "KAFKA_SASL_MECHANISM", "KAFKA_AUTH", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
                         "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT", "HOOKLOOP_TLS_MIN",
-                        "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS"};
+                        "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS", "HOOKLOOP_SECRET_KEY_FILE",
+                        "HOOKLOOP_KMS_KEY_ID"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -104,6 +105,26 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     hl_config_dispose(&c);
     hl_buf_dispose(&err);
   }
+  clear_env();
+}
+
+/* Credentials sealed under a key file or a KMS data key, not both: which
+ * key a record needs would be a guess. KMS alone loads (the key comes at
+ * start-up, on the loop). */
+HL_TEST(kms_and_a_key_file_are_exclusive) {
+  clear_env();
+  setenv("HOOKLOOP_KMS_KEY_ID", "alias/hookloop", 1);
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data ? err.data : "");
+  HL_ASSERT_EQ_STR(c.kms_key_id, "alias/hookloop");
+  HL_ASSERT(c.sealer == NULL);
+  hl_config_dispose(&c);
+  setenv("HOOKLOOP_SECRET_KEY_FILE", "/nonexistent/keys", 1);
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err.data, "HOOKLOOP_KMS_KEY_ID and HOOKLOOP_SECRET_KEY_FILE: set one of them"), "%s", err.data);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
   clear_env();
 }
 

@@ -119,6 +119,30 @@ static size_t add_pg_env(char **envp, size_t n) {
 }
 #endif
 
+int e2e_serve_until_exit(const char *dir, bool build_store, const char *const *env, int timeout_ms, char **log) {
+  char logpath[700], data[700];
+  snprintf(logpath, sizeof logpath, "%s/refused.log", dir);
+  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
+  char *envp[24];
+  size_t n = 0;
+  envp[n++] = (char *)"HOOKLOOP_LISTEN=127.0.0.1:0";
+  envp[n++] = data;
+#ifdef HL_TEST_DDB
+  if (build_store) n = add_ddb_env(envp, n);
+#endif
+#ifdef HL_TEST_PG
+  if (build_store) n = add_pg_env(envp, n);
+#endif
+  (void)build_store;
+  for (size_t i = 0; env && env[i] && n < 23; i++) envp[n++] = (char *)env[i];
+  envp[n] = NULL;
+  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
+  int st = hl_wait(hl_spawn(argv, envp, logpath), timeout_ms);
+  *log = hl_read_file(logpath, NULL);
+  unlink(logpath);
+  return st;
+}
+
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   if (!h->dir) h->dir = hl_tmpdir("e2e");
   HL_ASSERT(h->dir != NULL);

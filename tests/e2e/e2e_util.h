@@ -28,6 +28,13 @@ typedef struct {
  * port); reuses h->dir when set (restart), else makes a new one. Waits until
  * /healthz answers 200. */
 void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
+/* `hookloop serve` that is expected to stop by itself (refused settings):
+ * started in dir with HOOKLOOP_LISTEN=127.0.0.1:0 and env (after the
+ * store settings of this build, as e2e_start_hookloop gives them, when
+ * build_store); waits up to timeout_ms and returns the wait status (-1:
+ * still running, then killed). *log gets its output (malloc'd; NULL when
+ * there was none). */
+int e2e_serve_until_exit(const char *dir, bool build_store, const char *const *env, int timeout_ms, char **log);
 /* Sends sig and waits for exit; returns the wait status. */
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
 /* A fresh hookloop (e2e_start_hookloop) with a mock partner

@@ -3,11 +3,13 @@
  * checking every signature, and the store's raw content searched for the
  * credentials: the SQLite files' bytes, DynamoDB items as dynalite returns
  * them (HL_TEST_DDB), PostgreSQL rows (HL_TEST_PG). */
+#include "aws_testutil.h"
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "crypto/hl_crypto.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -114,17 +116,23 @@ static void deliver(const char *id, size_t nth) {
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "signature_failures"), 0);
 }
 
+/* A subscription whose secret, URL password and header value must be
+ * sealed, registered on a started pair. */
+static void start_with_credentials(const char *const *env) {
+  const char *pargs[] = {"--secret", SECRET, NULL};
+  e2e_start_both(&hk, &partner, pargs, env);
+  char url[300];
+  snprintf(url, sizeof url, "http://user:" URL_PASS "@127.0.0.1:%d/hook/rest", partner.port);
+  free(e2e_setup(&hk, "rest", url, "\"secret\":\"" SECRET "\",\"headers\":{\"X-Partner-Key\":\"" HEADER_VALUE "\"}",
+                 NULL, 0));
+}
+
 /* Plain rows written before sealing was on are sealed at the first start
  * with a key; then no credential is in the store or the log, deliveries
  * are still signed with the same secret, and a new first key in the file
  * seals everything again under it (the old key can then go). */
 HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
-  const char *pargs[] = {"--secret", SECRET, NULL};
-  e2e_start_both(&hk, &partner, pargs, NULL);
-  char url[300];
-  snprintf(url, sizeof url, "http://user:" URL_PASS "@127.0.0.1:%d/hook/rest", partner.port);
-  free(e2e_setup(&hk, "rest", url, "\"secret\":\"" SECRET "\",\"headers\":{\"X-Partner-Key\":\"" HEADER_VALUE "\"}",
-                 NULL, 0));
+  start_with_credentials(NULL);
   deliver("evt-rest-1", 1);
   hl_buf raw = HL_BUF_INIT;
   char keyfile[700], key_env[800];
@@ -184,6 +192,22 @@ HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
   e2e_stop_both(&hk, &partner);
 }
 
+/* The running hookloop loaded no subscription, and its log says a sealed
+ * one could not be opened, and why. */
+static void assert_not_loaded(const char *why) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
+  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with another key was loaded");
+  hl_json_doc_dispose(&doc);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") && strstr(log, why), "no \"%s\" in %s", why,
+                log ? log : "");
+  free(log);
+}
+
 /* Sealed rows and no key (or the wrong one): the subscription is not
  * loaded, and the log says why, rather than signing with ciphertext. */
 HL_TEST_T(a_missing_key_leaves_sealed_subscriptions_unloaded, 120) {
@@ -198,17 +222,159 @@ HL_TEST_T(a_missing_key_leaves_sealed_subscriptions_unloaded, 120) {
   free(e2e_setup(&hk, "rest", url, "\"secret\":\"" SECRET "\"", NULL, 0));
   write_keys(keyfile, KEY2 "\n");
   restart(key_env);
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  const hl_json *subs = hl_json_get(doc.root, "subscriptions");
-  HL_ASSERT_MSG(subs && subs->len == 0, "a subscription sealed with another key was loaded");
-  hl_json_doc_dispose(&doc);
-  char *log = hl_read_file(hk.log, NULL);
-  HL_ASSERT_MSG(log && strstr(log, "credentials cannot be opened") && strstr(log, "HOOKLOOP_SECRET_KEY_FILE does not hold"),
-                "%s", log ? log : "");
-  free(log);
+  assert_not_loaded("which HOOKLOOP_SECRET_KEY_FILE does not hold");
   unlink(keyfile);
   e2e_stop_both(&hk, &partner);
+}
+
+/* --- HOOKLOOP_KMS_KEY_ID: envelope encryption through the service peer ---- */
+
+#define KMS_AKID "AKIDKMSENVELOPE"
+#define KMS_SKEY "kms-envelope-test-secret-key"
+#define KMS_CTX_VALUE "subscription-credentials"
+
+static svc_peer kms;
+
+/* The environment of a KMS-sealing hookloop: the peer's credentials, its
+ * endpoint (or endpoint_override) and key_id. Static storage. */
+static const char *const *kms_env(const char *endpoint_override, const char *key_id) {
+  static char ep[200], kid[200];
+  static const char *env[8];
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL_KMS=%s", endpoint_override ? endpoint_override : kms.endpoint);
+  snprintf(kid, sizeof kid, "HOOKLOOP_KMS_KEY_ID=%s", key_id);
+  size_t n = 0;
+  env[n++] = "AWS_ACCESS_KEY_ID=" KMS_AKID;
+  env[n++] = "AWS_SECRET_ACCESS_KEY=" KMS_SKEY;
+  env[n++] = "AWS_REGION=eu-west-1";
+  env[n++] = ep;
+  env[n++] = kid;
+  env[n] = NULL;
+  return env;
+}
+
+/* The KMS calls the peer accepted with this action, each checked to carry
+ * hookloop's encryption context. */
+static size_t kms_calls(const char *action, hl_json_doc *doc, const hl_json **last) {
+  const hl_json *reqs = svc_peer_requests(&kms, doc);
+  HL_ASSERT(reqs != NULL);
+  size_t n = 0;
+  for (size_t i = 0; i < reqs->len; i++) {
+    const hl_json *r = &reqs->u.items[i];
+    if (strcmp(hl_json_str(hl_json_get(r, "action")), action) != 0) continue;
+    const char *ctx = hl_json_str(hl_json_get(hl_json_get(r, "EncryptionContext"), "hookloop"));
+    HL_ASSERT_MSG(ctx && strcmp(ctx, KMS_CTX_VALUE) == 0, "%s without the encryption context", action);
+    if (last) *last = r;
+    n++;
+  }
+  return n;
+}
+
+/* hookloop serve with KMS settings that cannot work: it stops with exit 2
+ * and a message naming HOOKLOOP_KMS_KEY_ID=key_id and each of want, and
+ * never listened. */
+static void assert_kms_refused(const char *dir, const char *const *env, const char *key_id, const char *const *want) {
+  char *log = NULL;
+  int st = e2e_serve_until_exit(dir, true, env, 30000, &log);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d; log:\n%s", st, log ? log : "");
+  char var[200];
+  snprintf(var, sizeof var, "HOOKLOOP_KMS_KEY_ID=%s", key_id);
+  HL_ASSERT_MSG(log && strstr(log, var), "no %s in the log:\n%s", var, log ? log : "");
+  for (size_t i = 0; want[i]; i++) HL_ASSERT_MSG(strstr(log, want[i]), "no %s in the log:\n%s", want[i], log);
+  HL_ASSERT(!strstr(log, "listening"));
+  free(log);
+}
+
+/* The first start takes a data key from GenerateDataKey and keeps only its
+ * ciphertext (in the store's ledger); the credentials are sealed with it.
+ * The raw store holds neither a credential nor the plaintext key; a restart
+ * gets the key back through KMS Decrypt (no second GenerateDataKey) and
+ * deliveries are still signed with the subscription's secret. */
+HL_TEST_T(kms_envelope_keeps_only_the_encrypted_data_key_and_a_restart_decrypts_it, 240) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  const char *const *env = kms_env(NULL, "alias/hookloop-test");
+  start_with_credentials(env);
+  deliver("evt-kms-1", 1);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000); /* cleanly: the WAL is checkpointed */
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw);
+  assert_no_credential(&raw, "the store");
+  char id[9];
+  sealed_key_id(&raw, id); /* the secret, the headers and the URL, sealed */
+  hl_json_doc doc;
+  const hl_json *gen = NULL;
+  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, &gen), 1);
+  const char *plain_b64 = hl_json_str(hl_json_get(hl_json_get(gen, "Answer"), "Plaintext"));
+  const char *blob_b64 = hl_json_str(hl_json_get(hl_json_get(gen, "Answer"), "CiphertextBlob"));
+  HL_ASSERT(plain_b64 && blob_b64);
+  uint8_t plain[64];
+  HL_ASSERT_EQ_INT(hl_base64_decode(plain_b64, strlen(plain_b64), plain, sizeof plain), 32);
+  HL_ASSERT_MSG(!holds(&raw, plain_b64), "the store holds the data key in base64");
+  HL_ASSERT_MSG(!memmem(raw.data, raw.len, plain, 32), "the store holds the data key's bytes");
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+  HL_ASSERT_MSG(holds(&raw, blob_b64), "the encrypted data key is not in the SQLite file");
+#endif
+  hl_json_doc_dispose(&doc);
+
+  e2e_start_hookloop(&hk, env);
+  deliver("evt-kms-2", 2); /* opened with the key KMS decrypted; the partner checked the signature */
+  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, NULL), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(kms_calls("Decrypt", &doc, NULL), 1);
+  hl_json_doc_dispose(&doc);
+  hl_buf_dispose(&raw);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+
+/* KMS refusing (AccessDenied on Decrypt, an unknown key on
+ * GenerateDataKey) or out of reach: serve stops with exit 2 and a message
+ * naming HOOKLOOP_KMS_KEY_ID, and never serves without its key. */
+HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test")); /* the data key is made and stored */
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+  svc_peer_fault(&kms, "{\"action\":\"Decrypt\",\"kind\":\"access_denied\",\"count\":1}");
+  const char *denied[] = {"AccessDeniedException", "Decrypt", NULL};
+  assert_kms_refused(hk.dir, kms_env(NULL, "alias/hookloop-test"), "alias/hookloop-test", denied);
+
+  char *fresh = hl_tmpdir("kms-missing");
+  /* A fresh SQLite store: GenerateDataKey; DynamoDB and PostgreSQL are
+   * shared by the test's processes and hold the key: Decrypt. Either way
+   * KMS does not know the key. */
+  const char *missing[] = {"NotFoundException", NULL};
+  assert_kms_refused(fresh, kms_env(NULL, "alias/missing-key"), "alias/missing-key", missing);
+
+  svc_peer_stop(&kms); /* nothing listens there any more */
+  const char *unreachable[] = {"KMS ", "failed", NULL};
+  assert_kms_refused(fresh, kms_env(kms.endpoint, "alias/hookloop-test"), "alias/hookloop-test", unreachable);
+  hl_rmtree(fresh);
+  free(fresh);
+  e2e_start_hookloop(&hk, NULL); /* for e2e_stop_both, with no subscription to open */
+  e2e_stop_both(&hk, &partner);
+}
+
+/* Records sealed with a key file's key do not open under KMS (another
+ * key): the subscription is not loaded, and the log says which key is
+ * missing and where it was looked for. */
+HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  char keyfile[700], key_env[800];
+  char *keydir = hl_tmpdir("kms-keys");
+  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  const char *env[] = {key_env, NULL};
+  start_with_credentials(env);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test"));
+  assert_not_loaded("which the KMS data key of HOOKLOOP_KMS_KEY_ID does not hold");
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
 }

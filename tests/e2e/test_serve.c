@@ -881,20 +881,14 @@ HL_TEST_T(a_postgres_restart_answers_503_and_recovers_by_itself, 300) {
  * refused before anything is tried), with a message naming the variable. */
 static void assert_refused(const char *const *env, int want_exit, const char *want) {
   char *dir = hl_tmpdir("badpg");
-  char log[600], data[640];
-  snprintf(log, sizeof log, "%s/hookloop.log", dir);
-  snprintf(data, sizeof data, "HOOKLOOP_DATA_DIR=%s", dir);
-  char *envp[16];
+  const char *envp[16];
   size_t n = 0;
-  envp[n++] = (char *)"HOOKLOOP_LISTEN=127.0.0.1:0";
-  envp[n++] = data;
-  envp[n++] = (char *)"HOOKLOOP_STORE=postgres";
-  envp[n++] = (char *)"HOOKLOOP_PG_WAIT_MS=1500";
-  for (size_t i = 0; env[i]; i++) envp[n++] = (char *)env[i];
+  envp[n++] = "HOOKLOOP_STORE=postgres";
+  envp[n++] = "HOOKLOOP_PG_WAIT_MS=1500";
+  for (size_t i = 0; env[i] && n < 15; i++) envp[n++] = env[i];
   envp[n] = NULL;
-  char *argv[] = {(char *)hl_bin_path("hookloop"), (char *)"serve", NULL};
-  int st = hl_wait(hl_spawn(argv, envp, log), 60000);
-  char *out = hl_read_file(log, NULL);
+  char *out = NULL;
+  int st = e2e_serve_until_exit(dir, false, envp, 60000, &out);
   HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == want_exit, "exit %d, want %d; log:\n%s",
                 st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, want_exit, out ? out : "");
   HL_ASSERT_MSG(out && strstr(out, want), "no \"%s\" in the log:\n%s", want, out ? out : "");

@@ -2,6 +2,7 @@
  * events through the same routes as the HTTP server, MSK batches with every
  * record delivered concurrently, retried batches without duplicates,
  * partial batch responses, init errors. */
+#include "aws_testutil.h"
 #include "e2e_util.h"
 #include "emulator.h"
 #include "hl_test.h"
@@ -918,6 +919,20 @@ HL_TEST_T(warm_reuse_reads_a_changed_subscription_after_the_ttl, 180) {
  * (the store's latency is not init time), the invocation gets a clear
  * error instead of a dead environment, and once the store is back the
  * next invocation loads and succeeds. */
+/* Starts the emulator and the function with env; its first invocation (a
+ * GET /healthz, returned for the caller to push again and free) fails with
+ * Hookloop.StoreUnavailable, whose result goes to *r. */
+static char *cold_start_unavailable(const char *const *env, int timeout_ms, emu_result **r) {
+  int port = emu_start();
+  start_lambda(port, env);
+  char *e = apigw("GET", "/healthz", NULL);
+  *r = emu_wait(emu_push(e, 0), timeout_ms);
+  HL_ASSERT(*r != NULL);
+  HL_ASSERT_MSG(strcmp((*r)->kind, "error") == 0, "answered %s: %s", (*r)->kind, (*r)->body);
+  HL_ASSERT_EQ_STR((*r)->error_type, "Hookloop.StoreUnavailable");
+  return e;
+}
+
 HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180) {
   hl_dynalite dyn = {0};
   /* Bound and not listening: refused until dynalite takes the port, and
@@ -928,13 +943,8 @@ HL_TEST_T(a_store_down_at_cold_start_fails_invocations_not_the_environment, 180)
   snprintf(ep, sizeof ep, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", dyn.port); /* nobody there yet */
   const char *ddb[] = {"HOOKLOOP_STORE=dynamodb", ep, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
                        "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
-  int port = emu_start();
-  start_lambda(port, ddb);
-  char *e = apigw("GET", "/healthz", NULL);
-  emu_result *r = emu_wait(emu_push(e, 0), 60000);
-  HL_ASSERT(r != NULL);
-  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "answered %s: %s", r->kind, r->body);
-  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.StoreUnavailable");
+  emu_result *r = NULL;
+  char *e = cold_start_unavailable(ddb, 60000, &r);
   /* The store comes up, with its tables. */
   close(held);
   HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
@@ -1368,4 +1378,100 @@ HL_TEST(the_build_generates_the_retry_event_sources_from_the_schedule) {
   free(gen);
   hl_rmtree(tmp);
   free(tmp);
+}
+
+/* HOOKLOOP_KMS_KEY_ID in Lambda: the data key is obtained while /next is
+ * pending. KMS refusing fails the invocation with a message naming the
+ * variable (not the environment); the next invocation tries again, and the
+ * secret registered then reaches the store sealed, never in plain text. */
+HL_TEST_T(kms_data_key_in_lambda_refusal_fails_the_invocation_then_seals, 120) {
+  svc_peer kms;
+  svc_peer_start(&kms, "AKIDEXAMPLE", "lambda-test-secret", NULL);
+  svc_peer_fault(&kms, "{\"action\":\"GenerateDataKey\",\"kind\":\"access_denied\",\"count\":1}");
+  static char ep[128];
+  snprintf(ep, sizeof ep, "AWS_ENDPOINT_URL_KMS=%s", kms.endpoint);
+  const char *env[] = {"HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda", ep, "AWS_REGION=eu-west-1",
+                       "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=lambda-test-secret", NULL};
+  emu_result *r = NULL;
+  char *e = cold_start_unavailable(env, 30000, &r);
+  HL_ASSERT_MSG(strstr(r->body, "HOOKLOOP_KMS_KEY_ID=alias/hookloop-lambda") && strstr(r->body, "AccessDeniedException"),
+                "%s", r->body);
+  free(e);
+  /* The fault is spent: the next invocation gets the key. */
+  static const char secret[] = "whsec_bGFtYmRhLWttcy1zZWFsZWQtc2VjcmV0LTAx";
+  e = apigw("POST", "/admin/schemas", "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  e = apigw("POST", "/admin/subscriptions", "{\"partner_id\":\"acme\",\"event_type\":\"Payment\","
+                                            "\"url\":\"http://127.0.0.1:9/hook\",\"secret\":\"whsec_bGFtYmRhLWttcy1zZWFsZWQtc2VjcmV0LTAx\"}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  char db[700];
+  snprintf(db, sizeof db, "%s/hookloop.db", dir);
+  kill(lambda_pid, SIGKILL); /* the file as a frozen environment leaves it: WAL included */
+  hl_wait(lambda_pid, 5000);
+  hl_buf raw = HL_BUF_INIT;
+  const char *files[] = {"", "-wal"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(files); i++) {
+    char p[800];
+    snprintf(p, sizeof p, "%s%s", db, files[i]);
+    size_t len = 0;
+    char *bytes = hl_read_file(p, &len);
+    if (bytes) hl_buf_append(&raw, bytes, len);
+    free(bytes);
+  }
+  HL_ASSERT_MSG(raw.len > 0 && memmem(raw.data, raw.len, "hlseal:v1:", 10), "nothing sealed in %s", db);
+  HL_ASSERT_MSG(!memmem(raw.data, raw.len, secret + 6, strlen(secret) - 6), "the secret is in plain text in %s", db);
+  hl_buf_dispose(&raw);
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&kms);
+}
+
+/* Least privilege for the sealing key: the SAM policy and the ECS task
+ * policy grant exactly the two KMS calls hl_app_kms makes (as the KMS
+ * client spells them), on the key of HOOKLOOP_KMS_KEY_ID. */
+HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
+  static const char *const made[] = {"GenerateDataKey", "Decrypt"};
+  char path[600];
+  snprintf(path, sizeof path, "%s/src/aws/hl_aws_kms.c", HL_SOURCE_DIR);
+  char *code = hl_read_file(path, NULL);
+  snprintf(path, sizeof path, "%s/src/app/hl_app_kms.c", HL_SOURCE_DIR);
+  char *app = hl_read_file(path, NULL);
+  HL_ASSERT(code && app);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(made); i++) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"TrentService.%s\"", made[i]);
+    HL_ASSERT_MSG(strstr(code, needle), "hl_aws_kms.c no longer sends %s", needle);
+  }
+  HL_ASSERT(strstr(app, "hl_kms_generate_data_key(") && strstr(app, "hl_kms_decrypt("));
+  free(code);
+  free(app);
+  hl_json_doc d, ecs;
+  char *text = template_parse(&d);
+  snprintf(path, sizeof path, "%s/deploy/ecs/task-role-policy.json", HL_SOURCE_DIR);
+  size_t len = 0;
+  char *ecs_text = hl_read_file(path, &len);
+  HL_ASSERT(ecs_text != NULL);
+  hl_json_doc_init(&ecs);
+  HL_ASSERT(hl_json_parse(&ecs, ecs_text, len, NULL) == 0);
+  const hl_json *policies[] = {hl_json_pointer(d.root, "/Resources/HookloopPolicy", 25), ecs.root};
+  for (size_t p = 0; p < HL_ARRAY_SIZE(policies); p++) {
+    static char granted[40][48];
+    int ng = 0;
+    HL_ASSERT(policies[p] != NULL);
+    iam_actions_of(policies[p], "kms:", granted, &ng);
+    HL_ASSERT_MSG(ng == 2, "policy %zu grants %d kms: actions, expected GenerateDataKey and Decrypt", p, ng);
+    for (int i = 0; i < ng; i++)
+      HL_ASSERT_MSG(strcmp(granted[i], made[0]) == 0 || strcmp(granted[i], made[1]) == 0, "kms:%s is granted",
+                    granted[i]);
+    HL_ASSERT(strcmp(granted[0], granted[1]) != 0);
+  }
+  /* On the key of the parameter, which the function gets as HOOKLOOP_KMS_KEY_ID. */
+  HL_ASSERT(strstr(text, "\"HOOKLOOP_KMS_KEY_ID\": {\"Ref\": \"KmsKeyArn\"}") != NULL);
+  HL_ASSERT(strstr(text, "\"Action\": [\"kms:GenerateDataKey\", \"kms:Decrypt\"],\n                         \"Resource\": {\"Ref\": \"KmsKeyArn\"}") != NULL);
+  hl_json_doc_dispose(&ecs);
+  free(ecs_text);
+  hl_json_doc_dispose(&d);
+  free(text);
 }

@@ -34,6 +34,8 @@ Control endpoints (not signed):
   GET  /_peer/requests   every accepted request, in order, as JSON: the
                          action, region, service and the parameters, with
                          Message / MessageBody / Detail exactly as received
+                         (GenerateDataKey also with its "Answer": the
+                         Plaintext and CiphertextBlob it gave)
   GET  /_peer/stats      counters (accepted, rejected signatures, faults)
   POST /_peer/fault      {"action": "Publish"|"SendMessage"|"PutEvents"|
                          "GenerateDataKey"|"Decrypt"|"*", "kind": ...,
@@ -420,10 +422,13 @@ class Handler(BaseHTTPRequestHandler):
         blob = struct.pack(">H", len(kid)) + kid + nonce + AESGCM(master).encrypt(nonce, plaintext,
                                                                                  self.aad(p.get("EncryptionContext")))
         arn = "arn:aws:kms:%s:123456789012:key/%s" % (self.region, key_id)
+        answer = {"KeyId": arn, "Plaintext": base64.b64encode(plaintext).decode(),
+                  "CiphertextBlob": base64.b64encode(blob).decode()}
+        # The answer is recorded too: a test looks for the plaintext key
+        # where it must not be (a store's raw bytes).
         self.record({"service": "kms", "action": "GenerateDataKey", "KeyId": key_id,
-                     "EncryptionContext": p.get("EncryptionContext")})
-        return 200, {"KeyId": arn, "Plaintext": base64.b64encode(plaintext).decode(),
-                     "CiphertextBlob": base64.b64encode(blob).decode()}
+                     "EncryptionContext": p.get("EncryptionContext"), "Answer": answer})
+        return 200, answer
 
     def op_Decrypt(self, p, fault):
         try:
@@ -433,8 +438,10 @@ class Handler(BaseHTTPRequestHandler):
             nonce, ct = blob[2 + n:14 + n], blob[14 + n:]
         except Exception:
             raise ApiError(400, "InvalidCiphertextException", "not a ciphertext of this peer")
-        if p.get("KeyId") and p["KeyId"] != key_id:
-            raise ApiError(400, "IncorrectKeyException", "the ciphertext is not under this key")
+        if p.get("KeyId"):
+            self.kms_key(p["KeyId"])  # an unknown key is NotFoundException first, as KMS answers
+            if p["KeyId"] != key_id:
+                raise ApiError(400, "IncorrectKeyException", "the ciphertext is not under this key")
         master = self.kms_key(key_id)
         try:
             plaintext = AESGCM(master).decrypt(nonce, ct, self.aad(p.get("EncryptionContext")))
