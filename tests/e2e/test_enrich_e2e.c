@@ -191,3 +191,32 @@ HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 12
   e2e_stop_both(&hk, &partner);
   info_stop(&s);
 }
+
+/* A hundred events of one partner while its answer is held back: one
+ * request, and every one of them goes out enriched. */
+HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--hold", NULL};
+  info_start(&s, args);
+  char secret[128];
+  free(start(&s, "many", NULL, secret, sizeof secret));
+  char id[32];
+  for (int i = 0; i < 100; i++) {
+    snprintf(id, sizeof id, "evt-m-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "2"), 202);
+  }
+  info_mode(&s, "_release");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "many", 100, 20000, &doc), 100);
+  for (uint32_t i = 0; i < 100; i++) {
+    const hl_json *r = &doc.root->u.items[i];
+    const char *wid = hl_json_str(hl_json_get(r, "webhook_id"));
+    char want[2048];
+    enriched(want, sizeof want, wid, "2");
+    HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(r, "body")), want);
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  e2e_stop_both(&hk, &partner);
+  info_stop(&s);
+}

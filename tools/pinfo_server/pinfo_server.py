@@ -9,6 +9,8 @@ Binds 127.0.0.1 on a free port and prints the port on its first stdout line.
                         503 while failing. Every such request is counted.
   GET  /_stats          {"requests": N, "unauthorized": N}
   POST /_fail, /_ok     start or stop failing (503)
+  POST /_release        answers the requests held (--hold: every answer
+                        waits for this), and holds no more
 """
 import argparse
 import json
@@ -23,8 +25,12 @@ def main():
     ap.add_argument("--max-age", type=int, default=None)
     ap.add_argument("--token", default=None)
     ap.add_argument("--fail", action="store_true")
+    ap.add_argument("--hold", action="store_true")
     args = ap.parse_args()
     state = {"requests": 0, "unauthorized": 0, "fail": args.fail}
+    released = threading.Event()
+    if not args.hold:
+        released.set()
     lock = threading.Lock()  # one thread per connection (hookloop keeps its connection open)
 
     class Handler(BaseHTTPRequestHandler):
@@ -51,6 +57,7 @@ def main():
                 return
             with lock:
                 state["requests"] += 1
+            released.wait(60)
             if args.token and self.headers.get("Authorization") != "Bearer " + args.token:
                 with lock:
                     state["unauthorized"] += 1
@@ -65,7 +72,10 @@ def main():
             self.reply(200, args.answer, extra)
 
         def do_POST(self):
-            if self.path in ("/_fail", "/_ok"):
+            if self.path == "/_release":
+                released.set()
+                self.reply(200, "{}")
+            elif self.path in ("/_fail", "/_ok"):
                 with lock:
                     state["fail"] = self.path == "/_fail"
                 self.reply(200, "{}")
