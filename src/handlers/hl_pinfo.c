@@ -116,13 +116,7 @@ const hl_pinfo_cache *hl_pinfo_stats(const hl_pinfo *p) { return &p->cache; }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
   fetch *f = data;
-  size_t n = size * nmemb;
-  if (f->body.len + n > PINFO_MAX_ANSWER) {
-    f->too_big = true;
-    return 0; /* aborts the transfer */
-  }
-  hl_buf_append(&f->body, ptr, n);
-  return n;
+  return hl_curl_capped_append(&f->body, PINFO_MAX_ANSWER, &f->too_big, ptr, size * nmemb);
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *data) {

@@ -94,6 +94,18 @@ static char *start(const info_server *s, const char *hook, const char *extra_env
   return e2e_setup(&hk, "acme", target, NULL, secret, len);
 }
 
+/* The info server with its arguments, then hookloop and the partner (start). */
+static char *begin(info_server *s, const char *const *args, const char *hook, const char *extra_env, char *secret,
+                   size_t len) {
+  info_start(s, args);
+  return start(s, hook, extra_env, secret, len);
+}
+
+static void end(info_server *s) {
+  e2e_stop_both(&hk, &partner);
+  info_stop(s);
+}
+
 /* Request idx of n at /hook/name is want exactly, signed over it. */
 static void assert_received(const char *name, size_t n, uint32_t idx, const char *id, const char *secret,
                             const char *want) {
@@ -119,9 +131,8 @@ static void enriched(char *out, size_t cap, const char *id, const char *amount) 
 HL_TEST_T(the_partner_gets_the_enriched_bytes_signed_and_the_answer_is_cached, 120) {
   info_server s;
   const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", NULL};
-  info_start(&s, args);
   char secret[128];
-  free(start(&s, "rich", NULL, secret, sizeof secret));
+  free(begin(&s, args, "rich", NULL, secret, sizeof secret));
   char want[2048];
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-1", "123.4500"), 202);
   enriched(want, sizeof want, "evt-e-1", "123.4500");
@@ -145,16 +156,14 @@ HL_TEST_T(the_partner_gets_the_enriched_bytes_signed_and_the_answer_is_cached, 1
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-3", "1"), 202);
   assert_received("rich", 3, 2, "evt-e-3", secret, "{\"id\":\"evt-e-3\",\"limit\":1000.50,\"name\":\"caf\\u00e9\"}");
   HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
-  e2e_stop_both(&hk, &partner);
-  info_stop(&s);
+  end(&s);
 }
 
 HL_TEST_T(a_failing_info_service_makes_the_delivery_wait_by_default, 120) {
   info_server s;
   const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--fail", NULL};
-  info_start(&s, args);
   char secret[128];
-  free(start(&s, "waits", NULL, secret, sizeof secret));
+  free(begin(&s, args, "waits", NULL, secret, sizeof secret));
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-w-1", "5"), 202);
   /* A failure is not cached: the delivery asks again (once a second). */
   for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
@@ -172,24 +181,21 @@ HL_TEST_T(a_failing_info_service_makes_the_delivery_wait_by_default, 120) {
   enriched(want, sizeof want, "evt-w-1", "5");
   assert_received("waits", 1, 0, "evt-w-1", secret, want);
   HL_ASSERT(e2e_wait_status(&hk, "evt-w-1", "SUCCESS", 5000));
-  e2e_stop_both(&hk, &partner);
-  info_stop(&s);
+  end(&s);
 }
 
 HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 120) {
   info_server s;
   const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
-  info_start(&s, args);
   char secret[128];
-  free(start(&s, "plain", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret));
+  free(begin(&s, args, "plain", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret));
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-p-1", "9.90"), 202);
   char want[1024];
   e2e_event_json(want, sizeof want, "evt-p-1", "9.90");
   assert_received("plain", 1, 0, "evt-p-1", secret, want);
   HL_ASSERT(e2e_wait_status(&hk, "evt-p-1", "SUCCESS", 5000));
   HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
-  e2e_stop_both(&hk, &partner);
-  info_stop(&s);
+  end(&s);
 }
 
 /* A hundred events of one partner while its answer is held back: one
@@ -197,9 +203,8 @@ HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 12
 HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
   info_server s;
   const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--hold", NULL};
-  info_start(&s, args);
   char secret[128];
-  free(start(&s, "many", NULL, secret, sizeof secret));
+  free(begin(&s, args, "many", NULL, secret, sizeof secret));
   char id[32];
   for (int i = 0; i < 100; i++) {
     snprintf(id, sizeof id, "evt-m-%d", i);
@@ -217,6 +222,5 @@ HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
   }
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
-  e2e_stop_both(&hk, &partner);
-  info_stop(&s);
+  end(&s);
 }
