@@ -224,3 +224,39 @@ HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
   HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
   end(&s);
 }
+
+/* A service that never answers costs PARTNER_INFO_TIMEOUT_MS per try: the
+ * delivery waits (RETRYING, "timed out"), the process stops cleanly while
+ * it waits, and after a restart the event goes out enriched. */
+HL_TEST_T(a_silent_service_times_out_and_the_event_survives_a_restart, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--hold", NULL};
+  char secret[128];
+  free(begin(&s, args, "slow", "PARTNER_INFO_TIMEOUT_MS=300", secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-t-1", "3"), 202);
+  /* The held answer would take 60 s; a second request means the first was cut off. */
+  for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "requests") >= 2);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=evt-t-1", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *d = &hl_json_get(doc.root, "deliveries")->u.items[0];
+  const char *err = hl_json_str(hl_json_get(d, "last_error"));
+  HL_ASSERT_MSG(err && strstr(err, "partner info: timed out"), "last_error %s", err ? err : "(none)");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(d, "status")), "RETRYING");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "slow", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 20000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
+  info_mode(&s, "_release");
+  char url[160];
+  snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}", s.base);
+  const char *env[] = {url, "PARTNER_INFO_TOKEN=tok-1", NULL};
+  e2e_start_hookloop(&hk, env);
+  char want[2048];
+  enriched(want, sizeof want, "evt-t-1", "3");
+  assert_received("slow", 1, 0, "evt-t-1", secret, want);
+  end(&s);
+}
