@@ -95,6 +95,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_render_prometheus(&s->metrics, out);
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   hl_dispatch_render_metrics(&s->dispatch, out);
+  if (s->pinfo) hl_pinfo_render_metrics(s->pinfo, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
 }
 

@@ -4,6 +4,7 @@
 #include "json/hl_json.h"
 #include "transform/hl_transform.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -112,7 +113,19 @@ void hl_pinfo_destroy(hl_pinfo *p) {
 }
 
 bool hl_pinfo_deliver_unenriched(const hl_pinfo *p) { return p->opt.deliver_unenriched; }
-const hl_pinfo_cache *hl_pinfo_stats(const hl_pinfo *p) { return &p->cache; }
+void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out) {
+  static const struct { const char *name, *help; size_t off; } m[] = {
+    {"hits", "Attempts that found their partner's info in the cache.", offsetof(hl_pinfo_cache, hits)},
+    {"misses", "Attempts that did not (they wait for a fetch).", offsetof(hl_pinfo_cache, misses)},
+    {"fetches", "Requests made to the Partner Info service.", offsetof(hl_pinfo_cache, fetches)},
+    {"failures", "Requests to it that failed (status, timeout, not JSON).", offsetof(hl_pinfo_cache, failures)},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(m); i++)
+    hl_buf_printf(out, "# HELP hookloop_partner_info_%s_total %s\n# TYPE hookloop_partner_info_%s_total counter\n"
+                       "hookloop_partner_info_%s_total %llu\n",
+                  m[i].name, m[i].help, m[i].name, m[i].name,
+                  (unsigned long long)*(const uint64_t *)((const char *)&p->cache + m[i].off));
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
   fetch *f = data;

@@ -62,7 +62,7 @@ void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r);
 int hl_pinfo_merge(const hl_pinfo *p, const char *body, size_t len, const char *info, size_t info_len, hl_buf *out,
                    char *err, size_t errlen);
 
-/* Cache counters for /metrics. */
-const hl_pinfo_cache *hl_pinfo_stats(const hl_pinfo *p);
+/* The cache's counters as Prometheus text (hookloop_partner_info_*_total). */
+void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out);
 
 #endif

@@ -156,6 +156,10 @@ HL_TEST_T(the_partner_gets_the_enriched_bytes_signed_and_the_answer_is_cached, 1
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-3", "1"), 202);
   assert_received("rich", 3, 2, "evt-e-3", secret, "{\"id\":\"evt-e-3\",\"limit\":1000.50,\"name\":\"caf\\u00e9\"}");
   HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_fetches_total"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_misses_total"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_hits_total"), 2);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_failures_total"), 0);
   end(&s);
 }
 
@@ -168,6 +172,7 @@ HL_TEST_T(a_failing_info_service_makes_the_delivery_wait_by_default, 120) {
   /* A failure is not cached: the delivery asks again (once a second). */
   for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
   HL_ASSERT(info_requests(&s, "requests") >= 2);
+  HL_ASSERT(e2e_metric(&hk, "hookloop_partner_info_failures_total") >= 2);
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "waits", 0, 0, &doc), 0); /* nothing unenriched went out */
   hl_json_doc_dispose(&doc);
