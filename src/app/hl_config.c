@@ -93,6 +93,8 @@ static const setting settings[] = {
   T("PARTNER_INFO_TIMEOUT_MS", "5000"),
   T("PARTNER_INFO_ON_FAILURE", "retry"),
   T("PARTNER_INFO_MAX_PARTNERS", "10000"),
+  T("PARTNER_INFO_BREAKER_FAILURES", "5"),
+  T("PARTNER_INFO_BREAKER_OPEN_MS", "30000"),
   T("LOG_LEVEL", "info"),
 };
 
@@ -313,6 +315,10 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 100, 60000, "a whole number of ms from 100 to 60000", &c->partner_info_timeout_ms);
   } else if (strcmp(name, "PARTNER_INFO_MAX_PARTNERS") == 0) {
     return whole_setting(err, name, v, 1, 10000000, "a whole number from 1 to 10000000", &c->partner_info_max_partners);
+  } else if (strcmp(name, "PARTNER_INFO_BREAKER_FAILURES") == 0) {
+    return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->partner_info_breaker_failures);
+  } else if (strcmp(name, "PARTNER_INFO_BREAKER_OPEN_MS") == 0) {
+    return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->partner_info_breaker_open_ms);
   } else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0) {
     if (strcmp(v, "retry") == 0) c->partner_info_deliver_unenriched = false;
     else if (strcmp(v, "deliver_unenriched") == 0) c->partner_info_deliver_unenriched = true;
@@ -480,5 +486,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "PARTNER_INFO_TIMEOUT_MS"); hl_jw_int(&w, c->partner_info_timeout_ms);
   hl_jw_key(&w, "PARTNER_INFO_ON_FAILURE"); hl_jw_str(&w, c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry");
   hl_jw_key(&w, "PARTNER_INFO_MAX_PARTNERS"); hl_jw_int(&w, c->partner_info_max_partners);
+  hl_jw_key(&w, "PARTNER_INFO_BREAKER_FAILURES"); hl_jw_int(&w, c->partner_info_breaker_failures);
+  hl_jw_key(&w, "PARTNER_INFO_BREAKER_OPEN_MS"); hl_jw_int(&w, c->partner_info_breaker_open_ms);
   hl_jw_obj_end(&w);
 }

@@ -67,6 +67,7 @@ typedef struct {
   /* Partner Info enrichment (docs/enrichment.md); off while PARTNER_INFO_URL is unset. */
   char *partner_info_url, *partner_info_token, *partner_info_key;
   int64_t partner_info_ttl_s, partner_info_timeout_ms, partner_info_max_partners;
+  int64_t partner_info_breaker_failures, partner_info_breaker_open_ms;
   bool partner_info_deliver_unenriched; /* PARTNER_INFO_ON_FAILURE */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */

@@ -489,6 +489,8 @@ int hl_serve_run(const hl_config *cfg) {
       .ttl_ms = (uint64_t)cfg->partner_info_ttl_s * 1000, .timeout_ms = (long)cfg->partner_info_timeout_ms,
       .deliver_unenriched = cfg->partner_info_deliver_unenriched,
       .max_partners = (size_t)cfg->partner_info_max_partners,
+      .breaker_failures = (unsigned)cfg->partner_info_breaker_failures,
+      .breaker_open_ms = (uint64_t)cfg->partner_info_breaker_open_ms,
     };
     char perr[256];
     s->pinfo = hl_pinfo_create(&s->loop, &s->curl, &po, perr, sizeof perr);

@@ -483,7 +483,9 @@ static void send_attempt(hl_delivery *dl) {
     dl->pinfo_waiting = true; /* on_info carries on, from the loop */
     return;
   }
-  with_info(dl, rc, info, len, rc ? "partner info: the fetch could not start" : NULL);
+  with_info(dl, rc, info, len,
+            rc == HL_EBUSY ? "partner info: the service's breaker is open" : rc ? "partner info: the fetch could not start"
+                                                                                : NULL);
 }
 
 static void on_ledger(void *data, int status, hl_store_result *res) {

@@ -30,6 +30,8 @@ struct hl_pinfo {
   char *url, *token, *key_json; /* key_json: the key as a JSON string, quotes included */
   hl_pinfo_options opt;
   hl_pinfo_cache cache;
+  hl_gate breaker;      /* the service's: failed fetches in a row open it (no in-flight cap, no rate) */
+  uint64_t refused;     /* misses the open breaker failed without a fetch */
   fetch *running;
 };
 
@@ -82,6 +84,8 @@ hl_pinfo *hl_pinfo_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_pinfo_opti
   p->key_json = hl_strdup(k.data);
   hl_buf_dispose(&k);
   hl_pinfo_cache_init(&p->cache, opt->max_partners ? opt->max_partners : 10000);
+  hl_gate_init(&p->breaker, &(hl_gate_config){.breaker_failures = opt->breaker_failures,
+                                              .breaker_open_ms = opt->breaker_open_ms});
   /* The key is checked as the spec would be: a bad pointer fails here. */
   hl_transform *t = NULL;
   hl_transform_error terr = {0};
@@ -99,6 +103,7 @@ void hl_pinfo_destroy(hl_pinfo *p) {
   while (p->running) {
     fetch *f = p->running;
     hl_curl_uv_cancel(p->curl, &f->xfer);
+    hl_gate_done(&p->breaker, uv_now(p->loop), HL_GATE_NEUTRAL);
     char *id = hl_strdup(f->partner_id);
     fetch_free(f);
     hl_pinfo_complete(&p->cache, id, HL_ECANCELED, NULL, 0, 0, uv_now(p->loop));
@@ -118,13 +123,17 @@ void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out) {
     {"hits", "Attempts that found their partner's info in the cache.", offsetof(hl_pinfo_cache, hits)},
     {"misses", "Attempts that did not (they wait for a fetch).", offsetof(hl_pinfo_cache, misses)},
     {"fetches", "Requests made to the Partner Info service.", offsetof(hl_pinfo_cache, fetches)},
-    {"failures", "Requests to it that failed (status, timeout, not JSON).", offsetof(hl_pinfo_cache, failures)},
+    {"failures", "Requests to it that failed (status, timeout, not JSON), and misses its breaker refused.",
+     offsetof(hl_pinfo_cache, failures)},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(m); i++)
     hl_buf_printf(out, "# HELP hookloop_partner_info_%s_total %s\n# TYPE hookloop_partner_info_%s_total counter\n"
                        "hookloop_partner_info_%s_total %llu\n",
                   m[i].name, m[i].help, m[i].name, m[i].name,
                   (unsigned long long)*(const uint64_t *)((const char *)&p->cache + m[i].off));
+  hl_buf_printf(out, "# HELP hookloop_partner_info_refused_total Misses failed at once by the service's open breaker.\n"
+                     "# TYPE hookloop_partner_info_refused_total counter\nhookloop_partner_info_refused_total %llu\n",
+                (unsigned long long)p->refused);
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
@@ -171,6 +180,7 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
     }
     hl_transform_free(t);
   }
+  hl_gate_done(&p->breaker, uv_now(p->loop), rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
   uint64_t ttl = p->opt.ttl_ms;
   if (rc == 0) hl_pinfo_max_age(f->cache_control[0] ? f->cache_control : NULL, &ttl);
   else
@@ -238,7 +248,16 @@ int hl_pinfo_get(hl_pinfo *p, const char *partner_id, hl_pinfo_req *r, hl_pinfo_
   case HL_PINFO_WAIT: return 1;
   case HL_PINFO_FETCH: break;
   }
-  int rc = start_fetch(p, r->partner_id);
+  /* An open breaker fails the miss at once: a failing service is asked
+   * once per breaker_open_ms (the probe), not once per waiting delivery. */
+  uint64_t wait = 0;
+  int rc = 0;
+  if (hl_gate_admit(&p->breaker, uv_now(p->loop), &wait) != HL_GATE_ADMIT) {
+    rc = HL_EBUSY;
+    p->refused++;
+  } else if ((rc = start_fetch(p, r->partner_id)) != 0) {
+    hl_gate_unadmit(&p->breaker);
+  }
   if (rc != 0) {
     /* r is the only waiter (the first miss): it hears of it from here. */
     hl_pinfo_cancel(&p->cache, r->partner_id, &r->w);

@@ -19,6 +19,7 @@
 
 #include "common/hl_buf.h"
 #include "loop/hl_curl_uv.h"
+#include "model/hl_gate.h"
 #include "model/hl_pinfo_cache.h"
 
 typedef struct {
@@ -29,6 +30,8 @@ typedef struct {
   long timeout_ms;        /* the whole fetch */
   bool deliver_unenriched;/* PARTNER_INFO_ON_FAILURE: true = deliver_unenriched, false = retry */
   size_t max_partners;    /* the cache's bound */
+  unsigned breaker_failures; /* failed fetches in a row that open the service's breaker; 0: none */
+  uint64_t breaker_open_ms;  /* while open, misses fail at once (HL_EBUSY) instead of fetching */
 } hl_pinfo_options;
 
 typedef struct hl_pinfo_req hl_pinfo_req;
@@ -51,7 +54,9 @@ void hl_pinfo_destroy(hl_pinfo *p);
 bool hl_pinfo_deliver_unenriched(const hl_pinfo *p);
 
 /* The answer for partner_id: 0 with *info and *len now (a cache hit; done is not
- * called), or 1: done runs later (from the loop, never inside this call). */
+ * called), or 1: done runs later (from the loop, never inside this call), or
+ * a negative hl_err now (done is not called): HL_EBUSY while the service's
+ * breaker is open, HL_ENOMEM when the fetch could not start. */
 int hl_pinfo_get(hl_pinfo *p, const char *partner_id, hl_pinfo_req *r, hl_pinfo_cb done, const char **info,
                  size_t *len);
 void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r);

@@ -85,9 +85,19 @@ static void info_mode(const info_server *s, const char *mode) {
 /* hookloop (with the Partner Info settings and extra env) and the mock
  * partner, acme subscribed at /hook/<hook>; the secret into secret. */
 static char *start(const info_server *s, const char *hook, const char *extra_env, char *secret, size_t len) {
-  char url[160];
+  char url[160], extra[256] = "";
   snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}", s->base);
-  const char *env[] = {url, "PARTNER_INFO_TOKEN=tok-1", extra_env, NULL};
+  /* extra_env: one setting, or two separated by a space. */
+  const char *env[] = {url, "PARTNER_INFO_TOKEN=tok-1", NULL, NULL, NULL};
+  if (extra_env) {
+    snprintf(extra, sizeof extra, "%s", extra_env);
+    char *sp = strchr(extra, ' ');
+    env[2] = extra;
+    if (sp) {
+      *sp = '\0';
+      env[3] = sp + 1;
+    }
+  }
   e2e_start_both(&hk, &partner, NULL, env);
   char target[256];
   snprintf(target, sizeof target, "%s/hook/%s", partner.base, hook);
@@ -263,5 +273,26 @@ HL_TEST_T(a_silent_service_times_out_and_the_event_survives_a_restart, 120) {
   char want[2048];
   enriched(want, sizeof want, "evt-t-1", "3");
   assert_received("slow", 1, 0, "evt-t-1", secret, want);
+  end(&s);
+}
+
+/* A failing service trips its breaker: after PARTNER_INFO_BREAKER_FAILURES
+ * failed requests the waiting delivery's retries are refused at once,
+ * without asking the service again, until the breaker lets a probe through. */
+HL_TEST_T(a_failing_service_trips_its_breaker_instead_of_piling_up_requests, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  free(begin(&s, args, "tripped", "PARTNER_INFO_BREAKER_FAILURES=2 PARTNER_INFO_BREAKER_OPEN_MS=600000",
+             secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-b-1", "4"), 202);
+  /* Three retries refused by the open breaker (one a second)... */
+  for (int i = 0; i < 400 && e2e_metric(&hk, "hookloop_partner_info_refused_total") < 3; i++) hl_sleep_ms(50);
+  HL_ASSERT(e2e_metric(&hk, "hookloop_partner_info_refused_total") >= 3);
+  /* ...and the service was asked only the two times that opened it. */
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 2);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "tripped", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
   end(&s);
 }
