@@ -296,3 +296,28 @@ HL_TEST_T(a_failing_service_trips_its_breaker_instead_of_piling_up_requests, 120
   hl_json_doc_dispose(&doc);
   end(&s);
 }
+
+/* An event the answer cannot be put into (the key goes through a string)
+ * fails at once, without an attempt: no retry can make it fit. */
+HL_TEST_T(an_event_the_answer_cannot_be_put_into_fails_without_an_attempt, 60) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "unfit", "PARTNER_INFO_KEY=/currency/info", secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-u-1", "1"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-u-1", "FAILED", 10000));
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=evt-u-1", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *d = &hl_json_get(doc.root, "deliveries")->u.items[0];
+  const char *err = hl_json_str(hl_json_get(d, "last_error"));
+  HL_ASSERT_MSG(err && strstr(err, "partner info merge:"), "last_error %s", err ? err : "(none)");
+  int64_t attempts = -1;
+  hl_json_int64(hl_json_get(d, "attempts"), &attempts);
+  HL_ASSERT_EQ_INT(attempts, 0);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "unfit", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  end(&s);
+}
