@@ -87,6 +87,15 @@ static const setting settings[] = {
   S("DATABASE_PASSWORD_SECRET_ARN", database_password_secret_arn, NULL),
   S("WEBHOOK_SECRET_ARN", webhook_secret_arn, NULL),
   S("HOOKLOOP_SECRETSMANAGER_ENDPOINT", secretsmanager_endpoint, NULL),
+  S("PARTNER_INFO_URL", partner_info_url, NULL),
+  SECRET("PARTNER_INFO_TOKEN", partner_info_token),
+  S("PARTNER_INFO_KEY", partner_info_key, "/partner_info"),
+  T("PARTNER_INFO_TTL_S", "300"),
+  T("PARTNER_INFO_TIMEOUT_MS", "5000"),
+  T("PARTNER_INFO_ON_FAILURE", "retry"),
+  T("PARTNER_INFO_MAX_PARTNERS", "10000"),
+  T("PARTNER_INFO_BREAKER_FAILURES", "5"),
+  T("PARTNER_INFO_BREAKER_OPEN_MS", "30000"),
   T("LOG_LEVEL", "info"),
 };
 
@@ -301,6 +310,23 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
   } else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0 || strcmp(name, "KAFKA_AUTH") == 0) {
     return kafka_auth(c, name, v, err);
+  } else if (strcmp(name, "PARTNER_INFO_TTL_S") == 0) {
+    return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 to 86400", &c->partner_info_ttl_s);
+  } else if (strcmp(name, "PARTNER_INFO_TIMEOUT_MS") == 0) {
+    return whole_setting(err, name, v, 100, 60000, "a whole number of ms from 100 to 60000", &c->partner_info_timeout_ms);
+  } else if (strcmp(name, "PARTNER_INFO_MAX_PARTNERS") == 0) {
+    return whole_setting(err, name, v, 1, 10000000, "a whole number from 1 to 10000000", &c->partner_info_max_partners);
+  } else if (strcmp(name, "PARTNER_INFO_BREAKER_FAILURES") == 0) {
+    return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->partner_info_breaker_failures);
+  } else if (strcmp(name, "PARTNER_INFO_BREAKER_OPEN_MS") == 0) {
+    return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->partner_info_breaker_open_ms);
+  } else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0) {
+    if (strcmp(v, "retry") == 0) c->partner_info_deliver_unenriched = false;
+    else if (strcmp(v, "deliver_unenriched") == 0) c->partner_info_deliver_unenriched = true;
+    else {
+      hl_buf_printf(err, "PARTNER_INFO_ON_FAILURE=%s: expected retry or deliver_unenriched", v);
+      return HL_EINVAL;
+    }
   } else if (strcmp(name, "LOG_LEVEL") == 0) {
     int lvl = hl_log_parse_level(v);
     if (lvl < 0) {
@@ -372,6 +398,16 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     rc = HL_EINVAL;
   }
   if (rc == 0) rc = check_kafka_auth(c, err);
+  if (rc == 0 && c->partner_info_url && *c->partner_info_url &&
+      (!strstr(c->partner_info_url, "{partner_id}") ||
+       (strncmp(c->partner_info_url, "http://", 7) != 0 && strncmp(c->partner_info_url, "https://", 8) != 0))) {
+    hl_buf_printf(err, "PARTNER_INFO_URL=%s: expected an http(s) URL with {partner_id} in it", c->partner_info_url);
+    rc = HL_EINVAL;
+  }
+  if (rc == 0 && c->partner_info_key && c->partner_info_key[0] != '/') {
+    hl_buf_printf(err, "PARTNER_INFO_KEY=%s: expected a JSON pointer that starts with '/'", c->partner_info_key);
+    rc = HL_EINVAL;
+  }
   if (rc == 0 && c->ca_file && *c->ca_file && access(c->ca_file, R_OK) != 0) {
     /* Found now rather than as every https delivery failing. */
     hl_buf_printf(err, "HOOKLOOP_CA_FILE=%s: cannot be read (%s)", c->ca_file, strerror(errno));
@@ -452,5 +488,11 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_BREAKER_OPEN_MS"); hl_jw_int(&w, c->breaker_open_ms);
   hl_jw_key(&w, "HOOKLOOP_DISABLE_AFTER_FAILURES"); hl_jw_int(&w, c->disable_after_failures);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
+  hl_jw_key(&w, "PARTNER_INFO_TTL_S"); hl_jw_int(&w, c->partner_info_ttl_s);
+  hl_jw_key(&w, "PARTNER_INFO_TIMEOUT_MS"); hl_jw_int(&w, c->partner_info_timeout_ms);
+  hl_jw_key(&w, "PARTNER_INFO_ON_FAILURE"); hl_jw_str(&w, c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry");
+  hl_jw_key(&w, "PARTNER_INFO_MAX_PARTNERS"); hl_jw_int(&w, c->partner_info_max_partners);
+  hl_jw_key(&w, "PARTNER_INFO_BREAKER_FAILURES"); hl_jw_int(&w, c->partner_info_breaker_failures);
+  hl_jw_key(&w, "PARTNER_INFO_BREAKER_OPEN_MS"); hl_jw_int(&w, c->partner_info_breaker_open_ms);
   hl_jw_obj_end(&w);
 }

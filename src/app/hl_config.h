@@ -67,6 +67,11 @@ typedef struct {
   int64_t disable_after_failures; /* HOOKLOOP_DISABLE_AFTER_FAILURES: failed attempts in a row that disable it (0: never) */
   bool require_partners;      /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
+  /* Partner Info enrichment (docs/enrichment.md); off while PARTNER_INFO_URL is unset. */
+  char *partner_info_url, *partner_info_token, *partner_info_key;
+  int64_t partner_info_ttl_s, partner_info_timeout_ms, partner_info_max_partners;
+  int64_t partner_info_breaker_failures, partner_info_breaker_open_ms;
+  bool partner_info_deliver_unenriched; /* PARTNER_INFO_ON_FAILURE */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
   /* HOOKLOOP_STORE=postgres (docs/postgres.md): read by hl_pg_conf. */

@@ -9,6 +9,7 @@
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
+#include "handlers/hl_pinfo.h"
 #include "loop/hl_http_server.h"
 #include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
@@ -53,6 +54,7 @@ typedef struct {
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
+  hl_pinfo *pinfo;         /* Partner Info enrichment (PARTNER_INFO_URL), or NULL; destroyed after the dispatcher */
   hl_kafka *kafka;         /* the Kafka queue, or NULL (embedded) */
   hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
   hl_app_kafka_auth kauth; /* its SASL login or MSK IAM tokens; closed after it, before curl */
@@ -96,6 +98,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_render_prometheus(&s->metrics, out);
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   hl_dispatch_render_metrics(&s->dispatch, out);
+  if (s->pinfo) hl_pinfo_render_metrics(s->pinfo, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
 }
 
@@ -236,6 +239,8 @@ static void on_pipe_destroyed(void *data) {
 
 static void on_dispatch_closed(void *data) {
   serve *s = data;
+  hl_pinfo_destroy(s->pinfo); /* no delivery waits for it any more */
+  s->pinfo = NULL;
   /* The dispatcher is closed: the pipeline, Kafka (and its authentication),
    * the store and curl can go now, in that order. */
   s->pending_closes++; /* the store-then-curl chain */
@@ -530,6 +535,23 @@ int hl_serve_run(const hl_config *cfg) {
     .disable_after_failures = (unsigned)cfg->disable_after_failures,
     .on_sub_disabled = on_sub_disabled, .disabled_data = s,
   };
+  if (cfg->partner_info_url && *cfg->partner_info_url) {
+    hl_pinfo_options po = {
+      .url = cfg->partner_info_url, .token = cfg->partner_info_token, .key = cfg->partner_info_key,
+      .ttl_ms = (uint64_t)cfg->partner_info_ttl_s * 1000, .timeout_ms = (long)cfg->partner_info_timeout_ms,
+      .deliver_unenriched = cfg->partner_info_deliver_unenriched,
+      .max_partners = (size_t)cfg->partner_info_max_partners,
+      .breaker_failures = (unsigned)cfg->partner_info_breaker_failures,
+      .breaker_open_ms = (uint64_t)cfg->partner_info_breaker_open_ms,
+    };
+    char perr[256];
+    s->pinfo = hl_pinfo_create(&s->loop, &s->curl, &po, perr, sizeof perr);
+    if (!s->pinfo) { /* the settings were checked at load: only a bad PARTNER_INFO_KEY pointer gets here */
+      fprintf(stderr, "hookloop: %s\n", perr);
+      exit(2);
+    }
+    dopt.pinfo = s->pinfo;
+  }
   dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);

@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
+#include "handlers/hl_pinfo.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_partner.h"
 #include "model/hl_retry.h"
@@ -37,6 +38,9 @@ struct hl_delivery {
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
   hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
+  hl_pinfo_req pinfo;          /* SENDING: waiting for the partner's info (pinfo_waiting) */
+  bool pinfo_waiting;
+  hl_buf enriched;             /* the accepted bytes with the partner's info merged in */
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
@@ -143,6 +147,8 @@ static void delivery_free(hl_delivery *dl) {
   hl_timerq_remove(&d->timers, &dl->timer);
   hl_eq_item_free(&dl->item);
   hl_buf_dispose(&dl->body);
+  hl_buf_dispose(&dl->enriched);
+  if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
   if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
@@ -393,7 +399,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
  * the status row names the versions). An event the spec does not fit fails
  * for good without an attempt: no retry can make it fit. False then (the
  * outcome is being recorded). */
-static bool shape_body(hl_delivery *dl) {
+static bool shape_body(hl_delivery *dl, const char *src, size_t src_len) {
   hl_buf_reset(&dl->body);
   hl_free(dl->item.d.transformation);
   dl->item.d.transformation = NULL;
@@ -401,8 +407,14 @@ static bool shape_body(hl_delivery *dl) {
   dl->send.body_len = 0;
   char *used = NULL;
   hl_transform_error err = {0};
-  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, dl->item.body, dl->item.body_len, &dl->body, &used, &err);
-  if (rc == 1) return true;
+  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, src, src_len, &dl->body, &used, &err);
+  if (rc == 1) {
+    if (src != dl->item.body) { /* enriched, not transformed */
+      dl->send.body = src;
+      dl->send.body_len = src_len;
+    }
+    return true;
+  }
   if (rc == 0) {
     dl->send.body = dl->body.data;
     dl->send.body_len = dl->body.len;
@@ -415,11 +427,65 @@ static bool shape_body(hl_delivery *dl) {
   return false;
 }
 
+/* The attempt does not start: on_sent hears why (not counted as an
+ * attempt); retry says whether it comes again (in a second) or fails. */
+static void not_sent(hl_delivery *dl, bool retry, const char *why) {
+  hl_send_result res = {.verdict = retry ? HL_SEND_RETRY : HL_SEND_FAIL, .attempted = false};
+  snprintf(res.error, sizeof res.error, "%s", why);
+  on_sent(&dl->send, &res);
+}
+
+static void shape_and_send(hl_delivery *dl, const char *src, size_t src_len) {
+  if (!shape_body(dl, src, src_len)) return;
+  dl->owner->sender->vt->send(dl->owner->sender, &dl->send);
+}
+
+/* The partner's info is here (status 0) or could not be had: merged in
+ * before the transformations, so they and the signature see it. Without
+ * it the delivery waits (retry, the default) or goes out as accepted
+ * (PARTNER_INFO_ON_FAILURE=deliver_unenriched). */
+static void with_info(hl_delivery *dl, int status, const char *info, size_t len, const char *why) {
+  hl_dispatch *d = dl->owner;
+  hl_buf_reset(&dl->enriched);
+  if (status == 0) {
+    char err[HL_SEND_ERROR_SIZE];
+    if (hl_pinfo_merge(d->opt.pinfo, dl->item.body, dl->item.body_len, info, len, &dl->enriched, err, sizeof err) != 0) {
+      not_sent(dl, false, err); /* an event the info cannot be put into never will be */
+      return;
+    }
+    shape_and_send(dl, dl->enriched.data, dl->enriched.len);
+    return;
+  }
+  if (status == HL_ECANCELED || !hl_pinfo_deliver_unenriched(d->opt.pinfo)) {
+    not_sent(dl, true, why ? why : "partner info unavailable");
+    return;
+  }
+  shape_and_send(dl, dl->item.body, dl->item.body_len);
+}
+
+static void on_info(hl_pinfo_req *r, int status, const char *info, size_t len, const char *why) {
+  hl_delivery *dl = hl_container_of(r, hl_delivery, pinfo);
+  dl->pinfo_waiting = false;
+  with_info(dl, status, info, len, why);
+}
+
 static void send_attempt(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   transition(dl, D_SENDING);
-  if (!shape_body(dl)) return;
-  d->sender->vt->send(d->sender, &dl->send);
+  if (!d->opt.pinfo) {
+    shape_and_send(dl, dl->item.body, dl->item.body_len);
+    return;
+  }
+  const char *info = NULL;
+  size_t len = 0;
+  int rc = hl_pinfo_get(d->opt.pinfo, dl->sub->rec.partner_id, &dl->pinfo, on_info, &info, &len);
+  if (rc == 1) {
+    dl->pinfo_waiting = true; /* on_info carries on, from the loop */
+    return;
+  }
+  with_info(dl, rc, info, len,
+            rc == HL_EBUSY ? "partner info: the service's breaker is open" : rc ? "partner info: the fetch could not start"
+                                                                                : NULL);
 }
 
 static void on_ledger(void *data, int status, hl_store_result *res) {
@@ -837,7 +903,12 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
   for (hl_delivery *dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
     if (dl->state == D_SENDING) {
-      d->sender->vt->cancel(d->sender, &dl->send);
+      if (dl->pinfo_waiting) {
+        hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
+        dl->pinfo_waiting = false;
+      } else {
+        d->sender->vt->cancel(d->sender, &dl->send);
+      }
       release_slot(dl, HL_GATE_NEUTRAL);
       transition(dl, D_DONE);
     }

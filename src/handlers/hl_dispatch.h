@@ -83,6 +83,9 @@ typedef struct {
   /* Where attempts go (taken: closed with the dispatcher); NULL: the
    * webhook sender over curl (hl_sender_http). */
   hl_sender *sender;
+  /* Partner Info enrichment (handlers/hl_pinfo.h; borrowed, must outlive
+   * the dispatcher); NULL: none. */
+  struct hl_pinfo *pinfo;
   /* Circuit breaker per subscription: open after this many failed attempts
    * in a row (0: no breaker), one probe after breaker_open_ms. */
   unsigned breaker_failures;

@@ -339,3 +339,12 @@ int hl_curl_global_init(void) {
 }
 
 void hl_curl_global_cleanup(void) { curl_global_cleanup(); }
+
+size_t hl_curl_capped_append(hl_buf *out, size_t max, bool *too_big, const char *ptr, size_t len) {
+  if (out->len + len > max) {
+    *too_big = true;
+    return 0;
+  }
+  hl_buf_append(out, ptr, len);
+  return len;
+}

@@ -24,8 +24,11 @@
 #define HL_CURL_UV_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
+
+#include "common/hl_buf.h"
 
 #define HL_CURL_UV_DRAIN_MAX 512
 
@@ -90,6 +93,11 @@ void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data);
  * no memory. */
 CURL *hl_curl_api_easy(const char *url, long timeout_ms, long connect_timeout_ms, curl_write_callback on_body,
                        curl_write_callback on_header, void *data);
+
+/* A CURLOPT_WRITEFUNCTION body: appends ptr to out while out stays within
+ * max bytes; past it sets *too_big and returns 0, which aborts the transfer
+ * (an answer too large to be what was asked for is not read to its end). */
+size_t hl_curl_capped_append(hl_buf *out, size_t max, bool *too_big, const char *ptr, size_t len);
 
 /* Once per process, before any thread exists. */
 int hl_curl_global_init(void);

@@ -209,13 +209,7 @@ static void waiters_remove(hl_inbox_client *c, hl_inbox_req *r) {
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
   hl_inbox_req *r = data;
-  size_t len = size * n;
-  if (r->resp.len + len > r->resp_max) {
-    r->resp_too_big = true;
-    return 0;
-  }
-  hl_buf_append(&r->resp, ptr, len);
-  return len;
+  return hl_curl_capped_append(&r->resp, r->resp_max, &r->resp_too_big, ptr, size * n);
 }
 
 static size_t on_header(char *ptr, size_t size, size_t n, void *data) {

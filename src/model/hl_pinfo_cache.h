@@ -10,8 +10,7 @@
  * is the caller's (embedded in a delivery) and must stay alive until its
  * done runs or it is cancelled. done never runs inside lookup.
  *
- * Status: the cache only; fetching, auth and the delivery path are not
- * wired yet (docs/transformations.md, "Partner Info").
+ * Used by handlers/hl_pinfo (the fetch and the merge; docs/enrichment.md).
  */
 #ifndef HL_PINFO_CACHE_H
 #define HL_PINFO_CACHE_H

@@ -13,7 +13,8 @@ static void clear_env(void) {
                         "KAFKA_SASL_MECHANISM", "KAFKA_AUTH", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
                         "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT", "HOOKLOOP_TLS_MIN",
                         "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS", "HOOKLOOP_SECRET_KEY_FILE",
-                        "HOOKLOOP_KMS_KEY_ID"};
+                        "HOOKLOOP_KMS_KEY_ID", "PARTNER_INFO_URL", "PARTNER_INFO_KEY",
+                        "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -94,6 +95,11 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_TLS_MIN", "1.1", "HOOKLOOP_TLS_MIN=1.1: expected 1.2 or 1.3"},
     {"HOOKLOOP_REQUIRE_HTTPS", "yes please", "HOOKLOOP_REQUIRE_HTTPS=yes please: expected 0 or 1"},
     {"HOOKLOOP_CA_FILE", "/nonexistent/ca.pem", "HOOKLOOP_CA_FILE=/nonexistent/ca.pem: cannot be read"},
+    {"PARTNER_INFO_URL", "http://info/partners", "expected an http(s) URL with {partner_id} in it"},
+    {"PARTNER_INFO_URL", "ftp://info/{partner_id}", "expected an http(s) URL with {partner_id} in it"},
+    {"PARTNER_INFO_KEY", "partner_info", "PARTNER_INFO_KEY=partner_info: expected a JSON pointer"},
+    {"PARTNER_INFO_ON_FAILURE", "drop", "PARTNER_INFO_ON_FAILURE=drop: expected retry or deliver_unenriched"},
+    {"PARTNER_INFO_TIMEOUT_MS", "0", "PARTNER_INFO_TIMEOUT_MS=0: expected a whole number of ms from 100 to 60000"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();

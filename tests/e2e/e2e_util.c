@@ -383,6 +383,19 @@ void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen,
   hl_json_doc_dispose(&doc);
 }
 
+void e2e_delivery_error(const e2e_hookloop *h, const char *id, char *err, size_t cap, int64_t *attempts) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", h->base, id);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *d = &hl_json_get(doc.root, "deliveries")->u.items[0];
+  const char *e = hl_json_str(hl_json_get(d, "last_error"));
+  snprintf(err, cap, "%s", e ? e : "");
+  *attempts = -1;
+  hl_json_int64(hl_json_get(d, "attempts"), attempts);
+  hl_json_doc_dispose(&doc);
+}
+
 bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms) {
   char st[32];
   for (int waited = 0; waited <= timeout_ms; waited += 50) {

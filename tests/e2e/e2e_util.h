@@ -79,6 +79,9 @@ int64_t e2e_partner_stat(const e2e_partner *p, const char *field);
 int e2e_release_until(const e2e_partner *p, const char *name, size_t n, int timeout_ms);
 /* The delivery status of event id to its (only) subscription, or "" */
 void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen, long *attempts);
+/* The last_error ("" when none) and attempts of event id's delivery to its
+ * (only) subscription, from GET /admin/deliveries?event_id=. */
+void e2e_delivery_error(const e2e_hookloop *h, const char *id, char *err, size_t cap, int64_t *attempts);
 /* Waits until the status is `want`. */
 bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms);
 

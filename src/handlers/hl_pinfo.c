@@ -1,0 +1,283 @@
+#include "handlers/hl_pinfo.h"
+#include "common/hl_common.h"
+#include "common/hl_log.h"
+#include "json/hl_json.h"
+#include "transform/hl_transform.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define PINFO_MAX_ANSWER (1u << 20) /* a larger answer fails the fetch */
+
+typedef struct fetch fetch;
+struct fetch {
+  hl_pinfo *owner;
+  char *partner_id;
+  hl_curl_xfer xfer;
+  CURL *easy;
+  struct curl_slist *headers;
+  hl_buf body;
+  char cache_control[128];
+  bool too_big;
+  fetch *prev, *next;   /* the fetches running */
+};
+
+struct hl_pinfo {
+  uv_loop_t *loop;
+  hl_curl_uv *curl;
+  char *url, *token, *key_json; /* key_json: the key as a JSON string, quotes included */
+  hl_pinfo_options opt;
+  hl_pinfo_cache cache;
+  hl_gate breaker;      /* the service's: failed fetches in a row open it (no in-flight cap, no rate) */
+  uint64_t refused;     /* misses the open breaker failed without a fetch */
+  fetch *running;
+};
+
+static void fetch_free(fetch *f) {
+  hl_pinfo *p = f->owner;
+  if (f->prev) f->prev->next = f->next; else p->running = f->next;
+  if (f->next) f->next->prev = f->prev;
+  if (f->easy) curl_easy_cleanup(f->easy);
+  /* The Authorization line holds the token: wiped before it is freed. */
+  for (struct curl_slist *h = f->headers; h; h = h->next) explicit_bzero(h->data, strlen(h->data));
+  curl_slist_free_all(f->headers);
+  hl_buf_dispose(&f->body);
+  hl_free(f->partner_id);
+  hl_free(f);
+}
+
+/* The set spec that puts info at the key; its compile checks info is JSON. */
+static int compile_merge(const hl_pinfo *p, const char *info, size_t len, hl_transform **t, hl_transform_error *err) {
+  hl_buf spec = HL_BUF_INIT;
+  hl_buf_puts(&spec, "{\"version\":1,\"ops\":[{\"op\":\"set\",\"path\":");
+  hl_buf_puts(&spec, p->key_json);
+  hl_buf_puts(&spec, ",\"value\":");
+  hl_buf_append(&spec, info, len);
+  hl_buf_puts(&spec, "}]}");
+  int rc = hl_transform_compile(spec.data, spec.len, t, err);
+  hl_buf_dispose(&spec);
+  return rc;
+}
+
+hl_pinfo *hl_pinfo_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_pinfo_options *opt, char *err, size_t errlen) {
+  if (!opt->url || !strstr(opt->url, "{partner_id}")) {
+    snprintf(err, errlen, "PARTNER_INFO_URL must contain {partner_id}");
+    return NULL;
+  }
+  const char *key = opt->key && *opt->key ? opt->key : "/partner_info";
+  if (key[0] != '/') {
+    snprintf(err, errlen, "PARTNER_INFO_KEY=%s: expected a JSON pointer that starts with '/'", key);
+    return NULL;
+  }
+  hl_pinfo *p = hl_calloc(1, sizeof *p);
+  p->loop = loop;
+  p->curl = curl;
+  p->opt = *opt;
+  p->url = hl_strdup(opt->url);
+  p->token = opt->token && *opt->token ? hl_strdup(opt->token) : NULL;
+  hl_buf k = HL_BUF_INIT;
+  hl_buf_puts(&k, "\"");
+  hl_json_escape(&k, key, strlen(key));
+  hl_buf_puts(&k, "\"");
+  p->key_json = hl_strdup(k.data);
+  hl_buf_dispose(&k);
+  hl_pinfo_cache_init(&p->cache, opt->max_partners ? opt->max_partners : 10000);
+  hl_gate_init(&p->breaker, &(hl_gate_config){.breaker_failures = opt->breaker_failures,
+                                              .breaker_open_ms = opt->breaker_open_ms});
+  /* The key is checked as the spec would be: a bad pointer fails here. */
+  hl_transform *t = NULL;
+  hl_transform_error terr = {0};
+  if (compile_merge(p, "null", 4, &t, &terr) != 0) {
+    snprintf(err, errlen, "PARTNER_INFO_KEY=%s: %s", key, terr.message);
+    hl_pinfo_destroy(p);
+    return NULL;
+  }
+  hl_transform_free(t);
+  return p;
+}
+
+void hl_pinfo_destroy(hl_pinfo *p) {
+  if (!p) return;
+  while (p->running) {
+    fetch *f = p->running;
+    hl_curl_uv_cancel(p->curl, &f->xfer);
+    hl_gate_done(&p->breaker, uv_now(p->loop), HL_GATE_NEUTRAL);
+    char *id = hl_strdup(f->partner_id);
+    fetch_free(f);
+    hl_pinfo_complete(&p->cache, id, HL_ECANCELED, NULL, 0, 0, uv_now(p->loop));
+    hl_free(id);
+  }
+  hl_pinfo_cache_dispose(&p->cache);
+  if (p->token) explicit_bzero(p->token, strlen(p->token));
+  hl_free(p->token);
+  hl_free(p->url);
+  hl_free(p->key_json);
+  hl_free(p);
+}
+
+bool hl_pinfo_deliver_unenriched(const hl_pinfo *p) { return p->opt.deliver_unenriched; }
+void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out) {
+  static const struct { const char *name, *help; size_t off; } m[] = {
+    {"hits", "Attempts that found their partner's info in the cache.", offsetof(hl_pinfo_cache, hits)},
+    {"misses", "Attempts that did not (they wait for a fetch).", offsetof(hl_pinfo_cache, misses)},
+    {"fetches", "Requests made to the Partner Info service.", offsetof(hl_pinfo_cache, fetches)},
+    {"failures", "Requests to it that failed (status, timeout, not JSON), and misses its breaker refused.",
+     offsetof(hl_pinfo_cache, failures)},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(m); i++)
+    hl_buf_printf(out, "# HELP hookloop_partner_info_%s_total %s\n# TYPE hookloop_partner_info_%s_total counter\n"
+                       "hookloop_partner_info_%s_total %llu\n",
+                  m[i].name, m[i].help, m[i].name, m[i].name,
+                  (unsigned long long)*(const uint64_t *)((const char *)&p->cache + m[i].off));
+  hl_buf_printf(out, "# HELP hookloop_partner_info_refused_total Misses failed at once by the service's open breaker.\n"
+                     "# TYPE hookloop_partner_info_refused_total counter\nhookloop_partner_info_refused_total %llu\n",
+                (unsigned long long)p->refused);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
+  fetch *f = data;
+  return hl_curl_capped_append(&f->body, PINFO_MAX_ANSWER, &f->too_big, ptr, size * nmemb);
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *data) {
+  fetch *f = data;
+  size_t n = size * nmemb;
+  static const char name[] = "cache-control:";
+  if (n > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+    size_t i = sizeof name - 1;
+    while (i < n && (ptr[i] == ' ' || ptr[i] == '\t')) i++;
+    size_t end = n;
+    while (end > i && (ptr[end - 1] == '\r' || ptr[end - 1] == '\n' || ptr[end - 1] == ' ')) end--;
+    snprintf(f->cache_control, sizeof f->cache_control, "%.*s", (int)(end - i), ptr + i);
+  }
+  return n;
+}
+
+static void on_fetched(hl_curl_xfer *x, CURLcode result) {
+  fetch *f = hl_container_of(x, fetch, xfer);
+  hl_pinfo *p = f->owner;
+  long status = 0;
+  if (result == CURLE_OK) curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+  int rc = 0;
+  char why[200] = "";
+  if (f->too_big) {
+    rc = HL_ETOOBIG;
+    snprintf(why, sizeof why, "answer over %u bytes", PINFO_MAX_ANSWER);
+  } else if (result != CURLE_OK) {
+    rc = result == CURLE_OPERATION_TIMEDOUT ? HL_ETIMEOUT : HL_EIO;
+    snprintf(why, sizeof why, "%s", curl_easy_strerror(result));
+  } else if (status != 200) {
+    rc = HL_EIO;
+    snprintf(why, sizeof why, "HTTP %ld", status);
+  } else {
+    hl_transform *t = NULL;
+    hl_transform_error terr = {0};
+    if (compile_merge(p, f->body.data ? f->body.data : "", f->body.len, &t, &terr) != 0) {
+      rc = HL_EPARSE;
+      snprintf(why, sizeof why, "the answer is not JSON");
+    }
+    hl_transform_free(t);
+  }
+  hl_gate_done(&p->breaker, uv_now(p->loop), rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
+  uint64_t ttl = p->opt.ttl_ms;
+  if (rc == 0) hl_pinfo_max_age(f->cache_control[0] ? f->cache_control : NULL, &ttl);
+  else
+    hl_log_warn("partner info fetch failed", "\"partner_id\":\"%s\",\"error\":\"%s\"",
+                hl_log_esc(f->partner_id, (size_t)-1), hl_log_esc(why, (size_t)-1));
+  char *id = f->partner_id;
+  f->partner_id = NULL;
+  hl_buf body = f->body;
+  f->body = (hl_buf)HL_BUF_INIT;
+  fetch_free(f);
+  hl_pinfo_complete(&p->cache, id, rc, body.data, body.len, ttl, uv_now(p->loop));
+  hl_buf_dispose(&body);
+  hl_free(id);
+}
+
+static void on_waiter_done(hl_pinfo_waiter *w, int status, const char *value, size_t len) {
+  hl_pinfo_req *r = hl_container_of(w, hl_pinfo_req, w);
+  char why[64];
+  snprintf(why, sizeof why, "partner info: %s", status ? hl_strerror(status) : "");
+  r->done(r, status, value, len, status ? why : NULL);
+}
+
+static int start_fetch(hl_pinfo *p, const char *partner_id) {
+  fetch *f = hl_calloc(1, sizeof *f);
+  f->owner = p;
+  f->partner_id = hl_strdup(partner_id);
+  f->next = p->running;
+  if (p->running) p->running->prev = f;
+  p->running = f;
+  /* The URL: the template with the partner id, percent-encoded, in place of {partner_id}. */
+  hl_buf url = HL_BUF_INIT;
+  const char *at = strstr(p->url, "{partner_id}");
+  hl_buf_append(&url, p->url, (size_t)(at - p->url));
+  char *esc = curl_easy_escape(NULL, partner_id, 0);
+  if (esc) hl_buf_puts(&url, esc);
+  curl_free(esc);
+  hl_buf_puts(&url, at + strlen("{partner_id}"));
+  f->headers = curl_slist_append(f->headers, "Accept: application/json");
+  f->headers = curl_slist_append(f->headers, "User-Agent: hookloop/" HOOKLOOP_VERSION);
+  if (p->token) {
+    hl_buf h = HL_BUF_INIT;
+    hl_buf_puts(&h, "Authorization: Bearer ");
+    hl_buf_puts(&h, p->token);
+    f->headers = curl_slist_append(f->headers, h.data);
+    explicit_bzero(h.data, h.len);
+    hl_buf_dispose(&h);
+  }
+  f->easy = hl_curl_api_easy(url.data, p->opt.timeout_ms, p->opt.timeout_ms, on_body, on_header, f);
+  hl_buf_dispose(&url);
+  if (f->easy) curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
+  if (!esc || !f->easy || hl_curl_uv_add(p->curl, &f->xfer, f->easy, on_fetched) != 0) {
+    fetch_free(f);
+    return HL_ENOMEM;
+  }
+  return 0;
+}
+
+int hl_pinfo_get(hl_pinfo *p, const char *partner_id, hl_pinfo_req *r, hl_pinfo_cb done, const char **info,
+                 size_t *len) {
+  snprintf(r->partner_id, sizeof r->partner_id, "%s", partner_id);
+  r->done = done;
+  r->w.done = on_waiter_done;
+  switch (hl_pinfo_lookup(&p->cache, r->partner_id, uv_now(p->loop), &r->w, info, len)) {
+  case HL_PINFO_HIT: return 0;
+  case HL_PINFO_WAIT: return 1;
+  case HL_PINFO_FETCH: break;
+  }
+  /* An open breaker fails the miss at once: a failing service is asked
+   * once per breaker_open_ms (the probe), not once per waiting delivery. */
+  uint64_t wait = 0;
+  int rc = 0;
+  if (hl_gate_admit(&p->breaker, uv_now(p->loop), &wait) != HL_GATE_ADMIT) {
+    rc = HL_EBUSY;
+    p->refused++;
+  } else if ((rc = start_fetch(p, r->partner_id)) != 0) {
+    hl_gate_unadmit(&p->breaker);
+  }
+  if (rc != 0) {
+    /* r is the only waiter (the first miss): it hears of it from here. */
+    hl_pinfo_cancel(&p->cache, r->partner_id, &r->w);
+    hl_pinfo_complete(&p->cache, r->partner_id, rc, NULL, 0, 0, uv_now(p->loop));
+    return rc;
+  }
+  return 1;
+}
+
+void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r) {
+  hl_pinfo_cancel(&p->cache, r->partner_id, &r->w);
+}
+
+int hl_pinfo_merge(const hl_pinfo *p, const char *body, size_t len, const char *info, size_t info_len, hl_buf *out,
+                   char *err, size_t errlen) {
+  hl_transform *t = NULL;
+  hl_transform_error terr = {0};
+  int rc = compile_merge(p, info, info_len, &t, &terr);
+  if (rc == 0) rc = hl_transform_apply(t, body, len, out, &terr);
+  if (rc != 0) snprintf(err, errlen, "partner info merge: %s", terr.message);
+  hl_transform_free(t);
+  return rc;
+}

@@ -1,0 +1,318 @@
+/* End to end: Partner Info enrichment (docs/enrichment.md). The real
+ * hookloop binary, the mock partner, and a loopback Partner Info service
+ * (tools/pinfo_server) that counts its requests: the partner gets the
+ * event with the answer merged in (exact text), signed over those bytes;
+ * a second event within the TTL makes no second fetch; a transformation
+ * sees the merged info; the service failing retries (the default) or
+ * delivers the accepted bytes (deliver_unenriched). */
+#include "e2e_util.h"
+#include "hl_test.h"
+#include "hl_testsig.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static e2e_hookloop hk;
+static e2e_partner partner;
+
+/* 1000.50 and \u00e9 must arrive as written. */
+#define ANSWER "{\"tier\":\"gold\",\"limit\":1000.50,\"name\":\"caf\\u00e9\"}"
+
+typedef struct {
+  pid_t pid;
+  char base[64];
+} info_server;
+
+/* Starts tools/pinfo_server with args (NULL-terminated); reads its port. */
+static void info_start(info_server *s, const char *const *args) {
+  int fds[2];
+  HL_ASSERT(pipe(fds) == 0);
+  s->pid = fork();
+  HL_ASSERT(s->pid >= 0);
+  if (s->pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    const char *argv[16] = {"python3", PINFO_SERVER};
+    int n = 2;
+    for (; args && *args && n < 15; args++) argv[n++] = *args;
+    argv[n] = NULL;
+    execvp("python3", (char *const *)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  char line[32] = {0};
+  size_t got = 0;
+  while (got < sizeof line - 1) {
+    ssize_t r = read(fds[0], line + got, 1);
+    if (r <= 0 || line[got] == '\n') break;
+    got++;
+  }
+  close(fds[0]);
+  int port = atoi(line);
+  HL_ASSERT_MSG(port > 0, "pinfo_server printed \"%s\"", line);
+  snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", port);
+}
+
+static void info_stop(info_server *s) {
+  kill(s->pid, SIGTERM);
+  waitpid(s->pid, NULL, 0);
+}
+
+static int64_t info_requests(const info_server *s, const char *field) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_stats", s->base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t n = -1;
+  hl_json_int64(hl_json_get(doc.root, field), &n);
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
+static void info_mode(const info_server *s, const char *mode) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/%s", s->base, mode);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+}
+
+/* hookloop (with the Partner Info settings and extra env) and the mock
+ * partner, acme subscribed at /hook/<hook>; the secret into secret. */
+static char *start(const info_server *s, const char *hook, const char *extra_env, char *secret, size_t len) {
+  char url[160], extra[256] = "";
+  snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}", s->base);
+  /* extra_env: one setting, or two separated by a space. */
+  const char *env[] = {url, "PARTNER_INFO_TOKEN=tok-1", NULL, NULL, NULL};
+  if (extra_env) {
+    snprintf(extra, sizeof extra, "%s", extra_env);
+    char *sp = strchr(extra, ' ');
+    env[2] = extra;
+    if (sp) {
+      *sp = '\0';
+      env[3] = sp + 1;
+    }
+  }
+  e2e_start_both(&hk, &partner, NULL, env);
+  char target[256];
+  snprintf(target, sizeof target, "%s/hook/%s", partner.base, hook);
+  return e2e_setup(&hk, "acme", target, NULL, secret, len);
+}
+
+/* The info server with its arguments, then hookloop and the partner (start). */
+static char *begin(info_server *s, const char *const *args, const char *hook, const char *extra_env, char *secret,
+                   size_t len) {
+  info_start(s, args);
+  return start(s, hook, extra_env, secret, len);
+}
+
+static void end(info_server *s) {
+  e2e_stop_both(&hk, &partner);
+  info_stop(s);
+}
+
+/* Request idx of n at /hook/name is want exactly, signed over it. */
+static void assert_received(const char *name, size_t n, uint32_t idx, const char *id, const char *secret,
+                            const char *want) {
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, name, n, 10000, &doc), n);
+  const hl_json *r = &doc.root->u.items[idx];
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(r, "body")), want);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(r, "webhook_id")), id);
+  char sig[128];
+  HL_ASSERT(hl_testsig_sign(secret, id, hl_json_str(hl_json_get(r, "webhook_timestamp")), want, strlen(want), sig,
+                            sizeof sig) == 0);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(r, "webhook_signature")), sig);
+  hl_json_doc_dispose(&doc);
+}
+
+/* The event of e2e_post_event with ,"partner_info":ANSWER before its last brace. */
+static void enriched(char *out, size_t cap, const char *id, const char *amount) {
+  char ev[1024];
+  int n = e2e_event_json(ev, sizeof ev, id, amount);
+  snprintf(out, cap, "%.*s,\"partner_info\":%s}", n - 1, ev, ANSWER);
+}
+
+HL_TEST_T(the_partner_gets_the_enriched_bytes_signed_and_the_answer_is_cached, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "rich", NULL, secret, sizeof secret));
+  char want[2048];
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-1", "123.4500"), 202);
+  enriched(want, sizeof want, "evt-e-1", "123.4500");
+  assert_received("rich", 1, 0, "evt-e-1", secret, want);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  HL_ASSERT_EQ_INT(info_requests(&s, "unauthorized"), 0);
+  /* Within the TTL (max-age=300): no second fetch. */
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-2", "7"), 202);
+  enriched(want, sizeof want, "evt-e-2", "7");
+  assert_received("rich", 2, 1, "evt-e-2", secret, want);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  /* The transformation runs on the enriched event: a template can use it. */
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/transformations", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+                            "{\"event_type\":\"Payment\",\"spec\":{\"version\":1,\"ops\":[{\"op\":\"template\","
+                            "\"template\":{\"id\":{\"$ptr\":\"/eventHeader/uuid\"},\"limit\":{\"$ptr\":"
+                            "\"/partner_info/limit\"},\"name\":{\"$ptr\":\"/partner_info/name\"}}}]}}",
+                            NULL),
+                   201);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-e-3", "1"), 202);
+  assert_received("rich", 3, 2, "evt-e-3", secret, "{\"id\":\"evt-e-3\",\"limit\":1000.50,\"name\":\"caf\\u00e9\"}");
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_fetches_total"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_misses_total"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_hits_total"), 2);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_partner_info_failures_total"), 0);
+  end(&s);
+}
+
+HL_TEST_T(a_failing_info_service_makes_the_delivery_wait_by_default, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  free(begin(&s, args, "waits", NULL, secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-w-1", "5"), 202);
+  /* A failure is not cached: the delivery asks again (once a second). */
+  for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "requests") >= 2);
+  HL_ASSERT(e2e_metric(&hk, "hookloop_partner_info_failures_total") >= 2);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "waits", 0, 0, &doc), 0); /* nothing unenriched went out */
+  hl_json_doc_dispose(&doc);
+  char st[32];
+  long attempts = -1;
+  e2e_status(&hk, "evt-w-1", st, sizeof st, &attempts);
+  HL_ASSERT_MSG(strcmp(st, "SUCCESS") != 0 && strcmp(st, "FAILED") != 0, "status %s", st);
+  /* The service is back: the event goes out enriched. */
+  info_mode(&s, "_ok");
+  char want[2048];
+  enriched(want, sizeof want, "evt-w-1", "5");
+  assert_received("waits", 1, 0, "evt-w-1", secret, want);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-w-1", "SUCCESS", 5000));
+  end(&s);
+}
+
+HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  free(begin(&s, args, "plain", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-p-1", "9.90"), 202);
+  char want[1024];
+  e2e_event_json(want, sizeof want, "evt-p-1", "9.90");
+  assert_received("plain", 1, 0, "evt-p-1", secret, want);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-p-1", "SUCCESS", 5000));
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  end(&s);
+}
+
+/* A hundred events of one partner while its answer is held back: one
+ * request, and every one of them goes out enriched. */
+HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--hold", NULL};
+  char secret[128];
+  free(begin(&s, args, "many", NULL, secret, sizeof secret));
+  char id[32];
+  for (int i = 0; i < 100; i++) {
+    snprintf(id, sizeof id, "evt-m-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "2"), 202);
+  }
+  info_mode(&s, "_release");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "many", 100, 20000, &doc), 100);
+  for (uint32_t i = 0; i < 100; i++) {
+    const hl_json *r = &doc.root->u.items[i];
+    const char *wid = hl_json_str(hl_json_get(r, "webhook_id"));
+    char want[2048];
+    enriched(want, sizeof want, wid, "2");
+    HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(r, "body")), want);
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  end(&s);
+}
+
+/* A service that never answers costs PARTNER_INFO_TIMEOUT_MS per try: the
+ * delivery waits (RETRYING, "timed out"), the process stops cleanly while
+ * it waits, and after a restart the event goes out enriched. */
+HL_TEST_T(a_silent_service_times_out_and_the_event_survives_a_restart, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--hold", NULL};
+  char secret[128];
+  free(begin(&s, args, "slow", "PARTNER_INFO_TIMEOUT_MS=300", secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-t-1", "3"), 202);
+  /* The held answer would take 60 s; a second request means the first was cut off. */
+  for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "requests") >= 2);
+  char err[512], status[32];
+  int64_t attempts = -1;
+  long n = -1;
+  e2e_delivery_error(&hk, "evt-t-1", err, sizeof err, &attempts);
+  HL_ASSERT_MSG(strstr(err, "partner info: timed out"), "last_error %s", err);
+  e2e_status(&hk, "evt-t-1", status, sizeof status, &n);
+  HL_ASSERT_EQ_STR(status, "RETRYING");
+  HL_ASSERT_EQ_INT(attempts, 0);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "slow", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 20000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
+  info_mode(&s, "_release");
+  char url[160];
+  snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}", s.base);
+  const char *env[] = {url, "PARTNER_INFO_TOKEN=tok-1", NULL};
+  e2e_start_hookloop(&hk, env);
+  char want[2048];
+  enriched(want, sizeof want, "evt-t-1", "3");
+  assert_received("slow", 1, 0, "evt-t-1", secret, want);
+  end(&s);
+}
+
+/* A failing service trips its breaker: after PARTNER_INFO_BREAKER_FAILURES
+ * failed requests the waiting delivery's retries are refused at once,
+ * without asking the service again, until the breaker lets a probe through. */
+HL_TEST_T(a_failing_service_trips_its_breaker_instead_of_piling_up_requests, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  free(begin(&s, args, "tripped", "PARTNER_INFO_BREAKER_FAILURES=2 PARTNER_INFO_BREAKER_OPEN_MS=600000",
+             secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-b-1", "4"), 202);
+  /* Three retries refused by the open breaker (one a second)... */
+  for (int i = 0; i < 400 && e2e_metric(&hk, "hookloop_partner_info_refused_total") < 3; i++) hl_sleep_ms(50);
+  HL_ASSERT(e2e_metric(&hk, "hookloop_partner_info_refused_total") >= 3);
+  /* ...and the service was asked only the two times that opened it. */
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 2);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "tripped", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  end(&s);
+}
+
+/* An event the answer cannot be put into (the key goes through a string)
+ * fails at once, without an attempt: no retry can make it fit. */
+HL_TEST_T(an_event_the_answer_cannot_be_put_into_fails_without_an_attempt, 60) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "unfit", "PARTNER_INFO_KEY=/currency/info", secret, sizeof secret));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-u-1", "1"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-u-1", "FAILED", 10000));
+  char err[512];
+  int64_t attempts = -1;
+  e2e_delivery_error(&hk, "evt-u-1", err, sizeof err, &attempts);
+  HL_ASSERT_MSG(strstr(err, "partner info merge:"), "last_error %s", err);
+  HL_ASSERT_EQ_INT(attempts, 0);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "unfit", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  end(&s);
+}
