@@ -25,7 +25,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 15
+#define MAXP 16 /* the most parameters of a statement: a subscription's put */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;

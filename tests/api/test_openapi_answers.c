@@ -246,6 +246,24 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("POST", path, "{\"overlap_s\":60}", "admin", 200);
   expect("POST", path, "{\"overlap_s\":-1}", "admin", 400);
   expect("POST", "/admin/subscriptions/sub_nothing/secret/rotate", "{}", "admin", 404);
+  /* ed25519 signing: the public key, rotated; none for an HMAC one */
+  snprintf(body, sizeof body, "{\"partner_id\":\"signer\",\"event_type\":\"Payment\",\"url\":\"%s/hook/signed\",\"signing\":\"ed25519\"}", P.base);
+  a = call("POST", "/admin/subscriptions", body, "admin", NULL);
+  HL_ASSERT_EQ_INT(a.status, 201);
+  char *sub_signer = member(&a, "subscription_id");
+  free(a.body);
+  expect("POST", "/admin/subscriptions", "{\"partner_id\":\"x\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\",\"signing\":\"rsa\"}", "admin", 400);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/secret/rotate", sub_signer);
+  expect("POST", path, "{\"overlap_s\":60}", "admin", 200);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/public-key", sub_signer);
+  expect("GET", path, NULL, "admin", 200);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_signer);
+  expect("GET", path, NULL, "admin", 200);
+  expect("DELETE", path, NULL, "admin", 204);
+  free(sub_signer);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/public-key", sub_ok);
+  expect("GET", path, NULL, "admin", 409);
+  expect("GET", "/admin/subscriptions/sub_nothing/public-key", NULL, "admin", 404);
   a = call("POST", "/admin/subscriptions", "{\"partner_id\":\"gone\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\"}", "admin", NULL);
   HL_ASSERT_EQ_INT(a.status, 201);
   char *sub_gone = member(&a, "subscription_id");
