@@ -12,7 +12,6 @@
 #include "crypto/hl_seal.h"
 #include "crypto/hl_webhook_ed25519.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -99,24 +98,6 @@ static void count_entries(const char *sig, int *v1, int *v1a) {
     if (strncmp(p, "v1,", 3) == 0) (*v1)++;
     if (strncmp(p, "v1a,", 4) == 0) (*v1a)++;
   }
-}
-
-/* Everything in the SQLite files (the database, its -wal and -shm). */
-static void raw_db(hl_buf *out) {
-  hl_buf_reset(out);
-  DIR *d = opendir(hk.dir);
-  HL_ASSERT(d != NULL);
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, "hookloop.db", 11) != 0) continue;
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", hk.dir, e->d_name);
-    size_t len = 0;
-    char *bytes = hl_read_file(path, &len);
-    if (bytes) hl_buf_append(out, bytes, len);
-    free(bytes);
-  }
-  closedir(d);
 }
 
 /* The subscription's stored row: signing, and the secret column opened
@@ -210,7 +191,7 @@ HL_TEST_T(ed25519_and_hmac_deliveries_verify_with_the_partner_snippets, 180) {
   char *derived = hl_webhook_ed25519_public_of(keys, strlen(keys));
   HL_ASSERT_EQ_STR(derived, pk);
   hl_buf raw = HL_BUF_INIT;
-  raw_db(&raw);
+  e2e_sqlite_bytes(hk.dir, &raw);
   HL_ASSERT_MSG(!memmem(raw.data, raw.len, keys + 5, strlen(keys) - 5), "the secret key is in the SQLite files");
   hl_buf_dispose(&raw);
   explicit_bzero(keys, strlen(keys));
