@@ -20,6 +20,8 @@ case "${1:-test}" in
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
   # and tools/aws_service_peer (with python3-cryptography for its KMS keys), which verifies every request with it.
   # python3-yaml: reads docs/openapi.yaml back (scripts/openapi-yaml.py --check).
+  # python3-cryptography and nodejs also run the signature checks of docs/partners.md (tests/e2e/partner_snippets.py):
+  # OpenSSL's Ed25519 and node:crypto verify hookloop's deliveries independently of libsodium.
   # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
   test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography python3-yaml chromium
                 clang-14 libclang-rt-14-dev) ;;

@@ -44,7 +44,8 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 4 /* 2: destinations, 3: transformations, 4: the partner table */
+#define HL_STORE_PG_SCHEMA_VERSION 9 /* 2: destinations, 3: transformations, 4: the partner table,
+                                       9: subscriptions' signing (5-8 are other branches') */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
