@@ -123,8 +123,11 @@ static hl_transform *compile(const char *spec) {
   return t;
 }
 
-static void row(const char *what, double ns) {
-  printf("%-52s %10.0f events/s %8.3f us/event\n", what, 1e9 / ns, ns / 1000);
+/* The median, and the runs' spread (min-max): on a shared machine the
+ * spread says how far to trust a difference of two medians. */
+static void row(const char *what, double ns, const double *sorted, int runs) {
+  printf("%-46s %9.0f events/s %7.3f us/event (runs %.3f-%.3f)\n", what, 1e9 / ns, ns / 1000, sorted[0] / 1000,
+         sorted[runs - 1] / 1000);
 }
 
 /* --- Partner Info enrichment, warm cache ------------------------------------------------ */
@@ -281,7 +284,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nc; i++) c[i].ns[r] = measure(c[i].fn, c[i].ctx, &out, seconds);
   hl_buf_dispose(&out);
   double m[HL_ARRAY_SIZE(c)];
-  for (size_t i = 0; i < nc; i++) row(c[i].what, m[i] = median(c[i].ns, runs));
+  for (size_t i = 0; i < nc; i++) {
+    m[i] = median(c[i].ns, runs); /* sorts c[i].ns */
+    row(c[i].what, m[i], c[i].ns, runs);
+  }
   printf("the 10 operations cost %.3f us/event over parse + write, %.3f us with them (target <= 2 us)\n",
          (m[1] - m[0]) / 1000, m[1] / 1000);
   if (enrich) {
