@@ -240,8 +240,10 @@ static const char *const *kms_env(const char *endpoint_override, const char *key
 }
 
 /* The KMS calls the peer accepted with this action, each checked to carry
- * hookloop's encryption context. */
+ * hookloop's encryption context. Parsed into doc, which this initialises
+ * and the caller disposes of. */
 static size_t kms_calls(const char *action, hl_json_doc *doc, const hl_json **last) {
+  hl_json_doc_init(doc); /* the caller disposes of it */
   const hl_json *reqs = svc_peer_requests(&kms, doc);
   HL_ASSERT(reqs != NULL);
   size_t n = 0;
