@@ -3,6 +3,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "loop/hl_log_uv.h"
 #include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
 #include "model/hl_event.h"
@@ -82,6 +83,7 @@ struct invocation {
 struct lambda {
   const hl_config *cfg;
   uv_loop_t loop;
+  hl_log_uv log;
   hl_curl_uv curl;
   hl_lambda_rt rt;
   hl_store *store;
@@ -914,6 +916,7 @@ int hl_lambda_run(const hl_config *cfg) {
     }
   }
   hl_buf_dispose(&perr);
+  hl_log_uv_start(&L->log, &L->loop); /* flushed before each wait, so before Lambda freezes us */
   while (!L->stop && uv_run(&L->loop, UV_RUN_ONCE)) {}
   if (L->parked) {
     invocation_free(L->parked);
@@ -958,6 +961,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_secrets_close(&L->secrets, set_flag, &secrets_closed);
     while (!secrets_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
   }
+  hl_log_uv_close(&L->log);
   hl_curl_uv_close(&L->curl, closed_noop, NULL);
   uv_run(&L->loop, UV_RUN_DEFAULT);
   hl_registry_dispose(&L->reg);

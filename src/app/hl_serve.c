@@ -1,6 +1,7 @@
 #include "app/hl_serve.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "loop/hl_log_uv.h"
 #include "common/hl_sm.h"
 #include "api/hl_api.h"
 #include "handlers/hl_dispatch.h"
@@ -45,6 +46,7 @@ typedef struct {
   serve_state state;
   serve_settings set;
   uv_loop_t loop;
+  hl_log_uv log;
   hl_curl_uv curl;
   hl_store *store;
   hl_secrets secrets;       /* the default signing secret (WEBHOOK_SECRET_ARN) */
@@ -589,6 +591,9 @@ int hl_serve_run(const hl_config *cfg) {
   else if (s->have_kms) hl_app_kms_start(&s->kms, on_kms_ready, s);
   else load_after_kms(s);
 
+  hl_log_uv_start(&s->log, &s->loop); /* from here on, everything is on the loop */
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+  hl_log_uv_close(&s->log);
   uv_run(&s->loop, UV_RUN_DEFAULT);
 
   hl_registry_dispose(&s->reg);

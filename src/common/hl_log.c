@@ -2,13 +2,53 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static hl_log_level g_level = HL_LOG_INFO;
+
+/* Batching (see hl_log_batch_begin): lines written on the owning thread
+ * collect here and go out in one write() of whole lines. PIPE_BUF bounds a
+ * batch so that each write to a pipe stays atomic, as a single line's was. */
+static struct {
+  bool on;
+  pthread_t owner;
+  size_t len;
+  char buf[PIPE_BUF];
+} g_batch;
+
+static void write_all(const char *p, size_t n) {
+  ssize_t w = write(2, p, n);
+  (void)w; /* a log line that cannot be written has nowhere else to go */
+}
+
+void hl_log_flush(void) {
+  if (!g_batch.on || !pthread_equal(pthread_self(), g_batch.owner) || g_batch.len == 0) return;
+  write_all(g_batch.buf, g_batch.len);
+  g_batch.len = 0;
+}
+
+static void flush_at_exit(void) { hl_log_flush(); }
+
+void hl_log_batch_begin(void) {
+  static bool registered;
+  if (!registered) registered = atexit(flush_at_exit) == 0;
+  g_batch.owner = pthread_self();
+  g_batch.len = 0;
+  g_batch.on = true;
+}
+
+void hl_log_batch_end(void) {
+  hl_log_flush();
+  g_batch.on = false;
+}
 
 int hl_log_parse_level(const char *s) {
   static const char *names[] = {"debug", "info", "warn", "error"};
@@ -44,9 +84,20 @@ void hl_log_write(hl_log_level lvl, const char *msg, const char *fields_fmt, ...
   if ((size_t)n > sizeof line - 3) n = (int)sizeof line - 3;
   line[n++] = '}';
   line[n++] = '\n';
-  /* One write per line so lines from concurrent processes do not interleave. */
-  ssize_t w = write(2, line, (size_t)n);
-  (void)w;
+  /* Whole lines per write so lines from concurrent processes do not
+   * interleave. Errors go out at once, and so does everything written by a
+   * thread other than the batch's owner (after the owner's batch, when it
+   * is the owner, to keep its order). */
+  if (g_batch.on && pthread_equal(pthread_self(), g_batch.owner)) {
+    if (lvl < HL_LOG_ERROR && (size_t)n <= sizeof g_batch.buf) {
+      if (g_batch.len + (size_t)n > sizeof g_batch.buf) hl_log_flush();
+      memcpy(g_batch.buf + g_batch.len, line, (size_t)n);
+      g_batch.len += (size_t)n;
+      return;
+    }
+    hl_log_flush();
+  }
+  write_all(line, (size_t)n);
 }
 
 const char *hl_log_esc(const char *s, size_t n) {

@@ -25,6 +25,19 @@ void hl_log_write(hl_log_level lvl, const char *msg, const char *fields_fmt, ...
 #define hl_log_warn(msg, ...) hl_log_write(HL_LOG_WARN, msg, __VA_ARGS__)
 #define hl_log_error(msg, ...) hl_log_write(HL_LOG_ERROR, msg, __VA_ARGS__)
 
+/* Batching. A line costs a write() system call, which on the delivery path
+ * (a line per attempt at info) is a measurable share of a delivery's CPU.
+ * Between hl_log_batch_begin and hl_log_batch_end, lines below error level
+ * written by the calling thread (the loop's) are collected and written
+ * together by hl_log_flush, which loop/hl_log_uv calls each time the loop is
+ * about to wait for I/O, and which also runs at exit(). A line therefore
+ * reaches stderr within the loop turn that wrote it; what a crash (a signal,
+ * not exit) can lose is the current turn's lines below error level. Lines
+ * from other threads are written at once. */
+void hl_log_batch_begin(void);
+void hl_log_flush(void);
+void hl_log_batch_end(void);
+
 /* Escapes s (up to n bytes, or strlen when n == (size_t)-1) as the inside of
  * a JSON string into a thread-local ring of buffers; valid until 8 more calls.
  * Long values are cut at 512 bytes with "...". */
