@@ -316,3 +316,74 @@ HL_TEST_T(an_event_the_answer_cannot_be_put_into_fails_without_an_attempt, 60) {
   hl_json_doc_dispose(&doc);
   end(&s);
 }
+
+/* --- SigV4 (PARTNER_INFO_AUTH=sigv4, an API Gateway IAM endpoint) ----------------------- */
+
+/* The paths the info server saw, as one JSON array text. */
+static void info_paths(const info_server *s, char *out, size_t cap) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_stats", s->base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *p = hl_json_get(doc.root, "paths");
+  HL_ASSERT(p && p->type == HL_JSON_ARRAY);
+  snprintf(out, cap, "%s", p->len > 0 ? hl_json_str(&p->u.items[0]) : "");
+  hl_json_doc_dispose(&doc);
+}
+
+/* hookloop signing with the static keys AKID-P and secret_key (and a
+ * session token), the info server checking with AKID-P:s3cret:sess-1; the
+ * URL template has a query, with an escape in it, to be signed as sent. */
+static void start_signed(info_server *s, const char *hook, const char *partner_id, const char *secret_key,
+                         char *secret, size_t len) {
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--sigv4", "AKID-P:s3cret:sess-1", "--region",
+                        "eu-west-1", NULL};
+  info_start(s, args);
+  char url[200], sk[128];
+  snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}?view=full&a=b%%20c", s->base);
+  snprintf(sk, sizeof sk, "AWS_SECRET_ACCESS_KEY=%s", secret_key);
+  const char *env[] = {url, "PARTNER_INFO_AUTH=sigv4", "PARTNER_INFO_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=AKID-P",
+                       sk, "AWS_SESSION_TOKEN=sess-1", NULL};
+  e2e_start_both(&hk, &partner, NULL, env);
+  char target[256];
+  snprintf(target, sizeof target, "%s/hook/%s", partner.base, hook);
+  free(e2e_setup(&hk, partner_id, target, NULL, secret, len));
+}
+
+/* The service checks each request's signature with botocore: hookloop's
+ * is accepted, the answer merged in, and the query is signed as sent. */
+HL_TEST_T(sigv4_requests_are_accepted_by_an_independent_verifier, 120) {
+  info_server s;
+  char secret[128];
+  start_signed(&s, "signed", "acme.eu_1", "s3cret", secret, sizeof secret);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-s-1", "10"), 202);
+  char want[2048];
+  enriched(want, sizeof want, "evt-s-1", "10");
+  assert_received("signed", 1, 0, "evt-s-1", secret, want);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  HL_ASSERT_EQ_INT(info_requests(&s, "unauthorized"), 0);
+  char path[256];
+  info_paths(&s, path, sizeof path);
+  HL_ASSERT_EQ_STR(path, "/partners/acme.eu_1?view=full&a=b%20c");
+  end(&s);
+}
+
+/* A signature the verifier does not accept (the wrong secret key) is
+ * refused: nothing goes out, the delivery waits (retry). */
+HL_TEST_T(a_bad_sigv4_signature_is_refused_and_the_delivery_waits, 120) {
+  info_server s;
+  char secret[128];
+  start_signed(&s, "refused", "acme", "not-the-secret", secret, sizeof secret);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-s-2", "10"), 202);
+  for (int i = 0; i < 200 && info_requests(&s, "unauthorized") < 1; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "unauthorized") >= 1);
+  HL_ASSERT_EQ_INT(info_requests(&s, "unauthorized"), info_requests(&s, "requests"));
+  char err[512];
+  int64_t attempts = -1;
+  e2e_delivery_error(&hk, "evt-s-2", err, sizeof err, &attempts);
+  HL_ASSERT_EQ_INT(attempts, 0);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "refused", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  end(&s);
+}
