@@ -44,7 +44,8 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 4 /* 2: destinations, 3: transformations, 4: the partner table */
+#define HL_STORE_PG_SCHEMA_VERSION 5 /* 2: destinations, 3: transformations, 4: the partner table,
+                                        5: a subscription's enrichment failure policy */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
