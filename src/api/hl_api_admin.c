@@ -11,6 +11,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_destination.h"
+#include "model/hl_sub_enrich.h"
 #include "model/hl_filter.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_secrets.h"
@@ -354,6 +355,7 @@ void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "egress_topic"); hl_jw_str(w, r->egress_topic);
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
+  hl_jw_key(w, "enrichment"); hl_sub_enrich_write(w, r);
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
   hl_api_write_signing(w, r);
   hl_api_write_sub_state(w, s);
@@ -545,6 +547,14 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->req = req;
   c->http_status = 201;
   if (!sub_target_parse(a, req, root, &c->rec)) goto done;
+  {
+    char ptr[200], why[200];
+    if (hl_sub_enrich_parse(hl_json_get(root, "enrichment"), &c->rec.enrichment_on_failure, ptr, sizeof ptr, why,
+                            sizeof why) != 0) {
+      hl_api_respond_field_error(req, ptr, why);
+      goto done;
+    }
+  }
   const hl_json *v;
   int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
   if (signing < 0) goto done;
@@ -831,6 +841,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
          str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
          str_same(o->retry_schedule, r->retry_schedule) && str_same(o->destination_json, r->destination_json) && str_same(o->egress_topic, r->egress_topic) &&
          str_same(o->signing, r->signing) &&
+         str_same(o->enrichment_on_failure, r->enrichment_on_failure) &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
 }

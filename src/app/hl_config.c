@@ -96,6 +96,8 @@ static const setting settings[] = {
   T("PARTNER_INFO_MAX_PARTNERS", "10000"),
   T("PARTNER_INFO_BREAKER_FAILURES", "5"),
   T("PARTNER_INFO_BREAKER_OPEN_MS", "30000"),
+  T("PARTNER_INFO_AUTH", "bearer"),
+  S("PARTNER_INFO_REGION", partner_info_region, NULL),
   T("LOG_LEVEL", "info"),
 };
 
@@ -209,6 +211,25 @@ static int kafka_auth(hl_config *c, const char *name, const char *v, hl_buf *err
 
 static bool set(const char *s) { return s && *s; }
 
+const char *hl_config_partner_info_region(const hl_config *c) {
+  return set(c->partner_info_region) ? c->partner_info_region : set(c->aws_region) ? c->aws_region : NULL;
+}
+
+/* PARTNER_INFO_AUTH=sigv4 signs with the credentials chain for a region;
+ * a bearer token beside it would be one secret too many. */
+static int check_partner_info_auth(const hl_config *c, hl_buf *err) {
+  if (!c->partner_info_sigv4 || !set(c->partner_info_url)) return 0;
+  if (set(c->partner_info_token)) {
+    hl_buf_puts(err, "PARTNER_INFO_AUTH=sigv4 signs with the AWS credentials: unset PARTNER_INFO_TOKEN");
+    return HL_EINVAL;
+  }
+  if (!hl_config_partner_info_region(c)) {
+    hl_buf_puts(err, "PARTNER_INFO_AUTH=sigv4 needs PARTNER_INFO_REGION (or AWS_REGION): the API's region");
+    return HL_EINVAL;
+  }
+  return 0;
+}
+
 /* What the mechanism needs, named by variable, checked at start-up. */
 static int check_kafka_auth(const hl_config *c, hl_buf *err) {
   bool user = set(c->kafka_sasl_username), pass = set(c->kafka_sasl_password), arn = set(c->kafka_sasl_secret_arn);
@@ -320,6 +341,13 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->partner_info_breaker_failures);
   } else if (strcmp(name, "PARTNER_INFO_BREAKER_OPEN_MS") == 0) {
     return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->partner_info_breaker_open_ms);
+  } else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) {
+    if (strcmp(v, "bearer") == 0) c->partner_info_sigv4 = false;
+    else if (strcmp(v, "sigv4") == 0) c->partner_info_sigv4 = true;
+    else {
+      hl_buf_printf(err, "PARTNER_INFO_AUTH=%s: expected bearer or sigv4", v);
+      return HL_EINVAL;
+    }
   } else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0) {
     if (strcmp(v, "retry") == 0) c->partner_info_deliver_unenriched = false;
     else if (strcmp(v, "deliver_unenriched") == 0) c->partner_info_deliver_unenriched = true;
@@ -404,6 +432,7 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_printf(err, "PARTNER_INFO_URL=%s: expected an http(s) URL with {partner_id} in it", c->partner_info_url);
     rc = HL_EINVAL;
   }
+  if (rc == 0) rc = check_partner_info_auth(c, err);
   if (rc == 0 && c->partner_info_key && c->partner_info_key[0] != '/') {
     hl_buf_printf(err, "PARTNER_INFO_KEY=%s: expected a JSON pointer that starts with '/'", c->partner_info_key);
     rc = HL_EINVAL;
@@ -490,6 +519,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_key(&w, "PARTNER_INFO_TTL_S"); hl_jw_int(&w, c->partner_info_ttl_s);
   hl_jw_key(&w, "PARTNER_INFO_TIMEOUT_MS"); hl_jw_int(&w, c->partner_info_timeout_ms);
+  hl_jw_key(&w, "PARTNER_INFO_AUTH"); hl_jw_str(&w, c->partner_info_sigv4 ? "sigv4" : "bearer");
   hl_jw_key(&w, "PARTNER_INFO_ON_FAILURE"); hl_jw_str(&w, c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry");
   hl_jw_key(&w, "PARTNER_INFO_MAX_PARTNERS"); hl_jw_int(&w, c->partner_info_max_partners);
   hl_jw_key(&w, "PARTNER_INFO_BREAKER_FAILURES"); hl_jw_int(&w, c->partner_info_breaker_failures);

@@ -72,6 +72,8 @@ typedef struct {
   int64_t partner_info_ttl_s, partner_info_timeout_ms, partner_info_max_partners;
   int64_t partner_info_breaker_failures, partner_info_breaker_open_ms;
   bool partner_info_deliver_unenriched; /* PARTNER_INFO_ON_FAILURE */
+  bool partner_info_sigv4;              /* PARTNER_INFO_AUTH=sigv4 */
+  char *partner_info_region;            /* PARTNER_INFO_REGION (NULL: AWS_REGION) */
   char *webhook_secret_arn;
   char *secretsmanager_endpoint; /* override for local Secrets Manager-compatible servers */
   /* HOOKLOOP_STORE=postgres (docs/postgres.md): read by hl_pg_conf. */
@@ -88,6 +90,8 @@ void hl_config_dispose(hl_config *c);
 /* Whether /console is served: HOOKLOOP_CONSOLE=1, or unset with an admin
  * token (a console over an open admin API is asked for, never implied). */
 bool hl_config_console(const hl_config *c);
+/* The region PARTNER_INFO_AUTH=sigv4 signs for: PARTNER_INFO_REGION, else AWS_REGION; NULL: none. */
+const char *hl_config_partner_info_region(const hl_config *c);
 /* The webhook sender's TLS policy; ca_file is borrowed from the config. */
 hl_sender_tls hl_config_tls(const hl_config *c);
 /* A JSON object for the start-up log line; secrets appear as "set"/"unset". */

@@ -57,6 +57,8 @@ typedef struct {
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
   hl_pinfo *pinfo;         /* Partner Info enrichment (PARTNER_INFO_URL), or NULL; destroyed after the dispatcher */
+  hl_aws_creds_provider pinfo_creds; /* PARTNER_INFO_AUTH=sigv4: what its requests are signed with; closed after it */
+  bool have_pinfo_creds;
   hl_kafka *kafka;         /* the Kafka queue, or NULL (embedded) */
   hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
   hl_app_kafka_auth kauth; /* its SASL login or MSK IAM tokens; closed after it, before curl */
@@ -243,6 +245,11 @@ static void on_dispatch_closed(void *data) {
   serve *s = data;
   hl_pinfo_destroy(s->pinfo); /* no delivery waits for it any more */
   s->pinfo = NULL;
+  if (s->have_pinfo_creds) { /* before curl, which its fetches run on */
+    s->have_pinfo_creds = false;
+    s->pending_closes++;
+    hl_aws_creds_close(&s->pinfo_creds, closed_one, s);
+  }
   /* The dispatcher is closed: the pipeline, Kafka (and its authentication),
    * the store and curl can go now, in that order. */
   s->pending_closes++; /* the store-then-curl chain */
@@ -546,6 +553,17 @@ int hl_serve_run(const hl_config *cfg) {
       .breaker_failures = (unsigned)cfg->partner_info_breaker_failures,
       .breaker_open_ms = (uint64_t)cfg->partner_info_breaker_open_ms,
     };
+    if (cfg->partner_info_sigv4) {
+      hl_aws_creds_env env = hl_app_creds_env(cfg);
+      char cerr[256] = "";
+      if (hl_aws_creds_init(&s->pinfo_creds, &s->loop, &s->curl, &env, cerr, sizeof cerr) != 0) {
+        fprintf(stderr, "hookloop: PARTNER_INFO_AUTH=sigv4: %s\n", cerr);
+        exit(2);
+      }
+      s->have_pinfo_creds = true;
+      po.creds = &s->pinfo_creds;
+      po.region = hl_config_partner_info_region(cfg);
+    }
     char perr[256];
     s->pinfo = hl_pinfo_create(&s->loop, &s->curl, &po, perr, sizeof perr);
     if (!s->pinfo) { /* the settings were checked at load: only a bad PARTNER_INFO_KEY pointer gets here */

@@ -6,6 +6,7 @@
 #include "handlers/hl_sender_http.h"
 #include "model/hl_partner.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_enrich.h"
 #include "model/hl_xform_reg.h"
 #include "queue/hl_queue_embedded.h"
 
@@ -443,7 +444,8 @@ static void shape_and_send(hl_delivery *dl, const char *src, size_t src_len) {
 /* The partner's info is here (status 0) or could not be had: merged in
  * before the transformations, so they and the signature see it. Without
  * it the delivery waits (retry, the default) or goes out as accepted
- * (PARTNER_INFO_ON_FAILURE=deliver_unenriched). */
+ * (deliver_unenriched: the subscription's enrichment.on_failure, else
+ * PARTNER_INFO_ON_FAILURE). */
 static void with_info(hl_delivery *dl, int status, const char *info, size_t len, const char *why) {
   hl_dispatch *d = dl->owner;
   hl_buf_reset(&dl->enriched);
@@ -457,7 +459,8 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
     shape_and_send(dl, dl->enriched.data, dl->enriched.len);
     return;
   }
-  if (status == HL_ECANCELED || !hl_pinfo_deliver_unenriched(d->opt.pinfo)) {
+  if (status == HL_ECANCELED ||
+      !hl_sub_enrich_deliver_unenriched(&dl->sub->rec, hl_pinfo_deliver_unenriched(d->opt.pinfo))) {
     not_sent(dl, true, why ? why : "partner info unavailable");
     return;
   }

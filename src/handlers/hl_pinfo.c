@@ -1,6 +1,7 @@
 #include "handlers/hl_pinfo.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "crypto/hl_sigv4.h"
 #include "json/hl_json.h"
 #include "transform/hl_transform.h"
 
@@ -21,6 +22,9 @@ struct fetch {
   hl_buf body;
   char cache_control[128];
   bool too_big;
+  char *url;            /* SigV4: kept until the credentials are there and it is signed */
+  hl_creds_waiter creds_wait;
+  bool waiting_creds;
   fetch *prev, *next;   /* the fetches running */
 };
 
@@ -28,6 +32,8 @@ struct hl_pinfo {
   uv_loop_t *loop;
   hl_curl_uv *curl;
   char *url, *token, *key_json; /* key_json: the key as a JSON string, quotes included */
+  char *region;         /* SigV4 (opt.creds): the signing region */
+  hl_sigv4_key_cache sig_key;
   hl_pinfo_options opt;
   hl_pinfo_cache cache;
   hl_gate breaker;      /* the service's: failed fetches in a row open it (no in-flight cap, no rate) */
@@ -40,11 +46,14 @@ static void fetch_free(fetch *f) {
   if (f->prev) f->prev->next = f->next; else p->running = f->next;
   if (f->next) f->next->prev = f->prev;
   if (f->easy) curl_easy_cleanup(f->easy);
-  /* The Authorization line holds the token: wiped before it is freed. */
+  if (f->waiting_creds) hl_aws_creds_unwait(p->opt.creds, &f->creds_wait);
+  /* The Authorization line holds the token (or a signature, and the session
+   * token beside it): wiped before it is freed. */
   for (struct curl_slist *h = f->headers; h; h = h->next) explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(f->headers);
   hl_buf_dispose(&f->body);
   hl_free(f->partner_id);
+  hl_free(f->url);
   hl_free(f);
 }
 
@@ -80,6 +89,18 @@ hl_pinfo *hl_pinfo_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_pinfo_opti
   p->opt = *opt;
   p->url = hl_strdup(opt->url);
   p->token = opt->token && *opt->token ? hl_strdup(opt->token) : NULL;
+  hl_sigv4_key_cache_init(&p->sig_key);
+  if (opt->creds) {
+    if (!opt->region || !*opt->region || p->token) {
+      snprintf(err, errlen, "PARTNER_INFO_AUTH=sigv4 needs a region (PARTNER_INFO_REGION or AWS_REGION) and no "
+                            "PARTNER_INFO_TOKEN");
+      hl_free(p->token);
+      hl_free(p->url);
+      hl_free(p);
+      return NULL;
+    }
+    p->region = hl_strdup(opt->region);
+  }
   hl_buf k = HL_BUF_INIT;
   hl_buf_puts(&k, "\"");
   hl_json_escape(&k, key, strlen(key));
@@ -106,7 +127,7 @@ void hl_pinfo_destroy(hl_pinfo *p) {
   if (!p) return;
   while (p->running) {
     fetch *f = p->running;
-    hl_curl_uv_cancel(p->curl, &f->xfer);
+    if (f->easy) hl_curl_uv_cancel(p->curl, &f->xfer);
     hl_gate_done(&p->breaker, uv_now(p->loop), HL_GATE_NEUTRAL);
     char *id = hl_strdup(f->partner_id);
     fetch_free(f);
@@ -117,6 +138,8 @@ void hl_pinfo_destroy(hl_pinfo *p) {
   if (p->token) explicit_bzero(p->token, strlen(p->token));
   hl_free(p->token);
   hl_free(p->url);
+  hl_free(p->region);
+  hl_sigv4_key_cache_dispose(&p->sig_key);
   hl_free(p->key_json);
   hl_free(p);
 }
@@ -159,6 +182,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *data) {
   return n;
 }
 
+static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate);
+
 static void on_fetched(hl_curl_xfer *x, CURLcode result) {
   fetch *f = hl_container_of(x, fetch, xfer);
   hl_pinfo *p = f->owner;
@@ -185,7 +210,14 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
       snprintf(why, sizeof why, "the answer is not JSON");
     }
   }
-  hl_gate_done(&p->breaker, uv_now(p->loop), rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
+  fetch_finish(f, rc, why, rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
+}
+
+/* The fetch is over (its answer in f->body when rc is 0): the cache's
+ * waiters hear of it, and f is freed. */
+static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate) {
+  hl_pinfo *p = f->owner;
+  hl_gate_done(&p->breaker, uv_now(p->loop), gate);
   uint64_t ttl = p->opt.ttl_ms;
   if (rc == 0) hl_pinfo_max_age(f->cache_control[0] ? f->cache_control : NULL, &ttl);
   else
@@ -208,6 +240,80 @@ static void on_waiter_done(hl_pinfo_waiter *w, int status, const char *value, si
   r->done(r, status, value, len, status ? why : NULL);
 }
 
+/* Adds the SigV4 headers of GET f->url for execute-api (Host, X-Amz-Date,
+ * X-Amz-Security-Token with temporary credentials, Authorization). Host is
+ * sent as signed: the URL's host, and its port when it names one, as curl
+ * would write it. */
+static int sign(hl_pinfo *p, fetch *f, const hl_aws_creds *creds) {
+  CURLU *u = curl_url();
+  char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+  int rc = HL_EINVAL;
+  if (u && curl_url_set(u, CURLUPART_URL, f->url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK) port = NULL;
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK) query = NULL;
+    hl_buf line = HL_BUF_INIT;
+    hl_buf_printf(&line, "Host: %s%s%s", host, port ? ":" : "", port ? port : "");
+    const char *hv = line.data + 6;
+    hl_sigv4_header h[] = {{"Host", 4, hv, strlen(hv)}};
+    hl_sigv4_request req = {.method = "GET", .path = path, .path_len = strlen(path), .query = query,
+                            .query_len = query ? strlen(query) : 0, .headers = h, .n_headers = 1, .body = "",
+                            .body_len = 0};
+    hl_sigv4_params sp = {.region = p->region, .service = "execute-api", .time_s = hl_wall_ms() / 1000,
+                          .normalize_path = true};
+    hl_sigv4_out out;
+    hl_sigv4_out_init(&out);
+    rc = hl_sigv4_sign(&sp, creds, &req, &p->sig_key, &out);
+    if (rc == 0) {
+      f->headers = curl_slist_append(f->headers, line.data);
+      for (int i = 0; i < out.n_add; i++) {
+        hl_buf_reset(&line);
+        hl_buf_append(&line, out.add[i].name, out.add[i].name_len);
+        hl_buf_puts(&line, ": ");
+        hl_buf_append(&line, out.add[i].value, out.add[i].value_len);
+        f->headers = curl_slist_append(f->headers, line.data);
+      }
+    }
+    explicit_bzero(line.data, line.len);
+    hl_buf_dispose(&line);
+    hl_sigv4_out_dispose(&out);
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_free(path);
+  curl_free(query);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static int launch(hl_pinfo *p, fetch *f) {
+  f->easy = hl_curl_api_easy(f->url, p->opt.timeout_ms, p->opt.timeout_ms, on_body, on_header, f);
+  if (!f->easy) return HL_ENOMEM;
+  curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
+  return hl_curl_uv_add(p->curl, &f->xfer, f->easy, on_fetched) != 0 ? HL_ENOMEM : 0;
+}
+
+/* Signs with the credentials at hand and starts; 0 or a negative hl_err. */
+static int sign_and_launch(hl_pinfo *p, fetch *f) {
+  hl_aws_creds c;
+  const hl_aws_creds *creds = hl_aws_creds_current(p->opt.creds, &c);
+  if (!creds) return HL_EAGAIN;
+  int rc = sign(p, f, creds);
+  return rc != 0 ? rc : launch(p, f);
+}
+
+/* The credentials came (or could not be had): the fetch goes out signed,
+ * or fails as a fetch does (not counted against the service's breaker). */
+static void on_creds(hl_creds_waiter *w, int status) {
+  fetch *f = hl_container_of(w, fetch, creds_wait);
+  f->waiting_creds = false;
+  int rc = status != 0 ? status : sign_and_launch(f->owner, f);
+  if (rc != 0)
+    fetch_finish(f, rc, status != 0 ? "no AWS credentials to sign with" : "the request could not be signed",
+                 HL_GATE_NEUTRAL);
+}
+
 static int start_fetch(hl_pinfo *p, const char *partner_id) {
   fetch *f = hl_calloc(1, sizeof *f);
   f->owner = p;
@@ -223,6 +329,8 @@ static int start_fetch(hl_pinfo *p, const char *partner_id) {
   if (esc) hl_buf_puts(&url, esc);
   curl_free(esc);
   hl_buf_puts(&url, at + strlen("{partner_id}"));
+  f->url = hl_strdup(url.data);
+  hl_buf_dispose(&url);
   f->headers = curl_slist_append(f->headers, "Accept: application/json");
   f->headers = curl_slist_append(f->headers, "User-Agent: hookloop/" HOOKLOOP_VERSION);
   if (p->token) {
@@ -233,12 +341,18 @@ static int start_fetch(hl_pinfo *p, const char *partner_id) {
     explicit_bzero(h.data, h.len);
     hl_buf_dispose(&h);
   }
-  f->easy = hl_curl_api_easy(url.data, p->opt.timeout_ms, p->opt.timeout_ms, on_body, on_header, f);
-  hl_buf_dispose(&url);
-  if (f->easy) curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
-  if (!esc || !f->easy || hl_curl_uv_add(p->curl, &f->xfer, f->easy, on_fetched) != 0) {
+  int rc = !esc ? HL_ENOMEM : !p->opt.creds ? launch(p, f) : sign_and_launch(p, f);
+  if (rc == HL_EAGAIN) {
+    /* No credentials at hand (an endpoint source fetching them): the
+     * request waits for them; the cache's waiters wait with it. */
+    f->waiting_creds = true;
+    f->creds_wait.cb = on_creds;
+    hl_aws_creds_wait(p->opt.creds, &f->creds_wait);
+    return 0;
+  }
+  if (rc != 0) {
     fetch_free(f);
-    return HL_ENOMEM;
+    return rc;
   }
   return 0;
 }

@@ -5,7 +5,8 @@
  * with its exact text, before the transformations run.
  *
  * Ownership: hl_pinfo owns its cache, its fetches and their easy handles;
- * the curl multi is borrowed and must outlive it. A request (hl_pinfo_req)
+ * the curl multi (and the credentials provider, with SigV4) is borrowed and
+ * must outlive it. A request (hl_pinfo_req)
  * is the caller's, embedded in a delivery; it must stay alive until its done
  * runs (once) or it is cancelled.
  */
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "aws/hl_aws_creds.h"
 #include "common/hl_buf.h"
 #include "loop/hl_curl_uv.h"
 #include "model/hl_gate.h"
@@ -32,6 +34,12 @@ typedef struct {
   size_t max_partners;    /* the cache's bound */
   unsigned breaker_failures; /* failed fetches in a row that open the service's breaker; 0: none */
   uint64_t breaker_open_ms;  /* while open, misses fail at once (HL_EBUSY) instead of fetching */
+  /* PARTNER_INFO_AUTH=sigv4 (an API Gateway IAM endpoint): each request is
+   * signed with SigV4 for `region` and service execute-api, with the
+   * credentials of creds (borrowed; it must outlive hl_pinfo). NULL: not
+   * signed (token, if any, is the auth). */
+  hl_aws_creds_provider *creds;
+  const char *region;     /* copied; required with creds */
 } hl_pinfo_options;
 
 typedef struct hl_pinfo_req hl_pinfo_req;

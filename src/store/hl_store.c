@@ -10,7 +10,7 @@ void hl_sub_rec_free(hl_sub_rec *r) {
   hl_free(r->subscription_id); hl_free(r->partner_id); hl_free(r->event_type); hl_free(r->url);
   hl_free(r->secret); hl_free(r->headers_json); hl_free(r->filter_json);
   hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
-  hl_free(r->destination_json);
+  hl_free(r->destination_json); hl_free(r->enrichment_on_failure);
   hl_free(r->signing);
 }
 

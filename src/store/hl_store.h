@@ -51,6 +51,10 @@ typedef struct {
    * (kept as "" where the column is NOT NULL). */
   char *destination_json;
   char *signing;       /* NULL: HMAC ("v1"); "ed25519": secret holds "whsk_" keys ("v1a") */
+  /* Partner Info enrichment's failure policy for this subscription
+   * (model/hl_sub_enrich.h): "retry" or "deliver_unenriched"; NULL: the
+   * process's PARTNER_INFO_ON_FAILURE. */
+  char *enrichment_on_failure;
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate

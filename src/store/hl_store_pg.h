@@ -45,7 +45,8 @@
 #include "store/hl_store.h"
 
 #define HL_STORE_PG_SCHEMA_VERSION 9 /* 2: destinations, 3: transformations, 4: the partner table,
-                                       9: subscriptions' signing (5-8 are other branches') */
+                                       5: a subscription's enrichment failure policy,
+                                       9: subscriptions' signing */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -14,7 +14,8 @@ static void clear_env(void) {
                         "KAFKA_SASL_SECRET_ARN", "DATABASE_URL", "AURORA_ENDPOINT", "HOOKLOOP_TLS_MIN",
                         "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS", "HOOKLOOP_SECRET_KEY_FILE",
                         "HOOKLOOP_KMS_KEY_ID", "PARTNER_INFO_URL", "PARTNER_INFO_KEY",
-                        "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS"};
+                        "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS", "PARTNER_INFO_AUTH",
+                        "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -251,6 +252,41 @@ HL_TEST(dynamodb_endpoint_follows_the_sdk_variables) {
   setenv("DYNAMODB_ENDPOINT", "http://127.0.0.1:9000", 1);
   HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
   HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "http://127.0.0.1:9000");
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
+  clear_env();
+}
+
+/* PARTNER_INFO_AUTH=sigv4 signs for a region (its own, or AWS_REGION)
+ * with the credentials chain; a bearer token beside it is refused. */
+HL_TEST(partner_info_sigv4_needs_a_region_and_no_token) {
+  clear_env();
+  setenv("PARTNER_INFO_URL", "https://api.example.com/prod/partners/{partner_id}", 1);
+  setenv("PARTNER_INFO_AUTH", "sigv4", 1);
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err.data, "PARTNER_INFO_AUTH=sigv4 needs PARTNER_INFO_REGION (or AWS_REGION)"), "%s", err.data);
+  hl_config_dispose(&c);
+  hl_buf_reset(&err);
+  setenv("AWS_REGION", "eu-west-1", 1);
+  HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data ? err.data : "");
+  HL_ASSERT(c.partner_info_sigv4);
+  HL_ASSERT_EQ_STR(hl_config_partner_info_region(&c), "eu-west-1");
+  hl_config_dispose(&c);
+  setenv("PARTNER_INFO_REGION", "us-east-2", 1);
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == 0);
+  HL_ASSERT_EQ_STR(hl_config_partner_info_region(&c), "us-east-2");
+  hl_config_dispose(&c);
+  setenv("PARTNER_INFO_TOKEN", "tok", 1);
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err.data, "unset PARTNER_INFO_TOKEN"), "%s", err.data);
+  hl_config_dispose(&c);
+  hl_buf_reset(&err);
+  clear_env();
+  setenv("PARTNER_INFO_AUTH", "basic", 1);
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err.data, "PARTNER_INFO_AUTH=basic: expected bearer or sigv4"), "%s", err.data);
   hl_config_dispose(&c);
   hl_buf_dispose(&err);
   clear_env();

@@ -20,6 +20,7 @@
 
 static e2e_hookloop hk;
 static e2e_partner partner;
+static const char *sub_extra; /* members added to the subscription start() registers */
 
 /* 1000.50 and \u00e9 must arrive as written. */
 #define ANSWER "{\"tier\":\"gold\",\"limit\":1000.50,\"name\":\"caf\\u00e9\"}"
@@ -101,7 +102,7 @@ static char *start(const info_server *s, const char *hook, const char *extra_env
   e2e_start_both(&hk, &partner, NULL, env);
   char target[256];
   snprintf(target, sizeof target, "%s/hook/%s", partner.base, hook);
-  return e2e_setup(&hk, "acme", target, NULL, secret, len);
+  return e2e_setup(&hk, "acme", target, sub_extra, secret, len);
 }
 
 /* The info server with its arguments, then hookloop and the partner (start). */
@@ -199,17 +200,23 @@ HL_TEST_T(a_failing_info_service_makes_the_delivery_wait_by_default, 120) {
   end(&s);
 }
 
+/* With the service failing, event id goes out as accepted (one request asked for it). */
+static void assert_unenriched(const info_server *s, const char *hook, const char *id, const char *amount,
+                              const char *secret) {
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, amount), 202);
+  char want[1024];
+  e2e_event_json(want, sizeof want, id, amount);
+  assert_received(hook, 1, 0, id, secret, want);
+  HL_ASSERT(e2e_wait_status(&hk, id, "SUCCESS", 5000));
+  HL_ASSERT_EQ_INT(info_requests(s, "requests"), 1);
+}
+
 HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 120) {
   info_server s;
   const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
   char secret[128];
   free(begin(&s, args, "plain", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret));
-  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-p-1", "9.90"), 202);
-  char want[1024];
-  e2e_event_json(want, sizeof want, "evt-p-1", "9.90");
-  assert_received("plain", 1, 0, "evt-p-1", secret, want);
-  HL_ASSERT(e2e_wait_status(&hk, "evt-p-1", "SUCCESS", 5000));
-  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  assert_unenriched(&s, "plain", "evt-p-1", "9.90", secret);
   end(&s);
 }
 
@@ -314,5 +321,158 @@ HL_TEST_T(an_event_the_answer_cannot_be_put_into_fails_without_an_attempt, 60) {
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "unfit", 0, 0, &doc), 0);
   hl_json_doc_dispose(&doc);
+  end(&s);
+}
+
+/* --- SigV4 (PARTNER_INFO_AUTH=sigv4, an API Gateway IAM endpoint) ----------------------- */
+
+/* The paths the info server saw, as one JSON array text. */
+static void info_paths(const info_server *s, char *out, size_t cap) {
+  char u[128];
+  snprintf(u, sizeof u, "%s/_stats", s->base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *p = hl_json_get(doc.root, "paths");
+  HL_ASSERT(p && p->type == HL_JSON_ARRAY);
+  snprintf(out, cap, "%s", p->len > 0 ? hl_json_str(&p->u.items[0]) : "");
+  hl_json_doc_dispose(&doc);
+}
+
+/* hookloop signing with the static keys AKID-P and secret_key (and a
+ * session token), the info server checking with AKID-P:s3cret:sess-1; the
+ * URL template has a query, with an escape in it, to be signed as sent. */
+static void start_signed(info_server *s, const char *hook, const char *partner_id, const char *secret_key,
+                         char *secret, size_t len) {
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--sigv4", "AKID-P:s3cret:sess-1", "--region",
+                        "eu-west-1", NULL};
+  info_start(s, args);
+  char url[200], sk[128];
+  snprintf(url, sizeof url, "PARTNER_INFO_URL=%s/partners/{partner_id}?view=full&a=b%%20c", s->base);
+  snprintf(sk, sizeof sk, "AWS_SECRET_ACCESS_KEY=%s", secret_key);
+  const char *env[] = {url, "PARTNER_INFO_AUTH=sigv4", "PARTNER_INFO_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=AKID-P",
+                       sk, "AWS_SESSION_TOKEN=sess-1", NULL};
+  e2e_start_both(&hk, &partner, NULL, env);
+  char target[256];
+  snprintf(target, sizeof target, "%s/hook/%s", partner.base, hook);
+  free(e2e_setup(&hk, partner_id, target, NULL, secret, len));
+}
+
+/* The service checks each request's signature with botocore: hookloop's
+ * is accepted, the answer merged in, and the query is signed as sent. */
+HL_TEST_T(sigv4_requests_are_accepted_by_an_independent_verifier, 120) {
+  info_server s;
+  char secret[128];
+  start_signed(&s, "signed", "acme.eu_1", "s3cret", secret, sizeof secret);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-s-1", "10"), 202);
+  char want[2048];
+  enriched(want, sizeof want, "evt-s-1", "10");
+  assert_received("signed", 1, 0, "evt-s-1", secret, want);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 1);
+  HL_ASSERT_EQ_INT(info_requests(&s, "unauthorized"), 0);
+  char path[256];
+  info_paths(&s, path, sizeof path);
+  HL_ASSERT_EQ_STR(path, "/partners/acme.eu_1?view=full&a=b%20c");
+  end(&s);
+}
+
+/* A signature the verifier does not accept (the wrong secret key) is
+ * refused: nothing goes out, the delivery waits (retry). */
+HL_TEST_T(a_bad_sigv4_signature_is_refused_and_the_delivery_waits, 120) {
+  info_server s;
+  char secret[128];
+  start_signed(&s, "refused", "acme", "not-the-secret", secret, sizeof secret);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-s-2", "10"), 202);
+  for (int i = 0; i < 200 && info_requests(&s, "unauthorized") < 1; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "unauthorized") >= 1);
+  HL_ASSERT_EQ_INT(info_requests(&s, "unauthorized"), info_requests(&s, "requests"));
+  char err[512];
+  int64_t attempts = -1;
+  e2e_delivery_error(&hk, "evt-s-2", err, sizeof err, &attempts);
+  HL_ASSERT_EQ_INT(attempts, 0);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "refused", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  end(&s);
+}
+
+/* --- the failure policy per subscription (enrichment.on_failure) ------------------------ */
+
+/* The subscription's "enrichment" as GET /admin/subscriptions/{id} shows it. */
+static void assert_sub_enrichment(const char *sub_id, const char *want) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub_id);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *e = hl_json_get(doc.root, "enrichment");
+  HL_ASSERT(e != NULL);
+  char got[128];
+  snprintf(got, sizeof got, "%.*s", (int)e->src_len, e->src);
+  HL_ASSERT_EQ_STR(got, want);
+  hl_json_doc_dispose(&doc);
+}
+
+/* A bad policy is refused with the pointer of the bad value. */
+static void assert_refused(const char *enrichment, const char *path) {
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body,
+           "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s/hook/x\",\"enrichment\":%s}",
+           partner.base, enrichment);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+  const hl_json *d = hl_json_get(doc.root, "details");
+  HL_ASSERT(d && d->type == HL_JSON_ARRAY && d->len == 1);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&d->u.items[0], "path")), path);
+  hl_json_doc_dispose(&doc);
+}
+
+/* PARTNER_INFO_ON_FAILURE is retry; this subscription says
+ * deliver_unenriched: with the service down it gets the accepted bytes. */
+HL_TEST_T(a_subscription_that_says_deliver_unenriched_gets_the_accepted_bytes, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  sub_extra = "\"enrichment\":{\"on_failure\":\"deliver_unenriched\"}";
+  char *id = begin(&s, args, "own", NULL, secret, sizeof secret);
+  sub_extra = NULL;
+  assert_sub_enrichment(id, "{\"on_failure\":\"deliver_unenriched\"}");
+  assert_unenriched(&s, "own", "evt-o-1", "6", secret);
+  assert_refused("{\"on_failure\":\"drop\"}", "/enrichment/on_failure");
+  assert_refused("{\"on_failur\":\"retry\"}", "/enrichment/on_failur");
+  assert_refused("\"retry\"", "/enrichment");
+  assert_sub_enrichment(id, "{\"on_failure\":\"deliver_unenriched\"}"); /* unchanged by the refusals */
+  free(id);
+  end(&s);
+}
+
+/* PARTNER_INFO_ON_FAILURE is deliver_unenriched; this subscription says
+ * retry: with the service down its delivery waits, and goes out enriched
+ * once the service is back. One without a policy shows null. */
+HL_TEST_T(a_subscription_that_says_retry_waits_for_the_service, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", "--fail", NULL};
+  char secret[128];
+  sub_extra = "\"enrichment\":{\"on_failure\":\"retry\"}";
+  char *id = begin(&s, args, "own-retry", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret);
+  sub_extra = NULL;
+  assert_sub_enrichment(id, "{\"on_failure\":\"retry\"}");
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-r-1", "8"), 202);
+  for (int i = 0; i < 200 && info_requests(&s, "requests") < 2; i++) hl_sleep_ms(50);
+  HL_ASSERT(info_requests(&s, "requests") >= 2);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "own-retry", 0, 0, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  info_mode(&s, "_ok");
+  char want[2048];
+  enriched(want, sizeof want, "evt-r-1", "8");
+  assert_received("own-retry", 1, 0, "evt-r-1", secret, want);
+  /* Re-registered without the member: back to the process's policy. */
+  char target[256];
+  snprintf(target, sizeof target, "%s/hook/own-retry", partner.base);
+  char *again = e2e_setup(&hk, "acme", target, NULL, NULL, 0);
+  HL_ASSERT_EQ_STR(again, id);
+  assert_sub_enrichment(id, "null");
+  free(again);
+  free(id);
   end(&s);
 }

@@ -182,7 +182,8 @@ HL_TEST(schema_and_subscription_round_trip) {
   /* A subscription that is not HTTP: no url, its destination object. */
   hl_sub_rec sns = {.subscription_id = "sub_2", .partner_id = "bus", .event_type = "PaymentProcessed",
                     .destination_json = "{\"type\":\"sns\",\"topic_arn\":\"arn:aws:sns:eu-west-1:123456789012:t\"}",
-                    .egress_topic = "wh.egress.bus.PaymentProcessed", .status = "ACTIVE"};
+                    .egress_topic = "wh.egress.bus.PaymentProcessed", .status = "ACTIVE",
+                    .enrichment_on_failure = "deliver_unenriched"};
   c = (capture){0};
   store->vt->sub_put(store, &sns, cap_cb, &c);
   run_until(&c);
@@ -215,6 +216,9 @@ HL_TEST(schema_and_subscription_round_trip) {
   HL_ASSERT_EQ_STR(c.res.subs[1 - ia].partner_id, "bus");
   HL_ASSERT(c.res.subs[1 - ia].url == NULL);
   HL_ASSERT_EQ_STR(c.res.subs[1 - ia].destination_json, sns.destination_json);
+  /* The enrichment failure policy: kept where given, none otherwise. */
+  HL_ASSERT_EQ_STR(c.res.subs[1 - ia].enrichment_on_failure, "deliver_unenriched");
+  HL_ASSERT(c.res.subs[ia].enrichment_on_failure == NULL);
   hl_store_result_dispose(&c.res);
   c = (capture){0};
   store->vt->sub_delete(store, "bus", "PaymentProcessed", cap_cb, &c);
