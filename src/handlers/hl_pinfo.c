@@ -182,7 +182,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *data) {
   return n;
 }
 
-static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate);
+static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate, hl_transform *merge);
 
 static void on_fetched(hl_curl_xfer *x, CURLcode result) {
   fetch *f = hl_container_of(x, fetch, xfer);
@@ -210,12 +210,13 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
       snprintf(why, sizeof why, "the answer is not JSON");
     }
   }
-  fetch_finish(f, rc, why, rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
+  fetch_finish(f, rc, why, rc == 0 ? HL_GATE_OK : HL_GATE_FAILED, merge);
 }
 
-/* The fetch is over (its answer in f->body when rc is 0): the cache's
- * waiters hear of it, and f is freed. */
-static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate) {
+/* The fetch is over (its answer in f->body when rc is 0, and the answer's
+ * compiled merge, owned by the cache from here): the cache's waiters hear
+ * of it, and f is freed. */
+static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate, hl_transform *merge) {
   hl_pinfo *p = f->owner;
   hl_gate_done(&p->breaker, uv_now(p->loop), gate);
   uint64_t ttl = p->opt.ttl_ms;
@@ -311,7 +312,7 @@ static void on_creds(hl_creds_waiter *w, int status) {
   int rc = status != 0 ? status : sign_and_launch(f->owner, f);
   if (rc != 0)
     fetch_finish(f, rc, status != 0 ? "no AWS credentials to sign with" : "the request could not be signed",
-                 HL_GATE_NEUTRAL);
+                 HL_GATE_NEUTRAL, NULL);
 }
 
 static int start_fetch(hl_pinfo *p, const char *partner_id) {
