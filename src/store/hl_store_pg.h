@@ -44,9 +44,10 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 9 /* 2: destinations, 3: transformations, 4: the partner table,
-                                       5: a subscription's enrichment failure policy,
-                                       9: subscriptions' signing */
+/* 2: destinations, 3: transformations, 4: the partner table, 5: a
+ * subscription's enrichment failure policy, 8: the attempt log, 9:
+ * subscriptions' signing */
+#define HL_STORE_PG_SCHEMA_VERSION 9
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
