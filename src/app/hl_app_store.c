@@ -22,6 +22,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->parked_table = cfg->parked_retry_table;
   t->transform_table = cfg->transformation_table;
   t->partner_table = cfg->partner_table;
+  t->events_table = cfg->events_table;
 }
 
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {
@@ -169,6 +170,7 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
                  .region = cfg->aws_region && *cfg->aws_region ? cfg->aws_region : "us-east-1"},
       .creds = hl_app_creds_env(cfg),
       .tables = t,
+      .events_ttl_s = cfg->events_ttl_days * 86400,
   };
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);
 }

@@ -30,6 +30,7 @@ typedef enum {
   HL_DDB_DESCRIBE_TABLE,
   HL_DDB_SCAN,
   HL_DDB_BATCH_GET_ITEM,
+  HL_DDB_UPDATE_CONTINUOUS_BACKUPS,
 } hl_ddb_op;
 
 /* "DynamoDB_20120810.<Operation>", static. */
@@ -163,6 +164,11 @@ typedef struct {
  * secondary indexes projecting ALL. */
 int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
                         const hl_ddb_gsi *gsis, size_t n_gsis);
+/* The same, encrypted at rest under the AWS managed KMS key (kms true). */
+int hl_ddb_create_table_sse(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
+                            const hl_ddb_gsi *gsis, size_t n_gsis, bool kms);
+/* UpdateContinuousBackups: point-in-time recovery on or off. */
+int hl_ddb_update_pitr(hl_buf *out, const char *table, bool enabled);
 int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled);
 int hl_ddb_describe_table(hl_buf *out, const char *table);
 

@@ -54,4 +54,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->parked_table = "parked_retry";
   n->transform_table = "transformation";
   n->partner_table = "partner";
+  n->events_table = "webhook_events";
 }

@@ -26,7 +26,7 @@ typedef struct bw {
 } bw;
 
 /* The tables of hl_table_names, in its order. */
-#define NAMES 8
+#define NAMES 9
 
 typedef struct {
   hl_store base;
@@ -36,6 +36,7 @@ typedef struct {
   char *names[NAMES];   /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
+  int64_t events_ttl_s; /* the events table's expires_at: accepted + this; 0: kept */
   hl_ddb_park park;     /* parked retries */
   /* The write batcher. */
   bw *pending, *pending_tail;
@@ -60,7 +61,8 @@ static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
-               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE } op_kind;
+               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
+               OP_EVENT_PUT } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -960,6 +962,34 @@ static int64_t eq_backlog(hl_store *base) {
   return s->queue->vt->eq_backlog(s->queue);
 }
 
+/* --- the events table ----------------------------------------------------------- */
+/* The event's record: a PutItem that keeps a record already there (the
+ * first acceptance of an id is the transaction record; a client's retry
+ * after a queue failure finds it and goes on). */
+static void event_put(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char at[24], exp[24];
+  int64_t accepted = ev->accepted_at ? ev->accepted_at : hl_wall_ms();
+  size_t cap = 6 + ev->nattrs, n = 0;
+  hl_ddb_attr *a = hl_calloc(cap, sizeof *a);
+  a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(ev->event_id)};
+  a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(ev->event_type)};
+  a[n++] = (hl_ddb_attr){"accepted_at", hl_ddb_n(hl_ddb_i64(at, accepted))};
+  a[n++] = (hl_ddb_attr){"body", hl_ddb_sn(ev->body, ev->body_len)};
+  if (ev->trace) a[n++] = (hl_ddb_attr){"trace", hl_ddb_s(ev->trace)};
+  if (s->events_ttl_s > 0) a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(exp, accepted / 1000 + s->events_ttl_s))};
+  for (size_t i = 0; i < ev->nattrs; i++) {
+    const hl_event_attr *x = &ev->attrs[i];
+    a[n++] = (hl_ddb_attr){x->name, x->type == 'N' ? (hl_ddb_val){.type = HL_DDB_N, .s = x->text, .len = x->len}
+                                                   : hl_ddb_sn(x->text, x->len)};
+  }
+  hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.events_table, (hl_ddb_item){a, n}, &x);
+  hl_free(a);
+  send_op(op_new(s, OP_EVENT_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
 /* --- parked retries (hl_ddb_park) ------------------------------------------------ */
 static void park_hold(void *owner) { ddb(owner)->nops++; }
 
@@ -1054,6 +1084,7 @@ static const hl_store_vtable ddb_vt = {
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .xform_put = xform_put, .xform_list = xform_list,
+    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
 
@@ -1064,6 +1095,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .xform_put = xform_put, .xform_list = xform_list,
+    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
     .render_metrics = render_metrics,
@@ -1093,16 +1125,18 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.ledger_table ? cfg->tables.ledger_table : def.ledger_table,
                         cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
                         cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
-                        cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table};
+                        cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table,
+                        cfg->tables.events_table ? cfg->tables.events_table : def.events_table};
 
   for (int i = 0; i < NAMES; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
-                          s->names[6], s->names[7]};
+                          s->names[6], s->names[7], s->names[8]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
   s->page_limit = cfg->page_limit;
+  s->events_ttl_s = cfg->events_ttl_s;
   s->park = (hl_ddb_park){.client = &s->client, .table = s->t.parked_table, .page_limit = s->page_limit,
                           .hold = park_hold, .release = park_release, .owner = s};
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
