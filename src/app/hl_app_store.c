@@ -23,6 +23,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->transform_table = cfg->transformation_table;
   t->partner_table = cfg->partner_table;
   t->events_table = cfg->events_table;
+  t->queue_table = cfg->delivery_queue_table;
 }
 
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {

@@ -59,6 +59,7 @@ static const setting settings[] = {
   S("PARTNER_TABLE", partner_table, "partner"),
   S("EVENTS_TABLE", events_table, "webhook_events"),
   T("EVENTS_TTL_DAYS", "0"),
+  S("DELIVERY_QUEUE_TABLE", delivery_queue_table, "delivery_queue"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),

@@ -33,21 +33,27 @@ typedef struct {
 typedef struct {
   hl_ddb_key_def hash, range;
   bool kms; /* encrypted under the AWS managed KMS key (the events table: payment records) */
+  const hl_ddb_gsi *gsi;
 } key_schema;
 
-#define NTABLES 9
+#define NTABLES 10
 #define EVENTS 8
 
+/* The DynamoDB queue's sparse index of open rows by due time
+ * (queue/hl_queue_ddb.h). */
+static const hl_ddb_gsi due_index = {"due", {"due_shard", 'N'}, {"due_key", 'S'}};
+
 static const key_schema keys[NTABLES] = {
-    {{"schema_id", 'S'}, {"version", 'N'}, false},
-    {{"partner_id", 'S'}, {"event_type", 'S'}, false},
-    {{"event_type", 'S'}, {NULL, 0}, false},
-    {{"event_id", 'S'}, {"subscription_id", 'S'}, false},
-    {{"idempotency_key", 'S'}, {NULL, 0}, false},
-    {{"shard", 'N'}, {"due_key", 'S'}, false},
-    {{"transformation_id", 'S'}, {"version", 'N'}, false},
-    {{"partner_id", 'S'}, {NULL, 0}, false},
-    {{"event_id", 'S'}, {NULL, 0}, true},
+    {{"schema_id", 'S'}, {"version", 'N'}, false, NULL},
+    {{"partner_id", 'S'}, {"event_type", 'S'}, false, NULL},
+    {{"event_type", 'S'}, {NULL, 0}, false, NULL},
+    {{"event_id", 'S'}, {"subscription_id", 'S'}, false, NULL},
+    {{"idempotency_key", 'S'}, {NULL, 0}, false, NULL},
+    {{"shard", 'N'}, {"due_key", 'S'}, false, NULL},
+    {{"transformation_id", 'S'}, {"version", 'N'}, false, NULL},
+    {{"partner_id", 'S'}, {NULL, 0}, false, NULL},
+    {{"event_id", 'S'}, {NULL, 0}, true, NULL},
+    {{"event_id", 'S'}, {"subscription_id", 'S'}, false, &due_index},
 };
 
 /* What is set once every table is ACTIVE, in order. */
@@ -65,7 +71,8 @@ static const struct {
 static const char *table_name(tables_job *j, int i) {
   const char *n[NTABLES] = {j->names->schema_table, j->names->subscription_table, j->names->kafka_table,
                             j->names->delivery_table, j->names->ledger_table, j->names->parked_table,
-                            j->names->transform_table, j->names->partner_table, j->names->events_table};
+                            j->names->transform_table, j->names->partner_table, j->names->events_table,
+                            j->names->queue_table};
   return n[i];
 }
 
@@ -179,7 +186,7 @@ static void step(tables_job *j) {
   switch (j->state) {
     case T_CREATE: {
       const key_schema *k = &keys[j->table];
-      hl_ddb_create_table_sse(&body, table_name(j, j->table), k->hash, k->range, NULL, 0, k->kms);
+      hl_ddb_create_table_sse(&body, table_name(j, j->table), k->hash, k->range, k->gsi, k->gsi ? 1 : 0, k->kms);
       hl_ddb_call(j->c, HL_DDB_CREATE_TABLE, &body, on_answer, j);
       return;
     }

@@ -260,6 +260,7 @@ typedef struct {
   const char *transform_table;    /* transformation */
   const char *partner_table;      /* partner */
   const char *events_table;       /* webhook_events (DynamoDB only) */
+  const char *queue_table;        /* delivery_queue (DynamoDB queue only) */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */

@@ -26,7 +26,7 @@ typedef struct bw {
 } bw;
 
 /* The tables of hl_table_names, in its order. */
-#define NAMES 9
+#define NAMES 10
 
 typedef struct {
   hl_store base;
@@ -1126,11 +1126,12 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
                         cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
                         cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table,
-                        cfg->tables.events_table ? cfg->tables.events_table : def.events_table};
+                        cfg->tables.events_table ? cfg->tables.events_table : def.events_table,
+                        cfg->tables.queue_table ? cfg->tables.queue_table : def.queue_table};
 
   for (int i = 0; i < NAMES; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
-                          s->names[6], s->names[7], s->names[8]};
+                          s->names[6], s->names[7], s->names[8], s->names[9]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);

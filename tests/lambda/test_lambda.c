@@ -1475,3 +1475,232 @@ HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
   hl_json_doc_dispose(&d);
   free(text);
 }
+
+/* --- the DynamoDB queue: Lambda without Kafka ---------------------------------------------- */
+
+#include "store/hl_store_ddb.h"
+
+#define PAY_AKID "AKIDPAYMENTS"
+#define PAY_SECRET "payments-secret-key"
+#define PAY_TOPIC "arn:aws:sns:us-east-1:123456789012:payments.fifo"
+
+/* The test's own view of the tables: a store on a loop of its own. */
+typedef struct {
+  uv_loop_t loop;
+  hl_curl_uv curl;
+  hl_store *s;
+} ddb_view;
+
+static void ddb_view_open(ddb_view *v, const char *endpoint) {
+  uv_loop_init(&v->loop);
+  hl_curl_uv_init(&v->curl, &v->loop, 64);
+  hl_ddb_config cfg = {.client = {.endpoint = endpoint, .region = "us-east-1"},
+                       .creds = {.access_key_id = PAY_AKID, .secret_access_key = PAY_SECRET}};
+  char err[256] = "";
+  HL_ASSERT_MSG(hl_store_ddb_open(&v->loop, &v->curl, &cfg, NULL, &v->s, err, sizeof err) == 0, "%s", err);
+}
+
+static void view_flag(void *data) { *(int *)data = 1; }
+
+static void ddb_view_close(ddb_view *v) {
+  int closed = 0;
+  v->s->vt->close(v->s, view_flag, &closed);
+  while (!closed && uv_run(&v->loop, UV_RUN_ONCE)) {}
+  aws_loop_close(&v->loop, &v->curl, NULL);
+}
+
+typedef struct {
+  int calls;
+  hl_aws_status st;
+  char *item;
+} view_capture;
+
+static void view_cb(void *data, const hl_aws_status *st, const hl_json *resp) {
+  view_capture *c = data;
+  c->calls++;
+  c->st = *st;
+  const hl_json *it = hl_json_get(resp, "Item");
+  if (it && it->src) c->item = hl_strndup(it->src, it->src_len);
+}
+
+/* One call; the raw "Item" of a GetItem (NULL when none). */
+static char *view_call(ddb_view *v, hl_ddb_op op, hl_buf *body) {
+  view_capture c = {0};
+  hl_ddb_call(hl_store_ddb_client(v->s), op, body, view_cb, &c);
+  while (!c.calls && uv_run(&v->loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_MSG(c.st.outcome == HL_AWS_OK, "DynamoDB call failed: %s %s", c.st.code, c.st.message);
+  return c.item;
+}
+
+static char *view_get(ddb_view *v, const char *table, const char *event_id, const char *sub, hl_json_doc *doc) {
+  hl_ddb_attr key[2] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub ? sub : "")}};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&body, table, (hl_ddb_item){key, sub ? 2 : 1}, true), 0);
+  char *raw = view_call(v, HL_DDB_GET_ITEM, &body);
+  HL_ASSERT_MSG(raw, "no item %s in %s", event_id, table);
+  hl_json_doc_init(doc);
+  HL_ASSERT(hl_json_parse(doc, raw, strlen(raw), NULL) == 0);
+  return raw;
+}
+
+static const char *item_str(const hl_json *item, const char *name) {
+  static char buf[512];
+  size_t n = 0;
+  const char *s = hl_ddb_item_s(item, name, &n);
+  if (!s || n >= sizeof buf) return NULL;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Polls the queue row until its status is want; returns its attempts. */
+static int64_t wait_row(ddb_view *v, const char *event_id, const char *want) {
+  const char *got = NULL;
+  for (int waited = 0; waited < 30000; waited += 50) {
+    hl_json_doc d;
+    char *raw = view_get(v, "delivery_queue", event_id, sub_id, &d);
+    got = item_str(d.root, "status");
+    bool done = got && strcmp(got, want) == 0;
+    int64_t attempts = -1;
+    hl_ddb_item_i64(d.root, "attempts", &attempts);
+    /* A terminal row leaves the due index and holds no lease. */
+    if (done) {
+      HL_ASSERT(hl_json_get(d.root, "due_key") == NULL && hl_json_get(d.root, "due_shard") == NULL);
+      HL_ASSERT(hl_json_get(d.root, "lease_owner") == NULL);
+    }
+    hl_json_doc_dispose(&d);
+    free(raw);
+    if (done) return attempts;
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(false, "delivery of %s is not %s", event_id, want);
+  return -1;
+}
+
+static char pay_env[4][200];
+
+/* dynalite, the SNS peer, the tables, a runtime on them: no KAFKA_BROKERS. */
+static void payments_start(hl_dynalite *dyn, svc_peer *peer, int *port, char **tdir) {
+  HL_ASSERT_MSG(hl_dynalite_start(dyn, 50) == 0, "dynalite did not start");
+  svc_peer_start(peer, PAY_AKID, PAY_SECRET, NULL);
+  snprintf(pay_env[0], sizeof pay_env[0], "DYNAMODB_ENDPOINT=%s", dyn->endpoint);
+  snprintf(pay_env[1], sizeof pay_env[1], "AWS_ENDPOINT_URL_SNS=%s", peer->endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", pay_env[0], pay_env[1], "AWS_REGION=us-east-1",
+                       "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
+  *tdir = create_tables(env);
+  *port = emu_start();
+  start_lambda(*port, env);
+}
+
+static void payments_register(void) {
+  /* A declaration that is not usable is refused where it is wrong. */
+  char *e = apigw("POST", "/admin/schemas",
+                  "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+                  "\"x-project\":{\"/amount\":\"X\"}}}");
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 400);
+  HL_ASSERT(strstr(r->body, "/schema/x-project/~1amount") != NULL);
+  free(e);
+  e = apigw("POST", "/admin/schemas",
+            "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+            "\"required\":[\"transaction_id\",\"amount\"],\"x-id-pointer\":\"/transaction_id\","
+            "\"x-project\":{\"/amount\":\"S\",\"/currency\":\"S\",\"/fee\":\"N\"}}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  e = apigw("POST", "/admin/subscriptions",
+            "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
+            "\"topic_arn\":\"" PAY_TOPIC "\"}}");
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 201);
+  const char *p = strstr(r->body, "sub_");
+  HL_ASSERT(p);
+  size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+  snprintf(sub_id, sizeof sub_id, "%.*s", (int)n, p);
+  free(e);
+}
+
+/* Posts a raw payment through API Gateway; its answer. */
+static int post_payment(const char *body) {
+  char *e = apigw("POST", "/api/v1/events/payment.received", body);
+  int st = status_of(emu_wait(emu_push(e, 0), 20000));
+  free(e);
+  return st;
+}
+
+/* Waits until the peer recorded n Publish calls; doc keeps them. */
+static const hl_json *wait_publishes(svc_peer *peer, uint32_t n, hl_json_doc *doc) {
+  for (int waited = 0; waited < 30000; waited += 50) {
+    hl_json_doc_init(doc);
+    const hl_json *r = svc_peer_requests(peer, doc);
+    if (r && r->len >= n) return r;
+    hl_json_doc_dispose(doc);
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(false, "the peer did not record %u publishes", n);
+  return NULL;
+}
+
+/* The payment processor with no Kafka and no server: a provider's raw
+ * payload through API Gateway, its record in DynamoDB with the amount's
+ * exact text, published to an SNS FIFO topic with the exact bytes; SNS
+ * throttles once (retried, delivered), then denies access (FAILED at once).
+ * All in the invocations that accepted them. */
+HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
+  hl_dynalite dyn = {0};
+  svc_peer peer;
+  int port;
+  char *tdir;
+  payments_start(&dyn, &peer, &port, &tdir);
+  payments_register();
+
+  svc_peer_fault(&peer, "{\"action\":\"Publish\",\"kind\":\"throttle\",\"count\":1}");
+  static const char pay[] = "{\"transaction_id\":\"tx-100\",\"amount\":100.10,\"fee\":0.30,\"currency\":\"EUR\"}";
+  HL_ASSERT_EQ_INT(post_payment(pay), 202);
+  hl_json_doc doc;
+  const hl_json *reqs = wait_publishes(&peer, 1, &doc);
+  HL_ASSERT_EQ_INT(reqs->len, 1);
+  const hl_json *pub = &reqs->u.items[0];
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "action")), "Publish");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "Message")), pay); /* the exact bytes */
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageDeduplicationId")), "tx-100");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageGroupId")), "payment.received");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "errors"), 1); /* the throttled attempt */
+  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "auth_rejected"), 0);
+
+  ddb_view v;
+  ddb_view_open(&v, dyn.endpoint);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-100", "SUCCESS"), 2);
+  hl_json_doc d;
+  char *raw = view_get(&v, "webhook_events", "tx-100", NULL, &d);
+  printf("events table: %s\n", raw);
+  HL_ASSERT(strstr(raw, "\"amount\":{\"S\":\"100.10\"}") != NULL); /* the exact text */
+  HL_ASSERT(strstr(raw, "\"fee\":{\"N\":\"0.3\"}") != NULL);       /* a number, canonical */
+  HL_ASSERT_EQ_STR(item_str(d.root, "body"), pay);
+  HL_ASSERT_EQ_STR(item_str(d.root, "currency"), "EUR");
+  HL_ASSERT_EQ_STR(item_str(d.root, "event_type"), "payment.received");
+  hl_json_doc_dispose(&d);
+  free(raw);
+
+  /* Access denied: permanent, FAILED after its one attempt. */
+  svc_peer_fault(&peer, "{\"action\":\"Publish\",\"kind\":\"access_denied\",\"count\":1}");
+  static const char denied[] = "{\"transaction_id\":\"tx-200\",\"amount\":5.00,\"currency\":\"EUR\"}";
+  HL_ASSERT_EQ_INT(post_payment(denied), 202);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-200", "FAILED"), 1);
+  raw = view_get(&v, "delivery_queue", "tx-200", sub_id, &d);
+  HL_ASSERT(strstr(item_str(d.root, "last_error"), "AuthorizationError") != NULL);
+  hl_json_doc_dispose(&d);
+  free(raw);
+  /* The same id again: a duplicate, not a second delivery. */
+  HL_ASSERT_EQ_INT(post_payment(pay), 200);
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "accepted"), 1);
+  ddb_view_close(&v);
+
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&peer);
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+}
