@@ -534,7 +534,7 @@ typedef struct {
   int64_t hand_off;
   bool drain;                  /* a scheduled invocation: answered with a report at the end */
   char request_id[128];
-  uint64_t claimed0, recorded0;
+  uint64_t claimed0, recorded0, lost0;
 } settle;
 
 static void on_settle_closed(uv_handle_t *h) { hl_free(h->data); }
@@ -543,12 +543,12 @@ static void settle_end(settle *st) {
   lambda *L = st->L;
   uv_timer_stop(&st->timer);
   if (st->drain) {
-    uint64_t claimed, recorded;
-    hl_queue_ddb_counts(L->queue, &claimed, &recorded);
-    char out[160];
-    int n = snprintf(out, sizeof out, "{\"claimed\":%llu,\"recorded\":%llu,\"in_flight\":%zu}",
+    uint64_t claimed, recorded, lost;
+    hl_queue_ddb_counts(L->queue, &claimed, &recorded, &lost);
+    char out[200];
+    int n = snprintf(out, sizeof out, "{\"claimed\":%llu,\"recorded\":%llu,\"lost_to_others\":%llu,\"in_flight\":%zu}",
                      (unsigned long long)(claimed - st->claimed0), (unsigned long long)(recorded - st->recorded0),
-                     hl_queue_ddb_busy(L->queue));
+                     (unsigned long long)(lost - st->lost0), hl_queue_ddb_busy(L->queue));
     emit_emf(L);
     hl_lambda_rt_respond(&L->rt, st->request_id, out, (size_t)n, on_posted, NULL);
   } else {
@@ -571,7 +571,7 @@ static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *re
   st->hand_off = hand_off;
   st->drain = drain;
   snprintf(st->request_id, sizeof st->request_id, "%s", request_id ? request_id : "");
-  hl_queue_ddb_counts(L->queue, &st->claimed0, &st->recorded0);
+  hl_queue_ddb_counts(L->queue, &st->claimed0, &st->recorded0, &st->lost0);
   uv_timer_init(&L->loop, &st->timer);
   st->timer.data = st;
   /* The first look comes after the dispatcher's claims have started (they

@@ -26,7 +26,7 @@ typedef struct {
   char owner[48];       /* this process: host-independent random id + pid */
   size_t busy;
   int64_t wake_at;
-  uint64_t claimed, recorded;
+  uint64_t claimed, recorded, lost;
 } ddbq;
 
 static ddbq *Q(hl_queue *q) { return (ddbq *)q; }
@@ -284,7 +284,9 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
     hl_eq_item_free(it);
   } else if (st->outcome != HL_AWS_CONDITION_FAILED) {
     k->failed++; /* taken by nobody: claimed again later */
-  } /* else another process holds it, or it changed since the index saw it */
+  } else {
+    k->q->lost++; /* another process holds it, or it changed since the index saw it */
+  }
   hl_free(o);
   if (--k->pending == 0) claim_answer(k);
 }
@@ -525,7 +527,8 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
 
 size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy; }
 int64_t hl_queue_ddb_next_wake(hl_queue *q) { return Q(q)->wake_at; }
-void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded) {
+void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost) {
   *claimed = Q(q)->claimed;
   *recorded = Q(q)->recorded;
+  *lost = Q(q)->lost;
 }

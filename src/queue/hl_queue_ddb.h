@@ -56,7 +56,8 @@ size_t hl_queue_ddb_busy(hl_queue *q);
 /* The earliest due time (ms since epoch) of a retry this process released
  * and has not claimed since, or 0. */
 int64_t hl_queue_ddb_next_wake(hl_queue *q);
-/* Deliveries claimed and recorded since creation (reports). */
-void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded);
+/* Since creation: deliveries claimed, outcomes recorded, and rows found due
+ * whose claim another process won (reports). */
+void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost);
 
 #endif

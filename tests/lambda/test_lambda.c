@@ -1704,3 +1704,111 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   hl_rmtree(tdir);
   free(tdir);
 }
+
+/* Puts n due deliveries of sub into the DynamoDB queue as an API invocation
+ * would: each event's record, then its row (docs/aws.md, the layout). */
+static void seed_queue(ddb_view *v, int n, const char *sub) {
+  int64_t due = hl_wall_ms() - 1000;
+  for (int i = 0; i < n; i++) {
+    char id[32], body[128], dk[160], shard[8], at[24];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    int len = snprintf(body, sizeof body, "{\"transaction_id\":\"%s\",\"amount\":%d.10}", id, i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "payment.received", .body = body, .body_len = (size_t)len,
+                       .accepted_at = due};
+    hl_buf b = HL_BUF_INIT;
+    hl_ddb_attr ea[] = {{"event_id", hl_ddb_s(id)}, {"event_type", hl_ddb_s(ev.event_type)},
+                        {"accepted_at", hl_ddb_n(hl_ddb_i64(at, due))}, {"body", hl_ddb_sn(body, (size_t)len)}};
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "webhook_events", HL_DDB_ITEM(ea), NULL), 0);
+    free(view_call(v, HL_DDB_PUT_ITEM, &b));
+    snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
+    snprintf(shard, sizeof shard, "%d", i % 8);
+    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
+                        {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
+                        {"event_type", hl_ddb_s(ev.event_type)}, {"accepted_at", hl_ddb_n(at)},
+                        {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
+                        {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
+    free(view_call(v, HL_DDB_PUT_ITEM, &b));
+  }
+}
+
+static int64_t report_claimed(emu_result *r) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  int64_t n = -1;
+  hl_json_int64(hl_json_get(d.root, "claimed"), &n);
+  hl_json_doc_dispose(&d);
+  return n;
+}
+
+/* Two runtimes (two processes) take a scheduled invocation each at the same
+ * time and drain one DynamoDB queue: the conditional claims share the rows
+ * out, and every delivery reaches SNS exactly once. */
+HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
+  enum { N = 24 };
+  hl_dynalite dyn = {0};
+  svc_peer peer;
+  int port;
+  char *tdir;
+  payments_start(&dyn, &peer, &port, &tdir);
+  payments_register();
+  pid_t first_pid = lambda_pid;
+  char *first_dir = dir;
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", pay_env[0], pay_env[1], "AWS_REGION=us-east-1",
+                       "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
+  start_lambda(port, env); /* the second runtime: lambda_pid and dir are its now */
+  hl_sleep_ms(1000);        /* its subscriptions loaded (it claims nothing: nothing is due yet) */
+
+  ddb_view v;
+  ddb_view_open(&v, dyn.endpoint);
+  seed_queue(&v, N, sub_id);
+  static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000002\","
+                           "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
+                           "\"time\":\"2026-11-24T06:00:00Z\",\"region\":\"us-east-1\","
+                           "\"resources\":[\"arn:aws:events:us-east-1:123456789012:rule/hookloop-drain\"],\"detail\":{}}";
+  char id1[64], id2[64];
+  snprintf(id1, sizeof id1, "%s", emu_push(ev, 0));
+  snprintf(id2, sizeof id2, "%s", emu_push(ev, 0));
+  emu_result *r1 = emu_wait(id1, 60000), *r2 = emu_wait(id2, 60000);
+  HL_ASSERT(r1 && r2);
+  HL_ASSERT_MSG(strcmp(r1->kind, "response") == 0 && strcmp(r2->kind, "response") == 0, "%s / %s", r1->body,
+                r2->body);
+  int64_t c1 = report_claimed(r1), c2 = report_claimed(r2);
+  printf("claimed: %lld + %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, r1->body, r2->body,
+         svc_peer_stat(&peer, "accepted"));
+
+  hl_json_doc doc;
+  const hl_json *reqs = wait_publishes(&peer, N, &doc);
+  hl_sleep_ms(300); /* nothing more arrives */
+  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "accepted"), N);
+  static int seen[N];
+  for (uint32_t i = 0; i < reqs->len; i++) {
+    const char *dedup = hl_json_str(hl_json_get(&reqs->u.items[i], "MessageDeduplicationId"));
+    HL_ASSERT(dedup && strncmp(dedup, "tx-seed-", 8) == 0);
+    seen[atoi(dedup + 8)]++;
+  }
+  for (int i = 0; i < N; i++) HL_ASSERT_MSG(seen[i] == 1, "tx-seed-%03d was sent %d times", i, seen[i]);
+  hl_json_doc_dispose(&doc);
+  /* One claim per attempt: a row two processes both claimed would show
+   * more claims than attempts. */
+  int64_t attempts = 0;
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    attempts += wait_row(&v, id, "SUCCESS");
+  }
+  HL_ASSERT_EQ_INT(c1 + c2, attempts);
+  HL_ASSERT(attempts >= N);
+  ddb_view_close(&v);
+
+  stop_lambda();
+  lambda_pid = first_pid;
+  dir = first_dir;
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&peer);
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+}
