@@ -1018,10 +1018,18 @@ HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
  * operations the store sends at run time (hl_store_ddb.c; `tables create`
  * runs with an operator's rights, not the functions'). */
 HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
+  /* The store's calls and the DynamoDB queue's. */
   char path[600];
-  snprintf(path, sizeof path, "%s/src/store/hl_store_ddb.c", HL_SOURCE_DIR);
-  char *code = hl_read_file(path, NULL);
-  HL_ASSERT(code);
+  hl_buf all = HL_BUF_INIT;
+  static const char *const files[] = {"src/store/hl_store_ddb.c", "src/queue/hl_queue_ddb.c"};
+  for (size_t f = 0; f < HL_ARRAY_SIZE(files); f++) {
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, files[f]);
+    char *one = hl_read_file(path, NULL);
+    HL_ASSERT(one);
+    hl_buf_puts(&all, one);
+    free(one);
+  }
+  char *code = hl_buf_steal(&all, NULL);
   static char used[40][48];
   int nu = 0;
   for (const char *p = code; (p = strstr(p, "HL_DDB_")) != NULL; p += 7) {
