@@ -216,17 +216,6 @@ static void claim_answer(claim_ctx *k) {
   hl_free(k);
 }
 
-static char *attr_s(const hl_json *it, const char *name) {
-  size_t n = 0;
-  const char *v = hl_ddb_item_s(it, name, &n);
-  return v ? hl_strndup(v, n) : NULL;
-}
-
-static int64_t attr_n(const hl_json *it, const char *name) {
-  int64_t v = 0;
-  hl_ddb_item_i64(it, name, &v);
-  return v;
-}
 
 static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
   claim_one *o = data;
@@ -261,19 +250,19 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
   const hl_json *a = hl_json_get(resp, "Attributes");
   if (st->outcome == HL_AWS_OK && a) {
     hl_eq_item *it = &o->item;
-    it->d.event_id = attr_s(a, "event_id");
-    it->d.subscription_id = attr_s(a, "subscription_id");
-    it->d.status = attr_s(a, "status");
-    it->d.attempts = attr_n(a, "attempts");
-    it->d.last_status_code = attr_n(a, "last_status_code");
-    it->d.last_error = attr_s(a, "last_error");
-    it->d.last_latency_ms = attr_n(a, "last_latency_ms");
-    it->d.updated_at = attr_n(a, "updated_at");
-    it->d.next_attempt_at = attr_n(a, "next_attempt_at");
-    it->d.transformation = attr_s(a, "transformation");
-    it->event_type = attr_s(a, "event_type");
-    it->trace = attr_s(a, "trace");
-    it->accepted_at = attr_n(a, "accepted_at");
+    it->d.event_id = hl_ddb_item_sdup(a, "event_id");
+    it->d.subscription_id = hl_ddb_item_sdup(a, "subscription_id");
+    it->d.status = hl_ddb_item_sdup(a, "status");
+    it->d.attempts = hl_ddb_item_i64_or0(a, "attempts");
+    it->d.last_status_code = hl_ddb_item_i64_or0(a, "last_status_code");
+    it->d.last_error = hl_ddb_item_sdup(a, "last_error");
+    it->d.last_latency_ms = hl_ddb_item_i64_or0(a, "last_latency_ms");
+    it->d.updated_at = hl_ddb_item_i64_or0(a, "updated_at");
+    it->d.next_attempt_at = hl_ddb_item_i64_or0(a, "next_attempt_at");
+    it->d.transformation = hl_ddb_item_sdup(a, "transformation");
+    it->event_type = hl_ddb_item_sdup(a, "event_type");
+    it->trace = hl_ddb_item_sdup(a, "trace");
+    it->accepted_at = hl_ddb_item_i64_or0(a, "accepted_at");
     if (it->d.event_id && it->d.subscription_id && it->event_type) {
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
       hl_buf body = HL_BUF_INIT;
@@ -332,7 +321,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
     const hl_json *items = hl_json_get(resp, "Items");
     for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
       const hl_json *it = &items->u.items[i];
-      char *e = attr_s(it, "event_id"), *s = attr_s(it, "subscription_id"), *d = attr_s(it, "due_key");
+      char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id"), *d = hl_ddb_item_sdup(it, "due_key");
       if (!e || !s || !d) {
         hl_free(e); hl_free(s); hl_free(d);
         continue;

@@ -491,6 +491,18 @@ bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out) {
   return true;
 }
 
+char *hl_ddb_item_sdup(const hl_json *item, const char *name) {
+  size_t n = 0;
+  const char *v = hl_ddb_item_s(item, name, &n);
+  return v ? hl_strndup(v, n) : NULL;
+}
+
+int64_t hl_ddb_item_i64_or0(const hl_json *item, const char *name) {
+  int64_t v = 0;
+  hl_ddb_item_i64(item, name, &v);
+  return v;
+}
+
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name) {
   const hl_json *v = typed(item, name, "M");
   return v && v->type == HL_JSON_OBJECT ? v : NULL;

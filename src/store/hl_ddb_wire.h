@@ -182,6 +182,10 @@ const char *hl_ddb_item_n(const hl_json *item, const char *name, size_t *len);
 /* An N attribute as an int64 when it is an integer in range. */
 int hl_ddb_item_i64(const hl_json *item, const char *name, int64_t *out);
 bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out);
+/* An S attribute as a new string, or NULL; an N attribute as an int64, 0
+ * when absent or not an integer (optional numeric fields). */
+char *hl_ddb_item_sdup(const hl_json *item, const char *name);
+int64_t hl_ddb_item_i64_or0(const hl_json *item, const char *name);
 /* The inner value of an M or L attribute. */
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name);
 const hl_json *hl_ddb_item_l(const hl_json *item, const char *name);

@@ -104,17 +104,8 @@ static int status_of(const hl_aws_status *st) {
 }
 
 /* --- reading items ---------------------------------------------------------- */
-static char *get_s(const hl_json *item, const char *name) {
-  size_t n = 0;
-  const char *v = hl_ddb_item_s(item, name, &n);
-  return v ? hl_strndup(v, n) : NULL;
-}
-
-static int64_t get_n(const hl_json *item, const char *name) {
-  int64_t v = 0;
-  hl_ddb_item_i64(item, name, &v);
-  return v;
-}
+static char *get_s(const hl_json *item, const char *name) { return hl_ddb_item_sdup(item, name); }
+static int64_t get_n(const hl_json *item, const char *name) { return hl_ddb_item_i64_or0(item, name); }
 
 static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap) return arr;

@@ -1585,19 +1585,37 @@ static int64_t wait_row(ddb_view *v, const char *event_id, const char *want) {
   return -1;
 }
 
-static char pay_env[4][200];
+/* dynalite, the SNS peer, the tables, a runtime on them (no KAFKA_BROKERS). */
+typedef struct {
+  hl_dynalite dyn;
+  svc_peer peer;
+  int port;
+  char *tdir;
+  char env_ddb[200], env_sns[200];
+  const char *env[7];
+} payments;
 
-/* dynalite, the SNS peer, the tables, a runtime on them: no KAFKA_BROKERS. */
-static void payments_start(hl_dynalite *dyn, svc_peer *peer, int *port, char **tdir) {
-  HL_ASSERT_MSG(hl_dynalite_start(dyn, 50) == 0, "dynalite did not start");
-  svc_peer_start(peer, PAY_AKID, PAY_SECRET, NULL);
-  snprintf(pay_env[0], sizeof pay_env[0], "DYNAMODB_ENDPOINT=%s", dyn->endpoint);
-  snprintf(pay_env[1], sizeof pay_env[1], "AWS_ENDPOINT_URL_SNS=%s", peer->endpoint);
-  const char *env[] = {"HOOKLOOP_STORE=dynamodb", pay_env[0], pay_env[1], "AWS_REGION=us-east-1",
+static void payments_start(payments *p) {
+  memset(p, 0, sizeof *p);
+  HL_ASSERT_MSG(hl_dynalite_start(&p->dyn, 50) == 0, "dynalite did not start");
+  svc_peer_start(&p->peer, PAY_AKID, PAY_SECRET, NULL);
+  snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=%s", p->dyn.endpoint);
+  snprintf(p->env_sns, sizeof p->env_sns, "AWS_ENDPOINT_URL_SNS=%s", p->peer.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", p->env_ddb, p->env_sns, "AWS_REGION=us-east-1",
                        "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
-  *tdir = create_tables(env);
-  *port = emu_start();
-  start_lambda(*port, env);
+  memcpy(p->env, env, sizeof env);
+  p->tdir = create_tables(p->env);
+  p->port = emu_start();
+  start_lambda(p->port, p->env);
+}
+
+static void payments_stop(payments *p) {
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&p->peer);
+  hl_dynalite_stop(&p->dyn);
+  hl_rmtree(p->tdir);
+  free(p->tdir);
 }
 
 static void payments_register(void) {
@@ -1654,18 +1672,15 @@ static const hl_json *wait_publishes(svc_peer *peer, uint32_t n, hl_json_doc *do
  * throttles once (retried, delivered), then denies access (FAILED at once).
  * All in the invocations that accepted them. */
 HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
-  hl_dynalite dyn = {0};
-  svc_peer peer;
-  int port;
-  char *tdir;
-  payments_start(&dyn, &peer, &port, &tdir);
+  static payments p;
+  payments_start(&p);
   payments_register();
 
-  svc_peer_fault(&peer, "{\"action\":\"Publish\",\"kind\":\"throttle\",\"count\":1}");
+  svc_peer_fault(&p.peer, "{\"action\":\"Publish\",\"kind\":\"throttle\",\"count\":1}");
   static const char pay[] = "{\"transaction_id\":\"tx-100\",\"amount\":100.10,\"fee\":0.30,\"currency\":\"EUR\"}";
   HL_ASSERT_EQ_INT(post_payment(pay), 202);
   hl_json_doc doc;
-  const hl_json *reqs = wait_publishes(&peer, 1, &doc);
+  const hl_json *reqs = wait_publishes(&p.peer, 1, &doc);
   HL_ASSERT_EQ_INT(reqs->len, 1);
   const hl_json *pub = &reqs->u.items[0];
   HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "action")), "Publish");
@@ -1673,11 +1688,11 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageDeduplicationId")), "tx-100");
   HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageGroupId")), "payment.received");
   hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "errors"), 1); /* the throttled attempt */
-  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "auth_rejected"), 0);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "errors"), 1); /* the throttled attempt */
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "auth_rejected"), 0);
 
   ddb_view v;
-  ddb_view_open(&v, dyn.endpoint);
+  ddb_view_open(&v, p.dyn.endpoint);
   HL_ASSERT_EQ_INT(wait_row(&v, "tx-100", "SUCCESS"), 2);
   hl_json_doc d;
   char *raw = view_get(&v, "webhook_events", "tx-100", NULL, &d);
@@ -1691,7 +1706,7 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   free(raw);
 
   /* Access denied: permanent, FAILED after its one attempt. */
-  svc_peer_fault(&peer, "{\"action\":\"Publish\",\"kind\":\"access_denied\",\"count\":1}");
+  svc_peer_fault(&p.peer, "{\"action\":\"Publish\",\"kind\":\"access_denied\",\"count\":1}");
   static const char denied[] = "{\"transaction_id\":\"tx-200\",\"amount\":5.00,\"currency\":\"EUR\"}";
   HL_ASSERT_EQ_INT(post_payment(denied), 202);
   HL_ASSERT_EQ_INT(wait_row(&v, "tx-200", "FAILED"), 1);
@@ -1702,15 +1717,9 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   /* The same id again: a duplicate, not a second delivery. */
   HL_ASSERT_EQ_INT(post_payment(pay), 200);
   hl_sleep_ms(300);
-  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "accepted"), 1);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1);
   ddb_view_close(&v);
-
-  stop_lambda();
-  emu_stop();
-  svc_peer_stop(&peer);
-  hl_dynalite_stop(&dyn);
-  hl_rmtree(tdir);
-  free(tdir);
+  payments_stop(&p);
 }
 
 /* Puts n due deliveries of sub into the DynamoDB queue as an API invocation
@@ -1755,21 +1764,16 @@ static int64_t report_claimed(emu_result *r) {
  * out, and every delivery reaches SNS exactly once. */
 HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   enum { N = 24 };
-  hl_dynalite dyn = {0};
-  svc_peer peer;
-  int port;
-  char *tdir;
-  payments_start(&dyn, &peer, &port, &tdir);
+  static payments p;
+  payments_start(&p);
   payments_register();
   pid_t first_pid = lambda_pid;
   char *first_dir = dir;
-  const char *env[] = {"HOOKLOOP_STORE=dynamodb", pay_env[0], pay_env[1], "AWS_REGION=us-east-1",
-                       "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
-  start_lambda(port, env); /* the second runtime: lambda_pid and dir are its now */
+  start_lambda(p.port, p.env); /* the second runtime: lambda_pid and dir are its now */
   hl_sleep_ms(1000);        /* its subscriptions loaded (it claims nothing: nothing is due yet) */
 
   ddb_view v;
-  ddb_view_open(&v, dyn.endpoint);
+  ddb_view_open(&v, p.dyn.endpoint);
   seed_queue(&v, N, sub_id);
   static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000002\","
                            "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
@@ -1784,12 +1788,12 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
                 r2->body);
   int64_t c1 = report_claimed(r1), c2 = report_claimed(r2);
   printf("claimed: %lld + %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, r1->body, r2->body,
-         svc_peer_stat(&peer, "accepted"));
+         svc_peer_stat(&p.peer, "accepted"));
 
   hl_json_doc doc;
-  const hl_json *reqs = wait_publishes(&peer, N, &doc);
+  const hl_json *reqs = wait_publishes(&p.peer, N, &doc);
   hl_sleep_ms(300); /* nothing more arrives */
-  HL_ASSERT_EQ_INT(svc_peer_stat(&peer, "accepted"), N);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), N);
   static int seen[N];
   for (uint32_t i = 0; i < reqs->len; i++) {
     const char *dedup = hl_json_str(hl_json_get(&reqs->u.items[i], "MessageDeduplicationId"));
@@ -1813,10 +1817,5 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   stop_lambda();
   lambda_pid = first_pid;
   dir = first_dir;
-  stop_lambda();
-  emu_stop();
-  svc_peer_stop(&peer);
-  hl_dynalite_stop(&dyn);
-  hl_rmtree(tdir);
-  free(tdir);
+  payments_stop(&p);
 }
