@@ -27,9 +27,29 @@ typedef struct {
   size_t busy;
   int64_t wake_at;
   uint64_t claimed, recorded, lost;
+  /* DynamoDB calls not yet answered. destroy() may come first (the owner
+   * closes the dispatcher, then the queue, then the store, whose client
+   * still answers them): the queue then calls nobody back and frees itself
+   * with the last answer. */
+  size_t ops;
+  bool dead;
 } ddbq;
 
 static ddbq *Q(hl_queue *q) { return (ddbq *)q; }
+
+static void call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data) {
+  q->ops++;
+  hl_ddb_call(q->c, op, body, cb, data);
+}
+
+/* An answer is in: the last one after destroy() frees the queue. Called
+ * last in every callback. */
+static void op_done(ddbq *q) {
+  if (--q->ops == 0 && q->dead) {
+    hl_free(q->table);
+    hl_free(q);
+  }
+}
 
 static unsigned shard_of(const char *event_id, const char *sub_id) {
   uint32_t h = 2166136261u; /* FNV-1a */
@@ -89,7 +109,7 @@ typedef struct {
 static void accept_done(accept_ctx *a) {
   ddbq *q = a->q;
   int status = a->failed ? HL_ESTORE : (a->ok == 0 && a->exists > 0) ? HL_EEXISTS : 0;
-  if (status == 0) {
+  if (status == 0 && !q->dead) {
     for (size_t i = 0; i < a->nsubs; i++) {
       if (!a->put[i]) continue;
       hl_delivery_rec r = {.event_id = a->event_id, .subscription_id = a->subs[i], .status = (char *)"PENDING",
@@ -107,7 +127,7 @@ static void accept_done(accept_ctx *a) {
   hl_free(a->event_id);
   hl_free(a);
   q->busy--;
-  cb(data, status, &res);
+  if (!q->dead) cb(data, status, &res);
 }
 
 static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -123,7 +143,9 @@ static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp)
     a->failed++;
   }
   hl_free(o);
+  ddbq *q = a->q;
   if (--a->pending == 0) accept_done(a);
+  op_done(q);
 }
 
 static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb,
@@ -166,7 +188,7 @@ static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ing
     hl_buf_dispose(&dk);
     accept_one *o = hl_malloc(sizeof *o);
     *o = (accept_one){a, i};
-    hl_ddb_call(q->c, HL_DDB_PUT_ITEM, &body, on_row_put, o);
+    call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
   }
 }
 
@@ -204,7 +226,7 @@ static void claim_answer(claim_ctx *k) {
   q->claimed += k->res.nitems;
   q->busy += k->res.nitems; /* held until recorded or released */
   q->busy--;
-  k->cb(k->data, status, &k->res);
+  if (!q->dead) k->cb(k->data, status, &k->res);
   hl_store_result_dispose(&k->res);
   for (size_t i = 0; i < k->ncand; i++) {
     hl_free(k->cand[i].event_id);
@@ -241,14 +263,17 @@ static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
     k->failed++;
   }
   hl_free(o);
+  ddbq *q = k->q;
   if (--k->pending == 0) claim_answer(k);
+  op_done(q);
 }
 
 static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) {
   claim_one *o = data;
   claim_ctx *k = o->k;
+  ddbq *q = k->q;
   const hl_json *a = hl_json_get(resp, "Attributes");
-  if (st->outcome == HL_AWS_OK && a) {
+  if (st->outcome == HL_AWS_OK && a && !q->dead) {
     hl_eq_item *it = &o->item;
     it->d.event_id = hl_ddb_item_sdup(a, "event_id");
     it->d.subscription_id = hl_ddb_item_sdup(a, "subscription_id");
@@ -267,7 +292,8 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
       hl_buf body = HL_BUF_INIT;
       hl_ddb_get_item(&body, k->q->events_table, HL_DDB_ITEM(key), true);
-      hl_ddb_call(k->q->c, HL_DDB_GET_ITEM, &body, on_body, o);
+      call(q, HL_DDB_GET_ITEM, &body, on_body, o);
+      op_done(q);
       return;
     }
     hl_eq_item_free(it);
@@ -278,6 +304,7 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
   }
   hl_free(o);
   if (--k->pending == 0) claim_answer(k);
+  op_done(q);
 }
 
 static int cand_cmp(const void *a, const void *b) {
@@ -286,7 +313,7 @@ static int cand_cmp(const void *a, const void *b) {
 
 static void lease_candidates(claim_ctx *k) {
   ddbq *q = k->q;
-  if (k->ncand == 0) {
+  if (k->ncand == 0 || q->dead) {
     claim_answer(k);
     return;
   }
@@ -309,7 +336,7 @@ static void lease_candidates(claim_ctx *k) {
     hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
     claim_one *o = hl_calloc(1, sizeof *o);
     o->k = k;
-    hl_ddb_call(q->c, HL_DDB_UPDATE_ITEM, &body, on_leased, o);
+    call(q, HL_DDB_UPDATE_ITEM, &body, on_leased, o);
   }
 }
 
@@ -335,7 +362,9 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
     if (last && last->type == HL_JSON_OBJECT && last->len > 0) k->truncated = true;
   }
+  ddbq *q = k->q;
   if (--k->pending == 0) lease_candidates(k);
+  op_done(q);
 }
 
 static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_ms, hl_store_cb cb, void *data) {
@@ -359,7 +388,7 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
                             .values = v, .n_values = HL_ARRAY_SIZE(v), .limit = QUERY_PAGE};
     hl_buf body = HL_BUF_INIT;
     hl_ddb_query(&body, q->table, &qa);
-    hl_ddb_call(q->c, HL_DDB_QUERY, &body, on_shard, k);
+    call(q, HL_DDB_QUERY, &body, on_shard, k);
   }
   hl_buf_dispose(&upto);
 }
@@ -390,7 +419,7 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
   int status = 0;
   if (st->outcome == HL_AWS_OK) {
     q->recorded++;
-    if (r->rec.status) q->store->vt->delivery_put(q->store, &r->rec, NULL, NULL);
+    if (r->rec.status && !q->dead) q->store->vt->delivery_put(q->store, &r->rec, NULL, NULL);
     if (r->wake && (!q->wake_at || r->wake < q->wake_at)) q->wake_at = r->wake;
   } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
     /* The lease ended and another process holds the row now: its outcome is
@@ -404,12 +433,13 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
   }
   if (status != HL_ESTORE && r->leaves) q->busy--;
   q->busy--;
-  if (r->cb) {
+  if (r->cb && !q->dead) {
     hl_store_result res = {0};
     r->cb(r->data, status, &res);
   }
   hl_delivery_rec_free(&r->rec);
   hl_free(r);
+  op_done(q);
 }
 
 /* One UpdateItem for the row's new state. terminal: off the index and the
@@ -470,7 +500,7 @@ static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool re
   if (status_fields) rec_copy(&r->rec, d);
   else r->rec = (hl_delivery_rec){.event_id = hl_strdup(d->event_id), .subscription_id = hl_strdup(d->subscription_id)};
   q->busy++;
-  hl_ddb_call(q->c, HL_DDB_UPDATE_ITEM, &body, on_recorded, r);
+  call(q, HL_DDB_UPDATE_ITEM, &body, on_recorded, r);
   hl_buf_dispose(&dk);
   hl_buf_dispose(&set);
   hl_buf_dispose(&ex);
@@ -490,8 +520,9 @@ static int64_t backlog(hl_queue *q) {
 
 static void destroy(hl_queue *base) {
   ddbq *q = Q(base);
-  hl_free(q->table);
-  hl_free(q);
+  q->dead = true;
+  q->ops++;
+  op_done(q); /* frees it now when nothing is in flight */
 }
 
 static const hl_queue_vt ddb_vt = {
