@@ -162,6 +162,21 @@ static void respond_schema_errors(hl_http_req *req, int status, const char *what
   hl_schema_errors_dispose(errs);
 }
 
+/* The "x-project" annotation (model/hl_project.h), when given, is usable.
+ * False once a 400 is answered. */
+static bool schema_project_ok(hl_http_req *req, const hl_json *schema) {
+  hl_projection *p;
+  size_t n;
+  char where[256], why[512], path[300];
+  if (hl_project_parse(schema, &p, &n, where, sizeof where, why, sizeof why) == 0) {
+    hl_project_free(p, n);
+    return true;
+  }
+  snprintf(path, sizeof path, "/schema/x-project%s", where);
+  hl_api_respond_field_error(req, path, why);
+  return false;
+}
+
 /* What raw provider payloads (POST /api/v1/events/{event_type}) need of a
  * schema: an event type that is not one of that path's fixed names, and an
  * "x-id-pointer" annotation, when given, that is a JSON pointer. False once
@@ -177,7 +192,7 @@ static bool schema_raw_intake_ok(hl_http_req *req, const char *event_type, const
                                "expected the JSON pointer of the event's id in a raw payload, e.g. /transaction_id");
     return false;
   }
-  return true;
+  return schema_project_ok(req, schema);
 }
 
 void hl_api_post_schema(hl_api *a, hl_http_req *req) {

@@ -54,6 +54,8 @@ typedef struct {
   bulk_ctx *bulk;        /* bulk: report here */
   size_t index;
   hl_event_check e;
+  int64_t accepted_at;   /* ms since epoch, when the events table has it (0: not yet) */
+  char *trace;           /* owned while the events table is written */
 } accept_ctx;
 
 struct bulk_ctx {
@@ -139,13 +141,69 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* Into the queue: the embedded one answers once the store committed the
- * event and its fan-out, Kafka once the brokers acknowledged it. */
-static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
-  hl_eq_accept ev = {
+static hl_eq_accept accept_of(const accept_ctx *c, const char *trace) {
+  return (hl_eq_accept){
     .event_id = c->e.id, .event_type = c->e.type, .body = c->e.body, .body_len = c->e.body_len,
     .trace = trace, .subscription_ids = (const char *const *)c->e.subs, .nsubs = c->e.nsubs,
+    .attrs = c->e.attrs, .nattrs = c->e.nattrs, .accepted_at = c->accepted_at,
   };
+}
+
+static void queue_event(hl_api *a, accept_ctx *c, const char *trace);
+
+/* The event's record is in the store's events table (or was already, from
+ * an earlier attempt of the same id): now the queue. */
+static void on_event_recorded(void *data, int status, hl_store_result *res) {
+  accept_ctx *c = data;
+  if (status != 0 && status != HL_EEXISTS) {
+    hl_free(c->trace);
+    c->trace = NULL;
+    on_accepted(c, status, res);
+    return;
+  }
+  char *trace = c->trace;
+  c->trace = NULL;
+  c->a->pending--;
+  queue_event(c->a, c, trace);
+  hl_free(trace);
+}
+
+/* A store with an events table (DynamoDB) keeps the event's record first,
+ * then the queue takes it: an event is never queued without its record. */
+static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
+  hl_store *s = a->store;
+  if (!s->vt->event_put) {
+    queue_event(a, c, trace);
+    return;
+  }
+  a->pending++;
+  if (s->vt->event_body_max && c->e.body_len > s->vt->event_body_max) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "an event kept in the events table is at most %zu bytes", s->vt->event_body_max);
+    if (c->bulk) {
+      hl_event_check *r = &c->bulk->results[c->index];
+      *r = c->e;
+      hl_event_reject(r, 413, "payload_too_large", "", "%s", msg);
+      a->pending--;
+      if (--c->bulk->outstanding == 0) bulk_finish(c->bulk);
+    } else {
+      hl_api_respond_error(c->req, 413, "payload_too_large", msg, NULL);
+      hl_event_check_dispose(&c->e);
+      a->pending--;
+    }
+    hl_free(c);
+    return;
+  }
+  c->accepted_at = hl_wall_ms();
+  c->trace = trace ? hl_strdup(trace) : NULL;
+  hl_eq_accept ev = accept_of(c, trace);
+  s->vt->event_put(s, &ev, on_event_recorded, c);
+}
+
+/* Into the queue: the embedded one answers once the store committed the
+ * event and its fan-out, Kafka once the brokers acknowledged it. */
+static void queue_event(hl_api *a, accept_ctx *c, const char *trace) {
+  hl_eq_accept ev = accept_of(c, trace);
   a->pending++;
   if (!a->queue) {
     /* Lambda without Kafka (its /tmp dies with the sandbox and nothing

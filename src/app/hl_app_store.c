@@ -23,6 +23,8 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->transform_table = cfg->transformation_table;
   t->partner_table = cfg->partner_table;
   t->attempt_table = cfg->attempt_table;
+  t->events_table = cfg->events_table;
+  t->queue_table = cfg->delivery_queue_table;
 }
 
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {
@@ -170,6 +172,7 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
                  .region = cfg->aws_region && *cfg->aws_region ? cfg->aws_region : "us-east-1"},
       .creds = hl_app_creds_env(cfg),
       .tables = t,
+      .events_ttl_s = cfg->events_ttl_days * 86400,
   };
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);
 }

@@ -42,10 +42,12 @@ typedef struct {
       *aws_container_auth_token_file;
   char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
       *idempotency_table, *parked_retry_table, *transformation_table,
-      *partner_table, *attempt_table;
+      *partner_table, *attempt_table, *events_table,
+      *delivery_queue_table;
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;
+  int64_t events_ttl_days;    /* EVENTS_TTL_DAYS: the events table's records expire then; 0: kept */
   int64_t config_ttl_s;       /* HOOKLOOP_CONFIG_TTL_S: how old schemas/subscriptions read from a shared store may get */
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
   char *admin_token, *api_token;

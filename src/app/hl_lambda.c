@@ -10,6 +10,7 @@
 #include "obs/hl_metrics.h"
 #include "handlers/hl_pipeline.h"
 #include "queue/hl_queue_kafka.h"
+#include "queue/hl_queue_ddb.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
 #include "loop/hl_curl_uv.h"
@@ -90,7 +91,8 @@ struct lambda {
   hl_registry reg;
   hl_retry_schedule *schedule;
   hl_dispatch dispatch;
-  hl_queue *queue;             /* Kafka: status rows, retry tiers, the dead-letter topic */
+  hl_queue *queue;             /* Kafka: status rows, retry tiers, the dead-letter topic; or the DynamoDB queue */
+  bool ddbq;                   /* no KAFKA_BROKERS, HOOKLOOP_STORE=dynamodb: queue is hl_queue_ddb */
   hl_api api;
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
@@ -472,7 +474,7 @@ static void arm_deadline(invocation *inv) {
  * else (MSK batches) the cluster the batch came from. Created once per
  * sandbox. */
 static void ensure_kafka(lambda *L, const char *bootstrap) {
-  if (L->kafka) return;
+  if (L->kafka || L->ddbq) return;
   const char *bs = L->cfg->kafka_brokers ? L->cfg->kafka_brokers : bootstrap;
   if (!bs) return;
   hl_kafka_config kc = {.brokers = bs, .security_protocol = L->cfg->kafka_security_protocol, .sasl = L->kauth.sasl};
@@ -516,6 +518,76 @@ static void on_parked_taken(void *data, int status, hl_store_result *res) {
   if (inv->nrecs == 0) answer_batch(inv);
   for (size_t i = 0; i < inv->nrecs; i++) dispatch_record(&inv->recs[i]);
   inv_release(inv);
+}
+
+/* --- the DynamoDB queue: deliver while the invocation has time ------------------------------ */
+
+/* After an API invocation was answered (or at a scheduled one), the
+ * dispatcher claims and sends what is due; the invocation ends (the next
+ * /next is asked) once this process has nothing claimed or in flight and
+ * no released retry falls due before the hand-off point less the margin an
+ * attempt needs, or at the hand-off point. What is left waits in the table
+ * for the next invocation or the scheduled one. */
+#define SETTLE_TICK_MS 20
+
+typedef struct {
+  lambda *L;
+  uv_timer_t timer;
+  int64_t hand_off;
+  bool drain;                  /* a scheduled invocation: answered with a report at the end */
+  char request_id[128];
+  uint64_t claimed0, recorded0, lost0;
+} settle;
+
+static void on_settle_closed(uv_handle_t *h) { hl_free(h->data); }
+
+static void settle_end(settle *st) {
+  lambda *L = st->L;
+  uv_timer_stop(&st->timer);
+  if (st->drain) {
+    uint64_t claimed, recorded, lost;
+    hl_queue_ddb_counts(L->queue, &claimed, &recorded, &lost);
+    char out[200];
+    int n = snprintf(out, sizeof out, "{\"claimed\":%llu,\"recorded\":%llu,\"lost_to_others\":%llu,\"in_flight\":%zu}",
+                     (unsigned long long)(claimed - st->claimed0), (unsigned long long)(recorded - st->recorded0),
+                     (unsigned long long)(lost - st->lost0), hl_queue_ddb_busy(L->queue));
+    emit_emf(L);
+    hl_lambda_rt_respond(&L->rt, st->request_id, out, (size_t)n, on_posted, NULL);
+  } else {
+    next_invocation(L);
+  }
+  uv_close((uv_handle_t *)&st->timer, on_settle_closed);
+}
+
+static void on_settle_tick(uv_timer_t *t) {
+  settle *st = t->data;
+  int64_t now = hl_wall_ms();
+  int64_t wake = hl_queue_ddb_next_wake(st->L->queue);
+  bool waiting_for_retry = wake > 0 && wake + WAIT_MARGIN_MS <= st->hand_off;
+  if (now >= st->hand_off || (hl_queue_ddb_busy(st->L->queue) == 0 && !waiting_for_retry)) settle_end(st);
+}
+
+static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *request_id) {
+  settle *st = hl_calloc(1, sizeof *st);
+  st->L = L;
+  st->hand_off = hand_off;
+  st->drain = drain;
+  snprintf(st->request_id, sizeof st->request_id, "%s", request_id ? request_id : "");
+  hl_queue_ddb_counts(L->queue, &st->claimed0, &st->recorded0, &st->lost0);
+  uv_timer_init(&L->loop, &st->timer);
+  st->timer.data = st;
+  /* The first look comes after the dispatcher's claims have started (they
+   * start on the loop's next turn). */
+  uv_timer_start(&st->timer, on_settle_tick, SETTLE_TICK_MS, SETTLE_TICK_MS);
+}
+
+/* A scheduled event with the DynamoDB queue: every subscription claims what
+ * is due (retries, and what earlier invocations left). */
+static void handle_queue_drain(invocation *inv) {
+  lambda *L = inv->L;
+  hl_dispatch_notify_all(&L->dispatch);
+  settle_start(L, hand_off_at(inv), true, inv->meta.request_id);
+  invocation_free(inv);
 }
 
 /* A scheduled event (EventBridge): the parked retries that fall due before
@@ -595,7 +667,21 @@ static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
 typedef struct {
   lambda *L;
   char request_id[128];
+  int64_t hand_off;            /* the invocation's hand-off point (the DynamoDB queue delivers until then) */
 } apigw_ctx;
+
+/* The answer is posted: with the DynamoDB queue, deliver before the next. */
+static void on_api_posted(hl_lambda_rt *rt, int status, void *data) {
+  lambda *L = hl_container_of(rt, lambda, rt);
+  int64_t *hand_off = data;
+  int64_t h = *hand_off;
+  hl_free(hand_off);
+  if (status == HL_ECLOSED) {
+    L->stop = true;
+    return;
+  }
+  settle_start(L, h, false, NULL);
+}
 
 static void on_api_answer(void *data, int status, const hl_http_header *headers, size_t nheaders,
                           const char *body, size_t body_len) {
@@ -618,7 +704,13 @@ static void on_api_answer(void *data, int status, const hl_http_header *headers,
   hl_jw_key(&w, "isBase64Encoded"); hl_jw_bool(&w, false);
   hl_jw_obj_end(&w);
   emit_emf(L);
-  hl_lambda_rt_respond(&L->rt, c->request_id, b.data, b.len, on_posted, NULL);
+  if (L->ddbq) {
+    int64_t *h = hl_malloc(sizeof *h);
+    *h = c->hand_off;
+    hl_lambda_rt_respond(&L->rt, c->request_id, b.data, b.len, on_api_posted, h);
+  } else {
+    hl_lambda_rt_respond(&L->rt, c->request_id, b.data, b.len, on_posted, NULL);
+  }
   hl_buf_dispose(&b);
   hl_free(c);
 }
@@ -627,6 +719,7 @@ static void handle_apigw(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   apigw_ctx *c = hl_malloc(sizeof *c);
   c->L = L;
+  c->hand_off = hand_off_at(inv);
   snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
   hl_http_req *req = hl_apigw_request(ev, on_api_answer, c);
   size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L->api);
@@ -639,6 +732,7 @@ static void handle_direct(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   apigw_ctx *c = hl_malloc(sizeof *c);
   c->L = L;
+  c->hand_off = hand_off_at(inv);
   snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
   bool ce = hl_json_str(hl_json_get(ev, "specversion")) != NULL;
   hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, c);
@@ -700,6 +794,8 @@ static void route_invocation(invocation *inv) {
     handle_kafka_batch(inv, doc.root);
   } else if (kind == HL_LAMBDA_EVENT_SCHEDULE && L->inbox) {
     handle_inbox(inv);
+  } else if (kind == HL_LAMBDA_EVENT_SCHEDULE && L->ddbq) {
+    handle_queue_drain(inv);
   } else if (kind == HL_LAMBDA_EVENT_SCHEDULE) {
     handle_drain(inv);
   } else if (kind == HL_LAMBDA_EVENT_APIGW) {
@@ -862,9 +958,16 @@ int hl_lambda_run(const hl_config *cfg) {
   } else {
     L->have_kms = cfg->kms_key_id && *cfg->kms_key_id;
     L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
-    hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
-                                 .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
-    L->queue = hl_queue_kafka_create(NULL, &qo);
+    /* Without Kafka, a DynamoDB deployment queues in DynamoDB. */
+    L->ddbq = !(cfg->kafka_brokers && *cfg->kafka_brokers) && cfg->store == HL_STORE_DYNAMODB;
+    if (L->ddbq) {
+      hl_queue_ddb_options qd = {.store = L->store, .table = cfg->delivery_queue_table};
+      L->queue = hl_queue_ddb_create(&qd);
+    } else {
+      hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
+                                   .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
+      L->queue = hl_queue_kafka_create(NULL, &qo);
+    }
     L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
                                    .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
                                    .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
@@ -876,12 +979,15 @@ int hl_lambda_run(const hl_config *cfg) {
                                 .default_schedule = L->schedule, .on_outcome = on_outcome, .outcome_data = L,
                                 .queue = L->queue,
                                 .default_secret = L->have_secrets ? default_secret : NULL,
-                                .default_secret_data = &L->secrets};
+                                .default_secret_data = &L->secrets,
+                                /* DynamoDB queue: every retry goes back to the table (a sandbox may
+                                 * freeze between invocations; nothing waits in its memory). */
+                                .release_after_ms = L->ddbq ? 1 : 0};
     dopt.sender = hl_app_sender_create(&L->loop, &L->curl, cfg, &dopt);
     hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,
                            .ingress_prefix = cfg->ingress_topic_prefix, .egress_prefix = cfg->egress_topic_prefix,
-                           .store_name = L->store->vt->name, .queue_name = "kafka",
+                           .store_name = L->store->vt->name, .queue_name = L->ddbq ? "dynamodb" : "kafka",
                            .allow_private_targets = cfg->allow_private_targets,
                            .require_https = cfg->require_https,
                            /* borrowed before the key is there: loaded after on_kms_ready */
@@ -892,7 +998,10 @@ int hl_lambda_run(const hl_config *cfg) {
                            .on_accepted = on_accepted, .hook_data = L,
                            .console = hl_config_console(cfg)};
     hl_api_init(&L->api, L->store, &L->reg, &L->dispatch, &aopt);
-    if (cfg->kafka_brokers && *cfg->kafka_brokers) {
+    if (L->ddbq) {
+      hl_api_use_queue(&L->api, L->queue, NULL);
+      L->api.opt.loop = &L->loop;
+    } else if (cfg->kafka_brokers && *cfg->kafka_brokers) {
       /* The API function produces accepted events to their ingress topics
        * (and re-queues from the dead-letter topic); the MSK functions use
        * the same producer for retry and dead-letter topics. */

@@ -37,6 +37,9 @@ void hl_event_check_dispose(hl_event_check *e) {
   hl_free(e->type);
   for (size_t i = 0; i < e->nsubs; i++) hl_free(e->subs[i]);
   hl_free(e->subs);
+  hl_event_attrs_free(e->attrs, e->nattrs);
+  e->attrs = NULL;
+  e->nattrs = 0;
 }
 
 void hl_event_reject(hl_event_check *e, int status, const char *code, const char *pointer, const char *fmt, ...) {
@@ -155,6 +158,14 @@ static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json 
     hl_event_reject(e, 503, "schema_unavailable", type_ptr,
            "the schema of event type '%s' could not be loaded; register it again with POST /admin/schemas",
            hl_log_esc(e->type, (size_t)-1));
+    return;
+  }
+  const char *bad = NULL;
+  char why[256];
+  if (hl_project_apply(se->proj, se->nproj, payload, &e->attrs, &e->nattrs, &bad, why, sizeof why) != 0) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s", base, bad);
+    hl_event_reject(e, 400, "invalid_event", path, "%s", why);
     return;
   }
   e->payload = payload;

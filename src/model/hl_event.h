@@ -39,6 +39,8 @@ typedef struct {
   char **subs;           /* matching subscription ids */
   size_t nsubs;
   const char *ingress_topic; /* of the schema the event matched (borrowed from the registry) */
+  hl_event_attr *attrs;      /* owned: projected by the schema's x-project (model/hl_project.h) */
+  size_t nattrs;
   /* Between the stages (hl_event.c only). */
   const hl_json *payload;    /* what the schema and filters see */
   const char *base;          /* "" or "/data": where payload is in the event */

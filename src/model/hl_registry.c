@@ -23,6 +23,7 @@ static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
   hl_schema_rec_free(&e->rec);
   if (e->compiled && r->free_schema) r->free_schema(e->compiled);
   hl_free(e->id_pointer);
+  hl_project_free(e->proj, e->nproj);
   hl_free(e);
 }
 
@@ -88,12 +89,25 @@ static void schema_id_pointer_load(hl_schema_entry *e) {
   hl_json_doc_dispose(&d);
 }
 
+/* The schema's "x-project" annotation, read once (the admin API checked it). */
+static void schema_project_load(hl_schema_entry *e) {
+  if (!e->rec.schema_json) return;
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  char where[128], why[256];
+  if (hl_json_parse(&d, e->rec.schema_json, strlen(e->rec.schema_json), NULL) == 0 &&
+      hl_project_parse(d.root, &e->proj, &e->nproj, where, sizeof where, why, sizeof why) != 0)
+    e->nproj = 0;
+  hl_json_doc_dispose(&d);
+}
+
 hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_schema *compiled) {
   hl_schema_entry *e = hl_calloc(1, sizeof *e);
   e->rec = *rec;
   e->compiled = compiled;
   *rec = (hl_schema_rec){0};
   schema_id_pointer_load(e);
+  schema_project_load(e);
   char id[512];
   api_id(id, sizeof id, &e->rec);
   hl_schema_entry *old = hl_strmap_put(&r->schemas_by_id, id, e);

@@ -21,6 +21,7 @@
 #include "loop/hl_timerq.h"
 #include "model/hl_destination.h"
 #include "model/hl_gate.h"
+#include "model/hl_project.h"
 #include "store/hl_store.h"
 
 typedef struct hl_delivery hl_delivery;
@@ -34,6 +35,10 @@ typedef struct {
   /* owned; the schema's "x-id-pointer" annotation: where a raw provider
    * payload posted to /api/v1/events/{event_type} keeps its id; NULL: none. */
   char *id_pointer;
+  /* owned; the schema's "x-project" annotation (model/hl_project.h): the
+   * attributes an event's stored record takes from its body. */
+  hl_projection *proj;
+  size_t nproj;
 } hl_schema_entry;
 
 typedef struct hl_sub hl_sub;

@@ -17,6 +17,7 @@ static const char *const op_targets[] = {
     [HL_DDB_DESCRIBE_TABLE] = "DynamoDB_20120810.DescribeTable",
     [HL_DDB_SCAN] = "DynamoDB_20120810.Scan",
     [HL_DDB_BATCH_GET_ITEM] = "DynamoDB_20120810.BatchGetItem",
+    [HL_DDB_UPDATE_CONTINUOUS_BACKUPS] = "DynamoDB_20120810.UpdateContinuousBackups",
 };
 
 const char *hl_ddb_target(hl_ddb_op op) {
@@ -353,6 +354,11 @@ static int add_def(hl_ddb_key_def *defs, size_t *n, hl_ddb_key_def d) {
 
 int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
                         const hl_ddb_gsi *gsis, size_t n_gsis) {
+  return hl_ddb_create_table_sse(out, table, hash, range, gsis, n_gsis, false);
+}
+
+int hl_ddb_create_table_sse(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
+                            const hl_ddb_gsi *gsis, size_t n_gsis, bool kms) {
   if (!table_ok(table) || !key_def_ok(hash) || (range.name && !key_def_ok(range)) || n_gsis > 20)
     return HL_EINVAL;
   hl_ddb_key_def defs[2 + 2 * 20];
@@ -394,8 +400,26 @@ int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_
     }
     hl_jw_arr_end(&w);
   }
+  if (kms) {
+    hl_jw_key_obj(&w, "SSESpecification");
+    hl_jw_key_bool(&w, "Enabled", true);
+    hl_jw_key_str(&w, "SSEType", "KMS");
+    hl_jw_obj_end(&w);
+  }
   hl_jw_obj_end(&w);
   return finish(out, &tmp, 0);
+}
+
+int hl_ddb_update_pitr(hl_buf *out, const char *table, bool enabled) {
+  if (!table_ok(table)) return HL_EINVAL;
+  hl_jw w;
+  hl_jw_open(&w, out);
+  hl_jw_key_str(&w, "TableName", table);
+  hl_jw_key_obj(&w, "PointInTimeRecoverySpecification");
+  hl_jw_key_bool(&w, "PointInTimeRecoveryEnabled", enabled);
+  hl_jw_obj_end(&w);
+  hl_jw_obj_end(&w);
+  return 0;
 }
 
 int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled) {
@@ -465,6 +489,18 @@ bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out) {
   if (!v || (v->type != HL_JSON_TRUE && v->type != HL_JSON_FALSE)) return false;
   *out = v->type == HL_JSON_TRUE;
   return true;
+}
+
+char *hl_ddb_item_sdup(const hl_json *item, const char *name) {
+  size_t n = 0;
+  const char *v = hl_ddb_item_s(item, name, &n);
+  return v ? hl_strndup(v, n) : NULL;
+}
+
+int64_t hl_ddb_item_i64_or0(const hl_json *item, const char *name) {
+  int64_t v = 0;
+  hl_ddb_item_i64(item, name, &v);
+  return v;
 }
 
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name) {

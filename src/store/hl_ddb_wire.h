@@ -30,6 +30,7 @@ typedef enum {
   HL_DDB_DESCRIBE_TABLE,
   HL_DDB_SCAN,
   HL_DDB_BATCH_GET_ITEM,
+  HL_DDB_UPDATE_CONTINUOUS_BACKUPS,
 } hl_ddb_op;
 
 /* "DynamoDB_20120810.<Operation>", static. */
@@ -163,6 +164,11 @@ typedef struct {
  * secondary indexes projecting ALL. */
 int hl_ddb_create_table(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
                         const hl_ddb_gsi *gsis, size_t n_gsis);
+/* The same, encrypted at rest under the AWS managed KMS key (kms true). */
+int hl_ddb_create_table_sse(hl_buf *out, const char *table, hl_ddb_key_def hash, hl_ddb_key_def range,
+                            const hl_ddb_gsi *gsis, size_t n_gsis, bool kms);
+/* UpdateContinuousBackups: point-in-time recovery on or off. */
+int hl_ddb_update_pitr(hl_buf *out, const char *table, bool enabled);
 int hl_ddb_update_ttl(hl_buf *out, const char *table, const char *attribute, bool enabled);
 int hl_ddb_describe_table(hl_buf *out, const char *table);
 
@@ -176,6 +182,10 @@ const char *hl_ddb_item_n(const hl_json *item, const char *name, size_t *len);
 /* An N attribute as an int64 when it is an integer in range. */
 int hl_ddb_item_i64(const hl_json *item, const char *name, int64_t *out);
 bool hl_ddb_item_bool(const hl_json *item, const char *name, bool *out);
+/* An S attribute as a new string, or NULL; an N attribute as an int64, 0
+ * when absent or not an integer (optional numeric fields). */
+char *hl_ddb_item_sdup(const hl_json *item, const char *name);
+int64_t hl_ddb_item_i64_or0(const hl_json *item, const char *name);
 /* The inner value of an M or L attribute. */
 const hl_json *hl_ddb_item_m(const hl_json *item, const char *name);
 const hl_json *hl_ddb_item_l(const hl_json *item, const char *name);

@@ -63,4 +63,6 @@ void hl_table_names_default(hl_table_names *n) {
   n->transform_table = "transformation";
   n->partner_table = "partner";
   n->attempt_table = "delivery_attempt";
+  n->events_table = "webhook_events";
+  n->queue_table = "delivery_queue";
 }

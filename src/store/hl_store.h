@@ -164,6 +164,15 @@ typedef struct {
  * DynamoDB store. */
 typedef void (*hl_store_check_cb)(void *data, const hl_store_check *parts, size_t nparts);
 
+/* An attribute projected from an event's body (model/hl_project.h): a
+ * name, 'S' or 'N', and the text (an N's exact decimal text). */
+typedef struct {
+  char *name;
+  char type;
+  char *text;
+  size_t len;
+} hl_event_attr;
+
 /* An accepted event and the deliveries it fans out to (embedded queue). */
 typedef struct {
   const char *event_id;
@@ -173,6 +182,9 @@ typedef struct {
   const char *trace;
   const char *const *subscription_ids;
   size_t nsubs;
+  const hl_event_attr *attrs;  /* projected from the body (event_put) */
+  size_t nattrs;
+  int64_t accepted_at;         /* ms since epoch (event_put; 0: now) */
 } hl_eq_accept;
 
 typedef struct {
@@ -249,6 +261,15 @@ typedef struct {
   /* Forgets a parked delivery (its attempt was recorded); by its key. */
   void (*park_delete)(hl_store *s, const hl_eq_item *it, hl_store_cb cb, void *data);
 
+  /* The events table (DynamoDB): the accepted event's record (id, type,
+   * accepted time, exact body, projected attributes), written before the
+   * event is queued. A record already there is kept (HL_EEXISTS is
+   * answered, and the caller goes on: the queue decides what a duplicate
+   * is). NULL: the backend keeps no event records of its own. */
+  void (*event_put)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data);
+  /* The largest body event_put takes (0: no limit beyond the API's). */
+  size_t event_body_max;
+
   /* Appends the backend's own Prometheus metrics to out (NULL: it has
    * none), so no caller needs to know which backend it is. */
   void (*render_metrics)(hl_store *s, hl_buf *out);
@@ -273,6 +294,8 @@ typedef struct {
   const char *transform_table;    /* transformation */
   const char *partner_table;      /* partner */
   const char *attempt_table;      /* delivery_attempt */
+  const char *events_table;       /* webhook_events (DynamoDB only) */
+  const char *queue_table;        /* delivery_queue (DynamoDB queue only) */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */

@@ -26,7 +26,7 @@ typedef struct bw {
 } bw;
 
 /* The tables of hl_table_names, in its order. */
-#define NAMES 9
+#define NAMES 11
 
 typedef struct {
   hl_store base;
@@ -36,6 +36,7 @@ typedef struct {
   char *names[NAMES];   /* owned copies behind t */
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
+  int64_t events_ttl_s; /* the events table's expires_at: accepted + this; 0: kept */
   hl_ddb_park park;     /* parked retries */
   /* The write batcher. */
   bw *pending, *pending_tail;
@@ -61,7 +62,7 @@ static void flush(hl_store_ddb *s);
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
-               OP_ATTEMPT_LIST } op_kind;
+               OP_ATTEMPT_LIST, OP_EVENT_PUT } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -103,17 +104,8 @@ static int status_of(const hl_aws_status *st) {
 }
 
 /* --- reading items ---------------------------------------------------------- */
-static char *get_s(const hl_json *item, const char *name) {
-  size_t n = 0;
-  const char *v = hl_ddb_item_s(item, name, &n);
-  return v ? hl_strndup(v, n) : NULL;
-}
-
-static int64_t get_n(const hl_json *item, const char *name) {
-  int64_t v = 0;
-  hl_ddb_item_i64(item, name, &v);
-  return v;
-}
+static char *get_s(const hl_json *item, const char *name) { return hl_ddb_item_sdup(item, name); }
+static int64_t get_n(const hl_json *item, const char *name) { return hl_ddb_item_i64_or0(item, name); }
 
 static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap) return arr;
@@ -1025,6 +1017,34 @@ static int64_t eq_backlog(hl_store *base) {
   return s->queue->vt->eq_backlog(s->queue);
 }
 
+/* --- the events table ----------------------------------------------------------- */
+/* The event's record: a PutItem that keeps a record already there (the
+ * first acceptance of an id is the transaction record; a client's retry
+ * after a queue failure finds it and goes on). */
+static void event_put(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char at[24], exp[24];
+  int64_t accepted = ev->accepted_at ? ev->accepted_at : hl_wall_ms();
+  size_t cap = 6 + ev->nattrs, n = 0;
+  hl_ddb_attr *a = hl_calloc(cap, sizeof *a);
+  a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(ev->event_id)};
+  a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(ev->event_type)};
+  a[n++] = (hl_ddb_attr){"accepted_at", hl_ddb_n(hl_ddb_i64(at, accepted))};
+  a[n++] = (hl_ddb_attr){"body", hl_ddb_sn(ev->body, ev->body_len)};
+  if (ev->trace) a[n++] = (hl_ddb_attr){"trace", hl_ddb_s(ev->trace)};
+  if (s->events_ttl_s > 0) a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(exp, accepted / 1000 + s->events_ttl_s))};
+  for (size_t i = 0; i < ev->nattrs; i++) {
+    const hl_event_attr *x = &ev->attrs[i];
+    a[n++] = (hl_ddb_attr){x->name, x->type == 'N' ? (hl_ddb_val){.type = HL_DDB_N, .s = x->text, .len = x->len}
+                                                   : hl_ddb_sn(x->text, x->len)};
+  }
+  hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.events_table, (hl_ddb_item){a, n}, &x);
+  hl_free(a);
+  send_op(op_new(s, OP_EVENT_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
 /* --- parked retries (hl_ddb_park) ------------------------------------------------ */
 static void park_hold(void *owner) { ddb(owner)->nops++; }
 
@@ -1120,6 +1140,7 @@ static const hl_store_vtable ddb_vt = {
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
+    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
 
@@ -1131,6 +1152,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
     .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
+    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
     .render_metrics = render_metrics,
@@ -1161,16 +1183,19 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
                         cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
                         cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table,
-                        cfg->tables.attempt_table ? cfg->tables.attempt_table : def.attempt_table};
+                        cfg->tables.attempt_table ? cfg->tables.attempt_table : def.attempt_table,
+                        cfg->tables.events_table ? cfg->tables.events_table : def.events_table,
+                        cfg->tables.queue_table ? cfg->tables.queue_table : def.queue_table};
 
   for (int i = 0; i < NAMES; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
-                          s->names[6], s->names[7], s->names[8]};
+                          s->names[6], s->names[7], s->names[8], s->names[9], s->names[10]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
   s->page_limit = cfg->page_limit;
+  s->events_ttl_s = cfg->events_ttl_s;
   s->park = (hl_ddb_park){.client = &s->client, .table = s->t.parked_table, .page_limit = s->page_limit,
                           .hold = park_hold, .release = park_release, .owner = s};
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;

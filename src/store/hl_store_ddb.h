@@ -34,7 +34,18 @@ typedef struct {
   hl_aws_creds_env creds;
   hl_table_names tables;  /* NULL members: the defaults */
   int page_limit;         /* items per Scan/Query page; 0: the server's (1 MB) */
+  int64_t events_ttl_s;   /* events table records expire this long after acceptance; 0: kept */
 } hl_ddb_config;
+
+/* An event record is one item (at most 400 KB, names and the projected
+ * attributes included): bodies up to this size are accepted. */
+#define HL_DDB_EVENT_BODY_MAX (380u * 1024u)
+
+/* Events table (EVENTS_TABLE, key event_id): every accepted event's record,
+ * written before it is queued — event_id, event_type, accepted_at (ms),
+ * body (the exact bytes), trace, expires_at (epoch s, with
+ * EVENTS_TTL_DAYS) and the attributes the schema's x-project declares
+ * (model/hl_project.h), an N with its decimal text as sent. */
 
 /* Opens the store (no request is made yet). queue: an embedded-queue store
  * to delegate eq_* to, or NULL (then eq_* are NULL, as Kafka mode expects).

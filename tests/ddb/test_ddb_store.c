@@ -545,3 +545,108 @@ HL_TEST(configuration_errors_are_clear) {
   uv_run(&loop, UV_RUN_DEFAULT);
   HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
+
+typedef struct {
+  int calls;
+  hl_aws_status st;
+  char *item; /* the "Item" member as it came over the wire */
+} item_capture;
+
+static void item_cb(void *data, const hl_aws_status *st, const hl_json *resp) {
+  item_capture *c = data;
+  c->calls++;
+  c->st = *st;
+  const hl_json *it = hl_json_get(resp, "Item");
+  if (it && it->src) c->item = hl_strndup(it->src, it->src_len);
+}
+
+/* The raw item of the events table for id (GetItem, strongly consistent). */
+static char *event_item(hl_store *s, const char *id, hl_json_doc *doc) {
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(id)}};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&body, "webhook_events", HL_DDB_ITEM(key), true), 0);
+  item_capture c = {0};
+  hl_ddb_call(hl_store_ddb_client(s), HL_DDB_GET_ITEM, &body, item_cb, &c);
+  while (!c.calls && uv_run(&loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_EQ_INT(c.st.outcome, HL_AWS_OK);
+  HL_ASSERT_MSG(c.item, "no item for %s", id);
+  hl_json_doc_init(doc);
+  HL_ASSERT(hl_json_parse(doc, c.item, strlen(c.item), NULL) == 0);
+  return c.item;
+}
+
+static const char *get_str_attr(const hl_json *item, const char *name) {
+  static char buf[256];
+  size_t n = 0;
+  const char *v = hl_ddb_item_s(item, name, &n);
+  if (!v || n >= sizeof buf) return "";
+  memcpy(buf, v, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+static void on_tables_report(void *data, int status, const char *report) {
+  char **out = data;
+  HL_ASSERT_EQ_INT(status, 0);
+  *out = hl_strdup(report);
+}
+
+/* The events table: made by `tables create` (encrypted, PITR asked for),
+ * the first record of an id kept, the body exact; an S projection of an
+ * amount keeps its text (100.10), an N one its exact value (DynamoDB's
+ * canonical form trims the trailing zero, as AWS documents; no double). */
+HL_TEST(events_table_keeps_the_first_record_and_exact_decimal_text) {
+  uv_loop_init(&loop);
+  hl_curl_uv_init(&curl, &loop, 256);
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 0) == 0, "dynalite did not start");
+  hl_store *s = open_with(dyn.endpoint, &static_creds, 0);
+  char *report = NULL;
+  hl_ddb_tables_create(s, on_tables_report, &report);
+  while (!report && uv_run(&loop, UV_RUN_ONCE)) {}
+  printf("%s", report);
+  HL_ASSERT(strstr(report, "webhook_events: created (on-demand billing, encrypted with the AWS managed KMS key)"));
+  HL_ASSERT(strstr(report, "webhook_events: TTL enabled on expires_at") ||
+            strstr(report, "warning: webhook_events: this endpoint does not support UpdateTimeToLive"));
+  HL_ASSERT(strstr(report, "webhook_events: point-in-time recovery enabled") ||
+            strstr(report, "warning: webhook_events: this endpoint does not support UpdateContinuousBackups"));
+  free(report);
+  HL_ASSERT(s->vt->event_put && s->vt->event_body_max == HL_DDB_EVENT_BODY_MAX);
+
+  static const char body[] = "{\"transaction_id\":\"tx-1\",\"amount\":100.10,\"currency\":\"EUR\"}";
+  hl_event_attr attrs[] = {{(char *)"amount", 'S', (char *)"100.10", 6},
+                           {(char *)"amount_n", 'N', (char *)"12345678901234567890123456789012.10", 35},
+                           {(char *)"currency", 'S', (char *)"EUR", 3}};
+  hl_eq_accept ev = {.event_id = "tx-1", .event_type = "payment.received", .body = body, .body_len = sizeof body - 1,
+                     .attrs = attrs, .nattrs = 3, .accepted_at = 1700000000123};
+  capture c[2] = {{0}};
+  s->vt->event_put(s, &ev, cap_cb, &c[0]);
+  run_until_all(c, 1);
+  HL_ASSERT_EQ_INT(c[0].status, 0);
+  /* The same id again (a client's retry), other bytes: the first stays. */
+  hl_eq_accept again = ev;
+  again.body = "{}";
+  again.body_len = 2;
+  again.nattrs = 0;
+  s->vt->event_put(s, &again, cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].status, HL_EEXISTS);
+
+  hl_json_doc d;
+  char *raw = event_item(s, "tx-1", &d);
+  printf("item: %s\n", raw);
+  HL_ASSERT(strstr(raw, "\"amount\":{\"S\":\"100.10\"}") != NULL);
+  /* 34 significant digits: a double would keep 17. */
+  HL_ASSERT(strstr(raw, "\"amount_n\":{\"N\":\"12345678901234567890123456789012.1\"}") != NULL);
+  size_t n = 0;
+  const char *v = hl_ddb_item_s(d.root, "body", &n);
+  HL_ASSERT(v && n == sizeof body - 1 && memcmp(v, body, n) == 0);
+  HL_ASSERT_EQ_STR(get_str_attr(d.root, "currency"), "EUR");
+  HL_ASSERT_EQ_STR(get_str_attr(d.root, "event_type"), "payment.received");
+  int64_t at = 0;
+  HL_ASSERT(hl_ddb_item_i64(d.root, "accepted_at", &at) == 0 && at == 1700000000123);
+  HL_ASSERT(hl_json_get(d.root, "expires_at") == NULL); /* EVENTS_TTL_DAYS unset: kept */
+  hl_json_doc_dispose(&d);
+  free(raw);
+  close_one(s);
+  teardown();
+}

@@ -1018,10 +1018,18 @@ HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
  * operations the store sends at run time (hl_store_ddb.c; `tables create`
  * runs with an operator's rights, not the functions'). */
 HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
+  /* The store's calls and the DynamoDB queue's. */
   char path[600];
-  snprintf(path, sizeof path, "%s/src/store/hl_store_ddb.c", HL_SOURCE_DIR);
-  char *code = hl_read_file(path, NULL);
-  HL_ASSERT(code);
+  hl_buf all = HL_BUF_INIT;
+  static const char *const files[] = {"src/store/hl_store_ddb.c", "src/queue/hl_queue_ddb.c"};
+  for (size_t f = 0; f < HL_ARRAY_SIZE(files); f++) {
+    snprintf(path, sizeof path, "%s/%s", HL_SOURCE_DIR, files[f]);
+    char *one = hl_read_file(path, NULL);
+    HL_ASSERT(one);
+    hl_buf_puts(&all, one);
+    free(one);
+  }
+  char *code = hl_buf_steal(&all, NULL);
   static char used[40][48];
   int nu = 0;
   for (const char *p = code; (p = strstr(p, "HL_DDB_")) != NULL; p += 7) {
@@ -1474,4 +1482,340 @@ HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
   free(ecs_text);
   hl_json_doc_dispose(&d);
   free(text);
+}
+
+/* --- the DynamoDB queue: Lambda without Kafka ---------------------------------------------- */
+
+#include "store/hl_store_ddb.h"
+
+#define PAY_AKID "AKIDPAYMENTS"
+#define PAY_SECRET "payments-secret-key"
+#define PAY_TOPIC "arn:aws:sns:us-east-1:123456789012:payments.fifo"
+
+/* The test's own view of the tables: a store on a loop of its own. */
+typedef struct {
+  uv_loop_t loop;
+  hl_curl_uv curl;
+  hl_store *s;
+} ddb_view;
+
+static void ddb_view_open(ddb_view *v, const char *endpoint) {
+  uv_loop_init(&v->loop);
+  hl_curl_uv_init(&v->curl, &v->loop, 64);
+  hl_ddb_config cfg = {.client = {.endpoint = endpoint, .region = "us-east-1"},
+                       .creds = {.access_key_id = PAY_AKID, .secret_access_key = PAY_SECRET}};
+  char err[256] = "";
+  HL_ASSERT_MSG(hl_store_ddb_open(&v->loop, &v->curl, &cfg, NULL, &v->s, err, sizeof err) == 0, "%s", err);
+}
+
+static void view_flag(void *data) { *(int *)data = 1; }
+
+static void ddb_view_close(ddb_view *v) {
+  int closed = 0;
+  v->s->vt->close(v->s, view_flag, &closed);
+  while (!closed && uv_run(&v->loop, UV_RUN_ONCE)) {}
+  aws_loop_close(&v->loop, &v->curl, NULL);
+}
+
+typedef struct {
+  int calls;
+  hl_aws_status st;
+  char *item;
+} view_capture;
+
+static void view_cb(void *data, const hl_aws_status *st, const hl_json *resp) {
+  view_capture *c = data;
+  c->calls++;
+  c->st = *st;
+  const hl_json *it = hl_json_get(resp, "Item");
+  if (it && it->src) c->item = hl_strndup(it->src, it->src_len);
+}
+
+/* One call; the raw "Item" of a GetItem (NULL when none). */
+static char *view_call(ddb_view *v, hl_ddb_op op, hl_buf *body) {
+  view_capture c = {0};
+  hl_ddb_call(hl_store_ddb_client(v->s), op, body, view_cb, &c);
+  while (!c.calls && uv_run(&v->loop, UV_RUN_ONCE)) {}
+  HL_ASSERT_MSG(c.st.outcome == HL_AWS_OK, "DynamoDB call failed: %s %s", c.st.code, c.st.message);
+  return c.item;
+}
+
+static char *view_get(ddb_view *v, const char *table, const char *event_id, const char *sub, hl_json_doc *doc) {
+  hl_ddb_attr key[2] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub ? sub : "")}};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&body, table, (hl_ddb_item){key, sub ? 2 : 1}, true), 0);
+  char *raw = view_call(v, HL_DDB_GET_ITEM, &body);
+  HL_ASSERT_MSG(raw, "no item %s in %s", event_id, table);
+  hl_json_doc_init(doc);
+  HL_ASSERT(hl_json_parse(doc, raw, strlen(raw), NULL) == 0);
+  return raw;
+}
+
+static const char *item_str(const hl_json *item, const char *name) {
+  static char buf[512];
+  size_t n = 0;
+  const char *s = hl_ddb_item_s(item, name, &n);
+  if (!s || n >= sizeof buf) return NULL;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Polls the queue row until its status is want; returns its attempts. */
+static int64_t wait_row(ddb_view *v, const char *event_id, const char *want) {
+  const char *got = NULL;
+  for (int waited = 0; waited < 30000; waited += 50) {
+    hl_json_doc d;
+    char *raw = view_get(v, "delivery_queue", event_id, sub_id, &d);
+    got = item_str(d.root, "status");
+    bool done = got && strcmp(got, want) == 0;
+    int64_t attempts = -1;
+    hl_ddb_item_i64(d.root, "attempts", &attempts);
+    /* A terminal row leaves the due index and holds no lease. */
+    if (done) {
+      HL_ASSERT(hl_json_get(d.root, "due_key") == NULL && hl_json_get(d.root, "due_shard") == NULL);
+      HL_ASSERT(hl_json_get(d.root, "lease_owner") == NULL);
+    }
+    hl_json_doc_dispose(&d);
+    free(raw);
+    if (done) return attempts;
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(false, "delivery of %s is not %s", event_id, want);
+  return -1;
+}
+
+/* dynalite, the SNS peer, the tables, a runtime on them (no KAFKA_BROKERS). */
+typedef struct {
+  hl_dynalite dyn;
+  svc_peer peer;
+  int port;
+  char *tdir;
+  char env_ddb[200], env_sns[200];
+  const char *env[7];
+} payments;
+
+static void payments_start(payments *p) {
+  memset(p, 0, sizeof *p);
+  HL_ASSERT_MSG(hl_dynalite_start(&p->dyn, 50) == 0, "dynalite did not start");
+  svc_peer_start(&p->peer, PAY_AKID, PAY_SECRET, NULL);
+  snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=%s", p->dyn.endpoint);
+  snprintf(p->env_sns, sizeof p->env_sns, "AWS_ENDPOINT_URL_SNS=%s", p->peer.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", p->env_ddb, p->env_sns, "AWS_REGION=us-east-1",
+                       "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
+  memcpy(p->env, env, sizeof env);
+  p->tdir = create_tables(p->env);
+  p->port = emu_start();
+  start_lambda(p->port, p->env);
+}
+
+static void payments_stop(payments *p) {
+  stop_lambda();
+  emu_stop();
+  svc_peer_stop(&p->peer);
+  hl_dynalite_stop(&p->dyn);
+  hl_rmtree(p->tdir);
+  free(p->tdir);
+}
+
+static void payments_register(void) {
+  /* A declaration that is not usable is refused where it is wrong. */
+  char *e = apigw("POST", "/admin/schemas",
+                  "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+                  "\"x-project\":{\"/amount\":\"X\"}}}");
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 400);
+  HL_ASSERT(strstr(r->body, "/schema/x-project/~1amount") != NULL);
+  free(e);
+  e = apigw("POST", "/admin/schemas",
+            "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+            "\"required\":[\"transaction_id\",\"amount\"],\"x-id-pointer\":\"/transaction_id\","
+            "\"x-project\":{\"/amount\":\"S\",\"/currency\":\"S\",\"/fee\":\"N\"}}}");
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
+  free(e);
+  e = apigw("POST", "/admin/subscriptions",
+            "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
+            "\"topic_arn\":\"" PAY_TOPIC "\"}}");
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_EQ_INT(status_of(r), 201);
+  const char *p = strstr(r->body, "sub_");
+  HL_ASSERT(p);
+  size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+  snprintf(sub_id, sizeof sub_id, "%.*s", (int)n, p);
+  free(e);
+}
+
+/* Posts a raw payment through API Gateway; its answer. */
+static int post_payment(const char *body) {
+  char *e = apigw("POST", "/api/v1/events/payment.received", body);
+  int st = status_of(emu_wait(emu_push(e, 0), 20000));
+  free(e);
+  return st;
+}
+
+/* Waits until the peer recorded n Publish calls; doc keeps them. */
+static const hl_json *wait_publishes(svc_peer *peer, uint32_t n, hl_json_doc *doc) {
+  for (int waited = 0; waited < 30000; waited += 50) {
+    hl_json_doc_init(doc);
+    const hl_json *r = svc_peer_requests(peer, doc);
+    if (r && r->len >= n) return r;
+    hl_json_doc_dispose(doc);
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(false, "the peer did not record %u publishes", n);
+  return NULL;
+}
+
+/* The payment processor with no Kafka and no server: a provider's raw
+ * payload through API Gateway, its record in DynamoDB with the amount's
+ * exact text, published to an SNS FIFO topic with the exact bytes; SNS
+ * throttles once (retried, delivered), then denies access (FAILED at once).
+ * All in the invocations that accepted them. */
+HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
+  static payments p;
+  payments_start(&p);
+  payments_register();
+
+  svc_peer_fault(&p.peer, "{\"action\":\"Publish\",\"kind\":\"throttle\",\"count\":1}");
+  static const char pay[] = "{\"transaction_id\":\"tx-100\",\"amount\":100.10,\"fee\":0.30,\"currency\":\"EUR\"}";
+  HL_ASSERT_EQ_INT(post_payment(pay), 202);
+  hl_json_doc doc;
+  const hl_json *reqs = wait_publishes(&p.peer, 1, &doc);
+  HL_ASSERT_EQ_INT(reqs->len, 1);
+  const hl_json *pub = &reqs->u.items[0];
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "action")), "Publish");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "Message")), pay); /* the exact bytes */
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageDeduplicationId")), "tx-100");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(pub, "MessageGroupId")), "payment.received");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "errors"), 1); /* the throttled attempt */
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "auth_rejected"), 0);
+
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-100", "SUCCESS"), 2);
+  hl_json_doc d;
+  char *raw = view_get(&v, "webhook_events", "tx-100", NULL, &d);
+  printf("events table: %s\n", raw);
+  HL_ASSERT(strstr(raw, "\"amount\":{\"S\":\"100.10\"}") != NULL); /* the exact text */
+  HL_ASSERT(strstr(raw, "\"fee\":{\"N\":\"0.3\"}") != NULL);       /* a number, canonical */
+  HL_ASSERT_EQ_STR(item_str(d.root, "body"), pay);
+  HL_ASSERT_EQ_STR(item_str(d.root, "currency"), "EUR");
+  HL_ASSERT_EQ_STR(item_str(d.root, "event_type"), "payment.received");
+  hl_json_doc_dispose(&d);
+  free(raw);
+
+  /* Access denied: permanent, FAILED after its one attempt. */
+  svc_peer_fault(&p.peer, "{\"action\":\"Publish\",\"kind\":\"access_denied\",\"count\":1}");
+  static const char denied[] = "{\"transaction_id\":\"tx-200\",\"amount\":5.00,\"currency\":\"EUR\"}";
+  HL_ASSERT_EQ_INT(post_payment(denied), 202);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-200", "FAILED"), 1);
+  raw = view_get(&v, "delivery_queue", "tx-200", sub_id, &d);
+  HL_ASSERT(strstr(item_str(d.root, "last_error"), "AuthorizationError") != NULL);
+  hl_json_doc_dispose(&d);
+  free(raw);
+  /* The same id again: a duplicate, not a second delivery. */
+  HL_ASSERT_EQ_INT(post_payment(pay), 200);
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1);
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
+
+/* Puts n due deliveries of sub into the DynamoDB queue as an API invocation
+ * would: each event's record, then its row (docs/aws.md, the layout). */
+static void seed_queue(ddb_view *v, int n, const char *sub) {
+  int64_t due = hl_wall_ms() - 1000;
+  for (int i = 0; i < n; i++) {
+    char id[32], body[128], dk[160], shard[8], at[24];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    int len = snprintf(body, sizeof body, "{\"transaction_id\":\"%s\",\"amount\":%d.10}", id, i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "payment.received", .body = body, .body_len = (size_t)len,
+                       .accepted_at = due};
+    hl_buf b = HL_BUF_INIT;
+    hl_ddb_attr ea[] = {{"event_id", hl_ddb_s(id)}, {"event_type", hl_ddb_s(ev.event_type)},
+                        {"accepted_at", hl_ddb_n(hl_ddb_i64(at, due))}, {"body", hl_ddb_sn(body, (size_t)len)}};
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "webhook_events", HL_DDB_ITEM(ea), NULL), 0);
+    free(view_call(v, HL_DDB_PUT_ITEM, &b));
+    snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
+    snprintf(shard, sizeof shard, "%d", i % 8);
+    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
+                        {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
+                        {"event_type", hl_ddb_s(ev.event_type)}, {"accepted_at", hl_ddb_n(at)},
+                        {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
+                        {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
+    free(view_call(v, HL_DDB_PUT_ITEM, &b));
+  }
+}
+
+static int64_t report_claimed(emu_result *r) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
+  int64_t n = -1;
+  hl_json_int64(hl_json_get(d.root, "claimed"), &n);
+  hl_json_doc_dispose(&d);
+  return n;
+}
+
+/* Two runtimes (two processes) take a scheduled invocation each at the same
+ * time and drain one DynamoDB queue: the conditional claims share the rows
+ * out, and every delivery reaches SNS exactly once. */
+HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
+  enum { N = 24 };
+  static payments p;
+  payments_start(&p);
+  payments_register();
+  pid_t first_pid = lambda_pid;
+  char *first_dir = dir;
+  start_lambda(p.port, p.env); /* the second runtime: lambda_pid and dir are its now */
+  hl_sleep_ms(1000);        /* its subscriptions loaded (it claims nothing: nothing is due yet) */
+
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  seed_queue(&v, N, sub_id);
+  static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000002\","
+                           "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
+                           "\"time\":\"2026-11-24T06:00:00Z\",\"region\":\"us-east-1\","
+                           "\"resources\":[\"arn:aws:events:us-east-1:123456789012:rule/hookloop-drain\"],\"detail\":{}}";
+  char id1[64], id2[64];
+  snprintf(id1, sizeof id1, "%s", emu_push(ev, 0));
+  snprintf(id2, sizeof id2, "%s", emu_push(ev, 0));
+  emu_result *r1 = emu_wait(id1, 60000), *r2 = emu_wait(id2, 60000);
+  HL_ASSERT(r1 && r2);
+  HL_ASSERT_MSG(strcmp(r1->kind, "response") == 0 && strcmp(r2->kind, "response") == 0, "%s / %s", r1->body,
+                r2->body);
+  int64_t c1 = report_claimed(r1), c2 = report_claimed(r2);
+  printf("claimed: %lld + %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, r1->body, r2->body,
+         svc_peer_stat(&p.peer, "accepted"));
+
+  hl_json_doc doc;
+  const hl_json *reqs = wait_publishes(&p.peer, N, &doc);
+  hl_sleep_ms(300); /* nothing more arrives */
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), N);
+  static int seen[N];
+  for (uint32_t i = 0; i < reqs->len; i++) {
+    const char *dedup = hl_json_str(hl_json_get(&reqs->u.items[i], "MessageDeduplicationId"));
+    HL_ASSERT(dedup && strncmp(dedup, "tx-seed-", 8) == 0);
+    seen[atoi(dedup + 8)]++;
+  }
+  for (int i = 0; i < N; i++) HL_ASSERT_MSG(seen[i] == 1, "tx-seed-%03d was sent %d times", i, seen[i]);
+  hl_json_doc_dispose(&doc);
+  /* One claim per attempt: a row two processes both claimed would show
+   * more claims than attempts. */
+  int64_t attempts = 0;
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    attempts += wait_row(&v, id, "SUCCESS");
+  }
+  HL_ASSERT_EQ_INT(c1 + c2, attempts);
+  HL_ASSERT(attempts >= N);
+  ddb_view_close(&v);
+
+  stop_lambda();
+  lambda_pid = first_pid;
+  dir = first_dir;
+  payments_stop(&p);
 }

@@ -1,0 +1,63 @@
+/* hl_queue_ddb.h — a pull queue on DynamoDB, so that Lambda (and ECS
+ * services sharing the deployment) need no Kafka.
+ *
+ * Rows. DELIVERY_QUEUE_TABLE (default delivery_queue), key (event_id,
+ * subscription_id): one row per delivery with its status (PENDING,
+ * RETRYING, SUCCESS, FAILED), attempts and last error, the event's type,
+ * accepted time and trace. The body is the events table's (EVENTS_TABLE,
+ * written by the API before accept). Every recorded status is also written
+ * to the delivery status table, which the API reads.
+ *
+ * Due rows. While a row is open it carries due_shard (0..7, a hash of its
+ * key) and due_key ("<due ms, 15 digits>#<event_id>#<subscription_id>");
+ * terminal rows lose both, so the global secondary index "due" (due_shard,
+ * due_key) is sparse: it holds the open rows only, ordered by due time.
+ * A claim asks it with one Query per shard (key condition due_key < now),
+ * never a Scan.
+ *
+ * Leases. The index is eventually consistent and other processes claim
+ * too, so a row found is claimed with a conditional UpdateItem: it is
+ * still open, due_key unchanged, and nobody holds a lease that has not
+ * ended (lease_until < now). The winner sets lease_owner (this process)
+ * and lease_until (now + lease_ms); everyone else's condition fails and
+ * the row is skipped. Records and releases are conditional on
+ * lease_owner = this process: a process whose lease ran out and was taken
+ * over learns so (its record answers HL_ENOTFOUND, which the dispatcher
+ * takes as "nothing more to do here"). A retry kept in memory extends the
+ * lease past its due time; a released one gives the lease up and gets a
+ * new due_key.
+ *
+ * What a lease cannot prevent: a holder that sends, then stalls past
+ * lease_until (a frozen Lambda sandbox), and another process that claims
+ * the row and sends again. Delivery is at least once; both attempts carry
+ * the same webhook-id, and a success writes the idempotency ledger, which
+ * the dispatcher reads before every send (redelivers = true).
+ *
+ * All calls go through the store's DynamoDB client (on the loop).
+ */
+#ifndef HL_QUEUE_DDB_H
+#define HL_QUEUE_DDB_H
+
+#include "queue/hl_queue.h"
+
+typedef struct {
+  hl_store *store;      /* borrowed: a DynamoDB store (hl_store_ddb) */
+  const char *table;    /* DELIVERY_QUEUE_TABLE (copied) */
+  uint64_t lease_ms;    /* 0: 120000 */
+} hl_queue_ddb_options;
+
+#define HL_QUEUE_DDB_SHARDS 8
+#define HL_QUEUE_DDB_INDEX "due"
+
+hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o);
+/* Work this process started and has not finished: claims, records and
+ * accepts in flight, and claimed deliveries not yet recorded or released. */
+size_t hl_queue_ddb_busy(hl_queue *q);
+/* The earliest due time (ms since epoch) of a retry this process released
+ * and has not claimed since, or 0. */
+int64_t hl_queue_ddb_next_wake(hl_queue *q);
+/* Since creation: deliveries claimed, outcomes recorded, and rows found due
+ * whose claim another process won (reports). */
+void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost);
+
+#endif
