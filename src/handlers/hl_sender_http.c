@@ -231,6 +231,7 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   long code = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
   res.status_code = rc == CURLE_OK ? code : 0;
+  res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
   if (rc == CURLE_OK && code >= 200 && code < 300) {
     res.verdict = HL_SEND_OK;
   } else if (c->refused_private) {
