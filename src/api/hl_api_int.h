@@ -92,6 +92,8 @@ void hl_api_partners_load(hl_api *a, bool reload, void (*next)(void *data, int s
 void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id);
 /* The "breaker" member of a subscription's answer. */
 void hl_api_write_sub_state(hl_jw *w, const hl_sub *s);
+/* GET /admin/hosts (hl_api_hosts.c). */
+void hl_api_hosts(hl_api *a, hl_http_req *req);
 /* A subscription's answer (hl_api_admin.c): its record without credentials, and its state. */
 void hl_api_write_sub(hl_jw *w, const hl_sub *s);
 

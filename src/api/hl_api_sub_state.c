@@ -15,15 +15,22 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const breaker_names[] = {
-  [HL_GATE_CLOSED] = "closed", [HL_GATE_OPEN] = "open", [HL_GATE_HALF_OPEN] = "half_open",
-};
-
 void hl_api_write_sub_state(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "breaker");
   hl_jw_obj_begin(w);
-  hl_jw_key(w, "state"); hl_jw_str(w, breaker_names[s->gate.state]);
+  hl_jw_key(w, "state"); hl_jw_str(w, hl_gate_state_name(s->gate.state));
   hl_jw_key(w, "consecutive_failures"); hl_jw_int(w, s->gate.streak);
+  hl_jw_obj_end(w);
+  /* Its destination host's breaker and concurrency, shared with the
+   * other subscriptions delivering there (null: not yet reached). */
+  hl_host *host = hl_dispatch_sub_host(s);
+  hl_jw_key(w, "destination_host");
+  if (!host) {
+    hl_jw_null(w);
+    return;
+  }
+  hl_jw_obj_begin(w);
+  hl_host_write(w, host, hl_mono_ms());
   hl_jw_obj_end(w);
 }
 

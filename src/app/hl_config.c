@@ -81,6 +81,10 @@ static const setting settings[] = {
   T("HOOKLOOP_BREAKER_FAILURES", "10"),
   T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
   T("HOOKLOOP_DISABLE_AFTER_FAILURES", "100"),
+  T("HOOKLOOP_BREAKER_WINDOW_MS", "30000"),
+  T("HOOKLOOP_BREAKER_MIN_ATTEMPTS", "20"),
+  T("HOOKLOOP_BREAKER_FAILURE_RATE", "50"),
+  T("HOOKLOOP_ADAPTIVE_CONCURRENCY", "0"),
   T("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
@@ -327,6 +331,14 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->breaker_open_ms);
   } else if (strcmp(name, "HOOKLOOP_DISABLE_AFTER_FAILURES") == 0) {
     return whole_setting(err, name, v, 0, 1000000000, "a whole number from 0 to 1000000000", &c->disable_after_failures);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_WINDOW_MS") == 0) {
+    return whole_setting(err, name, v, 1000, 86400000, "a whole number from 1000 to 86400000", &c->breaker_window_ms);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_MIN_ATTEMPTS") == 0) {
+    return whole_setting(err, name, v, 1, 1000000, "a whole number from 1 to 1000000", &c->breaker_min_attempts);
+  } else if (strcmp(name, "HOOKLOOP_BREAKER_FAILURE_RATE") == 0) {
+    return whole_setting(err, name, v, 0, 100, "a percentage from 0 to 100", &c->breaker_failure_rate);
+  } else if (strcmp(name, "HOOKLOOP_ADAPTIVE_CONCURRENCY") == 0) {
+    return flag(name, v, &c->adaptive_concurrency, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -523,6 +535,10 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURES"); hl_jw_int(&w, c->breaker_failures);
   hl_jw_key(&w, "HOOKLOOP_BREAKER_OPEN_MS"); hl_jw_int(&w, c->breaker_open_ms);
   hl_jw_key(&w, "HOOKLOOP_DISABLE_AFTER_FAILURES"); hl_jw_int(&w, c->disable_after_failures);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_WINDOW_MS"); hl_jw_int(&w, c->breaker_window_ms);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_MIN_ATTEMPTS"); hl_jw_int(&w, c->breaker_min_attempts);
+  hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURE_RATE"); hl_jw_int(&w, c->breaker_failure_rate);
+  hl_jw_key_bool(&w, "HOOKLOOP_ADAPTIVE_CONCURRENCY", c->adaptive_concurrency);
   hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
   hl_jw_key(&w, "PARTNER_INFO_TTL_S"); hl_jw_int(&w, c->partner_info_ttl_s);
   hl_jw_key(&w, "PARTNER_INFO_TIMEOUT_MS"); hl_jw_int(&w, c->partner_info_timeout_ms);

@@ -67,6 +67,10 @@ typedef struct {
   int64_t breaker_failures;       /* HOOKLOOP_BREAKER_FAILURES: failed attempts in a row that open a subscription's breaker (0: none) */
   int64_t breaker_open_ms;        /* HOOKLOOP_BREAKER_OPEN_MS: open this long, then one probe */
   int64_t disable_after_failures; /* HOOKLOOP_DISABLE_AFTER_FAILURES: failed attempts in a row that disable it (0: never) */
+  /* The breaker's rate rule: HOOKLOOP_BREAKER_FAILURE_RATE % (0: off) of at
+   * least HOOKLOOP_BREAKER_MIN_ATTEMPTS in HOOKLOOP_BREAKER_WINDOW_MS. */
+  int64_t breaker_window_ms, breaker_min_attempts, breaker_failure_rate;
+  bool adaptive_concurrency;      /* HOOKLOOP_ADAPTIVE_CONCURRENCY: AIMD per destination host */
   bool require_partners;      /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   hl_console_mode console;    /* HOOKLOOP_CONSOLE: unset (auto), 1 or 0 */
   /* Partner Info enrichment (docs/enrichment.md); off while PARTNER_INFO_URL is unset. */

@@ -542,6 +542,8 @@ int hl_serve_run(const hl_config *cfg) {
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
     .breaker_failures = (unsigned)cfg->breaker_failures, .breaker_open_ms = (uint64_t)cfg->breaker_open_ms,
     .disable_after_failures = (unsigned)cfg->disable_after_failures,
+    .breaker_window_ms = (uint64_t)cfg->breaker_window_ms, .breaker_window_min = (unsigned)cfg->breaker_min_attempts,
+    .breaker_failure_pct = (unsigned)cfg->breaker_failure_rate, .adaptive_concurrency = cfg->adaptive_concurrency,
     .on_sub_disabled = on_sub_disabled, .disabled_data = s,
   };
   if (cfg->partner_info_url && *cfg->partner_info_url) {

@@ -39,6 +39,7 @@ struct hl_delivery {
   bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
+  uint64_t host_seq;           /* the attempt's number at its host (AIMD) */
   hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
   hl_pinfo_req pinfo;          /* SENDING: waiting for the partner's info (pinfo_waiting) */
   bool pinfo_waiting;
@@ -67,6 +68,7 @@ typedef struct {
   hl_sub *blocked_next;
   hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
   hl_timerq_node rate_timer;      /* resumes starts when the gates allow */
+  hl_host *host;                  /* referenced: its destination host */
 } sub_state;
 
 /* The state of a subscription that reached the dispatcher (attach). */
@@ -84,10 +86,19 @@ static void attach(hl_dispatch *d, hl_sub *s) {
   sub_state *st = hl_calloc(1, sizeof *st);
   st->sub = s;
   st->d = d;
+  st->host = hl_hosts_attach(&d->hosts, s);
   s->dispatch_state = st;
 }
 
-static void free_state(void *state) { hl_free(state); }
+static void free_state(void *state) {
+  sub_state *st = state;
+  if (st->host) hl_host_detach(st->host, st->sub);
+  hl_free(st);
+}
+
+hl_host *hl_dispatch_sub_host(const hl_sub *s) {
+  return s->dispatch_state ? ((const sub_state *)s->dispatch_state)->host : NULL;
+}
 
 unsigned hl_dispatch_sub_in_memory(const hl_sub *s) {
   return s->dispatch_state ? ((const sub_state *)s->dispatch_state)->in_memory : 0;
@@ -167,16 +178,30 @@ static void delivery_free(hl_delivery *dl) {
 }
 
 static void wake_blocked(hl_dispatch *d);
-static void wake_partner(hl_dispatch *d, hl_partner *p);
+static void wake_list(hl_dispatch *d, const hl_sub_list *subs, size_t *from, const hl_gate *gate);
 
-/* The attempt's slots are free (its subscription's and its partner's);
- * both gates hear how it went. */
-static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
+/* What an attempt's answer says about its host's load. */
+static hl_aimd_signal load_signal(const hl_send_result *res) {
+  if (!res || !res->attempted) return HL_AIMD_OTHER;
+  if (res->verdict == HL_SEND_OK) return HL_AIMD_OK;
+  if (res->status_code == 429 || res->status_code == 503) return HL_AIMD_OVERLOAD;
+  return res->timed_out ? HL_AIMD_TIMEOUT : HL_AIMD_OTHER;
+}
+
+/* The attempt's slots are free (its subscription's, its host's and its
+ * partner's); the gates hear how it went (res: the sender's result, NULL
+ * when it was not sent). */
+static void release_slot(hl_delivery *dl, hl_gate_outcome outcome, const hl_send_result *res) {
   if (!dl->holds_slot) return;
   dl->holds_slot = false;
   hl_dispatch *d = dl->owner;
   uint64_t now = uv_now(d->loop);
   hl_gate_done(&dl->sub->gate, now, outcome);
+  hl_host *host = ST(dl->sub)->host;
+  bool host_was_full = !hl_host_has_room(host);
+  unsigned host_cap = host->gate.cfg.max_in_flight;
+  hl_host_done(host, now, outcome, dl->host_seq, load_signal(res), res ? res->latency_s * 1000.0 : 0,
+               res ? res->retry_after_ms : 0);
   if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures &&
       dl->sub->gate.streak == d->opt.disable_after_failures && !hl_sub_disabled(dl->sub) && !dl->sub->deleted &&
       d->opt.on_sub_disabled) {
@@ -189,7 +214,9 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome) {
   hl_gate_done(&p->gate, now, outcome);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
-  if (partner_was_full) wake_partner(dl->owner, p);
+  if (partner_was_full) wake_list(d, &p->subs, &p->wake_from, &p->gate);
+  /* Full before, or AIMD raised its limit: others may start now. */
+  if (host_was_full || host->gate.cfg.max_in_flight > host_cap) wake_list(d, &host->subs, &host->wake_from, &host->gate);
 }
 
 static void enqueue(hl_sub *s, hl_delivery *dl) {
@@ -371,7 +398,8 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   hl_delivery *dl = hl_container_of(req, hl_delivery, send);
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
-  release_slot(dl, !res->attempted ? HL_GATE_NEUTRAL : res->verdict == HL_SEND_OK ? HL_GATE_OK : HL_GATE_FAILED);
+  release_slot(dl, !res->attempted ? HL_GATE_NEUTRAL : res->verdict == HL_SEND_OK ? HL_GATE_OK : HL_GATE_FAILED,
+               res);
   snprintf(dl->error, sizeof dl->error, "%s", res->error);
   dl->status_code = res->status_code;
   if (!res->attempted) {
@@ -508,7 +536,7 @@ static void send_attempt(hl_delivery *dl) {
 static void on_ledger(void *data, int status, hl_store_result *res) {
   hl_delivery *dl = data;
   if (status == 0 && res->value && strcmp(res->value, "DELIVERED") == 0) {
-    release_slot(dl, HL_GATE_NEUTRAL);
+    release_slot(dl, HL_GATE_NEUTRAL, NULL);
     /* Delivered before (a retried batch, a restart after the POST): do not
      * send again; record SUCCESS without touching the attempt's figures. */
     dl->outcome = HL_OUTCOME_DUPLICATE;
@@ -517,7 +545,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
     return;
   }
   if (dl->owner->stopping || dl->sub->deleted) {
-    release_slot(dl, HL_GATE_NEUTRAL);
+    release_slot(dl, HL_GATE_NEUTRAL, NULL);
     transition(dl, D_DONE);
     delivery_free(dl);
     return;
@@ -544,44 +572,52 @@ static void on_rate_due(hl_timerq_node *n) {
   try_start(st->d, st->sub);
 }
 
+/* A gate asks to wait: the subscription's starts resume in wait ms. */
+static void wait_for_gate(hl_dispatch *d, hl_sub *s, uint64_t wait) {
+  if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
+}
+
 /* The subscription's gate: true when it admits a start now (a slot and a
  * token taken); otherwise arms rate_timer for when it may. */
 static bool gate_admits(hl_dispatch *d, hl_sub *s) {
   uint64_t wait = 0;
   hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
   if (a == HL_GATE_ADMIT) return true;
-  if (a == HL_GATE_WAIT) {
-    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
-  }
+  if (a == HL_GATE_WAIT) wait_for_gate(d, s, wait);
   return false;
 }
 
-/* The partner's gate, shared by its subscriptions, after the
- * subscription's admitted: true when it admits too. A rate wait arms the
- * subscription's rate_timer; a full partner is woken by the partner's next
- * free slot (wake_partner). */
-static bool partner_admits(hl_dispatch *d, hl_sub *s) {
-  uint64_t wait = 0;
-  hl_gate_answer a = hl_gate_admit(&s->partner->gate, uv_now(d->loop), &wait);
-  if (a == HL_GATE_ADMIT) return true;
+/* The host's gate, shared by the subscriptions delivering there, then the
+ * partner's, after the subscription's admitted: true when both admit too
+ * (*seq: the attempt's number at the host). A wait (a rate, a breaker, a
+ * Retry-After) arms the subscription's rate_timer; a full host or partner
+ * is woken by its next free slot (wake_list). */
+static bool shared_gates_admit(hl_dispatch *d, hl_sub *s, uint64_t *seq) {
+  uint64_t wait = 0, now = uv_now(d->loop);
+  hl_host *host = ST(s)->host;
+  hl_gate_answer a = hl_host_admit(host, now, &wait, seq);
+  if (a == HL_GATE_ADMIT) {
+    a = hl_gate_admit(&s->partner->gate, now, &wait);
+    if (a == HL_GATE_ADMIT) return true;
+    hl_host_unadmit(host);
+  }
   hl_gate_unadmit(&s->gate);
-  if (a == HL_GATE_WAIT) {
-    if (!hl_timerq_pending(&ST(s)->rate_timer)) hl_timerq_add(&d->timers, &ST(s)->rate_timer, wait, on_rate_due);
-  }
+  if (a == HL_GATE_WAIT) wait_for_gate(d, s, wait);
   return false;
 }
 
-/* A slot of a partner that was full is free: its subscriptions with
- * deliveries waiting start in turn, from where the last wake-up stopped, so
- * that one busy subscription does not take every slot the others wait for. */
-static void wake_partner(hl_dispatch *d, hl_partner *p) {
-  size_t n = p->subs.n;
-  for (size_t k = 0; k < n && hl_gate_has_room(&p->gate) && !d->stopping; k++) {
-    if (p->subs.n == 0) return;
-    size_t i = (p->wake_from + k) % p->subs.n;
-    hl_sub *s = p->subs.items[i];
+/* A slot of a shared gate (a partner's, a host's) that was full is free:
+ * its subscriptions with deliveries waiting start in turn, from where the
+ * last wake-up stopped, so that one busy subscription does not take every
+ * slot the others wait for. */
+static void wake_list(hl_dispatch *d, const hl_sub_list *subs, size_t *from, const hl_gate *gate) {
+  size_t n = subs->n;
+  for (size_t k = 0; k < n && hl_gate_has_room(gate) && !d->stopping; k++) {
+    if (subs->n == 0) return;
+    size_t i = (*from + k) % subs->n;
+    hl_sub *s = subs->items[i];
     if (!s->dispatch_state || !ST(s)->wait_head) continue; /* never reached the dispatcher: nothing waits */
-    p->wake_from = i + 1;
+    *from = i + 1;
     try_start(d, s);
   }
 }
@@ -605,6 +641,9 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
   gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
   gc.breaker_failures = d->opt.breaker_failures;
   gc.breaker_open_ms = d->opt.breaker_open_ms;
+  gc.window_ms = d->opt.breaker_window_ms;
+  gc.window_min_attempts = d->opt.breaker_window_min;
+  gc.window_failure_pct = d->opt.breaker_failure_pct;
   hl_gate_configure(&s->gate, &gc);
   if (held_back(d, s)) return;
   while (ST(s)->wait_head && hl_gate_has_room(&s->gate)) {
@@ -620,9 +659,11 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       }
       return;
     }
+    uint64_t seq = 0;
     if (!gate_admits(d, s)) return;
-    if (!partner_admits(d, s)) return;
+    if (!shared_gates_admit(d, s, &seq)) return;
     hl_delivery *dl = dequeue(s);
+    dl->host_seq = seq;
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;
     d->in_flight++;
@@ -756,8 +797,10 @@ static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
      * accumulate until it is enabled. */
     hl_dispatch_sub_removed(d, s);
   } else {
-    /* Enabled: a closed breaker, no streak, and the backlog claimed. */
+    /* Enabled: a closed breaker (its host's too: the operator says try
+     * again), no streak, and the backlog claimed. */
     hl_gate_reset(&s->gate, uv_now(d->loop));
+    hl_host_reset(ST(s)->host, uv_now(d->loop));
     hl_dispatch_notify(d, s);
     try_start(d, s);
   }
@@ -785,6 +828,13 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   }
   d->queue->on_ready = on_queue_ready;
   d->queue->ready_data = d;
+  hl_hosts_config hc = {
+    .breaker = {.breaker_failures = d->opt.breaker_failures, .breaker_open_ms = d->opt.breaker_open_ms,
+                .window_ms = d->opt.breaker_window_ms, .window_min_attempts = d->opt.breaker_window_min,
+                .window_failure_pct = d->opt.breaker_failure_pct},
+    .adaptive = d->opt.adaptive_concurrency, .latency_factor = d->opt.aimd_latency_factor,
+    .default_limit = d->opt.default_sub_in_flight};
+  hl_hosts_init(&d->hosts, &hc);
   reg->listener = (hl_registry_listener){on_sub_changed, d};
   reg->free_dispatch_state = free_state;
   d->sender = d->opt.sender;
@@ -864,6 +914,7 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
                      "hookloop_subscription_breakers{state=\"open\"} %zu\n"
                      "hookloop_subscription_breakers{state=\"half_open\"} %zu\n",
                 by_state[HL_GATE_CLOSED], by_state[HL_GATE_OPEN], by_state[HL_GATE_HALF_OPEN]);
+  hl_hosts_render_metrics(&d->hosts, out);
 }
 
 void hl_dispatch_stop(hl_dispatch *d) {
@@ -901,6 +952,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->blocked_tail = NULL;
   d->sender->vt->close(d->sender);
   d->sender = NULL;
+  hl_hosts_dispose(&d->hosts);
   if (d->owns_queue) d->queue->vt->destroy(d->queue);
   hl_timerq_close(&d->timers, on_timerq_closed, d);
   uv_close((uv_handle_t *)&d->pump, on_handle_closed);
@@ -926,7 +978,7 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
       } else {
         d->sender->vt->cancel(d->sender, &dl->send);
       }
-      release_slot(dl, HL_GATE_NEUTRAL);
+      release_slot(dl, HL_GATE_NEUTRAL, NULL);
       transition(dl, D_DONE);
     }
     dl = next;

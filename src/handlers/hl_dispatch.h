@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "handlers/hl_hosts.h"
 #include "handlers/hl_sender.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_registry.h"
@@ -90,6 +91,18 @@ typedef struct {
    * in a row (0: no breaker), one probe after breaker_open_ms. */
   unsigned breaker_failures;
   uint64_t breaker_open_ms;
+  /* ... and, besides, when breaker_failure_pct % of at least
+   * breaker_window_min attempts in the last breaker_window_ms failed (0 pct:
+   * no rate rule). The same breaker runs per destination host too (over
+   * the attempts of every subscription delivering there; hl_hosts.h). */
+  uint64_t breaker_window_ms;
+  unsigned breaker_window_min;
+  unsigned breaker_failure_pct;
+  /* Adaptive concurrency per destination host (AIMD, model/hl_aimd.h);
+   * aimd_latency_factor: smoothed latency over this x the baseline cuts
+   * (0: 2). */
+  bool adaptive_concurrency;
+  double aimd_latency_factor;
   /* Auto-disable: after this many failed attempts in a row (0: never), no
    * more attempts start and on_sub_disabled is called once; whoever listens
    * records the subscription DISABLED (hl_registry_sub_status), and its
@@ -116,6 +129,7 @@ typedef struct {
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
   hl_sender *sender;        /* owned; carries each attempt */
+  hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */
   hl_queue *queue;          /* see hl_dispatch_options.queue */
   bool owns_queue;
   int closing_handles;
@@ -137,6 +151,9 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Deliveries of s held in memory: waiting, running, retry timers. */
 unsigned hl_dispatch_sub_in_memory(const hl_sub *s);
+/* The destination host of s (its breaker, its AIMD state); NULL when s
+ * never reached the dispatcher. */
+hl_host *hl_dispatch_sub_host(const hl_sub *s);
 /* Every subscription may (at start). */
 void hl_dispatch_notify_all(hl_dispatch *d);
 /* A subscription left the registry: drop its waiting deliveries (their rows
@@ -147,7 +164,9 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
 
 /* Appends the subscriptions' delivery state as Prometheus gauges:
- * hookloop_subscriptions_disabled, hookloop_subscription_breakers{state}. */
+ * hookloop_subscriptions_disabled, hookloop_subscription_breakers{state},
+ * hookloop_host_breakers{state}, and with adaptive concurrency
+ * hookloop_host_concurrency_limit{host} and hookloop_host_concurrency_cuts_total{host}. */
 void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out);
 
 /* Stops starting new attempts (shutdown); running ones finish. */

@@ -256,6 +256,7 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
     res.resp_body_len = c->resp_body_len;
     res.resp_body_more = c->resp_body_more;
   }
+  res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
   if (rc == CURLE_OK && code >= 200 && code < 300) {
     res.verdict = HL_SEND_OK;
   } else if (c->refused_private) {

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The one place the breaker changes state; illegal moves are bugs. */
 static void transition(hl_gate *g, hl_gate_state to, uint64_t now) {
@@ -17,6 +18,10 @@ static void transition(hl_gate *g, hl_gate_state to, uint64_t now) {
   g->state = to;
   g->probing = false;
   g->failures = 0;
+  /* Every state starts with an empty window: what opened it is not held
+   * against the next closing. */
+  memset(g->win_ok, 0, sizeof g->win_ok);
+  memset(g->win_failed, 0, sizeof g->win_failed);
   if (to == HL_GATE_OPEN) g->opened_at = now;
 }
 
@@ -77,6 +82,53 @@ void hl_gate_reset(hl_gate *g, uint64_t now) {
   g->streak = 0;
 }
 
+static bool rate_rule(const hl_gate *g) { return g->cfg.window_ms > 0 && g->cfg.window_failure_pct > 0; }
+
+/* Moves the window to now: buckets older than the window are emptied. */
+static void window_roll(hl_gate *g, uint64_t now) {
+  uint64_t len = g->cfg.window_ms / HL_GATE_BUCKETS;
+  if (len == 0) len = 1;
+  uint64_t b = now / len;
+  if (b <= g->win_bucket) return;
+  uint64_t gone = b - g->win_bucket;
+  if (gone > HL_GATE_BUCKETS) gone = HL_GATE_BUCKETS;
+  for (uint64_t i = 1; i <= gone; i++) {
+    size_t k = (size_t)((g->win_bucket + i) % HL_GATE_BUCKETS);
+    g->win_ok[k] = g->win_failed[k] = 0;
+  }
+  g->win_bucket = b;
+}
+
+void hl_gate_window(hl_gate *g, uint64_t now, unsigned *attempts, unsigned *failed) {
+  *attempts = *failed = 0;
+  if (!rate_rule(g)) return;
+  window_roll(g, now);
+  for (size_t k = 0; k < HL_GATE_BUCKETS; k++) {
+    *attempts += g->win_ok[k] + g->win_failed[k];
+    *failed += g->win_failed[k];
+  }
+}
+
+/* Counts a CLOSED outcome; true when the failed share now opens it. */
+static bool window_trips(hl_gate *g, uint64_t now, bool failed) {
+  if (!rate_rule(g)) return false;
+  window_roll(g, now);
+  size_t k = (size_t)(g->win_bucket % HL_GATE_BUCKETS);
+  if (failed) g->win_failed[k]++;
+  else g->win_ok[k]++;
+  unsigned n = 0, f = 0;
+  hl_gate_window(g, now, &n, &f);
+  unsigned min = g->cfg.window_min_attempts ? g->cfg.window_min_attempts : 1;
+  return failed && n >= min && (uint64_t)f * 100 >= (uint64_t)g->cfg.window_failure_pct * n;
+}
+
+const char *hl_gate_state_name(hl_gate_state s) {
+  static const char *const names[] = {
+    [HL_GATE_CLOSED] = "closed", [HL_GATE_OPEN] = "open", [HL_GATE_HALF_OPEN] = "half_open",
+  };
+  return names[s];
+}
+
 void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
   if (g->in_flight > 0) g->in_flight--;
   if (outcome == HL_GATE_OK) g->streak = 0;
@@ -86,10 +138,13 @@ void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
     return;
   }
   switch (g->state) {
-  case HL_GATE_CLOSED:
-    if (outcome == HL_GATE_OK) g->failures = 0;
-    else if (++g->failures >= g->cfg.breaker_failures) transition(g, HL_GATE_OPEN, now);
+  case HL_GATE_CLOSED: {
+    bool failed = outcome == HL_GATE_FAILED;
+    bool trips = window_trips(g, now, failed);
+    if (!failed) g->failures = 0;
+    else if (++g->failures >= g->cfg.breaker_failures || trips) transition(g, HL_GATE_OPEN, now);
     break;
+  }
   case HL_GATE_HALF_OPEN:
     transition(g, outcome == HL_GATE_OK ? HL_GATE_CLOSED : HL_GATE_OPEN, now);
     break;

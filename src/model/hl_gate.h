@@ -5,9 +5,13 @@
  * so tests drive it with a fake one. Three checks, in this order:
  *   in flight   at most max_in_flight attempts running (0: no cap);
  *   breaker     CLOSED -> OPEN after breaker_failures failures in a row;
+ *               or, besides, once at least window_min_attempts outcomes
+ *               fell in the last window_ms and window_failure_pct % of
+ *               them failed (the rate rule; 0 pct: off);
  *               OPEN -> HALF_OPEN once breaker_open_ms passed; HALF_OPEN
  *               lets one probe through: success CLOSED, failure OPEN again.
- *               breaker_failures 0 (the default) disables it; an
+ *               breaker_failures 0 (the default) disables it, rate rule
+ *               included; an
  *               operator's reset closes it from any state;
  *   rate        a token bucket of rate_per_s tokens a second, burst one
  *               second's worth (0: no limit).
@@ -25,7 +29,15 @@ typedef struct {
   double rate_per_s;          /* 0: no rate limit */
   unsigned breaker_failures;  /* failures in a row that open the breaker; 0: no breaker */
   uint64_t breaker_open_ms;   /* how long it stays open before one probe */
+  /* The rate rule (with breaker_failures > 0): open on a failure rate. */
+  uint64_t window_ms;          /* the window the rate is taken over; 0: no rate rule */
+  unsigned window_min_attempts;/* fewer outcomes than this in the window never open it */
+  unsigned window_failure_pct; /* 1..100: the failed share that opens it; 0: no rate rule */
 } hl_gate_config;
+
+/* The window is kept as this many buckets of window_ms / HL_GATE_BUCKETS:
+ * bounded memory, a rate over the last window to a bucket's precision. */
+#define HL_GATE_BUCKETS 10
 
 typedef enum { HL_GATE_CLOSED, HL_GATE_OPEN, HL_GATE_HALF_OPEN } hl_gate_state;
 
@@ -40,6 +52,8 @@ typedef struct {
   uint64_t opened_at;
   bool probing;               /* HALF_OPEN: the probe is out */
   unsigned streak;            /* failed outcomes in a row, in any state (auto-disable counts these) */
+  uint32_t win_ok[HL_GATE_BUCKETS], win_failed[HL_GATE_BUCKETS]; /* outcomes per bucket, while CLOSED */
+  uint64_t win_bucket;        /* the number (now / bucket length) of the newest bucket */
 } hl_gate;
 
 typedef enum {
@@ -67,5 +81,10 @@ void hl_gate_unadmit(hl_gate *g);
 void hl_gate_reset(hl_gate *g, uint64_t now_ms);
 /* An admitted attempt ended. */
 void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome);
+/* The outcomes counted in the window now (the rate rule's figures; 0, 0
+ * without one, and after the breaker opened: it starts afresh). */
+void hl_gate_window(hl_gate *g, uint64_t now_ms, unsigned *attempts, unsigned *failed);
+/* "closed", "open", "half_open". */
+const char *hl_gate_state_name(hl_gate_state s);
 
 #endif

@@ -354,6 +354,8 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("GET", path, NULL, NULL, 401);
   expect("GET", "/admin/stats", NULL, "admin", 200);
   expect("GET", "/admin/stats", NULL, NULL, 401);
+  expect("GET", "/admin/hosts", NULL, "admin", 200);
+  expect("GET", "/admin/hosts", NULL, NULL, 401);
 
   HL_ASSERT_EQ_INT(e2e_stop_hookloop(&H, SIGTERM, 30000), 0);
 

@@ -15,7 +15,7 @@
 #include "model/hl_retry.h"
 #include "store/hl_store_sqlite.h"
 
-#define MAX_REQ 64
+#define MAX_REQ 512
 
 typedef struct {
   hl_sender base;
@@ -72,10 +72,13 @@ static fake_sender fake;
 static hl_retry_schedule *schedule;
 static char *dir;
 static uint64_t max_retry_delay_ms; /* the next setup's option (0: none) */
+static hl_dispatch_options extra;   /* the next setup's breaker and AIMD options */
+
+static const char *next_url = "http://127.0.0.1:1/x"; /* the next subscription's */
 
 static hl_sub *add_sub_of(const char *id, const char *partner, const char *type, int64_t max_in_flight) {
   hl_sub_rec r = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup(type),
-                  .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
+                  .url = hl_strdup(next_url), .secret = hl_strdup("whsec_AAAA"),
                   .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = max_in_flight};
   return hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
 }
@@ -149,7 +152,9 @@ static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char 
   fake = (fake_sender){.base = {&fake_vt}};
   hl_dispatch_options o = {.max_in_flight = max_in_flight, .release_after_ms = release_after_ms,
                            .default_schedule = schedule, .sender = &fake.base,
-                           .max_retry_delay_ms = max_retry_delay_ms};
+                           .max_retry_delay_ms = max_retry_delay_ms,
+                           .breaker_failures = extra.breaker_failures, .breaker_open_ms = extra.breaker_open_ms,
+                           .adaptive_concurrency = extra.adaptive_concurrency};
   hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
 }
 
@@ -403,4 +408,105 @@ HL_TEST(closing_while_sending_cancels_the_request_and_leaves_the_row_open) {
     hl_delivery_rec_free(&r);
   }
   close_rest();
+}
+
+/* Two subscriptions (two partners) to one host and a third elsewhere; a
+ * breaker of 3 failures in a row. Failures alternate between the first
+ * two, so neither's own breaker opens, but the host's does after 3: both
+ * stop starting, while the other host's subscription goes on. */
+HL_TEST(subscriptions_to_one_failing_host_share_its_breaker) {
+  extra = (hl_dispatch_options){.breaker_failures = 3, .breaker_open_ms = 600000};
+  setup(100, 60000, "10ms");
+  next_url = "http://Down.example:8080/a";
+  hl_sub *a = add_sub_of("sub_a", "pa", "T", 1);
+  next_url = "http://down.example:8080/b"; /* same host, another path */
+  hl_sub *b = add_sub_of("sub_b", "pb", "T", 1);
+  next_url = "http://up.example/c";
+  hl_sub *c = add_sub_of("sub_c", "pc", "T", 1);
+  next_url = "http://127.0.0.1:1/x";
+  char id[16];
+  for (int i = 0; i < 3; i++) {
+    snprintf(id, sizeof id, "a%d", i);
+    accept_event(id, "sub_a");
+    snprintf(id, sizeof id, "b%d", i);
+    accept_event(id, "sub_b");
+    snprintf(id, sizeof id, "c%d", i);
+    accept_event(id, "sub_c");
+  }
+  hl_dispatch_notify(&disp, a);
+  hl_dispatch_notify(&disp, b);
+  hl_dispatch_notify(&disp, c);
+  HL_ASSERT(hl_dispatch_sub_host(a) == hl_dispatch_sub_host(b));
+  HL_ASSERT(hl_dispatch_sub_host(a) != hl_dispatch_sub_host(c));
+  HL_ASSERT_EQ_STR(hl_dispatch_sub_host(a)->key, "http://down.example:8080");
+  /* Answer the down host's attempts 503 until three failed. */
+  int failed = 0;
+  while (failed < 3) {
+    SPIN(fake.nrunning > 0);
+    hl_send_req *req = fake.running[0];
+    bool down = req->sub != c;
+    answer(&fake, down ? HL_SEND_RETRY : HL_SEND_OK, down ? 503 : 200);
+    failed += down;
+  }
+  hl_host *h = hl_dispatch_sub_host(a);
+  HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_OPEN);
+  HL_ASSERT(a->gate.state == HL_GATE_CLOSED && b->gate.state == HL_GATE_CLOSED);
+  /* Those admitted before it opened may still answer; after them, sub_c's
+   * deliveries all go and nothing more goes to the down host. */
+  size_t sent_at_open = fake.nsent;
+  for (int i = 0; i < 2000 && !status_is("c2", "SUCCESS"); i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (fake.nrunning > 0) {
+      bool down = fake.running[0]->sub != c;
+      answer(&fake, down ? HL_SEND_RETRY : HL_SEND_OK, down ? 503 : 200);
+    }
+  }
+  HL_ASSERT(status_is("c2", "SUCCESS"));
+  for (size_t i = sent_at_open; i < fake.nsent; i++)
+    HL_ASSERT_MSG(fake.sent[i][0] == 'c', "%s went to the host whose breaker is open", fake.sent[i]);
+  hl_buf m = HL_BUF_INIT;
+  hl_dispatch_render_metrics(&disp, &m);
+  hl_buf_putc(&m, '\0');
+  HL_ASSERT(strstr(m.data, "hookloop_host_breakers{state=\"open\"} 1"));
+  hl_buf_dispose(&m);
+  extra = (hl_dispatch_options){0};
+  teardown();
+}
+
+/* Adaptive concurrency against a fake partner that takes 4 at once and
+ * answers 429 to the rest: with max_in_flight 32, after the first cuts the
+ * attempts running stay near 4, and far fewer are refused than sent. */
+HL_TEST(aimd_keeps_the_attempts_running_near_what_the_partner_takes) {
+  extra = (hl_dispatch_options){.adaptive_concurrency = true};
+  setup(100, 60000, "1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms,1ms");
+  hl_sub *s = add_sub("sub_a", 32);
+  char id[16];
+  for (int i = 0; i < 60; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    accept_event(id, "sub_a");
+  }
+  hl_dispatch_notify(&disp, s);
+  enum { CAPACITY = 4 };
+  size_t refused = 0, ok = 0, late_max = 0, rounds = 0;
+  while (ok < 60 && rounds < 5000) {
+    rounds++;
+    for (int i = 0; i < 20; i++) uv_run(&loop, UV_RUN_NOWAIT);
+    if (fake.nrunning == 0) { uv_run(&loop, UV_RUN_ONCE); continue; }
+    if (ok >= 20 && fake.nrunning > late_max) late_max = fake.nrunning;
+    /* A round: the first CAPACITY running are taken, the rest refused. */
+    size_t n = fake.nrunning;
+    for (size_t k = 0; k < n; k++) {
+      bool take = k < CAPACITY;
+      answer(&fake, take ? HL_SEND_OK : HL_SEND_RETRY, take ? 200 : 429);
+      if (take) ok++;
+      else refused++;
+    }
+  }
+  HL_ASSERT_EQ_INT((long)ok, 60);
+  printf("aimd: %zu taken, %zu refused, at most %zu running after the first 20\n", ok, refused, late_max);
+  HL_ASSERT_MSG(late_max <= 2 * CAPACITY, "%zu running at once after the first 20", late_max);
+  HL_ASSERT_MSG(refused < ok, "%zu refused for %zu taken", refused, ok);
+  HL_ASSERT(hl_dispatch_sub_host(s)->aimd.cuts >= 1);
+  extra = (hl_dispatch_options){0};
+  teardown();
 }

@@ -142,3 +142,57 @@ HL_TEST(the_streak_counts_failures_in_a_row_and_reset_closes_the_breaker) {
   hl_gate_reset(&g, 3000);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 3000, &wait), HL_GATE_ADMIT);
 }
+
+/* The rate rule: 50 % of at least 20 outcomes in 30 s. Failures that never
+ * come 100 in a row (one success in every two) open it once 20 outcomes are
+ * in the window; fewer outcomes, or a lower share, never do. */
+static hl_gate rate_breaker(void) {
+  hl_gate g;
+  hl_gate_init(&g, &(hl_gate_config){.breaker_failures = 100, .breaker_open_ms = 1000, .window_ms = 30000,
+                                     .window_min_attempts = 20, .window_failure_pct = 50});
+  return g;
+}
+
+HL_TEST(the_rate_rule_opens_on_half_failed_of_twenty_in_the_window) {
+  hl_gate g = rate_breaker();
+  uint64_t now = 100000;
+  for (int i = 0; i < 9; i++) {
+    attempt(&g, now, HL_GATE_OK);
+    attempt(&g, now, HL_GATE_FAILED);
+  }
+  attempt(&g, now, HL_GATE_OK);
+  unsigned n = 0, f = 0;
+  hl_gate_window(&g, now, &n, &f);
+  HL_ASSERT_EQ_INT(n, 19);
+  HL_ASSERT_EQ_INT(f, 9);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  attempt(&g, now, HL_GATE_FAILED); /* 10 of 20 */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  hl_gate_window(&g, now, &n, &f);
+  HL_ASSERT_EQ_INT(n, 0); /* it starts afresh */
+  /* The probe after the cool-down closes it; the window is empty again. */
+  attempt(&g, now + 1000, HL_GATE_OK);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+}
+
+HL_TEST(the_rate_rule_forgets_outcomes_older_than_the_window) {
+  hl_gate g = rate_breaker();
+  uint64_t now = 100000;
+  for (int i = 0; i < 15; i++) attempt(&g, now, HL_GATE_FAILED); /* 15 failed, under 100 in a row */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);                   /* under 20 outcomes */
+  now += 31000; /* they left the window */
+  for (int i = 0; i < 12; i++) attempt(&g, now, HL_GATE_OK);
+  for (int i = 0; i < 7; i++) attempt(&g, now, HL_GATE_FAILED);
+  unsigned n = 0, f = 0;
+  hl_gate_window(&g, now, &n, &f);
+  HL_ASSERT_EQ_INT(n, 19);
+  HL_ASSERT_EQ_INT(f, 7);
+  attempt(&g, now, HL_GATE_FAILED); /* 8 of 20: 40 % */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  /* Without the rule (pct 0) the same outcomes never open it. */
+  hl_gate h;
+  hl_gate_init(&h, &(hl_gate_config){.breaker_failures = 100, .breaker_open_ms = 1000, .window_ms = 30000,
+                                     .window_min_attempts = 20});
+  for (int i = 0; i < 60; i++) attempt(&h, now, i % 3 ? HL_GATE_FAILED : HL_GATE_OK);
+  HL_ASSERT_EQ_INT(h.state, HL_GATE_CLOSED);
+}

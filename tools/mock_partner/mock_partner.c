@@ -2,7 +2,12 @@
  *
  *   hl_mock_partner --listen 127.0.0.1:PORT [--secret whsec_...]... [--latency-ms N]
  *       [--latency uniform:A:B | lognormal:MEDIAN:SIGMA] [--mix 200:90,503:5,429:3,410:2]
- *       [--retry-after S] [--reset-pct P] [--stats-file PATH] [--no-record]
+ *       [--retry-after S] [--reset-pct P] [--stats-file PATH] [--no-record] [--capacity N]
+ *
+ * --capacity N: at most N requests are worked on at once (their latency
+ * running); one more is answered 429 at once (with --retry-after, if
+ * given). POST /capacity?n=N changes it while running (0: no limit): a
+ * partner whose capacity changes mid-run.
  *
  * Per-request behaviour can be chosen by the URL:
  *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1&hold=1
@@ -66,6 +71,7 @@ struct pending {
   char name[64];
   char *idkey;            /* "<name>\x1f<webhook-id>": counted in P.ok_ids once answered 2xx */
   pending *next_held;     /* in P.held while held */
+  bool working;           /* counts against --capacity */
 };
 
 static struct {
@@ -88,6 +94,9 @@ static struct {
   hl_strmap per_name;     /* name -> conc* */
   uint64_t requests, duplicates, sig_failures, by_status[600];
   unsigned current, max_current;
+  unsigned capacity;      /* --capacity: 0 none */
+  unsigned working, max_working; /* requests worked on (not refused for capacity) */
+  uint64_t over_capacity; /* answered 429 for capacity */
   pending *held;          /* requests kept unanswered (hold=1) until /release */
   unsigned nheld;
   uv_signal_t sigterm, sigint;
@@ -166,6 +175,7 @@ static void finish(pending *p) {
 #undef H
   }
   P.current--;
+  if (p->working) P.working--;
   name_conc(p->name)->current--;
   P.by_status[p->status < 600 && p->status >= 0 ? p->status : 0]++;
   if (p->status >= 200 && p->status < 300 && p->idkey) hl_strmap_put(&P.ok_ids, p->idkey, (void *)1);
@@ -240,6 +250,15 @@ static void handle_hook(hl_http_req *r) {
   uint64_t latency = pick_latency();
   if (query_get(r->query, "latency_ms", v, sizeof v)) latency = (uint64_t)atoll(v);
   bool hold = query_get(r->query, "hold", v, sizeof v) && atoi(v);
+  if (P.capacity && P.working >= P.capacity) {
+    status = p->status = 429; /* over capacity: refused at once */
+    latency = 0;
+    hold = false;
+    P.over_capacity++;
+  } else {
+    p->working = true;
+    if (++P.working > P.max_working) P.max_working = P.working;
+  }
 
   int sig_ok = -1;
   if (P.nsecrets > 0) {
@@ -280,6 +299,7 @@ static void handle_hook(hl_http_req *r) {
     /* No answer: the client sees the connection close. */
     P.current--;
     c->current--;
+    if (p->working) P.working--;
     hl_http_respond_close(r);
     pending_free(p);
     return;
@@ -311,6 +331,8 @@ static void render_stats(hl_buf *b) {
   hl_jw_key(&w, "signature_failures"); hl_jw_int(&w, (int64_t)P.sig_failures);
   hl_jw_key(&w, "max_concurrent"); hl_jw_int(&w, P.max_current);
   hl_jw_key(&w, "held"); hl_jw_int(&w, P.nheld);
+  hl_jw_key(&w, "max_working"); hl_jw_int(&w, P.max_working);
+  hl_jw_key(&w, "over_capacity"); hl_jw_int(&w, (int64_t)P.over_capacity);
   hl_jw_key(&w, "max_concurrent_by_name");
   hl_jw_obj_begin(&w);
   size_t it = 0;
@@ -418,6 +440,10 @@ static void on_request(hl_http_req *r, void *data) {
     char name[128];
     unsigned n = release_held(query_get(r->query, "name", name, sizeof name) ? name : NULL, 0);
     hl_buf_printf(&b, "{\"released\":%u}", n);
+  } else if (strcmp(r->path, "/capacity") == 0 && strcmp(r->method, "POST") == 0) {
+    char n[32];
+    if (query_get(r->query, "n", n, sizeof n)) P.capacity = (unsigned)atoi(n);
+    hl_buf_printf(&b, "{\"capacity\":%u}", P.capacity);
   } else if (strcmp(r->path, "/reset") == 0 && strcmp(r->method, "POST") == 0) {
     reset_all();
     hl_buf_puts(&b, "{\"status\":\"reset\"}");
@@ -489,6 +515,7 @@ int main(int argc, char **argv) {
         P.mix_total += weight;
       }
     } else if (strcmp(a, "--retry-after") == 0) P.retry_after = (unsigned)atoi(v);
+    else if (strcmp(a, "--capacity") == 0) P.capacity = (unsigned)atoi(v);
     else if (strcmp(a, "--reset-pct") == 0) P.reset_pct = atof(v);
     else if (strcmp(a, "--stats-file") == 0) P.stats_file = v;
     else usage();
