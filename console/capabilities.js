@@ -13,7 +13,10 @@ export const FEATURES = {
   attempts: { method: 'get', path: '/admin/deliveries/{event_id}/{subscription_id}/attempts', label: 'Attempts' },
   searchBySubscription: { method: 'get', path: '/admin/deliveries', query: 'subscription_id', label: 'Search by subscription' },
   searchByStatus: { method: 'get', path: '/admin/deliveries', query: 'status', label: 'Search by status' },
-  transformation: { schema: 'SubscriptionRequest', property: 'transformation', label: 'Transformation' },
+  transformations: { method: 'post', path: '/admin/transformations', label: 'Transformations' },
+  partners: { method: 'get', path: '/admin/partners', label: 'Partners' },
+  destinations: { schema: 'SubscriptionRequest', property: 'destination', label: 'SNS, SQS and EventBridge destinations' },
+  replay: { method: 'post', path: '/admin/events/{event_id}/replay', label: 'Replay an event' },
   stats: { method: 'get', path: '/admin/stats', label: 'Live figures' },
 };
 

@@ -19,6 +19,13 @@ function attemptsTable(list) {
       a.latency_ms == null ? '—' : `${a.latency_ms} ms`, code(String(a.response_snippet ?? a.error ?? ''))]));
 }
 
+/** The transformation versions that made the last attempt's bytes. */
+function shapedBy(d) {
+  if (!Array.isArray(d.transformations) || !d.transformations.length) return '—';
+  return h('ul', { class: 'plain' }, d.transformations.map((t) => h('li', null,
+    h('a', { href: `#/transformations/${encodeURIComponent(t.transformation_id)}` }, t.transformation_id), ` v${t.version}`)));
+}
+
 async function results(box, eventId, query, ctx) {
   replace(box, muted('Searching…'));
   const params = new URLSearchParams();
@@ -61,10 +68,10 @@ async function results(box, eventId, query, ctx) {
   const requeued = query.get('requeued');
   replace(box, banner,
     requeued ? notice(`Re-queued the delivery to ${requeued}: it is PENDING and will be attempted again.`, 'ok') : null,
-    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Updated', 'Next attempt', 'Actions'],
+    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt', 'Actions'],
       rows.map((d) => [d.partner_id ?? '(deleted)', h('code', null, d.subscription_id), badge(d.status), String(d.attempts),
         d.last_status_code == null ? '—' : String(d.last_status_code), d.last_error ? h('span', { class: 'error-text' }, d.last_error) : '—',
-        `${d.last_latency_ms} ms`, fmtTime(d.updated_at), fmtTime(d.next_attempt_at), actions(d)])));
+        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at), actions(d)])));
 }
 
 function recoverForm(subs) {
