@@ -1,9 +1,9 @@
 // Partners: the list (registered ones and those only implied by their
 // subscriptions), register or update one (name, contact, metadata, limits
 // across all its subscriptions), and delete one without subscriptions.
-import { get, post, del, seg, ApiError } from './api.js';
+import { get, getOrNull, post, del, seg, ApiError } from './api.js';
 import { available, labelOf } from './capabilities.js';
-import { h, replace, page, section, table, badge, empty, errorBox, muted, field, showErrors, topMember, parseJson, button, notice, pretty, fmtTime } from './ui.js';
+import { h, replace, page, notFound, notOffered, section, table, badge, empty, errorBox, muted, field, showErrors, topMember, parseJson, button, notice, pretty, fmtTime } from './ui.js';
 
 const limits = (p) => `${p.max_in_flight ? `${p.max_in_flight} in flight` : 'no in-flight cap'} · ${p.rate_limit_per_s ? `${p.rate_limit_per_s}/s` : 'no rate limit'}`;
 
@@ -89,16 +89,8 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id) {
-  let p;
-  try {
-    p = (await get(`/admin/partners/${seg(id)}`)).data;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      replace(main, page('Partner not found', empty(`No partner ${id}.`, h('a', { href: '#/partners' }, 'Back to the list'))));
-      return;
-    }
-    throw e;
-  }
+  const p = await getOrNull(`/admin/partners/${seg(id)}`);
+  if (!p) { notFound(main, 'Partner not found', `No partner ${id}.`, '#/partners'); return; }
   const subs = (await get(`/admin/subscriptions?partner_id=${seg(id)}`)).data.subscriptions;
   replace(main, page(`Partner ${p.partner_id}`,
     h('p', null, h('a', { href: '#/partners' }, '← All partners')),
@@ -116,10 +108,7 @@ async function view(main, ctx, id) {
 export default {
   title: 'Partners',
   async render(main, { rest, query }, ctx) {
-    if (!available('partners')) {
-      replace(main, page('Partners', empty(`This hookloop's API does not offer ${labelOf('partners').toLowerCase()}.`)));
-      return;
-    }
+    if (!available('partners')) { notOffered(main, 'Partners', labelOf('partners').toLowerCase()); return; }
     if (rest[0]) await view(main, ctx, rest[0]);
     else await list(main, ctx, query);
   },

@@ -2,9 +2,9 @@
 // half open, disabled), create and edit (partner, destination, filter,
 // headers, limits, its own transformation), enable, secret rotation and
 // delete. Features appear when the API offers them (capabilities.js).
-import { get, post, del, seg, ApiError } from './api.js';
+import { get, getOrNull, post, del, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
-import { h, replace, page, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
+import { h, replace, page, notFound, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
 import { registerForm as transformationForm } from './page-transformations.js';
 
 const OPTIONAL = ['enableSubscription', 'disableSubscription', 'rotateSecret', 'transformations', 'destinations'];
@@ -180,13 +180,8 @@ function destinationFields(s) {
 /** The subscription's own transformation (its latest version), or null. */
 async function ownTransformation(id) {
   if (!id || !available('transformations')) return null;
-  try {
-    const { data } = await get(`/admin/transformations/${seg(`subscription:${id}`)}`);
-    return data.removed ? null : data;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
+  const t = await getOrNull(`/admin/transformations/${seg(`subscription:${id}`)}`);
+  return t && !t.removed ? t : null;
 }
 
 async function edit(main, ctx, id) {
@@ -194,13 +189,8 @@ async function edit(main, ctx, id) {
     available('partners') ? get('/admin/partners') : Promise.resolve({ data: { partners: [] } })]);
   let s = null;
   if (id !== 'new') {
-    try { s = (await get(`/admin/subscriptions/${seg(id)}`)).data; } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        replace(main, page('Subscription not found', empty(`No subscription ${id}.`, h('a', { href: '#/subscriptions' }, 'Back to the list'))));
-        return;
-      }
-      throw e;
-    }
+    s = await getOrNull(`/admin/subscriptions/${seg(id)}`);
+    if (!s) { notFound(main, 'Subscription not found', `No subscription ${id}.`, '#/subscriptions'); return; }
   }
   const xform = await ownTransformation(s?.subscription_id);
   const types = [...new Set(schemas.data.schemas.map((x) => x.event_type))].sort();

@@ -3,9 +3,9 @@
 // version that removes it), with the API's error pointers shown next to the
 // field they concern. GET /admin/transformations/{id} serves the latest
 // version only, so older versions are named, not shown.
-import { get, post, seg, ApiError } from './api.js';
+import { get, getOrNull, post, seg, ApiError } from './api.js';
 import { available, labelOf } from './capabilities.js';
-import { h, replace, page, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, notice } from './ui.js';
+import { h, replace, page, notFound, notOffered, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, notice } from './ui.js';
 
 const SAMPLE = `{
   "version": 1,
@@ -101,16 +101,8 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id, query) {
-  let t;
-  try {
-    t = (await get(`/admin/transformations/${seg(id)}`)).data;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      replace(main, page('Transformation not found', empty(`No transformation is registered as ${id}.`, h('a', { href: '#/transformations' }, 'Back to the list'))));
-      return;
-    }
-    throw e;
-  }
+  const t = await getOrNull(`/admin/transformations/${seg(id)}`);
+  if (!t) { notFound(main, 'Transformation not found', `No transformation is registered as ${id}.`, '#/transformations'); return; }
   const target = t.subscription_id ? { subscription_id: t.subscription_id } : { event_type: t.event_type };
   const again = (r) => ctx.go(`#/transformations/${encodeURIComponent(r.transformation_id)}?registered=${r.version}`);
   const registered = query.get('registered');
@@ -131,10 +123,7 @@ async function view(main, ctx, id, query) {
 export default {
   title: 'Transformations',
   async render(main, { rest, query }, ctx) {
-    if (!available('transformations')) {
-      replace(main, page('Transformations', empty(`This hookloop's API does not offer ${labelOf('transformations').toLowerCase()}.`)));
-      return;
-    }
+    if (!available('transformations')) { notOffered(main, 'Transformations', labelOf('transformations').toLowerCase()); return; }
     if (rest[0]) await view(main, ctx, rest[0], query);
     else await list(main, ctx, query);
   },

@@ -137,6 +137,13 @@ async function open(hash) {
     .catch(() => {});
 }
 
+/** The API's error at pointer shown at form field name, which is marked invalid. */
+async function refusedAt(form, name, pointer) {
+  const f = form.locator(`[data-field="${name}"]`);
+  await f.locator('.field-error').getByText(`at ${pointer}`).waitFor();
+  assert.equal(await f.locator('input, textarea, select').first().getAttribute('aria-invalid'), 'true', `${name} is marked invalid`);
+}
+
 async function partnerRequests(name) {
   const res = await fetch(`http://127.0.0.1:${partner.port}/requests?name=${name}`);
   return res.json();
@@ -338,9 +345,7 @@ describe('the operator console', () => {
     assert.equal(await form.getByLabel(/^URL\b/).isVisible(), false, 'no URL field for a queue');
     await form.getByLabel('Queue URL').fill('not-a-queue');
     await form.getByRole('button', { name: 'Create' }).click();
-    const queueUrl = form.locator('[data-field="destination-queue_url"]');
-    await queueUrl.locator('.field-error').getByText('at /destination/queue_url').waitFor();
-    assert.equal(await queueUrl.locator('input').getAttribute('aria-invalid'), 'true');
+    await refusedAt(form, 'destination-queue_url', '/destination/queue_url');
     await screenshot('subscription-destination-error');
     await form.getByLabel('Queue URL').fill('https://sqs.eu-west-1.amazonaws.com/123456789012/payments');
     await form.getByRole('button', { name: 'Create' }).click();
@@ -366,9 +371,7 @@ describe('the operator console', () => {
     await form.getByLabel('Contact').fill('ops@globex.example');
     await form.getByLabel(/^Max in flight/).fill('-1');
     await form.getByRole('button', { name: 'Register' }).click();
-    const max = form.locator('[data-field=max_in_flight]');
-    await max.locator('.field-error').getByText('at /max_in_flight').waitFor();
-    assert.equal(await max.locator('input').getAttribute('aria-invalid'), 'true');
+    await refusedAt(form, 'max_in_flight', '/max_in_flight');
     await form.getByLabel(/^Max in flight/).fill('8');
     await form.getByRole('button', { name: 'Register' }).click();
     await main().getByText('Saved globex.').waitFor();
@@ -397,9 +400,7 @@ describe('the operator console', () => {
     await form.getByLabel('Applies to').selectOption(`subscription:${acmeId}`);
     await form.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "valu": "console"}]}');
     await form.getByRole('button', { name: 'Register' }).click();
-    const spec = form.locator('[data-field=spec]');
-    await spec.locator('.field-error').getByText('at /spec/ops/0').waitFor();
-    assert.equal(await spec.locator('textarea').getAttribute('aria-invalid'), 'true');
+    await refusedAt(form, 'spec', '/spec/ops/0');
     await screenshot('transformations-error');
     await form.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v1"}]}');
     await form.getByRole('button', { name: 'Register' }).click();
