@@ -130,10 +130,19 @@ async function delivery(main, ctx, eventId, subId, query) {
       ctx.go(`${deliveryHref(eventId, subId)}?requeued=1`);
     } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
   }, 'primary') : null;
+  // Replay sends the event again to this subscription, whatever its
+  // status: a new delivery whose attempts follow in the same log.
+  const replay = available('replay') ? button(labelOf('replay'), async () => {
+    try {
+      await post(pathOf('replay', { event_id: eventId }), { subscriptions: [subId] });
+      ctx.go(`${deliveryHref(eventId, subId)}?replayed=1`);
+    } catch (e) { replace(banner, errorBox(e, 'Not replayed')); banner.focus(); }
+  }) : null;
   const log = h('div', { 'aria-busy': 'true' }, muted('Reading the attempt log…'));
   replace(main, page(`Delivery to ${d.partner_id ?? subId}`,
     back, banner,
     query.get('requeued') ? notice('Re-queued: it is PENDING and will be attempted again.', 'ok') : null,
+    query.get('replayed') ? notice('Replay accepted: the event is delivered to this subscription again.', 'ok') : null,
     h('dl', { class: 'facts' },
       h('dt', null, 'Event'), h('dd', null, h('code', null, eventId)),
       h('dt', null, 'Subscription'), h('dd', null, h('a', { href: `#/subscriptions/${encodeURIComponent(subId)}` }, subId)),
@@ -144,7 +153,7 @@ async function delivery(main, ctx, eventId, subId, query) {
       h('dt', null, 'Transformed by'), h('dd', null, shapedBy(d)),
       h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
       h('dt', null, 'Next attempt'), h('dd', null, fmtTime(d.next_attempt_at))),
-    retry ? h('div', { class: 'actions' }, retry) : null,
+    retry || replay ? h('div', { class: 'actions' }, retry, replay) : null,
     section('Attempts', log)));
   replace(log, await attemptLog(eventId, subId));
   log.removeAttribute('aria-busy');
