@@ -84,6 +84,9 @@ void hl_api_write_sub_state(hl_jw *w, const hl_sub *s);
 /* A subscription's answer (hl_api_admin.c): its record without credentials, and its state. */
 void hl_api_write_sub(hl_jw *w, const hl_sub *s);
 
+/* --- a delivery's history (hl_api_history.c) ------------------------------------------- */
+void hl_api_list_attempts(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

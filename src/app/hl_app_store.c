@@ -22,6 +22,7 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t) {
   t->parked_table = cfg->parked_retry_table;
   t->transform_table = cfg->transformation_table;
   t->partner_table = cfg->partner_table;
+  t->attempt_table = cfg->attempt_table;
 }
 
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg) {

@@ -57,6 +57,7 @@ static const setting settings[] = {
   S("PARKED_RETRY_TABLE", parked_retry_table, "parked_retry"),
   S("TRANSFORMATION_TABLE", transformation_table, "transformation"),
   S("PARTNER_TABLE", partner_table, "partner"),
+  S("ATTEMPT_TABLE", attempt_table, "delivery_attempt"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),

@@ -42,7 +42,7 @@ typedef struct {
       *aws_container_auth_token_file;
   char *event_schema_table, *subscription_table, *event_kafka_table, *delivery_status_table,
       *idempotency_table, *parked_retry_table, *transformation_table,
-      *partner_table;
+      *partner_table, *attempt_table;
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;

@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
+#include "handlers/hl_attempt_log.h"
 #include "handlers/hl_pinfo.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_partner.h"
@@ -351,6 +352,17 @@ static void record(hl_delivery *dl) {
 
 /* --- sending ------------------------------------------------------------------ */
 
+/* The attempt log: written beside the outcome (SQLite: in the same turn's
+ * transaction), whatever queue carries the delivery. A log entry that
+ * cannot be written costs the log, never the delivery. */
+static void log_attempt(hl_dispatch *d, const hl_delivery *dl, const hl_send_result *res) {
+  if (!d->store->vt->attempt_put) return;
+  hl_attempt_rec r;
+  hl_attempt_log_build(&r, &dl->item.d, dl->item.d.attempts, hl_wall_ms(), res);
+  d->store->vt->attempt_put(d->store, &r, NULL, NULL);
+  hl_attempt_rec_free(&r);
+}
+
 /* The sender's verdict becomes the outcome recorded: a retryable failure
  * retries on the subscription's schedule (Retry-After honoured up to an
  * hour, never shortening it) until the schedule is exhausted. */
@@ -371,6 +383,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   }
   dl->latency_s = res->latency_s;
   dl->item.d.attempts++;
+  log_attempt(d, dl, res);
   if (res->verdict == HL_SEND_OK) {
     dl->outcome = HL_OUTCOME_SUCCESS;
     dl->error[0] = '\0';

@@ -23,6 +23,8 @@
 #include "store/hl_store.h"
 
 #define HL_SEND_ERROR_SIZE 256 /* curl's CURL_ERROR_SIZE */
+#define HL_SEND_HEADERS_SIZE 2048 /* the answer's header lines kept for the attempt log */
+#define HL_SEND_BODY_SIZE 1024    /* the answer's first bytes kept for the attempt log */
 
 typedef enum {
   HL_SEND_OK,     /* the partner took it (2xx) */
@@ -39,6 +41,15 @@ typedef struct {
   uint64_t retry_after_ms;   /* the partner's Retry-After, 0 when none */
   double latency_s;          /* of this attempt */
   char error[HL_SEND_ERROR_SIZE]; /* empty on OK */
+  /* What the partner answered, for the attempt log (raw, not redacted:
+   * handlers/hl_attempt_log.h redacts it): the final answer's header
+   * lines ("Name: value\r\n"...) cut at whole lines, and its first bytes.
+   * Empty when there was no HTTP answer or the sender has none. */
+  char resp_headers[HL_SEND_HEADERS_SIZE];
+  size_t resp_headers_len;
+  char resp_body[HL_SEND_BODY_SIZE];
+  size_t resp_body_len;
+  bool resp_body_more;       /* the answer's body was longer than resp_body */
 } hl_send_result;
 
 typedef struct hl_send_req hl_send_req;

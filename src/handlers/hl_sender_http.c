@@ -34,6 +34,12 @@ typedef struct http_call {
   uint64_t sent_ns;
   uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
   bool refused_private;        /* the connect target was a private address */
+  /* The answer kept for the attempt log, bounded (hl_send_result's sizes). */
+  char resp_headers[HL_SEND_HEADERS_SIZE];
+  size_t resp_headers_len;
+  char resp_body[HL_SEND_BODY_SIZE];
+  size_t resp_body_len;
+  bool resp_body_more;
   char error[CURL_ERROR_SIZE];
   struct http_call *next_free;
 } http_call;
@@ -66,6 +72,12 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
   http_call *c = userp;
   size_t len = size * n;
+  /* A status line starts the answer's headers again (after a 1xx). */
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0;
+  else if (len <= sizeof c->resp_headers - c->resp_headers_len) {
+    memcpy(c->resp_headers + c->resp_headers_len, buf, len); /* whole lines only */
+    c->resp_headers_len += len;
+  }
   if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
     char v[128];
     size_t vl = HL_MIN(len - 12, sizeof v - 1);
@@ -78,8 +90,13 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
 }
 
 static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
-  (void)buf; (void)userp;
-  return size * n; /* partners' answers are not kept */
+  http_call *c = userp;
+  size_t len = size * n, room = sizeof c->resp_body - c->resp_body_len, take = HL_MIN(len, room);
+  /* The first bytes only, for the attempt log; the rest is not kept. */
+  memcpy(c->resp_body + c->resp_body_len, buf, take);
+  c->resp_body_len += take;
+  if (take < len) c->resp_body_more = true;
+  return len;
 }
 
 /* --- the pool ------------------------------------------------------------------ */
@@ -231,6 +248,13 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   long code = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
   res.status_code = rc == CURLE_OK ? code : 0;
+  if (code > 0) {
+    memcpy(res.resp_headers, c->resp_headers, c->resp_headers_len);
+    res.resp_headers_len = c->resp_headers_len;
+    memcpy(res.resp_body, c->resp_body, c->resp_body_len);
+    res.resp_body_len = c->resp_body_len;
+    res.resp_body_more = c->resp_body_more;
+  }
   if (rc == CURLE_OK && code >= 200 && code < 300) {
     res.verdict = HL_SEND_OK;
   } else if (c->refused_private) {
@@ -326,6 +350,8 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   c->error[0] = '\0';
   c->retry_after_ms = 0;
   c->refused_private = false;
+  c->resp_headers_len = c->resp_body_len = 0;
+  c->resp_body_more = false;
   int64_t ts = hl_wall_ms() / 1000;
   hl_buf_reset(&c->sig);
   const char *unusable = NULL;
@@ -380,6 +406,7 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
@@ -389,7 +416,8 @@ static void http_send(hl_sender *base, hl_send_req *req) {
                    hs->opt.tls.min_version == HL_TLS_1_3 ? CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
   if (hs->opt.tls.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, hs->opt.tls.ca_file);
   /* curl allocates this receive buffer per running transfer (16 KB by
-   * default); partners' answers are small and their bodies discarded, and
+   * default); partners' answers are small and their bodies discarded but
+   * for the attempt log's first 1 KB, and
    * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
    * least: a longer answer takes more reads, which only a misbehaving
    * partner sends. */

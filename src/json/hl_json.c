@@ -141,6 +141,20 @@ static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
   return n;
 }
 
+void hl_utf8_sanitize(hl_buf *out, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    size_t k = *p ? utf8_len(p, end) : 0;
+    if (k == 0) {
+      hl_buf_append(out, "\xef\xbf\xbd", 3);
+      p++;
+    } else {
+      hl_buf_append(out, (const char *)p, k);
+      p += k;
+    }
+  }
+}
+
 static int hex4(const char *s, unsigned *out) {
   unsigned v = 0;
   for (int i = 0; i < 4; i++) {

@@ -184,6 +184,11 @@ int hl_small_decimal_cmp(const hl_small_decimal *a, const hl_small_decimal *b);
 /* a is an integer multiple of b (b > 0). */
 bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_decimal *b);
 
+/* Appends s[0..n) to out as valid UTF-8 text without NUL bytes: each byte
+ * that does not start a valid sequence (or is NUL) becomes U+FFFD. For
+ * bytes from elsewhere (a partner's answer) that must be JSON text. */
+void hl_utf8_sanitize(hl_buf *out, const char *s, size_t n);
+
 /* --- writing ------------------------------------------------------------- */
 /* A streaming writer into an hl_buf that places commas and colons itself.
  * Nesting is tracked up to HL_JSON_MAX_DEPTH levels, the reader's limit, so

@@ -31,7 +31,7 @@ typedef struct {
   hl_ddb_key_def hash, range;
 } key_schema;
 
-#define NTABLES 8
+#define NTABLES 9
 
 static const key_schema keys[NTABLES] = {
     {{"schema_id", 'S'}, {"version", 'N'}},
@@ -42,12 +42,13 @@ static const key_schema keys[NTABLES] = {
     {{"shard", 'N'}, {"due_key", 'S'}},
     {{"transformation_id", 'S'}, {"version", 'N'}},
     {{"partner_id", 'S'}, {NULL, 0}},
+    {{"delivery_id", 'S'}, {"slot", 'N'}},
 };
 
 static const char *table_name(tables_job *j, int i) {
   const char *n[NTABLES] = {j->names->schema_table, j->names->subscription_table, j->names->kafka_table,
                             j->names->delivery_table, j->names->ledger_table, j->names->parked_table,
-                            j->names->transform_table, j->names->partner_table};
+                            j->names->transform_table, j->names->partner_table, j->names->attempt_table};
   return n[i];
 }
 

@@ -26,6 +26,11 @@ void hl_xform_rec_free(hl_xform_rec *r) {
   hl_free(r->transformation_id); hl_free(r->spec_json);
 }
 
+void hl_attempt_rec_free(hl_attempt_rec *r) {
+  hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->error); hl_free(r->headers_json);
+  hl_free(r->body);
+}
+
 void hl_eq_item_free(hl_eq_item *r) {
   hl_delivery_rec_free(&r->d);
   hl_free(r->event_type); hl_free(r->body); hl_free(r->trace);
@@ -39,6 +44,8 @@ void hl_store_result_dispose(hl_store_result *res) {
   if (res->xforms) for (size_t i = 0; i < res->nxforms; i++) hl_xform_rec_free(&res->xforms[i]);
   hl_free(res->xforms);
   if (res->partners) for (size_t i = 0; i < res->npartners; i++) hl_partner_rec_free(&res->partners[i]);
+  if (res->attempts) for (size_t i = 0; i < res->nattempts; i++) hl_attempt_rec_free(&res->attempts[i]);
+  hl_free(res->attempts);
   if (res->items) for (size_t i = 0; i < res->nitems; i++) hl_eq_item_free(&res->items[i]);
   hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
   hl_free(res->partners); hl_free(res->value);
@@ -54,4 +61,5 @@ void hl_table_names_default(hl_table_names *n) {
   n->parked_table = "parked_retry";
   n->transform_table = "transformation";
   n->partner_table = "partner";
+  n->attempt_table = "delivery_attempt";
 }

@@ -93,6 +93,28 @@ typedef struct {
   int64_t created_at;  /* ms since epoch */
 } hl_xform_rec;
 
+/* delivery_attempt: one attempt of a delivery as the partner answered it
+ * (GET /admin/deliveries/{event_id}/{subscription_id}/attempts). Bounded:
+ * a delivery keeps its last HL_ATTEMPT_LOG_MAX attempts, in slot
+ * (attempt - 1) % HL_ATTEMPT_LOG_MAX, so a write replaces the oldest and
+ * never needs a delete. Redacted before it reaches the store
+ * (handlers/hl_attempt_log.h): no credential-like header, at most
+ * HL_ATTEMPT_BODY_MAX bytes of the answer. */
+#define HL_ATTEMPT_LOG_MAX 20
+#define HL_ATTEMPT_BODY_MAX 1024
+typedef struct {
+  char *event_id;
+  char *subscription_id;
+  int64_t attempt;       /* 1 for the first; replays and re-queues count on */
+  int64_t at_ms;         /* when the attempt ended, ms since epoch */
+  int64_t status_code;   /* 0: no HTTP answer (null in the API) */
+  int64_t latency_ms;
+  char *error;           /* NULL: none */
+  char *headers_json;    /* the answer's headers, redacted: a JSON object ("{}": none) */
+  char *body;            /* the answer's first bytes, valid UTF-8 ("" when none) */
+  bool truncated;        /* the answer was longer than body */
+} hl_attempt_rec;
+
 /* A delivery taken from the embedded queue, with the event it carries. */
 typedef struct {
   hl_delivery_rec d;
@@ -110,6 +132,7 @@ typedef struct {
   hl_xform_rec *xforms; size_t nxforms;
   hl_eq_item *items; size_t nitems;
   hl_partner_rec *partners; size_t npartners;
+  hl_attempt_rec *attempts; size_t nattempts;
   char *value;   /* a single text result (ledger status), or NULL */
   /* eq_claim that came back short (fewer items than asked): when the
    * earliest of the open, unclaimed deliveries it did not hand out falls
@@ -177,6 +200,12 @@ typedef struct {
   void (*xform_list)(hl_store *s, hl_store_cb cb, void *data);            /* -> xforms */
   void (*delivery_put)(hl_store *s, const hl_delivery_rec *r, hl_store_cb cb, void *data);
   void (*delivery_list)(hl_store *s, const char *event_id, hl_store_cb cb, void *data); /* -> deliveries */
+  /* Attempt log: put writes r into its slot (replacing the attempt
+   * HL_ATTEMPT_LOG_MAX before it); list gives a delivery's attempts,
+   * oldest first (-> attempts; none is not an error). */
+  void (*attempt_put)(hl_store *s, const hl_attempt_rec *r, hl_store_cb cb, void *data);
+  void (*attempt_list)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data);
   /* Idempotency ledger: put fails with HL_EEXISTS when the key exists. */
   void (*ledger_put)(hl_store *s, const char *key, const char *status, int64_t expires_at,
                      bool overwrite, hl_store_cb cb, void *data);
@@ -238,6 +267,7 @@ typedef struct {
   const char *parked_table;       /* parked_retry */
   const char *transform_table;    /* transformation */
   const char *partner_table;      /* partner */
+  const char *attempt_table;      /* delivery_attempt */
 } hl_table_names;
 
 /* Fills names with the defaults of docs/configuration.md. */
@@ -248,6 +278,7 @@ void hl_sub_rec_free(hl_sub_rec *r);
 void hl_partner_rec_free(hl_partner_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);
 void hl_xform_rec_free(hl_xform_rec *r);
+void hl_attempt_rec_free(hl_attempt_rec *r);
 void hl_eq_item_free(hl_eq_item *r);
 void hl_store_result_dispose(hl_store_result *res);
 

@@ -26,7 +26,7 @@ typedef struct bw {
 } bw;
 
 /* The tables of hl_table_names, in its order. */
-#define NAMES 8
+#define NAMES 9
 
 typedef struct {
   hl_store base;
@@ -60,7 +60,8 @@ static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
-               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE } op_kind;
+               OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
+               OP_ATTEMPT_LIST } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -69,7 +70,7 @@ typedef struct {
   void *data;
   hl_store_result res;
   size_t cap;
-  char *event_id;       /* OP_DELIVERY_LIST paging */
+  char *event_id;       /* OP_DELIVERY_LIST paging; OP_ATTEMPT_LIST: the delivery_id */
   hl_timerq_node fail_node; /* answers a request that could not be built */
 } op_ctx;
 
@@ -189,6 +190,21 @@ static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->transformation = get_s(it, "transformation");
 }
 
+static void read_attempt(op_ctx *o, const hl_json *it) {
+  o->res.attempts = grow(o->res.attempts, &o->cap, o->res.nattempts, sizeof *o->res.attempts);
+  hl_attempt_rec *r = &o->res.attempts[o->res.nattempts++];
+  r->event_id = get_s(it, "event_id");
+  r->subscription_id = get_s(it, "subscription_id");
+  r->attempt = get_n(it, "attempt");
+  r->at_ms = get_n(it, "at_ms");
+  r->status_code = get_n(it, "status_code");
+  r->latency_ms = get_n(it, "latency_ms");
+  r->error = get_s(it, "error");
+  r->headers_json = get_s(it, "headers");
+  r->body = get_s(it, "body");
+  hl_ddb_item_bool(it, "truncated", &r->truncated);
+}
+
 /* --- plain calls ------------------------------------------------------------ */
 static void on_op(void *data, const hl_aws_status *st, const hl_json *resp);
 
@@ -208,11 +224,12 @@ static void send_op(op_ctx *o, hl_ddb_op op, hl_buf *body, int build_rc) {
 static void page_more(op_ctx *o, const hl_json *last_key) {
   hl_buf body = HL_BUF_INIT;
   int rc;
-  if (o->kind == OP_DELIVERY_LIST) {
+  if (o->kind == OP_DELIVERY_LIST || o->kind == OP_ATTEMPT_LIST) {
+    bool att = o->kind == OP_ATTEMPT_LIST;
     hl_ddb_attr v[] = {{":e", hl_ddb_s(o->event_id)}};
-    hl_ddb_query_args q = {.key_condition = "event_id = :e", .values = v, .n_values = 1, .consistent = true,
-                           .limit = o->s->page_limit, .start_key = last_key};
-    rc = hl_ddb_query(&body, o->s->t.delivery_table, &q);
+    hl_ddb_query_args q = {.key_condition = att ? "delivery_id = :e" : "event_id = :e", .values = v,
+                           .n_values = 1, .consistent = true, .limit = o->s->page_limit, .start_key = last_key};
+    rc = hl_ddb_query(&body, att ? o->s->t.attempt_table : o->s->t.delivery_table, &q);
     send_op(o, HL_DDB_QUERY, &body, rc);
   } else {
     const char *table = o->kind == OP_SCHEMA_LIST    ? o->s->t.schema_table
@@ -238,6 +255,7 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_PARTNER_LIST:
     case OP_DELIVERY_LIST:
     case OP_XFORM_LIST:
+    case OP_ATTEMPT_LIST:
       if (status == 0) {
         const hl_json *items = hl_json_get(resp, "Items");
         for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
@@ -250,6 +268,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
             read_xform(o, it);
           } else if (o->kind == OP_PARTNER_LIST) {
             read_partner(o, it);
+          } else if (o->kind == OP_ATTEMPT_LIST) {
+            read_attempt(o, it);
           } else {
             o->res.deliveries = grow(o->res.deliveries, &o->cap, o->res.ndeliveries, sizeof *o->res.deliveries);
             read_delivery(&o->res.deliveries[o->res.ndeliveries++], it);
@@ -591,6 +611,47 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   op_ctx *o = op_new(ddb(base), OP_DELIVERY_LIST, cb, data);
   o->event_id = hl_strdup(event_id);
+  page_more(o, NULL);
+}
+
+/* The attempt log: one item a slot, keyed by the delivery ("<length of the
+ * event id>:<event id>/<subscription id>", unambiguous whatever the ids
+ * hold) and the slot. */
+static char *attempt_delivery_id(const char *event_id, const char *subscription_id) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b, "%zu:%s/%s", strlen(event_id), event_id, subscription_id);
+  return b.data;
+}
+
+static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char nb[6][24];
+  char *id = attempt_delivery_id(r->event_id, r->subscription_id);
+  hl_ddb_attr a[12];
+  size_t n = 0;
+  a[n++] = (hl_ddb_attr){"delivery_id", hl_ddb_s(id)};
+  a[n++] = (hl_ddb_attr){"slot", hl_ddb_n(hl_ddb_i64(nb[0], (r->attempt - 1) % HL_ATTEMPT_LOG_MAX))};
+  a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(r->event_id)};
+  a[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(r->subscription_id)};
+  a[n++] = (hl_ddb_attr){"attempt", hl_ddb_n(hl_ddb_i64(nb[1], r->attempt))};
+  a[n++] = (hl_ddb_attr){"at_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->at_ms))};
+  a[n++] = (hl_ddb_attr){"status_code", hl_ddb_n(hl_ddb_i64(nb[3], r->status_code))};
+  a[n++] = (hl_ddb_attr){"latency_ms", hl_ddb_n(hl_ddb_i64(nb[4], r->latency_ms))};
+  OPT_S(a, n, "error", r->error);
+  OPT_S(a, n, "headers", r->headers_json);
+  /* DynamoDB refuses an empty string in some versions: no answer, no attribute. */
+  if (r->body && *r->body) a[n++] = (hl_ddb_attr){"body", hl_ddb_s(r->body)};
+  a[n++] = (hl_ddb_attr){"truncated", hl_ddb_bool(r->truncated)};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.attempt_table, (hl_ddb_item){a, n}, NULL);
+  hl_free(id);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+static void attempt_list(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                         void *data) {
+  op_ctx *o = op_new(ddb(base), OP_ATTEMPT_LIST, cb, data);
+  o->event_id = attempt_delivery_id(event_id, subscription_id);
   page_more(o, NULL);
 }
 
@@ -1053,6 +1114,7 @@ static const hl_store_vtable ddb_vt = {
     .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
@@ -1063,6 +1125,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
     .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
@@ -1093,11 +1156,12 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                         cfg->tables.ledger_table ? cfg->tables.ledger_table : def.ledger_table,
                         cfg->tables.parked_table ? cfg->tables.parked_table : def.parked_table,
                         cfg->tables.transform_table ? cfg->tables.transform_table : def.transform_table,
-                        cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table};
+                        cfg->tables.partner_table ? cfg->tables.partner_table : def.partner_table,
+                        cfg->tables.attempt_table ? cfg->tables.attempt_table : def.attempt_table};
 
   for (int i = 0; i < NAMES; i++) s->names[i] = hl_strdup(src[i]);
   s->t = (hl_table_names){s->names[0], s->names[1], s->names[2], s->names[3], s->names[4], s->names[5],
-                          s->names[6], s->names[7]};
+                          s->names[6], s->names[7], s->names[8]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
   hl_strmap_init(&s->gets_by_key);

@@ -21,7 +21,8 @@ typedef enum {
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
-  Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT
+  Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -76,7 +77,7 @@ struct pg_store {
   uv_loop_t *loop;
   hl_pg_pool pool;
   hl_table_names t;
-  char tnames[7][72];
+  char tnames[9][72];          /* one per name of hl_table_names */
   char channel[80];
   char owner[96];
   uint32_t lease_ms;
@@ -445,6 +446,13 @@ static void prepare_all(pg_store *s) {
       "transformation=excluded.transformation", t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT " DCOLS ",transformation FROM %s WHERE event_id=$1 ORDER BY subscription_id",
       t->delivery_table);
+  SET(Q_ATTEMPT_PUT, "INSERT INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,"
+      "headers,body,truncated) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
+      "ON CONFLICT(event_id,subscription_id,slot) DO UPDATE SET attempt=excluded.attempt,at_ms=excluded.at_ms,"
+      "status_code=excluded.status_code,latency_ms=excluded.latency_ms,error=excluded.error,"
+      "headers=excluded.headers,body=excluded.body,truncated=excluded.truncated", t->attempt_table);
+  SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
+      "truncated FROM %s WHERE event_id=$1 AND subscription_id=$2 ORDER BY attempt", t->attempt_table);
   SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES($1,$2,$3,$4)",
       t->transform_table);
   SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
@@ -602,6 +610,20 @@ static void migration_4(const hl_table_names *t, hl_buf *b) {
     t->partner_table);
 }
 
+/* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
+ * turn (5-7 are other steps' numbers). */
+static void migration_8(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=8) THEN "
+    "CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
+    "attempt bigint NOT NULL, at_ms bigint NOT NULL, status_code bigint, latency_ms bigint, error text, "
+    "headers text, body text, truncated smallint NOT NULL DEFAULT 0, "
+    "PRIMARY KEY(event_id, subscription_id, slot)); "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (8, now()); "
+    "END IF; END $m$",
+    t->attempt_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
@@ -610,7 +632,8 @@ typedef struct {
 
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
-                                                                       migration_3, migration_4};
+                                                                       migration_3, migration_4,
+                                                                       migration_8};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -979,6 +1002,37 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
   list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);
 }
 
+/* --- the attempt log ------------------------------------------------------ */
+
+static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_ATTEMPT_PUT);
+  op_str(op, i, r->event_id); op_str(op, i, r->subscription_id);
+  op_i64(op, i, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX); op_i64(op, i, r->attempt); op_i64(op, i, r->at_ms);
+  op_i64(op, i, r->status_code); op_i64(op, i, r->latency_ms); op_str(op, i, r->error);
+  op_str(op, i, r->headers_json); op_str(op, i, r->body); op_i64(op, i, r->truncated);
+  op->retry_lost = true; /* the same row again */
+  op_submit(op);
+}
+
+static void row_attempt(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->attempts);
+  hl_attempt_rec *x = &res->attempts[res->nattempts++];
+  x->event_id = gstr(r, k, 0); x->subscription_id = gstr(r, k, 1); x->attempt = gi64(r, k, 2);
+  x->at_ms = gi64(r, k, 3); x->status_code = gi64(r, k, 4); x->latency_ms = gi64(r, k, 5);
+  x->error = gstr(r, k, 6); x->headers_json = gstr(r, k, 7); x->body = gstr(r, k, 8);
+  x->truncated = gi64(r, k, 9) != 0;
+}
+
+static void attempt_list(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                         void *data) {
+  pgop *op = op_new(PG(base), done_rows, cb, data);
+  op->row = row_attempt;
+  int i = op_stmt(op, Q_ATTEMPT_LIST);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  op_submit(op);
+}
+
 static void done_ledger_insert(pgop *op, int status) {
   if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_EEXISTS;
   done_plain(op, status);
@@ -1291,6 +1345,8 @@ static const hl_store_vtable pg_vtable = {
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
+  .attempt_put = attempt_put,
+  .attempt_list = attempt_list,
   .xform_put = xform_put,
   .xform_list = xform_list,
   .ledger_put = ledger_put,
@@ -1322,10 +1378,10 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   hl_table_names_default(&s->t);
   const char **dst[] = {&s->t.schema_table, &s->t.subscription_table, &s->t.kafka_table,
                         &s->t.delivery_table, &s->t.ledger_table, &s->t.parked_table, &s->t.transform_table,
-                        &s->t.partner_table};
+                        &s->t.partner_table, &s->t.attempt_table};
   const char *src[] = {cfg->tables.schema_table, cfg->tables.subscription_table, cfg->tables.kafka_table,
                        cfg->tables.delivery_table, cfg->tables.ledger_table, cfg->tables.parked_table,
-                       cfg->tables.transform_table, cfg->tables.partner_table};
+                       cfg->tables.transform_table, cfg->tables.partner_table, cfg->tables.attempt_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
     const char *n = src[i] ? src[i] : *dst[i];
     /* Unquoted in SQL, so PostgreSQL's folding must not change it. */

@@ -44,7 +44,8 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 4 /* 2: destinations, 3: transformations, 4: the partner table */
+/* 2: destinations, 3: transformations, 4: the partner table, 8: the attempt log (5-7 are reserved) */
+#define HL_STORE_PG_SCHEMA_VERSION 8
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -22,6 +22,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -165,6 +166,10 @@ static void build_sql(sq_store *s) {
       t->transform_table);
   SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
       t->transform_table);
+  SET(Q_ATTEMPT_PUT, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
+      "latency_ms,error,headers,body,truncated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", t->attempt_table);
+  SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
+      "truncated FROM %s WHERE event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -382,12 +387,13 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   finish(s, check_done, c, check_now(c), NULL);
 }
 
-/* Runs a listing query: row() reads each row into a zeroed item appended
+/* Runs a listing statement (its parameters bound; NULL: it could not be
+ * prepared): row() reads each row into a zeroed item appended
  * to *items (*n of item_size bytes, which belong to res), then cb gets res. */
-static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
-                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
+static void list_rows_bound(sq_store *s, sqlite3_stmt *st, void **items, size_t *n, size_t item_size,
+                            void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb,
+                            void *data) {
   size_t cap = 0;
-  sqlite3_stmt *st = stmt(s, q);
   int rc = st ? 0 : HL_ESTORE;
   while (st && sqlite3_step(st) == SQLITE_ROW) {
     if (*n == cap) {
@@ -400,6 +406,12 @@ static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t i
   }
   if (st) sqlite3_reset(st);
   finish(s, cb, data, rc, res);
+}
+
+/* The same for a query without parameters. */
+static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
+                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
+  list_rows_bound(s, stmt(s, q), items, n, item_size, row, res, cb, data);
 }
 
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
@@ -570,6 +582,42 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
   }
   if (st) sqlite3_reset(st);
   finish(s, cb, data, rc, &res);
+}
+
+/* --- the attempt log ------------------------------------------------------ */
+
+/* Joins this turn's transaction, like the outcome written with it. */
+static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_ATTEMPT_PUT);
+  if (st) {
+    bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id);
+    sqlite3_bind_int64(st, 3, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX); sqlite3_bind_int64(st, 4, r->attempt);
+    sqlite3_bind_int64(st, 5, r->at_ms); sqlite3_bind_int64(st, 6, r->status_code);
+    sqlite3_bind_int64(st, 7, r->latency_ms); bind_text(st, 8, r->error); bind_text(st, 9, r->headers_json);
+    bind_text(st, 10, r->body); sqlite3_bind_int(st, 11, r->truncated);
+    rc = exec_stmt(s, st);
+  }
+  finish(s, cb, data, rc, NULL);
+}
+
+static void attempt_row(sqlite3_stmt *st, void *item) {
+  hl_attempt_rec *r = item;
+  r->event_id = col_text(st, 0); r->subscription_id = col_text(st, 1);
+  r->attempt = sqlite3_column_int64(st, 2); r->at_ms = sqlite3_column_int64(st, 3);
+  r->status_code = sqlite3_column_int64(st, 4); r->latency_ms = sqlite3_column_int64(st, 5);
+  r->error = col_text(st, 6); r->headers_json = col_text(st, 7); r->body = col_text(st, 8);
+  r->truncated = sqlite3_column_int(st, 9) != 0;
+}
+
+static void attempt_list(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                         void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  sqlite3_stmt *st = stmt(s, Q_ATTEMPT_LIST);
+  if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id); }
+  list_rows_bound(s, st, (void **)&res.attempts, &res.nattempts, sizeof *res.attempts, attempt_row, &res, cb, data);
 }
 
 /* --- transformations ------------------------------------------------------ */
@@ -872,6 +920,8 @@ static const hl_store_vtable sq_vtable = {
   .park_delete = park_delete,
   .xform_put = xform_put,
   .xform_list = xform_list,
+  .attempt_put = attempt_put,
+  .attempt_list = attempt_list,
 };
 
 static bool ident_ok(const char *s) {
@@ -971,6 +1021,17 @@ static int migrate_2_partners(sq_store *s) {
   return exec_sql(s, sql);
 }
 
+/* Step "attempts": the attempt log (HL_ATTEMPT_LOG_MAX slots a delivery). */
+static int migrate_attempts(sq_store *s) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE IF NOT EXISTS %s(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
+           "slot INTEGER NOT NULL, attempt INTEGER NOT NULL, at_ms INTEGER NOT NULL, status_code INTEGER, "
+           "latency_ms INTEGER, error TEXT, headers TEXT, body TEXT, truncated INTEGER NOT NULL DEFAULT 0, "
+           "PRIMARY KEY(event_id, subscription_id, slot))", s->t.attempt_table);
+  return exec_sql(s, sql);
+}
+
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
   sq_store *s = hl_calloc(1, sizeof *s);
@@ -984,9 +1045,10 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   if (!s->t.parked_table) s->t.parked_table = "parked_retry";
   if (!s->t.transform_table) s->t.transform_table = "transformation";
   if (!s->t.partner_table) s->t.partner_table = "partner";
+  if (!s->t.attempt_table) s->t.attempt_table = "delivery_attempt";
   const char *tn[] = {s->t.schema_table, s->t.subscription_table, s->t.kafka_table,
                       s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table,
-                      s->t.partner_table};
+                      s->t.partner_table, s->t.attempt_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
     if (!ident_ok(tn[i])) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
@@ -1019,7 +1081,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
-      migrate_2_partners(s) != 0) {
+      migrate_2_partners(s) != 0 || migrate_attempts(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -328,6 +328,10 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("POST", path, "", "admin", 409);
   expect("POST", "/admin/deliveries/evt-oa-nothing/sub_nothing/retry", "", "admin", 404);
   expect("GET", path, NULL, "admin", 405);
+  snprintf(path, sizeof path, "/admin/deliveries/evt-oa-1/%s/attempts", sub_flaky);
+  expect("GET", path, NULL, "admin", 200);
+  expect("GET", "/admin/deliveries/evt-oa-nothing/sub_nothing/attempts", NULL, "admin", 404);
+  expect("GET", path, NULL, NULL, 401);
   expect("GET", "/admin/stats", NULL, "admin", 200);
   expect("GET", "/admin/stats", NULL, NULL, 401);
 

@@ -7,7 +7,11 @@
  * Per-request behaviour can be chosen by the URL:
  *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1&hold=1
  * the k-th request to <name> carrying a given webhook-id gets codes[k] (the
- * last repeats). Duplicates and unique ids are counted per name too. hold=1
+ * last repeats). answer=1 adds headers to the answer, credential-like ones
+ * among them (set-cookie, www-authenticate, x-api-token, each with
+ * "SECRET" in its value) and x-request-id: req-<k>; body_bytes=N answers N
+ * bytes of JSON text instead of "{}" (the attempt log's bounds).
+ * Duplicates and unique ids are counted per name too. hold=1
  * keeps the request unanswered until POST /release: a partner that is
  * "slow" for exactly as long as a test wants, with no clock involved.
  *
@@ -56,6 +60,9 @@ struct pending {
   uv_timer_t timer;
   int status;
   unsigned retry_after;
+  bool answer_headers;    /* answer=1 */
+  int seen;               /* earlier requests with this webhook-id */
+  size_t body_bytes;      /* body_bytes=N; 0: "{}" */
   char name[64];
   char *idkey;            /* "<name>\x1f<webhook-id>": counted in P.ok_ids once answered 2xx */
   pending *next_held;     /* in P.held while held */
@@ -142,17 +149,37 @@ static conc *name_conc(const char *name) {
 }
 
 static void finish(pending *p) {
-  char ra[16];
-  hl_http_header h[1];
+  char ra[16], rid[32];
+  hl_http_header h[5];
   size_t nh = 0;
   if (p->retry_after && (p->status == 429 || p->status == 503)) {
     snprintf(ra, sizeof ra, "%u", p->retry_after);
     h[nh++] = (hl_http_header){"retry-after", 11, ra, strlen(ra)};
   }
+  if (p->answer_headers) {
+    snprintf(rid, sizeof rid, "req-%d", p->seen + 1);
+#define H(n, v) (h[nh++] = (hl_http_header){n, sizeof n - 1, v, strlen(v)})
+    H("x-request-id", rid);
+    H("set-cookie", "sid=SECRET-COOKIE; HttpOnly");
+    H("www-authenticate", "Bearer realm=\"SECRET-REALM\"");
+    H("x-api-token", "SECRET-TOKEN");
+#undef H
+  }
   P.current--;
   name_conc(p->name)->current--;
   P.by_status[p->status < 600 && p->status >= 0 ? p->status : 0]++;
   if (p->status >= 200 && p->status < 300 && p->idkey) hl_strmap_put(&P.ok_ids, p->idkey, (void *)1);
+  if (p->body_bytes >= 2) {
+    /* {"pad":"xxx...x"} of exactly body_bytes bytes (at least 10). */
+    size_t n = p->body_bytes < 10 ? 10 : p->body_bytes;
+    char *b = hl_malloc(n);
+    memcpy(b, "{\"pad\":\"", 8);
+    memset(b + 8, 'x', n - 10);
+    memcpy(b + n - 2, "\"}", 2);
+    hl_http_respond(p->req, p->status, h, nh, b, n);
+    hl_free(b);
+    return;
+  }
   hl_http_respond(p->req, p->status, h, nh, "{}", 2);
 }
 
@@ -207,6 +234,9 @@ static void handle_hook(hl_http_req *r) {
   p->status = status;
   p->retry_after = P.retry_after;
   if (query_get(r->query, "retry_after", v, sizeof v)) p->retry_after = (unsigned)atoi(v);
+  p->answer_headers = query_get(r->query, "answer", v, sizeof v) && atoi(v);
+  p->seen = (int)seen;
+  if (query_get(r->query, "body_bytes", v, sizeof v)) p->body_bytes = (size_t)atoll(v);
   uint64_t latency = pick_latency();
   if (query_get(r->query, "latency_ms", v, sizeof v)) latency = (uint64_t)atoll(v);
   bool hold = query_get(r->query, "hold", v, sizeof v) && atoi(v);
