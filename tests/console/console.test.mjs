@@ -11,6 +11,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -443,6 +444,15 @@ describe('the operator console', () => {
     assert.ok(mine, 'the partner received it');
     assert.equal(JSON.parse(mine.body).source, 'console-v2', 'shaped by the latest version of its transformation');
     await screenshot('send');
+    // Its delivery's page lists the attempt: the partner's 200 and its answer.
+    await main().getByRole('link', { name: 'See its attempts' }).click();
+    await page.locator('#main h1', { hasText: 'Delivery to acme' }).waitFor();
+    const attempts = main().locator('.response');
+    await attempts.first().waitFor();
+    assert.equal(await attempts.count(), 1, 'one attempt');
+    assert.deepEqual(await main().locator('tbody td[data-label=Answer]').allTextContents(), ['200']);
+    assert.equal(await attempts.first().locator('pre').first().textContent(), '{}', 'the partner\'s answer, as text');
+    await screenshot('delivery');
   });
 
   it('retries a failed delivery from the console', async () => {
@@ -468,8 +478,14 @@ describe('the operator console', () => {
     assert.equal(await flaky.getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
     const acme = main().locator('tbody tr', { hasText: acmeId });
     assert.ok((await acme.textContent()).includes(`subscription:${acmeId} v2`), 'the transformation version that shaped it');
-    await main().locator('#unavailable').getByText('Attempts').waitFor();
     await screenshot('deliveries');
+    // Its attempt log, oldest first: the 410, then the retry's 200.
+    await flaky.getByRole('link', { name: 'Attempts' }).click();
+    await page.locator('#main h1', { hasText: 'Delivery to flaky' }).waitFor();
+    await main().locator('.response[data-attempt="2"]').waitFor();
+    assert.deepEqual(await main().locator('tbody td[data-label=Answer]').allTextContents(), ['410', '200']);
+    assert.equal(await main().getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
+    await screenshot('delivery-retried');
   });
 
   it('shows event bodies, ids and error messages as text, never as markup', async () => {
@@ -528,6 +544,41 @@ describe('the operator console', () => {
       return c && Number.parseFloat(c.querySelector('.big').textContent) > 0;
     }, null, { timeout: 30000, polling: 100 });
     await screenshot('overview');
+  });
+
+  it('shows a partner\'s answer holding markup as text in the attempt log', async () => {
+    // A partner of its own (after the overview's counts): it answers 200
+    // with HTML that would run script if it were ever parsed.
+    const evil = '<script>window.__xss=4</script><img src=x onerror="window.__xss=5">';
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'text/html', 'x-note': '<b onclick="window.__xss=6">b</b>' }); res.end(evil); });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const call = (path, body, token = ADMIN) => fetch(base + path, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      assert.ok((await call('/admin/schemas', { domain: 'notes', event_type: 'Note', schema: { type: 'object' } })).ok);
+      const sub = await (await call('/admin/subscriptions', { partner_id: 'echo', event_type: 'Note', url: `http://127.0.0.1:${server.address().port}/hook` })).json();
+      assert.equal((await call('/api/v1/events', { eventHeader: { uuid: 'evt-html-answer', eventType: 'Note' } }, API)).status, 202);
+      const response = main().locator('.response[data-attempt="1"]');
+      for (let i = 0; i < 60; i++) {
+        await open(`#/deliveries/evt-html-answer/${sub.subscription_id}`);
+        await main().locator('#page-title').waitFor();
+        await main().locator('[aria-busy]').waitFor({ state: 'detached' });
+        if (await response.count()) break;
+        await page.waitForTimeout(250);
+      }
+      assert.equal(await response.locator('pre').first().textContent(), evil);
+      await response.locator('summary').click();
+      await response.getByText('x-note: <b onclick="window.__xss=6">b</b>').waitFor();
+      assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
+      assert.equal(await main().locator('script, img, b').count(), 0, 'no element was made from the answer');
+      await screenshot('delivery-html-answer');
+    } finally {
+      server.close();
+    }
   });
 
   it('shows a subscription disabled after failures, and enables it again', async () => {
