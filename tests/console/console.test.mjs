@@ -604,6 +604,25 @@ describe('the operator console', () => {
     assert.ok((await partnerRequests('flaky')).length > before, 'enabling resumed its deliveries');
   });
 
+  it('registers a subscription\'s transformation from its edit form, a refused spec shown under the saved subscription', async () => {
+    await open(`#/subscriptions/${acmeId}`);
+    const form = page.locator('form[aria-label="Edit the subscription"]');
+    const xform = form.getByLabel('Its own transformation (JSON spec)');
+    assert.match(await xform.inputValue(), /console-v2/);
+    await form.getByLabel('Header value').fill('key-of-acme');
+    await xform.fill('{"version": 1, "ops": [{"op": "set", "pth": "/source", "value": "console-v3"}]}');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
+    await main().getByText('Signing secret, shown only now').waitFor();
+    const again = page.locator('form[aria-label="Register a transformation"]');
+    await refusedAt(again, 'spec', '/spec/ops/0');
+    await again.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v3"}]}');
+    await again.getByRole('button', { name: 'Register the transformation' }).click();
+    await main().getByText('Registered its transformation, version 3.').waitFor();
+    assert.ok((await main().textContent()).includes('Signing secret, shown only now'), 'the new secret stays on the page');
+    await screenshot('subscription-saved-transformation');
+  });
+
   it('forgets the token on request', async () => {
     await page.click('#forget');
     await page.locator('#token-dialog').waitFor({ state: 'visible' });
