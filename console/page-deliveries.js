@@ -4,13 +4,14 @@
 // answer (headers and body) is shown as text only.
 import { get, post, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
+import { targetOf } from './page-transformations.js';
 import { h, replace, page, section, table, badge, empty, errorBox, muted, field, button, notice, fmtTime, code } from './ui.js';
 
 function unavailableNote() {
   const missing = ['searchBySubscription', 'searchByStatus', 'attempts', 'recover'].filter((f) => !available(f)).map(labelOf);
   if (!missing.length) return null;
   return h('p', { class: 'muted', id: 'unavailable' },
-    `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}. Each delivery shows its last attempt (status code, error, latency).`);
+    `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}.`);
 }
 
 /** The attempt log: each attempt's time, answer, latency and error, and
@@ -49,8 +50,11 @@ const deliveryHref = (ev, sub) => `#/deliveries/${encodeURIComponent(ev)}/${enco
 /** The transformation versions that made the last attempt's bytes. */
 function shapedBy(d) {
   if (!Array.isArray(d.transformations) || !d.transformations.length) return '—';
-  return h('ul', { class: 'plain' }, d.transformations.map((t) => h('li', null,
-    h('a', { href: `#/transformations/${encodeURIComponent(t.transformation_id)}` }, t.transformation_id), ` v${t.version}`)));
+  return h('ul', { class: 'plain' }, d.transformations.map((t) => {
+    const { kind, value } = targetOf(t.transformation_id);
+    return h('li', null, h('a', { href: `#/transformations/${encodeURIComponent(t.transformation_id)}`, title: t.transformation_id },
+      `${kind === 'subscription' ? 'its own' : value} v${t.version}`));
+  }));
 }
 
 async function results(box, eventId, query, ctx) {
@@ -87,10 +91,10 @@ async function results(box, eventId, query, ctx) {
   const requeued = query.get('requeued');
   replace(box, banner,
     requeued ? notice(`Re-queued the delivery to ${requeued}: it is PENDING and will be attempted again.`, 'ok') : null,
-    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt', 'Actions'],
-      rows.map((d) => [d.partner_id ?? '(deleted)', h('a', { href: deliveryHref(d.event_id ?? data.event_id, d.subscription_id) }, h('code', null, d.subscription_id)), badge(d.status), String(d.attempts),
+    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Actions', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt'],
+      rows.map((d) => [d.partner_id ?? '(deleted)', h('a', { href: deliveryHref(d.event_id ?? data.event_id, d.subscription_id) }, h('code', null, d.subscription_id)), badge(d.status), actions(d), String(d.attempts),
         d.last_status_code == null ? '—' : String(d.last_status_code), d.last_error ? h('span', { class: 'error-text' }, d.last_error) : '—',
-        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at), actions(d)])));
+        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at)])));
 }
 
 function recoverForm(subs) {

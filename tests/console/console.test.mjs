@@ -477,7 +477,8 @@ describe('the operator console', () => {
     assert.ok(text.includes('SUCCESS') && text.includes('200'), text);
     assert.equal(await flaky.getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
     const acme = main().locator('tbody tr', { hasText: acmeId });
-    assert.ok((await acme.textContent()).includes(`subscription:${acmeId} v2`), 'the transformation version that shaped it');
+    const shaped = acme.locator(`a[title="subscription:${acmeId}"]`);
+    assert.equal(await shaped.textContent(), 'its own v2', 'the transformation version that shaped it');
     await screenshot('deliveries');
     // Its attempt log, oldest first: the 410, then the retry's 200.
     await flaky.getByRole('link', { name: 'Attempts' }).click();
