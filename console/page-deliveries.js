@@ -1,14 +1,14 @@
 // Deliveries: search by event id (by subscription or status when the API
-// offers it), retry a FAILED one, one delivery's page with its attempt log
-// (when offered), and recover a time range when offered. A partner's
-// answer (headers and body) is shown as text only.
+// offers it), retry a FAILED one, and one delivery's page with its attempt
+// log (when offered). A partner's answer (headers and body) is shown as
+// text only.
 import { get, post, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
 import { targetOf } from './page-transformations.js';
 import { h, replace, page, section, table, badge, empty, errorBox, muted, field, button, notice, fmtTime, code } from './ui.js';
 
 function unavailableNote() {
-  const missing = ['searchBySubscription', 'searchByStatus', 'attempts', 'recover'].filter((f) => !available(f)).map(labelOf);
+  const missing = ['searchBySubscription', 'searchByStatus', 'attempts'].filter((f) => !available(f)).map(labelOf);
   if (!missing.length) return null;
   return h('p', { class: 'muted', id: 'unavailable' },
     `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}.`);
@@ -97,27 +97,6 @@ async function results(box, eventId, query, ctx) {
         `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at)])));
 }
 
-function recoverForm(subs) {
-  const f = {
-    sub: field('Subscription', 'subscription_id', { kind: 'select', options: subs.map((s) => [s.subscription_id, `${s.partner_id} · ${s.event_type}`]) }),
-    from: field('From', 'from', { kind: 'datetime-local' }),
-    to: field('To', 'to', { kind: 'datetime-local' }),
-  };
-  const out = h('div', { tabindex: '-1' });
-  const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Recover a time range' }, Object.values(f).map((x) => x.el),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Recover')), out);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const body = { from_ms: Date.parse(f.from.control.value), to_ms: Date.parse(f.to.control.value) };
-    try {
-      const { data } = await post(pathOf('recover', { id: f.sub.control.value }), body);
-      replace(out, notice(`Recovered: ${JSON.stringify(data)}`, 'ok'));
-    } catch (e) { replace(out, errorBox(e, 'Not recovered')); }
-    out.focus();
-  });
-  return form;
-}
-
 /** One delivery: its state, retry when FAILED, and its attempt log. */
 async function delivery(main, ctx, eventId, subId, query) {
   const rows = (await get(`/admin/deliveries?event_id=${seg(eventId)}`)).data.deliveries || [];
@@ -134,19 +113,10 @@ async function delivery(main, ctx, eventId, subId, query) {
       ctx.go(`${deliveryHref(eventId, subId)}?requeued=1`);
     } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
   }, 'primary') : null;
-  // Replay sends the event again to this subscription, whatever its
-  // status: a new delivery whose attempts follow in the same log.
-  const replay = available('replay') ? button(labelOf('replay'), async () => {
-    try {
-      await post(pathOf('replay', { event_id: eventId }), { subscriptions: [subId] });
-      ctx.go(`${deliveryHref(eventId, subId)}?replayed=1`);
-    } catch (e) { replace(banner, errorBox(e, 'Not replayed')); banner.focus(); }
-  }) : null;
   const log = h('div', { 'aria-busy': 'true' }, muted('Reading the attempt log…'));
   replace(main, page(`Delivery to ${d.partner_id ?? subId}`,
     back, banner,
     query.get('requeued') ? notice('Re-queued: it is PENDING and will be attempted again.', 'ok') : null,
-    query.get('replayed') ? notice('Replay accepted: the event is delivered to this subscription again.', 'ok') : null,
     h('dl', { class: 'facts' },
       h('dt', null, 'Event'), h('dd', null, h('code', null, eventId)),
       h('dt', null, 'Subscription'), h('dd', null, h('a', { href: `#/subscriptions/${encodeURIComponent(subId)}` }, subId)),
@@ -157,7 +127,7 @@ async function delivery(main, ctx, eventId, subId, query) {
       h('dt', null, 'Transformed by'), h('dd', null, shapedBy(d)),
       h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
       h('dt', null, 'Next attempt'), h('dd', null, fmtTime(d.next_attempt_at))),
-    retry || replay ? h('div', { class: 'actions' }, retry, replay) : null,
+    retry ? h('div', { class: 'actions' }, retry) : null,
     section('Attempts', log)));
   replace(log, await attemptLog(eventId, subId));
   log.removeAttribute('aria-busy');
@@ -182,9 +152,7 @@ export default {
       if (!p.toString()) { f.event_id.setError('Enter an event id.'); f.event_id.control.focus(); return; }
       ctx.go(`#/deliveries?${p}`);
     });
-    let recover = null;
-    if (available('recover')) recover = section(labelOf('recover'), recoverForm((await get('/admin/subscriptions')).data.subscriptions));
-    replace(main, page('Deliveries', form, box, recover, unavailableNote()));
+    replace(main, page('Deliveries', form, box, unavailableNote()));
     if (eventId || query.get('subscription_id') || query.get('status')) await results(box, eventId, query, ctx);
     else replace(box, empty('Search for an event\'s deliveries by its id.'));
     return undefined;
