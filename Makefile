@@ -9,7 +9,7 @@ FUZZ_TARGETS ?=
 FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
 
 .PHONY: all deps deps-test build build-san build-fuzz run test test-plain test-sanitize test-fuzz fuzz \
-        bench bench-quick soak clean
+        bench bench-quick bench-tls bench-destinations soak clean
 
 all: build
 
@@ -81,6 +81,18 @@ bench-quick:
 	@scripts/install-deps.sh bench
 	$(MAKE) build
 	bench/run.sh quick
+
+# Issue 19: deliveries over TLS beside h2load, handshakes per 10,000 (bench/README.md).
+bench-tls:
+	@scripts/install-deps.sh bench
+	$(MAKE) build
+	bench/tls/run.sh 3 10000
+
+# Issue 16: deliveries per CPU second to SNS, SQS, EventBridge beside HTTP (bench/README.md).
+bench-destinations:
+	@scripts/install-deps.sh bench
+	$(MAKE) build
+	BENCH_RUNS=3 ./$(BUILD)/bench/aws/bench_destinations
 
 clean:
 	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)

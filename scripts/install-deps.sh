@@ -20,11 +20,15 @@ case "${1:-test}" in
   # python3-botocore: tests/vectors/sigv4-botocore/sign.py, the outside signer the SigV4 tests compare with,
   # and tools/aws_service_peer (with python3-cryptography for its KMS keys), which verifies every request with it.
   # python3-yaml: reads docs/openapi.yaml back (scripts/openapi-yaml.py --check).
+  # python3-cryptography and nodejs also run the signature checks of docs/partners.md (tests/e2e/partner_snippets.py):
+  # OpenSSL's Ed25519 and node:crypto verify hookloop's deliveries independently of libsodium.
   # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
   test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography python3-yaml chromium
                 clang-14 libclang-rt-14-dev) ;;
-  bench) want+=(kcat nodejs npm python3-botocore nghttp2-client gnuplot-nox python3 python3-httpx python3-confluent-kafka bc util-linux
-                postgresql) ;;
+  # nghttp2-client: h2load (scenario a's ceiling, bench/tls/run.sh over TLS); openssl: bench/tls/run.sh's
+  # certificates (tests/e2e/tls_certs.sh); python3-cryptography: the service peer of bench_destinations.
+  bench) want+=(kcat nodejs npm python3-botocore python3-cryptography nghttp2-client openssl gnuplot-nox python3
+                python3-httpx python3-confluent-kafka bc util-linux postgresql) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac
 

@@ -1,7 +1,7 @@
 /* bench_destinations — deliveries per second per core of hookloop to each
  * destination type, beside HTTP:
  *
- *   [BENCH_EVENTS=2000] [BENCH_RUNS=3] build/bench/aws/bench_destinations
+ *   [BENCH_EVENTS=2000] [BENCH_RUNS=3] [BENCH_INFLIGHT=32] build/bench/aws/bench_destinations
  *
  * For each of http (the mock partner), sns, sqs and eventbridge (the
  * service peer, tools/aws_service_peer, which checks every SigV4 signature
@@ -12,7 +12,10 @@
  * CPU time (user + system, from /proc) during the drain: deliveries per CPU
  * second, i.e. per core. The wall-clock rate is printed beside it but
  * measures the receiver as much as hookloop (the Python peer is the slower
- * side). Median of BENCH_RUNS (default 3) runs per type, interleaved. Every
+ * side). The subscription's max_in_flight is BENCH_INFLIGHT (default 32):
+ * many more requests at once than the Python peer has cores for only make
+ * them time out and come again, measuring retries. Median of BENCH_RUNS
+ * (default 3) runs per type, interleaved. Every
  * wait is bounded (a drain gives up after 120 s, reported as failed).
  */
 #include <signal.h>
@@ -61,12 +64,14 @@ static const char *destination(const char *type, const e2e_partner *p, char *out
   return out;
 }
 
+static int inflight = 32;
+
 static long subscribe(const e2e_hookloop *h, const char *dest, int rate) {
   char u[256], body[1024];
   snprintf(u, sizeof u, "%s/admin/subscriptions", h->base);
   snprintf(body, sizeof body,
-           "{\"partner_id\":\"bench\",\"event_type\":\"Payment\",%s,\"max_in_flight\":256,\"rate_limit_per_s\":%d}",
-           dest, rate);
+           "{\"partner_id\":\"bench\",\"event_type\":\"Payment\",%s,\"max_in_flight\":%d,\"rate_limit_per_s\":%d}",
+           dest, inflight, rate);
   return e2e_call("POST", u, body, NULL);
 }
 
@@ -145,7 +150,8 @@ static int cmp(const void *a, const void *b) {
 }
 
 HL_TEST_T(bench, 3600) {
-  const char *ev = getenv("BENCH_EVENTS"), *rn = getenv("BENCH_RUNS");
+  const char *ev = getenv("BENCH_EVENTS"), *rn = getenv("BENCH_RUNS"), *mif = getenv("BENCH_INFLIGHT");
+  if (mif && atoi(mif) > 0) inflight = atoi(mif);
   int events = ev ? atoi(ev) : 2000, runs = rn ? atoi(rn) : 3;
   if (events < 100) events = 100;
   if (runs < 1 || runs > 9) runs = 3;
@@ -159,22 +165,33 @@ HL_TEST_T(bench, 3600) {
       double v = run(TYPES[t], events, &peer, &wall);
       printf("run %d %-11s %s", r + 1, TYPES[t], v < 0 ? "failed\n" : "");
       if (v >= 0) {
-        printf("%.0f deliveries per CPU second, %.0f/s wall\n", v, wall);
+        printf("%.0f deliveries per CPU second (%.0f CPU us each), %.0f/s wall\n", v, 1e6 / v, wall);
         per_cpu[t][ok[t]] = v;
         per_wall[t][ok[t]++] = wall;
       }
       fflush(stdout);
     }
   svc_peer_stop(&peer);
-  printf("\n%d events per run, median of %d runs (hookloop's CPU during the drain)\n\n", events, runs);
-  printf("| destination | deliveries per CPU second | wall-clock deliveries/s |\n|---|---:|---:|\n");
+  double load[3] = {0};
+  FILE *lf = fopen("/proc/loadavg", "r");
+  if (lf) {
+    if (fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
+    fclose(lf);
+  }
+  printf("\n%d events per run, max_in_flight %d, median of %d runs (hookloop's CPU during the drain); %ld cores, "
+         "load average %.2f %.2f %.2f at the end\n\n",
+         events, inflight, runs, sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
+  printf("| destination | deliveries per CPU second | hookloop CPU us per delivery | wall-clock deliveries/s |\n"
+         "|---|---:|---:|---:|\n");
   for (int t = 0; t < 4; t++) {
     if (!ok[t]) {
-      printf("| %s | failed | failed |\n", TYPES[t]);
+      printf("| %s | failed | failed | failed |\n", TYPES[t]);
       continue;
     }
     qsort(per_cpu[t], (size_t)ok[t], sizeof(double), cmp);
     qsort(per_wall[t], (size_t)ok[t], sizeof(double), cmp);
-    printf("| %s | %.0f | %.0f |\n", TYPES[t], per_cpu[t][ok[t] / 2], per_wall[t][ok[t] / 2]);
+    /* The median of an even count is the upper middle: a run, not a mean. */
+    double m = per_cpu[t][ok[t] / 2];
+    printf("| %s | %.0f | %.0f | %.0f |\n", TYPES[t], m, 1e6 / m, per_wall[t][ok[t] / 2]);
   }
 }

@@ -171,6 +171,7 @@ static void r_post_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; h
 static void r_list_subs(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_subs(a, req); }
 static void r_sub_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_sub_by_id(a, req, p[0]); }
 static void r_rotate(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_rotate_secret(a, req, p[0]); }
+static void r_public_key(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_sub_public_key(a, req, p[0]); }
 static void r_post_partner(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_partner(a, req); }
 static void r_list_partners(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_partners(a, req); }
 static void r_partner_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_partner_by_id(a, req, p[0]); }
@@ -215,6 +216,7 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/transformations", HL_API_AUTH_ADMIN, r_post_xform},
   {"GET", "/admin/transformations/{id}", HL_API_AUTH_ADMIN, r_get_xform},
   {"POST", "/admin/subscriptions/{id}/secret/rotate", HL_API_AUTH_ADMIN, r_rotate},
+  {"GET", "/admin/subscriptions/{id}/public-key", HL_API_AUTH_ADMIN, r_public_key},
   {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub},
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},

@@ -355,6 +355,7 @@ void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
+  hl_api_write_signing(w, r);
   hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
@@ -379,6 +380,7 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_jw_key(&w, "egress_topic"); hl_jw_str(&w, c->rec.egress_topic);
   if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
   if (!c->rec.secret) { hl_jw_key(&w, "secret_source"); hl_jw_str(&w, "WEBHOOK_SECRET_ARN"); }
+  hl_api_write_signing(&w, &c->rec);
   hl_jw_obj_end(&w);
   hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
               c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
@@ -544,7 +546,11 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->http_status = 201;
   if (!sub_target_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
-  if ((v = hl_json_get(root, "secret")) != NULL) {
+  int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
+  if (signing < 0) goto done;
+  if (signing > 0) {
+    /* ed25519: the key list is set; it is never shown. */
+  } else if ((v = hl_json_get(root, "secret")) != NULL) {
     const char *sec = hl_json_str(v);
     if (!sec || hl_webhook_secret_check_list(sec) != 0) {
       hl_api_respond_field_error(req, "/secret", "expected \"whsec_\" followed by base64 (several separated by spaces while rotating)");
@@ -824,6 +830,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
          str_same(o->event_type, r->event_type) && str_same(o->url, r->url) && str_same(o->secret, r->secret) &&
          str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
          str_same(o->retry_schedule, r->retry_schedule) && str_same(o->destination_json, r->destination_json) && str_same(o->egress_topic, r->egress_topic) &&
+         str_same(o->signing, r->signing) &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
 }

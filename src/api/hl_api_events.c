@@ -3,6 +3,7 @@
  * the ingress topic. An event is acknowledged only once durable; an id seen
  * before is answered as a duplicate. Routed by hl_api.c. */
 #include "api/hl_api.h"
+#include "api/hl_api_idem.h"
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -178,6 +179,7 @@ typedef struct {
   hl_http_req *req;
   char trace[256];
   bool has_trace;
+  hl_api_idem *idem;     /* the request's Idempotency-Key, bound to its body; NULL: none */
 } intake;
 
 static void on_event_checked(hl_event_batch *batch, void *data) {
@@ -185,6 +187,8 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
   hl_api *a = in->a;
   hl_http_req *req = in->req;
   a->pending--;
+  /* A refused body gives its Idempotency-Key back. */
+  hl_api_idem_end(in->idem, batch->req.status != 0 || batch->events[0].status != 0);
   if (batch->req.status != 0) {
     respond_rejection(req, &batch->req);
   } else if (batch->events[0].status != 0) {
@@ -217,9 +221,13 @@ static intake *intake_new(hl_api *a, hl_http_req *req) {
   return in;
 }
 
-static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb) {
+static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb, hl_api_idem *idem) {
   intake *in = intake_new(a, req);
-  if (!in) return;
+  if (!in) {
+    hl_api_idem_end(idem, true);
+    return;
+  }
+  in->idem = idem;
   if (is_cloudevents_ct(req)) flags |= HL_EVENT_CLOUDEVENTS;
   hl_event_batch_start(a->opt.loop, a->reg, req->body, req->body_len, flags, cb, in);
 }
@@ -227,8 +235,7 @@ static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_b
 /* A provider's own payload, no envelope: the event type is the path's, the
  * id the schema's x-id-pointer's or the Idempotency-Key / webhook-id
  * header's (hl_event_batch_start_raw). Answered as POST /api/v1/events. */
-void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type) {
-  if (over_high_water(a, req)) return;
+static void raw_event(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *event_type) {
   char id[256];
   const char *hid = NULL;
   size_t len = 0;
@@ -240,13 +247,31 @@ void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type) 
     hid = id;
   }
   intake *in = intake_new(a, req);
-  if (!in) return;
+  if (!in) {
+    hl_api_idem_end(k, true);
+    return;
+  }
+  in->idem = k;
   hl_event_batch_start_raw(a->opt.loop, a->reg, req->body, req->body_len, event_type, hid, on_event_checked, in);
+}
+
+/* The Idempotency-Key is bound to the body first (hl_api_idem.h), for raw
+ * payloads too, whose id it also is when the schema names none. */
+void hl_api_post_raw_event(hl_api *a, hl_http_req *req, const char *event_type) {
+  if (over_high_water(a, req)) return;
+  if (hl_api_idem_begin(a, req, event_type, raw_event)) return;
+  raw_event(NULL, a, req, event_type);
+}
+
+static void post_event_keyed(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *arg) {
+  (void)arg;
+  start_intake(a, req, 0, on_event_checked, k);
 }
 
 void hl_api_post_event(hl_api *a, hl_http_req *req) {
   if (over_high_water(a, req)) return;
-  start_intake(a, req, 0, on_event_checked);
+  if (hl_api_idem_begin(a, req, NULL, post_event_keyed)) return;
+  start_intake(a, req, 0, on_event_checked, NULL);
 }
 
 static void on_bulk_checked(hl_event_batch *batch, void *data) {
@@ -283,5 +308,5 @@ static void on_bulk_checked(hl_event_batch *batch, void *data) {
 
 void hl_api_post_bulk(hl_api *a, hl_http_req *req) {
   if (over_high_water(a, req)) return;
-  start_intake(a, req, HL_EVENT_BULK, on_bulk_checked);
+  start_intake(a, req, HL_EVENT_BULK, on_bulk_checked, NULL);
 }

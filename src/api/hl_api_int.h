@@ -53,6 +53,17 @@ void hl_api_load_xforms(hl_api *a, bool reload, void (*then)(void *data, int sta
 /* --- secret rotation (hl_api_secret.c) --------------------------------------------- */
 void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
 
+/* --- how a subscription signs (hl_api_signing.c) ------------------------------------ */
+/* The "signing" member of a subscription's registration, after its url or
+ * destination: 0 for HMAC (nothing set), 1 for ed25519 (rec->signing set,
+ * rec->secret the key list: the registered subscription's when it already
+ * signs so, else a new key pair), -1 once a 400 is answered. */
+int hl_api_sub_signing_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
+/* "signing", and for ed25519 the newest key's "public_key". */
+void hl_api_write_signing(hl_jw *w, const hl_sub_rec *r);
+/* GET /admin/subscriptions/{id}/public-key. */
+void hl_api_sub_public_key(hl_api *a, hl_http_req *req, const char *id);
+
 /* --- subscriptions' credentials at rest (hl_api_seal.c) -------------------------- */
 /* Writes rec to the store, its credentials sealed when a sealer is set
  * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */

@@ -1,9 +1,11 @@
 /* POST /admin/subscriptions/{id}/secret/rotate: a fresh signing secret,
  * shown once, signing next to the previous ones for an overlap window
- * (model/hl_sub_secrets.h). */
+ * (model/hl_sub_secrets.h). For an ed25519 subscription a fresh key pair:
+ * its public key is shown, its secret key never. */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "crypto/hl_webhook_ed25519.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_sub_secrets.h"
 
@@ -16,6 +18,7 @@ typedef struct {
   hl_api *a;
   hl_http_req *req;
   char *id, *fresh, *stored;
+  char *fresh_public; /* ed25519: the fresh key's public key, shown instead of it */
 } rotate_ctx;
 
 static void wipe_free(char *s) {
@@ -47,7 +50,8 @@ static void on_rotated(void *data, int status, hl_store_result *res) {
     hl_jw_init(&w, &b);
     hl_jw_obj_begin(&w);
     hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, c->id);
-    hl_jw_key(&w, "secret"); hl_jw_str(&w, c->fresh);
+    if (c->fresh_public) { hl_jw_key(&w, "public_key"); hl_jw_str(&w, c->fresh_public); }
+    else { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->fresh); }
     hl_jw_key(&w, "secrets"); hl_sub_secrets_describe(s->rec.secret, hl_wall_ms() / 1000, &w);
     hl_jw_obj_end(&w);
     hl_log_info("subscription secret rotated", "\"subscription_id\":\"%s\"", hl_log_esc(c->id, (size_t)-1));
@@ -55,6 +59,7 @@ static void on_rotated(void *data, int status, hl_store_result *res) {
   }
   wipe_free(c->stored);
   wipe_free(c->fresh);
+  hl_free(c->fresh_public);
   hl_free(c->id);
   hl_free(c);
 }
@@ -84,7 +89,9 @@ void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id) {
     if (!ok) return;
   }
   rotate_ctx *c = hl_malloc(sizeof *c);
-  *c = (rotate_ctx){a, req, hl_strdup(id), hl_webhook_secret_generate(), NULL};
+  *c = (rotate_ctx){a, req, hl_strdup(id), NULL, NULL, NULL};
+  if (hl_sub_rec_signs_ed25519(&s->rec)) hl_webhook_ed25519_keypair(&c->fresh, &c->fresh_public);
+  else c->fresh = hl_webhook_secret_generate();
   c->stored = hl_sub_secrets_rotate(s->rec.secret, c->fresh, hl_wall_ms() / 1000, overlap);
   hl_sub_rec w = s->rec; /* shallow: only the secret differs */
   w.secret = c->stored;

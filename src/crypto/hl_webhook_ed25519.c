@@ -118,6 +118,40 @@ int hl_webhook_ed25519_sign(const hl_ed25519_signer *s, const char *msg_id, size
   return 0;
 }
 
+bool hl_webhook_ed25519_is_key(const char *entry, size_t len) {
+  return entry && len > 5 && memcmp(entry, "whsk_", 5) == 0;
+}
+
+char *hl_webhook_ed25519_public_of(const char *secret_key, size_t len) {
+  hl_ed25519_signer s;
+  if (hl_webhook_ed25519_signer_init(&s, secret_key, len) != 0) return NULL;
+  char *pk = hl_webhook_ed25519_public_key(&s);
+  hl_webhook_ed25519_signer_dispose(&s);
+  return pk;
+}
+
+int hl_webhook_ed25519_sign_list(const char *keys, const char *msg_id, int64_t timestamp, const void *body,
+                                 size_t body_len, hl_buf *out) {
+  if (!keys || !msg_id || (!body && body_len)) return HL_EINVAL;
+  size_t start = out->len, len, n = 0;
+  int rc = 0;
+  for (const char *k = hl_webhook_next_entry(keys, &len); k && rc == 0; k = hl_webhook_next_entry(k + len, &len)) {
+    hl_ed25519_signer s;
+    rc = hl_webhook_ed25519_signer_init(&s, k, len) != 0 ? HL_EINVAL : 0;
+    if (rc == 0) {
+      if (n++ > 0) hl_buf_putc(out, ' ');
+      rc = hl_webhook_ed25519_sign(&s, msg_id, strlen(msg_id), timestamp, body, body_len, out);
+    }
+    hl_webhook_ed25519_signer_dispose(&s);
+  }
+  if (rc == 0 && n == 0) rc = HL_EINVAL;
+  if (rc != 0) { /* nothing half-written */
+    out->len = start;
+    if (out->data) out->data[start] = '\0';
+  }
+  return rc;
+}
+
 int hl_webhook_ed25519_verify(const char *public_key, const char *msg_id, const char *timestamp, const void *body,
                               size_t body_len, const char *header, int64_t now_s, int64_t tolerance_s) {
   if (!public_key || !msg_id || !timestamp || !header || (!body && body_len)) return HL_EINVAL;

@@ -69,6 +69,21 @@ int hl_webhook_ed25519_public_decode(const char *public_key, size_t len, uint8_t
 int hl_webhook_ed25519_sign(const hl_ed25519_signer *s, const char *msg_id, size_t id_len, int64_t timestamp,
                             const void *body, size_t body_len, hl_buf *out);
 
+/* Signs with every key of a space-separated list of "whsk_..." keys (a
+ * rotation's overlap): "v1a,<sig>" per key, separated by spaces, appended
+ * to out. The keys are expanded from their seeds here, each time: one more
+ * fixed-base scalar multiplication per key, about what the signature itself
+ * costs, and no expanded key kept in memory between sends. Returns 0, or
+ * HL_EINVAL for an empty list or an entry that is not a usable key
+ * (nothing is appended then). */
+int hl_webhook_ed25519_sign_list(const char *keys, const char *msg_id, int64_t timestamp, const void *body,
+                                 size_t body_len, hl_buf *out);
+/* Whether the list entry (len bytes) is a secret key ("whsk_..."). */
+bool hl_webhook_ed25519_is_key(const char *entry, size_t len);
+/* The public key ("whpk_...", malloc'd) of the secret key entry of len
+ * bytes, or NULL when it is not a usable key. */
+char *hl_webhook_ed25519_public_of(const char *secret_key, size_t len);
+
 /* Receiver side, as hl_webhook_verify_ex for "v1a" entries: one that
  * verifies under public_key ("whpk_...") is enough; entries of other
  * versions are ignored. When tolerance_s > 0 the timestamp must lie within

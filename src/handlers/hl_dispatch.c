@@ -462,7 +462,8 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
   hl_buf_reset(&dl->enriched);
   if (status == 0) {
     char err[HL_SEND_ERROR_SIZE];
-    if (hl_pinfo_merge(d->opt.pinfo, dl->item.body, dl->item.body_len, info, len, &dl->enriched, err, sizeof err) != 0) {
+    if (hl_pinfo_merge(d->opt.pinfo, &dl->pinfo, dl->item.body, dl->item.body_len, info, len, &dl->enriched, err,
+                       sizeof err) != 0) {
       not_sent(dl, false, err); /* an event the info cannot be put into never will be */
       return;
     }

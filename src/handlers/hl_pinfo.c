@@ -61,6 +61,9 @@ static int compile_merge(const hl_pinfo *p, const char *info, size_t len, hl_tra
   return rc;
 }
 
+/* The cache keeps each answer's compiled merge beside it (freed with it). */
+static void free_merge(void *t) { hl_transform_free(t); }
+
 hl_pinfo *hl_pinfo_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_pinfo_options *opt, char *err, size_t errlen) {
   if (!opt->url || !strstr(opt->url, "{partner_id}")) {
     snprintf(err, errlen, "PARTNER_INFO_URL must contain {partner_id}");
@@ -84,6 +87,7 @@ hl_pinfo *hl_pinfo_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_pinfo_opti
   p->key_json = hl_strdup(k.data);
   hl_buf_dispose(&k);
   hl_pinfo_cache_init(&p->cache, opt->max_partners ? opt->max_partners : 10000);
+  p->cache.free_derived = free_merge;
   hl_gate_init(&p->breaker, &(hl_gate_config){.breaker_failures = opt->breaker_failures,
                                               .breaker_open_ms = opt->breaker_open_ms});
   /* The key is checked as the spec would be: a bad pointer fails here. */
@@ -161,6 +165,7 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
   long status = 0;
   if (result == CURLE_OK) curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
   int rc = 0;
+  hl_transform *merge = NULL;
   char why[200] = "";
   if (f->too_big) {
     rc = HL_ETOOBIG;
@@ -172,13 +177,13 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
     rc = HL_EIO;
     snprintf(why, sizeof why, "HTTP %ld", status);
   } else {
-    hl_transform *t = NULL;
+    /* Compiled once per answer: the check that it is JSON, and the merge
+     * every hit applies as it is (the cache keeps it beside the answer). */
     hl_transform_error terr = {0};
-    if (compile_merge(p, f->body.data ? f->body.data : "", f->body.len, &t, &terr) != 0) {
+    if (compile_merge(p, f->body.data ? f->body.data : "", f->body.len, &merge, &terr) != 0) {
       rc = HL_EPARSE;
       snprintf(why, sizeof why, "the answer is not JSON");
     }
-    hl_transform_free(t);
   }
   hl_gate_done(&p->breaker, uv_now(p->loop), rc == 0 ? HL_GATE_OK : HL_GATE_FAILED);
   uint64_t ttl = p->opt.ttl_ms;
@@ -191,7 +196,7 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
   hl_buf body = f->body;
   f->body = (hl_buf)HL_BUF_INIT;
   fetch_free(f);
-  hl_pinfo_complete(&p->cache, id, rc, body.data, body.len, ttl, uv_now(p->loop));
+  hl_pinfo_complete_derived(&p->cache, id, rc, body.data, body.len, merge, ttl, uv_now(p->loop));
   hl_buf_dispose(&body);
   hl_free(id);
 }
@@ -271,12 +276,16 @@ void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r) {
   hl_pinfo_cancel(&p->cache, r->partner_id, &r->w);
 }
 
-int hl_pinfo_merge(const hl_pinfo *p, const char *body, size_t len, const char *info, size_t info_len, hl_buf *out,
-                   char *err, size_t errlen) {
-  hl_transform *t = NULL;
+int hl_pinfo_merge(const hl_pinfo *p, const hl_pinfo_req *r, const char *body, size_t len, const char *info,
+                   size_t info_len, hl_buf *out, char *err, size_t errlen) {
   hl_transform_error terr = {0};
-  int rc = compile_merge(p, info, info_len, &t, &terr);
-  if (rc == 0) rc = hl_transform_apply(t, body, len, out, &terr);
+  /* The answer's merge, compiled when it was fetched; compiled here only
+   * when the cache no longer holds that answer (evicted or refetched while
+   * the delivery waited). */
+  const hl_transform *kept = hl_pinfo_derived(&p->cache, r->partner_id, info, info_len);
+  hl_transform *t = NULL;
+  int rc = kept ? 0 : compile_merge(p, info, info_len, &t, &terr);
+  if (rc == 0) rc = hl_transform_apply(kept ? kept : t, body, len, out, &terr);
   if (rc != 0) snprintf(err, errlen, "partner info merge: %s", terr.message);
   hl_transform_free(t);
   return rc;

@@ -63,9 +63,12 @@ void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r);
 
 /* body with info put at the configured key (exact text, compact JSON) into
  * out; a negative hl_err and a reason when body is not a JSON object or
- * array the key can be written into. */
-int hl_pinfo_merge(const hl_pinfo *p, const char *body, size_t len, const char *info, size_t info_len, hl_buf *out,
-                   char *err, size_t errlen);
+ * array the key can be written into. info is the answer r was given (by
+ * hl_pinfo_get or its done): while the cache holds that answer, its merge
+ * compiled at fetch time is applied, so a warm-cache merge is one parse of
+ * body and one write, with nothing compiled. */
+int hl_pinfo_merge(const hl_pinfo *p, const hl_pinfo_req *r, const char *body, size_t len, const char *info,
+                   size_t info_len, hl_buf *out, char *err, size_t errlen);
 
 /* The cache's counters as Prometheus text (hookloop_partner_info_*_total). */
 void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out);

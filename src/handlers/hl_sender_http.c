@@ -2,6 +2,7 @@
 #include "common/hl_addr_policy.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "crypto/hl_webhook_ed25519.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_secrets.h"
@@ -328,6 +329,19 @@ static int sign_with_own(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *
   return rc;
 }
 
+/* Ed25519 ("v1a"): a signature under each key active now, as for HMAC
+ * secrets; the keys are expanded per send (hl_webhook_ed25519_sign_list). */
+static int sign_ed25519(const hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *sig) {
+  int64_t until;
+  char *active = hl_sub_secrets_active(s->rec.secret, ts, &until);
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  int rc = hl_webhook_ed25519_sign_list(active, req->item->d.event_id, ts, body, blen, sig);
+  explicit_bzero(active, strlen(active));
+  hl_free(active);
+  return rc;
+}
+
 /* --- the vtable ------------------------------------------------------------------ */
 
 static void not_started(hl_send_req *req, hl_send_verdict v, const char *msg) {
@@ -358,9 +372,12 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   if (!s->rec.secret) {
     if (sign_with_default(hs, req, ts, &c->sig) != 0)
       unusable = "the subscription has no secret and no default secret (WEBHOOK_SECRET_ARN) is readable";
-  } else if (sign_with_own(s, req, ts, &c->sig) != 0) {
+  } else if (hl_sub_rec_signs_ed25519(&s->rec) ? sign_ed25519(s, req, ts, &c->sig) != 0
+                                               : sign_with_own(s, req, ts, &c->sig) != 0) {
     /* A secret we cannot use: no attempt can ever succeed. */
-    unusable = "the subscription's secret is unusable; register it again with a whsec_ secret";
+    unusable = hl_sub_rec_signs_ed25519(&s->rec)
+                   ? "the subscription's ed25519 key is unusable; rotate it (POST .../secret/rotate)"
+                   : "the subscription's secret is unusable; register it again with a whsec_ secret";
   }
   if (unusable) {
     call_release(c);

@@ -9,6 +9,7 @@ struct hl_pinfo_entry {
   char *partner_id;             /* owned; also the map's key */
   char *value;                  /* owned; NULL while none is kept */
   size_t len;
+  void *derived;                /* owned (free_derived); only beside a value */
   uint64_t expires_at;
   bool fetching;
   hl_pinfo_waiter *wait_head, *wait_tail;
@@ -33,12 +34,25 @@ static void push_front(hl_pinfo_cache *c, hl_pinfo_entry *e) {
   c->lru_head = e;
 }
 
+static void drop_derived(hl_pinfo_cache *c, void *derived) {
+  if (derived && c->free_derived) c->free_derived(derived);
+}
+
+/* The entry keeps no answer from here. */
+static void drop_value(hl_pinfo_cache *c, hl_pinfo_entry *e) {
+  drop_derived(c, e->derived);
+  e->derived = NULL;
+  hl_free(e->value);
+  e->value = NULL;
+  e->len = 0;
+}
+
 static void entry_free(hl_pinfo_cache *c, hl_pinfo_entry *e) {
   unlink_lru(c, e);
   hl_strmap_del(&c->by_partner, e->partner_id);
   c->n--;
+  drop_value(c, e);
   hl_free(e->partner_id);
-  hl_free(e->value);
   hl_free(e);
 }
 
@@ -99,19 +113,27 @@ hl_pinfo_lookup_result hl_pinfo_lookup(hl_pinfo_cache *c, const char *partner_id
 
 void hl_pinfo_complete(hl_pinfo_cache *c, const char *partner_id, int status, const char *value, size_t len,
                        uint64_t ttl_ms, uint64_t now_ms) {
+  hl_pinfo_complete_derived(c, partner_id, status, value, len, NULL, ttl_ms, now_ms);
+}
+
+void hl_pinfo_complete_derived(hl_pinfo_cache *c, const char *partner_id, int status, const char *value, size_t len,
+                               void *derived, uint64_t ttl_ms, uint64_t now_ms) {
   hl_pinfo_entry *e = hl_strmap_get(&c->by_partner, partner_id);
-  if (!e) return;
+  if (!e) {
+    drop_derived(c, derived);
+    return;
+  }
   e->fetching = false;
-  hl_free(e->value);
-  e->value = NULL;
-  e->len = 0;
+  drop_value(c, e);
   if (status == 0) {
     e->value = hl_malloc(len + 1);
     memcpy(e->value, value, len);
     e->value[len] = '\0';
     e->len = len;
+    e->derived = derived;
     e->expires_at = now_ms + ttl_ms;
   } else {
+    drop_derived(c, derived);
     c->failures++;
   }
   /* The waiters are taken off first: a done may look the partner up again. */
@@ -124,6 +146,13 @@ void hl_pinfo_complete(hl_pinfo_cache *c, const char *partner_id, int status, co
     w = next;
   }
   hl_free(copy);
+}
+
+void *hl_pinfo_derived(const hl_pinfo_cache *c, const char *partner_id, const char *value, size_t len) {
+  const hl_pinfo_entry *e = hl_strmap_get(&c->by_partner, partner_id);
+  if (!e || !e->value || !e->derived || e->len != len) return NULL;
+  /* A hit hands out e->value itself; a waiter gets a copy of its bytes. */
+  return e->value == value || memcmp(e->value, value, len) == 0 ? e->derived : NULL;
 }
 
 void hl_pinfo_cancel(hl_pinfo_cache *c, const char *partner_id, hl_pinfo_waiter *w) {

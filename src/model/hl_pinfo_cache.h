@@ -37,6 +37,10 @@ typedef struct {
   hl_pinfo_entry *lru_tail;
   size_t n, max_entries;
   uint64_t hits, misses, fetches, failures;
+  /* Frees what the owner derived from an answer (hl_pinfo: the merge
+   * compiled from it), when that answer is dropped; the owner sets it after
+   * init. NULL: derived objects are not freed (keep none then). */
+  void (*free_derived)(void *derived);
 } hl_pinfo_cache;
 
 typedef enum {
@@ -58,6 +62,18 @@ hl_pinfo_lookup_result hl_pinfo_lookup(hl_pinfo_cache *c, const char *partner_id
  * runs, in the order they came. */
 void hl_pinfo_complete(hl_pinfo_cache *c, const char *partner_id, int status, const char *value, size_t len,
                        uint64_t ttl_ms, uint64_t now_ms);
+/* The same, with an object the owner derived from the answer (status 0),
+ * kept beside it so every hit can use it instead of deriving it again
+ * (hl_pinfo keeps the merge compiled from the answer). The cache owns
+ * derived from here: free_derived frees it when the answer is dropped
+ * (replaced, expired and refetched, evicted, disposed), or at once when it
+ * is not kept (an error status, a partner no longer cached). */
+void hl_pinfo_complete_derived(hl_pinfo_cache *c, const char *partner_id, int status, const char *value, size_t len,
+                               void *derived, uint64_t ttl_ms, uint64_t now_ms);
+/* What was derived from partner_id's kept answer, when that answer is the
+ * len bytes at value (the pointer a hit gave out, or a copy of its bytes);
+ * NULL otherwise. No effect on the counters or the LRU order. */
+void *hl_pinfo_derived(const hl_pinfo_cache *c, const char *partner_id, const char *value, size_t len);
 /* Takes w out of its partner's waiters (its done will not run). */
 void hl_pinfo_cancel(hl_pinfo_cache *c, const char *partner_id, hl_pinfo_waiter *w);
 

@@ -1,6 +1,7 @@
 #include "model/hl_sub_secrets.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "crypto/hl_webhook_ed25519.h"
 #include "crypto/hl_webhook_sig.h"
 
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static void add_active(void *data, const char *secret, size_t len, int64_t expir
   if (expires_s && expires_s < c->until) c->until = expires_s;
 }
 
+bool hl_sub_rec_signs_ed25519(const hl_sub_rec *r) { return r->signing && strcmp(r->signing, "ed25519") == 0; }
+
 char *hl_sub_secrets_active(const char *stored, int64_t now_s, int64_t *until_s) {
   active_ctx c = {HL_BUF_INIT, INT64_MAX};
   each_active(stored, now_s, add_active, &c);
@@ -70,10 +73,13 @@ char *hl_sub_secrets_rotate(const char *stored, const char *fresh, int64_t now_s
 
 static void describe_one(void *data, const char *secret, size_t len, int64_t expires_s) {
   hl_jw *w = data;
-  (void)secret; (void)len;
   hl_jw_obj_begin(w);
   hl_jw_key(w, "expires_at");
   if (expires_s) hl_jw_int(w, expires_s); else hl_jw_null(w);
+  /* An Ed25519 key's public half is no secret: partners verify with it. */
+  char *pk = hl_webhook_ed25519_is_key(secret, len) ? hl_webhook_ed25519_public_of(secret, len) : NULL;
+  if (pk) { hl_jw_key(w, "public_key"); hl_jw_str(w, pk); }
+  hl_free(pk);
   hl_jw_obj_end(w);
 }
 

@@ -50,6 +50,7 @@ typedef struct {
    * EventBridge destination (model/hl_destination.h); url is then NULL
    * (kept as "" where the column is NOT NULL). */
   char *destination_json;
+  char *signing;       /* NULL: HMAC ("v1"); "ed25519": secret holds "whsk_" keys ("v1a") */
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate

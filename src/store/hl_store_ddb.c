@@ -154,6 +154,7 @@ static void read_sub(op_ctx *o, const hl_json *it) {
   r->timeout_ms = get_n(it, "timeout_ms");
   r->created_at = get_n(it, "created_at");
   r->destination_json = get_s(it, "destination");
+  r->signing = get_s(it, "signing");
 }
 
 static void read_xform(op_ctx *o, const hl_json *it) {
@@ -521,6 +522,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   OPT_S(a, n, "egress_topic", r->egress_topic);
   OPT_S(a, n, "status", r->status);
   OPT_S(a, n, "destination", r->destination_json);
+  OPT_S(a, n, "signing", r->signing);
   a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
   a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
   a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};

@@ -26,7 +26,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 15
+#define MAXP 16 /* the most parameters of a statement: a subscription's put */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -413,16 +413,16 @@ static void prepare_all(pg_store *s) {
       "FROM %s ORDER BY schema_id,version", t->schema_table);
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination",
+      "destination=excluded.destination,signing=excluded.signing",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination FROM %s "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
   SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
@@ -624,6 +624,17 @@ static void migration_8(const hl_table_names *t, hl_buf *b) {
     t->attempt_table);
 }
 
+/* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
+ * keys stay in the secret column, sealed like an HMAC secret. */
+static void migration_9(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=9) THEN "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (9, now()); "
+    "END IF; END $m$",
+    t->subscription_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
@@ -633,7 +644,7 @@ typedef struct {
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
                                                                        migration_3, migration_4,
-                                                                       migration_8};
+                                                                       migration_8, migration_9};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -880,7 +891,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
   op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
   op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
-  op_str(op, i, r->destination_json);
+  op_str(op, i, r->destination_json); op_str(op, i, r->signing);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -894,7 +905,7 @@ static void row_sub(const PGresult *r, int k, hl_store_result *res) {
   x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
   x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
   x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
-  x->destination_json = gstr(r, k, 14);
+  x->destination_json = gstr(r, k, 14); x->signing = gstr(r, k, 15);
   if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
 }
 

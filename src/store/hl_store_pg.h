@@ -44,8 +44,9 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-/* 2: destinations, 3: transformations, 4: the partner table, 8: the attempt log (5-7 are reserved) */
-#define HL_STORE_PG_SCHEMA_VERSION 8
+/* 2: destinations, 3: transformations, 4: the partner table, 8: the attempt
+ * log, 9: subscriptions' signing (5-7 are other branches') */
+#define HL_STORE_PG_SCHEMA_VERSION 9
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

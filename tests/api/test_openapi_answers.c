@@ -113,6 +113,17 @@ static void expect(const char *method, const char *path, const char *body, const
 }
 
 /* The value of "member" (a string) in an answer's body. */
+static char *member(const answer *a, const char *name);
+
+/* POST /admin/subscriptions that must create one: its id (free it). */
+static char *new_sub(const char *body) {
+  answer a = call("POST", "/admin/subscriptions", body, "admin", NULL);
+  HL_ASSERT_EQ_INT(a.status, 201);
+  char *id = member(&a, "subscription_id");
+  free(a.body);
+  return id;
+}
+
 static char *member(const answer *a, const char *name) {
   hl_json_doc d;
   hl_json_doc_init(&d);
@@ -222,10 +233,7 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   free(a.body);
   expect("POST", "/admin/subscriptions", body, "admin", 200); /* the same partner and type: updated */
   snprintf(body, sizeof body, "{\"partner_id\":\"flaky\",\"event_type\":\"Payment\",\"url\":\"%s/hook/flaky?codes=410,200\"}", P.base);
-  a = call("POST", "/admin/subscriptions", body, "admin", NULL);
-  HL_ASSERT_EQ_INT(a.status, 201);
-  char *sub_flaky = member(&a, "subscription_id");
-  free(a.body);
+  char *sub_flaky = new_sub(body);
   expect("POST", "/admin/subscriptions", "{\"partner_id\":\"x\",\"event_type\":\"Nothing\",\"url\":\"http://example.com/\"}", "admin", 400);
   expect("POST", "/admin/subscriptions", "{\"partner_id\":\"x\",\"event_type\":\"Payment\",\"url\":\"ftp://example.com/\"}", "admin", 400);
   expect("POST", "/admin/subscriptions", "{\"partner_id\":\"x\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\",\"filter\":{\"/a\":{\"$nope\":1}}}", "admin", 400);
@@ -246,10 +254,22 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("POST", path, "{\"overlap_s\":60}", "admin", 200);
   expect("POST", path, "{\"overlap_s\":-1}", "admin", 400);
   expect("POST", "/admin/subscriptions/sub_nothing/secret/rotate", "{}", "admin", 404);
-  a = call("POST", "/admin/subscriptions", "{\"partner_id\":\"gone\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\"}", "admin", NULL);
-  HL_ASSERT_EQ_INT(a.status, 201);
-  char *sub_gone = member(&a, "subscription_id");
-  free(a.body);
+  /* ed25519 signing: the public key, rotated; none for an HMAC one */
+  snprintf(body, sizeof body, "{\"partner_id\":\"signer\",\"event_type\":\"Payment\",\"url\":\"%s/hook/signed\",\"signing\":\"ed25519\"}", P.base);
+  char *sub_signer = new_sub(body);
+  expect("POST", "/admin/subscriptions", "{\"partner_id\":\"x\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\",\"signing\":\"rsa\"}", "admin", 400);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/secret/rotate", sub_signer);
+  expect("POST", path, "{\"overlap_s\":60}", "admin", 200);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/public-key", sub_signer);
+  expect("GET", path, NULL, "admin", 200);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_signer);
+  expect("GET", path, NULL, "admin", 200);
+  expect("DELETE", path, NULL, "admin", 204);
+  free(sub_signer);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/public-key", sub_ok);
+  expect("GET", path, NULL, "admin", 409);
+  expect("GET", "/admin/subscriptions/sub_nothing/public-key", NULL, "admin", 404);
+  char *sub_gone = new_sub("{\"partner_id\":\"gone\",\"event_type\":\"Payment\",\"url\":\"http://example.com/\"}");
   snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_gone);
   expect("DELETE", path, NULL, "admin", 204);
   /* "gone" was registered implicitly by its subscription; acme still has one. */

@@ -9,6 +9,7 @@
 #include "crypto/hl_webhook_sig.h"
 #include "json/hl_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,4 +198,41 @@ HL_TEST(v1a_key_formats) {
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_verify(seed_key, "a", "1", "", 0, "v1a,x", 0, 0), HL_EINVAL);
   hl_free(pub);
   hl_webhook_ed25519_signer_dispose(&s);
+}
+
+/* A rotation's overlap: one "v1a," entry per key of the list, in its
+ * order; the published vector's signature comes out byte for byte for its
+ * key, and each entry verifies under its own public key only. */
+HL_TEST(v1a_sign_list_signs_with_each_key) {
+  hl_json_doc doc;
+  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &doc);
+  const hl_json *v = &hl_json_get(root, "sign")->u.items[0], *other = hl_json_get(root, "verify");
+  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  char list[256];
+  snprintf(list, sizeof list, "%s %s", str(v, "secret_key"), str(other, "secret_key"));
+  hl_buf h = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), 0);
+  const char *space = strchr(h.data, ' ');
+  HL_ASSERT(space != NULL && strchr(space + 1, ' ') == NULL);
+  const char *want = str(v, "webhook_signature");
+  HL_ASSERT((size_t)(space - h.data) == strlen(want) && strncmp(h.data, want, strlen(want)) == 0);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_verify(str(v, "public_key"), id, ts, body, strlen(body), h.data, 0, 0), 0);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_verify(str(other, "public_key"), id, ts, body, strlen(body), space + 1, 0, 0), 0);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_verify(str(other, "public_key"), id, ts, body, strlen(body), want, 0, 0),
+                   HL_ECRYPTO);
+  /* Public keys from list entries, as the admin API shows them. */
+  char *pk = hl_webhook_ed25519_public_of(list, strlen(str(v, "secret_key")));
+  HL_ASSERT_EQ_STR(pk, str(v, "public_key"));
+  hl_free(pk);
+  HL_ASSERT(hl_webhook_ed25519_public_of("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 38) == NULL);
+  HL_ASSERT(hl_webhook_ed25519_is_key(list, 10) && !hl_webhook_ed25519_is_key("whsec_MfKQ", 10));
+  /* A list with an unusable entry, or none: refused, nothing appended. */
+  hl_buf_reset(&h);
+  hl_buf_puts(&h, "v1,x");
+  snprintf(list, sizeof list, "%s whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", str(v, "secret_key"));
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list("  ", id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
+  HL_ASSERT_EQ_STR(h.data, "v1,x");
+  hl_buf_dispose(&h);
+  hl_json_doc_dispose(&doc);
 }

@@ -4,6 +4,7 @@
 #include "common/hl_common.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <strings.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -298,6 +299,22 @@ char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, 
   if (secret) snprintf(secret, secret_len, "%s", sec ? sec : "");
   hl_json_doc_dispose(&doc);
   return out;
+}
+
+void e2e_sqlite_bytes(const char *dir, hl_buf *out) {
+  DIR *d = opendir(dir);
+  HL_ASSERT(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "hookloop.db", 11) != 0) continue;
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    size_t len = 0;
+    char *bytes = hl_read_file(path, &len);
+    if (bytes) hl_buf_append(out, bytes, len);
+    free(bytes);
+  }
+  closedir(d);
 }
 
 long long e2e_metric(const e2e_hookloop *h, const char *name) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "common/hl_buf.h"
 #include "json/hl_json.h"
 
 typedef struct {
@@ -60,6 +61,9 @@ long e2e_call_auth(const char *method, const char *url, const char *body, const 
  * copies the secret into secret (may be NULL). */
 char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
                 char *secret, size_t secret_len);
+/* Appends every byte of the data directory's SQLite files (hookloop.db, its
+ * -wal and -shm) to out, to search a credential for. */
+void e2e_sqlite_bytes(const char *dir, hl_buf *out);
 /* A figure of GET /metrics (a counter or gauge without labels), or -1. */
 long long e2e_metric(const e2e_hookloop *h, const char *name);
 /* One Payment event (the schema of e2e_setup) with this id and amount, as

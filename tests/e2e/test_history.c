@@ -174,3 +174,53 @@ HL_TEST_T(no_answer_and_unknown_delivery, 120) {
   free(sub);
   e2e_stop_both(&hk, &partner);
 }
+
+/* POSTs event json with an Idempotency-Key header; returns the status, *out the answer. */
+static long post_keyed(const char *key, const char *json, char **out) {
+  char u[256], h[400];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  snprintf(h, sizeof h, "Idempotency-Key: %s", key);
+  const char *hdrs[] = {"Content-Type: application/json", h, NULL};
+  return hl_http("POST", u, json, strlen(json), hdrs, out);
+}
+
+/* Idempotency-Key on create: the same key and body is the duplicate
+ * answer, another body a 409; a body refused gives its key back. */
+HL_TEST_T(idempotency_key_binds_a_key_to_one_body, 120) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/idem", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  char one[1024], other[1024], bad[1024], *resp = NULL;
+  e2e_event_json(one, sizeof one, "evt-idem-1", "10");
+  e2e_event_json(other, sizeof other, "evt-idem-2", "11");
+  HL_ASSERT_EQ_INT(post_keyed("k-1", one, &resp), 202);
+  free(resp);
+  HL_ASSERT_EQ_INT(post_keyed("k-1", one, &resp), 200);
+  HL_ASSERT_MSG(strstr(resp, "\"duplicate\"") && strstr(resp, "evt-idem-1"), "%s", resp);
+  free(resp);
+  HL_ASSERT_EQ_INT(post_keyed("k-1", other, &resp), 409);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  HL_ASSERT(hl_json_parse(&doc, resp, strlen(resp), NULL) == 0);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "idempotency_key_reused");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "Idempotency-Key");
+  hl_json_doc_dispose(&doc);
+  free(resp);
+  /* A body the schema refuses does not keep the key. */
+  e2e_event_json(bad, sizeof bad, "evt-idem-3", "\"ten\"");
+  HL_ASSERT_EQ_INT(post_keyed("k-3", bad, &resp), 400);
+  free(resp);
+  HL_ASSERT_EQ_INT(post_keyed("k-3", other, &resp), 202);
+  free(resp);
+  HL_ASSERT_EQ_INT(post_keyed("k-3", one, &resp), 409);
+  free(resp);
+  HL_ASSERT_EQ_INT(post_keyed("has space", one, &resp), 400);
+  free(resp);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-idem-1", "SUCCESS", 10000));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-idem-2", "SUCCESS", 10000));
+  hl_json_doc reqs;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "idem", 3, 500, &reqs), 2);
+  hl_json_doc_dispose(&reqs);
+  e2e_stop_both(&hk, &partner);
+}

@@ -77,6 +77,8 @@ HL_TEST(raw_payloads_take_their_id_from_the_pointer_or_a_header) {
   HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":5}", "Idempotency-Key: rf-1", NULL, 0), 202);
   HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":6}", "webhook-id: rf-2", NULL, 0), 202);
   HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":5}", "Idempotency-Key: rf-1", NULL, 0), 200);
+  /* The key is bound to its body, as on POST /api/v1/events: another body is a 409. */
+  HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":7}", "Idempotency-Key: rf-1", NULL, 0), 409);
 
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&p, "pay", 2, 10000, &doc), 2);

@@ -11,7 +11,6 @@
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,19 +51,7 @@ static void raw_store(hl_buf *out) {
                           sizeof rows) == 0);
   hl_buf_puts(out, rows);
 #else
-  DIR *d = opendir(hk.dir);
-  HL_ASSERT(d != NULL);
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, "hookloop.db", 11) != 0) continue; /* the database, its -wal and -shm */
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", hk.dir, e->d_name);
-    size_t len = 0;
-    char *bytes = hl_read_file(path, &len);
-    if (bytes) hl_buf_append(out, bytes, len);
-    free(bytes);
-  }
-  closedir(d);
+  e2e_sqlite_bytes(hk.dir, out);
 #endif
 }
 
@@ -253,8 +240,10 @@ static const char *const *kms_env(const char *endpoint_override, const char *key
 }
 
 /* The KMS calls the peer accepted with this action, each checked to carry
- * hookloop's encryption context. */
+ * hookloop's encryption context. Parsed into doc, which this initialises
+ * and the caller disposes of. */
 static size_t kms_calls(const char *action, hl_json_doc *doc, const hl_json **last) {
+  hl_json_doc_init(doc); /* the caller disposes of it */
   const hl_json *reqs = svc_peer_requests(&kms, doc);
   HL_ASSERT(reqs != NULL);
   size_t n = 0;

@@ -99,6 +99,55 @@ HL_TEST(the_cache_is_bounded_and_drops_the_least_recently_used) {
   hl_pinfo_cache_dispose(&c);
 }
 
+/* What the owner derives from an answer (hl_pinfo: its compiled merge)
+ * lives exactly as long as the answer: given out for that answer only, and
+ * freed once when it is replaced, refused, evicted or disposed. */
+static int freed[8];
+static void free_tag(void *d) { freed[*(int *)d]++; }
+
+HL_TEST(a_derived_object_lives_as_long_as_its_answer) {
+  static int tags[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  memset(freed, 0, sizeof freed);
+  hl_pinfo_cache c;
+  hl_pinfo_cache_init(&c, 2);
+  c.free_derived = free_tag;
+  waiter w = {0};
+  const char *v = NULL;
+  HL_ASSERT_EQ_INT(look(&c, "p1", 0, &w, &v), HL_PINFO_FETCH);
+  hl_pinfo_complete_derived(&c, "p1", 0, "{\"a\":1}", 7, &tags[1], 10, 0);
+  HL_ASSERT_EQ_INT(look(&c, "p1", 1, &w, &v), HL_PINFO_HIT);
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", v, 7) == &tags[1]);          /* the hit's own pointer */
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", "{\"a\":1}", 7) == &tags[1]); /* a copy of its bytes */
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", "{\"a\":2}", 7) == NULL);      /* another answer */
+  HL_ASSERT(hl_pinfo_derived(&c, "p2", "{\"a\":1}", 7) == NULL);      /* another partner */
+  HL_ASSERT_EQ_INT(freed[1], 0);
+  /* Expired and fetched again: the new answer replaces it. */
+  HL_ASSERT_EQ_INT(look(&c, "p1", 20, &w, &v), HL_PINFO_FETCH);
+  hl_pinfo_complete_derived(&c, "p1", 0, "{\"a\":2}", 7, &tags[2], 10, 20);
+  HL_ASSERT_EQ_INT(freed[1], 1);
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", "{\"a\":1}", 7) == NULL);
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", "{\"a\":2}", 7) == &tags[2]);
+  /* A failed refetch drops the answer and what came with it. */
+  HL_ASSERT_EQ_INT(look(&c, "p1", 40, &w, &v), HL_PINFO_FETCH);
+  hl_pinfo_complete_derived(&c, "p1", HL_EIO, NULL, 0, &tags[3], 0, 40);
+  HL_ASSERT_EQ_INT(freed[2], 1);
+  HL_ASSERT_EQ_INT(freed[3], 1);
+  HL_ASSERT(hl_pinfo_derived(&c, "p1", "{\"a\":2}", 7) == NULL);
+  /* A partner no longer cached: freed at once. */
+  hl_pinfo_complete_derived(&c, "nobody", 0, "{}", 2, &tags[4], 10, 40);
+  HL_ASSERT_EQ_INT(freed[4], 1);
+  /* Evicted by the bound, and disposed. */
+  HL_ASSERT_EQ_INT(look(&c, "p2", 50, &w, &v), HL_PINFO_FETCH);
+  hl_pinfo_complete_derived(&c, "p2", 0, "{}", 2, &tags[5], 1000, 50);
+  HL_ASSERT_EQ_INT(look(&c, "p3", 51, &w, &v), HL_PINFO_FETCH); /* p1 (no answer) goes first */
+  hl_pinfo_complete_derived(&c, "p3", 0, "{}", 2, &tags[6], 1000, 51);
+  HL_ASSERT_EQ_INT(look(&c, "p4", 52, &w, &v), HL_PINFO_FETCH); /* then p2 */
+  HL_ASSERT_EQ_INT(freed[5], 1);
+  hl_pinfo_complete_derived(&c, "p4", 0, "{}", 2, &tags[7], 1000, 52);
+  hl_pinfo_cache_dispose(&c);
+  for (int i = 1; i < 8; i++) HL_ASSERT_EQ_INT(freed[i], 1);
+}
+
 HL_TEST(cache_control_max_age) {
   uint64_t ms = 7;
   HL_ASSERT(hl_pinfo_max_age("max-age=60", &ms) && ms == 60000);

@@ -174,7 +174,7 @@ HL_TEST(schema_and_subscription_round_trip) {
   hl_sub_rec sub = {.subscription_id = "sub_1", .partner_id = "acme", .event_type = "PaymentProcessed",
                     .url = "http://127.0.0.1:1/x", .secret = "whsec_AAAA", .filter_json = "{\"/a\":1}",
                     .egress_topic = "wh.egress.acme.PaymentProcessed", .status = "ACTIVE",
-                    .max_in_flight = 7, .timeout_ms = 1000};
+                    .max_in_flight = 7, .timeout_ms = 1000, .signing = "ed25519"};
   c = (capture){0};
   store->vt->sub_put(store, &sub, cap_cb, &c);
   run_until(&c);
@@ -209,6 +209,9 @@ HL_TEST(schema_and_subscription_round_trip) {
   HL_ASSERT_EQ_INT(c.res.subs[ia].max_in_flight, 7);
   HL_ASSERT_EQ_STR(c.res.subs[ia].url, "http://127.0.0.1:1/x");
   HL_ASSERT(c.res.subs[ia].destination_json == NULL);
+  /* How it signs, and NULL (HMAC) where none was given. */
+  HL_ASSERT_EQ_STR(c.res.subs[ia].signing, "ed25519");
+  HL_ASSERT(c.res.subs[1 - ia].signing == NULL);
   HL_ASSERT_EQ_STR(c.res.subs[1 - ia].partner_id, "bus");
   HL_ASSERT(c.res.subs[1 - ia].url == NULL);
   HL_ASSERT_EQ_STR(c.res.subs[1 - ia].destination_json, sns.destination_json);
@@ -861,10 +864,12 @@ HL_TEST(migrations_are_versioned_and_idempotent) {
   close_store();
   open_store();
   char out[64] = "";
-  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text || ':' || max(version)::text FROM hookloop_schema_version",
-                          out, sizeof out) == 0);
+  /* Each version recorded once however often the store opened; numbers
+   * may leave gaps (reserved for other changes). */
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT (count(*) - count(DISTINCT version))::text || ':' || max(version)::text "
+                          "FROM hookloop_schema_version", out, sizeof out) == 0);
   char want[32];
-  snprintf(want, sizeof want, "%d:%d", HL_STORE_PG_SCHEMA_VERSION, HL_STORE_PG_SCHEMA_VERSION);
+  snprintf(want, sizeof want, "0:%d", HL_STORE_PG_SCHEMA_VERSION);
   HL_ASSERT_EQ_STR(out, want);
   /* The due-retry index is there and is what a claim uses. */
   HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text FROM pg_indexes WHERE indexname='event_delivery_status_due'",

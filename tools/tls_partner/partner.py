@@ -3,14 +3,15 @@
 127.0.0.1, built on Python's ssl module (OpenSSL), independent of libcurl.
 
     /usr/bin/python3 partner.py --cert CERT.pem --key KEY.pem
-        [--tls-max 1.2|1.3] [--client-ca CA.pem]
+        [--tls-max 1.2|1.3] [--client-ca CA.pem] [--no-record]
 
 binds 127.0.0.1 on port 0 and prints "listening 127.0.0.1:<port>" on stdout
 once it listens, as the other test peers do. HTTP/1.1 with keep-alive: one
 TLS handshake per connection, so the handshake count says how many
 connections the client opened. With --tls-max 1.2 it speaks TLS 1.2 at most;
 with --client-ca every client must present a certificate issued by that CA
-(mTLS), and the certificate's common name is recorded.
+(mTLS), and the certificate's common name is recorded. With --no-record
+(benchmarks) requests are counted, not kept.
 
   POST <path>[?together=N]
                     with together=N, answered only once N requests to this
@@ -22,6 +23,10 @@ with --client-ca every client must present a certificate issued by that CA
   GET  /stats       {"handshakes": completed handshakes, "resumed": those
                     that resumed an earlier TLS session, "handshake_failures",
                     "last_failure": the last handshake error's text,
+                    "posts": POSTs answered, "post_connections": connections
+                    that carried at least one POST (each made one handshake;
+                    so GETs of /stats are left out), "post_resumed": those of
+                    them whose handshake resumed a session,
                     "requests": [...]}: the requests in arrival order
 """
 import argparse
@@ -35,7 +40,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 ARRIVED = {}  # path -> requests received there
 ARRIVAL = threading.Condition(LOCK)
-STATS = {"handshakes": 0, "resumed": 0, "handshake_failures": 0, "last_failure": "", "requests": []}
+STATS = {"handshakes": 0, "resumed": 0, "handshake_failures": 0, "last_failure": "", "posts": 0,
+         "post_connections": 0, "post_resumed": 0, "requests": []}
+RECORD = True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -79,6 +86,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(n).decode("utf-8", "replace")
+        # One handler per connection: its first POST counts the connection.
+        first = not getattr(self, "posted", False)
+        self.posted = True
+        with LOCK:
+            STATS["posts"] += 1
+            if first:
+                STATS["post_connections"] += 1
+                if self.request.session_reused:
+                    STATS["post_resumed"] += 1
+        if not RECORD:
+            return self.answer(200, {"ok": True})
         cert = self.request.getpeercert()
         cn = ""
         for rdn in (cert or {}).get("subject", ()):
@@ -102,6 +120,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # socketserver's 5 drops SYNs when many clients connect at once
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -121,7 +140,10 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3")
     ap.add_argument("--client-ca")
+    ap.add_argument("--no-record", action="store_true")
     a = ap.parse_args()
+    global RECORD
+    RECORD = not a.no_record
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if a.tls_max == "1.2" else ssl.TLSVersion.TLSv1_3

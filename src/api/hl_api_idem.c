@@ -1,0 +1,120 @@
+/* hl_api_idem.c — the Idempotency-Key header of POST /api/v1/events
+ * (docs/interface.md, "Idempotency-Key").
+ *
+ * A key is bound to the SHA-256 of the first body sent with it, in the
+ * idempotency ledger ("idempotency-key#<key>" -> "sha256:<hex>"), for
+ * HL_IDEMPOTENCY_KEY_TTL_S. The same key with the same body goes on as
+ * any request (the same event id: the duplicate answer, or accepted when
+ * the first request never got that far); with another body it is a 409.
+ * A body the checks refuse gives its key back, so a corrected body may
+ * use it.
+ */
+#include "api/hl_api_idem.h"
+#include "common/hl_common.h"
+#include "crypto/hl_crypto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define KEY_PREFIX "idempotency-key#"
+
+struct hl_api_idem {
+  hl_api *a;
+  hl_http_req *req;
+  char ledger_key[sizeof KEY_PREFIX + HL_IDEMPOTENCY_KEY_MAX];
+  char hash[7 + 64 + 1];         /* "sha256:<hex>" */
+  bool claimed;                  /* this request bound the key (released if refused) */
+  bool rechecked;                /* the stored entry was found expired once */
+  void (*next)(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *arg);
+  char *arg;
+};
+
+static void on_put(void *data, int status, hl_store_result *res);
+
+static void go_on(hl_api_idem *k) {
+  k->a->pending--;
+  k->next(k, k->a, k->req, k->arg);
+}
+
+static void fail(hl_api_idem *k, int status) {
+  k->a->pending--;
+  hl_api_respond_store_error(k->req, status);
+  hl_free(k->arg);
+  hl_free(k);
+}
+
+static void on_get(void *data, int status, hl_store_result *res) {
+  hl_api_idem *k = data;
+  if (status == HL_ENOTFOUND || (status == 0 && !res->value)) {
+    if (k->rechecked) { /* gone again: nothing more to learn by asking */
+      fail(k, HL_ESTORE);
+      return;
+    }
+    /* Expired (a store that keeps expired entries until replaced): take it. */
+    k->rechecked = true;
+    k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash,
+                                hl_wall_ms() / 1000 + HL_IDEMPOTENCY_KEY_TTL_S, true, on_put, k);
+    return;
+  }
+  if (status != 0) {
+    fail(k, status);
+    return;
+  }
+  if (strcmp(res->value, k->hash) == 0) {
+    go_on(k);
+    return;
+  }
+  k->a->pending--;
+  hl_api_respond_error(k->req, 409, "idempotency_key_reused",
+                       "this Idempotency-Key was sent before with another body; use a new key for another event",
+                       "[{\"path\":\"Idempotency-Key\",\"message\":\"bound to another body\"}]");
+  hl_free(k->arg);
+  hl_free(k);
+}
+
+static void on_put(void *data, int status, hl_store_result *res) {
+  hl_api_idem *k = data;
+  (void)res;
+  if (status == 0) {
+    k->claimed = true;
+    go_on(k);
+  } else if (status == HL_EEXISTS) {
+    k->a->store->vt->ledger_get(k->a->store, k->ledger_key, on_get, k);
+  } else {
+    fail(k, status);
+  }
+}
+
+bool hl_api_idem_begin(hl_api *a, hl_http_req *req, const char *arg,
+                       void (*next)(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *arg)) {
+  size_t len = 0;
+  const char *h = hl_http_req_header(req, "idempotency-key", &len);
+  if (!h) return false;
+  bool ok = len > 0 && len <= HL_IDEMPOTENCY_KEY_MAX;
+  for (size_t i = 0; ok && i < len; i++) ok = (unsigned char)h[i] >= 0x21 && (unsigned char)h[i] <= 0x7e;
+  if (!ok) {
+    hl_api_respond_field_error(req, "Idempotency-Key",
+                               "an Idempotency-Key is 1 to 255 visible ASCII characters, no spaces");
+    return true;
+  }
+  hl_api_idem *k = hl_calloc(1, sizeof *k);
+  *k = (hl_api_idem){.a = a, .req = req, .next = next, .arg = arg ? hl_strdup(arg) : NULL};
+  snprintf(k->ledger_key, sizeof k->ledger_key, KEY_PREFIX "%.*s", (int)len, h);
+  uint8_t d[32];
+  hl_sha256(req->body, req->body_len, d);
+  memcpy(k->hash, "sha256:", 7);
+  for (int i = 0; i < 32; i++) snprintf(k->hash + 7 + 2 * i, 3, "%02x", d[i]);
+  a->pending++;
+  a->store->vt->ledger_put(a->store, k->ledger_key, k->hash, hl_wall_ms() / 1000 + HL_IDEMPOTENCY_KEY_TTL_S,
+                           false, on_put, k);
+  return true;
+}
+
+void hl_api_idem_end(hl_api_idem *k, bool refused) {
+  if (!k) return;
+  /* Given back: an entry that expired already is one nobody holds. */
+  if (refused && k->claimed)
+    k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash, 1, true, NULL, NULL);
+  hl_free(k->arg);
+  hl_free(k);
+}
