@@ -60,6 +60,16 @@ export const get = (path) => call('GET', path);
 export const post = (path, body, kind) => call('POST', path, body === undefined ? '' : body, kind);
 export const del = (path) => call('DELETE', path);
 
+/** GET path's data, or null when the API answers 404 (a page's "not found" state). */
+export async function getOrNull(path) {
+  try {
+    return (await get(path)).data;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
 /** A path segment or query value, escaped. */
 export const seg = (s) => encodeURIComponent(String(s));
 

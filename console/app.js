@@ -4,6 +4,8 @@ import { onUnauthorized, setToken, token, loadDescription, get, ApiError } from 
 import { h, replace, errorBox, empty } from './ui.js';
 import overview from './page-overview.js';
 import schemas from './page-schemas.js';
+import transformations from './page-transformations.js';
+import partners from './page-partners.js';
 import subscriptions from './page-subscriptions.js';
 import deliveries from './page-deliveries.js';
 import send from './page-send.js';
@@ -11,7 +13,7 @@ import send from './page-send.js';
 // To add a page: write page-<name>.js exporting {title, render(main, params, ctx)}
 // (render may return a function called when the page is left), import it
 // here, add it to PAGES and add a link to the nav in index.html.
-const PAGES = { overview, schemas, subscriptions, deliveries, send };
+const PAGES = { overview, schemas, transformations, partners, subscriptions, deliveries, send };
 
 let leave = null;      // the current page's clean-up
 let generation = 0;    // a page rendered for an older hash changes nothing

@@ -9,11 +9,12 @@ export const FEATURES = {
   enableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/enable', label: 'Enable' },
   disableSubscription: { method: 'post', path: '/admin/subscriptions/{id}/disable', label: 'Disable' },
   rotateSecret: { method: 'post', path: '/admin/subscriptions/{id}/secret/rotate', label: 'Rotate secret' },
-  recover: { method: 'post', path: '/admin/subscriptions/{id}/recover', label: 'Recover a time range' },
   attempts: { method: 'get', path: '/admin/deliveries/{event_id}/{subscription_id}/attempts', label: 'Attempts' },
   searchBySubscription: { method: 'get', path: '/admin/deliveries', query: 'subscription_id', label: 'Search by subscription' },
   searchByStatus: { method: 'get', path: '/admin/deliveries', query: 'status', label: 'Search by status' },
-  transformation: { schema: 'SubscriptionRequest', property: 'transformation', label: 'Transformation' },
+  transformations: { method: 'post', path: '/admin/transformations', label: 'Transformations' },
+  partners: { method: 'get', path: '/admin/partners', label: 'Partners' },
+  destinations: { schema: 'SubscriptionRequest', property: 'destination', label: 'SNS, SQS and EventBridge destinations' },
   stats: { method: 'get', path: '/admin/stats', label: 'Live figures' },
 };
 

@@ -1,22 +1,60 @@
-// Deliveries: search by event id (by subscription or status, and a
-// delivery's attempts, when the API offers them), retry a FAILED one, and
-// recover a time range when offered.
+// Deliveries: search by event id (by subscription or status when the API
+// offers it), retry a FAILED one, and one delivery's page with its attempt
+// log (when offered). A partner's answer (headers and body) is shown as
+// text only.
 import { get, post, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
+import { targetOf } from './page-transformations.js';
 import { h, replace, page, section, table, badge, empty, errorBox, muted, field, button, notice, fmtTime, code } from './ui.js';
 
 function unavailableNote() {
-  const missing = ['searchBySubscription', 'searchByStatus', 'attempts', 'recover'].filter((f) => !available(f)).map(labelOf);
+  const missing = ['searchBySubscription', 'searchByStatus', 'attempts'].filter((f) => !available(f)).map(labelOf);
   if (!missing.length) return null;
   return h('p', { class: 'muted', id: 'unavailable' },
-    `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}. Each delivery shows its last attempt (status code, error, latency).`);
+    `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}.`);
 }
 
-function attemptsTable(list) {
-  if (!list.length) return muted('No attempt recorded yet.');
-  return table('Attempts', ['#', 'When', 'Status', 'Latency', 'Response'],
-    list.map((a, i) => [String(a.attempt ?? i + 1), fmtTime(a.at ?? a.started_at), a.status_code == null ? '—' : String(a.status_code),
-      a.latency_ms == null ? '—' : `${a.latency_ms} ms`, code(String(a.response_snippet ?? a.error ?? ''))]));
+/** The attempt log: each attempt's time, answer, latency and error, and
+ * the partner's response (headers, body as hookloop kept it) as text. */
+export function attemptsTable(list) {
+  if (!list.length) return empty('No attempt recorded yet: the delivery has not been tried.');
+  return table('Attempts', ['#', 'When', 'Answer', 'Latency', 'Error', 'Response'],
+    list.map((a, i) => {
+      const headers = a.response_headers && typeof a.response_headers === 'object' ? Object.entries(a.response_headers) : [];
+      const body = typeof a.response_body === 'string' ? a.response_body : '';
+      return [String(a.attempt ?? i + 1), fmtTime(a.at_ms), a.status_code == null ? 'none' : String(a.status_code),
+        a.latency_ms == null ? '—' : `${a.latency_ms} ms`, a.error ? h('span', { class: 'error-text' }, a.error) : '—',
+        h('div', { class: 'response', 'data-attempt': String(a.attempt ?? i + 1) },
+          body ? code(body) : muted('empty body'),
+          a.truncated ? h('p', { class: 'hint' }, 'Cut: hookloop keeps only the start of an answer.') : null,
+          headers.length ? h('details', null, h('summary', null, `${headers.length} response header${headers.length === 1 ? '' : 's'}`),
+            code(headers.map(([k, v]) => `${k}: ${v}`).join('\n'))) : null)];
+    }));
+}
+
+/** The attempt log of one delivery, or why it cannot be shown. */
+async function attemptLog(eventId, subId) {
+  if (!available('attempts')) return muted('The attempt log is not offered by this hookloop\'s API: the last attempt is shown above.');
+  try {
+    const { data } = await get(pathOf('attempts', { event_id: eventId, subscription_id: subId }));
+    return attemptsTable(data.attempts || []);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    if (e instanceof ApiError && e.status === 404) return empty(`Attempt log unavailable: ${e.message}`);
+    return errorBox(e, 'The attempt log could not be read');
+  }
+}
+
+const deliveryHref = (ev, sub) => `#/deliveries/${encodeURIComponent(ev)}/${encodeURIComponent(sub)}`;
+
+/** The transformation versions that made the last attempt's bytes. */
+function shapedBy(d) {
+  if (!Array.isArray(d.transformations) || !d.transformations.length) return '—';
+  return h('ul', { class: 'plain' }, d.transformations.map((t) => {
+    const { kind, value } = targetOf(t.transformation_id);
+    return h('li', null, h('a', { href: `#/transformations/${encodeURIComponent(t.transformation_id)}`, title: t.transformation_id },
+      `${kind === 'subscription' ? 'its own' : value} v${t.version}`));
+  }));
 }
 
 async function results(box, eventId, query, ctx) {
@@ -47,50 +85,58 @@ async function results(box, eventId, query, ctx) {
         ctx.go(`#/deliveries?event_id=${encodeURIComponent(ev)}&requeued=${encodeURIComponent(d.subscription_id)}`);
       } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
     }, 'primary'));
-    if (available('attempts')) {
-      const out = h('div');
-      cell.append(button('Attempts', async () => {
-        try {
-          const { data: a } = await get(pathOf('attempts', { event_id: ev, subscription_id: d.subscription_id }));
-          replace(out, attemptsTable(a.attempts || []));
-        } catch (e) { replace(out, errorBox(e, 'Attempts not read')); }
-      }), out);
-    }
+    cell.append(h('a', { href: deliveryHref(ev, d.subscription_id), class: 'button' }, available('attempts') ? 'Attempts' : 'Details'));
     return cell;
   };
   const requeued = query.get('requeued');
   replace(box, banner,
     requeued ? notice(`Re-queued the delivery to ${requeued}: it is PENDING and will be attempted again.`, 'ok') : null,
-    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Updated', 'Next attempt', 'Actions'],
-      rows.map((d) => [d.partner_id ?? '(deleted)', h('code', null, d.subscription_id), badge(d.status), String(d.attempts),
+    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Actions', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt'],
+      rows.map((d) => [d.partner_id ?? '(deleted)', h('a', { href: deliveryHref(d.event_id ?? data.event_id, d.subscription_id) }, h('code', null, d.subscription_id)), badge(d.status), actions(d), String(d.attempts),
         d.last_status_code == null ? '—' : String(d.last_status_code), d.last_error ? h('span', { class: 'error-text' }, d.last_error) : '—',
-        `${d.last_latency_ms} ms`, fmtTime(d.updated_at), fmtTime(d.next_attempt_at), actions(d)])));
+        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at)])));
 }
 
-function recoverForm(subs) {
-  const f = {
-    sub: field('Subscription', 'subscription_id', { kind: 'select', options: subs.map((s) => [s.subscription_id, `${s.partner_id} · ${s.event_type}`]) }),
-    from: field('From', 'from', { kind: 'datetime-local' }),
-    to: field('To', 'to', { kind: 'datetime-local' }),
-  };
-  const out = h('div', { tabindex: '-1' });
-  const form = h('form', { class: 'form', novalidate: true, 'aria-label': 'Recover a time range' }, Object.values(f).map((x) => x.el),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Recover')), out);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const body = { from_ms: Date.parse(f.from.control.value), to_ms: Date.parse(f.to.control.value) };
+/** One delivery: its state, retry when FAILED, and its attempt log. */
+async function delivery(main, ctx, eventId, subId, query) {
+  const rows = (await get(`/admin/deliveries?event_id=${seg(eventId)}`)).data.deliveries || [];
+  const d = rows.find((x) => x.subscription_id === subId);
+  const back = h('p', null, h('a', { href: `#/deliveries?event_id=${encodeURIComponent(eventId)}` }, `← All deliveries of ${eventId}`));
+  if (!d) {
+    replace(main, page('Delivery not found', back, empty(`No delivery of event ${eventId} to subscription ${subId}.`)));
+    return;
+  }
+  const banner = h('div', { tabindex: '-1' });
+  const retry = d.status === 'FAILED' ? button('Retry', async () => {
     try {
-      const { data } = await post(pathOf('recover', { id: f.sub.control.value }), body);
-      replace(out, notice(`Recovered: ${JSON.stringify(data)}`, 'ok'));
-    } catch (e) { replace(out, errorBox(e, 'Not recovered')); }
-    out.focus();
-  });
-  return form;
+      await post(`/admin/deliveries/${seg(eventId)}/${seg(subId)}/retry`, '');
+      ctx.go(`${deliveryHref(eventId, subId)}?requeued=1`);
+    } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
+  }, 'primary') : null;
+  const log = h('div', { 'aria-busy': 'true' }, muted('Reading the attempt log…'));
+  replace(main, page(`Delivery to ${d.partner_id ?? subId}`,
+    back, banner,
+    query.get('requeued') ? notice('Re-queued: it is PENDING and will be attempted again.', 'ok') : null,
+    h('dl', { class: 'facts' },
+      h('dt', null, 'Event'), h('dd', null, h('code', null, eventId)),
+      h('dt', null, 'Subscription'), h('dd', null, h('a', { href: `#/subscriptions/${encodeURIComponent(subId)}` }, subId)),
+      h('dt', null, 'Status'), h('dd', { 'data-status': d.status }, badge(d.status)),
+      h('dt', null, 'Attempts'), h('dd', null, String(d.attempts)),
+      h('dt', null, 'Last answer'), h('dd', null, d.last_status_code == null ? 'none' : String(d.last_status_code)),
+      h('dt', null, 'Last error'), h('dd', null, d.last_error ? h('span', { class: 'error-text' }, d.last_error) : '—'),
+      h('dt', null, 'Transformed by'), h('dd', null, shapedBy(d)),
+      h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
+      h('dt', null, 'Next attempt'), h('dd', null, fmtTime(d.next_attempt_at))),
+    retry ? h('div', { class: 'actions' }, retry) : null,
+    section('Attempts', log)));
+  replace(log, await attemptLog(eventId, subId));
+  log.removeAttribute('aria-busy');
 }
 
 export default {
   title: 'Deliveries',
-  async render(main, { query }, ctx) {
+  async render(main, { rest, query }, ctx) {
+    if (rest.length >= 2) { await delivery(main, ctx, rest[0], rest[1], query); return undefined; }
     const eventId = query.get('event_id') || '';
     const f = { event_id: field('Event id', 'event_id', { value: eventId, hint: 'The event\'s id (eventHeader.uuid, or a CloudEvent\'s id).' }) };
     const extra = [];
@@ -106,9 +152,7 @@ export default {
       if (!p.toString()) { f.event_id.setError('Enter an event id.'); f.event_id.control.focus(); return; }
       ctx.go(`#/deliveries?${p}`);
     });
-    let recover = null;
-    if (available('recover')) recover = section(labelOf('recover'), recoverForm((await get('/admin/subscriptions')).data.subscriptions));
-    replace(main, page('Deliveries', form, box, recover, unavailableNote()));
+    replace(main, page('Deliveries', form, box, unavailableNote()));
     if (eventId || query.get('subscription_id') || query.get('status')) await results(box, eventId, query, ctx);
     else replace(box, empty('Search for an event\'s deliveries by its id.'));
     return undefined;

@@ -1,8 +1,8 @@
 // Event types and schemas: the list, one schema's document, and the
 // registration of a new version with the API's error pointers shown next
 // to the field they concern.
-import { get, post, seg, ApiError } from './api.js';
-import { h, replace, page, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, button, notice } from './ui.js';
+import { get, getOrNull, post, seg, ApiError } from './api.js';
+import { h, replace, page, notFound, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, button, notice } from './ui.js';
 
 const SAMPLE = `{
   "type": "object",
@@ -67,16 +67,8 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id) {
-  let s;
-  try {
-    s = (await get(`/admin/schemas/${seg(id)}`)).data;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
-      replace(main, page('Schema not found', empty(`No schema is registered as ${id}.`, h('a', { href: '#/schemas' }, 'Back to the list'))));
-      return;
-    }
-    throw e;
-  }
+  const s = await getOrNull(`/admin/schemas/${seg(id)}`);
+  if (!s) { notFound(main, 'Schema not found', `No schema is registered as ${id}.`, '#/schemas'); return; }
   const formBox = h('div');
   replace(formBox, button('Register a new version from this one', () => {
     replace(formBox, registerForm({ domain: s.domain, event_type: s.event_type, version: s.version + 1, schema: pretty(s.schema) },

@@ -106,8 +106,9 @@ export default {
               d.last_status_code == null ? '—' : String(d.last_status_code), d.last_error ?? '—', fmtTime(d.updated_at)]))
             : muted('No delivery recorded yet.'),
           final ? h('p', { class: 'result', 'data-final': mine.status }, mine.status === 'SUCCESS'
-            ? `Delivered to the subscription after ${mine.attempts} attempt${mine.attempts === 1 ? '' : 's'}.`
-            : ['The delivery failed for good. ', h('a', { href: `#/deliveries?event_id=${encodeURIComponent(id)}` }, 'Retry it from Deliveries'), '.'])
+            ? `Delivered to the subscription after ${mine.attempts} attempt${mine.attempts === 1 ? '' : 's'}. `
+            : 'The delivery failed for good. ',
+          h('a', { href: `#/deliveries/${encodeURIComponent(id)}/${encodeURIComponent(subId)}` }, mine.status === 'SUCCESS' ? 'See its attempts' : 'See its attempts and retry it'), '.')
             : late ? h('p', { class: 'result' }, mine ? 'Still not final after a minute: see Deliveries.' : 'No delivery to this subscription: its filter may not match this event.')
               : muted('Waiting for the delivery to finish…'));
         if (!final && !late) timer = setTimeout(poll, POLL_MS);

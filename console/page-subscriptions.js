@@ -1,14 +1,16 @@
-// Subscriptions: the list with each one's state, create and edit (filter,
-// headers, limits), delete; enable/disable, secret rotation and
-// transformations appear when the API offers them (capabilities.js).
-import { get, post, del, seg, ApiError } from './api.js';
+// Subscriptions: the list with each one's state (active, breaker open or
+// half open, disabled), create and edit (partner, destination, filter,
+// headers, limits, its own transformation), enable, secret rotation and
+// delete. Features appear when the API offers them (capabilities.js).
+import { get, getOrNull, post, del, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
-import { h, replace, page, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
+import { h, replace, page, notFound, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
+import { registerForm as transformationForm } from './page-transformations.js';
 
-const ACTIONS = ['enableSubscription', 'disableSubscription', 'rotateSecret'];
+const OPTIONAL = ['enableSubscription', 'disableSubscription', 'rotateSecret', 'transformations', 'destinations'];
 
 function unavailableNote() {
-  const missing = [...ACTIONS, 'transformation'].filter((f) => !available(f)).map(labelOf);
+  const missing = OPTIONAL.filter((f) => !available(f)).map(labelOf);
   if (!missing.length) return null;
   return h('p', { class: 'muted', id: 'unavailable' },
     `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}. They appear here once GET /openapi.json describes them.`);
@@ -24,10 +26,25 @@ function secretBox(data, verb) {
       : h('p', { class: 'muted' }, data.secret_source ? `Signed with the default secret (${data.secret_source}).` : ''));
 }
 
+const BREAKER = { open: 'breaker open', half_open: 'breaker half open' };
+
+/** Whether its deliveries are held back: disabled, or its breaker not closed. */
+const heldBack = (s) => s.status === 'DISABLED' || (s.breaker && s.breaker.state !== 'closed');
+
 function stateOf(s) {
-  const extra = [];
-  if (s.breaker_state && s.breaker_state !== 'closed') extra.push(h('span', { class: 'badge bad' }, `breaker ${s.breaker_state}`));
-  return [badge(s.status), ...extra];
+  const out = [badge(s.status)];
+  const b = s.breaker;
+  if (b && BREAKER[b.state]) out.push(' ', h('span', { class: `badge ${b.state === 'open' ? 'bad' : 'wait'}` }, BREAKER[b.state]));
+  if (b && b.consecutive_failures) out.push(h('span', { class: 'cell-note' }, `${b.consecutive_failures} failed in a row`));
+  return out;
+}
+
+const DEST_LABEL = { sns: 'SNS topic', sqs: 'SQS queue', eventbridge: 'EventBridge bus' };
+function destinationText(s) {
+  const d = s.destination;
+  if (!d) return h('span', { class: 'url' }, s.url ?? '—');
+  const where = d.type === 'sns' ? d.topic_arn : d.type === 'sqs' ? d.queue_url : `${d.bus || 'default bus'}, source ${d.source}`;
+  return [h('span', { class: 'badge plain' }, DEST_LABEL[d.type] || d.type), ' ', h('span', { class: 'url' }, where)];
 }
 
 async function list(main, ctx, query) {
@@ -47,32 +64,40 @@ async function list(main, ctx, query) {
         button('Keep it', () => { replace(box, ...normal()); box.querySelector('a,button').focus(); }));
       box.querySelector('button').focus();
     }, 'danger');
+    const act = (f, after) => button(labelOf(f), async () => {
+      try {
+        const { data: r } = await post(pathOf(f, { id: s.subscription_id }), '');
+        after(r);
+      } catch (e) { replace(banner, errorBox(e, `${labelOf(f)} failed`)); banner.focus(); }
+    });
     const normal = () => [
       h('a', { href: `#/subscriptions/${encodeURIComponent(s.subscription_id)}`, class: 'button' }, 'Edit'),
       h('a', { href: `#/send?subscription=${encodeURIComponent(s.subscription_id)}`, class: 'button' }, 'Send test'),
-      ...ACTIONS.filter(available).map((f) => button(labelOf(f), async () => {
-        try {
-          const { data: r } = await post(pathOf(f, { id: s.subscription_id }), '');
-          replace(banner, r && r.secret ? secretBox({ ...r, subscription_id: s.subscription_id }, labelOf(f)) : notice(`${labelOf(f)}: done.`, 'ok'));
-        } catch (e) { replace(banner, errorBox(e, `${labelOf(f)} failed`)); }
-        banner.focus();
-      })),
+      // Enabling resumes a disabled subscription and closes an open
+      // breaker; on one that delivers it would change nothing.
+      available('enableSubscription') && heldBack(s)
+        ? act('enableSubscription', () => ctx.go(`#/subscriptions?enabled=${encodeURIComponent(s.subscription_id)}`)) : null,
+      available('disableSubscription') && s.status !== 'DISABLED'
+        ? act('disableSubscription', () => ctx.go(`#/subscriptions?disabled=${encodeURIComponent(s.subscription_id)}`)) : null,
+      available('rotateSecret')
+        ? act('rotateSecret', (r) => { replace(banner, secretBox({ ...r, subscription_id: s.subscription_id }, labelOf('rotateSecret'))); banner.focus(); }) : null,
       askDelete];
     replace(box, ...normal());
     return box;
   };
-  const deleted = query.get('deleted');
+  const done = [['deleted', 'Deleted'], ['enabled', 'Enabled'], ['disabled', 'Disabled']].filter(([k]) => query.get(k))
+    .map(([k, verb]) => notice(`${verb} ${query.get(k)}.${k === 'enabled' ? ' Its breaker is closed and its held deliveries are being attempted.' : ''}`, 'ok'));
+  const partnerCell = (s) => (available('partners') ? h('a', { href: `#/partners/${encodeURIComponent(s.partner_id)}` }, s.partner_id) : s.partner_id);
   replace(main, page('Subscriptions',
-    banner,
-    deleted ? notice(`Deleted ${deleted}.`, 'ok') : null,
+    banner, done,
     h('p', null, h('a', { href: '#/subscriptions/new', class: 'button primary' }, 'New subscription')),
     subs.length === 0
       ? empty(schemas.data.schemas.length
         ? 'No subscription yet: no partner receives anything. Create the first one.'
         : 'No subscription yet, and no schema: register an event type first, then subscribe partners to it.',
       h('a', { href: schemas.data.schemas.length ? '#/subscriptions/new' : '#/schemas' }, schemas.data.schemas.length ? 'New subscription' : 'Register a schema'))
-      : table('Subscriptions', ['Partner', 'Event type', 'URL', 'State', 'Limits', 'Id', 'Actions'],
-        subs.map((s) => [s.partner_id, s.event_type, h('span', { class: 'url' }, s.url), stateOf(s),
+      : table('Subscriptions', ['Partner', 'Event type', 'Destination', 'State', 'Limits', 'Id', 'Actions'],
+        subs.map((s) => [partnerCell(s), s.event_type, destinationText(s), h('div', { class: 'state', 'data-status': s.status, 'data-breaker': s.breaker?.state ?? '' }, stateOf(s)),
           `${s.max_in_flight} in flight · ${s.rate_limit_per_s ? `${s.rate_limit_per_s}/s` : 'no rate limit'} · ${s.timeout_ms} ms`,
           h('code', null, s.subscription_id), rowActions(s)])),
     unavailableNote()));
@@ -104,27 +129,82 @@ function headerRows(initial) {
   return { rows, adder, read };
 }
 
-async function edit(main, ctx, id) {
-  const schemas = (await get('/admin/schemas')).data.schemas;
-  let s = null;
-  if (id !== 'new') {
-    try { s = (await get(`/admin/subscriptions/${seg(id)}`)).data; } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        replace(main, page('Subscription not found', empty(`No subscription ${id}.`, h('a', { href: '#/subscriptions' }, 'Back to the list'))));
-        return;
-      }
-      throw e;
+// Where deliveries go: an HTTP URL, or (when offered) an SNS topic, an SQS
+// queue or an EventBridge bus, each with its own members. Returns the
+// fields (keyed by their pointer under the body, "url" or
+// "destination/<member>") and read() -> the body's url or destination.
+const DEST_MEMBERS = {
+  http: [],
+  sns: [['topic_arn', 'Topic ARN', 'arn:aws:sns:<region>:<account>:<name>', true], ['group_id_pointer', 'Group id pointer', 'FIFO topics only: JSON pointer of the MessageGroupId; default: the event type']],
+  sqs: [['queue_url', 'Queue URL', 'https://sqs.<region>.amazonaws.com/<account>/<name>', true], ['group_id_pointer', 'Group id pointer', 'FIFO queues only: JSON pointer of the MessageGroupId; default: the event type']],
+  eventbridge: [['source', 'Source', 'e.g. com.example.payments', true], ['bus', 'Bus', 'name or ARN; empty: the default bus'], ['detail_type', 'Detail type', 'empty: the event type']],
+};
+function destinationFields(s) {
+  const current = s?.destination?.type || 'http';
+  const kinds = available('destinations') ? ['http', 'sns', 'sqs', 'eventbridge'] : ['http'];
+  const names = { http: 'HTTP endpoint (URL)', ...DEST_LABEL };
+  const f = {
+    dest_type: field('Delivered to', 'dest_type', { kind: 'select', value: current, options: kinds.map((k) => [k, names[k]]) }),
+    url: field('URL', 'url', { kind: 'url', value: s?.url ?? '', required: true,
+      hint: s?.url?.includes('REDACTED@') ? 'The URL\'s user and password are not shown: type them again.' : 'http(s) URL the events are POSTed to.' }),
+  };
+  const members = new Map();
+  for (const [type, list] of Object.entries(DEST_MEMBERS)) {
+    for (const [m, label, hint, required] of list) {
+      const key = `destination/${m}`;
+      if (!f[key]) f[key] = field(label, `destination-${m}`, { value: s?.destination?.[m] ?? '', hint, required });
+      members.set(key, [...(members.get(key) || []), type]);
     }
   }
-  const types = [...new Set(schemas.map((x) => x.event_type))].sort();
+  const show = () => {
+    const t = f.dest_type.control.value;
+    f.url.el.hidden = t !== 'http';
+    for (const [key, types] of members) f[key].el.hidden = !types.includes(t);
+  };
+  f.dest_type.control.addEventListener('change', show);
+  show();
+  const read = () => {
+    const t = f.dest_type.control.value;
+    if (t === 'http') return { url: f.url.control.value.trim() };
+    const d = { type: t };
+    for (const [m] of DEST_MEMBERS[t]) {
+      const v = f[`destination/${m}`].control.value.trim();
+      if (v) d[m] = v;
+    }
+    return { destination: d };
+  };
+  const els = [f.dest_type.el, f.url.el, ...[...members.keys()].map((k) => f[k].el)];
+  return { f, els, read };
+}
+
+/** The subscription's own transformation (its latest version), or null. */
+async function ownTransformation(id) {
+  if (!id || !available('transformations')) return null;
+  const t = await getOrNull(`/admin/transformations/${seg(`subscription:${id}`)}`);
+  return t && !t.removed ? t : null;
+}
+
+async function edit(main, ctx, id) {
+  const [schemas, partners] = await Promise.all([get('/admin/schemas'),
+    available('partners') ? get('/admin/partners') : Promise.resolve({ data: { partners: [] } })]);
+  let s = null;
+  if (id !== 'new') {
+    s = await getOrNull(`/admin/subscriptions/${seg(id)}`);
+    if (!s) { notFound(main, 'Subscription not found', `No subscription ${id}.`, '#/subscriptions'); return; }
+  }
+  const xform = await ownTransformation(s?.subscription_id);
+  const types = [...new Set(schemas.data.schemas.map((x) => x.event_type))].sort();
   if (!s && types.length === 0) {
     replace(main, page('New subscription', empty('Register an event type first: a subscription is to one event type.', h('a', { href: '#/schemas' }, 'Register a schema'))));
     return;
   }
+  const partnerList = nextId('partners');
+  const dest = destinationFields(s);
   const f = {
-    partner_id: field('Partner id', 'partner_id', { value: s?.partner_id, required: true, hint: 'Letters, digits, . _ -. The same partner and event type again updates that subscription.' }),
+    partner_id: field('Partner id', 'partner_id', { value: s?.partner_id, required: true, attrs: { list: partnerList },
+      hint: 'A registered partner (see Partners), or a new id (letters, digits, . _ -). The same partner and event type again updates that subscription.' }),
     event_type: field('Event type', 'event_type', { kind: 'select', options: types.map((t) => [t, t]), value: s?.event_type || types[0], required: true }),
-    url: field('URL', 'url', { kind: 'url', value: s?.url, required: true, hint: s?.url?.includes('REDACTED@') ? 'The URL\'s user and password are not shown: type them again.' : 'http(s) URL the events are POSTed to.' }),
+    ...dest.f,
     secret: field('Secret', 'secret', { kind: 'password', hint: s ? 'Empty: a new secret is generated (shown once). The current one is never shown.' : 'Empty: one is generated and shown once. Or whsec_ + base64.' }),
     filter: field('Filter', 'filter', { kind: 'textarea', rows: 4, value: s?.filter ? pretty(s.filter) : '', hint: 'Optional JSON: {"/pointer": value or {"$gte": 10}, ...}; all must match.' }),
     max_in_flight: field('Max in flight', 'max_in_flight', { kind: 'number', value: s ? String(s.max_in_flight) : '', hint: '1–100000; default 256' }),
@@ -132,18 +212,25 @@ async function edit(main, ctx, id) {
     timeout_ms: field('Timeout (ms)', 'timeout_ms', { kind: 'number', value: s ? String(s.timeout_ms) : '', hint: '100–300000; default 30000' }),
     retry_schedule: field('Retry schedule', 'retry_schedule', { value: s?.retry_schedule || '', hint: 'e.g. 1s,5s,30s,2m; empty: the process default' }),
   };
-  if (available('transformation')) f.transformation = field('Transformation', 'transformation', { kind: 'textarea', rows: 6, value: s?.transformation ? pretty(s.transformation) : '', hint: 'Optional JSON transformation document.' });
+  if (available('transformations')) {
+    f.transformation = field('Its own transformation (JSON spec)', 'transformation', { kind: 'textarea', rows: 6, value: xform ? pretty(xform.spec) : '',
+      hint: `Optional (docs/transformations.md). Registered as the next version of this subscription's transformation once it is saved${xform ? ` (now version ${xform.version})` : ''}; empty it to remove it. An event type's transformation runs first.` });
+  }
   const hdr = headerRows(s?.headers);
   const headersFieldErr = h('div', { class: 'field-error', id: 'headers-err', 'aria-live': 'polite' });
   f.headers = { el: null, control: hdr.adder, setError: (l) => replace(headersFieldErr, l == null ? null : [].concat(l).join('; ')) };
   const summary = h('div', { class: 'summary', tabindex: '-1' });
   const form = h('form', { class: 'form', novalidate: true, 'aria-label': s ? 'Edit the subscription' : 'New subscription' },
     summary,
-    f.partner_id.el, f.event_type.el, f.url.el, f.secret.el,
+    f.partner_id.el, h('datalist', { id: partnerList }, partners.data.partners.map((p) => h('option', { value: p.partner_id }, p.name || p.partner_id))),
+    f.event_type.el,
+    h('fieldset', { class: 'field' }, h('legend', null, 'Destination'), dest.els),
+    f.secret.el,
     h('fieldset', { class: 'field', 'aria-describedby': 'headers-err' }, h('legend', null, 'Headers sent with every delivery'),
       s && Object.keys(s.headers || {}).length ? h('p', { class: 'hint' }, 'Header values are never shown: enter them again, or they are sent empty.') : null,
       hdr.rows, hdr.adder, headersFieldErr),
-    f.filter.el, f.max_in_flight.el, f.rate_limit_per_s.el, f.timeout_ms.el, f.retry_schedule.el,
+    f.filter.el,
+    h('fieldset', { class: 'field' }, h('legend', null, 'Limits'), f.max_in_flight.el, f.rate_limit_per_s.el, f.timeout_ms.el, f.retry_schedule.el),
     f.transformation ? f.transformation.el : null,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, s ? 'Save' : 'Create'),
       h('a', { href: '#/subscriptions', class: 'button' }, 'Cancel')));
@@ -151,38 +238,61 @@ async function edit(main, ctx, id) {
     ev.preventDefault();
     replace(summary);
     for (const x of Object.values(f)) x.setError(null);
-    const body = { partner_id: f.partner_id.control.value.trim(), event_type: f.event_type.control.value, url: f.url.control.value.trim() };
+    const body = { partner_id: f.partner_id.control.value.trim(), event_type: f.event_type.control.value, ...dest.read() };
     if (f.secret.control.value) body.secret = f.secret.control.value;
     const headers = hdr.read();
     if (Object.keys(headers).length) body.headers = headers;
+    const parsed = {};
     for (const k of ['filter', 'transformation']) {
       if (!f[k] || !f[k].control.value.trim()) continue;
       const p = parseJson(f[k].control.value);
       if (p.error) { f[k].setError(p.error); f[k].control.focus(); return; }
-      body[k] = p.value;
+      parsed[k] = p.value;
     }
+    if ('filter' in parsed) body.filter = parsed.filter;
     for (const k of ['max_in_flight', 'rate_limit_per_s', 'timeout_ms']) {
       const v = f[k].control.value.trim();
       if (v !== '') body[k] = /^-?\d+$/.test(v) ? Number(v) : v;
     }
     if (f.retry_schedule.control.value.trim()) body.retry_schedule = f.retry_schedule.control.value.trim();
+    let answer;
     try {
-      const { status, data } = await post('/admin/subscriptions', body);
-      replace(main, page(status === 201 ? 'Subscription created' : 'Subscription saved',
-        secretBox(data, status === 201 ? 'Created' : 'Saved'),
-        h('p', null, h('a', { href: '#/subscriptions' }, 'Back to the subscriptions'), ' · ',
-          h('a', { href: `#/send?subscription=${encodeURIComponent(data.subscription_id)}` }, 'Send a test event to it'))));
-      document.getElementById('page-title').focus();
+      answer = await post('/admin/subscriptions', body);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      showErrors(summary, f, e, (d) => topMember(d.path));
+      showErrors(summary, f, e, (d) => {
+        const top = topMember(d.path);
+        if (top !== 'destination') return top;
+        const m = d.path.split('/')[2];
+        return f[`destination/${m}`] ? `destination/${m}` : 'dest_type';
+      });
       if (e.code === 'unknown_event_type') f.event_type.setError(e.message);
       if (e.code === 'invalid_filter') f.filter.setError(e.message);
+      if (e.code === 'unknown_partner') f.partner_id.setError(e.message);
+      return;
+    }
+    const { status, data } = answer;
+    // The transformation is versioned on its own: registered once the
+    // subscription exists, through the transformation form, whose errors
+    // (pointers under /spec) then show next to the spec, under the secret.
+    const xformBox = h('div');
+    const typed = f.transformation ? f.transformation.control.value.trim() : '';
+    const changed = f.transformation && (typed ? JSON.stringify(parsed.transformation) !== JSON.stringify(xform?.spec) : !!xform);
+    replace(main, page(status === 201 ? 'Subscription created' : 'Subscription saved',
+      secretBox(data, status === 201 ? 'Created' : 'Saved'), xformBox,
+      h('p', null, h('a', { href: '#/subscriptions' }, 'Back to the subscriptions'), ' · ',
+        h('a', { href: `#/send?subscription=${encodeURIComponent(data.subscription_id)}` }, 'Send a test event to it'))));
+    document.getElementById('page-title').focus();
+    if (changed) {
+      const tform = transformationForm({ target: { subscription_id: data.subscription_id }, spec: typed, label: 'Register the transformation' },
+        (t) => replace(xformBox, notice(t.removed ? `Removed its transformation (version ${t.version}).` : `Registered its transformation, version ${t.version}.`, 'ok')));
+      replace(xformBox, section('Its transformation', tform));
+      tform.requestSubmit();
     }
   });
   replace(main, page(s ? `Subscription of ${s.partner_id} to ${s.event_type}` : 'New subscription',
     h('p', null, h('a', { href: '#/subscriptions' }, '← All subscriptions')),
-    s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '.') : null,
+    s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '. State: ', stateOf(s), '.') : null,
     s ? h('div', { class: 'notice info', role: 'note' },
       h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty and a new signing secret is generated, which the partner must then use; enter the current one to keep it. Header values and URL credentials are never shown, so enter them again.')) : null,
     form, unavailableNote()));

@@ -52,6 +52,16 @@ export function empty(text, action) {
   return h('div', { class: 'empty', role: 'status' }, h('p', null, text), action || null);
 }
 
+/** A page for something the API does not know (a 404), with the way back. */
+export function notFound(main, title, text, href) {
+  replace(main, page(title, empty(text, h('a', { href }, 'Back to the list'))));
+}
+
+/** A page whose routes this hookloop's API does not describe. */
+export function notOffered(main, title, what) {
+  replace(main, page(title, empty(`This hookloop's API does not offer ${what}.`)));
+}
+
 /** An error state: the API's code and message, as text. */
 export function errorBox(err, title = 'Something went wrong') {
   const code = err && err.code ? err.code : 'error';

@@ -11,6 +11,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -137,6 +138,13 @@ async function open(hash) {
     .catch(() => {});
 }
 
+/** The API's error at pointer shown at form field name, which is marked invalid. */
+async function refusedAt(form, name, pointer) {
+  const f = form.locator(`[data-field="${name}"]`);
+  await f.locator('.field-error').getByText(`at ${pointer}`).waitFor();
+  assert.equal(await f.locator('input, textarea, select').first().getAttribute('aria-invalid'), 'true', `${name} is marked invalid`);
+}
+
 async function partnerRequests(name) {
   const res = await fetch(`http://127.0.0.1:${partner.port}/requests?name=${name}`);
   return res.json();
@@ -148,6 +156,9 @@ before(async () => {
   hookloop = await startListening(process.env.HOOKLOOP_BIN, ['serve'], {
     HOOKLOOP_LISTEN: '127.0.0.1:0', HOOKLOOP_DATA_DIR: dataDir, HOOKLOOP_ADMIN_TOKEN: ADMIN, HOOKLOOP_API_TOKEN: API,
     HOOKLOOP_ALLOW_PRIVATE_TARGETS: '1', HOOKLOOP_RETRY_SCHEDULE: '100ms,200ms', LOG_LEVEL: 'warn',
+    // Two failed attempts in a row disable a subscription: flaky's 410s in
+    // the overview's load do (its streak is at most 1 before, see there).
+    HOOKLOOP_DISABLE_AFTER_FAILURES: '2',
   });
   base = `http://127.0.0.1:${hookloop.port}`;
   browser = await chromium.launch({
@@ -221,14 +232,19 @@ describe('the operator console', () => {
   });
 
   it('reaches every page by keyboard alone', async () => {
-    const pages = [['overview', 'Overview'], ['schemas', 'Event types and schemas'], ['subscriptions', 'Subscriptions'],
+    const pages = [['overview', 'Overview'], ['schemas', 'Event types and schemas'], ['transformations', 'Transformations'],
+      ['partners', 'Partners'], ['subscriptions', 'Subscriptions'],
       ['deliveries', 'Deliveries'], ['send', 'Send a test event']];
+    // One load: the skip link first, then the links in order; after each
+    // page the focus is on its title, and Shift+Tab walks back through the
+    // header (the "Forget token" button, then the links from the last).
+    await page.goto(`${base}/console`);
+    await page.locator('#main h1').waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'skip', 'the skip link comes first');
     for (const [i, [name, title]] of pages.entries()) {
-      await page.goto(`${base}/console`);
-      await page.locator('#main h1').waitFor();
-      await page.keyboard.press('Tab');
-      assert.equal(await page.evaluate(() => document.activeElement.className), 'skip', 'the skip link comes first');
-      for (let k = 0; k <= i; k++) await page.keyboard.press('Tab');
+      if (i === 0) await page.keyboard.press('Tab');
+      else for (let k = 0; k < 1 + pages.length - i; k++) await page.keyboard.press('Shift+Tab');
       assert.equal(await page.evaluate(() => document.activeElement.dataset.page), name);
       await page.keyboard.press('Enter');
       await page.locator('#main h1', { hasText: title }).waitFor();
@@ -278,7 +294,7 @@ describe('the operator console', () => {
       await open('#/subscriptions/new');
       const form = page.locator('form[aria-label="New subscription"]');
       await form.getByLabel('Partner id').fill(partnerId);
-      await form.getByLabel('URL').fill(url);
+      await form.getByLabel(/^URL\b/).fill(url);
       if (filter) await form.getByLabel('Filter').fill(filter);
       await form.getByRole('button', { name: 'Add a header' }).click();
       await form.getByLabel('Header name').fill('x-partner-key');
@@ -288,7 +304,7 @@ describe('the operator console', () => {
     };
     const form = await create('acme', 'ftp://127.0.0.1/nope', null);
     await form.locator('[data-field=url] .field-error').getByText('at /url').waitFor();
-    await form.getByLabel('URL').fill(`http://127.0.0.1:${partner.port}/hook/ok`);
+    await form.getByLabel(/^URL\b/).fill(`http://127.0.0.1:${partner.port}/hook/ok`);
     await form.getByLabel('Filter').fill('{"/currency": "EUR"}');
     await form.getByRole('button', { name: 'Create' }).click();
     await page.locator('#main h1', { hasText: 'Subscription created' }).waitFor();
@@ -322,6 +338,93 @@ describe('the operator console', () => {
     await screenshot('subscription-edit');
   });
 
+  it('creates a subscription to an SQS queue, its bad queue URL refused at its field, then deletes it', async () => {
+    await open('#/subscriptions/new');
+    const form = page.locator('form[aria-label="New subscription"]');
+    await form.getByLabel('Partner id').fill('queued');
+    await form.getByLabel('Delivered to').selectOption('sqs');
+    assert.equal(await form.getByLabel(/^URL\b/).isVisible(), false, 'no URL field for a queue');
+    await form.getByLabel('Queue URL').fill('not-a-queue');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await refusedAt(form, 'destination-queue_url', '/destination/queue_url');
+    await screenshot('subscription-destination-error');
+    await form.getByLabel('Queue URL').fill('https://sqs.eu-west-1.amazonaws.com/123456789012/payments');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription created' }).waitFor();
+    await open('#/subscriptions');
+    const row = main().locator('tbody tr', { hasText: 'queued' });
+    await row.getByText('SQS queue').waitFor();
+    assert.ok((await row.textContent()).includes('https://sqs.eu-west-1.amazonaws.com/123456789012/payments'));
+    await screenshot('subscriptions-destinations');
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.getByRole('button', { name: 'Yes, delete' }).click();
+    await main().getByText(/^Deleted sub_\S+\.$/).waitFor();
+    assert.equal(await main().locator('tbody tr', { hasText: 'queued' }).count(), 0);
+    assert.equal(await main().locator('tbody tr').count(), 2);
+  });
+
+  it('lists partners, registers one with its limits, refuses to delete one in use, deletes one', async () => {
+    await open('#/partners');
+    const acme = main().locator('tbody tr', { hasText: 'acme' });
+    await acme.waitFor();
+    const form = page.locator('form[aria-label="New partner"]');
+    await form.getByLabel('Partner id').fill('globex');
+    await form.getByLabel('Contact').fill('ops@globex.example');
+    await form.getByLabel(/^Max in flight/).fill('-1');
+    await form.getByRole('button', { name: 'Register' }).click();
+    await refusedAt(form, 'max_in_flight', '/max_in_flight');
+    await form.getByLabel(/^Max in flight/).fill('8');
+    await form.getByRole('button', { name: 'Register' }).click();
+    await main().getByText('Saved globex.').waitFor();
+    const globex = main().locator('tbody tr', { hasText: 'globex' });
+    const text = await globex.textContent();
+    assert.ok(text.includes('ops@globex.example') && text.includes('8 in flight') && text.includes('REGISTERED'), text);
+    await screenshot('partners');
+    await acme.getByRole('button', { name: 'Delete' }).click();
+    await acme.getByRole('button', { name: 'Yes, delete' }).click();
+    await main().locator('.error-box').getByText('the partner still has subscriptions').waitFor();
+    assert.equal(await acme.count(), 1, 'acme is still listed');
+    await globex.getByRole('button', { name: 'Delete' }).click();
+    await globex.getByRole('button', { name: 'Yes, delete' }).click();
+    await main().getByText('Deleted globex.').waitFor();
+    assert.equal(await main().locator('tbody tr', { hasText: 'globex' }).count(), 0);
+    await open('#/partners/acme');
+    await page.locator('#main h1', { hasText: 'Partner acme' }).waitFor();
+    await main().getByRole('link', { name: acmeId }).waitFor();
+    await screenshot('partner-view');
+  });
+
+  it('registers a subscription\'s transformation, its error pointer next to the spec, then a second version', async () => {
+    await open('#/transformations');
+    await main().getByText('No transformation yet').waitFor();
+    const form = page.locator('form[aria-label="Register a transformation"]');
+    await form.getByLabel('Applies to').selectOption(`subscription:${acmeId}`);
+    await form.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "valu": "console"}]}');
+    await form.getByRole('button', { name: 'Register' }).click();
+    await refusedAt(form, 'spec', '/spec/ops/0');
+    await screenshot('transformations-error');
+    await form.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v1"}]}');
+    await form.getByRole('button', { name: 'Register' }).click();
+    await page.locator('#main h1', { hasText: `Transformation subscription:${acmeId}` }).waitFor();
+    await main().getByText('Registered version 1.').waitFor();
+    await main().getByText('"value": "console-v1"').waitFor();
+    const next = page.locator('form[aria-label="Register a transformation"]');
+    await next.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v2"}]}');
+    await next.getByRole('button', { name: 'Register version 2' }).click();
+    await main().getByText('Registered version 2.').waitFor();
+    await main().locator('pre').getByText('"value": "console-v2"').waitFor();
+    await screenshot('transformation-view');
+    await open('#/transformations');
+    const row = main().locator('tbody tr', { hasText: acmeId });
+    await row.waitFor();
+    assert.match(await row.textContent(), /subscription acme|subscription sub_/);
+    assert.ok((await row.textContent()).includes('2'));
+    await screenshot('transformations');
+    // The subscription's form shows it, as its latest version.
+    await open(`#/subscriptions/${acmeId}`);
+    assert.match(await page.getByLabel('Its own transformation (JSON spec)').inputValue(), /console-v2/);
+  });
+
   it('sends a test event and sees its delivery succeed at the first attempt', async () => {
     await open(`#/send?subscription=${acmeId}`);
     const editor = page.getByLabel('Event (JSON)');
@@ -337,8 +440,19 @@ describe('the operator console', () => {
     const row = main().locator('tbody tr', { hasText: acmeId });
     assert.ok((await row.textContent()).includes('200'));
     const got = await partnerRequests('ok');
-    assert.ok(got.some((r) => r.webhook_id === 'evt-console-1'), 'the partner received it');
+    const mine = got.find((r) => r.webhook_id === 'evt-console-1');
+    assert.ok(mine, 'the partner received it');
+    assert.equal(JSON.parse(mine.body).source, 'console-v2', 'shaped by the latest version of its transformation');
     await screenshot('send');
+    // Its delivery's page lists the attempt: the partner's 200 and its answer.
+    await main().getByRole('link', { name: 'See its attempts' }).click();
+    await page.locator('#main h1', { hasText: 'Delivery to acme' }).waitFor();
+    const attempts = main().locator('.response');
+    await attempts.first().waitFor();
+    assert.equal(await attempts.count(), 1, 'one attempt');
+    assert.deepEqual(await main().locator('tbody td[data-label=Answer]').allTextContents(), ['200']);
+    assert.equal(await attempts.first().locator('pre').first().textContent(), '{}', 'the partner\'s answer, as text');
+    await screenshot('delivery');
   });
 
   it('retries a failed delivery from the console', async () => {
@@ -362,8 +476,17 @@ describe('the operator console', () => {
     const text = await flaky.textContent();
     assert.ok(text.includes('SUCCESS') && text.includes('200'), text);
     assert.equal(await flaky.getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
-    await main().locator('#unavailable').getByText('Attempts').waitFor();
+    const acme = main().locator('tbody tr', { hasText: acmeId });
+    const shaped = acme.locator(`a[title="subscription:${acmeId}"]`);
+    assert.equal(await shaped.textContent(), 'its own v2', 'the transformation version that shaped it');
     await screenshot('deliveries');
+    // Its attempt log, oldest first: the 410, then the retry's 200.
+    await flaky.getByRole('link', { name: 'Attempts' }).click();
+    await page.locator('#main h1', { hasText: 'Delivery to flaky' }).waitFor();
+    await main().locator('.response[data-attempt="2"]').waitFor();
+    assert.deepEqual(await main().locator('tbody td[data-label=Answer]').allTextContents(), ['410', '200']);
+    assert.equal(await main().getByRole('button', { name: 'Retry' }).count(), 0, 'no retry once delivered');
+    await screenshot('delivery-retried');
   });
 
   it('shows event bodies, ids and error messages as text, never as markup', async () => {
@@ -422,6 +545,83 @@ describe('the operator console', () => {
       return c && Number.parseFloat(c.querySelector('.big').textContent) > 0;
     }, null, { timeout: 30000, polling: 100 });
     await screenshot('overview');
+  });
+
+  it('shows a partner\'s answer holding markup as text in the attempt log', async () => {
+    // A partner of its own (after the overview's counts): it answers 200
+    // with HTML that would run script if it were ever parsed.
+    const evil = '<script>window.__xss=4</script><img src=x onerror="window.__xss=5">';
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'text/html', 'x-note': '<b onclick="window.__xss=6">b</b>' }); res.end(evil); });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const call = (path, body, token = ADMIN) => fetch(base + path, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      assert.ok((await call('/admin/schemas', { domain: 'notes', event_type: 'Note', schema: { type: 'object' } })).ok);
+      const sub = await (await call('/admin/subscriptions', { partner_id: 'echo', event_type: 'Note', url: `http://127.0.0.1:${server.address().port}/hook` })).json();
+      assert.equal((await call('/api/v1/events', { eventHeader: { uuid: 'evt-html-answer', eventType: 'Note' } }, API)).status, 202);
+      const response = main().locator('.response[data-attempt="1"]');
+      for (let i = 0; i < 60; i++) {
+        await open(`#/deliveries/evt-html-answer/${sub.subscription_id}`);
+        await main().locator('#page-title').waitFor();
+        await main().locator('[aria-busy]').waitFor({ state: 'detached' });
+        if (await response.count()) break;
+        await page.waitForTimeout(250);
+      }
+      assert.equal(await response.locator('pre').first().textContent(), evil);
+      await response.locator('summary').click();
+      await response.getByText('x-note: <b onclick="window.__xss=6">b</b>').waitFor();
+      assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
+      assert.equal(await main().locator('script, img, b').count(), 0, 'no element was made from the answer');
+      await screenshot('delivery-html-answer');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('shows a subscription disabled after failures, and enables it again', async () => {
+    // The overview's load gave flaky two 410s in a row: disabled, its
+    // other deliveries held back.
+    const flakyRow = () => main().locator('tbody tr', { hasText: flakyId });
+    for (let i = 0; i < 60; i++) {
+      await open('#/subscriptions');
+      await flakyRow().waitFor();
+      if (await flakyRow().locator('.state').getAttribute('data-status') === 'DISABLED') break;
+      await page.waitForTimeout(500);
+    }
+    assert.equal(await flakyRow().locator('.state').getAttribute('data-status'), 'DISABLED');
+    const acmeRow = main().locator('tbody tr', { hasText: acmeId });
+    assert.equal(await acmeRow.locator('.state').getAttribute('data-status'), 'ACTIVE');
+    assert.equal(await acmeRow.getByRole('button', { name: 'Enable' }).count(), 0, 'nothing to enable on a delivering subscription');
+    await screenshot('subscriptions-disabled');
+    const before = (await partnerRequests('flaky')).length;
+    await flakyRow().getByRole('button', { name: 'Enable' }).click();
+    await main().getByText(`Enabled ${flakyId}.`).waitFor();
+    // Its held deliveries are attempted again.
+    for (let i = 0; i < 120 && (await partnerRequests('flaky')).length <= before; i++) await page.waitForTimeout(250);
+    assert.ok((await partnerRequests('flaky')).length > before, 'enabling resumed its deliveries');
+  });
+
+  it('registers a subscription\'s transformation from its edit form, a refused spec shown under the saved subscription', async () => {
+    await open(`#/subscriptions/${acmeId}`);
+    const form = page.locator('form[aria-label="Edit the subscription"]');
+    const xform = form.getByLabel('Its own transformation (JSON spec)');
+    assert.match(await xform.inputValue(), /console-v2/);
+    await form.getByLabel('Header value').fill('key-of-acme');
+    await xform.fill('{"version": 1, "ops": [{"op": "set", "pth": "/source", "value": "console-v3"}]}');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
+    await main().getByText('Signing secret, shown only now').waitFor();
+    const again = page.locator('form[aria-label="Register a transformation"]');
+    await refusedAt(again, 'spec', '/spec/ops/0');
+    await again.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v3"}]}');
+    await again.getByRole('button', { name: 'Register the transformation' }).click();
+    await main().getByText('Registered its transformation, version 3.').waitFor();
+    assert.ok((await main().textContent()).includes('Signing secret, shown only now'), 'the new secret stays on the page');
+    await screenshot('subscription-saved-transformation');
   });
 
   it('forgets the token on request', async () => {
