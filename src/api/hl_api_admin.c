@@ -355,6 +355,7 @@ void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "status"); hl_jw_str(w, r->status);
   hl_jw_key(w, "created_at"); hl_jw_int(w, r->created_at);
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
+  hl_api_write_client_cert(w, r);
   hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
@@ -542,7 +543,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->a = a;
   c->req = req;
   c->http_status = 201;
-  if (!sub_target_parse(a, req, root, &c->rec)) goto done;
+  if (!sub_target_parse(a, req, root, &c->rec) || !hl_api_client_cert_parse(req, root, &c->rec)) goto done;
   const hl_json *v;
   if ((v = hl_json_get(root, "secret")) != NULL) {
     const char *sec = hl_json_str(v);
@@ -825,6 +826,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
          str_same(o->headers_json, r->headers_json) && str_same(o->filter_json, r->filter_json) &&
          str_same(o->retry_schedule, r->retry_schedule) && str_same(o->destination_json, r->destination_json) && str_same(o->egress_topic, r->egress_topic) &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
+         str_same(o->client_cert, r->client_cert) && str_same(o->client_key, r->client_key) &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
 }
 

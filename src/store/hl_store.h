@@ -50,6 +50,10 @@ typedef struct {
    * EventBridge destination (model/hl_destination.h); url is then NULL
    * (kept as "" where the column is NOT NULL). */
   char *destination_json;
+  /* The TLS client certificate presented to the partner (mTLS), PEM, and
+   * its private key, PEM; both NULL when none. The key is a credential:
+   * sealed at rest as the secret is (model/hl_sub_seal.h), never shown. */
+  char *client_cert, *client_key;
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate

@@ -153,6 +153,8 @@ static void read_sub(op_ctx *o, const hl_json *it) {
   r->timeout_ms = get_n(it, "timeout_ms");
   r->created_at = get_n(it, "created_at");
   r->destination_json = get_s(it, "destination");
+  r->client_cert = get_s(it, "client_cert");
+  r->client_key = get_s(it, "client_key");
 }
 
 static void read_xform(op_ctx *o, const hl_json *it) {
@@ -488,7 +490,7 @@ static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
   char nb[4][24];
-  hl_ddb_attr a[17];
+  hl_ddb_attr a[19];
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
   a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(r->event_type)};
@@ -501,6 +503,8 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   OPT_S(a, n, "egress_topic", r->egress_topic);
   OPT_S(a, n, "status", r->status);
   OPT_S(a, n, "destination", r->destination_json);
+  OPT_S(a, n, "client_cert", r->client_cert);
+  OPT_S(a, n, "client_key", r->client_key);
   a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
   a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
   a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};

@@ -25,7 +25,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 15
+#define MAXP 17
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -412,16 +412,16 @@ static void prepare_all(pg_store *s) {
       "FROM %s ORDER BY schema_id,version", t->schema_table);
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,client_cert,client_key) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination",
+      "destination=excluded.destination,client_cert=excluded.client_cert,client_key=excluded.client_key",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination FROM %s "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,client_cert,client_key FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
   SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
@@ -602,6 +602,17 @@ static void migration_4(const hl_table_names *t, hl_buf *b) {
     t->partner_table);
 }
 
+/* A subscription's TLS client certificate (PEM) and its private key (PEM,
+ * sealed like the secret). */
+static void migration_6(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=6) THEN "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (6, now()); "
+    "END IF; END $m$",
+    t->subscription_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
@@ -610,8 +621,9 @@ typedef struct {
 
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
-                                                                       migration_3, migration_4};
+                                                                       migration_3, migration_4, migration_6};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
+_Static_assert(NMIG == HL_STORE_PG_MIGRATIONS, "HL_STORE_PG_MIGRATIONS counts the migrations");
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
 #define MIGQ_VERSION (MIGQ - 2)
@@ -857,7 +869,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
   op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
   op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
-  op_str(op, i, r->destination_json);
+  op_str(op, i, r->destination_json); op_str(op, i, r->client_cert); op_str(op, i, r->client_key);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -871,7 +883,7 @@ static void row_sub(const PGresult *r, int k, hl_store_result *res) {
   x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
   x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
   x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
-  x->destination_json = gstr(r, k, 14);
+  x->destination_json = gstr(r, k, 14); x->client_cert = gstr(r, k, 15); x->client_key = gstr(r, k, 16);
   if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
 }
 

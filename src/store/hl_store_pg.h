@@ -44,7 +44,9 @@
 #include "loop/hl_pg_conf.h"
 #include "store/hl_store.h"
 
-#define HL_STORE_PG_SCHEMA_VERSION 4 /* 2: destinations, 3: transformations, 4: the partner table */
+#define HL_STORE_PG_SCHEMA_VERSION 6 /* 2: destinations, 3: transformations, 4: the partner table,
+                                        6: TLS client certificates (5 is reserved) */
+#define HL_STORE_PG_MIGRATIONS 5    /* how many are recorded: the numbers have a gap */
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

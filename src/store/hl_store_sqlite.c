@@ -84,16 +84,16 @@ static void build_sql(sq_store *s) {
       "FROM %s ORDER BY schema_id,version", t->schema_table);
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,client_cert,client_key) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,filter=excluded.filter,max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination",
+      "destination=excluded.destination,client_cert=excluded.client_cert,client_key=excluded.client_key",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination FROM %s "
+      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,client_cert,client_key FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=?1 AND event_type=?2", t->subscription_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
@@ -441,6 +441,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
     sqlite3_bind_int64(st, 10, r->timeout_ms); bind_text(st, 11, r->retry_schedule);
     bind_text(st, 12, r->egress_topic); bind_text(st, 13, r->status);
     sqlite3_bind_int64(st, 14, r->created_at); bind_text(st, 15, r->destination_json);
+    bind_text(st, 16, r->client_cert); bind_text(st, 17, r->client_key);
   }
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
@@ -455,6 +456,7 @@ static void sub_row(sqlite3_stmt *st, void *item) {
   r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);
   r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
   r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
+  r->client_cert = col_text(st, 15); r->client_key = col_text(st, 16);
   if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
 }
 
@@ -941,23 +943,33 @@ static int create_schema(sq_store *s) {
   return rc ? rc : migrate_transformations(s);
 }
 
-/* Migration step "destination": subscriptions that are not HTTP keep their
- * destination object (model/hl_destination.h) as JSON text. ADD COLUMN only
- * when the column is missing, so the step is idempotent on every start. */
-static int migrate_destination(sq_store *s) {
+/* Adds a column to the subscription table when it is missing, so a step
+ * doing so is idempotent on every start. */
+static int add_sub_column(sq_store *s, const char *name) {
   hl_buf b = HL_BUF_INIT;
-  hl_buf_printf(&b, "SELECT 1 FROM pragma_table_info('%s') WHERE name='destination'", s->t.subscription_table);
+  hl_buf_printf(&b, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", s->t.subscription_table, name);
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(s->db, b.data, -1, &st, NULL) == SQLITE_OK ? 0 : HL_ESTORE;
   bool have = rc == 0 && sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
   hl_buf_reset(&b);
   if (rc == 0 && !have) {
-    hl_buf_printf(&b, "ALTER TABLE %s ADD COLUMN destination TEXT", s->t.subscription_table);
+    hl_buf_printf(&b, "ALTER TABLE %s ADD COLUMN %s TEXT", s->t.subscription_table, name);
     rc = exec_sql(s, b.data);
   }
   hl_buf_dispose(&b);
   return rc;
+}
+
+/* Migration step "destination": subscriptions that are not HTTP keep their
+ * destination object (model/hl_destination.h) as JSON text. */
+static int migrate_destination(sq_store *s) { return add_sub_column(s, "destination"); }
+
+/* Migration step "client_cert": a subscription's TLS client certificate
+ * (PEM) and its private key (PEM, sealed like the secret). */
+static int migrate_client_cert(sq_store *s) {
+  int rc = add_sub_column(s, "client_cert");
+  return rc ? rc : add_sub_column(s, "client_key");
 }
 
 /* Step 2: the partner table. Idempotent, as every step: a database made
@@ -1019,7 +1031,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
-      migrate_2_partners(s) != 0) {
+      migrate_2_partners(s) != 0 || migrate_client_cert(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -864,7 +864,7 @@ HL_TEST(migrations_are_versioned_and_idempotent) {
   HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text || ':' || max(version)::text FROM hookloop_schema_version",
                           out, sizeof out) == 0);
   char want[32];
-  snprintf(want, sizeof want, "%d:%d", HL_STORE_PG_SCHEMA_VERSION, HL_STORE_PG_SCHEMA_VERSION);
+  snprintf(want, sizeof want, "%d:%d", HL_STORE_PG_MIGRATIONS, HL_STORE_PG_SCHEMA_VERSION);
   HL_ASSERT_EQ_STR(out, want);
   /* The due-retry index is there and is what a claim uses. */
   HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text FROM pg_indexes WHERE indexname='event_delivery_status_due'",
