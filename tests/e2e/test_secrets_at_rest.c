@@ -379,6 +379,57 @@ HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
   svc_peer_stop(&kms);
 }
 
+/* The migration from a key file to KMS: records sealed with the file's key
+ * open when HOOKLOOP_KMS_KEY_ID is set beside HOOKLOOP_SECRET_KEY_FILE, and
+ * are sealed again under the KMS data key at that start; after it, KMS
+ * alone opens them and deliveries are still signed with the same secret. */
+HL_TEST_T(key_file_records_migrate_to_kms_when_both_are_set, 240) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  char keyfile[700], key_env[800];
+  char *keydir = hl_tmpdir("kms-migrate");
+  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  const char *file_env[] = {key_env, NULL};
+  start_with_credentials(file_env);
+  deliver("evt-mig-1", 1);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  char file_id[9], kms_id[9];
+  raw_store(&raw);
+  sealed_key_id(&raw, file_id);
+
+  /* Both: opened with the file's key, sealed again under the data key. */
+  const char *const *kenv = kms_env(NULL, "alias/hookloop-test");
+  const char *both[10];
+  size_t n = 0;
+  for (; kenv[n]; n++) both[n] = kenv[n];
+  both[n++] = key_env;
+  both[n] = NULL;
+  e2e_start_hookloop(&hk, both);
+  deliver("evt-mig-2", 2);
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  raw_store(&raw);
+  assert_no_credential(&raw, "the store");
+  sealed_key_id(&raw, kms_id); /* all three under one key */
+  HL_ASSERT_MSG(strcmp(file_id, kms_id) != 0, "still sealed with the key file's key %s", file_id);
+
+  /* KMS alone: the key file is no longer needed. */
+  unlink(keyfile);
+  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test"));
+  deliver("evt-mig-3", 3);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && !strstr(log, "credentials cannot be opened"), "%s", log ? log : "");
+  free(log);
+  hl_buf_dispose(&raw);
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+
 /* The second line of a PEM file (a line of its base64 body); malloc'd. */
 static char *pem_line(const char *dir, const char *file) {
   char path[700];
