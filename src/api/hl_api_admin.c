@@ -373,6 +373,7 @@ void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "enrichment"); hl_sub_enrich_write(w, r);
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
   hl_api_write_signing(w, r);
+  hl_api_write_client_cert(w, r);
   hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
@@ -561,7 +562,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->a = a;
   c->req = req;
   c->http_status = 201;
-  if (!sub_target_parse(a, req, root, &c->rec)) goto done;
+  if (!sub_target_parse(a, req, root, &c->rec) || !hl_api_client_cert_parse(req, root, &c->rec)) goto done;
   {
     char ptr[200], why[200];
     if (hl_sub_enrich_parse(hl_json_get(root, "enrichment"), &c->rec.enrichment_on_failure, ptr, sizeof ptr, why,
@@ -858,6 +859,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
          str_same(o->signing, r->signing) &&
          str_same(o->enrichment_on_failure, r->enrichment_on_failure) &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
+         str_same(o->client_cert, r->client_cert) && str_same(o->client_key, r->client_key) &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;
 }
 

@@ -74,6 +74,14 @@ void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void
  * logged, for a record that cannot be opened (skip it). */
 bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
 
+/* --- TLS client certificates (hl_api_client_cert.c) ------------------------------ */
+/* Reads "client_certificate" ({"certificate","private_key"}, PEM) into
+ * rec->client_cert and rec->client_key once checked; rec->url must be set
+ * first (https:// only). False once a 400 is answered. */
+bool hl_api_client_cert_parse(hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
+/* "client_certificate": {"subject","not_after"} when one is set; nothing otherwise. */
+void hl_api_write_client_cert(hl_jw *w, const hl_sub_rec *r);
+
 /* --- partners (hl_api_partners.c) ------------------------------------------------ */
 void hl_api_post_partner(hl_api *a, hl_http_req *req);
 void hl_api_list_partners(hl_api *a, hl_http_req *req);

@@ -17,9 +17,7 @@ void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void
   hl_sub_rec w = *rec;
   hl_sub_rec_seal(a->opt.sealer, &w);
   a->store->vt->sub_put(a->store, &w, cb, data);
-  if (w.secret != rec->secret) hl_free(w.secret);
-  if (w.headers_json != rec->headers_json) hl_free(w.headers_json);
-  if (w.url != rec->url) hl_free(w.url);
+  hl_sub_rec_seal_release(&w, rec);
 }
 
 static void on_resealed(void *data, int status, hl_store_result *res) {
@@ -33,7 +31,7 @@ static void on_resealed(void *data, int status, hl_store_result *res) {
 
 bool hl_api_sub_open(hl_api *a, hl_sub_rec *r) {
   if (!a->opt.sealer) {
-    if (!hl_is_sealed(r->secret) && !hl_is_sealed(r->headers_json) && !hl_is_sealed(r->url)) return true;
+    if (!hl_sub_rec_has_sealed(r)) return true;
     hl_log_error("a subscription's credentials are sealed and neither HOOKLOOP_SECRET_KEY_FILE nor HOOKLOOP_KMS_KEY_ID "
                  "is set; it is not loaded",
                  "\"subscription_id\":\"%s\"", hl_log_esc(r->subscription_id, (size_t)-1));

@@ -59,9 +59,17 @@ static void fail_kms(hl_app_kms *k, const char *call, const hl_aws_status *st) {
   finish(k, HL_EREFUSED, why);
 }
 
+/* The data key seals; with HOOKLOOP_SECRET_KEY_FILE set as well (the
+ * migration from a key file to KMS), the file's keys follow it and only
+ * open: a record sealed with one of them is reported stale and written
+ * again under the data key (api/hl_api_seal.c). */
 static void use_key(hl_app_kms *k, const uint8_t *key) {
   hl_sealer_init(&k->sealer, (const uint8_t(*)[32])key, 1);
   k->sealer.source = "the KMS data key of HOOKLOOP_KMS_KEY_ID";
+  const hl_sealer *old = k->migrate_from;
+  for (size_t i = 0; old && i < old->nkeys && k->sealer.nkeys < HL_SEAL_MAX_KEYS; i++)
+    k->sealer.keys[k->sealer.nkeys++] = old->keys[i];
+  if (old) k->sealer.source = "the KMS data key of HOOKLOOP_KMS_KEY_ID and HOOKLOOP_SECRET_KEY_FILE";
 }
 
 static void read_blob(hl_app_kms *k);
@@ -164,6 +172,7 @@ int hl_app_kms_init(hl_app_kms *k, uv_loop_t *loop, hl_curl_uv *curl, hl_store *
     return rc;
   }
   k->key_id = hl_strdup(cfg->kms_key_id);
+  k->migrate_from = cfg->sealer;
   return 0;
 }
 

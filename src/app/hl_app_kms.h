@@ -9,6 +9,10 @@
  * every process sharing a store seals with the same key. Both calls carry
  * the encryption context {"hookloop":"subscription-credentials"}.
  *
+ * With HOOKLOOP_SECRET_KEY_FILE set too (migrating from a key file), the
+ * file's keys open what they sealed, and those records are sealed again
+ * under the data key.
+ *
  * The plaintext key lives only in `sealer` (wiped at close) and in the KMS
  * client's answer buffer (wiped after the callback).
  *
@@ -40,6 +44,7 @@ typedef struct {
   char *blob_b64;                /* the ciphertext being written */
   hl_app_kms_state state;
   hl_sealer sealer;              /* valid once READY */
+  const hl_sealer *migrate_from; /* borrowed: HOOKLOOP_SECRET_KEY_FILE's keys, opening only; or NULL */
   bool closing;                  /* no new KMS call once set */
   char why[512];                 /* the last failure, as done reported it */
   void (*done)(void *data, int status, const char *why);

@@ -460,11 +460,6 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_printf(err, "HOOKLOOP_CA_FILE=%s: cannot be read (%s)", c->ca_file, strerror(errno));
     rc = HL_EINVAL;
   }
-  if (rc == 0 && c->secret_key_file && *c->secret_key_file && c->kms_key_id && *c->kms_key_id) {
-    /* Two keys for one seal: which one a record needs would be a guess. */
-    hl_buf_puts(err, "HOOKLOOP_KMS_KEY_ID and HOOKLOOP_SECRET_KEY_FILE: set one of them, not both");
-    rc = HL_EINVAL;
-  }
   if (rc == 0 && c->secret_key_file && *c->secret_key_file) {
     c->sealer = hl_malloc(sizeof *c->sealer);
     rc = hl_sealer_load(c->sealer, c->secret_key_file, err);

@@ -141,6 +141,8 @@ static void call_release(http_call *c) {
   /* Drop the pointers into the delivery, which is about to go. */
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
+  curl_easy_setopt(c->easy, CURLOPT_SSLCERT_BLOB, NULL);
+  curl_easy_setopt(c->easy, CURLOPT_SSLKEY_BLOB, NULL);
   if (hs->npool >= POOL_MAX) {
     call_free(c);
     return;
@@ -165,8 +167,8 @@ static void say(char *out, size_t outlen, const char *fmt, ...) {
 
 /* TLS faults no retry can change: the partner's certificate does not
  * verify (expired, another host's, an unknown CA), the partner offers no
- * TLS version at or above HOOKLOOP_TLS_MIN, or it refuses our client
- * certificate. Writes last_error into out and returns true for those;
+ * TLS version at or above HOOKLOOP_TLS_MIN, it refuses our client
+ * certificate, or it refuses the handshake as a whole (TLS 1.2). Writes last_error into out and returns true for those;
  * false leaves the fault to the connection-level rules (a handshake cut
  * off midway is retried). OpenSSL's reason text is the only place the
  * version and alert cases are told apart from a broken connection. */
@@ -195,6 +197,16 @@ static bool tls_permanent(const http_sender *hs, CURLcode rc, const char *detail
       say(out, outlen, "the partner refused our TLS client certificate (%.150s)", detail);
       return true;
     }
+  /* TLS 1.2 servers (OpenSSL among them) answer a missing client
+   * certificate with a generic handshake_failure alert, which is also what
+   * no cipher in common gets: neither changes on a retry. */
+  if (strstr(detail, "alert handshake failure")) {
+    say(out, outlen,
+        "the partner refused the TLS handshake (%.150s): it may require a client certificate (client_certificate) "
+        "or share no cipher with us; a retry cannot change that",
+        detail);
+    return true;
+  }
   return false;
 }
 
@@ -343,6 +355,29 @@ static int sign_ed25519(const hl_sub *s, const hl_send_req *req, int64_t ts, hl_
   return rc;
 }
 
+/* --- TLS client certificates ------------------------------------------------------ */
+
+/* The subscription's client certificate and key (PEM), or none: set on
+ * every request, as a pooled handle keeps the last one's. Not copied
+ * (CURL_BLOB_NOCOPY): the subscription, held by the request, outlives the
+ * transfer, and the key then exists only where the subscription keeps it
+ * (and OpenSSL, while connecting). curl keys connections and TLS sessions
+ * by the client certificate, so a request with one never reuses a
+ * connection made without it or with another, and the reverse. */
+static void set_client_cert(CURL *e, const hl_sub *s) {
+  if (!s->rec.client_cert || !s->rec.client_key) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, NULL);
+    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, NULL);
+    return;
+  }
+  struct curl_blob cert = {s->rec.client_cert, strlen(s->rec.client_cert), CURL_BLOB_NOCOPY};
+  struct curl_blob key = {s->rec.client_key, strlen(s->rec.client_key), CURL_BLOB_NOCOPY};
+  curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+  curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+  curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+}
+
 /* --- the vtable ------------------------------------------------------------------ */
 
 static void not_started(hl_send_req *req, hl_send_verdict v, const char *msg) {
@@ -433,6 +468,7 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   curl_easy_setopt(e, CURLOPT_SSLVERSION,
                    hs->opt.tls.min_version == HL_TLS_1_3 ? CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
   if (hs->opt.tls.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, hs->opt.tls.ca_file);
+  set_client_cert(e, s);
   /* curl allocates this receive buffer per running transfer (16 KB by
    * default); partners' answers are small and their bodies discarded but
    * for the attempt log's first 1 KB, and

@@ -16,11 +16,14 @@ typedef struct {
   bool plain_is_credential;
 } cred_field;
 
-static size_t cred_fields(hl_sub_rec *r, cred_field out[3]) {
+#define NCRED 4
+
+static size_t cred_fields(hl_sub_rec *r, cred_field out[NCRED]) {
   out[0] = (cred_field){"secret", &r->secret, r->secret && *r->secret};
   out[1] = (cred_field){"headers", &r->headers_json, r->headers_json && *r->headers_json};
   out[2] = (cred_field){"url", &r->url, hl_url_has_userinfo(r->url)};
-  return 3;
+  out[3] = (cred_field){"client_key", &r->client_key, r->client_key && *r->client_key};
+  return NCRED;
 }
 
 static void aad_of(const hl_sub_rec *r, const char *field, char *out, size_t len) {
@@ -28,7 +31,7 @@ static void aad_of(const hl_sub_rec *r, const char *field, char *out, size_t len
 }
 
 void hl_sub_rec_seal(const hl_sealer *s, hl_sub_rec *r) {
-  cred_field f[3];
+  cred_field f[NCRED];
   size_t n = cred_fields(r, f);
   for (size_t i = 0; i < n; i++) {
     if (!f[i].plain_is_credential || hl_is_sealed(*f[i].field)) continue;
@@ -41,7 +44,7 @@ void hl_sub_rec_seal(const hl_sealer *s, hl_sub_rec *r) {
 }
 
 int hl_sub_rec_unseal(const hl_sealer *s, hl_sub_rec *r, bool *reseal, hl_buf *err) {
-  cred_field f[3];
+  cred_field f[NCRED];
   size_t n = cred_fields(r, f);
   *reseal = false;
   for (size_t i = 0; i < n; i++) {
@@ -66,4 +69,20 @@ int hl_sub_rec_unseal(const hl_sealer *s, hl_sub_rec *r, bool *reseal, hl_buf *e
     hl_buf_dispose(&why);
   }
   return 0;
+}
+
+void hl_sub_rec_seal_release(hl_sub_rec *sealed, const hl_sub_rec *orig) {
+  cred_field f[NCRED], o[NCRED];
+  size_t n = cred_fields(sealed, f);
+  cred_fields((hl_sub_rec *)orig, o);
+  for (size_t i = 0; i < n; i++)
+    if (*f[i].field != *o[i].field) hl_free(*f[i].field);
+}
+
+bool hl_sub_rec_has_sealed(const hl_sub_rec *r) {
+  cred_field f[NCRED];
+  size_t n = cred_fields((hl_sub_rec *)r, f);
+  for (size_t i = 0; i < n; i++)
+    if (hl_is_sealed(*f[i].field)) return true;
+  return false;
 }

@@ -1,6 +1,7 @@
 /* hl_sub_seal.h — a subscription's credentials sealed at rest
  * (crypto/hl_seal.h): the signing secret, the header values (headers_json,
- * as a whole) and a URL carrying a user or password. The rest of the
+ * as a whole), a URL carrying a user or password and the private key of a
+ * TLS client certificate. The rest of the
  * record stays readable in the store (ids, the URL without credentials,
  * filters, limits).
  *
@@ -28,6 +29,11 @@ void hl_sub_rec_seal(const hl_sealer *s, hl_sub_rec *r);
  * the field and reason in err (the record is then unusable: a key missing
  * from the file, or an altered value). */
 int hl_sub_rec_unseal(const hl_sealer *s, hl_sub_rec *r, bool *reseal, hl_buf *err);
+/* Frees the fields of sealed (a shallow copy of orig passed through
+ * hl_sub_rec_seal) that are its own. */
+void hl_sub_rec_seal_release(hl_sub_rec *sealed, const hl_sub_rec *orig);
+/* Whether any credential field of r is sealed. */
+bool hl_sub_rec_has_sealed(const hl_sub_rec *r);
 /* Whether the URL carries a user or password (scheme://user:pass@host). */
 bool hl_url_has_userinfo(const char *url);
 

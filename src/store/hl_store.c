@@ -1,6 +1,8 @@
 #include "store/hl_store.h"
 #include "common/hl_common.h"
 
+#include <string.h>
+
 void hl_schema_rec_free(hl_schema_rec *r) {
   hl_free(r->schema_id); hl_free(r->domain); hl_free(r->event_type); hl_free(r->status);
   hl_free(r->schema_json); hl_free(r->ingress_topic);
@@ -11,7 +13,9 @@ void hl_sub_rec_free(hl_sub_rec *r) {
   hl_free(r->secret); hl_free(r->headers_json); hl_free(r->filter_json);
   hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
   hl_free(r->destination_json); hl_free(r->enrichment_on_failure);
-  hl_free(r->signing);
+  hl_free(r->signing); hl_free(r->client_cert);
+  if (r->client_key) explicit_bzero(r->client_key, strlen(r->client_key));
+  hl_free(r->client_key);
 }
 
 void hl_partner_rec_free(hl_partner_rec *r) {

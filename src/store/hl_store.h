@@ -55,6 +55,10 @@ typedef struct {
    * (model/hl_sub_enrich.h): "retry" or "deliver_unenriched"; NULL: the
    * process's PARTNER_INFO_ON_FAILURE. */
   char *enrichment_on_failure;
+  /* The TLS client certificate presented to the partner (mTLS), PEM, and
+   * its private key, PEM; both NULL when none. The key is a credential:
+   * sealed at rest as the secret is (model/hl_sub_seal.h), never shown. */
+  char *client_cert, *client_key;
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate

@@ -148,6 +148,8 @@ static void read_sub(op_ctx *o, const hl_json *it) {
   r->destination_json = get_s(it, "destination");
   r->signing = get_s(it, "signing");
   r->enrichment_on_failure = get_s(it, "enrichment_on_failure");
+  r->client_cert = get_s(it, "client_cert");
+  r->client_key = get_s(it, "client_key");
 }
 
 static void read_xform(op_ctx *o, const hl_json *it) {
@@ -502,7 +504,7 @@ static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
   char nb[4][24];
-  hl_ddb_attr a[19];
+  hl_ddb_attr a[21];
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
   a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(r->event_type)};
@@ -517,6 +519,8 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   OPT_S(a, n, "destination", r->destination_json);
   OPT_S(a, n, "signing", r->signing);
   OPT_S(a, n, "enrichment_on_failure", r->enrichment_on_failure);
+  OPT_S(a, n, "client_cert", r->client_cert);
+  OPT_S(a, n, "client_key", r->client_key);
   a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
   a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
   a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};

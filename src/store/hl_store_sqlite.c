@@ -86,18 +86,19 @@ static void build_sql(sq_store *s) {
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "enrichment_on_failure,client_cert,client_key) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,filter=excluded.filter,max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
       "destination=excluded.destination,signing=excluded.signing,"
-      "enrichment_on_failure=excluded.enrichment_on_failure",
+      "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
+      "client_key=excluded.client_key",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure FROM %s "
+      "enrichment_on_failure,client_cert,client_key FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=?1 AND event_type=?2", t->subscription_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
@@ -457,6 +458,7 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
     bind_text(st, 12, r->egress_topic); bind_text(st, 13, r->status);
     sqlite3_bind_int64(st, 14, r->created_at); bind_text(st, 15, r->destination_json);
     bind_text(st, 16, r->signing); bind_text(st, 17, r->enrichment_on_failure);
+    bind_text(st, 18, r->client_cert); bind_text(st, 19, r->client_key);
   }
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
@@ -472,6 +474,7 @@ static void sub_row(sqlite3_stmt *st, void *item) {
   r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
   r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
   r->signing = col_text(st, 15); r->enrichment_on_failure = col_text(st, 16);
+  r->client_cert = col_text(st, 17); r->client_key = col_text(st, 18);
   if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
 }
 
@@ -1027,6 +1030,13 @@ static int migrate_signing(sq_store *s) { return add_sub_column(s, "signing"); }
  * policy (NULL: the process's PARTNER_INFO_ON_FAILURE). */
 static int migrate_enrichment(sq_store *s) { return add_sub_column(s, "enrichment_on_failure"); }
 
+/* Migration step "client_cert": a subscription's TLS client certificate
+ * (PEM) and its private key (PEM, sealed like the secret). */
+static int migrate_client_cert(sq_store *s) {
+  int rc = add_sub_column(s, "client_cert");
+  return rc ? rc : add_sub_column(s, "client_key");
+}
+
 /* Step 2: the partner table. Idempotent, as every step: a database made
  * before partners existed gains it at the next start. */
 static int migrate_2_partners(sq_store *s) {
@@ -1099,7 +1109,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
-      migrate_enrichment(s) != 0) {
+      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -115,10 +115,10 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
   clear_env();
 }
 
-/* Credentials sealed under a key file or a KMS data key, not both: which
- * key a record needs would be a guess. KMS alone loads (the key comes at
- * start-up, on the loop). */
-HL_TEST(kms_and_a_key_file_are_exclusive) {
+/* KMS alone loads (the key comes at start-up, on the loop); with a key
+ * file as well (the migration from a key file to KMS) the file is read, as
+ * its keys still open what they sealed. */
+HL_TEST(kms_alone_or_with_a_key_file_for_the_migration) {
   clear_env();
   setenv("HOOKLOOP_KMS_KEY_ID", "alias/hookloop", 1);
   hl_config c;
@@ -128,8 +128,8 @@ HL_TEST(kms_and_a_key_file_are_exclusive) {
   HL_ASSERT(c.sealer == NULL);
   hl_config_dispose(&c);
   setenv("HOOKLOOP_SECRET_KEY_FILE", "/nonexistent/keys", 1);
-  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL);
-  HL_ASSERT_MSG(strstr(err.data, "HOOKLOOP_KMS_KEY_ID and HOOKLOOP_SECRET_KEY_FILE: set one of them"), "%s", err.data);
+  HL_ASSERT(hl_config_load(&c, NULL, &err) == HL_EINVAL); /* the file is read, and must be readable */
+  HL_ASSERT_MSG(strstr(err.data, "/nonexistent/keys"), "%s", err.data);
   hl_config_dispose(&c);
   hl_buf_dispose(&err);
   clear_env();

@@ -278,7 +278,7 @@ long e2e_call_auth(const char *method, const char *url, const char *body, const 
 
 char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
                 char *secret, size_t secret_len) {
-  char u[256], body[4096];
+  char u[256], body[16384];
   snprintf(u, sizeof u, "%s/admin/schemas", h->base);
   const char *schema =
       "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"version\":1,\"status\":\"ACTIVE\","
@@ -606,4 +606,46 @@ void e2e_health_assert_failing(const hl_json *root, const char *part, const char
 void e2e_health_assert_passing(const hl_json *root, const char *part) {
   const hl_json *ok = hl_json_get(hl_json_get(hl_json_get(root, "checks"), part), "ok");
   HL_ASSERT_MSG(ok && ok->type == HL_JSON_TRUE, "no passing %s check in /healthz", part);
+}
+
+char *e2e_make_tls_certs(void) {
+  char *dir = hl_tmpdir("tls");
+  char script[600], log[700];
+  snprintf(script, sizeof script, "%s/tests/e2e/tls_certs.sh", HL_SOURCE_DIR);
+  snprintf(log, sizeof log, "%s/certs.log", dir);
+  char *argv[] = {(char *)"/bin/sh", script, dir, NULL};
+  int st = hl_wait(hl_spawn(argv, NULL, log), 60000);
+  char *out = hl_read_file(log, NULL);
+  HL_ASSERT_MSG(st == 0, "tls_certs.sh failed (%d):\n%s", st, out ? out : "");
+  free(out);
+  return dir;
+}
+
+/* A file's text as a JSON string, quotes included. */
+static void json_string_of_file(hl_buf *b, const char *path) {
+  char *text = hl_read_file(path, NULL);
+  HL_ASSERT_MSG(text, "cannot read %s", path);
+  hl_buf_putc(b, '"');
+  for (const char *p = text; *p; p++) {
+    if (*p == '\n') hl_buf_puts(b, "\\n");
+    else if (*p == '"' || *p == '\\') hl_buf_printf(b, "\\%c", *p);
+    else hl_buf_putc(b, *p);
+  }
+  hl_buf_putc(b, '"');
+  free(text);
+}
+
+char *e2e_client_cert_member(const char *dir, const char *cert, const char *key) {
+  char path[700];
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, "\"client_certificate\":{\"certificate\":");
+  snprintf(path, sizeof path, "%s/%s.pem", dir, cert);
+  json_string_of_file(&b, path);
+  hl_buf_puts(&b, ",\"private_key\":");
+  snprintf(path, sizeof path, "%s/%s.key", dir, key);
+  json_string_of_file(&b, path);
+  hl_buf_putc(&b, '}');
+  char *out = strdup(b.data);
+  hl_buf_dispose(&b);
+  return out;
 }

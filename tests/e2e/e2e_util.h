@@ -124,6 +124,13 @@ const char *e2e_ddb_endpoint(void);
 void e2e_ddb_route_through(const char *endpoint);
 #endif
 
+/* A fresh directory of TLS test certificates made by tests/e2e/tls_certs.sh
+ * with the openssl CLI (its header lists them); malloc'd path. */
+char *e2e_make_tls_certs(void);
+/* The JSON member "client_certificate":{"certificate":<dir/cert.pem>,
+ * "private_key":<dir/key.key>} of a subscription; malloc'd. */
+char *e2e_client_cert_member(const char *dir, const char *cert, const char *key);
+
 /* A raw loopback "partner" in a child process that answers in ways an HTTP
  * server must not, to test how hookloop takes broken answers. It serves one
  * connection at a time on 127.0.0.1 and answers POST /raw/<mode>[?bad=N]:

@@ -367,3 +367,111 @@ HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
   e2e_stop_both(&hk, &partner);
   svc_peer_stop(&kms);
 }
+
+/* The migration from a key file to KMS: records sealed with the file's key
+ * open when HOOKLOOP_KMS_KEY_ID is set beside HOOKLOOP_SECRET_KEY_FILE, and
+ * are sealed again under the KMS data key at that start; after it, KMS
+ * alone opens them and deliveries are still signed with the same secret. */
+HL_TEST_T(key_file_records_migrate_to_kms_when_both_are_set, 240) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  char keyfile[700], key_env[800];
+  char *keydir = hl_tmpdir("kms-migrate");
+  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  const char *file_env[] = {key_env, NULL};
+  start_with_credentials(file_env);
+  deliver("evt-mig-1", 1);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  char file_id[9], kms_id[9];
+  raw_store(&raw);
+  sealed_key_id(&raw, file_id);
+
+  /* Both: opened with the file's key, sealed again under the data key. */
+  const char *const *kenv = kms_env(NULL, "alias/hookloop-test");
+  const char *both[10];
+  size_t n = 0;
+  for (; kenv[n]; n++) both[n] = kenv[n];
+  both[n++] = key_env;
+  both[n] = NULL;
+  e2e_start_hookloop(&hk, both);
+  deliver("evt-mig-2", 2);
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  raw_store(&raw);
+  assert_no_credential(&raw, "the store");
+  sealed_key_id(&raw, kms_id); /* all three under one key */
+  HL_ASSERT_MSG(strcmp(file_id, kms_id) != 0, "still sealed with the key file's key %s", file_id);
+
+  /* KMS alone: the key file is no longer needed. */
+  unlink(keyfile);
+  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test"));
+  deliver("evt-mig-3", 3);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && !strstr(log, "credentials cannot be opened"), "%s", log ? log : "");
+  free(log);
+  hl_buf_dispose(&raw);
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+
+/* The second line of a PEM file (a line of its base64 body); malloc'd. */
+static char *pem_line(const char *dir, const char *file) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  char *text = hl_read_file(path, NULL);
+  HL_ASSERT(text && strchr(text, '\n'));
+  char *line = strdup(strchr(text, '\n') + 1);
+  free(text);
+  HL_ASSERT(strchr(line, '\n'));
+  *strchr(line, '\n') = '\0';
+  HL_ASSERT(strlen(line) > 40);
+  return line;
+}
+
+/* A TLS client certificate's private key is sealed like the secret: in
+ * plain text in the store before a key file is set (so this search can
+ * find it), sealed at the next start with one, the certificate itself
+ * left readable; the subscription still opens with it. */
+HL_TEST_T(a_client_certificate_key_is_sealed_at_rest, 120) {
+  char *certs = e2e_make_tls_certs();
+  char keyfile[700], key_env[800];
+  snprintf(keyfile, sizeof keyfile, "%s/keys", certs);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char *member = e2e_client_cert_member(certs, "client", "client");
+  char *sid = e2e_setup(&hk, "mtls-rest", "https://partner.example/hook", member, NULL, 0);
+  free(member);
+  char *key_line = pem_line(certs, "client.key"), *cert_line = pem_line(certs, "client.pem");
+  restart(NULL);
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw);
+  HL_ASSERT_MSG(holds(&raw, key_line) && holds(&raw, cert_line), "the key was not where this test looks");
+
+  restart(key_env);
+  restart(key_env); /* the first start sealed it; stopped cleanly, the SQLite WAL is checkpointed */
+  raw_store(&raw);
+  HL_ASSERT_MSG(!holds(&raw, key_line), "the store holds the client certificate's key");
+  HL_ASSERT_MSG(!holds(&raw, "PRIVATE KEY"), "the store holds a PEM private key");
+  HL_ASSERT_MSG(holds(&raw, cert_line), "the certificate is not stored");
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sid);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200); /* opened with the key */
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(hl_json_get(doc.root, "client_certificate"), "subject")), "CN=client");
+  hl_json_doc_dispose(&doc);
+  /* The stores the builds share (DynamoDB, PostgreSQL) hold nothing of it after. */
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  hl_buf_dispose(&raw);
+  free(key_line);
+  free(cert_line);
+  free(sid);
+  e2e_stop_both(&hk, &partner);
+  hl_rmtree(certs);
+  free(certs);
+}

@@ -22,17 +22,7 @@ static char *certs; /* this test's certificate directory */
 
 static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
-static void make_certs(void) {
-  certs = hl_tmpdir("tls");
-  char script[600], log[700];
-  snprintf(script, sizeof script, "%s/tests/e2e/tls_certs.sh", HL_SOURCE_DIR);
-  snprintf(log, sizeof log, "%s/certs.log", certs);
-  char *argv[] = {(char *)"/bin/sh", script, certs, NULL};
-  int st = hl_wait(hl_spawn(argv, NULL, log), 60000);
-  char *out = hl_read_file(log, NULL);
-  HL_ASSERT_MSG(st == 0, "tls_certs.sh failed (%d):\n%s", st, out ? out : "");
-  free(out);
-}
+static void make_certs(void) { certs = e2e_make_tls_certs(); }
 
 static const char *cert_path(const char *name, char *buf, size_t len) {
   snprintf(buf, len, "%s/%s", certs, name);
@@ -82,6 +72,10 @@ static void partner_stats(const tls_partner *p, hl_json_doc *doc) {
   CURL *e = curl_easy_init();
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_CAINFO, cert_path("ca.pem", ca, sizeof ca));
+  /* Shown to partners requiring a client certificate; others ask none. */
+  char crt[600], key[600];
+  curl_easy_setopt(e, CURLOPT_SSLCERT, cert_path("client.pem", crt, sizeof crt));
+  curl_easy_setopt(e, CURLOPT_SSLKEY, cert_path("client.key", key, sizeof key));
   /* The test's own look at partners whose certificates are meant to fail. */
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -336,6 +330,202 @@ HL_TEST_T(the_private_address_guard_applies_over_tls, 120) {
   hl_json_doc_dispose(&doc);
   stop_hookloop();
   stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* A subscription to the partner at port under partner_id, presenting the
+ * client certificate client.pem (issued by client-ca) when with_cert. */
+static void subscribe_mtls(const char *partner_id, int port, bool with_cert) {
+  char *member = with_cert ? e2e_client_cert_member(certs, "client", "client") : NULL;
+  free(subscribe(partner_id, port, member, NULL, 0));
+  free(member);
+}
+
+/* The client CN the partner recorded for its requests on path /hook/<id>,
+ * in order, comma-separated into out. */
+static void client_cns(const tls_partner *p, const char *partner_id, char *out, size_t cap) {
+  char path[128];
+  snprintf(path, sizeof path, "/hook/%s", partner_id);
+  hl_json_doc doc;
+  partner_stats(p, &doc);
+  const hl_json *reqs = hl_json_get(doc.root, "requests");
+  size_t n = 0, seen = 0;
+  out[0] = '\0';
+  for (uint32_t i = 0; i < reqs->len; i++)
+    if (strcmp(str_at(&reqs->u.items[i], "path"), path) == 0 && n < cap)
+      n += (size_t)snprintf(out + n, cap - n, "%s%s", seen++ ? "," : "", str_at(&reqs->u.items[i], "client_cn"));
+  hl_json_doc_dispose(&doc);
+}
+
+/* mTLS: a partner requiring a client certificate from its own CA gets one
+ * from the subscription that carries it (GET shows its subject and expiry,
+ * never the key); a subscription without one, to the same partner after
+ * it, fails at once with a clear last_error: it did not ride on the other
+ * subscription's connection. */
+HL_TEST_T(mtls_delivers_with_the_client_certificate_and_fails_permanently_without, 120) {
+  make_certs();
+  char ca[600];
+  /* TLS 1.2: the refusal is an alert inside the handshake (OpenSSL's
+   * handshake_failure). Under TLS 1.3 the server checks the certificate
+   * after the client has finished and may be sending its request, so the
+   * refusal can arrive as a reset, which is retried (docs/security.md). */
+  const char *args[] = {"--client-ca", cert_path("client-ca.pem", ca, sizeof ca), "--tls-max", "1.2", NULL};
+  tls_partner p = start_partner("server", args);
+  start_hookloop(NULL);
+  subscribe_mtls("withcert", p.port, true);
+  free(deliver("evt-mtls-1", "SUCCESS", NULL));
+  char cns[256];
+  client_cns(&p, "withcert", cns, sizeof cns);
+  HL_ASSERT_EQ_STR(cns, "client");
+
+  subscribe_mtls("nocert", p.port, false);
+  /* evt-mtls-2 goes to both: delivered with the certificate, refused without. */
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-mtls-2", "1.00"), 202);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=evt-mtls-2", hk.base);
+  bool settled = false;
+  hl_json_doc doc;
+  for (int i = 0; i < 400; i++) {
+    HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+    const hl_json *ds = hl_json_get(doc.root, "deliveries");
+    settled = ds->len == 2;
+    for (uint32_t k = 0; settled && k < ds->len; k++) {
+      const char *st = str_at(&ds->u.items[k], "status");
+      settled = strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0;
+    }
+    if (settled) break;
+    hl_json_doc_dispose(&doc);
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(settled, "evt-mtls-2 did not settle for both subscriptions");
+  const hl_json *ds = hl_json_get(doc.root, "deliveries");
+  char list[256];
+  snprintf(list, sizeof list, "%s/admin/subscriptions", hk.base);
+  char *subs = NULL;
+  HL_ASSERT_EQ_INT(hl_http("GET", list, NULL, 0, NULL, &subs), 200);
+  for (uint32_t k = 0; k < ds->len; k++) {
+    const hl_json *d = &ds->u.items[k];
+    const char *sid = str_at(d, "subscription_id");
+    hl_json_doc sd;
+    char one[300];
+    snprintf(one, sizeof one, "%s/admin/subscriptions/%s", hk.base, sid);
+    HL_ASSERT_EQ_INT(e2e_call("GET", one, NULL, &sd), 200);
+    const hl_json *cc = hl_json_get(sd.root, "client_certificate");
+    if (strcmp(str_at(sd.root, "partner_id"), "withcert") == 0) {
+      HL_ASSERT_EQ_STR(str_at(d, "status"), "SUCCESS");
+      HL_ASSERT_MSG(cc && cc->type == HL_JSON_OBJECT, "GET shows no client_certificate");
+      HL_ASSERT_EQ_STR(str_at(cc, "subject"), "CN=client");
+      const char *na = str_at(cc, "not_after");
+      HL_ASSERT_MSG(na && strlen(na) == 20 && na[10] == 'T' && na[19] == 'Z', "not_after %s", na ? na : "");
+      HL_ASSERT_EQ_INT(cc->len, 2); /* nothing but the subject and the expiry */
+    } else {
+      HL_ASSERT(cc == NULL);
+      HL_ASSERT_EQ_STR(str_at(d, "status"), "FAILED");
+      int64_t attempts = 0;
+      hl_json_int64(hl_json_get(d, "attempts"), &attempts);
+      const char *err = str_at(d, "last_error");
+      HL_ASSERT_MSG(err && strstr(err, "it may require a client certificate (client_certificate)"), "last_error: %s",
+                    err ? err : "");
+      HL_ASSERT_EQ_INT(attempts, 1);
+    }
+    hl_json_doc_dispose(&sd);
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_MSG(!strstr(subs, "PRIVATE KEY") && !strstr(subs, "BEGIN CERTIFICATE"), "GET shows PEM: %s", subs);
+  free(subs);
+  client_cns(&p, "withcert", cns, sizeof cns);
+  HL_ASSERT_EQ_STR(cns, "client,client");
+  client_cns(&p, "nocert", cns, sizeof cns);
+  HL_ASSERT_EQ_STR(cns, "");
+  /* The key was never logged: nor its PEM header, nor a line of it. */
+  char kp[600];
+  char *key = hl_read_file(cert_path("client.key", kp, sizeof kp), NULL), *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(key && log);
+  char *line = strchr(key, '\n') + 1;
+  *strchr(line, '\n') = '\0';
+  HL_ASSERT_MSG(strlen(line) > 40 && !strstr(log, line) && !strstr(log, "PRIVATE KEY"), "the log holds the key");
+  free(key);
+  free(log);
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* curl keys connections by the client certificate: after a delivery
+ * without one (to a partner that takes both), a subscription with one
+ * opens a connection of its own and presents it, rather than reusing the
+ * idle connection made without it. */
+HL_TEST_T(a_subscription_with_a_certificate_never_reuses_a_connection_made_without_it, 120) {
+  make_certs();
+  char ca[600];
+  const char *args[] = {"--client-ca", cert_path("client-ca.pem", ca, sizeof ca), "--client-cert-optional", NULL};
+  tls_partner p = start_partner("server", args);
+  start_hookloop(NULL);
+  subscribe_mtls("plain", p.port, false);
+  free(deliver("evt-reuse-1", "SUCCESS", NULL));
+  /* The same subscription, now with the certificate: the same host, port
+   * and path, the only difference is the certificate. */
+  subscribe_mtls("plain", p.port, true);
+  free(deliver("evt-reuse-2", "SUCCESS", NULL));
+  hl_json_doc doc;
+  partner_stats(&p, &doc);
+  /* One connection each, and this GET's. */
+  HL_ASSERT_EQ_INT(stat_of(doc.root, "handshakes"), 3);
+  hl_json_doc_dispose(&doc);
+  char cns[256];
+  client_cns(&p, "plain", cns, sizeof cns);
+  HL_ASSERT_EQ_STR(cns, ",client");
+  stop_hookloop();
+  stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* A client certificate is checked at registration: 400 with the JSON
+ * pointer of what is wrong. */
+HL_TEST_T(bad_client_certificates_are_refused_at_registration, 60) {
+  make_certs();
+  start_hookloop(NULL);
+  free(e2e_setup(&hk, "ok", "https://partner.example/hook", NULL, NULL, 0));
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  struct {
+    const char *url, *cert, *key, *member, *path, *words;
+  } cases[] = {
+    {"https://partner.example/hook", "client", "server", NULL, "/client_certificate/private_key",
+     "not the certificate's"},
+    {"https://partner.example/hook", "expired", "expired", NULL, "/client_certificate/certificate", "not valid now"},
+    {"https://partner.example/hook", NULL, NULL, "{\"certificate\":\"MIIB\",\"private_key\":\"x\"}",
+     "/client_certificate/certificate", "expected a PEM certificate"},
+    {"https://partner.example/hook", NULL, NULL,
+     "{\"certificate\":\"-----BEGIN CERTIFICATE-----\\nAAAA\\n-----END CERTIFICATE-----\\n\",\"private_key\":\"x\"}",
+     "/client_certificate/certificate", "does not parse"},
+    {"https://partner.example/hook", NULL, NULL, "\"pem\"", "/client_certificate", "expected {"},
+    {"http://partner.example/hook", "client", "client", NULL, "/client_certificate", "https://"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    char *member = NULL;
+    if (cases[i].key) {
+      member = e2e_client_cert_member(certs, cases[i].cert, cases[i].key);
+    } else {
+      size_t n = strlen(cases[i].member) + 32;
+      member = malloc(n);
+      snprintf(member, n, "\"client_certificate\":%s", cases[i].member);
+    }
+    hl_buf body = HL_BUF_INIT;
+    hl_buf_printf(&body, "{\"partner_id\":\"bad\",\"event_type\":\"Payment\",\"url\":\"%s\",%s}", cases[i].url, member);
+    free(member);
+    hl_json_doc doc;
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body.data, &doc), 400);
+    hl_buf_dispose(&body);
+    const hl_json *d = hl_json_get(doc.root, "details");
+    HL_ASSERT(d && d->type == HL_JSON_ARRAY && d->len == 1);
+    HL_ASSERT_EQ_STR(str_at(&d->u.items[0], "path"), cases[i].path);
+    const char *msg = str_at(doc.root, "message");
+    HL_ASSERT_MSG(msg && strstr(msg, cases[i].words), "case %zu: %s", i, msg ? msg : "");
+    HL_ASSERT_MSG(!strstr(msg, "PRIVATE KEY"), "the answer echoes the key: %s", msg);
+    hl_json_doc_dispose(&doc);
+  }
+  stop_hookloop();
   hl_rmtree(certs);
 }
 

@@ -3,15 +3,18 @@
 127.0.0.1, built on Python's ssl module (OpenSSL), independent of libcurl.
 
     /usr/bin/python3 partner.py --cert CERT.pem --key KEY.pem
-        [--tls-max 1.2|1.3] [--client-ca CA.pem] [--no-record]
+        [--tls-max 1.2|1.3] [--client-ca CA.pem [--client-cert-optional]] [--no-record]
 
 binds 127.0.0.1 on port 0 and prints "listening 127.0.0.1:<port>" on stdout
 once it listens, as the other test peers do. HTTP/1.1 with keep-alive: one
 TLS handshake per connection, so the handshake count says how many
 connections the client opened. With --tls-max 1.2 it speaks TLS 1.2 at most;
 with --client-ca every client must present a certificate issued by that CA
-(mTLS), and the certificate's common name is recorded. With --no-record
-(benchmarks) requests are counted, not kept.
+(mTLS), and the certificate's common name is recorded; with
+--client-cert-optional as well, a client without a certificate is served
+too (its common name recorded as ""), one with a certificate not issued by
+that CA is refused. With --no-record (benchmarks) requests are counted,
+not kept.
 
   POST <path>[?together=N]
                     with together=N, answered only once N requests to this
@@ -141,6 +144,7 @@ def main():
     ap.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3")
     ap.add_argument("--client-ca")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--client-cert-optional", action="store_true")
     a = ap.parse_args()
     global RECORD
     RECORD = not a.no_record
@@ -149,7 +153,7 @@ def main():
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if a.tls_max == "1.2" else ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(a.cert, a.key)
     if a.client_ca:
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.verify_mode = ssl.CERT_OPTIONAL if a.client_cert_optional else ssl.CERT_REQUIRED
         ctx.load_verify_locations(a.client_ca)
     srv = Server(ctx)
     print("listening 127.0.0.1:%d" % srv.server_address[1], flush=True)
