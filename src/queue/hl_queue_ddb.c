@@ -8,6 +8,7 @@
 
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
 #include "store/hl_store_ddb.h"
 
@@ -27,6 +28,11 @@ typedef struct {
   size_t busy;
   int64_t wake_at;
   uint64_t claimed, recorded, lost;
+  /* Subscriptions whose last claim left due rows behind (a full page, or
+   * more candidates than it asked for): their next claim is owed, and the
+   * work is not over until it runs (hl_queue_ddb_busy counts them). Values
+   * unused; keys owned. */
+  hl_strmap owed;
   /* DynamoDB calls not yet answered. destroy() may come first (the owner
    * closes the dispatcher, then the queue, then the store, whose client
    * still answers them): the queue then calls nobody back and frees itself
@@ -46,6 +52,7 @@ static void call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *d
  * last in every callback. */
 static void op_done(ddbq *q) {
   if (--q->ops == 0 && q->dead) {
+    hl_strmap_dispose(&q->owed);
     hl_free(q->table);
     hl_free(q);
   }
@@ -222,6 +229,7 @@ static void claim_answer(claim_ctx *k) {
   ddbq *q = k->q;
   /* A full page of some shard: more may be due, come back at once. */
   k->res.next_due_at = k->truncated ? k->now + 1 : 0;
+  if (k->truncated && !q->dead) hl_strmap_put(&q->owed, k->sub_id, q);
   int status = k->res.nitems == 0 && k->failed ? HL_ESTORE : 0;
   q->claimed += k->res.nitems;
   q->busy += k->res.nitems; /* held until recorded or released */
@@ -370,6 +378,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
 static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_ms, hl_store_cb cb, void *data) {
   ddbq *q = Q(base);
   if (q->wake_at && q->wake_at <= now_ms) q->wake_at = 0;
+  hl_strmap_del(&q->owed, sub_id); /* the owed claim: this one */
   claim_ctx *k = hl_calloc(1, sizeof *k);
   *k = (claim_ctx){.q = q, .sub_id = hl_strdup(sub_id), .limit = limit ? limit : 1, .now = now_ms, .cb = cb,
                    .data = data, .pending = HL_QUEUE_DDB_SHARDS};
@@ -539,13 +548,14 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->table = hl_strdup(o->table ? o->table : "delivery_queue");
   q->events_table = hl_store_ddb_tables(o->store)->events_table;
   q->lease_ms = o->lease_ms ? o->lease_ms : DEFAULT_LEASE_MS;
+  hl_strmap_init(&q->owed);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
   hl_free(id);
   return &q->base;
 }
 
-size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy; }
+size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy + hl_strmap_len(&Q(q)->owed); }
 int64_t hl_queue_ddb_next_wake(hl_queue *q) { return Q(q)->wake_at; }
 void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost) {
   *claimed = Q(q)->claimed;

@@ -51,7 +51,10 @@ typedef struct {
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o);
 /* Work this process started and has not finished: claims, records and
- * accepts in flight, and claimed deliveries not yet recorded or released. */
+ * accepts in flight, claimed deliveries not yet recorded or released, and
+ * subscriptions whose last claim left due rows it did not ask for (a claim
+ * that lost rows to another process comes back for the next ones; the
+ * dispatcher claims again at once, or when it has room). */
 size_t hl_queue_ddb_busy(hl_queue *q);
 /* The earliest due time (ms since epoch) of a retry this process released
  * and has not claimed since, or 0. */

@@ -1619,7 +1619,8 @@ static void payments_stop(payments *p) {
   free(p->tdir);
 }
 
-static void payments_register(void) {
+/* extra: more members of the subscription (",\"max_in_flight\":1"), or "". */
+static void payments_register_with(const char *extra) {
   /* A declaration that is not usable is refused where it is wrong. */
   char *e = apigw("POST", "/admin/schemas",
                   "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
@@ -1634,9 +1635,11 @@ static void payments_register(void) {
             "\"x-project\":{\"/amount\":\"S\",\"/currency\":\"S\",\"/fee\":\"N\"}}}");
   HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
   free(e);
-  e = apigw("POST", "/admin/subscriptions",
-            "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
-            "\"topic_arn\":\"" PAY_TOPIC "\"}}");
+  char sub_body[400];
+  snprintf(sub_body, sizeof sub_body,
+           "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
+           "\"topic_arn\":\"" PAY_TOPIC "\"}%s}", extra);
+  e = apigw("POST", "/admin/subscriptions", sub_body);
   r = emu_wait(emu_push(e, 0), 20000);
   HL_ASSERT_EQ_INT(status_of(r), 201);
   const char *p = strstr(r->body, "sub_");
@@ -1645,6 +1648,8 @@ static void payments_register(void) {
   snprintf(sub_id, sizeof sub_id, "%.*s", (int)n, p);
   free(e);
 }
+
+static void payments_register(void) { payments_register_with(""); }
 
 /* Posts a raw payment through API Gateway; its answer. */
 static int post_payment(const char *body) {
@@ -1752,24 +1757,30 @@ static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *ev
 
 static void seed_queue(ddb_view *v, int n, const char *sub) { seed_queue_typed(v, n, sub, "payment.received"); }
 
-static int64_t report_claimed(emu_result *r) {
+/* A figure of a scheduled invocation's report ("claimed", "lost_to_others"). */
+static int64_t report_figure(emu_result *r, const char *name) {
   hl_json_doc d;
   hl_json_doc_init(&d);
   HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
   int64_t n = -1;
-  hl_json_int64(hl_json_get(d.root, "claimed"), &n);
+  hl_json_int64(hl_json_get(d.root, name), &n);
   hl_json_doc_dispose(&d);
   return n;
 }
 
 /* Two runtimes (two processes) take a scheduled invocation each at the same
  * time and drain one DynamoDB queue: the conditional claims share the rows
- * out, and every delivery reaches SNS exactly once. */
+ * out, and every delivery reaches SNS exactly once. The claims compete: the
+ * subscription's max_in_flight of 1 lets a process hold 2 rows at a time, so
+ * each claim asks for the 2 oldest due rows (all rows fall due at the same
+ * instant, after both runtimes loaded the subscription); while one process
+ * sends, the other claims the next ones, and when both ask for the same
+ * rows one conditional claim is lost to the other. */
 HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   enum { N = 24 };
   static payments p;
   payments_start(&p);
-  payments_register();
+  payments_register_with(",\"max_in_flight\":1");
   pid_t first_pid = lambda_pid;
   char *first_dir = dir;
   start_lambda(p.port, p.env); /* the second runtime: lambda_pid and dir are its now */
@@ -1789,9 +1800,12 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   HL_ASSERT(r1 && r2);
   HL_ASSERT_MSG(strcmp(r1->kind, "response") == 0 && strcmp(r2->kind, "response") == 0, "%s / %s", r1->body,
                 r2->body);
-  int64_t c1 = report_claimed(r1), c2 = report_claimed(r2);
-  printf("claimed: %lld + %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, r1->body, r2->body,
-         svc_peer_stat(&p.peer, "accepted"));
+  int64_t c1 = report_figure(r1, "claimed"), c2 = report_figure(r2, "claimed");
+  int64_t lost = report_figure(r1, "lost_to_others") + report_figure(r2, "lost_to_others");
+  printf("claimed: %lld + %lld, lost %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, (long long)lost,
+         r1->body, r2->body, svc_peer_stat(&p.peer, "accepted"));
+  HL_ASSERT_MSG(c1 > 0 && c2 > 0, "one process claimed every row: %lld + %lld", (long long)c1, (long long)c2);
+  HL_ASSERT_MSG(lost > 0, "no conditional claim was lost: the claims never competed");
 
   hl_json_doc doc;
   const hl_json *reqs = wait_publishes(&p.peer, N, &doc);
