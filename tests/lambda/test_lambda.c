@@ -1724,6 +1724,25 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   HL_ASSERT_EQ_INT(post_payment(pay), 200);
   hl_sleep_ms(300);
   HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1);
+
+  /* The FAILED one re-queued by the operator (access fixed): back on the
+   * queue with its attempts kept, delivered in the same invocation. A
+   * delivered one cannot be re-queued. */
+  char path[200];
+  snprintf(path, sizeof path, "/admin/deliveries/tx-200/%s/retry", sub_id);
+  char *e = apigw("POST", path, NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_MSG(status_of(r) == 202, "%s", r->body);
+  free(e);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-200", "SUCCESS"), 2);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 2);
+  snprintf(path, sizeof path, "/admin/deliveries/tx-100/%s/retry", sub_id);
+  e = apigw("POST", path, NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_MSG(status_of(r) == 409 && strstr(r->body, "not_failed"), "%s", r->body);
+  free(e);
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 2);
   ddb_view_close(&v);
   payments_stop(&p);
 }
