@@ -629,6 +629,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
 
 size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy + hl_strmap_len(&Q(q)->owed); }
 int64_t hl_queue_ddb_next_wake(hl_queue *q) { return Q(q)->wake_at; }
+size_t hl_queue_ddb_calls(hl_queue *q) { return Q(q)->ops; }
 void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost) {
   *claimed = Q(q)->claimed;
   *recorded = Q(q)->recorded;

@@ -1917,7 +1917,11 @@ HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
 
   stop_lambda();
   emu_stop();
-  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&h, SIGTERM, 20000), 0);
+  int st = e2e_stop_hookloop(&h, SIGTERM, 20000);
+  if (st != 0) {
+    char *log = hl_read_file(h.log, NULL);
+    HL_ASSERT_MSG(false, "serve stopped with %d:\n%s", st, log ? log : "");
+  }
   e2e_stop_partner(&partner);
   hl_dynalite_stop(&dyn);
   hl_rmtree(tdir);
