@@ -68,6 +68,7 @@ static const setting settings[] = {
   S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
   T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
   T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
+  T("HOOKLOOP_QUEUE_POLL_MS", "1000"),
   T("HOOKLOOP_CONFIG_TTL_S", "60"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
@@ -297,6 +298,7 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   } else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) {
     if (strcmp(v, "embedded") == 0) c->queue = HL_QUEUE_EMBEDDED;
     else if (strcmp(v, "kafka") == 0) c->queue = HL_QUEUE_KAFKA;
+    else if (strcmp(v, "dynamodb") == 0) c->queue = HL_QUEUE_DYNAMODB;
     else goto bad_enum;
   } else if (strcmp(name, "HOOKLOOP_ROLE") == 0) {
     if (strcmp(v, "all") == 0) c->role = HL_ROLE_ALL;
@@ -308,6 +310,8 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 1, 1000000, "a whole number from 1 to 1000000", &c->max_in_flight);
   } else if (strcmp(name, "HOOKLOOP_QUEUE_HIGH_WATER") == 0) {
     return whole_setting(err, name, v, 1, LLONG_MAX, "a whole number of deliveries, at least 1", &c->queue_high_water);
+  } else if (strcmp(name, "HOOKLOOP_QUEUE_POLL_MS") == 0) {
+    return whole_setting(err, name, v, 10, 3600000, "whole milliseconds from 10 to 3600000", &c->queue_poll_ms);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
     return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
   } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
@@ -385,9 +389,28 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
 bad_enum:
   hl_buf_printf(err, "%s=%s: expected %s", name, v,
                 strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite, dynamodb or postgres"
-                : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded or kafka"
+                : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded, kafka or dynamodb"
                                                       : "all, processor, dispatcher or inbox");
   return HL_EINVAL;
+}
+
+/* The DynamoDB queue keeps its rows beside the DynamoDB store's tables
+ * (events, delivery status): with any other store it has neither. Its
+ * processes all dispatch (there is no processor stage to split off). */
+static int check_dynamodb_queue(const hl_config *c, hl_buf *err) {
+  if (c->queue != HL_QUEUE_DYNAMODB) return 0;
+  if (c->store != HL_STORE_DYNAMODB) {
+    hl_buf_printf(err, "HOOKLOOP_QUEUE=dynamodb needs HOOKLOOP_STORE=dynamodb (it is %s): the queue's rows and "
+                  "the events they deliver live in the DynamoDB store's tables",
+                  c->store == HL_STORE_SQLITE ? "sqlite" : "postgres");
+    return HL_EINVAL;
+  }
+  if (c->role == HL_ROLE_PROCESSOR || c->role == HL_ROLE_DISPATCHER) {
+    hl_buf_puts(err, "HOOKLOOP_ROLE=processor and dispatcher split the Kafka pipeline; with HOOKLOOP_QUEUE=dynamodb "
+                "use all (or inbox)");
+    return HL_EINVAL;
+  }
+  return 0;
 }
 
 int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
@@ -443,6 +466,7 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_puts(err, "HOOKLOOP_QUEUE=kafka needs KAFKA_BROKERS (host:port,...)");
     rc = HL_EINVAL;
   }
+  if (rc == 0) rc = check_dynamodb_queue(c, err);
   if (rc == 0) rc = check_kafka_auth(c, err);
   if (rc == 0 && c->partner_info_url && *c->partner_info_url &&
       (!strstr(c->partner_info_url, "{partner_id}") ||
@@ -513,7 +537,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
     else if (v) hl_jw_str(&w, v);
     else hl_jw_null(&w);
   }
-  static const char *stores[] = {"sqlite", "dynamodb", "postgres"}, *queues[] = {"embedded", "kafka"},
+  static const char *stores[] = {"sqlite", "dynamodb", "postgres"}, *queues[] = {"embedded", "kafka", "dynamodb"},
                     *roles[] = {"all", "processor", "dispatcher", "inbox"};
   hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
   hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
@@ -521,6 +545,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "KAFKA_SASL_MECHANISM"); hl_jw_str(&w, kafka_auth_names[c->kafka_auth]);
   hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
+  hl_jw_key(&w, "HOOKLOOP_QUEUE_POLL_MS"); hl_jw_int(&w, c->queue_poll_ms);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "EVENTS_TTL_DAYS"); hl_jw_int(&w, c->events_ttl_days);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);

@@ -12,7 +12,8 @@
 #include "handlers/hl_sender_http.h"
 
 typedef enum { HL_STORE_SQLITE, HL_STORE_DYNAMODB, HL_STORE_POSTGRES } hl_store_kind;
-typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA } hl_queue_kind;
+/* HL_QUEUE_DYNAMODB: the DynamoDB queue (queue/hl_queue_ddb.h), with HOOKLOOP_STORE=dynamodb only. */
+typedef enum { HL_QUEUE_EMBEDDED, HL_QUEUE_KAFKA, HL_QUEUE_DYNAMODB } hl_queue_kind;
 typedef enum { HL_CONSOLE_AUTO, HL_CONSOLE_ON, HL_CONSOLE_OFF } hl_console_mode;
 /* HL_ROLE_INBOX: serve as with all, and poll the inbox (docs/inbox.md). */
 typedef enum { HL_ROLE_ALL, HL_ROLE_PROCESSOR, HL_ROLE_DISPATCHER, HL_ROLE_INBOX } hl_role;
@@ -50,6 +51,7 @@ typedef struct {
   int64_t events_ttl_days;    /* EVENTS_TTL_DAYS: the events table's records expire then; 0: kept */
   int64_t config_ttl_s;       /* HOOKLOOP_CONFIG_TTL_S: how old schemas/subscriptions read from a shared store may get */
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
+  int64_t queue_poll_ms;      /* HOOKLOOP_QUEUE_POLL_MS: serve on the DynamoDB queue looks for due rows this often */
   char *admin_token, *api_token;
   bool allow_private_targets;
   /* Partners over TLS (docs/security.md): HOOKLOOP_TLS_MIN as 12 or 13,

@@ -958,8 +958,10 @@ int hl_lambda_run(const hl_config *cfg) {
   } else {
     L->have_kms = cfg->kms_key_id && *cfg->kms_key_id;
     L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
-    /* Without Kafka, a DynamoDB deployment queues in DynamoDB. */
-    L->ddbq = !(cfg->kafka_brokers && *cfg->kafka_brokers) && cfg->store == HL_STORE_DYNAMODB;
+    /* Without Kafka, a DynamoDB deployment queues in DynamoDB; so does one
+     * that says HOOKLOOP_QUEUE=dynamodb (the setting serve shares). */
+    L->ddbq = cfg->queue == HL_QUEUE_DYNAMODB ||
+              (!(cfg->kafka_brokers && *cfg->kafka_brokers) && cfg->store == HL_STORE_DYNAMODB);
     if (L->ddbq) {
       hl_queue_ddb_options qd = {.store = L->store, .table = cfg->delivery_queue_table};
       L->queue = hl_queue_ddb_create(&qd);

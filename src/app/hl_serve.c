@@ -17,6 +17,7 @@
 #include "app/hl_app_sender.h"
 #include "app/hl_app_kms.h"
 #include "app/hl_app_store.h"
+#include "queue/hl_queue_ddb.h"
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
@@ -38,6 +39,7 @@ typedef struct {
   uint64_t drain_timeout_ms;
   const hl_config *cfg;
   bool kafka;
+  bool ddb_queue;          /* HOOKLOOP_QUEUE=dynamodb */
 } serve_settings;
 
 typedef enum { S_STARTING, S_RUNNING, S_DRAINING, S_CLOSING, S_DONE } serve_state;
@@ -63,6 +65,10 @@ typedef struct {
   hl_kafka_config kcfg;    /* its settings (dead-letter lookups use them too) */
   hl_app_kafka_auth kauth; /* its SASL login or MSK IAM tokens; closed after it, before curl */
   hl_pipeline *pipe;
+  /* HOOKLOOP_QUEUE=dynamodb: the queue shared with other tasks and Lambda,
+   * or NULL; destroyed after the dispatcher, before the store. */
+  hl_queue *ddbq;
+  uv_timer_t queue_poll;    /* the DynamoDB queue: looks for rows others made due */
   hl_app_inbox *inbox;     /* HOOKLOOP_ROLE=inbox: the inbox poll, or NULL */
   hl_api api;
   hl_http_server *http;
@@ -132,7 +138,8 @@ static void transition(serve *s, serve_state to) {
 static void on_drain_tick(uv_timer_t *t) {
   serve *s = hl_container_of(t, serve, drain_timer);
   bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0 && (!s->pipe || hl_pipeline_busy(s->pipe) == 0) &&
-               (!s->inbox || !hl_app_inbox_busy(s->inbox));
+               (!s->inbox || !hl_app_inbox_busy(s->inbox)) &&
+               (!s->ddbq || hl_queue_ddb_calls(s->ddbq) == 0); /* a claim answers the dispatcher */
   bool late = uv_now(&s->loop) >= s->drain_deadline;
   if (!quiet && !late) return;
   if (!quiet)
@@ -243,6 +250,10 @@ static void on_pipe_destroyed(void *data) {
 
 static void on_dispatch_closed(void *data) {
   serve *s = data;
+  if (s->ddbq) { /* its last writes finish through the store's client */
+    s->ddbq->vt->destroy(s->ddbq);
+    s->ddbq = NULL;
+  }
   hl_pinfo_destroy(s->pinfo); /* no delivery waits for it any more */
   s->pinfo = NULL;
   if (s->have_pinfo_creds) { /* before curl, which its fetches run on */
@@ -289,7 +300,7 @@ static void begin_close(serve *s) {
   hl_dispatch_close(&s->dispatch, on_dispatch_closed, s);
   s->api.frozen = true;
   uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->drain_timer,
-                       (uv_handle_t *)&s->reload_timer};
+                       (uv_handle_t *)&s->reload_timer, (uv_handle_t *)&s->queue_poll};
   for (size_t i = 0; i < HL_ARRAY_SIZE(hs); i++) {
     s->pending_closes++;
     uv_close(hs[i], on_handle_closed);
@@ -366,6 +377,15 @@ static void on_store_work(void *data, const char *subscription_id) {
   if (sub) hl_dispatch_notify(&s->dispatch, sub);
 }
 
+/* The DynamoDB queue tells nobody of rows another process accepted or
+ * released (a Lambda invocation, another task): every subscription looks
+ * for due rows once per HOOKLOOP_QUEUE_POLL_MS. A subscription with a claim
+ * under way is not asked twice (hl_dispatch_notify). */
+static void on_queue_poll(uv_timer_t *t) {
+  serve *s = hl_container_of(t, serve, queue_poll);
+  if (s->state == S_RUNNING) hl_dispatch_notify_all(&s->dispatch);
+}
+
 static void on_loaded(void *data, int status) {
   serve *s = data;
   if (status != 0) {
@@ -410,6 +430,10 @@ static void on_loaded(void *data, int status) {
   } else {
     hl_dispatch_notify_all(&s->dispatch);
   }
+  if (s->ddbq) {
+    uint64_t ms = (uint64_t)s->set.cfg->queue_poll_ms;
+    uv_timer_start(&s->queue_poll, on_queue_poll, ms, ms);
+  }
   if (s->inbox) hl_app_inbox_poll(s->inbox, NULL, NULL);
   hl_log_info("hookloop serving", "\"listen\":\"%s\",\"port\":%d,\"data_dir\":\"%s\",\"store\":\"%s\",\"queue\":\"%s\","
               "\"schemas\":%zu,\"subscriptions\":%zu,\"backlog\":%lld",
@@ -441,6 +465,7 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
   set->drain_timeout_ms = 25000;
   set->cfg = c;
   set->kafka = c->queue == HL_QUEUE_KAFKA;
+  set->ddb_queue = c->queue == HL_QUEUE_DYNAMODB;
   return 0;
 }
 
@@ -477,7 +502,7 @@ int hl_serve_run(const hl_config *cfg) {
   char err[512] = "";
   /* curl first: the DynamoDB store talks through it (and closes before it). */
   hl_curl_uv_init(&s->curl, &s->loop, (long)s->set.max_in_flight + 256);
-  int rc = hl_app_store_open(&s->loop, &s->curl, cfg, s->set.data_dir, !s->set.kafka, &s->store, err, sizeof err);
+  int rc = hl_app_store_open(&s->loop, &s->curl, cfg, s->set.data_dir, !s->set.kafka && !s->set.ddb_queue, &s->store, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "hookloop: %s\n", err);
     hl_curl_uv_close(&s->curl, NULL, NULL);
@@ -538,7 +563,7 @@ int hl_serve_run(const hl_config *cfg) {
     .max_in_flight = s->set.max_in_flight, .allow_private_targets = s->set.allow_private,
     .tls = hl_config_tls(cfg),
     .default_schedule = s->schedule, .on_outcome = on_outcome, .outcome_data = s,
-    .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL,
+    .queue = s->pipe ? hl_pipeline_queue(s->pipe) : NULL, /* NULL: the embedded queue */
     .default_secret = s->have_secrets ? default_secret : NULL, .default_secret_data = &s->secrets,
     .breaker_failures = (unsigned)cfg->breaker_failures, .breaker_open_ms = (uint64_t)cfg->breaker_open_ms,
     .disable_after_failures = (unsigned)cfg->disable_after_failures,
@@ -574,6 +599,11 @@ int hl_serve_run(const hl_config *cfg) {
     }
     dopt.pinfo = s->pinfo;
   }
+  if (s->set.ddb_queue) {
+    hl_queue_ddb_options qd = {.store = s->store, .table = cfg->delivery_queue_table};
+    s->ddbq = hl_queue_ddb_create(&qd);
+    dopt.queue = s->ddbq;
+  }
   dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);
@@ -604,7 +634,8 @@ int hl_serve_run(const hl_config *cfg) {
   uv_signal_init(&s->loop, &s->sigint);
   uv_timer_init(&s->loop, &s->drain_timer);
   uv_timer_init(&s->loop, &s->reload_timer);
-  s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s;
+  uv_timer_init(&s->loop, &s->queue_poll);
+  s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s->queue_poll.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   if (s->exit_code != 0) begin_close(s);

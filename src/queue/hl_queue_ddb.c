@@ -8,6 +8,7 @@
 
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
 #include "store/hl_store_ddb.h"
 
@@ -27,6 +28,11 @@ typedef struct {
   size_t busy;
   int64_t wake_at;
   uint64_t claimed, recorded, lost;
+  /* Subscriptions whose last claim left due rows behind (a full page, or
+   * more candidates than it asked for): their next claim is owed, and the
+   * work is not over until it runs (hl_queue_ddb_busy counts them). Values
+   * unused; keys owned. */
+  hl_strmap owed;
   /* DynamoDB calls not yet answered. destroy() may come first (the owner
    * closes the dispatcher, then the queue, then the store, whose client
    * still answers them): the queue then calls nobody back and frees itself
@@ -46,6 +52,7 @@ static void call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *d
  * last in every callback. */
 static void op_done(ddbq *q) {
   if (--q->ops == 0 && q->dead) {
+    hl_strmap_dispose(&q->owed);
     hl_free(q->table);
     hl_free(q);
   }
@@ -222,6 +229,7 @@ static void claim_answer(claim_ctx *k) {
   ddbq *q = k->q;
   /* A full page of some shard: more may be due, come back at once. */
   k->res.next_due_at = k->truncated ? k->now + 1 : 0;
+  if (k->truncated && !q->dead) hl_strmap_put(&q->owed, k->sub_id, q);
   int status = k->res.nitems == 0 && k->failed ? HL_ESTORE : 0;
   q->claimed += k->res.nitems;
   q->busy += k->res.nitems; /* held until recorded or released */
@@ -370,6 +378,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
 static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_ms, hl_store_cb cb, void *data) {
   ddbq *q = Q(base);
   if (q->wake_at && q->wake_at <= now_ms) q->wake_at = 0;
+  hl_strmap_del(&q->owed, sub_id); /* the owed claim: this one */
   claim_ctx *k = hl_calloc(1, sizeof *k);
   *k = (claim_ctx){.q = q, .sub_id = hl_strdup(sub_id), .limit = limit ? limit : 1, .now = now_ms, .cb = cb,
                    .data = data, .pending = HL_QUEUE_DDB_SHARDS};
@@ -513,6 +522,77 @@ static void record(hl_queue *base, const hl_queue_attempt *a, hl_store_cb cb, vo
 
 static void release(hl_queue *base, const hl_delivery_rec *r) { update_row(Q(base), r, false, true, false, NULL, NULL); }
 
+/* --- requeue: a FAILED row back on the index, due now ----------------------------- */
+typedef struct {
+  ddbq *q;
+  char *event_id, *sub_id;
+  int64_t now;
+  hl_queue_requeue_cb cb;
+  void *data;
+} requeue_ctx;
+
+static void requeue_done(requeue_ctx *c, int status, const char *code, const char *message) {
+  ddbq *q = c->q;
+  if (!q->dead) c->cb(c->data, status, code, message);
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+  q->busy--;
+}
+
+static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp) {
+  requeue_ctx *c = data;
+  ddbq *q = c->q;
+  const hl_json *a = hl_json_get(resp, "Attributes");
+  if (st->outcome == HL_AWS_OK && !q->dead) {
+    /* The status the API reads, then the dispatchers: due now. */
+    hl_delivery_rec r = {.event_id = c->event_id, .subscription_id = c->sub_id, .status = (char *)"PENDING",
+                         .attempts = a ? hl_ddb_item_i64_or0(a, "attempts") : 0, .updated_at = c->now,
+                         .next_attempt_at = c->now};
+    q->store->vt->delivery_put(q->store, &r, NULL, NULL);
+    ready(q, c->sub_id);
+    requeue_done(c, 0, NULL, NULL);
+  } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
+    /* Missing, or not FAILED (still open, or delivered): the row says which
+     * only to a second read; the answer names both. */
+    requeue_done(c, HL_EINVAL, "not_failed",
+                 "only a FAILED delivery in the DynamoDB queue can be re-queued; this one is not FAILED (pending, "
+                 "delivered, or not in the queue)");
+  } else {
+    requeue_done(c, HL_ESTORE, NULL, NULL);
+  }
+  op_done(q);
+}
+
+/* One conditional UpdateItem: status FAILED -> PENDING, attempts kept, back
+ * on the due index at now with no lease. */
+static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id, const char *sub_id,
+                    hl_queue_requeue_cb cb, void *data) {
+  ddbq *q = Q(base);
+  (void)reg;
+  requeue_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (requeue_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
+                     .cb = cb, .data = data};
+  q->busy++;
+  char now[24], shard[8];
+  hl_buf dk = HL_BUF_INIT;
+  due_key(&dk, c->now, event_id, sub_id);
+  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
+  hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
+                     {":now", hl_ddb_n(hl_ddb_i64(now, c->now))}, {":sh", hl_ddb_n(shard)},
+                     {":dk", hl_ddb_s(dk.data)}};
+  hl_ddb_name names[] = {{"#st", "status"}};
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
+  hl_ddb_expr x = {.update = "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                             "due_key = :dk REMOVE lease_owner, lease_until",
+                   .condition = "#st = :failed", .names = names, .n_names = 1, .values = v,
+                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&dk);
+  call(q, HL_DDB_UPDATE_ITEM, &body, on_requeued, c);
+}
+
 static int64_t backlog(hl_queue *q) {
   (void)q;
   return -1; /* counting open rows would take a scan */
@@ -527,7 +607,8 @@ static void destroy(hl_queue *base) {
 
 static const hl_queue_vt ddb_vt = {
     .name = "dynamodb", .redelivers = true, .owns_retries = false,
-    .claim = claim, .record = record, .release = release, .accept = queue_accept, .backlog = backlog,
+    .claim = claim, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
+    .backlog = backlog,
     .destroy = destroy,
 };
 
@@ -539,14 +620,16 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->table = hl_strdup(o->table ? o->table : "delivery_queue");
   q->events_table = hl_store_ddb_tables(o->store)->events_table;
   q->lease_ms = o->lease_ms ? o->lease_ms : DEFAULT_LEASE_MS;
+  hl_strmap_init(&q->owed);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
   hl_free(id);
   return &q->base;
 }
 
-size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy; }
+size_t hl_queue_ddb_busy(hl_queue *q) { return Q(q)->busy + hl_strmap_len(&Q(q)->owed); }
 int64_t hl_queue_ddb_next_wake(hl_queue *q) { return Q(q)->wake_at; }
+size_t hl_queue_ddb_calls(hl_queue *q) { return Q(q)->ops; }
 void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost) {
   *claimed = Q(q)->claimed;
   *recorded = Q(q)->recorded;

@@ -51,8 +51,15 @@ typedef struct {
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o);
 /* Work this process started and has not finished: claims, records and
- * accepts in flight, and claimed deliveries not yet recorded or released. */
+ * accepts in flight, claimed deliveries not yet recorded or released, and
+ * subscriptions whose last claim left due rows it did not ask for (a claim
+ * that lost rows to another process comes back for the next ones; the
+ * dispatcher claims again at once, or when it has room). */
 size_t hl_queue_ddb_busy(hl_queue *q);
+/* DynamoDB calls not yet answered. A claim's answer goes to its caller only
+ * while the queue lives: whoever destroys it waits for 0 first (no claim can
+ * start after the dispatcher stopped), or the claimer's context is lost. */
+size_t hl_queue_ddb_calls(hl_queue *q);
 /* The earliest due time (ms since epoch) of a retry this process released
  * and has not claimed since, or 0. */
 int64_t hl_queue_ddb_next_wake(hl_queue *q);

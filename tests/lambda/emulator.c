@@ -3,6 +3,7 @@
 #include "loop/hl_http_server.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +19,40 @@ static int nresults;
 static uv_loop_t loop;
 static uv_async_t wake, quit;
 static hl_http_server *srv;
-static hl_http_req *waiting; /* a held /next */
+/* Held /next requests, oldest first: several runtimes (concurrent
+ * invocations, each its own process) wait at once, and each gets its own
+ * event. */
+#define MAX_WAITING 8
+static hl_http_req *waiting[MAX_WAITING];
+static int nwaiting;
 static pthread_t thread;
 static int counter;
 static volatile uint64_t first_next_ns;
 
+static void drop_waiting(int i) {
+  memmove(&waiting[i], &waiting[i + 1], (size_t)(nwaiting - i - 1) * sizeof *waiting);
+  nwaiting--;
+}
+
+static bool serve_one(void);
+
 static void serve_next(void) {
-  if (waiting && hl_http_req_is_aborted(waiting)) {
-    /* The runtime that asked went away (killed between tests): an event
-     * handed to it would be lost, so keep it for the next runtime. */
-    hl_http_respond(waiting, 500, NULL, 0, "{}", 2);
-    waiting = NULL;
+  for (int i = 0; i < nwaiting;) {
+    if (hl_http_req_is_aborted(waiting[i])) {
+      /* The runtime that asked went away (killed between tests): an event
+       * handed to it would be lost, so keep it for the next runtime. */
+      hl_http_respond(waiting[i], 500, NULL, 0, "{}", 2);
+      drop_waiting(i);
+    } else {
+      i++;
+    }
   }
-  if (!waiting) return;
+  while (nwaiting > 0 && serve_one()) {}
+}
+
+/* The oldest queued event to the runtime that has waited longest; false
+ * when none is queued. */
+static bool serve_one(void) {
   pthread_mutex_lock(&mu);
   ev *e = queue_head;
   if (e) {
@@ -38,7 +60,7 @@ static void serve_next(void) {
     if (!queue_head) queue_tail = &queue_head;
   }
   pthread_mutex_unlock(&mu);
-  if (!e) return;
+  if (!e) return false;
   char dl[32];
   snprintf(dl, sizeof dl, "%lld", (long long)e->deadline);
   hl_http_header h[4] = {
@@ -47,11 +69,12 @@ static void serve_next(void) {
     {"lambda-runtime-trace-id", 23, "Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Sampled=1", 50},
     {"lambda-runtime-invoked-function-arn", 35, "arn:aws:lambda:eu-west-1:123456789012:function:hookloop", 55},
   };
-  hl_http_req *r = waiting;
-  waiting = NULL;
+  hl_http_req *r = waiting[0];
+  drop_waiting(0);
   hl_http_respond(r, 200, h, 4, e->body, strlen(e->body));
   free(e->body);
   free(e);
+  return true;
 }
 
 static void record(const char *kind, const char *id, hl_http_req *r) {
@@ -78,7 +101,11 @@ static void on_request(hl_http_req *r, void *data) {
   p += strlen(base);
   if (strcmp(p, "invocation/next") == 0) {
     if (first_next_ns == 0) first_next_ns = hl_mono_ns();
-    waiting = r;
+    if (nwaiting == MAX_WAITING) {
+      hl_http_respond_error(r, 429, "too_many_waiting", "the emulator holds 8 /next requests at most");
+      return;
+    }
+    waiting[nwaiting++] = r;
     serve_next();
     return;
   }
@@ -102,7 +129,10 @@ static void destroyed(void *d) { (void)d; }
 
 static void on_quit(uv_async_t *a) {
   (void)a;
-  if (waiting) { hl_http_respond(waiting, 500, NULL, 0, "{}", 2); waiting = NULL; }
+  while (nwaiting > 0) {
+    hl_http_respond(waiting[0], 500, NULL, 0, "{}", 2);
+    drop_waiting(0);
+  }
   hl_http_server_destroy(srv, destroyed, NULL);
   uv_close((uv_handle_t *)&wake, NULL);
   uv_close((uv_handle_t *)&quit, NULL);

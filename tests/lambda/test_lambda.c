@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static pid_t lambda_pid;
@@ -1618,7 +1619,8 @@ static void payments_stop(payments *p) {
   free(p->tdir);
 }
 
-static void payments_register(void) {
+/* extra: more members of the subscription (",\"max_in_flight\":1"), or "". */
+static void payments_register_with(const char *extra) {
   /* A declaration that is not usable is refused where it is wrong. */
   char *e = apigw("POST", "/admin/schemas",
                   "{\"event_type\":\"payment.received\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
@@ -1633,9 +1635,11 @@ static void payments_register(void) {
             "\"x-project\":{\"/amount\":\"S\",\"/currency\":\"S\",\"/fee\":\"N\"}}}");
   HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
   free(e);
-  e = apigw("POST", "/admin/subscriptions",
-            "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
-            "\"topic_arn\":\"" PAY_TOPIC "\"}}");
+  char sub_body[400];
+  snprintf(sub_body, sizeof sub_body,
+           "{\"partner_id\":\"ledger\",\"event_type\":\"payment.received\",\"destination\":{\"type\":\"sns\","
+           "\"topic_arn\":\"" PAY_TOPIC "\"}%s}", extra);
+  e = apigw("POST", "/admin/subscriptions", sub_body);
   r = emu_wait(emu_push(e, 0), 20000);
   HL_ASSERT_EQ_INT(status_of(r), 201);
   const char *p = strstr(r->body, "sub_");
@@ -1644,6 +1648,8 @@ static void payments_register(void) {
   snprintf(sub_id, sizeof sub_id, "%.*s", (int)n, p);
   free(e);
 }
+
+static void payments_register(void) { payments_register_with(""); }
 
 /* Posts a raw payment through API Gateway; its answer. */
 static int post_payment(const char *body) {
@@ -1718,19 +1724,38 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   HL_ASSERT_EQ_INT(post_payment(pay), 200);
   hl_sleep_ms(300);
   HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1);
+
+  /* The FAILED one re-queued by the operator (access fixed): back on the
+   * queue with its attempts kept, delivered in the same invocation. A
+   * delivered one cannot be re-queued. */
+  char path[200];
+  snprintf(path, sizeof path, "/admin/deliveries/tx-200/%s/retry", sub_id);
+  char *e = apigw("POST", path, NULL);
+  emu_result *r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_MSG(status_of(r) == 202, "%s", r->body);
+  free(e);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-200", "SUCCESS"), 2);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 2);
+  snprintf(path, sizeof path, "/admin/deliveries/tx-100/%s/retry", sub_id);
+  e = apigw("POST", path, NULL);
+  r = emu_wait(emu_push(e, 0), 20000);
+  HL_ASSERT_MSG(status_of(r) == 409 && strstr(r->body, "not_failed"), "%s", r->body);
+  free(e);
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 2);
   ddb_view_close(&v);
   payments_stop(&p);
 }
 
 /* Puts n due deliveries of sub into the DynamoDB queue as an API invocation
  * would: each event's record, then its row (docs/aws.md, the layout). */
-static void seed_queue(ddb_view *v, int n, const char *sub) {
+static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *event_type) {
   int64_t due = hl_wall_ms() - 1000;
   for (int i = 0; i < n; i++) {
     char id[32], body[128], dk[160], shard[8], at[24];
     snprintf(id, sizeof id, "tx-seed-%03d", i);
     int len = snprintf(body, sizeof body, "{\"transaction_id\":\"%s\",\"amount\":%d.10}", id, i);
-    hl_eq_accept ev = {.event_id = id, .event_type = "payment.received", .body = body, .body_len = (size_t)len,
+    hl_eq_accept ev = {.event_id = id, .event_type = event_type, .body = body, .body_len = (size_t)len,
                        .accepted_at = due};
     hl_buf b = HL_BUF_INIT;
     hl_ddb_attr ea[] = {{"event_id", hl_ddb_s(id)}, {"event_type", hl_ddb_s(ev.event_type)},
@@ -1749,24 +1774,32 @@ static void seed_queue(ddb_view *v, int n, const char *sub) {
   }
 }
 
-static int64_t report_claimed(emu_result *r) {
+static void seed_queue(ddb_view *v, int n, const char *sub) { seed_queue_typed(v, n, sub, "payment.received"); }
+
+/* A figure of a scheduled invocation's report ("claimed", "lost_to_others"). */
+static int64_t report_figure(emu_result *r, const char *name) {
   hl_json_doc d;
   hl_json_doc_init(&d);
   HL_ASSERT(hl_json_parse(&d, r->body, strlen(r->body), NULL) == 0);
   int64_t n = -1;
-  hl_json_int64(hl_json_get(d.root, "claimed"), &n);
+  hl_json_int64(hl_json_get(d.root, name), &n);
   hl_json_doc_dispose(&d);
   return n;
 }
 
 /* Two runtimes (two processes) take a scheduled invocation each at the same
  * time and drain one DynamoDB queue: the conditional claims share the rows
- * out, and every delivery reaches SNS exactly once. */
+ * out, and every delivery reaches SNS exactly once. The claims compete: the
+ * subscription's max_in_flight of 1 lets a process hold 2 rows at a time, so
+ * each claim asks for the 2 oldest due rows (all rows fall due at the same
+ * instant, after both runtimes loaded the subscription); while one process
+ * sends, the other claims the next ones, and when both ask for the same
+ * rows one conditional claim is lost to the other. */
 HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   enum { N = 24 };
   static payments p;
   payments_start(&p);
-  payments_register();
+  payments_register_with(",\"max_in_flight\":1");
   pid_t first_pid = lambda_pid;
   char *first_dir = dir;
   start_lambda(p.port, p.env); /* the second runtime: lambda_pid and dir are its now */
@@ -1786,9 +1819,12 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   HL_ASSERT(r1 && r2);
   HL_ASSERT_MSG(strcmp(r1->kind, "response") == 0 && strcmp(r2->kind, "response") == 0, "%s / %s", r1->body,
                 r2->body);
-  int64_t c1 = report_claimed(r1), c2 = report_claimed(r2);
-  printf("claimed: %lld + %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, r1->body, r2->body,
-         svc_peer_stat(&p.peer, "accepted"));
+  int64_t c1 = report_figure(r1, "claimed"), c2 = report_figure(r2, "claimed");
+  int64_t lost = report_figure(r1, "lost_to_others") + report_figure(r2, "lost_to_others");
+  printf("claimed: %lld + %lld, lost %lld (%s | %s), accepted %ld\n", (long long)c1, (long long)c2, (long long)lost,
+         r1->body, r2->body, svc_peer_stat(&p.peer, "accepted"));
+  HL_ASSERT_MSG(c1 > 0 && c2 > 0, "one process claimed every row: %lld + %lld", (long long)c1, (long long)c2);
+  HL_ASSERT_MSG(lost > 0, "no conditional claim was lost: the claims never competed");
 
   hl_json_doc doc;
   const hl_json *reqs = wait_publishes(&p.peer, N, &doc);
@@ -1818,4 +1854,90 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   lambda_pid = first_pid;
   dir = first_dir;
   payments_stop(&p);
+}
+
+/* `serve` on the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb): its API accepts
+ * into the table and its dispatcher claims from it under leases, delivering
+ * to the mock partner; then a serve and a Lambda runtime drain one queue
+ * together and every delivery reaches the partner exactly once. */
+HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
+  enum { N = 20 };
+  hl_dynalite dyn = {0};
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 50) == 0, "dynalite did not start");
+  char env_ddb[200];
+  snprintf(env_ddb, sizeof env_ddb, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", env_ddb, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID,
+                       "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, "HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
+                       "HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", "HOOKLOOP_RETRY_SCHEDULE=100ms", NULL};
+  char *tdir = create_tables(env);
+  e2e_start_partner(&partner, NULL);
+  e2e_hookloop h = {0};
+  e2e_start_hookloop(&h, env);
+  char url[200];
+  snprintf(url, sizeof url, "%s/hook/shared", partner.base);
+  char *sub = e2e_setup(&h, "acme", url, NULL, NULL, 0);
+  snprintf(sub_id, sizeof sub_id, "%s", sub);
+  free(sub);
+
+  /* serve alone: accepted into the table, claimed, delivered. */
+  HL_ASSERT_EQ_INT(e2e_post_event(&h, "ev-serve-1", "1.00"), 202);
+  hl_json_doc reqs;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 1, 30000, &reqs), 1);
+  hl_json_doc_dispose(&reqs);
+  ddb_view v;
+  ddb_view_open(&v, dyn.endpoint);
+  HL_ASSERT_EQ_INT(wait_row(&v, "ev-serve-1", "SUCCESS"), 1);
+  HL_ASSERT(e2e_wait_status(&h, "ev-serve-1", "SUCCESS", 10000));
+
+  /* A Lambda runtime on the same tables (it loads the subscription serve
+   * registered), then N rows due at once: serve polls, Lambda drains. */
+  int port = emu_start();
+  start_lambda(port, env);
+  seed_queue_typed(&v, N, sub_id, "Payment");
+  static const char ev[] = "{\"version\":\"0\",\"id\":\"5e9f0c65-0000-4000-8000-000000000003\","
+                           "\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",\"account\":\"123456789012\","
+                           "\"time\":\"2026-11-24T06:00:00Z\",\"region\":\"us-east-1\","
+                           "\"resources\":[\"arn:aws:events:us-east-1:123456789012:rule/hookloop-drain\"],\"detail\":{}}";
+  emu_result *r = emu_wait(emu_push(ev, 0), 60000);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  printf("lambda drain: %s\n", r->body);
+  int64_t attempts = 0;
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    attempts += wait_row(&v, id, "SUCCESS");
+  }
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", N + 1, 30000, &reqs), N + 1);
+  hl_json_doc_dispose(&reqs);
+  hl_sleep_ms(500); /* nothing more arrives */
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), N + 1);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), N + 1);
+  HL_ASSERT_EQ_INT(attempts, N); /* one attempt each: no row was sent by both */
+  ddb_view_close(&v);
+
+  stop_lambda();
+  emu_stop();
+  int st = e2e_stop_hookloop(&h, SIGTERM, 20000);
+  if (st != 0) {
+    char *log = hl_read_file(h.log, NULL);
+    HL_ASSERT_MSG(false, "serve stopped with %d:\n%s", st, log ? log : "");
+  }
+  e2e_stop_partner(&partner);
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+}
+
+/* HOOKLOOP_QUEUE=dynamodb with another store is refused at start, naming
+ * both settings. */
+HL_TEST_T(serve_refuses_the_dynamodb_queue_without_the_dynamodb_store, 60) {
+  char *tmp = hl_tmpdir("ddbq-refuse");
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", NULL};
+  char *log = NULL;
+  int st = e2e_serve_until_exit(tmp, false, env, 20000, &log);
+  HL_ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d: %s", st, log ? log : "");
+  HL_ASSERT_MSG(log && strstr(log, "HOOKLOOP_QUEUE=dynamodb needs HOOKLOOP_STORE=dynamodb"), "%s", log ? log : "");
+  free(log);
+  hl_rmtree(tmp);
+  free(tmp);
 }
