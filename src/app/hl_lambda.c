@@ -634,6 +634,14 @@ static void handle_inbox(invocation *inv) {
 
 static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
+  if (L->ddbq) { /* its records have no rows there: nothing could record their outcomes */
+    hl_lambda_rt_error(&L->rt, inv->meta.request_id, "Hookloop.UnsupportedEvent",
+                       "an MSK batch reached a function on the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb); "
+                       "MSK-triggered functions run on the Kafka queue",
+                       on_posted, NULL);
+    invocation_free(inv);
+    return;
+  }
   size_t total = hl_msk_batch_count(ev);
   ensure_kafka(L, hl_json_str(hl_json_get(ev, "bootstrapServers")));
   inv->recs = hl_calloc(total ? total : 1, sizeof *inv->recs);
@@ -958,10 +966,11 @@ int hl_lambda_run(const hl_config *cfg) {
   } else {
     L->have_kms = cfg->kms_key_id && *cfg->kms_key_id;
     L->have_secrets = cfg->webhook_secret_arn && *cfg->webhook_secret_arn;
-    /* Without Kafka, a DynamoDB deployment queues in DynamoDB; so does one
-     * that says HOOKLOOP_QUEUE=dynamodb (the setting serve shares). */
-    L->ddbq = cfg->queue == HL_QUEUE_DYNAMODB ||
-              (!(cfg->kafka_brokers && *cfg->kafka_brokers) && cfg->store == HL_STORE_DYNAMODB);
+    /* The DynamoDB queue is chosen, never implied: a function that MSK
+     * triggers runs on the Kafka queue even without KAFKA_BROKERS (its
+     * producer comes from the batch's bootstrapServers), so the template
+     * sets HOOKLOOP_QUEUE=dynamodb only where there is no MSK. */
+    L->ddbq = cfg->queue == HL_QUEUE_DYNAMODB;
     if (L->ddbq) {
       hl_queue_ddb_options qd = {.store = L->store, .table = cfg->delivery_queue_table};
       L->queue = hl_queue_ddb_create(&qd);

@@ -1593,7 +1593,7 @@ typedef struct {
   int port;
   char *tdir;
   char env_ddb[200], env_sns[200];
-  const char *env[7];
+  const char *env[8];
 } payments;
 
 static void payments_start(payments *p) {
@@ -1602,8 +1602,8 @@ static void payments_start(payments *p) {
   svc_peer_start(&p->peer, PAY_AKID, PAY_SECRET, NULL);
   snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=%s", p->dyn.endpoint);
   snprintf(p->env_sns, sizeof p->env_sns, "AWS_ENDPOINT_URL_SNS=%s", p->peer.endpoint);
-  const char *env[] = {"HOOKLOOP_STORE=dynamodb", p->env_ddb, p->env_sns, "AWS_REGION=us-east-1",
-                       "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", "HOOKLOOP_QUEUE=dynamodb", p->env_ddb, p->env_sns,
+                       "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
   memcpy(p->env, env, sizeof env);
   p->tdir = create_tables(p->env);
   p->port = emu_start();
