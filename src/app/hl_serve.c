@@ -555,7 +555,7 @@ int hl_serve_run(const hl_config *cfg) {
       .processor = c->role != HL_ROLE_DISPATCHER, .dispatcher = c->role != HL_ROLE_PROCESSOR,
       .ingress_prefix = c->ingress_topic_prefix, .egress_prefix = c->egress_topic_prefix,
       .retry_prefix = c->retry_topic_prefix, .dlq_topic = c->dlq_topic, .schedule = s->schedule,
-      .metrics = &s->metrics, .kafka_cfg = &s->kcfg,
+      .metrics = &s->metrics, .kafka_cfg = &s->kcfg, .processor_retries = true,
     };
     s->pipe = hl_pipeline_create(&s->loop, s->kafka, &s->reg, s->store, &po);
   }

@@ -33,7 +33,7 @@ struct hl_pipeline {
   hl_dispatch *dispatch;
   hl_pipeline_options opt;
   hl_queue *queue;           /* the Kafka queue the dispatcher records through */
-  char ingress_re[256], egress_re[256], retry_re[256];
+  char ingress_re[256], egress_re[256], retry_re[256], proc_retry_re[256];
   size_t ingress_len, egress_len, retry_len;  /* prefix lengths incl. the '.' */
   bool stopping;
   size_t busy;
@@ -49,7 +49,13 @@ static bool has_prefix(const char *topic, const char *prefix, size_t plen) {
   return strncmp(topic, prefix, plen - 1) == 0 && topic[plen - 1] == '.';
 }
 
-/* --- one record -------------------------------------------------------------------------- */
+/* A processor retry tier, <retry_prefix>.processor.<delay>. The delivery
+ * tiers' names start with a digit (hl_retry_tier_name), so the two never
+ * meet. */
+static bool on_processor_tier(const hl_pipeline_options *opt, const char *topic) {
+  size_t n = strlen(opt->retry_prefix);
+  return strncmp(topic, opt->retry_prefix, n) == 0 && strncmp(topic + n, ".processor.", 11) == 0;
+}
 
 /* --- dead letters ------------------------------------------------------------------------ */
 
@@ -91,13 +97,18 @@ typedef struct {
   bool checked;
   size_t outstanding;
   int failed;
+  bool skipped;               /* its processed# marker was there: not fanned out again */
+  bool retried;               /* put on a processor retry tier */
+  char marker[320];           /* processed#<idempotency key or event id> */
   hl_pipeline_done_cb cb;
   void *data;
 } processing;
 
-/* The record is fanned out or dead-lettered (status 0), or not. */
+/* The record is fanned out, dead-lettered or put on a retry tier (status
+ * 0), or not. */
 static void processed(processing *f, int status) {
-  if (status == 0 && f->metrics) hl_metrics_on_processed(f->metrics, f->checked ? f->e.nsubs : 0);
+  if (status == 0 && f->metrics && !f->skipped && !f->retried)
+    hl_metrics_on_processed(f->metrics, f->checked ? f->e.nsubs : 0);
   hl_pipeline_done_cb cb = f->cb;
   void *data = f->data;
   if (f->checked) hl_event_check_dispose(&f->e);
@@ -114,19 +125,113 @@ static void on_processor_dead_lettered(void *data, int status) {
   processed(f, status);
 }
 
+/* --- processor retries ----------------------------------------------------------------------- */
+
+static void on_retry_produced(void *data, int status) {
+  processing *f = data;
+  if (status == 0) {
+    f->retried = true;
+    if (f->metrics) hl_metrics_on_processor_retry(f->metrics);
+  }
+  processed(f, status); /* not acknowledged: the record is consumed again */
+}
+
+/* The record could not be fanned out for a transient reason: onto the next
+ * processor retry tier, the dead-letter topic after the last, or (without
+ * processor retries) consumed again. Never produced again at once: that
+ * would spin on a broker or store that is down. */
+static void retry_later(processing *f, const char *why) {
+  const hl_pipeline_options *opt = f->opt;
+  const hl_record *r = &f->r;
+  size_t ntiers = opt->processor_retries && opt->schedule ? opt->schedule->n : 0;
+  if (ntiers > HL_PIPELINE_PROCESSOR_TIERS) ntiers = HL_PIPELINE_PROCESSOR_TIERS;
+  if (ntiers == 0) {
+    hl_log_warn("fan-out failed; the record will be processed again", "\"event_id\":\"%s\",\"reason\":\"%s\"",
+                hl_log_esc(f->e.id, (size_t)-1), why);
+    processed(f, HL_EIO);
+    return;
+  }
+  int64_t attempts = on_processor_tier(opt, r->topic) ? hl_record_attempts(r) : 0;
+  if (attempts < 0) attempts = 0;
+  if ((size_t)attempts >= ntiers) {
+    char reason[300];
+    snprintf(reason, sizeof reason, "processor_retries_exhausted: %s", why);
+    hl_pipeline_dead_letter(f->k, opt, r, reason, on_processor_dead_lettered, f);
+    return;
+  }
+  uint64_t delay_ms = opt->schedule->delay_ms[attempts];
+  char tier[32], topic[300];
+  hl_retry_tier_name(delay_ms, tier, sizeof tier);
+  snprintf(topic, sizeof topic, "%s.processor.%s", opt->retry_prefix, tier);
+  hl_log_warn("fan-out failed; the record goes to a processor retry tier",
+              "\"event_id\":\"%s\",\"reason\":\"%s\",\"attempt\":%" PRId64 ",\"topic\":\"%s\"",
+              hl_log_esc(f->e.id, (size_t)-1), why, attempts + 1, hl_log_esc(topic, (size_t)-1));
+  hl_record_headers h;
+  hl_record_headers_processor_retry(&h, r, attempts + 1, hl_wall_ms() + (int64_t)delay_ms, why);
+  hl_kafka_produce(f->k, topic, r->key, r->key_len, r->value, r->len, h.h, h.n, on_retry_produced, f);
+}
+
+/* --- the processed# marker ------------------------------------------------------------------ */
+
+static void fan_out(processing *f);
+
+static void on_marker_written(void *data, int status, hl_store_result *res) {
+  (void)res;
+  processing *f = data;
+  /* The fan-out is on Kafka: done either way. Without the marker a
+   * re-delivery of this record would fan it out again (the dispatcher's
+   * ledger still keeps each partner's delivery to one). */
+  if (status != 0)
+    hl_log_warn("fanned out, but the processed marker was not written", "\"event_id\":\"%s\",\"error\":\"%s\"",
+                hl_log_esc(f->e.id, (size_t)-1), hl_strerror(status));
+  processed(f, 0);
+}
+
+static void on_marker_read(void *data, int status, hl_store_result *res) {
+  processing *f = data;
+  if (status != 0 && status != HL_ENOTFOUND) {
+    retry_later(f, "the idempotency ledger could not be read");
+    return;
+  }
+  if (status == 0 && res->value) {
+    hl_log_info("ingress record already fanned out; not again", "\"event_id\":\"%s\",\"marker\":\"%s\"",
+                hl_log_esc(f->e.id, (size_t)-1), hl_log_esc(f->marker, (size_t)-1));
+    f->skipped = true;
+    processed(f, 0);
+    return;
+  }
+  fan_out(f);
+}
+
+/* Fans the record out unless its marker says it was: the key is the
+ * record's idempotency_key header when it has one, else the event id. */
+static void fan_out_once(processing *f) {
+  hl_store *st = f->opt->store;
+  if (!st) {
+    fan_out(f);
+    return;
+  }
+  char *key = hl_record_idempotency_key(&f->r);
+  snprintf(f->marker, sizeof f->marker, "processed#%s", key ? key : f->e.id);
+  hl_free(key);
+  st->vt->ledger_get(st, f->marker, on_marker_read, f);
+}
+
 static void on_fanned(void *data, int status) {
   processing *f = data;
   if (status != 0) f->failed++;
   if (--f->outstanding > 0) return;
-  /* librdkafka already retried: the record is consumed again, and the
-   * whole fan-out made again (duplicates are harmless: the same webhook-id,
-   * and the ledger). */
-  if (f->failed) hl_log_warn("fan-out produce failed; the record will be processed again", "\"event_id\":\"%s\"",
-                             hl_log_esc(f->e.id, (size_t)-1));
-  processed(f, f->failed ? HL_EIO : 0);
+  /* librdkafka already retried within its message timeout. The whole
+   * fan-out is made again later (duplicates are harmless: the same
+   * webhook-id, and the ledger). */
+  if (f->failed) {
+    retry_later(f, "a fan-out produce failed");
+    return;
+  }
+  hl_store *st = f->opt->store;
+  if (st) st->vt->ledger_put(st, f->marker, "PROCESSED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true, on_marker_written, f);
+  else processed(f, 0);
 }
-
-static void fan_out(processing *f);
 
 /* The record checked (on the loop, or parsed and validated on the
  * threadpool when it is large, as the producer API's bodies are): fanned
@@ -148,7 +253,7 @@ static void on_checked(hl_event_batch *b, void *data) {
     return;
   }
   hl_event_batch_free(b);
-  fan_out(f);
+  fan_out_once(f);
 }
 
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
@@ -372,7 +477,13 @@ static void on_msg(void *data, hl_kafka_msg *m) {
     return;
   }
   if (p->opt.processor && has_prefix(m->topic, p->opt.ingress_prefix, p->ingress_len)) process(p, m);
-  else if (p->opt.dispatcher && (has_prefix(m->topic, p->opt.egress_prefix, p->egress_len) ||
+  else if (on_processor_tier(&p->opt, m->topic)) {
+    hl_record r = rec_of(m);
+    int64_t due = hl_record_due_ms(&r);
+    if (!p->opt.processor) hl_kafka_release(p->kafka, m); /* not subscribed to: another member's */
+    else if (due > hl_wall_ms() + 5) wait_until_due(p, m, due);
+    else process(p, m);
+  } else if (p->opt.dispatcher && (has_prefix(m->topic, p->opt.egress_prefix, p->egress_len) ||
                                  has_prefix(m->topic, p->opt.retry_prefix, p->retry_len)))
     deliver(p, m);
   else hl_kafka_done(p->kafka, m);
@@ -422,14 +533,15 @@ static void finished(void *data, void *token, hl_sub *sub, bool recorded) {
 
 /* --- life cycle ----------------------------------------------------------------------------- */
 
-static void regex_of(char *out, size_t n, const char *prefix) {
+/* ^<prefix> escaped, then tail (a regex). */
+static void regex_of(char *out, size_t n, const char *prefix, const char *tail) {
   size_t o = 0;
   o += (size_t)snprintf(out + o, n - o, "^");
   for (const char *c = prefix; *c && o + 3 < n; c++) {
     if (strchr(".^$*+?()[]{}|\\", *c)) out[o++] = '\\';
     out[o++] = *c;
   }
-  snprintf(out + o, n - o, "\\..*");
+  snprintf(out + o, n - o, "%s", tail);
 }
 
 hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *reg, hl_store *store,
@@ -441,13 +553,17 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   p->store = store;
   p->opt = *opt;
   if (!p->opt.loop) p->opt.loop = loop;
+  if (!p->opt.store) p->opt.store = store;
   hl_queue_kafka_options qo = {.store = store, .loop = loop, .kafka_cfg = opt->kafka_cfg, .retry_prefix = opt->retry_prefix, .dlq_topic = opt->dlq_topic,
                                .schedule = opt->schedule, .closed_tiers = opt->closed_tiers,
                                .finished = finished, .finished_data = p};
   p->queue = hl_queue_kafka_create(kafka, &qo);
-  regex_of(p->ingress_re, sizeof p->ingress_re, opt->ingress_prefix);
-  regex_of(p->egress_re, sizeof p->egress_re, opt->egress_prefix);
-  regex_of(p->retry_re, sizeof p->retry_re, opt->retry_prefix);
+  regex_of(p->ingress_re, sizeof p->ingress_re, opt->ingress_prefix, "\\..*");
+  regex_of(p->egress_re, sizeof p->egress_re, opt->egress_prefix, "\\..*");
+  /* Delivery tiers only: their names start with a digit, the processor's
+   * with "processor." */
+  regex_of(p->retry_re, sizeof p->retry_re, opt->retry_prefix, "\\.[0-9].*");
+  regex_of(p->proc_retry_re, sizeof p->proc_retry_re, opt->retry_prefix, "\\.processor\\..*");
   p->ingress_len = strlen(opt->ingress_prefix) + 1;
   p->egress_len = strlen(opt->egress_prefix) + 1;
   p->retry_len = strlen(opt->retry_prefix) + 1;
@@ -459,9 +575,9 @@ hl_queue *hl_pipeline_queue(hl_pipeline *p) { return p->queue; }
 void hl_pipeline_set_dispatch(hl_pipeline *p, hl_dispatch *d) { p->dispatch = d; }
 
 int hl_pipeline_start(hl_pipeline *p) {
-  const char *topics[3];
+  const char *topics[4];
   size_t n = 0;
-  if (p->opt.processor) topics[n++] = p->ingress_re;
+  if (p->opt.processor) { topics[n++] = p->ingress_re; topics[n++] = p->proc_retry_re; }
   if (p->opt.dispatcher) { topics[n++] = p->egress_re; topics[n++] = p->retry_re; }
   return hl_kafka_subscribe(p->kafka, topics, n, on_msg, on_revoke, p);
 }

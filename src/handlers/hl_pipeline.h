@@ -60,7 +60,21 @@ typedef struct {
    * the loop. hl_pipeline_create sets it to its loop when NULL; NULL in a
    * call of hl_pipeline_process: everything on the caller's thread. */
   uv_loop_t *loop;
+  /* The processor's idempotency ledger (hl_pipeline_create sets it to its
+   * store when NULL): a record is fanned out only when no processed#<key>
+   * marker is there, and the marker is written once its fan-out was
+   * acknowledged, before the record is done. NULL: no markers. */
+  hl_store *store;
+  /* The processor retry tiers: a record whose fan-out could not be made for
+   * a transient reason (a produce failed, the ledger could not be read) goes
+   * to <retry_prefix>.processor.<delay> for the first
+   * HL_PIPELINE_PROCESSOR_TIERS delays of `schedule` (due time in a header),
+   * then to the dead-letter topic. false: it is consumed again (Lambda:
+   * the batch is retried). */
+  bool processor_retries;
 } hl_pipeline_options;
+
+#define HL_PIPELINE_PROCESSOR_TIERS 3
 
 /* Creates the pipeline; the dispatcher (may be NULL without the dispatcher
  * role) must be created with hl_pipeline_queue() as its queue. */
@@ -89,7 +103,11 @@ typedef void (*hl_pipeline_done_cb)(void *data, int status);
 /* The processor for one ingress record: checks it, produces it to every
  * matching subscription's egress topic or, when it is malformed or
  * invalid, to the dead-letter topic. Counts events_processed (and
- * events_to_dlq) once that is acknowledged. The check may run on the
+ * events_to_dlq) once that is acknowledged. With opt->store, a record
+ * whose processed# marker is present is done without a fan-out; with
+ * opt->processor_retries a transient failure puts it on a processor retry
+ * tier (events_to_retry) or, after the last, the dead-letter topic. A
+ * record read from a processor retry tier is processed the same way. The check may run on the
  * threadpool (opt->loop): cb always runs later, on the loop; r's fields
  * (not r itself), reg and opt must stay valid until it does. */
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,

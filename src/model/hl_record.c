@@ -13,6 +13,7 @@
 #define H_TRACE "traceparent"
 #define H_DUE "due_ms"
 #define H_REASON "reason"
+#define H_IDEMPOTENCY "idempotency_key"
 
 static void put(hl_record_headers *o, const char *name, const char *value) {
   if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
@@ -64,6 +65,24 @@ void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id
       if (strcmp(found[i].name, keep[k]) == 0) o->h[o->n++] = found[i];
 }
 
+/* r's own header name, borrowed as it is (not NUL-terminated). */
+static void keep_header(hl_record_headers *o, const hl_record *r, const char *name) {
+  size_t len = 0;
+  const void *v = r->header(r, name, &len);
+  if (v && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, v, len};
+}
+
+void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, int64_t attempts, int64_t due_ms,
+                                       const char *reason) {
+  *o = (hl_record_headers){0};
+  keep_header(o, r, H_ACCEPTED);
+  keep_header(o, r, H_TRACE);
+  keep_header(o, r, H_IDEMPOTENCY);
+  put_int(o, H_ATTEMPT, attempts);
+  put_int(o, H_DUE, due_ms);
+  put(o, H_REASON, reason);
+}
+
 /* --- reading ----------------------------------------------------------------------------- */
 
 static char *header_str(const hl_record *r, const char *name) {
@@ -84,6 +103,10 @@ char *hl_record_subscription_id(const hl_record *r) { return header_str(r, H_SUB
 int64_t hl_record_due_ms(const hl_record *r) { return header_int(r, H_DUE, 0); }
 
 char *hl_record_trace(const hl_record *r) { return header_str(r, H_TRACE); }
+
+int64_t hl_record_attempts(const hl_record *r) { return header_int(r, H_ATTEMPT, 0); }
+
+char *hl_record_idempotency_key(const hl_record *r) { return header_str(r, H_IDEMPOTENCY); }
 
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
   *it = (hl_eq_item){0};

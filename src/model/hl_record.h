@@ -69,6 +69,12 @@ void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, con
 void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
                                const hl_kafka_header *found, size_t nfound);
 
+/* An ingress record put on a processor retry tier: r's accepted time,
+ * trace and idempotency key carried over (borrowed from r), the processor
+ * attempts made so far, when it falls due and why it failed. */
+void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, int64_t attempts, int64_t due_ms,
+                                       const char *reason);
+
 /* --- reading ----------------------------------------------------------------------------- */
 
 /* The subscription a delivery record names (caller frees), or NULL. */
@@ -77,6 +83,11 @@ char *hl_record_subscription_id(const hl_record *r);
 int64_t hl_record_due_ms(const hl_record *r);
 /* An ingress record's trace context (caller frees), or NULL. */
 char *hl_record_trace(const hl_record *r);
+/* The attempts a record carries (its "attempt" header), 0 when none. */
+int64_t hl_record_attempts(const hl_record *r);
+/* The idempotency key an outside producer put on an ingress record (its
+ * "idempotency_key" header; caller frees), or NULL. */
+char *hl_record_idempotency_key(const hl_record *r);
 /* The delivery a record of subscription_id carries (the caller owns it; see
  * hl_dispatch_submit). */
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);

@@ -33,6 +33,8 @@ void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs) {
 
 void hl_metrics_on_dead_letter(hl_metrics *m) { m->events_to_dlq++; }
 
+void hl_metrics_on_processor_retry(hl_metrics *m) { m->events_to_retry++; }
+
 void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n) { m->in_flight = n; }
 void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n) { m->in_memory = n; }
 
@@ -47,7 +49,7 @@ void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *o) {
           "Events fanned out to their subscriptions (embedded queue: at accept; Kafka: by the processor, "
           "which also counts the records it dead-letters).",
           m->events_processed);
-  counter(o, "hookloop_events_to_retry_total", "Delivery attempts that ended in a scheduled retry.",
+  counter(o, "hookloop_events_to_retry_total", "Delivery attempts, and Kafka processor records, that ended in a scheduled retry.",
           m->events_to_retry);
   counter(o, "hookloop_events_to_dlq_total",
           "Deliveries that failed permanently, and records dead-lettered (malformed, invalid, no subscription).",

@@ -19,7 +19,7 @@
 typedef struct {
   uint64_t events_accepted;      /* events the producer API accepted (202) */
   uint64_t events_processed;     /* events fanned out (or, on Kafka, dead-lettered by the processor) */
-  uint64_t events_to_retry;      /* attempts that ended in a scheduled retry */
+  uint64_t events_to_retry;      /* attempts, and processor records (Kafka), that ended in a scheduled retry */
   uint64_t events_to_dlq;        /* deliveries that failed for good, and records dead-lettered */
   uint64_t deliveries_success, deliveries_failed, deliveries_retry, deliveries_duplicate;
   uint64_t retry_attempts;       /* attempts after the first */
@@ -43,6 +43,8 @@ void hl_metrics_on_accepted(hl_metrics *m);
 void hl_metrics_on_processed(hl_metrics *m, uint64_t nsubs);
 /* A record went to the dead-letter topic without a delivery attempt. */
 void hl_metrics_on_dead_letter(hl_metrics *m);
+/* The Kafka processor put an ingress record on a processor retry tier. */
+void hl_metrics_on_processor_retry(hl_metrics *m);
 void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n);
 void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n);
 void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *out);
