@@ -11,13 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if !defined(HL_TEST_PG)
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
 #include <sqlite3.h>
 #endif
 
 static e2e_hookloop hk;
 static e2e_partner partner;
 
+
+/* POSTs json with an Idempotency-Key; returns the status. */
+static long post_keyed(const char *key, const char *json) {
+  char u[256], h[300];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  snprintf(h, sizeof h, "Idempotency-Key: %s", key);
+  const char *hdrs[] = {"Content-Type: application/json", h, NULL};
+  char *out = NULL;
+  long code = hl_http("POST", u, json, strlen(json), hdrs, &out);
+  free(out);
+  return code;
+}
+
+#if !defined(HL_TEST_DDB)
 /* A retention "day" of 100 ms: delivered rows go after 0.5 s, failed
  * ones after 6 s. */
 static const char *const short_env[] = {"HOOKLOOP_RETENTION_UNIT_MS=100", "HOOKLOOP_RETENTION_DAYS=5",
@@ -102,18 +116,6 @@ HL_TEST_T(delivered_go_failed_wait_their_limit_pending_stay, 120) {
   e2e_stop_both(&hk, &partner);
 }
 
-/* POSTs json with an Idempotency-Key; returns the status. */
-static long post_keyed(const char *key, const char *json) {
-  char u[256], h[300];
-  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
-  snprintf(h, sizeof h, "Idempotency-Key: %s", key);
-  const char *hdrs[] = {"Content-Type: application/json", h, NULL};
-  char *out = NULL;
-  long code = hl_http("POST", u, json, strlen(json), hdrs, &out);
-  free(out);
-  return code;
-}
-
 /* An Idempotency-Key stays bound for HOOKLOOP_RETENTION_DAYS (here 0.5 s,
  * rounded up to 1 s), and the expired binding is purged: the key then
  * takes another body. */
@@ -137,7 +139,9 @@ HL_TEST_T(idempotency_keys_follow_the_retention, 120) {
   e2e_stop_both(&hk, &partner);
 }
 
-#if !defined(HL_TEST_PG)
+#endif
+
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
 /* One figure of the SQLite file (a PRAGMA or a COUNT), read beside the process. */
 static long long db_figure(const char *dir, const char *sql) {
   char path[600];
@@ -229,3 +233,114 @@ HL_TEST_T(sqlite_file_shrinks_after_the_purge, 180) {
 #endif
 
 
+
+#if defined(HL_TEST_DDB)
+/* Every item of table (one Scan page: the test writes a handful). */
+static void scan(const char *table, hl_json_doc *doc) {
+  char url[200], body[200];
+  snprintf(url, sizeof url, "%s/", e2e_ddb_endpoint());
+  snprintf(body, sizeof body, "{\"TableName\":\"%s\"}", table);
+  const char *hdr[] = {"X-Amz-Target: DynamoDB_20120810.Scan", "Content-Type: application/x-amz-json-1.0",
+                       "X-Amz-Date: 20260101T000000Z",
+                       "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/dynamodb/aws4_request, "
+                       "SignedHeaders=host, Signature=0",
+                       NULL};
+  char *resp = NULL;
+  long code = hl_http("POST", url, body, strlen(body), hdr, &resp);
+  HL_ASSERT_MSG(code == 200 && resp, "Scan answered %ld: %s", code, resp ? resp : "");
+  hl_json_doc_init(doc);
+  HL_ASSERT(hl_json_parse(doc, resp, strlen(resp), NULL) == 0);
+  free(resp);
+}
+
+/* An attribute of a Scan item: its S or N text, or NULL. */
+static const char *attr(const hl_json *item, const char *name) {
+  const hl_json *a = hl_json_get(item, name);
+  if (!a) return NULL;
+  const char *v = hl_json_str(hl_json_get(a, "S"));
+  return v ? v : hl_json_str(hl_json_get(a, "N"));
+}
+
+static long long attr_n(const hl_json *item, const char *name) {
+  const char *v = attr(item, name);
+  return v ? atoll(v) : -1;
+}
+
+/* The items of table whose attribute key is value. */
+static size_t items_where(const hl_json *items, const char *key, const char *value, const hl_json **out, size_t cap) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < items->len && n < cap; i++)
+    if (attr(&items->u.items[i], key) && strcmp(attr(&items->u.items[i], key), value) == 0) out[n++] = &items->u.items[i];
+  return n;
+}
+
+/* DynamoDB expires items itself (TTL on expires_at, enabled by `hookloop
+ * tables create`): a SUCCESS delivery carries its last change + 30 days
+ * (HOOKLOOP_RETENTION_DAYS, default), a FAILED one + 90 days, a RETRYING
+ * one none; an attempt carries its time + 90 days; an Idempotency-Key
+ * binding now + 30 days. */
+HL_TEST_T(ddb_items_carry_their_expiry, 120) {
+  const long long day = 86400;
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/ok", partner.base);
+  char *ok = e2e_setup(&hk, "p-ok", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
+  char *gone = e2e_setup(&hk, "p-gone", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/wait?codes=503", partner.base);
+  char *wait = e2e_setup(&hk, "p-wait", url, "\"retry_schedule\":\"1h\"", NULL, 0);
+  char one[1024];
+  e2e_event_json(one, sizeof one, "evt-ttl-1", "1");
+  long long t0 = hl_wall_ms() / 1000;
+  HL_ASSERT_EQ_INT(post_keyed("k-ttl", one), 202);
+  long long t1 = hl_wall_ms() / 1000 + 1;
+  hl_json_doc reqs;
+  HL_ASSERT(e2e_wait_requests(&partner, "wait", 1, 10000, &reqs) >= 1);
+  hl_json_doc_dispose(&reqs);
+  HL_ASSERT(e2e_wait_requests(&partner, "gone", 1, 10000, &reqs) >= 1);
+  hl_json_doc_dispose(&reqs);
+  HL_ASSERT(e2e_wait_requests(&partner, "ok", 1, 10000, &reqs) >= 1);
+  hl_json_doc_dispose(&reqs);
+  /* Statuses reach DynamoDB after the attempt: wait for all three. */
+  hl_json_doc doc;
+  const hl_json *d_ok[1], *d_gone[1], *d_wait[1];
+  bool have = false;
+  for (int i = 0; i < 200 && !have; i++) {
+    scan("event_delivery_status", &doc);
+    const hl_json *items = hl_json_get(doc.root, "Items");
+    have = items_where(items, "subscription_id", ok, d_ok, 1) == 1 &&
+           items_where(items, "subscription_id", gone, d_gone, 1) == 1 &&
+           items_where(items, "subscription_id", wait, d_wait, 1) == 1 &&
+           strcmp(attr(d_ok[0], "status"), "SUCCESS") == 0 && strcmp(attr(d_gone[0], "status"), "FAILED") == 0 &&
+           strcmp(attr(d_wait[0], "status"), "RETRYING") == 0;
+    if (!have) {
+      hl_json_doc_dispose(&doc);
+      hl_sleep_ms(50);
+    }
+  }
+  HL_ASSERT_MSG(have, "the three delivery items never reached their states");
+  HL_ASSERT_EQ_INT(attr_n(d_ok[0], "expires_at"), attr_n(d_ok[0], "updated_at") / 1000 + 30 * day);
+  HL_ASSERT_EQ_INT(attr_n(d_gone[0], "expires_at"), attr_n(d_gone[0], "updated_at") / 1000 + 90 * day);
+  HL_ASSERT(attr(d_wait[0], "expires_at") == NULL);
+  hl_json_doc_dispose(&doc);
+
+  scan("delivery_attempt", &doc);
+  const hl_json *items = hl_json_get(doc.root, "Items");
+  HL_ASSERT(items && items->len >= 3);
+  for (uint32_t i = 0; i < items->len; i++)
+    HL_ASSERT_EQ_INT(attr_n(&items->u.items[i], "expires_at"), attr_n(&items->u.items[i], "at_ms") / 1000 + 90 * day);
+  hl_json_doc_dispose(&doc);
+
+  scan("idempotency_ledger", &doc);
+  const hl_json *k[1];
+  HL_ASSERT_EQ_INT(items_where(hl_json_get(doc.root, "Items"), "idempotency_key", "idempotency-key#k-ttl", k, 1), 1);
+  long long exp = attr_n(k[0], "expires_at");
+  HL_ASSERT_MSG(exp >= t0 + 30 * day && exp <= t1 + 30 * day, "ledger expires_at %lld, posted at %lld..%lld", exp,
+                t0, t1);
+  hl_json_doc_dispose(&doc);
+  free(ok);
+  free(gone);
+  free(wait);
+  e2e_stop_both(&hk, &partner);
+}
+#endif
