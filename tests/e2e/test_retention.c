@@ -19,6 +19,18 @@ static e2e_hookloop hk;
 static e2e_partner partner;
 
 
+/* Three subscriptions to Payment: delivered (200), failed for good (410)
+ * and waiting for a retry an hour away (503). */
+static void three_subscriptions(char **ok, char **gone, char **wait) {
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/ok", partner.base);
+  *ok = e2e_setup(&hk, "p-ok", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
+  *gone = e2e_setup(&hk, "p-gone", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/wait?codes=503", partner.base);
+  *wait = e2e_setup(&hk, "p-wait", url, "\"retry_schedule\":\"1h\"", NULL, 0);
+}
+
 /* POSTs json with an Idempotency-Key; returns the status. */
 static long post_keyed(const char *key, const char *json) {
   char u[256], h[300];
@@ -77,13 +89,8 @@ static long attempts_status(const char *id, const char *sub) {
  * waiting one stays throughout. */
 HL_TEST_T(delivered_go_failed_wait_their_limit_pending_stay, 120) {
   e2e_start_both(&hk, &partner, NULL, short_env);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/ok", partner.base);
-  char *ok = e2e_setup(&hk, "p-ok", url, NULL, NULL, 0);
-  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
-  char *gone = e2e_setup(&hk, "p-gone", url, NULL, NULL, 0);
-  snprintf(url, sizeof url, "%s/hook/wait?codes=503", partner.base);
-  char *wait = e2e_setup(&hk, "p-wait", url, "\"retry_schedule\":\"1h\"", NULL, 0);
+  char *ok, *gone, *wait;
+  three_subscriptions(&ok, &gone, &wait);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-ret-1", "10"), 202);
   HL_ASSERT(wait_delivery("evt-ret-1", wait, "RETRYING", 10000));
   /* Each one went out once and was logged. */
@@ -282,13 +289,8 @@ static size_t items_where(const hl_json *items, const char *key, const char *val
 HL_TEST_T(ddb_items_carry_their_expiry, 120) {
   const long long day = 86400;
   e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/ok", partner.base);
-  char *ok = e2e_setup(&hk, "p-ok", url, NULL, NULL, 0);
-  snprintf(url, sizeof url, "%s/hook/gone?codes=410", partner.base);
-  char *gone = e2e_setup(&hk, "p-gone", url, NULL, NULL, 0);
-  snprintf(url, sizeof url, "%s/hook/wait?codes=503", partner.base);
-  char *wait = e2e_setup(&hk, "p-wait", url, "\"retry_schedule\":\"1h\"", NULL, 0);
+  char *ok, *gone, *wait;
+  three_subscriptions(&ok, &gone, &wait);
   char one[1024];
   e2e_event_json(one, sizeof one, "evt-ttl-1", "1");
   long long t0 = hl_wall_ms() / 1000;
