@@ -40,6 +40,9 @@ typedef struct {
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */
   const hl_metrics *metrics;      /* borrowed; the counters GET /admin/stats shows (NULL: none kept) */
+  /* How long an Idempotency-Key stays bound (HOOKLOOP_RETENTION_DAYS);
+   * 0: HL_IDEMPOTENCY_KEY_TTL_S. */
+  int64_t idempotency_ttl_s;
   uv_loop_t *loop;                /* checks of large bodies run on its threadpool */
   int64_t backlog_high_water;     /* 503 + Retry-After above this many open deliveries */
   size_t max_body;                /* 1 MiB */

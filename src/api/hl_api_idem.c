@@ -3,7 +3,7 @@
  *
  * A key is bound to the SHA-256 of the first body sent with it, in the
  * idempotency ledger ("idempotency-key#<key>" -> "sha256:<hex>"), for
- * HL_IDEMPOTENCY_KEY_TTL_S. The same key with the same body goes on as
+ * HOOKLOOP_RETENTION_DAYS (hl_api_options.idempotency_ttl_s). The same key with the same body goes on as
  * any request (the same event id: the duplicate answer, or accepted when
  * the first request never got that far); with another body it is a 409.
  * A body the checks refuse gives its key back, so a corrected body may
@@ -31,6 +31,11 @@ struct hl_api_idem {
 
 static void on_put(void *data, int status, hl_store_result *res);
 
+/* When a binding made now expires (epoch seconds). */
+static int64_t expires_at(const hl_api *a) {
+  return hl_wall_ms() / 1000 + (a->opt.idempotency_ttl_s > 0 ? a->opt.idempotency_ttl_s : HL_IDEMPOTENCY_KEY_TTL_S);
+}
+
 static void go_on(hl_api_idem *k) {
   k->a->pending--;
   k->next(k, k->a, k->req, k->arg);
@@ -52,8 +57,8 @@ static void on_get(void *data, int status, hl_store_result *res) {
     }
     /* Expired (a store that keeps expired entries until replaced): take it. */
     k->rechecked = true;
-    k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash,
-                                hl_wall_ms() / 1000 + HL_IDEMPOTENCY_KEY_TTL_S, true, on_put, k);
+    k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash, expires_at(k->a), true,
+                                on_put, k);
     return;
   }
   if (status != 0) {
@@ -105,8 +110,7 @@ bool hl_api_idem_begin(hl_api *a, hl_http_req *req, const char *arg,
   memcpy(k->hash, "sha256:", 7);
   for (int i = 0; i < 32; i++) snprintf(k->hash + 7 + 2 * i, 3, "%02x", d[i]);
   a->pending++;
-  a->store->vt->ledger_put(a->store, k->ledger_key, k->hash, hl_wall_ms() / 1000 + HL_IDEMPOTENCY_KEY_TTL_S,
-                           false, on_put, k);
+  a->store->vt->ledger_put(a->store, k->ledger_key, k->hash, expires_at(a), false, on_put, k);
   return true;
 }
 

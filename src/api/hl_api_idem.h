@@ -8,7 +8,8 @@
 #include "api/hl_api_int.h"
 
 #define HL_IDEMPOTENCY_KEY_MAX 255
-/* How long a key stays bound to its body: 30 days. */
+/* How long a key stays bound to its body when hl_api_options.idempotency_ttl_s
+ * is 0 (serve sets it from HOOKLOOP_RETENTION_DAYS, default 30 days). */
 #define HL_IDEMPOTENCY_KEY_TTL_S (30 * 24 * 3600)
 
 typedef struct hl_api_idem hl_api_idem;

@@ -173,6 +173,8 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
       .creds = hl_app_creds_env(cfg),
       .tables = t,
       .events_ttl_s = cfg->events_ttl_days * 86400,
+      .delivered_ttl_s = cfg->retention_days * cfg->retention_unit_ms / 1000,
+      .failed_ttl_s = cfg->retention_failed_days * cfg->retention_unit_ms / 1000,
   };
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);
 }

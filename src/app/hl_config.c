@@ -60,6 +60,9 @@ static const setting settings[] = {
   S("ATTEMPT_TABLE", attempt_table, "delivery_attempt"),
   S("EVENTS_TABLE", events_table, "webhook_events"),
   T("EVENTS_TTL_DAYS", "0"),
+  T("HOOKLOOP_RETENTION_DAYS", "30"),
+  T("HOOKLOOP_RETENTION_FAILED_DAYS", "90"),
+  T("HOOKLOOP_RETENTION_UNIT_MS", "86400000"),
   S("DELIVERY_QUEUE_TABLE", delivery_queue_table, "delivery_queue"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
@@ -314,6 +317,13 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 10, 3600000, "whole milliseconds from 10 to 3600000", &c->queue_poll_ms);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
     return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
+  } else if (strcmp(name, "HOOKLOOP_RETENTION_DAYS") == 0) {
+    return whole_setting(err, name, v, 1, 36500, "whole days from 1 to 36500", &c->retention_days);
+  } else if (strcmp(name, "HOOKLOOP_RETENTION_FAILED_DAYS") == 0) {
+    return whole_setting(err, name, v, 1, 36500, "whole days from 1 to 36500", &c->retention_failed_days);
+  } else if (strcmp(name, "HOOKLOOP_RETENTION_UNIT_MS") == 0) {
+    /* For tests: how long a retention "day" lasts. */
+    return whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->retention_unit_ms);
   } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
     return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 (never reload) to 86400", &c->config_ttl_s);
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
@@ -548,6 +558,9 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE_POLL_MS"); hl_jw_int(&w, c->queue_poll_ms);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "EVENTS_TTL_DAYS"); hl_jw_int(&w, c->events_ttl_days);
+  hl_jw_key(&w, "HOOKLOOP_RETENTION_DAYS"); hl_jw_int(&w, c->retention_days);
+  hl_jw_key(&w, "HOOKLOOP_RETENTION_FAILED_DAYS"); hl_jw_int(&w, c->retention_failed_days);
+  hl_jw_key(&w, "HOOKLOOP_RETENTION_UNIT_MS"); hl_jw_int(&w, c->retention_unit_ms);
   hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
   hl_jw_key(&w, "HOOKLOOP_TLS_MIN"); hl_jw_str(&w, c->tls_min == 13 ? "1.3" : "1.2");
   hl_jw_key(&w, "HOOKLOOP_REQUIRE_HTTPS"); hl_jw_bool(&w, c->require_https);

@@ -48,6 +48,10 @@ typedef struct {
   char *ingress_topic_prefix, *egress_topic_prefix, *retry_topic_prefix, *dlq_topic;
   char *retry_schedule;
   int64_t max_in_flight;
+  /* Retention (docs/retention.md): delivered rows go after
+   * HOOKLOOP_RETENTION_DAYS, failed ones after HOOKLOOP_RETENTION_FAILED_DAYS;
+   * a "day" lasts HOOKLOOP_RETENTION_UNIT_MS (86400000; shorter in tests). */
+  int64_t retention_days, retention_failed_days, retention_unit_ms;
   int64_t events_ttl_days;    /* EVENTS_TTL_DAYS: the events table's records expire then; 0: kept */
   int64_t config_ttl_s;       /* HOOKLOOP_CONFIG_TTL_S: how old schemas/subscriptions read from a shared store may get */
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */

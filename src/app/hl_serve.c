@@ -19,6 +19,7 @@
 #include "app/hl_app_store.h"
 #include "queue/hl_queue_ddb.h"
 #include "store/hl_store_sqlite.h"
+#include "app/hl_app_retention.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -70,6 +71,7 @@ typedef struct {
   hl_queue *ddbq;
   uv_timer_t queue_poll;    /* the DynamoDB queue: looks for rows others made due */
   hl_app_inbox *inbox;     /* HOOKLOOP_ROLE=inbox: the inbox poll, or NULL */
+  hl_app_retention *retention; /* the purge timer, or NULL (the store expires rows itself) */
   hl_api api;
   hl_http_server *http;
   hl_metrics metrics;
@@ -109,6 +111,7 @@ static void render_metrics(void *data, hl_buf *out) {
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   hl_dispatch_render_metrics(&s->dispatch, out);
   if (s->pinfo) hl_pinfo_render_metrics(s->pinfo, out);
+  hl_app_retention_render_metrics(s->retention, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);
 }
 
@@ -296,6 +299,9 @@ static void begin_close(serve *s) {
     hl_http_server_destroy(s->http, on_http_destroyed, s);
     s->http = NULL;
   }
+  s->pending_closes++; /* its batch in flight answers before the store closes */
+  hl_app_retention_close(s->retention, closed_one, s);
+  s->retention = NULL;
   s->pending_closes++;
   hl_dispatch_close(&s->dispatch, on_dispatch_closed, s);
   s->api.frozen = true;
@@ -607,6 +613,7 @@ int hl_serve_run(const hl_config *cfg) {
   dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);
+  s->retention = hl_app_retention_start(&s->loop, s->store, cfg);
   if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,
@@ -621,6 +628,7 @@ int hl_serve_run(const hl_config *cfg) {
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,
     .render_metrics = render_metrics, .on_accepted = on_accepted, .hook_data = s,
     .console = hl_config_console(cfg), .metrics = &s->metrics,
+    .idempotency_ttl_s = hl_app_retention_idempotency_ttl_s(cfg),
   };
   hl_api_init(&s->api, s->store, &s->reg, &s->dispatch, &aopt);
   hl_api_use_queue(&s->api, s->dispatch.queue, s->kafka);

@@ -63,7 +63,9 @@ static const struct {
   setting_kind kind;
   int table;
 } settings[] = {
+    {SET_TTL, 3},      /* deliveries' expires_at (retention, once SUCCESS or FAILED) */
     {SET_TTL, 4},      /* the ledger's expires_at */
+    {SET_TTL, 8},      /* attempts' expires_at (retention) */
     {SET_TTL, EVENTS}, /* EVENTS_TTL_DAYS writes expires_at; none is written otherwise */
     {SET_PITR, EVENTS},
 };

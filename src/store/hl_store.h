@@ -149,7 +149,24 @@ typedef struct {
    * back then: nothing else would wake it for a retry released earlier
    * (before a restart, say). */
   int64_t next_due_at;
+  /* purge: the rows it deleted, by kind (docs/retention.md). */
+  struct {
+    int64_t deliveries, attempts, events, ledger;
+  } purged;
 } hl_store_result;
+
+/* Retention (purge): what may go. Deliveries that are SUCCESS and last
+ * changed before delivered_before_ms, or FAILED and last changed before
+ * failed_before_ms, with their attempt-log rows and, once it has no
+ * delivery left, their event and its body; ledger entries that expired
+ * before now_s. PENDING and RETRYING rows never go. At most limit rows of
+ * each kind a call. */
+typedef struct {
+  int64_t delivered_before_ms;
+  int64_t failed_before_ms;
+  int64_t now_s;
+  size_t limit;
+} hl_store_purge;
 
 /* status: 0, or a negative hl_err (HL_EEXISTS: duplicate / condition failed,
  * HL_ENOTFOUND, HL_ESTORE ...). res is never NULL. */
@@ -231,6 +248,10 @@ typedef struct {
   void (*ledger_put)(hl_store *s, const char *key, const char *status, int64_t expires_at,
                      bool overwrite, hl_store_cb cb, void *data);
   void (*ledger_get)(hl_store *s, const char *key, hl_store_cb cb, void *data); /* -> value */
+  /* Retention: one bounded batch (hl_store_purge) -> purged. SQLite also
+   * gives back up to limit free pages of the file (incremental vacuum).
+   * NULL: the backend expires rows by itself (DynamoDB TTL). */
+  void (*purge)(hl_store *s, const hl_store_purge *p, hl_store_cb cb, void *data);
 
   /* Embedded queue (NULL in backends that have none; Kafka is the queue then). */
   void (*eq_accept)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data); /* HL_EEXISTS: duplicate */

@@ -37,6 +37,7 @@ typedef struct {
   hl_store *queue;      /* embedded queue or NULL */
   int page_limit;
   int64_t events_ttl_s; /* the events table's expires_at: accepted + this; 0: kept */
+  int64_t delivered_ttl_s, failed_ttl_s; /* retention (hl_ddb_config) */
   hl_ddb_park park;     /* parked retries */
   /* The write batcher. */
   bw *pending, *pending_tail;
@@ -427,7 +428,15 @@ static int encode(hl_buf *out, const hl_ddb_attr *a, size_t n) {
     if (v) (arr)[(n)++] = (hl_ddb_attr){name, hl_ddb_s(v)}; \
   } while (0)
 
-static size_t delivery_attrs(const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6][24]) {
+/* Retention by DynamoDB TTL: when a delivery in this state expires (epoch
+ * s), 0 for one still open (PENDING, RETRYING: never expires). */
+static int64_t delivery_expires_at(const hl_store_ddb *s, const hl_delivery_rec *r) {
+  int64_t ttl = !r->status ? 0 : strcmp(r->status, "SUCCESS") == 0 ? s->delivered_ttl_s
+                               : strcmp(r->status, "FAILED") == 0  ? s->failed_ttl_s : 0;
+  return ttl > 0 ? r->updated_at / 1000 + ttl : 0;
+}
+
+static size_t delivery_attrs(const hl_store_ddb *s, const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6][24]) {
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(r->event_id)};
   a[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(r->subscription_id)};
@@ -439,13 +448,15 @@ static size_t delivery_attrs(const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6
   a[n++] = (hl_ddb_attr){"updated_at", hl_ddb_n(hl_ddb_i64(nb[3], r->updated_at))};
   a[n++] = (hl_ddb_attr){"next_attempt_at", hl_ddb_n(hl_ddb_i64(nb[4], r->next_attempt_at))};
   OPT_S(a, n, "transformation", r->transformation);
+  int64_t exp = delivery_expires_at(s, r);
+  if (exp) a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(nb[5], exp))};
   return n;
 }
 
 static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
   hl_ddb_attr a[12];
   char nb[6][24];
-  size_t n = delivery_attrs(r, a, nb);
+  size_t n = delivery_attrs(s, r, a, nb);
   hl_buf item = HL_BUF_INIT;
   encode(&item, a, n);
   hl_buf key = HL_BUF_INIT;
@@ -627,7 +638,7 @@ static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb,
   hl_store_ddb *s = ddb(base);
   char nb[6][24];
   char *id = attempt_delivery_id(r->event_id, r->subscription_id);
-  hl_ddb_attr a[12];
+  hl_ddb_attr a[13];
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"delivery_id", hl_ddb_s(id)};
   a[n++] = (hl_ddb_attr){"slot", hl_ddb_n(hl_ddb_i64(nb[0], (r->attempt - 1) % HL_ATTEMPT_LOG_MAX))};
@@ -642,6 +653,8 @@ static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb,
   /* DynamoDB refuses an empty string in some versions: no answer, no attribute. */
   if (r->body && *r->body) a[n++] = (hl_ddb_attr){"body", hl_ddb_s(r->body)};
   a[n++] = (hl_ddb_attr){"truncated", hl_ddb_bool(r->truncated)};
+  if (s->failed_ttl_s > 0)
+    a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(nb[5], r->at_ms / 1000 + s->failed_ttl_s))};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_put_item(&body, s->t.attempt_table, (hl_ddb_item){a, n}, NULL);
   hl_free(id);
@@ -993,7 +1006,8 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   hl_ddb_attr k[] = {{"event_id", hl_ddb_s(q->rec.event_id)}, {"subscription_id", hl_ddb_s(q->rec.subscription_id)}};
   hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))}};
   hl_ddb_name nm[] = {{"#st", "status"}};
-  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now", .names = nm, .n_names = 1,
+  /* Open again: it no longer expires (retention). */
+  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now REMOVE expires_at", .names = nm, .n_names = 1,
                    .values = v, .n_values = 2};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
@@ -1148,6 +1162,13 @@ static const hl_store_vtable ddb_vt = {
     .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
 };
 
+/* Retention of the embedded queue beneath (its deliveries and event
+ * bodies); DynamoDB's own items expire by TTL. */
+static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  s->queue->vt->purge(s->queue, p, cb, data);
+}
+
 static const hl_store_vtable ddb_queue_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
@@ -1159,7 +1180,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
     .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
-    .render_metrics = render_metrics,
+    .render_metrics = render_metrics, .purge = queue_purge,
 };
 
 static void on_queue_closed(void *data) { (void)data; }
@@ -1200,6 +1221,8 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   s->queue = queue;
   s->page_limit = cfg->page_limit;
   s->events_ttl_s = cfg->events_ttl_s;
+  s->delivered_ttl_s = cfg->delivered_ttl_s;
+  s->failed_ttl_s = cfg->failed_ttl_s;
   s->park = (hl_ddb_park){.client = &s->client, .table = s->t.parked_table, .page_limit = s->page_limit,
                           .hold = park_hold, .release = park_release, .owner = s};
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;

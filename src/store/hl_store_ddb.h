@@ -35,6 +35,11 @@ typedef struct {
   hl_table_names tables;  /* NULL members: the defaults */
   int page_limit;         /* items per Scan/Query page; 0: the server's (1 MB) */
   int64_t events_ttl_s;   /* events table records expire this long after acceptance; 0: kept */
+  /* Retention (docs/retention.md): a SUCCESS delivery's item expires this
+   * long after its last change, a FAILED one's after failed_ttl_s, an
+   * attempt's failed_ttl_s after the attempt (the longer: an attempt does
+   * not know how its delivery ends); 0: kept. */
+  int64_t delivered_ttl_s, failed_ttl_s;
 } hl_ddb_config;
 
 /* An event record is one item (at most 400 KB, names and the projected

@@ -22,7 +22,7 @@ typedef enum {
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q__COUNT
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -84,6 +84,7 @@ struct pg_store {
   int stmt[Q__COUNT];
   mig_state mig;
   int schema_version;
+  int64_t orphan_at;             /* retention's walk over old events: where the last window ended */
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
   pgop *later;                   /* answered without a round trip: called back next turn */
@@ -401,7 +402,7 @@ static int count_params(const char *sql) {
 
 static void prepare_all(pg_store *s) {
   const hl_table_names *t = &s->t;
-  char b[2048];
+  char b[4096];
 #define SET(id, ...) \
   (snprintf(b, sizeof b, __VA_ARGS__), s->stmt[id] = hl_pg_prepare(&s->pool, b, count_params(b), NULL))
   SET(Q_SCHEMA_PUT,
@@ -457,6 +458,32 @@ static void prepare_all(pg_store *s) {
       "headers=excluded.headers,body=excluded.body,truncated=excluded.truncated", t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
       "truncated FROM %s WHERE event_id=$1 AND subscription_id=$2 ORDER BY attempt", t->attempt_table);
+  /* Retention (docs/retention.md), one statement a batch: $1 delivered and
+   * $2 failed cut-offs (ms), $3 the batch, $4 now (s), $5 the orphan
+   * cursor (accepted_at). Every part walks an index of migration 11. The
+   * deleting parts share one snapshot, so "no delivery left" discounts the
+   * rows d deletes. */
+  SET(Q_PURGE,
+      "WITH picked AS ((SELECT event_id,subscription_id FROM %1$s WHERE status='SUCCESS' AND updated_at<$1 "
+      "LIMIT $3) UNION ALL (SELECT event_id,subscription_id FROM %1$s WHERE status='FAILED' AND updated_at<$2 "
+      "LIMIT $3)), "
+      "d AS (DELETE FROM %1$s x USING picked p WHERE x.event_id=p.event_id AND x.subscription_id=p.subscription_id "
+      "AND x.status IN ('SUCCESS','FAILED') RETURNING x.event_id,x.subscription_id), "
+      "a AS (DELETE FROM %2$s y USING d WHERE y.event_id=d.event_id AND y.subscription_id=d.subscription_id "
+      "RETURNING 1), "
+      "e AS (DELETE FROM hookloop_event ev WHERE ev.event_id IN (SELECT event_id FROM d) AND NOT EXISTS "
+      "(SELECT 1 FROM %1$s z WHERE z.event_id=ev.event_id AND NOT EXISTS (SELECT 1 FROM d WHERE "
+      "d.event_id=z.event_id AND d.subscription_id=z.subscription_id)) RETURNING 1), "
+      "w AS (SELECT event_id,accepted_at FROM hookloop_event WHERE accepted_at<$1 AND accepted_at>$5 "
+      "ORDER BY accepted_at LIMIT $3), "
+      "o AS (DELETE FROM hookloop_event ev USING w WHERE ev.event_id=w.event_id AND NOT EXISTS "
+      "(SELECT 1 FROM %1$s z WHERE z.event_id=w.event_id) AND w.event_id NOT IN (SELECT event_id FROM d) "
+      "RETURNING 1), "
+      "l AS (DELETE FROM %3$s WHERE idempotency_key IN (SELECT idempotency_key FROM %3$s WHERE expires_at>0 "
+      "AND expires_at<$4 LIMIT $3) RETURNING 1) "
+      "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
+      "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT max(accepted_at) FROM w)",
+      t->delivery_table, t->attempt_table, t->ledger_table);
   SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES($1,$2,$3,$4)",
       t->transform_table);
   SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
@@ -666,10 +693,24 @@ typedef struct {
   mig_op *m;
 } mig_q;
 
+/* Retention's indexes: terminal deliveries by age, events by acceptance,
+ * ledger entries by expiry. */
+static void migration_11(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=11) THEN "
+    "CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
+    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
+    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (11, now()); "
+    "END IF; END $m$",
+    t->delivery_table, t->delivery_table, t->ledger_table, t->ledger_table);
+}
+
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
                                                                        migration_3, migration_4, migration_5,
-                                                                       migration_6, migration_8, migration_9};
+                                                                       migration_6, migration_8, migration_9,
+                                                                       migration_11};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -1040,6 +1081,31 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
   list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);
 }
 
+/* --- retention ------------------------------------------------------------ */
+
+static void done_purge(pgop *op, int status) {
+  hl_store_result res = {0};
+  if (status == 0) {
+    const PGresult *r = op->q[0].res;
+    res.purged.deliveries = gi64(r, 0, 0); res.purged.attempts = gi64(r, 0, 1);
+    res.purged.events = gi64(r, 0, 2); res.purged.ledger = gi64(r, 0, 3);
+    /* The window of old events ran out: start from the oldest again. */
+    op->s->orphan_at = (size_t)gi64(r, 0, 4) < op->limit ? 0 : gi64(r, 0, 5);
+  }
+  answer(op, status, &res);
+}
+
+static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_purge, cb, data);
+  op->limit = p->limit;
+  int i = op_stmt(op, Q_PURGE);
+  op_i64(op, i, p->delivered_before_ms); op_i64(op, i, p->failed_before_ms); op_i64(op, i, (int64_t)p->limit);
+  op_i64(op, i, p->now_s); op_i64(op, i, s->orphan_at);
+  op->retry_lost = true; /* deleting what is old again is harmless */
+  op_submit(op);
+}
+
 /* --- the attempt log ------------------------------------------------------ */
 
 static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
@@ -1385,6 +1451,7 @@ static const hl_store_vtable pg_vtable = {
   .delivery_list = delivery_list,
   .attempt_put = attempt_put,
   .attempt_list = attempt_list,
+  .purge = purge,
   .xform_put = xform_put,
   .xform_list = xform_list,
   .ledger_put = ledger_put,

@@ -46,8 +46,8 @@
 
 /* 2: destinations, 3: transformations, 4: the partner table, 5: a
  * subscription's enrichment failure policy, 6: TLS client certificates,
- * 8: the attempt log, 9: subscriptions' signing (7 is not used) */
-#define HL_STORE_PG_SCHEMA_VERSION 9
+ * 8: the attempt log, 9: subscriptions' signing, 11: retention's indexes */
+#define HL_STORE_PG_SCHEMA_VERSION 11
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -23,6 +23,7 @@ typedef enum {
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST,
+  Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -53,6 +54,9 @@ typedef struct {
   ino_t db_ino;
   int64_t backlog;        /* committed deliveries not yet terminal */
   int64_t backlog_delta;  /* this turn's change to it, counted once COMMIT succeeds */
+  /* Retention's walk over old events for those left without a delivery:
+   * where the last batch stopped (accepted_at, rowid); 0,0: the start. */
+  int64_t orphan_at, orphan_rowid;
   bool txn_wrote;         /* a write statement ran in this turn's transaction */
   bool txn_write_error;   /* ... and one failed (disk full, I/O error) */
   bool write_failed;      /* the last write failed; health says so until one succeeds */
@@ -174,6 +178,23 @@ static void build_sql(sq_store *s) {
       "latency_ms,error,headers,body,truncated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
       "truncated FROM %s WHERE event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table);
+  /* Retention (docs/retention.md): both halves walk the _done index. */
+  SET(Q_PURGE_PICK, "SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s WHERE status='SUCCESS' "
+      "AND updated_at<?1 LIMIT ?3) UNION ALL SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s "
+      "WHERE status='FAILED' AND updated_at<?2 LIMIT ?3) LIMIT ?3", t->delivery_table, t->delivery_table);
+  SET(Q_PURGE_ATTEMPTS, "DELETE FROM %s WHERE event_id=?1 AND subscription_id=?2", t->attempt_table);
+  SET(Q_PURGE_DELIVERY, "DELETE FROM %s WHERE rowid=?1 AND status IN ('SUCCESS','FAILED')", t->delivery_table);
+  SET(Q_PURGE_EVENT, "DELETE FROM hookloop_event WHERE event_id=?1 "
+      "AND NOT EXISTS (SELECT 1 FROM %s WHERE event_id=?1)", t->delivery_table);
+  /* Events accepted before the cut-off that no delivery refers to (none
+   * matched, or theirs went): a window of ?2 events from the cursor, so a
+   * batch reads a bounded number of rows however many old events wait. */
+  SET(Q_PURGE_ORPHANS, "SELECT rowid,accepted_at,NOT EXISTS (SELECT 1 FROM %s d WHERE d.event_id=e.event_id) "
+      "FROM hookloop_event e WHERE accepted_at<?1 AND (accepted_at,rowid)>(?3,?4) "
+      "ORDER BY accepted_at,rowid LIMIT ?2", t->delivery_table);
+  SET(Q_PURGE_LEDGER, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE expires_at>0 AND "
+      "expires_at<?1 LIMIT ?2)", t->ledger_table, t->ledger_table);
+  SET(Q_PURGE_EVENT_ROW, "DELETE FROM hookloop_event WHERE rowid=?1");
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -872,6 +893,116 @@ static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, vo
   finish(s, cb, data, rc, NULL);
 }
 
+/* --- retention ------------------------------------------------------------ */
+
+typedef struct {
+  int64_t rowid;
+  char *event_id, *subscription_id;
+} purge_row;
+
+/* Picks up to p->limit terminal deliveries past their limit (PENDING and
+ * RETRYING are never picked) into rows; returns how many, or -1. */
+static int64_t purge_pick(sq_store *s, const hl_store_purge *p, purge_row *rows) {
+  sqlite3_stmt *st = stmt(s, Q_PURGE_PICK);
+  if (!st) return -1;
+  sqlite3_bind_int64(st, 1, p->delivered_before_ms);
+  sqlite3_bind_int64(st, 2, p->failed_before_ms);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)p->limit);
+  int64_t n = 0;
+  int rc;
+  while ((size_t)n < p->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    rows[n].rowid = sqlite3_column_int64(st, 0);
+    rows[n].event_id = hl_strdup((const char *)sqlite3_column_text(st, 1));
+    rows[n].subscription_id = hl_strdup((const char *)sqlite3_column_text(st, 2));
+    n++;
+  }
+  sqlite3_reset(st);
+  return n;
+}
+
+/* Deletes one picked delivery, its attempt log and, when it was the last
+ * delivery of its event, the event. */
+static int purge_one(sq_store *s, const purge_row *r, hl_store_result *res) {
+  sqlite3_stmt *st = stmt(s, Q_PURGE_ATTEMPTS);
+  if (!st) return HL_ESTORE;
+  bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id);
+  int rc = exec_stmt(s, st);
+  if (rc) return rc;
+  res->purged.attempts += sqlite3_changes(s->db);
+  if (!(st = stmt(s, Q_PURGE_DELIVERY))) return HL_ESTORE;
+  sqlite3_bind_int64(st, 1, r->rowid);
+  if ((rc = exec_stmt(s, st)) != 0) return rc;
+  res->purged.deliveries += sqlite3_changes(s->db);
+  if (!(st = stmt(s, Q_PURGE_EVENT))) return HL_ESTORE;
+  bind_text(st, 1, r->event_id);
+  if ((rc = exec_stmt(s, st)) != 0) return rc;
+  res->purged.events += sqlite3_changes(s->db);
+  return 0;
+}
+
+/* Events older than the delivered limit that no delivery refers to: one
+ * window of p->limit events from the cursor; at the end it starts over. */
+static int purge_orphans(sq_store *s, const hl_store_purge *p, hl_store_result *res) {
+  sqlite3_stmt *st = stmt(s, Q_PURGE_ORPHANS);
+  if (!st) return HL_ESTORE;
+  sqlite3_bind_int64(st, 1, p->delivered_before_ms);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)p->limit);
+  sqlite3_bind_int64(st, 3, s->orphan_at);
+  sqlite3_bind_int64(st, 4, s->orphan_rowid);
+  int64_t *gone = hl_calloc(p->limit ? p->limit : 1, sizeof *gone);
+  size_t seen = 0, ngone = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    s->orphan_rowid = sqlite3_column_int64(st, 0);
+    s->orphan_at = sqlite3_column_int64(st, 1);
+    if (sqlite3_column_int(st, 2) && ngone < p->limit) gone[ngone++] = s->orphan_rowid;
+    seen++;
+  }
+  sqlite3_reset(st);
+  if (seen < p->limit) s->orphan_at = s->orphan_rowid = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < ngone; i++) {
+    if (!(st = stmt(s, Q_PURGE_EVENT_ROW))) rc = HL_ESTORE;
+    else sqlite3_bind_int64(st, 1, gone[i]);
+    if (rc == 0 && (rc = exec_stmt(s, st)) == 0) res->purged.events += sqlite3_changes(s->db);
+  }
+  hl_free(gone);
+  return rc;
+}
+
+static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = op_begin(s);
+  if (rc == 0) {
+    purge_row *rows = hl_calloc(p->limit ? p->limit : 1, sizeof *rows);
+    int64_t n = purge_pick(s, p, rows);
+    if (n < 0) rc = HL_ESTORE;
+    for (int64_t i = 0; i < n; i++) {
+      if (rc == 0) rc = purge_one(s, &rows[i], &res);
+      hl_free(rows[i].event_id);
+      hl_free(rows[i].subscription_id);
+    }
+    hl_free(rows);
+    if (rc == 0) rc = purge_orphans(s, p, &res);
+    sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PURGE_LEDGER);
+    if (st) {
+      sqlite3_bind_int64(st, 1, p->now_s);
+      sqlite3_bind_int64(st, 2, (sqlite3_int64)p->limit);
+      if ((rc = exec_stmt(s, st)) == 0) res.purged.ledger = sqlite3_changes(s->db);
+    } else if (rc == 0) {
+      rc = HL_ESTORE;
+    }
+    /* The pages freed go back to the file system, a bounded number a
+     * batch (auto_vacuum=INCREMENTAL, see migrate_retention). */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%zu)", p->limit);
+    if (rc == 0) rc = exec_sql(s, sql);
+    rc = op_end(s, rc);
+  }
+  if (rc) res.purged.deliveries = res.purged.attempts = res.purged.events = res.purged.ledger = 0;
+  finish(s, cb, data, rc, &res);
+}
+
 /* --- life cycle ------------------------------------------------------------ */
 
 static void on_closed(uv_handle_t *h) {
@@ -930,6 +1061,7 @@ static const hl_store_vtable sq_vtable = {
   .xform_list = xform_list,
   .attempt_put = attempt_put,
   .attempt_list = attempt_list,
+  .purge = purge,
 };
 
 static bool ident_ok(const char *s) {
@@ -1059,6 +1191,30 @@ static int migrate_attempts(sq_store *s) {
   return exec_sql(s, sql);
 }
 
+/* Step "retention": an index for the purge's walk over terminal rows,
+ * one for old events, one for expired ledger entries, and a file that
+ * gives freed pages back (auto_vacuum=INCREMENTAL). A database made before
+ * is rebuilt once by VACUUM, at start, before the loop runs: the only way
+ * to change auto_vacuum on a file that has tables. */
+static int migrate_retention(sq_store *s) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b,
+                "CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED');"
+                "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at);"
+                "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0;",
+                s->t.delivery_table, s->t.delivery_table, s->t.ledger_table, s->t.ledger_table);
+  int rc = exec_sql(s, b.data);
+  hl_buf_dispose(&b);
+  if (rc) return rc;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA auto_vacuum", -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
+  int mode = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  if (mode == 2) return 0;
+  hl_log_info("sqlite: rebuilding the database once for incremental vacuum", "\"auto_vacuum\":%d", mode);
+  return exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;");
+}
+
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
   sq_store *s = hl_calloc(1, sizeof *s);
@@ -1105,11 +1261,12 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
    * a credential sealed in place (a plain row from before
    * HOOKLOOP_SECRET_KEY_FILE) leaves no copy in the file's free space.
    * Debian's SQLite is built with it on; this keeps it on for any build. */
-  if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
+  /* auto_vacuum first: a new file takes it only before its first table. */
+  if (exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
-      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0) {
+      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_retention(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
