@@ -20,6 +20,25 @@ static e2e_partner partner;
 
 static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
+#ifdef HL_TEST_DDB
+/* The DynamoDB store has no ordered claim: fifo is refused, not promised. */
+HL_TEST_T(fifo_is_refused_where_the_store_cannot_keep_order, 120) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256], u[256], body[1024];
+  snprintf(url, sizeof url, "%s/hook/x", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0)); /* the schema; a plain subscription is fine */
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"other\",\"event_type\":\"Payment\",\"url\":\"%s\",%s}", url, FIFO);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+  const hl_json *det = hl_json_get(doc.root, "details");
+  HL_ASSERT(det && det->type == HL_JSON_ARRAY && det->len >= 1);
+  HL_ASSERT_EQ_STR(str_at(&det->u.items[0], "path"), "/ordering");
+  hl_json_doc_dispose(&doc);
+  e2e_stop_both(&hk, &partner);
+}
+#else
+
 /* Posts evt-<tag>-0 .. evt-<tag>-(n-1), in that order. */
 static void post_events(const char *tag, int n) {
   char id[64];
@@ -144,3 +163,4 @@ HL_TEST_T(ordering_is_validated_shown_and_stored, 120) {
   free(sub);
   e2e_stop_both(&hk, &partner);
 }
+#endif
