@@ -63,11 +63,18 @@ static void assert_requests(const char *name, const char *const *want, size_t n)
   hl_json_doc_dispose(&doc);
 }
 
-HL_TEST_T(a_retrying_head_holds_its_followers_back, 120) {
+/* Starts hookloop and the partner and registers a fifo subscription to
+ * /hook/<hook_query> with the extra members. */
+static void start_fifo(const char *hook_query, const char *extra) {
   e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/fifo?codes=503,503,200&codes_for=evt-a-0", partner.base);
-  free(e2e_setup(&hk, "acme", url, FIFO, NULL, 0));
+  char url[256], members[256];
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, hook_query);
+  snprintf(members, sizeof members, FIFO "%s%s", extra ? ", " : "", extra ? extra : "");
+  free(e2e_setup(&hk, "acme", url, members, NULL, 0));
+}
+
+HL_TEST_T(a_retrying_head_holds_its_followers_back, 120) {
+  start_fifo("fifo?codes=503,503,200&codes_for=evt-a-0", NULL);
   post_events("a", 4);
   const char *want[] = {"evt-a-0", "evt-a-0", "evt-a-0", "evt-a-1", "evt-a-2", "evt-a-3"};
   assert_requests("fifo", want, HL_ARRAY_SIZE(want));
@@ -76,10 +83,7 @@ HL_TEST_T(a_retrying_head_holds_its_followers_back, 120) {
 }
 
 HL_TEST_T(skip_after_dead_letters_the_head_and_the_next_goes, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/skip?codes=503&codes_for=evt-s-0", partner.base);
-  free(e2e_setup(&hk, "acme", url, FIFO ", \"skip_after\": 2", NULL, 0));
+  start_fifo("skip?codes=503&codes_for=evt-s-0", "\"skip_after\": 2");
   post_events("s", 4);
   const char *want[] = {"evt-s-0", "evt-s-0", "evt-s-1", "evt-s-2", "evt-s-3"};
   assert_requests("skip", want, HL_ARRAY_SIZE(want));
@@ -94,11 +98,8 @@ HL_TEST_T(skip_after_dead_letters_the_head_and_the_next_goes, 120) {
 }
 
 HL_TEST_T(a_restart_in_the_middle_keeps_the_order, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
-  char url[256];
-  snprintf(url, sizeof url, "%s/hook/restart?codes=503,503,200&codes_for=evt-r-0", partner.base);
   /* The head's retries wait 2 s: the restart comes while it waits. */
-  free(e2e_setup(&hk, "acme", url, FIFO ", \"retry_schedule\": \"2s,2s,2s\"", NULL, 0));
+  start_fifo("restart?codes=503,503,200&codes_for=evt-r-0", "\"retry_schedule\": \"2s,2s,2s\"");
   post_events("r", 4);
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "restart", 1, 10000, &doc), 1);
