@@ -374,6 +374,7 @@ void hl_api_write_sub(hl_jw *w, const hl_sub *s) {
   if (r->secret) { hl_jw_key(w, "secrets"); hl_sub_secrets_describe(r->secret, hl_wall_ms() / 1000, w); }
   hl_api_write_signing(w, r);
   hl_api_write_client_cert(w, r);
+  hl_api_write_ordering(w, r);
   hl_api_write_sub_state(w, s);
   hl_jw_obj_end(w); /* the secret is never shown after creation */
 }
@@ -399,6 +400,7 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   if (c->secret_new) { hl_jw_key(&w, "secret"); hl_jw_str(&w, c->rec.secret); }
   if (!c->rec.secret) { hl_jw_key(&w, "secret_source"); hl_jw_str(&w, "WEBHOOK_SECRET_ARN"); }
   hl_api_write_signing(&w, &c->rec);
+  hl_api_write_ordering(&w, &c->rec);
   hl_jw_obj_end(&w);
   hl_log_info("subscription registered", "\"subscription_id\":\"%s\",\"partner_id\":\"%s\",\"event_type\":\"%s\"",
               c->rec.subscription_id, hl_log_esc(c->rec.partner_id, (size_t)-1), c->rec.event_type);
@@ -571,6 +573,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
       goto done;
     }
   }
+  if (!hl_api_sub_ordering_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
   int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
   if (signing < 0) goto done;
@@ -858,6 +861,7 @@ static bool sub_unchanged(const hl_sub *s, const hl_sub_rec *r) {
          str_same(o->retry_schedule, r->retry_schedule) && str_same(o->destination_json, r->destination_json) && str_same(o->egress_topic, r->egress_topic) &&
          str_same(o->signing, r->signing) &&
          str_same(o->enrichment_on_failure, r->enrichment_on_failure) &&
+         str_same(o->ordering, r->ordering) && o->skip_after == r->skip_after &&
          str_same(o->status, r->status) && o->max_in_flight == r->max_in_flight &&
          str_same(o->client_cert, r->client_cert) && str_same(o->client_key, r->client_key) &&
          o->rate_limit_per_s == r->rate_limit_per_s && o->timeout_ms == r->timeout_ms;

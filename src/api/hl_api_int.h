@@ -53,6 +53,11 @@ void hl_api_load_xforms(hl_api *a, bool reload, void (*then)(void *data, int sta
 /* --- secret rotation (hl_api_secret.c) --------------------------------------------- */
 void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
 
+/* --- a subscription's delivery order (hl_api_ordering.c) ------------------------------- */
+/* "ordering" and "skip_after" of a registration into rec; false: answered 400. */
+bool hl_api_sub_ordering_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
+void hl_api_write_ordering(hl_jw *w, const hl_sub_rec *r);
+
 /* --- how a subscription signs (hl_api_signing.c) ------------------------------------ */
 /* The "signing" member of a subscription's registration, after its url or
  * destination: 0 for HMAC (nothing set), 1 for ed25519 (rec->signing set,

@@ -8,6 +8,7 @@
 #include "model/hl_partner.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_enrich.h"
+#include "model/hl_sub_order.h"
 #include "model/hl_xform_reg.h"
 #include "queue/hl_queue_embedded.h"
 
@@ -236,7 +237,15 @@ static hl_delivery *dequeue(hl_sub *s) {
   return dl;
 }
 
+/* "ordering": "fifo" where the queue can keep it (hl_queue.orders; the API
+ * refuses fifo elsewhere): one delivery in memory at a time, claimed with
+ * claim_head, so the next is claimed only once the one before is done. */
+static bool ordered(const hl_dispatch *d, const hl_sub *s) {
+  return hl_sub_rec_fifo(&s->rec) && d->queue->vt->orders && d->queue->vt->orders(d->queue);
+}
+
 unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
+  if (ordered(d, s)) return 1;
   return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : d->opt.default_sub_in_flight;
 }
 
@@ -245,6 +254,7 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
  * come back, and memory stays near what is in flight (10,000 in flight
  * hold ~10,500 bodies, not twice that). */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
+  if (ordered(d, s)) return 1; /* the head only: its followers stay in the store */
   unsigned limit = hl_dispatch_sub_limit(d, s);
   return limit + HL_MIN(limit, 512u);
 }
@@ -391,6 +401,17 @@ static void log_attempt(hl_dispatch *d, const hl_delivery *dl, const hl_send_res
   hl_attempt_rec_free(&r);
 }
 
+/* A fifo head that would be retried after its skip_after-th attempt is
+ * dead-lettered instead, so that its followers go. */
+static void skip_head(hl_dispatch *d, hl_delivery *dl) {
+  const hl_sub_rec *r = &dl->sub->rec;
+  if (!ordered(d, dl->sub) || r->skip_after <= 0 || dl->item.d.attempts < r->skip_after) return;
+  char last[HL_SEND_ERROR_SIZE];
+  snprintf(last, sizeof last, "%s", dl->error);
+  snprintf(dl->error, sizeof dl->error, "skipped after %lld attempts (last: %.200s)", (long long)r->skip_after, last);
+  dl->outcome = HL_OUTCOME_FAILED;
+}
+
 /* The sender's verdict becomes the outcome recorded: a retryable failure
  * retries on the subscription's schedule (Retry-After honoured up to an
  * hour, never shortening it) until the schedule is exhausted. */
@@ -426,6 +447,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
       if (d->opt.max_retry_delay_ms) delay = HL_MIN(delay, d->opt.max_retry_delay_ms);
       dl->outcome = HL_OUTCOME_RETRY;
       dl->next_delay_ms = delay;
+      skip_head(d, dl);
     } else {
       size_t l = strlen(dl->error);
       snprintf(dl->error + l, sizeof dl->error - l, " (retries exhausted)");
@@ -746,7 +768,8 @@ static void on_pump(uv_idle_t *h) {
     *c = (claim_ctx){d, s, room};
     ST(s)->claiming = true;
     hl_sub_ref(s);
-    d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
+    if (ordered(d, s)) d->queue->vt->claim_head(d->queue, s->rec.subscription_id, hl_wall_ms(), on_claimed, c);
+    else d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
     hl_sub_unref(d->reg, s);
   }
   /* Subscriptions without room stay listed, holding their reference. */

@@ -61,6 +61,11 @@ typedef struct {
    * next_due_at); NULL for push queues. */
   void (*claim)(hl_queue *q, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
                 void *data);
+  /* pull, ordered subscriptions: the oldest open delivery if due
+   * (hl_store.eq_claim_head); NULL when the queue cannot keep order. */
+  void (*claim_head)(hl_queue *q, const char *subscription_id, int64_t now_ms, hl_store_cb cb, void *data);
+  /* Whether claim_head works here (the embedded queue: the store has it). */
+  bool (*orders)(const hl_queue *q);
   /* Records an attempt's outcome; cb's status 0 once durable. */
   void (*record)(hl_queue *q, const hl_queue_attempt *a, hl_store_cb cb, void *data);
   /* pull: gives a held delivery back unclaimed, due at r->next_attempt_at. */

@@ -11,6 +11,17 @@ static void claim(hl_queue *q, const char *sub_id, size_t limit, int64_t now_ms,
   s->vt->eq_claim(s, sub_id, limit, now_ms, cb, data);
 }
 
+static void claim_head(hl_queue *q, const char *sub_id, int64_t now_ms, hl_store_cb cb, void *data) {
+  hl_store *s = ((embedded *)q)->store;
+  if (!s->vt->eq_claim_head) {
+    cb(data, HL_EUNSUPPORTED, &(hl_store_result){0});
+    return;
+  }
+  s->vt->eq_claim_head(s, sub_id, now_ms, cb, data);
+}
+
+static bool orders(const hl_queue *q) { return ((const embedded *)q)->store->vt->eq_claim_head != NULL; }
+
 /* The status row and the queue row are one: eq_update writes both, in the
  * same transaction as a success's ledger entry written this turn. */
 static void record(hl_queue *q, const hl_queue_attempt *a, hl_store_cb cb, void *data) {
@@ -97,7 +108,7 @@ static void destroy(hl_queue *q) { hl_free(q); }
 
 static const hl_queue_vt embedded_vt = {
   .name = "embedded", .redelivers = false, .owns_retries = false,
-  .claim = claim, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
+  .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
   .backlog = backlog, .destroy = destroy,
 };
 

@@ -13,7 +13,7 @@ void hl_sub_rec_free(hl_sub_rec *r) {
   hl_free(r->secret); hl_free(r->headers_json); hl_free(r->filter_json);
   hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
   hl_free(r->destination_json); hl_free(r->enrichment_on_failure);
-  hl_free(r->signing); hl_free(r->client_cert);
+  hl_free(r->signing); hl_free(r->client_cert); hl_free(r->ordering);
   if (r->client_key) explicit_bzero(r->client_key, strlen(r->client_key));
   hl_free(r->client_key);
 }

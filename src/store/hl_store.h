@@ -59,6 +59,11 @@ typedef struct {
    * its private key, PEM; both NULL when none. The key is a credential:
    * sealed at rest as the secret is (model/hl_sub_seal.h), never shown. */
   char *client_cert, *client_key;
+  /* Ordered delivery (model/hl_sub_order.h): NULL ("none") or "fifo";
+   * skip_after: a fifo head is dead-lettered after this many attempts
+   * (0: never, it blocks until its schedule is exhausted). */
+  char *ordering;
+  int64_t skip_after;
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate
@@ -261,6 +266,12 @@ typedef struct {
    * were due, also next_due_at (see hl_store_result). */
   void (*eq_claim)(hl_store *s, const char *subscription_id, size_t limit, int64_t now_ms,
                    hl_store_cb cb, void *data);
+  /* Ordered delivery ("ordering": "fifo"): the subscription's oldest open
+   * delivery in acceptance order, claimed, if it is due and not claimed
+   * already; else no item, and next_due_at is when that head falls due (0:
+   * it is claimed, or nothing is open). Its followers are never handed out
+   * while it is open. NULL: the store cannot keep order (fifo refused). */
+  void (*eq_claim_head)(hl_store *s, const char *subscription_id, int64_t now_ms, hl_store_cb cb, void *data);
   /* Records an attempt's outcome. release: put the delivery back unclaimed
    * (it is due again at r->next_attempt_at). */
   void (*eq_update)(hl_store *s, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data);

@@ -151,6 +151,8 @@ static void read_sub(op_ctx *o, const hl_json *it) {
   r->enrichment_on_failure = get_s(it, "enrichment_on_failure");
   r->client_cert = get_s(it, "client_cert");
   r->client_key = get_s(it, "client_key");
+  r->ordering = get_s(it, "ordering");
+  r->skip_after = get_n(it, "skip_after"); /* absent: 0, never */
 }
 
 static void read_xform(op_ctx *o, const hl_json *it) {
@@ -514,8 +516,8 @@ static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
-  char nb[4][24];
-  hl_ddb_attr a[21];
+  char nb[5][24];
+  hl_ddb_attr a[24];
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
   a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(r->event_type)};
@@ -536,6 +538,8 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
   a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};
   a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(nb[3], r->created_at))};
+  OPT_S(a, n, "ordering", r->ordering);
+  if (r->skip_after > 0) a[n++] = (hl_ddb_attr){"skip_after", hl_ddb_n(hl_ddb_i64(nb[4], r->skip_after))};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_put_item(&body, s->t.subscription_table, (hl_ddb_item){a, n}, NULL);
   send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);

@@ -26,7 +26,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 19 /* the most parameters of a statement: a subscription's put */
+#define MAXP 21 /* the most parameters of a statement: a subscription's put */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -415,19 +415,19 @@ static void prepare_all(pg_store *s) {
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "enrichment_on_failure,client_cert,client_key,ordering,skip_after) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
       "destination=excluded.destination,signing=excluded.signing,"
       "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
-      "client_key=excluded.client_key",
+      "client_key=excluded.client_key,ordering=excluded.ordering,skip_after=excluded.skip_after",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key FROM %s "
+      "enrichment_on_failure,client_cert,client_key,ordering,skip_after FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
   SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
@@ -706,11 +706,23 @@ static void migration_11(const hl_table_names *t, hl_buf *b) {
     t->delivery_table, t->delivery_table, t->ledger_table, t->ledger_table);
 }
 
+/* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
+ * skip_after (NULL: never). */
+static void migration_7(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=7) THEN "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (7, now()); "
+    "END IF; END $m$",
+    t->subscription_table, t->subscription_table);
+}
+
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
                                                                        migration_3, migration_4, migration_5,
-                                                                       migration_6, migration_8, migration_9,
-                                                                       migration_11};
+                                                                       migration_6, migration_7, migration_8,
+                                                                       migration_9, migration_11};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -958,7 +970,8 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
   op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
   op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
   op_str(op, i, r->destination_json); op_str(op, i, r->signing); op_str(op, i, r->enrichment_on_failure);
-  op_str(op, i, r->client_cert); op_str(op, i, r->client_key);
+  op_str(op, i, r->client_cert); op_str(op, i, r->client_key); op_str(op, i, r->ordering);
+  if (r->skip_after > 0) op_i64(op, i, r->skip_after); else op_str(op, i, NULL);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -974,6 +987,7 @@ static void row_sub(const PGresult *r, int k, hl_store_result *res) {
   x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
   x->destination_json = gstr(r, k, 14); x->signing = gstr(r, k, 15);
   x->enrichment_on_failure = gstr(r, k, 16); x->client_cert = gstr(r, k, 17); x->client_key = gstr(r, k, 18);
+  x->ordering = gstr(r, k, 19); x->skip_after = gnull(r, k, 20) ? 0 : gi64(r, k, 20);
   if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
 }
 

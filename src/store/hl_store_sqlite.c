@@ -17,7 +17,7 @@
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
-  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
+  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
@@ -90,19 +90,19 @@ static void build_sql(sq_store *s) {
   SET(Q_SUB_PUT,
       "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
+      "enrichment_on_failure,client_cert,client_key,ordering,skip_after) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
       "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
       "headers=excluded.headers,filter=excluded.filter,max_in_flight=excluded.max_in_flight,"
       "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
       "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
       "destination=excluded.destination,signing=excluded.signing,"
       "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
-      "client_key=excluded.client_key",
+      "client_key=excluded.client_key,ordering=excluded.ordering,skip_after=excluded.skip_after",
       t->subscription_table);
   SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
       "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key FROM %s "
+      "enrichment_on_failure,client_cert,client_key,ordering,skip_after FROM %s "
       "ORDER BY partner_id,event_type", t->subscription_table);
   SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=?1 AND event_type=?2", t->subscription_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
@@ -141,6 +141,11 @@ static void build_sql(sq_store *s) {
   SET(Q_CLAIM_ALL, "SELECT " CLAIM_COLS " FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
       "WHERE d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
       "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
+  /* Acceptance order is the rowid's (rows are inserted as events are
+   * accepted); the index "<delivery>_open_order" finds a subscription's
+   * oldest open row in one probe. d.claimed last. */
+  SET(Q_CLAIM_HEAD, "SELECT " CLAIM_COLS ",d.claimed FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
+      "WHERE d.subscription_id=?1 AND d.status IN %s ORDER BY d.rowid LIMIT 1", t->delivery_table, STATUS_OPEN);
   SET(Q_CLAIM_MARK, "UPDATE %s SET claimed=1 WHERE rowid=?1", t->delivery_table);
   /* The same conditions as the partial indexes on next_attempt_at: one
    * index probe, however long the queue. */
@@ -479,7 +484,8 @@ static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *d
     bind_text(st, 12, r->egress_topic); bind_text(st, 13, r->status);
     sqlite3_bind_int64(st, 14, r->created_at); bind_text(st, 15, r->destination_json);
     bind_text(st, 16, r->signing); bind_text(st, 17, r->enrichment_on_failure);
-    bind_text(st, 18, r->client_cert); bind_text(st, 19, r->client_key);
+    bind_text(st, 18, r->client_cert); bind_text(st, 19, r->client_key); bind_text(st, 20, r->ordering);
+    if (r->skip_after > 0) sqlite3_bind_int64(st, 21, r->skip_after); else sqlite3_bind_null(st, 21);
   }
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
@@ -496,6 +502,7 @@ static void sub_row(sqlite3_stmt *st, void *item) {
   r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
   r->signing = col_text(st, 15); r->enrichment_on_failure = col_text(st, 16);
   r->client_cert = col_text(st, 17); r->client_key = col_text(st, 18);
+  r->ordering = col_text(st, 19); r->skip_after = sqlite3_column_int64(st, 20);
   if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
 }
 
@@ -741,6 +748,18 @@ static int64_t next_due(sq_store *s, const char *subscription_id) {
   return at;
 }
 
+/* A row of CLAIM_COLS (after the rowid) as a queue item. */
+static void read_claim_row(sqlite3_stmt *st, hl_eq_item *it) {
+  read_delivery(st, 1, &it->d);
+  it->event_type = col_text(st, 10);
+  it->body_len = (size_t)sqlite3_column_bytes(st, 11);
+  it->body = hl_malloc(it->body_len + 1);
+  if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 11), it->body_len);
+  it->body[it->body_len] = '\0';
+  it->trace = col_text(st, 12);
+  it->accepted_at = sqlite3_column_int64(st, 13);
+}
+
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
                      hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
@@ -754,16 +773,8 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
     int64_t *rowids = hl_malloc((limit ? limit : 1) * sizeof *rowids);
     res.items = hl_calloc(limit ? limit : 1, sizeof *res.items);
     while (res.nitems < limit && sqlite3_step(st) == SQLITE_ROW) {
-      hl_eq_item *it = &res.items[res.nitems];
-      rowids[res.nitems++] = sqlite3_column_int64(st, 0);
-      read_delivery(st, 1, &it->d);
-      it->event_type = col_text(st, 10);
-      it->body_len = (size_t)sqlite3_column_bytes(st, 11);
-      it->body = hl_malloc(it->body_len + 1);
-      if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 11), it->body_len);
-      it->body[it->body_len] = '\0';
-      it->trace = col_text(st, 12);
-      it->accepted_at = sqlite3_column_int64(st, 13);
+      rowids[res.nitems] = sqlite3_column_int64(st, 0);
+      read_claim_row(st, &res.items[res.nitems++]);
     }
     sqlite3_reset(st);
     for (size_t i = 0; i < res.nitems; i++) {
@@ -773,6 +784,41 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
     }
     hl_free(rowids);
     if (rc == 0 && res.nitems < limit) res.next_due_at = next_due(s, subscription_id);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+/* Ordered delivery: only the oldest open row is ever handed out, so a
+ * head waiting for its retry (claimed in memory, or released with a later
+ * next_attempt_at) holds its followers back, across restarts too. */
+static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
+                          void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_CLAIM_HEAD);
+  if (st) {
+    bind_text(st, 1, subscription_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW && sqlite3_column_int(st, 14) == 0) {
+      int64_t rowid = sqlite3_column_int64(st, 0), due = sqlite3_column_int64(st, 9);
+      if (due <= now_ms) {
+        res.items = hl_calloc(1, sizeof *res.items);
+        read_claim_row(st, &res.items[0]);
+        res.nitems = 1;
+        sqlite3_reset(st);
+        sqlite3_stmt *m = stmt(s, Q_CLAIM_MARK);
+        if (m) sqlite3_bind_int64(m, 1, rowid);
+        if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
+      } else {
+        res.next_due_at = due;
+      }
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+      rc = HL_ESTORE;
+    }
+    sqlite3_reset(st);
   } else if (rc == 0) {
     rc = HL_ESTORE;
   }
@@ -1051,6 +1097,7 @@ static const hl_store_vtable sq_vtable = {
   .ledger_get = ledger_get,
   .eq_accept = eq_accept,
   .eq_claim = eq_claim,
+  .eq_claim_head = eq_claim_head,
   .eq_update = eq_update,
   .eq_requeue = eq_requeue,
   .eq_backlog = eq_backlog,
@@ -1169,6 +1216,22 @@ static int migrate_client_cert(sq_store *s) {
   return rc ? rc : add_sub_column(s, "client_key");
 }
 
+/* Step "ordering": a subscription's delivery order (hl_sub_rec.ordering,
+ * NULL: none) and skip_after (NULL: never), and the partial index that
+ * finds a subscription's oldest open delivery (eq_claim_head). */
+static int migrate_ordering(sq_store *s) {
+  int rc = add_sub_column(s, "ordering");
+  if (rc == 0) rc = add_sub_column(s, "skip_after");
+  if (rc == 0) {
+    hl_buf b = HL_BUF_INIT;
+    hl_buf_printf(&b, "CREATE INDEX IF NOT EXISTS %s_open_order ON %s(subscription_id) "
+                      "WHERE status IN ('PENDING','RETRYING')", s->t.delivery_table, s->t.delivery_table);
+    rc = exec_sql(s, b.data);
+    hl_buf_dispose(&b);
+  }
+  return rc;
+}
+
 /* Step 2: the partner table. Idempotent, as every step: a database made
  * before partners existed gains it at the next start. */
 static int migrate_2_partners(sq_store *s) {
@@ -1266,7 +1329,8 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
                   "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
-      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_retention(s) != 0) {
+      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
+      migrate_retention(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -183,7 +183,7 @@ HL_TEST(schema_and_subscription_round_trip) {
   hl_sub_rec sns = {.subscription_id = "sub_2", .partner_id = "bus", .event_type = "PaymentProcessed",
                     .destination_json = "{\"type\":\"sns\",\"topic_arn\":\"arn:aws:sns:eu-west-1:123456789012:t\"}",
                     .egress_topic = "wh.egress.bus.PaymentProcessed", .status = "ACTIVE",
-                    .enrichment_on_failure = "deliver_unenriched"};
+                    .enrichment_on_failure = "deliver_unenriched", .ordering = "fifo", .skip_after = 3};
   c = (capture){0};
   store->vt->sub_put(store, &sns, cap_cb, &c);
   run_until(&c);
@@ -219,6 +219,11 @@ HL_TEST(schema_and_subscription_round_trip) {
   /* The enrichment failure policy: kept where given, none otherwise. */
   HL_ASSERT_EQ_STR(c.res.subs[1 - ia].enrichment_on_failure, "deliver_unenriched");
   HL_ASSERT(c.res.subs[ia].enrichment_on_failure == NULL);
+  /* The delivery order: kept where given; none (NULL, 0) otherwise. */
+  HL_ASSERT_EQ_STR(c.res.subs[1 - ia].ordering, "fifo");
+  HL_ASSERT_EQ_INT(c.res.subs[1 - ia].skip_after, 3);
+  HL_ASSERT(c.res.subs[ia].ordering == NULL);
+  HL_ASSERT_EQ_INT(c.res.subs[ia].skip_after, 0);
   hl_store_result_dispose(&c.res);
   c = (capture){0};
   store->vt->sub_delete(store, "bus", "PaymentProcessed", cap_cb, &c);

@@ -15,7 +15,8 @@
  * last repeats). answer=1 adds headers to the answer, credential-like ones
  * among them (set-cookie, www-authenticate, x-api-token, each with
  * "SECRET" in its value) and x-request-id: req-<k>; body_bytes=N answers N
- * bytes of JSON text instead of "{}" (the attempt log's bounds).
+ * bytes of JSON text instead of "{}" (the attempt log's bounds);
+ * codes_for=<webhook-id> applies codes to that event's requests only.
  * Duplicates and unique ids are counted per name too. hold=1
  * keeps the request unanswered until POST /release: a partner that is
  * "slow" for exactly as long as a test wants, with no clock involved.
@@ -231,7 +232,11 @@ static void handle_hook(hl_http_req *r) {
 
   char v[256];
   int status = pick_mix();
-  if (query_get(r->query, "codes", v, sizeof v)) {
+  /* codes_for=<webhook-id>: the codes apply to that event only, the
+   * others answer as without codes (one failing event among good ones). */
+  char only[128];
+  bool coded = !query_get(r->query, "codes_for", only, sizeof only) || strcmp(only, idbuf) == 0;
+  if (coded && query_get(r->query, "codes", v, sizeof v)) {
     /* the (seen)-th code, the last one repeating */
     char *save = NULL, *tok = strtok_r(v, ",", &save);
     int last = 200;

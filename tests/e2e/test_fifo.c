@@ -1,0 +1,167 @@
+/* End to end, `hookloop serve` (embedded queue, SQLite) against the mock
+ * partner: "ordering": "fifo" delivers in acceptance order, one at a time;
+ * a retrying head holds its followers back, "skip_after" dead-letters it,
+ * and a restart in the middle keeps the order. The registration's answers
+ * and refusals are checked here too. */
+#include "e2e_util.h"
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static e2e_hookloop hk;
+static e2e_partner partner;
+
+#define FIFO "\"ordering\": \"fifo\""
+
+static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
+
+#ifdef HL_TEST_DDB
+/* The DynamoDB store has no ordered claim: fifo is refused, not promised. */
+HL_TEST_T(fifo_is_refused_where_the_store_cannot_keep_order, 120) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256], u[256], body[1024];
+  snprintf(url, sizeof url, "%s/hook/x", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0)); /* the schema; a plain subscription is fine */
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"other\",\"event_type\":\"Payment\",\"url\":\"%s\",%s}", url, FIFO);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+  const hl_json *det = hl_json_get(doc.root, "details");
+  HL_ASSERT(det && det->type == HL_JSON_ARRAY && det->len >= 1);
+  HL_ASSERT_EQ_STR(str_at(&det->u.items[0], "path"), "/ordering");
+  hl_json_doc_dispose(&doc);
+  e2e_stop_both(&hk, &partner);
+}
+#else
+
+/* Posts evt-<tag>-0 .. evt-<tag>-(n-1), in that order. */
+static void post_events(const char *tag, int n) {
+  char id[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "evt-%s-%d", tag, i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+}
+
+/* The partner's requests to hook `name` are exactly the webhook-ids in
+ * want, in that order. */
+static void assert_requests(const char *name, const char *const *want, size_t n) {
+  hl_json_doc doc;
+  int have = e2e_wait_requests(&partner, name, n, 20000, &doc);
+  hl_sleep_ms(300); /* nothing more may come: a request past n is a failure too */
+  hl_json_doc_dispose(&doc);
+  have = e2e_wait_requests(&partner, name, n, 0, &doc);
+  for (int i = 0; i < have; i++)
+    fprintf(stderr, "request %d: %s\n", i, str_at(&doc.root->u.items[i], "webhook_id"));
+  HL_ASSERT_EQ_INT(have, (int)n);
+  for (size_t i = 0; i < n; i++) HL_ASSERT_EQ_STR(str_at(&doc.root->u.items[i], "webhook_id"), want[i]);
+  hl_json_doc_dispose(&doc);
+}
+
+/* Starts hookloop and the partner and registers a fifo subscription to
+ * /hook/<hook_query> with the extra members. */
+static void start_fifo(const char *hook_query, const char *extra) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256], members[256];
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, hook_query);
+  snprintf(members, sizeof members, FIFO "%s%s", extra ? ", " : "", extra ? extra : "");
+  free(e2e_setup(&hk, "acme", url, members, NULL, 0));
+}
+
+HL_TEST_T(a_retrying_head_holds_its_followers_back, 120) {
+  start_fifo("fifo?codes=503,503,200&codes_for=evt-a-0", NULL);
+  post_events("a", 4);
+  const char *want[] = {"evt-a-0", "evt-a-0", "evt-a-0", "evt-a-1", "evt-a-2", "evt-a-3"};
+  assert_requests("fifo", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-a-3", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+
+HL_TEST_T(skip_after_dead_letters_the_head_and_the_next_goes, 120) {
+  start_fifo("skip?codes=503&codes_for=evt-s-0", "\"skip_after\": 2");
+  post_events("s", 4);
+  const char *want[] = {"evt-s-0", "evt-s-0", "evt-s-1", "evt-s-2", "evt-s-3"};
+  assert_requests("skip", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-s-0", "FAILED", 5000));
+  char err[256];
+  int64_t attempts = 0;
+  e2e_delivery_error(&hk, "evt-s-0", err, sizeof err, &attempts);
+  HL_ASSERT_EQ_INT(attempts, 2);
+  HL_ASSERT_MSG(strncmp(err, "skipped after 2 attempts", 24) == 0, "last_error: %s", err);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-s-3", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+
+HL_TEST_T(a_restart_in_the_middle_keeps_the_order, 120) {
+  /* The head's retries wait 2 s: the restart comes while it waits. */
+  start_fifo("restart?codes=503,503,200&codes_for=evt-r-0", "\"retry_schedule\": \"2s,2s,2s\"");
+  post_events("r", 4);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "restart", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_stop_hookloop(&hk, SIGTERM, 10000) == 0);
+  e2e_start_hookloop(&hk, NULL); /* same data dir */
+  const char *want[] = {"evt-r-0", "evt-r-0", "evt-r-0", "evt-r-1", "evt-r-2", "evt-r-3"};
+  assert_requests("restart", want, HL_ARRAY_SIZE(want));
+  e2e_stop_both(&hk, &partner);
+}
+
+HL_TEST_T(ordering_is_validated_shown_and_stored, 120) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/show", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, FIFO ", \"skip_after\": 3", NULL, 0);
+  char u[256], body[1024];
+  hl_json_doc doc;
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "ordering"), "fifo");
+  int64_t n = 0;
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "skip_after"), &n) == 0 && n == 3);
+  hl_json_doc_dispose(&doc);
+  /* Stored: the same after a restart. */
+  HL_ASSERT(e2e_stop_hookloop(&hk, SIGTERM, 10000) == 0);
+  e2e_start_hookloop(&hk, NULL);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "ordering"), "fifo");
+  HL_ASSERT(hl_json_int64(hl_json_get(doc.root, "skip_after"), &n) == 0 && n == 3);
+  hl_json_doc_dispose(&doc);
+  /* Refusals, each naming its member. */
+  struct { const char *extra, *ptr; } bad[] = {
+    {"\"ordering\": \"lifo\"", "/ordering"},
+    {"\"ordering\": 1", "/ordering"},
+    {FIFO ", \"skip_after\": 0", "/skip_after"},
+    {FIFO ", \"skip_after\": \"2\"", "/skip_after"},
+    {"\"skip_after\": 2", "/skip_after"},
+  };
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    snprintf(body, sizeof body, "{\"partner_id\":\"other\",\"event_type\":\"Payment\",\"url\":\"%s\",%s}", url,
+             bad[i].extra);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+    const hl_json *det = hl_json_get(doc.root, "details");
+    HL_ASSERT(det && det->type == HL_JSON_ARRAY && det->len >= 1);
+    HL_ASSERT_EQ_STR(str_at(&det->u.items[0], "path"), bad[i].ptr);
+    hl_json_doc_dispose(&doc);
+  }
+  /* The default: none, no skip_after. */
+  snprintf(body, sizeof body, "{\"partner_id\":\"plain\",\"event_type\":\"Payment\",\"url\":\"%s\"}", url);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 201);
+  char id[128];
+  snprintf(id, sizeof id, "%s", str_at(doc.root, "subscription_id"));
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, id);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "ordering"), "none");
+  HL_ASSERT(hl_json_get(doc.root, "skip_after")->type == HL_JSON_NULL);
+  hl_json_doc_dispose(&doc);
+  free(sub);
+  e2e_stop_both(&hk, &partner);
+}
+#endif
