@@ -47,7 +47,7 @@
 /* 2: destinations, 3: transformations, 4: the partner table, 5: a
  * subscription's enrichment failure policy, 8: the attempt log, 9:
  * subscriptions' signing */
-#define HL_STORE_PG_SCHEMA_VERSION 9
+#define HL_STORE_PG_SCHEMA_VERSION 10
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
