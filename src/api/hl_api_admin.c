@@ -755,6 +755,27 @@ void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
 
 typedef struct { hl_api *a; hl_http_req *req; char *event_id; char *sub_id; } del_ctx;
 
+void hl_api_write_delivery(hl_jw *w, hl_api *a, const hl_delivery_rec *r, bool with_event_id) {
+  hl_sub *s = hl_registry_sub_get(a->reg, r->subscription_id);
+  hl_jw_obj_begin(w);
+  if (with_event_id) hl_jw_key_str(w, "event_id", r->event_id);
+  hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
+  hl_jw_key(w, "partner_id");
+  if (s) hl_jw_str(w, s->rec.partner_id); else hl_jw_null(w);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "attempts"); hl_jw_int(w, r->attempts);
+  hl_jw_key(w, "last_status_code");
+  if (r->last_status_code) hl_jw_int(w, r->last_status_code); else hl_jw_null(w);
+  hl_jw_key(w, "last_error");
+  if (r->last_error) hl_jw_str(w, r->last_error); else hl_jw_null(w);
+  hl_jw_key(w, "last_latency_ms"); hl_jw_int(w, r->last_latency_ms);
+  hl_jw_key(w, "updated_at"); hl_jw_int(w, r->updated_at);
+  hl_jw_key(w, "next_attempt_at");
+  if (r->next_attempt_at) hl_jw_int(w, r->next_attempt_at); else hl_jw_null(w);
+  if (r->transformation) { hl_jw_key(w, "transformations"); hl_api_write_xform_used(w, r->transformation); }
+  hl_jw_obj_end(w);
+}
+
 static void on_delivery_list(void *data, int status, hl_store_result *res) {
   del_ctx *c = data;
   c->a->pending--;
@@ -766,26 +787,7 @@ static void on_delivery_list(void *data, int status, hl_store_result *res) {
     hl_jw_open(&w, &b);
     hl_jw_key(&w, "event_id"); hl_jw_str(&w, c->event_id);
     hl_jw_key_arr(&w, "deliveries");
-    for (size_t i = 0; i < res->ndeliveries; i++) {
-      const hl_delivery_rec *r = &res->deliveries[i];
-      hl_sub *s = hl_registry_sub_get(c->a->reg, r->subscription_id);
-      hl_jw_obj_begin(&w);
-      hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, r->subscription_id);
-      hl_jw_key(&w, "partner_id");
-      if (s) hl_jw_str(&w, s->rec.partner_id); else hl_jw_null(&w);
-      hl_jw_key(&w, "status"); hl_jw_str(&w, r->status);
-      hl_jw_key(&w, "attempts"); hl_jw_int(&w, r->attempts);
-      hl_jw_key(&w, "last_status_code");
-      if (r->last_status_code) hl_jw_int(&w, r->last_status_code); else hl_jw_null(&w);
-      hl_jw_key(&w, "last_error");
-      if (r->last_error) hl_jw_str(&w, r->last_error); else hl_jw_null(&w);
-      hl_jw_key(&w, "last_latency_ms"); hl_jw_int(&w, r->last_latency_ms);
-      hl_jw_key(&w, "updated_at"); hl_jw_int(&w, r->updated_at);
-      hl_jw_key(&w, "next_attempt_at");
-      if (r->next_attempt_at) hl_jw_int(&w, r->next_attempt_at); else hl_jw_null(&w);
-      if (r->transformation) { hl_jw_key(&w, "transformations"); hl_api_write_xform_used(&w, r->transformation); }
-      hl_jw_obj_end(&w);
-    }
+    for (size_t i = 0; i < res->ndeliveries; i++) hl_api_write_delivery(&w, c->a, &res->deliveries[i], false);
     hl_jw_arr_end(&w);
     hl_jw_obj_end(&w);
     hl_api_respond_buf(c->req, 200, &b);
@@ -797,8 +799,13 @@ static void on_delivery_list(void *data, int status, hl_store_result *res) {
 
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
   char id[256];
+  if ((!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) &&
+      hl_api_query_param(req, "subscription_id", id, sizeof id) && id[0]) {
+    hl_api_search_deliveries(a, req, id);
+    return;
+  }
   if (!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) {
-    hl_api_respond_field_error(req, "?event_id", "required: the id of the event whose deliveries to list");
+    hl_api_respond_field_error(req, "?event_id", "required: event_id, or subscription_id to search a subscription's deliveries");
     return;
   }
   del_ctx *c = hl_calloc(1, sizeof *c);

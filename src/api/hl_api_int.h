@@ -110,6 +110,16 @@ void hl_api_hosts(hl_api *a, hl_http_req *req);
 /* A subscription's answer (hl_api_admin.c): its record without credentials, and its state. */
 void hl_api_write_sub(hl_jw *w, const hl_sub *s);
 
+/* One delivery as the delivery routes show it (hl_api_admin.c); with_event_id
+ * adds its event's id (search answers span events). */
+void hl_api_write_delivery(hl_jw *w, hl_api *a, const hl_delivery_rec *r, bool with_event_id);
+
+/* --- searching deliveries (hl_api_deliveries.c) ------------------------------------ */
+/* GET /admin/deliveries?subscription_id=... (sub_id is that parameter). */
+void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id);
+/* An RFC 3339 time or digits (ms since the epoch) as ms; false when neither. */
+bool hl_api_time_parse(const char *s, int64_t *ms);
+
 /* --- a delivery's history (hl_api_history.c) ------------------------------------------- */
 void hl_api_list_attempts(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 

@@ -43,11 +43,15 @@ typedef struct {
  * (queue/hl_queue_ddb.h). */
 static const hl_ddb_gsi due_index = {"due", {"due_shard", 'N'}, {"due_key", 'S'}};
 
+/* One subscription's deliveries by update time (delivery_search). */
+static const hl_ddb_gsi by_subscription_index = {HL_DDB_DELIVERY_SUB_INDEX, {"subscription_id", 'S'},
+                                                 {"updated_at", 'N'}};
+
 static const key_schema keys[NTABLES] = {
     {{"schema_id", 'S'}, {"version", 'N'}, false, NULL},
     {{"partner_id", 'S'}, {"event_type", 'S'}, false, NULL},
     {{"event_type", 'S'}, {NULL, 0}, false, NULL},
-    {{"event_id", 'S'}, {"subscription_id", 'S'}, false, NULL},
+    {{"event_id", 'S'}, {"subscription_id", 'S'}, false, &by_subscription_index},
     {{"idempotency_key", 'S'}, {NULL, 0}, false, NULL},
     {{"shard", 'N'}, {"due_key", 'S'}, false, NULL},
     {{"transformation_id", 'S'}, {"version", 'N'}, false, NULL},

@@ -96,6 +96,20 @@ typedef struct {
   char *transformation;
 } hl_delivery_rec;
 
+/* A search of one subscription's deliveries (GET /admin/deliveries), newest
+ * update first: ordered by (updated_at, event_id) descending. A page goes
+ * on after the row (after_updated_at, after_event_id) of the page before;
+ * a first page passes INT64_MAX and "". The fields are borrowed for the
+ * call only. */
+typedef struct {
+  const char *subscription_id;
+  const char *status;        /* NULL: any */
+  int64_t since, until;      /* updated_at range, ms, inclusive (0 / INT64_MAX: open) */
+  int64_t after_updated_at;
+  const char *after_event_id;
+  size_t limit;
+} hl_delivery_query;
+
 /* transformation: key (transformation_id, version). transformation_id is
  * "event_type:<event_type>" or "subscription:<subscription_id>"; versions
  * are never overwritten (put fails with HL_EEXISTS), so a delivery's
@@ -243,6 +257,8 @@ typedef struct {
   void (*xform_list)(hl_store *s, hl_store_cb cb, void *data);            /* -> xforms */
   void (*delivery_put)(hl_store *s, const hl_delivery_rec *r, hl_store_cb cb, void *data);
   void (*delivery_list)(hl_store *s, const char *event_id, hl_store_cb cb, void *data); /* -> deliveries */
+  /* -> deliveries, at most q->limit of them (see hl_delivery_query). */
+  void (*delivery_search)(hl_store *s, const hl_delivery_query *q, hl_store_cb cb, void *data);
   /* Attempt log: put writes r into its slot (replacing the attempt
    * HL_ATTEMPT_LOG_MAX before it); list gives a delivery's attempts,
    * oldest first (-> attempts; none is not an error). */

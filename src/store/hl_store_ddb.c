@@ -63,7 +63,7 @@ static void flush(hl_store_ddb *s);
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
-               OP_ATTEMPT_LIST, OP_EVENT_PUT } op_kind;
+               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_DELIVERY_SEARCH } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -73,6 +73,11 @@ typedef struct {
   hl_store_result res;
   size_t cap;
   char *event_id;       /* OP_DELIVERY_LIST paging; OP_ATTEMPT_LIST: the delivery_id */
+  /* OP_DELIVERY_SEARCH: the query (its strings owned here) and, for the
+   * first page, the key to start after (parsed from the cursor). */
+  hl_delivery_query q;
+  hl_json_doc start;
+  bool has_start;
   hl_timerq_node fail_node; /* answers a request that could not be built */
 } op_ctx;
 
@@ -91,6 +96,12 @@ static void op_finish(op_ctx *o, int status) {
   if (o->cb) o->cb(o->data, status, &o->res);
   hl_store_result_dispose(&o->res);
   hl_free(o->event_id);
+  if (o->kind == OP_DELIVERY_SEARCH) {
+    hl_free((char *)o->q.subscription_id);
+    hl_free((char *)o->q.status);
+    hl_free((char *)o->q.after_event_id);
+    hl_json_doc_dispose(&o->start);
+  }
   hl_free(o);
   s->nops--;
   maybe_closed(s);
@@ -220,10 +231,36 @@ static void send_op(op_ctx *o, hl_ddb_op op, hl_buf *body, int build_rc) {
   hl_ddb_call(&o->s->client, op, body, on_op, o);
 }
 
+/* One page of the delivery table's index by subscription and update time
+ * (HL_DDB_DELIVERY_SUB_INDEX), newest first; the status is a filter, so a
+ * page may come back with fewer rows than asked and the next is read. */
+static void search_more(op_ctx *o, const hl_json *last_key) {
+  hl_buf body = HL_BUF_INIT;
+  char since[24], until[24];
+  hl_ddb_attr v[4] = {{":s", hl_ddb_s(o->q.subscription_id)},
+                      {":a", hl_ddb_n(hl_ddb_i64(since, o->q.since))},
+                      {":b", hl_ddb_n(hl_ddb_i64(until, o->q.until))}};
+  hl_ddb_name nm[] = {{"#st", "status"}};
+  size_t nv = 3;
+  if (o->q.status) v[nv++] = (hl_ddb_attr){":st", hl_ddb_s(o->q.status)};
+  size_t want = o->q.limit - o->res.ndeliveries;
+  hl_ddb_query_args qa = {.index = HL_DDB_DELIVERY_SUB_INDEX,
+                          .key_condition = "subscription_id = :s AND updated_at BETWEEN :a AND :b",
+                          .filter = o->q.status ? "#st = :st" : NULL, .names = o->q.status ? nm : NULL,
+                          .n_names = o->q.status ? 1 : 0, .values = v, .n_values = nv,
+                          .limit = (int)(want < (size_t)o->s->page_limit ? want : (size_t)o->s->page_limit),
+                          .descending = true, .start_key = last_key};
+  if (qa.limit <= 0) qa.limit = (int)want;
+  int rc = hl_ddb_query(&body, o->s->t.delivery_table, &qa);
+  send_op(o, HL_DDB_QUERY, &body, rc);
+}
+
 static void page_more(op_ctx *o, const hl_json *last_key) {
   hl_buf body = HL_BUF_INIT;
   int rc;
-  if (o->kind == OP_DELIVERY_LIST || o->kind == OP_ATTEMPT_LIST) {
+  if (o->kind == OP_DELIVERY_SEARCH) {
+    search_more(o, last_key);
+  } else if (o->kind == OP_DELIVERY_LIST || o->kind == OP_ATTEMPT_LIST) {
     bool att = o->kind == OP_ATTEMPT_LIST;
     hl_ddb_attr v[] = {{":e", hl_ddb_s(o->event_id)}};
     hl_ddb_query_args q = {.key_condition = att ? "delivery_id = :e" : "event_id = :e", .values = v,
@@ -253,6 +290,7 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_SUB_LIST:
     case OP_PARTNER_LIST:
     case OP_DELIVERY_LIST:
+    case OP_DELIVERY_SEARCH:
     case OP_XFORM_LIST:
     case OP_ATTEMPT_LIST:
       if (status == 0) {
@@ -275,7 +313,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
           }
         }
         const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-        if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
+        bool full = o->kind == OP_DELIVERY_SEARCH && o->res.ndeliveries >= o->q.limit;
+        if (!full && last && last->type == HL_JSON_OBJECT && last->len > 0) {
           page_more(o, last);
           return;
         }
@@ -627,6 +666,32 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
   op_ctx *o = op_new(ddb(base), OP_DELIVERY_LIST, cb, data);
   o->event_id = hl_strdup(event_id);
   page_more(o, NULL);
+}
+
+/* The cursor's row as the index's key: the table's key and the index's. */
+static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store_cb cb, void *data) {
+  op_ctx *o = op_new(ddb(base), OP_DELIVERY_SEARCH, cb, data);
+  o->q = *q;
+  o->q.subscription_id = hl_strdup(q->subscription_id);
+  o->q.status = q->status ? hl_strdup(q->status) : NULL;
+  o->q.after_event_id = hl_strdup(q->after_event_id ? q->after_event_id : "");
+  hl_json_doc_init(&o->start);
+  const hl_json *start = NULL;
+  if (o->q.after_event_id[0]) {
+    hl_buf k = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_open(&w, &k);
+    hl_jw_key(&w, "event_id"); hl_jw_obj_begin(&w); hl_jw_key_str(&w, "S", o->q.after_event_id); hl_jw_obj_end(&w);
+    hl_jw_key(&w, "subscription_id"); hl_jw_obj_begin(&w); hl_jw_key_str(&w, "S", o->q.subscription_id);
+    hl_jw_obj_end(&w);
+    char n[24];
+    hl_jw_key(&w, "updated_at"); hl_jw_obj_begin(&w); hl_jw_key_str(&w, "N", hl_ddb_i64(n, q->after_updated_at));
+    hl_jw_obj_end(&w);
+    hl_jw_obj_end(&w);
+    if (hl_json_parse(&o->start, k.data, k.len, NULL) == 0) start = o->start.root;
+    hl_buf_dispose(&k);
+  }
+  search_more(o, start);
 }
 
 /* The attempt log: one item a slot, keyed by the delivery ("<length of the
@@ -1159,7 +1224,8 @@ static const hl_store_vtable ddb_vt = {
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
+    .ledger_get = ledger_get,
     .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
     .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
@@ -1178,7 +1244,8 @@ static const hl_store_vtable ddb_queue_vt = {
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
     .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
     .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .ledger_put = ledger_put, .ledger_get = ledger_get,
+    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
+    .ledger_get = ledger_get,
     .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
     .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,

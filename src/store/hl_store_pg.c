@@ -22,7 +22,7 @@ typedef enum {
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q__COUNT
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -451,6 +451,11 @@ static void prepare_all(pg_store *s) {
       "transformation=excluded.transformation", t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT " DCOLS ",transformation FROM %s WHERE event_id=$1 ORDER BY subscription_id",
       t->delivery_table);
+  /* Served by the index of migration 10. */
+  SET(Q_DELIVERY_SEARCH, "SELECT " DCOLS ",transformation FROM %s WHERE subscription_id=$1 "
+      "AND ($2::text IS NULL OR status=$2::text) AND updated_at>=$3 AND updated_at<=$4 "
+      "AND (updated_at,event_id)<($5,$6::text) ORDER BY updated_at DESC,event_id DESC LIMIT $7",
+      t->delivery_table);
   SET(Q_ATTEMPT_PUT, "INSERT INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,"
       "headers,body,truncated) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
       "ON CONFLICT(event_id,subscription_id,slot) DO UPDATE SET attempt=excluded.attempt,at_ms=excluded.at_ms,"
@@ -687,6 +692,16 @@ static void migration_9(const hl_table_names *t, hl_buf *b) {
     t->subscription_table);
 }
 
+/* One subscription's deliveries by update time (delivery_search). */
+static void migration_10(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=10) THEN "
+    "CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (10, now()); "
+    "END IF; END $m$",
+    t->delivery_table, t->delivery_table);
+}
+
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
@@ -722,7 +737,7 @@ static void migration_7(const hl_table_names *t, hl_buf *b) {
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
                                                                        migration_3, migration_4, migration_5,
                                                                        migration_6, migration_7, migration_8,
-                                                                       migration_9, migration_11};
+                                                                       migration_9, migration_10, migration_11};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -1120,6 +1135,16 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
   op_submit(op);
 }
 
+static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_rows, cb, data);
+  op->row = row_delivery;
+  int i = op_stmt(op, Q_DELIVERY_SEARCH);
+  op_str(op, i, q->subscription_id); op_str(op, i, q->status); op_i64(op, i, q->since);
+  op_i64(op, i, q->until); op_i64(op, i, q->after_updated_at); op_str(op, i, q->after_event_id);
+  op_i64(op, i, (int64_t)q->limit);
+  op_submit(op);
+}
+
 /* --- the attempt log ------------------------------------------------------ */
 
 static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
@@ -1463,6 +1488,7 @@ static const hl_store_vtable pg_vtable = {
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
+  .delivery_search = delivery_search,
   .attempt_put = attempt_put,
   .attempt_list = attempt_list,
   .purge = purge,

@@ -47,7 +47,7 @@
 /* 2: destinations, 3: transformations, 4: the partner table, 5: a
  * subscription's enrichment failure policy, 6: TLS client certificates,
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
- * 11: retention's indexes */
+ * 10: the delivery search index, 11: retention's indexes */
 #define HL_STORE_PG_SCHEMA_VERSION 11
 
 typedef struct {

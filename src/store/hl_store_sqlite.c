@@ -22,7 +22,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST,
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
   Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
@@ -120,6 +120,13 @@ static void build_sql(sq_store *s) {
   SET(Q_DELIVERY_LIST, "SELECT event_id,subscription_id,status,attempts,last_status_code,last_error,"
       "last_latency_ms,updated_at,next_attempt_at,transformation FROM %s WHERE event_id=?1 "
       "ORDER BY subscription_id",
+      t->delivery_table);
+  /* The row value compare goes on after the previous page's last row; the
+   * index of step "delivery_search" serves it. */
+  SET(Q_DELIVERY_SEARCH, "SELECT event_id,subscription_id,status,attempts,last_status_code,last_error,"
+      "last_latency_ms,updated_at,next_attempt_at,transformation FROM %s WHERE subscription_id=?1 "
+      "AND (?2 IS NULL OR status=?2) AND updated_at>=?3 AND updated_at<=?4 AND (updated_at,event_id)<(?5,?6) "
+      "ORDER BY updated_at DESC,event_id DESC LIMIT ?7",
       t->delivery_table);
   SET(Q_LEDGER_INSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3)",
       t->ledger_table);
@@ -601,22 +608,41 @@ static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
   r->next_attempt_at = sqlite3_column_int64(st, c + 8);
 }
 
+/* Reads the rows of a bound delivery statement into res. */
+static void read_deliveries(sqlite3_stmt *st, hl_store_result *res) {
+  size_t cap = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    if (res->ndeliveries == cap) {
+      cap = cap ? cap * 2 : 8;
+      res->deliveries = hl_realloc(res->deliveries, cap * sizeof *res->deliveries);
+    }
+    read_delivery(st, 0, &res->deliveries[res->ndeliveries]);
+    res->deliveries[res->ndeliveries++].transformation = col_text(st, 9);
+  }
+  sqlite3_reset(st);
+}
+
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   hl_store_result res = {0};
-  size_t cap = 0;
   sqlite3_stmt *st = stmt(s, Q_DELIVERY_LIST);
   int rc = st ? 0 : HL_ESTORE;
-  if (st) bind_text(st, 1, event_id);
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    if (res.ndeliveries == cap) {
-      cap = cap ? cap * 2 : 8;
-      res.deliveries = hl_realloc(res.deliveries, cap * sizeof *res.deliveries);
-    }
-    read_delivery(st, 0, &res.deliveries[res.ndeliveries]);
-    res.deliveries[res.ndeliveries++].transformation = col_text(st, 9);
+  if (st) { bind_text(st, 1, event_id); read_deliveries(st, &res); }
+  finish(s, cb, data, rc, &res);
+}
+
+static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  sqlite3_stmt *st = stmt(s, Q_DELIVERY_SEARCH);
+  int rc = st ? 0 : HL_ESTORE;
+  if (st) {
+    bind_text(st, 1, q->subscription_id); bind_text(st, 2, q->status);
+    sqlite3_bind_int64(st, 3, q->since); sqlite3_bind_int64(st, 4, q->until);
+    sqlite3_bind_int64(st, 5, q->after_updated_at); bind_text(st, 6, q->after_event_id);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)q->limit);
+    read_deliveries(st, &res);
   }
-  if (st) sqlite3_reset(st);
   finish(s, cb, data, rc, &res);
 }
 
@@ -1093,6 +1119,7 @@ static const hl_store_vtable sq_vtable = {
   .kafka_map_put = kafka_map_put,
   .delivery_put = delivery_put,
   .delivery_list = delivery_list,
+  .delivery_search = delivery_search,
   .ledger_put = ledger_put,
   .ledger_get = ledger_get,
   .eq_accept = eq_accept,
@@ -1243,6 +1270,15 @@ static int migrate_2_partners(sq_store *s) {
   return exec_sql(s, sql);
 }
 
+/* Step "delivery_search": one subscription's deliveries by update time
+ * (delivery_search), without a scan of the whole table. */
+static int migrate_delivery_search(sq_store *s) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id)",
+           s->t.delivery_table, s->t.delivery_table);
+  return exec_sql(s, sql);
+}
+
 /* Step "attempts": the attempt log (HL_ATTEMPT_LOG_MAX slots a delivery). */
 static int migrate_attempts(sq_store *s) {
   char sql[512];
@@ -1330,7 +1366,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
-      migrate_retention(s) != 0) {
+      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

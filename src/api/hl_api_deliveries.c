@@ -1,0 +1,166 @@
+/* hl_api_deliveries.c — searching one subscription's deliveries
+ * (GET /admin/deliveries?subscription_id=...&status=&since=&until=&limit=&cursor=).
+ *
+ * A page is newest update first; its next_cursor ("<updated_at>:<event_id>"
+ * of its last row, opaque to clients) asks for the rows after it. A row
+ * updated while a client pages may move ahead of the cursor and be missed
+ * by that walk: the search shows the table as it is, not a snapshot.
+ */
+#include "api/hl_api_int.h"
+#include "common/hl_common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 500
+
+typedef struct {
+  hl_api *a;
+  hl_http_req *req;
+  char *sub_id;
+  size_t limit;
+} search_ctx;
+
+/* Digits only: out is their value; false for none or an overflow. */
+static bool digits_i64(const char *s, size_t n, int64_t *out) {
+  int64_t v = 0;
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i]) || v > (INT64_MAX - 9) / 10) return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+bool hl_api_time_parse(const char *s, int64_t *ms) {
+  size_t n = strlen(s);
+  if (digits_i64(s, n, ms)) return true;
+  /* RFC 3339: 2026-11-29T20:31:33(.123)?(Z|+01:00) */
+  int y, mo, d, h, mi, sec, used = 0;
+  if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19 ||
+      mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return false;
+  const char *p = s + used;
+  int64_t frac = 0;
+  if (*p == '.') {
+    int64_t scale = 100;
+    if (!isdigit((unsigned char)*++p)) return false;
+    for (; isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
+  }
+  int64_t off = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int oh, om, u = 0;
+    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &u) != 2 || u != 5 || oh > 23 || om > 59) return false;
+    off = (*p == '-' ? -1 : 1) * ((int64_t)oh * 60 + om) * 60000;
+    p += 6;
+  } else {
+    return false;
+  }
+  if (*p) return false;
+  struct tm tm = {.tm_sec = sec, .tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = mo - 1,
+                  .tm_year = y - 1900};
+  int64_t t = (int64_t)timegm(&tm) * 1000 + frac - off;
+  if (t < 0) return false;
+  *ms = t;
+  return true;
+}
+
+/* "<updated_at>:<event_id>" */
+static bool cursor_parse(const char *s, hl_delivery_query *q) {
+  const char *colon = strchr(s, ':');
+  if (!colon || !colon[1] || !digits_i64(s, (size_t)(colon - s), &q->after_updated_at)) return false;
+  q->after_event_id = colon + 1;
+  return true;
+}
+
+static void on_search(void *data, int status, hl_store_result *res) {
+  search_ctx *c = data;
+  c->a->pending--;
+  if (status != 0) {
+    hl_api_respond_store_error(c->req, status);
+  } else {
+    /* One row more than the page was asked for: whether another page follows. */
+    bool more = res->ndeliveries > c->limit;
+    size_t n = more ? c->limit : res->ndeliveries;
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_open(&w, &b);
+    hl_jw_key_str(&w, "subscription_id", c->sub_id);
+    hl_jw_key_arr(&w, "deliveries");
+    for (size_t i = 0; i < n; i++) hl_api_write_delivery(&w, c->a, &res->deliveries[i], true);
+    hl_jw_arr_end(&w);
+    hl_jw_key(&w, "next_cursor");
+    if (more) {
+      const hl_delivery_rec *last = &res->deliveries[n - 1];
+      hl_buf cur = HL_BUF_INIT;
+      hl_buf_printf(&cur, "%lld:%s", (long long)last->updated_at, last->event_id);
+      hl_jw_str(&w, cur.data);
+      hl_buf_dispose(&cur);
+    } else {
+      hl_jw_null(&w);
+    }
+    hl_jw_obj_end(&w);
+    hl_api_respond_buf(c->req, 200, &b);
+  }
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+static bool status_ok(const char *s) {
+  static const char *const ok[] = {"PENDING", "RETRYING", "SUCCESS", "FAILED"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ok); i++)
+    if (strcmp(s, ok[i]) == 0) return true;
+  return false;
+}
+
+void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id) {
+  if (!a->store->vt->delivery_search) {
+    hl_api_respond_error(req, 501, "not_supported", "this store cannot search deliveries by subscription", NULL);
+    return;
+  }
+  char status[32], since[64], until[64], limit[32], cursor[512];
+  hl_delivery_query q = {.subscription_id = sub_id, .since = 0, .until = INT64_MAX,
+                         .after_updated_at = INT64_MAX, .after_event_id = "", .limit = PAGE_DEFAULT};
+  int64_t lim = PAGE_DEFAULT;
+  if (hl_api_query_param(req, "status", status, sizeof status)) {
+    if (!status_ok(status)) {
+      hl_api_respond_field_error(req, "?status", "one of PENDING, RETRYING, SUCCESS, FAILED");
+      return;
+    }
+    q.status = status;
+  }
+  if (hl_api_query_param(req, "since", since, sizeof since) && !hl_api_time_parse(since, &q.since)) {
+    hl_api_respond_field_error(req, "?since", "an RFC 3339 time or milliseconds since the epoch");
+    return;
+  }
+  if (hl_api_query_param(req, "until", until, sizeof until) && !hl_api_time_parse(until, &q.until)) {
+    hl_api_respond_field_error(req, "?until", "an RFC 3339 time or milliseconds since the epoch");
+    return;
+  }
+  if (q.since > q.until) {
+    hl_api_respond_field_error(req, "?until", "must not be before since");
+    return;
+  }
+  if (hl_api_query_param(req, "limit", limit, sizeof limit) &&
+      (!digits_i64(limit, strlen(limit), &lim) || lim < 1 || lim > PAGE_MAX)) {
+    hl_api_respond_field_error(req, "?limit", "an integer from 1 to 500");
+    return;
+  }
+  if (hl_api_query_param(req, "cursor", cursor, sizeof cursor) && !cursor_parse(cursor, &q)) {
+    hl_api_respond_field_error(req, "?cursor", "not a cursor this API gave (next_cursor of a page)");
+    return;
+  }
+  search_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (search_ctx){a, req, hl_strdup(sub_id), (size_t)lim};
+  q.limit = (size_t)lim + 1;
+  a->pending++;
+  a->store->vt->delivery_search(a->store, &q, on_search, c);
+}
