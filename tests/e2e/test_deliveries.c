@@ -23,7 +23,7 @@ static int64_t int_at(const hl_json *obj, const char *key) {
 
 /* GET /admin/deliveries?<query>: the status; doc gets the answer. */
 static long search(const char *query, hl_json_doc *doc) {
-  char u[1024];
+  char u[2200];
   snprintf(u, sizeof u, "%s/admin/deliveries?%s", hk.base, query);
   return e2e_call("GET", u, NULL, doc);
 }
