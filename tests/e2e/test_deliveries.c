@@ -42,7 +42,7 @@ static uint32_t count(const char *query) {
 }
 
 static void wait_count(const char *query, uint32_t n) {
-  for (int i = 0; i < 500 && count(query) < n; i++) hl_sleep_ms(20);
+  for (int i = 0; i < 3000 && count(query) < n; i++) hl_sleep_ms(20); /* up to 60 s on a busy machine */
   HL_ASSERT_EQ_INT(count(query), n);
 }
 

@@ -198,11 +198,17 @@ HL_TEST_T(new_connections_resume_the_tls_session, 120) {
   hl_json_doc doc;
   partner_stats(&p, &doc);
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "requests")->len, 4);
-  /* Every handshake but the first delivery's and GET /stats's (a client of
-   * its own) resumed; the burst opened at least two new connections (one
-   * may also have found the first connection no longer usable). */
+  /* The burst opened at least two new connections (one may also have
+   * found the first connection no longer usable), and they resumed the
+   * session rather than making a full handshake: all of them, or all but
+   * one. The one: a TLS 1.3 ticket is replaced in the shared cache when a
+   * connection resumes with it (the partner sends a fresh one), and a
+   * connection opening in that moment finds none, which a busy machine
+   * makes happen. The first delivery's and GET /stats's (a client of its
+   * own) handshakes are full ones. */
   int64_t hs = stat_of(doc.root, "handshakes"), resumed = stat_of(doc.root, "resumed");
-  HL_ASSERT_MSG(hs >= 4 && resumed == hs - 2, "%lld handshakes, %lld resumed", (long long)hs, (long long)resumed);
+  HL_ASSERT_MSG(hs >= 4 && resumed >= 1 && resumed >= hs - 3, "%lld handshakes, %lld resumed", (long long)hs,
+                (long long)resumed);
   hl_json_doc_dispose(&doc);
   stop_hookloop();
   stop_partner(&p);
