@@ -12,31 +12,8 @@
 set -euo pipefail
 PHASE_S=${1:-10}
 N=15000
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${HL_BUILD:-$root/build}
-out=${HL_RESULTS:-$root/bench/results}
-mkdir -p "$out"
-work=$(mktemp -d /tmp/hookloop-bench-aimd-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh" aimd
 
-start_peer() { # name, command...: echoes the port of its "listening" line
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    if grep -q listening "$work/$name.out" 2>/dev/null; then
-      grep -m1 listening "$work/$name.out" | sed 's/.*://'; return
-    fi
-    sleep 0.05
-  done
-  echo "bench: $name did not start; see $work/$name.err" >&2; exit 1
-}
 stat() { curl -s "http://127.0.0.1:$1/stats" | grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2 || true; }
 status_429() { curl -s "http://127.0.0.1:$1/stats" | grep -o '"429":[0-9]*' | head -1 | cut -d: -f2 || true; }
 

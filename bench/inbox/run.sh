@@ -15,32 +15,8 @@
 # Prints a Markdown table and writes it to bench/results/inbox.md.
 set -euo pipefail
 RUNS=${1:-5}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${HL_BUILD:-$root/build}
-out=${HL_RESULTS:-$root/bench/results}
-mkdir -p "$out"
-work=$(mktemp -d /tmp/hookloop-bench-inbox-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh" inbox
 
-# Starts a peer that prints "listening ...:PORT" first; echoes the port.
-start_peer() { # name, command...
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    if grep -q listening "$work/$name.out" 2>/dev/null; then
-      head -1 "$work/$name.out" | sed 's/.*[: ]//'; return
-    fi
-    sleep 0.05
-  done
-  echo "bench: $name did not start; see $work/$name.err" >&2; exit 1
-}
 
 now_ms() { date +%s%3N; }
 acks() { curl -s "http://127.0.0.1:$MT/_control/state" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["acks"])'; }

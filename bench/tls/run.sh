@@ -21,21 +21,10 @@ RUNS=${1:-3}
 N=${2:-10000}
 CONNS=${CONNS:-32}
 DRAIN_MAX_S=${DRAIN_MAX_S:-240}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${HL_BUILD:-$root/build}
-out=${HL_RESULTS:-$root/bench/results}
-mkdir -p "$out"
-work=$(mktemp -d /tmp/hookloop-bench-tls-XXXXXX)
+. "$(dirname "$0")/../lib.sh" tls
 cpus=$(nproc)
 pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 sh "$root/tests/e2e/tls_certs.sh" "$work/certs" >/dev/null 2>&1
