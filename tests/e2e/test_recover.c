@@ -16,12 +16,6 @@
 static e2e_hookloop hk;
 static e2e_partner partner;
 
-static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
-
-static int64_t int_at(const hl_json *obj, const char *key) {
-  const hl_json *x = hl_json_get(obj, key);
-  return x && x->type == HL_JSON_NUMBER ? atoll(x->u.str) : -1;
-}
 
 /* The deliveries of sub (any status, up to 500) into doc; their array. */
 static const hl_json *deliveries(const char *sub, const char *status, hl_json_doc *doc) {
@@ -53,11 +47,23 @@ static void delivery_of(const char *sub, const char *id, char *status, size_t ca
   status[0] = '\0';
   *attempts = -1;
   for (uint32_t i = 0; i < d->len; i++) {
-    if (strcmp(str_at(&d->u.items[i], "event_id"), id) != 0) continue;
-    snprintf(status, cap, "%s", str_at(&d->u.items[i], "status"));
-    *attempts = int_at(&d->u.items[i], "attempts");
+    if (strcmp(e2e_json_str(&d->u.items[i], "event_id"), id) != 0) continue;
+    snprintf(status, cap, "%s", e2e_json_str(&d->u.items[i], "status"));
+    *attempts = e2e_json_int(&d->u.items[i], "attempts");
   }
   hl_json_doc_dispose(&doc);
+}
+
+/* Deliveries <prefix>-0 .. -(n-1) to sub are in status with this many attempts. */
+static void expect_batch(const char *sub, const char *prefix, int n, const char *status, int64_t attempts) {
+  for (int i = 0; i < n; i++) {
+    char id[48], st[32];
+    int64_t have;
+    snprintf(id, sizeof id, "%s-%d", prefix, i);
+    delivery_of(sub, id, st, sizeof st, &have);
+    HL_ASSERT_MSG(strcmp(st, status) == 0 && have == attempts, "%s at %s: %s after %lld attempts", id, sub, st,
+                  (long long)have);
+  }
 }
 
 /* updated_at of the FAILED deliveries of sub whose event id starts with
@@ -67,8 +73,8 @@ static void failed_range(const char *sub, const char *prefix, int64_t *lo, int64
   const hl_json *d = deliveries(sub, "FAILED", &doc);
   *lo = INT64_MAX, *hi = -1;
   for (uint32_t i = 0; i < d->len; i++) {
-    if (strncmp(str_at(&d->u.items[i], "event_id"), prefix, strlen(prefix)) != 0) continue;
-    int64_t t = int_at(&d->u.items[i], "updated_at");
+    if (strncmp(e2e_json_str(&d->u.items[i], "event_id"), prefix, strlen(prefix)) != 0) continue;
+    int64_t t = e2e_json_int(&d->u.items[i], "updated_at");
     if (t < *lo) *lo = t;
     if (t > *hi) *hi = t;
   }
@@ -102,11 +108,11 @@ static void wait_job(const char *sub, hl_json_doc *doc) {
 static void assert_400(const char *sub, const char *body, const char *pointer) {
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(recover_post(sub, body, &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_request");
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "error"), "invalid_request");
   const hl_json *det = hl_json_get(doc.root, "details");
   HL_ASSERT_MSG(det && det->len == 1, "%s: no details", body);
-  HL_ASSERT_MSG(strcmp(str_at(&det->u.items[0], "path"), pointer) == 0, "%s: path %s, expected %s", body,
-                str_at(&det->u.items[0], "path"), pointer);
+  HL_ASSERT_MSG(strcmp(e2e_json_str(&det->u.items[0], "path"), pointer) == 0, "%s: path %s, expected %s", body,
+                e2e_json_str(&det->u.items[0], "path"), pointer);
   hl_json_doc_dispose(&doc);
 }
 
@@ -164,7 +170,7 @@ HL_TEST_T(recovers_exactly_the_failed_deliveries_of_a_time_range, 180) {
   /* No job yet. */
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(recover_get(x, &doc), 404);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "no_recovery");
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "error"), "no_recovery");
   hl_json_doc_dispose(&doc);
 
   /* B's range, in ms as the search gives them (until as digits in a string). */
@@ -172,34 +178,27 @@ HL_TEST_T(recovers_exactly_the_failed_deliveries_of_a_time_range, 180) {
   snprintf(body, sizeof body, "{\"since\":%lld,\"until\":\"%lld\",\"status\":[\"FAILED\"]}", (long long)b_lo,
            (long long)b_hi);
   HL_ASSERT_EQ_INT(recover_post(x, body, &doc), 202);
-  HL_ASSERT(strncmp(str_at(doc.root, "job_id"), "rcv_", 4) == 0);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "subscription_id"), x);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "since"), b_lo);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "until"), b_hi);
+  HL_ASSERT(strncmp(e2e_json_str(doc.root, "job_id"), "rcv_", 4) == 0);
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "subscription_id"), x);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "since"), b_lo);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "until"), b_hi);
   char job_id[64];
-  snprintf(job_id, sizeof job_id, "%s", str_at(doc.root, "job_id"));
+  snprintf(job_id, sizeof job_id, "%s", e2e_json_str(doc.root, "job_id"));
   hl_json_doc_dispose(&doc);
 
   wait_job(x, &doc);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "job_id"), job_id);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "state"), "done");
-  HL_ASSERT_EQ_INT(int_at(doc.root, "matched"), NB);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "requeued"), NB);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "skipped"), 0);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "errors"), 0);
-  HL_ASSERT(int_at(doc.root, "finished_at") >= int_at(doc.root, "started_at"));
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "job_id"), job_id);
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "state"), "done");
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "matched"), NB);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "requeued"), NB);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "skipped"), 0);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "errors"), 0);
+  HL_ASSERT(e2e_json_int(doc.root, "finished_at") >= e2e_json_int(doc.root, "started_at"));
   hl_json_doc_dispose(&doc);
 
   /* B's deliveries to x are delivered at their second attempt... */
   wait_count(x, "SUCCESS", NB);
-  for (int i = 0; i < NB; i++) {
-    char id[48], st[32];
-    int64_t attempts;
-    snprintf(id, sizeof id, "evt-rb-%d", i);
-    delivery_of(x, id, st, sizeof st, &attempts);
-    HL_ASSERT_EQ_STR(st, "SUCCESS");
-    HL_ASSERT_EQ_INT(attempts, 2);
-  }
+  expect_batch(x, "evt-rb", NB, "SUCCESS", 2);
   /* ...with the webhook-id of their first: each B id twice at rx, the
    * others once. */
   HL_ASSERT(e2e_wait_requests(&partner, "rx", NA + 2 * NB + NC, 30000, &doc) >= 0);
@@ -210,7 +209,7 @@ HL_TEST_T(recovers_exactly_the_failed_deliveries_of_a_time_range, 180) {
     char id[48];
     snprintf(id, sizeof id, "evt-rb-%d", i);
     int seen = 0;
-    for (uint32_t k = 0; k < reqs->len; k++) seen += strcmp(str_at(&reqs->u.items[k], "webhook_id"), id) == 0;
+    for (uint32_t k = 0; k < reqs->len; k++) seen += strcmp(e2e_json_str(&reqs->u.items[k], "webhook_id"), id) == 0;
     HL_ASSERT_MSG(seen == 2, "%s reached the partner %d times", id, seen);
   }
   hl_json_doc_dispose(&doc);
@@ -218,30 +217,24 @@ HL_TEST_T(recovers_exactly_the_failed_deliveries_of_a_time_range, 180) {
   HL_ASSERT_EQ_INT(count(x, "FAILED"), NA + NC);
   HL_ASSERT_EQ_INT(count(y, "FAILED"), NA + NB + NC);
   HL_ASSERT_EQ_INT(count(y, "SUCCESS"), 0);
-  for (int i = 0; i < NA; i++) {
-    char id[48], st[32];
-    int64_t attempts;
-    snprintf(id, sizeof id, "evt-ra-%d", i);
-    delivery_of(x, id, st, sizeof st, &attempts);
-    HL_ASSERT_EQ_STR(st, "FAILED");
-    HL_ASSERT_EQ_INT(attempts, 1);
-  }
+  expect_batch(x, "evt-ra", NA, "FAILED", 1);
+  expect_batch(x, "evt-rc", NC, "FAILED", 1);
 
   /* The same range again: nothing FAILED is left in it. */
   HL_ASSERT_EQ_INT(recover_post(x, body, &doc), 202);
   hl_json_doc_dispose(&doc);
   wait_job(x, &doc);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "state"), "done");
-  HL_ASSERT_EQ_INT(int_at(doc.root, "matched"), 0);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "requeued"), 0);
-  HL_ASSERT(strcmp(str_at(doc.root, "job_id"), job_id) != 0);
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "state"), "done");
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "matched"), 0);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "requeued"), 0);
+  HL_ASSERT(strcmp(e2e_json_str(doc.root, "job_id"), job_id) != 0);
   hl_json_doc_dispose(&doc);
 
   /* An open range in RFC 3339 takes the rest at y. */
   HL_ASSERT_EQ_INT(recover_post(y, "{\"since\":\"2000-01-01T00:00:00Z\"}", &doc), 202);
   hl_json_doc_dispose(&doc);
   wait_job(y, &doc);
-  HL_ASSERT_EQ_INT(int_at(doc.root, "requeued"), NA + NB + NC);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "requeued"), NA + NB + NC);
   hl_json_doc_dispose(&doc);
   wait_count(y, "SUCCESS", NA + NB + NC);
   HL_ASSERT_EQ_INT(count(x, "FAILED"), NA + NC);
@@ -278,14 +271,14 @@ HL_TEST_T(bad_recover_requests_name_the_member, 120) {
   HL_ASSERT_EQ_INT(recover_post(sub, "{\"since\":", &doc), 400);
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(recover_post("sub_nobody", "{\"since\":0}", &doc), 404);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "not_found");
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "error"), "not_found");
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(recover_get("sub_nobody", &doc), 404);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "not_found");
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "error"), "not_found");
   hl_json_doc_dispose(&doc);
   /* Nothing was started by any of them. */
   HL_ASSERT_EQ_INT(recover_get(sub, &doc), 404);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "no_recovery");
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "error"), "no_recovery");
   hl_json_doc_dispose(&doc);
   free(sub);
   e2e_stop_both(&hk, &partner);
