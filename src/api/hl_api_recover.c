@@ -105,9 +105,11 @@ void hl_api_post_recover(hl_api *a, hl_http_req *req, const char *id) {
   for (uint32_t i = 0; i < root->len; i++) {
     const char *k = root->u.members[i].key;
     if (strcmp(k, "since") != 0 && strcmp(k, "until") != 0 && strcmp(k, "status") != 0) {
-      char ptr[300];
-      snprintf(ptr, sizeof ptr, "/%s", k);
-      hl_api_respond_field_error(req, ptr, "unknown member (since, until and status are)");
+      hl_buf ptr = HL_BUF_INIT;
+      hl_json_pointer_append(&ptr, k, root->u.members[i].key_len);
+      hl_buf_putc(&ptr, '\0');
+      hl_api_respond_field_error(req, ptr.data, "unknown member (since, until and status are)");
+      hl_buf_dispose(&ptr);
       goto out;
     }
   }

@@ -265,6 +265,7 @@ HL_TEST_T(bad_recover_requests_name_the_member, 120) {
     {"{\"since\":0,\"status\":[\"FAILED\",\"LOST\"]}", "/status/1"},
     {"{\"since\":0,\"status\":[\"FAILED\",7]}", "/status/1"},
     {"{\"since\":0,\"limit\":5}", "/limit"},
+    {"{\"since\":0,\"a/b~c\":5}", "/a~1b~0c"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) assert_400(sub, bad[i].body, bad[i].pointer);
   hl_json_doc doc;
