@@ -16,6 +16,7 @@ export const FEATURES = {
   partners: { method: 'get', path: '/admin/partners', label: 'Partners' },
   destinations: { schema: 'SubscriptionRequest', property: 'destination', label: 'SNS, SQS and EventBridge destinations' },
   stats: { method: 'get', path: '/admin/stats', label: 'Live figures' },
+  recover: { method: 'post', path: '/admin/subscriptions/{id}/recover', label: 'Recover a time range' },
 };
 
 export function available(name) {

@@ -5,6 +5,7 @@
 import { get, post, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
 import { targetOf } from './page-transformations.js';
+import { recoverSection } from './deliveries-recover.js';
 import { h, replace, page, section, table, badge, empty, errorBox, muted, field, button, notice, fmtTime, code } from './ui.js';
 
 function unavailableNote() {
@@ -152,7 +153,7 @@ export default {
       if (!p.toString()) { f.event_id.setError('Enter an event id.'); f.event_id.control.focus(); return; }
       ctx.go(`#/deliveries?${p}`);
     });
-    replace(main, page('Deliveries', form, box, unavailableNote()));
+    replace(main, page('Deliveries', form, box, unavailableNote(), recoverSection(query)));
     if (eventId || query.get('subscription_id') || query.get('status')) await results(box, eventId, query, ctx);
     else replace(box, empty('Search for an event\'s deliveries by its id.'));
     return undefined;

@@ -176,6 +176,8 @@ static void r_post_partner(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)
 static void r_list_partners(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_partners(a, req); }
 static void r_partner_by_id(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_partner_by_id(a, req, p[0]); }
 static void r_enable_sub(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_enable_sub(a, req, p[0]); }
+static void r_post_recover(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_post_recover(a, req, p[0]); }
+static void r_get_recover(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_get_recover(a, req, p[0]); }
 static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_deliveries(a, req); }
 static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
 static void r_attempts(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_list_attempts(a, req, p[0], p[1]); }
@@ -219,6 +221,8 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/subscriptions/{id}/secret/rotate", HL_API_AUTH_ADMIN, r_rotate},
   {"GET", "/admin/subscriptions/{id}/public-key", HL_API_AUTH_ADMIN, r_public_key},
   {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub},
+  {"GET", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_get_recover},
+  {"POST", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_post_recover},
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
   {"GET", "/admin/deliveries/{event_id}/{subscription_id}/attempts", HL_API_AUTH_ADMIN, r_attempts},

@@ -15,6 +15,7 @@
 
 #include "common/hl_buf.h"
 #include "handlers/hl_dispatch.h"
+#include "handlers/hl_recover.h"
 #include "api/hl_health.h"
 #include "obs/hl_metrics.h"
 #include "crypto/hl_seal.h"
@@ -66,6 +67,7 @@ struct hl_api {
   size_t pending;          /* requests waiting for the store */
   uint64_t loaded_at_ms;   /* monotonic time of the last (re)load */
   bool frozen;             /* closing: a reload that answers late changes nothing */
+  hl_recover *recover;     /* recovery jobs (hl_api_recover.c); NULL until the first */
 };
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
@@ -101,6 +103,12 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
  * on_sub_disabled): records it DISABLED, then announces the
  * subscription.disabled event to the subscriptions of that type. */
 void hl_api_sub_disabled(hl_api *a, hl_sub *s);
+
+/* Recovery jobs (POST /admin/subscriptions/{id}/recover): stop makes no
+ * more store or queue calls (at a drain; the calls in flight count in
+ * pending); close frees them (at close, after the drain). */
+void hl_api_stop_jobs(hl_api *a);
+void hl_api_close_jobs(hl_api *a);
 
 /* Loads schemas and subscriptions from the store into the registry; cb runs
  * with 0 or a negative hl_err. */

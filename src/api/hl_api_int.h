@@ -120,6 +120,10 @@ void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id);
 /* An RFC 3339 time or digits (ms since the epoch) as ms; false when neither. */
 bool hl_api_time_parse(const char *s, int64_t *ms);
 
+/* --- recovering a subscription's failed deliveries (hl_api_recover.c) ---------------- */
+void hl_api_post_recover(hl_api *a, hl_http_req *req, const char *id);
+void hl_api_get_recover(hl_api *a, hl_http_req *req, const char *id);
+
 /* --- a delivery's history (hl_api_history.c) ------------------------------------------- */
 void hl_api_list_attempts(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 

@@ -1049,6 +1049,7 @@ int hl_lambda_run(const hl_config *cfg) {
     while (!inbox_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
     L->inbox = NULL;
   }
+  hl_api_close_jobs(&L->api); /* recovery jobs: freed once their calls in flight answer */
   if (L->store) {
     hl_dispatch_close(&L->dispatch, closed_noop, NULL);
     uv_run(&L->loop, UV_RUN_NOWAIT);

@@ -162,6 +162,7 @@ static void start_drain(serve *s) {
   }
   transition(s, S_DRAINING);
   s->api.draining = true;
+  hl_api_stop_jobs(&s->api); /* their calls in flight count in api.pending */
   if (s->http) hl_http_server_stop(s->http);
   hl_dispatch_stop(&s->dispatch);
   if (s->inbox) hl_app_inbox_stop(s->inbox); /* a pass running ends first */
@@ -305,6 +306,7 @@ static void begin_close(serve *s) {
   s->pending_closes++;
   hl_dispatch_close(&s->dispatch, on_dispatch_closed, s);
   s->api.frozen = true;
+  hl_api_close_jobs(&s->api);
   uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint, (uv_handle_t *)&s->drain_timer,
                        (uv_handle_t *)&s->reload_timer, (uv_handle_t *)&s->queue_poll};
   for (size_t i = 0; i < HL_ARRAY_SIZE(hs); i++) {

@@ -624,6 +624,50 @@ describe('the operator console', () => {
     await screenshot('subscription-saved-transformation');
   });
 
+  // Recovery of a time range (its own subscription and event type, after
+  // the overview's counts): a delivery fails (410; one only, as two
+  // failures in a row disable a subscription here), the form re-queues it,
+  // its progress reaches done, and the partner gets it again with the same
+  // webhook-id.
+  it('recovers a subscription\'s failed deliveries of a time range, with its progress', async () => {
+    const call = (path, body, token = ADMIN) => fetch(base + path, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    assert.ok((await call('/admin/schemas', { domain: 'ops', event_type: 'Outage', schema: { type: 'object' } })).ok);
+    const sub = (await (await call('/admin/subscriptions', {
+      partner_id: 'outage', event_type: 'Outage', url: `http://127.0.0.1:${partner.port}/hook/outage?codes=410,200`,
+    })).json()).subscription_id;
+    const ids = ['evt-outage-1'];
+    for (const id of ids) assert.equal((await call('/api/v1/events', { eventHeader: { uuid: id, eventType: 'Outage' } }, API)).status, 202);
+    const failed = async () => {
+      const res = await fetch(`${base}/admin/deliveries?subscription_id=${sub}&status=FAILED`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      return (await res.json()).deliveries.length;
+    };
+    for (let i = 0; i < 120 && (await failed()) < ids.length; i++) await page.waitForTimeout(250);
+    assert.equal(await failed(), ids.length);
+
+    await open(`#/deliveries?subscription_id=${sub}`);
+    const form = page.locator('form[aria-label="Recover a time range"]');
+    assert.equal(await form.getByLabel('Subscription to recover').inputValue(), sub, 'filled from the search');
+    await form.getByLabel(/^Range start/).fill('yesterday');
+    await form.getByRole('button', { name: 'Recover' }).click();
+    await refusedAt(form, 'since', '/since');
+    await screenshot('deliveries-recover-error');
+    await form.getByLabel(/^Range start/).fill(new Date(Date.now() - 3600 * 1000).toISOString());
+    await form.getByRole('button', { name: 'Recover' }).click();
+    const progress = main().locator('.recover-progress[data-state=done]');
+    await progress.waitFor({ timeout: 60000 });
+    assert.equal(await progress.locator('[data-field=matched]').textContent(), '1');
+    assert.equal(await progress.locator('[data-field=requeued]').textContent(), '1');
+    assert.equal(await progress.locator('[data-field=errors]').textContent(), '0');
+    await screenshot('deliveries-recovered');
+    // It reached the partner twice, with the same webhook-id.
+    for (let i = 0; i < 120 && (await partnerRequests('outage')).length < 2 * ids.length; i++) await page.waitForTimeout(250);
+    const got = await partnerRequests('outage');
+    for (const id of ids) assert.equal(got.filter((r) => r.webhook_id === id).length, 2, id);
+    assert.equal(got.length, 2 * ids.length);
+  });
+
   it('forgets the token on request', async () => {
     await page.click('#forget');
     await page.locator('#token-dialog').waitFor({ state: 'visible' });

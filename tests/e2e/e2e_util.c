@@ -649,3 +649,10 @@ char *e2e_client_cert_member(const char *dir, const char *cert, const char *key)
   hl_buf_dispose(&b);
   return out;
 }
+
+const char *e2e_json_str(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
+
+int64_t e2e_json_int(const hl_json *obj, const char *key) {
+  const hl_json *x = hl_json_get(obj, key);
+  return x && x->type == HL_JSON_NUMBER ? atoll(x->u.str) : -1;
+}

@@ -50,6 +50,10 @@ void e2e_stop_partner(e2e_partner *p);
  * same URLs now reach a partner that behaves differently. */
 void e2e_restart_partner(e2e_partner *p, const char *const *args);
 
+/* A member of a JSON object: its string (NULL when not one), its integer (-1 when not a number). */
+const char *e2e_json_str(const hl_json *obj, const char *key);
+int64_t e2e_json_int(const hl_json *obj, const char *key);
+
 /* POSTs/GETs JSON to hookloop; returns status; *doc gets the parsed answer
  * (dispose with hl_json_doc_dispose) when doc != NULL. */
 long e2e_call(const char *method, const char *url, const char *body, hl_json_doc *doc);

@@ -443,6 +443,63 @@ HL_TEST_T(a_dead_lettered_delivery_can_be_requeued, 180) {
   stop_all();
 }
 
+/* Recovering a time range in Kafka mode (docs/reliability.md): each
+ * FAILED delivery of the range is found on the dead-letter topic and
+ * produced again, as the single re-queue above does, by one job. */
+HL_TEST_T(a_time_range_of_dead_lettered_deliveries_is_recovered, 180) {
+  const char *extra[] = {"wh.egress.rk.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(subscribe("rk", "rk?codes=410,200", &doc), 201);
+  char sub[64], u[256];
+  snprintf(sub, sizeof sub, "%s", hl_json_str(hl_json_get(doc.root, "subscription_id")));
+  hl_json_doc_dispose(&doc);
+  static const char *const ids[] = {"k-recover-1", "k-recover-2"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++) {
+    HL_ASSERT_EQ_INT(post(ids[i], "EUR"), 202);
+    HL_ASSERT(e2e_wait_status(&hk, ids[i], "FAILED", 30000));
+  }
+  /* Both on the dead-letter topic before the job looks for them. */
+  char *dlq = NULL;
+  for (int i = 0; i < 50; i++) {
+    free(dlq);
+    dlq = kcat_consume("wh.dlq");
+    if (dlq && strstr(dlq, "k-recover-1|") && strstr(dlq, "k-recover-2|")) break;
+    hl_sleep_ms(200);
+  }
+  HL_ASSERT_MSG(dlq && strstr(dlq, "k-recover-1|") && strstr(dlq, "k-recover-2|"), "dlq: %s", dlq ? dlq : "");
+  free(dlq);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/recover", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"since\":0,\"status\":[\"FAILED\"]}", NULL), 202);
+  bool finished = false;
+  for (int i = 0; i < 600 && !finished; i++) {
+    HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+    finished = hl_json_get(doc.root, "finished")->type == HL_JSON_TRUE;
+    if (!finished) {
+      hl_json_doc_dispose(&doc);
+      hl_sleep_ms(100);
+    }
+  }
+  HL_ASSERT(finished);
+  HL_ASSERT_EQ_STR(e2e_json_str(doc.root, "state"), "done");
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "matched"), 2);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "requeued"), 2);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "errors"), 0);
+  hl_json_doc_dispose(&doc);
+  /* Each event again, with its webhook-id, now answered 200. */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "rk", 4, 30000, &doc), 4);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++) {
+    int seen = 0;
+    for (uint32_t k = 0; k < doc.root->len; k++)
+      seen += strcmp(e2e_json_str(&doc.root->u.items[k], "webhook_id"), ids[i]) == 0;
+    HL_ASSERT_MSG(seen == 2, "%s reached the partner %d times", ids[i], seen);
+  }
+  hl_json_doc_dispose(&doc);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++) HL_ASSERT(e2e_wait_status(&hk, ids[i], "SUCCESS", 30000));
+  stop_all();
+}
+
 static int64_t metric_of(const char *line_prefix) {
   char u[256], *body = NULL;
   snprintf(u, sizeof u, "%s/metrics", hk.base);
