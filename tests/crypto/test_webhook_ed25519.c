@@ -236,3 +236,43 @@ HL_TEST(v1a_sign_list_signs_with_each_key) {
   hl_buf_dispose(&h);
   hl_json_doc_dispose(&doc);
 }
+
+/* A keyring expanded once signs exactly as the one-shot list does, send
+ * after send, and its dispose wipes the expanded keys. */
+HL_TEST(v1a_keyring_signs_as_the_list_does) {
+  hl_json_doc doc;
+  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &doc);
+  const hl_json *v = &hl_json_get(root, "sign")->u.items[0], *other = hl_json_get(root, "verify");
+  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  char list[256];
+  snprintf(list, sizeof list, "%s %s", str(v, "secret_key"), str(other, "secret_key"));
+  hl_webhook_ed25519_keyring k;
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), 0);
+  HL_ASSERT_EQ_INT(k.n, 2);
+  hl_buf once = HL_BUF_INIT, ring = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &once), 0);
+  for (int i = 0; i < 3; i++) {
+    hl_buf_reset(&ring);
+    HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_sign(&k, id, atoll(ts), body, strlen(body), &ring), 0);
+    HL_ASSERT_EQ_STR(ring.data, once.data);
+  }
+  /* The published vector's signature comes first, byte for byte. */
+  HL_ASSERT(strncmp(ring.data, str(v, "webhook_signature"), strlen(str(v, "webhook_signature"))) == 0);
+  hl_ed25519_signer *keys = k.keys;
+  uint8_t zero[sizeof *keys];
+  memset(zero, 0, sizeof zero);
+  HL_ASSERT(memcmp(&keys[0], zero, sizeof zero) != 0);
+  hl_webhook_ed25519_keyring_dispose(&k);
+  HL_ASSERT(k.keys == NULL && k.n == 0);
+  /* Unusable entries, or none: no keyring. */
+  snprintf(list, sizeof list, "%s whsk_AAAA", str(v, "secret_key"));
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), HL_EINVAL);
+  HL_ASSERT(k.keys == NULL && k.n == 0);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, " "), HL_EINVAL);
+  hl_buf_reset(&ring);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_sign(&k, id, 1, body, strlen(body), &ring), HL_EINVAL);
+  HL_ASSERT(ring.len == 0);
+  hl_buf_dispose(&once);
+  hl_buf_dispose(&ring);
+  hl_json_doc_dispose(&doc);
+}
