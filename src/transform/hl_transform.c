@@ -666,7 +666,7 @@ int hl_transform_apply_chain(const hl_transform *const *t, size_t n, const char 
    * of a few KB takes one allocation. Strings and numbers are not copied
    * (HL_JSON_BORROW): every lookup here goes by length, and every value is
    * written from its source text, which is the caller's event. */
-  hl_arena_init(&d.arena, HL_MAX((size_t)4096, HL_MIN(len * 4, (size_t)64 << 10)));
+  hl_arena_init(&d.arena, HL_MAX((size_t)4096, HL_MIN(len * 8, (size_t)64 << 10)));
   int rc = hl_json_parse_ex(&d, event, len, HL_JSON_BORROW, &jerr);
   if (rc != 0) {
     if (err)

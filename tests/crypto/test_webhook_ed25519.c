@@ -200,16 +200,25 @@ HL_TEST(v1a_key_formats) {
   hl_webhook_ed25519_signer_dispose(&s);
 }
 
+/* The v1a vectors' signing case (*v) and verifying case (*other), and
+ * list = both their secret keys, the signing one first (a rotation's
+ * overlap). */
+static void overlap_case(hl_json_doc *doc, const hl_json **v, const hl_json **other, char *list, size_t cap) {
+  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", doc);
+  *v = &hl_json_get(root, "sign")->u.items[0];
+  *other = hl_json_get(root, "verify");
+  snprintf(list, cap, "%s %s", str(*v, "secret_key"), str(*other, "secret_key"));
+}
+
 /* A rotation's overlap: one "v1a," entry per key of the list, in its
  * order; the published vector's signature comes out byte for byte for its
  * key, and each entry verifies under its own public key only. */
 HL_TEST(v1a_sign_list_signs_with_each_key) {
   hl_json_doc doc;
-  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &doc);
-  const hl_json *v = &hl_json_get(root, "sign")->u.items[0], *other = hl_json_get(root, "verify");
-  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  const hl_json *v, *other;
   char list[256];
-  snprintf(list, sizeof list, "%s %s", str(v, "secret_key"), str(other, "secret_key"));
+  overlap_case(&doc, &v, &other, list, sizeof list);
+  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
   hl_buf h = HL_BUF_INIT;
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), 0);
   const char *space = strchr(h.data, ' ');
@@ -241,11 +250,10 @@ HL_TEST(v1a_sign_list_signs_with_each_key) {
  * after send, and its dispose wipes the expanded keys. */
 HL_TEST(v1a_keyring_signs_as_the_list_does) {
   hl_json_doc doc;
-  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &doc);
-  const hl_json *v = &hl_json_get(root, "sign")->u.items[0], *other = hl_json_get(root, "verify");
-  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  const hl_json *v, *other;
   char list[256];
-  snprintf(list, sizeof list, "%s %s", str(v, "secret_key"), str(other, "secret_key"));
+  overlap_case(&doc, &v, &other, list, sizeof list);
+  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
   hl_webhook_ed25519_keyring k;
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), 0);
   HL_ASSERT_EQ_INT(k.n, 2);
