@@ -4,7 +4,8 @@
  * A transformation is attached to an event type ("event_type:<type>",
  * applied for every subscription of the type) or to one subscription
  * ("subscription:<id>"). A delivery gets the event type's first, then the
- * subscription's, on the accepted bytes (docs/transformations.md).
+ * subscription's, on the accepted bytes with the partner's info merged in
+ * when enrichment is on (docs/transformations.md).
  *
  * Ownership: the registry owns its entries; a put replaces the entry of the
  * same id. Entries are used synchronously (apply), so nobody holds one
