@@ -200,25 +200,35 @@ HL_TEST(v1a_key_formats) {
   hl_webhook_ed25519_signer_dispose(&s);
 }
 
-/* The v1a vectors' signing case (*v) and verifying case (*other), and
- * list = both their secret keys, the signing one first (a rotation's
- * overlap). */
-static void overlap_case(hl_json_doc *doc, const hl_json **v, const hl_json **other, char *list, size_t cap) {
-  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", doc);
-  *v = &hl_json_get(root, "sign")->u.items[0];
-  *other = hl_json_get(root, "verify");
-  snprintf(list, cap, "%s %s", str(*v, "secret_key"), str(*other, "secret_key"));
+/* The v1a vectors' signing case (v, with its id, timestamp and body) and
+ * verifying case (other), and list = both their secret keys, the signing
+ * one first (a rotation's overlap). */
+typedef struct {
+  hl_json_doc doc;
+  const hl_json *v, *other;
+  const char *id, *ts, *body;
+  char list[256];
+} overlap;
+
+static void overlap_case(overlap *o) {
+  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &o->doc);
+  o->v = &hl_json_get(root, "sign")->u.items[0];
+  o->other = hl_json_get(root, "verify");
+  o->id = str(o->v, "webhook_id");
+  o->ts = str(o->v, "webhook_timestamp");
+  o->body = str(o->v, "body");
+  snprintf(o->list, sizeof o->list, "%s %s", str(o->v, "secret_key"), str(o->other, "secret_key"));
 }
 
 /* A rotation's overlap: one "v1a," entry per key of the list, in its
  * order; the published vector's signature comes out byte for byte for its
  * key, and each entry verifies under its own public key only. */
 HL_TEST(v1a_sign_list_signs_with_each_key) {
-  hl_json_doc doc;
-  const hl_json *v, *other;
-  char list[256];
-  overlap_case(&doc, &v, &other, list, sizeof list);
-  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  overlap o;
+  overlap_case(&o);
+  const hl_json *v = o.v, *other = o.other;
+  const char *id = o.id, *ts = o.ts, *body = o.body;
+  char *list = o.list;
   hl_buf h = HL_BUF_INIT;
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), 0);
   const char *space = strchr(h.data, ' ');
@@ -238,22 +248,22 @@ HL_TEST(v1a_sign_list_signs_with_each_key) {
   /* A list with an unusable entry, or none: refused, nothing appended. */
   hl_buf_reset(&h);
   hl_buf_puts(&h, "v1,x");
-  snprintf(list, sizeof list, "%s whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", str(v, "secret_key"));
+  snprintf(list, sizeof o.list, "%s whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", str(v, "secret_key"));
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list("  ", id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
   HL_ASSERT_EQ_STR(h.data, "v1,x");
   hl_buf_dispose(&h);
-  hl_json_doc_dispose(&doc);
+  hl_json_doc_dispose(&o.doc);
 }
 
 /* A keyring expanded once signs exactly as the one-shot list does, send
  * after send, and its dispose wipes the expanded keys. */
 HL_TEST(v1a_keyring_signs_as_the_list_does) {
-  hl_json_doc doc;
-  const hl_json *v, *other;
-  char list[256];
-  overlap_case(&doc, &v, &other, list, sizeof list);
-  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
+  overlap o;
+  overlap_case(&o);
+  const hl_json *v = o.v;
+  const char *id = o.id, *ts = o.ts, *body = o.body;
+  char *list = o.list;
   hl_webhook_ed25519_keyring k;
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), 0);
   HL_ASSERT_EQ_INT(k.n, 2);
@@ -273,7 +283,7 @@ HL_TEST(v1a_keyring_signs_as_the_list_does) {
   hl_webhook_ed25519_keyring_dispose(&k);
   HL_ASSERT(k.keys == NULL && k.n == 0);
   /* Unusable entries, or none: no keyring. */
-  snprintf(list, sizeof list, "%s whsk_AAAA", str(v, "secret_key"));
+  snprintf(list, sizeof o.list, "%s whsk_AAAA", str(v, "secret_key"));
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), HL_EINVAL);
   HL_ASSERT(k.keys == NULL && k.n == 0);
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, " "), HL_EINVAL);
@@ -282,5 +292,5 @@ HL_TEST(v1a_keyring_signs_as_the_list_does) {
   HL_ASSERT(ring.len == 0);
   hl_buf_dispose(&once);
   hl_buf_dispose(&ring);
-  hl_json_doc_dispose(&doc);
+  hl_json_doc_dispose(&o.doc);
 }
