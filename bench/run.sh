@@ -576,15 +576,17 @@ table_d="| scenario d (producer API, median of $CRUNS; $((N / 2)) unique ~1 KB e
 | bulk ingest, accepted events/s, while the same core delivers them to the partner | $(med "${busys[@]}") (runs: ${busys[*]}) |
 | POST /api/v1/events, requests/s (h2load, 64 connections; one id, so all but the first are answered 200 duplicate) | $(med "${singles[@]}") (runs: ${singles[*]}) |"
 
-progress "e: schema, transformations and Lambda"
+progress "e: schema, transformations, signing and Lambda"
 schema_out=$($pin_p "$bin/bench/schema/bench_schema" 2 2>&1 || true)
 transform_out=$($pin_p "$bin/bench/transform/bench_transform" 1 5 2>&1 || true)
+sign_out=$($pin_p "$bin/bench/sign/bench_sign" 0.5 5 2>&1 || true)
 lambda_out=$("$bin/bench/lambda/bench_lambda" 2>&1 || true)
-table_e="Scenario e: \`build/bench/schema/bench_schema 2\` and \`build/bench/transform/bench_transform 1 5\` (pinned to CPU 1), \`build/bench/lambda/bench_lambda\`
+table_e="Scenario e: \`build/bench/schema/bench_schema 2\`, \`build/bench/transform/bench_transform 1 5\` and \`build/bench/sign/bench_sign 0.5 5\` (pinned to CPU 1), \`build/bench/lambda/bench_lambda\`
 
 \`\`\`
 $schema_out
 $transform_out
+$sign_out
 $lambda_out
 \`\`\`"
 # Scenario f: the Kafka egress drain and the embedded drain side by side with

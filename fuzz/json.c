@@ -20,7 +20,12 @@
  *
  * hl_json_write_src (values written back as they came) gives exactly the
  * input without its whitespace between tokens; and every member is found
- * again by the JSON pointer hl_json_pointer_append builds for it. */
+ * again by the JSON pointer hl_json_pointer_append builds for it.
+ *
+ * Parsing with HL_JSON_BORROW (strings and numbers pointing into the input)
+ * accepts exactly the same inputs, and its document is the same: written
+ * by value (hl_jw_value, which goes by the lengths) and by source, the
+ * bytes are those of the copying parse. */
 #include "fuzz_util.h"
 #include "json/hl_json.h"
 
@@ -157,6 +162,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int urc = hl_json_parse_ex(&u, (const char *)data, size, HL_JSON_UNIQUE_NAMES, &uerr);
     FUZZ_CHECK((urc == 0) == !dup && (urc == 0 || uerr.duplicate));
     hl_json_doc_dispose(&u);
+    hl_json_doc bo;
+    hl_json_doc_init(&bo);
+    FUZZ_CHECK(hl_json_parse_ex(&bo, (const char *)data, size, HL_JSON_BORROW, NULL) == 0);
+    hl_buf b1 = HL_BUF_INIT, b2 = HL_BUF_INIT, b3 = HL_BUF_INIT;
+    hl_jw_init(&jw, &b1);
+    hl_jw_value(&jw, a.root);
+    hl_jw_init(&jw, &b2);
+    hl_jw_value(&jw, bo.root);
+    FUZZ_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+    hl_json_write_src(&b3, bo.root);
+    hl_buf_reset(&b1);
+    hl_json_write_src(&b1, a.root);
+    FUZZ_CHECK(b1.len == b3.len && memcmp(b1.data, b3.data, b1.len) == 0);
+    hl_buf_dispose(&b1);
+    hl_buf_dispose(&b2);
+    hl_buf_dispose(&b3);
+    hl_json_doc_dispose(&bo);
     if (!dup) {
       hl_buf ptr = HL_BUF_INIT;
       hl_buf_puts(&ptr, "");
@@ -165,6 +187,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   } else {
     FUZZ_CHECK(err.offset <= size && err.message[0] != '\0');
+    hl_json_doc bo;
+    hl_json_doc_init(&bo);
+    hl_json_error berr;
+    FUZZ_CHECK(hl_json_parse_ex(&bo, (const char *)data, size, HL_JSON_BORROW, &berr) != 0 &&
+               berr.offset == err.offset);
+    hl_json_doc_dispose(&bo);
   }
   hl_json_doc_dispose(&a);
   hl_json_doc_dispose(&b);

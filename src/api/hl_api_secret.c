@@ -7,6 +7,7 @@
 #include "common/hl_log.h"
 #include "crypto/hl_webhook_ed25519.h"
 #include "crypto/hl_webhook_sig.h"
+#include "model/hl_sub_ed25519.h"
 #include "model/hl_sub_secrets.h"
 
 #include <string.h>
@@ -45,6 +46,7 @@ static void on_rotated(void *data, int status, hl_store_result *res) {
     hl_free(s->signer);
     s->signer = NULL;
     s->signer_unusable = false;
+    hl_sub_ed25519_drop(s); /* wipes the expanded keys */
     hl_buf b = HL_BUF_INIT;
     hl_jw w;
     hl_jw_init(&w, &b);

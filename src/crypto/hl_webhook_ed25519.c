@@ -130,25 +130,48 @@ char *hl_webhook_ed25519_public_of(const char *secret_key, size_t len) {
   return pk;
 }
 
+int hl_webhook_ed25519_keyring_init(hl_webhook_ed25519_keyring *k, const char *keys) {
+  k->keys = NULL;
+  k->n = 0;
+  if (!keys) return HL_EINVAL;
+  size_t len, n = 0;
+  for (const char *e = hl_webhook_next_entry(keys, &len); e; e = hl_webhook_next_entry(e + len, &len)) n++;
+  if (n == 0) return HL_EINVAL;
+  k->keys = hl_calloc(n, sizeof *k->keys);
+  for (const char *e = hl_webhook_next_entry(keys, &len); e; e = hl_webhook_next_entry(e + len, &len)) {
+    if (hl_webhook_ed25519_signer_init(&k->keys[k->n], e, len) != 0) {
+      hl_webhook_ed25519_keyring_dispose(k);
+      return HL_EINVAL;
+    }
+    k->n++;
+  }
+  return 0;
+}
+
+int hl_webhook_ed25519_keyring_sign(const hl_webhook_ed25519_keyring *k, const char *msg_id, int64_t timestamp,
+                                    const void *body, size_t body_len, hl_buf *out) {
+  if (k->n == 0 || !msg_id || (!body && body_len)) return HL_EINVAL;
+  for (size_t i = 0; i < k->n; i++) {
+    if (i > 0) hl_buf_putc(out, ' ');
+    hl_webhook_ed25519_sign(&k->keys[i], msg_id, strlen(msg_id), timestamp, body, body_len, out);
+  }
+  return 0;
+}
+
+void hl_webhook_ed25519_keyring_dispose(hl_webhook_ed25519_keyring *k) {
+  if (k->keys) sodium_memzero(k->keys, k->n * sizeof *k->keys);
+  hl_free(k->keys);
+  k->keys = NULL;
+  k->n = 0;
+}
+
 int hl_webhook_ed25519_sign_list(const char *keys, const char *msg_id, int64_t timestamp, const void *body,
                                  size_t body_len, hl_buf *out) {
   if (!keys || !msg_id || (!body && body_len)) return HL_EINVAL;
-  size_t start = out->len, len, n = 0;
-  int rc = 0;
-  for (const char *k = hl_webhook_next_entry(keys, &len); k && rc == 0; k = hl_webhook_next_entry(k + len, &len)) {
-    hl_ed25519_signer s;
-    rc = hl_webhook_ed25519_signer_init(&s, k, len) != 0 ? HL_EINVAL : 0;
-    if (rc == 0) {
-      if (n++ > 0) hl_buf_putc(out, ' ');
-      rc = hl_webhook_ed25519_sign(&s, msg_id, strlen(msg_id), timestamp, body, body_len, out);
-    }
-    hl_webhook_ed25519_signer_dispose(&s);
-  }
-  if (rc == 0 && n == 0) rc = HL_EINVAL;
-  if (rc != 0) { /* nothing half-written */
-    out->len = start;
-    if (out->data) out->data[start] = '\0';
-  }
+  hl_webhook_ed25519_keyring k;
+  int rc = hl_webhook_ed25519_keyring_init(&k, keys);
+  if (rc == 0) rc = hl_webhook_ed25519_keyring_sign(&k, msg_id, timestamp, body, body_len, out);
+  hl_webhook_ed25519_keyring_dispose(&k);
   return rc;
 }
 

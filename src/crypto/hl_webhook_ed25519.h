@@ -69,13 +69,28 @@ int hl_webhook_ed25519_public_decode(const char *public_key, size_t len, uint8_t
 int hl_webhook_ed25519_sign(const hl_ed25519_signer *s, const char *msg_id, size_t id_len, int64_t timestamp,
                             const void *body, size_t body_len, hl_buf *out);
 
-/* Signs with every key of a space-separated list of "whsk_..." keys (a
- * rotation's overlap): "v1a,<sig>" per key, separated by spaces, appended
- * to out. The keys are expanded from their seeds here, each time: one more
- * fixed-base scalar multiplication per key, about what the signature itself
- * costs, and no expanded key kept in memory between sends. Returns 0, or
- * HL_EINVAL for an empty list or an entry that is not a usable key
+/* The keys of a space-separated list of "whsk_..." keys (a rotation's
+ * overlap), expanded from their seeds once: expanding costs about what a
+ * signature does (one more fixed-base scalar multiplication), so a
+ * subscription keeps its keyring between sends (model/hl_sub_ed25519.h).
+ * The expanded keys are secrets: _dispose wipes them. */
+typedef struct {
+  hl_ed25519_signer *keys; /* n, malloc'd */
+  size_t n;
+} hl_webhook_ed25519_keyring;
+
+/* 0, or HL_EINVAL (k empty) for an empty list or an entry that is not a
+ * usable key. */
+int hl_webhook_ed25519_keyring_init(hl_webhook_ed25519_keyring *k, const char *keys);
+/* "v1a,<sig>" per key, separated by spaces, appended to out. Returns 0, or
+ * HL_EINVAL for an empty keyring or a NULL id or body pointer with a length
  * (nothing is appended then). */
+int hl_webhook_ed25519_keyring_sign(const hl_webhook_ed25519_keyring *k, const char *msg_id, int64_t timestamp,
+                                    const void *body, size_t body_len, hl_buf *out);
+void hl_webhook_ed25519_keyring_dispose(hl_webhook_ed25519_keyring *k);
+
+/* One-shot: the keyring of keys made, used for one signature and wiped.
+ * Returns as _keyring_init and _keyring_sign do. */
 int hl_webhook_ed25519_sign_list(const char *keys, const char *msg_id, int64_t timestamp, const void *body,
                                  size_t body_len, hl_buf *out);
 /* Whether the list entry (len bytes) is a secret key ("whsk_..."). */

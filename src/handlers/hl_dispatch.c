@@ -44,7 +44,6 @@ struct hl_delivery {
   hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
   hl_pinfo_req pinfo;          /* SENDING: waiting for the partner's info (pinfo_waiting) */
   bool pinfo_waiting;
-  hl_buf enriched;             /* the accepted bytes with the partner's info merged in */
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
@@ -161,7 +160,6 @@ static void delivery_free(hl_delivery *dl) {
   hl_timerq_remove(&d->timers, &dl->timer);
   hl_eq_item_free(&dl->item);
   hl_buf_dispose(&dl->body);
-  hl_buf_dispose(&dl->enriched);
   if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
   if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
@@ -458,35 +456,35 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   record(dl);
 }
 
-/* The bytes of this attempt: the accepted ones, or what the event type's
- * and the subscription's transformations make of them (as registered now;
- * the status row names the versions). An event the spec does not fit fails
- * for good without an attempt: no retry can make it fit. False then (the
- * outcome is being recorded). */
-static bool shape_body(hl_delivery *dl, const char *src, size_t src_len) {
+/* The bytes of this attempt: the accepted ones, or what the Partner Info
+ * merge (merge, may be NULL) and the event type's and the subscription's
+ * transformations (as registered now; the status row names the versions)
+ * make of them, on one parse of the accepted bytes and one write. An event
+ * a program does not fit fails for good without an attempt: no retry can
+ * make it fit. False then (the outcome is being recorded). */
+static bool shape_body(hl_delivery *dl, const hl_transform *merge) {
   hl_buf_reset(&dl->body);
   hl_free(dl->item.d.transformation);
   dl->item.d.transformation = NULL;
   dl->send.body = NULL;
   dl->send.body_len = 0;
   char *used = NULL;
+  bool in_merge = false;
   hl_transform_error err = {0};
-  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, src, src_len, &dl->body, &used, &err);
-  if (rc == 1) {
-    if (src != dl->item.body) { /* enriched, not transformed */
-      dl->send.body = src;
-      dl->send.body_len = src_len;
-    }
-    return true;
-  }
+  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, merge, dl->item.body, dl->item.body_len, &dl->body, &used,
+                                 &err, &in_merge);
+  if (rc == 1) return true;
   if (rc == 0) {
     dl->send.body = dl->body.data;
     dl->send.body_len = dl->body.len;
-    dl->item.d.transformation = used;
+    dl->item.d.transformation = used; /* NULL when enriched only */
     return true;
   }
   hl_send_result res = {.verdict = HL_SEND_FAIL, .attempted = false};
-  snprintf(res.error, sizeof res.error, "transformation %.110s: %.120s", err.path, err.message);
+  if (in_merge) /* an event the info cannot be put into never will be */
+    snprintf(res.error, sizeof res.error, "partner info merge: %.200s", err.message);
+  else
+    snprintf(res.error, sizeof res.error, "transformation %.110s: %.120s", err.path, err.message);
   on_sent(&dl->send, &res);
   return false;
 }
@@ -499,8 +497,8 @@ static void not_sent(hl_delivery *dl, bool retry, const char *why) {
   on_sent(&dl->send, &res);
 }
 
-static void shape_and_send(hl_delivery *dl, const char *src, size_t src_len) {
-  if (!shape_body(dl, src, src_len)) return;
+static void shape_and_send(hl_delivery *dl, const hl_transform *merge) {
+  if (!shape_body(dl, merge)) return;
   dl->owner->sender->vt->send(dl->owner->sender, &dl->send);
 }
 
@@ -511,15 +509,16 @@ static void shape_and_send(hl_delivery *dl, const char *src, size_t src_len) {
  * PARTNER_INFO_ON_FAILURE). */
 static void with_info(hl_delivery *dl, int status, const char *info, size_t len, const char *why) {
   hl_dispatch *d = dl->owner;
-  hl_buf_reset(&dl->enriched);
   if (status == 0) {
     char err[HL_SEND_ERROR_SIZE];
-    if (hl_pinfo_merge(d->opt.pinfo, &dl->pinfo, dl->item.body, dl->item.body_len, info, len, &dl->enriched, err,
-                       sizeof err) != 0) {
-      not_sent(dl, false, err); /* an event the info cannot be put into never will be */
+    hl_transform *owned;
+    const hl_transform *merge = hl_pinfo_merge_program(d->opt.pinfo, &dl->pinfo, info, len, &owned, err, sizeof err);
+    if (!merge) {
+      not_sent(dl, false, err);
       return;
     }
-    shape_and_send(dl, dl->enriched.data, dl->enriched.len);
+    shape_and_send(dl, merge);
+    hl_transform_free(owned);
     return;
   }
   if (status == HL_ECANCELED ||
@@ -527,7 +526,7 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
     not_sent(dl, true, why ? why : "partner info unavailable");
     return;
   }
-  shape_and_send(dl, dl->item.body, dl->item.body_len);
+  shape_and_send(dl, NULL);
 }
 
 static void on_info(hl_pinfo_req *r, int status, const char *info, size_t len, const char *why) {
@@ -540,7 +539,7 @@ static void send_attempt(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   transition(dl, D_SENDING);
   if (!d->opt.pinfo) {
-    shape_and_send(dl, dl->item.body, dl->item.body_len);
+    shape_and_send(dl, NULL);
     return;
   }
   const char *info = NULL;

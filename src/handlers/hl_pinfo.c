@@ -391,17 +391,30 @@ void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r) {
   hl_pinfo_cancel(&p->cache, r->partner_id, &r->w);
 }
 
-int hl_pinfo_merge(const hl_pinfo *p, const hl_pinfo_req *r, const char *body, size_t len, const char *info,
-                   size_t info_len, hl_buf *out, char *err, size_t errlen) {
-  hl_transform_error terr = {0};
+const hl_transform *hl_pinfo_merge_program(const hl_pinfo *p, const hl_pinfo_req *r, const char *info,
+                                          size_t info_len, hl_transform **owned, char *err, size_t errlen) {
+  *owned = NULL;
   /* The answer's merge, compiled when it was fetched; compiled here only
    * when the cache no longer holds that answer (evicted or refetched while
    * the delivery waited). */
   const hl_transform *kept = hl_pinfo_derived(&p->cache, r->partner_id, info, info_len);
-  hl_transform *t = NULL;
-  int rc = kept ? 0 : compile_merge(p, info, info_len, &t, &terr);
-  if (rc == 0) rc = hl_transform_apply(kept ? kept : t, body, len, out, &terr);
+  if (kept) return kept;
+  hl_transform_error terr = {0};
+  if (compile_merge(p, info, info_len, owned, &terr) != 0) {
+    snprintf(err, errlen, "partner info merge: %s", terr.message);
+    return NULL;
+  }
+  return *owned;
+}
+
+int hl_pinfo_merge(const hl_pinfo *p, const hl_pinfo_req *r, const char *body, size_t len, const char *info,
+                   size_t info_len, hl_buf *out, char *err, size_t errlen) {
+  hl_transform *owned;
+  const hl_transform *t = hl_pinfo_merge_program(p, r, info, info_len, &owned, err, errlen);
+  if (!t) return HL_EPARSE;
+  hl_transform_error terr = {0};
+  int rc = hl_transform_apply(t, body, len, out, &terr);
   if (rc != 0) snprintf(err, errlen, "partner info merge: %s", terr.message);
-  hl_transform_free(t);
+  hl_transform_free(owned);
   return rc;
 }

@@ -23,6 +23,7 @@
 #include "loop/hl_curl_uv.h"
 #include "model/hl_gate.h"
 #include "model/hl_pinfo_cache.h"
+#include "transform/hl_transform.h"
 
 typedef struct {
   const char *url;        /* PARTNER_INFO_URL, with {partner_id} (copied) */
@@ -74,9 +75,21 @@ void hl_pinfo_req_cancel(hl_pinfo *p, hl_pinfo_req *r);
  * array the key can be written into. info is the answer r was given (by
  * hl_pinfo_get or its done): while the cache holds that answer, its merge
  * compiled at fetch time is applied, so a warm-cache merge is one parse of
- * body and one write, with nothing compiled. */
+ * body and one write, with nothing compiled. (A delivery does not call
+ * this: it chains hl_pinfo_merge_program with its transformations.) */
 int hl_pinfo_merge(const hl_pinfo *p, const hl_pinfo_req *r, const char *body, size_t len, const char *info,
                    size_t info_len, hl_buf *out, char *err, size_t errlen);
+
+/* The merge of info (the answer r was given) as a transformation program
+ * that puts it at the configured key: the one the cache keeps with that
+ * answer (compiled at fetch time), or, when the cache no longer holds it,
+ * one compiled now into *owned (the caller frees it with
+ * hl_transform_free; NULL otherwise). The dispatcher runs it as the first
+ * program of the delivery's chain (model/hl_xform_reg.h), so the merge and
+ * the transformations share one parse and one write of the event. NULL
+ * and a reason in err when info does not compile (it is no JSON). */
+const hl_transform *hl_pinfo_merge_program(const hl_pinfo *p, const hl_pinfo_req *r, const char *info,
+                                          size_t info_len, hl_transform **owned, char *err, size_t errlen);
 
 /* The cache's counters as Prometheus text (hookloop_partner_info_*_total). */
 void hl_pinfo_render_metrics(const hl_pinfo *p, hl_buf *out);

@@ -2,9 +2,9 @@
 #include "common/hl_addr_policy.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
-#include "crypto/hl_webhook_ed25519.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_ed25519.h"
 #include "model/hl_sub_secrets.h"
 
 #include <errno.h>
@@ -343,16 +343,12 @@ static int sign_with_own(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *
 }
 
 /* Ed25519 ("v1a"): a signature under each key active now, as for HMAC
- * secrets; the keys are expanded per send (hl_webhook_ed25519_sign_list). */
-static int sign_ed25519(const hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *sig) {
-  int64_t until;
-  char *active = hl_sub_secrets_active(s->rec.secret, ts, &until);
+ * secrets; the keys are expanded once and kept with the subscription
+ * (model/hl_sub_ed25519.h). */
+static int sign_ed25519(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *sig) {
   size_t blen;
   const char *body = hl_send_body(req, &blen);
-  int rc = hl_webhook_ed25519_sign_list(active, req->item->d.event_id, ts, body, blen, sig);
-  explicit_bzero(active, strlen(active));
-  hl_free(active);
-  return rc;
+  return hl_sub_ed25519_sign(s, req->item->d.event_id, ts, body, blen, sig);
 }
 
 /* --- TLS client certificates ------------------------------------------------------ */

@@ -90,6 +90,9 @@ typedef struct {
    * entries while it is open; they move into the arena when it closes. */
   hl_json *vals; size_t nvals, capvals;
   hl_json_member *mems; size_t nmems, capmems;
+  /* HL_JSON_BORROW: strings without escapes and number texts point into
+   * the input instead of being copied into the arena. */
+  bool borrow;
   /* HL_JSON_UNIQUE_NAMES: where the parser is (the name or index at each
    * open container), so a duplicate can be reported by its object's pointer. */
   bool unique;
@@ -192,7 +195,7 @@ static int parse_string(parser *p, const char **out, uint32_t *out_len) {
     q++;
   }
   if (q < p->end && *q == '"') {
-    *out = hl_arena_strndup(p->arena, s, (size_t)(q - s));
+    *out = p->borrow ? s : hl_arena_strndup(p->arena, s, (size_t)(q - s));
     *out_len = (uint32_t)(q - s);
     p->s = q + 1;
     return 0;
@@ -298,24 +301,35 @@ static int parse_number(parser *p, hl_json *v) {
   if (q < p->end && *q >= '0' && *q <= '9') { fail(p, s, "leading zeros are not allowed"); return -1; }
   v->type = HL_JSON_NUMBER;
   v->len = (uint32_t)(q - s);
-  v->u.str = hl_arena_strndup(p->arena, s, (size_t)(q - s));
+  v->u.str = p->borrow ? s : hl_arena_strndup(p->arena, s, (size_t)(q - s));
   p->s = q;
   return 0;
 }
 
-static void push_val(parser *p, const hl_json *v) {
-  if (p->nvals == p->capvals) {
-    p->capvals = p->capvals ? p->capvals * 2 : 64;
-    p->vals = hl_realloc(p->vals, p->capvals * sizeof *p->vals);
+/* The stacks start in hl_json_parse_ex's frame (PARSE_STACK entries each:
+ * a small document needs no allocation for them) and move to the heap
+ * when they outgrow it. */
+#define PARSE_STACK 48
+static void *grow_stack(void *stack, bool on_heap, size_t n, size_t *cap, size_t size) {
+  size_t ncap = *cap * 2;
+  void *p;
+  if (on_heap) {
+    p = hl_realloc(stack, ncap * size);
+  } else {
+    p = hl_malloc(ncap * size);
+    memcpy(p, stack, n * size);
   }
+  *cap = ncap;
+  return p;
+}
+
+static void push_val(parser *p, const hl_json *v) {
+  if (p->nvals == p->capvals) p->vals = grow_stack(p->vals, p->capvals > PARSE_STACK, p->nvals, &p->capvals, sizeof *v);
   p->vals[p->nvals++] = *v;
 }
 
 static void push_mem(parser *p, const hl_json_member *m) {
-  if (p->nmems == p->capmems) {
-    p->capmems = p->capmems ? p->capmems * 2 : 64;
-    p->mems = hl_realloc(p->mems, p->capmems * sizeof *p->mems);
-  }
+  if (p->nmems == p->capmems) p->mems = grow_stack(p->mems, p->capmems > PARSE_STACK, p->nmems, &p->capmems, sizeof *m);
   p->mems[p->nmems++] = *m;
 }
 
@@ -495,17 +509,21 @@ int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error 
 }
 
 int hl_json_parse_ex(hl_json_doc *doc, const char *text, size_t len, unsigned flags, hl_json_error *err) {
-  parser p = {.s = text, .end = text + len, .start = text, .arena = &doc->arena, .err = err};
+  hl_json vals[PARSE_STACK];
+  hl_json_member mems[PARSE_STACK];
+  parser p = {.s = text, .end = text + len, .start = text, .arena = &doc->arena, .err = err,
+              .vals = vals, .capvals = PARSE_STACK, .mems = mems, .capmems = PARSE_STACK};
   if (err) memset(err, 0, sizeof *err);
   p.unique = flags & HL_JSON_UNIQUE_NAMES;
+  p.borrow = flags & HL_JSON_BORROW;
   if (p.unique && err) p.segs = hl_malloc((HL_JSON_MAX_DEPTH + 2) * sizeof *p.segs);
   hl_json *root = hl_arena_alloc(&doc->arena, sizeof *root);
   if (parse_value(&p, root) == 0) {
     skip_ws(&p);
     if (p.s != p.end) fail(&p, p.s, "unexpected data after the JSON value");
   }
-  hl_free(p.vals);
-  hl_free(p.mems);
+  if (p.vals != vals) hl_free(p.vals);
+  if (p.mems != mems) hl_free(p.mems);
   hl_free(p.segs);
   if (p.rc) return p.rc;
   doc->root = root;

@@ -111,6 +111,15 @@ typedef struct {
 
 /* hl_json_parse_ex flags. */
 #define HL_JSON_UNIQUE_NAMES 1u
+/* A string without escapes, and a number's text, point into the input
+ * instead of a NUL-terminated copy in the arena (one copy less per leaf and
+ * key): such a u.str or key is NOT NUL-terminated, so only a reader that
+ * goes by the lengths (len, key_len) and src may use the document, and
+ * only while the input lives (hl_json_get and hl_json_pointer compare by
+ * length; hl_json_str's result, hl_json_int64 and hl_json_double are not
+ * for such documents). The transformations parse events this way
+ * (src/transform). */
+#define HL_JSON_BORROW 2u
 
 void hl_json_doc_init(hl_json_doc *doc);
 /* Parses len bytes (need not be NUL-terminated). Returns 0, or HL_EPARSE with

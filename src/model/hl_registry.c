@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "model/hl_xform_reg.h"
 #include "model/hl_partner.h"
+#include "model/hl_sub_ed25519.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static void free_sub(hl_registry *r, hl_sub *s) {
     hl_webhook_signer_dispose(s->signer); /* wipes the keys */
     hl_free(s->signer);
   }
+  hl_sub_ed25519_drop(s);
   hl_free(s);
 }
 

@@ -43,6 +43,7 @@ typedef struct {
 
 typedef struct hl_sub hl_sub;
 typedef struct hl_partner hl_partner; /* model/hl_partner.h */
+typedef struct hl_sub_ed25519 hl_sub_ed25519; /* model/hl_sub_ed25519.h */
 struct hl_sub {
   int refs;
   bool deleted;
@@ -62,6 +63,7 @@ struct hl_sub {
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
   int64_t signer_until_s;         /* a previous secret's overlap ends then: prepare the signer again */
+  hl_sub_ed25519 *ed25519;        /* owned; rec.secret's Ed25519 keys, expanded on first send (model/hl_sub_ed25519.h) */
 };
 
 /* Who hears of subscriptions coming and going (the dispatcher): the

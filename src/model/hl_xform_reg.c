@@ -45,52 +45,50 @@ void hl_registry_xforms_dispose(hl_registry *r) {
   hl_strmap_dispose(&r->xforms);
 }
 
-/* Applies e to in, result in out (reset first); err's path gets the
- * transformation's "<id>@<version>" in front, so an operator knows which. */
-static int apply_one(const hl_xform_entry *e, const char *in, size_t len, hl_buf *out, hl_transform_error *err) {
-  out->len = 0;
-  hl_transform_error te = {0};
-  int rc = hl_transform_apply(e->prog, in, len, out, &te);
-  if (rc != 0 && err) {
-    hl_buf p = HL_BUF_INIT;
-    hl_buf_printf(&p, "%s@%lld%s", e->rec.transformation_id, (long long)e->rec.version, te.path);
-    snprintf(err->path, sizeof err->path, "%.*s", (int)(sizeof err->path - 1), p.data);
-    hl_buf_dispose(&p);
-    snprintf(err->message, sizeof err->message, "%s", te.message);
-  }
-  return rc;
-}
-
-int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const char *body, size_t len, hl_buf *out,
-                          char **used, hl_transform_error *err) {
+int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const hl_transform *first, const char *body,
+                          size_t len, hl_buf *out, char **used, hl_transform_error *err, bool *in_first) {
   char id[320];
   const hl_xform_entry *chain[2];
-  size_t n = 0;
+  const hl_transform *progs[3];
+  size_t n = 0, np = 0;
+  if (in_first) *in_first = false;
+  if (first) progs[np++] = first;
   hl_xform_id_for_type(id, sizeof id, s->rec.event_type);
   const hl_xform_entry *e = hl_registry_xform_get(r, id);
   if (e && e->prog) chain[n++] = e;
   hl_xform_id_for_sub(id, sizeof id, s->rec.subscription_id);
   e = hl_registry_xform_get(r, id);
   if (e && e->prog) chain[n++] = e;
-  if (n == 0) return 1;
-  hl_buf a = HL_BUF_INIT, b = HL_BUF_INIT, names = HL_BUF_INIT;
-  const char *in = body;
-  size_t in_len = len;
-  int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    hl_buf *dst = (i % 2 == 0) ? &a : &b;
-    rc = apply_one(chain[i], in, in_len, dst, err);
-    in = dst->data;
-    in_len = dst->len;
-    hl_buf_printf(&names, "%s%s@%lld", i ? "," : "", chain[i]->rec.transformation_id,
-                  (long long)chain[i]->rec.version);
+  if (np + n == 0) return 1;
+  for (size_t i = 0; i < n; i++) progs[np + i] = chain[i]->prog;
+  size_t failed = 0;
+  hl_transform_error te = {0};
+  int rc = hl_transform_apply_chain(progs, np + n, body, len, out, &failed, &te);
+  if (rc != 0) {
+    if (first && failed == 0) {
+      if (in_first) *in_first = true;
+      if (err) *err = te;
+      return rc;
+    }
+    /* err's path gets the transformation's "<id>@<version>" in front, so
+     * an operator knows which. */
+    const hl_xform_entry *bad = chain[failed - np];
+    if (err) {
+      hl_buf p = HL_BUF_INIT;
+      hl_buf_printf(&p, "%s@%lld%s", bad->rec.transformation_id, (long long)bad->rec.version, te.path);
+      snprintf(err->path, sizeof err->path, "%.*s", (int)(sizeof err->path - 1), p.data);
+      hl_buf_dispose(&p);
+      snprintf(err->message, sizeof err->message, "%s", te.message);
+    }
+    return rc;
   }
-  if (rc == 0) {
-    hl_buf_append(out, in, in_len);
+  *used = NULL;
+  if (n) {
+    hl_buf names = HL_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+      hl_buf_printf(&names, "%s%s@%lld", i ? "," : "", chain[i]->rec.transformation_id,
+                    (long long)chain[i]->rec.version);
     *used = hl_buf_steal(&names, NULL);
   }
-  hl_buf_dispose(&a);
-  hl_buf_dispose(&b);
-  hl_buf_dispose(&names);
-  return rc;
+  return 0;
 }

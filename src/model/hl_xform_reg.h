@@ -4,7 +4,8 @@
  * A transformation is attached to an event type ("event_type:<type>",
  * applied for every subscription of the type) or to one subscription
  * ("subscription:<id>"). A delivery gets the event type's first, then the
- * subscription's, on the accepted bytes (docs/transformations.md).
+ * subscription's, on the accepted bytes with the partner's info merged in
+ * when enrichment is on (docs/transformations.md).
  *
  * Ownership: the registry owns its entries; a put replaces the entry of the
  * same id. Entries are used synchronously (apply), so nobody holds one
@@ -34,13 +35,17 @@ void hl_registry_put_xform(hl_registry *r, hl_xform_rec *rec, hl_transform *prog
 const hl_xform_entry *hl_registry_xform_get(const hl_registry *r, const char *id);
 void hl_registry_xforms_dispose(hl_registry *r);
 
-/* Applies the transformations that concern a delivery of body to s.
- * Returns 1 when there are none (out and used untouched: the partner gets
- * body as it is); 0 with the result appended to out and used set to the
- * versions applied ("event_type:t@2,subscription:sub_x@1", owned by the
- * caller); a negative hl_err when the event does not fit a spec, with
- * err's path prefixed by the failing "<id>@<version>". */
-int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const char *body, size_t len, hl_buf *out,
-                          char **used, hl_transform_error *err);
+/* Applies the transformations that concern a delivery of body to s, after
+ * first (may be NULL: the Partner Info merge, handlers/hl_pinfo.h), all on
+ * one parse of body with one write (hl_transform_apply_chain).
+ * Returns 1 when there is nothing to apply (out and used untouched: the
+ * partner gets body as it is); 0 with the result appended to out and used
+ * set to the transformations' versions ("event_type:t@2,subscription:sub_x@1",
+ * owned by the caller; NULL when first was all); a negative hl_err when the
+ * event does not fit a program, with *in_first (may be NULL) telling
+ * whether it was first's fault, and otherwise err's path prefixed by the
+ * failing "<id>@<version>". */
+int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const hl_transform *first, const char *body,
+                          size_t len, hl_buf *out, char **used, hl_transform_error *err, bool *in_first);
 
 #endif

@@ -610,25 +610,31 @@ static int write_val(writer *w, tval v, int depth) {
   return 0;
 }
 
-static int run_ops(const hl_transform *t, const hl_json *event, hl_arena *arena, hl_buf *out,
-                   hl_transform_error *err) {
-  run r = {.t = t, .arena = arena, .root = {event, NULL}, .err = err};
+/* Runs t's operations on r's tree (after those of the programs before it). */
+static int run_ops(run *r, const hl_transform *t) {
+  r->t = t;
   for (uint32_t i = 0; i < t->nops; i++) {
-    r.op = &t->ops[i];
-    r.op_index = i;
-    int rc = apply_op(&r, r.op);
+    r->op = &t->ops[i];
+    r->op_index = i;
+    int rc = apply_op(r, r->op);
     if (rc) return rc;
   }
+  return 0;
+}
+
+/* Writes r's tree to out, once; expect: the size to reserve (the event's,
+ * and what the programs may add), so the buffer grows at most rarely. */
+static int write_result(run *r, hl_buf *out, size_t expect) {
   size_t start = out->len;
   writer w = {out, start + HL_TRANSFORM_MAX_OUTPUT};
-  hl_buf_reserve(out, (event->src ? event->src_len : 0) + 64);
-  int rc = write_val(&w, r.root, 0);
+  hl_buf_reserve(out, expect + 64);
+  int rc = write_val(&w, r->root, 0);
   if (rc == 0 && out->len > w.limit) rc = HL_ETOOBIG;
   if (out->data) out->data[out->len] = '\0';
   if (rc) {
     out->len = start;
     if (out->data) out->data[start] = '\0';
-    return afail_where(&r, rc, "", "the result would be larger than %zu MiB or nest deeper than %d levels",
+    return afail_where(r, rc, "", "the result would be larger than %zu MiB or nest deeper than %d levels",
                        HL_TRANSFORM_MAX_OUTPUT >> 20, HL_TRANSFORM_MAX_DEPTH);
   }
   return 0;
@@ -638,20 +644,30 @@ int hl_transform_apply_json(const hl_transform *t, const hl_json *event, hl_buf 
   if (err) memset(err, 0, sizeof *err);
   hl_arena a;
   hl_arena_init(&a, 4096);
-  int rc = run_ops(t, event, &a, out, err);
+  run r = {.arena = &a, .root = {event, NULL}, .err = err};
+  int rc = run_ops(&r, t);
+  if (rc == 0) rc = write_result(&r, out, event->src ? event->src_len : 0);
   hl_arena_dispose(&a);
   return rc;
 }
 
 int hl_transform_apply(const hl_transform *t, const char *event, size_t len, hl_buf *out, hl_transform_error *err) {
+  return hl_transform_apply_chain(&t, 1, event, len, out, NULL, err);
+}
+
+int hl_transform_apply_chain(const hl_transform *const *t, size_t n, const char *event, size_t len, hl_buf *out,
+                             size_t *failed, hl_transform_error *err) {
   if (err) memset(err, 0, sizeof *err);
+  if (failed) *failed = 0;
   hl_json_doc d;
   hl_json_error jerr;
   hl_json_doc_init(&d);
   /* The document and the edit tree share one arena: sized so that an event
-   * of a few KB takes one allocation (the parse alone needs ~4x its size). */
+   * of a few KB takes one allocation. Strings and numbers are not copied
+   * (HL_JSON_BORROW): every lookup here goes by length, and every value is
+   * written from its source text, which is the caller's event. */
   hl_arena_init(&d.arena, HL_MAX((size_t)4096, HL_MIN(len * 8, (size_t)64 << 10)));
-  int rc = hl_json_parse(&d, event, len, &jerr);
+  int rc = hl_json_parse_ex(&d, event, len, HL_JSON_BORROW, &jerr);
   if (rc != 0) {
     if (err)
       snprintf(err->message, sizeof err->message, "the event is not valid JSON: %s at line %d, column %d", jerr.message,
@@ -659,8 +675,14 @@ int hl_transform_apply(const hl_transform *t, const char *event, size_t len, hl_
     hl_json_doc_dispose(&d);
     return HL_EPARSE;
   }
-  /* The edit tree shares the document's arena: one allocation per event. */
-  rc = run_ops(t, d.root, &d.arena, out, err);
+  run r = {.arena = &d.arena, .root = {d.root, NULL}, .err = err};
+  size_t expect = len;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (failed) *failed = i;
+    rc = run_ops(&r, t[i]);
+    expect += t[i]->text_len;
+  }
+  if (rc == 0) rc = write_result(&r, out, expect);
   hl_json_doc_dispose(&d);
   return rc;
 }

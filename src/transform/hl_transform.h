@@ -8,7 +8,10 @@
  *
  * Applying is one parse of the event (or none, with a tree the caller has
  * already parsed), edits on a tree that shares every untouched part of the
- * event, and one write. Nothing is re-serialised per operation.
+ * event, and one write. Nothing is re-serialised per operation, nor per
+ * program when several apply in turn (hl_transform_apply_chain). The parse
+ * copies no string or number (HL_JSON_BORROW): the tree points into the
+ * event, which must stay alive while a call runs.
  *
  * Exactness: every value in a result is the source text of a value of the
  * event or of the spec (hl_json_write_src): numbers keep their spelling
@@ -69,6 +72,17 @@ size_t hl_transform_op_count(const hl_transform *t);
  * and err (may be NULL) tells why. */
 int hl_transform_apply(const hl_transform *t, const char *event, size_t len, hl_buf *out,
                        hl_transform_error *err);
+/* Applies t[0], then t[1], ... t[n-1] (n >= 1) to the event, as applying
+ * each to the previous one's result would, but on ONE parse of the event
+ * and with ONE write at the end: the Partner Info merge and the event
+ * type's and the subscription's transformations of a delivery cost one
+ * parse and one write together. On failure *failed (may be NULL) is the
+ * index of the program at fault (0 when the event is not JSON; the last one
+ * when the result is too large), and out is left as it was.
+ * The limits apply to the final result: an intermediate one is never
+ * written, so it is not measured. */
+int hl_transform_apply_chain(const hl_transform *const *t, size_t n, const char *event, size_t len, hl_buf *out,
+                             size_t *failed, hl_transform_error *err);
 /* The same on an event the caller has parsed (hl_json_parse keeps the
  * source spans that make the result exact; the event's input text must
  * still be alive). */

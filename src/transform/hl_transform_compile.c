@@ -427,6 +427,7 @@ int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_tr
   t->text = hl_malloc(len + 1);
   if (len) memcpy(t->text, spec, len);
   t->text[len] = '\0';
+  t->text_len = len;
   hl_json_doc_init(&t->doc);
   hl_arena_init(&t->arena, 4096);
   hl_json_error jerr;

@@ -68,6 +68,7 @@ typedef struct {
 
 struct hl_transform {
   char *text;       /* the spec's bytes; the doc's spans point into them */
+  size_t text_len;  /* a bound on what the spec can add to an event (output sizing) */
   hl_json_doc doc;  /* values (set, template literals) are written from it */
   hl_arena arena;   /* ops, pointers, tries, templates */
   hl_op *ops;

@@ -200,16 +200,35 @@ HL_TEST(v1a_key_formats) {
   hl_webhook_ed25519_signer_dispose(&s);
 }
 
+/* The v1a vectors' signing case (v, with its id, timestamp and body) and
+ * verifying case (other), and list = both their secret keys, the signing
+ * one first (a rotation's overlap). */
+typedef struct {
+  hl_json_doc doc;
+  const hl_json *v, *other;
+  const char *id, *ts, *body;
+  char list[256];
+} overlap;
+
+static void overlap_case(overlap *o) {
+  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &o->doc);
+  o->v = &hl_json_get(root, "sign")->u.items[0];
+  o->other = hl_json_get(root, "verify");
+  o->id = str(o->v, "webhook_id");
+  o->ts = str(o->v, "webhook_timestamp");
+  o->body = str(o->v, "body");
+  snprintf(o->list, sizeof o->list, "%s %s", str(o->v, "secret_key"), str(o->other, "secret_key"));
+}
+
 /* A rotation's overlap: one "v1a," entry per key of the list, in its
  * order; the published vector's signature comes out byte for byte for its
  * key, and each entry verifies under its own public key only. */
 HL_TEST(v1a_sign_list_signs_with_each_key) {
-  hl_json_doc doc;
-  const hl_json *root = hl_vector_json("standard-webhooks-v1a/vectors.json", &doc);
-  const hl_json *v = &hl_json_get(root, "sign")->u.items[0], *other = hl_json_get(root, "verify");
-  const char *id = str(v, "webhook_id"), *ts = str(v, "webhook_timestamp"), *body = str(v, "body");
-  char list[256];
-  snprintf(list, sizeof list, "%s %s", str(v, "secret_key"), str(other, "secret_key"));
+  overlap o;
+  overlap_case(&o);
+  const hl_json *v = o.v, *other = o.other;
+  const char *id = o.id, *ts = o.ts, *body = o.body;
+  char *list = o.list;
   hl_buf h = HL_BUF_INIT;
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), 0);
   const char *space = strchr(h.data, ' ');
@@ -229,10 +248,49 @@ HL_TEST(v1a_sign_list_signs_with_each_key) {
   /* A list with an unusable entry, or none: refused, nothing appended. */
   hl_buf_reset(&h);
   hl_buf_puts(&h, "v1,x");
-  snprintf(list, sizeof list, "%s whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", str(v, "secret_key"));
+  snprintf(list, sizeof o.list, "%s whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", str(v, "secret_key"));
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
   HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list("  ", id, atoll(ts), body, strlen(body), &h), HL_EINVAL);
   HL_ASSERT_EQ_STR(h.data, "v1,x");
   hl_buf_dispose(&h);
-  hl_json_doc_dispose(&doc);
+  hl_json_doc_dispose(&o.doc);
+}
+
+/* A keyring expanded once signs exactly as the one-shot list does, send
+ * after send, and its dispose wipes the expanded keys. */
+HL_TEST(v1a_keyring_signs_as_the_list_does) {
+  overlap o;
+  overlap_case(&o);
+  const hl_json *v = o.v;
+  const char *id = o.id, *ts = o.ts, *body = o.body;
+  char *list = o.list;
+  hl_webhook_ed25519_keyring k;
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), 0);
+  HL_ASSERT_EQ_INT(k.n, 2);
+  hl_buf once = HL_BUF_INIT, ring = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_sign_list(list, id, atoll(ts), body, strlen(body), &once), 0);
+  for (int i = 0; i < 3; i++) {
+    hl_buf_reset(&ring);
+    HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_sign(&k, id, atoll(ts), body, strlen(body), &ring), 0);
+    HL_ASSERT_EQ_STR(ring.data, once.data);
+  }
+  /* The published vector's signature comes first, byte for byte. */
+  HL_ASSERT(strncmp(ring.data, str(v, "webhook_signature"), strlen(str(v, "webhook_signature"))) == 0);
+  hl_ed25519_signer *keys = k.keys;
+  uint8_t zero[sizeof *keys];
+  memset(zero, 0, sizeof zero);
+  HL_ASSERT(memcmp(&keys[0], zero, sizeof zero) != 0);
+  hl_webhook_ed25519_keyring_dispose(&k);
+  HL_ASSERT(k.keys == NULL && k.n == 0);
+  /* Unusable entries, or none: no keyring. */
+  snprintf(list, sizeof o.list, "%s whsk_AAAA", str(v, "secret_key"));
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, list), HL_EINVAL);
+  HL_ASSERT(k.keys == NULL && k.n == 0);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_init(&k, " "), HL_EINVAL);
+  hl_buf_reset(&ring);
+  HL_ASSERT_EQ_INT(hl_webhook_ed25519_keyring_sign(&k, id, 1, body, strlen(body), &ring), HL_EINVAL);
+  HL_ASSERT(ring.len == 0);
+  hl_buf_dispose(&once);
+  hl_buf_dispose(&ring);
+  hl_json_doc_dispose(&o.doc);
 }

@@ -248,6 +248,62 @@ HL_TEST(edits_between_untouched_members) {
          "{\"m\":2,\"n\":4,\"o\":[{\"p\":1},{\"q\":2},{\"q\":2}]}");
 }
 
+/* Programs chained on one parse (the Partner Info merge, then the event
+ * type's and the subscription's transformations) give exactly what
+ * applying each to the previous result gives, and a failure names the
+ * program at fault. */
+HL_TEST(a_chain_is_the_programs_applied_in_turn) {
+  static const char *specs[] = {
+      OPS("{\"op\":\"set\",\"path\":\"/partner_info\",\"value\":{ \"tier\" : \"gold\", \"limit\": 1.50 }}"),
+      OPS("{\"op\":\"move\",\"from\":\"/partner_info/tier\",\"path\":\"/tier\"},"
+          "{\"op\":\"rename\",\"path\":\"/k\",\"to\":\"caf\\u00e9\"},{\"op\":\"remove\",\"path\":\"/arr/0\"}"),
+      OPS("{\"op\":\"template\",\"template\":{\"t\":{\"$ptr\":\"/tier\"},\"all\":{\"$ptr\":\"\"}}}"),
+      OPS("{\"op\":\"wrap\",\"path\":\"/data\"},{\"op\":\"copy\",\"from\":\"/data/all/partner_info\",\"path\":\"/pi\"}"),
+  };
+  const char *event = " { \"k\" : 123.4500, \"k\":\"\\u00e9\", \"arr\" : [ 1 , 2 ], \"s\":\"x\\ny\" } ";
+  hl_transform *t[HL_ARRAY_SIZE(specs)];
+  for (size_t i = 0; i < HL_ARRAY_SIZE(specs); i++) t[i] = compile_ok(specs[i]);
+  for (size_t n = 1; n <= HL_ARRAY_SIZE(specs); n++) {
+    hl_buf want = HL_BUF_INIT, tmp = HL_BUF_INIT, got = HL_BUF_INIT;
+    hl_buf_puts(&want, event);
+    for (size_t i = 0; i < n; i++) {
+      hl_buf_reset(&tmp);
+      HL_ASSERT_EQ_INT(hl_transform_apply(t[i], want.data, want.len, &tmp, NULL), 0);
+      hl_buf_reset(&want);
+      hl_buf_append(&want, tmp.data, tmp.len);
+    }
+    hl_buf_puts(&got, "kept:");
+    size_t failed = 99;
+    HL_ASSERT_EQ_INT(hl_transform_apply_chain((const hl_transform *const *)t, n, event, strlen(event), &got, &failed,
+                                              NULL),
+                     0);
+    HL_ASSERT(strncmp(got.data, "kept:", 5) == 0); /* appended */
+    HL_ASSERT_EQ_STR(got.data + 5, want.data);
+    hl_buf_dispose(&want);
+    hl_buf_dispose(&tmp);
+    hl_buf_dispose(&got);
+  }
+  /* The second program does not fit the first one's result. */
+  hl_transform *bad = compile_ok(OPS("{\"op\":\"set\",\"path\":\"/x\",\"value\":1},"
+                                     "{\"op\":\"copy\",\"from\":\"/nope\",\"path\":\"/y\",\"missing\":\"error\"}"));
+  const hl_transform *two[2] = {t[0], bad};
+  hl_buf out = HL_BUF_INIT;
+  hl_buf_puts(&out, "kept");
+  size_t failed = 99;
+  hl_transform_error err;
+  HL_ASSERT_EQ_INT(hl_transform_apply_chain(two, 2, event, strlen(event), &out, &failed, &err), HL_EINVAL);
+  HL_ASSERT_EQ_INT(failed, 1);
+  HL_ASSERT_EQ_STR(err.path, "/ops/1/from");
+  HL_ASSERT_EQ_STR(out.data, "kept");
+  /* An event that is not JSON is the first program's failure. */
+  HL_ASSERT_EQ_INT(hl_transform_apply_chain(two, 2, "{\"a\":", 5, &out, &failed, &err), HL_EPARSE);
+  HL_ASSERT_EQ_INT(failed, 0);
+  HL_ASSERT_EQ_STR(out.data, "kept");
+  hl_buf_dispose(&out);
+  hl_transform_free(bad);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(specs); i++) hl_transform_free(t[i]);
+}
+
 HL_TEST(rfc6901_pointers) {
   EXPECT(OPS("{\"op\":\"copy\",\"from\":\"/a~1b/m~0n\",\"path\":\"/x\"},"
              "{\"op\":\"copy\",\"from\":\"//\",\"path\":\"/y\"},"
@@ -490,6 +546,20 @@ static int fuzz_one(const uint8_t *data, size_t size) {
     int prc = hl_json_parse(&d, out.data, out.len, NULL);
     HL_ASSERT_MSG(prc == 0 || prc == HL_ETOOBIG, "not JSON: %s\nfrom: %.*s", out.data, (int)size, (const char *)data);
     hl_json_doc_dispose(&d);
+    /* The spec twice on one parse (hl_transform_apply_chain) gives what
+     * applying it again to the result gives. */
+    hl_buf again = HL_BUF_INIT, chained = HL_BUF_INIT;
+    const hl_transform *twice[2] = {t, t};
+    int arc = hl_transform_apply(t, out.data, out.len, &again, NULL);
+    int crc = hl_transform_apply_chain(twice, 2, event, elen, &chained, NULL, NULL);
+    if (arc == 0) {
+      HL_ASSERT_MSG(crc == 0, "chain failed (%d) where applying twice gave %s", crc, again.data);
+      HL_ASSERT_MSG(chained.len == again.len && memcmp(chained.data, again.data, again.len) == 0,
+                    "chain gave %s, applying twice %s\nfrom: %.*s", chained.data, again.data, (int)size,
+                    (const char *)data);
+    }
+    hl_buf_dispose(&again);
+    hl_buf_dispose(&chained);
   }
   hl_buf_dispose(&out);
   hl_transform_free(t);
