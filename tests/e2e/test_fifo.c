@@ -1,8 +1,9 @@
-/* End to end, `hookloop serve` (embedded queue, SQLite) against the mock
- * partner: "ordering": "fifo" delivers in acceptance order, one at a time;
+/* End to end, `hookloop serve` (embedded queue: SQLite, or PostgreSQL with
+ * HL_TEST_PG) against the mock partner: "ordering": "fifo" delivers in acceptance order, one at a time;
  * a retrying head holds its followers back, "skip_after" dead-letters it,
- * and a restart in the middle keeps the order. The registration's answers
- * and refusals are checked here too. */
+ * and a restart in the middle keeps the order; on a shared store, two
+ * processes claiming never deliver out of order. The registration's
+ * answers and refusals are checked here too. */
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testutil.h"
@@ -110,6 +111,57 @@ HL_TEST_T(a_restart_in_the_middle_keeps_the_order, 120) {
   assert_requests("restart", want, HL_ARRAY_SIZE(want));
   e2e_stop_both(&hk, &partner);
 }
+
+/* A partner that fails every event twice before it takes it: each event's
+ * three requests come before the next event's first. */
+HL_TEST_T(a_failing_then_healthy_partner_keeps_acceptance_order, 120) {
+  start_fifo("flaky?codes=503,503,200", NULL);
+  post_events("f", 4);
+  const char *want[] = {"evt-f-0", "evt-f-0", "evt-f-0", "evt-f-1", "evt-f-1", "evt-f-1",
+                        "evt-f-2", "evt-f-2", "evt-f-2", "evt-f-3", "evt-f-3", "evt-f-3"};
+  assert_requests("flaky", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-f-3", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+
+#if defined(HL_TEST_PG) || defined(HL_TEST_DDB)
+/* Two processes claim from one shared queue. Events are posted to both in
+ * turn (each acknowledged before the next is sent: that is the acceptance
+ * order), and the partner fails every event once: the partner sees the
+ * events in acceptance order, each one's requests before the next one's,
+ * whichever process sends them. */
+HL_TEST_T(two_claimers_never_deliver_out_of_order, 300) {
+  start_fifo("two?codes=503,200", NULL);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, NULL); /* loads the subscription from the shared store */
+  enum { N = 24 };
+  char id[64];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "evt-t-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(i % 2 ? &other : &hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT(e2e_wait_requests(&partner, "two", 2 * N, 120000, &doc) >= 2 * N);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-t-23", "SUCCESS", 10000));
+  e2e_wait_requests(&partner, "two", 0, 0, &doc);
+  int last = 0, seen = 0;
+  for (uint32_t i = 0; i < doc.root->len; i++) {
+    const char *w = str_at(&doc.root->u.items[i], "webhook_id");
+    HL_ASSERT(w && strncmp(w, "evt-t-", 6) == 0);
+    int k = atoi(w + 6);
+    HL_ASSERT_MSG(k >= last, "request %u is evt-t-%d after evt-t-%d", i, k, last);
+    if (k > last || i == 0) seen++;
+    last = k;
+  }
+  HL_ASSERT_EQ_INT(seen, N);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_stop_hookloop(&other, SIGTERM, 30000) == 0);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  e2e_stop_both(&hk, &partner);
+}
+#endif
 
 HL_TEST_T(ordering_is_validated_shown_and_stored, 120) {
   e2e_start_both(&hk, &partner, NULL, NULL);
