@@ -787,6 +787,13 @@ static void head_answer(head_ctx *h, int status, int64_t next_due_at) {
 
 static void head_query(head_ctx *h);
 
+/* A call that failed, or a queue destroyed meanwhile: answered here. */
+static bool head_gone(head_ctx *h, const hl_aws_status *st) {
+  if (st->outcome == HL_AWS_OK && !h->q->dead) return false;
+  head_answer(h, h->q->dead ? 0 : HL_ESTORE, 0);
+  return true;
+}
+
 static void on_entry_deleted(void *data, const hl_aws_status *st, const hl_json *resp) {
   head_ctx *h = data;
   ddbq *q = h->q;
@@ -819,8 +826,8 @@ static void on_head_row(void *data, const hl_aws_status *st, const hl_json *resp
   head_ctx *h = data;
   ddbq *q = h->q;
   const hl_json *it = hl_json_get(resp, "Item");
-  if (st->outcome != HL_AWS_OK || q->dead) {
-    head_answer(h, q->dead ? 0 : HL_ESTORE, 0);
+  if (head_gone(h, st)) {
+    /* answered */
   } else if (!it || !hl_ddb_item_s(it, "event_id", NULL)) {
     /* Its accept is still under way, or failed a while ago. */
     if (h->now - h->written_at > ENTRY_GRACE_MS) drop_entry(h);
@@ -862,8 +869,8 @@ static void on_head_entry(void *data, const hl_aws_status *st, const hl_json *re
   head_ctx *h = data;
   ddbq *q = h->q;
   const hl_json *items = hl_json_get(resp, "Items");
-  if (st->outcome != HL_AWS_OK || q->dead) {
-    head_answer(h, q->dead ? 0 : HL_ESTORE, 0);
+  if (head_gone(h, st)) {
+    /* answered */
   } else if (!items || items->type != HL_JSON_ARRAY || items->len == 0) {
     head_answer(h, 0, 0); /* nothing open */
   } else {
