@@ -608,7 +608,7 @@ int hl_serve_run(const hl_config *cfg) {
     dopt.pinfo = s->pinfo;
   }
   if (s->set.ddb_queue) {
-    hl_queue_ddb_options qd = {.store = s->store, .table = cfg->delivery_queue_table};
+    hl_queue_ddb_options qd = {.store = s->store, .table = cfg->delivery_queue_table, .reg = &s->reg};
     s->ddbq = hl_queue_ddb_create(&qd);
     dopt.queue = s->ddbq;
   }

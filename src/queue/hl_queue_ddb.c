@@ -10,6 +10,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
+#include "model/hl_sub_order.h"
 #include "store/hl_store_ddb.h"
 
 #define DEFAULT_LEASE_MS 120000
@@ -39,6 +40,7 @@ typedef struct {
    * with the last answer. */
   size_t ops;
   bool dead;
+  const hl_registry *reg; /* borrowed; NULL: no ordered claim */
 } ddbq;
 
 static ddbq *Q(hl_queue *q) { return (ddbq *)q; }
@@ -102,8 +104,8 @@ typedef struct {
   char **subs;
   bool *put;
   size_t nsubs;
-  char *event_id;
-  int64_t now;
+  char *event_id, *event_type, *trace;
+  int64_t now, accepted_at;
   hl_store_cb cb;
   void *data;
 } accept_ctx;
@@ -111,6 +113,7 @@ typedef struct {
 typedef struct {
   accept_ctx *a;
   size_t i;
+  int64_t seq;          /* a fifo subscription's: the delivery's place in its order */
 } accept_one;
 
 static void accept_done(accept_ctx *a) {
@@ -132,6 +135,8 @@ static void accept_done(accept_ctx *a) {
   hl_free(a->subs);
   hl_free(a->put);
   hl_free(a->event_id);
+  hl_free(a->event_type);
+  hl_free(a->trace);
   hl_free(a);
   q->busy--;
   if (!q->dead) cb(data, status, &res);
@@ -155,6 +160,41 @@ static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp)
   op_done(q);
 }
 
+/* The delivery's row, conditional on its absence (a repeat of the event
+ * finds it). seq >= 0: a fifo subscription's, whose order entry is written. */
+static void put_row(accept_ctx *a, size_t i, int64_t seq) {
+  ddbq *q = a->q;
+  const char *sub = a->subs[i];
+  char now[24], acc[24], shard[8], sq[24];
+  hl_buf dk = HL_BUF_INIT;
+  due_key(&dk, a->now, a->event_id, sub);
+  snprintf(shard, sizeof shard, "%u", shard_of(a->event_id, sub));
+  hl_ddb_attr it[12];
+  size_t n = 0;
+  it[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(a->event_id)};
+  it[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(sub)};
+  it[n++] = (hl_ddb_attr){"status", hl_ddb_s("PENDING")};
+  it[n++] = (hl_ddb_attr){"attempts", hl_ddb_n("0")};
+  it[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(a->event_type)};
+  it[n++] = (hl_ddb_attr){"accepted_at", hl_ddb_n(hl_ddb_i64(acc, a->accepted_at ? a->accepted_at : a->now))};
+  it[n++] = (hl_ddb_attr){"updated_at", hl_ddb_n(hl_ddb_i64(now, a->now))};
+  it[n++] = (hl_ddb_attr){"next_attempt_at", hl_ddb_n(now)};
+  it[n++] = (hl_ddb_attr){"due_shard", hl_ddb_n(shard)};
+  it[n++] = (hl_ddb_attr){"due_key", hl_ddb_s(dk.data)};
+  if (a->trace) it[n++] = (hl_ddb_attr){"trace", hl_ddb_s(a->trace)};
+  if (seq >= 0) it[n++] = (hl_ddb_attr){"fifo_seq", hl_ddb_n(hl_ddb_i64(sq, seq))};
+  hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_put_item(&body, q->table, (hl_ddb_item){it, n}, &x);
+  hl_buf_dispose(&dk);
+  accept_one *o = hl_malloc(sizeof *o);
+  *o = (accept_one){a, i, seq};
+  call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
+}
+
+static bool sub_fifo(const ddbq *q, const char *sub_id);
+static void fifo_accept(accept_ctx *a, size_t i);
+
 static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb,
                          void *data) {
   ddbq *q = Q(base);
@@ -165,37 +205,15 @@ static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ing
   }
   accept_ctx *a = hl_calloc(1, sizeof *a);
   *a = (accept_ctx){.q = q, .pending = ev->nsubs, .nsubs = ev->nsubs, .event_id = hl_strdup(ev->event_id),
-                    .now = hl_wall_ms(), .cb = cb, .data = data};
+                    .event_type = hl_strdup(ev->event_type), .trace = ev->trace ? hl_strdup(ev->trace) : NULL,
+                    .now = hl_wall_ms(), .accepted_at = ev->accepted_at, .cb = cb, .data = data};
   a->subs = hl_calloc(ev->nsubs, sizeof *a->subs);
   a->put = hl_calloc(ev->nsubs, sizeof *a->put);
   q->busy++;
-  char now[24], acc[24], shard[8];
+  for (size_t i = 0; i < ev->nsubs; i++) a->subs[i] = hl_strdup(ev->subscription_ids[i]);
   for (size_t i = 0; i < ev->nsubs; i++) {
-    const char *sub = ev->subscription_ids[i];
-    a->subs[i] = hl_strdup(sub);
-    hl_buf dk = HL_BUF_INIT;
-    due_key(&dk, a->now, ev->event_id, sub);
-    snprintf(shard, sizeof shard, "%u", shard_of(ev->event_id, sub));
-    hl_ddb_attr it[11];
-    size_t n = 0;
-    it[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(ev->event_id)};
-    it[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(sub)};
-    it[n++] = (hl_ddb_attr){"status", hl_ddb_s("PENDING")};
-    it[n++] = (hl_ddb_attr){"attempts", hl_ddb_n("0")};
-    it[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(ev->event_type)};
-    it[n++] = (hl_ddb_attr){"accepted_at", hl_ddb_n(hl_ddb_i64(acc, ev->accepted_at ? ev->accepted_at : a->now))};
-    it[n++] = (hl_ddb_attr){"updated_at", hl_ddb_n(hl_ddb_i64(now, a->now))};
-    it[n++] = (hl_ddb_attr){"next_attempt_at", hl_ddb_n(now)};
-    it[n++] = (hl_ddb_attr){"due_shard", hl_ddb_n(shard)};
-    it[n++] = (hl_ddb_attr){"due_key", hl_ddb_s(dk.data)};
-    if (ev->trace) it[n++] = (hl_ddb_attr){"trace", hl_ddb_s(ev->trace)};
-    hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
-    hl_buf body = HL_BUF_INIT;
-    hl_ddb_put_item(&body, q->table, (hl_ddb_item){it, n}, &x);
-    hl_buf_dispose(&dk);
-    accept_one *o = hl_malloc(sizeof *o);
-    *o = (accept_one){a, i};
-    call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
+    if (sub_fifo(q, a->subs[i])) fifo_accept(a, i); /* its place in the order first, then the row */
+    else put_row(a, i, -1);
   }
 }
 
@@ -523,6 +541,8 @@ static void record(hl_queue *base, const hl_queue_attempt *a, hl_store_cb cb, vo
 static void release(hl_queue *base, const hl_delivery_rec *r) { update_row(Q(base), r, false, true, false, NULL, NULL); }
 
 /* --- requeue: a FAILED row back on the index, due now ----------------------------- */
+static void claim_head(hl_queue *base, const char *sub_id, int64_t now_ms, hl_store_cb cb, void *data);
+static bool orders(const hl_queue *base);
 typedef struct {
   ddbq *q;
   char *event_id, *sub_id;
@@ -540,6 +560,8 @@ static void requeue_done(requeue_ctx *c, int status, const char *code, const cha
   q->busy--;
 }
 
+static bool requeue_fifo(requeue_ctx *c, const hl_json *a);
+
 static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp) {
   requeue_ctx *c = data;
   ddbq *q = c->q;
@@ -550,8 +572,10 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
                          .attempts = a ? hl_ddb_item_i64_or0(a, "attempts") : 0, .updated_at = c->now,
                          .next_attempt_at = c->now};
     q->store->vt->delivery_put(q->store, &r, NULL, NULL);
-    ready(q, c->sub_id);
-    requeue_done(c, 0, NULL, NULL);
+    if (!requeue_fifo(c, a)) {
+      ready(q, c->sub_id);
+      requeue_done(c, 0, NULL, NULL);
+    }
   } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
     /* Missing, or not FAILED (still open, or delivered): the row says which
      * only to a second read; the answer names both. */
@@ -607,7 +631,7 @@ static void destroy(hl_queue *base) {
 
 static const hl_queue_vt ddb_vt = {
     .name = "dynamodb", .redelivers = true, .owns_retries = false,
-    .claim = claim, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
+    .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
     .destroy = destroy,
 };
@@ -620,6 +644,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->table = hl_strdup(o->table ? o->table : "delivery_queue");
   q->events_table = hl_store_ddb_tables(o->store)->events_table;
   q->lease_ms = o->lease_ms ? o->lease_ms : DEFAULT_LEASE_MS;
+  q->reg = o->reg;
   hl_strmap_init(&q->owed);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
@@ -634,4 +659,286 @@ void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uin
   *claimed = Q(q)->claimed;
   *recorded = Q(q)->recorded;
   *lost = Q(q)->lost;
+}
+
+/* --- ordered delivery: order entries and the head claim (layout in hl_queue_ddb.h) --- */
+
+/* How long an order entry without its row is taken for an accept still
+ * under way (the row is put right after the entry) before it is dropped
+ * as one whose accept failed. */
+#define ENTRY_GRACE_MS 60000
+/* A head found and then lost to a concurrent change, or entries dropped
+ * one after another: how soon to look again, and how many entries one
+ * claim drops at most before it answers. */
+#define HEAD_AGAIN_MS 200
+#define HEAD_MAX_HOPS 8
+
+static bool sub_fifo(const ddbq *q, const char *sub_id) {
+  const hl_sub *s = q->reg ? hl_registry_sub_get(q->reg, sub_id) : NULL;
+  return s && hl_sub_rec_fifo(&s->rec);
+}
+
+static bool orders(const hl_queue *base) { return ((const ddbq *)base)->reg != NULL; }
+
+static void order_pk(hl_buf *out, const char *sub_id) { hl_buf_printf(out, "#fifo#%s", sub_id); }
+
+static void order_sk(hl_buf *out, int64_t seq, const char *event_id) {
+  hl_buf_printf(out, "%015lld#%s", (long long)seq, event_id);
+}
+
+/* Puts the order entry of (event_id, sub_id) at seq, with a new version
+ * (at): a claimer that read an older one does not delete it. */
+static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *event_id, hl_aws_json_cb cb,
+                      void *data) {
+  hl_buf pk = HL_BUF_INIT, sk = HL_BUF_INIT, at = HL_BUF_INIT;
+  order_pk(&pk, sub_id);
+  order_sk(&sk, seq, event_id);
+  int64_t now = hl_wall_ms();
+  static uint64_t version;
+  hl_buf_printf(&at, "%lld#%s#%llu", (long long)now, q->owner, (unsigned long long)++version);
+  char wr[24];
+  hl_ddb_attr it[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(sk.data)},
+                      {"ev", hl_ddb_s(event_id)}, {"at", hl_ddb_s(at.data)},
+                      {"written_at", hl_ddb_n(hl_ddb_i64(wr, now))}};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_put_item(&body, q->table, HL_DDB_ITEM(it), NULL);
+  call(q, HL_DDB_PUT_ITEM, &body, cb, data);
+  hl_buf_dispose(&pk);
+  hl_buf_dispose(&sk);
+  hl_buf_dispose(&at);
+}
+
+/* One fifo delivery of an accept given up (its row is not put). */
+static void fifo_accept_failed(accept_one *o) {
+  accept_ctx *a = o->a;
+  ddbq *q = a->q;
+  a->failed++;
+  hl_free(o);
+  if (--a->pending == 0) accept_done(a);
+  op_done(q);
+}
+
+static void on_entry_put(void *data, const hl_aws_status *st, const hl_json *resp) {
+  accept_one *o = data;
+  (void)resp;
+  if (st->outcome != HL_AWS_OK) {
+    fifo_accept_failed(o);
+    return;
+  }
+  ddbq *q = o->a->q;
+  put_row(o->a, o->i, o->seq);
+  hl_free(o);
+  op_done(q);
+}
+
+static void on_seq(void *data, const hl_aws_status *st, const hl_json *resp) {
+  accept_one *o = data;
+  const hl_json *at = hl_json_get(resp, "Attributes");
+  if (st->outcome != HL_AWS_OK || !at || !hl_ddb_item_n(at, "n", NULL)) {
+    fifo_accept_failed(o);
+    return;
+  }
+  o->seq = hl_ddb_item_i64_or0(at, "n");
+  ddbq *q = o->a->q;
+  put_entry(q, o->a->subs[o->i], o->seq, o->a->event_id, on_entry_put, o);
+  op_done(q);
+}
+
+/* A fifo subscription's delivery: the next seq of the subscription (ADD on
+ * its counter), its order entry, then its row. Two accepts at once get two
+ * numbers; an accept answered before another was sent has the smaller. */
+static void fifo_accept(accept_ctx *a, size_t i) {
+  ddbq *q = a->q;
+  hl_buf pk = HL_BUF_INIT;
+  order_pk(&pk, a->subs[i]);
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s("~seq")}};
+  hl_ddb_attr v[] = {{":one", hl_ddb_n("1")}};
+  hl_ddb_expr x = {.update = "ADD n :one", .values = v, .n_values = 1, .return_values = "UPDATED_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&pk);
+  accept_one *o = hl_malloc(sizeof *o);
+  *o = (accept_one){a, i, -1};
+  call(q, HL_DDB_UPDATE_ITEM, &body, on_seq, o);
+}
+
+typedef struct {
+  ddbq *q;
+  char *sub_id;
+  int64_t now;
+  hl_store_cb cb;
+  void *data;
+  unsigned hops;
+  char *sk, *ev, *at;   /* the first entry: its sort key, event id and version */
+  int64_t written_at;
+} head_ctx;
+
+static void head_answer(head_ctx *h, int status, int64_t next_due_at) {
+  ddbq *q = h->q;
+  hl_store_result res = {.next_due_at = next_due_at};
+  if (!q->dead && h->cb) h->cb(h->data, status, &res);
+  q->busy--;
+  hl_free(h->sub_id);
+  hl_free(h->sk);
+  hl_free(h->ev);
+  hl_free(h->at);
+  hl_free(h);
+}
+
+static void head_query(head_ctx *h);
+
+/* A call that failed, or a queue destroyed meanwhile: answered here. */
+static bool head_gone(head_ctx *h, const hl_aws_status *st) {
+  if (st->outcome == HL_AWS_OK && !h->q->dead) return false;
+  head_answer(h, h->q->dead ? 0 : HL_ESTORE, 0);
+  return true;
+}
+
+static void on_entry_deleted(void *data, const hl_aws_status *st, const hl_json *resp) {
+  head_ctx *h = data;
+  ddbq *q = h->q;
+  (void)resp;
+  /* Deleted, or written again meanwhile (a re-queue): look at the first
+   * entry again either way. */
+  if (st->outcome != HL_AWS_OK && st->outcome != HL_AWS_CONDITION_FAILED) head_answer(h, HL_ESTORE, 0);
+  else if (++h->hops >= HEAD_MAX_HOPS || q->dead) head_answer(h, 0, h->now + 1);
+  else head_query(h);
+  op_done(q);
+}
+
+/* The first entry's delivery is over (or was never queued): its entry goes,
+ * unless it was written again since it was read. */
+static void drop_entry(head_ctx *h) {
+  ddbq *q = h->q;
+  hl_buf pk = HL_BUF_INIT;
+  order_pk(&pk, h->sub_id);
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(h->sk)}};
+  hl_ddb_attr v[] = {{":at", hl_ddb_s(h->at)}};
+  hl_ddb_expr x = {.condition = "#at = :at", .names = (hl_ddb_name[]){{"#at", "at"}}, .n_names = 1, .values = v,
+                   .n_values = 1};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_delete_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&pk);
+  call(q, HL_DDB_DELETE_ITEM, &body, on_entry_deleted, h);
+}
+
+static void on_head_row(void *data, const hl_aws_status *st, const hl_json *resp) {
+  head_ctx *h = data;
+  ddbq *q = h->q;
+  const hl_json *it = hl_json_get(resp, "Item");
+  if (head_gone(h, st)) {
+    /* answered */
+  } else if (!it || !hl_ddb_item_s(it, "event_id", NULL)) {
+    /* Its accept is still under way, or failed a while ago. */
+    if (h->now - h->written_at > ENTRY_GRACE_MS) drop_entry(h);
+    else head_answer(h, 0, h->now + HEAD_AGAIN_MS);
+  } else {
+    char *status = hl_ddb_item_sdup(it, "status"), *dk = hl_ddb_item_sdup(it, "due_key");
+    bool open = status && (strcmp(status, "PENDING") == 0 || strcmp(status, "RETRYING") == 0) && dk;
+    int64_t lease = hl_ddb_item_i64_or0(it, "lease_until"), due = hl_ddb_item_i64_or0(it, "next_attempt_at");
+    if (!open) {
+      drop_entry(h);
+    } else if (hl_ddb_item_n(it, "lease_until", NULL) && lease >= h->now) {
+      /* Held (here or elsewhere): its holder claims the next when it is
+       * done; if it died, the lease ends and the head is taken then. */
+      head_answer(h, 0, lease + 1);
+    } else if (due > h->now) {
+      head_answer(h, 0, due);
+    } else {
+      /* Due and free: leased as any claim leases a row (one of two
+       * claimers wins), its body read, and answered. */
+      claim_ctx *k = hl_calloc(1, sizeof *k);
+      *k = (claim_ctx){.q = q, .sub_id = hl_strdup(h->sub_id), .limit = 1, .now = h->now, .cb = h->cb,
+                       .data = h->data};
+      k->cand = hl_malloc(sizeof *k->cand);
+      k->cand[0] = (candidate){hl_strdup(h->ev), hl_strdup(h->sub_id), dk};
+      k->ncand = k->capcand = 1;
+      dk = NULL;
+      q->busy++; /* the claim's own count, given back by claim_answer */
+      h->cb = NULL;
+      head_answer(h, 0, 0); /* frees h only: the claim answers */
+      lease_candidates(k);
+    }
+    hl_free(status);
+    hl_free(dk);
+  }
+  op_done(q);
+}
+
+static void on_head_entry(void *data, const hl_aws_status *st, const hl_json *resp) {
+  head_ctx *h = data;
+  ddbq *q = h->q;
+  const hl_json *items = hl_json_get(resp, "Items");
+  if (head_gone(h, st)) {
+    /* answered */
+  } else if (!items || items->type != HL_JSON_ARRAY || items->len == 0) {
+    head_answer(h, 0, 0); /* nothing open */
+  } else {
+    const hl_json *e = &items->u.items[0];
+    hl_free(h->sk); hl_free(h->ev); hl_free(h->at);
+    h->sk = hl_ddb_item_sdup(e, "subscription_id");
+    h->ev = hl_ddb_item_sdup(e, "ev");
+    h->at = hl_ddb_item_sdup(e, "at");
+    h->written_at = hl_ddb_item_i64_or0(e, "written_at");
+    if (!h->sk || !h->ev || !h->at) {
+      head_answer(h, HL_ESTORE, 0);
+    } else {
+      hl_ddb_attr key[] = {{"event_id", hl_ddb_s(h->ev)}, {"subscription_id", hl_ddb_s(h->sub_id)}};
+      hl_buf body = HL_BUF_INIT;
+      hl_ddb_get_item(&body, q->table, HL_DDB_ITEM(key), true);
+      call(q, HL_DDB_GET_ITEM, &body, on_head_row, h);
+    }
+  }
+  op_done(q);
+}
+
+/* The first order entry of the subscription: consistent, so an entry
+ * dropped or written a moment ago is seen as it is now. "~seq" (the
+ * counter) sorts after every entry and is left out. */
+static void head_query(head_ctx *h) {
+  ddbq *q = h->q;
+  hl_buf pk = HL_BUF_INIT;
+  order_pk(&pk, h->sub_id);
+  hl_ddb_attr v[] = {{":p", hl_ddb_s(pk.data)}, {":c", hl_ddb_s("~")}};
+  hl_ddb_query_args qa = {.key_condition = "event_id = :p AND subscription_id < :c", .values = v,
+                          .n_values = HL_ARRAY_SIZE(v), .limit = 1, .consistent = true};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_query(&body, q->table, &qa);
+  hl_buf_dispose(&pk);
+  call(q, HL_DDB_QUERY, &body, on_head_entry, h);
+}
+
+/* Ordered delivery: the subscription's oldest open delivery, leased, if
+ * it is due and free; never one of its followers while it is open. */
+static void claim_head(hl_queue *base, const char *sub_id, int64_t now_ms, hl_store_cb cb, void *data) {
+  ddbq *q = Q(base);
+  head_ctx *h = hl_calloc(1, sizeof *h);
+  *h = (head_ctx){.q = q, .sub_id = hl_strdup(sub_id), .now = now_ms, .cb = cb, .data = data};
+  q->busy++;
+  head_query(h);
+}
+
+static void on_requeue_entry(void *data, const hl_aws_status *st, const hl_json *resp) {
+  requeue_ctx *c = data;
+  ddbq *q = c->q;
+  (void)resp;
+  if (st->outcome == HL_AWS_OK) {
+    ready(q, c->sub_id);
+    requeue_done(c, 0, NULL, NULL);
+  } else {
+    hl_log_error("a re-queued fifo delivery could not rejoin its subscription's order",
+                 "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(c->event_id, (size_t)-1),
+                 hl_log_esc(c->sub_id, (size_t)-1));
+    requeue_done(c, HL_ESTORE, NULL, NULL);
+  }
+  op_done(q);
+}
+
+/* A re-queued delivery of a fifo subscription (row open again; a =
+ * its new attributes): its order entry goes back at its seq. false: not
+ * fifo, nothing to do. */
+static bool requeue_fifo(requeue_ctx *c, const hl_json *a) {
+  if (!a || !hl_ddb_item_n(a, "fifo_seq", NULL)) return false;
+  put_entry(c->q, c->sub_id, hl_ddb_item_i64_or0(a, "fifo_seq"), c->event_id, on_requeue_entry, c);
+  return true;
 }

@@ -33,6 +33,28 @@
  * the same webhook-id, and a success writes the idempotency ledger, which
  * the dispatcher reads before every send (redelivers = true).
  *
+ * Ordered delivery ("ordering": "fifo", claim_head). DynamoDB has no
+ * sequence and a GSI cannot be read consistently, so each fifo
+ * subscription keeps its acceptance order in the queue table itself, in
+ * one partition, event_id = "#fifo#<subscription_id>":
+ *   - a counter item (subscription_id "~seq", attribute n), incremented
+ *     with ADD at each accept: the delivery's seq;
+ *   - one order entry per open delivery (subscription_id "<seq, 15
+ *     digits>#<event_id>", attributes ev, at = a version, written_at),
+ *     put before the delivery's row, which carries fifo_seq.
+ * claim_head reads the partition's first entry (Query, consistent, Limit
+ * 1: the oldest), then the row (GetItem, consistent). A row that is
+ * SUCCESS or FAILED, or missing a minute after its entry was written (its
+ * accept failed), loses its entry (DeleteItem conditional on at, so an
+ * entry a re-queue wrote again is kept) and the next entry is looked at.
+ * A row that is open is the head: held by a lease (next look when it
+ * ends), not due (next look then), or leased here with the same
+ * conditional UpdateItem as any claim (due_key unchanged, no live lease),
+ * which only one of two claimers can win. A follower's entry is the first
+ * only once every earlier row was seen terminal, so no follower is handed
+ * out while the head is open. A re-queue of a fifo delivery puts its entry
+ * back at its seq (after the row is open again).
+ *
  * All calls go through the store's DynamoDB client (on the loop).
  */
 #ifndef HL_QUEUE_DDB_H
@@ -44,6 +66,9 @@ typedef struct {
   hl_store *store;      /* borrowed: a DynamoDB store (hl_store_ddb) */
   const char *table;    /* DELIVERY_QUEUE_TABLE (copied) */
   uint64_t lease_ms;    /* 0: 120000 */
+  /* borrowed: which subscriptions are "ordering": "fifo" (accept writes
+   * their order entries); NULL: no ordered claim (fifo refused). */
+  const hl_registry *reg;
 } hl_queue_ddb_options;
 
 #define HL_QUEUE_DDB_SHARDS 8

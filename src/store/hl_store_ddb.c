@@ -1239,6 +1239,9 @@ static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb,
   s->queue->vt->purge(s->queue, p, cb, data);
 }
 
+static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
+                          void *data);
+
 static const hl_store_vtable ddb_queue_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
     .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
@@ -1249,8 +1252,8 @@ static const hl_store_vtable ddb_queue_vt = {
     .attempt_put = attempt_put, .attempt_list = attempt_list,
     .xform_put = xform_put, .xform_list = xform_list,
     .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
-    .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
-    .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
+    .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_claim_head = eq_claim_head, .eq_update = eq_update,
+    .eq_requeue = eq_requeue, .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
     .render_metrics = render_metrics, .purge = queue_purge,
 };
 
@@ -1303,3 +1306,15 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
 
 hl_ddb_client *hl_store_ddb_client(hl_store *s) { return &ddb(s)->client; }
 const hl_table_names *hl_store_ddb_tables(hl_store *s) { return &ddb(s)->t; }
+
+/* Ordered delivery on the embedded queue beneath (SQLite): its rows are the
+ * queue, so its head claim is the one (HL_EUNSUPPORTED if it has none). */
+static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
+                          void *data) {
+  hl_store_ddb *s = ddb(base);
+  if (!s->queue->vt->eq_claim_head) {
+    cb(data, HL_EUNSUPPORTED, &(hl_store_result){0});
+    return;
+  }
+  s->queue->vt->eq_claim_head(s->queue, subscription_id, now_ms, cb, data);
+}

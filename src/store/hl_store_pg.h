@@ -22,6 +22,10 @@
  *     lost): the rows are unclaimed and the instances are woken.
  *   - Due rows are found through a partial index on (subscription_id,
  *     next_attempt_at) over open, unheld rows.
+ *   - eq_claim_head (ordered delivery) takes a subscription's oldest open
+ *     row by seq (the acceptance order), found through a partial index on
+ *     (subscription_id, seq) over open rows, in one statement: that row is
+ *     locked alone (SKIP LOCKED) and held only if it is unheld and due.
  *   - Bodies are bytea: the accepted bytes, never re-encoded.
  *   - eq_accept, eq_requeue and releases NOTIFY <delivery_table>_work with the
  *     subscription id; every instance LISTENs and calls on_work, so idle
@@ -47,8 +51,9 @@
 /* 2: destinations, 3: transformations, 4: the partner table, 5: a
  * subscription's enrichment failure policy, 6: TLS client certificates,
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
- * 10: the delivery search index, 11: retention's indexes */
-#define HL_STORE_PG_SCHEMA_VERSION 11
+ * 10: the delivery search index, 11: retention's indexes, 13: ordered delivery's
+ * acceptance order (seq) and its index */
+#define HL_STORE_PG_SCHEMA_VERSION 13
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
