@@ -79,6 +79,13 @@ static void write_result(hl_jw *w, hl_api *a, const replay_target *t) {
   hl_jw_obj_end(w);
 }
 
+static void respond_unsupported(hl_http_req *req) {
+  hl_api_respond_error(req, 501, "replay_not_supported",
+                       "this deployment keeps no event bodies to replay: its queue is Kafka, where the bytes live "
+                       "on topics only; replay needs the embedded queue (SQLite, PostgreSQL, DynamoDB with the SQLite "
+                       "queue) or the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb)", NULL);
+}
+
 static void answer(replay_ctx *c) {
   hl_api *a = c->a;
   size_t queued = 0, failed = 0;
@@ -87,7 +94,11 @@ static void answer(replay_ctx *c) {
     if (c->t[i].status == 0) queued++;
     else if (c->t[i].status != HL_EINVAL && c->t[i].status != HL_ENOTFOUND) failed++;
   }
-  if (queued == 0 && failed > 0) {
+  bool unsupported = false;
+  for (size_t i = 0; i < c->n; i++) unsupported |= !c->t[i].skipped && c->t[i].status == HL_EUNSUPPORTED;
+  if (unsupported && queued == 0) {
+    respond_unsupported(c->req);
+  } else if (queued == 0 && failed > 0) {
     hl_api_respond_store_error(c->req, HL_ESTORE);
   } else {
     hl_buf b = HL_BUF_INIT;
@@ -233,10 +244,7 @@ static bool parse_chosen(replay_ctx *c) {
 
 void hl_api_replay_event(hl_api *a, hl_http_req *req, const char *event_id) {
   if (!a->queue || !a->queue->vt->replay) {
-    hl_api_respond_error(req, 501, "replay_not_supported",
-                         "this deployment keeps no event bodies to replay: the queue is Kafka, where the bytes "
-                         "live on topics only; replay needs the embedded queue (SQLite, PostgreSQL, or DynamoDB "
-                         "with the SQLite queue) or the DynamoDB queue", NULL);
+    respond_unsupported(req);
     return;
   }
   replay_ctx *c = hl_calloc(1, sizeof *c);

@@ -296,6 +296,7 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
     it->event_type = hl_ddb_item_sdup(a, "event_type");
     it->trace = hl_ddb_item_sdup(a, "trace");
     it->accepted_at = hl_ddb_item_i64_or0(a, "accepted_at");
+    it->replay = hl_ddb_item_i64_or0(a, "replay");
     if (it->d.event_id && it->d.subscription_id && it->event_type) {
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
       hl_buf body = HL_BUF_INIT;
@@ -593,6 +594,71 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
   call(q, HL_DDB_UPDATE_ITEM, &body, on_requeued, c);
 }
 
+/* --- replay: a terminal row back on the index, due now, one generation up --------- */
+typedef struct {
+  ddbq *q;
+  char *event_id, *sub_id;
+  int64_t now;
+  hl_queue_replay_cb cb;
+  void *data;
+} replay_ctx;
+
+static void on_replayed(void *data, const hl_aws_status *st, const hl_json *resp) {
+  replay_ctx *c = data;
+  ddbq *q = c->q;
+  const hl_json *a = hl_json_get(resp, "Attributes");
+  int status = st->outcome == HL_AWS_OK ? 0 : st->outcome == HL_AWS_CONDITION_FAILED ? HL_EINVAL : HL_ESTORE;
+  int64_t gen = 0;
+  if (status == 0 && !q->dead) {
+    gen = a ? hl_ddb_item_i64_or0(a, "replay") : 0;
+    hl_delivery_rec r = {.event_id = c->event_id, .subscription_id = c->sub_id, .status = (char *)"PENDING",
+                         .attempts = a ? hl_ddb_item_i64_or0(a, "attempts") : 0, .updated_at = c->now,
+                         .next_attempt_at = c->now};
+    q->store->vt->delivery_put(q->store, &r, NULL, NULL);
+    ready(q, c->sub_id);
+  }
+  /* A condition that failed: the row is still open (PENDING, RETRYING),
+   * or not in this queue at all; either way nothing was changed. */
+  if (!q->dead) c->cb(c->data, status, gen);
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+  q->busy--;
+  op_done(q);
+}
+
+/* One conditional UpdateItem: a SUCCESS or FAILED row -> PENDING, attempts
+ * kept, back on the due index at now with no lease, and "replay" one up:
+ * the generation the dispatcher puts in the ledger key, so the ledger
+ * entry of the delivery before does not stop this one, and a claim of
+ * this replay that comes again (a lease lost) is stopped by its own. */
+static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
+  ddbq *q = Q(base);
+  replay_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (replay_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
+                    .cb = cb, .data = data};
+  q->busy++;
+  char now[24], shard[8];
+  hl_buf dk = HL_BUF_INIT;
+  due_key(&dk, c->now, event_id, sub_id);
+  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
+  hl_ddb_attr v[] = {{":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")},
+                     {":pending", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, c->now))},
+                     {":sh", hl_ddb_n(shard)}, {":dk", hl_ddb_s(dk.data)}, {":zero", hl_ddb_n("0")},
+                     {":one", hl_ddb_n("1")}};
+  hl_ddb_name names[] = {{"#st", "status"}, {"#rp", "replay"}};
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
+  hl_ddb_expr x = {.update = "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                             "due_key = :dk, #rp = if_not_exists(#rp, :zero) + :one "
+                             "REMOVE lease_owner, lease_until",
+                   .condition = "#st IN (:ok, :failed)", .names = names, .n_names = 2, .values = v,
+                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&dk);
+  call(q, HL_DDB_UPDATE_ITEM, &body, on_replayed, c);
+}
+
 static int64_t backlog(hl_queue *q) {
   (void)q;
   return -1; /* counting open rows would take a scan */
@@ -609,7 +675,7 @@ static const hl_queue_vt ddb_vt = {
     .name = "dynamodb", .redelivers = true, .owns_retries = false,
     .claim = claim, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
-    .destroy = destroy,
+    .destroy = destroy, .replay = replay,
 };
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {

@@ -1,7 +1,7 @@
 /* Replaying an event end to end (POST /admin/events/{event_id}/replay): the
- * real binary, the mock partner, on SQLite, and on DynamoDB (dynalite, the
- * SQLite queue beneath) and PostgreSQL where the store code differs
- * (HL_TEST_DDB, HL_TEST_PG). */
+ * real binary, the mock partner, on SQLite, and on DynamoDB (dynalite) with
+ * the SQLite queue beneath (HL_TEST_DDB) or the DynamoDB queue
+ * (HL_TEST_DDB_QUEUE), and PostgreSQL (HL_TEST_PG). */
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testutil.h"
@@ -13,6 +13,15 @@
 
 static e2e_hookloop hk;
 static e2e_partner partner;
+
+#ifdef HL_TEST_DDB_QUEUE
+/* The DynamoDB queue reads the idempotency ledger before every send
+ * (redelivers): a replay goes out only because its ledger key carries its
+ * generation. */
+static const char *const ENV[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+#else
+static const char *const *const ENV = NULL;
+#endif
 
 static const char *str_at(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
@@ -95,7 +104,7 @@ static const hl_json *result_for(const hl_json *root, const char *sub) {
  * the same webhook-id and the same bytes, and the log a second attempt.
  * Replayed to one chosen subscription: only that one gets it again. */
 HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
+  e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/ra", partner.base);
   char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
@@ -163,7 +172,7 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
 /* A delivery still open is not queued a second time: the answer says so,
  * and the partner gets the event once. */
 HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
+  e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/held?hold=1", partner.base);
   char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
@@ -199,7 +208,7 @@ static void assert_400(const char *event_id, const char *body, const char *const
  * subscription or that the event has no delivery to (nothing replayed
  * then), and of a body of the wrong shape. */
 HL_TEST_T(bad_replays_get_404_and_400_with_pointers, 120) {
-  e2e_start_both(&hk, &partner, NULL, NULL);
+  e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/ok", partner.base);
   char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
