@@ -22,7 +22,8 @@ typedef enum {
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q__COUNT
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH,
+  Q_REPLAY_GET, Q_REPLAY_SET, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -513,7 +514,7 @@ static void prepare_all(pg_store *s) {
       "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM (SELECT pg_notify($7, subscription_id) FROM dd) n)",
       t->delivery_table);
 #define CLAIM_RET "u.event_id,u.subscription_id,u.status,u.attempts,u.last_status_code,u.last_error," \
-  "u.last_latency_ms,u.updated_at,u.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at"
+  "u.last_latency_ms,u.updated_at,u.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at,u.replays"
   SET(Q_CLAIM_SUB,
       "WITH c AS (SELECT event_id,subscription_id FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
       "status IN " OPEN " AND next_attempt_at<=$2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
@@ -545,6 +546,13 @@ static void prepare_all(pg_store *s) {
       t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0 "
       "WHERE event_id=$1 AND subscription_id=$2 AND status='FAILED' RETURNING 1", t->delivery_table);
+  /* Replay: the row (locked) when its event's body is still there, then
+   * reopened when terminal, one generation up. */
+  SET(Q_REPLAY_GET, "SELECT d.status FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
+      "WHERE d.event_id=$1 AND d.subscription_id=$2 FOR UPDATE OF d", t->delivery_table);
+  SET(Q_REPLAY_SET, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0,"
+      "replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " AND "
+      "EXISTS (SELECT 1 FROM hookloop_event e WHERE e.event_id=$1) RETURNING replays", t->delivery_table);
   SET(Q_NOTIFY, "SELECT pg_notify($1,$2)");
   SET(Q_HEALTH, "SELECT max(version) FROM hookloop_schema_version");
   SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
@@ -733,11 +741,22 @@ static void migration_7(const hl_table_names *t, hl_buf *b) {
     t->subscription_table, t->subscription_table);
 }
 
+/* Replay: a delivery's replay generation (hl_eq_item.replay). */
+static void migration_15(const hl_table_names *t, hl_buf *b) {
+  hl_buf_printf(b,
+    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=15) THEN "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS replays bigint NOT NULL DEFAULT 0; "
+    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (15, now()); "
+    "END IF; END $m$",
+    t->delivery_table);
+}
+
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
                                                                        migration_3, migration_4, migration_5,
                                                                        migration_6, migration_7, migration_8,
-                                                                       migration_9, migration_10, migration_11};
+                                                                       migration_9, migration_10, migration_11,
+                                                                       migration_15};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -1265,6 +1284,7 @@ static void row_claimed(const PGresult *r, int k, hl_store_result *res) {
   read_body(r, k, 10, it);
   it->trace = gstr(r, k, 11);
   it->accepted_at = gi64(r, k, 12);
+  it->replay = gi64(r, k, 13);
 }
 
 static void done_claim(pgop *op, int status) {
@@ -1473,6 +1493,9 @@ void hl_store_pg_ready(hl_store *base, void (*cb)(void *data, int status, const 
   }
 }
 
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data);
+
 static const hl_store_vtable pg_vtable = {
   .name = "postgres",
   .close = pg_close,
@@ -1500,6 +1523,7 @@ static const hl_store_vtable pg_vtable = {
   .eq_claim = eq_claim,
   .eq_update = eq_update,
   .eq_requeue = eq_requeue,
+  .eq_replay = eq_replay,
   .eq_backlog = eq_backlog,
   .park_put = park_put,
   .park_take = park_take,
@@ -1563,4 +1587,38 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   start_migrations(s);
   *out = &s->base;
   return 0;
+}
+
+/* --- replay ---------------------------------------------------------------- */
+
+static void done_replay(pgop *op, int status) {
+  hl_store_result res = {0};
+  if (status == 0) {
+    if (PQntuples(op->q[0].res) == 0) {
+      status = HL_ENOTFOUND;
+    } else if (PQntuples(op->q[1].res) == 0) {
+      status = HL_EINVAL;
+    } else {
+      char v[24];
+      snprintf(v, sizeof v, "%lld", (long long)gi64(op->q[1].res, 0, 0));
+      res.value = hl_strdup(v);
+      op->s->backlog_delta++;
+    }
+  }
+  answer(op, status, &res);
+}
+
+/* One unit: the row locked, reopened when terminal, and the instances
+ * listening told that the subscription has work. */
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data) {
+  pg_store *s = PG(base);
+  pgop *op = op_new(s, done_replay, cb, data);
+  int i = op_stmt(op, Q_REPLAY_GET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  i = op_stmt(op, Q_REPLAY_SET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, hl_wall_ms());
+  i = op_stmt(op, Q_NOTIFY);
+  op_str(op, i, s->channel); op_str(op, i, subscription_id);
+  op_submit(op);
 }

@@ -48,7 +48,7 @@
  * subscription's enrichment failure policy, 6: TLS client certificates,
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
  * 10: the delivery search index, 11: retention's indexes */
-#define HL_STORE_PG_SCHEMA_VERSION 11
+#define HL_STORE_PG_SCHEMA_VERSION 15
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
