@@ -565,8 +565,37 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
   op_done(q);
 }
 
-/* One conditional UpdateItem: status FAILED -> PENDING, attempts kept, back
- * on the due index at now with no lease. */
+/* One conditional UpdateItem: a FAILED row (replay: SUCCESS or FAILED) ->
+ * PENDING, attempts kept, back on the due index at now with no lease; a
+ * replay also counts the row's replay generation up. The answer (ALL_NEW)
+ * goes to cb with c. DynamoDB refuses names and values an expression does
+ * not use, so the replay's come last and are left out otherwise. */
+static void reopen_row(ddbq *q, const char *event_id, const char *sub_id, int64_t at, bool replay, hl_aws_json_cb cb,
+                       void *c) {
+  char now[24], shard[8];
+  hl_buf dk = HL_BUF_INIT;
+  due_key(&dk, at, event_id, sub_id);
+  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
+  hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
+                     {":now", hl_ddb_n(hl_ddb_i64(now, at))}, {":sh", hl_ddb_n(shard)},
+                     {":dk", hl_ddb_s(dk.data)}, {":ok", hl_ddb_s("SUCCESS")}, {":zero", hl_ddb_n("0")},
+                     {":one", hl_ddb_n("1")}};
+  hl_ddb_name names[] = {{"#st", "status"}, {"#rp", "replay"}};
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
+  hl_ddb_expr x = {.update = replay ? "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                                      "due_key = :dk, #rp = if_not_exists(#rp, :zero) + :one "
+                                      "REMOVE lease_owner, lease_until"
+                                    : "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                                      "due_key = :dk REMOVE lease_owner, lease_until",
+                   .condition = replay ? "#st IN (:ok, :failed)" : "#st = :failed", .names = names,
+                   .n_names = replay ? 2 : 1, .values = v, .n_values = replay ? HL_ARRAY_SIZE(v) : 5,
+                   .return_values = "ALL_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&dk);
+  call(q, HL_DDB_UPDATE_ITEM, &body, cb, c);
+}
+
 static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id, const char *sub_id,
                     hl_queue_requeue_cb cb, void *data) {
   ddbq *q = Q(base);
@@ -575,23 +604,7 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
   *c = (requeue_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
                      .cb = cb, .data = data};
   q->busy++;
-  char now[24], shard[8];
-  hl_buf dk = HL_BUF_INIT;
-  due_key(&dk, c->now, event_id, sub_id);
-  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
-  hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
-                     {":now", hl_ddb_n(hl_ddb_i64(now, c->now))}, {":sh", hl_ddb_n(shard)},
-                     {":dk", hl_ddb_s(dk.data)}};
-  hl_ddb_name names[] = {{"#st", "status"}};
-  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
-  hl_ddb_expr x = {.update = "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
-                             "due_key = :dk REMOVE lease_owner, lease_until",
-                   .condition = "#st = :failed", .names = names, .n_names = 1, .values = v,
-                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
-  hl_buf_dispose(&dk);
-  call(q, HL_DDB_UPDATE_ITEM, &body, on_requeued, c);
+  reopen_row(q, event_id, sub_id, c->now, false, on_requeued, c);
 }
 
 /* --- replay: a terminal row back on the index, due now, one generation up --------- */
@@ -627,36 +640,17 @@ static void on_replayed(void *data, const hl_aws_status *st, const hl_json *resp
   op_done(q);
 }
 
-/* One conditional UpdateItem: a SUCCESS or FAILED row -> PENDING, attempts
- * kept, back on the due index at now with no lease, and "replay" one up:
- * the generation the dispatcher puts in the ledger key, so the ledger
- * entry of the delivery before does not stop this one, and a claim of
- * this replay that comes again (a lease lost) is stopped by its own. */
+/* reopen_row with the replay's condition and generation: the dispatcher
+ * puts the generation in the ledger key, so the ledger entry of the
+ * delivery before does not stop this one, and a claim of this replay that
+ * comes again (a lease lost) is stopped by its own. */
 static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
   ddbq *q = Q(base);
   replay_ctx *c = hl_calloc(1, sizeof *c);
   *c = (replay_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
                     .cb = cb, .data = data};
   q->busy++;
-  char now[24], shard[8];
-  hl_buf dk = HL_BUF_INIT;
-  due_key(&dk, c->now, event_id, sub_id);
-  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
-  hl_ddb_attr v[] = {{":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")},
-                     {":pending", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, c->now))},
-                     {":sh", hl_ddb_n(shard)}, {":dk", hl_ddb_s(dk.data)}, {":zero", hl_ddb_n("0")},
-                     {":one", hl_ddb_n("1")}};
-  hl_ddb_name names[] = {{"#st", "status"}, {"#rp", "replay"}};
-  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
-  hl_ddb_expr x = {.update = "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
-                             "due_key = :dk, #rp = if_not_exists(#rp, :zero) + :one "
-                             "REMOVE lease_owner, lease_until",
-                   .condition = "#st IN (:ok, :failed)", .names = names, .n_names = 2, .values = v,
-                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
-  hl_buf_dispose(&dk);
-  call(q, HL_DDB_UPDATE_ITEM, &body, on_replayed, c);
+  reopen_row(q, event_id, sub_id, c->now, true, on_replayed, c);
 }
 
 static int64_t backlog(hl_queue *q) {

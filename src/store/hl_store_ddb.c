@@ -1094,9 +1094,10 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
   eq_ctx_free(q);
 }
 
-static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                       void *data) {
-  hl_store_ddb *s = ddb(base);
+/* The context of a call on one delivery of the queue beneath (a re-queue,
+ * a replay), counted as an operation until eq_finish. */
+static eq_ctx *delivery_ctx(hl_store_ddb *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data) {
   eq_ctx *q = hl_calloc(1, sizeof *q);
   q->s = s;
   q->cb = cb;
@@ -1104,6 +1105,13 @@ static void eq_requeue(hl_store *base, const char *event_id, const char *subscri
   q->rec.event_id = hl_strdup(event_id);
   q->rec.subscription_id = hl_strdup(subscription_id);
   s->nops++;
+  return q;
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
   s->queue->vt->eq_requeue(s->queue, event_id, subscription_id, on_requeued, q);
 }
 
@@ -1343,12 +1351,6 @@ static void on_replayed(void *data, int status, hl_store_result *res) {
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data) {
   hl_store_ddb *s = ddb(base);
-  eq_ctx *q = hl_calloc(1, sizeof *q);
-  q->s = s;
-  q->cb = cb;
-  q->data = data;
-  q->rec.event_id = hl_strdup(event_id);
-  q->rec.subscription_id = hl_strdup(subscription_id);
-  s->nops++;
+  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
   s->queue->vt->eq_replay(s->queue, event_id, subscription_id, on_replayed, q);
 }
