@@ -1345,17 +1345,24 @@ static void done_requeue(pgop *op, int status) {
   done_plain(op, status);
 }
 
-static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                       void *data) {
-  pg_store *s = PG(base);
-  pgop *op = op_new(s, done_requeue, cb, data);
-  int i = op_stmt(op, Q_REQUEUE_GET);
+/* A delivery reopened in one unit (a re-queue, a replay): the row read
+ * (get), reopened when it may be (set, due now), and the instances
+ * listening told that the subscription has work. */
+static void reopen_op(pg_store *s, void (*done)(pgop *, int), query_id get, query_id set, const char *event_id,
+                      const char *subscription_id, hl_store_cb cb, void *data) {
+  pgop *op = op_new(s, done, cb, data);
+  int i = op_stmt(op, get);
   op_str(op, i, event_id); op_str(op, i, subscription_id);
-  i = op_stmt(op, Q_REQUEUE_SET);
+  i = op_stmt(op, set);
   op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, hl_wall_ms());
   i = op_stmt(op, Q_NOTIFY);
   op_str(op, i, s->channel); op_str(op, i, subscription_id);
   op_submit(op);
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data) {
+  reopen_op(PG(base), done_requeue, Q_REQUEUE_GET, Q_REQUEUE_SET, event_id, subscription_id, cb, data);
 }
 
 static int64_t eq_backlog(hl_store *base) {
@@ -1612,13 +1619,5 @@ static void done_replay(pgop *op, int status) {
  * listening told that the subscription has work. */
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data) {
-  pg_store *s = PG(base);
-  pgop *op = op_new(s, done_replay, cb, data);
-  int i = op_stmt(op, Q_REPLAY_GET);
-  op_str(op, i, event_id); op_str(op, i, subscription_id);
-  i = op_stmt(op, Q_REPLAY_SET);
-  op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, hl_wall_ms());
-  i = op_stmt(op, Q_NOTIFY);
-  op_str(op, i, s->channel); op_str(op, i, subscription_id);
-  op_submit(op);
+  reopen_op(PG(base), done_replay, Q_REPLAY_GET, Q_REPLAY_SET, event_id, subscription_id, cb, data);
 }

@@ -14,6 +14,9 @@
 static e2e_hookloop hk;
 static e2e_partner partner;
 
+/* Each test subscribes partners of its own: PostgreSQL and DynamoDB keep
+ * the suite's subscriptions from one test to the next. */
+
 #ifdef HL_TEST_DDB_QUEUE
 /* The DynamoDB queue reads the idempotency ledger before every send
  * (redelivers): a replay goes out only because its ledger key carries its
@@ -107,9 +110,9 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/ra", partner.base);
-  char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  char *a = e2e_setup(&hk, "acme-r1", url, NULL, NULL, 0);
   snprintf(url, sizeof url, "%s/hook/rb", partner.base);
-  char *b = e2e_setup(&hk, "beta", url, NULL, NULL, 0);
+  char *b = e2e_setup(&hk, "beta-r1", url, NULL, NULL, 0);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-replay-1", "12.50"), 202);
   wait_success("evt-replay-1", a, 1);
   wait_success("evt-replay-1", b, 1);
@@ -124,7 +127,7 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
     const hl_json *r = result_for(doc.root, k ? b : a);
     HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
     HL_ASSERT_EQ_INT(int_at(r, "replay"), 1);
-    HL_ASSERT_EQ_STR(str_at(r, "partner_id"), k ? "beta" : "acme");
+    HL_ASSERT_EQ_STR(str_at(r, "partner_id"), k ? "beta-r1" : "acme-r1");
   }
   hl_json_doc_dispose(&doc);
   wait_success("evt-replay-1", a, 2);
@@ -175,7 +178,7 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
   e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/held?hold=1", partner.base);
-  char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  char *a = e2e_setup(&hk, "acme-r2", url, NULL, NULL, 0);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-open", "1"), 202);
   for (int i = 0; i < 3000 && e2e_partner_stat(&partner, "held") < 1; i++) hl_sleep_ms(20);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "held"), 1);
@@ -211,9 +214,9 @@ HL_TEST_T(bad_replays_get_404_and_400_with_pointers, 120) {
   e2e_start_both(&hk, &partner, NULL, ENV);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/ok", partner.base);
-  char *a = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  char *a = e2e_setup(&hk, "acme-r3", url, NULL, NULL, 0);
   snprintf(url, sizeof url, "%s/hook/usd", partner.base);
-  char *usd = e2e_setup(&hk, "usd", url, "\"filter\":{\"/currency\":\"USD\"}", NULL, 0);
+  char *usd = e2e_setup(&hk, "usd-r3", url, "\"filter\":{\"/currency\":\"USD\"}", NULL, 0);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-bad", "1"), 202);
   wait_success("evt-bad", a, 1);
   hl_json_doc doc;
