@@ -12,6 +12,8 @@ export const FEATURES = {
   attempts: { method: 'get', path: '/admin/deliveries/{event_id}/{subscription_id}/attempts', label: 'Attempts' },
   searchBySubscription: { method: 'get', path: '/admin/deliveries', query: 'subscription_id', label: 'Search by subscription' },
   searchByStatus: { method: 'get', path: '/admin/deliveries', query: 'status', label: 'Search by status' },
+  searchPages: { method: 'get', path: '/admin/deliveries', query: 'cursor', label: 'Pages of search results' },
+  replay: { method: 'post', path: '/admin/events/{event_id}/replay', label: 'Replay' },
   transformations: { method: 'post', path: '/admin/transformations', label: 'Transformations' },
   partners: { method: 'get', path: '/admin/partners', label: 'Partners' },
   destinations: { schema: 'SubscriptionRequest', property: 'destination', label: 'SNS, SQS and EventBridge destinations' },

@@ -1,7 +1,7 @@
 // Deliveries: search by event id (by subscription or status when the API
-// offers it), retry a FAILED one, and one delivery's page with its attempt
-// log (when offered). A partner's answer (headers and body) is shown as
-// text only.
+// offers it, in pages), retry a FAILED one, replay an event (to all its
+// subscriptions or one), and one delivery's page with its attempt log (when
+// offered). A partner's answer (headers and body) is shown as text only.
 import { get, post, seg, ApiError } from './api.js';
 import { available, pathOf, labelOf } from './capabilities.js';
 import { targetOf } from './page-transformations.js';
@@ -58,11 +58,67 @@ function shapedBy(d) {
   }));
 }
 
+// --- pages of a subscription's deliveries ---------------------------------------
+
+const PAGE_SIZES = [['10', '10'], ['50', '50'], ['100', '100']];
+
+/** Links to the first and the next page of a search (the API's cursor). */
+function pagingNav(data, query) {
+  if (!available('searchPages')) return null;
+  const at = (cursor) => {
+    const p = new URLSearchParams(query);
+    for (const k of ['cursor', 'replayed', 'requeued']) p.delete(k);
+    if (cursor) p.set('cursor', cursor);
+    return `#/deliveries?${p}`;
+  };
+  const links = [];
+  if (query.get('cursor')) links.push(h('a', { href: at(null), class: 'button', rel: 'first' }, 'First page'));
+  if (data.next_cursor) links.push(h('a', { href: at(data.next_cursor), class: 'button', rel: 'next' }, 'Next page'));
+  return links.length ? h('nav', { class: 'actions paging', 'aria-label': 'Pages of deliveries' }, links) : null;
+}
+
+/** A search by subscription spans events: each row names its event. */
+const eventColumn = (data) => (data.event_id ? [] : ['Event']);
+const eventCell = (data, d) => (data.event_id ? [] : [h('code', { class: 'event-id' }, d.event_id)]);
+
+// --- replay (POST /admin/events/{event_id}/replay) -----------------------------
+
+let replayed = null; // the last replay's answer, shown once by the next render
+
+/** What the last replay queued, per subscription (text only). */
+function replayNote() {
+  if (!replayed) return null;
+  const r = replayed;
+  replayed = null;
+  return h('div', { class: `notice ${r.queued ? 'ok' : 'info'}`, role: 'status', 'data-replayed': String(r.queued) },
+    h('p', null, `Replayed event ${r.event_id}: ${r.queued} ${r.queued === 1 ? 'delivery' : 'deliveries'} queued again, with the same webhook-id.`),
+    (r.subscriptions || []).map((x) => h('p', null, x.queued
+      ? `${x.partner_id ?? x.subscription_id}: queued (replay ${x.replay}).`
+      : `${x.partner_id ?? x.subscription_id}: not queued: ${x.message}`)));
+}
+
+/** A button that replays eventId to subId (every subscription when null), then goes to next. */
+function replayButton(label, eventId, subId, banner, ctx, next) {
+  if (!available('replay')) return null;
+  return button(label, async () => {
+    try {
+      replayed = (await post(pathOf('replay', { event_id: eventId }), subId ? { subscriptions: [subId] } : '')).data;
+      ctx.go(next);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) throw e;
+      replace(banner, errorBox(e, 'Not replayed'));
+      banner.focus();
+    }
+  });
+}
+
+const finished = (d) => d.status === 'SUCCESS' || d.status === 'FAILED';
+
 async function results(box, eventId, query, ctx) {
   replace(box, muted('Searching…'));
   const params = new URLSearchParams();
   if (eventId) params.set('event_id', eventId);
-  for (const k of ['subscription_id', 'status']) if (query.get(k)) params.set(k, query.get(k));
+  for (const k of ['subscription_id', 'status', 'limit', 'cursor']) if (query.get(k)) params.set(k, query.get(k));
   let data;
   try {
     data = (await get(`/admin/deliveries?${params}`)).data;
@@ -86,16 +142,24 @@ async function results(box, eventId, query, ctx) {
         ctx.go(`#/deliveries?event_id=${encodeURIComponent(ev)}&requeued=${encodeURIComponent(d.subscription_id)}`);
       } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
     }, 'primary'));
+    if (finished(d)) {
+      const again = replayButton('Replay', ev, d.subscription_id, banner, ctx, `#/deliveries?event_id=${encodeURIComponent(ev)}`);
+      if (again) cell.append(again);
+    }
     cell.append(h('a', { href: deliveryHref(ev, d.subscription_id), class: 'button' }, available('attempts') ? 'Attempts' : 'Details'));
     return cell;
   };
   const requeued = query.get('requeued');
+  const replayAll = eventId ? replayButton('Replay to every subscription', eventId, null, banner, ctx, `#/deliveries?event_id=${encodeURIComponent(eventId)}`) : null;
   replace(box, banner,
     requeued ? notice(`Re-queued the delivery to ${requeued}: it is PENDING and will be attempted again.`, 'ok') : null,
-    table(`Deliveries of ${data.event_id ?? 'the search'}`, ['Partner', 'Subscription', 'Status', 'Actions', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt'],
-      rows.map((d) => [d.partner_id ?? '(deleted)', h('a', { href: deliveryHref(d.event_id ?? data.event_id, d.subscription_id) }, h('code', null, d.subscription_id)), badge(d.status), actions(d), String(d.attempts),
+    replayNote(),
+    replayAll ? h('div', { class: 'actions' }, replayAll) : null,
+    table(`Deliveries of ${data.event_id ?? 'the search'}`, [...eventColumn(data), 'Partner', 'Subscription', 'Status', 'Actions', 'Attempts', 'Last answer', 'Last error', 'Latency', 'Transformed by', 'Updated', 'Next attempt'],
+      rows.map((d) => [...eventCell(data, d), d.partner_id ?? '(deleted)', h('a', { href: deliveryHref(d.event_id ?? data.event_id, d.subscription_id) }, h('code', null, d.subscription_id)), badge(d.status), actions(d), String(d.attempts),
         d.last_status_code == null ? '—' : String(d.last_status_code), d.last_error ? h('span', { class: 'error-text' }, d.last_error) : '—',
-        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at)])));
+        `${d.last_latency_ms} ms`, shapedBy(d), fmtTime(d.updated_at), fmtTime(d.next_attempt_at)])),
+    pagingNav(data, query));
 }
 
 /** One delivery: its state, retry when FAILED, and its attempt log. */
@@ -114,10 +178,12 @@ async function delivery(main, ctx, eventId, subId, query) {
       ctx.go(`${deliveryHref(eventId, subId)}?requeued=1`);
     } catch (e) { replace(banner, errorBox(e, 'Not re-queued')); banner.focus(); }
   }, 'primary') : null;
+  const again = finished(d) ? replayButton('Replay', eventId, subId, banner, ctx, deliveryHref(eventId, subId)) : null;
   const log = h('div', { 'aria-busy': 'true' }, muted('Reading the attempt log…'));
   replace(main, page(`Delivery to ${d.partner_id ?? subId}`,
     back, banner,
     query.get('requeued') ? notice('Re-queued: it is PENDING and will be attempted again.', 'ok') : null,
+    replayNote(),
     h('dl', { class: 'facts' },
       h('dt', null, 'Event'), h('dd', null, h('code', null, eventId)),
       h('dt', null, 'Subscription'), h('dd', null, h('a', { href: `#/subscriptions/${encodeURIComponent(subId)}` }, subId)),
@@ -128,7 +194,7 @@ async function delivery(main, ctx, eventId, subId, query) {
       h('dt', null, 'Transformed by'), h('dd', null, shapedBy(d)),
       h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updated_at)),
       h('dt', null, 'Next attempt'), h('dd', null, fmtTime(d.next_attempt_at))),
-    retry ? h('div', { class: 'actions' }, retry) : null,
+    retry || again ? h('div', { class: 'actions' }, retry, again) : null,
     section('Attempts', log)));
   replace(log, await attemptLog(eventId, subId));
   log.removeAttribute('aria-busy');
@@ -143,6 +209,7 @@ export default {
     const extra = [];
     if (available('searchBySubscription')) extra.push(f.subscription_id = field('Subscription id', 'subscription_id', { value: query.get('subscription_id') || '' }));
     if (available('searchByStatus')) extra.push(f.status = field('Status', 'status', { kind: 'select', value: query.get('status') || '', options: [['', 'any'], ['PENDING', 'PENDING'], ['RETRYING', 'RETRYING'], ['SUCCESS', 'SUCCESS'], ['FAILED', 'FAILED']] }));
+    if (available('searchPages') && f.subscription_id) extra.push(f.limit = field('Per page', 'limit', { kind: 'select', value: query.get('limit') || '50', options: PAGE_SIZES, hint: 'With a subscription id: deliveries per page, newest first.' }));
     const box = h('div', { 'aria-live': 'polite' });
     const form = h('form', { class: 'form search', role: 'search', 'aria-label': 'Search deliveries' },
       f.event_id.el, extra.map((x) => x.el), h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search')));
@@ -150,6 +217,7 @@ export default {
       ev.preventDefault();
       const p = new URLSearchParams();
       for (const [k, x] of Object.entries(f)) if (x.control.value.trim()) p.set(k, x.control.value.trim());
+      if (p.get('limit') === '50' || !p.get('subscription_id')) p.delete('limit'); // pages are of a subscription's search
       if (!p.toString()) { f.event_id.setError('Enter an event id.'); f.event_id.control.focus(); return; }
       ctx.go(`#/deliveries?${p}`);
     });

@@ -181,6 +181,7 @@ static void r_get_recover(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_
 static void r_list_deliveries(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_deliveries(a, req); }
 static void r_retry(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_retry_delivery(a, req, p[0], p[1]); }
 static void r_attempts(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_list_attempts(a, req, p[0], p[1]); }
+static void r_replay(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_replay_event(a, req, p[0]); }
 static void r_post_event(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_event(a, req); }
 static void r_post_bulk(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_post_bulk(a, req); }
 static void r_post_raw(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_post_raw_event(a, req, p[0]); }
@@ -226,6 +227,7 @@ const hl_api_route hl_api_routes[] = {
   {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
   {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
   {"GET", "/admin/deliveries/{event_id}/{subscription_id}/attempts", HL_API_AUTH_ADMIN, r_attempts},
+  {"POST", "/admin/events/{event_id}/replay", HL_API_AUTH_ADMIN, r_replay},
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},
   {"GET", "/admin/hosts", HL_API_AUTH_ADMIN, r_hosts},
   {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event},

@@ -127,6 +127,9 @@ void hl_api_get_recover(hl_api *a, hl_http_req *req, const char *id);
 /* --- a delivery's history (hl_api_history.c) ------------------------------------------- */
 void hl_api_list_attempts(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
 
+/* --- replaying an event (hl_api_replay.c) ------------------------------------------- */
+void hl_api_replay_event(hl_api *a, hl_http_req *req, const char *event_id);
+
 /* --- the producer API (hl_api_events.c) -------------------------------------------- */
 void hl_api_post_event(hl_api *a, hl_http_req *req);
 void hl_api_post_bulk(hl_api *a, hl_http_req *req);

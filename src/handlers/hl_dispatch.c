@@ -346,6 +346,17 @@ static void recorded(hl_delivery *dl, int status) {
   delivery_free(dl);
 }
 
+/* The idempotency ledger's key of a delivery: "<subscription_id>#<event_id>",
+ * and for its Nth replay "<subscription_id>#<event_id>#replay<N>". The
+ * entry of a delivery made before never stops a replay (a replay is
+ * deliberate), and a replay delivered once stops its own copies. */
+static void ledger_key(char *key, size_t cap, const hl_eq_item *it) {
+  if (it->replay > 0)
+    snprintf(key, cap, "%s#%s#replay%lld", it->d.subscription_id, it->d.event_id, (long long)it->replay);
+  else
+    snprintf(key, cap, "%s#%s", it->d.subscription_id, it->d.event_id);
+}
+
 static void on_recorded(void *data, int status, hl_store_result *res) {
   (void)res;
   recorded(data, status);
@@ -372,7 +383,7 @@ static void record(hl_delivery *dl) {
                  (dl->next_delay_ms > d->opt.release_after_ms || d->stopping || dl->sub->deleted);
   if (dl->outcome == HL_OUTCOME_SUCCESS) {
     char key[256];
-    snprintf(key, sizeof key, "%s#%s", r->subscription_id, r->event_id);
+    ledger_key(key, sizeof key, &dl->item);
     d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
   }
   static const hl_queue_outcome as_queue[] = {
@@ -584,7 +595,7 @@ static void start(hl_dispatch *d, hl_delivery *dl) {
   }
   transition(dl, D_LEDGER);
   char key[256];
-  snprintf(key, sizeof key, "%s#%s", dl->item.d.subscription_id, dl->item.d.event_id);
+  ledger_key(key, sizeof key, &dl->item);
   d->store->vt->ledger_get(d->store, key, on_ledger, dl);
 }
 

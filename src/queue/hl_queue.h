@@ -47,6 +47,12 @@ typedef struct {
  * the case for the answer; NULL: the caller's defaults for status. */
 typedef void (*hl_queue_requeue_cb)(void *data, int status, const char *code, const char *message);
 
+/* How a replay of one delivery ended: status 0 (queued; generation is its
+ * replay generation, hl_eq_item.replay), HL_ENOTFOUND (no such delivery,
+ * or its event body is gone), HL_EINVAL (still open: PENDING or
+ * RETRYING), or another hl_err (the store failed). */
+typedef void (*hl_queue_replay_cb)(void *data, int status, int64_t generation);
+
 typedef struct hl_queue hl_queue;
 typedef struct {
   const char *name;           /* "embedded", "kafka" (health, logs) */
@@ -87,6 +93,12 @@ typedef struct {
   /* Deliveries not yet terminal, or -1 when the queue cannot tell. */
   int64_t (*backlog)(hl_queue *q);
   void (*destroy)(hl_queue *q);
+  /* Sends an event again to one subscription (POST
+   * /admin/events/{id}/replay): the terminal delivery is reopened with the
+   * next replay generation, the same event id and the bytes kept with it.
+   * NULL: the queue keeps no event bodies to send again (Kafka). */
+  void (*replay)(hl_queue *q, const char *event_id, const char *subscription_id, hl_queue_replay_cb cb,
+                 void *data);
 } hl_queue_vt;
 
 struct hl_queue {

@@ -314,6 +314,7 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
     it->event_type = hl_ddb_item_sdup(a, "event_type");
     it->trace = hl_ddb_item_sdup(a, "trace");
     it->accepted_at = hl_ddb_item_i64_or0(a, "accepted_at");
+    it->replay = hl_ddb_item_i64_or0(a, "replay");
     if (it->d.event_id && it->d.subscription_id && it->event_type) {
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
       hl_buf body = HL_BUF_INIT;
@@ -543,17 +544,27 @@ static void release(hl_queue *base, const hl_delivery_rec *r) { update_row(Q(bas
 /* --- requeue: a FAILED row back on the index, due now ----------------------------- */
 static void claim_head(hl_queue *base, const char *sub_id, int64_t now_ms, hl_store_cb cb, void *data);
 static bool orders(const hl_queue *base);
+/* A re-queue and a replay reopen a row the same way (reopen_row), and a
+ * fifo subscription's order entry goes back in both; they differ in the
+ * condition, the replay generation and the callback (replay_cb set). */
 typedef struct {
   ddbq *q;
   char *event_id, *sub_id;
   int64_t now;
+  int64_t gen; /* replay: the row's replay generation after the update */
   hl_queue_requeue_cb cb;
+  hl_queue_replay_cb replay_cb;
   void *data;
 } requeue_ctx;
 
 static void requeue_done(requeue_ctx *c, int status, const char *code, const char *message) {
   ddbq *q = c->q;
-  if (!q->dead) c->cb(c->data, status, code, message);
+  if (!q->dead) {
+    if (c->replay_cb)
+      c->replay_cb(c->data, status, c->gen);
+    else
+      c->cb(c->data, status, code, message);
+  }
   hl_free(c->event_id);
   hl_free(c->sub_id);
   hl_free(c);
@@ -567,6 +578,7 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
   ddbq *q = c->q;
   const hl_json *a = hl_json_get(resp, "Attributes");
   if (st->outcome == HL_AWS_OK && !q->dead) {
+    if (c->replay_cb) c->gen = a ? hl_ddb_item_i64_or0(a, "replay") : 0;
     /* The status the API reads, then the dispatchers: due now. */
     hl_delivery_rec r = {.event_id = c->event_id, .subscription_id = c->sub_id, .status = (char *)"PENDING",
                          .attempts = a ? hl_ddb_item_i64_or0(a, "attempts") : 0, .updated_at = c->now,
@@ -588,8 +600,37 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
   op_done(q);
 }
 
-/* One conditional UpdateItem: status FAILED -> PENDING, attempts kept, back
- * on the due index at now with no lease. */
+/* One conditional UpdateItem: a FAILED row (replay: SUCCESS or FAILED) ->
+ * PENDING, attempts kept, back on the due index at now with no lease; a
+ * replay also counts the row's replay generation up. The answer (ALL_NEW)
+ * goes to cb with c. DynamoDB refuses names and values an expression does
+ * not use, so the replay's come last and are left out otherwise. */
+static void reopen_row(ddbq *q, const char *event_id, const char *sub_id, int64_t at, bool replay, hl_aws_json_cb cb,
+                       void *c) {
+  char now[24], shard[8];
+  hl_buf dk = HL_BUF_INIT;
+  due_key(&dk, at, event_id, sub_id);
+  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
+  hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
+                     {":now", hl_ddb_n(hl_ddb_i64(now, at))}, {":sh", hl_ddb_n(shard)},
+                     {":dk", hl_ddb_s(dk.data)}, {":ok", hl_ddb_s("SUCCESS")}, {":zero", hl_ddb_n("0")},
+                     {":one", hl_ddb_n("1")}};
+  hl_ddb_name names[] = {{"#st", "status"}, {"#rp", "replay"}};
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
+  hl_ddb_expr x = {.update = replay ? "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                                      "due_key = :dk, #rp = if_not_exists(#rp, :zero) + :one "
+                                      "REMOVE lease_owner, lease_until"
+                                    : "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
+                                      "due_key = :dk REMOVE lease_owner, lease_until",
+                   .condition = replay ? "#st IN (:ok, :failed)" : "#st = :failed", .names = names,
+                   .n_names = replay ? 2 : 1, .values = v, .n_values = replay ? HL_ARRAY_SIZE(v) : 5,
+                   .return_values = "ALL_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
+  hl_buf_dispose(&dk);
+  call(q, HL_DDB_UPDATE_ITEM, &body, cb, c);
+}
+
 static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id, const char *sub_id,
                     hl_queue_requeue_cb cb, void *data) {
   ddbq *q = Q(base);
@@ -598,23 +639,21 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
   *c = (requeue_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
                      .cb = cb, .data = data};
   q->busy++;
-  char now[24], shard[8];
-  hl_buf dk = HL_BUF_INIT;
-  due_key(&dk, c->now, event_id, sub_id);
-  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
-  hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
-                     {":now", hl_ddb_n(hl_ddb_i64(now, c->now))}, {":sh", hl_ddb_n(shard)},
-                     {":dk", hl_ddb_s(dk.data)}};
-  hl_ddb_name names[] = {{"#st", "status"}};
-  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(sub_id)}};
-  hl_ddb_expr x = {.update = "SET #st = :pending, next_attempt_at = :now, updated_at = :now, due_shard = :sh, "
-                             "due_key = :dk REMOVE lease_owner, lease_until",
-                   .condition = "#st = :failed", .names = names, .n_names = 1, .values = v,
-                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
-  hl_buf_dispose(&dk);
-  call(q, HL_DDB_UPDATE_ITEM, &body, on_requeued, c);
+  reopen_row(q, event_id, sub_id, c->now, false, on_requeued, c);
+}
+
+/* --- replay: a terminal row back on the index, due now, one generation up --------- */
+/* reopen_row with the replay's condition and generation: the dispatcher
+ * puts the generation in the ledger key, so the ledger entry of the
+ * delivery before does not stop this one, and a claim of this replay that
+ * comes again (a lease lost) is stopped by its own. */
+static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
+  ddbq *q = Q(base);
+  requeue_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (requeue_ctx){.q = q, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id), .now = hl_wall_ms(),
+                     .replay_cb = cb, .data = data};
+  q->busy++;
+  reopen_row(q, event_id, sub_id, c->now, true, on_requeued, c);
 }
 
 static int64_t backlog(hl_queue *q) {
@@ -633,7 +672,7 @@ static const hl_queue_vt ddb_vt = {
     .name = "dynamodb", .redelivers = true, .owns_retries = false,
     .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
-    .destroy = destroy,
+    .destroy = destroy, .replay = replay,
 };
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {

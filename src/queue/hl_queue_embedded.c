@@ -1,6 +1,8 @@
 #include "queue/hl_queue_embedded.h"
 #include "common/hl_common.h"
 
+#include <stdlib.h>
+
 typedef struct {
   hl_queue base;
   hl_store *store;
@@ -106,10 +108,41 @@ static int64_t backlog(hl_queue *q) {
 
 static void destroy(hl_queue *q) { hl_free(q); }
 
+typedef struct {
+  hl_queue *q;
+  char *sub_id;
+  hl_queue_replay_cb cb;
+  void *data;
+} replay_ctx;
+
+static void on_replayed(void *data, int status, hl_store_result *res) {
+  replay_ctx *c = data;
+  int64_t gen = status == 0 && res->value ? strtoll(res->value, NULL, 10) : 0;
+  if (status == 0) ready(c->q, c->sub_id);
+  hl_queue_replay_cb cb = c->cb;
+  void *cb_data = c->data;
+  hl_free(c->sub_id);
+  hl_free(c);
+  cb(cb_data, status, gen);
+}
+
+/* The store reopens the row (hl_store.eq_replay); the dispatcher hears of
+ * it as of a re-queue. */
+static void replay(hl_queue *q, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
+  hl_store *s = ((embedded *)q)->store;
+  if (!s->vt->eq_replay) {
+    cb(data, HL_EUNSUPPORTED, 0);
+    return;
+  }
+  replay_ctx *c = hl_malloc(sizeof *c);
+  *c = (replay_ctx){q, hl_strdup(sub_id), cb, data};
+  s->vt->eq_replay(s, event_id, sub_id, on_replayed, c);
+}
+
 static const hl_queue_vt embedded_vt = {
   .name = "embedded", .redelivers = false, .owns_retries = false,
   .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
-  .backlog = backlog, .destroy = destroy,
+  .backlog = backlog, .destroy = destroy, .replay = replay,
 };
 
 hl_queue *hl_queue_embedded_create(hl_store *store) {

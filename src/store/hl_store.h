@@ -151,6 +151,9 @@ typedef struct {
   size_t body_len;
   char *trace;         /* traceparent / X-Amzn-Trace-Id of the request, or NULL */
   int64_t accepted_at; /* ms since epoch */
+  /* Replay generation: 0 for the event's own delivery, N once it was
+   * replayed N times (eq_replay); part of the idempotency ledger key. */
+  int64_t replay;
 } hl_eq_item;
 
 typedef struct {
@@ -330,6 +333,15 @@ typedef struct {
    * calls cb with its subscription id (NULL: any); NULL: the backend
    * cannot tell (only one process uses it, or others are not announced). */
   void (*on_work)(hl_store *s, void (*cb)(void *data, const char *subscription_id), void *data);
+
+  /* Replay (POST /admin/events/{event_id}/replay): reopens a terminal
+   * delivery (SUCCESS or FAILED) whose event body the queue still keeps:
+   * PENDING, due now, unclaimed, attempts kept (the next one counts on),
+   * its replay generation one up; -> value: the new generation (decimal).
+   * HL_ENOTFOUND: no such delivery, or its body is gone; HL_EINVAL: the
+   * delivery is still open (PENDING or RETRYING). NULL: the backend keeps
+   * no event bodies of its own. */
+  void (*eq_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb, void *data);
 } hl_store_vtable;
 
 struct hl_store {

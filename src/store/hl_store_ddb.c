@@ -966,10 +966,12 @@ typedef struct {
   size_t nsubs;
   char *event_id;
   int status;
+  char *replay;          /* eq_replay: the generation the queue gave */
 } eq_ctx;
 
 static void eq_ctx_free(eq_ctx *q) {
   hl_delivery_rec_free(&q->rec);
+  hl_free(q->replay);
   for (size_t i = 0; i < q->nsubs; i++) hl_free(q->subs[i]);
   hl_free(q->subs);
   hl_free(q->event_id);
@@ -1063,13 +1065,10 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   s->queue->vt->eq_update(s->queue, r, release, on_updated, q);
 }
 
-static void on_requeued(void *data, int status, hl_store_result *res) {
-  eq_ctx *q = data;
+/* The status row of q->rec's delivery open again (PENDING, due now), after
+ * the queue beneath reopened it (a re-queue or a replay); cb hears of it. */
+static void status_reopen(eq_ctx *q, hl_store_cb cb, void *data) {
   hl_store_ddb *s = q->s;
-  if (status != 0) {
-    eq_finish(q, status, res);
-    return;
-  }
   /* Due now, attempts kept: only these attributes change. */
   char now[24];
   hl_ddb_attr k[] = {{"event_id", hl_ddb_s(q->rec.event_id)}, {"subscription_id", hl_ddb_s(q->rec.subscription_id)}};
@@ -1080,15 +1079,25 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
                    .values = v, .n_values = 2};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
-  op_ctx *o = op_new(s, OP_REQUEUE, q->cb, q->data);
+  op_ctx *o = op_new(s, OP_REQUEUE, cb, data);
   send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
-  s->nops--;
+}
+
+static void on_requeued(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  if (status != 0) {
+    eq_finish(q, status, res);
+    return;
+  }
+  status_reopen(q, q->cb, q->data);
+  q->s->nops--;
   eq_ctx_free(q);
 }
 
-static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                       void *data) {
-  hl_store_ddb *s = ddb(base);
+/* The context of a call on one delivery of the queue beneath (a re-queue,
+ * a replay), counted as an operation until eq_finish. */
+static eq_ctx *delivery_ctx(hl_store_ddb *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data) {
   eq_ctx *q = hl_calloc(1, sizeof *q);
   q->s = s;
   q->cb = cb;
@@ -1096,6 +1105,13 @@ static void eq_requeue(hl_store *base, const char *event_id, const char *subscri
   q->rec.event_id = hl_strdup(event_id);
   q->rec.subscription_id = hl_strdup(subscription_id);
   s->nops++;
+  return q;
+}
+
+static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                       void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
   s->queue->vt->eq_requeue(s->queue, event_id, subscription_id, on_requeued, q);
 }
 
@@ -1241,6 +1257,8 @@ static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb,
 
 static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
                           void *data);
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data);
 
 static const hl_store_vtable ddb_queue_vt = {
     .name = "dynamodb", .close = store_close, .check = check,
@@ -1254,7 +1272,7 @@ static const hl_store_vtable ddb_queue_vt = {
     .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
     .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_claim_head = eq_claim_head, .eq_update = eq_update,
     .eq_requeue = eq_requeue, .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
-    .render_metrics = render_metrics, .purge = queue_purge,
+    .render_metrics = render_metrics, .purge = queue_purge, .eq_replay = eq_replay,
 };
 
 static void on_queue_closed(void *data) { (void)data; }
@@ -1317,4 +1335,36 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
     return;
   }
   s->queue->vt->eq_claim_head(s->queue, subscription_id, now_ms, cb, data);
+}
+
+/* --- replay (the embedded queue beneath) ------------------------------------------ */
+/* The queue reopens the delivery (its body is there); then the status row
+ * here says PENDING again, as for a re-queue, and the answer carries the
+ * queue's replay generation. */
+static void on_replay_status(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  if (status == 0) {
+    hl_free(res->value);
+    res->value = q->replay;
+    q->replay = NULL;
+  }
+  eq_finish(q, status, res);
+}
+
+static void on_replayed(void *data, int status, hl_store_result *res) {
+  eq_ctx *q = data;
+  if (status != 0) {
+    eq_finish(q, status, res);
+    return;
+  }
+  q->replay = res->value;
+  res->value = NULL;
+  status_reopen(q, on_replay_status, q);
+}
+
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data) {
+  hl_store_ddb *s = ddb(base);
+  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
+  s->queue->vt->eq_replay(s->queue, event_id, subscription_id, on_replayed, q);
 }

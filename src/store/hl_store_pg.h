@@ -51,8 +51,8 @@
 /* 2: destinations, 3: transformations, 4: the partner table, 5: a
  * subscription's enrichment failure policy, 6: TLS client certificates,
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
- * 10: the delivery search index, 11: retention's indexes, 13: ordered delivery's
- * acceptance order (seq) and its index */
+ * 10: the delivery search index, 11: retention's indexes, 12: ordered delivery's
+ * acceptance order (seq) and its index, 13: a delivery's replay generation */
 #define HL_STORE_PG_SCHEMA_VERSION 13
 
 typedef struct {

@@ -141,7 +141,8 @@ static void build_sql(sq_store *s) {
       "last_error,last_latency_ms,updated_at,next_attempt_at,claimed) "
       "VALUES(?1,?2,'PENDING',0,0,NULL,0,?3,?3,0)", t->delivery_table);
 #define CLAIM_COLS "d.rowid,d.event_id,d.subscription_id,d.status,d.attempts,d.last_status_code," \
-  "d.last_error,d.last_latency_ms,d.updated_at,d.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at"
+  "d.last_error,d.last_latency_ms,d.updated_at,d.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at," \
+  "d.replays"
   SET(Q_CLAIM_SUB, "SELECT " CLAIM_COLS " FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
       "WHERE d.subscription_id=?1 AND d.claimed=0 AND d.status IN %s AND d.next_attempt_at<=?2 "
       "ORDER BY d.next_attempt_at LIMIT ?3", t->delivery_table, STATUS_OPEN);
@@ -784,6 +785,7 @@ static void read_claim_row(sqlite3_stmt *st, hl_eq_item *it) {
   it->body[it->body_len] = '\0';
   it->trace = col_text(st, 12);
   it->accepted_at = sqlite3_column_int64(st, 13);
+  it->replay = sqlite3_column_int64(st, 14);
 }
 
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
@@ -828,7 +830,7 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
   if (st) {
     bind_text(st, 1, subscription_id);
     int r = sqlite3_step(st);
-    if (r == SQLITE_ROW && sqlite3_column_int(st, 14) == 0) {
+    if (r == SQLITE_ROW && sqlite3_column_int(st, 15) == 0) {
       int64_t rowid = sqlite3_column_int64(st, 0), due = sqlite3_column_int64(st, 9);
       if (due <= now_ms) {
         res.items = hl_calloc(1, sizeof *res.items);
@@ -1104,6 +1106,9 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   uv_close((uv_handle_t *)&s->keep_awake, on_closed);
 }
 
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data);
+
 static const hl_store_vtable sq_vtable = {
   .name = "sqlite",
   .close = sq_close,
@@ -1127,6 +1132,7 @@ static const hl_store_vtable sq_vtable = {
   .eq_claim_head = eq_claim_head,
   .eq_update = eq_update,
   .eq_requeue = eq_requeue,
+  .eq_replay = eq_replay,
   .eq_backlog = eq_backlog,
   .park_put = park_put,
   .park_take = park_take,
@@ -1314,6 +1320,20 @@ static int migrate_retention(sq_store *s) {
   return exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;");
 }
 
+/* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
+ * every row written before). */
+static int migrate_replay(sq_store *s) {
+  char q[256];
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='replays'", s->t.delivery_table);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
+  bool have = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (have) return 0;
+  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN replays INTEGER NOT NULL DEFAULT 0", s->t.delivery_table);
+  return exec_sql(s, q);
+}
+
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
   sq_store *s = hl_calloc(1, sizeof *s);
@@ -1366,7 +1386,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
-      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0) {
+      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
@@ -1401,4 +1421,52 @@ fail:
   hl_free(s->path);
   hl_free(s);
   return rc;
+}
+
+/* --- replay ---------------------------------------------------------------- */
+
+/* One row read and one written in this turn's transaction; prepared on
+ * each use (a replay is an operator's request, not a hot path), so the
+ * shared statement table stays as it is. */
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  hl_buf q = HL_BUF_INIT;
+  sqlite3_stmt *st = NULL;
+  int64_t gen = 0;
+  hl_buf_printf(&q, "SELECT d.status,d.replays FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
+                    "WHERE d.event_id=?1 AND d.subscription_id=?2", s->t.delivery_table);
+  if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
+  if (rc == 0) {
+    bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) rc = HL_ENOTFOUND;
+    else if (r != SQLITE_ROW) rc = HL_ESTORE;
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "SUCCESS") != 0 &&
+             strcmp((const char *)sqlite3_column_text(st, 0), "FAILED") != 0) rc = HL_EINVAL;
+    else gen = sqlite3_column_int64(st, 1) + 1;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  hl_buf_reset(&q);
+  hl_buf_printf(&q, "UPDATE %s SET status='PENDING',next_attempt_at=?3,updated_at=?3,claimed=0,replays=?4 "
+                    "WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
+  if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
+  if (rc == 0) {
+    bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    sqlite3_bind_int64(st, 3, hl_wall_ms());
+    sqlite3_bind_int64(st, 4, gen);
+    rc = exec_stmt(s, st);
+  }
+  sqlite3_finalize(st);
+  hl_buf_dispose(&q);
+  if (rc == 0) {
+    s->backlog_delta++;
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)gen);
+    res.value = hl_strdup(v);
+  }
+  finish(s, cb, data, rc, &res);
 }

@@ -368,6 +368,13 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   }
   expect("GET", path, NULL, "admin", 200);
   expect("POST", "/admin/subscriptions/sub_nothing/recover", "{\"since\":0}", "admin", 404);
+  /* replay: evt-oa-1 again to acme (delivered); an id it has no delivery to. */
+  char rbody[256];
+  snprintf(rbody, sizeof rbody, "{\"subscriptions\":[\"%s\"]}", sub_ok);
+  expect("POST", "/admin/events/evt-oa-1/replay", rbody, "admin", 202);
+  expect("POST", "/admin/events/evt-oa-1/replay", "{\"subscriptions\":[\"sub_nothing\"]}", "admin", 400);
+  expect("POST", "/admin/events/evt-oa-nothing/replay", "", "admin", 404);
+  expect("POST", "/admin/events/evt-oa-1/replay", "", NULL, 401);
   expect("GET", "/admin/stats", NULL, "admin", 200);
   expect("GET", "/admin/stats", NULL, NULL, 401);
   expect("GET", "/admin/hosts", NULL, "admin", 200);

@@ -668,6 +668,119 @@ describe('the operator console', () => {
     assert.equal(got.length, 2 * ids.length);
   });
 
+  // --- searching a subscription's deliveries in pages, replaying an event ---
+
+  it('searches a subscription\'s deliveries by status, in pages, and finds a delivery', async () => {
+    const search = async (status, perPage) => {
+      await open('#/deliveries');
+      await page.getByLabel('Subscription id').fill(acmeId);
+      await page.getByLabel('Status').selectOption(status);
+      await page.getByLabel('Per page').selectOption(perPage);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    // Waits until the rows on screen are gone (replaced by another render).
+    const replaced = async () => {
+      const old = await main().locator('tbody tr').first().elementHandle();
+      return () => page.waitForFunction((el) => !el.isConnected, old);
+    };
+    await search('FAILED', '10');
+    await main().getByText('No delivery matches.').waitFor();
+    await search('SUCCESS', '10');
+    await main().locator('tbody code.event-id').first().waitFor();
+    const seen = new Set();
+    let found = false;
+    for (let p = 0; p < 10 && !found; p++) {
+      const ids = await main().locator('tbody code.event-id').allTextContents();
+      assert.ok(ids.length > 0 && ids.length <= 10, `page ${p + 1}: ${ids.length} rows`);
+      for (const id of ids) { assert.ok(!seen.has(id), `${id} on two pages`); seen.add(id); }
+      const statuses = await main().locator('tbody td[data-label=Status]').allTextContents();
+      assert.ok(statuses.every((x) => x === 'SUCCESS'), String(statuses));
+      found = ids.includes('evt-console-1');
+      if (p === 0) { assert.equal(ids.length, 10, 'a full first page'); await screenshot('deliveries-by-subscription'); }
+      if (!found) {
+        const gone = await replaced();
+        await main().getByRole('link', { name: 'Next page' }).click();
+        await gone();
+        await main().locator('tbody code.event-id').first().waitFor();
+        await main().getByRole('link', { name: 'First page' }).waitFor();
+      }
+    }
+    assert.ok(found, 'evt-console-1 is among acme\'s delivered ones');
+    assert.ok(seen.size > 10, 'more than one page');
+  });
+
+  it('replays an event to one subscription, which gets a second attempt with the same webhook-id', async () => {
+    const sent = async (name) => (await partnerRequests(name)).filter((r) => r.webhook_id === 'evt-console-1').length;
+    const flakyBefore = await sent('flaky');
+    assert.equal(await sent('ok'), 1);
+    await open('#/deliveries?event_id=evt-console-1');
+    const acme = main().locator('tbody tr', { hasText: acmeId });
+    await acme.getByRole('button', { name: 'Replay' }).click();
+    await main().getByText('Replayed event evt-console-1: 1 delivery queued again').waitFor();
+    await main().getByText('acme: queued (replay 1).').waitFor();
+    for (let i = 0; i < 120 && (await sent('ok')) < 2; i++) await page.waitForTimeout(250);
+    assert.equal(await sent('ok'), 2, 'acme got it a second time');
+    const response = main().locator('.response[data-attempt="2"]');
+    for (let i = 0; i < 60; i++) {
+      await open(`#/deliveries/evt-console-1/${acmeId}`);
+      await main().locator('[aria-busy]').waitFor({ state: 'detached' });
+      if (await response.count()) break;
+      await page.waitForTimeout(250);
+    }
+    assert.deepEqual(await main().locator('tbody td[data-label=Answer]').allTextContents(), ['200', '200']);
+    await screenshot('delivery-replayed');
+    assert.equal(await sent('flaky'), flakyBefore, 'the other subscription was not sent it again');
+  });
+
+  it('shows "breaker open" on a subscription whose breaker opened', async () => {
+    // A hookloop of its own, so that its breaker settings touch no other
+    // step: the breaker opens after 2 failed attempts in a row
+    // (HOOKLOOP_BREAKER_FAILURES), stays open for 10 minutes, and no
+    // disable comes first (HOOKLOOP_DISABLE_AFTER_FAILURES=0).
+    const dir = mkdtempSync(join(tmpdir(), 'hookloop-console-breaker-'));
+    const other = await startListening(process.env.HOOKLOOP_BIN, ['serve'], {
+      HOOKLOOP_LISTEN: '127.0.0.1:0', HOOKLOOP_DATA_DIR: dir, HOOKLOOP_ADMIN_TOKEN: ADMIN, HOOKLOOP_API_TOKEN: API,
+      HOOKLOOP_ALLOW_PRIVATE_TARGETS: '1', HOOKLOOP_RETRY_SCHEDULE: '50ms,50ms,50ms', LOG_LEVEL: 'warn',
+      HOOKLOOP_BREAKER_FAILURES: '2', HOOKLOOP_BREAKER_OPEN_MS: '600000', HOOKLOOP_DISABLE_AFTER_FAILURES: '0',
+    });
+    const base2 = `http://127.0.0.1:${other.port}`;
+    const saved = page;
+    try {
+      const call = async (method, path, body, token = ADMIN) => fetch(base2 + path, {
+        method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+      });
+      assert.ok((await call('POST', '/admin/schemas', { domain: 'payments', event_type: 'Payment', schema: { type: 'object' } })).ok);
+      const down = await (await call('POST', '/admin/subscriptions', { partner_id: 'down', event_type: 'Payment', url: `http://127.0.0.1:${partner.port}/hook/down?codes=503` })).json();
+      assert.equal((await call('POST', '/api/v1/events', { eventHeader: { uuid: 'evt-breaker', eventType: 'Payment' } }, API)).status, 202);
+      let state = '';
+      for (let i = 0; i < 120 && state !== 'open'; i++) {
+        state = (await (await call('GET', `/admin/subscriptions/${down.subscription_id}`)).json()).breaker?.state;
+        if (state !== 'open') await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal(state, 'open', 'the API says the breaker is open');
+      page = await context.newPage();
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${base2}/console`);
+      await page.locator('#token-dialog').waitFor({ state: 'visible' });
+      await page.fill('#token-admin', ADMIN);
+      await page.fill('#token-api', API);
+      await page.click('#token-dialog button[type=submit]');
+      await page.locator('#token-dialog').waitFor({ state: 'hidden' });
+      await open('#/subscriptions');
+      const row = main().locator('tbody tr', { hasText: down.subscription_id });
+      await row.waitFor();
+      assert.equal(await row.locator('.state').getAttribute('data-breaker'), 'open');
+      assert.equal(await row.locator('.state').getAttribute('data-status'), 'ACTIVE');
+      await row.locator('.state .badge.bad').getByText('breaker open', { exact: true }).waitFor();
+      await screenshot('subscriptions-breaker-open');
+    } finally {
+      if (page !== saved) await page.close();
+      page = saved;
+      await stop(other);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('forgets the token on request', async () => {
     await page.click('#forget');
     await page.locator('#token-dialog').waitFor({ state: 'visible' });

@@ -969,3 +969,22 @@ HL_TEST_T(a_processor_retry_then_kill_9_fans_each_event_out_once, 240) {
   HL_ASSERT_EQ_INT(once, N);
   stop_all();
 }
+
+/* Replay needs the event's bytes, which the Kafka queue keeps on topics
+ * only: POST /admin/events/{id}/replay answers 501 replay_not_supported,
+ * and the event is not sent again. */
+HL_TEST_T(replay_is_refused_with_501_on_the_kafka_queue, 120) {
+  start_all(NULL);
+  setup_subs();
+  HL_ASSERT_EQ_INT(post("k-replay-1", "USD"), 202);
+  HL_ASSERT(e2e_wait_status(&hk, "k-replay-1", "SUCCESS", 30000));
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/events/k-replay-1/replay", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, &doc), 501);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(doc.root, "error")), "replay_not_supported");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  stop_all();
+}
