@@ -357,6 +357,8 @@ void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
 void hl_sub_rec_free(hl_sub_rec *r);
 void hl_partner_rec_free(hl_partner_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);
+/* dst becomes a deep copy of r (dst's fields are not freed first). */
+void hl_delivery_rec_copy(hl_delivery_rec *dst, const hl_delivery_rec *r);
 void hl_xform_rec_free(hl_xform_rec *r);
 void hl_attempt_rec_free(hl_attempt_rec *r);
 void hl_eq_item_free(hl_eq_item *r);

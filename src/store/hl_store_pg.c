@@ -4,6 +4,7 @@
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "loop/hl_pg.h"
+#include "store/hl_store_rec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +27,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 21 /* the most parameters of a statement: a subscription's put */
+#define MAXP 21 /* the most parameters of a statement: a subscription's put (one per field) */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -400,43 +401,33 @@ static int count_params(const char *sql) {
   return max;
 }
 
+static int prepare(pg_store *s, const char *sql) { return hl_pg_prepare(&s->pool, sql, count_params(sql), NULL); }
+
+/* The put, list and (unless del is Q__COUNT) delete statements of a record
+ * kind, derived from its descriptor (store/hl_store_rec.h); a delete
+ * returns a row for each it removed. */
+static void rec_sql(pg_store *s, query_id put, query_id list, query_id del, const hl_rec_desc *d,
+                    const char *table) {
+  hl_buf b = HL_BUF_INIT;
+  hl_rec_sql_put(&b, d, table, '$');
+  s->stmt[put] = prepare(s, b.data);
+  hl_buf_reset(&b);
+  hl_rec_sql_list(&b, d, table);
+  s->stmt[list] = prepare(s, b.data);
+  if (del != Q__COUNT) {
+    hl_buf_reset(&b);
+    hl_rec_sql_delete(&b, d, table, '$');
+    hl_buf_puts(&b, " RETURNING 1");
+    s->stmt[del] = prepare(s, b.data);
+  }
+  hl_buf_dispose(&b);
+}
+
 static void prepare_all(pg_store *s) {
   const hl_table_names *t = &s->t;
   char b[4096];
 #define SET(id, ...) \
   (snprintf(b, sizeof b, __VA_ARGS__), s->stmt[id] = hl_pg_prepare(&s->pool, b, count_params(b), NULL))
-  SET(Q_SCHEMA_PUT,
-      "INSERT INTO %s(schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT(schema_id,version) DO UPDATE SET "
-      "domain=excluded.domain,event_type=excluded.event_type,status=excluded.status,"
-      "\"schema\"=excluded.\"schema\",ingress_topic=excluded.ingress_topic", t->schema_table);
-  SET(Q_SCHEMA_LIST, "SELECT schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at "
-      "FROM %s ORDER BY schema_id,version", t->schema_table);
-  SET(Q_SUB_PUT,
-      "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
-      "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
-      "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
-      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination,signing=excluded.signing,"
-      "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
-      "client_key=excluded.client_key,ordering=excluded.ordering,skip_after=excluded.skip_after",
-      t->subscription_table);
-  SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after FROM %s "
-      "ORDER BY partner_id,event_type", t->subscription_table);
-  SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
-  SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,"
-      "contact=excluded.contact,metadata=excluded.metadata,max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s", t->partner_table);
-  SET(Q_PARTNER_LIST, "SELECT partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at "
-      "FROM %s ORDER BY partner_id", t->partner_table);
-  SET(Q_PARTNER_DELETE, "DELETE FROM %s WHERE partner_id=$1 RETURNING 1", t->partner_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES($1,$2,$3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
       "egress_topics=excluded.egress_topics", t->kafka_table);
@@ -569,6 +560,9 @@ static void prepare_all(pg_store *s) {
       "SELECT pg_notify($2,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y", t->delivery_table);
   SET(Q_BACKLOG, "SELECT count(*) FROM %s WHERE status IN " OPEN, t->delivery_table);
 #undef SET
+  rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
+  rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
+  rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
 }
 
 /* --- migrations ------------------------------------------------------------------ */
@@ -953,59 +947,69 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   op_send(op);
 }
 
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+/* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
+
+/* Field i of r as parameter i + 1 of statement i of op. */
+static void op_rec(pgop *op, int i, const hl_rec_desc *d, const void *r) {
+  for (size_t k = 0; k < d->n; k++) {
+    const hl_rec_field *f = &d->f[k];
+    if (f->type == HL_RF_TEXT) op_str(op, i, hl_rec_text_out(r, f));
+    else if (hl_rec_i64_none(r, f)) op_str(op, i, NULL);
+    else op_i64(op, i, *hl_rec_i64((void *)r, f));
+  }
+}
+
+/* Row k of r into x, column i into field i (NULL numbers read as 0). */
+static void read_rec(const PGresult *r, int k, const hl_rec_desc *d, void *x) {
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->type == HL_RF_TEXT) hl_rec_text_in(x, f, gstr(r, k, (int)i));
+    else *hl_rec_i64(x, f) = gi64(r, k, (int)i);
+  }
+}
+
+static void rec_put(hl_store *base, query_id id, const hl_rec_desc *d, const void *r, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_SCHEMA_PUT);
-  op_str(op, i, r->schema_id); op_i64(op, i, r->version); op_str(op, i, r->domain);
-  op_str(op, i, r->event_type); op_str(op, i, r->status); op_str(op, i, r->schema_json);
-  op_str(op, i, r->ingress_topic); op_i64(op, i, r->created_at);
+  op_rec(op, op_stmt(op, id), d, r);
   op->retry_lost = true;
+  op_submit(op);
+}
+
+/* Deletes by key (k2: the second key column, or NULL); none is HL_ENOTFOUND. */
+static void rec_delete(hl_store *base, query_id id, const char *k1, const char *k2, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_changed, cb, data);
+  int i = op_stmt(op, id);
+  op_str(op, i, k1);
+  if (k2) op_str(op, i, k2);
   op_submit(op);
 }
 
 static void row_schema(const PGresult *r, int k, hl_store_result *res) {
   ROOM(r, k, res->schemas);
-  hl_schema_rec *x = &res->schemas[res->nschemas++];
-  x->schema_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->domain = gstr(r, k, 2);
-  x->event_type = gstr(r, k, 3); x->status = gstr(r, k, 4); x->schema_json = gstr(r, k, 5);
-  x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
+  read_rec(r, k, &hl_schema_desc, &res->schemas[res->nschemas++]);
 }
 
+static void row_sub(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->subs);
+  read_rec(r, k, &hl_sub_desc, &res->subs[res->nsubs++]);
+}
+
+static void row_partner(const PGresult *r, int k, hl_store_result *res) {
+  ROOM(r, k, res->partners);
+  read_rec(r, k, &hl_partner_desc, &res->partners[res->npartners++]);
+}
+
+static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+  rec_put(base, Q_SCHEMA_PUT, &hl_schema_desc, r, cb, data);
+}
 
 static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
   list_op(PG(base), Q_SCHEMA_LIST, row_schema, cb, data, NULL);
 }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_SUB_PUT);
-  op_str(op, i, r->partner_id); op_str(op, i, r->event_type); op_str(op, i, r->subscription_id);
-  op_str(op, i, r->url ? r->url : ""); /* "": not HTTP */ op_str(op, i, r->secret ? r->secret : ""); /* "": the default secret */
-  op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
-  op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
-  op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
-  op_str(op, i, r->destination_json); op_str(op, i, r->signing); op_str(op, i, r->enrichment_on_failure);
-  op_str(op, i, r->client_cert); op_str(op, i, r->client_key); op_str(op, i, r->ordering);
-  if (r->skip_after > 0) op_i64(op, i, r->skip_after); else op_str(op, i, NULL);
-  op->retry_lost = true;
-  op_submit(op);
+  rec_put(base, Q_SUB_PUT, &hl_sub_desc, r, cb, data);
 }
-
-static void row_sub(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->subs);
-  hl_sub_rec *x = &res->subs[res->nsubs++];
-  x->partner_id = gstr(r, k, 0); x->event_type = gstr(r, k, 1); x->subscription_id = gstr(r, k, 2);
-  x->url = gstr(r, k, 3); x->secret = gstr(r, k, 4);
-  if (x->secret && !*x->secret) { hl_free(x->secret); x->secret = NULL; } /* the default secret */
-  x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
-  x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
-  x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
-  x->destination_json = gstr(r, k, 14); x->signing = gstr(r, k, 15);
-  x->enrichment_on_failure = gstr(r, k, 16); x->client_cert = gstr(r, k, 17); x->client_key = gstr(r, k, 18);
-  x->ordering = gstr(r, k, 19); x->skip_after = gnull(r, k, 20) ? 0 : gi64(r, k, 20);
-  if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
-}
-
 
 static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
   list_op(PG(base), Q_SUB_LIST, row_sub, cb, data, NULL);
@@ -1013,28 +1017,11 @@ static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
 
 static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
                        void *data) {
-  pgop *op = op_new(PG(base), done_changed, cb, data);
-  int i = op_stmt(op, Q_SUB_DELETE);
-  op_str(op, i, partner_id); op_str(op, i, event_type);
-  op_submit(op);
+  rec_delete(base, Q_SUB_DELETE, partner_id, event_type, cb, data);
 }
 
 static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_PARTNER_PUT);
-  op_str(op, i, r->partner_id); op_str(op, i, r->name); op_str(op, i, r->contact);
-  op_str(op, i, r->metadata_json); op_i64(op, i, r->max_in_flight); op_i64(op, i, r->rate_limit_per_s);
-  op_i64(op, i, r->created_at);
-  op->retry_lost = true;
-  op_submit(op);
-}
-
-static void row_partner(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->partners);
-  hl_partner_rec *x = &res->partners[res->npartners++];
-  x->partner_id = gstr(r, k, 0); x->name = gstr(r, k, 1); x->contact = gstr(r, k, 2);
-  x->metadata_json = gstr(r, k, 3); x->max_in_flight = gi64(r, k, 4); x->rate_limit_per_s = gi64(r, k, 5);
-  x->created_at = gi64(r, k, 6);
+  rec_put(base, Q_PARTNER_PUT, &hl_partner_desc, r, cb, data);
 }
 
 static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
@@ -1042,9 +1029,7 @@ static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
 }
 
 static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_changed, cb, data);
-  op_str(op, op_stmt(op, Q_PARTNER_DELETE), partner_id);
-  op_submit(op);
+  rec_delete(base, Q_PARTNER_DELETE, partner_id, NULL, cb, data);
 }
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
