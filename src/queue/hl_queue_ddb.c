@@ -389,11 +389,11 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
 /* --- record and release: conditional on holding the lease -------------------------- */
 typedef struct {
   ddbq *q;
+  hl_store_cb cb;
+  void *data;
   hl_delivery_rec rec;  /* copied for the status table */
   bool leaves;          /* the delivery leaves this process once recorded */
   int64_t wake;         /* a released retry's due time */
-  hl_store_cb cb;
-  void *data;
 } record_ctx;
 
 static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp) {

@@ -24,9 +24,7 @@ void hl_delivery_rec_copy(hl_delivery_rec *dst, const hl_delivery_rec *r) {
   dst->transformation = r->transformation ? hl_strdup(r->transformation) : NULL;
 }
 
-void hl_xform_rec_free(hl_xform_rec *r) {
-  hl_free(r->transformation_id); hl_free(r->spec_json);
-}
+void hl_xform_rec_free(hl_xform_rec *r) { hl_rec_free(&hl_xform_desc, r); }
 
 void hl_attempt_rec_free(hl_attempt_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->error); hl_free(r->headers_json);
@@ -66,4 +64,12 @@ void hl_table_names_default(hl_table_names *n) {
   n->attempt_table = "delivery_attempt";
   n->events_table = "webhook_events";
   n->queue_table = "delivery_queue";
+}
+
+bool hl_table_name_ok(const char *s, size_t max, bool upper) {
+  if (!s || !*s || strlen(s) > max) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (upper && *s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
 }

@@ -140,15 +140,6 @@ static void read_rec(op_ctx *o, const hl_rec_desc *d, void **arr, size_t *n, siz
   }
 }
 
-static void read_xform(op_ctx *o, const hl_json *it) {
-  o->res.xforms = grow(o->res.xforms, &o->cap, o->res.nxforms, sizeof *o->res.xforms);
-  hl_xform_rec *r = &o->res.xforms[o->res.nxforms++];
-  r->transformation_id = get_s(it, "transformation_id");
-  r->version = get_n(it, "version");
-  r->spec_json = get_s(it, "spec");
-  r->created_at = get_n(it, "created_at");
-}
-
 static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->event_id = get_s(it, "event_id");
   r->subscription_id = get_s(it, "subscription_id");
@@ -264,7 +255,7 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
           } else if (o->kind == OP_SUB_LIST) {
             read_rec(o, &hl_sub_desc, (void **)&o->res.subs, &o->res.nsubs, sizeof *o->res.subs, it);
           } else if (o->kind == OP_XFORM_LIST) {
-            read_xform(o, it);
+            read_rec(o, &hl_xform_desc, (void **)&o->res.xforms, &o->res.nxforms, sizeof *o->res.xforms, it);
           } else if (o->kind == OP_PARTNER_LIST) {
             read_rec(o, &hl_partner_desc, (void **)&o->res.partners, &o->res.npartners, sizeof *o->res.partners, it);
           } else if (o->kind == OP_ATTEMPT_LIST) {
@@ -473,7 +464,8 @@ static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store
 
 /* --- the vtable --------------------------------------------------------------- */
 /* Puts a record of kind d: the key and every number (but a "none", see
- * HL_RF_ZERO_NULL) always, other text only when set. */
+ * HL_RF_ZERO_NULL) always, other text only when set; an immutable kind only
+ * when no item has its key. */
 static void rec_put(hl_store_ddb *s, const char *table, const hl_rec_desc *d, const void *r, hl_store_cb cb,
                     void *data) {
   hl_ddb_attr a[HL_REC_MAX_FIELDS];
@@ -486,47 +478,38 @@ static void rec_put(hl_store_ddb *s, const char *table, const hl_rec_desc *d, co
     else if (f->type == HL_RF_I64 && !hl_rec_i64_none(r, f))
       a[n++] = (hl_ddb_attr){f->name, hl_ddb_n(hl_ddb_i64(nb[i], *hl_rec_i64((void *)r, f)))};
   }
+  char cond[96];
+  snprintf(cond, sizeof cond, "attribute_not_exists(%s)", d->f[0].name);
+  hl_ddb_expr x = {.condition = cond};
   hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, table, (hl_ddb_item){a, n}, NULL);
+  int rc = hl_ddb_put_item(&body, table, (hl_ddb_item){a, n}, d->immutable ? &x : NULL);
   send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
+/* A list of every item of a table (a Scan, paged). */
+static void scan_all(hl_store *base, op_kind kind, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), kind, cb, data), NULL);
 }
 
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
   rec_put(ddb(base), ddb(base)->t.schema_table, &hl_schema_desc, r, cb, data);
 }
 
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_SCHEMA_LIST, cb, data), NULL);
-}
+static void schema_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_SCHEMA_LIST, cb, data); }
 
 /* A version is written once: the condition makes a second put of it fail
  * (HL_EEXISTS) instead of replacing the spec a delivery may name. */
 static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char v[24], c[24];
-  hl_ddb_attr a[4];
-  size_t n = 0;
-  a[n++] = (hl_ddb_attr){"transformation_id", hl_ddb_s(r->transformation_id)};
-  a[n++] = (hl_ddb_attr){"version", hl_ddb_n(hl_ddb_i64(v, r->version))};
-  OPT_S(a, n, "spec", r->spec_json);
-  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(c, r->created_at))};
-  hl_ddb_expr x = {.condition = "attribute_not_exists(transformation_id)"};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.transform_table, (hl_ddb_item){a, n}, &x);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  rec_put(ddb(base), ddb(base)->t.transform_table, &hl_xform_desc, r, cb, data);
 }
 
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_XFORM_LIST, cb, data), NULL);
-}
+static void xform_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_XFORM_LIST, cb, data); }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
   rec_put(ddb(base), ddb(base)->t.subscription_table, &hl_sub_desc, r, cb, data);
 }
 
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_SUB_LIST, cb, data), NULL);
-}
+static void sub_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_SUB_LIST, cb, data); }
 
 static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
                        void *data) {
@@ -544,9 +527,7 @@ static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb,
   rec_put(ddb(base), ddb(base)->t.partner_table, &hl_partner_desc, r, cb, data);
 }
 
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_PARTNER_LIST, cb, data), NULL);
-}
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_PARTNER_LIST, cb, data); }
 
 static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
@@ -1137,19 +1118,6 @@ static void render_metrics(hl_store *s, hl_buf *out) {
                 (long long)c->calls, (long long)c->retries, (long long)c->failures);
 }
 
-static const hl_store_vtable ddb_vt = {
-    .name = "dynamodb", .close = store_close, .check = check,
-    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
-    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
-    .ledger_get = ledger_get,
-    .attempt_put = attempt_put, .attempt_list = attempt_list,
-    .xform_put = xform_put, .xform_list = xform_list,
-    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
-    .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
-};
-
 /* Retention of the embedded queue beneath (its deliveries and event
  * bodies); DynamoDB's own items expire by TTL. */
 static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
@@ -1157,20 +1125,14 @@ static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb,
   s->queue->vt->purge(s->queue, p, cb, data);
 }
 
-static const hl_store_vtable ddb_queue_vt = {
-    .name = "dynamodb", .close = store_close, .check = check,
-    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
-    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
-    .ledger_get = ledger_get,
-    .attempt_put = attempt_put, .attempt_list = attempt_list,
-    .xform_put = xform_put, .xform_list = xform_list,
-    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
-    .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,
-    .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
-    .render_metrics = render_metrics, .purge = queue_purge,
-};
+/* Both vtables: the records in DynamoDB; the second with an embedded queue. */
+#define DDB_VT                                                                                              \
+  .name = "dynamodb", .close = store_close, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
+  .event_body_max = HL_DDB_EVENT_BODY_MAX, .render_metrics = render_metrics
+
+static const hl_store_vtable ddb_vt = {DDB_VT};
+static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .purge = queue_purge};
+#undef DDB_VT
 
 static void on_queue_closed(void *data) { (void)data; }
 static void on_failed_open_closed(void *data) { hl_free(data); }

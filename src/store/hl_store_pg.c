@@ -6,6 +6,7 @@
 #include "loop/hl_pg.h"
 #include "store/hl_store_rec.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -480,10 +481,6 @@ static void prepare_all(pg_store *s) {
       "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
       "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT max(accepted_at) FROM w)",
       t->delivery_table, t->attempt_table, t->ledger_table);
-  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES($1,$2,$3,$4)",
-      t->transform_table);
-  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
-      t->transform_table);
   /* An entry that expired counts as absent: it is replaced. */
   SET(Q_LEDGER_INSERT, "INSERT INTO %s AS l(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
       "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at "
@@ -563,17 +560,24 @@ static void prepare_all(pg_store *s) {
   rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
+  rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
 }
 
 /* --- migrations ------------------------------------------------------------------ */
 
 /* Migration n is a DO block that runs its statements only when version n is
  * not recorded yet, then records it: applying them again changes nothing,
- * and a later version adds a block (never edits one). */
-static void migration_1(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=1) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
+ * and a later version adds a step (never edits one). */
+typedef struct {
+  const char *sql;      /* the statements, each ending in "; "; each %s is the next table */
+  size_t tables[12];    /* offsetof(hl_table_names, ...) of the tables, in order */
+} mig_step;
+
+#define TB(name) offsetof(hl_table_names, name)
+/* Version n is steps[n - 1]. */
+static const mig_step steps[] = {
+  /* The tables of the first version. */
+  {"CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
     "event_type text NOT NULL, status text NOT NULL, \"schema\" text NOT NULL, ingress_topic text, "
     "created_at bigint, PRIMARY KEY(schema_id, version)); "
     "CREATE TABLE IF NOT EXISTS %s(partner_id text NOT NULL, event_type text NOT NULL, "
@@ -597,135 +601,79 @@ static void migration_1(const hl_table_names *t, hl_buf *b) {
     "body bytea NOT NULL, trace text, accepted_at bigint NOT NULL); "
     "CREATE TABLE IF NOT EXISTS %s(due_ms bigint NOT NULL, event_id text NOT NULL, subscription_id text NOT NULL, "
     "attempts bigint NOT NULL, event_type text, trace text, accepted_at bigint, body bytea NOT NULL, "
-    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (1, now()); "
-    "END IF; END $m$",
-    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->ledger_table, t->parked_table);
-}
-
-/* Subscriptions that are not HTTP keep their destination object
- * (model/hl_destination.h) as JSON text. */
-static void migration_2(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=2) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (2, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* Transformations: their table, and the delivery status column naming the
- * versions that shaped the last attempt. */
-static void migration_3(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=3) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
+    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); ",
+   {TB(schema_table), TB(subscription_table), TB(kafka_table), TB(delivery_table), TB(delivery_table),
+    TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table),
+    TB(ledger_table), TB(parked_table)}},
+  /* Subscriptions that are not HTTP keep their destination object
+   * (model/hl_destination.h) as JSON text. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; ", {TB(subscription_table)}},
+  /* Transformations: their table, and the delivery status column naming the
+   * versions that shaped the last attempt. */
+  {"CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
     "created_at bigint, PRIMARY KEY(transformation_id, version)); "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (3, now()); "
-    "END IF; END $m$",
-    t->transform_table, t->delivery_table);
-}
-
-/* The partner table. */
-static void migration_4(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=4) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
-    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (4, now()); "
-    "END IF; END $m$",
-    t->partner_table);
-}
-
-/* A subscription's Partner Info failure policy (NULL: PARTNER_INFO_ON_FAILURE). */
-static void migration_5(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=5) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS enrichment_on_failure text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (5, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* A subscription's TLS client certificate (PEM) and its private key (PEM,
- * sealed like the secret). */
-static void migration_6(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=6) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (6, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
- * turn. */
-static void migration_8(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=8) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; ", {TB(transform_table), TB(delivery_table)}},
+  /* The partner table. */
+  {"CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
+    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); ",
+   {TB(partner_table)}},
+  /* A subscription's Partner Info failure policy (NULL: PARTNER_INFO_ON_FAILURE). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS enrichment_on_failure text; ", {TB(subscription_table)}},
+  /* A subscription's TLS client certificate (PEM) and its private key (PEM,
+   * sealed like the secret). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; ",
+   {TB(subscription_table)}},
+  /* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
+   * skip_after (NULL: never). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; ", {TB(subscription_table), TB(subscription_table)}},
+  /* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
+   * turn. */
+  {"CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
     "attempt bigint NOT NULL, at_ms bigint NOT NULL, status_code bigint, latency_ms bigint, error text, "
     "headers text, body text, truncated smallint NOT NULL DEFAULT 0, "
-    "PRIMARY KEY(event_id, subscription_id, slot)); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (8, now()); "
-    "END IF; END $m$",
-    t->attempt_table);
+    "PRIMARY KEY(event_id, subscription_id, slot)); ", {TB(attempt_table)}},
+  /* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
+   * keys stay in the secret column, sealed like an HMAC secret. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; ", {TB(subscription_table)}},
+  /* One subscription's deliveries by update time (delivery_search). */
+  {"CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); ",
+   {TB(delivery_table), TB(delivery_table)}},
+  /* Retention's indexes: terminal deliveries by age, events by acceptance,
+   * ledger entries by expiry. */
+  {"CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
+    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
+    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; ",
+   {TB(delivery_table), TB(delivery_table), TB(ledger_table), TB(ledger_table)}},
+};
+#undef TB
+
+/* Appends migration n (steps[n - 1]) as its DO block. */
+static void mig_render(const hl_table_names *t, hl_buf *b, int n) {
+  const mig_step *m = &steps[n - 1];
+  hl_buf_printf(b, "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=%d) THEN ", n);
+  size_t k = 0;
+  for (const char *p = m->sql; *p; p++) {
+    if (p[0] == '%' && p[1] == 's' && k < HL_ARRAY_SIZE(m->tables)) {
+      hl_buf_puts(b, *(const char *const *)((const char *)t + m->tables[k++]));
+      p++;
+    } else {
+      hl_buf_putc(b, *p);
+    }
+  }
+  hl_buf_printf(b, "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (%d, now()); END IF; END $m$", n);
 }
 
-/* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
- * keys stay in the secret column, sealed like an HMAC secret. */
-static void migration_9(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=9) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (9, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* One subscription's deliveries by update time (delivery_search). */
-static void migration_10(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=10) THEN "
-    "CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (10, now()); "
-    "END IF; END $m$",
-    t->delivery_table, t->delivery_table);
-}
+/* migrations[] takes one function a version. */
+#define STEP(n) static void migration_##n(const hl_table_names *t, hl_buf *b) { mig_render(t, b, n); }
+STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
+#undef STEP
 
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
   mig_op *m;
 } mig_q;
-
-/* Retention's indexes: terminal deliveries by age, events by acceptance,
- * ledger entries by expiry. */
-static void migration_11(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=11) THEN "
-    "CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
-    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
-    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (11, now()); "
-    "END IF; END $m$",
-    t->delivery_table, t->delivery_table, t->ledger_table, t->ledger_table);
-}
-
-/* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
- * skip_after (NULL: never). */
-static void migration_7(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=7) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (7, now()); "
-    "END IF; END $m$",
-    t->subscription_table, t->subscription_table);
-}
 
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
@@ -971,7 +919,7 @@ static void read_rec(const PGresult *r, int k, const hl_rec_desc *d, void *x) {
 static void rec_put(hl_store *base, query_id id, const hl_rec_desc *d, const void *r, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_plain, cb, data);
   op_rec(op, op_stmt(op, id), d, r);
-  op->retry_lost = true;
+  op->retry_lost = !d->immutable;
   op_submit(op);
 }
 
@@ -1069,21 +1017,14 @@ static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
 }
 
 /* A version is written once (the primary key): a second put of it fails
- * with HL_EEXISTS. Not retried on a lost connection, as a retry of one
- * that was committed would answer HL_EEXISTS for the caller's own write. */
+ * with HL_EEXISTS (hl_xform_desc is immutable). */
 static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_XFORM_PUT);
-  op_str(op, i, r->transformation_id); op_i64(op, i, r->version); op_str(op, i, r->spec_json);
-  op_i64(op, i, r->created_at);
-  op_submit(op);
+  rec_put(base, Q_XFORM_PUT, &hl_xform_desc, r, cb, data);
 }
 
 static void row_xform(const PGresult *r, int k, hl_store_result *res) {
   ROOM(r, k, res->xforms);
-  hl_xform_rec *x = &res->xforms[res->nxforms++];
-  x->transformation_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->spec_json = gstr(r, k, 2);
-  x->created_at = gi64(r, k, 3);
+  read_rec(r, k, &hl_xform_desc, &res->xforms[res->nxforms++]);
 }
 
 static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
@@ -1458,46 +1399,8 @@ void hl_store_pg_ready(hl_store *base, void (*cb)(void *data, int status, const 
   }
 }
 
-static const hl_store_vtable pg_vtable = {
-  .name = "postgres",
-  .close = pg_close,
-  .check = check,
-  .schema_put = schema_put,
-  .schema_list = schema_list,
-  .sub_put = sub_put,
-  .sub_list = sub_list,
-  .sub_delete = sub_delete,
-  .partner_put = partner_put,
-  .partner_list = partner_list,
-  .partner_delete = partner_delete,
-  .kafka_map_put = kafka_map_put,
-  .delivery_put = delivery_put,
-  .delivery_list = delivery_list,
-  .delivery_search = delivery_search,
-  .attempt_put = attempt_put,
-  .attempt_list = attempt_list,
-  .purge = purge,
-  .xform_put = xform_put,
-  .xform_list = xform_list,
-  .ledger_put = ledger_put,
-  .ledger_get = ledger_get,
-  .eq_accept = eq_accept,
-  .eq_claim = eq_claim,
-  .eq_update = eq_update,
-  .eq_requeue = eq_requeue,
-  .eq_backlog = eq_backlog,
-  .park_put = park_put,
-  .park_take = park_take,
-  .park_delete = park_delete,
-  .on_work = hl_store_pg_on_work,
-};
-
-static bool ident_ok(const char *s) {
-  if (!s || !*s || strlen(s) > 50) return false;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
-  return true;
-}
+static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
+                                          .purge = purge, .on_work = hl_store_pg_on_work};
 
 int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **out, char *err, size_t errlen) {
   pg_store *s = hl_calloc(1, sizeof *s);
@@ -1515,7 +1418,7 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
     const char *n = src[i] ? src[i] : *dst[i];
     /* Unquoted in SQL, so PostgreSQL's folding must not change it. */
-    if (!ident_ok(n)) {
+    if (!hl_table_name_ok(n, 50, false)) {
       snprintf(err, errlen, "table name '%s' is not usable with PostgreSQL: use lower-case letters, digits "
                "and '_' only (at most 50)", n);
       hl_free(s);

@@ -44,6 +44,14 @@ static const hl_rec_field partner_fields[] = {
 };
 #undef REC
 
+/* transformation: key (transformation_id, version); a version is written
+ * once, so a delivery's "<id>@<version>" names the spec that shaped it. */
+#define REC hl_xform_rec
+static const hl_rec_field xform_fields[] = {
+  T(transformation_id, KEY), N(version, KEY), TN(spec_json, "spec", 0), N(created_at, KEEP),
+};
+#undef REC
+
 #undef TN
 #undef T
 #undef N
@@ -52,9 +60,10 @@ static const hl_rec_field partner_fields[] = {
 
 _Static_assert(HL_ARRAY_SIZE(sub_fields) <= HL_REC_MAX_FIELDS, "HL_REC_MAX_FIELDS is too small");
 
-const hl_rec_desc hl_schema_desc = {schema_fields, HL_ARRAY_SIZE(schema_fields)};
-const hl_rec_desc hl_sub_desc = {sub_fields, HL_ARRAY_SIZE(sub_fields)};
-const hl_rec_desc hl_partner_desc = {partner_fields, HL_ARRAY_SIZE(partner_fields)};
+const hl_rec_desc hl_schema_desc = {.f = schema_fields, .n = HL_ARRAY_SIZE(schema_fields)};
+const hl_rec_desc hl_sub_desc = {.f = sub_fields, .n = HL_ARRAY_SIZE(sub_fields)};
+const hl_rec_desc hl_partner_desc = {.f = partner_fields, .n = HL_ARRAY_SIZE(partner_fields)};
+const hl_rec_desc hl_xform_desc = {.f = xform_fields, .n = HL_ARRAY_SIZE(xform_fields), .immutable = true};
 
 const char *hl_rec_text_out(const void *rec, const hl_rec_field *f) {
   const char *v = *hl_rec_text((void *)rec, f);
@@ -100,7 +109,9 @@ void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p
   columns(out, d, 0, 0, "\"%s\"");
   hl_buf_puts(out, ") VALUES(");
   for (size_t i = 0; i < d->n; i++) hl_buf_printf(out, "%s%c%zu", i ? "," : "", p, i + 1);
-  hl_buf_puts(out, ") ON CONFLICT(");
+  hl_buf_putc(out, ')');
+  if (d->immutable) return;
+  hl_buf_puts(out, " ON CONFLICT(");
   columns(out, d, HL_RF_KEY, 0, "\"%s\"");
   hl_buf_puts(out, ") DO UPDATE SET ");
   columns(out, d, 0, HL_RF_KEY | HL_RF_KEEP, "\"%s\"=excluded.\"%s\"");

@@ -47,6 +47,11 @@ typedef struct {
 typedef struct {
   const hl_rec_field *f;
   size_t n;
+  /* Rows are never replaced: a put of a key that exists fails with
+   * HL_EEXISTS (a plain INSERT; a conditional PutItem), and is not retried
+   * after a lost connection (a retry of one that was committed would
+   * answer HL_EEXISTS for the caller's own write). */
+  bool immutable;
 } hl_rec_desc;
 
 /* The most fields a record kind has (sizes the backends' arrays). */
@@ -55,6 +60,7 @@ typedef struct {
 extern const hl_rec_desc hl_schema_desc;  /* hl_schema_rec */
 extern const hl_rec_desc hl_sub_desc;     /* hl_sub_rec */
 extern const hl_rec_desc hl_partner_desc; /* hl_partner_rec */
+extern const hl_rec_desc hl_xform_desc;   /* hl_xform_rec (immutable) */
 
 /* Field access by descriptor row. */
 static inline char **hl_rec_text(void *rec, const hl_rec_field *f) { return (char **)((char *)rec + f->off); }
@@ -72,7 +78,8 @@ void hl_rec_free(const hl_rec_desc *d, void *rec);
 /* SQL statements over table for kind d, with placeholders "<p>1".."<p>n"
  * (p: '?' for SQLite, '$' for PostgreSQL), columns quoted. Appended to out.
  *   put:    INSERT ... ON CONFLICT(key) DO UPDATE SET every column but
- *           the key and the HL_RF_KEEP ones; parameter i is field i.
+ *           the key and the HL_RF_KEEP ones (immutable: the INSERT alone);
+ *           parameter i is field i.
  *   list:   SELECT every column ORDER BY the key.
  *   delete: DELETE ... WHERE key = parameters 1..k. */
 void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p);

@@ -165,10 +165,6 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
-  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES(?1,?2,?3,?4)",
-      t->transform_table);
-  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
-      t->transform_table);
   SET(Q_ATTEMPT_PUT, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
       "latency_ms,error,headers,body,truncated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
@@ -200,6 +196,7 @@ static void build_sql(sq_store *s) {
   rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
+  rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
 }
 
 static sqlite3_stmt *stmt(sq_store *s, query_id q) {
@@ -634,23 +631,12 @@ static void attempt_list(hl_store *base, const char *event_id, const char *subsc
 
 /* --- transformations ------------------------------------------------------ */
 
+/* HL_EEXISTS: the primary key says this version exists. */
 static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_XFORM_PUT);
-  if (st) {
-    bind_text(st, 1, r->transformation_id); sqlite3_bind_int64(st, 2, r->version);
-    bind_text(st, 3, r->spec_json); sqlite3_bind_int64(st, 4, r->created_at);
-    rc = exec_stmt(s, st); /* HL_EEXISTS: the primary key says this version exists */
-  }
-  finish(s, cb, data, rc, NULL);
+  rec_put(base, Q_XFORM_PUT, &hl_xform_desc, r, cb, data);
 }
 
-static void xform_row(sqlite3_stmt *st, void *item) {
-  hl_xform_rec *r = item;
-  r->transformation_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
-  r->spec_json = col_text(st, 2); r->created_at = sqlite3_column_int64(st, 3);
-}
+static void xform_row(sqlite3_stmt *st, void *item) { read_rec(st, &hl_xform_desc, item); }
 
 static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
   hl_store_result res = {0};
@@ -1054,47 +1040,9 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   uv_close((uv_handle_t *)&s->keep_awake, on_closed);
 }
 
-static const hl_store_vtable sq_vtable = {
-  .name = "sqlite",
-  .close = sq_close,
-  .check = check,
-  .schema_put = schema_put,
-  .schema_list = schema_list,
-  .sub_put = sub_put,
-  .sub_list = sub_list,
-  .sub_delete = sub_delete,
-  .partner_put = partner_put,
-  .partner_list = partner_list,
-  .partner_delete = partner_delete,
-  .kafka_map_put = kafka_map_put,
-  .delivery_put = delivery_put,
-  .delivery_list = delivery_list,
-  .delivery_search = delivery_search,
-  .ledger_put = ledger_put,
-  .ledger_get = ledger_get,
-  .eq_accept = eq_accept,
-  .eq_claim = eq_claim,
-  .eq_claim_head = eq_claim_head,
-  .eq_update = eq_update,
-  .eq_requeue = eq_requeue,
-  .eq_backlog = eq_backlog,
-  .park_put = park_put,
-  .park_take = park_take,
-  .park_delete = park_delete,
-  .xform_put = xform_put,
-  .xform_list = xform_list,
-  .attempt_put = attempt_put,
-  .attempt_list = attempt_list,
-  .purge = purge,
-};
+static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
+                                          .eq_claim_head = eq_claim_head, .purge = purge};
 
-static bool ident_ok(const char *s) {
-  if (!s || !*s || strlen(s) > 64) return false;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-      return false;
-  return true;
-}
 
 /* Transformations (a later addition): their table, and the delivery status
  * column naming the versions that shaped the last attempt, added to a
@@ -1282,7 +1230,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
                       s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table,
                       s->t.partner_table, s->t.attempt_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
-    if (!ident_ok(tn[i])) {
+    if (!hl_table_name_ok(tn[i], 64, true)) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
       rc = HL_EINVAL;
       goto fail;
