@@ -128,15 +128,25 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
   return arr;
 }
 
-/* A record of kind d from an item: each field from its attribute (absent:
- * NULL, or 0 for a number), appended to *arr (*n records of size bytes). */
-static void read_rec(op_ctx *o, const hl_rec_desc *d, void **arr, size_t *n, size_t size, const hl_json *it) {
-  *arr = grow(*arr, &o->cap, *n, size);
-  void *r = (char *)*arr + (*n)++ * size;
+/* A record of kind d from an item, appended to d's list in the result:
+ * each field from its attribute (absent: NULL, or 0 for a number). */
+static void read_rec(op_ctx *o, const hl_rec_desc *d, const hl_json *it) {
+  void *r = hl_rec_append(d, &o->res, &o->cap);
   for (size_t i = 0; i < d->n; i++) {
     const hl_rec_field *f = &d->f[i];
     if (f->type == HL_RF_TEXT) *hl_rec_text(r, f) = get_s(it, f->name);
     else *hl_rec_i64(r, f) = get_n(it, f->name);
+  }
+}
+
+/* The kind of record a listing reads, for those read by descriptor. */
+static const hl_rec_desc *desc_of(op_kind kind) {
+  switch (kind) {
+    case OP_SCHEMA_LIST: return &hl_schema_desc;
+    case OP_SUB_LIST: return &hl_sub_desc;
+    case OP_XFORM_LIST: return &hl_xform_desc;
+    case OP_PARTNER_LIST: return &hl_partner_desc;
+    default: return NULL;
   }
 }
 
@@ -250,14 +260,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
         const hl_json *items = hl_json_get(resp, "Items");
         for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
           const hl_json *it = &items->u.items[i];
-          if (o->kind == OP_SCHEMA_LIST) {
-            read_rec(o, &hl_schema_desc, (void **)&o->res.schemas, &o->res.nschemas, sizeof *o->res.schemas, it);
-          } else if (o->kind == OP_SUB_LIST) {
-            read_rec(o, &hl_sub_desc, (void **)&o->res.subs, &o->res.nsubs, sizeof *o->res.subs, it);
-          } else if (o->kind == OP_XFORM_LIST) {
-            read_rec(o, &hl_xform_desc, (void **)&o->res.xforms, &o->res.nxforms, sizeof *o->res.xforms, it);
-          } else if (o->kind == OP_PARTNER_LIST) {
-            read_rec(o, &hl_partner_desc, (void **)&o->res.partners, &o->res.npartners, sizeof *o->res.partners, it);
+          if (desc_of(o->kind)) {
+            read_rec(o, desc_of(o->kind), it);
           } else if (o->kind == OP_ATTEMPT_LIST) {
             read_attempt(o, it);
           } else {

@@ -62,6 +62,7 @@ struct pgop {
   int64_t aux;           /* per operation: rows accepted, a terminal update... */
   size_t limit;          /* eq_claim: how many were asked for */
   void (*row)(const PGresult *r, int k, hl_store_result *res); /* lists: reads one row */
+  const hl_rec_desc *desc; /* rec_list: the kind of record listed */
   char err[512];
   pgop *next;
 };
@@ -923,6 +924,24 @@ static void rec_put(hl_store *base, query_id id, const hl_rec_desc *d, const voi
   op_submit(op);
 }
 
+/* The answer of rec_list: each row read by the descriptor. */
+static void done_recs(pgop *op, int status) {
+  hl_store_result res = {0};
+  size_t cap = 0;
+  const PGresult *r = op->q[0].res;
+  for (int k = 0; status == 0 && k < PQntuples(r); k++)
+    read_rec(r, k, op->desc, hl_rec_append(op->desc, &res, &cap));
+  answer(op, status, &res);
+}
+
+/* Lists every row of kind d (-> its list in the result). */
+static void rec_list(hl_store *base, query_id id, const hl_rec_desc *d, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_recs, cb, data);
+  op->desc = d;
+  op_stmt(op, id);
+  op_submit(op);
+}
+
 /* Deletes by key (k2: the second key column, or NULL); none is HL_ENOTFOUND. */
 static void rec_delete(hl_store *base, query_id id, const char *k1, const char *k2, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_changed, cb, data);
@@ -932,53 +951,8 @@ static void rec_delete(hl_store *base, query_id id, const char *k1, const char *
   op_submit(op);
 }
 
-static void row_schema(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->schemas);
-  read_rec(r, k, &hl_schema_desc, &res->schemas[res->nschemas++]);
-}
-
-static void row_sub(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->subs);
-  read_rec(r, k, &hl_sub_desc, &res->subs[res->nsubs++]);
-}
-
-static void row_partner(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->partners);
-  read_rec(r, k, &hl_partner_desc, &res->partners[res->npartners++]);
-}
-
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_SCHEMA_PUT, &hl_schema_desc, r, cb, data);
-}
-
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_SCHEMA_LIST, row_schema, cb, data, NULL);
-}
-
-static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_SUB_PUT, &hl_sub_desc, r, cb, data);
-}
-
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_SUB_LIST, row_sub, cb, data, NULL);
-}
-
-static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
-                       void *data) {
-  rec_delete(base, Q_SUB_DELETE, partner_id, event_type, cb, data);
-}
-
-static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_PARTNER_PUT, &hl_partner_desc, r, cb, data);
-}
-
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_PARTNER_LIST, row_partner, cb, data, NULL);
-}
-
-static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
-  rec_delete(base, Q_PARTNER_DELETE, partner_id, NULL, cb, data);
-}
+/* The typed entries of schemas, subscriptions, partners, transformations. */
+#include "store/hl_store_sql_recs.h"
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
                           const char *egress_topics_json, hl_store_cb cb, void *data) {
@@ -1015,22 +989,6 @@ static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
   read_delivery(r, k, 0, &res->deliveries[res->ndeliveries]);
   res->deliveries[res->ndeliveries++].transformation = gstr(r, k, 9);
 }
-
-/* A version is written once (the primary key): a second put of it fails
- * with HL_EEXISTS (hl_xform_desc is immutable). */
-static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_XFORM_PUT, &hl_xform_desc, r, cb, data);
-}
-
-static void row_xform(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->xforms);
-  read_rec(r, k, &hl_xform_desc, &res->xforms[res->nxforms++]);
-}
-
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_XFORM_LIST, row_xform, cb, data, NULL);
-}
-
 
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);

@@ -60,10 +60,27 @@ static const hl_rec_field xform_fields[] = {
 
 _Static_assert(HL_ARRAY_SIZE(sub_fields) <= HL_REC_MAX_FIELDS, "HL_REC_MAX_FIELDS is too small");
 
-const hl_rec_desc hl_schema_desc = {.f = schema_fields, .n = HL_ARRAY_SIZE(schema_fields)};
-const hl_rec_desc hl_sub_desc = {.f = sub_fields, .n = HL_ARRAY_SIZE(sub_fields)};
-const hl_rec_desc hl_partner_desc = {.f = partner_fields, .n = HL_ARRAY_SIZE(partner_fields)};
-const hl_rec_desc hl_xform_desc = {.f = xform_fields, .n = HL_ARRAY_SIZE(xform_fields), .immutable = true};
+#define DESC(fields, rec, arr, imm)                                                                       \
+  {.f = fields, .n = HL_ARRAY_SIZE(fields), .immutable = imm, .size = sizeof(rec),                          \
+   .list = offsetof(hl_store_result, arr), .count = offsetof(hl_store_result, n##arr)}
+const hl_rec_desc hl_schema_desc = DESC(schema_fields, hl_schema_rec, schemas, false);
+const hl_rec_desc hl_sub_desc = DESC(sub_fields, hl_sub_rec, subs, false);
+const hl_rec_desc hl_partner_desc = DESC(partner_fields, hl_partner_rec, partners, false);
+const hl_rec_desc hl_xform_desc = DESC(xform_fields, hl_xform_rec, xforms, true);
+
+#undef DESC
+
+void *hl_rec_append(const hl_rec_desc *d, hl_store_result *res, size_t *cap) {
+  void **arr = (void **)((char *)res + d->list);
+  size_t *n = (size_t *)((char *)res + d->count);
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *arr = hl_realloc(*arr, *cap * d->size);
+  }
+  void *r = (char *)*arr + (*n)++ * d->size;
+  memset(r, 0, d->size);
+  return r;
+}
 
 const char *hl_rec_text_out(const void *rec, const hl_rec_field *f) {
   const char *v = *hl_rec_text((void *)rec, f);

@@ -52,6 +52,8 @@ typedef struct {
    * after a lost connection (a retry of one that was committed would
    * answer HL_EEXISTS for the caller's own write). */
   bool immutable;
+  size_t size;          /* sizeof the record */
+  size_t list, count;   /* where a list of them goes: offsetof(hl_store_result, <array>), of its count */
 } hl_rec_desc;
 
 /* The most fields a record kind has (sizes the backends' arrays). */
@@ -72,6 +74,9 @@ const char *hl_rec_text_out(const void *rec, const hl_rec_field *f);
 bool hl_rec_i64_none(const void *rec, const hl_rec_field *f);
 /* Sets text field f of rec to v, taken (HL_RF_EMPTY_NULL: "" becomes NULL). */
 void hl_rec_text_in(void *rec, const hl_rec_field *f, char *v);
+/* Appends a zeroed record to d's list in res (*cap: the room it has, 0 at
+ * first) and returns it. */
+void *hl_rec_append(const hl_rec_desc *d, hl_store_result *res, size_t *cap);
 /* Frees the text fields of rec (not rec), wiping the sealed ones first. */
 void hl_rec_free(const hl_rec_desc *d, void *rec);
 

@@ -428,12 +428,6 @@ static void list_rows_bound(sq_store *s, sqlite3_stmt *st, void **items, size_t 
   finish(s, cb, data, rc, res);
 }
 
-/* The same for a query without parameters. */
-static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
-                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
-  list_rows_bound(s, stmt(s, q), items, n, item_size, row, res, cb, data);
-}
-
 /* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
 
 /* Binds field i of r as parameter i + 1. */
@@ -463,6 +457,17 @@ static void rec_put(hl_store *base, query_id q, const hl_rec_desc *d, const void
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
 
+/* Lists every row of kind d (-> its list in the result). */
+static void rec_list(hl_store *base, query_id q, const hl_rec_desc *d, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, q);
+  while (st && sqlite3_step(st) == SQLITE_ROW) read_rec(st, d, hl_rec_append(d, &res, &cap));
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, st ? 0 : HL_ESTORE, &res);
+}
+
 /* Deletes by key (k2: the second key column, or NULL); none is HL_ENOTFOUND. */
 static void rec_delete(hl_store *base, query_id q, const char *k1, const char *k2, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
@@ -477,47 +482,8 @@ static void rec_delete(hl_store *base, query_id q, const char *k1, const char *k
   finish(s, cb, data, rc, NULL);
 }
 
-static void schema_row(sqlite3_stmt *st, void *item) { read_rec(st, &hl_schema_desc, item); }
-static void sub_row(sqlite3_stmt *st, void *item) { read_rec(st, &hl_sub_desc, item); }
-static void partner_row(sqlite3_stmt *st, void *item) { read_rec(st, &hl_partner_desc, item); }
-
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_SCHEMA_PUT, &hl_schema_desc, r, cb, data);
-}
-
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_SCHEMA_LIST, (void **)&res.schemas, &res.nschemas, sizeof *res.schemas, schema_row, &res,
-            cb, data);
-}
-
-static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_SUB_PUT, &hl_sub_desc, r, cb, data);
-}
-
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_SUB_LIST, (void **)&res.subs, &res.nsubs, sizeof *res.subs, sub_row, &res, cb, data);
-}
-
-static void sub_delete(hl_store *base, const char *partner_id, const char *event_type,
-                       hl_store_cb cb, void *data) {
-  rec_delete(base, Q_SUB_DELETE, partner_id, event_type, cb, data);
-}
-
-static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_PARTNER_PUT, &hl_partner_desc, r, cb, data);
-}
-
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_PARTNER_LIST, (void **)&res.partners, &res.npartners, sizeof *res.partners, partner_row, &res,
-            cb, data);
-}
-
-static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
-  rec_delete(base, Q_PARTNER_DELETE, partner_id, NULL, cb, data);
-}
+/* The typed entries of schemas, subscriptions, partners, transformations. */
+#include "store/hl_store_sql_recs.h"
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
                           const char *egress_topics_json, hl_store_cb cb, void *data) {
@@ -627,21 +593,6 @@ static void attempt_list(hl_store *base, const char *event_id, const char *subsc
   sqlite3_stmt *st = stmt(s, Q_ATTEMPT_LIST);
   if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id); }
   list_rows_bound(s, st, (void **)&res.attempts, &res.nattempts, sizeof *res.attempts, attempt_row, &res, cb, data);
-}
-
-/* --- transformations ------------------------------------------------------ */
-
-/* HL_EEXISTS: the primary key says this version exists. */
-static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_XFORM_PUT, &hl_xform_desc, r, cb, data);
-}
-
-static void xform_row(sqlite3_stmt *st, void *item) { read_rec(st, &hl_xform_desc, item); }
-
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_XFORM_LIST, (void **)&res.xforms, &res.nxforms, sizeof *res.xforms, xform_row, &res, cb,
-            data);
 }
 
 static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at,
