@@ -28,7 +28,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 21 /* the most parameters of a statement: a subscription's put (one per field) */
+#define MAXP HL_REC_MAX_FIELDS /* the most parameters of a statement: a record's put (one per field) */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;

@@ -58,7 +58,10 @@ static const hl_rec_field xform_fields[] = {
 #undef KEY
 #undef KEEP
 
-_Static_assert(HL_ARRAY_SIZE(sub_fields) <= HL_REC_MAX_FIELDS, "HL_REC_MAX_FIELDS is too small");
+/* A put binds one parameter a field: the backends size their arrays by this. */
+_Static_assert(HL_ARRAY_SIZE(sub_fields) <= HL_REC_MAX_FIELDS && HL_ARRAY_SIZE(schema_fields) <= HL_REC_MAX_FIELDS &&
+                   HL_ARRAY_SIZE(partner_fields) <= HL_REC_MAX_FIELDS && HL_ARRAY_SIZE(xform_fields) <= HL_REC_MAX_FIELDS,
+               "HL_REC_MAX_FIELDS is too small");
 
 #define DESC(fields, rec, arr, imm)                                                                       \
   {.f = fields, .n = HL_ARRAY_SIZE(fields), .immutable = imm, .size = sizeof(rec),                          \
