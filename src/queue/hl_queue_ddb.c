@@ -73,24 +73,8 @@ static void due_key(hl_buf *out, int64_t due_ms, const char *event_id, const cha
 }
 
 /* Answers on a later turn (never from inside a call). */
-typedef struct {
-  hl_timerq_node node;
-  hl_store_cb cb;
-  void *data;
-  int status;
-} later;
-
-static void on_later(hl_timerq_node *n) {
-  later *l = hl_container_of(n, later, node);
-  hl_store_result res = {0};
-  if (l->cb) l->cb(l->data, l->status, &res);
-  hl_free(l);
-}
-
 static void answer_later(ddbq *q, hl_store_cb cb, void *data, int status) {
-  later *l = hl_calloc(1, sizeof *l);
-  *l = (later){.cb = cb, .data = data, .status = status};
-  hl_timerq_add(&q->c->timers, &l->node, 0, on_later);
+  hl_ddb_answer_later(q->c, cb, data, status, NULL, NULL);
 }
 
 static void ready(ddbq *q, const char *sub_id) {
@@ -424,21 +408,12 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
 /* --- record and release: conditional on holding the lease -------------------------- */
 typedef struct {
   ddbq *q;
+  hl_store_cb cb;
+  void *data;
   hl_delivery_rec rec;  /* copied for the status table */
   bool leaves;          /* the delivery leaves this process once recorded */
   int64_t wake;         /* a released retry's due time */
-  hl_store_cb cb;
-  void *data;
 } record_ctx;
-
-static void rec_copy(hl_delivery_rec *dst, const hl_delivery_rec *r) {
-  *dst = *r;
-  dst->event_id = hl_strdup(r->event_id);
-  dst->subscription_id = hl_strdup(r->subscription_id);
-  dst->status = r->status ? hl_strdup(r->status) : NULL;
-  dst->last_error = r->last_error ? hl_strdup(r->last_error) : NULL;
-  dst->transformation = r->transformation ? hl_strdup(r->transformation) : NULL;
-}
 
 static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp) {
   record_ctx *r = data;
@@ -525,7 +500,7 @@ static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool re
   record_ctx *r = hl_calloc(1, sizeof *r);
   *r = (record_ctx){.q = q, .leaves = terminal || release, .wake = release ? d->next_attempt_at : 0, .cb = cb,
                     .data = data};
-  if (status_fields) rec_copy(&r->rec, d);
+  if (status_fields) hl_delivery_rec_copy(&r->rec, d);
   else r->rec = (hl_delivery_rec){.event_id = hl_strdup(d->event_id), .subscription_id = hl_strdup(d->subscription_id)};
   q->busy++;
   call(q, HL_DDB_UPDATE_ITEM, &body, on_recorded, r);

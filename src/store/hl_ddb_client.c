@@ -36,6 +36,30 @@ void hl_ddb_call_once(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, long timeout
   hl_aws_json_call_once(c, hl_ddb_target(op), body, timeout_ms, cb, data);
 }
 
+typedef struct {
+  hl_timerq_node node;
+  hl_store_cb cb;
+  void *data;
+  int status;
+  void (*then)(void *owner);
+  void *owner;
+} later;
+
+static void on_later(hl_timerq_node *n) {
+  later *l = hl_container_of(n, later, node);
+  hl_store_result res = {0};
+  if (l->cb) l->cb(l->data, l->status, &res);
+  if (l->then) l->then(l->owner);
+  hl_free(l);
+}
+
+void hl_ddb_answer_later(hl_ddb_client *c, hl_store_cb cb, void *data, int status, void (*then)(void *owner),
+                         void *owner) {
+  later *l = hl_calloc(1, sizeof *l);
+  *l = (later){.cb = cb, .data = data, .status = status, .then = then, .owner = owner};
+  hl_timerq_add(&c->timers, &l->node, 0, on_later);
+}
+
 void hl_ddb_client_close(hl_ddb_client *c, void (*cb)(void *data), void *data) { hl_aws_json_close(c, cb, data); }
 
 int hl_ddb_sign(const char *host, hl_ddb_op op, const char *region, const hl_aws_creds *creds, int64_t now_s,

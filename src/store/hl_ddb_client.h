@@ -12,6 +12,7 @@
 
 #include "aws/hl_aws_json.h"
 #include "store/hl_ddb_wire.h"
+#include "store/hl_store.h"
 
 /* The endpoint, region, attempts and timeouts; the service fields are set
  * by hl_ddb_client_init. */
@@ -33,6 +34,12 @@ void hl_ddb_call_once(hl_ddb_client *c, hl_ddb_op op, hl_buf *body, long timeout
 /* Lets the calls in flight finish (their callbacks run), then closes; cb
  * runs once everything is closed. No new call may be made. */
 void hl_ddb_client_close(hl_ddb_client *c, void (*cb)(void *data), void *data);
+
+/* Answers cb with status and an empty result on a later turn (a store call
+ * never answers from inside itself): for a request that could not be built,
+ * or one with nothing to send. then(owner), when not NULL, runs after cb. */
+void hl_ddb_answer_later(hl_ddb_client *c, hl_store_cb cb, void *data, int status, void (*then)(void *owner),
+                         void *owner);
 
 /* The endpoint for a region when DYNAMODB_ENDPOINT is not set. */
 void hl_ddb_default_endpoint(hl_buf *out, const char *region);

@@ -59,28 +59,11 @@ size_t hl_ddb_park_split(const char *body, size_t len, size_t *ends, size_t max_
   return n;
 }
 
-/* Answers cb on a later turn: a request that could not be built. */
-typedef struct {
-  hl_timerq_node node;
-  hl_ddb_park *p;
-  hl_store_cb cb;
-  void *data;
-  int status;
-} later;
-
-static void on_later(hl_timerq_node *n) {
-  later *l = hl_container_of(n, later, node);
-  hl_store_result res = {0};
-  if (l->cb) l->cb(l->data, l->status, &res);
-  l->p->release(l->p->owner);
-  hl_free(l);
-}
-
+/* Answers cb on a later turn: a request that could not be built. The park
+ * is held until then. */
 static void answer_later(hl_ddb_park *p, hl_store_cb cb, void *data, int status) {
-  later *l = hl_calloc(1, sizeof *l);
-  *l = (later){.p = p, .cb = cb, .data = data, .status = status};
   p->hold(p->owner);
-  hl_timerq_add(&p->client->timers, &l->node, 0, on_later);
+  hl_ddb_answer_later(p->client, cb, data, status, p->release, p->owner);
 }
 
 /* --- put: the parts, then the head ------------------------------------------------ */

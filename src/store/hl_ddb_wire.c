@@ -5,20 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const op_targets[] = {
-    [HL_DDB_GET_ITEM] = "DynamoDB_20120810.GetItem",
-    [HL_DDB_PUT_ITEM] = "DynamoDB_20120810.PutItem",
-    [HL_DDB_UPDATE_ITEM] = "DynamoDB_20120810.UpdateItem",
-    [HL_DDB_DELETE_ITEM] = "DynamoDB_20120810.DeleteItem",
-    [HL_DDB_QUERY] = "DynamoDB_20120810.Query",
-    [HL_DDB_BATCH_WRITE_ITEM] = "DynamoDB_20120810.BatchWriteItem",
-    [HL_DDB_CREATE_TABLE] = "DynamoDB_20120810.CreateTable",
-    [HL_DDB_UPDATE_TIME_TO_LIVE] = "DynamoDB_20120810.UpdateTimeToLive",
-    [HL_DDB_DESCRIBE_TABLE] = "DynamoDB_20120810.DescribeTable",
-    [HL_DDB_SCAN] = "DynamoDB_20120810.Scan",
-    [HL_DDB_BATCH_GET_ITEM] = "DynamoDB_20120810.BatchGetItem",
-    [HL_DDB_UPDATE_CONTINUOUS_BACKUPS] = "DynamoDB_20120810.UpdateContinuousBackups",
-};
+#define TARGET(name, op) [HL_DDB_##name] = "DynamoDB_20120810." #op,
+static const char *const op_targets[] = {HL_DDB_OPS(TARGET)};
+#undef TARGET
 
 const char *hl_ddb_target(hl_ddb_op op) {
   return (unsigned)op < HL_ARRAY_SIZE(op_targets) ? op_targets[op] : NULL;

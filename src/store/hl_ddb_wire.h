@@ -18,20 +18,16 @@
 #include "common/hl_buf.h"
 #include "json/hl_json.h"
 
-typedef enum {
-  HL_DDB_GET_ITEM,
-  HL_DDB_PUT_ITEM,
-  HL_DDB_UPDATE_ITEM,
-  HL_DDB_DELETE_ITEM,
-  HL_DDB_QUERY,
-  HL_DDB_BATCH_WRITE_ITEM,
-  HL_DDB_CREATE_TABLE,
-  HL_DDB_UPDATE_TIME_TO_LIVE,
-  HL_DDB_DESCRIBE_TABLE,
-  HL_DDB_SCAN,
-  HL_DDB_BATCH_GET_ITEM,
-  HL_DDB_UPDATE_CONTINUOUS_BACKUPS,
-} hl_ddb_op;
+/* The operations, each as the enum's name and DynamoDB's: listed once, for
+ * the enum and the targets of hl_ddb_target. */
+#define HL_DDB_OPS(X)                                                                                       \
+  X(GET_ITEM, GetItem) X(PUT_ITEM, PutItem) X(UPDATE_ITEM, UpdateItem) X(DELETE_ITEM, DeleteItem)         \
+  X(QUERY, Query) X(BATCH_WRITE_ITEM, BatchWriteItem) X(CREATE_TABLE, CreateTable)                        \
+  X(UPDATE_TIME_TO_LIVE, UpdateTimeToLive) X(DESCRIBE_TABLE, DescribeTable) X(SCAN, Scan)                 \
+  X(BATCH_GET_ITEM, BatchGetItem) X(UPDATE_CONTINUOUS_BACKUPS, UpdateContinuousBackups)
+#define HL_DDB_OP_ENUM(name, op) HL_DDB_##name,
+typedef enum { HL_DDB_OPS(HL_DDB_OP_ENUM) } hl_ddb_op;
+#undef HL_DDB_OP_ENUM
 
 /* "DynamoDB_20120810.<Operation>", static. */
 const char *hl_ddb_target(hl_ddb_op op);

@@ -1,35 +1,30 @@
 #include "store/hl_store.h"
+#include "store/hl_store_rec.h"
 #include "common/hl_common.h"
 
 #include <string.h>
 
-void hl_schema_rec_free(hl_schema_rec *r) {
-  hl_free(r->schema_id); hl_free(r->domain); hl_free(r->event_type); hl_free(r->status);
-  hl_free(r->schema_json); hl_free(r->ingress_topic);
-}
+void hl_schema_rec_free(hl_schema_rec *r) { hl_rec_free(&hl_schema_desc, r); }
 
-void hl_sub_rec_free(hl_sub_rec *r) {
-  hl_free(r->subscription_id); hl_free(r->partner_id); hl_free(r->event_type); hl_free(r->url);
-  hl_free(r->secret); hl_free(r->headers_json); hl_free(r->filter_json);
-  hl_free(r->retry_schedule); hl_free(r->egress_topic); hl_free(r->status);
-  hl_free(r->destination_json); hl_free(r->enrichment_on_failure);
-  hl_free(r->signing); hl_free(r->client_cert); hl_free(r->ordering);
-  if (r->client_key) explicit_bzero(r->client_key, strlen(r->client_key));
-  hl_free(r->client_key);
-}
+void hl_sub_rec_free(hl_sub_rec *r) { hl_rec_free(&hl_sub_desc, r); }
 
-void hl_partner_rec_free(hl_partner_rec *r) {
-  hl_free(r->partner_id); hl_free(r->name); hl_free(r->contact); hl_free(r->metadata_json);
-}
+void hl_partner_rec_free(hl_partner_rec *r) { hl_rec_free(&hl_partner_desc, r); }
 
 void hl_delivery_rec_free(hl_delivery_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->status); hl_free(r->last_error);
   hl_free(r->transformation);
 }
 
-void hl_xform_rec_free(hl_xform_rec *r) {
-  hl_free(r->transformation_id); hl_free(r->spec_json);
+void hl_delivery_rec_copy(hl_delivery_rec *dst, const hl_delivery_rec *r) {
+  *dst = *r;
+  dst->event_id = hl_strdup(r->event_id);
+  dst->subscription_id = hl_strdup(r->subscription_id);
+  dst->status = r->status ? hl_strdup(r->status) : NULL;
+  dst->last_error = r->last_error ? hl_strdup(r->last_error) : NULL;
+  dst->transformation = r->transformation ? hl_strdup(r->transformation) : NULL;
 }
+
+void hl_xform_rec_free(hl_xform_rec *r) { hl_rec_free(&hl_xform_desc, r); }
 
 void hl_attempt_rec_free(hl_attempt_rec *r) {
   hl_free(r->event_id); hl_free(r->subscription_id); hl_free(r->error); hl_free(r->headers_json);
@@ -69,4 +64,12 @@ void hl_table_names_default(hl_table_names *n) {
   n->attempt_table = "delivery_attempt";
   n->events_table = "webhook_events";
   n->queue_table = "delivery_queue";
+}
+
+bool hl_table_name_ok(const char *s, size_t max, bool upper) {
+  if (!s || !*s || strlen(s) > max) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (upper && *s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
 }

@@ -348,6 +348,21 @@ struct hl_store {
   const hl_store_vtable *vt;
 };
 
+/* The vtable entries every backend fills, for a backend whose functions
+ * carry the entries' names (check, schema_put, ...): listed once here, not
+ * copied into each backend's vtable. */
+#define HL_STORE_VT_RECORDS                                                                                  \
+  .check = check, .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put,                \
+  .sub_list = sub_list, .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list, \
+  .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,           \
+  .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,             \
+  .ledger_get = ledger_get, .attempt_put = attempt_put, .attempt_list = attempt_list, .xform_put = xform_put, \
+  .xform_list = xform_list, .park_put = park_put, .park_take = park_take, .park_delete = park_delete
+/* The same for the embedded queue's entries (eq_claim_head aside: not every queue keeps order). */
+#define HL_STORE_VT_QUEUE                                                                                    \
+  .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_update = eq_update, .eq_requeue = eq_requeue,           \
+  .eq_backlog = eq_backlog
+
 typedef struct {
   const char *schema_table;       /* event_schema */
   const char *subscription_table; /* partner_event_subscription */
@@ -364,11 +379,16 @@ typedef struct {
 
 /* Fills names with the defaults of docs/configuration.md. */
 void hl_table_names_default(hl_table_names *names);
+/* Whether s can name a table unquoted in SQL: 1 to max characters of
+ * [a-z0-9_], and [A-Z] too when upper is true. */
+bool hl_table_name_ok(const char *s, size_t max, bool upper);
 
 void hl_schema_rec_free(hl_schema_rec *r);   /* frees the fields, not r */
 void hl_sub_rec_free(hl_sub_rec *r);
 void hl_partner_rec_free(hl_partner_rec *r);
 void hl_delivery_rec_free(hl_delivery_rec *r);
+/* dst becomes a deep copy of r (dst's fields are not freed first). */
+void hl_delivery_rec_copy(hl_delivery_rec *dst, const hl_delivery_rec *r);
 void hl_xform_rec_free(hl_xform_rec *r);
 void hl_attempt_rec_free(hl_attempt_rec *r);
 void hl_eq_item_free(hl_eq_item *r);

@@ -8,6 +8,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "store/hl_ddb_park.h"
+#include "store/hl_store_rec.h"
 #include "json/hl_json.h"
 
 /* A write waiting for (or riding in) a BatchWriteItem call. */
@@ -127,64 +128,26 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
   return arr;
 }
 
-static void read_schema(op_ctx *o, const hl_json *it) {
-  o->res.schemas = grow(o->res.schemas, &o->cap, o->res.nschemas, sizeof *o->res.schemas);
-  hl_schema_rec *r = &o->res.schemas[o->res.nschemas++];
-  r->schema_id = get_s(it, "schema_id");
-  r->version = get_n(it, "version");
-  r->domain = get_s(it, "domain");
-  r->event_type = get_s(it, "event_type");
-  r->status = get_s(it, "status");
-  r->schema_json = get_s(it, "schema");
-  r->ingress_topic = get_s(it, "ingress_topic");
-  r->created_at = get_n(it, "created_at");
+/* A record of kind d from an item, appended to d's list in the result:
+ * each field from its attribute (absent: NULL, or 0 for a number). */
+static void read_rec(op_ctx *o, const hl_rec_desc *d, const hl_json *it) {
+  void *r = hl_rec_append(d, &o->res, &o->cap);
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->type == HL_RF_TEXT) *hl_rec_text(r, f) = get_s(it, f->name);
+    else *hl_rec_i64(r, f) = get_n(it, f->name);
+  }
 }
 
-static void read_sub(op_ctx *o, const hl_json *it) {
-  o->res.subs = grow(o->res.subs, &o->cap, o->res.nsubs, sizeof *o->res.subs);
-  hl_sub_rec *r = &o->res.subs[o->res.nsubs++];
-  r->subscription_id = get_s(it, "subscription_id");
-  r->partner_id = get_s(it, "partner_id");
-  r->event_type = get_s(it, "event_type");
-  r->url = get_s(it, "url");
-  r->secret = get_s(it, "secret");
-  r->headers_json = get_s(it, "headers");
-  r->filter_json = get_s(it, "filter");
-  r->retry_schedule = get_s(it, "retry_schedule");
-  r->egress_topic = get_s(it, "egress_topic");
-  r->status = get_s(it, "status");
-  r->max_in_flight = get_n(it, "max_in_flight");
-  r->rate_limit_per_s = get_n(it, "rate_limit_per_s");
-  r->timeout_ms = get_n(it, "timeout_ms");
-  r->created_at = get_n(it, "created_at");
-  r->destination_json = get_s(it, "destination");
-  r->signing = get_s(it, "signing");
-  r->enrichment_on_failure = get_s(it, "enrichment_on_failure");
-  r->client_cert = get_s(it, "client_cert");
-  r->client_key = get_s(it, "client_key");
-  r->ordering = get_s(it, "ordering");
-  r->skip_after = get_n(it, "skip_after"); /* absent: 0, never */
-}
-
-static void read_xform(op_ctx *o, const hl_json *it) {
-  o->res.xforms = grow(o->res.xforms, &o->cap, o->res.nxforms, sizeof *o->res.xforms);
-  hl_xform_rec *r = &o->res.xforms[o->res.nxforms++];
-  r->transformation_id = get_s(it, "transformation_id");
-  r->version = get_n(it, "version");
-  r->spec_json = get_s(it, "spec");
-  r->created_at = get_n(it, "created_at");
-}
-
-static void read_partner(op_ctx *o, const hl_json *it) {
-  o->res.partners = grow(o->res.partners, &o->cap, o->res.npartners, sizeof *o->res.partners);
-  hl_partner_rec *r = &o->res.partners[o->res.npartners++];
-  r->partner_id = get_s(it, "partner_id");
-  r->name = get_s(it, "name");
-  r->contact = get_s(it, "contact");
-  r->metadata_json = get_s(it, "metadata");
-  r->max_in_flight = get_n(it, "max_in_flight");
-  r->rate_limit_per_s = get_n(it, "rate_limit_per_s");
-  r->created_at = get_n(it, "created_at");
+/* The kind of record a listing reads, for those read by descriptor. */
+static const hl_rec_desc *desc_of(op_kind kind) {
+  switch (kind) {
+    case OP_SCHEMA_LIST: return &hl_schema_desc;
+    case OP_SUB_LIST: return &hl_sub_desc;
+    case OP_XFORM_LIST: return &hl_xform_desc;
+    case OP_PARTNER_LIST: return &hl_partner_desc;
+    default: return NULL;
+  }
 }
 
 static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
@@ -297,14 +260,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
         const hl_json *items = hl_json_get(resp, "Items");
         for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
           const hl_json *it = &items->u.items[i];
-          if (o->kind == OP_SCHEMA_LIST) {
-            read_schema(o, it);
-          } else if (o->kind == OP_SUB_LIST) {
-            read_sub(o, it);
-          } else if (o->kind == OP_XFORM_LIST) {
-            read_xform(o, it);
-          } else if (o->kind == OP_PARTNER_LIST) {
-            read_partner(o, it);
+          if (desc_of(o->kind)) {
+            read_rec(o, desc_of(o->kind), it);
           } else if (o->kind == OP_ATTEMPT_LIST) {
             read_attempt(o, it);
           } else {
@@ -510,83 +467,53 @@ static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store
 }
 
 /* --- the vtable --------------------------------------------------------------- */
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char v[24], c[24];
-  hl_ddb_attr a[8];
+/* Puts a record of kind d: the key and every number (but a "none", see
+ * HL_RF_ZERO_NULL) always, other text only when set; an immutable kind only
+ * when no item has its key. */
+static void rec_put(hl_store_ddb *s, const char *table, const hl_rec_desc *d, const void *r, hl_store_cb cb,
+                    void *data) {
+  hl_ddb_attr a[HL_REC_MAX_FIELDS];
+  char nb[HL_REC_MAX_FIELDS][24];
   size_t n = 0;
-  a[n++] = (hl_ddb_attr){"schema_id", hl_ddb_s(r->schema_id)};
-  a[n++] = (hl_ddb_attr){"version", hl_ddb_n(hl_ddb_i64(v, r->version))};
-  OPT_S(a, n, "domain", r->domain);
-  OPT_S(a, n, "event_type", r->event_type);
-  OPT_S(a, n, "status", r->status);
-  OPT_S(a, n, "schema", r->schema_json);
-  OPT_S(a, n, "ingress_topic", r->ingress_topic);
-  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(c, r->created_at))};
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    const char *v = f->type == HL_RF_TEXT ? *hl_rec_text((void *)r, f) : NULL;
+    if (f->type == HL_RF_TEXT && (v || (f->flags & HL_RF_KEY))) a[n++] = (hl_ddb_attr){f->name, hl_ddb_s(v)};
+    else if (f->type == HL_RF_I64 && !hl_rec_i64_none(r, f))
+      a[n++] = (hl_ddb_attr){f->name, hl_ddb_n(hl_ddb_i64(nb[i], *hl_rec_i64((void *)r, f)))};
+  }
+  char cond[96];
+  snprintf(cond, sizeof cond, "attribute_not_exists(%s)", d->f[0].name);
+  hl_ddb_expr x = {.condition = cond};
   hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.schema_table, (hl_ddb_item){a, n}, NULL);
+  int rc = hl_ddb_put_item(&body, table, (hl_ddb_item){a, n}, d->immutable ? &x : NULL);
   send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
 }
 
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_SCHEMA_LIST, cb, data), NULL);
+/* A list of every item of a table (a Scan, paged). */
+static void scan_all(hl_store *base, op_kind kind, hl_store_cb cb, void *data) {
+  page_more(op_new(ddb(base), kind, cb, data), NULL);
 }
+
+static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+  rec_put(ddb(base), ddb(base)->t.schema_table, &hl_schema_desc, r, cb, data);
+}
+
+static void schema_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_SCHEMA_LIST, cb, data); }
 
 /* A version is written once: the condition makes a second put of it fail
  * (HL_EEXISTS) instead of replacing the spec a delivery may name. */
 static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char v[24], c[24];
-  hl_ddb_attr a[4];
-  size_t n = 0;
-  a[n++] = (hl_ddb_attr){"transformation_id", hl_ddb_s(r->transformation_id)};
-  a[n++] = (hl_ddb_attr){"version", hl_ddb_n(hl_ddb_i64(v, r->version))};
-  OPT_S(a, n, "spec", r->spec_json);
-  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(c, r->created_at))};
-  hl_ddb_expr x = {.condition = "attribute_not_exists(transformation_id)"};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.transform_table, (hl_ddb_item){a, n}, &x);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  rec_put(ddb(base), ddb(base)->t.transform_table, &hl_xform_desc, r, cb, data);
 }
 
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_XFORM_LIST, cb, data), NULL);
-}
+static void xform_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_XFORM_LIST, cb, data); }
 
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char nb[5][24];
-  hl_ddb_attr a[24];
-  size_t n = 0;
-  a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
-  a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(r->event_type)};
-  OPT_S(a, n, "subscription_id", r->subscription_id);
-  OPT_S(a, n, "url", r->url);
-  OPT_S(a, n, "secret", r->secret);
-  OPT_S(a, n, "headers", r->headers_json);
-  OPT_S(a, n, "filter", r->filter_json);
-  OPT_S(a, n, "retry_schedule", r->retry_schedule);
-  OPT_S(a, n, "egress_topic", r->egress_topic);
-  OPT_S(a, n, "status", r->status);
-  OPT_S(a, n, "destination", r->destination_json);
-  OPT_S(a, n, "signing", r->signing);
-  OPT_S(a, n, "enrichment_on_failure", r->enrichment_on_failure);
-  OPT_S(a, n, "client_cert", r->client_cert);
-  OPT_S(a, n, "client_key", r->client_key);
-  a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
-  a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
-  a[n++] = (hl_ddb_attr){"timeout_ms", hl_ddb_n(hl_ddb_i64(nb[2], r->timeout_ms))};
-  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(nb[3], r->created_at))};
-  OPT_S(a, n, "ordering", r->ordering);
-  if (r->skip_after > 0) a[n++] = (hl_ddb_attr){"skip_after", hl_ddb_n(hl_ddb_i64(nb[4], r->skip_after))};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.subscription_table, (hl_ddb_item){a, n}, NULL);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  rec_put(ddb(base), ddb(base)->t.subscription_table, &hl_sub_desc, r, cb, data);
 }
 
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_SUB_LIST, cb, data), NULL);
-}
+static void sub_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_SUB_LIST, cb, data); }
 
 static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
                        void *data) {
@@ -601,25 +528,10 @@ static void sub_delete(hl_store *base, const char *partner_id, const char *event
 /* Partners: one item each, keyed by partner_id (a table of its own, as the
  * other backends have). */
 static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  hl_store_ddb *s = ddb(base);
-  char nb[3][24];
-  hl_ddb_attr a[8];
-  size_t n = 0;
-  a[n++] = (hl_ddb_attr){"partner_id", hl_ddb_s(r->partner_id)};
-  OPT_S(a, n, "name", r->name);
-  OPT_S(a, n, "contact", r->contact);
-  OPT_S(a, n, "metadata", r->metadata_json);
-  a[n++] = (hl_ddb_attr){"max_in_flight", hl_ddb_n(hl_ddb_i64(nb[0], r->max_in_flight))};
-  a[n++] = (hl_ddb_attr){"rate_limit_per_s", hl_ddb_n(hl_ddb_i64(nb[1], r->rate_limit_per_s))};
-  a[n++] = (hl_ddb_attr){"created_at", hl_ddb_n(hl_ddb_i64(nb[2], r->created_at))};
-  hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, s->t.partner_table, (hl_ddb_item){a, n}, NULL);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  rec_put(ddb(base), ddb(base)->t.partner_table, &hl_partner_desc, r, cb, data);
 }
 
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  page_more(op_new(ddb(base), OP_PARTNER_LIST, cb, data), NULL);
-}
+static void partner_list(hl_store *base, hl_store_cb cb, void *data) { scan_all(base, OP_PARTNER_LIST, cb, data); }
 
 static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
@@ -1045,22 +957,13 @@ static void on_updated(void *data, int status, hl_store_result *res) {
   delivery_enqueue(q->s, &q->rec, on_status_copied, q);
 }
 
-static void copy_rec(hl_delivery_rec *d, const hl_delivery_rec *r) {
-  *d = *r;
-  d->event_id = hl_strdup(r->event_id);
-  d->subscription_id = hl_strdup(r->subscription_id);
-  d->status = r->status ? hl_strdup(r->status) : NULL;
-  d->last_error = r->last_error ? hl_strdup(r->last_error) : NULL;
-  d->transformation = r->transformation ? hl_strdup(r->transformation) : NULL;
-}
-
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
   eq_ctx *q = hl_calloc(1, sizeof *q);
   q->s = s;
   q->cb = cb;
   q->data = data;
-  copy_rec(&q->rec, r);
+  hl_delivery_rec_copy(&q->rec, r);
   s->nops++;
   s->queue->vt->eq_update(s->queue, r, release, on_updated, q);
 }
@@ -1235,19 +1138,6 @@ static void render_metrics(hl_store *s, hl_buf *out) {
                 (long long)c->calls, (long long)c->retries, (long long)c->failures);
 }
 
-static const hl_store_vtable ddb_vt = {
-    .name = "dynamodb", .close = store_close, .check = check,
-    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
-    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
-    .ledger_get = ledger_get,
-    .attempt_put = attempt_put, .attempt_list = attempt_list,
-    .xform_put = xform_put, .xform_list = xform_list,
-    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
-    .park_put = park_put, .park_take = park_take, .park_delete = park_delete, .render_metrics = render_metrics,
-};
-
 /* Retention of the embedded queue beneath (its deliveries and event
  * bodies); DynamoDB's own items expire by TTL. */
 static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
@@ -1260,20 +1150,15 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
 
-static const hl_store_vtable ddb_queue_vt = {
-    .name = "dynamodb", .close = store_close, .check = check,
-    .schema_put = schema_put, .schema_list = schema_list, .sub_put = sub_put, .sub_list = sub_list,
-    .sub_delete = sub_delete, .partner_put = partner_put, .partner_list = partner_list,
-    .partner_delete = partner_delete, .kafka_map_put = kafka_map_put, .delivery_put = delivery_put,
-    .delivery_list = delivery_list, .delivery_search = delivery_search, .ledger_put = ledger_put,
-    .ledger_get = ledger_get,
-    .attempt_put = attempt_put, .attempt_list = attempt_list,
-    .xform_put = xform_put, .xform_list = xform_list,
-    .event_put = event_put, .event_body_max = HL_DDB_EVENT_BODY_MAX,
-    .eq_accept = eq_accept, .eq_claim = eq_claim, .eq_claim_head = eq_claim_head, .eq_update = eq_update,
-    .eq_requeue = eq_requeue, .eq_backlog = eq_backlog, .park_put = park_put, .park_take = park_take, .park_delete = park_delete,
-    .render_metrics = render_metrics, .purge = queue_purge, .eq_replay = eq_replay,
-};
+/* Both vtables: the records in DynamoDB; the second with an embedded queue. */
+#define DDB_VT                                                                                              \
+  .name = "dynamodb", .close = store_close, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
+  .event_body_max = HL_DDB_EVENT_BODY_MAX, .render_metrics = render_metrics
+
+static const hl_store_vtable ddb_vt = {DDB_VT};
+static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .eq_claim_head = eq_claim_head,
+                                             .eq_replay = eq_replay, .purge = queue_purge};
+#undef DDB_VT
 
 static void on_queue_closed(void *data) { (void)data; }
 static void on_failed_open_closed(void *data) { hl_free(data); }

@@ -4,7 +4,9 @@
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "loop/hl_pg.h"
+#include "store/hl_store_rec.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,7 +29,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP 21 /* the most parameters of a statement: a subscription's put */
+#define MAXP HL_REC_MAX_FIELDS /* the most parameters of a statement: a record's put (one per field) */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -61,6 +63,7 @@ struct pgop {
   int64_t aux;           /* per operation: rows accepted, a terminal update... */
   size_t limit;          /* eq_claim: how many were asked for */
   void (*row)(const PGresult *r, int k, hl_store_result *res); /* lists: reads one row */
+  const hl_rec_desc *desc; /* rec_list: the kind of record listed */
   char err[512];
   pgop *next;
 };
@@ -401,43 +404,33 @@ static int count_params(const char *sql) {
   return max;
 }
 
+static int prepare(pg_store *s, const char *sql) { return hl_pg_prepare(&s->pool, sql, count_params(sql), NULL); }
+
+/* The put, list and (unless del is Q__COUNT) delete statements of a record
+ * kind, derived from its descriptor (store/hl_store_rec.h); a delete
+ * returns a row for each it removed. */
+static void rec_sql(pg_store *s, query_id put, query_id list, query_id del, const hl_rec_desc *d,
+                    const char *table) {
+  hl_buf b = HL_BUF_INIT;
+  hl_rec_sql_put(&b, d, table, '$');
+  s->stmt[put] = prepare(s, b.data);
+  hl_buf_reset(&b);
+  hl_rec_sql_list(&b, d, table);
+  s->stmt[list] = prepare(s, b.data);
+  if (del != Q__COUNT) {
+    hl_buf_reset(&b);
+    hl_rec_sql_delete(&b, d, table, '$');
+    hl_buf_puts(&b, " RETURNING 1");
+    s->stmt[del] = prepare(s, b.data);
+  }
+  hl_buf_dispose(&b);
+}
+
 static void prepare_all(pg_store *s) {
   const hl_table_names *t = &s->t;
   char b[4096];
 #define SET(id, ...) \
   (snprintf(b, sizeof b, __VA_ARGS__), s->stmt[id] = hl_pg_prepare(&s->pool, b, count_params(b), NULL))
-  SET(Q_SCHEMA_PUT,
-      "INSERT INTO %s(schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT(schema_id,version) DO UPDATE SET "
-      "domain=excluded.domain,event_type=excluded.event_type,status=excluded.status,"
-      "\"schema\"=excluded.\"schema\",ingress_topic=excluded.ingress_topic", t->schema_table);
-  SET(Q_SCHEMA_LIST, "SELECT schema_id,version,domain,event_type,status,\"schema\",ingress_topic,created_at "
-      "FROM %s ORDER BY schema_id,version", t->schema_table);
-  SET(Q_SUB_PUT,
-      "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
-      "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
-      "headers=excluded.headers,\"filter\"=excluded.\"filter\",max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
-      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination,signing=excluded.signing,"
-      "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
-      "client_key=excluded.client_key,ordering=excluded.ordering,skip_after=excluded.skip_after",
-      t->subscription_table);
-  SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,\"filter\",max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after FROM %s "
-      "ORDER BY partner_id,event_type", t->subscription_table);
-  SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=$1 AND event_type=$2 RETURNING 1", t->subscription_table);
-  SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,"
-      "contact=excluded.contact,metadata=excluded.metadata,max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s", t->partner_table);
-  SET(Q_PARTNER_LIST, "SELECT partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at "
-      "FROM %s ORDER BY partner_id", t->partner_table);
-  SET(Q_PARTNER_DELETE, "DELETE FROM %s WHERE partner_id=$1 RETURNING 1", t->partner_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES($1,$2,$3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
       "egress_topics=excluded.egress_topics", t->kafka_table);
@@ -490,10 +483,6 @@ static void prepare_all(pg_store *s) {
       "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
       "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT max(accepted_at) FROM w)",
       t->delivery_table, t->attempt_table, t->ledger_table);
-  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES($1,$2,$3,$4)",
-      t->transform_table);
-  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
-      t->transform_table);
   /* An entry that expired counts as absent: it is replaced. */
   SET(Q_LEDGER_INSERT, "INSERT INTO %s AS l(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
       "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at "
@@ -594,17 +583,27 @@ static void prepare_all(pg_store *s) {
       "SELECT pg_notify($2,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y", t->delivery_table);
   SET(Q_BACKLOG, "SELECT count(*) FROM %s WHERE status IN " OPEN, t->delivery_table);
 #undef SET
+  rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
+  rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
+  rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
+  rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
 }
 
 /* --- migrations ------------------------------------------------------------------ */
 
 /* Migration n is a DO block that runs its statements only when version n is
  * not recorded yet, then records it: applying them again changes nothing,
- * and a later version adds a block (never edits one). */
-static void migration_1(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=1) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
+ * and a later version adds a step (never edits one). */
+typedef struct {
+  const char *sql;      /* the statements, each ending in "; "; each %s is the next table */
+  size_t tables[12];    /* offsetof(hl_table_names, ...) of the tables, in order */
+} mig_step;
+
+#define TB(name) offsetof(hl_table_names, name)
+/* Version n is steps[n - 1]. */
+static const mig_step steps[] = {
+  /* The tables of the first version. */
+  {"CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
     "event_type text NOT NULL, status text NOT NULL, \"schema\" text NOT NULL, ingress_topic text, "
     "created_at bigint, PRIMARY KEY(schema_id, version)); "
     "CREATE TABLE IF NOT EXISTS %s(partner_id text NOT NULL, event_type text NOT NULL, "
@@ -628,159 +627,88 @@ static void migration_1(const hl_table_names *t, hl_buf *b) {
     "body bytea NOT NULL, trace text, accepted_at bigint NOT NULL); "
     "CREATE TABLE IF NOT EXISTS %s(due_ms bigint NOT NULL, event_id text NOT NULL, subscription_id text NOT NULL, "
     "attempts bigint NOT NULL, event_type text, trace text, accepted_at bigint, body bytea NOT NULL, "
-    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (1, now()); "
-    "END IF; END $m$",
-    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->delivery_table, t->delivery_table,
-    t->delivery_table, t->delivery_table, t->ledger_table, t->parked_table);
-}
-
-/* Subscriptions that are not HTTP keep their destination object
- * (model/hl_destination.h) as JSON text. */
-static void migration_2(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=2) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (2, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* Transformations: their table, and the delivery status column naming the
- * versions that shaped the last attempt. */
-static void migration_3(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=3) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
+    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); ",
+   {TB(schema_table), TB(subscription_table), TB(kafka_table), TB(delivery_table), TB(delivery_table),
+    TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table),
+    TB(ledger_table), TB(parked_table)}},
+  /* Subscriptions that are not HTTP keep their destination object
+   * (model/hl_destination.h) as JSON text. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; ", {TB(subscription_table)}},
+  /* Transformations: their table, and the delivery status column naming the
+   * versions that shaped the last attempt. */
+  {"CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
     "created_at bigint, PRIMARY KEY(transformation_id, version)); "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (3, now()); "
-    "END IF; END $m$",
-    t->transform_table, t->delivery_table);
-}
-
-/* The partner table. */
-static void migration_4(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=4) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
-    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (4, now()); "
-    "END IF; END $m$",
-    t->partner_table);
-}
-
-/* A subscription's Partner Info failure policy (NULL: PARTNER_INFO_ON_FAILURE). */
-static void migration_5(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=5) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS enrichment_on_failure text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (5, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* A subscription's TLS client certificate (PEM) and its private key (PEM,
- * sealed like the secret). */
-static void migration_6(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=6) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (6, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
- * turn. */
-static void migration_8(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=8) THEN "
-    "CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; ", {TB(transform_table), TB(delivery_table)}},
+  /* The partner table. */
+  {"CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
+    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); ",
+   {TB(partner_table)}},
+  /* A subscription's Partner Info failure policy (NULL: PARTNER_INFO_ON_FAILURE). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS enrichment_on_failure text; ", {TB(subscription_table)}},
+  /* A subscription's TLS client certificate (PEM) and its private key (PEM,
+   * sealed like the secret). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; ",
+   {TB(subscription_table)}},
+  /* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
+   * skip_after (NULL: never). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
+    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; ", {TB(subscription_table), TB(subscription_table)}},
+  /* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
+   * turn. */
+  {"CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
     "attempt bigint NOT NULL, at_ms bigint NOT NULL, status_code bigint, latency_ms bigint, error text, "
     "headers text, body text, truncated smallint NOT NULL DEFAULT 0, "
-    "PRIMARY KEY(event_id, subscription_id, slot)); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (8, now()); "
-    "END IF; END $m$",
-    t->attempt_table);
+    "PRIMARY KEY(event_id, subscription_id, slot)); ", {TB(attempt_table)}},
+  /* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
+   * keys stay in the secret column, sealed like an HMAC secret. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; ", {TB(subscription_table)}},
+  /* One subscription's deliveries by update time (delivery_search). */
+  {"CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); ",
+   {TB(delivery_table), TB(delivery_table)}},
+  /* Retention's indexes: terminal deliveries by age, events by acceptance,
+   * ledger entries by expiry. */
+  {"CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
+    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
+    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; ",
+   {TB(delivery_table), TB(delivery_table), TB(ledger_table), TB(ledger_table)}},
+  /* Ordered delivery on the shared queue: seq is the acceptance order (an
+   * identity, so rows inserted later get larger numbers; the rows already
+   * there are numbered when the column is added), and the partial index
+   * finds a subscription's oldest open row in one probe (eq_claim_head). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS seq bigint GENERATED BY DEFAULT AS IDENTITY; "
+    "CREATE INDEX IF NOT EXISTS %s_fifo ON %s(subscription_id, seq) WHERE status IN " OPEN "; ",
+   {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
+  /* Replay: a delivery's replay generation (hl_eq_item.replay). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replays bigint NOT NULL DEFAULT 0; ", {TB(delivery_table)}},
+};
+#undef TB
+
+/* Appends migration n (steps[n - 1]) as its DO block. */
+static void mig_render(const hl_table_names *t, hl_buf *b, int n) {
+  const mig_step *m = &steps[n - 1];
+  hl_buf_printf(b, "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=%d) THEN ", n);
+  size_t k = 0;
+  for (const char *p = m->sql; *p; p++) {
+    if (p[0] == '%' && p[1] == 's' && k < HL_ARRAY_SIZE(m->tables)) {
+      hl_buf_puts(b, *(const char *const *)((const char *)t + m->tables[k++]));
+      p++;
+    } else {
+      hl_buf_putc(b, *p);
+    }
+  }
+  hl_buf_printf(b, "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (%d, now()); END IF; END $m$", n);
 }
 
-/* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
- * keys stay in the secret column, sealed like an HMAC secret. */
-static void migration_9(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=9) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (9, now()); "
-    "END IF; END $m$",
-    t->subscription_table);
-}
-
-/* One subscription's deliveries by update time (delivery_search). */
-static void migration_10(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=10) THEN "
-    "CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (10, now()); "
-    "END IF; END $m$",
-    t->delivery_table, t->delivery_table);
-}
+/* migrations[] takes one function a version. */
+#define STEP(n) static void migration_##n(const hl_table_names *t, hl_buf *b) { mig_render(t, b, n); }
+STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13)
+#undef STEP
 
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
   mig_op *m;
 } mig_q;
-
-/* Retention's indexes: terminal deliveries by age, events by acceptance,
- * ledger entries by expiry. */
-static void migration_11(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=11) THEN "
-    "CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
-    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
-    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (11, now()); "
-    "END IF; END $m$",
-    t->delivery_table, t->delivery_table, t->ledger_table, t->ledger_table);
-}
-
-/* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
- * skip_after (NULL: never). */
-static void migration_7(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=7) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (7, now()); "
-    "END IF; END $m$",
-    t->subscription_table, t->subscription_table);
-}
-
-/* Ordered delivery on the shared queue: seq is the acceptance order (an
- * identity, so rows inserted later get larger numbers; the rows already
- * there are numbered when the column is added), and the partial index
- * finds a subscription's oldest open row in one probe (eq_claim_head). */
-static void migration_12(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=12) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS seq bigint GENERATED BY DEFAULT AS IDENTITY; "
-    "CREATE INDEX IF NOT EXISTS %s_fifo ON %s(subscription_id, seq) WHERE status IN " OPEN "; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (12, now()); "
-    "END IF; END $m$",
-    t->delivery_table, t->delivery_table, t->delivery_table);
-}
-
-/* Replay: a delivery's replay generation (hl_eq_item.replay). */
-static void migration_13(const hl_table_names *t, hl_buf *b) {
-  hl_buf_printf(b,
-    "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=13) THEN "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS replays bigint NOT NULL DEFAULT 0; "
-    "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (13, now()); "
-    "END IF; END $m$",
-    t->delivery_table);
-}
 
 /* The migrations in order; each is idempotent and records its version. */
 static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
@@ -1003,99 +931,63 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
   op_send(op);
 }
 
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+/* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
+
+/* Field i of r as parameter i + 1 of statement i of op. */
+static void op_rec(pgop *op, int i, const hl_rec_desc *d, const void *r) {
+  for (size_t k = 0; k < d->n; k++) {
+    const hl_rec_field *f = &d->f[k];
+    if (f->type == HL_RF_TEXT) op_str(op, i, hl_rec_text_out(r, f));
+    else if (hl_rec_i64_none(r, f)) op_str(op, i, NULL);
+    else op_i64(op, i, *hl_rec_i64((void *)r, f));
+  }
+}
+
+/* Row k of r into x, column i into field i (NULL numbers read as 0). */
+static void read_rec(const PGresult *r, int k, const hl_rec_desc *d, void *x) {
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->type == HL_RF_TEXT) hl_rec_text_in(x, f, gstr(r, k, (int)i));
+    else *hl_rec_i64(x, f) = gi64(r, k, (int)i);
+  }
+}
+
+static void rec_put(hl_store *base, query_id id, const hl_rec_desc *d, const void *r, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_SCHEMA_PUT);
-  op_str(op, i, r->schema_id); op_i64(op, i, r->version); op_str(op, i, r->domain);
-  op_str(op, i, r->event_type); op_str(op, i, r->status); op_str(op, i, r->schema_json);
-  op_str(op, i, r->ingress_topic); op_i64(op, i, r->created_at);
-  op->retry_lost = true;
+  op_rec(op, op_stmt(op, id), d, r);
+  op->retry_lost = !d->immutable;
   op_submit(op);
 }
 
-static void row_schema(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->schemas);
-  hl_schema_rec *x = &res->schemas[res->nschemas++];
-  x->schema_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->domain = gstr(r, k, 2);
-  x->event_type = gstr(r, k, 3); x->status = gstr(r, k, 4); x->schema_json = gstr(r, k, 5);
-  x->ingress_topic = gstr(r, k, 6); x->created_at = gi64(r, k, 7);
+/* The answer of rec_list: each row read by the descriptor. */
+static void done_recs(pgop *op, int status) {
+  hl_store_result res = {0};
+  size_t cap = 0;
+  const PGresult *r = op->q[0].res;
+  for (int k = 0; status == 0 && k < PQntuples(r); k++)
+    read_rec(r, k, op->desc, hl_rec_append(op->desc, &res, &cap));
+  answer(op, status, &res);
 }
 
-
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_SCHEMA_LIST, row_schema, cb, data, NULL);
-}
-
-static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_SUB_PUT);
-  op_str(op, i, r->partner_id); op_str(op, i, r->event_type); op_str(op, i, r->subscription_id);
-  op_str(op, i, r->url ? r->url : ""); /* "": not HTTP */ op_str(op, i, r->secret ? r->secret : ""); /* "": the default secret */
-  op_str(op, i, r->headers_json); op_str(op, i, r->filter_json); op_i64(op, i, r->max_in_flight);
-  op_i64(op, i, r->rate_limit_per_s); op_i64(op, i, r->timeout_ms); op_str(op, i, r->retry_schedule);
-  op_str(op, i, r->egress_topic); op_str(op, i, r->status); op_i64(op, i, r->created_at);
-  op_str(op, i, r->destination_json); op_str(op, i, r->signing); op_str(op, i, r->enrichment_on_failure);
-  op_str(op, i, r->client_cert); op_str(op, i, r->client_key); op_str(op, i, r->ordering);
-  if (r->skip_after > 0) op_i64(op, i, r->skip_after); else op_str(op, i, NULL);
-  op->retry_lost = true;
+/* Lists every row of kind d (-> its list in the result). */
+static void rec_list(hl_store *base, query_id id, const hl_rec_desc *d, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_recs, cb, data);
+  op->desc = d;
+  op_stmt(op, id);
   op_submit(op);
 }
 
-static void row_sub(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->subs);
-  hl_sub_rec *x = &res->subs[res->nsubs++];
-  x->partner_id = gstr(r, k, 0); x->event_type = gstr(r, k, 1); x->subscription_id = gstr(r, k, 2);
-  x->url = gstr(r, k, 3); x->secret = gstr(r, k, 4);
-  if (x->secret && !*x->secret) { hl_free(x->secret); x->secret = NULL; } /* the default secret */
-  x->headers_json = gstr(r, k, 5); x->filter_json = gstr(r, k, 6); x->max_in_flight = gi64(r, k, 7);
-  x->rate_limit_per_s = gi64(r, k, 8); x->timeout_ms = gi64(r, k, 9); x->retry_schedule = gstr(r, k, 10);
-  x->egress_topic = gstr(r, k, 11); x->status = gstr(r, k, 12); x->created_at = gi64(r, k, 13);
-  x->destination_json = gstr(r, k, 14); x->signing = gstr(r, k, 15);
-  x->enrichment_on_failure = gstr(r, k, 16); x->client_cert = gstr(r, k, 17); x->client_key = gstr(r, k, 18);
-  x->ordering = gstr(r, k, 19); x->skip_after = gnull(r, k, 20) ? 0 : gi64(r, k, 20);
-  if (x->url && !*x->url) { hl_free(x->url); x->url = NULL; } /* not HTTP */
-}
-
-
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_SUB_LIST, row_sub, cb, data, NULL);
-}
-
-static void sub_delete(hl_store *base, const char *partner_id, const char *event_type, hl_store_cb cb,
-                       void *data) {
+/* Deletes by key (k2: the second key column, or NULL); none is HL_ENOTFOUND. */
+static void rec_delete(hl_store *base, query_id id, const char *k1, const char *k2, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_changed, cb, data);
-  int i = op_stmt(op, Q_SUB_DELETE);
-  op_str(op, i, partner_id); op_str(op, i, event_type);
+  int i = op_stmt(op, id);
+  op_str(op, i, k1);
+  if (k2) op_str(op, i, k2);
   op_submit(op);
 }
 
-static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_PARTNER_PUT);
-  op_str(op, i, r->partner_id); op_str(op, i, r->name); op_str(op, i, r->contact);
-  op_str(op, i, r->metadata_json); op_i64(op, i, r->max_in_flight); op_i64(op, i, r->rate_limit_per_s);
-  op_i64(op, i, r->created_at);
-  op->retry_lost = true;
-  op_submit(op);
-}
-
-static void row_partner(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->partners);
-  hl_partner_rec *x = &res->partners[res->npartners++];
-  x->partner_id = gstr(r, k, 0); x->name = gstr(r, k, 1); x->contact = gstr(r, k, 2);
-  x->metadata_json = gstr(r, k, 3); x->max_in_flight = gi64(r, k, 4); x->rate_limit_per_s = gi64(r, k, 5);
-  x->created_at = gi64(r, k, 6);
-}
-
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_PARTNER_LIST, row_partner, cb, data, NULL);
-}
-
-static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_changed, cb, data);
-  op_str(op, op_stmt(op, Q_PARTNER_DELETE), partner_id);
-  op_submit(op);
-}
+/* The typed entries of schemas, subscriptions, partners, transformations. */
+#include "store/hl_store_sql_recs.h"
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
                           const char *egress_topics_json, hl_store_cb cb, void *data) {
@@ -1132,29 +1024,6 @@ static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
   read_delivery(r, k, 0, &res->deliveries[res->ndeliveries]);
   res->deliveries[res->ndeliveries++].transformation = gstr(r, k, 9);
 }
-
-/* A version is written once (the primary key): a second put of it fails
- * with HL_EEXISTS. Not retried on a lost connection, as a retry of one
- * that was committed would answer HL_EEXISTS for the caller's own write. */
-static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
-  int i = op_stmt(op, Q_XFORM_PUT);
-  op_str(op, i, r->transformation_id); op_i64(op, i, r->version); op_str(op, i, r->spec_json);
-  op_i64(op, i, r->created_at);
-  op_submit(op);
-}
-
-static void row_xform(const PGresult *r, int k, hl_store_result *res) {
-  ROOM(r, k, res->xforms);
-  hl_xform_rec *x = &res->xforms[res->nxforms++];
-  x->transformation_id = gstr(r, k, 0); x->version = gi64(r, k, 1); x->spec_json = gstr(r, k, 2);
-  x->created_at = gi64(r, k, 3);
-}
-
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  list_op(PG(base), Q_XFORM_LIST, row_xform, cb, data, NULL);
-}
-
 
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   list_op(PG(base), Q_DELIVERY_LIST, row_delivery, cb, data, event_id);
@@ -1536,48 +1405,10 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
 
-static const hl_store_vtable pg_vtable = {
-  .name = "postgres",
-  .close = pg_close,
-  .check = check,
-  .schema_put = schema_put,
-  .schema_list = schema_list,
-  .sub_put = sub_put,
-  .sub_list = sub_list,
-  .sub_delete = sub_delete,
-  .partner_put = partner_put,
-  .partner_list = partner_list,
-  .partner_delete = partner_delete,
-  .kafka_map_put = kafka_map_put,
-  .delivery_put = delivery_put,
-  .delivery_list = delivery_list,
-  .delivery_search = delivery_search,
-  .attempt_put = attempt_put,
-  .attempt_list = attempt_list,
-  .purge = purge,
-  .xform_put = xform_put,
-  .xform_list = xform_list,
-  .ledger_put = ledger_put,
-  .ledger_get = ledger_get,
-  .eq_accept = eq_accept,
-  .eq_claim = eq_claim,
-  .eq_claim_head = eq_claim_head,
-  .eq_update = eq_update,
-  .eq_requeue = eq_requeue,
-  .eq_replay = eq_replay,
-  .eq_backlog = eq_backlog,
-  .park_put = park_put,
-  .park_take = park_take,
-  .park_delete = park_delete,
-  .on_work = hl_store_pg_on_work,
-};
+static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
+                                          .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
+                                          .on_work = hl_store_pg_on_work};
 
-static bool ident_ok(const char *s) {
-  if (!s || !*s || strlen(s) > 50) return false;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
-  return true;
-}
 
 int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **out, char *err, size_t errlen) {
   pg_store *s = hl_calloc(1, sizeof *s);
@@ -1595,7 +1426,7 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   for (size_t i = 0; i < HL_ARRAY_SIZE(dst); i++) {
     const char *n = src[i] ? src[i] : *dst[i];
     /* Unquoted in SQL, so PostgreSQL's folding must not change it. */
-    if (!ident_ok(n)) {
+    if (!hl_table_name_ok(n, 50, false)) {
       snprintf(err, errlen, "table name '%s' is not usable with PostgreSQL: use lower-case letters, digits "
                "and '_' only (at most 50)", n);
       hl_free(s);

@@ -1,4 +1,5 @@
 #include "store/hl_store_sqlite.h"
+#include "store/hl_store_rec.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -76,35 +77,24 @@ static bool terminal_status(const char *st) {
 
 /* --- statements ---------------------------------------------------------- */
 
+/* The put, list and (unless del is Q__COUNT) delete statements of a record
+ * kind, derived from its descriptor (store/hl_store_rec.h). */
+static void rec_sql(sq_store *s, query_id put, query_id list, query_id del, const hl_rec_desc *d,
+                    const char *table) {
+  hl_buf b = HL_BUF_INIT;
+  hl_rec_sql_put(&b, d, table, '?');
+  s->sql[put] = hl_buf_steal(&b, NULL);
+  hl_rec_sql_list(&b, d, table);
+  s->sql[list] = hl_buf_steal(&b, NULL);
+  if (del == Q__COUNT) return;
+  hl_rec_sql_delete(&b, d, table, '?');
+  s->sql[del] = hl_buf_steal(&b, NULL);
+}
+
 static void build_sql(sq_store *s) {
   const hl_table_names *t = &s->t;
   char b[1024];
 #define SET(id, ...) (snprintf(b, sizeof b, __VA_ARGS__), s->sql[id] = hl_strdup(b))
-  SET(Q_SCHEMA_PUT,
-      "INSERT INTO %s(schema_id,version,domain,event_type,status,schema,ingress_topic,created_at) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(schema_id,version) DO UPDATE SET "
-      "domain=excluded.domain,event_type=excluded.event_type,status=excluded.status,"
-      "schema=excluded.schema,ingress_topic=excluded.ingress_topic", t->schema_table);
-  SET(Q_SCHEMA_LIST, "SELECT schema_id,version,domain,event_type,status,schema,ingress_topic,created_at "
-      "FROM %s ORDER BY schema_id,version", t->schema_table);
-  SET(Q_SUB_PUT,
-      "INSERT INTO %s(partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21) ON CONFLICT(partner_id,event_type) DO UPDATE SET "
-      "subscription_id=excluded.subscription_id,url=excluded.url,secret=excluded.secret,"
-      "headers=excluded.headers,filter=excluded.filter,max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s,timeout_ms=excluded.timeout_ms,"
-      "retry_schedule=excluded.retry_schedule,egress_topic=excluded.egress_topic,status=excluded.status,"
-      "destination=excluded.destination,signing=excluded.signing,"
-      "enrichment_on_failure=excluded.enrichment_on_failure,client_cert=excluded.client_cert,"
-      "client_key=excluded.client_key,ordering=excluded.ordering,skip_after=excluded.skip_after",
-      t->subscription_table);
-  SET(Q_SUB_LIST, "SELECT partner_id,event_type,subscription_id,url,secret,headers,filter,max_in_flight,"
-      "rate_limit_per_s,timeout_ms,retry_schedule,egress_topic,status,created_at,destination,signing,"
-      "enrichment_on_failure,client_cert,client_key,ordering,skip_after FROM %s "
-      "ORDER BY partner_id,event_type", t->subscription_table);
-  SET(Q_SUB_DELETE, "DELETE FROM %s WHERE partner_id=?1 AND event_type=?2", t->subscription_table);
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
       "egress_topics=excluded.egress_topics", t->kafka_table);
@@ -164,13 +154,6 @@ static void build_sql(sq_store *s) {
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
-  SET(Q_PARTNER_PUT, "INSERT INTO %s(partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(partner_id) DO UPDATE SET name=excluded.name,"
-      "contact=excluded.contact,metadata=excluded.metadata,max_in_flight=excluded.max_in_flight,"
-      "rate_limit_per_s=excluded.rate_limit_per_s", t->partner_table);
-  SET(Q_PARTNER_LIST, "SELECT partner_id,name,contact,metadata,max_in_flight,rate_limit_per_s,created_at "
-      "FROM %s ORDER BY partner_id", t->partner_table);
-  SET(Q_PARTNER_DELETE, "DELETE FROM %s WHERE partner_id=?1", t->partner_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -183,10 +166,6 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
-  SET(Q_XFORM_PUT, "INSERT INTO %s(transformation_id,version,spec,created_at) VALUES(?1,?2,?3,?4)",
-      t->transform_table);
-  SET(Q_XFORM_LIST, "SELECT transformation_id,version,spec,created_at FROM %s ORDER BY transformation_id,version",
-      t->transform_table);
   SET(Q_ATTEMPT_PUT, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
       "latency_ms,error,headers,body,truncated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
@@ -215,6 +194,10 @@ static void build_sql(sq_store *s) {
   SET(Q_RELEASE, "RELEASE op");
   SET(Q_ROLLBACK_TO, "ROLLBACK TO op");
 #undef SET
+  rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
+  rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
+  rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
+  rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
 }
 
 static sqlite3_stmt *stmt(sq_store *s, query_id q) {
@@ -446,132 +429,62 @@ static void list_rows_bound(sq_store *s, sqlite3_stmt *st, void **items, size_t 
   finish(s, cb, data, rc, res);
 }
 
-/* The same for a query without parameters. */
-static void list_rows(sq_store *s, query_id q, void **items, size_t *n, size_t item_size,
-                      void (*row)(sqlite3_stmt *st, void *item), hl_store_result *res, hl_store_cb cb, void *data) {
-  list_rows_bound(s, stmt(s, q), items, n, item_size, row, res, cb, data);
+/* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
+
+/* Binds field i of r as parameter i + 1. */
+static void bind_rec(sqlite3_stmt *st, const hl_rec_desc *d, const void *r) {
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->type == HL_RF_TEXT) bind_text(st, (int)i + 1, hl_rec_text_out(r, f));
+    else if (hl_rec_i64_none(r, f)) sqlite3_bind_null(st, (int)i + 1);
+    else sqlite3_bind_int64(st, (int)i + 1, *hl_rec_i64((void *)r, f));
+  }
 }
 
-static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
+/* Reads column i into field i of r (NULL numbers read as 0). */
+static void read_rec(sqlite3_stmt *st, const hl_rec_desc *d, void *r) {
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->type == HL_RF_TEXT) hl_rec_text_in(r, f, col_text(st, (int)i));
+    else *hl_rec_i64(r, f) = sqlite3_column_int64(st, (int)i);
+  }
+}
+
+static void rec_put(hl_store *base, query_id q, const hl_rec_desc *d, const void *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SCHEMA_PUT);
-  if (st) {
-    bind_text(st, 1, r->schema_id); sqlite3_bind_int64(st, 2, r->version);
-    bind_text(st, 3, r->domain); bind_text(st, 4, r->event_type); bind_text(st, 5, r->status);
-    bind_text(st, 6, r->schema_json); bind_text(st, 7, r->ingress_topic);
-    sqlite3_bind_int64(st, 8, r->created_at);
-  }
+  sqlite3_stmt *st = rc ? NULL : stmt(s, q);
+  if (st) bind_rec(st, d, r);
   finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
 }
 
-static void schema_row(sqlite3_stmt *st, void *item) {
-  hl_schema_rec *r = item;
-  r->schema_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
-  r->domain = col_text(st, 2); r->event_type = col_text(st, 3); r->status = col_text(st, 4);
-  r->schema_json = col_text(st, 5); r->ingress_topic = col_text(st, 6);
-  r->created_at = sqlite3_column_int64(st, 7);
-}
-
-static void schema_list(hl_store *base, hl_store_cb cb, void *data) {
+/* Lists every row of kind d (-> its list in the result). */
+static void rec_list(hl_store *base, query_id q, const hl_rec_desc *d, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
   hl_store_result res = {0};
-  list_rows(SQ(base), Q_SCHEMA_LIST, (void **)&res.schemas, &res.nschemas, sizeof *res.schemas, schema_row, &res,
-            cb, data);
+  size_t cap = 0;
+  sqlite3_stmt *st = stmt(s, q);
+  while (st && sqlite3_step(st) == SQLITE_ROW) read_rec(st, d, hl_rec_append(d, &res, &cap));
+  if (st) sqlite3_reset(st);
+  finish(s, cb, data, st ? 0 : HL_ESTORE, &res);
 }
 
-static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
+/* Deletes by key (k2: the second key column, or NULL); none is HL_ENOTFOUND. */
+static void rec_delete(hl_store *base, query_id q, const char *k1, const char *k2, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_PUT);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, q);
   if (st) {
-    bind_text(st, 1, r->partner_id); bind_text(st, 2, r->event_type);
-    bind_text(st, 3, r->subscription_id); bind_text(st, 4, r->url ? r->url : ""); /* "": not HTTP */ bind_text(st, 5, r->secret ? r->secret : ""); /* "": the default secret */
-    bind_text(st, 6, r->headers_json); bind_text(st, 7, r->filter_json);
-    sqlite3_bind_int64(st, 8, r->max_in_flight); sqlite3_bind_int64(st, 9, r->rate_limit_per_s);
-    sqlite3_bind_int64(st, 10, r->timeout_ms); bind_text(st, 11, r->retry_schedule);
-    bind_text(st, 12, r->egress_topic); bind_text(st, 13, r->status);
-    sqlite3_bind_int64(st, 14, r->created_at); bind_text(st, 15, r->destination_json);
-    bind_text(st, 16, r->signing); bind_text(st, 17, r->enrichment_on_failure);
-    bind_text(st, 18, r->client_cert); bind_text(st, 19, r->client_key); bind_text(st, 20, r->ordering);
-    if (r->skip_after > 0) sqlite3_bind_int64(st, 21, r->skip_after); else sqlite3_bind_null(st, 21);
-  }
-  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
-}
-
-static void sub_row(sqlite3_stmt *st, void *item) {
-  hl_sub_rec *r = item;
-  r->partner_id = col_text(st, 0); r->event_type = col_text(st, 1);
-  r->subscription_id = col_text(st, 2); r->url = col_text(st, 3); r->secret = col_text(st, 4);
-  if (r->secret && !*r->secret) { hl_free(r->secret); r->secret = NULL; } /* the default secret */
-  r->headers_json = col_text(st, 5); r->filter_json = col_text(st, 6);
-  r->max_in_flight = sqlite3_column_int64(st, 7); r->rate_limit_per_s = sqlite3_column_int64(st, 8);
-  r->timeout_ms = sqlite3_column_int64(st, 9); r->retry_schedule = col_text(st, 10);
-  r->egress_topic = col_text(st, 11); r->status = col_text(st, 12);
-  r->created_at = sqlite3_column_int64(st, 13); r->destination_json = col_text(st, 14);
-  r->signing = col_text(st, 15); r->enrichment_on_failure = col_text(st, 16);
-  r->client_cert = col_text(st, 17); r->client_key = col_text(st, 18);
-  r->ordering = col_text(st, 19); r->skip_after = sqlite3_column_int64(st, 20);
-  if (r->url && !*r->url) { hl_free(r->url); r->url = NULL; } /* not HTTP */
-}
-
-static void sub_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_SUB_LIST, (void **)&res.subs, &res.nsubs, sizeof *res.subs, sub_row, &res, cb, data);
-}
-
-static void sub_delete(hl_store *base, const char *partner_id, const char *event_type,
-                       hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_SUB_DELETE);
-  if (st) {
-    bind_text(st, 1, partner_id); bind_text(st, 2, event_type);
+    bind_text(st, 1, k1);
+    if (k2) bind_text(st, 2, k2);
     rc = exec_stmt(s, st);
     if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
   }
   finish(s, cb, data, rc, NULL);
 }
 
-/* --- partners ---------------------------------------------------------------- */
-
-static void partner_put(hl_store *base, const hl_partner_rec *r, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARTNER_PUT);
-  if (st) {
-    bind_text(st, 1, r->partner_id); bind_text(st, 2, r->name); bind_text(st, 3, r->contact);
-    bind_text(st, 4, r->metadata_json);
-    sqlite3_bind_int64(st, 5, r->max_in_flight); sqlite3_bind_int64(st, 6, r->rate_limit_per_s);
-    sqlite3_bind_int64(st, 7, r->created_at);
-  }
-  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
-}
-
-static void partner_row(sqlite3_stmt *st, void *item) {
-  hl_partner_rec *r = item;
-  r->partner_id = col_text(st, 0); r->name = col_text(st, 1); r->contact = col_text(st, 2);
-  r->metadata_json = col_text(st, 3);
-  r->max_in_flight = sqlite3_column_int64(st, 4); r->rate_limit_per_s = sqlite3_column_int64(st, 5);
-  r->created_at = sqlite3_column_int64(st, 6);
-}
-
-static void partner_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_PARTNER_LIST, (void **)&res.partners, &res.npartners, sizeof *res.partners, partner_row, &res,
-            cb, data);
-}
-
-static void partner_delete(hl_store *base, const char *partner_id, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PARTNER_DELETE);
-  if (st) {
-    bind_text(st, 1, partner_id);
-    rc = exec_stmt(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
-  }
-  finish(s, cb, data, rc, NULL);
-}
+/* The typed entries of schemas, subscriptions, partners, transformations. */
+#include "store/hl_store_sql_recs.h"
 
 static void kafka_map_put(hl_store *base, const char *event_type, const char *ingress_topic,
                           const char *egress_topics_json, hl_store_cb cb, void *data) {
@@ -681,32 +594,6 @@ static void attempt_list(hl_store *base, const char *event_id, const char *subsc
   sqlite3_stmt *st = stmt(s, Q_ATTEMPT_LIST);
   if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id); }
   list_rows_bound(s, st, (void **)&res.attempts, &res.nattempts, sizeof *res.attempts, attempt_row, &res, cb, data);
-}
-
-/* --- transformations ------------------------------------------------------ */
-
-static void xform_put(hl_store *base, const hl_xform_rec *r, hl_store_cb cb, void *data) {
-  sq_store *s = SQ(base);
-  int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_XFORM_PUT);
-  if (st) {
-    bind_text(st, 1, r->transformation_id); sqlite3_bind_int64(st, 2, r->version);
-    bind_text(st, 3, r->spec_json); sqlite3_bind_int64(st, 4, r->created_at);
-    rc = exec_stmt(s, st); /* HL_EEXISTS: the primary key says this version exists */
-  }
-  finish(s, cb, data, rc, NULL);
-}
-
-static void xform_row(sqlite3_stmt *st, void *item) {
-  hl_xform_rec *r = item;
-  r->transformation_id = col_text(st, 0); r->version = sqlite3_column_int64(st, 1);
-  r->spec_json = col_text(st, 2); r->created_at = sqlite3_column_int64(st, 3);
-}
-
-static void xform_list(hl_store *base, hl_store_cb cb, void *data) {
-  hl_store_result res = {0};
-  list_rows(SQ(base), Q_XFORM_LIST, (void **)&res.xforms, &res.nxforms, sizeof *res.xforms, xform_row, &res, cb,
-            data);
 }
 
 static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at,
@@ -1109,48 +996,9 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
 
-static const hl_store_vtable sq_vtable = {
-  .name = "sqlite",
-  .close = sq_close,
-  .check = check,
-  .schema_put = schema_put,
-  .schema_list = schema_list,
-  .sub_put = sub_put,
-  .sub_list = sub_list,
-  .sub_delete = sub_delete,
-  .partner_put = partner_put,
-  .partner_list = partner_list,
-  .partner_delete = partner_delete,
-  .kafka_map_put = kafka_map_put,
-  .delivery_put = delivery_put,
-  .delivery_list = delivery_list,
-  .delivery_search = delivery_search,
-  .ledger_put = ledger_put,
-  .ledger_get = ledger_get,
-  .eq_accept = eq_accept,
-  .eq_claim = eq_claim,
-  .eq_claim_head = eq_claim_head,
-  .eq_update = eq_update,
-  .eq_requeue = eq_requeue,
-  .eq_replay = eq_replay,
-  .eq_backlog = eq_backlog,
-  .park_put = park_put,
-  .park_take = park_take,
-  .park_delete = park_delete,
-  .xform_put = xform_put,
-  .xform_list = xform_list,
-  .attempt_put = attempt_put,
-  .attempt_list = attempt_list,
-  .purge = purge,
-};
+static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
+                                          .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge};
 
-static bool ident_ok(const char *s) {
-  if (!s || !*s || strlen(s) > 64) return false;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-      return false;
-  return true;
-}
 
 /* Transformations (a later addition): their table, and the delivery status
  * column naming the versions that shaped the last attempt, added to a
@@ -1352,7 +1200,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
                       s->t.delivery_table, s->t.ledger_table, s->t.parked_table, s->t.transform_table,
                       s->t.partner_table, s->t.attempt_table};
   for (size_t i = 0; i < HL_ARRAY_SIZE(tn); i++)
-    if (!ident_ok(tn[i])) {
+    if (!hl_table_name_ok(tn[i], 64, true)) {
       snprintf(err, errlen, "table name '%s' is not usable: use letters, digits and '_' only", tn[i]);
       rc = HL_EINVAL;
       goto fail;

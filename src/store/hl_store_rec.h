@@ -1,0 +1,94 @@
+/* hl_store_rec.h — how a record kind maps to a table row or an item: one
+ * descriptor table per kind (column / attribute name, type, where the
+ * field sits in the struct, and how it is stored), so that the SQLite,
+ * PostgreSQL and DynamoDB backends bind and read a record in one loop each,
+ * and the column lists and placeholder counts of their statements are
+ * derived from the table instead of kept by hand.
+ *
+ * A column's name is also its DynamoDB attribute's. The order of the table
+ * is the order of the columns in the statements (and of the parameters).
+ * Adding a field to a record kind is one row here (plus the backends'
+ * migrations for the new column).
+ */
+#ifndef HL_STORE_REC_H
+#define HL_STORE_REC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hl_buf.h"
+#include "store/hl_store.h"
+
+typedef enum { HL_RF_TEXT, HL_RF_I64 } hl_rf_type;
+
+enum {
+  /* Part of the primary key: listed first, always written, never updated. */
+  HL_RF_KEY = 1u << 0,
+  /* Written once: an update of the row keeps the stored value (created_at). */
+  HL_RF_KEEP = 1u << 1,
+  /* A NOT NULL text column: NULL is stored as "" and "" reads back as NULL
+   * (SQL only; a DynamoDB item simply has no attribute). */
+  HL_RF_EMPTY_NULL = 1u << 2,
+  /* A number where 0 or less means "none": stored as NULL / no attribute. */
+  HL_RF_ZERO_NULL = 1u << 3,
+  /* May hold a credential sealed at rest (model/hl_sub_seal.h): its bytes
+   * are wiped when the record is freed. */
+  HL_RF_SEALED = 1u << 4,
+};
+
+typedef struct {
+  const char *name;   /* column and attribute name */
+  hl_rf_type type;    /* TEXT: a char * field (owned); I64: an int64_t field */
+  size_t off;         /* offsetof the field in the record */
+  unsigned flags;     /* HL_RF_* */
+} hl_rec_field;
+
+typedef struct {
+  const hl_rec_field *f;
+  size_t n;
+  /* Rows are never replaced: a put of a key that exists fails with
+   * HL_EEXISTS (a plain INSERT; a conditional PutItem), and is not retried
+   * after a lost connection (a retry of one that was committed would
+   * answer HL_EEXISTS for the caller's own write). */
+  bool immutable;
+  size_t size;          /* sizeof the record */
+  size_t list, count;   /* where a list of them goes: offsetof(hl_store_result, <array>), of its count */
+} hl_rec_desc;
+
+/* The most fields a record kind has (sizes the backends' arrays). */
+#define HL_REC_MAX_FIELDS 24
+
+extern const hl_rec_desc hl_schema_desc;  /* hl_schema_rec */
+extern const hl_rec_desc hl_sub_desc;     /* hl_sub_rec */
+extern const hl_rec_desc hl_partner_desc; /* hl_partner_rec */
+extern const hl_rec_desc hl_xform_desc;   /* hl_xform_rec (immutable) */
+
+/* Field access by descriptor row. */
+static inline char **hl_rec_text(void *rec, const hl_rec_field *f) { return (char **)((char *)rec + f->off); }
+static inline int64_t *hl_rec_i64(void *rec, const hl_rec_field *f) { return (int64_t *)((char *)rec + f->off); }
+
+/* The text to store for f (HL_RF_EMPTY_NULL: "" for NULL); NULL: SQL NULL. */
+const char *hl_rec_text_out(const void *rec, const hl_rec_field *f);
+/* Whether the number of f is stored as "none" (HL_RF_ZERO_NULL and <= 0). */
+bool hl_rec_i64_none(const void *rec, const hl_rec_field *f);
+/* Sets text field f of rec to v, taken (HL_RF_EMPTY_NULL: "" becomes NULL). */
+void hl_rec_text_in(void *rec, const hl_rec_field *f, char *v);
+/* Appends a zeroed record to d's list in res (*cap: the room it has, 0 at
+ * first) and returns it. */
+void *hl_rec_append(const hl_rec_desc *d, hl_store_result *res, size_t *cap);
+/* Frees the text fields of rec (not rec), wiping the sealed ones first. */
+void hl_rec_free(const hl_rec_desc *d, void *rec);
+
+/* SQL statements over table for kind d, with placeholders "<p>1".."<p>n"
+ * (p: '?' for SQLite, '$' for PostgreSQL), columns quoted. Appended to out.
+ *   put:    INSERT ... ON CONFLICT(key) DO UPDATE SET every column but
+ *           the key and the HL_RF_KEEP ones (immutable: the INSERT alone);
+ *           parameter i is field i.
+ *   list:   SELECT every column ORDER BY the key.
+ *   delete: DELETE ... WHERE key = parameters 1..k. */
+void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p);
+void hl_rec_sql_list(hl_buf *out, const hl_rec_desc *d, const char *table);
+void hl_rec_sql_delete(hl_buf *out, const hl_rec_desc *d, const char *table, char p);
+
+#endif
