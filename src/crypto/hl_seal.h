@@ -63,6 +63,20 @@ typedef struct {
   size_t nopened, opened_cap;
 } hl_sealer;
 
+/* What makes the data keys of v2 values available to a sealer (the KMS
+ * data keys of app/hl_app_kms.h): open asks for the keys of blobs[0..n)
+ * (base64 ciphertexts, hl_seal_blob's; borrowed for the call) and done
+ * runs once (during the call when every key is in hand already) with 0 once each is in the sealer or known not to be
+ * KMS's (hl_unseal then names it), or a negative hl_err and why (KMS
+ * refusing or out of reach). Keys opened stay in the sealer at least until
+ * release, which every open is paired with, once done ran. */
+typedef struct hl_seal_opener hl_seal_opener;
+struct hl_seal_opener {
+  void (*open)(hl_seal_opener *o, const char *const *blobs, size_t n,
+               void (*done)(void *data, int status, const char *why), void *data);
+  void (*release)(hl_seal_opener *o);
+};
+
 /* Reads the key file; 0, or HL_EINVAL with the reason in err. */
 int hl_sealer_load(hl_sealer *s, const char *path, hl_buf *err);
 /* A sealer over the given keys (the first seals); for tests and tools. */
