@@ -10,12 +10,16 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
+#include "crypto/hl_seal.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+#include <sqlite3.h>
+#endif
 
 static e2e_hookloop hk;
 static e2e_partner partner;
@@ -503,6 +507,90 @@ HL_TEST_T(kms_data_keys_rotate_older_values_open_by_decrypt_and_reseal_moves_the
   e2e_stop_both(&hk, &partner);
   svc_peer_stop(&kms);
 }
+
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+/* Runs one statement with text parameters on the stopped hookloop's
+ * SQLite file. */
+static void sql_exec(const char *sql, const char *const *params, size_t n) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+  HL_ASSERT_MSG(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  for (size_t i = 0; i < n; i++) sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_TRANSIENT);
+  HL_ASSERT_MSG(sqlite3_step(st) == SQLITE_DONE, "%s", sqlite3_errmsg(db));
+  HL_ASSERT_EQ_INT(sqlite3_changes(db), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* A store as earlier versions left it: the single data key's ciphertext in
+ * the ledger row hookloop#kms-data-key and a value sealed with it as
+ * hlseal:v1:. The row is decrypted at start-up, the value opens (the
+ * partner checks the signature) and is sealed again as v2 at that load. */
+HL_TEST_T(values_sealed_under_the_ledger_data_key_of_older_versions_open_and_move_to_v2, 120) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  const char *const *env = kms_env(NULL, "alias/hookloop-test");
+  start_with_credentials(env);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* The data key the first start made, as the old ledger row and key. */
+  char *plain_b64 = kms_generated(0, "Plaintext"), *blob = kms_generated(0, "CiphertextBlob");
+  uint8_t key[1][32];
+  HL_ASSERT_EQ_INT(hl_base64_decode(plain_b64, strlen(plain_b64), key[0], sizeof key[0]), 32);
+  hl_sealer old;
+  hl_sealer_init(&old, (const uint8_t(*)[32])key, 1);
+  hl_buf v1 = HL_BUF_INIT, aad = HL_BUF_INIT;
+  {
+    /* The subscription id, from the row itself. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    HL_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+    HL_ASSERT(sqlite3_prepare_v2(db, "SELECT subscription_id FROM partner_event_subscription WHERE partner_id='rest'",
+                                 -1, &q, NULL) == SQLITE_OK);
+    HL_ASSERT(sqlite3_step(q) == SQLITE_ROW);
+    hl_buf_printf(&aad, "%s/secret", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+  hl_seal(&old, aad.data, SECRET, strlen(SECRET), &v1);
+  HL_ASSERT(strncmp(v1.data, "hlseal:v1:", 10) == 0);
+  const char *p1[] = {v1.data};
+  sql_exec("UPDATE partner_event_subscription SET secret=?1 WHERE partner_id='rest'", p1, 1);
+  const char *p2[] = {"hookloop#kms-data-key", blob};
+  sql_exec("INSERT INTO idempotency_ledger(idempotency_key,status,expires_at) VALUES(?1,?2,253402300799)", p2, 2);
+
+  e2e_start_hookloop(&hk, env);
+  deliver("evt-legacy-1", 1); /* opened with the old key: the partner checked the signature */
+  /* Twice: the ledger row at start-up, then the v2 values (their headers
+   * and URL) carrying the same ciphertext, as the load found them. */
+  HL_ASSERT_EQ_INT(kms_decrypts_of(blob), 2);
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw);
+  HL_ASSERT_MSG(!holds(&raw, "hlseal:v1:"), "a value is still sealed with the old key");
+  assert_no_credential(&raw, "the store");
+  char id[9];
+  sealed_key_id_as(&raw, "hlseal:v2:", id);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "subscription credentials sealed with the current key"), "no reseal logged");
+  free(log);
+  hl_sealer_dispose(&old);
+  explicit_bzero(key, sizeof key);
+  free(plain_b64);
+  free(blob);
+  hl_buf_dispose(&v1);
+  hl_buf_dispose(&aad);
+  hl_buf_dispose(&raw);
+  e2e_start_hookloop(&hk, env); /* for e2e_stop_both */
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+#endif
 
 /* KMS refusing (AccessDenied on Decrypt, an unknown key on
  * GenerateDataKey) or out of reach: serve stops with exit 2 and a message
