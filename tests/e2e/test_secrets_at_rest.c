@@ -187,6 +187,37 @@ HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
   e2e_stop_both(&hk, &partner);
 }
 
+/* Enabling a subscription writes it again: sealed too, as every write. */
+HL_TEST_T(enabling_a_subscription_keeps_its_credentials_sealed, 120) {
+  char keyfile[700], key_env[800];
+  char *keydir = hl_tmpdir("enable-keys");
+  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
+  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  const char *env[] = {key_env, NULL};
+  start_with_credentials(env);
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const char *sid = hl_json_str(hl_json_get(&hl_json_get(doc.root, "subscriptions")->u.items[0], "subscription_id"));
+  HL_ASSERT(sid != NULL);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/enable", hk.base, sid);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000); /* cleanly: the SQLite WAL is checkpointed */
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw); /* as the enable left it, before any load could seal it again */
+  assert_no_credential(&raw, "the store");
+  e2e_start_hookloop(&hk, env);
+  deliver("evt-enable-1", 1);
+  hl_buf_dispose(&raw);
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+}
+
 /* The running hookloop loaded no subscription, and its log says a sealed
  * one could not be opened, and why. */
 static void assert_not_loaded(const char *why) {
