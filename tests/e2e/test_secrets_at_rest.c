@@ -92,6 +92,16 @@ static void write_keys(const char *path, const char *keys) {
   fclose(f);
 }
 
+/* A fresh directory (returned, malloc'd) with a key file holding KEY1:
+ * its path in keyfile[700], HOOKLOOP_SECRET_KEY_FILE=<path> in key_env[800]. */
+static char *key1_file(const char *name, char keyfile[700], char key_env[800]) {
+  char *keydir = hl_tmpdir(name);
+  snprintf(keyfile, 700, "%s/keys", keydir);
+  snprintf(key_env, 800, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  return keydir;
+}
+
 static void restart(const char *key_env) {
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
   HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -190,10 +200,7 @@ HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
 /* Enabling a subscription writes it again: sealed too, as every write. */
 HL_TEST_T(enabling_a_subscription_keeps_its_credentials_sealed, 120) {
   char keyfile[700], key_env[800];
-  char *keydir = hl_tmpdir("enable-keys");
-  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
-  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
-  write_keys(keyfile, KEY1 "\n");
+  char *keydir = key1_file("enable-keys", keyfile, key_env);
   const char *env[] = {key_env, NULL};
   start_with_credentials(env);
   char u[300];
@@ -656,10 +663,7 @@ HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
 HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
   char keyfile[700], key_env[800];
-  char *keydir = hl_tmpdir("kms-keys");
-  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
-  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
-  write_keys(keyfile, KEY1 "\n");
+  char *keydir = key1_file("kms-keys", keyfile, key_env);
   const char *env[] = {key_env, NULL};
   start_with_credentials(env);
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
@@ -679,10 +683,7 @@ HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
 HL_TEST_T(key_file_records_migrate_to_kms_when_both_are_set, 240) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
   char keyfile[700], key_env[800];
-  char *keydir = hl_tmpdir("kms-migrate");
-  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
-  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
-  write_keys(keyfile, KEY1 "\n");
+  char *keydir = key1_file("kms-migrate", keyfile, key_env);
   const char *file_env[] = {key_env, NULL};
   start_with_credentials(file_env);
   deliver("evt-mig-1", 1);
