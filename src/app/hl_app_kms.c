@@ -197,7 +197,10 @@ static void on_opened(void *data, const hl_aws_status *st, const uint8_t *plaint
   const char *blob = j->blobs[c->i];
   hl_free(c);
   j->in_flight--;
-  if (st->verdict == HL_AWS_VERDICT_OK && len == HL_KMS_DATA_KEY_LEN) {
+  if (k->closing) {
+    /* Canceled by the close: not KMS refusing (nobody reports this one). */
+    if (j->status == 0) j->status = HL_ECANCELED;
+  } else if (st->verdict == HL_AWS_VERDICT_OK && len == HL_KMS_DATA_KEY_LEN) {
     hl_sealer_add_opened(&k->sealer, plaintext, blob, hl_mono_ms() + k->ttl_ms);
     k->decrypted++;
   } else if (st->verdict == HL_AWS_VERDICT_OK || strcmp(st->code, "InvalidCiphertextException") == 0 ||
@@ -240,8 +243,8 @@ static void open_more(open_job *j) {
     j->in_flight++;
   }
   if (j->in_flight || (j->status == 0 && j->next < j->n)) return;
-  snprintf(k->open_why, sizeof k->open_why, "%s", j->status ? j->why : "");
-  if (j->status && !k->closing)
+  if (j->status != HL_ECANCELED) snprintf(k->open_why, sizeof k->open_why, "%s", j->status ? j->why : "");
+  if (j->status && j->status != HL_ECANCELED)
     hl_log_error("could not open the KMS data keys of sealed subscription credentials", "\"error\":\"%s\"",
                  hl_log_esc(j->why, (size_t)-1));
   j->done(j->data, j->status, j->status ? j->why : NULL);

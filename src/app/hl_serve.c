@@ -394,6 +394,10 @@ static void on_queue_poll(uv_timer_t *t) {
 
 static void on_loaded(void *data, int status) {
   serve *s = data;
+  if (status == HL_ECANCELED && s->state != S_STARTING) { /* a signal came, and the close ended the load */
+    begin_close(s);
+    return;
+  }
   const char *kms_why = status != 0 && s->have_kms ? hl_app_kms_open_failure(&s->kms) : NULL;
   if (kms_why) {
     /* KMS refusing the data keys records carry: as at on_kms_ready, exit 2. */
