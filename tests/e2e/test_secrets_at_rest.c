@@ -459,7 +459,8 @@ static size_t wait_generated(size_t n) {
  * of the ciphertext it carries, at start-up and again at run time once the
  * opened copy expired); a new write carries a newer key; POST
  * /admin/secrets/reseal moves every value to the current key in bounded
- * batches, and a second call has nothing to do. No credential and no data
+ * batches (503 kms_unavailable while KMS refuses Decrypt), and a second
+ * call has nothing to do. No credential and no data
  * key is ever in the store's raw bytes. */
 HL_TEST_T(kms_data_keys_rotate_older_values_open_by_decrypt_and_reseal_moves_them, 240) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
@@ -481,6 +482,12 @@ HL_TEST_T(kms_data_keys_rotate_older_values_open_by_decrypt_and_reseal_moves_the
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_call("POST", url, body, &doc), 201);
   char *sid2 = strdup(hl_json_str(hl_json_get(doc.root, "subscription_id")));
+  hl_json_doc_dispose(&doc);
+  /* KMS refusing at run time: the route says so and changes nothing. */
+  svc_peer_fault(&kms, "{\"action\":\"Decrypt\",\"kind\":\"access_denied\",\"count\":1}");
+  snprintf(url, sizeof url, "%s/admin/secrets/reseal", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", url, "", &doc), 503);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(doc.root, "error")), "kms_unavailable");
   hl_json_doc_dispose(&doc);
   /* The run-time path: the listing opens A again, its copy gone. */
   reseal_counts c = reseal("1");
