@@ -189,6 +189,7 @@ static void r_post_xform(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p;
 static void r_list_xforms(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_list_transformations(a, req); }
 static void r_get_xform(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api_get_transformation(a, req, p[0]); }
 static void r_stats(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_stats(a, req); }
+static void r_reseal(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_reseal(a, req); }
 static void r_hosts(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_hosts(a, req); }
 static void r_openapi(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_openapi(a, req); }
 static void r_console(hl_api *a, hl_http_req *req, char (*p)[256]) { (void)p; hl_api_console_file(a, req, NULL); }
@@ -230,6 +231,7 @@ const hl_api_route hl_api_routes[] = {
   {"POST", "/admin/events/{event_id}/replay", HL_API_AUTH_ADMIN, r_replay},
   {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},
   {"GET", "/admin/hosts", HL_API_AUTH_ADMIN, r_hosts},
+  {"POST", "/admin/secrets/reseal", HL_API_AUTH_ADMIN, r_reseal},
   {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event},
   {"POST", "/api/v1/events/bulk", HL_API_AUTH_API, r_post_bulk},
   /* After bulk (and health): those two are not event types. */

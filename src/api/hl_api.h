@@ -37,6 +37,7 @@ typedef struct {
   bool allow_private_targets;
   bool require_https;             /* HOOKLOOP_REQUIRE_HTTPS: http:// subscription URLs get 400 */
   const hl_sealer *sealer;        /* borrowed; HOOKLOOP_SECRET_KEY_FILE: credentials sealed at rest, or NULL */
+  hl_seal_opener *opener;         /* borrowed; HOOKLOOP_KMS_KEY_ID: opens the data keys of loaded records, or NULL */
   bool require_partners;          /* HOOKLOOP_REQUIRE_PARTNERS: a subscription must name a registered partner */
   bool default_secret;            /* WEBHOOK_SECRET_ARN: subscriptions without a secret use it */
   bool console;                   /* serve the operator console at /console (hl_api_console.c) */

@@ -948,7 +948,7 @@ static void load_subs(void *data, int status) {
     hl_free(c);
     return;
   }
-  c->a->store->vt->sub_list(c->a->store, on_subs_loaded, c);
+  hl_api_sub_list_open(c->a, on_subs_loaded, c);
 }
 
 static void on_schemas_loaded(void *data, int status, hl_store_result *res) {

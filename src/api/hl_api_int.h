@@ -78,6 +78,12 @@ void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void
  * sealed with the current key: the migration. Returns false, with an error
  * logged, for a record that cannot be opened (skip it). */
 bool hl_api_sub_open(hl_api *a, hl_sub_rec *r);
+/* sub_list, and with KMS (opt.opener) the data keys the records' sealed
+ * values carry opened before cb sees them: KMS refusing or out of reach
+ * fails the listing (HL_EREFUSED), so nothing is dropped for it. */
+void hl_api_sub_list_open(hl_api *a, hl_store_cb cb, void *data);
+/* POST /admin/secrets/reseal (hl_api_reseal.c). */
+void hl_api_reseal(hl_api *a, hl_http_req *req);
 
 /* --- TLS client certificates (hl_api_client_cert.c) ------------------------------ */
 /* Reads "client_certificate" ({"certificate","private_key"}, PEM) into

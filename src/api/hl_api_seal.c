@@ -54,3 +54,47 @@ bool hl_api_sub_open(hl_api *a, hl_sub_rec *r) {
   }
   return true;
 }
+
+typedef struct {
+  hl_api *a;
+  hl_store_cb cb;
+  void *data;
+  hl_store_result res; /* taken from the store's callback */
+} list_open_ctx;
+
+static void on_keys_open(void *data, int status, const char *why) {
+  (void)why; /* logged by the opener */
+  list_open_ctx *c = data;
+  c->cb(c->data, status, &c->res);
+  hl_store_result_dispose(&c->res);
+  c->a->opt.opener->release(c->a->opt.opener);
+  hl_free(c);
+}
+
+static void on_listed(void *data, int status, hl_store_result *res) {
+  list_open_ctx *c = data;
+  hl_seal_opener *o = c->a->opt.opener;
+  if (status != 0 || !o) {
+    c->cb(c->data, status, res);
+    hl_free(c);
+    return;
+  }
+  c->res = *res; /* the store frees what is left in res once this returns */
+  *res = (hl_store_result){0};
+  size_t n = 0;
+  char **blobs = hl_calloc(c->res.nsubs * HL_SUB_SEAL_FIELDS + 1, sizeof *blobs);
+  for (size_t i = 0; i < c->res.nsubs; i++) {
+    const char *b[HL_SUB_SEAL_FIELDS];
+    size_t len[HL_SUB_SEAL_FIELDS], k = hl_sub_rec_blobs(&c->res.subs[i], b, len);
+    for (size_t j = 0; j < k; j++) blobs[n++] = hl_strndup(b[j], len[j]);
+  }
+  o->open(o, (const char *const *)blobs, n, on_keys_open, c);
+  for (size_t i = 0; i < n; i++) hl_free(blobs[i]);
+  hl_free(blobs);
+}
+
+void hl_api_sub_list_open(hl_api *a, hl_store_cb cb, void *data) {
+  list_open_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (list_open_ctx){.a = a, .cb = cb, .data = data};
+  a->store->vt->sub_list(a->store, on_listed, c);
+}

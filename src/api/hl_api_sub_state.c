@@ -36,12 +36,12 @@ void hl_api_write_sub_state(hl_jw *w, const hl_sub *s) {
 
 /* Writes s with another status: the store copies the record during the
  * call, so the registry's own is lent, not copied (a field added to
- * subscriptions is written too). */
+ * subscriptions is written too), its credentials sealed as every write. */
 static void put_with_status(hl_api *a, hl_sub *s, const char *status, hl_store_cb cb, void *data) {
   char *keep = s->rec.status;
   s->rec.status = (char *)status;
   a->pending++;
-  a->store->vt->sub_put(a->store, &s->rec, cb, data);
+  hl_api_sub_store_put(a, &s->rec, cb, data);
   s->rec.status = keep;
 }
 

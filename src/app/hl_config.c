@@ -81,6 +81,7 @@ static const setting settings[] = {
   T("HOOKLOOP_REQUIRE_HTTPS", "0"),
   S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
   S("HOOKLOOP_KMS_KEY_ID", kms_key_id, NULL),
+  T("HOOKLOOP_KMS_DATA_KEY_TTL_S", "3600"),
   T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
   T("HOOKLOOP_BREAKER_FAILURES", "10"),
   T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
@@ -326,6 +327,8 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->retention_unit_ms);
   } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
     return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 (never reload) to 86400", &c->config_ttl_s);
+  } else if (strcmp(name, "HOOKLOOP_KMS_DATA_KEY_TTL_S") == 0) {
+    return whole_setting(err, name, v, 1, 604800, "whole seconds from 1 to 604800", &c->kms_data_key_ttl_s);
   } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
     return flag(name, v, &c->allow_private_targets, err);
   } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
@@ -557,6 +560,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_POLL_MS"); hl_jw_int(&w, c->queue_poll_ms);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
+  hl_jw_key(&w, "HOOKLOOP_KMS_DATA_KEY_TTL_S"); hl_jw_int(&w, c->kms_data_key_ttl_s);
   hl_jw_key(&w, "EVENTS_TTL_DAYS"); hl_jw_int(&w, c->events_ttl_days);
   hl_jw_key(&w, "HOOKLOOP_RETENTION_DAYS"); hl_jw_int(&w, c->retention_days);
   hl_jw_key(&w, "HOOKLOOP_RETENTION_FAILED_DAYS"); hl_jw_int(&w, c->retention_failed_days);

@@ -70,6 +70,7 @@ typedef struct {
   /* HOOKLOOP_KMS_KEY_ID: credentials sealed under a KMS data key instead
    * (app/hl_app_kms.h; the key comes at start-up, on the loop). */
   char *kms_key_id;
+  int64_t kms_data_key_ttl_s; /* HOOKLOOP_KMS_DATA_KEY_TTL_S: how long a data key seals, and an opened one stays in memory */
   int64_t breaker_failures;       /* HOOKLOOP_BREAKER_FAILURES: failed attempts in a row that open a subscription's breaker (0: none) */
   int64_t breaker_open_ms;        /* HOOKLOOP_BREAKER_OPEN_MS: open this long, then one probe */
   int64_t disable_after_failures; /* HOOKLOOP_DISABLE_AFTER_FAILURES: failed attempts in a row that disable it (0: never) */

@@ -882,7 +882,9 @@ static void prep_done(lambda *L, int status, const char *why) {
 }
 
 static void on_loaded(void *data, int status) {
-  prep_done(data, status, "could not load schemas and subscriptions from the store; retry later");
+  lambda *L = data;
+  const char *kms_why = status != 0 && L->have_kms ? hl_app_kms_open_failure(&L->kms) : NULL;
+  prep_done(data, status, kms_why ? kms_why : "could not load schemas and subscriptions from the store; retry later");
 }
 
 static void on_secret_read(void *data, int status, const char *why) {
@@ -911,7 +913,7 @@ static void prepare(lambda *L) {
   bool secret = L->have_secrets && !hl_secrets_value(&L->secrets);
   L->prep_pending = 1 + secret;
   if (secret) hl_secrets_start(&L->secrets, on_secret_read, L);
-  if (L->have_kms && L->kms.state != HL_APP_KMS_READY) hl_app_kms_start(&L->kms, on_kms_ready, L);
+  if (L->have_kms && !hl_app_kms_ready(&L->kms)) hl_app_kms_start(&L->kms, on_kms_ready, L);
   else hl_api_load(&L->api, on_loaded, L);
 }
 
@@ -1003,6 +1005,7 @@ int hl_lambda_run(const hl_config *cfg) {
                            .require_https = cfg->require_https,
                            /* borrowed before the key is there: loaded after on_kms_ready */
                            .sealer = L->have_kms ? &L->kms.sealer : cfg->sealer,
+                           .opener = L->have_kms ? &L->kms.opener : NULL,
                            .require_partners = cfg->require_partners,
                            .default_secret = L->have_secrets,
                            .backlog_high_water = cfg->queue_high_water, .default_schedule = L->schedule,

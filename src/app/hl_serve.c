@@ -396,6 +396,18 @@ static void on_queue_poll(uv_timer_t *t) {
 
 static void on_loaded(void *data, int status) {
   serve *s = data;
+  if (status == HL_ECANCELED && s->state != S_STARTING) { /* a signal came, and the close ended the load */
+    begin_close(s);
+    return;
+  }
+  const char *kms_why = status != 0 && s->have_kms ? hl_app_kms_open_failure(&s->kms) : NULL;
+  if (kms_why) {
+    /* KMS refusing the data keys records carry: as at on_kms_ready, exit 2. */
+    fprintf(stderr, "hookloop: %s\n", kms_why);
+    s->exit_code = 2;
+    begin_close(s);
+    return;
+  }
   if (status != 0) {
     hl_log_error("could not load schemas and subscriptions from the store",
                  "\"error\":\"%s\",\"hint\":\"%s\"", hl_strerror(status),
@@ -625,6 +637,7 @@ int hl_serve_run(const hl_config *cfg) {
     /* With KMS, borrowed before the key is there: nothing is loaded or
      * written before on_kms_ready. */
     .sealer = s->have_kms ? &s->kms.sealer : cfg->sealer,
+    .opener = s->have_kms ? &s->kms.opener : NULL,
     .default_secret = s->have_secrets, .require_partners = cfg->require_partners,
     .loop = &s->loop,
     .backlog_high_water = s->set.high_water, .default_schedule = s->schedule,

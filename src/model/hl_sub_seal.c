@@ -16,7 +16,7 @@ typedef struct {
   bool plain_is_credential;
 } cred_field;
 
-#define NCRED 4
+#define NCRED HL_SUB_SEAL_FIELDS
 
 static size_t cred_fields(hl_sub_rec *r, cred_field out[NCRED]) {
   out[0] = (cred_field){"secret", &r->secret, r->secret && *r->secret};
@@ -85,4 +85,22 @@ bool hl_sub_rec_has_sealed(const hl_sub_rec *r) {
   for (size_t i = 0; i < n; i++)
     if (hl_is_sealed(*f[i].field)) return true;
   return false;
+}
+
+size_t hl_sub_rec_blobs(const hl_sub_rec *r, const char *blob[HL_SUB_SEAL_FIELDS], size_t len[HL_SUB_SEAL_FIELDS]) {
+  cred_field f[NCRED];
+  size_t n = cred_fields((hl_sub_rec *)r, f), out = 0;
+  for (size_t i = 0; i < n; i++)
+    if (hl_seal_blob(*f[i].field, &blob[out], &len[out])) out++;
+  return out;
+}
+
+bool hl_sub_rec_sealed_current(const hl_sealer *s, const hl_sub_rec *r) {
+  cred_field f[NCRED];
+  size_t n = cred_fields((hl_sub_rec *)r, f);
+  for (size_t i = 0; i < n; i++) {
+    bool sealed = hl_is_sealed(*f[i].field);
+    if ((sealed && !hl_seal_is_current(s, *f[i].field)) || (!sealed && f[i].plain_is_credential)) return false;
+  }
+  return true;
 }

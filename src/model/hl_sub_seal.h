@@ -32,6 +32,13 @@ int hl_sub_rec_unseal(const hl_sealer *s, hl_sub_rec *r, bool *reseal, hl_buf *e
 /* Frees the fields of sealed (a shallow copy of orig passed through
  * hl_sub_rec_seal) that are its own. */
 void hl_sub_rec_seal_release(hl_sub_rec *sealed, const hl_sub_rec *orig);
+/* The data key ciphertexts r's v2 values carry (hl_seal_blob), at most
+ * HL_SUB_SEAL_FIELDS: pointers into r, len bytes each. */
+#define HL_SUB_SEAL_FIELDS 4
+size_t hl_sub_rec_blobs(const hl_sub_rec *r, const char *blob[HL_SUB_SEAL_FIELDS], size_t len[HL_SUB_SEAL_FIELDS]);
+/* Whether every credential of r is sealed with s's current key (nothing
+ * for `hookloop secrets reseal` to do). */
+bool hl_sub_rec_sealed_current(const hl_sealer *s, const hl_sub_rec *r);
 /* Whether any credential field of r is sealed. */
 bool hl_sub_rec_has_sealed(const hl_sub_rec *r);
 /* Whether the URL carries a user or password (scheme://user:pass@host). */

@@ -379,8 +379,27 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("GET", "/admin/stats", NULL, NULL, 401);
   expect("GET", "/admin/hosts", NULL, "admin", 200);
   expect("GET", "/admin/hosts", NULL, NULL, 401);
+  expect("POST", "/admin/secrets/reseal", "", "admin", 409); /* no key set */
+  expect("POST", "/admin/secrets/reseal", "", NULL, 401);
 
   HL_ASSERT_EQ_INT(e2e_stop_hookloop(&H, SIGTERM, 30000), 0);
+
+  /* With a key file: the same store's subscriptions sealed again. */
+  {
+    char keyfile[700], key_env[800];
+    snprintf(keyfile, sizeof keyfile, "%s/../oa-keys-%d", H.dir, (int)getpid());
+    snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+    FILE *f = fopen(keyfile, "w");
+    HL_ASSERT(f != NULL);
+    fputs("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", f);
+    fclose(f);
+    const char *const env[] = {"HOOKLOOP_ADMIN_TOKEN=" ADMIN, key_env, NULL};
+    e2e_start_hookloop(&H, env);
+    expect("POST", "/admin/secrets/reseal?batch=10", "", "admin", 200);
+    expect("POST", "/admin/secrets/reseal?batch=0", "", "admin", 400);
+    HL_ASSERT_EQ_INT(e2e_stop_hookloop(&H, SIGTERM, 30000), 0);
+    unlink(keyfile);
+  }
 
   /* The console is served only when asked for: HOOKLOOP_CONSOLE=1, or an
    * admin token (above); without either it is not there at all. */

@@ -101,3 +101,73 @@ HL_TEST(key_files_are_read_as_documented) {
   hl_rmtree(dir);
   free(dir);
 }
+
+/* KMS data keys (v2): a value carries its data key's ciphertext; it opens
+ * with that key after the current one changed, not once the key is
+ * dropped; v1 values open under a data key and are reported stale, v2
+ * ones under an older data key are not (processes sharing a store each
+ * seal with their own); hl_seal_is_current tells what a reseal moves. */
+HL_TEST(data_keys_seal_v2_values_carrying_their_ciphertext) {
+  hl_sealer s;
+  hl_sealer_init(&s, K + 1, 1); /* a legacy v1 key, opening only once a data key seals */
+  hl_buf v1 = HL_BUF_INIT, a = HL_BUF_INIT, b = HL_BUF_INIT, plain = HL_BUF_INIT, err = HL_BUF_INIT;
+  hl_seal(&s, "sub_1/secret", "one", 3, &v1);
+  HL_ASSERT(strncmp(v1.data, HL_SEAL_PREFIX, strlen(HL_SEAL_PREFIX)) == 0);
+  HL_ASSERT(hl_seal_is_current(&s, v1.data));
+  const uint8_t A[32] = {0xa}, B[32] = {0xb};
+  hl_sealer_set_current(&s, A, "QUFBQQ==", 100);
+  HL_ASSERT(!hl_seal_is_current(&s, v1.data));
+  hl_seal(&s, "sub_1/secret", "two", 3, &a);
+  HL_ASSERT(strncmp(a.data, "hlseal:v2:", 10) == 0 && strstr(a.data, ":QUFBQQ==:") != NULL);
+  const char *blob = NULL;
+  size_t len = 0;
+  HL_ASSERT(hl_seal_blob(a.data, &blob, &len) && len == 8 && memcmp(blob, "QUFBQQ==", 8) == 0);
+  HL_ASSERT(!hl_seal_blob(v1.data, &blob, &len));
+  bool stale = false;
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", v1.data, &plain, &stale, &err), 0);
+  HL_ASSERT_EQ_STR(plain.data, "one");
+  HL_ASSERT(stale);
+  /* B seals now; A (dropped with the change) no longer opens until added back. */
+  hl_sealer_set_current(&s, B, "QkJCQg==", 200);
+  hl_seal(&s, "sub_1/secret", "three", 5, &b);
+  HL_ASSERT(hl_seal_is_current(&s, b.data) && !hl_seal_is_current(&s, a.data));
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", a.data, &plain, &stale, &err), HL_EINVAL);
+  HL_ASSERT(strstr(err.data, "has not been decrypted") != NULL);
+  HL_ASSERT(!hl_sealer_has_blob(&s, "QUFBQQ==", 8) && hl_sealer_has_blob(&s, "QkJCQg==", 8));
+  hl_sealer_add_opened(&s, A, "QUFBQQ==", 150);
+  hl_sealer_add_opened(&s, A, "QUFBQQ==", 150); /* once only */
+  HL_ASSERT_EQ_INT((int)s.nopened, 1);
+  stale = true;
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", a.data, &plain, &stale, &err), 0);
+  HL_ASSERT_EQ_STR(plain.data, "two");
+  HL_ASSERT(!stale);
+  /* A key under another blob does not open it: the blob names the key. */
+  hl_buf forged = HL_BUF_INIT;
+  hl_buf_printf(&forged, "hlseal:v2:%.8s:QkJCQg==:%s", a.data + 10, strrchr(a.data, ':') + 1);
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", forged.data, &plain, NULL, &err), HL_EINVAL);
+  /* Expiry: gone at its time, and wiped; the oldest go beyond keep. */
+  HL_ASSERT_EQ_INT((int)hl_sealer_expire(&s, 149, 8), 0);
+  HL_ASSERT_EQ_INT((int)hl_sealer_expire(&s, 150, 8), 1);
+  HL_ASSERT_EQ_INT((int)s.nopened, 0);
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", a.data, &plain, NULL, &err), HL_EINVAL);
+  hl_sealer_add_opened(&s, A, "QUFBQQ==", 1000);
+  hl_sealer_add_opened(&s, B, "QkJCQg==", 1000); /* the current one: already in hand */
+  hl_sealer_add_opened(&s, K[0], "S0tLSw==", 1000);
+  HL_ASSERT_EQ_INT((int)s.nopened, 2);
+  HL_ASSERT_EQ_INT((int)hl_sealer_expire(&s, 0, 1), 1);
+  HL_ASSERT(!hl_sealer_has_blob(&s, "QUFBQQ==", 8) && hl_sealer_has_blob(&s, "S0tLSw==", 8));
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", b.data, &plain, NULL, &err), 0);
+  HL_ASSERT_EQ_STR(plain.data, "three");
+  /* A version this one does not know is named as such. */
+  hl_buf_reset(&err);
+  HL_ASSERT_EQ_INT(hl_unseal(&s, "sub_1/secret", "hlseal:v9:abc", &plain, NULL, &err), HL_EINVAL);
+  HL_ASSERT(strstr(err.data, "format") != NULL);
+  hl_sealer_dispose(&s);
+  HL_ASSERT(s.opened == NULL && s.current.blob == NULL);
+  hl_buf_dispose(&v1);
+  hl_buf_dispose(&a);
+  hl_buf_dispose(&b);
+  hl_buf_dispose(&forged);
+  hl_buf_dispose(&plain);
+  hl_buf_dispose(&err);
+}

@@ -10,12 +10,16 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
+#include "crypto/hl_seal.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+#include <sqlite3.h>
+#endif
 
 static e2e_hookloop hk;
 static e2e_partner partner;
@@ -63,25 +67,39 @@ static void assert_no_credential(const hl_buf *b, const char *where) {
     HL_ASSERT_MSG(!holds(b, creds[i]), "%s holds %s", where, creds[i]);
 }
 
-/* The key id of the sealed values, all sealed with the same key. */
-static void sealed_key_id(const hl_buf *b, char id[9]) {
-  const char *p = memmem(b->data, b->len, "hlseal:v1:", 10);
-  HL_ASSERT_MSG(p, "nothing sealed in the store");
-  memcpy(id, p + 10, 8);
+/* The key id of the values sealed in this format (HL_SEAL_PREFIX or
+ * "hlseal:v2:"), all sealed with the same key. */
+static void sealed_key_id_as(const hl_buf *b, const char *prefix, char id[9]) {
+  size_t pl = strlen(prefix);
+  const char *p = memmem(b->data, b->len, prefix, pl);
+  HL_ASSERT_MSG(p, "nothing sealed in the store as %s", prefix);
+  memcpy(id, p + pl, 8);
   id[8] = '\0';
   size_t n = 0;
-  for (; p; p = memmem(p + 1, b->len - (size_t)(p + 1 - b->data), "hlseal:v1:", 10)) {
-    HL_ASSERT_MSG(memcmp(p + 10, id, 8) == 0, "values sealed with two keys");
+  for (; p; p = memmem(p + 1, b->len - (size_t)(p + 1 - b->data), prefix, pl)) {
+    HL_ASSERT_MSG(memcmp(p + pl, id, 8) == 0, "values sealed with two keys");
     n++;
   }
   HL_ASSERT_MSG(n == 3, "%zu sealed values, expected the secret, the headers and the URL", n);
 }
+
+static void sealed_key_id(const hl_buf *b, char id[9]) { sealed_key_id_as(b, "hlseal:v1:", id); }
 
 static void write_keys(const char *path, const char *keys) {
   FILE *f = fopen(path, "w");
   HL_ASSERT(f != NULL);
   fputs(keys, f);
   fclose(f);
+}
+
+/* A fresh directory (returned, malloc'd) with a key file holding KEY1:
+ * its path in keyfile[700], HOOKLOOP_SECRET_KEY_FILE=<path> in key_env[800]. */
+static char *key1_file(const char *name, char keyfile[700], char key_env[800]) {
+  char *keydir = hl_tmpdir(name);
+  snprintf(keyfile, 700, "%s/keys", keydir);
+  snprintf(key_env, 800, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
+  write_keys(keyfile, KEY1 "\n");
+  return keydir;
 }
 
 static void restart(const char *key_env) {
@@ -179,6 +197,34 @@ HL_TEST_T(credentials_are_sealed_at_rest_and_plain_rows_migrate, 240) {
   e2e_stop_both(&hk, &partner);
 }
 
+/* Enabling a subscription writes it again: sealed too, as every write. */
+HL_TEST_T(enabling_a_subscription_keeps_its_credentials_sealed, 120) {
+  char keyfile[700], key_env[800];
+  char *keydir = key1_file("enable-keys", keyfile, key_env);
+  const char *env[] = {key_env, NULL};
+  start_with_credentials(env);
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const char *sid = hl_json_str(hl_json_get(&hl_json_get(doc.root, "subscriptions")->u.items[0], "subscription_id"));
+  HL_ASSERT(sid != NULL);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/enable", hk.base, sid);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 200);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000); /* cleanly: the SQLite WAL is checkpointed */
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw); /* as the enable left it, before any load could seal it again */
+  assert_no_credential(&raw, "the store");
+  e2e_start_hookloop(&hk, env);
+  deliver("evt-enable-1", 1);
+  hl_buf_dispose(&raw);
+  hl_rmtree(keydir);
+  free(keydir);
+  e2e_stop_both(&hk, &partner);
+}
+
 /* The running hookloop loaded no subscription, and its log says a sealed
  * one could not be opened, and why. */
 static void assert_not_loaded(const char *why) {
@@ -273,12 +319,60 @@ static void assert_kms_refused(const char *dir, const char *const *env, const ch
   free(log);
 }
 
-/* The first start takes a data key from GenerateDataKey and keeps only its
- * ciphertext (in the store's ledger); the credentials are sealed with it.
- * The raw store holds neither a credential nor the plaintext key; a restart
- * gets the key back through KMS Decrypt (no second GenerateDataKey) and
- * deliveries are still signed with the subscription's secret. */
-HL_TEST_T(kms_envelope_keeps_only_the_encrypted_data_key_and_a_restart_decrypts_it, 240) {
+/* KMS Decrypt calls the peer accepted for this ciphertext (base64). */
+static size_t kms_decrypts_of(const char *blob_b64) {
+  hl_json_doc doc;
+  const hl_json *reqs = (hl_json_doc_init(&doc), svc_peer_requests(&kms, &doc));
+  HL_ASSERT(reqs != NULL);
+  size_t n = 0;
+  for (size_t i = 0; i < reqs->len; i++) {
+    const hl_json *r = &reqs->u.items[i];
+    const char *blob = hl_json_str(hl_json_get(r, "CiphertextBlob"));
+    n += strcmp(hl_json_str(hl_json_get(r, "action")), "Decrypt") == 0 && blob && strcmp(blob, blob_b64) == 0;
+  }
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
+/* The n-th (from 0) GenerateDataKey answer's member (Plaintext or
+ * CiphertextBlob), malloc'd. */
+static char *kms_generated(size_t nth, const char *member) {
+  hl_json_doc doc;
+  const hl_json *reqs = (hl_json_doc_init(&doc), svc_peer_requests(&kms, &doc));
+  HL_ASSERT(reqs != NULL);
+  char *out = NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < reqs->len && !out; i++) {
+    const hl_json *r = &reqs->u.items[i];
+    if (strcmp(hl_json_str(hl_json_get(r, "action")), "GenerateDataKey") != 0 || k++ != nth) continue;
+    out = strdup(hl_json_str(hl_json_get(hl_json_get(r, "Answer"), member)));
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_MSG(out, "no GenerateDataKey answer %zu", nth);
+  return out;
+}
+
+/* No data key the peer ever handed out is in b, in base64 or as bytes. */
+static void assert_no_data_key(const hl_buf *b) {
+  hl_json_doc doc;
+  size_t n = kms_calls("GenerateDataKey", &doc, NULL);
+  hl_json_doc_dispose(&doc);
+  for (size_t i = 0; i < n; i++) {
+    char *plain_b64 = kms_generated(i, "Plaintext");
+    uint8_t plain[64];
+    HL_ASSERT_EQ_INT(hl_base64_decode(plain_b64, strlen(plain_b64), plain, sizeof plain), 32);
+    HL_ASSERT_MSG(!holds(b, plain_b64), "the store holds data key %zu in base64", i);
+    HL_ASSERT_MSG(!memmem(b->data, b->len, plain, 32), "the store holds data key %zu's bytes", i);
+    free(plain_b64);
+  }
+}
+
+/* The first start takes a data key from GenerateDataKey; each sealed value
+ * carries its ciphertext (hlseal:v2:), never its plaintext. A restart
+ * makes a data key of its own and gets the first one back through KMS
+ * Decrypt of the ciphertext the record carries, before the subscription
+ * loads; deliveries are still signed with the subscription's secret. */
+HL_TEST_T(kms_envelope_values_carry_the_encrypted_data_key_and_a_restart_decrypts_it, 240) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
   const char *const *env = kms_env(NULL, "alias/hookloop-test");
   start_with_credentials(env);
@@ -290,39 +384,265 @@ HL_TEST_T(kms_envelope_keeps_only_the_encrypted_data_key_and_a_restart_decrypts_
   raw_store(&raw);
   assert_no_credential(&raw, "the store");
   char id[9];
-  sealed_key_id(&raw, id); /* the secret, the headers and the URL, sealed */
+  sealed_key_id_as(&raw, "hlseal:v2:", id); /* the secret, the headers and the URL, sealed */
   hl_json_doc doc;
-  const hl_json *gen = NULL;
-  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, &gen), 1);
-  const char *plain_b64 = hl_json_str(hl_json_get(hl_json_get(gen, "Answer"), "Plaintext"));
-  const char *blob_b64 = hl_json_str(hl_json_get(hl_json_get(gen, "Answer"), "CiphertextBlob"));
-  HL_ASSERT(plain_b64 && blob_b64);
-  uint8_t plain[64];
-  HL_ASSERT_EQ_INT(hl_base64_decode(plain_b64, strlen(plain_b64), plain, sizeof plain), 32);
-  HL_ASSERT_MSG(!holds(&raw, plain_b64), "the store holds the data key in base64");
-  HL_ASSERT_MSG(!memmem(raw.data, raw.len, plain, 32), "the store holds the data key's bytes");
-#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
-  HL_ASSERT_MSG(holds(&raw, blob_b64), "the encrypted data key is not in the SQLite file");
-#endif
+  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, NULL), 1);
   hl_json_doc_dispose(&doc);
+  char *blob_b64 = kms_generated(0, "CiphertextBlob");
+  assert_no_data_key(&raw);
+  hl_buf carried = HL_BUF_INIT;
+  hl_buf_printf(&carried, "hlseal:v2:%s:%s:", id, blob_b64);
+  HL_ASSERT_MSG(holds(&raw, carried.data), "the sealed values do not carry the encrypted data key");
+  HL_ASSERT_MSG(!holds(&raw, "hlseal:v1:"), "a value sealed in the old format");
 
   e2e_start_hookloop(&hk, env);
   deliver("evt-kms-2", 2); /* opened with the key KMS decrypted; the partner checked the signature */
-  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, NULL), 1);
+  HL_ASSERT_EQ_INT(kms_calls("GenerateDataKey", &doc, NULL), 2); /* this process's own */
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(kms_calls("Decrypt", &doc, NULL), 1);
   hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(kms_decrypts_of(blob_b64), 1); /* the one the records carry */
+  free(blob_b64);
+  hl_buf_dispose(&carried);
   hl_buf_dispose(&raw);
   e2e_stop_both(&hk, &partner);
   svc_peer_stop(&kms);
 }
+
+/* kms_env with HOOKLOOP_KMS_DATA_KEY_TTL_S=ttl; static storage. */
+static const char *const *kms_env_ttl(const char *ttl) {
+  static char var[64];
+  static const char *env[10];
+  const char *const *k = kms_env(NULL, "alias/hookloop-test");
+  size_t n = 0;
+  for (; k[n]; n++) env[n] = k[n];
+  snprintf(var, sizeof var, "HOOKLOOP_KMS_DATA_KEY_TTL_S=%s", ttl);
+  env[n++] = var;
+  env[n] = NULL;
+  return env;
+}
+
+/* POST /admin/secrets/reseal?batch=batch: 200, its counts in out. */
+typedef struct { int64_t examined, resealed, current, failed, remaining; } reseal_counts;
+
+static reseal_counts reseal(const char *batch) {
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/secrets/reseal%s%s", hk.base, batch ? "?batch=" : "", batch ? batch : "");
+  hl_json_doc doc;
+  long code = e2e_call("POST", u, "", &doc);
+  HL_ASSERT_MSG(code == 200, "reseal answered %ld", code);
+  reseal_counts c = {
+    (int64_t)hl_json_double(hl_json_get(doc.root, "examined")), (int64_t)hl_json_double(hl_json_get(doc.root, "resealed")),
+    (int64_t)hl_json_double(hl_json_get(doc.root, "already_current")), (int64_t)hl_json_double(hl_json_get(doc.root, "failed")),
+    (int64_t)hl_json_double(hl_json_get(doc.root, "remaining"))};
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(c.failed, 0);
+  HL_ASSERT_EQ_INT(c.examined, c.resealed + c.current + c.remaining);
+  return c;
+}
+
+/* Waits (bounded) until the peer handed out at least n data keys. */
+static size_t wait_generated(size_t n) {
+  size_t got = 0;
+  for (int i = 0; i < 300 && got < n; i++) {
+    hl_json_doc doc;
+    got = kms_calls("GenerateDataKey", &doc, NULL);
+    hl_json_doc_dispose(&doc);
+    if (got < n) hl_sleep_ms(100);
+  }
+  HL_ASSERT_MSG(got >= n, "%zu data keys made, expected %zu", got, n);
+  return got;
+}
+
+/* Data keys are replaced every HOOKLOOP_KMS_DATA_KEY_TTL_S: a value sealed
+ * under data key A still opens after A was replaced and wiped (KMS Decrypt
+ * of the ciphertext it carries, at start-up and again at run time once the
+ * opened copy expired); a new write carries a newer key; POST
+ * /admin/secrets/reseal moves every value to the current key in bounded
+ * batches (503 kms_unavailable while KMS refuses Decrypt), and a second
+ * call has nothing to do. No credential and no data
+ * key is ever in the store's raw bytes. */
+HL_TEST_T(kms_data_keys_rotate_older_values_open_by_decrypt_and_reseal_moves_them, 240) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  start_with_credentials(kms_env_ttl("3600")); /* sealed under A */
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char *a = kms_generated(0, "CiphertextBlob");
+
+  /* A second life with a 1 s lifetime: A opened through KMS before the
+   * subscription loads, then new data keys every second. */
+  e2e_start_hookloop(&hk, kms_env_ttl("1"));
+  deliver("evt-rot-1", 1);
+  HL_ASSERT_EQ_INT(kms_decrypts_of(a), 1);
+  size_t made = wait_generated(5); /* A, this start's own, then three replacements: A's opened copy is past its time at the last */
+  char url[300], body[1024];
+  snprintf(url, sizeof url, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"rest2\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:%d/hook/rest2\","
+           "\"secret\":\"" SECRET "\",\"headers\":{\"X-Partner-Key\":\"" HEADER_VALUE "\"}}", partner.port);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", url, body, &doc), 201);
+  char *sid2 = strdup(hl_json_str(hl_json_get(doc.root, "subscription_id")));
+  hl_json_doc_dispose(&doc);
+  /* KMS refusing at run time: the route says so and changes nothing. */
+  svc_peer_fault(&kms, "{\"action\":\"Decrypt\",\"kind\":\"access_denied\",\"count\":1}");
+  snprintf(url, sizeof url, "%s/admin/secrets/reseal", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", url, "", &doc), 503);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(doc.root, "error")), "kms_unavailable");
+  hl_json_doc_dispose(&doc);
+  /* The run-time path: the listing opens A again, its copy gone. */
+  reseal_counts c = reseal("1");
+  HL_ASSERT_EQ_INT(c.resealed, 1);
+  HL_ASSERT_MSG(kms_decrypts_of(a) == 2, "A was not decrypted again at run time (%zu)", kms_decrypts_of(a));
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "KMS data key replaced"), "no replacement logged");
+  free(log);
+
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw);
+  assert_no_credential(&raw, "the store");
+  assert_no_data_key(&raw);
+  /* rest2 was sealed after A's time, under a key of the second life. */
+  char *b = NULL;
+  for (size_t i = 2; i < made + 8 && !b; i++) {
+    char *blob = kms_generated(i, "CiphertextBlob");
+    if (holds(&raw, blob)) b = blob;
+    else free(blob);
+  }
+  HL_ASSERT_MSG(b != NULL, "no value carries a data key made after A's time");
+
+  /* A third life: reseal everything under its own key C, in batches. */
+  e2e_start_hookloop(&hk, kms_env_ttl("3600"));
+  size_t gen_c = wait_generated(made + 1);
+  char *cblob = kms_generated(gen_c - 1, "CiphertextBlob");
+  c = reseal("1");
+  HL_ASSERT_EQ_INT(c.resealed, 1);
+  HL_ASSERT(c.remaining >= 1); /* rest and rest2 were under keys of the second life */
+  c = reseal(NULL);
+  HL_ASSERT_EQ_INT(c.remaining, 0);
+  c = reseal(NULL); /* idempotent: nothing left to move */
+  HL_ASSERT_EQ_INT(c.resealed, 0);
+  HL_ASSERT_EQ_INT(c.remaining, 0);
+  HL_ASSERT(c.current >= 2 && c.current == c.examined);
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  raw_store(&raw);
+  assert_no_credential(&raw, "the store");
+  assert_no_data_key(&raw);
+  size_t v2 = 0, under_c = 0;
+  for (const char *p = raw.data; (p = memmem(p, raw.len - (size_t)(p - raw.data), "hlseal:v2:", 10)); p++) {
+    v2++;
+    under_c += strncmp(p + 19, cblob, strlen(cblob)) == 0;
+  }
+  /* rest: secret, headers, URL; rest2: secret, headers */
+  HL_ASSERT_MSG(v2 >= 5 && v2 == under_c, "%zu of %zu sealed values under the current key", under_c, v2);
+
+  /* A fourth life opens them all (C through Decrypt) and delivers. */
+  e2e_start_hookloop(&hk, kms_env_ttl("3600"));
+  deliver("evt-rot-2", 2);
+  HL_ASSERT(kms_decrypts_of(cblob) >= 1);
+  snprintf(url, sizeof url, "%s/admin/subscriptions/%s", hk.base, sid2);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", url, NULL, NULL), 204); /* the stores the builds share keep nothing of it */
+  free(sid2);
+  free(a);
+  free(b);
+  free(cblob);
+  hl_buf_dispose(&raw);
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+/* Runs one statement with text parameters on the stopped hookloop's
+ * SQLite file. */
+static void sql_exec(const char *sql, const char *const *params, size_t n) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+  HL_ASSERT_MSG(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  for (size_t i = 0; i < n; i++) sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_TRANSIENT);
+  HL_ASSERT_MSG(sqlite3_step(st) == SQLITE_DONE, "%s", sqlite3_errmsg(db));
+  HL_ASSERT_EQ_INT(sqlite3_changes(db), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* A store as earlier versions left it: the single data key's ciphertext in
+ * the ledger row hookloop#kms-data-key and a value sealed with it as
+ * hlseal:v1:. The row is decrypted at start-up, the value opens (the
+ * partner checks the signature) and is sealed again as v2 at that load. */
+HL_TEST_T(values_sealed_under_the_ledger_data_key_of_older_versions_open_and_move_to_v2, 120) {
+  svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
+  const char *const *env = kms_env(NULL, "alias/hookloop-test");
+  start_with_credentials(env);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* The data key the first start made, as the old ledger row and key. */
+  char *plain_b64 = kms_generated(0, "Plaintext"), *blob = kms_generated(0, "CiphertextBlob");
+  uint8_t key[1][32];
+  HL_ASSERT_EQ_INT(hl_base64_decode(plain_b64, strlen(plain_b64), key[0], sizeof key[0]), 32);
+  hl_sealer old;
+  hl_sealer_init(&old, (const uint8_t(*)[32])key, 1);
+  hl_buf v1 = HL_BUF_INIT, aad = HL_BUF_INIT;
+  {
+    /* The subscription id, from the row itself. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    HL_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+    HL_ASSERT(sqlite3_prepare_v2(db, "SELECT subscription_id FROM partner_event_subscription WHERE partner_id='rest'",
+                                 -1, &q, NULL) == SQLITE_OK);
+    HL_ASSERT(sqlite3_step(q) == SQLITE_ROW);
+    hl_buf_printf(&aad, "%s/secret", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+  hl_seal(&old, aad.data, SECRET, strlen(SECRET), &v1);
+  HL_ASSERT(strncmp(v1.data, "hlseal:v1:", 10) == 0);
+  const char *p1[] = {v1.data};
+  sql_exec("UPDATE partner_event_subscription SET secret=?1 WHERE partner_id='rest'", p1, 1);
+  const char *p2[] = {"hookloop#kms-data-key", blob};
+  sql_exec("INSERT INTO idempotency_ledger(idempotency_key,status,expires_at) VALUES(?1,?2,253402300799)", p2, 2);
+
+  e2e_start_hookloop(&hk, env);
+  deliver("evt-legacy-1", 1); /* opened with the old key: the partner checked the signature */
+  /* Twice: the ledger row at start-up, then the v2 values (their headers
+   * and URL) carrying the same ciphertext, as the load found them. */
+  HL_ASSERT_EQ_INT(kms_decrypts_of(blob), 2);
+  st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  hl_buf raw = HL_BUF_INIT;
+  raw_store(&raw);
+  HL_ASSERT_MSG(!holds(&raw, "hlseal:v1:"), "a value is still sealed with the old key");
+  assert_no_credential(&raw, "the store");
+  char id[9];
+  sealed_key_id_as(&raw, "hlseal:v2:", id);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "subscription credentials sealed with the current key"), "no reseal logged");
+  free(log);
+  hl_sealer_dispose(&old);
+  explicit_bzero(key, sizeof key);
+  free(plain_b64);
+  free(blob);
+  hl_buf_dispose(&v1);
+  hl_buf_dispose(&aad);
+  hl_buf_dispose(&raw);
+  e2e_start_hookloop(&hk, env); /* for e2e_stop_both */
+  e2e_stop_both(&hk, &partner);
+  svc_peer_stop(&kms);
+}
+#endif
 
 /* KMS refusing (AccessDenied on Decrypt, an unknown key on
  * GenerateDataKey) or out of reach: serve stops with exit 2 and a message
  * naming HOOKLOOP_KMS_KEY_ID, and never serves without its key. */
 HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
-  e2e_start_hookloop(&hk, kms_env(NULL, "alias/hookloop-test")); /* the data key is made and stored */
+  start_with_credentials(kms_env(NULL, "alias/hookloop-test")); /* sealed: the next start must decrypt */
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
   HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
@@ -331,9 +651,7 @@ HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
   assert_kms_refused(hk.dir, kms_env(NULL, "alias/hookloop-test"), "alias/hookloop-test", denied);
 
   char *fresh = hl_tmpdir("kms-missing");
-  /* A fresh SQLite store: GenerateDataKey; DynamoDB and PostgreSQL are
-   * shared by the test's processes and hold the key: Decrypt. Either way
-   * KMS does not know the key. */
+  /* Every start makes a data key first: KMS does not know the key. */
   const char *missing[] = {"NotFoundException", NULL};
   assert_kms_refused(fresh, kms_env(NULL, "alias/missing-key"), "alias/missing-key", missing);
 
@@ -352,10 +670,7 @@ HL_TEST_T(kms_refusing_or_unreachable_stops_serve_naming_the_variable, 240) {
 HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
   char keyfile[700], key_env[800];
-  char *keydir = hl_tmpdir("kms-keys");
-  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
-  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
-  write_keys(keyfile, KEY1 "\n");
+  char *keydir = key1_file("kms-keys", keyfile, key_env);
   const char *env[] = {key_env, NULL};
   start_with_credentials(env);
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
@@ -375,10 +690,7 @@ HL_TEST_T(records_sealed_with_a_key_file_do_not_open_under_kms, 120) {
 HL_TEST_T(key_file_records_migrate_to_kms_when_both_are_set, 240) {
   svc_peer_start(&kms, KMS_AKID, KMS_SKEY, NULL);
   char keyfile[700], key_env[800];
-  char *keydir = hl_tmpdir("kms-migrate");
-  snprintf(keyfile, sizeof keyfile, "%s/keys", keydir);
-  snprintf(key_env, sizeof key_env, "HOOKLOOP_SECRET_KEY_FILE=%s", keyfile);
-  write_keys(keyfile, KEY1 "\n");
+  char *keydir = key1_file("kms-migrate", keyfile, key_env);
   const char *file_env[] = {key_env, NULL};
   start_with_credentials(file_env);
   deliver("evt-mig-1", 1);
@@ -402,7 +714,7 @@ HL_TEST_T(key_file_records_migrate_to_kms_when_both_are_set, 240) {
   HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
   raw_store(&raw);
   assert_no_credential(&raw, "the store");
-  sealed_key_id(&raw, kms_id); /* all three under one key */
+  sealed_key_id_as(&raw, "hlseal:v2:", kms_id); /* all three under one data key */
   HL_ASSERT_MSG(strcmp(file_id, kms_id) != 0, "still sealed with the key file's key %s", file_id);
 
   /* KMS alone: the key file is no longer needed. */

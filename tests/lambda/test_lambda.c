@@ -1429,7 +1429,7 @@ HL_TEST_T(kms_data_key_in_lambda_refusal_fails_the_invocation_then_seals, 120) {
     if (bytes) hl_buf_append(&raw, bytes, len);
     free(bytes);
   }
-  HL_ASSERT_MSG(raw.len > 0 && memmem(raw.data, raw.len, "hlseal:v1:", 10), "nothing sealed in %s", db);
+  HL_ASSERT_MSG(raw.len > 0 && memmem(raw.data, raw.len, "hlseal:v2:", 10), "nothing sealed in %s", db);
   HL_ASSERT_MSG(!memmem(raw.data, raw.len, secret + 6, strlen(secret) - 6), "the secret is in plain text in %s", db);
   hl_buf_dispose(&raw);
   stop_lambda();

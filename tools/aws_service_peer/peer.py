@@ -447,8 +447,9 @@ class Handler(BaseHTTPRequestHandler):
             plaintext = AESGCM(master).decrypt(nonce, ct, self.aad(p.get("EncryptionContext")))
         except Exception:
             raise ApiError(400, "InvalidCiphertextException", "the ciphertext or its encryption context is wrong")
+        # The ciphertext too: a test checks which data key was asked for.
         self.record({"service": "kms", "action": "Decrypt", "KeyId": key_id,
-                     "EncryptionContext": p.get("EncryptionContext")})
+                     "EncryptionContext": p.get("EncryptionContext"), "CiphertextBlob": p.get("CiphertextBlob")})
         return 200, {"KeyId": "arn:aws:kms:%s:123456789012:key/%s" % (self.region, key_id),
                      "Plaintext": base64.b64encode(plaintext).decode(), "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
