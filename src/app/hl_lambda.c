@@ -1109,10 +1109,7 @@ int hl_lambda_report_init_error(const char *message) {
     invocation_free(L->parked);
     L->parked = NULL;
   }
-  hl_curl_uv_close(&L->curl, closed_noop, NULL);
-  uv_run(&L->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&L->loop);
-  hl_curl_global_cleanup();
+  hl_curl_uv_end_run(&L->curl, &L->loop);
   hl_free(L);
   return 2;
 }
