@@ -330,15 +330,8 @@ int hl_app_inbox_run(const hl_config *cfg, bool poll) {
     hl_secrets_close(&r->webhook_secret, set_flag, &closed);
     while (!closed && uv_run(&r->loop, UV_RUN_ONCE)) {}
   }
-  if (r->store) {
-    int closed = 0;
-    r->store->vt->close(r->store, set_flag, &closed);
-    while (!closed && uv_run(&r->loop, UV_RUN_ONCE)) {}
-  }
-  hl_curl_uv_close(&r->curl, NULL, NULL);
-  uv_run(&r->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&r->loop);
-  hl_curl_global_cleanup();
+  if (r->store) hl_app_store_close_wait(r->store, &r->loop);
+  hl_curl_uv_end_run(&r->curl, &r->loop);
   hl_free(r);
   return rc;
 }

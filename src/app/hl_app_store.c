@@ -179,6 +179,14 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
   return hl_store_ddb_open(loop, curl, &dc, queue, out, err, errlen);
 }
 
+static void set_flag(void *data) { *(bool *)data = true; }
+
+void hl_app_store_close_wait(hl_store *s, uv_loop_t *loop) {
+  bool closed = false;
+  s->vt->close(s, set_flag, &closed);
+  while (!closed && uv_run(loop, UV_RUN_ONCE)) {}
+}
+
 void hl_app_store_on_work(hl_store *s, void (*cb)(void *data, const char *subscription_id), void *data) {
   if (s->vt->on_work) s->vt->on_work(s, cb, data);
 }

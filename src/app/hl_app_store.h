@@ -23,6 +23,9 @@ void hl_app_table_names(const hl_config *cfg, hl_table_names *t);
  * with a message for the operator in err. */
 int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const char *data_dir,
                       bool embedded_queue, hl_store **out, char *err, size_t errlen);
+/* Closes s and runs loop until it has closed: the end of a run on a loop
+ * of its own, where nothing else is left to run. */
+void hl_app_store_close_wait(hl_store *s, uv_loop_t *loop);
 
 /* The AWS credentials chain's settings of cfg (pointers into cfg). */
 hl_aws_creds_env hl_app_creds_env(const hl_config *cfg);

@@ -110,8 +110,6 @@ static void on_tables_created(void *data, int status, const char *report) {
   r->done = true;
 }
 
-static void on_closed_flag(void *data) { *(bool *)data = true; }
-
 /* PostgreSQL: the store runs its migrations when it opens; this waits for them. */
 static void on_pg_ready(void *data, int status, const char *msg) {
   tables_result *r = data;
@@ -140,17 +138,12 @@ static int tables_create(const hl_config *cfg) {
     if (pg) hl_store_pg_ready(store, on_pg_ready, &res);
     else hl_ddb_tables_create(store, on_tables_created, &res);
     while (!res.done && uv_run(&loop, UV_RUN_ONCE)) {}
-    bool closed = false;
-    store->vt->close(store, on_closed_flag, &closed);
-    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+    hl_app_store_close_wait(store, &loop);
     if (res.status != 0 && !pg)
       fprintf(stderr, "hookloop tables create: failed; check DYNAMODB_ENDPOINT / AWS_REGION, the credentials "
                       "and the dynamodb:CreateTable, DescribeTable and UpdateTimeToLive permissions\n");
   }
-  hl_curl_uv_close(&curl, NULL, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  hl_curl_global_cleanup();
+  hl_curl_uv_end_run(&curl, &loop);
   return rc != 0 ? 2 : res.status != 0 ? 1 : 0;
 }
 

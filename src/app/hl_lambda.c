@@ -723,13 +723,19 @@ static void on_api_answer(void *data, int status, const hl_http_header *headers,
   hl_free(c);
 }
 
-static void handle_apigw(invocation *inv, const hl_json *ev) {
-  lambda *L = inv->L;
+/* What on_api_answer needs to post the answer of an API request made
+ * from the invocation (API Gateway or direct). */
+static apigw_ctx *answer_ctx(invocation *inv) {
   apigw_ctx *c = hl_malloc(sizeof *c);
-  c->L = L;
+  c->L = inv->L;
   c->hand_off = hand_off_at(inv);
   snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
-  hl_http_req *req = hl_apigw_request(ev, on_api_answer, c);
+  return c;
+}
+
+static void handle_apigw(invocation *inv, const hl_json *ev) {
+  lambda *L = inv->L;
+  hl_http_req *req = hl_apigw_request(ev, on_api_answer, answer_ctx(inv));
   size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L->api);
   if (req->body_len > limit) hl_http_respond_error(req, 413, "payload_too_large", "the request body is over the limit for this endpoint");
   else hl_api_handle(req, &L->api);
@@ -738,12 +744,8 @@ static void handle_apigw(invocation *inv, const hl_json *ev) {
 /* An event invoked directly: POST /api/v1/events with the payload as it came. */
 static void handle_direct(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
-  apigw_ctx *c = hl_malloc(sizeof *c);
-  c->L = L;
-  c->hand_off = hand_off_at(inv);
-  snprintf(c->request_id, sizeof c->request_id, "%s", inv->meta.request_id);
   bool ce = hl_json_str(hl_json_get(ev, "specversion")) != NULL;
-  hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, c);
+  hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, answer_ctx(inv));
   if (req->body_len > L->api.opt.max_body) hl_http_respond_error(req, 413, "payload_too_large", "the event is over the limit");
   else hl_api_handle(req, &L->api);
 }
@@ -1111,10 +1113,7 @@ int hl_lambda_report_init_error(const char *message) {
     invocation_free(L->parked);
     L->parked = NULL;
   }
-  hl_curl_uv_close(&L->curl, closed_noop, NULL);
-  uv_run(&L->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&L->loop);
-  hl_curl_global_cleanup();
+  hl_curl_uv_end_run(&L->curl, &L->loop);
   hl_free(L);
   return 2;
 }

@@ -492,19 +492,14 @@ static int settings_from_config(const hl_config *c, serve_settings *set) {
 /* A configuration error found before anything runs: close what is open
  * (the KMS client, the store, curl) and leave with 2. */
 static int close_early(serve *s) {
-  int closed = 0;
   if (s->have_kms) {
+    int closed = 0;
     s->have_kms = false;
     hl_app_kms_close(&s->kms, set_flag, &closed);
     while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
-    closed = 0;
   }
-  s->store->vt->close(s->store, set_flag, &closed);
-  while (!closed && uv_run(&s->loop, UV_RUN_ONCE)) {}
-  hl_curl_uv_close(&s->curl, NULL, NULL);
-  uv_run(&s->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&s->loop);
-  hl_curl_global_cleanup();
+  hl_app_store_close_wait(s->store, &s->loop);
+  hl_curl_uv_end_run(&s->curl, &s->loop);
   return 2;
 }
 
@@ -525,10 +520,7 @@ int hl_serve_run(const hl_config *cfg) {
   int rc = hl_app_store_open(&s->loop, &s->curl, cfg, s->set.data_dir, !s->set.kafka && !s->set.ddb_queue, &s->store, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "hookloop: %s\n", err);
-    hl_curl_uv_close(&s->curl, NULL, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&s->loop);
-    hl_curl_global_cleanup();
+    hl_curl_uv_end_run(&s->curl, &s->loop);
     return 1;
   }
   if (cfg->kms_key_id && *cfg->kms_key_id) {

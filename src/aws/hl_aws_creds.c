@@ -161,21 +161,14 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
 static void start_fetch(hl_aws_creds_provider *p);
 
 /* The one place the provider changes state; illegal moves are bugs. */
-static void transition(hl_aws_creds_provider *p, hl_creds_state to) {
-  static const char *const names[] = {"IDLE", "FETCHING", "CLOSING"};
-  static const unsigned allowed[] = {
-    [HL_CREDS_IDLE] = HL_SM_TO(HL_CREDS_FETCHING) | HL_SM_TO(HL_CREDS_CLOSING),
-    [HL_CREDS_FETCHING] = HL_SM_TO(HL_CREDS_IDLE) | HL_SM_TO(HL_CREDS_CLOSING),
-    [HL_CREDS_CLOSING] = 0,
-  };
-  hl_sm_check("aws credentials", allowed, names, p->state, to);
-  p->state = to;
+static void transition(hl_aws_creds_provider *p, hl_fetch_state to) {
+  hl_fetch_transition("aws credentials", &p->state, to);
 }
 
 static void on_refresh_timer(uv_timer_t *t) {
   hl_aws_creds_provider *p = hl_container_of(t, hl_aws_creds_provider, refresh);
   if (p->source == HL_CREDS_STATIC) notify(p, 0);
-  else if (p->state == HL_CREDS_IDLE) start_fetch(p);
+  else if (p->state == HL_FETCH_IDLE) start_fetch(p);
 }
 
 /* Reads the response; 0 and the new credentials installed, or an error
@@ -233,7 +226,7 @@ static void on_fetch_done(hl_curl_xfer *x, CURLcode res) {
     rc = take_response(p, &why);
   }
   fetch_cleanup(p);
-  transition(p, HL_CREDS_IDLE);
+  transition(p, HL_FETCH_IDLE);
   int64_t now = hl_wall_ms();
   if (rc == 0) {
     hl_log_info("AWS credentials fetched", "\"source\":\"%s\",\"expires_in_s\":%lld",
@@ -267,7 +260,7 @@ static char *read_token_file(const char *path) {
 }
 
 static void start_fetch(hl_aws_creds_provider *p) {
-  transition(p, HL_CREDS_FETCHING);
+  transition(p, HL_FETCH_FETCHING);
   p->easy = curl_easy_init();
   curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
   curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
@@ -293,7 +286,7 @@ static void start_fetch(hl_aws_creds_provider *p) {
   curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
   if (hl_curl_uv_add(p->curl, &p->xfer, p->easy, on_fetch_done) != 0) {
     fetch_cleanup(p);
-    transition(p, HL_CREDS_IDLE);
+    transition(p, HL_FETCH_IDLE);
     schedule_refresh(p, REFRESH_RETRY_MS);
     notify(p, HL_EIO);
   }
@@ -302,9 +295,9 @@ static void start_fetch(hl_aws_creds_provider *p) {
 void hl_aws_creds_wait(hl_aws_creds_provider *p, hl_creds_waiter *w) {
   w->next = p->waiters;
   p->waiters = w;
-  if (p->state == HL_CREDS_IDLE && p->source == HL_CREDS_CONTAINER) {
+  if (p->state == HL_FETCH_IDLE && p->source == HL_CREDS_CONTAINER) {
     start_fetch(p);
-  } else if (p->state == HL_CREDS_IDLE) {
+  } else if (p->state == HL_FETCH_IDLE) {
     /* Static keys are always there (or never): answer on the next turn. */
     uv_timer_start(&p->refresh, on_refresh_timer, 0, 0);
   }
@@ -336,11 +329,11 @@ static void on_closed(uv_handle_t *h) {
 }
 
 void hl_aws_creds_close(hl_aws_creds_provider *p, void (*cb)(void *data), void *data) {
-  if (p->state == HL_CREDS_FETCHING) {
+  if (p->state == HL_FETCH_FETCHING) {
     hl_curl_uv_cancel(p->curl, &p->xfer);
     fetch_cleanup(p);
   }
-  transition(p, HL_CREDS_CLOSING);
+  transition(p, HL_FETCH_CLOSED);
   notify(p, HL_ECLOSED);
   p->close_cb = cb;
   p->close_data = data;

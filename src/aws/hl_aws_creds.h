@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hl_sm.h"
 #include "crypto/hl_sigv4.h"
 #include "loop/hl_curl_uv.h"
 
@@ -41,13 +42,11 @@ struct hl_creds_waiter {
   void (*cb)(hl_creds_waiter *w, int status);
 };
 
-typedef enum { HL_CREDS_IDLE, HL_CREDS_FETCHING, HL_CREDS_CLOSING } hl_creds_state;
-
 typedef struct {
   uv_loop_t *loop;
   hl_curl_uv *curl;
   hl_creds_source source;
-  hl_creds_state state;
+  hl_fetch_state state;
   /* The credentials in use (owned strings, wiped when replaced). */
   char *akid, *secret, *token;
   int64_t expires_ms;   /* wall clock; 0: never (static keys) */

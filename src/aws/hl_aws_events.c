@@ -140,10 +140,7 @@ static void on_put(void *data, const hl_aws_status *st, const hl_json *resp) {
 int hl_events_put(hl_aws_client *c, const hl_events_entry *entries, size_t n, hl_events_put_cb cb, void *data,
                   char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (hl_events_put_body(entries, n, &body, err, errlen) != 0) {
-    hl_buf_dispose(&body);
-    return HL_EINVAL;
-  }
+  if (hl_events_put_body(entries, n, &body, err, errlen) != 0) return HL_EINVAL; /* body still empty */
   put_call *pc = hl_malloc(sizeof *pc);
   *pc = (put_call){cb, data, n};
   hl_aws_client_call_json(c, TARGET, &body, NULL, on_put, pc);

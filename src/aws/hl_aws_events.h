@@ -43,7 +43,8 @@ typedef void (*hl_events_put_cb)(void *data, const hl_aws_status *st, const hl_e
 /* Builds the JSON body of a PutEvents. Returns 0 or HL_EINVAL with the
  * reason in err (no entries or more than 10, a bad bus name or ARN, an
  * empty or overlong source or detail type, a detail that is not a JSON
- * object, a request over 256 KiB as EventBridge counts it). */
+ * object, a request over 256 KiB as EventBridge counts it). Everything is
+ * checked before anything is written: on HL_EINVAL body is untouched. */
 int hl_events_put_body(const hl_events_entry *entries, size_t n, hl_buf *body, char *err, size_t errlen);
 /* Sends through c (made with hl_events_service). Returns 0 (cb runs once,
  * later) or HL_EINVAL with the reason in err (cb never runs). */

@@ -138,3 +138,9 @@ int hl_aws_fifo_id_check(const char *what, const char *id, char *err, size_t err
   }
   return 0;
 }
+
+bool hl_aws_message_failed(const hl_aws_message_call *c, const hl_aws_status *st) {
+  if (st->verdict == HL_AWS_VERDICT_OK) return false;
+  c->cb(c->data, st, NULL);
+  return true;
+}

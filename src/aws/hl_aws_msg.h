@@ -49,6 +49,16 @@ typedef struct {
 
 /* res is NULL unless st->verdict is OK; it lives until the callback returns. */
 typedef void (*hl_aws_message_cb)(void *data, const hl_aws_status *st, const hl_aws_message_result *res);
+/* What an SNS publish or an SQS send carries to its answer: the caller's
+ * callback. */
+typedef struct {
+  hl_aws_message_cb cb;
+  void *data;
+} hl_aws_message_call;
+/* The first step of every SNS and SQS answer: a call that failed is
+ * reported to the caller (without a result) and true returned; on false
+ * the answer is there to read. */
+bool hl_aws_message_failed(const hl_aws_message_call *c, const hl_aws_status *st);
 
 /* Checks a message for a target that is FIFO or not: the text rule above
  * for the body, attribute names of 1..256 of A-Z a-z 0-9 _ - . (no

@@ -45,18 +45,10 @@ void hl_sns_publish_parse(const char *xml, size_t len, hl_aws_message_result *re
   hl_buf_dispose(&t);
 }
 
-typedef struct {
-  hl_aws_message_cb cb;
-  void *data;
-} publish_call;
-
 static void on_publish(void *data, const hl_aws_status *st, const char *body, size_t len) {
-  publish_call pc = *(publish_call *)data;
+  hl_aws_message_call pc = *(hl_aws_message_call *)data;
   hl_free(data);
-  if (st->verdict != HL_AWS_VERDICT_OK) {
-    pc.cb(pc.data, st, NULL);
-    return;
-  }
+  if (hl_aws_message_failed(&pc, st)) return;
   /* An answer without a MessageId still means SNS took the message: a
    * retry would publish it twice. */
   hl_aws_message_result res;
@@ -67,12 +59,9 @@ static void on_publish(void *data, const hl_aws_status *st, const char *body, si
 int hl_sns_publish(hl_aws_client *c, const char *topic_arn, const hl_aws_message *m, hl_aws_message_cb cb,
                    void *data, char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (hl_sns_publish_body(topic_arn, m, &body, err, errlen) != 0) {
-    hl_buf_dispose(&body);
-    return HL_EINVAL;
-  }
-  publish_call *pc = hl_malloc(sizeof *pc);
-  *pc = (publish_call){cb, data};
+  if (hl_sns_publish_body(topic_arn, m, &body, err, errlen) != 0) return HL_EINVAL; /* body still empty */
+  hl_aws_message_call *pc = hl_malloc(sizeof *pc);
+  *pc = (hl_aws_message_call){cb, data};
   hl_aws_client_call(c, NULL, &body, on_publish, pc);
   return 0;
 }

@@ -17,7 +17,9 @@ extern const hl_aws_service hl_sns_service;
 
 /* Builds the form body of a Publish (what hl_sns_publish sends). Returns 0,
  * or HL_EINVAL with the reason in err: a bad topic ARN, a message or
- * attribute SNS cannot carry, a FIFO topic without a valid group id. */
+ * attribute SNS cannot carry, a FIFO topic without a valid group id.
+ * Everything is checked before anything is written: on HL_EINVAL body is
+ * untouched. */
 int hl_sns_publish_body(const char *topic_arn, const hl_aws_message *m, hl_buf *body, char *err, size_t errlen);
 /* Publishes through c (made with hl_sns_service). Returns 0 (cb runs
  * once, later, on the loop) or HL_EINVAL with the reason in err (cb never

@@ -51,18 +51,14 @@ int hl_sqs_send_body(const char *queue_url, const hl_aws_message *m, hl_buf *bod
 }
 
 typedef struct {
-  hl_aws_message_cb cb;
-  void *data;
+  hl_aws_message_call call;
   char md5[33]; /* hex MD5 of the body sent */
 } send_call;
 
 static void on_send(void *data, const hl_aws_status *st, const hl_json *resp) {
   send_call sc = *(send_call *)data;
   hl_free(data);
-  if (st->verdict != HL_AWS_VERDICT_OK) {
-    sc.cb(sc.data, st, NULL);
-    return;
-  }
+  if (hl_aws_message_failed(&sc.call, st)) return;
   const char *md5 = hl_json_str(hl_json_get(resp, "MD5OfMessageBody"));
   if (md5 && strcasecmp(md5, sc.md5) != 0) {
     hl_aws_status bad = *st;
@@ -72,7 +68,7 @@ static void on_send(void *data, const hl_aws_status *st, const hl_json *resp) {
     snprintf(bad.code, sizeof bad.code, "MD5Mismatch");
     snprintf(bad.message, sizeof bad.message, "MD5OfMessageBody %.40s is not the MD5 of the body sent (%s)", md5,
              sc.md5);
-    sc.cb(sc.data, &bad, NULL);
+    sc.call.cb(sc.call.data, &bad, NULL);
     return;
   }
   hl_aws_message_result res;
@@ -81,19 +77,15 @@ static void on_send(void *data, const hl_aws_status *st, const hl_json *resp) {
   const char *seq = hl_json_str(hl_json_get(resp, "SequenceNumber"));
   if (id) snprintf(res.message_id, sizeof res.message_id, "%s", id);
   if (seq) snprintf(res.sequence_number, sizeof res.sequence_number, "%s", seq);
-  sc.cb(sc.data, st, &res);
+  sc.call.cb(sc.call.data, st, &res);
 }
 
 int hl_sqs_send(hl_aws_client *c, const char *queue_url, const hl_aws_message *m, hl_aws_message_cb cb, void *data,
                 char *err, size_t errlen) {
   hl_buf body = HL_BUF_INIT;
-  if (hl_sqs_send_body(queue_url, m, &body, err, errlen) != 0) {
-    hl_buf_dispose(&body);
-    return HL_EINVAL;
-  }
+  if (hl_sqs_send_body(queue_url, m, &body, err, errlen) != 0) return HL_EINVAL; /* body still empty */
   send_call *sc = hl_malloc(sizeof *sc);
-  sc->cb = cb;
-  sc->data = data;
+  sc->call = (hl_aws_message_call){cb, data};
   uint8_t d[16];
   mbedtls_md5_ret((const unsigned char *)m->body, m->len, d);
   hl_hex(d, sizeof d, sc->md5);

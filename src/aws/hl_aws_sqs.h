@@ -19,7 +19,8 @@ extern const hl_aws_service hl_sqs_service; /* "sqs", application/x-amz-json-1.0
 
 /* Builds the JSON body of a SendMessage. Returns 0 or HL_EINVAL with the
  * reason in err (bad queue URL, body or attributes SQS cannot carry, FIFO
- * without a valid group id). */
+ * without a valid group id). Everything is checked before anything is
+ * written: on HL_EINVAL body is untouched. */
 int hl_sqs_send_body(const char *queue_url, const hl_aws_message *m, hl_buf *body, char *err, size_t errlen);
 /* Sends through c (made with hl_sqs_service). Returns 0 (cb runs once,
  * later) or HL_EINVAL with the reason in err (cb never runs). */

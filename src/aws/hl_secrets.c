@@ -92,21 +92,14 @@ static void first_done(hl_secrets *s, int status, const char *why) {
 }
 
 /* The one place the reader changes state; illegal moves are bugs. */
-static void transition(hl_secrets *s, hl_secrets_state to) {
-  static const char *const names[] = {"IDLE", "FETCHING", "CLOSED"};
-  static const unsigned allowed[] = {
-    [HL_SECRETS_IDLE] = HL_SM_TO(HL_SECRETS_FETCHING) | HL_SM_TO(HL_SECRETS_CLOSED),
-    [HL_SECRETS_FETCHING] = HL_SM_TO(HL_SECRETS_IDLE) | HL_SM_TO(HL_SECRETS_CLOSED),
-    [HL_SECRETS_CLOSED] = 0,
-  };
-  hl_sm_check("secrets reader", allowed, names, s->state, to);
-  s->state = to;
+static void transition(hl_secrets *s, hl_fetch_state to) {
+  hl_fetch_transition("secrets reader", &s->state, to);
 }
 
 /* Ends a read: schedules the next one and reports the first. */
 static void read_done(hl_secrets *s, int status, const char *why) {
-  if (s->state == HL_SECRETS_CLOSED) return; /* a read canceled by the close */
-  transition(s, HL_SECRETS_IDLE);
+  if (s->state == HL_FETCH_CLOSED) return; /* a read canceled by the close */
+  transition(s, HL_FETCH_IDLE);
   if (status == 0) {
     if (s->refresh_ms) uv_timer_start(&s->timer, on_timer, s->refresh_ms, 0);
   } else {
@@ -180,8 +173,8 @@ static void on_answer(void *data, const hl_aws_status *st, const hl_json *resp) 
 }
 
 static void fetch(hl_secrets *s) {
-  if (s->state != HL_SECRETS_IDLE) return;
-  transition(s, HL_SECRETS_FETCHING);
+  if (s->state != HL_FETCH_IDLE) return;
+  transition(s, HL_FETCH_FETCHING);
   hl_buf body = HL_BUF_INIT;
   hl_jw w;
   hl_jw_open(&w, &body);
@@ -215,7 +208,7 @@ static void on_client_closed(void *data) {
 }
 
 void hl_secrets_close(hl_secrets *s, void (*cb)(void *data), void *data) {
-  transition(s, HL_SECRETS_CLOSED);
+  transition(s, HL_FETCH_CLOSED);
   s->first_cb = NULL;
   s->close_cb = cb;
   s->close_data = data;

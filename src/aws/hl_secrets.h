@@ -19,6 +19,7 @@
 
 #include "aws/hl_aws_creds.h"
 #include "aws/hl_aws_json.h"
+#include "common/hl_sm.h"
 #include "loop/hl_curl_uv.h"
 
 typedef struct {
@@ -39,13 +40,11 @@ typedef struct {
   const char *json_member;
 } hl_secrets_config;
 
-typedef enum { HL_SECRETS_IDLE, HL_SECRETS_FETCHING, HL_SECRETS_CLOSED } hl_secrets_state;
-
 typedef struct {
   uv_loop_t *loop;
   hl_aws_creds_provider creds;
   hl_aws_json_client client; /* GetSecretValue calls, retried and wiped */
-  hl_secrets_state state;
+  hl_fetch_state state;
   char *secret_id;
   char *json_member;       /* NULL: the webhook secret */
   char *value;             /* the current secret, or NULL before the first read */

@@ -17,4 +17,13 @@
 void hl_sm_check(const char *machine, const unsigned *allowed, const char *const *names, unsigned from,
                  unsigned to);
 
+/* A machine more than one module runs: a value kept fresh in the
+ * background (AWS credentials, a Secrets Manager secret). IDLE between
+ * reads, FETCHING one, CLOSED for good (a read still under way when it
+ * closes finds it so and does nothing). */
+typedef enum { HL_FETCH_IDLE, HL_FETCH_FETCHING, HL_FETCH_CLOSED } hl_fetch_state;
+/* Its one transition: checks the move (machine names the reader in the
+ * abort of an illegal one), then makes it. */
+void hl_fetch_transition(const char *machine, hl_fetch_state *state, hl_fetch_state to);
+
 #endif

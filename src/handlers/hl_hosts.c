@@ -97,12 +97,7 @@ hl_host *hl_hosts_attach(hl_hosts *h, hl_sub *s) {
     hl_aimd_init(&host->aimd, sub_limit(h, s), h->cfg.latency_factor);
     hl_strmap_put(&h->by_key, key, host);
   }
-  hl_sub_list *l = &host->subs;
-  if (l->n == l->cap) {
-    l->cap = l->cap ? l->cap * 2 : 4;
-    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
-  }
-  l->items[l->n++] = s;
+  hl_sub_list_add(&host->subs, s);
   host->refs++;
   set_ceiling(host, h->cfg.default_limit);
   configure(host, &h->cfg);
@@ -111,12 +106,7 @@ hl_host *hl_hosts_attach(hl_hosts *h, hl_sub *s) {
 
 void hl_host_detach(hl_host *host, hl_sub *s) {
   hl_sub_list *l = &host->subs;
-  for (size_t i = 0; i < l->n; i++)
-    if (l->items[i] == s) {
-      memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
-      l->n--;
-      break;
-    }
+  hl_sub_list_remove(l, s);
   hl_hosts *h = host->table;
   if (h) {
     if (l->n == 0 && hl_strmap_get(&h->by_key, host->key) == host) {

@@ -379,42 +379,62 @@ static int duplicate_name(parser *p, const hl_json_member *m, uint32_t n) {
   return -1;
 }
 
+/* Steps over the opening bracket; true when the container is empty (the
+ * closing bracket consumed too). */
+static bool open_container(parser *p, char close) {
+  p->s++;
+  skip_ws(p);
+  if (p->s < p->end && *p->s == close) {
+    p->s++;
+    return true;
+  }
+  return false;
+}
+
+/* After an element or member: ',' means another follows (1), the closing
+ * bracket ends the container (0), anything else fails with what (-1). */
+static int next_or_close(parser *p, char close, const char *what) {
+  skip_ws(p);
+  if (p->s < p->end && *p->s == ',') { p->s++; return 1; }
+  if (p->s < p->end && *p->s == close) { p->s++; return 0; }
+  fail(p, p->s, what);
+  return -1;
+}
+
+/* The container's elements, collected on the parser's stack, move into the
+ * arena (NULL for none), so nested containers reuse the stack. */
+static void *arena_copy(parser *p, const void *from, size_t bytes) {
+  if (!bytes) return NULL;
+  void *to = hl_arena_alloc(p->arena, bytes);
+  memcpy(to, from, bytes);
+  return to;
+}
+
 static int parse_array(parser *p, hl_json *v) {
   size_t base = p->nvals;
-  p->s++; /* '[' */
-  skip_ws(p);
-  if (p->s < p->end && *p->s == ']') {
-    p->s++;
-  } else {
-    for (;;) {
+  int more = 0;
+  if (!open_container(p, ']')) {
+    do {
       hl_json item;
       if (p->segs) p->segs[p->depth] = (struct pseg){NULL, 0, (uint32_t)(p->nvals - base)};
       if (parse_value(p, &item) != 0) return -1;
       push_val(p, &item);
-      skip_ws(p);
-      if (p->s < p->end && *p->s == ',') { p->s++; continue; }
-      if (p->s < p->end && *p->s == ']') { p->s++; break; }
-      fail(p, p->s, "expected ',' or ']' in array");
-      return -1;
-    }
+    } while ((more = next_or_close(p, ']', "expected ',' or ']' in array")) > 0);
   }
+  if (more < 0) return -1;
   size_t n = p->nvals - base;
   v->type = HL_JSON_ARRAY;
   v->len = (uint32_t)n;
-  v->u.items = n ? hl_arena_alloc(p->arena, n * sizeof(hl_json)) : NULL;
-  if (n) memcpy(v->u.items, p->vals + base, n * sizeof(hl_json));
+  v->u.items = arena_copy(p, p->vals + base, n * sizeof(hl_json));
   p->nvals = base;
   return 0;
 }
 
 static int parse_object(parser *p, hl_json *v) {
   size_t base = p->nmems;
-  p->s++; /* '{' */
-  skip_ws(p);
-  if (p->s < p->end && *p->s == '}') {
-    p->s++;
-  } else {
-    for (;;) {
+  int more = 0;
+  if (!open_container(p, '}')) {
+    do {
       skip_ws(p);
       if (p->s >= p->end || *p->s != '"') { fail(p, p->s, "expected a string as object key"); return -1; }
       p->s++;
@@ -428,19 +448,14 @@ static int parse_object(parser *p, hl_json *v) {
       if (p->segs) p->segs[p->depth] = (struct pseg){m.key, m.key_len, 0};
       if (parse_value(p, &m.value) != 0) return -1;
       push_mem(p, &m);
-      skip_ws(p);
-      if (p->s < p->end && *p->s == ',') { p->s++; continue; }
-      if (p->s < p->end && *p->s == '}') { p->s++; break; }
-      fail(p, p->s, "expected ',' or '}' after object member");
-      return -1;
-    }
+    } while ((more = next_or_close(p, '}', "expected ',' or '}' after object member")) > 0);
   }
+  if (more < 0) return -1;
   size_t n = p->nmems - base;
   if (p->unique && n > 1 && duplicate_name(p, p->mems + base, (uint32_t)n) != 0) return -1;
   v->type = HL_JSON_OBJECT;
   v->len = (uint32_t)n;
-  v->u.members = n ? hl_arena_alloc(p->arena, n * sizeof(hl_json_member)) : NULL;
-  if (n) memcpy(v->u.members, p->mems + base, n * sizeof(hl_json_member));
+  v->u.members = arena_copy(p, p->mems + base, n * sizeof(hl_json_member));
   p->nmems = base;
   return 0;
 }
@@ -1082,6 +1097,16 @@ void hl_jw_raw(hl_jw *w, const char *json, size_t n) {
   hl_buf_append(w->out, json, n);
 }
 
+void hl_json_write_key(hl_buf *out, const char *key_src, size_t key_src_len, const char *key, size_t key_len) {
+  if (key_src) {
+    hl_buf_append(out, key_src, key_src_len);
+    return;
+  }
+  hl_buf_putc(out, '"');
+  hl_json_escape(out, key, key_len);
+  hl_buf_putc(out, '"');
+}
+
 void hl_json_write_src(hl_buf *out, const hl_json *v) {
   if (v->src && v->src_compact) {
     hl_buf_append(out, v->src, v->src_len);
@@ -1110,13 +1135,7 @@ void hl_json_write_src(hl_buf *out, const hl_json *v) {
     for (uint32_t i = 0; i < v->len; i++) {
       const hl_json_member *m = &v->u.members[i];
       if (i) hl_buf_putc(out, ',');
-      if (m->key_src) {
-        hl_buf_append(out, m->key_src, m->key_src_len);
-      } else {
-        hl_buf_putc(out, '"');
-        hl_json_escape(out, m->key, m->key_len);
-        hl_buf_putc(out, '"');
-      }
+      hl_json_write_key(out, m->key_src, m->key_src_len, m->key, m->key_len);
       hl_buf_putc(out, ':');
       hl_json_write_src(out, &m->value);
     }

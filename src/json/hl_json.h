@@ -254,6 +254,10 @@ void hl_json_error_body(hl_buf *out, const char *code, const char *message, cons
 void hl_json_write_src(hl_buf *out, const hl_json *v);
 /* Appends s as the inside of a JSON string (no quotes) to out. */
 void hl_json_escape(hl_buf *out, const char *s, size_t n);
+/* Writes a member name: its source text (quotes and escapes as they came)
+ * when it has one, so a value written back keeps its bytes; else the name
+ * quoted and escaped. */
+void hl_json_write_key(hl_buf *out, const char *key_src, size_t key_src_len, const char *key, size_t key_len);
 /* Appends "/" and the RFC 6901 reference token for key (~ as ~0, / as ~1):
  * builds a JSON pointer one member at a time. */
 void hl_json_pointer_append(hl_buf *out, const char *key, size_t n);

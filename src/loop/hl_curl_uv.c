@@ -348,3 +348,10 @@ size_t hl_curl_capped_append(hl_buf *out, size_t max, bool *too_big, const char 
   hl_buf_append(out, ptr, len);
   return len;
 }
+
+void hl_curl_uv_end_run(hl_curl_uv *c, uv_loop_t *loop) {
+  hl_curl_uv_close(c, NULL, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+  hl_curl_global_cleanup();
+}

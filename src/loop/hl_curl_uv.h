@@ -102,5 +102,10 @@ size_t hl_curl_capped_append(hl_buf *out, size_t max, bool *too_big, const char 
 /* Once per process, before any thread exists. */
 int hl_curl_global_init(void);
 void hl_curl_global_cleanup(void);
+/* The end of a run on a loop of its own (a CLI command, a start that
+ * failed, the inbox runner, Lambda's init error): closes c, runs loop until
+ * every handle has closed, closes loop and releases curl's global state.
+ * Whatever uses c must be closed first. */
+void hl_curl_uv_end_run(hl_curl_uv *c, uv_loop_t *loop);
 
 #endif

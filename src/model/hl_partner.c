@@ -46,12 +46,7 @@ hl_partner *hl_registry_put_partner(hl_registry *r, hl_partner_rec *rec) {
 hl_partner *hl_registry_partner_attach(hl_registry *r, const char *id, hl_sub *s) {
   hl_partner *p = hl_registry_partner_get(r, id);
   if (!p) p = partner_new(r, id);
-  hl_sub_list *l = &p->subs;
-  if (l->n == l->cap) {
-    l->cap = l->cap ? l->cap * 2 : 4;
-    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
-  }
-  l->items[l->n++] = s;
+  hl_sub_list_add(&p->subs, s);
   p->refs++;
   return p;
 }
@@ -63,14 +58,9 @@ static void forget(hl_registry *r, hl_partner *p) {
 }
 
 void hl_registry_partner_detach(hl_registry *r, hl_partner *p, hl_sub *s) {
-  hl_sub_list *l = &p->subs;
-  for (size_t i = 0; i < l->n; i++)
-    if (l->items[i] == s) {
-      memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
-      l->n--;
-      if (!p->stored && l->n == 0 && r && hl_registry_partner_get(r, p->rec.partner_id) == p) forget(r, p);
-      return;
-    }
+  if (hl_sub_list_remove(&p->subs, s) && !p->stored && p->subs.n == 0 && r &&
+      hl_registry_partner_get(r, p->rec.partner_id) == p)
+    forget(r, p);
 }
 
 void hl_registry_partners_dispose(hl_registry *r) {

@@ -141,13 +141,22 @@ static void sub_key(char *out, size_t n, const char *partner, const char *type) 
   snprintf(out, n, "%s\x1f%s", partner, type);
 }
 
-static void list_remove(hl_sub_list *l, hl_sub *s) {
+void hl_sub_list_add(hl_sub_list *l, hl_sub *s) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 4;
+    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
+  }
+  l->items[l->n++] = s;
+}
+
+bool hl_sub_list_remove(hl_sub_list *l, hl_sub *s) {
   for (size_t i = 0; i < l->n; i++)
     if (l->items[i] == s) {
       memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
       l->n--;
-      return;
+      return true;
     }
+  return false;
 }
 
 static void unlink_sub(hl_registry *r, hl_sub *s) {
@@ -156,7 +165,7 @@ static void unlink_sub(hl_registry *r, hl_sub *s) {
   hl_strmap_del(&r->subs_by_key, key);
   hl_strmap_del(&r->subs_by_id, s->rec.subscription_id);
   hl_sub_list *l = hl_strmap_get(&r->subs_by_type, s->rec.event_type);
-  if (l) list_remove(l, s);
+  if (l) hl_sub_list_remove(l, s);
   if (s->partner) hl_registry_partner_detach(r, s->partner, s);
   s->deleted = true;
   hl_sub_unref(r, s);
@@ -195,11 +204,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
     l = hl_calloc(1, sizeof *l);
     hl_strmap_put(&r->subs_by_type, s->rec.event_type, l);
   }
-  if (l->n == l->cap) {
-    l->cap = l->cap ? l->cap * 2 : 4;
-    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
-  }
-  l->items[l->n++] = s;
+  hl_sub_list_add(l, s);
   if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_ADDED);
   return s;
 }

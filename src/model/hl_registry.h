@@ -97,6 +97,12 @@ typedef struct {
   size_t n, cap;
 } hl_sub_list;
 
+/* The lists of subscriptions (by event type, a partner's, a host's) hold
+ * them unreferenced; these keep the order of addition, which the fan-out
+ * follows. Remove returns false when s is not in the list. */
+void hl_sub_list_add(hl_sub_list *l, hl_sub *s);
+bool hl_sub_list_remove(hl_sub_list *l, hl_sub *s);
+
 void hl_registry_init(hl_registry *r);
 void hl_registry_dispose(hl_registry *r);
 

@@ -586,13 +586,7 @@ static int write_val(writer *w, tval v, int depth) {
     tval kid;
     if (c->obj) {
       const tmem *m = &c->u.m[i];
-      if (m->key_src) {
-        put(b, m->key_src, m->key_src_len);
-      } else {
-        put1(b, '"');
-        hl_json_escape(b, m->key, m->key_len);
-        put1(b, '"');
-      }
+      hl_json_write_key(b, m->key_src, m->key_src_len, m->key, m->key_len);
       put1(b, ':');
       kid = m->v;
     } else {
