@@ -57,6 +57,10 @@ char *hl_strndup(const char *s, size_t n) {
 
 void hl_free(void *p) { free(p); }
 
+void hl_free_n(void *const *p, size_t n) {
+  for (size_t i = 0; i < n; i++) free(p[i]);
+}
+
 void hl_free_then_call(void *obj, void (*cb)(void *data), void *data) {
   free(obj);
   if (cb) cb(data);

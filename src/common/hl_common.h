@@ -55,6 +55,12 @@ void *hl_realloc(void *p, size_t n);
 char *hl_strdup(const char *s);
 char *hl_strndup(const char *s, size_t n);
 void hl_free(void *p);
+/* Frees each of n owned pointers (any may be NULL). hl_free_all(a, b, ...)
+ * is a record's list of owned strings freed in one statement, so a
+ * teardown names its fields once. */
+void hl_free_n(void *const *p, size_t n);
+#define hl_free_all(...) \
+  hl_free_n((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 /* The last step of an asynchronous close or destroy: frees obj, then tells
  * the owner (cb may be NULL). cb and data are read before the free, as
  * obj is where they were kept. */

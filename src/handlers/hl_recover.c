@@ -72,11 +72,7 @@ static void free_rows(hl_recover_job *j) {
 
 static void job_free(hl_recover_job *j) {
   free_rows(j);
-  hl_free(j->id);
-  hl_free(j->sub_id);
-  hl_free(j->after_event_id);
-  hl_free(j->error);
-  hl_free(j);
+  hl_free_all(j->id, j->sub_id, j->after_event_id, j->error, j);
 }
 
 static void set_free(hl_recover *r) {

@@ -732,12 +732,7 @@ void hl_inbox_close(hl_inbox_client *c, void (*cb)(void *data), void *data) {
     hl_free((char *)c->jwt_claims[i].name);
     hl_free((char *)c->jwt_claims[i].json);
   }
-  hl_free(c->jwt_claims);
-  hl_free(c->base_url);
-  hl_free(c->jwt_subject);
-  hl_free(c->token_path);
-  hl_free(c->inbox_path);
-  hl_free(c->ack_path);
+  hl_free_all(c->jwt_claims, c->base_url, c->jwt_subject, c->token_path, c->inbox_path, c->ack_path);
   c->api_key = c->jwt_secret = c->base_url = c->jwt_subject = c->token_path = c->inbox_path = c->ack_path = NULL;
   c->jwt_claims = NULL;
   c->close_cb = cb;

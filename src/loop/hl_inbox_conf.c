@@ -106,12 +106,7 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
 }
 
 void hl_inbox_settings_dispose(hl_inbox_settings *s) {
-  hl_free(s->api_base_url);
-  hl_free(s->secret_arn);
-  hl_free(s->token_path);
-  hl_free(s->inbox_path);
-  hl_free(s->ack_path);
-  hl_free(s->retry_schedule);
+  hl_free_all(s->api_base_url, s->secret_arn, s->token_path, s->inbox_path, s->ack_path, s->retry_schedule);
   memset(s, 0, sizeof *s);
 }
 

@@ -193,18 +193,10 @@ static void find_done(uv_work_t *w, int uv_status) {
     hl_free((char *)j->headers[i].name);
     hl_free((void *)j->headers[i].value);
   }
-  hl_free(j->headers);
-  hl_free(j->value);
-  hl_free(j->brokers);
-  hl_free(j->protocol);
-  hl_free(j->username);
+  hl_free_all(j->headers, j->value, j->brokers, j->protocol, j->username);
   wipe_free(&j->password);
   wipe_free(&j->token);
-  hl_free(j->topic);
-  hl_free(j->key);
-  hl_free(j->header);
-  hl_free(j->header_value);
-  hl_free(j);
+  hl_free_all(j->topic, j->key, j->header, j->header_value, j);
 }
 
 static void start(find_job *j) {

@@ -149,11 +149,5 @@ void hl_destination_write(hl_jw *w, const hl_destination *d) {
 
 void hl_destination_free(hl_destination *d) {
   if (!d) return;
-  hl_free(d->topic_arn);
-  hl_free(d->queue_url);
-  hl_free(d->bus);
-  hl_free(d->source);
-  hl_free(d->detail_type);
-  hl_free(d->group_id_pointer);
-  hl_free(d);
+  hl_free_all(d->topic_arn, d->queue_url, d->bus, d->source, d->detail_type, d->group_id_pointer, d);
 }

@@ -116,12 +116,7 @@ static void accept_done(accept_ctx *a) {
   hl_store_cb cb = a->cb;
   void *data = a->data;
   for (size_t i = 0; i < a->nsubs; i++) hl_free(a->subs[i]);
-  hl_free(a->subs);
-  hl_free(a->put);
-  hl_free(a->event_id);
-  hl_free(a->event_type);
-  hl_free(a->trace);
-  hl_free(a);
+  hl_free_all(a->subs, a->put, a->event_id, a->event_type, a->trace, a);
   q->busy--;
   if (!q->dead) cb(data, status, &res);
 }
@@ -792,11 +787,7 @@ static void head_answer(head_ctx *h, int status, int64_t next_due_at) {
   hl_store_result res = {.next_due_at = next_due_at};
   if (!q->dead && h->cb) h->cb(h->data, status, &res);
   q->busy--;
-  hl_free(h->sub_id);
-  hl_free(h->sk);
-  hl_free(h->ev);
-  hl_free(h->at);
-  hl_free(h);
+  hl_free_all(h->sub_id, h->sk, h->ev, h->at, h);
 }
 
 static void head_query(head_ctx *h);
