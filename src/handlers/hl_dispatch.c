@@ -62,6 +62,7 @@ typedef struct {
   unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
   bool need_claim;                /* the store may hold due deliveries for it */
   bool claiming;                  /* a claim is in progress */
+  bool woken_while_claiming;      /* notified during that claim: its answer may predate the news */
   bool on_dirty;                  /* linked on the dispatcher's dirty list */
   hl_sub *dirty_next;
   bool on_blocked;                /* waiting for a process-wide in-flight slot */
@@ -724,6 +725,8 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   hl_dispatch *d = c->d;
   hl_sub *s = c->s;
   ST(s)->claiming = false;
+  bool woken = ST(s)->woken_while_claiming;
+  ST(s)->woken_while_claiming = false;
   if (status != 0) {
     hl_log_error("claiming deliveries failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
                  s->rec.subscription_id, hl_strerror(status));
@@ -734,8 +737,10 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
     if (res->nitems < c->asked) {
       /* Everything due was taken. What is left falls due later (retries
        * released to the store, or held in memory before a restart): claim
-       * again then, since nothing else would. */
-      ST(s)->need_claim = false;
+       * again then, since nothing else would. A notice that came while
+       * the claim ran (an accept committed after its snapshot) keeps
+       * need_claim: dropping it left that delivery waiting for traffic. */
+      if (!woken) ST(s)->need_claim = false;
       if (res->next_due_at > 0 && !s->deleted && !d->stopping) {
         int64_t wait = res->next_due_at - hl_wall_ms();
         claim_later(d, s, wait > 0 ? (uint64_t)wait : 1);
@@ -800,6 +805,7 @@ void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
   /* A push queue (Kafka, Lambda) hands deliveries in: nothing to claim. */
   if (!d->queue->vt->claim) return;
   ST(s)->need_claim = true;
+  if (ST(s)->claiming) ST(s)->woken_while_claiming = true;
   if (d->stopping || s->deleted || hl_sub_disabled(s)) return; /* enabling it notifies again */
   if (!ST(s)->on_dirty) {
     ST(s)->on_dirty = true;
