@@ -656,3 +656,10 @@ int64_t e2e_json_int(const hl_json *obj, const char *key) {
   const hl_json *x = hl_json_get(obj, key);
   return x && x->type == HL_JSON_NUMBER ? atoll(x->u.str) : -1;
 }
+
+void e2e_assert_details(const hl_json *root, const char *const *pointers, size_t n, const char *what) {
+  const hl_json *det = hl_json_get(root, "details");
+  HL_ASSERT_MSG(det && det->type == HL_JSON_ARRAY && det->len == n, "%s: %u details, not %zu", what,
+                det ? det->len : 0, n);
+  for (size_t i = 0; i < n; i++) HL_ASSERT_EQ_STR(e2e_json_str(&det->u.items[i], "path"), pointers[i]);
+}

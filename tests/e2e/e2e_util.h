@@ -53,6 +53,9 @@ void e2e_restart_partner(e2e_partner *p, const char *const *args);
 /* A member of a JSON object: its string (NULL when not one), its integer (-1 when not a number). */
 const char *e2e_json_str(const hl_json *obj, const char *key);
 int64_t e2e_json_int(const hl_json *obj, const char *key);
+/* Asserts that an error answer's "details" name exactly these n JSON
+ * pointers, in order (what: the request, for the failure message). */
+void e2e_assert_details(const hl_json *root, const char *const *pointers, size_t n, const char *what);
 
 /* POSTs/GETs JSON to hookloop; returns status; *doc gets the parsed answer
  * (dispose with hl_json_doc_dispose) when doc != NULL. */

@@ -49,9 +49,7 @@ static void wait_count(const char *query, uint32_t n) {
 static void assert_400(const char *query, const char *pointer) {
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(search(query, &doc), 400);
-  const hl_json *det = hl_json_get(doc.root, "details");
-  HL_ASSERT_MSG(det && det->len == 1, "%s: no details", query);
-  HL_ASSERT_EQ_STR(str_at(&det->u.items[0], "path"), pointer);
+  e2e_assert_details(doc.root, &pointer, 1, query);
   hl_json_doc_dispose(&doc);
 }
 

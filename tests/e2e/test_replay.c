@@ -201,9 +201,7 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
 static void assert_400(const char *event_id, const char *body, const char *const *pointers, size_t n) {
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(replay(event_id, body, &doc), 400);
-  const hl_json *det = hl_json_get(doc.root, "details");
-  HL_ASSERT_MSG(det && det->len == n, "%s: %u details, not %zu", body, det ? det->len : 0, n);
-  for (size_t i = 0; i < n; i++) HL_ASSERT_EQ_STR(str_at(&det->u.items[i], "path"), pointers[i]);
+  e2e_assert_details(doc.root, pointers, n, body);
   hl_json_doc_dispose(&doc);
 }
 
