@@ -510,3 +510,41 @@ HL_TEST(aimd_keeps_the_attempts_running_near_what_the_partner_takes) {
   extra = (hl_dispatch_options){0};
   teardown();
 }
+
+/* The lost wake-up: a notice that arrives while a claim runs (on
+ * PostgreSQL, an accept committed after the claim's snapshot, announced by
+ * NOTIFY) must survive that claim's short answer. Here the SQLite store runs
+ * the claim on the loop and answers at its COMMIT, so an idle callback that
+ * runs after the dispatcher's pump (started later, it runs first: libuv
+ * runs the last started idle handle first) accepts an event the claim did
+ * not see, and notifies, before the claim answers with nothing. */
+static hl_sub *race_sub;
+static void accept_during_claim(uv_idle_t *h) {
+  uv_idle_stop(h);
+  const char *subs[] = {"sub_race"};
+  hl_eq_accept ev = {.event_id = "late", .event_type = "T", .body = "{}", .body_len = 2,
+                     .subscription_ids = subs, .nsubs = 1};
+  static capture c;
+  store->vt->eq_accept(store, &ev, cap_cb, &c);
+  hl_dispatch_notify(&disp, race_sub);
+}
+
+HL_TEST(a_notice_during_a_claim_survives_its_short_answer) {
+  setup(100, 60000, "1s");
+  race_sub = add_sub("sub_race", 4);
+  /* Adding it notified: let that claim (of nothing) run and answer first. */
+  for (int i = 0; i < 10; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  uv_idle_t late;
+  uv_idle_init(&loop, &late);
+  uv_idle_start(&late, accept_during_claim);
+  hl_dispatch_notify(&disp, race_sub); /* the claim: the pump, started after `late`, runs before it */
+  /* Bounded in turns, not time: with the notice dropped nothing else wakes
+   * the subscription, and the loop has nothing left to wait for. */
+  for (int i = 0; i < 2000 && fake.nsent == 0; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  HL_ASSERT_EQ_STR(fake.sent[0], "late");
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(status_is("late", "SUCCESS"));
+  uv_close((uv_handle_t *)&late, NULL);
+  teardown();
+}
