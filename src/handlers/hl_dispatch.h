@@ -145,9 +145,14 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s);
 /* A subscription's in-flight limit: its max_in_flight, or the default. */
 unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
+/* Followers held in memory behind an ordered ("fifo") subscription's head
+ * on a push queue (Kafka): past this its partition is held (not read) until
+ * they drained; the rest wait on Kafka, uncommitted. */
+#define HL_DISPATCH_FIFO_HELD 256
 /* How many of its deliveries may be in memory, in flight or ready to go
  * (claimed from the queue, or read from Kafka): the limit plus as many
- * again, at most 512 more. Feeds stop there. */
+ * again, at most 512 more; an ordered subscription's head alone on a pull
+ * queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Deliveries of s held in memory: waiting, running, retry timers. */
 unsigned hl_dispatch_sub_in_memory(const hl_sub *s);

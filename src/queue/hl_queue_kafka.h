@@ -29,6 +29,13 @@ typedef struct {
    * serve subscribes to every tier by pattern and keeps a tier's delays
    * alike, since it waits for a partition's head. */
   bool closed_tiers;
+  /* "ordering": "fifo" is kept (hl_queue_vt.orders): serve's consumer,
+   * which hands records in in partition order. Lambda: false (refused). */
+  bool orders;
+  /* The subscriptions (borrowed): an accepted event with a fifo subscriber
+   * is keyed on its ingress topic by its event type, so that the events of
+   * that type are read back in acceptance order (NULL: by event id). */
+  const hl_registry *reg;
   /* A handed-in record leaves memory (see hl_queue_vt.finished). */
   void (*finished)(void *data, void *token, hl_sub *sub, bool recorded);
   void *finished_data;
