@@ -975,6 +975,37 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   hl_timerq_remove(&d->timers, &ST(s)->rate_timer);
 }
 
+static void unlink_waiting(hl_sub *s, hl_delivery *dl) {
+  hl_delivery *prev = NULL;
+  for (hl_delivery *x = ST(s)->wait_head; x; prev = x, x = x->next)
+    if (x == dl) {
+      if (prev) prev->next = dl->next;
+      else ST(s)->wait_head = dl->next;
+      if (ST(s)->wait_tail == dl) ST(s)->wait_tail = prev;
+      dl->next = NULL;
+      return;
+    }
+}
+
+void hl_dispatch_drop_ordered(hl_dispatch *d, bool (*gone)(void *data, void *token), void *data) {
+  /* Collected first, freed after: freeing a waiting head lets the next
+   * start, which must not be one of those going too. */
+  hl_delivery *drop = NULL;
+  for (hl_delivery *dl = d->all; dl; dl = dl->all_next) {
+    if (!dl->token || (dl->state != D_WAITING && dl->state != D_RETRY_WAIT) || !ordered_push(d, dl->sub) ||
+        !gone(data, dl->token))
+      continue;
+    if (dl->state == D_WAITING) unlink_waiting(dl->sub, dl);
+    dl->next = drop;
+    drop = dl;
+  }
+  while (drop) {
+    hl_delivery *dl = drop;
+    drop = dl->next;
+    delivery_free(dl);
+  }
+}
+
 void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
   size_t disabled = 0, by_state[3] = {0};
   size_t it = 0;

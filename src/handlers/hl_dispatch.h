@@ -168,6 +168,15 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
  * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
 
+/* Push queues, ordered ("fifo") subscriptions: the deliveries whose token
+ * gone() says is no longer this process's (its Kafka partition was
+ * revoked) and that are not running (waiting, or a head waiting for its
+ * retry) leave memory unrecorded. The partition's next owner, maybe this
+ * process again, reads them from the committed offset, in order; kept,
+ * they would be sent beside that re-read, a skipped head after its
+ * followers. Running ones finish (the ledger stops a second send). */
+void hl_dispatch_drop_ordered(hl_dispatch *d, bool (*gone)(void *data, void *token), void *data);
+
 /* Appends the subscriptions' delivery state as Prometheus gauges:
  * hookloop_subscriptions_disabled, hookloop_subscription_breakers{state},
  * hookloop_host_breakers{state}, and with adaptive concurrency

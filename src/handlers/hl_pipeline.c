@@ -601,8 +601,23 @@ static void held_free(hl_pipeline *p, held_part *x) {
   hl_free(x);
 }
 
+typedef struct {
+  const char *topic;
+  int32_t partition;
+} revoked_part;
+
+static bool on_revoked_part(void *data, void *token) {
+  const revoked_part *r = data;
+  const hl_kafka_msg *m = token;
+  return m->partition == r->partition && strcmp(m->topic, r->topic) == 0;
+}
+
 static void on_revoke(void *data, const char *topic, int32_t partition) {
   hl_pipeline *p = data;
+  /* A fifo subscription's head and followers of this partition are read
+   * again by its next owner from below the head: not kept here as well. */
+  revoked_part rp = {topic, partition};
+  if (p->dispatch) hl_dispatch_drop_ordered(p->dispatch, on_revoked_part, &rp);
   for (resume_timer *r = p->timers; r; r = r->next)
     if (r->partition == partition && strcmp(r->topic, topic) == 0) uv_timer_stop(&r->timer);
   /* Holds end with the assignment: forget ours, or a later one would be

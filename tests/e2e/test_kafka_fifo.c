@@ -165,6 +165,57 @@ HL_TEST_T(kafka_fifo_a_kill_while_the_head_waits_loses_nothing_and_keeps_order, 
   stop_all();
 }
 
+/* Counts the lines of hookloop's log that contain what. */
+static int log_count(const char *what) {
+  char *text = hl_read_file(hk.log, NULL);
+  int n = 0;
+  for (const char *p = text ? strstr(text, what) : NULL; p; p = strstr(p + 1, what)) n++;
+  free(text);
+  return n;
+}
+
+/* A consumer joins hookloop's group (kcat, on a topic of its own) while
+ * the head waits 10 s for its retry: hookloop's partitions are revoked and
+ * assigned again (to it: the other member reads nothing of them). The head
+ * and its followers held in memory are dropped at the revoke and read again
+ * from the committed offset, in order: the head is sent again at once
+ * (its attempts count from that read: twice more, unless another
+ * rebalance comes, before skip_after 2 dead-letters it), then the
+ * followers. Kept in memory as well, the old
+ * head would be skipped after its second attempt, the followers sent, and
+ * the head read again sent after them. */
+HL_TEST_T(kafka_fifo_a_rebalance_while_the_head_waits_keeps_order, 180) {
+  start_all();
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create other.topic 1 3") == 0);
+  char *sub = subscribe("ord", "reb?codes=503&codes_for=evt-b-0",
+                        FIFO ", \"skip_after\": 2, \"retry_schedule\": \"10s,10s,10s\"");
+  post_events("b", 4);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "reb", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  int revoked = log_count("kafka partitions revoked");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "timeout 6 kcat -b %s -G hookloop -o beginning other.topic >/dev/null 2>&1", mk.bootstrap);
+  HL_ASSERT(system(cmd) != -1);
+  HL_ASSERT_MSG(log_count("kafka partitions revoked") > revoked, "no rebalance while the head waited");
+  HL_ASSERT(e2e_wait_status(&hk, "evt-b-3", "SUCCESS", 40000));
+  hl_sleep_ms(500); /* nothing more may come */
+  /* The head (tried at least twice: each rebalance, the join and kcat's
+   * leaving, reads it again), then each follower once, in order. */
+  int have = e2e_wait_requests(&partner, "reb", 0, 0, &doc);
+  print_requests(&doc);
+  int heads = 0;
+  while (heads < have && strcmp(e2e_json_str(&doc.root->u.items[heads], "webhook_id"), "evt-b-0") == 0) heads++;
+  HL_ASSERT_MSG(heads >= 2, "the head was tried %d times", heads);
+  HL_ASSERT_EQ_INT(have - heads, 3);
+  const char *followers[] = {"evt-b-1", "evt-b-2", "evt-b-3"};
+  for (int i = 0; i < 3; i++) HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[heads + i], "webhook_id"), followers[i]);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-b-0", "FAILED", 10000));
+  free(sub);
+  stop_all();
+}
+
 /* A subscription without ordering on the same event type (its own egress
  * topic) gets every event while the fifo head waits for its retry (5 s
  * away): at that moment the fifo partner has seen the head alone. */
