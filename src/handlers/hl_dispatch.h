@@ -22,6 +22,12 @@
  * Intake: deliveries come from the embedded queue (the store's eq_claim),
  * per subscription, bounded by the subscription's memory share and the
  * global limits; a slow partner fills only its own share.
+ *
+ * Ordered ("fifo") subscriptions: one in flight. On a pull queue the head
+ * alone is claimed (claim_head); on a push queue (Kafka) records are
+ * handed in in partition order and wait in that order, and the head is
+ * kept in memory across its retries (RETRY_WAIT, whatever the delay; the
+ * queue only writes its status) while nothing behind it starts.
  */
 #ifndef HL_DISPATCH_H
 #define HL_DISPATCH_H

@@ -4,8 +4,9 @@
  * puts on an ingress record (accepted_ms, traceparent), what the processor
  * fans out to egress topics and the dispatcher forwards to retry tiers and
  * the dead-letter topic (subscription_id, attempt, event_type, accepted_ms,
- * traceparent, due_ms, reason, and event_id when the key is not the event id), what a dead-lettered ingress record carries
- * (reason, source_topic, source_partition, source_offset); and how a record
+ * traceparent, due_ms, reason; event_id when the key is not the event id),
+ * what a dead-lettered ingress record carries (reason, source_topic,
+ * source_partition, source_offset); and how a record
  * read back becomes a delivery (hl_eq_item).
  *
  * A record is seen through hl_record, a borrowed view of one consumed

@@ -4,6 +4,8 @@
  * outcome is a status row in the store and, for a retry, a record on its
  * retry tier topic (wh.retry.<tier>, due time in its headers) or, for a
  * failure, on the dead-letter topic (model/hl_record writes the headers).
+ * An ordered ("fifo") subscription's retry is the exception: its status
+ * only, the record staying with the dispatcher (hl_queue_attempt.kept).
  */
 #ifndef HL_QUEUE_KAFKA_H
 #define HL_QUEUE_KAFKA_H

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static hl_mock_kafka mk;
@@ -50,14 +49,8 @@ static void start_all(void) {
 }
 
 static void stop_all(void) {
-  if (hk.pid > 0) {
-    int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
-    HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
-  }
-  e2e_stop_partner(&partner);
+  e2e_stop_both(&hk, &partner);
   hl_mock_kafka_stop(&mk);
-  hl_rmtree(hk.dir);
-  free(hk.dir);
 }
 
 /* Subscribes partner_id to Payment at the partner's /hook/<hook_query>
