@@ -430,10 +430,7 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
     *due_ms = due;
     return HL_REC_NOT_DUE;
   }
-  char *event_id = hl_record_event_id(r);
-  bool has_id = event_id != NULL;
-  hl_free(event_id);
-  if (!has_id) {
+  if (!hl_record_has_event_id(r)) {
     *reason = "missing_key: egress records carry the event id as their key (or an event_id header)";
     return HL_REC_DEAD_LETTER;
   }

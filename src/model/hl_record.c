@@ -118,6 +118,11 @@ char *hl_record_event_id(const hl_record *r) {
   return r->key && r->key_len ? hl_strndup(r->key, r->key_len) : NULL;
 }
 
+bool hl_record_has_event_id(const hl_record *r) {
+  size_t len = 0;
+  return (r->key && r->key_len) || (r->header(r, H_EVENT_ID, &len) && len > 0);
+}
+
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
   *it = (hl_eq_item){0};
   it->d.event_id = hl_record_event_id(r);

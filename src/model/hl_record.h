@@ -16,6 +16,7 @@
 #ifndef HL_RECORD_H
 #define HL_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,8 @@ char *hl_record_idempotency_key(const hl_record *r);
  * else its key (egress records are keyed by event id unless ordered), or
  * NULL when it has neither. */
 char *hl_record_event_id(const hl_record *r);
+/* Whether it carries one (no copy: the key is looked at first). */
+bool hl_record_has_event_id(const hl_record *r);
 /* The delivery a record of subscription_id carries (the caller owns it; see
  * hl_dispatch_submit). */
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);
