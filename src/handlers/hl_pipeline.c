@@ -19,11 +19,12 @@ typedef struct resume_timer {
 } resume_timer;
 
 /* The records of one ingress partition being processed, in the order they
- * were read: each one's fan-out is produced only after those of the ones
- * before it (or once they finished otherwise), so that a fifo
- * subscription's egress partition has them in the ingress order although
- * their checks (a large body on the threadpool) and ledger reads may end
- * in any order. */
+ * were read: the fan-out of one a fifo subscription gets is produced only
+ * after those of the records before it (or once they finished otherwise),
+ * so that the subscription's egress partition has them in the ingress
+ * order although their checks (a large body on the threadpool) and ledger
+ * reads may end in any order. A record no fifo subscription gets goes as
+ * soon as it is checked (a small one is not held up by a large one). */
 typedef struct proc_lane {
   char *topic;
   int32_t partition;
@@ -327,7 +328,25 @@ void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_option
   process_in(k, reg, opt, r, NULL, cb, data);
 }
 
+/* Whether a fifo subscription gets this event: only then does its fan-out
+ * wait for those of the records read before it. */
+static bool for_fifo(const processing *f) {
+  for (size_t i = 0; i < f->e.nsubs; i++) {
+    const hl_sub *s = hl_registry_sub_get(f->reg, f->e.subs[i]);
+    if (s && hl_sub_rec_fifo(&s->rec)) return true;
+  }
+  return false;
+}
+
 static void fan_out(processing *f) {
+  if (f->lane && !for_fifo(f)) {
+    /* No order to keep: it goes now, and holds up nothing behind it. */
+    proc_lane *l = f->lane;
+    lane_unlink(f);
+    produce_fan_out(f);
+    lane_run(l);
+    return;
+  }
   if (!f->lane) {
     produce_fan_out(f);
     return;

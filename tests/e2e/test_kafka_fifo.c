@@ -209,6 +209,36 @@ HL_TEST_T(kafka_fifo_a_rebalance_while_the_head_waits_keeps_order, 180) {
   stop_all();
 }
 
+/* An outside producer writes two records with one key to the ingress
+ * topic: a large one (checked on the threadpool), then a small one
+ * (checked on the loop at once). The small one's fan-out waits for the
+ * large one's, so the fifo partner gets them in the order they were
+ * written; fanned out as each was checked, the small one came first. */
+HL_TEST_T(kafka_fifo_a_large_ingress_record_is_not_overtaken_by_the_next, 120) {
+  start_all();
+  char *sub = subscribe("ord", "lane", FIFO);
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/hookloop-kfifo-%d.txt", getpid());
+  FILE *f = fopen(path, "w");
+  HL_ASSERT(f != NULL);
+  fprintf(f, "cust-1|{\"eventHeader\":{\"uuid\":\"evt-l-0\",\"eventType\":\"Payment\"},\"amount\":1,"
+             "\"currency\":\"EUR\",\"pad\":\"");
+  for (int i = 0; i < 600 * 1000; i++) fputc('x', f);
+  fprintf(f, "\"}\n");
+  fprintf(f, "cust-1|{\"eventHeader\":{\"uuid\":\"evt-l-1\",\"eventType\":\"Payment\"},\"amount\":1,"
+             "\"currency\":\"EUR\"}\n");
+  fclose(f);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t wh.ingress.payments.Payment.v1 -K '|' -l %s 2>/dev/null", mk.bootstrap,
+           path);
+  HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
+  unlink(path);
+  const char *want[] = {"evt-l-0", "evt-l-1"};
+  assert_requests("lane", want, HL_ARRAY_SIZE(want));
+  free(sub);
+  stop_all();
+}
+
 /* A subscription without ordering on the same event type (its own egress
  * topic) gets every event while the fifo head waits for its retry (5 s
  * away): at that moment the fifo partner has seen the head alone. */
