@@ -339,20 +339,17 @@ static bool for_fifo(const processing *f) {
 }
 
 static void fan_out(processing *f) {
-  if (f->lane && !for_fifo(f)) {
-    /* No order to keep: it goes now, and holds up nothing behind it. */
-    proc_lane *l = f->lane;
-    lane_unlink(f);
+  proc_lane *l = f->lane;
+  if (!l) {
+    produce_fan_out(f);
+  } else if (for_fifo(f)) {
+    f->lane_ready = true; /* after those before it */
+    lane_run(l);
+  } else {
+    lane_unlink(f); /* no order to keep: it goes now, and holds up nothing behind it */
     produce_fan_out(f);
     lane_run(l);
-    return;
   }
-  if (!f->lane) {
-    produce_fan_out(f);
-    return;
-  }
-  f->lane_ready = true;
-  lane_run(f->lane);
 }
 
 /* The key of a fifo subscription's egress record: the order that matters
