@@ -28,7 +28,8 @@ static char brokers_env[700];
 
 #define FIFO "\"ordering\": \"fifo\""
 
-static void start_all(void) {
+/* extra: one more "K=V" for hookloop, or NULL. */
+static void start_all_env(const char *extra) {
   memset(&hk, 0, sizeof hk);
   HL_ASSERT(hl_mock_kafka_start(&mk, 3) == 0);
   const char *topics[] = {"wh.ingress.payments.Payment.v1", "wh.egress.ord.Payment", "wh.egress.plain.Payment",
@@ -43,10 +44,13 @@ static void start_all(void) {
   kafka_env[1] = "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=6000";
   kafka_env[2] = "HOOKLOOP_RETRY_SCHEDULE=200ms,200ms";
   kafka_env[3] = "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=4000";
-  kafka_env[4] = NULL;
+  kafka_env[4] = extra;
+  kafka_env[5] = NULL;
   e2e_start_partner(&partner, NULL);
   e2e_start_hookloop(&hk, kafka_env);
 }
+
+static void start_all(void) { start_all_env(NULL); }
 
 static void stop_all(void) {
   e2e_stop_both(&hk, &partner);
@@ -260,6 +264,34 @@ HL_TEST_T(kafka_fifo_other_subscriptions_keep_flowing_while_a_head_waits, 120) {
   assert_requests("ordw", want, HL_ARRAY_SIZE(want));
   free(ord);
   free(plain);
+  stop_all();
+}
+
+/* 300 events behind a head that waits 10 s: more than the 256 followers
+ * held in memory (HL_DISPATCH_FIFO_HELD), so the partition is held (its
+ * debug line) and the rest wait on Kafka until the followers drained.
+ * Every event arrives once, in order. */
+HL_TEST_T(kafka_fifo_followers_past_the_memory_cap_keep_order, 180) {
+  start_all_env("LOG_LEVEL=debug"); /* the hold is logged at debug level */
+  char *sub = subscribe("ord", "cap?codes=503,200&codes_for=evt-c-0", FIFO ", \"retry_schedule\": \"10s\"");
+  enum { N = 300 };
+  uint64_t t0 = hl_mono_ms();
+  post_events("c", N);
+  fprintf(stderr, "posted %d events in %llu ms (the head waits 10 s)\n", N, (unsigned long long)(hl_mono_ms() - t0));
+  hl_json_doc doc;
+  HL_ASSERT(e2e_wait_status(&hk, "evt-c-299", "SUCCESS", 60000));
+  hl_sleep_ms(500);
+  int have = e2e_wait_requests(&partner, "cap", 0, 0, &doc);
+  HL_ASSERT_EQ_INT(have, N + 1);
+  HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[0], "webhook_id"), "evt-c-0");
+  char id[64];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "evt-c-%d", i);
+    HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[i + 1], "webhook_id"), id);
+  }
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_MSG(log_count("partition held") >= 1, "the followers never filled the memory cap");
+  free(sub);
   stop_all();
 }
 
