@@ -37,6 +37,7 @@ struct hl_delivery {
   bool holds_slot;             /* counts in the in-flight limits */
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
+  bool kept;                   /* a retry of an ordered push delivery, kept here (the queue only wrote its status) */
   bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
@@ -70,6 +71,10 @@ typedef struct {
   hl_timerq_node claim_timer;     /* wakes need_claim when released retries fall due */
   hl_timerq_node rate_timer;      /* resumes starts when the gates allow */
   hl_host *host;                  /* referenced: its destination host */
+  /* An ordered subscription on a push queue (Kafka): the delivery taken off
+   * the wait queue and not done yet, sending or waiting for its retry; its
+   * followers stay in the wait queue until it is gone. */
+  hl_delivery *fifo_head;
 } sub_state;
 
 /* The state of a subscription that reached the dispatcher (attach). */
@@ -168,6 +173,7 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
   ST(s)->in_memory--;
   d->in_memory--;
+  if (ST(s)->fifo_head == dl) ST(s)->fifo_head = NULL; /* its followers may go */
   hl_free(dl);
   /* Room in memory again: this subscription (and others) may claim more. */
   if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
@@ -226,6 +232,12 @@ static void enqueue(hl_sub *s, hl_delivery *dl) {
   ST(s)->wait_tail = dl;
 }
 
+static void enqueue_front(hl_sub *s, hl_delivery *dl) {
+  dl->next = ST(s)->wait_head;
+  ST(s)->wait_head = dl;
+  if (!ST(s)->wait_tail) ST(s)->wait_tail = dl;
+}
+
 static hl_delivery *dequeue(hl_sub *s) {
   hl_delivery *dl = ST(s)->wait_head;
   if (dl) {
@@ -243,6 +255,14 @@ static bool ordered(const hl_dispatch *d, const hl_sub *s) {
   return hl_sub_rec_fifo(&s->rec) && d->queue->vt->orders && d->queue->vt->orders(d->queue);
 }
 
+/* Ordered on a push queue (Kafka): the records arrive in their partition's
+ * order and wait in the subscription's wait queue in that order; the head
+ * is kept in memory across its retries (the queue does not take it back
+ * to a retry topic) and nothing behind it starts until it is done. */
+static bool ordered_push(const hl_dispatch *d, const hl_sub *s) {
+  return !d->queue->vt->claim && ordered(d, s);
+}
+
 unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
   if (ordered(d, s)) return 1;
   return s->rec.max_in_flight > 0 ? (unsigned)s->rec.max_in_flight : d->opt.default_sub_in_flight;
@@ -253,6 +273,7 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
  * come back, and memory stays near what is in flight (10,000 in flight
  * hold ~10,500 bodies, not twice that). */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
+  if (ordered_push(d, s)) return HL_DISPATCH_FIFO_HELD; /* the head and its followers read so far */
   if (ordered(d, s)) return 1; /* the head only: its followers stay in the store */
   unsigned limit = hl_dispatch_sub_limit(d, s);
   return limit + HL_MIN(limit, 512u);
@@ -283,7 +304,13 @@ static void report(hl_delivery *dl) {
 static void on_retry_due(hl_timerq_node *n) {
   hl_delivery *dl = hl_container_of(n, hl_delivery, timer);
   transition(dl, D_WAITING);
-  enqueue(dl->sub, dl);
+  if (ST(dl->sub)->fifo_head == dl) {
+    /* An ordered head goes before its followers, which waited behind it. */
+    ST(dl->sub)->fifo_head = NULL;
+    enqueue_front(dl->sub, dl);
+  } else {
+    enqueue(dl->sub, dl);
+  }
   try_start(dl->owner, dl->sub);
 }
 
@@ -306,7 +333,9 @@ static void on_record_again(hl_timerq_node *n) { record(hl_container_of(n, hl_de
 
 static void recorded(hl_delivery *dl, int status) {
   hl_dispatch *d = dl->owner;
-  if (status == 0 || status == HL_ENOTFOUND) dl->recorded = true;
+  /* A kept retry is not done for the queue: were it dropped (a stop), the
+   * record must come again, not be committed past. */
+  if ((status == 0 || status == HL_ENOTFOUND) && !dl->kept) dl->recorded = true;
   if (status != 0 && status != HL_ENOTFOUND) {
     /* The outcome is not durable and the row stays claimed, so no claim
      * brings the delivery back while this process runs: the outcome is kept
@@ -320,7 +349,7 @@ static void recorded(hl_delivery *dl, int status) {
   dl->reported = true;
   /* A pull queue keeps the row claimed; a push queue gets the item back
    * unrecorded in finished() and hands it in again itself. */
-  if (status != 0 && status != HL_ENOTFOUND && !d->closing && d->queue->vt->claim) {
+  if (status != 0 && status != HL_ENOTFOUND && !d->closing && (d->queue->vt->claim || ordered_push(d, dl->sub))) {
     transition(dl, D_RECORD_WAIT);
     hl_timerq_add(&d->timers, &dl->timer, RECORD_AGAIN_MS, on_record_again);
     return;
@@ -328,6 +357,13 @@ static void recorded(hl_delivery *dl, int status) {
   dl->reported = false; /* a retry kept in memory reports its own outcome */
   if (d->closing) {
     delivery_free(dl);
+    return;
+  }
+  if (dl->kept && !d->stopping && !dl->sub->deleted) {
+    /* An ordered head on a push queue waits here, whatever the delay: its
+     * followers wait behind it (the queue never saw the retry). */
+    transition(dl, D_RETRY_WAIT);
+    hl_timerq_add(&d->timers, &dl->timer, dl->next_delay_ms, on_retry_due);
     return;
   }
   if (d->queue->vt->owns_retries) { /* retries live in the queue (retry topics), not in memory */
@@ -391,8 +427,9 @@ static void record(hl_delivery *dl) {
     [HL_OUTCOME_SUCCESS] = HL_QUEUE_DELIVERED, [HL_OUTCOME_DUPLICATE] = HL_QUEUE_DUPLICATE,
     [HL_OUTCOME_RETRY] = HL_QUEUE_RETRY, [HL_OUTCOME_FAILED] = HL_QUEUE_FAILED,
   };
+  dl->kept = dl->outcome == HL_OUTCOME_RETRY && ordered_push(d, dl->sub);
   hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
-                        .release = release, .error = dl->error};
+                        .release = release, .kept = dl->kept, .error = dl->error};
   /* Embedded: the status write joins this turn's transaction with the
    * ledger entry; the callback runs after the commit that made both durable. */
   d->queue->vt->record(d->queue, &a, on_recorded, dl);
@@ -692,10 +729,12 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       }
       return;
     }
+    if (ST(s)->fifo_head) return; /* ordered: the head is out (sending, or waiting for its retry) */
     uint64_t seq = 0;
     if (!gate_admits(d, s)) return;
     if (!shared_gates_admit(d, s, &seq)) return;
     hl_delivery *dl = dequeue(s);
+    if (ordered_push(d, s)) ST(s)->fifo_head = dl;
     dl->host_seq = seq;
     /* The slot is taken now: LEDGER is quick but counts against the limit. */
     dl->holds_slot = true;
@@ -934,6 +973,37 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   /* Last, so nothing above re-arms them: the subscription may be freed soon. */
   hl_timerq_remove(&d->timers, &ST(s)->claim_timer);
   hl_timerq_remove(&d->timers, &ST(s)->rate_timer);
+}
+
+static void unlink_waiting(hl_sub *s, hl_delivery *dl) {
+  hl_delivery *prev = NULL;
+  for (hl_delivery *x = ST(s)->wait_head; x; prev = x, x = x->next)
+    if (x == dl) {
+      if (prev) prev->next = dl->next;
+      else ST(s)->wait_head = dl->next;
+      if (ST(s)->wait_tail == dl) ST(s)->wait_tail = prev;
+      dl->next = NULL;
+      return;
+    }
+}
+
+void hl_dispatch_drop_ordered(hl_dispatch *d, bool (*gone)(void *data, void *token), void *data) {
+  /* Collected first, freed after: freeing a waiting head lets the next
+   * start, which must not be one of those going too. */
+  hl_delivery *drop = NULL;
+  for (hl_delivery *dl = d->all; dl; dl = dl->all_next) {
+    if (!dl->token || (dl->state != D_WAITING && dl->state != D_RETRY_WAIT) || !ordered_push(d, dl->sub) ||
+        !gone(data, dl->token))
+      continue;
+    if (dl->state == D_WAITING) unlink_waiting(dl->sub, dl);
+    dl->next = drop;
+    drop = dl;
+  }
+  while (drop) {
+    hl_delivery *dl = drop;
+    drop = dl->next;
+    delivery_free(dl);
+  }
 }
 
 void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {

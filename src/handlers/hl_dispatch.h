@@ -22,6 +22,12 @@
  * Intake: deliveries come from the embedded queue (the store's eq_claim),
  * per subscription, bounded by the subscription's memory share and the
  * global limits; a slow partner fills only its own share.
+ *
+ * Ordered ("fifo") subscriptions: one in flight. On a pull queue the head
+ * alone is claimed (claim_head); on a push queue (Kafka) records are
+ * handed in in partition order and wait in that order, and the head is
+ * kept in memory across its retries (RETRY_WAIT, whatever the delay; the
+ * queue only writes its status) while nothing behind it starts.
  */
 #ifndef HL_DISPATCH_H
 #define HL_DISPATCH_H
@@ -145,9 +151,14 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s);
 /* A subscription's in-flight limit: its max_in_flight, or the default. */
 unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
+/* Followers held in memory behind an ordered ("fifo") subscription's head
+ * on a push queue (Kafka): past this its partition is held (not read) until
+ * they drained; the rest wait on Kafka, uncommitted. */
+#define HL_DISPATCH_FIFO_HELD 256
 /* How many of its deliveries may be in memory, in flight or ready to go
  * (claimed from the queue, or read from Kafka): the limit plus as many
- * again, at most 512 more. Feeds stop there. */
+ * again, at most 512 more; an ordered subscription's head alone on a pull
+ * queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Deliveries of s held in memory: waiting, running, retry timers. */
 unsigned hl_dispatch_sub_in_memory(const hl_sub *s);
@@ -162,6 +173,15 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
 /* Push queues: a delivery for s (the item is taken; token is the reader's,
  * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
+
+/* Push queues, ordered ("fifo") subscriptions: the deliveries whose token
+ * gone() says is no longer this process's (its Kafka partition was
+ * revoked) and that are not running (waiting, or a head waiting for its
+ * retry) leave memory unrecorded. The partition's next owner, maybe this
+ * process again, reads them from the committed offset, in order; kept,
+ * they would be sent beside that re-read, a skipped head after its
+ * followers. Running ones finish (the ledger stops a second send). */
+void hl_dispatch_drop_ordered(hl_dispatch *d, bool (*gone)(void *data, void *token), void *data);
 
 /* Appends the subscriptions' delivery state as Prometheus gauges:
  * hookloop_subscriptions_disabled, hookloop_subscription_breakers{state},

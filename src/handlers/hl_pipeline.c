@@ -3,6 +3,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_event.h"
+#include "model/hl_sub_order.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,20 @@ typedef struct resume_timer {
   int32_t partition;
   struct resume_timer *next;
 } resume_timer;
+
+/* The records of one ingress partition being processed, in the order they
+ * were read: the fan-out of one a fifo subscription gets is produced only
+ * after those of the records before it (or once they finished otherwise),
+ * so that the subscription's egress partition has them in the ingress
+ * order although their checks (a large body on the threadpool) and ledger
+ * reads may end in any order. A record no fifo subscription gets goes as
+ * soon as it is checked (a small one is not held up by a large one). */
+typedef struct proc_lane {
+  char *topic;
+  int32_t partition;
+  struct processing *head, *tail;
+  struct proc_lane *next;
+} proc_lane;
 
 /* A partition held for a subscription with its memory share full. */
 typedef struct held_part {
@@ -39,6 +54,7 @@ struct hl_pipeline {
   size_t busy;
   resume_timer *timers;     /* retry partitions waiting for their head to fall due */
   held_part *held;          /* partitions held for back-pressure, one entry per partition and subscription */
+  proc_lane *lanes;         /* one per ingress partition read */
   int closing;              /* destroy: timers still closing, plus one while records are busy */
   bool destroying;
   void (*destroy_cb)(void *);
@@ -87,7 +103,7 @@ void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const 
 
 /* --- processor ------------------------------------------------------------------------------ */
 
-typedef struct {
+typedef struct processing {
   hl_kafka *k;
   hl_registry *reg;
   const hl_pipeline_options *opt;
@@ -100,13 +116,47 @@ typedef struct {
   bool skipped;               /* its processed# marker was there: not fanned out again */
   bool retried;               /* put on a processor retry tier */
   char marker[320];           /* processed#<idempotency key or event id> */
+  proc_lane *lane;            /* while linked: its fan-out waits for those before it (NULL: none) */
+  struct processing *lane_next;
+  bool lane_ready;            /* checked and not fanned out before: its fan-out may be produced */
   hl_pipeline_done_cb cb;
   void *data;
 } processing;
 
+static void produce_fan_out(processing *f);
+
+static void lane_unlink(processing *f) {
+  proc_lane *l = f->lane;
+  processing *prev = NULL;
+  for (processing *x = l->head; x; prev = x, x = x->lane_next)
+    if (x == f) {
+      if (prev) prev->lane_next = f->lane_next;
+      else l->head = f->lane_next;
+      if (l->tail == f) l->tail = prev;
+      break;
+    }
+  f->lane = NULL;
+  f->lane_next = NULL;
+}
+
+/* Produces the fan-outs that may go now: from the lane's first record on,
+ * as long as each is ready. */
+static void lane_run(proc_lane *l) {
+  while (l->head && l->head->lane_ready) {
+    processing *f = l->head;
+    lane_unlink(f);
+    produce_fan_out(f);
+  }
+}
+
 /* The record is fanned out, dead-lettered or put on a retry tier (status
  * 0), or not. */
 static void processed(processing *f, int status) {
+  if (f->lane) { /* finished without a fan-out (dead-lettered, done before, retried): the next may go */
+    proc_lane *l = f->lane;
+    lane_unlink(f);
+    lane_run(l);
+  }
   if (status == 0 && f->metrics && !f->skipped && !f->retried)
     hl_metrics_on_processed(f->metrics, f->checked ? f->e.nsubs : 0);
   hl_pipeline_done_cb cb = f->cb;
@@ -256,10 +306,16 @@ static void on_checked(hl_event_batch *b, void *data) {
   fan_out_once(f);
 }
 
-void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
-                         hl_pipeline_done_cb cb, void *data) {
+static void process_in(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
+                       proc_lane *lane, hl_pipeline_done_cb cb, void *data) {
   processing *f = hl_calloc(1, sizeof *f);
-  *f = (processing){.k = k, .reg = reg, .opt = opt, .r = *r, .metrics = opt->metrics, .cb = cb, .data = data};
+  *f = (processing){.k = k, .reg = reg, .opt = opt, .r = *r, .metrics = opt->metrics, .lane = lane, .cb = cb,
+                    .data = data};
+  if (lane) {
+    if (lane->tail) lane->tail->lane_next = f;
+    else lane->head = f;
+    lane->tail = f;
+  }
   if (!r->value) {
     hl_pipeline_dead_letter(k, opt, r, "invalid_json: empty record", on_processor_dead_lettered, f);
     return;
@@ -267,7 +323,53 @@ void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_option
   hl_event_batch_start(opt->loop, reg, r->value, r->len, 0, on_checked, f);
 }
 
+void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
+                         hl_pipeline_done_cb cb, void *data) {
+  process_in(k, reg, opt, r, NULL, cb, data);
+}
+
+/* Whether a fifo subscription gets this event: only then does its fan-out
+ * wait for those of the records read before it. */
+static bool for_fifo(const processing *f) {
+  for (size_t i = 0; i < f->e.nsubs; i++) {
+    const hl_sub *s = hl_registry_sub_get(f->reg, f->e.subs[i]);
+    if (s && hl_sub_rec_fifo(&s->rec)) return true;
+  }
+  return false;
+}
+
 static void fan_out(processing *f) {
+  proc_lane *l = f->lane;
+  if (!l) {
+    produce_fan_out(f);
+  } else if (for_fifo(f)) {
+    f->lane_ready = true; /* after those before it */
+    lane_run(l);
+  } else {
+    lane_unlink(f); /* no order to keep: it goes now, and holds up nothing behind it */
+    produce_fan_out(f);
+    lane_run(l);
+  }
+}
+
+/* The key of a fifo subscription's egress record: the order that matters
+ * lands in one partition. The ingress record's own key (per-key order, as
+ * Kafka producers expect; the producer API's is the event type, see
+ * hl_queue_kafka.c), unless that is the event id itself, which names no
+ * order: then the subscription id (the whole subscription in order). */
+static void fifo_key(const processing *f, const hl_sub *s, const char **key, size_t *len) {
+  const hl_record *r = &f->r;
+  size_t idlen = strlen(f->e.id);
+  if (r->key && r->key_len && !(r->key_len == idlen && memcmp(r->key, f->e.id, idlen) == 0)) {
+    *key = r->key;
+    *len = r->key_len;
+  } else {
+    *key = s->rec.subscription_id;
+    *len = strlen(*key);
+  }
+}
+
+static void produce_fan_out(processing *f) {
   hl_kafka *k = f->k;
   const hl_record *r = &f->r;
   hl_registry *reg = f->reg;
@@ -281,8 +383,14 @@ static void fan_out(processing *f) {
     if (!s) continue;
     hl_record_headers h;
     hl_record_headers_delivery(&h, s->rec.subscription_id, 0, f->e.type, now, trace);
+    const char *key = f->e.id;
+    size_t key_len = strlen(key);
+    if (hl_sub_rec_fifo(&s->rec)) {
+      fifo_key(f, s, &key, &key_len);
+      hl_record_headers_event_id(&h, f->e.id);
+    }
     f->outstanding++;
-    hl_kafka_produce(k, s->rec.egress_topic, f->e.id, strlen(f->e.id), r->value, r->len, h.h, h.n, on_fanned, f);
+    hl_kafka_produce(k, s->rec.egress_topic, key, key_len, r->value, r->len, h.h, h.n, on_fanned, f);
   }
   hl_free(trace);
   on_fanned(f, 0);
@@ -338,8 +446,8 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
     *due_ms = due;
     return HL_REC_NOT_DUE;
   }
-  if (!r->key || r->key_len == 0) {
-    *reason = "missing_key: egress records carry the event id as their key";
+  if (!hl_record_has_event_id(r)) {
+    *reason = "missing_key: egress records carry the event id as their key (or an event_id header)";
     return HL_REC_DEAD_LETTER;
   }
   return HL_REC_DELIVER;
@@ -384,9 +492,20 @@ static msg_ctx *msg_ctx_new(hl_pipeline *p, hl_kafka_msg *m) {
   return c;
 }
 
+static proc_lane *lane_of(hl_pipeline *p, const char *topic, int32_t partition) {
+  for (proc_lane *l = p->lanes; l; l = l->next)
+    if (l->partition == partition && strcmp(l->topic, topic) == 0) return l;
+  proc_lane *l = hl_calloc(1, sizeof *l);
+  l->topic = hl_strdup(topic);
+  l->partition = partition;
+  l->next = p->lanes;
+  p->lanes = l;
+  return l;
+}
+
 static void process(hl_pipeline *p, hl_kafka_msg *m) {
   hl_record r = rec_of(m);
-  hl_pipeline_process(p->kafka, p->reg, &p->opt, &r, on_msg_finished, msg_ctx_new(p, m));
+  process_in(p->kafka, p->reg, &p->opt, &r, lane_of(p, m->topic, m->partition), on_msg_finished, msg_ctx_new(p, m));
 }
 
 static void dead_letter(hl_pipeline *p, hl_kafka_msg *m, const char *reason) {
@@ -495,8 +614,23 @@ static void held_free(hl_pipeline *p, held_part *x) {
   hl_free(x);
 }
 
+typedef struct {
+  const char *topic;
+  int32_t partition;
+} revoked_part;
+
+static bool on_revoked_part(void *data, void *token) {
+  const revoked_part *r = data;
+  const hl_kafka_msg *m = token;
+  return m->partition == r->partition && strcmp(m->topic, r->topic) == 0;
+}
+
 static void on_revoke(void *data, const char *topic, int32_t partition) {
   hl_pipeline *p = data;
+  /* A fifo subscription's head and followers of this partition are read
+   * again by its next owner from below the head: not kept here as well. */
+  revoked_part rp = {topic, partition};
+  if (p->dispatch) hl_dispatch_drop_ordered(p->dispatch, on_revoked_part, &rp);
   for (resume_timer *r = p->timers; r; r = r->next)
     if (r->partition == partition && strcmp(r->topic, topic) == 0) uv_timer_stop(&r->timer);
   /* Holds end with the assignment: forget ours, or a later one would be
@@ -556,7 +690,7 @@ hl_pipeline *hl_pipeline_create(uv_loop_t *loop, hl_kafka *kafka, hl_registry *r
   if (!p->opt.store) p->opt.store = store;
   hl_queue_kafka_options qo = {.store = store, .loop = loop, .kafka_cfg = opt->kafka_cfg, .retry_prefix = opt->retry_prefix, .dlq_topic = opt->dlq_topic,
                                .schedule = opt->schedule, .closed_tiers = opt->closed_tiers,
-                               .finished = finished, .finished_data = p};
+                               .orders = true, .reg = reg, .finished = finished, .finished_data = p};
   p->queue = hl_queue_kafka_create(kafka, &qo);
   regex_of(p->ingress_re, sizeof p->ingress_re, opt->ingress_prefix, "\\..*");
   regex_of(p->egress_re, sizeof p->egress_re, opt->egress_prefix, "\\..*");
@@ -592,7 +726,14 @@ size_t hl_pipeline_busy(const hl_pipeline *p) { return p->busy; }
 
 /* One of the things destroy waits for is over; the last frees the pipeline. */
 static void destroy_step(hl_pipeline *p) {
-  if (--p->closing == 0) hl_free_then_call(p, p->destroy_cb, p->destroy_data);
+  if (--p->closing != 0) return;
+  while (p->lanes) { /* empty: nothing is being processed */
+    proc_lane *l = p->lanes;
+    p->lanes = l->next;
+    hl_free(l->topic);
+    hl_free(l);
+  }
+  hl_free_then_call(p, p->destroy_cb, p->destroy_data);
 }
 
 static void timers_closed(uv_handle_t *h) {

@@ -22,6 +22,14 @@
  * its own topic. A record a subscription drops unfinished (replaced in
  * place) is handed back and consumed again.
  *
+ * Ordered ("fifo") subscriptions: the processor keys their egress records
+ * by the ingress record's own key, else by the subscription id (the event
+ * id in an event_id header), and produces each ingress partition's
+ * fan-outs in the order they were read; the dispatcher keeps the head in
+ * memory while it retries (hl_dispatch.h), so its record and those behind
+ * it stay unfinished and uncommitted; at a revoke they leave memory and
+ * are read again, in order (docs/reliability.md).
+ *
  * At-least-once: every record is marked done (hl_kafka_done) only once it
  * reached a durable state; offsets commit the finished prefix.
  */

@@ -14,6 +14,7 @@
 #define H_DUE "due_ms"
 #define H_REASON "reason"
 #define H_IDEMPOTENCY "idempotency_key"
+#define H_EVENT_ID "event_id"
 
 static void put(hl_record_headers *o, const char *name, const char *value) {
   if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
@@ -41,6 +42,8 @@ void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_i
   put_int(o, H_ACCEPTED, accepted_ms);
   put(o, H_TRACE, trace);
 }
+
+void hl_record_headers_event_id(hl_record_headers *o, const char *event_id) { put(o, H_EVENT_ID, event_id); }
 
 void hl_record_headers_due(hl_record_headers *o, int64_t due_ms) { put_int(o, H_DUE, due_ms); }
 
@@ -108,9 +111,22 @@ int64_t hl_record_attempts(const hl_record *r) { return header_int(r, H_ATTEMPT,
 
 char *hl_record_idempotency_key(const hl_record *r) { return header_str(r, H_IDEMPOTENCY); }
 
+char *hl_record_event_id(const hl_record *r) {
+  char *id = header_str(r, H_EVENT_ID);
+  if (id && *id) return id;
+  hl_free(id);
+  return r->key && r->key_len ? hl_strndup(r->key, r->key_len) : NULL;
+}
+
+bool hl_record_has_event_id(const hl_record *r) {
+  size_t len = 0;
+  return (r->key && r->key_len) || (r->header(r, H_EVENT_ID, &len) && len > 0);
+}
+
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
   *it = (hl_eq_item){0};
-  it->d.event_id = hl_strndup(r->key ? r->key : "", r->key_len);
+  it->d.event_id = hl_record_event_id(r);
+  if (!it->d.event_id) it->d.event_id = hl_strdup("");
   it->d.subscription_id = hl_strdup(subscription_id);
   it->d.attempts = header_int(r, H_ATTEMPT, 0);
   it->d.status = hl_strdup(it->d.attempts ? "RETRYING" : "PENDING");

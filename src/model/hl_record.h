@@ -4,8 +4,9 @@
  * puts on an ingress record (accepted_ms, traceparent), what the processor
  * fans out to egress topics and the dispatcher forwards to retry tiers and
  * the dead-letter topic (subscription_id, attempt, event_type, accepted_ms,
- * traceparent, due_ms, reason), what a dead-lettered ingress record carries
- * (reason, source_topic, source_partition, source_offset); and how a record
+ * traceparent, due_ms, reason; event_id when the key is not the event id),
+ * what a dead-lettered ingress record carries (reason, source_topic,
+ * source_partition, source_offset); and how a record
  * read back becomes a delivery (hl_eq_item).
  *
  * A record is seen through hl_record, a borrowed view of one consumed
@@ -15,6 +16,7 @@
 #ifndef HL_RECORD_H
 #define HL_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +58,9 @@ void hl_record_headers_ingress(hl_record_headers *o, int64_t accepted_ms, const 
  * and when the event was accepted. */
 void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_id, int64_t attempts,
                                 const char *event_type, int64_t accepted_ms, const char *trace);
+/* Adds the event id, on an egress record keyed by something else (a fifo
+ * subscription's records are keyed by their order: hl_pipeline.c). */
+void hl_record_headers_event_id(hl_record_headers *o, const char *event_id);
 /* Adds when a retry falls due (wall-clock ms). */
 void hl_record_headers_due(hl_record_headers *o, int64_t due_ms);
 /* Adds why a delivery failed for good. */
@@ -88,6 +93,12 @@ int64_t hl_record_attempts(const hl_record *r);
 /* The idempotency key an outside producer put on an ingress record (its
  * "idempotency_key" header; caller frees), or NULL. */
 char *hl_record_idempotency_key(const hl_record *r);
+/* The event a delivery record carries (caller frees): its event_id header,
+ * else its key (egress records are keyed by event id unless ordered), or
+ * NULL when it has neither. */
+char *hl_record_event_id(const hl_record *r);
+/* Whether it carries one (no copy: the key is looked at first). */
+bool hl_record_has_event_id(const hl_record *r);
 /* The delivery a record of subscription_id carries (the caller owns it; see
  * hl_dispatch_submit). */
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);

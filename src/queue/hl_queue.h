@@ -38,6 +38,10 @@ typedef struct {
   hl_queue_outcome outcome;
   uint64_t retry_in_ms;       /* RETRY: when the next attempt is due */
   bool release;               /* pull: the delivery leaves memory, back unclaimed (due at next_attempt_at) */
+  /* push, RETRY of an ordered ("fifo") subscription's head: the retry stays
+   * in the dispatcher's memory, its followers behind it; the queue writes
+   * the status only (no retry topic) and the item is not done. */
+  bool kept;
   const char *error;          /* FAILED: why (the dead-letter reason) */
 } hl_queue_attempt;
 
@@ -70,7 +74,9 @@ typedef struct {
   /* pull, ordered subscriptions: the oldest open delivery if due
    * (hl_store.eq_claim_head); NULL when the queue cannot keep order. */
   void (*claim_head)(hl_queue *q, const char *subscription_id, int64_t now_ms, hl_store_cb cb, void *data);
-  /* Whether claim_head works here (the embedded queue: the store has it). */
+  /* Whether "ordering": "fifo" holds here: pull queues with claim_head (the
+   * store has it); a push queue (Kafka) that hands records in in partition
+   * order and records kept retries (hl_queue_attempt.kept). */
   bool (*orders)(const hl_queue *q);
   /* Records an attempt's outcome; cb's status 0 once durable. */
   void (*record)(hl_queue *q, const hl_queue_attempt *a, hl_store_cb cb, void *data);

@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_record.h"
+#include "model/hl_sub_order.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -77,7 +78,9 @@ static void forward(record_ctx *c) {
 static void on_status_put(void *data, int status, hl_store_result *res) {
   record_ctx *c = data;
   (void)res;
-  if (status == 0 && (c->a.outcome == HL_QUEUE_RETRY || c->a.outcome == HL_QUEUE_FAILED)) {
+  /* A kept retry (an ordered head) waits in the dispatcher's memory and
+   * its record stays uncommitted: the status row is all there is to write. */
+  if (status == 0 && !c->a.kept && (c->a.outcome == HL_QUEUE_RETRY || c->a.outcome == HL_QUEUE_FAILED)) {
     /* Not durable until it is on the retry or dead-letter topic; at close the
      * record is handed back instead (consumed again after a restart). */
     if (c->q->base.closing) record_done(c, HL_ECANCELED);
@@ -138,6 +141,19 @@ static void on_ingress_acked(void *data, int status) {
   st->vt->ledger_put(st, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true, on_accept_remembered, k);
 }
 
+/* An ingress record's key: its event id, which spreads events over the
+ * topic's partitions; the event type when a subscriber wants them in order
+ * ("ordering": "fifo"), so that they share a partition, are read back in
+ * the order they were accepted (the order of the acknowledgements) and the
+ * processor fans them out in that order (hl_pipeline.c). */
+static const char *ingress_key(const kqueue *q, const hl_eq_accept *ev) {
+  for (size_t i = 0; q->opt.reg && q->opt.orders && ev->event_type && i < ev->nsubs; i++) {
+    const hl_sub *s = hl_registry_sub_get(q->opt.reg, ev->subscription_ids[i]);
+    if (s && hl_sub_rec_fifo(&s->rec)) return ev->event_type;
+  }
+  return ev->event_id;
+}
+
 static void on_seen_checked(void *data, int status, hl_store_result *res) {
   accept_ctx *k = data;
   if (status == 0 && res->value) {
@@ -146,8 +162,9 @@ static void on_seen_checked(void *data, int status, hl_store_result *res) {
   }
   hl_record_headers h;
   hl_record_headers_ingress(&h, hl_wall_ms(), k->trace);
-  hl_kafka_produce(k->q->kafka, k->ingress_topic, k->ev.event_id, strlen(k->ev.event_id), k->ev.body, k->ev.body_len,
-                   h.h, h.n, on_ingress_acked, k);
+  const char *key = ingress_key(k->q, &k->ev);
+  hl_kafka_produce(k->q->kafka, k->ingress_topic, key, strlen(key), k->ev.body, k->ev.body_len, h.h, h.n,
+                   on_ingress_acked, k);
 }
 
 static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb, void *data) {
@@ -294,11 +311,16 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
 
 static int64_t backlog(hl_queue *q) { (void)q; return -1; }
 
+/* serve's consumer hands each partition's records in in offset order and
+ * keys a fifo subscription's egress records by its order (hl_pipeline.c);
+ * Lambda's batches end with the invocation, so a head cannot wait there. */
+static bool orders(const hl_queue *base) { return ((const kqueue *)base)->opt.orders; }
+
 static void destroy(hl_queue *q) { hl_free(q); }
 
 static const hl_queue_vt kafka_vt = {
   .name = "kafka", .redelivers = true, .owns_retries = true,
-  .claim = NULL, .record = record, .release = NULL, .finished = finished, .accept = queue_accept, .requeue = requeue,
+  .claim = NULL, .orders = orders, .record = record, .release = NULL, .finished = finished, .accept = queue_accept, .requeue = requeue,
   .prepare_topic = prepare_topic, .backlog = backlog, .destroy = destroy,
 };
 

@@ -4,6 +4,8 @@
  * outcome is a status row in the store and, for a retry, a record on its
  * retry tier topic (wh.retry.<tier>, due time in its headers) or, for a
  * failure, on the dead-letter topic (model/hl_record writes the headers).
+ * An ordered ("fifo") subscription's retry is the exception: its status
+ * only, the record staying with the dispatcher (hl_queue_attempt.kept).
  */
 #ifndef HL_QUEUE_KAFKA_H
 #define HL_QUEUE_KAFKA_H
@@ -29,6 +31,13 @@ typedef struct {
    * serve subscribes to every tier by pattern and keeps a tier's delays
    * alike, since it waits for a partition's head. */
   bool closed_tiers;
+  /* "ordering": "fifo" is kept (hl_queue_vt.orders): serve's consumer,
+   * which hands records in in partition order. Lambda: false (refused). */
+  bool orders;
+  /* The subscriptions (borrowed): an accepted event with a fifo subscriber
+   * is keyed on its ingress topic by its event type, so that the events of
+   * that type are read back in acceptance order (NULL: by event id). */
+  const hl_registry *reg;
   /* A handed-in record leaves memory (see hl_queue_vt.finished). */
   void (*finished)(void *data, void *token, hl_sub *sub, bool recorded);
   void *finished_data;
