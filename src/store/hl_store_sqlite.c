@@ -77,10 +77,11 @@ typedef struct {
 
 #define SQ(s) hl_container_of(s, sq_store, base)
 
-/* The group commit's default bounds (HOOKLOOP_SQLITE_COMMIT_MS): a few ms
- * adds that much to an answer's latency and lets one fsync cover the
- * statements of many loop turns. */
-#define HL_SQLITE_COMMIT_MS 2
+/* The group commit's default window (HOOKLOOP_SQLITE_COMMIT_MS): none, a
+ * commit at the end of every turn. A window of a few ms lets one fsync
+ * cover several turns but adds up to that much to every answer, which
+ * caps a client that waits for each answer before the next request. */
+#define HL_SQLITE_COMMIT_MS 0
 
 static const char *STATUS_OPEN = "('PENDING','RETRYING')";
 

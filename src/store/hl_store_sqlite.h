@@ -6,12 +6,13 @@
  * callback runs; an event is acknowledged (202) only from its callback.
  * Batching (group commit): statements run at once inside a transaction
  * that stays open across loop turns until it is commit_ms old or holds
- * max_ops operations (hl_store_sqlite_group_commit; by default 2 ms and
- * 1024), so one fsync covers every event of those turns. No callback of an
- * operation runs before the COMMIT that made it durable. A timer commits a
- * group that is due while the loop sleeps; a full group is committed at
- * the end of its turn. With commit_ms 0 every loop turn is committed at
- * its end (a uv_idle handle keeps the loop from sleeping meanwhile).
+ * max_ops operations (hl_store_sqlite_group_commit; by default 0 ms, that
+ * is every turn, and 1024), so one fsync covers every event of those
+ * turns. No callback of an operation runs before the COMMIT that made it
+ * durable. A timer commits a group that is due while the loop sleeps; a
+ * full group is committed at the end of its turn. With commit_ms 0 every
+ * loop turn is committed at its end (a uv_idle handle keeps the loop from
+ * sleeping meanwhile).
  * Only one process may use a data directory at a time (an exclusive lock
  * file enforces it).
  */
