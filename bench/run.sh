@@ -23,7 +23,7 @@ case "$mode" in
            N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP=""
            PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
   pg) N=20000; RUNS=3; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP="" ;;
-  count) N=20000; RUNS=5; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
+  count) N=20000; RUNS=${COUNT_RUNS:-5}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
   *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|pg" >&2; exit 2 ;;
 esac
 DRAIN_MAX_S=${DRAIN_MAX_S:-300} # every drain wait of a and b gives up after this many seconds

@@ -159,12 +159,17 @@ int hl_app_store_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, c
   hl_table_names t;
   hl_app_table_names(cfg, &t);
   *out = NULL;
-  if (cfg->store == HL_STORE_SQLITE) return hl_store_sqlite_open(loop, data_dir, &t, out, err, errlen);
+  if (cfg->store == HL_STORE_SQLITE) {
+    int rc = hl_store_sqlite_open(loop, data_dir, &t, out, err, errlen);
+    if (rc == 0) hl_store_sqlite_group_commit(*out, (uint64_t)cfg->sqlite_commit_ms, HL_SQLITE_GROUP_MAX);
+    return rc;
+  }
   if (cfg->store == HL_STORE_POSTGRES) return pg_open(loop, curl, cfg, &t, out, err, errlen);
   hl_store *queue = NULL;
   if (embedded_queue) {
     int rc = hl_store_sqlite_open(loop, data_dir, &t, &queue, err, errlen);
     if (rc != 0) return rc;
+    hl_store_sqlite_group_commit(queue, (uint64_t)cfg->sqlite_commit_ms, HL_SQLITE_GROUP_MAX);
   }
   hl_ddb_config dc = {
       .client = {.endpoint = cfg->dynamodb_endpoint,

@@ -72,6 +72,7 @@ static const setting settings[] = {
   T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
   T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
   T("HOOKLOOP_QUEUE_POLL_MS", "1000"),
+  T("HOOKLOOP_SQLITE_COMMIT_MS", "0"),
   T("HOOKLOOP_CONFIG_TTL_S", "60"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
@@ -316,6 +317,9 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     return whole_setting(err, name, v, 1, LLONG_MAX, "a whole number of deliveries, at least 1", &c->queue_high_water);
   } else if (strcmp(name, "HOOKLOOP_QUEUE_POLL_MS") == 0) {
     return whole_setting(err, name, v, 10, 3600000, "whole milliseconds from 10 to 3600000", &c->queue_poll_ms);
+  } else if (strcmp(name, "HOOKLOOP_SQLITE_COMMIT_MS") == 0) {
+    return whole_setting(err, name, v, 0, 1000, "whole milliseconds from 0 (every loop turn) to 1000",
+                         &c->sqlite_commit_ms);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
     return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
   } else if (strcmp(name, "HOOKLOOP_RETENTION_DAYS") == 0) {
@@ -559,6 +563,7 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
   hl_jw_key(&w, "HOOKLOOP_QUEUE_POLL_MS"); hl_jw_int(&w, c->queue_poll_ms);
+  hl_jw_key(&w, "HOOKLOOP_SQLITE_COMMIT_MS"); hl_jw_int(&w, c->sqlite_commit_ms);
   hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
   hl_jw_key(&w, "HOOKLOOP_KMS_DATA_KEY_TTL_S"); hl_jw_int(&w, c->kms_data_key_ttl_s);
   hl_jw_key(&w, "EVENTS_TTL_DAYS"); hl_jw_int(&w, c->events_ttl_days);

@@ -21,9 +21,13 @@ bool hl_attempt_header_redacted(const char *name, size_t len) {
   return false;
 }
 
+/* A header kept: its name in lower case and its values joined, in place
+ * (no allocation per header: this runs once per attempt). */
 typedef struct {
   char name[128];
-  hl_buf value;
+  size_t nlen;
+  char value[HL_ATTEMPT_HEADER_VALUE_MAX];
+  size_t vlen;
 } header;
 
 static size_t trim(const char **s, size_t n) {
@@ -32,8 +36,40 @@ static size_t trim(const char **s, size_t n) {
   return n;
 }
 
+/* Whether s holds only ASCII without NUL: valid UTF-8 as it is. */
+static bool plain_ascii(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] - 1u >= 0x7fu) return false;
+  return true;
+}
+
+/* s as valid UTF-8: itself when it is plain ASCII (the usual case), else
+ * sanitized into tmp. */
+static const char *as_utf8(hl_buf *tmp, const char *s, size_t *n) {
+  if (plain_ascii(s, *n)) return s;
+  hl_buf_reset(tmp);
+  hl_utf8_sanitize(tmp, s, *n);
+  *n = tmp->len;
+  return tmp->data ? tmp->data : "";
+}
+
+/* Appends what of v fits in h's value, after ", " when it has one. */
+static void add_value(header *h, const char *v, size_t vlen) {
+  static const char sep[] = ", ";
+  if (h->vlen) {
+    size_t k = HL_MIN(sizeof sep - 1, sizeof h->value - h->vlen);
+    memcpy(h->value + h->vlen, sep, k);
+    h->vlen += k;
+  }
+  size_t k = HL_MIN(vlen, sizeof h->value - h->vlen);
+  memcpy(h->value + h->vlen, v, k);
+  h->vlen += k;
+}
+
 /* The header lines as a JSON object: names in lower case, a name given
- * twice joined with ", " (RFC 9110 5.3), redacted ones left out. */
+ * twice joined with ", " (RFC 9110 5.3), redacted ones left out; at most
+ * HL_ATTEMPT_HEADERS_MAX names, each value cut at
+ * HL_ATTEMPT_HEADER_VALUE_MAX bytes. */
 static char *headers_json(const char *raw, size_t len) {
   header h[HL_ATTEMPT_HEADERS_MAX];
   size_t nh = 0;
@@ -47,40 +83,37 @@ static char *headers_json(const char *raw, size_t len) {
       size_t nlen = trim(&name, (size_t)(colon - p));
       const char *val = colon + 1;
       size_t vlen = trim(&val, (size_t)(line_end - val));
-      if (nlen > 0 && !hl_attempt_header_redacted(name, nlen)) {
+      if (nlen > 0 && !hl_attempt_header_redacted(name, nlen)) { /* redacted: also every name >= 128 bytes */
         char low[128];
         for (size_t i = 0; i < nlen; i++) low[i] = (char)tolower((unsigned char)name[i]);
-        low[nlen] = '\0';
         size_t k = 0;
-        while (k < nh && strcmp(h[k].name, low) != 0) k++;
+        while (k < nh && (h[k].nlen != nlen || memcmp(h[k].name, low, nlen) != 0)) k++;
         if (k == nh && nh < HL_ATTEMPT_HEADERS_MAX) {
-          memcpy(h[nh].name, low, nlen + 1);
-          hl_buf_init(&h[nh].value);
+          memcpy(h[nh].name, low, nlen);
+          h[nh].nlen = nlen;
+          h[nh].vlen = 0;
           nh++;
         }
-        if (k < nh && h[k].value.len < HL_ATTEMPT_HEADER_VALUE_MAX) {
-          if (h[k].value.len) hl_buf_puts(&h[k].value, ", ");
-          hl_buf_append(&h[k].value, val, HL_MIN(vlen, HL_ATTEMPT_HEADER_VALUE_MAX - h[k].value.len));
-        }
+        if (k < nh && h[k].vlen < sizeof h[k].value) add_value(&h[k], val, vlen);
       }
     }
     p = eol ? eol + 1 : end;
   }
-  hl_buf out = HL_BUF_INIT, text = HL_BUF_INIT;
+  hl_buf out = HL_BUF_INIT, tmp = HL_BUF_INIT;
+  hl_buf_reserve(&out, len + 2 * nh + 3);
   hl_jw w;
   hl_jw_init(&w, &out);
   hl_jw_obj_begin(&w);
   for (size_t k = 0; k < nh; k++) {
-    hl_buf_reset(&text);
-    hl_utf8_sanitize(&text, h[k].name, strlen(h[k].name));
-    hl_jw_keyn(&w, text.data ? text.data : "", text.len);
-    hl_buf_reset(&text);
-    hl_utf8_sanitize(&text, h[k].value.data ? h[k].value.data : "", h[k].value.len);
-    hl_jw_strn(&w, text.data ? text.data : "", text.len);
-    hl_buf_dispose(&h[k].value);
+    size_t n = h[k].nlen;
+    const char *s = as_utf8(&tmp, h[k].name, &n);
+    hl_jw_keyn(&w, s, n);
+    n = h[k].vlen;
+    s = as_utf8(&tmp, h[k].value, &n);
+    hl_jw_strn(&w, s, n);
   }
   hl_jw_obj_end(&w);
-  hl_buf_dispose(&text);
+  hl_buf_dispose(&tmp);
   hl_buf_putc(&out, '\0');
   return out.data;
 }
@@ -97,9 +130,13 @@ void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t
   out->error = res->error[0] ? hl_strdup(res->error) : NULL;
   out->headers_json = headers_json(res->resp_headers, HL_MIN(res->resp_headers_len, sizeof res->resp_headers));
   size_t blen = HL_MIN(res->resp_body_len, (size_t)HL_ATTEMPT_BODY_MAX);
-  hl_buf body = HL_BUF_INIT;
-  hl_utf8_sanitize(&body, res->resp_body, blen);
-  hl_buf_putc(&body, '\0');
-  out->body = body.data;
+  if (plain_ascii(res->resp_body, blen)) {
+    out->body = hl_strndup(res->resp_body, blen);
+  } else {
+    hl_buf body = HL_BUF_INIT;
+    hl_utf8_sanitize(&body, res->resp_body, blen);
+    hl_buf_putc(&body, '\0');
+    out->body = body.data;
+  }
   out->truncated = res->resp_body_more || res->resp_body_len > HL_ATTEMPT_BODY_MAX;
 }

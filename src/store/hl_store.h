@@ -4,7 +4,8 @@
  * Every operation is asynchronous: it takes a callback that runs later on
  * the loop (never from inside the call), once the write is durable or the
  * read is done. The SQLite backend runs the statements at once inside one
- * transaction per loop turn and calls back after COMMIT; the DynamoDB
+ * transaction per loop turn (or per group commit of a few ms of turns)
+ * and calls back after COMMIT; the DynamoDB
  * backend sends HTTP requests through the loop's curl multi handle.
  *
  * Ownership: records passed in are copied (the caller keeps them). The

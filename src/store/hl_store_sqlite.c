@@ -50,6 +50,14 @@ typedef struct {
   done_cb *head, **tail;  /* callbacks waiting for this turn's COMMIT */
   uv_check_t commit;
   uv_idle_t keep_awake;
+  /* Group commit (hl_store_sqlite_group_commit): the transaction stays
+   * open across loop turns until it is group_ms old or holds group_max
+   * operations; group_ms 0: it is committed at the end of every turn. */
+  uint64_t group_ms;
+  size_t group_max;
+  uint64_t txn_begun;     /* loop time at BEGIN */
+  size_t txn_ops;         /* operations waiting for this transaction's COMMIT */
+  uv_timer_t group_timer; /* commits a transaction that is group_ms old */
   char *path;             /* <data_dir>/hookloop.db */
   dev_t db_dev;           /* the file opened: health notices it removed or replaced */
   ino_t db_ino;
@@ -68,6 +76,12 @@ typedef struct {
 } sq_store;
 
 #define SQ(s) hl_container_of(s, sq_store, base)
+
+/* The group commit's default window (HOOKLOOP_SQLITE_COMMIT_MS): none, a
+ * commit at the end of every turn. A window of a few ms lets one fsync
+ * cover several turns but adds up to that much to every answer, which
+ * caps a client that waits for each answer before the next request. */
+#define HL_SQLITE_COMMIT_MS 0
 
 static const char *STATUS_OPEN = "('PENDING','RETRYING')";
 
@@ -265,6 +279,7 @@ static int exec_sql(sq_store *s, const char *sql) {
 /* --- the per-turn transaction ---------------------------------------------- */
 
 static void on_keep_awake(uv_idle_t *h) { (void)h; }
+static void on_group_due(uv_timer_t *h);
 
 /* Runs one of the transaction-control statements. */
 static int exec_ctl(sq_store *s, query_id q) {
@@ -275,7 +290,9 @@ static int txn_begin(sq_store *s) {
   if (s->in_txn) return 0;
   if (exec_ctl(s, Q_BEGIN) != 0) return HL_ESTORE;
   s->in_txn = true;
-  uv_idle_start(&s->keep_awake, on_keep_awake);
+  s->txn_begun = uv_now(s->loop);
+  if (s->group_ms) uv_timer_start(&s->group_timer, on_group_due, s->group_ms, 0);
+  else uv_idle_start(&s->keep_awake, on_keep_awake);
   return 0;
 }
 
@@ -288,14 +305,18 @@ static void finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store
   if (res) d->res = *res;
   *s->tail = d;
   s->tail = &d->next;
-  if (!s->in_txn) uv_idle_start(&s->keep_awake, on_keep_awake); /* deliver next turn */
+  /* Outside a transaction, or with a full group: deliver next turn. */
+  if (!s->in_txn || ++s->txn_ops >= s->group_max) uv_idle_start(&s->keep_awake, on_keep_awake);
 }
 
-static void on_commit(uv_check_t *h) {
-  sq_store *s = hl_container_of(h, sq_store, commit);
+/* Commits the open transaction, if any, then runs every callback waiting
+ * for it. */
+static void commit_now(sq_store *s) {
   int failed = 0;
   if (s->in_txn) {
     s->in_txn = false;
+    s->txn_ops = 0;
+    uv_timer_stop(&s->group_timer);
     if (exec_ctl(s, Q_COMMIT) != 0) {
       /* Nothing of this turn is durable: every callback hears so, health
        * reports the store failing until a write succeeds again, and the
@@ -326,6 +347,19 @@ static void on_commit(uv_check_t *h) {
     d = next;
   }
 }
+
+/* The end of a loop turn: a group that is not due yet stays open (its
+ * timer commits it at the latest), and the loop may sleep meanwhile. */
+static void on_commit(uv_check_t *h) {
+  sq_store *s = hl_container_of(h, sq_store, commit);
+  if (s->in_txn && s->group_ms && s->txn_ops < s->group_max && uv_now(s->loop) - s->txn_begun < s->group_ms) {
+    uv_idle_stop(&s->keep_awake);
+    return;
+  }
+  commit_now(s);
+}
+
+static void on_group_due(uv_timer_t *h) { commit_now(hl_container_of(h, sq_store, group_timer)); }
 
 /* Multi-statement operations run inside a savepoint so that one failing
  * operation does not undo the others of the same turn. */
@@ -976,7 +1010,7 @@ static void on_closed(uv_handle_t *h) {
 static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   sq_store *s = SQ(base);
   /* Deliver what is pending (commits the open transaction) before closing. */
-  on_commit(&s->commit);
+  commit_now(s);
   for (int i = 0; i < Q__COUNT; i++) {
     if (s->stmt[i]) sqlite3_finalize(s->stmt[i]);
     hl_free(s->sql[i]);
@@ -988,9 +1022,10 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   if (s->lock_fd >= 0) close(s->lock_fd);
   s->close_cb = cb;
   s->close_data = data;
-  s->closing = 2;
+  s->closing = 3;
   uv_close((uv_handle_t *)&s->commit, on_closed);
   uv_close((uv_handle_t *)&s->keep_awake, on_closed);
+  uv_close((uv_handle_t *)&s->group_timer, on_closed);
 }
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
@@ -1257,7 +1292,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   build_sql(s);
   uv_check_init(loop, &s->commit);
   uv_idle_init(loop, &s->keep_awake);
-  s->commit.data = s->keep_awake.data = s;
+  uv_timer_init(loop, &s->group_timer);
+  s->commit.data = s->keep_awake.data = s->group_timer.data = s;
+  hl_store_sqlite_group_commit(&s->base, HL_SQLITE_COMMIT_MS, HL_SQLITE_GROUP_MAX);
   uv_check_start(&s->commit, on_commit);
   /* The commit handle must not keep the loop alive by itself. */
   uv_unref((uv_handle_t *)&s->commit);
@@ -1269,6 +1306,12 @@ fail:
   hl_free(s->path);
   hl_free(s);
   return rc;
+}
+
+void hl_store_sqlite_group_commit(hl_store *base, uint64_t commit_ms, size_t max_ops) {
+  sq_store *s = SQ(base);
+  s->group_ms = commit_ms;
+  s->group_max = max_ops ? max_ops : 1;
 }
 
 /* --- replay ---------------------------------------------------------------- */

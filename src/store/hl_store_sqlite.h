@@ -4,10 +4,15 @@
  *
  * Durability: synchronous=FULL, so a COMMIT has reached the disk before any
  * callback runs; an event is acknowledged (202) only from its callback.
- * Batching: statements run at once inside a transaction that stays open for
- * the rest of the loop turn and is committed by a uv_check handle; so one
- * loop turn costs one fsync however many events it accepted. A uv_idle
- * handle keeps the loop from sleeping while a transaction is open.
+ * Batching (group commit): statements run at once inside a transaction
+ * that stays open across loop turns until it is commit_ms old or holds
+ * max_ops operations (hl_store_sqlite_group_commit; by default 0 ms, that
+ * is every turn, and 1024), so one fsync covers every event of those
+ * turns. No callback of an operation runs before the COMMIT that made it
+ * durable. A timer commits a group that is due while the loop sleeps; a
+ * full group is committed at the end of its turn. With commit_ms 0 every
+ * loop turn is committed at its end (a uv_idle handle keeps the loop from
+ * sleeping meanwhile).
  * Only one process may use a data directory at a time (an exclusive lock
  * file enforces it).
  */
@@ -22,5 +27,12 @@
  * negative hl_err with a human message in err (size errlen). */
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen);
+
+/* Sets the group commit's bounds (see above) of an open SQLite store:
+ * commit_ms 0 commits every loop turn; max_ops is at least 1. Takes
+ * effect from the next transaction. */
+void hl_store_sqlite_group_commit(hl_store *s, uint64_t commit_ms, size_t max_ops);
+/* The default max_ops: a group holds at most this many operations. */
+#define HL_SQLITE_GROUP_MAX 1024
 
 #endif

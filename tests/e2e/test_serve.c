@@ -394,6 +394,29 @@ static void wait_held(int64_t n) {
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "held"), n);
 }
 
+/* Group commit (HOOKLOOP_SQLITE_COMMIT_MS): a 202 is answered only after
+ * the commit that made the event durable, however long the group stays
+ * open. With the longest window the kill comes right after each 202, well
+ * inside the window: an answer given before its commit loses the event. */
+HL_TEST_T(a_202_inside_a_group_commit_survives_kill_9, 120) {
+  static const char *const env[] = {"HOOKLOOP_SQLITE_COMMIT_MS=1000", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/group", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  static const char *const ids[] = {"evt-group-1", "evt-group-2"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++) {
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, ids[i], "1"), 202);
+    kill(hk.pid, SIGKILL);
+    hl_wait(hk.pid, 5000);
+    hk.pid = 0;
+    e2e_start_hookloop(&hk, env); /* same data dir */
+  }
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++)
+    HL_ASSERT_MSG(e2e_wait_status(&hk, ids[i], "SUCCESS", 20000), "%s was lost", ids[i]);
+  stop_both();
+}
+
 HL_TEST_T(kill_9_loses_no_accepted_event, 240) {
   start_both(NULL, NULL);
   char url[256];

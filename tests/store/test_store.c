@@ -553,6 +553,80 @@ HL_TEST(one_turn_is_one_transaction) {
   hl_rmtree(dir);
 }
 
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
+/* Whether another connection sees the event: only committed rows. */
+static int committed_events(const char *id) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  HL_ASSERT(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM hookloop_event WHERE event_id=?1", -1, &st, NULL) ==
+            SQLITE_OK);
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
+  int n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+typedef struct {
+  capture c;
+  const char *id;
+  int seen;            /* committed_events(id) when the callback ran */
+} durable_capture;
+
+static void durable_cb(void *data, int status, hl_store_result *res) {
+  durable_capture *d = data;
+  d->seen = committed_events(d->id);
+  cap_cb(&d->c, status, res);
+}
+
+static void accept_durable(durable_capture *d, const char *id) {
+  static const char *subs[] = {"sub_a"};
+  d->id = id;
+  hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                     .nsubs = 1};
+  store->vt->eq_accept(store, &ev, durable_cb, d);
+}
+
+/* Group commit: one transaction spans loop turns until it is full or old
+ * enough, and no accept is answered before the COMMIT that made it durable
+ * (another connection already sees the row when the callback runs). */
+HL_TEST(a_group_commit_spans_turns_and_answers_only_once_durable) {
+  open_store();
+  hl_store_sqlite_group_commit(store, 600000, 3); /* ten minutes: only the count bound commits */
+  durable_capture d[4];
+  memset(d, 0, sizeof d);
+  accept_durable(&d[0], "group-0");
+  uv_run(&loop, UV_RUN_NOWAIT);
+  accept_durable(&d[1], "group-1");
+  uv_run(&loop, UV_RUN_NOWAIT);
+  /* Two turns went by: neither is committed, so neither is answered. */
+  HL_ASSERT_EQ_INT(d[0].c.calls, 0);
+  HL_ASSERT_EQ_INT(d[1].c.calls, 0);
+  HL_ASSERT_EQ_INT(committed_events("group-0"), 0);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0); /* committed rows only */
+  accept_durable(&d[2], "group-2"); /* the third fills the group: committed at the end of this turn */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < 3; i++) {
+    HL_ASSERT_EQ_INT(d[i].c.calls, 1);
+    HL_ASSERT_EQ_INT(d[i].c.status, 0);
+    HL_ASSERT_MSG(d[i].seen == 1, "accept %d answered before its row was committed", i);
+  }
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 3);
+  /* The time bound: a lone accept is committed once its group is old enough. */
+  hl_store_sqlite_group_commit(store, 20, 1024);
+  accept_durable(&d[3], "group-3");
+  run_until(&d[3].c);
+  HL_ASSERT_EQ_INT(d[3].c.status, 0);
+  HL_ASSERT_EQ_INT(d[3].seen, 1);
+  close_store();
+  hl_rmtree(dir);
+}
+#endif
+
 static void park(const char *event_id, const char *sub, int64_t due, int expect) {
   hl_eq_item it = {.d = {.event_id = (char *)event_id, .subscription_id = (char *)sub, .attempts = 2,
                          .next_attempt_at = due},

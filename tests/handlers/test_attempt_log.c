@@ -1,0 +1,83 @@
+/* The attempt log's record of an answer (handlers/hl_attempt_log): the
+ * headers as a JSON object (lower-case names, repeats joined, credentials
+ * left out, values cut, text made valid UTF-8) and the body's first bytes. */
+#include "hl_test.h"
+#include "handlers/hl_attempt_log.h"
+#include "json/hl_json.h"
+
+#include <string.h>
+
+static hl_send_result answer(const char *headers, const char *body) {
+  hl_send_result r = {.status_code = 200, .latency_s = 0.0125};
+  r.resp_headers_len = strlen(headers);
+  memcpy(r.resp_headers, headers, r.resp_headers_len);
+  r.resp_body_len = strlen(body);
+  memcpy(r.resp_body, body, r.resp_body_len);
+  return r;
+}
+
+static hl_attempt_rec build(const hl_send_result *res) {
+  hl_delivery_rec d = {.event_id = "evt-1", .subscription_id = "sub_a"};
+  hl_attempt_rec r;
+  hl_attempt_log_build(&r, &d, 2, 1700000000000, res);
+  return r;
+}
+
+static const char *member(const hl_json *o, const char *name) {
+  const hl_json *v = hl_json_get(o, name);
+  return v && v->type == HL_JSON_STRING ? v->u.str : NULL;
+}
+
+HL_TEST(headers_are_lower_cased_joined_and_redacted) {
+  hl_send_result res = answer("Content-Type: text/plain\r\nX-Trace:  a \r\nSet-Cookie: s=SECRET\r\n"
+                              "x-trace: b\r\nAuthorization: SECRET\r\nX-Empty:\r\nnot a header\r\n",
+                              "ok");
+  hl_attempt_rec r = build(&res);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  HL_ASSERT(hl_json_parse(&doc, r.headers_json, strlen(r.headers_json), NULL) == 0);
+  HL_ASSERT_EQ_INT(doc.root->type, HL_JSON_OBJECT);
+  HL_ASSERT_EQ_INT(doc.root->len, 3);
+  HL_ASSERT_EQ_STR(member(doc.root, "content-type"), "text/plain");
+  HL_ASSERT_EQ_STR(member(doc.root, "x-trace"), "a, b");
+  HL_ASSERT_EQ_STR(member(doc.root, "x-empty"), "");
+  HL_ASSERT(strstr(r.headers_json, "SECRET") == NULL);
+  HL_ASSERT_EQ_STR(r.body, "ok");
+  HL_ASSERT_EQ_INT(r.attempt, 2);
+  HL_ASSERT_EQ_INT(r.latency_ms, 13);
+  HL_ASSERT(!r.truncated);
+  hl_json_doc_dispose(&doc);
+  hl_attempt_rec_free(&r);
+}
+
+HL_TEST(long_values_are_cut_and_bad_bytes_replaced) {
+  char headers[1200], v[HL_ATTEMPT_HEADER_VALUE_MAX];
+  memset(v, 'v', sizeof v - 1);
+  v[sizeof v - 1] = '\0';
+  /* A value one byte short of the cap, then a second of the same name:
+   * the ", " and what follows stop at the cap; a value and a body with
+   * bytes that are not UTF-8. */
+  snprintf(headers, sizeof headers, "X-Long: %s\r\nX-Long: more\r\nX-Bin: a\xff" "b\r\n", v);
+  hl_send_result res = answer(headers, "caf\xc3\xa9 \xfe!");
+  hl_attempt_rec r = build(&res);
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  HL_ASSERT(hl_json_parse(&doc, r.headers_json, strlen(r.headers_json), NULL) == 0);
+  HL_ASSERT_EQ_INT(strlen(member(doc.root, "x-long")), HL_ATTEMPT_HEADER_VALUE_MAX);
+  HL_ASSERT_EQ_STR(member(doc.root, "x-bin"), "a\xef\xbf\xbd" "b");
+  HL_ASSERT_EQ_STR(r.body, "caf\xc3\xa9 \xef\xbf\xbd!");
+  hl_json_doc_dispose(&doc);
+  hl_attempt_rec_free(&r);
+}
+
+HL_TEST(a_long_body_is_cut_and_marked) {
+  hl_send_result res = answer("", "");
+  memset(res.resp_body, 'x', sizeof res.resp_body);
+  res.resp_body_len = sizeof res.resp_body;
+  res.resp_body_more = true;
+  hl_attempt_rec r = build(&res);
+  HL_ASSERT_EQ_STR(r.headers_json, "{}");
+  HL_ASSERT_EQ_INT(strlen(r.body), HL_ATTEMPT_BODY_MAX);
+  HL_ASSERT(r.truncated);
+  hl_attempt_rec_free(&r);
+}
