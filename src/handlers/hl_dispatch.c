@@ -137,9 +137,33 @@ static void transition(hl_delivery *dl, dstate to) {
 
 /* --- life cycle of one delivery -------------------------------------------- */
 
+/* Freed deliveries are kept (at most SPARE_MAX) and reused: one is made
+ * and freed per delivery, at the size where the allocator's per-size
+ * caches are small and a burst of frees goes to its slower bins. */
+#define SPARE_MAX 512
+
+static hl_delivery *delivery_alloc(hl_dispatch *d) {
+  hl_delivery *dl = d->spare;
+  if (!dl) return hl_calloc(1, sizeof *dl);
+  d->spare = dl->next;
+  d->nspare--;
+  *dl = (hl_delivery){0};
+  return dl;
+}
+
+static void delivery_dispose(hl_dispatch *d, hl_delivery *dl) {
+  if (d->nspare >= SPARE_MAX || d->closing) {
+    hl_free(dl);
+    return;
+  }
+  dl->next = d->spare;
+  d->spare = dl;
+  d->nspare++;
+}
+
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   attach(d, s);
-  hl_delivery *dl = hl_calloc(1, sizeof *dl);
+  hl_delivery *dl = delivery_alloc(d);
   dl->owner = d;
   dl->sub = s;
   hl_sub_ref(s);
@@ -169,7 +193,7 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->all_next) dl->all_next->all_prev = dl->all_prev;
   ST(s)->in_memory--;
   d->in_memory--;
-  hl_free(dl);
+  delivery_dispose(d, dl);
   /* Room in memory again: this subscription (and others) may claim more. */
   if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
   if (d->dirty) pump_soon(d);
@@ -981,6 +1005,12 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->closing_handles = 3; /* also keeps the frees below from coming back here */
   /* Nothing waits for a callback any more: free what is left. */
   while (d->all) delivery_free(d->all);
+  while (d->spare) {
+    hl_delivery *dl = d->spare;
+    d->spare = dl->next;
+    hl_free(dl);
+  }
+  d->nspare = 0;
   while (d->dirty) {
     hl_sub *s = d->dirty;
     d->dirty = ST(s)->dirty_next;

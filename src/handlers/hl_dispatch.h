@@ -132,6 +132,8 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
+  hl_delivery *spare;       /* freed deliveries kept for reuse (all the same size) */
+  unsigned nspare;
   hl_sender *sender;        /* owned; carries each attempt */
   hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */
   hl_queue *queue;          /* see hl_dispatch_options.queue */
