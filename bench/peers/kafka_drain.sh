@@ -14,8 +14,9 @@
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
 # MAXS (seconds one drain may take before it counts as failed, 300),
-# HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a JSON line per
-# attempt, to a file; warn drops it), HL_BUILD (build dir, default build/),
+# HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a summary line
+# per subscription per second and a line per failed attempt, to a file; debug
+# adds a line per attempt), HL_BUILD (build dir, default build/),
 # HL_RESULTS (where peers.md goes,
 # default bench/results/), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
 # go, default build/).

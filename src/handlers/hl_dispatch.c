@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "handlers/hl_attempt_log.h"
+#include "handlers/hl_outcome_log.h"
 #include "handlers/hl_pinfo.h"
 #include "handlers/hl_sender_http.h"
 #include "model/hl_partner.h"
@@ -141,9 +142,33 @@ static void transition(hl_delivery *dl, dstate to) {
 
 /* --- life cycle of one delivery -------------------------------------------- */
 
+/* Freed deliveries are kept (at most SPARE_MAX) and reused: one is made
+ * and freed per delivery, at the size where the allocator's per-size
+ * caches are small and a burst of frees goes to its slower bins. */
+#define SPARE_MAX 512
+
+static hl_delivery *delivery_alloc(hl_dispatch *d) {
+  hl_delivery *dl = d->spare;
+  if (!dl) return hl_calloc(1, sizeof *dl);
+  d->spare = dl->next;
+  d->nspare--;
+  *dl = (hl_delivery){0};
+  return dl;
+}
+
+static void delivery_dispose(hl_dispatch *d, hl_delivery *dl) {
+  if (d->nspare >= SPARE_MAX || d->closing) {
+    hl_free(dl);
+    return;
+  }
+  dl->next = d->spare;
+  d->spare = dl;
+  d->nspare++;
+}
+
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   attach(d, s);
-  hl_delivery *dl = hl_calloc(1, sizeof *dl);
+  hl_delivery *dl = delivery_alloc(d);
   dl->owner = d;
   dl->sub = s;
   hl_sub_ref(s);
@@ -174,7 +199,7 @@ static void delivery_free(hl_delivery *dl) {
   ST(s)->in_memory--;
   d->in_memory--;
   if (ST(s)->fifo_head == dl) ST(s)->fifo_head = NULL; /* its followers may go */
-  hl_free(dl);
+  delivery_dispose(d, dl);
   /* Room in memory again: this subscription (and others) may claim more. */
   if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
   if (d->dirty) pump_soon(d);
@@ -289,14 +314,7 @@ static void report(hl_delivery *dl) {
     .status_code = dl->status_code, .latency_s = dl->latency_s, .since_accept_s = since,
     .error = dl->error[0] ? dl->error : NULL,
   };
-  static const char *names[] = {"success", "duplicate", "retry", "failed"};
-  hl_log_write(dl->outcome == HL_OUTCOME_FAILED ? HL_LOG_WARN : HL_LOG_INFO, "delivery attempt",
-               "\"event_id\":\"%s\",\"subscription_id\":\"%s\",\"trace\":\"%s\",\"outcome\":\"%s\","
-               "\"attempt\":%d,\"status_code\":%ld,\"latency_ms\":%.1f,\"since_accept_ms\":%.1f%s%s%s",
-               hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id,
-               hl_log_esc(dl->item.trace, (size_t)-1), names[dl->outcome], info.attempt,
-               dl->status_code, dl->latency_s * 1000.0, since * 1000.0, info.error ? ",\"error\":\"" : "",
-               info.error ? hl_log_esc(info.error, (size_t)-1) : "", info.error ? "\"" : "");
+  hl_outcome_log_attempt(d->olog, &info, dl->item.trace);
   if (d->opt.on_outcome) d->opt.on_outcome(d->opt.outcome_data, &info);
 }
 
@@ -925,6 +943,9 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
     d->sender = hl_sender_http_create(curl, &so);
   }
   hl_timerq_init(&d->timers, loop);
+  d->olog = hl_malloc(sizeof *d->olog);
+  hl_outcome_log_init(d->olog, loop, d->opt.log_interval_ms);
+  d->olog->data = d;
   uv_idle_init(loop, &d->pump);
   d->pump.data = d;
 }
@@ -1041,11 +1062,25 @@ static void on_handle_closed(uv_handle_t *h) { closed_one(h->data); }
 
 static void on_timerq_closed(void *data) { closed_one(data); }
 
+static void on_olog_closed(uv_handle_t *h) {
+  hl_outcome_log *l = hl_container_of((uv_timer_t *)h, hl_outcome_log, timer);
+  hl_dispatch *d = l->data;
+  hl_free(l);
+  d->olog = NULL;
+  closed_one(d);
+}
+
 static void maybe_finish_close(hl_dispatch *d) {
   if (!d->closing || d->busy > 0 || d->closing_handles > 0) return;
-  d->closing_handles = 2; /* also keeps the frees below from coming back here */
+  d->closing_handles = 3; /* also keeps the frees below from coming back here */
   /* Nothing waits for a callback any more: free what is left. */
   while (d->all) delivery_free(d->all);
+  while (d->spare) {
+    hl_delivery *dl = d->spare;
+    d->spare = dl->next;
+    hl_free(dl);
+  }
+  d->nspare = 0;
   while (d->dirty) {
     hl_sub *s = d->dirty;
     d->dirty = ST(s)->dirty_next;
@@ -1064,6 +1099,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   hl_hosts_dispose(&d->hosts);
   if (d->owns_queue) d->queue->vt->destroy(d->queue);
   hl_timerq_close(&d->timers, on_timerq_closed, d);
+  hl_outcome_log_close(d->olog, on_olog_closed); /* the last window's counts go out */
   uv_close((uv_handle_t *)&d->pump, on_handle_closed);
 }
 

@@ -79,6 +79,9 @@ typedef struct {
   /* Called on the loop for every attempt's outcome (metrics, logs). */
   void (*on_outcome)(void *data, const hl_outcome_info *info);
   void *outcome_data;
+  /* How often the per-subscription "deliveries" summary line goes out at
+   * info (handlers/hl_outcome_log.h); 0: every second. */
+  uint64_t log_interval_ms;
   /* Where deliveries come from and outcomes go (borrowed, hl_queue.h);
    * NULL: the embedded queue over the store (owned). Kafka and Lambda pass
    * a Kafka queue and hand deliveries in with hl_dispatch_submit. */
@@ -125,6 +128,7 @@ typedef struct {
   hl_registry *reg;
   hl_dispatch_options opt;
   hl_timerq timers;
+  struct hl_outcome_log *olog; /* owned: the attempts' log lines (handlers/hl_outcome_log.h) */
   uv_idle_t pump;           /* runs claims on the next turn */
   hl_sub *dirty;            /* subscriptions that may have due deliveries */
   hl_sub *blocked_head, *blocked_tail; /* waiting for a global in-flight slot, FIFO */
@@ -134,6 +138,8 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
+  hl_delivery *spare;       /* freed deliveries kept for reuse (all the same size) */
+  unsigned nspare;
   hl_sender *sender;        /* owned; carries each attempt */
   hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */
   hl_queue *queue;          /* see hl_dispatch_options.queue */

@@ -559,8 +559,35 @@ static bool is_held(const hl_pipeline *p, const char *topic, int32_t partition, 
   return false;
 }
 
+/* An egress record's headers, read in one pass: the look-ups that classify
+ * it and make its delivery (subscription, attempt, trace, event type,
+ * accepted time, due time) then walk this table instead of asking
+ * librdkafka for each. A record with more headers than fit is asked. */
+typedef struct {
+  const hl_kafka_msg *m;
+  hl_kafka_header h[HL_RECORD_MAX_HEADERS];
+  size_t n;
+  bool all;
+} scanned_headers;
+
+static const void *scanned_header(const hl_record *r, const char *name, size_t *len) {
+  const scanned_headers *sh = r->src;
+  if (!sh->all) return hl_kafka_msg_header(sh->m, name, len);
+  for (size_t i = sh->n; i-- > 0;) /* the last one wins, as in hl_kafka_msg_header */
+    if (strcmp(sh->h[i].name, name) == 0) {
+      if (len) *len = sh->h[i].len;
+      return sh->h[i].value;
+    }
+  return NULL;
+}
+
 static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
+  scanned_headers sh = {.m = m};
+  sh.n = hl_kafka_msg_headers(m, sh.h, HL_ARRAY_SIZE(sh.h));
+  sh.all = sh.n <= HL_ARRAY_SIZE(sh.h);
   hl_record r = rec_of(m);
+  r.header = scanned_header;
+  r.src = &sh;
   hl_sub *s = NULL;
   int64_t due_ms = 0;
   const char *reason = NULL;

@@ -42,6 +42,11 @@ typedef struct http_call {
   size_t resp_body_len;
   bool resp_body_more;
   char error[CURL_ERROR_SIZE];
+  /* What the handle was last given, so a pooled handle is told again only
+   * what changes: the URL (copied, curl copies it again on each set) and
+   * the timeout. */
+  char *url;
+  long timeout_ms;
   struct http_call *next_free;
 } http_call;
 
@@ -102,8 +107,45 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
 
 /* --- the pool ------------------------------------------------------------------ */
 
-/* A pooled handle keeps the options of its last request: send sets every
- * option it uses on every request, so none carries over. */
+/* The options every request of this sender has, set once per easy handle:
+ * a pooled handle keeps them (curl_easy_reset is never called), and each
+ * costs a call (PROTOCOLS_STR and CAINFO a parse or a copy) per attempt
+ * otherwise. What differs between requests is set by http_send on every
+ * request, or when it changes (URL, timeouts), and what points into a
+ * delivery is cleared by call_release. */
+static void set_fixed_options(http_call *c) {
+  http_sender *hs = c->hs;
+  CURL *e = c->easy;
+  /* Every call of the sender shares the same cache, whichever curl multi
+   * handle (shard) runs it. */
+  curl_easy_setopt(e, CURLOPT_SHARE, hs->share);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_SSLVERSION,
+                   hs->opt.tls.min_version == HL_TLS_1_3 ? CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
+  if (hs->opt.tls.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, hs->opt.tls.ca_file);
+  curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+  curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  /* curl allocates this receive buffer per running transfer (16 KB by
+   * default); partners' answers are small and their bodies discarded but
+   * for the attempt log's first 1 KB, and
+   * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
+   * least: a longer answer takes more reads, which only a misbehaving
+   * partner sends. */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
+}
+
 static http_call *call_take(http_sender *hs) {
   http_call *c = hs->pool;
   if (c) {
@@ -121,14 +163,13 @@ static http_call *call_take(http_sender *hs) {
     hl_free(c);
     return NULL;
   }
-  /* Set once: every call of the sender shares the same cache, whichever
-   * curl multi handle (shard) runs it. */
-  curl_easy_setopt(c->easy, CURLOPT_SHARE, hs->share);
+  set_fixed_options(c);
   return c;
 }
 
 static void call_free(http_call *c) {
   curl_easy_cleanup(c->easy);
+  hl_free(c->url);
   hl_buf_dispose(&c->hlines);
   hl_buf_dispose(&c->sig);
   hl_free(c);
@@ -354,22 +395,16 @@ static int sign_ed25519(hl_sub *s, const hl_send_req *req, int64_t ts, hl_buf *s
 /* --- TLS client certificates ------------------------------------------------------ */
 
 /* The subscription's client certificate and key (PEM), or none: set on
- * every request, as a pooled handle keeps the last one's. Not copied
+ * every request that has one; call_release takes them off the handle. Not copied
  * (CURL_BLOB_NOCOPY): the subscription, held by the request, outlives the
  * transfer, and the key then exists only where the subscription keeps it
  * (and OpenSSL, while connecting). curl keys connections and TLS sessions
  * by the client certificate, so a request with one never reuses a
  * connection made without it or with another, and the reverse. */
 static void set_client_cert(CURL *e, const hl_sub *s) {
-  if (!s->rec.client_cert || !s->rec.client_key) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, NULL);
-    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, NULL);
-    return;
-  }
+  if (!s->rec.client_cert || !s->rec.client_key) return; /* call_release left none set */
   struct curl_blob cert = {s->rec.client_cert, strlen(s->rec.client_cert), CURL_BLOB_NOCOPY};
   struct curl_blob key = {s->rec.client_key, strlen(s->rec.client_key), CURL_BLOB_NOCOPY};
-  curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-  curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
   curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
   curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
 }
@@ -417,61 +452,52 @@ static void http_send(hl_sender *base, hl_send_req *req) {
     return;
   }
   CURL *e = c->easy;
-  /* Header lines NUL-separated in hlines; offsets first, pointers once the
-   * buffer no longer moves. */
+  /* Header lines: the fixed ones as they are, the request's own
+   * NUL-separated in hlines (offsets first, pointers once the buffer no
+   * longer moves). */
+  static const char *const fixed[] = {"content-type: application/json", "user-agent: hookloop/" HOOKLOOP_VERSION,
+                                      "expect:" /* no 100-continue round trip */};
   hl_buf *hb = &c->hlines;
   hl_buf_reset(hb);
+  const char *line[CALL_HEADERS];
   size_t off[CALL_HEADERS];
   size_t nh = 0;
-#define HL_HEADER(...) (off[nh++] = hb->len, hl_buf_printf(hb, __VA_ARGS__), hl_buf_putc(hb, '\0'))
-  HL_HEADER("content-type: application/json");
-  HL_HEADER("webhook-id: %s", it->d.event_id);
-  HL_HEADER("webhook-timestamp: %" PRId64, ts);
-  HL_HEADER("webhook-signature: %s", c->sig.data);
-  HL_HEADER("user-agent: hookloop/" HOOKLOOP_VERSION);
-  HL_HEADER("expect:"); /* no 100-continue round trip */
+  for (size_t i = 0; i < HL_ARRAY_SIZE(fixed); i++) line[nh++] = fixed[i];
+  size_t first_own = nh;
+#define HL_HEADER(name, value) \
+  (off[nh++] = hb->len, hl_buf_puts(hb, name), hl_buf_puts(hb, value), hl_buf_putc(hb, '\0'))
+  char tsv[24];
+  snprintf(tsv, sizeof tsv, "%" PRId64, ts);
+  HL_HEADER("webhook-id: ", it->d.event_id);
+  HL_HEADER("webhook-timestamp: ", tsv);
+  HL_HEADER("webhook-signature: ", c->sig.data);
   if (it->trace && it->trace[0]) {
     /* W3C traceparent or an AWS X-Ray id, as the producer sent it. */
-    HL_HEADER("%s: %s", strncmp(it->trace, "Root=", 5) == 0 ? "x-amzn-trace-id" : "traceparent", it->trace);
+    HL_HEADER(strncmp(it->trace, "Root=", 5) == 0 ? "x-amzn-trace-id: " : "traceparent: ", it->trace);
   }
 #undef HL_HEADER
+  for (size_t i = first_own; i < nh; i++) line[i] = hb->data + off[i];
   for (size_t i = 0; i < nh; i++) {
-    c->hnodes[i].data = hb->data + off[i];
+    c->hnodes[i].data = (char *)line[i]; /* curl only reads them */
     c->hnodes[i].next = i + 1 < nh ? &c->hnodes[i + 1] : s->headers;
   }
   long timeout = s->rec.timeout_ms > 0 ? (long)s->rec.timeout_ms : hs->opt.default_timeout_ms;
-  curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  if (!c->url || strcmp(c->url, s->rec.url) != 0) {
+    curl_easy_setopt(e, CURLOPT_URL, s->rec.url);
+    hl_free(c->url);
+    c->url = hl_strdup(s->rec.url);
+  }
   size_t blen;
   const char *body = hl_send_body(req, &blen);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, &c->hnodes[0]);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_SSLVERSION,
-                   hs->opt.tls.min_version == HL_TLS_1_3 ? CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
-  if (hs->opt.tls.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, hs->opt.tls.ca_file);
+  if (timeout != c->timeout_ms) {
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, HL_MIN(timeout, 10000L));
+    c->timeout_ms = timeout;
+  }
   set_client_cert(e, s);
-  /* curl allocates this receive buffer per running transfer (16 KB by
-   * default); partners' answers are small and their bodies discarded but
-   * for the attempt log's first 1 KB, and
-   * 10,000 transfers in flight would spend 160 MB on it. 1 KB is curl's
-   * least: a longer answer takes more reads, which only a misbehaving
-   * partner sends. */
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
   c->sent_ns = hl_mono_ns();
   if (hl_curl_uv_add(hs->curl, &c->xfer, e, on_sent) != 0) {
     call_release(c);

@@ -698,6 +698,20 @@ const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t 
   return v;
 }
 
+size_t hl_kafka_msg_headers(const hl_kafka_msg *m, hl_kafka_header *out, size_t cap) {
+  rd_kafka_headers_t *h = NULL;
+  if (rd_kafka_message_headers(m->rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h) return 0;
+  size_t n = 0;
+  const char *name;
+  const void *v;
+  size_t len;
+  while (rd_kafka_header_get_all(h, n, &name, &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (n < cap) out[n] = (hl_kafka_header){name, v, len};
+    n++;
+  }
+  return n;
+}
+
 static void on_more_deferred(hl_kafka *k) {
   if (k->closing) return;
   if (!uv_is_active((uv_handle_t *)&k->more)) uv_idle_start(&k->more, on_more);

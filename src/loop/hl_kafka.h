@@ -159,6 +159,10 @@ void hl_kafka_release(hl_kafka *k, hl_kafka_msg *m);
 void hl_kafka_consume_stop(hl_kafka *k);
 /* A header's value, or NULL. */
 const void *hl_kafka_msg_header(const hl_kafka_msg *m, const char *name, size_t *len);
+/* Every header of m in one pass, in order: the first cap go to out (names
+ * and values borrowed from m, valid while m is held); returns how many m
+ * has (more than cap: the rest were not copied). */
+size_t hl_kafka_msg_headers(const hl_kafka_msg *m, hl_kafka_header *out, size_t cap);
 
 /* Produces a message; cb(data, status) runs on the loop once the brokers
  * acknowledged it (acks=all) or it failed for good. Key and value are copied. */

@@ -97,6 +97,25 @@ HL_TEST_T(delivers_signed_exact_bytes, 120) {
   stop_both();
 }
 
+/* The sum of field over the log's "deliveries" summary lines. */
+static long summed(const char *log, const char *field) {
+  long sum = 0;
+  char key[64];
+  snprintf(key, sizeof key, "\"%s\":", field);
+  for (const char *p = strstr(log, "\"msg\":\"deliveries\""); p; p = strstr(p + 1, "\"msg\":\"deliveries\"")) {
+    const char *eol = strchr(p, '\n');
+    const char *f = strstr(p, key);
+    if (f && (!eol || f < eol)) sum += strtol(f + strlen(key), NULL, 10);
+  }
+  return sum;
+}
+
+static int count_in(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
 HL_TEST_T(retries_503_then_succeeds, 120) {
   start_both(NULL, NULL);
   char url[256];
@@ -114,6 +133,20 @@ HL_TEST_T(retries_503_then_succeeds, 120) {
   long attempts = 0;
   e2e_status(&hk, "evt-retry-1", st, sizeof st, &attempts);
   HL_ASSERT_EQ_INT(attempts, 3);
+  /* At LOG_LEVEL=info (the default) a retried attempt has its own line and
+   * a successful one is only counted, in the subscription's "deliveries"
+   * summary (the last window goes out at the clean shutdown). */
+  int exit_st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT(exit_st >= 0 && WIFEXITED(exit_st) && WEXITSTATUS(exit_st) == 0);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(log != NULL);
+  HL_ASSERT_EQ_INT(count_in(log, "\"level\":\"info\",\"msg\":\"delivery attempt\",\"event_id\":\"evt-retry-1\""), 2);
+  HL_ASSERT(strstr(log, "\"outcome\":\"retry\",\"attempt\":2,\"status_code\":503") != NULL);
+  HL_ASSERT(strstr(log, "\"outcome\":\"success\"") == NULL);
+  HL_ASSERT_EQ_INT(summed(log, "success"), 1);
+  HL_ASSERT_EQ_INT(summed(log, "retry"), 2);
+  HL_ASSERT_EQ_INT(summed(log, "attempts"), 3);
+  free(log);
   stop_both();
 }
 
