@@ -10,7 +10,8 @@ others). Every event carries "bench_sent_us": the wall clock (µs) just
 before its request was sent; one event in RETRY_EVERY (0: none) also
 carries "bench_retry":1, which the mock partner (--timings) answers 503
 with Retry-After on its first attempt. ACKS_FILE gets a line per request:
-"sent_us acked_us http_status events". Prints the events accepted.
+"sent_us acked_us http_status events". Prints the events accepted and the
+seconds the loader took (longer than SECONDS when it could not keep up).
 """
 import http.client
 import sys
@@ -59,6 +60,7 @@ def worker(k):
         accepted[0] += sum(batch for line in mine if line.split()[2] in ("200", "202", "207"))
 
 
+start = time.monotonic()
 threads = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
 for t in threads:
     t.start()
@@ -66,4 +68,4 @@ for t in threads:
     t.join()
 with open(acks_path, "w") as f:
     f.write("\n".join(acks) + "\n")
-print(accepted[0])
+print(accepted[0], "%.2f" % (time.monotonic() - start))

@@ -8,7 +8,8 @@
 #    queue, default settings and log level, the subscription's default
 #    max_in_flight and retry schedule): events published at half that peak
 #    (LAT_RATE overrides it) for LAT_S seconds by bench/latency/load.py
-#    (bulk requests of BATCH events over CONNS connections), every event
+#    (bulk requests of BATCH events, RATE/200 and at least 10, over CONNS (8)
+#    connections), every event
 #    stamped with its request's send time; one in RETRY_EVERY is answered 503
 #    with Retry-After: 2 on its first attempt by the mock partner (--timings),
 #    which records every arrival. bench/latency/analyze.py turns the partner's
@@ -23,7 +24,8 @@ case "$mode" in
   full) PEAK_N=40000; RUNS=3; LAT_S=20 ;;
   *) echo "usage: bench/latency/run.sh [quick|full]" >&2; exit 2 ;;
 esac
-BATCH=${BATCH:-10}; CONNS=${CONNS:-8}; RETRY_EVERY=${RETRY_EVERY:-100}; RA=2 # Retry-After (s): above the default schedule's first delay with its jitter (1 s +20 %)
+BATCH=${BATCH:-} # events a bulk request: RATE/200 (at least 10), so the loader makes at most ~200 requests/s
+CONNS=${CONNS:-8}; RETRY_EVERY=${RETRY_EVERY:-100}; RA=2 # Retry-After (s): above the default schedule's first delay with its jitter (1 s +20 %)
 cpus=$(nproc); pcpu=$((cpus > 1 ? 1 : 0))
 taskset -pc "$pcpu" $$ >/dev/null
 
@@ -76,12 +78,12 @@ one_run() { # run rate -> analyze.py's line, and "accepted=N"
   local pp=$PORT ppid=$LPID
   start_hl "lat-hl-$1"
   subscribe "$HP" "$pp" 0
-  local acc; acc=$(python3 "$root/bench/latency/load.py" "$HP" "$2" "$LAT_S" $(($1 * 10000000)) "$RETRY_EVERY" "$BATCH" "$CONNS" "$work/acks-$1")
+  local acc took; read -r acc took < <(python3 "$root/bench/latency/load.py" "$HP" "$2" "$LAT_S" $(($1 * 10000000)) "$RETRY_EVERY" "$BATCH" "$CONNS" "$work/acks-$1")
   # Every accepted event once, and each retried one a second time.
   wait_stat "$pp" $((acc + acc / RETRY_EVERY)) 60 || echo "  run $1: not every delivery arrived within 60 s" >&2
   curl -s "http://127.0.0.1:$pp/timings" >"$work/timings-$1"
   stop_all "$HLPID" "$ppid"
-  echo "accepted=$acc $(python3 "$root/bench/latency/analyze.py" "$work/timings-$1" "$work/acks-$1" "$RA")"
+  echo "accepted=$acc acc_rate=$(echo "$acc / $took" | bc -l | xargs printf '%.0f') $(python3 "$root/bench/latency/analyze.py" "$work/timings-$1" "$work/acks-$1" "$RA")"
 }
 
 echo "  latency: measuring the peak ($PEAK_N events)" >&2
@@ -91,6 +93,7 @@ if [ -z "$RATE" ]; then
   [[ $PEAK =~ ^[0-9]+$ ]] || { echo "bench/latency: the peak drain did not finish" >&2; exit 1; }
   RATE=$((PEAK / 2))
 fi
+[ -n "$BATCH" ] || BATCH=$((RATE / 200 > 10 ? RATE / 200 : 10))
 lines=()
 for ((r = 1; r <= RUNS; r++)); do
   echo "  latency: run $r of $RUNS, $RATE events/s for ${LAT_S}s" >&2
@@ -107,6 +110,7 @@ machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | x
 table="| \`bench/latency/run.sh $mode\`: peak $PEAK deliveries/s ($PEAK_N-event drain), offered $RATE events/s for ${LAT_S}s, $BATCH events a bulk request over $CONNS connections, 1 in $RETRY_EVERY answered 503 + Retry-After: ${RA} first; median of $RUNS | median | runs |
 |---|---:|---|
 $(row "events accepted" accepted)
+$(row "events accepted per second (over the loader's whole run)" acc_rate)
 $(row "first attempts timed at the partner" pub_n)
 $(row "publish (bulk request sent) -> partner, p50 ms" pub_p50)
 $(row "publish -> partner, p99 ms" pub_p99)
