@@ -4,6 +4,8 @@
 #   bench/run.sh profile [a|b]  scenario a (or b) once under `perf record -g` (hookloop only, the drain only)
 #   bench/run.sh count    scenario a 5 times under `perf stat`: hookloop's CPU time per delivery,
 #                         which other load on the machine moves less than the rate (for A/B of a change)
+#   bench/run.sh mem      scenario b alone, MEM_RUNS (3) runs of MEM_NB (20000) events: rate, peak RSS and its
+#                         anonymous / file-backed split (smaps_rollup), for A/B of a memory change
 #   bench/run.sh pg       the PostgreSQL store beside SQLite: bulk ingest and drain, and the drain
 #                         with two processes on one database (< 5 min)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
@@ -23,8 +25,9 @@ case "$mode" in
            N=20000; RUNS=1; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP=""
            PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
   pg) N=20000; RUNS=3; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP="" ;;
+  mem) N=0; RUNS=${MEM_RUNS:-3}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=${MEM_NB:-20000}; CSECS=0; SWEEP="" ;;
   count) N=20000; RUNS=${COUNT_RUNS:-5}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
-  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|pg" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|mem|pg" >&2; exit 2 ;;
 esac
 DRAIN_MAX_S=${DRAIN_MAX_S:-300} # every drain wait of a and b gives up after this many seconds
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -50,7 +53,7 @@ trap 'exit 143' TERM INT # then the EXIT trap (bash runs it once the step in pro
 
 # --- progress bar on stderr, only when it is a terminal -----------------------------------------
 nsweep=$(wc -w <<<"$SWEEP")
-STEPS=$((RUNS * 4 + nsweep + KRUNS + CRUNS * 5 + 1)); STEP=0
+STEPS=$((RUNS * 4 + nsweep + KRUNS + CRUNS * 5 + 3)); STEP=0
 progress() { # label: the step about to run
   [ -t 2 ] || return 0
   local w=30 done=$((STEP * 30 / STEPS))
@@ -68,6 +71,8 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev
 median() { { grep -E '^[0-9.]+$' || true; } | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 ratio() { [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ && $2 != 0 ]] && echo "$1 / $2" | bc -l | xargs printf '%.2f' || echo n/a; }
 nfailed() { local n=0; for v in "$@"; do [ "$v" = failed ] && n=$((n + 1)); done; echo "$n"; }
+# "median of 5" or "median of 4 (1 failed)": failed runs are shown, never counted as 0.
+of() { local f; f=$(nfailed "$@"); echo "median of $(( $# - f ))$( [ "$f" -gt 0 ] && echo " ($f failed)")"; }
 # wait_count port want seconds [field]: polls the partner's stats until field >= want; 1 when the time is up.
 wait_count() {
   local deadline=$((SECONDS + $3))
@@ -252,7 +257,14 @@ scenario_a_kafka() { # -> rate, or "failed"
 }
 
 # --- scenario b: 10,000 in flight to a partner that answers after 1 s -----------------------
-scenario_b() { # -> "rate max_concurrent rss rss_before_drain" (rate "failed" when the drain did not end)
+rss_sampler() { # pid file: every 0.1 s; the file keeps "rss anonymous file_and_shared" (MB, smaps_rollup) of the largest sample
+  local best=0 r a
+  while read -r r a < <(awk '/^Rss:/{r=$2} /^Anonymous:/{a=$2} END{if (r) print r, a}' "/proc/$1/smaps_rollup" 2>/dev/null); do
+    if [ "$r" -gt "$best" ]; then best=$r; awk -v r="$r" -v a="$a" 'BEGIN{printf "%.1f %.1f %.1f\n", r/1024, a/1024, (r-a)/1024}' >"$2"; fi
+    sleep 0.1
+  done
+}
+scenario_b() { # -> "rate max_concurrent rss rss_before_drain anon_at_peak file_at_peak" (rate "failed" when the drain did not end)
   local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/b-$RANDOM
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   start_partner "$pp" --latency-ms 1000; local ppid=${pids[-1]}
@@ -263,6 +275,7 @@ scenario_b() { # -> "rate max_concurrent rss rss_before_drain" (rate "failed" wh
   local c0; c0=$(partner_stat "$pp")
   local before; before=$(awk '/VmRSS/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
   perf_attach
+  echo "- - -" >"$dir.rss"; rss_sampler "$HLPID" "$dir.rss" & local spid=$!
   local t0 t1 done=1; t0=$(date +%s.%N)
   setup "$hp" "$pp" 10000 0
   wait_count "$pp" "$nb" "$DRAIN_MAX_S" || done=0
@@ -271,14 +284,30 @@ scenario_b() { # -> "rate max_concurrent rss rss_before_drain" (rate "failed" wh
   local maxc; maxc=$(partner_stat "$pp" max_concurrent)
   local mem; mem=$(awk '/VmHWM/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
   local got; got=$(partner_stat "$pp")
-  stop "$HLPID" "$ppid"
+  stop "$HLPID" "$ppid"; wait "$spid" 2>/dev/null || true
+  local split; read -r _ split <"$dir.rss" # the sampled peak's anonymous and file-backed parts
   if [ "$done" = 0 ]; then
     note "scenario b drain incomplete: $got of $nb after ${DRAIN_MAX_S}s"
-    echo "failed $maxc $mem $before"; return
+    echo "failed $maxc $mem $before $split"; return
   fi
-  echo "$(echo "($nb - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $maxc $mem $before"
+  echo "$(echo "($nb - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $maxc $mem $before $split"
 }
 
+run_b() { # -> table_b: scenario b RUNS times
+  brates=(); bmaxs=(); bmems=(); bbefores=(); banons=(); bfiles=()
+  for ((r = 0; r < RUNS; r++)); do
+    progress "b: 10,000 in flight to a 1 s partner, run $((r + 1))"
+    read -r brate bmax bmem bbefore banon bfile <<<"$(scenario_b)"
+    brates+=("$brate"); bmaxs+=("$bmax"); bmems+=("$bmem"); bbefores+=("$bbefore"); banons+=("$banon"); bfiles+=("$bfile")
+  done
+  table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000; $RUNS runs) | value |
+|---|---|
+| deliveries/s, sustained over the whole backlog ($(of "${brates[@]}")) | $(printf '%s\n' "${brates[@]}" | median) (target >= 9000; runs: ${brates[*]}) |
+| most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) (runs: ${bmaxs[*]}) |
+| hookloop peak RSS (MB, VmHWM) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 160; runs: ${bmems[*]}) |
+| hookloop RSS with the backlog loaded, before the drain (MB) | $(printf '%s\n' "${bbefores[@]}" | median) (runs: ${bbefores[*]}) |
+| of the largest RSS sampled during the drain (smaps_rollup every 0.1 s): anonymous / file-backed and shared (MB) | $(printf '%s\n' "${banons[@]}" | median) / $(printf '%s\n' "${bfiles[@]}" | median) (runs: ${banons[*]} / ${bfiles[*]}) |"
+}
 # --- scenario c: a healthy partner next to a dead one and a flaky one --------------------------
 # Events are offered for CSECS seconds, at CRATE/s (below what the core can
 # deliver: the healthy partner's rate is the offered rate whatever happens,
@@ -295,8 +324,9 @@ pad = "x" * 900
 c = http.client.HTTPConnection("127.0.0.1", port)
 t0 = time.monotonic(); i = first; k = 0
 while time.monotonic() - t0 < secs:
-    body = "[" + ",".join('{"eventHeader":{"uuid":"c-%d","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (j, pad)
-                          for j in range(i, i + batch)) + "]"
+    sent = time.time_ns() // 1000 # the send time, for the partner's --timings
+    body = "[" + ",".join('{"eventHeader":{"uuid":"c-%d","eventType":"Payment"},"amount":12.50,"bench_sent_us":%d,"pad":"%s"}'
+                          % (j, sent, pad) for j in range(i, i + batch)) + "]"
     c.request("POST", "/api/v1/events/bulk", body, {"content-type": "application/json"})
     r = c.getresponse(); r.read()
     if r.status in (200, 202, 207): i += batch
@@ -308,10 +338,10 @@ PY
 scenario_c() { # with_others(0|1) events_per_s -> "healthy_rate p50 p99 p999 others_requests accepted_per_s"
   local hp dir; hp=$(free_port); dir=$work/c-$RANDOM
   local ph pf pd; ph=$(free_port); pf=$(free_port); pd=$(free_port)
-  start_partner "$ph"; local pids_c=(${pids[-1]})
+  start_partner "$ph" --timings; local pids_c=(${pids[-1]})
   start_hookloop "$hp" "$dir" info
   schema "$hp"
-  local sid; sid=$(subscribe "$hp" healthy "$ph" 256 0)
+  subscribe "$hp" healthy "$ph" 256 0 >/dev/null
   if [ "$1" = 1 ]; then
     start_partner "$pf" --mix 200:50,503:50; pids_c+=(${pids[-1]})
     start_partner "$pd" --latency-ms 600000; pids_c+=(${pids[-1]})
@@ -323,8 +353,11 @@ scenario_c() { # with_others(0|1) events_per_s -> "healthy_rate p50 p99 p999 oth
   c1=$(partner_stat "$ph"); t1=$(date +%s.%N)
   local others=0
   if [ "$1" = 1 ]; then others=$(( $(partner_stat "$pf") + $(partner_stat "$pd") )); fi
+  # Publish -> the healthy partner, measured there: its arrival time minus the
+  # send time its request carried (first requests of each event; not from
+  # hookloop's log, whose info level may aggregate).
+  curl -s "http://127.0.0.1:$ph/timings" | awk '$3 == 0 {printf "%.1f\n", ($1 - $2) / 1000}' | sort -n >"$work/c-since.txt"
   stop "$HLPID" "${pids_c[@]}"
-  grep "\"subscription_id\":\"$sid\"" "$dir.log" | grep -o '"since_accept_ms":[0-9.]*' | cut -d: -f2 | sort -n >"$work/c-since.txt"
   echo "$(echo "($c1 - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/c-since.txt") $others" \
        "$(echo "$acc / ($t1 - $t0)" | bc -l | xargs printf '%.0f')"
 }
@@ -442,6 +475,13 @@ if [ "$mode" = count ]; then # CPU per delivery during the drain, median of RUNS
   rm -f "$PERF_STAT"; exit 0
 fi
 
+if [ "$mode" = mem ]; then # scenario b alone: rate and memory, RUNS (MEM_RUNS, 3) runs of NB (MEM_NB, 20000) events
+  STEPS=$RUNS; STEP=0
+  run_b; progress_end
+  echo "$table_b"; echo "$table_b" >"$out/b-mem.md"
+  exit 0
+fi
+
 commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src tools bench ":!bench/results" 2>/dev/null || echo "+changes")
 [ -n "${HL_BUILD:-}" ] && commit="$commit, binaries from $HL_BUILD"
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(awk '/MemTotal/{printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -463,8 +503,6 @@ for ((r = 0; r < RUNS; r++)); do
 done
 m_rate=$(printf '%s\n' "${rates[@]}" | median); m_ceil=$(printf '%s\n' "${ceils[@]}" | median)
 m_ref=$(printf '%s\n' "${refs[@]}" | median)
-# "median of 5" or "median of 4 (1 failed)": failed runs are shown, never counted as 0.
-of() { local f; f=$(nfailed "$@"); echo "median of $(( $# - f ))$( [ "$f" -gt 0 ] && echo " ($f failed)")"; }
 # The run whose rate is the median gives the latency CDF.
 : >"$work/lat.txt"
 for ((r = 0; r < RUNS; r++)); do [ "${rates[$r]}" = "$m_rate" ] && cp "$work/lat-$r.txt" "$work/lat.txt" && break; done
@@ -518,18 +556,7 @@ table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $A
 ![deliveries/s vs max_in_flight](a-inflight.png)
 ![request latency CDF](a-latency-cdf.png)"
 
-brates=(); bmaxs=(); bmems=(); bbefores=()
-for ((r = 0; r < RUNS; r++)); do
-  progress "b: 10,000 in flight to a 1 s partner, run $((r + 1))"
-  read -r brate bmax bmem bbefore <<<"$(scenario_b)"
-  brates+=("$brate"); bmaxs+=("$bmax"); bmems+=("$bmem"); bbefores+=("$bbefore")
-done
-table_b="| scenario b ($NB events, 1 s partner, HOOKLOOP_MAX_IN_FLIGHT and max_in_flight 10,000; $RUNS runs) | value |
-|---|---|
-| deliveries/s, sustained over the whole backlog ($(of "${brates[@]}")) | $(printf '%s\n' "${brates[@]}" | median) (target >= 9000; runs: ${brates[*]}) |
-| most requests the partner saw at once | $(printf '%s\n' "${bmaxs[@]}" | median) (runs: ${bmaxs[*]}) |
-| hookloop peak RSS (MB) | $(printf '%s\n' "${bmems[@]}" | median) (target <= 256; runs: ${bmems[*]}) |
-| hookloop RSS with the backlog loaded, before the drain (MB) | $(printf '%s\n' "${bbefores[@]}" | median) (runs: ${bbefores[*]}) |"
+run_b
 
 # Scenario c, interleaved per run: alone, then with the others, at the
 # offered rate and saturated; the ratios are of the medians.
@@ -556,7 +583,7 @@ table_c="| scenario c (dead partner: no answer, 1 s timeout; flaky: 50 % 503; ev
 | **$CRATE events/s offered** (below what the core delivers: the rate follows the offer, so the percentiles below are the measure) | | |
 | healthy partner's deliveries/s over the window | $calone (runs: ${calones[*]}) | $cwith (runs: ${cwiths[*]}) |
 | healthy partner's rate with the others, relative to alone | | $(ratio "$cwith" "$calone") (target >= 0.90) |
-| healthy partner: acceptance -> 2xx, p50 / p99 / p99.9 ms | $(med "${ca50s[@]}") / $(med "${ca99s[@]}") / $(med "${ca999s[@]}") | $(med "${cw50s[@]}") / $(med "${cw99s[@]}") / $(med "${cw999s[@]}") |
+| healthy partner: publish (bulk request sent) -> arrival at the partner, p50 / p99 / p99.9 ms (measured by the partner) | $(med "${ca50s[@]}") / $(med "${ca99s[@]}") / $(med "${ca999s[@]}") | $(med "${cw50s[@]}") / $(med "${cw99s[@]}") / $(med "${cw999s[@]}") |
 | healthy partner's p99 with the others, relative to alone | | $(ratio "$(med "${cw99s[@]}")" "$(med "${ca99s[@]}")") |
 | requests the dead and flaky partners received | | $(med "${cotherss[@]}") |
 | **$CSAT events/s offered** (more than the core accepts and delivers: the healthy partner gets what is left) | | |
@@ -602,8 +629,20 @@ else
   table_f="Scenario f: \`K=$PK R=$PR bench/peers/kafka_drain.sh\` failed: $(tail -n 3 "$work/peers.err" | tr '\n' ' ')"
 fi
 
+# Scenario g: latency at half the peak rate, measured at the partner
+# (bench/latency/run.sh, which writes latency.md itself).
+progress "g: latency at half the peak rate"
+progress_end
+if HL_BUILD="$bin" HL_RESULTS="$out" "$root/bench/latency/run.sh" "$mode" >"$work/latency.out" 2>"$work/latency.err"; then
+  table_g="Scenario g: \`bench/latency/run.sh $mode\`
+
+$(cat "$work/latency.out")"
+else
+  table_g="Scenario g: \`bench/latency/run.sh $mode\` failed: $(tail -n 3 "$work/latency.err" | tr '\n' ' ')"
+fi
+
 for s in a b c d e; do
   t=table_$s
   { echo "# Scenario $s — $machine"; echo; echo "_${params}_"; echo; echo "${!t}"; } >"$out/$s.md"
 done
-echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"; echo; echo "$table_f"
+echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"; echo; echo "$table_f"; echo; echo "$table_g"

@@ -1265,7 +1265,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
    * Debian's SQLite is built with it on; this keeps it on for any build. */
   /* auto_vacuum first: a new file takes it only before its first table. */
   if (exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
-                  "PRAGMA cache_size=-65536; PRAGMA secure_delete=ON;") != 0 ||
+                  "PRAGMA cache_size=-8192; PRAGMA secure_delete=ON;") != 0 || /* 8 MB: see bench/README.md, memory */
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||

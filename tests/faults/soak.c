@@ -28,7 +28,7 @@
  *      lag:  median of the per-window medians, second half <=
  *            3 * that of the first half + 20 ms
  *    and RSS, from the first sample after the warm-up at which SQLite's page
- *    cache can be full (the database file past the cache's 64 MiB: before,
+ *    cache can be full (the database file past the cache's 8 MiB: before,
  *    RSS rises with the database by design), the same way:
  *      RSS:  max(second half) <= 1.10 * max(first half) + 4 MiB
  *    A run too short for the cache to fill says so and leaves RSS out.
@@ -58,9 +58,9 @@ typedef struct {
   long db_kb; /* the database file */
 } sample;
 
-/* SQLite's page cache in hookloop (PRAGMA cache_size=-65536): RSS rises
+/* SQLite's page cache in hookloop (PRAGMA cache_size=-8192): RSS rises
  * while it fills, up to the database's size or this, whichever is less. */
-#define PAGE_CACHE_KB 65536L
+#define PAGE_CACHE_KB 8192L
 
 static int soak_seconds(void) {
   const char *s = getenv("SOAK_SECONDS");

@@ -9,6 +9,14 @@
  * given). POST /capacity?n=N changes it while running (0: no limit): a
  * partner whose capacity changes mid-run.
  *
+ * --timings (bench/latency): every /hook request whose body carries
+ * "bench_sent_us":<µs since the epoch> (the loader's send time) is kept as a
+ * row "arrival_us sent_us seen status webhook-id" (arrival: CLOCK_REALTIME when the
+ * request was read; seen: earlier requests of its name and webhook-id),
+ * GET /timings lists them, one a line (at most 2,000,000 rows). A body that
+ * also carries "bench_retry":1 is answered 503 with Retry-After (1 s, or
+ * --retry-after) on its first request: the retry is due that long after it.
+ *
  * Per-request behaviour can be chosen by the URL:
  *   POST /hook/<name>?codes=503,503,200&retry_after=2&latency_ms=100&reset=1&hold=1
  * the k-th request to <name> carrying a given webhook-id gets codes[k] (the
@@ -99,6 +107,9 @@ static struct {
   unsigned working, max_working; /* requests worked on (not refused for capacity) */
   uint64_t over_capacity; /* answered 429 for capacity */
   pending *held;          /* requests kept unanswered (hold=1) until /release */
+  bool timings;           /* --timings */
+  hl_buf timing_rows;     /* "arrival_us sent_us seen status id\n" per timed request */
+  size_t ntimings;
   unsigned nheld;
   uv_signal_t sigterm, sigint;
 } P;
@@ -207,6 +218,24 @@ static void on_latency(uv_timer_t *t) {
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
 }
 
+/* --timings: the row of a stamped request, and the first answer of a
+ * "bench_retry" one. */
+static void timing_row(const hl_http_req *r, pending *p, intptr_t seen, const char *id) {
+  static const char stamp[] = "\"bench_sent_us\":";
+  const char *st = memmem(r->body, r->body_len, stamp, sizeof stamp - 1);
+  if (!st || P.ntimings >= 2000000) return;
+  if (seen == 0 && memmem(r->body, r->body_len, "\"bench_retry\":1", 15)) {
+    p->status = 503;
+    if (!p->retry_after) p->retry_after = 1;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long sent = strtoll(st + sizeof stamp - 1, NULL, 10);
+  hl_buf_printf(&P.timing_rows, "%lld %lld %ld %d %s\n", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, sent,
+                (long)seen, p->status, id);
+  P.ntimings++;
+}
+
 static void handle_hook(hl_http_req *r) {
   pending *p = hl_calloc(1, sizeof *p);
   p->req = r;
@@ -255,6 +284,7 @@ static void handle_hook(hl_http_req *r) {
   uint64_t latency = pick_latency();
   if (query_get(r->query, "latency_ms", v, sizeof v)) latency = (uint64_t)atoll(v);
   bool hold = query_get(r->query, "hold", v, sizeof v) && atoi(v);
+  if (P.timings) timing_row(r, p, seen, idbuf);
   if (P.capacity && P.working >= P.capacity) {
     status = p->status = 429; /* over capacity: refused at once */
     latency = 0;
@@ -409,6 +439,8 @@ static void reset_all(void) {
   hl_strmap_init(&P.ok_ids);
   P.requests = P.duplicates = P.sig_failures = 0;
   P.max_current = P.current;
+  hl_buf_reset(&P.timing_rows);
+  P.ntimings = 0;
   memset(P.by_status, 0, sizeof P.by_status);
 }
 
@@ -438,6 +470,9 @@ static void on_request(hl_http_req *r, void *data) {
   hl_buf b = HL_BUF_INIT;
   if (strcmp(r->path, "/stats") == 0) {
     render_stats(&b);
+  } else if (strcmp(r->path, "/timings") == 0) {
+    hl_http_respond(r, 200, NULL, 0, P.timing_rows.data ? P.timing_rows.data : "", P.timing_rows.len);
+    return;
   } else if (strcmp(r->path, "/requests") == 0) {
     char name[128];
     render_requests(&b, query_get(r->query, "name", name, sizeof name) ? name : NULL);
@@ -488,7 +523,7 @@ static void on_signal(uv_signal_t *s, int sig) {
 static void usage(void) {
   fprintf(stderr, "usage: hl_mock_partner --listen HOST:PORT [--secret whsec_...] [--latency-ms N]\n"
                   "  [--latency uniform:A:B|lognormal:MEDIAN:SIGMA] [--mix 200:90,503:10] [--retry-after S]\n"
-                  "  [--reset-pct P] [--stats-file PATH] [--no-record]\n");
+                  "  [--reset-pct P] [--stats-file PATH] [--no-record] [--timings]\n");
   exit(2);
 }
 
@@ -499,6 +534,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--no-record") == 0) { P.record = false; continue; }
+    if (strcmp(a, "--timings") == 0) { P.timings = true; continue; }
     if (!v) usage();
     i++;
     if (strcmp(a, "--listen") == 0) listen = v;
@@ -548,5 +584,6 @@ int main(int argc, char **argv) {
   hl_strmap_dispose(&P.per_id);
   hl_strmap_dispose(&P.per_name);
   hl_strmap_dispose(&P.ok_ids);
+  hl_buf_dispose(&P.timing_rows);
   return 0;
 }
