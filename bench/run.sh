@@ -162,7 +162,7 @@ perf_attach() { # -> PERFPID
 perf_detach() { if [ -n "$PERFPID" ]; then kill -INT "$PERFPID"; wait "$PERFPID" || true; fi; }
 
 # --- scenario a: deliveries/s to a fast partner, embedded queue -----------------------------
-scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss" (rate "failed" when the drain did not end)
+scenario_a() { # max_in_flight -> "rate cpu rss" (rate "failed" when the drain did not end)
   local mif=$1 hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/a-$RANDOM
   start_partner "$pp"; local ppid=${pids[-1]}
   start_hookloop "$hp" "$dir" info
@@ -180,13 +180,13 @@ scenario_a() { # max_in_flight [latency_file] -> "rate p50 p99 p999 cpu rss" (ra
   local figs; figs=$(proc_figures "$HLPID")
   local got; got=$(partner_stat "$pp")
   stop "$HLPID" "$ppid"
-  grep -o '"since_accept_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$work/since.txt"
-  [ -n "${2:-}" ] && grep -o '"latency_ms":[0-9.]*' "$dir.log" | cut -d: -f2 | sort -n >"$2"
+  # No latency here: the backlog is held before the drain, so its age says
+  # nothing about latency under load; scenario g measures that at the partner.
   if [ "$done" = 0 ]; then
     note "scenario a drain incomplete: $got of $N after ${DRAIN_MAX_S}s"
-    echo "failed $(pct "$work/since.txt") $figs"; return
+    echo "failed $figs"; return
   fi
-  echo "$(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $(pct "$work/since.txt") $figs"
+  echo "$(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f') $figs"
 }
 
 # --- the ceiling: h2load straight to the same partner ----------------------------------------
@@ -490,11 +490,11 @@ echo "# hookloop bench ($mode): $machine"
 echo "_${params}_"
 
 # Scenario a, interleaved per run: hookloop, the h2load ceiling, the Python reference.
-rates=(); ceils=(); refs=(); p50s=(); p99s=(); p999s=(); cpus_used=(); rss=()
+rates=(); ceils=(); refs=(); cpus_used=(); rss=()
 for ((r = 0; r < RUNS; r++)); do
   progress "a: hookloop, run $((r + 1))"
-  read -r rate p50 p99 p999 cpu mem <<<"$(scenario_a "$AMIF" "$work/lat-$r.txt")"
-  rates+=("$rate"); p50s+=("$p50"); p99s+=("$p99"); p999s+=("$p999"); cpus_used+=("$cpu"); rss+=("$mem")
+  read -r rate cpu mem <<<"$(scenario_a "$AMIF")"
+  rates+=("$rate"); cpus_used+=("$cpu"); rss+=("$mem")
   progress "a: h2load ceiling, run $((r + 1))"
   ceils+=("$(ceiling)")
   progress "a: Python reference, run $((r + 1))"
@@ -503,9 +503,6 @@ for ((r = 0; r < RUNS; r++)); do
 done
 m_rate=$(printf '%s\n' "${rates[@]}" | median); m_ceil=$(printf '%s\n' "${ceils[@]}" | median)
 m_ref=$(printf '%s\n' "${refs[@]}" | median)
-# The run whose rate is the median gives the latency CDF.
-: >"$work/lat.txt"
-for ((r = 0; r < RUNS; r++)); do [ "${rates[$r]}" = "$m_rate" ] && cp "$work/lat-$r.txt" "$work/lat.txt" && break; done
 : >"$work/sweep.dat"
 for mif in $SWEEP; do
   progress "a: max_in_flight $mif"
@@ -522,8 +519,7 @@ done
 k_rate=$(printf '%s\n' "${k_rates[@]}" | median)
 
 plots=""
-if command -v gnuplot >/dev/null && [[ $m_ceil =~ ^[0-9.]+$ ]] && [ -s "$work/lat.txt" ]; then
-  awk '{a[NR]=$1} END {for (i = 1; i <= NR; i++) print a[i], i / NR}' "$work/lat.txt" >"$work/cdf.dat"
+if command -v gnuplot >/dev/null && [[ $m_ceil =~ ^[0-9.]+$ ]]; then
   gnuplot <<EOF && plots=yes
 set terminal pngcairo noenhanced size 800,480 font ",10"
 set output "$out/a-inflight.png"
@@ -532,11 +528,6 @@ set xlabel "max_in_flight"; set ylabel "deliveries/s"; set logscale x 2; set yra
 plot "$work/sweep-ok.dat" using 1:2 with linespoints lw 2 pt 7 title "hookloop", \
      $m_ceil with lines dt 2 title "h2load ceiling ($m_ceil req/s)", \
      $m_ceil / 2 with lines dt 3 title "target: 0.5 x ceiling"
-set output "$out/a-latency-cdf.png"
-set title "Scenario a: partner request latency per attempt, CDF (median run, $AMIF in flight)"
-unset logscale; set logscale x 10; set xlabel "ms (request sent -> answer received)"; set ylabel "fraction of attempts"
-set yrange [0:1]; set key inside bottom right
-plot "$work/cdf.dat" using 1:2 with lines lw 2 title "hookloop"
 EOF
 fi
 
@@ -548,13 +539,12 @@ table_a="| scenario a ($N events, fast partner, embedded queue, max_in_flight $A
 | Python reference (Kafka consumer + httpx asyncio, $REFN records, $REFC concurrent POSTs), deliveries/s ($(of "${refs[@]}")) | $m_ref (runs: ${refs[*]}) |
 | hookloop as a multiple of the Python reference | $(ratio "$m_rate" "$m_ref") (target >= 50) |
 | hookloop draining the same pre-filled Kafka egress topic as the reference ($KN records, role dispatcher, mock broker; $(of "${k_rates[@]}")), deliveries/s | $k_rate (runs: ${k_rates[*]}; $(ratio "$k_rate" "$m_ref")x the reference) |
-| time from acceptance to partner 2xx, p50 / p99 / p99.9 (ms; includes the held backlog, not a latency under load) | $(printf '%s\n' "${p50s[@]}" | median) / $(printf '%s\n' "${p99s[@]}" | median) / $(printf '%s\n' "${p999s[@]}" | median) |
+| latency (accept to partner, at half the peak rate) | scenario g, \`latency.md\` |
 | hookloop CPU seconds for the whole run (ingest and drain) / peak RSS (MB) | $(printf '%s\n' "${cpus_used[@]}" | median) / $(printf '%s\n' "${rss[@]}" | median) (runs: ${cpus_used[*]} / ${rss[*]}) |
 | deliveries/s by max_in_flight (one run each; $AMIF: the median above) | $(awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $1, $2}' "$work/sweep.dat") |"
 [ -n "$plots" ] && table_a="$table_a
 
-![deliveries/s vs max_in_flight](a-inflight.png)
-![request latency CDF](a-latency-cdf.png)"
+![deliveries/s vs max_in_flight](a-inflight.png)"
 
 run_b
 
