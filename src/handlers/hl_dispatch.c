@@ -781,7 +781,16 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
   claim_ctx *c = data;
   hl_dispatch *d = c->d;
   hl_sub *s = c->s;
+  d->claims--;
   ST(s)->claiming = false;
+  if (d->closing) {
+    /* Closing: the rows stay claimed in the store, which a restart resets;
+     * the result's items are the store's to free. The queue may go now. */
+    hl_sub_unref(d->reg, s);
+    hl_free(c);
+    maybe_finish_close(d);
+    return;
+  }
   bool woken = ST(s)->woken_while_claiming;
   ST(s)->woken_while_claiming = false;
   if (status != 0) {
@@ -839,6 +848,7 @@ static void on_pump(uv_idle_t *h) {
     claim_ctx *c = hl_malloc(sizeof *c);
     *c = (claim_ctx){d, s, room};
     ST(s)->claiming = true;
+    d->claims++;
     hl_sub_ref(s);
     if (ordered(d, s)) d->queue->vt->claim_head(d->queue, s->rec.subscription_id, hl_wall_ms(), on_claimed, c);
     else d->queue->vt->claim(d->queue, s->rec.subscription_id, room, hl_wall_ms(), on_claimed, c);
@@ -1071,7 +1081,10 @@ static void on_olog_closed(uv_handle_t *h) {
 }
 
 static void maybe_finish_close(hl_dispatch *d) {
-  if (!d->closing || d->busy > 0 || d->closing_handles > 0) return;
+  /* A claim in flight answers into the queue and this dispatcher: both stay
+   * until it has (a SIGTERM just after an enable, on PostgreSQL, freed the
+   * queue under it). */
+  if (!d->closing || d->busy > 0 || d->claims > 0 || d->closing_handles > 0) return;
   d->closing_handles = 3; /* also keeps the frees below from coming back here */
   /* Nothing waits for a callback any more: free what is left. */
   while (d->all) delivery_free(d->all);

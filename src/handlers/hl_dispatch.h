@@ -135,6 +135,7 @@ typedef struct {
   unsigned in_flight;       /* HTTP requests running */
   unsigned in_memory;       /* deliveries held */
   unsigned busy;            /* deliveries in LEDGER, SENDING or RECORDING */
+  unsigned claims;          /* claims the queue has not answered: close waits for them */
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */

@@ -548,3 +548,37 @@ HL_TEST(a_notice_during_a_claim_survives_its_short_answer) {
   uv_close((uv_handle_t *)&late, NULL);
   teardown();
 }
+
+/* Closing while a claim is in flight (a SIGTERM just after an enable, on
+ * PostgreSQL): the dispatcher waits for the claim's answer before it frees
+ * its queue, which that answer goes through. As above, an idle callback
+ * that runs after the pump's claim and before the store answers it
+ * notifies (as the enable did) and closes the dispatcher. */
+static int closed_during_claim;
+static hl_sub *closing_sub;
+static void close_during_claim(uv_idle_t *h) {
+  uv_idle_stop(h);
+  HL_ASSERT_EQ_INT((long)disp.claims, 1); /* the pump's claim runs: not answered yet */
+  hl_dispatch_notify(&disp, closing_sub); /* as an enable does: the answer would claim again */
+  hl_dispatch_close(&disp, on_closed, &closed_during_claim);
+}
+
+HL_TEST(closing_while_a_claim_runs_waits_for_its_answer) {
+  setup(100, 60000, "1s");
+  hl_sub *s = closing_sub = add_sub("sub_closing", 4);
+  accept_event("c1", "sub_closing");
+  for (int i = 0; i < 10; i++) uv_run(&loop, UV_RUN_NOWAIT); /* adding it notified: that claim first */
+  for (int i = 0; i < 10 && fake.nrunning > 0; i++) answer(&fake, HL_SEND_OK, 200);
+  SPIN(status_is("c1", "SUCCESS"));
+  accept_event("c2", "sub_closing");
+  uv_idle_t closer;
+  uv_idle_init(&loop, &closer);
+  uv_idle_start(&closer, close_during_claim);
+  closed_during_claim = 0;
+  hl_dispatch_notify(&disp, s); /* the pump, started after `closer`, claims c2 before it runs */
+  SPIN(closed_during_claim == 1);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1); /* c2 was claimed, not sent: closing */
+  HL_ASSERT_EQ_INT(fake.closed, 1);
+  uv_close((uv_handle_t *)&closer, NULL);
+  close_rest();
+}
