@@ -465,7 +465,7 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   /* Header lines: the fixed ones as they are, the request's own
    * NUL-separated in hlines (offsets first, pointers once the buffer no
    * longer moves). */
-  static const char *const fixed[] = {"content-type: application/json", "user-agent: hookloop/" HOOKLOOP_VERSION,
+  static const char *const fixed[] = {"content-type: application/json", ("user-agent: hookloop/" HOOKLOOP_VERSION),
                                       "expect:" /* no 100-continue round trip */};
   hl_buf *hb = &c->hlines;
   hl_buf_reset(hb);
