@@ -382,6 +382,8 @@ static void recorded(hl_delivery *dl, int status) {
      * followers wait behind it (the queue never saw the retry). */
     transition(dl, D_RETRY_WAIT);
     hl_timerq_add(&d->timers, &dl->timer, dl->next_delay_ms, on_retry_due);
+    /* Last: the hook may drop the head, which frees it. */
+    if (d->opt.on_kept && dl->token) d->opt.on_kept(d->opt.kept_data, dl->token, &dl->item.d);
     return;
   }
   if (d->queue->vt->owns_retries) { /* retries live in the queue (retry topics), not in memory */

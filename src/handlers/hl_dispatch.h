@@ -119,6 +119,13 @@ typedef struct {
   unsigned disable_after_failures;
   void (*on_sub_disabled)(void *data, hl_sub *s);
   void *disabled_data;
+  /* Push queues, ordered ("fifo") subscriptions: called once a head's
+   * retry is kept in memory (RETRY_WAIT, its status durable), with the
+   * reader's token and the row as recorded (attempts, next_attempt_at).
+   * Lambda remembers there where the head stands, for a batch it hands
+   * back; the hook may drop the head (hl_dispatch_drop_ordered). NULL: none. */
+  void (*on_kept)(void *data, void *token, const hl_delivery_rec *d);
+  void *kept_data;
 } hl_dispatch_options;
 
 typedef struct {

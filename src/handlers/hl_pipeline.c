@@ -25,12 +25,13 @@ typedef struct resume_timer {
  * order although their checks (a large body on the threadpool) and ledger
  * reads may end in any order. A record no fifo subscription gets goes as
  * soon as it is checked (a small one is not held up by a large one). */
-typedef struct proc_lane {
+struct hl_pipeline_lane {
   char *topic;
   int32_t partition;
   struct processing *head, *tail;
-  struct proc_lane *next;
-} proc_lane;
+  struct hl_pipeline_lane *next;
+};
+typedef struct hl_pipeline_lane proc_lane;
 
 /* A partition held for a subscription with its memory share full. */
 typedef struct held_part {
@@ -328,6 +329,29 @@ void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_option
   process_in(k, reg, opt, r, NULL, cb, data);
 }
 
+static proc_lane *lane_new(const char *topic, int32_t partition) {
+  proc_lane *l = hl_calloc(1, sizeof *l);
+  l->topic = hl_strdup(topic);
+  l->partition = partition;
+  return l;
+}
+
+static void lane_free(proc_lane *l) {
+  hl_free(l->topic);
+  hl_free(l);
+}
+
+hl_pipeline_lane *hl_pipeline_lane_new(void) { return lane_new("", -1); }
+
+void hl_pipeline_lane_free(hl_pipeline_lane *l) {
+  if (l) lane_free(l);
+}
+
+void hl_pipeline_process_in(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
+                            hl_pipeline_lane *lane, hl_pipeline_done_cb cb, void *data) {
+  process_in(k, reg, opt, r, lane, cb, data);
+}
+
 /* Whether a fifo subscription gets this event: only then does its fan-out
  * wait for those of the records read before it. */
 static bool for_fifo(const processing *f) {
@@ -495,9 +519,7 @@ static msg_ctx *msg_ctx_new(hl_pipeline *p, hl_kafka_msg *m) {
 static proc_lane *lane_of(hl_pipeline *p, const char *topic, int32_t partition) {
   for (proc_lane *l = p->lanes; l; l = l->next)
     if (l->partition == partition && strcmp(l->topic, topic) == 0) return l;
-  proc_lane *l = hl_calloc(1, sizeof *l);
-  l->topic = hl_strdup(topic);
-  l->partition = partition;
+  proc_lane *l = lane_new(topic, partition);
   l->next = p->lanes;
   p->lanes = l;
   return l;
@@ -757,8 +779,7 @@ static void destroy_step(hl_pipeline *p) {
   while (p->lanes) { /* empty: nothing is being processed */
     proc_lane *l = p->lanes;
     p->lanes = l->next;
-    hl_free(l->topic);
-    hl_free(l);
+    lane_free(l);
   }
   hl_free_then_call(p, p->destroy_cb, p->destroy_data);
 }

@@ -121,6 +121,18 @@ typedef void (*hl_pipeline_done_cb)(void *data, int status);
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                          hl_pipeline_done_cb cb, void *data);
 
+/* The ingress records of one partition a caller processes, in the order it
+ * read them (Lambda: one per partition of an MSK batch): the fan-out of a
+ * record a fifo subscription gets is produced only after those of the
+ * records before it in the lane finished (serve keeps one per partition
+ * read). Free it once every record handed in with it has called back. */
+typedef struct hl_pipeline_lane hl_pipeline_lane;
+hl_pipeline_lane *hl_pipeline_lane_new(void);
+void hl_pipeline_lane_free(hl_pipeline_lane *l);
+/* hl_pipeline_process, keeping lane's order. */
+void hl_pipeline_process_in(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
+                            hl_pipeline_lane *lane, hl_pipeline_done_cb cb, void *data);
+
 /* Puts a record that cannot be handled on the dead-letter topic: headers
  * reason, source_topic, source_partition, source_offset. Counts
  * events_to_dlq once acknowledged. */
