@@ -1,10 +1,11 @@
 /* A subscription's "ordering" ("none" or "fifo") and "skip_after" (N >= 1,
  * fifo only) in its registration and its answers (model/hl_sub_order.h).
  * fifo needs a queue that can keep it (hl_queue.orders): the embedded
- * queue on SQLite or PostgreSQL, the DynamoDB queue, and serve's Kafka
- * consumer (per egress partition, the head's retries held in memory).
- * Elsewhere (Lambda's MSK batches, which end with the invocation and so
- * cannot hold a head back) it is refused rather than promised falsely. */
+ * queue on SQLite or PostgreSQL, the DynamoDB queue, serve's Kafka
+ * consumer (per egress partition, the head's retries held in memory) and
+ * Lambda's MSK batches (a head whose retry the invocation cannot wait for
+ * hands its batch back; app/hl_lambda.c). Elsewhere (the inbox's queue)
+ * it is refused rather than promised falsely. */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "model/hl_sub_order.h"
@@ -22,8 +23,8 @@ bool hl_api_sub_ordering_parse(hl_api *a, hl_http_req *req, const hl_json *root,
   if (fifo && !(a->queue && a->queue->vt->orders && a->queue->vt->orders(a->queue))) {
     hl_api_respond_field_error(req, "/ordering",
                                "fifo ordering needs the embedded queue (SQLite or PostgreSQL store), the DynamoDB "
-                               "queue or serve's Kafka consumer; this process delivers from a queue that cannot "
-                               "hold a retrying delivery's followers back");
+                               "queue or a Kafka consumer (serve, or Lambda's MSK batches); this process delivers "
+                               "from a queue that cannot hold a retrying delivery's followers back");
     return false;
   }
   const hl_json *sa = hl_json_get(root, "skip_after");

@@ -13,6 +13,7 @@
 #include "queue/hl_queue_ddb.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
+#include "model/hl_sub_order.h"
 #include "loop/hl_curl_uv.h"
 #include "loop/hl_kafka.h"
 #include "loop/hl_lambda_rt.h"
@@ -63,7 +64,18 @@ typedef struct {
   int64_t due_ms;              /* a retry's due time, once known */
   rec_wait *wait;              /* waiting in the invocation until due */
   bool parked;                 /* taken from the store by a drain: forgotten there once recorded */
+  bool ordered;                /* handed to the dispatcher for a fifo subscription */
+  size_t group;                /* a fifo subscription's egress record: its fifo_group's index + 1; 0: none */
+  int64_t restore_attempts;    /* the head of a batch handed back: its attempts so far (a fifo marker) */
 } record;
+
+/* The records of one fifo subscription on one partition of an MSK batch,
+ * handed to the dispatcher in the batch's order once the subscription's
+ * marker for that partition is read (see "fifo" below). */
+typedef struct {
+  invocation *inv;
+  char *marker;                /* the ledger key: "fifo#<subscription_id>#<topic>-<partition>" */
+} fifo_group;
 
 /* An MSK batch, or a drain of the parked retries (a scheduled event). */
 struct invocation {
@@ -75,7 +87,14 @@ struct invocation {
   size_t nrecs;
   size_t pending;              /* records not yet OK/FAILED */
   size_t unparking;            /* drain: parked retries being forgotten */
+  size_t writing;              /* fifo markers being written: durable before the answer */
   size_t holds;                /* callbacks still to come that point into it */
+  fifo_group *groups;          /* MSK batch: one per fifo subscription and partition */
+  size_t ngroups;
+  struct { const char *partition_key; hl_pipeline_lane *lane; } *lanes; /* ingress records: one per partition */
+  size_t nlanes;
+  bool handed_off;             /* past the hand-off point: a fifo delivery still held goes back with the batch */
+  bool hold_batch;             /* a fifo head goes back with the batch: answered at the hand-off point, not before */
   bool answered;
   uv_timer_t deadline;
 };
@@ -154,6 +173,10 @@ static void invocation_free(invocation *inv) {
     }
   }
   hl_free(inv->recs);
+  for (size_t i = 0; i < inv->ngroups; i++) hl_free(inv->groups[i].marker);
+  hl_free(inv->groups);
+  for (size_t i = 0; i < inv->nlanes; i++) hl_pipeline_lane_free(inv->lanes[i].lane);
+  hl_free(inv->lanes);
   hl_free(inv->meta.body);
   hl_free(inv);
 }
@@ -224,12 +247,19 @@ static void answer_batch(invocation *inv) {
 
 static void unpark(record *r);
 
+/* Answered once every record settled and what must be durable first is. */
+static void maybe_answer(invocation *inv) {
+  if (inv->hold_batch && !inv->handed_off) return;
+  if (inv->pending == 0 && inv->unparking == 0 && inv->writing == 0) answer_batch(inv);
+}
+
 static void record_settled(record *r, rec_state st) {
   if (r->state != REC_PENDING) return;
   r->state = st;
   invocation *inv = r->inv;
   if (st == REC_OK && r->parked) unpark(r);
-  if (--inv->pending == 0 && inv->unparking == 0) answer_batch(inv);
+  inv->pending--;
+  maybe_answer(inv);
 }
 
 /* --- producing (processor fan-out, retry and dead-letter topics) --------------------------- */
@@ -272,12 +302,24 @@ static void on_record_handled(void *data, int status) {
   inv_release(r->inv);
 }
 
+/* The lane of r's partition: a fifo subscription's fan-outs are produced
+ * in the batch's order of that partition, as serve's are. */
+static hl_pipeline_lane *lane_of(record *r) {
+  invocation *inv = r->inv;
+  for (size_t i = 0; i < inv->nlanes; i++)
+    if (strcmp(inv->lanes[i].partition_key, r->partition_key) == 0) return inv->lanes[i].lane;
+  if (!inv->lanes) inv->lanes = hl_calloc(inv->nrecs, sizeof *inv->lanes); /* at most one per record */
+  inv->lanes[inv->nlanes].partition_key = r->partition_key;
+  inv->lanes[inv->nlanes].lane = hl_pipeline_lane_new();
+  return inv->lanes[inv->nlanes++].lane;
+}
+
 static void process_ingress(record *r) {
   lambda *L = r->inv->L;
   if (!L->kafka) { record_settled(r, REC_FAILED); return; }
   hl_record pr = rec_of(r);
   inv_hold(r->inv);
-  hl_pipeline_process(L->kafka, &L->reg, &L->popt, &pr, on_record_handled, r);
+  hl_pipeline_process_in(L->kafka, &L->reg, &L->popt, &pr, lane_of(r), on_record_handled, r);
 }
 
 static void dead_letter_record(record *r, const char *reason) {
@@ -291,6 +333,7 @@ static void dead_letter_record(record *r, const char *reason) {
 /* --- retries not yet due: wait here, or park them -------------------------------------------- */
 
 static void dispatch_record(record *r);
+static void submit_group(invocation *inv, size_t group);
 
 struct rec_wait {
   uv_timer_t timer;
@@ -314,7 +357,21 @@ static void wait_end(record *r) {
 static void on_due(uv_timer_t *t) {
   record *r = ((rec_wait *)t->data)->r;
   wait_end(r);
-  dispatch_record(r); /* due now: delivered */
+  if (r->group) submit_group(r->inv, r->group); /* a fifo head due now: it and its followers go */
+  else dispatch_record(r); /* due now: delivered */
+}
+
+/* Waits in the invocation until due_ms (on_due). */
+static void wait_in_invocation(record *r, int64_t due_ms) {
+  lambda *L = r->inv->L;
+  rec_wait *w = hl_calloc(1, sizeof *w);
+  w->r = r;
+  uv_timer_init(&L->loop, &w->timer);
+  w->timer.data = w;
+  int64_t wait = due_ms - hl_wall_ms();
+  uv_timer_start(&w->timer, on_due, (uint64_t)(wait > 0 ? wait : 0), 0);
+  r->wait = w;
+  inv_hold(r->inv);
 }
 
 static void on_parked(void *data, int status, hl_store_result *res) {
@@ -353,17 +410,9 @@ static void park_record(record *r, const hl_sub *s) {
 /* A retry record not due yet: the invocation waits for it when it falls due
  * in time, else it is parked. Never produced again to its own topic. */
 static void hold_until_due(record *r, const hl_sub *s, int64_t due_ms) {
-  lambda *L = r->inv->L;
   r->due_ms = due_ms;
   if (due_ms + WAIT_MARGIN_MS <= hand_off_at(r->inv)) {
-    rec_wait *w = hl_calloc(1, sizeof *w);
-    w->r = r;
-    uv_timer_init(&L->loop, &w->timer);
-    w->timer.data = w;
-    int64_t wait = due_ms - hl_wall_ms();
-    uv_timer_start(&w->timer, on_due, (uint64_t)(wait > 0 ? wait : 0), 0);
-    r->wait = w;
-    inv_hold(r->inv);
+    wait_in_invocation(r, due_ms);
     return;
   }
   /* Taken from the store and still not due in time: it stays parked (its
@@ -379,7 +428,8 @@ static void on_unparked(void *data, int status, hl_store_result *res) {
   if (status != 0)
     hl_log_warn("a parked retry that was recorded stays in the store; a later drain takes it again and the "
                 "ledger keeps it from being sent twice", "\"event_id\":\"%s\"", hl_log_esc(r->key, (size_t)-1));
-  if (--inv->unparking == 0 && inv->pending == 0) answer_batch(inv);
+  inv->unparking--;
+  maybe_answer(inv);
   inv_release(inv);
 }
 
@@ -420,10 +470,172 @@ static void dispatch_record(record *r) {
   }
   hl_eq_item it;
   hl_record_item(&pr, s->rec.subscription_id, &it);
+  if (r->restore_attempts > it.d.attempts) { /* a head handed back before: its schedule and skip_after go on */
+    it.d.attempts = r->restore_attempts;
+    hl_free(it.d.status);
+    it.d.status = hl_strdup("RETRYING");
+  }
   if (!it.trace && r->inv->meta.trace_id[0]) it.trace = hl_strdup(r->inv->meta.trace_id); /* X-Amzn-Trace-Id */
   r->in_dispatch = true;
+  r->ordered = hl_sub_rec_fifo(&s->rec);
   inv_hold(r->inv);
   hl_dispatch_submit(&L->dispatch, s, &it, r);
+}
+
+/* --- fifo: a held head hands its batch back --------------------------------------------------
+ *
+ * A fifo subscription's egress records go to the dispatcher in the batch's
+ * order; it keeps one in flight and holds a retrying head in memory, its
+ * followers behind it (hl_dispatch.h), with its status written. A retry due
+ * before the hand-off point less WAIT_MARGIN_MS is waited for here. One due
+ * later cannot be: the head and its followers (of that partition) leave the
+ * dispatcher unrecorded (hl_dispatch_drop_ordered) and, at the hand-off
+ * point, the batch is answered with them failed, so the event source
+ * delivers it again (the partition's offsets are not committed past them);
+ * what was delivered meanwhile is stopped by the idempotency ledger when it
+ * comes again. Never
+ * a retry topic or the parked-retry store, where a follower could overtake
+ * the head. Where the head stands (attempts, next due time) is kept in the
+ * ledger under "fifo#<subscription_id>#<topic>-<partition>", written when
+ * its retry is kept and read before the group goes to the dispatcher in the
+ * invocation that gets the batch again: its schedule and skip_after go on
+ * from there, and a head not yet due waits in that invocation when it falls
+ * due in time, else the batch is handed back at its hand-off point again.
+ * An invocation holds the batch until its hand-off point rather than
+ * answering at once, so a head due in an hour costs one invocation per
+ * function timeout, not a stream of redeliveries. */
+
+#define FIFO_MARKER_TTL_S (7 * 24 * 3600)
+
+static void fifo_marker_key(hl_buf *out, const char *sub_id, const char *partition_key) {
+  hl_buf_printf(out, "fifo#%s#%s", sub_id, partition_key);
+}
+
+/* Joins r to its subscription's group for its partition when it is an
+ * egress record a fifo subscription gets now; false: it goes on its own. */
+static bool fifo_join(record *r) {
+  lambda *L = r->inv->L;
+  invocation *inv = r->inv;
+  hl_record pr = rec_of(r);
+  hl_sub *s = NULL;
+  int64_t due_ms = 0;
+  const char *reason = NULL;
+  if (hl_pipeline_classify(&L->reg, &L->popt, &pr, hl_wall_ms(), &s, &due_ms, &reason) != HL_REC_DELIVER ||
+      !hl_sub_rec_fifo(&s->rec) || !L->queue->vt->orders || !L->queue->vt->orders(L->queue))
+    return false;
+  hl_buf key = HL_BUF_INIT;
+  fifo_marker_key(&key, s->rec.subscription_id, r->partition_key);
+  size_t g = 0;
+  while (g < inv->ngroups && strcmp(inv->groups[g].marker, key.data) != 0) g++;
+  if (g == inv->ngroups) {
+    if (!inv->groups) inv->groups = hl_calloc(inv->nrecs, sizeof *inv->groups); /* at most one per record */
+    inv->groups[inv->ngroups++] = (fifo_group){.inv = inv, .marker = hl_buf_steal(&key, NULL)};
+  }
+  hl_buf_dispose(&key);
+  r->group = g + 1;
+  return true;
+}
+
+/* The group's records still pending go to the dispatcher, in order. */
+static void submit_group(invocation *inv, size_t group) {
+  if (inv->handed_off) return; /* settled failed at the hand-off */
+  for (size_t i = 0; i < inv->nrecs; i++)
+    if (inv->recs[i].group == group && inv->recs[i].state == REC_PENDING) dispatch_record(&inv->recs[i]);
+}
+
+static void on_marker_read(void *data, int status, hl_store_result *res) {
+  fifo_group *g = data;
+  invocation *inv = g->inv;
+  size_t group = (size_t)(g - inv->groups) + 1;
+  long long attempts = 0, due = 0;
+  int off = 0;
+  const char *event_id = NULL;
+  if (status == 0 && res->value && sscanf(res->value, "%lld %lld %n", &attempts, &due, &off) == 2 && off > 0)
+    event_id = res->value + off;
+  else if (status != 0 && status != HL_ENOTFOUND)
+    hl_log_warn("could not read where a fifo head stands; its attempts count from its record",
+                "\"marker\":\"%s\",\"error\":\"%s\"", hl_log_esc(g->marker, (size_t)-1), hl_strerror(status));
+  record *head = NULL;
+  for (size_t i = 0; event_id && !head && i < inv->nrecs; i++) {
+    record *r = &inv->recs[i];
+    if (r->group != group) continue;
+    hl_record pr = rec_of(r);
+    char *id = hl_record_event_id(&pr);
+    if (id && strcmp(id, event_id) == 0) head = r;
+    hl_free(id);
+  }
+  if (head) head->restore_attempts = attempts;
+  if (!head || due <= hl_wall_ms() + 5 || inv->handed_off) {
+    submit_group(inv, group);
+  } else if (due + WAIT_MARGIN_MS <= hand_off_at(inv)) {
+    wait_in_invocation(head, due); /* then on_due submits the group */
+  } else {
+    inv->hold_batch = true;
+    hl_log_info("fifo head not due before the hand-off point; its batch is handed back then",
+                "\"marker\":\"%s\",\"due_in_ms\":%lld", hl_log_esc(g->marker, (size_t)-1), due - (long long)hl_wall_ms());
+  }
+  inv_release(inv);
+}
+
+/* Each group reads its marker, then goes to the dispatcher. */
+static void fifo_start(invocation *inv) {
+  lambda *L = inv->L;
+  for (size_t g = 0; g < inv->ngroups; g++) {
+    inv_hold(inv);
+    L->store->vt->ledger_get(L->store, inv->groups[g].marker, on_marker_read, &inv->groups[g]);
+  }
+}
+
+static void on_marker_put(void *data, int status, hl_store_result *res) {
+  record *r = data;
+  invocation *inv = r->inv;
+  (void)res;
+  if (status != 0)
+    hl_log_warn("could not write where a fifo head stands; if its batch comes again its attempts count from "
+                "its record", "\"partition\":\"%s\",\"error\":\"%s\"", hl_log_esc(r->partition_key, (size_t)-1), hl_strerror(status));
+  inv->writing--;
+  maybe_answer(inv);
+  inv_release(inv);
+}
+
+typedef struct {
+  const invocation *inv;
+  const char *partition_key;   /* NULL: every partition */
+} fifo_drop;
+
+static bool dropped(void *data, void *token) {
+  const fifo_drop *c = data;
+  const record *r = token;
+  return r->inv == c->inv && (!c->partition_key || strcmp(r->partition_key, c->partition_key) == 0);
+}
+
+/* The fifo deliveries of inv (of one partition) the dispatcher holds, not
+ * running, leave it unrecorded: they go back with the batch. */
+static void fifo_hand_back(invocation *inv, const char *partition_key) {
+  inv->hold_batch = true;
+  fifo_drop c = {inv, partition_key};
+  hl_dispatch_drop_ordered(&inv->L->dispatch, dropped, &c);
+}
+
+/* The dispatcher keeps a fifo head's retry in memory: where it stands is
+ * written (durable before the batch is answered). Due too late to be
+ * attempted and recorded in this invocation, or past the hand-off point (a
+ * head that was running then), it leaves with its followers. */
+static void on_kept(void *data, void *token, const hl_delivery_rec *d) {
+  lambda *L = data;
+  record *r = token;
+  invocation *inv = r->inv;
+  hl_buf key = HL_BUF_INIT, value = HL_BUF_INIT;
+  fifo_marker_key(&key, d->subscription_id, r->partition_key);
+  hl_buf_printf(&value, "%lld %lld %s", (long long)d->attempts, (long long)d->next_attempt_at, d->event_id);
+  inv->writing++;
+  inv_hold(inv);
+  L->store->vt->ledger_put(L->store, key.data, value.data, hl_wall_ms() / 1000 + FIFO_MARKER_TTL_S, true,
+                           on_marker_put, r);
+  hl_buf_dispose(&key);
+  hl_buf_dispose(&value);
+  if (inv->handed_off) fifo_hand_back(inv, NULL);
+  else if (d->next_attempt_at + WAIT_MARGIN_MS > hand_off_at(inv)) fifo_hand_back(inv, r->partition_key);
 }
 
 /* Close to the deadline: what still runs goes to its retry topic (or is
@@ -433,15 +645,22 @@ static void on_deadline(uv_timer_t *t) {
   lambda *L = inv->L;
   hl_log_warn("invocation deadline close: handing unfinished records back", "\"request_id\":\"%s\"",
               inv->meta.request_id);
+  /* fifo: a head waiting for its retry and its followers go back with the
+   * batch (see "fifo" above). */
+  inv->handed_off = true;
+  fifo_hand_back(inv, NULL);
   for (size_t i = 0; i < inv->nrecs; i++) {
     record *r = &inv->recs[i];
     if (r->state != REC_PENDING) continue;
     if (r->wait) {
       /* Waiting past the hand-off (a clock that jumped): parked after all,
-       * or, taken from the store, left there. */
+       * or, taken from the store, left there; a fifo head goes back with
+       * its batch. */
       wait_end(r);
-      if (r->parked) record_settled(r, REC_FAILED);
+      if (r->parked || r->group) record_settled(r, REC_FAILED);
       else dispatch_record(r);
+    } else if (r->in_dispatch && r->ordered) {
+      record_settled(r, REC_FAILED); /* a fifo head running: never on a retry topic, its followers would overtake it */
     } else if (L->kafka && r->in_dispatch && r->outstanding == 0) {
       /* Same record, same webhook-id: if the running attempt also succeeds,
        * the ledger keeps the retry from being sent. */
@@ -453,6 +672,7 @@ static void on_deadline(uv_timer_t *t) {
       record_settled(r, REC_FAILED); /* what still waits for an answer is not durable yet */
     }
   }
+  maybe_answer(inv); /* a batch held for a fifo head whose records all settled before */
 }
 
 /* --- events -------------------------------------------------------------------------------- */
@@ -666,10 +886,11 @@ static void handle_kafka_batch(invocation *inv, const hl_json *ev) {
     record *r = &inv->recs[i];
     if (!r->value) { record_settled(r, REC_OK); continue; } /* tombstones carry nothing to deliver */
     if (has_prefix(r->topic, L->cfg->ingress_topic_prefix)) process_ingress(r);
-    else if (has_prefix(r->topic, L->cfg->egress_topic_prefix) || has_prefix(r->topic, L->cfg->retry_topic_prefix))
-      dispatch_record(r);
-    else record_settled(r, REC_OK);
+    else if (has_prefix(r->topic, L->cfg->egress_topic_prefix) || has_prefix(r->topic, L->cfg->retry_topic_prefix)) {
+      if (!fifo_join(r)) dispatch_record(r);
+    } else record_settled(r, REC_OK);
   }
+  fifo_start(inv);
 }
 
 typedef struct {
@@ -980,7 +1201,9 @@ int hl_lambda_run(const hl_config *cfg) {
       L->queue = hl_queue_ddb_create(&qd);
     } else {
       hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,
-                                   .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L};
+                                   .schedule = L->schedule, .closed_tiers = true, .finished = finished, .finished_data = L,
+                                   /* fifo: held per partition across invocations (see "fifo" above) */
+                                   .orders = true, .reg = &L->reg};
       L->queue = hl_queue_kafka_create(NULL, &qo);
     }
     L->popt = (hl_pipeline_options){.processor = true, .dispatcher = true,
@@ -997,7 +1220,8 @@ int hl_lambda_run(const hl_config *cfg) {
                                 .default_secret_data = &L->secrets,
                                 /* DynamoDB queue: every retry goes back to the table (a sandbox may
                                  * freeze between invocations; nothing waits in its memory). */
-                                .release_after_ms = L->ddbq ? 1 : 0};
+                                .release_after_ms = L->ddbq ? 1 : 0,
+                                .on_kept = on_kept, .kept_data = L};
     dopt.sender = hl_app_sender_create(&L->loop, &L->curl, cfg, &dopt);
     hl_dispatch_init(&L->dispatch, &L->loop, &L->curl, L->store, &L->reg, &dopt);
     hl_api_options aopt = {.admin_token = cfg->admin_token, .api_token = cfg->api_token,

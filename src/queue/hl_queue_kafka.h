@@ -31,8 +31,8 @@ typedef struct {
    * serve subscribes to every tier by pattern and keeps a tier's delays
    * alike, since it waits for a partition's head. */
   bool closed_tiers;
-  /* "ordering": "fifo" is kept (hl_queue_vt.orders): serve's consumer,
-   * which hands records in in partition order. Lambda: false (refused). */
+  /* "ordering": "fifo" is kept (hl_queue_vt.orders): serve's consumer and
+   * Lambda's MSK batches, which hand records in in partition order. */
   bool orders;
   /* The subscriptions (borrowed): an accepted event with a fifo subscriber
    * is keyed on its ingress topic by its event type, so that the events of

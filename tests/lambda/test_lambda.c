@@ -133,18 +133,22 @@ static int status_of(emu_result *r) {
 
 static char sub_id[64];
 
-/* Registers the schema and partner's subscription to url (201), or with
- * update, moves that subscription to url (200); sub_id gets its id. */
-static void register_partner_via_apigw(const char *partner, const char *url, bool update) {
+/* Registers partner's subscription to url with the extra members (",..."
+ * or ""), the schema first when schema (201), or with update, moves that
+ * subscription to url (200); sub_id gets its id, and answer the answer's
+ * body when not NULL (free it). */
+static void register_with(const char *partner, const char *url, const char *extra, bool schema, bool update,
+                          char **answer) {
   char *e;
-  if (!update) {
+  if (schema) {
     e = apigw("POST", "/admin/schemas",
               "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}");
     HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, 0), 20000)), 201);
     free(e);
   }
-  char body[512];
-  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s\"}", partner, url);
+  char body[1024];
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s\"%s}", partner, url,
+           extra);
   e = apigw("POST", "/admin/subscriptions", body);
   emu_result *r = emu_wait(emu_push(e, 0), 20000);
   HL_ASSERT_EQ_INT(status_of(r), update ? 200 : 201);
@@ -156,8 +160,13 @@ static void register_partner_via_apigw(const char *partner, const char *url, boo
   const char *b = hl_json_str(hl_json_get(d.root, "body"));
   HL_ASSERT(hl_json_parse(&inner, b, strlen(b), NULL) == 0);
   snprintf(sub_id, sizeof sub_id, "%s", hl_json_str(hl_json_get(inner.root, "subscription_id")));
+  if (answer) *answer = hl_strdup(b);
   hl_json_doc_dispose(&inner);
   hl_json_doc_dispose(&d);
+}
+
+static void register_partner_via_apigw(const char *partner, const char *url, bool update) {
+  register_with(partner, url, "", !update, update, NULL);
 }
 
 static void register_via_apigw(const char *url) { register_partner_via_apigw("acme", url, false); }
@@ -250,13 +259,10 @@ static void msk_topic_begin(hl_jw *w, hl_buf *b, const char *topic) {
   hl_jw_arr_begin(w);
 }
 
-/* An MSK event with n records on topic's partition 0 (keys and event ids
- * msk-<first>...), naming this test's subscription in a header when
- * sub_header. */
-static char *msk_batch_on(const char *topic, int first, int n, bool sub_header) {
-  hl_buf b = HL_BUF_INIT;
-  hl_jw w;
-  msk_topic_begin(&w, &b, topic);
+/* n records of topic's partition 0 (keys and event ids msk-<first>...,
+ * offsets from first) into the open array, naming subscription sub in a
+ * header (NULL: none). */
+static void msk_records(hl_jw *jw, const char *topic, int first, int n, const char *sub) {
   for (int i = first; i < first + n; i++) {
     char id[32], value[128];
     snprintf(id, sizeof id, "msk-%d", i);
@@ -264,25 +270,32 @@ static char *msk_batch_on(const char *topic, int first, int n, bool sub_header) 
     hl_buf k = HL_BUF_INIT, v = HL_BUF_INIT;
     hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
     hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
-    hl_jw_obj_begin(&w);
-    hl_jw_key(&w, "topic"); hl_jw_str(&w, topic);
-    hl_jw_key(&w, "partition"); hl_jw_int(&w, 0);
-    hl_jw_key(&w, "offset"); hl_jw_int(&w, i);
-    hl_jw_key(&w, "timestamp"); hl_jw_int(&w, 1545084650987);
-    hl_jw_key(&w, "timestampType"); hl_jw_str(&w, "CREATE_TIME");
-    hl_jw_key(&w, "key"); hl_jw_str(&w, k.data);
-    hl_jw_key(&w, "value"); hl_jw_str(&w, v.data);
-    hl_jw_key(&w, "headers");
-    hl_jw_arr_begin(&w);
-    if (sub_header) {
-      msk_record_end(&w);
-    } else {
-      hl_jw_arr_end(&w);
-      hl_jw_obj_end(&w);
-    }
+    hl_jw_obj_begin(jw);
+    hl_jw_key(jw, "topic"); hl_jw_str(jw, topic);
+    hl_jw_key(jw, "partition"); hl_jw_int(jw, 0);
+    hl_jw_key(jw, "offset"); hl_jw_int(jw, i);
+    hl_jw_key(jw, "timestamp"); hl_jw_int(jw, 1545084650987);
+    hl_jw_key(jw, "timestampType"); hl_jw_str(jw, "CREATE_TIME");
+    hl_jw_key(jw, "key"); hl_jw_str(jw, k.data);
+    hl_jw_key(jw, "value"); hl_jw_str(jw, v.data);
+    hl_jw_key(jw, "headers");
+    hl_jw_arr_begin(jw);
+    if (sub) signed_bytes_header(jw, "subscription_id", sub, strlen(sub));
+    hl_jw_arr_end(jw);
+    hl_jw_obj_end(jw);
     hl_buf_dispose(&k);
     hl_buf_dispose(&v);
   }
+}
+
+/* An MSK event with n records on topic's partition 0 (keys and event ids
+ * msk-<first>...), naming this test's subscription in a header when
+ * sub_header. */
+static char *msk_batch_on(const char *topic, int first, int n, bool sub_header) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  msk_topic_begin(&w, &b, topic);
+  msk_records(&w, topic, first, n, sub_header ? sub_id : NULL);
   hl_jw_arr_end(&w);
   return msk_event_end(&w, &b);
 }
@@ -1940,4 +1953,130 @@ HL_TEST_T(serve_refuses_the_dynamodb_queue_without_the_dynamodb_store, 60) {
   free(log);
   hl_rmtree(tmp);
   free(tmp);
+}
+
+/* --- "ordering": "fifo" on MSK batches -------------------------------------------------------
+ *
+ * Partner "ord" subscribes with fifo, partner "plain" without ordering; one
+ * MSK batch carries ord's egress records msk-700..703 (msk-700 first) and
+ * plain's msk-800..801. The Kafka test broker takes the dead letters. */
+
+static char fifo_sub[64], plain_sub[64];
+
+/* Starts everything; ord's hook is /hook/<ord_hook>, its members extra
+ * (",..." or ""). The fifo registration is accepted in Lambda mode. */
+static void fifo_start(hl_mock_kafka *mk, const char *ord_hook, const char *extra) {
+  const char *topics[] = {"wh.dlq", NULL};
+  kafka_start(mk, topics);
+  const char *env[] = {brokers_env, NULL};
+  e2e_start_partner(&partner, NULL);
+  start_lambda(emu_start(), env);
+  char url[256], members[256], *answer = NULL;
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, ord_hook);
+  snprintf(members, sizeof members, ",\"ordering\":\"fifo\"%s", extra);
+  register_with("ord", url, members, true, false, &answer);
+  HL_ASSERT_MSG(strstr(answer, "\"ordering\":\"fifo\"") != NULL, "%s", answer);
+  free(answer);
+  snprintf(fifo_sub, sizeof fifo_sub, "%s", sub_id);
+  snprintf(url, sizeof url, "%s/hook/plain", partner.base);
+  register_with("plain", url, "", false, false, NULL);
+  snprintf(plain_sub, sizeof plain_sub, "%s", sub_id);
+}
+
+static void fifo_stop(hl_mock_kafka *mk) {
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_mock_kafka_stop(mk);
+}
+
+static char *fifo_batch(void) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  msk_topic_begin(&w, &b, "wh.egress.ord.Payment");
+  msk_records(&w, "wh.egress.ord.Payment", 700, 4, fifo_sub);
+  hl_jw_arr_end(&w);
+  hl_jw_key(&w, "wh.egress.plain.Payment-0");
+  hl_jw_arr_begin(&w);
+  msk_records(&w, "wh.egress.plain.Payment", 800, 2, plain_sub);
+  hl_jw_arr_end(&w);
+  return msk_event_end(&w, &b);
+}
+
+/* The partner's requests to hook name are exactly the webhook-ids of want:
+ * in that order when ordered, else each once in any order (want's ids
+ * distinct). Waits for them, then a little for one too many. */
+static void assert_hook(const char *name, const char *const *want, size_t n, bool ordered) {
+  hl_json_doc doc;
+  e2e_wait_requests(&partner, name, n, 20000, &doc);
+  hl_json_doc_dispose(&doc);
+  hl_sleep_ms(300);
+  int have = e2e_wait_requests(&partner, name, n, 0, &doc);
+  hl_buf got = HL_BUF_INIT;
+  for (uint32_t i = 0; i < (uint32_t)have; i++) hl_buf_printf(&got, "%s ", e2e_json_str(&doc.root->u.items[i], "webhook_id"));
+  HL_ASSERT_MSG(have == (int)n, "%s: %d requests (%s), want %zu", name, have, got.data ? got.data : "", n);
+  for (size_t i = 0; i < n; i++) {
+    bool found = false;
+    for (size_t j = ordered ? i : 0; j < (ordered ? i + 1 : n) && !found; j++)
+      found = strcmp(e2e_json_str(&doc.root->u.items[j], "webhook_id"), want[i]) == 0;
+    HL_ASSERT_MSG(found, "%s: %s not where expected in %s", name, want[i], got.data);
+  }
+  hl_buf_dispose(&got);
+  hl_json_doc_dispose(&doc);
+}
+
+/* A head retried within the invocation (its retries due soon) holds its
+ * followers back: the partner sees acceptance (batch) order, nothing after
+ * msk-700 until it succeeded; plain's records go meanwhile, once each. */
+HL_TEST_T(lambda_fifo_a_retrying_head_holds_its_followers_back, 120) {
+  hl_mock_kafka mk;
+  fifo_start(&mk, "fifo?codes=503,503,200&codes_for=msk-700", ",\"retry_schedule\":\"100ms,100ms,100ms\"");
+  char *batch = fifo_batch();
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 30000), 30000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  const char *want[] = {"msk-700", "msk-700", "msk-700", "msk-701", "msk-702", "msk-703"};
+  assert_hook("fifo", want, HL_ARRAY_SIZE(want), true);
+  const char *plain[] = {"msk-800", "msk-801"};
+  assert_hook("plain", plain, HL_ARRAY_SIZE(plain), false);
+  free(batch);
+  fifo_stop(&mk);
+}
+
+/* A head whose retry falls due after the invocation's hand-off point holds
+ * the batch: the invocation fails it (the event source delivers it again)
+ * with no follower sent, and nothing is retried in memory after it ended.
+ * The batch again: the head's attempt count goes on from the store, so its
+ * second attempt reaches skip_after (2) and dead-letters it, and the
+ * followers go, in order. plain's records, delivered by the first
+ * invocation, are not sent again (the ledger). */
+HL_TEST_T(lambda_fifo_a_head_due_later_holds_the_batch_and_skip_after_dead_letters_it, 120) {
+  hl_mock_kafka mk;
+  fifo_start(&mk, "fifo?codes=503&codes_for=msk-700", ",\"retry_schedule\":\"2s,2s,2s\",\"skip_after\":2");
+  char *batch = fifo_batch();
+  /* 4 s left: the hand-off comes 1.5 s before, too soon to wait 2 s for the retry. */
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->error_type, "Hookloop.BatchIncomplete");
+  const char *plain[] = {"msk-800", "msk-801"};
+  assert_hook("plain", plain, HL_ARRAY_SIZE(plain), false);
+  /* Past the retry's due time: still the head's first attempt only. */
+  hl_sleep_ms(2500);
+  const char *first[] = {"msk-700"};
+  assert_hook("fifo", first, HL_ARRAY_SIZE(first), true);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 20000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  const char *want[] = {"msk-700", "msk-700", "msk-701", "msk-702", "msk-703"};
+  assert_hook("fifo", want, HL_ARRAY_SIZE(want), true);
+  assert_hook("plain", plain, HL_ARRAY_SIZE(plain), false);
+  char *dlq = topic_dump(&mk, "wh.dlq", "%k|%h\\n");
+  HL_ASSERT_MSG(strstr(dlq, "msk-700|") && strstr(dlq, "skipped after 2 attempts"), "dead letters: %s", dlq);
+  HL_ASSERT_MSG(!strstr(dlq, "msk-701"), "dead letters: %s", dlq);
+  free(dlq);
+  free(batch);
+  fifo_stop(&mk);
 }
