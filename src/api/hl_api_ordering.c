@@ -4,8 +4,9 @@
  * queue on SQLite or PostgreSQL, the DynamoDB queue, serve's Kafka
  * consumer (per egress partition, the head's retries held in memory) and
  * Lambda's MSK batches (a head whose retry the invocation cannot wait for
- * hands its batch back; app/hl_lambda.c). Elsewhere (the inbox's queue)
- * it is refused rather than promised falsely. */
+ * hands its batch back; app/hl_lambda.c). Elsewhere (no queue: a Lambda
+ * function with neither Kafka brokers nor the DynamoDB queue) it is
+ * refused rather than promised falsely. */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "model/hl_sub_order.h"
