@@ -564,6 +564,11 @@ static void on_marker_read(void *data, int status, hl_store_result *res) {
     if (id && strcmp(id, event_id) == 0) head = r;
     hl_free(id);
   }
+  /* What went before the head reached its end (delivered, or dead-lettered
+   * durably: on_kept writes the entry only then); sent again, a dead-lettered
+   * one would start its attempts over and hold the batch anew. */
+  for (size_t i = 0; head && &inv->recs[i] != head; i++)
+    if (inv->recs[i].group == group) record_settled(&inv->recs[i], REC_OK);
   if (head) head->restore_attempts = attempts;
   if (!head || due <= hl_wall_ms() + 5 || inv->handed_off) {
     submit_group(inv, group);
@@ -625,15 +630,26 @@ static void on_kept(void *data, void *token, const hl_delivery_rec *d) {
   lambda *L = data;
   record *r = token;
   invocation *inv = r->inv;
-  hl_buf key = HL_BUF_INIT, value = HL_BUF_INIT;
-  fifo_marker_key(&key, d->subscription_id, r->partition_key);
-  hl_buf_printf(&value, "%lld %lld %s", (long long)d->attempts, (long long)d->next_attempt_at, d->event_id);
-  inv->writing++;
-  inv_hold(inv);
-  L->store->vt->ledger_put(L->store, key.data, value.data, hl_wall_ms() / 1000 + FIFO_MARKER_TTL_S, true,
-                           on_marker_put, r);
-  hl_buf_dispose(&key);
-  hl_buf_dispose(&value);
+  /* The entry says everything before the head in its partition is done;
+   * with one of those not durable (a dead letter not acknowledged) it is
+   * not written, and the batch comes again from that one on. */
+  bool before_done = true;
+  for (size_t i = 0; r->group && &inv->recs[i] != r; i++)
+    before_done = before_done && (inv->recs[i].group != r->group || inv->recs[i].state == REC_OK);
+  if (before_done) {
+    hl_buf key = HL_BUF_INIT, value = HL_BUF_INIT;
+    fifo_marker_key(&key, d->subscription_id, r->partition_key);
+    hl_buf_printf(&value, "%lld %lld %s", (long long)d->attempts, (long long)d->next_attempt_at, d->event_id);
+    inv->writing++;
+    inv_hold(inv);
+    L->store->vt->ledger_put(L->store, key.data, value.data, hl_wall_ms() / 1000 + FIFO_MARKER_TTL_S, true,
+                             on_marker_put, r);
+    hl_buf_dispose(&key);
+    hl_buf_dispose(&value);
+  } else {
+    hl_log_warn("a record before a fifo head is not durable: where the head stands is not kept",
+                "\"partition\":\"%s\"", hl_log_esc(r->partition_key, (size_t)-1));
+  }
   if (inv->handed_off) fifo_hand_back(inv, NULL);
   else if (d->next_attempt_at + WAIT_MARGIN_MS > hand_off_at(inv)) fifo_hand_back(inv, r->partition_key);
 }

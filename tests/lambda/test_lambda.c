@@ -2080,3 +2080,40 @@ HL_TEST_T(lambda_fifo_a_head_due_later_holds_the_batch_and_skip_after_dead_lette
   free(batch);
   fifo_stop(&mk);
 }
+
+/* Every event fails (503) and is dead-lettered after 2 attempts 2 s apart;
+ * each invocation has too little time to wait for a retry, so every head
+ * holds the batch once and the batch comes again and again. A head
+ * dead-lettered in an earlier invocation is not sent again when its batch
+ * comes back (else its attempts would start over and it would hold the
+ * batch anew, and again, behind each new head): each event is tried twice,
+ * in order, and is on the dead-letter topic; plain's records go once. */
+HL_TEST_T(lambda_fifo_a_dead_lettered_head_is_not_sent_again_when_its_batch_comes_back, 120) {
+  hl_mock_kafka mk;
+  fifo_start(&mk, "fifo?codes=503", ",\"retry_schedule\":\"2s,2s,2s\",\"skip_after\":2");
+  char *batch = fifo_batch();
+  emu_result *r = NULL;
+  int invocations = 0;
+  while (invocations < 8) {
+    r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 20000);
+    invocations++;
+    HL_ASSERT(r != NULL);
+    if (strcmp(r->kind, "response") == 0) break;
+    HL_ASSERT_EQ_STR(r->error_type, "Hookloop.BatchIncomplete");
+  }
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "still failed after %d invocations", invocations);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  const char *want[] = {"msk-700", "msk-700", "msk-701", "msk-701", "msk-702", "msk-702", "msk-703", "msk-703"};
+  assert_hook("fifo", want, HL_ARRAY_SIZE(want), true);
+  const char *plain[] = {"msk-800", "msk-801"};
+  assert_hook("plain", plain, HL_ARRAY_SIZE(plain), false);
+  char *dlq = topic_dump(&mk, "wh.dlq", "%k\\n");
+  for (int i = 700; i < 704; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "msk-%d\n", i);
+    HL_ASSERT_MSG(strstr(dlq, id) != NULL, "%s is not on the dead-letter topic: %s", id, dlq);
+  }
+  free(dlq);
+  free(batch);
+  fifo_stop(&mk);
+}
