@@ -1963,12 +1963,13 @@ HL_TEST_T(serve_refuses_the_dynamodb_queue_without_the_dynamodb_store, 60) {
 
 static char fifo_sub[64], plain_sub[64];
 
-/* Starts everything; ord's hook is /hook/<ord_hook>, its members extra
- * (",..." or ""). The fifo registration is accepted in Lambda mode. */
-static void fifo_start(hl_mock_kafka *mk, const char *ord_hook, const char *extra) {
+/* Starts everything, the function with one more "K=V" in env_extra (or
+ * NULL); ord's hook is /hook/<ord_hook>, its members extra (",..." or "").
+ * The fifo registration is accepted in Lambda mode. */
+static void fifo_start_env(hl_mock_kafka *mk, const char *ord_hook, const char *extra, const char *env_extra) {
   const char *topics[] = {"wh.dlq", NULL};
   kafka_start(mk, topics);
-  const char *env[] = {brokers_env, NULL};
+  const char *env[] = {brokers_env, env_extra, NULL};
   e2e_start_partner(&partner, NULL);
   start_lambda(emu_start(), env);
   char url[256], members[256], *answer = NULL;
@@ -1981,6 +1982,10 @@ static void fifo_start(hl_mock_kafka *mk, const char *ord_hook, const char *extr
   snprintf(url, sizeof url, "%s/hook/plain", partner.base);
   register_with("plain", url, "", false, false, NULL);
   snprintf(plain_sub, sizeof plain_sub, "%s", sub_id);
+}
+
+static void fifo_start(hl_mock_kafka *mk, const char *ord_hook, const char *extra) {
+  fifo_start_env(mk, ord_hook, extra, NULL);
 }
 
 static void fifo_stop(hl_mock_kafka *mk) {
@@ -2114,6 +2119,33 @@ HL_TEST_T(lambda_fifo_a_dead_lettered_head_is_not_sent_again_when_its_batch_come
     HL_ASSERT_MSG(strstr(dlq, id) != NULL, "%s is not on the dead-letter topic: %s", id, dlq);
   }
   free(dlq);
+  free(batch);
+  fifo_stop(&mk);
+}
+
+/* With partial batch responses the held partition's records from the head
+ * on are the ones listed failed (not the one before it, not plain's). The
+ * batch again: the record before the head is not sent again, the head goes
+ * on, then its followers. */
+HL_TEST_T(lambda_fifo_partial_batch_lists_the_held_head_and_its_followers, 120) {
+  hl_mock_kafka mk;
+  fifo_start_env(&mk, "fifo?codes=503,200&codes_for=msk-701", ",\"retry_schedule\":\"2s\"",
+                 "HOOKLOOP_LAMBDA_PARTIAL_BATCH=1");
+  char *batch = fifo_batch();
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  const char *parts[] = {"wh.egress.ord.Payment-0", "wh.egress.ord.Payment-0", "wh.egress.ord.Payment-0"};
+  const int64_t offs[] = {701, 702, 703};
+  assert_batch_failures(r->body, parts, offs, 3);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 20000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  const char *want[] = {"msk-700", "msk-701", "msk-701", "msk-702", "msk-703"};
+  assert_hook("fifo", want, HL_ARRAY_SIZE(want), true);
+  const char *plain[] = {"msk-800", "msk-801"};
+  assert_hook("plain", plain, HL_ARRAY_SIZE(plain), false);
   free(batch);
   fifo_stop(&mk);
 }
