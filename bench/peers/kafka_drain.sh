@@ -378,7 +378,7 @@ done
 
 | HTTP/2 against HTTP/1.1, both over TLS to nginx | h2 / h1.1, by rate | by CPU per delivery | CPU µs per delivery, h1.1 → h2 | connections nginx accepted per drain (median), h1.1 → h2 |
 |---|---|---|---|---|$protocols"
-self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in bare-post bare node; do [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
+self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in "${order[@]}"; do case "${d%@*}" in bare-post|bare|node) ;; *) continue ;; esac; [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
 _K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner (the mock partner over plain HTTP; nginx over TLS for drainers marked @h2 and @h1tls), $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
