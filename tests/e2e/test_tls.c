@@ -1,7 +1,7 @@
 /* Partners over TLS (issue 19, item 2): the real hookloop binary delivering
  * to a real HTTPS partner on loopback (tools/tls_partner, Python's ssl on
- * OpenSSL) whose CA and certificates each test makes with the openssl CLI
- * (tests/e2e/tls_certs.sh). */
+ * OpenSSL), or to nginx speaking HTTP/2 (tools/nginx_partner), whose CA and
+ * certificates each test makes with the openssl CLI (tests/e2e/tls_certs.sh). */
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testsig.h"
