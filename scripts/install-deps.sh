@@ -23,12 +23,15 @@ case "${1:-test}" in
   # python3-cryptography and nodejs also run the signature checks of docs/partners.md (tests/e2e/partner_snippets.py):
   # OpenSSL's Ed25519 and node:crypto verify hookloop's deliveries independently of libsodium.
   # chromium: the console's browser tests (tests/console), headless, driven by playwright-core from npm.
+  # nginx, libnginx-mod-http-echo: the HTTP/2 partner over TLS of tests/e2e/test_tls.c (tools/nginx_partner;
+  # the echo module reads each request's body before the 204).
   test)  want+=(kcat nodejs npm postgresql openssl python3 python3-botocore python3-cryptography python3-yaml chromium
-                clang-14 libclang-rt-14-dev) ;;
+                clang-14 libclang-rt-14-dev nginx libnginx-mod-http-echo) ;;
   # nghttp2-client: h2load (scenario a's ceiling, bench/tls/run.sh over TLS); openssl: bench/tls/run.sh's
   # certificates (tests/e2e/tls_certs.sh); python3-cryptography: the service peer of bench_destinations.
+  # nginx, libnginx-mod-http-echo: the h2 and HTTP/1.1 TLS partner of bench/h2/run.sh (tools/nginx_partner).
   bench) want+=(kcat nodejs npm python3-botocore python3-cryptography nghttp2-client openssl gnuplot-nox python3
-                python3-httpx python3-confluent-kafka bc util-linux postgresql) ;;
+                python3-httpx python3-confluent-kafka bc util-linux postgresql nginx libnginx-mod-http-echo) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac
 

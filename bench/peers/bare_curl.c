@@ -5,7 +5,13 @@
  * least a dispatcher built on the same libraries can do per record.
  *
  *   bare_curl --bootstrap HOST:PORT --topic T --url URL --count N
- *             [--concurrency 256] [--preload] [--max-seconds 120]
+ *             [--concurrency 256] [--preload] [--max-seconds 120] [--ca FILE] [--h2]
+ *
+ * --ca: the PEM CA an https:// partner's certificate is verified with.
+ * --h2: CURLOPT_PIPEWAIT, so the requests started together wait for the
+ * first connection's TLS handshake and, when it negotiates HTTP/2 (ALPN),
+ * share it (CURLMOPT_MAX_CONCURRENT_STREAMS, 100, per connection) instead
+ * of opening one each. HTTP/2 itself is libcurl's default over TLS.
  *
  * consume+POST (default): records are read from the topic with librdkafka
  * (every partition assigned from the beginning, no group) while they are
@@ -313,18 +319,23 @@ static void kafka_start(const char *bootstrap, const char *topic) {
 
 static void usage(void) {
   fprintf(stderr, "usage: bare_curl --bootstrap HOST:PORT --topic T --url URL --count N [--concurrency 256] "
-                  "[--preload] [--max-seconds 120]\n");
+                  "[--preload] [--max-seconds 120] [--ca FILE] [--h2]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  const char *bootstrap = NULL, *topic = NULL, *url = NULL;
+  const char *bootstrap = NULL, *topic = NULL, *url = NULL, *ca = NULL;
   double max_seconds = 120;
+  bool h2 = false;
   B.concurrency = 256;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--preload") == 0) {
       B.preload = true;
+      continue;
+    }
+    if (strcmp(a, "--h2") == 0) {
+      h2 = true;
       continue;
     }
     if (!v) usage();
@@ -335,6 +346,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--count") == 0) B.count = atol(v);
     else if (strcmp(a, "--concurrency") == 0) B.concurrency = atoi(v);
     else if (strcmp(a, "--max-seconds") == 0) max_seconds = atof(v);
+    else if (strcmp(a, "--ca") == 0) ca = v;
     else usage();
   }
   if (!bootstrap || !topic || !url || B.count <= 0 || B.concurrency <= 0 || max_seconds <= 0) usage();
@@ -365,6 +377,9 @@ int main(int argc, char **argv) {
     curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(s->easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (h2) curl_easy_setopt(s->easy, CURLOPT_PIPEWAIT, 1L);
+    if (ca) curl_easy_setopt(s->easy, CURLOPT_CAINFO, ca);
     s->next_free = B.free_slots;
     B.free_slots = s;
   }

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The clock of bench/peers/kafka_drain.sh: times a drain from the partner's side.
 
-    drain_clock.py PARTNER_PORT TOTAL PIDFILE MAX_SECONDS [--from-now]
+    drain_clock.py PARTNER_PORT TOTAL PIDFILE MAX_SECONDS [--from-now] [--stub-status CONNS_FILE]
 
 Polls the mock partner's GET /stats over one kept-alive connection every
-2 ms. The drain starts at the first request the partner receives after the
+2 ms; with --stub-status, PARTNER_PORT is nginx's stub_status instead
+(tools/nginx_partner), whose request count includes the clock's own status
+requests, taken off, and the connections the partner accepted during the
+drain (less the clock's) are written to CONNS_FILE. The drain starts at the first request the partner receives after the
 clock started (or, with --from-now, when the clock is ready: for a backlog
 released by the caller) and ends when the partner has received TOTAL
 requests in all; the rate is of the requests received in between (TOTAL
@@ -48,15 +51,28 @@ def read_pid(path):
 
 def main():
     port, total, pidfile, max_s = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-    from_now = "--from-now" in sys.argv[5:]
+    opts = sys.argv[5:]
+    from_now = "--from-now" in opts
+    conns_file = opts[opts.index("--stub-status") + 1] if "--stub-status" in opts else None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    polls = 0
+    accepted = [0]
 
     def requests():
+        nonlocal polls
         conn.request("GET", "/stats")
         r = conn.getresponse()
-        return json.loads(r.read())["requests"]
+        body = r.read()
+        if conns_file is None:
+            return json.loads(body)["requests"]
+        # "Active connections: N\nserver accepts handled requests\n A H R\n..."
+        polls += 1
+        a, _, n = (int(x) for x in body.decode().splitlines()[2].split())
+        accepted[0] = a
+        return n - polls
 
     base = requests()
+    accepted0 = accepted[0]
     count = total - base
     deadline = time.monotonic() + max_s
     print("ready", file=sys.stderr, flush=True)
@@ -75,6 +91,9 @@ def main():
             c1 = cpu_seconds(pid) if pid else None
             secs = now - t0
             cpu = "%.1f" % ((c1 - c0) * 1e6 / count) if c0 is not None and c1 is not None else "-"
+            if conns_file is not None:
+                with open(conns_file, "w") as f:
+                    f.write("%d\n" % (accepted[0] - accepted0))
             print("ok %.0f %.3f %s" % (count / secs, secs, cpu))
             return 0
         time.sleep(0.002)

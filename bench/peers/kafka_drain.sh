@@ -10,6 +10,8 @@
 #                                         the map of bench/peers/perf_map.py
 #   DRAINERS="hookloop bare" bench/peers/kafka_drain.sh profile   the same for
 #                                         each drainer named (not node: JIT frames)
+#   DRAINERS="hookloop@h1tls hookloop@h2" bench/peers/kafka_drain.sh   the same drain
+#                                         into nginx over TLS (bench/h2/run.sh)
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
@@ -18,7 +20,7 @@
 # per subscription per second and a line per failed attempt, to a file; debug
 # adds a line per attempt), HL_BUILD (build dir, default build/),
 # HL_RESULTS (where peers.md goes,
-# default bench/results/), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
+# default bench/results/), OUTNAME (its name without .md, default peers), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
 # go, default build/).
 #
 # Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
@@ -34,6 +36,13 @@
 #   embedded   `hookloop serve` on its embedded SQLite queue (no Kafka): the
 #              same K events loaded while the subscription is held at 1/s, then
 #              released
+# A drainer named NAME@h2 or NAME@h1tls drains into nginx over TLS instead of
+# the mock partner (tools/nginx_partner: 204 to every POST, a certificate of
+# a CA made for the run by tests/e2e/tls_certs.sh, which every drainer is
+# given as its CA file, verification on): @h2 offers only HTTP/2 (ALPN h2;
+# bare_curl --h2, hookloop as it is; not node: undici's HTTP/2 fails there,
+# see bench/peers/node/dispatcher.mjs), @h1tls only HTTP/1.1. The clock then reads nginx's stub_status, and the
+# connections nginx accepted during each drain are reported.
 # The topic (wh.egress.p.Payment, a partition per 2,500 records: the mock
 # cluster keeps at most 5 MiB per partition) is filled once with K records
 # (bench/reference/ref_dispatcher.py --fill-only) and drained from the start
@@ -56,11 +65,18 @@ case "$mode" in
   profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
   *) echo "usage: bench/peers/kafka_drain.sh [drain|profile]" >&2; exit 2 ;;
 esac
+OUTNAME=${OUTNAME:-peers}
+case " $DRAINERS " in *" node@h2 "*)
+  echo "kafka_drain: node@h2 is not offered: undici's HTTP/2 fails against nginx (bench/peers/node/dispatcher.mjs)" >&2; exit 2 ;;
+esac
+case " $DRAINERS " in
+  *@h2*|*@h1tls*) [ -x /usr/sbin/nginx ] || { echo "kafka_drain: nginx is missing (scripts/install-deps.sh bench)" >&2; exit 1; } ;;
+esac
 for f in "$bin/hookloop" "$bin/bench/peers/bare_curl" "$bin/tools/mock_kafka/hl_mock_kafka" \
   "$bin/tools/mock_partner/hl_mock_partner"; do
   [ -x "$f" ] || { echo "kafka_drain: $f is missing (make build)" >&2; exit 1; }
 done
-case " $DRAINERS " in *" node "*) "$root/bench/peers/install.sh" ;; esac
+case " $DRAINERS " in *" node "*|*" node@"*) "$root/bench/peers/install.sh" ;; esac
 
 cpus=$(nproc)
 pin_d="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
@@ -127,16 +143,26 @@ fill_topic() {
 }
 
 # --- one drain --------------------------------------------------------------------------------
-start_partner() { # -> PP (port), PPID_
-  PP=$(free_port)
-  $pin_p "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$PP" --no-record >/dev/null 2>&1 &
+start_partner() { # kind (http, h2, h1tls) -> PP (port posted to), SP (the clock's port), PPID_
+  PP=$(free_port); SP=$PP
+  if [ "$1" = http ]; then
+    $pin_p "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$PP" --no-record >/dev/null 2>&1 &
+    PPID_=$!; pids+=($PPID_)
+    wait_port "$PP"
+    return
+  fi
+  SP=$(free_port); rm -rf "$work/nginx"
+  # The script execs nginx (one process, in the foreground): PPID_ is nginx.
+  env "$([ "$1" = h2 ] && echo H2_PORT || echo H1_PORT)=$PP" STATUS_PORT="$SP" \
+    $pin_p "$root/tools/nginx_partner/nginx_partner.sh" "$work/nginx" "$work/certs/server.pem" \
+    "$work/certs/server.key" >/dev/null 2>"$work/nginx.err" &
   PPID_=$!; pids+=($PPID_)
-  wait_port "$PP"
+  wait_port "$PP" && wait_port "$SP"
 }
 start_clock() { # [--from-now] -> CLOCK pid; result in $work/clock.out
-  rm -f "$work/clock.out" "$work/clock.err"
-  $pin_p "$PY" "$root/bench/peers/drain_clock.py" "$PP" "$K" "$work/drainer.pid" "$MAXS" "$@" \
-    >"$work/clock.out" 2>"$work/clock.err" &
+  rm -f "$work/clock.out" "$work/clock.err" "$work/conns"
+  $pin_p "$PY" "$root/bench/peers/drain_clock.py" "$SP" "$K" "$work/drainer.pid" "$MAXS" "$@" \
+    $([ "$SP" != "$PP" ] && echo --stub-status "$work/conns") >"$work/clock.out" 2>"$work/clock.err" &
   CLOCK=$!; pids+=($CLOCK)
   for _ in $(seq 1 200); do grep -q ready "$work/clock.err" 2>/dev/null && return 0; sleep 0.02; done
   return 1
@@ -150,7 +176,7 @@ clock_result() { # -> "ok RATE SECONDS CPU" or "failed ..." (the clock gives up 
 }
 hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
   local port=$1 dir=$2; shift 2
-  env "$@" HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
+  env "$@" ${CA_FILE:+HOOKLOOP_CA_FILE=$CA_FILE} HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
     LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "$bin/hookloop" serve 2>"$dir.log" &
   HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
   wait_port "$port"
@@ -159,7 +185,7 @@ subscribe() { # hookloop_port rate_limit_per_s
   curl -sf -o /dev/null "http://127.0.0.1:$1/admin/schemas" \
     -d '{"event_type":"Payment","domain":"bench","schema":{"type":"object","required":["eventHeader"]}}' || return 1
   curl -sf -o /dev/null "http://127.0.0.1:$1/admin/subscriptions" \
-    -d "{\"partner_id\":\"p\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:$PP/hook/p\",\"max_in_flight\":$CONC,\"rate_limit_per_s\":$2}"
+    -d "{\"partner_id\":\"p\",\"event_type\":\"Payment\",\"url\":\"$SCHEME://127.0.0.1:$PP/hook/p\",\"max_in_flight\":$CONC,\"rate_limit_per_s\":$2}"
 }
 load_backlog() { # hookloop_port: K ~1 KB events, 1000 per request, made on CPU 1
   local i
@@ -188,36 +214,42 @@ perf_detach() { [ -n "${PERFPID:-}" ] && { kill -INT "$PERFPID" 2>/dev/null; wai
 
 # Runs in this shell (not a $(...) subshell), so every process it starts is
 # in pids and the EXIT trap stops it.
-drain() { # drainer round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
-  local d=$1 round=$2 res self="" dpid=""
+drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
+  local d=${1%@*} kind=http round=$2 res self="" dpid="" tls=()
+  [ "$d" = "$1" ] || kind=${1#*@}
   rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
-  start_partner || { RESULT="failed partner_did_not_start"; return; }
-  local url="http://127.0.0.1:$PP/hook/$d"
+  start_partner "$kind" || { RESULT="failed partner_did_not_start"; return; }
+  SCHEME=http; CA_FILE=""
+  if [ "$kind" != http ]; then
+    SCHEME=https; CA_FILE=$work/certs/ca.pem; tls=(--ca "$CA_FILE")
+    [ "$kind" = h2 ] && [ "$d" != node ] && tls+=(--h2)
+  fi
+  local url="$SCHEME://127.0.0.1:$PP/hook/$d"
   case "$d" in
     bare-post|bare)
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       $pin_d "$bin/bench/peers/bare_curl" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" --count "$K" \
-        --concurrency "$CONC" --max-seconds "$MAXS" $([ "$d" = bare-post ] && echo --preload) \
+        --concurrency "$CONC" --max-seconds "$MAXS" $([ "$d" = bare-post ] && echo --preload) "${tls[@]}" \
         >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
       perf_attach "$dpid" "$d"
       res=$(clock_result); forget "$CLOCK"
       perf_detach
       for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
-      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
+      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2 || true) ;;
     node)
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       $pin_d node "$root/bench/peers/node/dispatcher.mjs" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" \
         --secret "whsec_$(head -c 32 /dev/urandom | base64)" --count "$K" --concurrency "$CONC" \
-        --group "node-peer-$round-$RANDOM" --max-seconds "$MAXS" >"$work/drainer.out" 2>"$work/drainer.err" &
+        --group "node-peer-$round-$RANDOM" --max-seconds "$MAXS" "${tls[@]}" >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
       res=$(clock_result); forget "$CLOCK"
       for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
-      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2) ;;
+      self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2 || true) ;;
     hookloop)
       local hp; hp=$(free_port)
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
-      hookloop_up "$hp" "$work/hl-$round" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
+      hookloop_up "$hp" "$work/hl-$round-$kind" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
         KAFKA_GROUP_ID="hookloop-$round-$RANDOM" || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # perf is attached before the drain starts
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed subscription"; return; }
@@ -226,7 +258,7 @@ drain() { # drainer round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REA
       dpid=$HLPID ;;
     embedded)
       local hp; hp=$(free_port)
-      hookloop_up "$hp" "$work/em-$round" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      hookloop_up "$hp" "$work/em-$round-$kind" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
       { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
       start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
@@ -238,23 +270,25 @@ drain() { # drainer round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REA
   kill -9 "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null || true; forget "$PPID_" # nothing of the partner's is needed
   if [ "${res%% *}" != ok ] && [ -s "$work/drainer.err" ]; then note "$d: $(tail -1 "$work/drainer.err")"; fi
   RESULT="$res${self:+ $self}"
+  CONNS=$(cat "$work/conns" 2>/dev/null || echo -)
 }
 
 # --- main ---------------------------------------------------------------------------------------
+case " $DRAINERS " in *@h2*|*@h1tls*) sh "$root/tests/e2e/tls_certs.sh" "$work/certs" >/dev/null ;; esac
 start_kafka
 fill_topic
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
 read -r -a order <<<"$DRAINERS"
-declare -A rates cpus_us selfs fails
+declare -A rates cpus_us selfs fails conns
 for ((r = 0; r < R; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     d=${order[$(( (j + r) % ${#order[@]} ))]}
     drain "$d" "$r"
     read -r st rate secs cpu self <<<"$RESULT"
     if [ "$st" = ok ]; then
-      rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "
-      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${self:+, self-reported $self/s}"
+      rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "; conns[$d]+="$CONNS "
+      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${self:+, self-reported $self/s}$([ "$CONNS" != - ] && echo ", $CONNS connections")"
     else
       fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate $secs)"
     fi
@@ -272,6 +306,11 @@ if [ "$mode" = profile ]; then
 fi
 
 label() {
+  local k=""
+  case "$1" in *@h2) k=" → nginx, HTTP/2 over TLS" ;; *@h1tls) k=" → nginx, HTTP/1.1 over TLS" ;; esac
+  echo "$(label_of "${1%@*}")$k"
+}
+label_of() {
   case "$1" in
     bare-post) echo "bare libcurl multi on libuv, POST only (records read into memory first)" ;;
     bare) echo "bare libcurl multi on libuv, consume (librdkafka) + POST" ;;
@@ -306,17 +345,43 @@ ratio() { # a b -> a/b or n/a
 cpu_ratio() { # a b -> CPU per delivery of b / of a: the rate ratio if both were CPU-bound on the core
   if [ -n "${cmed[$1]:-}" ] && [ -n "${cmed[$2]:-}" ]; then echo "${cmed[$2]} / ${cmed[$1]}" | bc -l | xargs printf '%.2f'; else echo n/a; fi
 }
-ratios="| ratio of medians | Kafka (hookloop), by rate | by CPU per delivery | embedded queue, by rate | by CPU per delivery |
+peer_ratios() { # suffix ("" or @h2 or @h1tls) -> the ratio rows of hookloop's two paths against the peers
+  local x=$1
+  echo "| hookloop / Node.js peer (goal ≥ 1.5) | $(ratio hookloop$x node$x) | $(cpu_ratio hookloop$x node$x) | $(ratio embedded$x node$x) | $(cpu_ratio embedded$x node$x) |
+| hookloop / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio hookloop$x bare$x) | $(cpu_ratio hookloop$x bare$x) | $(ratio embedded$x bare$x) | $(cpu_ratio embedded$x bare$x) |
+| hookloop / bare libcurl, POST only | $(ratio hookloop$x bare-post$x) | $(cpu_ratio hookloop$x bare-post$x) | $(ratio embedded$x bare-post$x) | $(cpu_ratio embedded$x bare-post$x) |"
+}
+kinds=(); for d in "${order[@]}"; do
+  case "$d" in *@*) x="@${d#*@}" ;; *) x="" ;; esac
+  case " ${kinds[*]-} " in *" [$x] "*) ;; *) kinds+=("[$x]") ;; esac
+done
+ratios=""
+for k in "${kinds[@]}"; do
+  x=${k#[}; x=${x%]}
+  ratios+="| ratio of medians${x:+, partner $x} | Kafka (hookloop), by rate | by CPU per delivery | embedded queue, by rate | by CPU per delivery |
 |---|---|---|---|---|
-| hookloop / Node.js peer (goal ≥ 1.5) | $(ratio hookloop node) | $(cpu_ratio hookloop node) | $(ratio embedded node) | $(cpu_ratio embedded node) |
-| hookloop / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio hookloop bare) | $(cpu_ratio hookloop bare) | $(ratio embedded bare) | $(cpu_ratio embedded bare) |
-| hookloop / bare libcurl, POST only | $(ratio hookloop bare-post) | $(cpu_ratio hookloop bare-post) | $(ratio embedded bare-post) | $(cpu_ratio embedded bare-post) |
+$(peer_ratios "$x")
 
-\"by CPU per delivery\" is the inverse ratio of the drainers' CPU time per delivery: the ratio the rates would have if each drainer were CPU-bound on a core of its own (other load on the machine moves it much less than the rates)."
-self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in bare-post bare node; do [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
+"
+done
+ratios+="\"by CPU per delivery\" is the inverse ratio of the drainers' CPU time per delivery: the ratio the rates would have if each drainer were CPU-bound on a core of its own (other load on the machine moves it much less than the rates)."
+# HTTP/2 against HTTP/1.1 over TLS, drainer by drainer, and the connections nginx accepted.
+protocols=""
+for d in bare-post bare node hookloop embedded; do
+  [ -n "${rates[$d@h2]:-}${rates[$d@h1tls]:-}" ] || continue
+  c2=$(printf '%s\n' ${conns[$d@h2]:-} | grep -v '^-$' | median || true)
+  c1=$(printf '%s\n' ${conns[$d@h1tls]:-} | grep -v '^-$' | median || true)
+  protocols+="
+| $(label_of "$d") | $(ratio "$d@h2" "$d@h1tls") | $(cpu_ratio "$d@h2" "$d@h1tls") | ${cmed[$d@h1tls]:--} → ${cmed[$d@h2]:--} | ${c1:--} → ${c2:--} |"
+done
+[ -n "$protocols" ] && ratios+="
+
+| HTTP/2 against HTTP/1.1, both over TLS to nginx | h2 / h1.1, by rate | by CPU per delivery | CPU µs per delivery, h1.1 → h2 | connections nginx accepted per drain (median), h1.1 → h2 |
+|---|---|---|---|---|$protocols"
+self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in "${order[@]}"; do case "${d%@*}" in bare-post|bare|node) ;; *) continue ;; esac; [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
-_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner, $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
+_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner (the mock partner over plain HTTP; nginx over TLS for drainers marked @h2 and @h1tls), $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
 
 $table
 
@@ -324,5 +389,5 @@ $ratios
 
 $self_note"
 mkdir -p "$out"
-echo "$report" >"$out/peers.md"
+echo "$report" >"$out/$OUTNAME.md"
 echo "$report"

@@ -236,6 +236,9 @@ int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns) {
     curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
     curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    /* HTTP/2 streams share a connection (libcurl's default since 7.62, said
+     * here because the senders' CURLOPT_PIPEWAIT relies on it). */
+    curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     if (per > 0) {
       curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)per);
       /* The connection cache must hold every connection we allow, or

@@ -339,6 +339,25 @@ int e2e_event_json(char *out, size_t cap, const char *id, const char *amount) {
                   id, amount);
 }
 
+void e2e_post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n) {
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events/bulk", h->base);
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_putc(&b, '[');
+  for (int i = 0; i < n; i++)
+    hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"%s%d\",\"eventType\":\"Payment\"},\"amount\":1,"
+                      "\"currency\":\"EUR\"}", i ? "," : "", prefix, first + i);
+  hl_buf_puts(&b, "]");
+  hl_buf_putc(&b, '\0');
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, &doc), 200);
+  hl_buf_dispose(&b);
+  const hl_json *res = hl_json_get(doc.root, "results");
+  HL_ASSERT(res && res->len == (size_t)n);
+  for (uint32_t i = 0; i < (uint32_t)n; i++) HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&res->u.items[i], "status")), "accepted");
+  hl_json_doc_dispose(&doc);
+}
+
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount) {
   char u[256], body[1024];
   snprintf(u, sizeof u, "%s/api/v1/events", h->base);

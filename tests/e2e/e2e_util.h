@@ -78,6 +78,9 @@ long long e2e_metric(const e2e_hookloop *h, const char *name);
 int e2e_event_json(char *out, size_t cap, const char *id, const char *amount);
 /* Posts one Payment event with the given id; returns the HTTP status. */
 long e2e_post_event(const e2e_hookloop *h, const char *id, const char *amount);
+/* Posts Payment events <prefix><first>..<prefix><first+n-1> as one bulk
+ * request (one commit); every one must be accepted. */
+void e2e_post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n);
 /* Polls GET /requests?name=NAME of the partner until count >= n or timeout;
  * returns the last parsed list (caller disposes). */
 int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int timeout_ms, hl_json_doc *doc);

@@ -400,27 +400,6 @@ HL_TEST_T(a_subscription_failing_in_a_row_is_disabled_announced_and_enable_deliv
   free(sub);
 }
 
-/* Posts Payment events <prefix><first>..<prefix><first+n-1> as one bulk
- * request (one commit); every one must be accepted. */
-static void post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n) {
-  char u[256];
-  snprintf(u, sizeof u, "%s/api/v1/events/bulk", h->base);
-  hl_buf b = HL_BUF_INIT;
-  hl_buf_putc(&b, '[');
-  for (int i = 0; i < n; i++)
-    hl_buf_printf(&b, "%s{\"eventHeader\":{\"uuid\":\"%s%d\",\"eventType\":\"Payment\"},\"amount\":1,"
-                      "\"currency\":\"EUR\"}", i ? "," : "", prefix, first + i);
-  hl_buf_puts(&b, "]");
-  hl_buf_putc(&b, '\0');
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, b.data, &doc), 200);
-  hl_buf_dispose(&b);
-  const hl_json *res = hl_json_get(doc.root, "results");
-  HL_ASSERT(res && res->len == (size_t)n);
-  for (uint32_t i = 0; i < (uint32_t)n; i++) HL_ASSERT_EQ_STR(str_at(&res->u.items[i], "status"), "accepted");
-  hl_json_doc_dispose(&doc);
-}
-
 /* Waits until the partner holds n requests. */
 static void wait_held(int64_t n) {
   for (int waited = 0; waited < 30000 && e2e_partner_stat(&partner, "held") < n; waited += 20) hl_sleep_ms(20);
@@ -536,7 +515,7 @@ static size_t kill_while_retrying(const char *sched, int single, int bulk, int a
     snprintf(id, sizeof id, "evt-stranded-%d", i);
     HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
   }
-  if (bulk > 0) post_bulk(&hk, "evt-stranded-bulk-", 0, bulk);
+  if (bulk > 0) e2e_post_bulk(&hk, "evt-stranded-bulk-", 0, bulk);
   int n = single + bulk;
   snprintf(u, sizeof u, "%s/stats", partner.base);
   for (int waited = 0; waited < 20000; waited += 20) {
@@ -796,7 +775,8 @@ HL_TEST_T(a_full_disk_makes_health_fail_and_the_backlog_stays_honest, 120) {
 
 /* Posts ids <prefix>0..n-1 as bulks of 500 alternately to each of hs. */
 static void post_bulk_spread(e2e_hookloop *const *hs, int nh, const char *prefix, int n) {
-  for (int first = 0, k = 0; first < n; first += 500, k++) post_bulk(hs[k % nh], prefix, first, HL_MIN(500, n - first));
+  for (int first = 0, k = 0; first < n; first += 500, k++)
+    e2e_post_bulk(hs[k % nh], prefix, first, HL_MIN(500, n - first));
 }
 
 /* hookloop_deliveries_total{outcome="success"} of one process. */
@@ -1377,7 +1357,7 @@ HL_TEST_T(memory_holds_in_flight_plus_one_claim, 180) {
    * a loaded machine (ASan, DynamoDB) can take that long to get there, and
    * each timeout is a retry the partner counts again. */
   free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 600, \"timeout_ms\": 300000", NULL, 0));
-  for (int k = 0; k < BACKLOG / PER; k++) post_bulk(&hk, "mem-", k * PER, PER);
+  for (int k = 0; k < BACKLOG / PER; k++) e2e_post_bulk(&hk, "mem-", k * PER, PER);
   /* Nothing is answered: wait until the limit is in use, at the partner too. */
   long long in_flight = 0, in_memory = 0;
   for (int waited = 0; waited < 60000 && (in_flight < LIMIT || e2e_partner_stat(&partner, "held") < LIMIT);

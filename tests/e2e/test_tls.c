@@ -1,7 +1,7 @@
 /* Partners over TLS (issue 19, item 2): the real hookloop binary delivering
  * to a real HTTPS partner on loopback (tools/tls_partner, Python's ssl on
- * OpenSSL) whose CA and certificates each test makes with the openssl CLI
- * (tests/e2e/tls_certs.sh). */
+ * OpenSSL), or to nginx speaking HTTP/2 (tools/nginx_partner), whose CA and
+ * certificates each test makes with the openssl CLI (tests/e2e/tls_certs.sh). */
 #include "e2e_util.h"
 #include "hl_test.h"
 #include "hl_testsig.h"
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static e2e_hookloop hk;
 static char *certs; /* this test's certificate directory */
@@ -212,6 +213,81 @@ HL_TEST_T(new_connections_resume_the_tls_session, 120) {
   hl_json_doc_dispose(&doc);
   stop_hookloop();
   stop_partner(&p);
+  hl_rmtree(certs);
+}
+
+/* nginx (Debian's, with http2) speaking HTTP/2 only, over TLS with this
+ * test's server certificate, logging each request's protocol and
+ * connection (tools/nginx_partner). nginx cannot be told to bind port 0:
+ * the port is held free until just before it starts. */
+typedef struct {
+  pid_t pid;
+  int port;
+  char log[700];
+} h2_partner;
+
+static h2_partner start_h2_partner(void) {
+  if (access("/usr/sbin/nginx", X_OK) != 0) HL_SKIP("nginx is not installed (scripts/install-deps.sh test)");
+  h2_partner p = {0};
+  int held = hl_hold_port(&p.port);
+  HL_ASSERT(held >= 0);
+  close(held);
+  char script[600], dir[600], crt[600], key[600], port[48], log[720], out[600];
+  snprintf(script, sizeof script, "%s/tools/nginx_partner/nginx_partner.sh", HL_SOURCE_DIR);
+  snprintf(dir, sizeof dir, "%s/nginx", certs);
+  snprintf(port, sizeof port, "H2_PORT=%d", p.port);
+  snprintf(p.log, sizeof p.log, "%s/access.log", dir);
+  snprintf(log, sizeof log, "ACCESS_LOG=%s", p.log);
+  char *argv[] = {(char *)"/bin/sh", script, dir, (char *)cert_path("server.pem", crt, sizeof crt),
+                  (char *)cert_path("server.key", key, sizeof key), NULL};
+  char *envp[] = {port, log, (char *)"PATH=/usr/sbin:/usr/bin:/bin", NULL};
+  p.pid = hl_spawn(argv, envp, hl_log_path("nginx_partner", out, sizeof out));
+  HL_ASSERT(p.pid > 0);
+  int fd = -1;
+  for (int i = 0; i < 200 && (fd = hl_connect_loopback(p.port)) < 0; i++) hl_sleep_ms(50);
+  HL_ASSERT_MSG(fd >= 0, "nginx did not start (see %s)", out);
+  close(fd);
+  return p;
+}
+
+/* An HTTP/2 partner over TLS (ALPN): a burst of deliveries started in one
+ * turn arrives over HTTP/2 on one connection, multiplexed, the partner's
+ * certificate verified with HOOKLOOP_CA_FILE. Without CURLOPT_PIPEWAIT each
+ * request of the burst opened a connection of its own. */
+HL_TEST_T(an_h2_partner_gets_a_burst_multiplexed_on_one_connection, 120) {
+  make_certs();
+  h2_partner p = start_h2_partner();
+  start_hookloop(NULL);
+  enum { N = 24 };
+  free(subscribe("h2", p.port, "\"max_in_flight\":24", NULL, 0));
+  e2e_post_bulk(&hk, "evt-h2-", 0, N);
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "evt-h2-%d", i);
+    HL_ASSERT_MSG(e2e_wait_status(&hk, id, "SUCCESS", 20000), "%s was not delivered", id);
+  }
+  char *text = hl_read_file(p.log, NULL);
+  HL_ASSERT(text != NULL);
+  int lines = 0, h2 = 0, conns = 0;
+  long seen[N];
+  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    char proto[32], uri[128];
+    long conn = 0;
+    int status = 0;
+    HL_ASSERT_MSG(sscanf(l, "%31s %ld %d %127s", proto, &conn, &status, uri) == 4, "log line: %s", l);
+    lines++;
+    if (strcmp(proto, "HTTP/2.0") == 0 && status == 204 && strcmp(uri, "/hook/h2") == 0) h2++;
+    bool known = false;
+    for (int k = 0; k < conns; k++) known = known || seen[k] == conn;
+    if (!known && conns < N) seen[conns++] = conn;
+  }
+  free(text);
+  HL_ASSERT_EQ_INT(lines, N);
+  HL_ASSERT_EQ_INT(h2, N);
+  HL_ASSERT_EQ_INT(conns, 1);
+  stop_hookloop();
+  kill(p.pid, SIGTERM);
+  hl_wait(p.pid, 5000);
   hl_rmtree(certs);
 }
 

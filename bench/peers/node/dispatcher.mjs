@@ -7,7 +7,13 @@
 //
 //   node bench/peers/node/dispatcher.mjs --bootstrap HOST:PORT --topic T \
 //       --url URL --secret whsec_... --count N [--concurrency 256]
-//       [--group G] [--max-seconds 120]
+//       [--group G] [--max-seconds 120] [--ca FILE]
+//
+// --ca: the PEM CA that an https:// partner's certificate is verified with
+// (verification stays on). HTTP/1.1 only: undici 6.29's experimental
+// allowH2 was tried against nginx's HTTP/2 (bench/h2/run.sh) and, with more
+// than one request per connection, its streams ended in NGHTTP2_INTERNAL_ERROR
+// and an assertion (`!this.completed`, Request.onHeaders) ended the process.
 //
 // Timing starts at the first record consumed and ends when the N-th record
 // has been delivered (2xx) or given up. Prints one JSON line:
@@ -24,6 +30,7 @@
 // fetch position is kafkajs's (resolved offsets); commits are ours, of what
 // is done, once a second and at the end.
 import { createHmac, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Kafka, logLevel } from "kafkajs";
 import { Pool } from "undici";
 
@@ -40,6 +47,7 @@ function parseArgs(argv) {
       case "--concurrency": a.concurrency = Number(v); i++; break;
       case "--group": a.group = v; i++; break;
       case "--max-seconds": a.maxSeconds = Number(v); i++; break;
+      case "--ca": a.ca = readFileSync(v); i++; break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -69,7 +77,10 @@ class Gate {
   }
 }
 
-const pool = new Pool(args.url.origin, { connections: args.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+const pool = new Pool(args.url.origin, {
+  connections: args.concurrency, pipelining: 1, keepAliveTimeout: 30_000,
+  ...(args.ca ? { connect: { ca: args.ca } } : {}),
+});
 const gate = new Gate(args.concurrency);
 const path = args.url.pathname + args.url.search;
 const MAX_ATTEMPTS = 8;
