@@ -354,7 +354,8 @@ typedef struct {
    * conditional write, so two replays never get the same generation and a
    * delivery still open is never reopened twice; -> value: the new
    * generation (decimal). HL_ENOTFOUND: no such delivery; HL_EINVAL: still
-   * open (PENDING or RETRYING). */
+   * open (PENDING or RETRYING), and in DynamoDB also a row that does not
+   * exist (a condition that failed either way: read the row first). */
   void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
                           void *data);
 } hl_store_vtable;
