@@ -988,36 +988,6 @@ static const hl_json *replay_result(const hl_json *root, const char *sub) {
   return NULL;
 }
 
-/* The status and attempts of event id's delivery to sub. */
-static void delivery_to(const char *id, const char *sub, char *status, size_t cap, int64_t *attempts) {
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", hk.base, id);
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  const hl_json *d = hl_json_get(doc.root, "deliveries");
-  snprintf(status, cap, "%s", "");
-  *attempts = -1;
-  for (uint32_t i = 0; d && d->type == HL_JSON_ARRAY && i < d->len; i++)
-    if (strcmp(e2e_json_str(&d->u.items[i], "subscription_id"), sub) == 0) {
-      snprintf(status, cap, "%s", e2e_json_str(&d->u.items[i], "status"));
-      *attempts = e2e_json_int(&d->u.items[i], "attempts");
-    }
-  hl_json_doc_dispose(&doc);
-}
-
-/* Waits until id's delivery to sub is SUCCESS after `attempts` attempts. */
-static void wait_delivered(const char *id, const char *sub, int64_t attempts) {
-  char st[32] = "";
-  int64_t n = -1;
-  for (int i = 0; i < 1500; i++) { /* up to 30 s on a busy machine */
-    delivery_to(id, sub, st, sizeof st, &n);
-    if (strcmp(st, "SUCCESS") == 0 && n == attempts) return;
-    hl_sleep_ms(20);
-  }
-  HL_ASSERT_MSG(false, "%s to %s: %s after %lld attempts, not SUCCESS after %lld", id, sub, st, (long long)n,
-                (long long)attempts);
-}
-
 /* The attempt numbers of the attempt log of (id, sub), oldest first; returns the count. */
 static size_t attempt_log(const char *id, const char *sub, int64_t *out, size_t cap) {
   char u[256];
@@ -1067,7 +1037,7 @@ HL_TEST_T(a_delivered_event_is_replayed_from_its_egress_record_twice, 180) {
   register_any_payment();
   char *sub = subscribed("rp", "rp");
   HL_ASSERT_EQ_INT(post("k-rp-1", "EUR"), 202);
-  wait_delivered("k-rp-1", sub, 1);
+  e2e_wait_delivered(&hk, "k-rp-1", sub, 1);
   hl_json_doc doc;
   for (int gen = 1; gen <= 2; gen++) {
     HL_ASSERT_EQ_INT(replay_event("k-rp-1", "{}", &doc), 202);
@@ -1076,7 +1046,7 @@ HL_TEST_T(a_delivered_event_is_replayed_from_its_egress_record_twice, 180) {
     HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
     HL_ASSERT_EQ_INT(e2e_json_int(r, "replay"), gen);
     hl_json_doc_dispose(&doc);
-    wait_delivered("k-rp-1", sub, 1 + gen);
+    e2e_wait_delivered(&hk, "k-rp-1", sub, 1 + gen);
     same_bytes_and_id("rp", (size_t)(1 + gen), "k-rp-1");
   }
   int64_t nums[8];
@@ -1100,7 +1070,7 @@ HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
   char st[32];
   int64_t n = 0;
   for (int i = 0; i < 1500; i++) {
-    delivery_to("k-rpf-1", sub, st, sizeof st, &n);
+    e2e_delivery_to(&hk, "k-rpf-1", sub, st, sizeof st, &n);
     if (strcmp(st, "FAILED") == 0) break;
     hl_sleep_ms(20);
   }
@@ -1110,7 +1080,7 @@ HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
   HL_ASSERT_EQ_INT(replay_event("k-rpf-1", NULL, &doc), 202);
   HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, sub), "replay"), 1);
   hl_json_doc_dispose(&doc);
-  wait_delivered("k-rpf-1", sub, 2);
+  e2e_wait_delivered(&hk, "k-rpf-1", sub, 2);
   same_bytes_and_id("rpf", 2, "k-rpf-1");
   free(sub);
   stop_all();
@@ -1127,11 +1097,11 @@ HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
   char *a = subscribed("rpa", "rpa");
   char *h = subscribed("rph", "rph?codes=503,200&retry_after=8");
   HL_ASSERT_EQ_INT(post("k-rpo-1", "EUR"), 202);
-  wait_delivered("k-rpo-1", a, 1);
+  e2e_wait_delivered(&hk, "k-rpo-1", a, 1);
   char st[32] = "";
   int64_t n = 0;
   for (int i = 0; i < 1500 && strcmp(st, "RETRYING") != 0; i++) {
-    delivery_to("k-rpo-1", h, st, sizeof st, &n);
+    e2e_delivery_to(&hk, "k-rpo-1", h, st, sizeof st, &n);
     if (strcmp(st, "RETRYING") != 0) hl_sleep_ms(20);
   }
   HL_ASSERT_EQ_STR(st, "RETRYING");
@@ -1141,8 +1111,8 @@ HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
   HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, a), "replay"), 1);
   HL_ASSERT_EQ_STR(e2e_json_str(replay_result(doc.root, h), "reason"), "still_open");
   hl_json_doc_dispose(&doc);
-  wait_delivered("k-rpo-1", a, 2);
-  wait_delivered("k-rpo-1", h, 2); /* its own retry, once */
+  e2e_wait_delivered(&hk, "k-rpo-1", a, 2);
+  e2e_wait_delivered(&hk, "k-rpo-1", h, 2); /* its own retry, once */
   /* Chosen: only the second, now delivered, goes again. */
   char body[200];
   snprintf(body, sizeof body, "{\"subscriptions\":[\"%s\"]}", h);
@@ -1151,7 +1121,7 @@ HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "subscriptions")->len, 1);
   HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, h), "replay"), 1);
   hl_json_doc_dispose(&doc);
-  wait_delivered("k-rpo-1", h, 3);
+  e2e_wait_delivered(&hk, "k-rpo-1", h, 3);
   same_bytes_and_id("rph", 3, "k-rpo-1");
   same_bytes_and_id("rpa", 2, "k-rpo-1");
   free(a);
