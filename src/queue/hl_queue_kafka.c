@@ -321,10 +321,10 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
  * last status (the egress record was produced when the event was fanned
  * out, before the first attempt); for a FAILED one whose egress record is
  * gone, on the dead-letter topic, from a little before it failed. Then, in
- * this order: the status
- * row reopened one generation up (hl_store.delivery_replay: a conditional
- * write, so a delivery still open is not queued twice and two replays
- * never share a generation), and the found bytes produced to the egress
+ * this order: the status row reopened one generation up
+ * (hl_store.delivery_replay: a conditional write, so a delivery still open
+ * is not queued twice and two replays never share a generation), and the
+ * found bytes produced to the egress
  * topic with the found key (a fifo subscription's replay joins its order's
  * partition, behind what is already there), the delivery's attempts and the
  * generation in a header (hl_record.h), which the dispatcher makes
@@ -375,8 +375,9 @@ static void rp_on_produced(void *data, int status) {
     rp_finish(c, 0);
     return;
   }
-  /* Nothing was queued: the row goes back to how it was (its generation
-   * stays counted, so the next replay takes the one after). */
+  /* Nothing was queued: the row goes back to how it was (the SQL stores
+   * keep the generation counted, DynamoDB's whole-item put takes it back;
+   * either way no record carries it, so the next replay's is unused). */
   c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->rec, rp_on_restored, c);
 }
 
@@ -398,7 +399,7 @@ static void rp_on_found(void *data, int status, const char *why, const hl_kafka_
   replay_ctx *c = data;
   if (status != 0) {
     hl_log_info("replay: no record of the delivery on a topic", "\"event_id\":\"%s\",\"topic\":\"%s\",\"why\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1), c->on_dlq ? c->q->opt.dlq_topic : c->egress,
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->on_dlq ? c->q->opt.dlq_topic : c->egress, (size_t)-1),
                 hl_log_esc(why ? why : "", (size_t)-1));
     if (status == HL_ENOTFOUND && !c->on_dlq && strcmp(c->rec.status, "FAILED") == 0) {
       c->on_dlq = true; /* a FAILED one was dead-lettered with its bytes */
