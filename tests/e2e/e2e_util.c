@@ -452,6 +452,20 @@ void e2e_wait_delivered(const e2e_hookloop *h, const char *id, const char *sub, 
                 (long long)attempts);
 }
 
+long e2e_replay(const e2e_hookloop *h, const char *event_id, const char *body, hl_json_doc *doc) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/events/%s/replay", h->base, event_id);
+  return e2e_call("POST", u, body, doc);
+}
+
+const hl_json *e2e_replay_result(const hl_json *root, const char *sub) {
+  const hl_json *s = hl_json_get(root, "subscriptions");
+  for (uint32_t i = 0; s && s->type == HL_JSON_ARRAY && i < s->len; i++)
+    if (strcmp(e2e_json_str(&s->u.items[i], "subscription_id"), sub) == 0) return &s->u.items[i];
+  HL_ASSERT_MSG(false, "%s is not in the replay answer", sub);
+  return NULL;
+}
+
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port) {
   /* Port 0 the first time; a restart asks for the port it had. */
   int p = port ? *port : 0;

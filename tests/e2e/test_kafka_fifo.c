@@ -324,13 +324,9 @@ HL_TEST_T(kafka_fifo_a_replay_joins_the_tail_of_its_order, 120) {
   const char *first[] = {"evt-r-0", "evt-r-1"};
   assert_requests("fifo", first, 2);
   HL_ASSERT(e2e_wait_status(&hk, "evt-r-0", "SUCCESS", 30000));
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/events/evt-r-0/replay", hk.base);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, &doc), 202);
-  const hl_json *r = &hl_json_get(doc.root, "subscriptions")->u.items[0];
-  HL_ASSERT_EQ_STR(e2e_json_str(r, "subscription_id"), sub);
-  HL_ASSERT_EQ_INT(e2e_json_int(r, "replay"), 1);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-r-0", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, sub), "replay"), 1);
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-r-2", "1"), 202);
   const char *want[] = {"evt-r-0", "evt-r-1", "evt-r-0", "evt-r-2"};

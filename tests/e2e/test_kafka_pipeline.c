@@ -972,22 +972,6 @@ HL_TEST_T(a_processor_retry_then_kill_9_fans_each_event_out_once, 240) {
 
 /* --- replay (POST /admin/events/{id}/replay) on the Kafka queue -------------------------------- */
 
-/* POST .../replay with body (NULL: none) -> status; doc keeps the answer. */
-static long replay_event(const char *event_id, const char *body, hl_json_doc *doc) {
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/events/%s/replay", hk.base, event_id);
-  return e2e_call("POST", u, body, doc);
-}
-
-/* The entry of sub in a replay answer. */
-static const hl_json *replay_result(const hl_json *root, const char *sub) {
-  const hl_json *s = hl_json_get(root, "subscriptions");
-  for (uint32_t i = 0; s && s->type == HL_JSON_ARRAY && i < s->len; i++)
-    if (strcmp(e2e_json_str(&s->u.items[i], "subscription_id"), sub) == 0) return &s->u.items[i];
-  HL_ASSERT_MSG(false, "%s is not in the replay answer", sub);
-  return NULL;
-}
-
 /* The attempt numbers of the attempt log of (id, sub), oldest first; returns the count. */
 static size_t attempt_log(const char *id, const char *sub, int64_t *out, size_t cap) {
   char u[256];
@@ -1040,9 +1024,9 @@ HL_TEST_T(a_delivered_event_is_replayed_from_its_egress_record_twice, 180) {
   e2e_wait_delivered(&hk, "k-rp-1", sub, 1);
   hl_json_doc doc;
   for (int gen = 1; gen <= 2; gen++) {
-    HL_ASSERT_EQ_INT(replay_event("k-rp-1", "{}", &doc), 202);
+    HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rp-1", "{}", &doc), 202);
     HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
-    const hl_json *r = replay_result(doc.root, sub);
+    const hl_json *r = e2e_replay_result(doc.root, sub);
     HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
     HL_ASSERT_EQ_INT(e2e_json_int(r, "replay"), gen);
     hl_json_doc_dispose(&doc);
@@ -1053,7 +1037,7 @@ HL_TEST_T(a_delivered_event_is_replayed_from_its_egress_record_twice, 180) {
   HL_ASSERT_EQ_INT(attempt_log("k-rp-1", sub, nums, 8), 3);
   HL_ASSERT(nums[0] == 1 && nums[1] == 2 && nums[2] == 3);
   /* An unknown event: nothing to replay. */
-  HL_ASSERT_EQ_INT(replay_event("k-rp-none", NULL, NULL), 404);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rp-none", NULL, NULL), 404);
   HL_ASSERT_EQ_INT(stat_of("requests"), 3);
   free(sub);
   stop_all();
@@ -1077,8 +1061,8 @@ HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
   HL_ASSERT_EQ_STR(st, "FAILED");
   HL_ASSERT_EQ_INT(n, 1);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay_event("k-rpf-1", NULL, &doc), 202);
-  HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, sub), "replay"), 1);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpf-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, sub), "replay"), 1);
   hl_json_doc_dispose(&doc);
   e2e_wait_delivered(&hk, "k-rpf-1", sub, 2);
   same_bytes_and_id("rpf", 2, "k-rpf-1");
@@ -1106,20 +1090,20 @@ HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
   }
   HL_ASSERT_EQ_STR(st, "RETRYING");
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay_event("k-rpo-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpo-1", NULL, &doc), 202);
   HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
-  HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, a), "replay"), 1);
-  HL_ASSERT_EQ_STR(e2e_json_str(replay_result(doc.root, h), "reason"), "still_open");
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, a), "replay"), 1);
+  HL_ASSERT_EQ_STR(e2e_json_str(e2e_replay_result(doc.root, h), "reason"), "still_open");
   hl_json_doc_dispose(&doc);
   e2e_wait_delivered(&hk, "k-rpo-1", a, 2);
   e2e_wait_delivered(&hk, "k-rpo-1", h, 2); /* its own retry, once */
   /* Chosen: only the second, now delivered, goes again. */
   char body[200];
   snprintf(body, sizeof body, "{\"subscriptions\":[\"%s\"]}", h);
-  HL_ASSERT_EQ_INT(replay_event("k-rpo-1", body, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpo-1", body, &doc), 202);
   HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "subscriptions")->len, 1);
-  HL_ASSERT_EQ_INT(e2e_json_int(replay_result(doc.root, h), "replay"), 1);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, h), "replay"), 1);
   hl_json_doc_dispose(&doc);
   e2e_wait_delivered(&hk, "k-rpo-1", h, 3);
   same_bytes_and_id("rph", 3, "k-rpo-1");

@@ -33,13 +33,6 @@ static int64_t int_at(const hl_json *obj, const char *key) {
   return x && x->type == HL_JSON_NUMBER ? atoll(x->u.str) : -1;
 }
 
-/* POST .../replay with body (NULL: none); doc gets the answer. */
-static long replay(const char *event_id, const char *body, hl_json_doc *doc) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/events/%s/replay", hk.base, event_id);
-  return e2e_call("POST", u, body, doc);
-}
-
 /* The attempt numbers of the attempt log of (id, sub), in order, into out; returns the count. */
 static size_t attempt_numbers(const char *id, const char *sub, int64_t *out, size_t cap) {
   char u[512];
@@ -63,16 +56,6 @@ static const hl_json *requests(const char *name, size_t n, hl_json_doc *doc) {
   return doc->root;
 }
 
-/* The entry of sub in a replay answer. */
-static const hl_json *result_for(const hl_json *root, const char *sub) {
-  const hl_json *s = hl_json_get(root, "subscriptions");
-  HL_ASSERT(s && s->type == HL_JSON_ARRAY);
-  for (uint32_t i = 0; i < s->len; i++)
-    if (strcmp(str_at(&s->u.items[i], "subscription_id"), sub) == 0) return &s->u.items[i];
-  HL_ASSERT_MSG(false, "%s is not in the answer", sub);
-  return NULL;
-}
-
 /* Delivered once, replayed to all: the partner gets it a second time with
  * the same webhook-id and the same bytes, and the log a second attempt.
  * Replayed to one chosen subscription: only that one gets it again. */
@@ -90,11 +73,11 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   requests("ra", 1, &ra);
   hl_json_doc_dispose(&ra);
 
-  HL_ASSERT_EQ_INT(replay("evt-replay-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-replay-1", NULL, &doc), 202);
   HL_ASSERT_EQ_STR(str_at(doc.root, "event_id"), "evt-replay-1");
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 2);
   for (int k = 0; k < 2; k++) {
-    const hl_json *r = result_for(doc.root, k ? b : a);
+    const hl_json *r = e2e_replay_result(doc.root, k ? b : a);
     HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
     HL_ASSERT_EQ_INT(int_at(r, "replay"), 1);
     HL_ASSERT_EQ_STR(str_at(r, "partner_id"), k ? "beta-r1" : "acme-r1");
@@ -117,10 +100,10 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   /* Only the chosen one. */
   char body[256];
   snprintf(body, sizeof body, "{\"subscriptions\":[\"%s\"]}", b);
-  HL_ASSERT_EQ_INT(replay("evt-replay-1", body, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-replay-1", body, &doc), 202);
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 1);
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "subscriptions")->len, 1);
-  HL_ASSERT_EQ_INT(int_at(result_for(doc.root, b), "replay"), 2);
+  HL_ASSERT_EQ_INT(int_at(e2e_replay_result(doc.root, b), "replay"), 2);
   hl_json_doc_dispose(&doc);
   e2e_wait_delivered(&hk, "evt-replay-1", b, 3);
   reqs = requests("rb", 3, &rb);
@@ -153,9 +136,9 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
   for (int i = 0; i < 3000 && e2e_partner_stat(&partner, "held") < 1; i++) hl_sleep_ms(20);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "held"), 1);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay("evt-open", "{}", &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-open", "{}", &doc), 202);
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 0);
-  const hl_json *r = result_for(doc.root, a);
+  const hl_json *r = e2e_replay_result(doc.root, a);
   HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_FALSE);
   HL_ASSERT_EQ_STR(str_at(r, "reason"), "still_open");
   hl_json_doc_dispose(&doc);
@@ -170,7 +153,7 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
 
 static void assert_400(const char *event_id, const char *body, const char *const *pointers, size_t n) {
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay(event_id, body, &doc), 400);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, event_id, body, &doc), 400);
   e2e_assert_details(doc.root, pointers, n, body);
   hl_json_doc_dispose(&doc);
 }
@@ -188,7 +171,7 @@ HL_TEST_T(bad_replays_get_404_and_400_with_pointers, 120) {
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-bad", "1"), 202);
   e2e_wait_delivered(&hk, "evt-bad", a, 1);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay("evt-unknown", NULL, &doc), 404);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-unknown", NULL, &doc), 404);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "not_found");
   hl_json_doc_dispose(&doc);
 
