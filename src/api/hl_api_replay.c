@@ -18,8 +18,11 @@
  * subscription what was queued: a delivery still open (PENDING or
  * RETRYING) is not queued twice, and says so.
  *
- * Where the queue keeps no event bodies (Kafka: the bytes live on topics
- * only), the answer is 501 replay_not_supported.
+ * The Kafka queue keeps the bytes on topics only: it finds the delivery's
+ * record there (the egress topic; the dead-letter topic for a FAILED one)
+ * and produces it again (hl_queue_kafka.c); a record gone with the topic's
+ * retention is event_gone. Only a queue with no replay at all (Lambda's
+ * batches) answers 501 replay_not_supported.
  */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
@@ -72,7 +75,7 @@ static void write_result(hl_jw *w, hl_api *a, const replay_target *t) {
                       : t->status == HL_EINVAL ? "the delivery is still PENDING or RETRYING: it will be delivered; "
                                                  "replay it once it has finished"
                       : t->status == HL_ENOTFOUND ? "the delivery or its event body is gone (retention)"
-                                                  : "the store failed; try again";
+                                                  : "the store or the queue failed; try again";
     hl_jw_key_str(w, "reason", reason);
     hl_jw_key_str(w, "message", msg);
   }
@@ -81,9 +84,8 @@ static void write_result(hl_jw *w, hl_api *a, const replay_target *t) {
 
 static void respond_unsupported(hl_http_req *req) {
   hl_api_respond_error(req, 501, "replay_not_supported",
-                       "this deployment keeps no event bodies to replay: its queue is Kafka, where the bytes live "
-                       "on topics only; replay needs the embedded queue (SQLite, PostgreSQL, DynamoDB with the SQLite "
-                       "queue) or the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb)", NULL);
+                       "this deployment's queue cannot send an event again: replay needs `hookloop serve` (the "
+                       "embedded, DynamoDB or Kafka queue)", NULL);
 }
 
 static void answer(replay_ctx *c) {

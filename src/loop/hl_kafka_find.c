@@ -9,7 +9,7 @@
 typedef struct {
   uv_work_t work;
   /* Inputs (owned copies). */
-  char *brokers, *protocol, *topic, *key, *header, *header_value;
+  char *brokers, *protocol, *topic, *key, *key_header, *header, *header_value;
   hl_kafka_sasl_mech mech;
   char *username, *password;  /* SCRAM (the password wiped at the end) */
   char *token;                /* OAUTHBEARER: asked for on the loop before the lookup starts (wiped) */
@@ -22,6 +22,8 @@ typedef struct {
   char why[320];
   int32_t partition;
   int64_t offset;
+  void *key_found;
+  size_t key_len;
   void *value;
   size_t len;
   hl_kafka_header *headers;
@@ -47,8 +49,17 @@ static bool header_matches(rd_kafka_message_t *m, const char *name, const char *
   return !want || (len == strlen(want) && memcmp(v, want, len) == 0);
 }
 
+/* The record's key is the one looked for, or its key header (if asked) is. */
+static bool key_matches(const find_job *j, rd_kafka_message_t *m, size_t klen) {
+  if (m->key_len == klen && memcmp(m->key, j->key, klen) == 0) return true;
+  return j->key_header && header_matches(m, j->key_header, j->key);
+}
+
 static void take(find_job *j, rd_kafka_message_t *m) {
   j->partition = m->partition;
+  j->key_len = m->key ? m->key_len : 0;
+  j->key_found = hl_malloc(j->key_len + 1);
+  if (j->key_len) memcpy(j->key_found, m->key, j->key_len);
   j->offset = m->offset;
   j->len = m->len;
   j->value = hl_malloc(m->len + 1);
@@ -168,7 +179,7 @@ static void find_work(uv_work_t *w) {
         eof++;
       } else if (!m->err) {
         seen++;
-        if (m->key_len == klen && memcmp(m->key, j->key, klen) == 0 && header_matches(m, j->header, j->header_value)) {
+        if (key_matches(j, m, klen) && header_matches(m, j->header, j->header_value)) {
           take(j, m);
           j->status = 0;
           j->why[0] = '\0';
@@ -187,16 +198,17 @@ static void find_work(uv_work_t *w) {
 static void find_done(uv_work_t *w, int uv_status) {
   find_job *j = hl_container_of(w, find_job, work);
   if (uv_status != 0 && j->status == 0) j->status = HL_ECANCELED;
-  hl_kafka_found f = {j->topic, j->partition, j->offset, j->value, j->len, j->headers, j->nheaders};
+  hl_kafka_found f = {j->topic, j->partition, j->offset, j->key_len ? j->key_found : NULL, j->key_len,
+                      j->value, j->len, j->headers, j->nheaders};
   j->cb(j->data, j->status, j->why[0] ? j->why : NULL, j->status == 0 ? &f : NULL);
   for (size_t i = 0; i < j->nheaders; i++) {
     hl_free((char *)j->headers[i].name);
     hl_free((void *)j->headers[i].value);
   }
-  hl_free_all(j->headers, j->value, j->brokers, j->protocol, j->username);
+  hl_free_all(j->headers, j->key_found, j->value, j->brokers, j->protocol, j->username);
   wipe_free(&j->password);
   wipe_free(&j->token);
-  hl_free_all(j->topic, j->key, j->header, j->header_value, j);
+  hl_free_all(j->topic, j->key, j->key_header, j->header, j->header_value, j);
 }
 
 static void start(find_job *j) {
@@ -231,6 +243,7 @@ void hl_kafka_find(uv_loop_t *loop, const hl_kafka_config *cfg, const hl_kafka_f
   j->protocol = hl_strdup(cfg->security_protocol && *cfg->security_protocol ? cfg->security_protocol : "plaintext");
   j->topic = hl_strdup(q->topic);
   j->key = hl_strdup(q->key);
+  j->key_header = q->key_header ? hl_strdup(q->key_header) : NULL;
   j->header = q->header ? hl_strdup(q->header) : NULL;
   j->header_value = q->header_value ? hl_strdup(q->header_value) : NULL;
   j->from_ms = q->from_ms;

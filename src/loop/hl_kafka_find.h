@@ -24,6 +24,8 @@ typedef struct {
   const char *topic;
   int32_t partition;
   int64_t offset;
+  const void *key;          /* the record's key (key_len bytes; NULL: none) */
+  size_t key_len;
   const void *value;
   size_t len;
   const hl_kafka_header *headers;
@@ -37,7 +39,9 @@ typedef void (*hl_kafka_find_cb)(void *data, int status, const char *why, const 
 typedef struct {
   const char *topic;
   int64_t from_ms;          /* record timestamps at or after this */
-  const char *key;          /* the record key, exactly */
+  const char *key;          /* the record key, exactly ... */
+  const char *key_header;   /* ... or, when not NULL, this header with the key as its value (a record keyed
+                               by something else that names its key in a header) */
   const char *header;       /* and this header ... */
   const char *header_value; /* ... with this value (NULL: any record with the key) */
   int timeout_ms;           /* 0: 15000 */

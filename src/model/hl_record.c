@@ -14,7 +14,8 @@
 #define H_DUE "due_ms"
 #define H_REASON "reason"
 #define H_IDEMPOTENCY "idempotency_key"
-#define H_EVENT_ID "event_id"
+#define H_EVENT_ID HL_RECORD_EVENT_ID_HEADER
+#define H_REPLAY "replay"
 
 static void put(hl_record_headers *o, const char *name, const char *value) {
   if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
@@ -45,6 +46,10 @@ void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_i
 
 void hl_record_headers_event_id(hl_record_headers *o, const char *event_id) { put(o, H_EVENT_ID, event_id); }
 
+void hl_record_headers_replay(hl_record_headers *o, int64_t generation) {
+  if (generation > 0) put_int(o, H_REPLAY, generation);
+}
+
 void hl_record_headers_due(hl_record_headers *o, int64_t due_ms) { put_int(o, H_DUE, due_ms); }
 
 void hl_record_headers_reason(hl_record_headers *o, const char *reason) { put(o, H_REASON, reason); }
@@ -57,15 +62,28 @@ void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, con
   put_int(o, "source_offset", r->offset);
 }
 
-void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
-                               const hl_kafka_header *found, size_t nfound) {
+/* A delivery produced again from a found record of it: the headers it
+ * carries on, the replay generation among them when keep_replay. */
+static void reopened(hl_record_headers *o, const char *subscription_id, int64_t attempts, bool keep_replay,
+                     const hl_kafka_header *found, size_t nfound) {
   *o = (hl_record_headers){0};
   put(o, H_SUBSCRIPTION, subscription_id);
   put_int(o, H_ATTEMPT, attempts);
-  static const char *const keep[] = {H_ACCEPTED, H_EVENT_TYPE, H_TRACE};
-  for (size_t k = 0; k < HL_ARRAY_SIZE(keep); k++)
+  static const char *const keep[] = {H_ACCEPTED, H_EVENT_TYPE, H_TRACE, H_EVENT_ID, H_REPLAY};
+  for (size_t k = 0; k < HL_ARRAY_SIZE(keep) - !keep_replay; k++)
     for (size_t i = 0; i < nfound && o->n < HL_RECORD_MAX_HEADERS; i++)
       if (strcmp(found[i].name, keep[k]) == 0) o->h[o->n++] = found[i];
+}
+
+void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                               const hl_kafka_header *found, size_t nfound) {
+  reopened(o, subscription_id, attempts, true, found, nfound);
+}
+
+void hl_record_headers_replayed(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                                int64_t generation, const hl_kafka_header *found, size_t nfound) {
+  reopened(o, subscription_id, attempts, false, found, nfound);
+  hl_record_headers_replay(o, generation);
 }
 
 /* r's own header name, borrowed as it is (not NUL-terminated). */
@@ -137,4 +155,7 @@ void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item 
   it->trace = header_str(r, H_TRACE);
   it->event_type = header_str(r, H_EVENT_TYPE);
   it->accepted_at = header_int(r, H_ACCEPTED, hl_wall_ms());
+  it->replay = header_int(r, H_REPLAY, 0);
+  if (it->replay < 0) it->replay = 0;
+  it->d.replays = it->replay;
 }

@@ -4,7 +4,8 @@
  * puts on an ingress record (accepted_ms, traceparent), what the processor
  * fans out to egress topics and the dispatcher forwards to retry tiers and
  * the dead-letter topic (subscription_id, attempt, event_type, accepted_ms,
- * traceparent, due_ms, reason; event_id when the key is not the event id),
+ * traceparent, due_ms, reason; event_id when the key is not the event id;
+ * replay, the replay generation of a delivery sent again),
  * what a dead-lettered ingress record carries (reason, source_topic,
  * source_partition, source_offset); and how a record
  * read back becomes a delivery (hl_eq_item).
@@ -25,6 +26,10 @@
 
 /* The header a dead-letter lookup matches a delivery's subscription by. */
 #define HL_RECORD_SUBSCRIPTION_HEADER "subscription_id"
+/* The header that names a delivery record's event when its key does not
+ * (a fifo subscription's egress records); a lookup by event id matches it
+ * or the key. */
+#define HL_RECORD_EVENT_ID_HEADER "event_id"
 
 typedef struct hl_record hl_record;
 struct hl_record {
@@ -61,6 +66,9 @@ void hl_record_headers_delivery(hl_record_headers *o, const char *subscription_i
 /* Adds the event id, on an egress record keyed by something else (a fifo
  * subscription's records are keyed by their order: hl_pipeline.c). */
 void hl_record_headers_event_id(hl_record_headers *o, const char *event_id);
+/* Adds the replay generation of a delivery sent again (hl_eq_item.replay;
+ * nothing when 0, the event's own delivery). */
+void hl_record_headers_replay(hl_record_headers *o, int64_t generation);
 /* Adds when a retry falls due (wall-clock ms). */
 void hl_record_headers_due(hl_record_headers *o, int64_t due_ms);
 /* Adds why a delivery failed for good. */
@@ -70,9 +78,15 @@ void hl_record_headers_reason(hl_record_headers *o, const char *reason);
 void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, const char *reason);
 /* A delivery re-queued from the dead-letter topic: its subscription and
  * attempts, and of the found record's headers those a delivery carries on
- * (event type, accepted time, trace). */
+ * (event type, accepted time, trace, event id, replay generation: a failed
+ * replay re-queued is still that replay). */
 void hl_record_headers_requeue(hl_record_headers *o, const char *subscription_id, int64_t attempts,
                                const hl_kafka_header *found, size_t nfound);
+/* A delivery sent again (POST /admin/events/{id}/replay) from a record of
+ * it found on a topic: as a re-queue, but with the replay generation given
+ * instead of the found record's. */
+void hl_record_headers_replayed(hl_record_headers *o, const char *subscription_id, int64_t attempts,
+                                int64_t generation, const hl_kafka_header *found, size_t nfound);
 
 /* An ingress record put on a processor retry tier: r's accepted time,
  * trace and idempotency key carried over (borrowed from r), the processor

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -57,6 +58,8 @@ static void forward(record_ctx *c) {
   char topic[300];
   hl_record_headers h;
   hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
+  /* A replay retried or dead-lettered stays that replay (its ledger key). */
+  hl_record_headers_replay(&h, it->replay);
   if (c->a.outcome == HL_QUEUE_RETRY) {
     uint64_t delay_ms = c->a.retry_in_ms;
     hl_record_headers_due(&h, hl_wall_ms() + (int64_t)delay_ms);
@@ -309,6 +312,175 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
   q->opt.store->vt->delivery_list(q->opt.store, event_id, rq_on_list, c);
 }
 
+/* --- replay: a terminal delivery sent again from its record on a topic ------------------------
+ *
+ * Kafka keeps the accepted bytes on topics only, so a replay finds a record
+ * of the delivery: on the subscription's egress topic (key = event id, or
+ * for a fifo subscription its event_id header; header subscription_id),
+ * read from the retry schedule's length plus an hour before the delivery's
+ * last status (the egress record was produced when the event was fanned
+ * out, before the first attempt); for a FAILED one whose egress record is
+ * gone, on the dead-letter topic, from a little before it failed. Then, in
+ * this order: the status row reopened one generation up
+ * (hl_store.delivery_replay: a conditional write, so a delivery still open
+ * is not queued twice and two replays never share a generation), and the
+ * found bytes produced to the egress
+ * topic with the found key (a fifo subscription's replay joins its order's
+ * partition, behind what is already there), the delivery's attempts and the
+ * generation in a header (hl_record.h), which the dispatcher makes
+ * hl_eq_item.replay: the ledger key of the replay. */
+typedef struct {
+  kqueue *q;
+  hl_queue_replay_cb cb;
+  void *data;
+  char *event_id, *sub_id, *egress;
+  hl_delivery_rec rec;
+  bool on_dlq;              /* the lookup under way is on the dead-letter topic (after the egress topic) */
+  int64_t generation;
+  /* The found record, copied (the lookup's copy ends with its callback). */
+  char *key;
+  size_t key_len;
+  char *value;
+  size_t len;
+  hl_kafka_header *headers;
+  size_t nheaders;
+} replay_ctx;
+
+static void rp_finish(replay_ctx *c, int status) {
+  if (status == 0)
+    hl_log_info("delivery replayed from its record on Kafka",
+                "\"event_id\":\"%s\",\"subscription_id\":\"%s\",\"replay\":%lld", hl_log_esc(c->event_id, (size_t)-1),
+                hl_log_esc(c->sub_id, (size_t)-1), (long long)c->generation);
+  hl_queue_replay_cb cb = c->cb;
+  void *data = c->data;
+  int64_t gen = c->generation;
+  for (size_t i = 0; i < c->nheaders; i++) hl_free_all((char *)c->headers[i].name, (void *)c->headers[i].value);
+  hl_delivery_rec_free(&c->rec);
+  hl_free_all(c->event_id, c->sub_id, c->egress, c->key, c->value, c->headers, c);
+  cb(data, status, status == 0 ? gen : 0);
+}
+
+static void rp_on_restored(void *data, int status, hl_store_result *res) {
+  (void)res;
+  replay_ctx *c = data;
+  if (status != 0)
+    hl_log_warn("a replay Kafka did not take left its delivery PENDING", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+  rp_finish(c, HL_EBUSY);
+}
+
+static void rp_on_produced(void *data, int status) {
+  replay_ctx *c = data;
+  if (status == 0) {
+    rp_finish(c, 0);
+    return;
+  }
+  /* Nothing was queued: the row goes back to how it was (the SQL stores
+   * keep the generation counted, DynamoDB's whole-item put takes it back;
+   * either way no record carries it, so the next replay's is unused). */
+  c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->rec, rp_on_restored, c);
+}
+
+static void rp_on_reopened(void *data, int status, hl_store_result *res) {
+  replay_ctx *c = data;
+  if (status != 0 || !res->value) {
+    rp_finish(c, status ? status : HL_ESTORE);
+    return;
+  }
+  c->generation = strtoll(res->value, NULL, 10);
+  hl_record_headers h;
+  hl_record_headers_replayed(&h, c->sub_id, c->rec.attempts, c->generation, c->headers, c->nheaders);
+  hl_kafka_produce(c->q->kafka, c->egress, c->key, c->key_len, c->value, c->len, h.h, h.n, rp_on_produced, c);
+}
+
+static void rp_find(replay_ctx *c);
+
+static void rp_on_found(void *data, int status, const char *why, const hl_kafka_found *f) {
+  replay_ctx *c = data;
+  if (status != 0) {
+    hl_log_info("replay: no record of the delivery on a topic", "\"event_id\":\"%s\",\"topic\":\"%s\",\"why\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->on_dlq ? c->q->opt.dlq_topic : c->egress, (size_t)-1),
+                hl_log_esc(why ? why : "", (size_t)-1));
+    if (status == HL_ENOTFOUND && !c->on_dlq && strcmp(c->rec.status, "FAILED") == 0) {
+      c->on_dlq = true; /* a FAILED one was dead-lettered with its bytes */
+      rp_find(c);
+      return;
+    }
+    rp_finish(c, status == HL_ENOTFOUND ? HL_ENOTFOUND : HL_EBUSY);
+    return;
+  }
+  c->key_len = f->key_len;
+  c->key = f->key_len ? hl_strndup(f->key, f->key_len) : hl_strdup(c->event_id);
+  if (!f->key_len) c->key_len = strlen(c->event_id);
+  c->len = f->len;
+  c->value = hl_malloc(f->len + 1);
+  if (f->len) memcpy(c->value, f->value, f->len);
+  c->headers = hl_calloc(f->nheaders + 1, sizeof *c->headers);
+  for (size_t i = 0; i < f->nheaders; i++)
+    c->headers[c->nheaders++] = (hl_kafka_header){hl_strdup(f->headers[i].name),
+                                                  hl_strndup(f->headers[i].value, f->headers[i].len), f->headers[i].len};
+  hl_store *st = c->q->opt.store;
+  st->vt->delivery_replay(st, c->event_id, c->sub_id, rp_on_reopened, c);
+}
+
+/* How far back the egress record may be: the delivery was open at most
+ * the retry schedule's delays, plus an hour for Retry-After, waits behind
+ * an open breaker or a gate, and clocks. */
+static int64_t open_span_ms(const kqueue *q) {
+  int64_t span = 3600 * 1000;
+  for (size_t i = 0; q->opt.schedule && i < q->opt.schedule->n; i++) span += (int64_t)q->opt.schedule->delay_ms[i];
+  return span;
+}
+
+static void rp_find(replay_ctx *c) {
+  hl_kafka_find_query fq = {.key = c->event_id, .key_header = HL_RECORD_EVENT_ID_HEADER,
+                            .header = HL_RECORD_SUBSCRIPTION_HEADER, .header_value = c->sub_id};
+  if (c->on_dlq) {
+    fq.topic = c->q->opt.dlq_topic;
+    fq.from_ms = c->rec.updated_at - 5 * 60 * 1000;
+  } else {
+    fq.topic = c->egress;
+    fq.from_ms = c->rec.updated_at - open_span_ms(c->q);
+  }
+  hl_kafka_find(c->q->opt.loop, c->q->opt.kafka_cfg, &fq, rp_on_found, c);
+}
+
+static void rp_on_list(void *data, int status, hl_store_result *res) {
+  replay_ctx *c = data;
+  if (status != 0) {
+    rp_finish(c, status);
+    return;
+  }
+  hl_delivery_rec *r = NULL;
+  for (size_t i = 0; i < res->ndeliveries; i++)
+    if (strcmp(res->deliveries[i].subscription_id, c->sub_id) == 0) r = &res->deliveries[i];
+  const hl_sub *s = hl_registry_sub_get(c->q->opt.reg, c->sub_id);
+  if (!r || !s) {
+    rp_finish(c, HL_ENOTFOUND);
+    return;
+  }
+  if (!r->status || (strcmp(r->status, "SUCCESS") != 0 && strcmp(r->status, "FAILED") != 0)) {
+    rp_finish(c, HL_EINVAL);
+    return;
+  }
+  c->rec = *r;
+  *r = (hl_delivery_rec){0};
+  c->egress = hl_strdup(s->rec.egress_topic);
+  rp_find(c);
+}
+
+static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
+  kqueue *q = (kqueue *)base;
+  hl_store *st = q->opt.store;
+  if (!q->kafka || !q->opt.kafka_cfg || !q->opt.dlq_topic || !q->opt.loop || !q->opt.reg || !st->vt->delivery_replay) {
+    cb(data, HL_EUNSUPPORTED, 0);
+    return;
+  }
+  replay_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (replay_ctx){.q = q, .cb = cb, .data = data, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id)};
+  st->vt->delivery_list(st, event_id, rp_on_list, c);
+}
+
 static int64_t backlog(hl_queue *q) { (void)q; return -1; }
 
 /* serve's consumer hands each partition's records in in offset order and
@@ -321,7 +493,7 @@ static void destroy(hl_queue *q) { hl_free(q); }
 static const hl_queue_vt kafka_vt = {
   .name = "kafka", .redelivers = true, .owns_retries = true,
   .claim = NULL, .orders = orders, .record = record, .release = NULL, .finished = finished, .accept = queue_accept, .requeue = requeue,
-  .prepare_topic = prepare_topic, .backlog = backlog, .destroy = destroy,
+  .prepare_topic = prepare_topic, .backlog = backlog, .destroy = destroy, .replay = replay,
 };
 
 hl_queue *hl_queue_kafka_create(hl_kafka *kafka, const hl_queue_kafka_options *opt) {

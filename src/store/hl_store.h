@@ -95,6 +95,11 @@ typedef struct {
    * ("event_type:order.created@2,subscription:sub_x@1"); NULL: none, the
    * partner got the accepted bytes. */
   char *transformation;
+  /* The replay generation of the attempt recorded (hl_eq_item.replay), for
+   * a backend that writes the whole row (DynamoDB's PutItem) and would lose
+   * the one delivery_replay counted up; the SQL stores keep theirs and do
+   * not read this. 0: the event's own delivery. */
+  int64_t replays;
 } hl_delivery_rec;
 
 /* A search of one subscription's deliveries (GET /admin/deliveries), newest
@@ -343,6 +348,16 @@ typedef struct {
    * delivery is still open (PENDING or RETRYING). NULL: the backend keeps
    * no event bodies of its own. */
   void (*eq_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb, void *data);
+  /* Replay where the queue keeps the bytes elsewhere (Kafka: on topics):
+   * the status row of a terminal delivery (SUCCESS or FAILED) reopened,
+   * PENDING, attempts kept, its replay generation one up, in one
+   * conditional write, so two replays never get the same generation and a
+   * delivery still open is never reopened twice; -> value: the new
+   * generation (decimal). HL_ENOTFOUND: no such delivery; HL_EINVAL: still
+   * open (PENDING or RETRYING), and in DynamoDB also a row that does not
+   * exist (a condition that failed either way: read the row first). */
+  void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                          void *data);
 } hl_store_vtable;
 
 struct hl_store {

@@ -64,7 +64,7 @@ static void flush(hl_store_ddb *s);
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
-               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_DELIVERY_SEARCH } op_kind;
+               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_DELIVERY_SEARCH, OP_REPLAY } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -161,6 +161,7 @@ static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
   r->updated_at = get_n(it, "updated_at");
   r->next_attempt_at = get_n(it, "next_attempt_at");
   r->transformation = get_s(it, "transformation");
+  r->replays = get_n(it, "replays");
 }
 
 static void read_attempt(op_ctx *o, const hl_json *it) {
@@ -248,6 +249,15 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_PARTNER_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
+      break;
+    case OP_REPLAY:
+      /* The caller read the row before (it exists): a condition that
+       * failed means it is open (PENDING or RETRYING). */
+      if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_EINVAL;
+      if (status == 0) {
+        char v[24];
+        o->res.value = hl_strdup(hl_ddb_i64(v, hl_ddb_item_i64_or0(hl_json_get(resp, "Attributes"), "replays")));
+      }
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -434,7 +444,7 @@ static int64_t delivery_expires_at(const hl_store_ddb *s, const hl_delivery_rec 
   return ttl > 0 ? r->updated_at / 1000 + ttl : 0;
 }
 
-static size_t delivery_attrs(const hl_store_ddb *s, const hl_delivery_rec *r, hl_ddb_attr *a, char nb[6][24]) {
+static size_t delivery_attrs(const hl_store_ddb *s, const hl_delivery_rec *r, hl_ddb_attr *a, char nb[7][24]) {
   size_t n = 0;
   a[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(r->event_id)};
   a[n++] = (hl_ddb_attr){"subscription_id", hl_ddb_s(r->subscription_id)};
@@ -448,12 +458,15 @@ static size_t delivery_attrs(const hl_store_ddb *s, const hl_delivery_rec *r, hl
   OPT_S(a, n, "transformation", r->transformation);
   int64_t exp = delivery_expires_at(s, r);
   if (exp) a[n++] = (hl_ddb_attr){"expires_at", hl_ddb_n(hl_ddb_i64(nb[5], exp))};
+  /* A PutItem replaces the row: the replay generation delivery_replay
+   * counted up goes on with every status of that replay. */
+  if (r->replays > 0) a[n++] = (hl_ddb_attr){"replays", hl_ddb_n(hl_ddb_i64(nb[6], r->replays))};
   return n;
 }
 
 static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
   hl_ddb_attr a[12];
-  char nb[6][24];
+  char nb[7][24];
   size_t n = delivery_attrs(s, r, a, nb);
   hl_buf item = HL_BUF_INIT;
   encode(&item, a, n);
@@ -1149,11 +1162,13 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
                           void *data);
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data);
 
 /* Both vtables: the records in DynamoDB; the second with an embedded queue. */
 #define DDB_VT                                                                                              \
   .name = "dynamodb", .close = store_close, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
-  .event_body_max = HL_DDB_EVENT_BODY_MAX, .render_metrics = render_metrics
+  .event_body_max = HL_DDB_EVENT_BODY_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay
 
 static const hl_store_vtable ddb_vt = {DDB_VT};
 static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .eq_claim_head = eq_claim_head,
@@ -1252,4 +1267,27 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
   hl_store_ddb *s = ddb(base);
   eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
   s->queue->vt->eq_replay(s->queue, event_id, subscription_id, on_replayed, q);
+}
+
+/* --- replay where the bytes are the queue's (Kafka) -------------------------------- */
+/* One conditional UpdateItem of the status row: terminal -> PENDING, due
+ * now, one generation up (ALL_NEW gives it back); open again, so it no
+ * longer expires. */
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data) {
+  hl_store_ddb *s = ddb(base);
+  char now[24];
+  hl_ddb_attr k[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(subscription_id)}};
+  hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))},
+                     {":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")}, {":zero", hl_ddb_n("0")},
+                     {":one", hl_ddb_n("1")}};
+  hl_ddb_name nm[] = {{"#st", "status"}};
+  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now, "
+                             "replays = if_not_exists(replays, :zero) + :one REMOVE expires_at",
+                   .condition = "#st IN (:ok, :failed)", .names = nm, .n_names = 1, .values = v,
+                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
+  op_ctx *o = op_new(s, OP_REPLAY, cb, data);
+  send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
 }

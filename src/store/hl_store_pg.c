@@ -25,7 +25,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
-  Q_REPLAY_GET, Q_REPLAY_SET, Q__COUNT
+  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -559,6 +559,11 @@ static void prepare_all(pg_store *s) {
   SET(Q_REPLAY_SET, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0,"
       "replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " AND "
       "EXISTS (SELECT 1 FROM hookloop_event e WHERE e.event_id=$1) RETURNING replays", t->delivery_table);
+  /* Replay where the bytes are the queue's (Kafka): the row alone, read
+   * locked by Q_REQUEUE_GET, reopened when terminal, one generation up. */
+  SET(Q_REPLAY_ROW_SET, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0,"
+      "replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " RETURNING replays",
+      t->delivery_table);
   SET(Q_NOTIFY, "SELECT pg_notify($1,$2)");
   SET(Q_HEALTH, "SELECT max(version) FROM hookloop_schema_version");
   SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
@@ -1404,9 +1409,12 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
                           void *data);
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data);
 
 static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
+                                          .delivery_replay = delivery_replay,
                                           .on_work = hl_store_pg_on_work};
 
 
@@ -1526,4 +1534,10 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data) {
   reopen_op(PG(base), done_replay, Q_REPLAY_GET, Q_REPLAY_SET, event_id, subscription_id, cb, data);
+}
+
+/* The same unit without the event's body (Kafka keeps it on topics). */
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data) {
+  reopen_op(PG(base), done_replay, Q_REQUEUE_GET, Q_REPLAY_ROW_SET, event_id, subscription_id, cb, data);
 }

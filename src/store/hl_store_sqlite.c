@@ -1030,9 +1030,12 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data);
 
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
-                                          .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge};
+                                          .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
+                                          .delivery_replay = delivery_replay};
 
 
 /* Transformations (a later addition): their table, and the delivery status
@@ -1318,17 +1321,19 @@ void hl_store_sqlite_group_commit(hl_store *base, uint64_t commit_ms, size_t max
 
 /* One row read and one written in this turn's transaction; prepared on
  * each use (a replay is an operator's request, not a hot path), so the
- * shared statement table stays as it is. */
-static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                      void *data) {
+ * shared statement table stays as it is. with_body: only when the event's
+ * body is kept here (the embedded queue); else the bytes are the queue's
+ * (Kafka) and the row alone is reopened. */
+static void replay_row(hl_store *base, const char *event_id, const char *subscription_id, bool with_body,
+                       hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   hl_store_result res = {0};
   int rc = txn_begin(s);
   hl_buf q = HL_BUF_INIT;
   sqlite3_stmt *st = NULL;
   int64_t gen = 0;
-  hl_buf_printf(&q, "SELECT d.status,d.replays FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
-                    "WHERE d.event_id=?1 AND d.subscription_id=?2", s->t.delivery_table);
+  hl_buf_printf(&q, "SELECT d.status,d.replays FROM %s d %s WHERE d.event_id=?1 AND d.subscription_id=?2",
+                s->t.delivery_table, with_body ? "JOIN hookloop_event e ON e.event_id=d.event_id" : "");
   if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
   if (rc == 0) {
     bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
@@ -1360,4 +1365,14 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
     res.value = hl_strdup(v);
   }
   finish(s, cb, data, rc, &res);
+}
+
+static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                      void *data) {
+  replay_row(base, event_id, subscription_id, true, cb, data);
+}
+
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
+                            void *data) {
+  replay_row(base, event_id, subscription_id, false, cb, data);
 }

@@ -442,6 +442,49 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
   return false;
 }
 
+void e2e_delivery_to(const e2e_hookloop *h, const char *id, const char *sub, char *status, size_t cap,
+                     int64_t *attempts) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", h->base, id);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *d = hl_json_get(doc.root, "deliveries");
+  snprintf(status, cap, "%s", "");
+  *attempts = -1;
+  for (uint32_t i = 0; d && d->type == HL_JSON_ARRAY && i < d->len; i++)
+    if (strcmp(e2e_json_str(&d->u.items[i], "subscription_id"), sub) == 0) {
+      snprintf(status, cap, "%s", e2e_json_str(&d->u.items[i], "status"));
+      *attempts = e2e_json_int(&d->u.items[i], "attempts");
+    }
+  hl_json_doc_dispose(&doc);
+}
+
+void e2e_wait_delivered(const e2e_hookloop *h, const char *id, const char *sub, int64_t attempts) {
+  char st[32] = "";
+  int64_t n = -1;
+  for (int i = 0; i < 3000; i++) { /* up to 60 s on a busy machine */
+    e2e_delivery_to(h, id, sub, st, sizeof st, &n);
+    if (strcmp(st, "SUCCESS") == 0 && n == attempts) return;
+    hl_sleep_ms(20);
+  }
+  HL_ASSERT_MSG(false, "%s to %s: %s after %lld attempts, not SUCCESS after %lld", id, sub, st, (long long)n,
+                (long long)attempts);
+}
+
+long e2e_replay(const e2e_hookloop *h, const char *event_id, const char *body, hl_json_doc *doc) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/events/%s/replay", h->base, event_id);
+  return e2e_call("POST", u, body, doc);
+}
+
+const hl_json *e2e_replay_result(const hl_json *root, const char *sub) {
+  const hl_json *s = hl_json_get(root, "subscriptions");
+  for (uint32_t i = 0; s && s->type == HL_JSON_ARRAY && i < s->len; i++)
+    if (strcmp(e2e_json_str(&s->u.items[i], "subscription_id"), sub) == 0) return &s->u.items[i];
+  HL_ASSERT_MSG(false, "%s is not in the replay answer", sub);
+  return NULL;
+}
+
 pid_t e2e_start_secrets_peer(const char *secret_value, char *endpoint_env, size_t len, int *port) {
   /* Port 0 the first time; a restart asks for the port it had. */
   int p = port ? *port : 0;

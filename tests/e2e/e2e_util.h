@@ -98,6 +98,17 @@ void e2e_status(const e2e_hookloop *h, const char *id, char *out, size_t outlen,
 void e2e_delivery_error(const e2e_hookloop *h, const char *id, char *err, size_t cap, int64_t *attempts);
 /* Waits until the status is `want`. */
 bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms);
+/* The status ("" when none) and attempts (-1) of event id's delivery to sub. */
+void e2e_delivery_to(const e2e_hookloop *h, const char *id, const char *sub, char *status, size_t cap,
+                     int64_t *attempts);
+/* Waits (up to 60 s) until id's delivery to sub is SUCCESS after `attempts`
+ * attempts; a failed assertion otherwise. */
+void e2e_wait_delivered(const e2e_hookloop *h, const char *id, const char *sub, int64_t attempts);
+/* POST /admin/events/{event_id}/replay with body (NULL: none) -> status; doc
+ * keeps the answer when not NULL. */
+long e2e_replay(const e2e_hookloop *h, const char *event_id, const char *body, hl_json_doc *doc);
+/* The entry of sub in a replay answer (a failed assertion when missing). */
+const hl_json *e2e_replay_result(const hl_json *root, const char *sub);
 
 /* The AWS test peer (tools/aws_peer) answering Secrets Manager's
  * GetSecretValue with secret_value (NULL: "not found") on a free loopback

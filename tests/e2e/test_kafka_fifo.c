@@ -311,3 +311,27 @@ HL_TEST_T(kafka_fifo_registration_is_taken_and_shown, 60) {
   free(sub);
   stop_all();
 }
+
+/* A replay to a fifo subscription (README, "Replay and re-queue on Kafka"):
+ * its egress record is keyed by the order, the event id in a header, and is
+ * found by that header; the replay is produced with the order's key, so it
+ * joins the tail of the order: after what was there, before what is
+ * accepted after it. */
+HL_TEST_T(kafka_fifo_a_replay_joins_the_tail_of_its_order, 120) {
+  start_all();
+  char *sub = subscribe("ord", "fifo", FIFO);
+  post_events("r", 2);
+  const char *first[] = {"evt-r-0", "evt-r-1"};
+  assert_requests("fifo", first, 2);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-r-0", "SUCCESS", 30000));
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-r-0", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, sub), "replay"), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-r-2", "1"), 202);
+  const char *want[] = {"evt-r-0", "evt-r-1", "evt-r-0", "evt-r-2"};
+  assert_requests("fifo", want, 4);
+  e2e_wait_delivered(&hk, "evt-r-0", sub, 2);
+  free(sub);
+  stop_all();
+}

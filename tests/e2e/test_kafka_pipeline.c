@@ -970,21 +970,145 @@ HL_TEST_T(a_processor_retry_then_kill_9_fans_each_event_out_once, 240) {
   stop_all();
 }
 
-/* Replay needs the event's bytes, which the Kafka queue keeps on topics
- * only: POST /admin/events/{id}/replay answers 501 replay_not_supported,
- * and the event is not sent again. */
-HL_TEST_T(replay_is_refused_with_501_on_the_kafka_queue, 120) {
-  start_all(NULL);
-  setup_subs();
-  HL_ASSERT_EQ_INT(post("k-replay-1", "USD"), 202);
-  HL_ASSERT(e2e_wait_status(&hk, "k-replay-1", "SUCCESS", 30000));
+/* --- replay (POST /admin/events/{id}/replay) on the Kafka queue -------------------------------- */
+
+/* The attempt numbers of the attempt log of (id, sub), oldest first; returns the count. */
+static size_t attempt_log(const char *id, const char *sub, int64_t *out, size_t cap) {
   char u[256];
-  snprintf(u, sizeof u, "%s/admin/events/k-replay-1/replay", hk.base);
+  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, &doc), 501);
-  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(doc.root, "error")), "replay_not_supported");
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *a = hl_json_get(doc.root, "attempts");
+  size_t n = 0;
+  for (uint32_t i = 0; a && a->type == HL_JSON_ARRAY && i < a->len && n < cap; i++)
+    out[n++] = e2e_json_int(&a->u.items[i], "attempt");
   hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 1, 30000, &doc), 1);
+  return n;
+}
+
+/* Subscribes partner_id at /hook/<hook>; returns its subscription id (caller frees). */
+static char *subscribed(const char *partner_id, const char *hook) {
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(subscribe(partner_id, hook, &doc), 201);
+  char *id = hl_strdup(e2e_json_str(doc.root, "subscription_id"));
   hl_json_doc_dispose(&doc);
+  return id;
+}
+
+/* The partner's requests at /hook/name are exactly n, all with webhook-id
+ * id and the bytes of the first. */
+static void same_bytes_and_id(const char *name, size_t n, const char *id) {
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, name, n, 30000, &doc), (int)n);
+  const hl_json *first = hl_json_get(&doc.root->u.items[0], "body");
+  for (uint32_t i = 0; i < doc.root->len; i++) {
+    const hl_json *r = &doc.root->u.items[i];
+    HL_ASSERT_EQ_STR(e2e_json_str(r, "webhook_id"), id);
+    const hl_json *b = hl_json_get(r, "body");
+    HL_ASSERT(b->len == first->len && memcmp(hl_json_str(b), hl_json_str(first), b->len) == 0);
+  }
+  hl_json_doc_dispose(&doc);
+}
+
+/* A delivered event replayed: its record found on the egress topic and
+ * produced again, so the partner gets the same webhook-id and the same
+ * bytes, as a new attempt (2), replay generation 1. Replayed once more:
+ * generation 2, delivered once although the first replay's ledger entry
+ * exists (attempt 3, three requests in all). */
+HL_TEST_T(a_delivered_event_is_replayed_from_its_egress_record_twice, 180) {
+  const char *extra[] = {"wh.egress.rp.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  char *sub = subscribed("rp", "rp");
+  HL_ASSERT_EQ_INT(post("k-rp-1", "EUR"), 202);
+  e2e_wait_delivered(&hk, "k-rp-1", sub, 1);
+  hl_json_doc doc;
+  for (int gen = 1; gen <= 2; gen++) {
+    HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rp-1", "{}", &doc), 202);
+    HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
+    const hl_json *r = e2e_replay_result(doc.root, sub);
+    HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
+    HL_ASSERT_EQ_INT(e2e_json_int(r, "replay"), gen);
+    hl_json_doc_dispose(&doc);
+    e2e_wait_delivered(&hk, "k-rp-1", sub, 1 + gen);
+    same_bytes_and_id("rp", (size_t)(1 + gen), "k-rp-1");
+  }
+  int64_t nums[8];
+  HL_ASSERT_EQ_INT(attempt_log("k-rp-1", sub, nums, 8), 3);
+  HL_ASSERT(nums[0] == 1 && nums[1] == 2 && nums[2] == 3);
+  /* An unknown event: nothing to replay. */
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rp-none", NULL, NULL), 404);
+  HL_ASSERT_EQ_INT(stat_of("requests"), 3);
+  free(sub);
+  stop_all();
+}
+
+/* A FAILED delivery (410 on its only attempt, dead-lettered) replayed:
+ * attempt 2, same webhook-id and bytes, now delivered. */
+HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
+  const char *extra[] = {"wh.egress.rpf.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  char *sub = subscribed("rpf", "rpf?codes=410,200");
+  HL_ASSERT_EQ_INT(post("k-rpf-1", "EUR"), 202);
+  char st[32];
+  int64_t n = 0;
+  for (int i = 0; i < 1500; i++) {
+    e2e_delivery_to(&hk, "k-rpf-1", sub, st, sizeof st, &n);
+    if (strcmp(st, "FAILED") == 0) break;
+    hl_sleep_ms(20);
+  }
+  HL_ASSERT_EQ_STR(st, "FAILED");
+  HL_ASSERT_EQ_INT(n, 1);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpf-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, sub), "replay"), 1);
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "k-rpf-1", sub, 2);
+  same_bytes_and_id("rpf", 2, "k-rpf-1");
+  free(sub);
+  stop_all();
+}
+
+/* Two subscriptions, one of them waiting for its retry (503 with
+ * Retry-After: 8 s): replaying to all queues the delivered one and says
+ * still_open for the other (not queued twice); replaying to a chosen one
+ * sends it to that one only. */
+HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
+  const char *extra[] = {"wh.egress.rpa.Payment", "wh.egress.rph.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  char *a = subscribed("rpa", "rpa");
+  char *h = subscribed("rph", "rph?codes=503,200&retry_after=8");
+  HL_ASSERT_EQ_INT(post("k-rpo-1", "EUR"), 202);
+  e2e_wait_delivered(&hk, "k-rpo-1", a, 1);
+  char st[32] = "";
+  int64_t n = 0;
+  for (int i = 0; i < 1500 && strcmp(st, "RETRYING") != 0; i++) {
+    e2e_delivery_to(&hk, "k-rpo-1", h, st, sizeof st, &n);
+    if (strcmp(st, "RETRYING") != 0) hl_sleep_ms(20);
+  }
+  HL_ASSERT_EQ_STR(st, "RETRYING");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpo-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, a), "replay"), 1);
+  HL_ASSERT_EQ_STR(e2e_json_str(e2e_replay_result(doc.root, h), "reason"), "still_open");
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "k-rpo-1", a, 2);
+  e2e_wait_delivered(&hk, "k-rpo-1", h, 2); /* its own retry, once */
+  /* Chosen: only the second, now delivered, goes again. */
+  char body[200];
+  snprintf(body, sizeof body, "{\"subscriptions\":[\"%s\"]}", h);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpo-1", body, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "queued"), 1);
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "subscriptions")->len, 1);
+  HL_ASSERT_EQ_INT(e2e_json_int(e2e_replay_result(doc.root, h), "replay"), 1);
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "k-rpo-1", h, 3);
+  same_bytes_and_id("rph", 3, "k-rpo-1");
+  same_bytes_and_id("rpa", 2, "k-rpo-1");
+  free(a);
+  free(h);
   stop_all();
 }

@@ -33,43 +33,6 @@ static int64_t int_at(const hl_json *obj, const char *key) {
   return x && x->type == HL_JSON_NUMBER ? atoll(x->u.str) : -1;
 }
 
-/* POST .../replay with body (NULL: none); doc gets the answer. */
-static long replay(const char *event_id, const char *body, hl_json_doc *doc) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/events/%s/replay", hk.base, event_id);
-  return e2e_call("POST", u, body, doc);
-}
-
-/* The status and attempts of event id's delivery to sub. */
-static void delivery_of(const char *id, const char *sub, char *status, size_t cap, int64_t *attempts) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", hk.base, id);
-  hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  const hl_json *d = hl_json_get(doc.root, "deliveries");
-  snprintf(status, cap, "%s", "");
-  *attempts = -1;
-  for (uint32_t i = 0; d && i < d->len; i++)
-    if (strcmp(str_at(&d->u.items[i], "subscription_id"), sub) == 0) {
-      snprintf(status, cap, "%s", str_at(&d->u.items[i], "status"));
-      *attempts = int_at(&d->u.items[i], "attempts");
-    }
-  hl_json_doc_dispose(&doc);
-}
-
-/* Waits until event id's delivery to sub is SUCCESS after `attempts` attempts. */
-static void wait_success(const char *id, const char *sub, int64_t attempts) {
-  char st[32] = "";
-  int64_t n = -1;
-  for (int i = 0; i < 3000; i++) { /* up to 60 s on a busy machine */
-    delivery_of(id, sub, st, sizeof st, &n);
-    if (strcmp(st, "SUCCESS") == 0 && n == attempts) return;
-    hl_sleep_ms(20);
-  }
-  HL_ASSERT_MSG(false, "%s to %s: %s after %lld attempts, not SUCCESS after %lld", id, sub, st, (long long)n,
-                (long long)attempts);
-}
-
 /* The attempt numbers of the attempt log of (id, sub), in order, into out; returns the count. */
 static size_t attempt_numbers(const char *id, const char *sub, int64_t *out, size_t cap) {
   char u[512];
@@ -93,16 +56,6 @@ static const hl_json *requests(const char *name, size_t n, hl_json_doc *doc) {
   return doc->root;
 }
 
-/* The entry of sub in a replay answer. */
-static const hl_json *result_for(const hl_json *root, const char *sub) {
-  const hl_json *s = hl_json_get(root, "subscriptions");
-  HL_ASSERT(s && s->type == HL_JSON_ARRAY);
-  for (uint32_t i = 0; i < s->len; i++)
-    if (strcmp(str_at(&s->u.items[i], "subscription_id"), sub) == 0) return &s->u.items[i];
-  HL_ASSERT_MSG(false, "%s is not in the answer", sub);
-  return NULL;
-}
-
 /* Delivered once, replayed to all: the partner gets it a second time with
  * the same webhook-id and the same bytes, and the log a second attempt.
  * Replayed to one chosen subscription: only that one gets it again. */
@@ -114,24 +67,24 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   snprintf(url, sizeof url, "%s/hook/rb", partner.base);
   char *b = e2e_setup(&hk, "beta-r1", url, NULL, NULL, 0);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-replay-1", "12.50"), 202);
-  wait_success("evt-replay-1", a, 1);
-  wait_success("evt-replay-1", b, 1);
+  e2e_wait_delivered(&hk, "evt-replay-1", a, 1);
+  e2e_wait_delivered(&hk, "evt-replay-1", b, 1);
   hl_json_doc ra, rb, doc;
   requests("ra", 1, &ra);
   hl_json_doc_dispose(&ra);
 
-  HL_ASSERT_EQ_INT(replay("evt-replay-1", NULL, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-replay-1", NULL, &doc), 202);
   HL_ASSERT_EQ_STR(str_at(doc.root, "event_id"), "evt-replay-1");
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 2);
   for (int k = 0; k < 2; k++) {
-    const hl_json *r = result_for(doc.root, k ? b : a);
+    const hl_json *r = e2e_replay_result(doc.root, k ? b : a);
     HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_TRUE);
     HL_ASSERT_EQ_INT(int_at(r, "replay"), 1);
     HL_ASSERT_EQ_STR(str_at(r, "partner_id"), k ? "beta-r1" : "acme-r1");
   }
   hl_json_doc_dispose(&doc);
-  wait_success("evt-replay-1", a, 2);
-  wait_success("evt-replay-1", b, 2);
+  e2e_wait_delivered(&hk, "evt-replay-1", a, 2);
+  e2e_wait_delivered(&hk, "evt-replay-1", b, 2);
   const hl_json *reqs = requests("ra", 2, &ra);
   const hl_json *first = &reqs->u.items[0], *again = &reqs->u.items[1];
   HL_ASSERT_EQ_STR(str_at(first, "webhook_id"), "evt-replay-1");
@@ -147,12 +100,12 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   /* Only the chosen one. */
   char body[256];
   snprintf(body, sizeof body, "{\"subscriptions\":[\"%s\"]}", b);
-  HL_ASSERT_EQ_INT(replay("evt-replay-1", body, &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-replay-1", body, &doc), 202);
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 1);
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "subscriptions")->len, 1);
-  HL_ASSERT_EQ_INT(int_at(result_for(doc.root, b), "replay"), 2);
+  HL_ASSERT_EQ_INT(int_at(e2e_replay_result(doc.root, b), "replay"), 2);
   hl_json_doc_dispose(&doc);
-  wait_success("evt-replay-1", b, 3);
+  e2e_wait_delivered(&hk, "evt-replay-1", b, 3);
   reqs = requests("rb", 3, &rb);
   HL_ASSERT_EQ_STR(str_at(&reqs->u.items[2], "webhook_id"), "evt-replay-1");
   HL_ASSERT_EQ_STR(str_at(&reqs->u.items[2], "body"), str_at(&reqs->u.items[0], "body"));
@@ -162,7 +115,7 @@ HL_TEST_T(replay_sends_the_same_bytes_and_id_again_to_all_or_chosen, 120) {
   /* The other subscription was not sent it again. */
   char st[32];
   int64_t n = 0;
-  delivery_of("evt-replay-1", a, st, sizeof st, &n);
+  e2e_delivery_to(&hk, "evt-replay-1", a, st, sizeof st, &n);
   HL_ASSERT_EQ_INT(n, 2);
   HL_ASSERT_EQ_INT(attempt_numbers("evt-replay-1", a, nums, 8), 2);
   requests("ra", 2, &ra);
@@ -183,14 +136,14 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
   for (int i = 0; i < 3000 && e2e_partner_stat(&partner, "held") < 1; i++) hl_sleep_ms(20);
   HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "held"), 1);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay("evt-open", "{}", &doc), 202);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-open", "{}", &doc), 202);
   HL_ASSERT_EQ_INT(int_at(doc.root, "queued"), 0);
-  const hl_json *r = result_for(doc.root, a);
+  const hl_json *r = e2e_replay_result(doc.root, a);
   HL_ASSERT(hl_json_get(r, "queued")->type == HL_JSON_FALSE);
   HL_ASSERT_EQ_STR(str_at(r, "reason"), "still_open");
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(e2e_release_until(&partner, "held", 1, 30000), 1);
-  wait_success("evt-open", a, 1);
+  e2e_wait_delivered(&hk, "evt-open", a, 1);
   hl_json_doc reqs;
   requests("held", 1, &reqs);
   hl_json_doc_dispose(&reqs);
@@ -200,7 +153,7 @@ HL_TEST_T(an_open_delivery_is_not_replayed_twice, 120) {
 
 static void assert_400(const char *event_id, const char *body, const char *const *pointers, size_t n) {
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay(event_id, body, &doc), 400);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, event_id, body, &doc), 400);
   e2e_assert_details(doc.root, pointers, n, body);
   hl_json_doc_dispose(&doc);
 }
@@ -216,9 +169,9 @@ HL_TEST_T(bad_replays_get_404_and_400_with_pointers, 120) {
   snprintf(url, sizeof url, "%s/hook/usd", partner.base);
   char *usd = e2e_setup(&hk, "usd-r3", url, "\"filter\":{\"/currency\":\"USD\"}", NULL, 0);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-bad", "1"), 202);
-  wait_success("evt-bad", a, 1);
+  e2e_wait_delivered(&hk, "evt-bad", a, 1);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(replay("evt-unknown", NULL, &doc), 404);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "evt-unknown", NULL, &doc), 404);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "not_found");
   hl_json_doc_dispose(&doc);
 
@@ -238,7 +191,7 @@ HL_TEST_T(bad_replays_get_404_and_400_with_pointers, 120) {
   /* Nothing was replayed by any of them. */
   char st[32];
   int64_t n = 0;
-  delivery_of("evt-bad", a, st, sizeof st, &n);
+  e2e_delivery_to(&hk, "evt-bad", a, st, sizeof st, &n);
   HL_ASSERT_EQ_STR(st, "SUCCESS");
   HL_ASSERT_EQ_INT(n, 1);
   hl_json_doc reqs;

@@ -351,6 +351,62 @@ HL_TEST(delivery_status_put_and_list) {
   hl_rmtree(dir);
 }
 
+/* The status row alone reopened for a replay where Kafka keeps the bytes
+ * (hl_store.delivery_replay): a terminal row one generation up and PENDING,
+ * attempts kept; an open one refused; and the generation survives the
+ * replay's own status writes (the dispatcher writes d.replays), so the next
+ * replay takes the one after. */
+static int64_t replay_row(const char *event_id, const char *sub, int expect) {
+  capture c = {0};
+  store->vt->delivery_replay(store, event_id, sub, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, expect);
+  int64_t gen = c.res.value ? atoll(c.res.value) : 0;
+  hl_store_result_dispose(&c.res);
+  return gen;
+}
+
+static void row_is(const char *event_id, const char *status, int64_t attempts) {
+  capture c = {0};
+  store->vt->delivery_list(store, event_id, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(c.res.deliveries[0].status, status);
+  HL_ASSERT_EQ_INT(c.res.deliveries[0].attempts, attempts);
+  hl_store_result_dispose(&c.res);
+}
+
+HL_TEST(delivery_replay_reopens_a_terminal_row_one_generation_up) {
+  open_store();
+  hl_delivery_rec r = {.event_id = "evt-krp", .subscription_id = "sub_a", .status = "SUCCESS", .attempts = 1,
+                       .last_status_code = 200, .updated_at = 1000};
+  capture c = {0};
+  store->vt->delivery_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 1);
+  row_is("evt-krp", "PENDING", 1);
+  replay_row("evt-krp", "sub_a", HL_EINVAL); /* still open: not reopened twice */
+  /* The replay delivered, as the dispatcher records it (generation 1). */
+  r.status = "SUCCESS";
+  r.attempts = 2;
+  r.replays = 1;
+  r.updated_at = 2000;
+  c = (capture){0};
+  store->vt->delivery_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 2);
+  row_is("evt-krp", "PENDING", 2);
+#ifndef HL_TEST_DDB
+  /* DynamoDB cannot tell a missing row from an open one (a condition that
+   * failed): its callers read the row first. */
+  replay_row("evt-krp-none", "sub_a", HL_ENOTFOUND);
+#endif
+  close_store();
+  hl_rmtree(dir);
+}
+
 HL_TEST(accept_is_idempotent_and_claims_once) {
   open_store();
   const char *subs[] = {"sub_a", "sub_b"};
