@@ -345,6 +345,37 @@ HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
   teardown();
 }
 
+/* The error kept for the status row is the last attempt's own text: a
+ * retry that runs out says so after it, and a delivery that succeeds after
+ * a failed attempt (or reuses a freed delivery's memory) records none. */
+HL_TEST(the_last_error_is_the_last_attempts_and_says_when_the_retries_ran_out) {
+  setup(100, 60000, "10ms");
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_RETRY, 503);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_RETRY, 502);
+  SPIN(disp.in_memory == 0);
+  expect_row("e1", "FAILED", 2);
+  hl_delivery_rec r = row("e1");
+  HL_ASSERT_EQ_STR(r.last_error, "partner answered 502 (retries exhausted)");
+  hl_delivery_rec_free(&r);
+  accept_event("e2", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_RETRY, 503);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0);
+  expect_row("e2", "SUCCESS", 2);
+  r = row("e2");
+  HL_ASSERT(r.last_error == NULL);
+  hl_delivery_rec_free(&r);
+  teardown();
+}
+
 /* max_retry_delay_ms (the inbox source's 60 s) cuts a partner's longer
  * Retry-After: the retry is recorded due exactly that long after the
  * attempt, not an hour later. */
