@@ -28,6 +28,11 @@ static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", 
 
 #define RECORD_AGAIN_MS 1000
 
+struct dl_pinfo {
+  hl_pinfo_req req;
+  hl_delivery *dl;
+};
+
 struct hl_delivery {
   dstate state;
   hl_dispatch *owner;
@@ -44,7 +49,10 @@ struct hl_delivery {
   hl_send_req send;            /* SENDING: the attempt the sender carries */
   uint64_t host_seq;           /* the attempt's number at its host (AIMD) */
   hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
-  hl_pinfo_req pinfo;          /* SENDING: waiting for the partner's info (pinfo_waiting) */
+  /* owned; SENDING with partner info configured: the request for it, from
+   * send_attempt until the answer is used (pinfo_waiting while it is
+   * fetched). Allocated then only: a delivery otherwise holds none. */
+  struct dl_pinfo *pinfo;
   bool pinfo_waiting;
   /* The outcome being recorded. */
   hl_outcome outcome;
@@ -201,7 +209,9 @@ static void delivery_free(hl_delivery *dl) {
   set_error(dl, NULL);
   hl_eq_item_free(&dl->item);
   hl_buf_dispose(&dl->body);
-  if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
+  if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
+  hl_free(dl->pinfo);
+  dl->pinfo = NULL;
   if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
@@ -588,10 +598,13 @@ static void shape_and_send(hl_delivery *dl, const hl_transform *merge) {
  * PARTNER_INFO_ON_FAILURE). */
 static void with_info(hl_delivery *dl, int status, const char *info, size_t len, const char *why) {
   hl_dispatch *d = dl->owner;
+  struct dl_pinfo *pi = dl->pinfo; /* freed before the send, which may free dl */
+  dl->pinfo = NULL;
   if (status == 0) {
     char err[HL_SEND_ERROR_SIZE];
     hl_transform *owned;
-    const hl_transform *merge = hl_pinfo_merge_program(d->opt.pinfo, &dl->pinfo, info, len, &owned, err, sizeof err);
+    const hl_transform *merge = hl_pinfo_merge_program(d->opt.pinfo, &pi->req, info, len, &owned, err, sizeof err);
+    hl_free(pi);
     if (!merge) {
       not_sent(dl, false, err);
       return;
@@ -600,6 +613,7 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
     hl_transform_free(owned);
     return;
   }
+  hl_free(pi);
   if (status == HL_ECANCELED ||
       !hl_sub_enrich_deliver_unenriched(&dl->sub->rec, hl_pinfo_deliver_unenriched(d->opt.pinfo))) {
     not_sent(dl, true, why ? why : "partner info unavailable");
@@ -609,7 +623,7 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
 }
 
 static void on_info(hl_pinfo_req *r, int status, const char *info, size_t len, const char *why) {
-  hl_delivery *dl = hl_container_of(r, hl_delivery, pinfo);
+  hl_delivery *dl = hl_container_of(r, struct dl_pinfo, req)->dl;
   dl->pinfo_waiting = false;
   with_info(dl, status, info, len, why);
 }
@@ -623,7 +637,9 @@ static void send_attempt(hl_delivery *dl) {
   }
   const char *info = NULL;
   size_t len = 0;
-  int rc = hl_pinfo_get(d->opt.pinfo, dl->sub->rec.partner_id, &dl->pinfo, on_info, &info, &len);
+  dl->pinfo = hl_malloc(sizeof *dl->pinfo);
+  dl->pinfo->dl = dl;
+  int rc = hl_pinfo_get(d->opt.pinfo, dl->sub->rec.partner_id, &dl->pinfo->req, on_info, &info, &len);
   if (rc == 1) {
     dl->pinfo_waiting = true; /* on_info carries on, from the loop */
     return;
@@ -1143,7 +1159,9 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
     hl_delivery *next = dl->all_next;
     if (dl->state == D_SENDING) {
       if (dl->pinfo_waiting) {
-        hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
+        hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
+        hl_free(dl->pinfo);
+        dl->pinfo = NULL;
         dl->pinfo_waiting = false;
       } else {
         d->sender->vt->cancel(d->sender, &dl->send);
