@@ -6,6 +6,8 @@
 #                         which other load on the machine moves less than the rate (for A/B of a change)
 #   bench/run.sh mem      scenario b alone, MEM_RUNS (3) runs of MEM_NB (20000) events: rate, peak RSS and its
 #                         anonymous / file-backed split (smaps_rollup), for A/B of a memory change
+#   bench/run.sh held     10,000 requests held in flight (the partner's hold=1), HELD_RUNS (3) runs: RSS and its
+#                         anonymous part (smaps_rollup) once the partner holds them all; for A/B of a memory change
 #   bench/run.sh pg       the PostgreSQL store beside SQLite: bulk ingest and drain, and the drain
 #                         with two processes on one database (< 5 min)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
@@ -26,8 +28,9 @@ case "$mode" in
            PERF_OUT=${PERF_OUT:-$root/build/perf-$PSCEN.data} ;;
   pg) N=20000; RUNS=3; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP="" ;;
   mem) N=0; RUNS=${MEM_RUNS:-3}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=${MEM_NB:-20000}; CSECS=0; SWEEP="" ;;
+  held) N=0; RUNS=${HELD_RUNS:-3}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=20000; CSECS=0; SWEEP="" ;;
   count) N=20000; RUNS=${COUNT_RUNS:-5}; CRUNS=0; KRUNS=0; H2N=0; REFN=0; KN=0; NB=0; CSECS=0; SWEEP=""; PERF_STAT=$(mktemp /tmp/hookloop-perfstat-XXXXXX) ;;
-  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|mem|pg" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh quick|full|profile [a|b]|count|mem|held|pg" >&2; exit 2 ;;
 esac
 DRAIN_MAX_S=${DRAIN_MAX_S:-300} # every drain wait of a and b gives up after this many seconds
 AMIF=512     # scenario a: the subscription's max_in_flight
@@ -308,6 +311,37 @@ run_b() { # -> table_b: scenario b RUNS times
 | hookloop RSS with the backlog loaded, before the drain (MB) | $(printf '%s\n' "${bbefores[@]}" | median) (runs: ${bbefores[*]}) |
 | of the largest RSS sampled during the drain (smaps_rollup every 0.1 s): anonymous / file-backed and shared (MB) | $(printf '%s\n' "${banons[@]}" | median) / $(printf '%s\n' "${bfiles[@]}" | median) (runs: ${banons[*]} / ${bfiles[*]}) |"
 }
+# --- 10,000 requests held in flight: the memory of scenario b without the machine's speed ---------
+# The subscription's URL carries the mock partner's hold=1: every request
+# stays unanswered until POST /release, so all 10,000 are in flight at once
+# however loaded the core is (scenario b's 1 s partner reaches 10,000 only on
+# a quiet machine). The backlog is loaded while the subscription is held at
+# 1/s, then lifted; RSS is read once the partner holds 10,000 and 2 s later
+# (the larger of the two), well inside the 120 s timeout.
+scenario_held() { # -> "rss anonymous rss_before_lift" (MB), or "failed"
+  local hp pp dir; hp=$(free_port); pp=$(free_port); dir=$work/h-$RANDOM
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  start_partner "$pp"; local ppid=${pids[-1]}
+  HOOKLOOP_MAX_IN_FLIGHT=10000 start_hookloop "$hp" "$dir" warn
+  schema "$hp"
+  local sub='{"partner_id":"p","event_type":"Payment","url":"http://127.0.0.1:'$pp'/hook/p?hold=1","max_in_flight":10000,"timeout_ms":120000,"rate_limit_per_s":'
+  curl -s -o /dev/null "http://127.0.0.1:$hp/admin/subscriptions" -d "${sub}1}"
+  load_backlog "$hp" 3000000 "$NB"
+  local before; before=$(awk '/VmRSS/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
+  curl -s -o /dev/null "http://127.0.0.1:$hp/admin/subscriptions" -d "${sub}0}"
+  local ok=1 best=0 anon=0 r a
+  wait_count "$pp" 10000 60 held || ok=0
+  for _ in 1 2; do
+    read -r r a < <(awk '/^Rss:/{r=$2} /^Anonymous:/{a=$2} END{print r, a}' "/proc/$HLPID/smaps_rollup")
+    [ "$r" -gt "$best" ] && { best=$r; anon=$a; }
+    sleep 2
+  done
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$pp/release"
+  stop_bounded "$HLPID" "$ppid"
+  [ "$ok" = 1 ] || { note "held: the partner never held 10,000"; echo failed; return; }
+  awk -v r="$best" -v a="$anon" -v b="$before" 'BEGIN{printf "%.1f %.1f %s\n", r/1024, a/1024, b}'
+}
+
 # --- scenario c: a healthy partner next to a dead one and a flaky one --------------------------
 # Events are offered for CSECS seconds, at CRATE/s (below what the core can
 # deliver: the healthy partner's rate is the offered rate whatever happens,
@@ -473,6 +507,16 @@ if [ "$mode" = count ]; then # CPU per delivery during the drain, median of RUNS
   read -r us rate <<<"$(sed -n "$(((RUNS + 1) / 2))p" "$work/count.txt")"
   echo "scenario a, $N deliveries, median of $RUNS: $us µs of hookloop CPU per delivery ($rate deliveries/s in that run)"
   rm -f "$PERF_STAT"; exit 0
+fi
+
+if [ "$mode" = held ]; then # RUNS (HELD_RUNS, 3) runs of 10,000 requests held in flight
+  hr=(); ha=(); hb=()
+  for ((r = 0; r < RUNS; r++)); do
+    read -r x y z <<<"$(scenario_held)"; hr+=("$x"); ha+=("${y:-}"); hb+=("${z:-}")
+    echo "  run $((r + 1)): RSS $x MB, anonymous ${y:-} MB (with the backlog loaded, before: ${z:-} MB)" >&2
+  done
+  echo "10,000 held in flight, $bin, median of $RUNS: RSS $(printf "%s\n" "${hr[@]}" | median) MB (runs ${hr[*]}), anonymous $(printf "%s\n" "${ha[@]}" | median) MB; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
 fi
 
 if [ "$mode" = mem ]; then # scenario b alone: rate and memory, RUNS (MEM_RUNS, 3) runs of NB (MEM_NB, 20000) events

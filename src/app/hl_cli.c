@@ -15,7 +15,9 @@
 #include "transform/hl_transform_cli.h"
 
 #include <libgen.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -57,8 +59,24 @@ static int load_config(hl_config *cfg, const char *file) {
   return 0;
 }
 
+/* glibc gives a thread that allocates while another holds an arena's lock
+ * an arena of its own (up to 8 per core): the threadpool's SQLite commits
+ * and AWS calls then keep pages resident in four or more arenas beside the
+ * loop thread's, almost all of them free (bench/README.md, "Memory in
+ * scenario b": -2.9 MB of 10,000 requests in flight with one arena). serve
+ * keeps one, before any thread starts, unless the operator chose with
+ * MALLOC_ARENA_MAX or the glibc.malloc.arena_max tunable. */
+static void limit_malloc_arenas(void) {
+#ifdef M_ARENA_MAX
+  const char *t = getenv("GLIBC_TUNABLES");
+  if (getenv("MALLOC_ARENA_MAX") || (t && strstr(t, "glibc.malloc.arena_max"))) return;
+  mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
 static int cmd_serve(int argc, char **argv) {
   const char *file = NULL;
+  limit_malloc_arenas();
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[++i];
     else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;

@@ -28,6 +28,11 @@ static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", 
 
 #define RECORD_AGAIN_MS 1000
 
+struct dl_pinfo {
+  hl_pinfo_req req;
+  hl_delivery *dl;
+};
+
 struct hl_delivery {
   dstate state;
   hl_dispatch *owner;
@@ -44,13 +49,19 @@ struct hl_delivery {
   hl_send_req send;            /* SENDING: the attempt the sender carries */
   uint64_t host_seq;           /* the attempt's number at its host (AIMD) */
   hl_buf body;                 /* the transformed bytes of the attempt, when a transformation applies */
-  hl_pinfo_req pinfo;          /* SENDING: waiting for the partner's info (pinfo_waiting) */
+  /* owned; SENDING with partner info configured: the request for it, from
+   * send_attempt until the answer is used (pinfo_waiting while it is
+   * fetched). Allocated then only: a delivery otherwise holds none. */
+  struct dl_pinfo *pinfo;
   bool pinfo_waiting;
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
   double latency_s;
-  char error[HL_SEND_ERROR_SIZE];
+  /* owned; the outcome's error text, NULL: none. Allocated for a failed
+   * attempt only: a delivery waiting on a slow partner holds no text
+   * buffer (256 bytes each, 2.6 MB of 10,000 in flight). */
+  char *error;
   uint64_t next_delay_ms;
 };
 
@@ -184,14 +195,23 @@ static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
   return dl;
 }
 
+/* dl->error becomes text (NULL or "": none). */
+static void set_error(hl_delivery *dl, const char *text) {
+  hl_free(dl->error);
+  dl->error = text && text[0] ? hl_strdup(text) : NULL;
+}
+
 static void delivery_free(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
+  set_error(dl, NULL);
   hl_eq_item_free(&dl->item);
   hl_buf_dispose(&dl->body);
-  if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
+  if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
+  hl_free(dl->pinfo);
+  dl->pinfo = NULL;
   if (dl->token && d->queue->vt->finished) d->queue->vt->finished(d->queue, dl->token, s, dl->recorded);
   if (dl->all_prev) dl->all_prev->all_next = dl->all_next;
   else d->all = dl->all_next;
@@ -312,7 +332,7 @@ static void report(hl_delivery *dl) {
     .outcome = dl->outcome, .event_id = dl->item.d.event_id,
     .subscription_id = dl->item.d.subscription_id, .attempt = (int)dl->item.d.attempts,
     .status_code = dl->status_code, .latency_s = dl->latency_s, .since_accept_s = since,
-    .error = dl->error[0] ? dl->error : NULL,
+    .error = dl->error,
   };
   hl_outcome_log_attempt(d->olog, &info, dl->item.trace);
   if (d->opt.on_outcome) d->opt.on_outcome(d->opt.outcome_data, &info);
@@ -432,7 +452,7 @@ static void record(hl_delivery *dl) {
     r->last_status_code = dl->status_code;
     r->last_latency_ms = (int64_t)(dl->latency_s * 1000.0 + 0.5);
     hl_free(r->last_error);
-    r->last_error = dl->error[0] ? hl_strdup(dl->error) : NULL;
+    r->last_error = dl->error ? hl_strdup(dl->error) : NULL;
   }
   r->updated_at = now;
   r->next_attempt_at = dl->outcome == HL_OUTCOME_RETRY ? now + (int64_t)dl->next_delay_ms : 0;
@@ -449,7 +469,7 @@ static void record(hl_delivery *dl) {
   };
   dl->kept = dl->outcome == HL_OUTCOME_RETRY && ordered_push(d, dl->sub);
   hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
-                        .release = release, .kept = dl->kept, .error = dl->error};
+                        .release = release, .kept = dl->kept, .error = dl->error ? dl->error : ""};
   /* Embedded: the status write joins this turn's transaction with the
    * ledger entry; the callback runs after the commit that made both durable. */
   d->queue->vt->record(d->queue, &a, on_recorded, dl);
@@ -473,9 +493,10 @@ static void log_attempt(hl_dispatch *d, const hl_delivery *dl, const hl_send_res
 static void skip_head(hl_dispatch *d, hl_delivery *dl) {
   const hl_sub_rec *r = &dl->sub->rec;
   if (!ordered(d, dl->sub) || r->skip_after <= 0 || dl->item.d.attempts < r->skip_after) return;
-  char last[HL_SEND_ERROR_SIZE];
-  snprintf(last, sizeof last, "%s", dl->error);
-  snprintf(dl->error, sizeof dl->error, "skipped after %lld attempts (last: %.200s)", (long long)r->skip_after, last);
+  char text[HL_SEND_ERROR_SIZE];
+  snprintf(text, sizeof text, "skipped after %lld attempts (last: %.200s)", (long long)r->skip_after,
+           dl->error ? dl->error : "");
+  set_error(dl, text);
   dl->outcome = HL_OUTCOME_FAILED;
 }
 
@@ -488,7 +509,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   hl_sub *s = dl->sub;
   release_slot(dl, !res->attempted ? HL_GATE_NEUTRAL : res->verdict == HL_SEND_OK ? HL_GATE_OK : HL_GATE_FAILED,
                res);
-  snprintf(dl->error, sizeof dl->error, "%s", res->error);
+  set_error(dl, res->error);
   dl->status_code = res->status_code;
   if (!res->attempted) {
     /* It never went out: an unusable secret fails for good; a request that
@@ -503,7 +524,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   log_attempt(d, dl, res);
   if (res->verdict == HL_SEND_OK) {
     dl->outcome = HL_OUTCOME_SUCCESS;
-    dl->error[0] = '\0';
+    set_error(dl, NULL);
   } else if (res->verdict == HL_SEND_FAIL) {
     dl->outcome = HL_OUTCOME_FAILED;
   } else {
@@ -516,8 +537,9 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
       dl->next_delay_ms = delay;
       skip_head(d, dl);
     } else {
-      size_t l = strlen(dl->error);
-      snprintf(dl->error + l, sizeof dl->error - l, " (retries exhausted)");
+      char text[HL_SEND_ERROR_SIZE];
+      snprintf(text, sizeof text, "%s (retries exhausted)", dl->error ? dl->error : "");
+      set_error(dl, text);
       dl->outcome = HL_OUTCOME_FAILED;
     }
   }
@@ -578,10 +600,13 @@ static void shape_and_send(hl_delivery *dl, const hl_transform *merge) {
  * PARTNER_INFO_ON_FAILURE). */
 static void with_info(hl_delivery *dl, int status, const char *info, size_t len, const char *why) {
   hl_dispatch *d = dl->owner;
+  struct dl_pinfo *pi = dl->pinfo; /* freed before the send, which may free dl */
+  dl->pinfo = NULL;
   if (status == 0) {
     char err[HL_SEND_ERROR_SIZE];
     hl_transform *owned;
-    const hl_transform *merge = hl_pinfo_merge_program(d->opt.pinfo, &dl->pinfo, info, len, &owned, err, sizeof err);
+    const hl_transform *merge = hl_pinfo_merge_program(d->opt.pinfo, &pi->req, info, len, &owned, err, sizeof err);
+    hl_free(pi);
     if (!merge) {
       not_sent(dl, false, err);
       return;
@@ -590,6 +615,7 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
     hl_transform_free(owned);
     return;
   }
+  hl_free(pi);
   if (status == HL_ECANCELED ||
       !hl_sub_enrich_deliver_unenriched(&dl->sub->rec, hl_pinfo_deliver_unenriched(d->opt.pinfo))) {
     not_sent(dl, true, why ? why : "partner info unavailable");
@@ -599,7 +625,7 @@ static void with_info(hl_delivery *dl, int status, const char *info, size_t len,
 }
 
 static void on_info(hl_pinfo_req *r, int status, const char *info, size_t len, const char *why) {
-  hl_delivery *dl = hl_container_of(r, hl_delivery, pinfo);
+  hl_delivery *dl = hl_container_of(r, struct dl_pinfo, req)->dl;
   dl->pinfo_waiting = false;
   with_info(dl, status, info, len, why);
 }
@@ -613,7 +639,9 @@ static void send_attempt(hl_delivery *dl) {
   }
   const char *info = NULL;
   size_t len = 0;
-  int rc = hl_pinfo_get(d->opt.pinfo, dl->sub->rec.partner_id, &dl->pinfo, on_info, &info, &len);
+  dl->pinfo = hl_malloc(sizeof *dl->pinfo);
+  dl->pinfo->dl = dl;
+  int rc = hl_pinfo_get(d->opt.pinfo, dl->sub->rec.partner_id, &dl->pinfo->req, on_info, &info, &len);
   if (rc == 1) {
     dl->pinfo_waiting = true; /* on_info carries on, from the loop */
     return;
@@ -630,7 +658,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
     /* Delivered before (a retried batch, a restart after the POST): do not
      * send again; record SUCCESS without touching the attempt's figures. */
     dl->outcome = HL_OUTCOME_DUPLICATE;
-    dl->error[0] = '\0';
+    set_error(dl, NULL);
     record(dl);
     return;
   }
@@ -1133,7 +1161,9 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
     hl_delivery *next = dl->all_next;
     if (dl->state == D_SENDING) {
       if (dl->pinfo_waiting) {
-        hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo);
+        hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
+        hl_free(dl->pinfo);
+        dl->pinfo = NULL;
         dl->pinfo_waiting = false;
       } else {
         d->sender->vt->cancel(d->sender, &dl->send);

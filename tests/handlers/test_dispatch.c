@@ -327,12 +327,24 @@ HL_TEST(a_retryable_answer_is_sent_again_and_recorded_with_both_attempts) {
   teardown();
 }
 
-HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
-  setup(100, 60000, "10ms");
-  hl_sub *s = add_sub("sub_a", 1);
-  accept_event("e1", "sub_a");
+/* event_id, accepted for s, is running: the sender has it. */
+static void start_one(hl_sub *s, const char *event_id) {
+  accept_event(event_id, s->rec.subscription_id);
   hl_dispatch_notify(&disp, s);
   SPIN(fake.nrunning == 1);
+}
+
+/* The row's last_error is want (NULL: none). */
+static void expect_last_error(const char *event_id, const char *want) {
+  hl_delivery_rec r = row(event_id);
+  if (want) HL_ASSERT_EQ_STR(r.last_error, want);
+  else HL_ASSERT_MSG(r.last_error == NULL, "last_error: %s", r.last_error);
+  hl_delivery_rec_free(&r);
+}
+
+HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
+  setup(100, 60000, "10ms");
+  start_one(add_sub("sub_a", 1), "e1");
   answer(&fake, HL_SEND_FAIL, 400);
   SPIN(disp.in_memory == 0);
   for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT);
@@ -340,8 +352,31 @@ HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
   expect_row("e1", "FAILED", 1);
   hl_delivery_rec r = row("e1");
   HL_ASSERT_EQ_INT((long)r.last_status_code, 400);
-  HL_ASSERT_EQ_STR(r.last_error, "partner answered 400");
   hl_delivery_rec_free(&r);
+  expect_last_error("e1", "partner answered 400");
+  teardown();
+}
+
+/* The error kept for the status row is the last attempt's own text: a
+ * retry that runs out says so after it, and a delivery that succeeds after
+ * a failed attempt (or reuses a freed delivery's memory) records none. */
+HL_TEST(the_last_error_is_the_last_attempts_and_says_when_the_retries_ran_out) {
+  setup(100, 60000, "10ms");
+  hl_sub *s = add_sub("sub_a", 1);
+  /* e1: 503, then 502 with the schedule (one retry) spent; e2: 503, then 200. */
+  static const struct { const char *id; hl_send_verdict second; long status; } runs[] = {
+    {"e1", HL_SEND_RETRY, 502}, {"e2", HL_SEND_OK, 200}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(runs); i++) {
+    start_one(s, runs[i].id);
+    answer(&fake, HL_SEND_RETRY, 503);
+    SPIN(fake.nrunning == 1);
+    answer(&fake, runs[i].second, runs[i].status);
+    SPIN(disp.in_memory == 0);
+  }
+  expect_row("e1", "FAILED", 2);
+  expect_last_error("e1", "partner answered 502 (retries exhausted)");
+  expect_row("e2", "SUCCESS", 2);
+  expect_last_error("e2", NULL);
   teardown();
 }
 
