@@ -10,7 +10,8 @@
  * kafka: per delivery the ledger read, the status upsert (SUCCESS), the
  * ledger write (DELIVERED), the attempt row. embedded: the events are
  * accepted first (not timed), then per delivery the claim (a turn's worth
- * at once), the status update, the ledger write, the attempt row.
+ * at once), the status update, the attempt row (no ledger: the embedded
+ * queue never brings a delivered row again).
  * Event ids are random (UUID-like), as partners' are. */
 #include "store/hl_store.h"
 #include "store/hl_store_sqlite.h"
@@ -67,7 +68,9 @@ static void record(hl_store *s, const char *id, int64_t now, bool update) {
                        .attempts = 1, .last_status_code = 200, .last_latency_ms = 3, .updated_at = now};
   if (update) s->vt->eq_update(s, &r, false, on_done, NULL);
   else s->vt->delivery_put(s, &r, on_done, NULL);
-  s->vt->ledger_put(s, key, "DELIVERED", now / 1000 + 7 * 24 * 3600, true, on_done, NULL);
+  /* The ledger entry only where the queue may bring a delivery again
+   * (hl_dispatch.c record): the Kafka path. */
+  if (!update) s->vt->ledger_put(s, key, "DELIVERED", now / 1000 + 7 * 24 * 3600, true, on_done, NULL);
   hl_attempt_rec a = {.event_id = (char *)id, .subscription_id = "sub_bench", .attempt = 1, .at_ms = now,
                       .status_code = 200, .latency_ms = 3,
                       .headers_json = "{\"content-type\":\"application/json\",\"content-length\":\"2\","
@@ -121,7 +124,7 @@ int main(int argc, char **argv) {
     want += kafka ? m : 1;
     wait_answers(want);
     for (size_t j = 0; j < m; j++) record(s, ids[i + j], now, !kafka);
-    want += 3 * m;
+    want += (kafka ? 3 : 2) * m;
     wait_answers(want);
   }
   double c1 = cpu_s();
