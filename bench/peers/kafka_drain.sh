@@ -261,9 +261,11 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       hookloop_up "$hp" "$work/em-$round-$kind" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
       { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
+      perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # attached before the release
       start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
       res=$(clock_result); forget "$CLOCK"
+      perf_detach
       dpid=$HLPID ;;
   esac
   [ -n "$dpid" ] && stop_bounded "$dpid"

@@ -112,6 +112,9 @@ def main():
     stacks = list(samples(sys.stdin))
     # The main binary: the dso of the outermost frame most samples share.
     outer = collections.Counter(os.path.basename(f[-1][1]) for _, f in stacks if f)
+    # Stacks that DWARF unwinding cut short end in a library: then the
+    # program's own frames anywhere in the stack decide.
+    outer.update(os.path.basename(d) for _, f in stacks for _, d in f[:-1])
     for name, _ in outer.most_common():
         if not name.startswith("lib") and not name.startswith("["):
             main_bin = name

@@ -83,6 +83,15 @@ typedef struct {
  * caps a client that waits for each answer before the next request. */
 #define HL_SQLITE_COMMIT_MS 0
 
+/* WAL pages after which a COMMIT copies the WAL back into the database
+ * (SQLite's default: 1000). A delivery's writes land on pages spread over
+ * the key indexes (random event ids), and a page written again before the
+ * next checkpoint is copied back once: fewer, larger checkpoints write
+ * less per delivery (bench/store: 13.6 -> 10.5 KB written per Kafka
+ * delivery in turns of 256) at the price of a WAL file of up to ~16 MB and
+ * a longer pause for each checkpoint. */
+#define HL_SQLITE_CHECKPOINT_PAGES "4000"
+
 static const char *STATUS_OPEN = "('PENDING','RETRYING')";
 
 static bool terminal_status(const char *st) {
@@ -1273,6 +1282,10 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
       migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0) {
+    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if (exec_sql(s, "PRAGMA wal_autocheckpoint=" HL_SQLITE_CHECKPOINT_PAGES) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -141,6 +141,15 @@ static bool status_is(const char *event_id, const char *status) {
   return is;
 }
 
+/* The idempotency ledger's answer for key: 0 (an entry) or HL_ENOTFOUND. */
+static int ledger_status(const char *key) {
+  capture c = {0};
+  store->vt->ledger_get(store, key, cap_cb, &c);
+  run_until(&c.calls);
+  hl_store_result_dispose(&c.res);
+  return c.status;
+}
+
 static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char *sched) {
   char err[256] = "";
   uv_loop_init(&loop);
@@ -205,6 +214,10 @@ HL_TEST(a_subscription_gets_its_deliveries_in_order_never_more_than_its_limit_at
     HL_ASSERT_EQ_INT((long)r.last_status_code, 200);
     hl_delivery_rec_free(&r);
   }
+  /* The embedded queue never brings a SUCCESS row again, so nothing reads
+   * the idempotency ledger for it, and nothing is written there either. */
+  HL_ASSERT_EQ_INT(ledger_status("sub_a#e1"), HL_ENOTFOUND);
+  HL_ASSERT_EQ_INT(ledger_status("sub_a#e5"), HL_ENOTFOUND);
   teardown();
 }
 
