@@ -316,6 +316,13 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
                         .retry_after_ms = c->retry_after_ms};
   long code = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+  /* An HTTP/2 partner may answer before it has read the whole body, then
+   * reset the stream (RFC 9113 section 8.1: RST_STREAM NO_ERROR after a
+   * complete answer; nginx's `return` does it). libcurl 7.88 reports the
+   * reset as a stream error although the answer arrived. The answer is the
+   * partner's verdict: retrying it as a connection fault would deliver an
+   * accepted webhook twice. */
+  if (rc == CURLE_HTTP2_STREAM && code >= 200) rc = CURLE_OK;
   res.status_code = rc == CURLE_OK ? code : 0;
   if (code > 0 && c->ans) {
     memcpy(res.resp_headers, c->ans->headers, c->resp_headers_len);

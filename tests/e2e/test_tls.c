@@ -291,6 +291,49 @@ HL_TEST_T(an_h2_partner_gets_a_burst_multiplexed_on_one_connection, 120) {
   hl_rmtree(certs);
 }
 
+/* An HTTP/2 partner that answers before it has read the body and then
+ * resets the stream (RFC 9113 section 8.1; nginx's `return 204`) has
+ * answered: each delivery is one attempt and one request. libcurl 7.88
+ * reports the reset as a stream error, which was retried as a connection
+ * fault, so the partner got most of these twice or more. */
+HL_TEST_T(an_h2_partner_answering_before_the_body_gets_each_delivery_once, 120) {
+  make_certs();
+  h2_partner p = start_h2_partner();
+  start_hookloop(NULL);
+  enum { N = 24 };
+  char url[128];
+  snprintf(url, sizeof url, "https://partner.localhost:%d/early/h2", p.port);
+  char *sub = e2e_setup(&hk, "h2early", url, "\"max_in_flight\":24", NULL, 0);
+  e2e_post_bulk(&hk, "evt-h2e-", 0, N);
+  for (int i = 0; i < N; i++) {
+    char id[32], st[32];
+    int64_t attempts = -1;
+    snprintf(id, sizeof id, "evt-h2e-%d", i);
+    HL_ASSERT_MSG(e2e_wait_status(&hk, id, "SUCCESS", 20000), "%s was not delivered", id);
+    e2e_delivery_to(&hk, id, sub, st, sizeof st, &attempts);
+    HL_ASSERT_MSG(attempts == 1, "%s took %lld attempts", id, (long long)attempts);
+  }
+  free(sub);
+  char *text = hl_read_file(p.log, NULL);
+  HL_ASSERT(text != NULL);
+  int lines = 0, early = 0;
+  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    char proto[32], uri[128];
+    long conn = 0;
+    int status = 0;
+    HL_ASSERT_MSG(sscanf(l, "%31s %ld %d %127s", proto, &conn, &status, uri) == 4, "log line: %s", l);
+    lines++;
+    if (strcmp(proto, "HTTP/2.0") == 0 && status == 204 && strcmp(uri, "/early/h2") == 0) early++;
+  }
+  free(text);
+  HL_ASSERT_EQ_INT(lines, N);
+  HL_ASSERT_EQ_INT(early, N);
+  stop_hookloop();
+  kill(p.pid, SIGTERM);
+  hl_wait(p.pid, 5000);
+  hl_rmtree(certs);
+}
+
 /* HOOKLOOP_TLS_MIN=1.3 against a partner speaking TLS 1.2 at most: one
  * attempt, failed with a last_error naming the setting, nothing delivered;
  * with the default floor (1.2) the same partner is delivered to. */

@@ -5,8 +5,10 @@
 # execs nginx with everything (pid, logs, temporary files) under DIR.
 #
 # Environment (ports on 127.0.0.1; a server is left out when its port is unset):
-#   H2_PORT      HTTP/2 over TLS (ALPN h2) only: a POST is answered 204, a
-#                request that arrives over HTTP/1.1 505
+#   H2_PORT      HTTP/2 over TLS (ALPN h2) only: a POST is answered 204 once
+#                its body is read, a request that arrives over HTTP/1.1 505;
+#                under /early/ 204 at once, before the body is read (nginx
+#                then resets the stream, RFC 9113 section 8.1)
 #   H1_PORT      HTTP/1.1 over TLS (nginx offers no h2 there): 204
 #   STATUS_PORT  plain http: GET answers nginx's stub_status (its "requests"
 #                count includes the status requests themselves)
@@ -49,6 +51,7 @@ CONF
       echo_read_request_body;
       echo_status 204;
     }
+    location /early/ { return 204; }
   }
 CONF
   [ -n "${H1_PORT:-}" ] && cat <<CONF
