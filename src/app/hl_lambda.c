@@ -750,6 +750,7 @@ static void record_of_parked(record *r, invocation *inv, hl_eq_item *it) {
   hl_record_headers h;
   hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
   hl_record_headers_due(&h, r->due_ms);
+  hl_record_headers_replay(&h, it->replay); /* a parked replay stays that replay (its ledger key) */
   for (size_t i = 0; i < h.n && r->nheaders < HL_ARRAY_SIZE(r->headers); i++)
     r->headers[r->nheaders++] = (hl_kafka_header){hl_strdup(h.h[i].name), hl_strndup(h.h[i].value, h.h[i].len), h.h[i].len};
 }

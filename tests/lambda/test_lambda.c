@@ -2265,3 +2265,34 @@ HL_TEST_T(lambda_replay_from_the_egress_topic_with_the_batch_brokers, 120) {
   HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":2"), "%s", r->body);
   replay_stop(&mk);
 }
+
+/* A replay that fails (503) and whose retry falls due after its
+ * invocation's hand-off is parked in the store; the drain that delivers it
+ * keeps its generation, so the first delivery's ledger entry does not stop
+ * it: the partner gets it a third time. */
+HL_TEST_T(lambda_a_parked_replay_keeps_its_generation, 120) {
+  hl_mock_kafka mk;
+  replayed_in_lambda(&mk, "replay?codes=200,503,200", "HOOKLOOP_RETRY_SCHEDULE=8s,8s");
+  egress_batch(&mk, hl_wall_ms() + 30000);
+  assert_replay_requests(2);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.8s"), 1);
+  char *out = topic_dump(&mk, "wh.retry.8s", "%h\\n");
+  HL_ASSERT_MSG(strstr(out, "replay=1"), "retry record: %s", out);
+  free(out);
+  int64_t due = due_on(&mk, "wh.retry.8s");
+  /* 4 s left, the retry due in ~8 s: parked. */
+  int n = 0;
+  char *batch = msk_batch_with_servers(&mk, "wh.retry.8s", &n);
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 30000);
+  free(batch);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  assert_replay_requests(2);
+  /* A drain that lasts past its due time takes it and delivers it. */
+  r = drain(due + 12000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":1,\"done\":1,\"left\":0}");
+  assert_replay_requests(3);
+  r = admin("GET", "/admin/deliveries?event_id=msk-3000", NULL);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":3"), "%s", r->body);
+  replay_stop(&mk);
+}
