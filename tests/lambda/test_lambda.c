@@ -2296,3 +2296,36 @@ HL_TEST_T(lambda_a_parked_replay_keeps_its_generation, 120) {
   HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":3"), "%s", r->body);
   replay_stop(&mk);
 }
+
+/* POST .../retry in the MSK function that knows its brokers from a batch:
+ * a dead-lettered delivery (503 twice, the schedule used up) is re-queued
+ * from the dead-letter topic to its egress topic with the same bytes. */
+HL_TEST_T(lambda_requeue_from_the_dead_letter_topic_with_the_batch_brokers, 120) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.egress.acme.Payment", "wh.dlq", "wh.retry.100ms", NULL};
+  kafka_start(&mk, topics);
+  function_start(NULL, "replay?codes=503");
+  char path[200];
+  snprintf(path, sizeof path, "/admin/deliveries/msk-3000/%s/retry", sub_id);
+  emu_result *r = admin("POST", path, NULL);
+  HL_ASSERT_EQ_INT(status_of(r), 501);
+  HL_ASSERT_MSG(strstr(r->body, "KAFKA_BROKERS"), "%s", r->body);
+  egress_produce(&mk, "wh.egress.acme.Payment", "msk-3000", replay_value);
+  egress_batch(&mk, hl_wall_ms() + 30000);
+  int n = 0;
+  char *batch = msk_batch_with_servers(&mk, "wh.retry.100ms", &n);
+  HL_ASSERT_EQ_INT(n, 1);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 30000), 30000);
+  free(batch);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.dlq"), 1);
+  r = admin("POST", path, NULL);
+  HL_ASSERT_MSG(status_of(r) == 202 && strstr(r->body, "requeued"), "%s", r->body);
+  char *out = topic_dump(&mk, "wh.egress.acme.Payment", "%k|%h|%s\\n");
+  const char *second = strchr(out, '\n');
+  HL_ASSERT_MSG(second && strstr(second, "msk-3000|") && strstr(second, replay_value), "egress: %s", out);
+  free(out);
+  r = admin("GET", "/admin/deliveries?event_id=msk-3000", NULL);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"PENDING\\\"") && strstr(r->body, "\\\"attempts\\\":2"), "%s", r->body);
+  replay_stop(&mk);
+}
