@@ -1218,34 +1218,28 @@ static int migrate_retention(sq_store *s) {
   return exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;");
 }
 
-/* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
- * every row written before). */
-static int migrate_replay(sq_store *s) {
+/* Adds the integer column `col` (0 for the rows already there) to table
+ * when it is missing, so a step is idempotent on every start. */
+static int add_int_column(sq_store *s, const char *table, const char *col) {
   char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='replays'", s->t.delivery_table);
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", table, col);
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
   bool have = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
   if (have) return 0;
-  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN replays INTEGER NOT NULL DEFAULT 0", s->t.delivery_table);
+  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", table, col);
   return exec_sql(s, q);
 }
+
+/* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
+ * every row written before). */
+static int migrate_replay(sq_store *s) { return add_int_column(s, s->t.delivery_table, "replays"); }
 
 /* Step "park replay": a parked retry keeps its replay generation
  * (hl_eq_item.replay), so a parked replay is still that replay when a drain
  * takes it (0 for every row parked before). */
-static int migrate_park_replay(sq_store *s) {
-  char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='replay'", s->t.parked_table);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
-  bool have = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
-  if (have) return 0;
-  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN replay INTEGER NOT NULL DEFAULT 0", s->t.parked_table);
-  return exec_sql(s, q);
-}
+static int migrate_park_replay(sq_store *s) { return add_int_column(s, s->t.parked_table, "replay"); }
 
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
