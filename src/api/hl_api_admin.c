@@ -823,7 +823,7 @@ static void on_requeued(void *data, int status, const char *code, const char *me
     static const char body[] = "{\"status\":\"requeued\"}";
     hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
   } else if (status == HL_EUNSUPPORTED) {
-    hl_api_respond_error(c->req, 501, "not_supported", "re-queueing needs the embedded queue, the DynamoDB queue or a Kafka dead-letter topic", NULL);
+    hl_api_respond_error(c->req, 501, "not_supported", "re-queueing needs the embedded queue, the DynamoDB queue or a Kafka dead-letter topic; in Lambda on MSK, the brokers: set KAFKA_BROKERS, or wait until this function has handled an MSK batch", NULL);
   } else if (status == HL_ENOTFOUND) {
     hl_api_respond_error(c->req, 404, code ? code : "not_found",
                          message ? message : "no delivery of this event to this subscription", NULL);

@@ -21,8 +21,10 @@
  * The Kafka queue keeps the bytes on topics only: it finds the delivery's
  * record there (the egress topic; the dead-letter topic for a FAILED one)
  * and produces it again (hl_queue_kafka.c); a record gone with the topic's
- * retention is event_gone. Only a queue with no replay at all (Lambda's
- * batches) answers 501 replay_not_supported.
+ * retention is event_gone. Lambda on MSK has the queue once it knows the
+ * brokers (KAFKA_BROKERS, or an MSK batch's bootstrapServers; hl_lambda.c);
+ * until then there is no queue here and the answer is 501
+ * replay_not_supported, saying what to set.
  */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
@@ -84,8 +86,9 @@ static void write_result(hl_jw *w, hl_api *a, const replay_target *t) {
 
 static void respond_unsupported(hl_http_req *req) {
   hl_api_respond_error(req, 501, "replay_not_supported",
-                       "this deployment's queue cannot send an event again: replay needs `hookloop serve` (the "
-                       "embedded, DynamoDB or Kafka queue)", NULL);
+                       "this process cannot send an event again yet: in Lambda on MSK replay needs the Kafka "
+                       "brokers (set KAFKA_BROKERS, or wait until this function has handled an MSK batch, "
+                       "whose bootstrapServers it then uses)", NULL);
 }
 
 static void answer(replay_ctx *c) {

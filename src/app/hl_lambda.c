@@ -115,7 +115,8 @@ struct lambda {
   hl_api api;
   hl_metrics metrics, metrics_sent;
   hl_kafka *kafka;             /* producer only, for retry/DLQ/egress topics */
-  hl_kafka_config kcfg;
+  hl_kafka_config kcfg;        /* the brokers of `kafka`, also for reading topics (replay, re-queue) */
+  char *kbrokers;              /* owned: kcfg.brokers once learnt from an MSK batch */
   hl_app_kafka_auth kauth;     /* the Kafka SASL login or MSK IAM tokens (opened at init) */
   hl_pipeline_options popt;    /* topics, schedule and metrics for the shared record handling */
   bool partial_batch;
@@ -708,16 +709,28 @@ static void arm_deadline(invocation *inv) {
 
 /* The producer for retry and dead-letter topics: the configured brokers,
  * else (MSK batches) the cluster the batch came from. Created once per
- * sandbox. */
+ * sandbox. From then on the API has the queue too: replay and the
+ * dead-letter re-queue read topics with a consumer of their own on the same
+ * brokers (L->kcfg), and accepted events go to their ingress topics; before
+ * that (no KAFKA_BROKERS, no batch seen) they answer 501 saying what to set. */
 static void ensure_kafka(lambda *L, const char *bootstrap) {
   if (L->kafka || L->ddbq) return;
   const char *bs = L->cfg->kafka_brokers ? L->cfg->kafka_brokers : bootstrap;
-  if (!bs) return;
-  hl_kafka_config kc = {.brokers = bs, .security_protocol = L->cfg->kafka_security_protocol, .sasl = L->kauth.sasl};
+  if (!bs || !*bs) return;
+  L->kbrokers = hl_strdup(bs);
+  L->kcfg = (hl_kafka_config){.brokers = L->kbrokers, .security_protocol = L->cfg->kafka_security_protocol,
+                              .sasl = L->kauth.sasl};
   char err[256];
-  if (hl_kafka_create(&L->loop, &kc, &L->kafka, err, sizeof err) != 0)
+  if (hl_kafka_create(&L->loop, &L->kcfg, &L->kafka, err, sizeof err) != 0) {
     hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
-  else hl_queue_kafka_set_producer(L->queue, L->kafka);
+    hl_free(L->kbrokers);
+    L->kbrokers = NULL;
+    L->kcfg = (hl_kafka_config){0};
+    return;
+  }
+  hl_queue_kafka_set_producer(L->queue, L->kafka);
+  hl_api_use_queue(&L->api, L->queue, L->kafka);
+  L->api.opt.loop = &L->loop;
 }
 
 /* A parked retry as a record: the same headers a retry topic's record has. */
@@ -737,6 +750,7 @@ static void record_of_parked(record *r, invocation *inv, hl_eq_item *it) {
   hl_record_headers h;
   hl_record_headers_delivery(&h, it->d.subscription_id, it->d.attempts, it->event_type, it->accepted_at, it->trace);
   hl_record_headers_due(&h, r->due_ms);
+  hl_record_headers_replay(&h, it->replay); /* a parked replay stays that replay (its ledger key) */
   for (size_t i = 0; i < h.n && r->nheaders < HL_ARRAY_SIZE(r->headers); i++)
     r->headers[r->nheaders++] = (hl_kafka_header){hl_strdup(h.h[i].name), hl_strndup(h.h[i].value, h.h[i].len), h.h[i].len};
 }
@@ -1307,6 +1321,7 @@ int hl_lambda_run(const hl_config *cfg) {
     while (!kafka_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
     L->kafka = NULL;
   }
+  hl_free(L->kbrokers);
   {
     int auth_closed = 0;
     hl_app_kafka_auth_close(&L->kauth, set_flag, &auth_closed);

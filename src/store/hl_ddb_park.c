@@ -131,6 +131,9 @@ void hl_ddb_park_put(hl_ddb_park *p, const hl_eq_item *it, hl_store_cb cb, void 
   else a[n++] = (hl_ddb_attr){"body", hl_ddb_sn(body, it->body_len)};
   if (it->event_type) a[n++] = (hl_ddb_attr){"event_type", hl_ddb_s(it->event_type)};
   if (it->trace) a[n++] = (hl_ddb_attr){"trace", hl_ddb_s(it->trace)};
+  /* A parked replay stays that replay (its ledger key); absent: none. */
+  char rb[24];
+  if (it->replay > 0) a[n++] = (hl_ddb_attr){"replay", hl_ddb_n(hl_ddb_i64(rb, it->replay))};
   hl_ddb_name nm[] = {{"#dk", "due_key"}};
   hl_ddb_expr x = {.condition = "attribute_not_exists(#dk)", .names = nm, .n_names = 1};
   put_ctx *c = hl_calloc(1, sizeof *c);
@@ -430,6 +433,9 @@ static void on_page(void *data, const hl_aws_status *st, const hl_json *resp) {
     it->event_type = get_s(j, "event_type");
     it->trace = get_s(j, "trace");
     hl_ddb_item_i64(j, "accepted_at", &it->accepted_at);
+    it->replay = hl_ddb_item_i64_or0(j, "replay");
+    if (it->replay < 0) it->replay = 0;
+    it->d.replays = it->replay;
     int64_t np = 0;
     hl_ddb_item_i64(j, "parts", &np);
     size_t bl = 0;

@@ -566,14 +566,14 @@ static void prepare_all(pg_store *s) {
       t->delivery_table);
   SET(Q_NOTIFY, "SELECT pg_notify($1,$2)");
   SET(Q_HEALTH, "SELECT max(version) FROM hookloop_schema_version");
-  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
-      "VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING", t->parked_table);
+  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body,replay) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING", t->parked_table);
   SET(Q_PARK_TAKE,
       "WITH c AS (SELECT due_ms,event_id,subscription_id FROM %s WHERE due_ms<=$1 AND lease_until<$2 "
       "ORDER BY due_ms LIMIT $3 FOR UPDATE SKIP LOCKED) "
       "UPDATE %s p SET lease_until=$4 FROM c WHERE p.due_ms=c.due_ms AND p.event_id=c.event_id AND "
       "p.subscription_id=c.subscription_id "
-      "RETURNING p.due_ms,p.event_id,p.subscription_id,p.attempts,p.event_type,p.trace,p.accepted_at,p.body",
+      "RETURNING p.due_ms,p.event_id,p.subscription_id,p.attempts,p.event_type,p.trace,p.accepted_at,p.body,p.replay",
       t->parked_table, t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=$1 AND event_id=$2 AND subscription_id=$3", t->parked_table);
   SET(Q_HEARTBEAT, "UPDATE %s SET lease_until=" SRV_NOW "+$2 WHERE owner=$1", t->delivery_table);
@@ -685,6 +685,9 @@ static const mig_step steps[] = {
    {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
   /* Replay: a delivery's replay generation (hl_eq_item.replay). */
   {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replays bigint NOT NULL DEFAULT 0; ", {TB(delivery_table)}},
+  /* A parked retry keeps its replay generation (a parked replay stays that
+   * replay: its ledger key). */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replay bigint NOT NULL DEFAULT 0; ", {TB(parked_table)}},
 };
 #undef TB
 
@@ -706,7 +709,7 @@ static void mig_render(const hl_table_names *t, hl_buf *b, int n) {
 
 /* migrations[] takes one function a version. */
 #define STEP(n) static void migration_##n(const hl_table_names *t, hl_buf *b) { mig_render(t, b, n); }
-STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13)
+STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13) STEP(14)
 #undef STEP
 
 typedef struct mig_op mig_op;
@@ -720,7 +723,7 @@ static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration
                                                                        migration_3, migration_4, migration_5,
                                                                        migration_6, migration_7, migration_8,
                                                                        migration_9, migration_10, migration_11,
-                                                                       migration_12, migration_13};
+                                                                       migration_12, migration_13, migration_14};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -1284,6 +1287,7 @@ static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void 
   op_i64(op, i, it->d.next_attempt_at); op_str(op, i, it->d.event_id); op_str(op, i, it->d.subscription_id);
   op_i64(op, i, it->d.attempts); op_str(op, i, it->event_type); op_str(op, i, it->trace);
   op_i64(op, i, it->accepted_at); op_bin(op, i, it->body ? it->body : "", it->body_len);
+  op_i64(op, i, it->replay);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -1300,6 +1304,8 @@ static void row_parked(const PGresult *r, int k, hl_store_result *res) {
   it->trace = gstr(r, k, 5);
   it->accepted_at = gi64(r, k, 6);
   read_body(r, k, 7, it);
+  it->replay = gi64(r, k, 8);
+  it->d.replays = it->replay;
 }
 
 

@@ -183,9 +183,9 @@ static void build_sql(sq_store *s) {
   SET(Q_HEALTH_READ, "SELECT 1 FROM %s LIMIT 1", t->delivery_table);
   SET(Q_HEALTH_WRITE, "INSERT INTO hookloop_health(id,checked_at) VALUES(1,?1) "
       "ON CONFLICT(id) DO UPDATE SET checked_at=excluded.checked_at");
-  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO NOTHING", t->parked_table);
-  SET(Q_PARK_TAKE, "SELECT rowid,due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body "
+  SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body,replay) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT DO NOTHING", t->parked_table);
+  SET(Q_PARK_TAKE, "SELECT rowid,due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body,replay "
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
@@ -835,6 +835,7 @@ static void park_put(hl_store *base, const hl_eq_item *it, hl_store_cb cb, void 
     sqlite3_bind_int64(st, 4, it->d.attempts); bind_text(st, 5, it->event_type); bind_text(st, 6, it->trace);
     sqlite3_bind_int64(st, 7, it->accepted_at);
     sqlite3_bind_blob(st, 8, it->body ? it->body : "", (int)it->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, it->replay);
     rc = exec_stmt(s, st);
   } else if (rc == 0) {
     rc = HL_ESTORE;
@@ -869,6 +870,8 @@ static void park_take(hl_store *base, int64_t due_by, int64_t now_ms, int64_t le
       it->body = hl_malloc(it->body_len + 1);
       if (it->body_len) memcpy(it->body, sqlite3_column_blob(st, 8), it->body_len);
       it->body[it->body_len] = '\0';
+      it->replay = sqlite3_column_int64(st, 9);
+      it->d.replays = it->replay;
     }
     sqlite3_reset(st);
     for (size_t i = 0; i < res.nitems; i++) {
@@ -1215,19 +1218,28 @@ static int migrate_retention(sq_store *s) {
   return exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;");
 }
 
-/* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
- * every row written before). */
-static int migrate_replay(sq_store *s) {
+/* Adds the integer column `col` (0 for the rows already there) to table
+ * when it is missing, so a step is idempotent on every start. */
+static int add_int_column(sq_store *s, const char *table, const char *col) {
   char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='replays'", s->t.delivery_table);
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", table, col);
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
   bool have = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
   if (have) return 0;
-  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN replays INTEGER NOT NULL DEFAULT 0", s->t.delivery_table);
+  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", table, col);
   return exec_sql(s, q);
 }
+
+/* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
+ * every row written before). */
+static int migrate_replay(sq_store *s) { return add_int_column(s, s->t.delivery_table, "replays"); }
+
+/* Step "park replay": a parked retry keeps its replay generation
+ * (hl_eq_item.replay), so a parked replay is still that replay when a drain
+ * takes it (0 for every row parked before). */
+static int migrate_park_replay(sq_store *s) { return add_int_column(s, s->t.parked_table, "replay"); }
 
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
@@ -1281,7 +1293,8 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       create_schema(s) != 0 || migrate_destination(s) != 0 ||
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
-      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0) {
+      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0 ||
+      migrate_park_replay(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -2149,3 +2149,183 @@ HL_TEST_T(lambda_fifo_partial_batch_lists_the_held_head_and_its_followers, 120) 
   free(batch);
   fifo_stop(&mk);
 }
+
+/* --- replay and re-queue in the MSK function ------------------------------------------------ */
+
+/* An admin call through API Gateway; the answer (the API Gateway response,
+ * its "body" a JSON string). */
+static emu_result *admin(const char *method, const char *path, const char *body) {
+  char *e = apigw(method, path, body);
+  emu_result *r = emu_wait(emu_push(e, 0), 30000);
+  free(e);
+  HL_ASSERT(r != NULL);
+  return r;
+}
+
+/* The records of topic as an MSK event that names the cluster it came
+ * from (bootstrapServers), as the event source mapping sends them. */
+static char *msk_batch_with_servers(const hl_mock_kafka *mk, const char *topic, int *count) {
+  char *batch = msk_batch_from(mk, topic, count);
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b, "{\"bootstrapServers\":\"%s\",%s", mk->bootstrap, batch + 1);
+  free(batch);
+  return hl_buf_steal(&b, NULL);
+}
+
+/* One record on topic, as the processor fans an event out to its egress
+ * topic: key, the subscription_id header, value. */
+static void egress_produce(const hl_mock_kafka *mk, const char *topic, const char *key, const char *value) {
+  char path[700], cmd[2000];
+  snprintf(path, sizeof path, "%s/record.txt", dir);
+  FILE *f = fopen(path, "w");
+  HL_ASSERT(f != NULL);
+  fprintf(f, "%s|%s\n", key, value);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s -K '|' -H 'subscription_id=%s' -l %s 2>/dev/null", mk->bootstrap,
+           topic, sub_id, path);
+  HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
+  unlink(path);
+}
+
+/* Hands the function every record of the egress topic (one MSK batch); all
+ * handled. */
+static void egress_batch(const hl_mock_kafka *mk, int64_t deadline_ms) {
+  int n = 0;
+  char *batch = msk_batch_with_servers(mk, "wh.egress.acme.Payment", &n);
+  emu_result *r = emu_wait(emu_push(batch, deadline_ms), 30000);
+  free(batch);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+}
+
+static const char replay_value[] = "{\"eventHeader\":{\"uuid\":\"msk-3000\",\"eventType\":\"Payment\"},\"amount\":3.25}";
+
+/* The MSK function without KAFKA_BROKERS, its partner hook `hook` and
+ * retry schedule: msk-3000 delivered once from its egress record, then
+ * replayed through the admin API (generation 1). Before the function has
+ * seen a batch it has no brokers: 501 naming what to set. */
+static void replayed_in_lambda(hl_mock_kafka *mk, const char *hook, const char *schedule) {
+  const char *topics[] = {"wh.egress.acme.Payment", "wh.dlq", "wh.retry.100ms", "wh.retry.8s", NULL};
+  kafka_start(mk, topics);
+  const char *env[] = {schedule, NULL};
+  function_start(env, hook);
+  emu_result *r = admin("POST", "/admin/events/msk-3000/replay", NULL);
+  HL_ASSERT_EQ_INT(status_of(r), 501);
+  HL_ASSERT_MSG(strstr(r->body, "replay_not_supported") && strstr(r->body, "KAFKA_BROKERS"), "%s", r->body);
+  egress_produce(mk, "wh.egress.acme.Payment", "msk-3000", replay_value);
+  egress_batch(mk, hl_wall_ms() + 30000);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "replay", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  r = admin("POST", "/admin/events/msk-3000/replay", NULL);
+  HL_ASSERT_MSG(status_of(r) == 202, "%s", r->body);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"queued\\\":1") && strstr(r->body, "\\\"replay\\\":1"), "%s", r->body);
+  /* The same bytes again on the egress topic, generation 1 in a header. */
+  char *out = topic_dump(mk, "wh.egress.acme.Payment", "%k|%h|%s\\n");
+  const char *second = strchr(out, '\n');
+  HL_ASSERT_MSG(second && strstr(second, "msk-3000|") && strstr(second, "replay=1") && strstr(second, replay_value),
+                "egress: %s", out);
+  free(out);
+}
+
+/* The partner's requests at /hook/replay: exactly n, each with webhook-id
+ * msk-3000 and the accepted bytes. */
+static void assert_replay_requests(int n) {
+  hl_json_doc doc;
+  e2e_wait_requests(&partner, "replay", (size_t)n, 20000, &doc);
+  hl_json_doc_dispose(&doc);
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "replay", (size_t)n + 1, 0, &doc), n);
+  for (int i = 0; i < n; i++) {
+    HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[i], "webhook_id"), "msk-3000");
+    HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[i], "body"), replay_value);
+  }
+  hl_json_doc_dispose(&doc);
+}
+
+static void replay_stop(hl_mock_kafka *mk) {
+  stop_lambda();
+  e2e_stop_partner(&partner);
+  emu_stop();
+  hl_mock_kafka_stop(mk);
+}
+
+/* POST /admin/events/{id}/replay in the MSK function, which knows its
+ * brokers from a batch's bootstrapServers: the replay record (generation 1)
+ * reaches the partner with the same webhook-id and bytes, past the first
+ * delivery's ledger entry, which still stops the original record. */
+HL_TEST_T(lambda_replay_from_the_egress_topic_with_the_batch_brokers, 120) {
+  hl_mock_kafka mk;
+  replayed_in_lambda(&mk, "replay", "HOOKLOOP_RETRY_SCHEDULE=100ms");
+  egress_batch(&mk, hl_wall_ms() + 30000); /* the original record (stopped by the ledger) and the replay */
+  assert_replay_requests(2);
+  emu_result *r = admin("GET", "/admin/deliveries?event_id=msk-3000", NULL);
+  HL_ASSERT_EQ_INT(status_of(r), 200);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":2"), "%s", r->body);
+  replay_stop(&mk);
+}
+
+/* A replay that fails (503) and whose retry falls due after its
+ * invocation's hand-off is parked in the store; the drain that delivers it
+ * keeps its generation, so the first delivery's ledger entry does not stop
+ * it: the partner gets it a third time. */
+HL_TEST_T(lambda_a_parked_replay_keeps_its_generation, 120) {
+  hl_mock_kafka mk;
+  replayed_in_lambda(&mk, "replay?codes=200,503,200", "HOOKLOOP_RETRY_SCHEDULE=8s,8s");
+  egress_batch(&mk, hl_wall_ms() + 30000);
+  assert_replay_requests(2);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.retry.8s"), 1);
+  char *out = topic_dump(&mk, "wh.retry.8s", "%h\\n");
+  HL_ASSERT_MSG(strstr(out, "replay=1"), "retry record: %s", out);
+  free(out);
+  int64_t due = due_on(&mk, "wh.retry.8s");
+  /* 4 s left, the retry due in ~8 s: parked. */
+  int n = 0;
+  char *batch = msk_batch_with_servers(&mk, "wh.retry.8s", &n);
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 30000);
+  free(batch);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_STR(r->body, "{\"batchItemFailures\":[]}");
+  assert_replay_requests(2);
+  /* A drain that lasts past its due time takes it and delivers it. */
+  r = drain(due + 12000);
+  HL_ASSERT_EQ_STR(r->body, "{\"parked_taken\":1,\"done\":1,\"left\":0}");
+  assert_replay_requests(3);
+  r = admin("GET", "/admin/deliveries?event_id=msk-3000", NULL);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"SUCCESS\\\"") && strstr(r->body, "\\\"attempts\\\":3"), "%s", r->body);
+  replay_stop(&mk);
+}
+
+/* POST .../retry in the MSK function that knows its brokers from a batch:
+ * a dead-lettered delivery (503 twice, the schedule used up) is re-queued
+ * from the dead-letter topic to its egress topic with the same bytes. */
+HL_TEST_T(lambda_requeue_from_the_dead_letter_topic_with_the_batch_brokers, 120) {
+  hl_mock_kafka mk;
+  const char *topics[] = {"wh.egress.acme.Payment", "wh.dlq", "wh.retry.100ms", NULL};
+  kafka_start(&mk, topics);
+  function_start(NULL, "replay?codes=503");
+  char path[200];
+  snprintf(path, sizeof path, "/admin/deliveries/msk-3000/%s/retry", sub_id);
+  emu_result *r = admin("POST", path, NULL);
+  HL_ASSERT_EQ_INT(status_of(r), 501);
+  HL_ASSERT_MSG(strstr(r->body, "KAFKA_BROKERS"), "%s", r->body);
+  egress_produce(&mk, "wh.egress.acme.Payment", "msk-3000", replay_value);
+  egress_batch(&mk, hl_wall_ms() + 30000);
+  int n = 0;
+  char *batch = msk_batch_with_servers(&mk, "wh.retry.100ms", &n);
+  HL_ASSERT_EQ_INT(n, 1);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 30000), 30000);
+  free(batch);
+  HL_ASSERT(r && strcmp(r->kind, "response") == 0);
+  HL_ASSERT_EQ_INT(records_on(&mk, "wh.dlq"), 1);
+  r = admin("POST", path, NULL);
+  HL_ASSERT_MSG(status_of(r) == 202 && strstr(r->body, "requeued"), "%s", r->body);
+  char *out = topic_dump(&mk, "wh.egress.acme.Payment", "%k|%h|%s\\n");
+  const char *second = strchr(out, '\n');
+  HL_ASSERT_MSG(second && strstr(second, "msk-3000|") && strstr(second, replay_value), "egress: %s", out);
+  free(out);
+  r = admin("GET", "/admin/deliveries?event_id=msk-3000", NULL);
+  HL_ASSERT_MSG(strstr(r->body, "\\\"status\\\":\\\"PENDING\\\"") && strstr(r->body, "\\\"attempts\\\":2"), "%s", r->body);
+  replay_stop(&mk);
+}

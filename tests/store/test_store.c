@@ -726,7 +726,7 @@ static void park(const char *event_id, const char *sub, int64_t due, int expect)
   hl_eq_item it = {.d = {.event_id = (char *)event_id, .subscription_id = (char *)sub, .attempts = 2,
                          .next_attempt_at = due},
                    .event_type = "PaymentProcessed", .body = "{\"a\": 1.50}", .body_len = 11,
-                   .trace = "00-abc-def-01", .accepted_at = 1700000000123};
+                   .trace = "00-abc-def-01", .accepted_at = 1700000000123, .replay = 3};
   capture c = {0};
   store->vt->park_put(store, &it, cap_cb, &c);
   HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
@@ -743,7 +743,8 @@ static capture take(int64_t due_by, int64_t now, int64_t lease_until) {
 }
 
 /* Parked retries: what is due is taken once while its lease lasts, taken
- * again once it ran out, and gone once deleted; parking twice is once. */
+ * again once it ran out, and gone once deleted; parking twice is once. A
+ * parked replay keeps its generation. */
 HL_TEST(parked_retries_are_taken_by_due_time_under_a_lease) {
   open_store();
   int64_t t = 1800000000000;
@@ -766,6 +767,7 @@ HL_TEST(parked_retries_are_taken_by_due_time_under_a_lease) {
       HL_ASSERT_EQ_STR(it->trace, "00-abc-def-01");
       HL_ASSERT_EQ_STR(it->event_type, "PaymentProcessed");
       HL_ASSERT_EQ_INT(it->accepted_at, 1700000000123);
+      HL_ASSERT_EQ_INT(it->replay, 3); /* a parked replay stays that replay (its ledger key) */
     }
     p2 |= strcmp(it->d.event_id, "evt-p2") == 0;
   }
