@@ -892,7 +892,11 @@ typedef struct {
   char *event_id;
   int status;
   char *replay;          /* eq_replay: the generation the queue gave */
+  bool release;          /* eq_update: the queue row is released too */
+  bool copy_first;       /* eq_update: DynamoDB before the queue (a final status) */
 } eq_ctx;
+
+static void on_queue_updated(void *data, int status, hl_store_result *res);
 
 static void eq_ctx_free(eq_ctx *q) {
   hl_delivery_rec_free(&q->rec);
@@ -957,12 +961,13 @@ static void on_status_copied(void *data, int status, hl_store_result *res) {
   if (status != 0)
     hl_log_warn("delivery status not written to DynamoDB", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
                 q->rec.event_id, q->rec.subscription_id);
-  eq_finish(q, q->status, res);
+  if (q->copy_first) q->s->queue->vt->eq_update(q->s->queue, &q->rec, q->release, on_queue_updated, q);
+  else eq_finish(q, q->status, res);
 }
 
-static void on_updated(void *data, int status, hl_store_result *res) {
+static void on_queue_updated(void *data, int status, hl_store_result *res) {
   eq_ctx *q = data;
-  if (status != 0) {
+  if (status != 0 || q->copy_first) {
     eq_finish(q, status, res);
     return;
   }
@@ -970,15 +975,27 @@ static void on_updated(void *data, int status, hl_store_result *res) {
   delivery_enqueue(q->s, &q->rec, on_status_copied, q);
 }
 
+/* A final status (SUCCESS, FAILED) goes to DynamoDB first, then to the
+ * queue row: a crash between the two leaves the queue row open, so the
+ * delivery is claimed again after the restart and its status written
+ * again. The other order left a delivery the queue had closed PENDING in
+ * DynamoDB for good (a delivered event shown as never delivered,
+ * a_202_inside_a_group_commit_survives_kill_9 under load). Any other
+ * update goes to the queue first: it may release claims that a claim
+ * right after it must see, and a status left behind by a crash is
+ * written again by the delivery's next attempt. */
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
   eq_ctx *q = hl_calloc(1, sizeof *q);
   q->s = s;
   q->cb = cb;
   q->data = data;
+  q->release = release;
+  q->copy_first = r->status && (strcmp(r->status, "SUCCESS") == 0 || strcmp(r->status, "FAILED") == 0);
   hl_delivery_rec_copy(&q->rec, r);
   s->nops++;
-  s->queue->vt->eq_update(s->queue, r, release, on_updated, q);
+  if (q->copy_first) delivery_enqueue(s, &q->rec, on_status_copied, q);
+  else s->queue->vt->eq_update(s->queue, r, release, on_queue_updated, q);
 }
 
 /* The status row of q->rec's delivery open again (PENDING, due now), after
