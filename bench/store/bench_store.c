@@ -7,6 +7,11 @@
  *
  *   bench_store kafka|embedded [deliveries=20000] [turn=256]
  *
+ * Also printed: the longest loop turn of the drain and the mean one (the
+ * loop waits for a turn's COMMIT; a checkpoint on the loop made the longest
+ * turns), and where the store has them, the checkpoint counters
+ * (HL_BENCH_CKPT_PAGES sets the WAL pages that start a checkpoint).
+ *
  * kafka: per delivery the ledger read, the status upsert (SUCCESS), the
  * ledger write (DELIVERED), the attempt row. embedded: the events are
  * accepted first (not timed), then per delivery the claim (a turn's worth
@@ -32,8 +37,33 @@ static void on_done(void *data, int status, hl_store_result *res) {
   answered++;
 }
 
+/* The longest loop turn while the store answers (its COMMIT, and before
+ * the checkpoints moved to the threadpool, the checkpoint in it). */
+static uint64_t turn_max_ns, turns, turn_sum_ns;
+static uint64_t turn_ns[1 << 16];
+static bool timing;
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static void wait_answers(size_t n) {
-  while (answered < n) uv_run(&loop, UV_RUN_ONCE);
+  while (answered < n) {
+    uint64_t t0 = uv_hrtime();
+    uv_run(&loop, UV_RUN_ONCE);
+    uint64_t dt = uv_hrtime() - t0;
+    if (dt > turn_max_ns) turn_max_ns = dt;
+    turn_sum_ns += dt;
+    if (timing && turns < HL_ARRAY_SIZE(turn_ns)) turn_ns[turns++] = dt;
+  }
+}
+
+/* Turns of the drain longer than ms. */
+static size_t over_ms(unsigned ms) {
+  size_t k = 0;
+  for (size_t i = 0; i < turns; i++) k += turn_ns[i] > (uint64_t)ms * 1000000u;
+  return k;
 }
 
 static void event_id(char *out, size_t cap, uint64_t *rng) {
@@ -91,6 +121,9 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   hl_store *s = NULL;
   if (hl_store_sqlite_open(&loop, dir, NULL, &s, err, sizeof err) != 0) { fprintf(stderr, "%s\n", err); return 1; }
+#ifdef HL_SQLITE_CKPT_PAGES
+  if (getenv("HL_BENCH_CKPT_PAGES")) hl_store_sqlite_ckpt_pages(s, atoi(getenv("HL_BENCH_CKPT_PAGES")));
+#endif
   char (*ids)[48] = calloc(n, sizeof *ids);
   uint64_t rng = 42;
   for (size_t i = 0; i < n; i++) event_id(ids[i], sizeof ids[i], &rng);
@@ -108,6 +141,8 @@ int main(int argc, char **argv) {
     wait_answers(want);
   }
   long long w0 = written();
+  turn_max_ns = turns = turn_sum_ns = 0;
+  timing = true;
   double c0 = cpu_s();
   int64_t now = hl_wall_ms();
   for (size_t i = 0; i < n; i += turn) {
@@ -128,10 +163,22 @@ int main(int argc, char **argv) {
     wait_answers(want);
   }
   double c1 = cpu_s();
+  timing = false;
+  qsort(turn_ns, turns, sizeof *turn_ns, cmp_u64);
   long long w1 = written();
   printf("{\"path\":\"%s\",\"deliveries\":%zu,\"turn\":%zu,\"cpu_us_per_delivery\":%.2f,"
-         "\"bytes_written_per_delivery\":%.0f}\n", kafka ? "kafka" : "embedded", n, turn, (c1 - c0) * 1e6 / (double)n,
-         (double)(w1 - w0) / (double)n);
+         "\"bytes_written_per_delivery\":%.0f,\"turn_max_ms\":%.2f,\"turn_p99_ms\":%.2f,\"turn_p50_ms\":%.2f,"
+         "\"turns_over_20ms\":%zu,\"turn_mean_ms\":%.3f",
+         kafka ? "kafka" : "embedded", n, turn, (c1 - c0) * 1e6 / (double)n, (double)(w1 - w0) / (double)n,
+         (double)turn_max_ns / 1e6, turns ? (double)turn_ns[turns * 99 / 100] / 1e6 : 0.0,
+         turns ? (double)turn_ns[turns / 2] / 1e6 : 0.0, over_ms(20), turns ? (double)turn_sum_ns / (double)turns / 1e6 : 0.0);
+#ifdef HL_SQLITE_CKPT_PAGES
+  const hl_sqlite_ckpt_stats *st = hl_store_sqlite_ckpt_stats(s);
+  printf(",\"checkpoints\":%llu,\"catchups\":%llu,\"catchup_max_ms\":%.2f,\"catchup_max_pages\":%lld,\"wal_restarts\":%llu,"
+         "\"wal_max_pages\":%lld", (unsigned long long)st->checkpoints, (unsigned long long)st->catchups,
+         (double)st->catchup_max_us / 1e3, (long long)st->catchup_max_pages, (unsigned long long)st->restarts, (long long)st->wal_max_pages);
+#endif
+  printf("}\n");
   s->vt->close(s, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);

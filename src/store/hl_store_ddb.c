@@ -1166,6 +1166,9 @@ static void render_metrics(hl_store *s, hl_buf *out) {
                 "# TYPE hookloop_dynamodb_failures_total counter\n"
                 "hookloop_dynamodb_failures_total %lld\n",
                 (long long)c->calls, (long long)c->retries, (long long)c->failures);
+  /* The embedded queue's own (the SQLite store's checkpoints). */
+  hl_store *q = ddb(s)->queue;
+  if (q && q->vt->render_metrics) q->vt->render_metrics(q, out);
 }
 
 /* Retention of the embedded queue beneath (its deliveries and event

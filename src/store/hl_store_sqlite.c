@@ -1,4 +1,5 @@
 #include "store/hl_store_sqlite.h"
+#include "store/hl_sqlite_ckpt.h"
 #include "store/hl_store_rec.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
@@ -70,6 +71,7 @@ typedef struct {
   bool txn_write_error;   /* ... and one failed (disk full, I/O error) */
   bool write_failed;      /* the last write failed; health says so until one succeeds */
   char write_error[160];
+  hl_sqlite_ckpt ckpt;     /* the WAL's checkpoints, off the loop (hl_sqlite_ckpt.h) */
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -82,15 +84,6 @@ typedef struct {
  * cover several turns but adds up to that much to every answer, which
  * caps a client that waits for each answer before the next request. */
 #define HL_SQLITE_COMMIT_MS 0
-
-/* WAL pages after which a COMMIT copies the WAL back into the database
- * (SQLite's default: 1000). A delivery's writes land on pages spread over
- * the key indexes (random event ids), and a page written again before the
- * next checkpoint is copied back once: fewer, larger checkpoints write
- * less per delivery (bench/store: 13.6 -> 10.5 KB written per Kafka
- * delivery in turns of 256) at the price of a WAL file of up to ~16 MB and
- * a longer pause for each checkpoint. */
-#define HL_SQLITE_CHECKPOINT_PAGES "4000"
 
 static const char *STATUS_OPEN = "('PENDING','RETRYING')";
 
@@ -1019,6 +1012,21 @@ static void on_closed(uv_handle_t *h) {
   hl_free_then_call(s, s->close_cb, s->close_data);
 }
 
+/* No checkpoint is in flight any more: the final one, then the handles. */
+static void on_ckpt_stopped(void *data) {
+  sq_store *s = data;
+  hl_sqlite_ckpt_close(&s->ckpt);
+  if (s->db) {
+    exec_sql(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(s->db);
+  }
+  if (s->lock_fd >= 0) close(s->lock_fd);
+  s->closing = 3;
+  uv_close((uv_handle_t *)&s->commit, on_closed);
+  uv_close((uv_handle_t *)&s->keep_awake, on_closed);
+  uv_close((uv_handle_t *)&s->group_timer, on_closed);
+}
+
 static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   sq_store *s = SQ(base);
   /* Deliver what is pending (commits the open transaction) before closing. */
@@ -1027,17 +1035,9 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
     if (s->stmt[i]) sqlite3_finalize(s->stmt[i]);
     hl_free(s->sql[i]);
   }
-  if (s->db) {
-    exec_sql(s, "PRAGMA wal_checkpoint(TRUNCATE)");
-    sqlite3_close(s->db);
-  }
-  if (s->lock_fd >= 0) close(s->lock_fd);
   s->close_cb = cb;
   s->close_data = data;
-  s->closing = 3;
-  uv_close((uv_handle_t *)&s->commit, on_closed);
-  uv_close((uv_handle_t *)&s->keep_awake, on_closed);
-  uv_close((uv_handle_t *)&s->group_timer, on_closed);
+  hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
@@ -1045,9 +1045,11 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data);
 
+static void sq_render_metrics(hl_store *base, hl_buf *out);
+
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay};
+                                          .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics};
 
 
 /* Transformations (a later addition): their table, and the delivery status
@@ -1298,10 +1300,6 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
-  if (exec_sql(s, "PRAGMA wal_autocheckpoint=" HL_SQLITE_CHECKPOINT_PAGES) != 0) {
-    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
-    goto fail;
-  }
   struct stat dbst;
   if (stat(path, &dbst) != 0) {
     snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
@@ -1327,6 +1325,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   uv_check_start(&s->commit, on_commit);
   /* The commit handle must not keep the loop alive by itself. */
   uv_unref((uv_handle_t *)&s->commit);
+  /* From here on no COMMIT checkpoints on the loop (hl_sqlite_ckpt.h). */
+  hl_sqlite_ckpt_init(&s->ckpt, loop, path, 0);
+  hl_sqlite_ckpt_start(&s->ckpt, s->db);
   *out = &s->base;
   return 0;
 fail:
@@ -1402,3 +1403,11 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
                             void *data) {
   replay_row(base, event_id, subscription_id, false, cb, data);
 }
+
+/* --- WAL checkpoints (hl_sqlite_ckpt.h) -------------------------------------- */
+
+static void sq_render_metrics(hl_store *base, hl_buf *out) { hl_sqlite_ckpt_render_metrics(&SQ(base)->ckpt, out); }
+
+const hl_sqlite_ckpt_stats *hl_store_sqlite_ckpt_stats(hl_store *base) { return &SQ(base)->ckpt.stats; }
+
+void hl_store_sqlite_ckpt_pages(hl_store *base, int pages) { hl_sqlite_ckpt_set_pages(&SQ(base)->ckpt, pages); }

@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#include "store/hl_sqlite_ckpt.h"
 #include "store/hl_store.h"
 
 /* Opens (creating when needed) <data_dir>/hookloop.db. Returns 0 or a
@@ -34,5 +35,12 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
 void hl_store_sqlite_group_commit(hl_store *s, uint64_t commit_ms, size_t max_ops);
 /* The default max_ops: a group holds at most this many operations. */
 #define HL_SQLITE_GROUP_MAX 1024
+
+/* The WAL's checkpoints run on the threadpool (store/hl_sqlite_ckpt.h):
+ * their counters (owned by the store, valid until it is closed), also on
+ * /metrics; and the WAL pages that start one (<= 0: the default, 4,000),
+ * for tests and bench/store. */
+const hl_sqlite_ckpt_stats *hl_store_sqlite_ckpt_stats(hl_store *s);
+void hl_store_sqlite_ckpt_pages(hl_store *s, int pages);
 
 #endif
