@@ -20,7 +20,7 @@ typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
-  Q_EQ_UPDATE,
+  Q_EQ_UPDATE, Q_EQ_UPDATE_ROW,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
@@ -188,6 +188,13 @@ static void build_sql(sq_store *s) {
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  /* The same by the rowid the claim handed out (hl_delivery_rec.row_ref):
+   * no search of the primary key's index, whose keys (event ids) are
+   * random; the key compared on the row itself, so a rowid that names
+   * another row changes nothing (eq_update then goes by the key). */
+  SET(Q_EQ_UPDATE_ROW, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
+      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
+      "WHERE rowid=?12 AND event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -785,6 +792,7 @@ static int64_t next_due(sq_store *s, const char *subscription_id) {
 /* A row of CLAIM_COLS (after the rowid) as a queue item. */
 static void read_claim_row(sqlite3_stmt *st, hl_eq_item *it) {
   read_delivery(st, 1, &it->d);
+  it->d.row_ref = sqlite3_column_int64(st, 0);
   it->event_type = col_text(st, 10);
   it->body_len = (size_t)sqlite3_column_bytes(st, 11);
   it->body = hl_malloc(it->body_len + 1);
@@ -868,14 +876,21 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   sq_store *s = SQ(base);
   flush_deliveries(s);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_EQ_UPDATE);
-  if (st) {
+  /* By the rowid of the claim first, by the key when it names no such row. */
+  for (int pass = r->row_ref > 0 ? 0 : 1; rc == 0 && pass < 2; pass++) {
+    sqlite3_stmt *st = stmt(s, pass == 0 ? Q_EQ_UPDATE_ROW : Q_EQ_UPDATE);
+    if (!st) {
+      rc = HL_ESTORE;
+      break;
+    }
     bind_delivery(st, r);
     sqlite3_bind_int(st, 10, release ? 0 : 1);
+    if (pass == 0) sqlite3_bind_int64(st, 12, r->row_ref);
     rc = exec_stmt(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
-    if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
+    if (rc == 0 && sqlite3_changes(s->db) > 0) break;
+    if (rc == 0 && pass == 1) rc = HL_ENOTFOUND;
   }
+  if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
   finish(s, cb, data, rc, NULL);
 }
 

@@ -257,3 +257,73 @@ HL_TEST(rows_answered_survive_the_process_dying_at_once) {
   free(dir);
   dir = NULL;
 }
+
+static const char *status_of(const char *event_id) {
+  static char st[16];
+  capture l = {0};
+  store->vt->delivery_list(store, event_id, cap_cb, &l);
+  run_until_answered(answered + 1);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  snprintf(st, sizeof st, "%s", l.res.deliveries[0].status);
+  hl_store_result_dispose(&l.res);
+  return st;
+}
+
+/* Records r's outcome as status (r itself is left as it is). */
+static int update(const hl_delivery_rec *r, const char *status) {
+  capture c = {0};
+  hl_delivery_rec x = *r;
+  x.status = (char *)status;
+  x.attempts = 1;
+  x.updated_at = hl_wall_ms();
+  store->vt->eq_update(store, &x, false, cap_cb, &c);
+  run_until_answered(answered + 1);
+  return c.status;
+}
+
+/* An outcome is recorded by the rowid the claim handed out
+ * (hl_delivery_rec.row_ref), and by the key when that rowid names another
+ * row or none: the delivery's own row changes, and no other. */
+HL_TEST(an_outcome_finds_its_row_by_the_claims_rowid_or_else_by_its_key) {
+  open_store();
+  static const char *subs[] = {"sub_a"};
+  capture acc[3];
+  memset(acc, 0, sizeof acc);
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "ref-%d", i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                       .nsubs = 1};
+    store->vt->eq_accept(store, &ev, cap_cb, &acc[i]);
+  }
+  run_until_answered(3);
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_a", 3, hl_wall_ms(), cap_cb, &c);
+  run_until_answered(4);
+  HL_ASSERT_EQ_INT((int)c.res.nitems, 3);
+  hl_delivery_rec *d0 = &c.res.items[0].d, *d1 = &c.res.items[1].d, *d2 = &c.res.items[2].d;
+  HL_ASSERT(d0->row_ref > 0 && d1->row_ref > 0 && d2->row_ref > 0);
+  HL_ASSERT(d0->row_ref != d1->row_ref && d1->row_ref != d2->row_ref && d0->row_ref != d2->row_ref);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 3);
+  /* Its own rowid. */
+  HL_ASSERT_EQ_INT(update(d0, "SUCCESS"), 0);
+  HL_ASSERT_EQ_STR(status_of(d0->event_id), "SUCCESS");
+  /* Another row's rowid: that row is left alone. */
+  int64_t own1 = d1->row_ref;
+  d1->row_ref = d2->row_ref;
+  HL_ASSERT_EQ_INT(update(d1, "FAILED"), 0);
+  HL_ASSERT_EQ_STR(status_of(d1->event_id), "FAILED");
+  HL_ASSERT_EQ_STR(status_of(d2->event_id), "PENDING");
+  /* A rowid of no row. */
+  d2->row_ref = own1 + 1000000;
+  HL_ASSERT_EQ_INT(update(d2, "SUCCESS"), 0);
+  HL_ASSERT_EQ_STR(status_of(d2->event_id), "SUCCESS");
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0);
+  /* A key that is not there, with a rowid that is: not found, nothing changed. */
+  hl_delivery_rec ghost = {.event_id = "ref-none", .subscription_id = "sub_a", .row_ref = own1};
+  HL_ASSERT_EQ_INT(update(&ghost, "RETRYING"), HL_ENOTFOUND);
+  HL_ASSERT_EQ_STR(status_of(d1->event_id), "FAILED");
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+}
