@@ -100,6 +100,12 @@ typedef struct {
    * the one delivery_replay counted up; the SQL stores keep theirs and do
    * not read this. 0: the event's own delivery. */
   int64_t replays;
+  /* The store's own handle of the row, as its claim handed the delivery
+   * out (SQLite: the rowid), so that recording the outcome finds the row
+   * without a search of the key's index; 0: none. Only a hint: the row is
+   * still found by its key when the handle does not name it. Stores that
+   * have none leave it 0 and do not read it. */
+  int64_t row_ref;
 } hl_delivery_rec;
 
 /* A search of one subscription's deliveries (GET /admin/deliveries), newest

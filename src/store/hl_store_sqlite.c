@@ -1,6 +1,7 @@
 #include "store/hl_store_sqlite.h"
 #include "store/hl_sqlite_ckpt.h"
 #include "store/hl_store_rec.h"
+#include "store/hl_sqlite_batch.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -18,13 +19,13 @@
 /* One prepared statement per query, prepared on first use. */
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
-  Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
-  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
-  Q_EQ_UPDATE,
+  Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
+  Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
+  Q_EQ_UPDATE, Q_EQ_UPDATE_ROW,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
+  Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
   Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
@@ -38,6 +39,14 @@ typedef struct done_cb {
   hl_store_result res;
   struct done_cb *next;
 } done_cb;
+
+/* Rows of one kind of write kept for one multi-row statement
+ * (hl_sqlite_batch.h), and the callback slot each row's outcome goes to. */
+typedef struct {
+  hl_sqlite_batch b;
+  struct done_cb **done; /* one a row */
+  size_t cap;
+} sq_batch;
 
 typedef struct {
   hl_store base;
@@ -72,6 +81,11 @@ typedef struct {
   bool write_failed;      /* the last write failed; health says so until one succeeds */
   char write_error[160];
   hl_sqlite_ckpt ckpt;     /* the WAL's checkpoints, off the loop (hl_sqlite_ckpt.h) */
+  /* Status rows (delivery_put) and attempt rows (attempt_put) of this
+   * transaction not written yet: written by one statement per 64 rows when
+   * 64 are held, before the COMMIT, and before any statement that reads or
+   * writes their table (flush_deliveries, flush_attempts). */
+  sq_batch pending_deliveries, pending_attempts;
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -86,6 +100,10 @@ typedef struct {
 #define HL_SQLITE_COMMIT_MS 0
 
 static const char *STATUS_OPEN = "('PENDING','RETRYING')";
+
+/* Rows a claim marks by one statement (Q_CLAIM_MARKS), and its parameters. */
+#define CLAIM_MARKS 32
+#define CLAIM_MARK_PARAMS "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
 
 static bool terminal_status(const char *st) {
   return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
@@ -114,15 +132,6 @@ static void build_sql(sq_store *s) {
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
       "egress_topics=excluded.egress_topics", t->kafka_table);
-  SET(Q_DELIVERY_PUT,
-      "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
-      "last_latency_ms,updated_at,next_attempt_at,claimed,transformation) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,0,?11) "
-      "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
-      "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
-      "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
-      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
-      "transformation=excluded.transformation", t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT event_id,subscription_id,status,attempts,last_status_code,last_error,"
       "last_latency_ms,updated_at,next_attempt_at,transformation FROM %s WHERE event_id=?1 "
       "ORDER BY subscription_id",
@@ -161,6 +170,8 @@ static void build_sql(sq_store *s) {
   SET(Q_CLAIM_HEAD, "SELECT " CLAIM_COLS ",d.claimed FROM %s d JOIN hookloop_event e ON e.event_id=d.event_id "
       "WHERE d.subscription_id=?1 AND d.status IN %s ORDER BY d.rowid LIMIT 1", t->delivery_table, STATUS_OPEN);
   SET(Q_CLAIM_MARK, "UPDATE %s SET claimed=1 WHERE rowid=?1", t->delivery_table);
+  /* A claim marks its rows CLAIM_MARKS at a time (unbound: NULL, no row). */
+  SET(Q_CLAIM_MARKS, "UPDATE %s SET claimed=1 WHERE rowid IN (" CLAIM_MARK_PARAMS ")", t->delivery_table);
   /* The same conditions as the partial indexes on next_attempt_at: one
    * index probe, however long the queue. */
   SET(Q_NEXT_DUE_SUB, "SELECT MIN(next_attempt_at) FROM %s WHERE subscription_id=?1 AND claimed=0 AND status IN %s",
@@ -170,6 +181,13 @@ static void build_sql(sq_store *s) {
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
+  /* The same by the rowid the claim handed out (hl_delivery_rec.row_ref):
+   * no search of the primary key's index, whose keys (event ids) are
+   * random; the key compared on the row itself, so a rowid that names
+   * another row changes nothing (eq_update then goes by the key). */
+  SET(Q_EQ_UPDATE_ROW, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
+      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
+      "WHERE rowid=?12 AND event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -182,8 +200,6 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
-  SET(Q_ATTEMPT_PUT, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
-      "latency_ms,error,headers,body,truncated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)", t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
       "truncated FROM %s WHERE event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table);
   /* Retention (docs/retention.md): both halves walk the _done index. */
@@ -214,6 +230,18 @@ static void build_sql(sq_store *s) {
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
   rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
+  /* The batched writes (sq_batch): a status row, an attempt row. */
+  snprintf(b, sizeof b, "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
+           "last_latency_ms,updated_at,next_attempt_at,claimed,transformation) VALUES", t->delivery_table);
+  hl_sqlite_batch_init(&s->pending_deliveries.b, b, "(?,?,?,?,?,?,?,?,?,0,?)",
+                       " ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
+                       "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
+                       "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
+                       "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
+                       "transformation=excluded.transformation");
+  snprintf(b, sizeof b, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
+           "latency_ms,error,headers,body,truncated) VALUES", t->attempt_table);
+  hl_sqlite_batch_init(&s->pending_attempts.b, b, "(?,?,?,?,?,?,?,?,?,?,?)", "");
 }
 
 static sqlite3_stmt *stmt(sq_store *s, query_id q) {
@@ -298,8 +326,10 @@ static int txn_begin(sq_store *s) {
   return 0;
 }
 
-/* Queues an operation's outcome; it is delivered after this turn's COMMIT. */
-static void finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store_result *res) {
+/* Queues an operation's outcome; it is delivered after this turn's COMMIT.
+ * Returns its place in the queue (a batched write sets its status there
+ * once the row is written). */
+static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store_result *res) {
   done_cb *d = hl_calloc(1, sizeof *d);
   d->cb = cb;
   d->data = data;
@@ -309,12 +339,19 @@ static void finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store
   s->tail = &d->next;
   /* Outside a transaction, or with a full group: deliver next turn. */
   if (!s->in_txn || ++s->txn_ops >= s->group_max) uv_idle_start(&s->keep_awake, on_keep_awake);
+  return d;
 }
+
+static void flush_batch(sq_store *s, sq_batch *sb);
+static void flush_deliveries(sq_store *s) { flush_batch(s, &s->pending_deliveries); }
+static void flush_attempts(sq_store *s) { flush_batch(s, &s->pending_attempts); }
 
 /* Commits the open transaction, if any, then runs every callback waiting
  * for it. */
 static void commit_now(sq_store *s) {
   int failed = 0;
+  flush_deliveries(s);
+  flush_attempts(s);
   if (s->in_txn) {
     s->in_txn = false;
     s->txn_ops = 0;
@@ -542,12 +579,50 @@ static void bind_delivery(sqlite3_stmt *st, const hl_delivery_rec *r) {
   sqlite3_bind_int64(st, 9, r->next_attempt_at); bind_text(st, 11, r->transformation);
 }
 
+/* --- batched writes (hl_sqlite_batch.h) ------------------------------------ */
+
+/* Writes the rows held in sb, 64 (then 32, 16, ...) a statement. A
+ * statement that fails is undone as a whole (SQLite's ABORT), and its rows
+ * are then written one by one: each row's callback hears of its own
+ * outcome, as if it had been written alone. */
+static void flush_batch(sq_store *s, sq_batch *sb) {
+  hl_sqlite_batch *b = &sb->b;
+  for (size_t i = 0; i < b->nrows;) {
+    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
+    int rc = exec_stmt(s, hl_sqlite_batch_bind(b, s->db, i, k));
+    for (size_t j = i; j < i + k; j++)
+      sb->done[j]->status = rc == 0 || k == 1 ? rc : exec_stmt(s, hl_sqlite_batch_bind(b, s->db, j, 1));
+    i += k;
+  }
+  hl_sqlite_batch_clear(b);
+}
+
+/* A row's values were added to sb: its outcome waits in the callback
+ * queue, in the order it was asked for; a full batch is written now. */
+static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data) {
+  size_t n = hl_sqlite_batch_end_row(&sb->b);
+  if (n > sb->cap) {
+    sb->cap = HL_SQLITE_BATCH_MAX;
+    sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
+  }
+  sb->done[n - 1] = finish(s, cb, data, 0, NULL);
+  if (n == HL_SQLITE_BATCH_MAX) flush_batch(s, sb);
+}
+
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_DELIVERY_PUT);
-  if (st) { bind_delivery(st, r); rc = exec_stmt(s, st); }
-  finish(s, cb, data, rc, NULL);
+  if (rc) {
+    finish(s, cb, data, rc, NULL);
+    return;
+  }
+  hl_sqlite_batch *b = &s->pending_deliveries.b;
+  hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
+  hl_sqlite_batch_text(b, r->status); hl_sqlite_batch_int(b, r->attempts);
+  hl_sqlite_batch_int(b, r->last_status_code); hl_sqlite_batch_text(b, r->last_error);
+  hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
+  hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_text(b, r->transformation);
+  batch_row_end(s, &s->pending_deliveries, cb, data);
 }
 
 static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
@@ -574,6 +649,7 @@ static void read_deliveries(sqlite3_stmt *st, hl_store_result *res) {
 
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   hl_store_result res = {0};
   sqlite3_stmt *st = stmt(s, Q_DELIVERY_LIST);
   int rc = st ? 0 : HL_ESTORE;
@@ -583,6 +659,7 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
 
 static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   hl_store_result res = {0};
   sqlite3_stmt *st = stmt(s, Q_DELIVERY_SEARCH);
   int rc = st ? 0 : HL_ESTORE;
@@ -602,16 +679,18 @@ static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store
 static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_ATTEMPT_PUT);
-  if (st) {
-    bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id);
-    sqlite3_bind_int64(st, 3, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX); sqlite3_bind_int64(st, 4, r->attempt);
-    sqlite3_bind_int64(st, 5, r->at_ms); sqlite3_bind_int64(st, 6, r->status_code);
-    sqlite3_bind_int64(st, 7, r->latency_ms); bind_text(st, 8, r->error); bind_text(st, 9, r->headers_json);
-    bind_text(st, 10, r->body); sqlite3_bind_int(st, 11, r->truncated);
-    rc = exec_stmt(s, st);
+  if (rc) {
+    finish(s, cb, data, rc, NULL);
+    return;
   }
-  finish(s, cb, data, rc, NULL);
+  hl_sqlite_batch *b = &s->pending_attempts.b;
+  hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
+  hl_sqlite_batch_int(b, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX); hl_sqlite_batch_int(b, r->attempt);
+  hl_sqlite_batch_int(b, r->at_ms); hl_sqlite_batch_int(b, r->status_code);
+  hl_sqlite_batch_int(b, r->latency_ms); hl_sqlite_batch_text(b, r->error);
+  hl_sqlite_batch_text(b, r->headers_json); hl_sqlite_batch_text(b, r->body);
+  hl_sqlite_batch_int(b, r->truncated);
+  batch_row_end(s, &s->pending_attempts, cb, data);
 }
 
 static void attempt_row(sqlite3_stmt *st, void *item) {
@@ -626,6 +705,7 @@ static void attempt_row(sqlite3_stmt *st, void *item) {
 static void attempt_list(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                          void *data) {
   sq_store *s = SQ(base);
+  flush_attempts(s);
   hl_store_result res = {0};
   sqlite3_stmt *st = stmt(s, Q_ATTEMPT_LIST);
   if (st) { bind_text(st, 1, event_id); bind_text(st, 2, subscription_id); }
@@ -647,6 +727,9 @@ static void ledger_put(hl_store *base, const char *key, const char *status, int6
 static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   hl_store_result res = {0};
+  /* Inside the turn's transaction: a read alone would take and drop the
+   * database's locks (fcntl, the WAL index) for itself, every delivery. */
+  txn_begin(s);
   sqlite3_stmt *st = stmt(s, Q_LEDGER_GET);
   int rc = HL_ESTORE;
   if (st) {
@@ -662,6 +745,7 @@ static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *da
 
 static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   int64_t now = hl_wall_ms();
   int rc = op_begin(s);
   if (rc == 0) {
@@ -701,6 +785,7 @@ static int64_t next_due(sq_store *s, const char *subscription_id) {
 /* A row of CLAIM_COLS (after the rowid) as a queue item. */
 static void read_claim_row(sqlite3_stmt *st, hl_eq_item *it) {
   read_delivery(st, 1, &it->d);
+  it->d.row_ref = sqlite3_column_int64(st, 0);
   it->event_type = col_text(st, 10);
   it->body_len = (size_t)sqlite3_column_bytes(st, 11);
   it->body = hl_malloc(it->body_len + 1);
@@ -714,6 +799,7 @@ static void read_claim_row(sqlite3_stmt *st, hl_eq_item *it) {
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms,
                      hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   hl_store_result res = {0};
   int rc = txn_begin(s);
   sqlite3_stmt *st = rc ? NULL : stmt(s, subscription_id ? Q_CLAIM_SUB : Q_CLAIM_ALL);
@@ -728,9 +814,10 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
       read_claim_row(st, &res.items[res.nitems++]);
     }
     sqlite3_reset(st);
-    for (size_t i = 0; i < res.nitems; i++) {
-      sqlite3_stmt *m = stmt(s, Q_CLAIM_MARK);
-      if (m) sqlite3_bind_int64(m, 1, rowids[i]);
+    for (size_t i = 0; i < res.nitems; i += CLAIM_MARKS) {
+      sqlite3_stmt *m = stmt(s, Q_CLAIM_MARKS);
+      for (size_t j = i; m && j < res.nitems && j < i + CLAIM_MARKS; j++)
+        sqlite3_bind_int64(m, (int)(j - i) + 1, rowids[j]);
       if (exec_stmt(s, m) != 0) rc = HL_ESTORE;
     }
     hl_free(rowids);
@@ -747,6 +834,7 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
 static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
                           void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   hl_store_result res = {0};
   int rc = txn_begin(s);
   sqlite3_stmt *st = rc ? NULL : stmt(s, Q_CLAIM_HEAD);
@@ -779,21 +867,30 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb,
                       void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_EQ_UPDATE);
-  if (st) {
+  /* By the rowid of the claim first, by the key when it names no such row. */
+  for (int pass = r->row_ref > 0 ? 0 : 1; rc == 0 && pass < 2; pass++) {
+    sqlite3_stmt *st = stmt(s, pass == 0 ? Q_EQ_UPDATE_ROW : Q_EQ_UPDATE);
+    if (!st) {
+      rc = HL_ESTORE;
+      break;
+    }
     bind_delivery(st, r);
     sqlite3_bind_int(st, 10, release ? 0 : 1);
+    if (pass == 0) sqlite3_bind_int64(st, 12, r->row_ref);
     rc = exec_stmt(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
-    if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
+    if (rc == 0 && sqlite3_changes(s->db) > 0) break;
+    if (rc == 0 && pass == 1) rc = HL_ENOTFOUND;
   }
+  if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
   finish(s, cb, data, rc, NULL);
 }
 
 static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id,
                        hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
   int rc = txn_begin(s);
   sqlite3_stmt *st = rc ? NULL : stmt(s, Q_REQUEUE_GET);
   if (st) {
@@ -971,6 +1068,8 @@ static int purge_orphans(sq_store *s, const hl_store_purge *p, hl_store_result *
 
 static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_deliveries(s);
+  flush_attempts(s);
   hl_store_result res = {0};
   int rc = op_begin(s);
   if (rc == 0) {
@@ -1035,6 +1134,12 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
     if (s->stmt[i]) sqlite3_finalize(s->stmt[i]);
     hl_free(s->sql[i]);
   }
+  /* The batches' statements go with the others; the connection itself is
+   * closed once the checkpointer has stopped (on_ckpt_stopped). */
+  hl_sqlite_batch_close(&s->pending_deliveries.b);
+  hl_sqlite_batch_close(&s->pending_attempts.b);
+  hl_free(s->pending_deliveries.done);
+  hl_free(s->pending_attempts.done);
   s->close_cb = cb;
   s->close_data = data;
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
@@ -1357,6 +1462,7 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
   hl_store_result res = {0};
   int rc = txn_begin(s);
   hl_buf q = HL_BUF_INIT;
+  flush_deliveries(s);
   sqlite3_stmt *st = NULL;
   int64_t gen = 0;
   hl_buf_printf(&q, "SELECT d.status,d.replays FROM %s d %s WHERE d.event_id=?1 AND d.subscription_id=?2",

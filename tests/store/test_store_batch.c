@@ -1,0 +1,329 @@
+/* The SQLite store's batched writes (store/hl_sqlite_batch.h): status rows
+ * (delivery_put) and attempt rows (attempt_put) of a turn are written by
+ * multi-row statements before the COMMIT. Against a real SQLite file:
+ * each row's callback hears its own outcome, in the order asked, only once
+ * the row is committed; a read in the same turn sees the rows asked for
+ * before it; a row that fails costs only itself; a process that dies right
+ * after its answers loses none of them. */
+#include "hl_test.h"
+#include "hl_testutil.h"
+#include "common/hl_common.h"
+#include "store/hl_store_sqlite.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+static uv_loop_t loop;
+static hl_store *store;
+static char *dir;
+
+typedef struct {
+  int calls;
+  int status;
+  int order;  /* the callback's rank among all of the test's callbacks */
+  hl_store_result res;
+} capture;
+
+static int answered;
+
+static void cap_cb(void *data, int status, hl_store_result *res) {
+  capture *c = data;
+  c->calls++;
+  c->status = status;
+  c->order = answered++;
+  c->res = *res;
+  *res = (hl_store_result){0};
+}
+
+static void open_store(void) {
+  char err[256] = "";
+  uv_loop_init(&loop);
+  dir = hl_tmpdir("store-batch");
+  int rc = hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err);
+  HL_ASSERT_MSG(rc == 0, "open: %s", err);
+  answered = 0;
+}
+
+static void on_closed(void *data) { *(int *)data = 1; }
+
+static void close_store(void) {
+  int closed = 0;
+  store->vt->close(store, on_closed, &closed);
+  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_rmtree(dir);
+  free(dir);
+  dir = NULL;
+}
+
+static void run_until_answered(int n) {
+  for (int i = 0; i < 100000 && answered < n; i++) uv_run(&loop, UV_RUN_ONCE);
+  HL_ASSERT_EQ_INT(answered, n);
+}
+
+/* Rows of table whose event_id starts with prefix, counted by another
+ * connection: committed rows only. */
+static int committed(const char *table, const char *prefix) {
+  char path[4096], sql[256];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE event_id LIKE ?1 || '%%'", table);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  HL_ASSERT(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
+  int n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+static void put_delivery(const char *event_id, int64_t attempts, capture *c) {
+  hl_delivery_rec r = {.event_id = (char *)event_id, .subscription_id = "sub_a", .status = "SUCCESS",
+                       .attempts = attempts, .last_status_code = 200, .last_latency_ms = 4, .updated_at = 1000};
+  store->vt->delivery_put(store, &r, cap_cb, c);
+}
+
+static void put_attempt(const char *event_id, int64_t attempt, const char *body, capture *c) {
+  hl_attempt_rec a = {.event_id = (char *)event_id, .subscription_id = "sub_a", .attempt = attempt, .at_ms = 1000,
+                      .status_code = 200, .latency_ms = 4, .headers_json = "{\"x\":\"1\"}", .body = (char *)body};
+  store->vt->attempt_put(store, &a, cap_cb, c);
+}
+
+/* One turn: five status rows and five attempt rows, the third of each
+ * without an event id (NOT NULL): that row alone fails, the others are
+ * committed, and every callback gets its own outcome in the order asked. */
+HL_TEST(a_failing_row_costs_only_itself_and_outcomes_keep_their_order) {
+  open_store();
+  capture d[5], a[5];
+  memset(d, 0, sizeof d);
+  memset(a, 0, sizeof a);
+  char id[5][32];
+  for (int i = 0; i < 5; i++) {
+    snprintf(id[i], sizeof id[i], "fail-%d", i);
+    put_delivery(i == 2 ? NULL : id[i], i + 1, &d[i]);
+    put_attempt(i == 2 ? NULL : id[i], 1, "ok", &a[i]);
+  }
+  HL_ASSERT_EQ_INT(answered, 0); /* never from inside the call */
+  run_until_answered(10);
+  for (int i = 0; i < 5; i++) {
+    HL_ASSERT_EQ_INT(d[i].calls, 1);
+    HL_ASSERT_EQ_INT(a[i].calls, 1);
+    HL_ASSERT_EQ_INT(d[i].status, (i == 2 ? HL_EEXISTS : 0));
+    HL_ASSERT_EQ_INT(a[i].status, (i == 2 ? HL_EEXISTS : 0));
+    HL_ASSERT_EQ_INT(d[i].order, 2 * i);
+    HL_ASSERT_EQ_INT(a[i].order, 2 * i + 1);
+  }
+  HL_ASSERT_EQ_INT(committed("event_delivery_status", "fail-"), 4);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "fail-"), 4);
+  /* Each row holds its own values. */
+  for (int i = 0; i < 5; i++) {
+    if (i == 2) continue;
+    capture l = {0};
+    store->vt->delivery_list(store, id[i], cap_cb, &l);
+    run_until_answered(answered + 1);
+    HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+    HL_ASSERT_EQ_INT((int)l.res.deliveries[0].attempts, i + 1);
+    hl_store_result_dispose(&l.res);
+  }
+  close_store();
+}
+
+/* A read in the same turn as the writes before it sees them, though the
+ * writes wait for the end of the turn. */
+HL_TEST(a_read_in_the_same_turn_sees_the_rows_asked_for_before_it) {
+  open_store();
+  capture d = {0}, a = {0}, dl = {0}, al = {0};
+  put_delivery("same-turn", 3, &d);
+  put_attempt("same-turn", 3, "third", &a);
+  store->vt->delivery_list(store, "same-turn", cap_cb, &dl);
+  store->vt->attempt_list(store, "same-turn", "sub_a", cap_cb, &al);
+  run_until_answered(4);
+  HL_ASSERT_EQ_INT(dl.status, 0);
+  HL_ASSERT_EQ_INT((int)dl.res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(dl.res.deliveries[0].status, "SUCCESS");
+  HL_ASSERT_EQ_INT((int)dl.res.deliveries[0].attempts, 3);
+  HL_ASSERT_EQ_INT(al.status, 0);
+  HL_ASSERT_EQ_INT((int)al.res.nattempts, 1);
+  HL_ASSERT_EQ_STR(al.res.attempts[0].body, "third");
+  hl_store_result_dispose(&dl.res);
+  hl_store_result_dispose(&al.res);
+  close_store();
+}
+
+/* More rows in one turn than a statement takes (64, 64, 16, 4, 2, 1 rows
+ * for 151), the same key twice among them (the later write wins, as it
+ * would written alone), and empty text kept as empty, not NULL. */
+HL_TEST(a_turn_of_more_rows_than_a_statement_writes_them_all) {
+  open_store();
+  enum { N = 151 };
+  static capture d[N], a[N];
+  memset(d, 0, sizeof d);
+  memset(a, 0, sizeof a);
+  char id[N][32];
+  for (int i = 0; i < N; i++) {
+    snprintf(id[i], sizeof id[i], "many-%03d", i);
+    put_delivery(i == 100 ? id[7] : id[i], i, &d[i]); /* row 100 rewrites row 7's */
+    put_attempt(id[i], 1, i % 2 ? "" : "even", &a[i]);
+  }
+  run_until_answered(2 * N);
+  for (int i = 0; i < N; i++) {
+    HL_ASSERT_EQ_INT(d[i].status, 0);
+    HL_ASSERT_EQ_INT(a[i].status, 0);
+    HL_ASSERT_EQ_INT(d[i].order, 2 * i);
+  }
+  HL_ASSERT_EQ_INT(committed("event_delivery_status", "many-"), N - 1);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "many-"), N);
+  capture l = {0}, al = {0};
+  store->vt->delivery_list(store, id[7], cap_cb, &l);
+  store->vt->attempt_list(store, id[151 - 2], "sub_a", cap_cb, &al);
+  run_until_answered(2 * N + 2);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  HL_ASSERT_EQ_INT((int)l.res.deliveries[0].attempts, 100);
+  HL_ASSERT_EQ_INT((int)al.res.nattempts, 1);
+  HL_ASSERT_MSG(al.res.attempts[0].body && al.res.attempts[0].body[0] == '\0', "an empty body came back as %s",
+                al.res.attempts[0].body ? al.res.attempts[0].body : "NULL");
+  hl_store_result_dispose(&l.res);
+  hl_store_result_dispose(&al.res);
+  close_store();
+}
+
+/* A claim of more rows than one marking statement takes (32): each is
+ * handed out once. */
+HL_TEST(a_large_claim_marks_every_row_it_hands_out) {
+  open_store();
+  static const char *subs[] = {"sub_a"};
+  enum { N = 70 };
+  static capture acc[N];
+  memset(acc, 0, sizeof acc);
+  char id[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "claim-%02d", i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                       .nsubs = 1};
+    store->vt->eq_accept(store, &ev, cap_cb, &acc[i]);
+  }
+  run_until_answered(N);
+  capture c1 = {0}, c2 = {0};
+  store->vt->eq_claim(store, "sub_a", N, hl_wall_ms(), cap_cb, &c1);
+  run_until_answered(N + 1);
+  HL_ASSERT_EQ_INT(c1.status, 0);
+  HL_ASSERT_EQ_INT((int)c1.res.nitems, N);
+  store->vt->eq_claim(store, "sub_a", N, hl_wall_ms(), cap_cb, &c2);
+  run_until_answered(N + 2);
+  HL_ASSERT_EQ_INT(c2.status, 0);
+  HL_ASSERT_EQ_INT((int)c2.res.nitems, 0);
+  hl_store_result_dispose(&c1.res);
+  hl_store_result_dispose(&c2.res);
+  close_store();
+}
+
+/* A process that dies (no close, no checkpoint) right after its status and
+ * attempt rows were answered loses none of them. */
+HL_TEST(rows_answered_survive_the_process_dying_at_once) {
+  dir = hl_tmpdir("store-batch");
+  enum { N = 40 };
+  pid_t pid = fork();
+  HL_ASSERT(pid >= 0);
+  if (pid == 0) {
+    char err[256] = "";
+    uv_loop_init(&loop);
+    if (hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err) != 0) _exit(2);
+    static capture d[N], a[N];
+    char id[N][32];
+    for (int i = 0; i < N; i++) {
+      snprintf(id[i], sizeof id[i], "crash-%02d", i);
+      put_delivery(id[i], 1, &d[i]);
+      put_attempt(id[i], 1, "ok", &a[i]);
+    }
+    for (int i = 0; i < 100000 && answered < 2 * N; i++) uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < N; i++)
+      if (d[i].status != 0 || a[i].status != 0) _exit(3);
+    _exit(answered == 2 * N ? 0 : 4); /* no close: as if killed */
+  }
+  int st = 0;
+  HL_ASSERT(waitpid(pid, &st, 0) == pid);
+  HL_ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer exited %d", WEXITSTATUS(st));
+  HL_ASSERT_EQ_INT(committed("event_delivery_status", "crash-"), N);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "crash-"), N);
+  hl_rmtree(dir);
+  free(dir);
+  dir = NULL;
+}
+
+static const char *status_of(const char *event_id) {
+  static char st[16];
+  capture l = {0};
+  store->vt->delivery_list(store, event_id, cap_cb, &l);
+  run_until_answered(answered + 1);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  snprintf(st, sizeof st, "%s", l.res.deliveries[0].status);
+  hl_store_result_dispose(&l.res);
+  return st;
+}
+
+/* Records r's outcome as status (r itself is left as it is). */
+static int update(const hl_delivery_rec *r, const char *status) {
+  capture c = {0};
+  hl_delivery_rec x = *r;
+  x.status = (char *)status;
+  x.attempts = 1;
+  x.updated_at = hl_wall_ms();
+  store->vt->eq_update(store, &x, false, cap_cb, &c);
+  run_until_answered(answered + 1);
+  return c.status;
+}
+
+/* An outcome is recorded by the rowid the claim handed out
+ * (hl_delivery_rec.row_ref), and by the key when that rowid names another
+ * row or none: the delivery's own row changes, and no other. */
+HL_TEST(an_outcome_finds_its_row_by_the_claims_rowid_or_else_by_its_key) {
+  open_store();
+  static const char *subs[] = {"sub_a"};
+  capture acc[3];
+  memset(acc, 0, sizeof acc);
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "ref-%d", i);
+    hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = "{}", .body_len = 2, .subscription_ids = subs,
+                       .nsubs = 1};
+    store->vt->eq_accept(store, &ev, cap_cb, &acc[i]);
+  }
+  run_until_answered(3);
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_a", 3, hl_wall_ms(), cap_cb, &c);
+  run_until_answered(4);
+  HL_ASSERT_EQ_INT((int)c.res.nitems, 3);
+  hl_delivery_rec *d0 = &c.res.items[0].d, *d1 = &c.res.items[1].d, *d2 = &c.res.items[2].d;
+  HL_ASSERT(d0->row_ref > 0 && d1->row_ref > 0 && d2->row_ref > 0);
+  HL_ASSERT(d0->row_ref != d1->row_ref && d1->row_ref != d2->row_ref && d0->row_ref != d2->row_ref);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 3);
+  /* Its own rowid. */
+  HL_ASSERT_EQ_INT(update(d0, "SUCCESS"), 0);
+  HL_ASSERT_EQ_STR(status_of(d0->event_id), "SUCCESS");
+  /* Another row's rowid: that row is left alone. */
+  int64_t own1 = d1->row_ref;
+  d1->row_ref = d2->row_ref;
+  HL_ASSERT_EQ_INT(update(d1, "FAILED"), 0);
+  HL_ASSERT_EQ_STR(status_of(d1->event_id), "FAILED");
+  HL_ASSERT_EQ_STR(status_of(d2->event_id), "PENDING");
+  /* A rowid of no row. */
+  d2->row_ref = own1 + 1000000;
+  HL_ASSERT_EQ_INT(update(d2, "SUCCESS"), 0);
+  HL_ASSERT_EQ_STR(status_of(d2->event_id), "SUCCESS");
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0);
+  /* A key that is not there, with a rowid that is: not found, nothing changed. */
+  hl_delivery_rec ghost = {.event_id = "ref-none", .subscription_id = "sub_a", .row_ref = own1};
+  HL_ASSERT_EQ_INT(update(&ghost, "RETRYING"), HL_ENOTFOUND);
+  HL_ASSERT_EQ_STR(status_of(d1->event_id), "FAILED");
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0);
+  hl_store_result_dispose(&c.res);
+  close_store();
+}
