@@ -18,6 +18,11 @@ The drainer's process id is read from PIDFILE (written by the caller right
 after it starts the drainer) at both ends, and its CPU time (all threads,
 user + system, from /proc/PID/stat) over the drain is reported as well.
 
+With DRAIN_THREADS=FILE in the environment, the drainer's CPU time per
+thread over the same window is appended to FILE as one line per drain,
+"COMM name=US ..." (µs per delivery, threads of the same name summed; e.g.
+librdkafka's rdk:broker1 beside the loop thread).
+
 Prints "ready" on stderr once the baseline is read, then one line on stdout:
     ok RATE SECONDS CPU_US_PER_DELIVERY      (CPU "-" if the pid was unknown)
     failed GOT_of_TOTAL REASON
@@ -41,6 +46,33 @@ def cpu_seconds(pid):
         return None
 
 
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def thread_seconds(pid):
+    """CPU seconds (user + system) by thread name, threads of one name summed."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                raw = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = raw.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
 def read_pid(path):
     try:
         with open(path) as f:
@@ -54,6 +86,7 @@ def main():
     opts = sys.argv[5:]
     from_now = "--from-now" in opts
     conns_file = opts[opts.index("--stub-status") + 1] if "--stub-status" in opts else None
+    threads_file = os.environ.get("DRAIN_THREADS")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     polls = 0
     accepted = [0]
@@ -79,6 +112,7 @@ def main():
     t0 = time.monotonic() if from_now else None
     pid = read_pid(pidfile) if from_now else None
     c0 = cpu_seconds(pid) if pid else None
+    t0s = thread_seconds(pid) if pid and threads_file else {}
     n = base
     while time.monotonic() < deadline:
         n = requests()
@@ -87,8 +121,14 @@ def main():
             t0 = now
             pid = read_pid(pidfile)
             c0 = cpu_seconds(pid) if pid else None
+            t0s = thread_seconds(pid) if pid and threads_file else {}
         if n >= total:
             c1 = cpu_seconds(pid) if pid else None
+            if pid and threads_file:
+                t1s = thread_seconds(pid)
+                with open(threads_file, "a") as f:
+                    f.write(" ".join([comm(pid)] + [
+                        "%s=%.1f" % (k, (v - t0s.get(k, 0)) * 1e6 / count) for k, v in sorted(t1s.items())]) + "\n")
             secs = now - t0
             cpu = "%.1f" % ((c1 - c0) * 1e6 / count) if c0 is not None and c1 is not None else "-"
             if conns_file is not None:

@@ -19,7 +19,8 @@
 # HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a summary line
 # per subscription per second and a line per failed attempt, to a file; debug
 # adds a line per attempt), HL_BUILD (build dir, default build/),
-# HL_RESULTS (where peers.md goes,
+# DRAIN_THREADS (a file: each drain's CPU per delivery by thread is appended
+# to it, bench/peers/drain_clock.py), HL_RESULTS (where peers.md goes,
 # default bench/results/), OUTNAME (its name without .md, default peers), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
 # go, default build/).
 #

@@ -1,5 +1,6 @@
 #include "common/hl_common.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,21 @@ void *hl_malloc(size_t n) {
   return p;
 }
 
+/* glibc's calloc (before 2.41) never takes a chunk from the per-thread
+ * cache (tcache): every call goes through the arena. Small blocks, the
+ * per-record structures of the delivery path, come from malloc, which
+ * takes them from the cache, and are cleared here; large ones stay with
+ * calloc, which gets fresh mmap pages zeroed for free. */
+#define CALLOC_VIA_MALLOC_MAX 1024
+
 void *hl_calloc(size_t nmemb, size_t size) {
-  void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
-  if (p == NULL) oom(nmemb * size);
+  if (nmemb == 0) nmemb = 1;
+  if (size == 0) size = 1;
+  if (size > SIZE_MAX / nmemb) oom(SIZE_MAX);
+  size_t n = nmemb * size;
+  void *p = n <= CALLOC_VIA_MALLOC_MAX ? malloc(n) : calloc(nmemb, size);
+  if (p == NULL) oom(n);
+  if (n <= CALLOC_VIA_MALLOC_MAX) memset(p, 0, n);
   return p;
 }
 

@@ -37,7 +37,10 @@ struct hl_delivery {
   dstate state;
   hl_dispatch *owner;
   hl_sub *sub;                 /* referenced */
-  hl_eq_item item;             /* owned: ids, attempts, the accepted bytes */
+  hl_eq_item item;             /* owned: ids, attempts, the accepted bytes (but see body_borrowed) */
+  /* item.body belongs to token (hl_dispatch_submit_borrowed): let go of,
+   * never freed, before the queue's finished(token) ends the token. */
+  bool body_borrowed;
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
@@ -207,6 +210,7 @@ static void delivery_free(hl_delivery *dl) {
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
   set_error(dl, NULL);
+  if (dl->body_borrowed) dl->item.body = NULL;
   hl_eq_item_free(&dl->item);
   hl_buf_dispose(&dl->body);
   if (dl->pinfo_waiting) hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
@@ -994,12 +998,21 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
   d->pump.data = d;
 }
 
-void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+static void submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token, bool body_borrowed) {
   attach(d, s);
   hl_delivery *dl = delivery_new(d, s, item);
   dl->token = token;
+  dl->body_borrowed = body_borrowed;
   enqueue(s, dl);
   try_start(d, s);
+}
+
+void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+  submit(d, s, item, token, false);
+}
+
+void hl_dispatch_submit_borrowed(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {
+  submit(d, s, item, token, true);
 }
 
 

@@ -187,6 +187,11 @@ void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);
 /* Push queues: a delivery for s (the item is taken; token is the reader's,
  * handed back in the queue's finished). */
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
+/* The same, but item->body is borrowed from token (the Kafka message it
+ * was read from: hl_record_item_borrowed), not owned: the delivery reads it
+ * while it runs and lets go of it, without freeing it, before the queue's
+ * finished(token) hands the token back. Saves a copy of every record. */
+void hl_dispatch_submit_borrowed(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token);
 
 /* Push queues, ordered ("fifo") subscriptions: the deliveries whose token
  * gone() says is no longer this process's (its Kafka partition was

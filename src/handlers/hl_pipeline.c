@@ -455,9 +455,18 @@ static hl_sub *sub_of_topic(const hl_registry *reg, const hl_pipeline_options *o
 
 hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                                    int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason) {
-  char *id = hl_record_subscription_id(r);
-  hl_sub *s = id ? hl_registry_sub_get(reg, id) : NULL;
-  hl_free(id);
+  /* Looked up for every record: the id is copied to the stack, not the heap. */
+  size_t idlen = 0;
+  const char *idv = hl_record_subscription_id_view(r, &idlen);
+  hl_sub *s = NULL;
+  if (idv) {
+    char small[256];
+    char *id = idlen < sizeof small ? small : hl_malloc(idlen + 1);
+    memcpy(id, idv, idlen);
+    id[idlen] = '\0';
+    s = hl_registry_sub_get(reg, id);
+    if (id != small) hl_free(id);
+  }
   /* Records written by others to <egress>.<partner_id>.<event_type>. */
   if (!s) s = sub_of_topic(reg, opt, r->topic);
   *sub = s;
@@ -618,9 +627,11 @@ static void deliver(hl_pipeline *p, hl_kafka_msg *m) {
   case HL_REC_NOT_DUE: wait_until_due(p, m, due_ms); return;
   case HL_REC_DELIVER: break;
   }
+  /* The body stays in the librdkafka message (m, the delivery's token):
+   * the delivery lets go of it before finished() destroys m. */
   hl_eq_item it;
-  hl_record_item(&r, s->rec.subscription_id, &it);
-  hl_dispatch_submit(p->dispatch, s, &it, m);
+  hl_record_item_borrowed(&r, s->rec.subscription_id, &it);
+  hl_dispatch_submit_borrowed(p->dispatch, s, &it, m);
   /* Back-pressure: a subscription with its memory share full stops its
    * feed. Held, not paused: a pause would throw away what librdkafka
    * prefetched and fetch it again on resume, a round trip per cycle. */

@@ -300,7 +300,7 @@ static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int 
       rd_kafka_message_destroy(m);
       continue;
     }
-    hl_kafka_msg *hm = hl_calloc(1, sizeof *hm);
+    hl_kafka_msg *hm = hl_malloc(sizeof *hm); /* every field set below */
     *hm = (hl_kafka_msg){.rkm = m, .topic = topic, .partition = m->partition, .offset = m->offset,
                          .key = m->key, .key_len = m->key_len, .value = m->payload, .len = m->len,
                          .part = p, .generation = p->generation};

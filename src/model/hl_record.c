@@ -112,14 +112,29 @@ static char *header_str(const hl_record *r, const char *name) {
   return v ? hl_strndup(v, len) : NULL;
 }
 
+/* Read for every record on the delivery path (attempt, accepted and due
+ * times, replay): a number fits the stack buffer, no copy on the heap. */
 static int64_t header_int(const hl_record *r, const char *name, int64_t dflt) {
-  char *v = header_str(r, name);
-  int64_t n = v ? strtoll(v, NULL, 10) : dflt;
-  hl_free(v);
+  size_t len = 0;
+  const void *v = r->header(r, name, &len);
+  if (!v) return dflt;
+  char buf[32];
+  if (len < sizeof buf) {
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return strtoll(buf, NULL, 10);
+  }
+  char *big = hl_strndup(v, len);
+  int64_t n = strtoll(big, NULL, 10);
+  hl_free(big);
   return n;
 }
 
 char *hl_record_subscription_id(const hl_record *r) { return header_str(r, H_SUBSCRIPTION); }
+
+const char *hl_record_subscription_id_view(const hl_record *r, size_t *len) {
+  return r->header(r, H_SUBSCRIPTION, len);
+}
 
 int64_t hl_record_due_ms(const hl_record *r) { return header_int(r, H_DUE, 0); }
 
@@ -141,21 +156,32 @@ bool hl_record_has_event_id(const hl_record *r) {
   return (r->key && r->key_len) || (r->header(r, H_EVENT_ID, &len) && len > 0);
 }
 
-void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
+/* Everything of the item but its body. */
+static void item_of(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
   *it = (hl_eq_item){0};
   it->d.event_id = hl_record_event_id(r);
   if (!it->d.event_id) it->d.event_id = hl_strdup("");
   it->d.subscription_id = hl_strdup(subscription_id);
   it->d.attempts = header_int(r, H_ATTEMPT, 0);
   it->d.status = hl_strdup(it->d.attempts ? "RETRYING" : "PENDING");
-  it->body = hl_malloc(r->len + 1);
-  if (r->len) memcpy(it->body, r->value, r->len);
-  it->body[r->len] = '\0';
-  it->body_len = r->len;
   it->trace = header_str(r, H_TRACE);
   it->event_type = header_str(r, H_EVENT_TYPE);
   it->accepted_at = header_int(r, H_ACCEPTED, hl_wall_ms());
   it->replay = header_int(r, H_REPLAY, 0);
   if (it->replay < 0) it->replay = 0;
   it->d.replays = it->replay;
+}
+
+void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
+  item_of(r, subscription_id, it);
+  it->body = hl_malloc(r->len + 1);
+  if (r->len) memcpy(it->body, r->value, r->len);
+  it->body[r->len] = '\0';
+  it->body_len = r->len;
+}
+
+void hl_record_item_borrowed(const hl_record *r, const char *subscription_id, hl_eq_item *it) {
+  item_of(r, subscription_id, it);
+  it->body = (char *)(r->value ? r->value : ""); /* never written through: see the header */
+  it->body_len = r->value ? r->len : 0;
 }

@@ -98,6 +98,9 @@ void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r,
 
 /* The subscription a delivery record names (caller frees), or NULL. */
 char *hl_record_subscription_id(const hl_record *r);
+/* The same without a copy: borrowed from the record, not NUL-terminated
+ * (its length in *len), or NULL. */
+const char *hl_record_subscription_id_view(const hl_record *r, size_t *len);
 /* When a retry record falls due, 0 when it carries no due time. */
 int64_t hl_record_due_ms(const hl_record *r);
 /* An ingress record's trace context (caller frees), or NULL. */
@@ -116,5 +119,11 @@ bool hl_record_has_event_id(const hl_record *r);
 /* The delivery a record of subscription_id carries (the caller owns it; see
  * hl_dispatch_submit). */
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);
+/* The same, but it->body is BORROWED from the record's value (not copied,
+ * not NUL-terminated, never written through): valid only as long as the
+ * record, and it must not be freed with the item. Only for an item handed
+ * to hl_dispatch_submit_borrowed with the record as its token, whose
+ * delivery lets go of the body before the record is finished. */
+void hl_record_item_borrowed(const hl_record *r, const char *subscription_id, hl_eq_item *it);
 
 #endif
