@@ -66,11 +66,11 @@ static void add_value(header *h, const char *v, size_t vlen) {
   h->vlen += k;
 }
 
-/* The header lines as a JSON object: names in lower case, a name given
- * twice joined with ", " (RFC 9110 5.3), redacted ones left out; at most
- * HL_ATTEMPT_HEADERS_MAX names, each value cut at
- * HL_ATTEMPT_HEADER_VALUE_MAX bytes. */
-static char *headers_json(const char *raw, size_t len) {
+/* The header lines as a JSON object, NUL-terminated, into out (tmp: its
+ * scratch): names in lower case, a name given twice joined with ", "
+ * (RFC 9110 5.3), redacted ones left out; at most HL_ATTEMPT_HEADERS_MAX
+ * names, each value cut at HL_ATTEMPT_HEADER_VALUE_MAX bytes. */
+static void headers_json(hl_buf *out, hl_buf *tmp, const char *raw, size_t len) {
   header h[HL_ATTEMPT_HEADERS_MAX];
   size_t nh = 0;
   const char *p = raw, *end = raw + len;
@@ -99,44 +99,59 @@ static char *headers_json(const char *raw, size_t len) {
     }
     p = eol ? eol + 1 : end;
   }
-  hl_buf out = HL_BUF_INIT, tmp = HL_BUF_INIT;
-  hl_buf_reserve(&out, len + 2 * nh + 3);
+  hl_buf_reset(out);
+  hl_buf_reserve(out, len + 2 * nh + 3);
   hl_jw w;
-  hl_jw_init(&w, &out);
+  hl_jw_init(&w, out);
   hl_jw_obj_begin(&w);
   for (size_t k = 0; k < nh; k++) {
     size_t n = h[k].nlen;
-    const char *s = as_utf8(&tmp, h[k].name, &n);
+    const char *s = as_utf8(tmp, h[k].name, &n);
     hl_jw_keyn(&w, s, n);
     n = h[k].vlen;
-    s = as_utf8(&tmp, h[k].value, &n);
+    s = as_utf8(tmp, h[k].value, &n);
     hl_jw_strn(&w, s, n);
   }
   hl_jw_obj_end(&w);
-  hl_buf_dispose(&tmp);
-  hl_buf_putc(&out, '\0');
-  return out.data;
+  hl_buf_putc(out, '\0');
 }
 
-void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t attempt, int64_t at_ms,
-                          const hl_send_result *res) {
-  *out = (hl_attempt_rec){0};
-  out->event_id = hl_strdup(d->event_id);
-  out->subscription_id = hl_strdup(d->subscription_id);
+void hl_attempt_log_fill(hl_attempt_rec *out, hl_attempt_log_scratch *sc, const hl_delivery_rec *d,
+                         int64_t attempt, int64_t at_ms, const hl_send_result *res) {
+  /* Borrowed, not copied: the store only reads a record it is given. */
+  *out = (hl_attempt_rec){.event_id = (char *)d->event_id, .subscription_id = (char *)d->subscription_id};
   out->attempt = attempt;
   out->at_ms = at_ms;
   out->status_code = res->status_code;
   out->latency_ms = (int64_t)(res->latency_s * 1000.0 + 0.5);
-  out->error = res->error[0] ? hl_strdup(res->error) : NULL;
-  out->headers_json = headers_json(res->resp_headers, HL_MIN(res->resp_headers_len, sizeof res->resp_headers));
+  out->error = res->error[0] ? (char *)res->error : NULL;
+  headers_json(&sc->headers, &sc->tmp, res->resp_headers, HL_MIN(res->resp_headers_len, sizeof res->resp_headers));
+  out->headers_json = sc->headers.data;
   size_t blen = HL_MIN(res->resp_body_len, (size_t)HL_ATTEMPT_BODY_MAX);
-  if (plain_ascii(res->resp_body, blen)) {
-    out->body = hl_strndup(res->resp_body, blen);
-  } else {
-    hl_buf body = HL_BUF_INIT;
-    hl_utf8_sanitize(&body, res->resp_body, blen);
-    hl_buf_putc(&body, '\0');
-    out->body = body.data;
-  }
+  hl_buf_reset(&sc->body);
+  if (plain_ascii(res->resp_body, blen)) hl_buf_append(&sc->body, res->resp_body, blen);
+  else hl_utf8_sanitize(&sc->body, res->resp_body, blen);
+  hl_buf_putc(&sc->body, '\0');
+  out->body = sc->body.data;
   out->truncated = res->resp_body_more || res->resp_body_len > HL_ATTEMPT_BODY_MAX;
+}
+
+void hl_attempt_log_scratch_dispose(hl_attempt_log_scratch *sc) {
+  hl_buf_dispose(&sc->headers);
+  hl_buf_dispose(&sc->body);
+  hl_buf_dispose(&sc->tmp);
+}
+
+void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t attempt, int64_t at_ms,
+                          const hl_send_result *res) {
+  hl_attempt_log_scratch sc = {HL_BUF_INIT, HL_BUF_INIT, HL_BUF_INIT};
+  hl_attempt_rec r;
+  hl_attempt_log_fill(&r, &sc, d, attempt, at_ms, res);
+  *out = r;
+  out->event_id = hl_strdup(r.event_id);
+  out->subscription_id = hl_strdup(r.subscription_id);
+  out->error = r.error ? hl_strdup(r.error) : NULL;
+  out->headers_json = hl_buf_steal(&sc.headers, NULL);
+  out->body = hl_buf_steal(&sc.body, NULL);
+  hl_attempt_log_scratch_dispose(&sc);
 }

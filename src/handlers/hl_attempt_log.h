@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hl_buf.h"
 #include "handlers/hl_sender.h"
 #include "store/hl_store.h"
 
@@ -25,6 +26,21 @@
  * attempt number `attempt` of d's delivery, ended at at_ms. */
 void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t attempt, int64_t at_ms,
                           const hl_send_result *res);
+
+/* The buffers hl_attempt_log_fill reuses from one attempt to the next, so
+ * that logging an attempt allocates nothing once they have grown. One per
+ * logger (the dispatcher); zero-initialised is ready. */
+typedef struct {
+  hl_buf headers, body, tmp;
+} hl_attempt_log_scratch;
+
+/* As hl_attempt_log_build, allocating nothing: out's strings are borrowed
+ * from d, res and sc, valid until sc is filled again or d or res change.
+ * For a store's attempt_put, which copies what it keeps during the call.
+ * out is not to be passed to hl_attempt_rec_free. */
+void hl_attempt_log_fill(hl_attempt_rec *out, hl_attempt_log_scratch *sc, const hl_delivery_rec *d,
+                         int64_t attempt, int64_t at_ms, const hl_send_result *res);
+void hl_attempt_log_scratch_dispose(hl_attempt_log_scratch *sc);
 
 /* true: a header that is never stored, as it may carry a credential or a
  * session (Set-Cookie, Authorization, WWW-Authenticate, anything naming a

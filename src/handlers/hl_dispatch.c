@@ -490,10 +490,9 @@ static void record(hl_delivery *dl) {
  * cannot be written costs the log, never the delivery. */
 static void log_attempt(hl_dispatch *d, const hl_delivery *dl, const hl_send_result *res) {
   if (!d->store->vt->attempt_put) return;
-  hl_attempt_rec r;
-  hl_attempt_log_build(&r, &dl->item.d, dl->item.d.attempts, hl_wall_ms(), res);
+  hl_attempt_rec r; /* borrowed strings: attempt_put copies what it keeps */
+  hl_attempt_log_fill(&r, &d->alog, &dl->item.d, dl->item.d.attempts, hl_wall_ms(), res);
   d->store->vt->attempt_put(d->store, &r, NULL, NULL);
-  hl_attempt_rec_free(&r);
 }
 
 /* A fifo head that would be retried after its skip_after-th attempt is
@@ -1157,6 +1156,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->sender->vt->close(d->sender);
   d->sender = NULL;
   hl_hosts_dispose(&d->hosts);
+  hl_attempt_log_scratch_dispose(&d->alog);
   if (d->owns_queue) d->queue->vt->destroy(d->queue);
   hl_timerq_close(&d->timers, on_timerq_closed, d);
   hl_outcome_log_close(d->olog, on_olog_closed); /* the last window's counts go out */

@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "handlers/hl_attempt_log.h"
 #include "handlers/hl_hosts.h"
 #include "handlers/hl_sender.h"
 #include "handlers/hl_sender_http.h"
@@ -150,6 +151,7 @@ typedef struct {
   unsigned nspare;
   hl_sender *sender;        /* owned; carries each attempt */
   hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */
+  hl_attempt_log_scratch alog; /* the attempt log's buffers, reused by every attempt */
   hl_queue *queue;          /* see hl_dispatch_options.queue */
   bool owns_queue;
   int closing_handles;

@@ -36,12 +36,15 @@ typedef struct http_call {
   uint64_t retry_after_ms;     /* from the partner's Retry-After, 0 when none */
   bool refused_private;        /* the connect target was a private address */
   /* The answer kept for the attempt log, bounded (hl_send_result's sizes):
-   * allocated when the answer arrives and freed with the request, so the
+   * taken when the answer arrives and given back with the request, so the
    * requests waiting on a slow partner hold none (3 KB each: 30 MB of
-   * 10,000 in flight, bench/README.md "Memory in scenario b"). */
+   * 10,000 in flight, bench/README.md "Memory in scenario b"). Given back
+   * to the sender's spares (ans_take/ans_give), not freed: a malloc of
+   * 3 KB is past glibc's per-thread cache, and this was one per attempt. */
   struct call_answer {
     char headers[HL_SEND_HEADERS_SIZE];
     char body[HL_SEND_BODY_SIZE];
+    struct call_answer *next_free;
   } *ans;
   size_t resp_headers_len;
   size_t resp_body_len;
@@ -62,6 +65,8 @@ struct http_sender {
   CURLSH *share;               /* TLS sessions and DNS answers, shared by every call */
   http_call *pool;             /* idle calls, reused */
   size_t npool;
+  struct call_answer *spare_ans; /* answer buffers given back, reused (at most POOL_MAX) */
+  size_t nspare_ans;
   hl_webhook_signer *default_signer; /* prepared from default_value */
   char *default_value;         /* the default secret the signer was made from */
 };
@@ -80,10 +85,38 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
+/* An answer buffer for c, a spare one when there is one. */
+static void ans_take(http_call *c) {
+  http_sender *hs = c->hs;
+  struct call_answer *a = hs->spare_ans;
+  if (a) {
+    hs->spare_ans = a->next_free;
+    hs->nspare_ans--;
+  } else {
+    a = hl_malloc(sizeof *a);
+  }
+  c->ans = a;
+}
+
+/* c's answer buffer back to the spares (freed past POOL_MAX). */
+static void ans_give(http_call *c) {
+  http_sender *hs = c->hs;
+  struct call_answer *a = c->ans;
+  c->ans = NULL;
+  if (!a) return;
+  if (hs->nspare_ans >= POOL_MAX) {
+    hl_free(a);
+    return;
+  }
+  a->next_free = hs->spare_ans;
+  hs->spare_ans = a;
+  hs->nspare_ans++;
+}
+
 static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
   http_call *c = userp;
   size_t len = size * n;
-  if (!c->ans) c->ans = hl_malloc(sizeof *c->ans);
+  if (!c->ans) ans_take(c);
   /* A status line starts the answer's headers again (after a 1xx). */
   if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0;
   else if (len <= sizeof c->ans->headers - c->resp_headers_len) {
@@ -103,7 +136,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
 
 static size_t on_body(char *buf, size_t size, size_t n, void *userp) {
   http_call *c = userp;
-  if (!c->ans) c->ans = hl_malloc(sizeof *c->ans);
+  if (!c->ans) ans_take(c);
   size_t len = size * n, room = sizeof c->ans->body - c->resp_body_len, take = HL_MIN(len, room);
   /* The first bytes only, for the attempt log; the rest is not kept. */
   memcpy(c->ans->body + c->resp_body_len, buf, take);
@@ -192,8 +225,7 @@ static void call_release(http_call *c) {
   http_sender *hs = c->hs;
   if (c->req) c->req->impl = NULL;
   c->req = NULL;
-  hl_free(c->ans);
-  c->ans = NULL;
+  ans_give(c);
   /* Drop the pointers into the delivery, which is about to go. */
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
@@ -548,6 +580,11 @@ static void http_close(hl_sender *base) {
     http_call *c = hs->pool;
     hs->pool = c->next_free;
     call_free(c);
+  }
+  while (hs->spare_ans) {
+    struct call_answer *a = hs->spare_ans;
+    hs->spare_ans = a->next_free;
+    hl_free(a);
   }
   curl_share_cleanup(hs->share); /* after the last easy handle using it */
   if (hs->default_signer) hl_webhook_signer_dispose(hs->default_signer); /* wipes the keys */

@@ -94,7 +94,8 @@ static void on_timer(uv_timer_t *t) {
 static void on_drain(uv_idle_t *i) {
   hl_curl_uv *c = hl_container_of(i, hl_curl_uv, drain);
   uv_idle_stop(&c->drain);
-  for (size_t k = 0; k < c->nshards; k++) check_multi_info(&c->shards[k], HL_CURL_UV_DRAIN_MAX);
+  for (size_t k = 0; k < c->nshards; k++)
+    if (c->shards[k].multi) check_multi_info(&c->shards[k], HL_CURL_UV_DRAIN_MAX);
 }
 
 /* CURLMOPT_TIMERFUNCTION. Never calls back into libcurl from here: a 0 ms
@@ -212,6 +213,28 @@ static void check_multi_info(hl_curl_shard *sh, int budget) {
   if (left > 0 && !uv_is_active((uv_handle_t *)&c->drain)) uv_idle_start(&c->drain, on_drain);
 }
 
+/* Makes shard sh's multi handle, on first use: a multi handle holds two
+ * fds (curl's wakeup pair) and ~6 KB, and light traffic never leaves
+ * shard 0. */
+static int shard_open(hl_curl_uv *c, hl_curl_shard *sh) {
+  sh->multi = curl_multi_init();
+  if (sh->multi == NULL) return HL_ENOMEM;
+  curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+  curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+  /* HTTP/2 streams share a connection (libcurl's default since 7.62, said
+   * here because the senders' CURLOPT_PIPEWAIT relies on it). */
+  curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  if (c->shard_room > 0) {
+    curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->shard_room);
+    /* The connection cache must hold every connection we allow, or
+     * keep-alive connections are closed and reopened under load. */
+    curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)c->shard_room);
+  }
+  return 0;
+}
+
 int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns) {
   *c = (hl_curl_uv){.loop = loop};
   size_t n = 1, per = 0;
@@ -222,29 +245,15 @@ int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns) {
   }
   c->shards = hl_calloc(n, sizeof *c->shards);
   c->shard_room = per;
+  for (size_t k = 0; k < n; k++) c->shards[k].owner = c;
+  /* Shard 0 now, so that a loop that cannot have curl fails here. */
+  if (shard_open(c, &c->shards[0]) != 0) {
+    hl_free(c->shards);
+    c->shards = NULL;
+    return HL_ENOMEM;
+  }
   for (size_t k = 0; k < n; k++) {
     hl_curl_shard *sh = &c->shards[k];
-    sh->owner = c;
-    sh->multi = curl_multi_init();
-    if (sh->multi == NULL) {
-      for (size_t j = 0; j < k; j++) curl_multi_cleanup(c->shards[j].multi);
-      hl_free(c->shards);
-      c->shards = NULL;
-      return HL_ENOMEM;
-    }
-    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
-    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
-    /* HTTP/2 streams share a connection (libcurl's default since 7.62, said
-     * here because the senders' CURLOPT_PIPEWAIT relies on it). */
-    curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    if (per > 0) {
-      curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)per);
-      /* The connection cache must hold every connection we allow, or
-       * keep-alive connections are closed and reopened under load. */
-      curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)per);
-    }
     uv_timer_init(loop, &sh->timer);
     sh->timer.data = c;
   }
@@ -256,12 +265,17 @@ int hl_curl_uv_init(hl_curl_uv *c, uv_loop_t *loop, long max_total_conns) {
 
 /* The first shard with room: light traffic stays on shard 0 and finds its
  * kept-alive connections there; the least busy one when all are full (the
- * caller's own limits make that rare). */
+ * caller's own limits make that rare). A shard first used gets its multi
+ * handle now; if curl cannot make one, the busiest shard made so far takes
+ * the transfer. */
 static hl_curl_shard *pick_shard(hl_curl_uv *c) {
   hl_curl_shard *best = &c->shards[0];
   for (size_t k = 0; k < c->nshards; k++) {
     hl_curl_shard *sh = &c->shards[k];
-    if (c->shard_room == 0 || sh->running < c->shard_room) return sh;
+    if (c->shard_room == 0 || sh->running < c->shard_room) {
+      if (sh->multi || shard_open(c, sh) == 0) return sh;
+      break;
+    }
     if (sh->running < best->running) best = sh;
   }
   return best;
