@@ -46,8 +46,8 @@ struct hl_curl_xfer {
  * per shard ~250 steps, 2-6 us of a delivery at 256 in flight); a shard is
  * a multi handle, ~6 KB and curl's two wakeup fds, made when first used:
  * serve's default (HOOKLOOP_MAX_IN_FLIGHT 10,000, + 256) allows 161 (~1 MB,
- * 322 fds, when all are in use). An HTTP/2 partner gets a connection per
- * shard in use (256 in flight: 4). */
+ * 322 fds, when all are in use). An HTTP/2 partner needs at least one
+ * connection per shard in use (256 in flight: 4 shards). */
 #define HL_CURL_UV_SHARD_CONNS 64
 #define HL_CURL_UV_SHARDS_MAX 256
 
