@@ -43,12 +43,15 @@ struct hl_curl_xfer {
 
 /* Connections per shard: more shards, not longer lists. Both walks cost a
  * cache miss or two per connection passed, paid on every transfer (at 256
- * per shard ~250 steps, 2-6 us of a delivery at 256 in flight); a shard is
- * a multi handle, ~6 KB and curl's two wakeup fds, made when first used:
- * serve's default (HOOKLOOP_MAX_IN_FLIGHT 10,000, + 256) allows 161 (~1 MB,
- * 322 fds, when all are in use). An HTTP/2 partner needs at least one
- * connection per shard in use (256 in flight: 4 shards). */
-#define HL_CURL_UV_SHARD_CONNS 64
+ * per shard ~250 steps, 2-6 us of a delivery at 256 in flight). A shard is
+ * a multi handle with its hash tables and closure handle, ~42 KB measured
+ * (10,000 held in flight: 161.5 MB RSS with shards of 64, 156.6 MB with
+ * 256) and curl's two wakeup fds, made when first used: 128 halves the
+ * walks for ~1.7 MB more than 256 at 10,000 in flight, within the memory
+ * goal (bench/README.md). serve's default (HOOKLOOP_MAX_IN_FLIGHT 10,000,
+ * + 256) allows 81. An HTTP/2 partner gets a connection per shard in use
+ * (256 in flight: 2). */
+#define HL_CURL_UV_SHARD_CONNS 128
 #define HL_CURL_UV_SHARDS_MAX 256
 
 typedef struct hl_curl_shard {

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#define WANT 100 /* more than one shard holds */
+#define WANT (HL_CURL_UV_SHARD_CONNS + HL_CURL_UV_SHARD_CONNS / 2) /* more than one shard holds */
 
 static uv_loop_t loop;
 static hl_http_server *srv;
