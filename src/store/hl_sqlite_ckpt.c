@@ -145,6 +145,7 @@ static void job_done(uv_work_t *w, int status) {
 static int on_wal(void *arg, sqlite3 *db, const char *name, int frames) {
   hl_sqlite_ckpt *c = arg;
   (void)db; (void)name;
+  c->stats.commits++;
   if (frames < c->stats.wal_pages) {
     /* The WAL started again from its beginning. */
     c->stats.restarts++;

@@ -59,6 +59,7 @@
 #define HL_SQLITE_CKPT_BOUND_FACTOR 2
 
 typedef struct {
+  uint64_t commits;       /* COMMITs of the loop's connection that wrote to the WAL */
   uint64_t started;       /* checkpoints queued on the threadpool */
   uint64_t checkpoints;   /* ... that ran (started - checkpoints: in flight) */
   uint64_t catchups;      /* the short ones on the loop, past the bound */

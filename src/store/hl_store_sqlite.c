@@ -1,5 +1,6 @@
 #include "store/hl_store_sqlite.h"
 #include "store/hl_sqlite_ckpt.h"
+#include "store/hl_sqlite_sync.h"
 #include "store/hl_store_rec.h"
 #include "store/hl_sqlite_batch.h"
 #include "common/hl_buf.h"
@@ -37,6 +38,7 @@ typedef struct done_cb {
   void *data;
   int status;
   hl_store_result res;
+  uint64_t ticket; /* held until the WAL's fdatasync covers it; 0: not held */
   struct done_cb *next;
 } done_cb;
 
@@ -81,6 +83,11 @@ typedef struct {
   bool write_failed;      /* the last write failed; health says so until one succeeds */
   char write_error[160];
   hl_sqlite_ckpt ckpt;     /* the WAL's checkpoints, off the loop (hl_sqlite_ckpt.h) */
+  hl_sqlite_sync sync;     /* the WAL's fdatasync, off the loop (hl_sqlite_sync.h) */
+  uint64_t wal_commits_seen; /* ckpt.stats.commits at the last commit_now */
+  /* Callbacks of committed turns, in order, waiting for the fdatasync that
+   * covers their ticket (and those behind them, to keep the order). */
+  done_cb *held, **held_tail;
   /* Status rows (delivery_put) and attempt rows (attempt_put) of this
    * transaction not written yet: written by one statement per 64 rows when
    * 64 are held, before the COMMIT, and before any statement that reads or
@@ -346,8 +353,45 @@ static void flush_batch(sq_store *s, sq_batch *sb);
 static void flush_deliveries(sq_store *s) { flush_batch(s, &s->pending_deliveries); }
 static void flush_attempts(sq_store *s) { flush_batch(s, &s->pending_attempts); }
 
+/* Runs a list of callbacks (failed: the status each gets instead of its
+ * own, 0: its own) and frees it. */
+static void run_callbacks(done_cb *d, int failed) {
+  while (d) {
+    done_cb *next = d->next;
+    int status = failed ? failed : d->status;
+    if (d->cb) d->cb(d->data, status, &d->res);
+    hl_store_result_dispose(&d->res);
+    hl_free(d);
+    d = next;
+  }
+}
+
+/* The WAL's fdatasync covering every ticket <= upto ended (err 0) or
+ * failed: runs the held callbacks up to the first one it does not cover.
+ * A failure fails them: nothing says their commit reached the disk. */
+static void on_synced(void *data, uint64_t upto, int err, const char *error) {
+  sq_store *s = data;
+  if (err) {
+    s->write_failed = true;
+    snprintf(s->write_error, sizeof s->write_error, "%s", error ? error : "the WAL's fdatasync failed");
+    hl_log_error("sqlite: the WAL's fdatasync failed; the commits it covered are reported failed",
+                 "\"error\":\"%s\"", hl_log_esc(s->write_error, (size_t)-1));
+  }
+  done_cb *first = s->held, **cut = &s->held;
+  while (*cut && (*cut)->ticket <= upto) cut = &(*cut)->next;
+  if (cut == &s->held) return;
+  s->held = *cut;
+  *cut = NULL;
+  if (!s->held) s->held_tail = &s->held;
+  if (err)
+    for (done_cb *d = first; d; d = d->next)
+      if (d->ticket) d->status = HL_ESTORE;
+  /* Callbacks may queue new operations: those join the next turn's batch. */
+  run_callbacks(first, 0);
+}
+
 /* Commits the open transaction, if any, then runs every callback waiting
- * for it. */
+ * for it, or holds them for the WAL's fdatasync. */
 static void commit_now(sq_store *s) {
   int failed = 0;
   flush_deliveries(s);
@@ -376,15 +420,29 @@ static void commit_now(sq_store *s) {
   done_cb *d = s->head;
   s->head = NULL;
   s->tail = &s->head;
-  /* Callbacks may queue new operations: those join the next turn's batch. */
-  while (d) {
-    done_cb *next = d->next;
-    int status = failed ? failed : d->status;
-    if (d->cb) d->cb(d->data, status, &d->res);
-    hl_store_result_dispose(&d->res);
-    hl_free(d);
-    d = next;
+  /* A commit that wrote to the WAL (its hook ran; writes outside a
+   * transaction count too) is durable only once the WAL's fdatasync, on
+   * the threadpool, covers it (hl_sqlite_sync.h): its callbacks wait for
+   * that, and any turn's behind them wait too, so that they keep their
+   * order. */
+  uint64_t ticket = 0;
+  if (s->ckpt.stats.commits != s->wal_commits_seen) {
+    s->wal_commits_seen = s->ckpt.stats.commits;
+    ticket = hl_sqlite_sync_request(&s->sync);
   }
+  if (ticket || s->held) {
+    for (done_cb *h = d; h; h = h->next) {
+      h->ticket = ticket;
+      if (failed) h->status = failed;
+    }
+    if (d) {
+      *s->held_tail = d;
+      while (*s->held_tail) s->held_tail = &(*s->held_tail)->next;
+    }
+    return;
+  }
+  /* Callbacks may queue new operations: those join the next turn's batch. */
+  run_callbacks(d, failed);
 }
 
 /* The end of a loop turn: a group that is not due yet stays open (its
@@ -1126,10 +1184,28 @@ static void on_ckpt_stopped(void *data) {
   uv_close((uv_handle_t *)&s->group_timer, on_closed);
 }
 
+static void on_sync_stopped(void *data);
+
 static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   sq_store *s = SQ(base);
-  /* Deliver what is pending (commits the open transaction) before closing. */
+  s->close_cb = cb;
+  s->close_data = data;
+  /* Deliver what is pending (commits the open transaction) before closing:
+   * the last commits' callbacks run once their fdatasync has ended. */
   commit_now(s);
+  hl_sqlite_sync_stop(&s->sync, on_sync_stopped, s);
+}
+
+/* Every commit is on the disk and its callbacks have run. Those may have
+ * queued operations of their own: commit them and wait again. */
+static void on_sync_stopped(void *data) {
+  sq_store *s = data;
+  if (s->in_txn || s->head) {
+    commit_now(s);
+    hl_sqlite_sync_stop(&s->sync, on_sync_stopped, s);
+    return;
+  }
+  hl_sqlite_sync_close(&s->sync);
   for (int i = 0; i < Q__COUNT; i++) {
     if (s->stmt[i]) sqlite3_finalize(s->stmt[i]);
     hl_free(s->sql[i]);
@@ -1140,8 +1216,6 @@ static void sq_close(hl_store *base, void (*cb)(void *data), void *data) {
   hl_sqlite_batch_close(&s->pending_attempts.b);
   hl_free(s->pending_deliveries.done);
   hl_free(s->pending_attempts.done);
-  s->close_cb = cb;
-  s->close_data = data;
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 
@@ -1433,6 +1507,17 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   /* From here on no COMMIT checkpoints on the loop (hl_sqlite_ckpt.h). */
   hl_sqlite_ckpt_init(&s->ckpt, loop, path, 0);
   hl_sqlite_ckpt_start(&s->ckpt, s->db);
+  /* From here on no COMMIT waits for the disk on the loop either: the WAL's
+   * fdatasync runs on the threadpool, and callbacks wait for it
+   * (hl_sqlite_sync.h). The schema's set-up above ran with FULL. */
+  s->held_tail = &s->held;
+  hl_sqlite_sync_init(&s->sync, loop, path, on_synced, s);
+  if (exec_sql(s, "PRAGMA synchronous=NORMAL") != 0) {
+    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
+    hl_sqlite_sync_close(&s->sync);
+    sqlite3_wal_hook(s->db, NULL, NULL);
+    goto fail;
+  }
   *out = &s->base;
   return 0;
 fail:
@@ -1512,7 +1597,12 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
 
 /* --- WAL checkpoints (hl_sqlite_ckpt.h) -------------------------------------- */
 
-static void sq_render_metrics(hl_store *base, hl_buf *out) { hl_sqlite_ckpt_render_metrics(&SQ(base)->ckpt, out); }
+static void sq_render_metrics(hl_store *base, hl_buf *out) {
+  hl_sqlite_ckpt_render_metrics(&SQ(base)->ckpt, out);
+  hl_sqlite_sync_render_metrics(&SQ(base)->sync, out);
+}
+
+const hl_sqlite_sync_stats *hl_store_sqlite_sync_stats(hl_store *base) { return &SQ(base)->sync.stats; }
 
 const hl_sqlite_ckpt_stats *hl_store_sqlite_ckpt_stats(hl_store *base) { return &SQ(base)->ckpt.stats; }
 

@@ -2,8 +2,10 @@
  * holds the tables of docs/interface.md §6 and the embedded queue (accepted event
  * bodies plus one delivery row per matching subscription).
  *
- * Durability: synchronous=FULL, so a COMMIT has reached the disk before any
- * callback runs; an event is acknowledged (202) only from its callback.
+ * Durability: no callback of a write runs before an fdatasync of the WAL
+ * that began after its COMMIT has returned (store/hl_sqlite_sync.h: the
+ * connection runs with synchronous=NORMAL and that fdatasync runs on the
+ * threadpool); an event is acknowledged (202) only from its callback.
  * Batching (group commit): statements run at once inside a transaction
  * that stays open across loop turns until it is commit_ms old or holds
  * max_ops operations (hl_store_sqlite_group_commit; by default 0 ms, that
@@ -22,6 +24,7 @@
 #include <uv.h>
 
 #include "store/hl_sqlite_ckpt.h"
+#include "store/hl_sqlite_sync.h"
 #include "store/hl_store.h"
 
 /* Opens (creating when needed) <data_dir>/hookloop.db. Returns 0 or a
@@ -41,6 +44,9 @@ void hl_store_sqlite_group_commit(hl_store *s, uint64_t commit_ms, size_t max_op
  * /metrics; and the WAL pages that start one (<= 0: the default, 4,000),
  * for tests and bench/store. */
 const hl_sqlite_ckpt_stats *hl_store_sqlite_ckpt_stats(hl_store *s);
+/* The WAL's fdatasync runs on the threadpool (store/hl_sqlite_sync.h):
+ * its counters, as above. */
+const hl_sqlite_sync_stats *hl_store_sqlite_sync_stats(hl_store *s);
 void hl_store_sqlite_ckpt_pages(hl_store *s, int pages);
 
 #endif

@@ -667,6 +667,9 @@ HL_TEST(a_group_commit_spans_turns_and_answers_only_once_durable) {
   HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 0); /* committed rows only */
   accept_durable(&d[2], "group-2"); /* the third fills the group: committed at the end of this turn */
   uv_run(&loop, UV_RUN_NOWAIT);
+  HL_ASSERT_EQ_INT(committed_events("group-2"), 1);
+  /* ... and answered once the WAL's fdatasync (threadpool) covers it. */
+  run_until(&d[2].c);
   for (int i = 0; i < 3; i++) {
     HL_ASSERT_EQ_INT(d[i].c.calls, 1);
     HL_ASSERT_EQ_INT(d[i].c.status, 0);
