@@ -150,6 +150,21 @@ static int ledger_status(const char *key) {
   return c.status;
 }
 
+/* n loop turns during which the store had no fdatasync of its WAL in
+ * flight (store/hl_sqlite_sync.h: a commit's callbacks wait for one on the
+ * threadpool; turns spent waiting for it would let "nothing happens in n
+ * turns" pass before the store even answered); at most 5 s in all. Stops
+ * early once *nonzero (when given) is not 0. */
+static void turns_until(int n, const size_t *nonzero) {
+  uint64_t until = uv_hrtime() + 5000000000ull;
+  for (int i = 0; i < n && uv_hrtime() < until && !(nonzero && *nonzero);) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    const hl_sqlite_sync_stats *st = hl_store_sqlite_sync_stats(store);
+    if (st->synced == st->started) i++;
+  }
+}
+static void turns(int n) { turns_until(n, NULL); }
+
 static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char *sched) {
   char err[256] = "";
   uv_loop_init(&loop);
@@ -197,7 +212,7 @@ HL_TEST(a_subscription_gets_its_deliveries_in_order_never_more_than_its_limit_at
   for (size_t i = 0; i < 5; i++) accept_event(ids[i], "sub_a");
   hl_dispatch_notify(&disp, s);
   SPIN(fake.nrunning == 2);
-  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* nothing more starts while both run */
+  turns(100); /* nothing more starts while both run */
   HL_ASSERT_EQ_INT((long)fake.nsent, 2);
   for (size_t done = 0; done < 5; done++) {
     SPIN(fake.nrunning > 0);
@@ -234,7 +249,7 @@ HL_TEST(the_process_limit_holds_across_subscriptions) {
   hl_dispatch_notify(&disp, a);
   hl_dispatch_notify(&disp, b);
   SPIN(fake.nrunning == 3);
-  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  turns(100);
   HL_ASSERT_EQ_INT((long)fake.nrunning, 3);
   for (int n = 0; n < 8; n++) {
     SPIN(fake.nrunning > 0);
@@ -274,7 +289,7 @@ HL_TEST(a_partner_limit_holds_across_its_subscriptions_and_is_shared_in_turn) {
   hl_dispatch_notify(&disp, sa);
   hl_dispatch_notify(&disp, sb);
   SPIN(fake.nrunning == 2);
-  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* nothing more starts while both run */
+  turns(100); /* nothing more starts while both run */
   HL_ASSERT_EQ_INT((long)fake.nsent, 2);
   HL_ASSERT_EQ_INT((long)sa->partner->gate.in_flight, 2);
   for (int n = 0; n < 6; n++) {
@@ -315,7 +330,7 @@ HL_TEST(a_partner_rate_limit_holds_across_its_subscriptions) {
   hl_dispatch_notify(&disp, subs[0]);
   hl_dispatch_notify(&disp, subs[1]);
   SPIN(fake.nsent == 1);
-  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT); /* no token yet: nothing more starts */
+  turns(100); /* no token yet: nothing more starts */
   HL_ASSERT_EQ_INT((long)fake.nsent, 1);
   /* Answered or not, the others start when tokens come (not on a slot). */
   SPIN(fake.nsent == 3);
@@ -360,7 +375,7 @@ HL_TEST(a_permanent_failure_is_recorded_failed_and_not_sent_again) {
   start_one(add_sub("sub_a", 1), "e1");
   answer(&fake, HL_SEND_FAIL, 400);
   SPIN(disp.in_memory == 0);
-  for (int i = 0; i < 100; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  turns(100);
   HL_ASSERT_EQ_INT((long)fake.nsent, 1);
   expect_row("e1", "FAILED", 1);
   hl_delivery_rec r = row("e1");
@@ -562,7 +577,7 @@ HL_TEST(aimd_keeps_the_attempts_running_near_what_the_partner_takes) {
 /* The lost wake-up: a notice that arrives while a claim runs (on
  * PostgreSQL, an accept committed after the claim's snapshot, announced by
  * NOTIFY) must survive that claim's short answer. Here the SQLite store runs
- * the claim on the loop and answers at its COMMIT, so an idle callback that
+ * the claim on the loop and answers after its COMMIT, so an idle callback that
  * runs after the dispatcher's pump (started later, it runs first: libuv
  * runs the last started idle handle first) accepts an event the claim did
  * not see, and notifies, before the claim answers with nothing. */
@@ -581,14 +596,14 @@ HL_TEST(a_notice_during_a_claim_survives_its_short_answer) {
   setup(100, 60000, "1s");
   race_sub = add_sub("sub_race", 4);
   /* Adding it notified: let that claim (of nothing) run and answer first. */
-  for (int i = 0; i < 10; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  turns(10);
   uv_idle_t late;
   uv_idle_init(&loop, &late);
   uv_idle_start(&late, accept_during_claim);
   hl_dispatch_notify(&disp, race_sub); /* the claim: the pump, started after `late`, runs before it */
   /* Bounded in turns, not time: with the notice dropped nothing else wakes
    * the subscription, and the loop has nothing left to wait for. */
-  for (int i = 0; i < 2000 && fake.nsent == 0; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  turns_until(2000, &fake.nsent);
   HL_ASSERT_EQ_INT((long)fake.nsent, 1);
   HL_ASSERT_EQ_STR(fake.sent[0], "late");
   answer(&fake, HL_SEND_OK, 200);
@@ -615,7 +630,7 @@ HL_TEST(closing_while_a_claim_runs_waits_for_its_answer) {
   setup(100, 60000, "1s");
   hl_sub *s = closing_sub = add_sub("sub_closing", 4);
   accept_event("c1", "sub_closing");
-  for (int i = 0; i < 10; i++) uv_run(&loop, UV_RUN_NOWAIT); /* adding it notified: that claim first */
+  turns(10); /* adding it notified: that claim first */
   for (int i = 0; i < 10 && fake.nrunning > 0; i++) answer(&fake, HL_SEND_OK, 200);
   SPIN(status_is("c1", "SUCCESS"));
   accept_event("c2", "sub_closing");
