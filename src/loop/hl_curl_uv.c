@@ -16,8 +16,22 @@
  * when the mask changes, and a connection curl stops watching (REMOVE: it
  * went back to curl's cache) stays registered for readability, "idle": a
  * readable idle socket (the partner closed it) is stopped then, and curl's
- * close of any socket goes through close_socket, which stops the poll
- * first. A stopped one has no epoll registration. */
+ * close of such a socket goes through close_socket, which stops the poll
+ * first. A stopped one has no epoll registration.
+ *
+ * Not every socket curl closes goes through close_socket, though: libcurl
+ * 7.88 closes the socket of a connection whose connect never completed (a
+ * connect timeout, a transfer removed while connecting) with a plain
+ * close(), and only then sends REMOVE for it; its threaded resolver closes
+ * its socketpair right after REMOVE. libuv must never have a started poll
+ * on a closed fd: it registers a started poll with epoll on its next turn
+ * and aborts on the EBADF. So REMOVE never starts a poll, and keeps one
+ * registered only for a socket curl will close through close_socket: one
+ * curl opened as a connection (conn, marked by sockopt) and read from last
+ * (the connect was made: a socket still connecting is only polled for
+ * writing). Any other REMOVEd socket is stopped at once, which is safe also
+ * after the close (libuv ignores the failing epoll DEL then, and drops a
+ * registration not yet made). */
 typedef struct {
   uv_poll_t poll;
   curl_socket_t fd;
@@ -25,6 +39,7 @@ typedef struct {
   hl_curl_shard *shard; /* the multi handle that watches it now */
   int events;           /* UV_READABLE/UV_WRITABLE polled now; 0: stopped */
   bool idle;            /* curl does not watch it: events are not passed on */
+  bool conn;            /* a connection socket curl opened (not its resolver's) */
 } curl_sock;
 
 static void check_multi_info(hl_curl_shard *sh, int budget);
@@ -153,8 +168,25 @@ static int close_socket(void *clientp, curl_socket_t fd) {
     curl_sock *s = c->socks[fd];
     sock_poll(s, 0);
     s->idle = false;
+    s->conn = false;
   }
   return close(fd);
+}
+
+/* CURLOPT_SOCKOPTFUNCTION, set by hl_curl_uv_add on every transfer: curl
+ * opened fd for a connection. Whatever poll the fd number still has
+ * belonged to a socket closed without close_socket (see curl_sock): it is
+ * stopped before the new socket can be registered on it. */
+static int sock_opened(void *clientp, curl_socket_t fd, curlsocktype purpose) {
+  hl_curl_uv *c = clientp;
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
+  curl_sock *s = sock_for(c, fd);
+  if (s) {
+    sock_poll(s, 0);
+    s->idle = false;
+    s->conn = true;
+  }
+  return CURL_SOCKOPT_OK;
 }
 
 /* CURLMOPT_SOCKETFUNCTION. REMOVE leaves the socket registered, idle (see
@@ -166,8 +198,14 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
-      s->idle = true;
-      if (s->events) sock_poll(s, UV_READABLE);
+      if (s->conn && s->events == UV_READABLE) {
+        s->idle = true; /* a connection back in curl's cache */
+      } else {
+        /* Maybe closed already, by curl itself (see curl_sock). */
+        sock_poll(s, 0);
+        s->idle = false;
+        s->conn = false;
+      }
       uv_unref((uv_handle_t *)&s->poll); /* an idle connection keeps no loop alive */
       curl_multi_assign(sh->multi, fd, NULL);
     }
@@ -289,6 +327,8 @@ int hl_curl_uv_add(hl_curl_uv *c, hl_curl_xfer *x, CURL *easy, hl_curl_done_cb d
   curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, c);
+  curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, sock_opened);
+  curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, c);
   CURLMcode rc = curl_multi_add_handle(sh->multi, easy);
   if (rc != CURLM_OK) {
     x->easy = NULL;

@@ -15,9 +15,9 @@
  * Ownership: the caller owns each easy handle and the hl_curl_xfer it embeds
  * in its own struct (recover the struct with hl_container_of in the done
  * callback). hl_curl_uv_add sets CURLOPT_PRIVATE to the xfer and
- * CURLOPT_CLOSESOCKETFUNCTION/DATA to its own, so callers must not use
- * those themselves. The done callback runs on the loop,
- * never from inside hl_curl_uv_add; by then the easy handle has been removed
+ * CURLOPT_CLOSESOCKETFUNCTION/DATA and CURLOPT_SOCKOPTFUNCTION/DATA to its
+ * own, so callers must not use those themselves. The done callback runs on
+ * the loop, never from inside hl_curl_uv_add; by then the easy handle has been removed
  * from the multi handle and may be reset, re-added or cleaned up.
  */
 #ifndef HL_CURL_UV_H
