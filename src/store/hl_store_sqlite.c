@@ -417,7 +417,7 @@ static void commit_now(sq_store *s) {
     s->txn_wrote = s->txn_write_error = false;
   }
   uv_idle_stop(&s->keep_awake);
-  done_cb *d = s->head;
+  done_cb *d = s->head, **d_tail = s->tail;
   s->head = NULL;
   s->tail = &s->head;
   /* A commit that wrote to the WAL (its hook ran; writes outside a
@@ -437,7 +437,7 @@ static void commit_now(sq_store *s) {
     }
     if (d) {
       *s->held_tail = d;
-      while (*s->held_tail) s->held_tail = &(*s->held_tail)->next;
+      s->held_tail = d_tail;
     }
     return;
   }

@@ -5,11 +5,11 @@
  * for the last one. */
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "sqlite_peek.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "store/hl_store_sqlite.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -29,21 +29,7 @@ typedef struct {
 static int order_seq;
 static uv_thread_t loop_thread;
 
-static int committed_events(const char *id) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/hookloop.db", dir);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-  HL_ASSERT(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM hookloop_event WHERE event_id=?1", -1, &st, NULL) ==
-            SQLITE_OK);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
-  int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
+static int committed_events(const char *id) { return sqlite_peek_events(dir, id); }
 
 static void on_seen(void *data, int status, hl_store_result *res) {
   seen *s = data;

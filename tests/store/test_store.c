@@ -6,6 +6,7 @@
  * (queue included), plus what only a store shared by processes needs. */
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "sqlite_peek.h"
 #include "common/hl_common.h"
 #include "store/hl_store_sqlite.h"
 #ifdef HL_TEST_DDB
@@ -612,21 +613,7 @@ HL_TEST(one_turn_is_one_transaction) {
 
 #if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
 /* Whether another connection sees the event: only committed rows. */
-static int committed_events(const char *id) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/hookloop.db", dir);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-  HL_ASSERT(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM hookloop_event WHERE event_id=?1", -1, &st, NULL) ==
-            SQLITE_OK);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
-  int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
+static int committed_events(const char *id) { return sqlite_peek_events(dir, id); }
 
 typedef struct {
   capture c;

@@ -1,0 +1,10 @@
+/* sqlite_peek.h — what another connection sees in a SQLite store's file:
+ * only committed rows. Tests use it to tell a COMMIT from a callback. */
+#ifndef SQLITE_PEEK_H
+#define SQLITE_PEEK_H
+
+/* Rows of hookloop_event with event_id id in <dir>/hookloop.db, read on a
+ * read-only connection of its own. */
+int sqlite_peek_events(const char *dir, const char *id);
+
+#endif
