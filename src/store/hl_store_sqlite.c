@@ -1495,6 +1495,12 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
     s->backlog = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
+  /* The schema's set-up above ran with FULL; from the end of this function
+   * on, the WAL's fdatasync runs on the threadpool instead (see below). */
+  if (exec_sql(s, "PRAGMA synchronous=NORMAL") != 0) {
+    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
   build_sql(s);
   uv_check_init(loop, &s->commit);
   uv_idle_init(loop, &s->keep_awake);
@@ -1509,15 +1515,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   hl_sqlite_ckpt_start(&s->ckpt, s->db);
   /* From here on no COMMIT waits for the disk on the loop either: the WAL's
    * fdatasync runs on the threadpool, and callbacks wait for it
-   * (hl_sqlite_sync.h). The schema's set-up above ran with FULL. */
+   * (hl_sqlite_sync.h). */
   s->held_tail = &s->held;
   hl_sqlite_sync_init(&s->sync, loop, path, on_synced, s);
-  if (exec_sql(s, "PRAGMA synchronous=NORMAL") != 0) {
-    snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
-    hl_sqlite_sync_close(&s->sync);
-    sqlite3_wal_hook(s->db, NULL, NULL);
-    goto fail;
-  }
   *out = &s->base;
   return 0;
 fail:
