@@ -73,8 +73,11 @@ static void job_start(hl_sqlite_sync *s) {
   uv_queue_work(s->loop, &s->work, job_run, job_done);
 }
 
+/* Whether every ticket handed out is covered by an ended job. */
+static bool idle(const hl_sqlite_sync *s) { return !s->in_flight && s->done_upto >= s->ticket; }
+
 static void maybe_stopped(hl_sqlite_sync *s) {
-  if (!s->stopping || !hl_sqlite_sync_idle(s) || !s->stopped_cb) return;
+  if (!s->stopped_cb || !idle(s)) return;
   void (*cb)(void *) = s->stopped_cb;
   s->stopped_cb = NULL;
   cb(s->stopped_data);
@@ -92,9 +95,11 @@ static void job_done(uv_work_t *w, int status) {
   s->stats.synced++;
   if (!err) s->stats.covered += upto - s->done_upto;
   s->done_upto = upto;
-  s->stats.total_us += s->job_us;
-  if (s->job_us > s->stats.max_us) s->stats.max_us = s->job_us;
-  s->stats.last_thread = s->job_thread;
+  if (status == 0) { /* (a cancelled job left the last one's figures) */
+    s->stats.total_us += s->job_us;
+    if (s->job_us > s->stats.max_us) s->stats.max_us = s->job_us;
+    s->stats.last_thread = s->job_thread;
+  }
   if (err) s->stats.failures++;
   /* Commits made while it ran wait for the next one; start it before the
    * callbacks, which may commit again (they then join it or the one after). */
@@ -112,10 +117,7 @@ uint64_t hl_sqlite_sync_request(hl_sqlite_sync *s) {
   return s->ticket;
 }
 
-bool hl_sqlite_sync_idle(const hl_sqlite_sync *s) { return !s->in_flight && s->done_upto >= s->ticket; }
-
 void hl_sqlite_sync_stop(hl_sqlite_sync *s, void (*cb)(void *data), void *data) {
-  s->stopping = true;
   s->stopped_cb = cb;
   s->stopped_data = data;
   maybe_stopped(s);

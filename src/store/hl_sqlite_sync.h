@@ -72,7 +72,6 @@ typedef struct hl_sqlite_sync {
   void *data;
   uv_work_t work;
   bool in_flight;
-  bool stopping;
   uint64_t ticket;        /* the last ticket handed out */
   uint64_t job_upto;      /* the last ticket the job in flight covers */
   uint64_t done_upto;     /* the last ticket an ended job covered */
@@ -83,7 +82,7 @@ typedef struct hl_sqlite_sync {
   uv_thread_t job_thread;
   ino_t wal_ino;          /* the WAL file whose directory was synced */
   bool wal_seen;
-  void (*stopped_cb)(void *data);
+  void (*stopped_cb)(void *data); /* set by _stop: called once nothing waits */
   void *stopped_data;
   hl_sqlite_sync_stats stats;
 } hl_sqlite_sync;
@@ -97,9 +96,6 @@ void hl_sqlite_sync_init(hl_sqlite_sync *s, uv_loop_t *loop, const char *db_path
  * job unless one is in flight (then the next one starts when it ends, and
  * covers this ticket). */
 uint64_t hl_sqlite_sync_request(hl_sqlite_sync *s);
-
-/* Whether every ticket handed out is covered by an ended job. */
-bool hl_sqlite_sync_idle(const hl_sqlite_sync *s);
 
 /* Starts no more jobs once every ticket is covered, and calls cb (loop
  * thread) then: at once when nothing is in flight or waiting. */
