@@ -50,6 +50,11 @@ void hl_sqlite_batch_int(hl_sqlite_batch *b, int64_t v) {
 
 size_t hl_sqlite_batch_end_row(hl_sqlite_batch *b) { return ++b->nrows; }
 
+bool hl_sqlite_batch_text_is(const hl_sqlite_batch *b, size_t row, int col, const char *s, size_t len) {
+  const hl_sqlite_val *v = &b->v[row * (size_t)b->ncols + (size_t)col];
+  return v->type == SQLITE_TEXT && v->len == len && (len == 0 || memcmp(b->text.data + v->off, s, len) == 0);
+}
+
 size_t hl_sqlite_batch_chunk(size_t n) {
   size_t k = HL_SQLITE_BATCH_MAX;
   while (k > n && k > 1) k /= 2;

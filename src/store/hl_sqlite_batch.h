@@ -7,7 +7,9 @@
  *
  * The batch only holds and binds values; the store decides when to write
  * (before its COMMIT, and before any statement that reads the table) and
- * what each row's outcome is (see hl_store_sqlite.c, flush_batch).
+ * what each row's outcome is (see hl_store_sqlite.c, flush_batch). A
+ * batch whose rows are single keys ("?", joined into "IN (?,?,...)") reads
+ * them the same way (flush_ledger_reads).
  *
  * Ownership: text values are copied into the batch's own buffer (reused
  * from turn to turn: no allocation per row once it has grown); the
@@ -18,6 +20,7 @@
 #include "common/hl_buf.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Rows a statement writes at most; 11 columns a row stay far below
@@ -53,6 +56,9 @@ void hl_sqlite_batch_text(hl_sqlite_batch *b, const char *v); /* NULL: SQL NULL 
 void hl_sqlite_batch_int(hl_sqlite_batch *b, int64_t v);
 /* Ends a row (all its values added); returns how many rows are held. */
 size_t hl_sqlite_batch_end_row(hl_sqlite_batch *b);
+
+/* true when row's col-th value is the text s (len bytes). */
+bool hl_sqlite_batch_text_is(const hl_sqlite_batch *b, size_t row, int col, const char *s, size_t len);
 
 /* The largest statement size (64, 32, ..., 1) that is at most n. */
 size_t hl_sqlite_batch_chunk(size_t n);

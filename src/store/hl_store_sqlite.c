@@ -20,7 +20,7 @@
 /* One prepared statement per query, prepared on first use. */
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
-  Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
+  Q_DELIVERY_LIST, Q_LEDGER_INSERT,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE, Q_EQ_UPDATE_ROW,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
@@ -93,6 +93,13 @@ typedef struct {
    * 64 are held, before the COMMIT, and before any statement that reads or
    * writes their table (flush_deliveries, flush_attempts). */
   sq_batch pending_deliveries, pending_attempts;
+  /* The idempotency ledger's entries of this transaction (ledger_put that
+   * overwrites) not written yet, and the keys ledger_get was asked for and
+   * has not read yet: each kind one statement per 64 (flush_ledger). The
+   * ledger's writes are flushed before its reads and before any other
+   * statement on its table, so a read sees every entry asked for before
+   * it. */
+  sq_batch pending_ledger, pending_ledger_reads;
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -151,11 +158,6 @@ static void build_sql(sq_store *s) {
       "ORDER BY updated_at DESC,event_id DESC LIMIT ?7",
       t->delivery_table);
   SET(Q_LEDGER_INSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3)",
-      t->ledger_table);
-  SET(Q_LEDGER_UPSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3) "
-      "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at",
-      t->ledger_table);
-  SET(Q_LEDGER_GET, "SELECT status FROM %s WHERE idempotency_key=?1 AND (expires_at=0 OR expires_at>?2)",
       t->ledger_table);
   SET(Q_EVENT_INSERT, "INSERT INTO hookloop_event(event_id,event_type,body,trace,accepted_at) "
       "VALUES(?1,?2,?3,?4,?5)");
@@ -249,6 +251,17 @@ static void build_sql(sq_store *s) {
   snprintf(b, sizeof b, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
            "latency_ms,error,headers,body,truncated) VALUES", t->attempt_table);
   hl_sqlite_batch_init(&s->pending_attempts.b, b, "(?,?,?,?,?,?,?,?,?,?,?)", "");
+  /* The ledger: an entry written (a later one for the same key wins, as
+   * SQLite applies a statement's rows in order), and keys read, "IN
+   * (?,?,...)"; an expired entry is told apart from a live one by the
+   * reader (flush_ledger_reads). */
+  snprintf(b, sizeof b, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES", t->ledger_table);
+  hl_sqlite_batch_init(&s->pending_ledger.b, b, "(?,?,?)",
+                       " ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,"
+                       "expires_at=excluded.expires_at");
+  snprintf(b, sizeof b, "SELECT idempotency_key,status,expires_at FROM %s WHERE idempotency_key IN (",
+           t->ledger_table);
+  hl_sqlite_batch_init(&s->pending_ledger_reads.b, b, "?", ")");
 }
 
 static sqlite3_stmt *stmt(sq_store *s, query_id q) {
@@ -352,6 +365,7 @@ static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_s
 static void flush_batch(sq_store *s, sq_batch *sb);
 static void flush_deliveries(sq_store *s) { flush_batch(s, &s->pending_deliveries); }
 static void flush_attempts(sq_store *s) { flush_batch(s, &s->pending_attempts); }
+static void flush_ledger(sq_store *s);
 
 /* Runs a list of callbacks (failed: the status each gets instead of its
  * own, 0: its own) and frees it. */
@@ -396,6 +410,7 @@ static void commit_now(sq_store *s) {
   int failed = 0;
   flush_deliveries(s);
   flush_attempts(s);
+  flush_ledger(s);
   if (s->in_txn) {
     s->in_txn = false;
     s->txn_ops = 0;
@@ -770,35 +785,94 @@ static void attempt_list(hl_store *base, const char *event_id, const char *subsc
   list_rows_bound(s, st, (void **)&res.attempts, &res.nattempts, sizeof *res.attempts, attempt_row, &res, cb, data);
 }
 
+/* An entry that overwrites joins the turn's batch (flushed at the latest
+ * before the COMMIT, so its callback still hears whether it was written);
+ * one that must not is a conditional INSERT, run now, after the batch, so
+ * that it meets every entry asked for before it. */
 static void ledger_put(hl_store *base, const char *key, const char *status, int64_t expires_at,
                        bool overwrite, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
-  sqlite3_stmt *st = rc ? NULL : stmt(s, overwrite ? Q_LEDGER_UPSERT : Q_LEDGER_INSERT);
+  if (rc == 0 && overwrite) {
+    hl_sqlite_batch *b = &s->pending_ledger.b;
+    hl_sqlite_batch_text(b, key); hl_sqlite_batch_text(b, status); hl_sqlite_batch_int(b, expires_at);
+    batch_row_end(s, &s->pending_ledger, cb, data);
+    return;
+  }
+  flush_ledger(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_LEDGER_INSERT);
   if (st) {
     bind_text(st, 1, key); bind_text(st, 2, status); sqlite3_bind_int64(st, 3, expires_at);
     rc = exec_stmt(s, st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
   }
   finish(s, cb, data, rc, NULL);
 }
 
+/* Reads the keys held in the read batch, 64 (then 32, 16, ...) a
+ * statement, after writing the entries held: each read's callback gets the
+ * live entry's status, HL_ENOTFOUND, or HL_ESTORE if its statement failed.
+ * A key asked for twice gets its answer twice. */
+static void flush_ledger_reads(sq_store *s) {
+  sq_batch *sb = &s->pending_ledger_reads;
+  hl_sqlite_batch *b = &sb->b;
+  int64_t now_s = hl_wall_ms() / 1000;
+  for (size_t i = 0; i < b->nrows;) {
+    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
+    sqlite3_stmt *st = hl_sqlite_batch_bind(b, s->db, i, k);
+    int r = SQLITE_ERROR;
+    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      /* Live: no expiry (0), or one still ahead (as "expires_at=0 OR
+       * expires_at>now", which a NULL fails). */
+      int64_t expires_at = sqlite3_column_int64(st, 2);
+      if (sqlite3_column_type(st, 2) == SQLITE_NULL || (expires_at != 0 && expires_at <= now_s)) continue;
+      const char *key = (const char *)sqlite3_column_text(st, 0);
+      size_t klen = (size_t)sqlite3_column_bytes(st, 0);
+      for (size_t j = i; j < i + k; j++) {
+        done_cb *d = sb->done[j];
+        if (d->status != HL_ENOTFOUND || !hl_sqlite_batch_text_is(b, j, 0, key, klen)) continue;
+        d->status = 0;
+        d->res.value = col_text(st, 1);
+      }
+    }
+    if (st) sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+      hl_log_error("sqlite ledger read failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
+      for (size_t j = i; j < i + k; j++) {
+        hl_store_result_dispose(&sb->done[j]->res);
+        sb->done[j]->res = (hl_store_result){0};
+        sb->done[j]->status = HL_ESTORE;
+      }
+    }
+    i += k;
+  }
+  hl_sqlite_batch_clear(b);
+}
+
+static void flush_ledger(sq_store *s) {
+  flush_batch(s, &s->pending_ledger);
+  if (s->pending_ledger_reads.b.nrows) flush_ledger_reads(s);
+}
+
 static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
-  hl_store_result res = {0};
   /* Inside the turn's transaction: a read alone would take and drop the
-   * database's locks (fcntl, the WAL index) for itself, every delivery. */
+   * database's locks (fcntl, the WAL index) for itself. Its answer waits
+   * for the COMMIT anyway, like every callback: the keys of a turn are
+   * read together then (or when 64 wait), after the entries the turn
+   * wrote, so a read may also see an entry asked for after it in the same
+   * turn, as if it had been asked a moment later. */
   txn_begin(s);
-  sqlite3_stmt *st = stmt(s, Q_LEDGER_GET);
-  int rc = HL_ESTORE;
-  if (st) {
-    bind_text(st, 1, key);
-    sqlite3_bind_int64(st, 2, hl_wall_ms() / 1000);
-    int r = sqlite3_step(st);
-    rc = r == SQLITE_ROW ? 0 : r == SQLITE_DONE ? HL_ENOTFOUND : HL_ESTORE;
-    if (r == SQLITE_ROW) res.value = col_text(st, 0);
-    sqlite3_reset(st);
+  sq_batch *sb = &s->pending_ledger_reads;
+  hl_sqlite_batch_text(&sb->b, key);
+  size_t n = hl_sqlite_batch_end_row(&sb->b);
+  if (n > sb->cap) {
+    sb->cap = HL_SQLITE_BATCH_MAX;
+    sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
   }
-  finish(s, cb, data, rc, &res);
+  sb->done[n - 1] = finish(s, cb, data, HL_ENOTFOUND, NULL);
+  if (n == HL_SQLITE_BATCH_MAX) flush_ledger(s);
 }
 
 static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
@@ -1141,6 +1215,7 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
     }
     hl_free(rows);
     if (rc == 0) rc = purge_orphans(s, p, &res);
+    flush_ledger(s);
     sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PURGE_LEDGER);
     if (st) {
       sqlite3_bind_int64(st, 1, p->now_s);
@@ -1214,8 +1289,12 @@ static void on_sync_stopped(void *data) {
    * closed once the checkpointer has stopped (on_ckpt_stopped). */
   hl_sqlite_batch_close(&s->pending_deliveries.b);
   hl_sqlite_batch_close(&s->pending_attempts.b);
+  hl_sqlite_batch_close(&s->pending_ledger.b);
+  hl_sqlite_batch_close(&s->pending_ledger_reads.b);
   hl_free(s->pending_deliveries.done);
   hl_free(s->pending_attempts.done);
+  hl_free(s->pending_ledger.done);
+  hl_free(s->pending_ledger_reads.done);
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 

@@ -4,7 +4,8 @@
  * each row's callback hears its own outcome, in the order asked, only once
  * the row is committed; a read in the same turn sees the rows asked for
  * before it; a row that fails costs only itself; a process that dies right
- * after its answers loses none of them. */
+ * after its answers loses none of them. The idempotency ledger's entries
+ * and reads are batched the same way. */
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_common.h"
@@ -192,6 +193,97 @@ HL_TEST(a_turn_of_more_rows_than_a_statement_writes_them_all) {
                 al.res.attempts[0].body ? al.res.attempts[0].body : "NULL");
   hl_store_result_dispose(&l.res);
   hl_store_result_dispose(&al.res);
+  close_store();
+}
+
+/* Committed ledger entries whose key starts with prefix, counted by
+ * another connection. */
+static int committed_ledger(const char *prefix) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  HL_ASSERT(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM idempotency_ledger WHERE idempotency_key LIKE ?1 || '%'", -1,
+                               &st, NULL) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
+  int n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+/* The ledger's entries and reads of a turn are each written and read by
+ * one statement per 64. In one turn: 100 entries written (the first 64
+ * fill a statement on their own, the rest wait), one already expired, one
+ * written twice (the later wins); then 150 reads, more than two
+ * statements take: every entry written before them is seen, with its own
+ * status, whether its write waited or not; an absent or expired key is
+ * not found; a key read twice is answered twice; every answer comes in the
+ * order asked, after the COMMIT. */
+HL_TEST(the_ledger_reads_of_a_turn_see_the_entries_written_before_them) {
+  open_store();
+  enum { W = 100, R = 150 };
+  static capture w[W + 2], r[R];
+  memset(w, 0, sizeof w);
+  memset(r, 0, sizeof r);
+  int64_t later = hl_wall_ms() / 1000 + 3600;
+  char key[64], status[32];
+  for (int i = 0; i < W; i++) {
+    snprintf(key, sizeof key, "led-%03d", i);
+    snprintf(status, sizeof status, "S%d", i);
+    store->vt->ledger_put(store, key, status, i % 3 ? later : 0, true, cap_cb, &w[i]);
+  }
+  store->vt->ledger_put(store, "led-exp", "OLD", 1, true, cap_cb, &w[W]);
+  store->vt->ledger_put(store, "led-007", "REWRITTEN", later, true, cap_cb, &w[W + 1]);
+  HL_ASSERT_EQ_INT(committed_ledger("led-"), 0); /* nothing is committed inside the turn */
+  for (int i = 0; i < R; i++) {
+    if (i < W) snprintf(key, sizeof key, "led-%03d", i);
+    else if (i == W) snprintf(key, sizeof key, "led-exp");
+    else if (i < W + 10) snprintf(key, sizeof key, "led-%03d", i - W); /* read again */
+    else snprintf(key, sizeof key, "absent-%d", i);
+    store->vt->ledger_get(store, key, cap_cb, &r[i]);
+  }
+  HL_ASSERT_EQ_INT(answered, 0);
+  run_until_answered(W + 2 + R);
+  for (int i = 0; i < W + 2; i++) {
+    HL_ASSERT_EQ_INT(w[i].status, 0);
+    HL_ASSERT_EQ_INT(w[i].order, i);
+  }
+  for (int i = 0; i < R; i++) {
+    HL_ASSERT_EQ_INT(r[i].calls, 1);
+    HL_ASSERT_EQ_INT(r[i].order, W + 2 + i);
+    int of = i < W ? i : i > W && i < W + 10 ? i - W : -1;
+    if (of < 0) {
+      HL_ASSERT_MSG(r[i].status == HL_ENOTFOUND && r[i].res.value == NULL, "read %d: status %d, value %s", i,
+                    r[i].status, r[i].res.value ? r[i].res.value : "NULL");
+      continue;
+    }
+    snprintf(status, sizeof status, "S%d", of);
+    HL_ASSERT_EQ_INT(r[i].status, 0);
+    HL_ASSERT_EQ_STR(r[i].res.value, of == 7 ? "REWRITTEN" : status);
+    hl_store_result_dispose(&r[i].res);
+  }
+  HL_ASSERT_EQ_INT(committed_ledger("led-"), W + 1);
+  close_store();
+}
+
+/* An entry that must not overwrite (ledger_put with overwrite false) meets
+ * one asked for before it in the same turn, though that one waits in the
+ * turn's batch: it is refused, and the first entry stays. */
+HL_TEST(a_conditional_ledger_entry_meets_one_written_before_it_in_the_turn) {
+  open_store();
+  capture first = {0}, second = {0}, read = {0};
+  store->vt->ledger_put(store, "cond-1", "FIRST", 0, true, cap_cb, &first);
+  store->vt->ledger_put(store, "cond-1", "SECOND", 0, false, cap_cb, &second);
+  store->vt->ledger_get(store, "cond-1", cap_cb, &read);
+  run_until_answered(3);
+  HL_ASSERT_EQ_INT(first.status, 0);
+  HL_ASSERT_EQ_INT(second.status, HL_EEXISTS);
+  HL_ASSERT_EQ_INT(read.status, 0);
+  HL_ASSERT_EQ_STR(read.res.value, "FIRST");
+  hl_store_result_dispose(&read.res);
   close_store();
 }
 
