@@ -28,6 +28,7 @@ typedef enum {
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
   Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER,
+  Q_PURGE_ATTEMPT_ORPHANS,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -48,7 +49,17 @@ typedef struct {
   hl_sqlite_batch b;
   struct done_cb **done; /* one a row */
   size_t cap;
+  /* 0: a batch of HL_SQLITE_BATCH_MAX rows is written at once. Otherwise
+   * the rows wait for the store's next flush of this kind (its COMMIT, a
+   * read of the table), or until this many wait, checked before a row is
+   * added: the attempt rows, so that each is written after its delivery's
+   * status row of the same turn (attempt_put). */
+  size_t held_max;
 } sq_batch;
+
+/* Attempt rows held before they are written even without a flush: a
+ * turn's worth at most (HL_CURL_UV_DRAIN_MAX answers a turn). */
+#define HL_SQLITE_ATTEMPTS_HELD 4096
 
 typedef struct {
   hl_store base;
@@ -209,13 +220,18 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
+  /* By the delivery's rowid (the key index), the row's own key checked. */
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
-      "truncated FROM %s WHERE event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table);
+      "truncated FROM %s WHERE drow=(SELECT rowid FROM %s WHERE event_id=?1 AND subscription_id=?2) "
+      "AND event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table, t->delivery_table);
   /* Retention (docs/retention.md): both halves walk the _done index. */
   SET(Q_PURGE_PICK, "SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s WHERE status='SUCCESS' "
       "AND updated_at<?1 LIMIT ?3) UNION ALL SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s "
       "WHERE status='FAILED' AND updated_at<?2 LIMIT ?3) LIMIT ?3", t->delivery_table, t->delivery_table);
-  SET(Q_PURGE_ATTEMPTS, "DELETE FROM %s WHERE event_id=?1 AND subscription_id=?2", t->attempt_table);
+  SET(Q_PURGE_ATTEMPTS, "DELETE FROM %s WHERE drow=?3 AND event_id=?1 AND subscription_id=?2", t->attempt_table);
+  /* Attempt rows written without a delivery row (drow NULL), once old. */
+  SET(Q_PURGE_ATTEMPT_ORPHANS, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE drow IS NULL AND "
+      "at_ms<?1 LIMIT ?2)", t->attempt_table, t->attempt_table);
   SET(Q_PURGE_DELIVERY, "DELETE FROM %s WHERE rowid=?1 AND status IN ('SUCCESS','FAILED')", t->delivery_table);
   SET(Q_PURGE_EVENT, "DELETE FROM hookloop_event WHERE event_id=?1 "
       "AND NOT EXISTS (SELECT 1 FROM %s WHERE event_id=?1)", t->delivery_table);
@@ -248,9 +264,16 @@ static void build_sql(sq_store *s) {
                        "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
                        "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
                        "transformation=excluded.transformation");
+  /* An attempt row finds its delivery's rowid when it is written, after
+   * the turn's status rows (flush_attempts): the event id and subscription
+   * are bound twice, for the row and for the look-up. */
   snprintf(b, sizeof b, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,"
-           "latency_ms,error,headers,body,truncated) VALUES", t->attempt_table);
-  hl_sqlite_batch_init(&s->pending_attempts.b, b, "(?,?,?,?,?,?,?,?,?,?,?)", "");
+           "latency_ms,error,headers,body,truncated,drow) VALUES", t->attempt_table);
+  char row[256];
+  snprintf(row, sizeof row, "(?,?,?,?,?,?,?,?,?,?,?,(SELECT rowid FROM %s WHERE event_id=? AND subscription_id=?))",
+           t->delivery_table);
+  hl_sqlite_batch_init(&s->pending_attempts.b, b, row, "");
+  s->pending_attempts.held_max = HL_SQLITE_ATTEMPTS_HELD;
   /* The ledger: an entry written (a later one for the same key wins, as
    * SQLite applies a statement's rows in order), and keys read, "IN
    * (?,?,...)"; an expired entry is told apart from a live one by the
@@ -364,7 +387,11 @@ static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_s
 
 static void flush_batch(sq_store *s, sq_batch *sb);
 static void flush_deliveries(sq_store *s) { flush_batch(s, &s->pending_deliveries); }
-static void flush_attempts(sq_store *s) { flush_batch(s, &s->pending_attempts); }
+/* Attempt rows look up their delivery's rowid: the status rows first. */
+static void flush_attempts(sq_store *s) {
+  flush_deliveries(s);
+  flush_batch(s, &s->pending_attempts);
+}
 static void flush_ledger(sq_store *s);
 
 /* Runs a list of callbacks (failed: the status each gets instead of its
@@ -675,11 +702,11 @@ static void flush_batch(sq_store *s, sq_batch *sb) {
 static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data) {
   size_t n = hl_sqlite_batch_end_row(&sb->b);
   if (n > sb->cap) {
-    sb->cap = HL_SQLITE_BATCH_MAX;
+    sb->cap = sb->cap ? sb->cap * 2 : HL_SQLITE_BATCH_MAX;
     sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
   }
   sb->done[n - 1] = finish(s, cb, data, 0, NULL);
-  if (n == HL_SQLITE_BATCH_MAX) flush_batch(s, sb);
+  if (!sb->held_max && n == HL_SQLITE_BATCH_MAX) flush_batch(s, sb);
 }
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
@@ -748,9 +775,14 @@ static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store
 
 /* --- the attempt log ------------------------------------------------------ */
 
-/* Joins this turn's transaction, like the outcome written with it. */
+/* Joins this turn's transaction, like the outcome written with it. The
+ * row waits for the turn's flush even past 64 rows: the dispatcher logs an
+ * attempt just before it records the outcome, and a Kafka delivery's
+ * first status row (which the attempt row finds its rowid in) is made by
+ * that record. */
 static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  if (s->pending_attempts.b.nrows >= s->pending_attempts.held_max) flush_attempts(s);
   int rc = txn_begin(s);
   if (rc) {
     finish(s, cb, data, rc, NULL);
@@ -763,6 +795,7 @@ static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb,
   hl_sqlite_batch_int(b, r->latency_ms); hl_sqlite_batch_text(b, r->error);
   hl_sqlite_batch_text(b, r->headers_json); hl_sqlite_batch_text(b, r->body);
   hl_sqlite_batch_int(b, r->truncated);
+  hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
   batch_row_end(s, &s->pending_attempts, cb, data);
 }
 
@@ -1154,7 +1187,7 @@ static int64_t purge_pick(sq_store *s, const hl_store_purge *p, purge_row *rows)
 static int purge_one(sq_store *s, const purge_row *r, hl_store_result *res) {
   sqlite3_stmt *st = stmt(s, Q_PURGE_ATTEMPTS);
   if (!st) return HL_ESTORE;
-  bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id);
+  bind_text(st, 1, r->event_id); bind_text(st, 2, r->subscription_id); sqlite3_bind_int64(st, 3, r->rowid);
   int rc = exec_stmt(s, st);
   if (rc) return rc;
   res->purged.attempts += sqlite3_changes(s->db);
@@ -1200,8 +1233,11 @@ static int purge_orphans(sq_store *s, const hl_store_purge *p, hl_store_result *
 
 static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
-  flush_deliveries(s);
+  /* The rows held are written first, outside the purge's savepoint: a
+   * purge that fails and is undone must not undo them (their callbacks
+   * hear they were written). */
   flush_attempts(s);
+  flush_ledger(s);
   hl_store_result res = {0};
   int rc = op_begin(s);
   if (rc == 0) {
@@ -1215,8 +1251,15 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
     }
     hl_free(rows);
     if (rc == 0) rc = purge_orphans(s, p, &res);
-    flush_ledger(s);
-    sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PURGE_LEDGER);
+    sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PURGE_ATTEMPT_ORPHANS);
+    if (st) {
+      sqlite3_bind_int64(st, 1, p->delivered_before_ms);
+      sqlite3_bind_int64(st, 2, (sqlite3_int64)p->limit);
+      if ((rc = exec_stmt(s, st)) == 0) res.purged.attempts += sqlite3_changes(s->db);
+    } else if (rc == 0) {
+      rc = HL_ESTORE;
+    }
+    st = rc ? NULL : stmt(s, Q_PURGE_LEDGER);
     if (st) {
       sqlite3_bind_int64(st, 1, p->now_s);
       sqlite3_bind_int64(st, 2, (sqlite3_int64)p->limit);
@@ -1443,15 +1486,61 @@ static int migrate_delivery_search(sq_store *s) {
   return exec_sql(s, sql);
 }
 
-/* Step "attempts": the attempt log (HL_ATTEMPT_LOG_MAX slots a delivery). */
+/* The attempt log's table (HL_ATTEMPT_LOG_MAX slots a delivery), keyed by
+ * its delivery's rowid (drow) and the slot. Delivery rows get their rowids
+ * in the order they are made, and attempts come mostly for recent ones,
+ * so a turn's attempt rows go to the same few pages at the end of the key
+ * index, where a key of the event id (random) put each on a page of its
+ * own: a 4 KB page written to the WAL and copied back per attempt (bench/
+ * README.md, "the attempt log keyed by its delivery's rowid"). The event
+ * id and subscription stay in the row: a reader checks them, so a rowid
+ * that came to name another delivery (a VACUUM run by hand renumbers
+ * rowids) never shows that delivery another's attempts. NULL drow: no
+ * delivery row when the attempt was written (the inbox queue keeps none);
+ * such a row is never listed, and retention purges it. */
+static void attempt_table_sql(hl_buf *b, const char *name) {
+  hl_buf_printf(b, "CREATE TABLE IF NOT EXISTS %s(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
+                "slot INTEGER NOT NULL, attempt INTEGER NOT NULL, at_ms INTEGER NOT NULL, status_code INTEGER, "
+                "latency_ms INTEGER, error TEXT, headers TEXT, body TEXT, truncated INTEGER NOT NULL DEFAULT 0, "
+                "drow INTEGER, UNIQUE(drow, slot))", name);
+}
+
+/* Step "attempts": the attempt log. */
 static int migrate_attempts(sq_store *s) {
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "CREATE TABLE IF NOT EXISTS %s(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
-           "slot INTEGER NOT NULL, attempt INTEGER NOT NULL, at_ms INTEGER NOT NULL, status_code INTEGER, "
-           "latency_ms INTEGER, error TEXT, headers TEXT, body TEXT, truncated INTEGER NOT NULL DEFAULT 0, "
-           "PRIMARY KEY(event_id, subscription_id, slot))", s->t.attempt_table);
-  return exec_sql(s, sql);
+  hl_buf b = HL_BUF_INIT;
+  attempt_table_sql(&b, s->t.attempt_table);
+  int rc = exec_sql(s, b.data);
+  hl_buf_dispose(&b);
+  return rc;
+}
+
+/* Step "attempt rows": a table made before with the key (event_id,
+ * subscription_id, slot) is rebuilt once with drow, each row finding its
+ * delivery's rowid, in one transaction, at start. Last of the steps: the
+ * VACUUM of step "retention" may renumber rowids, so it runs before. */
+static int migrate_attempt_rows(sq_store *s) {
+  char q[256];
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='drow'", s->t.attempt_table);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
+  bool have = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (have) return 0;
+  hl_buf b = HL_BUF_INIT, tmp = HL_BUF_INIT;
+  hl_buf_printf(&tmp, "%s_rekeyed", s->t.attempt_table);
+  hl_buf_puts(&b, "BEGIN IMMEDIATE;");
+  hl_buf_printf(&b, "DROP TABLE IF EXISTS %s;", tmp.data);
+  attempt_table_sql(&b, tmp.data);
+  hl_buf_printf(&b, ";INSERT INTO %s SELECT a.event_id,a.subscription_id,a.slot,a.attempt,a.at_ms,a.status_code,"
+                "a.latency_ms,a.error,a.headers,a.body,a.truncated,d.rowid FROM %s a LEFT JOIN %s d "
+                "ON d.event_id=a.event_id AND d.subscription_id=a.subscription_id;"
+                "DROP TABLE %s;ALTER TABLE %s RENAME TO %s;COMMIT;",
+                tmp.data, s->t.attempt_table, s->t.delivery_table, s->t.attempt_table, tmp.data, s->t.attempt_table);
+  int rc = exec_sql(s, b.data);
+  if (rc != 0 && !sqlite3_get_autocommit(s->db)) exec_sql(s, "ROLLBACK");
+  hl_buf_dispose(&b);
+  hl_buf_dispose(&tmp);
+  return rc;
 }
 
 /* Step "retention": an index for the purge's walk over terminal rows,
@@ -1554,7 +1643,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
       migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0 ||
-      migrate_park_replay(s) != 0) {
+      migrate_park_replay(s) != 0 || migrate_attempt_rows(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -287,6 +287,164 @@ HL_TEST(a_conditional_ledger_entry_meets_one_written_before_it_in_the_turn) {
   close_store();
 }
 
+/* Runs sql on the store's file through a connection of its own (the
+ * store closed). */
+static void raw_sql(const char *sql) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  sqlite3 *db = NULL;
+  HL_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+  char *err = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  HL_ASSERT_MSG(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
+  sqlite3_close(db);
+}
+
+static void close_keeping_files(void) {
+  int closed = 0;
+  store->vt->close(store, on_closed, &closed);
+  while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+static void reopen_store(void) {
+  char err[256] = "";
+  uv_loop_init(&loop);
+  int rc = hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err);
+  HL_ASSERT_MSG(rc == 0, "reopen: %s", err);
+  answered = 0;
+}
+
+static hl_store_result list_attempts(const char *event_id) {
+  capture l = {0};
+  int before = answered;
+  store->vt->attempt_list(store, event_id, "sub_a", cap_cb, &l);
+  run_until_answered(before + 1);
+  HL_ASSERT_EQ_INT(l.status, 0);
+  return l.res;
+}
+
+/* The Kafka path's order: a new delivery's attempt is logged before its
+ * first status row is asked for, in the same turn, here for 100
+ * deliveries (more than a statement writes). Each attempt row finds its
+ * delivery (it is keyed by the delivery's rowid): each is listed. */
+HL_TEST(attempts_logged_before_their_deliverys_first_status_row_are_kept) {
+  open_store();
+  enum { N = 100 };
+  static capture a[N], d[N];
+  memset(a, 0, sizeof a);
+  memset(d, 0, sizeof d);
+  char id[N][32];
+  for (int i = 0; i < N; i++) snprintf(id[i], sizeof id[i], "first-%03d", i);
+  for (int i = 0; i < N; i++) put_attempt(id[i], 1, i == 42 ? "forty-two" : "ok", &a[i]);
+  for (int i = 0; i < N; i++) put_delivery(id[i], 1, &d[i]);
+  run_until_answered(2 * N);
+  for (int i = 0; i < N; i++) HL_ASSERT_EQ_INT(a[i].status, 0);
+  for (int i = 0; i < N; i += 7) {
+    hl_store_result r = list_attempts(id[i]);
+    HL_ASSERT_EQ_INT((int)r.nattempts, 1);
+    HL_ASSERT_EQ_STR(r.attempts[0].event_id, id[i]);
+    HL_ASSERT_EQ_STR(r.attempts[0].body, i == 42 ? "forty-two" : "ok");
+    hl_store_result_dispose(&r);
+  }
+  close_store();
+}
+
+/* The attempt log keeps the last HL_ATTEMPT_LOG_MAX attempts of a
+ * delivery, oldest first; another delivery's stay apart. */
+HL_TEST(the_attempt_log_keeps_a_deliverys_last_attempts_in_its_slots) {
+  open_store();
+  capture c[HL_ATTEMPT_LOG_MAX + 6];
+  memset(c, 0, sizeof c);
+  int n = 0;
+  put_delivery("ring-a", 1, &c[n++]);
+  put_delivery("ring-b", 1, &c[n++]);
+  put_attempt("ring-b", 1, "b1", &c[n++]);
+  run_until_answered(n);
+  for (int k = 1; k <= HL_ATTEMPT_LOG_MAX + 3; k++) {
+    capture x = {0};
+    char body[16];
+    snprintf(body, sizeof body, "a%d", k);
+    int before = answered;
+    put_attempt("ring-a", k, body, &x);
+    run_until_answered(before + 1);
+    HL_ASSERT_EQ_INT(x.status, 0);
+  }
+  hl_store_result r = list_attempts("ring-a");
+  HL_ASSERT_EQ_INT((int)r.nattempts, HL_ATTEMPT_LOG_MAX);
+  HL_ASSERT_EQ_INT((int)r.attempts[0].attempt, 4);
+  HL_ASSERT_EQ_STR(r.attempts[HL_ATTEMPT_LOG_MAX - 1].body, "a23");
+  hl_store_result_dispose(&r);
+  r = list_attempts("ring-b");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 1);
+  HL_ASSERT_EQ_STR(r.attempts[0].body, "b1");
+  hl_store_result_dispose(&r);
+  close_store();
+}
+
+/* A file whose attempt log is keyed by (event_id, subscription_id, slot),
+ * as before: opened, its rows are keyed by their delivery's rowid, every
+ * one listed as before and new attempts joining them; a row whose delivery
+ * is gone is kept aside (never listed) until retention purges it. */
+HL_TEST(an_attempt_log_keyed_by_event_id_is_rekeyed_when_the_file_opens) {
+  open_store();
+  capture d1 = {0}, d2 = {0};
+  put_delivery("old-1", 2, &d1);
+  put_delivery("old-2", 1, &d2);
+  run_until_answered(2);
+  close_keeping_files();
+  raw_sql("DROP TABLE delivery_attempt;"
+          "CREATE TABLE delivery_attempt(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
+          "slot INTEGER NOT NULL, attempt INTEGER NOT NULL, at_ms INTEGER NOT NULL, status_code INTEGER, "
+          "latency_ms INTEGER, error TEXT, headers TEXT, body TEXT, truncated INTEGER NOT NULL DEFAULT 0, "
+          "PRIMARY KEY(event_id, subscription_id, slot));"
+          "INSERT INTO delivery_attempt VALUES('old-1','sub_a',0,1,1000,503,5,'busy','{}','no',0);"
+          "INSERT INTO delivery_attempt VALUES('old-1','sub_a',1,2,2000,200,4,NULL,'{}','yes',0);"
+          "INSERT INTO delivery_attempt VALUES('old-2','sub_a',0,1,1500,200,3,NULL,'{}','two',0);"
+          "INSERT INTO delivery_attempt VALUES('gone','sub_a',0,1,500,200,3,NULL,'{}','orphan',0);");
+  reopen_store();
+  hl_store_result r = list_attempts("old-1");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 2);
+  HL_ASSERT_EQ_STR(r.attempts[0].body, "no");
+  HL_ASSERT_EQ_STR(r.attempts[0].error, "busy");
+  HL_ASSERT_EQ_STR(r.attempts[1].body, "yes");
+  hl_store_result_dispose(&r);
+  capture a3 = {0};
+  put_attempt("old-1", 3, "third", &a3);
+  run_until_answered(answered + 1);
+  r = list_attempts("old-1");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 3);
+  HL_ASSERT_EQ_STR(r.attempts[2].body, "third");
+  hl_store_result_dispose(&r);
+  r = list_attempts("old-2");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 1);
+  HL_ASSERT_EQ_STR(r.attempts[0].body, "two");
+  hl_store_result_dispose(&r);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "gone"), 1);
+  /* Retention: the deliveries are newer than the limit and stay with
+   * their attempts; the orphan, older, goes. */
+  capture p = {0};
+  hl_store_purge pr = {.delivered_before_ms = 900, .failed_before_ms = 900, .now_s = 1, .limit = 100};
+  store->vt->purge(store, &pr, cap_cb, &p);
+  run_until_answered(answered + 1);
+  HL_ASSERT_EQ_INT(p.status, 0);
+  HL_ASSERT_EQ_INT((int)p.res.purged.attempts, 1);
+  HL_ASSERT_EQ_INT((int)p.res.purged.deliveries, 0);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "gone"), 0);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "old-"), 4);
+  /* Past the deliveries' limit: they go with their attempt logs. */
+  hl_store_purge all = {.delivered_before_ms = 5000, .failed_before_ms = 5000, .now_s = 1, .limit = 100};
+  capture q = {0};
+  store->vt->purge(store, &all, cap_cb, &q);
+  run_until_answered(answered + 1);
+  HL_ASSERT_EQ_INT(q.status, 0);
+  HL_ASSERT_EQ_INT((int)q.res.purged.deliveries, 2);
+  HL_ASSERT_EQ_INT((int)q.res.purged.attempts, 4);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "old-"), 0);
+  close_store();
+}
+
 /* A claim of more rows than one marking statement takes (32): each is
  * handed out once. */
 HL_TEST(a_large_claim_marks_every_row_it_hands_out) {
