@@ -314,7 +314,32 @@ HL_TEST_T(an_h2_partner_gets_a_burst_multiplexed_on_one_connection, 120) {
  * error to retry. Each event is ~200 KB, more than the stream's first
  * window (64 KB), so nginx always answers before the body is in. libcurl
  * 7.88 reports every such reset as a stream error, and each delivery was
- * retried and sent again. */
+ * retried and sent again.
+ *
+ * One race stays in libcurl 7.88: when its sending side meets the reset
+ * before its receiving side has handed the answer to the transfer (seen
+ * under load, about one delivery in 20), the transfer ends with no answer
+ * at all: no status, no header. Nothing tells that attempt from a stream
+ * cut before any answer, so it is retried, as an ambiguous failure must
+ * be. So: every delivery is SUCCESS; one that took a second attempt had
+ * a first one with no answer recorded (an answer that reached hookloop
+ * and was retried anyway is the bug); and at least one took one attempt
+ * (without the fix none does). */
+static void first_attempt_had_no_answer(const char *id, const char *sub) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *a = hl_json_get(doc.root, "attempts");
+  HL_ASSERT(a && a->type == HL_JSON_ARRAY && a->len >= 2);
+  const hl_json *first = &a->u.items[0], *code = hl_json_get(first, "status_code"),
+                *headers = hl_json_get(first, "response_headers");
+  HL_ASSERT_MSG(code && code->type == HL_JSON_NULL, "%s: its first attempt had an answer and was retried", id);
+  HL_ASSERT_MSG(headers && headers->type == HL_JSON_OBJECT && headers->len == 0,
+                "%s: its first attempt received headers and was retried", id);
+  hl_json_doc_dispose(&doc);
+}
+
 HL_TEST_T(an_h2_partner_answering_before_the_body_gets_each_delivery_once, 120) {
   make_certs();
   h2_partner p = start_h2_partner();
@@ -335,18 +360,23 @@ HL_TEST_T(an_h2_partner_answering_before_the_body_gets_each_delivery_once, 120) 
     HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 202);
   }
   free(body);
+  int once = 0, sent = 0;
   for (int i = 0; i < N; i++) {
     char id[32], st[32];
     int64_t attempts = -1;
     snprintf(id, sizeof id, "evt-h2e-%d", i);
     HL_ASSERT_MSG(e2e_wait_status(&hk, id, "SUCCESS", 20000), "%s was not delivered", id);
     e2e_delivery_to(&hk, id, sub, st, sizeof st, &attempts);
-    HL_ASSERT_MSG(attempts == 1, "%s took %lld attempts", id, (long long)attempts);
+    HL_ASSERT_MSG(attempts >= 1 && attempts <= 2, "%s took %lld attempts", id, (long long)attempts);
+    if (attempts == 1) once++;
+    else first_attempt_had_no_answer(id, sub);
+    sent += (int)attempts;
   }
+  HL_ASSERT_MSG(once > 0, "every delivery was sent again after its answer");
   free(sub);
-  h2_log log = read_h2_log(&p, "/early/h2", N);
-  HL_ASSERT_EQ_INT(log.lines, N);
-  HL_ASSERT_EQ_INT(log.h2_204, N);
+  h2_log log = read_h2_log(&p, "/early/h2", sent);
+  HL_ASSERT_EQ_INT(log.lines, sent);
+  HL_ASSERT_EQ_INT(log.h2_204, sent);
   stop_hookloop();
   stop_h2_partner(&p);
   hl_rmtree(certs);
