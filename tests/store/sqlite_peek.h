@@ -7,4 +7,7 @@
  * read-only connection of its own. */
 int sqlite_peek_events(const char *dir, const char *id);
 
+/* Rows of table whose column col starts with prefix, the same way. */
+int sqlite_peek_prefix(const char *dir, const char *table, const char *col, const char *prefix);
+
 #endif

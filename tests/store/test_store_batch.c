@@ -10,6 +10,7 @@
 #include "hl_testutil.h"
 #include "common/hl_common.h"
 #include "store/hl_store_sqlite.h"
+#include "sqlite_peek.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -71,19 +72,7 @@ static void run_until_answered(int n) {
 /* Rows of table whose event_id starts with prefix, counted by another
  * connection: committed rows only. */
 static int committed(const char *table, const char *prefix) {
-  char path[4096], sql[256];
-  snprintf(path, sizeof path, "%s/hookloop.db", dir);
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE event_id LIKE ?1 || '%%'", table);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-  HL_ASSERT(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
-  int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  return sqlite_peek_prefix(dir, table, "event_id", prefix);
 }
 
 static void put_delivery(const char *event_id, int64_t attempts, capture *c) {
@@ -196,22 +185,9 @@ HL_TEST(a_turn_of_more_rows_than_a_statement_writes_them_all) {
   close_store();
 }
 
-/* Committed ledger entries whose key starts with prefix, counted by
- * another connection. */
+/* Committed ledger entries whose key starts with prefix. */
 static int committed_ledger(const char *prefix) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/hookloop.db", dir);
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-  HL_ASSERT(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM idempotency_ledger WHERE idempotency_key LIKE ?1 || '%'", -1,
-                               &st, NULL) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-  HL_ASSERT(sqlite3_step(st) == SQLITE_ROW);
-  int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+  return sqlite_peek_prefix(dir, "idempotency_ledger", "idempotency_key", prefix);
 }
 
 /* The ledger's entries and reads of a turn are each written and read by
