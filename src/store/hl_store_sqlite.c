@@ -1352,6 +1352,27 @@ static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, H
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
                                           .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics};
 
+/* 1 when table has the column col, 0 when not, HL_ESTORE if it cannot
+ * tell: the migration steps' test for "made before this step". */
+static int has_column(sq_store *s, const char *table, const char *col) {
+  char q[256];
+  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", table, col);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
+  int have = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return have;
+}
+
+/* Adds the column `col decl` to table when it is missing, so a step is
+ * idempotent on every start. */
+static int add_column(sq_store *s, const char *table, const char *col, const char *decl) {
+  int have = has_column(s, table, col);
+  if (have != 0) return have < 0 ? have : 0;
+  char q[256];
+  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s %s", table, col, decl);
+  return exec_sql(s, q);
+}
 
 /* Transformations (a later addition): their table, and the delivery status
  * column naming the versions that shaped the last attempt, added to a
@@ -1362,16 +1383,7 @@ static int migrate_transformations(sq_store *s) {
                 "spec TEXT, created_at INTEGER, PRIMARY KEY(transformation_id, version));", s->t.transform_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
-  if (rc) return rc;
-  char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='transformation'", s->t.delivery_table);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
-  bool have = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
-  if (have) return 0;
-  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN transformation TEXT", s->t.delivery_table);
-  return exec_sql(s, q);
+  return rc ? rc : add_column(s, s->t.delivery_table, "transformation", "TEXT");
 }
 
 static int create_schema(sq_store *s) {
@@ -1415,19 +1427,7 @@ static int create_schema(sq_store *s) {
 /* Adds column `name` (TEXT) to the subscription table when it is missing,
  * so a step is idempotent on every start. */
 static int add_sub_column(sq_store *s, const char *name) {
-  hl_buf b = HL_BUF_INIT;
-  hl_buf_printf(&b, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", s->t.subscription_table, name);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, b.data, -1, &st, NULL) == SQLITE_OK ? 0 : HL_ESTORE;
-  bool have = rc == 0 && sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
-  hl_buf_reset(&b);
-  if (rc == 0 && !have) {
-    hl_buf_printf(&b, "ALTER TABLE %s ADD COLUMN %s TEXT", s->t.subscription_table, name);
-    rc = exec_sql(s, b.data);
-  }
-  hl_buf_dispose(&b);
-  return rc;
+  return add_column(s, s->t.subscription_table, name, "TEXT");
 }
 
 /* Migration step "destination": subscriptions that are not HTTP keep their
@@ -1519,13 +1519,8 @@ static int migrate_attempts(sq_store *s) {
  * delivery's rowid, in one transaction, at start. Last of the steps: the
  * VACUUM of step "retention" may renumber rowids, so it runs before. */
 static int migrate_attempt_rows(sq_store *s) {
-  char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='drow'", s->t.attempt_table);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
-  bool have = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
-  if (have) return 0;
+  int have = has_column(s, s->t.attempt_table, "drow");
+  if (have != 0) return have < 0 ? have : 0;
   hl_buf b = HL_BUF_INIT, tmp = HL_BUF_INIT;
   hl_buf_printf(&tmp, "%s_rekeyed", s->t.attempt_table);
   hl_buf_puts(&b, "BEGIN IMMEDIATE;");
@@ -1570,15 +1565,7 @@ static int migrate_retention(sq_store *s) {
 /* Adds the integer column `col` (0 for the rows already there) to table
  * when it is missing, so a step is idempotent on every start. */
 static int add_int_column(sq_store *s, const char *table, const char *col) {
-  char q[256];
-  snprintf(q, sizeof q, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", table, col);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
-  bool have = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_finalize(st);
-  if (have) return 0;
-  snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", table, col);
-  return exec_sql(s, q);
+  return add_column(s, table, col, "INTEGER NOT NULL DEFAULT 0");
 }
 
 /* Step "replay": a delivery's replay generation (hl_eq_item.replay; 0 for
