@@ -697,16 +697,22 @@ static void flush_batch(sq_store *s, sq_batch *sb) {
   hl_sqlite_batch_clear(b);
 }
 
-/* A row's values were added to sb: its outcome waits in the callback
- * queue, in the order it was asked for; a full batch is written now. */
-static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data) {
+/* A row's values were added to sb: its outcome (status until the row is
+ * written or read) waits in the callback queue, in the order it was asked
+ * for. Returns the rows sb holds. */
+static size_t batch_row_add(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data, int status) {
   size_t n = hl_sqlite_batch_end_row(&sb->b);
   if (n > sb->cap) {
     sb->cap = sb->cap ? sb->cap * 2 : HL_SQLITE_BATCH_MAX;
     sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
   }
-  sb->done[n - 1] = finish(s, cb, data, 0, NULL);
-  if (!sb->held_max && n == HL_SQLITE_BATCH_MAX) flush_batch(s, sb);
+  sb->done[n - 1] = finish(s, cb, data, status, NULL);
+  return n;
+}
+
+/* The same for a write; a full batch is written now (unless held). */
+static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data) {
+  if (batch_row_add(s, sb, cb, data, 0) == HL_SQLITE_BATCH_MAX && !sb->held_max) flush_batch(s, sb);
 }
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
@@ -897,15 +903,8 @@ static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *da
    * wrote, so a read may also see an entry asked for after it in the same
    * turn, as if it had been asked a moment later. */
   txn_begin(s);
-  sq_batch *sb = &s->pending_ledger_reads;
-  hl_sqlite_batch_text(&sb->b, key);
-  size_t n = hl_sqlite_batch_end_row(&sb->b);
-  if (n > sb->cap) {
-    sb->cap = HL_SQLITE_BATCH_MAX;
-    sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
-  }
-  sb->done[n - 1] = finish(s, cb, data, HL_ENOTFOUND, NULL);
-  if (n == HL_SQLITE_BATCH_MAX) flush_ledger(s);
+  hl_sqlite_batch_text(&s->pending_ledger_reads.b, key);
+  if (batch_row_add(s, &s->pending_ledger_reads, cb, data, HL_ENOTFOUND) == HL_SQLITE_BATCH_MAX) flush_ledger(s);
 }
 
 static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
