@@ -442,6 +442,12 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
   return false;
 }
 
+long e2e_attempts(const e2e_hookloop *h, const char *id, const char *sub, hl_json_doc *doc) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", h->base, id, sub);
+  return e2e_call("GET", u, NULL, doc);
+}
+
 void e2e_delivery_to(const e2e_hookloop *h, const char *id, const char *sub, char *status, size_t cap,
                      int64_t *attempts) {
   char u[512];

@@ -101,6 +101,9 @@ bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, in
 /* The status ("" when none) and attempts (-1) of event id's delivery to sub. */
 void e2e_delivery_to(const e2e_hookloop *h, const char *id, const char *sub, char *status, size_t cap,
                      int64_t *attempts);
+/* GET /admin/deliveries/{id}/{sub}/attempts: the HTTP status; doc (when
+ * not NULL) gets the answer, to dispose. */
+long e2e_attempts(const e2e_hookloop *h, const char *id, const char *sub, hl_json_doc *doc);
 /* Waits (up to 60 s) until id's delivery to sub is SUCCESS after `attempts`
  * attempts; a failed assertion otherwise. */
 void e2e_wait_delivered(const e2e_hookloop *h, const char *id, const char *sub, int64_t attempts);

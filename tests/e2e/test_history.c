@@ -24,9 +24,7 @@ static int64_t int_at(const hl_json *obj, const char *key) {
 
 /* GET .../attempts of event id to sub: the status; doc gets the answer. */
 static long get_attempts(const char *id, const char *sub, hl_json_doc *doc) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
-  return e2e_call("GET", u, NULL, doc);
+  return e2e_attempts(&hk, id, sub, doc);
 }
 
 /* Polls until the attempt log holds n attempts; returns the array. */

@@ -95,10 +95,8 @@ static void assert_requests(const char *name, const char *const *want, size_t n)
 
 /* The attempts the attempt log has for evt to sub. */
 static int attempts_logged(const char *evt, const char *sub) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, evt, sub);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_attempts(&hk, evt, sub, &doc), 200);
   const hl_json *items = hl_json_get(doc.root, "attempts");
   int n = items && items->type == HL_JSON_ARRAY ? (int)items->len : -1;
   hl_json_doc_dispose(&doc);

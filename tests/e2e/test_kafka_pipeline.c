@@ -974,10 +974,8 @@ HL_TEST_T(a_processor_retry_then_kill_9_fans_each_event_out_once, 240) {
 
 /* The attempt numbers of the attempt log of (id, sub), oldest first; returns the count. */
 static size_t attempt_log(const char *id, const char *sub, int64_t *out, size_t cap) {
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_attempts(&hk, id, sub, &doc), 200);
   const hl_json *a = hl_json_get(doc.root, "attempts");
   size_t n = 0;
   for (uint32_t i = 0; a && a->type == HL_JSON_ARRAY && i < a->len && n < cap; i++)

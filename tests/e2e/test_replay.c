@@ -35,10 +35,8 @@ static int64_t int_at(const hl_json *obj, const char *key) {
 
 /* The attempt numbers of the attempt log of (id, sub), in order, into out; returns the count. */
 static size_t attempt_numbers(const char *id, const char *sub, int64_t *out, size_t cap) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_attempts(&hk, id, sub, &doc), 200);
   const hl_json *a = hl_json_get(doc.root, "attempts");
   size_t n = 0;
   for (uint32_t i = 0; a && i < a->len && n < cap; i++) {

@@ -77,9 +77,7 @@ static bool wait_delivery(const char *id, const char *sub, const char *want, int
 }
 
 static long attempts_status(const char *id, const char *sub) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
-  return e2e_call("GET", u, NULL, NULL);
+  return e2e_attempts(&hk, id, sub, NULL);
 }
 
 /* One event to three subscriptions: delivered (200), failed for good

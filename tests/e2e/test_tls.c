@@ -326,10 +326,8 @@ HL_TEST_T(an_h2_partner_gets_a_burst_multiplexed_on_one_connection, 120) {
  * and was retried anyway is the bug); and at least one took one attempt
  * (without the fix none does). */
 static void first_attempt_had_no_answer(const char *id, const char *sub) {
-  char u[512];
-  snprintf(u, sizeof u, "%s/admin/deliveries/%s/%s/attempts", hk.base, id, sub);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_attempts(&hk, id, sub, &doc), 200);
   const hl_json *a = hl_json_get(doc.root, "attempts");
   HL_ASSERT(a && a->type == HL_JSON_ARRAY && a->len >= 2);
   const hl_json *first = &a->u.items[0], *code = hl_json_get(first, "status_code"),
