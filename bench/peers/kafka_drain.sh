@@ -12,6 +12,11 @@
 #                                         each drainer named (not node: JIT frames)
 #   DRAINERS="hookloop@h1tls hookloop@h2" bench/peers/kafka_drain.sh   the same drain
 #                                         into nginx over TLS (bench/h2/run.sh)
+#   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
+#                                         "bare hookloop embedded") with `perf
+#                                         stat` counting its system calls: calls
+#                                         per delivery by kind, an exact count
+#                                         that the machine's noise does not move
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
@@ -64,7 +69,9 @@ TOPIC=wh.egress.p.Payment
 case "$mode" in
   drain) ;;
   profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
-  *) echo "usage: bench/peers/kafka_drain.sh [drain|profile]" >&2; exit 2 ;;
+  syscalls) R=1; DRAINERS=${asked:-bare hookloop embedded}
+    case " $DRAINERS " in *" node"*) echo "kafka_drain: syscalls counts the C drainers only" >&2; exit 2 ;; esac ;;
+  *) echo "usage: bench/peers/kafka_drain.sh [drain|profile|syscalls]" >&2; exit 2 ;;
 esac
 OUTNAME=${OUTNAME:-peers}
 case " $DRAINERS " in *" node@h2 "*)
@@ -203,8 +210,17 @@ PY
   done
 }
 
-perf_attach() { # pid drainer -> PERFPID (profile mode only); perf itself runs on CPU 1
+# The system calls syscalls mode counts one by one; the rest are summed.
+SYSCALLS="sendto recvfrom poll epoll_wait pwrite64 pread64 fdatasync futex"
+perf_attach() { # pid drainer -> PERFPID (profile and syscalls modes only); perf itself runs on CPU 1
   PERFPID=""
+  if [ "$mode" = syscalls ]; then
+    local ev=raw_syscalls:sys_enter s
+    for s in $SYSCALLS; do ev+=",syscalls:sys_enter_$s"; done
+    $pin_p perf stat -x, -e "$ev" -o "$work/sys-$2.csv" -p "$1" >/dev/null 2>"$work/perf.err" &
+    PERFPID=$!
+    return 0
+  fi
   [ -n "${PERF_DIR:-}" ] || return 0
   # DWARF unwinding: the system libraries have no frame pointers.
   $pin_p perf record -q -F 999 --call-graph dwarf,16384 -o "$PERF_DIR/perf-kafka-$2.data" -p "$1" \
@@ -322,6 +338,29 @@ label_of() {
     embedded) echo "hookloop \`serve\`, embedded SQLite queue (no Kafka; K events loaded, then released)" ;;
   esac
 }
+if [ "$mode" = syscalls ]; then
+  echo "# System calls per delivery — $machine"
+  echo
+  echo "_K=$K records, $CONC in flight, one drain each; counted by \`perf stat\` over the drain (all threads), divided by K._"
+  echo
+  head="| drainer | all"; sep="|---|---:"
+  for s in $SYSCALLS; do head+=" | $s"; sep+="|---:"; done
+  echo "$head | other |"; echo "$sep|---:|"
+  for d in "${order[@]}"; do
+    f=$work/sys-$d.csv
+    [ -s "$f" ] || { echo "| $(label "$d") | failed |"; continue; }
+    row="| $(label "$d")"
+    all=$(awk -F, '$3=="raw_syscalls:sys_enter"{print $1}' "$f"); rest=$all
+    row+=" | $(echo "$all / $K" | bc -l | xargs printf '%.2f')"
+    for s in $SYSCALLS; do
+      n=$(awk -F, -v e="syscalls:sys_enter_$s" '$3==e{print $1}' "$f"); n=${n:-0}; rest=$((rest - n))
+      row+=" | $(echo "$n / $K" | bc -l | xargs printf '%.2f')"
+    done
+    echo "$row | $(echo "$rest / $K" | bc -l | xargs printf '%.2f') |"
+  done
+  exit 0
+fi
+
 stat_of() { # "numbers..." -> "median min max"
   local s; s=$(printf '%s\n' $1 | sort -n)
   echo "$(median <<<"$s") $(head -1 <<<"$s") $(tail -1 <<<"$s")"
