@@ -104,9 +104,11 @@ stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s; only those still alive
   kill -9 "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true
   forget "$@"
 }
+PROBES_ADDED=""
 cleanup() {
   exec 5>&- 2>/dev/null || true
   ((${#pids[@]})) && stop_bounded "${pids[@]}"
+  [ -n "$PROBES_ADDED" ] && perf probe -q -d 'probe_libc:*' 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -212,11 +214,24 @@ PY
 
 # The system calls syscalls mode counts one by one; the rest are summed.
 SYSCALLS="sendto recvfrom poll epoll_wait pwrite64 pread64 fdatasync futex"
+# Allocations, counted by uprobes on libc's malloc, calloc and realloc when
+# perf can place them (root, a kernel with uprobes); the probes this script
+# places are removed at its exit.
+ALLOCS=""
+alloc_probes() {
+  local libc; libc=$(ldconfig -p | awk '/libc\.so\.6 .*x86-64/{print $NF; exit}')
+  [ -n "$libc" ] || return 0
+  if ! perf probe -l 2>/dev/null | grep -q 'probe_libc:malloc'; then
+    perf probe -q -x "$libc" -a malloc -a calloc -a realloc >/dev/null 2>&1 && PROBES_ADDED=1 || return 0
+  fi
+  ALLOCS=",probe_libc:malloc,probe_libc:calloc,probe_libc:realloc"
+}
 perf_attach() { # pid drainer -> PERFPID (profile and syscalls modes only); perf itself runs on CPU 1
   PERFPID=""
   if [ "$mode" = syscalls ]; then
     local ev=raw_syscalls:sys_enter s
     for s in $SYSCALLS; do ev+=",syscalls:sys_enter_$s"; done
+    ev+=$ALLOCS
     $pin_p perf stat -x, -e "$ev" -o "$work/sys-$2.csv" -p "$1" >/dev/null 2>"$work/perf.err" &
     PERFPID=$!
     return 0
@@ -294,6 +309,7 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
 
 # --- main ---------------------------------------------------------------------------------------
 case " $DRAINERS " in *@h2*|*@h1tls*) sh "$root/tests/e2e/tls_certs.sh" "$work/certs" >/dev/null ;; esac
+[ "$mode" = syscalls ] && alloc_probes
 start_kafka
 fill_topic
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -341,11 +357,11 @@ label_of() {
 if [ "$mode" = syscalls ]; then
   echo "# System calls per delivery — $machine"
   echo
-  echo "_K=$K records, $CONC in flight, one drain each; counted by \`perf stat\` over the drain (all threads), divided by K._"
+  echo "_K=$K records, $CONC in flight, one drain each; counted by \`perf stat\` over the drain (all threads), divided by K${ALLOCS:+; allocations: calls of malloc, calloc and realloc in libc (uprobes)}._"
   echo
   head="| drainer | all"; sep="|---|---:"
   for s in $SYSCALLS; do head+=" | $s"; sep+="|---:"; done
-  echo "$head | other |"; echo "$sep|---:|"
+  echo "$head | other |${ALLOCS:+ allocations |}"; echo "$sep|---:|${ALLOCS:+---:|}"
   for d in "${order[@]}"; do
     f=$work/sys-$d.csv
     [ -s "$f" ] || { echo "| $(label "$d") | failed |"; continue; }
@@ -356,7 +372,12 @@ if [ "$mode" = syscalls ]; then
       n=$(awk -F, -v e="syscalls:sys_enter_$s" '$3==e{print $1}' "$f"); n=${n:-0}; rest=$((rest - n))
       row+=" | $(echo "$n / $K" | bc -l | xargs printf '%.2f')"
     done
-    echo "$row | $(echo "$rest / $K" | bc -l | xargs printf '%.2f') |"
+    row+=" | $(echo "$rest / $K" | bc -l | xargs printf '%.2f') |"
+    if [ -n "$ALLOCS" ]; then
+      n=$(awk -F, '$3 ~ /^probe_libc:(malloc|calloc|realloc)$/{s+=$1} END{print s+0}' "$f")
+      row+=" $(echo "$n / $K" | bc -l | xargs printf '%.1f') |"
+    fi
+    echo "$row"
   done
   exit 0
 fi
