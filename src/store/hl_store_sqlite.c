@@ -111,6 +111,12 @@ typedef struct {
    * statement on its table, so a read sees every entry asked for before
    * it. */
   sq_batch pending_ledger, pending_ledger_reads;
+  /* Outcome records whose callbacks have run, kept for the next ones (at
+   * most DONE_SPARE_MAX): a delivery costs the store three or four of
+   * them, one per operation, and a turn's all go at once after its
+   * commit. */
+  struct done_cb *spare;
+  size_t nspare;
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -369,11 +375,20 @@ static int txn_begin(sq_store *s) {
   return 0;
 }
 
+#define DONE_SPARE_MAX 1024
+
 /* Queues an operation's outcome; it is delivered after this turn's COMMIT.
  * Returns its place in the queue (a batched write sets its status there
  * once the row is written). */
 static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store_result *res) {
-  done_cb *d = hl_calloc(1, sizeof *d);
+  done_cb *d = s->spare;
+  if (d) {
+    s->spare = d->next;
+    s->nspare--;
+    memset(d, 0, sizeof *d);
+  } else {
+    d = hl_calloc(1, sizeof *d);
+  }
   d->cb = cb;
   d->data = data;
   d->status = status;
@@ -395,14 +410,21 @@ static void flush_attempts(sq_store *s) {
 static void flush_ledger(sq_store *s);
 
 /* Runs a list of callbacks (failed: the status each gets instead of its
- * own, 0: its own) and frees it. */
-static void run_callbacks(done_cb *d, int failed) {
+ * own, 0: its own) and recycles its records. The store outlives its
+ * callbacks: closing it from one only starts the close. */
+static void run_callbacks(sq_store *s, done_cb *d, int failed) {
   while (d) {
     done_cb *next = d->next;
     int status = failed ? failed : d->status;
     if (d->cb) d->cb(d->data, status, &d->res);
     hl_store_result_dispose(&d->res);
-    hl_free(d);
+    if (s->nspare < DONE_SPARE_MAX) {
+      d->next = s->spare;
+      s->spare = d;
+      s->nspare++;
+    } else {
+      hl_free(d);
+    }
     d = next;
   }
 }
@@ -428,7 +450,7 @@ static void on_synced(void *data, uint64_t upto, int err, const char *error) {
     for (done_cb *d = first; d; d = d->next)
       if (d->ticket) d->status = HL_ESTORE;
   /* Callbacks may queue new operations: those join the next turn's batch. */
-  run_callbacks(first, 0);
+  run_callbacks(s, first, 0);
 }
 
 /* Commits the open transaction, if any, then runs every callback waiting
@@ -484,7 +506,7 @@ static void commit_now(sq_store *s) {
     return;
   }
   /* Callbacks may queue new operations: those join the next turn's batch. */
-  run_callbacks(d, failed);
+  run_callbacks(s, d, failed);
 }
 
 /* The end of a loop turn: a group that is not due yet stays open (its
@@ -1282,6 +1304,11 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
 static void on_closed(uv_handle_t *h) {
   sq_store *s = h->data;
   if (--s->closing > 0) return;
+  while (s->spare) {
+    done_cb *d = s->spare;
+    s->spare = d->next;
+    hl_free(d);
+  }
   hl_free(s->path);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }
