@@ -161,23 +161,11 @@ static void transition(hl_delivery *dl, dstate to) {
  * caches are small and a burst of frees goes to its slower bins. */
 #define SPARE_MAX 512
 
-static hl_delivery *delivery_alloc(hl_dispatch *d) {
-  hl_delivery *dl = d->spare;
-  if (!dl) return hl_calloc(1, sizeof *dl);
-  d->spare = dl->next;
-  d->nspare--;
-  *dl = (hl_delivery){0};
-  return dl;
-}
+static hl_delivery *delivery_alloc(hl_dispatch *d) { return hl_spare_take(&d->spare); }
 
 static void delivery_dispose(hl_dispatch *d, hl_delivery *dl) {
-  if (d->nspare >= SPARE_MAX || d->closing) {
-    hl_free(dl);
-    return;
-  }
-  dl->next = d->spare;
-  d->spare = dl;
-  d->nspare++;
+  if (d->closing) hl_free(dl);
+  else hl_spare_put(&d->spare, dl);
 }
 
 static hl_delivery *delivery_new(hl_dispatch *d, hl_sub *s, hl_eq_item *item) {
@@ -959,6 +947,7 @@ static void on_queue_ready(void *data, const char *subscription_id) {
 void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_store *store,
                       hl_registry *reg, const hl_dispatch_options *opt) {
   *d = (hl_dispatch){.loop = loop, .curl = curl, .store = store, .reg = reg, .opt = *opt};
+  hl_spare_init(&d->spare, sizeof(hl_delivery), SPARE_MAX);
   if (d->opt.max_in_flight == 0) d->opt.max_in_flight = 10000;
   if (d->opt.default_sub_in_flight == 0) d->opt.default_sub_in_flight = 256;
   if (d->opt.default_timeout_ms <= 0) d->opt.default_timeout_ms = 30000;
@@ -1134,12 +1123,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->closing_handles = 3; /* also keeps the frees below from coming back here */
   /* Nothing waits for a callback any more: free what is left. */
   while (d->all) delivery_free(d->all);
-  while (d->spare) {
-    hl_delivery *dl = d->spare;
-    d->spare = dl->next;
-    hl_free(dl);
-  }
-  d->nspare = 0;
+  hl_spare_dispose(&d->spare);
   while (d->dirty) {
     hl_sub *s = d->dirty;
     d->dirty = ST(s)->dirty_next;

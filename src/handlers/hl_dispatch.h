@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hl_spare.h"
 #include "handlers/hl_attempt_log.h"
 #include "handlers/hl_hosts.h"
 #include "handlers/hl_sender.h"
@@ -147,8 +148,7 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
-  hl_delivery *spare;       /* freed deliveries kept for reuse (all the same size) */
-  unsigned nspare;
+  hl_spare spare;           /* freed deliveries kept for reuse */
   hl_sender *sender;        /* owned; carries each attempt */
   hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */
   hl_attempt_log_scratch alog; /* the attempt log's buffers, reused by every attempt */

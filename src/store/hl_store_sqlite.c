@@ -6,6 +6,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_spare.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,8 +116,7 @@ typedef struct {
    * most DONE_SPARE_MAX): a delivery costs the store three or four of
    * them, one per operation, and a turn's all go at once after its
    * commit. */
-  struct done_cb *spare;
-  size_t nspare;
+  hl_spare spare;
   int closing;
   void (*close_cb)(void *data);
   void *close_data;
@@ -381,14 +381,7 @@ static int txn_begin(sq_store *s) {
  * Returns its place in the queue (a batched write sets its status there
  * once the row is written). */
 static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_store_result *res) {
-  done_cb *d = s->spare;
-  if (d) {
-    s->spare = d->next;
-    s->nspare--;
-    memset(d, 0, sizeof *d);
-  } else {
-    d = hl_calloc(1, sizeof *d);
-  }
+  done_cb *d = hl_spare_take(&s->spare);
   d->cb = cb;
   d->data = data;
   d->status = status;
@@ -418,13 +411,7 @@ static void run_callbacks(sq_store *s, done_cb *d, int failed) {
     int status = failed ? failed : d->status;
     if (d->cb) d->cb(d->data, status, &d->res);
     hl_store_result_dispose(&d->res);
-    if (s->nspare < DONE_SPARE_MAX) {
-      d->next = s->spare;
-      s->spare = d;
-      s->nspare++;
-    } else {
-      hl_free(d);
-    }
+    hl_spare_put(&s->spare, d);
     d = next;
   }
 }
@@ -1304,11 +1291,7 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
 static void on_closed(uv_handle_t *h) {
   sq_store *s = h->data;
   if (--s->closing > 0) return;
-  while (s->spare) {
-    done_cb *d = s->spare;
-    s->spare = d->next;
-    hl_free(d);
-  }
+  hl_spare_dispose(&s->spare);
   hl_free(s->path);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }
@@ -1612,6 +1595,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   s->loop = loop;
   s->lock_fd = -1;
   s->tail = &s->head;
+  hl_spare_init(&s->spare, sizeof(done_cb), DONE_SPARE_MAX);
   if (names) s->t = *names; else hl_table_names_default(&s->t);
   if (!s->t.parked_table) s->t.parked_table = "parked_retry";
   if (!s->t.transform_table) s->t.transform_table = "transformation";
