@@ -14,9 +14,10 @@
 #                                         into nginx over TLS (bench/h2/run.sh)
 #   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
 #                                         "bare hookloop embedded") with `perf
-#                                         stat` counting its system calls: calls
-#                                         per delivery by kind, an exact count
-#                                         that the machine's noise does not move
+#                                         stat` counting its system calls (calls
+#                                         per delivery by kind) and, where perf
+#                                         can place uprobes, its allocations: exact
+#                                         counts that the machine's noise does not move
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
@@ -362,20 +363,21 @@ if [ "$mode" = syscalls ]; then
   head="| drainer | all"; sep="|---|---:"
   for s in $SYSCALLS; do head+=" | $s"; sep+="|---:"; done
   echo "$head | other |${ALLOCS:+ allocations |}"; echo "$sep|---:|${ALLOCS:+---:|}"
+  per() { echo "$1 / $K" | bc -l | xargs printf "%.${2:-2}f"; } # count [decimals] -> per delivery
   for d in "${order[@]}"; do
     f=$work/sys-$d.csv
     [ -s "$f" ] || { echo "| $(label "$d") | failed |"; continue; }
     row="| $(label "$d")"
     all=$(awk -F, '$3=="raw_syscalls:sys_enter"{print $1}' "$f"); rest=$all
-    row+=" | $(echo "$all / $K" | bc -l | xargs printf '%.2f')"
+    row+=" | $(per "$all")"
     for s in $SYSCALLS; do
       n=$(awk -F, -v e="syscalls:sys_enter_$s" '$3==e{print $1}' "$f"); n=${n:-0}; rest=$((rest - n))
-      row+=" | $(echo "$n / $K" | bc -l | xargs printf '%.2f')"
+      row+=" | $(per "$n")"
     done
-    row+=" | $(echo "$rest / $K" | bc -l | xargs printf '%.2f') |"
+    row+=" | $(per "$rest") |"
     if [ -n "$ALLOCS" ]; then
       n=$(awk -F, '$3 ~ /^probe_libc:(malloc|calloc|realloc)$/{s+=$1} END{print s+0}' "$f")
-      row+=" $(echo "$n / $K" | bc -l | xargs printf '%.1f') |"
+      row+=" $(per "$n" 1) |"
     fi
     echo "$row"
   done
