@@ -12,8 +12,11 @@
  * turns), and where the store has them, the checkpoint counters
  * (HL_BENCH_CKPT_PAGES sets the WAL pages that start a checkpoint).
  *
- * kafka: per delivery the ledger read, the status upsert (SUCCESS), the
- * ledger write (DELIVERED), the attempt row. embedded: the events are
+ * kafka: per delivery the duplicate check (delivered_get: a read of the
+ * status row), the status upsert (SUCCESS, the generation delivered), the
+ * attempt row, as the dispatcher does on a store with delivered_get;
+ * HL_BENCH_LEDGER=1: the ledger read and write in place of the check, as
+ * it does on a store without (and as the SQLite store did before). embedded: the events are
  * accepted first (not timed), then per delivery the claim (a turn's worth
  * at once), the status update, the attempt row (no ledger: the embedded
  * queue never brings a delivered row again).
@@ -91,16 +94,21 @@ static long long written(void) {
   return v;
 }
 
+/* The Kafka path's duplicate check: in the idempotency ledger (true) or
+ * the status row (delivered_get). */
+static bool use_ledger;
+
 static void record(hl_store *s, const char *id, int64_t now, bool update) {
   char key[256];
   snprintf(key, sizeof key, "sub_bench#%s", id);
   hl_delivery_rec r = {.event_id = (char *)id, .subscription_id = "sub_bench", .status = "SUCCESS",
-                       .attempts = 1, .last_status_code = 200, .last_latency_ms = 3, .updated_at = now};
+                       .attempts = 1, .last_status_code = 200, .last_latency_ms = 3, .updated_at = now,
+                       .delivered = !update && !use_ledger};
   if (update) s->vt->eq_update(s, &r, false, on_done, NULL);
   else s->vt->delivery_put(s, &r, on_done, NULL);
   /* The ledger entry only where the queue may bring a delivery again
    * (hl_dispatch.c record): the Kafka path. */
-  if (!update) s->vt->ledger_put(s, key, "DELIVERED", now / 1000 + 7 * 24 * 3600, true, on_done, NULL);
+  if (!update && use_ledger) s->vt->ledger_put(s, key, "DELIVERED", now / 1000 + 7 * 24 * 3600, true, on_done, NULL);
   hl_attempt_rec a = {.event_id = (char *)id, .subscription_id = "sub_bench", .attempt = 1, .at_ms = now,
                       .status_code = 200, .latency_ms = 3,
                       .headers_json = "{\"content-type\":\"application/json\",\"content-length\":\"2\","
@@ -121,6 +129,7 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   hl_store *s = NULL;
   if (hl_store_sqlite_open(&loop, dir, NULL, &s, err, sizeof err) != 0) { fprintf(stderr, "%s\n", err); return 1; }
+  use_ledger = getenv("HL_BENCH_LEDGER") != NULL || !s->vt->delivered_get;
 #ifdef HL_SQLITE_CKPT_PAGES
   if (getenv("HL_BENCH_CKPT_PAGES")) hl_store_sqlite_ckpt_pages(s, atoi(getenv("HL_BENCH_CKPT_PAGES")));
 #endif
@@ -151,7 +160,8 @@ int main(int argc, char **argv) {
       for (size_t j = 0; j < m; j++) {
         char key[256];
         snprintf(key, sizeof key, "sub_bench#%s", ids[i + j]);
-        s->vt->ledger_get(s, key, on_done, NULL);
+        if (use_ledger) s->vt->ledger_get(s, key, on_done, NULL);
+        else s->vt->delivered_get(s, ids[i + j], "sub_bench", 0, on_done, NULL);
       }
     } else {
       s->vt->eq_claim(s, "sub_bench", m, now + 1000, on_done, NULL);
@@ -159,7 +169,7 @@ int main(int argc, char **argv) {
     want += kafka ? m : 1;
     wait_answers(want);
     for (size_t j = 0; j < m; j++) record(s, ids[i + j], now, !kafka);
-    want += (kafka ? 3 : 2) * m;
+    want += (kafka && use_ledger ? 3 : 2) * m;
     wait_answers(want);
   }
   double c1 = cpu_s();

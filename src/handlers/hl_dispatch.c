@@ -415,15 +415,11 @@ static void recorded(hl_delivery *dl, int status) {
   delivery_free(dl);
 }
 
-/* The idempotency ledger's key of a delivery: "<subscription_id>#<event_id>",
- * and for its Nth replay "<subscription_id>#<event_id>#replay<N>". The
+/* The idempotency ledger's key of a delivery (hl_store_ledger_key): the
  * entry of a delivery made before never stops a replay (a replay is
  * deliberate), and a replay delivered once stops its own copies. */
 static void ledger_key(char *key, size_t cap, const hl_eq_item *it) {
-  if (it->replay > 0)
-    snprintf(key, cap, "%s#%s#replay%lld", it->d.subscription_id, it->d.event_id, (long long)it->replay);
-  else
-    snprintf(key, cap, "%s#%s", it->d.subscription_id, it->d.event_id);
+  hl_store_ledger_key(key, cap, it->d.subscription_id, it->d.event_id, it->replay);
 }
 
 static void on_recorded(void *data, int status, hl_store_result *res) {
@@ -450,14 +446,23 @@ static void record(hl_delivery *dl) {
   r->next_attempt_at = dl->outcome == HL_OUTCOME_RETRY ? now + (int64_t)dl->next_delay_ms : 0;
   bool release = dl->outcome == HL_OUTCOME_RETRY &&
                  (dl->next_delay_ms > d->opt.release_after_ms || d->stopping || dl->sub->deleted);
-  /* The ledger entry is written where it is read (start): for queues that
+  /* What the duplicate check (start) reads is written only for queues that
    * may bring a delivered item again. The embedded and inbox queues never
-   * hand out a SUCCESS row twice, and the entry cost them a write to a
-   * random place in the ledger's index per delivery (bench/README.md). */
-  if (dl->outcome == HL_OUTCOME_SUCCESS && d->queue->vt->redelivers) {
-    char key[256];
-    ledger_key(key, sizeof key, &dl->item);
-    d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
+   * hand out a SUCCESS row twice, and it cost them a write to a random
+   * place in an index per delivery (bench/README.md). A store with
+   * delivered_get keeps it in the status row written now (a duplicate too:
+   * a copy found delivered by an entry in the ledger from before moves it
+   * into the row); the others in a ledger entry. */
+  r->delivered = false;
+  if ((dl->outcome == HL_OUTCOME_SUCCESS || dl->outcome == HL_OUTCOME_DUPLICATE) && d->queue->vt->redelivers) {
+    if (d->store->vt->delivered_get) {
+      r->delivered = true;
+      r->replays = dl->item.replay;
+    } else if (dl->outcome == HL_OUTCOME_SUCCESS) {
+      char key[256];
+      ledger_key(key, sizeof key, &dl->item);
+      d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
+    }
   }
   static const hl_queue_outcome as_queue[] = {
     [HL_OUTCOME_SUCCESS] = HL_QUEUE_DELIVERED, [HL_OUTCOME_DUPLICATE] = HL_QUEUE_DUPLICATE,
@@ -675,6 +680,11 @@ static void start(hl_dispatch *d, hl_delivery *dl) {
     return;
   }
   transition(dl, D_LEDGER);
+  if (d->store->vt->delivered_get) {
+    d->store->vt->delivered_get(d->store, dl->item.d.event_id, dl->item.d.subscription_id, dl->item.replay, on_ledger,
+                                dl);
+    return;
+  }
   char key[256];
   ledger_key(key, sizeof key, &dl->item);
   d->store->vt->ledger_get(d->store, key, on_ledger, dl);

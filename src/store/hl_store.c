@@ -2,6 +2,7 @@
 #include "store/hl_store_rec.h"
 #include "common/hl_common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void hl_schema_rec_free(hl_schema_rec *r) { hl_rec_free(&hl_schema_desc, r); }
@@ -50,6 +51,13 @@ void hl_store_result_dispose(hl_store_result *res) {
   hl_free(res->schemas); hl_free(res->subs); hl_free(res->deliveries); hl_free(res->items);
   hl_free(res->partners); hl_free(res->value);
   *res = (hl_store_result){0};
+}
+
+void hl_store_ledger_key(char *key, size_t cap, const char *subscription_id, const char *event_id, int64_t replay) {
+  if (replay > 0)
+    snprintf(key, cap, "%s#%s#replay%lld", subscription_id, event_id, (long long)replay);
+  else
+    snprintf(key, cap, "%s#%s", subscription_id, event_id);
 }
 
 void hl_table_names_default(hl_table_names *n) {

@@ -106,6 +106,11 @@ typedef struct {
    * still found by its key when the handle does not name it. Stores that
    * have none leave it 0 and do not read it. */
   int64_t row_ref;
+  /* This write records that generation `replays` was delivered (a SUCCESS
+   * that sent the request, or a copy the duplicate check found delivered):
+   * a store with delivered_get keeps the highest such generation in the
+   * row; others ignore it (the dispatcher writes their ledger instead). */
+  bool delivered;
 } hl_delivery_rec;
 
 /* A search of one subscription's deliveries (GET /admin/deliveries), newest
@@ -284,6 +289,15 @@ typedef struct {
   void (*ledger_put)(hl_store *s, const char *key, const char *status, int64_t expires_at,
                      bool overwrite, hl_store_cb cb, void *data);
   void (*ledger_get)(hl_store *s, const char *key, hl_store_cb cb, void *data); /* -> value */
+  /* The duplicate check of a delivery that a queue may bring again (Kafka):
+   * -> value "DELIVERED" when its generation `replay` or a later one was
+   * recorded delivered (hl_delivery_rec.delivered), else HL_ENOTFOUND.
+   * The store keeps this in the status row, so a delivery costs no ledger
+   * entry (one randomly keyed index write fewer: bench/README.md). NULL:
+   * the store has no such column, and the dispatcher reads and writes the
+   * idempotency ledger instead (docs/interface.md). */
+  void (*delivered_get)(hl_store *s, const char *event_id, const char *subscription_id, int64_t replay,
+                        hl_store_cb cb, void *data);
   /* Retention: one bounded batch (hl_store_purge) -> purged. SQLite also
    * gives back up to limit free pages of the file (incremental vacuum).
    * NULL: the backend expires rows by itself (DynamoDB TTL). */
@@ -415,5 +429,10 @@ void hl_xform_rec_free(hl_xform_rec *r);
 void hl_attempt_rec_free(hl_attempt_rec *r);
 void hl_eq_item_free(hl_eq_item *r);
 void hl_store_result_dispose(hl_store_result *res);
+/* A delivery's idempotency ledger key: "<subscription_id>#<event_id>", and
+ * for its Nth replay "<subscription_id>#<event_id>#replay<N>" (written by
+ * the dispatcher where the store has no delivered_get, and read by the
+ * SQLite store for rows from before its delivered_gen column). */
+void hl_store_ledger_key(char *key, size_t cap, const char *subscription_id, const char *event_id, int64_t replay);
 
 #endif

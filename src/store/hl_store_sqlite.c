@@ -21,7 +21,7 @@
 /* One prepared statement per query, prepared on first use. */
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
-  Q_DELIVERY_LIST, Q_LEDGER_INSERT,
+  Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_READ,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
   Q_EQ_UPDATE, Q_EQ_UPDATE_ROW,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
@@ -112,6 +112,9 @@ typedef struct {
    * statement on its table, so a read sees every entry asked for before
    * it. */
   sq_batch pending_ledger, pending_ledger_reads;
+  /* The duplicate checks (delivered_get) of this turn not read yet: one
+   * statement per 64, after the turn's status rows are written. */
+  sq_batch pending_delivered_reads;
   /* Outcome records whose callbacks have run, kept for the next ones (at
    * most DONE_SPARE_MAX): a delivery costs the store three or four of
    * them, one per operation, and a turn's all go at once after its
@@ -174,6 +177,7 @@ static void build_sql(sq_store *s) {
       "AND (?2 IS NULL OR status=?2) AND updated_at>=?3 AND updated_at<=?4 AND (updated_at,event_id)<(?5,?6) "
       "ORDER BY updated_at DESC,event_id DESC LIMIT ?7",
       t->delivery_table);
+  SET(Q_LEDGER_READ, "SELECT status,expires_at FROM %s WHERE idempotency_key=?1", t->ledger_table);
   SET(Q_LEDGER_INSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES(?1,?2,?3)",
       t->ledger_table);
   SET(Q_EVENT_INSERT, "INSERT INTO hookloop_event(event_id,event_type,body,trace,accepted_at) "
@@ -263,13 +267,18 @@ static void build_sql(sq_store *s) {
   rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
   /* The batched writes (sq_batch): a status row, an attempt row. */
   snprintf(b, sizeof b, "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
-           "last_latency_ms,updated_at,next_attempt_at,claimed,transformation) VALUES", t->delivery_table);
-  hl_sqlite_batch_init(&s->pending_deliveries.b, b, "(?,?,?,?,?,?,?,?,?,0,?)",
+           "last_latency_ms,updated_at,next_attempt_at,claimed,transformation,delivered_gen) VALUES",
+           t->delivery_table);
+  /* delivered_gen: the highest generation recorded delivered (-1: none
+   * yet; NULL: a row from before the column, whose deliveries are in the
+   * ledger). A write that delivered nothing (-1) leaves it as it was. */
+  hl_sqlite_batch_init(&s->pending_deliveries.b, b, "(?,?,?,?,?,?,?,?,?,0,?,?)",
                        " ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
                        "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
                        "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
                        "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
-                       "transformation=excluded.transformation");
+                       "transformation=excluded.transformation,delivered_gen=CASE WHEN excluded.delivered_gen>=0 "
+                       "THEN MAX(COALESCE(delivered_gen,-1),excluded.delivered_gen) ELSE delivered_gen END");
   /* An attempt row finds its delivery's rowid when it is written, after
    * the turn's status rows (flush_attempts): the event id and subscription
    * are bound twice, for the row and for the look-up. */
@@ -291,6 +300,15 @@ static void build_sql(sq_store *s) {
   snprintf(b, sizeof b, "SELECT idempotency_key,status,expires_at FROM %s WHERE idempotency_key IN (",
            t->ledger_table);
   hl_sqlite_batch_init(&s->pending_ledger_reads.b, b, "?", ")");
+  /* The duplicate checks: each asked (its place in the batch, event,
+   * subscription, generation) joined to its status row by the row's key,
+   * so every check gets one result row, found by its place. (A row-value
+   * "IN (VALUES ...)" would scan the table: SQLite 3.40 plans it so.) */
+  snprintf(b, sizeof b, ") v LEFT JOIN %s d ON d.event_id=v.column2 AND d.subscription_id=v.column3",
+           t->delivery_table);
+  hl_sqlite_batch_init(&s->pending_delivered_reads.b,
+                       "SELECT v.column1,v.column2,v.column3,v.column4,d.rowid IS NOT NULL,d.delivered_gen "
+                       "FROM (VALUES", "(?,?,?,?)", b);
 }
 
 static sqlite3_stmt *stmt(sq_store *s, query_id q) {
@@ -401,6 +419,7 @@ static void flush_attempts(sq_store *s) {
   flush_batch(s, &s->pending_attempts);
 }
 static void flush_ledger(sq_store *s);
+static void flush_delivered_reads(sq_store *s);
 
 /* Runs a list of callbacks (failed: the status each gets instead of its
  * own, 0: its own) and recycles its records. The store outlives its
@@ -447,6 +466,7 @@ static void commit_now(sq_store *s) {
   flush_deliveries(s);
   flush_attempts(s);
   flush_ledger(s);
+  flush_delivered_reads(s);
   if (s->in_txn) {
     s->in_txn = false;
     s->txn_ops = 0;
@@ -737,6 +757,7 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   hl_sqlite_batch_int(b, r->last_status_code); hl_sqlite_batch_text(b, r->last_error);
   hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
   hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_text(b, r->transformation);
+  hl_sqlite_batch_int(b, r->delivered ? r->replays : -1);
   batch_row_end(s, &s->pending_deliveries, cb, data);
 }
 
@@ -914,6 +935,82 @@ static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *da
   txn_begin(s);
   hl_sqlite_batch_text(&s->pending_ledger_reads.b, key);
   if (batch_row_add(s, &s->pending_ledger_reads, cb, data, HL_ENOTFOUND) == HL_SQLITE_BATCH_MAX) flush_ledger(s);
+}
+
+/* A status row from before its delivered_gen column: its deliveries are
+ * in the ledger, under the key the dispatcher wrote then. */
+static bool delivered_in_ledger(sq_store *s, const char *subscription_id, const char *event_id, int64_t replay,
+                                int64_t now_s) {
+  char key[512];
+  hl_store_ledger_key(key, sizeof key, subscription_id, event_id, replay);
+  sqlite3_stmt *st = stmt(s, Q_LEDGER_READ);
+  if (!st) return false;
+  bind_text(st, 1, key);
+  bool live = false;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    int64_t expires_at = sqlite3_column_int64(st, 1);
+    const unsigned char *status = sqlite3_column_text(st, 0);
+    live = sqlite3_column_type(st, 1) != SQLITE_NULL && (expires_at == 0 || expires_at > now_s) && status &&
+           strcmp((const char *)status, "DELIVERED") == 0;
+  }
+  sqlite3_reset(st);
+  return live;
+}
+
+/* Answers the duplicate checks held, 64 (then 32, ...) a statement, after
+ * the turn's status rows: "DELIVERED" where the row's delivered_gen is at
+ * least the generation asked about, HL_ENOTFOUND where it is lower, -1 or
+ * there is no row, HL_ESTORE if the statement failed. */
+static void flush_delivered_reads(sq_store *s) {
+  sq_batch *sb = &s->pending_delivered_reads;
+  hl_sqlite_batch *b = &sb->b;
+  if (!b->nrows) return;
+  flush_deliveries(s);
+  flush_batch(s, &s->pending_ledger);
+  int64_t now_s = hl_wall_ms() / 1000;
+  for (size_t i = 0; i < b->nrows;) {
+    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
+    sqlite3_stmt *st = hl_sqlite_batch_bind(b, s->db, i, k);
+    int r = SQLITE_ERROR;
+    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      int64_t at = sqlite3_column_int64(st, 0), gen = sqlite3_column_int64(st, 3);
+      if (at < (int64_t)i || at >= (int64_t)(i + k) || !sqlite3_column_int(st, 4)) continue;
+      bool delivered;
+      if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+        delivered = sqlite3_column_int64(st, 5) >= gen;
+      else
+        delivered = delivered_in_ledger(s, (const char *)sqlite3_column_text(st, 2),
+                                        (const char *)sqlite3_column_text(st, 1), gen, now_s);
+      if (delivered) {
+        sb->done[at]->status = 0;
+        sb->done[at]->res.value = hl_strdup("DELIVERED");
+      }
+    }
+    if (st) sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+      hl_log_error("sqlite duplicate check failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
+      for (size_t j = i; j < i + k; j++) {
+        hl_store_result_dispose(&sb->done[j]->res);
+        sb->done[j]->res = (hl_store_result){0};
+        sb->done[j]->status = HL_ESTORE;
+      }
+    }
+    i += k;
+  }
+  hl_sqlite_batch_clear(b);
+}
+
+static void delivered_get(hl_store *base, const char *event_id, const char *subscription_id, int64_t replay,
+                          hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  /* Inside the turn's transaction, answered at its COMMIT, as ledger_get. */
+  txn_begin(s);
+  hl_sqlite_batch *b = &s->pending_delivered_reads.b;
+  hl_sqlite_batch_int(b, (int64_t)b->nrows);
+  hl_sqlite_batch_text(b, event_id); hl_sqlite_batch_text(b, subscription_id);
+  hl_sqlite_batch_int(b, replay);
+  if (batch_row_add(s, &s->pending_delivered_reads, cb, data, HL_ENOTFOUND) == HL_SQLITE_BATCH_MAX)
+    flush_delivered_reads(s);
 }
 
 static void eq_accept(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
@@ -1343,10 +1440,12 @@ static void on_sync_stopped(void *data) {
   hl_sqlite_batch_close(&s->pending_attempts.b);
   hl_sqlite_batch_close(&s->pending_ledger.b);
   hl_sqlite_batch_close(&s->pending_ledger_reads.b);
+  hl_sqlite_batch_close(&s->pending_delivered_reads.b);
   hl_free(s->pending_deliveries.done);
   hl_free(s->pending_attempts.done);
   hl_free(s->pending_ledger.done);
   hl_free(s->pending_ledger_reads.done);
+  hl_free(s->pending_delivered_reads.done);
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 
@@ -1359,7 +1458,8 @@ static void sq_render_metrics(hl_store *base, hl_buf *out);
 
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics};
+                                          .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics,
+                                          .delivered_get = delivered_get};
 
 /* 1 when table has the column col, 0 when not, HL_ESTORE if it cannot
  * tell: the migration steps' test for "made before this step". */
@@ -1586,6 +1686,14 @@ static int migrate_replay(sq_store *s) { return add_int_column(s, s->t.delivery_
  * takes it (0 for every row parked before). */
 static int migrate_park_replay(sq_store *s) { return add_int_column(s, s->t.parked_table, "replay"); }
 
+/* Step "delivered": the highest generation of a delivery recorded
+ * delivered, which the duplicate check reads (delivered_get) instead of
+ * an idempotency ledger entry per delivery. Rows made before keep NULL:
+ * their deliveries are in the ledger, which the check reads for them. */
+static int migrate_delivered(sq_store *s) {
+  return add_column(s, s->t.delivery_table, "delivered_gen", "INTEGER");
+}
+
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
                          hl_store **out, char *err, size_t errlen) {
   sq_store *s = hl_calloc(1, sizeof *s);
@@ -1640,7 +1748,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
       migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
       migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
       migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0 ||
-      migrate_park_replay(s) != 0 || migrate_attempt_rows(s) != 0) {
+      migrate_park_replay(s) != 0 || migrate_delivered(s) != 0 || migrate_attempt_rows(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

@@ -9,6 +9,7 @@
 #include "common/hl_common.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,6 +516,25 @@ static int64_t metric_of(const char *line_prefix) {
 
 #define DUPLICATES "hookloop_deliveries_total{outcome=\"duplicate\"} "
 
+/* Entries of the SQLite store's idempotency ledger whose key starts with
+ * prefix, and the delivered_gen of a status row (-2: no row, -3: NULL),
+ * read on a read-only connection of the test's own. */
+static int64_t sqlite_scalar(const char *sql, const char *a, const char *b) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int64_t v = -2;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  HL_ASSERT_MSG(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+  if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -3 : sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
 /* The idempotency ledger is what keeps a record delivered once: an egress
  * record already delivered, produced again (a producer's retry, a replay
  * by an operator), is consumed and answered "duplicate" without a second
@@ -554,6 +574,13 @@ HL_TEST_T(a_replayed_egress_record_is_not_sent_twice, 180) {
   char st[32];
   e2e_status(&hk, "k-replay", st, sizeof st, NULL);
   HL_ASSERT_EQ_STR(st, "SUCCESS");
+  /* On SQLite what stopped them is the status row's delivered generation,
+   * not a ledger entry: a delivery costs no write to the ledger. */
+  const char *sub = sub_header + strlen("subscription_id=");
+  HL_ASSERT_EQ_INT(sqlite_scalar("SELECT delivered_gen FROM event_delivery_status WHERE event_id=?1 AND "
+                                 "subscription_id=?2", "k-replay", sub), 0);
+  HL_ASSERT_EQ_INT(sqlite_scalar("SELECT COUNT(*) FROM idempotency_ledger WHERE idempotency_key LIKE ?1 || '%'",
+                                 sub, NULL), 0);
   stop_all();
 }
 
