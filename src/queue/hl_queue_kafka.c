@@ -248,6 +248,7 @@ static void rq_on_produced(void *data, int status) {
   c->rec.status = hl_strdup("PENDING");
   c->rec.updated_at = now;
   c->rec.next_attempt_at = now;
+  c->rec.delivered = false; /* re-opened: this write delivered nothing */
   c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->rec, rq_on_recorded, c);
 }
 

@@ -151,6 +151,7 @@ static const hl_rec_desc *desc_of(op_kind kind) {
 }
 
 static void read_delivery(hl_delivery_rec *r, const hl_json *it) {
+  *r = (hl_delivery_rec){0}; /* the fields not read too: a copy may be written back */
   r->event_id = get_s(it, "event_id");
   r->subscription_id = get_s(it, "subscription_id");
   r->status = get_s(it, "status");

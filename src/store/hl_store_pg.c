@@ -1013,6 +1013,7 @@ static void add_delivery(pgop *op, int i, const hl_delivery_rec *r) {
 }
 
 static void read_delivery(const PGresult *r, int k, int c, hl_delivery_rec *x) {
+  *x = (hl_delivery_rec){0}; /* the fields not read too: a copy may be written back */
   x->event_id = gstr(r, k, c); x->subscription_id = gstr(r, k, c + 1); x->status = gstr(r, k, c + 2);
   x->attempts = gi64(r, k, c + 3); x->last_status_code = gi64(r, k, c + 4); x->last_error = gstr(r, k, c + 5);
   x->last_latency_ms = gi64(r, k, c + 6); x->updated_at = gi64(r, k, c + 7); x->next_attempt_at = gi64(r, k, c + 8);

@@ -762,6 +762,7 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
 }
 
 static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
+  *r = (hl_delivery_rec){0}; /* the fields not read (delivered, replays) too: a copy may be written back */
   r->event_id = col_text(st, c + 0); r->subscription_id = col_text(st, c + 1);
   r->status = col_text(st, c + 2); r->attempts = sqlite3_column_int64(st, c + 3);
   r->last_status_code = sqlite3_column_int64(st, c + 4); r->last_error = col_text(st, c + 5);
