@@ -20,7 +20,7 @@
 typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
-  Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET,
+  Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET, Q_DELIVERED_GET,
   Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
@@ -436,13 +436,17 @@ static void prepare_all(pg_store *s) {
       "egress_topics=excluded.egress_topics", t->kafka_table);
 #define DCOLS "event_id,subscription_id,status,attempts,last_status_code,last_error,last_latency_ms,updated_at," \
   "next_attempt_at"
+  /* delivered_gen: the highest generation recorded delivered, NULL while
+   * none is (GREATEST skips NULLs: a write that delivered nothing, $11
+   * NULL, leaves it as it was). */
   SET(Q_DELIVERY_PUT,
-      "INSERT INTO %s(" DCOLS ",transformation) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
+      "INSERT INTO %s AS d(" DCOLS ",transformation,delivered_gen) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
       "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
       "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
       "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
       "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
-      "transformation=excluded.transformation", t->delivery_table);
+      "transformation=excluded.transformation,delivered_gen=GREATEST(d.delivered_gen,excluded.delivered_gen)",
+      t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT " DCOLS ",transformation FROM %s WHERE event_id=$1 ORDER BY subscription_id",
       t->delivery_table);
   /* Served by the index of migration 10. */
@@ -490,6 +494,14 @@ static void prepare_all(pg_store *s) {
   SET(Q_LEDGER_UPSERT, "INSERT INTO %s(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
       "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at",
       t->ledger_table);
+  /* The duplicate check: one row when the delivery has one, true when it
+   * recorded generation $3 or a later one delivered, or when the ledger
+   * has generation $3's entry ($4): written by a version that kept
+   * deliveries there, which may still run beside this one while a
+   * deployment rolls (its status writes leave delivered_gen alone). */
+  SET(Q_DELIVERED_GET, "SELECT COALESCE(d.delivered_gen>=$3,false) OR EXISTS (SELECT 1 FROM %s l WHERE "
+      "l.idempotency_key=$4 AND l.status='DELIVERED' AND (l.expires_at=0 OR l.expires_at>$5)) "
+      "FROM %s d WHERE d.event_id=$1 AND d.subscription_id=$2", t->ledger_table, t->delivery_table);
   SET(Q_LEDGER_GET, "SELECT status FROM %s WHERE idempotency_key=$1 AND (expires_at=0 OR expires_at>$2)",
       t->ledger_table);
   /* The event and its deliveries in one statement: a duplicate id inserts
@@ -688,6 +700,9 @@ static const mig_step steps[] = {
   /* A parked retry keeps its replay generation (a parked replay stays that
    * replay: its ledger key). */
   {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replay bigint NOT NULL DEFAULT 0; ", {TB(parked_table)}},
+  /* The highest generation of a delivery recorded delivered (the
+   * duplicate check, delivered_get), NULL while none is. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS delivered_gen bigint; ", {TB(delivery_table)}},
 };
 #undef TB
 
@@ -709,7 +724,7 @@ static void mig_render(const hl_table_names *t, hl_buf *b, int n) {
 
 /* migrations[] takes one function a version. */
 #define STEP(n) static void migration_##n(const hl_table_names *t, hl_buf *b) { mig_render(t, b, n); }
-STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13) STEP(14)
+STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13) STEP(14) STEP(15)
 #undef STEP
 
 typedef struct mig_op mig_op;
@@ -723,7 +738,8 @@ static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration
                                                                        migration_3, migration_4, migration_5,
                                                                        migration_6, migration_7, migration_8,
                                                                        migration_9, migration_10, migration_11,
-                                                                       migration_12, migration_13, migration_14};
+                                                                       migration_12, migration_13, migration_14,
+                                                                       migration_15};
 #define NMIG ((int)(sizeof migrations / sizeof *migrations))
 /* The lock, the version table, each migration, then two reads. */
 #define MIGQ (NMIG + 4)
@@ -1024,6 +1040,8 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   int i = op_stmt(op, Q_DELIVERY_PUT);
   add_delivery(op, i, r);
   op_str(op, i, r->transformation);
+  if (r->delivered) op_i64(op, i, r->replays);
+  else op_str(op, i, NULL);
   op->retry_lost = true;
   op_submit(op);
 }
@@ -1133,6 +1151,27 @@ static void done_ledger_get(pgop *op, int status) {
 static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_ledger_get, cb, data);
   int i = op_stmt(op, Q_LEDGER_GET);
+  op_str(op, i, key); op_i64(op, i, hl_wall_ms() / 1000);
+  op_submit(op);
+}
+
+static void done_delivered_get(pgop *op, int status) {
+  hl_store_result res = {0};
+  if (status == 0) {
+    const PGresult *r = op->q[0].res;
+    if (PQntuples(r) == 1 && gi64(r, 0, 0) != 0) res.value = hl_strdup("DELIVERED"); /* a binary bool */
+    else status = HL_ENOTFOUND;
+  }
+  answer(op, status, &res);
+}
+
+static void delivered_get(hl_store *base, const char *event_id, const char *subscription_id, int64_t replay,
+                          hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_delivered_get, cb, data);
+  int i = op_stmt(op, Q_DELIVERED_GET);
+  char key[512];
+  hl_store_ledger_key(key, sizeof key, subscription_id, event_id, replay);
+  op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, replay);
   op_str(op, i, key); op_i64(op, i, hl_wall_ms() / 1000);
   op_submit(op);
 }
@@ -1421,7 +1460,7 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
 
 static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay,
+                                          .delivery_replay = delivery_replay, .delivered_get = delivered_get,
                                           .on_work = hl_store_pg_on_work};
 
 

@@ -53,7 +53,7 @@
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
  * 10: the delivery search index, 11: retention's indexes, 12: ordered delivery's
  * acceptance order (seq) and its index, 13: a delivery's replay generation */
-#define HL_STORE_PG_SCHEMA_VERSION 14
+#define HL_STORE_PG_SCHEMA_VERSION 15
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
