@@ -1169,7 +1169,7 @@ static void delivered_get(hl_store *base, const char *event_id, const char *subs
                           hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_delivered_get, cb, data);
   int i = op_stmt(op, Q_DELIVERED_GET);
-  char key[512];
+  char key[256]; /* as the dispatcher's (hl_dispatch.c), so a long key is cut where its was */
   hl_store_ledger_key(key, sizeof key, subscription_id, event_id, replay);
   op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, replay);
   op_str(op, i, key); op_i64(op, i, hl_wall_ms() / 1000);

@@ -880,6 +880,17 @@ static void ledger_put(hl_store *base, const char *key, const char *status, int6
   finish(s, cb, data, rc, NULL);
 }
 
+/* A read statement of a batch failed: the reads of rows first..first+n-1
+ * answer HL_ESTORE, whatever the rows read before the failure said. */
+static void reads_failed(sq_store *s, sq_batch *sb, size_t first, size_t n, const char *what) {
+  hl_log_error(what, "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
+  for (size_t j = first; j < first + n; j++) {
+    hl_store_result_dispose(&sb->done[j]->res);
+    sb->done[j]->res = (hl_store_result){0};
+    sb->done[j]->status = HL_ESTORE;
+  }
+}
+
 /* Reads the keys held in the read batch, 64 (then 32, 16, ...) a
  * statement, after writing the entries held: each read's callback gets the
  * live entry's status, HL_ENOTFOUND, or HL_ESTORE if its statement failed.
@@ -907,14 +918,7 @@ static void flush_ledger_reads(sq_store *s) {
       }
     }
     if (st) sqlite3_reset(st);
-    if (r != SQLITE_DONE) {
-      hl_log_error("sqlite ledger read failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
-      for (size_t j = i; j < i + k; j++) {
-        hl_store_result_dispose(&sb->done[j]->res);
-        sb->done[j]->res = (hl_store_result){0};
-        sb->done[j]->status = HL_ESTORE;
-      }
-    }
+    if (r != SQLITE_DONE) reads_failed(s, sb, i, k, "sqlite ledger read failed");
     i += k;
   }
   hl_sqlite_batch_clear(b);
@@ -942,7 +946,7 @@ static void ledger_get(hl_store *base, const char *key, hl_store_cb cb, void *da
  * in the ledger, under the key the dispatcher wrote then. */
 static bool delivered_in_ledger(sq_store *s, const char *subscription_id, const char *event_id, int64_t replay,
                                 int64_t now_s) {
-  char key[512];
+  char key[256]; /* as the dispatcher's (hl_dispatch.c), so a long key is cut where its was */
   hl_store_ledger_key(key, sizeof key, subscription_id, event_id, replay);
   sqlite3_stmt *st = stmt(s, Q_LEDGER_READ);
   if (!st) return false;
@@ -988,14 +992,7 @@ static void flush_delivered_reads(sq_store *s) {
       }
     }
     if (st) sqlite3_reset(st);
-    if (r != SQLITE_DONE) {
-      hl_log_error("sqlite duplicate check failed", "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
-      for (size_t j = i; j < i + k; j++) {
-        hl_store_result_dispose(&sb->done[j]->res);
-        sb->done[j]->res = (hl_store_result){0};
-        sb->done[j]->status = HL_ESTORE;
-      }
-    }
+    if (r != SQLITE_DONE) reads_failed(s, sb, i, k, "sqlite duplicate check failed");
     i += k;
   }
   hl_sqlite_batch_clear(b);
