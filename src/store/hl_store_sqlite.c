@@ -880,48 +880,63 @@ static void ledger_put(hl_store *base, const char *key, const char *status, int6
   finish(s, cb, data, rc, NULL);
 }
 
-/* A read statement of a batch failed: the reads of rows first..first+n-1
- * answer HL_ESTORE, whatever the rows read before the failure said. */
-static void reads_failed(sq_store *s, sq_batch *sb, size_t first, size_t n, const char *what) {
-  hl_log_error(what, "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
-  for (size_t j = first; j < first + n; j++) {
-    hl_store_result_dispose(&sb->done[j]->res);
-    sb->done[j]->res = (hl_store_result){0};
-    sb->done[j]->status = HL_ESTORE;
-  }
+/* A ledger entry read is live: no expiry (0), or one still ahead (as
+ * "expires_at=0 OR expires_at>now", which a NULL fails). */
+static bool entry_live(sqlite3_stmt *st, int col, int64_t now_s) {
+  int64_t expires_at = sqlite3_column_int64(st, col);
+  return sqlite3_column_type(st, col) != SQLITE_NULL && (expires_at == 0 || expires_at > now_s);
 }
 
-/* Reads the keys held in the read batch, 64 (then 32, 16, ...) a
- * statement, after writing the entries held: each read's callback gets the
- * live entry's status, HL_ENOTFOUND, or HL_ESTORE if its statement failed.
- * A key asked for twice gets its answer twice. */
-static void flush_ledger_reads(sq_store *s) {
-  sq_batch *sb = &s->pending_ledger_reads;
+/* One result row of a batched read whose statement covers the batch's rows
+ * first..first+n-1: sets the answers of the reads it concerns. */
+typedef void (*read_row_fn)(sq_store *s, sq_batch *sb, sqlite3_stmt *st, size_t first, size_t n, int64_t now_s);
+
+/* Runs a read batch, 64 (then 32, 16, ...) rows a statement, handing each
+ * result row to on_row; the reads of a statement that fails answer
+ * HL_ESTORE, whatever its rows said before the failure. */
+static void read_batch(sq_store *s, sq_batch *sb, read_row_fn on_row, const char *what) {
   hl_sqlite_batch *b = &sb->b;
   int64_t now_s = hl_wall_ms() / 1000;
   for (size_t i = 0; i < b->nrows;) {
     size_t k = hl_sqlite_batch_chunk(b->nrows - i);
     sqlite3_stmt *st = hl_sqlite_batch_bind(b, s->db, i, k);
     int r = SQLITE_ERROR;
-    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
-      /* Live: no expiry (0), or one still ahead (as "expires_at=0 OR
-       * expires_at>now", which a NULL fails). */
-      int64_t expires_at = sqlite3_column_int64(st, 2);
-      if (sqlite3_column_type(st, 2) == SQLITE_NULL || (expires_at != 0 && expires_at <= now_s)) continue;
-      const char *key = (const char *)sqlite3_column_text(st, 0);
-      size_t klen = (size_t)sqlite3_column_bytes(st, 0);
+    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) on_row(s, sb, st, i, k, now_s);
+    if (st) sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+      hl_log_error(what, "\"error\":\"%s\"", hl_log_esc(sqlite3_errmsg(s->db), (size_t)-1));
       for (size_t j = i; j < i + k; j++) {
-        done_cb *d = sb->done[j];
-        if (d->status != HL_ENOTFOUND || !hl_sqlite_batch_text_is(b, j, 0, key, klen)) continue;
-        d->status = 0;
-        d->res.value = col_text(st, 1);
+        hl_store_result_dispose(&sb->done[j]->res);
+        sb->done[j]->res = (hl_store_result){0};
+        sb->done[j]->status = HL_ESTORE;
       }
     }
-    if (st) sqlite3_reset(st);
-    if (r != SQLITE_DONE) reads_failed(s, sb, i, k, "sqlite ledger read failed");
     i += k;
   }
   hl_sqlite_batch_clear(b);
+}
+
+/* A ledger entry read (key, status, expires_at): the answer of every read
+ * of its key in the statement, if live. A key asked for twice gets its
+ * answer twice. */
+static void ledger_row(sq_store *s, sq_batch *sb, sqlite3_stmt *st, size_t first, size_t n, int64_t now_s) {
+  (void)s;
+  if (!entry_live(st, 2, now_s)) return;
+  const char *key = (const char *)sqlite3_column_text(st, 0);
+  size_t klen = (size_t)sqlite3_column_bytes(st, 0);
+  for (size_t j = first; j < first + n; j++) {
+    done_cb *d = sb->done[j];
+    if (d->status != HL_ENOTFOUND || !hl_sqlite_batch_text_is(&sb->b, j, 0, key, klen)) continue;
+    d->status = 0;
+    d->res.value = col_text(st, 1);
+  }
+}
+
+/* Reads the keys held in the read batch, after writing the entries held:
+ * each read's callback gets the live entry's status, HL_ENOTFOUND, or
+ * HL_ESTORE if its statement failed. */
+static void flush_ledger_reads(sq_store *s) {
+  read_batch(s, &s->pending_ledger_reads, ledger_row, "sqlite ledger read failed");
 }
 
 static void flush_ledger(sq_store *s) {
@@ -953,49 +968,40 @@ static bool delivered_in_ledger(sq_store *s, const char *subscription_id, const 
   bind_text(st, 1, key);
   bool live = false;
   if (sqlite3_step(st) == SQLITE_ROW) {
-    int64_t expires_at = sqlite3_column_int64(st, 1);
     const unsigned char *status = sqlite3_column_text(st, 0);
-    live = sqlite3_column_type(st, 1) != SQLITE_NULL && (expires_at == 0 || expires_at > now_s) && status &&
-           strcmp((const char *)status, "DELIVERED") == 0;
+    live = entry_live(st, 1, now_s) && status && strcmp((const char *)status, "DELIVERED") == 0;
   }
   sqlite3_reset(st);
   return live;
 }
 
-/* Answers the duplicate checks held, 64 (then 32, ...) a statement, after
- * the turn's status rows: "DELIVERED" where the row's delivered_gen is at
- * least the generation asked about, HL_ENOTFOUND where it is lower, -1 or
- * there is no row, HL_ESTORE if the statement failed. */
+/* A duplicate check's result row (its place in the batch, event,
+ * subscription, generation, whether the status row exists, its
+ * delivered_gen). */
+static void delivered_row(sq_store *s, sq_batch *sb, sqlite3_stmt *st, size_t first, size_t n, int64_t now_s) {
+  int64_t at = sqlite3_column_int64(st, 0), gen = sqlite3_column_int64(st, 3);
+  if (at < (int64_t)first || at >= (int64_t)(first + n) || !sqlite3_column_int(st, 4)) return;
+  bool delivered;
+  if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+    delivered = sqlite3_column_int64(st, 5) >= gen;
+  else
+    delivered = delivered_in_ledger(s, (const char *)sqlite3_column_text(st, 2),
+                                    (const char *)sqlite3_column_text(st, 1), gen, now_s);
+  if (delivered) {
+    sb->done[at]->status = 0;
+    sb->done[at]->res.value = hl_strdup("DELIVERED");
+  }
+}
+
+/* Answers the duplicate checks held, after the turn's status rows:
+ * "DELIVERED" where the row's delivered_gen is at least the generation
+ * asked about, HL_ENOTFOUND where it is lower, -1 or there is no row,
+ * HL_ESTORE if the statement failed. */
 static void flush_delivered_reads(sq_store *s) {
-  sq_batch *sb = &s->pending_delivered_reads;
-  hl_sqlite_batch *b = &sb->b;
-  if (!b->nrows) return;
+  if (!s->pending_delivered_reads.b.nrows) return;
   flush_deliveries(s);
   flush_batch(s, &s->pending_ledger);
-  int64_t now_s = hl_wall_ms() / 1000;
-  for (size_t i = 0; i < b->nrows;) {
-    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
-    sqlite3_stmt *st = hl_sqlite_batch_bind(b, s->db, i, k);
-    int r = SQLITE_ERROR;
-    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
-      int64_t at = sqlite3_column_int64(st, 0), gen = sqlite3_column_int64(st, 3);
-      if (at < (int64_t)i || at >= (int64_t)(i + k) || !sqlite3_column_int(st, 4)) continue;
-      bool delivered;
-      if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-        delivered = sqlite3_column_int64(st, 5) >= gen;
-      else
-        delivered = delivered_in_ledger(s, (const char *)sqlite3_column_text(st, 2),
-                                        (const char *)sqlite3_column_text(st, 1), gen, now_s);
-      if (delivered) {
-        sb->done[at]->status = 0;
-        sb->done[at]->res.value = hl_strdup("DELIVERED");
-      }
-    }
-    if (st) sqlite3_reset(st);
-    if (r != SQLITE_DONE) reads_failed(s, sb, i, k, "sqlite duplicate check failed");
-    i += k;
-  }
-  hl_sqlite_batch_clear(b);
+  read_batch(s, &s->pending_delivered_reads, delivered_row, "sqlite duplicate check failed");
 }
 
 static void delivered_get(hl_store *base, const char *event_id, const char *subscription_id, int64_t replay,
