@@ -52,8 +52,10 @@
  * subscription's enrichment failure policy, 6: TLS client certificates,
  * 7: ordered delivery, 8: the attempt log, 9: subscriptions' signing,
  * 10: the delivery search index, 11: retention's indexes, 12: ordered delivery's
- * acceptance order (seq) and its index, 13: a delivery's replay generation */
-#define HL_STORE_PG_SCHEMA_VERSION 15
+ * acceptance order (seq) and its index, 13: a delivery's replay generation,
+ * 14: a parked retry's generation, 15: the delivered generation, 16: the
+ * search index partial (lookups by key keep to the primary key) */
+#define HL_STORE_PG_SCHEMA_VERSION 16
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */
