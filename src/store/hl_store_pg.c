@@ -712,7 +712,8 @@ static const mig_step steps[] = {
    * process started on one), the statement costed the two alike and took
    * this one, whose probe walks every entry of the subscription (event_id
    * is its third column), and a prepared statement keeps its plan until an
-   * ANALYZE, however large the table grows. The search always bounds
+   * ANALYZE (autovacuum's first on a new table: a minute or so), while the
+   * table grows. The search always bounds
    * updated_at, which implies IS NOT NULL. CREATE first (IF NOT EXISTS: an
    * index of this name built beforehand with CONCURRENTLY is kept,
    * docs/postgres.md), then DROP. */

@@ -1166,12 +1166,12 @@ HL_TEST(bodies_come_back_byte_for_byte) {
 
 /* A lookup by a delivery's key (the duplicate check here; the outcome's
  * update is the same shape) reads the primary key even when its statement
- * was planned on an empty table, as a process on a new database or after a
- * truncation does: the plan is kept for the connection's life (until an
- * ANALYZE), while the table grows. Before migration 16 that plan used the
+ * was planned on an empty table that has no statistics yet, as on a new
+ * database: the plan is kept while the table grows, until an ANALYZE that
+ * autovacuum makes only later. Before migration 16 that plan used the
  * search index, whose probe walks every entry of the subscription (its
- * third column is the event id): ~1,000 a check here, 40,000 a check at
- * the end of the 40,000-record drain of bench/peers/kafka_drain.sh. The
+ * third column is the event id): ~1,000 a check here, up to 40,000 in the
+ * 40,000-record drain of bench/peers/kafka_drain.sh on a new database. The
  * statistics are read after the store's backends end, which flushes them. */
 HL_TEST(lookups_by_key_read_the_primary_key_when_planned_on_an_empty_table) {
   if (srv.pid) hl_pgsrv_destroy(&srv); /* a new cluster: no statistics from the tests before */
