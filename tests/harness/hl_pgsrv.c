@@ -140,7 +140,7 @@ static int wait_ready(pid_t pid, const char *sock, int port, int timeout_ms) {
 }
 
 static pid_t spawn_postgres(uid_t uid, gid_t gid, const char *data, const char *sock, int port, bool tcp,
-                            bool ssl, const char *log) {
+                            bool ssl, bool durable, const char *log) {
   char portarg[32], sockarg[400], listen[64];
   snprintf(portarg, sizeof portarg, "port=%d", port);
   snprintf(sockarg, sizeof sockarg, "unix_socket_directories=%s", sock);
@@ -150,7 +150,10 @@ static pid_t spawn_postgres(uid_t uid, gid_t gid, const char *data, const char *
   argv[k++] = pg_bin("postgres");
   argv[k++] = "-D";
   argv[k++] = data;
-  const char *settings[] = {listen, portarg, sockarg, "fsync=off", "full_page_writes=off",
+  /* Given on the command line, these win over ALTER SYSTEM: a durable
+   * server must be asked for here. */
+  const char *settings[] = {listen, portarg, sockarg, durable ? "fsync=on" : "fsync=off",
+                            durable ? "full_page_writes=on" : "full_page_writes=off",
                             "max_connections=40", "shared_buffers=16MB", "max_wal_senders=0",
                             "wal_level=minimal", "log_min_messages=warning", "log_line_prefix=%m [%p] ",
                             ssl ? "ssl=on" : "ssl=off", "ssl_cert_file=server.crt", "ssl_key_file=server.key"};
@@ -240,7 +243,7 @@ static int ensure_template(uid_t uid, gid_t gid, char *tpl, size_t n) {
     goto out;
   }
   int port = pick_port();
-  pid_t pid = spawn_postgres(uid, gid, data, scratch, port, false, false, log);
+  pid_t pid = spawn_postgres(uid, gid, data, scratch, port, false, false, false, log);
   if (pid <= 0 || wait_ready(pid, scratch, port, 60000) != 0) {
     fprintf(stderr, "hl_pgsrv: the template server did not start\n");
     print_log(log);
@@ -314,7 +317,7 @@ static void watchdog_main(int rfd, const char *root, const char *data) {
 static int start_server(hl_pgsrv *s) {
   for (int tries = 0; tries < 3; tries++) {
     if (tries) s->port = pick_port(); /* the port was taken meanwhile */
-    s->pid = spawn_postgres(s->uid, s->gid, s->data, s->sock, s->port, true, s->ssl, s->log);
+    s->pid = spawn_postgres(s->uid, s->gid, s->data, s->sock, s->port, true, s->ssl, s->durable, s->log);
     if (s->pid <= 0) return -1;
     int r = wait_ready(s->pid, s->sock, s->port, 60000);
     if (r == 0) return 0;
@@ -365,6 +368,7 @@ int hl_pgsrv_start(hl_pgsrv *s, const hl_pgsrv_opts *o) {
                  "host all all ::1/128 scram-sha-256\n",
                  s->uid, s->gid, 0600) != 0)
     goto fail;
+  s->durable = o && o->durable;
   if (o && o->ssl_cert_file) {
     s->ssl = 1;
     snprintf(path, sizeof path, "%s/server.crt", s->data);

@@ -32,6 +32,7 @@
 typedef struct {
   const char *ssl_cert_file; /* PEM server certificate: ssl=on when set (copied into the cluster) */
   const char *ssl_key_file;  /* its key */
+  int durable;               /* fsync and full_page_writes on (benchmarks); off by default */
 } hl_pgsrv_opts;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
   uid_t uid;       /* the account the server runs as */
   gid_t gid;
   int ssl;
+  int durable;
 } hl_pgsrv;
 
 /* Makes the cluster and starts it; 0, or -1 with the reason on stderr. */
