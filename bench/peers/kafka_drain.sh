@@ -20,7 +20,7 @@
 #                                         counts that the machine's noise does not move
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
-# drainer, 256), DRAINERS (any of: bare-post bare node hookloop embedded),
+# drainer, 256), DRAINERS (any of: bare-post bare node hookloop hookloop-pg embedded embedded-pg),
 # MAXS (seconds one drain may take before it counts as failed, 300),
 # HL_LOG_LEVEL (hookloop's LOG_LEVEL, default info as shipped: a summary line
 # per subscription per second and a line per failed attempt, to a file; debug
@@ -40,6 +40,13 @@
 #              Standard Webhooks HMAC, retries with backoff, no status store
 #   hookloop   `hookloop serve`, HOOKLOOP_ROLE=dispatcher, SQLite store (ledger
 #              and status), on the same topic with its own consumer group
+#   hookloop-pg  the same on the PostgreSQL store (HOOKLOOP_STORE=postgres): a
+#              PostgreSQL 15 of bench/pg/hl_pg_server (fsync on, as SQLite's
+#              synchronous=FULL) on CPU 1, every table emptied before each
+#              drain; its processes' CPU over the drain is reported beside
+#              hookloop's (hookloop's CPU alone leaves the store's work out)
+#   embedded-pg  the same as embedded on PostgreSQL's queue and store (the
+#              shared queue of docs/postgres.md), PostgreSQL as for hookloop-pg
 #   embedded   `hookloop serve` on its embedded SQLite queue (no Kafka): the
 #              same K events loaded while the subscription is held at 1/s, then
 #              released
@@ -64,7 +71,7 @@ bin=${HL_BUILD:-$root/build}
 out=${HL_RESULTS:-$root/bench/results}
 K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
 asked=${DRAINERS:-}
-DRAINERS=${asked:-bare-post bare node hookloop embedded}
+DRAINERS=${asked:-bare-post bare node hookloop hookloop-pg embedded embedded-pg}
 PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
 TOPIC=wh.egress.p.Payment
 case "$mode" in
@@ -85,6 +92,10 @@ for f in "$bin/hookloop" "$bin/bench/peers/bare_curl" "$bin/tools/mock_kafka/hl_
   "$bin/tools/mock_partner/hl_mock_partner"; do
   [ -x "$f" ] || { echo "kafka_drain: $f is missing (make build)" >&2; exit 1; }
 done
+case " $DRAINERS " in *"-pg "*|*"-pg@"*)
+  [ -x "$bin/bench/pg/hl_pg_server" ] && [ -x /usr/lib/postgresql/15/bin/psql ] ||
+    { echo "kafka_drain: hookloop-pg and embedded-pg need PostgreSQL 15 and $bin/bench/pg/hl_pg_server (make deps-test; make build)" >&2; exit 1; } ;;
+esac
 case " $DRAINERS " in *" node "*|*" node@"*) "$root/bench/peers/install.sh" ;; esac
 
 cpus=$(nproc)
@@ -107,7 +118,7 @@ stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s; only those still alive
 }
 PROBES_ADDED=""
 cleanup() {
-  exec 5>&- 2>/dev/null || true
+  exec 5>&- 6>&- 2>/dev/null || true
   ((${#pids[@]})) && stop_bounded "${pids[@]}"
   [ -n "$PROBES_ADDED" ] && perf probe -q -d 'probe_libc:*' 2>/dev/null
   rm -rf "$work"
@@ -151,6 +162,71 @@ fill_topic() {
   local held; held=$(topic_records) # bounded: each of its broker calls times out after 10 s
   [ "$held" = "$K" ] || { echo "kafka_drain: the topic holds $held records, not $K" >&2; exit 1; }
   PARTS=$parts
+}
+
+# --- PostgreSQL, once, for hookloop-pg ---------------------------------------------------------
+start_pg() { # -> PGURL, PGPID (the postmaster); on CPU 1, fsync on, until fd 6 closes
+  rm -f "$work/pgfifo"; mkfifo "$work/pgfifo"
+  $pin_p "$bin/bench/pg/hl_pg_server" <"$work/pgfifo" >"$work/pg.out" 2>"$work/pg.err" &
+  pids+=($!)
+  exec 6>"$work/pgfifo"
+  for _ in $(seq 1 600); do grep -q '^pid ' "$work/pg.out" && break; sleep 0.1; done
+  PGURL=$(awk '/^url /{print $2; exit}' "$work/pg.out"); PGPID=$(awk '/^pid /{print $2; exit}' "$work/pg.out")
+  [ -n "$PGURL" ] && [ -n "$PGPID" ] || { echo "kafka_drain: PostgreSQL did not start: $(cat "$work/pg.err")" >&2; exit 1; }
+}
+pg_reset() { # every table of hookloop's emptied (the schema version kept): each drain starts alike
+  /usr/lib/postgresql/15/bin/psql -qX "$PGURL" -v ON_ERROR_STOP=1 >/dev/null 2>"$work/psql.err" <<'SQL'
+DO $$ DECLARE t text; BEGIN
+  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'hookloop_schema_version' LOOP
+    EXECUTE 'TRUNCATE ' || quote_ident(t) || ' CASCADE';
+  END LOOP;
+END $$;
+SQL
+}
+pg_counts() { # -> "commits rows_written wal_bytes wal_syncs" so far, once hookloop's backends have ended (which flushes their statistics)
+  local _
+  for _ in $(seq 1 100); do
+    [ "$(/usr/lib/postgresql/15/bin/psql -qXtA "$PGURL" -c "SELECT count(*) FROM pg_stat_activity
+      WHERE usename = current_user AND pid <> pg_backend_pid()" 2>/dev/null)" = 0 ] && break
+    sleep 0.05
+  done
+  /usr/lib/postgresql/15/bin/psql -qXtA -F' ' "$PGURL" -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
+    w.wal_bytes, w.wal_sync FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()" 2>/dev/null
+}
+pg_cpu() { # -> CPU seconds (user + system) of the postmaster and its processes, the exited ones included
+  "$PY" - "$PGPID" <<'PY'
+import os, sys
+root, tick, total = int(sys.argv[1]), os.sysconf("SC_CLK_TCK"), 0
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        f = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(p) == root:
+        total += sum(int(x) for x in f[11:15])  # utime, stime, cutime, cstime: exited backends too
+    elif int(f[1]) == root:
+        total += int(f[11]) + int(f[12])
+print(total / tick)
+PY
+}
+
+pg_env() { # drainer -> PGENV, hookloop's settings for the PostgreSQL store (none for the others)
+  PGENV=(); case "$1" in *-pg) PGENV=(HOOKLOOP_STORE=postgres "DATABASE_URL=$PGURL") ;; esac
+}
+pg_begin() { pg_reset && read -r -a pgc0 <<<"$(pg_counts)"; } # before hookloop starts: counts to its exit
+pg_mark() { pg0=$(pg_cpu); } # when the drain is set going
+pg_end() { # drainer -> PGCPU; stops hookloop (its backends flush their statistics) and notes the counts
+  # PostgreSQL's CPU from pg_mark to the K-th answer (the clock's window is
+  # shorter by the time to the first request): an upper bound, per delivery.
+  PGCPU=$(echo "($(pg_cpu) - $pg0) * 1000000 / $K" | bc -l | xargs printf '%.1f')
+  stop_bounded "$HLPID"
+  local pgc1; read -r -a pgc1 <<<"$(pg_counts)"
+  ((${#pgc0[@]} == 4 && ${#pgc1[@]} == 4)) &&
+    note "$1: per delivery $(for i in 0 1 2 3; do echo "(${pgc1[$i]} - ${pgc0[$i]}) / $K"; done | bc -l |
+      xargs printf '%.3f commits, %.2f rows written, %.0f WAL bytes, %.3f WAL syncs')"
+  return 0
 }
 
 # --- one drain --------------------------------------------------------------------------------
@@ -249,6 +325,7 @@ perf_detach() { [ -n "${PERFPID:-}" ] && { kill -INT "$PERFPID" 2>/dev/null; wai
 # in pids and the EXIT trap stops it.
 drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
   local d=${1%@*} kind=http round=$2 res self="" dpid="" tls=()
+  PGCPU=""; pg_env "$d"
   [ "$d" = "$1" ] || kind=${1#*@}
   rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
   start_partner "$kind" || { RESULT="failed partner_did_not_start"; return; }
@@ -279,26 +356,34 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       res=$(clock_result); forget "$CLOCK"
       for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
       self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2 || true) ;;
-    hookloop)
+    hookloop|hookloop-pg)
       local hp; hp=$(free_port)
+      [ "$d" = hookloop ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed pg_reset: $(tail -1 "$work/psql.err")"; return; }
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
-      hookloop_up "$hp" "$work/hl-$round-$kind" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
-        KAFKA_GROUP_ID="hookloop-$round-$RANDOM" || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      hookloop_up "$hp" "$work/$d-$round-$kind" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
+        KAFKA_GROUP_ID="$d-$round-$RANDOM" "${PGENV[@]}" ||
+        { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # perf is attached before the drain starts
+      [ "$d" = hookloop ] || pg_mark
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed subscription"; return; }
       res=$(clock_result); forget "$CLOCK"
       perf_detach
+      [ "$d" = hookloop ] || pg_end "$d"
       dpid=$HLPID ;;
-    embedded)
+    embedded|embedded-pg)
       local hp; hp=$(free_port)
-      hookloop_up "$hp" "$work/em-$round-$kind" || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
+      [ "$d" = embedded ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed pg_reset: $(tail -1 "$work/psql.err")"; return; }
+      hookloop_up "$hp" "$work/$d-$round-$kind" "${PGENV[@]}" ||
+        { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
       { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
       perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # attached before the release
       start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
+      [ "$d" = embedded ] || pg_mark
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
       res=$(clock_result); forget "$CLOCK"
       perf_detach
+      [ "$d" = embedded ] || pg_end "$d"
       dpid=$HLPID ;;
   esac
   [ -n "$dpid" ] && stop_bounded "$dpid"
@@ -313,18 +398,19 @@ case " $DRAINERS " in *@h2*|*@h1tls*) sh "$root/tests/e2e/tls_certs.sh" "$work/c
 [ "$mode" = syscalls ] && alloc_probes
 start_kafka
 fill_topic
+case " $DRAINERS " in *"-pg "*|*"-pg@"*) start_pg ;; esac
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
 read -r -a order <<<"$DRAINERS"
-declare -A rates cpus_us selfs fails conns
+declare -A rates cpus_us selfs fails conns pgcpus
 for ((r = 0; r < R; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     d=${order[$(( (j + r) % ${#order[@]} ))]}
     drain "$d" "$r"
     read -r st rate secs cpu self <<<"$RESULT"
     if [ "$st" = ok ]; then
-      rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "; conns[$d]+="$CONNS "
-      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${self:+, self-reported $self/s}$([ "$CONNS" != - ] && echo ", $CONNS connections")"
+      rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "; conns[$d]+="$CONNS "; [ -n "$PGCPU" ] && pgcpus[$d]+="$PGCPU "
+      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${PGCPU:+, PostgreSQL $PGCPU µs}${self:+, self-reported $self/s}$([ "$CONNS" != - ] && echo ", $CONNS connections")"
     else
       fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate $secs)"
     fi
@@ -352,6 +438,8 @@ label_of() {
     bare) echo "bare libcurl multi on libuv, consume (librdkafka) + POST" ;;
     node) echo "Node.js peer: kafkajs + undici Pool, Standard Webhooks HMAC, retries, no status store" ;;
     hookloop) echo "hookloop \`serve\`, HOOKLOOP_ROLE=dispatcher, SQLite store" ;;
+    hookloop-pg) echo "hookloop \`serve\`, HOOKLOOP_ROLE=dispatcher, PostgreSQL store (CPU: hookloop alone)" ;;
+    embedded-pg) echo "hookloop \`serve\`, PostgreSQL queue and store (K events loaded, then released; CPU: hookloop alone)" ;;
     embedded) echo "hookloop \`serve\`, embedded SQLite queue (no Kafka; K events loaded, then released)" ;;
   esac
 }
@@ -443,6 +531,27 @@ done
 
 | HTTP/2 against HTTP/1.1, both over TLS to nginx | h2 / h1.1, by rate | by CPU per delivery | CPU µs per delivery, h1.1 → h2 | connections nginx accepted per drain (median), h1.1 → h2 |
 |---|---|---|---|---|$protocols"
+# The PostgreSQL store: hookloop's CPU alone, and with PostgreSQL's processes' (on CPU 1) added.
+pg_note=""
+for d in "${order[@]}"; do
+  case "${d%@*}" in *-pg) ;; *) continue ;; esac
+  [ -n "${cmed[$d]:-}" ] && [ -n "${pgcpus[$d]:-}" ] || continue
+  x=""; case "$d" in *@*) x="@${d#*@}" ;; esac
+  pgm=$(printf '%s\n' ${pgcpus[$d]} | median)
+  both=$(echo "${cmed[$d]} + $pgm" | bc -l | xargs printf '%.1f')
+  cmed[$d+pg]=$both
+  pg_note+="
+
+| $(label "$d") | by rate | by CPU, hookloop alone | by CPU, hookloop + PostgreSQL |
+|---|---|---|---|
+| CPU µs per delivery (median) | | ${cmed[$d]} | ${cmed[$d]} + $pgm (PostgreSQL's processes; runs: ${pgcpus[$d]% }) = $both |
+| / Node.js peer (goal ≥ 1.5) | $(ratio "$d" "node$x") | $(cpu_ratio "$d" "node$x") | $(cpu_ratio "$d+pg" "node$x") |
+| / bare libcurl, consume + POST (goal ≥ 0.6) | $(ratio "$d" "bare$x") | $(cpu_ratio "$d" "bare$x") | $(cpu_ratio "$d+pg" "bare$x") |
+| / the same on SQLite | $(ratio "$d" "${d%%-pg*}$x") | $(cpu_ratio "$d" "${d%%-pg*}$x") | $(cpu_ratio "$d+pg" "${d%%-pg*}$x") |"
+done
+[ -n "$pg_note" ] && ratios+="$pg_note
+
+PostgreSQL's CPU is counted from the subscription to the K-th answer, a little longer than the clock's window: an upper bound. It runs on CPU 1 beside the partner and the broker."
 self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in "${order[@]}"; do case "${d%@*}" in bare-post|bare|node) ;; *) continue ;; esac; [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
