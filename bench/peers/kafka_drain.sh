@@ -164,7 +164,7 @@ fill_topic() {
   PARTS=$parts
 }
 
-# --- PostgreSQL, once, for hookloop-pg ---------------------------------------------------------
+# --- PostgreSQL, once, for the -pg drainers --------------------------------------------------
 start_pg() { # -> PGURL, PGPID (the postmaster); on CPU 1, fsync on, until fd 6 closes
   rm -f "$work/pgfifo"; mkfifo "$work/pgfifo"
   $pin_p "$bin/bench/pg/hl_pg_server" <"$work/pgfifo" >"$work/pg.out" 2>"$work/pg.err" &
@@ -220,6 +220,7 @@ pg_mark() { pg0=$(pg_cpu); } # when the drain is set going
 pg_end() { # drainer -> PGCPU; stops hookloop (its backends flush their statistics) and notes the counts
   # PostgreSQL's CPU from pg_mark to the K-th answer (the clock's window is
   # shorter by the time to the first request): an upper bound, per delivery.
+  # The counts run from pg_begin: for embedded-pg they include the backlog's load.
   PGCPU=$(echo "($(pg_cpu) - $pg0) * 1000000 / $K" | bc -l | xargs printf '%.1f')
   stop_bounded "$HLPID"
   local pgc1; read -r -a pgc1 <<<"$(pg_counts)"
@@ -551,7 +552,7 @@ for d in "${order[@]}"; do
 done
 [ -n "$pg_note" ] && ratios+="$pg_note
 
-PostgreSQL's CPU is counted from the subscription to the K-th answer, a little longer than the clock's window: an upper bound. It runs on CPU 1 beside the partner and the broker."
+PostgreSQL's CPU is counted from the moment the drain is set going (the subscription, or the release of the held one) to the K-th answer, a little longer than the clock's window: an upper bound. It runs on CPU 1 beside the partner and the broker."
 self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in "${order[@]}"; do case "${d%@*}" in bare-post|bare|node) ;; *) continue ;; esac; [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
