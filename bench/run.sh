@@ -424,22 +424,10 @@ scenario_d() { # -> "bulk_alone bulk_delivering single_dup_req_per_s"
 }
 
 # --- mode pg: the PostgreSQL store beside SQLite ------------------------------------------------
-start_pg() { # -> PGURL; PostgreSQL (fsync on) on the partner's CPU, until fd 6 closes
-  rm -f "$work/pgfifo"; mkfifo "$work/pgfifo"
-  $pin_p "$bin/bench/pg/hl_pg_server" <"$work/pgfifo" >"$work/pg.out" 2>"$work/pg.err" &
-  pids+=($!)
-  exec 6>"$work/pgfifo"
-  for _ in $(seq 1 600); do grep -q '^url ' "$work/pg.out" && break; sleep 0.1; done
-  PGURL=$(awk '/^url /{print $2; exit}' "$work/pg.out")
-  [ -n "$PGURL" ] || { echo "PostgreSQL did not start: $(cat "$work/pg.err")" >&2; exit 1; }
-}
-pg_empty() { # every table of the last run emptied
-  /usr/lib/postgresql/15/bin/psql -q "$PGURL" -c "TRUNCATE event_delivery_status, hookloop_event, event_schema, \
-    partner_event_subscription, event_subscription_kafka, idempotency_ledger, parked_retry" >/dev/null 2>&1 || true
-}
+. "$root/bench/pg/server.sh" # pg_server_start (fsync on, on the partner's CPU), pg_tables_empty
 scenario_p() { # store(sqlite|postgres) processes(1|2) -> "ingest_per_s drain_per_s" ("failed" for a drain that did not end)
   local hp hp2 pp dir; hp=$(free_port); hp2=$(free_port); pp=$(free_port); dir=$work/p-$RANDOM
-  if [ "$1" = postgres ]; then pg_empty; HLENV=(HOOKLOOP_STORE=postgres "DATABASE_URL=$PGURL"); else HLENV=(); fi
+  if [ "$1" = postgres ]; then pg_tables_empty || true; HLENV=(HOOKLOOP_STORE=postgres "DATABASE_URL=$PGURL"); else HLENV=(); fi
   start_partner "$pp"; local ppid=${pids[-1]}
   start_hookloop "$hp" "$dir" warn 0; local h1=$HLPID h2=
   # Ingest with deliveries held (1/s), as scenario d; then lift the limit and
@@ -459,7 +447,7 @@ scenario_p() { # store(sqlite|postgres) processes(1|2) -> "ingest_per_s drain_pe
   echo "$ingest $(echo "($N - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f')"
 }
 if [ "$mode" = pg ]; then
-  start_pg
+  pg_server_start
   si=(); sd=(); pi=(); pd=(); p2i=(); p2d=()
   STEPS=$((RUNS * 3)); STEP=0
   for ((r = 0; r < RUNS; r++)); do # interleaved, so that the machine's moods fall on all three

@@ -165,32 +165,15 @@ fill_topic() {
 }
 
 # --- PostgreSQL, once, for the -pg drainers --------------------------------------------------
-start_pg() { # -> PGURL, PGPID (the postmaster); on CPU 1, fsync on, until fd 6 closes
-  rm -f "$work/pgfifo"; mkfifo "$work/pgfifo"
-  $pin_p "$bin/bench/pg/hl_pg_server" <"$work/pgfifo" >"$work/pg.out" 2>"$work/pg.err" &
-  pids+=($!)
-  exec 6>"$work/pgfifo"
-  for _ in $(seq 1 600); do grep -q '^pid ' "$work/pg.out" && break; sleep 0.1; done
-  PGURL=$(awk '/^url /{print $2; exit}' "$work/pg.out"); PGPID=$(awk '/^pid /{print $2; exit}' "$work/pg.out")
-  [ -n "$PGURL" ] && [ -n "$PGPID" ] || { echo "kafka_drain: PostgreSQL did not start: $(cat "$work/pg.err")" >&2; exit 1; }
-}
-pg_reset() { # every table of hookloop's emptied (the schema version kept): each drain starts alike
-  /usr/lib/postgresql/15/bin/psql -qX "$PGURL" -v ON_ERROR_STOP=1 >/dev/null 2>"$work/psql.err" <<'SQL'
-DO $$ DECLARE t text; BEGIN
-  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'hookloop_schema_version' LOOP
-    EXECUTE 'TRUNCATE ' || quote_ident(t) || ' CASCADE';
-  END LOOP;
-END $$;
-SQL
-}
+. "$root/bench/pg/server.sh" # pg_server_start, pg_tables_empty, PSQL
 pg_counts() { # -> "commits rows_written wal_bytes wal_syncs" so far, once hookloop's backends have ended (which flushes their statistics)
   local _
   for _ in $(seq 1 100); do
-    [ "$(/usr/lib/postgresql/15/bin/psql -qXtA "$PGURL" -c "SELECT count(*) FROM pg_stat_activity
+    [ "$("$PSQL" -qXtA "$PGURL" -c "SELECT count(*) FROM pg_stat_activity
       WHERE usename = current_user AND pid <> pg_backend_pid()" 2>/dev/null)" = 0 ] && break
     sleep 0.05
   done
-  /usr/lib/postgresql/15/bin/psql -qXtA -F' ' "$PGURL" -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
+  "$PSQL" -qXtA -F' ' "$PGURL" -c "SELECT d.xact_commit, d.tup_inserted + d.tup_updated + d.tup_deleted,
     w.wal_bytes, w.wal_sync FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()" 2>/dev/null
 }
 pg_cpu() { # -> CPU seconds (user + system) of the postmaster and its processes, the exited ones included
@@ -215,7 +198,7 @@ PY
 pg_env() { # drainer -> PGENV, hookloop's settings for the PostgreSQL store (none for the others)
   PGENV=(); case "$1" in *-pg) PGENV=(HOOKLOOP_STORE=postgres "DATABASE_URL=$PGURL") ;; esac
 }
-pg_begin() { pg_reset && read -r -a pgc0 <<<"$(pg_counts)"; } # before hookloop starts: counts to its exit
+pg_begin() { pg_tables_empty && read -r -a pgc0 <<<"$(pg_counts)"; } # before hookloop starts: counts to its exit
 pg_mark() { pg0=$(pg_cpu); } # when the drain is set going
 pg_end() { # drainer -> PGCPU; stops hookloop (its backends flush their statistics) and notes the counts
   # PostgreSQL's CPU from pg_mark to the K-th answer (the clock's window is
@@ -359,7 +342,7 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2 || true) ;;
     hookloop|hookloop-pg)
       local hp; hp=$(free_port)
-      [ "$d" = hookloop ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed pg_reset: $(tail -1 "$work/psql.err")"; return; }
+      [ "$d" = hookloop ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed emptying the tables: $(tail -1 "$work/psql.err")"; return; }
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
       hookloop_up "$hp" "$work/$d-$round-$kind" KAFKA_BROKERS="$BOOT" HOOKLOOP_ROLE=dispatcher \
         KAFKA_GROUP_ID="$d-$round-$RANDOM" "${PGENV[@]}" ||
@@ -373,7 +356,7 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       dpid=$HLPID ;;
     embedded|embedded-pg)
       local hp; hp=$(free_port)
-      [ "$d" = embedded ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed pg_reset: $(tail -1 "$work/psql.err")"; return; }
+      [ "$d" = embedded ] || pg_begin || { stop_bounded "$PPID_"; RESULT="failed emptying the tables: $(tail -1 "$work/psql.err")"; return; }
       hookloop_up "$hp" "$work/$d-$round-$kind" "${PGENV[@]}" ||
         { stop_bounded "$HLPID" "$PPID_"; RESULT="failed hookloop_did_not_start"; return; }
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
@@ -399,7 +382,7 @@ case " $DRAINERS " in *@h2*|*@h1tls*) sh "$root/tests/e2e/tls_certs.sh" "$work/c
 [ "$mode" = syscalls ] && alloc_probes
 start_kafka
 fill_topic
-case " $DRAINERS " in *"-pg "*|*"-pg@"*) start_pg ;; esac
+case " $DRAINERS " in *"-pg "*|*"-pg@"*) pg_server_start ;; esac
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 machine="$cpus cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
 read -r -a order <<<"$DRAINERS"
