@@ -713,10 +713,9 @@ static const mig_step steps[] = {
    * this one, whose probe walks every entry of the subscription (event_id
    * is its third column), and a prepared statement keeps its plan until an
    * ANALYZE (autovacuum's first on a new table: a minute or so), while the
-   * table grows. The search always bounds
-   * updated_at, which implies IS NOT NULL. CREATE first (IF NOT EXISTS: an
-   * index of this name built beforehand with CONCURRENTLY is kept,
-   * docs/postgres.md), then DROP. */
+   * table grows. The search always bounds updated_at, which implies IS NOT
+   * NULL. CREATE first (IF NOT EXISTS: an index of this name built
+   * beforehand with CONCURRENTLY is kept, docs/postgres.md), then DROP. */
   {"CREATE INDEX IF NOT EXISTS %s_search ON %s(subscription_id, updated_at, event_id) "
     "WHERE updated_at IS NOT NULL; "
     "DROP INDEX IF EXISTS %s_by_sub; ", {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
