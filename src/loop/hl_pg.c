@@ -917,6 +917,9 @@ static void read_results(hl_pg_conn *c) {
        * server; the Prepare's error is the one to report. */
       c->prepared[e->stmt] = 0;
     } else if (e->kind == E_PREPARE) {
+      /* Skipped with its batch (a statement before it failed): it was never
+       * prepared, so the next use prepares it again. */
+      if (rs == PGRES_PIPELINE_ABORTED) c->prepared[e->stmt] = 0;
       PQclear(r);
       continue;
     }

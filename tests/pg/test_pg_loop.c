@@ -377,6 +377,33 @@ HL_TEST(prepared_statements_are_prepared_on_each_connection_at_first_use) {
   finish();
 }
 
+/* A statement first used after a failing one in its batch was never
+ * prepared (its Prepare was skipped with the batch): its next use prepares
+ * it again instead of failing with "does not exist" on that connection
+ * for good. */
+HL_TEST(a_prepare_skipped_with_its_batch_is_prepared_again) {
+  open_pool((hl_pg_opts){.size = 1});
+  int dbl = hl_pg_prepare(&pool, "SELECT $1::int * 2", 1, NULL);
+  hl_pg_pool_start(&pool);
+  wait_ready(1);
+  pg_rec fail = {0}, first = {0};
+  pg_rec_sql(&fail, "SELECT 1/0", NULL, NULL);
+  pg_rec_prepared(&first, dbl, "4");
+  HL_ASSERT_EQ_INT(hl_pg_send(&pool, &fail.q), 0);
+  HL_ASSERT_EQ_INT(hl_pg_send(&pool, &first.q), 0);
+  HL_ASSERT(pg_wait_all(uv_default_loop(), &first, 1, 20000));
+  HL_ASSERT(pg_wait_all(uv_default_loop(), &fail, 1, 20000));
+  HL_ASSERT_EQ_INT(fail.st, HL_PG_ERROR);
+  HL_ASSERT_EQ_INT(first.st, HL_PG_ABORTED);
+  pg_rec again = {0};
+  pg_rec_prepared(&again, dbl, "21");
+  run1(&again);
+  HL_ASSERT_MSG(again.st == HL_PG_OK, "%s %s", hl_pg_status_name(again.st), again.msg);
+  HL_ASSERT_EQ_STR(again.v0, "42");
+  HL_ASSERT_EQ_INT(pool.st.drops, 0);
+  finish();
+}
+
 /* --- failures and recovery ------------------------------------------------- */
 
 static bool drops_and_ready(void *data) {
