@@ -806,6 +806,8 @@ static void conn_flush(hl_pg_conn *c) {
 static void on_turn_end(uv_check_t *h) {
   hl_pg_pool *p = hl_container_of(h, hl_pg_pool, turn_end);
   enter(p);
+  /* Before the check stops: what it sends restarts nothing. */
+  if (p->before_sync && !p->closing) p->before_sync(p->before_sync_data);
   uv_check_stop(&p->turn_end);
   uv_idle_stop(&p->keep_turning);
   p->cur = NULL;
@@ -1151,6 +1153,41 @@ int hl_pg_send_n(hl_pg_pool *p, hl_pg_query *const *qs, int n) {
 }
 
 int hl_pg_send(hl_pg_pool *p, hl_pg_query *q) { return hl_pg_send_n(p, &q, 1); }
+
+/* --- array parameters ------------------------------------------------------ */
+
+static void put_be32(hl_buf *b, uint32_t v) {
+  unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+  hl_buf_append(b, x, 4);
+}
+
+/* array_recv's layout: ndim, has-nulls flag, element type, then per
+ * dimension its length and lower bound; then each element as a length
+ * (-1 for NULL) and its bytes. */
+void hl_pg_array_start(hl_buf *b, Oid elem, int n) {
+  put_be32(b, 1);
+  put_be32(b, 0);
+  put_be32(b, (uint32_t)elem);
+  put_be32(b, (uint32_t)n);
+  put_be32(b, 1);
+}
+
+void hl_pg_array_add(hl_buf *b, const void *v, size_t len) {
+  if (!v) {
+    b->data[7] = 1; /* the has-nulls flag, big-endian */
+    put_be32(b, UINT32_MAX);
+    return;
+  }
+  put_be32(b, (uint32_t)len);
+  hl_buf_append(b, v, len);
+}
+
+void hl_pg_pool_before_sync(hl_pg_pool *p, void (*cb)(void *data), void *data) {
+  p->before_sync = cb;
+  p->before_sync_data = data;
+}
+
+void hl_pg_pool_want_sync(hl_pg_pool *p) { schedule_turn_end(p); }
 
 void hl_pg_pool_stats(const hl_pg_pool *p, hl_pg_stats *out) { *out = p->st; }
 

@@ -44,7 +44,7 @@
  * LISTEN/NOTIFY: with opts.on_notify set, one more connection (outside the
  * pool) LISTENs to the channels of hl_pg_listen and reports notifications.
  *
- * Callbacks (done, on_notify) run on the loop, never from inside a call of
+ * Callbacks (done, on_notify, before_sync) run on the loop, never from inside a call of
  * this API, except that hl_pg_pool_close answers everything still pending.
  * A callback may send more statements or close the pool. */
 #ifndef HL_PG_H
@@ -155,6 +155,8 @@ typedef struct hl_pg_pool {
   int depth;                   /* inside a handler of ours: close waits for the outermost */
   bool started, close_requested, closing;
   int outstanding;             /* uv handles being closed and lookups running: freed when 0 */
+  void (*before_sync)(void *data); /* hl_pg_pool_before_sync */
+  void *before_sync_data;
   void (*close_cb)(void *data);
   void *close_data;
 } hl_pg_pool;
@@ -177,6 +179,15 @@ int hl_pg_send(hl_pg_pool *p, hl_pg_query *q);
  * accepted or none. */
 int hl_pg_send_n(hl_pg_pool *p, hl_pg_query *const *qs, int n);
 
+/* cb runs at the end of every loop turn in which statements were sent or
+ * hl_pg_pool_want_sync was called, before the turn's batches are synced:
+ * what it sends joins them. A caller that gathers a turn's rows into one
+ * statement sends it from there. One cb per pool; NULL removes it. */
+void hl_pg_pool_before_sync(hl_pg_pool *p, void (*cb)(void *data), void *data);
+/* Makes sure the end of this turn comes (and before_sync runs) even if no
+ * statement is sent in it. */
+void hl_pg_pool_want_sync(hl_pg_pool *p);
+
 void hl_pg_pool_stats(const hl_pg_pool *p, hl_pg_stats *out);
 /* The last connection failure ("DATABASE_PASSWORD: ..."), or "" if none. */
 const char *hl_pg_pool_last_error(const hl_pg_pool *p);
@@ -188,6 +199,14 @@ size_t hl_pg_pool_pending(const hl_pg_pool *p);
  * closed; then p may be freed. Called from a callback of this pool, the
  * close happens when that callback returns. */
 void hl_pg_pool_close(hl_pg_pool *p, void (*cb)(void *data), void *data);
+
+/* A parameter of array type in PostgreSQL's binary form (send it with
+ * format 1): hl_pg_array_start writes the header of a one-dimensional
+ * array of n elements of type elem (an OID: 25 is text) into the empty b,
+ * then hl_pg_array_add appends each element's bytes in that type's binary
+ * form (text: the bytes themselves); v NULL is SQL NULL. One array per b. */
+void hl_pg_array_start(hl_buf *b, Oid elem, int n);
+void hl_pg_array_add(hl_buf *b, const void *v, size_t len);
 
 /* The reconnect delay before attempt n (0-based) after failures: the
  * exponential step min(cap, base * 2^n), less up to half of it at random

@@ -25,7 +25,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
-  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q__COUNT
+  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -33,6 +33,9 @@ typedef enum {
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
+
+/* The writes a loop turn merges into one statement each (merge_flush). */
+typedef enum { M_DELIVERY, M_ATTEMPT, M_DELIVERED, M_EQ_UPDATE, M__COUNT } merge_kind;
 
 /* One statement of an operation. */
 typedef struct {
@@ -64,6 +67,8 @@ struct pgop {
   size_t limit;          /* eq_claim: how many were asked for */
   void (*row)(const PGresult *r, int k, hl_store_result *res); /* lists: reads one row */
   const hl_rec_desc *desc; /* rec_list: the kind of record listed */
+  pgop *members;         /* a merged statement: the operations whose rows it carries (merge_flush) */
+  merge_kind kind;       /* ... and their kind */
   char err[512];
   pgop *next;
 };
@@ -92,6 +97,10 @@ struct pg_store {
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
   pgop *later;                   /* answered without a round trip: called back next turn */
+  pgop *merge_head[M__COUNT], **merge_tail[M__COUNT]; /* this turn's writes to merge, in order */
+  pgop *held_head, **held_tail;  /* sent after the merged writes (op_send) */
+  bool merging;                  /* this turn has writes to merge */
+  uint64_t merged_stmts, merged_rows, merge_fallbacks; /* the metrics of merge_send and done_merged */
   ready_waiter *waiters;
   uv_timer_t retry_timer, later_timer, tick_timer;
   uint64_t last_heartbeat;
@@ -273,6 +282,14 @@ static void op_send(pgop *op) {
     op_finish_later(op, HL_ECLOSED);
     return;
   }
+  if (s->merging) {
+    /* After this turn's merged writes, which take the place of the first
+     * of them: whatever is sent after a write sees it. */
+    op->next = NULL;
+    *s->held_tail = op;
+    s->held_tail = &op->next;
+    return;
+  }
   if (s->mig != MIG_DONE) {
     op->next = NULL;
     *s->wait_tail = op;
@@ -316,7 +333,7 @@ static void op_settle(pgop *op) {
   int status = 0;
   if (error >= 0) {
     status = sqlstate_status(op->q[error].res);
-    if (status == HL_ESTORE)
+    if (status == HL_ESTORE && !op->members) /* a merged write's rows are sent again, one by one */
       hl_log_error("postgres statement failed", "\"error\":\"%s\"", hl_log_esc(op->err, (size_t)-1));
   } else if (aborted && !lost && !s->closing) {
     /* Another operation of the batch failed: ours did not persist. */
@@ -390,6 +407,232 @@ static void done_changed(pgop *op, int status) {
   done_plain(op, status);
 }
 
+/* --- a turn's writes, merged ---------------------------------------------- */
+
+/* The dispatch paths write a delivery's status and its attempt once each
+ * per send, and PostgreSQL's cost is mostly per statement (bind, executor
+ * start and end, the protocol's messages), not per row. So each kind's
+ * writes of one loop turn go as one INSERT ... SELECT FROM unnest(...) ON
+ * CONFLICT, each parameter the array of that parameter of the rows, sent
+ * from the pool's before_sync hook: in the turn's batch, and so in its
+ * commit, as the single statements were. Each row keeps its operation (and
+ * its callback), answered when the merged statement commits.
+ *   - The merged statement takes the place of its first row: statements
+ *     sent after that row in the turn are held (op_send) and follow it, so
+ *     a read sees every write sent before it. Later rows move ahead of the
+ *     statements sent between; those were sent in the same turn, without
+ *     waiting for the write's answer, and so were never ordered after it.
+ *   - ON CONFLICT DO UPDATE may not change a row twice in one statement:
+ *     rows of a key already taken wait for the next statement, in order.
+ *   - A merged statement that fails is sent again as its single rows, so
+ *     only the row at fault gets the error; the others commit.
+ *   - Aborted (another statement of the batch failed) or lost, it is sent
+ *     again whole, as any idempotent write is. */
+#define MERGE_MAX 512 /* rows a merged statement carries at most */
+
+/* How a merged statement's result answers its rows' operations. */
+typedef enum {
+  A_NONE,    /* a write: committed is the answer */
+  A_ORDINAL, /* one result row per operation, in order, its first column k + 1 (WITH ORDINALITY) */
+  A_KEY,     /* a result row, its first columns the key, for each operation that changed a row */
+} merge_answer;
+
+typedef struct {
+  query_id merged;
+  int nkey;            /* the leading parameters that make the key: no two rows of a statement share it */
+  merge_answer by;
+  /* Answers m from row `row` of r, or -1: A_KEY's operation without one. */
+  void (*answer_row)(pgop *m, const PGresult *r, int row);
+} merge_desc;
+
+static void answer_delivered(pgop *m, const PGresult *r, int row);
+static void answer_eq_update(pgop *m, const PGresult *r, int row);
+
+static const merge_desc merges[M__COUNT] = {
+  [M_DELIVERY] = {Q_DELIVERY_PUT_N, 2, A_NONE, NULL},               /* event, subscription */
+  [M_ATTEMPT] = {Q_ATTEMPT_PUT_N, 3, A_NONE, NULL},                 /* event, subscription, slot */
+  [M_DELIVERED] = {Q_DELIVERED_GET_N, 0, A_ORDINAL, answer_delivered}, /* the duplicate check */
+  [M_EQ_UPDATE] = {Q_EQ_UPDATE_N, 2, A_KEY, answer_eq_update},      /* a queue row's outcome */
+};
+
+/* Queues op (one statement, all its parameters text) for this turn's
+ * merged statement of kind k. */
+static void op_merge(pgop *op, merge_kind k) {
+  pg_store *s = op->s;
+  if (s->mig != MIG_DONE || s->closing) {
+    op_submit(op);
+    return;
+  }
+  s->inflight_ops++;
+  op->next = NULL;
+  *s->merge_tail[k] = op;
+  s->merge_tail[k] = &op->next;
+  if (!s->merging) hl_pg_pool_want_sync(&s->pool);
+  s->merging = true;
+}
+
+static uint64_t key_hash(const char *const *vals, int nkey) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (int c = 0; c < nkey; c++) {
+    const char *v = vals[c];
+    for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) h = (h ^ *p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull; /* "a","bc" is not "ab","c" */
+  }
+  return h;
+}
+
+static bool key_eq(const char *const *a, const char *const *b, int nkey) {
+  for (int c = 0; c < nkey; c++) {
+    const char *x = a[c], *y = b[c];
+    if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0)) return false;
+  }
+  return true;
+}
+
+enum { SLOTS = 2 * MERGE_MAX }; /* a power of two: the open-addressed tables of a statement's keys */
+
+/* Where key vals is in table (a slot of the same key, or the free one it
+ * would take). */
+static size_t key_slot(pgop *const *table, const char *const *vals, int nkey) {
+  size_t i = (size_t)key_hash(vals, nkey) & (SLOTS - 1);
+  while (table[i] && !key_eq(table[i]->q[0].vals, vals, nkey)) i = (i + 1) & (SLOTS - 1);
+  return i;
+}
+
+/* A_KEY: the result row of each operation (rows[k] for the k-th), or -1. */
+static void rows_by_key(const merge_desc *md, pgop *m, const PGresult *r, int *rows) {
+  pgop *table[SLOTS] = {0};
+  int index[SLOTS];
+  int k = 0;
+  for (pgop *x = m; x; x = x->next, k++) {
+    size_t i = key_slot(table, x->q[0].vals, md->nkey);
+    table[i] = x;
+    index[i] = k;
+    rows[k] = -1;
+  }
+  for (int row = 0; row < PQntuples(r); row++) {
+    const char *vals[MAXP];
+    for (int c = 0; c < md->nkey; c++) vals[c] = PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
+    size_t i = key_slot(table, vals, md->nkey);
+    if (table[i]) rows[index[i]] = row;
+  }
+}
+
+static void done_merged(pgop *carrier, int status) {
+  pg_store *s = carrier->s;
+  const merge_desc *md = &merges[carrier->kind];
+  const PGresult *r = carrier->q[0].res;
+  pgop *m = carrier->members;
+  carrier->members = NULL;
+  int rows[MERGE_MAX];
+  if (status == 0 && md->by == A_KEY) rows_by_key(md, m, r, rows);
+  if (status == 0 && md->by == A_ORDINAL) { /* every row, in order: else each is asked alone */
+    int rows = PQntuples(r), k = 0;
+    for (pgop *x = m; x; x = x->next, k++)
+      if (k >= rows || gi64(r, k, 0) != k + 1) status = HL_ESTORE;
+    if (k != rows) status = HL_ESTORE;
+    if (status) snprintf(carrier->err, sizeof carrier->err, "a merged read returned %d rows for %d", rows, k);
+  }
+  if (status != 0) s->merge_fallbacks++;
+  if (status != 0 && !s->closing)
+    hl_log_warn("postgres merged statement failed, sending its rows one by one", "\"error\":\"%s\"",
+                hl_log_esc(carrier->err, (size_t)-1));
+  for (int k = 0; m; k++) {
+    pgop *n = m->next;
+    m->next = NULL;
+    if (status == 0) {
+      if (md->by == A_NONE) m->done(m, 0);
+      else md->answer_row(m, r, md->by == A_KEY ? rows[k] : k);
+      s->inflight_ops--;
+      op_free(m);
+    } else {
+      op_send(m); /* alone: it commits, or gets its own error */
+    }
+    m = n;
+  }
+}
+
+/* Sends one merged statement of kind k with the first rows of list (up to
+ * MERGE_MAX, no key twice); returns the rows left for the next one, in
+ * their order. */
+static pgop *merge_send(pg_store *s, merge_kind k, pgop *list) {
+  const merge_desc *md = &merges[k];
+  pgop *taken[SLOTS] = {0};
+  pgop *rows = NULL, **rt = &rows, *left = NULL, **lt = &left;
+  int n = 0;
+  while (list && n < MERGE_MAX) {
+    pgop *op = list;
+    list = list->next;
+    op->next = NULL;
+    if (md->nkey) {
+      size_t i = key_slot(taken, op->q[0].vals, md->nkey);
+      if (taken[i]) { /* its key is in this statement already */
+        *lt = op;
+        lt = &op->next;
+        continue;
+      }
+      taken[i] = op;
+    }
+    *rt = op;
+    rt = &op->next;
+    n++;
+  }
+  *lt = list;
+  if (n == 1) { /* nothing to merge with */
+    op_send(rows);
+    return left;
+  }
+  pgop *carrier = op_new(s, done_merged, NULL, NULL);
+  carrier->members = rows;
+  carrier->kind = k;
+  carrier->retry_lost = true; /* only idempotent writes, and reads, are merged */
+  int qi = op_stmt(carrier, md->merged);
+  int ncols = rows->q[0].q.nparams;
+  hl_buf b = HL_BUF_INIT;
+  for (int c = 0; c < ncols; c++) {
+    hl_pg_array_start(&b, 25 /* text */, n);
+    for (pgop *op = rows; op; op = op->next) {
+      const char *v = op->q[0].vals[c];
+      hl_pg_array_add(&b, v, v ? (size_t)op->q[0].lens[c] : 0);
+    }
+    pq *p = &carrier->q[qi];
+    int pi = p->q.nparams++;
+    size_t len;
+    char *arr = hl_buf_steal(&b, &len);
+    carrier->own[carrier->nown++] = arr;
+    p->vals[pi] = arr;
+    p->lens[pi] = (int)len;
+    p->fmts[pi] = 1;
+  }
+  s->merged_stmts++;
+  s->merged_rows += (uint64_t)n;
+  op_submit(carrier);
+  return left;
+}
+
+/* The pool's before_sync: this turn's writes, one statement a kind, then
+ * what was held behind them. */
+static void merge_flush(void *data) {
+  pg_store *s = data;
+  if (!s->merging) return;
+  s->merging = false; /* op_send sends again */
+  for (int k = 0; k < M__COUNT; k++) {
+    pgop *list = s->merge_head[k];
+    s->merge_head[k] = NULL;
+    s->merge_tail[k] = &s->merge_head[k];
+    while (list) list = merge_send(s, (merge_kind)k, list);
+  }
+  pgop *h = s->held_head;
+  s->held_head = NULL;
+  s->held_tail = &s->held_head;
+  while (h) {
+    pgop *n = h->next;
+    h->next = NULL;
+    op_send(h);
+    h = n;
+  }
+}
+
 /* --- statements ---------------------------------------------------------- */
 
 /* The highest $n of a statement: what hl_pg_prepare is told. */
@@ -426,6 +669,32 @@ static void rec_sql(pg_store *s, query_id put, query_id list, query_id del, cons
   hl_buf_dispose(&b);
 }
 
+/* Prepares `head` SELECT <select> FROM unnest($1::text[],...) AS u(u1,...)
+ * `tail`: the rows of a single-row statement, sent as one text array per
+ * column (head and tail are formats with the table for each %s). types has
+ * one letter per column, the type it is cast to: t text, b bigint,
+ * i integer, s smallint. select NULL selects the columns so cast. */
+static void merged_sql(pg_store *s, query_id id, const char *head, const char *types, const char *select,
+                       const char *tail, const char *table) {
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b, head, table, table);
+  int n = (int)strlen(types);
+  hl_buf_puts(&b, "SELECT ");
+  for (int k = 0; k < n && !select; k++) {
+    const char *cast = types[k] == 'b' ? "::bigint" : types[k] == 'i' ? "::integer" : types[k] == 's' ? "::smallint" : "";
+    hl_buf_printf(&b, "%su%d%s", k ? "," : "", k + 1, cast);
+  }
+  if (select) hl_buf_puts(&b, select);
+  hl_buf_puts(&b, " FROM unnest(");
+  for (int k = 0; k < n; k++) hl_buf_printf(&b, "%s$%d::text[]", k ? "," : "", k + 1);
+  hl_buf_puts(&b, ") AS u(");
+  for (int k = 0; k < n; k++) hl_buf_printf(&b, "%su%d", k ? "," : "", k + 1);
+  hl_buf_puts(&b, ") ");
+  hl_buf_printf(&b, tail, table, table);
+  s->stmt[id] = hl_pg_prepare(&s->pool, b.data, n, NULL);
+  hl_buf_dispose(&b);
+}
+
 static void prepare_all(pg_store *s) {
   const hl_table_names *t = &s->t;
   char b[4096];
@@ -439,14 +708,18 @@ static void prepare_all(pg_store *s) {
   /* delivered_gen: the highest generation recorded delivered, NULL while
    * none is (GREATEST skips NULLs: a write that delivered nothing, $11
    * NULL, leaves it as it was). */
-  SET(Q_DELIVERY_PUT,
-      "INSERT INTO %s AS d(" DCOLS ",transformation,delivered_gen) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
-      "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
-      "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
-      "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
-      "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
-      "transformation=excluded.transformation,delivered_gen=GREATEST(d.delivered_gen,excluded.delivered_gen)",
-      t->delivery_table);
+#define DELIVERY_UPSERT \
+  "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status," \
+  "attempts=excluded.attempts,last_status_code=excluded.last_status_code," \
+  "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms," \
+  "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at," \
+  "transformation=excluded.transformation,delivered_gen=GREATEST(d.delivered_gen,excluded.delivered_gen)"
+  SET(Q_DELIVERY_PUT, "INSERT INTO %s AS d(" DCOLS ",transformation,delivered_gen) "
+      "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) " DELIVERY_UPSERT, t->delivery_table);
+  /* A turn's puts as one statement (merge_flush): parameter n is the array
+   * of parameter n of Q_DELIVERY_PUT's rows. */
+  merged_sql(s, Q_DELIVERY_PUT_N, "INSERT INTO %s AS d(" DCOLS ",transformation,delivered_gen) ", "tttbbtbbbtb",
+             NULL, DELIVERY_UPSERT, t->delivery_table);
   SET(Q_DELIVERY_LIST, "SELECT " DCOLS ",transformation FROM %s WHERE event_id=$1 ORDER BY subscription_id",
       t->delivery_table);
   /* Served by the index of migration 16 (updated_at>=$3 implies its
@@ -455,11 +728,15 @@ static void prepare_all(pg_store *s) {
       "AND ($2::text IS NULL OR status=$2::text) AND updated_at>=$3 AND updated_at<=$4 "
       "AND (updated_at,event_id)<($5,$6::text) ORDER BY updated_at DESC,event_id DESC LIMIT $7",
       t->delivery_table);
-  SET(Q_ATTEMPT_PUT, "INSERT INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,"
-      "headers,body,truncated) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) "
-      "ON CONFLICT(event_id,subscription_id,slot) DO UPDATE SET attempt=excluded.attempt,at_ms=excluded.at_ms,"
-      "status_code=excluded.status_code,latency_ms=excluded.latency_ms,error=excluded.error,"
-      "headers=excluded.headers,body=excluded.body,truncated=excluded.truncated", t->attempt_table);
+#define ATTEMPT_UPSERT \
+  "ON CONFLICT(event_id,subscription_id,slot) DO UPDATE SET attempt=excluded.attempt,at_ms=excluded.at_ms," \
+  "status_code=excluded.status_code,latency_ms=excluded.latency_ms,error=excluded.error," \
+  "headers=excluded.headers,body=excluded.body,truncated=excluded.truncated"
+#define ACOLS "event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,headers,body,truncated"
+  SET(Q_ATTEMPT_PUT, "INSERT INTO %s(" ACOLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) " ATTEMPT_UPSERT,
+      t->attempt_table);
+  merged_sql(s, Q_ATTEMPT_PUT_N, "INSERT INTO %s(" ACOLS ") ", "ttibbbbttts", NULL, ATTEMPT_UPSERT,
+             t->attempt_table);
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
       "truncated FROM %s WHERE event_id=$1 AND subscription_id=$2 ORDER BY attempt", t->attempt_table);
   /* Retention (docs/retention.md), one statement a batch: $1 delivered and
@@ -503,6 +780,14 @@ static void prepare_all(pg_store *s) {
   SET(Q_DELIVERED_GET, "SELECT COALESCE(d.delivered_gen>=$3,false) OR EXISTS (SELECT 1 FROM %s l WHERE "
       "l.idempotency_key=$4 AND l.status='DELIVERED' AND (l.expires_at=0 OR l.expires_at>$5)) "
       "FROM %s d WHERE d.event_id=$1 AND d.subscription_id=$2", t->ledger_table, t->delivery_table);
+  /* The same for a turn's checks: one row each, in order, with its
+   * ordinal. Each is a subquery by the primary key, never a join, so no
+   * plan made while the table was small can turn into a scan of it. */
+  SET(Q_DELIVERED_GET_N, "SELECT u.o,(SELECT COALESCE(d.delivered_gen>=u.g::bigint,false) OR EXISTS (SELECT 1 "
+      "FROM %s l WHERE l.idempotency_key=u.k AND l.status='DELIVERED' AND (l.expires_at=0 OR "
+      "l.expires_at>u.n::bigint)) FROM %s d WHERE d.event_id=u.e AND d.subscription_id=u.s) "
+      "FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::text[]) WITH ORDINALITY AS u(e,s,g,k,n,o) "
+      "ORDER BY u.o", t->ledger_table, t->delivery_table);
   SET(Q_LEDGER_GET, "SELECT status FROM %s WHERE idempotency_key=$1 AND (expires_at=0 OR expires_at>$2)",
       t->ledger_table);
   /* The event and its deliveries in one statement: a duplicate id inserts
@@ -561,6 +846,22 @@ static void prepare_all(pg_store *s) {
       "owner=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN NULL ELSE $11 END,"
       "lease_until=CASE WHEN $10::boolean OR $3 IN " TERMINAL " THEN 0 ELSE " SRV_NOW "+$12 END "
       "WHERE event_id=$1 AND subscription_id=$2 RETURNING 1", t->delivery_table);
+  /* The same for a turn's outcomes. An UPDATE joined to the arrays could be
+   * planned, while the table is small, as a scan of the table, and kept: so
+   * an upsert, which finds each row by the primary key whatever the plan,
+   * of the rows that exist (a subquery by the key, not a join), RETURNING
+   * the keys it changed. The columns it sets are Q_EQ_UPDATE's. */
+  merged_sql(s, Q_EQ_UPDATE_N, "INSERT INTO %s AS d(" DCOLS ",transformation,owner,lease_until) ", "ttttttttttttt",
+             "u1,u2,u3,u4::bigint,u5::bigint,u6,u7::bigint,u8::bigint,u9::bigint,u13,"
+             "CASE WHEN u10::boolean OR u3 IN " TERMINAL " THEN NULL ELSE u11 END,"
+             "CASE WHEN u10::boolean OR u3 IN " TERMINAL " THEN 0 ELSE " SRV_NOW "+u12::bigint END",
+             "WHERE (SELECT true FROM %s x WHERE x.event_id=u.u1 AND x.subscription_id=u.u2) "
+             "ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,attempts=excluded.attempts,"
+             "last_status_code=excluded.last_status_code,last_error=excluded.last_error,"
+             "last_latency_ms=excluded.last_latency_ms,updated_at=excluded.updated_at,"
+             "next_attempt_at=excluded.next_attempt_at,transformation=excluded.transformation,"
+             "owner=excluded.owner,lease_until=excluded.lease_until RETURNING d.event_id,d.subscription_id",
+             t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=$1 AND subscription_id=$2 FOR UPDATE",
       t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0 "
@@ -1061,7 +1362,7 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   if (r->delivered) op_i64(op, i, r->replays);
   else op_str(op, i, NULL);
   op->retry_lost = true;
-  op_submit(op);
+  op_merge(op, M_DELIVERY);
 }
 
 static void row_delivery(const PGresult *r, int k, hl_store_result *res) {
@@ -1119,7 +1420,7 @@ static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb,
   op_i64(op, i, r->status_code); op_i64(op, i, r->latency_ms); op_str(op, i, r->error);
   op_str(op, i, r->headers_json); op_str(op, i, r->body); op_i64(op, i, r->truncated);
   op->retry_lost = true; /* the same row again */
-  op_submit(op);
+  op_merge(op, M_ATTEMPT);
 }
 
 static void row_attempt(const PGresult *r, int k, hl_store_result *res) {
@@ -1183,6 +1484,18 @@ static void done_delivered_get(pgop *op, int status) {
   answer(op, status, &res);
 }
 
+/* Row `row` of Q_DELIVERED_GET_N: its ordinal, then true when delivered
+ * (NULL when the delivery has no row). */
+static void answer_delivered(pgop *m, const PGresult *r, int row) {
+  hl_store_result res = {0};
+  int status = HL_ENOTFOUND;
+  if (!gnull(r, row, 1) && gi64(r, row, 1) != 0) {
+    res.value = hl_strdup("DELIVERED");
+    status = 0;
+  }
+  answer(m, status, &res);
+}
+
 static void delivered_get(hl_store *base, const char *event_id, const char *subscription_id, int64_t replay,
                           hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_delivered_get, cb, data);
@@ -1191,7 +1504,7 @@ static void delivered_get(hl_store *base, const char *event_id, const char *subs
   hl_store_ledger_key(key, sizeof key, subscription_id, event_id, replay);
   op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, replay);
   op_str(op, i, key); op_i64(op, i, hl_wall_ms() / 1000);
-  op_submit(op);
+  op_merge(op, M_DELIVERED);
 }
 
 static void done_accept(pgop *op, int status) {
@@ -1280,6 +1593,14 @@ static void done_eq_update(pgop *op, int status) {
   done_plain(op, status);
 }
 
+/* Q_EQ_UPDATE_N's row for m, or -1: no such row (as done_eq_update). */
+static void answer_eq_update(pgop *m, const PGresult *r, int row) {
+  (void)r;
+  int status = row >= 0 ? 0 : HL_ENOTFOUND;
+  if (status == 0 && m->aux) m->s->backlog_delta--;
+  done_plain(m, status);
+}
+
 static bool terminal(const char *st) { return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0); }
 
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb, void *data) {
@@ -1292,12 +1613,14 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   op_i64(op, i, s->lease_ms);
   op_str(op, i, r->transformation);
   op->aux = terminal(r->status);
-  if (release) {
-    /* Back in the queue: whoever is idle may take it when it falls due. */
-    i = op_stmt(op, Q_NOTIFY);
-    op_str(op, i, s->channel); op_str(op, i, r->subscription_id);
-  }
   op->retry_lost = true;
+  if (!release) {
+    op_merge(op, M_EQ_UPDATE);
+    return;
+  }
+  /* Back in the queue: whoever is idle may take it when it falls due. */
+  i = op_stmt(op, Q_NOTIFY);
+  op_str(op, i, s->channel); op_str(op, i, r->subscription_id);
   op_submit(op);
 }
 
@@ -1428,6 +1751,7 @@ static void pg_close(hl_store *base, void (*cb)(void *data), void *data) {
   s->close_data = data;
   uv_timer_stop(&s->tick_timer);
   fail_retries(s);
+  merge_flush(s); /* before the release, whose answer closes the pool */
   /* Give back the rows still held here, so others take them now rather
    * than when the lease ends. */
   pgop *op = op_new(s, done_release, NULL, NULL);
@@ -1476,10 +1800,51 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data);
 
+static void pg_render_metrics(hl_store *base, hl_buf *out) {
+  pg_store *s = PG(base);
+  hl_pg_stats st;
+  hl_pg_pool_stats(&s->pool, &st);
+  hl_buf_printf(out,
+                "# HELP hookloop_postgres_connections_ready Pooled PostgreSQL connections up now.\n"
+                "# TYPE hookloop_postgres_connections_ready gauge\n"
+                "hookloop_postgres_connections_ready %d\n"
+                "# HELP hookloop_postgres_connect_failures_total Attempts to connect to PostgreSQL that failed.\n"
+                "# TYPE hookloop_postgres_connect_failures_total counter\n"
+                "hookloop_postgres_connect_failures_total %llu\n"
+                "# HELP hookloop_postgres_connection_drops_total PostgreSQL connections lost after they were up.\n"
+                "# TYPE hookloop_postgres_connection_drops_total counter\n"
+                "hookloop_postgres_connection_drops_total %llu\n"
+                "# HELP hookloop_postgres_statements_total Statements sent to PostgreSQL.\n"
+                "# TYPE hookloop_postgres_statements_total counter\n"
+                "hookloop_postgres_statements_total %llu\n"
+                "# HELP hookloop_postgres_batches_total Batches sent to PostgreSQL (a pipeline Sync: one transaction).\n"
+                "# TYPE hookloop_postgres_batches_total counter\n"
+                "hookloop_postgres_batches_total %llu\n"
+                "# HELP hookloop_postgres_merged_statements_total Statements that carried several rows of a loop turn.\n"
+                "# TYPE hookloop_postgres_merged_statements_total counter\n"
+                "hookloop_postgres_merged_statements_total %llu\n"
+                "# HELP hookloop_postgres_merged_rows_total Rows those statements carried.\n"
+                "# TYPE hookloop_postgres_merged_rows_total counter\n"
+                "hookloop_postgres_merged_rows_total %llu\n"
+                "# HELP hookloop_postgres_merge_fallbacks_total Merged statements that failed and were sent again row by row.\n"
+                "# TYPE hookloop_postgres_merge_fallbacks_total counter\n"
+                "hookloop_postgres_merge_fallbacks_total %llu\n"
+                "# HELP hookloop_postgres_statements_waiting Statements waiting for a PostgreSQL connection.\n"
+                "# TYPE hookloop_postgres_statements_waiting gauge\n"
+                "hookloop_postgres_statements_waiting %llu\n"
+                "# HELP hookloop_postgres_statements_in_flight Statements sent to PostgreSQL and not answered yet.\n"
+                "# TYPE hookloop_postgres_statements_in_flight gauge\n"
+                "hookloop_postgres_statements_in_flight %llu\n",
+                st.ready, (unsigned long long)st.connect_failures, (unsigned long long)st.drops,
+                (unsigned long long)st.statements, (unsigned long long)st.syncs, (unsigned long long)s->merged_stmts,
+                (unsigned long long)s->merged_rows, (unsigned long long)s->merge_fallbacks,
+                (unsigned long long)st.waiting, (unsigned long long)st.in_flight);
+}
+
 static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
                                           .delivery_replay = delivery_replay, .delivered_get = delivered_get,
-                                          .on_work = hl_store_pg_on_work};
+                                          .on_work = hl_store_pg_on_work, .render_metrics = pg_render_metrics};
 
 
 int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **out, char *err, size_t errlen) {
@@ -1487,6 +1852,8 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   s->base.vt = &pg_vtable;
   s->loop = loop;
   s->wait_tail = &s->wait_head;
+  for (int k = 0; k < M__COUNT; k++) s->merge_tail[k] = &s->merge_head[k];
+  s->held_tail = &s->held_head;
   s->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
   hl_table_names_default(&s->t);
   const char **dst[] = {&s->t.schema_table, &s->t.subscription_table, &s->t.kafka_table,
@@ -1520,6 +1887,7 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
     return HL_EINVAL;
   }
   hl_pg_listen(&s->pool, s->channel);
+  hl_pg_pool_before_sync(&s->pool, merge_flush, s);
   prepare_all(s);
   uv_timer_init(loop, &s->retry_timer);
   uv_timer_init(loop, &s->later_timer);

@@ -1184,11 +1184,18 @@ HL_TEST(lookups_by_key_read_the_primary_key_when_planned_on_an_empty_table) {
   /* Planned on the empty table, on each pooled connection, past the five
    * runs after which PostgreSQL keeps a generic plan. */
   memset(c, 0, sizeof c);
-  for (int i = 0; i < EARLY; i++) {
+  for (int i = 0; i < EARLY; i += 2) { /* one check alone, then two in a turn (one merged statement) */
     snprintf(id, sizeof id, "pk-none-%d", i);
     store->vt->delivered_get(store, id, "sub_pk", 0, cap_cb, &c[i]);
     run_until(&c[i]);
     HL_ASSERT_EQ_INT(c[i].status, HL_ENOTFOUND);
+    c[i] = (capture){0};
+    store->vt->delivered_get(store, id, "sub_pk", 0, cap_cb, &c[i + 1]);
+    store->vt->delivered_get(store, "pk-none", "sub_pk", 0, cap_cb, &c[i]);
+    run_until(&c[i]);
+    run_until(&c[i + 1]);
+    HL_ASSERT_EQ_INT(c[i].status, HL_ENOTFOUND);
+    HL_ASSERT_EQ_INT(c[i + 1].status, HL_ENOTFOUND);
   }
   memset(w, 0, sizeof w);
   for (int i = 0; i < ROWS; i++) {
@@ -1233,6 +1240,197 @@ HL_TEST(lookups_by_key_read_the_primary_key_when_planned_on_an_empty_table) {
   HL_ASSERT_MSG(pk_scans >= CHECKS, "the statistics show %ld scans of the primary key", pk_scans); /* flushed */
   HL_ASSERT_MSG(search_scans == 0, "%ld lookups went through the search index", search_scans);
   hl_rmtree(dir);
+}
+
+/* A counter or gauge of the store's /metrics text. */
+static unsigned long long pg_metric(const char *name) {
+  hl_buf b = HL_BUF_INIT;
+  store->vt->render_metrics(store, &b);
+  char pat[128];
+  snprintf(pat, sizeof pat, "\n%s ", name);
+  const char *p = strstr(b.data, pat);
+  HL_ASSERT_MSG(p != NULL, "no %s in the metrics", name);
+  unsigned long long v = strtoull(p + strlen(pat), NULL, 10);
+  hl_buf_dispose(&b);
+  return v;
+}
+
+/* A turn's status writes, attempt writes and duplicate checks go as one
+ * statement of each kind; two writes of one key in a turn stay in order;
+ * a check sent after a write in the same turn sees it. */
+HL_TEST(a_turns_writes_and_checks_are_one_statement_each) {
+  open_store();
+  enum { N = 100 };
+  static capture w[N], a[N], c[N];
+  char ids[N][24];
+  memset(w, 0, sizeof w);
+  memset(a, 0, sizeof a);
+  unsigned long long st0 = pg_metric("hookloop_postgres_statements_total");
+  unsigned long long rows0 = pg_metric("hookloop_postgres_merged_rows_total");
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], sizeof ids[i], "mg-%d", i);
+    hl_delivery_rec r = {.event_id = ids[i], .subscription_id = "sub_m", .status = "SUCCESS", .attempts = 1,
+                         .last_status_code = 200, .updated_at = 5000 + i, .delivered = true};
+    store->vt->delivery_put(store, &r, cap_cb, &w[i]);
+    hl_attempt_rec at = {.event_id = ids[i], .subscription_id = "sub_m", .attempt = 1, .at_ms = 5000 + i,
+                         .status_code = 200, .latency_ms = i, .headers_json = "{}", .body = "ok"};
+    store->vt->attempt_put(store, &at, cap_cb, &a[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    run_until(&w[i]);
+    run_until(&a[i]);
+    HL_ASSERT_EQ_INT(w[i].status, 0);
+    HL_ASSERT_EQ_INT(a[i].status, 0);
+  }
+  unsigned long long st1 = pg_metric("hookloop_postgres_statements_total");
+  HL_ASSERT_MSG(st1 - st0 <= 4, "%llu statements for %d status and %d attempt writes", st1 - st0, N, N);
+  HL_ASSERT_EQ_INT((int)(pg_metric("hookloop_postgres_merged_rows_total") - rows0), 2 * N);
+
+  /* Checks: every other one of a row never written; each gets its own answer. */
+  memset(c, 0, sizeof c);
+  for (int i = 0; i < N; i++)
+    store->vt->delivered_get(store, i % 2 ? "mg-none" : ids[i], "sub_m", 0, cap_cb, &c[i]);
+  for (int i = 0; i < N; i++) {
+    run_until(&c[i]);
+    HL_ASSERT_MSG(c[i].status == (i % 2 ? HL_ENOTFOUND : 0), "check %d: %d", i, c[i].status);
+    hl_store_result_dispose(&c[i].res);
+  }
+  unsigned long long st2 = pg_metric("hookloop_postgres_statements_total");
+  HL_ASSERT_MSG(st2 - st1 <= 2, "%llu statements for %d checks", st2 - st1, N);
+
+  /* What was merged reads back whole. */
+  capture l = {0};
+  store->vt->attempt_list(store, "mg-42", "sub_m", cap_cb, &l);
+  run_until(&l);
+  HL_ASSERT_EQ_INT(l.status, 0);
+  HL_ASSERT_EQ_INT((int)l.res.nattempts, 1);
+  HL_ASSERT_EQ_INT((int)l.res.attempts[0].latency_ms, 42);
+  HL_ASSERT_EQ_STR(l.res.attempts[0].body, "ok");
+  hl_store_result_dispose(&l.res);
+  memset(&l, 0, sizeof l);
+  store->vt->delivery_list(store, "mg-7", cap_cb, &l);
+  run_until(&l);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  HL_ASSERT_EQ_INT((int)l.res.deliveries[0].updated_at, 5007);
+  hl_store_result_dispose(&l.res);
+
+  /* One key written twice in a turn, then checked in it: the later write
+   * stands, the check sees it, and nothing failed on the way. */
+  unsigned long long fb0 = pg_metric("hookloop_postgres_merge_fallbacks_total");
+  capture x = {0}, y = {0}, z = {0}, q = {0};
+  hl_delivery_rec r1 = {.event_id = "mg-twice", .subscription_id = "sub_m", .status = "RETRYING", .attempts = 1,
+                        .updated_at = 1};
+  hl_delivery_rec r2 = {.event_id = "mg-twice", .subscription_id = "sub_m", .status = "SUCCESS", .attempts = 2,
+                        .updated_at = 2, .delivered = true};
+  hl_delivery_rec r3 = {.event_id = "mg-once", .subscription_id = "sub_m", .status = "SUCCESS", .attempts = 1};
+  store->vt->delivery_put(store, &r1, cap_cb, &x);
+  store->vt->delivery_put(store, &r3, cap_cb, &z);
+  store->vt->delivery_put(store, &r2, cap_cb, &y);
+  store->vt->delivered_get(store, "mg-twice", "sub_m", 0, cap_cb, &q);
+  run_until(&x);
+  run_until(&y);
+  run_until(&z);
+  run_until(&q);
+  HL_ASSERT_EQ_INT(x.status, 0);
+  HL_ASSERT_EQ_INT(y.status, 0);
+  HL_ASSERT_EQ_INT(z.status, 0);
+  HL_ASSERT_EQ_INT(q.status, 0);
+  hl_store_result_dispose(&q.res);
+  HL_ASSERT_EQ_INT((int)(pg_metric("hookloop_postgres_merge_fallbacks_total") - fb0), 0);
+  memset(&l, 0, sizeof l);
+  store->vt->delivery_list(store, "mg-twice", cap_cb, &l);
+  run_until(&l);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(l.res.deliveries[0].status, "SUCCESS");
+  HL_ASSERT_EQ_INT((int)l.res.deliveries[0].attempts, 2);
+  hl_store_result_dispose(&l.res);
+  close_store();
+}
+
+/* The embedded queue's outcomes of a turn go as one statement: each row
+ * is answered for itself (one that does not exist is HL_ENOTFOUND and is
+ * not created), and terminal rows give up their lease. */
+HL_TEST(a_turns_queue_outcomes_are_one_statement) {
+  open_store();
+  enum { N = 20 };
+  const char *subs[] = {"sub_q"};
+  char ids[N][24];
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], sizeof ids[i], "mq-%d", i);
+    accept_event(ids[i], subs, 1, 0);
+  }
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_q", N, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT((int)c.res.nitems, N);
+  hl_store_result_dispose(&c.res);
+  int64_t backlog0 = store->vt->eq_backlog(store);
+  unsigned long long st0 = pg_metric("hookloop_postgres_statements_total");
+  capture u[N + 1];
+  memset(u, 0, sizeof u);
+  int64_t now = hl_wall_ms();
+  for (int i = 0; i <= N; i++) {
+    /* The last of the claimed ones stays open (a retry this process keeps);
+     * one more was never accepted. */
+    hl_delivery_rec r = {.event_id = i < N ? ids[i] : "mq-404", .subscription_id = "sub_q",
+                         .status = i == N - 1 ? "RETRYING" : "SUCCESS", .attempts = 1, .last_status_code = 200,
+                         .last_latency_ms = i, .updated_at = now, .next_attempt_at = now + 60000};
+    store->vt->eq_update(store, &r, false, cap_cb, &u[i]);
+  }
+  for (int i = 0; i <= N; i++) {
+    run_until(&u[i]);
+    HL_ASSERT_MSG(u[i].status == (i < N ? 0 : HL_ENOTFOUND), "update %d: %d", i, u[i].status);
+  }
+  unsigned long long st1 = pg_metric("hookloop_postgres_statements_total");
+  HL_ASSERT_MSG(st1 - st0 <= 2, "%llu statements for %d outcomes", st1 - st0, N + 1);
+  HL_ASSERT_EQ_INT((int)(backlog0 - store->vt->eq_backlog(store)), N - 1);
+  char out[64];
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*) FILTER (WHERE status='SUCCESS' AND owner IS NULL AND lease_until=0)"
+                          "::text || ' ' || count(*) FILTER (WHERE status='RETRYING' AND owner IS NOT NULL AND "
+                          "lease_until>0)::text || ' ' || count(*) FILTER (WHERE event_id='mq-404')::text "
+                          "FROM event_delivery_status WHERE event_id LIKE 'mq-%'", out, sizeof out) == 0);
+  char want[32];
+  snprintf(want, sizeof want, "%d 1 0", N - 1);
+  HL_ASSERT_EQ_STR(out, want);
+  capture l = {0};
+  store->vt->delivery_list(store, "mq-7", cap_cb, &l);
+  run_until(&l);
+  HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
+  HL_ASSERT_EQ_INT((int)l.res.deliveries[0].last_latency_ms, 7);
+  HL_ASSERT_EQ_INT((int)l.res.deliveries[0].last_status_code, 200);
+  hl_store_result_dispose(&l.res);
+  close_store();
+}
+
+/* A merged write that fails is sent again row by row: the row at fault
+ * gets the error, the others of its turn commit. */
+HL_TEST(a_failing_row_of_a_merged_write_fails_alone) {
+  open_store();
+  enum { N = 10, BAD = 6 };
+  capture w[N];
+  memset(w, 0, sizeof w);
+  char ids[N][24];
+  unsigned long long fb0 = pg_metric("hookloop_postgres_merge_fallbacks_total");
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], sizeof ids[i], "mf-%d", i);
+    /* The status is NOT NULL in the table. */
+    hl_delivery_rec r = {.event_id = ids[i], .subscription_id = "sub_f", .status = i == BAD ? NULL : "SUCCESS",
+                         .attempts = 1};
+    store->vt->delivery_put(store, &r, cap_cb, &w[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    run_until(&w[i]);
+    HL_ASSERT_MSG(w[i].status == (i == BAD ? HL_ESTORE : 0), "write %d: %d", i, w[i].status);
+  }
+  HL_ASSERT_EQ_INT((int)(pg_metric("hookloop_postgres_merge_fallbacks_total") - fb0), 1);
+  for (int i = 0; i < N; i++) {
+    capture l = {0};
+    store->vt->delivery_list(store, ids[i], cap_cb, &l);
+    run_until(&l);
+    HL_ASSERT_EQ_INT((int)l.res.ndeliveries, i == BAD ? 0 : 1);
+    hl_store_result_dispose(&l.res);
+  }
+  close_store();
 }
 
 /* The schema version is recorded once, and opening again (another process
