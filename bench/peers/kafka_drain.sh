@@ -205,6 +205,10 @@ pg_end() { # drainer -> PGCPU; stops hookloop (its backends flush their statisti
   # shorter by the time to the first request): an upper bound, per delivery.
   # The counts run from pg_begin: for embedded-pg they include the backlog's load.
   PGCPU=$(echo "($(pg_cpu) - $pg0) * 1000000 / $K" | bc -l | xargs printf '%.1f')
+  # hookloop's own count of what it sent (from its start: the backlog's load included).
+  local m; m=$(curl -sf "http://127.0.0.1:$hp/metrics" | awk '/^hookloop_postgres_(statements|batches|merged_rows)_total /{print $2}' | xargs)
+  [ -n "$m" ] && set -- "$1" $m && (($# == 4)) &&
+    note "$1: per delivery $(echo "$2 / $K; $3 / $K; $4 / $K" | bc -l | xargs printf '%.2f statements, %.3f batches, %.2f rows carried by merged statements') (hookloop's metrics)"
   stop_bounded "$HLPID"
   local pgc1; read -r -a pgc1 <<<"$(pg_counts)"
   ((${#pgc0[@]} == 4 && ${#pgc1[@]} == 4)) &&
