@@ -126,6 +126,7 @@ unsigned hl_dispatch_sub_in_memory(const hl_sub *s) {
 }
 
 static void pump_soon(hl_dispatch *d);
+static void unclaim(hl_dispatch *d, hl_delivery *dl);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
 static void send_attempt(hl_delivery *dl);
@@ -754,8 +755,20 @@ static bool held_back(const hl_dispatch *d, const hl_sub *s) {
 static void try_start(hl_dispatch *d, hl_sub *s) {
   if (d->stopping) return;
   if (s->deleted) {
+    /* Deliveries that reached a subscription already gone: a claim that
+     * was running when it was replaced or deleted answers here. Their rows
+     * are held by this process, whose heartbeat would keep them held for as
+     * long as it runs: give them back, and tell the subscription that
+     * replaced this one (the same id), whose own claim did not see them. */
     hl_delivery *dl;
-    while ((dl = dequeue(s)) != NULL) delivery_free(dl); /* rows stay in the store */
+    bool gave = false;
+    while ((dl = dequeue(s)) != NULL) {
+      unclaim(d, dl);
+      delivery_free(dl);
+      gave = true;
+    }
+    hl_sub *now = gave ? hl_registry_sub_get(d->reg, s->rec.subscription_id) : NULL;
+    if (now && now != s && !now->deleted) hl_dispatch_notify(d, now);
     return;
   }
   /* The subscription's limits as they are now (it may have been replaced). */

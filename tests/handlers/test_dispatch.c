@@ -612,6 +612,36 @@ HL_TEST(a_notice_during_a_claim_survives_its_short_answer) {
   teardown();
 }
 
+/* A subscription replaced (the same id: an update) while its claim runs:
+ * the claim answers to the old one, already gone. Its rows are given back
+ * and the new one delivers them; they used to stay held by this process,
+ * its heartbeat renewing their lease, for as long as it ran. As above, an
+ * idle callback runs after the pump's claim and before the store answers. */
+static void replace_during_claim(uv_idle_t *h) {
+  uv_idle_stop(h);
+  HL_ASSERT_EQ_INT((long)disp.claims, 1); /* the pump's claim runs: not answered yet */
+  add_sub("sub_repl", 4);
+}
+
+HL_TEST(a_subscription_replaced_while_its_claim_runs_delivers_what_it_claimed) {
+  setup(100, 60000, "1s");
+  hl_sub *s = add_sub("sub_repl", 4);
+  turns(10); /* adding it notified: that claim (of nothing) first */
+  accept_event("r1", "sub_repl");
+  accept_event("r2", "sub_repl");
+  accept_event("r3", "sub_repl");
+  uv_idle_t replacer;
+  uv_idle_init(&loop, &replacer);
+  uv_idle_start(&replacer, replace_during_claim);
+  hl_dispatch_notify(&disp, s); /* the pump, started after `replacer`, claims r1..r3 before it runs */
+  for (int i = 0; i < 50 && fake.nsent < 3; i++) turns(20);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 3);
+  for (int i = 0; i < 3; i++) answer(&fake, HL_SEND_OK, 200);
+  SPIN(status_is("r1", "SUCCESS") && status_is("r2", "SUCCESS") && status_is("r3", "SUCCESS"));
+  uv_close((uv_handle_t *)&replacer, NULL);
+  teardown();
+}
+
 /* Closing while a claim is in flight (a SIGTERM just after an enable, on
  * PostgreSQL): the dispatcher waits for the claim's answer before it frees
  * its queue, which that answer goes through. As above, an idle callback
