@@ -34,8 +34,10 @@ typedef enum {
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
 
-/* The writes a loop turn merges into one statement each (merge_flush). */
-typedef enum { M_DELIVERY, M_ATTEMPT, M_DELIVERED, M_EQ_UPDATE, M__COUNT } merge_kind;
+/* What a loop turn merges into one statement of each kind (merge_flush),
+ * sent in this order: the writes, then the reads, which so see every
+ * write of the turn. */
+typedef enum { M_DELIVERY, M_ATTEMPT, M_EQ_UPDATE, M_DELIVERED, M__COUNT } merge_kind;
 
 /* One statement of an operation. */
 typedef struct {
@@ -69,6 +71,7 @@ struct pgop {
   const hl_rec_desc *desc; /* rec_list: the kind of record listed */
   pgop *members;         /* a merged statement: the operations whose rows it carries (merge_flush) */
   merge_kind kind;       /* ... and their kind */
+  hl_store_result *claimed; /* eq_claim's rows, while it asks when the rest falls due */
   char err[512];
   pgop *next;
 };
@@ -451,8 +454,8 @@ static void answer_eq_update(pgop *m, const PGresult *r, int row);
 static const merge_desc merges[M__COUNT] = {
   [M_DELIVERY] = {Q_DELIVERY_PUT_N, 2, A_NONE, NULL},               /* event, subscription */
   [M_ATTEMPT] = {Q_ATTEMPT_PUT_N, 3, A_NONE, NULL},                 /* event, subscription, slot */
-  [M_DELIVERED] = {Q_DELIVERED_GET_N, 0, A_ORDINAL, answer_delivered}, /* the duplicate check */
   [M_EQ_UPDATE] = {Q_EQ_UPDATE_N, 2, A_KEY, answer_eq_update},      /* a queue row's outcome */
+  [M_DELIVERED] = {Q_DELIVERED_GET_N, 0, A_ORDINAL, answer_delivered}, /* the duplicate check */
 };
 
 /* Queues op (one statement, all its parameters text) for this turn's
@@ -1566,11 +1569,34 @@ static void row_claimed(const PGresult *r, int k, hl_store_result *res) {
   it->replay = gi64(r, k, 13);
 }
 
+static void done_next_due(pgop *op, int status) {
+  hl_store_result *res = op->claimed;
+  op->claimed = NULL;
+  /* The claim committed: its rows are the caller's whatever this says. */
+  if (status == 0 && !gnull(op->q[0].res, 0, 0)) res->next_due_at = gi64(op->q[0].res, 0, 0);
+  answer(op, 0, res);
+  hl_free(res);
+}
+
+/* A claim that came back short asks, once it committed, when the rest
+ * falls due. Not in the claim's own batch: a full claim, the drain's
+ * usual one, needs no answer, and the probe walks the index past every
+ * row claimed since the last vacuum (~2 ms a claim at 40,000 rows). */
 static void done_claim(pgop *op, int status) {
   hl_store_result res = {0};
   collect(op, status, row_claimed, &res);
-  if (status == 0 && res.nitems < op->limit && !gnull(op->q[1].res, 0, 0)) res.next_due_at = gi64(op->q[1].res, 0, 0);
-  answer(op, status, &res);
+  if (status != 0 || res.nitems >= op->limit) {
+    answer(op, status, &res);
+    return;
+  }
+  bool one = op->q[0].q.stmt == op->s->stmt[Q_CLAIM_SUB]; /* its first parameter the subscription */
+  pgop *nd = op_new(op->s, done_next_due, op->cb, op->data);
+  nd->claimed = hl_malloc(sizeof res);
+  *nd->claimed = res;
+  int i = op_stmt(nd, one ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
+  if (one) op_str(nd, i, op->q[0].vals[0]);
+  nd->retry_lost = true; /* a read */
+  op_submit(nd);
 }
 
 static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, int64_t now_ms, hl_store_cb cb,
@@ -1581,9 +1607,6 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
   int i = op_stmt(op, subscription_id ? Q_CLAIM_SUB : Q_CLAIM_ALL);
   if (subscription_id) op_str(op, i, subscription_id);
   op_i64(op, i, now_ms); op_i64(op, i, (int64_t)limit); op_str(op, i, s->owner); op_i64(op, i, s->lease_ms);
-  /* In the same transaction: what is left after this claim. */
-  i = op_stmt(op, subscription_id ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
-  if (subscription_id) op_str(op, i, subscription_id);
   op_submit(op);
 }
 
