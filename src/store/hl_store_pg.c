@@ -100,9 +100,9 @@ struct pg_store {
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
   pgop *later;                   /* answered without a round trip: called back next turn */
-  pgop *merge_head[M__COUNT], **merge_tail[M__COUNT]; /* this turn's writes to merge, in order */
+  pgop *merge_head[M__COUNT], **merge_tail[M__COUNT]; /* this turn's rows to merge, in order, a list a kind */
   pgop *held_head, **held_tail;  /* sent after the merged writes (op_send) */
-  bool merging;                  /* this turn has writes to merge */
+  bool merging;                  /* this turn has statements to merge */
   uint64_t merged_stmts, merged_rows, merge_fallbacks; /* the metrics of merge_send and done_merged */
   ready_waiter *waiters;
   uv_timer_t retry_timer, later_timer, tick_timer;
@@ -410,15 +410,15 @@ static void done_changed(pgop *op, int status) {
   done_plain(op, status);
 }
 
-/* --- a turn's writes, merged ---------------------------------------------- */
+/* --- a turn's statements, merged ------------------------------------------ */
 
-/* The dispatch paths write a delivery's status and its attempt once each
- * per send, and PostgreSQL's cost is mostly per statement (bind, executor
- * start and end, the protocol's messages), not per row. So each kind's
- * writes of one loop turn go as one INSERT ... SELECT FROM unnest(...) ON
- * CONFLICT, each parameter the array of that parameter of the rows, sent
- * from the pool's before_sync hook: in the turn's batch, and so in its
- * commit, as the single statements were. Each row keeps its operation (and
+/* The dispatch paths check, write a delivery's status (or its queue row's
+ * outcome) and its attempt once each per send, and PostgreSQL's cost is
+ * mostly per statement (bind, executor start and end, the protocol's
+ * messages), not per row. So each kind of one loop turn goes as one
+ * statement over unnest(...), each parameter the array of that parameter
+ * of the rows (merged_sql), sent from the pool's before_sync hook: in the
+ * turn's batch, and so in its commit, as the single statements were. Each row keeps its operation (and
  * its callback), answered when the merged statement commits.
  *   - The merged statement takes the place of its first row: statements
  *     sent after that row in the turn are held (op_send) and follow it, so
@@ -492,7 +492,10 @@ static bool key_eq(const char *const *a, const char *const *b, int nkey) {
   return true;
 }
 
-enum { SLOTS = 2 * MERGE_MAX }; /* a power of two: the open-addressed tables of a statement's keys */
+/* The open-addressed tables of a statement's keys (a power of two). The
+ * hash is not keyed, as hl_strmap's: event ids that collide on purpose
+ * cost at most MERGE_MAX^2 comparisons a statement. */
+enum { SLOTS = 2 * MERGE_MAX };
 
 /* Where key vals is in table (a slot of the same key, or the free one it
  * would take). */
@@ -530,11 +533,11 @@ static void done_merged(pgop *carrier, int status) {
   int rows[MERGE_MAX];
   if (status == 0 && md->by == A_KEY) rows_by_key(md, m, r, rows);
   if (status == 0 && md->by == A_ORDINAL) { /* every row, in order: else each is asked alone */
-    int rows = PQntuples(r), k = 0;
+    int nrows = PQntuples(r), k = 0;
     for (pgop *x = m; x; x = x->next, k++)
-      if (k >= rows || gi64(r, k, 0) != k + 1) status = HL_ESTORE;
-    if (k != rows) status = HL_ESTORE;
-    if (status) snprintf(carrier->err, sizeof carrier->err, "a merged read returned %d rows for %d", rows, k);
+      if (k >= nrows || gi64(r, k, 0) != k + 1) status = HL_ESTORE;
+    if (k != nrows) status = HL_ESTORE;
+    if (status) snprintf(carrier->err, sizeof carrier->err, "a merged read returned %d rows for %d", nrows, k);
   }
   if (status != 0) s->merge_fallbacks++;
   if (status != 0 && !s->closing)
@@ -613,7 +616,7 @@ static pgop *merge_send(pg_store *s, merge_kind k, pgop *list) {
   return left;
 }
 
-/* The pool's before_sync: this turn's writes, one statement a kind, then
+/* The pool's before_sync: this turn's merged statements, one a kind, then
  * what was held behind them. */
 static void merge_flush(void *data) {
   pg_store *s = data;
