@@ -1402,6 +1402,18 @@ HL_TEST(a_turns_queue_outcomes_are_one_statement) {
   close_store();
 }
 
+/* Claims up to limit of sub's deliveries: n come back, and nothing is left
+ * to fall due later. */
+static void claim_expect(const char *sub, size_t limit, int n) {
+  capture c = {0};
+  store->vt->eq_claim(store, sub, limit, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT((int)c.res.nitems, n);
+  HL_ASSERT_EQ_INT((int)c.res.next_due_at, 0);
+  hl_store_result_dispose(&c.res);
+}
+
 /* A full claim is one statement; only a short one then asks when the rest
  * falls due (a probe that walks the index past every row claimed since the
  * last vacuum), and still answers with it. */
@@ -1414,23 +1426,10 @@ HL_TEST(only_a_short_claim_asks_when_the_rest_falls_due) {
     accept_event(id, subs, 1, 0);
   }
   unsigned long long st0 = pg_metric("hookloop_postgres_statements_total");
-  capture c = {0};
-  store->vt->eq_claim(store, "sub_nd", 3, hl_wall_ms(), cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.status, 0);
-  HL_ASSERT_EQ_INT((int)c.res.nitems, 3);
-  HL_ASSERT_EQ_INT((int)c.res.next_due_at, 0);
-  hl_store_result_dispose(&c.res);
+  claim_expect("sub_nd", 3, 3);
   unsigned long long st1 = pg_metric("hookloop_postgres_statements_total");
   HL_ASSERT_EQ_INT((int)(st1 - st0), 1);
-  /* Short: 2 of the 4 asked for, and nothing else open. */
-  c = (capture){0};
-  store->vt->eq_claim(store, "sub_nd", 4, hl_wall_ms(), cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.status, 0);
-  HL_ASSERT_EQ_INT((int)c.res.nitems, 2);
-  HL_ASSERT_EQ_INT((int)c.res.next_due_at, 0);
-  hl_store_result_dispose(&c.res);
+  claim_expect("sub_nd", 4, 2); /* short: 2 of the 4 asked for, and nothing else open */
   HL_ASSERT_EQ_INT((int)(pg_metric("hookloop_postgres_statements_total") - st1), 2);
   close_store();
 }
