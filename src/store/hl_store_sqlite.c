@@ -1630,7 +1630,8 @@ static int migrate_attempts(sq_store *s) {
 /* Step "attempt rows": a table made before with the key (event_id,
  * subscription_id, slot) is rebuilt once with drow, each row finding its
  * delivery's rowid, in one transaction, at start. Last of the steps: the
- * VACUUM of step "retention" may renumber rowids, so it runs before. */
+ * VACUUM of step "retention" (migrate_vacuum) may renumber rowids, so it
+ * runs before. */
 static int migrate_attempt_rows(sq_store *s) {
   int have = has_column(s, s->t.attempt_table, "drow");
   if (have != 0) return have < 0 ? have : 0;
@@ -1653,9 +1654,7 @@ static int migrate_attempt_rows(sq_store *s) {
 
 /* Step "retention": an index for the purge's walk over terminal rows,
  * one for old events, one for expired ledger entries, and a file that
- * gives freed pages back (auto_vacuum=INCREMENTAL). A database made before
- * is rebuilt once by VACUUM, at start, before the loop runs: the only way
- * to change auto_vacuum on a file that has tables. */
+ * gives freed pages back (auto_vacuum=INCREMENTAL, migrate_vacuum). */
 static int migrate_retention(sq_store *s) {
   hl_buf b = HL_BUF_INIT;
   hl_buf_printf(&b,
@@ -1665,7 +1664,14 @@ static int migrate_retention(sq_store *s) {
                 s->t.delivery_table, s->t.delivery_table, s->t.ledger_table, s->t.ledger_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
-  if (rc) return rc;
+  return rc;
+}
+
+/* Step "retention", its file: a database made before it is rebuilt once by
+ * VACUUM, at start, before the loop runs: the only way to change
+ * auto_vacuum on a file that has tables. VACUUM cannot run inside a
+ * transaction, so this runs after set_up_schema's. */
+static int migrate_vacuum(sq_store *s) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA auto_vacuum", -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
   int mode = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -1696,6 +1702,38 @@ static int migrate_park_replay(sq_store *s) { return add_int_column(s, s->t.park
  * their deliveries are in the ledger, which the check reads for them. */
 static int migrate_delivered(sq_store *s) {
   return add_column(s, s->t.delivery_table, "delivered_gen", "INTEGER");
+}
+
+/* The schema and its migration steps, in one transaction. Each statement
+ * committed alone costs a commit with its fdatasync (synchronous=FULL
+ * here): ~30 of them on a new file, which was most of a Lambda's init
+ * (bench/README.md, Lambda). Every step is idempotent, so a start cut
+ * short by a crash leaves either none of them or all of them, and the next
+ * start does the rest. The two steps that cannot run inside it (VACUUM;
+ * the attempt table's rebuild, a transaction of its own) come after, in
+ * their order: the VACUUM may renumber rowids, which the rebuild reads. */
+static int set_up_schema(sq_store *s) {
+  if (exec_sql(s, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
+  int rc = create_schema(s);
+  if (rc == 0) rc = migrate_destination(s);
+  if (rc == 0) rc = migrate_2_partners(s);
+  if (rc == 0) rc = migrate_attempts(s);
+  if (rc == 0) rc = migrate_signing(s);
+  if (rc == 0) rc = migrate_enrichment(s);
+  if (rc == 0) rc = migrate_client_cert(s);
+  if (rc == 0) rc = migrate_ordering(s);
+  if (rc == 0) rc = migrate_retention(s);
+  if (rc == 0) rc = migrate_delivery_search(s);
+  if (rc == 0) rc = migrate_replay(s);
+  if (rc == 0) rc = migrate_park_replay(s);
+  if (rc == 0) rc = migrate_delivered(s);
+  if (rc == 0) rc = exec_sql(s, "COMMIT");
+  if (rc != 0) {
+    if (!sqlite3_get_autocommit(s->db)) exec_sql(s, "ROLLBACK");
+    return rc;
+  }
+  rc = migrate_vacuum(s);
+  return rc ? rc : migrate_attempt_rows(s);
 }
 
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,
@@ -1748,11 +1786,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   /* auto_vacuum first: a new file takes it only before its first table. */
   if (exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
                   "PRAGMA cache_size=-8192; PRAGMA secure_delete=ON;") != 0 || /* 8 MB: see bench/README.md, memory */
-      create_schema(s) != 0 || migrate_destination(s) != 0 ||
-      migrate_2_partners(s) != 0 || migrate_attempts(s) != 0 || migrate_signing(s) != 0 ||
-      migrate_enrichment(s) != 0 || migrate_client_cert(s) != 0 || migrate_ordering(s) != 0 ||
-      migrate_retention(s) != 0 || migrate_delivery_search(s) != 0 || migrate_replay(s) != 0 ||
-      migrate_park_replay(s) != 0 || migrate_delivered(s) != 0 || migrate_attempt_rows(s) != 0) {
+      set_up_schema(s) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }
