@@ -37,7 +37,7 @@ AMIF=512     # scenario a: the subscription's max_in_flight
 REFC=64      # the Python reference's concurrent POSTs
 CRATE=2000   # scenario c: events/s offered (each fans out to every subscription)
 CSAT=20000   # scenario c, saturated: events/s offered, more than one core can accept and deliver
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)
 pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 # The driver itself (its polling of the partner, the loaders) stays off hookloop's CPU.
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null

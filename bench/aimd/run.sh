@@ -62,7 +62,7 @@ PY
 {
   echo "# Adaptive concurrency: a partner whose capacity changes mid-run"
   echo
-  echo "machine: $(nproc) cores, $(uname -sr); commit $(git -C "$root" rev-parse --short HEAD); command: bench/aimd/run.sh $PHASE_S"
+  echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -sr); commit $(git -C "$root" rev-parse --short HEAD); command: bench/aimd/run.sh $PHASE_S"
   echo
   echo "Partner: 50 ms per request, 429 beyond its capacity; subscription max_in_flight 64; $PHASE_S s per phase."
   echo

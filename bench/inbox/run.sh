@@ -70,7 +70,7 @@ kill -TERM "$spid"; wait "$spid" || true
 rate=$((N * 1000 / (t1 - t0)))
 
 {
-  echo "# Inbox source ($(date -u +%Y-%m-%d), $(nproc) cores, commit $(git -C "$root" rev-parse --short HEAD), bench/inbox/run.sh $RUNS)"
+  echo "# Inbox source ($(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN) cores, commit $(git -C "$root" rev-parse --short HEAD), bench/inbox/run.sh $RUNS)"
   echo
   echo "| what | figure |"
   echo "|---|---|"

@@ -26,7 +26,7 @@ case "$mode" in
 esac
 BATCH=${BATCH:-} # events a bulk request: RATE/200 (at least 10), so the loader makes at most ~200 requests/s
 CONNS=${CONNS:-8}; RETRY_EVERY=${RETRY_EVERY:-100}; RA=2 # Retry-After (s): above the default schedule's first delay with its jitter (1 s +20 %)
-cpus=$(nproc); pcpu=$((cpus > 1 ? 1 : 0))
+cpus=$(getconf _NPROCESSORS_ONLN); pcpu=$((cpus > 1 ? 1 : 0))
 taskset -pc "$pcpu" $$ >/dev/null
 
 launch() { # name command... -> PORT (from its "listening" line), LPID; stopped at exit

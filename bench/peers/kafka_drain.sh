@@ -98,7 +98,7 @@ case " $DRAINERS " in *"-pg "*|*"-pg@"*)
 esac
 case " $DRAINERS " in *" node "*|*" node@"*) "$root/bench/peers/install.sh" ;; esac
 
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)
 pin_d="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 work=$(mktemp -d /tmp/hookloop-peers-XXXXXX)

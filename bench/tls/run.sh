@@ -22,7 +22,7 @@ N=${2:-10000}
 CONNS=${CONNS:-32}
 DRAIN_MAX_S=${DRAIN_MAX_S:-240}
 . "$(dirname "$0")/../lib.sh" tls
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)
 pin_hl="taskset -c 0"; pin_p="taskset -c $((cpus > 1 ? 1 : 0))"
 taskset -pc "$((cpus > 1 ? 1 : 0))" $$ >/dev/null
 trap 'exit 143' TERM INT
