@@ -643,7 +643,7 @@ $lambda_out
 # writes peers.md itself; its own progress goes to the terminal).
 progress "f: drains beside bare libcurl and the Node.js peer ($PK records, $PR rounds)"
 progress_end
-if K=$PK R=$PR HL_BUILD="$bin" HL_RESULTS="$out" "$root/bench/peers/kafka_drain.sh" >"$work/peers.out" 2>"$work/peers.err"; then
+if K=$PK R=$PR HL_BUILD="$bin" HL_RESULTS="$out" GOALS_OUT="$work/goals-f" "$root/bench/peers/kafka_drain.sh" >"$work/peers.out" 2>"$work/peers.err"; then
   table_f="Scenario f: \`K=$PK R=$PR bench/peers/kafka_drain.sh\`
 
 $(sed 1d "$out/peers.md")"
@@ -663,8 +663,28 @@ else
   table_g="Scenario g: \`bench/latency/run.sh $mode\` failed: $(tail -n 3 "$work/latency.err" | tr '\n' ' ')"
 fi
 
-for s in a b c d e; do
+# Issue 21's goals, each from a figure of this run: goals 1 and 2 from
+# scenario f, 3 from `bench/run.sh count` (run here) and f's CPU column, 4
+# from b, 5 from g.
+progress "goal 3: bench/run.sh count"
+progress_end
+count_line=$(COUNT_RUNS=$((RUNS < 5 ? RUNS : 5)) HL_BUILD="$bin" HL_RESULTS="$work/count" "$root/bench/run.sh" count 2>/dev/null | tail -n 1 || true)
+count_us=$(sed -n 's/.*: \([0-9.]*\) µs of hookloop CPU per delivery.*/\1/p' <<<"$count_line"); count_us=${count_us:-failed}
+gf() { sed -n "s/^$1=//p" "$work/goals-f" 2>/dev/null | head -1 | grep . || echo n/a; }
+gg() { sed -n "s/^| $1 | \([^|]*\) |.*/\1/p" "$work/latency.out" 2>/dev/null | head -1 | xargs | grep . || echo n/a; }
+table_goals="| issue 21's goals, this run | measured | goal |
+|---|---|---|
+| 1. Kafka egress drain: hookloop / Node.js peer, by rate, by CPU (scenario f) | $(gf kafka_node_rate), $(gf kafka_node_cpu) | ≥ 1.5 |
+| 1. Kafka egress drain: hookloop / bare libcurl (consume + POST), by rate, by CPU | $(gf kafka_bare_rate), $(gf kafka_bare_cpu) | ≥ 0.6 |
+| 2. Embedded queue drain: hookloop / Node.js peer, by rate, by CPU | $(gf embedded_node_rate), $(gf embedded_node_cpu) | ≥ 1.5 |
+| 2. Embedded queue drain: hookloop / bare libcurl, by rate, by CPU | $(gf embedded_bare_rate), $(gf embedded_bare_cpu) | ≥ 0.6 |
+| 3. CPU µs per delivery: embedded (\`bench/run.sh count\`, median of $((RUNS < 5 ? RUNS : 5))); Kafka (f's CPU column); the bare loop and the Node.js peer beside them (f) | $count_us; $(gf hookloop_us); bare $(gf bare_us), Node.js $(gf node_us) | ≤ 25 on both paths |
+| 4. 10,000 in flight to a 1 s partner: peak RSS MB, deliveries/s (scenario b) | $(printf '%s\n' "${bmems[@]}" | median), $(printf '%s\n' "${brates[@]}" | median) | ≤ 160, ≥ 9,000 |
+| 5. Accept to partner at half the peak rate, p50 / p99 ms; a due retry's lateness, p99 ms (scenario g) | $(gg "publish (bulk request sent) -> partner, p50 ms") / $(gg "publish -> partner, p99 ms"); $(gg "retry lateness, p99 ms") | published |"
+
+for s in a b c d e goals; do
   t=table_$s
-  { echo "# Scenario $s — $machine"; echo; echo "_${params}_"; echo; echo "${!t}"; } >"$out/$s.md"
+  title="Scenario $s"; [ "$s" = goals ] && title="Issue 21's goals"
+  { echo "# $title — $machine"; echo; echo "_${params}_"; echo; echo "${!t}"; } >"$out/$s.md"
 done
-echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"; echo; echo "$table_f"; echo; echo "$table_g"
+echo; echo "$table_a"; echo; echo "$table_b"; echo; echo "$table_c"; echo; echo "$table_d"; echo; echo "$table_e"; echo; echo "$table_f"; echo; echo "$table_g"; echo; echo "$table_goals"

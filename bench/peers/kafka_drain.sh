@@ -552,4 +552,13 @@ $ratios
 $self_note"
 mkdir -p "$out"
 echo "$report" >"$out/$OUTNAME.md"
+# For bench/run.sh's table of issue 21's goals: the figures it quotes, one
+# name=value a line (n/a or - where a drainer did not run or failed).
+if [ -n "${GOALS_OUT:-}" ]; then
+  for p in node bare; do
+    echo "kafka_${p}_rate=$(ratio hookloop "$p")"; echo "kafka_${p}_cpu=$(cpu_ratio hookloop "$p")"
+    echo "embedded_${p}_rate=$(ratio embedded "$p")"; echo "embedded_${p}_cpu=$(cpu_ratio embedded "$p")"
+  done >"$GOALS_OUT"
+  for d in bare node hookloop embedded; do echo "${d}_us=${cmed[$d]:--}"; done >>"$GOALS_OUT"
+fi
 echo "$report"
