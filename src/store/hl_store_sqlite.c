@@ -1713,20 +1713,14 @@ static int migrate_delivered(sq_store *s) {
  * the attempt table's rebuild, a transaction of its own) come after, in
  * their order: the VACUUM may renumber rowids, which the rebuild reads. */
 static int set_up_schema(sq_store *s) {
+  static int (*const steps[])(sq_store *) = {
+      create_schema,    migrate_destination, migrate_2_partners, migrate_attempts,
+      migrate_signing,  migrate_enrichment,  migrate_client_cert, migrate_ordering,
+      migrate_retention, migrate_delivery_search, migrate_replay, migrate_park_replay,
+      migrate_delivered};
   if (exec_sql(s, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
-  int rc = create_schema(s);
-  if (rc == 0) rc = migrate_destination(s);
-  if (rc == 0) rc = migrate_2_partners(s);
-  if (rc == 0) rc = migrate_attempts(s);
-  if (rc == 0) rc = migrate_signing(s);
-  if (rc == 0) rc = migrate_enrichment(s);
-  if (rc == 0) rc = migrate_client_cert(s);
-  if (rc == 0) rc = migrate_ordering(s);
-  if (rc == 0) rc = migrate_retention(s);
-  if (rc == 0) rc = migrate_delivery_search(s);
-  if (rc == 0) rc = migrate_replay(s);
-  if (rc == 0) rc = migrate_park_replay(s);
-  if (rc == 0) rc = migrate_delivered(s);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(steps); i++) rc = steps[i](s);
   if (rc == 0) rc = exec_sql(s, "COMMIT");
   if (rc != 0) {
     if (!sqlite3_get_autocommit(s->db)) exec_sql(s, "ROLLBACK");
