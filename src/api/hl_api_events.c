@@ -7,6 +7,7 @@
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_strmap.h"
 #include "model/hl_event.h"
 
 #include <stdio.h>
@@ -62,9 +63,24 @@ struct bulk_ctx {
   hl_http_req *req;
   size_t n, outstanding;
   hl_event_check *results;     /* status 0 + error "" accepted; error "duplicate" duplicate */
+  /* first[i]: the element whose id element i repeats (i: none). A repeat
+   * is not written: it is the first's duplicate (see on_bulk_checked). */
+  size_t *first;
 };
 
 static void bulk_finish(bulk_ctx *b) {
+  /* A repeated id: a duplicate of its first occurrence once that one is
+   * accepted or found accepted before; refused as it was when it failed. */
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->first[i] == i) continue;
+    hl_event_check *e = &b->results[i];
+    const hl_event_check *f = &b->results[b->first[i]];
+    e->status = f->status;
+    snprintf(e->error, sizeof e->error, "%s", f->status == 0 ? "duplicate" : f->error);
+    snprintf(e->message, sizeof e->message, "%s", f->status == 0 ? "" : f->message);
+    hl_buf_reset(&e->details);
+    if (f->status != 0) hl_buf_append(&e->details, f->details.data, f->details.len);
+  }
   hl_buf out = HL_BUF_INIT;
   hl_jw w;
   hl_jw_open(&w, &out);
@@ -87,6 +103,7 @@ static void bulk_finish(bulk_ctx *b) {
   hl_jw_obj_end(&w);
   hl_api_respond_buf(b->req, 200, &out);
   hl_free(b->results);
+  hl_free(b->first);
   hl_free(b);
 }
 
@@ -346,19 +363,35 @@ static void on_bulk_checked(hl_event_batch *batch, void *data) {
   b->req = in->req;
   b->n = batch->n;
   b->results = hl_calloc(b->n, sizeof *b->results);
+  b->first = hl_malloc((b->n ? b->n : 1) * sizeof *b->first);
   b->outstanding = 1; /* held until every element is handed out */
+  /* An id that comes again in the same bulk is the earlier one's
+   * duplicate, decided here: written concurrently, which of the two writes
+   * the store took first is a race (DynamoDB's conditional puts may end in
+   * either order), and "accepted" would go to the later one at times. */
+  hl_strmap seen;
+  hl_strmap_init(&seen);
   for (size_t i = 0; i < b->n; i++) {
     hl_event_check e = batch->events[i];
     batch->events[i] = (hl_event_check){0};
+    b->first[i] = i;
     if (e.status != 0) {
       b->results[i] = e;
       continue;
     }
+    void *at = e.id ? hl_strmap_get(&seen, e.id) : NULL;
+    if (at) {
+      b->first[i] = (size_t)((uintptr_t)at - 1);
+      b->results[i] = e;
+      continue;
+    }
+    if (e.id) hl_strmap_put(&seen, e.id, (void *)(uintptr_t)(i + 1));
     accept_ctx *c = hl_malloc(sizeof *c);
     *c = (accept_ctx){.a = a, .bulk = b, .index = i, .e = e};
     b->outstanding++;
     store_event(a, c, in->has_trace ? in->trace : NULL);
   }
+  hl_strmap_dispose(&seen);
   hl_event_batch_free(batch);
   hl_free(in);
   if (--b->outstanding == 0) bulk_finish(b);
