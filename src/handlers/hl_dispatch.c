@@ -44,6 +44,9 @@ struct hl_delivery {
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
+  /* The duplicate check of the coming attempt found nothing (make_ready):
+   * start sends without asking the store again. */
+  bool checked;
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
   bool kept;                   /* a retry of an ordered push delivery, kept here (the queue only wrote its status) */
@@ -130,16 +133,18 @@ static void unclaim(hl_dispatch *d, hl_delivery *dl);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
 static void send_attempt(hl_delivery *dl);
+static void make_ready(hl_dispatch *d, hl_delivery *dl);
+static bool check_first(const hl_dispatch *d, const hl_delivery *dl);
 static void on_sent(hl_send_req *req, const hl_send_result *res);
 
 /* The one place a delivery changes state; illegal moves are bugs. */
 static void transition(hl_delivery *dl, dstate to) {
   static const unsigned allowed[] = {
     [D_WAITING] = HL_SM_TO(D_LEDGER) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_DONE),
-    [D_LEDGER] = HL_SM_TO(D_SENDING) | HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
+    [D_LEDGER] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
     [D_SENDING] = HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
     [D_RECORDING] = HL_SM_TO(D_RETRY_WAIT) | HL_SM_TO(D_RECORD_WAIT) | HL_SM_TO(D_DONE),
-    [D_RETRY_WAIT] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_DONE),
+    [D_RETRY_WAIT] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_LEDGER) | HL_SM_TO(D_DONE),
     [D_RECORD_WAIT] = HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
     [D_DONE] = 0,
   };
@@ -309,12 +314,24 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
 /* In flight plus as many again, at most one claim's worth (a claim takes
  * at most 512), ready to go: the next requests are there when answers
  * come back, and memory stays near what is in flight (10,000 in flight
- * hold ~10,500 bodies, not twice that). */
+ * hold ~10,500 bodies, not twice that). On a push queue at least
+ * HL_DISPATCH_PUSH_AHEAD more: a record stays in memory from its read
+ * until its outcome is durable, through two of the store's waits (the
+ * duplicate check's, and the record's commit and fdatasync) beside the
+ * request itself, so with as many again as a small limit those waits, not
+ * the partner, set the pace: 8 in flight to a fast partner drained
+ * ~11,000 records/s, ~20,000 with this and the duplicate check made
+ * before the slot (make_ready; either alone gave nothing: bench/README.md,
+ * "the duplicate check before the slot"). A pull queue
+ * keeps its rows claimed while they wait here, out of other processes'
+ * reach, so it claims no more than before. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
   if (ordered_push(d, s)) return HL_DISPATCH_FIFO_HELD; /* the head and its followers read so far */
   if (ordered(d, s)) return 1; /* the head only: its followers stay in the store */
   unsigned limit = hl_dispatch_sub_limit(d, s);
-  return limit + HL_MIN(limit, 512u);
+  unsigned ahead = HL_MIN(limit, 512u);
+  if (!d->queue->vt->claim) ahead = HL_MAX(ahead, HL_DISPATCH_PUSH_AHEAD);
+  return limit + ahead;
 }
 
 
@@ -334,14 +351,14 @@ static void report(hl_delivery *dl) {
 /* RETRY_WAIT timer fired: back into the subscription's queue. */
 static void on_retry_due(hl_timerq_node *n) {
   hl_delivery *dl = hl_container_of(n, hl_delivery, timer);
-  transition(dl, D_WAITING);
-  if (ST(dl->sub)->fifo_head == dl) {
-    /* An ordered head goes before its followers, which waited behind it. */
-    ST(dl->sub)->fifo_head = NULL;
-    enqueue_front(dl->sub, dl);
-  } else {
-    enqueue(dl->sub, dl);
+  if (ST(dl->sub)->fifo_head != dl) {
+    make_ready(dl->owner, dl);
+    return;
   }
+  /* An ordered head goes before its followers, which waited behind it. */
+  transition(dl, D_WAITING);
+  ST(dl->sub)->fifo_head = NULL;
+  enqueue_front(dl->sub, dl);
   try_start(dl->owner, dl->sub);
 }
 
@@ -652,8 +669,14 @@ static void send_attempt(hl_delivery *dl) {
                                                                                 : NULL);
 }
 
+/* The duplicate check's answer. A delivery checked before it took a slot
+ * (make_ready) joins its subscription's wait queue; one checked under its
+ * slot (start: an ordered subscription) is sent. A store that fails the
+ * read does not stop the attempt: the check guards against a second send
+ * after a restart, and a failing store cannot record the outcome either. */
 static void on_ledger(void *data, int status, hl_store_result *res) {
   hl_delivery *dl = data;
+  hl_dispatch *d = dl->owner;
   if (status == 0 && res->value && strcmp(res->value, "DELIVERED") == 0) {
     release_slot(dl, HL_GATE_NEUTRAL, NULL);
     /* Delivered before (a retried batch, a restart after the POST): do not
@@ -663,23 +686,27 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
     record(dl);
     return;
   }
-  if (dl->owner->stopping || dl->sub->deleted) {
+  if (d->stopping || (dl->holds_slot && dl->sub->deleted)) {
     release_slot(dl, HL_GATE_NEUTRAL, NULL);
     transition(dl, D_DONE);
     delivery_free(dl);
     return;
   }
-  send_attempt(dl);
-}
-
-static void start(hl_dispatch *d, hl_delivery *dl) {
-  if (!d->queue->vt->redelivers) {
-    /* Embedded queue: a delivered row is SUCCESS in the same transaction
-     * that writes its ledger entry, and SUCCESS rows are never claimed, so
-     * the ledger cannot say "delivered" here: skip the read. */
+  if (dl->holds_slot) {
     send_attempt(dl);
     return;
   }
+  /* Into the wait queue; if the subscription went meanwhile, try_start
+   * gives the delivery back to the queue for the one replacing it. */
+  dl->checked = true;
+  transition(dl, D_WAITING);
+  enqueue(dl->sub, dl);
+  try_start(d, dl->sub);
+}
+
+/* Asks the store whether dl was delivered before (the ledger, or the
+ * status row where the store keeps it there); on_ledger answers. */
+static void check_delivered(hl_dispatch *d, hl_delivery *dl) {
   transition(dl, D_LEDGER);
   if (d->store->vt->delivered_get) {
     d->store->vt->delivered_get(d->store, dl->item.d.event_id, dl->item.d.subscription_id, dl->item.replay, on_ledger,
@@ -689,6 +716,45 @@ static void start(hl_dispatch *d, hl_delivery *dl) {
   char key[256];
   ledger_key(key, sizeof key, &dl->item);
   d->store->vt->ledger_get(d->store, key, on_ledger, dl);
+}
+
+/* A delivery ready for an attempt (new, or its retry due) joins its
+ * subscription's wait queue. On a queue that may bring a delivered item
+ * again, its duplicate check comes first, before it takes a slot: a slot
+ * is a request at the partner, and the check waits for the store (the
+ * turn's commit and its fdatasync, or a round trip to PostgreSQL or
+ * DynamoDB). Checked while holding the slot, every attempt added that
+ * wait to the partner's turn, which capped a subscription with a small
+ * max_in_flight far below what its partner takes. An ordered subscription
+ * is checked under its one slot instead (start): its wait queue is the
+ * order of delivery, and a store need not answer checks in the order
+ * they were asked. */
+static bool check_first(const hl_dispatch *d, const hl_delivery *dl) {
+  return d->queue->vt->redelivers && !dl->checked && !ordered(d, dl->sub);
+}
+
+static void make_ready(hl_dispatch *d, hl_delivery *dl) {
+  if (check_first(d, dl)) {
+    check_delivered(d, dl);
+    return;
+  }
+  if (dl->state != D_WAITING) transition(dl, D_WAITING);
+  enqueue(dl->sub, dl);
+  try_start(d, dl->sub);
+}
+
+static void start(hl_dispatch *d, hl_delivery *dl) {
+  /* Embedded queue: a delivered row is SUCCESS in the same transaction
+   * that writes its ledger entry, and SUCCESS rows are never claimed, so
+   * the ledger cannot say "delivered" here: no read. A delivery checked
+   * in make_ready is not asked about again: the check holds for the
+   * attempt it was made for. */
+  if (!d->queue->vt->redelivers || dl->checked) {
+    dl->checked = false; /* a retry of it is checked again */
+    send_attempt(dl);
+    return;
+  }
+  check_delivered(d, dl);
 }
 
 static void on_rate_due(hl_timerq_node *n) {
@@ -802,7 +868,8 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     hl_delivery *dl = dequeue(s);
     if (ordered_push(d, s)) ST(s)->fifo_head = dl;
     dl->host_seq = seq;
-    /* The slot is taken now: LEDGER is quick but counts against the limit. */
+    /* The slot is taken now (an ordered subscription's duplicate check
+     * runs under it: start). */
     dl->holds_slot = true;
     d->in_flight++;
     start(d, dl);
@@ -862,7 +929,8 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
     }
     for (size_t i = 0; i < res->nitems; i++) {
       hl_delivery *dl = delivery_new(d, s, &res->items[i]);
-      enqueue(s, dl);
+      if (check_first(d, dl)) check_delivered(d, dl); /* as make_ready, one try_start for all */
+      else enqueue(s, dl);
     }
     try_start(d, s);
     if (ST(s)->need_claim) hl_dispatch_notify(d, s);
@@ -1014,8 +1082,7 @@ static void submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token, boo
   hl_delivery *dl = delivery_new(d, s, item);
   dl->token = token;
   dl->body_borrowed = body_borrowed;
-  enqueue(s, dl);
-  try_start(d, s);
+  make_ready(d, dl);
 }
 
 void hl_dispatch_submit(hl_dispatch *d, hl_sub *s, hl_eq_item *item, void *token) {

@@ -1,15 +1,21 @@
 /* hl_dispatch.h — the webhook dispatcher: one state machine per delivery
  * (an event going to one subscription), all on the loop.
  *
- *   WAITING --start--> LEDGER --not yet delivered--> SENDING --answer--> RECORDING
- *      ^                  |                                                |
- *      |                  +--already delivered (duplicate)--> RECORDING    |
- *      +------------- RETRY_WAIT <--retryable, due soon-------------------+
- *                                                   terminal / released --> DONE
+ *   new, or its retry due
+ *      |
+ *      +--> LEDGER --not yet delivered--> WAITING --a slot--> SENDING --answer--> RECORDING
+ *             |                                                                     |
+ *             +--already delivered (duplicate)--> RECORDING                         |
+ *      +<-------------------- RETRY_WAIT <--retryable, due soon---------------------+
+ *                                                         terminal / released --> DONE
  *
- * LEDGER checks the idempotency ledger (Kafka and Lambda sources, where a
- * record can come again after it was delivered; the embedded queue goes
- * from WAITING straight to SENDING); SENDING applies the transformations
+ * LEDGER checks whether the delivery was delivered before (Kafka, the
+ * DynamoDB queue and Lambda, where an item can come again after it was
+ * delivered), before the delivery takes an in-flight slot: a slot is a
+ * request at the partner, and the check waits for the store. An ordered
+ * subscription checks under its one slot instead (WAITING --a slot-->
+ * LEDGER --> SENDING), its wait queue being the order of delivery. The
+ * embedded queue has no check (new --> WAITING). SENDING applies the transformations
  * registered for the event type and the subscription (hl_xform_reg.h; an
  * event they do not fit fails without an attempt) and hands the attempt to
  * the sender (hl_sender.h; by default hl_sender_http: signed with Standard
@@ -171,10 +177,15 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
  * on a push queue (Kafka): past this its partition is held (not read) until
  * they drained; the rest wait on Kafka, uncommitted. */
 #define HL_DISPATCH_FIFO_HELD 256
+/* Deliveries ready to go beyond the limit that a subscription on a push
+ * queue (Kafka) may hold in memory at least, whatever its limit (see
+ * hl_dispatch_sub_memory_cap). */
+#define HL_DISPATCH_PUSH_AHEAD 64
 /* How many of its deliveries may be in memory, in flight or ready to go
  * (claimed from the queue, or read from Kafka): the limit plus as many
- * again, at most 512 more; an ordered subscription's head alone on a pull
- * queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
+ * again, at most 512 more, and on a push queue at least
+ * HL_DISPATCH_PUSH_AHEAD more; an ordered subscription's head alone on a
+ * pull queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Deliveries of s held in memory: waiting, running, retry timers. */
 unsigned hl_dispatch_sub_in_memory(const hl_sub *s);

@@ -13,6 +13,7 @@
 #include "model/hl_partner.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
+#include "queue/hl_queue_embedded.h"
 #include "store/hl_store_sqlite.h"
 
 #define MAX_REQ 512
@@ -183,6 +184,34 @@ static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char 
 }
 
 static void on_closed(void *data) { (*(int *)data)++; }
+
+/* The embedded queue declared a queue that may bring a delivered item
+ * again (as Kafka's and DynamoDB's are): the dispatcher then checks each
+ * delivery against the store before sending it, and the status rows it
+ * writes carry what that check reads. The rest of the queue is the real
+ * one. */
+static hl_queue *redelivering;
+static const hl_queue_vt *embedded_vt;
+static hl_queue_vt redelivering_vt;
+
+static void setup_redelivering(unsigned max_in_flight) {
+  char err[256] = "";
+  uv_loop_init(&loop);
+  dir = hl_tmpdir("dispatch");
+  HL_ASSERT_MSG(hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err) == 0, "open: %s", err);
+  hl_registry_init(&reg);
+  reg.free_schedule = hl_retry_schedule_free;
+  HL_ASSERT_EQ_INT(hl_retry_schedule_parse("1s", &schedule, NULL), 0);
+  fake = (fake_sender){.base = {&fake_vt}};
+  redelivering = hl_queue_embedded_create(store);
+  embedded_vt = redelivering->vt;
+  redelivering_vt = *embedded_vt;
+  redelivering_vt.redelivers = true;
+  redelivering->vt = &redelivering_vt;
+  hl_dispatch_options o = {.max_in_flight = max_in_flight, .release_after_ms = 60000, .default_schedule = schedule,
+                           .sender = &fake.base, .queue = redelivering};
+  hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
+}
 
 /* Closes the store and everything else once the dispatcher is closed. */
 static void close_rest(void) {
@@ -673,5 +702,96 @@ HL_TEST(closing_while_a_claim_runs_waits_for_its_answer) {
   HL_ASSERT_EQ_INT((long)fake.nsent, 1); /* c2 was claimed, not sent: closing */
   HL_ASSERT_EQ_INT(fake.closed, 1);
   uv_close((uv_handle_t *)&closer, NULL);
+  close_rest();
+}
+
+/* On a queue that may bring a delivered item again, each delivery's
+ * duplicate check (a store read that waits for the turn's commit) runs
+ * before the delivery takes a slot: a partner taking one request at a
+ * time gets the next the moment it answers, not a store round later.
+ * Checked under the slot, every request waited for the store first. */
+HL_TEST(a_duplicate_check_runs_before_the_delivery_takes_a_slot) {
+  setup_redelivering(100);
+  hl_sub *s = add_sub("sub_a", 1);
+  const char *ids[] = {"e1", "e2", "e3"};
+  for (size_t i = 0; i < 3; i++) accept_event(ids[i], "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  for (size_t k = 2; k <= 3; k++) {
+    turns(20); /* the next is claimed and its check answered meanwhile */
+    HL_ASSERT_EQ_INT((long)fake.nsent, (long)k - 1);
+    answer(&fake, HL_SEND_OK, 200);
+    /* No loop turn in between: the next was checked and goes at once. */
+    HL_ASSERT_EQ_INT((long)fake.nrunning, 1);
+    HL_ASSERT_EQ_INT((long)fake.nsent, (long)k);
+  }
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0 && status_is("e3", "SUCCESS"));
+  for (size_t i = 0; i < 3; i++) {
+    HL_ASSERT_EQ_STR(fake.sent[i], ids[i]);
+    expect_row(ids[i], "SUCCESS", 1);
+  }
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  redelivering->vt->destroy(redelivering);
+  close_rest();
+}
+
+/* The check still stops a second send, and a copy found delivered takes
+ * no slot: it is recorded while the partner holds another request of the
+ * same subscription (one at a time). */
+HL_TEST(a_copy_found_delivered_is_not_sent_and_does_not_wait_for_a_slot) {
+  setup_redelivering(100);
+  hl_sub *s = add_sub("sub_a", 1);
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1); /* e1 at the partner, held there */
+  /* k1 delivered before, as a queue that redelivers records it. */
+  hl_delivery_rec done = {.event_id = "k1", .subscription_id = "sub_a", .status = "SUCCESS", .attempts = 1,
+                          .last_status_code = 200, .updated_at = hl_wall_ms(), .delivered = true};
+  capture c = {0};
+  store->vt->delivery_put(store, &done, cap_cb, &c);
+  run_until(&c.calls);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  /* k1 handed in again, as a re-read batch would. */
+  hl_eq_item again = {.d = {.event_id = hl_strdup("k1"), .subscription_id = hl_strdup("sub_a"),
+                            .status = hl_strdup("PENDING")},
+                      .event_type = hl_strdup("T"), .body = hl_strdup("{}"), .body_len = 2};
+  hl_dispatch_submit(&disp, s, &again, NULL);
+  SPIN(disp.in_memory == 1); /* recorded and gone while e1 still runs */
+  HL_ASSERT_EQ_INT((long)fake.nrunning, 1);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  HL_ASSERT(status_is("k1", "SUCCESS"));
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(disp.in_memory == 0 && status_is("e1", "SUCCESS"));
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  HL_ASSERT_EQ_STR(fake.sent[0], "e1");
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  redelivering->vt->destroy(redelivering);
+  close_rest();
+}
+
+/* How much a subscription may hold in memory: in flight plus as many again
+ * (at most 512 more); on a push queue (Kafka, no claim) at least
+ * HL_DISPATCH_PUSH_AHEAD more, so that a small limit is not paced by the
+ * store's commits that every record waits for. A pull queue keeps its
+ * rows claimed while they wait, and claims no more than before. */
+HL_TEST(a_push_queue_holds_at_least_push_ahead_more_than_a_small_limit) {
+  setup_redelivering(100);
+  hl_sub *one = add_sub("sub_one", 1), *many = add_sub("sub_many", 600);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 2);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
+  redelivering_vt.claim = NULL; /* the same queue, as a push queue */
+  redelivering_vt.claim_head = NULL;
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_PUSH_AHEAD);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
+  redelivering_vt = *embedded_vt; /* a pull queue again for the close */
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  redelivering->vt->destroy(redelivering);
   close_rest();
 }
