@@ -314,23 +314,24 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
 /* In flight plus as many again, at most one claim's worth (a claim takes
  * at most 512), ready to go: the next requests are there when answers
  * come back, and memory stays near what is in flight (10,000 in flight
- * hold ~10,500 bodies, not twice that). On a push queue at least
- * HL_DISPATCH_PUSH_AHEAD more: a record stays in memory from its read
- * until its outcome is durable, through two of the store's waits (the
- * duplicate check's, and the record's commit and fdatasync) beside the
- * request itself, so with as many again as a small limit those waits, not
- * the partner, set the pace: 8 in flight to a fast partner drained
- * ~11,000 records/s, ~20,000 with this and the duplicate check made
- * before the slot (make_ready; either alone gave nothing: bench/README.md,
- * "the duplicate check before the slot"). A pull queue
- * keeps its rows claimed while they wait here, out of other processes'
- * reach, so it claims no more than before. */
+ * hold ~10,500 bodies, not twice that). At least HL_DISPATCH_AHEAD_MIN
+ * more where no other process could take them: a delivery stays in
+ * memory from its read or claim until its outcome is durable, through the
+ * store's waits (the claim's, or the duplicate check's, and the record's
+ * commit and fdatasync) beside the request itself, so with as many again
+ * as a small limit those waits, not the partner, set the pace. 8 in
+ * flight to a fast partner: Kafka ~11,000 records/s, ~20,000 with this
+ * and the duplicate check made before the slot (make_ready; either alone
+ * gave nothing); the embedded queue on SQLite ~13,400, ~18,100
+ * (bench/README.md, "the duplicate check before the slot"). A queue whose
+ * rows processes share (PostgreSQL) keeps them claimed while they wait
+ * here, out of the others' reach, so it claims no more than before. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s) {
   if (ordered_push(d, s)) return HL_DISPATCH_FIFO_HELD; /* the head and its followers read so far */
   if (ordered(d, s)) return 1; /* the head only: its followers stay in the store */
   unsigned limit = hl_dispatch_sub_limit(d, s);
   unsigned ahead = HL_MIN(limit, 512u);
-  if (!d->queue->vt->claim) ahead = HL_MAX(ahead, HL_DISPATCH_PUSH_AHEAD);
+  if (!d->queue->vt->claim || d->queue->alone) ahead = HL_MAX(ahead, HL_DISPATCH_AHEAD_MIN);
   return limit + ahead;
 }
 

@@ -177,14 +177,14 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
  * on a push queue (Kafka): past this its partition is held (not read) until
  * they drained; the rest wait on Kafka, uncommitted. */
 #define HL_DISPATCH_FIFO_HELD 256
-/* Deliveries ready to go beyond the limit that a subscription on a push
- * queue (Kafka) may hold in memory at least, whatever its limit (see
- * hl_dispatch_sub_memory_cap). */
-#define HL_DISPATCH_PUSH_AHEAD 64
+/* Deliveries beyond its limit that a subscription may hold in memory at
+ * least, whatever its limit, where no other process could take them (a
+ * push queue's; hl_queue.alone): see hl_dispatch_sub_memory_cap. */
+#define HL_DISPATCH_AHEAD_MIN 64
 /* How many of its deliveries may be in memory, in flight or ready to go
  * (claimed from the queue, or read from Kafka): the limit plus as many
- * again, at most 512 more, and on a push queue at least
- * HL_DISPATCH_PUSH_AHEAD more; an ordered subscription's head alone on a
+ * again, at most 512 more, and at least HL_DISPATCH_AHEAD_MIN more where
+ * no other process could take them; an ordered subscription's head alone on a
  * pull queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);
 /* Deliveries of s held in memory: waiting, running, retry timers. */

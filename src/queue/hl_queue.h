@@ -115,6 +115,11 @@ struct hl_queue {
    * calls the dispatcher. */
   void (*on_ready)(void *data, const char *subscription_id);
   void *ready_data;
+  /* Set by a pull queue: the items it hands out are this process's alone
+   * (the embedded queue over a store no other process uses), so holding
+   * more of them in memory keeps no other process from work
+   * (hl_dispatch_sub_memory_cap). A push queue's are always. */
+  bool alone;
 };
 
 #endif

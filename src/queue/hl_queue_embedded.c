@@ -148,6 +148,7 @@ static const hl_queue_vt embedded_vt = {
 hl_queue *hl_queue_embedded_create(hl_store *store) {
   embedded *e = hl_calloc(1, sizeof *e);
   e->base.vt = &embedded_vt;
+  e->base.alone = store->vt->eq_alone;
   e->store = store;
   return &e->base;
 }

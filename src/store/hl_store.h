@@ -355,6 +355,12 @@ typedef struct {
    * none), so no caller needs to know which backend it is. */
   void (*render_metrics)(hl_store *s, hl_buf *out);
 
+  /* The embedded queue's rows are this process's alone (SQLite: one
+   * process per data directory), so rows it claims and holds in memory
+   * keep no other process from work. false: processes share them
+   * (PostgreSQL). */
+  bool eq_alone;
+
   /* Work arriving from elsewhere (another process sharing the store)
    * calls cb with its subscription id (NULL: any); NULL: the backend
    * cannot tell (only one process uses it, or others are not announced). */

@@ -1463,7 +1463,7 @@ static void sq_render_metrics(hl_store *base, hl_buf *out);
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
                                           .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics,
-                                          .delivered_get = delivered_get};
+                                          .delivered_get = delivered_get, .eq_alone = true};
 
 /* 1 when table has the column col, 0 when not, HL_ESTORE if it cannot
  * tell: the migration steps' test for "made before this step". */

@@ -775,18 +775,23 @@ HL_TEST(a_copy_found_delivered_is_not_sent_and_does_not_wait_for_a_slot) {
 }
 
 /* How much a subscription may hold in memory: in flight plus as many again
- * (at most 512 more); on a push queue (Kafka, no claim) at least
- * HL_DISPATCH_PUSH_AHEAD more, so that a small limit is not paced by the
- * store's commits that every record waits for. A pull queue keeps its
- * rows claimed while they wait, and claims no more than before. */
-HL_TEST(a_push_queue_holds_at_least_push_ahead_more_than_a_small_limit) {
+ * (at most 512 more), and at least HL_DISPATCH_AHEAD_MIN more where no
+ * other process could take them (a push queue's records, the embedded
+ * queue over SQLite), so that a small limit is not paced by the store's
+ * waits. A queue whose rows processes share keeps claiming no more than
+ * before. */
+HL_TEST(a_small_limit_holds_at_least_ahead_min_more_where_no_other_process_waits) {
   setup_redelivering(100);
   hl_sub *one = add_sub("sub_one", 1), *many = add_sub("sub_many", 600);
+  HL_ASSERT(redelivering->alone); /* the embedded queue on SQLite: one process per data directory */
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_AHEAD_MIN);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
+  redelivering->alone = false; /* as over a store whose rows processes share */
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 2);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt.claim = NULL; /* the same queue, as a push queue */
   redelivering_vt.claim_head = NULL;
-  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_PUSH_AHEAD);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_AHEAD_MIN);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt = *embedded_vt; /* a pull queue again for the close */
   int closed = 0;
