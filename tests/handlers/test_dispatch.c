@@ -166,6 +166,16 @@ static void turns_until(int n, const size_t *nonzero) {
 }
 static void turns(int n) { turns_until(n, NULL); }
 
+/* The embedded queue declared a queue that may bring a delivered item
+ * again (as Kafka's and DynamoDB's are), for the next setup when
+ * next_redelivers: the dispatcher then checks each delivery against the
+ * store before sending it, and the status rows it writes carry what that
+ * check reads. The rest of the queue is the real one. */
+static bool next_redelivers;
+static hl_queue *redelivering;
+static const hl_queue_vt *embedded_vt;
+static hl_queue_vt redelivering_vt;
+
 static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char *sched) {
   char err[256] = "";
   uv_loop_init(&loop);
@@ -180,41 +190,30 @@ static void setup(unsigned max_in_flight, uint64_t release_after_ms, const char 
                            .max_retry_delay_ms = max_retry_delay_ms,
                            .breaker_failures = extra.breaker_failures, .breaker_open_ms = extra.breaker_open_ms,
                            .adaptive_concurrency = extra.adaptive_concurrency};
+  redelivering = NULL;
+  if (next_redelivers) {
+    redelivering = hl_queue_embedded_create(store);
+    embedded_vt = redelivering->vt;
+    redelivering_vt = *embedded_vt;
+    redelivering_vt.redelivers = true;
+    redelivering->vt = &redelivering_vt;
+    o.queue = redelivering;
+    next_redelivers = false;
+  }
   hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
+}
+
+static void setup_redelivering(unsigned max_in_flight) {
+  next_redelivers = true;
+  setup(max_in_flight, 60000, "1s");
 }
 
 static void on_closed(void *data) { (*(int *)data)++; }
 
-/* The embedded queue declared a queue that may bring a delivered item
- * again (as Kafka's and DynamoDB's are): the dispatcher then checks each
- * delivery against the store before sending it, and the status rows it
- * writes carry what that check reads. The rest of the queue is the real
- * one. */
-static hl_queue *redelivering;
-static const hl_queue_vt *embedded_vt;
-static hl_queue_vt redelivering_vt;
-
-static void setup_redelivering(unsigned max_in_flight) {
-  char err[256] = "";
-  uv_loop_init(&loop);
-  dir = hl_tmpdir("dispatch");
-  HL_ASSERT_MSG(hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err) == 0, "open: %s", err);
-  hl_registry_init(&reg);
-  reg.free_schedule = hl_retry_schedule_free;
-  HL_ASSERT_EQ_INT(hl_retry_schedule_parse("1s", &schedule, NULL), 0);
-  fake = (fake_sender){.base = {&fake_vt}};
-  redelivering = hl_queue_embedded_create(store);
-  embedded_vt = redelivering->vt;
-  redelivering_vt = *embedded_vt;
-  redelivering_vt.redelivers = true;
-  redelivering->vt = &redelivering_vt;
-  hl_dispatch_options o = {.max_in_flight = max_in_flight, .release_after_ms = 60000, .default_schedule = schedule,
-                           .sender = &fake.base, .queue = redelivering};
-  hl_dispatch_init(&disp, &loop, NULL, store, &reg, &o);
-}
-
 /* Closes the store and everything else once the dispatcher is closed. */
 static void close_rest(void) {
+  if (redelivering) redelivering->vt->destroy(redelivering); /* the dispatcher is closed */
+  redelivering = NULL;
   int sclosed = 0;
   store->vt->close(store, on_closed, &sclosed);
   SPIN(sclosed == 1);
@@ -731,11 +730,7 @@ HL_TEST(a_duplicate_check_runs_before_the_delivery_takes_a_slot) {
     HL_ASSERT_EQ_STR(fake.sent[i], ids[i]);
     expect_row(ids[i], "SUCCESS", 1);
   }
-  int closed = 0;
-  hl_dispatch_close(&disp, on_closed, &closed);
-  SPIN(closed == 1);
-  redelivering->vt->destroy(redelivering);
-  close_rest();
+  teardown();
 }
 
 /* The check still stops a second send, and a copy found delivered takes
@@ -767,11 +762,7 @@ HL_TEST(a_copy_found_delivered_is_not_sent_and_does_not_wait_for_a_slot) {
   SPIN(disp.in_memory == 0 && status_is("e1", "SUCCESS"));
   HL_ASSERT_EQ_INT((long)fake.nsent, 1);
   HL_ASSERT_EQ_STR(fake.sent[0], "e1");
-  int closed = 0;
-  hl_dispatch_close(&disp, on_closed, &closed);
-  SPIN(closed == 1);
-  redelivering->vt->destroy(redelivering);
-  close_rest();
+  teardown();
 }
 
 /* How much a subscription may hold in memory: in flight plus as many again
@@ -794,9 +785,5 @@ HL_TEST(a_small_limit_holds_at_least_ahead_min_more_where_no_other_process_waits
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_AHEAD_MIN);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt = *embedded_vt; /* a pull queue again for the close */
-  int closed = 0;
-  hl_dispatch_close(&disp, on_closed, &closed);
-  SPIN(closed == 1);
-  redelivering->vt->destroy(redelivering);
-  close_rest();
+  teardown();
 }
