@@ -45,7 +45,9 @@ struct hl_delivery {
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
   /* The duplicate check of the coming attempt found nothing (make_ready):
-   * start sends without asking the store again. */
+   * start sends without asking the store again. Cleared when it sends, so
+   * a delivery that reached the wait queue some other way is still
+   * checked, under its slot. */
   bool checked;
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
@@ -731,7 +733,7 @@ static void check_delivered(hl_dispatch *d, hl_delivery *dl) {
  * order of delivery, and a store need not answer checks in the order
  * they were asked. */
 static bool check_first(const hl_dispatch *d, const hl_delivery *dl) {
-  return d->queue->vt->redelivers && !dl->checked && !ordered(d, dl->sub);
+  return d->queue->vt->redelivers && !ordered(d, dl->sub);
 }
 
 static void make_ready(hl_dispatch *d, hl_delivery *dl) {
