@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "loop/hl_kafka_offsets.h"
+#include "loop/hl_kafka_wake.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,8 @@ typedef struct {
   rd_kafka_queue_t *q;       /* the partition's own queue while assigned, NULL when not split off */
   unsigned holds;            /* back-pressure: not read while > 0 */
   int64_t rewind;            /* lowest released offset to consume again, -1 none */
+  int64_t dry_since;         /* loop ms its queue was last read empty, 0: not since data came */
+  int64_t woken_at;          /* the position its leader was last woken at (hl_kafka_wake.h), -1 none */
 } part_state;
 
 /* Messages read from one partition queue at a time: a partition held in
@@ -55,6 +58,8 @@ struct hl_kafka {
   int pipefd[2];
   uv_poll_t poll;
   uv_timer_t tick, commit_timer;
+  uv_timer_t wake_timer;     /* checks partitions read empty (hl_kafka_wake.h) */
+  hl_kafka_wake wake;
   uv_idle_t more;            /* continues a batch cut at HL_KAFKA_BATCH_MAX, delivers deferred callbacks */
   hl_strmap parts;           /* "topic\x1fpartition" -> part_state* */
   part_state **live;         /* assigned partitions with a queue of their own, read in turn */
@@ -104,6 +109,7 @@ static part_state *part_get(hl_kafka *k, const char *topic, int32_t partition, b
     p->partition = partition;
     p->last_commit = -1;
     p->rewind = -1;
+    p->woken_at = -1;
     hl_kafka_offsets_init(&p->off);
     hl_strmap_put(&k->parts, key, p);
   }
@@ -237,6 +243,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->last_commit = -1;
       p->holds = 0;
       p->rewind = -1;
+      p->dry_since = 0;
+      p->woken_at = -1;
       part_split(k, p);
     }
     hl_log_info("kafka partitions assigned", "\"count\":%d", parts->cnt);
@@ -253,6 +261,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->generation = ++k->generation;
       p->holds = 0;
       p->rewind = -1;
+      p->dry_since = 0;
       part_join(k, p);
       if (k->on_revoke && !k->closing) k->on_revoke(k->data, p->topic, p->partition); /* the owner may be gone at close */
     }
@@ -333,6 +342,78 @@ static void apply_rewinds(hl_kafka *k) {
   while (hl_strmap_next(&k->parts, &it, NULL, &v)) rewind_part(k, v);
 }
 
+/* --- partitions librdkafka stopped fetching (hl_kafka_wake.h) ----------------------------- */
+
+static void on_wake_timer(uv_timer_t *t);
+
+/* p's queue was just read empty: watched from now (from the last record
+ * read, when this read took any). */
+static void note_dry(hl_kafka *k, part_state *p, bool took) {
+  if (took || !p->dry_since) p->dry_since = (int64_t)uv_now(k->loop) + 1; /* never 0 */
+  if (!uv_is_active((uv_handle_t *)&k->wake_timer))
+    uv_timer_start(&k->wake_timer, on_wake_timer, HL_KAFKA_WAKE_MS, 0);
+}
+
+/* The consumer's position in p (the offset after the last record read),
+ * and whether the broker had records past it at the last fetch (the high
+ * watermark librdkafka keeps from fetch answers; no request). */
+static bool left_on_broker(hl_kafka *k, part_state *p, int64_t *pos) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+  *pos = rd_kafka_position(k->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR ? l->elems[0].offset : -1;
+  rd_kafka_topic_partition_list_destroy(l);
+  int64_t lo, hi;
+  return *pos >= 0 && rd_kafka_get_watermark_offsets(k->consumer, p->topic, p->partition, &lo, &hi) == 0 &&
+         hi > *pos;
+}
+
+static void on_woken(void *data);
+
+/* Wakes the leader of one partition that stayed empty for
+ * HL_KAFKA_WAKE_MS with records left on the broker, once per position:
+ * a wake that did not bring them is not repeated until the position moves
+ * (a record librdkafka never hands out, such as a transaction marker at
+ * the end, costs one wake, not a loop). The others wait for the running
+ * wake; those of the same leader are usually fed by it. */
+static void on_wake_timer(uv_timer_t *t) {
+  hl_kafka *k = t->data;
+  if (k->closing || !k->consumer || k->wake.busy) return; /* a running wake checks again when it ends */
+  int64_t now = (int64_t)uv_now(k->loop), next = INT64_MAX;
+  for (size_t i = 0; i < k->nlive; i++) {
+    part_state *p = k->live[i];
+    if (!p->dry_since) continue;
+    if (p->holds || p->paused || !p->q || rd_kafka_queue_length(p->q) > 0) {
+      p->dry_since = 0; /* not read on purpose, or fed: serve reads it */
+      continue;
+    }
+    if (now - p->dry_since < HL_KAFKA_WAKE_MS) {
+      next = HL_MIN(next, p->dry_since + HL_KAFKA_WAKE_MS);
+      continue;
+    }
+    int64_t pos;
+    bool left = left_on_broker(k, p, &pos);
+    p->dry_since = 0;
+    if (!left || pos == p->woken_at) continue;
+    p->woken_at = pos;
+    hl_log_debug("kafka partition woken", "\"topic\":\"%s\",\"partition\":%d,\"position\":%lld", p->topic,
+                 p->partition, (long long)pos);
+    hl_kafka_wake_start(&k->wake, k->loop, p->topic, p->partition, on_woken, k);
+    return;
+  }
+  if (next != INT64_MAX) uv_timer_start(t, on_wake_timer, (uint64_t)(next - now), 0);
+}
+
+static void close_now(hl_kafka *k);
+
+static void on_woken(void *data) {
+  hl_kafka *k = data;
+  if (k->closing) {
+    if (k->checks == 0) close_now(k);
+    return;
+  }
+  uv_timer_start(&k->wake_timer, on_wake_timer, 0, 0);
+}
+
 /* One turn: the consumer queue (rebalances, errors, and messages of any
  * partition not split off), then the unheld partitions' queues in turn, a
  * chunk each, up to HL_KAFKA_BATCH_MAX in all. Returns the number read;
@@ -353,6 +434,7 @@ static int serve_consumer(hl_kafka *k) {
       int got = consume_from(k, p->q, p, want);
       total += got;
       if (got == want) more = true;
+      else if (!p->holds && !p->paused) note_dry(k, p, got > 0);
     }
     k->turn++; /* the next round starts one partition later: no partition always first */
   }
@@ -622,8 +704,10 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   uv_poll_init(loop, &k->poll, k->pipefd[0]);
   uv_timer_init(loop, &k->tick);
   uv_timer_init(loop, &k->commit_timer);
+  uv_timer_init(loop, &k->wake_timer);
   uv_idle_init(loop, &k->more);
-  k->poll.data = k->tick.data = k->commit_timer.data = k->more.data = k;
+  k->poll.data = k->tick.data = k->commit_timer.data = k->wake_timer.data = k->more.data = k;
+  hl_kafka_wake_init(&k->wake, k->consumer);
   uv_poll_start(&k->poll, UV_READABLE, on_pipe);
   uv_timer_start(&k->tick, on_tick, 100, 100);
   if (k->consumer) uv_timer_start(&k->commit_timer, on_commit_timer, 500, 500);
@@ -750,6 +834,13 @@ void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t ke
 
 size_t hl_kafka_outstanding(const hl_kafka *k) { return k->outstanding; }
 
+size_t hl_kafka_prefetched(hl_kafka *k, const char *topic, int32_t partition) {
+  part_state *p = k->consumer ? part_get(k, topic, partition, false) : NULL;
+  return p && p->q ? rd_kafka_queue_length(p->q) : 0;
+}
+
+uint64_t hl_kafka_fetch_wakes(const hl_kafka *k) { return k->wake.sent; }
+
 static void set_paused(hl_kafka *k, const char *topic, int32_t partition, bool pause) {
   if (!k->consumer) return;
   part_state *p = part_get(k, topic, partition, true);
@@ -822,7 +913,6 @@ typedef struct {
   void *data;
 } check_work;
 
-static void close_now(hl_kafka *k);
 
 /* On the threadpool: librdkafka's handles may be used from any thread. */
 static void check_run(uv_work_t *w) {
@@ -853,7 +943,7 @@ static void check_after(uv_work_t *w, int status) {
   }
   if (c->cb) c->cb(c->data, rc, why);
   hl_free(c);
-  if (--k->checks == 0 && k->closing) close_now(k);
+  if (--k->checks == 0 && k->closing && !k->wake.busy) close_now(k);
 }
 
 void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data) {
@@ -867,9 +957,9 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
   k->closing = true;
   k->close_cb = cb;
   k->close_data = data;
-  /* A health check on the threadpool still uses the producer: the handles
-   * go once it is back (rd_kafka_metadata gives up within its timeout). */
-  if (k->checks == 0) close_now(k);
+  /* A health check or a wake on the threadpool still uses a handle: the
+   * handles go once it is back (both give up within their timeouts). */
+  if (k->checks == 0 && !k->wake.busy) close_now(k);
 }
 
 static void close_now(hl_kafka *k) {
@@ -922,9 +1012,10 @@ static void close_now(hl_kafka *k) {
   hl_strmap_dispose(&k->parts);
   hl_free(k->live);
   k->live = NULL;
-  k->closing_handles = 4;
+  k->closing_handles = 5;
   uv_close((uv_handle_t *)&k->poll, on_closed);
   uv_close((uv_handle_t *)&k->tick, on_closed);
   uv_close((uv_handle_t *)&k->commit_timer, on_closed);
+  uv_close((uv_handle_t *)&k->wake_timer, on_closed);
   uv_close((uv_handle_t *)&k->more, on_closed);
 }

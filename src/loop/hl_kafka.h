@@ -21,7 +21,11 @@
  * while the others flow: a held partition is simply not read, and
  * librdkafka stops fetching it once its queue holds
  * HL_KAFKA_PART_QUEUE_KB. Holding never pauses the partition, so nothing
- * fetched is thrown away and fetched again.
+ * fetched is thrown away and fetched again. librdkafka 2.0 does not notice
+ * such a queue being read empty again (it decides to fetch a partition
+ * only when its broker thread wakes, up to a second later): a partition
+ * read empty with records left on the broker has its leader woken after
+ * HL_KAFKA_WAKE_MS (hl_kafka_wake.h).
  *
  * SASL (hl_kafka_sasl): SCRAM takes a login; OAUTHBEARER takes a token
  * source, asked on the loop whenever librdkafka's refresh callback runs
@@ -194,6 +198,12 @@ typedef void (*hl_kafka_check_cb)(void *data, int status, const char *why);
 void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data);
 /* Messages produced and not yet acknowledged. */
 size_t hl_kafka_outstanding(const hl_kafka *k);
+/* Records librdkafka has fetched for an assigned partition and not yet
+ * handed out (its prefetch queue); 0 for a partition not read on its own. */
+size_t hl_kafka_prefetched(hl_kafka *k, const char *topic, int32_t partition);
+/* Wakes sent for partitions whose fetching librdkafka had stopped and not
+ * resumed once their queue was read (hl_kafka_wake.h). */
+uint64_t hl_kafka_fetch_wakes(const hl_kafka *k);
 /* Commits what is committable now (asynchronously). */
 void hl_kafka_commit(hl_kafka *k);
 /* Stops consuming, commits, flushes the producer (up to 5 s), leaves the

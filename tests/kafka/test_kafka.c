@@ -158,6 +158,70 @@ HL_TEST_T(broker_down_and_up_loses_nothing, 90) {
   teardown();
 }
 
+/* n records of ~1 KB (the id first, for st.seen), ids from first. */
+static void produce_kb(hl_kafka *k, const char *topic, int first, int n) {
+  char v[1024], seq[16];
+  for (int i = first; i < first + n; i++) {
+    int len = snprintf(v, sizeof v, "%d ", i);
+    memset(v + len, 'x', sizeof v - (size_t)len);
+    snprintf(seq, sizeof seq, "%d", i);
+    hl_kafka_header h = {"x-seq", seq, strlen(seq)};
+    hl_kafka_produce(k, topic, seq, strlen(seq), v, sizeof v, &h, 1, on_ack, NULL);
+  }
+}
+
+static void run_for(int ms) {
+  uint64_t end = hl_mono_ms() + (uint64_t)ms;
+  while (hl_mono_ms() < end) uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* librdkafka 2.0 stops fetching a partition whose queue holds
+ * HL_KAFKA_PART_QUEUE_KB and does not notice the queue being read empty
+ * (hl_kafka_wake.h). Here the partition is held while ~3 MB are produced,
+ * so its queue fills to the mark with ~1 MB left on the broker; once the
+ * hold ends and the queue is read, only a wake of the partition's leader
+ * fetches the rest before librdkafka's own second. The leader is not the
+ * group's coordinator, whose commits and heartbeats would wake it too. */
+HL_TEST_T(a_partition_read_empty_with_records_left_is_woken_once, 90) {
+  setup();
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create t.wake 1 3") == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "leader t.wake 0 2") == 0);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "coordinator g-wake 1") == 0);
+  hl_kafka *k = make("g-wake");
+  const char *topics[] = {"t.wake"};
+  HL_ASSERT_EQ_INT(hl_kafka_subscribe(k, topics, 1, on_msg, NULL, k), 0);
+  produce_kb(k, "t.wake", 0, 1);
+  run_until(&st.received, 1, 30000); /* assigned, and read from its own queue */
+  HL_ASSERT_EQ_INT(st.received, 1);
+  HL_ASSERT_EQ_INT((int)hl_kafka_fetch_wakes(k), 0); /* read up to the end: nothing left to wake for */
+  hl_kafka_hold(k, "t.wake", 0);
+  produce_kb(k, "t.wake", 1, 3000);
+  run_until(&st.acked, 3001, 30000);
+  HL_ASSERT_EQ_INT(st.acked, 3001);
+  /* Wait for the prefetch to stop growing: the mark reached. */
+  size_t was = 0, now = 0;
+  for (int i = 0; i < 100; i++) {
+    run_for(100);
+    now = hl_kafka_prefetched(k, "t.wake", 0);
+    if (now > 0 && now == was) break;
+    was = now;
+  }
+  HL_ASSERT_MSG(now >= 1500 && now < 3000, "prefetched %zu of 3000", now);
+  HL_ASSERT_EQ_INT(st.received, 1); /* held: not read */
+  hl_kafka_unhold(k, "t.wake", 0);
+  run_until(&st.received, 3001, 30000);
+  HL_ASSERT_EQ_INT(st.received, 3001);
+  HL_ASSERT_EQ_INT(st.dupes, 0);
+  HL_ASSERT(st.in_order);
+  uint64_t wakes = hl_kafka_fetch_wakes(k);
+  HL_ASSERT_MSG(wakes >= 1, "the partition's leader was not woken (%llu wakes)", (unsigned long long)wakes);
+  /* Everything read, the end reached: no further wakes. */
+  run_for(300);
+  HL_ASSERT_EQ_INT((int)hl_kafka_fetch_wakes(k), (int)wakes);
+  close_kafka(k);
+  teardown();
+}
+
 static int ensured, ensure_status = 99;
 static void on_ensured(void *d, int status) {
   (void)d;

@@ -7,6 +7,8 @@
  * stdin, one per line, answering "ok" or "error <text>":
  *   down <broker_id> | up <broker_id> | rtt <broker_id> <ms>
  *   create <topic> <partitions> <replication>
+ *   leader <topic> <partition> <broker_id>   (where that partition is fetched from)
+ *   coordinator <group> <broker_id>          (where that group commits and heartbeats)
  *   error <apikey> <count> <errcode>      (the next <count> requests of that API fail)
  *   quit
  * It exits on stdin EOF, SIGTERM or SIGINT. The mock brokers listen on
@@ -69,6 +71,10 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "up") == 0 && n >= 2) e = rd_kafka_mock_broker_set_up(mc, atoi(a));
     else if (strcmp(cmd, "rtt") == 0 && n >= 3) e = rd_kafka_mock_broker_set_rtt(mc, atoi(a), b);
     else if (strcmp(cmd, "create") == 0 && n >= 4) e = rd_kafka_mock_topic_create(mc, a, b, c);
+    /* "leader <topic> <partition> <broker>", "coordinator <group> <broker>": where a
+     * partition's fetches and a group's commits and heartbeats go. */
+    else if (strcmp(cmd, "leader") == 0 && n >= 4) e = rd_kafka_mock_partition_set_leader(mc, a, b, c);
+    else if (strcmp(cmd, "coordinator") == 0 && n >= 3) e = rd_kafka_mock_coordinator_set(mc, "group", a, b);
     else if (strcmp(cmd, "error") == 0 && n >= 4) {
       rd_kafka_resp_err_t errs[64];
       int cnt = b > 64 ? 64 : b;
