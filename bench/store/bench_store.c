@@ -20,7 +20,13 @@
  * accepted first (not timed), then per delivery the claim (a turn's worth
  * at once), the status update, the attempt row (no ledger: the embedded
  * queue never brings a delivered row again).
- * Event ids are random (UUID-like), as partners' are. */
+ * Event ids are random (UUID-like), as partners' are. Each outcome is
+ * stamped (updated_at, the attempt's time) as a drain at HL_BENCH_RATE
+ * deliveries/s would stamp it (default 25000; 0: all with the drain's
+ * start, as before 2026-12-01, which made every outcome share one
+ * millisecond and so put the event ids, third in the key of the index by
+ * subscription and update time, in random order there: a page written per
+ * delivery that no drain writes). */
 #include "store/hl_store.h"
 #include "store/hl_store_sqlite.h"
 #include "common/hl_common.h"
@@ -154,6 +160,7 @@ int main(int argc, char **argv) {
   timing = true;
   double c0 = cpu_s();
   int64_t now = hl_wall_ms();
+  double rate = getenv("HL_BENCH_RATE") ? atof(getenv("HL_BENCH_RATE")) : 25000.0;
   for (size_t i = 0; i < n; i += turn) {
     size_t m = n - i < turn ? n - i : turn;
     if (kafka) {
@@ -168,7 +175,8 @@ int main(int argc, char **argv) {
     }
     want += kafka ? m : 1;
     wait_answers(want);
-    for (size_t j = 0; j < m; j++) record(s, ids[i + j], now, !kafka);
+    for (size_t j = 0; j < m; j++)
+      record(s, ids[i + j], now + (rate > 0 ? (int64_t)((double)(i + j) * 1000.0 / rate) : 0), !kafka);
     want += (kafka && use_ledger ? 3 : 2) * m;
     wait_answers(want);
   }
