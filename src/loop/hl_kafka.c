@@ -913,7 +913,6 @@ typedef struct {
   void *data;
 } check_work;
 
-
 /* On the threadpool: librdkafka's handles may be used from any thread. */
 static void check_run(uv_work_t *w) {
   check_work *c = hl_container_of(w, check_work, work);
