@@ -28,7 +28,9 @@
 # DRAIN_THREADS (a file: each drain's CPU per delivery by thread is appended
 # to it, bench/peers/drain_clock.py), HL_RESULTS (where peers.md goes,
 # default bench/results/), OUTNAME (its name without .md, default peers), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
-# go, default build/).
+# go, default build/), PARTS_WANTED (the topic's partitions; default one per
+# 2,500 records, at least 4; the mock broker keeps ~5 MB a partition),
+# BROKER_RTT_MS (the mock broker's added round trip during the drains).
 #
 # Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
 # clock and this script on CPU 1):
@@ -155,13 +157,15 @@ print(n)
 PY
 }
 fill_topic() {
-  local parts=$(( (K + 2499) / 2500 )); [ "$parts" -ge 4 ] || parts=4
+  local parts=${PARTS_WANTED:-$(( (K + 2499) / 2500 ))}; [ -n "${PARTS_WANTED:-}" ] || [ "$parts" -ge 4 ] || parts=4
   echo "create $TOPIC $parts 1" >&5
   $pin_p "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$BOOT" --topic "$TOPIC" --url x \
     --secret whsec_AAAA --count "$K" --fill-only 2>"$work/fill.err" || { cat "$work/fill.err" >&2; exit 1; }
   local held; held=$(topic_records) # bounded: each of its broker calls times out after 10 s
   [ "$held" = "$K" ] || { echo "kafka_drain: the topic holds $held records, not $K" >&2; exit 1; }
   PARTS=$parts
+  # The broker's distance, for the drain only (the fill above ran without it).
+  [ -z "${BROKER_RTT_MS:-}" ] || echo "rtt 1 $BROKER_RTT_MS" >&5
 }
 
 # --- PostgreSQL, once, for the -pg drainers --------------------------------------------------

@@ -25,6 +25,8 @@ typedef struct {
   int64_t rewind;            /* lowest released offset to consume again, -1 none */
   int64_t dry_since;         /* loop ms its queue was last read empty, 0: not since data came */
   int64_t woken_at;          /* the position its leader was last woken at (hl_kafka_wake.h), -1 none */
+  bool full;                 /* its queue was seen at librdkafka's mark since the last wake */
+  double avg_len;            /* a running mean of its records' value bytes (what the mark counts) */
 } part_state;
 
 /* Messages read from one partition queue at a time: a partition held in
@@ -245,6 +247,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->rewind = -1;
       p->dry_since = 0;
       p->woken_at = -1;
+      p->full = false;
       part_split(k, p);
     }
     hl_log_info("kafka partitions assigned", "\"count\":%d", parts->cnt);
@@ -262,6 +265,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->holds = 0;
       p->rewind = -1;
       p->dry_since = 0;
+      p->full = false;
       part_join(k, p);
       if (k->on_revoke && !k->closing) k->on_revoke(k->data, p->topic, p->partition); /* the owner may be gone at close */
     }
@@ -309,6 +313,7 @@ static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int 
       rd_kafka_message_destroy(m);
       continue;
     }
+    if (part) part->avg_len += ((double)m->len - part->avg_len) / 16;
     hl_kafka_msg *hm = hl_malloc(sizeof *hm); /* every field set below */
     *hm = (hl_kafka_msg){.rkm = m, .topic = topic, .partition = m->partition, .offset = m->offset,
                          .key = m->key, .key_len = m->key_len, .value = m->payload, .len = m->len,
@@ -369,12 +374,38 @@ static bool left_on_broker(hl_kafka *k, part_state *p, int64_t *pos) {
 
 static void on_woken(void *data);
 
+/* Wakes p's leader if the broker had records past p's position and p was
+ * not woken at this position before: once per position, so a record
+ * librdkafka never hands out (a transaction marker at the end) costs one
+ * wake, not a loop. False when no wake was sent. */
+static bool wake_if_left(hl_kafka *k, part_state *p) {
+  int64_t pos;
+  if (k->wake.busy || !left_on_broker(k, p, &pos) || pos == p->woken_at) return false;
+  p->woken_at = pos;
+  hl_log_debug("kafka partition woken", "\"topic\":\"%s\",\"partition\":%d,\"position\":%lld", p->topic,
+               p->partition, (long long)pos);
+  return hl_kafka_wake_start(&k->wake, k->loop, p->topic, p->partition, on_woken, k);
+}
+
+/* Read while librdkafka had stopped fetching it (its queue at the mark):
+ * woken once a quarter of the mark is left, so the next fetch comes while
+ * the queue still holds records instead of after it ran empty. The mark
+ * counts value bytes; the queue is counted in records, times their mean. */
+static void watch_fill(hl_kafka *k, part_state *p) {
+  double queued = (double)rd_kafka_queue_length(p->q) * p->avg_len, mark = HL_KAFKA_PART_QUEUE_KB * 1024.0;
+  if (queued >= mark * 0.9) {
+    p->full = true;
+  } else if (p->full && queued <= mark / 4 && !k->wake.busy) {
+    wake_if_left(k, p);
+    p->full = false; /* woken, or nothing left to fetch, or woken at this position already */
+  }
+}
+
 /* Wakes the leader of one partition that stayed empty for
- * HL_KAFKA_WAKE_MS with records left on the broker, once per position:
- * a wake that did not bring them is not repeated until the position moves
- * (a record librdkafka never hands out, such as a transaction marker at
- * the end, costs one wake, not a loop). The others wait for the running
- * wake; those of the same leader are usually fed by it. */
+ * HL_KAFKA_WAKE_MS with records left on the broker (a queue that ran empty
+ * before watch_fill's wake, or whose wake did not bring them). The others
+ * wait for the running wake; those of the same leader are usually fed by
+ * it. */
 static void on_wake_timer(uv_timer_t *t) {
   hl_kafka *k = t->data;
   if (k->closing || !k->consumer || k->wake.busy) return; /* a running wake checks again when it ends */
@@ -390,15 +421,8 @@ static void on_wake_timer(uv_timer_t *t) {
       next = HL_MIN(next, p->dry_since + HL_KAFKA_WAKE_MS);
       continue;
     }
-    int64_t pos;
-    bool left = left_on_broker(k, p, &pos);
     p->dry_since = 0;
-    if (!left || pos == p->woken_at) continue;
-    p->woken_at = pos;
-    hl_log_debug("kafka partition woken", "\"topic\":\"%s\",\"partition\":%d,\"position\":%lld", p->topic,
-                 p->partition, (long long)pos);
-    hl_kafka_wake_start(&k->wake, k->loop, p->topic, p->partition, on_woken, k);
-    return;
+    if (wake_if_left(k, p)) return;
   }
   if (next != INT64_MAX) uv_timer_start(t, on_wake_timer, (uint64_t)(next - now), 0);
 }
@@ -433,8 +457,12 @@ static int serve_consumer(hl_kafka *k) {
       int want = HL_MIN(PART_CHUNK, HL_KAFKA_BATCH_MAX - total);
       int got = consume_from(k, p->q, p, want);
       total += got;
-      if (got == want) more = true;
-      else if (!p->holds && !p->paused) note_dry(k, p, got > 0);
+      if (got == want) {
+        more = true;
+        if (!p->holds && !p->paused) watch_fill(k, p);
+      } else if (!p->holds && !p->paused) {
+        note_dry(k, p, got > 0);
+      }
     }
     k->turn++; /* the next round starts one partition later: no partition always first */
   }

@@ -24,7 +24,8 @@
  * fetched is thrown away and fetched again. librdkafka 2.0 does not notice
  * such a queue being read empty again (it decides to fetch a partition
  * only when its broker thread wakes, up to a second later): a partition
- * read empty with records left on the broker has its leader woken after
+ * whose queue was at the mark has its leader woken once a quarter of it is
+ * left, and one read empty with records left on the broker after
  * HL_KAFKA_WAKE_MS (hl_kafka_wake.h).
  *
  * SASL (hl_kafka_sasl): SCRAM takes a login; OAUTHBEARER takes a token

@@ -18,9 +18,10 @@
  * of the partition). The call blocks for the round trip, so it runs on the
  * threadpool, one wake at a time; the callback runs on the loop.
  *
- * hl_kafka decides when to wake (a partition read empty for HL_KAFKA_WAKE_MS
- * with records left on the broker, once per position); this pair only
- * sends it.
+ * hl_kafka decides when to wake (a partition whose queue was at the mark,
+ * once a quarter of it is left, or one read empty for HL_KAFKA_WAKE_MS;
+ * either with records left on the broker, once per position); this pair
+ * only sends it.
  */
 #ifndef HL_KAFKA_WAKE_H
 #define HL_KAFKA_WAKE_H
@@ -31,9 +32,10 @@
 #include <uv.h>
 
 /* How long a partition's queue stays empty, with records left on the
- * broker, before its leader is woken: longer than a fetch of records that
- * are there takes, far shorter than librdkafka's second. A wake while a
- * fetch is on its way costs one small request and nothing else. */
+ * broker, before its leader is woken (when the wake at a quarter of the
+ * mark did not come or did not bring them): longer than a fetch of records
+ * that are there takes, far shorter than librdkafka's second. A wake while
+ * a fetch is on its way costs one small request and nothing else. */
 #define HL_KAFKA_WAKE_MS 10
 /* How long one wake waits for the leader's answer. */
 #define HL_KAFKA_WAKE_TIMEOUT_MS 2000

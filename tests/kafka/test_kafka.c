@@ -179,10 +179,10 @@ static void run_for(int ms) {
  * HL_KAFKA_PART_QUEUE_KB and does not notice the queue being read empty
  * (hl_kafka_wake.h). Here the partition is held while ~3 MB are produced,
  * so its queue fills to the mark with ~1 MB left on the broker; once the
- * hold ends and the queue is read, only a wake of the partition's leader
- * fetches the rest before librdkafka's own second. The leader is not the
+ * hold ends and the queue is read down, only a wake of the partition's
+ * leader fetches the rest before librdkafka's own second. The leader is not the
  * group's coordinator, whose commits and heartbeats would wake it too. */
-HL_TEST_T(a_partition_read_empty_with_records_left_is_woken_once, 90) {
+HL_TEST_T(a_partition_left_unfetched_at_the_mark_is_woken, 90) {
   setup();
   HL_ASSERT(hl_mock_kafka_cmd(&mk, "create t.wake 1 3") == 0);
   HL_ASSERT(hl_mock_kafka_cmd(&mk, "leader t.wake 0 2") == 0);
