@@ -322,9 +322,10 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s) {
  * store's waits (the claim's, or the duplicate check's, and the record's
  * commit and fdatasync) beside the request itself, so with as many again
  * as a small limit those waits, not the partner, set the pace. 8 in
- * flight to a fast partner: Kafka ~11,000 records/s, ~20,000 in most runs
- * with this and the duplicate check made before the slot (make_ready;
- * either alone gave nothing); the embedded queue on SQLite ~13,400,
+ * flight to a fast partner: Kafka ~11,000 records/s, ~20,000 with this
+ * and the duplicate check made before the slot (make_ready; either alone
+ * gave nothing; the runs still at ~11,000 were librdkafka's fetcher asleep
+ * at the tail, hl_kafka_wake.h); the embedded queue on SQLite ~13,400,
  * ~18,100 (bench/README.md, "the duplicate check before the slot"). A queue whose
  * rows processes share (PostgreSQL) keeps them claimed while they wait
  * here, out of the others' reach, so it claims no more than before. */
