@@ -355,6 +355,7 @@ static void on_wake_timer(uv_timer_t *t);
  * read, when this read took any). */
 static void note_dry(hl_kafka *k, part_state *p, bool took) {
   if (took || !p->dry_since) p->dry_since = (int64_t)uv_now(k->loop) + 1; /* never 0 */
+  p->full = false; /* watch_fill's moment has passed: the timer's wake takes over */
   if (!uv_is_active((uv_handle_t *)&k->wake_timer))
     uv_timer_start(&k->wake_timer, on_wake_timer, HL_KAFKA_WAKE_MS, 0);
 }
@@ -429,13 +430,16 @@ static void on_wake_timer(uv_timer_t *t) {
 
 static void close_now(hl_kafka *k);
 
+/* A close waits for the threadpool's jobs that use a handle (health checks,
+ * a wake): the handles go once the last is back. */
+static void close_if_idle(hl_kafka *k) {
+  if (k->closing && k->checks == 0 && !k->wake.busy) close_now(k);
+}
+
 static void on_woken(void *data) {
   hl_kafka *k = data;
-  if (k->closing) {
-    if (k->checks == 0) close_now(k);
-    return;
-  }
-  uv_timer_start(&k->wake_timer, on_wake_timer, 0, 0);
+  if (k->closing) close_if_idle(k);
+  else uv_timer_start(&k->wake_timer, on_wake_timer, 0, 0);
 }
 
 /* One turn: the consumer queue (rebalances, errors, and messages of any
@@ -970,7 +974,8 @@ static void check_after(uv_work_t *w, int status) {
   }
   if (c->cb) c->cb(c->data, rc, why);
   hl_free(c);
-  if (--k->checks == 0 && k->closing && !k->wake.busy) close_now(k);
+  k->checks--;
+  close_if_idle(k);
 }
 
 void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data) {
@@ -984,9 +989,9 @@ void hl_kafka_close(hl_kafka *k, void (*cb)(void *data), void *data) {
   k->closing = true;
   k->close_cb = cb;
   k->close_data = data;
-  /* A health check or a wake on the threadpool still uses a handle: the
-   * handles go once it is back (both give up within their timeouts). */
-  if (k->checks == 0 && !k->wake.busy) close_now(k);
+  /* A health check or a wake on the threadpool still uses a handle: both
+   * give up within their timeouts. */
+  close_if_idle(k);
 }
 
 static void close_now(hl_kafka *k) {
