@@ -46,6 +46,24 @@ static void on_done(void *data, int status, hl_store_result *res) {
   answered++;
 }
 
+/* The embedded path's claim: the rowid of each row claimed, by event id
+ * (ids are claimed in the order they were accepted), so that the status
+ * update goes by rowid as the dispatcher's does (hl_delivery_rec.row_ref). */
+static char (*claim_ids)[48];
+static int64_t *claim_rows;
+static size_t nclaimed;
+
+static void on_claimed(void *data, int status, hl_store_result *res) {
+  for (size_t i = 0; status == 0 && res && i < res->nitems; i++, nclaimed++) {
+    if (strcmp(res->items[i].d.event_id, claim_ids[nclaimed]) != 0) {
+      fprintf(stderr, "claim out of order at %zu\n", nclaimed);
+      exit(1);
+    }
+    claim_rows[nclaimed] = res->items[i].d.row_ref;
+  }
+  on_done(data, status, res);
+}
+
 /* The longest loop turn while the store answers (its COMMIT, and before
  * the checkpoints moved to the threadpool, the checkpoint in it). */
 static uint64_t turn_max_ns, turns, turn_sum_ns;
@@ -104,12 +122,12 @@ static long long written(void) {
  * the status row (delivered_get). */
 static bool use_ledger;
 
-static void record(hl_store *s, const char *id, int64_t now, bool update) {
+static void record(hl_store *s, const char *id, int64_t row_ref, int64_t now, bool update) {
   char key[256];
   snprintf(key, sizeof key, "sub_bench#%s", id);
   hl_delivery_rec r = {.event_id = (char *)id, .subscription_id = "sub_bench", .status = "SUCCESS",
                        .attempts = 1, .last_status_code = 200, .last_latency_ms = 3, .updated_at = now,
-                       .delivered = !update && !use_ledger};
+                       .delivered = !update && !use_ledger, .row_ref = row_ref};
   if (update) s->vt->eq_update(s, &r, false, on_done, NULL);
   else s->vt->delivery_put(s, &r, on_done, NULL);
   /* The ledger entry only where the queue may bring a delivery again
@@ -140,6 +158,8 @@ int main(int argc, char **argv) {
   if (getenv("HL_BENCH_CKPT_PAGES")) hl_store_sqlite_ckpt_pages(s, atoi(getenv("HL_BENCH_CKPT_PAGES")));
 #endif
   char (*ids)[48] = calloc(n, sizeof *ids);
+  claim_ids = ids;
+  claim_rows = calloc(n, sizeof *claim_rows);
   uint64_t rng = 42;
   for (size_t i = 0; i < n; i++) event_id(ids[i], sizeof ids[i], &rng);
   static const char *subs[] = {"sub_bench"};
@@ -171,12 +191,12 @@ int main(int argc, char **argv) {
         else s->vt->delivered_get(s, ids[i + j], "sub_bench", 0, on_done, NULL);
       }
     } else {
-      s->vt->eq_claim(s, "sub_bench", m, now + 1000, on_done, NULL);
+      s->vt->eq_claim(s, "sub_bench", m, now + 1000, on_claimed, NULL);
     }
     want += kafka ? m : 1;
     wait_answers(want);
     for (size_t j = 0; j < m; j++)
-      record(s, ids[i + j], now + (rate > 0 ? (int64_t)((double)(i + j) * 1000.0 / rate) : 0), !kafka);
+      record(s, ids[i + j], kafka ? 0 : claim_rows[i + j], now + (rate > 0 ? (int64_t)((double)(i + j) * 1000.0 / rate) : 0), !kafka);
     want += (kafka && use_ledger ? 3 : 2) * m;
     wait_answers(want);
   }
@@ -201,6 +221,7 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   free(ids);
+  free(claim_rows);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   return system(cmd) == 0 ? 0 : 1;

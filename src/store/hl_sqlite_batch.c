@@ -86,10 +86,8 @@ static sqlite3_stmt *prepared(hl_sqlite_batch *b, sqlite3 *db, size_t k) {
   return b->st[i];
 }
 
-sqlite3_stmt *hl_sqlite_batch_bind(hl_sqlite_batch *b, sqlite3 *db, size_t first, size_t n) {
-  sqlite3_stmt *st = prepared(b, db, n);
-  if (!st) return NULL;
-  sqlite3_reset(st);
+/* Binds rows first .. first + n - 1 to st's parameters 1, 2, ... */
+static void bind_values(const hl_sqlite_batch *b, sqlite3_stmt *st, size_t first, size_t n) {
   const hl_sqlite_val *v = &b->v[first * (size_t)b->ncols];
   int np = (int)n * b->ncols;
   /* SQLITE_STATIC: the buffer is neither grown nor cleared until the
@@ -100,7 +98,19 @@ sqlite3_stmt *hl_sqlite_batch_bind(hl_sqlite_batch *b, sqlite3 *db, size_t first
       sqlite3_bind_text(st, p + 1, v->len ? b->text.data + v->off : "", (int)v->len, SQLITE_STATIC);
     else sqlite3_bind_null(st, p + 1);
   }
+}
+
+sqlite3_stmt *hl_sqlite_batch_bind(hl_sqlite_batch *b, sqlite3 *db, size_t first, size_t n) {
+  sqlite3_stmt *st = prepared(b, db, n);
+  if (!st) return NULL;
+  sqlite3_reset(st);
+  bind_values(b, st, first, n);
   return st;
+}
+
+void hl_sqlite_batch_bind_row(const hl_sqlite_batch *b, size_t row, sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  bind_values(b, st, row, 1);
 }
 
 void hl_sqlite_batch_clear(hl_sqlite_batch *b) {

@@ -65,6 +65,9 @@ size_t hl_sqlite_batch_chunk(size_t n);
 /* The statement writing n rows (n a size of hl_sqlite_batch_chunk), reset,
  * with rows first .. first + n - 1 bound; NULL if it cannot be prepared. */
 sqlite3_stmt *hl_sqlite_batch_bind(hl_sqlite_batch *b, sqlite3 *db, size_t first, size_t n);
+/* Binds row's values to st's parameters 1 .. ncols (st reset first): a
+ * statement of the caller's own that takes one row's values by number. */
+void hl_sqlite_batch_bind_row(const hl_sqlite_batch *b, size_t row, sqlite3_stmt *st);
 /* Forgets the rows (after they were written or failed). */
 void hl_sqlite_batch_clear(hl_sqlite_batch *b);
 

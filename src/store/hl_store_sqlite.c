@@ -23,7 +23,7 @@ typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_READ,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL,
-  Q_EQ_UPDATE, Q_EQ_UPDATE_ROW,
+  Q_EQ_UPDATE, Q_EQ_UPDATE_KEY,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_HEALTH_READ, Q_HEALTH_WRITE,
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
@@ -112,6 +112,12 @@ typedef struct {
    * statement on its table, so a read sees every entry asked for before
    * it. */
   sq_batch pending_ledger, pending_ledger_reads;
+  /* The outcomes of claimed rows (eq_update with the claim's rowid) of
+   * this transaction not written yet: one UPDATE ... FROM (VALUES ...)
+   * per 64 (flush_updates). Status rows are written (pending_deliveries)
+   * or updated (here) in the order asked: adding to one kind first
+   * writes what the other holds. */
+  sq_batch pending_updates;
   /* The duplicate checks (delivered_get) of this turn not read yet: one
    * statement per 64, after the turn's status rows are written. */
   sq_batch pending_delivered_reads;
@@ -211,13 +217,11 @@ static void build_sql(sq_store *s) {
   SET(Q_EQ_UPDATE, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
-  /* The same by the rowid the claim handed out (hl_delivery_rec.row_ref):
-   * no search of the primary key's index, whose keys (event ids) are
-   * random; the key compared on the row itself, so a rowid that names
-   * another row changes nothing (eq_update then goes by the key). */
-  SET(Q_EQ_UPDATE_ROW, "UPDATE %s SET status=?3,attempts=?4,last_status_code=?5,last_error=?6,"
-      "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
-      "WHERE rowid=?12 AND event_id=?1 AND subscription_id=?2", t->delivery_table);
+  /* The same by the key, for a row of pending_updates (numbered as its
+   * values: ?1, the rowid, is not used). */
+  SET(Q_EQ_UPDATE_KEY, "UPDATE %s SET status=?4,attempts=?5,last_status_code=?6,last_error=?7,"
+      "last_latency_ms=?8,updated_at=?9,next_attempt_at=?10,claimed=?11,transformation=?12 "
+      "WHERE event_id=?2 AND subscription_id=?3", t->delivery_table);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -279,6 +283,16 @@ static void build_sql(sq_store *s) {
                        "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
                        "transformation=excluded.transformation,delivered_gen=CASE WHEN excluded.delivered_gen>=0 "
                        "THEN MAX(COALESCE(delivered_gen,-1),excluded.delivered_gen) ELSE delivered_gen END");
+  /* A claimed row's outcome by its rowid (hl_delivery_rec.row_ref): no
+   * search of the primary key's index, whose keys (event ids) are
+   * random. The key is compared on the row itself, so a rowid that names
+   * another row changes nothing (flush_updates then goes by the key).
+   * SQLite plans it as a scan of the VALUES and a rowid look-up each. */
+  snprintf(b, sizeof b, "UPDATE %s AS d SET status=v.column4,attempts=v.column5,last_status_code=v.column6,"
+           "last_error=v.column7,last_latency_ms=v.column8,updated_at=v.column9,next_attempt_at=v.column10,"
+           "claimed=v.column11,transformation=v.column12 FROM (VALUES", t->delivery_table);
+  hl_sqlite_batch_init(&s->pending_updates.b, b, "(?,?,?,?,?,?,?,?,?,?,?,?)",
+                       ") AS v WHERE d.rowid=v.column1 AND d.event_id=v.column2 AND d.subscription_id=v.column3");
   /* An attempt row finds its delivery's rowid when it is written, after
    * the turn's status rows (flush_attempts): the event id and subscription
    * are bound twice, for the row and for the look-up. */
@@ -412,7 +426,12 @@ static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_s
 }
 
 static void flush_batch(sq_store *s, sq_batch *sb);
-static void flush_deliveries(sq_store *s) { flush_batch(s, &s->pending_deliveries); }
+static void flush_updates(sq_store *s);
+/* At most one of the two holds rows (delivery_put, eq_update). */
+static void flush_deliveries(sq_store *s) {
+  flush_batch(s, &s->pending_deliveries);
+  flush_updates(s);
+}
 /* Attempt rows look up their delivery's rowid: the status rows first. */
 static void flush_attempts(sq_store *s) {
   flush_deliveries(s);
@@ -746,6 +765,7 @@ static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data)
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
+  flush_updates(s);
   int rc = txn_begin(s);
   if (rc) {
     finish(s, cb, data, rc, NULL);
@@ -1138,24 +1158,71 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
   finish(s, cb, data, rc, &res);
 }
 
+/* The outcome of a row in pending_updates written alone, by its rowid and
+ * then, when that names no such row, by its key. */
+static int update_row(sq_store *s, size_t row) {
+  hl_sqlite_batch *b = &s->pending_updates.b;
+  int rc = exec_stmt(s, hl_sqlite_batch_bind(b, s->db, row, 1));
+  if (rc == 0 && sqlite3_changes(s->db) == 0) {
+    sqlite3_stmt *st = stmt(s, Q_EQ_UPDATE_KEY);
+    if (st) hl_sqlite_batch_bind_row(b, row, st);
+    rc = exec_stmt(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
+  }
+  return rc;
+}
+
+/* Writes the outcomes held in pending_updates, 64 (then 32, ...) a
+ * statement. A statement that changed fewer rows than it holds (a rowid
+ * that names another row, a row updated twice: SQLite applies one of
+ * them, not the last) or failed has its rows written again one by one,
+ * in order: each row's callback hears of its own outcome, and the last
+ * update of a row is the one that stays. Rewriting a row already written
+ * with the same values changes nothing. */
+static void flush_updates(sq_store *s) {
+  sq_batch *sb = &s->pending_updates;
+  hl_sqlite_batch *b = &sb->b;
+  for (size_t i = 0; i < b->nrows;) {
+    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
+    int rc = exec_stmt(s, hl_sqlite_batch_bind(b, s->db, i, k));
+    bool all = rc == 0 && (size_t)sqlite3_changes(s->db) == k;
+    for (size_t j = i; j < i + k; j++) {
+      int st = all ? 0 : update_row(s, j);
+      sb->done[j]->status = st;
+      if (st == 0 && (hl_sqlite_batch_text_is(b, j, 3, "SUCCESS", 7) || hl_sqlite_batch_text_is(b, j, 3, "FAILED", 6)))
+        s->backlog_delta--;
+    }
+    i += k;
+  }
+  hl_sqlite_batch_clear(b);
+}
+
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb,
                       void *data) {
   sq_store *s = SQ(base);
-  flush_deliveries(s);
+  flush_batch(s, &s->pending_deliveries);
   int rc = txn_begin(s);
-  /* By the rowid of the claim first, by the key when it names no such row. */
-  for (int pass = r->row_ref > 0 ? 0 : 1; rc == 0 && pass < 2; pass++) {
-    sqlite3_stmt *st = stmt(s, pass == 0 ? Q_EQ_UPDATE_ROW : Q_EQ_UPDATE);
-    if (!st) {
-      rc = HL_ESTORE;
-      break;
-    }
+  if (rc == 0 && r->row_ref > 0) { /* a claimed row: written with the turn's others */
+    hl_sqlite_batch *b = &s->pending_updates.b;
+    hl_sqlite_batch_int(b, r->row_ref);
+    hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
+    hl_sqlite_batch_text(b, r->status); hl_sqlite_batch_int(b, r->attempts);
+    hl_sqlite_batch_int(b, r->last_status_code); hl_sqlite_batch_text(b, r->last_error);
+    hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
+    hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_int(b, release ? 0 : 1);
+    hl_sqlite_batch_text(b, r->transformation);
+    if (batch_row_add(s, &s->pending_updates, cb, data, 0) == HL_SQLITE_BATCH_MAX) flush_updates(s);
+    return;
+  }
+  flush_updates(s);
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_EQ_UPDATE);
+  if (st) {
     bind_delivery(st, r);
     sqlite3_bind_int(st, 10, release ? 0 : 1);
-    if (pass == 0) sqlite3_bind_int64(st, 12, r->row_ref);
     rc = exec_stmt(s, st);
-    if (rc == 0 && sqlite3_changes(s->db) > 0) break;
-    if (rc == 0 && pass == 1) rc = HL_ENOTFOUND;
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_ENOTFOUND;
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
   }
   if (rc == 0 && terminal_status(r->status)) s->backlog_delta--;
   finish(s, cb, data, rc, NULL);
@@ -1441,11 +1508,13 @@ static void on_sync_stopped(void *data) {
   /* The batches' statements go with the others; the connection itself is
    * closed once the checkpointer has stopped (on_ckpt_stopped). */
   hl_sqlite_batch_close(&s->pending_deliveries.b);
+  hl_sqlite_batch_close(&s->pending_updates.b);
   hl_sqlite_batch_close(&s->pending_attempts.b);
   hl_sqlite_batch_close(&s->pending_ledger.b);
   hl_sqlite_batch_close(&s->pending_ledger_reads.b);
   hl_sqlite_batch_close(&s->pending_delivered_reads.b);
   hl_free(s->pending_deliveries.done);
+  hl_free(s->pending_updates.done);
   hl_free(s->pending_attempts.done);
   hl_free(s->pending_ledger.done);
   hl_free(s->pending_ledger_reads.done);
