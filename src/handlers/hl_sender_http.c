@@ -170,6 +170,13 @@ static void set_fixed_options(http_call *c) {
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->error);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+  /* No proxy, whatever the environment says (http_proxy, HTTPS_PROXY,
+   * all_proxy, which libcurl honours by default): open_socket checks the
+   * address a delivery connects to, and through a proxy that is the
+   * proxy's, never the partner's. The "*" also spares libcurl its look-ups
+   * of those variables on every transfer. */
+  curl_easy_setopt(e, CURLOPT_PROXY, "");
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* HTTP/2 when the partner offers it in the TLS handshake (ALPN), HTTP/1.1

@@ -1193,6 +1193,34 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
   stop_both();
 }
 
+/* Deliveries never go through a proxy named in the environment (http_proxy,
+ * HTTPS_PROXY, all_proxy, which libcurl would otherwise honour): the
+ * address policy checks the address a delivery connects to, and through a
+ * proxy that is the proxy's, never the partner's. The "proxy" here is a
+ * second mock partner: the delivery reaches the partner, and the proxy sees
+ * no request at all. */
+HL_TEST_T(deliveries_ignore_proxies_named_in_the_environment, 60) {
+  e2e_partner proxy;
+  e2e_start_partner(&proxy, NULL);
+  char hp[96], hsp[96], ap[96];
+  snprintf(hp, sizeof hp, "http_proxy=%s", proxy.base);
+  snprintf(hsp, sizeof hsp, "HTTPS_PROXY=%s", proxy.base);
+  snprintf(ap, sizeof ap, "all_proxy=%s", proxy.base);
+  const char *env[] = {hp, hsp, ap, NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/direct", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-no-proxy", "10"), 202);
+  HL_ASSERT_MSG(e2e_wait_status(&hk, "evt-no-proxy", "SUCCESS", 10000), "not delivered");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "direct", 1, 5000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&proxy, "requests"), 0);
+  stop_both();
+  e2e_stop_partner(&proxy);
+}
+
 /* A subscription's answers show no credential: the URL's user and password
  * and the values of its own headers are redacted (the names stay), as the
  * signing secret is after creation; deliveries still use them. */
