@@ -7,17 +7,27 @@
 #include <string.h>
 #include <strings.h>
 
-/* Substrings of a header name that mark it as credential-like. */
-static const char *const redacted_words[] = {"cookie", "auth", "token", "secret", "password", "passwd",
-                                             "signature", "session", "api-key", "apikey", "x-amz-security"};
+/* Substrings of a header name that mark it as credential-like (lower
+ * case), and their lengths. */
+#define WORD(w) {w, sizeof w - 1}
+static const struct { const char *s; size_t n; } redacted_words[] = {
+    WORD("cookie"), WORD("auth"), WORD("token"), WORD("secret"), WORD("password"), WORD("passwd"),
+    WORD("signature"), WORD("session"), WORD("api-key"), WORD("apikey"), WORD("x-amz-security")};
+#undef WORD
 
+/* One pass over the name: a word can start only where its first letter is
+ * (c, a, t, s, p or x), and most names have few such places. This runs for
+ * every header of every answer. */
 bool hl_attempt_header_redacted(const char *name, size_t len) {
-  char low[128];
-  if (len >= sizeof low) return true; /* a name that long is not worth the risk */
-  for (size_t i = 0; i < len; i++) low[i] = (char)tolower((unsigned char)name[i]);
-  low[len] = '\0';
-  for (size_t i = 0; i < HL_ARRAY_SIZE(redacted_words); i++)
-    if (strstr(low, redacted_words[i])) return true;
+  if (len >= 128) return true; /* a name that long is not worth the risk */
+  for (size_t i = 0; i < len; i++) {
+    int c = tolower((unsigned char)name[i]);
+    if (c != 'c' && c != 'a' && c != 't' && c != 's' && c != 'p' && c != 'x') continue;
+    for (size_t w = 0; w < HL_ARRAY_SIZE(redacted_words); w++)
+      if (redacted_words[w].s[0] == c && redacted_words[w].n <= len - i &&
+          strncasecmp(name + i, redacted_words[w].s, redacted_words[w].n) == 0)
+        return true;
+  }
   return false;
 }
 

@@ -3,6 +3,7 @@
  * left out, values cut, text made valid UTF-8) and the body's first bytes. */
 #include "hl_test.h"
 #include "handlers/hl_attempt_log.h"
+#include "common/hl_common.h"
 #include "json/hl_json.h"
 
 #include <string.h>
@@ -48,6 +49,25 @@ HL_TEST(headers_are_lower_cased_joined_and_redacted) {
   HL_ASSERT(!r.truncated);
   hl_json_doc_dispose(&doc);
   hl_attempt_rec_free(&r);
+}
+
+/* Every credential-like word, anywhere in a name and in any case, redacts
+ * it; names that only share letters with them do not. */
+HL_TEST(credential_like_names_are_redacted_wherever_the_word_sits) {
+  static const char *const redacted[] = {"Cookie", "Set-Cookie", "Authorization", "Proxy-Authenticate",
+                                         "X-Auth", "X-Token", "X-Access-TOKEN", "Client-Secret", "Password",
+                                         "X-Passwd", "Webhook-Signature", "X-SIGNATURE", "X-Session-Id",
+                                         "X-Api-Key", "apikey", "X-Amz-Security-Token", "aUTh"};
+  static const char *const kept[] = {"Content-Type", "Content-Length", "Date", "X-Trace", "Server",
+                                     "Cache-Control", "Retry-After", "x-amz-request-id", "X-Tok", "Sign",
+                                     "X-Sess", "Api-Ke", "a", "Accept-Ranges", "Strict-Transport-Security"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(redacted); i++)
+    HL_ASSERT_MSG(hl_attempt_header_redacted(redacted[i], strlen(redacted[i])), "%s kept", redacted[i]);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(kept); i++)
+    HL_ASSERT_MSG(!hl_attempt_header_redacted(kept[i], strlen(kept[i])), "%s redacted", kept[i]);
+  /* The length given is the name's: a word running past it does not count. */
+  HL_ASSERT(!hl_attempt_header_redacted("X-Auth", 4));
+  HL_ASSERT(hl_attempt_header_redacted("X-Auth", 6));
 }
 
 HL_TEST(long_values_are_cut_and_bad_bytes_replaced) {
