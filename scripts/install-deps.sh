@@ -31,7 +31,7 @@ case "${1:-test}" in
   # certificates (tests/e2e/tls_certs.sh); python3-cryptography: the service peer of bench_destinations.
   # nginx, libnginx-mod-http-echo: the h2 and HTTP/1.1 TLS partner of bench/h2/run.sh (tools/nginx_partner).
   # libssl-dev: bench_sign's OpenSSL reference row (the SHA-256 of the CPU's SHA extensions), found when present.
-  bench) want+=(kcat nodejs npm python3-botocore python3-cryptography nghttp2-client openssl libssl-dev gnuplot-nox python3
+  bench) want+=(kcat nodejs npm python3-botocore python3-cryptography nghttp2-client valgrind openssl libssl-dev gnuplot-nox python3
                 python3-httpx python3-confluent-kafka bc util-linux postgresql nginx libnginx-mod-http-echo) ;;
   *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
 esac

@@ -12,6 +12,14 @@
 #                                         each drainer named (not node: JIT frames)
 #   DRAINERS="hookloop@h1tls hookloop@h2" bench/peers/kafka_drain.sh   the same drain
 #                                         into nginx over TLS (bench/h2/run.sh)
+#   bench/peers/kafka_drain.sh instructions   each C drainer (default "bare hookloop
+#                                         embedded") under valgrind's callgrind, once
+#                                         with K/2 records and once with K (default
+#                                         10000): the user-space instructions a
+#                                         delivery costs, by library, as the
+#                                         difference of the two over K/2 (start-up
+#                                         and set-up cancel out). Exact counts: the
+#                                         machine's noise does not move them
 #   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
 #                                         "bare hookloop embedded") with `perf
 #                                         stat` counting its system calls (calls
@@ -71,7 +79,7 @@ mode=${1:-drain}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${HL_BUILD:-$root/build}
 out=${HL_RESULTS:-$root/bench/results}
-K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
+asked_k=${K:-}; K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
 asked=${DRAINERS:-}
 DRAINERS=${asked:-bare-post bare node hookloop hookloop-pg embedded embedded-pg}
 PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
@@ -79,10 +87,24 @@ TOPIC=wh.egress.p.Payment
 case "$mode" in
   drain) ;;
   profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
-  syscalls) R=1; DRAINERS=${asked:-bare hookloop embedded}
-    case " $DRAINERS " in *" node"*) echo "kafka_drain: syscalls counts the C drainers only" >&2; exit 2 ;; esac ;;
-  *) echo "usage: bench/peers/kafka_drain.sh [drain|profile|syscalls]" >&2; exit 2 ;;
+  syscalls|instructions|instructions-one) R=1; DRAINERS=${asked:-bare hookloop embedded}
+    case " $DRAINERS " in *" node"*) echo "kafka_drain: $mode counts the C drainers only" >&2; exit 2 ;; esac ;;
+  *) echo "usage: bench/peers/kafka_drain.sh [drain|profile|syscalls|instructions]" >&2; exit 2 ;;
 esac
+if [ "$mode" = instructions ]; then # two runs of instructions-one, K/2 and K records; their difference
+  command -v valgrind >/dev/null || { echo "kafka_drain: valgrind is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
+  K=${asked_k:-10000}; cg=$(mktemp -d /tmp/hookloop-instr-XXXXXX)
+  for k in $((K / 2)) "$K"; do
+    CG_DIR=$cg/$k K=$k DRAINERS="$DRAINERS" HL_RESULTS=$cg OUTNAME=runs-$k "$0" instructions-one >&2 || exit 1
+  done
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  echo "# User-space instructions per delivery — $(uname -m), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "_valgrind --tool=callgrind on each drainer (all its threads), one drain of $((K / 2)) records and one of $K, $CONC in flight; per delivery: (count at $K − count at $((K / 2))) / $((K / 2)). The kernel's work (system calls) is not counted: see syscalls mode._"
+  echo
+  "$PY" "$root/bench/peers/instr_table.py" "$cg" "$((K / 2))" "$K" $DRAINERS
+  rm -rf "$cg"; exit 0
+fi
 OUTNAME=${OUTNAME:-peers}
 case " $DRAINERS " in *" node@h2 "*)
   echo "kafka_drain: node@h2 is not offered: undici's HTTP/2 fails against nginx (bench/peers/node/dispatcher.mjs)" >&2; exit 2 ;;
@@ -110,11 +132,11 @@ forget() { # pids that have ended: out of the list, so a reused pid is never sig
   for p in "${pids[@]}"; do for q in "$@"; do [ "$p" = "$q" ] && continue 2; done; keep+=("$p"); done
   pids=("${keep[@]}")
 }
-stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s; only those still alive and ours
+stop_bounded() { # pids: SIGTERM, then SIGKILL after 5 s (60 s under callgrind, which writes its count at the exit); only those still alive and ours
   set -- $(for p in "$@"; do [ "$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)" = $$ ] && echo "$p"; done)
   (($#)) || return 0
   kill "$@" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$@" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 $([ "$mode" = instructions-one ] && echo 600 || echo 50)); do kill -0 "$@" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true
   forget "$@"
 }
@@ -256,7 +278,7 @@ clock_result() { # -> "ok RATE SECONDS CPU" or "failed ..." (the clock gives up 
 hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
   local port=$1 dir=$2; shift 2
   env "$@" ${CA_FILE:+HOOKLOOP_CA_FILE=$CA_FILE} HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
-    LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "$bin/hookloop" serve 2>"$dir.log" &
+    LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "${WRAP[@]}" "$bin/hookloop" serve 2>"$dir.log" &
   HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
   wait_port "$port"
 }
@@ -319,6 +341,9 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
   local d=${1%@*} kind=http round=$2 res self="" dpid="" tls=()
   PGCPU=""; pg_env "$d"
   [ "$d" = "$1" ] || kind=${1#*@}
+  WRAP=(env) # instructions-one: the drainer under callgrind, its count in $CG_DIR/<drainer>.<pid>
+  [ "$mode" = instructions-one ] && mkdir -p "$CG_DIR" &&
+    WRAP=(valgrind -q --tool=callgrind --callgrind-out-file="$CG_DIR/$d.%p")
   rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
   start_partner "$kind" || { RESULT="failed partner_did_not_start"; return; }
   SCHEME=http; CA_FILE=""
@@ -330,7 +355,7 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
   case "$d" in
     bare-post|bare)
       start_clock || { stop_bounded "$PPID_"; RESULT="failed clock"; return; }
-      $pin_d "$bin/bench/peers/bare_curl" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" --count "$K" \
+      $pin_d "${WRAP[@]}" "$bin/bench/peers/bare_curl" --bootstrap "$BOOT" --topic "$TOPIC" --url "$url" --count "$K" \
         --concurrency "$CONC" --max-seconds "$MAXS" $([ "$d" = bare-post ] && echo --preload) "${tls[@]}" \
         >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
@@ -370,6 +395,8 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       # Held at 1/s while the backlog is loaded, then released (an in-place update).
       { subscribe "$hp" 1 && load_backlog "$hp"; } || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed backlog"; return; }
       perf_attach "$HLPID" "$d"; [ -n "$PERFPID" ] && sleep 1 # attached before the release
+      # Under callgrind the count starts at the release: the backlog's intake is not the drain's.
+      [ "$mode" = instructions-one ] && { callgrind_control -z "$HLPID" >/dev/null 2>&1 || note "callgrind_control -z failed"; }
       start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
       [ "$d" = embedded ] || pg_mark
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
