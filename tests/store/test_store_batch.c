@@ -557,10 +557,11 @@ HL_TEST(an_outcome_finds_its_row_by_the_claims_rowid_or_else_by_its_key) {
 /* The outcomes of a turn's claimed rows are written by multi-row UPDATEs
  * (64 rows a statement). In one turn, 70 outcomes, among them a rowid that
  * names another row, a rowid of no row, a key that is not there, a row
- * updated twice (the later update stays, though SQLite applies only one
- * source row per target row in an UPDATE ... FROM), and a status row put
- * between them: each callback hears its own outcome, in the order asked;
- * a read in the same turn sees them; the backlog counts what ended. */
+ * updated twice in one statement (the later update stays, though SQLite
+ * applies only one source row per target row in an UPDATE ... FROM) and
+ * one in two, and a status row put after them: each callback hears its
+ * own outcome, in the order asked; a read in the same turn sees them; the
+ * backlog counts what ended. */
 HL_TEST(a_turns_outcomes_are_written_together_each_as_if_alone) {
   open_store();
   enum { N = 70 };
@@ -582,8 +583,11 @@ HL_TEST(a_turns_outcomes_are_written_together_each_as_if_alone) {
   hl_eq_item *it = c.res.items;
   for (int i = 0; i < N; i++) HL_ASSERT_EQ_STR(it[i].d.event_id, id[i]);
   int base = answered;
-  /* The turn: one outcome a row, with the oddities below. */
-  static capture u[N + 3];
+  /* The turn: one outcome a row, with the oddities below; seq holds the
+   * captures in the order asked. */
+  static capture u[N + 4];
+  capture *seq[N + 4];
+  int nseq = 0;
   memset(u, 0, sizeof u);
   int64_t own5 = it[5].d.row_ref;
   it[5].d.row_ref = it[6].d.row_ref;         /* names row 6: row 5 by its key */
@@ -594,43 +598,48 @@ HL_TEST(a_turns_outcomes_are_written_together_each_as_if_alone) {
     x.attempts = 1;
     x.next_attempt_at = hl_wall_ms() + 60000;
     x.updated_at = hl_wall_ms();
-    store->vt->eq_update(store, &x, i % 3 == 0, cap_cb, &u[i]);
+    store->vt->eq_update(store, &x, i % 3 == 0, cap_cb, seq[nseq++] = &u[i]);
+    if (i == 3) { /* row 3 again in the same statement: it succeeded on its retry */
+      x.status = "SUCCESS";
+      x.attempts = 2;
+      store->vt->eq_update(store, &x, false, cap_cb, seq[nseq++] = &u[N]);
+    }
   }
-  /* Row 9 (RETRYING above) again: it succeeded on its retry. */
+  /* Row 9 (RETRYING above) again, in the next statement. */
   hl_delivery_rec again = it[9].d;
   again.status = "SUCCESS";
   again.attempts = 2;
-  store->vt->eq_update(store, &again, false, cap_cb, &u[N]);
+  store->vt->eq_update(store, &again, false, cap_cb, seq[nseq++] = &u[N + 1]);
   /* A key that is not there, with a rowid that is. */
   hl_delivery_rec ghost = {.event_id = "upd-none", .subscription_id = "sub_a", .status = "SUCCESS",
                            .row_ref = it[0].d.row_ref};
-  store->vt->eq_update(store, &ghost, false, cap_cb, &u[N + 1]);
+  store->vt->eq_update(store, &ghost, false, cap_cb, seq[nseq++] = &u[N + 2]);
   /* A status row put after them (the Kafka path's write) and a read. */
   hl_delivery_rec put = {.event_id = "upd-put", .subscription_id = "sub_a", .status = "SUCCESS", .attempts = 1,
                          .updated_at = hl_wall_ms()};
-  store->vt->delivery_put(store, &put, cap_cb, &u[N + 2]);
+  store->vt->delivery_put(store, &put, cap_cb, seq[nseq++] = &u[N + 3]);
   capture l = {0};
   store->vt->delivery_list(store, id[9], cap_cb, &l);
   HL_ASSERT_EQ_INT(answered, base); /* never from inside the call */
-  run_until_answered(base + N + 4);
-  for (int i = 0; i < N + 3; i++) {
-    HL_ASSERT_EQ_INT(u[i].calls, 1);
-    HL_ASSERT_EQ_INT(u[i].order, base + i);
-    HL_ASSERT_EQ_INT(u[i].status, i == N + 1 ? HL_ENOTFOUND : 0);
+  run_until_answered(base + nseq + 1);
+  for (int k = 0; k < nseq; k++) {
+    HL_ASSERT_EQ_INT(seq[k]->calls, 1);
+    HL_ASSERT_EQ_INT(seq[k]->order, base + k);
+    HL_ASSERT_EQ_INT(seq[k]->status, seq[k] == &u[N + 2] ? HL_ENOTFOUND : 0);
   }
   HL_ASSERT_EQ_INT((int)l.res.ndeliveries, 1);
   HL_ASSERT_EQ_STR(l.res.deliveries[0].status, "SUCCESS");
   HL_ASSERT_EQ_INT((int)l.res.deliveries[0].attempts, 2);
   hl_store_result_dispose(&l.res);
   for (int i = 0; i < N; i++) {
-    const char *want = i == 9 ? "SUCCESS" : i % 3 == 0 ? "RETRYING" : i % 3 == 1 ? "SUCCESS" : "FAILED";
+    const char *want = i == 3 || i == 9 ? "SUCCESS" : i % 3 == 0 ? "RETRYING" : i % 3 == 1 ? "SUCCESS" : "FAILED";
     HL_ASSERT_MSG(strcmp(status_of(id[i]), want) == 0, "row %d: %s, not %s", i, status_of(id[i]), want);
   }
   HL_ASSERT_EQ_STR(status_of("upd-put"), "SUCCESS");
-  /* Ended: the SUCCESS and FAILED rows, and row 9; the RETRYING rows were
-   * released (claimed=0) and are claimed again once due. */
+  /* Ended: the SUCCESS and FAILED rows, and rows 3 and 9; the RETRYING
+   * rows were released (claimed=0) and are claimed again once due. */
   int open = 0;
-  for (int i = 0; i < N; i++) open += i % 3 == 0 && i != 9;
+  for (int i = 0; i < N; i++) open += i % 3 == 0 && i != 3 && i != 9;
   HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), open);
   capture again_c = {0};
   store->vt->eq_claim(store, "sub_a", N, hl_wall_ms() + 120000, cap_cb, &again_c);
