@@ -70,6 +70,34 @@ char *hl_strndup(const char *s, size_t n) {
 
 void hl_free(void *p) { free(p); }
 
+size_t hl_fmt_i64(char *out, int64_t v) {
+  char rev[HL_FMT_I64_MAX];
+  /* Digits of the magnitude as unsigned, so INT64_MIN needs no case. */
+  uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  size_t n = 0, k = 0;
+  do {
+    rev[n++] = (char)('0' + m % 10);
+    m /= 10;
+  } while (m);
+  if (v < 0) out[k++] = '-';
+  while (n) out[k++] = rev[--n];
+  out[k] = '\0';
+  return k;
+}
+
+size_t hl_fmt_join(char *out, size_t cap, const char *a, const char *b, const char *c) {
+  const char *part[3] = {a, b, c};
+  size_t total = 0;
+  for (int i = 0; i < 3; i++) {
+    if (!part[i]) continue;
+    size_t n = strlen(part[i]);
+    if (cap && total < cap - 1) memcpy(out + total, part[i], HL_MIN(n, cap - 1 - total));
+    total += n;
+  }
+  if (cap) out[HL_MIN(total, cap - 1)] = '\0';
+  return total;
+}
+
 void hl_free_n(void *const *p, size_t n) {
   for (size_t i = 0; i < n; i++) free(p[i]);
 }

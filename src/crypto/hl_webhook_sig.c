@@ -88,13 +88,13 @@ static void mac_message(const hl_hmac_key *k, const char *id, size_t id_len, con
 int hl_webhook_signer_sign(const hl_webhook_signer *s, const char *msg_id, size_t id_len, int64_t timestamp,
                            const void *body, size_t body_len, hl_buf *out) {
   if (s->n <= 0) return HL_EINVAL;
-  char ts[24];
-  int ts_len = snprintf(ts, sizeof ts, "%" PRId64, timestamp);
+  char ts[HL_FMT_I64_MAX];
+  size_t ts_len = hl_fmt_i64(ts, timestamp);
   uint8_t mac[32];
   /* "v1," + 44 base64 characters + a separating space per secret. */
   hl_buf_reserve(out, (size_t)s->n * (4 + HL_BASE64_ENCODED_LEN(32)));
   for (int i = 0; i < s->n; i++) {
-    mac_message(&s->keys[i], msg_id, id_len, ts, (size_t)ts_len, body, body_len, mac);
+    mac_message(&s->keys[i], msg_id, id_len, ts, ts_len, body, body_len, mac);
     if (i) hl_buf_putc(out, ' ');
     hl_buf_append(out, "v1,", 3);
     hl_base64_encode(out, mac, sizeof mac);
@@ -104,8 +104,8 @@ int hl_webhook_signer_sign(const hl_webhook_signer *s, const char *msg_id, size_
 
 int hl_webhook_sign_multi(const char *secrets, const char *msg_id, int64_t timestamp, const char *body,
                           size_t body_len, hl_buf *out) {
-  char ts[24];
-  int ts_len = snprintf(ts, sizeof ts, "%" PRId64, timestamp);
+  char ts[HL_FMT_I64_MAX];
+  size_t ts_len = hl_fmt_i64(ts, timestamp);
   size_t len;
   int signed_n = 0;
   uint8_t key[HL_WEBHOOK_KEY_MAX], mac[32];
@@ -115,7 +115,7 @@ int hl_webhook_sign_multi(const char *secrets, const char *msg_id, int64_t times
     if (klen < 0) continue; /* an unusable entry does not stop the others */
     hl_hmac_key k;
     hl_hmac_key_init(&k, key, (size_t)klen);
-    mac_message(&k, msg_id, strlen(msg_id), ts, (size_t)ts_len, body, body_len, mac);
+    mac_message(&k, msg_id, strlen(msg_id), ts, ts_len, body, body_len, mac);
     hl_hmac_key_dispose(&k);
     if (signed_n++) hl_buf_putc(out, ' ');
     hl_buf_append(out, "v1,", 3);

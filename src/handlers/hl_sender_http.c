@@ -527,8 +527,8 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   size_t first_own = nh;
 #define HL_HEADER(name, value) \
   (off[nh++] = hb->len, hl_buf_puts(hb, name), hl_buf_puts(hb, value), hl_buf_putc(hb, '\0'))
-  char tsv[24];
-  snprintf(tsv, sizeof tsv, "%" PRId64, ts);
+  char tsv[HL_FMT_I64_MAX];
+  hl_fmt_i64(tsv, ts);
   HL_HEADER("webhook-id: ", it->d.event_id);
   HL_HEADER("webhook-timestamp: ", tsv);
   HL_HEADER("webhook-signature: ", c->sig.data);

@@ -1068,7 +1068,8 @@ void hl_jw_str(hl_jw *w, const char *s) {
 
 void hl_jw_int(hl_jw *w, int64_t v) {
   pre_value(w);
-  hl_buf_printf(w->out, "%lld", (long long)v);
+  char d[HL_FMT_I64_MAX];
+  hl_buf_append(w->out, d, hl_fmt_i64(d, v));
 }
 
 void hl_jw_double(hl_jw *w, double v) {

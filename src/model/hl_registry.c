@@ -138,7 +138,7 @@ const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *
 }
 
 static void sub_key(char *out, size_t n, const char *partner, const char *type) {
-  snprintf(out, n, "%s\x1f%s", partner, type);
+  hl_fmt_join(out, n, partner, "\x1f", type); /* once a delivery */
 }
 
 void hl_sub_list_add(hl_sub_list *l, hl_sub *s) {

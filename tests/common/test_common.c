@@ -2,6 +2,9 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 HL_TEST(buf_grows_and_stays_terminated) {
   hl_buf b = HL_BUF_INIT;
@@ -101,4 +104,34 @@ HL_TEST(spare_reuses_zeroed_objects_up_to_its_max) {
   HL_ASSERT(hl_spare_take(&small) == p);
   hl_free(p);
   hl_spare_dispose(&small);
+}
+
+/* hl_fmt_i64 writes what printf's "%" PRId64 writes, at the edges too. */
+HL_TEST(fmt_i64_matches_printf) {
+  const int64_t v[] = {0, 1, -1, 9, 10, -10, 1764590400, 1764590400123, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(v); i++) {
+    char want[32], got[HL_FMT_I64_MAX];
+    snprintf(want, sizeof want, "%" PRId64, v[i]);
+    size_t n = hl_fmt_i64(got, v[i]);
+    HL_ASSERT_EQ_STR(got, want);
+    HL_ASSERT_EQ_INT((long long)n, (long long)strlen(want));
+  }
+}
+
+/* hl_fmt_join cuts and terminates as snprintf("%s%s%s") would, and says
+ * the length the whole would have had. */
+HL_TEST(fmt_join_matches_snprintf) {
+  const char *a[] = {"event_type:", "", "partner", NULL};
+  const char *b[] = {"Payment", "x", "\x1f", "only"};
+  const char *c[] = {NULL, "", "Payment.v1", NULL};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(a); i++)
+    for (size_t cap = 1; cap <= 24; cap++) {
+      char want[32], got[32];
+      memset(got, '#', sizeof got);
+      int wn = snprintf(want, cap, "%s%s%s", a[i] ? a[i] : "", b[i] ? b[i] : "", c[i] ? c[i] : "");
+      size_t n = hl_fmt_join(got, cap, a[i], b[i], c[i]);
+      HL_ASSERT_MSG(strcmp(got, want) == 0, "cap %zu: \"%s\", not \"%s\"", cap, got, want);
+      HL_ASSERT_EQ_INT((long long)n, (long long)wn);
+      HL_ASSERT(got[cap] == '#'); /* nothing past cap */
+    }
 }
