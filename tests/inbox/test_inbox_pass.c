@@ -390,15 +390,18 @@ HL_TEST_T(a_rotated_secret_is_taken_up_after_its_ttl, 120) {
     }
     hl_sleep_ms(100);
   }
-  HL_ASSERT_EQ_INT(hook_requests("second"), 1);
+  HL_ASSERT(hook_requests("second") >= 1);
   for (int waited = 0; state_count("acks") < seeded && waited < 20000; waited += 100) hl_sleep_ms(100);
-  long first = hook_requests("first");
-  HL_ASSERT_EQ_INT(first + 1, seeded);
+  /* Every event seeded reached one of the two, once. (The one seeded just
+   * as the first reached "second" may have gone there too: the loop reads
+   * the partner and the acks one after the other.) */
+  long first = hook_requests("first"), second = hook_requests("second");
+  HL_ASSERT_EQ_INT(first + second, seeded);
   /* From now on, the new target only. */
   seed(3);
   for (int waited = 0; state_count("acks") < seeded + 3 && waited < 20000; waited += 100) hl_sleep_ms(100);
   HL_ASSERT_EQ_INT(state_count("acks"), seeded + 3);
-  HL_ASSERT_EQ_INT(hook_requests("second"), 4);
+  HL_ASSERT_EQ_INT(hook_requests("second"), second + 3);
   HL_ASSERT_EQ_INT(hook_requests("first"), first);
   int st = e2e_stop_hookloop(&h, SIGTERM, 20000);
   HL_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
