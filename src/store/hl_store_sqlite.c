@@ -149,6 +149,11 @@ static bool terminal_status(const char *st) {
   return st && (strcmp(st, "SUCCESS") == 0 || strcmp(st, "FAILED") == 0);
 }
 
+/* The same for the status a batch holds in a row's column col. */
+static bool terminal_status_at(const hl_sqlite_batch *b, size_t row, int col) {
+  return hl_sqlite_batch_text_is(b, row, col, "SUCCESS", 7) || hl_sqlite_batch_text_is(b, row, col, "FAILED", 6);
+}
+
 /* --- statements ---------------------------------------------------------- */
 
 /* The put, list and (unless del is Q__COUNT) delete statements of a record
@@ -1189,8 +1194,7 @@ static void flush_updates(sq_store *s) {
     for (size_t j = i; j < i + k; j++) {
       int st = all ? 0 : update_row(s, j);
       sb->done[j]->status = st;
-      if (st == 0 && (hl_sqlite_batch_text_is(b, j, 3, "SUCCESS", 7) || hl_sqlite_batch_text_is(b, j, 3, "FAILED", 6)))
-        s->backlog_delta--;
+      if (st == 0 && terminal_status_at(b, j, 3)) s->backlog_delta--;
     }
     i += k;
   }
