@@ -3,32 +3,46 @@
 #include "common/hl_common.h"
 #include "json/hl_json.h"
 
-#include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 /* Substrings of a header name that mark it as credential-like (lower
- * case), and their lengths. */
+ * case), by their first letter: a word can start only where its first
+ * letter is, and most names have few such places. */
+typedef struct {
+  const char *s;
+  size_t n;
+} word;
 #define WORD(w) {w, sizeof w - 1}
-static const struct { const char *s; size_t n; } redacted_words[] = {
-    WORD("cookie"), WORD("auth"), WORD("token"), WORD("secret"), WORD("password"), WORD("passwd"),
-    WORD("signature"), WORD("session"), WORD("api-key"), WORD("apikey"), WORD("x-amz-security")};
+static const word redacted_words[26][3] = {
+    ['a' - 'a'] = {WORD("auth"), WORD("api-key"), WORD("apikey")},
+    ['c' - 'a'] = {WORD("cookie")},
+    ['p' - 'a'] = {WORD("password"), WORD("passwd")},
+    ['s' - 'a'] = {WORD("secret"), WORD("signature"), WORD("session")},
+    ['t' - 'a'] = {WORD("token")},
+    ['x' - 'a'] = {WORD("x-amz-security")},
+};
 #undef WORD
 
-/* One pass over the name: a word can start only where its first letter is
- * (c, a, t, s, p or x), and most names have few such places. This runs for
- * every header of every answer. */
-bool hl_attempt_header_redacted(const char *name, size_t len) {
-  if (len >= 128) return true; /* a name that long is not worth the risk */
+static inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c; }
+
+/* low: a name already in lower case, shorter than 128 bytes. One pass,
+ * and no locale-aware tolower: header names are ASCII tokens (RFC 9110
+ * 5.1), and this runs for every header of every answer. */
+static bool lower_redacted(const char *low, size_t len) {
   for (size_t i = 0; i < len; i++) {
-    int c = tolower((unsigned char)name[i]);
-    if (c != 'c' && c != 'a' && c != 't' && c != 's' && c != 'p' && c != 'x') continue;
-    for (size_t w = 0; w < HL_ARRAY_SIZE(redacted_words); w++)
-      if (redacted_words[w].s[0] == c && redacted_words[w].n <= len - i &&
-          strncasecmp(name + i, redacted_words[w].s, redacted_words[w].n) == 0)
-        return true;
+    unsigned c = (unsigned char)low[i] - 'a';
+    if (c >= 26) continue;
+    for (const word *w = redacted_words[c]; w < redacted_words[c] + 3 && w->s; w++)
+      if (w->n <= len - i && memcmp(low + i, w->s, w->n) == 0) return true;
   }
   return false;
+}
+
+bool hl_attempt_header_redacted(const char *name, size_t len) {
+  if (len >= 128) return true; /* a name that long is not worth the risk */
+  char low[128];
+  for (size_t i = 0; i < len; i++) low[i] = ascii_lower(name[i]);
+  return lower_redacted(low, len);
 }
 
 /* A header kept: its name in lower case and its values joined, in place
@@ -93,9 +107,10 @@ static void headers_json(hl_buf *out, hl_buf *tmp, const char *raw, size_t len) 
       size_t nlen = trim(&name, (size_t)(colon - p));
       const char *val = colon + 1;
       size_t vlen = trim(&val, (size_t)(line_end - val));
-      if (nlen > 0 && !hl_attempt_header_redacted(name, nlen)) { /* redacted: also every name >= 128 bytes */
-        char low[128];
-        for (size_t i = 0; i < nlen; i++) low[i] = (char)tolower((unsigned char)name[i]);
+      char low[128];
+      bool keep = nlen > 0 && nlen < sizeof low; /* a name of 128 bytes or more is redacted */
+      for (size_t i = 0; keep && i < nlen; i++) low[i] = ascii_lower(name[i]);
+      if (keep && !lower_redacted(low, nlen)) {
         size_t k = 0;
         while (k < nh && (h[k].nlen != nlen || memcmp(h[k].name, low, nlen) != 0)) k++;
         if (k == nh && nh < HL_ATTEMPT_HEADERS_MAX) {
