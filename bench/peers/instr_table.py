@@ -16,8 +16,12 @@ import re
 import sys
 
 SHORT = [("libcurl", "libcurl"), ("libmbedcrypto", "mbedTLS"), ("libsqlite3", "SQLite"),
-         ("libc.so", "libc"), ("librdkafka", "librdkafka"), ("libuv", "libuv"), ("ld-linux", "loader")]
+         ("libc.so", "libc"), ("librdkafka", "librdkafka"), ("libuv", "libuv"), ("ld-linux", "loader"),
+         ("libssl", "OpenSSL"), ("libcrypto", "OpenSSL")]
 COLUMNS = ["libcurl", "libc", "mbedTLS", "SQLite", "own code", "librdkafka", "libuv", "other"]
+# Shown only when a drainer ran in it: libcurl's TLS, for drainers into an
+# https partner (NAME@h1tls, NAME@h2).
+TLS_COLUMN = "OpenSSL"
 
 
 def short(obj, main):
@@ -70,16 +74,23 @@ def count(d, k, drainer):
 
 def main():
     d, k1, k2, drainers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-    print("| drainer | instructions per delivery | " + " | ".join(COLUMNS) + " |")
-    print("|---|---:|" + "---:|" * len(COLUMNS))
+    rows = []
     for dr in drainers:
         a, b = count(d, k1, dr), count(d, k2, dr)
-        if a is None or b is None:
-            print(f"| {dr} | failed |" + " |" * len(COLUMNS))
+        per = None if a is None or b is None else \
+            {lib: (b.get(lib, 0) - a.get(lib, 0)) / (k2 - k1) for lib in set(a) | set(b)}
+        rows.append((dr, per))
+    columns = list(COLUMNS)
+    if any(per and per.get(TLS_COLUMN) for _, per in rows):
+        columns.insert(1, TLS_COLUMN)
+    print("| drainer | instructions per delivery | " + " | ".join(columns) + " |")
+    print("|---|---:|" + "---:|" * len(columns))
+    for dr, per in rows:
+        if per is None:
+            print(f"| {dr} | failed |" + " |" * len(columns))
             continue
-        per = {lib: (b.get(lib, 0) - a.get(lib, 0)) / (k2 - k1) for lib in set(a) | set(b)}
         total = sum(per.values())
-        cells = " | ".join(f"{per.get(c, 0) / 1000:.1f}k" for c in COLUMNS)
+        cells = " | ".join(f"{per.get(c, 0) / 1000:.1f}k" for c in columns)
         print(f"| {dr} | {total / 1000:.1f}k | {cells} |")
 
 

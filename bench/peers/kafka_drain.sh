@@ -19,7 +19,12 @@
 #                                         delivery costs, by library, as the
 #                                         difference of the two over K/2 (start-up
 #                                         and set-up cancel out). Exact counts: the
-#                                         machine's noise does not move them
+#                                         machine's noise does not move them.
+#                                         NAME@h1tls counts a drain into nginx over
+#                                         TLS (OpenSSL then gets a column; use a
+#                                         small CONC: 256 handshakes under
+#                                         callgrind outlast MAXS); CG_KEEP=dir keeps
+#                                         callgrind's files there (<K>/<drainer>.<pid>)
 #   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
 #                                         "bare hookloop embedded") with `perf
 #                                         stat` counting its system calls (calls
@@ -103,6 +108,7 @@ if [ "$mode" = instructions ]; then # two runs of instructions-one, K/2 and K re
   echo "_valgrind --tool=callgrind on each drainer (all its threads), one drain of $((K / 2)) records and one of $K, $CONC in flight; per delivery: (count at $K − count at $((K / 2))) / $((K / 2)). The kernel's work (system calls) is not counted: see syscalls mode._"
   echo
   "$PY" "$root/bench/peers/instr_table.py" "$cg" "$((K / 2))" "$K" $DRAINERS
+  [ -n "${CG_KEEP:-}" ] && mkdir -p "$CG_KEEP" && cp -r "$cg/." "$CG_KEEP/"
   rm -rf "$cg"; exit 0
 fi
 OUTNAME=${OUTNAME:-peers}
@@ -341,9 +347,9 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
   local d=${1%@*} kind=http round=$2 res self="" dpid="" tls=()
   PGCPU=""; pg_env "$d"
   [ "$d" = "$1" ] || kind=${1#*@}
-  WRAP=(env) # instructions-one: the drainer under callgrind, its count in $CG_DIR/<drainer>.<pid>
+  WRAP=(env) # instructions-one: the drainer under callgrind, its count in $CG_DIR/<drainer[@kind]>.<pid>
   [ "$mode" = instructions-one ] && mkdir -p "$CG_DIR" &&
-    WRAP=(valgrind -q --tool=callgrind --callgrind-out-file="$CG_DIR/$d.%p")
+    WRAP=(valgrind -q --tool=callgrind --callgrind-out-file="$CG_DIR/$1.%p")
   rm -f "$work/drainer.pid" "$work/drainer.out" "$work/drainer.err"
   start_partner "$kind" || { RESULT="failed partner_did_not_start"; return; }
   SCHEME=http; CA_FILE=""
