@@ -305,10 +305,13 @@ typedef struct {
 
   /* Embedded queue (NULL in backends that have none; Kafka is the queue then). */
   void (*eq_accept)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data); /* HL_EEXISTS: duplicate */
-  /* Takes up to limit due, unclaimed deliveries of one subscription (or of
-   * all when subscription_id is NULL), oldest due first, and marks them
-   * claimed so they are not taken twice. -> items; when fewer than limit
-   * were due, also next_due_at (see hl_store_result). */
+  /* Takes up to limit due, unclaimed deliveries of one subscription,
+   * oldest due first, and marks them claimed so they are not taken twice.
+   * -> items; when fewer than limit were due, also next_due_at (see
+   * hl_store_result). HL_EINVAL without a subscription: the dispatcher
+   * claims per subscription (hl_queue.h), and an index of every
+   * subscription's due rows would be written at every accept and claim
+   * for a claim nothing makes. */
   void (*eq_claim)(hl_store *s, const char *subscription_id, size_t limit, int64_t now_ms,
                    hl_store_cb cb, void *data);
   /* Ordered delivery ("ordering": "fifo"): the subscription's oldest open

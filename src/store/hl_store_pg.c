@@ -21,7 +21,7 @@ typedef enum {
   Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET, Q_DELIVERED_GET,
-  Q_ACCEPT, Q_CLAIM_SUB, Q_CLAIM_ALL, Q_NEXT_DUE_SUB, Q_NEXT_DUE_ALL, Q_EQ_UPDATE,
+  Q_ACCEPT, Q_CLAIM_SUB, Q_NEXT_DUE_SUB, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
@@ -815,13 +815,6 @@ static void prepare_all(pg_store *s) {
       "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
       "SELECT " CLAIM_RET " FROM u JOIN hookloop_event e ON e.event_id=u.event_id ORDER BY u.next_attempt_at",
       t->delivery_table, t->delivery_table);
-  SET(Q_CLAIM_ALL,
-      "WITH c AS (SELECT event_id,subscription_id FROM %s WHERE owner IS NULL AND "
-      "status IN " OPEN " AND next_attempt_at<=$1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-      "u AS (UPDATE %s d SET owner=$3,lease_until=" SRV_NOW "+$4 FROM c "
-      "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
-      "SELECT " CLAIM_RET " FROM u JOIN hookloop_event e ON e.event_id=u.event_id ORDER BY u.next_attempt_at",
-      t->delivery_table, t->delivery_table);
   /* Ordered delivery (eq_claim_head): h is the subscription's oldest open
    * row in acceptance order (seq; the index "<delivery>_fifo"), whatever
    * its state; c locks that row alone, and only when it is unheld and due
@@ -842,8 +835,6 @@ static void prepare_all(pg_store *s) {
   /* The conditions of the partial indexes: one probe. */
   SET(Q_NEXT_DUE_SUB, "SELECT min(next_attempt_at) FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
       "status IN " OPEN, t->delivery_table);
-  SET(Q_NEXT_DUE_ALL, "SELECT min(next_attempt_at) FROM %s WHERE owner IS NULL AND status IN " OPEN,
-      t->delivery_table);
   /* Released or final: no longer held. Otherwise held by us again (a lease
    * that ran out while PostgreSQL was away is taken back). */
   SET(Q_EQ_UPDATE,
@@ -943,7 +934,7 @@ static const mig_step steps[] = {
     /* Due rows of one subscription, oldest first, unheld: claims and next-due. */
     "CREATE INDEX IF NOT EXISTS %s_due ON %s(subscription_id, next_attempt_at) "
     "WHERE owner IS NULL AND status IN " OPEN "; "
-    /* Open rows of all subscriptions: claims of any, the backlog count. */
+    /* Open rows of all subscriptions: the backlog count. */
     "CREATE INDEX IF NOT EXISTS %s_open ON %s(next_attempt_at) WHERE status IN " OPEN "; "
     /* Held rows: the heartbeat renews ours, the sweep finds those whose lease ended. */
     "CREATE INDEX IF NOT EXISTS %s_held ON %s(owner) WHERE owner IS NOT NULL; "
@@ -1592,12 +1583,11 @@ static void done_claim(pgop *op, int status) {
     answer(op, status, &res);
     return;
   }
-  bool one = op->q[0].q.stmt == op->s->stmt[Q_CLAIM_SUB]; /* its first parameter the subscription */
   pgop *nd = op_new(op->s, done_next_due, op->cb, op->data);
   nd->claimed = hl_malloc(sizeof res);
   *nd->claimed = res;
-  int i = op_stmt(nd, one ? Q_NEXT_DUE_SUB : Q_NEXT_DUE_ALL);
-  if (one) op_str(nd, i, op->q[0].vals[0]);
+  int i = op_stmt(nd, Q_NEXT_DUE_SUB);
+  op_str(nd, i, op->q[0].vals[0]); /* the claim's first parameter: the subscription */
   nd->retry_lost = true; /* a read */
   op_submit(nd);
 }
@@ -1607,8 +1597,13 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
   pg_store *s = PG(base);
   pgop *op = op_new(s, done_claim, cb, data);
   op->limit = limit;
-  int i = op_stmt(op, subscription_id ? Q_CLAIM_SUB : Q_CLAIM_ALL);
-  if (subscription_id) op_str(op, i, subscription_id);
+  if (!subscription_id) { /* claims are a subscription's (hl_store.h) */
+    s->inflight_ops++;
+    op_finish_later(op, HL_EINVAL);
+    return;
+  }
+  int i = op_stmt(op, Q_CLAIM_SUB);
+  op_str(op, i, subscription_id);
   op_i64(op, i, now_ms); op_i64(op, i, (int64_t)limit); op_str(op, i, s->owner); op_i64(op, i, s->lease_ms);
   op_submit(op);
 }

@@ -29,3 +29,17 @@ int sqlite_peek_prefix(const char *dir, const char *table, const char *col, cons
   snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE %s LIKE ?1 || '%%'", table, col);
   return count(dir, sql, prefix);
 }
+
+int sqlite_peek_schema(const char *dir, const char *name) {
+  return count(dir, "SELECT COUNT(*) FROM sqlite_master WHERE name=?1", name);
+}
+
+void sqlite_poke(const char *dir, const char *sql) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  sqlite3 *db = NULL;
+  char *err = NULL;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+  HL_ASSERT_MSG(sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err ? err : "?");
+  sqlite3_close(db);
+}

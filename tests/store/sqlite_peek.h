@@ -10,4 +10,11 @@ int sqlite_peek_events(const char *dir, const char *id);
 /* Rows of table whose column col starts with prefix, the same way. */
 int sqlite_peek_prefix(const char *dir, const char *table, const char *col, const char *prefix);
 
+/* Rows of sqlite_master (tables, indexes) named name, the same way. */
+int sqlite_peek_schema(const char *dir, const char *name);
+
+/* Runs sql on a read-write connection of its own: a file as an older
+ * version left it, for the migration tests. */
+void sqlite_poke(const char *dir, const char *sql);
+
 #endif
