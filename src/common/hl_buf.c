@@ -34,7 +34,11 @@ void hl_buf_append(hl_buf *b, const void *p, size_t n) {
 
 void hl_buf_puts(hl_buf *b, const char *s) { hl_buf_append(b, s, strlen(s)); }
 
-void hl_buf_putc(hl_buf *b, char c) { hl_buf_append(b, &c, 1); }
+void hl_buf_putc(hl_buf *b, char c) {
+  if (b->len + 2 > b->cap) hl_buf_reserve(b, 1); /* the byte and the NUL after it */
+  b->data[b->len++] = c;
+  b->data[b->len] = '\0';
+}
 
 void hl_buf_vprintf(hl_buf *b, const char *fmt, va_list ap) {
   va_list ap2;

@@ -20,6 +20,24 @@ HL_TEST(buf_grows_and_stays_terminated) {
   hl_free(p);
 }
 
+/* Byte by byte across every growth of the buffer, from none: each byte
+ * where it belongs and a NUL after it (putc writes in place until the
+ * buffer is full). */
+HL_TEST(buf_putc_grows_and_stays_terminated) {
+  hl_buf b = HL_BUF_INIT;
+  for (int i = 0; i < 1000; i++) {
+    hl_buf_putc(&b, (char)('a' + i % 26));
+    HL_ASSERT_EQ_INT(b.len, i + 1);
+    HL_ASSERT(b.cap > b.len);
+    HL_ASSERT_EQ_INT(b.data[b.len], 0);
+  }
+  for (int i = 0; i < 1000; i++) HL_ASSERT_EQ_INT(b.data[i], 'a' + i % 26);
+  hl_buf_reset(&b);
+  hl_buf_putc(&b, 'z');
+  HL_ASSERT_EQ_STR(b.data, "z");
+  hl_buf_dispose(&b);
+}
+
 HL_TEST(ct_equal_compares_bytes_and_lengths) {
   HL_ASSERT(hl_ct_equal("abc", 3, "abc", 3));
   HL_ASSERT(!hl_ct_equal("abc", 3, "abd", 3));

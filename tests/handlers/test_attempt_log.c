@@ -70,6 +70,22 @@ HL_TEST(credential_like_names_are_redacted_wherever_the_word_sits) {
   HL_ASSERT(hl_attempt_header_redacted("X-Auth", 6));
 }
 
+/* The exact text: names lower-cased in the order first seen, repeats
+ * joined, the status line and a credential left out, JSON escapes for a
+ * quote, a backslash, a tab and a control byte, UTF-8 kept as it is. */
+HL_TEST(headers_json_is_exact) {
+  hl_send_result res = answer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "X-Quote: say \"hi\" \\ there\r\nX-Tab: a\tb\r\nSet-Cookie: s=1\r\n"
+                              "X-Multi: one\r\nx-multi:  two \r\nX-Utf: caf\xc3\xa9\r\nX-Ctl: a\x01" "b\r\n"
+                              "Server:\r\n\r\n",
+                              "");
+  hl_attempt_rec r = build(&res);
+  HL_ASSERT_EQ_STR(r.headers_json, "{\"content-type\":\"application/json\",\"x-quote\":\"say \\\"hi\\\" \\\\ there\","
+                                   "\"x-tab\":\"a\\tb\",\"x-multi\":\"one, two\",\"x-utf\":\"caf\xc3\xa9\","
+                                   "\"x-ctl\":\"a\\u0001b\",\"server\":\"\"}");
+  hl_attempt_rec_free(&r);
+}
+
 HL_TEST(long_values_are_cut_and_bad_bytes_replaced) {
   char headers[1200], v[HL_ATTEMPT_HEADER_VALUE_MAX];
   memset(v, 'v', sizeof v - 1);
