@@ -220,7 +220,7 @@ HL_TEST_T(kafka_fifo_a_large_ingress_record_is_not_overtaken_by_the_next, 120) {
   start_all();
   char *sub = subscribe("ord", "lane", FIFO);
   char path[256];
-  snprintf(path, sizeof path, "/tmp/hookloop-kfifo-%d.txt", getpid());
+  snprintf(path, sizeof path, "%s/hookloop-kfifo-%d.txt", hl_tmp_base(), getpid());
   FILE *f = fopen(path, "w");
   HL_ASSERT(f != NULL);
   fprintf(f, "cust-1|{\"eventHeader\":{\"uuid\":\"evt-l-0\",\"eventType\":\"Payment\"},\"amount\":1,"

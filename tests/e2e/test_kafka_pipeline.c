@@ -108,7 +108,7 @@ static long post(const char *id, const char *currency) {
  * given headers ("name=value", NULL-terminated; may be NULL). */
 static void kcat_produce_h(const char *topic, const char *key, const char *value, const char *const *headers) {
   char path[256];
-  snprintf(path, sizeof path, "/tmp/hookloop-kcat-%d.txt", getpid());
+  snprintf(path, sizeof path, "%s/hookloop-kcat-%d.txt", hl_tmp_base(), getpid());
   FILE *f = fopen(path, "w");
   fprintf(f, "%s|%s\n", key, value);
   fclose(f);
@@ -127,7 +127,7 @@ static void kcat_produce(const char *topic, const char *key, const char *value) 
 /* Produces n Payment records keyed prefix-0..n-1 with one kcat run. */
 static void kcat_produce_many(const char *topic, const char *prefix, int n) {
   char path[256];
-  snprintf(path, sizeof path, "/tmp/hookloop-kcat-many-%d.txt", getpid());
+  snprintf(path, sizeof path, "%s/hookloop-kcat-many-%d.txt", hl_tmp_base(), getpid());
   FILE *f = fopen(path, "w");
   HL_ASSERT(f != NULL);
   for (int i = 0; i < n; i++)
@@ -143,7 +143,7 @@ static void kcat_produce_many(const char *topic, const char *prefix, int n) {
 /* Reads a whole topic with kcat: one line per record, "key|headers|value". */
 static char *kcat_consume(const char *topic) {
   char path[256], cmd[1200];
-  snprintf(path, sizeof path, "/tmp/hookloop-kcat-out-%d.txt", getpid());
+  snprintf(path, sizeof path, "%s/hookloop-kcat-out-%d.txt", hl_tmp_base(), getpid());
   snprintf(cmd, sizeof cmd, "timeout 20 kcat -C -b %s -t %s -o beginning -e -q -f '%%k|%%h|%%s\\n' > %s 2>/dev/null",
            mk.bootstrap, topic, path);
   HL_ASSERT(system(cmd) == 0);
@@ -899,7 +899,7 @@ HL_TEST_T(transformed_bytes_go_out_from_egress_and_the_retry_tier, 120) {
 /* Produces one record with kcat to one partition of topic. */
 static void kcat_produce_to(const char *topic, int partition, const char *key, const char *value) {
   char path[256], cmd[1200];
-  snprintf(path, sizeof path, "/tmp/hookloop-kcat-p-%d.txt", getpid());
+  snprintf(path, sizeof path, "%s/hookloop-kcat-p-%d.txt", hl_tmp_base(), getpid());
   FILE *f = fopen(path, "w");
   HL_ASSERT(f != NULL);
   fprintf(f, "%s|%s\n", key, value);

@@ -171,9 +171,8 @@ static long long db_figure(const char *dir, const char *sql) {
  * the space back: fewer pages, and no free list left behind. */
 HL_TEST_T(sqlite_file_shrinks_after_the_purge, 180) {
   e2e_start_partner(&partner, NULL);
-  char tmpl[] = "/tmp/hl_retention_XXXXXX";
-  HL_ASSERT(mkdtemp(tmpl) != NULL);
-  hk.dir = strdup(tmpl);
+  hk.dir = hl_tmpdir("retention");
+  HL_ASSERT(hk.dir != NULL);
   {
     char path[600];
     snprintf(path, sizeof path, "%s/hookloop.db", hk.dir);

@@ -12,11 +12,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-static char cap_path[64];
+static char cap_path[512];
 static int saved_fd = -1;
 
 static void capture_begin(void) {
-  snprintf(cap_path, sizeof cap_path, "/tmp/hl-outcome-log-XXXXXX");
+  snprintf(cap_path, sizeof cap_path, "%s/hl-outcome-log-XXXXXX", hl_tmp_base());
   int fd = mkstemp(cap_path);
   HL_ASSERT(fd >= 0);
   saved_fd = dup(2);

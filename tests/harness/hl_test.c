@@ -1,9 +1,12 @@
 #include "hl_test.h"
+#include "hl_testutil.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,18 +90,56 @@ static int selected(const char *name, int argc, char **argv) {
 
 enum { R_PASS, R_FAIL, R_SKIP };
 
+/* Each forked test gets a $TMPDIR of its own, so that what it and the
+ * processes it spawns leave there (logs, data directories, sockets) goes
+ * with it when it passes and stays to be read when it fails. The path is
+ * kept short: Unix socket paths are made under it and must fit in 108
+ * bytes. Returns 0, or -1 when none could be made: the test then runs
+ * with the runner's own $TMPDIR. */
+static int scratch_make(char *dir, size_t n) {
+  snprintf(dir, n, "%s/hl-XXXXXX", hl_tmp_base());
+  if (!mkdtemp(dir)) {
+    fprintf(stderr, "  cannot make a TMPDIR for the test under %s: %s\n", hl_tmp_base(), strerror(errno));
+    dir[0] = '\0';
+    return -1;
+  }
+  /* Run as root, the PostgreSQL server is another account and must reach
+   * its directory in here. */
+  chmod(dir, 0755);
+  return 0;
+}
+
+/* Best effort, bounded: a process the test spawned out of its group (the
+ * PostgreSQL watchdog, in its own session) or one still dying of the
+ * group's SIGKILL may write there for a moment after the test ended. */
+static void scratch_remove(const char *dir) {
+  for (int tries = 0; tries < 10; tries++) {
+    if (tries) hl_sleep_ms(50);
+    hl_rmtree(dir);
+    if (access(dir, F_OK) != 0 && errno == ENOENT) return;
+  }
+  fprintf(stderr, "  could not remove %s\n", dir);
+}
+
 static int run_one(const test_entry *t) {
   if (g_nofork) {
     if (setjmp(g_nofork_skip)) return R_SKIP;
     t->fn();
     return R_PASS;
   }
+  char dir[600];
+  int scratch = scratch_make(dir, sizeof dir) == 0;
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
-  if (pid < 0) { perror("fork"); return R_FAIL; }
+  if (pid < 0) {
+    perror("fork");
+    if (scratch) scratch_remove(dir);
+    return R_FAIL;
+  }
   if (pid == 0) {
     setpgid(0, 0); /* the test and whatever it spawns form one group */
+    if (scratch) setenv("TMPDIR", dir, 1);
     alarm((unsigned)t->timeout_s);
     t->fn();
     fflush(stdout);
@@ -107,12 +148,15 @@ static int run_one(const test_entry *t) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {}
   kill(-pid, SIGKILL); /* reap stray children of a failed test */
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return R_PASS;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == HL_TEST_SKIP_STATUS) return R_SKIP;
-  if (WIFSIGNALED(status))
+  int rc = R_FAIL;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) rc = R_PASS;
+  else if (WIFEXITED(status) && WEXITSTATUS(status) == HL_TEST_SKIP_STATUS) rc = R_SKIP;
+  else if (WIFSIGNALED(status))
     fprintf(stderr, "  %s: killed by signal %d%s\n", t->name, WTERMSIG(status),
             WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
-  return R_FAIL;
+  if (scratch && rc == R_FAIL) fprintf(stderr, "  %s: its files are kept in %s\n", t->name, dir);
+  else if (scratch) scratch_remove(dir);
+  return rc;
 }
 
 int main(int argc, char **argv) {

@@ -7,11 +7,16 @@
  * HL_SKIP_PART("reason") and goes on. Both print "skipped: <reason>" and
  * are counted. The runner ends with the line
  * "N passed, N failed, N skipped, N with parts skipped".
+ * Each test runs with a $TMPDIR of its own (hl-XXXXXX in the runner's
+ * $TMPDIR or /tmp), which what it spawns inherits: removed when the test
+ * passes or skips, kept and named ("<test>: its files are kept in <dir>")
+ * when it fails.
  *
  *   ./test_foo            run all tests of this executable
  *   ./test_foo name...    run only the named tests (an unknown name is an
  *                         error: nothing runs, exit status 2)
- *   HL_TEST_NOFORK=1      run in-process (for gdb)
+ *   HL_TEST_NOFORK=1      run in-process (for gdb), in the runner's own
+ *                         $TMPDIR
  *
  * Exit status: 0 when nothing failed and something passed; 77 when every
  * selected test was skipped (ctest reports it as skipped); 1 otherwise.

@@ -23,10 +23,14 @@
 
 extern char **environ;
 
-char *hl_tmpdir(const char *tag) {
+const char *hl_tmp_base(void) {
   const char *base = getenv("TMPDIR");
+  return base && *base ? base : "/tmp";
+}
+
+char *hl_tmpdir(const char *tag) {
   char path[512];
-  snprintf(path, sizeof path, "%s/hookloop-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+  snprintf(path, sizeof path, "%s/hookloop-%s-XXXXXX", hl_tmp_base(), tag);
   if (!mkdtemp(path)) return NULL;
   return strdup(path);
 }
@@ -123,8 +127,7 @@ pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path) {
 
 const char *hl_log_path(const char *tag, char *buf, size_t len) {
   static int counter;
-  const char *base = getenv("TMPDIR");
-  snprintf(buf, len, "%s/hookloop-%s-%d-%d.log", base && *base ? base : "/tmp", tag, (int)getpid(), ++counter);
+  snprintf(buf, len, "%s/hookloop-%s-%d-%d.log", hl_tmp_base(), tag, (int)getpid(), ++counter);
   unlink(buf);
   return buf;
 }

@@ -8,7 +8,10 @@
 
 #include "json/hl_json.h"
 
-/* mkdtemp under $TMPDIR (or /tmp); returns a malloc'd path. */
+/* $TMPDIR, or /tmp when it is unset or empty: where a test's scratch files
+ * go. The runner gives each test a $TMPDIR of its own (hl_test.h). */
+const char *hl_tmp_base(void);
+/* mkdtemp under hl_tmp_base(); returns a malloc'd path. */
 char *hl_tmpdir(const char *tag);
 /* rm -rf of a directory made by hl_tmpdir. */
 void hl_rmtree(const char *path);
@@ -42,7 +45,7 @@ pid_t hl_spawn(char *const argv[], char *const envp[], const char *log_path);
  * start them on port 0). Returns the port, or -1 when the child exits or
  * the time is up (it is then killed). *pid gets the child either way. */
 int hl_spawn_listening(char *const argv[], char *const envp[], const char *log_path, pid_t *pid, int timeout_ms);
-/* A fresh log path under $TMPDIR (or /tmp) for a child: tag and a counter. */
+/* A fresh log path under hl_tmp_base() for a child: tag and a counter. */
 const char *hl_log_path(const char *tag, char *buf, size_t len);
 /* Waits up to timeout_ms for the child; returns its wait status, or -1 on
  * timeout (the child is then killed with SIGKILL and reaped). */
