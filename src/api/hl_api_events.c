@@ -85,22 +85,32 @@ static void bulk_finish(bulk_ctx *b) {
   hl_jw w;
   hl_jw_open(&w, &out);
   hl_jw_key_arr(&w, "results");
+  size_t accepted = 0, duplicate = 0, rejected = 0, deliveries = 0;
   for (size_t i = 0; i < b->n; i++) {
     hl_event_check *e = &b->results[i];
     hl_jw_obj_begin(&w);
     hl_jw_key(&w, "id");
     if (e->id) hl_jw_str(&w, e->id); else hl_jw_null(&w);
     hl_jw_key(&w, "status");
-    if (e->status == 0) hl_jw_str(&w, strcmp(e->error, "duplicate") == 0 ? "duplicate" : "accepted");
-    else {
+    if (e->status == 0 && strcmp(e->error, "duplicate") == 0) {
+      hl_jw_str(&w, "duplicate");
+      duplicate++;
+    } else if (e->status == 0) {
+      hl_jw_str(&w, "accepted");
+      accepted++;
+      deliveries += e->nsubs;
+    } else {
       hl_jw_str(&w, "rejected");
       write_rejection(&w, e);
+      rejected++;
     }
     hl_jw_obj_end(&w);
     hl_event_check_dispose(e);
   }
   hl_jw_arr_end(&w);
   hl_jw_obj_end(&w);
+  hl_log_info("bulk accepted", "\"events\":%zu,\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"deliveries\":%zu",
+              b->n, accepted, duplicate, rejected, deliveries);
   hl_api_respond_buf(b->req, 200, &out);
   hl_free(b->results);
   hl_free(b->first);
@@ -124,8 +134,12 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
   (void)res;
   a->pending--;
   if (status == 0) {
-    hl_log_info("event accepted", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
-                hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
+    /* A bulk request's events are counted in its "bulk accepted" line at
+     * info (bulk_finish): a line each was ~6 % of a bulk intake's CPU. */
+    if (!c->bulk || hl_log_get_level() <= HL_LOG_DEBUG)
+      hl_log_write(c->bulk ? HL_LOG_DEBUG : HL_LOG_INFO, "event accepted",
+                   "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
+                   hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
     if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
   }
   if (c->bulk) {
