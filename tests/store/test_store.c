@@ -409,6 +409,18 @@ HL_TEST(delivery_replay_reopens_a_terminal_row_one_generation_up) {
   hl_rmtree(dir);
 }
 
+/* Claims sub's due deliveries and expects exactly one, of event id. */
+static void claim_one(const char *sub, const char *id) {
+  capture c = {0};
+  store->vt->eq_claim(store, sub, 10, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_STR(c.res.items[0].d.event_id, id);
+  HL_ASSERT_EQ_STR(c.res.items[0].d.subscription_id, sub);
+  hl_store_result_dispose(&c.res);
+}
+
 HL_TEST(accept_is_idempotent_and_claims_once) {
   open_store();
   const char *subs[] = {"sub_a", "sub_b"};
@@ -435,16 +447,8 @@ HL_TEST(accept_is_idempotent_and_claims_once) {
    * sub_b's, never claimed, is there too. */
   open_store();
   HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 2);
-  const char *again[] = {"sub_a", "sub_b"};
-  for (size_t k = 0; k < HL_ARRAY_SIZE(again); k++) {
-    c = (capture){0};
-    store->vt->eq_claim(store, again[k], 10, hl_wall_ms(), cap_cb, &c);
-    run_until(&c);
-    HL_ASSERT_EQ_INT(c.status, 0);
-    HL_ASSERT_EQ_INT(c.res.nitems, 1);
-    HL_ASSERT_EQ_STR(c.res.items[0].d.subscription_id, again[k]);
-    hl_store_result_dispose(&c.res);
-  }
+  claim_one("sub_a", "evt-1");
+  claim_one("sub_b", "evt-1");
   close_store();
   hl_rmtree(dir);
 }
@@ -477,15 +481,8 @@ HL_TEST(an_accept_that_fails_part_way_leaves_nothing_and_spares_its_turn) {
 #endif
   /* Each subscription holds only its good one: sub_b's row of the failed
    * accept was taken back. */
-  const char *claim_subs[] = {"sub_a", "sub_b"}, *want[] = {"turn-ok-1", "turn-ok-2"};
-  for (int k = 0; k < 2; k++) {
-    capture cc = {0};
-    store->vt->eq_claim(store, claim_subs[k], 10, hl_wall_ms(), cap_cb, &cc);
-    run_until(&cc);
-    HL_ASSERT_EQ_INT(cc.res.nitems, 1);
-    HL_ASSERT_EQ_STR(cc.res.items[0].d.event_id, want[k]);
-    hl_store_result_dispose(&cc.res);
-  }
+  claim_one("sub_a", "turn-ok-1");
+  claim_one("sub_b", "turn-ok-2");
   /* Nothing of it is left to make its id a duplicate. */
   accept_event("turn-bad", ok1, 1, 0);
   close_store();
@@ -908,13 +905,7 @@ HL_TEST(a_start_drops_the_index_no_claim_reads) {
   open_store();
   HL_ASSERT_EQ_INT(sqlite_peek_schema(dir, "event_delivery_status_due_all"), 0);
   HL_ASSERT_EQ_INT(sqlite_peek_schema(dir, "event_delivery_status_due"), 1);
-  capture c = {0};
-  store->vt->eq_claim(store, "sub_a", 10, hl_wall_ms(), cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.status, 0);
-  HL_ASSERT_EQ_INT(c.res.nitems, 1);
-  HL_ASSERT_EQ_STR(c.res.items[0].d.event_id, "due-all-1");
-  hl_store_result_dispose(&c.res);
+  claim_one("sub_a", "due-all-1");
   close_store();
   hl_rmtree(dir);
 }
