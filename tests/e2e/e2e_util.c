@@ -195,6 +195,22 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env) {
   hl_test_fail(__FILE__, __LINE__, "hookloop did not become healthy; log:\n%s", log ? log : "");
 }
 
+int e2e_log_lines(const e2e_hookloop *h, const char *msg, const char *text) {
+  char *log = hl_read_file(h->log, NULL);
+  HL_ASSERT(log != NULL);
+  char m[128];
+  snprintf(m, sizeof m, "\"msg\":\"%s\"", msg);
+  int n = 0;
+  for (char *line = log, *end; *line; line = end + 1) {
+    end = strchr(line, '\n');
+    if (!end) break;
+    *end = '\0';
+    if (strstr(line, m) && (!text || strstr(line, text))) n++;
+  }
+  free(log);
+  return n;
+}
+
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms) {
   kill(h->pid, sig);
   int st = hl_wait(h->pid, timeout_ms);

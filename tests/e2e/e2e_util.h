@@ -36,6 +36,9 @@ void e2e_start_hookloop(e2e_hookloop *h, const char *const *env);
  * still running, then killed). *log gets its output (malloc'd; NULL when
  * there was none). */
 int e2e_serve_until_exit(const char *dir, bool build_store, const char *const *env, int timeout_ms, char **log);
+/* The lines of hookloop's log whose "msg" is msg and that also contain
+ * text (NULL: any). */
+int e2e_log_lines(const e2e_hookloop *h, const char *msg, const char *text);
 /* Sends sig and waits for exit; returns the wait status. */
 int e2e_stop_hookloop(e2e_hookloop *h, int sig, int timeout_ms);
 /* A fresh hookloop (e2e_start_hookloop) with a mock partner

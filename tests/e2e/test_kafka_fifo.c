@@ -160,15 +160,6 @@ HL_TEST_T(kafka_fifo_a_kill_while_the_head_waits_loses_nothing_and_keeps_order, 
   stop_all();
 }
 
-/* Counts the lines of hookloop's log that contain what. */
-static int log_count(const char *what) {
-  char *text = hl_read_file(hk.log, NULL);
-  int n = 0;
-  for (const char *p = text ? strstr(text, what) : NULL; p; p = strstr(p + 1, what)) n++;
-  free(text);
-  return n;
-}
-
 /* A consumer joins hookloop's group (kcat, on a topic of its own) while
  * the head waits 10 s for its retry: hookloop's partitions are revoked and
  * assigned again (to it: the other member reads nothing of them). The head
@@ -188,11 +179,12 @@ HL_TEST_T(kafka_fifo_a_rebalance_while_the_head_waits_keeps_order, 180) {
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "reb", 1, 30000, &doc), 1);
   hl_json_doc_dispose(&doc);
-  int revoked = log_count("kafka partitions revoked");
+  int revoked = e2e_log_lines(&hk, "kafka partitions revoked", NULL);
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "timeout 6 kcat -b %s -G hookloop -o beginning other.topic >/dev/null 2>&1", mk.bootstrap);
   HL_ASSERT(system(cmd) != -1);
-  HL_ASSERT_MSG(log_count("kafka partitions revoked") > revoked, "no rebalance while the head waited");
+  HL_ASSERT_MSG(e2e_log_lines(&hk, "kafka partitions revoked", NULL) > revoked,
+                "no rebalance while the head waited");
   HL_ASSERT(e2e_wait_status(&hk, "evt-b-3", "SUCCESS", 40000));
   hl_sleep_ms(500); /* nothing more may come */
   /* The head (tried at least twice: each rebalance, the join and kcat's
@@ -288,7 +280,7 @@ HL_TEST_T(kafka_fifo_followers_past_the_memory_cap_keep_order, 180) {
     HL_ASSERT_EQ_STR(e2e_json_str(&doc.root->u.items[i + 1], "webhook_id"), id);
   }
   hl_json_doc_dispose(&doc);
-  HL_ASSERT_MSG(log_count("partition held") >= 1, "the followers never filled the memory cap");
+  HL_ASSERT_MSG(e2e_log_lines(&hk, "partition held", NULL) >= 1, "the followers never filled the memory cap");
   free(sub);
   stop_all();
 }

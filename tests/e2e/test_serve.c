@@ -1833,24 +1833,6 @@ HL_TEST_T(closing_answers_leave_no_connection_behind, 300) {
 }
 #endif
 
-/* The lines of the log at path whose "msg" is msg and that contain text
- * (NULL: any). */
-static int log_lines(const char *path, const char *msg, const char *text) {
-  char *log = hl_read_file(path, NULL);
-  HL_ASSERT(log != NULL);
-  char m[128];
-  snprintf(m, sizeof m, "\"msg\":\"%s\"", msg);
-  int n = 0;
-  for (char *line = log, *end; *line; line = end + 1) {
-    end = strchr(line, '\n');
-    if (!end) break;
-    *end = '\0';
-    if (strstr(line, m) && (!text || strstr(line, text))) n++;
-  }
-  free(log);
-  return n;
-}
-
 /* Posts a bulk of the given ids (repeats allowed) and expects 200. */
 static void post_ids(const char *const *ids, size_t n) {
   char u[256], one[512];
@@ -1885,9 +1867,9 @@ HL_TEST_T(a_bulk_request_is_one_line_at_info_and_a_line_an_event_at_debug, 120) 
     int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
     HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop did not exit cleanly (%d)", st);
     hk.pid = 0;
-    HL_ASSERT_EQ_INT(log_lines(hk.log, "event accepted", "\"event_id\":\"log-single\""), 1);
-    HL_ASSERT_EQ_INT(log_lines(hk.log, "event accepted", "\"event_id\":\"log-bulk-"), (k == 0 ? 0 : 2));
-    HL_ASSERT_EQ_INT(log_lines(hk.log, "bulk accepted",
+    HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "event accepted", "\"event_id\":\"log-single\""), 1);
+    HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "event accepted", "\"event_id\":\"log-bulk-"), (k == 0 ? 0 : 2));
+    HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "bulk accepted",
                                "\"events\":4,\"accepted\":2,\"duplicate\":2,\"rejected\":0,\"deliveries\":2"),
                      1);
     stop_both();
