@@ -10,18 +10,13 @@
 #   bench/intake/instructions.sh            K=8000
 #   K=20000 HL_BUILD=/path/to/build bench/intake/instructions.sh
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${HL_BUILD:-$root/build}
+. "$(dirname "$0")/../lib.sh" intake # root, bin, work, pids, and their cleanup at exit
 K=${K:-8000}
 [ "$K" -ge 2000 ] && [ $((K % 2000)) -eq 0 ] || { echo "intake: K must be a multiple of 2000" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "intake: valgrind is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
 for f in "$bin/hookloop" "$bin/tools/mock_partner/hl_mock_partner"; do
   [ -x "$f" ] || { echo "intake: $f is missing (make build)" >&2; exit 1; }
 done
-work=$(mktemp -d /tmp/hookloop-intake-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
