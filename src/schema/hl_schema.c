@@ -992,7 +992,9 @@ static inline void seg_pop(vctx *c) { c->nsegs--; }
 
 /* The instance path. A token that does not fit whole ends it there: the
  * path then names the deepest ancestor that fits, never a cut token that
- * points elsewhere or nowhere. */
+ * points elsewhere or nowhere. So does a member name holding U+0000: the
+ * path is a C string, and the name cut at its NUL would name another
+ * member or none (fuzz/crashes/schema/nul_in_member_name.txt). */
 static void render_path(const vctx *c, path *p) {
   p->len = 0;
   p->buf[0] = '\0';
@@ -1006,7 +1008,7 @@ static void render_path(const vctx *c, path *p) {
     }
     size_t need = 1 + n; /* "/" and the token, "~" and "/" escaped in two */
     for (size_t j = 0; j < n; j++) need += k[j] == '~' || k[j] == '/';
-    if (p->len + need + 2 > sizeof p->buf) break;
+    if (p->len + need + 2 > sizeof p->buf || memchr(k, '\0', n)) break;
     path_push(p, k, n);
   }
 }

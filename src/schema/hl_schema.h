@@ -43,7 +43,8 @@
 
 typedef struct {
   char instance_path[256];  /* RFC 6901 pointer into the instance ("" = root); when the
-                             * whole path would not fit, its deepest ancestor that does */
+                             * whole path would not fit, or a member name on it holds
+                             * U+0000, its deepest ancestor that does / that holds none */
   char keyword[32];         /* e.g. "minimum" */
   char schema_path[256];    /* location of the keyword in the schema, e.g. "/properties/amount/minimum" */
   char message[256];        /* e.g. "/amount: -5 is less than minimum 0" */

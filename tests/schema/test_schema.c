@@ -79,6 +79,31 @@ HL_TEST(a_long_instance_path_names_an_ancestor) {
   }
 }
 
+/* A member name holding U+0000 cannot be written into the C-string path:
+ * the error names the deepest ancestor without one ("/a" for
+ * {"a":{"x\u0000y":1}}, the root for {"x\u0000y":1}), which resolves,
+ * rather than the name cut at its NUL ("/a/x"), which names another member
+ * (fuzz/crashes/schema/nul_in_member_name.txt). */
+HL_TEST(a_member_name_with_a_nul_names_its_parent) {
+  static const struct { const char *schema, *inst, *path; } cases[] = {
+      {"{\"additionalProperties\":{\"type\":\"string\"}}", "{\"x\\u0000y\":1}", ""},
+      {"{\"properties\":{\"a\":{\"additionalProperties\":{\"type\":\"string\"}}}}",
+       "{\"a\":{\"x\\u0000y\":1},\"x\":{\"y\":2}}", "/a"},
+  };
+  for (size_t t = 0; t < HL_ARRAY_SIZE(cases); t++) {
+    hl_schema *s = compile(cases[t].schema);
+    hl_schema_errors e;
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT(hl_json_parse(&d, cases[t].inst, strlen(cases[t].inst), NULL) == 0);
+    HL_ASSERT(!hl_schema_validate(s, d.root, &e) && e.count == 1);
+    HL_ASSERT_EQ_STR(e.items[0].instance_path, cases[t].path);
+    HL_ASSERT(hl_json_pointer(d.root, e.items[0].instance_path, strlen(e.items[0].instance_path)) != NULL);
+    hl_json_doc_dispose(&d);
+    hl_schema_free(s);
+  }
+}
+
 HL_TEST(error_list_is_capped) {
   hl_schema *s = compile("{\"items\":{\"type\":\"string\"}}");
   hl_buf b = HL_BUF_INIT;
