@@ -9,9 +9,13 @@
 #
 #   bench/intake/instructions.sh            K=8000
 #   K=20000 HL_BUILD=/path/to/build bench/intake/instructions.sh
+#   IDS=uuid bench/intake/instructions.sh   the events' ids random UUIDs (a
+#                                           fixed seed) instead of "e-0", "e-1", ...
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" intake # root, bin, work, pids, and their cleanup at exit
 K=${K:-8000}
+IDS=${IDS:-seq}
+case $IDS in seq|uuid) ;; *) echo "intake: IDS is seq or uuid" >&2; exit 2 ;; esac
 [ "$K" -ge 2000 ] && [ $((K % 2000)) -eq 0 ] || { echo "intake: K must be a multiple of 2000" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "intake: valgrind is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
 for f in "$bin/hookloop" "$bin/tools/mock_partner/hl_mock_partner"; do
@@ -20,14 +24,16 @@ done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
-python3 - "$work" "$K" <<'PY'
-import sys
-work, n = sys.argv[1], int(sys.argv[2])
+python3 - "$work" "$K" "$IDS" <<'PY'
+import random, sys, uuid
+work, n, ids = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 pad = "x" * 900
+rng = random.Random(42)
+eid = (lambda i: "e-%d" % i) if ids == "seq" else (lambda i: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
 for first in range(0, n, 1000):
     with open("%s/bulk-%d.json" % (work, first), "w") as f:
-        f.write("[" + ",".join('{"eventHeader":{"uuid":"e-%d","eventType":"Payment"},"amount":12.50,"pad":"%s"}'
-                               % (i, pad) for i in range(first, first + 1000)) + "]")
+        f.write("[" + ",".join('{"eventHeader":{"uuid":"%s","eventType":"Payment"},"amount":12.50,"pad":"%s"}'
+                               % (eid(i), pad) for i in range(first, first + 1000)) + "]")
 PY
 pp=$(free_port)
 "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$pp" --no-record >/dev/null 2>&1 &
@@ -58,4 +64,4 @@ a=$(count $((K / 2)))
 b=$(count "$K")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "embedded intake, commit $commit: $(( (b - a) / (K / 2) )) instructions an accepted event" \
-  "($((K / 2)) and $K events, ~1 KB, bulks of 1,000, one subscription held)"
+  "($((K / 2)) and $K events, ~1 KB, bulks of 1,000, one subscription held; event ids: $IDS)"

@@ -43,7 +43,10 @@
 # default bench/results/), OUTNAME (its name without .md, default peers), PERF_DIR (profile mode: where perf-kafka-<drainer>.data
 # go, default build/), PARTS_WANTED (the topic's partitions; default one per
 # 2,500 records, at least 4; the mock broker keeps ~5 MB a partition),
-# BROKER_RTT_MS (the mock broker's added round trip during the drains).
+# BROKER_RTT_MS (the mock broker's added round trip during the drains),
+# IDS (the events' ids: seq, "ref-0", "ref-1", ... as before, the default;
+# or uuid, random version-4 UUIDs as most producers send, which put each
+# new status row of hookloop's store on a page of its own).
 #
 # Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
 # clock and this script on CPU 1):
@@ -85,6 +88,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${HL_BUILD:-$root/build}
 out=${HL_RESULTS:-$root/bench/results}
 asked_k=${K:-}; K=${K:-40000}; R=${R:-3}; CONC=${CONC:-256}; MAXS=${MAXS:-300}; HL_LOG_LEVEL=${HL_LOG_LEVEL:-info}
+IDS=${IDS:-seq}; case $IDS in seq|uuid) ;; *) echo "kafka_drain: IDS is seq or uuid" >&2; exit 2 ;; esac; export IDS
+if [ "$IDS" = uuid ]; then IDS_NOTE="random UUIDs"; else IDS_NOTE='"ref-0", "ref-1", ...'; fi
 asked=${DRAINERS:-}
 DRAINERS=${asked:-bare-post bare node hookloop hookloop-pg embedded embedded-pg}
 PY=/usr/bin/python3 # the Debian python with python3-confluent-kafka (the fill)
@@ -105,7 +110,7 @@ if [ "$mode" = instructions ]; then # two runs of instructions-one, K/2 and K re
   commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "# User-space instructions per delivery — $(uname -m), commit $commit, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "_valgrind --tool=callgrind on each drainer (all its threads), one drain of $((K / 2)) records and one of $K, $CONC in flight; per delivery: (count at $K − count at $((K / 2))) / $((K / 2)). The kernel's work (system calls) is not counted: see syscalls mode._"
+  echo "_valgrind --tool=callgrind on each drainer (all its threads), one drain of $((K / 2)) records and one of $K (event ids: $IDS_NOTE), $CONC in flight; per delivery: (count at $K − count at $((K / 2))) / $((K / 2)). The kernel's work (system calls) is not counted: see syscalls mode._"
   echo
   "$PY" "$root/bench/peers/instr_table.py" "$cg" "$((K / 2))" "$K" $DRAINERS
   [ -n "${CG_KEEP:-}" ] && mkdir -p "$CG_KEEP" && cp -r "$cg/." "$CG_KEEP/"
@@ -188,7 +193,7 @@ fill_topic() {
   local parts=${PARTS_WANTED:-$(( (K + 2499) / 2500 ))}; [ -n "${PARTS_WANTED:-}" ] || [ "$parts" -ge 4 ] || parts=4
   echo "create $TOPIC $parts 1" >&5
   $pin_p "$PY" "$root/bench/reference/ref_dispatcher.py" --bootstrap "$BOOT" --topic "$TOPIC" --url x \
-    --secret whsec_AAAA --count "$K" --fill-only 2>"$work/fill.err" || { cat "$work/fill.err" >&2; exit 1; }
+    --secret whsec_AAAA --count "$K" --ids "$IDS" --fill-only 2>"$work/fill.err" || { cat "$work/fill.err" >&2; exit 1; }
   local held; held=$(topic_records) # bounded: each of its broker calls times out after 10 s
   [ "$held" = "$K" ] || { echo "kafka_drain: the topic holds $held records, not $K" >&2; exit 1; }
   PARTS=$parts
@@ -297,12 +302,14 @@ subscribe() { # hookloop_port rate_limit_per_s
 load_backlog() { # hookloop_port: K ~1 KB events, 1000 per request, made on CPU 1
   local i
   for ((i = 0; i < K; i += 1000)); do
-    $pin_p "$PY" - "$work/bulk.json" "$i" "$((K - i < 1000 ? K - i : 1000))" <<'PY'
-import sys
-path, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    $pin_p "$PY" - "$work/bulk.json" "$i" "$((K - i < 1000 ? K - i : 1000))" "$IDS" <<'PY'
+import random, sys, uuid
+path, first, n, ids = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 pad = "x" * 900
+rng = random.Random(42 + first)
+eid = (lambda j: "e-%d" % j) if ids == "seq" else (lambda j: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
 with open(path, "w") as f:
-    f.write("[" + ",".join('{"eventHeader":{"uuid":"e-%d","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (j, pad)
+    f.write("[" + ",".join('{"eventHeader":{"uuid":"%s","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (eid(j), pad)
                            for j in range(first, first + n)) + "]")
 PY
     curl -sf -o /dev/null "http://127.0.0.1:$1/api/v1/events/bulk" --data-binary @"$work/bulk.json" || return 1
@@ -471,7 +478,7 @@ label_of() {
 if [ "$mode" = syscalls ]; then
   echo "# System calls per delivery — $machine"
   echo
-  echo "_K=$K records, $CONC in flight, one drain each; counted by \`perf stat\` over the drain (all threads), divided by K${ALLOCS:+; allocations: calls of malloc, calloc and realloc in libc (uprobes)}._"
+  echo "_K=$K records (event ids: $IDS_NOTE), $CONC in flight, one drain each; counted by \`perf stat\` over the drain (all threads), divided by K${ALLOCS:+; allocations: calls of malloc, calloc and realloc in libc (uprobes)}._"
   echo
   head="| drainer | all"; sep="|---|---:"
   for s in $SYSCALLS; do head+=" | $s"; sep+="|---:"; done
@@ -580,7 +587,7 @@ PostgreSQL's CPU is counted from the moment the drain is set going (the subscrip
 self_note="Self-reported rates (first record read → last answer), for comparison with the partner's clock: $(for d in "${order[@]}"; do case "${d%@*}" in bare-post|bare|node) ;; *) continue ;; esac; [ -n "${selfs[$d]:-}" ] && printf '%s: %s; ' "$d" "${selfs[$d]% }"; done || true)"
 report="# Kafka egress drain, side by side — $machine
 
-_K=$K records (~1 KB) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner (the mock partner over plain HTTP; nginx over TLS for drainers marked @h2 and @h1tls), $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
+_K=$K records (~1 KB; event ids: $IDS_NOTE) on $TOPIC ($PARTS partitions, librdkafka mock cluster), fast loopback partner (the mock partner over plain HTTP; nginx over TLS for drainers marked @h2 and @h1tls), $CONC in flight, $R interleaved rounds, hookloop at LOG_LEVEL=$HL_LOG_LEVEL; drainers on CPU 0, partner, broker and clock on CPU 1. Rate: partner's first request to its K-th (drain_clock.py); CPU: the drainer process's CPU time over that window, all threads._
 
 $table
 

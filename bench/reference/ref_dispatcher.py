@@ -9,7 +9,8 @@ with httpx on asyncio, count the 2xx answers, commit the offsets.
     /usr/bin/python3 bench/reference/ref_dispatcher.py --bootstrap HOST:PORT \
         --topic T --url URL --secret whsec_... --count N [--fill] [--concurrency C]
 
---fill first produces N ~1 KB events to the topic (not timed); --fill-only
+--fill first produces N ~1 KB events to the topic (not timed), their ids
+"ref-0", "ref-1", ... or, with --ids uuid, random UUIDs; --fill-only
 does only that (bench/run.sh pre-fills hookloop's own egress topic with it). Timing starts
 at the first record consumed and ends when the N-th POST has been answered.
 Prints one JSON line: {"deliveries": N, "seconds": S, "rate": N/S, "errors": E}.
@@ -23,18 +24,29 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import sys
 import time
+import uuid
 
 import httpx
 from confluent_kafka import Consumer, Producer
 
 
-def fill(bootstrap, topic, count):
+def event_ids(kind, count):
+    """The records' event ids: "ref-0", "ref-1", ... (seq), or random
+    version-4 UUIDs, as most producers send (uuid; a fixed seed, so every
+    run and every drainer gets the same ids)."""
+    if kind == "seq":
+        return ("ref-%d" % i for i in range(count))
+    rng = random.Random(42)
+    return (str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count))
+
+
+def fill(bootstrap, topic, count, ids="seq"):
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
     pad = "x" * 900
-    for i in range(count):
-        eid = "ref-%d" % i
+    for eid in event_ids(ids, count):
         body = '{"eventHeader":{"uuid":"%s","eventType":"Payment"},"amount":12.50,"pad":"%s"}' % (eid, pad)
         while True:
             try:
@@ -132,9 +144,10 @@ def main():
     ap.add_argument("--fill", action="store_true")
     ap.add_argument("--fill-only", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=300.0)
+    ap.add_argument("--ids", choices=("seq", "uuid"), default="seq")
     args = ap.parse_args()
     if args.fill or args.fill_only:
-        fill(args.bootstrap, args.topic, args.count)
+        fill(args.bootstrap, args.topic, args.count, args.ids)
     if not args.fill_only:
         asyncio.run(dispatch(args))
 
