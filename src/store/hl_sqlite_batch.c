@@ -55,6 +55,41 @@ bool hl_sqlite_batch_text_is(const hl_sqlite_batch *b, size_t row, int col, cons
   return v->type == SQLITE_TEXT && v->len == len && (len == 0 || memcmp(b->text.data + v->off, s, len) == 0);
 }
 
+int64_t hl_sqlite_batch_int_at(const hl_sqlite_batch *b, size_t row, int col) {
+  const hl_sqlite_val *v = &b->v[row * (size_t)b->ncols + (size_t)col];
+  return v->type == SQLITE_INTEGER ? v->i : 0;
+}
+
+void hl_sqlite_batch_add_from(hl_sqlite_batch *b, const hl_sqlite_batch *src, size_t row, int col, int n) {
+  const hl_sqlite_val *v = &src->v[row * (size_t)src->ncols + (size_t)col];
+  for (int i = 0; i < n; i++, v++) {
+    hl_sqlite_val *x = next_val(b);
+    *x = *v;
+    if (v->type != SQLITE_TEXT) continue;
+    x->off = b->text.len;
+    if (v->len) hl_buf_append(&b->text, src->text.data + v->off, v->len);
+  }
+}
+
+/* Values are added in order, so the text of the values taken back is the
+ * end of the buffer, from the first of them that has any. */
+static void take_back(hl_sqlite_batch *b, size_t n) {
+  for (size_t i = b->nv - n; i < b->nv; i++)
+    if (b->v[i].type == SQLITE_TEXT) {
+      b->text.len = b->v[i].off;
+      if (b->text.data) b->text.data[b->text.len] = '\0';
+      break;
+    }
+  b->nv -= n;
+}
+
+void hl_sqlite_batch_drop_row(hl_sqlite_batch *b) {
+  take_back(b, (size_t)b->ncols);
+  b->nrows--;
+}
+
+void hl_sqlite_batch_redo_tail(hl_sqlite_batch *b, int n) { take_back(b, (size_t)n); }
+
 size_t hl_sqlite_batch_chunk(size_t n) {
   size_t k = HL_SQLITE_BATCH_MAX;
   while (k > n && k > 1) k /= 2;

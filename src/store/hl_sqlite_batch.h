@@ -59,6 +59,17 @@ size_t hl_sqlite_batch_end_row(hl_sqlite_batch *b);
 
 /* true when row's col-th value is the text s (len bytes). */
 bool hl_sqlite_batch_text_is(const hl_sqlite_batch *b, size_t row, int col, const char *s, size_t len);
+/* row's col-th value, an integer (0 when it is not one). */
+int64_t hl_sqlite_batch_int_at(const hl_sqlite_batch *b, size_t row, int col);
+
+/* Adds n values of another batch's row (from its col-th) to the row being
+ * built: a row of one kind carried by a row of another. */
+void hl_sqlite_batch_add_from(hl_sqlite_batch *b, const hl_sqlite_batch *src, size_t row, int col, int n);
+/* Forgets the last row (ended), its text too. */
+void hl_sqlite_batch_drop_row(hl_sqlite_batch *b);
+/* Takes back the last n values of the last row (ended), to be added
+ * again: the row stays ended once they are. */
+void hl_sqlite_batch_redo_tail(hl_sqlite_batch *b, int n);
 
 /* The largest statement size (64, 32, ..., 1) that is at most n. */
 size_t hl_sqlite_batch_chunk(size_t n);
