@@ -49,6 +49,9 @@ typedef struct done_cb {
 typedef struct {
   hl_sqlite_batch b;
   struct done_cb **done; /* one a row */
+  /* A status row's: the callback slot of the attempt it carries (its la_
+   * columns, carry_held), which hears the row's outcome; NULL: none. */
+  struct done_cb **carried;
   size_t cap;
   /* 0: a batch of HL_SQLITE_BATCH_MAX rows is written at once. Otherwise
    * the rows wait for the store's next flush of this kind (its COMMIT, a
@@ -104,8 +107,15 @@ typedef struct {
   /* Status rows (delivery_put) and attempt rows (attempt_put) of this
    * transaction not written yet: written by one statement per 64 rows when
    * 64 are held, before the COMMIT, and before any statement that reads or
-   * writes their table (flush_deliveries, flush_attempts). */
+   * writes their table (flush_deliveries, flush_attempts). An attempt row
+   * that a status row of the same delivery carries (carry_held) leaves
+   * pending_attempts: it is written by the status row's statement. */
   sq_batch pending_deliveries, pending_attempts;
+  /* The deliveries whose status rows held carry a retry (event, subscription,
+   * attempt): each row's earlier attempt is moved from its la_ columns into
+   * the attempt table, by one statement per 64, just before the status
+   * rows are written (flush_moves). */
+  sq_batch pending_moves;
   /* The idempotency ledger's entries of this transaction (ledger_put that
    * overwrites) not written yet, and the keys ledger_get was asked for and
    * has not read yet: each kind one statement per 64 (flush_ledger). The
@@ -157,6 +167,37 @@ static bool terminal_status_at(const hl_sqlite_batch *b, size_t row, int col) {
 
 /* --- statements ---------------------------------------------------------- */
 
+/* A status row's latest attempt (step "latest attempt"): its columns, in
+ * the order of an attempt row's values from the 4th (attempt_put: attempt
+ * .. truncated), which a status row carrying it adds after its own. */
+static const char *const LA_COL[] = {"la_attempt", "la_at_ms", "la_status_code", "la_latency_ms",
+                                     "la_error",   "la_headers", "la_body",      "la_truncated"};
+static const char *const LA_TYPE[] = {"INTEGER", "INTEGER", "INTEGER", "INTEGER", "TEXT", "TEXT", "TEXT", "INTEGER"};
+#define LA_COLS 8
+#define LA_FROM 3
+
+/* Each la_ column declared, between before and after (create_schema,
+ * migrate_latest_attempt). */
+static void la_decl_sql(hl_buf *b, const char *before, const char *after) {
+  for (int i = 0; i < LA_COLS; i++) hl_buf_printf(b, "%s%s %s%s", before, LA_COL[i], LA_TYPE[i], after);
+}
+
+/* The SET terms of a status write for its la_ columns: each takes the new
+ * value (pre and the column's name, or pre and its place from first when
+ * by_name is false), unless the write carries no attempt (a NULL
+ * la_attempt): a re-queue, a replay, a write without an attempt leave the
+ * row's latest attempt as it is. */
+static void la_set_sql(hl_buf *b, const char *pre, bool by_name, int first) {
+  for (int i = 0; i < LA_COLS; i++) {
+    if (by_name)
+      hl_buf_printf(b, ",%s=CASE WHEN %sla_attempt IS NULL THEN %s ELSE %s%s END", LA_COL[i], pre, LA_COL[i], pre,
+                    LA_COL[i]);
+    else
+      hl_buf_printf(b, ",%s=CASE WHEN %s%d IS NULL THEN %s ELSE %s%d END", LA_COL[i], pre, first, LA_COL[i], pre,
+                    first + i);
+  }
+}
+
 /* The put, list and (unless del is Q__COUNT) delete statements of a record
  * kind, derived from its descriptor (store/hl_store_rec.h). */
 static void rec_sql(sq_store *s, query_id put, query_id list, query_id del, const hl_rec_desc *d,
@@ -173,7 +214,7 @@ static void rec_sql(sq_store *s, query_id put, query_id list, query_id del, cons
 
 static void build_sql(sq_store *s) {
   const hl_table_names *t = &s->t;
-  char b[1024];
+  char b[2048];
 #define SET(id, ...) (snprintf(b, sizeof b, __VA_ARGS__), s->sql[id] = hl_strdup(b))
   SET(Q_KAFKA_PUT, "INSERT INTO %s(event_type,ingress_topic,egress_topics) VALUES(?1,?2,?3) "
       "ON CONFLICT(event_type) DO UPDATE SET ingress_topic=excluded.ingress_topic,"
@@ -221,10 +262,14 @@ static void build_sql(sq_store *s) {
       "last_latency_ms=?7,updated_at=?8,next_attempt_at=?9,claimed=?10,transformation=?11 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   /* The same by the key, for a row of pending_updates (numbered as its
-   * values: ?1, the rowid, is not used). */
-  SET(Q_EQ_UPDATE_KEY, "UPDATE %s SET status=?4,attempts=?5,last_status_code=?6,last_error=?7,"
-      "last_latency_ms=?8,updated_at=?9,next_attempt_at=?10,claimed=?11,transformation=?12 "
-      "WHERE event_id=?2 AND subscription_id=?3", t->delivery_table);
+   * values: ?1, the rowid, is not used), with its latest attempt. */
+  hl_buf q = HL_BUF_INIT;
+  hl_buf_printf(&q, "UPDATE %s SET status=?4,attempts=?5,last_status_code=?6,last_error=?7,"
+                "last_latency_ms=?8,updated_at=?9,next_attempt_at=?10,claimed=?11,transformation=?12",
+                t->delivery_table);
+  la_set_sql(&q, "?", false, 13);
+  hl_buf_puts(&q, " WHERE event_id=?2 AND subscription_id=?3");
+  s->sql[Q_EQ_UPDATE_KEY] = hl_buf_steal(&q, NULL);
   SET(Q_REQUEUE_GET, "SELECT status FROM %s WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
   SET(Q_REQUEUE_SET, "UPDATE %s SET status='RETRYING',next_attempt_at=?3,updated_at=?3,claimed=0 "
       "WHERE event_id=?1 AND subscription_id=?2", t->delivery_table);
@@ -237,14 +282,28 @@ static void build_sql(sq_store *s) {
       "FROM %s WHERE due_ms<=?1 AND lease_until<?2 ORDER BY due_ms LIMIT ?3", t->parked_table);
   SET(Q_PARK_LEASE, "UPDATE %s SET lease_until=?2 WHERE rowid=?1", t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=?1 AND event_id=?2 AND subscription_id=?3", t->parked_table);
-  /* By the delivery's rowid (the key index), the row's own key checked. */
-  SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
-      "truncated FROM %s WHERE drow=(SELECT rowid FROM %s WHERE event_id=?1 AND subscription_id=?2) "
-      "AND event_id=?1 AND subscription_id=?2 ORDER BY attempt", t->attempt_table, t->delivery_table);
+  /* The attempt rows by the delivery's rowid (the key index), the row's
+   * own key checked, and the status row's latest attempt (its la_
+   * columns). Both stand for the slot (attempt - 1) % HL_ATTEMPT_LOG_MAX
+   * of the attempt log: where an attempt row holds the latest attempt's
+   * slot, the later attempt of the two is listed, the status row's when
+   * they are the same (it was written last). */
+  SET(Q_ATTEMPT_LIST, "SELECT a.event_id,a.subscription_id,a.attempt,a.at_ms,a.status_code,a.latency_ms,a.error,"
+      "a.headers,a.body,a.truncated FROM %s d JOIN %s a ON a.drow=d.rowid WHERE d.event_id=?1 AND "
+      "d.subscription_id=?2 AND a.event_id=?1 AND a.subscription_id=?2 AND (d.la_attempt IS NULL OR "
+      "a.slot<>(d.la_attempt-1)%%%d OR a.attempt>d.la_attempt) "
+      "UNION ALL SELECT event_id,subscription_id,la_attempt,la_at_ms,la_status_code,la_latency_ms,la_error,"
+      "la_headers,la_body,la_truncated FROM %s d WHERE event_id=?1 AND subscription_id=?2 AND la_attempt IS NOT "
+      "NULL AND NOT EXISTS (SELECT 1 FROM %s a WHERE a.drow=d.rowid AND a.slot=(d.la_attempt-1)%%%d AND "
+      "a.attempt>d.la_attempt AND a.event_id=?1 AND a.subscription_id=?2) ORDER BY 3",
+      t->delivery_table, t->attempt_table, HL_ATTEMPT_LOG_MAX, t->delivery_table, t->attempt_table,
+      HL_ATTEMPT_LOG_MAX);
   /* Retention (docs/retention.md): both halves walk the _done index. */
-  SET(Q_PURGE_PICK, "SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s WHERE status='SUCCESS' "
-      "AND updated_at<?1 LIMIT ?3) UNION ALL SELECT * FROM (SELECT rowid,event_id,subscription_id FROM %s "
-      "WHERE status='FAILED' AND updated_at<?2 LIMIT ?3) LIMIT ?3", t->delivery_table, t->delivery_table);
+  /* Last: whether the row holds its latest attempt, which goes with it. */
+  SET(Q_PURGE_PICK, "SELECT * FROM (SELECT rowid,event_id,subscription_id,la_attempt IS NOT NULL FROM %s WHERE "
+      "status='SUCCESS' AND updated_at<?1 LIMIT ?3) UNION ALL SELECT * FROM (SELECT rowid,event_id,subscription_id,"
+      "la_attempt IS NOT NULL FROM %s WHERE status='FAILED' AND updated_at<?2 LIMIT ?3) LIMIT ?3",
+      t->delivery_table, t->delivery_table);
   SET(Q_PURGE_ATTEMPTS, "DELETE FROM %s WHERE drow=?3 AND event_id=?1 AND subscription_id=?2", t->attempt_table);
   /* Attempt rows written without a delivery row (drow NULL), once old. */
   SET(Q_PURGE_ATTEMPT_ORPHANS, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE drow IS NULL AND "
@@ -272,30 +331,51 @@ static void build_sql(sq_store *s) {
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
   rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
-  /* The batched writes (sq_batch): a status row, an attempt row. */
+  /* The batched writes (sq_batch): a status row, an attempt row. A
+   * status row ends with the la_ columns of the attempt it carries
+   * (carry_held; NULLs when none). */
   snprintf(b, sizeof b, "INSERT INTO %s(event_id,subscription_id,status,attempts,last_status_code,last_error,"
-           "last_latency_ms,updated_at,next_attempt_at,claimed,transformation,delivered_gen) VALUES",
-           t->delivery_table);
+           "last_latency_ms,updated_at,next_attempt_at,claimed,transformation,delivered_gen,la_attempt,la_at_ms,"
+           "la_status_code,la_latency_ms,la_error,la_headers,la_body,la_truncated) VALUES", t->delivery_table);
   /* delivered_gen: the highest generation recorded delivered (-1: none
    * yet; NULL: a row from before the column, whose deliveries are in the
    * ledger). A write that delivered nothing (-1) leaves it as it was. */
-  hl_sqlite_batch_init(&s->pending_deliveries.b, b, "(?,?,?,?,?,?,?,?,?,0,?,?)",
-                       " ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
-                       "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
-                       "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
-                       "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
-                       "transformation=excluded.transformation,delivered_gen=CASE WHEN excluded.delivered_gen>=0 "
-                       "THEN MAX(COALESCE(delivered_gen,-1),excluded.delivered_gen) ELSE delivered_gen END");
+  hl_buf_puts(&q, " ON CONFLICT(event_id,subscription_id) DO UPDATE SET status=excluded.status,"
+              "attempts=excluded.attempts,last_status_code=excluded.last_status_code,"
+              "last_error=excluded.last_error,last_latency_ms=excluded.last_latency_ms,"
+              "updated_at=excluded.updated_at,next_attempt_at=excluded.next_attempt_at,"
+              "transformation=excluded.transformation,delivered_gen=CASE WHEN excluded.delivered_gen>=0 "
+              "THEN MAX(COALESCE(delivered_gen,-1),excluded.delivered_gen) ELSE delivered_gen END");
+  la_set_sql(&q, "excluded.", true, 0);
+  hl_sqlite_batch_init(&s->pending_deliveries.b, b, "(?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?,?,?,?)", q.data);
+  hl_buf_reset(&q);
   /* A claimed row's outcome by its rowid (hl_delivery_rec.row_ref): no
    * search of the primary key's index, whose keys (event ids) are
    * random. The key is compared on the row itself, so a rowid that names
    * another row changes nothing (flush_updates then goes by the key).
    * SQLite plans it as a scan of the VALUES and a rowid look-up each. */
-  snprintf(b, sizeof b, "UPDATE %s AS d SET status=v.column4,attempts=v.column5,last_status_code=v.column6,"
-           "last_error=v.column7,last_latency_ms=v.column8,updated_at=v.column9,next_attempt_at=v.column10,"
-           "claimed=v.column11,transformation=v.column12 FROM (VALUES", t->delivery_table);
-  hl_sqlite_batch_init(&s->pending_updates.b, b, "(?,?,?,?,?,?,?,?,?,?,?,?)",
+  hl_buf_printf(&q, "UPDATE %s AS d SET status=v.column4,attempts=v.column5,last_status_code=v.column6,"
+                "last_error=v.column7,last_latency_ms=v.column8,updated_at=v.column9,next_attempt_at=v.column10,"
+                "claimed=v.column11,transformation=v.column12", t->delivery_table);
+  la_set_sql(&q, "v.column", false, 13);
+  hl_buf_puts(&q, " FROM (VALUES");
+  hl_sqlite_batch_init(&s->pending_updates.b, q.data, "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        ") AS v WHERE d.rowid=v.column1 AND d.event_id=v.column2 AND d.subscription_id=v.column3");
+  hl_buf_reset(&q);
+  /* A retry's earlier attempt, moved from its status row into its slot of
+   * the attempt table before the row takes the retry (pending_moves): only
+   * an earlier attempt (a replay of the same attempt overwrites it in
+   * place, as the slot would be), and never over a later one in that slot. */
+  hl_buf_printf(&q, "INSERT OR REPLACE INTO %s(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,"
+                "error,headers,body,truncated,drow) SELECT d.event_id,d.subscription_id,(d.la_attempt-1)%%%d,"
+                "d.la_attempt,d.la_at_ms,d.la_status_code,d.la_latency_ms,d.la_error,d.la_headers,d.la_body,"
+                "d.la_truncated,d.rowid FROM (VALUES", t->attempt_table, HL_ATTEMPT_LOG_MAX);
+  snprintf(b, sizeof b, ") AS v JOIN %s d ON d.event_id=v.column1 AND d.subscription_id=v.column2 WHERE "
+           "d.la_attempt<v.column3 AND NOT EXISTS (SELECT 1 FROM %s a WHERE a.drow=d.rowid AND "
+           "a.slot=(d.la_attempt-1)%%%d AND a.attempt>d.la_attempt)", t->delivery_table, t->attempt_table,
+           HL_ATTEMPT_LOG_MAX);
+  hl_sqlite_batch_init(&s->pending_moves.b, q.data, "(?,?,?)", b);
+  hl_buf_dispose(&q);
   /* An attempt row finds its delivery's rowid when it is written, after
    * the turn's status rows (flush_attempts): the event id and subscription
    * are bound twice, for the row and for the look-up. */
@@ -430,9 +510,10 @@ static done_cb *finish(sq_store *s, hl_store_cb cb, void *data, int status, hl_s
 
 static void flush_batch(sq_store *s, sq_batch *sb);
 static void flush_updates(sq_store *s);
+static void flush_puts(sq_store *s);
 /* At most one of the two holds rows (delivery_put, eq_update). */
 static void flush_deliveries(sq_store *s) {
-  flush_batch(s, &s->pending_deliveries);
+  flush_puts(s);
   flush_updates(s);
 }
 /* Attempt rows look up their delivery's rowid: the status rows first. */
@@ -742,11 +823,32 @@ static void flush_batch(sq_store *s, sq_batch *sb) {
   for (size_t i = 0; i < b->nrows;) {
     size_t k = hl_sqlite_batch_chunk(b->nrows - i);
     int rc = exec_stmt(s, hl_sqlite_batch_bind(b, s->db, i, k));
-    for (size_t j = i; j < i + k; j++)
+    for (size_t j = i; j < i + k; j++) {
       sb->done[j]->status = rc == 0 || k == 1 ? rc : exec_stmt(s, hl_sqlite_batch_bind(b, s->db, j, 1));
+      if (sb->carried[j]) sb->carried[j]->status = sb->done[j]->status;
+    }
     i += k;
   }
   hl_sqlite_batch_clear(b);
+}
+
+/* Moves the earlier attempts that the held status rows' retries replace
+ * (pending_moves) into the attempt table: run just before those rows are
+ * written. A move that fails costs the attempt log that entry, never the
+ * status rows (nor the attempts they carry). */
+static void flush_moves(sq_store *s) {
+  hl_sqlite_batch *b = &s->pending_moves.b;
+  for (size_t i = 0; i < b->nrows;) {
+    size_t k = hl_sqlite_batch_chunk(b->nrows - i);
+    exec_stmt(s, hl_sqlite_batch_bind(b, s->db, i, k));
+    i += k;
+  }
+  hl_sqlite_batch_clear(b);
+}
+
+static void flush_puts(sq_store *s) {
+  flush_moves(s);
+  flush_batch(s, &s->pending_deliveries);
 }
 
 /* A row's values were added to sb: its outcome (status until the row is
@@ -757,14 +859,105 @@ static size_t batch_row_add(sq_store *s, sq_batch *sb, hl_store_cb cb, void *dat
   if (n > sb->cap) {
     sb->cap = sb->cap ? sb->cap * 2 : HL_SQLITE_BATCH_MAX;
     sb->done = hl_realloc(sb->done, sb->cap * sizeof *sb->done);
+    sb->carried = hl_realloc(sb->carried, sb->cap * sizeof *sb->carried);
   }
   sb->done[n - 1] = finish(s, cb, data, status, NULL);
+  sb->carried[n - 1] = NULL;
   return n;
 }
 
 /* The same for a write; a full batch is written now (unless held). */
 static void batch_row_end(sq_store *s, sq_batch *sb, hl_store_cb cb, void *data) {
   if (batch_row_add(s, sb, cb, data, 0) == HL_SQLITE_BATCH_MAX && !sb->held_max) flush_batch(s, sb);
+}
+
+/* --- a status row's latest attempt ----------------------------------------- */
+
+/* A status row carries its delivery's latest attempt in its la_ columns
+ * (step "latest attempt"), written by the row's own statement: an attempt
+ * row of its own, found by a look-up of its delivery's rowid, cost the
+ * Kafka path ~9k instructions a delivery more (bench/store, bench/
+ * README.md). The attempt table keeps the earlier attempts, and those no
+ * status write of their turn carried (the inbox queue keeps no status
+ * row). */
+
+/* true when row of sb is the delivery (event_id, subscription_id), its
+ * key in columns key and key + 1. */
+static bool same_key(const sq_batch *sb, size_t row, int key, const char *event_id, const char *subscription_id) {
+  return hl_sqlite_batch_text_is(&sb->b, row, key, event_id, strlen(event_id)) &&
+         hl_sqlite_batch_text_is(&sb->b, row, key + 1, subscription_id, strlen(subscription_id));
+}
+
+/* Whether a row of status batch sb may carry an attempt of the delivery:
+ * not when another row held carries one of the same delivery, as the
+ * earlier one would be overwritten before it is moved out (flush_moves
+ * moves what the file holds). Only a retry, or a batch that carries one
+ * (pending_moves holds it), can meet another attempt of its delivery in
+ * one batch: the scan is theirs. An attempt not carried is written to the
+ * attempt table, and listed the same. */
+static bool may_carry(sq_store *s, const sq_batch *sb, int key, const char *event_id, const char *subscription_id,
+                      int64_t attempt) {
+  if (attempt < 2 && !s->pending_moves.b.nrows) return true;
+  for (size_t j = 0; j < sb->b.nrows; j++)
+    if (sb->carried[j] && same_key(sb, j, key, event_id, subscription_id)) return false;
+  return true;
+}
+
+/* A retry carried: the row's earlier attempt is moved out first. */
+static void note_move(sq_store *s, const char *event_id, const char *subscription_id, int64_t attempt) {
+  if (attempt < 2) return;
+  hl_sqlite_batch *b = &s->pending_moves.b;
+  hl_sqlite_batch_text(b, event_id); hl_sqlite_batch_text(b, subscription_id); hl_sqlite_batch_int(b, attempt);
+  hl_sqlite_batch_end_row(b);
+}
+
+/* The attempt a status write of the delivery carries: the last attempt
+ * held, when it is that delivery's (the dispatcher logs an attempt just
+ * before it records the outcome). Adds its values to the row being built,
+ * after the row's own (NULLs when none), and returns its callback's slot,
+ * which the row's outcome is then given to. */
+static done_cb *carry_held(sq_store *s, sq_batch *sb, int key, const char *event_id, const char *subscription_id) {
+  sq_batch *ab = &s->pending_attempts;
+  size_t last = ab->b.nrows - 1;
+  if (ab->b.nrows && event_id && subscription_id && same_key(ab, last, 0, event_id, subscription_id)) {
+    int64_t attempt = hl_sqlite_batch_int_at(&ab->b, last, LA_FROM);
+    if (may_carry(s, sb, key, event_id, subscription_id, attempt)) {
+      hl_sqlite_batch_add_from(&sb->b, &ab->b, last, LA_FROM, LA_COLS);
+      done_cb *d = ab->done[last];
+      hl_sqlite_batch_drop_row(&ab->b);
+      note_move(s, event_id, subscription_id, attempt);
+      return d;
+    }
+  }
+  for (int i = 0; i < LA_COLS; i++) hl_sqlite_batch_text(&sb->b, NULL);
+  return NULL;
+}
+
+/* An attempt's values in the order of LA_COL. */
+static void add_attempt_values(hl_sqlite_batch *b, const hl_attempt_rec *r) {
+  hl_sqlite_batch_int(b, r->attempt);
+  hl_sqlite_batch_int(b, r->at_ms); hl_sqlite_batch_int(b, r->status_code);
+  hl_sqlite_batch_int(b, r->latency_ms); hl_sqlite_batch_text(b, r->error);
+  hl_sqlite_batch_text(b, r->headers_json); hl_sqlite_batch_text(b, r->body);
+  hl_sqlite_batch_int(b, r->truncated);
+}
+
+/* An attempt logged just after its delivery's status write (the last
+ * status row held, carrying none yet): that row carries it, its la_
+ * values added again. */
+static bool carry_late(sq_store *s, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
+  sq_batch *sb = s->pending_deliveries.b.nrows ? &s->pending_deliveries : &s->pending_updates;
+  int key = sb == &s->pending_deliveries ? 0 : 1;
+  size_t last = sb->b.nrows - 1;
+  if (!sb->b.nrows || sb->carried[last] || !r->event_id || !r->subscription_id ||
+      !same_key(sb, last, key, r->event_id, r->subscription_id) ||
+      !may_carry(s, sb, key, r->event_id, r->subscription_id, r->attempt))
+    return false;
+  hl_sqlite_batch_redo_tail(&sb->b, LA_COLS);
+  add_attempt_values(&sb->b, r);
+  sb->carried[last] = finish(s, cb, data, 0, NULL);
+  note_move(s, r->event_id, r->subscription_id, r->attempt);
+  return true;
 }
 
 static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
@@ -775,14 +968,18 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
     finish(s, cb, data, rc, NULL);
     return;
   }
-  hl_sqlite_batch *b = &s->pending_deliveries.b;
+  sq_batch *sb = &s->pending_deliveries;
+  hl_sqlite_batch *b = &sb->b;
   hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
   hl_sqlite_batch_text(b, r->status); hl_sqlite_batch_int(b, r->attempts);
   hl_sqlite_batch_int(b, r->last_status_code); hl_sqlite_batch_text(b, r->last_error);
   hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
   hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_text(b, r->transformation);
   hl_sqlite_batch_int(b, r->delivered ? r->replays : -1);
-  batch_row_end(s, &s->pending_deliveries, cb, data);
+  done_cb *carried = carry_held(s, sb, 0, r->event_id, r->subscription_id);
+  size_t n = batch_row_add(s, sb, cb, data, 0);
+  sb->carried[n - 1] = carried;
+  if (n == HL_SQLITE_BATCH_MAX) flush_puts(s);
 }
 
 static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
@@ -837,10 +1034,11 @@ static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store
 /* --- the attempt log ------------------------------------------------------ */
 
 /* Joins this turn's transaction, like the outcome written with it. The
- * row waits for the turn's flush even past 64 rows: the dispatcher logs an
- * attempt just before it records the outcome, and a Kafka delivery's
- * first status row (which the attempt row finds its rowid in) is made by
- * that record. */
+ * dispatcher logs an attempt just before it records the outcome: that
+ * status write carries it (carry_held), as does one just before it
+ * (carry_late). Any other waits for the turn's flush even past 64 rows
+ * and is written to the attempt table: a Kafka delivery's first status row
+ * (which the attempt row finds its rowid in) may come later in the turn. */
 static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   if (s->pending_attempts.b.nrows >= s->pending_attempts.held_max) flush_attempts(s);
@@ -849,13 +1047,11 @@ static void attempt_put(hl_store *base, const hl_attempt_rec *r, hl_store_cb cb,
     finish(s, cb, data, rc, NULL);
     return;
   }
+  if (carry_late(s, r, cb, data)) return;
   hl_sqlite_batch *b = &s->pending_attempts.b;
   hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
-  hl_sqlite_batch_int(b, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX); hl_sqlite_batch_int(b, r->attempt);
-  hl_sqlite_batch_int(b, r->at_ms); hl_sqlite_batch_int(b, r->status_code);
-  hl_sqlite_batch_int(b, r->latency_ms); hl_sqlite_batch_text(b, r->error);
-  hl_sqlite_batch_text(b, r->headers_json); hl_sqlite_batch_text(b, r->body);
-  hl_sqlite_batch_int(b, r->truncated);
+  hl_sqlite_batch_int(b, (r->attempt - 1) % HL_ATTEMPT_LOG_MAX);
+  add_attempt_values(b, r);
   hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
   batch_row_end(s, &s->pending_attempts, cb, data);
 }
@@ -1216,6 +1412,7 @@ static int update_row(sq_store *s, size_t row) {
 static void flush_updates(sq_store *s) {
   sq_batch *sb = &s->pending_updates;
   hl_sqlite_batch *b = &sb->b;
+  if (b->nrows) flush_moves(s);
   for (size_t i = 0; i < b->nrows;) {
     size_t k = hl_sqlite_batch_chunk(b->nrows - i);
     int rc = exec_stmt(s, hl_sqlite_batch_bind(b, s->db, i, k));
@@ -1223,6 +1420,7 @@ static void flush_updates(sq_store *s) {
     for (size_t j = i; j < i + k; j++) {
       int st = all ? 0 : update_row(s, j);
       sb->done[j]->status = st;
+      if (sb->carried[j]) sb->carried[j]->status = st;
       if (st == 0 && terminal_status_at(b, j, 3)) s->backlog_delta--;
     }
     i += k;
@@ -1233,10 +1431,11 @@ static void flush_updates(sq_store *s) {
 static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl_store_cb cb,
                       void *data) {
   sq_store *s = SQ(base);
-  flush_batch(s, &s->pending_deliveries);
+  flush_puts(s);
   int rc = txn_begin(s);
   if (rc == 0 && r->row_ref > 0) { /* a claimed row: written with the turn's others */
-    hl_sqlite_batch *b = &s->pending_updates.b;
+    sq_batch *sb = &s->pending_updates;
+    hl_sqlite_batch *b = &sb->b;
     hl_sqlite_batch_int(b, r->row_ref);
     hl_sqlite_batch_text(b, r->event_id); hl_sqlite_batch_text(b, r->subscription_id);
     hl_sqlite_batch_text(b, r->status); hl_sqlite_batch_int(b, r->attempts);
@@ -1244,7 +1443,10 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
     hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
     hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_int(b, release ? 0 : 1);
     hl_sqlite_batch_text(b, r->transformation);
-    if (batch_row_add(s, &s->pending_updates, cb, data, 0) == HL_SQLITE_BATCH_MAX) flush_updates(s);
+    done_cb *carried = carry_held(s, sb, 1, r->event_id, r->subscription_id);
+    size_t n = batch_row_add(s, sb, cb, data, 0);
+    sb->carried[n - 1] = carried;
+    if (n == HL_SQLITE_BATCH_MAX) flush_updates(s);
     return;
   }
   flush_updates(s);
@@ -1369,6 +1571,7 @@ static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, vo
 typedef struct {
   int64_t rowid;
   char *event_id, *subscription_id;
+  bool latest_attempt; /* the row holds its latest attempt */
 } purge_row;
 
 /* Picks up to p->limit terminal deliveries past their limit (PENDING and
@@ -1385,6 +1588,7 @@ static int64_t purge_pick(sq_store *s, const hl_store_purge *p, purge_row *rows)
     rows[n].rowid = sqlite3_column_int64(st, 0);
     rows[n].event_id = hl_strdup((const char *)sqlite3_column_text(st, 1));
     rows[n].subscription_id = hl_strdup((const char *)sqlite3_column_text(st, 2));
+    rows[n].latest_attempt = sqlite3_column_int(st, 3) != 0;
     n++;
   }
   sqlite3_reset(st);
@@ -1403,7 +1607,9 @@ static int purge_one(sq_store *s, const purge_row *r, hl_store_result *res) {
   if (!(st = stmt(s, Q_PURGE_DELIVERY))) return HL_ESTORE;
   sqlite3_bind_int64(st, 1, r->rowid);
   if ((rc = exec_stmt(s, st)) != 0) return rc;
-  res->purged.deliveries += sqlite3_changes(s->db);
+  int gone = sqlite3_changes(s->db);
+  res->purged.deliveries += gone;
+  if (gone && r->latest_attempt) res->purged.attempts++;
   if (!(st = stmt(s, Q_PURGE_EVENT))) return HL_ESTORE;
   bind_text(st, 1, r->event_id);
   if ((rc = exec_stmt(s, st)) != 0) return rc;
@@ -1543,6 +1749,7 @@ static void on_sync_stopped(void *data) {
   hl_sqlite_batch_close(&s->pending_deliveries.b);
   hl_sqlite_batch_close(&s->pending_updates.b);
   hl_sqlite_batch_close(&s->pending_attempts.b);
+  hl_sqlite_batch_close(&s->pending_moves.b);
   hl_sqlite_batch_close(&s->pending_ledger.b);
   hl_sqlite_batch_close(&s->pending_ledger_reads.b);
   hl_sqlite_batch_close(&s->pending_delivered_reads.b);
@@ -1552,6 +1759,9 @@ static void on_sync_stopped(void *data) {
   hl_free(s->pending_ledger.done);
   hl_free(s->pending_ledger_reads.done);
   hl_free(s->pending_delivered_reads.done);
+  sq_batch *all[] = {&s->pending_deliveries, &s->pending_updates, &s->pending_attempts, &s->pending_ledger,
+                     &s->pending_ledger_reads, &s->pending_delivered_reads};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(all); i++) hl_free(all[i]->carried);
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 
@@ -1602,8 +1812,10 @@ static int migrate_transformations(sq_store *s) {
 }
 
 static int create_schema(sq_store *s) {
-  hl_buf b = HL_BUF_INIT;
+  hl_buf b = HL_BUF_INIT, la = HL_BUF_INIT;
   const hl_table_names *t = &s->t;
+  /* The status row's latest attempt (step "latest attempt"). */
+  la_decl_sql(&la, ", ", "");
   hl_buf_printf(&b,
     "CREATE TABLE IF NOT EXISTS %s(schema_id TEXT NOT NULL, version INTEGER NOT NULL, domain TEXT, "
     "event_type TEXT NOT NULL, status TEXT NOT NULL, schema TEXT NOT NULL, ingress_topic TEXT, "
@@ -1617,7 +1829,7 @@ static int create_schema(sq_store *s) {
     "CREATE TABLE IF NOT EXISTS %s(event_id TEXT NOT NULL, subscription_id TEXT NOT NULL, "
     "status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status_code INTEGER, "
     "last_error TEXT, last_latency_ms INTEGER, updated_at INTEGER, next_attempt_at INTEGER, "
-    "claimed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(event_id, subscription_id));"
+    "claimed INTEGER NOT NULL DEFAULT 0%s, PRIMARY KEY(event_id, subscription_id));"
     "CREATE INDEX IF NOT EXISTS %s_due ON %s(subscription_id, next_attempt_at) "
     "WHERE claimed=0 AND status IN ('PENDING','RETRYING');"
     "CREATE TABLE IF NOT EXISTS %s(idempotency_key TEXT PRIMARY KEY, status TEXT, expires_at INTEGER);"
@@ -1629,11 +1841,12 @@ static int create_schema(sq_store *s) {
     "subscription_id TEXT NOT NULL, attempts INTEGER NOT NULL, event_type TEXT, trace TEXT, "
     "accepted_at INTEGER, body BLOB NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, "
     "PRIMARY KEY(due_ms, event_id, subscription_id));",
-    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table,
+    t->schema_table, t->subscription_table, t->kafka_table, t->delivery_table, la.data,
     t->delivery_table, t->delivery_table, t->ledger_table,
     t->parked_table);
   int rc = exec_sql(s, b.data);
   hl_buf_dispose(&b);
+  hl_buf_dispose(&la);
   return rc ? rc : migrate_transformations(s);
 }
 
@@ -1699,7 +1912,8 @@ static int migrate_delivery_search(sq_store *s) {
   return exec_sql(s, sql);
 }
 
-/* The attempt log's table (HL_ATTEMPT_LOG_MAX slots a delivery), keyed by
+/* The attempt log's table (HL_ATTEMPT_LOG_MAX slots a delivery; the
+ * latest attempt is in the status row, step "latest attempt"), keyed by
  * its delivery's rowid (drow) and the slot. Delivery rows get their rowids
  * in the order they are made, and attempts come mostly for recent ones,
  * so a turn's attempt rows go to the same few pages at the end of the key
@@ -1815,6 +2029,25 @@ static int migrate_drop_due_all(sq_store *s) {
   return exec_sql(s, sql);
 }
 
+/* Step "latest attempt": a status row's columns for its delivery's latest
+ * attempt (LA_COL; NULL la_attempt: none there), which the row's own write
+ * carries. Rows made before have none: their attempts are in the attempt
+ * table, listed as before. A new file has them from its CREATE TABLE
+ * (create_schema): eight ALTER TABLEs, each reading the schema again, cost
+ * a first start ~8M instructions. They are added in the schema's one
+ * transaction, so one of them tells whether all are there. */
+static int migrate_latest_attempt(sq_store *s) {
+  int have = has_column(s, s->t.delivery_table, LA_COL[0]);
+  if (have != 0) return have < 0 ? have : 0;
+  hl_buf b = HL_BUF_INIT, alter = HL_BUF_INIT;
+  hl_buf_printf(&alter, "ALTER TABLE %s ADD COLUMN ", s->t.delivery_table);
+  la_decl_sql(&b, alter.data, ";");
+  int rc = exec_sql(s, b.data);
+  hl_buf_dispose(&b);
+  hl_buf_dispose(&alter);
+  return rc;
+}
+
 /* The schema and its migration steps, in one transaction. Each statement
  * committed alone costs a commit with its fdatasync (synchronous=FULL
  * here): ~30 of them on a new file, ~5 ms of a Lambda's 22 ms init
@@ -1828,7 +2061,7 @@ static int set_up_schema(sq_store *s) {
       create_schema,    migrate_destination, migrate_2_partners, migrate_attempts,
       migrate_signing,  migrate_enrichment,  migrate_client_cert, migrate_ordering,
       migrate_retention, migrate_delivery_search, migrate_replay, migrate_park_replay,
-      migrate_delivered, migrate_drop_due_all};
+      migrate_delivered, migrate_drop_due_all, migrate_latest_attempt};
   if (exec_sql(s, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(steps); i++) rc = steps[i](s);

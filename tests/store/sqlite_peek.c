@@ -30,6 +30,12 @@ int sqlite_peek_prefix(const char *dir, const char *table, const char *col, cons
   return count(dir, sql, prefix);
 }
 
+int sqlite_peek_attempts(const char *dir, const char *prefix) {
+  return sqlite_peek_prefix(dir, "delivery_attempt", "event_id", prefix) +
+         count(dir, "SELECT COUNT(*) FROM event_delivery_status WHERE event_id LIKE ?1 || '%' "
+                    "AND la_attempt IS NOT NULL", prefix);
+}
+
 int sqlite_peek_schema(const char *dir, const char *name) {
   return count(dir, "SELECT COUNT(*) FROM sqlite_master WHERE name=?1", name);
 }

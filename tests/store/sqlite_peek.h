@@ -10,6 +10,11 @@ int sqlite_peek_events(const char *dir, const char *id);
 /* Rows of table whose column col starts with prefix, the same way. */
 int sqlite_peek_prefix(const char *dir, const char *table, const char *col, const char *prefix);
 
+/* Attempts of deliveries whose event_id starts with prefix, wherever the
+ * SQLite store keeps them: rows of the attempt table, and status rows
+ * holding their latest attempt (la_attempt), the same way. */
+int sqlite_peek_attempts(const char *dir, const char *prefix);
+
 /* Rows of sqlite_master (tables, indexes) named name, the same way. */
 int sqlite_peek_schema(const char *dir, const char *name);
 

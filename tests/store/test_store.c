@@ -548,6 +548,231 @@ HL_TEST(update_release_and_requeue) {
   hl_rmtree(dir);
 }
 
+/* --- the attempt log -------------------------------------------------------- */
+
+/* Attempt n of a delivery as the dispatcher logs it (hl_attempt_log.h):
+ * fields of its own, so that a listing shows which attempt it read. */
+static hl_attempt_rec attempt_n(const char *event_id, const char *sub, int64_t n, char *headers, char *body) {
+  snprintf(headers, 32, "{\"x-try\":\"%lld\"}", (long long)n);
+  snprintf(body, 32, "answer %lld", (long long)n);
+  return (hl_attempt_rec){.event_id = (char *)event_id, .subscription_id = (char *)sub, .attempt = n,
+                          .at_ms = 1000 * n, .status_code = n % 3 ? 503 : 200, .latency_ms = 10 + n,
+                          .error = n % 3 ? "partner answered 503" : NULL, .headers_json = headers,
+                          .body = body, .truncated = n % 2 == 0};
+}
+
+static void attempt_is(const hl_attempt_rec *a, const char *event_id, const char *sub, int64_t n) {
+  char headers[32], body[32];
+  hl_attempt_rec want = attempt_n(event_id, sub, n, headers, body);
+  HL_ASSERT_EQ_STR(a->event_id, event_id);
+  HL_ASSERT_EQ_STR(a->subscription_id, sub);
+  HL_ASSERT_EQ_INT(a->attempt, n);
+  HL_ASSERT_EQ_INT(a->at_ms, want.at_ms);
+  HL_ASSERT_EQ_INT(a->status_code, want.status_code);
+  HL_ASSERT_EQ_INT(a->latency_ms, want.latency_ms);
+  if (want.error) HL_ASSERT_EQ_STR(a->error, want.error);
+  else HL_ASSERT_MSG(a->error == NULL, "attempt %lld: error %s", (long long)n, a->error);
+  HL_ASSERT_EQ_STR(a->headers_json, headers);
+  HL_ASSERT_EQ_STR(a->body, body);
+  HL_ASSERT_EQ_INT(a->truncated, want.truncated);
+}
+
+#ifdef HL_TEST_DDB
+static int by_attempt(const void *a, const void *b) {
+  int64_t x = ((const hl_attempt_rec *)a)->attempt, y = ((const hl_attempt_rec *)b)->attempt;
+  return (x > y) - (x < y);
+}
+#endif
+
+/* The attempts listed for a delivery are attempts first .. last, in order,
+ * each with its own fields. (DynamoDB lists them by slot, its sort key:
+ * in attempt order until the slots wrap.) */
+static void attempts_are(const char *event_id, const char *sub, int64_t first, int64_t last) {
+  capture c = {0};
+  store->vt->attempt_list(store, event_id, sub, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT((int64_t)c.res.nattempts, last - first + 1);
+#ifdef HL_TEST_DDB
+  qsort(c.res.attempts, c.res.nattempts, sizeof *c.res.attempts, by_attempt);
+#endif
+  for (int64_t n = first; n <= last; n++) attempt_is(&c.res.attempts[n - first], event_id, sub, n);
+  hl_store_result_dispose(&c.res);
+}
+
+/* Attempt n and the outcome recorded after it, in one turn, as the
+ * dispatcher does (log_attempt, then the queue's record): by the status
+ * row's upsert (the Kafka path) or, for a claimed item, by the queue's
+ * update (embedded). The last attempt succeeds; the others retry. */
+static void attempt_and_outcome(hl_eq_item *claimed, const char *event_id, int64_t n, int64_t last) {
+  char headers[32], body[32];
+  hl_attempt_rec a = attempt_n(event_id, "sub_at", n, headers, body);
+  hl_delivery_rec r = {.event_id = (char *)event_id, .subscription_id = "sub_at",
+                       .status = n == last ? "SUCCESS" : "RETRYING", .attempts = n,
+                       .last_status_code = a.status_code, .last_error = a.error, .last_latency_ms = a.latency_ms,
+                       .updated_at = hl_wall_ms(), .next_attempt_at = 0};
+  capture ca = {0}, cr = {0};
+  store->vt->attempt_put(store, &a, cap_cb, &ca);
+  if (claimed) {
+    r.row_ref = claimed->d.row_ref;
+    store->vt->eq_update(store, &r, true, cap_cb, &cr);
+  } else {
+    store->vt->delivery_put(store, &r, cap_cb, &cr);
+  }
+  HL_ASSERT_EQ_INT(ca.calls + cr.calls, 0); /* never from inside the call */
+  run_until(&cr);
+  run_until(&ca);
+  HL_ASSERT_EQ_INT(cr.status, 0);
+  HL_ASSERT_EQ_INT(ca.status, 0);
+}
+
+/* Attempts 1 .. last of one delivery, a turn each; embedded: through the
+ * queue, the delivery claimed before each attempt. */
+static void deliver_attempts(const char *event_id, int64_t last, bool embedded) {
+  if (embedded) {
+    const char *subs[] = {"sub_at"};
+    accept_event(event_id, subs, 1, 0);
+  }
+  for (int64_t n = 1; n <= last; n++) {
+    capture c = {0};
+    if (embedded) {
+      store->vt->eq_claim(store, "sub_at", 1, hl_wall_ms() + 1000, cap_cb, &c);
+      run_until(&c);
+      HL_ASSERT_EQ_INT(c.res.nitems, 1);
+      HL_ASSERT_EQ_STR(c.res.items[0].d.event_id, event_id);
+    }
+    attempt_and_outcome(embedded ? &c.res.items[0] : NULL, event_id, n, last);
+    hl_store_result_dispose(&c.res);
+  }
+}
+
+/* Rows of the attempt table (SQLite) of the deliveries of event ids
+ * starting with prefix: those the status rows do not hold. */
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
+static int attempt_rows(const char *prefix) {
+  return sqlite_peek_prefix(dir, "delivery_attempt", "event_id", prefix);
+}
+#endif
+
+/* Three attempts of one delivery, each logged and recorded in its own
+ * turn, on either path: listed in order, each with its exact fields. On
+ * SQLite the status row holds the latest attempt: a first attempt that
+ * succeeded wrote no attempt row at all, and a retry moves the attempt
+ * before it into the attempt table. */
+HL_TEST(a_deliverys_attempts_are_listed_in_order_with_their_fields) {
+  open_store();
+  for (int embedded = 0; embedded < 2; embedded++) {
+    const char *once = embedded ? "at-q-once" : "at-k-once", *thrice = embedded ? "at-q-3" : "at-k-3";
+    deliver_attempts(once, 1, embedded);
+    attempts_are(once, "sub_at", 1, 1);
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
+    HL_ASSERT_EQ_INT(attempt_rows(once), 0);
+#endif
+    deliver_attempts(thrice, 3, embedded);
+    attempts_are(thrice, "sub_at", 1, 3);
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
+    HL_ASSERT_EQ_INT(attempt_rows(thrice), 2);
+#endif
+  }
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* More attempts than the log keeps: the last HL_ATTEMPT_LOG_MAX are
+ * listed, on either path. */
+HL_TEST(a_delivery_keeps_its_last_attempts) {
+  open_store();
+  deliver_attempts("at-k-many", HL_ATTEMPT_LOG_MAX + 5, false);
+  attempts_are("at-k-many", "sub_at", 6, HL_ATTEMPT_LOG_MAX + 5);
+  deliver_attempts("at-q-many", HL_ATTEMPT_LOG_MAX + 3, true);
+  attempts_are("at-q-many", "sub_at", 4, HL_ATTEMPT_LOG_MAX + 3);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* An attempt logged in a turn without a status write of its delivery is
+ * kept and listed beside the others; writes that carry no attempt (a
+ * status put, an update, a re-queue, a replay) change none of them. */
+HL_TEST(writes_without_an_attempt_leave_the_attempt_log_as_it_is) {
+  open_store();
+  deliver_attempts("at-k-alone", 2, false);
+  char headers[32], body[32];
+  hl_attempt_rec a = attempt_n("at-k-alone", "sub_at", 3, headers, body);
+  capture c = {0};
+  store->vt->attempt_put(store, &a, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("at-k-alone", "sub_at", 1, 3);
+  hl_delivery_rec r = {.event_id = "at-k-alone", .subscription_id = "sub_at", .status = "FAILED", .attempts = 3,
+                       .last_status_code = 500, .last_error = "given up", .updated_at = hl_wall_ms()};
+  c = (capture){0};
+  store->vt->delivery_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("at-k-alone", "sub_at", 1, 3);
+  /* Embedded: a claimed delivery released without an attempt (one that
+   * never went out); a failed one re-queued and replayed. */
+  const char *subs[] = {"sub_at"};
+  accept_event("at-q-release", subs, 1, 0);
+  for (int k = 0; k < 2; k++) {
+    capture cl = {0};
+    store->vt->eq_claim(store, "sub_at", 1, hl_wall_ms() + 1000, cap_cb, &cl);
+    run_until(&cl);
+    HL_ASSERT_EQ_INT(cl.res.nitems, 1);
+    if (k == 0) {
+      attempt_and_outcome(&cl.res.items[0], "at-q-release", 1, 2);
+    } else {
+      r = (hl_delivery_rec){.event_id = "at-q-release", .subscription_id = "sub_at", .status = "RETRYING",
+                            .attempts = 1, .updated_at = hl_wall_ms(), .row_ref = cl.res.items[0].d.row_ref};
+      c = (capture){0};
+      store->vt->eq_update(store, &r, true, cap_cb, &c);
+      run_until(&c);
+      HL_ASSERT_EQ_INT(c.status, 0);
+    }
+    hl_store_result_dispose(&cl.res);
+  }
+  attempts_are("at-q-release", "sub_at", 1, 1);
+  r.status = "FAILED"; /* out of the way of the claims below */
+  r.row_ref = 0;
+  c = (capture){0};
+  store->vt->eq_update(store, &r, false, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("at-q-release", "sub_at", 1, 1);
+  deliver_attempts("at-q-alone", 2, true);
+  capture cl = {0};
+  store->vt->eq_claim(store, "sub_at", 1, hl_wall_ms() + 1000, cap_cb, &cl);
+  run_until(&cl);
+  HL_ASSERT_EQ_INT(cl.res.nitems, 0); /* delivered: nothing left to claim */
+  hl_store_result_dispose(&cl.res);
+  r = (hl_delivery_rec){.event_id = "at-q-alone", .subscription_id = "sub_at", .status = "FAILED", .attempts = 2,
+                        .updated_at = hl_wall_ms()};
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("at-q-alone", "sub_at", 1, 2);
+  c = (capture){0};
+  store->vt->eq_requeue(store, "at-q-alone", "sub_at", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("at-q-alone", "sub_at", 1, 2);
+  if (store->vt->eq_replay) {
+    r.status = "FAILED";
+    c = (capture){0};
+    store->vt->eq_update(store, &r, true, cap_cb, &c);
+    run_until(&c);
+    c = (capture){0};
+    store->vt->eq_replay(store, "at-q-alone", "sub_at", cap_cb, &c);
+    run_until(&c);
+    HL_ASSERT_EQ_INT(c.status, 0);
+    hl_store_result_dispose(&c.res);
+    attempts_are("at-q-alone", "sub_at", 1, 2);
+  }
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* A claim that comes back short says when the rest falls due, so the
  * dispatcher can come back then (issue 12 item 1); a full claim need not. */
 HL_TEST(a_short_claim_reports_when_the_rest_falls_due) {
@@ -886,6 +1111,72 @@ static int wal_commits(void) {
   }
   fclose(f);
   return commits;
+}
+
+/* An attempt whose delivery has no status row (the inbox queue keeps
+ * none) is written to the attempt table as ever: never listed, purged by
+ * retention once older than the delivered limit. A status row purged takes
+ * its latest attempt with it, counted with the attempt rows. */
+HL_TEST(attempts_without_a_status_row_are_kept_and_purged_as_before) {
+  open_store();
+  char headers[32], body[32];
+  hl_attempt_rec a = attempt_n("at-inbox-1", "sub_at", 1, headers, body);
+  capture c = {0};
+  store->vt->attempt_put(store, &a, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(attempt_rows("at-inbox-"), 1);
+  attempts_are("at-inbox-1", "sub_at", 1, 0);
+  deliver_attempts("at-purged", 2, false);
+  HL_ASSERT_EQ_INT(attempt_rows("at-purged"), 1);
+  hl_store_purge p = {.delivered_before_ms = hl_wall_ms() + 1000, .failed_before_ms = 1, .now_s = 1, .limit = 100};
+  c = (capture){0};
+  store->vt->purge(store, &p, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT((int)c.res.purged.deliveries, 1);
+  HL_ASSERT_EQ_INT((int)c.res.purged.attempts, 3); /* the orphan, attempt 1's row, attempt 2 in the status row */
+  HL_ASSERT_EQ_INT(attempt_rows("at-"), 0);
+  attempts_are("at-purged", "sub_at", 1, 0);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* A file made before status rows held their latest attempt (every attempt
+ * in the attempt table): it opens, gains the columns, lists the same
+ * attempts, and its next attempt joins them. */
+HL_TEST(a_file_from_before_the_latest_attempt_columns_lists_the_same_attempts) {
+  open_store();
+  hl_delivery_rec r = {.event_id = "at-old", .subscription_id = "sub_at", .status = "RETRYING", .attempts = 2,
+                       .updated_at = 1000};
+  capture c = {0};
+  store->vt->delivery_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  close_store();
+  char sql[2048];
+  size_t n = 0;
+  static const char *const cols[] = {"la_attempt", "la_at_ms", "la_status_code", "la_latency_ms",
+                                     "la_error", "la_headers", "la_body", "la_truncated"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cols); i++)
+    n += (size_t)snprintf(sql + n, sizeof sql - n, "ALTER TABLE event_delivery_status DROP COLUMN %s;", cols[i]);
+  snprintf(sql + n, sizeof sql - n,
+           "INSERT INTO delivery_attempt(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,"
+           "headers,body,truncated,drow) SELECT 'at-old','sub_at',0,1,1000,503,11,'partner answered 503',"
+           "'{\"x-try\":\"1\"}','answer 1',0,rowid FROM event_delivery_status WHERE event_id='at-old';"
+           "INSERT INTO delivery_attempt(event_id,subscription_id,slot,attempt,at_ms,status_code,latency_ms,error,"
+           "headers,body,truncated,drow) SELECT 'at-old','sub_at',1,2,2000,503,12,'partner answered 503',"
+           "'{\"x-try\":\"2\"}','answer 2',1,rowid FROM event_delivery_status WHERE event_id='at-old';");
+  sqlite_poke(dir, sql);
+  open_store();
+  attempts_are("at-old", "sub_at", 1, 2);
+  attempt_and_outcome(NULL, "at-old", 3, 3);
+  attempts_are("at-old", "sub_at", 1, 3);
+  HL_ASSERT_EQ_INT(attempt_rows("at-old"), 2);
+  close_store();
+  open_store(); /* the step again: nothing to add */
+  attempts_are("at-old", "sub_at", 1, 3);
+  close_store();
+  hl_rmtree(dir);
 }
 
 /* A new file's schema and migration steps are one transaction, so one

@@ -112,7 +112,7 @@ HL_TEST(a_failing_row_costs_only_itself_and_outcomes_keep_their_order) {
     HL_ASSERT_EQ_INT(a[i].order, 2 * i + 1);
   }
   HL_ASSERT_EQ_INT(committed("event_delivery_status", "fail-"), 4);
-  HL_ASSERT_EQ_INT(committed("delivery_attempt", "fail-"), 4);
+  HL_ASSERT_EQ_INT(sqlite_peek_attempts(dir, "fail-"), 4);
   /* Each row holds its own values. */
   for (int i = 0; i < 5; i++) {
     if (i == 2) continue;
@@ -170,7 +170,7 @@ HL_TEST(a_turn_of_more_rows_than_a_statement_writes_them_all) {
     HL_ASSERT_EQ_INT(d[i].order, 2 * i);
   }
   HL_ASSERT_EQ_INT(committed("event_delivery_status", "many-"), N - 1);
-  HL_ASSERT_EQ_INT(committed("delivery_attempt", "many-"), N);
+  HL_ASSERT_EQ_INT(sqlite_peek_attempts(dir, "many-"), N);
   capture l = {0}, al = {0};
   store->vt->delivery_list(store, id[7], cap_cb, &l);
   store->vt->attempt_list(store, id[151 - 2], "sub_a", cap_cb, &al);
@@ -359,6 +359,70 @@ HL_TEST(the_attempt_log_keeps_a_deliverys_last_attempts_in_its_slots) {
   close_store();
 }
 
+/* A status row carries its delivery's attempt logged just before it in
+ * the turn (or just after it): the attempt's callback hears the row's
+ * outcome, a failed one too, and an attempt carried by nothing is written
+ * to the attempt table. */
+HL_TEST(an_attempt_carried_by_a_status_row_shares_its_outcome) {
+  open_store();
+  capture a[3], d[3];
+  memset(a, 0, sizeof a);
+  memset(d, 0, sizeof d);
+  put_attempt("carry-0", 1, "zero", &a[0]);
+  put_delivery("carry-0", 1, &d[0]);
+  put_attempt("carry-1", 1, "one", &a[1]);
+  hl_delivery_rec bad = {.event_id = "carry-1", .subscription_id = "sub_a", .status = NULL}; /* NOT NULL */
+  store->vt->delivery_put(store, &bad, cap_cb, &d[1]);
+  put_delivery("carry-2", 1, &d[2]);
+  put_attempt("carry-2", 1, "two", &a[2]);
+  run_until_answered(6);
+  HL_ASSERT_EQ_INT(d[0].status, 0);
+  HL_ASSERT_EQ_INT(a[0].status, 0);
+  HL_ASSERT_EQ_INT(d[1].status, HL_EEXISTS);
+  HL_ASSERT_EQ_INT(a[1].status, HL_EEXISTS);
+  HL_ASSERT_EQ_INT(d[2].status, 0);
+  HL_ASSERT_EQ_INT(a[2].status, 0);
+  HL_ASSERT_EQ_INT(a[0].order, 0); /* in the order asked */
+  HL_ASSERT_EQ_INT(d[0].order, 1);
+  HL_ASSERT_EQ_INT(a[2].order, 5);
+  HL_ASSERT_EQ_INT(sqlite_peek_attempts(dir, "carry-"), 2);
+  HL_ASSERT_EQ_INT(committed("delivery_attempt", "carry-"), 0);
+  hl_store_result r = list_attempts("carry-2");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 1);
+  HL_ASSERT_EQ_STR(r.attempts[0].body, "two");
+  hl_store_result_dispose(&r);
+  close_store();
+}
+
+/* Several attempts of one delivery before their rows are written (one
+ * turn here; a group commit's turns alike): each is kept, the status row
+ * holding the last. */
+HL_TEST(several_attempts_of_a_delivery_in_one_transaction_are_all_kept) {
+  open_store();
+  capture a[5], d[5];
+  memset(a, 0, sizeof a);
+  memset(d, 0, sizeof d);
+  char body[5][8];
+  for (int k = 0; k < 5; k++) {
+    snprintf(body[k], sizeof body[k], "a%d", k + 1);
+    put_attempt("group-1", k + 1, body[k], &a[k]);
+    put_delivery("group-1", k + 1, &d[k]);
+  }
+  run_until_answered(10);
+  for (int k = 0; k < 5; k++) {
+    HL_ASSERT_EQ_INT(a[k].status, 0);
+    HL_ASSERT_EQ_INT(d[k].status, 0);
+  }
+  hl_store_result r = list_attempts("group-1");
+  HL_ASSERT_EQ_INT((int)r.nattempts, 5);
+  for (int k = 0; k < 5; k++) {
+    HL_ASSERT_EQ_INT((int)r.attempts[k].attempt, k + 1);
+    HL_ASSERT_EQ_STR(r.attempts[k].body, body[k]);
+  }
+  hl_store_result_dispose(&r);
+  close_store();
+}
+
 /* A file whose attempt log is keyed by (event_id, subscription_id, slot),
  * as before: opened, its rows are keyed by their delivery's rowid, every
  * one listed as before and new attempts joining them; a row whose delivery
@@ -478,7 +542,7 @@ HL_TEST(rows_answered_survive_the_process_dying_at_once) {
   HL_ASSERT(waitpid(pid, &st, 0) == pid);
   HL_ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer exited %d", WEXITSTATUS(st));
   HL_ASSERT_EQ_INT(committed("event_delivery_status", "crash-"), N);
-  HL_ASSERT_EQ_INT(committed("delivery_attempt", "crash-"), N);
+  HL_ASSERT_EQ_INT(sqlite_peek_attempts(dir, "crash-"), N);
   hl_rmtree(dir);
   free(dir);
   dir = NULL;
