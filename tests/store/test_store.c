@@ -626,6 +626,17 @@ static void attempt_and_outcome(hl_eq_item *claimed, const char *event_id, int64
   HL_ASSERT_EQ_INT(ca.status, 0);
 }
 
+/* Attempt n logged alone: no status write of its delivery in its turn
+ * (as the inbox queue logs them). */
+static void attempt_alone(const char *event_id, int64_t n) {
+  char headers[32], body[32];
+  hl_attempt_rec a = attempt_n(event_id, "sub_at", n, headers, body);
+  capture c = {0};
+  store->vt->attempt_put(store, &a, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+}
+
 /* Attempts 1 .. last of one delivery, a turn each; embedded: through the
  * queue, the delivery claimed before each attempt. */
 static void deliver_attempts(const char *event_id, int64_t last, bool embedded) {
@@ -696,16 +707,11 @@ HL_TEST(a_delivery_keeps_its_last_attempts) {
 HL_TEST(writes_without_an_attempt_leave_the_attempt_log_as_it_is) {
   open_store();
   deliver_attempts("at-k-alone", 2, false);
-  char headers[32], body[32];
-  hl_attempt_rec a = attempt_n("at-k-alone", "sub_at", 3, headers, body);
-  capture c = {0};
-  store->vt->attempt_put(store, &a, cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.status, 0);
+  attempt_alone("at-k-alone", 3);
   attempts_are("at-k-alone", "sub_at", 1, 3);
   hl_delivery_rec r = {.event_id = "at-k-alone", .subscription_id = "sub_at", .status = "FAILED", .attempts = 3,
                        .last_status_code = 500, .last_error = "given up", .updated_at = hl_wall_ms()};
-  c = (capture){0};
+  capture c = {0};
   store->vt->delivery_put(store, &r, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
@@ -1119,18 +1125,13 @@ static int wal_commits(void) {
  * its latest attempt with it, counted with the attempt rows. */
 HL_TEST(attempts_without_a_status_row_are_kept_and_purged_as_before) {
   open_store();
-  char headers[32], body[32];
-  hl_attempt_rec a = attempt_n("at-inbox-1", "sub_at", 1, headers, body);
-  capture c = {0};
-  store->vt->attempt_put(store, &a, cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.status, 0);
+  attempt_alone("at-inbox-1", 1);
   HL_ASSERT_EQ_INT(attempt_rows("at-inbox-"), 1);
   attempts_are("at-inbox-1", "sub_at", 1, 0);
   deliver_attempts("at-purged", 2, false);
   HL_ASSERT_EQ_INT(attempt_rows("at-purged"), 1);
   hl_store_purge p = {.delivered_before_ms = hl_wall_ms() + 1000, .failed_before_ms = 1, .now_s = 1, .limit = 100};
-  c = (capture){0};
+  capture c = {0};
   store->vt->purge(store, &p, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
