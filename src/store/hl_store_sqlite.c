@@ -1746,22 +1746,14 @@ static void on_sync_stopped(void *data) {
   }
   /* The batches' statements go with the others; the connection itself is
    * closed once the checkpointer has stopped (on_ckpt_stopped). */
-  hl_sqlite_batch_close(&s->pending_deliveries.b);
-  hl_sqlite_batch_close(&s->pending_updates.b);
-  hl_sqlite_batch_close(&s->pending_attempts.b);
-  hl_sqlite_batch_close(&s->pending_moves.b);
-  hl_sqlite_batch_close(&s->pending_ledger.b);
-  hl_sqlite_batch_close(&s->pending_ledger_reads.b);
-  hl_sqlite_batch_close(&s->pending_delivered_reads.b);
-  hl_free(s->pending_deliveries.done);
-  hl_free(s->pending_updates.done);
-  hl_free(s->pending_attempts.done);
-  hl_free(s->pending_ledger.done);
-  hl_free(s->pending_ledger_reads.done);
-  hl_free(s->pending_delivered_reads.done);
   sq_batch *all[] = {&s->pending_deliveries, &s->pending_updates, &s->pending_attempts, &s->pending_ledger,
                      &s->pending_ledger_reads, &s->pending_delivered_reads};
-  for (size_t i = 0; i < HL_ARRAY_SIZE(all); i++) hl_free(all[i]->carried);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(all); i++) {
+    hl_sqlite_batch_close(&all[i]->b);
+    hl_free(all[i]->done);
+    hl_free(all[i]->carried);
+  }
+  hl_sqlite_batch_close(&s->pending_moves.b); /* rows only: no callbacks */
   hl_sqlite_ckpt_stop(&s->ckpt, on_ckpt_stopped, s);
 }
 
