@@ -31,9 +31,13 @@ struct hl_api_idem {
 
 static void on_put(void *data, int status, hl_store_result *res);
 
-/* When a binding made now expires (epoch seconds). */
+/* When a binding made now expires (epoch seconds; live while later than
+ * now). The second is rounded up: rounded down, a binding made at x.999 s
+ * with a TTL of 1 s was gone 1 ms later, and any binding lived up to a
+ * second less than its TTL. */
 static int64_t expires_at(const hl_api *a) {
-  return hl_wall_ms() / 1000 + (a->opt.idempotency_ttl_s > 0 ? a->opt.idempotency_ttl_s : HL_IDEMPOTENCY_KEY_TTL_S);
+  return (hl_wall_ms() + 999) / 1000 +
+         (a->opt.idempotency_ttl_s > 0 ? a->opt.idempotency_ttl_s : HL_IDEMPOTENCY_KEY_TTL_S);
 }
 
 static void go_on(hl_api_idem *k) {
