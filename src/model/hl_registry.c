@@ -33,6 +33,7 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   if (s->filter && r->free_filter) r->free_filter(s->filter);
   if (s->schedule && r->free_schedule) r->free_schedule(s->schedule);
   curl_slist_free_all(s->headers);
+  curl_url_cleanup(s->url_parsed);
   hl_destination_free(s->dest);
   hl_free(s->dest_error);
   if (s->dispatch_state && r->free_dispatch_state) r->free_dispatch_state(s->dispatch_state);

@@ -50,6 +50,12 @@ struct hl_sub {
   hl_sub_rec rec;
   hl_filter *filter;              /* owned; NULL matches every event */
   struct curl_slist *headers;     /* owned; the subscription's own headers, "Name: value" */
+  /* owned; rec.url parsed once, on first send, and handed to each of its
+   * requests (CURLOPT_CURLU), which curl then copies instead of parsing
+   * the URL again. curl only reads it, while one of those requests starts,
+   * and a request's subscription outlives it (handlers/hl_sender.h). */
+  CURLU *url_parsed;
+  bool url_unparsed;              /* curl's parser refused rec.url: requests give curl the text */
   hl_retry_schedule *schedule;    /* owned; NULL: the process default */
   hl_destination *dest;           /* owned; NULL: HTTP (rec.url), or rec.destination_json is unusable */
   char *dest_error;               /* owned; why rec.destination_json is unusable, or NULL */
