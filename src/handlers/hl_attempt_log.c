@@ -176,7 +176,12 @@ void hl_attempt_log_fill(hl_attempt_rec *out, hl_attempt_log_scratch *sc, const 
   out->status_code = res->status_code;
   out->latency_ms = (int64_t)(res->latency_s * 1000.0 + 0.5);
   out->error = res->error[0] ? (char *)res->error : NULL;
-  headers_json(&sc->headers, &sc->tmp, res->resp_headers, HL_MIN(res->resp_headers_len, sizeof res->resp_headers));
+  size_t hlen = HL_MIN(res->resp_headers_len, sizeof res->resp_headers);
+  if (!sc->headers.len || sc->raw.len != hlen || (hlen && memcmp(sc->raw.data, res->resp_headers, hlen) != 0)) {
+    headers_json(&sc->headers, &sc->tmp, res->resp_headers, hlen);
+    hl_buf_reset(&sc->raw);
+    hl_buf_append(&sc->raw, res->resp_headers, hlen);
+  }
   out->headers_json = sc->headers.data;
   size_t blen = HL_MIN(res->resp_body_len, (size_t)HL_ATTEMPT_BODY_MAX);
   hl_buf_reset(&sc->body);
@@ -191,11 +196,12 @@ void hl_attempt_log_scratch_dispose(hl_attempt_log_scratch *sc) {
   hl_buf_dispose(&sc->headers);
   hl_buf_dispose(&sc->body);
   hl_buf_dispose(&sc->tmp);
+  hl_buf_dispose(&sc->raw);
 }
 
 void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t attempt, int64_t at_ms,
                           const hl_send_result *res) {
-  hl_attempt_log_scratch sc = {HL_BUF_INIT, HL_BUF_INIT, HL_BUF_INIT};
+  hl_attempt_log_scratch sc = {HL_BUF_INIT, HL_BUF_INIT, HL_BUF_INIT, HL_BUF_INIT};
   hl_attempt_rec r;
   hl_attempt_log_fill(&r, &sc, d, attempt, at_ms, res);
   *out = r;

@@ -29,9 +29,11 @@ void hl_attempt_log_build(hl_attempt_rec *out, const hl_delivery_rec *d, int64_t
 
 /* The buffers hl_attempt_log_fill reuses from one attempt to the next, so
  * that logging an attempt allocates nothing once they have grown. One per
- * logger (the dispatcher); zero-initialised is ready. */
+ * logger (the dispatcher); zero-initialised is ready. raw: the answer
+ * headers that headers holds as JSON; the same headers again (a partner
+ * answering alike within the second of its Date) are not converted again. */
 typedef struct {
-  hl_buf headers, body, tmp;
+  hl_buf headers, body, tmp, raw;
 } hl_attempt_log_scratch;
 
 /* As hl_attempt_log_build, allocating nothing: out's strings are borrowed

@@ -117,3 +117,31 @@ HL_TEST(a_long_body_is_cut_and_marked) {
   HL_ASSERT(r.truncated);
   hl_attempt_rec_free(&r);
 }
+
+/* One scratch filled again and again, as the dispatcher does: answers
+ * alike reuse the previous conversion, and every answer still reads as
+ * its own, including one that differs in a single byte (a new second in
+ * Date), headers that are empty, and an earlier answer coming back. */
+HL_TEST(a_reused_scratch_gives_each_answer_its_own_headers) {
+  static const char *const seq[] = {
+      "Date: Tue, 01 Dec 2026 23:59:58 GMT\r\nContent-Length: 2\r\n",
+      "Date: Tue, 01 Dec 2026 23:59:58 GMT\r\nContent-Length: 2\r\n",
+      "Date: Tue, 01 Dec 2026 23:59:59 GMT\r\nContent-Length: 2\r\n",
+      "",
+      "Date: Tue, 01 Dec 2026 23:59:58 GMT\r\nContent-Length: 2\r\n",
+      "X-Other: 1\r\n",
+      "",
+  };
+  hl_attempt_log_scratch sc = {0};
+  hl_delivery_rec d = {.event_id = "evt-1", .subscription_id = "sub_a"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(seq); i++) {
+    hl_send_result res = answer(seq[i], "ok");
+    hl_attempt_rec alone = build(&res);
+    hl_attempt_rec r;
+    hl_attempt_log_fill(&r, &sc, &d, 2, 1700000000000, &res);
+    HL_ASSERT_MSG(strcmp(r.headers_json, alone.headers_json) == 0, "answer %zu: %s, alone %s", i, r.headers_json,
+                  alone.headers_json);
+    hl_attempt_rec_free(&alone);
+  }
+  hl_attempt_log_scratch_dispose(&sc);
+}
