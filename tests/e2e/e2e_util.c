@@ -393,6 +393,13 @@ int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int time
   }
 }
 
+int e2e_requests_so_far(const e2e_partner *p, const char *name) {
+  hl_json_doc doc;
+  int n = e2e_wait_requests(p, name, 0, 0, &doc);
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
 int64_t e2e_partner_stat(const e2e_partner *p, const char *field) {
   char u[256];
   snprintf(u, sizeof u, "%s/stats", p->base);

@@ -87,6 +87,8 @@ void e2e_post_bulk(const e2e_hookloop *h, const char *prefix, int first, int n);
 /* Polls GET /requests?name=NAME of the partner until count >= n or timeout;
  * returns the last parsed list (caller disposes). */
 int e2e_wait_requests(const e2e_partner *p, const char *name, size_t n, int timeout_ms, hl_json_doc *doc);
+/* How many requests the partner has received at /hook/name so far. */
+int e2e_requests_so_far(const e2e_partner *p, const char *name);
 /* A number from the partner's GET /stats (e.g. "requests", "unique_ids",
  * "held", "signature_failures"), or -1. */
 int64_t e2e_partner_stat(const e2e_partner *p, const char *field);

@@ -1593,13 +1593,6 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
 /* The sender's pooled requests move between subscriptions, and each
  * subscription hands curl its URL parsed once: every request still goes to
  * its own subscription's URL, and to the new one after an update. */
-static int requests_to(const char *name) {
-  hl_json_doc doc;
-  int n = e2e_wait_requests(&partner, name, 0, 0, &doc);
-  hl_json_doc_dispose(&doc);
-  return n;
-}
-
 HL_TEST_T(each_request_goes_to_its_subscriptions_url_and_to_the_new_one_after_an_update, 90) {
   start_both(NULL, NULL);
   char ua[256], ub[256], ua2[256];
@@ -1608,11 +1601,7 @@ HL_TEST_T(each_request_goes_to_its_subscriptions_url_and_to_the_new_one_after_an
   snprintf(ua2, sizeof ua2, "%s/hook/ua2", partner.base);
   char *a = e2e_setup(&hk, "acme", ua, NULL, NULL, 0);
   char *b = e2e_setup(&hk, "bcme", ub, NULL, NULL, 0);
-  char id[64];
-  for (int i = 0; i < 10; i++) {
-    snprintf(id, sizeof id, "evt-url-%d", i);
-    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
-  }
+  e2e_post_bulk(&hk, "evt-url-", 0, 10);
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ua", 10, 10000, &doc), 10);
   for (size_t i = 0; i < doc.root->len; i++) HL_ASSERT_EQ_STR(str_at(&doc.root->u.items[i], "path"), "/hook/ua");
@@ -1622,15 +1611,12 @@ HL_TEST_T(each_request_goes_to_its_subscriptions_url_and_to_the_new_one_after_an
   hl_json_doc_dispose(&doc);
   char *a2 = e2e_setup(&hk, "acme", ua2, NULL, NULL, 0);
   HL_ASSERT_EQ_STR(a2, a); /* updated in place: the same subscription, a new URL */
-  for (int i = 10; i < 20; i++) {
-    snprintf(id, sizeof id, "evt-url-%d", i);
-    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
-  }
+  e2e_post_bulk(&hk, "evt-url-", 10, 10);
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ua2", 10, 10000, &doc), 10);
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "ub", 20, 10000, &doc), 20);
   hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(requests_to("ua"), 10);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "ua"), 10);
   free(a);
   free(a2);
   free(b);
