@@ -8,6 +8,7 @@
 #                         anonymous / file-backed split (smaps_rollup), for A/B of a memory change
 #   bench/run.sh held     10,000 requests held in flight (the partner's hold=1), HELD_RUNS (3) runs: RSS and its
 #                         anonymous part (smaps_rollup) once the partner holds them all; for A/B of a memory change
+#   HL_ENV=VAR=value ...  words added to hookloop's environment in any mode (e.g. LD_PRELOAD of another malloc)
 #   bench/run.sh pg       the PostgreSQL store beside SQLite: bulk ingest and drain, and the drain
 #                         with two processes on one database (< 5 min)
 # hookloop (and the Python reference) run on CPU 0, partners, the ceiling's
@@ -92,7 +93,8 @@ start_partner() { # port [args...]
 }
 HLENV=() # more settings for hookloop (the postgres store)
 start_hookloop() { # port datadir loglevel [cpu]
-  env ${HLENV[@]+"${HLENV[@]}"} HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
+  # shellcheck disable=SC2086 # HL_ENV: words, split on purpose (as in bench/peers/kafka_drain.sh)
+  env ${HLENV[@]+"${HLENV[@]}"} ${HL_ENV:-} HOOKLOOP_LISTEN=127.0.0.1:$1 HOOKLOOP_DATA_DIR=$2 HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 LOG_LEVEL=$3 \
     HOOKLOOP_QUEUE_HIGH_WATER=10000000 taskset -c "${4:-0}" "$bin/hookloop" serve >"$2.out" 2>"$2.log" & # stdout: its "listening" line
   HLPID=$!; pids+=($HLPID); wait_port "$1"
 }

@@ -46,7 +46,11 @@
 # BROKER_RTT_MS (the mock broker's added round trip during the drains),
 # IDS (the events' ids: seq, "ref-0", "ref-1", ... as before, the default;
 # or uuid, random version-4 UUIDs as most producers send, which put each
-# new status row of hookloop's store on a page of its own).
+# new status row of hookloop's store on a page of its own),
+# HL_ENV (VAR=value words added to hookloop's environment, for an A/B of a
+# setting the build does not hold, e.g.
+# HL_ENV=LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 for another
+# malloc, or HL_ENV=GLIBC_TUNABLES=glibc.malloc.tcache_count=512).
 #
 # Drainers (each pinned to CPU 0; the partner, the broker, the fill, the
 # clock and this script on CPU 1):
@@ -288,7 +292,8 @@ clock_result() { # -> "ok RATE SECONDS CPU" or "failed ..." (the clock gives up 
 }
 hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
   local port=$1 dir=$2; shift 2
-  env "$@" ${CA_FILE:+HOOKLOOP_CA_FILE=$CA_FILE} HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
+  # shellcheck disable=SC2086 # HL_ENV: words, split on purpose
+  env "$@" ${HL_ENV:-} ${CA_FILE:+HOOKLOOP_CA_FILE=$CA_FILE} HOOKLOOP_LISTEN=127.0.0.1:"$port" HOOKLOOP_DATA_DIR="$dir" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
     LOG_LEVEL="$HL_LOG_LEVEL" HOOKLOOP_QUEUE_HIGH_WATER=10000000 $pin_d "${WRAP[@]}" "$bin/hookloop" serve 2>"$dir.log" &
   HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
   wait_port "$port"
