@@ -933,6 +933,17 @@ static done_cb *carry_held(sq_store *s, sq_batch *sb, int key, const char *event
   return NULL;
 }
 
+/* Ends r's status row in sb (key: the column of its event id), which
+ * carries the attempt held for its delivery if there is one. Returns the
+ * rows sb holds. */
+static size_t status_row_end(sq_store *s, sq_batch *sb, int key, const hl_delivery_rec *r, hl_store_cb cb,
+                             void *data) {
+  done_cb *carried = carry_held(s, sb, key, r->event_id, r->subscription_id);
+  size_t n = batch_row_add(s, sb, cb, data, 0);
+  sb->carried[n - 1] = carried;
+  return n;
+}
+
 /* An attempt's values in the order of LA_COL. */
 static void add_attempt_values(hl_sqlite_batch *b, const hl_attempt_rec *r) {
   hl_sqlite_batch_int(b, r->attempt);
@@ -976,10 +987,7 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
   hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_text(b, r->transformation);
   hl_sqlite_batch_int(b, r->delivered ? r->replays : -1);
-  done_cb *carried = carry_held(s, sb, 0, r->event_id, r->subscription_id);
-  size_t n = batch_row_add(s, sb, cb, data, 0);
-  sb->carried[n - 1] = carried;
-  if (n == HL_SQLITE_BATCH_MAX) flush_puts(s);
+  if (status_row_end(s, sb, 0, r, cb, data) == HL_SQLITE_BATCH_MAX) flush_puts(s);
 }
 
 static void read_delivery(sqlite3_stmt *st, int c, hl_delivery_rec *r) {
@@ -1443,10 +1451,7 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
     hl_sqlite_batch_int(b, r->last_latency_ms); hl_sqlite_batch_int(b, r->updated_at);
     hl_sqlite_batch_int(b, r->next_attempt_at); hl_sqlite_batch_int(b, release ? 0 : 1);
     hl_sqlite_batch_text(b, r->transformation);
-    done_cb *carried = carry_held(s, sb, 1, r->event_id, r->subscription_id);
-    size_t n = batch_row_add(s, sb, cb, data, 0);
-    sb->carried[n - 1] = carried;
-    if (n == HL_SQLITE_BATCH_MAX) flush_updates(s);
+    if (status_row_end(s, sb, 1, r, cb, data) == HL_SQLITE_BATCH_MAX) flush_updates(s);
     return;
   }
   flush_updates(s);
