@@ -92,9 +92,7 @@ static void put_attempt(const char *event_id, int64_t attempt, const char *body,
  * committed, and every callback gets its own outcome in the order asked. */
 HL_TEST(a_failing_row_costs_only_itself_and_outcomes_keep_their_order) {
   open_store();
-  capture d[5], a[5];
-  memset(d, 0, sizeof d);
-  memset(a, 0, sizeof a);
+  capture d[5] = {0}, a[5] = {0};
   char id[5][32];
   for (int i = 0; i < 5; i++) {
     snprintf(id[i], sizeof id[i], "fail-%d", i);
@@ -365,9 +363,7 @@ HL_TEST(the_attempt_log_keeps_a_deliverys_last_attempts_in_its_slots) {
  * to the attempt table. */
 HL_TEST(an_attempt_carried_by_a_status_row_shares_its_outcome) {
   open_store();
-  capture a[3], d[3];
-  memset(a, 0, sizeof a);
-  memset(d, 0, sizeof d);
+  capture a[3] = {0}, d[3] = {0};
   put_attempt("carry-0", 1, "zero", &a[0]);
   put_delivery("carry-0", 1, &d[0]);
   put_attempt("carry-1", 1, "one", &a[1]);
@@ -399,9 +395,7 @@ HL_TEST(an_attempt_carried_by_a_status_row_shares_its_outcome) {
  * holding the last. */
 HL_TEST(several_attempts_of_a_delivery_in_one_transaction_are_all_kept) {
   open_store();
-  capture a[5], d[5];
-  memset(a, 0, sizeof a);
-  memset(d, 0, sizeof d);
+  capture a[5] = {0}, d[5] = {0};
   char body[5][8];
   for (int k = 0; k < 5; k++) {
     snprintf(body[k], sizeof body[k], "a%d", k + 1);
