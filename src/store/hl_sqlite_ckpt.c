@@ -1,4 +1,5 @@
 #include "store/hl_sqlite_ckpt.h"
+#include "store/hl_sqlite_walbuf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 
@@ -36,7 +37,7 @@ static void note_copied(hl_sqlite_ckpt *c, int64_t base, int ckpt) {
  * copied; busy_timeout stays 0, so nothing here waits for a lock. */
 static int job_open(hl_sqlite_ckpt *c) {
   if (c->db) return SQLITE_OK;
-  int rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  int rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, hl_sqlite_walbuf_vfs());
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, "PRAGMA synchronous=FULL; SELECT count(*) FROM sqlite_schema",
                                          NULL, NULL, NULL);
   if (rc != SQLITE_OK) {

@@ -1,6 +1,7 @@
 #include "store/hl_store_sqlite.h"
 #include "store/hl_sqlite_ckpt.h"
 #include "store/hl_sqlite_sync.h"
+#include "store/hl_sqlite_walbuf.h"
 #include "store/hl_store_rec.h"
 #include "store/hl_sqlite_batch.h"
 #include "common/hl_buf.h"
@@ -2109,8 +2110,9 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   }
   snprintf(path, sizeof path, "%s/hookloop.db", data_dir);
   s->path = hl_strdup(path);
+  /* hl_sqlite_walbuf.h: a COMMIT's WAL frames in one write. */
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      NULL) != SQLITE_OK) {
+                      hl_sqlite_walbuf_vfs()) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
     goto fail;
   }
