@@ -28,7 +28,8 @@
 #   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
 #                                         "bare hookloop embedded") with `perf
 #                                         stat` counting its system calls (calls
-#                                         per delivery by kind) and, where perf
+#                                         per delivery by kind), its page faults
+#                                         and, where perf
 #                                         can place uprobes, its allocations: exact
 #                                         counts that the machine's noise does not move
 #
@@ -340,7 +341,7 @@ perf_attach() { # pid drainer -> PERFPID (profile and syscalls modes only); perf
   if [ "$mode" = syscalls ]; then
     local ev=raw_syscalls:sys_enter s
     for s in $SYSCALLS; do ev+=",syscalls:sys_enter_$s"; done
-    ev+=$ALLOCS
+    ev+=",page-faults$ALLOCS"
     $pin_p perf stat -x, -e "$ev" -o "$work/sys-$2.csv" -p "$1" >/dev/null 2>"$work/perf.err" &
     PERFPID=$!
     return 0
@@ -487,7 +488,7 @@ if [ "$mode" = syscalls ]; then
   echo
   head="| drainer | all"; sep="|---|---:"
   for s in $SYSCALLS; do head+=" | $s"; sep+="|---:"; done
-  echo "$head | other |${ALLOCS:+ allocations |}"; echo "$sep|---:|${ALLOCS:+---:|}"
+  echo "$head | other | page faults |${ALLOCS:+ allocations |}"; echo "$sep|---:|---:|${ALLOCS:+---:|}"
   per() { echo "$1 / $K" | bc -l | xargs printf "%.${2:-2}f"; } # count [decimals] -> per delivery
   for d in "${order[@]}"; do
     f=$work/sys-$d.csv
@@ -499,7 +500,7 @@ if [ "$mode" = syscalls ]; then
       n=$(awk -F, -v e="syscalls:sys_enter_$s" '$3==e{print $1}' "$f"); n=${n:-0}; rest=$((rest - n))
       row+=" | $(per "$n")"
     done
-    row+=" | $(per "$rest") |"
+    row+=" | $(per "$rest") | $(per "$(awk -F, '$3=="page-faults"{print $1}' "$f")") |"
     if [ -n "$ALLOCS" ]; then
       n=$(awk -F, '$3 ~ /^probe_libc:(malloc|calloc|realloc)$/{s+=$1} END{print s+0}' "$f")
       row+=" $(per "$n" 1) |"
