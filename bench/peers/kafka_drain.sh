@@ -28,7 +28,8 @@
 #   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
 #                                         "bare hookloop embedded") with `perf
 #                                         stat` counting its system calls (calls
-#                                         per delivery by kind), its page faults
+#                                         per delivery by kind; SYSCALLS="a b ..."
+#                                         names the columns), its page faults
 #                                         and, where perf
 #                                         can place uprobes, its allocations: exact
 #                                         counts that the machine's noise does not move
@@ -323,7 +324,7 @@ PY
 }
 
 # The system calls syscalls mode counts one by one; the rest are summed.
-SYSCALLS="sendto recvfrom poll epoll_wait pwrite64 pread64 fdatasync futex"
+SYSCALLS=${SYSCALLS:-"sendto recvfrom poll epoll_wait pwrite64 pread64 fdatasync futex"}
 # Allocations, counted by uprobes on libc's malloc, calloc and realloc when
 # perf can place them (root, a kernel with uprobes); the probes this script
 # places are removed at its exit.
