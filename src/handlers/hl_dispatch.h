@@ -183,7 +183,8 @@ unsigned hl_dispatch_sub_limit(const hl_dispatch *d, const hl_sub *s);
 #define HL_DISPATCH_AHEAD_MIN 64
 /* How many of its deliveries may be in memory, in flight or ready to go
  * (claimed from the queue, or read from Kafka): the limit plus as many
- * again, at most 512 more, and at least HL_DISPATCH_AHEAD_MIN more where
+ * again (twice as many on a pull queue no other process shares: the
+ * embedded queue), at most 512 more, and at least HL_DISPATCH_AHEAD_MIN more where
  * no other process could take them; an ordered subscription's head alone on a
  * pull queue, HL_DISPATCH_FIFO_HELD on a push queue. Feeds stop there. */
 unsigned hl_dispatch_sub_memory_cap(const hl_dispatch *d, const hl_sub *s);

@@ -766,23 +766,27 @@ HL_TEST(a_copy_found_delivered_is_not_sent_and_does_not_wait_for_a_slot) {
 }
 
 /* How much a subscription may hold in memory: in flight plus as many again
- * (at most 512 more), and at least HL_DISPATCH_AHEAD_MIN more where no
- * other process could take them (a push queue's records, the embedded
- * queue over SQLite), so that a small limit is not paced by the store's
- * waits. A queue whose rows processes share keeps claiming no more than
- * before. */
+ * (twice as many on the embedded queue, whose claims wait for their
+ * commit's fdatasync; at most 512 more), and at least HL_DISPATCH_AHEAD_MIN
+ * more where no other process could take them (a push queue's records,
+ * the embedded queue over SQLite), so that a small limit is not paced by
+ * the store's waits. A queue whose rows processes share keeps claiming no
+ * more than before. */
 HL_TEST(a_small_limit_holds_at_least_ahead_min_more_where_no_other_process_waits) {
   setup_redelivering(100);
-  hl_sub *one = add_sub("sub_one", 1), *many = add_sub("sub_many", 600);
+  hl_sub *one = add_sub("sub_one", 1), *mid = add_sub("sub_mid", 256), *many = add_sub("sub_many", 600);
   HL_ASSERT(redelivering->alone); /* the embedded queue on SQLite: one process per data directory */
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_AHEAD_MIN);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, mid), 256 + 512);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering->alone = false; /* as over a store whose rows processes share */
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 2);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, mid), 512);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt.claim = NULL; /* the same queue, as a push queue */
   redelivering_vt.claim_head = NULL;
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, one), 1 + HL_DISPATCH_AHEAD_MIN);
+  HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, mid), 512);
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt = *embedded_vt; /* a pull queue again for the close */
   teardown();
