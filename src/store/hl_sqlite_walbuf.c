@@ -49,31 +49,30 @@ static int wb_write(sqlite3_file *pf, const void *data, int amt, sqlite3_int64 o
   if (!f->wal) return RM(f)->xWrite(f->real, data, amt, off);
   count(&n_in);
   size_t n = (size_t)amt;
+  bool ends_commit = false;
+  if (n == FRAME_HEADER) {
+    const unsigned char *h = data;
+    f->commit_page_at = h[4] | h[5] | h[6] | h[7] ? off + FRAME_HEADER : -1;
+  } else if (f->commit_page_at == off) { /* a commit frame's page: out before SQLite publishes it */
+    f->commit_page_at = -1;
+    ends_commit = true;
+    count(&n_commits);
+  }
   bool follows = f->len > 0 && off == f->at + (sqlite3_int64)f->len;
   if (!follows || f->len + n > HL_SQLITE_WALBUF_CAP) {
     int rc = flush(f);
     if (rc != SQLITE_OK) return rc;
   }
   if (n > HL_SQLITE_WALBUF_CAP || (!f->buf && !(f->buf = malloc(HL_SQLITE_WALBUF_CAP)))) {
-    /* Larger than the buffer, or no buffer: written as it is. */
-    if (n != FRAME_HEADER) f->commit_page_at = -1;
+    /* Larger than the buffer, or no buffer: written as it is, after what
+     * was gathered (flushed above: it did not fit, or there is none). */
     count(&n_out);
     return RM(f)->xWrite(f->real, data, amt, off);
   }
   if (f->len == 0) f->at = off;
   memcpy(f->buf + f->len, data, n);
   f->len += n;
-  if (n == FRAME_HEADER) {
-    const unsigned char *h = data;
-    f->commit_page_at = h[4] | h[5] | h[6] | h[7] ? off + FRAME_HEADER : -1;
-    return SQLITE_OK;
-  }
-  if (f->commit_page_at == off) { /* a commit frame's page: out before SQLite publishes it */
-    f->commit_page_at = -1;
-    count(&n_commits);
-    return flush(f);
-  }
-  return SQLITE_OK;
+  return ends_commit ? flush(f) : SQLITE_OK;
 }
 
 /* Every other call on a WAL sees the file as SQLite wrote it: the buffer
