@@ -1,5 +1,5 @@
-/* hl_sqlite_walbuf.h — a SQLite VFS that writes a COMMIT's WAL frames with
- * one write() instead of two per page.
+/* hl_sqlite_walbuf.h — a SQLite VFS that writes a COMMIT's WAL frames 30
+ * to a write() instead of two write()s a frame.
  *
  * Why. SQLite writes each WAL frame as two write() calls, its 24-byte
  * header and then the page, so a COMMIT of n pages costs the loop thread
