@@ -265,3 +265,14 @@ hl_sqlite_walbuf_stats hl_sqlite_walbuf_stats_get(void) {
       .commits = atomic_load_explicit(&n_commits, memory_order_relaxed),
   };
 }
+
+void hl_sqlite_walbuf_render_metrics(hl_buf *out) {
+  hl_sqlite_walbuf_stats st = hl_sqlite_walbuf_stats_get();
+  hl_buf_printf(out,
+                "# HELP hookloop_sqlite_wal_writes_total Writes to the SQLite store's WAL: those SQLite made (by=sqlite) "
+                "and the writes to the file they were gathered into (by=file).\n"
+                "# TYPE hookloop_sqlite_wal_writes_total counter\n"
+                "hookloop_sqlite_wal_writes_total{by=\"sqlite\"} %llu\n"
+                "hookloop_sqlite_wal_writes_total{by=\"file\"} %llu\n",
+                (unsigned long long)st.writes_in, (unsigned long long)st.writes_out);
+}

@@ -41,6 +41,8 @@
 #ifndef HL_SQLITE_WALBUF_H
 #define HL_SQLITE_WALBUF_H
 
+#include "common/hl_buf.h"
+
 #include <stdint.h>
 
 #define HL_SQLITE_WALBUF_VFS "hookloop-walbuf"
@@ -63,5 +65,8 @@ const char *hl_sqlite_walbuf_vfs(void);
 
 /* The counters since the process started, over every file. */
 hl_sqlite_walbuf_stats hl_sqlite_walbuf_stats_get(void);
+/* Appends them to out in the Prometheus text format:
+ * hookloop_sqlite_wal_writes_total{by="sqlite"|"file"}. */
+void hl_sqlite_walbuf_render_metrics(hl_buf *out);
 
 #endif

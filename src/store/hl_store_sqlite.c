@@ -2248,6 +2248,7 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
 static void sq_render_metrics(hl_store *base, hl_buf *out) {
   hl_sqlite_ckpt_render_metrics(&SQ(base)->ckpt, out);
   hl_sqlite_sync_render_metrics(&SQ(base)->sync, out);
+  hl_sqlite_walbuf_render_metrics(out);
 }
 
 const hl_sqlite_sync_stats *hl_store_sqlite_sync_stats(hl_store *base) { return &SQ(base)->sync.stats; }

@@ -5,6 +5,7 @@
  * wrote; a write that fails fails its COMMIT and leaves the file as it was. */
 #include "hl_test.h"
 #include "hl_testutil.h"
+#include "common/hl_buf.h"
 #include "store/hl_sqlite_walbuf.h"
 
 #include <signal.h>
@@ -99,6 +100,17 @@ HL_TEST(a_commits_frames_reach_the_file_in_few_writes_before_the_commit_returns)
   HL_ASSERT_MSG(out >= 1 && out <= 10, "%llu WAL writes became %llu", (unsigned long long)in,
                 (unsigned long long)out);
   HL_ASSERT(after.commits - before.commits == 1);
+  /* /metrics shows the two counts. */
+  hl_buf m = HL_BUF_INIT;
+  hl_sqlite_walbuf_render_metrics(&m);
+  hl_buf_putc(&m, '\0');
+  unsigned long long by_sqlite = 0, by_file = 0;
+  const char *a = strstr(m.data, "hookloop_sqlite_wal_writes_total{by=\"sqlite\"} ");
+  const char *b = strstr(m.data, "hookloop_sqlite_wal_writes_total{by=\"file\"} ");
+  HL_ASSERT(a && b && sscanf(strchr(a, ' ') + 1, "%llu", &by_sqlite) == 1 && sscanf(strchr(b, ' ') + 1, "%llu", &by_file) == 1);
+  HL_ASSERT_MSG(by_sqlite == after.writes_in && by_file == after.writes_out, "metrics %llu/%llu, counters %llu/%llu",
+                by_sqlite, by_file, (unsigned long long)after.writes_in, (unsigned long long)after.writes_out);
+  hl_buf_dispose(&m);
   /* Read while the writer stays open and idle: nothing of the COMMIT may
    * still wait in its buffer. */
   check_rows(path, 200, 200 * 201 / 2);
