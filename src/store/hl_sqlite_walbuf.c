@@ -136,8 +136,8 @@ static int wb_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **out) {
 }
 static int wb_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) { return RM(pf)->xUnfetch(REAL(pf), off, p); }
 
-/* Version 3, the unix VFS's: a wrapped file whose methods are older never
- * reaches the version-2 and -3 slots (wb_open checks). */
+/* Version 3, the unix VFS's: wb_open refuses a file whose own methods are
+ * older, so the version-2 and -3 slots always have a method to call. */
 static const sqlite3_io_methods wb_methods = {
     .iVersion = 3,
     .xClose = wb_close,
@@ -169,7 +169,7 @@ static int wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, in
   f->commit_page_at = -1;
   int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK || !f->real->pMethods) return rc; /* SQLite calls no method of a failed open */
-  if (f->real->pMethods->iVersion < 3) { /* not the unix VFS: nothing wrapped */
+  if (f->real->pMethods->iVersion < 3) { /* not the unix VFS: refused, closed again */
     f->real->pMethods->xClose(f->real);
     return SQLITE_CANTOPEN;
   }

@@ -2110,7 +2110,7 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
   }
   snprintf(path, sizeof path, "%s/hookloop.db", data_dir);
   s->path = hl_strdup(path);
-  /* hl_sqlite_walbuf.h: a COMMIT's WAL frames in one write. */
+  /* hl_sqlite_walbuf.h: a COMMIT's WAL frames gathered, 30 to a write. */
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       hl_sqlite_walbuf_vfs()) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
