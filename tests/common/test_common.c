@@ -124,6 +124,34 @@ HL_TEST(spare_reuses_zeroed_objects_up_to_its_max) {
   hl_spare_dispose(&small);
 }
 
+#include "common/hl_highwater.h"
+
+/* The most over this window and the one before: up at once, down only
+ * after a whole window without the old level, whether or not notes came
+ * during it. */
+HL_TEST(highwater_follows_a_level_up_at_once_and_down_after_two_windows) {
+  hl_highwater h;
+  hl_highwater_init(&h, 100);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 5, 1000), 5);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 400, 1010), 400);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 0, 1020), 400);
+  /* The next window: the one before held 400. */
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 3, 1100), 400);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 2, 1199), 400);
+  /* A window later the 400 is two windows old; this window and the one
+   * before saw 3 at most. */
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 1, 1200), 3);
+  /* No note for far longer than a window: the level stayed 1 all along,
+   * and the window that starts now starts at 1. */
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 0, 5000), 1);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 0, 5100), 1);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 0, 5200), 0);
+  /* A level held across a quiet window still counts in the next one. */
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 50, 5250), 50);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 50, 9000), 50);
+  HL_ASSERT_EQ_INT(hl_highwater_note(&h, 0, 9001), 50);
+}
+
 /* hl_fmt_i64 writes what printf's "%" PRId64 writes, at the edges too. */
 HL_TEST(fmt_i64_matches_printf) {
   const int64_t v[] = {0, 1, -1, 9, 10, -10, 1764590400, 1764590400123, INT64_MAX, INT64_MIN, INT64_MIN + 1};
