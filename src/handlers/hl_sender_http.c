@@ -2,6 +2,7 @@
 #include "common/hl_addr_policy.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_highwater.h"
 #include "crypto/hl_webhook_sig.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_ed25519.h"
@@ -16,7 +17,8 @@
 #include <sys/socket.h>
 
 #define CALL_HEADERS 8  /* content-type ... traceparent: the most a request adds */
-#define POOL_MAX 256    /* idle calls kept for reuse */
+#define POOL_MIN 256    /* calls kept for reuse, however few were in use lately */
+#define POOL_WINDOW_MS 10000 /* hl_sender_http_options.pool_window_ms when 0 */
 
 typedef struct http_sender http_sender;
 
@@ -64,9 +66,19 @@ struct http_sender {
   hl_curl_uv *curl;
   hl_sender_http_options opt;
   CURLSH *share;               /* TLS sessions and DNS answers, shared by every call */
-  http_call *pool;             /* idle calls, reused */
+  /* Idle calls, reused. A call released while the calls in use and idle
+   * together are at pool_cap() (the most in use at once lately, at least
+   * POOL_MIN) is freed, so a burst the size of the last one makes no new
+   * easy handle, and once the load has fallen for two windows the pool
+   * shrinks by a call a request back to what the load needs. Taking never
+   * frees: a burst that comes after a quiet spell finds the calls of the
+   * one before. */
+  http_call *pool;
   size_t npool;
-  struct call_answer *spare_ans; /* answer buffers given back, reused (at most POOL_MAX) */
+  size_t live;                 /* calls taken and not yet released */
+  size_t made;                 /* calls ever made (easy handles initialised) */
+  hl_highwater in_use;         /* the most of `live` lately */
+  struct call_answer *spare_ans; /* answer buffers given back, reused (at most pool_cap()) */
   size_t nspare_ans;
   hl_webhook_signer *default_signer; /* prepared from default_value */
   char *default_value;         /* the default secret the signer was made from */
@@ -86,6 +98,13 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
+/* How many calls the sender keeps, in use and idle together (and how many
+ * answer buffers it keeps spare), noting the calls in use now. */
+static size_t pool_cap(http_sender *hs) {
+  size_t most = hl_highwater_note(&hs->in_use, hs->live, uv_now(hs->curl->loop));
+  return most > POOL_MIN ? most : POOL_MIN;
+}
+
 /* An answer buffer for c, a spare one when there is one. */
 static void ans_take(http_call *c) {
   http_sender *hs = c->hs;
@@ -99,13 +118,13 @@ static void ans_take(http_call *c) {
   c->ans = a;
 }
 
-/* c's answer buffer back to the spares (freed past POOL_MAX). */
-static void ans_give(http_call *c) {
+/* c's answer buffer back to the spares (freed past cap). */
+static void ans_give(http_call *c, size_t cap) {
   http_sender *hs = c->hs;
   struct call_answer *a = c->ans;
   c->ans = NULL;
   if (!a) return;
-  if (hs->nspare_ans >= POOL_MAX) {
+  if (hs->nspare_ans >= cap) {
     hl_free(a);
     return;
   }
@@ -200,6 +219,8 @@ static void set_fixed_options(http_call *c) {
 }
 
 static http_call *call_take(http_sender *hs) {
+  hs->live++;
+  (void)pool_cap(hs); /* notes the calls in use */
   http_call *c = hs->pool;
   if (c) {
     hs->pool = c->next_free;
@@ -214,8 +235,10 @@ static http_call *call_take(http_sender *hs) {
   c->easy = curl_easy_init();
   if (!c->easy) {
     hl_free(c);
+    hs->live--;
     return NULL;
   }
+  hs->made++;
   set_fixed_options(c);
   return c;
 }
@@ -231,15 +254,17 @@ static void call_free(http_call *c) {
 
 static void call_release(http_call *c) {
   http_sender *hs = c->hs;
+  hs->live--;
+  size_t cap = pool_cap(hs);
   if (c->req) c->req->impl = NULL;
   c->req = NULL;
-  ans_give(c);
+  ans_give(c, cap);
   /* Drop the pointers into the delivery, which is about to go. */
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
   curl_easy_setopt(c->easy, CURLOPT_SSLCERT_BLOB, NULL);
   curl_easy_setopt(c->easy, CURLOPT_SSLKEY_BLOB, NULL);
-  if (hs->npool >= POOL_MAX) {
+  if (hs->live + hs->npool >= cap) {
     call_free(c);
     return;
   }
@@ -627,12 +652,18 @@ static void http_close(hl_sender *base) {
 
 static const hl_sender_vt http_vt = {http_send, http_cancel, http_close};
 
+void hl_sender_http_get_stats(const hl_sender *base, hl_sender_http_stats *out) {
+  const http_sender *hs = (const http_sender *)base;
+  *out = (hl_sender_http_stats){.made = hs->made, .in_use = hs->live, .idle = hs->npool};
+}
+
 hl_sender *hl_sender_http_create(hl_curl_uv *curl, const hl_sender_http_options *opt) {
   http_sender *hs = hl_calloc(1, sizeof *hs);
   hs->base.vt = &http_vt;
   hs->curl = curl;
   hs->opt = *opt;
   if (hs->opt.default_timeout_ms <= 0) hs->opt.default_timeout_ms = 30000;
+  hl_highwater_init(&hs->in_use, opt->pool_window_ms > 0 ? (uint64_t)opt->pool_window_ms : POOL_WINDOW_MS);
   /* One loop thread uses the share: no lock callbacks are needed. */
   hs->share = curl_share_init();
   curl_share_setopt(hs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);

@@ -38,9 +38,19 @@ typedef struct {
   const char *(*default_secret)(void *data);
   void *default_secret_data;
   hl_sender_tls tls;
+  /* How long a burst's calls (an easy handle each) stay kept for the next
+   * one once fewer are in use; 0: 10 s. */
+  long pool_window_ms;
 } hl_sender_http_options;
 
 /* A sender over curl (borrowed; it must outlive the sender). */
 hl_sender *hl_sender_http_create(hl_curl_uv *curl, const hl_sender_http_options *opt);
+
+/* The sender's calls: made since it was created (each an easy handle
+ * initialised and set up), in use, and idle in its pool. */
+typedef struct {
+  size_t made, in_use, idle;
+} hl_sender_http_stats;
+void hl_sender_http_get_stats(const hl_sender *s, hl_sender_http_stats *out);
 
 #endif
