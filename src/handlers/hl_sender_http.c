@@ -67,7 +67,7 @@ struct http_sender {
   hl_sender_http_options opt;
   CURLSH *share;               /* TLS sessions and DNS answers, shared by every call */
   /* Idle calls, reused. A call released while the calls in use and idle
-   * together are at pool_cap() (the most in use at once lately, at least
+   * together are at note_in_use() (the most in use at once lately, at least
    * POOL_MIN) is freed, so a burst the size of the last one makes no new
    * easy handle, and once the load has fallen for two windows the pool
    * shrinks by a call a request back to what the load needs. Taking never
@@ -78,7 +78,7 @@ struct http_sender {
   size_t live;                 /* calls taken and not yet released */
   size_t made;                 /* calls ever made (easy handles initialised) */
   hl_highwater in_use;         /* the most of `live` lately */
-  struct call_answer *spare_ans; /* answer buffers given back, reused (at most pool_cap()) */
+  struct call_answer *spare_ans; /* answer buffers given back, reused (at most note_in_use()) */
   size_t nspare_ans;
   hl_webhook_signer *default_signer; /* prepared from default_value */
   char *default_value;         /* the default secret the signer was made from */
@@ -98,9 +98,9 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
   return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
-/* How many calls the sender keeps, in use and idle together (and how many
- * answer buffers it keeps spare), noting the calls in use now. */
-static size_t pool_cap(http_sender *hs) {
+/* Notes how many calls are in use now, and returns how many the sender
+ * keeps, in use and idle together (and how many answer buffers spare). */
+static size_t note_in_use(http_sender *hs) {
   size_t most = hl_highwater_note(&hs->in_use, hs->live, uv_now(hs->curl->loop));
   return most > POOL_MIN ? most : POOL_MIN;
 }
@@ -220,7 +220,7 @@ static void set_fixed_options(http_call *c) {
 
 static http_call *call_take(http_sender *hs) {
   hs->live++;
-  (void)pool_cap(hs); /* notes the calls in use */
+  note_in_use(hs);
   http_call *c = hs->pool;
   if (c) {
     hs->pool = c->next_free;
@@ -255,7 +255,7 @@ static void call_free(http_call *c) {
 static void call_release(http_call *c) {
   http_sender *hs = c->hs;
   hs->live--;
-  size_t cap = pool_cap(hs);
+  size_t cap = note_in_use(hs);
   if (c->req) c->req->impl = NULL;
   c->req = NULL;
   ans_give(c, cap);
