@@ -1,6 +1,6 @@
 /* hl_api.c — the HTTP API's front: bearer-token authentication, health
  * and metrics, and the route table leading to the admin resources
- * (hl_api_admin.c), the producer API (hl_api_events.c), the statistics
+ * (hl_api_schemas.c, hl_api_subs.c, hl_api_deliveries.c, ...), the producer API (hl_api_events.c), the statistics
  * (hl_api_stats.c), the OpenAPI document and the console (hl_api_console.c). */
 #include "api/hl_api.h"
 #include "api/hl_api_int.h"

@@ -1,5 +1,8 @@
-/* hl_api_deliveries.c — searching one subscription's deliveries
- * (GET /admin/deliveries?subscription_id=...&status=&since=&until=&limit=&cursor=).
+/* hl_api_deliveries.c — delivery status: one event's deliveries
+ * (GET /admin/deliveries?event_id=...), one subscription's searched
+ * (GET /admin/deliveries?subscription_id=...&status=&since=&until=&limit=&cursor=),
+ * and the re-queue of a failed delivery (from the embedded queue, or in
+ * Kafka mode from the dead-letter topic).
  *
  * A page is newest update first; its next_cursor ("<updated_at>:<event_id>"
  * of its last row, opaque to clients) asks for the rows after it. A row
@@ -8,6 +11,7 @@
  */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
+#include "common/hl_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -164,3 +168,106 @@ void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id) {
   a->pending++;
   a->store->vt->delivery_search(a->store, &q, on_search, c);
 }
+
+/* --- one event's deliveries, and the re-queue of a failed one ------------------------------ */
+
+typedef struct { hl_api *a; hl_http_req *req; char *event_id; char *sub_id; } del_ctx;
+
+void hl_api_write_delivery(hl_jw *w, hl_api *a, const hl_delivery_rec *r, bool with_event_id) {
+  hl_sub *s = hl_registry_sub_get(a->reg, r->subscription_id);
+  hl_jw_obj_begin(w);
+  if (with_event_id) hl_jw_key_str(w, "event_id", r->event_id);
+  hl_jw_key(w, "subscription_id"); hl_jw_str(w, r->subscription_id);
+  hl_jw_key(w, "partner_id");
+  if (s) hl_jw_str(w, s->rec.partner_id); else hl_jw_null(w);
+  hl_jw_key(w, "status"); hl_jw_str(w, r->status);
+  hl_jw_key(w, "attempts"); hl_jw_int(w, r->attempts);
+  hl_jw_key(w, "last_status_code");
+  if (r->last_status_code) hl_jw_int(w, r->last_status_code); else hl_jw_null(w);
+  hl_jw_key(w, "last_error");
+  if (r->last_error) hl_jw_str(w, r->last_error); else hl_jw_null(w);
+  hl_jw_key(w, "last_latency_ms"); hl_jw_int(w, r->last_latency_ms);
+  hl_jw_key(w, "updated_at"); hl_jw_int(w, r->updated_at);
+  hl_jw_key(w, "next_attempt_at");
+  if (r->next_attempt_at) hl_jw_int(w, r->next_attempt_at); else hl_jw_null(w);
+  if (r->transformation) { hl_jw_key(w, "transformations"); hl_api_write_xform_used(w, r->transformation); }
+  hl_jw_obj_end(w);
+}
+
+static void on_delivery_list(void *data, int status, hl_store_result *res) {
+  del_ctx *c = data;
+  c->a->pending--;
+  if (status != 0) {
+    hl_api_respond_store_error(c->req, status);
+  } else {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_open(&w, &b);
+    hl_jw_key(&w, "event_id"); hl_jw_str(&w, c->event_id);
+    hl_jw_key_arr(&w, "deliveries");
+    for (size_t i = 0; i < res->ndeliveries; i++) hl_api_write_delivery(&w, c->a, &res->deliveries[i], false);
+    hl_jw_arr_end(&w);
+    hl_jw_obj_end(&w);
+    hl_api_respond_buf(c->req, 200, &b);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
+  char id[256];
+  if ((!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) &&
+      hl_api_query_param(req, "subscription_id", id, sizeof id) && id[0]) {
+    hl_api_search_deliveries(a, req, id);
+    return;
+  }
+  if (!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) {
+    hl_api_respond_field_error(req, "?event_id", "required: event_id, or subscription_id to search a subscription's deliveries");
+    return;
+  }
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(id), NULL};
+  a->pending++;
+  a->store->vt->delivery_list(a->store, id, on_delivery_list, c);
+}
+
+static void on_requeued(void *data, int status, const char *code, const char *message) {
+  del_ctx *c = data;
+  c->a->pending--;
+  if (status == 0) {
+    hl_log_info("delivery re-queued", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
+    static const char body[] = "{\"status\":\"requeued\"}";
+    hl_http_respond(c->req, 202, NULL, 0, body, sizeof body - 1);
+  } else if (status == HL_EUNSUPPORTED) {
+    hl_api_respond_error(c->req, 501, "not_supported", "re-queueing needs the embedded queue, the DynamoDB queue or a Kafka dead-letter topic; in Lambda on MSK, the brokers: set KAFKA_BROKERS, or wait until this function has handled an MSK batch", NULL);
+  } else if (status == HL_ENOTFOUND) {
+    hl_api_respond_error(c->req, 404, code ? code : "not_found",
+                         message ? message : "no delivery of this event to this subscription", NULL);
+  } else if (status == HL_EINVAL) {
+    hl_api_respond_error(c->req, 409, code ? code : "not_failed",
+                         message ? message : "only FAILED deliveries can be re-queued; this one is still pending or delivered", NULL);
+  } else if (code) {
+    hl_api_respond_error(c->req, 503, code, message ? message : "try again", NULL);
+  } else {
+    hl_api_respond_store_error(c->req, status);
+  }
+  hl_free(c->event_id);
+  hl_free(c->sub_id);
+  hl_free(c);
+}
+
+/* From the queue: the embedded one flips the row back to due; Kafka reads
+ * the body back from the dead-letter topic (hl_queue_kafka). */
+void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id) {
+  del_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (del_ctx){a, req, hl_strdup(event_id), hl_strdup(sub_id)};
+  a->pending++;
+  if (!a->queue || !a->queue->vt->requeue) {
+    on_requeued(c, HL_EUNSUPPORTED, NULL, NULL);
+    return;
+  }
+  a->queue->vt->requeue(a->queue, a->reg, event_id, sub_id, on_requeued, c);
+}
+

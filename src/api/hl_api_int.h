@@ -1,9 +1,12 @@
 /* hl_api_int.h — what the parts of the HTTP API share, for hl_api*.c only.
  *
- * hl_api_respond.c answers (the lowest file); hl_api.c authenticates and
- * routes; hl_api_admin.c holds the admin resources (schemas, subscriptions, deliveries) and loads the
- * registry from the store; hl_api_events.c is the producer API. Every
- * handler answers exactly once, possibly later from a store callback.
+ * hl_api_respond.c answers (the lowest file); hl_api_resource.c looks up
+ * the subscription a path names and answers a DELETE; hl_api.c
+ * authenticates and routes to one file a resource: hl_api_schemas.c,
+ * hl_api_subs.c, hl_api_partners.c, hl_api_deliveries.c, ... and
+ * hl_api_events.c, the producer API; hl_api_load.c loads the registry from
+ * the store. Every handler answers exactly once, possibly later from a
+ * store callback.
  */
 #ifndef HL_API_INT_H
 #define HL_API_INT_H
@@ -23,13 +26,7 @@ int64_t hl_api_backlog(const hl_api *a);
  * the queue's own (hl_api.c). */
 const char *hl_api_queue_name(const hl_api *a);
 
-/* --- admin resources (hl_api_admin.c) ------------------------------------------- */
-void hl_api_post_schema(hl_api *a, hl_http_req *req);
-void hl_api_list_schemas(hl_api *a, hl_http_req *req);
-void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id);
-void hl_api_post_subscription(hl_api *a, hl_http_req *req);
-void hl_api_list_subs(hl_api *a, hl_http_req *req);
-void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* --- one resource's routes (hl_api_resource.c) ---------------------------------- */
 /* The subscription with this id, or NULL with 404 answered. */
 hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id);
 /* For a DELETE: the store callback (and its data) that, once the store has
@@ -37,8 +34,31 @@ hl_sub *hl_api_sub_or_404(hl_api *a, hl_http_req *req, const char *id);
  * (503 when the store failed). The caller starts the store call with them. */
 hl_store_cb hl_api_delete_begin(hl_api *a, hl_http_req *req, const char *id,
                                 bool (*forget)(hl_registry *r, const char *id), const char *noun, void **data);
-void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
-void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
+
+/* --- schemas (hl_api_schemas.c) --------------------------------------------------- */
+void hl_api_post_schema(hl_api *a, hl_http_req *req);
+void hl_api_list_schemas(hl_api *a, hl_http_req *req);
+void hl_api_get_schema(hl_api *a, hl_http_req *req, const char *id);
+/* The stored schemas (a schema_list result) compiled into the registry;
+ * on a reload, those unchanged are left as they are. */
+void hl_api_schemas_loaded(hl_api *a, hl_store_result *res, bool reload);
+/* A registration names topic for event_type (a schema's ingress topic, a
+ * subscription's egress topic): the topic is prepared (Kafka: created if
+ * missing) and the type's row of event_subscription_kafka written again. */
+void hl_api_topic_registered(hl_api *a, const char *topic, const char *event_type);
+
+/* --- subscriptions (hl_api_subs.c) ------------------------------------------------ */
+void hl_api_post_subscription(hl_api *a, hl_http_req *req);
+void hl_api_list_subs(hl_api *a, hl_http_req *req);
+void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id);
+/* A subscription's answer: its record without credentials, and its state. */
+void hl_api_write_sub(hl_jw *w, const hl_sub *s);
+/* The "breaker" and "destination_host" members of a subscription's answer. */
+void hl_api_write_sub_state(hl_jw *w, const hl_sub *s);
+/* The stored subscriptions (opened, hl_api_sub_list_open) put into the
+ * registry; a reload keeps those unchanged (their dispatcher state) and
+ * removes those no longer stored. */
+void hl_api_subs_loaded(hl_api *a, hl_store_result *res, bool reload);
 
 /* --- transformations (hl_api_xform.c) ---------------------------------------------- */
 void hl_api_post_transformation(hl_api *a, hl_http_req *req);
@@ -109,18 +129,14 @@ void hl_api_partners_load(hl_api *a, bool reload, void (*next)(void *data, int s
  * needs no schema. */
 #define HL_EVENT_SUBSCRIPTION_DISABLED "subscription.disabled"
 void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id);
-/* The "breaker" member of a subscription's answer. */
-void hl_api_write_sub_state(hl_jw *w, const hl_sub *s);
 /* GET /admin/hosts (hl_api_hosts.c). */
 void hl_api_hosts(hl_api *a, hl_http_req *req);
-/* A subscription's answer (hl_api_admin.c): its record without credentials, and its state. */
-void hl_api_write_sub(hl_jw *w, const hl_sub *s);
-
-/* One delivery as the delivery routes show it (hl_api_admin.c); with_event_id
- * adds its event's id (search answers span events). */
+/* --- delivery status (hl_api_deliveries.c) ------------------------------------------ */
+void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
+void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);
+/* One delivery as the delivery routes show it; with_event_id adds its
+ * event's id (search answers span events). */
 void hl_api_write_delivery(hl_jw *w, hl_api *a, const hl_delivery_rec *r, bool with_event_id);
-
-/* --- searching deliveries (hl_api_deliveries.c) ------------------------------------ */
 /* GET /admin/deliveries?subscription_id=... (sub_id is that parameter). */
 void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id);
 /* An RFC 3339 time or digits (ms since the epoch) as ms; false when neither. */

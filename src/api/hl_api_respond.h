@@ -4,7 +4,7 @@
  * parameters.
  *
  * The lowest file of src/api/: it knows requests and JSON, nothing of the
- * API's state, so the handlers (hl_api_admin.c, hl_api_events.c, ...)
+ * API's state, so the handlers (hl_api_subs.c, hl_api_events.c, ...)
  * depend on it and the router (hl_api.c) depends on them, without a circle.
  */
 #ifndef HL_API_RESPOND_H

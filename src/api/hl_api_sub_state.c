@@ -1,7 +1,8 @@
-/* hl_api_sub_state.c — a subscription's delivery state: its breaker in the
- * answers, auto-disable recorded in the store (and announced as a
- * subscription.disabled event to the operator's subscriptions), and
- * POST /admin/subscriptions/{id}/enable resuming the backlog.
+/* hl_api_sub_state.c — a subscription's delivery state: auto-disable
+ * recorded in the store (and announced as a subscription.disabled event to
+ * the operator's subscriptions), and POST /admin/subscriptions/{id}/enable
+ * resuming the backlog. The breaker in a subscription's answers is
+ * hl_api_subs.c's (hl_api_write_sub_state).
  *
  * The dispatcher decides when to disable (hl_dispatch_options.
  * disable_after_failures) and calls hl_api_sub_disabled; the status is set
@@ -14,25 +15,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-void hl_api_write_sub_state(hl_jw *w, const hl_sub *s) {
-  hl_jw_key(w, "breaker");
-  hl_jw_obj_begin(w);
-  hl_jw_key(w, "state"); hl_jw_str(w, hl_gate_state_name(s->gate.state));
-  hl_jw_key(w, "consecutive_failures"); hl_jw_int(w, s->gate.streak);
-  hl_jw_obj_end(w);
-  /* Its destination host's breaker and concurrency, shared with the
-   * other subscriptions delivering there (null: not yet reached). */
-  hl_host *host = hl_dispatch_sub_host(s);
-  hl_jw_key(w, "destination_host");
-  if (!host) {
-    hl_jw_null(w);
-    return;
-  }
-  hl_jw_obj_begin(w);
-  hl_host_write(w, host, hl_mono_ms());
-  hl_jw_obj_end(w);
-}
 
 /* Writes s with another status: the store copies the record during the
  * call, so the registry's own is lent, not copied (a field added to

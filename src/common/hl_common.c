@@ -70,6 +70,8 @@ char *hl_strndup(const char *s, size_t n) {
 
 void hl_free(void *p) { free(p); }
 
+bool hl_str_same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
 size_t hl_fmt_i64(char *out, int64_t v) {
   char rev[HL_FMT_I64_MAX];
   /* Digits of the magnitude as unsigned, so INT64_MIN needs no case. */

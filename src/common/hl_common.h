@@ -55,6 +55,8 @@ void *hl_realloc(void *p, size_t n);
 char *hl_strdup(const char *s);
 char *hl_strndup(const char *s, size_t n);
 void hl_free(void *p);
+/* Two optional strings alike: both NULL, or both set and equal. */
+bool hl_str_same(const char *a, const char *b);
 /* Text built on a delivery's path without printf, whose parse of the
  * format costs ~700 instructions a call (bench/README.md, "instructions
  * per delivery"). hl_fmt_i64: v in decimal into out (room for

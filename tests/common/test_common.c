@@ -45,6 +45,17 @@ HL_TEST(ct_equal_compares_bytes_and_lengths) {
   HL_ASSERT(hl_ct_equal("", 0, "", 0));
 }
 
+/* A stored field and the registry's copy: NULL is a value of its own. */
+HL_TEST(str_same_takes_null_as_a_value_of_its_own) {
+  char a[] = "x", b[] = "x";
+  HL_ASSERT(hl_str_same(NULL, NULL));
+  HL_ASSERT(hl_str_same(a, b));
+  HL_ASSERT(!hl_str_same(a, NULL));
+  HL_ASSERT(!hl_str_same(NULL, b));
+  HL_ASSERT(!hl_str_same("", NULL));
+  HL_ASSERT(!hl_str_same("x", "y"));
+}
+
 HL_TEST(errors_have_names_and_text) {
   HL_ASSERT_EQ_STR(hl_errname(HL_ENOTFOUND), "NOTFOUND");
   HL_ASSERT_EQ_STR(hl_strerror(HL_ETOOBIG), "too large");
