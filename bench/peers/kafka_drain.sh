@@ -25,14 +25,17 @@
 #                                         small CONC: 256 handshakes under
 #                                         callgrind outlast MAXS); CG_KEEP=dir keeps
 #                                         callgrind's files there (<K>/<drainer>.<pid>)
-#   bench/peers/kafka_drain.sh syscalls   one drain of each C drainer (default
-#                                         "bare hookloop embedded") with `perf
+#   bench/peers/kafka_drain.sh syscalls   one drain of each drainer (default
+#                                         "bare hookloop embedded"; node may be
+#                                         named too) with `perf
 #                                         stat` counting its system calls (calls
 #                                         per delivery by kind; SYSCALLS="a b ..."
 #                                         names the columns), its page faults
 #                                         and, where perf
-#                                         can place uprobes, its allocations: exact
-#                                         counts that the machine's noise does not move
+#                                         can place uprobes, its allocations (of
+#                                         the C drainers: V8 keeps a heap of its
+#                                         own): counts that the machine's noise
+#                                         does not move
 #
 # Environment: K (records, ~1 KB each), R (rounds), CONC (in flight per
 # drainer, 256), DRAINERS (any of: bare-post bare node hookloop hookloop-pg embedded embedded-pg),
@@ -103,7 +106,8 @@ TOPIC=wh.egress.p.Payment
 case "$mode" in
   drain) ;;
   profile) R=1; DRAINERS=${asked:-hookloop}; PERF_DIR=${PERF_DIR:-$root/build} ;;
-  syscalls|instructions|instructions-one) R=1; DRAINERS=${asked:-bare hookloop embedded}
+  syscalls) R=1; DRAINERS=${asked:-bare hookloop embedded} ;;
+  instructions|instructions-one) R=1; DRAINERS=${asked:-bare hookloop embedded}
     case " $DRAINERS " in *" node"*) echo "kafka_drain: $mode counts the C drainers only" >&2; exit 2 ;; esac ;;
   *) echo "usage: bench/peers/kafka_drain.sh [drain|profile|syscalls|instructions]" >&2; exit 2 ;;
 esac
@@ -390,7 +394,9 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
         --secret "whsec_$(head -c 32 /dev/urandom | base64)" --count "$K" --concurrency "$CONC" \
         --group "node-peer-$round-$RANDOM" --max-seconds "$MAXS" "${tls[@]}" >"$work/drainer.out" 2>"$work/drainer.err" &
       dpid=$!; pids+=($dpid); echo "$dpid" >"$work/drainer.pid"
+      [ "$mode" = syscalls ] && perf_attach "$dpid" "$d" # not profile: JIT frames have no symbols
       res=$(clock_result); forget "$CLOCK"
+      perf_detach
       for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done # it exits after the count
       self=$(grep -o '"rate":[0-9.]*' "$work/drainer.out" | cut -d: -f2 || true) ;;
     hookloop|hookloop-pg)
@@ -502,7 +508,9 @@ if [ "$mode" = syscalls ]; then
       row+=" | $(per "$n")"
     done
     row+=" | $(per "$rest") | $(per "$(awk -F, '$3=="page-faults"{print $1}' "$f")") |"
-    if [ -n "$ALLOCS" ]; then
+    if [ -n "$ALLOCS" ] && [ "$d" = node ]; then
+      row+=" — |" # libc's malloc only; V8's objects live in a heap of its own
+    elif [ -n "$ALLOCS" ]; then
       n=$(awk -F, '$3 ~ /^probe_libc:(malloc|calloc|realloc)$/{s+=$1} END{print s+0}' "$f")
       row+=" $(per "$n" 1) |"
     fi
