@@ -14,22 +14,26 @@
 
 typedef struct { hl_api *a; void (*cb)(void *, int); void *data; bool reload; } load_ctx;
 
+/* Ends the load: cb with status, the context freed. */
+static void finish(load_ctx *c, int status) {
+  c->cb(c->data, status);
+  hl_free(c);
+}
+
 static void on_subs_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
   if (c->reload && a->frozen) status = HL_ECANCELED;
   if (status == 0) hl_api_subs_loaded(a, res, c->reload);
   a->loaded_at_ms = hl_mono_ms();
-  c->cb(c->data, status);
-  hl_free(c);
+  finish(c, status);
 }
 
 /* After the partners: the subscriptions, which attach to them. */
 static void load_subs(void *data, int status) {
   load_ctx *c = data;
   if (status != 0) {
-    c->cb(c->data, status);
-    hl_free(c);
+    finish(c, status);
     return;
   }
   hl_api_sub_list_open(c->a, on_subs_loaded, c);
@@ -38,9 +42,9 @@ static void load_subs(void *data, int status) {
 static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
   load_ctx *c = data;
   hl_api *a = c->a;
-  if (status != 0 || (c->reload && a->frozen)) {
-    c->cb(c->data, status);
-    hl_free(c);
+  if (c->reload && a->frozen) status = HL_ECANCELED; /* closing: a late answer changes nothing */
+  if (status != 0) {
+    finish(c, status);
     return;
   }
   hl_api_schemas_loaded(a, res, c->reload);
@@ -52,8 +56,7 @@ static void on_schemas_loaded(void *data, int status, hl_store_result *res) {
 static void load_schemas(void *data, int status) {
   load_ctx *c = data;
   if (status != 0) {
-    c->cb(c->data, status);
-    hl_free(c);
+    finish(c, status);
     return;
   }
   c->a->store->vt->schema_list(c->a->store, on_schemas_loaded, c);

@@ -3,8 +3,8 @@
  * once the store has deleted the record.
  *
  * Below every resource's file (hl_api_subs.c, hl_api_partners.c,
- * hl_api_signing.c, ...), which call it and are called only by the route
- * table, so the room has no circle. */
+ * hl_api_signing.c, ...): they call it and it calls none of them, so the
+ * room has no circle. */
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"

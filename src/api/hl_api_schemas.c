@@ -37,7 +37,6 @@ static void refresh_kafka_map(hl_api *a, const char *event_type) {
   hl_buf_dispose(&eg);
 }
 
-
 void hl_api_topic_registered(hl_api *a, const char *topic, const char *event_type) {
   ensure_topic(a, topic);
   refresh_kafka_map(a, event_type);
