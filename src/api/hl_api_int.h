@@ -131,6 +131,7 @@ void hl_api_partners_load(hl_api *a, bool reload, void (*next)(void *data, int s
 void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id);
 /* GET /admin/hosts (hl_api_hosts.c). */
 void hl_api_hosts(hl_api *a, hl_http_req *req);
+
 /* --- delivery status (hl_api_deliveries.c) ------------------------------------------ */
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req);
 void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, const char *sub_id);

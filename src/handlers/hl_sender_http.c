@@ -67,8 +67,8 @@ struct http_sender {
   hl_sender_http_options opt;
   CURLSH *share;               /* TLS sessions and DNS answers, shared by every call */
   /* Idle calls, reused. A call released while the calls in use and idle
-   * together are at note_in_use() (the most in use at once lately, at least
-   * POOL_MIN) is freed, so a burst the size of the last one makes no new
+   * together are at the bound note_in_use() returns (the most in use at
+   * once lately, at least POOL_MIN) is freed, so a burst the size of the last one makes no new
    * easy handle, and once the load has fallen for two windows the pool
    * shrinks by a call a request back to what the load needs. Taking never
    * frees: a burst that comes after a quiet spell finds the calls of the
@@ -78,7 +78,7 @@ struct http_sender {
   size_t live;                 /* calls taken and not yet released */
   size_t made;                 /* calls ever made (easy handles initialised) */
   hl_highwater in_use;         /* the most of `live` lately */
-  struct call_answer *spare_ans; /* answer buffers given back, reused (at most note_in_use()) */
+  struct call_answer *spare_ans; /* answer buffers given back, reused (up to the same bound) */
   size_t nspare_ans;
   hl_webhook_signer *default_signer; /* prepared from default_value */
   char *default_value;         /* the default secret the signer was made from */
