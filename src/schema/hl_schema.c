@@ -1,4 +1,5 @@
 #include "schema/hl_schema.h"
+#include "schema/hl_schema_docs.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_strmap.h"
@@ -754,7 +755,7 @@ static sch_node *lookup_uri(cctx *c, const char *uri, const char *loc) {
   if (!root) {
     /* The caller's documents first, then the bundled meta-schemas. */
     char *text = s->opt.resolve ? s->opt.resolve(s->opt.resolve_data, doc_uri) : NULL;
-    if (!text) text = hl_schema_bundled(doc_uri);
+    if (!text) text = hl_schema_docs_text(doc_uri);
     if (text) {
       hl_json_doc *d = own_doc(s);
       if (hl_json_parse_ex(d, text, strlen(text), HL_JSON_UNIQUE_NAMES, NULL) == 0) {

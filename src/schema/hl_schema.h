@@ -104,14 +104,9 @@ hl_schema_verdict hl_schema_check(const hl_schema *s, const hl_json *instance, h
  * otherwise errs (may be NULL) lists why (too complex included). */
 bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs);
 
-/* The official meta-schemas are compiled into the binary: draft 2020-12
- * (https://json-schema.org/draft/2020-12/schema and its vocabulary
- * documents .../meta/core, applicator, unevaluated, validation, meta-data,
- * format-annotation, format-assertion, content) and draft-07
- * (http://json-schema.org/draft-07/schema#). A "$ref" to one resolves to
- * it when opt->resolve does not know the URI. hl_schema_bundled returns a
- * document's text (malloc'd) or NULL. */
-char *hl_schema_bundled(const char *uri);
+/* A "$ref" to one of the official meta-schemas, which are compiled into
+ * the binary (hl_schema_docs.h), resolves to it when opt->resolve does not
+ * know the URI. */
 /* Validates a schema document against its dialect's meta-schema ("$schema"
  * naming draft-07: draft-07's; otherwise 2020-12's). 0, or HL_EINVAL with
  * errs whose instance paths point into the schema. */

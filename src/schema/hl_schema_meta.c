@@ -1,23 +1,12 @@
-/* hl_schema_meta.c — the official meta-schemas, compiled into the binary
- * (src/schema/metaschemas/, turned into hl_metaschemas.c by the build):
- * draft 2020-12 with its vocabulary documents, and draft-07. A "$ref" to
- * them resolves offline, and registered schemas are checked against them. */
+/* hl_schema_meta.c — registered schemas checked against their dialect's
+ * meta-schema (draft 2020-12 or draft-07), compiled once from the bundled
+ * documents (hl_schema_docs.h) by a "$ref" to them. */
 #include "schema/hl_schema.h"
 #include "common/hl_common.h"
-#include "common/hl_embed.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-extern const hl_embed_file hl_metaschema_docs[]; /* name: the document's URI */
-
-char *hl_schema_bundled(const char *uri) {
-  size_t n = strlen(uri);
-  if (n > 0 && uri[n - 1] == '#') n--; /* "http://json-schema.org/draft-07/schema#" */
-  const hl_embed_file *d = hl_embed_find(hl_metaschema_docs, uri, n);
-  return d ? hl_strndup(d->data, d->len) : NULL;
-}
 
 /* The two meta-schemas compiled once, for the process. */
 static hl_schema *meta_2020, *meta_07;

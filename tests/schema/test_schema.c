@@ -3,6 +3,7 @@
 #include "common/hl_common.h"
 #include "schema/hl_schema.h"
 #include "schema/hl_schema_cli.h"
+#include "schema/hl_schema_docs.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -452,10 +453,10 @@ HL_TEST(official_meta_schemas_resolve_offline) {
   HL_ASSERT(check(s, "{\"items\":[{},{}],\"additionalItems\":false}", NULL));
   HL_ASSERT(!check(s, "{\"required\":[\"a\",\"a\"]}", NULL));
   hl_schema_free(s);
-  char *text = hl_schema_bundled("http://json-schema.org/draft-07/schema#");
+  char *text = hl_schema_docs_text("http://json-schema.org/draft-07/schema#");
   HL_ASSERT(text && strstr(text, "\"$id\": \"http://json-schema.org/draft-07/schema#\""));
   hl_free(text);
-  HL_ASSERT(hl_schema_bundled("https://json-schema.org/draft/2019-09/schema") == NULL);
+  HL_ASSERT(hl_schema_docs_text("https://json-schema.org/draft/2019-09/schema") == NULL);
 }
 
 HL_TEST(schemas_are_checked_against_their_dialects_meta_schema) {
