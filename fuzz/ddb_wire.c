@@ -13,6 +13,7 @@
  *     HL_EPARSE. */
 #include "fuzz_util.h"
 #include "common/hl_common.h"
+#include "json/hl_decimal.h"
 #include "store/hl_ddb_wire.h"
 
 /* A typed value taken apart into an hl_ddb_val (arena-allocated). */

@@ -27,6 +27,7 @@
  * by value (hl_jw_value, which goes by the lengths) and by source, the
  * bytes are those of the copying parse. */
 #include "fuzz_util.h"
+#include "json/hl_decimal.h"
 #include "json/hl_json.h"
 
 #define MAX_NUMS 12

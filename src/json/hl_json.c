@@ -1,7 +1,8 @@
-/* Exact JSON reader, writer and decimal comparison (see hl_json.h). */
+/* Exact JSON reader and writer, and the name index over members (see hl_json.h). */
 #include "json/hl_json.h"
 #include "common/hl_common.h"
-#include "json/hl_json_hash.h"
+#include "common/hl_hash.h"
+#include "json/hl_decimal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -636,278 +637,9 @@ const char *hl_json_type_name(hl_json_type t) {
   return "unknown";
 }
 
-/* --- exact decimals ------------------------------------------------------------------ */
-
-/* A number as sign × digits × 10^exp, digits without leading or trailing
- * zeros (empty for zero). */
-typedef struct {
-  int sign;           /* -1, 0, +1 */
-  char small[96];
-  char *digits;       /* small or heap */
-  size_t n;
-  int64_t exp;
-} decimal;
-
-#define EXP_CAP 1000000000000LL
-
-static bool decimal_read(decimal *d, const char *s, size_t len) {
-  const char *end = s + len;
-  d->sign = 1;
-  d->n = 0;
-  d->exp = 0;
-  d->digits = len < sizeof d->small ? d->small : hl_malloc(len + 1);
-  if (s < end && *s == '-') { d->sign = -1; s++; }
-  if (s >= end || *s < '0' || *s > '9') return false;
-  int64_t frac = 0;
-  bool seen_dot = false;
-  for (; s < end; s++) {
-    char c = *s;
-    if (c >= '0' && c <= '9') {
-      if (d->n == 0 && c == '0') { if (seen_dot) frac++; continue; } /* leading zeros */
-      d->digits[d->n++] = c;
-      if (seen_dot) frac++;
-    } else if (c == '.' && !seen_dot) {
-      seen_dot = true;
-    } else {
-      break;
-    }
-  }
-  int64_t e = 0;
-  if (s < end && (*s == 'e' || *s == 'E')) {
-    s++;
-    int es = 1;
-    if (s < end && (*s == '+' || *s == '-')) { if (*s == '-') es = -1; s++; }
-    if (s >= end) return false;
-    for (; s < end && *s >= '0' && *s <= '9'; s++)
-      if (e < EXP_CAP) e = e * 10 + (*s - '0');
-    e *= es;
-  }
-  if (s != end) return false;
-  while (d->n > 0 && d->digits[d->n - 1] == '0') { d->n--; frac--; }
-  d->exp = e - frac;
-  if (d->n == 0) { d->sign = 0; d->exp = 0; }
-  return true;
-}
-
-static void decimal_free(decimal *d) {
-  if (d->digits != d->small) hl_free(d->digits);
-}
-
-static int cmp_abs(const decimal *a, const decimal *b) {
-  /* Position of the most significant digit decides first. */
-  int64_t ma = (int64_t)a->n + a->exp, mb = (int64_t)b->n + b->exp;
-  if (ma != mb) return ma < mb ? -1 : 1;
-  size_t n = a->n > b->n ? a->n : b->n;
-  for (size_t i = 0; i < n; i++) {
-    char ca = i < a->n ? a->digits[i] : '0', cb = i < b->n ? b->digits[i] : '0';
-    if (ca != cb) return ca < cb ? -1 : 1;
-  }
-  return 0;
-}
-
-/* Fast path: a plain decimal (no exponent) with at most 18 digits is
- * m / 10^f exactly, and two of those compare or divide in 128-bit integers. */
-static bool simple_decimal(const char *s, size_t n, __int128 *m, int *f) {
-  size_t i = 0;
-  bool neg = false;
-  if (i < n && s[i] == '-') { neg = true; i++; }
-  uint64_t v = 0;
-  int digits = 0, frac = -1;
-  if (i >= n) return false;
-  for (; i < n; i++) {
-    char c = s[i];
-    if (c >= '0' && c <= '9') {
-      if (v != 0 || c != '0') digits++;
-      if (digits > 18 || frac >= 18) return false;
-      v = v * 10 + (uint64_t)(c - '0');
-      if (frac >= 0) frac++;
-    } else if (c == '.' && frac < 0) {
-      frac = 0;
-    } else {
-      return false;
-    }
-  }
-  *m = neg ? -(__int128)v : (__int128)v;
-  *f = frac < 0 ? 0 : frac;
-  return true;
-}
-
-static __int128 pow10_128(int e) {
-  __int128 r = 1;
-  while (e-- > 0) r *= 10;
-  return r;
-}
-
-bool hl_small_decimal_read(const char *s, size_t n, hl_small_decimal *d) { return simple_decimal(s, n, &d->m, &d->f); }
-
-int hl_small_decimal_cmp(const hl_small_decimal *a, const hl_small_decimal *b) {
-  __int128 x = a->f == b->f ? a->m : a->m * pow10_128(b->f), y = a->f == b->f ? b->m : b->m * pow10_128(a->f);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_decimal *b) {
-  __int128 x = a->m * pow10_128(b->f), y = b->m * pow10_128(a->f);
-  return y > 0 && x % y == 0;
-}
-
-int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
-  __int128 ma, mb;
-  int fa, fb;
-  if (simple_decimal(a, alen, &ma, &fa) && simple_decimal(b, blen, &mb, &fb)) {
-    __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
-  decimal x, y;
-  bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
-  int r;
-  if (!okx || !oky) r = okx - oky;
-  else if (x.sign != y.sign) r = x.sign < y.sign ? -1 : 1;
-  else r = x.sign == 0 ? 0 : x.sign * cmp_abs(&x, &y);
-  decimal_free(&x);
-  decimal_free(&y);
-  return r;
-}
-
-bool hl_decimal_is_integer(const char *a, size_t alen) {
-  if (alen > 0 && !memchr(a, '.', alen) && !memchr(a, 'e', alen) && !memchr(a, 'E', alen)) return true;
-  decimal x;
-  bool ok = decimal_read(&x, a, alen) && (x.sign == 0 || x.exp >= 0);
-  decimal_free(&x);
-  return ok;
-}
-
-#include <mbedtls/bignum.h>
-
-size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap) {
-  decimal d;
-  char tail[32];
-  size_t need = 0;
-  if (!decimal_read(&d, s, n) || d.sign == 0) {
-    if (cap) out[0] = '0';
-    need = 1;
-  } else {
-    int tl = d.exp ? snprintf(tail, sizeof tail, "e%lld", (long long)d.exp) : 0;
-    need = (d.sign < 0) + d.n + (size_t)tl;
-    if (need <= cap) {
-      char *o = out;
-      if (d.sign < 0) *o++ = '-';
-      memcpy(o, d.digits, d.n);
-      memcpy(o + d.n, tail, (size_t)tl);
-    }
-  }
-  decimal_free(&d);
-  return need;
-}
-
-/* 18 decimal digits starting at s as an integer. */
-static uint64_t digits18(const char *s, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) v = v * 10 + (uint64_t)(s[i] - '0');
-  return v;
-}
-
-static const uint64_t P10[19] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-                                 100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-                                 10000000000000ull, 100000000000000ull, 1000000000000000ull,
-                                 10000000000000000ull, 100000000000000000ull, 1000000000000000000ull};
-
-/* X·10^k mod Y == 0 for digit strings X, Y (no leading zeros), by Horner's
- * rule 18 digits at a time: linear in X for a Y of up to 18 digits, and
- * len(X)/18 bignum reductions by Y otherwise. -1 when over max_work. */
-static int divides(const decimal *x, int64_t k, const decimal *y, uint64_t max_work, uint64_t *work) {
-  uint64_t chunks = (x->n + (uint64_t)k + 17) / 18 + 1;
-  if (y->n <= 18) {
-    *work = chunks;
-    if (chunks > max_work) return -1;
-    uint64_t Y = digits18(y->digits, y->n), r = 0;
-    for (size_t i = 0; i < x->n; i += 18) {
-      size_t c = HL_MIN((size_t)18, x->n - i);
-      r = (uint64_t)(((unsigned __int128)r * P10[c] + digits18(x->digits + i, c)) % Y);
-    }
-    for (int64_t z = k; z > 0; z -= 18) r = (uint64_t)(((unsigned __int128)r * P10[HL_MIN(z, 18)]) % Y);
-    return r == 0;
-  }
-  uint64_t limbs = (y->n + 18) / 19 + 1;
-  *work = chunks * limbs * limbs;
-  if (*work > max_work || chunks > max_work) return -1;
-  char *ys = hl_strndup(y->digits, y->n);
-  mbedtls_mpi R, Y;
-  mbedtls_mpi_init(&R);
-  mbedtls_mpi_init(&Y);
-  int rc = mbedtls_mpi_read_string(&Y, 10, ys) == 0 ? 0 : -1;
-  hl_free(ys);
-  for (size_t i = 0; rc == 0 && i < x->n; i += 18) {
-    size_t c = HL_MIN((size_t)18, x->n - i);
-    if (mbedtls_mpi_mul_int(&R, &R, P10[c]) != 0 ||
-        mbedtls_mpi_add_int(&R, &R, (mbedtls_mpi_sint)digits18(x->digits + i, c)) != 0 ||
-        mbedtls_mpi_mod_mpi(&R, &R, &Y) != 0)
-      rc = -1;
-  }
-  for (int64_t z = k; rc == 0 && z > 0; z -= 18)
-    if (mbedtls_mpi_mul_int(&R, &R, P10[HL_MIN(z, 18)]) != 0 || mbedtls_mpi_mod_mpi(&R, &R, &Y) != 0) rc = -1;
-  if (rc == 0) rc = mbedtls_mpi_cmp_int(&R, 0) == 0;
-  mbedtls_mpi_free(&R);
-  mbedtls_mpi_free(&Y);
-  return rc;
-}
-
-int hl_decimal_is_multiple_bounded(const char *a, size_t alen, const char *b, size_t blen, uint64_t max_work,
-                                   uint64_t *work) {
-  uint64_t spent = 1;
-  int result = 0;
-  __int128 ma, mb;
-  int fa, fb;
-  if (simple_decimal(a, alen, &ma, &fa) && simple_decimal(b, blen, &mb, &fb) && mb > 0) {
-    /* a/b = (ma·10^fb) / (mb·10^fa) */
-    __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
-    if (work) *work = spent;
-    return x % y == 0;
-  }
-  decimal x, y;
-  bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
-  spent += (alen + blen) / 64; /* reading them */
-  if (!okx || !oky || y.sign <= 0) {
-    result = 0;
-  } else if (x.sign == 0) {
-    result = 1;
-  } else if (x.exp >= y.exp) {
-    /* a/b = (X·10^k)/Y with k = ex - ey. X has no factor 10 to spare, so
-     * k < 0 can never divide; for k >= 0, only Y's factors 2 and 5 use the
-     * zeros, and Y has fewer than 4·len(Y)+8 of those: cap k there. */
-    int64_t k = x.exp - y.exp, cap = 4 * (int64_t)y.n + 8;
-    uint64_t w = 0;
-    result = divides(&x, HL_MIN(k, cap), &y, max_work > spent ? max_work - spent : 0, &w);
-    spent += w;
-  }
-  decimal_free(&x);
-  decimal_free(&y);
-  if (work) *work = spent;
-  return result;
-}
-
-bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen) {
-  return hl_decimal_is_multiple_bounded(a, alen, b, blen, UINT64_MAX, NULL) == 1;
-}
-
 int hl_json_int64(const hl_json *v, int64_t *out) {
   if (!v || v->type != HL_JSON_NUMBER) return HL_EINVAL;
-  decimal d;
-  int rc = HL_EINVAL;
-  if (decimal_read(&d, v->u.str, v->len) && (d.sign == 0 || d.exp >= 0) && (int64_t)d.n + d.exp <= 19) {
-    uint64_t acc = 0;
-    bool overflow = false;
-    for (int64_t i = 0; i < (int64_t)d.n + d.exp; i++) {
-      unsigned dig = i < (int64_t)d.n ? (unsigned)(d.digits[i] - '0') : 0;
-      if (acc > (UINT64_MAX - dig) / 10) { overflow = true; break; }
-      acc = acc * 10 + dig;
-    }
-    if (!overflow && acc <= (uint64_t)INT64_MAX + (d.sign < 0)) {
-      *out = d.sign < 0 ? (int64_t)(0 - acc) : (int64_t)acc;
-      rc = 0;
-    }
-  }
-  decimal_free(&d);
-  return rc;
+  return hl_decimal_int64(v->u.str, v->len, out);
 }
 
 /* The same names, and for each the same (last) value. */
@@ -941,6 +673,60 @@ bool hl_json_equal(const hl_json *a, const hl_json *b) {
   case HL_JSON_OBJECT: return members_equal(a, b);
   }
   return false;
+}
+
+/* --- name index ------------------------------------------------------------------- */
+
+static bool same_name(const hl_json_member *a, const char *key, size_t len) {
+  return a->key_len == len && memcmp(a->key, key, len) == 0;
+}
+
+void hl_name_index_build(hl_name_index *ix, const hl_json_member *m, uint32_t n) {
+  *ix = (hl_name_index){.m = m, .n = n, .dup = -1};
+  if (n <= HL_NAME_INDEX_SMALL) {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t j = 0;
+      while (j < i && !same_name(&m[j], m[i].key, m[i].key_len)) j++;
+      if (j == i) ix->distinct++;
+      else if (ix->dup < 0) ix->dup = (int32_t)i;
+    }
+    return;
+  }
+  uint32_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  ix->slots = hl_calloc(cap, sizeof *ix->slots);
+  ix->mask = cap - 1;
+  for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t s = (uint32_t)hl_hash_bytes(m[i].key, m[i].key_len) & ix->mask;; s = (s + 1) & ix->mask) {
+      if (ix->slots[s] == 0) {
+        ix->slots[s] = i + 1;
+        ix->distinct++;
+        break;
+      }
+      if (same_name(&m[ix->slots[s] - 1], m[i].key, m[i].key_len)) {
+        ix->slots[s] = i + 1; /* the later one shadows */
+        if (ix->dup < 0) ix->dup = (int32_t)i;
+        break;
+      }
+    }
+  }
+}
+
+int32_t hl_name_index_find(const hl_name_index *ix, const char *key, size_t len) {
+  if (!ix->slots) {
+    for (uint32_t i = ix->n; i-- > 0;)
+      if (same_name(&ix->m[i], key, len)) return (int32_t)i;
+    return -1;
+  }
+  for (uint32_t s = (uint32_t)hl_hash_bytes(key, len) & ix->mask;; s = (s + 1) & ix->mask) {
+    if (ix->slots[s] == 0) return -1;
+    if (same_name(&ix->m[ix->slots[s] - 1], key, len)) return (int32_t)ix->slots[s] - 1;
+  }
+}
+
+void hl_name_index_dispose(hl_name_index *ix) {
+  hl_free(ix->slots);
+  ix->slots = NULL;
 }
 
 /* --- writer ---------------------------------------------------------------------------- */

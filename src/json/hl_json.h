@@ -4,7 +4,7 @@
  * numbers into double/int64, and hookloop must compare numbers by their exact
  * decimal value (filters, JSON Schema: 0.3 is a multiple of 0.1,
  * 12345678901234567890 > 12345678901234567889). This reader keeps every
- * number's source text; hl_decimal compares such texts exactly. Partners
+ * number's source text; hl_decimal.h compares such texts exactly. Partners
  * always get the accepted bytes, never a re-serialisation.
  *
  * Memory: a document owns one arena; every node, string and number text of
@@ -161,37 +161,26 @@ bool hl_json_is_bool(const hl_json *v);
 bool hl_json_equal(const hl_json *a, const hl_json *b);
 const char *hl_json_type_name(hl_json_type t); /* "null","boolean","number",... */
 
-/* --- exact decimals (numbers as JSON number text) ------------------------ */
-/* Compares two JSON number texts by exact value: <0, 0, >0. Arbitrary size. */
-int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen);
-/* True when the number text denotes an integer (1, 1.0, 1e3, -0). */
-bool hl_decimal_is_integer(const char *a, size_t alen);
-/* True when a is an integer multiple of b (b > 0), exactly. */
-bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t blen);
-/* The same within a work bound: returns 1 (a multiple), 0 (not), or -1 when
- * deciding would take more than max_work units (about a digit of a times a
- * 64-bit word of b each); *work (may be NULL) gets the units spent. */
-int hl_decimal_is_multiple_bounded(const char *a, size_t alen, const char *b, size_t blen, uint64_t max_work,
-                                   uint64_t *work);
-/* One spelling per value: "[-]<digits>[e<exp>]" with neither leading nor
- * trailing zeros in the digits ("0" for zero), so 1, 1.0 and 10e-1 are all
- * "1" and 1500 is "15e2". Writes at most cap bytes to out and returns the
- * length it needs (call again with a larger buffer when that is > cap). */
-size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap);
-
-/* A number of at most 18 significant digits and no exponent, held exactly
- * as m / 10^f: compared and divided in 128-bit integers, the fast path for
- * the amounts events usually carry. */
+/* An index over the names of n members (an object's, or members still being
+ * parsed): finds a name's member in expected constant time, through a keyed
+ * hash (common/hl_hash.h) so that names sent to collide cannot make it
+ * quadratic. A later member of a name shadows an earlier one, as hl_json_get
+ * does. Allocates only over more than HL_NAME_INDEX_SMALL members (freed by
+ * hl_name_index_dispose). */
+#define HL_NAME_INDEX_SMALL 8
 typedef struct {
-  __int128 m;
-  int f;
-} hl_small_decimal;
+  const hl_json_member *m;
+  uint32_t n;
+  uint32_t *slots;   /* member index + 1, 0 empty; NULL: n is small, scan */
+  uint32_t mask;
+  uint32_t distinct; /* number of distinct names */
+  int32_t dup;       /* index of the first member whose name came before, or -1 */
+} hl_name_index;
 
-/* Fills d and returns true when the text is such a number. */
-bool hl_small_decimal_read(const char *s, size_t n, hl_small_decimal *d);
-int hl_small_decimal_cmp(const hl_small_decimal *a, const hl_small_decimal *b);
-/* a is an integer multiple of b (b > 0). */
-bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_decimal *b);
+void hl_name_index_build(hl_name_index *ix, const hl_json_member *m, uint32_t n);
+/* Index of the last member named key, or -1. */
+int32_t hl_name_index_find(const hl_name_index *ix, const char *key, size_t len);
+void hl_name_index_dispose(hl_name_index *ix);
 
 /* Appends s[0..n) to out as valid UTF-8 text without NUL bytes: each byte
  * that does not start a valid sequence (or is NUL) becomes U+FFFD. For

@@ -1,28 +1,10 @@
 /* Keyed hashing of JSON names and values (see hl_json_hash.h). */
 #include "json/hl_json_hash.h"
 #include "common/hl_common.h"
+#include "common/hl_hash.h"
+#include "json/hl_decimal.h"
 
-#include <pthread.h>
-#include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
-
-static unsigned char hash_key[crypto_shorthash_KEYBYTES];
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-
-static void make_key(void) {
-  if (sodium_init() < 0) abort(); /* no randomness: nothing safe to do */
-  randombytes_buf(hash_key, sizeof hash_key);
-}
-
-uint64_t hl_hash_bytes(const void *p, size_t n) {
-  pthread_once(&key_once, make_key);
-  unsigned char out[crypto_shorthash_BYTES];
-  crypto_shorthash(out, p, n, hash_key);
-  uint64_t h;
-  memcpy(&h, out, sizeof h);
-  return h;
-}
 
 /* Two 64-bit words into one: what joins a tag, a child or a name to a hash. */
 static uint64_t mix(uint64_t a, uint64_t b) {
@@ -73,58 +55,4 @@ uint64_t hl_json_hash(const hl_json *v, uint64_t *nodes) {
   }
   }
   return 0;
-}
-
-/* --- name index ------------------------------------------------------------------ */
-
-static bool same_name(const hl_json_member *a, const char *key, size_t len) {
-  return a->key_len == len && memcmp(a->key, key, len) == 0;
-}
-
-void hl_name_index_build(hl_name_index *ix, const hl_json_member *m, uint32_t n) {
-  *ix = (hl_name_index){.m = m, .n = n, .dup = -1};
-  if (n <= HL_NAME_INDEX_SMALL) {
-    for (uint32_t i = 0; i < n; i++) {
-      uint32_t j = 0;
-      while (j < i && !same_name(&m[j], m[i].key, m[i].key_len)) j++;
-      if (j == i) ix->distinct++;
-      else if (ix->dup < 0) ix->dup = (int32_t)i;
-    }
-    return;
-  }
-  uint32_t cap = 16;
-  while (cap < 2 * n) cap *= 2;
-  ix->slots = hl_calloc(cap, sizeof *ix->slots);
-  ix->mask = cap - 1;
-  for (uint32_t i = 0; i < n; i++) {
-    for (uint32_t s = (uint32_t)hl_hash_bytes(m[i].key, m[i].key_len) & ix->mask;; s = (s + 1) & ix->mask) {
-      if (ix->slots[s] == 0) {
-        ix->slots[s] = i + 1;
-        ix->distinct++;
-        break;
-      }
-      if (same_name(&m[ix->slots[s] - 1], m[i].key, m[i].key_len)) {
-        ix->slots[s] = i + 1; /* the later one shadows */
-        if (ix->dup < 0) ix->dup = (int32_t)i;
-        break;
-      }
-    }
-  }
-}
-
-int32_t hl_name_index_find(const hl_name_index *ix, const char *key, size_t len) {
-  if (!ix->slots) {
-    for (uint32_t i = ix->n; i-- > 0;)
-      if (same_name(&ix->m[i], key, len)) return (int32_t)i;
-    return -1;
-  }
-  for (uint32_t s = (uint32_t)hl_hash_bytes(key, len) & ix->mask;; s = (s + 1) & ix->mask) {
-    if (ix->slots[s] == 0) return -1;
-    if (same_name(&ix->m[ix->slots[s] - 1], key, len)) return (int32_t)ix->slots[s] - 1;
-  }
-}
-
-void hl_name_index_dispose(hl_name_index *ix) {
-  hl_free(ix->slots);
-  ix->slots = NULL;
 }

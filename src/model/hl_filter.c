@@ -1,5 +1,6 @@
 #include "model/hl_filter.h"
 #include "common/hl_common.h"
+#include "json/hl_decimal.h"
 
 #include <string.h>
 

@@ -3,6 +3,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_strmap.h"
+#include "json/hl_decimal.h"
 #include "json/hl_json_hash.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8

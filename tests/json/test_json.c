@@ -1,5 +1,6 @@
 #include "hl_test.h"
 #include "common/hl_common.h"
+#include "json/hl_decimal.h"
 #include "json/hl_json.h"
 
 static int parse(hl_json_doc *d, const char *s) {
