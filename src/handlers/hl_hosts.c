@@ -15,7 +15,7 @@ void hl_hosts_init(hl_hosts *h, const hl_hosts_config *cfg) {
 static void host_unref(hl_host *host) {
   if (--host->refs > 0) return;
   hl_free(host->key);
-  hl_free(host->subs.items);
+  hl_sub_list_dispose(&host->subs);
   hl_free(host);
 }
 

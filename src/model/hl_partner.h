@@ -7,6 +7,9 @@
  * table (stored false: no limits, and HOOKLOOP_REQUIRE_PARTNERS counts it
  * as unknown).
  *
+ * The registry keeps the table of partners by id and links subscriptions
+ * to them (hl_registry.h, "partners"); this file is the partner itself.
+ *
  * Ownership: the registry owns its partners; a subscription holds a
  * reference to its partner (hl_sub.partner) so that deliveries still in
  * flight after a delete find the gate they took a slot from. The partner's
@@ -19,8 +22,10 @@
 #include <stdbool.h>
 
 #include "model/hl_gate.h"
-#include "model/hl_registry.h"
+#include "model/hl_sub_list.h"
 #include "store/hl_store.h"
+
+typedef struct hl_partner hl_partner;
 
 struct hl_partner {
   int refs;
@@ -34,23 +39,12 @@ struct hl_partner {
 /* The gate's settings from the partner's limits. */
 void hl_partner_gate_config(const hl_partner_rec *r, hl_gate_config *out);
 
-hl_partner *hl_registry_partner_get(const hl_registry *r, const char *partner_id);
-/* Registers a stored partner: takes ownership of rec's fields (rec is
- * zeroed). An existing one is updated in place, keeping its gate's running
- * count and its subscriptions. */
-hl_partner *hl_registry_put_partner(hl_registry *r, hl_partner_rec *rec);
-/* The partner of a new subscription s, which joins its list: the registered
- * one, or a new one implied by it (stored false). Returns a reference. */
-hl_partner *hl_registry_partner_attach(hl_registry *r, const char *partner_id, hl_sub *s);
-/* A subscription leaves its partner's list (idempotent). An implied partner
- * left without subscriptions leaves the registry. */
-void hl_registry_partner_detach(hl_registry *r, hl_partner *p, hl_sub *s);
-/* Removes a partner without subscriptions; false when unknown or when it
- * still has some. */
-bool hl_registry_delete_partner(hl_registry *r, const char *partner_id);
-
-/* At registry dispose: drops the registry's partners. */
-void hl_registry_partners_dispose(hl_registry *r);
+/* A partner known only by its id (stored false, no limits), with one
+ * reference, the caller's. */
+hl_partner *hl_partner_new(const char *partner_id);
+/* Takes rec's fields (rec is zeroed) as p's record, keeping p's id (the
+ * registry's key for it) and its gate's running count; p is stored after. */
+void hl_partner_set_rec(hl_partner *p, hl_partner_rec *rec);
 
 void hl_partner_unref(hl_partner *p);
 

@@ -49,6 +49,8 @@ static void free_sub(hl_registry *r, hl_sub *s) {
   hl_free(s);
 }
 
+static void partners_dispose(hl_registry *r);
+
 void hl_registry_dispose(hl_registry *r) {
   size_t it = 0;
   void *v;
@@ -62,7 +64,7 @@ void hl_registry_dispose(hl_registry *r) {
   it = 0;
   while (hl_strmap_next(&r->subs_by_type, &it, NULL, &v)) {
     hl_sub_list *l = v;
-    hl_free(l->items);
+    hl_sub_list_dispose(l);
     hl_free(l);
   }
   hl_strmap_dispose(&r->schemas_by_id);
@@ -71,7 +73,7 @@ void hl_registry_dispose(hl_registry *r) {
   hl_strmap_dispose(&r->subs_by_key);
   hl_strmap_dispose(&r->subs_by_type);
   hl_registry_xforms_dispose(r);
-  hl_registry_partners_dispose(r);
+  partners_dispose(r);
 }
 
 static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
@@ -140,24 +142,6 @@ const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *
 
 static void sub_key(char *out, size_t n, const char *partner, const char *type) {
   hl_fmt_join(out, n, partner, "\x1f", type); /* once a delivery */
-}
-
-void hl_sub_list_add(hl_sub_list *l, hl_sub *s) {
-  if (l->n == l->cap) {
-    l->cap = l->cap ? l->cap * 2 : 4;
-    l->items = hl_realloc(l->items, l->cap * sizeof *l->items);
-  }
-  l->items[l->n++] = s;
-}
-
-bool hl_sub_list_remove(hl_sub_list *l, hl_sub *s) {
-  for (size_t i = 0; i < l->n; i++)
-    if (l->items[i] == s) {
-      memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
-      l->n--;
-      return true;
-    }
-  return false;
 }
 
 static void unlink_sub(hl_registry *r, hl_sub *s) {
@@ -245,4 +229,62 @@ void hl_sub_ref(hl_sub *s) { s->refs++; }
 
 void hl_sub_unref(hl_registry *r, hl_sub *s) {
   if (--s->refs == 0) free_sub(r, s);
+}
+
+/* --- partners ------------------------------------------------------------- */
+
+static hl_partner *partner_add(hl_registry *r, const char *id) {
+  hl_partner *p = hl_partner_new(id);
+  hl_strmap_put(&r->partners_by_id, p->rec.partner_id, p);
+  return p;
+}
+
+hl_partner *hl_registry_partner_get(const hl_registry *r, const char *id) {
+  return hl_strmap_get(&r->partners_by_id, id);
+}
+
+hl_partner *hl_registry_put_partner(hl_registry *r, hl_partner_rec *rec) {
+  hl_partner *p = hl_registry_partner_get(r, rec->partner_id);
+  if (!p) p = partner_add(r, rec->partner_id);
+  hl_partner_set_rec(p, rec);
+  return p;
+}
+
+hl_partner *hl_registry_partner_attach(hl_registry *r, const char *id, hl_sub *s) {
+  hl_partner *p = hl_registry_partner_get(r, id);
+  if (!p) p = partner_add(r, id);
+  hl_sub_list_add(&p->subs, s);
+  p->refs++;
+  return p;
+}
+
+/* Unlinks p from the registry and drops the registry's reference. */
+static void partner_forget(hl_registry *r, hl_partner *p) {
+  hl_strmap_del(&r->partners_by_id, p->rec.partner_id);
+  hl_partner_unref(p);
+}
+
+void hl_registry_partner_detach(hl_registry *r, hl_partner *p, hl_sub *s) {
+  if (hl_sub_list_remove(&p->subs, s) && !p->stored && p->subs.n == 0 && r &&
+      hl_registry_partner_get(r, p->rec.partner_id) == p)
+    partner_forget(r, p);
+}
+
+/* At dispose: drops the registry's partners. */
+static void partners_dispose(hl_registry *r) {
+  size_t it = 0;
+  void *v;
+  while (hl_strmap_next(&r->partners_by_id, &it, NULL, &v)) {
+    hl_partner *p = v;
+    p->subs.n = 0; /* a subscription freed later finds nothing to leave */
+    hl_partner_unref(p);
+  }
+  hl_strmap_dispose(&r->partners_by_id);
+}
+
+bool hl_registry_delete_partner(hl_registry *r, const char *id) {
+  hl_partner *p = hl_registry_partner_get(r, id);
+  if (!p || p->subs.n > 0) return false;
+  partner_forget(r, p);
+  return true;
 }

@@ -22,6 +22,7 @@
 #include "model/hl_destination.h"
 #include "model/hl_gate.h"
 #include "model/hl_project.h"
+#include "model/hl_sub_list.h"
 #include "store/hl_store.h"
 
 typedef struct hl_delivery hl_delivery;
@@ -98,17 +99,6 @@ typedef struct {
   void (*free_dispatch_state)(void *);  /* set by the dispatcher */
 } hl_registry;
 
-typedef struct {
-  hl_sub **items;
-  size_t n, cap;
-} hl_sub_list;
-
-/* The lists of subscriptions (by event type, a partner's, a host's) hold
- * them unreferenced; these keep the order of addition, which the fan-out
- * follows. Remove returns false when s is not in the list. */
-void hl_sub_list_add(hl_sub_list *l, hl_sub *s);
-bool hl_sub_list_remove(hl_sub_list *l, hl_sub *s);
-
 void hl_registry_init(hl_registry *r);
 void hl_registry_dispose(hl_registry *r);
 
@@ -131,6 +121,23 @@ hl_sub *hl_registry_sub_find(const hl_registry *r, const char *partner_id, const
 const hl_sub_list *hl_registry_subs_for_type(const hl_registry *r, const char *event_type);
 /* Removes a subscription (the listener hears REMOVED); false when unknown. */
 bool hl_registry_delete_sub(hl_registry *r, const char *subscription_id);
+
+/* --- partners (model/hl_partner.h) ---------------------------------------- */
+
+hl_partner *hl_registry_partner_get(const hl_registry *r, const char *partner_id);
+/* Registers a stored partner: takes ownership of rec's fields (rec is
+ * zeroed). An existing one is updated in place, keeping its gate's running
+ * count and its subscriptions. */
+hl_partner *hl_registry_put_partner(hl_registry *r, hl_partner_rec *rec);
+/* The partner of a new subscription s, which joins its list: the registered
+ * one, or a new one implied by it (stored false). Returns a reference. */
+hl_partner *hl_registry_partner_attach(hl_registry *r, const char *partner_id, hl_sub *s);
+/* A subscription leaves its partner's list (idempotent). An implied partner
+ * left without subscriptions leaves the registry. */
+void hl_registry_partner_detach(hl_registry *r, hl_partner *p, hl_sub *s);
+/* Removes a partner without subscriptions; false when unknown or when it
+ * still has some. */
+bool hl_registry_delete_partner(hl_registry *r, const char *partner_id);
 
 /* Sets a registered subscription's status ("ACTIVE", "DISABLED") in place,
  * after the store took it; the listener hears STATUS. */
