@@ -1,4 +1,5 @@
 #include "store/hl_store_pg.h"
+#include "store/hl_pg_schema.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -14,7 +15,6 @@
 /* The server's clock in ms: leases compare against one clock, whichever
  * host the processes run on. */
 #define SRV_NOW "(extract(epoch from clock_timestamp())*1000)::bigint"
-#define OPEN "('PENDING','RETRYING')"
 #define TERMINAL "('SUCCESS','FAILED')"
 
 typedef enum {
@@ -810,7 +810,7 @@ static void prepare_all(pg_store *s) {
   "u.last_latency_ms,u.updated_at,u.next_attempt_at,e.event_type,e.body,e.trace,e.accepted_at,u.replays"
   SET(Q_CLAIM_SUB,
       "WITH c AS (SELECT event_id,subscription_id FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
-      "status IN " OPEN " AND next_attempt_at<=$2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
+      "status IN " HL_PG_OPEN " AND next_attempt_at<=$2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "
       "u AS (UPDATE %s d SET owner=$4,lease_until=" SRV_NOW "+$5 FROM c "
       "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
       "SELECT " CLAIM_RET " FROM u JOIN hookloop_event e ON e.event_id=u.event_id ORDER BY u.next_attempt_at",
@@ -823,9 +823,9 @@ static void prepare_all(pg_store *s) {
    * head was unheld and when it falls due, for next_due_at. */
   SET(Q_CLAIM_HEAD,
       "WITH h AS (SELECT event_id,subscription_id,owner,next_attempt_at FROM %s WHERE subscription_id=$1 AND "
-      "status IN " OPEN " ORDER BY seq LIMIT 1), "
+      "status IN " HL_PG_OPEN " ORDER BY seq LIMIT 1), "
       "c AS (SELECT d.event_id,d.subscription_id FROM %s d JOIN h ON d.event_id=h.event_id AND "
-      "d.subscription_id=h.subscription_id WHERE d.owner IS NULL AND d.status IN " OPEN " AND "
+      "d.subscription_id=h.subscription_id WHERE d.owner IS NULL AND d.status IN " HL_PG_OPEN " AND "
       "d.next_attempt_at<=$2 FOR UPDATE OF d SKIP LOCKED), "
       "u AS (UPDATE %s d SET owner=$3,lease_until=" SRV_NOW "+$4 FROM c "
       "WHERE d.event_id=c.event_id AND d.subscription_id=c.subscription_id RETURNING d.*) "
@@ -834,7 +834,7 @@ static void prepare_all(pg_store *s) {
       t->delivery_table, t->delivery_table, t->delivery_table);
   /* The conditions of the partial indexes: one probe. */
   SET(Q_NEXT_DUE_SUB, "SELECT min(next_attempt_at) FROM %s WHERE subscription_id=$1 AND owner IS NULL AND "
-      "status IN " OPEN, t->delivery_table);
+      "status IN " HL_PG_OPEN, t->delivery_table);
   /* Released or final: no longer held. Otherwise held by us again (a lease
    * that ran out while PostgreSQL was away is taken back). */
   SET(Q_EQ_UPDATE,
@@ -897,7 +897,7 @@ static void prepare_all(pg_store *s) {
   SET(Q_RELEASE_MINE,
       "WITH r AS (UPDATE %s SET owner=NULL,lease_until=0 WHERE owner=$1 RETURNING subscription_id) "
       "SELECT pg_notify($2,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y", t->delivery_table);
-  SET(Q_BACKLOG, "SELECT count(*) FROM %s WHERE status IN " OPEN, t->delivery_table);
+  SET(Q_BACKLOG, "SELECT count(*) FROM %s WHERE status IN " HL_PG_OPEN, t->delivery_table);
 #undef SET
   rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
@@ -907,157 +907,16 @@ static void prepare_all(pg_store *s) {
 
 /* --- migrations ------------------------------------------------------------------ */
 
-/* Migration n is a DO block that runs its statements only when version n is
- * not recorded yet, then records it: applying them again changes nothing,
- * and a later version adds a step (never edits one). */
-typedef struct {
-  const char *sql;      /* the statements, each ending in "; "; each %s is the next table */
-  size_t tables[12];    /* offsetof(hl_table_names, ...) of the tables, in order */
-} mig_step;
-
-#define TB(name) offsetof(hl_table_names, name)
-/* Version n is steps[n - 1]. */
-static const mig_step steps[] = {
-  /* The tables of the first version. */
-  {"CREATE TABLE IF NOT EXISTS %s(schema_id text NOT NULL, version bigint NOT NULL, domain text, "
-    "event_type text NOT NULL, status text NOT NULL, \"schema\" text NOT NULL, ingress_topic text, "
-    "created_at bigint, PRIMARY KEY(schema_id, version)); "
-    "CREATE TABLE IF NOT EXISTS %s(partner_id text NOT NULL, event_type text NOT NULL, "
-    "subscription_id text NOT NULL UNIQUE, url text NOT NULL, secret text NOT NULL, headers text, "
-    "\"filter\" text, max_in_flight bigint, rate_limit_per_s bigint, timeout_ms bigint, retry_schedule text, "
-    "egress_topic text, status text, created_at bigint, PRIMARY KEY(partner_id, event_type)); "
-    "CREATE TABLE IF NOT EXISTS %s(event_type text PRIMARY KEY, ingress_topic text, egress_topics text); "
-    "CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, status text NOT NULL, "
-    "attempts bigint NOT NULL DEFAULT 0, last_status_code bigint, last_error text, last_latency_ms bigint, "
-    "updated_at bigint, next_attempt_at bigint, owner text, lease_until bigint NOT NULL DEFAULT 0, "
-    "PRIMARY KEY(event_id, subscription_id)) WITH (fillfactor=80); "
-    /* Due rows of one subscription, oldest first, unheld: claims and next-due. */
-    "CREATE INDEX IF NOT EXISTS %s_due ON %s(subscription_id, next_attempt_at) "
-    "WHERE owner IS NULL AND status IN " OPEN "; "
-    /* Open rows of all subscriptions: the backlog count. */
-    "CREATE INDEX IF NOT EXISTS %s_open ON %s(next_attempt_at) WHERE status IN " OPEN "; "
-    /* Held rows: the heartbeat renews ours, the sweep finds those whose lease ended. */
-    "CREATE INDEX IF NOT EXISTS %s_held ON %s(owner) WHERE owner IS NOT NULL; "
-    "CREATE TABLE IF NOT EXISTS %s(idempotency_key text PRIMARY KEY, status text, expires_at bigint); "
-    "CREATE TABLE IF NOT EXISTS hookloop_event(event_id text PRIMARY KEY, event_type text NOT NULL, "
-    "body bytea NOT NULL, trace text, accepted_at bigint NOT NULL); "
-    "CREATE TABLE IF NOT EXISTS %s(due_ms bigint NOT NULL, event_id text NOT NULL, subscription_id text NOT NULL, "
-    "attempts bigint NOT NULL, event_type text, trace text, accepted_at bigint, body bytea NOT NULL, "
-    "lease_until bigint NOT NULL DEFAULT 0, PRIMARY KEY(due_ms, event_id, subscription_id)); ",
-   {TB(schema_table), TB(subscription_table), TB(kafka_table), TB(delivery_table), TB(delivery_table),
-    TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table), TB(delivery_table),
-    TB(ledger_table), TB(parked_table)}},
-  /* Subscriptions that are not HTTP keep their destination object
-   * (model/hl_destination.h) as JSON text. */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS destination text; ", {TB(subscription_table)}},
-  /* Transformations: their table, and the delivery status column naming the
-   * versions that shaped the last attempt. */
-  {"CREATE TABLE IF NOT EXISTS %s(transformation_id text NOT NULL, version bigint NOT NULL, spec text, "
-    "created_at bigint, PRIMARY KEY(transformation_id, version)); "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS transformation text; ", {TB(transform_table), TB(delivery_table)}},
-  /* The partner table. */
-  {"CREATE TABLE IF NOT EXISTS %s(partner_id text PRIMARY KEY, name text, contact text, metadata text, "
-    "max_in_flight bigint NOT NULL DEFAULT 0, rate_limit_per_s bigint NOT NULL DEFAULT 0, created_at bigint); ",
-   {TB(partner_table)}},
-  /* A subscription's Partner Info failure policy (NULL: PARTNER_INFO_ON_FAILURE). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS enrichment_on_failure text; ", {TB(subscription_table)}},
-  /* A subscription's TLS client certificate (PEM) and its private key (PEM,
-   * sealed like the secret). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS client_cert text, ADD COLUMN IF NOT EXISTS client_key text; ",
-   {TB(subscription_table)}},
-  /* A subscription's delivery order (hl_sub_rec.ordering, NULL: none) and
-   * skip_after (NULL: never). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS ordering text; "
-    "ALTER TABLE %s ADD COLUMN IF NOT EXISTS skip_after bigint; ", {TB(subscription_table), TB(subscription_table)}},
-  /* The attempt log: HL_ATTEMPT_LOG_MAX slots a delivery, overwritten in
-   * turn. */
-  {"CREATE TABLE IF NOT EXISTS %s(event_id text NOT NULL, subscription_id text NOT NULL, slot integer NOT NULL, "
-    "attempt bigint NOT NULL, at_ms bigint NOT NULL, status_code bigint, latency_ms bigint, error text, "
-    "headers text, body text, truncated smallint NOT NULL DEFAULT 0, "
-    "PRIMARY KEY(event_id, subscription_id, slot)); ", {TB(attempt_table)}},
-  /* How each subscription signs (hl_sub_rec.signing); NULL is HMAC. The
-   * keys stay in the secret column, sealed like an HMAC secret. */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS signing text; ", {TB(subscription_table)}},
-  /* One subscription's deliveries by update time (delivery_search). */
-  {"CREATE INDEX IF NOT EXISTS %s_by_sub ON %s(subscription_id, updated_at, event_id); ",
-   {TB(delivery_table), TB(delivery_table)}},
-  /* Retention's indexes: terminal deliveries by age, events by acceptance,
-   * ledger entries by expiry. */
-  {"CREATE INDEX IF NOT EXISTS %s_done ON %s(status, updated_at) WHERE status IN ('SUCCESS','FAILED'); "
-    "CREATE INDEX IF NOT EXISTS hookloop_event_accepted ON hookloop_event(accepted_at); "
-    "CREATE INDEX IF NOT EXISTS %s_expires ON %s(expires_at) WHERE expires_at>0; ",
-   {TB(delivery_table), TB(delivery_table), TB(ledger_table), TB(ledger_table)}},
-  /* Ordered delivery on the shared queue: seq is the acceptance order (an
-   * identity, so rows inserted later get larger numbers; the rows already
-   * there are numbered when the column is added), and the partial index
-   * finds a subscription's oldest open row in one probe (eq_claim_head). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS seq bigint GENERATED BY DEFAULT AS IDENTITY; "
-    "CREATE INDEX IF NOT EXISTS %s_fifo ON %s(subscription_id, seq) WHERE status IN " OPEN "; ",
-   {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
-  /* Replay: a delivery's replay generation (hl_eq_item.replay). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replays bigint NOT NULL DEFAULT 0; ", {TB(delivery_table)}},
-  /* A parked retry keeps its replay generation (a parked replay stays that
-   * replay: its ledger key). */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replay bigint NOT NULL DEFAULT 0; ", {TB(parked_table)}},
-  /* The highest generation of a delivery recorded delivered (the
-   * duplicate check, delivered_get), NULL while none is. */
-  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS delivered_gen bigint; ", {TB(delivery_table)}},
-  /* The delivery search's index again, partial: a lookup by a delivery's
-   * key (event_id = $1 AND subscription_id = $2: the duplicate check, the
-   * outcome's update) names no updated_at, so it can no longer pick this
-   * index over the primary key. It could before, its columns holding both
-   * key columns: planned while the table was empty (a new database, a
-   * process started on one), the statement costed the two alike and took
-   * this one, whose probe walks every entry of the subscription (event_id
-   * is its third column), and a prepared statement keeps its plan until an
-   * ANALYZE (autovacuum's first on a new table: a minute or so), while the
-   * table grows. The search always bounds updated_at, which implies IS NOT
-   * NULL. CREATE first (IF NOT EXISTS: an index of this name built
-   * beforehand with CONCURRENTLY is kept, docs/postgres.md), then DROP. */
-  {"CREATE INDEX IF NOT EXISTS %s_search ON %s(subscription_id, updated_at, event_id) "
-    "WHERE updated_at IS NOT NULL; "
-    "DROP INDEX IF EXISTS %s_by_sub; ", {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
-};
-#undef TB
-
-/* Appends migration n (steps[n - 1]) as its DO block. */
-static void mig_render(const hl_table_names *t, hl_buf *b, int n) {
-  const mig_step *m = &steps[n - 1];
-  hl_buf_printf(b, "DO $m$ BEGIN IF NOT EXISTS (SELECT 1 FROM hookloop_schema_version WHERE version=%d) THEN ", n);
-  size_t k = 0;
-  for (const char *p = m->sql; *p; p++) {
-    if (p[0] == '%' && p[1] == 's' && k < HL_ARRAY_SIZE(m->tables)) {
-      hl_buf_puts(b, *(const char *const *)((const char *)t + m->tables[k++]));
-      p++;
-    } else {
-      hl_buf_putc(b, *p);
-    }
-  }
-  hl_buf_printf(b, "INSERT INTO hookloop_schema_version(version, applied_at) VALUES (%d, now()); END IF; END $m$", n);
-}
-
-/* migrations[] takes one function a version. */
-#define STEP(n) static void migration_##n(const hl_table_names *t, hl_buf *b) { mig_render(t, b, n); }
-STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11) STEP(12) STEP(13) STEP(14) STEP(15) STEP(16)
-#undef STEP
-
+/* The steps' text is hl_pg_schema's; here they are sent, with the lock
+ * they take turns under and the two reads that follow. */
 typedef struct mig_op mig_op;
 typedef struct {
   hl_pg_query q;
   mig_op *m;
 } mig_q;
 
-/* The migrations in order; each is idempotent and records its version. */
-static void (*const migrations[])(const hl_table_names *, hl_buf *) = {migration_1, migration_2,
-                                                                       migration_3, migration_4, migration_5,
-                                                                       migration_6, migration_7, migration_8,
-                                                                       migration_9, migration_10, migration_11,
-                                                                       migration_12, migration_13, migration_14,
-                                                                       migration_15, migration_16};
-#define NMIG ((int)(sizeof migrations / sizeof *migrations))
-_Static_assert(sizeof steps / sizeof *steps == HL_STORE_PG_SCHEMA_VERSION && NMIG == HL_STORE_PG_SCHEMA_VERSION,
-               "a new version needs its step, its STEP() above and HL_STORE_PG_SCHEMA_VERSION");
 /* The lock, the version table, each migration, then two reads. */
+#define NMIG HL_STORE_PG_SCHEMA_VERSION
 #define MIGQ (NMIG + 4)
 #define MIGQ_VERSION (MIGQ - 2)
 #define MIGQ_BACKLOG (MIGQ - 1)
@@ -1167,11 +1026,11 @@ static void start_migrations(pg_store *s) {
   m->sql[1] = hl_strdup("CREATE TABLE IF NOT EXISTS hookloop_schema_version(version integer PRIMARY KEY, "
                         "applied_at timestamptz NOT NULL)");
   for (int i = 0; i < NMIG; i++) {
-    migrations[i](&s->t, &b);
+    hl_pg_schema_step(&s->t, i + 1, &b);
     m->sql[2 + i] = hl_buf_steal(&b, NULL);
   }
   m->sql[MIGQ_VERSION] = hl_strdup("SELECT max(version) FROM hookloop_schema_version");
-  hl_buf_printf(&b, "SELECT count(*) FROM %s WHERE status IN " OPEN, s->t.delivery_table);
+  hl_buf_printf(&b, "SELECT count(*) FROM %s WHERE status IN " HL_PG_OPEN, s->t.delivery_table);
   m->sql[MIGQ_BACKLOG] = hl_buf_steal(&b, NULL);
   hl_pg_query *qs[MIGQ];
   for (int i = 0; i < MIGQ; i++) {
