@@ -1,4 +1,5 @@
-/* hl_registry.h — the in-memory view of the schemas and subscriptions.
+/* hl_registry.h — the in-memory view of the schemas, subscriptions and
+ * partners.
  *
  * Loaded from the store at start and updated by the admin API after each
  * durable write, so the hot paths (producer API, dispatcher) never wait for

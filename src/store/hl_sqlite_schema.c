@@ -239,7 +239,7 @@ static int migrate_retention(sq_schema *s) {
 /* Step "retention", its file: a database made before it is rebuilt once by
  * VACUUM, at start, before the loop runs: the only way to change
  * auto_vacuum on a file that has tables. VACUUM cannot run inside a
- * transaction, so this runs after set_up_schema's. */
+ * transaction, so this runs after hl_sqlite_schema_set_up's. */
 static int migrate_vacuum(sq_schema *s) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, "PRAGMA auto_vacuum", -1, &st, NULL) != SQLITE_OK) return HL_ESTORE;
