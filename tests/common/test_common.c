@@ -192,3 +192,22 @@ HL_TEST(fmt_join_matches_snprintf) {
       HL_ASSERT(got[cap] == '#'); /* nothing past cap */
     }
 }
+
+#include "common/hl_hash.h"
+
+/* The keyed hash is a function of the bytes: the same bytes hash alike in
+ * one process, and a change of any one byte or of the length (a NUL more)
+ * changes the hash (a 64-bit hash: a chance collision is ~2^-64). */
+HL_TEST(hash_bytes_follows_every_byte_and_the_length) {
+  char a[40], b[40];
+  for (size_t i = 0; i < sizeof a; i++) a[i] = (char)('a' + i % 26);
+  memcpy(b, a, sizeof a);
+  uint64_t h = hl_hash_bytes(a, sizeof a);
+  HL_ASSERT(hl_hash_bytes(b, sizeof b) == h);
+  for (size_t i = 0; i < sizeof b; i++) {
+    b[i] ^= 1;
+    HL_ASSERT_MSG(hl_hash_bytes(b, sizeof b) != h, "byte %zu", i);
+    b[i] ^= 1;
+  }
+  HL_ASSERT(hl_hash_bytes("x", 1) != hl_hash_bytes("x\0", 2));
+}

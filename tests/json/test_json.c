@@ -96,6 +96,23 @@ HL_TEST(decimals_compare_exactly) {
   HL_ASSERT(!hl_decimal_is_integer("1.5", 3));
 }
 
+/* A number text's integer, when it is one that fits (hl_json_int64 reads
+ * numbers through it); *out is left as it was otherwise. */
+HL_TEST(decimal_int64_takes_integers_that_fit_and_nothing_else) {
+  static const struct { const char *text; int ok; int64_t want; } cases[] = {
+    {"0", 1, 0}, {"-0", 1, 0}, {"12", 1, 12}, {"1.0e1", 1, 10}, {"0.5e1", 1, 5}, {"1e18", 1, 1000000000000000000},
+    {"9223372036854775807", 1, INT64_MAX}, {"-9223372036854775808", 1, INT64_MIN},
+    {"9223372036854775808", 0, 0}, {"-9223372036854775809", 0, 0}, {"1e19", 0, 0}, {"12e-1", 0, 0},
+    {"0.5", 0, 0}, {"1.5e1", 1, 15}, {"-", 0, 0}, {"", 0, 0},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    int64_t v = 42;
+    int rc = hl_decimal_int64(cases[i].text, strlen(cases[i].text), &v);
+    HL_ASSERT_MSG((rc == 0) == (cases[i].ok == 1), "%s: rc %d", cases[i].text, rc);
+    HL_ASSERT_MSG(v == (cases[i].ok ? cases[i].want : 42), "%s: %lld", cases[i].text, (long long)v);
+  }
+}
+
 HL_TEST(int64_and_equality) {
   hl_json_doc d;
   HL_ASSERT_EQ_INT(parse(&d, "[9223372036854775807, 9223372036854775808, 1e2, 1.5, {\"a\":1,\"b\":[1.0]}, {\"b\":[1],\"a\":1.00}]"), 0);
