@@ -1,4 +1,4 @@
-/* Keyed hashing of JSON names and values (see hl_json_hash.h). */
+/* A keyed hash of JSON values (see hl_json_hash.h). */
 #include "json/hl_json_hash.h"
 #include "common/hl_common.h"
 #include "common/hl_hash.h"
