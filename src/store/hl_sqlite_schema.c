@@ -22,8 +22,9 @@ int hl_sqlite_exec(sqlite3 *db, const char *sql) {
 }
 
 const char *const HL_SQLITE_LA_COL[HL_SQLITE_LA_COLS] = {"la_attempt", "la_at_ms", "la_status_code", "la_latency_ms",
-                                     "la_error",   "la_headers", "la_body",      "la_truncated"};
-static const char *const LA_TYPE[HL_SQLITE_LA_COLS] = {"INTEGER", "INTEGER", "INTEGER", "INTEGER", "TEXT", "TEXT", "TEXT", "INTEGER"};
+                                                         "la_error",   "la_headers", "la_body",      "la_truncated"};
+static const char *const LA_TYPE[HL_SQLITE_LA_COLS] = {"INTEGER", "INTEGER", "INTEGER", "INTEGER",
+                                                       "TEXT",    "TEXT",    "TEXT",    "INTEGER"};
 
 /* Each la_ column declared, between before and after (create_schema,
  * migrate_latest_attempt). */

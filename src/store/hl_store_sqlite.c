@@ -177,12 +177,11 @@ static bool terminal_status_at(const hl_sqlite_batch *b, size_t row, int col) {
  * row's latest attempt as it is. */
 static void la_set_sql(hl_buf *b, const char *pre, bool by_name, int first) {
   for (int i = 0; i < HL_SQLITE_LA_COLS; i++) {
+    const char *col = HL_SQLITE_LA_COL[i];
     if (by_name)
-      hl_buf_printf(b, ",%s=CASE WHEN %sla_attempt IS NULL THEN %s ELSE %s%s END", HL_SQLITE_LA_COL[i], pre, HL_SQLITE_LA_COL[i], pre,
-                    HL_SQLITE_LA_COL[i]);
+      hl_buf_printf(b, ",%s=CASE WHEN %sla_attempt IS NULL THEN %s ELSE %s%s END", col, pre, col, pre, col);
     else
-      hl_buf_printf(b, ",%s=CASE WHEN %s%d IS NULL THEN %s ELSE %s%d END", HL_SQLITE_LA_COL[i], pre, first, HL_SQLITE_LA_COL[i], pre,
-                    first + i);
+      hl_buf_printf(b, ",%s=CASE WHEN %s%d IS NULL THEN %s ELSE %s%d END", col, pre, first, col, pre, first + i);
   }
 }
 
