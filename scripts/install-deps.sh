@@ -50,8 +50,9 @@ if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Retries cover a mirror that drops a connection now and then.
+  $SUDO apt-get -o Acquire::Retries=5 update -qq
+  $SUDO apt-get -o Acquire::Retries=5 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Test tools from the npm registry (dynalite, a DynamoDB-compatible server;
@@ -62,7 +63,7 @@ if [ "${1:-test}" != build ]; then
   stamp="$root/tests/node_modules/.hookloop-lock"
   if ! cmp -s "$root/tests/package-lock.json" "$stamp" 2>/dev/null; then
     echo "install-deps: npm ci (tests/: dynalite, playwright-core)" >&2
-    (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    "$root/scripts/npm-ci.sh" "$root/tests"
     cp "$root/tests/package-lock.json" "$stamp"
   fi
 fi

@@ -8,6 +8,6 @@ stamp="$dir/node_modules/.hookloop-lock"
 if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
   command -v npm >/dev/null || { echo "bench/peers/install.sh: npm is missing (scripts/install-deps.sh bench)" >&2; exit 1; }
   echo "bench/peers/install.sh: npm ci (bench/peers/node: kafkajs, undici)" >&2
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  "$(cd "$(dirname "$0")/../.." && pwd)/scripts/npm-ci.sh" "$dir"
   cp "$dir/package-lock.json" "$stamp"
 fi
