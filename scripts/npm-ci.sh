@@ -4,9 +4,11 @@
 # ECONNRESET); a fresh attempt after a pause almost always gets through, and
 # a failed `npm ci` leaves nothing half-installed because it starts by
 # removing node_modules. Gives up after four attempts (about two minutes).
+# HOOKLOOP_NPM_CI_DELAYS overrides the three pauses, in seconds
+# (tests/scripts sets them to 0).
 set -uo pipefail
 dir="$1"
-delays=(10 30 60)
+read -r -a delays <<<"${HOOKLOOP_NPM_CI_DELAYS:-10 30 60}"
 for attempt in 1 2 3 4; do
   if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
         --fetch-retries=4 --fetch-retry-mintimeout=5000 --fetch-retry-maxtimeout=60000 \
