@@ -16,7 +16,7 @@ for attempt in 1 2 3 4; do
     exit 0
   fi
   ((attempt < 4)) || break
-  d=${delays[attempt - 1]}
+  d=${delays[attempt - 1]:-0}
   echo "npm-ci.sh: npm ci in $dir failed (attempt $attempt of 4); again in ${d}s" >&2
   sleep "$d"
 done
