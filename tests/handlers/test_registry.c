@@ -93,4 +93,3 @@ HL_TEST(a_subscription_list_keeps_the_order_of_addition) {
   hl_sub_list_dispose(&l);
   HL_ASSERT(l.items == NULL && l.n == 0 && l.cap == 0);
 }
-
