@@ -818,7 +818,12 @@ void hl_http_respond_close(hl_http_req *req) {
     return;
   }
   c->srv->pending--;
-  conn_close(c);
+  if (c->state == C_CLOSING) return;
+  /* As after a "Connection: close" answer, with none for this request:
+   * answers queued for the requests before it (pipelined) go out first,
+   * then the write side is shut. Closing at once cancelled them, and reset
+   * a client whose further requests were still unread. */
+  linger(c);
 }
 
 void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message) {

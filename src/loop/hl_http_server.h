@@ -119,7 +119,8 @@ bool hl_http_req_is_aborted(const hl_http_req *req);
 void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers, size_t nheaders,
                      const char *body, size_t body_len);
 /* Releases the request without an answer and closes the connection (for
- * test peers that simulate resets). */
+ * test peers that simulate a dropped connection): the answers of earlier
+ * pipelined requests still go out, then the client reads EOF. */
 void hl_http_respond_close(hl_http_req *req);
 /* Convenience: a JSON error body {"error": code, "message": message}. */
 void hl_http_respond_error(hl_http_req *req, int status, const char *code, const char *message);
