@@ -252,14 +252,16 @@ static bool is_cloudevents_ct(hl_http_req *req) {
   return ct && len >= 27 && strncasecmp(ct, "application/cloudevents+json", 28 > len ? len : 28) == 0;
 }
 
-/* A whole request refused (not JSON, a name twice, a bulk that is no array). */
-static void respond_rejection(hl_http_req *req, const hl_event_check *e) {
+/* A request refused (not JSON, a name twice, a bulk that is no array, an
+ * event its schema refuses), answered once its Idempotency-Key (idem; may
+ * be NULL) is given back. */
+static void respond_rejection(hl_http_req *req, const hl_event_check *e, hl_api_idem *idem) {
   hl_buf b = HL_BUF_INIT;
   hl_jw w;
   hl_jw_open(&w, &b);
   write_rejection(&w, e);
   hl_jw_obj_end(&w);
-  hl_api_respond_buf(req, e->status, &b);
+  hl_api_idem_refuse(idem, req, e->status, &b);
 }
 
 /* Checking a body may take the threadpool: the request waits in here. */
@@ -276,16 +278,16 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
   hl_api *a = in->a;
   hl_http_req *req = in->req;
   a->pending--;
-  /* A refused body gives its Idempotency-Key back. */
-  hl_api_idem_end(in->idem, batch->req.status != 0 || batch->events[0].status != 0);
+  /* A refused body gives its Idempotency-Key back; an accepted one keeps it. */
   if (batch->req.status != 0) {
-    respond_rejection(req, &batch->req);
+    respond_rejection(req, &batch->req, in->idem);
   } else if (batch->events[0].status != 0) {
     const hl_event_check *e = &batch->events[0];
     hl_log_info("event rejected", "\"event_id\":\"%s\",\"error\":\"%s\",\"message\":\"%s\"",
                 hl_log_esc(e->id, (size_t)-1), e->error, hl_log_esc(e->message, (size_t)-1));
-    respond_rejection(req, e);
+    respond_rejection(req, e, in->idem);
   } else {
+    hl_api_idem_end(in->idem);
     accept_ctx *c = hl_calloc(1, sizeof *c);
     c->a = a;
     c->req = req;
@@ -297,26 +299,27 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
   hl_free(in);
 }
 
-static intake *intake_new(hl_api *a, hl_http_req *req) {
+/* NULL: the request was answered (an empty body), after idem (may be
+ * NULL) was given back. */
+static intake *intake_new(hl_api *a, hl_http_req *req, hl_api_idem *idem) {
   if (req->body_len == 0) {
-    hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
+    hl_buf b = HL_BUF_INIT;
+    hl_json_error_body(&b, "invalid_json", "the request body is empty; send a JSON document", NULL, 0);
+    hl_api_idem_refuse(idem, req, 400, &b);
     return NULL;
   }
   intake *in = hl_calloc(1, sizeof *in);
   in->a = a;
   in->req = req;
   in->has_trace = trace_of(req, in->trace, sizeof in->trace) != NULL;
+  in->idem = idem;
   a->pending++; /* a drain waits for the check, as for the store */
   return in;
 }
 
 static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_batch_cb cb, hl_api_idem *idem) {
-  intake *in = intake_new(a, req);
-  if (!in) {
-    hl_api_idem_end(idem, true);
-    return;
-  }
-  in->idem = idem;
+  intake *in = intake_new(a, req, idem);
+  if (!in) return;
   if (is_cloudevents_ct(req)) flags |= HL_EVENT_CLOUDEVENTS;
   hl_event_batch_start(a->opt.loop, a->reg, req->body, req->body_len, flags, cb, in);
 }
@@ -335,12 +338,8 @@ static void raw_event(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *e
     id[len] = '\0';
     hid = id;
   }
-  intake *in = intake_new(a, req);
-  if (!in) {
-    hl_api_idem_end(k, true);
-    return;
-  }
-  in->idem = k;
+  intake *in = intake_new(a, req, k);
+  if (!in) return;
   hl_event_batch_start_raw(a->opt.loop, a->reg, req->body, req->body_len, event_type, hid, on_event_checked, in);
 }
 
@@ -368,7 +367,7 @@ static void on_bulk_checked(hl_event_batch *batch, void *data) {
   hl_api *a = in->a;
   a->pending--;
   if (batch->req.status != 0) {
-    respond_rejection(in->req, &batch->req);
+    respond_rejection(in->req, &batch->req, NULL);
     hl_event_batch_free(batch);
     hl_free(in);
     return;

@@ -7,10 +7,12 @@
  * any request (the same event id: the duplicate answer, or accepted when
  * the first request never got that far); with another body it is a 409.
  * A body the checks refuse gives its key back, so a corrected body may
- * use it.
+ * use it; the refusal is answered only once the key is back
+ * (hl_api_idem_refuse).
  */
 #include "api/hl_api_idem.h"
 #include "common/hl_common.h"
+#include "common/hl_log.h"
 #include "crypto/hl_crypto.h"
 
 #include <stdio.h>
@@ -23,10 +25,11 @@ struct hl_api_idem {
   hl_http_req *req;
   char ledger_key[sizeof KEY_PREFIX + HL_IDEMPOTENCY_KEY_MAX];
   char hash[7 + 64 + 1];         /* "sha256:<hex>" */
-  bool claimed;                  /* this request bound the key (released if refused) */
   bool rechecked;                /* the stored entry was found expired once */
   void (*next)(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *arg);
   char *arg;
+  int refusal_status;            /* the answer held until the key is back */
+  hl_buf refusal;
 };
 
 static void on_put(void *data, int status, hl_store_result *res);
@@ -70,6 +73,11 @@ static void on_get(void *data, int status, hl_store_result *res) {
     return;
   }
   if (strcmp(res->value, k->hash) == 0) {
+    /* Bound to this very body: refused, it gives the key back too. That
+     * frees a key whose give-back failed once (answered 503, sent again).
+     * A body accepted before and refused now (its schema grew stricter)
+     * frees its key as well; its event id stays taken, so only another id
+     * could be accepted under the key. */
     go_on(k);
     return;
   }
@@ -85,7 +93,6 @@ static void on_put(void *data, int status, hl_store_result *res) {
   hl_api_idem *k = data;
   (void)res;
   if (status == 0) {
-    k->claimed = true;
     go_on(k);
   } else if (status == HL_EEXISTS) {
     k->a->store->vt->ledger_get(k->a->store, k->ledger_key, on_get, k);
@@ -118,11 +125,42 @@ bool hl_api_idem_begin(hl_api *a, hl_http_req *req, const char *arg,
   return true;
 }
 
-void hl_api_idem_end(hl_api_idem *k, bool refused) {
+void hl_api_idem_end(hl_api_idem *k) {
   if (!k) return;
-  /* Given back: an entry that expired already is one nobody holds. */
-  if (refused && k->claimed)
-    k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash, 1, true, NULL, NULL);
   hl_free(k->arg);
   hl_free(k);
+}
+
+static void on_given_back(void *data, int status, hl_store_result *res) {
+  hl_api_idem *k = data;
+  (void)res;
+  k->a->pending--;
+  if (status == 0) {
+    hl_api_respond_buf(k->req, k->refusal_status, &k->refusal);
+  } else {
+    /* Not given back: answered with the refusal, the key would stay bound
+     * to the refused body until it expired, and the corrected body would
+     * be a 409. A 503 is retried with the same body, whose refusal then
+     * gives the key back once the store answers. */
+    hl_log_warn("idempotency key not given back", "\"error\":\"%s\"", hl_strerror(status));
+    hl_buf_dispose(&k->refusal);
+    hl_api_respond_store_error(k->req, status);
+  }
+  hl_api_idem_end(k);
+}
+
+void hl_api_idem_refuse(hl_api_idem *k, hl_http_req *req, int status, hl_buf *answer) {
+  if (!k) {
+    hl_api_respond_buf(req, status, answer);
+    return;
+  }
+  /* An entry that expired already is one nobody holds. The answer waits
+   * for the write: sent at once, a client correcting its body at once could
+   * reach the store (another connection of a pool) before the give-back,
+   * and find its own key bound to the body just refused. */
+  k->refusal_status = status;
+  k->refusal = *answer;
+  *answer = (hl_buf)HL_BUF_INIT;
+  k->a->pending++;
+  k->a->store->vt->ledger_put(k->a->store, k->ledger_key, k->hash, 1, true, on_given_back, k);
 }

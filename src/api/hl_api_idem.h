@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "api/hl_api_int.h"
+#include "common/hl_buf.h"
 
 #define HL_IDEMPOTENCY_KEY_MAX 255
 /* How long a key stays bound to its body when hl_api_options.idempotency_ttl_s
@@ -19,11 +20,15 @@ typedef struct hl_api_idem hl_api_idem;
  * visible ASCII characters, 409 for a key bound to another body, 503 when
  * the store failed), or next(k, a, req, arg) runs (arg: a copy of the
  * caller's, e.g. the path's event type; may be NULL) once the key is bound to this
- * body; the caller then ends k with hl_api_idem_end. */
+ * body; the caller then ends k with hl_api_idem_end, or hl_api_idem_refuse. */
 bool hl_api_idem_begin(hl_api *a, hl_http_req *req, const char *arg,
                        void (*next)(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *arg));
-/* Frees k (NULL: nothing). refused: the body was refused before it was
- * accepted, so the key is given back. */
-void hl_api_idem_end(hl_api_idem *k, bool refused);
+/* Frees k (NULL: nothing); the key stays bound to the body. */
+void hl_api_idem_end(hl_api_idem *k);
+/* The body was refused before it was accepted: gives the key back, then
+ * answers req with status and *answer (taken; a JSON body), and frees k;
+ * 503 instead when the store could not take the key back. k NULL (no
+ * key): answers at once. */
+void hl_api_idem_refuse(hl_api_idem *k, hl_http_req *req, int status, hl_buf *answer);
 
 #endif
