@@ -85,6 +85,7 @@ typedef struct {
   hl_arena *arena;
   hl_json_error *err;
   int depth;
+  int max_depth; /* the deepest depth reached (hl_json_doc.depth) */
   int rc;
   size_t ws; /* whitespace bytes skipped so far: a container is compact when none inside */
   /* Children of open containers, LIFO: a container's children are the top
@@ -497,6 +498,7 @@ static int parse_value_at(parser *p, hl_json *v) {
       p->rc = HL_ETOOBIG;
       return -1;
     }
+    if (p->depth > p->max_depth) p->max_depth = p->depth;
     int rc = *p->s == '{' ? parse_object(p, v) : parse_array(p, v);
     p->depth--;
     return rc;
@@ -518,6 +520,7 @@ static int parse_value_at(parser *p, hl_json *v) {
 void hl_json_doc_init(hl_json_doc *doc) {
   hl_arena_init(&doc->arena, 4096);
   doc->root = NULL;
+  doc->depth = 0;
 }
 
 int hl_json_parse(hl_json_doc *doc, const char *text, size_t len, hl_json_error *err) {
@@ -543,6 +546,7 @@ int hl_json_parse_ex(hl_json_doc *doc, const char *text, size_t len, unsigned fl
   hl_free(p.segs);
   if (p.rc) return p.rc;
   doc->root = root;
+  doc->depth = p.max_depth;
   return 0;
 }
 

@@ -95,6 +95,10 @@ void hl_arena_wipe(hl_arena *a);
 typedef struct {
   hl_arena arena;
   hl_json *root; /* NULL until a successful parse */
+  /* How deep containers nest in it: 0 for a scalar, 1 for [1], at most
+   * HL_JSON_MAX_DEPTH. A writer that puts parts of the document deeper
+   * bounds the result's nesting by it (src/transform). */
+  int depth;
 } hl_json_doc;
 
 typedef struct {

@@ -56,6 +56,9 @@ typedef struct {
   const hl_op *op;
   uint32_t op_index;
   hl_transform_error *err;
+  /* How deep any value of the event or of the programs' specs nests (their
+   * documents' depth): what a value written as its source text can add. */
+  int raw_depth;
 } run;
 
 static const tval ABSENT = {NULL, NULL};
@@ -517,7 +520,41 @@ static int apply_op(run *r, const hl_op *op) {
 typedef struct {
   hl_buf *out;
   size_t limit; /* out->len may not pass it */
+  int raw_depth; /* run.raw_depth */
 } writer;
+
+/* True when v nests at most room levels deep (a scalar: 0). */
+static bool depth_within(const hl_json *v, int room) {
+  if (v->type != HL_JSON_OBJECT && v->type != HL_JSON_ARRAY) return true;
+  if (room <= 0) return false;
+  for (uint32_t i = 0; i < v->len; i++)
+    if (!depth_within(v->type == HL_JSON_OBJECT ? &v->u.members[i].value : &v->u.items[i], room - 1)) return false;
+  return true;
+}
+
+/* Whether a value written as its source text into a container at depth
+ * `depth` keeps the result within HL_TRANSFORM_MAX_DEPTH levels. The levels
+ * of edited structure alone did not bound it: a value copied or moved deep
+ * keeps its own nesting, and a result deeper than any reader takes (this
+ * one's HL_JSON_MAX_DEPTH among them) came out; a chain, which sees such a
+ * value as edited structure, refused what the same programs one after the
+ * other gave. The documents' depth answers at once; a value is walked only
+ * where a deep document's part goes deep. */
+static bool raw_fits(const writer *w, const hl_json *v, int depth) {
+  int room = HL_TRANSFORM_MAX_DEPTH - 1 - depth;
+  return w->raw_depth <= room || depth_within(v, room);
+}
+
+/* How deep v nests (a scalar: 0). */
+static int json_depth(const hl_json *v) {
+  if (v->type != HL_JSON_OBJECT && v->type != HL_JSON_ARRAY) return 0;
+  int d = 0;
+  for (uint32_t i = 0; i < v->len; i++) {
+    int k = json_depth(v->type == HL_JSON_OBJECT ? &v->u.members[i].value : &v->u.items[i]);
+    if (k > d) d = k;
+  }
+  return d + 1;
+}
 
 /* Appends without the NUL hl_buf_append keeps (run_ops adds it once). */
 static inline void put(hl_buf *b, const void *p, size_t n) {
@@ -579,6 +616,8 @@ static int write_val(writer *w, tval v, int depth) {
       const char *start = c->obj ? f->u.members[k].key_src : f->u.items[k].src;
       const hl_json *last = c->obj ? &f->u.members[k + n - 1].value : &f->u.items[k + n - 1];
       if (b->len > w->limit) return HL_ETOOBIG;
+      for (uint32_t j = k; j < k + n; j++)
+        if (!raw_fits(w, c->obj ? &f->u.members[j].value : &f->u.items[j], depth)) return HL_ETOOBIG;
       put(b, start, (size_t)(last->src + last->src_len - start));
       i += n - 1;
       continue;
@@ -594,7 +633,7 @@ static int write_val(writer *w, tval v, int depth) {
     }
     int rc;
     if (!kid.c) {
-      if (b->len > w->limit) return HL_ETOOBIG;
+      if (b->len > w->limit || !raw_fits(w, kid.raw, depth)) return HL_ETOOBIG;
       put_val(b, kid.raw);
     } else if ((rc = write_val(w, kid, depth + 1)) != 0) {
       return rc;
@@ -620,7 +659,7 @@ static int run_ops(run *r, const hl_transform *t) {
  * and what the programs may add), so the buffer grows at most rarely. */
 static int write_result(run *r, hl_buf *out, size_t expect) {
   size_t start = out->len;
-  writer w = {out, start + HL_TRANSFORM_MAX_OUTPUT};
+  writer w = {out, start + HL_TRANSFORM_MAX_OUTPUT, r->raw_depth};
   hl_buf_reserve(out, expect + 64);
   int rc = write_val(&w, r->root, 0);
   if (rc == 0 && out->len > w.limit) rc = HL_ETOOBIG;
@@ -638,7 +677,7 @@ int hl_transform_apply_json(const hl_transform *t, const hl_json *event, hl_buf 
   if (err) memset(err, 0, sizeof *err);
   hl_arena a;
   hl_arena_init(&a, 4096);
-  run r = {.arena = &a, .root = {event, NULL}, .err = err};
+  run r = {.arena = &a, .root = {event, NULL}, .err = err, .raw_depth = HL_MAX(json_depth(event), t->doc.depth)};
   int rc = run_ops(&r, t);
   if (rc == 0) rc = write_result(&r, out, event->src ? event->src_len : 0);
   hl_arena_dispose(&a);
@@ -669,8 +708,9 @@ int hl_transform_apply_chain(const hl_transform *const *t, size_t n, const char 
     hl_json_doc_dispose(&d);
     return HL_EPARSE;
   }
-  run r = {.arena = &d.arena, .root = {d.root, NULL}, .err = err};
+  run r = {.arena = &d.arena, .root = {d.root, NULL}, .err = err, .raw_depth = d.depth};
   size_t expect = len;
+  for (size_t i = 0; i < n; i++) r.raw_depth = HL_MAX(r.raw_depth, t[i]->doc.depth);
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (failed) *failed = i;
     rc = run_ops(&r, t[i]);

@@ -21,8 +21,10 @@
  *
  * Safety: compile and apply accept any bytes. Work is bounded by the spec's
  * size and the event's; a result is refused (HL_ETOOBIG) beyond
- * HL_TRANSFORM_MAX_OUTPUT bytes or HL_TRANSFORM_MAX_DEPTH levels of edited
- * structure, so a spec that copies the event into itself cannot explode.
+ * HL_TRANSFORM_MAX_OUTPUT bytes or HL_TRANSFORM_MAX_DEPTH levels of nesting
+ * (the untouched values' own levels included: HL_JSON_MAX_DEPTH, what the
+ * reader takes), so a spec that copies the event into itself cannot explode
+ * and every result can be read back.
  *
  * Pure: no I/O, no globals, no loop; apply allocates only per call.
  */

@@ -467,6 +467,74 @@ HL_TEST(results_are_bounded) {
   hl_buf_dispose(&out);
 }
 
+/* The levels an untouched value brings count: no result nests deeper than
+ * hookloop reads (HL_JSON_MAX_DEPTH), and a chain refuses exactly what the
+ * same programs refuse one after the other. */
+HL_TEST(an_untouched_values_own_levels_count) {
+  /* An event 300 arrays deep, wrapped in 212 objects: 512 levels, read
+   * back whole; in 213: refused. */
+  hl_buf ev = HL_BUF_INIT, spec = HL_BUF_INIT, out = HL_BUF_INIT;
+  for (int i = 0; i < 300; i++) hl_buf_putc(&ev, '[');
+  hl_buf_putc(&ev, '1');
+  for (int i = 0; i < 300; i++) hl_buf_putc(&ev, ']');
+  hl_transform_error err;
+  for (int k = 212; k <= 213; k++) {
+    hl_buf_reset(&spec);
+    hl_buf_puts(&spec, "{\"version\":1,\"ops\":[{\"op\":\"wrap\",\"path\":\"");
+    for (int i = 0; i < k; i++) hl_buf_puts(&spec, "/w");
+    hl_buf_puts(&spec, "\"}]}");
+    hl_transform *t = compile_ok(spec.data);
+    hl_buf_reset(&out);
+    int rc = hl_transform_apply(t, ev.data, ev.len, &out, &err);
+    if (k == 212) {
+      HL_ASSERT_EQ_INT(rc, 0);
+      hl_json_doc d;
+      hl_json_doc_init(&d);
+      HL_ASSERT_EQ_INT(hl_json_parse(&d, out.data, out.len, NULL), 0);
+      HL_ASSERT_EQ_INT(d.depth, HL_JSON_MAX_DEPTH);
+      hl_json_doc_dispose(&d);
+    } else {
+      HL_ASSERT_EQ_INT(rc, HL_ETOOBIG);
+      HL_ASSERT_EQ_INT(out.len, 0);
+      HL_ASSERT(strstr(err.message, "nest deeper than 512") != NULL);
+    }
+    hl_transform_free(t);
+  }
+  /* The event copied 200 objects deep into itself: twice fits (~403
+   * levels), the third time does not, in turn as in a chain. */
+  hl_buf_reset(&spec);
+  hl_buf_puts(&spec, "{\"version\":1,\"ops\":[{\"op\":\"copy\",\"from\":\"\",\"path\":\"");
+  for (int i = 0; i < 200; i++) hl_buf_puts(&spec, "/a");
+  hl_buf_puts(&spec, "\"}]}");
+  hl_transform *t = compile_ok(spec.data);
+  const hl_transform *chain[3] = {t, t, t};
+  hl_buf step = HL_BUF_INIT, chained = HL_BUF_INIT;
+  hl_buf_puts(&step, "{\"x\":1}");
+  for (int n = 1; n <= 3; n++) {
+    hl_buf_reset(&out);
+    int rs = hl_transform_apply(t, step.data, step.len, &out, &err);
+    hl_buf_reset(&chained);
+    size_t failed = 0;
+    int rc = hl_transform_apply_chain(chain, (size_t)n, "{\"x\":1}", 7, &chained, &failed, &err);
+    HL_ASSERT_EQ_INT(rs, n < 3 ? 0 : HL_ETOOBIG);
+    HL_ASSERT_EQ_INT(rc, rs);
+    if (rs == 0) {
+      HL_ASSERT_EQ_INT(chained.len, out.len);
+      HL_ASSERT(memcmp(chained.data, out.data, out.len) == 0);
+      hl_buf_reset(&step);
+      hl_buf_append(&step, out.data, out.len);
+    } else {
+      HL_ASSERT_EQ_INT(failed, 2);
+    }
+  }
+  hl_transform_free(t);
+  hl_buf_dispose(&step);
+  hl_buf_dispose(&chained);
+  hl_buf_dispose(&ev);
+  hl_buf_dispose(&spec);
+  hl_buf_dispose(&out);
+}
+
 /* --- damaged input ------------------------------------------------------------------------ */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
