@@ -21,7 +21,9 @@
 #define CLAIM_RETRY_MS 1000   /* after a claim the store failed */
 
 /* RECORD_WAIT: the outcome's write failed (the store refused it: disk full,
- * read-only, locked); it is written again after RECORD_AGAIN_MS. */
+ * read-only, locked), or the status row took it and the ledger entry that
+ * stops a copy of a success did not; what failed is written again after
+ * RECORD_AGAIN_MS. */
 typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_RECORD_WAIT, D_DONE } dstate;
 
 static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "RECORD_WAIT", "DONE"};
@@ -53,6 +55,13 @@ struct hl_delivery {
   bool recorded;               /* the outcome is durable */
   bool kept;                   /* a retry of an ordered push delivery, kept here (the queue only wrote its status) */
   bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
+  /* RECORDING: answers still due (the queue's record, and the ledger
+   * entry's when one is written), the record's answer once in, and whether
+   * the ledger entry still has to land before the queue hears the outcome
+   * is durable (a Kafka offset is committed past it only then). */
+  uint8_t record_waits;
+  int record_status;
+  bool ledger_due;
   hl_timerq_node timer;        /* RETRY_WAIT, RECORD_WAIT */
   hl_send_req send;            /* SENDING: the attempt the sender carries */
   uint64_t host_seq;           /* the attempt's number at its host (AIMD) */
@@ -451,9 +460,66 @@ static void ledger_key(char *key, size_t cap, const hl_eq_item *it) {
   hl_store_ledger_key(key, cap, it->d.subscription_id, it->d.event_id, it->replay);
 }
 
+static void record_answered(hl_delivery *dl);
+
 static void on_recorded(void *data, int status, hl_store_result *res) {
   (void)res;
-  recorded(data, status);
+  hl_delivery *dl = data;
+  dl->record_status = status;
+  record_answered(dl);
+}
+
+static void on_ledger_put(void *data, int status, hl_store_result *res) {
+  (void)res;
+  hl_delivery *dl = data;
+  dl->ledger_due = status != 0;
+  record_answered(dl);
+}
+
+/* The entry that stops a copy of a delivered item (a redelivery after a
+ * crash before the offset commit, an upstream duplicate): written beside
+ * the status row, awaited with it. */
+static void put_ledger(hl_delivery *dl) {
+  hl_dispatch *d = dl->owner;
+  char key[256];
+  ledger_key(key, sizeof key, &dl->item);
+  d->store->vt->ledger_put(d->store, key, "DELIVERED", hl_wall_ms() / 1000 + d->opt.ledger_ttl_s, true,
+                           on_ledger_put, dl);
+}
+
+/* RECORD_WAIT timer fired for the ledger entry alone: the status row is
+ * durable already, so only the entry is written again. */
+static void on_ledger_again(hl_timerq_node *n) {
+  hl_delivery *dl = hl_container_of(n, hl_delivery, timer);
+  transition(dl, D_RECORDING);
+  dl->record_waits = 1;
+  put_ledger(dl);
+}
+
+/* Both writes of a delivery's outcome answered. A status row written with
+ * its ledger entry failed is the outcome not durable (recorded). A status
+ * row written without it is durable, but a queue that commits past it now
+ * would let a copy through: the entry is written again, on its own, until
+ * it lands, and only then does the queue hear of it. At close it is not
+ * waited for: the committed offset then costs a copy's duplicate check,
+ * where an uncommitted one would bring the record back unchecked. */
+static void record_answered(hl_delivery *dl) {
+  if (--dl->record_waits) return;
+  hl_dispatch *d = dl->owner;
+  int status = dl->record_status;
+  if ((status == 0 || status == HL_ENOTFOUND) && dl->ledger_due) {
+    hl_log_error("writing a delivery's idempotency ledger entry failed", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
+                 hl_log_esc(dl->item.d.event_id, (size_t)-1), dl->item.d.subscription_id);
+    dl->recorded = true; /* the status row is: a close commits past it */
+    if (!d->closing) {
+      if (!dl->reported) report(dl);
+      dl->reported = true;
+      transition(dl, D_RECORD_WAIT);
+      hl_timerq_add(&d->timers, &dl->timer, RECORD_AGAIN_MS, on_ledger_again);
+      return;
+    }
+  }
+  recorded(dl, status);
 }
 
 static void record(hl_delivery *dl) {
@@ -483,14 +549,13 @@ static void record(hl_delivery *dl) {
    * a copy found delivered by an entry in the ledger from before moves it
    * into the row); the others in a ledger entry. */
   r->delivered = false;
+  dl->ledger_due = false;
   if ((dl->outcome == HL_OUTCOME_SUCCESS || dl->outcome == HL_OUTCOME_DUPLICATE) && d->queue->vt->redelivers) {
     if (d->store->vt->delivered_get) {
       r->delivered = true;
       r->replays = dl->item.replay;
     } else if (dl->outcome == HL_OUTCOME_SUCCESS) {
-      char key[256];
-      ledger_key(key, sizeof key, &dl->item);
-      d->store->vt->ledger_put(d->store, key, "DELIVERED", now / 1000 + d->opt.ledger_ttl_s, true, NULL, NULL);
+      dl->ledger_due = true;
     }
   }
   static const hl_queue_outcome as_queue[] = {
@@ -500,8 +565,11 @@ static void record(hl_delivery *dl) {
   dl->kept = dl->outcome == HL_OUTCOME_RETRY && ordered_push(d, dl->sub);
   hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
                         .release = release, .kept = dl->kept, .error = dl->error ? dl->error : ""};
-  /* Embedded: the status write joins this turn's transaction with the
-   * ledger entry; the callback runs after the commit that made both durable. */
+  /* Both are asked for before either answers (so the count is set first);
+   * on SQLite they join this turn's transaction, on DynamoDB its batch. */
+  dl->record_waits = dl->ledger_due ? 2 : 1;
+  dl->record_status = 0;
+  if (dl->ledger_due) put_ledger(dl);
   d->queue->vt->record(d->queue, &a, on_recorded, dl);
 }
 

@@ -208,6 +208,56 @@ static void setup_redelivering(unsigned max_in_flight) {
   setup(max_in_flight, 60000, "1s");
 }
 
+/* The SQLite store declared one without delivered_get (as DynamoDB's is),
+ * so that the dispatcher keeps delivered items in the idempotency ledger,
+ * and whose next ledger_fails ledger writes fail (a loop turn later,
+ * written nowhere), as a DynamoDB batch that ran out of retries does. The
+ * rest of the store is the real one. */
+static hl_store_vtable ledger_only_vt;
+static const hl_store_vtable *sqlite_vt;
+static int ledger_fails, ledger_failed;
+
+typedef struct {
+  uv_timer_t t;
+  hl_store_cb cb;
+  void *data;
+} late_failure;
+
+static void on_late_failure_closed(uv_handle_t *h) { free(h); }
+
+static void on_late_failure(uv_timer_t *t) {
+  late_failure *f = (late_failure *)t;
+  hl_store_result none = {0};
+  f->cb(f->data, HL_ESTORE, &none);
+  uv_close((uv_handle_t *)t, on_late_failure_closed);
+}
+
+static void failing_ledger_put(hl_store *s, const char *key, const char *status, int64_t expires_at, bool overwrite,
+                               hl_store_cb cb, void *data) {
+  if (ledger_fails == 0) {
+    sqlite_vt->ledger_put(s, key, status, expires_at, overwrite, cb, data);
+    return;
+  }
+  ledger_fails--;
+  ledger_failed++;
+  if (!cb) return; /* nobody asked */
+  late_failure *f = calloc(1, sizeof *f);
+  f->cb = cb;
+  f->data = data;
+  uv_timer_init(&loop, &f->t);
+  uv_timer_start(&f->t, on_late_failure, 0, 0);
+}
+
+static void setup_ledger_only(unsigned max_in_flight) {
+  setup_redelivering(max_in_flight);
+  sqlite_vt = store->vt;
+  ledger_only_vt = *sqlite_vt;
+  ledger_only_vt.delivered_get = NULL;
+  ledger_only_vt.ledger_put = failing_ledger_put;
+  store->vt = &ledger_only_vt;
+  ledger_fails = ledger_failed = 0;
+}
+
 static void on_closed(void *data) { (*(int *)data)++; }
 
 /* Closes the store and everything else once the dispatcher is closed. */
@@ -762,6 +812,39 @@ HL_TEST(a_copy_found_delivered_is_not_sent_and_does_not_wait_for_a_slot) {
   SPIN(disp.in_memory == 0 && status_is("e1", "SUCCESS"));
   HL_ASSERT_EQ_INT((long)fake.nsent, 1);
   HL_ASSERT_EQ_STR(fake.sent[0], "e1");
+  teardown();
+}
+
+/* On a store that keeps delivered items in the ledger, a success is done
+ * (a push queue commits past it) only once its ledger entry is written as
+ * well as its status row: an entry that failed is written again, alone,
+ * and the copy that comes afterwards is stopped by it. */
+HL_TEST(a_success_is_done_only_once_its_ledger_entry_lands) {
+  setup_ledger_only(100);
+  hl_sub *s = add_sub("sub_a", 1);
+  ledger_fails = 2;
+  accept_event("e1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(ledger_failed == 1 && status_is("e1", "SUCCESS"));
+  turns(20);
+  /* The status row is durable, the entry is not: the delivery waits. */
+  HL_ASSERT_EQ_INT((long)disp.in_memory, 1);
+  HL_ASSERT_EQ_INT(ledger_status("sub_a#e1"), HL_ENOTFOUND);
+  SPIN(disp.in_memory == 0);
+  HL_ASSERT_EQ_INT(ledger_failed, 2);
+  HL_ASSERT_EQ_INT(ledger_status("sub_a#e1"), 0);
+  expect_row("e1", "SUCCESS", 1);
+  /* e1 handed in again, as a record consumed again would be: stopped. */
+  hl_eq_item again = {.d = {.event_id = hl_strdup("e1"), .subscription_id = hl_strdup("sub_a"),
+                            .status = hl_strdup("PENDING")},
+                      .event_type = hl_strdup("T"), .body = hl_strdup("{}"), .body_len = 2};
+  hl_dispatch_submit(&disp, s, &again, NULL);
+  SPIN(disp.in_memory == 0);
+  turns(20);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 1);
+  HL_ASSERT_EQ_INT((long)fake.nrunning, 0);
   teardown();
 }
 
