@@ -496,13 +496,14 @@ static void on_ledger_again(hl_timerq_node *n) {
   put_ledger(dl);
 }
 
-/* Both writes of a delivery's outcome answered. A status row written with
- * its ledger entry failed is the outcome not durable (recorded). A status
- * row written without it is durable, but a queue that commits past it now
- * would let a copy through: the entry is written again, on its own, until
- * it lands, and only then does the queue hear of it. At close it is not
- * waited for: the committed offset then costs a copy's duplicate check,
- * where an uncommitted one would bring the record back unchecked. */
+/* Both writes of a delivery's outcome answered. A failed status write
+ * leaves the outcome not durable, however the entry's went (recorded()
+ * writes both again or hands the item back). A status row written without
+ * its entry is durable, but a queue that commits past it now would let a
+ * copy through: the entry is written again, on its own, until it lands,
+ * and only then does the queue hear of it. At close it is not waited for:
+ * the committed offset then costs a copy's duplicate check, where an
+ * uncommitted one would bring the record back unchecked. */
 static void record_answered(hl_delivery *dl) {
   if (--dl->record_waits) return;
   hl_dispatch *d = dl->owner;
