@@ -577,7 +577,9 @@ static void put_val(hl_buf *b, const hl_json *v) {
  * untouched (same value, same key); *k is set. 0 when child i is not one. */
 static uint32_t untouched_run(const tcont *c, uint32_t i, uint32_t *k) {
   const hl_json *f = c->from;
-  if (!f) return 0;
+  /* An empty source has no children to keep, and its child array may be
+   * NULL, which the range checks below must not offset. */
+  if (!f || !f->len) return 0;
   uint32_t n = 0;
   if (c->obj) {
     const hl_json_member *fm = f->u.members;

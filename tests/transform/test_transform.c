@@ -109,6 +109,11 @@ HL_TEST(copy_moves_exact_text_and_copies_stay_independent) {
   EXPECT(OPS("{\"op\":\"set\",\"path\":\"/b\",\"value\":2},{\"op\":\"copy\",\"from\":\"\",\"path\":\"/orig\"},"
              "{\"op\":\"set\",\"path\":\"/orig/b\",\"value\":3}"),
          "{\"a\":1}", "{\"a\":1,\"b\":2,\"orig\":{\"a\":1,\"b\":3}}");
+  /* An empty object or array copied into itself: a source with no children
+   * (a case a fuzzer found; UBSan flags it when the writer looks for
+   * untouched children in an empty source). */
+  EXPECT(OPS("{\"op\":\"copy\",\"from\":\"\",\"path\":\"/l\"}"), "{}", "{\"l\":{}}");
+  EXPECT(OPS("{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/-\"}"), "{\"a\":[]}", "{\"a\":[[]]}");
   /* A repeated key reads as its last member. */
   EXPECT(OPS("{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/x\"}"), "{\"a\":1,\"a\":2}", "{\"a\":1,\"a\":2,\"x\":2}");
 }
