@@ -110,8 +110,8 @@ HL_TEST(copy_moves_exact_text_and_copies_stay_independent) {
              "{\"op\":\"set\",\"path\":\"/orig/b\",\"value\":3}"),
          "{\"a\":1}", "{\"a\":1,\"b\":2,\"orig\":{\"a\":1,\"b\":3}}");
   /* An empty object or array copied into itself: a source with no children
-   * (a case a fuzzer found; UBSan flags it when the writer looks for
-   * untouched children in an empty source). */
+   * (a case a fuzzer found; clang's UBSan, in the fuzz build, flags it when
+   * the writer looks for untouched children in an empty source). */
   EXPECT(OPS("{\"op\":\"copy\",\"from\":\"\",\"path\":\"/l\"}"), "{}", "{\"l\":{}}");
   EXPECT(OPS("{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/-\"}"), "{\"a\":[]}", "{\"a\":[[]]}");
   /* A repeated key reads as its last member. */
