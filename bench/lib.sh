@@ -16,6 +16,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+. "$root/bench/partner_stats.sh" # partner_stat, wait_count: the partner's /stats without starting a process
 
 # Starts a peer that prints a line "listening ...:PORT" and echoes PORT.
 # Its output goes to $work/NAME.out and NAME.err.

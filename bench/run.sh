@@ -77,18 +77,8 @@ ratio() { [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ && $2 != 0 ]] && echo "$1 / $2" 
 nfailed() { local n=0; for v in "$@"; do [ "$v" = failed ] && n=$((n + 1)); done; echo "$n"; }
 # "median of 5" or "median of 4 (1 failed)": failed runs are shown, never counted as 0.
 of() { local f; f=$(nfailed "$@"); echo "median of $(( $# - f ))$( [ "$f" -gt 0 ] && echo " ($f failed)")"; }
-# wait_count port want seconds [field]: polls the partner's stats until field >= want; 1 when the time is up.
-wait_count() {
-  local deadline=$((SECONDS + $3)) v tick rc=0
-  exec {tick}<> <(:) # both ends of a pipe: read -t on it sleeps without starting a process
-  while stat_into v "$1" "${4:-requests}"; [ "${v:-0}" -lt "$2" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { rc=1; break; }
-    read -r -t 0.02 -u "$tick" _ || true
-  done
-  exec {tick}<&-
-  return "$rc"
-}
 
+. "$root/bench/partner_stats.sh" # partner_stat, wait_count
 start_partner() { # port [args...]
   local port=$1; shift
   $pin_p "$bin/tools/mock_partner/hl_mock_partner" --listen 127.0.0.1:"$port" --no-record "$@" >/dev/null 2>&1 &
@@ -116,23 +106,6 @@ start_kafka() { # -> KPID, BOOT; the broker stops when fd 5 closes or on SIGTERM
   for _ in $(seq 1 100); do grep -q '^bootstrap ' "$kout" && break; sleep 0.05; done
   BOOT=$(awk '/^bootstrap /{print $2; exit}' "$kout")
 }
-# The partner's stats are read with bash's builtins only. wait_count polls
-# them every 20 ms while hookloop runs, on the partner's core, and a
-# `curl | grep | head | cut` pipeline costs ~40 ms of CPU a poll there: the
-# old poller took that core from the very partner the drain was timed
-# against (bench/README.md, "the bench's own poller").
-stat_into() { # var port [field]: the field of the partner's /stats into var ("" when unreachable)
-  local -n out_=$1
-  local fd line body=""
-  out_=""
-  exec {fd}<>"/dev/tcp/127.0.0.1/$2" 2>/dev/null || return 0
-  printf 'GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
-  while IFS= read -r -u "$fd" line || [ -n "$line" ]; do body+=$line; done
-  exec {fd}<&-
-  [[ $body =~ \"${3:-requests}\":([0-9]+) ]] && out_=${BASH_REMATCH[1]}
-  return 0
-}
-partner_stat() { local v; stat_into v "$@"; echo "${v:-0}"; } # port [field]
 schema() { # hookloop_port
   curl -s -o /dev/null "http://127.0.0.1:$1/admin/schemas" -d '{"event_type":"Payment","domain":"bench","schema":{"type":"object","required":["eventHeader"]}}'
 }

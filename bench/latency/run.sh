@@ -39,11 +39,6 @@ launch() { # name command... -> PORT (from its "listening" line), LPID; stopped 
   done
   echo "bench/latency: $name did not start; see $work/$name.err" >&2; exit 1
 }
-stat_of() { curl -s "http://127.0.0.1:$1/stats" | grep -o "\"${2:-requests}\":[0-9]*" | head -1 | cut -d: -f2; }
-wait_stat() { # port want seconds [field]: 1 when the time is up
-  local deadline=$((SECONDS + $3))
-  until [ "$(stat_of "$1" "${4:-requests}")" -ge "$2" ]; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 0.05; done
-}
 start_hl() { # name -> HP, HLPID
   launch "$1" env HOOKLOOP_LISTEN=127.0.0.1:0 HOOKLOOP_DATA_DIR="$work/$1" HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 \
     taskset -c 0 "$bin/hookloop" serve
@@ -64,10 +59,10 @@ peak() {
   start_hl peak-hl
   subscribe "$HP" "$pp" 1
   python3 "$root/bench/latency/load.py" "$HP" "$PEAK_N" 1 0 0 1000 1 "$work/peak-acks" >/dev/null # PEAK_N events
-  local c0; c0=$(stat_of "$pp"); local n; n=$(awk '$3 ~ /^20[027]$/ {s += $4} END {print s + 0}' "$work/peak-acks")
+  local c0; c0=$(partner_stat "$pp"); local n; n=$(awk '$3 ~ /^20[027]$/ {s += $4} END {print s + 0}' "$work/peak-acks")
   local t0 t1; t0=$(date +%s.%N)
   subscribe "$HP" "$pp" 0
-  if wait_stat "$pp" "$n" 120; then t1=$(date +%s.%N); echo "($n - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f'; else echo failed; fi
+  if wait_count "$pp" "$n" 120; then t1=$(date +%s.%N); echo "($n - $c0) / ($t1 - $t0)" | bc -l | xargs printf '%.0f'; else echo failed; fi
   stop_all "$HLPID" "$ppid"
 }
 
@@ -80,7 +75,7 @@ one_run() { # run rate -> analyze.py's line, and "accepted=N"
   subscribe "$HP" "$pp" 0
   local acc took; read -r acc took < <(python3 "$root/bench/latency/load.py" "$HP" "$2" "$LAT_S" $(($1 * 10000000)) "$RETRY_EVERY" "$BATCH" "$CONNS" "$work/acks-$1")
   # Every accepted event once, and each retried one a second time.
-  wait_stat "$pp" $((acc + acc / RETRY_EVERY)) 60 || echo "  run $1: not every delivery arrived within 60 s" >&2
+  wait_count "$pp" $((acc + acc / RETRY_EVERY)) 60 || echo "  run $1: not every delivery arrived within 60 s" >&2
   curl -s "http://127.0.0.1:$pp/timings" >"$work/timings-$1"
   stop_all "$HLPID" "$ppid"
   echo "accepted=$acc acc_rate=$(echo "$acc / $took" | bc -l | xargs printf '%.0f') $(python3 "$root/bench/latency/analyze.py" "$work/timings-$1" "$work/acks-$1" "$RA")"
