@@ -9,7 +9,7 @@ FUZZ_TARGETS ?=
 FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
 
 .PHONY: all deps deps-test build build-san build-fuzz run test test-plain test-sanitize test-fuzz fuzz \
-        bench bench-quick bench-tls bench-destinations soak clean
+        bench bench-quick bench-tls bench-destinations soak analyze clean
 
 all: build
 
@@ -63,6 +63,14 @@ test-fuzz: build-fuzz
 # (also in $(FUZZBUILD)/fuzz/summary.txt).
 fuzz: build-fuzz
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz/run.sh fuzz $(FUZZBUILD)/fuzz $(FUZZ_SECONDS) $(JOBS)
+
+# cppcheck and clang's static analyzer (clang-tidy's clang-analyzer-*) over
+# src/, from a compile database in ANALYZEBUILD; reports for a reader, not a
+# gate (docs/static-analysis.md holds the triage). Not part of `make test`.
+ANALYZEBUILD ?= build-analyze
+analyze:
+	@scripts/install-deps.sh analyze
+	scripts/analyze.sh $(ANALYZEBUILD) $(JOBS)
 
 # One hour (SOAK_SECONDS) of mixed traffic with partner faults; RSS, fds and
 # /healthz latency sampled every 10 s into SOAK_CSV; fails on a lost event or

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hookloop needs to build, test and run, but only
 # those that are missing, so a second run costs one dpkg query.
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|bench|analyze]   (default: test)
 set -euo pipefail
 
 want=(cmake make gcc pkg-config
@@ -33,7 +33,9 @@ case "${1:-test}" in
   # libssl-dev: bench_sign's OpenSSL reference row (the SHA-256 of the CPU's SHA extensions), found when present.
   bench) want+=(kcat nodejs npm python3-botocore python3-cryptography nghttp2-client valgrind openssl libssl-dev gnuplot-nox python3
                 python3-httpx python3-confluent-kafka bc util-linux postgresql nginx libnginx-mod-http-echo) ;;
-  *) echo "install-deps: unknown profile '$1' (use build, test or bench)" >&2; exit 2 ;;
+  # cppcheck, clang-tidy: the static analysis of `make analyze` (docs/static-analysis.md).
+  analyze) want+=(cppcheck clang-tidy python3) ;;
+  *) echo "install-deps: unknown profile '$1' (use build, test, bench or analyze)" >&2; exit 2 ;;
 esac
 
 missing=()
