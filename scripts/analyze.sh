@@ -29,6 +29,6 @@ cppcheck --project="$dir/src-db/compile_commands.json" -j "$jobs" --quiet \
   --template='{file}:{line}: {severity}/{id}: {message}' 2>"$dir/cppcheck.txt" || true
 # insecureAPI flags every memcpy and snprintf; the rest is the analyzer proper.
 run-clang-tidy -quiet -j "$jobs" -p "$dir/src-db" -checks='-*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.*' \
-  "$root/src/" >"$dir/clang-analyzer.txt" 2>/dev/null || true
+  "$root/src/" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' >"$dir/clang-analyzer.txt" || true # without its colours
 echo "cppcheck: $(grep -c ': \(error\|warning\|portability\|performance\)/' "$dir/cppcheck.txt" || true) reports in $dir/cppcheck.txt"
 echo "clang static analyzer: $(grep -c 'warning:' "$dir/clang-analyzer.txt" || true) reports in $dir/clang-analyzer.txt"
