@@ -92,7 +92,8 @@ fuzz-one)  # internal: one target of `fuzz`
 fuzz)
   dir="$(cd "$2" && pwd)" secs="$3" jobs="${4:-1}"
   if [ -n "${FUZZ_TARGETS:-}" ]; then   # e.g. FUZZ_TARGETS="json http"
-    bins=(); for t in $FUZZ_TARGETS; do bins+=("$dir/fuzz_$t"); done
+    bins=(); for t in $FUZZ_TARGETS; do bins+=("$dir/fuzz_${t#fuzz_}"); done # "http" or "fuzz_http"
+    for b in "${bins[@]}"; do [ -x "$b" ] || { echo "no fuzz target $b (make build-fuzz)" >&2; exit 1; }; done
   else
     mapfile -t bins < <(find "$dir" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x | sort)
   fi
