@@ -741,7 +741,21 @@ void hl_json_escape(hl_buf *out, const char *s, size_t n) {
   hl_buf_reserve(out, n + 2);
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      /* UTF-8 is copied through; a byte that starts no valid sequence
+       * (a path, a header, a partner's bytes) becomes U+FFFD, so what is
+       * written is always JSON text (RFC 8259 §8.1). */
+      size_t k = utf8_len((const unsigned char *)s + i, (const unsigned char *)s + n);
+      if (k > 0) {
+        i += k - 1;
+        continue;
+      }
+      hl_buf_append(out, s + run, i - run);
+      hl_buf_append(out, "\xef\xbf\xbd", 3);
+      run = i + 1;
+      continue;
+    }
     hl_buf_append(out, s + run, i - run);
     run = i + 1;
     char e[7] = {'\\', 0};

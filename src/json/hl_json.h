@@ -195,8 +195,9 @@ void hl_utf8_sanitize(hl_buf *out, const char *s, size_t n);
 /* A streaming writer into an hl_buf that places commas and colons itself.
  * Nesting is tracked up to HL_JSON_MAX_DEPTH levels, the reader's limit, so
  * every parsed document can be written back (hl_jw_value). Strings are
- * escaped as RFC 8259 requires; bytes >= 0x80 are copied through (caller
- * gives UTF-8). */
+ * escaped as RFC 8259 requires; UTF-8 is copied through, and a byte that
+ * starts no valid UTF-8 sequence becomes U+FFFD, so the writer's output is
+ * always JSON text whatever bytes it is given (hl_json_escape too). */
 #define HL_JSON_MAX_DEPTH 512
 typedef struct {
   hl_buf *out;
@@ -245,7 +246,8 @@ void hl_json_error_body(hl_buf *out, const char *code, const char *message, cons
  * compact container is copied in one piece, any other one is rebuilt without
  * its whitespace. Values without src are encoded as hl_jw_value does. */
 void hl_json_write_src(hl_buf *out, const hl_json *v);
-/* Appends s as the inside of a JSON string (no quotes) to out. */
+/* Appends s as the inside of a JSON string (no quotes) to out; bytes that
+ * are not UTF-8 become U+FFFD, as in the writer. */
 void hl_json_escape(hl_buf *out, const char *s, size_t n);
 /* Writes a member name: its source text (quotes and escapes as they came)
  * when it has one, so a value written back keeps its bytes; else the name

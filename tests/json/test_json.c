@@ -159,6 +159,31 @@ HL_TEST(writer_places_commas_and_escapes) {
   hl_buf_dispose(&b);
 }
 
+/* Whatever bytes a string holds (a URL path, a header), the writer's
+ * output is JSON text: UTF-8 is copied through, every byte that starts no
+ * valid sequence becomes U+FFFD, and the result parses back. */
+HL_TEST(writer_output_is_json_whatever_the_bytes) {
+  static const struct { const char *in; size_t len; const char *out; } cases[] = {
+    {"caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""},   /* valid: as given */
+    {"O\xce\x9b\x9a\x92", 5, "\"O\xce\x9b\xef\xbf\xbd\xef\xbf\xbd\""},     /* stray continuations */
+    {"a\xc3", 2, "\"a\xef\xbf\xbd\""},                                     /* cut short at the end */
+    {"\xed\xa0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},           /* a surrogate's encoding */
+    {"\xc0\xaf\"", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\\\"\""},                     /* overlong, then a quote */
+    {"\xff\x00z", 3, "\"\xef\xbf\xbd\\u0000z\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    hl_buf b = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_init(&w, &b);
+    hl_jw_strn(&w, cases[i].in, cases[i].len);
+    HL_ASSERT_MSG(strcmp(b.data, cases[i].out) == 0, "case %zu: %s", i, b.data);
+    hl_json_doc d;
+    HL_ASSERT_EQ_INT(parse(&d, b.data), 0);
+    hl_json_doc_dispose(&d);
+    hl_buf_dispose(&b);
+  }
+}
+
 static char *write_src(const hl_json *v) {
   hl_buf b = HL_BUF_INIT;
   hl_json_write_src(&b, v);
