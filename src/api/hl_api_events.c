@@ -304,7 +304,8 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
 static intake *intake_new(hl_api *a, hl_http_req *req, hl_api_idem *idem) {
   if (req->body_len == 0) {
     hl_buf b = HL_BUF_INIT;
-    hl_json_error_body(&b, "invalid_json", "the request body is empty; send a JSON document", NULL, 0);
+    static const char det[] = "[{\"path\":\"\",\"message\":\"empty body\"}]";
+    hl_json_error_body(&b, "invalid_json", "the request body is empty; send a JSON document", det, sizeof det - 1);
     hl_api_idem_refuse(idem, req, 400, &b);
     return NULL;
   }

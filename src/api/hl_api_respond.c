@@ -37,20 +37,25 @@ void hl_api_respond_error(hl_http_req *req, int status, const char *code, const 
 }
 
 /* One detail {"path": pointer, "message": text} as a one-element array. */
-void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message) {
+void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, const char *message,
+                             const char *pointer, const char *detail) {
   hl_buf d = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &d);
   hl_jw_arr_begin(&w);
   hl_jw_obj_begin(&w);
   hl_jw_key(&w, "path"); hl_jw_str(&w, pointer);
-  hl_jw_key(&w, "message"); hl_jw_str(&w, message);
+  hl_jw_key(&w, "message"); hl_jw_str(&w, detail);
   hl_jw_obj_end(&w);
   hl_jw_arr_end(&w);
+  hl_api_respond_error(req, status, code, message, d.data);
+  hl_buf_dispose(&d);
+}
+
+void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message) {
   char msg[512];
   snprintf(msg, sizeof msg, "%s: %s", pointer[0] ? pointer : "(body)", message);
-  hl_api_respond_error(req, 400, "invalid_request", msg, d.data);
-  hl_buf_dispose(&d);
+  hl_api_respond_error_at(req, 400, "invalid_request", msg, pointer, message);
 }
 
 void hl_api_respond_store_error(hl_http_req *req, int status) {
@@ -70,7 +75,8 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
   hl_json_error err;
   hl_json_doc_init(doc);
   if (req->body_len == 0) {
-    hl_api_respond_error(req, 400, "invalid_json", "the request body is empty; send a JSON document", NULL);
+    hl_api_respond_error_at(req, 400, "invalid_json", "the request body is empty; send a JSON document", "",
+                            "empty body");
     return false;
   }
   if (hl_json_parse_ex(doc, req->body, req->body_len, HL_JSON_UNIQUE_NAMES, &err) != 0) {

@@ -28,7 +28,12 @@ void hl_api_respond_list(hl_http_req *req, const char *key, const hl_strmap *map
  * is a pre-encoded JSON array, or NULL for []. */
 void hl_api_respond_error(hl_http_req *req, int status, const char *code, const char *message,
                           const char *details_json);
-/* 400 with the JSON pointer of the offending field. */
+/* status with one detail: the JSON pointer of the offending field ("" the
+ * whole body, "?name" a query parameter) and what is wrong with it. Every
+ * 400 names its field this way (fuzz/api.c holds the API to it). */
+void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, const char *message,
+                             const char *pointer, const char *detail);
+/* 400 invalid_request with the JSON pointer of the offending field. */
 void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message);
 /* 503 store_unavailable with Retry-After: nothing was changed. */
 void hl_api_respond_store_error(hl_http_req *req, int status);

@@ -303,8 +303,9 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   }
   known = known || strcmp(type, HL_EVENT_SUBSCRIPTION_DISABLED) == 0; /* built in */
   if (!known) {
-    hl_api_respond_error(req, 400, "unknown_event_type",
-                  "no schema is registered for this event_type; register one with POST /admin/schemas first", NULL);
+    hl_api_respond_error_at(req, 400, "unknown_event_type",
+                            "no schema is registered for this event_type; register one with POST /admin/schemas first",
+                            "/event_type", "no schema is registered for this event type");
     goto done;
   }
   c = hl_calloc(1, sizeof *c);
@@ -368,8 +369,16 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     c->rec.headers_json = hl_buf_steal(&hj, NULL);
   }
   if ((v = hl_json_get(root, "filter")) != NULL && v->type != HL_JSON_NULL) {
-    if (hl_filter_compile(v, &c->filter, &err) != 0) {
-      hl_api_respond_error(req, 400, "invalid_filter", err.data ? err.data : "the filter is not usable", NULL);
+    size_t plen = 0;
+    if (hl_filter_compile_at(v, &c->filter, &err, &plen) != 0) {
+      /* err is "<pointer into the filter>: <problem>": the detail names
+       * the member under /filter. */
+      hl_buf at = HL_BUF_INIT;
+      hl_buf_puts(&at, "/filter");
+      if (err.data) hl_buf_append(&at, err.data, plen);
+      const char *why = err.data && err.len >= plen + 2 ? err.data + plen + 2 : "the filter is not usable";
+      hl_api_respond_error_at(req, 400, "invalid_filter", err.data ? err.data : why, at.data, why);
+      hl_buf_dispose(&at);
       goto done;
     }
     hl_buf fj = HL_BUF_INIT;

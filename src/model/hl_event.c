@@ -77,7 +77,9 @@ void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err) {
     hl_jw_arr_end(&w);
     return;
   }
-  hl_event_reject(e, 400, "invalid_json", NULL, "the body is not valid JSON: %s at line %d, column %d", err->message,
+  /* No member to point at in a document that does not parse: the detail
+   * names the whole body (""), its message the place. */
+  hl_event_reject(e, 400, "invalid_json", "", "the body is not valid JSON: %s at line %d, column %d", err->message,
                   err->line, err->column);
 }
 

@@ -29,10 +29,15 @@ static const struct { const char *name; op_kind op; } op_names[] = {
   {"$lt", OP_LT}, {"$lte", OP_LTE}, {"$in", OP_IN}, {"$exists", OP_EXISTS},
 };
 
-static int compile_error(hl_buf *err, const char *key, size_t klen, const char *op, const char *msg) {
+/* "<pointer>: <msg>"; *plen: the pointer's bytes. The operator is a
+ * member name like any other, so it is escaped as one (RFC 6901). */
+static int compile_error(hl_buf *err, size_t *plen, const char *key, size_t klen, const hl_json_member *op,
+                         const char *msg) {
   if (err) {
+    size_t start = err->len;
     hl_json_pointer_append(err, key, klen);
-    if (op) { hl_buf_putc(err, '/'); hl_buf_puts(err, op); }
+    if (op) hl_json_pointer_append(err, op->key, op->key_len);
+    if (plen) *plen = err->len - start;
     hl_buf_printf(err, ": %s", msg);
   }
   return HL_EINVAL;
@@ -50,6 +55,11 @@ void hl_filter_free(hl_filter *f) {
 }
 
 int hl_filter_compile(const hl_json *filter, hl_filter **out, hl_buf *err) {
+  return hl_filter_compile_at(filter, out, err, NULL);
+}
+
+int hl_filter_compile_at(const hl_json *filter, hl_filter **out, hl_buf *err, size_t *pointer_len) {
+  if (pointer_len) *pointer_len = 0;
   hl_filter *f = hl_calloc(1, sizeof *f);
   hl_json_doc_init(&f->doc);
   *out = NULL;
@@ -78,7 +88,7 @@ int hl_filter_compile(const hl_json *filter, hl_filter **out, hl_buf *err) {
     c->pointer = hl_strndup(m->key, m->key_len);
     c->pointer_len = m->key_len;
     if (m->key_len > 0 && m->key[0] != '/') {
-      rc = compile_error(err, m->key, m->key_len, NULL,
+      rc = compile_error(err, pointer_len, m->key, m->key_len, NULL,
                          "keys are JSON pointers and start with '/', e.g. \"/amount\"");
       goto fail;
     }
@@ -97,23 +107,23 @@ int hl_filter_compile(const hl_json *filter, hl_filter **out, hl_buf *err) {
       for (j = 0; j < HL_ARRAY_SIZE(op_names); j++)
         if (strcmp(om->key, op_names[j].name) == 0) break;
       if (j == HL_ARRAY_SIZE(op_names)) {
-        rc = compile_error(err, m->key, m->key_len, om->key,
+        rc = compile_error(err, pointer_len, m->key, m->key_len, om,
                            "unknown operator; use $eq $ne $gt $gte $lt $lte $in $exists");
         goto fail;
       }
       op_kind op = op_names[j].op;
       const hl_json *ov = &om->value;
       if (op == OP_IN && ov->type != HL_JSON_ARRAY) {
-        rc = compile_error(err, m->key, m->key_len, om->key, "expected an array of values");
+        rc = compile_error(err, pointer_len, m->key, m->key_len, om, "expected an array of values");
         goto fail;
       }
       if (op == OP_EXISTS && !hl_json_is_bool(ov)) {
-        rc = compile_error(err, m->key, m->key_len, om->key, "expected true or false");
+        rc = compile_error(err, pointer_len, m->key, m->key_len, om, "expected true or false");
         goto fail;
       }
       if ((op == OP_GT || op == OP_GTE || op == OP_LT || op == OP_LTE) &&
           ov->type != HL_JSON_NUMBER && ov->type != HL_JSON_STRING) {
-        rc = compile_error(err, m->key, m->key_len, om->key, "expected a number or a string");
+        rc = compile_error(err, pointer_len, m->key, m->key_len, om, "expected a number or a string");
         goto fail;
       }
       c->ops[c->nops++] = (cond_op){op, ov};

@@ -1033,9 +1033,15 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
   snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
   hl_json_doc doc;
-  /* Malformed JSON. */
+  /* Malformed JSON: nothing to point into, so the detail names the whole
+   * body (""); an empty body the same. */
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\": ", &doc), 400);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_json");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_json");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
   hl_json_doc_dispose(&doc);
   /* Schema violation, with the JSON pointer of the field. */
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-bad", "-5"), 400);
@@ -1103,11 +1109,25 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   snprintf(u, sizeof u, "%s/nope", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 404);
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Nope\",\"url\":\"http://127.0.0.1:1/\"}", NULL), 400);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Nope\",\"url\":\"http://127.0.0.1:1/\"}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_event_type");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/event_type");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
+  hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"ftp://x/\"}", &doc), 400);
   HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/url");
   hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":{\"/a\":{\"$bogus\":1}}}", NULL), 400);
+  /* A bad filter: the pointer goes into the filter, the member name
+   * "/a" escaped as RFC 6901 asks ("~1"). */
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":{\"/a\":{\"$bogus\":1}}}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_filter");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/filter/~1a/$bogus");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":[1]}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/filter");
+  hl_json_doc_dispose(&doc);
   snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"T\",\"domain\":\"d\",\"schema\":{\"type\":\"nonsense\"}}", &doc), 400);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_schema");

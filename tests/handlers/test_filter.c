@@ -77,3 +77,36 @@ HL_TEST(bad_filters_name_the_field) {
   HL_ASSERT(strstr(compile_error("{\"/c\": {\"$gt\": [1]}}"), "number or a string") != NULL);
   HL_ASSERT(strstr(compile_error("{\"amount\": 1}"), "start with '/'") != NULL);
 }
+
+/* The pointer part of an error, as hl_filter_compile_at measures it: an
+ * RFC 6901 pointer into the filter, with the operator escaped like any
+ * member name, and nothing of the message. */
+static void pointer_of(const char *filter, char *out, size_t outlen) {
+  hl_json_doc fd;
+  hl_json_doc_init(&fd);
+  HL_ASSERT(hl_json_parse(&fd, filter, strlen(filter), NULL) == 0);
+  hl_filter *f = NULL;
+  hl_buf err = HL_BUF_INIT;
+  size_t plen = 99;
+  HL_ASSERT(hl_filter_compile_at(fd.root, &f, &err, &plen) == HL_EINVAL);
+  HL_ASSERT(plen <= err.len && plen < outlen);
+  HL_ASSERT(strncmp(err.data + plen, ": ", 2) == 0);
+  memcpy(out, err.data, plen);
+  out[plen] = '\0';
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&fd);
+}
+
+HL_TEST(the_error_pointer_is_measured_apart_from_the_message) {
+  char p[128];
+  pointer_of("{\"/amount\": {\"$bogus\": 1}}", p, sizeof p);
+  HL_ASSERT_EQ_STR(p, "/~1amount/$bogus");
+  pointer_of("{\"/a: b\": {\"$in\": 3}}", p, sizeof p); /* ": " inside the pointer */
+  HL_ASSERT_EQ_STR(p, "/~1a: b/$in");
+  pointer_of("{\"/c\": {\"$x/y~\": 1}}", p, sizeof p);  /* an operator with '/' and '~' */
+  HL_ASSERT_EQ_STR(p, "/~1c/$x~1y~0");
+  pointer_of("{\"amount\": 1}", p, sizeof p);
+  HL_ASSERT_EQ_STR(p, "/amount");
+  pointer_of("[1]", p, sizeof p); /* not an object: the filter itself */
+  HL_ASSERT_EQ_STR(p, "");
+}
