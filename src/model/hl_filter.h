@@ -24,8 +24,9 @@ typedef struct hl_filter hl_filter;
  * or empty filter compiles to one that matches every event. On error
  * returns HL_EINVAL and writes "<pointer into the filter>: <problem>" to err. */
 int hl_filter_compile(const hl_json *filter, hl_filter **out, hl_buf *err);
-/* The same; on error *pointer_len is how many leading bytes of err are the
- * pointer (0: the filter itself), so a caller can name the member at fault. */
+/* The same; on error *pointer_len is how many bytes of what this call
+ * appended to err are the pointer (0: the filter itself), so a caller can
+ * name the member at fault. */
 int hl_filter_compile_at(const hl_json *filter, hl_filter **out, hl_buf *err, size_t *pointer_len);
 bool hl_filter_match(const hl_filter *f, const hl_json *event);
 void hl_filter_free(hl_filter *f);
