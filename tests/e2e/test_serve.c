@@ -1026,6 +1026,18 @@ HL_TEST_T(health_names_dynamodb_when_it_is_down, 120) {
 }
 #endif
 
+/* A POST answered 400 with the given error code (NULL: any) whose first
+ * detail points at path. */
+static void expect_400_at(const char *url, const char *body, const char *error, const char *path) {
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", url, body, &doc), 400);
+  if (error) HL_ASSERT_EQ_STR(str_at(doc.root, "error"), error);
+  const hl_json *det = hl_json_get(doc.root, "details");
+  HL_ASSERT(det && det->type == HL_JSON_ARRAY && det->len >= 1);
+  HL_ASSERT_EQ_STR(str_at(&det->u.items[0], "path"), path);
+  hl_json_doc_dispose(&doc);
+}
+
 HL_TEST_T(bad_input_gets_documented_answers, 120) {
   start_both(NULL, NULL);
   char url[256], u[256];
@@ -1035,14 +1047,8 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   hl_json_doc doc;
   /* Malformed JSON: nothing to point into, so the detail names the whole
    * body (""); an empty body the same. */
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\": ", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_json");
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_json");
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
-  hl_json_doc_dispose(&doc);
+  expect_400_at(u, "{\"eventHeader\": ", "invalid_json", "");
+  expect_400_at(u, "", "invalid_json", "");
   /* Schema violation, with the JSON pointer of the field. */
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-bad", "-5"), 400);
   const char *bad =
@@ -1109,25 +1115,16 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   snprintf(u, sizeof u, "%s/nope", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 404);
   snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Nope\",\"url\":\"http://127.0.0.1:1/\"}", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_event_type");
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/event_type");
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "");
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"ftp://x/\"}", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/url");
-  hl_json_doc_dispose(&doc);
+  expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Nope\",\"url\":\"http://127.0.0.1:1/\"}",
+                "unknown_event_type", "/event_type");
+  expect_400_at(u, "", "invalid_json", "");
+  expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"ftp://x/\"}", NULL, "/url");
   /* A bad filter: the pointer goes into the filter, the member name
    * "/a" escaped as RFC 6901 asks ("~1"). */
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":{\"/a\":{\"$bogus\":1}}}", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_filter");
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/filter/~1a/$bogus");
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":[1]}", &doc), 400);
-  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/filter");
-  hl_json_doc_dispose(&doc);
+  expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":{\"/a\":{\"$bogus\":1}}}",
+                "invalid_filter", "/filter/~1a/$bogus");
+  expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":[1]}",
+                "invalid_filter", "/filter");
   snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"T\",\"domain\":\"d\",\"schema\":{\"type\":\"nonsense\"}}", &doc), 400);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_schema");
