@@ -2,6 +2,12 @@
  * the embedded queue, with no dispatcher (nothing is sent anywhere).
  *
  * The input is a short session: up to FUZZ_API_MAX_REQUESTS requests,
+ * after an optional first line "%options <words>" that sets up the process
+ * as an operator could: "partners" (HOOKLOOP_REQUIRE_PARTNERS=1), "seal"
+ * (credentials sealed at rest under a fixed key, as with
+ * HOOKLOOP_SECRET_KEY_FILE), "https" (HOOKLOOP_REQUIRE_HTTPS=1), "tokens"
+ * (HOOKLOOP_ADMIN_TOKEN=adm, HOOKLOOP_API_TOKEN=api: requests then need an
+ * "@authorization: Bearer ..." line). Then the requests,
  * separated by a line "===". Each is a request line "METHOD target" (the
  * target's query after '?'), then any number of header lines written
  * "@name: value", then the body (the rest, as bytes). A request without a
@@ -242,6 +248,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hl_queue *queue = hl_queue_embedded_create(store);
   hl_api api;
   hl_api_options opt = {.store_name = "sqlite", .loop = &loop, .metrics = &metrics, .backlog_high_water = 100000};
+  const char *s = (const char *)data, *end = s + size;
+  static const char optline[] = "%options ";
+  hl_sealer sealer;
+  bool sealed = false;
+  if (size >= sizeof optline - 1 && memcmp(s, optline, sizeof optline - 1) == 0) {
+    const char *le = memchr(s, '\n', size);
+    if (!le) le = end;
+    size_t n = (size_t)(le - s);
+    if (memmem(s, n, "partners", 8)) opt.require_partners = true;
+    if (memmem(s, n, "https", 5)) opt.require_https = true;
+    if (memmem(s, n, "tokens", 6)) {
+      opt.admin_token = "adm";
+      opt.api_token = "api";
+    }
+    if (memmem(s, n, "seal", 4)) {
+      static const uint8_t key[1][32] = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}};
+      hl_sealer_init(&sealer, key, 1);
+      opt.sealer = &sealer;
+      sealed = true;
+    }
+    s = le < end ? le + 1 : end;
+  }
   hl_api_init(&api, store, &reg, NULL, &opt);
   hl_api_use_queue(&api, queue, NULL);
   bool loaded = false;
@@ -249,7 +278,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(run_until(&loaded));
 
   static const char sep[] = "\n===\n";
-  const char *s = (const char *)data, *end = s + size;
   for (int i = 0; i < FUZZ_API_MAX_REQUESTS && s < end; i++) {
     const char *m = memmem(s, (size_t)(end - s), sep, sizeof sep - 1);
     one_request(&api, s, m ? m : end);
@@ -269,5 +297,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   queue->vt->destroy(queue);
   hl_registry_dispose(&reg);
   hl_metrics_dispose(&metrics);
+  if (sealed) hl_sealer_dispose(&sealer);
   return 0;
 }
