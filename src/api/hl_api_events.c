@@ -304,8 +304,7 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
 static intake *intake_new(hl_api *a, hl_http_req *req, hl_api_idem *idem) {
   if (req->body_len == 0) {
     hl_buf b = HL_BUF_INIT;
-    static const char det[] = "[{\"path\":\"\",\"message\":\"empty body\"}]";
-    hl_json_error_body(&b, "invalid_json", "the request body is empty; send a JSON document", det, sizeof det - 1);
+    hl_api_error_body_at(&b, "invalid_json", "the request body is empty; send a JSON document", "", "empty body");
     hl_api_idem_refuse(idem, req, 400, &b);
     return NULL;
   }

@@ -37,8 +37,8 @@ void hl_api_respond_error(hl_http_req *req, int status, const char *code, const 
 }
 
 /* One detail {"path": pointer, "message": text} as a one-element array. */
-void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, const char *message,
-                             const char *pointer, const char *detail) {
+void hl_api_error_body_at(hl_buf *out, const char *code, const char *message, const char *pointer,
+                          const char *detail) {
   hl_buf d = HL_BUF_INIT;
   hl_jw w;
   hl_jw_init(&w, &d);
@@ -48,8 +48,15 @@ void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, con
   hl_jw_key(&w, "message"); hl_jw_str(&w, detail);
   hl_jw_obj_end(&w);
   hl_jw_arr_end(&w);
-  hl_api_respond_error(req, status, code, message, d.data);
+  hl_json_error_body(out, code, message, d.data, d.len);
   hl_buf_dispose(&d);
+}
+
+void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, const char *message,
+                             const char *pointer, const char *detail) {
+  hl_buf b = HL_BUF_INIT;
+  hl_api_error_body_at(&b, code, message, pointer, detail);
+  hl_api_respond_buf(req, status, &b);
 }
 
 void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message) {

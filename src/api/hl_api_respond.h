@@ -33,6 +33,10 @@ void hl_api_respond_error(hl_http_req *req, int status, const char *code, const 
  * 400 names its field this way (fuzz/api.c holds the API to it). */
 void hl_api_respond_error_at(hl_http_req *req, int status, const char *code, const char *message,
                              const char *pointer, const char *detail);
+/* The same answer's body, appended to out (for answers that wait, such as
+ * an Idempotency-Key's refusal). */
+void hl_api_error_body_at(hl_buf *out, const char *code, const char *message, const char *pointer,
+                          const char *detail);
 /* 400 invalid_request with the JSON pointer of the offending field. */
 void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message);
 /* 503 store_unavailable with Retry-After: nothing was changed. */

@@ -371,13 +371,12 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   if ((v = hl_json_get(root, "filter")) != NULL && v->type != HL_JSON_NULL) {
     size_t plen = 0;
     if (hl_filter_compile_at(v, &c->filter, &err, &plen) != 0) {
-      /* err is "<pointer into the filter>: <problem>": the detail names
-       * the member under /filter. */
+      /* err is "<pointer into the filter>: <problem>" (plen bytes of
+       * pointer): the detail names the member under /filter. */
       hl_buf at = HL_BUF_INIT;
       hl_buf_puts(&at, "/filter");
-      if (err.data) hl_buf_append(&at, err.data, plen);
-      const char *why = err.data && err.len >= plen + 2 ? err.data + plen + 2 : "the filter is not usable";
-      hl_api_respond_error_at(req, 400, "invalid_filter", err.data ? err.data : why, at.data, why);
+      hl_buf_append(&at, err.data, plen);
+      hl_api_respond_error_at(req, 400, "invalid_filter", err.data, at.data, err.data + plen + 2);
       hl_buf_dispose(&at);
       goto done;
     }
