@@ -1,11 +1,10 @@
 #include "model/hl_retry.h"
 #include "common/hl_common.h"
+#include "common/hl_http_date.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define HOUR_MS (3600ull * 1000ull)
 
@@ -62,35 +61,29 @@ int hl_retry_next_delay(const hl_retry_schedule *s, unsigned attempts_made, uint
   return 0;
 }
 
-static int month_index(const char *m) {
-  static const char *names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  for (int i = 0; i < 12; i++)
-    if (strncmp(m, names[i], 3) == 0) return i;
-  return -1;
-}
-
 int hl_retry_after_parse(const char *value, int64_t now_ms, uint64_t *delay_ms) {
-  while (isspace((unsigned char)*value)) value++;
-  if (isdigit((unsigned char)*value)) {
-    char *end;
-    unsigned long long secs = strtoull(value, &end, 10);
-    while (isspace((unsigned char)*end)) end++;
-    if (*end) return HL_EPARSE;
-    *delay_ms = secs > 3600 ? HOUR_MS : secs * 1000ull;
+  /* The field value without its surrounding whitespace (and the CRLF the
+   * header callback hands over). */
+  const char *p = value, *end = value + strlen(value);
+  while (p < end && isspace((unsigned char)*p)) p++;
+  while (end > p && isspace((unsigned char)end[-1])) end--;
+  if (p == end) return HL_EPARSE;
+  if (isdigit((unsigned char)*p)) {
+    /* delta-seconds = 1*DIGIT; any count past an hour is an hour. */
+    uint64_t secs = 0;
+    for (; p < end; p++) {
+      if (!isdigit((unsigned char)*p)) return HL_EPARSE;
+      if (secs <= 3600) secs = secs * 10 + (uint64_t)(*p - '0');
+    }
+    *delay_ms = HL_MIN(secs, 3600) * 1000ull;
     return 0;
   }
-  /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-  char wd[4], mon[4], zone[4];
-  int day, year, hh, mm, ss;
-  if (sscanf(value, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &hh, &mm, &ss, zone) != 8 ||
-      strcmp(zone, "GMT") != 0 || month_index(mon) < 0)
-    return HL_EPARSE;
-  struct tm tm = {.tm_sec = ss, .tm_min = mm, .tm_hour = hh, .tm_mday = day,
-                  .tm_mon = month_index(mon), .tm_year = year - 1900};
-  int64_t at_ms = (int64_t)timegm(&tm) * 1000;
-  int64_t d = at_ms - now_ms;
-  if (d < 0) d = 0;
-  *delay_ms = (uint64_t)d > HOUR_MS ? HOUR_MS : (uint64_t)d;
+  int64_t at_s;
+  int64_t now_s = now_ms / 1000 - (now_ms % 1000 < 0);
+  if (hl_http_date_parse(p, (size_t)(end - p), now_s, &at_s) != 0) return HL_EPARSE;
+  /* Both instants lie within years 0–9999, so the difference cannot
+   * overflow; a date in the past means "now". */
+  int64_t d = at_s * 1000 - now_ms;
+  *delay_ms = d <= 0 ? 0 : (uint64_t)d > HOUR_MS ? HOUR_MS : (uint64_t)d;
   return 0;
 }

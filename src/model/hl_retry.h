@@ -24,8 +24,10 @@ void hl_retry_schedule_free(hl_retry_schedule *s);
 int hl_retry_next_delay(const hl_retry_schedule *s, unsigned attempts_made, uint32_t random,
                         uint64_t *delay_ms);
 
-/* Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate);
- * the delay is capped at 1 h. Returns 0 or HL_EPARSE. */
+/* Parses a Retry-After value (RFC 9110 §10.2.3), surrounding whitespace
+ * allowed: delta-seconds, or an HTTP-date in any of its three forms
+ * (common/hl_http_date.h) taken relative to now_ms. The delay is capped at
+ * 1 h; a date already past gives 0. Returns 0 or HL_EPARSE. */
 int hl_retry_after_parse(const char *value, int64_t now_ms, uint64_t *delay_ms);
 
 #endif

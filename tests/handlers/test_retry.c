@@ -61,3 +61,41 @@ HL_TEST(retry_after_seconds_and_dates) {
   HL_ASSERT(hl_retry_after_parse("soon", now, &d) != 0);
   HL_ASSERT(hl_retry_after_parse("12abc", now, &d) != 0);
 }
+
+/* RFC 9110 asks a recipient to take all three HTTP-date forms, and a
+ * partner's bytes are arbitrary: none may make the arithmetic overflow or a
+ * date out of range count as another. */
+HL_TEST(retry_after_takes_every_date_form_and_refuses_the_rest) {
+  int64_t now = (int64_t)784111777 * 1000; /* Sun, 06 Nov 1994 08:49:37 GMT */
+  uint64_t d = 1;
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("Sunday, 06-Nov-94 08:50:07 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  d = 1;
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("Sun Nov  6 08:50:07 1994", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  d = 1;
+  HL_ASSERT_EQ_INT(hl_retry_after_parse(" \tSun, 06 Nov 1994 08:50:07 GMT\r\n", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", now + 400, &d), 0);
+  HL_ASSERT_EQ_INT(d, 0); /* already past by 400 ms */
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("Fri, 31 Dec 9999 23:59:59 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 3600000); /* capped at an hour */
+  HL_ASSERT_EQ_INT(hl_retry_after_parse(" 120 \r\n", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 120000);
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("0", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 0);
+  HL_ASSERT_EQ_INT(hl_retry_after_parse("184467440737095516160000", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 3600000);
+  static const char *const bad[] = {
+    "", " \r\n", "-5", "+5", "1.5", "120 s", "120,5", "0x10",
+    "Sun, 06 Nov 2147483647 08:49:37 GMT", "Sun, 06 Nov -2147483648 08:49:37 GMT",
+    "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:00:00 GMT",
+    "Sun, 06 Nov 1994 08:49:37 GMTX", "Sun, 06 Nov 1994 08:49:37 GMT, 12",
+    "Sun, 6 Nov 1994 08:49:37 GMT",
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    d = 77;
+    HL_ASSERT_MSG(hl_retry_after_parse(bad[i], now, &d) == HL_EPARSE, "accepted \"%s\"", bad[i]);
+    HL_ASSERT_EQ_INT(d, 77);
+  }
+}

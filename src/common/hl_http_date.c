@@ -1,0 +1,152 @@
+#include "common/hl_http_date.h"
+#include "common/hl_common.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+/* Years 0–9999: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
+#define MIN_S (-62167219200LL)
+#define MAX_S 253402300799LL
+
+static const char *const day_short[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const day_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+static const char *const month_short[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1–12): the
+ * well-known era arithmetic, exact for every year this file reads. */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* The inverse: the date of a day count. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int days_in_month(int64_t y, int m) {
+  static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : n[m - 1];
+}
+
+/* A cursor over the text; every reader advances it only on success. */
+typedef struct {
+  const char *p, *end;
+} cur;
+
+static bool lit(cur *c, const char *s) {
+  size_t n = strlen(s);
+  if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0) return false;
+  c->p += n;
+  return true;
+}
+
+/* Exactly n digits. */
+static bool digits(cur *c, int n, int *out) {
+  if (c->end - c->p < n) return false;
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (c->p[i] < '0' || c->p[i] > '9') return false;
+    v = v * 10 + (c->p[i] - '0');
+  }
+  c->p += n;
+  *out = v;
+  return true;
+}
+
+/* Index of the name in `names` the text starts with, or -1. */
+static int name(cur *c, const char *const *names, int count) {
+  for (int i = 0; i < count; i++)
+    if (lit(c, names[i])) return i;
+  return -1;
+}
+
+/* time-of-day = hour ":" minute ":" second, 00:00:00 to 23:59:60. */
+static bool time_of_day(cur *c, int *secs) {
+  int h, mi, s;
+  if (!digits(c, 2, &h) || !lit(c, ":") || !digits(c, 2, &mi) || !lit(c, ":") || !digits(c, 2, &s) ||
+      h > 23 || mi > 59 || s > 60)
+    return false;
+  *secs = h * 3600 + mi * 60 + s;
+  return true;
+}
+
+int hl_http_date_parse(const char *s, size_t len, int64_t now_s, int64_t *unix_s) {
+  cur c = {s, s + len};
+  int mday, mon, year, secs;
+  if (name(&c, day_short, 7) >= 0 && lit(&c, ", ")) {
+    /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+    if (!digits(&c, 2, &mday) || !lit(&c, " ") || (mon = name(&c, month_short, 12)) < 0 || !lit(&c, " ") ||
+        !digits(&c, 4, &year) || !lit(&c, " ") || !time_of_day(&c, &secs) || !lit(&c, " GMT"))
+      return HL_EPARSE;
+  } else if ((c.p = s, name(&c, day_short, 7) >= 0) && lit(&c, " ")) {
+    /* asctime-date: Sun Nov  6 08:49:37 1994 */
+    if ((mon = name(&c, month_short, 12)) < 0 || !lit(&c, " ")) return HL_EPARSE;
+    bool one_digit = lit(&c, " "); /* date3 = month SP ( 2DIGIT / ( SP DIGIT ) ) */
+    if (!digits(&c, one_digit ? 1 : 2, &mday)) return HL_EPARSE;
+    if (!lit(&c, " ") || !time_of_day(&c, &secs) || !lit(&c, " ") || !digits(&c, 4, &year)) return HL_EPARSE;
+  } else {
+    /* rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT */
+    c.p = s;
+    int yy;
+    if (name(&c, day_long, 7) < 0 || !lit(&c, ", ") || !digits(&c, 2, &mday) || !lit(&c, "-") ||
+        (mon = name(&c, month_short, 12)) < 0 || !lit(&c, "-") || !digits(&c, 2, &yy) || !lit(&c, " ") ||
+        !time_of_day(&c, &secs) || !lit(&c, " GMT"))
+      return HL_EPARSE;
+    /* The year with these two digits in the hundred years that end 50
+     * years after now's: a date "more than 50 years in the future" is the
+     * latest past year with the same digits (RFC 9110 §5.6.7). */
+    int64_t now_y;
+    int m_, d_;
+    civil_from_days(now_s / 86400 - (now_s % 86400 < 0), &now_y, &m_, &d_);
+    int64_t y = now_y - ((now_y % 100) + 100) % 100 + yy;
+    if (y > now_y + 50) y -= 100;
+    else if (y <= now_y - 50) y += 100;
+    if (y < 0 || y > 9999) return HL_EPARSE;
+    year = (int)y;
+  }
+  if (c.p != c.end || mday < 1 || mday > days_in_month(year, mon + 1)) return HL_EPARSE;
+  int64_t t = days_from_civil(year, mon + 1, mday) * 86400 + secs;
+  if (t > MAX_S) return HL_EPARSE; /* a leap second past 9999's last */
+  *unix_s = t;
+  return 0;
+}
+
+int hl_http_date_format(int64_t unix_s, char out[HL_HTTP_DATE_LEN + 1]) {
+  if (unix_s < MIN_S || unix_s > MAX_S) return HL_EINVAL;
+  int64_t days = unix_s / 86400, secs = unix_s % 86400;
+  if (secs < 0) days--, secs += 86400;
+  int64_t y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  int wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+  /* Built by hand rather than strftime: %a and %b follow the locale. */
+  char *o = out;
+  memcpy(o, day_short[wday], 3), o += 3;
+  *o++ = ',', *o++ = ' ', *o++ = (char)('0' + d / 10), *o++ = (char)('0' + d % 10), *o++ = ' ';
+  memcpy(o, month_short[m - 1], 3), o += 3;
+  *o++ = ' ';
+  for (int64_t div = 1000; div; div /= 10) *o++ = (char)('0' + (y / div) % 10);
+  int64_t part[3] = {secs / 3600, secs / 60 % 60, secs % 60};
+  for (int i = 0; i < 3; i++) {
+    *o++ = i ? ':' : ' ';
+    *o++ = (char)('0' + part[i] / 10), *o++ = (char)('0' + part[i] % 10);
+  }
+  memcpy(o, " GMT", 5);
+  return 0;
+}

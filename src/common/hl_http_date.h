@@ -1,0 +1,36 @@
+/* hl_http_date.h — HTTP-date (RFC 9110 §5.6.7), read and written.
+ *
+ * A partner's Retry-After may be a date, and RFC 9110 asks every recipient
+ * to accept all three of its forms:
+ *
+ *   IMF-fixdate   Sun, 06 Nov 1994 08:49:37 GMT   (the one senders use)
+ *   rfc850-date   Sunday, 06-Nov-94 08:49:37 GMT  (obsolete)
+ *   asctime-date  Sun Nov  6 08:49:37 1994        (obsolete)
+ *
+ * The reader takes exactly the grammar: the day name must be one of the
+ * seven (it is not checked against the date, as the RFC leaves it), every
+ * field is in range (the day exists in its month, second 60 only as a
+ * leap second), and nothing precedes or follows. What a partner writes is
+ * arbitrary bytes, so nothing it can write makes the arithmetic overflow:
+ * a year has four digits at most. Pure functions, no locale, no time zone. */
+#ifndef HL_HTTP_DATE_H
+#define HL_HTTP_DATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The instant `s` (len bytes, no surrounding whitespace) names, in seconds
+ * since 1970-01-01T00:00:00Z, to *unix_s (negative before 1970). now_s is
+ * the present: an rfc850-date's two-digit year is the latest year with
+ * those digits that is at most 50 years after now's (RFC 9110 §5.6.7).
+ * The instant is within years 0–9999 (a leap second that would leave them
+ * is refused). Returns 0, or HL_EPARSE and leaves *unix_s alone. */
+int hl_http_date_parse(const char *s, size_t len, int64_t now_s, int64_t *unix_s);
+
+#define HL_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+
+/* Writes `unix_s` as an IMF-fixdate and a NUL into out. Years 0–9999 only
+ * (unix_s from -62167219200 to 253402300799); returns HL_EINVAL outside. */
+int hl_http_date_format(int64_t unix_s, char out[HL_HTTP_DATE_LEN + 1]);
+
+#endif
