@@ -1,6 +1,7 @@
 #include "loop/hl_http_server.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_http_date.h"
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "json/hl_json.h"
@@ -175,15 +176,10 @@ const char *hl_http_reason(int status) {
 }
 
 static const char *http_date(void) {
-  static __thread char buf[40];
+  static __thread char buf[HL_HTTP_DATE_LEN + 1];
   static __thread time_t last;
   time_t now = time(NULL);
-  if (now != last) {
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    last = now;
-  }
+  if (now != last && hl_http_date_format(now, buf) == 0) last = now;
   return buf;
 }
 

@@ -3,6 +3,7 @@
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_common.h"
+#include "common/hl_http_date.h"
 #include "loop/hl_http_server.h"
 
 #include <arpa/inet.h>
@@ -167,6 +168,13 @@ static void client_keepalive_and_pipelining(void) {
   read_responses(fd, buf, sizeof buf, 1);
   HL_ASSERT(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"path\":\"/one\"") && strstr(buf, "\"query\":\"x=1\""));
   HL_ASSERT(strstr(buf, "Connection: keep-alive"));
+  /* Date (RFC 9110 §6.6.1): an IMF-fixdate of the present. */
+  const char *date = strstr(buf, "\r\nDate: ");
+  HL_ASSERT(date);
+  int64_t when = 0, now = (int64_t)time(NULL);
+  HL_ASSERT_EQ_INT(hl_http_date_parse(date + 8, HL_HTTP_DATE_LEN, now, &when), 0);
+  HL_ASSERT(strncmp(date + 8 + HL_HTTP_DATE_LEN, "\r\n", 2) == 0);
+  HL_ASSERT_MSG(when <= now && when >= now - 5, "Date %lld, now %lld", (long long)when, (long long)now);
   /* Same connection, three pipelined requests: answered in order. */
   send_all(fd, "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
                "GET /b HTTP/1.1\r\nHost: t\r\n\r\n"
