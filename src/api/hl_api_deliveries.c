@@ -42,15 +42,27 @@ static bool digits_i64(const char *s, size_t n, int64_t *out) {
   return true;
 }
 
+/* The number the n digits at s spell; -1 when one is not a digit. */
+static int fixed_digits(const char *s, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i])) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
 bool hl_api_time_parse(const char *s, int64_t *ms) {
   size_t n = strlen(s);
   if (digits_i64(s, n, ms)) return true;
-  /* RFC 3339: 2026-11-29T20:31:33(.123)?(Z|+01:00) */
-  int y, mo, d, h, mi, sec, used = 0;
-  if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19 ||
-      mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+  /* RFC 3339: 2026-11-29T20:31:33(.123)?(Z|+01:00), every field its exact
+   * digits (sscanf's %d would take signs and spaces) and in range. */
+  if (n < 20 || s[4] != '-' || s[7] != '-' || !strchr("Tt ", s[10]) || s[13] != ':' || s[16] != ':') return false;
+  int y = fixed_digits(s, 4), mo = fixed_digits(s + 5, 2), d = fixed_digits(s + 8, 2);
+  int h = fixed_digits(s + 11, 2), mi = fixed_digits(s + 14, 2), sec = fixed_digits(s + 17, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
     return false;
-  const char *p = s + used;
+  const char *p = s + 19;
   int64_t frac = 0;
   if (*p == '.') {
     int64_t scale = 100;
@@ -61,17 +73,19 @@ bool hl_api_time_parse(const char *s, int64_t *ms) {
   if (*p == 'Z' || *p == 'z') {
     p++;
   } else if (*p == '+' || *p == '-') {
-    int oh, om, u = 0;
-    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &u) != 2 || u != 5 || oh > 23 || om > 59) return false;
+    int oh = fixed_digits(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : fixed_digits(p + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return false;
     off = (*p == '-' ? -1 : 1) * ((int64_t)oh * 60 + om) * 60000;
     p += 6;
   } else {
     return false;
   }
   if (*p) return false;
-  struct tm tm = {.tm_sec = sec, .tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = mo - 1,
-                  .tm_year = y - 1900};
-  int64_t t = (int64_t)timegm(&tm) * 1000 + frac - off;
+  struct tm tm = {.tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = mo - 1, .tm_year = y - 1900}, back;
+  time_t day = timegm(&tm);
+  /* timegm normalizes: 31 February comes back as a day of March. */
+  if (!gmtime_r(&day, &back) || back.tm_mday != d || back.tm_mon != mo - 1) return false;
+  int64_t t = ((int64_t)day + sec) * 1000 + frac - off;
   if (t < 0) return false;
   *ms = t;
   return true;

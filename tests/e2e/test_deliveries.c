@@ -142,6 +142,10 @@ HL_TEST_T(search_pages_through_one_subscription_by_status_and_time, 120) {
     {"status=LOST", "?status"}, {"limit=0", "?limit"}, {"limit=501", "?limit"},
     {"since=yesterday", "?since"}, {"until=2026-13-01T00:00:00Z", "?until"},
     {"since=2000&until=1000", "?until"}, {"cursor=nope", "?cursor"},
+    /* RFC 3339's fields are exact digits, and the day exists */
+    {"since=2026-02-29T00:00:00Z", "?since"}, {"since=2026-11-29T-1:00:00Z", "?since"},
+    {"since=2026-11-29T%201:00:00Z", "?since"}, {"until=2026-11-29T01:00:00%2B1:00", "?until"},
+    {"until=2026-11-29T01:00:00Z%20", "?until"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     snprintf(q, sizeof q, "subscription_id=%s&%s", gone, bad[i].query);
