@@ -137,8 +137,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
   http_call *c = userp;
   size_t len = size * n;
   if (!c->ans) ans_take(c);
-  /* A status line starts the answer's headers again (after a 1xx). */
-  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0;
+  /* A status line starts the answer's headers again: a 1xx's lines, its
+   * Retry-After too, belong to no final answer (RFC 9110 §15.2). */
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0, c->retry_after_ms = 0;
   else if (len <= sizeof c->ans->headers - c->resp_headers_len) {
     memcpy(c->ans->headers + c->resp_headers_len, buf, len); /* whole lines only */
     c->resp_headers_len += len;

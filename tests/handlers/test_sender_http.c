@@ -2,12 +2,18 @@
  * (hl_http_server): bursts larger than its fixed minimum of kept calls
  * reuse the calls of the burst before, each an easy handle set up once,
  * and the pool falls back to that minimum, a call a request, once the load
- * has been smaller for two windows. */
+ * has been smaller for two windows. A partner written by hand byte for
+ * byte checks what is read from an answer with an interim 1xx before it. */
 #include "hl_test.h"
 #include "hl_testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/hl_common.h"
@@ -31,6 +37,8 @@ typedef struct {
   hl_eq_item item;
   hl_send_verdict verdict;
   long code;
+  uint64_t retry_after_ms;
+  char headers[HL_SEND_HEADERS_SIZE + 1]; /* the answer's header lines, as the attempt log gets them */
   bool done;
 } send_slot;
 static send_slot slots[BURST];
@@ -53,6 +61,9 @@ static void on_done(hl_send_req *req, const hl_send_result *res) {
   send_slot *s = hl_container_of(req, send_slot, req);
   s->verdict = res->verdict;
   s->code = res->status_code;
+  s->retry_after_ms = res->retry_after_ms;
+  memcpy(s->headers, res->resp_headers, res->resp_headers_len);
+  s->headers[res->resp_headers_len] = '\0';
   s->done = true;
   ndone++;
 }
@@ -140,6 +151,99 @@ HL_TEST(a_burst_reuses_the_last_bursts_calls_and_the_pool_shrinks_when_the_load_
   hl_http_server_destroy(srv, closed, &gone);
   uv_run(&loop, UV_RUN_DEFAULT);
   HL_ASSERT_EQ_INT(gone, 2);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_registry_dispose(&reg);
+  hl_curl_global_cleanup();
+}
+
+/* A partner written by hand, byte for byte: one connection, and for each
+ * request read the next answer of `answers` (NULL ends the list). */
+static const char *const *raw_answers;
+static int raw_fd;
+
+static void *raw_partner(void *arg) {
+  (void)arg;
+  int c = accept(raw_fd, NULL, NULL);
+  HL_ASSERT(c >= 0);
+  for (const char *const *a = raw_answers; *a; a++) {
+    char buf[4096];
+    size_t n = 0;
+    /* A request ends with its 7-byte body {"n":1}. */
+    while (n < 7 || memcmp(buf + n - 7, "{\"n\":1}", 7) != 0) {
+      ssize_t r = read(c, buf + n, sizeof buf - n);
+      HL_ASSERT(r > 0);
+      n += (size_t)r;
+    }
+    HL_ASSERT(write(c, *a, strlen(*a)) == (ssize_t)strlen(*a));
+  }
+  close(c);
+  return NULL;
+}
+
+/* RFC 9110 §15.2: a 1xx is interim; its header lines belong to no final
+ * answer. A Retry-After in an Early Hints must not postpone the retry of
+ * the 503 that follows, nor show in the attempt log's headers. */
+HL_TEST(only_the_final_answers_retry_after_and_headers_count) {
+  static const char *const answers[] = {
+    "HTTP/1.1 103 Early Hints\r\nRetry-After: 3600\r\nLink: </a.css>; rel=preload\r\n\r\n"
+    "HTTP/1.1 503 Service Unavailable\r\nX-Final: yes\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 503 Service Unavailable\r\nRetry-After:  7 \r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n",
+    NULL,
+  };
+  raw_answers = answers;
+  HL_ASSERT_EQ_INT(hl_curl_global_init(), 0);
+  uv_loop_init(&loop);
+  raw_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  HL_ASSERT(bind(raw_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(raw_fd, 4) == 0);
+  HL_ASSERT(getsockname(raw_fd, (struct sockaddr *)&sa, &sl) == 0);
+  pthread_t th;
+  pthread_create(&th, NULL, raw_partner, NULL);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
+
+  hl_registry reg;
+  hl_registry_init(&reg);
+  hl_sub_rec r = {.subscription_id = hl_strdup("s"), .partner_id = hl_strdup("p"), .event_type = hl_strdup("T"),
+                  .url = hl_strdup(url), .secret = hl_strdup("whsec_c2VjcmV0LWZvci10aGUtcG9vbC10ZXN0"),
+                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 1};
+  hl_sub *sub = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
+  HL_ASSERT(sub != NULL);
+  hl_curl_uv cu;
+  HL_ASSERT_EQ_INT(hl_curl_uv_init(&cu, &loop, 4), 0);
+  hl_sender_http_options opt = {.allow_private_targets = true};
+  hl_sender *snd = hl_sender_http_create(&cu, &opt);
+
+  static const struct { long code; uint64_t retry_after_ms; } want_of[] = {{503, 0}, {503, 7000}, {429, 0}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(want_of); i++) {
+    send_slot *s = &slots[0];
+    memset(s, 0, sizeof *s);
+    s->item.d.event_id = (char *)"evt-raw";
+    s->item.body = (char *)"{\"n\":1}";
+    s->item.body_len = 7;
+    s->req = (hl_send_req){.sub = sub, .item = &s->item, .done = on_done};
+    ndone = 0;
+    snd->vt->send(snd, &s->req);
+    for (int k = 0; k < 1000000 && ndone < 1; k++) uv_run(&loop, UV_RUN_ONCE);
+    HL_ASSERT_EQ_INT(ndone, 1);
+    HL_ASSERT_EQ_INT(s->verdict, HL_SEND_RETRY);
+    HL_ASSERT_EQ_INT(s->code, want_of[i].code);
+    HL_ASSERT_MSG(s->retry_after_ms == want_of[i].retry_after_ms, "answer %zu: Retry-After %llu ms", i,
+                  (unsigned long long)s->retry_after_ms);
+    if (i == 0) {
+      HL_ASSERT(strstr(s->headers, "X-Final: yes") != NULL);
+      HL_ASSERT(strstr(s->headers, "Link:") == NULL && strstr(s->headers, "Retry-After") == NULL);
+    }
+  }
+  pthread_join(th, NULL);
+  close(raw_fd);
+  snd->vt->close(snd);
+  int gone = 0;
+  hl_curl_uv_close(&cu, closed, &gone);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(gone, 1);
   HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
   hl_registry_dispose(&reg);
   hl_curl_global_cleanup();
