@@ -1,9 +1,9 @@
-/* fuzz_retry: a partner's Retry-After (src/model/hl_retry, with the
- * HTTP-date reader of src/common/hl_http_date) and a subscription's retry
- * schedule, both read from the same input.
+/* fuzz_retry: a partner's Retry-After (hl_http_retry_after_parse and the
+ * HTTP-date reader, src/common/hl_http_time) and a subscription's retry
+ * schedule (src/model/hl_retry), both read from the same input.
  *
  * Properties, beyond no crash, leak or undefined behaviour (a partner's
- * bytes reach hl_retry_after_parse as they come):
+ * bytes reach hl_http_retry_after_parse as they come):
  * - Retry-After: an answer is 0 or HL_EPARSE, and a refusal leaves the
  *   delay alone; a delay is at most an hour; a value of digits only is
  *   always taken, as min(value, 3600) seconds; any other value is taken
@@ -18,7 +18,7 @@
  *   within ±20 % of its entry; a refusal is HL_EINVAL with a message. */
 #include "fuzz_util.h"
 #include "common/hl_common.h"
-#include "common/hl_http_date.h"
+#include "common/hl_http_time.h"
 #include "model/hl_retry.h"
 
 #include <ctype.h>
@@ -60,14 +60,14 @@ static void check_written_back(const char *s, size_t len, int64_t t) {
   FUZZ_CHECK((size_t)(s + len - after) == strlen(want) && memcmp(after, want, strlen(want)) == 0);
 }
 
-static void check_retry_after(const char *value, int64_t now_ms) {
+static void check_retry_after(const char *value, size_t len, int64_t now_ms) {
   uint64_t delay = 0xfeedu;
-  int rc = hl_retry_after_parse(value, now_ms, &delay);
+  int rc = hl_http_retry_after_parse(value, len, now_ms, HOUR_MS, &delay);
   FUZZ_CHECK(rc == 0 || rc == HL_EPARSE);
   if (rc != 0) FUZZ_CHECK(delay == 0xfeedu);
   else FUZZ_CHECK(delay <= HOUR_MS);
 
-  const char *p = value, *end = value + strlen(value);
+  const char *p = value, *end = value + len;
   while (p < end && isspace((unsigned char)*p)) p++;
   while (end > p && isspace((unsigned char)end[-1])) end--;
   bool all_digits = p < end;
@@ -139,9 +139,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = hl_malloc(size + 1);
   memcpy(text, data, size);
-  text[size] = '\0'; /* a header value or a column's text ends at a NUL */
-  check_retry_after(text, 1796083200123); /* 2026-12-01T00:00:00.123Z */
-  check_retry_after(text, 784111777000);  /* the RFC's example instant, 1994 */
+  text[size] = '\0'; /* a schedule is text: it ends at a NUL */
+  check_retry_after(text, size, 1796083200123); /* 2026-12-01T00:00:00.123Z */
+  check_retry_after(text, size, 784111777000);  /* the RFC's example instant, 1994 */
   check_schedule(text);
   hl_free(text);
   return 0;

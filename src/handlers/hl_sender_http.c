@@ -3,8 +3,8 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_highwater.h"
+#include "common/hl_http_time.h"
 #include "crypto/hl_webhook_sig.h"
-#include "model/hl_retry.h"
 #include "model/hl_sub_ed25519.h"
 #include "model/hl_sub_secrets.h"
 
@@ -19,6 +19,9 @@
 #define CALL_HEADERS 8  /* content-type ... traceparent: the most a request adds */
 #define POOL_MIN 256    /* calls kept for reuse, however few were in use lately */
 #define POOL_WINDOW_MS 10000 /* hl_sender_http_options.pool_window_ms when 0 */
+/* A partner's Retry-After is honoured up to an hour (docs/retries.md); the
+ * dispatcher cuts it further to the subscription's max retry delay. */
+#define RETRY_AFTER_MAX_MS (3600u * 1000u)
 
 typedef struct http_sender http_sender;
 
@@ -144,14 +147,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
     memcpy(c->ans->headers + c->resp_headers_len, buf, len); /* whole lines only */
     c->resp_headers_len += len;
   }
-  if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
-    char v[128];
-    size_t vl = HL_MIN(len - 12, sizeof v - 1);
-    memcpy(v, buf + 12, vl);
-    v[vl] = '\0';
-    uint64_t ms = 0;
-    if (hl_retry_after_parse(v, hl_wall_ms(), &ms) == 0) c->retry_after_ms = ms;
-  }
+  if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0)
+    hl_http_retry_after_parse(buf + 12, len - 12, hl_wall_ms(), RETRY_AFTER_MAX_MS, &c->retry_after_ms);
   return len;
 }
 

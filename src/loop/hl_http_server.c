@@ -1,7 +1,7 @@
 #include "loop/hl_http_server.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
-#include "common/hl_http_date.h"
+#include "common/hl_http_time.h"
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
 #include "json/hl_json.h"

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/hl_common.h"
+#include "common/hl_http_time.h"
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
@@ -216,16 +217,12 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *data) {
   hl_inbox_req *r = data;
   size_t len = size * n;
   static const char name[] = "retry-after:";
-  if (len > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
-    /* Seconds only; an HTTP date is rare from an API and is ignored. */
-    uint64_t s = 0;
-    size_t i = sizeof name - 1;
-    while (i < len && ptr[i] == ' ') i++;
-    size_t digits = 0;
-    for (; i < len && ptr[i] >= '0' && ptr[i] <= '9' && digits < 9; i++, digits++)
-      s = s * 10 + (uint64_t)(ptr[i] - '0');
-    if (digits) r->retry_after_ms = s * 1000;
-  }
+  /* A status line starts an answer's headers: a 1xx's belong to no final
+   * answer (RFC 9110 §15.2). */
+  if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) r->retry_after_ms = 0;
+  else if (len > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0)
+    hl_http_retry_after_parse(ptr + sizeof name - 1, len - (sizeof name - 1), wall_ms(r->c), r->c->opt.backoff_cap_ms,
+                              &r->retry_after_ms);
   return len;
 }
 

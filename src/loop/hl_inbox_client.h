@@ -26,7 +26,8 @@
  * one event. Each request has its own bounded retry: 5xx, 408, 429 and
  * connection errors are retried (fetch_max_attempts / ack_max_attempts in
  * all) after an exponential back-off with jitter, at least the answer's
- * Retry-After (seconds, capped at backoff_cap_ms); other answers are final.
+ * Retry-After (seconds or an HTTP-date, capped at backoff_cap_ms); other
+ * answers are final.
  * GET and the ack are idempotent on the inbox's side, so a retry after an
  * answer that was lost cannot do harm.
  *

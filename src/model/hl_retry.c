@@ -1,6 +1,5 @@
 #include "model/hl_retry.h"
 #include "common/hl_common.h"
-#include "common/hl_http_date.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -58,32 +57,5 @@ int hl_retry_next_delay(const hl_retry_schedule *s, unsigned attempts_made, uint
    * partner is not hit by all of them at once. */
   double factor = 0.8 + 0.4 * ((double)random / 4294967295.0);
   *delay_ms = (uint64_t)((double)base * factor + 0.5);
-  return 0;
-}
-
-int hl_retry_after_parse(const char *value, int64_t now_ms, uint64_t *delay_ms) {
-  /* The field value without its surrounding whitespace (and the CRLF the
-   * header callback hands over). */
-  const char *p = value, *end = value + strlen(value);
-  while (p < end && isspace((unsigned char)*p)) p++;
-  while (end > p && isspace((unsigned char)end[-1])) end--;
-  if (p == end) return HL_EPARSE;
-  if (isdigit((unsigned char)*p)) {
-    /* delta-seconds = 1*DIGIT; any count past an hour is an hour. */
-    uint64_t secs = 0;
-    for (; p < end; p++) {
-      if (!isdigit((unsigned char)*p)) return HL_EPARSE;
-      if (secs <= 3600) secs = secs * 10 + (uint64_t)(*p - '0');
-    }
-    *delay_ms = HL_MIN(secs, 3600) * 1000ull;
-    return 0;
-  }
-  int64_t at_s;
-  int64_t now_s = now_ms / 1000 - (now_ms % 1000 < 0);
-  if (hl_http_date_parse(p, (size_t)(end - p), now_s, &at_s) != 0) return HL_EPARSE;
-  /* Both instants lie within years 0–9999, so the difference cannot
-   * overflow; a date in the past means "now". */
-  int64_t d = at_s * 1000 - now_ms;
-  *delay_ms = d <= 0 ? 0 : (uint64_t)d > HOUR_MS ? HOUR_MS : (uint64_t)d;
   return 0;
 }

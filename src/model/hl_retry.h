@@ -1,4 +1,5 @@
-/* hl_retry.h — retry schedules ("1s,5s,30s,2m,10m,1h,4h") and Retry-After. */
+/* hl_retry.h — retry schedules ("1s,5s,30s,2m,10m,1h,4h"). A partner's
+ * Retry-After is read by common/hl_http_time.h. */
 #ifndef HL_RETRY_H
 #define HL_RETRY_H
 
@@ -23,11 +24,5 @@ void hl_retry_schedule_free(hl_retry_schedule *s);
  * from `random`. Returns 0, or HL_ENOTFOUND when the schedule is exhausted. */
 int hl_retry_next_delay(const hl_retry_schedule *s, unsigned attempts_made, uint32_t random,
                         uint64_t *delay_ms);
-
-/* Parses a Retry-After value (RFC 9110 §10.2.3), surrounding whitespace
- * allowed: delta-seconds, or an HTTP-date in any of its three forms
- * (common/hl_http_date.h) taken relative to now_ms. The delay is capped at
- * 1 h; a date already past gives 0. Returns 0 or HL_EPARSE. */
-int hl_retry_after_parse(const char *value, int64_t now_ms, uint64_t *delay_ms);
 
 #endif

@@ -1,7 +1,8 @@
 /* The inbox client against the mock Triggers API (tools/mock_triggers, its
  * own process) over loopback: tokens and their renewal, 401s, paging, acks
  * and their retry, jwt mode, exact payloads. Order and counts are read from
- * the mock's request log; no assertion depends on how long anything takes. */
+ * the mock's request log; no assertion depends on how long anything takes,
+ * but for one lower bound that a Retry-After date sets. */
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "inbox_mock.h"
@@ -493,6 +494,35 @@ HL_TEST(fetch_retried_after_5xx) {
   HL_ASSERT_EQ_INT(r.attempts, 2);
   assert_log(&e.m, "POST /auth/token 200 | GET /inbox 500 t1 | GET /inbox 200 t1 | GET /inbox 500 t1 | "
                    "GET /inbox 500 t1");
+  env_stop(&e);
+}
+
+/* A Retry-After that is an HTTP-date, in each of the three forms RFC 9110
+ * asks a recipient to read: the retry waits until then, far longer than
+ * the 5 ms back-off of these tests would. The one bound on time in this
+ * file, and a lower one: a date two seconds ahead, to the second, is at
+ * least a second away when it is read. */
+HL_TEST(a_retry_after_date_in_any_form_holds_the_retry) {
+  static const char *const forms[] = {"imf", "rfc850", "asctime"};
+  env e;
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .fetch_max_attempts = 2, .backoff_cap_ms = 3000}, NULL,
+            2);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(forms); i++) {
+    char cfg[160];
+    snprintf(cfg, sizeof cfg, "{\"fail_inbox\":1,\"inbox_retry_after_in_s\":2,\"inbox_retry_after_form\":\"%s\"}",
+             forms[i]);
+    inbox_mock_post(&e.m, "/_control/config", cfg);
+    hl_inbox_result r;
+    uint64_t t0 = uv_hrtime();
+    hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
+    uint64_t waited_ms = (uv_hrtime() - t0) / 1000000;
+    HL_ASSERT_MSG(r.status == 0 && p && p->n == 2, "%s: %s", forms[i], r.error);
+    HL_ASSERT_EQ_INT(r.attempts, 2);
+    HL_ASSERT_MSG(waited_ms >= 900, "%s: the retry came after %llu ms", forms[i], (unsigned long long)waited_ms);
+    hl_inbox_page_free(p);
+  }
+  assert_log(&e.m, "POST /auth/token 200 | GET /inbox 500 t1 | GET /inbox 200 t1 | GET /inbox 500 t1 | "
+                   "GET /inbox 200 t1 | GET /inbox 500 t1 | GET /inbox 200 t1");
   env_stop(&e);
 }
 

@@ -3,7 +3,7 @@
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_common.h"
-#include "common/hl_http_date.h"
+#include "common/hl_http_time.h"
 #include "loop/hl_http_server.h"
 
 #include <arpa/inet.h>

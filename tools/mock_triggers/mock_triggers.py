@@ -52,7 +52,10 @@ Control (no token needed):
                          fail_auth (N /auth/token answered auth_fail_status,
                          default 500), reject_bearer (N valid bearers
                          refused with 401), fail_inbox (N GET /inbox answered
-                         500), fail_acks (N acks answered ack_fail_status,
+                         500; with inbox_retry_after_in_s: S, each carries
+                         Retry-After as an HTTP-date S seconds ahead of the
+                         mock's clock, in the form inbox_retry_after_form
+                         names: imf (default), rfc850 or asctime), fail_acks (N acks answered ack_fail_status,
                          default 500), fail_ack_ids ({id: N}); delay_ms
                          ({"auth"|"inbox"|"ack": ms}: slow answers); hold
                          (["auth"|"inbox"|"ack"]: requests of those routes
@@ -149,6 +152,8 @@ def default_config(args):
         "auth_fail_status": 500,
         "reject_bearer": 0,
         "fail_inbox": 0,
+        "inbox_retry_after_in_s": None,
+        "inbox_retry_after_form": "imf",
         "fail_acks": 0,
         "ack_fail_status": 500,
         "fail_ack_ids": {},
@@ -332,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.counts["inbox_requests"] += 1
             cfg = st.config
-            status, text, err = 200, None, None
+            status, text, err, headers = 200, None, None, []
             lim = q.get("limit", [])
             cur = q.get("cursor")
             pos = 0
@@ -355,6 +360,11 @@ class Handler(BaseHTTPRequestHandler):
                 st.counts["inbox_faults"] += 1
                 status = 500
                 text = json.dumps({"error": "injected", "message": "injected inbox failure", "details": []})
+                if cfg["inbox_retry_after_in_s"] is not None:
+                    at = time.gmtime(st.now() + cfg["inbox_retry_after_in_s"])
+                    form = {"imf": "%a, %d %b %Y %H:%M:%S GMT", "rfc850": "%A, %d-%b-%y %H:%M:%S GMT",
+                            "asctime": "%a %b %e %H:%M:%S %Y"}[cfg["inbox_retry_after_form"]]
+                    headers = [("Retry-After", time.strftime(form, at))]
             else:
                 limit = int(lim[0])
                 sizes = cfg["page_sizes"]
@@ -382,7 +392,7 @@ class Handler(BaseHTTPRequestHandler):
                 entry.update(ids=[ev["id"] for ev in page], next=nxt, limit=limit)
             entry["status"] = status
             st.record(entry)
-        return self.send(status, text)
+        return self.send(status, text, headers)
 
     def ack(self, event_id, entry):
         st = self.server.state

@@ -1,16 +1,23 @@
 /* HTTP-date against glibc's own calendar: every instant written is what
  * gmtime_r and strftime (C locale) write, and each of the three forms of
  * RFC 9110 §5.6.7 reads back to the instant timegm gives. The refusals are
- * stated by hand from the grammar. */
+ * stated by hand from the grammar. Then Retry-After, which every client of
+ * the project that honours one reads with hl_http_retry_after_parse. */
 #include "hl_test.h"
 #include "common/hl_common.h"
-#include "common/hl_http_date.h"
+#include "common/hl_http_time.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static int parse(const char *s, int64_t now_s, int64_t *t) { return hl_http_date_parse(s, strlen(s), now_s, t); }
+
+/* A Retry-After read as the partner sender reads it: up to an hour. */
+static int ra(const char *v, int64_t now_ms, uint64_t *d) {
+  return hl_http_retry_after_parse(v, strlen(v), now_ms, 3600000, d);
+}
 
 #define NOW_2026 1796083200 /* 2026-12-01T00:00:00Z */
 
@@ -139,4 +146,79 @@ HL_TEST(what_the_grammar_refuses) {
   const char *line = "Sun, 06 Nov 1994 08:49:37 GMT\r\n";
   HL_ASSERT_EQ_INT(hl_http_date_parse(line, HL_HTTP_DATE_LEN, NOW_2026, &t), 0);
   HL_ASSERT_EQ_INT(hl_http_date_parse(line, HL_HTTP_DATE_LEN - 1, NOW_2026, &t), HL_EPARSE);
+}
+
+HL_TEST(retry_after_seconds_and_dates) {
+  uint64_t d;
+  HL_ASSERT_EQ_INT(ra("120", 0, &d), 0);
+  HL_ASSERT_EQ_INT(d, 120000);
+  HL_ASSERT_EQ_INT(ra("99999", 0, &d), 0);
+  HL_ASSERT_EQ_INT(d, 3600000); /* capped at an hour */
+  int64_t now = (int64_t)784111777 * 1000; /* Sun, 06 Nov 1994 08:49:37 GMT */
+  HL_ASSERT_EQ_INT(ra("Sun, 06 Nov 1994 08:50:07 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  HL_ASSERT_EQ_INT(ra("Sun, 06 Nov 1994 08:00:00 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 0);
+  HL_ASSERT(ra("soon", now, &d) != 0);
+  HL_ASSERT(ra("12abc", now, &d) != 0);
+}
+
+/* RFC 9110 asks a recipient to take all three HTTP-date forms, and a
+ * partner's bytes are arbitrary: none may make the arithmetic overflow or a
+ * date out of range count as another. */
+HL_TEST(retry_after_takes_every_date_form_and_refuses_the_rest) {
+  int64_t now = (int64_t)784111777 * 1000; /* Sun, 06 Nov 1994 08:49:37 GMT */
+  uint64_t d = 1;
+  HL_ASSERT_EQ_INT(ra("Sunday, 06-Nov-94 08:50:07 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  d = 1;
+  HL_ASSERT_EQ_INT(ra("Sun Nov  6 08:50:07 1994", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  d = 1;
+  HL_ASSERT_EQ_INT(ra(" \tSun, 06 Nov 1994 08:50:07 GMT\r\n", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 30000);
+  HL_ASSERT_EQ_INT(ra("Sun, 06 Nov 1994 08:49:37 GMT", now + 400, &d), 0);
+  HL_ASSERT_EQ_INT(d, 0); /* already past by 400 ms */
+  HL_ASSERT_EQ_INT(ra("Fri, 31 Dec 9999 23:59:59 GMT", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 3600000); /* capped at an hour */
+  HL_ASSERT_EQ_INT(ra(" 120 \r\n", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 120000);
+  HL_ASSERT_EQ_INT(ra("0", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 0);
+  HL_ASSERT_EQ_INT(ra("184467440737095516160000", now, &d), 0);
+  HL_ASSERT_EQ_INT(d, 3600000);
+  static const char *const bad[] = {
+    "", " \r\n", "-5", "+5", "1.5", "120 s", "120,5", "0x10",
+    "Sun, 06 Nov 2147483647 08:49:37 GMT", "Sun, 06 Nov -2147483648 08:49:37 GMT",
+    "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:00:00 GMT",
+    "Sun, 06 Nov 1994 08:49:37 GMTX", "Sun, 06 Nov 1994 08:49:37 GMT, 12",
+    "Sun, 6 Nov 1994 08:49:37 GMT",
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    d = 77;
+    HL_ASSERT_MSG(ra(bad[i], now, &d) == HL_EPARSE, "accepted \"%s\"", bad[i]);
+    HL_ASSERT_EQ_INT(d, 77);
+  }
+}
+
+/* The cap is the caller's (the inbox client's back-off cap), and only
+ * `len` bytes are read. */
+HL_TEST(retry_after_is_capped_by_the_caller_and_read_within_its_length) {
+  uint64_t d = 0;
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("9", 1, 0, 10000, &d), 0);
+  HL_ASSERT_EQ_INT(d, 9000);
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("11", 2, 0, 10000, &d), 0);
+  HL_ASSERT_EQ_INT(d, 10000);
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("10", 2, 0, 10500, &d), 0);
+  HL_ASSERT_EQ_INT(d, 10000);
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("120xyz", 3, 0, 3600000, &d), 0);
+  HL_ASSERT_EQ_INT(d, 120000); /* "xyz" lies past len */
+  int64_t now = (int64_t)784111777 * 1000;
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("Sun, 06 Nov 1994 08:50:07 GMT\r\n", 31, now, 10000, &d), 0);
+  HL_ASSERT_EQ_INT(d, 10000);
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("Sun, 06 Nov 1994 08:49:42 GMT", 29, now, 10000, &d), 0);
+  HL_ASSERT_EQ_INT(d, 5000);
+  /* digits past any cap are counted without overflow */
+  HL_ASSERT_EQ_INT(hl_http_retry_after_parse("99999999999999999999999999999999", 32, 0, UINT64_MAX, &d), 0);
+  HL_ASSERT(d == UINT64_MAX);
 }

@@ -1,5 +1,7 @@
-#include "common/hl_http_date.h"
+#include "common/hl_http_time.h"
 #include "common/hl_common.h"
+
+#include <ctype.h>
 
 #include <stdbool.h>
 #include <string.h>
@@ -148,5 +150,31 @@ int hl_http_date_format(int64_t unix_s, char out[HL_HTTP_DATE_LEN + 1]) {
     *o++ = (char)('0' + part[i] / 10), *o++ = (char)('0' + part[i] % 10);
   }
   memcpy(o, " GMT", 5);
+  return 0;
+}
+
+int hl_http_retry_after_parse(const char *value, size_t len, int64_t now_ms, uint64_t max_ms, uint64_t *delay_ms) {
+  const char *p = value, *end = value + len;
+  while (p < end && isspace((unsigned char)*p)) p++;
+  while (end > p && isspace((unsigned char)end[-1])) end--;
+  if (p == end) return HL_EPARSE;
+  if (isdigit((unsigned char)*p)) {
+    /* delta-seconds = 1*DIGIT; counting stops once past the cap, so no
+     * number of digits overflows. */
+    uint64_t secs = 0;
+    for (; p < end; p++) {
+      if (!isdigit((unsigned char)*p)) return HL_EPARSE;
+      if (secs <= max_ms / 1000) secs = secs * 10 + (uint64_t)(*p - '0');
+    }
+    *delay_ms = secs > max_ms / 1000 ? max_ms : secs * 1000;
+    return 0;
+  }
+  int64_t at_s;
+  int64_t now_s = now_ms / 1000 - (now_ms % 1000 < 0);
+  if (hl_http_date_parse(p, (size_t)(end - p), now_s, &at_s) != 0) return HL_EPARSE;
+  /* Both instants lie within years 0–9999, so the difference cannot
+   * overflow. */
+  int64_t d = at_s * 1000 - now_ms;
+  *delay_ms = d <= 0 ? 0 : (uint64_t)d > max_ms ? max_ms : (uint64_t)d;
   return 0;
 }

@@ -1,4 +1,4 @@
-/* hl_http_date.h — HTTP-date (RFC 9110 §5.6.7), read and written.
+/* hl_http_time.h — HTTP-date (RFC 9110 §5.6.7), read and written.
  *
  * A partner's Retry-After may be a date, and RFC 9110 asks every recipient
  * to accept all three of its forms:
@@ -13,8 +13,8 @@
  * leap second), and nothing precedes or follows. What a partner writes is
  * arbitrary bytes, so nothing it can write makes the arithmetic overflow:
  * a year has four digits at most. Pure functions, no locale, no time zone. */
-#ifndef HL_HTTP_DATE_H
-#define HL_HTTP_DATE_H
+#ifndef HL_HTTP_TIME_H
+#define HL_HTTP_TIME_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,5 +32,12 @@ int hl_http_date_parse(const char *s, size_t len, int64_t now_s, int64_t *unix_s
 /* Writes `unix_s` as an IMF-fixdate and a NUL into out. Years 0–9999 only
  * (unix_s from -62167219200 to 253402300799); returns HL_EINVAL outside. */
 int hl_http_date_format(int64_t unix_s, char out[HL_HTTP_DATE_LEN + 1]);
+
+/* Reads a Retry-After field value (len bytes; whitespace around it, the
+ * CRLF of a header line included, is skipped): delta-seconds, or an
+ * HTTP-date taken relative to now_ms. The delay in ms goes to *delay_ms,
+ * capped at max_ms (a date already past gives 0). Returns 0, or HL_EPARSE
+ * for anything else (then *delay_ms is left alone). */
+int hl_http_retry_after_parse(const char *value, size_t len, int64_t now_ms, uint64_t max_ms, uint64_t *delay_ms);
 
 #endif
