@@ -2,7 +2,6 @@
 #include "common/hl_common.h"
 
 #include <ctype.h>
-
 #include <stdbool.h>
 #include <string.h>
 

@@ -1,7 +1,10 @@
-/* hl_http_time.h — HTTP-date (RFC 9110 §5.6.7), read and written.
+/* hl_http_time.h — HTTP's times: HTTP-date (RFC 9110 §5.6.7), read and
+ * written, and Retry-After (§10.2.3), read. Every client of the project
+ * that honours a Retry-After (the partner sender, the inbox client) reads
+ * it here, and the HTTP server writes its Date here.
  *
- * A partner's Retry-After may be a date, and RFC 9110 asks every recipient
- * to accept all three of its forms:
+ * A Retry-After may be a date, and RFC 9110 asks every recipient to accept
+ * all three of its forms:
  *
  *   IMF-fixdate   Sun, 06 Nov 1994 08:49:37 GMT   (the one senders use)
  *   rfc850-date   Sunday, 06-Nov-94 08:49:37 GMT  (obsolete)
