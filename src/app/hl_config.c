@@ -73,6 +73,8 @@ static const setting settings[] = {
   T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
   T("HOOKLOOP_QUEUE_POLL_MS", "1000"),
   T("HOOKLOOP_SQLITE_COMMIT_MS", "0"),
+  T("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", NULL),
+  T("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", NULL),
   T("HOOKLOOP_CONFIG_TTL_S", "60"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
@@ -320,6 +322,17 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
   } else if (strcmp(name, "HOOKLOOP_SQLITE_COMMIT_MS") == 0) {
     return whole_setting(err, name, v, 0, 1000, "whole milliseconds from 0 (every loop turn) to 1000",
                          &c->sqlite_commit_ms);
+  } else if (strcmp(name, "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS") == 0) {
+    /* librdkafka's range for session.timeout.ms; the brokers' group.min/
+     * max.session.timeout.ms narrow it further when the consumer joins.
+     * Unset (NULL): 0, librdkafka's own. */
+    return !v ? 0 : whole_setting(err, name, v, 1, 3600000, "whole milliseconds from 1 to 3600000",
+                         &c->kafka_session_timeout_ms);
+  } else if (strcmp(name, "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS") == 0) {
+    /* 0, librdkafka's "forever", would hold a producer call unanswered
+     * for as long as the brokers are away: refused. Unset: 0, hl_kafka's. */
+    return !v ? 0 : whole_setting(err, name, v, 1, 2147483647, "whole milliseconds from 1 to 2147483647",
+                         &c->kafka_message_timeout_ms);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
     return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
   } else if (strcmp(name, "HOOKLOOP_RETENTION_DAYS") == 0) {

@@ -33,6 +33,11 @@ typedef struct {
   hl_role role;
   char *kafka_brokers, *kafka_group_id, *kafka_security_protocol;
   char *kafka_group_instance_id; /* KAFKA_GROUP_INSTANCE_ID: static membership (KIP-345), NULL: dynamic */
+  /* HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS (the consumer group's session
+   * timeout: failover speed) and HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS (how
+   * long a produce waits for its acknowledgement); 0: unset, librdkafka's
+   * and 30000 respectively (loop/hl_kafka.h). */
+  int64_t kafka_session_timeout_ms, kafka_message_timeout_ms;
   hl_kafka_auth_kind kafka_auth;
   /* SCRAM: the login itself, or the Secrets Manager secret holding it. */
   char *kafka_sasl_username, *kafka_sasl_password, *kafka_sasl_secret_arn;

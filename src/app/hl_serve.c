@@ -548,8 +548,6 @@ int hl_serve_run(const hl_config *cfg) {
   hl_registry_init(&s->reg);
   if (s->set.kafka) {
     const hl_config *c = s->set.cfg;
-    const char *st = getenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS"); /* tuning: faster failover */
-    const char *mt = getenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS");  /* tuning: produce deadline */
     if (hl_app_kafka_auth_open(&s->kauth, &s->loop, &s->curl, c, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s\n", err);
       return 2;
@@ -557,7 +555,8 @@ int hl_serve_run(const hl_config *cfg) {
     s->kcfg = (hl_kafka_config){.brokers = c->kafka_brokers, .group_id = c->kafka_group_id,
                                 .group_instance_id = c->kafka_group_instance_id,
                                 .security_protocol = c->kafka_security_protocol, .sasl = s->kauth.sasl,
-                                .session_timeout_ms = st ? atoi(st) : 0, .message_timeout_ms = mt ? atoi(mt) : 0,
+                                .session_timeout_ms = (int)c->kafka_session_timeout_ms,
+                                .message_timeout_ms = (int)c->kafka_message_timeout_ms,
                                 .on_fatal = on_kafka_fatal, .fatal_data = s};
     if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);

@@ -15,7 +15,8 @@ static void clear_env(void) {
                         "HOOKLOOP_CA_FILE", "HOOKLOOP_REQUIRE_HTTPS", "HOOKLOOP_SECRET_KEY_FILE",
                         "HOOKLOOP_KMS_KEY_ID", "PARTNER_INFO_URL", "PARTNER_INFO_KEY",
                         "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS", "PARTNER_INFO_AUTH",
-                        "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN"};
+                        "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS",
+                        "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -41,11 +42,17 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT_EQ_INT(tls.min_version, HL_TLS_1_2);
   HL_ASSERT(tls.ca_file == NULL);
   HL_ASSERT(!c.require_https);
+  HL_ASSERT_EQ_INT(c.kafka_session_timeout_ms, 0); /* librdkafka's */
+  HL_ASSERT_EQ_INT(c.kafka_message_timeout_ms, 0); /* hl_kafka's 30 s */
   hl_config_dispose(&c);
   /* Kafka becomes the queue when brokers are given; the endpoint follows the region. */
   setenv("KAFKA_BROKERS", "127.0.0.1:9092", 1);
   setenv("AWS_REGION", "eu-west-1", 1);
+  setenv("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+  setenv("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "4000", 1);
   HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_INT(c.kafka_session_timeout_ms, 6000);
+  HL_ASSERT_EQ_INT(c.kafka_message_timeout_ms, 4000);
   HL_ASSERT_EQ_INT(c.queue, HL_QUEUE_KAFKA);
   HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "https://dynamodb.eu-west-1.amazonaws.com");
   hl_config_dispose(&c);
@@ -101,6 +108,12 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"PARTNER_INFO_KEY", "partner_info", "PARTNER_INFO_KEY=partner_info: expected a JSON pointer"},
     {"PARTNER_INFO_ON_FAILURE", "drop", "PARTNER_INFO_ON_FAILURE=drop: expected retry or deliver_unenriched"},
     {"PARTNER_INFO_TIMEOUT_MS", "0", "PARTNER_INFO_TIMEOUT_MS=0: expected a whole number of ms from 100 to 60000"},
+    /* read with atoi before: "30s" was 30 ms, "6e3" 6 ms, "soon" librdkafka's default */
+    {"HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", "30s", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=30s: expected whole milliseconds"},
+    {"HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", "0", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS=0: expected whole milliseconds"},
+    {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "soon", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=soon: expected whole"},
+    {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "0", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=0: expected whole"},
+    {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "-5", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=-5: expected whole"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();
