@@ -116,13 +116,6 @@ static char *pg_password_from_secret(uv_loop_t *loop, hl_curl_uv *curl, const hl
   return out;
 }
 
-static uint32_t env_u32(const char *name, uint32_t def) {
-  const char *v = getenv(name);
-  char *end = NULL;
-  unsigned long n = v && *v ? strtoul(v, &end, 10) : 0;
-  return v && *v && end && !*end && n > 0 && n < 86400000ul ? (uint32_t)n : def;
-}
-
 static int pg_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, const hl_table_names *t,
                    hl_store **out, char *err, size_t errlen) {
   pg_lookup l = {.cfg = cfg};
@@ -140,9 +133,8 @@ static int pg_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, cons
     snprintf(err, errlen, "%s", e.data ? e.data : "the PostgreSQL settings are not usable");
   } else {
     /* Tuning for tests and benchmarks; the defaults suit production. */
-    hl_store_pg_config pc = {.conf = &conf, .tables = *t, .pool_size = (int)env_u32("HOOKLOOP_PG_POOL_SIZE", 0),
-                             .wait_ms = env_u32("HOOKLOOP_PG_WAIT_MS", 0),
-                             .lease_ms = env_u32("HOOKLOOP_PG_LEASE_MS", 0)};
+    hl_store_pg_config pc = {.conf = &conf, .tables = *t, .pool_size = (int)cfg->pg_pool_size,
+                             .wait_ms = (uint32_t)cfg->pg_wait_ms, .lease_ms = (uint32_t)cfg->pg_lease_ms};
     rc = hl_store_pg_open(loop, &pc, out, err, errlen);
   }
   hl_pg_conf_dispose(&conf);

@@ -75,6 +75,10 @@ static const setting settings[] = {
   T("HOOKLOOP_SQLITE_COMMIT_MS", "0"),
   T("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", NULL),
   T("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", NULL),
+  T("HOOKLOOP_PG_POOL_SIZE", NULL),
+  T("HOOKLOOP_PG_WAIT_MS", NULL),
+  T("HOOKLOOP_PG_LEASE_MS", NULL),
+  T("HOOKLOOP_LAMBDA_PARTIAL_BATCH", "0"),
   T("HOOKLOOP_CONFIG_TTL_S", "60"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
@@ -333,6 +337,19 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
      * for as long as the brokers are away: refused. Unset: 0, hl_kafka's. */
     return !v ? 0 : whole_setting(err, name, v, 1, 2147483647, "whole milliseconds from 1 to 2147483647",
                          &c->kafka_message_timeout_ms);
+  } else if (strcmp(name, "HOOKLOOP_PG_POOL_SIZE") == 0) {
+    /* Unset (NULL) here and below: 0, the store's default. */
+    return !v ? 0 : whole_setting(err, name, v, 1, 1000, "a whole number of connections from 1 to 1000",
+                                  &c->pg_pool_size);
+  } else if (strcmp(name, "HOOKLOOP_PG_WAIT_MS") == 0) {
+    return !v ? 0 : whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->pg_wait_ms);
+  } else if (strcmp(name, "HOOKLOOP_PG_LEASE_MS") == 0) {
+    /* The heartbeat renews leases every third of it: at least a second,
+     * so the heartbeat is never a busy timer. */
+    return !v ? 0 : whole_setting(err, name, v, 1000, 86400000, "whole milliseconds from 1000 to 86400000",
+                                  &c->pg_lease_ms);
+  } else if (strcmp(name, "HOOKLOOP_LAMBDA_PARTIAL_BATCH") == 0) {
+    return flag(name, v, &c->lambda_partial_batch, err);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
     return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
   } else if (strcmp(name, "HOOKLOOP_RETENTION_DAYS") == 0) {

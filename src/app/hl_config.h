@@ -38,6 +38,11 @@ typedef struct {
    * long a produce waits for its acknowledgement); 0: unset, librdkafka's
    * and 30000 respectively (loop/hl_kafka.h). */
   int64_t kafka_session_timeout_ms, kafka_message_timeout_ms;
+  /* HOOKLOOP_PG_POOL_SIZE, HOOKLOOP_PG_WAIT_MS, HOOKLOOP_PG_LEASE_MS: the
+   * PostgreSQL store's tuning; 0: unset, the store's defaults (2, 5000,
+   * 30000; store/hl_store_pg.h). */
+  int64_t pg_pool_size, pg_wait_ms, pg_lease_ms;
+  bool lambda_partial_batch; /* HOOKLOOP_LAMBDA_PARTIAL_BATCH: answer batchItemFailures */
   hl_kafka_auth_kind kafka_auth;
   /* SCRAM: the login itself, or the Secrets Manager secret holding it. */
   char *kafka_sasl_username, *kafka_sasl_password, *kafka_sasl_secret_arn;

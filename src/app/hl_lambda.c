@@ -1186,8 +1186,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_free(L);
     return 2;
   }
-  const char *pb = getenv("HOOKLOOP_LAMBDA_PARTIAL_BATCH");
-  L->partial_batch = pb && strcmp(pb, "1") == 0;
+  L->partial_batch = cfg->lambda_partial_batch;
   signal(SIGPIPE, SIG_IGN);
   hl_curl_global_init();
   uv_loop_init(&L->loop);

@@ -16,7 +16,8 @@ static void clear_env(void) {
                         "HOOKLOOP_KMS_KEY_ID", "PARTNER_INFO_URL", "PARTNER_INFO_KEY",
                         "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS", "PARTNER_INFO_AUTH",
                         "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS",
-                        "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS"};
+                        "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "HOOKLOOP_PG_POOL_SIZE", "HOOKLOOP_PG_WAIT_MS",
+                        "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_LAMBDA_PARTIAL_BATCH"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -44,6 +45,10 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT(!c.require_https);
   HL_ASSERT_EQ_INT(c.kafka_session_timeout_ms, 0); /* librdkafka's */
   HL_ASSERT_EQ_INT(c.kafka_message_timeout_ms, 0); /* hl_kafka's 30 s */
+  HL_ASSERT_EQ_INT(c.pg_pool_size, 0);             /* the PostgreSQL store's own */
+  HL_ASSERT_EQ_INT(c.pg_wait_ms, 0);
+  HL_ASSERT_EQ_INT(c.pg_lease_ms, 0);
+  HL_ASSERT(!c.lambda_partial_batch);
   hl_config_dispose(&c);
   /* Kafka becomes the queue when brokers are given; the endpoint follows the region. */
   setenv("KAFKA_BROKERS", "127.0.0.1:9092", 1);
@@ -53,6 +58,16 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
   HL_ASSERT_EQ_INT(c.kafka_session_timeout_ms, 6000);
   HL_ASSERT_EQ_INT(c.kafka_message_timeout_ms, 4000);
+  hl_config_dispose(&c);
+  setenv("HOOKLOOP_PG_POOL_SIZE", "4", 1);
+  setenv("HOOKLOOP_PG_WAIT_MS", "1500", 1);
+  setenv("HOOKLOOP_PG_LEASE_MS", "3000", 1);
+  setenv("HOOKLOOP_LAMBDA_PARTIAL_BATCH", "1", 1);
+  HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
+  HL_ASSERT_EQ_INT(c.pg_pool_size, 4);
+  HL_ASSERT_EQ_INT(c.pg_wait_ms, 1500);
+  HL_ASSERT_EQ_INT(c.pg_lease_ms, 3000);
+  HL_ASSERT(c.lambda_partial_batch);
   HL_ASSERT_EQ_INT(c.queue, HL_QUEUE_KAFKA);
   HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "https://dynamodb.eu-west-1.amazonaws.com");
   hl_config_dispose(&c);
@@ -114,6 +129,11 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "soon", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=soon: expected whole"},
     {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "0", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=0: expected whole"},
     {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "-5", "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS=-5: expected whole"},
+    /* read beside the configuration before, a bad value the default in silence */
+    {"HOOKLOOP_PG_POOL_SIZE", "two", "HOOKLOOP_PG_POOL_SIZE=two: expected a whole number of connections"},
+    {"HOOKLOOP_PG_WAIT_MS", "5s", "HOOKLOOP_PG_WAIT_MS=5s: expected whole milliseconds"},
+    {"HOOKLOOP_PG_LEASE_MS", "2", "HOOKLOOP_PG_LEASE_MS=2: expected whole milliseconds from 1000"},
+    {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "on", "HOOKLOOP_LAMBDA_PARTIAL_BATCH=on: expected 0 or 1"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();
