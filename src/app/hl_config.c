@@ -126,9 +126,12 @@ static const setting settings[] = {
 static char **field(hl_config *c, const setting *s) { return (char **)((char *)c + s->offset); }
 
 /* A setting that is a whole decimal number from lo to hi (strtoll's
- * spelling) -> *out; otherwise HL_EINVAL and "NAME=v: expected <what>". */
+ * spelling) -> *out; otherwise HL_EINVAL and "NAME=v: expected <what>".
+ * Unset and without a default (v NULL), *out stays 0: the setting's user
+ * then takes its own default. */
 static int whole_setting(hl_buf *err, const char *name, const char *v, long long lo, long long hi, const char *what,
                          int64_t *out) {
+  if (!v) return 0;
   char *end;
   long long n = strtoll(v, &end, 10);
   if (*v == '\0' || *end || n < lo || n > hi) {
@@ -328,26 +331,22 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
                          &c->sqlite_commit_ms);
   } else if (strcmp(name, "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS") == 0) {
     /* librdkafka's range for session.timeout.ms; the brokers' group.min/
-     * max.session.timeout.ms narrow it further when the consumer joins.
-     * Unset (NULL): 0, librdkafka's own. */
-    return !v ? 0 : whole_setting(err, name, v, 1, 3600000, "whole milliseconds from 1 to 3600000",
+     * max.session.timeout.ms narrow it further when the consumer joins. */
+    return whole_setting(err, name, v, 1, 3600000, "whole milliseconds from 1 to 3600000",
                          &c->kafka_session_timeout_ms);
   } else if (strcmp(name, "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS") == 0) {
     /* 0, librdkafka's "forever", would hold a producer call unanswered
-     * for as long as the brokers are away: refused. Unset: 0, hl_kafka's. */
-    return !v ? 0 : whole_setting(err, name, v, 1, 2147483647, "whole milliseconds from 1 to 2147483647",
+     * for as long as the brokers are away: refused. */
+    return whole_setting(err, name, v, 1, 2147483647, "whole milliseconds from 1 to 2147483647",
                          &c->kafka_message_timeout_ms);
   } else if (strcmp(name, "HOOKLOOP_PG_POOL_SIZE") == 0) {
-    /* Unset (NULL) here and below: 0, the store's default. */
-    return !v ? 0 : whole_setting(err, name, v, 1, 1000, "a whole number of connections from 1 to 1000",
-                                  &c->pg_pool_size);
+    return whole_setting(err, name, v, 1, 1000, "a whole number of connections from 1 to 1000", &c->pg_pool_size);
   } else if (strcmp(name, "HOOKLOOP_PG_WAIT_MS") == 0) {
-    return !v ? 0 : whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->pg_wait_ms);
+    return whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->pg_wait_ms);
   } else if (strcmp(name, "HOOKLOOP_PG_LEASE_MS") == 0) {
     /* The heartbeat renews leases every third of it: at least a second,
      * so the heartbeat is never a busy timer. */
-    return !v ? 0 : whole_setting(err, name, v, 1000, 86400000, "whole milliseconds from 1000 to 86400000",
-                                  &c->pg_lease_ms);
+    return whole_setting(err, name, v, 1000, 86400000, "whole milliseconds from 1000 to 86400000", &c->pg_lease_ms);
   } else if (strcmp(name, "HOOKLOOP_LAMBDA_PARTIAL_BATCH") == 0) {
     return flag(name, v, &c->lambda_partial_batch, err);
   } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
