@@ -3,6 +3,7 @@
 #include "common/hl_common.h"
 #include "model/hl_retry.h"
 #include "json/hl_json.h"
+#include "loop/hl_http_server.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -13,30 +14,43 @@
 #include <errno.h>
 #include <unistd.h>
 
-/* The raw settings, by name, with defaults; typed fields are derived after. */
+/* How a setting's value is read, and shown by hl_config_describe. */
+typedef enum {
+  KIND_TEXT,   /* a char *, kept as given */
+  KIND_SECRET, /* a char *, shown only as "set" or "unset" */
+  KIND_WHOLE,  /* an int64_t from lo to hi; unset without a default: 0, which its user reads as "its own default" */
+  KIND_FLAG,   /* a bool: 1/true/yes or 0/false/no/empty */
+  KIND_CHOICE, /* a word from a list, read by choice() and shown by describe_choice() */
+} setting_kind;
+
+/* The settings, by name, with defaults: the one list a new setting joins. */
 typedef struct {
   const char *name;
-  size_t offset;        /* of a char* in hl_config, or (size_t)-1 for typed ones */
-  const char *def;
-  bool secret;
+  setting_kind kind;
+  size_t offset;    /* of the field in hl_config; not used by KIND_CHOICE */
+  const char *def;  /* NULL: unset */
+  long long lo, hi; /* KIND_WHOLE's range */
+  const char *what; /* KIND_WHOLE: what is accepted, for the error */
 } setting;
 
-#define S(name, field, def) {name, offsetof(hl_config, field), def, false}
-#define SECRET(name, field) {name, offsetof(hl_config, field), NULL, true}
-#define T(name, def) {name, (size_t)-1, def, false}
+#define S(name, field, def) {name, KIND_TEXT, offsetof(hl_config, field), def, 0, 0, NULL}
+#define SECRET(name, field) {name, KIND_SECRET, offsetof(hl_config, field), NULL, 0, 0, NULL}
+#define W(name, field, def, lo, hi, what) {name, KIND_WHOLE, offsetof(hl_config, field), def, lo, hi, what}
+#define F(name, field, def) {name, KIND_FLAG, offsetof(hl_config, field), def, 0, 0, NULL}
+#define C(name, def) {name, KIND_CHOICE, 0, def, 0, 0, NULL}
 
 static const setting settings[] = {
   S("HOOKLOOP_LISTEN", listen, "127.0.0.1:8080"),
   S("HOOKLOOP_DATA_DIR", data_dir, "./hookloop-data"),
-  T("HOOKLOOP_STORE", "sqlite"),
-  T("HOOKLOOP_QUEUE", NULL),
-  T("HOOKLOOP_ROLE", "all"),
+  C("HOOKLOOP_STORE", "sqlite"),
+  C("HOOKLOOP_QUEUE", NULL),
+  C("HOOKLOOP_ROLE", "all"),
   S("KAFKA_BROKERS", kafka_brokers, NULL),
   S("KAFKA_GROUP_ID", kafka_group_id, "hookloop"),
   S("KAFKA_GROUP_INSTANCE_ID", kafka_group_instance_id, NULL),
   S("KAFKA_SECURITY_PROTOCOL", kafka_security_protocol, "plaintext"),
-  T("KAFKA_SASL_MECHANISM", NULL),
-  T("KAFKA_AUTH", NULL),
+  C("KAFKA_SASL_MECHANISM", NULL),
+  C("KAFKA_AUTH", NULL),
   S("KAFKA_SASL_USERNAME", kafka_sasl_username, NULL),
   SECRET("KAFKA_SASL_PASSWORD", kafka_sasl_password),
   S("KAFKA_SASL_SECRET_ARN", kafka_sasl_secret_arn, NULL),
@@ -59,45 +73,54 @@ static const setting settings[] = {
   S("PARTNER_TABLE", partner_table, "partner"),
   S("ATTEMPT_TABLE", attempt_table, "delivery_attempt"),
   S("EVENTS_TABLE", events_table, "webhook_events"),
-  T("EVENTS_TTL_DAYS", "0"),
-  T("HOOKLOOP_RETENTION_DAYS", "30"),
-  T("HOOKLOOP_RETENTION_FAILED_DAYS", "90"),
-  T("HOOKLOOP_RETENTION_UNIT_MS", "86400000"),
+  W("EVENTS_TTL_DAYS", events_ttl_days, "0", 0, 36500, "whole days from 0 (kept) to 36500"),
+  W("HOOKLOOP_RETENTION_DAYS", retention_days, "30", 1, 36500, "whole days from 1 to 36500"),
+  W("HOOKLOOP_RETENTION_FAILED_DAYS", retention_failed_days, "90", 1, 36500, "whole days from 1 to 36500"),
+  /* For tests: how long a retention "day" lasts. */
+  W("HOOKLOOP_RETENTION_UNIT_MS", retention_unit_ms, "86400000", 1, 86400000, "whole milliseconds from 1 to 86400000"),
   S("DELIVERY_QUEUE_TABLE", delivery_queue_table, "delivery_queue"),
   S("INGRESS_TOPIC_PREFIX", ingress_topic_prefix, "wh.ingress"),
   S("EGRESS_TOPIC_PREFIX", egress_topic_prefix, "wh.egress"),
   S("HOOKLOOP_RETRY_TOPIC_PREFIX", retry_topic_prefix, "wh.retry"),
   S("HOOKLOOP_DLQ_TOPIC", dlq_topic, "wh.dlq"),
   S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
-  T("HOOKLOOP_MAX_IN_FLIGHT", "10000"),
-  T("HOOKLOOP_QUEUE_HIGH_WATER", "1000000"),
-  T("HOOKLOOP_QUEUE_POLL_MS", "1000"),
-  T("HOOKLOOP_SQLITE_COMMIT_MS", "0"),
-  T("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", NULL),
-  T("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", NULL),
-  T("HOOKLOOP_PG_POOL_SIZE", NULL),
-  T("HOOKLOOP_PG_WAIT_MS", NULL),
-  T("HOOKLOOP_PG_LEASE_MS", NULL),
-  T("HOOKLOOP_LAMBDA_PARTIAL_BATCH", "0"),
-  T("HOOKLOOP_CONFIG_TTL_S", "60"),
+  W("HOOKLOOP_MAX_IN_FLIGHT", max_in_flight, "10000", 1, 1000000, "a whole number from 1 to 1000000"),
+  W("HOOKLOOP_QUEUE_HIGH_WATER", queue_high_water, "1000000", 1, LLONG_MAX, "a whole number of deliveries, at least 1"),
+  W("HOOKLOOP_QUEUE_POLL_MS", queue_poll_ms, "1000", 10, 3600000, "whole milliseconds from 10 to 3600000"),
+  W("HOOKLOOP_SQLITE_COMMIT_MS", sqlite_commit_ms, "0", 0, 1000, "whole milliseconds from 0 (every loop turn) to 1000"),
+  /* librdkafka's range for session.timeout.ms; the brokers' group.min/
+   * max.session.timeout.ms narrow it further when the consumer joins. */
+  W("HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", kafka_session_timeout_ms, NULL, 1, 3600000,
+    "whole milliseconds from 1 to 3600000"),
+  /* 0, librdkafka's "forever", would hold a producer call unanswered for
+   * as long as the brokers are away: refused. */
+  W("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", kafka_message_timeout_ms, NULL, 1, 2147483647,
+    "whole milliseconds from 1 to 2147483647"),
+  W("HOOKLOOP_PG_POOL_SIZE", pg_pool_size, NULL, 1, 1000, "a whole number of connections from 1 to 1000"),
+  W("HOOKLOOP_PG_WAIT_MS", pg_wait_ms, NULL, 1, 86400000, "whole milliseconds from 1 to 86400000"),
+  /* The heartbeat renews leases every third of it: at least a second, so
+   * the heartbeat is never a busy timer. */
+  W("HOOKLOOP_PG_LEASE_MS", pg_lease_ms, NULL, 1000, 86400000, "whole milliseconds from 1000 to 86400000"),
+  F("HOOKLOOP_LAMBDA_PARTIAL_BATCH", lambda_partial_batch, "0"),
+  W("HOOKLOOP_CONFIG_TTL_S", config_ttl_s, "60", 0, 86400, "whole seconds from 0 (never reload) to 86400"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),
   SECRET("HOOKLOOP_API_TOKEN", api_token),
-  T("HOOKLOOP_ALLOW_PRIVATE_TARGETS", "0"),
-  T("HOOKLOOP_TLS_MIN", "1.2"),
+  F("HOOKLOOP_ALLOW_PRIVATE_TARGETS", allow_private_targets, "0"),
+  C("HOOKLOOP_TLS_MIN", "1.2"),
   S("HOOKLOOP_CA_FILE", ca_file, NULL),
-  T("HOOKLOOP_REQUIRE_HTTPS", "0"),
+  F("HOOKLOOP_REQUIRE_HTTPS", require_https, "0"),
   S("HOOKLOOP_SECRET_KEY_FILE", secret_key_file, NULL),
   S("HOOKLOOP_KMS_KEY_ID", kms_key_id, NULL),
-  T("HOOKLOOP_KMS_DATA_KEY_TTL_S", "3600"),
-  T("HOOKLOOP_REQUIRE_PARTNERS", "0"),
-  T("HOOKLOOP_BREAKER_FAILURES", "10"),
-  T("HOOKLOOP_BREAKER_OPEN_MS", "30000"),
-  T("HOOKLOOP_DISABLE_AFTER_FAILURES", "100"),
-  T("HOOKLOOP_BREAKER_WINDOW_MS", "30000"),
-  T("HOOKLOOP_BREAKER_MIN_ATTEMPTS", "20"),
-  T("HOOKLOOP_BREAKER_FAILURE_RATE", "50"),
-  T("HOOKLOOP_ADAPTIVE_CONCURRENCY", "0"),
-  T("HOOKLOOP_CONSOLE", NULL),
+  W("HOOKLOOP_KMS_DATA_KEY_TTL_S", kms_data_key_ttl_s, "3600", 1, 604800, "whole seconds from 1 to 604800"),
+  F("HOOKLOOP_REQUIRE_PARTNERS", require_partners, "0"),
+  W("HOOKLOOP_BREAKER_FAILURES", breaker_failures, "10", 0, 1000000, "a whole number from 0 to 1000000"),
+  W("HOOKLOOP_BREAKER_OPEN_MS", breaker_open_ms, "30000", 1, 86400000, "a whole number from 1 to 86400000"),
+  W("HOOKLOOP_DISABLE_AFTER_FAILURES", disable_after_failures, "100", 0, 1000000000, "a whole number from 0 to 1000000000"),
+  W("HOOKLOOP_BREAKER_WINDOW_MS", breaker_window_ms, "30000", 1000, 86400000, "a whole number from 1000 to 86400000"),
+  W("HOOKLOOP_BREAKER_MIN_ATTEMPTS", breaker_min_attempts, "20", 1, 1000000, "a whole number from 1 to 1000000"),
+  W("HOOKLOOP_BREAKER_FAILURE_RATE", breaker_failure_rate, "50", 0, 100, "a percentage from 0 to 100"),
+  F("HOOKLOOP_ADAPTIVE_CONCURRENCY", adaptive_concurrency, "0"),
+  C("HOOKLOOP_CONSOLE", NULL),
   SECRET("DATABASE_URL", database_url),
   S("AURORA_ENDPOINT", aurora_endpoint, NULL),
   S("DATABASE_NAME", database_name, NULL),
@@ -110,15 +133,15 @@ static const setting settings[] = {
   S("PARTNER_INFO_URL", partner_info_url, NULL),
   SECRET("PARTNER_INFO_TOKEN", partner_info_token),
   S("PARTNER_INFO_KEY", partner_info_key, "/partner_info"),
-  T("PARTNER_INFO_TTL_S", "300"),
-  T("PARTNER_INFO_TIMEOUT_MS", "5000"),
-  T("PARTNER_INFO_ON_FAILURE", "retry"),
-  T("PARTNER_INFO_MAX_PARTNERS", "10000"),
-  T("PARTNER_INFO_BREAKER_FAILURES", "5"),
-  T("PARTNER_INFO_BREAKER_OPEN_MS", "30000"),
-  T("PARTNER_INFO_AUTH", "bearer"),
+  W("PARTNER_INFO_TTL_S", partner_info_ttl_s, "300", 0, 86400, "whole seconds from 0 to 86400"),
+  W("PARTNER_INFO_TIMEOUT_MS", partner_info_timeout_ms, "5000", 100, 60000, "a whole number of ms from 100 to 60000"),
+  C("PARTNER_INFO_ON_FAILURE", "retry"),
+  W("PARTNER_INFO_MAX_PARTNERS", partner_info_max_partners, "10000", 1, 10000000, "a whole number from 1 to 10000000"),
+  W("PARTNER_INFO_BREAKER_FAILURES", partner_info_breaker_failures, "5", 0, 1000000, "a whole number from 0 to 1000000"),
+  W("PARTNER_INFO_BREAKER_OPEN_MS", partner_info_breaker_open_ms, "30000", 1, 86400000, "a whole number from 1 to 86400000"),
+  C("PARTNER_INFO_AUTH", "bearer"),
   S("PARTNER_INFO_REGION", partner_info_region, NULL),
-  T("LOG_LEVEL", "info"),
+  C("LOG_LEVEL", "info"),
 };
 
 #define NSETTINGS HL_ARRAY_SIZE(settings)
@@ -303,7 +326,8 @@ static int flag(const char *name, const char *v, bool *out, hl_buf *err) {
   return 0;
 }
 
-static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
+/* The KIND_CHOICE settings. v is NULL when unset without a default. */
+static int choice(hl_config *c, const char *name, const char *v, hl_buf *err) {
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
     if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
     else if (strcmp(v, "dynamodb") == 0) c->store = HL_STORE_DYNAMODB;
@@ -320,50 +344,6 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     else if (strcmp(v, "dispatcher") == 0) c->role = HL_ROLE_DISPATCHER;
     else if (strcmp(v, "inbox") == 0) c->role = HL_ROLE_INBOX;
     else goto bad_enum;
-  } else if (strcmp(name, "HOOKLOOP_MAX_IN_FLIGHT") == 0) {
-    return whole_setting(err, name, v, 1, 1000000, "a whole number from 1 to 1000000", &c->max_in_flight);
-  } else if (strcmp(name, "HOOKLOOP_QUEUE_HIGH_WATER") == 0) {
-    return whole_setting(err, name, v, 1, LLONG_MAX, "a whole number of deliveries, at least 1", &c->queue_high_water);
-  } else if (strcmp(name, "HOOKLOOP_QUEUE_POLL_MS") == 0) {
-    return whole_setting(err, name, v, 10, 3600000, "whole milliseconds from 10 to 3600000", &c->queue_poll_ms);
-  } else if (strcmp(name, "HOOKLOOP_SQLITE_COMMIT_MS") == 0) {
-    return whole_setting(err, name, v, 0, 1000, "whole milliseconds from 0 (every loop turn) to 1000",
-                         &c->sqlite_commit_ms);
-  } else if (strcmp(name, "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS") == 0) {
-    /* librdkafka's range for session.timeout.ms; the brokers' group.min/
-     * max.session.timeout.ms narrow it further when the consumer joins. */
-    return whole_setting(err, name, v, 1, 3600000, "whole milliseconds from 1 to 3600000",
-                         &c->kafka_session_timeout_ms);
-  } else if (strcmp(name, "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS") == 0) {
-    /* 0, librdkafka's "forever", would hold a producer call unanswered
-     * for as long as the brokers are away: refused. */
-    return whole_setting(err, name, v, 1, 2147483647, "whole milliseconds from 1 to 2147483647",
-                         &c->kafka_message_timeout_ms);
-  } else if (strcmp(name, "HOOKLOOP_PG_POOL_SIZE") == 0) {
-    return whole_setting(err, name, v, 1, 1000, "a whole number of connections from 1 to 1000", &c->pg_pool_size);
-  } else if (strcmp(name, "HOOKLOOP_PG_WAIT_MS") == 0) {
-    return whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->pg_wait_ms);
-  } else if (strcmp(name, "HOOKLOOP_PG_LEASE_MS") == 0) {
-    /* The heartbeat renews leases every third of it: at least a second,
-     * so the heartbeat is never a busy timer. */
-    return whole_setting(err, name, v, 1000, 86400000, "whole milliseconds from 1000 to 86400000", &c->pg_lease_ms);
-  } else if (strcmp(name, "HOOKLOOP_LAMBDA_PARTIAL_BATCH") == 0) {
-    return flag(name, v, &c->lambda_partial_batch, err);
-  } else if (strcmp(name, "EVENTS_TTL_DAYS") == 0) {
-    return whole_setting(err, name, v, 0, 36500, "whole days from 0 (kept) to 36500", &c->events_ttl_days);
-  } else if (strcmp(name, "HOOKLOOP_RETENTION_DAYS") == 0) {
-    return whole_setting(err, name, v, 1, 36500, "whole days from 1 to 36500", &c->retention_days);
-  } else if (strcmp(name, "HOOKLOOP_RETENTION_FAILED_DAYS") == 0) {
-    return whole_setting(err, name, v, 1, 36500, "whole days from 1 to 36500", &c->retention_failed_days);
-  } else if (strcmp(name, "HOOKLOOP_RETENTION_UNIT_MS") == 0) {
-    /* For tests: how long a retention "day" lasts. */
-    return whole_setting(err, name, v, 1, 86400000, "whole milliseconds from 1 to 86400000", &c->retention_unit_ms);
-  } else if (strcmp(name, "HOOKLOOP_CONFIG_TTL_S") == 0) {
-    return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 (never reload) to 86400", &c->config_ttl_s);
-  } else if (strcmp(name, "HOOKLOOP_KMS_DATA_KEY_TTL_S") == 0) {
-    return whole_setting(err, name, v, 1, 604800, "whole seconds from 1 to 604800", &c->kms_data_key_ttl_s);
-  } else if (strcmp(name, "HOOKLOOP_ALLOW_PRIVATE_TARGETS") == 0) {
-    return flag(name, v, &c->allow_private_targets, err);
   } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
     if (strcmp(v, "1.2") == 0) c->tls_min = 12;
     else if (strcmp(v, "1.3") == 0) c->tls_min = 13;
@@ -371,24 +351,6 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
       hl_buf_printf(err, "HOOKLOOP_TLS_MIN=%s: expected 1.2 or 1.3", v);
       return HL_EINVAL;
     }
-  } else if (strcmp(name, "HOOKLOOP_REQUIRE_HTTPS") == 0) {
-    return flag(name, v, &c->require_https, err);
-  } else if (strcmp(name, "HOOKLOOP_REQUIRE_PARTNERS") == 0) {
-    return flag(name, v, &c->require_partners, err);
-  } else if (strcmp(name, "HOOKLOOP_BREAKER_FAILURES") == 0) {
-    return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->breaker_failures);
-  } else if (strcmp(name, "HOOKLOOP_BREAKER_OPEN_MS") == 0) {
-    return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->breaker_open_ms);
-  } else if (strcmp(name, "HOOKLOOP_DISABLE_AFTER_FAILURES") == 0) {
-    return whole_setting(err, name, v, 0, 1000000000, "a whole number from 0 to 1000000000", &c->disable_after_failures);
-  } else if (strcmp(name, "HOOKLOOP_BREAKER_WINDOW_MS") == 0) {
-    return whole_setting(err, name, v, 1000, 86400000, "a whole number from 1000 to 86400000", &c->breaker_window_ms);
-  } else if (strcmp(name, "HOOKLOOP_BREAKER_MIN_ATTEMPTS") == 0) {
-    return whole_setting(err, name, v, 1, 1000000, "a whole number from 1 to 1000000", &c->breaker_min_attempts);
-  } else if (strcmp(name, "HOOKLOOP_BREAKER_FAILURE_RATE") == 0) {
-    return whole_setting(err, name, v, 0, 100, "a percentage from 0 to 100", &c->breaker_failure_rate);
-  } else if (strcmp(name, "HOOKLOOP_ADAPTIVE_CONCURRENCY") == 0) {
-    return flag(name, v, &c->adaptive_concurrency, err);
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -399,16 +361,6 @@ static int typed(hl_config *c, const char *name, const char *v, hl_buf *err) {
     }
   } else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0 || strcmp(name, "KAFKA_AUTH") == 0) {
     return kafka_auth(c, name, v, err);
-  } else if (strcmp(name, "PARTNER_INFO_TTL_S") == 0) {
-    return whole_setting(err, name, v, 0, 86400, "whole seconds from 0 to 86400", &c->partner_info_ttl_s);
-  } else if (strcmp(name, "PARTNER_INFO_TIMEOUT_MS") == 0) {
-    return whole_setting(err, name, v, 100, 60000, "a whole number of ms from 100 to 60000", &c->partner_info_timeout_ms);
-  } else if (strcmp(name, "PARTNER_INFO_MAX_PARTNERS") == 0) {
-    return whole_setting(err, name, v, 1, 10000000, "a whole number from 1 to 10000000", &c->partner_info_max_partners);
-  } else if (strcmp(name, "PARTNER_INFO_BREAKER_FAILURES") == 0) {
-    return whole_setting(err, name, v, 0, 1000000, "a whole number from 0 to 1000000", &c->partner_info_breaker_failures);
-  } else if (strcmp(name, "PARTNER_INFO_BREAKER_OPEN_MS") == 0) {
-    return whole_setting(err, name, v, 1, 86400000, "a whole number from 1 to 86400000", &c->partner_info_breaker_open_ms);
   } else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) {
     if (strcmp(v, "bearer") == 0) c->partner_info_sigv4 = false;
     else if (strcmp(v, "sigv4") == 0) c->partner_info_sigv4 = true;
@@ -438,6 +390,22 @@ bad_enum:
                 : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded, kafka or dynamodb"
                                                       : "all, processor, dispatcher or inbox");
   return HL_EINVAL;
+}
+
+/* One setting's value into its field; the strings are taken (*v NULLed). */
+static int take(hl_config *c, const setting *s, char **v, hl_buf *err) {
+  void *f = (char *)c + s->offset;
+  switch (s->kind) {
+    case KIND_TEXT:
+    case KIND_SECRET:
+      *(char **)f = *v;
+      *v = NULL;
+      return 0;
+    case KIND_WHOLE: return whole_setting(err, s->name, *v, s->lo, s->hi, s->what, (int64_t *)f);
+    case KIND_FLAG: return *v ? flag(s->name, *v, (bool *)f, err) : 0;
+    case KIND_CHOICE: return choice(c, s->name, *v, err);
+  }
+  return 0;
 }
 
 /* The DynamoDB queue keeps its rows beside the DynamoDB store's tables
@@ -491,10 +459,11 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_buf_dispose(&ep);
   }
   for (size_t k = 0; k < NSETTINGS; k++) {
-    if (rc == 0 && settings[k].offset == (size_t)-1) rc = typed(c, settings[k].name, values[k], err);
-    if (settings[k].offset != (size_t)-1) {
-      *field(c, &settings[k]) = values[k];
-      values[k] = NULL;
+    bool text = settings[k].kind == KIND_TEXT || settings[k].kind == KIND_SECRET;
+    /* After an error the strings are still taken, so dispose frees them all. */
+    if (rc == 0 || text) {
+      int r = take(c, &settings[k], &values[k], err);
+      if (rc == 0) rc = r;
     }
     hl_free(values[k]);
   }
@@ -507,6 +476,13 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     }
     hl_retry_schedule_free(s);
     hl_buf_dispose(&e2);
+  }
+  struct sockaddr_storage listen_addr;
+  if (rc == 0 && hl_http_server_addr_parse(c->listen ? c->listen : "", &listen_addr) != 0) {
+    /* Found now: a port of "8x" was once taken as 8, and "abc" as a free one. */
+    hl_buf_printf(err, "HOOKLOOP_LISTEN=%s: expected <IPv4 address>:<port>, [<IPv6 address>]:<port> or "
+                  "localhost:<port>, the port from 0 (a free one) to 65535", c->listen ? c->listen : "");
+    rc = HL_EINVAL;
   }
   if (rc == 0 && c->queue == HL_QUEUE_KAFKA && !(c->kafka_brokers && *c->kafka_brokers)) {
     hl_buf_puts(err, "HOOKLOOP_QUEUE=kafka needs KAFKA_BROKERS (host:port,...)");
@@ -565,10 +541,41 @@ void hl_config_dispose(hl_config *c) {
   hl_free(c->sealer);
   c->sealer = NULL;
   for (size_t k = 0; k < NSETTINGS; k++)
-    if (settings[k].offset != (size_t)-1) {
+    if (settings[k].kind == KIND_TEXT || settings[k].kind == KIND_SECRET) {
       hl_free(*field(c, &settings[k]));
       *field(c, &settings[k]) = NULL;
     }
+}
+
+/* A KIND_CHOICE setting's value as the configuration took it, in a form
+ * the setting accepts back; false for one shown through another
+ * (KAFKA_AUTH, by KAFKA_SASL_MECHANISM). */
+static bool describe_choice(const hl_config *c, const char *name, hl_jw *w) {
+  static const char *const stores[] = {"sqlite", "dynamodb", "postgres"},
+                           *const queues[] = {"embedded", "kafka", "dynamodb"},
+                           *const roles[] = {"all", "processor", "dispatcher", "inbox"},
+                           *const levels[] = {"debug", "info", "warn", "error"};
+  const char *v;
+  if (strcmp(name, "HOOKLOOP_STORE") == 0) v = stores[c->store];
+  else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) v = queues[c->queue];
+  else if (strcmp(name, "HOOKLOOP_ROLE") == 0) v = roles[c->role];
+  else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0)
+    v = c->kafka_auth == HL_KAFKA_AUTH_NONE ? NULL : kafka_auth_names[c->kafka_auth]; /* unset: no SASL */
+  else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) v = c->tls_min == 13 ? "1.3" : "1.2";
+  else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) v = c->partner_info_sigv4 ? "sigv4" : "bearer";
+  else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0)
+    v = c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry";
+  else if (strcmp(name, "LOG_LEVEL") == 0) v = levels[c->log_level];
+  else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
+    hl_jw_key_bool(w, name, hl_config_console(c));
+    return true;
+  } else {
+    return false;
+  }
+  hl_jw_key(w, name);
+  if (v) hl_jw_str(w, v);
+  else hl_jw_null(w);
+  return true;
 }
 
 void hl_config_describe(const hl_config *c, hl_buf *out) {
@@ -576,47 +583,28 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
   hl_jw_open(&w, out);
   for (size_t k = 0; k < NSETTINGS; k++) {
     const setting *s = &settings[k];
-    if (s->offset == (size_t)-1) continue;
-    const char *v = *field((hl_config *)c, s);
-    hl_jw_key(&w, s->name);
-    if (s->secret) hl_jw_str(&w, v && *v ? "set" : "unset");
-    else if (v) hl_jw_str(&w, v);
-    else hl_jw_null(&w);
+    const void *f = (const char *)c + s->offset;
+    switch (s->kind) {
+      case KIND_TEXT:
+        hl_jw_key(&w, s->name);
+        if (*(char *const *)f) hl_jw_str(&w, *(char *const *)f);
+        else hl_jw_null(&w);
+        break;
+      case KIND_SECRET: {
+        const char *v = *(char *const *)f;
+        hl_jw_key(&w, s->name);
+        hl_jw_str(&w, v && *v ? "set" : "unset");
+        break;
+      }
+      case KIND_WHOLE:
+        hl_jw_key(&w, s->name);
+        /* 0 without a default: unset, the user's own default applies. */
+        if (!s->def && *(const int64_t *)f == 0) hl_jw_null(&w);
+        else hl_jw_int(&w, *(const int64_t *)f);
+        break;
+      case KIND_FLAG: hl_jw_key_bool(&w, s->name, *(const bool *)f); break;
+      case KIND_CHOICE: describe_choice(c, s->name, &w); break;
+    }
   }
-  static const char *stores[] = {"sqlite", "dynamodb", "postgres"}, *queues[] = {"embedded", "kafka", "dynamodb"},
-                    *roles[] = {"all", "processor", "dispatcher", "inbox"};
-  hl_jw_key(&w, "HOOKLOOP_STORE"); hl_jw_str(&w, stores[c->store]);
-  hl_jw_key(&w, "HOOKLOOP_QUEUE"); hl_jw_str(&w, queues[c->queue]);
-  hl_jw_key(&w, "HOOKLOOP_ROLE"); hl_jw_str(&w, roles[c->role]);
-  hl_jw_key(&w, "KAFKA_SASL_MECHANISM"); hl_jw_str(&w, kafka_auth_names[c->kafka_auth]);
-  hl_jw_key(&w, "HOOKLOOP_MAX_IN_FLIGHT"); hl_jw_int(&w, c->max_in_flight);
-  hl_jw_key(&w, "HOOKLOOP_QUEUE_HIGH_WATER"); hl_jw_int(&w, c->queue_high_water);
-  hl_jw_key(&w, "HOOKLOOP_QUEUE_POLL_MS"); hl_jw_int(&w, c->queue_poll_ms);
-  hl_jw_key(&w, "HOOKLOOP_SQLITE_COMMIT_MS"); hl_jw_int(&w, c->sqlite_commit_ms);
-  hl_jw_key(&w, "HOOKLOOP_CONFIG_TTL_S"); hl_jw_int(&w, c->config_ttl_s);
-  hl_jw_key(&w, "HOOKLOOP_KMS_DATA_KEY_TTL_S"); hl_jw_int(&w, c->kms_data_key_ttl_s);
-  hl_jw_key(&w, "EVENTS_TTL_DAYS"); hl_jw_int(&w, c->events_ttl_days);
-  hl_jw_key(&w, "HOOKLOOP_RETENTION_DAYS"); hl_jw_int(&w, c->retention_days);
-  hl_jw_key(&w, "HOOKLOOP_RETENTION_FAILED_DAYS"); hl_jw_int(&w, c->retention_failed_days);
-  hl_jw_key(&w, "HOOKLOOP_RETENTION_UNIT_MS"); hl_jw_int(&w, c->retention_unit_ms);
-  hl_jw_key(&w, "HOOKLOOP_ALLOW_PRIVATE_TARGETS"); hl_jw_bool(&w, c->allow_private_targets);
-  hl_jw_key(&w, "HOOKLOOP_TLS_MIN"); hl_jw_str(&w, c->tls_min == 13 ? "1.3" : "1.2");
-  hl_jw_key(&w, "HOOKLOOP_REQUIRE_HTTPS"); hl_jw_bool(&w, c->require_https);
-  hl_jw_key(&w, "HOOKLOOP_REQUIRE_PARTNERS"); hl_jw_bool(&w, c->require_partners);
-  hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURES"); hl_jw_int(&w, c->breaker_failures);
-  hl_jw_key(&w, "HOOKLOOP_BREAKER_OPEN_MS"); hl_jw_int(&w, c->breaker_open_ms);
-  hl_jw_key(&w, "HOOKLOOP_DISABLE_AFTER_FAILURES"); hl_jw_int(&w, c->disable_after_failures);
-  hl_jw_key(&w, "HOOKLOOP_BREAKER_WINDOW_MS"); hl_jw_int(&w, c->breaker_window_ms);
-  hl_jw_key(&w, "HOOKLOOP_BREAKER_MIN_ATTEMPTS"); hl_jw_int(&w, c->breaker_min_attempts);
-  hl_jw_key(&w, "HOOKLOOP_BREAKER_FAILURE_RATE"); hl_jw_int(&w, c->breaker_failure_rate);
-  hl_jw_key_bool(&w, "HOOKLOOP_ADAPTIVE_CONCURRENCY", c->adaptive_concurrency);
-  hl_jw_key(&w, "HOOKLOOP_CONSOLE"); hl_jw_bool(&w, hl_config_console(c));
-  hl_jw_key(&w, "PARTNER_INFO_TTL_S"); hl_jw_int(&w, c->partner_info_ttl_s);
-  hl_jw_key(&w, "PARTNER_INFO_TIMEOUT_MS"); hl_jw_int(&w, c->partner_info_timeout_ms);
-  hl_jw_key(&w, "PARTNER_INFO_AUTH"); hl_jw_str(&w, c->partner_info_sigv4 ? "sigv4" : "bearer");
-  hl_jw_key(&w, "PARTNER_INFO_ON_FAILURE"); hl_jw_str(&w, c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry");
-  hl_jw_key(&w, "PARTNER_INFO_MAX_PARTNERS"); hl_jw_int(&w, c->partner_info_max_partners);
-  hl_jw_key(&w, "PARTNER_INFO_BREAKER_FAILURES"); hl_jw_int(&w, c->partner_info_breaker_failures);
-  hl_jw_key(&w, "PARTNER_INFO_BREAKER_OPEN_MS"); hl_jw_int(&w, c->partner_info_breaker_open_ms);
   hl_jw_obj_end(&w);
 }

@@ -600,13 +600,19 @@ int hl_http_server_adopt(hl_http_server *s, uv_os_sock_t fd) {
 
 /* --- public API ---------------------------------------------------------------------------- */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
+int hl_http_server_addr_parse(const char *addr, struct sockaddr_storage *ss) {
   char host[256];
   const char *colon = strrchr(addr, ':');
   if (!colon) return HL_EINVAL;
-  int port = atoi(colon + 1);
+  /* Decimal digits only: atoi read "8x" as port 8 and "abc" as 0, a
+   * free port, where the user meant something else. */
+  const char *p = colon + 1;
+  size_t nd = strlen(p);
+  if (nd == 0 || nd > 5 || strspn(p, "0123456789") != nd) return HL_EINVAL;
+  int port = 0;
+  for (size_t i = 0; i < nd; i++) port = port * 10 + (p[i] - '0');
   size_t hl = (size_t)(colon - addr);
-  if (hl >= sizeof host || port < 0 || port > 65535) return HL_EINVAL;
+  if (hl == 0 || hl >= sizeof host || port > 65535) return HL_EINVAL;
   memcpy(host, addr, hl);
   host[hl] = '\0';
   if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
@@ -632,7 +638,7 @@ int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_serve
   }
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
-  if (parse_addr(addr, &ss) != 0) return HL_EINVAL;
+  if (hl_http_server_addr_parse(addr, &ss) != 0) return HL_EINVAL;
   hl_http_server *s = hl_calloc(1, sizeof *s);
   s->loop = loop;
   s->cfg = *cfg;

@@ -86,6 +86,11 @@ typedef struct {
 
 typedef struct hl_http_server hl_http_server;
 
+/* Reads a listen address: "<IPv4 address>:<port>", "[<IPv6 address>]:<port>"
+ * or "localhost:<port>" (127.0.0.1), the port 0-65535 in decimal digits
+ * (0: a free one). Returns 0, or HL_EINVAL for anything else. */
+int hl_http_server_addr_parse(const char *addr, struct sockaddr_storage *ss);
+
 /* Allocates a server bound to addr ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:80";
  * port 0 picks a free one). Returns 0 or a negative hl_err; *out set on 0. */
 int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_server_config *cfg,

@@ -2,6 +2,7 @@
 #include "hl_testutil.h"
 #include "app/hl_config.h"
 #include "common/hl_common.h"
+#include "json/hl_json.h"
 
 #include <stdlib.h>
 
@@ -132,6 +133,19 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_PG_WAIT_MS", "5s", "HOOKLOOP_PG_WAIT_MS=5s: expected whole milliseconds"},
     {"HOOKLOOP_PG_LEASE_MS", "2", "HOOKLOOP_PG_LEASE_MS=2: expected whole milliseconds from 1000"},
     {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "on", "HOOKLOOP_LAMBDA_PARTIAL_BATCH=on: expected 0 or 1"},
+    /* read with atoi before: "8x" listened on port 8, "abc" and "" on a free port */
+    {"HOOKLOOP_LISTEN", "127.0.0.1:8x", "HOOKLOOP_LISTEN=127.0.0.1:8x: expected <IPv4 address>:<port>"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1:abc", "HOOKLOOP_LISTEN=127.0.0.1:abc: expected"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1:", "HOOKLOOP_LISTEN=127.0.0.1:: expected"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1:+80", "HOOKLOOP_LISTEN=127.0.0.1:+80: expected"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1: 80", "HOOKLOOP_LISTEN=127.0.0.1: 80: expected"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1:65536", "the port from 0 (a free one) to 65535"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1:99999999999", "HOOKLOOP_LISTEN=127.0.0.1:99999999999: expected"},
+    {"HOOKLOOP_LISTEN", "127.0.0.1", "HOOKLOOP_LISTEN=127.0.0.1: expected"},
+    {"HOOKLOOP_LISTEN", ":8080", "HOOKLOOP_LISTEN=:8080: expected"},
+    {"HOOKLOOP_LISTEN", "example.com:80", "HOOKLOOP_LISTEN=example.com:80: expected"},
+    {"HOOKLOOP_LISTEN", "::1:80", "HOOKLOOP_LISTEN=::1:80: expected"},
+    {"HOOKLOOP_LISTEN", "", "HOOKLOOP_LISTEN=: expected"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();
@@ -143,6 +157,93 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     hl_config_dispose(&c);
     hl_buf_dispose(&err);
   }
+  clear_env();
+}
+
+HL_TEST(listen_addresses_in_each_form_load) {
+  const char *good[] = {"0.0.0.0:8080", "127.0.0.1:0", "127.0.0.1:65535", "[::1]:0", "[::]:8080", "localhost:9000"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(good); i++) {
+    clear_env();
+    setenv("HOOKLOOP_LISTEN", good[i], 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s: %s", good[i], err.data);
+    HL_ASSERT_EQ_STR(c.listen, good[i]);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  clear_env();
+}
+
+/* The start-up line names every setting, each documented and in a form
+ * the setting takes back: written as a --config file, it loads into the
+ * same configuration. The tuning settings were once missing from it. */
+HL_TEST(every_setting_is_described_documented_and_read_back) {
+  clear_env();
+  static const char *const given[][2] = {
+    {"KAFKA_BROKERS", "127.0.0.1:9092"}, {"HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", "6000"},
+    {"HOOKLOOP_PG_POOL_SIZE", "4"}, {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "1"}, {"LOG_LEVEL", "warn"},
+    {"HOOKLOOP_TLS_MIN", "1.3"}, {"HOOKLOOP_ADMIN_TOKEN", "adm-SECRET"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(given); i++) setenv(given[i][0], given[i][1], 1);
+  hl_config c;
+  hl_buf err = HL_BUF_INIT, first = HL_BUF_INIT, file = HL_BUF_INIT, again = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data);
+  hl_config_describe(&c, &first);
+  hl_config_dispose(&c);
+  static const char *const shown[] = {
+    "\"HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS\":6000", "\"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS\":null",
+    "\"HOOKLOOP_PG_POOL_SIZE\":4", "\"HOOKLOOP_PG_LEASE_MS\":null", "\"HOOKLOOP_LAMBDA_PARTIAL_BATCH\":true",
+    "\"LOG_LEVEL\":\"warn\"", "\"HOOKLOOP_TLS_MIN\":\"1.3\"", "\"HOOKLOOP_QUEUE\":\"kafka\"",
+    "\"KAFKA_SASL_MECHANISM\":null", "\"HOOKLOOP_ADMIN_TOKEN\":\"set\"", "\"HOOKLOOP_MAX_IN_FLIGHT\":10000",
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(shown); i++)
+    HL_ASSERT_MSG(strstr(first.data, shown[i]) != NULL, "%s not in %s", shown[i], first.data);
+
+  char doc_path[600];
+  snprintf(doc_path, sizeof doc_path, "%s/docs/configuration.md", HL_SOURCE_DIR);
+  char *docs = hl_read_file(doc_path, NULL);
+  HL_ASSERT(docs != NULL);
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT_EQ_INT(hl_json_parse(&d, first.data, first.len, NULL), 0);
+  HL_ASSERT(d.root->len > 80);
+  /* Back as a file: the secrets (shown as set/unset) and the unset ones left out. */
+  hl_buf_putc(&file, '{');
+  for (uint32_t i = 0; i < d.root->len; i++) {
+    const hl_json_member *m = &d.root->u.members[i];
+    char name[128];
+    snprintf(name, sizeof name, "`%s`", m->key);
+    HL_ASSERT_MSG(strstr(docs, name) != NULL, "%s is not in docs/configuration.md", m->key);
+    const char *v = hl_json_str(&m->value);
+    if (m->value.type == HL_JSON_NULL || (v && (strcmp(v, "set") == 0 || strcmp(v, "unset") == 0))) continue;
+    if (file.len > 1) hl_buf_putc(&file, ',');
+    hl_buf_printf(&file, "\"%s\":", m->key);
+    if (v) hl_buf_printf(&file, "\"%s\"", v);
+    else if (m->value.type == HL_JSON_TRUE || m->value.type == HL_JSON_FALSE) hl_buf_puts(&file, m->value.type == HL_JSON_TRUE ? "true" : "false");
+    else hl_buf_append(&file, m->value.u.str, m->value.len);
+  }
+  hl_buf_putc(&file, '}');
+  hl_json_doc_dispose(&d);
+  free(docs);
+  clear_env();
+  setenv("HOOKLOOP_ADMIN_TOKEN", "adm-SECRET", 1);
+  char *dir = hl_tmpdir("config");
+  char path[600];
+  snprintf(path, sizeof path, "%s/described.json", dir);
+  FILE *f = fopen(path, "w");
+  fwrite(file.data, 1, file.len, f);
+  fclose(f);
+  HL_ASSERT_MSG(hl_config_load(&c, path, &err) == 0, "%s\nfrom %s", err.data, file.data);
+  hl_config_describe(&c, &again);
+  HL_ASSERT_EQ_STR(again.data, first.data);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
+  hl_buf_dispose(&first);
+  hl_buf_dispose(&file);
+  hl_buf_dispose(&again);
+  hl_rmtree(dir);
+  free(dir);
   clear_env();
 }
 
