@@ -1,4 +1,5 @@
 #include "common/hl_http_time.h"
+#include "common/hl_civil.h"
 #include "common/hl_common.h"
 
 #include <ctype.h>
@@ -14,36 +15,6 @@ static const char *const day_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednes
                                         "Thursday", "Friday", "Saturday"};
 static const char *const month_short[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (m 1–12): the
- * well-known era arithmetic, exact for every year this file reads. */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-/* The inverse: the date of a day count. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int days_in_month(int64_t y, int m) {
-  static const int n[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : n[m - 1];
-}
 
 /* A cursor over the text; every reader advances it only on success. */
 typedef struct {
@@ -114,15 +85,15 @@ int hl_http_date_parse(const char *s, size_t len, int64_t now_s, int64_t *unix_s
      * latest past year with the same digits (RFC 9110 §5.6.7). */
     int64_t now_y;
     int m_, d_;
-    civil_from_days(now_s / 86400 - (now_s % 86400 < 0), &now_y, &m_, &d_);
+    hl_civil_from_days(now_s / 86400 - (now_s % 86400 < 0), &now_y, &m_, &d_);
     int64_t y = now_y - ((now_y % 100) + 100) % 100 + yy;
     if (y > now_y + 50) y -= 100;
     else if (y <= now_y - 50) y += 100;
     if (y < 0 || y > 9999) return HL_EPARSE;
     year = (int)y;
   }
-  if (c.p != c.end || mday < 1 || mday > days_in_month(year, mon + 1)) return HL_EPARSE;
-  int64_t t = days_from_civil(year, mon + 1, mday) * 86400 + secs;
+  if (c.p != c.end || mday < 1 || mday > hl_days_in_month(year, mon + 1)) return HL_EPARSE;
+  int64_t t = hl_days_from_civil(year, mon + 1, mday) * 86400 + secs;
   if (t > MAX_S) return HL_EPARSE; /* a leap second past 9999's last */
   *unix_s = t;
   return 0;
@@ -134,7 +105,7 @@ int hl_http_date_format(int64_t unix_s, char out[HL_HTTP_DATE_LEN + 1]) {
   if (secs < 0) days--, secs += 86400;
   int64_t y;
   int m, d;
-  civil_from_days(days, &y, &m, &d);
+  hl_civil_from_days(days, &y, &m, &d);
   int wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
   /* Built by hand rather than strftime: %a and %b follow the locale. */
   char *o = out;
