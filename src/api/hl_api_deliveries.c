@@ -10,6 +10,7 @@
  * by that walk: the search shows the table as it is, not a snapshot.
  */
 #include "api/hl_api_int.h"
+#include "common/hl_rfc3339.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 
@@ -18,7 +19,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
@@ -42,51 +42,14 @@ static bool digits_i64(const char *s, size_t n, int64_t *out) {
   return true;
 }
 
-/* The number the n digits at s spell; -1 when one is not a digit. */
-static int fixed_digits(const char *s, int n) {
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    if (!isdigit((unsigned char)s[i])) return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
 bool hl_api_time_parse(const char *s, int64_t *ms) {
   size_t n = strlen(s);
   if (digits_i64(s, n, ms)) return true;
-  /* RFC 3339: 2026-11-29T20:31:33(.123)?(Z|+01:00), every field its exact
-   * digits (sscanf's %d would take signs and spaces) and in range. */
-  if (n < 20 || s[4] != '-' || s[7] != '-' || !strchr("Tt ", s[10]) || s[13] != ':' || s[16] != ':') return false;
-  int y = fixed_digits(s, 4), mo = fixed_digits(s + 5, 2), d = fixed_digits(s + 8, 2);
-  int h = fixed_digits(s + 11, 2), mi = fixed_digits(s + 14, 2), sec = fixed_digits(s + 17, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
-    return false;
-  const char *p = s + 19;
-  int64_t frac = 0;
-  if (*p == '.') {
-    int64_t scale = 100;
-    if (!isdigit((unsigned char)*++p)) return false;
-    for (; isdigit((unsigned char)*p); p++, scale /= 10) frac += (*p - '0') * scale;
-  }
-  int64_t off = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int oh = fixed_digits(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : fixed_digits(p + 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return false;
-    off = (*p == '-' ? -1 : 1) * ((int64_t)oh * 60 + om) * 60000;
-    p += 6;
-  } else {
-    return false;
-  }
-  if (*p) return false;
-  struct tm tm = {.tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = mo - 1, .tm_year = y - 1900}, back;
-  time_t day = timegm(&tm);
-  /* timegm normalizes: 31 February comes back as a day of March. */
-  if (!gmtime_r(&day, &back) || back.tm_mday != d || back.tm_mon != mo - 1) return false;
-  int64_t t = ((int64_t)day + sec) * 1000 + frac - off;
-  if (t < 0) return false;
+  /* RFC 3339 (2026-11-29T20:31:33.123Z, or with a space for the T), every
+   * field its exact digits and in range; an instant before 1970 would be
+   * a negative bound, refused. */
+  int64_t t;
+  if (hl_rfc3339_datetime(s, n, HL_RFC3339_SPACE, &t) != 0 || t < 0) return false;
   *ms = t;
   return true;
 }

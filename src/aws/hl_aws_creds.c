@@ -7,6 +7,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_rfc3339.h"
 #include "common/hl_sm.h"
 #include "json/hl_json.h"
 
@@ -34,24 +35,6 @@ const char *hl_creds_source_name(hl_creds_source s) {
     case HL_CREDS_CONTAINER: return "container endpoint";
     default: return "none";
   }
-}
-
-int64_t hl_iso8601_ms(const char *s) {
-  if (!s) return -1;
-  struct tm tm = {0};
-  int n = 0;
-  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-             &tm.tm_sec, &n) != 6)
-    return -1;
-  const char *p = s + n;
-  if (*p == '.')
-    for (p++; *p >= '0' && *p <= '9'; p++) {}
-  if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0) return -1;
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31) return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  time_t t = timegm(&tm);
-  return t < 0 ? -1 : (int64_t)t * 1000;
 }
 
 /* Loopback and the ECS/EKS agents may be spoken to over plain http; every
@@ -183,11 +166,13 @@ static int take_response(hl_aws_creds_provider *p, const char **why) {
     const char *secret = hl_json_str(hl_json_get(doc.root, "SecretAccessKey"));
     const char *token = hl_json_str(hl_json_get(doc.root, "Token"));
     const char *exp = hl_json_str(hl_json_get(doc.root, "Expiration"));
-    int64_t exp_ms = hl_iso8601_ms(exp);
+    /* An Expiration before 1970 is as unusable as a malformed one. */
+    int64_t exp_ms = -1;
+    if (exp && (hl_rfc3339_datetime(exp, strlen(exp), 0, &exp_ms) != 0 || exp_ms < 0)) exp_ms = -1;
     if (!akid || !*akid || !secret || !*secret) {
       *why = "the response lacks AccessKeyId or SecretAccessKey";
     } else if (exp && exp_ms < 0) {
-      *why = "the response's Expiration is not an ISO 8601 UTC time";
+      *why = "the response's Expiration is not an RFC 3339 time";
     } else {
       wipe_free(&p->akid);
       wipe_free(&p->secret);

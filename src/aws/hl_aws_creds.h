@@ -84,8 +84,4 @@ const char *hl_creds_source_name(hl_creds_source s);
  * are closed, after which p may be freed. */
 void hl_aws_creds_close(hl_aws_creds_provider *p, void (*cb)(void *data), void *data);
 
-/* Parses an ISO 8601 UTC time ("2026-11-25T21:00:00Z", fractional seconds
- * allowed) into ms since the epoch; -1 when malformed. */
-int64_t hl_iso8601_ms(const char *s);
-
 #endif

@@ -2,6 +2,7 @@
 #include "schema/hl_schema_docs.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_rfc3339.h"
 #include "common/hl_strmap.h"
 #include "json/hl_decimal.h"
 #include "json/hl_json_hash.h"
@@ -154,33 +155,15 @@ static size_t codepoints(const char *s, size_t n) {
 }
 
 static bool format_ok(const char *fmt, const char *s, size_t n) {
+  /* No format's grammar has a NUL, and inet_pton would stop at one. */
+  if (memchr(s, '\0', n)) return false;
+  if (strcmp(fmt, "date") == 0) return hl_rfc3339_date(s, n, NULL) == 0;
+  if (strcmp(fmt, "date-time") == 0) return hl_rfc3339_datetime(s, n, 0, NULL) == 0;
+  if (strcmp(fmt, "time") == 0) return hl_rfc3339_time(s, n) == 0;
   char buf[300];
   if (n >= sizeof buf) return strcmp(fmt, "email") != 0 || memchr(s, '@', n) != NULL;
   memcpy(buf, s, n);
   buf[n] = '\0';
-  int y, mo, d, h, mi, sec, used = 0;
-  if (strcmp(fmt, "date") == 0)
-    return sscanf(buf, "%4d-%2d-%2d%n", &y, &mo, &d, &used) == 3 && used == 10 && (size_t)used == n &&
-           mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
-  if (strcmp(fmt, "date-time") == 0) {
-    if (sscanf(buf, "%4d-%2d-%2d%*[Tt]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19)
-      return false;
-    const char *r = buf + used;
-    if (*r == '.') { r++; if (*r < '0' || *r > '9') return false; while (*r >= '0' && *r <= '9') r++; }
-    if (*r == 'Z' || *r == 'z') r++;
-    else if ((*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':') r += 6;
-    else return false;
-    return *r == '\0' && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 60;
-  }
-  if (strcmp(fmt, "time") == 0) {
-    if (sscanf(buf, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3 || used != 8) return false;
-    const char *r = buf + used;
-    if (*r == '.') { r++; if (*r < '0' || *r > '9') return false; while (*r >= '0' && *r <= '9') r++; }
-    if (*r == 'Z' || *r == 'z') r++;
-    else if ((*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':') r += 6;
-    else return false;
-    return *r == '\0' && h <= 23 && mi <= 59 && sec <= 60;
-  }
   if (strcmp(fmt, "email") == 0) {
     const char *at = strchr(buf, '@');
     return at && at != buf && at[1] && !strchr(at + 1, '@');
