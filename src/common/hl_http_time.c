@@ -1,6 +1,7 @@
 #include "common/hl_http_time.h"
 #include "common/hl_civil.h"
 #include "common/hl_common.h"
+#include "common/hl_cursor.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -16,69 +17,48 @@ static const char *const day_long[7] = {"Sunday",   "Monday", "Tuesday", "Wednes
 static const char *const month_short[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-/* A cursor over the text; every reader advances it only on success. */
-typedef struct {
-  const char *p, *end;
-} cur;
-
-static bool lit(cur *c, const char *s) {
-  size_t n = strlen(s);
-  if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0) return false;
-  c->p += n;
-  return true;
-}
-
-/* Exactly n digits. */
-static bool digits(cur *c, int n, int *out) {
-  if (c->end - c->p < n) return false;
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    if (c->p[i] < '0' || c->p[i] > '9') return false;
-    v = v * 10 + (c->p[i] - '0');
-  }
-  c->p += n;
-  *out = v;
-  return true;
-}
-
 /* Index of the name in `names` the text starts with, or -1. */
-static int name(cur *c, const char *const *names, int count) {
+static int name(hl_cursor *c, const char *const *names, int count) {
   for (int i = 0; i < count; i++)
-    if (lit(c, names[i])) return i;
+    if (hl_cursor_lit(c, names[i])) return i;
   return -1;
 }
 
 /* time-of-day = hour ":" minute ":" second, 00:00:00 to 23:59:60. */
-static bool time_of_day(cur *c, int *secs) {
+static bool time_of_day(hl_cursor *c, int *secs) {
   int h, mi, s;
-  if (!digits(c, 2, &h) || !lit(c, ":") || !digits(c, 2, &mi) || !lit(c, ":") || !digits(c, 2, &s) ||
-      h > 23 || mi > 59 || s > 60)
+  if (!hl_cursor_digits(c, 2, &h) || !hl_cursor_lit(c, ":") || !hl_cursor_digits(c, 2, &mi) || !hl_cursor_lit(c, ":") ||
+      !hl_cursor_digits(c, 2, &s) || h > 23 || mi > 59 || s > 60)
     return false;
   *secs = h * 3600 + mi * 60 + s;
   return true;
 }
 
 int hl_http_date_parse(const char *s, size_t len, int64_t now_s, int64_t *unix_s) {
-  cur c = {s, s + len};
+  hl_cursor c = {s, s + len};
   int mday, mon, year, secs;
-  if (name(&c, day_short, 7) >= 0 && lit(&c, ", ")) {
+  if (name(&c, day_short, 7) >= 0 && hl_cursor_lit(&c, ", ")) {
     /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-    if (!digits(&c, 2, &mday) || !lit(&c, " ") || (mon = name(&c, month_short, 12)) < 0 || !lit(&c, " ") ||
-        !digits(&c, 4, &year) || !lit(&c, " ") || !time_of_day(&c, &secs) || !lit(&c, " GMT"))
+    if (!hl_cursor_digits(&c, 2, &mday) || !hl_cursor_lit(&c, " ") || (mon = name(&c, month_short, 12)) < 0 ||
+        !hl_cursor_lit(&c, " ") || !hl_cursor_digits(&c, 4, &year) || !hl_cursor_lit(&c, " ") ||
+        !time_of_day(&c, &secs) || !hl_cursor_lit(&c, " GMT"))
       return HL_EPARSE;
-  } else if ((c.p = s, name(&c, day_short, 7) >= 0) && lit(&c, " ")) {
+  } else if ((c.p = s, name(&c, day_short, 7) >= 0) && hl_cursor_lit(&c, " ")) {
     /* asctime-date: Sun Nov  6 08:49:37 1994 */
-    if ((mon = name(&c, month_short, 12)) < 0 || !lit(&c, " ")) return HL_EPARSE;
-    bool one_digit = lit(&c, " "); /* date3 = month SP ( 2DIGIT / ( SP DIGIT ) ) */
-    if (!digits(&c, one_digit ? 1 : 2, &mday)) return HL_EPARSE;
-    if (!lit(&c, " ") || !time_of_day(&c, &secs) || !lit(&c, " ") || !digits(&c, 4, &year)) return HL_EPARSE;
+    if ((mon = name(&c, month_short, 12)) < 0 || !hl_cursor_lit(&c, " ")) return HL_EPARSE;
+    bool one_digit = hl_cursor_lit(&c, " "); /* date3 = month SP ( 2DIGIT / ( SP DIGIT ) ) */
+    if (!hl_cursor_digits(&c, one_digit ? 1 : 2, &mday)) return HL_EPARSE;
+    if (!hl_cursor_lit(&c, " ") || !time_of_day(&c, &secs) || !hl_cursor_lit(&c, " ") ||
+        !hl_cursor_digits(&c, 4, &year))
+      return HL_EPARSE;
   } else {
     /* rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT */
     c.p = s;
     int yy;
-    if (name(&c, day_long, 7) < 0 || !lit(&c, ", ") || !digits(&c, 2, &mday) || !lit(&c, "-") ||
-        (mon = name(&c, month_short, 12)) < 0 || !lit(&c, "-") || !digits(&c, 2, &yy) || !lit(&c, " ") ||
-        !time_of_day(&c, &secs) || !lit(&c, " GMT"))
+    if (name(&c, day_long, 7) < 0 || !hl_cursor_lit(&c, ", ") || !hl_cursor_digits(&c, 2, &mday) ||
+        !hl_cursor_lit(&c, "-") || (mon = name(&c, month_short, 12)) < 0 || !hl_cursor_lit(&c, "-") ||
+        !hl_cursor_digits(&c, 2, &yy) || !hl_cursor_lit(&c, " ") || !time_of_day(&c, &secs) ||
+        !hl_cursor_lit(&c, " GMT"))
       return HL_EPARSE;
     /* The year with these two digits in the hundred years that end 50
      * years after now's: a date "more than 50 years in the future" is the
