@@ -477,6 +477,16 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
     hl_retry_schedule_free(s);
     hl_buf_dispose(&e2);
   }
+  /* A region becomes part of the AWS host names: "eu west" or
+   * "example.com/x" would otherwise surface later, as "needs AWS_REGION"
+   * or as a request to some other host. */
+  const char *const regions[][2] = {{"AWS_REGION", c->aws_region}, {"PARTNER_INFO_REGION", c->partner_info_region}};
+  for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(regions); i++)
+    if (set(regions[i][1]) && !hl_aws_region_valid(regions[i][1])) {
+      hl_buf_printf(err, "%s=%s: expected an AWS region name such as eu-west-1 (lower-case letters, digits and "
+                    "dashes)", regions[i][0], regions[i][1]);
+      rc = HL_EINVAL;
+    }
   struct sockaddr_storage listen_addr;
   if (rc == 0 && hl_http_server_addr_parse(c->listen ? c->listen : "", &listen_addr) != 0) {
     /* Found now: a port of "8x" was once taken as 8, and "abc" as a free one. */

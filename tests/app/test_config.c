@@ -146,6 +146,11 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_LISTEN", "example.com:80", "HOOKLOOP_LISTEN=example.com:80: expected"},
     {"HOOKLOOP_LISTEN", "::1:80", "HOOKLOOP_LISTEN=::1:80: expected"},
     {"HOOKLOOP_LISTEN", "", "HOOKLOOP_LISTEN=: expected"},
+    /* a region is part of the AWS host names; with the DynamoDB store this
+     * was reported as "needs AWS_REGION" */
+    {"AWS_REGION", "evil.example/x", "AWS_REGION=evil.example/x: expected an AWS region name such as eu-west-1"},
+    {"AWS_REGION", "EU-WEST-1", "AWS_REGION=EU-WEST-1: expected an AWS region name"},
+    {"PARTNER_INFO_REGION", "eu west 1", "PARTNER_INFO_REGION=eu west 1: expected an AWS region name"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     clear_env();
