@@ -1,14 +1,13 @@
 #include "schema/hl_schema.h"
 #include "schema/hl_schema_docs.h"
+#include "schema/hl_format.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
-#include "common/hl_rfc3339.h"
 #include "common/hl_strmap.h"
 #include "json/hl_decimal.h"
 #include "json/hl_json_hash.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <arpa/inet.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,63 +152,6 @@ static size_t codepoints(const char *s, size_t n) {
     if (((unsigned char)s[i] & 0xc0) != 0x80) c++;
   return c;
 }
-
-static bool format_ok(const char *fmt, const char *s, size_t n) {
-  /* No format's grammar has a NUL, and inet_pton would stop at one. */
-  if (memchr(s, '\0', n)) return false;
-  if (strcmp(fmt, "date") == 0) return hl_rfc3339_date(s, n, NULL) == 0;
-  if (strcmp(fmt, "date-time") == 0) return hl_rfc3339_datetime(s, n, 0, NULL) == 0;
-  if (strcmp(fmt, "time") == 0) return hl_rfc3339_time(s, n) == 0;
-  char buf[300];
-  if (n >= sizeof buf) return strcmp(fmt, "email") != 0 || memchr(s, '@', n) != NULL;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  if (strcmp(fmt, "email") == 0) {
-    const char *at = strchr(buf, '@');
-    return at && at != buf && at[1] && !strchr(at + 1, '@');
-  }
-  if (strcmp(fmt, "ipv4") == 0) {
-    struct in_addr a;
-    return inet_pton(AF_INET, buf, &a) == 1;
-  }
-  if (strcmp(fmt, "ipv6") == 0) {
-    struct in6_addr a;
-    return inet_pton(AF_INET6, buf, &a) == 1;
-  }
-  if (strcmp(fmt, "uuid") == 0) {
-    if (n != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-      bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-      char ch = buf[i];
-      if (dash ? ch != '-' : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
-        return false;
-    }
-    return true;
-  }
-  if (strcmp(fmt, "hostname") == 0) {
-    if (n == 0 || n > 253) return false;
-    size_t label = 0;
-    for (size_t i = 0; i < n; i++) {
-      char ch = buf[i];
-      /* labels neither start nor end with '-' */
-      if (ch == '-' && (label == 0 || i + 1 == n || buf[i + 1] == '.')) return false;
-      if (ch == '.') { if (label == 0) return false; label = 0; continue; }
-      if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
-      if (++label > 63) return false;
-    }
-    return label > 0;
-  }
-  if (strcmp(fmt, "uri") == 0) {
-    const char *colon = strchr(buf, ':');
-    if (!colon || colon == buf) return false;
-    for (const char *p = buf; p < colon; p++)
-      if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (p > buf && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))))
-        return false;
-    return strchr(buf, ' ') == NULL;
-  }
-  return true; /* unknown formats are annotations */
-}
-
 
 /* --- URIs ---------------------------------------------------------------------------- */
 
@@ -609,6 +551,11 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
       else n->pattern = compile_regex(c, loc, kw, v->u.str, v->len);
     } else if (IS("format")) {
       if (v->type != HL_JSON_STRING) cfail(c, loc, kw, "expected a string");
+      else if (c->s->opt.format_assertion && !hl_format_known(v->u.str))
+        /* Asserted, a format not checked would let through what the
+         * schema's author meant to stop. */
+        cfail(c, loc, kw, "format \"%.40s\" cannot be asserted; the formats checked are %s", v->u.str,
+              hl_format_list());
       else n->format = v->u.str;
     } else if (IS("uniqueItems")) {
       if (!hl_json_is_bool(v)) cfail(c, loc, kw, "expected true or false");
@@ -831,6 +778,11 @@ int hl_schema_compile(const hl_json *schema, const hl_schema_options *opt, hl_sc
     *out = NULL;
     return jerr.duplicate ? HL_EINVAL : HL_EINTERNAL;
   }
+  /* "x-format-assertion": true at the root asserts every format of the
+   * schema, as the caller's option does. */
+  const hl_json *fa = d->root->type == HL_JSON_OBJECT ? hl_json_get(d->root, "x-format-assertion") : NULL;
+  if (fa && !hl_json_is_bool(fa)) cfail(&c, "", "x-format-assertion", "expected true or false");
+  else if (fa && fa->type == HL_JSON_TRUE) s->opt.format_assertion = true;
   resource *root = resource_new(s, "", s->opt.default_draft);
   s->root = compile_node(&c, d->root, root, "", "");
   resolve_pending(&c);
@@ -1176,7 +1128,7 @@ static bool v_string(vctx *c, const sch_node *n, const hl_json *v) {
     if (m < 0) return false;
     if (m == 0) ok = vfail(c, n, "pattern", "does not match the pattern %.80s", hl_json_str(hl_json_get(n->src, "pattern")));
   }
-  if (n->format && c->s->opt.format_assertion && !format_ok(n->format, v->u.str, v->len))
+  if (n->format && c->s->opt.format_assertion && !hl_format_valid(n->format, v->u.str, v->len))
     ok = vfail(c, n, "format", "is not a valid %s", n->format);
   return ok;
 }

@@ -127,3 +127,37 @@ HL_TEST(a_raw_payload_without_an_id_is_refused_never_given_one) {
   HL_ASSERT_EQ_INT(e2e_partner_stat(&p, "requests"), 0);
   e2e_stop_both(&h, &p);
 }
+
+/* A schema with "x-format-assertion": true checks its formats at ingest:
+ * a payload with a bad e-mail address or date is refused with the
+ * field's pointer; one with good ones is accepted and delivered. A schema
+ * that asks for a format hookloop does not check is refused when
+ * registered. */
+HL_TEST(a_schema_that_asserts_formats_refuses_bad_values_at_ingest) {
+  setup();
+  post_json("/admin/schemas",
+            "{\"event_type\":\"signup\",\"domain\":\"crm\",\"schema\":{\"type\":\"object\",\"x-format-assertion\":true,"
+            "\"x-id-pointer\":\"/id\",\"properties\":{\"email\":{\"format\":\"email\"},"
+            "\"born\":{\"format\":\"date\"}}}}",
+            201);
+  post_json("/admin/schemas",
+            "{\"event_type\":\"visit\",\"domain\":\"crm\",\"schema\":{\"x-format-assertion\":true,"
+            "\"properties\":{\"page\":{\"format\":\"iri\"}}}}",
+            400);
+  char body[512];
+  snprintf(body, sizeof body, "{\"partner_id\":\"crm\",\"event_type\":\"signup\",\"url\":\"%s/hook/signup\"}", p.base);
+  post_json("/admin/subscriptions", body, 201);
+  char err[256];
+  HL_ASSERT_EQ_INT(post_raw("signup", "{\"id\":\"s-1\",\"email\":\"ann..lee@example.com\"}", NULL, err, sizeof err),
+                   400);
+  HL_ASSERT_EQ_STR(err, "schema_violation /email");
+  HL_ASSERT_EQ_INT(post_raw("signup", "{\"id\":\"s-2\",\"born\":\"1990-02-30\"}", NULL, err, sizeof err), 400);
+  HL_ASSERT_EQ_STR(err, "schema_violation /born");
+  const char *good = "{\"id\":\"s-3\",\"email\":\"ann.lee@example.com\",\"born\":\"1992-02-29\"}";
+  HL_ASSERT_EQ_INT(post_raw("signup", good, NULL, err, sizeof err), 202);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&p, "signup", 1, 10000, &doc), 1);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[0], "body")), good);
+  hl_json_doc_dispose(&doc);
+  e2e_stop_both(&h, &p);
+}

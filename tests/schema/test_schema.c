@@ -204,6 +204,55 @@ HL_TEST(format_is_an_annotation_unless_asserted) {
   hl_json_doc_dispose(&d);
 }
 
+/* "x-format-assertion": true at a schema's root asserts its formats; one
+ * that hookloop does not check refuses the schema, with its pointer. */
+HL_TEST(x_format_assertion_asserts_and_refuses_what_it_cannot_check) {
+  hl_schema *s = compile("{\"x-format-assertion\":true,\"properties\":{\"email\":{\"format\":\"email\"},"
+                         "\"when\":{\"format\":\"date-time\"},\"host\":{\"format\":\"hostname\"}}}");
+  HL_ASSERT(check(s, "{\"email\":\"ops@example.com\",\"when\":\"2026-11-29T19:31:33Z\","
+                     "\"host\":\"xn--bcher-kva.example\"}", NULL));
+  const struct { const char *inst, *path; } bad[] = {
+    {"{\"email\":\"ops..x@example.com\"}", "/email"},
+    {"{\"email\":\"ops@exa_mple.com\"}", "/email"},
+    {"{\"when\":\"2026-02-29T00:00:00Z\"}", "/when"},
+    {"{\"host\":\"xn--hello-txk.example\"}", "/host"}, /* Punycode that is no valid IDNA2008 label */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    hl_schema_errors e;
+    HL_ASSERT_MSG(!check(s, bad[i].inst, &e), "accepted %s", bad[i].inst);
+    HL_ASSERT_EQ_STR(e.items[0].keyword, "format");
+    HL_ASSERT_EQ_STR(e.items[0].instance_path, bad[i].path);
+  }
+  hl_schema_free(s);
+
+  const struct { const char *schema, *kw, *path, *says; } refused[] = {
+    {"{\"x-format-assertion\":true,\"properties\":{\"a\":{\"format\":\"iri\"}}}", "format",
+     "/properties/a/format", "format \"iri\" cannot be asserted"},
+    {"{\"x-format-assertion\":true,\"format\":\"credit-card\"}", "format", "/format", "cannot be asserted"},
+    {"{\"x-format-assertion\":\"yes\"}", "x-format-assertion", "/x-format-assertion", "expected true or false"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    hl_json_doc d;
+    hl_json_doc_init(&d);
+    HL_ASSERT(hl_json_parse(&d, refused[i].schema, strlen(refused[i].schema), NULL) == 0);
+    hl_schema *r = NULL;
+    hl_schema_errors e;
+    HL_ASSERT_MSG(hl_schema_compile(d.root, NULL, &r, &e) == HL_EINVAL, "compiled %s", refused[i].schema);
+    HL_ASSERT(r == NULL && e.count >= 1);
+    HL_ASSERT_EQ_STR(e.items[0].keyword, refused[i].kw);
+    HL_ASSERT_EQ_STR(e.items[0].schema_path, refused[i].path);
+    HL_ASSERT_MSG(strstr(e.items[0].message, refused[i].says) != NULL, "%s", e.items[0].message);
+    hl_json_doc_dispose(&d);
+  }
+  /* false, or absent: formats are annotations, whatever their name. */
+  const char *loose[] = {"{\"x-format-assertion\":false,\"format\":\"email\"}", "{\"format\":\"iri\"}"};
+  for (size_t i = 0; i < sizeof loose / sizeof *loose; i++) {
+    hl_schema *l = compile(loose[i]);
+    HL_ASSERT(check(l, "\"not one\"", NULL));
+    hl_schema_free(l);
+  }
+}
+
 /* Runs the CLI in a child with stdin from `input`; returns exit status and stdout. */
 static int run_cli(char **argv, int argc, const char *input, char *out, size_t outlen) {
   int in[2], o[2];

@@ -1,0 +1,70 @@
+/* fuzz_format: JSON Schema's asserted formats (src/schema/hl_format), each
+ * fed the input's bytes as they are.
+ *
+ * Properties, beyond no crash, leak, read past the input or undefined
+ * behaviour (the checkers take a length, not a NUL):
+ * - the same answer twice;
+ * - the grammars nest as their RFCs nest them: a uri is a uri-reference;
+ *   a json-pointer is a relative-json-pointer after "0"; an ipv4 address
+ *   is a uri host ("http://" + it + ":80/") and an e-mail address literal
+ *   ("a@[" + it + "]"); an ipv6 address is a uri host in brackets and an
+ *   e-mail literal after "IPv6:"; a hostname is an e-mail domain
+ *   ("a@" + it) and a uri host ("http://" + it + "/");
+ * - an email has an "@"; a date-time is a date, "T" and a time. */
+#include "fuzz_util.h"
+#include "common/hl_common.h"
+#include "schema/hl_format.h"
+
+static const char *const names[] = {"date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6",
+                                    "uri", "uri-reference", "uuid", "json-pointer", "relative-json-pointer"};
+
+static bool valid(const char *name, const char *s, size_t n) { return hl_format_valid(name, s, n); }
+
+/* prefix + the input + suffix, checked as `name`. */
+static bool wrapped(const char *name, const char *prefix, const char *s, size_t n, const char *suffix) {
+  size_t pl = strlen(prefix), sl = strlen(suffix);
+  char *b = hl_malloc(pl + n + sl + 1);
+  memcpy(b, prefix, pl);
+  memcpy(b + pl, s, n);
+  memcpy(b + pl + n, suffix, sl);
+  bool ok = valid(name, b, pl + n + sl);
+  hl_free(b);
+  return ok;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc; (void)argv;
+  fuzz_quiet();
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* A copy of exactly the input's size, so that a read past it is caught. */
+  char *s = hl_malloc(size ? size : 1);
+  memcpy(s, data, size);
+  bool v[HL_ARRAY_SIZE(names)];
+  for (size_t i = 0; i < HL_ARRAY_SIZE(names); i++) {
+    FUZZ_CHECK(hl_format_known(names[i]));
+    v[i] = valid(names[i], s, size);
+    FUZZ_CHECK(valid(names[i], s, size) == v[i]);
+  }
+  if (v[0]) FUZZ_CHECK(size > 11 && valid("date", s, 10) && valid("time", s + 11, size - 11));
+  if (v[4]) FUZZ_CHECK(memchr(s, '@', size) != NULL);
+  if (v[5]) {
+    FUZZ_CHECK(wrapped("email", "a@", s, size, ""));
+    FUZZ_CHECK(wrapped("uri", "http://", s, size, "/"));
+  }
+  if (v[6]) {
+    FUZZ_CHECK(wrapped("uri", "http://", s, size, ":80/"));
+    FUZZ_CHECK(wrapped("email", "a@[", s, size, "]"));
+  }
+  if (v[7]) {
+    FUZZ_CHECK(wrapped("uri", "http://[", s, size, "]/"));
+    FUZZ_CHECK(wrapped("email", "a@[IPv6:", s, size, "]"));
+  }
+  if (v[8]) FUZZ_CHECK(v[9]);
+  if (v[11]) FUZZ_CHECK(wrapped("relative-json-pointer", "0", s, size, ""));
+  FUZZ_CHECK(!hl_format_known("iri") && valid("iri", s, size)); /* not asserted: an annotation */
+  hl_free(s);
+  return 0;
+}

@@ -1,0 +1,324 @@
+#include "schema/hl_format.h"
+#include "common/hl_common.h"
+#include "common/hl_rfc3339.h"
+
+#include <arpa/inet.h>
+#include <idn2.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- character classes (RFC 3986 §2, RFC 5321 §4.1.2) ------------------------------------- */
+
+static bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool digit(char c) { return c >= '0' && c <= '9'; }
+static bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+static bool unreserved(char c) { return alpha(c) || digit(c) || (c && strchr("-._~", c)); }
+static bool sub_delim(char c) { return c && strchr("!$&'()*+,;=", c); }
+
+/* The n bytes at s are each `ok`, or a %XX escape. */
+static bool span(const char *s, size_t n, bool (*ok)(char)) {
+  for (size_t i = 0; i < n; i++) {
+    if (ok(s[i])) continue;
+    if (s[i] != '%' || i + 2 >= n || !hexdig(s[i + 1]) || !hexdig(s[i + 2])) return false;
+    i += 2;
+  }
+  return true;
+}
+
+static bool pchar(char c) { return unreserved(c) || sub_delim(c) || c == ':' || c == '@'; }
+static bool path_char(char c) { return pchar(c) || c == '/'; }
+static bool query_char(char c) { return pchar(c) || c == '/' || c == '?'; }
+static bool userinfo_char(char c) { return unreserved(c) || sub_delim(c) || c == ':'; }
+static bool regname_char(char c) { return unreserved(c) || sub_delim(c); }
+static bool future_char(char c) { return unreserved(c) || sub_delim(c) || c == ':'; }
+
+/* --- IP addresses ------------------------------------------------------------------------- */
+
+static bool ip(int af, const char *s, size_t n) {
+  char buf[INET6_ADDRSTRLEN + 1];
+  if (n == 0 || n >= sizeof buf || memchr(s, '\0', n)) return false; /* inet_pton would stop at a NUL */
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  unsigned char out[16];
+  return inet_pton(af, buf, out) == 1; /* glibc refuses leading zeros in IPv4 octets */
+}
+
+/* --- host names (RFC 1123 §2.1, RFC 5891 for A-labels) ------------------------------------ */
+
+/* An "xn--" label: its Punycode must decode, and the U-label it spells
+ * must be valid for registration under IDNA2008 (code points, context
+ * rules, bidi), spelling back the same A-label. */
+static bool a_label(const char *s, size_t n) {
+  char ace[64];
+  for (size_t i = 0; i < n; i++) ace[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+  ace[n] = '\0';
+  char *u = NULL;
+  uint8_t *back = NULL;
+  bool ok = idn2_to_unicode_8z8z(ace, &u, 0) == IDN2_OK &&
+            idn2_register_u8((const uint8_t *)u, (const uint8_t *)ace, &back, 0) == IDN2_OK &&
+            strcmp((const char *)back, ace) == 0;
+  idn2_free(u);
+  idn2_free(back);
+  return ok;
+}
+
+static bool hostname(const char *s, size_t n) {
+  if (n == 0 || n > 253) return false;
+  for (size_t start = 0; start <= n;) {
+    const char *dot = memchr(s + start, '.', n - start);
+    size_t len = dot ? (size_t)(dot - s) - start : n - start;
+    const char *l = s + start;
+    /* 1 to 63 letters, digits and hyphens, a letter or digit at each end */
+    if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-') return false;
+    for (size_t i = 0; i < len; i++)
+      if (!alpha(l[i]) && !digit(l[i]) && l[i] != '-') return false;
+    if (len >= 4 && (l[0] | 32) == 'x' && (l[1] | 32) == 'n' && l[2] == '-' && l[3] == '-' && !a_label(l, len))
+      return false;
+    if (!dot) break;
+    start += len + 1;
+  }
+  return true;
+}
+
+/* --- e-mail addresses (RFC 5321 §4.1.2, §4.1.3) ------------------------------------------- */
+
+static bool atext(char c) { return alpha(c) || digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c)); }
+
+static bool email(const char *s, size_t n) {
+  size_t i = 0;
+  if (n && s[0] == '"') {
+    /* Quoted-string: printable ASCII, with \ quoting any of it */
+    for (i = 1; i < n && s[i] != '"'; i++) {
+      if (s[i] == '\\') i++;
+      if (i >= n || s[i] < 32 || s[i] > 126) return false;
+    }
+    if (i >= n) return false;
+    i++;
+  } else {
+    /* Dot-string: atoms of atext joined by single dots */
+    size_t atom = 0;
+    for (; i < n && s[i] != '@'; i++) {
+      if (s[i] == '.') {
+        if (atom == 0) return false;
+        atom = 0;
+      } else if (atext(s[i])) {
+        atom++;
+      } else {
+        return false;
+      }
+    }
+    if (atom == 0) return false;
+  }
+  if (i >= n || s[i] != '@' || i > 64) return false;
+  const char *d = s + i + 1;
+  size_t dn = n - i - 1;
+  if (dn >= 2 && d[0] == '[' && d[dn - 1] == ']') {
+    d++, dn -= 2;
+    if (dn > 5 && strncmp(d, "IPv6:", 5) == 0) return ip(AF_INET6, d + 5, dn - 5);
+    if (ip(AF_INET, d, dn)) return true;
+    /* General-address-literal: a tag of letters, digits and hyphens (a
+     * letter or digit last), ":", then printable ASCII but [ \ ] */
+    const char *colon = memchr(d, ':', dn);
+    if (!colon || colon == d || colon[-1] == '-' || (size_t)(colon - d) + 1 >= dn) return false;
+    for (const char *p = d; p < colon; p++)
+      if (!alpha(*p) && !digit(*p) && *p != '-') return false;
+    for (const char *p = colon + 1; p < d + dn; p++)
+      if (*p < 33 || *p > 126 || *p == '[' || *p == '\\' || *p == ']') return false;
+    return true;
+  }
+  return hostname(d, dn);
+}
+
+/* --- URIs (RFC 3986 §3, §4.1) ------------------------------------------------------------- */
+
+/* authority = [ userinfo "@" ] host [ ":" port ] */
+static bool authority(const char *s, size_t n) {
+  const char *at = memchr(s, '@', n);
+  if (at) {
+    if (!span(s, (size_t)(at - s), userinfo_char)) return false;
+    n -= (size_t)(at - s) + 1;
+    s = at + 1;
+  }
+  size_t host;
+  if (n && s[0] == '[') {
+    const char *close = memchr(s, ']', n);
+    if (!close) return false;
+    const char *in = s + 1;
+    size_t in_n = (size_t)(close - in);
+    if (in_n && (in[0] == 'v' || in[0] == 'V')) {
+      /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+      size_t i = 1;
+      while (i < in_n && hexdig(in[i])) i++;
+      if (i == 1 || i >= in_n || in[i] != '.' || i + 1 >= in_n) return false;
+      for (i++; i < in_n; i++)
+        if (!future_char(in[i])) return false;
+    } else if (!ip(AF_INET6, in, in_n)) {
+      return false;
+    }
+    host = (size_t)(close - s) + 1;
+  } else {
+    const char *colon = memchr(s, ':', n);
+    host = colon ? (size_t)(colon - s) : n;
+    if (!span(s, host, regname_char)) return false;
+  }
+  if (host == n) return true;
+  if (s[host] != ':') return false;
+  for (size_t i = host + 1; i < n; i++)
+    if (!digit(s[i])) return false;
+  return true;
+}
+
+/* relative-part or hier-part, then [ "?" query ] [ "#" fragment ];
+ * `noscheme`: a path's first segment may hold no ":" (a relative
+ * reference, which would otherwise read as a scheme). */
+static bool after_scheme(const char *s, size_t n, bool noscheme) {
+  const char *hash = memchr(s, '#', n);
+  if (hash) {
+    if (!span(hash + 1, n - (size_t)(hash - s) - 1, query_char)) return false;
+    n = (size_t)(hash - s);
+  }
+  const char *q = memchr(s, '?', n);
+  if (q) {
+    if (!span(q + 1, n - (size_t)(q - s) - 1, query_char)) return false;
+    n = (size_t)(q - s);
+  }
+  if (n >= 2 && s[0] == '/' && s[1] == '/') {
+    const char *slash = memchr(s + 2, '/', n - 2);
+    size_t an = slash ? (size_t)(slash - s) - 2 : n - 2;
+    if (!authority(s + 2, an)) return false;
+    s += 2 + an;
+    n -= 2 + an;
+  } else if (noscheme) {
+    const char *slash = memchr(s, '/', n);
+    if (memchr(s, ':', slash ? (size_t)(slash - s) : n)) return false;
+  }
+  return span(s, n, path_char);
+}
+
+static size_t scheme_len(const char *s, size_t n) {
+  if (n == 0 || !alpha(s[0])) return 0;
+  size_t i = 1;
+  while (i < n && (alpha(s[i]) || digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
+  return i < n && s[i] == ':' ? i : 0;
+}
+
+static bool uri(const char *s, size_t n) {
+  size_t sl = scheme_len(s, n);
+  return sl && after_scheme(s + sl + 1, n - sl - 1, false);
+}
+
+static bool uri_reference(const char *s, size_t n) { return uri(s, n) || after_scheme(s, n, true); }
+
+/* --- JSON pointers (RFC 6901 §3; relative: draft-bhutton-relative-json-pointer-00) -------- */
+
+static bool json_pointer(const char *s, size_t n) {
+  if (n && s[0] != '/') return false;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '~' && (i + 1 >= n || (s[i + 1] != '0' && s[i + 1] != '1'))) return false;
+  return true;
+}
+
+/* non-negative-integer: "0" or a digit 1-9 and more digits; its length. */
+static size_t whole(const char *s, size_t n) {
+  if (n == 0 || !digit(s[0])) return 0;
+  if (s[0] == '0') return 1;
+  size_t i = 1;
+  while (i < n && digit(s[i])) i++;
+  return i;
+}
+
+static bool relative_json_pointer(const char *s, size_t n) {
+  size_t i = whole(s, n);
+  if (i == 0) return false;
+  if (i < n && (s[i] == '+' || s[i] == '-')) { /* index manipulation: a positive integer */
+    size_t m = whole(s + i + 1, n - i - 1);
+    if (m == 0 || s[i + 1] == '0') return false;
+    i += 1 + m;
+  }
+  if (i < n && s[i] == '#') return i + 1 == n;
+  return json_pointer(s + i, n - i);
+}
+
+/* --- duration (RFC 3339 Appendix A) ------------------------------------------------------- */
+
+/* Elements "<digits><unit>" whose units come in `order`, each the next one
+ * after the last (P1Y2D skips M: refused); at least one. */
+static bool elements(const char **p, const char *end, const char *order) {
+  const char *next = order;
+  bool any = false;
+  while (*p < end && digit(**p)) {
+    const char *d = *p;
+    while (d < end && digit(*d)) d++;
+    if (d == end) return false;
+    const char *u = strchr(next, *d);
+    if (!*d || !u || (any && u != next)) return false;
+    next = u + 1;
+    any = true;
+    *p = d + 1;
+  }
+  return any;
+}
+
+static bool duration(const char *s, size_t n) {
+  const char *p = s, *end = s + n;
+  if (p == end || *p++ != 'P') return false;
+  /* dur-week stands alone */
+  const char *w = p;
+  while (w < end && digit(*w)) w++;
+  if (w > p && w + 1 == end && *w == 'W') return true;
+  bool date = elements(&p, end, "YMD");
+  if (p < end && *p == 'T') {
+    p++;
+    if (!elements(&p, end, "HMS")) return false;
+  } else if (!date) {
+    return false;
+  }
+  return p == end;
+}
+
+/* --- uuid (RFC 4122 §3) ------------------------------------------------------------------- */
+
+static bool uuid(const char *s, size_t n) {
+  if (n != 36) return false;
+  for (size_t i = 0; i < 36; i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !hexdig(s[i])) return false;
+  }
+  return true;
+}
+
+/* --- the table ---------------------------------------------------------------------------- */
+
+static bool date_time(const char *s, size_t n) { return hl_rfc3339_datetime(s, n, 0, NULL) == 0; }
+static bool date(const char *s, size_t n) { return hl_rfc3339_date(s, n, NULL) == 0; }
+static bool time_(const char *s, size_t n) { return hl_rfc3339_time(s, n) == 0; }
+static bool ipv4(const char *s, size_t n) { return ip(AF_INET, s, n); }
+static bool ipv6(const char *s, size_t n) { return ip(AF_INET6, s, n); }
+
+static const struct {
+  const char *name;
+  bool (*valid)(const char *s, size_t n);
+} formats[] = {
+  {"date-time", date_time}, {"date", date}, {"time", time_}, {"duration", duration},
+  {"email", email}, {"hostname", hostname}, {"ipv4", ipv4}, {"ipv6", ipv6},
+  {"uri", uri}, {"uri-reference", uri_reference}, {"uuid", uuid}, {"json-pointer", json_pointer},
+  {"relative-json-pointer", relative_json_pointer},
+};
+
+bool hl_format_known(const char *name) {
+  for (size_t i = 0; i < HL_ARRAY_SIZE(formats); i++)
+    if (strcmp(formats[i].name, name) == 0) return true;
+  return false;
+}
+
+bool hl_format_valid(const char *name, const char *s, size_t n) {
+  for (size_t i = 0; i < HL_ARRAY_SIZE(formats); i++)
+    if (strcmp(formats[i].name, name) == 0) return formats[i].valid(s, n);
+  return true;
+}
+
+const char *hl_format_list(void) {
+  return "date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer, "
+         "relative-json-pointer";
+}
