@@ -4,19 +4,23 @@
  * Properties, beyond no crash, leak, read past the input or undefined
  * behaviour (the checkers take a length, not a NUL):
  * - the same answer twice;
- * - the grammars nest as their RFCs nest them: a uri is a uri-reference;
+ * - the grammars nest as their RFCs nest them: a uri is a uri-reference
+ *   and an iri, and both are iri-references;
  *   a json-pointer is a relative-json-pointer after "0"; an ipv4 address
  *   is a uri host ("http://" + it + ":80/") and an e-mail address literal
  *   ("a@[" + it + "]"); an ipv6 address is a uri host in brackets and an
  *   e-mail literal after "IPv6:"; a hostname is an e-mail domain
  *   ("a@" + it) and a uri host ("http://" + it + "/");
- * - an email has an "@"; a date-time is a date, "T" and a time. */
+ * - an email has an "@"; a date-time is a date, "T" and a time; a format
+ *   not asserted (idn-email) takes anything. */
 #include "fuzz_util.h"
 #include "common/hl_common.h"
 #include "schema/hl_format.h"
 
-static const char *const names[] = {"date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6",
-                                    "uri", "uri-reference", "uuid", "json-pointer", "relative-json-pointer"};
+static const char *const names[] = {"date-time", "date",    "time",          "duration",  "email",
+                                    "hostname",  "ipv4",    "ipv6",          "uri",       "uri-reference",
+                                    "uuid",      "json-pointer", "relative-json-pointer", "iri", "iri-reference",
+                                    "uri-template"};
 
 static bool valid(const char *name, const char *s, size_t n) { return hl_format_valid(name, s, n); }
 
@@ -62,9 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(wrapped("uri", "http://[", s, size, "]/"));
     FUZZ_CHECK(wrapped("email", "a@[IPv6:", s, size, "]"));
   }
-  if (v[8]) FUZZ_CHECK(v[9]);
+  if (v[8]) FUZZ_CHECK(v[9] && v[13]); /* a uri is a uri-reference and an iri */
+  if (v[9]) FUZZ_CHECK(v[14]);         /* a uri-reference is an iri-reference */
+  if (v[13]) FUZZ_CHECK(v[14]);
   if (v[11]) FUZZ_CHECK(wrapped("relative-json-pointer", "0", s, size, ""));
-  FUZZ_CHECK(!hl_format_known("iri") && valid("iri", s, size)); /* not asserted: an annotation */
+  FUZZ_CHECK(!hl_format_known("idn-email") && valid("idn-email", s, size)); /* not asserted: an annotation */
   hl_free(s);
   return 0;
 }

@@ -16,10 +16,47 @@ static bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 
 static bool unreserved(char c) { return alpha(c) || digit(c) || (c && strchr("-._~", c)); }
 static bool sub_delim(char c) { return c && strchr("!$&'()*+,;=", c); }
 
-/* The n bytes at s are each `ok`, or a %XX escape. */
-static bool span(const char *s, size_t n, bool (*ok)(char)) {
+/* The code point of the UTF-8 sequence at s (at most n bytes) and its
+ * length, or 0 for one that is not shortest-form UTF-8 of a scalar value. */
+static size_t utf8(const char *s, size_t n, uint32_t *cp) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t len = u[0] >= 0xf0 ? 4 : u[0] >= 0xe0 ? 3 : u[0] >= 0xc0 ? 2 : 0;
+  if (len == 0 || len > n) return 0;
+  uint32_t c = u[0] & (0x7f >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((u[i] & 0xc0) != 0x80) return 0;
+    c = c << 6 | (u[i] & 0x3f);
+  }
+  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+  *cp = c;
+  return len;
+}
+
+/* RFC 3987 §2.2: ucschar, and iprivate (queries only). */
+static bool ucschar(uint32_t c) {
+  if (c >= 0xa0 && c <= 0xd7ff) return true;
+  if ((c >= 0xf900 && c <= 0xfdcf) || (c >= 0xfdf0 && c <= 0xffef)) return true;
+  return c >= 0x10000 && c <= 0xefffd && (c & 0xffff) <= 0xfffd && (c >> 16 != 0xe || c >= 0xe1000);
+}
+
+static bool iprivate(uint32_t c) { return (c >= 0xe000 && c <= 0xf8ff) || (c >= 0xf0000 && (c & 0xffff) <= 0xfffd); }
+
+#define IRI 1u     /* ucschar allowed beside ASCII's characters (RFC 3987) */
+#define PRIVATE 2u /* iprivate too: an IRI's query */
+
+/* The n bytes at s are each `ok`, a %XX escape, or with IRI a character
+ * RFC 3987 adds. */
+static bool span(const char *s, size_t n, bool (*ok)(char), unsigned flags) {
   for (size_t i = 0; i < n; i++) {
     if (ok(s[i])) continue;
+    uint32_t cp;
+    size_t len;
+    if ((flags & IRI) && (unsigned char)s[i] >= 0x80 && (len = utf8(s + i, n - i, &cp)) &&
+        (ucschar(cp) || ((flags & PRIVATE) && iprivate(cp)))) {
+      i += len - 1;
+      continue;
+    }
     if (s[i] != '%' || i + 2 >= n || !hexdig(s[i + 1]) || !hexdig(s[i + 2])) return false;
     i += 2;
   }
@@ -133,10 +170,10 @@ static bool email(const char *s, size_t n) {
 /* --- URIs (RFC 3986 §3, §4.1) ------------------------------------------------------------- */
 
 /* authority = [ userinfo "@" ] host [ ":" port ] */
-static bool authority(const char *s, size_t n) {
+static bool authority(const char *s, size_t n, unsigned flags) {
   const char *at = memchr(s, '@', n);
   if (at) {
-    if (!span(s, (size_t)(at - s), userinfo_char)) return false;
+    if (!span(s, (size_t)(at - s), userinfo_char, flags)) return false;
     n -= (size_t)(at - s) + 1;
     s = at + 1;
   }
@@ -160,7 +197,7 @@ static bool authority(const char *s, size_t n) {
   } else {
     const char *colon = memchr(s, ':', n);
     host = colon ? (size_t)(colon - s) : n;
-    if (!span(s, host, regname_char)) return false;
+    if (!span(s, host, regname_char, flags)) return false;
   }
   if (host == n) return true;
   if (s[host] != ':') return false;
@@ -172,28 +209,28 @@ static bool authority(const char *s, size_t n) {
 /* relative-part or hier-part, then [ "?" query ] [ "#" fragment ];
  * `noscheme`: a path's first segment may hold no ":" (a relative
  * reference, which would otherwise read as a scheme). */
-static bool after_scheme(const char *s, size_t n, bool noscheme) {
+static bool after_scheme(const char *s, size_t n, bool noscheme, unsigned flags) {
   const char *hash = memchr(s, '#', n);
   if (hash) {
-    if (!span(hash + 1, n - (size_t)(hash - s) - 1, query_char)) return false;
+    if (!span(hash + 1, n - (size_t)(hash - s) - 1, query_char, flags)) return false;
     n = (size_t)(hash - s);
   }
   const char *q = memchr(s, '?', n);
   if (q) {
-    if (!span(q + 1, n - (size_t)(q - s) - 1, query_char)) return false;
+    if (!span(q + 1, n - (size_t)(q - s) - 1, query_char, flags & IRI ? flags | PRIVATE : flags)) return false;
     n = (size_t)(q - s);
   }
   if (n >= 2 && s[0] == '/' && s[1] == '/') {
     const char *slash = memchr(s + 2, '/', n - 2);
     size_t an = slash ? (size_t)(slash - s) - 2 : n - 2;
-    if (!authority(s + 2, an)) return false;
+    if (!authority(s + 2, an, flags)) return false;
     s += 2 + an;
     n -= 2 + an;
   } else if (noscheme) {
     const char *slash = memchr(s, '/', n);
     if (memchr(s, ':', slash ? (size_t)(slash - s) : n)) return false;
   }
-  return span(s, n, path_char);
+  return span(s, n, path_char, flags);
 }
 
 static size_t scheme_len(const char *s, size_t n) {
@@ -203,12 +240,68 @@ static size_t scheme_len(const char *s, size_t n) {
   return i < n && s[i] == ':' ? i : 0;
 }
 
-static bool uri(const char *s, size_t n) {
+static bool absolute(const char *s, size_t n, unsigned flags) {
   size_t sl = scheme_len(s, n);
-  return sl && after_scheme(s + sl + 1, n - sl - 1, false);
+  return sl && after_scheme(s + sl + 1, n - sl - 1, false, flags);
 }
 
-static bool uri_reference(const char *s, size_t n) { return uri(s, n) || after_scheme(s, n, true); }
+static bool uri(const char *s, size_t n) { return absolute(s, n, 0); }
+static bool uri_reference(const char *s, size_t n) { return absolute(s, n, 0) || after_scheme(s, n, true, 0); }
+static bool iri(const char *s, size_t n) { return absolute(s, n, IRI); }
+static bool iri_reference(const char *s, size_t n) { return absolute(s, n, IRI) || after_scheme(s, n, true, IRI); }
+
+/* RFC 6570 §2: literals, and expressions "{" [operator] varspec *("," varspec) "}". */
+static bool literal(char c) {
+  unsigned char u = (unsigned char)c;
+  /* every ASCII character but CTL, SP, DQUOTE, %, <, >, \, ^, `, {, |, }
+   * (the apostrophe allowed, as the RFC's errata 6937 has it) */
+  return u > 0x20 && u < 0x7f && !strchr("\"%<>\\^`{|}", c);
+}
+
+static bool varchar(const char *s, size_t n, size_t *len) {
+  if (n && (alpha(s[0]) || digit(s[0]) || s[0] == '_')) return *len = 1, true;
+  if (n >= 3 && s[0] == '%' && hexdig(s[1]) && hexdig(s[2])) return *len = 3, true;
+  return false;
+}
+
+static bool uri_template(const char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    if (s[i] != '{') {
+      /* a literal is what a URI may hold, and ucschar or iprivate */
+      size_t j = i;
+      while (j < n && s[j] != '{' && s[j] != '}') j++;
+      if (!span(s + i, j - i, literal, IRI | PRIVATE)) return false;
+      if (j < n && s[j] == '}') return false;
+      i = j;
+      continue;
+    }
+    const char *close = memchr(s + i, '}', n - i);
+    if (!close) return false;
+    const char *p = s + i + 1, *end = close;
+    if (p < end && *p && strchr("+#./;?&=,!@|", *p)) p++;
+    for (;;) { /* varspec */
+      size_t len;
+      if (!varchar(p, (size_t)(end - p), &len)) return false;
+      p += len;
+      while (p < end) {
+        if (*p == '.' && varchar(p + 1, (size_t)(end - p - 1), &len)) p += 1 + len;
+        else if (varchar(p, (size_t)(end - p), &len)) p += len;
+        else break;
+      }
+      if (p < end && *p == '*') {
+        p++;
+      } else if (p < end && *p == ':') { /* max-length: 1-9999, no leading zero */
+        const char *d = ++p;
+        while (p < end && digit(*p)) p++;
+        if (p == d || p - d > 4 || *d == '0') return false;
+      }
+      if (p == end) break;
+      if (*p++ != ',') return false;
+    }
+    i = (size_t)(close - s) + 1;
+  }
+  return true;
+}
 
 /* --- JSON pointers (RFC 6901 §3; relative: draft-bhutton-relative-json-pointer-00) -------- */
 
@@ -302,7 +395,8 @@ static const struct {
 } formats[] = {
   {"date-time", date_time}, {"date", date}, {"time", time_}, {"duration", duration},
   {"email", email}, {"hostname", hostname}, {"ipv4", ipv4}, {"ipv6", ipv6},
-  {"uri", uri}, {"uri-reference", uri_reference}, {"uuid", uuid}, {"json-pointer", json_pointer},
+  {"uri", uri}, {"uri-reference", uri_reference}, {"iri", iri}, {"iri-reference", iri_reference},
+  {"uri-template", uri_template}, {"uuid", uuid}, {"json-pointer", json_pointer},
   {"relative-json-pointer", relative_json_pointer},
 };
 
@@ -319,6 +413,6 @@ bool hl_format_valid(const char *name, const char *s, size_t n) {
 }
 
 const char *hl_format_list(void) {
-  return "date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer, "
-         "relative-json-pointer";
+  return "date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, "
+         "uri-template, uuid, json-pointer, relative-json-pointer";
 }

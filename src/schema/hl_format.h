@@ -14,12 +14,16 @@
  *                           valid IDNA2008 (RFC 5891, by libidn2)
  *   ipv4, ipv6              RFC 2673 §3.2 dotted-quad, RFC 4291 §2.2
  *   uri, uri-reference      RFC 3986 §3 and §4.1
+ *   iri, iri-reference      RFC 3987 §2.2 (the same, with ucschar, and
+ *                           iprivate in a query)
+ *   uri-template            RFC 6570 §2 (with its errata 6937: "'" is a
+ *                           literal)
  *   uuid                    RFC 4122 §3, any version and case
  *   json-pointer            RFC 6901 §3
  *   relative-json-pointer   draft-bhutton-relative-json-pointer-00
  *
- * A schema that asks for assertion of any other format (iri, idn-email,
- * uri-template, regex, ...) is refused when compiled: checking less than
+ * A schema that asks for assertion of any other format (idn-email,
+ * idn-hostname, regex, ...) is refused when compiled: checking less than
  * the name promises would let through what the schema's author meant to
  * stop. Pure functions. */
 #ifndef HL_FORMAT_H
