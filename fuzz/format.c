@@ -43,9 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* A copy of exactly the input's size, so that a read past it is caught. */
-  char *s = hl_malloc(size ? size : 1);
-  memcpy(s, data, size);
+  char *s = fuzz_exact_copy(data, size);
   bool v[HL_ARRAY_SIZE(names)];
   for (size_t i = 0; i < HL_ARRAY_SIZE(names); i++) {
     FUZZ_CHECK(hl_format_known(names[i]));

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "json/hl_json.h"
 
@@ -83,5 +84,14 @@ static inline bool fuzz_has_duplicate_names(const hl_json *v) {
 /* The code under test logs refusals as it should; at thousands of inputs a
  * second that is noise. Errors still show. */
 static inline void fuzz_quiet(void) { hl_log_set_level(HL_LOG_ERROR); }
+
+/* A copy of the input of exactly its size, with no NUL after it, so that
+ * a reader that takes a length and reads past it is caught by ASan (the
+ * fuzzer's own buffer may have slack). Free it with hl_free. */
+static inline char *fuzz_exact_copy(const uint8_t *data, size_t size) {
+  char *s = hl_malloc(size ? size : 1);
+  memcpy(s, data, size);
+  return s;
+}
 
 #endif

@@ -69,9 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* A copy of exactly the input's size, so that a read past it is caught. */
-  char *s = hl_malloc(size ? size : 1);
-  memcpy(s, data, size);
+  char *s = fuzz_exact_copy(data, size);
   check_date(s, size);
   check_datetime(s, size, 0);
   check_datetime(s, size, HL_RFC3339_SPACE);
