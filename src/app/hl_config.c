@@ -326,31 +326,37 @@ static int flag(const char *name, const char *v, bool *out, hl_buf *err) {
   return 0;
 }
 
+/* The words of the choices below, each at its value's index (the enum's;
+ * for two words, false and true), read and described from here alone. */
+static const char *const store_words[] = {"sqlite", "dynamodb", "postgres", NULL};
+static const char *const queue_words[] = {"embedded", "kafka", "dynamodb", NULL};
+static const char *const role_words[] = {"all", "processor", "dispatcher", "inbox", NULL};
+static const char *const tls_words[] = {"1.2", "1.3", NULL};
+static const char *const pinfo_auth_words[] = {"bearer", "sigv4", NULL};
+static const char *const pinfo_failure_words[] = {"retry", "deliver_unenriched", NULL};
+static const char *const level_words[] = {"debug", "info", "warn", "error", NULL}; /* hl_log_level's order */
+
+/* The index of v among words; -1 and "NAME=v: expected a, b or c" when
+ * it is none of them. */
+static int word(const char *name, const char *v, const char *const *words, hl_buf *err) {
+  for (int i = 0; words[i]; i++)
+    if (strcmp(v, words[i]) == 0) return i;
+  hl_buf_printf(err, "%s=%s: expected ", name, v);
+  for (int i = 0; words[i]; i++) hl_buf_printf(err, "%s%s", i == 0 ? "" : words[i + 1] ? ", " : " or ", words[i]);
+  return -1;
+}
+
 /* The KIND_CHOICE settings. v is NULL when unset without a default. */
 static int choice(hl_config *c, const char *name, const char *v, hl_buf *err) {
+  int i = 0;
   if (strcmp(name, "HOOKLOOP_STORE") == 0) {
-    if (strcmp(v, "sqlite") == 0) c->store = HL_STORE_SQLITE;
-    else if (strcmp(v, "dynamodb") == 0) c->store = HL_STORE_DYNAMODB;
-    else if (strcmp(v, "postgres") == 0) c->store = HL_STORE_POSTGRES;
-    else goto bad_enum;
+    if ((i = word(name, v, store_words, err)) >= 0) c->store = (hl_store_kind)i;
   } else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) {
-    if (strcmp(v, "embedded") == 0) c->queue = HL_QUEUE_EMBEDDED;
-    else if (strcmp(v, "kafka") == 0) c->queue = HL_QUEUE_KAFKA;
-    else if (strcmp(v, "dynamodb") == 0) c->queue = HL_QUEUE_DYNAMODB;
-    else goto bad_enum;
+    if ((i = word(name, v, queue_words, err)) >= 0) c->queue = (hl_queue_kind)i;
   } else if (strcmp(name, "HOOKLOOP_ROLE") == 0) {
-    if (strcmp(v, "all") == 0) c->role = HL_ROLE_ALL;
-    else if (strcmp(v, "processor") == 0) c->role = HL_ROLE_PROCESSOR;
-    else if (strcmp(v, "dispatcher") == 0) c->role = HL_ROLE_DISPATCHER;
-    else if (strcmp(v, "inbox") == 0) c->role = HL_ROLE_INBOX;
-    else goto bad_enum;
+    if ((i = word(name, v, role_words, err)) >= 0) c->role = (hl_role)i;
   } else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) {
-    if (strcmp(v, "1.2") == 0) c->tls_min = 12;
-    else if (strcmp(v, "1.3") == 0) c->tls_min = 13;
-    else {
-      hl_buf_printf(err, "HOOKLOOP_TLS_MIN=%s: expected 1.2 or 1.3", v);
-      return HL_EINVAL;
-    }
+    if ((i = word(name, v, tls_words, err)) >= 0) c->tls_min = 12 + i;
   } else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     if (!v) c->console = HL_CONSOLE_AUTO; /* unset */
     else if (is_true(v)) c->console = HL_CONSOLE_ON;
@@ -362,34 +368,13 @@ static int choice(hl_config *c, const char *name, const char *v, hl_buf *err) {
   } else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0 || strcmp(name, "KAFKA_AUTH") == 0) {
     return kafka_auth(c, name, v, err);
   } else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) {
-    if (strcmp(v, "bearer") == 0) c->partner_info_sigv4 = false;
-    else if (strcmp(v, "sigv4") == 0) c->partner_info_sigv4 = true;
-    else {
-      hl_buf_printf(err, "PARTNER_INFO_AUTH=%s: expected bearer or sigv4", v);
-      return HL_EINVAL;
-    }
+    if ((i = word(name, v, pinfo_auth_words, err)) >= 0) c->partner_info_sigv4 = i == 1;
   } else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0) {
-    if (strcmp(v, "retry") == 0) c->partner_info_deliver_unenriched = false;
-    else if (strcmp(v, "deliver_unenriched") == 0) c->partner_info_deliver_unenriched = true;
-    else {
-      hl_buf_printf(err, "PARTNER_INFO_ON_FAILURE=%s: expected retry or deliver_unenriched", v);
-      return HL_EINVAL;
-    }
+    if ((i = word(name, v, pinfo_failure_words, err)) >= 0) c->partner_info_deliver_unenriched = i == 1;
   } else if (strcmp(name, "LOG_LEVEL") == 0) {
-    int lvl = hl_log_parse_level(v);
-    if (lvl < 0) {
-      hl_buf_printf(err, "LOG_LEVEL=%s: expected debug, info, warn or error", v);
-      return HL_EINVAL;
-    }
-    c->log_level = (hl_log_level)lvl;
+    if ((i = word(name, v, level_words, err)) >= 0) c->log_level = (hl_log_level)i;
   }
-  return 0;
-bad_enum:
-  hl_buf_printf(err, "%s=%s: expected %s", name, v,
-                strcmp(name, "HOOKLOOP_STORE") == 0   ? "sqlite, dynamodb or postgres"
-                : strcmp(name, "HOOKLOOP_QUEUE") == 0 ? "embedded, kafka or dynamodb"
-                                                      : "all, processor, dispatcher or inbox");
-  return HL_EINVAL;
+  return i < 0 ? HL_EINVAL : 0;
 }
 
 /* One setting's value into its field; the strings are taken (*v NULLed). */
@@ -561,21 +546,16 @@ void hl_config_dispose(hl_config *c) {
  * the setting accepts back; false for one shown through another
  * (KAFKA_AUTH, by KAFKA_SASL_MECHANISM). */
 static bool describe_choice(const hl_config *c, const char *name, hl_jw *w) {
-  static const char *const stores[] = {"sqlite", "dynamodb", "postgres"},
-                           *const queues[] = {"embedded", "kafka", "dynamodb"},
-                           *const roles[] = {"all", "processor", "dispatcher", "inbox"},
-                           *const levels[] = {"debug", "info", "warn", "error"};
   const char *v;
-  if (strcmp(name, "HOOKLOOP_STORE") == 0) v = stores[c->store];
-  else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) v = queues[c->queue];
-  else if (strcmp(name, "HOOKLOOP_ROLE") == 0) v = roles[c->role];
+  if (strcmp(name, "HOOKLOOP_STORE") == 0) v = store_words[c->store];
+  else if (strcmp(name, "HOOKLOOP_QUEUE") == 0) v = queue_words[c->queue];
+  else if (strcmp(name, "HOOKLOOP_ROLE") == 0) v = role_words[c->role];
   else if (strcmp(name, "KAFKA_SASL_MECHANISM") == 0)
     v = c->kafka_auth == HL_KAFKA_AUTH_NONE ? NULL : kafka_auth_names[c->kafka_auth]; /* unset: no SASL */
-  else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) v = c->tls_min == 13 ? "1.3" : "1.2";
-  else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) v = c->partner_info_sigv4 ? "sigv4" : "bearer";
-  else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0)
-    v = c->partner_info_deliver_unenriched ? "deliver_unenriched" : "retry";
-  else if (strcmp(name, "LOG_LEVEL") == 0) v = levels[c->log_level];
+  else if (strcmp(name, "HOOKLOOP_TLS_MIN") == 0) v = tls_words[c->tls_min == 13];
+  else if (strcmp(name, "PARTNER_INFO_AUTH") == 0) v = pinfo_auth_words[c->partner_info_sigv4];
+  else if (strcmp(name, "PARTNER_INFO_ON_FAILURE") == 0) v = pinfo_failure_words[c->partner_info_deliver_unenriched];
+  else if (strcmp(name, "LOG_LEVEL") == 0) v = level_words[c->log_level];
   else if (strcmp(name, "HOOKLOOP_CONSOLE") == 0) {
     hl_jw_key_bool(w, name, hl_config_console(c));
     return true;

@@ -125,17 +125,20 @@ static inline void skip_ws(parser *p) {
   p->s = s;
 }
 
-/* Decodes one UTF-8 sequence at s; returns its length or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
+size_t hl_utf8_decode(const char *str, size_t len, uint32_t *out) {
+  const unsigned char *s = (const unsigned char *)str;
   unsigned c = s[0];
-  if (c < 0x80) return 1;
+  if (c < 0x80) {
+    if (out) *out = c;
+    return 1;
+  }
   size_t n;
-  unsigned cp;
+  uint32_t cp;
   if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
   else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
   else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
   else return 0;
-  if ((size_t)(end - s) < n) return 0;
+  if (len < n) return 0;
   for (size_t i = 1; i < n; i++) {
     if ((s[i] & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (s[i] & 0x3f);
@@ -143,7 +146,14 @@ static size_t utf8_len(const unsigned char *s, const unsigned char *end) {
   if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
       (cp >= 0xd800 && cp <= 0xdfff))
     return 0;
+  if (out) *out = cp;
   return n;
+}
+
+/* The length of the UTF-8 sequence at s, 0 when invalid (the parser's and
+ * the writer's check, without the code point). */
+static inline size_t utf8_len(const unsigned char *s, const unsigned char *end) {
+  return hl_utf8_decode((const char *)s, (size_t)(end - s), NULL);
 }
 
 void hl_utf8_sanitize(hl_buf *out, const char *s, size_t n) {

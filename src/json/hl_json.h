@@ -186,6 +186,11 @@ void hl_name_index_build(hl_name_index *ix, const hl_json_member *m, uint32_t n)
 int32_t hl_name_index_find(const hl_name_index *ix, const char *key, size_t len);
 void hl_name_index_dispose(hl_name_index *ix);
 
+/* The shortest-form UTF-8 sequence of a Unicode scalar value at s (at
+ * most n bytes, n ≥ 1): its length, and its code point into *cp when cp
+ * is not NULL; 0 when the bytes start no such sequence. */
+size_t hl_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
 /* Appends s[0..n) to out as valid UTF-8 text without NUL bytes: each byte
  * that does not start a valid sequence (or is NUL) becomes U+FFFD. For
  * bytes from elsewhere (a partner's answer) that must be JSON text. */

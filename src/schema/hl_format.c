@@ -1,6 +1,7 @@
 #include "schema/hl_format.h"
 #include "common/hl_common.h"
 #include "common/hl_rfc3339.h"
+#include "json/hl_json.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>
@@ -15,23 +16,6 @@ static bool digit(char c) { return c >= '0' && c <= '9'; }
 static bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 static bool unreserved(char c) { return alpha(c) || digit(c) || (c && strchr("-._~", c)); }
 static bool sub_delim(char c) { return c && strchr("!$&'()*+,;=", c); }
-
-/* The code point of the UTF-8 sequence at s (at most n bytes) and its
- * length, or 0 for one that is not shortest-form UTF-8 of a scalar value. */
-static size_t utf8(const char *s, size_t n, uint32_t *cp) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t len = u[0] >= 0xf8 ? 0 : u[0] >= 0xf0 ? 4 : u[0] >= 0xe0 ? 3 : u[0] >= 0xc0 ? 2 : 0;
-  if (len == 0 || len > n) return 0;
-  uint32_t c = u[0] & (0x7f >> len);
-  for (size_t i = 1; i < len; i++) {
-    if ((u[i] & 0xc0) != 0x80) return 0;
-    c = c << 6 | (u[i] & 0x3f);
-  }
-  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-  *cp = c;
-  return len;
-}
 
 /* RFC 3987 §2.2: ucschar, and iprivate (queries only). */
 static bool ucschar(uint32_t c) {
@@ -52,7 +36,7 @@ static bool span(const char *s, size_t n, bool (*ok)(char), unsigned flags) {
     if (ok(s[i])) continue;
     uint32_t cp;
     size_t len;
-    if ((flags & IRI) && (unsigned char)s[i] >= 0x80 && (len = utf8(s + i, n - i, &cp)) &&
+    if ((flags & IRI) && (unsigned char)s[i] >= 0x80 && (len = hl_utf8_decode(s + i, n - i, &cp)) &&
         (ucschar(cp) || ((flags & PRIVATE) && iprivate(cp)))) {
       i += len - 1;
       continue;
