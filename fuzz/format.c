@@ -11,8 +11,10 @@
  *   ("a@[" + it + "]"); an ipv6 address is a uri host in brackets and an
  *   e-mail literal after "IPv6:"; a hostname is an e-mail domain
  *   ("a@" + it) and a uri host ("http://" + it + "/");
+ * - a hostname is an idn-hostname and an email an idn-email, and on ASCII
+ *   input each pair agrees; an idn-hostname is an idn-email domain;
  * - an email has an "@"; a date-time is a date, "T" and a time; a format
- *   not asserted (idn-email) takes anything. */
+ *   not asserted (regex) takes anything. */
 #include "fuzz_util.h"
 #include "common/hl_common.h"
 #include "schema/hl_format.h"
@@ -20,7 +22,7 @@
 static const char *const names[] = {"date-time", "date",    "time",          "duration",  "email",
                                     "hostname",  "ipv4",    "ipv6",          "uri",       "uri-reference",
                                     "uuid",      "json-pointer", "relative-json-pointer", "iri", "iri-reference",
-                                    "uri-template"};
+                                    "uri-template", "idn-hostname", "idn-email"};
 
 static bool valid(const char *name, const char *s, size_t n) { return hl_format_valid(name, s, n); }
 
@@ -68,7 +70,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (v[9]) FUZZ_CHECK(v[14]);         /* a uri-reference is an iri-reference */
   if (v[13]) FUZZ_CHECK(v[14]);
   if (v[11]) FUZZ_CHECK(wrapped("relative-json-pointer", "0", s, size, ""));
-  FUZZ_CHECK(!hl_format_known("idn-email") && valid("idn-email", s, size)); /* not asserted: an annotation */
+  if (v[5]) FUZZ_CHECK(v[16]); /* a hostname is an idn-hostname */
+  if (v[4]) FUZZ_CHECK(v[17]); /* an email is an idn-email */
+  if (v[16]) FUZZ_CHECK(wrapped("idn-email", "a@", s, size, ""));
+  bool ascii = true;
+  for (size_t i = 0; i < size; i++) ascii = ascii && (unsigned char)s[i] < 0x80;
+  if (ascii) FUZZ_CHECK(v[5] == v[16] && v[4] == v[17]);
+  FUZZ_CHECK(!hl_format_known("regex") && valid("regex", s, size)); /* not asserted: an annotation */
   hl_free(s);
   return 0;
 }

@@ -6,15 +6,15 @@ set -euo pipefail
 
 want=(cmake make gcc pkg-config
       libuv1-dev librdkafka-dev libcurl4-openssl-dev libmbedtls-dev
-      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev libexpat1-dev libidn2-dev curl)
+      libsqlite3-dev libhttp-parser-dev libpcre2-dev libpq-dev libsodium-dev libexpat1-dev libidn2-dev libunistring-dev curl)
 # postgresql: the throwaway PostgreSQL 15 servers of tests/pg and bench/pg
 # (initdb/postgres under /usr/lib/postgresql/15/bin, and the `postgres`
 # account they run as when we are root); openssl: the tests' TLS certificates;
 # clang-14 and its runtimes: the libFuzzer targets of fuzz/ (make test-fuzz).
 # libsodium-dev: SipHash for the JSON hash tables, and Ed25519 ("v1a" webhook
 # signatures), which mbedTLS 2.28 lacks.
-# libidn2-dev: IDNA2008 checks of A-labels ("xn--") in JSON Schema's asserted
-# hostname format.
+# libidn2-dev, libunistring-dev: IDNA2008 checks of host names (labels, context
+# and Bidi rules) in JSON Schema's asserted hostname and idn-hostname formats.
 # python3: the mock Triggers API of the inbox tests (tools/mock_triggers) and
 # the HTTPS partner of the TLS tests (tools/tls_partner, the ssl module).
 case "${1:-test}" in

@@ -1,10 +1,10 @@
 #include "schema/hl_format.h"
+#include "schema/hl_idn.h"
 #include "common/hl_common.h"
 #include "common/hl_rfc3339.h"
 #include "json/hl_json.h"
 
 #include <arpa/inet.h>
-#include <idn2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,9 @@ static bool ucschar(uint32_t c) {
 
 static bool iprivate(uint32_t c) { return (c >= 0xe000 && c <= 0xf8ff) || (c >= 0xf0000 && (c & 0xffff) <= 0xfffd); }
 
-#define IRI 1u     /* ucschar allowed beside ASCII's characters (RFC 3987) */
+/* Non-ASCII characters allowed: RFC 3987's ucschar in an IRI, RFC 6531's
+ * UTF8-non-ascii in an internationalized e-mail address. */
+#define IRI 1u
 #define PRIVATE 2u /* iprivate too: an IRI's query */
 
 /* The n bytes at s are each `ok`, a %XX escape, or with IRI a character
@@ -65,54 +67,33 @@ static bool ip(int af, const char *s, size_t n) {
   return inet_pton(af, buf, out) == 1; /* glibc refuses leading zeros in IPv4 octets */
 }
 
-/* --- host names (RFC 1123 §2.1, RFC 5891 for A-labels) ------------------------------------ */
+/* --- host names (schema/hl_idn) ------------------------------------------------------------ */
 
-/* An "xn--" label: its Punycode must decode, and the U-label it spells
- * must be valid for registration under IDNA2008 as libidn2 checks it
- * (code points, context rules), spelling back the same A-label. (libidn2
- * 2.3's bidi check misses two cases of RFC 5893 the suite's idn-hostname
- * tests hold, which is why idn-hostname is not asserted.) */
-static bool a_label(const char *s, size_t n) {
-  char ace[64];
-  for (size_t i = 0; i < n; i++) ace[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
-  ace[n] = '\0';
-  char *u = NULL;
-  uint8_t *back = NULL;
-  bool ok = idn2_to_unicode_8z8z(ace, &u, 0) == IDN2_OK &&
-            idn2_register_u8((const uint8_t *)u, (const uint8_t *)ace, &back, 0) == IDN2_OK &&
-            strcmp((const char *)back, ace) == 0;
-  idn2_free(u);
-  idn2_free(back);
-  return ok;
-}
+static bool hostname(const char *s, size_t n) { return hl_idn_hostname(s, n, HL_IDN_ASCII); }
+static bool idn_hostname(const char *s, size_t n) { return hl_idn_hostname(s, n, 0); }
 
-static bool hostname(const char *s, size_t n) {
-  if (n == 0 || n > 253) return false;
-  for (size_t start = 0; start <= n;) {
-    const char *dot = memchr(s + start, '.', n - start);
-    size_t len = dot ? (size_t)(dot - s) - start : n - start;
-    const char *l = s + start;
-    /* 1 to 63 letters, digits and hyphens, a letter or digit at each end */
-    if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-') return false;
-    for (size_t i = 0; i < len; i++)
-      if (!alpha(l[i]) && !digit(l[i]) && l[i] != '-') return false;
-    if (len >= 4 && (l[0] | 32) == 'x' && (l[1] | 32) == 'n' && l[2] == '-' && l[3] == '-' && !a_label(l, len))
-      return false;
-    if (!dot) break;
-    start += len + 1;
-  }
-  return true;
-}
-
-/* --- e-mail addresses (RFC 5321 §4.1.2, §4.1.3) ------------------------------------------- */
+/* --- e-mail addresses (RFC 5321 §4.1.2, §4.1.3; RFC 6531 §3.3) ---------------------------- */
 
 static bool atext(char c) { return alpha(c) || digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c)); }
 
-static bool email(const char *s, size_t n) {
-  size_t i = 0;
+/* With INTL (RFC 6531), the length of the UTF8-non-ascii character at
+ * s[i] (RFC 6532 §3.1: any valid UTF-8 sequence past ASCII), else 0. */
+static size_t non_ascii(const char *s, size_t n, size_t i, unsigned flags) {
+  return (flags & IRI) && (unsigned char)s[i] >= 0x80 ? hl_utf8_decode(s + i, n - i, NULL) : 0;
+}
+
+/* A Mailbox; with IRI (RFC 6531's SMTPUTF8 grammar) its local part may
+ * hold any non-ASCII character and its domain is an internationalized
+ * host name. */
+static bool mailbox(const char *s, size_t n, unsigned flags) {
+  size_t i = 0, len;
   if (n && s[0] == '"') {
     /* Quoted-string: printable ASCII, with \ quoting any of it */
     for (i = 1; i < n && s[i] != '"'; i++) {
+      if ((len = non_ascii(s, n, i, flags))) {
+        i += len - 1;
+        continue;
+      }
       if (s[i] == '\\') i++;
       if (i >= n || s[i] < 32 || s[i] > 126) return false;
     }
@@ -127,6 +108,9 @@ static bool email(const char *s, size_t n) {
         atom = 0;
       } else if (atext(s[i])) {
         atom++;
+      } else if ((len = non_ascii(s, n, i, flags))) {
+        atom++;
+        i += len - 1;
       } else {
         return false;
       }
@@ -150,8 +134,11 @@ static bool email(const char *s, size_t n) {
       if (*p < 33 || *p > 126 || *p == '[' || *p == '\\' || *p == ']') return false;
     return true;
   }
-  return hostname(d, dn);
+  return flags & IRI ? idn_hostname(d, dn) : hostname(d, dn);
 }
+
+static bool email(const char *s, size_t n) { return mailbox(s, n, 0); }
+static bool idn_email(const char *s, size_t n) { return mailbox(s, n, IRI); }
 
 /* --- URIs (RFC 3986 §3, §4.1) ------------------------------------------------------------- */
 
@@ -380,7 +367,8 @@ static const struct {
   bool (*valid)(const char *s, size_t n);
 } formats[] = {
   {"date-time", date_time}, {"date", date}, {"time", time_}, {"duration", duration},
-  {"email", email}, {"hostname", hostname}, {"ipv4", ipv4}, {"ipv6", ipv6},
+  {"email", email}, {"idn-email", idn_email}, {"hostname", hostname}, {"idn-hostname", idn_hostname},
+  {"ipv4", ipv4}, {"ipv6", ipv6},
   {"uri", uri}, {"uri-reference", uri_reference}, {"iri", iri}, {"iri-reference", iri_reference},
   {"uri-template", uri_template}, {"uuid", uuid}, {"json-pointer", json_pointer},
   {"relative-json-pointer", relative_json_pointer},
@@ -399,6 +387,7 @@ bool hl_format_valid(const char *name, const char *s, size_t n) {
 }
 
 const char *hl_format_list(void) {
-  return "date-time, date, time, duration, email, hostname, ipv4, ipv6, uri, uri-reference, iri, iri-reference, "
+  return "date-time, date, time, duration, email, idn-email, hostname, idn-hostname, ipv4, ipv6, uri, uri-reference, "
+         "iri, iri-reference, "
          "uri-template, uuid, json-pointer, relative-json-pointer";
 }

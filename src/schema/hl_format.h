@@ -10,8 +10,13 @@
  *   duration                RFC 3339 Appendix A
  *   email                   RFC 5321 §4.1.2 Mailbox: dot-string or quoted
  *                           local part; a host name or an address literal
+ *   idn-email               the same with RFC 6531 §3.3: any non-ASCII
+ *                           character in the local part, an idn-hostname
+ *                           as the domain
  *   hostname                RFC 1123 labels; an A-label ("xn--") must be
- *                           valid IDNA2008 (RFC 5891, by libidn2)
+ *                           valid IDNA2008 (RFC 5891) (schema/hl_idn)
+ *   idn-hostname            IDNA2008 U-labels and A-labels, read for
+ *                           lookup, with RFC 5893's Bidi rule (schema/hl_idn)
  *   ipv4, ipv6              RFC 2673 §3.2 dotted-quad, RFC 4291 §2.2
  *   uri, uri-reference      RFC 3986 §3 and §4.1
  *   iri, iri-reference      RFC 3987 §2.2 (the same, with ucschar, and
@@ -22,8 +27,9 @@
  *   json-pointer            RFC 6901 §3
  *   relative-json-pointer   draft-bhutton-relative-json-pointer-00
  *
- * A schema that asks for assertion of any other format (idn-email,
- * idn-hostname, regex, ...) is refused when compiled: checking less than
+ * A schema that asks for assertion of any other format (regex, whose
+ * ECMA-262 grammar PCRE2 does not check, or a name of its own) is refused
+ * when compiled: checking less than
  * the name promises would let through what the schema's author meant to
  * stop. Pure functions. */
 #ifndef HL_FORMAT_H

@@ -132,9 +132,9 @@ static void add_error(hl_schema_errors *errs, const char *ipath, const char *loc
   snprintf(e->instance_path, sizeof e->instance_path, "%.255s", ipath);
   snprintf(e->keyword, sizeof e->keyword, "%.31s", kw);
   snprintf(e->schema_path, sizeof e->schema_path, "%.200s/%.50s", loc, kw);
-  char msg[200];
+  char msg[320]; /* room for the list of formats checked (hl_format_list) */
   vsnprintf(msg, sizeof msg, fmt, ap);
-  snprintf(e->message, sizeof e->message, "%.100s: %.150s", ipath[0] ? ipath : "(root)", msg);
+  snprintf(e->message, sizeof e->message, "%.100s: %.280s", ipath[0] ? ipath : "(root)", msg);
 }
 
 static const char *short_value(const hl_json *v, char *buf, size_t n) {

@@ -47,7 +47,7 @@ typedef struct {
                              * U+0000, its deepest ancestor that does / that holds none */
   char keyword[32];         /* e.g. "minimum" */
   char schema_path[256];    /* location of the keyword in the schema, e.g. "/properties/amount/minimum" */
-  char message[256];        /* e.g. "/amount: -5 is less than minimum 0" */
+  char message[384];        /* e.g. "/amount: -5 is less than minimum 0" */
 } hl_schema_error;
 
 typedef struct {

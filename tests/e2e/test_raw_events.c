@@ -142,7 +142,7 @@ HL_TEST(a_schema_that_asserts_formats_refuses_bad_values_at_ingest) {
             201);
   post_json("/admin/schemas",
             "{\"event_type\":\"visit\",\"domain\":\"crm\",\"schema\":{\"x-format-assertion\":true,"
-            "\"properties\":{\"host\":{\"format\":\"idn-hostname\"}}}}",
+            "\"properties\":{\"pattern\":{\"format\":\"regex\"}}}}",
             400);
   char body[512];
   snprintf(body, sizeof body, "{\"partner_id\":\"crm\",\"event_type\":\"signup\",\"url\":\"%s/hook/signup\"}", p.base);
