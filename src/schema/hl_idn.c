@@ -56,7 +56,10 @@ static struct bidi bidi_label(const char *u, size_t n) {
   bool en = false, an = false;
   for (size_t i = 0, len; i < n; i += len) {
     uint32_t cp = 0;
-    len = hl_utf8_decode(u + i, n - i, &cp);
+    if (!(len = hl_utf8_decode(u + i, n - i, &cp))) { /* callers pass valid text; never loop on bad */
+      b.ok = false;
+      return b;
+    }
     int c = uc_bidi_class(cp);
     if (first < 0) first = c;
     if (c != UC_BIDI_NSM) last = c;
