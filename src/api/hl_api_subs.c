@@ -12,6 +12,7 @@
 #include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "loop/hl_curl_host.h"
 #include "model/hl_destination.h"
 #include "model/hl_sub_enrich.h"
 #include "model/hl_filter.h"
@@ -184,25 +185,30 @@ static bool localhost_name(const char *h) {
          (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0);
 }
 
-/* Checks the URL: http(s), a host, and (unless allowed) no literal address
- * the address policy refuses and no localhost name. A host name resolving to
- * such an address passes here: the dispatcher refuses it when connecting.
- * Returns NULL, or the problem (in buf when it names the block). */
+/* Checks the URL: http(s), a host (an internationalized one that converts
+ * to ASCII), and (unless allowed) no literal address the address policy
+ * refuses and no localhost name, in the host's ASCII form, so
+ * "ｌｏｃａｌｈｏｓｔ" is localhost. A host name resolving to such an
+ * address passes here: the dispatcher refuses it when connecting. Returns
+ * NULL, or the problem (in buf when it names the block or the host). */
 static const char *url_problem(const char *url, bool allow_private, char *buf, size_t buflen) {
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL;
-  const char *problem = NULL;
+  const char *problem = NULL, *why = NULL;
   if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) problem = "not a valid absolute URL";
   else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
            (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
     problem = "only http:// and https:// URLs can receive webhooks";
-  else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+  else if (hl_curl_url_host_ascii(u, &why) != 0) { /* the sender could not send to it either */
+    snprintf(buf, buflen, "the URL's host is not a domain name that converts to ASCII (IDNA): %s", why);
+    problem = buf;
+  } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
     problem = "the URL has no host";
   else if (!allow_private) {
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     struct sockaddr_in a4 = {.sin_family = AF_INET};
     char h[256];
-    snprintf(h, sizeof h, "%s", host);
+    snprintf(h, sizeof h, "%s", host); /* in its ASCII form */
     size_t hl = strlen(h);
     if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
     const char *block = NULL;

@@ -1,6 +1,7 @@
 #include "handlers/hl_hosts.h"
 #include "common/hl_common.h"
 #include "json/hl_json.h"
+#include "loop/hl_curl_host.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -30,15 +31,16 @@ void hl_hosts_dispose(hl_hosts *h) {
   hl_strmap_dispose(&h->by_key);
 }
 
-/* scheme://host:port of an HTTP url (lower case, the default port
- * written); the url itself when curl cannot parse it (its attempts fail
- * alone then). */
+/* scheme://host:port of an HTTP url (lower case, an internationalized
+ * host in its ASCII form, the default port written); the url itself when
+ * curl cannot parse it (its attempts fail alone then). */
 static void http_key(const char *url, char *out, size_t n) {
   snprintf(out, n, "%s", url ? url : "");
   CURLU *u = curl_url();
   if (!u) return;
   char *scheme = NULL, *host = NULL, *port = NULL;
-  if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+  const char *why;
+  if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && hl_curl_url_host_ascii(u, &why) == 0 &&
       curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {

@@ -5,6 +5,7 @@
 #include "common/hl_highwater.h"
 #include "common/hl_http_time.h"
 #include "crypto/hl_webhook_sig.h"
+#include "loop/hl_curl_host.h"
 #include "model/hl_sub_ed25519.h"
 #include "model/hl_sub_secrets.h"
 
@@ -495,12 +496,16 @@ static void set_client_cert(CURL *e, const hl_sub *s) {
 }
 
 /* rec.url as curl parses it for a request (the same flags), kept on the
- * subscription; NULL where curl's parser refuses it, so that each request
- * gives curl the text and fails with curl's own error, as before. */
+ * subscription, with an internationalized host in its ASCII form
+ * (loop/hl_curl_host.h says why curl cannot be left to convert it); NULL
+ * where curl's parser refuses it or the host does not convert, so that
+ * each request gives curl the text and fails with curl's own error. */
 static CURLU *parsed_url(hl_sub *s) {
   if (s->url_parsed || s->url_unparsed) return s->url_parsed;
   CURLU *u = curl_url();
-  if (u && curl_url_set(u, CURLUPART_URL, s->rec.url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+  const char *why;
+  if (u && curl_url_set(u, CURLUPART_URL, s->rec.url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      hl_curl_url_host_ascii(u, &why) == 0) {
     s->url_parsed = u;
   } else {
     curl_url_cleanup(u);

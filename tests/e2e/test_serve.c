@@ -1198,15 +1198,59 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
                            "http://198.18.0.1/", "http://100.64.0.1/", "http://192.0.0.170/", "http://203.0.113.9/",
                            "http://240.0.0.1/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/",
                            "http://[2001::1]/", "http://[2001:db8::1]/", "http://[fc00::1]/", "http://[fec0::1]/",
-                           "http://[100::1]/"};
+                           "http://[100::1]/",
+                           /* fullwidth letters: libcurl's IDNA processing makes them "localhost" */
+                           "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54:9/"};
   for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
     snprintf(body, sizeof body, "{\"partner_id\":\"p%zu\",\"event_type\":\"Payment\",\"url\":\"%s\"}", i, targets[i]);
     HL_ASSERT_MSG(e2e_call("POST", u, body, &doc) == 400, "%s was accepted", targets[i]);
-    HL_ASSERT(strstr(str_at(doc.root, "message"), "HOOKLOOP_ALLOW_PRIVATE_TARGETS") != NULL);
+    HL_ASSERT_MSG(strstr(str_at(doc.root, "message"), "HOOKLOOP_ALLOW_PRIVATE_TARGETS") != NULL, "%s: %s", targets[i],
+                  str_at(doc.root, "message"));
     hl_json_doc_dispose(&doc);
   }
-  /* Public ones are not. */
+  /* Public ones are not. No event follows: nothing is sent to them. */
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"pub\",\"event_type\":\"Payment\",\"url\":\"http://[64:ff9b::808:808]/\"}", NULL), 201);
+  /* Internationalized hosts: one libcurl converts to ASCII is taken (an
+   * emoji name through transitional processing, as libcurl falls back to);
+   * one it cannot convert, which would fail every delivery, is refused. */
+  const char *idn_ok[] = {"http://b\u00fccher.example/x", "http://i\u2764.example/x"};
+  for (size_t i = 0; i < sizeof idn_ok / sizeof *idn_ok; i++) {
+    snprintf(body, sizeof body, "{\"partner_id\":\"idn%zu\",\"event_type\":\"Payment\",\"url\":\"%s\"}", i, idn_ok[i]);
+    HL_ASSERT_MSG(e2e_call("POST", u, body, NULL) == 201, "%s was refused", idn_ok[i]);
+  }
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"partner_id\":\"idnx\",\"event_type\":\"Payment\",\"url\":\"http://\u00fc-.example/x\"}",
+                            &doc),
+                   400);
+  HL_ASSERT_MSG(strstr(str_at(doc.root, "message"), "converts to ASCII (IDNA)") != NULL, "%s", str_at(doc.root, "message"));
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
+/* A partner URL with an internationalized host is delivered to: hookloop
+ * hands libcurl the host's ASCII form, which libcurl itself could not make
+ * under the C locale hookloop runs in (loop/hl_curl_host.h). The host is
+ * "b\u00fccher.localhost", which libcurl resolves to loopback once it is
+ * xn--bcher-kva.localhost; the partner sees that form in Host. */
+HL_TEST_T(an_internationalized_host_is_delivered_to_by_its_ascii_form, 120) {
+  const char *allow[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
+  start_both(NULL, allow);
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"p\",\"schema\":true}", NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body,
+           "{\"partner_id\":\"idn\",\"event_type\":\"Payment\",\"url\":\"http://B\u00fccher.localhost:%d/hook/idn\"}",
+           partner.port);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-idn\",\"eventType\":\"Payment\"}}", NULL), 202);
+  HL_ASSERT_MSG(e2e_wait_status(&hk, "evt-idn", "SUCCESS", 10000), "the internationalized host was not reached");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "idn", 1, 5000, &doc), 1);
+  char want[64];
+  snprintf(want, sizeof want, "xn--bcher-kva.localhost:%d", partner.port);
+  HL_ASSERT_EQ_STR(str_at(&doc.root->u.items[0], "host"), want);
+  hl_json_doc_dispose(&doc);
   stop_both();
 }
 

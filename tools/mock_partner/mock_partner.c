@@ -57,7 +57,7 @@
 
 typedef struct {
   char *name, *path, *webhook_id, *webhook_timestamp, *webhook_signature, *user_agent, *content_type,
-      *traceparent, *body;
+      *traceparent, *host, *body;
   size_t body_len;
   int64_t time_ms;
   int status;
@@ -323,6 +323,7 @@ static void handle_hook(hl_http_req *r) {
     rec->content_type = hdr_dup(r, "content-type");
     rec->traceparent = hdr_dup(r, "traceparent");
     if (!rec->traceparent) rec->traceparent = hdr_dup(r, "x-amzn-trace-id");
+    rec->host = hdr_dup(r, "host");
     rec->body = hl_strndup(r->body, r->body_len);
     rec->body_len = r->body_len;
     rec->time_ms = now_ms();
@@ -404,6 +405,7 @@ static void render_requests(hl_buf *b, const char *name) {
     hl_jw_key(&w, "user_agent"); hl_jw_str(&w, r->user_agent);
     hl_jw_key(&w, "content_type"); hl_jw_str(&w, r->content_type);
     hl_jw_key(&w, "traceparent"); hl_jw_str(&w, r->traceparent);
+    hl_jw_key(&w, "host"); hl_jw_str(&w, r->host);
     hl_jw_key(&w, "body"); hl_jw_strn(&w, r->body, r->body_len);
     hl_jw_key(&w, "time_ms"); hl_jw_int(&w, r->time_ms);
     hl_jw_key(&w, "status"); hl_jw_int(&w, r->status);
@@ -419,7 +421,7 @@ static void free_records(void) {
     record *r = &P.records[i];
     hl_free(r->name); hl_free(r->path); hl_free(r->webhook_id); hl_free(r->webhook_timestamp);
     hl_free(r->webhook_signature); hl_free(r->user_agent); hl_free(r->content_type);
-    hl_free(r->traceparent); hl_free(r->body);
+    hl_free(r->traceparent); hl_free(r->host); hl_free(r->body);
   }
   hl_free(P.records);
   P.records = NULL;
