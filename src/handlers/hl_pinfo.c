@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "crypto/hl_sigv4.h"
 #include "json/hl_json.h"
+#include "loop/hl_curl_host.h"
 #include "transform/hl_transform.h"
 
 #include <stddef.h>
@@ -243,13 +244,15 @@ static void on_waiter_done(hl_pinfo_waiter *w, int status, const char *value, si
 
 /* Adds the SigV4 headers of GET f->url for execute-api (Host, X-Amz-Date,
  * X-Amz-Security-Token with temporary credentials, Authorization). Host is
- * sent as signed: the URL's host, and its port when it names one, as curl
- * would write it. */
+ * sent as signed: the URL's host (in its ASCII form, as the request goes:
+ * loop/hl_curl_host.h), and its port when it names one, as curl would
+ * write it. */
 static int sign(hl_pinfo *p, fetch *f, const hl_aws_creds *creds) {
   CURLU *u = curl_url();
   char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
   int rc = HL_EINVAL;
-  if (u && curl_url_set(u, CURLUPART_URL, f->url, 0) == CURLUE_OK &&
+  const char *why;
+  if (u && curl_url_set(u, CURLUPART_URL, f->url, 0) == CURLUE_OK && hl_curl_url_host_ascii(u, &why) == 0 &&
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
     if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK) port = NULL;

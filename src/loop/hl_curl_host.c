@@ -37,3 +37,14 @@ int hl_curl_url_host_ascii(CURLU *u, const char **why) {
   curl_free(host);
   return rc;
 }
+
+void hl_curl_set_url(CURL *e, const char *url) {
+  CURLU *u = ascii_only(url) ? NULL : curl_url();
+  char *ascii = NULL;
+  const char *why;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && hl_curl_url_host_ascii(u, &why) == 0)
+    curl_url_get(u, CURLUPART_URL, &ascii, 0);
+  curl_easy_setopt(e, CURLOPT_URL, ascii ? ascii : url); /* curl keeps a copy */
+  curl_free(ascii);
+  curl_url_cleanup(u);
+}

@@ -27,4 +27,9 @@ void hl_curl_host_free(char *ascii);
  * to a space). */
 int hl_curl_url_host_ascii(CURLU *u, const char **why);
 
+/* CURLOPT_URL for e: url, with an internationalized host in its ASCII
+ * form; the text as it is when it has none or it does not convert (curl
+ * then fails the transfer with its own error). */
+void hl_curl_set_url(CURL *e, const char *url);
+
 #endif

@@ -1,6 +1,7 @@
 #include "loop/hl_curl_uv.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "loop/hl_curl_host.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -376,7 +377,7 @@ CURL *hl_curl_api_easy(const char *url, long timeout_ms, long connect_timeout_ms
                        curl_write_callback on_header, void *data) {
   CURL *e = curl_easy_init();
   if (!e) return NULL;
-  curl_easy_setopt(e, CURLOPT_URL, url);
+  hl_curl_set_url(e, url); /* an internationalized host in its ASCII form: loop/hl_curl_host.h */
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

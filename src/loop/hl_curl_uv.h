@@ -96,7 +96,8 @@ size_t hl_curl_uv_running(const hl_curl_uv *c);
 void hl_curl_uv_close(hl_curl_uv *c, void (*cb)(void *data), void *data);
 
 /* A new easy handle for a call to an API hookloop itself depends on (AWS,
- * the inbox): url, the whole call's and the connect timeouts, redirects not
+ * the inbox): url (an internationalized host in its ASCII form,
+ * loop/hl_curl_host.h), the whole call's and the connect timeouts, redirects not
  * followed, http and https only, no signals, TCP_NODELAY and keep-alive
  * probes, the answer's body and header lines to on_body and on_header (data
  * to both). The caller adds its method, body and headers. NULL when curl has

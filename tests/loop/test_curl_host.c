@@ -3,9 +3,16 @@
  * conversion fails; and a URL handle rewritten to it. */
 #include "hl_test.h"
 #include "common/hl_common.h"
+#include "common/hl_buf.h"
 #include "loop/hl_curl_host.h"
+#include "loop/hl_curl_uv.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 HL_TEST(hosts_convert_as_libcurl_would_and_bad_ones_say_why) {
   const struct { const char *host, *ascii; } ok[] = {
@@ -59,4 +66,74 @@ HL_TEST(a_url_handle_gets_the_ascii_host_and_keeps_the_rest) {
   HL_ASSERT(curl_url_set(u, CURLUPART_URL, "https://a\xc2\xa0" "b.example/", 0) == CURLUE_OK);
   HL_ASSERT(hl_curl_url_host_ascii(u, &why) == -1 && strstr(why, "libcurl refused"));
   curl_url_cleanup(u);
+}
+
+/* A child on 127.0.0.1 that answers one request with its Host header as
+ * the body. Returns its port; *pid to wait for. */
+static int host_echo(pid_t *pid) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  HL_ASSERT(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 1) == 0 &&
+            getsockname(ls, (struct sockaddr *)&a, &alen) == 0);
+  *pid = fork();
+  HL_ASSERT(*pid >= 0);
+  if (*pid == 0) {
+    alarm(20);
+    int c = accept(ls, NULL, NULL);
+    char req[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
+      n += (size_t)r;
+      req[n] = '\0';
+      if (strstr(req, "\r\n\r\n")) break;
+    }
+    req[n] = '\0';
+    const char *h = strcasestr(req, "\r\nhost: ");
+    const char *end = h ? strstr(h + 2, "\r\n") : NULL;
+    int hl = h && end ? (int)(end - (h + 8)) : 0;
+    char out[512];
+    int len = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%.*s", hl, hl,
+                       h ? h + 8 : "");
+    if (write(c, out, (size_t)len) != len) _exit(1);
+    close(c);
+    _exit(0);
+  }
+  close(ls);
+  return ntohs(a.sin_port);
+}
+
+static size_t into_buf(char *p, size_t size, size_t n, void *d) {
+  hl_buf_append((hl_buf *)d, p, size * n);
+  return size * n;
+}
+
+static size_t no_header(char *p, size_t size, size_t n, void *d) {
+  (void)p;
+  (void)d;
+  return size * n;
+}
+
+/* The calls to the APIs hookloop depends on (AWS, the inbox, partner
+ * information) reach an internationalized host too: libcurl alone would
+ * fail it under the C locale ("bücher.localhost" is loopback for libcurl
+ * once it is xn--bcher-kva.localhost). */
+HL_TEST(an_api_call_to_an_internationalized_host_sends_its_ascii_form) {
+  pid_t pid;
+  int port = host_echo(&pid);
+  char url[128];
+  snprintf(url, sizeof url, "http://b\xc3\xbc" "cher.localhost:%d/x", port);
+  hl_buf body = HL_BUF_INIT;
+  CURL *e = hl_curl_api_easy(url, 10000, 5000, into_buf, no_header, &body);
+  HL_ASSERT(e);
+  HL_ASSERT_EQ_INT(curl_easy_perform(e), CURLE_OK);
+  char want[64];
+  snprintf(want, sizeof want, "xn--bcher-kva.localhost:%d", port);
+  hl_buf_append(&body, "", 1);
+  HL_ASSERT_EQ_STR(body.data, want);
+  curl_easy_cleanup(e);
+  hl_buf_dispose(&body);
+  int st;
+  HL_ASSERT(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
