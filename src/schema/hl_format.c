@@ -333,11 +333,11 @@ static bool duration(const char *s, size_t n) {
   const char *w = p;
   while (w < end && digit(*w)) w++;
   if (w > p && w + 1 == end && *w == 'W') return true;
-  bool date = elements(&p, end, "YMD");
+  bool dur_date = elements(&p, end, "YMD");
   if (p < end && *p == 'T') {
     p++;
     if (!elements(&p, end, "HMS")) return false;
-  } else if (!date) {
+  } else if (!dur_date) {
     return false;
   }
   return p == end;
