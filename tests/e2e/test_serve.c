@@ -1146,6 +1146,25 @@ static bool env_lacks(pid_t pid, const char *name) {
   return !found;
 }
 
+/* Registers the Payment type (no schema) and a subscription of partner_id
+ * to http://<host>:<the partner's port>/hook/<partner_id>, posts event_id
+ * and waits for its delivery: SUCCESS, and the partner's one request in
+ * *doc. Private targets must be allowed: the hosts here are loopback. */
+static void deliver_one_to(const char *host, const char *partner_id, const char *event_id, hl_json_doc *doc) {
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"p\",\"schema\":true}", NULL), 201);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"http://%s:%d/hook/%s\"}",
+           partner_id, host, partner.port, partner_id);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  snprintf(body, sizeof body, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"}}", event_id);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 202);
+  HL_ASSERT_MSG(e2e_wait_status(&hk, event_id, "SUCCESS", 10000), "%s did not reach the partner", host);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, partner_id, 1, 5000, doc), 1);
+}
+
 /* With HOOKLOOP_ALLOW_PRIVATE_TARGETS unset, special-purpose addresses are
  * refused at registration when written in the URL, and at connect time when
  * a host name resolves to one. The name here is partner.localhost, which
@@ -1156,18 +1175,8 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
   const char *allow[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
   start_both(NULL, allow);
   char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"p\",\"schema\":true}", NULL), 201);
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  snprintf(body, sizeof body,
-           "{\"partner_id\":\"dns\",\"event_type\":\"Payment\",\"url\":\"http://partner.localhost:%d/hook/dns\"}",
-           partner.port);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
-  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-allowed\",\"eventType\":\"Payment\"}}", NULL), 202);
-  HL_ASSERT_MSG(e2e_wait_status(&hk, "evt-allowed", "SUCCESS", 10000), "partner.localhost did not reach the partner");
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dns", 1, 5000, &doc), 1);
+  deliver_one_to("partner.localhost", "dns", "evt-allowed", &doc);
   hl_json_doc_dispose(&doc);
   int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
   HL_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -1234,19 +1243,8 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
 HL_TEST_T(an_internationalized_host_is_delivered_to_by_its_ascii_form, 120) {
   const char *allow[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
   start_both(NULL, allow);
-  char u[256], body[512];
-  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"p\",\"schema\":true}", NULL), 201);
-  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
-  snprintf(body, sizeof body,
-           "{\"partner_id\":\"idn\",\"event_type\":\"Payment\",\"url\":\"http://B\u00fccher.localhost:%d/hook/idn\"}",
-           partner.port);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
-  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"evt-idn\",\"eventType\":\"Payment\"}}", NULL), 202);
-  HL_ASSERT_MSG(e2e_wait_status(&hk, "evt-idn", "SUCCESS", 10000), "the internationalized host was not reached");
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "idn", 1, 5000, &doc), 1);
+  deliver_one_to("B\u00fccher.localhost", "idn", "evt-idn", &doc);
   char want[64];
   snprintf(want, sizeof want, "xn--bcher-kva.localhost:%d", partner.port);
   HL_ASSERT_EQ_STR(str_at(&doc.root->u.items[0], "host"), want);
