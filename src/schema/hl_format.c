@@ -76,7 +76,7 @@ static bool idn_hostname(const char *s, size_t n) { return hl_idn_hostname(s, n,
 
 static bool atext(char c) { return alpha(c) || digit(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c)); }
 
-/* With INTL (RFC 6531), the length of the UTF8-non-ascii character at
+/* With IRI (for RFC 6531), the length of the UTF8-non-ascii character at
  * s[i] (RFC 6532 §3.1: any valid UTF-8 sequence past ASCII), else 0. */
 static size_t non_ascii(const char *s, size_t n, size_t i, unsigned flags) {
   return (flags & IRI) && (unsigned char)s[i] >= 0x80 ? hl_utf8_decode(s + i, n - i, NULL) : 0;
