@@ -116,11 +116,9 @@ static bool u_label(const char *s, size_t n, struct bidi *b, size_t *ascii_len) 
   }
   mapped[len] = '\0';
   uint8_t *alabel = NULL;
-  bool ok = idn2_register_u8(mapped, NULL, &alabel, 0) == IDN2_OK && strlen((const char *)alabel) <= MAX_LABEL;
-  if (ok) {
-    *ascii_len = strlen((const char *)alabel);
-    *b = bidi_label((const char *)mapped, len);
-  }
+  bool ok = idn2_register_u8(mapped, NULL, &alabel, 0) == IDN2_OK &&
+            (*ascii_len = strlen((const char *)alabel)) <= MAX_LABEL;
+  if (ok) *b = bidi_label((const char *)mapped, len);
   idn2_free(alabel);
   return ok;
 }

@@ -10,7 +10,8 @@
  *     each end, at most 63 octets (RFC 1123 §2.1); one that starts "xn--"
  *     is an A-label, whose Punycode must decode to a U-label that encodes
  *     back to the same A-label;
- *   - a non-ASCII label is put in NFC (RFC 5891 §5.2) and must be a U-label
+ *   - a non-ASCII label is lower-cased and put in NFC (RFC 5895's mapping
+ *     for lookup, RFC 5891 §5.2) and must then be a U-label
  *     valid for registration: its code points PVALID or allowed by their
  *     context rules (RFC 5892, by libidn2), its A-label at most 63 octets;
  *   - a name that holds a right-to-left character (Bidi class R, AL or AN)
