@@ -3,7 +3,8 @@
  * Fields are given as a printf-style fragment of JSON members so call sites
  * stay short:  hl_log_info("delivered", "\"event_id\":\"%s\",\"status\":%d", id, st);
  * String values put into fields must be escaped with hl_log_esc (or be known
- * safe, like generated ids). Secrets never go into a log line. */
+ * safe, like generated ids). Secrets never go into a log line. A line is
+ * never cut: one longer than the stack buffer is built on the heap. */
 #ifndef HL_LOG_H
 #define HL_LOG_H
 
@@ -40,7 +41,8 @@ void hl_log_batch_end(void);
 
 /* Escapes s (up to n bytes, or strlen when n == (size_t)-1) as the inside of
  * a JSON string into a thread-local ring of buffers; valid until 8 more calls.
- * Long values are cut at 512 bytes with "...". */
+ * Long values are cut after ~512 bytes, before a UTF-8 character rather
+ * than inside one, with "...". */
 const char *hl_log_esc(const char *s, size_t n);
 
 #endif

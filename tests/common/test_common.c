@@ -3,6 +3,8 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +68,79 @@ HL_TEST(log_escapes_values) {
   HL_ASSERT_EQ_STR(hl_log_esc("a\"b\\c\n\x01", (size_t)-1), "a\\\"b\\\\c\\n\\u0001");
   HL_ASSERT_EQ_INT(hl_log_parse_level("warn"), HL_LOG_WARN);
   HL_ASSERT_EQ_INT(hl_log_parse_level("loud"), -1);
+}
+
+/* Runs fn with stderr sent to a file and gives back what it wrote. */
+static char *stderr_of(void (*fn)(void)) {
+  char path[] = "/tmp/hl-log-XXXXXX";
+  int fd = mkstemp(path);
+  HL_ASSERT(fd >= 0);
+  unlink(path);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  fn();
+  dup2(saved, 2);
+  close(saved);
+  off_t len = lseek(fd, 0, SEEK_END);
+  char *out = calloc(1, (size_t)len + 1);
+  HL_ASSERT(pread(fd, out, (size_t)len, 0) == (ssize_t)len);
+  close(fd);
+  return out;
+}
+
+static char g_long_value[6000];
+static void write_long_line(void) { hl_log_info("configuration", "\"config\":{\"v\":\"%s\"}", g_long_value); }
+
+/* The start-up line with every setting is ~2.5 KB; it was once cut at 2 KB,
+ * which left it no JSON and half the settings unsaid. */
+HL_TEST(log_lines_longer_than_the_stack_buffer_are_written_whole) {
+  for (size_t i = 0; i + 1 < sizeof g_long_value; i++) g_long_value[i] = (char)('a' + i % 26);
+  char *out = stderr_of(write_long_line);
+  size_t len = strlen(out);
+  HL_ASSERT_MSG(len > sizeof g_long_value, "%zu bytes", len);
+  HL_ASSERT(strstr(out, "\"msg\":\"configuration\",\"config\":{\"v\":\"abc") != NULL);
+  HL_ASSERT(strstr(out, g_long_value) != NULL);
+  HL_ASSERT_EQ_STR(out + len - 4, "\"}}\n");
+  HL_ASSERT(strchr(out, '\n') == out + len - 1); /* one line */
+  free(out);
+}
+
+static void write_empty_fields(void) { hl_log_info("m", "%s", ""); }
+
+HL_TEST(log_fields_that_format_to_nothing_leave_no_comma) {
+  char *out = stderr_of(write_empty_fields);
+  size_t len = strlen(out);
+  HL_ASSERT(len > 3);
+  HL_ASSERT_EQ_STR(out + len - 11, "\"msg\":\"m\"}\n");
+  free(out);
+}
+
+/* A long value is cut before a character, never inside one: 300 "é" cut
+ * after 256 of them, not after the first byte of the 257th. */
+HL_TEST(log_escape_cuts_long_values_between_characters) {
+  char s[601];
+  for (int i = 0; i < 300; i++) memcpy(s + 2 * i, "\xc3\xa9", 2);
+  s[600] = 0;
+  const char *e = hl_log_esc(s, (size_t)-1);
+  size_t len = strlen(e);
+  HL_ASSERT_EQ_INT(len, 512 + 3);
+  HL_ASSERT_EQ_STR(e + 512, "...");
+  HL_ASSERT(memcmp(e, s, 512) == 0);
+  /* a three-byte character cut after its second byte goes whole */
+  char t[601];
+  memset(t, 'a', sizeof t);
+  memcpy(t + 511, "\xe2\x82\xac", 3); /* the euro sign at 511..513 */
+  t[600] = 0;
+  e = hl_log_esc(t, (size_t)-1);
+  HL_ASSERT_EQ_INT(strlen(e), 511 + 3);
+  HL_ASSERT_EQ_STR(e + 511, "...");
+  /* a complete character at the cut stays */
+  memcpy(t + 511, "\xc3\xa9", 2);
+  t[513] = 'b';
+  e = hl_log_esc(t, (size_t)-1);
+  HL_ASSERT_EQ_INT(strlen(e), 513 + 3);
+  HL_ASSERT(memcmp(e + 511, "\xc3\xa9...", 5) == 0);
 }
 
 #include "common/hl_strmap.h"

@@ -1438,6 +1438,26 @@ HL_TEST_T(no_secret_is_logged_even_at_debug, 180) {
     const char *at = strstr(log, secrets[i]);
     HL_ASSERT_MSG(at == NULL, "the log holds \"%s\": %.200s", secrets[i], at ? (at > log + 100 ? at - 100 : log) : "");
   }
+  /* Every line is one JSON object (but the port's announcement on stdout),
+   * the start-up line with every setting too: it was once cut at 2 KB. */
+  int lines = 0, settings = 0;
+  for (char *p = log, *nl; *p; p = nl + 1) {
+    nl = strchr(p, '\n');
+    HL_ASSERT_MSG(nl != NULL, "a last line without its end: %.200s", p);
+    if (strncmp(p, "listening ", 10) == 0) continue;
+    hl_json_doc line;
+    hl_json_doc_init(&line);
+    HL_ASSERT_MSG(hl_json_parse(&line, p, (size_t)(nl - p), NULL) == 0 && line.root->type == HL_JSON_OBJECT,
+                  "not a JSON object: %.*s", (int)(nl - p > 300 ? 300 : nl - p), p);
+    const hl_json *msg = hl_json_get(line.root, "msg");
+    const hl_json *config = hl_json_get(line.root, "config");
+    if (msg && hl_json_str(msg) && strcmp(hl_json_str(msg), "configuration") == 0 && config)
+      settings = config->type == HL_JSON_OBJECT ? (int)config->len : -1;
+    hl_json_doc_dispose(&line);
+    lines++;
+  }
+  HL_ASSERT_MSG(lines > 20, "%d lines", lines);
+  HL_ASSERT_MSG(settings > 80, "the start-up line names %d settings", settings);
   free(log);
   close(refused);
   stop_both();
