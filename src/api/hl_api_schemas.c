@@ -11,8 +11,10 @@
 #include "api/hl_api_respond.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "model/hl_topic.h"
 #include "schema/hl_schema.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -200,6 +202,7 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   const char *status = hl_api_get_str(root, "status");
   const hl_json *schema = hl_json_get(root, "schema");
   int64_t version = 0;
+  hl_buf topic = HL_BUF_INIT;
   if (root->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "", "expected a JSON object"); goto done; }
   if (!hl_api_name_ok(event_type, 128)) { hl_api_respond_field_error(req, "/event_type", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
   if (!hl_api_name_ok(domain, 128)) { hl_api_respond_field_error(req, "/domain", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
@@ -207,6 +210,15 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   if (v == NULL) version = 1;
   else if (hl_json_int64(v, &version) != 0 || version < 1 || version > 1000000) {
     hl_api_respond_field_error(req, "/version", "expected an integer from 1 to 1000000"); goto done;
+  }
+  hl_topic_ingress(&topic, a->opt.ingress_prefix, domain, event_type, version);
+  if (!hl_topic_name_ok(topic.data, topic.len)) {
+    hl_buf msg = HL_BUF_INIT;
+    hl_buf_printf(&msg, "the ingress topic %s.<domain>.<event_type>.v%" PRId64 " would be %zu characters; Kafka "
+                  "allows %d: shorten /domain or /event_type", a->opt.ingress_prefix, version, topic.len, HL_TOPIC_MAX);
+    hl_api_respond_field_error(req, "/event_type", msg.data);
+    hl_buf_dispose(&msg);
+    goto done;
   }
   if (status == NULL) status = "ACTIVE";
   if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "INACTIVE") != 0) {
@@ -253,12 +265,12 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_jw_init(&w, &sj);
   hl_jw_value(&w, schema);
   c->rec.schema_json = hl_buf_steal(&sj, NULL);
-  snprintf(buf, sizeof buf, "%s.%s.%s.v%lld", a->opt.ingress_prefix, domain, event_type, (long long)version);
-  c->rec.ingress_topic = hl_strdup(buf);
+  c->rec.ingress_topic = hl_buf_steal(&topic, NULL);
   c->rec.created_at = hl_wall_ms();
   a->pending++;
   a->store->vt->schema_put(a->store, &c->rec, on_schema_put, c);
 done:
+  hl_buf_dispose(&topic);
   hl_json_doc_dispose(&doc);
 }
 

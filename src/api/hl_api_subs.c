@@ -18,6 +18,7 @@
 #include "model/hl_filter.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_secrets.h"
+#include "model/hl_topic.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -295,7 +296,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   if (!hl_api_parse_body(req, &doc)) return;
   const hl_json *root = doc.root;
   sub_put_ctx *c = NULL;
-  hl_buf err = HL_BUF_INIT;
+  hl_buf err = HL_BUF_INIT, topic = HL_BUF_INIT;
   if (root->type != HL_JSON_OBJECT) { hl_api_respond_field_error(req, "", "expected a JSON object"); goto done; }
   const char *partner = hl_api_get_str(root, "partner_id"), *type = hl_api_get_str(root, "event_type");
   if (!hl_api_name_ok(partner, 128)) { hl_api_respond_field_error(req, "/partner_id", "required: letters, digits, '.', '_' or '-' (at most 128)"); goto done; }
@@ -312,6 +313,12 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     hl_api_respond_error_at(req, 400, "unknown_event_type",
                             "no schema is registered for this event_type; register one with POST /admin/schemas first",
                             "/event_type", "no schema is registered for this event type");
+    goto done;
+  }
+  if (hl_topic_egress(&topic, a->opt.egress_prefix, partner, type) > HL_TOPIC_MAX) {
+    hl_buf_printf(&err, "the egress topic %s.<partner_id>.<event_type> would be %zu characters; Kafka allows %d: "
+                  "shorten /partner_id", a->opt.egress_prefix, topic.len, HL_TOPIC_MAX);
+    hl_api_respond_field_error(req, "/partner_id", err.data);
     goto done;
   }
   c = hl_calloc(1, sizeof *c);
@@ -409,9 +416,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     }
     c->rec.retry_schedule = hl_strdup(rs);
   }
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s.%s.%s", a->opt.egress_prefix, partner, type);
-  c->rec.egress_topic = hl_strdup(buf);
+  c->rec.egress_topic = hl_buf_steal(&topic, NULL);
   c->rec.partner_id = hl_strdup(partner);
   c->rec.event_type = hl_strdup(type);
   c->rec.status = hl_strdup("ACTIVE");
@@ -438,6 +443,7 @@ done:
     hl_free(c);
   }
   hl_buf_dispose(&err);
+  hl_buf_dispose(&topic);
   hl_json_doc_dispose(&doc);
 }
 

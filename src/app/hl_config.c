@@ -2,6 +2,7 @@
 #include "aws/hl_aws_endpoint.h"
 #include "common/hl_common.h"
 #include "model/hl_retry.h"
+#include "model/hl_topic.h"
 #include "json/hl_json.h"
 #include "loop/hl_http_server.h"
 
@@ -472,6 +473,24 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
                     "dashes)", regions[i][0], regions[i][1]);
       rc = HL_EINVAL;
     }
+  /* Topic names: Kafka's rule, with room after a prefix for what hookloop
+   * puts after it (model/hl_topic.h); found now, not as the first record
+   * that cannot be produced. */
+  const struct { const char *name, *value; size_t max; } topics[] = {
+    {"INGRESS_TOPIC_PREFIX", c->ingress_topic_prefix, HL_TOPIC_PREFIX_MAX},
+    {"EGRESS_TOPIC_PREFIX", c->egress_topic_prefix, HL_TOPIC_PREFIX_MAX},
+    {"HOOKLOOP_RETRY_TOPIC_PREFIX", c->retry_topic_prefix, HL_TOPIC_PREFIX_MAX},
+    {"HOOKLOOP_DLQ_TOPIC", c->dlq_topic, HL_TOPIC_MAX},
+  };
+  for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(topics); i++) {
+    const char *t = topics[i].value ? topics[i].value : "";
+    if (!hl_topic_name_ok(t, strlen(t)) || strlen(t) > topics[i].max) {
+      hl_buf_printf(err, "%s=%s: expected 1 to %zu of letters, digits, '.', '_' and '-' (a Kafka topic name%s)",
+                    topics[i].name, t, topics[i].max,
+                    topics[i].max == HL_TOPIC_MAX ? "" : "'s start, with room for the rest");
+      rc = HL_EINVAL;
+    }
+  }
   struct sockaddr_storage listen_addr;
   if (rc == 0 && hl_http_server_addr_parse(c->listen ? c->listen : "", &listen_addr) != 0) {
     /* Found now: a port of "8x" was once taken as 8, and "abc" as a free one. */

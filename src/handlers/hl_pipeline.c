@@ -4,6 +4,7 @@
 #include "common/hl_log.h"
 #include "model/hl_event.h"
 #include "model/hl_sub_order.h"
+#include "model/hl_topic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,7 +50,9 @@ struct hl_pipeline {
   hl_dispatch *dispatch;
   hl_pipeline_options opt;
   hl_queue *queue;           /* the Kafka queue the dispatcher records through */
-  char ingress_re[256], egress_re[256], retry_re[256], proc_retry_re[256];
+  /* "^" + the prefix, each character escaped at worst, + a tail */
+  char ingress_re[2 * HL_TOPIC_PREFIX_MAX + 32], egress_re[2 * HL_TOPIC_PREFIX_MAX + 32];
+  char retry_re[2 * HL_TOPIC_PREFIX_MAX + 32], proc_retry_re[2 * HL_TOPIC_PREFIX_MAX + 32];
   size_t ingress_len, egress_len, retry_len;  /* prefix lengths incl. the '.' */
   bool stopping;
   size_t busy;

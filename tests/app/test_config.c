@@ -18,7 +18,8 @@ static void clear_env(void) {
                         "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS", "PARTNER_INFO_AUTH",
                         "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS",
                         "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "HOOKLOOP_PG_POOL_SIZE", "HOOKLOOP_PG_WAIT_MS",
-                        "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_LAMBDA_PARTIAL_BATCH"};
+                        "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_LAMBDA_PARTIAL_BATCH", "INGRESS_TOPIC_PREFIX",
+                        "EGRESS_TOPIC_PREFIX", "HOOKLOOP_RETRY_TOPIC_PREFIX", "HOOKLOOP_DLQ_TOPIC"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -159,6 +160,45 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     hl_buf err = HL_BUF_INIT;
     HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == HL_EINVAL, "%s=%s accepted", bad[i].var, bad[i].value);
     HL_ASSERT_MSG(strstr(err.data, bad[i].expect) != NULL, "%s", err.data);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+  }
+  clear_env();
+}
+
+/* A topic name Kafka would refuse stops the start, not the first record
+ * produced to it; a prefix leaves room for what follows it. */
+HL_TEST(topic_settings_follow_kafkas_rule) {
+  char long_prefix[202], long_topic[251];
+  memset(long_prefix, 'p', 201);
+  long_prefix[201] = 0;
+  memset(long_topic, 't', 250);
+  long_topic[250] = 0;
+  const struct { const char *var, *value; bool ok; } cases[] = {
+    {"INGRESS_TOPIC_PREFIX", "events.in-1_x", true},
+    {"INGRESS_TOPIC_PREFIX", "wh ingress", false},
+    {"EGRESS_TOPIC_PREFIX", "wh/egress", false},
+    {"EGRESS_TOPIC_PREFIX", "", false},
+    {"HOOKLOOP_RETRY_TOPIC_PREFIX", "wh.retry\xc3\xa9", false},
+    {"HOOKLOOP_RETRY_TOPIC_PREFIX", long_prefix + 1, true}, /* 200 */
+    {"HOOKLOOP_RETRY_TOPIC_PREFIX", long_prefix, false},    /* 201 */
+    {"HOOKLOOP_DLQ_TOPIC", long_topic + 1, true},           /* 249 */
+    {"HOOKLOOP_DLQ_TOPIC", long_topic, false},              /* 250 */
+    {"HOOKLOOP_DLQ_TOPIC", "..", false},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    clear_env();
+    setenv(cases[i].var, cases[i].value, 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT;
+    int rc = hl_config_load(&c, NULL, &err);
+    if (cases[i].ok) {
+      HL_ASSERT_MSG(rc == 0, "%s=%s: %s", cases[i].var, cases[i].value, err.data);
+    } else {
+      HL_ASSERT_MSG(rc == HL_EINVAL, "%s=%s accepted", cases[i].var, cases[i].value);
+      HL_ASSERT_MSG(strncmp(err.data, cases[i].var, strlen(cases[i].var)) == 0 && strstr(err.data, "Kafka topic name"),
+                    "%s", err.data);
+    }
     hl_config_dispose(&c);
     hl_buf_dispose(&err);
   }

@@ -125,6 +125,51 @@ HL_TEST_T(control_characters_in_identifiers_are_refused, 120) {
   stop();
 }
 
+/* Names up to 128 characters each can compose a topic longer than Kafka's
+ * 249: refused at registration with the field to shorten, at the exact
+ * boundary ("wh.ingress." + domain + "." + type + ".v1"; "wh.egress." +
+ * partner + "." + type). */
+HL_TEST_T(names_that_would_make_a_topic_longer_than_kafka_allows_are_refused, 120) {
+  start();
+  char domain[129], type[129], partner[129];
+  memset(type, 'T', 128);
+  type[128] = 0;
+  hl_json_doc doc;
+  hl_buf b = HL_BUF_INIT;
+  for (int len = 106; len <= 107; len++) { /* 11 + len + 1 + 128 + 3: 249, then 250 */
+    memset(domain, 'd', (size_t)len);
+    domain[len] = 0;
+    hl_buf_reset(&b);
+    hl_buf_printf(&b, "{\"event_type\":\"%s\",\"domain\":\"%s\",\"schema\":{}}", type, domain);
+    long code = post("/admin/schemas", b.data, b.len, &doc);
+    if (len == 106) {
+      HL_ASSERT_EQ_INT(code, 201);
+      HL_ASSERT_EQ_INT(strlen(str_at(doc.root, "/ingress_topic")), 249);
+      hl_json_doc_dispose(&doc);
+    } else {
+      HL_ASSERT(strstr(str_at(doc.root, "/details/0/message"), "250 characters") != NULL);
+      assert_400(code, &doc, "invalid_request", "/event_type");
+    }
+  }
+  for (int len = 110; len <= 111; len++) { /* 10 + len + 1 + 128: 249, then 250 */
+    memset(partner, 'p', (size_t)len);
+    partner[len] = 0;
+    hl_buf_reset(&b);
+    hl_buf_printf(&b, "{\"partner_id\":\"%s\",\"event_type\":\"%s\",\"url\":\"http://127.0.0.1:9/\"}", partner, type);
+    long code = post("/admin/subscriptions", b.data, b.len, &doc);
+    if (len == 110) {
+      HL_ASSERT_EQ_INT(code, 201);
+      HL_ASSERT_EQ_INT(strlen(str_at(doc.root, "/egress_topic")), 249);
+      hl_json_doc_dispose(&doc);
+    } else {
+      HL_ASSERT(strstr(str_at(doc.root, "/details/0/message"), "250 characters") != NULL);
+      assert_400(code, &doc, "invalid_request", "/partner_id");
+    }
+  }
+  hl_buf_dispose(&b);
+  stop();
+}
+
 /* A schema that compiles but breaks its dialect's meta-schema is refused,
  * with pointers into the schema; the meta-schemas need no network. */
 HL_TEST_T(schemas_are_checked_against_their_meta_schema_at_registration, 120) {
