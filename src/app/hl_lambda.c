@@ -988,8 +988,13 @@ static void handle_apigw(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   hl_http_req *req = hl_apigw_request(ev, on_api_answer, answer_ctx(inv));
   size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L->api);
-  if (req->body_len > limit) hl_http_respond_error(req, 413, "payload_too_large", "the request body is over the limit for this endpoint");
-  else hl_api_handle(req, &L->api);
+  if (req->body_len > limit) {
+    char msg[128];
+    hl_http_too_large_message(limit, msg, sizeof msg);
+    hl_http_respond_error(req, 413, "payload_too_large", msg);
+  } else {
+    hl_api_handle(req, &L->api);
+  }
 }
 
 /* An event invoked directly: POST /api/v1/events with the payload as it came. */

@@ -398,6 +398,13 @@ static void dispatch(conn *c) {
 
 /* Parses what is buffered; stops after one complete request, and while the
  * answers queued are over their bound. */
+void hl_http_too_large_message(size_t limit, char *out, size_t n) {
+  if (limit == 0) snprintf(out, n, "this endpoint takes no request body");
+  else if (limit % (1u << 20) == 0)
+    snprintf(out, n, "the request body is over this endpoint's limit of %zu bytes (%zu MiB)", limit, limit >> 20);
+  else snprintf(out, n, "the request body is over this endpoint's limit of %zu bytes", limit);
+}
+
 static void parse_more(conn *c) {
   while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len &&
          !answers_backed_up(c)) {
@@ -408,8 +415,10 @@ static void parse_more(conn *c) {
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (c->error_status) {
       int st = c->error_status;
+      char too_large[128];
+      hl_http_too_large_message(c->body_limit, too_large, sizeof too_large);
       send_error(c, st, st == 413 ? "payload_too_large" : st == 431 ? "headers_too_large" : "bad_request",
-                 st == 413 ? "the request body is over the limit for this endpoint"
+                 st == 413 ? too_large
                  : st == 431 ? "the request headers are over 16 KiB"
                              : "the request is not valid HTTP/1.1");
       return;

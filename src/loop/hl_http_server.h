@@ -70,6 +70,9 @@ typedef void (*hl_http_handler_cb)(hl_http_req *req, void *data);
  * largest body accepted for this method and path (0 = no body allowed). */
 typedef size_t (*hl_http_body_limit_cb)(const char *method, const char *path, size_t path_len,
                                         void *data);
+/* The 413's message for a body over limit bytes, naming the limit (a client
+ * told only "over the limit" cannot size its batches). */
+void hl_http_too_large_message(size_t limit, char *out, size_t n);
 
 typedef struct {
   hl_http_handler_cb on_request;

@@ -1080,6 +1080,9 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
   char *resp = NULL;
   const char *hdrs[] = {"Content-Type: application/json", NULL};
   HL_ASSERT_EQ_INT(hl_http("POST", u, huge, big, hdrs, &resp), 413);
+  /* The answer names the limit, so that a client can size its batches. */
+  HL_ASSERT_MSG(resp && strstr(resp, "\"message\":\"the request body is over this endpoint's limit of 1048576 bytes (1 MiB)\""),
+                "%s", resp ? resp : "(none)");
   free(resp);
   free(huge);
   /* CloudEvents are accepted too; their data is validated. */
