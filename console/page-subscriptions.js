@@ -16,14 +16,16 @@ function unavailableNote() {
     `Not offered by this hookloop's API, so not shown: ${missing.join(', ')}. They appear here once GET /openapi.json describes them.`);
 }
 
-/** The answer of a create, update or rotation: the secret, shown this once. */
+/** The answer of a create, update or rotation: the secret, shown this once
+ * (an update that gave none keeps the secret the partner holds). */
 function secretBox(data, verb) {
   return h('div', { class: 'notice ok', role: 'status' },
     h('p', null, `${verb} ${data.subscription_id}.`),
     data.secret
       ? [h('p', null, h('strong', null, 'Signing secret, shown only now: '), h('code', { class: 'secret' }, data.secret), ' ', copyButton(data.secret)),
         h('p', { class: 'muted' }, 'hookloop never shows it again. Give it to the partner to verify webhook-signature.')]
-      : h('p', { class: 'muted' }, data.secret_source ? `Signed with the default secret (${data.secret_source}).` : ''));
+      : h('p', { class: 'muted' }, data.secret_source ? `Signed with the default secret (${data.secret_source}).`
+        : data.signing === 'hmac' ? 'The signing secret is unchanged: the partner keeps verifying with the one it has.' : ''));
 }
 
 const BREAKER = { open: 'breaker open', half_open: 'breaker half open' };
@@ -205,7 +207,7 @@ async function edit(main, ctx, id) {
       hint: 'A registered partner (see Partners), or a new id (letters, digits, . _ -). The same partner and event type again updates that subscription.' }),
     event_type: field('Event type', 'event_type', { kind: 'select', options: types.map((t) => [t, t]), value: s?.event_type || types[0], required: true }),
     ...dest.f,
-    secret: field('Secret', 'secret', { kind: 'password', hint: s ? 'Empty: a new secret is generated (shown once). The current one is never shown.' : 'Empty: one is generated and shown once. Or whsec_ + base64.' }),
+    secret: field('Secret', 'secret', { kind: 'password', hint: s ? 'Empty: the current secret is kept (it is never shown). Or whsec_ + base64 to replace it.' : 'Empty: one is generated and shown once. Or whsec_ + base64.' }),
     filter: field('Filter', 'filter', { kind: 'textarea', rows: 4, value: s?.filter ? pretty(s.filter) : '', hint: 'Optional JSON: {"/pointer": value or {"$gte": 10}, ...}; all must match.' }),
     max_in_flight: field('Max in flight', 'max_in_flight', { kind: 'number', value: s ? String(s.max_in_flight) : '', hint: '1–100000; default 256' }),
     rate_limit_per_s: field('Rate limit per second', 'rate_limit_per_s', { kind: 'number', value: s ? String(s.rate_limit_per_s) : '', hint: '0: none' }),
@@ -294,7 +296,7 @@ async function edit(main, ctx, id) {
     h('p', null, h('a', { href: '#/subscriptions' }, '← All subscriptions')),
     s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '. State: ', stateOf(s), '.') : null,
     s ? h('div', { class: 'notice info', role: 'note' },
-      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty and a new signing secret is generated, which the partner must then use; enter the current one to keep it. Header values and URL credentials are never shown, so enter them again.')) : null,
+      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty to keep the current signing secret, or enter one to replace it (Rotate secret keeps the old one valid meanwhile). Header values and URL credentials are never shown, so enter them again.')) : null,
     form, unavailableNote()));
 }
 

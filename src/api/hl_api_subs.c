@@ -291,6 +291,18 @@ static void json_pointer_of(const char *prefix, const char *name, size_t len, ch
   hl_buf_dispose(&b);
 }
 
+/* The HMAC secret (list) of the subscription already registered for this
+ * partner and event type, or NULL: none, or it signs with Ed25519 or with
+ * the default secret. */
+static const char *kept_hmac_secret(const hl_api *a, const char *partner, const char *type) {
+  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
+  for (size_t i = 0; i < l->n; i++) {
+    const hl_sub_rec *o = &l->items[i]->rec;
+    if (strcmp(o->partner_id, partner) == 0) return hl_sub_rec_signs_ed25519(o) ? NULL : o->secret;
+  }
+  return NULL;
+}
+
 void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   hl_json_doc doc;
   if (!hl_api_parse_body(req, &doc)) return;
@@ -336,6 +348,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   }
   if (!hl_api_sub_ordering_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
+  const char *kept;
   int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
   if (signing < 0) goto done;
   if (signing > 0) {
@@ -348,6 +361,11 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     }
     c->rec.secret = hl_strdup(sec);
     c->secret_new = true;
+  } else if ((kept = kept_hmac_secret(a, partner, type)) != NULL) {
+    /* Registered again (an update in place) without a secret: the partner
+     * still verifies with the one it holds, rotations in progress
+     * included. POST .../secret/rotate is the way to a new one. */
+    c->rec.secret = hl_strdup(kept);
   } else if (a->opt.default_secret) {
     /* Signed with the default secret (WEBHOOK_SECRET_ARN), read where it
      * is used, so its rotation needs no re-registration. */

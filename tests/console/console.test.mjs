@@ -614,13 +614,15 @@ describe('the operator console', () => {
     await xform.fill('{"version": 1, "ops": [{"op": "set", "pth": "/source", "value": "console-v3"}]}');
     await form.getByRole('button', { name: 'Save' }).click();
     await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
-    await main().getByText('Signing secret, shown only now').waitFor();
+    // Saved without a secret: the partner's secret is kept, and not shown.
+    await main().getByText('The signing secret is unchanged').waitFor();
+    assert.equal(await main().locator('code.secret').count(), 0, 'no secret shown for an edit that gave none');
     const again = page.locator('form[aria-label="Register a transformation"]');
     await refusedAt(again, 'spec', '/spec/ops/0');
     await again.getByLabel('Spec (JSON)').fill('{"version": 1, "ops": [{"op": "set", "path": "/source", "value": "console-v3"}]}');
     await again.getByRole('button', { name: 'Register the transformation' }).click();
     await main().getByText('Registered its transformation, version 3.').waitFor();
-    assert.ok((await main().textContent()).includes('Signing secret, shown only now'), 'the new secret stays on the page');
+    assert.ok((await main().textContent()).includes('The signing secret is unchanged'), 'the saved notice stays on the page');
     await screenshot('subscription-saved-transformation');
   });
 

@@ -1672,6 +1672,34 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
   stop_both();
 }
 
+/* Registered again without a secret (an update in place): the secret the
+ * partner holds still signs, and is not shown again; a secret given with
+ * the update replaces it. Each update once made up a new secret, and the
+ * partner's checks failed from the next delivery on. */
+HL_TEST_T(an_update_in_place_keeps_the_secret_unless_one_is_given, 90) {
+  static const char given[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  start_both(NULL, NULL);
+  char url[256], secret[128], shown[128];
+  snprintf(url, sizeof url, "%s/hook/keep", partner.base);
+  char *sub = e2e_setup(&hk, "keep", url, NULL, secret, sizeof secret);
+  HL_ASSERT(strncmp(secret, "whsec_", 6) == 0);
+  char *again = e2e_setup(&hk, "keep", url, "\"headers\":{\"X-Changed\":\"1\"}", shown, sizeof shown);
+  HL_ASSERT_EQ_STR(again, sub);
+  HL_ASSERT_EQ_STR(shown, "");
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-keep-1", "1.00"), 202);
+  assert_signed_with("keep", 1, 0, secret, "evt-keep-1");
+  char *third = e2e_setup(&hk, "keep", url, "\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", shown,
+                          sizeof shown);
+  HL_ASSERT_EQ_STR(third, sub);
+  HL_ASSERT_EQ_STR(shown, given);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-keep-2", "1.00"), 202);
+  assert_signed_with("keep", 2, 1, given, "evt-keep-2");
+  free(sub);
+  free(again);
+  free(third);
+  stop_both();
+}
+
 /* The sender's pooled requests move between subscriptions, and each
  * subscription hands curl its URL parsed once: every request still goes to
  * its own subscription's URL, and to the new one after an update. */
