@@ -327,7 +327,8 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
                             "/event_type", "no schema is registered for this event type");
     goto done;
   }
-  if (hl_topic_egress(&topic, a->opt.egress_prefix, partner, type) > HL_TOPIC_MAX) {
+  hl_topic_egress(&topic, a->opt.egress_prefix, partner, type);
+  if (!hl_topic_name_ok(topic.data, topic.len)) {
     hl_buf_printf(&err, "the egress topic %s.<partner_id>.<event_type> would be %zu characters; Kafka allows %d: "
                   "shorten /partner_id", a->opt.egress_prefix, topic.len, HL_TOPIC_MAX);
     hl_api_respond_field_error(req, "/partner_id", err.data);

@@ -396,8 +396,6 @@ static void dispatch(conn *c) {
   s->cfg.on_request(r, s->cfg.data);
 }
 
-/* Parses what is buffered; stops after one complete request, and while the
- * answers queued are over their bound. */
 void hl_http_too_large_message(size_t limit, char *out, size_t n) {
   if (limit == 0) snprintf(out, n, "this endpoint takes no request body");
   else if (limit % (1u << 20) == 0)
@@ -405,6 +403,8 @@ void hl_http_too_large_message(size_t limit, char *out, size_t n) {
   else snprintf(out, n, "the request body is over this endpoint's limit of %zu bytes", limit);
 }
 
+/* Parses what is buffered; stops after one complete request, and while the
+ * answers queued are over their bound. */
 static void parse_more(conn *c) {
   while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len &&
          !answers_backed_up(c)) {
