@@ -78,6 +78,10 @@ void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
 bool hl_api_sub_ordering_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
 void hl_api_write_ordering(hl_jw *w, const hl_sub_rec *r);
 
+/* The subscription registered for this partner and event type (a new
+ * registration of the pair updates it in place), or NULL. */
+const hl_sub_rec *hl_api_sub_registered(const hl_api *a, const char *partner, const char *type);
+
 /* --- how a subscription signs (hl_api_signing.c) ------------------------------------ */
 /* The "signing" member of a subscription's registration, after its url or
  * destination: 0 for HMAC (nothing set), 1 for ed25519 (rec->signing set,

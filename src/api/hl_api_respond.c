@@ -2,6 +2,7 @@
 #include "api/hl_api_respond.h"
 #include "common/hl_common.h"
 #include "model/hl_event.h"
+#include "model/hl_topic.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -99,16 +100,12 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
 
 /* --- small validators ----------------------------------------------------------- */
 
-/* Names that become parts of topic names and keys: letters, digits, . _ - */
+/* Names that become parts of topic names and keys: Kafka's characters. */
 bool hl_api_name_ok(const char *s, size_t max) {
   size_t n = 0;
   if (!s || !*s) return false;
-  for (; *s; s++, n++) {
-    char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-' || c == '.'))
-      return false;
-  }
+  for (; *s; s++, n++)
+    if (!hl_topic_char(*s)) return false;
   return n <= max;
 }
 

@@ -50,12 +50,8 @@ int hl_api_sub_signing_parse(hl_api *a, hl_http_req *req, const hl_json *root, h
   rec->signing = hl_strdup(ED25519);
   /* Registering the same partner and event type again keeps the key pair
    * (partners hold its public key); POST .../secret/rotate replaces it. */
-  const char *partner = hl_api_get_str(root, "partner_id"), *type = hl_api_get_str(root, "event_type");
-  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
-  for (size_t i = 0; i < l->n && !rec->secret; i++) {
-    const hl_sub_rec *o = &l->items[i]->rec;
-    if (strcmp(o->partner_id, partner) == 0 && hl_sub_rec_signs_ed25519(o) && o->secret) rec->secret = hl_strdup(o->secret);
-  }
+  const hl_sub_rec *o = hl_api_sub_registered(a, hl_api_get_str(root, "partner_id"), hl_api_get_str(root, "event_type"));
+  if (o && hl_sub_rec_signs_ed25519(o) && o->secret) rec->secret = hl_strdup(o->secret);
   if (!rec->secret) {
     char *pk = NULL;
     hl_webhook_ed25519_keypair(&rec->secret, &pk);

@@ -291,15 +291,10 @@ static void json_pointer_of(const char *prefix, const char *name, size_t len, ch
   hl_buf_dispose(&b);
 }
 
-/* The HMAC secret (list) of the subscription already registered for this
- * partner and event type, or NULL: none, or it signs with Ed25519 or with
- * the default secret. */
-static const char *kept_hmac_secret(const hl_api *a, const char *partner, const char *type) {
+const hl_sub_rec *hl_api_sub_registered(const hl_api *a, const char *partner, const char *type) {
   const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
-  for (size_t i = 0; i < l->n; i++) {
-    const hl_sub_rec *o = &l->items[i]->rec;
-    if (strcmp(o->partner_id, partner) == 0) return hl_sub_rec_signs_ed25519(o) ? NULL : o->secret;
-  }
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->items[i]->rec.partner_id, partner) == 0) return &l->items[i]->rec;
   return NULL;
 }
 
@@ -349,7 +344,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   }
   if (!hl_api_sub_ordering_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
-  const char *kept;
+  const hl_sub_rec *registered = hl_api_sub_registered(a, partner, type);
   int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
   if (signing < 0) goto done;
   if (signing > 0) {
@@ -362,11 +357,11 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
     }
     c->rec.secret = hl_strdup(sec);
     c->secret_new = true;
-  } else if ((kept = kept_hmac_secret(a, partner, type)) != NULL) {
+  } else if (registered && registered->secret && !hl_sub_rec_signs_ed25519(registered)) {
     /* Registered again (an update in place) without a secret: the partner
-     * still verifies with the one it holds, rotations in progress
+     * still verifies with the HMAC secret it holds, rotations in progress
      * included. POST .../secret/rotate is the way to a new one. */
-    c->rec.secret = hl_strdup(kept);
+    c->rec.secret = hl_strdup(registered->secret);
   } else if (a->opt.default_secret) {
     /* Signed with the default secret (WEBHOOK_SECRET_ARN), read where it
      * is used, so its rotation needs no re-registration. */
@@ -441,13 +436,11 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   c->rec.status = hl_strdup("ACTIVE");
   c->rec.created_at = hl_wall_ms();
   /* Re-registering the same partner and event type updates it in place. */
-  const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
-  for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->items[i]->rec.partner_id, partner) == 0) {
-      c->rec.subscription_id = hl_strdup(l->items[i]->rec.subscription_id);
-      c->rec.created_at = l->items[i]->rec.created_at;
-      c->http_status = 200;
-    }
+  if (registered) {
+    c->rec.subscription_id = hl_strdup(registered->subscription_id);
+    c->rec.created_at = registered->created_at;
+    c->http_status = 200;
+  }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
   if (!hl_api_partner_for_sub(a, req, partner)) goto done;
   a->pending++;

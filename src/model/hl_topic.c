@@ -2,15 +2,16 @@
 
 #include <inttypes.h>
 
+bool hl_topic_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
 bool hl_topic_name_ok(const char *s, size_t n) {
   if (n == 0 || n > HL_TOPIC_MAX) return false;
   if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-          c == '-'))
-      return false;
-  }
+  for (size_t i = 0; i < n; i++)
+    if (!hl_topic_char(s[i])) return false;
   return true;
 }
 

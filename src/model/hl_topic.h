@@ -20,6 +20,9 @@
  * "<prefix>.processor.86400000ms" is the longest fixed suffix (21). */
 #define HL_TOPIC_PREFIX_MAX 200
 
+/* A character Kafka takes in a topic's name: letters, digits, '.', '_', '-'. */
+bool hl_topic_char(char c);
+
 /* Kafka's rule, for s's n bytes. */
 bool hl_topic_name_ok(const char *s, size_t n);
 
