@@ -174,7 +174,19 @@ static bool header_reserved(const char *name) {
 }
 
 static bool token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+  return c != '\0' && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A subscription's own header as a line for curl. curl does not send a
+ * "name:" with nothing after it (that form removes a header), so a blank
+ * value is given as "name;", which curl sends as "name:". */
+static struct curl_slist *header_line_append(struct curl_slist *h, const char *name, const char *value) {
+  hl_buf line = HL_BUF_INIT;
+  if (value[strspn(value, " \t")] == '\0') hl_buf_printf(&line, "%s;", name);
+  else hl_buf_printf(&line, "%s: %s", name, value);
+  h = curl_slist_append(h, line.data);
+  hl_buf_dispose(&line);
+  return h;
 }
 
 /* RFC 6761 6.3: names under "localhost." are loopback (libcurl resolves
@@ -384,10 +396,7 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
           memchr(m->value.u.str, '\n', m->value.len) || memchr(m->value.u.str, '\0', m->value.len)) {
         hl_api_respond_field_error(req, ptr, "expected a string without line breaks"); goto done;
       }
-      hl_buf line = HL_BUF_INIT;
-      hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
-      c->headers = curl_slist_append(c->headers, line.data);
-      hl_buf_dispose(&line);
+      c->headers = header_line_append(c->headers, m->key, m->value.u.str);
     }
     hl_buf hj = HL_BUF_INIT;
     hl_jw w;
@@ -534,10 +543,7 @@ void hl_api_subs_loaded(hl_api *a, hl_store_result *res, bool reload) {
         for (uint32_t k = 0; k < d.root->len; k++) {
           const hl_json_member *m = &d.root->u.members[k];
           if (m->value.type != HL_JSON_STRING) continue;
-          hl_buf line = HL_BUF_INIT;
-          hl_buf_printf(&line, "%s: %s", m->key, m->value.u.str);
-          h = curl_slist_append(h, line.data);
-          hl_buf_dispose(&line);
+          h = header_line_append(h, m->key, m->value.u.str);
         }
       hl_json_doc_dispose(&d);
     }

@@ -54,7 +54,9 @@ HL_TEST_T(delivers_signed_exact_bytes, 120) {
   start_both(NULL, NULL);
   char url[256], secret[128];
   snprintf(url, sizeof url, "%s/hook/signed", partner.base);
-  char *sub = e2e_setup(&hk, "acme", url, "\"headers\":{\"X-Partner\":\"acme\"}", secret, sizeof secret);
+  /* The subscription's own headers, an empty one among them, are sent. */
+  char *sub = e2e_setup(&hk, "acme", url, "\"headers\":{\"X-Partner\":\"acme\",\"X-Empty\":\"\"}", secret,
+                        sizeof secret);
   HL_ASSERT(strncmp(secret, "whsec_", 6) == 0);
   /* Numbers must reach the partner as sent: 123.4500 stays 123.4500. */
   char u[256];
@@ -78,6 +80,11 @@ HL_TEST_T(delivers_signed_exact_bytes, 120) {
   HL_ASSERT_EQ_STR(str_at(r, "content_type"), "application/json");
   HL_ASSERT(strncmp(str_at(r, "user_agent"), "hookloop/", 9) == 0);
   HL_ASSERT_EQ_STR(str_at(r, "traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  const hl_json *xh = hl_json_get(r, "x_headers");
+  HL_ASSERT(xh != NULL && xh->type == HL_JSON_OBJECT);
+  HL_ASSERT_EQ_STR(str_at(xh, "x-partner"), "acme");
+  HL_ASSERT_MSG(hl_json_get(xh, "x-empty") != NULL, "the empty header was not sent");
+  HL_ASSERT_EQ_STR(str_at(xh, "x-empty"), "");
   char want[128];
   expected_signature(secret, "evt-sig-1", str_at(r, "webhook_timestamp"), body, strlen(body), want, sizeof want);
   HL_ASSERT_EQ_STR(str_at(r, "webhook_signature"), want);

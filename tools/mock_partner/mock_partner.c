@@ -31,7 +31,8 @@
  *
  *   GET /stats              totals as JSON ("held": requests held now; "ok_ids":
  *                           the (name, webhook-id) pairs answered 2xx at least once)
- *   GET /requests?name=N    the recorded requests of /hook/N/... (all without name)
+ *   GET /requests?name=N    the recorded requests of /hook/N/... (all without name),
+ *                           each with its x-* headers ("x_headers")
  *   POST /release[?name=N]  answers the held requests (of /hook/N only, with name)
  *   POST /reset             forget everything
  * Prints "listening 127.0.0.1:PORT" on stdout once it listens (--listen
@@ -58,6 +59,7 @@
 typedef struct {
   char *name, *path, *webhook_id, *webhook_timestamp, *webhook_signature, *user_agent, *content_type,
       *traceparent, *host, *body;
+  char *x_headers; /* the request's x-* headers, a JSON object of name to value */
   size_t body_len;
   int64_t time_ms;
   int status;
@@ -120,6 +122,23 @@ static char *hdr_dup(hl_http_req *r, const char *name) {
   size_t len;
   const char *v = hl_http_req_header(r, name, &len);
   return v ? hl_strndup(v, len) : NULL;
+}
+
+/* The request's x-* headers as a JSON object, an empty value kept as "":
+ * a test sees what a subscription's own headers became on the wire. */
+static char *x_headers_json(hl_http_req *r) {
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  hl_jw_init(&w, &b);
+  hl_jw_obj_begin(&w);
+  for (size_t i = 0; i < r->nheaders; i++) {
+    const hl_http_header *h = &r->headers[i];
+    if (h->name_len < 2 || memcmp(h->name, "x-", 2) != 0) continue;
+    hl_jw_keyn(&w, h->name, h->name_len);
+    hl_jw_strn(&w, h->value, h->value_len);
+  }
+  hl_jw_obj_end(&w);
+  return hl_buf_steal(&b, NULL);
 }
 
 static bool query_get(const char *q, const char *key, char *out, size_t outlen) {
@@ -324,6 +343,7 @@ static void handle_hook(hl_http_req *r) {
     rec->traceparent = hdr_dup(r, "traceparent");
     if (!rec->traceparent) rec->traceparent = hdr_dup(r, "x-amzn-trace-id");
     rec->host = hdr_dup(r, "host");
+    rec->x_headers = x_headers_json(r);
     rec->body = hl_strndup(r->body, r->body_len);
     rec->body_len = r->body_len;
     rec->time_ms = now_ms();
@@ -406,6 +426,7 @@ static void render_requests(hl_buf *b, const char *name) {
     hl_jw_key(&w, "content_type"); hl_jw_str(&w, r->content_type);
     hl_jw_key(&w, "traceparent"); hl_jw_str(&w, r->traceparent);
     hl_jw_key(&w, "host"); hl_jw_str(&w, r->host);
+    hl_jw_key(&w, "x_headers"); hl_jw_raw(&w, r->x_headers, strlen(r->x_headers));
     hl_jw_key(&w, "body"); hl_jw_strn(&w, r->body, r->body_len);
     hl_jw_key(&w, "time_ms"); hl_jw_int(&w, r->time_ms);
     hl_jw_key(&w, "status"); hl_jw_int(&w, r->status);
@@ -421,7 +442,7 @@ static void free_records(void) {
     record *r = &P.records[i];
     hl_free(r->name); hl_free(r->path); hl_free(r->webhook_id); hl_free(r->webhook_timestamp);
     hl_free(r->webhook_signature); hl_free(r->user_agent); hl_free(r->content_type);
-    hl_free(r->traceparent); hl_free(r->host); hl_free(r->body);
+    hl_free(r->traceparent); hl_free(r->host); hl_free(r->body); hl_free(r->x_headers);
   }
   hl_free(P.records);
   P.records = NULL;
