@@ -245,6 +245,13 @@ void hl_api_retry_delivery(hl_api *a, hl_http_req *req, const char *event_id, co
     on_requeued(c, HL_EUNSUPPORTED, NULL, NULL);
     return;
   }
+  if (!hl_registry_sub_get(a->reg, sub_id)) {
+    /* Open again, it would wait for a subscription that is gone (and
+     * retention would close it again). */
+    on_requeued(c, HL_ENOTFOUND, "unknown_subscription",
+                "no subscription with this id (deleted, or never registered); nothing to deliver to");
+    return;
+  }
   a->queue->vt->requeue(a->queue, a->reg, event_id, sub_id, on_requeued, c);
 }
 

@@ -12,7 +12,7 @@ struct hl_app_retention {
   bool closing, timer_closed;
   void (*close_cb)(void *data);
   void *close_data;
-  uint64_t purged_deliveries, purged_attempts, purged_events, purged_ledger;
+  uint64_t purged_deliveries, purged_attempts, purged_events, purged_ledger, closed;
 };
 
 static void on_tick(uv_timer_t *t);
@@ -31,13 +31,17 @@ static void on_purged(void *data, int status, hl_store_result *res) {
     r->purged_attempts += (uint64_t)res->purged.attempts;
     r->purged_events += (uint64_t)res->purged.events;
     r->purged_ledger += (uint64_t)res->purged.ledger;
+    r->closed += (uint64_t)res->purged.closed;
     if (res->purged.deliveries + res->purged.events + res->purged.ledger > 0)
       hl_log_info("retention purged", "\"deliveries\":%lld,\"attempts\":%lld,\"events\":%lld,\"ledger\":%lld",
                   (long long)res->purged.deliveries, (long long)res->purged.attempts,
                   (long long)res->purged.events, (long long)res->purged.ledger);
+    if (res->purged.closed > 0)
+      hl_log_info("open deliveries of deleted subscriptions set FAILED", "\"deliveries\":%lld",
+                  (long long)res->purged.closed);
     /* A full batch: more is waiting, come back soon (still one at a time). */
     if (res->purged.deliveries >= HL_RETENTION_BATCH || res->purged.events >= HL_RETENTION_BATCH ||
-        res->purged.ledger >= HL_RETENTION_BATCH)
+        res->purged.ledger >= HL_RETENTION_BATCH || res->purged.closed >= HL_RETENTION_BATCH)
       delay = HL_RETENTION_CATCH_UP_MS < delay ? HL_RETENTION_CATCH_UP_MS : delay;
   } else {
     hl_log_warn("retention: a purge batch failed; the next tick tries again", "\"status\":%d", status);
@@ -51,7 +55,7 @@ static void on_tick(uv_timer_t *t) {
   if (r->busy || r->closing) return;
   int64_t now = (int64_t)hl_wall_ms();
   hl_store_purge p = {.delivered_before_ms = now - r->delivered_ms, .failed_before_ms = now - r->failed_ms,
-                      .now_s = now / 1000, .limit = HL_RETENTION_BATCH};
+                      .now_s = now / 1000, .limit = HL_RETENTION_BATCH, .close_deleted = true, .now_ms = now};
   r->busy = true;
   r->store->vt->purge(r->store, &p, on_purged, r);
 }
@@ -87,6 +91,10 @@ void hl_app_retention_render_metrics(const hl_app_retention *r, hl_buf *out) {
                 (unsigned long long)r->purged_attempts);
   hl_buf_printf(out, "hookloop_retention_purged_total{kind=\"event\"} %llu\n", (unsigned long long)r->purged_events);
   hl_buf_printf(out, "hookloop_retention_purged_total{kind=\"ledger\"} %llu\n", (unsigned long long)r->purged_ledger);
+  hl_buf_puts(out, "# HELP hookloop_deleted_subscription_deliveries_closed_total Open deliveries of deleted "
+                   "subscriptions set FAILED by retention.\n"
+                   "# TYPE hookloop_deleted_subscription_deliveries_closed_total counter\n");
+  hl_buf_printf(out, "hookloop_deleted_subscription_deliveries_closed_total %llu\n", (unsigned long long)r->closed);
 }
 
 static void on_timer_closed(uv_handle_t *h) {

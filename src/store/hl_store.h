@@ -191,6 +191,7 @@ typedef struct {
   /* purge: the rows it deleted, by kind (docs/retention.md). */
   struct {
     int64_t deliveries, attempts, events, ledger;
+    int64_t closed; /* open deliveries of deleted subscriptions, now FAILED */
   } purged;
 } hl_store_result;
 
@@ -205,7 +206,18 @@ typedef struct {
   int64_t failed_before_ms;
   int64_t now_s;
   size_t limit;
+  /* Also close open deliveries whose subscription is no longer stored: up
+   * to limit rows, unclaimed ones, set FAILED with HL_STORE_SUB_DELETED as
+   * their error, so that a deleted subscription's backlog does not stay
+   * open (and counted) for ever. Only where the subscriptions are in the
+   * same database as the queue: not in the SQLite queue beneath DynamoDB. */
+  bool close_deleted;
+  int64_t now_ms;
 } hl_store_purge;
+
+#define HL_STORE_SUB_DELETED "the subscription was deleted"
+/* How many subscriptions with open deliveries a purge looks at. */
+#define HL_STORE_PURGE_SUBS 256
 
 /* status: 0, or a negative hl_err (HL_EEXISTS: duplicate / condition failed,
  * HL_ENOTFOUND, HL_ESTORE ...). res is never NULL. */

@@ -1176,7 +1176,11 @@ static void render_metrics(hl_store *s, hl_buf *out) {
  * bodies); DynamoDB's own items expire by TTL. */
 static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
-  s->queue->vt->purge(s->queue, p, cb, data);
+  /* The subscriptions are in DynamoDB, not in the queue's file: to the
+   * queue every subscription would look deleted. */
+  hl_store_purge q = *p;
+  q.close_deleted = false;
+  s->queue->vt->purge(s->queue, &q, cb, data);
 }
 
 static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,

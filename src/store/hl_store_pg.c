@@ -24,7 +24,7 @@ typedef enum {
   Q_ACCEPT, Q_CLAIM_SUB, Q_NEXT_DUE_SUB, Q_EQ_UPDATE,
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
-  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
+  Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_CLOSE_DELETED, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
   Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q__COUNT
 } query_id;
 
@@ -97,6 +97,7 @@ struct pg_store {
   mig_state mig;
   int schema_version;
   int64_t orphan_at;             /* retention's walk over old events: where the last window ended */
+  char *open_sub_cursor;         /* ... and over subscriptions with open deliveries (NULL: the start) */
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
   pgop *later;                   /* answered without a round trip: called back next turn */
@@ -771,6 +772,25 @@ static void prepare_all(pg_store *s) {
       "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
       "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT max(accepted_at) FROM w)",
       t->delivery_table, t->attempt_table, t->ledger_table);
+  /* Retention's other half: open deliveries of subscriptions no longer
+   * stored. $1 the cursor (the last subscription looked at), $2 how many
+   * subscriptions with open deliveries to look at (one index seek each,
+   * not a walk of their rows), $3 the error, $4 now (ms), $5 the batch:
+   * up to $5 rows no process holds are set FAILED. Answers how many, how
+   * many subscriptions it looked at and the last of them. */
+  SET(Q_CLOSE_DELETED,
+      "WITH RECURSIVE w(sid,n) AS (SELECT (SELECT subscription_id FROM %1$s WHERE status IN " HL_PG_OPEN
+      " AND subscription_id>$1 ORDER BY subscription_id LIMIT 1),1 UNION ALL SELECT (SELECT subscription_id "
+      "FROM %1$s WHERE status IN " HL_PG_OPEN " AND subscription_id>w.sid ORDER BY subscription_id LIMIT 1),"
+      "n+1 FROM w WHERE w.sid IS NOT NULL AND n<$2), "
+      "g AS (SELECT sid FROM w WHERE sid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %2$s WHERE "
+      "subscription_id=w.sid)), "
+      "p AS (SELECT event_id,subscription_id FROM %1$s WHERE subscription_id IN (SELECT sid FROM g) AND status "
+      "IN " HL_PG_OPEN " AND (owner IS NULL OR lease_until<$4) LIMIT $5 FOR UPDATE SKIP LOCKED), "
+      "c AS (UPDATE %1$s x SET status='FAILED',last_error=$3,updated_at=$4,next_attempt_at=0,owner=NULL,"
+      "lease_until=0 FROM p WHERE x.event_id=p.event_id AND x.subscription_id=p.subscription_id RETURNING 1) "
+      "SELECT (SELECT count(*) FROM c),(SELECT count(*) FROM w WHERE sid IS NOT NULL),"
+      "(SELECT max(sid) FROM w)", t->delivery_table, t->subscription_table);
   /* An entry that expired counts as absent: it is replaced. */
   SET(Q_LEDGER_INSERT, "INSERT INTO %s AS l(idempotency_key,status,expires_at) VALUES($1,$2,$3) "
       "ON CONFLICT(idempotency_key) DO UPDATE SET status=excluded.status,expires_at=excluded.expires_at "
@@ -1241,6 +1261,17 @@ static void done_purge(pgop *op, int status) {
     res.purged.events = gi64(r, 0, 2); res.purged.ledger = gi64(r, 0, 3);
     /* The window of old events ran out: start from the oldest again. */
     op->s->orphan_at = (size_t)gi64(r, 0, 4) < op->limit ? 0 : gi64(r, 0, 5);
+    if (op->nq > 1) {
+      /* A full batch looks at the same subscriptions again; a walk that
+       * ran out starts over. */
+      const PGresult *c = op->q[1].res;
+      res.purged.closed = gi64(c, 0, 0);
+      op->s->backlog_delta -= res.purged.closed;
+      if ((size_t)res.purged.closed < op->limit) {
+        hl_free(op->s->open_sub_cursor);
+        op->s->open_sub_cursor = gi64(c, 0, 1) == HL_STORE_PURGE_SUBS ? gstr(c, 0, 2) : NULL;
+      }
+    }
   }
   answer(op, status, &res);
 }
@@ -1252,6 +1283,14 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
   int i = op_stmt(op, Q_PURGE);
   op_i64(op, i, p->delivered_before_ms); op_i64(op, i, p->failed_before_ms); op_i64(op, i, (int64_t)p->limit);
   op_i64(op, i, p->now_s); op_i64(op, i, s->orphan_at);
+  if (p->close_deleted) {
+    i = op_stmt(op, Q_CLOSE_DELETED);
+    op_str(op, i, s->open_sub_cursor ? s->open_sub_cursor : "");
+    op_i64(op, i, HL_STORE_PURGE_SUBS);
+    op_str(op, i, HL_STORE_SUB_DELETED);
+    op_i64(op, i, p->now_ms);
+    op_i64(op, i, (int64_t)p->limit);
+  }
   op->retry_lost = true; /* deleting what is old again is harmless */
   op_submit(op);
 }
@@ -1592,6 +1631,7 @@ static void park_delete(hl_store *base, const hl_eq_item *it, hl_store_cb cb, vo
 static void on_handle_closed(uv_handle_t *h) {
   pg_store *s = h->data;
   if (--s->closing_handles > 0) return;
+  hl_free(s->open_sub_cursor);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }
 

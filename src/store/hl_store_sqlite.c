@@ -30,7 +30,7 @@ typedef enum {
   Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_LEASE, Q_PARK_DELETE, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
-  Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER,
+  Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER, Q_OPEN_SUBS, Q_CLOSE_SUB,
   Q_PURGE_ATTEMPT_ORPHANS,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
@@ -95,6 +95,9 @@ typedef struct {
   /* Retention's walk over old events for those left without a delivery:
    * where the last batch stopped (accepted_at, rowid); 0,0: the start. */
   int64_t orphan_at, orphan_rowid;
+  /* Its walk over subscriptions with open deliveries, for deleted ones:
+   * the last one looked at ("" : the start). */
+  char *open_sub_cursor;
   bool txn_wrote;         /* a write statement ran in this turn's transaction */
   bool txn_write_error;   /* ... and one failed (disk full, I/O error) */
   bool txn_doomed;        /* an operation's rows could not be taken back: the turn rolls back */
@@ -307,6 +310,19 @@ static void build_sql(sq_store *s) {
   SET(Q_PURGE_LEDGER, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE expires_at>0 AND "
       "expires_at<?1 LIMIT ?2)", t->ledger_table, t->ledger_table);
   SET(Q_PURGE_EVENT_ROW, "DELETE FROM hookloop_event WHERE rowid=?1");
+  /* Up to ?2 subscriptions with open deliveries after ?1, in order, each
+   * with whether it is still stored: one seek of the _open_order index a
+   * subscription (not a walk of its rows), one of the subscription
+   * table's unique index on subscription_id. */
+  SET(Q_OPEN_SUBS, "WITH RECURSIVE w(sid,n) AS (SELECT (SELECT subscription_id FROM %1$s WHERE status IN "
+      "('PENDING','RETRYING') AND subscription_id>?1 ORDER BY subscription_id LIMIT 1),1 UNION ALL SELECT "
+      "(SELECT subscription_id FROM %1$s WHERE status IN ('PENDING','RETRYING') AND subscription_id>w.sid "
+      "ORDER BY subscription_id LIMIT 1),n+1 FROM w WHERE w.sid IS NOT NULL AND n<?2) "
+      "SELECT sid,EXISTS (SELECT 1 FROM %2$s WHERE subscription_id=w.sid) FROM w WHERE sid IS NOT NULL",
+      t->delivery_table, t->subscription_table);
+  SET(Q_CLOSE_SUB, "UPDATE %1$s SET status='FAILED',last_error=?2,updated_at=?3,next_attempt_at=0 WHERE rowid IN "
+      "(SELECT rowid FROM %1$s WHERE status IN ('PENDING','RETRYING') AND subscription_id=?1 AND claimed=0 "
+      "LIMIT ?4)", t->delivery_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -1631,6 +1647,50 @@ static int purge_orphans(sq_store *s, const hl_store_purge *p, hl_store_result *
   return rc;
 }
 
+/* Open deliveries of subscriptions no longer stored: HL_STORE_PURGE_SUBS
+ * subscriptions with open deliveries from the cursor, and up to p->limit
+ * of the deleted ones' unclaimed rows set FAILED (claimed rows are in a
+ * dispatcher's hands; they come back unclaimed, or end by themselves).
+ * *closed: how many. */
+static int purge_closed_subs(sq_store *s, const hl_store_purge *p, int64_t *closed) {
+  sqlite3_stmt *st = stmt(s, Q_OPEN_SUBS);
+  if (!st) return HL_ESTORE;
+  bind_text(st, 1, s->open_sub_cursor ? s->open_sub_cursor : "");
+  sqlite3_bind_int(st, 2, HL_STORE_PURGE_SUBS);
+  char **gone = NULL;
+  size_t ngone = 0, seen = 0;
+  char *last = NULL;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *sid = (const char *)sqlite3_column_text(st, 0);
+    seen++;
+    hl_free(last);
+    last = hl_strdup(sid);
+    if (sqlite3_column_int(st, 1)) continue;
+    gone = hl_realloc(gone, (ngone + 1) * sizeof *gone);
+    gone[ngone++] = hl_strdup(sid);
+  }
+  sqlite3_reset(st);
+  int rc = r == SQLITE_DONE ? 0 : HL_ESTORE;
+  for (size_t i = 0; rc == 0 && i < ngone && (size_t)*closed < p->limit; i++) {
+    if (!(st = stmt(s, Q_CLOSE_SUB))) { rc = HL_ESTORE; break; }
+    bind_text(st, 1, gone[i]); bind_text(st, 2, HL_STORE_SUB_DELETED);
+    sqlite3_bind_int64(st, 3, p->now_ms); sqlite3_bind_int64(st, 4, (sqlite3_int64)(p->limit - (size_t)*closed));
+    if ((rc = exec_stmt(s, st)) == 0) *closed += sqlite3_changes(s->db);
+  }
+  /* A full batch walks the same subscriptions again; a walk that ran out
+   * starts over. */
+  if (rc == 0 && (size_t)*closed < p->limit) {
+    hl_free(s->open_sub_cursor);
+    s->open_sub_cursor = seen == HL_STORE_PURGE_SUBS ? last : NULL;
+    if (s->open_sub_cursor == last) last = NULL;
+  }
+  for (size_t i = 0; i < ngone; i++) hl_free(gone[i]);
+  hl_free(gone);
+  hl_free(last);
+  return rc;
+}
+
 static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   /* The rows held are written first, outside the purge's savepoint: a
@@ -1651,6 +1711,7 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
     }
     hl_free(rows);
     if (rc == 0) rc = purge_orphans(s, p, &res);
+    if (rc == 0 && p->close_deleted) rc = purge_closed_subs(s, p, &res.purged.closed);
     sqlite3_stmt *st = rc ? NULL : stmt(s, Q_PURGE_ATTEMPT_ORPHANS);
     if (st) {
       sqlite3_bind_int64(st, 1, p->delivered_before_ms);
@@ -1674,7 +1735,8 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
     if (rc == 0) rc = exec_sql(s, sql);
     rc = op_end(s, rc);
   }
-  if (rc) res.purged.deliveries = res.purged.attempts = res.purged.events = res.purged.ledger = 0;
+  if (rc) res.purged.deliveries = res.purged.attempts = res.purged.events = res.purged.ledger = res.purged.closed = 0;
+  s->backlog_delta -= res.purged.closed; /* counted at COMMIT, as every change */
   finish(s, cb, data, rc, &res);
 }
 
@@ -1684,6 +1746,7 @@ static void on_closed(uv_handle_t *h) {
   sq_store *s = h->data;
   if (--s->closing > 0) return;
   hl_spare_dispose(&s->spare);
+  hl_free(s->open_sub_cursor);
   hl_free(s->path);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }

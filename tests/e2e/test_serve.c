@@ -1679,6 +1679,99 @@ HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
   stop_both();
 }
 
+/* How many of sub's deliveries have this status (and, when err is not
+ * NULL, this last_error), from GET /admin/deliveries?subscription_id=. */
+static int deliveries_with(const char *sub, const char *status, const char *err) {
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/deliveries?subscription_id=%s&limit=500", hk.base, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const hl_json *list = hl_json_get(doc.root, "deliveries");
+  HL_ASSERT(list != NULL && list->type == HL_JSON_ARRAY);
+  int n = 0;
+  for (uint32_t i = 0; i < list->len; i++) {
+    const hl_json *d = &list->u.items[i];
+    const char *e = str_at(d, "last_error");
+    if (strcmp(str_at(d, "status"), status) == 0 && (!err || (e && strcmp(e, err) == 0))) n++;
+  }
+  hl_json_doc_dispose(&doc);
+  return n;
+}
+
+/* A deleted subscription's deliveries still waiting are closed (FAILED,
+ * "the subscription was deleted") by retention's sweep (SQLite, PostgreSQL), so the backlog
+ * does not keep them open and counted for ever; the one in flight ends as
+ * it ends, and another subscription's waiting deliveries are not touched.
+ * Before, they stayed PENDING: never sent, never purged, in the backlog. */
+HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed, 90) {
+  /* Retention's tick every 300 ms; nothing here is old enough to purge. */
+  const char *env[] = {"HOOKLOOP_RETENTION_UNIT_MS=300", "HOOKLOOP_RETENTION_DAYS=36500",
+                       "HOOKLOOP_RETENTION_FAILED_DAYS=36500", NULL};
+  start_both(NULL, env);
+  char gone_url[256], live_url[256];
+  snprintf(gone_url, sizeof gone_url, "%s/hook/gone?hold=1", partner.base);
+  snprintf(live_url, sizeof live_url, "%s/hook/live?hold=1", partner.base);
+  char *gone = e2e_setup(&hk, "gone", gone_url, "\"max_in_flight\": 1", NULL, 0);
+  char *live = e2e_setup(&hk, "live", live_url, "\"max_in_flight\": 1", NULL, 0);
+  char id[64];
+  for (int i = 0; i < 6; i++) {
+    snprintf(id, sizeof id, "evt-gone-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "gone", 1, 10000, &doc), 1); /* one in flight, held */
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6); /* in flight: PENDING until answered */
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, gone);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  snprintf(u, sizeof u, "%s/release?name=gone", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, NULL), 200);
+#ifdef HL_TEST_DDB
+  /* The DynamoDB store's subscriptions are not in the SQLite queue beneath
+   * it, to which every subscription would look deleted: there nothing is
+   * closed (docs/retention.md), the live subscription's deliveries above all. */
+  hl_sleep_ms(1500); /* five ticks */
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 5);
+  HL_ASSERT_EQ_INT(deliveries_with(live, "FAILED", NULL), 0);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deleted_subscription_deliveries_closed_total"), 0);
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "live", 6, 20000), 6);
+  free(gone);
+  free(live);
+  stop_both();
+  return;
+#endif
+  int closed = 0;
+  for (int t = 0; t < 100 && (closed = deliveries_with(gone, "FAILED", "the subscription was deleted")) < 5; t++)
+    hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(closed, 5);
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL) + deliveries_with(gone, "RETRYING", NULL), 0);
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "SUCCESS", NULL), 1); /* the one in flight was answered */
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "gone"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deleted_subscription_deliveries_closed_total"), 5);
+  /* Re-queued, one would wait for nothing again: refused. */
+  snprintf(u, sizeof u, "%s/admin/deliveries/evt-gone-5/%s/retry", hk.base, gone);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, &doc), 404);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_subscription");
+  hl_json_doc_dispose(&doc);
+  /* The live subscription's waiting deliveries are untouched, and go. */
+  HL_ASSERT_EQ_INT(deliveries_with(live, "FAILED", NULL), 0);
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "live", 6, 20000), 6);
+  for (int i = 0; i < 6; i++) {
+    snprintf(id, sizeof id, "evt-gone-%d", i);
+    e2e_wait_delivered(&hk, id, live, 1);
+  }
+  snprintf(u, sizeof u, "%s/admin/stats", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "backlog"), 0);
+  hl_json_doc_dispose(&doc);
+  free(gone);
+  free(live);
+  stop_both();
+}
+
 /* Registered again without a secret (an update in place): the secret the
  * partner holds still signs, and is not shown again; a secret given with
  * the update replaces it. Each update once made up a new secret, and the
