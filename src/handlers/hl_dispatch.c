@@ -1260,6 +1260,12 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
                      "hookloop_subscription_breakers{state=\"half_open\"} %zu\n",
                 by_state[HL_GATE_CLOSED], by_state[HL_GATE_OPEN], by_state[HL_GATE_HALF_OPEN]);
   hl_hosts_render_metrics(&d->hosts, out);
+  /* The figure /admin/stats and the health answer show, and the high
+   * water compares against; absent where the queue cannot tell (Kafka). */
+  int64_t backlog = d->queue && d->queue->vt->backlog ? d->queue->vt->backlog(d->queue) : -1;
+  if (backlog >= 0)
+    hl_buf_printf(out, "# HELP hookloop_queue_backlog Deliveries in the queue not yet delivered or failed.\n"
+                       "# TYPE hookloop_queue_backlog gauge\nhookloop_queue_backlog %lld\n", (long long)backlog);
 }
 
 void hl_dispatch_stop(hl_dispatch *d) {

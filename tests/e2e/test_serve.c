@@ -1724,6 +1724,7 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed, 90) {
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
   hl_json_doc_dispose(&doc);
   HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6); /* in flight: PENDING until answered */
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_queue_backlog"), 12);
   char u[512];
   snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, gone);
   HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
@@ -1767,6 +1768,7 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed, 90) {
   HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
   HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "backlog"), 0);
   hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_queue_backlog"), 0);
   free(gone);
   free(live);
   stop_both();
