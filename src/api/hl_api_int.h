@@ -78,16 +78,13 @@ void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id);
 bool hl_api_sub_ordering_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
 void hl_api_write_ordering(hl_jw *w, const hl_sub_rec *r);
 
-/* The subscription registered for this partner and event type (a new
- * registration of the pair updates it in place), or NULL. */
-const hl_sub_rec *hl_api_sub_registered(const hl_api *a, const char *partner, const char *type);
-
 /* --- how a subscription signs (hl_api_signing.c) ------------------------------------ */
 /* The "signing" member of a subscription's registration, after its url or
  * destination: 0 for HMAC (nothing set), 1 for ed25519 (rec->signing set,
- * rec->secret the key list: the registered subscription's when it already
- * signs so, else a new key pair), -1 once a 400 is answered. */
-int hl_api_sub_signing_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec);
+ * rec->secret the key list: that of registered, the subscription this
+ * registration updates (NULL: none), when it already signs so, else a new
+ * key pair), -1 once a 400 is answered. */
+int hl_api_sub_signing_parse(hl_http_req *req, const hl_json *root, const hl_sub_rec *registered, hl_sub_rec *rec);
 /* "signing", and for ed25519 the newest key's "public_key". */
 void hl_api_write_signing(hl_jw *w, const hl_sub_rec *r);
 /* GET /admin/subscriptions/{id}/public-key. */

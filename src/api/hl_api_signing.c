@@ -27,7 +27,7 @@ static char *newest_public_key(const char *stored) {
   return pk;
 }
 
-int hl_api_sub_signing_parse(hl_api *a, hl_http_req *req, const hl_json *root, hl_sub_rec *rec) {
+int hl_api_sub_signing_parse(hl_http_req *req, const hl_json *root, const hl_sub_rec *registered, hl_sub_rec *rec) {
   const hl_json *v = hl_json_get(root, "signing");
   if (!v || v->type == HL_JSON_NULL) return 0;
   const char *mode = hl_json_str(v);
@@ -50,8 +50,8 @@ int hl_api_sub_signing_parse(hl_api *a, hl_http_req *req, const hl_json *root, h
   rec->signing = hl_strdup(ED25519);
   /* Registering the same partner and event type again keeps the key pair
    * (partners hold its public key); POST .../secret/rotate replaces it. */
-  const hl_sub_rec *o = hl_api_sub_registered(a, hl_api_get_str(root, "partner_id"), hl_api_get_str(root, "event_type"));
-  if (o && hl_sub_rec_signs_ed25519(o) && o->secret) rec->secret = hl_strdup(o->secret);
+  if (registered && hl_sub_rec_signs_ed25519(registered) && registered->secret)
+    rec->secret = hl_strdup(registered->secret);
   if (!rec->secret) {
     char *pk = NULL;
     hl_webhook_ed25519_keypair(&rec->secret, &pk);

@@ -303,7 +303,9 @@ static void json_pointer_of(const char *prefix, const char *name, size_t len, ch
   hl_buf_dispose(&b);
 }
 
-const hl_sub_rec *hl_api_sub_registered(const hl_api *a, const char *partner, const char *type) {
+/* The subscription registered for this partner and event type (a new
+ * registration of the pair updates it in place), or NULL. */
+static const hl_sub_rec *sub_registered(const hl_api *a, const char *partner, const char *type) {
   const hl_sub_list *l = hl_registry_subs_for_type(a->reg, type);
   for (size_t i = 0; i < l->n; i++)
     if (strcmp(l->items[i]->rec.partner_id, partner) == 0) return &l->items[i]->rec;
@@ -356,8 +358,8 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   }
   if (!hl_api_sub_ordering_parse(a, req, root, &c->rec)) goto done;
   const hl_json *v;
-  const hl_sub_rec *registered = hl_api_sub_registered(a, partner, type);
-  int signing = hl_api_sub_signing_parse(a, req, root, &c->rec);
+  const hl_sub_rec *registered = sub_registered(a, partner, type);
+  int signing = hl_api_sub_signing_parse(req, root, registered, &c->rec);
   if (signing < 0) goto done;
   if (signing > 0) {
     /* ed25519: the key list is set; it is never shown. */
