@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 int64_t hl_api_backlog(const hl_api *a) {
-  return a->queue && a->queue->vt->backlog ? a->queue->vt->backlog(a->queue) : -1;
+  return hl_queue_backlog(a->queue);
 }
 
 const char *hl_api_queue_name(const hl_api *a) {

@@ -460,7 +460,7 @@ static void on_loaded(void *data, int status) {
               hl_log_esc(s->set.listen, (size_t)-1), hl_http_server_port(s->http),
               hl_log_esc(s->set.data_dir, (size_t)-1), s->store->vt->name, s->dispatch.queue->vt->name,
               hl_strmap_len(&s->reg.schemas_by_id), hl_strmap_len(&s->reg.subs_by_id),
-              (long long)(s->dispatch.queue->vt->backlog ? s->dispatch.queue->vt->backlog(s->dispatch.queue) : -1));
+              (long long)hl_queue_backlog(s->dispatch.queue));
   /* The ready line: with port 0 in HOOKLOOP_LISTEN, this is how a caller
    * learns the port, whatever LOG_LEVEL hides (docs/interface.md §1). */
   const char *colon = strrchr(s->set.listen, ':');

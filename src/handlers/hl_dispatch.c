@@ -1262,7 +1262,7 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
   hl_hosts_render_metrics(&d->hosts, out);
   /* The figure /admin/stats and the health answer show, and the high
    * water compares against; absent where the queue cannot tell (Kafka). */
-  int64_t backlog = d->queue && d->queue->vt->backlog ? d->queue->vt->backlog(d->queue) : -1;
+  int64_t backlog = hl_queue_backlog(d->queue);
   if (backlog >= 0)
     hl_buf_printf(out, "# HELP hookloop_queue_backlog Deliveries in the queue not yet delivered or failed.\n"
                        "# TYPE hookloop_queue_backlog gauge\nhookloop_queue_backlog %lld\n", (long long)backlog);

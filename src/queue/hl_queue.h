@@ -122,4 +122,8 @@ struct hl_queue {
   bool alone;
 };
 
+/* The queue's open deliveries, or -1 where there is no queue or it cannot
+ * tell (Kafka): what /healthz, /admin/stats, /metrics and the high water read. */
+static inline int64_t hl_queue_backlog(hl_queue *q) { return q && q->vt->backlog ? q->vt->backlog(q) : -1; }
+
 #endif
