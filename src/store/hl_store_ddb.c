@@ -44,6 +44,9 @@ typedef struct {
   bw *pending, *pending_tail;
   hl_strmap pending_by_key; /* key -> bw not yet sent */
   hl_strmap inflight;       /* key -> non-NULL while a write of it is in flight */
+  /* Deliveries whose final status is in DynamoDB but not yet in the queue
+   * beneath: event_id "\x1f" subscription_id -> the eq_ctx writing it. */
+  hl_strmap finals;
   hl_timerq_node flush_node;
   /* The read batcher: ledger reads of a turn go out as BatchGetItem calls. */
   struct bg *gets, *gets_tail;
@@ -242,6 +245,52 @@ static void page_more(op_ctx *o, const hl_json *last_key) {
   }
 }
 
+/* A write of the batcher not yet answered (sent or waiting), for an
+ * event's listing: it is newer than what DynamoDB answered, so it takes
+ * the place of that subscription's row, or is added. */
+static void overlay_write(op_ctx *o, const bw *w, const char *prefix, size_t plen) {
+  if (strncmp(w->key, prefix, plen) != 0) return;
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  if (hl_json_parse(&doc, w->item.data, w->item.len, NULL) != 0) {
+    hl_json_doc_dispose(&doc);
+    return;
+  }
+  hl_delivery_rec r;
+  read_delivery(&r, doc.root);
+  hl_json_doc_dispose(&doc);
+  size_t i = 0;
+  while (i < o->res.ndeliveries && strcmp(o->res.deliveries[i].subscription_id, r.subscription_id) < 0) i++;
+  if (i < o->res.ndeliveries && strcmp(o->res.deliveries[i].subscription_id, r.subscription_id) == 0) {
+    hl_delivery_rec_free(&o->res.deliveries[i]);
+  } else {
+    o->res.deliveries = grow(o->res.deliveries, &o->cap, o->res.ndeliveries, sizeof *o->res.deliveries);
+    memmove(&o->res.deliveries[i + 1], &o->res.deliveries[i],
+            (o->res.ndeliveries - i) * sizeof *o->res.deliveries);
+    o->res.ndeliveries++;
+  }
+  o->res.deliveries[i] = r;
+}
+
+/* An event's listing reads this process's own writes. The status rows go
+ * out in batches behind the queue (an accept is answered once the queue
+ * beneath has the event), so DynamoDB may not have them yet: the ones in
+ * flight, then the ones waiting (later still), are laid over its answer,
+ * kept in the table's order (by subscription id). */
+static void overlay_unsent(op_ctx *o) {
+  hl_store_ddb *s = o->s;
+  hl_buf prefix = HL_BUF_INIT;
+  hl_buf_puts(&prefix, s->t.delivery_table);
+  hl_buf_putc(&prefix, '\x1f');
+  hl_buf_puts(&prefix, o->event_id);
+  hl_buf_putc(&prefix, '\x1f');
+  const char *key;
+  void *v;
+  for (size_t it = 0; hl_strmap_next(&s->inflight, &it, &key, &v);) overlay_write(o, v, prefix.data, prefix.len);
+  for (const bw *w = s->pending; w; w = w->next) overlay_write(o, w, prefix.data, prefix.len);
+  hl_buf_dispose(&prefix);
+}
+
 static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
   op_ctx *o = data;
   int status = status_of(st);
@@ -287,6 +336,7 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
           return;
         }
       }
+      if (status == 0 && o->kind == OP_DELIVERY_LIST) overlay_unsent(o);
       break;
     default:
       break;
@@ -883,7 +933,7 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
 /* --- the embedded queue, when there is one -------------------------------------- */
 /* The SQLite store keeps the queue; each status it records also goes to
  * DynamoDB, which answers the status queries. */
-typedef struct {
+typedef struct eq_ctx {
   hl_store_ddb *s;
   hl_store_cb cb;
   void *data;
@@ -895,11 +945,17 @@ typedef struct {
   char *replay;          /* eq_replay: the generation the queue gave */
   bool release;          /* eq_update: the queue row is released too */
   bool copy_first;       /* eq_update: DynamoDB before the queue (a final status) */
+  char *final_key;       /* eq_update of a final status: its key in s->finals */
+  /* A re-queue or replay waits for a final status of its delivery to reach
+   * the queue: the writer keeps them (waiters) and starts each (resume). */
+  struct eq_ctx *waiters, *next_waiter;
+  void (*resume)(struct eq_ctx *q);
 } eq_ctx;
 
 static void on_queue_updated(void *data, int status, hl_store_result *res);
 
 static void eq_ctx_free(eq_ctx *q) {
+  hl_free(q->final_key);
   hl_delivery_rec_free(&q->rec);
   hl_free(q->replay);
   for (size_t i = 0; i < q->nsubs; i++) hl_free(q->subs[i]);
@@ -908,9 +964,55 @@ static void eq_ctx_free(eq_ctx *q) {
   hl_free(q);
 }
 
+/* The key of a delivery in s->finals (NUL-terminated in out). */
+static void final_key(hl_buf *out, const char *event_id, const char *subscription_id) {
+  hl_buf_puts(out, event_id);
+  hl_buf_putc(out, '\x1f');
+  hl_buf_puts(out, subscription_id);
+  hl_buf_putc(out, '\0');
+}
+
+/* A final status has reached the queue (or failed to): the re-queues and
+ * replays that waited for it go on, in the order they came. */
+static void final_done(eq_ctx *q) {
+  if (hl_strmap_get(&q->s->finals, q->final_key) == q) hl_strmap_del(&q->s->finals, q->final_key);
+  eq_ctx *w = q->waiters, *order = NULL;
+  q->waiters = NULL;
+  while (w) { /* they were kept newest first */
+    eq_ctx *next = w->next_waiter;
+    w->next_waiter = order;
+    order = w;
+    w = next;
+  }
+  for (w = order; w; w = order) {
+    order = w->next_waiter;
+    w->next_waiter = NULL;
+    w->resume(w);
+  }
+}
+
+/* Starts q (a re-queue or a replay) now, or after the final status of its
+ * delivery being written reaches the queue beneath: the queue is what the
+ * call acts on, and DynamoDB, which the caller read, has that status
+ * first. */
+static void after_final(eq_ctx *q, void (*resume)(eq_ctx *q)) {
+  hl_buf k = HL_BUF_INIT;
+  final_key(&k, q->rec.event_id, q->rec.subscription_id);
+  eq_ctx *writer = hl_strmap_get(&q->s->finals, k.data);
+  hl_buf_dispose(&k);
+  q->resume = resume;
+  if (!writer) {
+    resume(q);
+    return;
+  }
+  q->next_waiter = writer->waiters;
+  writer->waiters = q;
+}
+
 /* Answers an embedded-queue call and forgets it. */
 static void eq_finish(eq_ctx *q, int status, hl_store_result *res) {
   hl_store_ddb *s = q->s;
+  if (q->final_key) final_done(q);
   if (q->cb) q->cb(q->data, status, res);
   s->nops--;
   eq_ctx_free(q);
@@ -995,18 +1097,26 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   q->copy_first = r->status && (strcmp(r->status, "SUCCESS") == 0 || strcmp(r->status, "FAILED") == 0);
   hl_delivery_rec_copy(&q->rec, r);
   s->nops++;
+  if (q->copy_first) {
+    hl_buf k = HL_BUF_INIT;
+    final_key(&k, r->event_id, r->subscription_id);
+    q->final_key = k.data;
+    /* One claim holds a delivery, so one final status is written at a
+     * time; a later one would take the place (its waiters go on too). */
+    hl_strmap_put(&s->finals, q->final_key, q);
+  }
   if (q->copy_first) delivery_enqueue(s, &q->rec, on_status_copied, q);
   else s->queue->vt->eq_update(s->queue, r, release, on_queue_updated, q);
 }
 
 /* The status row of q->rec's delivery open again (PENDING, due now), after
  * the queue beneath reopened it (a re-queue or a replay); cb hears of it. */
-static void status_reopen(eq_ctx *q, hl_store_cb cb, void *data) {
+static void status_reopen(eq_ctx *q, const char *status, hl_store_cb cb, void *data) {
   hl_store_ddb *s = q->s;
   /* Due now, attempts kept: only these attributes change. */
   char now[24];
   hl_ddb_attr k[] = {{"event_id", hl_ddb_s(q->rec.event_id)}, {"subscription_id", hl_ddb_s(q->rec.subscription_id)}};
-  hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))}};
+  hl_ddb_attr v[] = {{":p", hl_ddb_s(status)}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))}};
   hl_ddb_name nm[] = {{"#st", "status"}};
   /* Open again: it no longer expires (retention). */
   hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now REMOVE expires_at", .names = nm, .n_names = 1,
@@ -1023,7 +1133,8 @@ static void on_requeued(void *data, int status, hl_store_result *res) {
     eq_finish(q, status, res);
     return;
   }
-  status_reopen(q, q->cb, q->data);
+  /* RETRYING, as the queue beneath has it: its attempts go on. */
+  status_reopen(q, "RETRYING", q->cb, q->data);
   q->s->nops--;
   eq_ctx_free(q);
 }
@@ -1042,11 +1153,14 @@ static eq_ctx *delivery_ctx(hl_store_ddb *s, const char *event_id, const char *s
   return q;
 }
 
+static void requeue_start(eq_ctx *q) {
+  q->s->queue->vt->eq_requeue(q->s->queue, q->rec.event_id, q->rec.subscription_id, on_requeued, q);
+}
+
 static void eq_requeue(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                        void *data) {
   hl_store_ddb *s = ddb(base);
-  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
-  s->queue->vt->eq_requeue(s->queue, event_id, subscription_id, on_requeued, q);
+  after_final(delivery_ctx(s, event_id, subscription_id, cb, data), requeue_start);
 }
 
 static int64_t eq_backlog(hl_store *base) {
@@ -1128,6 +1242,7 @@ static void close_step(void *data) {
       void *cd = s->close_data;
       hl_strmap_dispose(&s->pending_by_key);
       hl_strmap_dispose(&s->inflight);
+      hl_strmap_dispose(&s->finals);
       hl_strmap_dispose(&s->gets_by_key);
       for (int i = 0; i < NAMES; i++) hl_free(s->names[i]);
       hl_free(s);
@@ -1234,6 +1349,7 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
                           s->names[6], s->names[7], s->names[8], s->names[9], s->names[10]};
   hl_strmap_init(&s->pending_by_key);
   hl_strmap_init(&s->inflight);
+  hl_strmap_init(&s->finals);
   hl_strmap_init(&s->gets_by_key);
   s->queue = queue;
   s->page_limit = cfg->page_limit;
@@ -1284,14 +1400,16 @@ static void on_replayed(void *data, int status, hl_store_result *res) {
   }
   q->replay = res->value;
   res->value = NULL;
-  status_reopen(q, on_replay_status, q);
+  status_reopen(q, "PENDING", on_replay_status, q);
+}
+
+static void replay_start(eq_ctx *q) {
+  q->s->queue->vt->eq_replay(q->s->queue, q->rec.event_id, q->rec.subscription_id, on_replayed, q);
 }
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data) {
-  hl_store_ddb *s = ddb(base);
-  eq_ctx *q = delivery_ctx(s, event_id, subscription_id, cb, data);
-  s->queue->vt->eq_replay(s->queue, event_id, subscription_id, on_replayed, q);
+  after_final(delivery_ctx(ddb(base), event_id, subscription_id, cb, data), replay_start);
 }
 
 /* --- replay where the bytes are the queue's (Kafka) -------------------------------- */

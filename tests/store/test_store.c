@@ -353,6 +353,48 @@ HL_TEST(delivery_status_put_and_list) {
   hl_rmtree(dir);
 }
 
+/* A listing reads the store's own writes: right after an accept has been
+ * answered, and right after a status was handed over (not yet answered),
+ * the event's deliveries are listed as they now are. The DynamoDB store
+ * answers an accept once its queue has the event and writes the status
+ * rows behind it in batches; a listing before those reached DynamoDB
+ * showed no delivery, and a replay of the event answered 404. */
+HL_TEST(a_listing_reads_the_stores_own_writes) {
+  open_store();
+  const char *subs[] = {"sub_b", "sub_a"};
+  accept_event("evt-ryw", subs, 2, 0);
+  capture c = {0};
+  store->vt->delivery_list(store, "evt-ryw", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.ndeliveries, 2);
+  HL_ASSERT_EQ_STR(c.res.deliveries[0].subscription_id, "sub_a");
+  HL_ASSERT_EQ_STR(c.res.deliveries[1].subscription_id, "sub_b");
+  for (size_t i = 0; i < 2; i++) {
+    HL_ASSERT_EQ_STR(c.res.deliveries[i].event_id, "evt-ryw");
+    HL_ASSERT_EQ_STR(c.res.deliveries[i].status, "PENDING");
+  }
+  hl_store_result_dispose(&c.res);
+  /* A final status handed over, then listed before its answer. */
+  hl_delivery_rec r = {.event_id = "evt-ryw", .subscription_id = "sub_b", .status = "SUCCESS", .attempts = 1,
+                       .last_status_code = 200, .updated_at = hl_wall_ms()};
+  capture u = {0}, l = {0};
+  store->vt->eq_update(store, &r, true, cap_cb, &u);
+  store->vt->delivery_list(store, "evt-ryw", cap_cb, &l);
+  run_until(&u);
+  run_until(&l);
+  HL_ASSERT_EQ_INT(u.status, 0);
+  HL_ASSERT_EQ_INT(l.status, 0);
+  HL_ASSERT_EQ_INT(l.res.ndeliveries, 2);
+  HL_ASSERT_EQ_STR(l.res.deliveries[1].subscription_id, "sub_b");
+  HL_ASSERT_EQ_STR(l.res.deliveries[1].status, "SUCCESS");
+  HL_ASSERT_EQ_INT(l.res.deliveries[1].last_status_code, 200);
+  HL_ASSERT_EQ_STR(l.res.deliveries[0].status, "PENDING");
+  hl_store_result_dispose(&l.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* The status row alone reopened for a replay where Kafka keeps the bytes
  * (hl_store.delivery_replay): a terminal row one generation up and PENDING,
  * attempts kept; an open one refused; and the generation survives the
@@ -544,6 +586,61 @@ HL_TEST(update_release_and_requeue) {
   store->vt->eq_requeue(store, "evt-404", "sub_a", cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, HL_ENOTFOUND);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* A replay or a re-queue asked for while a final status is being written
+ * (handed over, not yet answered) acts on the delivery as that status
+ * leaves it. The DynamoDB store writes a final status to DynamoDB before
+ * its queue, and the console and the API read DynamoDB: a replay asked in
+ * between, of a delivery shown SUCCESS, found the queue row still open and
+ * answered still_open. */
+HL_TEST(a_replay_or_requeue_during_a_final_status_waits_for_it) {
+  open_store();
+  const char *subs[] = {"sub_f"};
+  accept_event("evt-fin", subs, 1, 0);
+  accept_event("evt-fin2", subs, 1, 0);
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_f", 10, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  hl_store_result_dispose(&c.res);
+  int64_t now = hl_wall_ms();
+  hl_delivery_rec ok = {.event_id = "evt-fin", .subscription_id = "sub_f", .status = "SUCCESS", .attempts = 1,
+                        .last_status_code = 200, .updated_at = now};
+  hl_delivery_rec failed = {.event_id = "evt-fin2", .subscription_id = "sub_f", .status = "FAILED",
+                            .attempts = 1, .last_status_code = 410, .updated_at = now};
+  capture u[2] = {{0}}, r[2] = {{0}};
+  store->vt->eq_update(store, &ok, true, cap_cb, &u[0]);
+  store->vt->eq_update(store, &failed, true, cap_cb, &u[1]);
+  if (store->vt->eq_replay) store->vt->eq_replay(store, "evt-fin", "sub_f", cap_cb, &r[0]);
+  store->vt->eq_requeue(store, "evt-fin2", "sub_f", cap_cb, &r[1]);
+  for (int i = 0; i < 2; i++) {
+    run_until(&u[i]);
+    HL_ASSERT_EQ_INT(u[i].status, 0);
+  }
+  if (store->vt->eq_replay) {
+    run_until(&r[0]);
+    HL_ASSERT_EQ_INT(r[0].status, 0);
+    HL_ASSERT_EQ_STR(r[0].res.value, "1");
+    hl_store_result_dispose(&r[0].res);
+  }
+  run_until(&r[1]);
+  HL_ASSERT_EQ_INT(r[1].status, 0);
+  /* Both open again, due now, and listed so: the replay PENDING, the
+   * re-queued one RETRYING (its attempts go on), on every store. */
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), store->vt->eq_replay ? 2 : 1);
+  const char *ids[] = {"evt-fin", "evt-fin2"}, *want[] = {"PENDING", "RETRYING"};
+  for (int i = store->vt->eq_replay ? 0 : 1; i < 2; i++) {
+    c = (capture){0};
+    store->vt->delivery_list(store, ids[i], cap_cb, &c);
+    run_until(&c);
+    HL_ASSERT_EQ_INT(c.res.ndeliveries, 1);
+    HL_ASSERT_EQ_STR(c.res.deliveries[0].status, want[i]);
+    HL_ASSERT_EQ_INT(c.res.deliveries[0].attempts, 1);
+    hl_store_result_dispose(&c.res);
+  }
   close_store();
   hl_rmtree(dir);
 }
