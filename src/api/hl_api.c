@@ -253,13 +253,59 @@ static bool route_matches(const char *pattern, char seg[][256], size_t nseg, cha
   return true;
 }
 
-static bool authorized(hl_api *a, hl_http_req *req, hl_api_auth auth) {
+static bool authorized(const hl_api *a, const hl_http_req *req, hl_api_auth auth) {
   const char *token = auth == HL_API_AUTH_ADMIN ? a->opt.admin_token : auth == HL_API_AUTH_API ? a->opt.api_token : NULL;
   if (token == NULL || token[0] == '\0') return true;
   size_t len = 0;
   const char *h = hl_http_req_header(req, "authorization", &len);
   if (h == NULL || len < 7 || strncasecmp(h, "Bearer ", 7) != 0) return false;
   return hl_ct_equal(h + 7, len - 7, token, strlen(token));
+}
+
+/* Where a request goes: the route of its method and path (NULL: none),
+ * the first route of its path whatever the method, the methods the path
+ * has (for 405), the route's parameters, and the guard it is under. */
+typedef struct {
+  const hl_api_route *route, *path_route;
+  char allow[64];
+  char params[MAX_SEGMENTS][256];
+  hl_api_auth auth;
+} api_target;
+
+static void resolve(const char *method, const char *path, api_target *t) {
+  char seg[MAX_SEGMENTS][256];
+  size_t nseg = split_path(path, seg, MAX_SEGMENTS);
+  t->route = t->path_route = NULL;
+  t->allow[0] = '\0';
+  for (const hl_api_route *r = hl_api_routes; r->method && nseg <= MAX_SEGMENTS; r++) {
+    if (!route_matches(r->pattern, seg, nseg, t->params)) continue;
+    if (!t->path_route) t->path_route = r;
+    if (strcmp(method, r->method) == 0) { t->route = r; break; }
+    snprintf(t->allow + strlen(t->allow), sizeof t->allow - strlen(t->allow), "%s%s", t->allow[0] ? ", " : "",
+             r->method);
+  }
+  /* A path the table does not know is still guarded by its prefix: an
+   * unauthenticated caller learns nothing about which admin paths exist. */
+  /* The route taken decides (POST /api/v1/events/health is a raw event's
+   * path, guarded as the producer API, though GET of it is open). */
+  const hl_api_route *guard = t->route ? t->route : t->path_route;
+  bool admin = strncmp(path, "/admin/", 7) == 0, api = strncmp(path, "/api/", 5) == 0;
+  t->auth = guard ? guard->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
+}
+
+/* The 401 (RFC 6750 §3: a Bearer challenge). */
+static hl_http_refusal unauthorized(hl_api_auth auth) {
+  return (hl_http_refusal){401, "unauthorized",
+                           auth == HL_API_AUTH_ADMIN ? "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>"
+                                                     : "send Authorization: Bearer <HOOKLOOP_API_TOKEN>",
+                           {"www-authenticate", 16, "Bearer", 6}};
+}
+
+void hl_api_admit(const hl_http_req *head, void *data, hl_http_refusal *r) {
+  hl_api *a = data;
+  api_target t;
+  resolve(head->method, head->path, &t);
+  if (!authorized(a, head, t.auth)) *r = unauthorized(t.auth);
 }
 
 void hl_api_handle(hl_http_req *req, void *data) {
@@ -270,29 +316,20 @@ void hl_api_handle(hl_http_req *req, void *data) {
     hl_api_respond_field_error(req, "", "the URL holds a percent-encoded control character (such as %00) in an id");
     return;
   }
-  char seg[MAX_SEGMENTS][256], params[MAX_SEGMENTS][256];
-  size_t nseg = split_path(p, seg, MAX_SEGMENTS);
-  const hl_api_route *path_route = NULL, *route = NULL;
-  char allow[64] = "";
-  for (const hl_api_route *r = hl_api_routes; r->method && nseg <= MAX_SEGMENTS; r++) {
-    if (!route_matches(r->pattern, seg, nseg, params)) continue;
-    if (!path_route) path_route = r;
-    if (strcmp(req->method, r->method) == 0) { route = r; break; }
-    snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", allow[0] ? ", " : "", r->method);
-  }
-  /* A path the table does not know is still guarded by its prefix: an
-   * unauthenticated caller learns nothing about which admin paths exist. */
-  /* The route taken decides (POST /api/v1/events/health is a raw event's
-   * path, guarded as the producer API, though GET of it is open). */
-  const hl_api_route *guard = route ? route : path_route;
-  hl_api_auth auth = guard ? guard->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
-  if (!authorized(a, req, auth)) {
-    hl_api_respond_error(req, 401, "unauthorized", auth == HL_API_AUTH_ADMIN ? "send Authorization: Bearer <HOOKLOOP_ADMIN_TOKEN>"
-                                                                              : "send Authorization: Bearer <HOOKLOOP_API_TOKEN>", NULL);
+  api_target t;
+  resolve(req->method, p, &t);
+  /* Checked again here: hl_api_admit ran only where an HTTP server reads
+   * the request (not for Lambda's API Gateway events). */
+  if (!authorized(a, req, t.auth)) {
+    hl_http_refusal u = unauthorized(t.auth);
+    hl_buf b = HL_BUF_INIT;
+    hl_json_error_body(&b, u.code, u.message, NULL, 0);
+    hl_http_respond(req, u.status, &u.header, 1, b.data, b.len);
+    hl_buf_dispose(&b);
     return;
   }
-  if (route) route->handle(a, req, params);
-  else if (path_route) method_not_allowed(req, allow);
+  if (t.route) t.route->handle(a, req, t.params);
+  else if (t.path_route) method_not_allowed(req, t.allow);
   else hl_api_respond_error(req, 404, "not_found", "no such endpoint; see the API in the README", NULL);
 }
 

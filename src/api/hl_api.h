@@ -98,6 +98,10 @@ extern const hl_api_route hl_api_routes[];
 
 /* hl_http_server callbacks; data is the hl_api. */
 void hl_api_handle(hl_http_req *req, void *data);
+/* Refuses an unauthenticated request on its head (401), before its body
+ * is read: a caller without the token cannot make the server buffer a
+ * body (10 MiB on /bulk) or get a 100 Continue. */
+void hl_api_admit(const hl_http_req *head, void *data, hl_http_refusal *r);
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data);
 
 /* The dispatcher disabled s after failures in a row (hl_dispatch_options.

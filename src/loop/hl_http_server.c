@@ -85,6 +85,10 @@ struct conn {
   bool peer_done;         /* the client shut its side: close once the answers queued are out */
   bool shut_done;         /* LINGERING: our side is shut, so the answer is out */
   bool read_paused;       /* reading stopped by back-pressure (flow) */
+  /* parse_more is running: an answer given from inside the handler asks it
+   * to go on (reparse) instead of parsing from inside that answer. */
+  bool parsing, reparse;
+  hl_http_refusal refusal; /* the admit callback's, while error_status is its status */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
 };
@@ -261,11 +265,15 @@ static void linger_discard(conn *c, size_t n) {
   else arm_linger(c);
 }
 
-static void send_error(conn *c, int status, const char *code, const char *message) {
+static void send_error_h(conn *c, int status, const char *code, const char *message, const hl_http_header *h) {
   hl_buf b = HL_BUF_INIT;
   hl_json_error_body(&b, code, message, NULL, 0);
-  if (send_response(c, status, NULL, 0, b.data, b.len, true)) linger(c);
+  if (send_response(c, status, h, h ? 1 : 0, b.data, b.len, true)) linger(c);
   hl_buf_dispose(&b);
+}
+
+static void send_error(conn *c, int status, const char *code, const char *message) {
+  send_error_h(c, status, code, message, NULL);
 }
 
 /* --- life cycle of a connection ----------------------------------------------------------- */
@@ -359,9 +367,9 @@ static void flow(conn *c) {
   else start_reading(c);
 }
 
-/* Hands the completed request to the handler. */
-static void dispatch(conn *c) {
-  hl_http_server *s = c->srv;
+/* The request's head, once its headers are complete: what admit sees and
+ * what the handler gets with the body. */
+static void fill_head(conn *c) {
   hl_http_req *r = &c->req;
   memset(r, 0, sizeof *r);
   r->method = http_method_str((enum http_method)c->parser.method);
@@ -385,6 +393,13 @@ static void dispatch(conn *c) {
   }
   r->headers = c->headers;
   r->nheaders = c->nhdr;
+  r->body = "";
+}
+
+/* Hands the completed request to the handler. */
+static void dispatch(conn *c) {
+  hl_http_server *s = c->srv;
+  hl_http_req *r = &c->req;
   hl_buf_putc(&c->body, '\0');
   c->body.len--;
   r->body = c->body.data ? c->body.data : "";
@@ -405,7 +420,7 @@ void hl_http_too_large_message(size_t limit, char *out, size_t n) {
 
 /* Parses what is buffered; stops after one complete request, and while the
  * answers queued are over their bound. */
-static void parse_more(conn *c) {
+static void parse_some(conn *c) {
   while ((c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY) && c->in_off < c->in.len &&
          !answers_backed_up(c)) {
     c->message_done = false;
@@ -413,6 +428,11 @@ static void parse_more(conn *c) {
     size_t used = http_parser_execute(&c->parser, &settings, c->in.data + c->in_off, avail);
     c->in_off += used;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->error_status && c->refusal.status) {
+      hl_http_refusal *f = &c->refusal;
+      send_error_h(c, f->status, f->code, f->message, f->header.name ? &f->header : NULL);
+      return;
+    }
     if (c->error_status) {
       int st = c->error_status;
       char too_large[128];
@@ -443,6 +463,24 @@ static void parse_more(conn *c) {
     hl_buf_consume(&c->in, c->in_off);
     c->in_off = 0;
   }
+}
+
+/* Parses what is buffered, one request at a time. A handler that answers
+ * at once (hl_http_respond from inside dispatch) comes back here for the
+ * next pipelined request: that is a loop, not a call from inside the
+ * answer, so a client's thousands of pipelined requests in one read do
+ * not nest their handling thousands deep on the stack. */
+static void parse_more(conn *c) {
+  if (c->parsing) {
+    c->reparse = true;
+    return;
+  }
+  c->parsing = true;
+  do {
+    c->reparse = false;
+    parse_some(c);
+  } while (c->reparse);
+  c->parsing = false;
 }
 
 /* --- http-parser callbacks ----------------------------------------------------------------- */
@@ -517,12 +555,19 @@ static int cb_headers_complete(http_parser *p) {
     c->hdr_offsets[c->nhdr - 1][2] = c->hdr.len;
     hl_buf_putc(&c->hdr, '\0');
   }
-  const char *path = c->url.data ? c->url.data : "";
-  size_t plen = c->url.len;
-  const char *q = memchr(path, '?', plen);
-  if (q) plen = (size_t)(q - path);
-  const char *method = http_method_str((enum http_method)p->method);
-  c->body_limit = s->cfg.body_limit ? s->cfg.body_limit(method, path, plen, s->cfg.data) : (1u << 20);
+  fill_head(c);
+  if (s->cfg.admit) {
+    /* Refused on its head: answered without reading the body (an
+     * unauthenticated client cannot make the server buffer megabytes). */
+    c->refusal = (hl_http_refusal){0};
+    s->cfg.admit(&c->req, s->cfg.data, &c->refusal);
+    if (c->refusal.status) {
+      c->error_status = c->refusal.status;
+      return 2;
+    }
+  }
+  const hl_http_req *r = &c->req;
+  c->body_limit = s->cfg.body_limit ? s->cfg.body_limit(r->method, r->path, r->path_len, s->cfg.data) : (1u << 20);
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit) {
     c->error_status = 413;
     return 2; /* stop: answered without reading the body */

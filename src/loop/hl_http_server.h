@@ -9,7 +9,11 @@
  * at once, chunked bodies cut off at the limit -> 413), timeouts against
  * slow clients (headers, body, idle keep-alive), JSON error bodies for the
  * errors the server itself answers ({"error": "...", "message": "..."}).
- * "Expect: 100-continue" is answered with 100 before the body is read.
+ * An owner's admit callback may refuse a request on its head alone (an
+ * unauthenticated caller, say): the refusal is answered before any of the
+ * body is read or buffered, and the connection then closes (lingering).
+ * "Expect: 100-continue" is answered with 100 before the body is read, once
+ * the head is admitted and its Content-Length within the limit.
  *
  * An answer that says "Connection: close" (the client asked for it, HTTP/1.0
  * without keep-alive, the server's own 400/413/431, or the server is
@@ -70,6 +74,19 @@ typedef void (*hl_http_handler_cb)(hl_http_req *req, void *data);
  * largest body accepted for this method and path (0 = no body allowed). */
 typedef size_t (*hl_http_body_limit_cb)(const char *method, const char *path, size_t path_len,
                                         void *data);
+/* A refusal of a request on its head. status 0: admitted. code and message
+ * (the JSON error body) and header (one more header of the answer, such as
+ * WWW-Authenticate; name NULL: none) must outlive the call: static
+ * strings. */
+typedef struct {
+  int status;
+  const char *code, *message;
+  hl_http_header header;
+} hl_http_refusal;
+/* Called when the headers are complete, before the body limit is asked and
+ * before any of the body is read; head has method, path, query and headers
+ * (body_len 0). Fills r to refuse the request. */
+typedef void (*hl_http_admit_cb)(const hl_http_req *head, void *data, hl_http_refusal *r);
 /* The 413's message for a body over limit bytes, naming the limit (a client
  * told only "over the limit" cannot size its batches). */
 void hl_http_too_large_message(size_t limit, char *out, size_t n);
@@ -77,7 +94,8 @@ void hl_http_too_large_message(size_t limit, char *out, size_t n);
 typedef struct {
   hl_http_handler_cb on_request;
   hl_http_body_limit_cb body_limit;  /* NULL: 1 MiB for every request */
-  void *data;                        /* passed to both callbacks */
+  hl_http_admit_cb admit;            /* NULL: every head is admitted */
+  void *data;                        /* passed to the callbacks */
   unsigned header_timeout_ms;        /* 0: 10 s — time to receive the headers */
   unsigned body_timeout_ms;          /* 0: 30 s — time to receive the body */
   unsigned idle_timeout_ms;          /* 0: 60 s — keep-alive idle time */

@@ -23,7 +23,7 @@ static uv_timer_t async_timer;
 static hl_http_req *held;       /* a request answered later */
 static hl_http_req *held_until_release; /* /hold: answered when the client sends release_async */
 static uv_async_t release_async;
-static int handled;
+static _Atomic int handled;
 static int port;
 
 static void on_release(uv_async_t *a) {
@@ -46,8 +46,14 @@ static void on_async_answer(uv_timer_t *t) {
 static _Atomic size_t client_got;
 static size_t huge_calls, got_at_call[32];
 
+/* For pipelined_requests_answered_at_once_do_not_nest: the lowest and
+ * highest stack address the handler ran at. */
+static uintptr_t depth_lo, depth_hi;
+
 static void on_request(hl_http_req *r, void *data) {
+  volatile char body_frame = 0;
   (void)data;
+  (void)body_frame;
   handled++;
   if (strcmp(r->path, "/huge") == 0) { /* more than the socket buffers hold */
     if (huge_calls < HL_ARRAY_SIZE(got_at_call)) got_at_call[huge_calls] = atomic_load(&client_got);
@@ -64,6 +70,11 @@ static void on_request(hl_http_req *r, void *data) {
     hl_http_respond(r, 200, NULL, 0, mid, MID_BODY);
     hl_free(mid);
     return;
+  }
+  if (strcmp(r->path, "/depth") == 0) { /* where on the stack the handler runs */
+    uintptr_t at = (uintptr_t)&body_frame;
+    if (!depth_lo || at < depth_lo) depth_lo = at;
+    if (at > depth_hi) depth_hi = at;
   }
   if (strcmp(r->path, "/drop") == 0) {
     hl_http_respond_close(r);
@@ -553,6 +564,113 @@ static long peak_rss_kb(void) {
     if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
   fclose(f);
   return kb;
+}
+
+/* The owner refuses a request on its head: /big without "X-Key: k". */
+static void admit(const hl_http_req *head, void *data, hl_http_refusal *r) {
+  (void)data;
+  size_t n = 0;
+  const char *k = hl_http_req_header(head, "x-key", &n);
+  HL_ASSERT_EQ_INT(head->body_len, 0);
+  if (strcmp(head->path, "/big") == 0 && !(k && n == 1 && *k == 'k'))
+    *r = (hl_http_refusal){401, "unauthorized", "send X-Key", {"www-authenticate", 16, "Key", 3}};
+}
+
+/* A head refused by the owner is answered before any of its body is read:
+ * no 100 Continue, the refusal with its header and "Connection: close",
+ * then EOF, and the handler never runs. The client sends a body far over
+ * what the server buffers only after the answer, and the server discards
+ * it. An admitted head with the key goes on as before (100, then 200). */
+static void client_refused_on_its_head(void) {
+  int before = handled;
+  char buf[4096];
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  send_all(fd, "POST /big?q=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 90000\r\nExpect: 100-continue\r\n\r\n");
+  size_t got = 0;
+  ssize_t r;
+  while ((r = read(fd, buf + got, sizeof buf - 1 - got)) > 0) {
+    got += (size_t)r;
+    buf[got] = '\0';
+    if (strstr(buf, "}")) break;
+  }
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 401 ", 13) == 0, "got %.60s", buf);
+  HL_ASSERT(strstr(buf, "\r\nWWW-Authenticate: Key\r\n") || strstr(buf, "\r\nwww-authenticate: Key\r\n"));
+  HL_ASSERT(strstr(buf, "Connection: close"));
+  HL_ASSERT(strstr(buf, "\"unauthorized\"") && strstr(buf, "send X-Key"));
+  HL_ASSERT(strstr(buf, "100 Continue") == NULL);
+  static char body[90000];
+  memset(body, 'b', sizeof body);
+  (void)!send(fd, body, sizeof body, MSG_NOSIGNAL);
+  while ((r = read(fd, buf, sizeof buf)) > 0) {}
+  HL_ASSERT_MSG(r == 0, "no EOF after the refusal");
+  close(fd);
+  HL_ASSERT_EQ_INT(handled, before);
+  fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  send_all(fd, "POST /big HTTP/1.1\r\nHost: t\r\nX-Key: k\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  memset(buf, 0, sizeof buf);
+  got = 0;
+  while (!strstr(buf, "\r\n\r\n") && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)r;
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 100 Continue\r\n", 23) == 0, "got %.60s", buf);
+  send_all(fd, "abc");
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 1);
+  HL_ASSERT(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":3"));
+  close(fd);
+  HL_ASSERT_EQ_INT(handled, before + 1);
+}
+
+HL_TEST_T(a_head_refused_by_the_owner_is_answered_before_its_body, 120) {
+  run_with_config(client_refused_on_its_head, (hl_http_server_config){.admit = admit});
+}
+
+/* Pipelined requests whose handler answers at once are handled one after
+ * the other, not each from inside the answer of the one before: that
+ * nested a request's whole handling per pipelined request, and a client
+ * that sent ~1,300 small requests in one write overflowed the stack of the
+ * API server. The handler runs at the same stack depth for all of them. */
+enum { DEPTH_REQS = 6000 };
+
+static void client_pipelines_quick_requests(void) {
+  static const char one[] = "GET /depth HTTP/1.1\r\nHost: t\r\n\r\n";
+  size_t one_len = sizeof one - 1, total = one_len * DEPTH_REQS;
+  char *stream = malloc(total);
+  HL_ASSERT(stream != NULL);
+  for (size_t i = 0; i < DEPTH_REQS; i++) memcpy(stream + i * one_len, one, one_len);
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  HL_ASSERT(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  answer_counter ac = {0};
+  static char rbuf[65536];
+  size_t sent = 0;
+  while (ac.answers < DEPTH_REQS) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+    HL_ASSERT_MSG(poll(&pfd, 1, 10000) > 0, "stalled: %zu answers, %zu of %zu bytes sent", ac.answers, sent, total);
+    if (pfd.revents & POLLOUT) {
+      ssize_t w = send(fd, stream + sent, total - sent, MSG_NOSIGNAL);
+      if (w > 0) sent += (size_t)w;
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = read(fd, rbuf, sizeof rbuf);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      HL_ASSERT_MSG(r > 0, "the connection ended after %zu answers", ac.answers);
+      count_answers(&ac, rbuf, (size_t)r);
+    }
+  }
+  HL_ASSERT_EQ_INT(ac.answers, DEPTH_REQS);
+  close(fd);
+  free(stream);
+}
+
+HL_TEST_T(pipelined_requests_answered_at_once_do_not_nest, 120) {
+  depth_lo = depth_hi = 0;
+  run_with_client(client_pipelines_quick_requests, 0);
+  HL_ASSERT(depth_lo > 0);
+  /* A few frames of slack (the loop may call in from different depths);
+   * nesting moved the handler down by hundreds of bytes per request. */
+  HL_ASSERT_MSG(depth_hi - depth_lo < 16384, "the handler ran at stack depths %zu bytes apart",
+                (size_t)(depth_hi - depth_lo));
 }
 
 /* A client that pipelines requests with big answers: the server makes the
