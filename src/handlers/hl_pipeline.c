@@ -486,6 +486,13 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
     *reason = "missing_key: egress records carry the event id as their key (or an event_id header)";
     return HL_REC_DEAD_LETTER;
   }
+  /* Written by others: an id with CR or LF would add headers of the
+   * writer's choosing to the partner's request. */
+  if (!hl_record_event_id_ok(r)) {
+    *reason = "invalid_event_id: the event id (the key, or the event_id header) is 1 to 200 printable ASCII "
+              "characters without spaces";
+    return HL_REC_DEAD_LETTER;
+  }
   return HL_REC_DELIVER;
 }
 

@@ -1,4 +1,5 @@
 #include "model/hl_event.h"
+#include "model/hl_event_id.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "model/hl_filter.h"
@@ -10,13 +11,6 @@
 
 static const char *get_str(const hl_json *obj, const char *key) { return hl_json_str(hl_json_get(obj, key)); }
 
-/* Event ids travel in the webhook-id header: printable ASCII, no spaces. */
-static bool event_id_ok(const char *s, size_t len) {
-  if (len == 0 || len > 200) return false;
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
-  return true;
-}
 
 /* An event type: routing and topic names read it as a C string, so a NUL
  * would cut it short ("PaymentProcessed\u0000x" routed as PaymentProcessed);
@@ -132,7 +126,7 @@ static void check_envelope(const hl_registry *reg, const hl_json *v, const char 
     id_ptr = "/eventHeader/uuid";
     type_ptr = "/eventHeader/eventType";
   }
-  if (!id || id->type != HL_JSON_STRING || !event_id_ok(id->u.str, id->len)) {
+  if (!id || id->type != HL_JSON_STRING || !hl_event_id_ok(id->u.str, id->len)) {
     hl_event_reject(e, 400, "invalid_event", id_ptr, "required: a string of 1 to 200 printable ASCII characters without spaces");
     return;
   }
@@ -194,13 +188,13 @@ static void check_raw(const hl_registry *reg, const hl_json *v, const char *body
   }
   const char *ptr = se->id_pointer;
   const hl_json *idv = ptr ? hl_json_pointer(v, ptr, strlen(ptr)) : NULL;
-  if (idv && (idv->type == HL_JSON_STRING || idv->type == HL_JSON_NUMBER) && event_id_ok(idv->u.str, idv->len)) {
+  if (idv && (idv->type == HL_JSON_STRING || idv->type == HL_JSON_NUMBER) && hl_event_id_ok(idv->u.str, idv->len)) {
     e->id = hl_strndup(idv->u.str, idv->len);
   } else if (idv) {
     hl_event_reject(e, 400, "invalid_event", ptr,
                     "the event id: a string or number of 1 to 200 printable ASCII characters without spaces");
     return;
-  } else if (header_id && event_id_ok(header_id, strlen(header_id))) {
+  } else if (header_id && hl_event_id_ok(header_id, strlen(header_id))) {
     e->id = hl_strdup(header_id);
   } else {
     hl_event_reject(e, 400, "missing_event_id", ptr ? ptr : "",

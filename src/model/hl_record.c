@@ -1,5 +1,6 @@
 #include "model/hl_record.h"
 #include "common/hl_common.h"
+#include "model/hl_event_id.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -154,6 +155,13 @@ char *hl_record_event_id(const hl_record *r) {
 bool hl_record_has_event_id(const hl_record *r) {
   size_t len = 0;
   return (r->key && r->key_len) || (r->header(r, H_EVENT_ID, &len) && len > 0);
+}
+
+bool hl_record_event_id_ok(const hl_record *r) {
+  size_t len = 0;
+  const char *h = r->header(r, H_EVENT_ID, &len);
+  if (h && len > 0) return hl_event_id_ok(h, len);
+  return r->key && hl_event_id_ok(r->key, r->key_len);
 }
 
 /* Everything of the item but its body. */

@@ -116,6 +116,9 @@ char *hl_record_idempotency_key(const hl_record *r);
 char *hl_record_event_id(const hl_record *r);
 /* Whether it carries one (no copy: the key is looked at first). */
 bool hl_record_has_event_id(const hl_record *r);
+/* Whether that id (the event_id header when it has one, else the key) is
+ * one an event may have (hl_event_id.h): it becomes the webhook-id header. */
+bool hl_record_event_id_ok(const hl_record *r);
 /* The delivery a record of subscription_id carries (the caller owns it; see
  * hl_dispatch_submit). */
 void hl_record_item(const hl_record *r, const char *subscription_id, hl_eq_item *it);

@@ -723,16 +723,26 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   HL_ASSERT_EQ_INT(subscribe("acme.eu", "dotted", NULL), 201);
   static const char ev[] = "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":2.50}";
   char v[256];
-  snprintf(v, sizeof v, ev, "k-by-topic");
-  kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
   snprintf(v, sizeof v, ev, "k-nobody");
   kcat_produce("wh.egress.nobody.Payment", "k-nobody", v);
   /* A retry record for a subscription that is gone. */
   snprintf(v, sizeof v, ev, "k-gone");
   const char *gone[] = {"subscription_id=sub_gone", NULL};
   kcat_produce_h("wh.retry.200ms", "k-gone", v, gone);
+  /* Ids that are no event id (hl_event_id.h): an event_id header with CR
+   * LF in it, which became the webhook-id header and so a header of the
+   * writer's choosing at the partner, and a key with a space: both
+   * dead-lettered, never sent. */
+  snprintf(v, sizeof v, ev, "k-inj");
+  const char *inj[] = {"event_id=k-inj\r\nX-Injected: yes", NULL};
+  kcat_produce_h("wh.egress.acme.eu.Payment", "k-inj", v, inj);
+  snprintf(v, sizeof v, ev, "k-sp");
+  kcat_produce("wh.egress.acme.eu.Payment", "k sp", v);
+  snprintf(v, sizeof v, ev, "k-by-topic");
+  kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 30000, &doc), 1);
+  HL_ASSERT(hl_json_get(hl_json_get(&doc.root->u.items[0], "x_headers"), "x-injected") == NULL);
   HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(&doc.root->u.items[0], "webhook_id")), "k-by-topic");
   hl_json_doc_dispose(&doc);
   HL_ASSERT(e2e_wait_status(&hk, "k-by-topic", "SUCCESS", 10000));
@@ -748,7 +758,18 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   HL_ASSERT_MSG(line_of(dlq, "k-gone", line, sizeof line), "dlq: %s", dlq);
   HL_ASSERT_MSG(strstr(line, "reason=unknown_subscription") && strstr(line, "source_topic=wh.retry.200ms"), "%s", line);
   HL_ASSERT_MSG(!strstr(dlq, "k-by-topic|"), "dlq: %s", dlq);
+  if (!strstr(dlq, "k sp|")) {
+    free(dlq);
+    dlq = wait_topic_for("wh.dlq", "k sp|");
+  }
+  HL_ASSERT_MSG(dlq && strstr(dlq, "k-inj|") && strstr(dlq, "k sp|"), "dlq: %s", dlq ? dlq : "");
+  int invalid = 0;
+  for (const char *p = dlq; (p = strstr(p, "reason=invalid_event_id")) != NULL; p++) invalid++;
+  HL_ASSERT_MSG(invalid == 2, "%d invalid_event_id dead letters: %s", invalid, dlq);
   free(dlq);
+  /* Only k-by-topic reached the partner. */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 1000, &doc), 1);
+  hl_json_doc_dispose(&doc);
   stop_all();
 }
 
