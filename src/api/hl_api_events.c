@@ -189,7 +189,9 @@ static void on_event_recorded(void *data, int status, hl_store_result *res) {
   if (status != 0 && status != HL_EEXISTS) {
     hl_free(c->trace);
     c->trace = NULL;
-    on_accepted(c, status, res);
+    /* Another event had this id: a duplicate, as the embedded queue
+     * answers one, and nothing of it is queued. */
+    on_accepted(c, status == HL_ECONFLICT ? HL_EEXISTS : status, res);
     return;
   }
   char *trace = c->trace;

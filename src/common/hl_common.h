@@ -32,6 +32,7 @@
   X(REFUSED,   "refused by policy")                                       \
   X(CRYPTO,    "cryptographic failure")                                   \
   X(UNSUPPORTED, "not supported")                                         \
+  X(CONFLICT,  "differs from what is there")                              \
   X(INTERNAL,  "internal error")
 
 typedef enum {

@@ -359,9 +359,11 @@ typedef struct {
 
   /* The events table (DynamoDB): the accepted event's record (id, type,
    * accepted time, exact body, projected attributes), written before the
-   * event is queued. A record already there is kept (HL_EEXISTS is
-   * answered, and the caller goes on: the queue decides what a duplicate
-   * is). NULL: the backend keeps no event records of its own. */
+   * event is queued. A record already there is kept: HL_EEXISTS when it
+   * is this event (type and body byte for byte: the caller goes on, and the
+   * queue decides what a duplicate is), HL_ECONFLICT when another event
+   * had the id (a duplicate: nothing is queued). NULL: the backend keeps no
+   * event records of its own. */
   void (*event_put)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data);
   /* The largest body event_put takes (0: no limit beyond the API's). */
   size_t event_body_max;

@@ -67,7 +67,7 @@ static void flush(hl_store_ddb *s);
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
-               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_DELIVERY_SEARCH, OP_REPLAY } op_kind;
+               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_EVENT_CMP, OP_DELIVERY_SEARCH, OP_REPLAY } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -83,6 +83,10 @@ typedef struct {
   hl_json_doc start;
   bool has_start;
   hl_timerq_node fail_node; /* answers a request that could not be built */
+  /* OP_EVENT_PUT: the record's type and body, compared with one already
+   * there (OP_EVENT_CMP). */
+  char *event_type;
+  hl_buf event_body;
 } op_ctx;
 
 static op_ctx *op_new(hl_store_ddb *s, op_kind kind, hl_store_cb cb, void *data) {
@@ -100,6 +104,8 @@ static void op_finish(op_ctx *o, int status) {
   if (o->cb) o->cb(o->data, status, &o->res);
   hl_store_result_dispose(&o->res);
   hl_free(o->event_id);
+  hl_free(o->event_type);
+  hl_buf_dispose(&o->event_body);
   if (o->kind == OP_DELIVERY_SEARCH) {
     hl_free((char *)o->q.subscription_id);
     hl_free((char *)o->q.status);
@@ -299,6 +305,33 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_PARTNER_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
+      break;
+    case OP_EVENT_PUT:
+      if (st->outcome == HL_AWS_CONDITION_FAILED) {
+        /* An event of this id was recorded before: the same one (a
+         * client's retry after the queue failed: it goes on), or another
+         * with the id (a duplicate, as the queue would call it; queueing
+         * it would send the first one's body to any subscription added
+         * since). Read consistently and compared. */
+        hl_ddb_attr key[] = {{"event_id", hl_ddb_s(o->event_id)}};
+        hl_buf body = HL_BUF_INIT;
+        int rc = hl_ddb_get_item(&body, o->s->t.events_table, HL_DDB_ITEM(key), true);
+        o->kind = OP_EVENT_CMP;
+        send_op(o, HL_DDB_GET_ITEM, &body, rc);
+        return;
+      }
+      break;
+    case OP_EVENT_CMP:
+      if (status == 0) {
+        const hl_json *item = hl_json_get(resp, "Item");
+        size_t blen = 0, tlen = 0;
+        const char *b = item ? hl_ddb_item_s(item, "body", &blen) : NULL;
+        const char *t = item ? hl_ddb_item_s(item, "event_type", &tlen) : NULL;
+        /* Gone since (its time to live): nothing to differ from. */
+        bool same = !item || (b && t && blen == o->event_body.len && memcmp(b, o->event_body.data, blen) == 0 &&
+                              tlen == strlen(o->event_type) && memcmp(t, o->event_type, tlen) == 0);
+        status = same ? HL_EEXISTS : HL_ECONFLICT;
+      }
       break;
     case OP_REPLAY:
       /* The caller read the row before (it exists): a condition that
@@ -1171,7 +1204,8 @@ static int64_t eq_backlog(hl_store *base) {
 /* --- the events table ----------------------------------------------------------- */
 /* The event's record: a PutItem that keeps a record already there (the
  * first acceptance of an id is the transaction record; a client's retry
- * after a queue failure finds it and goes on). */
+ * after a queue failure finds it and goes on). A record there with another
+ * type or body is HL_ECONFLICT. */
 static void event_put(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
   char at[24], exp[24];
@@ -1193,7 +1227,11 @@ static void event_put(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_put_item(&body, s->t.events_table, (hl_ddb_item){a, n}, &x);
   hl_free(a);
-  send_op(op_new(s, OP_EVENT_PUT, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  op_ctx *o = op_new(s, OP_EVENT_PUT, cb, data);
+  o->event_id = hl_strdup(ev->event_id);
+  o->event_type = hl_strdup(ev->event_type);
+  hl_buf_append(&o->event_body, ev->body, ev->body_len);
+  send_op(o, HL_DDB_PUT_ITEM, &body, rc);
 }
 
 /* --- parked retries (hl_ddb_park) ------------------------------------------------ */

@@ -1389,6 +1389,45 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* An id accepted before, sent again with another body after a second
+ * subscription was registered: a duplicate (200), nothing queued, so the
+ * new subscription gets nothing and the first partner the first body once.
+ * With the DynamoDB store the events table kept the first record and the
+ * DynamoDB queue took the repeat as a retry: 202, and the new subscription
+ * got the first event's body. Run on each store, and on DynamoDB with
+ * both queues. */
+static void repeat_with_another_body(const char *const *env, const char *run) {
+  start_both(NULL, env);
+  char url[256], id[64], pa[32], pb[32];
+  snprintf(id, sizeof id, "evt-dup-body-%s", run);
+  snprintf(pa, sizeof pa, "dup-a-%s", run);
+  snprintf(pb, sizeof pb, "dup-b-%s", run);
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, pa);
+  char *a = e2e_setup(&hk, pa, url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1.00"), 202);
+  e2e_wait_delivered(&hk, id, a, 1);
+  snprintf(url, sizeof url, "%s/hook/%s", partner.base, pb);
+  char *b = e2e_setup(&hk, pb, url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "2.00"), 200);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, pb, 1, 1500, &doc), 0);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, pa, 1, 1000, &doc), 1);
+  HL_ASSERT(strstr(str_at(&doc.root->u.items[0], "body"), "1.00") != NULL);
+  hl_json_doc_dispose(&doc);
+  free(a);
+  free(b);
+  stop_both();
+}
+
+HL_TEST_T(an_id_sent_again_with_another_body_is_a_duplicate, 120) {
+  repeat_with_another_body(NULL, "1");
+#ifdef HL_TEST_DDB
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  repeat_with_another_body(env, "2");
+#endif
+}
+
 /* Thousands of pipelined requests in one write, each answered at once
  * (404): all are answered, in one connection, and the server stays up.
  * Each used to be handled from inside the answer of the one before, ~6.7
