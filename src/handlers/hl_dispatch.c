@@ -24,9 +24,10 @@
  * read-only, locked), or the status row took it and the ledger entry that
  * stops a copy of a success did not; what failed is written again after
  * RECORD_AGAIN_MS. */
-typedef enum { D_WAITING, D_LEDGER, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_RECORD_WAIT, D_DONE } dstate;
+typedef enum { D_WAITING, D_LEDGER, D_COPY_WAIT, D_SENDING, D_RECORDING, D_RETRY_WAIT, D_RECORD_WAIT, D_DONE } dstate;
 
-static const char *state_name[] = {"WAITING", "LEDGER", "SENDING", "RECORDING", "RETRY_WAIT", "RECORD_WAIT", "DONE"};
+static const char *state_name[] = {"WAITING", "LEDGER", "COPY_WAIT", "SENDING", "RECORDING", "RETRY_WAIT",
+                                   "RECORD_WAIT", "DONE"};
 
 #define RECORD_AGAIN_MS 1000
 
@@ -51,6 +52,11 @@ struct hl_delivery {
    * a delivery that reached the wait queue some other way is still
    * checked, under its slot. */
   bool checked;
+  /* d->live: the key this delivery holds there (owned; NULL: none), the
+   * copies waiting for it (COPY_WAIT, newest first), and for a copy, the
+   * delivery it waits for and the next copy. */
+  char *live_key;
+  hl_delivery *copies, *copy_next, *copy_of;
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
   bool kept;                   /* a retry of an ordered push delivery, kept here (the queue only wrote its status) */
@@ -152,7 +158,9 @@ static void on_sent(hl_send_req *req, const hl_send_result *res);
 static void transition(hl_delivery *dl, dstate to) {
   static const unsigned allowed[] = {
     [D_WAITING] = HL_SM_TO(D_LEDGER) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_DONE),
-    [D_LEDGER] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
+    [D_LEDGER] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_COPY_WAIT) | HL_SM_TO(D_SENDING) | HL_SM_TO(D_RECORDING) |
+                 HL_SM_TO(D_DONE),
+    [D_COPY_WAIT] = HL_SM_TO(D_LEDGER) | HL_SM_TO(D_DONE),
     [D_SENDING] = HL_SM_TO(D_RECORDING) | HL_SM_TO(D_DONE),
     [D_RECORDING] = HL_SM_TO(D_RETRY_WAIT) | HL_SM_TO(D_RECORD_WAIT) | HL_SM_TO(D_DONE),
     [D_RETRY_WAIT] = HL_SM_TO(D_WAITING) | HL_SM_TO(D_LEDGER) | HL_SM_TO(D_DONE),
@@ -209,9 +217,44 @@ static void set_error(hl_delivery *dl, const char *text) {
   dl->error = text && text[0] ? hl_strdup(text) : NULL;
 }
 
+static void read_delivered(hl_dispatch *d, hl_delivery *dl);
+
+/* dl leaves d->live: a copy stops waiting; a holder gives its key up, and
+ * the copies that waited for it are checked now (the ledger then says
+ * whether it was delivered). While closing they are left to be freed. */
+static void live_leave(hl_dispatch *d, hl_delivery *dl) {
+  if (dl->copy_of) {
+    hl_delivery **pp = &dl->copy_of->copies;
+    while (*pp && *pp != dl) pp = &(*pp)->copy_next;
+    if (*pp) *pp = dl->copy_next;
+    dl->copy_of = dl->copy_next = NULL;
+  }
+  if (!dl->live_key) return;
+  if (hl_strmap_get(&d->live, dl->live_key) == dl) hl_strmap_del(&d->live, dl->live_key);
+  hl_free(dl->live_key);
+  dl->live_key = NULL;
+  hl_delivery *w = dl->copies, *order = NULL;
+  dl->copies = NULL;
+  while (w) { /* oldest first */
+    hl_delivery *next = w->copy_next;
+    w->copy_next = order;
+    order = w;
+    w = next;
+  }
+  while ((w = order) != NULL) {
+    order = w->copy_next;
+    w->copy_next = NULL;
+    w->copy_of = NULL;
+    if (d->closing) continue;
+    transition(w, D_LEDGER);
+    read_delivered(d, w);
+  }
+}
+
 static void delivery_free(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
+  live_leave(d, dl);
   if (dl->state != D_DONE) transition(dl, D_DONE);
   hl_timerq_remove(&d->timers, &dl->timer);
   set_error(dl, NULL);
@@ -788,6 +831,28 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
  * status row where the store keeps it there); on_ledger answers. */
 static void check_delivered(hl_dispatch *d, hl_delivery *dl) {
   transition(dl, D_LEDGER);
+  read_delivered(d, dl);
+}
+
+static void read_delivered(hl_dispatch *d, hl_delivery *dl) {
+  if (d->queue->vt->redelivers) {
+    /* A copy of a delivery under way here waits for it: read now, both
+     * would read "not delivered" and both be sent. */
+    char key[256];
+    ledger_key(key, sizeof key, &dl->item);
+    hl_delivery *holder = hl_strmap_get(&d->live, key);
+    if (holder && holder != dl) {
+      transition(dl, D_COPY_WAIT);
+      dl->copy_of = holder;
+      dl->copy_next = holder->copies;
+      holder->copies = dl;
+      return;
+    }
+    if (!holder) {
+      dl->live_key = hl_strdup(key);
+      hl_strmap_put(&d->live, key, dl);
+    }
+  }
   if (d->store->vt->delivered_get) {
     d->store->vt->delivered_get(d->store, dl->item.d.event_id, dl->item.d.subscription_id, dl->item.replay, on_ledger,
                                 dl);
@@ -1119,6 +1184,7 @@ void hl_dispatch_init(hl_dispatch *d, uv_loop_t *loop, hl_curl_uv *curl, hl_stor
                       hl_registry *reg, const hl_dispatch_options *opt) {
   *d = (hl_dispatch){.loop = loop, .curl = curl, .store = store, .reg = reg, .opt = *opt};
   hl_spare_init(&d->spare, sizeof(hl_delivery), SPARE_MAX);
+  hl_strmap_init(&d->live);
   if (d->opt.max_in_flight == 0) d->opt.max_in_flight = 10000;
   if (d->opt.default_sub_in_flight == 0) d->opt.default_sub_in_flight = 256;
   if (d->opt.default_timeout_ms <= 0) d->opt.default_timeout_ms = 30000;
@@ -1299,6 +1365,7 @@ static void maybe_finish_close(hl_dispatch *d) {
   d->closing_handles = 3; /* also keeps the frees below from coming back here */
   /* Nothing waits for a callback any more: free what is left. */
   while (d->all) delivery_free(d->all);
+  hl_strmap_dispose(&d->live);
   hl_spare_dispose(&d->spare);
   while (d->dirty) {
     hl_sub *s = d->dirty;

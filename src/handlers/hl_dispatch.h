@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hl_strmap.h"
 #include "common/hl_spare.h"
 #include "handlers/hl_attempt_log.h"
 #include "handlers/hl_hosts.h"
@@ -154,6 +155,11 @@ typedef struct {
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */
+  /* Queues that may bring a delivery twice (Kafka): the ledger key of each
+   * delivery whose duplicate check or attempt is under way -> that
+   * delivery. A copy arriving meanwhile waits for it (COPY_WAIT), then is
+   * checked: two copies read "not delivered" at once and both were sent. */
+  hl_strmap live;
   hl_spare spare;           /* freed deliveries kept for reuse */
   hl_sender *sender;        /* owned; carries each attempt */
   hl_hosts hosts;           /* destination hosts: breaker and AIMD shared by their subscriptions */

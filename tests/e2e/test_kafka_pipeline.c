@@ -773,6 +773,45 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   stop_all();
 }
 
+/* A copy of an egress record that arrives while the original's attempt is
+ * still at the partner waits for it, then is stopped by the duplicate
+ * check: the partner gets the event once. Both read "not delivered" at
+ * once before (the first had not been recorded yet), and both were sent. */
+HL_TEST_T(a_copy_arriving_during_the_attempt_is_not_sent_twice, 180) {
+  const char *extra[] = {"wh.egress.copies.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("copies", "copies?hold=1", NULL), 201);
+  HL_ASSERT_EQ_INT(post("k-copy", "USD"), 202);
+  for (int waited = 0; waited < 30000 && stat_of("held") < 1; waited += 50) hl_sleep_ms(50);
+  HL_ASSERT_EQ_INT(stat_of("held"), 1);
+  /* The record as hookloop wrote it, written again while it is held. */
+  char *egress = wait_topic_for("wh.egress.copies.Payment", "k-copy|");
+  char line[1024];
+  HL_ASSERT_MSG(egress && line_of(egress, "k-copy", line, sizeof line), "egress: %s", egress ? egress : "");
+  free(egress);
+  const char *sid = strstr(line, "subscription_id=");
+  HL_ASSERT(sid != NULL);
+  sid += strlen("subscription_id=");
+  char sub_header[128];
+  snprintf(sub_header, sizeof sub_header, "subscription_id=%.*s", (int)strcspn(sid, ",|\n"), sid);
+  const char *value = strchr(strchr(line, '|') + 1, '|') + 1;
+  const char *headers[] = {sub_header, "attempt=0", "event_type=Payment", NULL};
+  kcat_produce_h("wh.egress.copies.Payment", "k-copy", value, headers);
+  /* Long enough for the copy to be read and, before, sent. */
+  hl_sleep_ms(2500);
+  HL_ASSERT_EQ_INT(stat_of("held"), 1);
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "copies", 1, 30000), 1);
+  int64_t dups = 0;
+  for (int waited = 0; waited < 60000 && (dups = metric_of(DUPLICATES)) < 1; waited += 100) hl_sleep_ms(100);
+  HL_ASSERT_EQ_INT(dups, 1);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "copies", 2, 500, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "k-copy", "SUCCESS", 10000));
+  stop_all();
+}
+
 static int64_t metric_reaching(const char *line_prefix, int64_t want) {
   int64_t v = -1;
   for (int waited = 0; waited < 10000 && (v = metric_of(line_prefix)) < want; waited += 100) hl_sleep_ms(100);
