@@ -4,6 +4,7 @@
 #include "common/hl_common.h"
 #include "common/hl_log.h"
 #include "common/hl_sm.h"
+#include "common/hl_strmap.h"
 #include "loop/hl_pg.h"
 #include "store/hl_store_rec.h"
 
@@ -72,6 +73,7 @@ struct pgop {
   pgop *members;         /* a merged statement: the operations whose rows it carries (merge_flush) */
   merge_kind kind;       /* ... and their kind */
   hl_store_result *claimed; /* eq_claim's rows, while it asks when the rest falls due */
+  bool lets_go;          /* eq_update: released or final, so no longer held here (s->mine) */
   char err[512];
   pgop *next;
 };
@@ -108,6 +110,13 @@ struct pg_store {
   ready_waiter *waiters;
   uv_timer_t retry_timer, later_timer, tick_timer;
   uint64_t last_heartbeat;
+  /* The rows this process holds (event_id "\x1f" subscription_id): claimed,
+   * and not yet released or final. The heartbeat renews these leases only:
+   * a row marked ours by a claim whose answer was lost (the connection
+   * dropped after the COMMIT) is held by nobody here, and renewed for ever
+   * it never went back to the queue. Unrenewed, its lease ends and the
+   * sweep gives it back. */
+  hl_strmap mine;
   int64_t backlog_base, backlog_delta, backlog_delta_sent;
   bool counting, heartbeat_out;
   int inflight_ops;
@@ -907,7 +916,9 @@ static void prepare_all(pg_store *s) {
       "RETURNING p.due_ms,p.event_id,p.subscription_id,p.attempts,p.event_type,p.trace,p.accepted_at,p.body,p.replay",
       t->parked_table, t->parked_table);
   SET(Q_PARK_DELETE, "DELETE FROM %s WHERE due_ms=$1 AND event_id=$2 AND subscription_id=$3", t->parked_table);
-  SET(Q_HEARTBEAT, "UPDATE %s SET lease_until=" SRV_NOW "+$2 WHERE owner=$1", t->delivery_table);
+  /* The rows held here (s->mine), found through the owner's index. */
+  SET(Q_HEARTBEAT, "UPDATE %s SET lease_until=" SRV_NOW "+$2 WHERE owner=$1 AND "
+      "event_id||chr(31)||subscription_id=ANY($3::text[])", t->delivery_table);
   /* Leases that ended: their process is gone (or cut off for longer than
    * a lease). The rows go back to the queue and every instance hears. */
   SET(Q_SWEEP,
@@ -962,6 +973,7 @@ static void ready_all(pg_store *s, int status, const char *msg) {
 }
 
 static void on_tick(uv_timer_t *t);
+static char *text_array(const char *const *v, size_t n);
 
 static void on_mig_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
   mig_q *mq = hl_container_of(q, mig_q, q);
@@ -1098,9 +1110,22 @@ static void on_tick(uv_timer_t *t) {
     s->last_heartbeat = now;
     s->heartbeat_out = true;
     pgop *op = op_new(s, done_heartbeat, NULL, NULL);
-    int i = op_stmt(op, Q_HEARTBEAT);
-    op_str(op, i, s->owner);
-    op_i64(op, i, s->lease_ms);
+    int i;
+    size_t n = hl_strmap_len(&s->mine);
+    if (n > 0) {
+      const char **keys = hl_malloc(n * sizeof *keys);
+      size_t k = 0;
+      const char *key;
+      void *v;
+      for (size_t it = 0; k < n && hl_strmap_next(&s->mine, &it, &key, &v);) keys[k++] = key;
+      char *arr = text_array(keys, k);
+      hl_free(keys);
+      i = op_stmt(op, Q_HEARTBEAT);
+      op_str(op, i, s->owner);
+      op_i64(op, i, s->lease_ms);
+      op_str(op, i, arr);
+      hl_free(arr);
+    }
     i = op_stmt(op, Q_SWEEP);
     op_str(op, i, s->channel);
     op_submit(op);
@@ -1470,6 +1495,34 @@ static void done_next_due(pgop *op, int status) {
   hl_free(res);
 }
 
+/* s->mine's key of a delivery. */
+static void mine_key(hl_buf *k, const char *event_id, const char *subscription_id) {
+  hl_buf_puts(k, event_id);
+  hl_buf_putc(k, '\x1f');
+  hl_buf_puts(k, subscription_id);
+  hl_buf_putc(k, '\0');
+}
+
+static void mine_set(pg_store *s, const char *event_id, const char *subscription_id, bool held) {
+  if (!event_id || !subscription_id) return;
+  hl_buf k = HL_BUF_INIT;
+  mine_key(&k, event_id, subscription_id);
+  if (held) hl_strmap_put(&s->mine, k.data, (void *)1);
+  else hl_strmap_del(&s->mine, k.data);
+  hl_buf_dispose(&k);
+}
+
+static void mine_claimed(pg_store *s, const hl_store_result *res) {
+  for (size_t i = 0; i < res->nitems; i++) mine_set(s, res->items[i].d.event_id, res->items[i].d.subscription_id, true);
+}
+
+/* An outcome written (or its row gone): held still, or let go. Not on a
+ * failed write: the row is ours until it is written. */
+static void mine_updated(pgop *op, int status) {
+  if (status == 0 || status == HL_ENOTFOUND)
+    mine_set(op->s, op->q[0].vals[0], op->q[0].vals[1], !op->lets_go && status == 0);
+}
+
 /* A claim that came back short asks, once it committed, when the rest
  * falls due. Not in the claim's own batch: a full claim, the drain's
  * usual one, needs no answer, and the probe walks the index past every
@@ -1477,6 +1530,7 @@ static void done_next_due(pgop *op, int status) {
 static void done_claim(pgop *op, int status) {
   hl_store_result res = {0};
   collect(op, status, row_claimed, &res);
+  if (status == 0) mine_claimed(op->s, &res);
   if (status != 0 || res.nitems >= op->limit) {
     answer(op, status, &res);
     return;
@@ -1509,6 +1563,7 @@ static void eq_claim(hl_store *base, const char *subscription_id, size_t limit, 
 static void done_eq_update(pgop *op, int status) {
   if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_ENOTFOUND;
   if (status == 0 && op->aux) op->s->backlog_delta--;
+  mine_updated(op, status);
   done_plain(op, status);
 }
 
@@ -1517,6 +1572,7 @@ static void answer_eq_update(pgop *m, const PGresult *r, int row) {
   (void)r;
   int status = row >= 0 ? 0 : HL_ENOTFOUND;
   if (status == 0 && m->aux) m->s->backlog_delta--;
+  mine_updated(m, status);
   done_plain(m, status);
 }
 
@@ -1532,6 +1588,7 @@ static void eq_update(hl_store *base, const hl_delivery_rec *r, bool release, hl
   op_i64(op, i, s->lease_ms);
   op_str(op, i, r->transformation);
   op->aux = terminal(r->status);
+  op->lets_go = release || op->aux;
   op->retry_lost = true;
   if (!release) {
     op_merge(op, M_EQ_UPDATE);
@@ -1632,6 +1689,7 @@ static void on_handle_closed(uv_handle_t *h) {
   pg_store *s = h->data;
   if (--s->closing_handles > 0) return;
   hl_free(s->open_sub_cursor);
+  hl_strmap_dispose(&s->mine);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }
 
@@ -1834,6 +1892,7 @@ static void done_claim_head(pgop *op, int status) {
   if (status == 0 && PQntuples(r) == 1) {
     if (!gnull(r, 0, 0)) {
       row_claimed(r, 0, &res);
+      mine_claimed(op->s, &res);
     } else if (gi64(r, 0, 14)) { /* unheld: not due yet, or locked by another process */
       int64_t due = gi64(r, 0, 15);
       res.next_due_at = due > op->aux ? due : op->aux + HEAD_BUSY_RETRY_MS;

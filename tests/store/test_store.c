@@ -1645,6 +1645,58 @@ HL_TEST_T(a_killed_processes_claims_come_back_after_its_lease, 120) {
   hl_rmtree(dir);
 }
 
+/* One value of a query on the test server, as text ("" for none). */
+static void pg_text(const char *sql, const char *const *params, int n, char *out, size_t cap) {
+  PGconn *pc = PQconnectdb(hl_pgsrv_url(&srv, "?sslmode=disable"));
+  HL_ASSERT_MSG(PQstatus(pc) == CONNECTION_OK, "%s", PQerrorMessage(pc));
+  PGresult *r = PQexecParams(pc, sql, n, NULL, params, NULL, NULL, 0);
+  HL_ASSERT_MSG(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK, "%s",
+                PQresultErrorMessage(r));
+  snprintf(out, cap, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+  PQclear(r);
+  PQfinish(pc);
+}
+
+/* A row marked ours by a claim this process never heard back from (the
+ * connection dropped after its COMMIT, so the claim failed here): the
+ * heartbeat renews only the rows held here, so its lease runs out, the
+ * sweep gives it back and it is claimed again. The heartbeat renewed
+ * every row of the owner, and such a row stayed taken as long as the
+ * process lived. The row held here keeps its lease all along. */
+HL_TEST_T(a_row_marked_ours_but_not_held_goes_back_after_its_lease, 120) {
+  uv_loop_init(&loop);
+  if (!dir) dir = hl_tmpdir("store");
+  store = open_pg(1500, 0);
+  accept_n(&store, 1, "evt-o", 2, "sub_o");
+  capture c = claim(store, "sub_o", 1);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  char held[32], lost[32];
+  snprintf(held, sizeof held, "%s", c.res.items[0].d.event_id);
+  snprintf(lost, sizeof lost, "%s", strcmp(held, "evt-o000") == 0 ? "evt-o001" : "evt-o000");
+  hl_store_result_dispose(&c.res);
+  /* What a claim whose answer was lost leaves: the row ours, leased. */
+  char out[128];
+  const char *p[] = {held, lost};
+  pg_text("UPDATE event_delivery_status SET owner=(SELECT owner FROM event_delivery_status WHERE event_id=$1 AND "
+          "subscription_id='sub_o'),lease_until=(extract(epoch from clock_timestamp())*1000)::bigint+1500 "
+          "WHERE event_id=$2 AND subscription_id='sub_o' RETURNING owner",
+          p, 2, out, sizeof out);
+  HL_ASSERT(out[0] != '\0');
+  work_rec w = {0};
+  hl_store_pg_on_work(store, on_work, &w);
+  HL_ASSERT_MSG(run_until_work(&w, "sub_o", 15000), "the row was not given back; last: %s", w.last);
+  c = claim(store, "sub_o", 10);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_STR(c.res.items[0].d.event_id, lost);
+  hl_store_result_dispose(&c.res);
+  /* Its lease ran out meanwhile; the held row is still ours (renewed). */
+  pg_text("SELECT owner IS NOT NULL AND lease_until>(extract(epoch from clock_timestamp())*1000)::bigint "
+          "FROM event_delivery_status WHERE event_id=$1 AND subscription_id='sub_o'", p, 1, out, sizeof out);
+  HL_ASSERT_EQ_STR(out, "t");
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* Bodies are the accepted bytes: bytea keeps what JSON re-encoding would
  * not (a NUL, bytes that are not UTF-8, a decimal's trailing zeros). */
 HL_TEST(bodies_come_back_byte_for_byte) {
