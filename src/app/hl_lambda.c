@@ -36,6 +36,8 @@
  * DEADLINE_MARGIN_MS), leaving its attempt that much time; a later one is
  * parked in the store for the scheduled drain. */
 #define WAIT_MARGIN_MS 5000
+/* How long after a released retry falls due its claim is waited for. */
+#define RETRY_CLAIM_GRACE_MS 2000
 /* Parked retries one drain takes at most, and how long past its hand-off
  * point it holds them (then a later drain may take what it left). */
 #define DRAIN_TAKE_MAX 500
@@ -813,7 +815,11 @@ static void on_settle_tick(uv_timer_t *t) {
   settle *st = t->data;
   int64_t now = hl_wall_ms();
   int64_t wake = hl_queue_ddb_next_wake(st->L->queue);
-  bool waiting_for_retry = wake > 0 && wake + WAIT_MARGIN_MS <= st->hand_off;
+  /* A retry due by the hand-off point is waited for, until it is claimed
+   * (which clears the wake). One due RETRY_CLAIM_GRACE_MS ago and still
+   * unclaimed is claimed by nobody here (its subscription was deleted or
+   * disabled since): waited for, it held every invocation to its end. */
+  bool waiting_for_retry = wake > 0 && wake + WAIT_MARGIN_MS <= st->hand_off && now < wake + RETRY_CLAIM_GRACE_MS;
   if (now >= st->hand_off || (hl_queue_ddb_busy(st->L->queue) == 0 && !waiting_for_retry)) settle_end(st);
 }
 

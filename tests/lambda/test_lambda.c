@@ -36,7 +36,10 @@ static void start_lambda(int port, const char *const *extra_env) {
   envp[n++] = api;
   envp[n++] = data;
   envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
-  envp[n++] = (char *)"HOOKLOOP_RETRY_SCHEDULE=100ms";
+  bool own_schedule = false; /* an extra one replaces the default */
+  for (size_t i = 0; extra_env && extra_env[i]; i++)
+    if (strncmp(extra_env[i], "HOOKLOOP_RETRY_SCHEDULE=", 24) == 0) own_schedule = true;
+  if (!own_schedule) envp[n++] = (char *)"HOOKLOOP_RETRY_SCHEDULE=100ms";
   for (size_t i = 0; extra_env && extra_env[i] && n < 15; i++) envp[n++] = (char *)extra_env[i];
   envp[n] = NULL;
   char log[700];
@@ -1606,22 +1609,26 @@ typedef struct {
   int port;
   char *tdir;
   char env_ddb[200], env_sns[200];
-  const char *env[8];
+  const char *env[9];
 } payments;
 
-static void payments_start(payments *p) {
+/* schedule: HOOKLOOP_RETRY_SCHEDULE=..., or NULL for start_lambda's. */
+static void payments_start_with(payments *p, const char *schedule) {
   memset(p, 0, sizeof *p);
   HL_ASSERT_MSG(hl_dynalite_start(&p->dyn, 50) == 0, "dynalite did not start");
   svc_peer_start(&p->peer, PAY_AKID, PAY_SECRET, NULL);
   snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=%s", p->dyn.endpoint);
   snprintf(p->env_sns, sizeof p->env_sns, "AWS_ENDPOINT_URL_SNS=%s", p->peer.endpoint);
   const char *env[] = {"HOOKLOOP_STORE=dynamodb", "HOOKLOOP_QUEUE=dynamodb", p->env_ddb, p->env_sns,
-                       "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, NULL};
+                       "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET,
+                       schedule, NULL};
   memcpy(p->env, env, sizeof env);
   p->tdir = create_tables(p->env);
   p->port = emu_start();
   start_lambda(p->port, p->env);
 }
+
+static void payments_start(payments *p) { payments_start_with(p, NULL); }
 
 static void payments_stop(payments *p) {
   stop_lambda();
@@ -1798,6 +1805,50 @@ static int64_t report_figure(emu_result *r, const char *name) {
   hl_json_int64(hl_json_get(d.root, name), &n);
   hl_json_doc_dispose(&d);
   return n;
+}
+
+/* A retry released to the DynamoDB queue whose subscription is deleted
+ * before it falls due: no claim ever takes it, so it must not keep later
+ * invocations waiting for it. Each one waited until its hand-off point for
+ * a retry due in the past (a drain with 30 s left took 25 s). */
+HL_TEST_T(a_retry_of_a_deleted_subscription_keeps_no_invocation_waiting, 180) {
+  static payments p;
+  payments_start_with(&p, "HOOKLOOP_RETRY_SCHEDULE=4s");
+  payments_register();
+  svc_peer_fault(&p.peer, "{\"action\":\"Publish\",\"kind\":\"throttle\",\"count\":1}");
+  static const char pay[] = "{\"transaction_id\":\"tx-gone\",\"amount\":1.10,\"currency\":\"EUR\"}";
+  /* Invocations that end before the retry falls due: it is released. */
+  char *e = apigw("POST", "/api/v1/events/payment.received", pay);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, hl_wall_ms() + 3000), 20000)), 202);
+  free(e);
+  int64_t released = hl_wall_ms();
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  bool retrying = false;
+  for (int waited = 0; waited < 10000 && !retrying; waited += 50) {
+    hl_json_doc d;
+    char *raw = view_get(&v, "delivery_queue", "tx-gone", sub_id, &d);
+    const char *st = item_str(d.root, "status");
+    retrying = st && strcmp(st, "RETRYING") == 0;
+    hl_json_doc_dispose(&d);
+    free(raw);
+    if (!retrying) hl_sleep_ms(50);
+  }
+  ddb_view_close(&v);
+  HL_ASSERT_MSG(retrying, "the first attempt's retry was not released to the queue");
+  char path[200];
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_id);
+  e = apigw("DELETE", path, NULL);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, hl_wall_ms() + 3000), 20000)), 204);
+  free(e);
+  while (hl_wall_ms() < released + 5000) hl_sleep_ms(100); /* the retry's due time passes */
+  int64_t t0 = hl_wall_ms();
+  emu_result *r = drain(hl_wall_ms() + 30000);
+  int64_t took = hl_wall_ms() - t0;
+  HL_ASSERT_EQ_INT(report_figure(r, "claimed"), 0);
+  HL_ASSERT_MSG(took < 10000, "the drain took %lld ms", (long long)took);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 0);
+  payments_stop(&p);
 }
 
 /* Two runtimes (two processes) take a scheduled invocation each at the same
