@@ -301,11 +301,69 @@ static hl_http_refusal unauthorized(hl_api_auth auth) {
                            {"www-authenticate", 16, "Bearer", 6}};
 }
 
+/* A Host header naming no DNS name: localhost, an IPv4 or a bracketed
+ * IPv6 literal, with or without a port. Such a host cannot be re-pointed
+ * at this server by another site's DNS (DNS rebinding). */
+static bool host_is_local_literal(const char *h, size_t n) {
+  if (n > 0 && h[0] == '[') return memchr(h, ']', n) != NULL;
+  const char *colon = memchr(h, ':', n);
+  size_t hn = colon ? (size_t)(colon - h) : n;
+  if (hn == 9 && strncasecmp(h, "localhost", 9) == 0) return true;
+  if (hn == 0) return false;
+  for (size_t i = 0; i < hn; i++)
+    if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.')) return false;
+  return true;
+}
+
+/* Whether Origin ("scheme://host[:port]") names the Host the request was
+ * sent to: the page that made it is this server's own (the console). */
+static bool origin_is_host(const char *o, size_t on, const char *h, size_t hn) {
+  const char *sep = on > 3 ? memmem(o, on, "://", 3) : NULL;
+  if (!sep || !h) return false;
+  const char *oh = sep + 3;
+  size_t ohn = on - (size_t)(oh - o);
+  return ohn == hn && strncasecmp(oh, h, hn) == 0;
+}
+
+/* Requests a browser made (they say where from: Origin, Sec-Fetch-Site),
+ * checked so that another site's page cannot use this API through the
+ * user's browser: no change (any method but GET and HEAD) from a page of
+ * another origin (cross-site request forgery: a form needs no token where
+ * none is set), and, on routes whose token is not set, no request at all
+ * to a Host that is a DNS name (DNS rebinding makes another site's page
+ * same-origin with it). Clients that are not browsers send neither header
+ * and are not concerned. NULL: allowed. */
+static const char *browser_refusal(const hl_api *a, const hl_http_req *req, hl_api_auth auth) {
+  size_t on = 0, sn = 0, hn = 0;
+  const char *origin = hl_http_req_header(req, "origin", &on);
+  const char *site = hl_http_req_header(req, "sec-fetch-site", &sn);
+  if (!origin && !site) return NULL;
+  const char *host = hl_http_req_header(req, "host", &hn);
+  bool changes = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+  if (changes) {
+    bool same_site = !site || (sn == 11 && strncasecmp(site, "same-origin", 11) == 0) ||
+                     (sn == 4 && strncasecmp(site, "none", 4) == 0);
+    if (!same_site || (origin && !origin_is_host(origin, on, host, hn)))
+      return "a page of another origin may not make this request (its Origin is not this server's)";
+  }
+  const char *token = auth == HL_API_AUTH_ADMIN ? a->opt.admin_token : auth == HL_API_AUTH_API ? a->opt.api_token : NULL;
+  bool open = auth != HL_API_AUTH_NONE && (!token || !token[0]);
+  if (open && !(host && host_is_local_literal(host, hn)))
+    return "with no token set, a browser may reach this route only at localhost or an IP address (set the token "
+           "to serve it under a DNS name)";
+  return NULL;
+}
+
 void hl_api_admit(const hl_http_req *head, void *data, hl_http_refusal *r) {
   hl_api *a = data;
   api_target t;
   resolve(head->method, head->path, &t);
-  if (!authorized(a, head, t.auth)) *r = unauthorized(t.auth);
+  if (!authorized(a, head, t.auth)) {
+    *r = unauthorized(t.auth);
+    return;
+  }
+  const char *why = browser_refusal(a, head, t.auth);
+  if (why) *r = (hl_http_refusal){403, "forbidden_origin", why, {NULL, 0, NULL, 0}};
 }
 
 void hl_api_handle(hl_http_req *req, void *data) {

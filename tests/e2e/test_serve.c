@@ -1389,6 +1389,53 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* Requests a browser makes for another site's page are refused (403
+ * forbidden_origin): with no token set, a page anywhere on the web could
+ * otherwise change this server through the user's browser (a form POST)
+ * or, by DNS rebinding, read it. Clients that are not browsers, and the
+ * console's own same-origin requests, go on as before. */
+HL_TEST_T(browser_requests_from_other_origins_are_refused, 60) {
+  start_both(NULL, NULL);
+  char u[256], origin[128], host[128], rebind_origin[128];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  static const char schema[] = "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}";
+  char *resp = NULL;
+  const char *evil[] = {"Origin: http://evil.example", "Content-Type: text/plain", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, schema, strlen(schema), evil, &resp), 403);
+  HL_ASSERT_MSG(resp && strstr(resp, "forbidden_origin"), "%s", resp ? resp : "");
+  free(resp);
+  resp = NULL;
+  const char *cross[] = {"Sec-Fetch-Site: cross-site", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, schema, strlen(schema), cross, NULL), 403);
+  /* DNS rebinding: another site's name pointed at this server, so the
+   * page is same-origin with it. */
+  snprintf(host, sizeof host, "Host: rebind.example:%d", hk.port);
+  snprintf(rebind_origin, sizeof rebind_origin, "Origin: http://rebind.example:%d", hk.port);
+  const char *rebind[] = {host, rebind_origin, NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, schema, strlen(schema), rebind, NULL), 403);
+  const char *rebind_get[] = {host, "Sec-Fetch-Site: same-origin", NULL};
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, rebind_get, NULL), 403);
+  /* Nothing was registered. */
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, NULL, &resp), 200);
+  HL_ASSERT_MSG(strstr(resp, "Payment") == NULL, "%s", resp);
+  free(resp);
+  resp = NULL;
+  /* The console's own requests: same origin, at the address it was opened. */
+  snprintf(origin, sizeof origin, "Origin: %s", hk.base);
+  const char *same[] = {origin, "Sec-Fetch-Site: same-origin", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, schema, strlen(schema), same, NULL), 201);
+  snprintf(host, sizeof host, "Host: localhost:%d", hk.port);
+  snprintf(origin, sizeof origin, "Origin: http://localhost:%d", hk.port);
+  const char *local[] = {host, origin, NULL};
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, local, NULL), 200);
+  /* Open routes stay open under any name. */
+  snprintf(u, sizeof u, "%s/healthz", hk.base);
+  snprintf(host, sizeof host, "Host: rebind.example:%d", hk.port);
+  const char *health[] = {host, rebind_origin, NULL};
+  HL_ASSERT_EQ_INT(hl_http("GET", u, NULL, 0, health, NULL), 200);
+  stop_both();
+}
+
 /* An id accepted before, sent again with another body after a second
  * subscription was registered: a duplicate (200), nothing queued, so the
  * new subscription gets nothing and the first partner the first body once.
