@@ -9,6 +9,7 @@
 #include "api/hl_api.h"
 #include "api/hl_api_int.h"
 #include "api/hl_api_respond.h"
+#include "common/hl_redact.h"
 #include "common/hl_addr_policy.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -44,20 +45,12 @@ typedef struct {
  * The signing secret is shown only once, when created; URL credentials
  * (http://user:pass@host) and the values of the subscription's own headers
  * (often a partner's API key) never. */
-#define REDACTED "REDACTED"
+#define REDACTED HL_REDACTED
 
 /* The URL with its userinfo, up to the last '@' of the authority, replaced. */
 static void write_url_redacted(hl_jw *w, const char *url) {
-  const char *auth = strstr(url, "://");
-  const char *at = auth ? memrchr(auth + 3, '@', strcspn(auth + 3, "/?#")) : NULL;
-  if (!at) {
-    hl_jw_str(w, url);
-    return;
-  }
   hl_buf b = HL_BUF_INIT;
-  hl_buf_append(&b, url, (size_t)(auth + 3 - url));
-  hl_buf_puts(&b, REDACTED);
-  hl_buf_puts(&b, at);
+  hl_redact_url(&b, url);
   hl_jw_strn(w, b.data, b.len);
   hl_buf_dispose(&b);
 }

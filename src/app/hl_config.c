@@ -1,5 +1,6 @@
 #include "app/hl_config.h"
 #include "aws/hl_aws_endpoint.h"
+#include "common/hl_redact.h"
 #include "common/hl_common.h"
 #include "model/hl_retry.h"
 #include "model/hl_topic.h"
@@ -507,7 +508,9 @@ int hl_config_load(hl_config *c, const char *config_file, hl_buf *err) {
   if (rc == 0 && c->partner_info_url && *c->partner_info_url &&
       (!strstr(c->partner_info_url, "{partner_id}") ||
        (strncmp(c->partner_info_url, "http://", 7) != 0 && strncmp(c->partner_info_url, "https://", 8) != 0))) {
-    hl_buf_printf(err, "PARTNER_INFO_URL=%s: expected an http(s) URL with {partner_id} in it", c->partner_info_url);
+    hl_buf_puts(err, "PARTNER_INFO_URL=");
+    hl_redact_url(err, c->partner_info_url);
+    hl_buf_puts(err, ": expected an http(s) URL with {partner_id} in it");
     rc = HL_EINVAL;
   }
   if (rc == 0) rc = check_partner_info_auth(c, err);
@@ -594,11 +597,21 @@ void hl_config_describe(const hl_config *c, hl_buf *out) {
     const setting *s = &settings[k];
     const void *f = (const char *)c + s->offset;
     switch (s->kind) {
-      case KIND_TEXT:
+      case KIND_TEXT: {
+        /* A URL setting (an endpoint, PARTNER_INFO_URL) may carry a user
+         * and password: the log line that shows it never does. */
+        const char *v = *(char *const *)f;
         hl_jw_key(&w, s->name);
-        if (*(char *const *)f) hl_jw_str(&w, *(char *const *)f);
-        else hl_jw_null(&w);
+        if (v) {
+          hl_buf b = HL_BUF_INIT;
+          hl_redact_url(&b, v);
+          hl_jw_strn(&w, b.data ? b.data : "", b.len);
+          hl_buf_dispose(&b);
+        } else {
+          hl_jw_null(&w);
+        }
         break;
+      }
       case KIND_SECRET: {
         const char *v = *(char *const *)f;
         hl_jw_key(&w, s->name);

@@ -1389,6 +1389,30 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* URL settings may carry a user and password (an endpoint behind basic
+ * auth): the start's configuration line shows them REDACTED, as the
+ * subscription answers show a partner URL's. It printed them as given. */
+HL_TEST_T(url_settings_are_logged_without_their_credentials, 60) {
+  const char *env[] = {"PARTNER_INFO_URL=http://piuser:pipass-Zq8@127.0.0.1:1/{partner_id}",
+#ifndef HL_TEST_DDB
+                       "DYNAMODB_ENDPOINT=http://ddbuser:ddbpass-Q7x@127.0.0.1:1",
+#endif
+                       NULL};
+  start_both(NULL, env);
+  size_t len = 0;
+  char *log = hl_read_file(hk.log, &len);
+  stop_both();
+  HL_ASSERT(log != NULL);
+  HL_ASSERT_MSG(strstr(log, "\"configuration\"") != NULL, "no configuration line");
+  HL_ASSERT_MSG(strstr(log, "pipass-Zq8") == NULL && strstr(log, "piuser") == NULL, "a credential was logged");
+  HL_ASSERT(strstr(log, "http://REDACTED@127.0.0.1:1/{partner_id}") != NULL);
+#ifndef HL_TEST_DDB
+  HL_ASSERT_MSG(strstr(log, "ddbpass-Q7x") == NULL, "a credential was logged");
+  HL_ASSERT(strstr(log, "http://REDACTED@127.0.0.1:1\"") != NULL);
+#endif
+  free(log);
+}
+
 /* Requests a browser makes for another site's page are refused (403
  * forbidden_origin): with no token set, a page anywhere on the web could
  * otherwise change this server through the user's browser (a form POST)
