@@ -128,6 +128,13 @@ static void respond_id_status(hl_http_req *req, int code, const char *id, const 
   hl_api_respond_buf(req, code, &b);
 }
 
+/* The queue refused the event for good for its size: Kafka's
+ * message.max.bytes (1,000,000 by default) is below the API's 1 MiB. A 503
+ * had the producer send it again for ever. */
+#define QUEUE_TOO_BIG                                                                                      \
+  "the event is over what the queue takes (Kafka's message.max.bytes, 1000000 bytes unless the brokers' "  \
+  "and hookloop's are raised, less the record's key and headers); nothing was accepted"
+
 static void on_accepted(void *data, int status, hl_store_result *res) {
   accept_ctx *c = data;
   hl_api *a = c->a;
@@ -146,7 +153,11 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     hl_event_check *r = &c->bulk->results[c->index];
     *r = c->e;
     if (status == HL_EEXISTS) snprintf(r->error, sizeof r->error, "duplicate");
-    else if (status != 0) {
+    else if (status == HL_ETOOBIG) {
+      r->status = 413;
+      snprintf(r->error, sizeof r->error, "payload_too_large");
+      snprintf(r->message, sizeof r->message, "%s", QUEUE_TOO_BIG);
+    } else if (status != 0) {
       r->status = 503;
       snprintf(r->error, sizeof r->error, "store_unavailable");
       snprintf(r->message, sizeof r->message, "the store failed (%s); send this event again", hl_strerror(status));
@@ -160,6 +171,8 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     } else if (status == HL_EUNSUPPORTED) {
       hl_api_respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
                     "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
+    } else if (status == HL_ETOOBIG) {
+      hl_api_respond_error(c->req, 413, "payload_too_large", QUEUE_TOO_BIG, NULL);
     } else if (status == HL_EBUSY) {
       hl_http_header h = {"retry-after", 11, "1", 1};
       static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";

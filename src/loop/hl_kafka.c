@@ -95,6 +95,8 @@ static int map_err(rd_kafka_resp_err_t e) {
   case RD_KAFKA_RESP_ERR_NO_ERROR: return 0;
   case RD_KAFKA_RESP_ERR__TIMED_OUT: case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: return HL_ETIMEOUT;
   case RD_KAFKA_RESP_ERR__QUEUE_FULL: return HL_EBUSY;
+  /* Over message.max.bytes (refused here, or by the broker): never takes. */
+  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE: return HL_ETOOBIG;
   case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: return HL_EEXISTS;
   case RD_KAFKA_RESP_ERR__DESTROY: return HL_ECANCELED;
   default: return HL_EIO;

@@ -137,8 +137,10 @@ static void on_ingress_acked(void *data, int status) {
   accept_ctx *k = data;
   hl_store *st = k->q->opt.store;
   if (status != 0) {
+    /* Not acknowledged: send again (HL_EBUSY), unless it can never be
+     * (HL_ETOOBIG: over message.max.bytes). */
     hl_store_result none = {0};
-    accept_done(k, HL_EBUSY, &none);
+    accept_done(k, status == HL_ETOOBIG ? HL_ETOOBIG : HL_EBUSY, &none);
     return;
   }
   st->vt->ledger_put(st, k->key, "ACCEPTED", hl_wall_ms() / 1000 + 7 * 24 * 3600, true, on_accept_remembered, k);

@@ -222,6 +222,43 @@ HL_TEST_T(retry_topic_then_delivery_and_gone_to_dlq, 120) {
   stop_all();
 }
 
+/* An event within the API's 1 MiB but over Kafka's message.max.bytes
+ * (1,000,000) is refused for good: 413 naming the queue's limit, alone or
+ * in a bulk request, where it was a 503 to send again for ever. The next
+ * event goes through. */
+HL_TEST_T(an_event_over_kafkas_message_size_gets_413, 120) {
+  start_all(NULL);
+  register_any_payment();
+  enum { BIG = 1010000 };
+  char *body = malloc(BIG + 1);
+  HL_ASSERT(body != NULL);
+  int n = snprintf(body, BIG, "{\"eventHeader\":{\"uuid\":\"k-big\",\"eventType\":\"Payment\"},\"pad\":\"");
+  memset(body + n, 'x', BIG - (size_t)n - 2);
+  memcpy(body + BIG - 2, "\"}", 3);
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  char *resp = NULL;
+  HL_ASSERT_EQ_INT(hl_http("POST", u, body, BIG, NULL, &resp), 413);
+  HL_ASSERT_MSG(resp && strstr(resp, "payload_too_large") && strstr(resp, "message.max.bytes"), "%s",
+                resp ? resp : "");
+  free(resp);
+  resp = NULL;
+  /* In a bulk request: that event rejected, the other accepted. */
+  char *bulk = malloc(BIG + 200);
+  HL_ASSERT(bulk != NULL);
+  int m = snprintf(bulk, 200, "[{\"eventHeader\":{\"uuid\":\"k-small\",\"eventType\":\"Payment\"}},");
+  memcpy(bulk + m, body, BIG);
+  memcpy(bulk + m + BIG, "]", 2);
+  snprintf(u, sizeof u, "%s/api/v1/events/bulk", hk.base);
+  HL_ASSERT_EQ_INT(hl_http("POST", u, bulk, (size_t)m + BIG + 1, NULL, &resp), 200);
+  HL_ASSERT_MSG(resp && strstr(resp, "\"accepted\"") && strstr(resp, "payload_too_large"), "%s", resp ? resp : "");
+  free(resp);
+  free(bulk);
+  free(body);
+  HL_ASSERT_EQ_INT(post("k-after-big", "USD"), 202);
+  stop_all();
+}
+
 HL_TEST_T(malformed_records_go_to_dlq_and_the_partition_moves_on, 120) {
   start_all(NULL);
   setup_subs();
