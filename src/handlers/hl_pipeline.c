@@ -1,4 +1,5 @@
 #include "handlers/hl_pipeline.h"
+#include "crypto/hl_crypto.h"
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
@@ -266,7 +267,19 @@ static void fan_out_once(processing *f) {
     return;
   }
   char *key = hl_record_idempotency_key(&f->r);
-  snprintf(f->marker, sizeof f->marker, "processed#%s", key ? key : f->e.id);
+  const char *k = key ? key : f->e.id;
+  if (strlen(k) + sizeof "processed#" <= sizeof f->marker) {
+    snprintf(f->marker, sizeof f->marker, "processed#%s", k);
+  } else {
+    /* A producer's key too long for the marker is named by its digest:
+     * cut short, two keys alike in their first 300 characters were one
+     * marker, and the second event was skipped as already fanned out. */
+    uint8_t d[32];
+    char hex[65];
+    hl_sha256(k, strlen(k), d);
+    hl_hex(d, sizeof d, hex);
+    snprintf(f->marker, sizeof f->marker, "processed#sha256:%s", hex);
+  }
   hl_free(key);
   st->vt->ledger_get(st, f->marker, on_marker_read, f);
 }

@@ -222,6 +222,32 @@ HL_TEST_T(retry_topic_then_delivery_and_gone_to_dlq, 120) {
   stop_all();
 }
 
+/* Two ingress records whose idempotency keys differ only after their
+ * first 400 characters are two events: both fanned out and delivered. The
+ * processed marker cut the key short, and the second was skipped as
+ * already fanned out (lost without a trace but a log line). */
+HL_TEST_T(long_idempotency_keys_that_differ_late_are_two_events, 120) {
+  start_all(NULL);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("acme", "longkeys", NULL), 201);
+  char key[460], header[480], v[256];
+  memset(key, 'k', 400);
+  for (int i = 0; i < 2; i++) {
+    snprintf(key + 400, sizeof key - 400, "-%c", 'a' + i);
+    snprintf(header, sizeof header, "idempotency_key=%s", key);
+    const char *h[] = {header, NULL};
+    snprintf(v, sizeof v, "{\"eventHeader\":{\"uuid\":\"k-long-%c\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}",
+             'a' + i);
+    kcat_produce_h("wh.ingress.payments.Payment.v1", i ? "k-long-b" : "k-long-a", v, h);
+    /* The first is fanned out (its marker written) before the second comes. */
+    hl_json_doc doc;
+    HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "longkeys", (size_t)i + 1, 30000, &doc), i + 1);
+    hl_json_doc_dispose(&doc);
+    HL_ASSERT(e2e_wait_status(&hk, i ? "k-long-b" : "k-long-a", "SUCCESS", 10000));
+  }
+  stop_all();
+}
+
 /* An event within the API's 1 MiB but over Kafka's message.max.bytes
  * (1,000,000) is refused for good: 413 naming the queue's limit, alone or
  * in a bulk request, where it was a 503 to send again for ever. The next
