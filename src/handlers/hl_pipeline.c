@@ -469,6 +469,10 @@ static hl_sub *sub_of_topic(const hl_registry *reg, const hl_pipeline_options *o
   return found;
 }
 
+/* The furthest ahead a record's due_ms may be: a retry schedule's delays
+ * are at most 24 h, Retry-After is honoured up to 1 h. */
+#define DUE_MAX_AHEAD_MS (25 * 3600 * 1000LL)
+
 hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,
                                    int64_t now_ms, hl_sub **sub, int64_t *due_ms, const char **reason) {
   /* Looked up for every record: the id is copied to the stack, not the heap. */
@@ -491,6 +495,13 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
     return HL_REC_DEAD_LETTER;
   }
   int64_t due = hl_record_due_ms(r);
+  if (due > now_ms + DUE_MAX_AHEAD_MS) {
+    /* No retry of ours is due that far ahead: waited for, it would hold
+     * its partition (every record behind it) until then. */
+    *reason = "invalid_due: the record's due_ms is more than 25 hours ahead (a retry is due within 24 h, "
+              "Retry-After within 1 h)";
+    return HL_REC_DEAD_LETTER;
+  }
   if (due > now_ms + 5) {
     *due_ms = due;
     return HL_REC_NOT_DUE;
@@ -683,7 +694,9 @@ static void on_msg(void *data, hl_kafka_msg *m) {
     hl_record r = rec_of(m);
     int64_t due = hl_record_due_ms(&r);
     if (!p->opt.processor) hl_kafka_release(p->kafka, m); /* not subscribed to: another member's */
-    else if (due > hl_wall_ms() + 5) wait_until_due(p, m, due);
+    /* A due time further ahead than any of ours is processed now rather
+     * than holding the partition (an ingress retry early does no harm). */
+    else if (due > hl_wall_ms() + 5 && due <= hl_wall_ms() + DUE_MAX_AHEAD_MS) wait_until_due(p, m, due);
     else process(p, m);
   } else if (p->opt.dispatcher && (has_prefix(m->topic, p->opt.egress_prefix, p->egress_len) ||
                                  has_prefix(m->topic, p->opt.retry_prefix, p->retry_len)))

@@ -801,6 +801,10 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   kcat_produce_h("wh.egress.acme.eu.Payment", "k-inj", v, inj);
   snprintf(v, sizeof v, ev, "k-sp");
   kcat_produce("wh.egress.acme.eu.Payment", "k sp", v);
+  /* Due in the year 3000: waited for, it held its partition for good. */
+  snprintf(v, sizeof v, ev, "k-far");
+  const char *far[] = {"due_ms=32503680000000", NULL};
+  kcat_produce_h("wh.egress.acme.eu.Payment", "k-far", v, far);
   snprintf(v, sizeof v, ev, "k-by-topic");
   kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
   hl_json_doc doc;
@@ -829,6 +833,12 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   int invalid = 0;
   for (const char *p = dlq; (p = strstr(p, "reason=invalid_event_id")) != NULL; p++) invalid++;
   HL_ASSERT_MSG(invalid == 2, "%d invalid_event_id dead letters: %s", invalid, dlq);
+  if (!strstr(dlq, "k-far|")) {
+    free(dlq);
+    dlq = wait_topic_for("wh.dlq", "k-far|");
+  }
+  HL_ASSERT_MSG(dlq && line_of(dlq, "k-far", line, sizeof line), "dlq: %s", dlq ? dlq : "");
+  HL_ASSERT_MSG(strstr(line, "reason=invalid_due"), "%s", line);
   free(dlq);
   /* Only k-by-topic reached the partner. */
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 1000, &doc), 1);
