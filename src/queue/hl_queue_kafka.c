@@ -69,6 +69,20 @@ static void forward(record_ctx *c) {
     size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
     if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
     if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
+    if (opt->schedule && opt->schedule->n > 0 && delay_ms > tier_ms) {
+      /* Pushed later than its tier (Retry-After): a tier's partition is
+       * read in order and waits for its head, so on its own tier it held
+       * every record behind it (other partners' too) until it fell due.
+       * It goes to the shortest tier that covers the delay, or the
+       * longest there is. */
+      uint64_t best = 0, longest = 0;
+      for (size_t i = 0; i < opt->schedule->n; i++) {
+        uint64_t t = opt->schedule->delay_ms[i];
+        if (t > longest) longest = t;
+        if (t >= delay_ms && (!best || t < best)) best = t;
+      }
+      tier_ms = best ? best : longest;
+    }
     hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
   } else {
     hl_record_headers_reason(&h, c->a.error ? c->a.error : "");

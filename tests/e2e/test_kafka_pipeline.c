@@ -222,6 +222,31 @@ HL_TEST_T(retry_topic_then_delivery_and_gone_to_dlq, 120) {
   stop_all();
 }
 
+static char *wait_topic_for(const char *topic, const char *needle);
+
+/* A retry pushed later than its tier by the partner's Retry-After goes to
+ * the shortest tier that covers it (here 5s for a 2 s Retry-After), not to
+ * the tier of its attempt (200ms), whose partition it held, other
+ * partners' records behind it included, until it fell due. */
+HL_TEST_T(a_retry_after_longer_than_its_tier_goes_to_a_tier_that_covers_it, 120) {
+  const char *schedule[] = {"HOOKLOOP_RETRY_SCHEDULE=200ms,5s", NULL};
+  const char *topics[] = {"wh.retry.5s", NULL};
+  extra_env = schedule;
+  start_all(topics);
+  extra_env = NULL;
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("ra", "ra?codes=503,200&retry_after=2", NULL), 201);
+  HL_ASSERT_EQ_INT(post("k-ra", "USD"), 202);
+  char *on5s = wait_topic_for("wh.retry.5s", "k-ra|");
+  HL_ASSERT_MSG(on5s && strstr(on5s, "k-ra|"), "wh.retry.5s: %s", on5s ? on5s : "");
+  free(on5s);
+  HL_ASSERT(e2e_wait_status(&hk, "k-ra", "SUCCESS", 20000));
+  char *on200 = kcat_consume("wh.retry.200ms");
+  HL_ASSERT_MSG(!on200 || !strstr(on200, "k-ra|"), "wh.retry.200ms: %s", on200);
+  free(on200);
+  stop_all();
+}
+
 /* Two ingress records whose idempotency keys differ only after their
  * first 400 characters are two events: both fanned out and delivered. The
  * processed marker cut the key short, and the second was skipped as
