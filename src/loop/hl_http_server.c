@@ -323,14 +323,11 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   if (n < 0) {
     /* A client that shut its sending side may still be reading: answers
      * still queued (pipelined ones, the closing one while lingering) go out
-     * first, and a request with its handler is answered (an HTTP/1.0
-     * client, or one that half-closes after its request, waits for it;
-     * the request used to be abandoned, so such a client never learnt
-     * that its event was accepted). Then the connection closes (on_written,
-     * on_shutdown; the state's timer still bounds the wait). A reset still
-     * abandons the request. */
+     * first, then the connection closes (on_written, on_shutdown; the
+     * state's timer still bounds the wait). A request with its handler is
+     * abandoned, as when the client resets. */
     bool queued = c->state == C_LINGERING ? !c->shut_done : uv_stream_get_write_queue_size(stream) > 0;
-    if (n == UV_EOF && (queued || c->state == C_HANDLING)) {
+    if (n == UV_EOF && queued && c->state != C_HANDLING) {
       c->peer_done = true;
       uv_read_stop(stream);
       return;
