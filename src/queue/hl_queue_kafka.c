@@ -69,8 +69,9 @@ static void forward(record_ctx *c) {
     size_t step = it->d.attempts >= 1 ? (size_t)it->d.attempts : 0;
     if (opt->schedule && opt->closed_tiers && step > opt->schedule->n) step = opt->schedule->n;
     if (opt->schedule && step >= 1 && step <= opt->schedule->n) tier_ms = opt->schedule->delay_ms[step - 1];
-    if (opt->schedule && opt->schedule->n > 0 && delay_ms > tier_ms) {
-      /* Pushed later than its tier (Retry-After): a tier's partition is
+    if (opt->schedule && opt->schedule->n > 0 && delay_ms > tier_ms + tier_ms / 5) {
+      /* Pushed later than its tier (Retry-After; the schedule's own jitter
+       * is within 20 %): a tier's partition is
        * read in order and waits for its head, so on its own tier it held
        * every record behind it (other partners' too) until it fell due.
        * It goes to the shortest tier that covers the delay, or the
