@@ -280,7 +280,11 @@ static void resolve(const char *method, const char *path, api_target *t) {
   for (const hl_api_route *r = hl_api_routes; r->method && nseg <= MAX_SEGMENTS; r++) {
     if (!route_matches(r->pattern, seg, nseg, t->params)) continue;
     if (!t->path_route) t->path_route = r;
-    if (strcmp(method, r->method) == 0) { t->route = r; break; }
+    /* HEAD is GET without the body (the server leaves it out). */
+    if (strcmp(method, r->method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
+      t->route = r;
+      break;
+    }
     snprintf(t->allow + strlen(t->allow), sizeof t->allow - strlen(t->allow), "%s%s", t->allow[0] ? ", " : "",
              r->method);
   }

@@ -89,6 +89,7 @@ struct conn {
    * to go on (reparse) instead of parsing from inside that answer. */
   bool parsing, reparse;
   hl_http_refusal refusal; /* the admit callback's, while error_status is its status */
+  bool is_head;            /* the request being answered is a HEAD: its answer has no body */
   hl_http_req req;
   hl_http_header headers[MAX_HEADERS];
 };
@@ -210,8 +211,14 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
                           size_t body_len, bool close_after) {
   hl_buf head = HL_BUF_INIT;
   bool has_ct = false;
-  hl_buf_printf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n", status,
-                hl_http_reason(status), http_date(), body_len, close_after ? "close" : "keep-alive");
+  /* RFC 9110 §8.6, §9.3.2: a 204 (or 304) has no body and no
+   * Content-Length; a HEAD's answer has the length the GET's body would
+   * have, and no body. */
+  bool no_body = status == 204 || status == 304;
+  if (no_body) body_len = 0;
+  hl_buf_printf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, hl_http_reason(status), http_date());
+  if (!no_body) hl_buf_printf(&head, "Content-Length: %zu\r\n", body_len);
+  hl_buf_printf(&head, "Connection: %s\r\n", close_after ? "close" : "keep-alive");
   for (size_t i = 0; i < nh; i++) {
     if (h[i].name_len == 12 && strncasecmp(h[i].name, "content-type", 12) == 0) has_ct = true;
     hl_buf_append(&head, h[i].name, h[i].name_len);
@@ -221,6 +228,7 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
   }
   if (body_len > 0 && !has_ct) hl_buf_puts(&head, "Content-Type: application/json\r\n");
   hl_buf_append(&head, "\r\n", 2);
+  if (c->is_head) body_len = 0;
   write_req *wr = hl_malloc(sizeof *wr + head.len + body_len);
   wr->c = c;
   wr->len = head.len + body_len;
@@ -372,6 +380,7 @@ static void flow(conn *c) {
 static void fill_head(conn *c) {
   hl_http_req *r = &c->req;
   memset(r, 0, sizeof *r);
+  c->is_head = c->parser.method == HTTP_HEAD;
   r->method = http_method_str((enum http_method)c->parser.method);
   /* url: "path?query" -> split in place (NUL at '?'). */
   hl_buf_putc(&c->url, '\0');
@@ -494,6 +503,7 @@ static int cb_message_begin(http_parser *p) {
   c->last_was_value = false;
   c->header_bytes = 0;
   c->body_limit = 0;
+  c->is_head = false;
   if (c->state == C_IDLE) transition(c, C_HEADERS);
   return 0;
 }

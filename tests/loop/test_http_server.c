@@ -76,6 +76,10 @@ static void on_request(hl_http_req *r, void *data) {
     if (!depth_lo || at < depth_lo) depth_lo = at;
     if (at > depth_hi) depth_hi = at;
   }
+  if (strcmp(r->path, "/nocontent") == 0) {
+    hl_http_respond(r, 204, NULL, 0, "ignored", 7); /* a 204 never carries one */
+    return;
+  }
   if (strcmp(r->path, "/drop") == 0) {
     hl_http_respond_close(r);
     return;
@@ -199,6 +203,35 @@ static void client_keepalive_and_pipelining(void) {
 }
 
 HL_TEST(keepalive_and_pipelining) { run_with_client(client_keepalive_and_pipelining, 0); }
+
+/* RFC 9110: the answer to a HEAD has the GET's Content-Length and no body;
+ * a 204 has neither. Pipelined behind them, the next answer starts right
+ * after their heads (a body there, or a client waiting for one, would
+ * break the connection's framing). */
+static void client_head_and_204(void) {
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  send_all(fd, "HEAD /h HTTP/1.1\r\nHost: t\r\n\r\nGET /nocontent HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
+  char buf[8192];
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 3);
+  char *head_end = strstr(buf, "\r\n\r\n");
+  HL_ASSERT_MSG(head_end && strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "got: %s", buf);
+  const char *cl = strstr(buf, "Content-Length: ");
+  HL_ASSERT(cl && cl < head_end && atoi(cl + 16) > 0); /* the GET's length */
+  char *second = head_end + 4;
+  HL_ASSERT_MSG(strncmp(second, "HTTP/1.1 204 ", 13) == 0, "after the HEAD's head: %.60s", second);
+  char *second_end = strstr(second, "\r\n\r\n");
+  HL_ASSERT(second_end);
+  *second_end = '\0';
+  HL_ASSERT_MSG(strstr(second, "Content-Length") == NULL && strstr(second, "Content-Type") == NULL, "%s", second);
+  HL_ASSERT_MSG(strncmp(second_end + 4, "HTTP/1.1 200 ", 13) == 0, "after the 204: %.60s", second_end + 4);
+  HL_ASSERT(strstr(second_end + 4, "\"path\":\"/after\"") != NULL);
+  close(fd);
+}
+
+HL_TEST(head_answers_have_no_body_nor_204s_a_length) { run_with_client(client_head_and_204, 0); }
 
 static void client_limits(void) {
   char buf[8192];
