@@ -57,6 +57,10 @@ typedef struct {
   hl_event_check e;
   int64_t accepted_at;   /* ms since epoch, when the events table has it (0: not yet) */
   char *trace;           /* owned while the events table is written */
+  /* single: the request's Idempotency-Key (NULL: none), bound to its body
+   * until the event is accepted or refused for good (for its size: then
+   * the key is given back, as for a body refused at its check). */
+  hl_api_idem *idem;
 } accept_ctx;
 
 struct bulk_ctx {
@@ -149,6 +153,10 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
                    hl_log_esc(c->e.id, (size_t)-1), hl_log_esc(c->e.type, (size_t)-1), c->e.nsubs);
     if (a->opt.on_accepted) a->opt.on_accepted(a->opt.hook_data, c->e.nsubs);
   }
+  if (status != HL_ETOOBIG) {
+    hl_api_idem_end(c->idem); /* bound to this body: accepted, or to send again */
+    c->idem = NULL;
+  }
   if (c->bulk) {
     hl_event_check *r = &c->bulk->results[c->index];
     *r = c->e;
@@ -172,7 +180,10 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       hl_api_respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
                     "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
     } else if (status == HL_ETOOBIG) {
-      hl_api_respond_error(c->req, 413, "payload_too_large", QUEUE_TOO_BIG, NULL);
+      hl_buf b = HL_BUF_INIT;
+      hl_json_error_body(&b, "payload_too_large", QUEUE_TOO_BIG, NULL, 0);
+      hl_api_idem_refuse(c->idem, c->req, 413, &b);
+      c->idem = NULL;
     } else if (status == HL_EBUSY) {
       hl_http_header h = {"retry-after", 11, "1", 1};
       static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";
@@ -233,7 +244,9 @@ static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
       a->pending--;
       if (--c->bulk->outstanding == 0) bulk_finish(c->bulk);
     } else {
-      hl_api_respond_error(c->req, 413, "payload_too_large", msg, NULL);
+      hl_buf b = HL_BUF_INIT;
+      hl_json_error_body(&b, "payload_too_large", msg, NULL, 0);
+      hl_api_idem_refuse(c->idem, c->req, 413, &b);
       hl_event_check_dispose(&c->e);
       a->pending--;
     }
@@ -302,10 +315,10 @@ static void on_event_checked(hl_event_batch *batch, void *data) {
                 hl_log_esc(e->id, (size_t)-1), e->error, hl_log_esc(e->message, (size_t)-1));
     respond_rejection(req, e, in->idem);
   } else {
-    hl_api_idem_end(in->idem);
     accept_ctx *c = hl_calloc(1, sizeof *c);
     c->a = a;
     c->req = req;
+    c->idem = in->idem;
     c->e = batch->events[0];
     batch->events[0] = (hl_event_check){0};
     store_event(a, c, in->has_trace ? in->trace : NULL);
