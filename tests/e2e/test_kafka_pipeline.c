@@ -810,28 +810,28 @@ HL_TEST_T(egress_records_without_a_subscription_header_are_resolved_by_topic_or_
   register_any_payment();
   HL_ASSERT_EQ_INT(subscribe("acme.eu", "dotted", NULL), 201);
   static const char ev[] = "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":2.50}";
-  char v[256];
-  snprintf(v, sizeof v, ev, "k-nobody");
-  kcat_produce("wh.egress.nobody.Payment", "k-nobody", v);
-  /* A retry record for a subscription that is gone. */
-  snprintf(v, sizeof v, ev, "k-gone");
-  const char *gone[] = {"subscription_id=sub_gone", NULL};
-  kcat_produce_h("wh.retry.200ms", "k-gone", v, gone);
-  /* Ids that are no event id (hl_event_id.h): an event_id header with CR
-   * LF in it, which became the webhook-id header and so a header of the
-   * writer's choosing at the partner, and a key with a space: both
-   * dead-lettered, never sent. */
-  snprintf(v, sizeof v, ev, "k-inj");
-  const char *inj[] = {"event_id=k-inj\r\nX-Injected: yes", NULL};
-  kcat_produce_h("wh.egress.acme.eu.Payment", "k-inj", v, inj);
-  snprintf(v, sizeof v, ev, "k-sp");
-  kcat_produce("wh.egress.acme.eu.Payment", "k sp", v);
-  /* Due in the year 3000: waited for, it held its partition for good. */
-  snprintf(v, sizeof v, ev, "k-far");
-  const char *far[] = {"due_ms=32503680000000", NULL};
-  kcat_produce_h("wh.egress.acme.eu.Payment", "k-far", v, far);
-  snprintf(v, sizeof v, ev, "k-by-topic");
-  kcat_produce("wh.egress.acme.eu.Payment", "k-by-topic", v);
+  static const struct {
+    const char *topic, *key, *header;
+  } recs[] = {
+      {"wh.egress.nobody.Payment", "k-nobody", NULL},
+      /* A retry record for a subscription that is gone. */
+      {"wh.retry.200ms", "k-gone", "subscription_id=sub_gone"},
+      /* Ids that are no event id (hl_event_id.h): an event_id header with
+       * CR LF in it, which became the webhook-id header and so a header of
+       * the writer's choosing at the partner, and a key with a space: both
+       * dead-lettered, never sent. */
+      {"wh.egress.acme.eu.Payment", "k-inj", "event_id=k-inj\r\nX-Injected: yes"},
+      {"wh.egress.acme.eu.Payment", "k sp", NULL},
+      /* Due in the year 3000: waited for, it held its partition for good. */
+      {"wh.egress.acme.eu.Payment", "k-far", "due_ms=32503680000000"},
+      {"wh.egress.acme.eu.Payment", "k-by-topic", NULL},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(recs); i++) {
+    char v[256];
+    snprintf(v, sizeof v, ev, strcmp(recs[i].key, "k sp") == 0 ? "k-sp" : recs[i].key);
+    const char *h[] = {recs[i].header, NULL};
+    kcat_produce_h(recs[i].topic, recs[i].key, v, recs[i].header ? h : NULL);
+  }
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "dotted", 1, 30000, &doc), 1);
   HL_ASSERT(hl_json_get(hl_json_get(&doc.root->u.items[0], "x_headers"), "x-injected") == NULL);

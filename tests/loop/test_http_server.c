@@ -525,6 +525,32 @@ static void count_answers(answer_counter *a, const char *data, size_t n) {
   memcpy(a->tail, buf + len - a->ntail, a->ntail);
 }
 
+/* Sends what is left of stream (from *sent) while reading answers, until
+ * want of them came (each read counted into ac); the first read must hold
+ * first when it is not NULL. */
+static void exchange(int fd, const char *stream, size_t total, size_t *sent, size_t want, const char *first,
+                     answer_counter *ac) {
+  static char rbuf[65536];
+  bool first_seen = first == NULL;
+  while (ac->answers < want) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | (*sent < total ? POLLOUT : 0)};
+    HL_ASSERT_MSG(poll(&pfd, 1, 10000) > 0, "stalled: %zu answers, %zu of %zu bytes sent", ac->answers, *sent, total);
+    if (pfd.revents & POLLOUT) {
+      ssize_t w = send(fd, stream + *sent, total - *sent, MSG_NOSIGNAL);
+      if (w > 0) *sent += (size_t)w;
+    }
+    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    ssize_t r = read(fd, rbuf, sizeof rbuf);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    HL_ASSERT_MSG(r > 0, "the connection ended after %zu answers", ac->answers);
+    if (!first_seen) {
+      HL_ASSERT_MSG(memmem(rbuf, (size_t)r, first, strlen(first)) != NULL, "the answer %s did not come first", first);
+      first_seen = true;
+    }
+    count_answers(ac, rbuf, (size_t)r);
+  }
+}
+
 static void client_pipelines_past_a_held_request(void) {
   size_t one_len = 0;
   char head[128];
@@ -557,26 +583,7 @@ static void client_pipelines_past_a_held_request(void) {
   /* The answer goes out; then every pipelined request is answered in order. */
   uv_async_send(&release_async);
   answer_counter ac = {0};
-  static char rbuf[65536];
-  bool first_seen = false;
-  while (ac.answers < PIPE_REQS + 1) {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
-    HL_ASSERT_MSG(poll(&pfd, 1, 10000) > 0, "stalled: %zu answers, %zu of %zu bytes sent", ac.answers, sent, total);
-    if (pfd.revents & POLLOUT) {
-      ssize_t w = send(fd, stream + sent, total - sent, MSG_NOSIGNAL);
-      if (w > 0) sent += (size_t)w;
-    }
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = read(fd, rbuf, sizeof rbuf);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-      HL_ASSERT_MSG(r > 0, "the connection ended after %zu answers", ac.answers);
-      if (!first_seen) {
-        HL_ASSERT_MSG(memmem(rbuf, (size_t)r, "{\"held\":true}", 13) != NULL, "the held answer did not come first");
-        first_seen = true;
-      }
-      count_answers(&ac, rbuf, (size_t)r);
-    }
-  }
+  exchange(fd, stream, total, &sent, PIPE_REQS + 1, "{\"held\":true}", &ac);
   HL_ASSERT_EQ_INT(sent, total);
   HL_ASSERT_EQ_INT(ac.answers, PIPE_REQS + 1);
   close(fd);
@@ -675,22 +682,8 @@ static void client_pipelines_quick_requests(void) {
   HL_ASSERT(fd >= 0);
   HL_ASSERT(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
   answer_counter ac = {0};
-  static char rbuf[65536];
   size_t sent = 0;
-  while (ac.answers < DEPTH_REQS) {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
-    HL_ASSERT_MSG(poll(&pfd, 1, 10000) > 0, "stalled: %zu answers, %zu of %zu bytes sent", ac.answers, sent, total);
-    if (pfd.revents & POLLOUT) {
-      ssize_t w = send(fd, stream + sent, total - sent, MSG_NOSIGNAL);
-      if (w > 0) sent += (size_t)w;
-    }
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = read(fd, rbuf, sizeof rbuf);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-      HL_ASSERT_MSG(r > 0, "the connection ended after %zu answers", ac.answers);
-      count_answers(&ac, rbuf, (size_t)r);
-    }
-  }
+  exchange(fd, stream, total, &sent, DEPTH_REQS, NULL, &ac);
   HL_ASSERT_EQ_INT(ac.answers, DEPTH_REQS);
   close(fd);
   free(stream);

@@ -463,6 +463,16 @@ static void claim_one(const char *sub, const char *id) {
   hl_store_result_dispose(&c.res);
 }
 
+/* Claims sub's due deliveries (up to 10) and expects n of them. */
+static void claim_n(const char *sub, size_t n) {
+  capture c = {0};
+  store->vt->eq_claim(store, sub, 10, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.nitems, n);
+  hl_store_result_dispose(&c.res);
+}
+
 HL_TEST(accept_is_idempotent_and_claims_once) {
   open_store();
   const char *subs[] = {"sub_a", "sub_b"};
@@ -535,11 +545,8 @@ HL_TEST(update_release_and_requeue) {
   open_store();
   const char *subs[] = {"sub_a"};
   accept_event("evt-2", subs, 1, 0);
+  claim_n("sub_a", 1);
   capture c = {0};
-  store->vt->eq_claim(store, "sub_a", 10, hl_wall_ms(), cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.res.nitems, 1);
-  hl_store_result_dispose(&c.res);
   /* A retry released to the store, due in the future: not claimable now. */
   int64_t now = hl_wall_ms();
   hl_delivery_rec r = {.event_id = "evt-2", .subscription_id = "sub_a", .status = "RETRYING",
@@ -601,11 +608,8 @@ HL_TEST(a_replay_or_requeue_during_a_final_status_waits_for_it) {
   const char *subs[] = {"sub_f"};
   accept_event("evt-fin", subs, 1, 0);
   accept_event("evt-fin2", subs, 1, 0);
+  claim_n("sub_f", 2);
   capture c = {0};
-  store->vt->eq_claim(store, "sub_f", 10, hl_wall_ms(), cap_cb, &c);
-  run_until(&c);
-  HL_ASSERT_EQ_INT(c.res.nitems, 2);
-  hl_store_result_dispose(&c.res);
   int64_t now = hl_wall_ms();
   hl_delivery_rec ok = {.event_id = "evt-fin", .subscription_id = "sub_f", .status = "SUCCESS", .attempts = 1,
                         .last_status_code = 200, .updated_at = now};
