@@ -36,6 +36,9 @@
  * DEADLINE_MARGIN_MS), leaving its attempt that much time; a later one is
  * parked in the store for the scheduled drain. */
 #define WAIT_MARGIN_MS 5000
+/* The back-off of a failed ask for the next invocation (lambda.next_timer). */
+#define NEXT_RETRY_MIN_MS 10
+#define NEXT_RETRY_MAX_MS 1000
 /* How long after a released retry falls due its claim is waited for. */
 #define RETRY_CLAIM_GRACE_MS 2000
 /* Parked retries one drain takes at most, and how long past its hand-off
@@ -137,6 +140,11 @@ struct lambda {
   hl_app_inbox *inbox;         /* API_BASE_URL set: scheduled events run inbox passes */
   bool stop;
   int exit_code;
+  /* A failed ask for the next invocation is asked again after a back-off
+   * that doubles from NEXT_RETRY_MIN_MS to NEXT_RETRY_MAX_MS: asked again at
+   * once, an absent Runtime API cost a core and ~50,000 log lines a second. */
+  uv_timer_t next_timer;
+  unsigned next_failures;
 };
 
 static void next_invocation(lambda *L);
@@ -1012,6 +1020,8 @@ static void handle_direct(invocation *inv, const hl_json *ev) {
   else hl_api_handle(req, &L->api);
 }
 
+static void on_next_due(uv_timer_t *t) { next_invocation(hl_container_of(t, lambda, next_timer)); }
+
 static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
   lambda *L = hl_container_of(rt, lambda, rt);
   if (status == HL_ECLOSED || L->stop) {
@@ -1019,10 +1029,16 @@ static void on_next(hl_lambda_rt *rt, int status, hl_lambda_invocation *meta) {
     return;
   }
   if (status != 0) { /* transient: ask again shortly */
-    hl_log_warn("next invocation failed; asking again", "\"error\":\"%s\"", hl_strerror(status));
-    next_invocation(L);
+    unsigned n = L->next_failures < 16 ? L->next_failures : 16;
+    uint64_t wait = (uint64_t)NEXT_RETRY_MIN_MS << n;
+    if (wait > NEXT_RETRY_MAX_MS) wait = NEXT_RETRY_MAX_MS;
+    L->next_failures++;
+    hl_log_warn("next invocation failed; asking again", "\"error\":\"%s\",\"in_ms\":%llu,\"failures\":%u",
+                hl_strerror(status), (unsigned long long)wait, L->next_failures);
+    uv_timer_start(&L->next_timer, on_next_due, wait, 0);
     return;
   }
+  L->next_failures = 0;
   invocation *inv = hl_calloc(1, sizeof *inv);
   inv->L = L;
   inv->meta = *meta;
@@ -1201,6 +1217,7 @@ int hl_lambda_run(const hl_config *cfg) {
   signal(SIGPIPE, SIG_IGN);
   hl_curl_global_init();
   uv_loop_init(&L->loop);
+  uv_timer_init(&L->loop, &L->next_timer);
   hl_curl_uv_init(&L->curl, &L->loop, 1024);
   hl_lambda_rt_init(&L->rt, &L->curl, api);
   hl_registry_init(&L->reg);
@@ -1352,6 +1369,7 @@ int hl_lambda_run(const hl_config *cfg) {
     hl_secrets_close(&L->secrets, set_flag, &secrets_closed);
     while (!secrets_closed && uv_run(&L->loop, UV_RUN_ONCE)) {}
   }
+  uv_close((uv_handle_t *)&L->next_timer, NULL);
   hl_log_uv_close(&L->log);
   hl_curl_uv_close(&L->curl, closed_noop, NULL);
   uv_run(&L->loop, UV_RUN_DEFAULT);

@@ -11,7 +11,10 @@
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +365,31 @@ static int start_partial_batch(const char *partner_id, const char *path, char *u
   snprintf(url, len, "%s%s", partner.base, path);
   register_partner_via_apigw(partner_id, url, false);
   return port;
+}
+
+/* A Runtime API that cannot be reached is asked again after a back-off
+ * that doubles up to a second: in 2.5 s a handful of tries, each logged.
+ * It was asked again at once, ~50,000 times (and log lines) a second. */
+HL_TEST_T(an_unreachable_runtime_api_is_asked_again_with_back_off, 60) {
+  /* A port nothing listens on: bound, read, closed. */
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  HL_ASSERT(s >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  HL_ASSERT(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
+  HL_ASSERT(getsockname(s, (struct sockaddr *)&a, &alen) == 0);
+  close(s);
+  start_lambda(ntohs(a.sin_port), NULL);
+  hl_sleep_ms(2500);
+  char log[700];
+  snprintf(log, sizeof log, "%s/lambda.log", dir);
+  char *text = hl_read_file(log, NULL);
+  HL_ASSERT(text != NULL);
+  int tries = 0;
+  for (const char *p = text; (p = strstr(p, "next invocation failed")) != NULL; p++) tries++;
+  free(text);
+  stop_lambda();
+  HL_ASSERT_MSG(tries >= 3 && tries <= 20, "%d tries in 2.5 s", tries);
 }
 
 /* REST API (v1) proxy events are routed like HTTP API ones and answered in
