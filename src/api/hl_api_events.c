@@ -26,8 +26,12 @@ static const char *trace_of(hl_http_req *req, char *buf, size_t n) {
   if (!t || len == 0 || len >= n) return NULL;
   memcpy(buf, t, len);
   buf[len] = '\0';
+  /* W3C traceparent and X-Ray ids are printable ASCII. Anything else is
+   * left out, as a trace header that does not parse is: kept, a byte that
+   * is not UTF-8 made every PostgreSQL write of the event fail (a 503 the
+   * producer retried for ever). */
   for (size_t i = 0; i < len; i++)
-    if ((unsigned char)buf[i] < 0x20) return NULL;
+    if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] > 0x7e) return NULL;
   return buf;
 }
 

@@ -1389,6 +1389,24 @@ HL_TEST_T(auth_tokens_guard_admin_and_api, 60) {
   stop_both();
 }
 
+/* A trace header with bytes that are not ASCII (not UTF-8 either) is left
+ * out, and the event accepted and delivered: on PostgreSQL every write of
+ * the event failed on it, a 503 the producer would retry for ever. */
+HL_TEST_T(a_trace_header_that_is_not_ascii_is_left_out, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/trace8", partner.base);
+  char *sub = e2e_setup(&hk, "trace8", url, NULL, NULL, 0);
+  char u[256], body[1024];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  e2e_event_json(body, sizeof body, "evt-trace8", "1.25");
+  const char *hdrs[] = {"Content-Type: application/json", "traceparent: 00-\xff\xfe-01", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, body, strlen(body), hdrs, NULL), 202);
+  e2e_wait_delivered(&hk, "evt-trace8", sub, 1);
+  free(sub);
+  stop_both();
+}
+
 /* URL settings may carry a user and password (an endpoint behind basic
  * auth): the start's configuration line shows them REDACTED, as the
  * subscription answers show a partner URL's. It printed them as given. */
