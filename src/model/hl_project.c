@@ -112,7 +112,8 @@ int hl_project_apply(const hl_projection *p, size_t n, const hl_json *payload, h
       *pointer = p[i].pointer;
       snprintf(why, whylen, p[i].type == 'S' ? "the schema's x-project stores this as text (S): expected a string or a number"
                                              : "the schema's x-project stores this as a number (N): expected a "
-                                               "number of at most 38 significant digits, or a string holding one");
+                                               "number of at most 38 significant digits from 1E-130 to under 1E+126 (or 0), or a string "
+                                               "holding one");
       hl_event_attrs_free(a, k);
       return HL_EINVAL;
     }

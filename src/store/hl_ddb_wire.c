@@ -20,19 +20,28 @@ const char *hl_ddb_i64(char buf[24], int64_t v) {
 
 bool hl_ddb_number_valid(const char *s, size_t len) {
   /* Significant digits run from the first to the last non-zero digit:
-   * DynamoDB keeps 38 of them (magnitude limits are left to the server). */
+   * DynamoDB keeps 38 of them, and a magnitude from 1E-130 to under
+   * 1E+126 (or zero). Checked here: the server's refusal was a store
+   * error, a 503 the producer retried for ever. */
   size_t i = 0, digits = 0, seen = 0, sig = 0;
+  long sci = 0;        /* the first significant digit's power of ten */
+  size_t int_sig = 0;  /* integer digits from the first significant one */
   bool started = false;
   if (i < len && s[i] == '-') i++;
   for (int part = 0; part < 2; part++) {
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-      if (s[i] != '0') started = true;
+    for (size_t f = 1; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++, f++) {
+      if (s[i] != '0' && !started) {
+        started = true;
+        if (part == 1) sci = -(long)f;
+      }
       if (started) {
         seen++;
+        if (part == 0) int_sig++;
         if (s[i] != '0') sig = seen;
       }
     }
     if (part == 0) {
+      if (started) sci = (long)int_sig - 1;
       if (i < len && s[i] == '.') i++;
       else break;
     }
@@ -40,12 +49,17 @@ bool hl_ddb_number_valid(const char *s, size_t len) {
   if (digits == 0) return false;
   if (i < len && (s[i] == 'e' || s[i] == 'E')) {
     i++;
-    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
     size_t e = 0;
-    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) e++;
+    long ev = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, e++)
+      if (ev < 1000000) ev = ev * 10 + (s[i] - '0');
     if (!e) return false;
+    sci += neg ? -ev : ev;
   }
-  return i == len && sig <= 38;
+  if (i != len || sig > 38) return false;
+  return !started || (sci >= -130 && sci <= 125);
 }
 
 static int write_val(hl_jw *w, const hl_ddb_val *v, int depth);

@@ -74,7 +74,8 @@ static inline hl_ddb_val hl_ddb_l(const hl_ddb_val *v, size_t n) { return (hl_dd
 /* Writes an integer's decimal text into buf (24 bytes) for hl_ddb_n. */
 const char *hl_ddb_i64(char buf[24], int64_t v);
 /* true when s is a number DynamoDB accepts: [-]digits[.digits][e[+-]digits]
- * (or .digits) with at most 38 significant digits. */
+ * (or .digits) with at most 38 significant digits, zero or of a magnitude
+ * from 1E-130 to under 1E+126. */
 bool hl_ddb_number_valid(const char *s, size_t len);
 /* Writes one typed value ({"S": ...} etc.) with w. HL_EINVAL for a bad N,
  * an empty name in an M, or nesting deeper than 32. */

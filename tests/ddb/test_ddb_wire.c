@@ -257,6 +257,16 @@ HL_TEST(typed_values_and_validation) {
   HL_ASSERT(hl_ddb_number_valid("1.000000000000000000000000000000000000000000", 44));
   HL_ASSERT(hl_ddb_number_valid("-0.0", 4));
   HL_ASSERT(hl_ddb_number_valid("5.", 2));
+  /* DynamoDB's magnitudes: 1E-130 to under 1E+126, either sign, or zero.
+   * Beyond, the server refused the write: a 503 retried for ever. */
+  static const char *in_range[] = {"9.9999999999999999999999999999999999999E+125", "-1E-130", "0.0001e-126",
+                                   "123e123", "1000e-133", "0e999", "-0.000e-5000"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(in_range); i++)
+    HL_ASSERT_MSG(hl_ddb_number_valid(in_range[i], strlen(in_range[i])), "%s", in_range[i]);
+  static const char *out_of_range[] = {"1E+126", "-1e126", "1e-131", "0.01e-129", "1234e123", "1e99999999999",
+                                       "0.1e-130"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(out_of_range); i++)
+    HL_ASSERT_MSG(!hl_ddb_number_valid(out_of_range[i], strlen(out_of_range[i])), "%s", out_of_range[i]);
   static const char *bad[] = {"", "-", "+1", "1e", "1.2.3", "0x10", "NaN", "Infinity", " 1", "1 ", "."};
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) HL_ASSERT_MSG(!hl_ddb_number_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
 
