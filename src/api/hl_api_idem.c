@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define KEY_PREFIX "idempotency-key#"
 
@@ -108,6 +109,15 @@ bool hl_api_idem_begin(hl_api *a, hl_http_req *req, const char *arg,
   if (!h) return false;
   bool ok = len > 0 && len <= HL_IDEMPOTENCY_KEY_MAX;
   for (size_t i = 0; ok && i < len; i++) ok = (unsigned char)h[i] >= 0x21 && (unsigned char)h[i] <= 0x7e;
+  /* Sent twice, the key is ambiguous (a proxy may have added one): which
+   * one binds the body is not for the server to guess. */
+  size_t seen = 0;
+  for (size_t i = 0; i < req->nheaders; i++)
+    if (req->headers[i].name_len == 15 && strncasecmp(req->headers[i].name, "idempotency-key", 15) == 0) seen++;
+  if (seen > 1) {
+    hl_api_respond_field_error(req, "Idempotency-Key", "sent more than once; send one Idempotency-Key header");
+    return true;
+  }
   if (!ok) {
     hl_api_respond_field_error(req, "Idempotency-Key",
                                "an Idempotency-Key is 1 to 255 visible ASCII characters, no spaces");

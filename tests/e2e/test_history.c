@@ -215,6 +215,13 @@ HL_TEST_T(idempotency_key_binds_a_key_to_one_body, 120) {
   free(resp);
   HL_ASSERT_EQ_INT(post_keyed("has space", one, &resp), 400);
   free(resp);
+  /* Two keys in one request: which one binds is not guessed. */
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  const char *twice[] = {"Content-Type: application/json", "Idempotency-Key: k-a", "Idempotency-Key: k-b", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, one, strlen(one), twice, &resp), 400);
+  HL_ASSERT_MSG(strstr(resp, "\"Idempotency-Key\"") && strstr(resp, "more than once"), "%s", resp);
+  free(resp);
 #ifdef HL_TEST_DDB
   /* A body the events table cannot keep (over 380 KiB) is refused for good
    * (413) and gives its key back too: the key then takes a body that fits.
