@@ -85,7 +85,10 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
     name = "retry";
     r->retries++;
   } else if (o->outcome == HL_OUTCOME_FAILED) {
-    if (o->status_code >= 400 && o->status_code < 500) {
+    /* 408 and 429 are retried like 5xx: one that ends a delivery ran out
+     * of retries, it did not refuse the event. */
+    bool refused = o->status_code >= 400 && o->status_code < 500 && o->status_code != 408 && o->status_code != 429;
+    if (refused) {
       r->failed_4xx++;
       src->left_4xx++;
     } else {

@@ -223,6 +223,15 @@ HL_TEST_T(a_404_is_left_pending_unacknowledged_and_logged, 120) {
   teardown();
 }
 
+/* A partner that answers 429 to the end: retried (1 s, 2 s, 4 s) and then
+ * left pending as out of retries, not as refused (4xx, for review). */
+HL_TEST_T(a_429_to_the_end_counts_as_out_of_retries_not_refused, 120) {
+  setup("busy?codes=429,429,429,429");
+  seed(1);
+  pass_expect(NULL, "fetched", 1L, "exhausted", 1L, "failed_4xx", 0L, "acked", 0L, "retries", 3L, NULL);
+  teardown();
+}
+
 static long state_count(const char *name) {
   hl_json_doc sd;
   long v = inbox_mock_count(inbox_mock_state(&mock, &sd), name);
