@@ -622,12 +622,19 @@ HL_TEST(events_table_keeps_the_first_record_and_exact_decimal_text) {
   s->vt->event_put(s, &ev, cap_cb, &c[0]);
   run_until_all(c, 1);
   HL_ASSERT_EQ_INT(c[0].status, 0);
-  /* The same id again (a client's retry), other bytes: the first stays. */
+  /* The same id again with other bytes: another event, a conflict (the
+   * API answers it as a duplicate, nothing queued); the first stays. */
   hl_eq_accept again = ev;
   again.body = "{}";
   again.body_len = 2;
   again.nattrs = 0;
   s->vt->event_put(s, &again, cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].status, HL_ECONFLICT);
+  /* The same bytes again (a client's retry after a queue failure): it
+   * exists, and the caller goes on. */
+  c[1] = (capture){0};
+  s->vt->event_put(s, &ev, cap_cb, &c[1]);
   run_until_all(c + 1, 1);
   HL_ASSERT_EQ_INT(c[1].status, HL_EEXISTS);
 
