@@ -375,6 +375,18 @@ static void flow(conn *c) {
   else start_reading(c);
 }
 
+/* The request's headers as pointers into c->hdr: made again whenever the
+ * buffer may have moved (a chunked body's trailers are appended to it
+ * after the head was admitted). */
+static void point_headers(conn *c) {
+  for (size_t i = 0; i < c->nhdr; i++) {
+    c->headers[i] = (hl_http_header){c->hdr.data + c->hdr_offsets[i][0], c->hdr_offsets[i][1],
+                                     c->hdr.data + c->hdr_offsets[i][2], c->hdr_offsets[i][3]};
+  }
+  c->req.headers = c->headers;
+  c->req.nheaders = c->nhdr;
+}
+
 /* The request's head, once its headers are complete: what admit sees and
  * what the handler gets with the body. */
 static void fill_head(conn *c) {
@@ -396,12 +408,7 @@ static void fill_head(conn *c) {
   }
   r->path = u;
   r->path_len = strlen(u);
-  for (size_t i = 0; i < c->nhdr; i++) {
-    c->headers[i] = (hl_http_header){c->hdr.data + c->hdr_offsets[i][0], c->hdr_offsets[i][1],
-                                     c->hdr.data + c->hdr_offsets[i][2], c->hdr_offsets[i][3]};
-  }
-  r->headers = c->headers;
-  r->nheaders = c->nhdr;
+  point_headers(c);
   r->body = "";
 }
 
@@ -409,6 +416,7 @@ static void fill_head(conn *c) {
 static void dispatch(conn *c) {
   hl_http_server *s = c->srv;
   hl_http_req *r = &c->req;
+  point_headers(c); /* trailers may have moved them */
   hl_buf_putc(&c->body, '\0');
   c->body.len--;
   r->body = c->body.data ? c->body.data : "";
