@@ -411,7 +411,7 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
                  const hl_api_options *opt) {
   *a = (hl_api){.store = store, .reg = reg, .dispatch = dispatch, .opt = *opt};
-  hl_health_init(&a->health, store, 0);
+  hl_health_init(&a->health, a->opt.loop, store, 0);
   if (!a->opt.ingress_prefix) a->opt.ingress_prefix = "wh.ingress";
   if (!a->opt.egress_prefix) a->opt.egress_prefix = "wh.egress";
   if (!a->opt.max_body) a->opt.max_body = 1 << 20;

@@ -1295,6 +1295,8 @@ int hl_lambda_run(const hl_config *cfg) {
                            .on_accepted = on_accepted, .hook_data = L,
                            .console = hl_config_console(cfg)};
     hl_api_init(&L->api, L->store, &L->reg, &L->dispatch, &aopt);
+    /* The health check's deadline runs on the loop, whichever queue there is. */
+    L->api.health.loop = &L->loop;
     if (L->ddbq) {
       hl_api_use_queue(&L->api, L->queue, NULL);
       L->api.opt.loop = &L->loop;

@@ -7,6 +7,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
@@ -936,6 +937,63 @@ HL_TEST_T(a_postgres_restart_answers_503_and_recovers_by_itself, 300) {
   wait_unique(accepted, 60000);
   int reqs = 0;
   HL_ASSERT_EQ_INT(check_ids("outage", "evt-o", accepted, &reqs), accepted);
+  stop_both();
+}
+
+/* Sends sig to pid and to every process whose parent it is (the
+ * postmaster and its backends). */
+static void signal_tree(pid_t pid, int sig) {
+  HL_ASSERT(kill(pid, sig) == 0);
+  DIR *d = opendir("/proc");
+  HL_ASSERT(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* pid (comm) state ppid: comm may hold spaces, so from the last ')'. */
+    const char *rp = strrchr(buf, ')');
+    int ppid = 0;
+    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == pid) kill((pid_t)atoi(e->d_name), sig);
+  }
+  closedir(d);
+}
+
+/* A PostgreSQL that hangs (stopped with SIGSTOP: connections open, nothing
+ * answered): /healthz answers 503 naming postgres within its deadline
+ * (3 s), not after the pool's 30 s query timeout, which held a load
+ * balancer's probe past its own timeout; a check while the first is still
+ * out answers at once without asking again. Resumed, 200. */
+HL_TEST_T(a_hung_postgres_fails_the_health_check_within_its_deadline, 180) {
+  start_both(NULL, NULL);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 10000);
+  hl_json_doc_dispose(&doc);
+  hl_pgsrv *pg = e2e_pg_server();
+  signal_tree(pg->pid, SIGSTOP);
+  hl_sleep_ms(2200); /* past the 2 s the last result is kept */
+  char u[256];
+  snprintf(u, sizeof u, "%s/healthz", hk.base);
+  for (int round = 0; round < 2; round++) {
+    uint64_t t0 = hl_mono_ms();
+    long code = e2e_call("GET", u, NULL, &doc);
+    uint64_t took = hl_mono_ms() - t0;
+    printf("hung postgres, check %d: %ld after %llu ms\n", round + 1, code, (unsigned long long)took);
+    if (code != 503) signal_tree(pg->pid, SIGCONT);
+    HL_ASSERT_EQ_INT(code, 503);
+    e2e_health_assert_failing(doc.root, "postgres", "no answer to its check for ");
+    hl_json_doc_dispose(&doc);
+    if (took >= 8000) signal_tree(pg->pid, SIGCONT);
+    HL_ASSERT_MSG(took < 8000, "/healthz took %llu ms", (unsigned long long)took);
+    hl_sleep_ms(2200);
+  }
+  signal_tree(pg->pid, SIGCONT);
+  e2e_health_until(&hk, 200, &doc, 45000);
+  hl_json_doc_dispose(&doc);
   stop_both();
 }
 
