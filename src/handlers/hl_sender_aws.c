@@ -9,8 +9,10 @@
 #include "aws/hl_aws_events.h"
 #include "aws/hl_aws_sns.h"
 #include "aws/hl_aws_sqs.h"
+#include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "crypto/hl_crypto.h"
 #include "json/hl_json.h"
 
 /* One client per destination type and region, made on first use: calls are
@@ -201,6 +203,31 @@ static char *group_id(const hl_destination *d, const hl_send_req *req, char *why
   return out;
 }
 
+/* A FIFO message's deduplication id: the event id, which SNS and SQS use
+ * to drop a second send of the same delivery within their 5-minute window
+ * (a retry after an answer that was lost). A replay is asked for on
+ * purpose, so each generation gets an id of its own ("<event id>#r<n>"),
+ * or the service would drop it as a copy. Event ids are up to 200
+ * characters and the service takes 128: an id that does not fit is
+ * replaced by the SHA-256 of the event id and generation, in hex (64
+ * characters, the same for every retry of that generation). Into out. */
+static void fifo_dedup_id(const hl_eq_item *it, char *out, size_t cap) {
+  char gen[32] = "";
+  if (it->replay > 0) snprintf(gen, sizeof gen, "#r%" PRId64, it->replay);
+  size_t n = strlen(it->d.event_id) + strlen(gen);
+  if (n <= HL_AWS_FIFO_ID_MAX && n < cap) {
+    memcpy(out, it->d.event_id, n - strlen(gen));
+    memcpy(out + n - strlen(gen), gen, strlen(gen) + 1);
+    return;
+  }
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_printf(&b, "%s%s", it->d.event_id, gen);
+  uint8_t sum[32];
+  hl_sha256(b.data, b.len, sum);
+  hl_buf_dispose(&b);
+  for (size_t i = 0; i < sizeof sum && 2 * i + 2 < cap; i++) snprintf(out + 2 * i, 3, "%02x", sum[i]);
+}
+
 static void aws_send(hl_sender *base, hl_send_req *req) {
   aws_sender *as = (aws_sender *)base;
   const hl_sub *s = req->sub;
@@ -237,8 +264,10 @@ static void aws_send(hl_sender *base, hl_send_req *req) {
     if (d->fifo && !(gid = group_id(d, req, why, sizeof why))) {
       rc = HL_EINVAL;
     } else {
+      char dedup[HL_AWS_FIFO_ID_MAX + 1];
+      if (d->fifo) fifo_dedup_id(it, dedup, sizeof dedup);
       hl_aws_message m = {.body = body, .len = blen, .attrs = attrs, .n_attrs = HL_ARRAY_SIZE(attrs),
-                          .group_id = gid, .dedup_id = d->fifo ? it->d.event_id : NULL};
+                          .group_id = gid, .dedup_id = d->fifo ? dedup : NULL};
       rc = d->type == HL_DEST_SNS ? hl_sns_publish(c, d->topic_arn, &m, on_message, call, why, sizeof why)
                                   : hl_sqs_send(c, d->queue_url, &m, on_message, call, why, sizeof why);
     }

@@ -7,6 +7,7 @@
 #include "hl_testutil.h"
 #include "e2e_util.h"
 #include "aws_testutil.h"
+#include "crypto/hl_crypto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,83 @@ HL_TEST(a_fifo_group_id_the_event_lacks_fails_without_a_call) {
   HL_ASSERT_EQ_INT(post_event(&f, "evt-no-group", body, sizeof body), 202);
   expect_outcome(&f, "evt-no-group", "FAILED", 0, "/account");
   HL_ASSERT_EQ_INT(svc_peer_stat(&f.peer, "accepted") + svc_peer_stat(&f.peer, "errors"), 0); /* no call */
+  stop(&f);
+}
+
+/* Requests recorded with this action and webhook-id, in order: their
+ * MessageDeduplicationId values into ids (up to max); how many. */
+static size_t dedup_ids(const hl_json *reqs, const char *action, const char *event_id, char ids[][160], size_t max) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < reqs->len && n < max; i++) {
+    const hl_json *r = &reqs->u.items[i];
+    if (strcmp(hl_json_str(hl_json_get(r, "action")), action) != 0 || strcmp(attr(r, "webhook-id"), event_id) != 0)
+      continue;
+    const char *d = hl_json_str(hl_json_get(r, "MessageDeduplicationId"));
+    snprintf(ids[n++], 160, "%s", d ? d : "(none)");
+  }
+  return n;
+}
+
+/* FIFO topics and queues drop a message whose deduplication id they saw
+ * in the last 5 minutes. A replay is asked for on purpose: each generation
+ * has an id of its own ("#r<n>" after the event id), where it reused the
+ * event id and was dropped. An event id longer than the 128 characters the
+ * services take (ids go to 200) is sent as its SHA-256 in hex, where it
+ * failed every time. */
+HL_TEST(fifo_deduplication_ids_fit_and_are_new_for_each_replay) {
+  fixture f;
+  start(&f);
+  subscribe_ok(&f, "sns", "\"destination\":{\"type\":\"sns\",\"topic_arn\":\"" TOPIC ".fifo\"}");
+  subscribe_ok(&f, "sqs", "\"destination\":{\"type\":\"sqs\",\"queue_url\":\"" QUEUE_FIFO "\","
+                          "\"group_id_pointer\":\"/currency\"}");
+  char body[1024], ids[4][160];
+  HL_ASSERT_EQ_INT(post_event(&f, "evt-fifo-1", body, sizeof body), 202);
+  hl_json_doc doc;
+  wait_requests(&f, 2, &doc);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&f.h, "evt-fifo-1", "SUCCESS", 15000));
+  HL_ASSERT_EQ_INT(e2e_replay(&f.h, "evt-fifo-1", NULL, NULL), 202);
+  const hl_json *reqs = wait_requests(&f, 4, &doc);
+  const char *actions[] = {"Publish", "SendMessage"};
+  for (size_t a = 0; a < 2; a++) {
+    HL_ASSERT_EQ_INT(dedup_ids(reqs, actions[a], "evt-fifo-1", ids, 4), 2);
+    HL_ASSERT_EQ_STR(ids[0], "evt-fifo-1");
+    HL_ASSERT_EQ_STR(ids[1], "evt-fifo-1#r1");
+  }
+  hl_json_doc_dispose(&doc);
+
+  char long_id[160];
+  memset(long_id, 'x', 150);
+  memcpy(long_id, "evt-long-", 9);
+  long_id[150] = '\0';
+  HL_ASSERT_EQ_INT(post_event(&f, long_id, body, sizeof body), 202);
+  reqs = wait_requests(&f, 6, &doc);
+  uint8_t sum[32];
+  hl_sha256(long_id, strlen(long_id), sum);
+  char hex[65];
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+  for (size_t a = 0; a < 2; a++) {
+    HL_ASSERT_EQ_INT(dedup_ids(reqs, actions[a], long_id, ids, 4), 1);
+    HL_ASSERT_EQ_STR(ids[0], hex);
+  }
+  hl_json_doc_dispose(&doc);
+  /* Both delivered, at the first attempt. */
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=%s", f.h.base, long_id);
+  int ok = 0;
+  for (int waited = 0; waited < 10000 && ok < 2; waited += 50) {
+    ok = 0;
+    HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+    const hl_json *d = hl_json_get(doc.root, "deliveries");
+    for (uint32_t i = 0; d && i < d->len; i++) {
+      int64_t a = 0;
+      hl_json_int64(hl_json_get(&d->u.items[i], "attempts"), &a);
+      if (strcmp(hl_json_str(hl_json_get(&d->u.items[i], "status")), "SUCCESS") == 0 && a == 1) ok++;
+    }
+    hl_json_doc_dispose(&doc);
+    if (ok < 2) hl_sleep_ms(50);
+  }
+  HL_ASSERT_EQ_INT(ok, 2);
   stop(&f);
 }
 
