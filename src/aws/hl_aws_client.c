@@ -559,10 +559,16 @@ static void req_step(hl_aws_req *r, req_event ev) {
         finish(r);
         return;
       }
-      if (o == HL_AWS_EXPIRED_TOKEN && r->attempt < r->max_attempts) {
+      if (o == HL_AWS_EXPIRED_TOKEN) {
+        /* Whether or not this call tries again, the credentials are
+         * stale: the next signature waits for new ones (a client made
+         * with one attempt, whose callers retry on their own schedule,
+         * would otherwise sign with the expired token for ever). */
         hl_aws_creds_invalidate(c->creds);
-        backoff(r, false);
-        return;
+        if (r->attempt < r->max_attempts) {
+          backoff(r, false);
+          return;
+        }
       }
       if (r->st.retryable && r->attempt < r->max_attempts) {
         backoff(r, o == HL_AWS_THROTTLED);

@@ -428,6 +428,36 @@ HL_TEST(container_credentials_sign_and_refresh) {
   teardown();
 }
 
+/* A client of one attempt (its callers retry on their own schedule) told
+ * the token expired: its call fails, and the next one is signed with
+ * credentials fetched again. Before, only a client with attempts left
+ * dropped them, and this one signed with the expired token for ever. */
+HL_TEST(an_expired_token_is_fetched_again_by_a_client_of_one_attempt) {
+  hl_store *direct = setup();
+  proxy p;
+  const char *creds[] = {"--creds-akid", "ASIATESTCONTAINER", "--creds-secret", "container-secret-value",
+                         "--creds-token", "container-session-token", "--expire-first", "1", NULL};
+  proxy_start(&p, creds);
+  char uri[96];
+  snprintf(uri, sizeof uri, "%s/creds", p.endpoint);
+  hl_aws_creds_env env = {.container_full_uri = uri};
+  hl_store *s = open_with(p.endpoint, &env, 1);
+  capture c[2] = {{0}};
+  s->vt->ledger_put(s, "sub_x#e1", "DELIVERED", 0, false, cap_cb, &c[0]);
+  run_until_all(c, 1);
+  HL_ASSERT_EQ_INT(c[0].status, HL_ESTORE);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "expired"), 1);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 1);
+  s->vt->ledger_put(s, "sub_x#e2", "DELIVERED", 0, false, cap_cb, &c[1]);
+  run_until_all(c + 1, 1);
+  HL_ASSERT_EQ_INT(c[1].status, 0);
+  HL_ASSERT_EQ_INT(proxy_stat(&p, "creds_fetches"), 2);
+  close_one(s);
+  close_one(direct);
+  proxy_stop(&p);
+  teardown();
+}
+
 HL_TEST(credentials_are_fetched_again_before_they_expire) {
   hl_store *direct = setup();
   proxy p;
