@@ -1,6 +1,7 @@
 #include "handlers/hl_inbox.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "loop/hl_target_url.h"
 #include "model/hl_retry.h"
 #include "queue/hl_queue_inbox.h"
 
@@ -167,9 +168,20 @@ static void drop_client(hl_inbox_source *src) {
 static int use_secret(hl_inbox_source *src, const char *text) {
   if (src->client && src->secret_text && strcmp(src->secret_text, text) == 0) return 0;
   hl_inbox_secret sec;
-  char why[160] = "";
+  char why[240] = "";
   int rc = hl_inbox_secret_parse(&sec, text, strlen(text), src->set.auth, why, sizeof why);
   hl_inbox_client *c = NULL;
+  /* The target is judged as a subscription's url is at registration, so a
+   * private or malformed one is refused once, naming the member, not
+   * found by each delivery's failed connection. */
+  char ubuf[256];
+  const char *problem = rc == 0 ? hl_target_url_problem(sec.webhook_url, src->opt.allow_private_targets, ubuf,
+                                                         sizeof ubuf)
+                                : NULL;
+  if (problem) {
+    snprintf(why, sizeof why, "/zapier_webhook_url: %s", problem);
+    rc = HL_EINVAL;
+  }
   if (rc == 0 && !sec.webhook_secret &&
       !(src->opt.default_secret && src->opt.default_secret(src->opt.default_secret_data))) {
     snprintf(why, sizeof why, "/webhook_secret: required to sign deliveries when WEBHOOK_SECRET_ARN is not set");

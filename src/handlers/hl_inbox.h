@@ -53,7 +53,7 @@ typedef struct {
  * (acknowledged or not), failed_4xx, exhausted or left. */
 typedef struct {
   int status;               /* 0, or the pull's / the secret's error (what was fetched is still handled) */
-  char error[256];          /* why, naming no secret */
+  char error[320];          /* why, naming no secret */
   size_t fetched;           /* events handed over by the inbox */
   size_t delivered;         /* the partner took them (2xx) */
   size_t acked;             /* of those, acknowledged */

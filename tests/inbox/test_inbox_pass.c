@@ -7,6 +7,7 @@
  * loopback. Assertions are on what the mock and the partner recorded —
  * counts and order — and on the pass's report. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,10 @@ static size_t base_envp(char **envp, size_t cap, const char *const *extra) {
   envp[n++] = sm_env;
   envp[n++] = (char *)"AWS_ACCESS_KEY_ID=AKIDEXAMPLE";
   envp[n++] = (char *)"AWS_SECRET_ACCESS_KEY=inbox-test-secret";
-  envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
+  bool own_private = false; /* extra says whether private targets are allowed */
+  for (size_t i = 0; extra && extra[i]; i++)
+    if (strncmp(extra[i], "HOOKLOOP_ALLOW_PRIVATE_TARGETS=", 31) == 0) own_private = true;
+  if (!own_private) envp[n++] = (char *)"HOOKLOOP_ALLOW_PRIVATE_TARGETS=1";
   envp[n++] = data;
   for (size_t i = 0; extra && extra[i] && n + 1 < cap; i++) envp[n++] = (char *)extra[i];
   envp[n] = NULL;
@@ -512,5 +516,27 @@ HL_TEST_T(bad_inbox_settings_stop_the_process_naming_the_variable, 120) {
     }
   }
   HL_ASSERT_EQ_INT(state_count("auth_requests"), 0);
+  teardown();
+}
+
+/* The secret's webhook URL is judged as a subscription's url is: one on a
+ * private address (the partner here, on loopback) is refused unless
+ * HOOKLOOP_ALLOW_PRIVATE_TARGETS=1, naming the member, and nothing is
+ * fetched or sent. Before, the pass fetched the events and each delivery
+ * failed on its connection, retried 1 s, 2 s, 4 s, left pending. */
+HL_TEST_T(a_webhook_url_on_a_private_address_is_refused_naming_the_member, 120) {
+  setup("private");
+  seed(3);
+  const char *extra[] = {"HOOKLOOP_ALLOW_PRIVATE_TARGETS=0", NULL};
+  hl_json_doc d;
+  int code = run_pass(extra, &d);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_MSG(code != 0, "the pass succeeded; see %s", log_path);
+  HL_ASSERT_MSG(log_has("/zapier_webhook_url: the URL points at a private or special-purpose address"),
+                "the member is not named; see %s", log_path);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "private"), 0);
+  mock_expect("inbox_requests", 0L, "acks", 0L, NULL);
+  /* Allowed, the same secret delivers all three. */
+  pass_expect(NULL, "fetched", 3L, "delivered", 3L, NULL);
   teardown();
 }
