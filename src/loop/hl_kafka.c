@@ -23,6 +23,15 @@ typedef struct {
   rd_kafka_queue_t *q;       /* the partition's own queue while assigned, NULL when not split off */
   unsigned holds;            /* back-pressure: not read while > 0 */
   int64_t rewind;            /* lowest released offset to consume again, -1 none */
+  /* A record handed back again and again (its handling keeps failing: a
+   * retry or dead-letter produce the brokers refuse, a store that does not
+   * answer): the offset rewound to last, how many times in a row, and when
+   * the commit timer may rewind to it again (loop ms). Each time waits
+   * twice as long, up to REWIND_BACKOFF_MAX_MS, so such a record is not
+   * taken (and its partner asked) twice a second for ever. */
+  int64_t stuck_at;
+  unsigned stuck_streak;
+  uint64_t stuck_until;
   int64_t dry_since;         /* loop ms its queue was last read empty, 0: not since data came */
   int64_t woken_at;          /* the position its leader was last woken at (hl_kafka_wake.h), -1 none */
   bool full;                 /* its queue was seen at librdkafka's mark since the last wake */
@@ -33,6 +42,11 @@ typedef struct {
  * the middle of a chunk still gets the rest of it, so this bounds the
  * overshoot of a full subscription. */
 #define PART_CHUNK 64
+
+/* The back-off of a record handed back again (stuck_at): the commit
+ * timer's own period, then doubling, up to this. */
+#define REWIND_BACKOFF_BASE_MS 500
+#define REWIND_BACKOFF_MAX_MS 30000
 
 /* One client handle's OAUTHBEARER tokens: librdkafka asks on the handle's
  * SASL queue, which the loop serves; the token source answers on the loop,
@@ -113,6 +127,7 @@ static part_state *part_get(hl_kafka *k, const char *topic, int32_t partition, b
     p->partition = partition;
     p->last_commit = -1;
     p->rewind = -1;
+    p->stuck_at = -1;
     p->woken_at = -1;
     hl_kafka_offsets_init(&p->off);
     hl_strmap_put(&k->parts, key, p);
@@ -247,6 +262,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
       p->last_commit = -1;
       p->holds = 0;
       p->rewind = -1;
+      p->stuck_at = -1;
+      p->stuck_streak = 0;
       p->dry_since = 0;
       p->woken_at = -1;
       p->full = false;
@@ -330,6 +347,24 @@ static int consume_from(hl_kafka *k, rd_kafka_queue_t *q, part_state *part, int 
  * messages that are running or done when they come again. */
 static void rewind_part(hl_kafka *k, part_state *p) {
   if (p->rewind < 0) return;
+  if (p->rewind == p->stuck_at) {
+    p->stuck_streak++;
+  } else {
+    p->stuck_at = p->rewind;
+    p->stuck_streak = 1;
+  }
+  uint64_t wait = 0;
+  if (p->stuck_streak > 1) {
+    unsigned shift = p->stuck_streak - 1 < 8 ? p->stuck_streak - 1 : 8;
+    wait = (uint64_t)REWIND_BACKOFF_BASE_MS << shift;
+    if (wait > REWIND_BACKOFF_MAX_MS) wait = REWIND_BACKOFF_MAX_MS;
+    /* Once a doubling, not once a try: an operator sees it is stuck. */
+    if ((p->stuck_streak & (p->stuck_streak - 1)) == 0)
+      hl_log_warn("a record keeps being handed back; it is read again after a back-off",
+                  "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"times\":%u,\"next_in_ms\":%" PRIu64,
+                  hl_log_esc(p->topic, (size_t)-1), p->partition, p->rewind, p->stuck_streak, wait);
+  }
+  p->stuck_until = uv_now(k->loop) + wait;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->rewind;
   p->rewind = -1;
@@ -346,7 +381,16 @@ static void apply_rewinds(hl_kafka *k) {
   k->rewinds = false;
   size_t it = 0;
   void *v;
-  while (hl_strmap_next(&k->parts, &it, NULL, &v)) rewind_part(k, v);
+  uint64_t now = uv_now(k->loop);
+  while (hl_strmap_next(&k->parts, &it, NULL, &v)) {
+    part_state *p = v;
+    /* The same record again, before its back-off ran out: a later tick. */
+    if (p->rewind >= 0 && p->rewind == p->stuck_at && now < p->stuck_until) {
+      k->rewinds = true;
+      continue;
+    }
+    rewind_part(k, p);
+  }
 }
 
 /* --- partitions librdkafka stopped fetching (hl_kafka_wake.h) ----------------------------- */
@@ -783,7 +827,13 @@ void hl_kafka_done(hl_kafka *k, hl_kafka_msg *m) {
   part_state *p = m->part;
   /* A message of an earlier assignment no longer counts: its partition was
    * revoked and will be consumed again from the committed offset. */
-  if (p && p->generation == m->generation) hl_kafka_offsets_done(&p->off, m->offset);
+  if (p && p->generation == m->generation) {
+    hl_kafka_offsets_done(&p->off, m->offset);
+    if (m->offset == p->stuck_at) { /* it went through: no back-off for the next one */
+      p->stuck_at = -1;
+      p->stuck_streak = 0;
+    }
+  }
   (void)k;
   rd_kafka_message_destroy(m->rkm);
   hl_free(m);

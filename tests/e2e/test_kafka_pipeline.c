@@ -1295,3 +1295,39 @@ HL_TEST_T(replay_skips_open_deliveries_and_goes_to_chosen_subscriptions, 180) {
   free(h);
   stop_all();
 }
+
+/* A delivery whose retry record the brokers refuse for good (here
+ * TOPIC_AUTHORIZATION_FAILED, as an ACL missing on the retry topic would)
+ * is not committed: its record is handed back and read again, never lost.
+ * Each time it comes back later (0.5 s, 1 s, 2 s ... up to 30 s), so the
+ * partner is not asked twice a second for as long as the refusal lasts;
+ * once the brokers take the retry again, it goes its way (here to the
+ * dead-letter topic once its retries are spent). */
+HL_TEST_T(a_record_whose_retry_the_brokers_refuse_is_read_again_with_back_off, 180) {
+  start_all(NULL);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("down", "down?codes=500", NULL), 201);
+  /* Stopped while the egress record goes in, so that the refused
+   * produces are the dispatcher's retries, not kcat's. */
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  kcat_produce("wh.egress.down.Payment", "k-refused",
+               "{\"eventHeader\":{\"uuid\":\"k-refused\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
+  /* The next 5 Produce requests fail, not retried by librdkafka. */
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 5 29") == 0);
+  e2e_start_hookloop(&hk, kafka_env);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "down", 1, 20000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  hl_sleep_ms(6000);
+  int in_6s = e2e_requests_so_far(&partner, "down");
+  printf("partner asked %d times in the first 6 s of refusals\n", in_6s);
+  /* Twice a second would be 12 or 13; with the back-off 4 or 5. */
+  HL_ASSERT_MSG(in_6s >= 3 && in_6s <= 6, "asked %d times", in_6s);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT(log && strstr(log, "a record keeps being handed back; it is read again after a back-off"));
+  free(log);
+  /* The refusals run out: the retry tier, then the dead-letter topic. */
+  HL_ASSERT(e2e_wait_status(&hk, "k-refused", "FAILED", 60000));
+  stop_all();
+}
