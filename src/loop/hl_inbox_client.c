@@ -578,7 +578,10 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
   p->st.events += page->n;
   char *next = page->next ? hl_strdup(page->next) : NULL;
   bool same = next && p->cursor && strcmp(next, p->cursor) == 0;
-  p->empty_run = page->n ? 0 : p->empty_run + 1;
+  /* Skipped events moved the cursor over something (the events are
+   * malformed, and stay pending): progress, unlike a page of repeats. */
+  p->empty_run = page->n || page->skipped ? 0 : p->empty_run + 1;
+  size_t looked = p->st.events + p->st.skipped + p->st.duplicates + p->st.over_limit;
   if (page->n) p->on_page(p->data, page);
   else hl_inbox_page_free(page);
   hl_free(p->cursor);
@@ -588,6 +591,12 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
     p->st.exhausted = true;
     pull_end(p, &ok);
   } else if (p->st.events >= p->max) {
+    pull_end(p, &ok);
+  } else if (looked >= (size_t)p->max * HL_INBOX_PULL_LOOK_FACTOR) {
+    p->st.look_limit = true;
+    hl_log_warn("inbox pull looked at its limit of events; the rest waits for the next pass",
+                "\"events\":%zu,\"skipped\":%zu,\"duplicates\":%zu", p->st.events, p->st.skipped,
+                p->st.duplicates);
     pull_end(p, &ok);
   } else if (same) {
     pull_fail(p, HL_EPARSE, "the inbox answered with the same cursor again");

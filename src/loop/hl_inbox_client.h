@@ -154,8 +154,15 @@ void hl_inbox_ack(hl_inbox_client *c, const char *id, size_t id_len, hl_inbox_ac
  * handed over at most once per pull (a repeat is dropped and counted), a
  * page holding more than was asked for is cut to the limit, and the pull
  * stops with HL_EPARSE when the cursor does not move or three pages in a
- * row bring nothing new while saying there is more. on_page gets each page
- * that holds events (it belongs to the callee); done runs once at the end. */
+ * row bring nothing new while saying there is more. A page of events that
+ * are skipped (no usable id or payload: left pending, so every pass meets
+ * them again) is not "nothing new": a run of them, however long, is paged
+ * through to the good events behind it. What one pull looks at (events
+ * handed over, skipped, dropped as repeats) is bounded by
+ * HL_INBOX_PULL_LOOK_FACTOR times max_events: past that it ends, without
+ * error, leaving the rest for the next pass. on_page gets each page that
+ * holds events (it belongs to the callee); done runs once at the end. */
+#define HL_INBOX_PULL_LOOK_FACTOR 10
 typedef struct {
   size_t pages;       /* answers received */
   size_t events;      /* events handed over */
@@ -163,6 +170,7 @@ typedef struct {
   size_t skipped;     /* events without a usable id or payload (left pending) */
   size_t over_limit;  /* events dropped because a page held more than asked for */
   bool exhausted;     /* the inbox said next is null */
+  bool look_limit;    /* ended at the bound on what one pull looks at */
 } hl_inbox_pull_stats;
 typedef void (*hl_inbox_page_cb)(void *data, hl_inbox_page *page);
 typedef void (*hl_inbox_pull_cb)(void *data, const hl_inbox_result *r, const hl_inbox_pull_stats *st);

@@ -443,6 +443,40 @@ HL_TEST(pull_guards_against_a_misbehaving_inbox) {
   env_stop(&e);
 }
 
+/* Events that cannot be taken (an id with a control character) are
+ * skipped and stay pending, so every pull meets them first: a run of them
+ * longer than three pages is paged through, not taken for an inbox that
+ * says "more" and serves nothing. What one pull looks at is bounded (ten
+ * times the events it wants): past that it ends without error and the
+ * rest waits for the next pass. */
+HL_TEST(a_run_of_skipped_events_is_paged_through_up_to_the_look_limit) {
+  env e;
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .page_limit = 2}, NULL, 0);
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, "{\"events\":[");
+  for (int i = 0; i < 30; i++) hl_buf_printf(&b, "%s{\"id\":\"bad\\u0001%02d\",\"payload\":\"{}\"}", i ? "," : "", i);
+  hl_buf_puts(&b, "]}");
+  hl_buf_putc(&b, '\0');
+  inbox_mock_post(&e.m, "/_control/seed", b.data);
+  hl_buf_dispose(&b);
+  inbox_mock_post(&e.m, "/_control/seed", "{\"count\":2}");
+  pull_out few = {0};
+  pull_sync(&e, 2, &few); /* looks at 2 x 10 = 20 at most */
+  HL_ASSERT_MSG(few.r.status == 0, "%s", few.r.error);
+  HL_ASSERT(few.st.look_limit && !few.st.exhausted);
+  HL_ASSERT_EQ_INT(few.st.events, 0);
+  HL_ASSERT_EQ_INT(few.st.skipped, 20);
+  HL_ASSERT_EQ_INT(few.st.pages, 10);
+  pull_out all = {0};
+  pull_sync(&e, 5, &all); /* 50 at most: the 30 skipped and the 2 behind them */
+  HL_ASSERT_MSG(all.r.status == 0, "%s", all.r.error);
+  HL_ASSERT(all.st.exhausted && !all.st.look_limit);
+  HL_ASSERT_EQ_INT(all.st.skipped, 30);
+  HL_ASSERT_EQ_INT(all.st.events, 2);
+  assert_seeded_ids(&all, 31, 2);
+  env_stop(&e);
+}
+
 HL_TEST(ack_retried_after_failure) {
   env e;
   env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN, .ack_max_attempts = 3}, NULL, 3);

@@ -540,3 +540,25 @@ HL_TEST_T(a_webhook_url_on_a_private_address_is_refused_naming_the_member, 120) 
   pass_expect(NULL, "fetched", 3L, "delivered", 3L, NULL);
   teardown();
 }
+
+/* 350 events the pass cannot take (an id with a control character: skipped,
+ * left pending, so every pass meets them first) ahead of 3 good ones: three
+ * full pages (100 a page) and a half. The pages of skipped events are paged through, not taken for an inbox that
+ * says "more" and serves nothing: the 3 are delivered. Before, the third
+ * such page ended every pass with "three pages in a row with nothing new",
+ * and the inbox was stuck behind them for good. */
+HL_TEST_T(pages_of_skipped_events_do_not_hide_the_good_ones_behind_them, 120) {
+  setup("behind");
+  hl_buf b = HL_BUF_INIT;
+  hl_buf_puts(&b, "{\"events\":[");
+  for (int i = 0; i < 350; i++)
+    hl_buf_printf(&b, "%s{\"id\":\"bad\\tid-%03d\",\"payload\":\"{\\\"n\\\":%d}\"}", i ? "," : "", i, i);
+  hl_buf_puts(&b, "]}");
+  hl_buf_putc(&b, '\0');
+  inbox_mock_post(&mock, "/_control/seed", b.data);
+  hl_buf_dispose(&b);
+  seed(3);
+  pass_expect(NULL, "fetched", 3L, "delivered", 3L, "acked", 3L, "skipped", 350L, NULL);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "behind"), 3);
+  teardown();
+}
