@@ -238,9 +238,14 @@ static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
     return;
   }
   a->pending++;
-  if (s->vt->event_body_max && c->e.body_len > s->vt->event_body_max) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "an event kept in the events table is at most %zu bytes", s->vt->event_body_max);
+  c->accepted_at = hl_wall_ms();
+  hl_eq_accept ev = accept_of(c, trace);
+  size_t size = s->vt->event_size ? s->vt->event_size(&ev) : 0;
+  if (s->vt->event_size_max && size > s->vt->event_size_max) {
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "an event's record in the events table (its body and projected attributes) is at most %zu bytes; "
+             "this one takes %zu", s->vt->event_size_max, size);
     if (c->bulk) {
       hl_event_check *r = &c->bulk->results[c->index];
       *r = c->e;
@@ -257,9 +262,8 @@ static void store_event(hl_api *a, accept_ctx *c, const char *trace) {
     hl_free(c);
     return;
   }
-  c->accepted_at = hl_wall_ms();
   c->trace = trace ? hl_strdup(trace) : NULL;
-  hl_eq_accept ev = accept_of(c, trace);
+  ev.trace = c->trace;
   s->vt->event_put(s, &ev, on_event_recorded, c);
 }
 

@@ -365,8 +365,13 @@ typedef struct {
    * had the id (a duplicate: nothing is queued). NULL: the backend keeps no
    * event records of its own. */
   void (*event_put)(hl_store *s, const hl_eq_accept *ev, hl_store_cb cb, void *data);
-  /* The largest body event_put takes (0: no limit beyond the API's). */
-  size_t event_body_max;
+  /* What event_put's record of ev takes in the backend's own measure
+   * (DynamoDB: the item's size, body, names and projected attributes
+   * included), and the most it may take: a larger record is refused up
+   * front (413), not sent to fail in the backend on every try. NULL / 0:
+   * no limit beyond the API's. */
+  size_t (*event_size)(const hl_eq_accept *ev);
+  size_t event_size_max;
 
   /* Appends the backend's own Prometheus metrics to out (NULL: it has
    * none), so no caller needs to know which backend it is. */

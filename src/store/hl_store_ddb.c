@@ -1234,6 +1234,21 @@ static void event_put(hl_store *base, const hl_eq_accept *ev, hl_store_cb cb, vo
   send_op(o, HL_DDB_PUT_ITEM, &body, rc);
 }
 
+/* The size DynamoDB gives the item event_put writes for ev: each
+ * attribute's name plus its value, a string's UTF-8 bytes, a number's
+ * (1 byte per two significant digits, plus 1: its text's length bounds
+ * that from above). accepted_at and expires_at are taken at their widest. */
+static size_t event_item_size(const hl_eq_accept *ev) {
+  size_t n = strlen("event_id") + strlen(ev->event_id) + strlen("event_type") + strlen(ev->event_type) +
+             strlen("accepted_at") + 21 + strlen("body") + ev->body_len + strlen("expires_at") + 21;
+  if (ev->trace) n += strlen("trace") + strlen(ev->trace);
+  for (size_t i = 0; i < ev->nattrs; i++) {
+    const hl_event_attr *x = &ev->attrs[i];
+    n += strlen(x->name) + (x->type == 'N' ? x->len / 2 + 2 : x->len);
+  }
+  return n;
+}
+
 /* --- parked retries (hl_ddb_park) ------------------------------------------------ */
 static void park_hold(void *owner) { ddb(owner)->nops++; }
 
@@ -1346,7 +1361,7 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
 /* Both vtables: the records in DynamoDB; the second with an embedded queue. */
 #define DDB_VT                                                                                              \
   .name = "dynamodb", .close = store_close, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
-  .event_body_max = HL_DDB_EVENT_BODY_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay
+  .event_size = event_item_size, .event_size_max = HL_DDB_ITEM_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay
 
 static const hl_store_vtable ddb_vt = {DDB_VT};
 static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .eq_claim_head = eq_claim_head,

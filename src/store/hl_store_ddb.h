@@ -42,14 +42,14 @@ typedef struct {
   int64_t delivered_ttl_s, failed_ttl_s;
 } hl_ddb_config;
 
-/* An event record is one item (at most 400 KB, names and the projected
- * attributes included): bodies up to this size are accepted. */
 /* The delivery status table's index of one subscription's deliveries by
  * update time (delivery_search; `hookloop tables create` and the SAM
  * template make it; an older table needs it added with UpdateTable). */
 #define HL_DDB_DELIVERY_SUB_INDEX "by_subscription"
 
-#define HL_DDB_EVENT_BODY_MAX (380u * 1024u)
+/* An event record is one item: at most 400 KB, attribute names and the
+ * projected attributes included (hl_store_vtable.event_size). */
+#define HL_DDB_ITEM_MAX (400u * 1024u)
 
 /* Events table (EVENTS_TABLE, key event_id): every accepted event's record,
  * written before it is queued — event_id, event_type, accepted_at (ms),

@@ -640,7 +640,7 @@ HL_TEST(events_table_keeps_the_first_record_and_exact_decimal_text) {
   HL_ASSERT(strstr(report, "webhook_events: point-in-time recovery enabled") ||
             strstr(report, "warning: webhook_events: this endpoint does not support UpdateContinuousBackups"));
   free(report);
-  HL_ASSERT(s->vt->event_put && s->vt->event_body_max == HL_DDB_EVENT_BODY_MAX);
+  HL_ASSERT(s->vt->event_put && s->vt->event_size && s->vt->event_size_max == HL_DDB_ITEM_MAX);
 
   static const char body[] = "{\"transaction_id\":\"tx-1\",\"amount\":100.10,\"currency\":\"EUR\"}";
   hl_event_attr attrs[] = {{(char *)"amount", 'S', (char *)"100.10", 6},
@@ -684,6 +684,37 @@ HL_TEST(events_table_keeps_the_first_record_and_exact_decimal_text) {
   HL_ASSERT(hl_json_get(d.root, "expires_at") == NULL); /* EVENTS_TTL_DAYS unset: kept */
   hl_json_doc_dispose(&d);
   free(raw);
+
+  /* event_size bounds the item DynamoDB measures from above: a record it
+   * puts at exactly the limit is taken; one over the limit (a body that
+   * fits, projecting a large string) DynamoDB would refuse, which is why
+   * the API refuses it first. */
+  enum { PAD = 300 * 1024 };
+  char *big = malloc(PAD + 1);
+  HL_ASSERT(big != NULL);
+  memset(big, 'b', PAD);
+  big[PAD] = '\0';
+  hl_event_attr pad_attr = {(char *)"pad", 'S', big, 0};
+  hl_eq_accept edge = {.event_id = "tx-edge", .event_type = "payment.received", .body = big, .body_len = 0,
+                       .attrs = &pad_attr, .nattrs = 1, .accepted_at = 1700000000123};
+  pad_attr.len = 100 * 1024;
+  edge.body_len = 1;
+  edge.body_len = s->vt->event_size_max - (s->vt->event_size(&edge) - 1);
+  HL_ASSERT(edge.body_len < PAD);
+  HL_ASSERT_EQ_INT((long long)s->vt->event_size(&edge), (long long)s->vt->event_size_max);
+  capture e[2] = {{0}};
+  s->vt->event_put(s, &edge, cap_cb, &e[0]);
+  run_until_all(e, 1);
+  HL_ASSERT_EQ_INT(e[0].status, 0);
+  hl_eq_accept over = edge;
+  over.event_id = "tx-over";
+  pad_attr.len = 150 * 1024; /* the body alone fits; with the attribute, no */
+  over.body_len = 280 * 1024;
+  HL_ASSERT(s->vt->event_size(&over) > s->vt->event_size_max);
+  s->vt->event_put(s, &over, cap_cb, &e[1]);
+  run_until_all(e + 1, 1);
+  HL_ASSERT_MSG(e[1].status != 0, "DynamoDB took a %zu-byte item", s->vt->event_size(&over));
+  free(big);
   close_one(s);
   teardown();
 }

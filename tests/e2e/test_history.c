@@ -223,7 +223,7 @@ HL_TEST_T(idempotency_key_binds_a_key_to_one_body, 120) {
   HL_ASSERT_MSG(strstr(resp, "\"Idempotency-Key\"") && strstr(resp, "more than once"), "%s", resp);
   free(resp);
 #ifdef HL_TEST_DDB
-  /* A body the events table cannot keep (over 380 KiB) is refused for good
+  /* A body the events table cannot keep (over a 400 KB item) is refused for good
    * (413) and gives its key back too: the key then takes a body that fits.
    * The key stayed bound to the body it could never send (409). */
   enum { BIG = 400 * 1024 };
