@@ -176,6 +176,7 @@ const char *hl_http_reason(int status) {
   case 502: return "Bad Gateway";
   case 503: return "Service Unavailable";
   case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
   default: return "Unknown";
   }
 }
@@ -454,9 +455,14 @@ static void parse_some(conn *c) {
       int st = c->error_status;
       char too_large[128];
       hl_http_too_large_message(c->body_limit, too_large, sizeof too_large);
-      send_error(c, st, st == 413 ? "payload_too_large" : st == 431 ? "headers_too_large" : "bad_request",
-                 st == 413 ? too_large
+      send_error(c, st,
+                 st == 413   ? "payload_too_large"
+                 : st == 431 ? "headers_too_large"
+                 : st == 505 ? "http_version_not_supported"
+                             : "bad_request",
+                 st == 413   ? too_large
                  : st == 431 ? "the request headers are over 16 KiB"
+                 : st == 505 ? "only HTTP/1.0 and HTTP/1.1 are served"
                              : "the request is not valid HTTP/1.1");
       return;
     }
@@ -572,6 +578,12 @@ static int cb_headers_complete(http_parser *p) {
     hl_buf_putc(&c->hdr, '\0');
     c->hdr_offsets[c->nhdr - 1][2] = c->hdr.len;
     hl_buf_putc(&c->hdr, '\0');
+  }
+  /* HTTP/1.0 and 1.1 (and 1.x, which a 1.1 server reads as 1.1, RFC 9112
+   * 2.6); any other major version speaks another protocol on the wire. */
+  if (p->http_major != 1) {
+    c->error_status = 505;
+    return 2;
   }
   fill_head(c);
   if (s->cfg.admit) {

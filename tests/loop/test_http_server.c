@@ -288,6 +288,27 @@ static void client_limits(void) {
   read_responses(fd, buf, sizeof buf, 1);
   HL_ASSERT(strstr(buf, "HTTP/1.1 400") && strstr(buf, "\"error\":\"bad_request\""));
   close(fd);
+  /* Another protocol version: 505, naming what is served (it was answered
+   * as if it were HTTP/1.1). HTTP/1.0 is served. */
+  const char *versions[] = {"HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/9.9"};
+  for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
+    fd = connect_port();
+    char req[128];
+    snprintf(req, sizeof req, "GET / %s\r\nHost: t\r\n\r\n", versions[i]);
+    send_all(fd, req);
+    memset(buf, 0, sizeof buf);
+    read_responses(fd, buf, sizeof buf, 1);
+    HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 505 HTTP Version Not Supported") &&
+                      strstr(buf, "\"error\":\"http_version_not_supported\""),
+                  "%s: %s", versions[i], buf);
+    close(fd);
+  }
+  fd = connect_port();
+  send_all(fd, "GET / HTTP/1.0\r\nHost: t\r\n\r\n");
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 1);
+  HL_ASSERT_MSG(strstr(buf, " 200 "), "%s", buf);
+  close(fd);
 }
 
 HL_TEST(limits_and_malformed_requests) { run_with_client(client_limits, 0); }
