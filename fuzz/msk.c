@@ -65,8 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       hl_free(recs);
     } else if (kind == HL_LAMBDA_EVENT_APIGW) {
       answers = 0;
-      hl_http_req *req = hl_apigw_request(d.root, on_answer, NULL);
+      bool bad_body = false;
+      hl_http_req *req = hl_apigw_request(d.root, on_answer, NULL, &bad_body);
       FUZZ_CHECK(req->method && req->path && req->query && req->body[req->body_len] == '\0');
+      FUZZ_CHECK(!bad_body || req->body_len == 0);
       FUZZ_CHECK(strlen(req->path) == req->path_len && strlen(req->query) == req->query_len);
       for (size_t h = 0; h < req->nheaders; h++) {
         size_t vl = 0;

@@ -5,6 +5,7 @@
 #include "common/hl_log.h"
 #include "loop/hl_log_uv.h"
 #include "api/hl_api.h"
+#include "api/hl_api_respond.h"
 #include "handlers/hl_dispatch.h"
 #include "model/hl_event.h"
 #include "obs/hl_metrics.h"
@@ -1000,9 +1001,14 @@ static apigw_ctx *answer_ctx(invocation *inv) {
 
 static void handle_apigw(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
-  hl_http_req *req = hl_apigw_request(ev, on_api_answer, answer_ctx(inv));
+  bool bad_body = false;
+  hl_http_req *req = hl_apigw_request(ev, on_api_answer, answer_ctx(inv), &bad_body);
   size_t limit = hl_api_body_limit(req->method, req->path, req->path_len, &L->api);
-  if (req->body_len > limit) {
+  if (bad_body) {
+    /* Not handed on as an empty body: the API would call it empty. */
+    hl_api_respond_error_at(req, 400, "invalid_body", "the event says isBase64Encoded but its body is not base64",
+                            "/body", "not valid base64 (RFC 4648)");
+  } else if (req->body_len > limit) {
     char msg[128];
     hl_http_too_large_message(limit, msg, sizeof msg);
     hl_http_respond_error(req, 413, "payload_too_large", msg);
@@ -1016,8 +1022,13 @@ static void handle_direct(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   bool ce = hl_json_str(hl_json_get(ev, "specversion")) != NULL;
   hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, answer_ctx(inv));
-  if (req->body_len > L->api.opt.max_body) hl_http_respond_error(req, 413, "payload_too_large", "the event is over the limit");
-  else hl_api_handle(req, &L->api);
+  if (req->body_len > L->api.opt.max_body) {
+    char msg[128];
+    hl_http_too_large_message(L->api.opt.max_body, msg, sizeof msg);
+    hl_http_respond_error(req, 413, "payload_too_large", msg);
+  } else {
+    hl_api_handle(req, &L->api);
+  }
 }
 
 static void on_next_due(uv_timer_t *t) { next_invocation(hl_container_of(t, lambda, next_timer)); }

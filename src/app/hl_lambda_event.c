@@ -113,7 +113,8 @@ static char *v1_query(const hl_json *ev) {
   return hl_buf_steal(&b, NULL);
 }
 
-hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data) {
+hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data, bool *bad_body) {
+  *bad_body = false;
   const hl_json *http = hl_json_pointer(ev, "/requestContext/http", 20);
   /* HTTP API (v2): requestContext.http.method, rawPath, rawQueryString;
    * REST API (v1): httpMethod, path, the query as parameters. */
@@ -132,8 +133,10 @@ hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *d
   size_t blen = 0;
   char *body = NULL;
   if (bj && bj->type == HL_JSON_STRING) {
-    if (hl_json_get(ev, "isBase64Encoded") && hl_json_get(ev, "isBase64Encoded")->type == HL_JSON_TRUE) body = b64(bj, &blen);
-    else { body = hl_strndup(bj->u.str, bj->len); blen = bj->len; }
+    if (hl_json_get(ev, "isBase64Encoded") && hl_json_get(ev, "isBase64Encoded")->type == HL_JSON_TRUE) {
+      body = b64(bj, &blen);
+      *bad_body = body == NULL;
+    } else { body = hl_strndup(bj->u.str, bj->len); blen = bj->len; }
   }
   hl_http_req *req = hl_http_req_detached(method ? method : "GET", path ? path : "/", query, hdrs, nh,
                                           body ? body : "", blen, cb, data);

@@ -63,9 +63,10 @@ void hl_msk_record_dispose(hl_msk_record *r);
 
 /* The request of an API Gateway HTTP API (v2) or REST API (v1) event, detached
  * (hl_http_req_detached: answered through cb). A missing method is GET, a
- * missing path "/"; a body that is not valid base64 while isBase64Encoded
- * says it is, is empty. */
-hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data);
+ * missing path "/". A body that is not valid base64 while isBase64Encoded
+ * says it is sets *bad_body (the request's body is then empty: the caller
+ * answers 400 at /body, never hands it on). */
+hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *data, bool *bad_body);
 
 /* A direct invocation (`aws lambda invoke` with an event as the payload):
  * POST /api/v1/events with body (the payload's exact bytes) as the

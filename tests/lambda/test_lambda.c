@@ -435,6 +435,39 @@ HL_TEST_T(rest_api_v1_proxy_events_reach_the_api, 120) {
   /* Anything else is still refused as an unsupported event. */
   r = emu_wait(emu_push("{\"hello\":1}", 0), 20000);
   HL_ASSERT(r && strcmp(r->kind, "error") == 0 && strstr(r->body, "Hookloop.UnsupportedEvent"));
+  /* A direct invocation over the body limit is told the limit. */
+  enum { BIG = (1 << 20) + 1024 };
+  hl_buf big = HL_BUF_INIT;
+  hl_buf_puts(&big, "{\"eventHeader\":{\"uuid\":\"e-direct-big\",\"eventType\":\"Payment\"},\"pad\":\"");
+  while (big.len < BIG) hl_buf_puts(&big, "pppppppppppppppp");
+  hl_buf_puts(&big, "\"}");
+  hl_buf_putc(&big, '\0');
+  r = emu_wait(emu_push(big.data, 0), 20000);
+  hl_buf_dispose(&big);
+  HL_ASSERT_EQ_INT(status_of(r), 413);
+  HL_ASSERT_MSG(strstr(r->body, "limit of 1048576 bytes"), "%s", r->body);
+  /* A base64 body (isBase64Encoded) is decoded; one that is not base64 is
+   * a 400 at /body, not an "empty body". */
+  hl_buf b64 = HL_BUF_INIT;
+  const char *schema = "{\"event_type\":\"Refund\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\"}}";
+  hl_base64_encode(&b64, (const uint8_t *)schema, strlen(schema));
+  hl_buf_putc(&b64, '\0');
+  const char *bodies[] = {b64.data, "not*base64!"};
+  for (int i = 0; i < 2; i++) {
+    e = apigw_v1("POST", "/admin/schemas", NULL, NULL, bodies[i]);
+    char *flag = strstr(e, "\"isBase64Encoded\":false");
+    HL_ASSERT(flag != NULL);
+    memcpy(flag, "\"isBase64Encoded\":true ", 23); /* the same length: a space before the brace */
+    r = emu_wait(emu_push(e, 0), 20000);
+    free(e);
+    if (i == 0) {
+      HL_ASSERT_EQ_INT(status_of(r), 201);
+    } else {
+      HL_ASSERT_EQ_INT(status_of(r), 400);
+      HL_ASSERT_MSG(strstr(r->body, "invalid_body") && strstr(r->body, "\\\"path\\\":\\\"/body\\\""), "%s", r->body);
+    }
+  }
+  hl_buf_dispose(&b64);
   stop_lambda();
   emu_stop();
 }
