@@ -364,19 +364,20 @@ static void start_intake(hl_api *a, hl_http_req *req, unsigned flags, hl_event_b
  * id the schema's x-id-pointer's or the Idempotency-Key / webhook-id
  * header's (hl_event_batch_start_raw). Answered as POST /api/v1/events. */
 static void raw_event(hl_api_idem *k, hl_api *a, hl_http_req *req, const char *event_type) {
-  char id[256];
-  const char *hid = NULL;
   size_t len = 0;
+  const char *name = "Idempotency-Key";
   const char *h = hl_http_req_header(req, "idempotency-key", &len);
-  if (!h) h = hl_http_req_header(req, "webhook-id", &len);
-  if (h && len < sizeof id) {
-    memcpy(id, h, len);
-    id[len] = '\0';
-    hid = id;
+  if (!h) {
+    name = "webhook-id";
+    h = hl_http_req_header(req, "webhook-id", &len);
   }
+  /* Whatever its length: one too long is refused as such, not as absent. */
+  char *hid = h ? hl_strndup(h, len) : NULL;
   intake *in = intake_new(a, req, k);
-  if (!in) return;
-  hl_event_batch_start_raw(a->opt.loop, a->reg, req->body, req->body_len, event_type, hid, on_event_checked, in);
+  if (in)
+    hl_event_batch_start_raw(a->opt.loop, a->reg, req->body, req->body_len, event_type, h ? name : NULL, hid,
+                             on_event_checked, in);
+  hl_free(hid);
 }
 
 /* The Idempotency-Key is bound to the body first (hl_api_idem.h), for raw

@@ -175,7 +175,7 @@ static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json 
 /* A raw provider payload: the id from the schema's x-id-pointer, else the
  * header's; the type from the path. */
 static void check_raw(const hl_registry *reg, const hl_json *v, const char *body, size_t len, const char *type,
-                      const char *header_id, hl_event_check *e) {
+                      const char *header_name, const char *header_id, hl_event_check *e) {
   *e = (hl_event_check){0};
   hl_buf_init(&e->details);
   e->body = body;
@@ -196,6 +196,12 @@ static void check_raw(const hl_registry *reg, const hl_json *v, const char *body
     return;
   } else if (header_id && hl_event_id_ok(header_id, strlen(header_id))) {
     e->id = hl_strdup(header_id);
+  } else if (header_id) {
+    /* Sent, but no event id: said so, not "no header was sent". */
+    hl_event_reject(e, 400, "invalid_event", header_name ? header_name : "",
+                    "the event id from the %s header: 1 to 200 printable ASCII characters without spaces",
+                    header_name ? header_name : "id");
+    return;
   } else {
     hl_event_reject(e, 400, "missing_event_id", ptr ? ptr : "",
                     "no event id: %s%s, and no Idempotency-Key or webhook-id header (1 to 200 printable ASCII "
@@ -359,7 +365,7 @@ static void batch_envelopes(hl_event_batch *b) {
   if (b->flags & HL_EVENT_RAW) {
     b->n = 1;
     b->events = hl_calloc(1, sizeof *b->events);
-    check_raw(b->reg, root, b->body, b->len, b->raw_type, b->raw_id, &b->events[0]);
+    check_raw(b->reg, root, b->body, b->len, b->raw_type, b->raw_id_header, b->raw_id, &b->events[0]);
   } else if (!(b->flags & HL_EVENT_BULK)) {
     b->n = 1;
     b->events = hl_calloc(1, sizeof *b->events);
@@ -420,10 +426,12 @@ void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *b
 }
 
 void hl_event_batch_start_raw(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
-                              const char *type, const char *header_id, hl_event_batch_cb cb, void *data) {
+                              const char *type, const char *header_name, const char *header_id,
+                              hl_event_batch_cb cb, void *data) {
   hl_event_batch *b = batch_new(loop, reg, body, len, HL_EVENT_RAW, cb, data);
   b->raw_type = hl_strdup(type);
   b->raw_id = header_id ? hl_strdup(header_id) : NULL;
+  b->raw_id_header = header_name ? hl_strdup(header_name) : NULL;
   batch_run(b);
 }
 
@@ -461,5 +469,6 @@ void hl_event_batch_free(hl_event_batch *b) {
   hl_json_doc_dispose(&b->doc);
   hl_free(b->raw_type);
   hl_free(b->raw_id);
+  hl_free(b->raw_id_header);
   hl_free(b);
 }

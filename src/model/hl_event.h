@@ -97,6 +97,7 @@ struct hl_event_batch {
   hl_event_batch_cb cb;
   void *data;
   char *raw_type, *raw_id; /* HL_EVENT_RAW: the path's event type, the header's id (or NULL) */
+  char *raw_id_header;     /* the name of the header raw_id came from */
 };
 
 /* Checks body (borrowed until cb runs). cb runs exactly once, on the loop,
@@ -106,12 +107,15 @@ void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *b
 /* A raw provider payload of event type `type` (the whole body is what the
  * schema and filters see, error paths start at ""). Its id is the value at
  * the latest ACTIVE schema's "x-id-pointer" (a string, or a number's text)
- * when the schema declares one and the body has it, else header_id (from
- * Idempotency-Key or webhook-id; may be NULL); with neither the event is
- * refused with 400 missing_event_id, never given a made-up id. type and
- * header_id are copied. Otherwise as hl_event_batch_start. */
+ * when the schema declares one and the body has it, else header_id, the
+ * value of the header header_name (Idempotency-Key or webhook-id; both
+ * NULL when none was sent); with neither the event is refused with 400
+ * missing_event_id, never given a made-up id, and a header_id that is no
+ * event id with 400 invalid_event at the header's name. type, header_name
+ * and header_id are copied. Otherwise as hl_event_batch_start. */
 void hl_event_batch_start_raw(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
-                              const char *type, const char *header_id, hl_event_batch_cb cb, void *data);
+                              const char *type, const char *header_name, const char *header_id,
+                              hl_event_batch_cb cb, void *data);
 /* Frees the batch and the results still in it. */
 void hl_event_batch_free(hl_event_batch *b);
 

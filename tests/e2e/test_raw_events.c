@@ -108,6 +108,17 @@ HL_TEST(a_raw_payload_without_an_id_is_refused_never_given_one) {
   HL_ASSERT_EQ_STR(err, "missing_event_id /transaction_id");
   HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":1}", NULL, err, sizeof err), 400);
   HL_ASSERT_EQ_STR(err, "missing_event_id ");
+  /* A webhook-id header that is no event id (a space; over 200 characters,
+   * or 256, which the API once dropped unread) is refused at the header,
+   * not reported as never sent. */
+  HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":1}", "webhook-id: has space", err, sizeof err), 400);
+  HL_ASSERT_EQ_STR(err, "invalid_event webhook-id");
+  char longid[320];
+  for (int n = 201; n <= 300; n += 99) {
+    snprintf(longid, sizeof longid, "webhook-id: %0*d", n, 7);
+    HL_ASSERT_EQ_INT(post_raw("refund", "{\"amount\":1}", longid, err, sizeof err), 400);
+    HL_ASSERT_EQ_STR(err, "invalid_event webhook-id");
+  }
   /* An id of the wrong kind at the pointer. */
   HL_ASSERT_EQ_INT(post_raw("payment.captured", "{\"transaction_id\":{\"a\":1},\"amount\":1}", NULL, err, sizeof err),
                    400);
