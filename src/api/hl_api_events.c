@@ -192,6 +192,12 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       hl_http_header h = {"retry-after", 11, "1", 1};
       static const char body[] = "{\"error\":\"queue_unavailable\",\"message\":\"Kafka did not acknowledge the event; send it again\",\"details\":[]}";
       hl_http_respond(c->req, 503, &h, 1, body, sizeof body - 1);
+    } else if (status == HL_EUNKNOWN) {
+      /* Sending an event again is always safe: no "read it back" here. */
+      hl_http_header h = {"retry-after", 11, "1", 1};
+      static const char body[] = "{\"error\":\"store_unavailable\",\"message\":\"the store's answer was lost: send "
+                                 "the event again (if it was taken, the answer is 200 duplicate)\",\"details\":[]}";
+      hl_http_respond(c->req, 503, &h, 1, body, sizeof body - 1);
     } else {
       hl_api_respond_store_error(c->req, status);
     }

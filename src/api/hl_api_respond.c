@@ -68,7 +68,11 @@ void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const cha
 
 void hl_api_respond_store_error(hl_http_req *req, int status) {
   char msg[256];
-  snprintf(msg, sizeof msg, "the store failed (%s); nothing was changed, try again", hl_strerror(status));
+  if (status == HL_EUNKNOWN)
+    snprintf(msg, sizeof msg,
+             "the store took the change but its answer was lost (%s): it may have been made; read it back "
+             "before sending it again", hl_strerror(status));
+  else snprintf(msg, sizeof msg, "the store failed (%s); nothing was changed, try again", hl_strerror(status));
   hl_http_header h = {"retry-after", 11, "1", 1};
   hl_buf b = HL_BUF_INIT;
   hl_json_error_body(&b, "store_unavailable", msg, NULL, 0);

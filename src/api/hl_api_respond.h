@@ -39,7 +39,8 @@ void hl_api_error_body_at(hl_buf *out, const char *code, const char *message, co
                           const char *detail);
 /* 400 invalid_request with the JSON pointer of the offending field. */
 void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const char *message);
-/* 503 store_unavailable with Retry-After: nothing was changed. */
+/* 503 store_unavailable with Retry-After: nothing was changed, or (status
+ * HL_EUNKNOWN) the change was sent and its outcome is unknown. */
 void hl_api_respond_store_error(hl_http_req *req, int status);
 /* Parses the request body, or answers 400 and returns false. */
 bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc);

@@ -33,6 +33,7 @@
   X(CRYPTO,    "cryptographic failure")                                   \
   X(UNSUPPORTED, "not supported")                                         \
   X(CONFLICT,  "differs from what is there")                              \
+  X(UNKNOWN,   "sent, but its outcome is unknown")                        \
   X(INTERNAL,  "internal error")
 
 typedef enum {

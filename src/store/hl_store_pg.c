@@ -334,12 +334,13 @@ static int sqlstate_status(const PGresult *res) {
 
 static void op_settle(pgop *op) {
   pg_store *s = op->s;
-  int error = -1, aborted = 0, lost = 0;
+  int error = -1, aborted = 0, lost = 0, sent_lost = 0;
   for (int i = 0; i < op->nq; i++) {
     switch (op->q[i].st) {
       case HL_PG_OK: break;
       case HL_PG_ERROR: if (error < 0) error = i; break;
       case HL_PG_ABORTED: aborted++; break;
+      case HL_PG_LOST: lost++; sent_lost++; break;
       default: lost++; break;
     }
   }
@@ -358,7 +359,9 @@ static void op_settle(pgop *op) {
       return;
     }
     hl_log_error("postgres unavailable", "\"error\":\"%s\"", hl_log_esc(op->err, (size_t)-1));
-    status = HL_ESTORE;
+    /* Sent and not answered, and not to be sent again: it may have
+     * committed, and whoever asked must not be told it did not. */
+    status = sent_lost ? HL_EUNKNOWN : HL_ESTORE;
   }
   op->done(op, status);
   s->inflight_ops--;
@@ -1858,7 +1861,7 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   snprintf(s->owner, sizeof s->owner, "%.60s/%d/%llx", host, (int)getpid(),
            (unsigned long long)(uv_hrtime() ^ (uint64_t)hl_wall_ms() << 20));
   hl_pg_opts po = {.conf = cfg->conf, .size = cfg->pool_size, .wait_ms = cfg->wait_ms,
-                   .on_notify = on_notify, .notify_data = s};
+                   .query_timeout_ms = cfg->query_timeout_ms, .on_notify = on_notify, .notify_data = s};
   if (hl_pg_pool_init(&s->pool, loop, &po) != 0) {
     snprintf(err, errlen, "the PostgreSQL settings are not usable");
     hl_free(s);

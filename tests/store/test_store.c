@@ -16,6 +16,7 @@
 #ifdef HL_TEST_PG
 #include "hl_pgsrv.h"
 #include "store/hl_store_pg.h"
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -80,6 +81,9 @@ static void on_ready(void *data, int status, const char *msg) {
   snprintf(r->msg, sizeof r->msg, "%s", msg);
 }
 
+/* open_pg's statements' answer timeout (0: the pool's 30 s). */
+static uint32_t pg_query_timeout_ms;
+
 /* A store on the test server; lease_ms 0: the default. Waits for its
  * migrations, so that it reads a backlog at once as the others do. */
 static hl_store *open_pg(uint32_t lease_ms, uint32_t wait_ms) {
@@ -96,7 +100,8 @@ static hl_store *open_pg(uint32_t lease_ms, uint32_t wait_ms) {
   hl_buf e = HL_BUF_INIT;
   HL_ASSERT(hl_pg_conf_load(&conf, url_lookup, (void *)hl_pgsrv_url(&srv, "?sslmode=disable"), &e) == 0);
   hl_buf_dispose(&e);
-  hl_store_pg_config cfg = {.conf = &conf, .lease_ms = lease_ms, .wait_ms = wait_ms};
+  hl_store_pg_config cfg = {.conf = &conf, .lease_ms = lease_ms, .wait_ms = wait_ms,
+                            .query_timeout_ms = pg_query_timeout_ms};
   hl_store *st = NULL;
   int rc = hl_store_pg_open(&loop, &cfg, &st, err, sizeof err);
   hl_pg_conf_dispose(&conf);
@@ -1496,6 +1501,49 @@ static void close_other(hl_store *st) {
   st->vt->close(st, on_closed, &closed);
   while (!closed && uv_run(&loop, UV_RUN_ONCE)) {}
   HL_ASSERT(closed);
+}
+
+/* Sends sig to the postmaster and its backends. */
+static void signal_server(int sig) {
+  HL_ASSERT(kill(srv.pid, sig) == 0);
+  DIR *d = opendir("/proc");
+  HL_ASSERT(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')'); /* the command may hold spaces */
+    int ppid = 0;
+    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == srv.pid) kill((pid_t)atoi(e->d_name), sig);
+  }
+  closedir(d);
+}
+
+/* A write that is not sent again when its answer is lost (an immutable
+ * record: a second INSERT could not tell "mine" from "there before"),
+ * sent to a server that then hangs: its outcome is unknown, and it says so
+ * (HL_EUNKNOWN: the API answers "it may have been made; read it back"),
+ * where it said "the store failed" and the API "nothing was changed". */
+HL_TEST(a_write_sent_and_never_answered_is_reported_unknown_not_failed) {
+  uv_loop_init(&loop);
+  if (!dir) dir = hl_tmpdir("store");
+  pg_query_timeout_ms = 700;
+  store = open_pg(0, 0);
+  pg_query_timeout_ms = 0;
+  signal_server(SIGSTOP);
+  hl_xform_rec x = {.transformation_id = (char *)"event_type:Unknown", .version = 1, .spec_json = (char *)"{}",
+                    .created_at = 1};
+  capture c = {0};
+  store->vt->xform_put(store, &x, cap_cb, &c);
+  run_until(&c);
+  signal_server(SIGCONT);
+  HL_ASSERT_MSG(c.status == HL_EUNKNOWN, "status %d (%s)", c.status, hl_strerror(c.status));
+  close_store();
 }
 
 /* Accepts <prefix>0..n-1 for sub, through the stores of sts in turn; all
