@@ -206,7 +206,20 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
     /* Compiled once per answer: the check that it is JSON, and the merge
      * every hit applies as it is (the cache keeps it beside the answer). */
     hl_transform_error terr = {0};
-    if (compile_merge(p, f->body.data ? f->body.data : "", f->body.len, &merge, &terr) != 0) {
+    hl_json_doc d;
+    hl_json_error jerr = {0};
+    hl_json_doc_init(&d);
+    /* I-JSON, as every body hookloop takes: an answer with a name twice
+     * would be merged into the event as it is, and the partner's parser
+     * could read another value than the one meant. */
+    int jrc = hl_json_parse_ex(&d, f->body.data ? f->body.data : "", f->body.len, HL_JSON_BORROW | HL_JSON_UNIQUE_NAMES,
+                               &jerr);
+    hl_json_doc_dispose(&d);
+    if (jrc != 0 && jerr.duplicate) {
+      rc = HL_EPARSE;
+      snprintf(why, sizeof why, "the answer names \"%.60s\" twice in %.80s", jerr.name,
+               jerr.pointer[0] ? jerr.pointer : "its top-level object");
+    } else if (jrc != 0 || compile_merge(p, f->body.data ? f->body.data : "", f->body.len, &merge, &terr) != 0) {
       rc = HL_EPARSE;
       snprintf(why, sizeof why, "the answer is not JSON");
     }

@@ -220,6 +220,24 @@ HL_TEST_T(deliver_unenriched_sends_the_accepted_bytes_when_the_service_fails, 12
   end(&s);
 }
 
+/* An answer that gives a name twice is refused like a failing one (the
+ * merge would put both into the event, and which one the partner's parser
+ * takes is its own choice): here deliver_unenriched, so the accepted bytes
+ * go out, and the failure names the member. */
+HL_TEST_T(an_answer_with_a_name_twice_is_refused, 120) {
+  info_server s;
+  const char *args[] = {"--answer", "{\"tier\":\"gold\",\"tier\":\"silver\"}", "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "twice", "PARTNER_INFO_ON_FAILURE=deliver_unenriched", secret, sizeof secret));
+  assert_unenriched(&s, "twice", "evt-twice-1", "3.30", secret);
+  HL_ASSERT(e2e_metric(&hk, "hookloop_partner_info_failures_total") >= 1);
+  char *log = hl_read_file(hk.log, NULL);
+  HL_ASSERT_MSG(log && strstr(log, "the answer names \\\"tier\\\" twice in its top-level object"), "%s",
+                log ? log : "");
+  free(log);
+  end(&s);
+}
+
 /* A hundred events of one partner while its answer is held back: one
  * request, and every one of them goes out enriched. */
 HL_TEST_T(concurrent_misses_of_one_partner_make_one_fetch, 120) {
