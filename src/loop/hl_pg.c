@@ -469,7 +469,10 @@ static void conn_ready(hl_pg_conn *c) {
   }
   PQsetErrorVerbosity(c->pg, PQERRORS_DEFAULT);
   uv_timer_stop(&c->timer);
-  c->attempt = 0;
+  /* The listener's attempt succeeds once it listens (now_listening): a
+   * server that takes connections and refuses LISTEN (a standby) is retried
+   * with a growing back-off, not in a loop. */
+  if (!c->listener) c->attempt = 0;
   c->broken = false;
   c->flushing = false;
   if (c->nprepared) memset(c->prepared, 0, (size_t)c->nprepared); /* a new session has none */
@@ -511,6 +514,7 @@ static void connect_step(hl_pg_conn *c) {
 static void conn_fail(hl_pg_conn *c, const char *msg) {
   hl_pg_pool *p = c->pool;
   bool was_ready = c->state == C_READY;
+  bool was_up = was_ready && (!c->listener || p->st.listening);
   hl_buf why = HL_BUF_INIT;
   if (was_ready) {
     hl_buf_puts(&why, "connection lost: ");
@@ -533,13 +537,10 @@ static void conn_fail(hl_pg_conn *c, const char *msg) {
   c->flushing = false;
   c->listens_out = 0;
   transition(c, C_DOWN);
-  if (was_ready) {
-    p->st.drops++;
-    c->attempt = 0;
-  } else {
-    p->st.connect_failures++;
-    c->attempt++;
-  }
+  if (was_ready) p->st.drops++;
+  else p->st.connect_failures++;
+  if (was_up) c->attempt = 0;
+  else c->attempt++;
   if (!p->closing) {
     uint32_t delay = hl_pg_backoff_ms(p->opt.backoff_base_ms, p->opt.backoff_cap_ms,
                                       c->attempt ? c->attempt - 1 : 0, hl_random_u32());
@@ -997,26 +998,51 @@ static void on_timer(uv_timer_t *t) {
 
 /* --- LISTEN ---------------------------------------------------------------- */
 
-static void listen_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
-  internal_q *iq = hl_container_of(q, internal_q, q);
-  hl_pg_conn *c = iq->c;
+/* Every LISTEN answered: notifications flow from now on, and the owner is
+ * told to look at everything (some may have been sent while nobody
+ * listened). The listener's connect attempt counts as a success only now. */
+static void now_listening(hl_pg_conn *c) {
   hl_pg_pool *p = c->pool;
-  if (res) PQclear(res);
-  bool current = iq->gen == c->gen && c->state == C_READY && !p->closing;
-  hl_free((char *)iq->q.sql);
-  hl_free(iq);
-  if (!current) return;
-  if (st != HL_PG_OK) {
-    hl_log_error("postgres LISTEN failed", "\"error\":\"%s\"", hl_log_esc(msg, (size_t)-1));
-    return;
-  }
-  if (c->listens_out > 0 && --c->listens_out == 0) {
-    p->st.listening = true;
-    if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
-  }
+  p->st.listening = true;
+  c->attempt = 0;
+  if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
 }
 
-static void listen_one(hl_pg_conn *c, const char *channel) {
+/* Takes an internal statement's answer; true when it is for the current
+ * session of c and the pool still runs (else it is dropped). */
+static bool internal_answer(hl_pg_query *q, PGresult *res, hl_pg_conn **out) {
+  internal_q *iq = hl_container_of(q, internal_q, q);
+  hl_pg_conn *c = iq->c;
+  if (res) PQclear(res);
+  bool current = iq->gen == c->gen && c->state == C_READY && !c->pool->closing;
+  hl_free((char *)iq->q.sql);
+  hl_free(iq);
+  *out = c;
+  return current;
+}
+
+/* A listener that does not listen is as good as a broken one: nothing would
+ * ever tell it again, so it reconnects (with the back-off) and LISTENs anew. */
+static void listener_fail(hl_pg_conn *c, const char *what, const char *msg) {
+  hl_buf m = HL_BUF_INIT;
+  hl_buf_printf(&m, "%s: %s", what, msg);
+  hl_log_error("postgres LISTEN failed", "\"conn\":%d,\"error\":\"%s\"", c->idx, hl_log_esc(m.data, (size_t)-1));
+  conn_fail(c, m.data);
+  hl_buf_dispose(&m);
+}
+
+static void listen_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  hl_pg_conn *c;
+  if (!internal_answer(q, res, &c)) return;
+  if (st != HL_PG_OK) {
+    listener_fail(c, "LISTEN", msg);
+    return;
+  }
+  if (c->listens_out > 0 && --c->listens_out == 0) now_listening(c);
+}
+
+/* Sends LISTEN channel on the listener. */
+static void listen_send(hl_pg_conn *c, const char *channel, hl_pg_done_cb done) {
   char *id = PQescapeIdentifier(c->pg, channel, strlen(channel));
   if (!id) {
     mark_broken(c);
@@ -1030,16 +1056,17 @@ static void listen_one(hl_pg_conn *c, const char *channel) {
   iq->c = c;
   iq->gen = c->gen;
   iq->q.sql = sql;
-  iq->q.done = listen_done;
+  iq->q.done = done;
   conn_send(c, &iq->q);
 }
+
+static void listen_one(hl_pg_conn *c, const char *channel) { listen_send(c, channel, listen_done); }
 
 static void listen_all(hl_pg_conn *c) {
   hl_pg_pool *p = c->pool;
   c->listens_out = p->nchannels;
   if (p->nchannels == 0) {
-    p->st.listening = true;
-    if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
+    now_listening(c);
     return;
   }
   for (int i = 0; i < p->nchannels; i++) listen_one(c, p->channels[i]);

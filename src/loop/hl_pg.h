@@ -43,6 +43,8 @@
  *
  * LISTEN/NOTIFY: with opts.on_notify set, one more connection (outside the
  * pool) LISTENs to the channels of hl_pg_listen and reports notifications.
+ * A LISTEN that fails fails that connection: it reconnects with the back-off
+ * (growing while LISTEN keeps failing, e.g. on a standby) and LISTENs again.
  *
  * Callbacks (done, on_notify, before_sync) run on the loop, never from inside a call of
  * this API, except that hl_pg_pool_close answers everything still pending.
