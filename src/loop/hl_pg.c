@@ -82,7 +82,8 @@ struct hl_pg_conn {
   int listens_out;     /* listener: LISTENs of this connection not answered yet */
 };
 
-/* An internal statement (LISTEN on the listening connection). */
+/* An internal statement of the listening connection: a LISTEN, or the probe
+ * (a LISTEN again). */
 typedef struct {
   hl_pg_query q;
   hl_pg_conn *c;
@@ -93,6 +94,7 @@ static void conn_start(hl_pg_conn *c);
 static void conn_fail(hl_pg_conn *c, const char *msg);
 static void conn_sync(hl_pg_conn *c);
 static void conn_flush(hl_pg_conn *c);
+static void listen_probe(hl_pg_conn *c);
 static void read_results(hl_pg_conn *c);
 static void schedule_turn_end(hl_pg_pool *p);
 static void drain_waiting(hl_pg_pool *p);
@@ -857,6 +859,7 @@ static void finish_batch(hl_pg_conn *c) {
   if (c->head == c->tail) c->head = c->tail = c->cursor = 0;
   p->st.in_flight -= (uint64_t)n;
   if (--c->syncs_out > 0) uv_timer_start(&c->timer, on_timer, p->opt.query_timeout_ms, 0);
+  else if (c->listener) uv_timer_start(&c->timer, on_timer, p->opt.listen_probe_ms, 0); /* the next probe */
   else uv_timer_stop(&c->timer);
   hl_buf m = HL_BUF_INIT;
   int k = 0;
@@ -987,6 +990,10 @@ static void on_timer(uv_timer_t *t) {
     conn_fail(c, msg);
     break;
   case C_READY:
+    if (c->listener && c->syncs_out == 0) { /* idle: time to probe */
+      listen_probe(c);
+      break;
+    }
     snprintf(msg, sizeof msg, "no answer from the server within %u ms", p->opt.query_timeout_ms);
     conn_fail(c, msg);
     break;
@@ -1041,7 +1048,15 @@ static void listen_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const ch
   if (c->listens_out > 0 && --c->listens_out == 0) now_listening(c);
 }
 
-/* Sends LISTEN channel on the listener. */
+static void probe_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  hl_pg_conn *c;
+  if (!internal_answer(q, res, &c)) return;
+  if (st != HL_PG_OK) listener_fail(c, "the listener's probe", msg);
+  /* Answered: finish_batch armed the next probe. */
+}
+
+/* Sends LISTEN channel on the listener (also the probe: LISTEN on a
+ * channel already listened to changes nothing on the server). */
 static void listen_send(hl_pg_conn *c, const char *channel, hl_pg_done_cb done) {
   char *id = PQescapeIdentifier(c->pg, channel, strlen(channel));
   if (!id) {
@@ -1072,6 +1087,18 @@ static void listen_all(hl_pg_conn *c) {
   for (int i = 0; i < p->nchannels; i++) listen_one(c, p->channels[i]);
 }
 
+/* The listener sends nothing of its own, so a server or path that died
+ * without a word (no FIN, no RST: a black hole, a hung backend) would go
+ * unnoticed for ever, and with it every notification. Every
+ * opts.listen_probe_ms of quiet it asks the server something; an answer
+ * that does not come within query_timeout_ms drops the connection
+ * (on_timer), which reconnects, LISTENs again and wakes the owner. */
+static void listen_probe(hl_pg_conn *c) {
+  hl_pg_pool *p = c->pool;
+  if (p->nchannels == 0 || c->broken) return; /* nothing to hear; a broken one fails at the turn's end */
+  listen_send(c, p->channels[0], probe_done);
+}
+
 /* --- the pool -------------------------------------------------------------- */
 
 int hl_pg_pool_init(hl_pg_pool *p, uv_loop_t *loop, const hl_pg_opts *o) {
@@ -1084,6 +1111,7 @@ int hl_pg_pool_init(hl_pg_pool *p, uv_loop_t *loop, const hl_pg_opts *o) {
   if (!p->opt.wait_ms) p->opt.wait_ms = 5000;
   if (!p->opt.connect_timeout_ms) p->opt.connect_timeout_ms = 10000;
   if (!p->opt.query_timeout_ms) p->opt.query_timeout_ms = 30000;
+  if (!p->opt.listen_probe_ms) p->opt.listen_probe_ms = 10000;
   if (!p->opt.backoff_base_ms) p->opt.backoff_base_ms = 100;
   if (!p->opt.backoff_cap_ms) p->opt.backoff_cap_ms = 10000;
   if (p->opt.backoff_cap_ms < p->opt.backoff_base_ms) p->opt.backoff_cap_ms = p->opt.backoff_base_ms;

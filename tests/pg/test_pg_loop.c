@@ -7,6 +7,7 @@
 #include "common/hl_common.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +602,49 @@ HL_TEST(a_listen_that_fails_is_tried_again_until_it_holds) {
   HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "NOTIFY hl_wake, 'promoted'", NULL, 0), 0);
   HL_ASSERT(pg_run_until(uv_default_loop(), payloads_at_least, &one, 20000));
   HL_ASSERT_EQ_STR(payloads[0], "promoted");
+  finish();
+}
+
+/* A listener whose backend hangs (SIGSTOP: the socket stays open and the
+ * kernel still acknowledges, as a black-holed path or a stuck server would
+ * look) is found by its probe: no answer within query_timeout_ms drops it,
+ * it reconnects, LISTENs again, wakes the owner and hears. It was never
+ * checked: it waited for ever and this process heard nothing again. */
+HL_TEST(a_listener_whose_server_stops_answering_is_replaced) {
+  open_pool((hl_pg_opts){.size = 1, .backoff_base_ms = 50, .query_timeout_ms = 1000, .listen_probe_ms = 200,
+                         .on_notify = on_notify});
+  HL_ASSERT_EQ_INT(hl_pg_listen(&pool, "hl_wake"), 0);
+  hl_pg_pool_start(&pool);
+  int one = 1, two = 2;
+  HL_ASSERT(pg_run_until(uv_default_loop(), reports_at_least, &one, 20000));
+  /* Healthy: the probes are answered and change nothing. */
+  pg_run_for(uv_default_loop(), 1000);
+  HL_ASSERT_EQ_INT(pool.st.drops, 0);
+  HL_ASSERT_EQ_INT(listening_reports, 1);
+  HL_ASSERT(pool.st.listening);
+  char pid[16] = "";
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv,
+                                 "SELECT pid::text FROM pg_stat_activity WHERE usename = '" HL_PGSRV_USER "' "
+                                 "AND query LIKE 'LISTEN%'",
+                                 pid, sizeof pid),
+                   0);
+  HL_ASSERT_MSG(atoi(pid) > 0, "no listener backend found");
+  HL_ASSERT_EQ_INT(kill((pid_t)atoi(pid), SIGSTOP), 0);
+  uv_update_time(uv_default_loop());
+  uint64_t t0 = uv_now(uv_default_loop());
+  bool back = pg_run_until(uv_default_loop(), reports_at_least, &two, 20000);
+  uint64_t took = uv_now(uv_default_loop()) - t0;
+  kill((pid_t)atoi(pid), SIGCONT);
+  HL_ASSERT_MSG(back, "the hung listener was not replaced (drops %d, last error: %s)", (int)pool.st.drops,
+                hl_pg_pool_last_error(&pool));
+  printf("  listener replaced after %llu ms\n", (unsigned long long)took);
+  HL_ASSERT_EQ_INT(pool.st.drops, 1);
+  HL_ASSERT_MSG(strstr(hl_pg_pool_last_error(&pool), "no answer from the server within 1000 ms"), "%s",
+                hl_pg_pool_last_error(&pool));
+  HL_ASSERT(pool.st.listening);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "NOTIFY hl_wake, 'heard'", NULL, 0), 0);
+  HL_ASSERT(pg_run_until(uv_default_loop(), payloads_at_least, &one, 20000));
+  HL_ASSERT_EQ_STR(payloads[0], "heard");
   finish();
 }
 
