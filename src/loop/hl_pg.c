@@ -82,7 +82,8 @@ struct hl_pg_conn {
   int listens_out;     /* listener: LISTENs of this connection not answered yet */
 };
 
-/* An internal statement (LISTEN on the listening connection). */
+/* An internal statement of the listening connection: a LISTEN, or the probe
+ * (a LISTEN again). */
 typedef struct {
   hl_pg_query q;
   hl_pg_conn *c;
@@ -93,6 +94,7 @@ static void conn_start(hl_pg_conn *c);
 static void conn_fail(hl_pg_conn *c, const char *msg);
 static void conn_sync(hl_pg_conn *c);
 static void conn_flush(hl_pg_conn *c);
+static void listen_probe(hl_pg_conn *c);
 static void read_results(hl_pg_conn *c);
 static void schedule_turn_end(hl_pg_pool *p);
 static void drain_waiting(hl_pg_pool *p);
@@ -469,7 +471,10 @@ static void conn_ready(hl_pg_conn *c) {
   }
   PQsetErrorVerbosity(c->pg, PQERRORS_DEFAULT);
   uv_timer_stop(&c->timer);
-  c->attempt = 0;
+  /* The listener's attempt succeeds once it listens (now_listening): a
+   * server that takes connections and refuses LISTEN (a standby) is retried
+   * with a growing back-off, not in a loop. */
+  if (!c->listener) c->attempt = 0;
   c->broken = false;
   c->flushing = false;
   if (c->nprepared) memset(c->prepared, 0, (size_t)c->nprepared); /* a new session has none */
@@ -511,6 +516,7 @@ static void connect_step(hl_pg_conn *c) {
 static void conn_fail(hl_pg_conn *c, const char *msg) {
   hl_pg_pool *p = c->pool;
   bool was_ready = c->state == C_READY;
+  bool was_up = was_ready && (!c->listener || p->st.listening);
   hl_buf why = HL_BUF_INIT;
   if (was_ready) {
     hl_buf_puts(&why, "connection lost: ");
@@ -533,13 +539,10 @@ static void conn_fail(hl_pg_conn *c, const char *msg) {
   c->flushing = false;
   c->listens_out = 0;
   transition(c, C_DOWN);
-  if (was_ready) {
-    p->st.drops++;
-    c->attempt = 0;
-  } else {
-    p->st.connect_failures++;
-    c->attempt++;
-  }
+  if (was_ready) p->st.drops++;
+  else p->st.connect_failures++;
+  if (was_up) c->attempt = 0;
+  else c->attempt++;
   if (!p->closing) {
     uint32_t delay = hl_pg_backoff_ms(p->opt.backoff_base_ms, p->opt.backoff_cap_ms,
                                       c->attempt ? c->attempt - 1 : 0, hl_random_u32());
@@ -856,6 +859,7 @@ static void finish_batch(hl_pg_conn *c) {
   if (c->head == c->tail) c->head = c->tail = c->cursor = 0;
   p->st.in_flight -= (uint64_t)n;
   if (--c->syncs_out > 0) uv_timer_start(&c->timer, on_timer, p->opt.query_timeout_ms, 0);
+  else if (c->listener) uv_timer_start(&c->timer, on_timer, p->opt.listen_probe_ms, 0); /* the next probe */
   else uv_timer_stop(&c->timer);
   hl_buf m = HL_BUF_INIT;
   int k = 0;
@@ -986,6 +990,10 @@ static void on_timer(uv_timer_t *t) {
     conn_fail(c, msg);
     break;
   case C_READY:
+    if (c->listener && c->syncs_out == 0) { /* idle: time to probe */
+      listen_probe(c);
+      break;
+    }
     snprintf(msg, sizeof msg, "no answer from the server within %u ms", p->opt.query_timeout_ms);
     conn_fail(c, msg);
     break;
@@ -997,26 +1005,59 @@ static void on_timer(uv_timer_t *t) {
 
 /* --- LISTEN ---------------------------------------------------------------- */
 
-static void listen_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
-  internal_q *iq = hl_container_of(q, internal_q, q);
-  hl_pg_conn *c = iq->c;
+/* Every LISTEN answered: notifications flow from now on, and the owner is
+ * told to look at everything (some may have been sent while nobody
+ * listened). The listener's connect attempt counts as a success only now. */
+static void now_listening(hl_pg_conn *c) {
   hl_pg_pool *p = c->pool;
-  if (res) PQclear(res);
-  bool current = iq->gen == c->gen && c->state == C_READY && !p->closing;
-  hl_free((char *)iq->q.sql);
-  hl_free(iq);
-  if (!current) return;
-  if (st != HL_PG_OK) {
-    hl_log_error("postgres LISTEN failed", "\"error\":\"%s\"", hl_log_esc(msg, (size_t)-1));
-    return;
-  }
-  if (c->listens_out > 0 && --c->listens_out == 0) {
-    p->st.listening = true;
-    if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
-  }
+  p->st.listening = true;
+  c->attempt = 0;
+  if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
 }
 
-static void listen_one(hl_pg_conn *c, const char *channel) {
+/* Takes an internal statement's answer; true when it is for the current
+ * session of c and the pool still runs (else it is dropped). */
+static bool internal_answer(hl_pg_query *q, PGresult *res, hl_pg_conn **out) {
+  internal_q *iq = hl_container_of(q, internal_q, q);
+  hl_pg_conn *c = iq->c;
+  if (res) PQclear(res);
+  bool current = iq->gen == c->gen && c->state == C_READY && !c->pool->closing;
+  hl_free((char *)iq->q.sql);
+  hl_free(iq);
+  *out = c;
+  return current;
+}
+
+/* A listener that does not listen is as good as a broken one: nothing would
+ * ever tell it again, so it reconnects (with the back-off) and LISTENs anew. */
+static void listener_fail(hl_pg_conn *c, const char *what, const char *msg) {
+  hl_buf m = HL_BUF_INIT;
+  hl_buf_printf(&m, "%s: %s", what, msg);
+  hl_log_error("postgres LISTEN failed", "\"conn\":%d,\"error\":\"%s\"", c->idx, hl_log_esc(m.data, (size_t)-1));
+  conn_fail(c, m.data);
+  hl_buf_dispose(&m);
+}
+
+static void listen_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  hl_pg_conn *c;
+  if (!internal_answer(q, res, &c)) return;
+  if (st != HL_PG_OK) {
+    listener_fail(c, "LISTEN", msg);
+    return;
+  }
+  if (c->listens_out > 0 && --c->listens_out == 0) now_listening(c);
+}
+
+static void probe_done(hl_pg_query *q, hl_pg_status st, PGresult *res, const char *msg) {
+  hl_pg_conn *c;
+  if (!internal_answer(q, res, &c)) return;
+  if (st != HL_PG_OK) listener_fail(c, "the listener's probe", msg);
+  /* Answered: finish_batch armed the next probe. */
+}
+
+/* Sends LISTEN channel on the listener (also the probe: LISTEN on a
+ * channel already listened to changes nothing on the server). */
+static void listen_send(hl_pg_conn *c, const char *channel, hl_pg_done_cb done) {
   char *id = PQescapeIdentifier(c->pg, channel, strlen(channel));
   if (!id) {
     mark_broken(c);
@@ -1030,19 +1071,32 @@ static void listen_one(hl_pg_conn *c, const char *channel) {
   iq->c = c;
   iq->gen = c->gen;
   iq->q.sql = sql;
-  iq->q.done = listen_done;
+  iq->q.done = done;
   conn_send(c, &iq->q);
 }
+
+static void listen_one(hl_pg_conn *c, const char *channel) { listen_send(c, channel, listen_done); }
 
 static void listen_all(hl_pg_conn *c) {
   hl_pg_pool *p = c->pool;
   c->listens_out = p->nchannels;
   if (p->nchannels == 0) {
-    p->st.listening = true;
-    if (p->opt.on_notify) p->opt.on_notify(p->opt.notify_data, NULL, NULL, 0);
+    now_listening(c);
     return;
   }
   for (int i = 0; i < p->nchannels; i++) listen_one(c, p->channels[i]);
+}
+
+/* The listener sends nothing of its own, so a server or path that died
+ * without a word (no FIN, no RST: a black hole, a hung backend) would go
+ * unnoticed for ever, and with it every notification. Every
+ * opts.listen_probe_ms of quiet it asks the server something; an answer
+ * that does not come within query_timeout_ms drops the connection
+ * (on_timer), which reconnects, LISTENs again and wakes the owner. */
+static void listen_probe(hl_pg_conn *c) {
+  hl_pg_pool *p = c->pool;
+  if (p->nchannels == 0 || c->broken) return; /* nothing to hear; a broken one fails at the turn's end */
+  listen_send(c, p->channels[0], probe_done);
 }
 
 /* --- the pool -------------------------------------------------------------- */
@@ -1057,6 +1111,7 @@ int hl_pg_pool_init(hl_pg_pool *p, uv_loop_t *loop, const hl_pg_opts *o) {
   if (!p->opt.wait_ms) p->opt.wait_ms = 5000;
   if (!p->opt.connect_timeout_ms) p->opt.connect_timeout_ms = 10000;
   if (!p->opt.query_timeout_ms) p->opt.query_timeout_ms = 30000;
+  if (!p->opt.listen_probe_ms) p->opt.listen_probe_ms = 10000;
   if (!p->opt.backoff_base_ms) p->opt.backoff_base_ms = 100;
   if (!p->opt.backoff_cap_ms) p->opt.backoff_cap_ms = 10000;
   if (p->opt.backoff_cap_ms < p->opt.backoff_base_ms) p->opt.backoff_cap_ms = p->opt.backoff_base_ms;

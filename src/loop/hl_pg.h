@@ -43,6 +43,12 @@
  *
  * LISTEN/NOTIFY: with opts.on_notify set, one more connection (outside the
  * pool) LISTENs to the channels of hl_pg_listen and reports notifications.
+ * A LISTEN that fails fails that connection: it reconnects with the back-off
+ * (growing while LISTEN keeps failing, e.g. on a standby) and LISTENs again.
+ * After opts.listen_probe_ms of quiet it probes the server (LISTEN on its
+ * first channel again, which changes nothing) and drops the connection when
+ * the answer does not come within query_timeout_ms: a listener cut off
+ * without a FIN or RST is found within the sum of the two.
  *
  * Callbacks (done, on_notify, before_sync) run on the loop, never from inside a call of
  * this API, except that hl_pg_pool_close answers everything still pending.
@@ -109,6 +115,7 @@ typedef struct {
   uint32_t wait_ms;            /* how long a statement waits for a connection (default 5000) */
   uint32_t connect_timeout_ms; /* one attempt, DNS to ready (default 10000) */
   uint32_t query_timeout_ms;   /* a batch's answer (default 30000) */
+  uint32_t listen_probe_ms;    /* the listener's quiet before it probes the server (default 10000) */
   uint32_t backoff_base_ms;    /* first reconnect delay (default 100) */
   uint32_t backoff_cap_ms;     /* longest reconnect delay (default 10000) */
   uint32_t max_batch;          /* statements per Sync (default 1024) */

@@ -923,10 +923,12 @@ static void prepare_all(pg_store *s) {
   SET(Q_HEARTBEAT, "UPDATE %s SET lease_until=" SRV_NOW "+$2 WHERE owner=$1 AND "
       "event_id||chr(31)||subscription_id=ANY($3::text[])", t->delivery_table);
   /* Leases that ended: their process is gone (or cut off for longer than
-   * a lease). The rows go back to the queue and every instance hears. */
+   * a lease). The rows go back to the queue and every instance hears; the
+   * subscriptions come back too, so that this process wakes itself even
+   * when it does not hear its own NOTIFY (its listener down or reconnecting). */
   SET(Q_SWEEP,
       "WITH r AS (UPDATE %s SET owner=NULL,lease_until=0 WHERE owner IS NOT NULL AND lease_until<" SRV_NOW " "
-      "RETURNING subscription_id) SELECT pg_notify($1,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y",
+      "RETURNING subscription_id) SELECT x,pg_notify($1,x) FROM (SELECT DISTINCT subscription_id AS x FROM r) y",
       t->delivery_table);
   SET(Q_RELEASE_MINE,
       "WITH r AS (UPDATE %s SET owner=NULL,lease_until=0 WHERE owner=$1 RETURNING subscription_id) "
@@ -1085,9 +1087,21 @@ static void start_migrations(pg_store *s) {
 
 /* --- background: heartbeat, sweep, backlog ------------------------------------ */
 
+/* The sweep (statement op->aux) gave rows back: wake their subscriptions
+ * here as well as through the NOTIFY, which only a listening process hears
+ * (a duplicate wake when it does is harmless). */
 static void done_heartbeat(pgop *op, int status) {
-  (void)status;
-  op->s->heartbeat_out = false;
+  pg_store *s = op->s;
+  s->heartbeat_out = false;
+  if (status != 0 || s->closing || !s->on_work) return;
+  const PGresult *r = op->q[op->aux].res;
+  for (int k = 0; k < PQntuples(r); k++) {
+    char *sub = gstr(r, k, 0);
+    if (!sub) continue;
+    s->on_work(s->work_data, sub);
+    hl_free(sub);
+    if (s->closing) return; /* on_work may close the store */
+  }
 }
 
 static void done_backlog(pgop *op, int status) {
@@ -1131,6 +1145,7 @@ static void on_tick(uv_timer_t *t) {
     }
     i = op_stmt(op, Q_SWEEP);
     op_str(op, i, s->channel);
+    op->aux = i;
     op_submit(op);
   }
 }

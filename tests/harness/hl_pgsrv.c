@@ -140,7 +140,7 @@ static int wait_ready(pid_t pid, const char *sock, int port, int timeout_ms) {
 }
 
 static pid_t spawn_postgres(uid_t uid, gid_t gid, const char *data, const char *sock, int port, bool tcp,
-                            bool ssl, bool durable, const char *log) {
+                            bool ssl, bool durable, bool replica, const char *log) {
   char portarg[32], sockarg[400], listen[64];
   snprintf(portarg, sizeof portarg, "port=%d", port);
   snprintf(sockarg, sizeof sockarg, "unix_socket_directories=%s", sock);
@@ -155,7 +155,7 @@ static pid_t spawn_postgres(uid_t uid, gid_t gid, const char *data, const char *
   const char *settings[] = {listen, portarg, sockarg, durable ? "fsync=on" : "fsync=off",
                             durable ? "full_page_writes=on" : "full_page_writes=off",
                             "max_connections=40", "shared_buffers=16MB", "max_wal_senders=0",
-                            "wal_level=minimal", "log_min_messages=warning", "log_line_prefix=%m [%p] ",
+                            replica ? "wal_level=replica" : "wal_level=minimal", "log_min_messages=warning", "log_line_prefix=%m [%p] ",
                             ssl ? "ssl=on" : "ssl=off", "ssl_cert_file=server.crt", "ssl_key_file=server.key"};
   for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
     argv[k++] = "-c";
@@ -243,7 +243,7 @@ static int ensure_template(uid_t uid, gid_t gid, char *tpl, size_t n) {
     goto out;
   }
   int port = pick_port();
-  pid_t pid = spawn_postgres(uid, gid, data, scratch, port, false, false, false, log);
+  pid_t pid = spawn_postgres(uid, gid, data, scratch, port, false, false, false, false, log);
   if (pid <= 0 || wait_ready(pid, scratch, port, 60000) != 0) {
     fprintf(stderr, "hl_pgsrv: the template server did not start\n");
     print_log(log);
@@ -317,7 +317,7 @@ static void watchdog_main(int rfd, const char *root, const char *data) {
 static int start_server(hl_pgsrv *s) {
   for (int tries = 0; tries < 3; tries++) {
     if (tries) s->port = pick_port(); /* the port was taken meanwhile */
-    s->pid = spawn_postgres(s->uid, s->gid, s->data, s->sock, s->port, true, s->ssl, s->durable, s->log);
+    s->pid = spawn_postgres(s->uid, s->gid, s->data, s->sock, s->port, true, s->ssl, s->durable, s->replica, s->log);
     if (s->pid <= 0) return -1;
     int r = wait_ready(s->pid, s->sock, s->port, 60000);
     if (r == 0) return 0;
@@ -369,6 +369,7 @@ int hl_pgsrv_start(hl_pgsrv *s, const hl_pgsrv_opts *o) {
                  s->uid, s->gid, 0600) != 0)
     goto fail;
   s->durable = o && o->durable;
+  s->replica = o && o->replica;
   if (o && o->ssl_cert_file) {
     s->ssl = 1;
     snprintf(path, sizeof path, "%s/server.crt", s->data);
@@ -405,6 +406,18 @@ int hl_pgsrv_resume(hl_pgsrv *s) {
 
 int hl_pgsrv_restart(hl_pgsrv *s) {
   if (hl_pgsrv_stop(s) != 0) return -1;
+  return hl_pgsrv_resume(s);
+}
+
+int hl_pgsrv_restart_standby(hl_pgsrv *s) {
+  if (!s->replica) {
+    fprintf(stderr, "hl_pgsrv: a standby needs a server started with .replica\n");
+    return -1;
+  }
+  if (hl_pgsrv_stop(s) != 0) return -1;
+  char path[400];
+  snprintf(path, sizeof path, "%s/standby.signal", s->data);
+  if (write_file(path, "", s->uid, s->gid, 0600) != 0) return -1;
   return hl_pgsrv_resume(s);
 }
 

@@ -33,6 +33,7 @@ typedef struct {
   const char *ssl_cert_file; /* PEM server certificate: ssl=on when set (copied into the cluster) */
   const char *ssl_key_file;  /* its key */
   int durable;               /* fsync and full_page_writes on (benchmarks); off by default */
+  int replica;               /* wal_level=replica (minimal by default): hl_pgsrv_restart_standby needs it */
 } hl_pgsrv_opts;
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
   gid_t gid;
   int ssl;
   int durable;
+  int replica;
 } hl_pgsrv;
 
 /* Makes the cluster and starts it; 0, or -1 with the reason on stderr. */
@@ -58,6 +60,10 @@ int hl_pgsrv_stop(hl_pgsrv *s);
 int hl_pgsrv_resume(hl_pgsrv *s);
 /* Stops (fast) and starts again, like `pg_ctl restart -m fast`. */
 int hl_pgsrv_restart(hl_pgsrv *s);
+/* Stops (fast) and starts again as a hot standby with nothing to follow: it
+ * takes read-only connections and stays in recovery (LISTEN, for one, fails
+ * there) until promoted (SELECT pg_promote() through hl_pgsrv_exec). */
+int hl_pgsrv_restart_standby(hl_pgsrv *s);
 /* Stops it and removes the directory. */
 void hl_pgsrv_destroy(hl_pgsrv *s);
 

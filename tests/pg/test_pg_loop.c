@@ -7,6 +7,7 @@
 #include "common/hl_common.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,9 @@ static void start_pool(hl_pg_opts *o) {
   hl_pg_pool_start(&pool);
 }
 
-/* A fresh server, and a pool on it set up through the Aurora variables;
- * not started (prepared statements and channels are registered first). */
-static void open_pool(hl_pg_opts o) {
-  start_server(NULL);
+/* A pool on srv set up through the Aurora variables; not started
+ * (prepared statements and channels are registered first). */
+static void open_pool_on_server(hl_pg_opts o) {
   pg_env e = {0};
   pg_env_aurora(&e, &srv);
   load_conf(&e);
@@ -51,6 +51,12 @@ static void open_pool(hl_pg_opts o) {
   if (!o.wait_ms) o.wait_ms = TEST_WAIT_MS;
   HL_ASSERT_EQ_INT(hl_pg_pool_init(&pool, uv_default_loop(), &o), 0);
   hl_pg_conf_dispose(&conf);
+}
+
+/* The same on a fresh server. */
+static void open_pool(hl_pg_opts o) {
+  start_server(NULL);
+  open_pool_on_server(o);
 }
 
 static void start_on_server(hl_pg_opts o) {
@@ -556,6 +562,89 @@ HL_TEST(notifications_wake_the_listener_also_after_it_reconnects) {
   pg_run_for(uv_default_loop(), 100);
   HL_ASSERT_EQ_INT(npayloads, 2); /* each once */
   HL_ASSERT_EQ_INT(pool.st.drops, 1);
+  finish();
+}
+
+static bool drops_at_least(void *data) { return pool.st.drops >= (uint64_t)*(int *)data; }
+
+/* A listener on a server where LISTEN fails (a standby, as a failover may
+ * leave behind): the failure drops the connection, which comes back after a
+ * back-off that grows while LISTEN keeps failing, and LISTENs again; once
+ * the server is promoted the listener listens, says so and hears. A failed
+ * LISTEN was logged and left alone: no notification ever came again. */
+HL_TEST(a_listen_that_fails_is_tried_again_until_it_holds) {
+  start_server(&(hl_pgsrv_opts){.replica = 1});
+  HL_ASSERT_EQ_INT(hl_pgsrv_restart_standby(&srv), 0);
+  char out[16];
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "SELECT pg_is_in_recovery()::text", out, sizeof out), 0);
+  HL_ASSERT_EQ_STR(out, "true");
+  open_pool_on_server((hl_pg_opts){.size = 1, .backoff_base_ms = 50, .backoff_cap_ms = 1000, .on_notify = on_notify});
+  HL_ASSERT_EQ_INT(hl_pg_listen(&pool, "hl_wake"), 0);
+  hl_pg_pool_start(&pool);
+  int three = 3, one = 1;
+  HL_ASSERT_MSG(pg_run_until(uv_default_loop(), drops_at_least, &three, 20000),
+                "LISTEN was not tried again: %d drops, last error: %s", (int)pool.st.drops,
+                hl_pg_pool_last_error(&pool));
+  HL_ASSERT_MSG(strstr(hl_pg_pool_last_error(&pool), "cannot execute LISTEN during recovery"), "%s",
+                hl_pg_pool_last_error(&pool));
+  HL_ASSERT(!pool.st.listening);
+  HL_ASSERT_EQ_INT(listening_reports, 0);
+  /* The back-off grew (to its 1 s cap): a few tries in 3 s, not one every
+   * 50 ms. */
+  uint64_t before = pool.st.drops;
+  pg_run_for(uv_default_loop(), 3000);
+  HL_ASSERT_MSG(pool.st.drops - before <= 15, "%d tries in 3 s", (int)(pool.st.drops - before));
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "SELECT pg_promote()::text", out, sizeof out), 0);
+  HL_ASSERT_EQ_STR(out, "true");
+  HL_ASSERT_MSG(pg_run_until(uv_default_loop(), reports_at_least, &one, 20000), "not listening after the promotion: %s",
+                hl_pg_pool_last_error(&pool));
+  HL_ASSERT(pool.st.listening);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "NOTIFY hl_wake, 'promoted'", NULL, 0), 0);
+  HL_ASSERT(pg_run_until(uv_default_loop(), payloads_at_least, &one, 20000));
+  HL_ASSERT_EQ_STR(payloads[0], "promoted");
+  finish();
+}
+
+/* A listener whose backend hangs (SIGSTOP: the socket stays open and the
+ * kernel still acknowledges, as a black-holed path or a stuck server would
+ * look) is found by its probe: no answer within query_timeout_ms drops it,
+ * it reconnects, LISTENs again, wakes the owner and hears. It was never
+ * checked: it waited for ever and this process heard nothing again. */
+HL_TEST(a_listener_whose_server_stops_answering_is_replaced) {
+  open_pool((hl_pg_opts){.size = 1, .backoff_base_ms = 50, .query_timeout_ms = 1000, .listen_probe_ms = 200,
+                         .on_notify = on_notify});
+  HL_ASSERT_EQ_INT(hl_pg_listen(&pool, "hl_wake"), 0);
+  hl_pg_pool_start(&pool);
+  int one = 1, two = 2;
+  HL_ASSERT(pg_run_until(uv_default_loop(), reports_at_least, &one, 20000));
+  /* Healthy: the probes are answered and change nothing. */
+  pg_run_for(uv_default_loop(), 1000);
+  HL_ASSERT_EQ_INT(pool.st.drops, 0);
+  HL_ASSERT_EQ_INT(listening_reports, 1);
+  HL_ASSERT(pool.st.listening);
+  char pid[16] = "";
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv,
+                                 "SELECT pid::text FROM pg_stat_activity WHERE usename = '" HL_PGSRV_USER "' "
+                                 "AND query LIKE 'LISTEN%'",
+                                 pid, sizeof pid),
+                   0);
+  HL_ASSERT_MSG(atoi(pid) > 0, "no listener backend found");
+  HL_ASSERT_EQ_INT(kill((pid_t)atoi(pid), SIGSTOP), 0);
+  uv_update_time(uv_default_loop());
+  uint64_t t0 = uv_now(uv_default_loop());
+  bool back = pg_run_until(uv_default_loop(), reports_at_least, &two, 20000);
+  uint64_t took = uv_now(uv_default_loop()) - t0;
+  kill((pid_t)atoi(pid), SIGCONT);
+  HL_ASSERT_MSG(back, "the hung listener was not replaced (drops %d, last error: %s)", (int)pool.st.drops,
+                hl_pg_pool_last_error(&pool));
+  printf("  listener replaced after %llu ms\n", (unsigned long long)took);
+  HL_ASSERT_EQ_INT(pool.st.drops, 1);
+  HL_ASSERT_MSG(strstr(hl_pg_pool_last_error(&pool), "no answer from the server within 1000 ms"), "%s",
+                hl_pg_pool_last_error(&pool));
+  HL_ASSERT(pool.st.listening);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "NOTIFY hl_wake, 'heard'", NULL, 0), 0);
+  HL_ASSERT(pg_run_until(uv_default_loop(), payloads_at_least, &one, 20000));
+  HL_ASSERT_EQ_STR(payloads[0], "heard");
   finish();
 }
 

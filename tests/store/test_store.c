@@ -1749,6 +1749,45 @@ HL_TEST_T(a_row_marked_ours_but_not_held_goes_back_after_its_lease, 120) {
   hl_rmtree(dir);
 }
 
+/* A row whose lease ran out, swept back while this process hears no
+ * notification (its listener's backend hangs): the sweep wakes the
+ * subscription here too, so the row is claimed without waiting for the
+ * listener to come back. The sweep only announced it through NOTIFY, and
+ * the row waited for some other wake of its subscription. */
+HL_TEST_T(a_swept_row_wakes_this_process_also_when_it_hears_no_notification, 120) {
+  uv_loop_init(&loop);
+  if (!dir) dir = hl_tmpdir("store");
+  store = open_pg(1500, 0);
+  work_rec w = {0};
+  hl_store_pg_on_work(store, on_work, &w);
+  accept_n(&store, 1, "evt-s", 1, "sub_s");
+  /* The accept's own NOTIFY is heard first, so none is left on the way. */
+  HL_ASSERT_MSG(run_until_work(&w, "sub_s", 10000), "the accept was not heard; last: %s", w.last);
+  char pid[16];
+  pg_text("SELECT pid::text FROM pg_stat_activity WHERE usename='" HL_PGSRV_USER "' AND query LIKE 'LISTEN%'", NULL,
+          0, pid, sizeof pid);
+  HL_ASSERT_MSG(atoi(pid) > 0, "no listener backend found");
+  HL_ASSERT_EQ_INT(kill((pid_t)atoi(pid), SIGSTOP), 0);
+  memset(&w, 0, sizeof w);
+  /* What a process that died holding the row leaves: another owner, a
+   * lease about to end. */
+  char out[64];
+  pg_text("UPDATE event_delivery_status SET owner='gone/1/0',"
+          "lease_until=(extract(epoch from clock_timestamp())*1000)::bigint+1000 "
+          "WHERE event_id='evt-s000' AND subscription_id='sub_s' RETURNING owner",
+          NULL, 0, out, sizeof out);
+  HL_ASSERT_EQ_STR(out, "gone/1/0");
+  bool woken = run_until_work(&w, "sub_s", 15000);
+  kill((pid_t)atoi(pid), SIGCONT);
+  HL_ASSERT_MSG(woken, "the sweep did not wake this process; last: %s", w.last);
+  capture c = claim(store, "sub_s", 10);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  HL_ASSERT_EQ_STR(c.res.items[0].d.event_id, "evt-s000");
+  hl_store_result_dispose(&c.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* Bodies are the accepted bytes: bytea keeps what JSON re-encoding would
  * not (a NUL, bytes that are not UTF-8, a decimal's trailing zeros). */
 HL_TEST(bodies_come_back_byte_for_byte) {
