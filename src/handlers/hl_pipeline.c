@@ -3,6 +3,7 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "json/hl_json.h"
 #include "model/hl_event.h"
 #include "model/hl_sub_order.h"
 #include "model/hl_topic.h"
@@ -313,8 +314,18 @@ static void on_checked(hl_event_batch *b, void *data) {
     if (f->e.status != 0) rejected = &f->e;
   }
   if (rejected) {
-    char reason[600];
-    snprintf(reason, sizeof reason, "%s: %s", rejected->error, rejected->message);
+    /* The first detail's pointer, as the API answers it: whoever reads
+     * the dead-letter topic finds the field without validating again. */
+    char reason[1100], at[400] = "";
+    hl_json_doc dd;
+    hl_json_doc_init(&dd);
+    if (rejected->details.len && hl_json_parse(&dd, rejected->details.data, rejected->details.len, NULL) == 0 &&
+        dd.root->type == HL_JSON_ARRAY && dd.root->len > 0) {
+      const char *path = hl_json_str(hl_json_get(&dd.root->u.items[0], "path"));
+      if (path && *path) snprintf(at, sizeof at, " at %.380s", path);
+    }
+    hl_json_doc_dispose(&dd);
+    snprintf(reason, sizeof reason, "%s%s: %s", rejected->error, at, rejected->message);
     hl_event_batch_free(b);
     hl_pipeline_dead_letter(f->k, f->opt, &f->r, reason, on_processor_dead_lettered, f);
     return;

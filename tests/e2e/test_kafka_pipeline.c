@@ -1331,3 +1331,27 @@ HL_TEST_T(a_record_whose_retry_the_brokers_refuse_is_read_again_with_back_off, 1
   HL_ASSERT(e2e_wait_status(&hk, "k-refused", "FAILED", 60000));
   stop_all();
 }
+
+/* A record its schema refuses is dead-lettered with the pointer of the
+ * offending field in its reason ("schema_violation at /amount: ..."), as
+ * the producer API answers it; the reason named no field before. */
+HL_TEST_T(a_schema_violation_is_dead_lettered_with_its_pointer, 120) {
+  start_all(NULL);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"schema\":{\"type\":\"object\","
+                                     "\"properties\":{\"amount\":{\"type\":\"number\"}}}}", NULL), 201);
+  HL_ASSERT_EQ_INT(subscribe("fast", "fast", NULL), 201);
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-viol",
+               "{\"eventHeader\":{\"uuid\":\"k-viol\",\"eventType\":\"Payment\"},\"amount\":\"ten\"}");
+  char *dlq = NULL;
+  for (int i = 0; i < 100; i++) {
+    free(dlq);
+    dlq = kcat_consume("wh.dlq");
+    if (dlq && strstr(dlq, "k-viol|")) break;
+    hl_sleep_ms(200);
+  }
+  HL_ASSERT_MSG(dlq && strstr(dlq, "reason=schema_violation at /amount: "), "dlq: %s", dlq ? dlq : "");
+  free(dlq);
+  stop_all();
+}
