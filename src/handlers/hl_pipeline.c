@@ -427,13 +427,16 @@ static void produce_fan_out(processing *f) {
   hl_log_info("event processed", "\"event_id\":\"%s\",\"event_type\":\"%s\",\"deliveries\":%zu",
               hl_log_esc(f->e.id, (size_t)-1), hl_log_esc(f->e.type, (size_t)-1), f->e.nsubs);
   char *trace = hl_record_trace(r);
-  int64_t now = hl_wall_ms();
+  /* The event's acceptance time goes on with it (processor retry tiers
+   * carry it over too): the delivery's accept-to-partner latency and
+   * accepted_at count from the producer's answer, not from the fan-out. */
+  int64_t accepted = hl_record_accepted_ms(r, hl_wall_ms());
   f->outstanding = 1; /* held while producing so a synchronous failure cannot finish early */
   for (size_t i = 0; i < f->e.nsubs; i++) {
     hl_sub *s = hl_registry_sub_get(reg, f->e.subs[i]);
     if (!s) continue;
     hl_record_headers h;
-    hl_record_headers_delivery(&h, s->rec.subscription_id, 0, f->e.type, now, trace);
+    hl_record_headers_delivery(&h, s->rec.subscription_id, 0, f->e.type, accepted, trace);
     const char *key = f->e.id;
     size_t key_len = strlen(key);
     if (hl_sub_rec_fifo(&s->rec)) {

@@ -139,6 +139,8 @@ const char *hl_record_subscription_id_view(const hl_record *r, size_t *len) {
 
 int64_t hl_record_due_ms(const hl_record *r) { return header_int(r, H_DUE, 0); }
 
+int64_t hl_record_accepted_ms(const hl_record *r, int64_t dflt) { return header_int(r, H_ACCEPTED, dflt); }
+
 char *hl_record_trace(const hl_record *r) { return header_str(r, H_TRACE); }
 
 int64_t hl_record_attempts(const hl_record *r) { return header_int(r, H_ATTEMPT, 0); }

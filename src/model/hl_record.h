@@ -103,6 +103,9 @@ char *hl_record_subscription_id(const hl_record *r);
 const char *hl_record_subscription_id_view(const hl_record *r, size_t *len);
 /* When a retry record falls due, 0 when it carries no due time. */
 int64_t hl_record_due_ms(const hl_record *r);
+/* accepted_ms: when the event was accepted (the producer API's answer), or
+ * dflt when the record has none (written by another producer). */
+int64_t hl_record_accepted_ms(const hl_record *r, int64_t dflt);
 /* An ingress record's trace context (caller frees), or NULL. */
 char *hl_record_trace(const hl_record *r);
 /* The attempts a record carries (its "attempt" header), 0 when none. */

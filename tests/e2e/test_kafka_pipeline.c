@@ -1355,3 +1355,26 @@ HL_TEST_T(a_schema_violation_is_dead_lettered_with_its_pointer, 120) {
   free(dlq);
   stop_all();
 }
+
+/* The fan-out keeps the event's acceptance time (the ingress record's
+ * accepted_ms, set when the producer API answered): the egress record's
+ * accepted_ms was the fan-out's own time, so a delivery's accepted_at and
+ * accept-to-partner latency left out the time on the ingress topic. */
+HL_TEST_T(the_fan_out_keeps_the_events_acceptance_time, 120) {
+  start_all(NULL);
+  setup_subs();
+  const char *hdrs[] = {"accepted_ms=1700000000123", NULL};
+  kcat_produce_h("wh.ingress.payments.Payment.v1", "k-acc",
+                 "{\"eventHeader\":{\"uuid\":\"k-acc\",\"eventType\":\"Payment\"},\"currency\":\"USD\"}", hdrs);
+  char *out = NULL;
+  for (int i = 0; i < 100; i++) {
+    free(out);
+    out = kcat_consume("wh.egress.fast.Payment");
+    if (out && strstr(out, "k-acc|")) break;
+    hl_sleep_ms(200);
+  }
+  HL_ASSERT_MSG(out && strstr(out, "k-acc|") && strstr(out, "accepted_ms=1700000000123"), "egress: %s",
+                out ? out : "");
+  free(out);
+  stop_all();
+}
