@@ -348,7 +348,14 @@ static void process_in(hl_kafka *k, hl_registry *reg, const hl_pipeline_options 
     hl_pipeline_dead_letter(k, opt, r, "invalid_json: empty record", on_processor_dead_lettered, f);
     return;
   }
-  hl_event_batch_start(opt->loop, reg, r->value, r->len, 0, on_checked, f);
+  /* "<ingress prefix>.<domain>.<type>.v<n>": the schema version the
+   * event was accepted under ("<domain>.<type>.v<n>", its API id). A
+   * processor tier's record does not say: the latest. */
+  size_t plen = opt->ingress_prefix ? strlen(opt->ingress_prefix) : 0;
+  const char *pin = plen && r->topic && strncmp(r->topic, opt->ingress_prefix, plen) == 0 && r->topic[plen] == '.'
+                        ? r->topic + plen + 1
+                        : NULL;
+  hl_event_batch_start_pinned(opt->loop, reg, r->value, r->len, pin, on_checked, f);
 }
 
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,

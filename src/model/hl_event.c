@@ -79,10 +79,10 @@ void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err) {
 
 /* Stage 1 (loop): the envelope, id and type, and the schema (referenced). */
 static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json *payload, const char *base,
-                       const char *type_ptr);
+                       const char *type_ptr, const char *pin);
 
 static void check_envelope(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
-                           bool cloudevents_ct, hl_event_check *e) {
+                           bool cloudevents_ct, const char *pin, hl_event_check *e) {
   *e = (hl_event_check){0};
   hl_buf_init(&e->details);
   e->body = body;
@@ -137,13 +137,18 @@ static void check_envelope(const hl_registry *reg, const hl_json *v, const char 
   }
   e->id = hl_strndup(id->u.str, id->len);
   e->type = hl_strndup(type->u.str, type->len);
-  check_type(reg, e, payload, base, type_ptr);
+  check_type(reg, e, payload, base, type_ptr, pin);
 }
 
 /* The latest ACTIVE schema of e->type, for payload at base. */
 static void check_type(const hl_registry *reg, hl_event_check *e, const hl_json *payload, const char *base,
-                       const char *type_ptr) {
-  const hl_schema_entry *se = hl_registry_schema_for_type(reg, e->type);
+                       const char *type_ptr, const char *pin) {
+  /* A record read from a version's ingress topic is checked against that
+   * version (it was accepted under it, and a newer one may refuse what it
+   * allowed); otherwise, or when that version is gone, the latest. */
+  const hl_schema_entry *se = pin ? hl_registry_schema_get(reg, pin) : NULL;
+  if (se && strcmp(se->rec.event_type, e->type) != 0) se = NULL;
+  if (!se) se = hl_registry_schema_for_type(reg, e->type);
   if (se == NULL) {
     hl_event_reject(e, 404, "unknown_event_type", type_ptr,
            "no ACTIVE schema is registered for event type '%s'; register one with POST /admin/schemas",
@@ -183,7 +188,7 @@ static void check_raw(const hl_registry *reg, const hl_json *v, const char *body
   const hl_schema_entry *se = hl_registry_schema_for_type(reg, type);
   if (!se) {
     e->type = hl_strdup(type);
-    check_type(reg, e, v, "", ""); /* 404 unknown_event_type */
+    check_type(reg, e, v, "", "", NULL); /* 404 unknown_event_type */
     return;
   }
   const char *ptr = se->id_pointer;
@@ -211,7 +216,7 @@ static void check_raw(const hl_registry *reg, const hl_json *v, const char *body
     return;
   }
   e->type = hl_strdup(type);
-  check_type(reg, e, v, "", "");
+  check_type(reg, e, v, "", "", NULL);
 }
 
 /* Stage 2 (any thread): the schema, within budget. Returns false, changing
@@ -272,7 +277,7 @@ static void check_route(const hl_registry *reg, hl_event_check *e) {
 
 void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *body, size_t len,
                         bool cloudevents_ct, hl_event_check *e) {
-  check_envelope(reg, v, body, len, cloudevents_ct, e);
+  check_envelope(reg, v, body, len, cloudevents_ct, NULL, e);
   if (e->status != 0) return;
   hl_schema_budget budget = hl_schema_budget_for(len);
   check_schema(e, &budget, true);
@@ -369,7 +374,7 @@ static void batch_envelopes(hl_event_batch *b) {
   } else if (!(b->flags & HL_EVENT_BULK)) {
     b->n = 1;
     b->events = hl_calloc(1, sizeof *b->events);
-    check_envelope(b->reg, root, b->body, b->len, ce, &b->events[0]);
+    check_envelope(b->reg, root, b->body, b->len, ce, b->pin, &b->events[0]);
   } else if (root->type != HL_JSON_ARRAY) {
     hl_event_reject(&b->req, 400, "invalid_request", "", "expected a JSON array of events");
   } else if (root->len == 0 || root->len > 1000) {
@@ -386,7 +391,7 @@ static void batch_envelopes(hl_event_batch *b) {
         hl_event_reject(e, 400, "invalid_event", "", "could not locate this element's bytes");
         continue;
       }
-      check_envelope(b->reg, &root->u.items[i], b->body + spans[i][0], spans[i][1] - spans[i][0], ce, e);
+      check_envelope(b->reg, &root->u.items[i], b->body + spans[i][0], spans[i][1] - spans[i][0], ce, NULL, e);
     }
     hl_free(spans);
   }
@@ -422,6 +427,13 @@ static void batch_run(hl_event_batch *b);
 void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
                           hl_event_batch_cb cb, void *data) {
   hl_event_batch *b = batch_new(loop, reg, body, len, flags, cb, data);
+  batch_run(b);
+}
+
+void hl_event_batch_start_pinned(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                                 const char *schema_api_id, hl_event_batch_cb cb, void *data) {
+  hl_event_batch *b = batch_new(loop, reg, body, len, 0, cb, data);
+  b->pin = schema_api_id ? hl_strdup(schema_api_id) : NULL;
   batch_run(b);
 }
 
@@ -468,6 +480,7 @@ void hl_event_batch_free(hl_event_batch *b) {
   hl_event_check_dispose(&b->req);
   hl_json_doc_dispose(&b->doc);
   hl_free(b->raw_type);
+  hl_free(b->pin);
   hl_free(b->raw_id);
   hl_free(b->raw_id_header);
   hl_free(b);

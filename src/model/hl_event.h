@@ -98,12 +98,19 @@ struct hl_event_batch {
   void *data;
   char *raw_type, *raw_id; /* HL_EVENT_RAW: the path's event type, the header's id (or NULL) */
   char *raw_id_header;     /* the name of the header raw_id came from */
+  char *pin;               /* a schema's API id: the version to check against, or NULL (the latest) */
 };
 
 /* Checks body (borrowed until cb runs). cb runs exactly once, on the loop,
  * possibly before this returns; loop NULL does everything at once. */
 void hl_event_batch_start(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len, unsigned flags,
                           hl_event_batch_cb cb, void *data);
+/* One event checked against the schema version schema_api_id
+ * ("<domain>.<event_type>.v<version>", copied) when it is registered for
+ * the event's type, else the latest ACTIVE one: a record read from a
+ * version's ingress topic. Otherwise as hl_event_batch_start. */
+void hl_event_batch_start_pinned(uv_loop_t *loop, const hl_registry *reg, const char *body, size_t len,
+                                 const char *schema_api_id, hl_event_batch_cb cb, void *data);
 /* A raw provider payload of event type `type` (the whole body is what the
  * schema and filters see, error paths start at ""). Its id is the value at
  * the latest ACTIVE schema's "x-id-pointer" (a string, or a number's text)
