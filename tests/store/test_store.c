@@ -1244,6 +1244,90 @@ HL_TEST(attempts_without_a_status_row_are_kept_and_purged_as_before) {
   hl_rmtree(dir);
 }
 
+/* The steps a store above the queue closes in (hl_store.h, eq_open_subs):
+ * the rows read are those open, unclaimed and unchanged since the time
+ * given, and one claimed or changed after it was read is not closed (a
+ * subscription re-created with the same id meanwhile keeps it). */
+HL_TEST(a_queue_row_claimed_or_changed_after_it_was_read_is_not_closed) {
+  open_store();
+  const char *one[] = {"sub_st"}, *other[] = {"sub_su"};
+  accept_event("st-1", one, 1, 0);
+  accept_event("st-2", one, 1, 0);
+  accept_event("st-3", one, 1, 0);
+  accept_event("st-4", one, 1, 0);
+  accept_event("su-1", other, 1, 0);
+  hl_sleep_ms(3);
+  int64_t t0 = hl_wall_ms();
+  hl_sleep_ms(3);
+  accept_event("st-5", one, 1, 0); /* after t0 */
+  capture c = {0};
+  store->vt->eq_open_subs(store, "", 10, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.nsubs, 2);
+  HL_ASSERT_EQ_STR(c.res.subs[0].subscription_id, "sub_st");
+  HL_ASSERT_EQ_STR(c.res.subs[1].subscription_id, "sub_su");
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->eq_open_subs(store, "sub_st", 10, cap_cb, &c); /* after a cursor */
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nsubs, 1);
+  HL_ASSERT_EQ_STR(c.res.subs[0].subscription_id, "sub_su");
+  hl_store_result_dispose(&c.res);
+  capture rows = {0};
+  store->vt->eq_open_of(store, one, 1, t0, 10, cap_cb, &rows);
+  run_until(&rows);
+  HL_ASSERT_EQ_INT(rows.status, 0);
+  HL_ASSERT_EQ_INT(rows.res.ndeliveries, 4); /* not st-5 */
+  for (size_t i = 0; i < 4; i++) {
+    HL_ASSERT_EQ_STR(rows.res.deliveries[i].status, "PENDING");
+    HL_ASSERT(rows.res.deliveries[i].row_ref > 0);
+  }
+  /* Meanwhile two are claimed; one of them is given back, changed. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_st", 2, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  hl_delivery_rec r = c.res.items[1].d;
+  r.status = "RETRYING";
+  r.attempts = 1;
+  r.updated_at = r.next_attempt_at = hl_wall_ms();
+  capture u = {0};
+  store->vt->eq_update(store, &r, true, cap_cb, &u);
+  run_until(&u);
+  HL_ASSERT_EQ_INT(u.status, 0);
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->eq_close_open(store, rows.res.deliveries, rows.res.ndeliveries, HL_STORE_SUB_DELETED, hl_wall_ms(),
+                           cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.purged.closed, 2);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 4);
+  int failed = 0;
+  for (size_t i = 0; i < rows.res.ndeliveries; i++) {
+    capture l = {0};
+    store->vt->delivery_list(store, rows.res.deliveries[i].event_id, cap_cb, &l);
+    run_until(&l);
+    HL_ASSERT_EQ_INT(l.res.ndeliveries, 1);
+    if (strcmp(l.res.deliveries[0].status, "FAILED") == 0) {
+      failed++;
+      HL_ASSERT_EQ_STR(l.res.deliveries[0].last_error, HL_STORE_SUB_DELETED);
+    }
+    hl_store_result_dispose(&l.res);
+  }
+  HL_ASSERT_EQ_INT(failed, 2);
+  /* Closed once: the same rows again close nothing. */
+  c = (capture){0};
+  store->vt->eq_close_open(store, rows.res.deliveries, rows.res.ndeliveries, HL_STORE_SUB_DELETED, hl_wall_ms(),
+                           cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.purged.closed, 0);
+  hl_store_result_dispose(&rows.res);
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* A file made before status rows held their latest attempt (every attempt
  * in the attempt table): it opens, gains the columns, lists the same
  * attempts, and its next attempt joins them. */
