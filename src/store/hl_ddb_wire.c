@@ -259,6 +259,11 @@ int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, si
 }
 
 int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key) {
+  return hl_ddb_scan_projected(out, table, consistent, limit, start_key, NULL);
+}
+
+int hl_ddb_scan_projected(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key,
+                          const char *projection) {
   if (!table_ok(table) || (start_key && start_key->type != HL_JSON_OBJECT)) return HL_EINVAL;
   hl_buf tmp = HL_BUF_INIT;
   hl_jw w;
@@ -266,6 +271,9 @@ int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, cons
   hl_jw_key_str(&w, "TableName", table);
   if (consistent) {
     hl_jw_key_bool(&w, "ConsistentRead", true);
+  }
+  if (projection) {
+    hl_jw_key_str(&w, "ProjectionExpression", projection);
   }
   if (limit > 0) {
     hl_jw_key_int(&w, "Limit", limit);

@@ -135,6 +135,10 @@ int hl_ddb_batch_get(hl_buf *out, const char *table, const hl_ddb_item *keys, si
  * that are loaded whole at start-up). limit > 0 caps a page's items;
  * start_key as in hl_ddb_query_args. */
 int hl_ddb_scan(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key);
+/* The same reading only the attributes projection names ("a, b": plain
+ * names, none of DynamoDB's reserved words). */
+int hl_ddb_scan_projected(hl_buf *out, const char *table, bool consistent, int limit, const hl_json *start_key,
+                          const char *projection);
 
 /* One request of a BatchWriteItem: a put of item or a delete of key. */
 typedef struct {

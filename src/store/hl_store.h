@@ -209,8 +209,10 @@ typedef struct {
   /* Also close open deliveries whose subscription is no longer stored: up
    * to limit rows, unclaimed ones, set FAILED with HL_STORE_SUB_DELETED as
    * their error, so that a deleted subscription's backlog does not stay
-   * open (and counted) for ever. Only where the subscriptions are in the
-   * same database as the queue: not in the SQLite queue beneath DynamoDB. */
+   * open (and counted) for ever. A queue does it alone only where the
+   * subscriptions are in its own database; the SQLite queue beneath
+   * DynamoDB is asked by the DynamoDB store instead, step by step
+   * (eq_open_subs, eq_open_of, eq_close_open; store/hl_ddb_sweep.h). */
   bool close_deleted;
   int64_t now_ms;
 } hl_store_purge;
@@ -406,6 +408,27 @@ typedef struct {
    * exist (a condition that failed either way: read the row first). */
   void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
                           void *data);
+
+  /* Closing a deleted subscription's open deliveries (close_deleted) for a
+   * queue that cannot tell one, its subscriptions being kept elsewhere
+   * (the SQLite queue beneath DynamoDB): the store that keeps them asks in
+   * three steps and does its own check and writes between them
+   * (store/hl_ddb_sweep.h). NULL: the queue has none of them.
+   * eq_open_subs: up to limit subscriptions with open deliveries, in id
+   * order, after `after` ("": from the first) -> subs, subscription_id
+   * alone set. */
+  void (*eq_open_subs)(hl_store *s, const char *after, size_t limit, hl_store_cb cb, void *data);
+  /* Up to limit open, unclaimed deliveries of these subscriptions that last
+   * changed before before_ms -> deliveries, as their rows are (row_ref set,
+   * replays the row's generation). */
+  void (*eq_open_of)(hl_store *s, const char *const *subscription_ids, size_t n, int64_t before_ms, size_t limit,
+                     hl_store_cb cb, void *data);
+  /* Sets FAILED (last_error error, updated_at now_ms, next_attempt_at 0)
+   * each of rows, as eq_open_of read them, that is still open, unclaimed
+   * and unchanged since (its updated_at the one read); a row claimed or
+   * changed in between is left as it is -> purged.closed, how many. */
+  void (*eq_close_open)(hl_store *s, const hl_delivery_rec *rows, size_t n, const char *error, int64_t now_ms,
+                        hl_store_cb cb, void *data);
 } hl_store_vtable;
 
 struct hl_store {

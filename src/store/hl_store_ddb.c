@@ -8,6 +8,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "store/hl_ddb_park.h"
+#include "store/hl_ddb_sweep.h"
 #include "store/hl_store_rec.h"
 #include "json/hl_json.h"
 
@@ -40,6 +41,7 @@ typedef struct {
   int64_t events_ttl_s; /* the events table's expires_at: accepted + this; 0: kept */
   int64_t delivered_ttl_s, failed_ttl_s; /* retention (hl_ddb_config) */
   hl_ddb_park park;     /* parked retries */
+  hl_ddb_sweep sweep;   /* retention: a deleted subscription's deliveries in the queue */
   /* The write batcher. */
   bw *pending, *pending_tail;
   hl_strmap pending_by_key; /* key -> bw not yet sent */
@@ -1250,9 +1252,10 @@ static size_t event_item_size(const hl_eq_accept *ev) {
 }
 
 /* --- parked retries (hl_ddb_park) ------------------------------------------------ */
-static void park_hold(void *owner) { ddb(owner)->nops++; }
+/* The park and the sweep hold the store while a call of theirs runs. */
+static void store_hold(void *owner) { ddb(owner)->nops++; }
 
-static void park_release(void *owner) {
+static void store_release(void *owner) {
   hl_store_ddb *s = ddb(owner);
   s->nops--;
   maybe_closed(s);
@@ -1297,6 +1300,7 @@ static void close_step(void *data) {
       hl_strmap_dispose(&s->inflight);
       hl_strmap_dispose(&s->finals);
       hl_strmap_dispose(&s->gets_by_key);
+      hl_ddb_sweep_dispose(&s->sweep);
       for (int i = 0; i < NAMES; i++) hl_free(s->names[i]);
       hl_free(s);
       if (cb) cb(cd);
@@ -1340,15 +1344,81 @@ static void render_metrics(hl_store *s, hl_buf *out) {
   if (q && q->vt->render_metrics) q->vt->render_metrics(q, out);
 }
 
-/* Retention of the embedded queue beneath (its deliveries and event
- * bodies); DynamoDB's own items expire by TTL. */
+/* --- retention of the embedded queue beneath ---------------------------------------- */
+/* Its deliveries and event bodies go by its own purge (DynamoDB's items
+ * expire by TTL). Its subscriptions table is not the one the API writes
+ * (they are in DynamoDB: to the queue every subscription would look
+ * deleted), so a deleted subscription's waiting deliveries are closed by
+ * the sweep (hl_ddb_sweep.h), which asks DynamoDB, after the purge. */
+typedef struct {
+  hl_store_ddb *s;
+  hl_store_cb cb;
+  void *data;
+  hl_store_purge p;
+  hl_store_result res; /* the purge's counts, then the sweep's */
+} purge_ctx;
+
+static void purge_finish(purge_ctx *c, int status) {
+  hl_store_ddb *s = c->s;
+  if (c->cb) c->cb(c->data, status, &c->res);
+  hl_store_result_dispose(&c->res);
+  hl_free(c);
+  s->nops--;
+  maybe_closed(s);
+}
+
+/* A sweep that failed (it says why in the log) is not the purge's
+ * failure: what the purge deleted was deleted, and is counted; the next
+ * batch sweeps again. */
+static void on_swept(void *data, int status, hl_store_result *res) {
+  purge_ctx *c = data;
+  if (status == 0) c->res.purged.closed = res->purged.closed;
+  purge_finish(c, 0);
+}
+
+static void on_queue_purged(void *data, int status, hl_store_result *res) {
+  purge_ctx *c = data;
+  c->res.purged = res->purged;
+  c->res.purged.closed = 0;
+  if (status != 0 || !c->p.close_deleted || !c->s->queue->vt->eq_open_subs) {
+    purge_finish(c, status);
+    return;
+  }
+  hl_ddb_sweep_run(&c->s->sweep, &c->p, on_swept, c);
+}
+
 static void queue_purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
-  /* The subscriptions are in DynamoDB, not in the queue's file: to the
-   * queue every subscription would look deleted. */
+  purge_ctx *c = hl_calloc(1, sizeof *c);
+  *c = (purge_ctx){.s = s, .cb = cb, .data = data, .p = *p};
+  s->nops++;
   hl_store_purge q = *p;
   q.close_deleted = false;
-  s->queue->vt->purge(s->queue, &q, cb, data);
+  s->queue->vt->purge(s->queue, &q, on_queue_purged, c);
+}
+
+/* A status the sweep closes a delivery with goes the way of a dispatcher's
+ * final status (eq_update): DynamoDB first, and meanwhile in s->finals, so
+ * that a re-queue or replay of the delivery waits until the queue has it
+ * too (sweep_final_end, after the sweep's close). */
+static void *sweep_final_begin(void *owner, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(owner);
+  eq_ctx *q = hl_calloc(1, sizeof *q);
+  q->s = s;
+  hl_delivery_rec_copy(&q->rec, r);
+  hl_buf k = HL_BUF_INIT;
+  final_key(&k, r->event_id, r->subscription_id);
+  q->final_key = k.data;
+  hl_strmap_put(&s->finals, q->final_key, q);
+  delivery_enqueue(s, &q->rec, cb, data);
+  return q;
+}
+
+static void sweep_final_end(void *owner, void *handle) {
+  (void)owner;
+  eq_ctx *q = handle;
+  final_done(q);
+  eq_ctx_free(q);
 }
 
 static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t now_ms, hl_store_cb cb,
@@ -1410,7 +1480,10 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
   s->delivered_ttl_s = cfg->delivered_ttl_s;
   s->failed_ttl_s = cfg->failed_ttl_s;
   s->park = (hl_ddb_park){.client = &s->client, .table = s->t.parked_table, .page_limit = s->page_limit,
-                          .hold = park_hold, .release = park_release, .owner = s};
+                          .hold = store_hold, .release = store_release, .owner = s};
+  s->sweep = (hl_ddb_sweep){.client = &s->client, .table = s->t.subscription_table, .page_limit = s->page_limit,
+                            .queue = queue, .final_begin = sweep_final_begin, .final_end = sweep_final_end,
+                            .hold = store_hold, .release = store_release, .owner = s};
   s->base.vt = queue ? &ddb_queue_vt : &ddb_vt;
   *out = &s->base;
   return 0;

@@ -31,7 +31,7 @@ typedef enum {
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_ATTEMPT_LIST, Q_DELIVERY_SEARCH,
   Q_PURGE_PICK, Q_PURGE_ATTEMPTS, Q_PURGE_DELIVERY, Q_PURGE_EVENT, Q_PURGE_ORPHANS, Q_PURGE_EVENT_ROW, Q_PURGE_LEDGER, Q_OPEN_SUBS, Q_CLOSE_SUB,
-  Q_PURGE_ATTEMPT_ORPHANS,
+  Q_PURGE_ATTEMPT_ORPHANS, Q_OPEN_OF, Q_CLOSE_ROW,
   /* Transaction control runs several times per loop turn (a savepoint per
    * accepted event): prepared once like the rest, not parsed each time. */
   Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q__COUNT
@@ -323,6 +323,16 @@ static void build_sql(sq_store *s) {
   SET(Q_CLOSE_SUB, "UPDATE %1$s SET status='FAILED',last_error=?2,updated_at=?3,next_attempt_at=0 WHERE rowid IN "
       "(SELECT rowid FROM %1$s WHERE status IN ('PENDING','RETRYING') AND subscription_id=?1 AND claimed=0 "
       "LIMIT ?4)", t->delivery_table);
+  /* The same in steps, for a store above that keeps the subscriptions
+   * (eq_open_of, eq_close_open): a deleted subscription's open, unclaimed
+   * rows untouched since before_ms (its _open_order rows), and one of them
+   * closed only if still as read. */
+  SET(Q_OPEN_OF, "SELECT rowid,event_id,subscription_id,status,attempts,last_status_code,last_error,"
+      "last_latency_ms,updated_at,next_attempt_at,transformation,replays FROM %s WHERE subscription_id=?1 "
+      "AND status IN ('PENDING','RETRYING') AND claimed=0 AND updated_at<?2 LIMIT ?3", t->delivery_table);
+  SET(Q_CLOSE_ROW, "UPDATE %s SET status='FAILED',last_error=?2,updated_at=?3,next_attempt_at=0 WHERE rowid=?1 "
+      "AND event_id=?4 AND subscription_id=?5 AND status IN ('PENDING','RETRYING') AND claimed=0 AND updated_at=?6",
+      t->delivery_table);
   SET(Q_BEGIN, "BEGIN IMMEDIATE");
   SET(Q_COMMIT, "COMMIT");
   SET(Q_ROLLBACK, "ROLLBACK");
@@ -1740,6 +1750,93 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
   finish(s, cb, data, rc, &res);
 }
 
+/* --- closing in steps (hl_store.h, eq_open_subs) ---------------------------- */
+/* The subscriptions' rows are read and closed in the turn's transaction
+ * like any other; what the store above checks between the steps (DynamoDB
+ * has the subscription or not) takes a round trip, so the close is
+ * conditional on the row being as it was read. */
+
+static void eq_open_subs(hl_store *base, const char *after, size_t limit, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  flush_deliveries(s);
+  int rc = txn_begin(s);
+  /* Its second column, whether this file keeps the subscription, is not
+   * read: the store above keeps them. */
+  sqlite3_stmt *st = rc ? NULL : stmt(s, Q_OPEN_SUBS);
+  if (st) {
+    bind_text(st, 1, after ? after : "");
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    res.subs = hl_calloc(limit ? limit : 1, sizeof *res.subs);
+    int r = SQLITE_DONE;
+    while (res.nsubs < limit && (r = sqlite3_step(st)) == SQLITE_ROW)
+      res.subs[res.nsubs++].subscription_id = col_text(st, 0);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) rc = HL_ESTORE;
+    sqlite3_reset(st);
+  } else if (rc == 0) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void eq_open_of(hl_store *base, const char *const *subscription_ids, size_t n, int64_t before_ms,
+                       size_t limit, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  flush_deliveries(s);
+  int rc = txn_begin(s);
+  if (rc == 0) res.deliveries = hl_calloc(limit ? limit : 1, sizeof *res.deliveries);
+  for (size_t i = 0; rc == 0 && i < n && res.ndeliveries < limit; i++) {
+    sqlite3_stmt *st = stmt(s, Q_OPEN_OF);
+    if (!st) {
+      rc = HL_ESTORE;
+      break;
+    }
+    bind_text(st, 1, subscription_ids[i]);
+    sqlite3_bind_int64(st, 2, before_ms);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)(limit - res.ndeliveries));
+    int r = SQLITE_DONE;
+    while (res.ndeliveries < limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+      hl_delivery_rec *d = &res.deliveries[res.ndeliveries++];
+      read_delivery(st, 1, d);
+      d->row_ref = sqlite3_column_int64(st, 0);
+      d->transformation = col_text(st, 10);
+      d->replays = sqlite3_column_int64(st, 11);
+    }
+    if (res.ndeliveries < limit && r != SQLITE_DONE) rc = HL_ESTORE;
+    sqlite3_reset(st);
+  }
+  finish(s, cb, data, rc, &res);
+}
+
+static void eq_close_open(hl_store *base, const hl_delivery_rec *rows, size_t n, const char *error, int64_t now_ms,
+                          hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  flush_deliveries(s);
+  int rc = op_begin(s);
+  if (rc == 0) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      sqlite3_stmt *st = stmt(s, Q_CLOSE_ROW);
+      if (!st) {
+        rc = HL_ESTORE;
+        break;
+      }
+      sqlite3_bind_int64(st, 1, rows[i].row_ref);
+      bind_text(st, 2, error);
+      sqlite3_bind_int64(st, 3, now_ms);
+      bind_text(st, 4, rows[i].event_id);
+      bind_text(st, 5, rows[i].subscription_id);
+      sqlite3_bind_int64(st, 6, rows[i].updated_at);
+      if ((rc = exec_stmt(s, st)) == 0) res.purged.closed += sqlite3_changes(s->db);
+    }
+    rc = op_end(s, rc);
+  }
+  if (rc) res.purged.closed = 0;
+  s->backlog_delta -= res.purged.closed; /* counted at COMMIT, as every change */
+  finish(s, cb, data, rc, &res);
+}
+
 /* --- life cycle ------------------------------------------------------------ */
 
 static void on_closed(uv_handle_t *h) {
@@ -1815,7 +1912,9 @@ static void sq_render_metrics(hl_store *base, hl_buf *out);
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
                                           .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics,
-                                          .delivered_get = delivered_get, .eq_alone = true};
+                                          .delivered_get = delivered_get, .eq_alone = true,
+                                          .eq_open_subs = eq_open_subs, .eq_open_of = eq_open_of,
+                                          .eq_close_open = eq_close_open};
 
 
 int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_names *names,

@@ -137,6 +137,34 @@ HL_TEST(request_bodies_match_the_examples) {
   free(vec_text);
 }
 
+/* A Scan that reads one attribute (retention's look at which subscriptions
+ * exist, store/hl_ddb_sweep.h): consistent, projected, paged on; the plain
+ * Scan has no projection. */
+HL_TEST(a_projected_scan_names_its_attributes) {
+  hl_buf b = HL_BUF_INIT;
+  hl_json_doc start, d;
+  hl_json_doc_init(&start);
+  hl_json_doc_init(&d);
+  const char *key = "{\"partner_id\":{\"S\":\"acme\"},\"event_type\":{\"S\":\"PaymentProcessed\"}}";
+  HL_ASSERT(hl_json_parse(&start, key, strlen(key), NULL) == 0);
+  HL_ASSERT_EQ_INT(hl_ddb_scan_projected(&b, "partner_event_subscription", true, 50, start.root, "subscription_id"), 0);
+  HL_ASSERT(hl_json_parse(&d, b.data, b.len, NULL) == 0);
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(d.root, "TableName")), "partner_event_subscription");
+  HL_ASSERT_EQ_STR(hl_json_str(hl_json_get(d.root, "ProjectionExpression")), "subscription_id");
+  HL_ASSERT(hl_json_get(d.root, "ConsistentRead") && hl_json_get(d.root, "ConsistentRead")->type == HL_JSON_TRUE);
+  HL_ASSERT(hl_json_equal(hl_json_get(d.root, "ExclusiveStartKey"), start.root));
+  hl_json_doc_dispose(&d);
+  hl_buf_reset(&b);
+  hl_json_doc_init(&d);
+  HL_ASSERT_EQ_INT(hl_ddb_scan(&b, "partner_event_subscription", true, 0, NULL), 0);
+  HL_ASSERT(hl_json_parse(&d, b.data, b.len, NULL) == 0);
+  HL_ASSERT(hl_json_get(d.root, "ProjectionExpression") == NULL);
+  HL_ASSERT_EQ_INT(hl_ddb_scan_projected(&b, "", true, 0, NULL, "subscription_id"), HL_EINVAL);
+  hl_json_doc_dispose(&d);
+  hl_json_doc_dispose(&start);
+  hl_buf_dispose(&b);
+}
+
 HL_TEST(responses_of_the_examples) {
   examples();
   hl_buf t = HL_BUF_INIT;

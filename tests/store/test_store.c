@@ -55,6 +55,9 @@ static void run_until(capture *c) {
 static hl_curl_uv curl;
 static hl_dynalite dyn;
 static bool tables_made;
+/* When set, the store reads its subscriptions from this table instead
+ * (one that is not there: every read of it fails). */
+static const char *sub_table_override;
 
 static void on_tables(void *data, int status, const char *report) {
   if (status != 0) fprintf(stderr, "%s", report);
@@ -130,6 +133,7 @@ static void open_store(void) {
   HL_ASSERT_MSG(rc == 0, "open queue: %s", err);
   hl_ddb_config cfg = {.client = {.endpoint = dyn.endpoint, .region = "us-east-1"},
                        .creds = {.access_key_id = "AKIDEXAMPLE", .secret_access_key = "test-secret"}};
+  cfg.tables.subscription_table = sub_table_override;
   rc = hl_store_ddb_open(&loop, &curl, &cfg, queue, &store, err, sizeof err);
   HL_ASSERT_MSG(rc == 0, "open: %s", err);
   if (!tables_made) {
@@ -1134,6 +1138,125 @@ HL_TEST(one_turn_is_one_transaction) {
   hl_rmtree(dir);
 }
 
+/* Retention's batch with close_deleted; -> how many it closed. */
+static int64_t purge_closing(void) {
+  hl_store_purge p = {.delivered_before_ms = 1, .failed_before_ms = 1, .now_s = 1, .limit = 100,
+                      .close_deleted = true, .now_ms = hl_wall_ms()};
+  capture c = {0};
+  store->vt->purge(store, &p, cap_cb, &c);
+  HL_ASSERT_EQ_INT(c.calls, 0); /* never from inside the call */
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  return c.res.purged.closed;
+}
+
+static void put_sub(const char *id, const char *partner) {
+  hl_sub_rec r = {.subscription_id = (char *)id, .partner_id = (char *)partner, .event_type = "PaymentProcessed",
+                  .url = "http://127.0.0.1:1/x", .secret = "whsec_AAAA", .status = "ACTIVE"};
+  capture c = {0};
+  store->vt->sub_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+}
+
+/* event_id's delivery to sub, as the store lists it, has this status (and,
+ * when err is not NULL, this last_error). */
+static void delivery_is(const char *event_id, const char *sub, const char *status, const char *err) {
+  capture c = {0};
+  store->vt->delivery_list(store, event_id, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  const hl_delivery_rec *d = NULL;
+  for (size_t i = 0; i < c.res.ndeliveries; i++)
+    if (strcmp(c.res.deliveries[i].subscription_id, sub) == 0) d = &c.res.deliveries[i];
+  HL_ASSERT_MSG(d != NULL, "%s has no delivery to %s", event_id, sub);
+  HL_ASSERT_EQ_STR(d->status, status);
+  if (err) HL_ASSERT_EQ_STR(d->last_error, err);
+  hl_store_result_dispose(&c.res);
+}
+
+/* Retention closes a deleted subscription's waiting deliveries (FAILED,
+ * "the subscription was deleted", out of the backlog, listed so), not
+ * another's, and not one a dispatcher holds until it is given back. On
+ * DynamoDB the queue beneath cannot tell a deleted subscription: the store
+ * asks DynamoDB (store/hl_ddb_sweep.h), and a read of it that fails closes
+ * nothing. There they stayed PENDING for good. */
+HL_TEST(retention_closes_a_deleted_subscriptions_waiting_deliveries) {
+  open_store();
+  put_sub("sub_cd_live", "cd-live");
+  put_sub("sub_cd_gone", "cd-gone");
+  const char *subs[] = {"sub_cd_live", "sub_cd_gone"};
+  accept_event("cd-1", subs, 2, 0);
+  accept_event("cd-2", subs, 2, 0);
+  accept_event("cd-3", subs, 2, 0);
+  /* One in a dispatcher's hands. */
+  capture c = {0};
+  store->vt->eq_claim(store, "sub_cd_gone", 1, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.nitems, 1);
+  hl_eq_item held = c.res.items[0];
+  c.res.items[0] = (hl_eq_item){0};
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->sub_delete(store, "cd-gone", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 6);
+  /* DynamoDB's sweep takes only rows last changed before its check. */
+  hl_sleep_ms(3);
+  HL_ASSERT_EQ_INT(purge_closing(), 2);
+  const char *ids[] = {"cd-1", "cd-2", "cd-3"};
+  for (int i = 0; i < 3; i++) {
+    bool is_held = strcmp(ids[i], held.d.event_id) == 0;
+    delivery_is(ids[i], "sub_cd_gone", is_held ? "PENDING" : "FAILED", is_held ? NULL : HL_STORE_SUB_DELETED);
+    delivery_is(ids[i], "sub_cd_live", "PENDING", NULL);
+  }
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 4);
+  HL_ASSERT_EQ_INT(purge_closing(), 0); /* nothing more: the held one is held */
+  /* Given back (its attempt failed), the next batch closes it. */
+  hl_delivery_rec r = held.d;
+  r.status = "RETRYING";
+  r.attempts = 1;
+  r.last_status_code = 503;
+  r.updated_at = r.next_attempt_at = hl_wall_ms();
+  c = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  hl_sleep_ms(3);
+  HL_ASSERT_EQ_INT(purge_closing(), 1);
+  delivery_is(held.d.event_id, "sub_cd_gone", "FAILED", HL_STORE_SUB_DELETED);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 3);
+  hl_eq_item_free(&held);
+#ifdef HL_TEST_DDB
+  /* DynamoDB cannot be read (here: the store's subscription table is not
+   * there): no subscription is taken for deleted, nothing is closed, and
+   * the purge itself still succeeds. */
+  accept_event("cd-4", subs, 2, 0);
+  close_store();
+  sub_table_override = "cd_no_such_table";
+  open_store();
+  hl_sleep_ms(3);
+  HL_ASSERT_EQ_INT(purge_closing(), 0);
+  delivery_is("cd-4", "sub_cd_gone", "PENDING", NULL);
+  delivery_is("cd-4", "sub_cd_live", "PENDING", NULL);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 5);
+  close_store();
+  sub_table_override = NULL;
+  open_store();
+  HL_ASSERT_EQ_INT(purge_closing(), 1);
+  delivery_is("cd-4", "sub_cd_gone", "FAILED", HL_STORE_SUB_DELETED);
+  delivery_is("cd-4", "sub_cd_live", "PENDING", NULL);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 4);
+#endif
+  c = (capture){0};
+  store->vt->sub_delete(store, "cd-live", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  close_store();
+  hl_rmtree(dir);
+}
+
 #if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
 /* Whether another connection sees the event: only committed rows. */
 static int committed_events(const char *id) { return sqlite_peek_events(dir, id); }
@@ -1245,6 +1368,90 @@ HL_TEST(attempts_without_a_status_row_are_kept_and_purged_as_before) {
   HL_ASSERT_EQ_INT((int)c.res.purged.attempts, 3); /* the orphan, attempt 1's row, attempt 2 in the status row */
   HL_ASSERT_EQ_INT(attempt_rows("at-"), 0);
   attempts_are("at-purged", "sub_at", 1, 0);
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* The steps a store above the queue closes in (hl_store.h, eq_open_subs):
+ * the rows read are those open, unclaimed and unchanged since the time
+ * given, and one claimed or changed after it was read is not closed (a
+ * subscription re-created with the same id meanwhile keeps it). */
+HL_TEST(a_queue_row_claimed_or_changed_after_it_was_read_is_not_closed) {
+  open_store();
+  const char *one[] = {"sub_st"}, *other[] = {"sub_su"};
+  accept_event("st-1", one, 1, 0);
+  accept_event("st-2", one, 1, 0);
+  accept_event("st-3", one, 1, 0);
+  accept_event("st-4", one, 1, 0);
+  accept_event("su-1", other, 1, 0);
+  hl_sleep_ms(3);
+  int64_t t0 = hl_wall_ms();
+  hl_sleep_ms(3);
+  accept_event("st-5", one, 1, 0); /* after t0 */
+  capture c = {0};
+  store->vt->eq_open_subs(store, "", 10, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.nsubs, 2);
+  HL_ASSERT_EQ_STR(c.res.subs[0].subscription_id, "sub_st");
+  HL_ASSERT_EQ_STR(c.res.subs[1].subscription_id, "sub_su");
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->eq_open_subs(store, "sub_st", 10, cap_cb, &c); /* after a cursor */
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nsubs, 1);
+  HL_ASSERT_EQ_STR(c.res.subs[0].subscription_id, "sub_su");
+  hl_store_result_dispose(&c.res);
+  capture rows = {0};
+  store->vt->eq_open_of(store, one, 1, t0, 10, cap_cb, &rows);
+  run_until(&rows);
+  HL_ASSERT_EQ_INT(rows.status, 0);
+  HL_ASSERT_EQ_INT(rows.res.ndeliveries, 4); /* not st-5 */
+  for (size_t i = 0; i < 4; i++) {
+    HL_ASSERT_EQ_STR(rows.res.deliveries[i].status, "PENDING");
+    HL_ASSERT(rows.res.deliveries[i].row_ref > 0);
+  }
+  /* Meanwhile two are claimed; one of them is given back, changed. */
+  c = (capture){0};
+  store->vt->eq_claim(store, "sub_st", 2, hl_wall_ms(), cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.nitems, 2);
+  hl_delivery_rec r = c.res.items[1].d;
+  r.status = "RETRYING";
+  r.attempts = 1;
+  r.updated_at = r.next_attempt_at = hl_wall_ms();
+  capture u = {0};
+  store->vt->eq_update(store, &r, true, cap_cb, &u);
+  run_until(&u);
+  HL_ASSERT_EQ_INT(u.status, 0);
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
+  store->vt->eq_close_open(store, rows.res.deliveries, rows.res.ndeliveries, HL_STORE_SUB_DELETED, hl_wall_ms(),
+                           cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.purged.closed, 2);
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 4);
+  int failed = 0;
+  for (size_t i = 0; i < rows.res.ndeliveries; i++) {
+    capture l = {0};
+    store->vt->delivery_list(store, rows.res.deliveries[i].event_id, cap_cb, &l);
+    run_until(&l);
+    HL_ASSERT_EQ_INT(l.res.ndeliveries, 1);
+    if (strcmp(l.res.deliveries[0].status, "FAILED") == 0) {
+      failed++;
+      HL_ASSERT_EQ_STR(l.res.deliveries[0].last_error, HL_STORE_SUB_DELETED);
+    }
+    hl_store_result_dispose(&l.res);
+  }
+  HL_ASSERT_EQ_INT(failed, 2);
+  /* Closed once: the same rows again close nothing. */
+  c = (capture){0};
+  store->vt->eq_close_open(store, rows.res.deliveries, rows.res.ndeliveries, HL_STORE_SUB_DELETED, hl_wall_ms(),
+                           cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.res.purged.closed, 0);
+  hl_store_result_dispose(&rows.res);
   close_store();
   hl_rmtree(dir);
 }
