@@ -97,6 +97,7 @@ typedef struct {
   hl_delivery *wait_head, *wait_tail; /* claimed, waiting for an in-flight slot */
   unsigned in_memory;             /* deliveries held in memory (waiting, running, retry timers) */
   bool need_claim;                /* the store may hold due deliveries for it */
+  bool no_retry_wait;             /* retries go back to the queue, none waits here (hl_dispatch_sub_hold_retries) */
   bool claiming;                  /* a claim is in progress */
   bool woken_while_claiming;      /* notified during that claim: its answer may predate the news */
   bool on_dirty;                  /* linked on the dispatcher's dirty list */
@@ -484,7 +485,7 @@ static void recorded(hl_delivery *dl, int status) {
     return;
   }
   if (dl->outcome == HL_OUTCOME_RETRY && dl->next_delay_ms <= d->opt.release_after_ms && !d->stopping &&
-      !dl->sub->deleted) {
+      !dl->sub->deleted && !ST(dl->sub)->no_retry_wait) {
     transition(dl, D_RETRY_WAIT);
     hl_timerq_add(&d->timers, &dl->timer, dl->next_delay_ms, on_retry_due);
     return;
@@ -583,8 +584,8 @@ static void record(hl_delivery *dl) {
   }
   r->updated_at = now;
   r->next_attempt_at = dl->outcome == HL_OUTCOME_RETRY ? now + (int64_t)dl->next_delay_ms : 0;
-  bool release = dl->outcome == HL_OUTCOME_RETRY &&
-                 (dl->next_delay_ms > d->opt.release_after_ms || d->stopping || dl->sub->deleted);
+  bool release = dl->outcome == HL_OUTCOME_RETRY && (dl->next_delay_ms > d->opt.release_after_ms || d->stopping ||
+                                                     dl->sub->deleted || ST(dl->sub)->no_retry_wait);
   /* What the duplicate check (start) reads is written only for queues that
    * may bring a delivered item again. The embedded and inbox queues never
    * hand out a SUCCESS row twice, and it cost them a write to a random
@@ -1247,6 +1248,11 @@ static void unclaim(hl_dispatch *d, hl_delivery *dl) {
   hl_delivery_rec *r = &dl->item.d;
   if (dl->state == D_WAITING) r->next_attempt_at = hl_wall_ms();
   d->queue->vt->release(d->queue, r);
+}
+
+void hl_dispatch_sub_retry_wait(hl_dispatch *d, hl_sub *s, bool wait) {
+  attach(d, s);
+  ST(s)->no_retry_wait = !wait;
 }
 
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {

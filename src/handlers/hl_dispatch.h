@@ -201,6 +201,10 @@ unsigned hl_dispatch_sub_in_memory(const hl_sub *s);
 hl_host *hl_dispatch_sub_host(const hl_sub *s);
 /* Every subscription may (at start). */
 void hl_dispatch_notify_all(hl_dispatch *d);
+/* wait false: a retry of s (an attempt running now that fails) goes back
+ * to the queue at once instead of waiting here for its delay: the inbox's
+ * pass past its stop time lets it go pending. true again: as before. */
+void hl_dispatch_sub_retry_wait(hl_dispatch *d, hl_sub *s, bool wait);
 /* A subscription left the registry: drop its waiting deliveries (their rows
  * stay in the store) and its timers. Running ones finish. */
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s);

@@ -111,6 +111,10 @@ static void stop_taking(hl_inbox_source *src) {
   hl_log_warn("inbox pass stop time reached: taking no more events, the rest stays pending", "\"fetched\":%zu",
               src->rep.fetched);
   hl_dispatch_sub_removed(&src->dispatch, src->sub);
+  /* An attempt running now that fails is not retried in this pass either:
+   * its retry would fall after the stop time (and hold the pass's answer
+   * past the invocation's deadline). It stays pending for the next pass. */
+  hl_dispatch_sub_retry_wait(&src->dispatch, src->sub, false);
 }
 
 static void on_stop_timer(uv_timer_t *t) { stop_taking(t->data); }
@@ -294,6 +298,7 @@ int hl_inbox_source_pass(hl_inbox_source *src, const char *secret_text, int64_t 
     uv_timer_start(&src->stop_timer, on_failed_soon, 0, 0);
     return 0;
   }
+  hl_dispatch_sub_retry_wait(&src->dispatch, src->sub, true); /* a stop of the last pass let them go */
   if (stop_at_ms > 0) {
     int64_t wait = stop_at_ms - hl_wall_ms();
     uv_timer_start(&src->stop_timer, on_stop_timer, wait > 0 ? (uint64_t)wait : 0, 0);

@@ -562,3 +562,32 @@ HL_TEST_T(pages_of_skipped_events_do_not_hide_the_good_ones_behind_them, 120) {
   HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "behind"), 3);
   teardown();
 }
+
+/* Lambda: an attempt still running at the stop time that then fails is not
+ * retried in this pass (its retry would fall after the stop): the event is
+ * left pending and the answer comes at once. Before, the retry waited and
+ * was made, a second 3 s attempt, and the answer came after the deadline. */
+HL_TEST_T(lambda_an_attempt_failing_after_the_stop_time_is_not_retried, 120) {
+  setup("slow?codes=503&latency_ms=3000");
+  seed(1);
+  emu_reset_first_next();
+  pid_t pid = start_lambda_runtime(emu_start(), NULL);
+  for (int waited = 0; emu_first_next_ns() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
+  HL_ASSERT(emu_first_next_ns() != 0);
+  int64_t deadline = hl_wall_ms() + 8300; /* the stop falls 1.8 s in, during the first attempt */
+  hl_json_doc d;
+  emu_result *r = emu_wait(emu_push(scheduled_event, deadline), 30000);
+  int64_t answered = hl_wall_ms();
+  lambda_report(r, &d);
+  HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 1);
+  HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
+  HL_ASSERT_EQ_INT(rep(d.root, "left"), 1);
+  HL_ASSERT(hl_json_get(d.root, "stopped_early")->type == HL_JSON_TRUE);
+  hl_json_doc_dispose(&d);
+  HL_ASSERT_MSG(answered < deadline, "answered %lld ms after the deadline", (long long)(answered - deadline));
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 1);
+  kill(pid, SIGKILL);
+  hl_wait(pid, 5000);
+  emu_stop();
+  teardown();
+}
