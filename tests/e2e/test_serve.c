@@ -7,7 +7,6 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 
-#include <dirent.h>
 #include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
@@ -940,29 +939,6 @@ HL_TEST_T(a_postgres_restart_answers_503_and_recovers_by_itself, 300) {
   stop_both();
 }
 
-/* Sends sig to pid and to every process whose parent it is (the
- * postmaster and its backends). */
-static void signal_tree(pid_t pid, int sig) {
-  HL_ASSERT(kill(pid, sig) == 0);
-  DIR *d = opendir("/proc");
-  HL_ASSERT(d != NULL);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    char path[300], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* pid (comm) state ppid: comm may hold spaces, so from the last ')'. */
-    const char *rp = strrchr(buf, ')');
-    int ppid = 0;
-    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == pid) kill((pid_t)atoi(e->d_name), sig);
-  }
-  closedir(d);
-}
-
 /* A PostgreSQL that hangs (stopped with SIGSTOP: connections open, nothing
  * answered): /healthz answers 503 naming postgres within its deadline
  * (3 s), not after the pool's 30 s query timeout, which held a load
@@ -974,7 +950,7 @@ HL_TEST_T(a_hung_postgres_fails_the_health_check_within_its_deadline, 180) {
   e2e_health_until(&hk, 200, &doc, 10000);
   hl_json_doc_dispose(&doc);
   hl_pgsrv *pg = e2e_pg_server();
-  signal_tree(pg->pid, SIGSTOP);
+  HL_ASSERT(hl_pgsrv_signal(pg, SIGSTOP) == 0);
   hl_sleep_ms(2200); /* past the 2 s the last result is kept */
   char u[256];
   snprintf(u, sizeof u, "%s/healthz", hk.base);
@@ -983,15 +959,15 @@ HL_TEST_T(a_hung_postgres_fails_the_health_check_within_its_deadline, 180) {
     long code = e2e_call("GET", u, NULL, &doc);
     uint64_t took = hl_mono_ms() - t0;
     printf("hung postgres, check %d: %ld after %llu ms\n", round + 1, code, (unsigned long long)took);
-    if (code != 503) signal_tree(pg->pid, SIGCONT);
+    if (code != 503) hl_pgsrv_signal(pg, SIGCONT);
     HL_ASSERT_EQ_INT(code, 503);
     e2e_health_assert_failing(doc.root, "postgres", "no answer to its check for ");
     hl_json_doc_dispose(&doc);
-    if (took >= 8000) signal_tree(pg->pid, SIGCONT);
+    if (took >= 8000) hl_pgsrv_signal(pg, SIGCONT);
     HL_ASSERT_MSG(took < 8000, "/healthz took %llu ms", (unsigned long long)took);
     hl_sleep_ms(2200);
   }
-  signal_tree(pg->pid, SIGCONT);
+  hl_pgsrv_signal(pg, SIGCONT);
   e2e_health_until(&hk, 200, &doc, 45000);
   hl_json_doc_dispose(&doc);
   stop_both();

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <grp.h>
 #include <libpq-fe.h>
@@ -444,4 +445,27 @@ const char *hl_pgsrv_url(const hl_pgsrv *s, const char *extra) {
   snprintf(url, sizeof url, "postgresql://%s:%s@127.0.0.1:%d/%s%s", HL_PGSRV_USER, HL_PGSRV_PASSWORD, s->port,
            HL_PGSRV_DB, extra ? extra : "");
   return url;
+}
+
+int hl_pgsrv_signal(const hl_pgsrv *s, int sig) {
+  if (s->pid <= 0 || kill(s->pid, sig) != 0) return -1;
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (command) state ppid ...": the command may hold spaces and
+     * parentheses, so from the last ')'. */
+    const char *rp = strrchr(buf, ')');
+    int ppid = 0;
+    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == s->pid) kill((pid_t)atoi(e->d_name), sig);
+  }
+  closedir(d);
+  return 0;
 }

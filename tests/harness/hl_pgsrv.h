@@ -64,6 +64,10 @@ int hl_pgsrv_restart(hl_pgsrv *s);
  * takes read-only connections and stays in recovery (LISTEN, for one, fails
  * there) until promoted (SELECT pg_promote() through hl_pgsrv_exec). */
 int hl_pgsrv_restart_standby(hl_pgsrv *s);
+/* Sends sig to the postmaster and to each of its children (the backends,
+ * the background processes): SIGSTOP makes a server that keeps its
+ * connections open and answers nothing, SIGCONT ends that. 0, or -1. */
+int hl_pgsrv_signal(const hl_pgsrv *s, int sig);
 /* Stops it and removes the directory. */
 void hl_pgsrv_destroy(hl_pgsrv *s);
 

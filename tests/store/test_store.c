@@ -16,7 +16,6 @@
 #ifdef HL_TEST_PG
 #include "hl_pgsrv.h"
 #include "store/hl_store_pg.h"
-#include <dirent.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -1710,27 +1709,6 @@ static void close_other(hl_store *st) {
   HL_ASSERT(closed);
 }
 
-/* Sends sig to the postmaster and its backends. */
-static void signal_server(int sig) {
-  HL_ASSERT(kill(srv.pid, sig) == 0);
-  DIR *d = opendir("/proc");
-  HL_ASSERT(d != NULL);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    char path[300], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')'); /* the command may hold spaces */
-    int ppid = 0;
-    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == srv.pid) kill((pid_t)atoi(e->d_name), sig);
-  }
-  closedir(d);
-}
-
 /* A write that is not sent again when its answer is lost (an immutable
  * record: a second INSERT could not tell "mine" from "there before"),
  * sent to a server that then hangs: its outcome is unknown, and it says so
@@ -1742,13 +1720,13 @@ HL_TEST(a_write_sent_and_never_answered_is_reported_unknown_not_failed) {
   pg_query_timeout_ms = 700;
   store = open_pg(0, 0);
   pg_query_timeout_ms = 0;
-  signal_server(SIGSTOP);
+  HL_ASSERT(hl_pgsrv_signal(&srv, SIGSTOP) == 0);
   hl_xform_rec x = {.transformation_id = (char *)"event_type:Unknown", .version = 1, .spec_json = (char *)"{}",
                     .created_at = 1};
   capture c = {0};
   store->vt->xform_put(store, &x, cap_cb, &c);
   run_until(&c);
-  signal_server(SIGCONT);
+  hl_pgsrv_signal(&srv, SIGCONT);
   HL_ASSERT_MSG(c.status == HL_EUNKNOWN, "status %d (%s)", c.status, hl_strerror(c.status));
   close_store();
 }
