@@ -233,7 +233,7 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
   hl_schema_errors_init(&errs);
   hl_schema *compiled = NULL;
   resolve_ctx rctx = {a->reg, NULL, 0};
-  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx};
+  hl_schema_options sopt = {.resolve = resolve_registered, .resolve_data = &rctx, .known_dialects_only = true};
   if (hl_schema_compile(schema, &sopt, &compiled, &errs) != 0) {
     respond_schema_errors(req, 400, "the schema is not usable", &errs);
     goto done;

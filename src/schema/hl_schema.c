@@ -278,6 +278,26 @@ static void cfail(cctx *c, const char *loc, const char *kw, const char *fmt, ...
   va_end(ap);
 }
 
+bool hl_schema_dialect(const char *uri, hl_schema_draft *out) {
+  /* Exact names, not a substring: "draft-07" inside some other URI names
+   * no dialect. The scheme and an empty fragment vary in the wild. */
+  if (strncmp(uri, "https://", 8) == 0) uri += 8;
+  else if (strncmp(uri, "http://", 7) == 0) uri += 7;
+  else return false;
+  static const struct { const char *rest; hl_schema_draft draft; } known[] = {
+    {"json-schema.org/draft/2020-12/schema", HL_DRAFT_2020_12},
+    {"json-schema.org/draft-07/schema", HL_DRAFT_07},
+  };
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+    size_t n = strlen(known[i].rest);
+    if (strncmp(uri, known[i].rest, n) == 0 && (uri[n] == '\0' || (uri[n] == '#' && uri[n + 1] == '\0'))) {
+      *out = known[i].draft;
+      return true;
+    }
+  }
+  return false;
+}
+
 static resource *resource_new(hl_schema *s, const char *base, hl_schema_draft draft) {
   resource *r = hl_calloc(1, sizeof *r);
   r->base = hl_strdup(base);
@@ -453,10 +473,15 @@ static sch_node *compile_node(cctx *c, const hl_json *j, resource *res, const ch
     }
   }
   /* Dialect and identity first: they decide how the rest is read. */
-  const char *dialect = hl_json_str(hl_json_get(j, "$schema"));
+  const hl_json *dialect = hl_json_get(j, "$schema");
   hl_schema_draft draft = res->draft;
-  if (dialect && strstr(dialect, "draft-07")) draft = HL_DRAFT_07;
-  else if (dialect && strstr(dialect, "2020-12")) draft = HL_DRAFT_2020_12;
+  if (dialect && dialect->type != HL_JSON_STRING)
+    cfail(c, loc, "$schema", "expected the URI of a meta-schema");
+  else if (dialect && !hl_schema_dialect(dialect->u.str, &draft) && c->s->opt.known_dialects_only)
+    cfail(c, loc, "$schema",
+          "unsupported dialect \"%.100s\": schemas are read as draft 2020-12 "
+          "(https://json-schema.org/draft/2020-12/schema) or draft-07 (http://json-schema.org/draft-07/schema#)",
+          dialect->u.str);
   const hl_json *id = hl_json_get(j, "$id");
   const hl_json *ref = hl_json_get(j, "$ref");
   bool d7 = draft == HL_DRAFT_07;

@@ -65,6 +65,13 @@ typedef char *(*hl_schema_resolve_cb)(void *data, const char *uri);
 typedef struct {
   hl_schema_draft default_draft;
   bool format_assertion;
+  /* A "$schema" naming a dialect other than the two read here (draft
+   * 2020-12, draft-07) fails the compile, at that "$schema". Registration
+   * asks for this, so that a draft-04 or 2019-09 schema is refused rather
+   * than read by another draft's rules; without it (schemas already
+   * stored, the official suite's cross-draft documents) such a resource is
+   * read in the dialect of the one around it. */
+  bool known_dialects_only;
   hl_schema_resolve_cb resolve;
   void *resolve_data;
 } hl_schema_options;
@@ -103,6 +110,11 @@ hl_schema_verdict hl_schema_check(const hl_schema *s, const hl_json *instance, h
 /* hl_schema_check with hl_schema_budget_for(16 MiB): true when valid;
  * otherwise errs (may be NULL) lists why (too complex included). */
 bool hl_schema_validate(const hl_schema *s, const hl_json *instance, hl_schema_errors *errs);
+
+/* The dialect a "$schema" URI names: true and *out for draft 2020-12's and
+ * draft-07's meta-schema URIs (http or https, with or without an empty
+ * fragment), false for any other. */
+bool hl_schema_dialect(const char *uri, hl_schema_draft *out);
 
 /* A "$ref" to one of the official meta-schemas, which are compiled into
  * the binary (hl_schema_docs.h), resolves to it when opt->resolve does not

@@ -87,8 +87,10 @@ int hl_schema_cli_check(int argc, char **argv) {
   hl_schema *s = NULL;
   hl_schema_errors errs;
   hl_schema_errors_init(&errs);
-  /* As at registration: it must compile and match its meta-schema. */
-  if (hl_schema_compile(sdoc.root, NULL, &s, &errs) != 0 || hl_schema_check_meta(sdoc.root, &errs) != 0) {
+  /* As at registration: it must compile, in a dialect read here, and match
+   * its meta-schema. */
+  hl_schema_options sopt = {.known_dialects_only = true};
+  if (hl_schema_compile(sdoc.root, &sopt, &s, &errs) != 0 || hl_schema_check_meta(sdoc.root, &errs) != 0) {
     fprintf(stderr, "hookloop schema check: %s is not a usable JSON Schema:\n", argv[0]);
     for (size_t i = 0; i < errs.count; i++) fprintf(stderr, "  %s\n", errs.items[i].message);
     hl_schema_free(s);

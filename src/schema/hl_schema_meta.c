@@ -31,7 +31,9 @@ static void compile_metas(void) {
 int hl_schema_check_meta(const hl_json *schema, hl_schema_errors *errs) {
   pthread_once(&meta_once, compile_metas);
   const char *dialect = schema->type == HL_JSON_OBJECT ? hl_json_str(hl_json_get(schema, "$schema")) : NULL;
-  hl_schema *meta = dialect && strstr(dialect, "draft-07") ? meta_07 : meta_2020;
+  hl_schema_draft draft = HL_DRAFT_2020_12;
+  if (dialect) hl_schema_dialect(dialect, &draft);
+  hl_schema *meta = draft == HL_DRAFT_07 ? meta_07 : meta_2020;
   if (!meta) return HL_EINTERNAL; /* the bundled documents did not compile: a build defect */
   return hl_schema_validate(meta, schema, errs) ? 0 : HL_EINVAL;
 }

@@ -178,6 +178,15 @@ HL_TEST_T(schemas_are_checked_against_their_meta_schema_at_registration, 120) {
   const char *d7 = "{\"event_type\":\"M\",\"domain\":\"t\",\"schema\":{\"$schema\":"
                    "\"http://json-schema.org/draft-07/schema#\",\"properties\":{\"a\":{\"title\":5}}}}";
   assert_400(post("/admin/schemas", d7, strlen(d7), &doc), &doc, "invalid_schema", "/properties/a/title");
+  /* A dialect read by other rules than the two read here is refused where
+   * it is named, not read as 2020-12. */
+  const char *d4 = "{\"event_type\":\"M\",\"domain\":\"t\",\"schema\":{\"$schema\":"
+                   "\"http://json-schema.org/draft-04/schema#\",\"properties\":{\"a\":{\"maximum\":5,"
+                   "\"exclusiveMaximum\":true}}}}";
+  code = post("/admin/schemas", d4, strlen(d4), &doc);
+  const char *m = str_at(doc.root, "/message");
+  HL_ASSERT_MSG(m && strstr(m, "unsupported dialect"), "message: %s", m ? m : "(none)");
+  assert_400(code, &doc, "invalid_schema", "/$schema");
   /* A schema referring to the official meta-schema by URI registers. */
   register_schema("Meta", "{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}");
   const char *ev = "{\"eventHeader\":{\"uuid\":\"m-1\",\"eventType\":\"Meta\"},\"type\":7}";

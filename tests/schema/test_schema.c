@@ -363,6 +363,9 @@ HL_TEST(schema_check_command) {
   char *a4[] = {good, good};
   f = fopen(good, "w"); fputs("{\"type\": 5}", f); fclose(f);
   HL_ASSERT_EQ_INT(run_cli(a4, 2, NULL, out, sizeof out), 2);
+  /* A dialect not read here is refused, as at registration. */
+  f = fopen(good, "w"); fputs("{\"$schema\":\"http://json-schema.org/draft-04/schema#\"}", f); fclose(f);
+  HL_ASSERT_EQ_INT(run_cli(a4, 2, NULL, out, sizeof out), 2);
   char missing[] = "/nonexistent/schema.json";
   char *a5[] = {missing};
   HL_ASSERT_EQ_INT(run_cli(a5, 1, "", out, sizeof out), 2);
@@ -577,4 +580,62 @@ HL_TEST(schemas_are_checked_against_their_dialects_meta_schema) {
                    HL_EINVAL);
   HL_ASSERT_EQ_STR(e.items[0].instance_path, "/definitions/a");
   HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$defs\":{\"a\":5}}", &e), 0);
+}
+
+/* Only the two dialects read here are accepted when the caller asks (as
+ * registration does): a draft-04 or 2019-09 schema read by 2020-12's rules
+ * would be checked differently from what its author wrote. */
+static int compile_strict(const char *text, hl_schema_errors *errs) {
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, text, strlen(text), NULL) == 0);
+  hl_schema_options opt = {.known_dialects_only = true};
+  hl_schema *s = NULL;
+  int rc = hl_schema_compile(d.root, &opt, &s, errs);
+  hl_schema_free(s);
+  hl_json_doc_dispose(&d);
+  return rc;
+}
+
+HL_TEST(a_dialect_not_read_here_is_refused_when_asked) {
+  hl_schema_draft dr = HL_DRAFT_2020_12;
+  HL_ASSERT(hl_schema_dialect("http://json-schema.org/draft-07/schema#", &dr) && dr == HL_DRAFT_07);
+  dr = HL_DRAFT_2020_12;
+  HL_ASSERT(hl_schema_dialect("https://json-schema.org/draft-07/schema", &dr) && dr == HL_DRAFT_07);
+  HL_ASSERT(hl_schema_dialect("https://json-schema.org/draft/2020-12/schema", &dr) && dr == HL_DRAFT_2020_12);
+  HL_ASSERT(hl_schema_dialect("https://json-schema.org/draft/2020-12/schema#", &dr) && dr == HL_DRAFT_2020_12);
+  HL_ASSERT(!hl_schema_dialect("http://json-schema.org/draft-04/schema#", &dr));
+  HL_ASSERT(!hl_schema_dialect("https://json-schema.org/draft/2019-09/schema", &dr));
+  HL_ASSERT(!hl_schema_dialect("http://example.com/draft-07/schema#", &dr));
+  HL_ASSERT(!hl_schema_dialect("https://json-schema.org/draft/2020-12/schema#frag", &dr));
+  HL_ASSERT(!hl_schema_dialect("json-schema.org/draft-07/schema", &dr));
+
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(compile_strict("{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"type\":\"object\"}", &e),
+                   HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$schema");
+  HL_ASSERT(strstr(e.items[0].message, "unsupported dialect \"http://json-schema.org/draft-04/schema#\""));
+  /* An embedded resource is a schema of its own dialect, so it is asked too. */
+  HL_ASSERT_EQ_INT(compile_strict("{\"$defs\":{\"a\":{\"$id\":\"http://example.com/a\","
+                                  "\"$schema\":\"https://json-schema.org/draft/2019-09/schema\"}}}", &e),
+                   HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$defs/a/$schema");
+  HL_ASSERT_EQ_INT(compile_strict("{\"$schema\":7}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$schema");
+  /* "$schema" as a property's name is no dialect. */
+  HL_ASSERT_EQ_INT(compile_strict("{\"properties\":{\"$schema\":{\"type\":\"string\"}}}", &e), 0);
+  HL_ASSERT_EQ_INT(compile_strict("{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}", &e), 0);
+
+  /* https and no fragment still name draft-07: "items" as a list is a tuple. */
+  HL_ASSERT_EQ_INT(compile_strict("{\"$schema\":\"https://json-schema.org/draft-07/schema\","
+                                  "\"items\":[{\"type\":\"string\"}]}", &e), 0);
+  hl_schema *s = compile("{\"$schema\":\"https://json-schema.org/draft-07/schema\",\"items\":[{\"type\":\"string\"}]}");
+  HL_ASSERT(check(s, "[\"a\",1]", NULL));
+  HL_ASSERT(!check(s, "[1]", NULL));
+  hl_schema_free(s);
+  /* Without the option (schemas stored before, the suite's cross-draft
+   * documents), such a resource is read in its surroundings' dialect. */
+  s = compile("{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"minimum\":1}");
+  HL_ASSERT(!check(s, "0", NULL));
+  hl_schema_free(s);
 }
