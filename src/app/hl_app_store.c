@@ -134,7 +134,9 @@ static int pg_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_config *cfg, cons
   } else {
     /* Tuning for tests and benchmarks; the defaults suit production. */
     hl_store_pg_config pc = {.conf = &conf, .tables = *t, .pool_size = (int)cfg->pg_pool_size,
-                             .wait_ms = (uint32_t)cfg->pg_wait_ms, .lease_ms = (uint32_t)cfg->pg_lease_ms};
+                             .wait_ms = (uint32_t)cfg->pg_wait_ms, .lease_ms = (uint32_t)cfg->pg_lease_ms,
+                             .query_timeout_ms = (uint32_t)cfg->pg_answer_ms,
+                             .listen_probe_ms = (uint32_t)cfg->pg_listen_probe_ms};
     rc = hl_store_pg_open(loop, &pc, out, err, errlen);
   }
   hl_pg_conf_dispose(&conf);

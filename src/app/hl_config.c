@@ -103,6 +103,13 @@ static const setting settings[] = {
   /* The heartbeat renews leases every third of it: at least a second, so
    * the heartbeat is never a busy timer. */
   W("HOOKLOOP_PG_LEASE_MS", pg_lease_ms, NULL, 1000, 86400000, "whole milliseconds from 1000 to 86400000"),
+  /* How long a sent statement waits for its answer before its connection
+   * is dropped, and how long the listening connection may be quiet before
+   * it asks the server something: together, how soon a server that stopped
+   * answering (a failover, a cut network) is noticed. At least 100 ms, so
+   * that neither is a busy timer. */
+  W("HOOKLOOP_PG_ANSWER_MS", pg_answer_ms, NULL, 100, 86400000, "whole milliseconds from 100 to 86400000"),
+  W("HOOKLOOP_PG_LISTEN_PROBE_MS", pg_listen_probe_ms, NULL, 100, 86400000, "whole milliseconds from 100 to 86400000"),
   F("HOOKLOOP_LAMBDA_PARTIAL_BATCH", lambda_partial_batch, "0"),
   W("HOOKLOOP_CONFIG_TTL_S", config_ttl_s, "60", 0, 86400, "whole seconds from 0 (never reload) to 86400"),
   SECRET("HOOKLOOP_ADMIN_TOKEN", admin_token),

@@ -41,7 +41,7 @@ typedef struct {
   /* HOOKLOOP_PG_POOL_SIZE, HOOKLOOP_PG_WAIT_MS, HOOKLOOP_PG_LEASE_MS: the
    * PostgreSQL store's tuning; 0: unset, the store's defaults (2, 5000,
    * 30000; store/hl_store_pg.h). */
-  int64_t pg_pool_size, pg_wait_ms, pg_lease_ms;
+  int64_t pg_pool_size, pg_wait_ms, pg_lease_ms, pg_answer_ms, pg_listen_probe_ms;
   bool lambda_partial_batch; /* HOOKLOOP_LAMBDA_PARTIAL_BATCH: answer batchItemFailures */
   hl_kafka_auth_kind kafka_auth;
   /* SCRAM: the login itself, or the Secrets Manager secret holding it. */

@@ -1876,7 +1876,7 @@ int hl_store_pg_open(uv_loop_t *loop, const hl_store_pg_config *cfg, hl_store **
   snprintf(s->owner, sizeof s->owner, "%.60s/%d/%llx", host, (int)getpid(),
            (unsigned long long)(uv_hrtime() ^ (uint64_t)hl_wall_ms() << 20));
   hl_pg_opts po = {.conf = cfg->conf, .size = cfg->pool_size, .wait_ms = cfg->wait_ms,
-                   .query_timeout_ms = cfg->query_timeout_ms, .on_notify = on_notify, .notify_data = s};
+                   .query_timeout_ms = cfg->query_timeout_ms, .listen_probe_ms = cfg->listen_probe_ms, .on_notify = on_notify, .notify_data = s};
   if (hl_pg_pool_init(&s->pool, loop, &po) != 0) {
     snprintf(err, errlen, "the PostgreSQL settings are not usable");
     hl_free(s);

@@ -64,6 +64,7 @@ typedef struct {
   uint32_t wait_ms;         /* how long a statement waits for a connection; 0: 5000 */
   uint32_t lease_ms;        /* how long a claim outlives its process; 0: 30000 */
   uint32_t query_timeout_ms; /* how long a sent statement waits for its answer; 0: the pool's (30 s) */
+  uint32_t listen_probe_ms;  /* the listener's quiet before it probes the server; 0: the pool's (10 s) */
 } hl_store_pg_config;
 
 /* Opens the store and starts connecting (the migrations are sent at once).

@@ -18,7 +18,8 @@ static void clear_env(void) {
                         "PARTNER_INFO_ON_FAILURE", "PARTNER_INFO_TIMEOUT_MS", "PARTNER_INFO_AUTH",
                         "PARTNER_INFO_REGION", "PARTNER_INFO_TOKEN", "HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS",
                         "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "HOOKLOOP_PG_POOL_SIZE", "HOOKLOOP_PG_WAIT_MS",
-                        "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_LAMBDA_PARTIAL_BATCH", "INGRESS_TOPIC_PREFIX",
+                        "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_PG_ANSWER_MS", "HOOKLOOP_PG_LISTEN_PROBE_MS",
+                        "HOOKLOOP_LAMBDA_PARTIAL_BATCH", "INGRESS_TOPIC_PREFIX",
                         "EGRESS_TOPIC_PREFIX", "HOOKLOOP_RETRY_TOPIC_PREFIX", "HOOKLOOP_DLQ_TOPIC"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
@@ -50,6 +51,8 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT_EQ_INT(c.pg_pool_size, 0);             /* the PostgreSQL store's own */
   HL_ASSERT_EQ_INT(c.pg_wait_ms, 0);
   HL_ASSERT_EQ_INT(c.pg_lease_ms, 0);
+  HL_ASSERT_EQ_INT(c.pg_answer_ms, 0);
+  HL_ASSERT_EQ_INT(c.pg_listen_probe_ms, 0);
   HL_ASSERT(!c.lambda_partial_batch);
   hl_config_dispose(&c);
   /* Kafka becomes the queue when brokers are given; the endpoint follows
@@ -58,7 +61,7 @@ HL_TEST(defaults_follow_the_contract) {
     {"KAFKA_BROKERS", "127.0.0.1:9092"}, {"AWS_REGION", "eu-west-1"},
     {"HOOKLOOP_KAFKA_SESSION_TIMEOUT_MS", "6000"}, {"HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "4000"},
     {"HOOKLOOP_PG_POOL_SIZE", "4"}, {"HOOKLOOP_PG_WAIT_MS", "1500"}, {"HOOKLOOP_PG_LEASE_MS", "3000"},
-    {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "1"},
+    {"HOOKLOOP_PG_ANSWER_MS", "2500"}, {"HOOKLOOP_PG_LISTEN_PROBE_MS", "4000"}, {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "1"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(given); i++) setenv(given[i][0], given[i][1], 1);
   HL_ASSERT_EQ_INT(hl_config_load(&c, NULL, &err), 0);
@@ -67,6 +70,8 @@ HL_TEST(defaults_follow_the_contract) {
   HL_ASSERT_EQ_INT(c.pg_pool_size, 4);
   HL_ASSERT_EQ_INT(c.pg_wait_ms, 1500);
   HL_ASSERT_EQ_INT(c.pg_lease_ms, 3000);
+  HL_ASSERT_EQ_INT(c.pg_answer_ms, 2500);
+  HL_ASSERT_EQ_INT(c.pg_listen_probe_ms, 4000);
   HL_ASSERT(c.lambda_partial_batch);
   HL_ASSERT_EQ_INT(c.queue, HL_QUEUE_KAFKA);
   HL_ASSERT_EQ_STR(c.dynamodb_endpoint, "https://dynamodb.eu-west-1.amazonaws.com");
@@ -133,6 +138,8 @@ HL_TEST(bad_values_are_named_with_what_is_accepted) {
     {"HOOKLOOP_PG_POOL_SIZE", "two", "HOOKLOOP_PG_POOL_SIZE=two: expected a whole number of connections"},
     {"HOOKLOOP_PG_WAIT_MS", "5s", "HOOKLOOP_PG_WAIT_MS=5s: expected whole milliseconds"},
     {"HOOKLOOP_PG_LEASE_MS", "2", "HOOKLOOP_PG_LEASE_MS=2: expected whole milliseconds from 1000"},
+    {"HOOKLOOP_PG_ANSWER_MS", "0", "HOOKLOOP_PG_ANSWER_MS=0: expected whole milliseconds from 100"},
+    {"HOOKLOOP_PG_LISTEN_PROBE_MS", "10s", "HOOKLOOP_PG_LISTEN_PROBE_MS=10s: expected whole milliseconds from 100"},
     {"HOOKLOOP_LAMBDA_PARTIAL_BATCH", "on", "HOOKLOOP_LAMBDA_PARTIAL_BATCH=on: expected 0 or 1"},
     /* read with atoi before: "8x" listened on port 8, "abc" and "" on a free port */
     {"HOOKLOOP_LISTEN", "127.0.0.1:8x", "HOOKLOOP_LISTEN=127.0.0.1:8x: expected <IPv4 address>:<port>"},

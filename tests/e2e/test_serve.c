@@ -973,6 +973,62 @@ HL_TEST_T(a_hung_postgres_fails_the_health_check_within_its_deadline, 180) {
   stop_both();
 }
 
+/* HOOKLOOP_PG_ANSWER_MS sets how long a sent statement waits for its
+ * answer. With PostgreSQL hung, an event's write is dropped with its
+ * connection after that time and the producer is told to send again (its
+ * outcome is unknown, and a second send is a duplicate), instead of
+ * waiting the default 30 s. HOOKLOOP_PG_LISTEN_PROBE_MS sets how long the
+ * listener (the pool's third connection here) is quiet before it asks:
+ * with both, it finds the hung server within their sum, not 40 s. */
+HL_TEST_T(the_waits_for_a_postgres_answer_are_settings, 180) {
+  const char *env[] = {"HOOKLOOP_PG_ANSWER_MS=1500", "HOOKLOOP_PG_LISTEN_PROBE_MS=300", NULL};
+  start_both(NULL, env);
+  char url[256], secret[128];
+  snprintf(url, sizeof url, "%s/hook/answer", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, secret, sizeof secret));
+  hl_json_doc doc;
+  e2e_health_until(&hk, 200, &doc, 10000);
+  hl_json_doc_dispose(&doc);
+  hl_pgsrv *pg = e2e_pg_server();
+  HL_ASSERT(hl_pgsrv_signal(pg, SIGSTOP) == 0);
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  const char *body = "{\"eventHeader\":{\"uuid\":\"evt-hung-1\",\"eventType\":\"Payment\"},\"amount\":1,\"currency\":\"EUR\"}";
+  const char *hdrs[] = {"Content-Type: application/json", NULL};
+  char *resp = NULL;
+  uint64_t t0 = hl_mono_ms();
+  long code = hl_http("POST", u, body, strlen(body), hdrs, &resp);
+  uint64_t took = hl_mono_ms() - t0;
+  const char *listener_lost = "\"conn\":2,\"error\":\"connection lost: no answer from the server within 1500 ms";
+  while (e2e_log_lines(&hk, "postgres connection lost", listener_lost) == 0 && hl_mono_ms() - t0 < 6000)
+    hl_sleep_ms(50);
+  uint64_t listener_after = hl_mono_ms() - t0;
+  hl_pgsrv_signal(pg, SIGCONT);
+  printf("hung postgres, listener dropped after %llu ms\n", (unsigned long long)listener_after);
+  HL_ASSERT_MSG(listener_after < 6000, "the listener was not dropped within 6 s");
+  printf("hung postgres, event: %ld after %llu ms: %s\n", code, (unsigned long long)took, resp ? resp : "");
+  HL_ASSERT_EQ_INT(code, 503);
+  HL_ASSERT_MSG(resp && strstr(resp, "send"), "%s", resp ? resp : "");
+  HL_ASSERT_MSG(took >= 1400 && took < 10000, "answered after %llu ms", (unsigned long long)took);
+  free(resp);
+  /* Resumed: sent again, the event is taken, or found taken when the
+   * server ran the first write after all (it was sent, only its answer was
+   * lost); either way it is delivered once. */
+  resp = NULL;
+  for (int i = 0; i < 40; i++) {
+    free(resp);
+    resp = NULL;
+    code = hl_http("POST", u, body, strlen(body), hdrs, &resp);
+    if (code == 202 || code == 200) break;
+    hl_sleep_ms(500);
+  }
+  HL_ASSERT_MSG(code == 202 || (code == 200 && strstr(resp, "\"duplicate\"")), "%ld: %s", code, resp ? resp : "");
+  free(resp);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "answer", 1, 20000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  stop_both();
+}
+
 /* serve with settings that cannot work: it stops, exit 1 (2 for settings
  * refused before anything is tried), with a message naming the variable. */
 static void assert_refused(const char *const *env, int want_exit, const char *want) {
