@@ -26,6 +26,7 @@ struct sweep {
   size_t limit;
   int64_t now_ms;
   int64_t t0;           /* when the Scan was sent (step 2) */
+  bool reused;          /* t0 and the verdict are the previous batch's Scan's */
   /* Step 1: the subscriptions with open deliveries; `open` maps each to
    * &OPEN, or &SEEN once the Scan found it. */
   char **subs;
@@ -51,12 +52,33 @@ static void sweep_free(sweep *b) {
   hl_free(b);
 }
 
+static void forget_verdict(hl_ddb_sweep *w) {
+  for (size_t i = 0; i < w->ngone; i++) hl_free(w->gone[i]);
+  hl_free(w->gone);
+  w->gone = NULL;
+  w->ngone = 0;
+}
+
+/* This batch's deleted subscriptions, kept with its t0 for the next. */
+static void keep_verdict(sweep *b) {
+  hl_ddb_sweep *w = b->w;
+  forget_verdict(w);
+  w->gone = hl_calloc(b->nsubs + 1, sizeof *w->gone);
+  for (size_t i = 0; i < b->nsubs; i++)
+    if (hl_strmap_get(&b->open, b->subs[i]) == &OPEN) w->gone[w->ngone++] = hl_strdup(b->subs[i]);
+  w->gone_t0 = b->t0;
+}
+
 /* The walk goes on after this batch's subscriptions, or starts over once
  * it ran out; a batch that closed its limit walks them again (more of
- * theirs may be waiting). */
+ * theirs may be waiting), with this batch's verdict. */
 static void advance(sweep *b, int64_t closed) {
   hl_ddb_sweep *w = b->w;
-  if ((size_t)closed >= b->limit) return;
+  if ((size_t)closed >= b->limit) {
+    if (!b->reused) keep_verdict(b);
+    return;
+  }
+  forget_verdict(w);
   hl_free(w->cursor);
   w->cursor = b->nsubs == HL_STORE_PURGE_SUBS ? hl_strdup(b->subs[b->nsubs - 1]) : NULL;
 }
@@ -64,6 +86,7 @@ static void advance(sweep *b, int64_t closed) {
 static void finish(sweep *b, int status, int64_t closed) {
   hl_ddb_sweep *w = b->w;
   if (status == 0) advance(b, closed);
+  else forget_verdict(w);
   hl_store_result res = {0};
   res.purged.closed = status == 0 ? closed : 0;
   w->busy = false;
@@ -222,6 +245,19 @@ static void on_open_subs(void *data, int status, hl_store_result *res) {
     finish(b, 0, 0);
     return;
   }
+  hl_ddb_sweep *w = b->w;
+  if (w->gone) { /* the same walk: the last Scan's verdict stands (hl_ddb_sweep.h) */
+    hl_strmap kept;
+    hl_strmap_init(&kept);
+    for (size_t i = 0; i < w->ngone; i++) hl_strmap_put(&kept, w->gone[i], &OPEN);
+    for (size_t i = 0; i < b->nsubs; i++)
+      if (!hl_strmap_get(&kept, b->subs[i])) hl_strmap_put(&b->open, b->subs[i], &SEEN);
+    hl_strmap_dispose(&kept);
+    b->reused = true;
+    b->t0 = w->gone_t0;
+    pick_rows(b);
+    return;
+  }
   b->t0 = hl_wall_ms();
   scan_page(b, NULL);
 }
@@ -244,6 +280,7 @@ void hl_ddb_sweep_run(hl_ddb_sweep *w, const hl_store_purge *p, hl_store_cb cb, 
 }
 
 void hl_ddb_sweep_dispose(hl_ddb_sweep *w) {
+  forget_verdict(w);
   hl_free(w->cursor);
   w->cursor = NULL;
 }

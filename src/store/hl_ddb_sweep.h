@@ -36,6 +36,14 @@
  * is what waited, untouched, from before t0: the deleted subscription's
  * backlog. (The stamps are this process's wall clock: a clock set back
  * between the Scan and an acceptance would narrow this.)
+ *
+ * A batch that closed its limit leaves more of the same subscriptions'
+ * rows, and the next batch walks them again. It reuses the Scan's verdict
+ * and its t0 instead of scanning again: what was absent at t0 was absent,
+ * and step 3 still takes only rows unchanged since before that t0, so the
+ * argument above holds unchanged. A subscription that was not in that
+ * verdict is taken to exist until the walk moves on and a new Scan looks.
+ * So a deleted backlog of N rows costs one Scan, not N / limit.
  */
 #ifndef HL_DDB_SWEEP_H
 #define HL_DDB_SWEEP_H
@@ -63,6 +71,12 @@ typedef struct {
    * A batch that closed its limit walks the same subscriptions again; a
    * walk that ran out starts over. */
   char *cursor;
+  /* The last Scan's deleted subscriptions and its t0, while the batches
+   * walk the same subscriptions (above); none once the walk moves on or a
+   * batch fails. */
+  char **gone;
+  size_t ngone;
+  int64_t gone_t0;
   bool busy; /* a batch is running: another one closes nothing */
 } hl_ddb_sweep;
 
@@ -72,7 +86,7 @@ typedef struct {
  * was closed in the queue). cb runs once, on the loop, never from inside
  * this call. */
 void hl_ddb_sweep_run(hl_ddb_sweep *w, const hl_store_purge *p, hl_store_cb cb, void *data);
-/* Frees the cursor (no batch may be running). */
+/* Frees the cursor and the kept verdict (no batch may be running). */
 void hl_ddb_sweep_dispose(hl_ddb_sweep *w);
 
 #endif

@@ -1256,6 +1256,69 @@ HL_TEST(retention_closes_a_deleted_subscriptions_waiting_deliveries) {
   hl_rmtree(dir);
 }
 
+#ifdef HL_TEST_DDB
+/* One batch of at most limit: what it closed, and how many DynamoDB calls
+ * it made (*calls). */
+static int64_t purge_closing_n(size_t limit, int64_t *calls) {
+  int64_t before = hl_store_ddb_client(store)->calls;
+  hl_store_purge p = {.delivered_before_ms = 1, .failed_before_ms = 1, .now_s = 1, .limit = limit,
+                      .close_deleted = true, .now_ms = hl_wall_ms()};
+  capture c = {0};
+  store->vt->purge(store, &p, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  *calls = hl_store_ddb_client(store)->calls - before;
+  return c.res.purged.closed;
+}
+
+/* A deleted subscription's backlog larger than a batch is caught up with
+ * one Scan of the subscription table: the batches that walk the same
+ * subscriptions again reuse its verdict (store/hl_ddb_sweep.h), each
+ * making only its status writes. A walk that moves on scans again. Each
+ * batch scanned the table before. */
+HL_TEST(a_deleted_backlog_is_caught_up_with_one_scan) {
+  open_store();
+  put_sub("sub_cu_live", "cu-live");
+  put_sub("sub_cu_gone", "cu-gone");
+  const char *subs[] = {"sub_cu_live", "sub_cu_gone"};
+  char id[32];
+  for (int i = 0; i < 7; i++) {
+    snprintf(id, sizeof id, "cu-%d", i);
+    accept_event(id, subs, 2, 0);
+  }
+  capture c = {0};
+  store->vt->sub_delete(store, "cu-gone", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  hl_sleep_ms(3);
+  /* The first batch scans (one page: a small table) and writes its two
+   * statuses (one BatchWriteItem); the next ones only write theirs. */
+  int64_t calls[5];
+  int64_t closed[5];
+  for (int i = 0; i < 5; i++) closed[i] = purge_closing_n(2, &calls[i]);
+  printf("closed %lld %lld %lld %lld %lld, calls %lld %lld %lld %lld %lld\n", (long long)closed[0],
+         (long long)closed[1], (long long)closed[2], (long long)closed[3], (long long)closed[4], (long long)calls[0],
+         (long long)calls[1], (long long)calls[2], (long long)calls[3], (long long)calls[4]);
+  HL_ASSERT(closed[0] == 2 && closed[1] == 2 && closed[2] == 2 && closed[3] == 1 && closed[4] == 0);
+  HL_ASSERT_EQ_INT(calls[0], 1 + 1);
+  HL_ASSERT_EQ_INT(calls[1], 1);
+  HL_ASSERT_EQ_INT(calls[2], 1);
+  HL_ASSERT_EQ_INT(calls[3], 1);
+  HL_ASSERT_EQ_INT(calls[4], 1); /* the walk moved on: a new Scan, nothing deleted is left */
+  for (int i = 0; i < 7; i++) {
+    snprintf(id, sizeof id, "cu-%d", i);
+    delivery_is(id, "sub_cu_gone", "FAILED", HL_STORE_SUB_DELETED);
+    delivery_is(id, "sub_cu_live", "PENDING", NULL);
+  }
+  HL_ASSERT_EQ_INT(store->vt->eq_backlog(store), 7);
+  c = (capture){0};
+  store->vt->sub_delete(store, "cu-live", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  close_store();
+  hl_rmtree(dir);
+}
+#endif
+
 #if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
 /* Whether another connection sees the event: only committed rows. */
 static int committed_events(const char *id) { return sqlite_peek_events(dir, id); }
