@@ -14,9 +14,18 @@
 #include "store/hl_store_ddb.h"
 
 #define DEFAULT_LEASE_MS 120000
-/* Rows one shard's Query reads at most per claim (before the subscription
- * filter): a claim's work stays bounded; a full page asks to come back. */
+/* Rows one shard's Query reads at most a page (before the lease filter). */
 #define QUERY_PAGE 200
+/* Pages one shard's Query may read in one claim: past the subscription's
+ * own leased rows (in flight, or retries kept in memory, which keep their
+ * due_key), so at most 1,600 of them a shard before a full page asks to
+ * come back. */
+#define QUERY_PAGES 8
+/* Partitions written by earlier versions (due_shard 0..7, every
+ * subscription's rows together) are looked at only while the last look
+ * found any, and looked at again this often: rows a process of the earlier
+ * version still writes during a rolling deploy are claimed within it. */
+#define LEGACY_LOOK_MS 60000
 
 typedef struct {
   hl_queue base;
@@ -41,6 +50,12 @@ typedef struct {
   size_t ops;
   bool dead;
   const hl_registry *reg; /* borrowed; NULL: no ordered claim */
+  /* Rows in the partitions of earlier versions (hl_queue_ddb.h, "Due
+   * rows"): maybe (true until a look found none), when the last look was
+   * sent, and its Queries still out. */
+  bool legacy_rows;
+  int64_t legacy_look_at;
+  size_t legacy_looking, legacy_found;
 } ddbq;
 
 static ddbq *Q(hl_queue *q) { return (ddbq *)q; }
@@ -66,6 +81,19 @@ static unsigned shard_of(const char *event_id, const char *sub_id) {
   h = (h ^ '#') * 16777619u;
   for (const char *p = sub_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
   return h % HL_QUEUE_DDB_SHARDS;
+}
+
+/* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions
+ * (hl_queue_ddb.h): a bucket of its id past the earlier versions' 0..7. */
+static uint64_t sub_partitions(const char *sub_id) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = sub_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  return HL_QUEUE_DDB_SHARDS + (uint64_t)(h % HL_QUEUE_DDB_SUB_BUCKETS) * HL_QUEUE_DDB_SHARDS;
+}
+
+const char *hl_queue_ddb_due_shard(char out[24], const char *event_id, const char *sub_id) {
+  snprintf(out, 24, "%llu", (unsigned long long)(sub_partitions(sub_id) + shard_of(event_id, sub_id)));
+  return out;
 }
 
 static void due_key(hl_buf *out, int64_t due_ms, const char *event_id, const char *sub_id) {
@@ -144,10 +172,10 @@ static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp)
 static void put_row(accept_ctx *a, size_t i, int64_t seq) {
   ddbq *q = a->q;
   const char *sub = a->subs[i];
-  char now[24], acc[24], shard[8], sq[24];
+  char now[24], acc[24], shard[24], sq[24];
   hl_buf dk = HL_BUF_INIT;
   due_key(&dk, a->now, a->event_id, sub);
-  snprintf(shard, sizeof shard, "%u", shard_of(a->event_id, sub));
+  hl_queue_ddb_due_shard(shard, a->event_id, sub);
   hl_ddb_attr it[12];
   size_t n = 0;
   it[n++] = (hl_ddb_attr){"event_id", hl_ddb_s(a->event_id)};
@@ -346,8 +374,42 @@ static void lease_candidates(claim_ctx *k) {
   }
 }
 
+/* One due partition's Query, page after page. */
+typedef struct {
+  claim_ctx *k;
+  uint64_t shard;
+  bool legacy;          /* a partition of the earlier versions (one page: other subscriptions' rows) */
+  int pages;
+} shard_q;
+
+static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp);
+
+static void shard_query(shard_q *sq, const hl_json *start) {
+  claim_ctx *k = sq->k;
+  char shard[24], now[24];
+  snprintf(shard, sizeof shard, "%llu", (unsigned long long)sq->shard);
+  hl_buf upto = HL_BUF_INIT;
+  /* '$' sorts after '#': every key due at or before now. */
+  hl_buf_printf(&upto, "%015lld$", (long long)k->now);
+  hl_ddb_attr v[] = {{":s", hl_ddb_n(shard)}, {":k", hl_ddb_s(upto.data)}, {":sub", hl_ddb_s(k->sub_id)},
+                     {":now", hl_ddb_n(hl_ddb_i64(now, k->now))}};
+  /* The subscription filter matters in the earlier versions' partitions,
+   * and in a subscription's own when two ids share a bucket. */
+  hl_ddb_query_args qa = {.index = HL_QUEUE_DDB_INDEX, .key_condition = "due_shard = :s AND due_key < :k",
+                          .filter = "subscription_id = :sub AND (attribute_not_exists(lease_until) OR "
+                                    "lease_until < :now)",
+                          .values = v, .n_values = HL_ARRAY_SIZE(v), .limit = QUERY_PAGE, .start_key = start};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_query(&body, k->q->table, &qa);
+  hl_buf_dispose(&upto);
+  call(k->q, HL_DDB_QUERY, &body, on_shard, sq);
+}
+
 static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
-  claim_ctx *k = data;
+  shard_q *sq = data;
+  claim_ctx *k = sq->k;
+  ddbq *q = k->q;
+  sq->pages++;
   if (st->outcome != HL_AWS_OK) {
     k->failed++;
   } else {
@@ -366,11 +428,53 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
       k->cand[k->ncand++] = (candidate){e, s, d};
     }
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-    if (last && last->type == HL_JSON_OBJECT && last->len > 0) k->truncated = true;
+    if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
+      /* More rows lie past this page: read on while the claim has fewer
+       * candidates than it asks for (its own leased rows filled the page),
+       * within the bound; otherwise come back for them. */
+      if (!sq->legacy && !q->dead && k->ncand < k->limit && sq->pages < QUERY_PAGES) {
+        shard_query(sq, last);
+        op_done(q);
+        return;
+      }
+      k->truncated = true;
+    }
   }
-  ddbq *q = k->q;
+  hl_free(sq);
   if (--k->pending == 0) lease_candidates(k);
   op_done(q);
+}
+
+/* --- the earlier versions' partitions: looked at now and then ------------------------- */
+static void on_legacy_look(void *data, const hl_aws_status *st, const hl_json *resp) {
+  ddbq *q = data;
+  const hl_json *items = hl_json_get(resp, "Items");
+  if (st->outcome != HL_AWS_OK || (items && items->type == HL_JSON_ARRAY && items->len > 0)) q->legacy_found++;
+  if (--q->legacy_looking == 0) {
+    if (q->legacy_rows && !q->legacy_found)
+      hl_log_info("dynamodb queue: no rows left in the earlier versions' due partitions; claims stop reading them",
+                  NULL);
+    q->legacy_rows = q->legacy_found > 0;
+  }
+  op_done(q);
+}
+
+/* One row of each of the earlier versions' partitions, due or not: any? */
+static void look_legacy(ddbq *q, int64_t now_ms) {
+  if (q->legacy_looking || (q->legacy_look_at && now_ms - q->legacy_look_at < LEGACY_LOOK_MS)) return;
+  q->legacy_look_at = now_ms;
+  q->legacy_looking = HL_QUEUE_DDB_SHARDS;
+  q->legacy_found = 0;
+  for (unsigned s = 0; s < HL_QUEUE_DDB_SHARDS; s++) {
+    char shard[8];
+    snprintf(shard, sizeof shard, "%u", s);
+    hl_ddb_attr v[] = {{":s", hl_ddb_n(shard)}};
+    hl_ddb_query_args qa = {.index = HL_QUEUE_DDB_INDEX, .key_condition = "due_shard = :s", .values = v,
+                            .n_values = 1, .limit = 1};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_query(&body, q->table, &qa);
+    call(q, HL_DDB_QUERY, &body, on_legacy_look, q);
+  }
 }
 
 static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_ms, hl_store_cb cb, void *data) {
@@ -378,26 +482,22 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
   if (q->wake_at && q->wake_at <= now_ms) q->wake_at = 0;
   hl_strmap_del(&q->owed, sub_id); /* the owed claim: this one */
   claim_ctx *k = hl_calloc(1, sizeof *k);
+  bool legacy = q->legacy_rows;
   *k = (claim_ctx){.q = q, .sub_id = hl_strdup(sub_id), .limit = limit ? limit : 1, .now = now_ms, .cb = cb,
-                   .data = data, .pending = HL_QUEUE_DDB_SHARDS};
+                   .data = data, .pending = HL_QUEUE_DDB_SHARDS * (legacy ? 2 : 1)};
   q->busy++;
-  hl_buf upto = HL_BUF_INIT;
-  /* '$' sorts after '#': every key due at or before now_ms. */
-  hl_buf_printf(&upto, "%015lld$", (long long)now_ms);
+  uint64_t first = sub_partitions(sub_id);
   for (unsigned s = 0; s < HL_QUEUE_DDB_SHARDS; s++) {
-    char shard[8], now[24];
-    snprintf(shard, sizeof shard, "%u", s);
-    hl_ddb_attr v[] = {{":s", hl_ddb_n(shard)}, {":k", hl_ddb_s(upto.data)}, {":sub", hl_ddb_s(sub_id)},
-                       {":now", hl_ddb_n(hl_ddb_i64(now, now_ms))}};
-    hl_ddb_query_args qa = {.index = HL_QUEUE_DDB_INDEX, .key_condition = "due_shard = :s AND due_key < :k",
-                            .filter = "subscription_id = :sub AND (attribute_not_exists(lease_until) OR "
-                                      "lease_until < :now)",
-                            .values = v, .n_values = HL_ARRAY_SIZE(v), .limit = QUERY_PAGE};
-    hl_buf body = HL_BUF_INIT;
-    hl_ddb_query(&body, q->table, &qa);
-    call(q, HL_DDB_QUERY, &body, on_shard, k);
+    shard_q *sq = hl_calloc(1, sizeof *sq);
+    *sq = (shard_q){.k = k, .shard = first + s};
+    shard_query(sq, NULL);
   }
-  hl_buf_dispose(&upto);
+  for (unsigned s = 0; legacy && s < HL_QUEUE_DDB_SHARDS; s++) {
+    shard_q *sq = hl_calloc(1, sizeof *sq);
+    *sq = (shard_q){.k = k, .shard = s, .legacy = true};
+    shard_query(sq, NULL);
+  }
+  look_legacy(q, now_ms);
 }
 
 /* --- record and release: conditional on holding the lease -------------------------- */
@@ -446,7 +546,7 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
  * time. */
 static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool release, bool status_fields,
                        hl_store_cb cb, void *data) {
-  char att[24], code[24], lat[24], upd[24], next[24], until[24], shard[8];
+  char att[24], code[24], lat[24], upd[24], next[24], until[24], shard[24];
   hl_buf dk = HL_BUF_INIT, set = HL_BUF_INIT, ex = HL_BUF_INIT;
   hl_ddb_attr v[12];
   size_t n = 0;
@@ -474,7 +574,7 @@ static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool re
     hl_buf_puts(&ex, " REMOVE due_shard, due_key, lease_owner, lease_until");
   } else if (release) {
     due_key(&dk, d->next_attempt_at, d->event_id, d->subscription_id);
-    snprintf(shard, sizeof shard, "%u", shard_of(d->event_id, d->subscription_id));
+    hl_queue_ddb_due_shard(shard, d->event_id, d->subscription_id);
     hl_buf_puts(&set, ", due_shard = :sh, due_key = :dk");
     v[n++] = (hl_ddb_attr){":sh", hl_ddb_n(shard)};
     v[n++] = (hl_ddb_attr){":dk", hl_ddb_s(dk.data)};
@@ -577,10 +677,10 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
  * not use, so the replay's come last and are left out otherwise. */
 static void reopen_row(ddbq *q, const char *event_id, const char *sub_id, int64_t at, bool replay, hl_aws_json_cb cb,
                        void *c) {
-  char now[24], shard[8];
+  char now[24], shard[24];
   hl_buf dk = HL_BUF_INIT;
   due_key(&dk, at, event_id, sub_id);
-  snprintf(shard, sizeof shard, "%u", shard_of(event_id, sub_id));
+  hl_queue_ddb_due_shard(shard, event_id, sub_id);
   hl_ddb_attr v[] = {{":failed", hl_ddb_s("FAILED")}, {":pending", hl_ddb_s("PENDING")},
                      {":now", hl_ddb_n(hl_ddb_i64(now, at))}, {":sh", hl_ddb_n(shard)},
                      {":dk", hl_ddb_s(dk.data)}, {":ok", hl_ddb_s("SUCCESS")}, {":zero", hl_ddb_n("0")},
@@ -654,6 +754,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->events_table = hl_store_ddb_tables(o->store)->events_table;
   q->lease_ms = o->lease_ms ? o->lease_ms : DEFAULT_LEASE_MS;
   q->reg = o->reg;
+  q->legacy_rows = true; /* until the first look finds none */
   hl_strmap_init(&q->owed);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());

@@ -8,12 +8,29 @@
  * written by the API before accept). Every recorded status is also written
  * to the delivery status table, which the API reads.
  *
- * Due rows. While a row is open it carries due_shard (0..7, a hash of its
- * key) and due_key ("<due ms, 15 digits>#<event_id>#<subscription_id>");
- * terminal rows lose both, so the global secondary index "due" (due_shard,
- * due_key) is sparse: it holds the open rows only, ordered by due time.
- * A claim asks it with one Query per shard (key condition due_key < now),
- * never a Scan.
+ * Due rows. While a row is open it carries due_shard and due_key
+ * ("<due ms, 15 digits>#<event_id>#<subscription_id>"); terminal rows lose
+ * both, so the global secondary index "due" (due_shard, due_key) is
+ * sparse: it holds the open rows only, ordered by due time. Each
+ * subscription has HL_QUEUE_DDB_SHARDS partitions of its own: due_shard =
+ * 8 + 8 * (a hash of its id, mod HL_QUEUE_DDB_SUB_BUCKETS) + (a hash of
+ * the row's key, mod 8), so that a hot subscription spreads over eight
+ * partitions. A claim is for one subscription and asks its eight with one
+ * Query each (key condition due_key < now; the lease and, for two ids
+ * sharing a bucket, the subscription as filters), never a Scan. A page
+ * full of the subscription's own leased rows (its deliveries in flight,
+ * retries kept in memory) is read past, up to 8 pages a partition.
+ *
+ * Earlier versions put every subscription's rows in partitions 0..7, where
+ * a claim read the oldest 200 rows of each, whoever's they were: a backlog
+ * of one subscription's due rows hid every later subscription's, whose
+ * claims found nothing and came back at once for as long as it lasted.
+ * Rows in those partitions (written before the upgrade, or by a process of
+ * the earlier version during a rolling deploy) are still claimed: a claim
+ * also reads one page of each while a look at them (one row each, at the
+ * first claim and every minute after) finds any. A row an earlier version
+ * wrote moves to its subscription's partitions when it is next released
+ * or re-queued.
  *
  * Leases. The index is eventually consistent and other processes claim
  * too, so a row found is claimed with a conditional UpdateItem: it is
@@ -72,9 +89,12 @@ typedef struct {
 } hl_queue_ddb_options;
 
 #define HL_QUEUE_DDB_SHARDS 8
+#define HL_QUEUE_DDB_SUB_BUCKETS (1u << 24)
 #define HL_QUEUE_DDB_INDEX "due"
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o);
+/* An open row's due_shard (above, "Due rows"), as decimal text in out. */
+const char *hl_queue_ddb_due_shard(char out[24], const char *event_id, const char *sub_id);
 /* Work this process started and has not finished: claims, records and
  * accepts in flight, claimed deliveries not yet recorded or released, and
  * subscriptions whose last claim left due rows it did not ask for (a claim

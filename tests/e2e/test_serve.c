@@ -2344,6 +2344,46 @@ HL_TEST_T(a_shared_store_is_reloaded_within_the_ttl, 120) {
 #endif
 
 #ifdef HL_TEST_DDB
+/* The DynamoDB queue: one subscription's backlog does not hide another's
+ * deliveries. Here "hog" holds 2,400 due deliveries (its partner holds its
+ * one request in flight unanswered), queued before "fair" existed, so
+ * fair's delivery is due after all of them. A claim read the due index
+ * from its head, a page of 200 rows a shard, and kept only its own
+ * subscription's rows: fair's claims read hog's rows, found nothing, and
+ * came back at once, for as long as hog's backlog lasted. */
+HL_TEST_T(one_subscriptions_backlog_does_not_hide_anothers_on_the_dynamodb_queue, 300) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/hog?hold=1", partner.base);
+  char *hog = e2e_setup(&hk, "hog", url, "\"max_in_flight\": 1", NULL, 0);
+  for (int i = 0; i < 3; i++) e2e_post_bulk(&hk, "evt-hog-", i * 800, 800);
+  snprintf(url, sizeof url, "%s/hook/fair", partner.base);
+  char *fair = e2e_setup(&hk, "fair", url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-fair-1", "3.00"), 202);
+  uint64_t t0 = hl_mono_ms();
+  hl_json_doc doc;
+  int got = e2e_wait_requests(&partner, "fair", 1, 20000, &doc);
+  printf("fair's delivery behind hog's 2,400: %s after %llu ms\n", got == 1 ? "sent" : "not sent",
+         (unsigned long long)(hl_mono_ms() - t0));
+  HL_ASSERT_EQ_INT(got, 1);
+  HL_ASSERT(strstr(str_at(&doc.root->u.items[0], "body"), "3.00") != NULL);
+  hl_json_doc_dispose(&doc);
+  /* A new table: the partitions earlier versions wrote are seen empty at
+   * the first claim, and claims stop reading them. */
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "dynamodb queue: no rows left in the earlier versions' due partitions; claims "
+                                      "stop reading them", NULL), 1);
+  /* hog's first request is held, and no second one was sent beside it. */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "hog", 1, 100, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  char u[256];
+  snprintf(u, sizeof u, "%s/release?name=hog", partner.base);
+  hl_http("POST", u, "", 0, NULL, NULL);
+  free(hog);
+  free(fair);
+  stop_both();
+}
+
 /* The max_in_flight of a partner registered on another service, or -1 when
  * it is not known there (404). */
 static int64_t partner_limit_at(const e2e_hookloop *h, const char *id) {

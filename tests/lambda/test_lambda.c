@@ -1564,6 +1564,7 @@ HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
 
 /* --- the DynamoDB queue: Lambda without Kafka ---------------------------------------------- */
 
+#include "queue/hl_queue_ddb.h"
 #include "store/hl_store_ddb.h"
 
 #define PAY_AKID "AKIDPAYMENTS"
@@ -1829,11 +1830,13 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
 }
 
 /* Puts n due deliveries of sub into the DynamoDB queue as an API invocation
- * would: each event's record, then its row (docs/aws.md, the layout). */
-static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *event_type) {
+ * would: each event's record, then its row (docs/aws.md, the layout), in
+ * its subscription's due partitions, or (legacy) in partitions 0..7, where
+ * versions before them put every row. */
+static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *event_type, bool legacy) {
   int64_t due = hl_wall_ms() - 1000;
   for (int i = 0; i < n; i++) {
-    char id[32], body[128], dk[160], shard[8], at[24];
+    char id[32], body[128], dk[160], shard[24], at[24];
     snprintf(id, sizeof id, "tx-seed-%03d", i);
     int len = snprintf(body, sizeof body, "{\"transaction_id\":\"%s\",\"amount\":%d.10}", id, i);
     hl_eq_accept ev = {.event_id = id, .event_type = event_type, .body = body, .body_len = (size_t)len,
@@ -1844,7 +1847,8 @@ static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *ev
     HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "webhook_events", HL_DDB_ITEM(ea), NULL), 0);
     free(view_call(v, HL_DDB_PUT_ITEM, &b));
     snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
-    snprintf(shard, sizeof shard, "%d", i % 8);
+    if (legacy) snprintf(shard, sizeof shard, "%d", i % 8);
+    else hl_queue_ddb_due_shard(shard, id, sub);
     hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
                         {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
                         {"event_type", hl_ddb_s(ev.event_type)}, {"accepted_at", hl_ddb_n(at)},
@@ -1853,6 +1857,10 @@ static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *ev
     HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
     free(view_call(v, HL_DDB_PUT_ITEM, &b));
   }
+}
+
+static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *event_type) {
+  seed_queue_layout(v, n, sub, event_type, false);
 }
 
 static void seed_queue(ddb_view *v, int n, const char *sub) { seed_queue_typed(v, n, sub, "payment.received"); }
@@ -1978,6 +1986,33 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   stop_lambda();
   lambda_pid = first_pid;
   dir = first_dir;
+  payments_stop(&p);
+}
+
+/* Rows an earlier version left in the due partitions every subscription
+ * shared (0..7; docs/aws.md "Due rows") are still claimed after an
+ * upgrade, each delivered once: written while no runtime ran, then a new
+ * runtime starts (its first claim looks at those partitions). */
+HL_TEST_T(rows_an_earlier_version_left_in_the_shared_partitions_are_still_claimed, 180) {
+  enum { N = 12 };
+  static payments p;
+  payments_start(&p);
+  payments_register();
+  stop_lambda();
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  seed_queue_layout(&v, N, sub_id, "payment.received", true);
+  start_lambda(p.port, p.env);
+  emu_result *r = drain(hl_wall_ms() + 30000);
+  printf("drain of the earlier layout: %s\n", r->body);
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    HL_ASSERT_EQ_INT(wait_row(&v, id, "SUCCESS"), 1);
+  }
+  hl_sleep_ms(300);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), N);
+  ddb_view_close(&v);
   payments_stop(&p);
 }
 
