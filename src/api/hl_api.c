@@ -200,43 +200,44 @@ static void r_console_file(hl_api *a, hl_http_req *req, char (*p)[256]) { hl_api
  * A "{name}" segment matches any one segment, handed to the handler in
  * order. The methods of one path are listed in the order Allow names them. */
 const hl_api_route hl_api_routes[] = {
-  {"GET", "/healthz", HL_API_AUTH_NONE, r_health},
-  {"GET", "/api/v1/events/health", HL_API_AUTH_NONE, r_health},
-  {"GET", "/metrics", HL_API_AUTH_NONE, r_metrics},
-  {"GET", "/openapi.json", HL_API_AUTH_NONE, r_openapi},
-  {"GET", "/console", HL_API_AUTH_NONE, r_console},
-  {"GET", "/console/{file}", HL_API_AUTH_NONE, r_console_file},
-  {"GET", "/admin/schemas", HL_API_AUTH_ADMIN, r_list_schemas},
-  {"POST", "/admin/schemas", HL_API_AUTH_ADMIN, r_post_schema},
-  {"GET", "/admin/schemas/{id}", HL_API_AUTH_ADMIN, r_get_schema},
-  {"GET", "/admin/partners", HL_API_AUTH_ADMIN, r_list_partners},
-  {"POST", "/admin/partners", HL_API_AUTH_ADMIN, r_post_partner},
-  {"GET", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id},
-  {"DELETE", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id},
-  {"GET", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_list_subs},
-  {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub},
-  {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
-  {"DELETE", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id},
-  {"GET", "/admin/transformations", HL_API_AUTH_ADMIN, r_list_xforms},
-  {"POST", "/admin/transformations", HL_API_AUTH_ADMIN, r_post_xform},
-  {"GET", "/admin/transformations/{id}", HL_API_AUTH_ADMIN, r_get_xform},
-  {"POST", "/admin/subscriptions/{id}/secret/rotate", HL_API_AUTH_ADMIN, r_rotate},
-  {"GET", "/admin/subscriptions/{id}/public-key", HL_API_AUTH_ADMIN, r_public_key},
-  {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub},
-  {"GET", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_get_recover},
-  {"POST", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_post_recover},
-  {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries},
-  {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry},
-  {"GET", "/admin/deliveries/{event_id}/{subscription_id}/attempts", HL_API_AUTH_ADMIN, r_attempts},
-  {"POST", "/admin/events/{event_id}/replay", HL_API_AUTH_ADMIN, r_replay},
-  {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats},
-  {"GET", "/admin/hosts", HL_API_AUTH_ADMIN, r_hosts},
-  {"POST", "/admin/secrets/reseal", HL_API_AUTH_ADMIN, r_reseal},
-  {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event},
-  {"POST", "/api/v1/events/bulk", HL_API_AUTH_API, r_post_bulk},
+  {"GET", "/healthz", HL_API_AUTH_NONE, r_health, NULL},
+  {"GET", "/api/v1/events/health", HL_API_AUTH_NONE, r_health, NULL},
+  {"GET", "/metrics", HL_API_AUTH_NONE, r_metrics, NULL},
+  {"GET", "/openapi.json", HL_API_AUTH_NONE, r_openapi, NULL},
+  {"GET", "/console", HL_API_AUTH_NONE, r_console, NULL},
+  {"GET", "/console/{file}", HL_API_AUTH_NONE, r_console_file, NULL},
+  {"GET", "/admin/schemas", HL_API_AUTH_ADMIN, r_list_schemas, NULL},
+  {"POST", "/admin/schemas", HL_API_AUTH_ADMIN, r_post_schema, NULL},
+  {"GET", "/admin/schemas/{id}", HL_API_AUTH_ADMIN, r_get_schema, NULL},
+  {"GET", "/admin/partners", HL_API_AUTH_ADMIN, r_list_partners, NULL},
+  {"POST", "/admin/partners", HL_API_AUTH_ADMIN, r_post_partner, NULL},
+  {"GET", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id, NULL},
+  {"DELETE", "/admin/partners/{id}", HL_API_AUTH_ADMIN, r_partner_by_id, NULL},
+  {"GET", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_list_subs, "partner_id"},
+  {"POST", "/admin/subscriptions", HL_API_AUTH_ADMIN, r_post_sub, NULL},
+  {"GET", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id, NULL},
+  {"DELETE", "/admin/subscriptions/{id}", HL_API_AUTH_ADMIN, r_sub_by_id, NULL},
+  {"GET", "/admin/transformations", HL_API_AUTH_ADMIN, r_list_xforms, NULL},
+  {"POST", "/admin/transformations", HL_API_AUTH_ADMIN, r_post_xform, NULL},
+  {"GET", "/admin/transformations/{id}", HL_API_AUTH_ADMIN, r_get_xform, NULL},
+  {"POST", "/admin/subscriptions/{id}/secret/rotate", HL_API_AUTH_ADMIN, r_rotate, NULL},
+  {"GET", "/admin/subscriptions/{id}/public-key", HL_API_AUTH_ADMIN, r_public_key, NULL},
+  {"POST", "/admin/subscriptions/{id}/enable", HL_API_AUTH_ADMIN, r_enable_sub, NULL},
+  {"GET", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_get_recover, NULL},
+  {"POST", "/admin/subscriptions/{id}/recover", HL_API_AUTH_ADMIN, r_post_recover, NULL},
+  {"GET", "/admin/deliveries", HL_API_AUTH_ADMIN, r_list_deliveries,
+   "event_id subscription_id status since until limit cursor"},
+  {"POST", "/admin/deliveries/{event_id}/{subscription_id}/retry", HL_API_AUTH_ADMIN, r_retry, NULL},
+  {"GET", "/admin/deliveries/{event_id}/{subscription_id}/attempts", HL_API_AUTH_ADMIN, r_attempts, NULL},
+  {"POST", "/admin/events/{event_id}/replay", HL_API_AUTH_ADMIN, r_replay, NULL},
+  {"GET", "/admin/stats", HL_API_AUTH_ADMIN, r_stats, NULL},
+  {"GET", "/admin/hosts", HL_API_AUTH_ADMIN, r_hosts, NULL},
+  {"POST", "/admin/secrets/reseal", HL_API_AUTH_ADMIN, r_reseal, "batch"},
+  {"POST", "/api/v1/events", HL_API_AUTH_API, r_post_event, NULL},
+  {"POST", "/api/v1/events/bulk", HL_API_AUTH_API, r_post_bulk, NULL},
   /* After bulk (and health): those two are not event types. */
-  {"POST", "/api/v1/events/{event_type}", HL_API_AUTH_API, r_post_raw},
-  {NULL, NULL, HL_API_AUTH_NONE, NULL},
+  {"POST", "/api/v1/events/{event_type}", HL_API_AUTH_API, r_post_raw, NULL},
+  {NULL, NULL, HL_API_AUTH_NONE, NULL, NULL},
 };
 
 #define MAX_SEGMENTS 8
@@ -375,6 +376,50 @@ void hl_api_admit(const hl_http_req *head, void *data, hl_http_refusal *r) {
   if (why) *r = (hl_http_refusal){403, "forbidden_origin", why, {NULL, 0, NULL, 0}};
 }
 
+/* Whether name (len bytes) is one of the route's query parameters. */
+static bool takes(const hl_api_route *r, const char *name, size_t len) {
+  for (const char *q = r->query; q && *q;) {
+    size_t n = strcspn(q, " ");
+    if (n == len && memcmp(q, name, len) == 0) return true;
+    q += n;
+    q += strspn(q, " ");
+  }
+  return false;
+}
+
+/* The query holds only the route's parameters, each once (hl_api_route).
+ * False once a 400 is answered. */
+static bool query_ok(hl_http_req *req, const hl_api_route *r) {
+  const char *q = req->query;
+  for (const char *seg = q; seg && *seg;) {
+    size_t len = strcspn(seg, "&");
+    size_t nlen = strcspn(seg, "=&");
+    if (nlen > 0) {
+      char ptr[80], msg[300];
+      snprintf(ptr, sizeof ptr, "?%.*s", (int)(nlen > 64 ? 64 : nlen), seg);
+      if (!takes(r, seg, nlen)) {
+        if (r->query) snprintf(msg, sizeof msg, "not a query parameter of %s %s; it takes %s", r->method, r->pattern,
+                               r->query);
+        else snprintf(msg, sizeof msg, "%s %s takes no query parameters", r->method, r->pattern);
+        hl_api_respond_field_error(req, ptr, msg);
+        return false;
+      }
+      for (const char *prev = q; prev < seg;) { /* given before? */
+        size_t pl = strcspn(prev, "=&");
+        if (pl == nlen && memcmp(prev, seg, nlen) == 0) {
+          hl_api_respond_field_error(req, ptr, "given twice; give it once");
+          return false;
+        }
+        prev += strcspn(prev, "&");
+        if (*prev == '&') prev++;
+      }
+    }
+    seg += len;
+    if (*seg == '&') seg++;
+  }
+  return true;
+}
+
 void hl_api_handle(hl_http_req *req, void *data) {
   hl_api *a = data;
   const char *p = req->path;
@@ -395,6 +440,9 @@ void hl_api_handle(hl_http_req *req, void *data) {
     hl_buf_dispose(&b);
     return;
   }
+  /* The open routes (health, metrics, the console) are left to whatever
+   * probes and caches add to their URLs. */
+  if (t.route && t.route->auth != HL_API_AUTH_NONE && !query_ok(req, t.route)) return;
   if (t.route) t.route->handle(a, req, t.params);
   else if (t.path_route) method_not_allowed(req, t.allow);
   else hl_api_respond_error(req, 404, "not_found", "no such endpoint; see the API in the README", NULL);

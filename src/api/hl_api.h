@@ -83,12 +83,17 @@ void hl_api_use_queue(hl_api *a, hl_queue *queue, hl_kafka *health_kafka);
 typedef enum { HL_API_AUTH_NONE, HL_API_AUTH_ADMIN, HL_API_AUTH_API } hl_api_auth;
 
 /* One route: method, path pattern ("{name}" matches one segment; the
- * segments matched are handed to handle in order, percent-decoded). */
+ * segments matched are handed to handle in order, percent-decoded), and
+ * the query parameters it reads, space-separated (NULL: none). On the
+ * routes behind a token any other query parameter, or one given twice, is refused
+ * (400 at "?name") before the handler runs: a misspelt filter
+ * (?partner=acme) would otherwise list everything, unfiltered. */
 typedef struct {
   const char *method;
   const char *pattern;
   hl_api_auth auth;
   void (*handle)(hl_api *a, hl_http_req *req, char (*params)[256]);
+  const char *query;
 } hl_api_route;
 
 /* Every route the API serves, ended by a NULL method: what hl_api_handle

@@ -138,6 +138,39 @@ HL_TEST(every_path_parameter_is_declared_and_required) {
   oa_dispose(&d);
 }
 
+/* The query parameters a list of parameters declares, space-separated,
+ * appended to out. */
+static void query_names(const hl_json *params, hl_buf *out) {
+  for (uint32_t i = 0; params && i < params->len; i++) {
+    const hl_json *p = &params->u.items[i];
+    const char *n = hl_json_str(hl_json_get(p, "name")), *in = hl_json_str(hl_json_get(p, "in"));
+    HL_ASSERT_MSG(!hl_json_get(p, "$ref"), "a parameter by $ref: read it here too");
+    if (n && in && strcmp(in, "query") == 0) hl_buf_printf(out, "%s%s", out->len ? " " : "", n);
+  }
+}
+
+/* The router refuses a query parameter its route does not list
+ * (hl_api_route.query): the document declares exactly those, in order. */
+HL_TEST(every_query_parameter_a_route_takes_is_declared_and_no_other) {
+  oa_doc d;
+  load(&d);
+  size_t with = 0;
+  for (const hl_api_route *r = hl_api_routes; r->method; r++) {
+    hl_buf names = HL_BUF_INIT;
+    query_names(hl_json_get(hl_json_get(d.paths, r->pattern), "parameters"), &names);
+    query_names(hl_json_get(oa_operation(&d, r->pattern, r->method), "parameters"), &names);
+    if (r->auth != HL_API_AUTH_NONE || names.len) {
+      HL_ASSERT_MSG(strcmp(names.data ? names.data : "", r->query ? r->query : "") == 0,
+                    "%s %s: the document declares the query parameters \"%s\", the route takes \"%s\"", r->method,
+                    r->pattern, names.data ? names.data : "", r->query ? r->query : "");
+    }
+    if (r->query) with++;
+    hl_buf_dispose(&names);
+  }
+  HL_ASSERT_EQ_INT(with, 3);
+  oa_dispose(&d);
+}
+
 static void check_refs(const hl_json *root, const hl_json *v, hl_buf *bad, size_t *count) {
   if (v->type == HL_JSON_OBJECT) {
     for (uint32_t i = 0; i < v->len; i++) {

@@ -146,6 +146,8 @@ HL_TEST_T(search_pages_through_one_subscription_by_status_and_time, 120) {
     {"since=2026-02-29T00:00:00Z", "?since"}, {"since=2026-11-29T-1:00:00Z", "?since"},
     {"since=2026-11-29T%201:00:00Z", "?since"}, {"until=2026-11-29T01:00:00%2B1:00", "?until"},
     {"until=2026-11-29T01:00:00Z%20", "?until"},
+    /* a parameter the search does not take, or one given twice */
+    {"limt=5", "?limt"}, {"status=FAILED&status=SUCCESS", "?status"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     snprintf(q, sizeof q, "subscription_id=%s&%s", gone, bad[i].query);

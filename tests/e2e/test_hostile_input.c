@@ -125,6 +125,43 @@ HL_TEST_T(control_characters_in_identifiers_are_refused, 120) {
   stop();
 }
 
+/* A query parameter a route does not read, or one given twice, is refused
+ * at "?name" on every route behind a token: a misspelt filter listed every
+ * subscription, unfiltered, and a second value was ignored unseen. The
+ * open routes (health, metrics) are left to what probes add. */
+HL_TEST_T(query_parameters_a_route_does_not_take_are_refused, 120) {
+  start();
+  static const struct { const char *method, *path, *pointer, *words; } bad[] = {
+    {"GET", "/admin/subscriptions?partner=acme", "?partner", "it takes partner_id"},
+    {"GET", "/admin/subscriptions?partner_id=a&partner_id=b", "?partner_id", "given twice"},
+    {"GET", "/admin/deliveries?subscription_id=s&limt=5", "?limt", "it takes event_id subscription_id"},
+    {"GET", "/admin/stats?verbose=1", "?verbose", "GET /admin/stats takes no query parameters"},
+    {"GET", "/admin/schemas?x", "?x", "takes no query parameters"},
+    {"POST", "/admin/secrets/reseal?batch=5&dry_run=1", "?dry_run", "it takes batch"},
+    {"POST", "/api/v1/events?async=1", "?async", "takes no query parameters"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    char u[256];
+    snprintf(u, sizeof u, "%s%s", hk.base, bad[i].path);
+    hl_json_doc doc;
+    long code = e2e_call(bad[i].method, u, strcmp(bad[i].method, "POST") == 0 ? "{}" : NULL, &doc);
+    const char *msg = str_at(doc.root, "/details/0/message");
+    HL_ASSERT_MSG(code == 400 && msg && strstr(msg, bad[i].words), "%s %s: %ld, %s", bad[i].method, bad[i].path, code,
+                  msg ? msg : "(no detail)");
+    assert_400(code, &doc, "invalid_request", bad[i].pointer);
+  }
+  /* What a route takes still works; empty pieces are nothing. */
+  char u[256];
+  hl_json_doc doc;
+  snprintf(u, sizeof u, "%s/admin/subscriptions?partner_id=acme&", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/healthz?probe=lb", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  hl_json_doc_dispose(&doc);
+  stop();
+}
+
 /* Registers a name of len characters (fmt holds it, then the 128-character
  * event type): a topic of 249 characters is taken and named in the answer's
  * member topic, one of 250 refused at field. */
