@@ -47,6 +47,16 @@ static const char *str_at(const hl_json *v, const char *ptr) {
   return hl_json_str(hl_json_pointer(v, ptr, strlen(ptr)));
 }
 
+/* The status of a GET of path (its query included). */
+static long get_status(const char *path) {
+  char u[512];
+  snprintf(u, sizeof u, "%s%s", hk.base, path);
+  hl_json_doc doc;
+  long code = e2e_call("GET", u, NULL, &doc);
+  hl_json_doc_dispose(&doc);
+  return code;
+}
+
 /* The answer is a 400 with this error code and a first detail at path. */
 static void assert_400(long code, hl_json_doc *doc, const char *error, const char *path) {
   HL_ASSERT_EQ_INT(code, 400);
@@ -115,13 +125,8 @@ HL_TEST_T(control_characters_in_identifiers_are_refused, 120) {
                      "\"headers\":{\"X-A/b\\u0000\":\"v\"}}";
   assert_400(post("/admin/subscriptions", sub2, strlen(sub2), &doc), &doc, "invalid_request", "/headers/X-A~1b");
   /* Ids in the URL: a percent-encoded NUL no longer cuts them short. */
-  char u[256];
-  snprintf(u, sizeof u, "%s/admin/subscriptions/sub_x%%00y", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 400);
-  hl_json_doc_dispose(&doc);
-  snprintf(u, sizeof u, "%s/admin/deliveries?event_id=n-1%%00", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 400);
-  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(get_status("/admin/subscriptions/sub_x%00y"), 400);
+  HL_ASSERT_EQ_INT(get_status("/admin/deliveries?event_id=n-1%00"), 400);
   stop();
 }
 
@@ -151,14 +156,8 @@ HL_TEST_T(query_parameters_a_route_does_not_take_are_refused, 120) {
     assert_400(code, &doc, "invalid_request", bad[i].pointer);
   }
   /* What a route takes still works; empty pieces are nothing. */
-  char u[256];
-  hl_json_doc doc;
-  snprintf(u, sizeof u, "%s/admin/subscriptions?partner_id=acme&", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  hl_json_doc_dispose(&doc);
-  snprintf(u, sizeof u, "%s/healthz?probe=lb", hk.base);
-  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
-  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(get_status("/admin/subscriptions?partner_id=acme&"), 200);
+  HL_ASSERT_EQ_INT(get_status("/healthz?probe=lb"), 200);
   stop();
 }
 
