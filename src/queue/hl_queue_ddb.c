@@ -413,6 +413,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
   if (st->outcome != HL_AWS_OK) {
     k->failed++;
   } else {
+    size_t had = k->ncand;
     const hl_json *items = hl_json_get(resp, "Items");
     for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
       const hl_json *it = &items->u.items[i];
@@ -437,7 +438,11 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
         op_done(q);
         return;
       }
-      k->truncated = true;
+      /* A full page of an earlier version's partition that held none of
+       * this subscription's rows is other subscriptions' (a deleted one's,
+       * maybe, for good): coming back at once would read it again, and
+       * again. */
+      if (!sq->legacy || k->ncand > had) k->truncated = true;
     }
   }
   hl_free(sq);

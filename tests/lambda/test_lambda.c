@@ -2016,6 +2016,47 @@ HL_TEST_T(rows_an_earlier_version_left_in_the_shared_partitions_are_still_claime
   payments_stop(&p);
 }
 
+/* A deleted subscription's backlog left in those shared partitions (more
+ * than a page of 200 in each) is never claimed, and must not keep a live
+ * subscription's claims coming back to read it: the drain ends when the
+ * live work is done. A claim that read a full page of them asked to come
+ * back at once, for ever, and the drain ran to its deadline. */
+HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
+  enum { N = 8 * 201 };
+  static payments p;
+  payments_start(&p);
+  payments_register();
+  stop_lambda();
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  int64_t due = hl_wall_ms() - 1000;
+  for (int i = 0; i < N; i++) {
+    char id[32], dk[160], shard[8], at[24];
+    snprintf(id, sizeof id, "tx-dead-%04d", i);
+    snprintf(dk, sizeof dk, "%015lld#%s#sub_deleted_long_ago", (long long)due, id);
+    snprintf(shard, sizeof shard, "%d", i % 8);
+    hl_ddb_i64(at, due);
+    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s("sub_deleted_long_ago")},
+                        {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
+                        {"event_type", hl_ddb_s("payment.received")}, {"accepted_at", hl_ddb_n(at)},
+                        {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
+                        {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
+    hl_buf b = HL_BUF_INIT;
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
+    free(view_call(&v, HL_DDB_PUT_ITEM, &b));
+  }
+  seed_queue_layout(&v, 3, sub_id, "payment.received", false);
+  start_lambda(p.port, p.env);
+  int64_t t0 = hl_wall_ms();
+  emu_result *r = drain(hl_wall_ms() + 30000);
+  int64_t took = hl_wall_ms() - t0;
+  printf("drain beside a dead backlog: %s in %lld ms\n", r->body, (long long)took);
+  HL_ASSERT_EQ_INT(report_figure(r, "claimed"), 3);
+  HL_ASSERT_MSG(took < 15000, "the drain took %lld ms", (long long)took);
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
+
 /* `serve` on the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb): its API accepts
  * into the table and its dispatcher claims from it under leases, delivering
  * to the mock partner; then a serve and a Lambda runtime drain one queue
