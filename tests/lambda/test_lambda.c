@@ -1833,10 +1833,26 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
  * would: each event's record, then its row (docs/aws.md, the layout), in
  * its subscription's due partitions, or (legacy) in partitions 0..7, where
  * versions before them put every row. */
+/* One open row of the queue, due at due, in partition shard. */
+static void put_queue_row(ddb_view *v, const char *id, const char *sub, const char *event_type, int64_t due,
+                          const char *shard) {
+  char dk[160], at[24];
+  snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
+  hl_ddb_i64(at, due);
+  hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
+                      {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
+                      {"event_type", hl_ddb_s(event_type)}, {"accepted_at", hl_ddb_n(at)},
+                      {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
+                      {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
+  hl_buf b = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
+  free(view_call(v, HL_DDB_PUT_ITEM, &b));
+}
+
 static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *event_type, bool legacy) {
   int64_t due = hl_wall_ms() - 1000;
   for (int i = 0; i < n; i++) {
-    char id[32], body[128], dk[160], shard[24], at[24];
+    char id[32], body[128], shard[24], at[24];
     snprintf(id, sizeof id, "tx-seed-%03d", i);
     int len = snprintf(body, sizeof body, "{\"transaction_id\":\"%s\",\"amount\":%d.10}", id, i);
     hl_eq_accept ev = {.event_id = id, .event_type = event_type, .body = body, .body_len = (size_t)len,
@@ -1846,16 +1862,9 @@ static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *e
                         {"accepted_at", hl_ddb_n(hl_ddb_i64(at, due))}, {"body", hl_ddb_sn(body, (size_t)len)}};
     HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "webhook_events", HL_DDB_ITEM(ea), NULL), 0);
     free(view_call(v, HL_DDB_PUT_ITEM, &b));
-    snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
     if (legacy) snprintf(shard, sizeof shard, "%d", i % 8);
     else hl_queue_ddb_due_shard(shard, id, sub);
-    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
-                        {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
-                        {"event_type", hl_ddb_s(ev.event_type)}, {"accepted_at", hl_ddb_n(at)},
-                        {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
-                        {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
-    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
-    free(view_call(v, HL_DDB_PUT_ITEM, &b));
+    put_queue_row(v, id, sub, event_type, due, shard);
   }
 }
 
@@ -2031,19 +2040,10 @@ HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
   ddb_view_open(&v, p.dyn.endpoint);
   int64_t due = hl_wall_ms() - 1000;
   for (int i = 0; i < N; i++) {
-    char id[32], dk[160], shard[8], at[24];
+    char id[32], shard[8];
     snprintf(id, sizeof id, "tx-dead-%04d", i);
-    snprintf(dk, sizeof dk, "%015lld#%s#sub_deleted_long_ago", (long long)due, id);
     snprintf(shard, sizeof shard, "%d", i % 8);
-    hl_ddb_i64(at, due);
-    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s("sub_deleted_long_ago")},
-                        {"status", hl_ddb_s("PENDING")}, {"attempts", hl_ddb_n("0")},
-                        {"event_type", hl_ddb_s("payment.received")}, {"accepted_at", hl_ddb_n(at)},
-                        {"updated_at", hl_ddb_n(at)}, {"next_attempt_at", hl_ddb_n(at)},
-                        {"due_shard", hl_ddb_n(shard)}, {"due_key", hl_ddb_s(dk)}};
-    hl_buf b = HL_BUF_INIT;
-    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
-    free(view_call(&v, HL_DDB_PUT_ITEM, &b));
+    put_queue_row(&v, id, "sub_deleted_long_ago", "payment.received", due, shard);
   }
   seed_queue_layout(&v, 3, sub_id, "payment.received", false);
   start_lambda(p.port, p.env);
