@@ -20,4 +20,14 @@
 /* The keyed hash of n bytes. */
 uint64_t hl_hash_bytes(const void *p, size_t n);
 
+/* FNV-1a (32 bits) of the string s, continuing from h (HL_FNV1A_INIT to
+ * start). Not keyed, and the same in every process and version: for keys
+ * that are stored (DynamoDB partition numbers), never for tables built
+ * over input. */
+#define HL_FNV1A_INIT 2166136261u
+static inline uint32_t hl_fnv1a(uint32_t h, const char *s) {
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+  return h;
+}
+
 #endif

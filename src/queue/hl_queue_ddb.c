@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/hl_common.h"
+#include "common/hl_hash.h"
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
@@ -76,18 +77,13 @@ static void op_done(ddbq *q) {
 }
 
 static unsigned shard_of(const char *event_id, const char *sub_id) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *p = event_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  h = (h ^ '#') * 16777619u;
-  for (const char *p = sub_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  return h % HL_QUEUE_DDB_SHARDS;
+  return hl_fnv1a(hl_fnv1a(hl_fnv1a(HL_FNV1A_INIT, event_id), "#"), sub_id) % HL_QUEUE_DDB_SHARDS;
 }
 
 /* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions
  * (hl_queue_ddb.h): a bucket of its id past the earlier versions' 0..7. */
 static uint64_t sub_partitions(const char *sub_id) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *p = sub_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  uint32_t h = hl_fnv1a(HL_FNV1A_INIT, sub_id);
   return HL_QUEUE_DDB_SHARDS + (uint64_t)(h % HL_QUEUE_DDB_SUB_BUCKETS) * HL_QUEUE_DDB_SHARDS;
 }
 

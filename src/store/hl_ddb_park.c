@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/hl_common.h"
+#include "common/hl_hash.h"
 #include "common/hl_log.h"
 #include "json/hl_json.h"
 
@@ -18,10 +19,7 @@
 #define MAX_PARTS 64
 
 static unsigned park_shard(const char *event_id, const char *subscription_id) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *p = event_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  for (const char *p = subscription_id; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-  return h % PARK_SHARDS;
+  return hl_fnv1a(hl_fnv1a(HL_FNV1A_INIT, event_id), subscription_id) % PARK_SHARDS;
 }
 
 static void head_key(const hl_eq_item *it, char shard[8], hl_buf *due_key) {

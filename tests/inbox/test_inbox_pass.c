@@ -453,6 +453,22 @@ HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
 
 
 
+/* A runtime started and up (it asked for its first event) before the
+ * clock starts; then one scheduled pass with its deadline 8.3 s away (the
+ * stop time 1.8 s in), its report in *d. *pid: the runtime; *answered:
+ * when the answer came, to compare with *deadline. */
+static pid_t pass_near_the_deadline(hl_json_doc *d, int64_t *deadline, int64_t *answered) {
+  emu_reset_first_next();
+  pid_t pid = start_lambda_runtime(emu_start(), NULL);
+  for (int waited = 0; emu_first_next_ns() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
+  HL_ASSERT(emu_first_next_ns() != 0);
+  *deadline = hl_wall_ms() + 8300;
+  emu_result *r = emu_wait(emu_push(scheduled_event, *deadline), 30000);
+  *answered = hl_wall_ms();
+  lambda_report(r, d);
+  return pid;
+}
+
 /* Close to the deadline: a pass stops taking work 5 s before the hand-off
  * point (the deadline less 1.5 s). Here that is 1.8 s in: the events whose
  * second retry falls due later (1 s, then 2 s of a partner answering 503)
@@ -461,16 +477,9 @@ HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
 HL_TEST_T(lambda_a_pass_stops_taking_work_before_the_deadline_and_reports_what_is_left, 120) {
   setup("busy?codes=503");
   seed(3);
-  emu_reset_first_next();
-  pid_t pid = start_lambda_runtime(emu_start(), NULL);
-  /* The runtime is up (it asks for the next event) before the clock starts. */
-  for (int waited = 0; emu_first_next_ns() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
-  HL_ASSERT(emu_first_next_ns() != 0);
-  int64_t deadline = hl_wall_ms() + 8300;
   hl_json_doc d;
-  emu_result *r = emu_wait(emu_push(scheduled_event, deadline), 30000);
-  int64_t answered = hl_wall_ms();
-  lambda_report(r, &d);
+  int64_t deadline, answered;
+  pid_t pid = pass_near_the_deadline(&d, &deadline, &answered);
   HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 3);
   HL_ASSERT_EQ_INT(rep(d.root, "left"), 3);
   HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
@@ -570,15 +579,9 @@ HL_TEST_T(pages_of_skipped_events_do_not_hide_the_good_ones_behind_them, 120) {
 HL_TEST_T(lambda_an_attempt_failing_after_the_stop_time_is_not_retried, 120) {
   setup("slow?codes=503&latency_ms=3000");
   seed(1);
-  emu_reset_first_next();
-  pid_t pid = start_lambda_runtime(emu_start(), NULL);
-  for (int waited = 0; emu_first_next_ns() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
-  HL_ASSERT(emu_first_next_ns() != 0);
-  int64_t deadline = hl_wall_ms() + 8300; /* the stop falls 1.8 s in, during the first attempt */
   hl_json_doc d;
-  emu_result *r = emu_wait(emu_push(scheduled_event, deadline), 30000);
-  int64_t answered = hl_wall_ms();
-  lambda_report(r, &d);
+  int64_t deadline, answered; /* the stop falls 1.8 s in, during the first attempt */
+  pid_t pid = pass_near_the_deadline(&d, &deadline, &answered);
   HL_ASSERT_EQ_INT(rep(d.root, "fetched"), 1);
   HL_ASSERT_EQ_INT(rep(d.root, "acked"), 0);
   HL_ASSERT_EQ_INT(rep(d.root, "left"), 1);

@@ -1998,6 +1998,16 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
   payments_stop(&p);
 }
 
+/* Payments registered, then no runtime running (rows are put while none
+ * is, as an earlier version would have left them); v is opened on the
+ * tables. */
+static void payments_without_runtime(payments *p, ddb_view *v) {
+  payments_start(p);
+  payments_register();
+  stop_lambda();
+  ddb_view_open(v, p->dyn.endpoint);
+}
+
 /* Rows an earlier version left in the due partitions every subscription
  * shared (0..7; docs/aws.md "Due rows") are still claimed after an
  * upgrade, each delivered once: written while no runtime ran, then a new
@@ -2005,11 +2015,8 @@ HL_TEST_T(two_concurrent_invocations_drain_one_dynamodb_queue_once_each, 180) {
 HL_TEST_T(rows_an_earlier_version_left_in_the_shared_partitions_are_still_claimed, 180) {
   enum { N = 12 };
   static payments p;
-  payments_start(&p);
-  payments_register();
-  stop_lambda();
   ddb_view v;
-  ddb_view_open(&v, p.dyn.endpoint);
+  payments_without_runtime(&p, &v);
   seed_queue_layout(&v, N, sub_id, "payment.received", true);
   start_lambda(p.port, p.env);
   emu_result *r = drain(hl_wall_ms() + 30000);
@@ -2033,11 +2040,8 @@ HL_TEST_T(rows_an_earlier_version_left_in_the_shared_partitions_are_still_claime
 HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
   enum { N = 8 * 201 };
   static payments p;
-  payments_start(&p);
-  payments_register();
-  stop_lambda();
   ddb_view v;
-  ddb_view_open(&v, p.dyn.endpoint);
+  payments_without_runtime(&p, &v);
   int64_t due = hl_wall_ms() - 1000;
   for (int i = 0; i < N; i++) {
     char id[32], shard[8];
