@@ -84,6 +84,7 @@ typedef struct {
   hl_delivery_query q;
   hl_json_doc start;
   bool has_start;
+  size_t waits;         /* OP_DELIVERY_SEARCH: own writes it waits for (search_after_writes) */
   hl_timerq_node fail_node; /* answers a request that could not be built */
   /* OP_EVENT_PUT: the record's type and body, compared with one already
    * there (OP_EVENT_CMP). */
@@ -679,6 +680,48 @@ static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, 
   page_more(o, NULL);
 }
 
+static void search_first(op_ctx *o) { search_more(o, o->has_start ? o->start.root : NULL); }
+
+static void on_write_seen(void *data, int status, hl_store_result *res) {
+  (void)status;
+  (void)res;
+  op_ctx *o = data;
+  if (--o->waits == 0) search_first(o);
+}
+
+/* Adds o to the callers of w when w writes a status row of o's subscription. */
+static void wait_for_write(op_ctx *o, bw *w) {
+  hl_store_ddb *s = o->s;
+  size_t klen = strlen(w->key), slen = strlen(o->q.subscription_id);
+  /* key: table "\x1f" event_id "\x1f" subscription_id */
+  if (w->table != s->t.delivery_table || klen < slen + 1 || w->key[klen - slen - 1] != '\x1f' ||
+      strcmp(w->key + klen - slen, o->q.subscription_id) != 0)
+    return;
+  w->cbs = hl_realloc(w->cbs, (w->ncbs + 1) * sizeof *w->cbs);
+  w->cbs[w->ncbs++] = (bw_cb){on_write_seen, o};
+  o->waits++;
+}
+
+/* Waits for this process's writes of the subscription's status rows that
+ * DynamoDB has not answered yet (sent, or waiting in the batcher), then
+ * reads the first page. The event's listing lays such writes over its
+ * answer (overlay_unsent); a search cannot, as they would take their place
+ * by update time on some page, so it reads after them instead: an event
+ * accepted (or a status handed over) here is then among its
+ * subscription's deliveries. Writes made after the call are not waited
+ * for, so a busy subscription cannot hold a search back for long. What
+ * another process wrote reaches the index in DynamoDB's own time (a
+ * global secondary index is eventually consistent, docs/aws.md). */
+static void search_after_writes(op_ctx *o) {
+  hl_store_ddb *s = o->s;
+  const char *key;
+  void *v;
+  o->waits = 1; /* held until every write is counted */
+  for (size_t it = 0; hl_strmap_next(&s->inflight, &it, &key, &v);) wait_for_write(o, v);
+  for (bw *w = s->pending; w; w = w->next) wait_for_write(o, w);
+  if (--o->waits == 0) search_first(o);
+}
+
 /* The cursor's row as the index's key: the table's key and the index's. */
 static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store_cb cb, void *data) {
   op_ctx *o = op_new(ddb(base), OP_DELIVERY_SEARCH, cb, data);
@@ -687,7 +730,6 @@ static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store
   o->q.status = q->status ? hl_strdup(q->status) : NULL;
   o->q.after_event_id = hl_strdup(q->after_event_id ? q->after_event_id : "");
   hl_json_doc_init(&o->start);
-  const hl_json *start = NULL;
   if (o->q.after_event_id[0]) {
     hl_buf k = HL_BUF_INIT;
     hl_jw w;
@@ -699,10 +741,10 @@ static void delivery_search(hl_store *base, const hl_delivery_query *q, hl_store
     hl_jw_key(&w, "updated_at"); hl_jw_obj_begin(&w); hl_jw_key_str(&w, "N", hl_ddb_i64(n, q->after_updated_at));
     hl_jw_obj_end(&w);
     hl_jw_obj_end(&w);
-    if (hl_json_parse(&o->start, k.data, k.len, NULL) == 0) start = o->start.root;
+    o->has_start = hl_json_parse(&o->start, k.data, k.len, NULL) == 0;
     hl_buf_dispose(&k);
   }
-  search_more(o, start);
+  search_after_writes(o);
 }
 
 /* The attempt log: one item a slot, keyed by the delivery ("<length of the

@@ -361,17 +361,35 @@ HL_TEST(delivery_status_put_and_list) {
   hl_rmtree(dir);
 }
 
+/* One subscription's deliveries of this status (NULL: any), newest first:
+ * the first page of GET /admin/deliveries?subscription_id=. */
+static void search_sub(const char *sub, const char *status, capture *c) {
+  hl_delivery_query q = {.subscription_id = sub, .status = status, .since = 0, .until = INT64_MAX,
+                         .after_updated_at = INT64_MAX, .after_event_id = "", .limit = 50};
+  store->vt->delivery_search(store, &q, cap_cb, c);
+}
+
 /* A listing reads the store's own writes: right after an accept has been
  * answered, and right after a status was handed over (not yet answered),
- * the event's deliveries are listed as they now are. The DynamoDB store
- * answers an accept once its queue has the event and writes the status
- * rows behind it in batches; a listing before those reached DynamoDB
- * showed no delivery, and a replay of the event answered 404. */
+ * the event's deliveries are listed as they now are, and so are the
+ * subscription's. The DynamoDB store answers an accept once its queue has
+ * the event and writes the status rows behind it in batches; a listing
+ * before those reached DynamoDB showed no delivery, and a replay of the
+ * event answered 404. The search by subscription missed them too: an
+ * accepted event was not among its subscription's deliveries. */
 HL_TEST(a_listing_reads_the_stores_own_writes) {
   open_store();
   const char *subs[] = {"sub_b", "sub_a"};
   accept_event("evt-ryw", subs, 2, 0);
   capture c = {0};
+  search_sub("sub_a", NULL, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT(c.res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(c.res.deliveries[0].event_id, "evt-ryw");
+  HL_ASSERT_EQ_STR(c.res.deliveries[0].status, "PENDING");
+  hl_store_result_dispose(&c.res);
+  c = (capture){0};
   store->vt->delivery_list(store, "evt-ryw", cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
@@ -398,6 +416,19 @@ HL_TEST(a_listing_reads_the_stores_own_writes) {
   HL_ASSERT_EQ_STR(l.res.deliveries[1].status, "SUCCESS");
   HL_ASSERT_EQ_INT(l.res.deliveries[1].last_status_code, 200);
   HL_ASSERT_EQ_STR(l.res.deliveries[0].status, "PENDING");
+  hl_store_result_dispose(&l.res);
+  /* The same for the search, by status, before the next answer. */
+  r.subscription_id = "sub_a";
+  u = (capture){0};
+  l = (capture){0};
+  store->vt->eq_update(store, &r, true, cap_cb, &u);
+  search_sub("sub_a", "SUCCESS", &l);
+  run_until(&u);
+  run_until(&l);
+  HL_ASSERT_EQ_INT(l.status, 0);
+  HL_ASSERT_EQ_INT(l.res.ndeliveries, 1);
+  HL_ASSERT_EQ_STR(l.res.deliveries[0].event_id, "evt-ryw");
+  HL_ASSERT_EQ_INT(l.res.deliveries[0].last_status_code, 200);
   hl_store_result_dispose(&l.res);
   close_store();
   hl_rmtree(dir);
