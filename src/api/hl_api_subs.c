@@ -420,12 +420,36 @@ void hl_api_list_subs(hl_api *a, hl_http_req *req) {
   hl_api_respond_list(req, "subscriptions", &a->reg->subs_by_id, list_sub, filter ? partner : NULL);
 }
 
+/* A DELETE on a queue that keeps its rows apart from the store (the
+ * DynamoDB queue): the queue notes the subscription first, so that its
+ * waiting deliveries are closed even if this process stops right after
+ * the delete (hl_queue.h, forget_sub). */
+typedef struct {
+  hl_store *store;
+  char *partner_id, *event_type;
+  hl_store_cb cb; /* the delete's (hl_api_delete_begin) */
+  void *c;
+} forget_ctx;
+
+static void on_sub_noted(void *data, int status, hl_store_result *res) {
+  forget_ctx *f = data;
+  if (status == 0) f->store->vt->sub_delete(f->store, f->partner_id, f->event_type, f->cb, f->c);
+  else f->cb(f->c, status, res); /* answered as the store's error; nothing deleted */
+  hl_free_all(f->partner_id, f->event_type, f);
+}
+
 void hl_api_sub_by_id(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_api_sub_or_404(a, req, id);
   if (!s) return;
   if (strcmp(req->method, "DELETE") == 0) {
     void *c;
     hl_store_cb cb = hl_api_delete_begin(a, req, id, hl_registry_delete_sub, "subscription", &c);
+    if (a->queue && a->queue->vt->forget_sub) {
+      forget_ctx *f = hl_malloc(sizeof *f);
+      *f = (forget_ctx){a->store, hl_strdup(s->rec.partner_id), hl_strdup(s->rec.event_type), cb, c};
+      a->queue->vt->forget_sub(a->queue, &s->rec, on_sub_noted, f);
+      return;
+    }
     a->store->vt->sub_delete(a->store, s->rec.partner_id, s->rec.event_type, cb, c);
     return;
   }

@@ -6,6 +6,7 @@
 struct hl_app_retention {
   uv_timer_t timer;
   hl_store *store;
+  hl_queue *queue;                 /* swept instead when the store has no purge (hl_queue.h, sweep) */
   int64_t delivered_ms, failed_ms; /* how long each kind is kept */
   uint64_t tick_ms;
   bool busy;                       /* a batch is in flight */
@@ -57,7 +58,8 @@ static void on_tick(uv_timer_t *t) {
   hl_store_purge p = {.delivered_before_ms = now - r->delivered_ms, .failed_before_ms = now - r->failed_ms,
                       .now_s = now / 1000, .limit = HL_RETENTION_BATCH, .close_deleted = true, .now_ms = now};
   r->busy = true;
-  r->store->vt->purge(r->store, &p, on_purged, r);
+  if (r->store->vt->purge) r->store->vt->purge(r->store, &p, on_purged, r);
+  else r->queue->vt->sweep(r->queue, &p, on_purged, r);
 }
 
 int64_t hl_app_retention_idempotency_ttl_s(const hl_config *cfg) {
@@ -65,10 +67,11 @@ int64_t hl_app_retention_idempotency_ttl_s(const hl_config *cfg) {
   return s > 0 ? s : 1;
 }
 
-hl_app_retention *hl_app_retention_start(uv_loop_t *loop, hl_store *store, const hl_config *cfg) {
-  if (!store->vt->purge) return NULL;
+hl_app_retention *hl_app_retention_start(uv_loop_t *loop, hl_store *store, hl_queue *queue, const hl_config *cfg) {
+  if (!store->vt->purge && !(queue && queue->vt->sweep)) return NULL;
   hl_app_retention *r = hl_calloc(1, sizeof *r);
   r->store = store;
+  r->queue = queue;
   r->delivered_ms = cfg->retention_days * cfg->retention_unit_ms;
   r->failed_ms = cfg->retention_failed_days * cfg->retention_unit_ms;
   r->tick_ms = (uint64_t)cfg->retention_unit_ms < HL_RETENTION_TICK_MS ? (uint64_t)cfg->retention_unit_ms

@@ -17,6 +17,7 @@
 
 #include "app/hl_config.h"
 #include "common/hl_buf.h"
+#include "queue/hl_queue.h"
 #include "store/hl_store.h"
 
 #include <uv.h>
@@ -28,8 +29,10 @@
 typedef struct hl_app_retention hl_app_retention;
 
 /* Starts the timer; NULL when the store has no purge (DynamoDB expires
- * rows by their TTL attribute instead). */
-hl_app_retention *hl_app_retention_start(uv_loop_t *loop, hl_store *store, const hl_config *cfg);
+ * rows by their TTL attribute instead) and the queue (may be NULL) no
+ * sweep. With no purge, each tick is the queue's sweep: the DynamoDB
+ * queue's deleted subscriptions' waiting deliveries closed. */
+hl_app_retention *hl_app_retention_start(uv_loop_t *loop, hl_store *store, hl_queue *queue, const hl_config *cfg);
 
 /* How long an Idempotency-Key stays bound: HOOKLOOP_RETENTION_DAYS, in
  * seconds (at least 1). */

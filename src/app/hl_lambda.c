@@ -790,6 +790,9 @@ static void on_parked_taken(void *data, int status, hl_store_result *res) {
  * attempt needs, or at the hand-off point. What is left waits in the table
  * for the next invocation or the scheduled one. */
 #define SETTLE_TICK_MS 20
+/* Waiting deliveries of deleted subscriptions one scheduled drain closes at
+ * most (retention's batch). */
+#define DRAIN_SWEEP_MAX 500
 
 typedef struct {
   lambda *L;
@@ -797,7 +800,7 @@ typedef struct {
   int64_t hand_off;
   bool drain;                  /* a scheduled invocation: answered with a report at the end */
   char request_id[128];
-  uint64_t claimed0, recorded0, lost0;
+  uint64_t claimed0, recorded0, lost0, closed0;
 } settle;
 
 static void on_settle_closed(uv_handle_t *h) { hl_free(h->data); }
@@ -808,10 +811,13 @@ static void settle_end(settle *st) {
   if (st->drain) {
     uint64_t claimed, recorded, lost;
     hl_queue_ddb_counts(L->queue, &claimed, &recorded, &lost);
-    char out[200];
-    int n = snprintf(out, sizeof out, "{\"claimed\":%llu,\"recorded\":%llu,\"lost_to_others\":%llu,\"in_flight\":%zu}",
+    char out[256];
+    int n = snprintf(out, sizeof out,
+                     "{\"claimed\":%llu,\"recorded\":%llu,\"lost_to_others\":%llu,\"in_flight\":%zu,"
+                     "\"closed_for_deleted_subscriptions\":%llu}",
                      (unsigned long long)(claimed - st->claimed0), (unsigned long long)(recorded - st->recorded0),
-                     (unsigned long long)(lost - st->lost0), hl_queue_ddb_busy(L->queue));
+                     (unsigned long long)(lost - st->lost0), hl_queue_ddb_busy(L->queue),
+                     (unsigned long long)(hl_queue_ddb_closed(L->queue) - st->closed0));
     emit_emf(L);
     hl_lambda_rt_respond(&L->rt, st->request_id, out, (size_t)n, on_posted, NULL);
   } else {
@@ -839,6 +845,7 @@ static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *re
   st->drain = drain;
   snprintf(st->request_id, sizeof st->request_id, "%s", request_id ? request_id : "");
   hl_queue_ddb_counts(L->queue, &st->claimed0, &st->recorded0, &st->lost0);
+  st->closed0 = hl_queue_ddb_closed(L->queue);
   uv_timer_init(&L->loop, &st->timer);
   st->timer.data = st;
   /* The first look comes after the dispatcher's claims have started (they
@@ -848,8 +855,22 @@ static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *re
 
 /* A scheduled event with the DynamoDB queue: every subscription claims what
  * is due (retries, and what earlier invocations left). */
+static void on_drain_swept(void *data, int status, hl_store_result *res) {
+  (void)data;
+  if (status != 0)
+    hl_log_warn("dynamodb queue: closing deleted subscriptions' deliveries failed; the next drain tries again",
+                "\"status\":%d", status);
+  else if (res->purged.closed > 0)
+    hl_log_info("open deliveries of deleted subscriptions set FAILED", "\"deliveries\":%lld",
+                (long long)res->purged.closed);
+}
+
 static void handle_queue_drain(invocation *inv) {
   lambda *L = inv->L;
+  /* A batch of the deleted subscriptions' waiting deliveries closed
+   * (hl_queue.h, sweep); the report waits for it like any claim. */
+  hl_store_purge p = {.limit = DRAIN_SWEEP_MAX, .now_ms = hl_wall_ms(), .close_deleted = true};
+  L->queue->vt->sweep(L->queue, &p, on_drain_swept, NULL);
   hl_dispatch_notify_all(&L->dispatch);
   settle_start(L, hand_off_at(inv), true, inv->meta.request_id);
   invocation_free(inv);

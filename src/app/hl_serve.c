@@ -618,7 +618,7 @@ int hl_serve_run(const hl_config *cfg) {
   dopt.sender = hl_app_sender_create(&s->loop, &s->curl, s->set.cfg, &dopt);
   hl_dispatch_init(&s->dispatch, &s->loop, &s->curl, s->store, &s->reg, &dopt);
   hl_app_store_on_work(s->store, on_store_work, s);
-  s->retention = hl_app_retention_start(&s->loop, s->store, cfg);
+  s->retention = hl_app_retention_start(&s->loop, s->store, s->ddbq, cfg);
   if (s->pipe) hl_pipeline_set_dispatch(s->pipe, &s->dispatch);
   hl_api_options aopt = {
     .admin_token = s->set.admin_token, .api_token = s->set.api_token,

@@ -105,6 +105,18 @@ typedef struct {
    * NULL: the queue keeps no event bodies to send again (Kafka). */
   void (*replay)(hl_queue *q, const char *event_id, const char *subscription_id, hl_queue_replay_cb cb,
                  void *data);
+  /* --- a deleted subscription's waiting deliveries --- */
+  /* Before the store deletes subscription r: notes durably that it is
+   * going, so that sweep closes what it leaves waiting (a crash after the
+   * note and before the delete leaves a note of a live subscription, which
+   * sweep drops). cb's status 0 once noted; anything else: the delete does
+   * not go ahead. NULL: the queue needs no note (the embedded queue's rows
+   * are the store's, whose purge asks the store which subscriptions exist). */
+  void (*forget_sub)(hl_queue *q, const hl_sub_rec *r, hl_store_cb cb, void *data);
+  /* Retention for a queue whose rows the store's purge cannot see: closes
+   * up to p->limit waiting deliveries of subscriptions forget_sub noted,
+   * FAILED with HL_STORE_SUB_DELETED -> purged.closed. NULL: none. */
+  void (*sweep)(hl_queue *q, const hl_store_purge *p, hl_store_cb cb, void *data);
 } hl_queue_vt;
 
 struct hl_queue {

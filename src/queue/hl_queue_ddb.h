@@ -72,6 +72,19 @@
  * out while the head is open. A re-queue of a fifo delivery puts its entry
  * back at its seq (after the row is open again).
  *
+ * Deleted subscriptions (forget_sub, sweep). Nothing claims a deleted
+ * subscription's rows, and the store's retention cannot see them, so the
+ * API's DELETE first puts a note in the queue table (event_id "#deleted",
+ * subscription_id the id; partner_id, event_type, deleted_at), then the
+ * store deletes the subscription. A sweep (serve's retention tick, each
+ * Lambda drain) reads the notes; for one whose subscription is no longer
+ * stored under that id it reads a page of each of the subscription's
+ * partitions and of the earlier versions', closes every open row no live
+ * lease holds (conditional UpdateItem: FAILED, off the index, then the
+ * status row), and drops the note once a round left nothing open. A note
+ * of a subscription still stored is left while young (its delete may be
+ * under way) and dropped after GONE_STALE_MS.
+ *
  * All calls go through the store's DynamoDB client (on the loop).
  */
 #ifndef HL_QUEUE_DDB_H
@@ -111,5 +124,7 @@ int64_t hl_queue_ddb_next_wake(hl_queue *q);
 /* Since creation: deliveries claimed, outcomes recorded, and rows found due
  * whose claim another process won (reports). */
 void hl_queue_ddb_counts(hl_queue *q, uint64_t *claimed, uint64_t *recorded, uint64_t *lost);
+/* Since creation: waiting deliveries of deleted subscriptions closed by sweep. */
+uint64_t hl_queue_ddb_closed(hl_queue *q);
 
 #endif

@@ -2105,6 +2105,114 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed, 90) {
   stop_both();
 }
 
+#ifdef HL_TEST_DDB
+/* The same on the DynamoDB queue, whose rows the store's retention cannot
+ * see: a DELETE first leaves a note in the queue table, and retention's
+ * sweep closes the subscription's waiting rows (FAILED, "the subscription
+ * was deleted", off the due index) and drops the note. The note outlives
+ * the process: one killed (-9) before its sweep ran leaves the closing to
+ * the next. Before, they stayed PENDING for good. */
+HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed_on_the_dynamodb_queue, 120) {
+  /* No sweep before the kill (a tick a minute), then one every 300 ms. */
+  const char *slow[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", "HOOKLOOP_RETENTION_UNIT_MS=300",
+                       "HOOKLOOP_RETENTION_DAYS=36500", "HOOKLOOP_RETENTION_FAILED_DAYS=36500", NULL};
+  start_both(NULL, slow);
+  char gone_url[256], live_url[256];
+  snprintf(gone_url, sizeof gone_url, "%s/hook/gone?hold=1", partner.base);
+  snprintf(live_url, sizeof live_url, "%s/hook/live?hold=1", partner.base);
+  char *gone = e2e_setup(&hk, "gone", gone_url, "\"max_in_flight\": 1", NULL, 0);
+  char *live = e2e_setup(&hk, "live", live_url, "\"max_in_flight\": 1", NULL, 0);
+  char id[64];
+  for (int i = 0; i < 6; i++) {
+    snprintf(id, sizeof id, "evt-gone-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "gone", 1, 10000, &doc), 1); /* one in flight, held */
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6);
+  char u[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, gone);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  /* Killed before any sweep: the one in flight stays leased, the rest wait. */
+  kill(hk.pid, SIGKILL);
+  hl_wait(hk.pid, 5000);
+  hk.pid = 0;
+  snprintf(u, sizeof u, "%s/release?name=gone", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, NULL), 200);
+  e2e_start_hookloop(&hk, env); /* same tables */
+  /* What the killed process held (the one in flight, and any claimed
+   * beside it) keeps its lease (120 s) and is left to it; the rest, at
+   * least four, are closed by the first sweep. */
+  int closed = 0;
+  for (int t = 0; t < 100 && (closed = deliveries_with(gone, "FAILED", "the subscription was deleted")) < 4; t++)
+    hl_sleep_ms(100);
+  hl_sleep_ms(300);
+  closed = deliveries_with(gone, "FAILED", "the subscription was deleted");
+  HL_ASSERT(closed >= 4 && closed <= 5);
+  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6 - closed);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deleted_subscription_deliveries_closed_total"), closed);
+  char n[32];
+  snprintf(n, sizeof n, "\"deliveries\":%d", closed);
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "open deliveries of deleted subscriptions set FAILED", n), 1);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "gone"), 1);
+  /* Re-queued, one would wait for nothing again: refused. */
+  snprintf(u, sizeof u, "%s/admin/deliveries/evt-gone-5/%s/retry", hk.base, gone);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, NULL, &doc), 404);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "unknown_subscription");
+  hl_json_doc_dispose(&doc);
+  /* The live subscription's are untouched, and go: all but what the
+   * killed process held, which waits for its lease to end. */
+  HL_ASSERT_EQ_INT(deliveries_with(live, "FAILED", NULL), 0);
+  int sent = 0, waiting = 0;
+  snprintf(u, sizeof u, "%s/release?name=live", partner.base);
+  for (int t = 0; t < 100; t++) {
+    e2e_call("POST", u, NULL, NULL);
+    sent = deliveries_with(live, "SUCCESS", NULL);
+    waiting = deliveries_with(live, "PENDING", NULL);
+    /* Settled: every request after the kill answered and recorded. */
+    if (sent >= 4 && sent + waiting == 6 && sent == e2e_requests_so_far(&partner, "live") - 1) break;
+    hl_sleep_ms(100);
+  }
+  HL_ASSERT(sent >= 4);
+  HL_ASSERT_EQ_INT(sent + waiting, 6);
+  /* The note stays while a row is open (the leased one), and sweeps go on
+   * closing nothing more. */
+  hl_sleep_ms(700);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deleted_subscription_deliveries_closed_total"), closed);
+  free(gone);
+  free(live);
+  stop_both();
+}
+
+/* A DELETE whose note cannot be written (here: the queue table is not
+ * there) deletes nothing: 503, and the subscription is still served, so
+ * no deletion ever leaves rows that nothing would close. */
+HL_TEST_T(a_delete_whose_note_fails_deletes_nothing, 60) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "DELIVERY_QUEUE_TABLE=no_such_queue", NULL};
+  start_both(NULL, env);
+  char url[256], u[512];
+  snprintf(url, sizeof url, "%s/hook/kept", partner.base);
+  char *sub = e2e_setup(&hk, "kept", url, NULL, NULL, 0);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, &doc), 503);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "store_unavailable");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 200);
+  /* The store still has it: a restart loads it. */
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&hk, SIGTERM, 10000), 0);
+  e2e_start_hookloop(&hk, env); /* a new port */
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 200);
+  free(sub);
+  stop_both();
+}
+#endif
+
 /* Registered again without a secret (an update in place): the secret the
  * partner holds still signs, and is not shown again; a secret given with
  * the update replaces it. Each update once made up a new secret, and the

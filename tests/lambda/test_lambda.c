@@ -1926,6 +1926,95 @@ HL_TEST_T(a_retry_of_a_deleted_subscription_keeps_no_invocation_waiting, 180) {
   HL_ASSERT_EQ_INT(report_figure(r, "claimed"), 0);
   HL_ASSERT_MSG(took < 10000, "the drain took %lld ms", (long long)took);
   HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 0);
+  /* The drain closed it, FAILED for good (docs/retention.md), in the queue
+   * and in the status the API reads. */
+  ddb_view_open(&v, p.dyn.endpoint);
+  HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 1);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-gone", "FAILED"), 1);
+  hl_json_doc d;
+  free(view_get(&v, "event_delivery_status", "tx-gone", sub_id, &d));
+  HL_ASSERT_EQ_STR(item_str(d.root, "status"), "FAILED");
+  HL_ASSERT_EQ_STR(item_str(d.root, "last_error"), "the subscription was deleted");
+  hl_json_doc_dispose(&d);
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
+
+/* Whether the queue table holds the note of a deleted subscription. */
+static bool gone_noted(ddb_view *v, const char *sub) {
+  hl_ddb_attr key[] = {{"event_id", hl_ddb_s("#deleted")}, {"subscription_id", hl_ddb_s(sub)}};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_get_item(&body, "delivery_queue", HL_DDB_ITEM(key), true), 0);
+  char *raw = view_call(v, HL_DDB_GET_ITEM, &body);
+  free(raw);
+  return raw != NULL;
+}
+
+/* On the DynamoDB queue, a DELETE notes the subscription in the queue
+ * table before the store deletes it, and the scheduled drain closes what
+ * it left waiting: rows in its own partitions and in the earlier versions'
+ * shared ones (a process of the earlier version, or one whose registry
+ * still had it, may have written them), FAILED "the subscription was
+ * deleted" and off the due index; then the note goes. A later drain finds
+ * nothing to close. Before, they stayed PENDING, unsent, for good. */
+HL_TEST_T(the_drain_closes_a_deleted_subscriptions_waiting_rows, 180) {
+  static payments p;
+  ddb_view v;
+  payments_start(&p);
+  payments_register();
+  ddb_view_open(&v, p.dyn.endpoint);
+  /* A note whose subscription is still stored (a DELETE whose delete did
+   * not land) closes nothing, and is kept while it is young (a delete may
+   * be under way). */
+  char at[24];
+  hl_ddb_attr note[] = {{"event_id", hl_ddb_s("#deleted")}, {"subscription_id", hl_ddb_s(sub_id)},
+                        {"partner_id", hl_ddb_s("ledger")}, {"event_type", hl_ddb_s("payment.received")},
+                        {"deleted_at", hl_ddb_n(hl_ddb_i64(at, hl_wall_ms()))}};
+  hl_buf nb = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&nb, "delivery_queue", HL_DDB_ITEM(note), NULL), 0);
+  free(view_call(&v, HL_DDB_PUT_ITEM, &nb));
+  seed_queue(&v, 1, sub_id);
+  emu_result *r = drain(hl_wall_ms() + 30000);
+  HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 0);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-seed-000", "SUCCESS"), 1);
+  HL_ASSERT(gone_noted(&v, sub_id));
+  char path[200];
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sub_id);
+  char *e = apigw("DELETE", path, NULL);
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(e, hl_wall_ms() + 3000), 20000)), 204);
+  free(e);
+  HL_ASSERT(gone_noted(&v, sub_id));
+  int64_t due = hl_wall_ms() - 1000;
+  const char *ids[] = {"tx-new-0", "tx-new-1", "tx-new-2", "tx-old-0", "tx-old-1"};
+  for (int i = 0; i < 3; i++) {
+    char shard[24];
+    put_queue_row(&v, ids[i], sub_id, "payment.received", due, hl_queue_ddb_due_shard(shard, ids[i], sub_id));
+  }
+  put_queue_row(&v, "tx-old-0", sub_id, "payment.received", due, "0");
+  put_queue_row(&v, "tx-old-1", sub_id, "payment.received", due, "5");
+  put_queue_row(&v, "tx-other", "sub_someone_else", "payment.received", due, "5");
+  r = drain(hl_wall_ms() + 30000);
+  printf("drain after the delete: %s\n", r->body);
+  HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 5);
+  HL_ASSERT_EQ_INT(report_figure(r, "claimed"), 0);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ids); i++) {
+    HL_ASSERT_EQ_INT(wait_row(&v, ids[i], "FAILED"), 0);
+    hl_json_doc d;
+    free(view_get(&v, "event_delivery_status", ids[i], sub_id, &d));
+    HL_ASSERT_EQ_STR(item_str(d.root, "last_error"), "the subscription was deleted");
+    hl_json_doc_dispose(&d);
+  }
+  HL_ASSERT(!gone_noted(&v, sub_id));
+  /* Another subscription's row beside them is not touched. */
+  hl_json_doc d;
+  free(view_get(&v, "delivery_queue", "tx-other", "sub_someone_else", &d));
+  HL_ASSERT_EQ_STR(item_str(d.root, "status"), "PENDING");
+  HL_ASSERT(hl_json_get(d.root, "due_key") != NULL);
+  hl_json_doc_dispose(&d);
+  r = drain(hl_wall_ms() + 30000);
+  HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 0);
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1); /* tx-seed-000, before the delete */
+  ddb_view_close(&v);
   payments_stop(&p);
 }
 
