@@ -84,8 +84,7 @@ hl_app_retention *hl_app_retention_start(uv_loop_t *loop, hl_store *store, hl_qu
   return r;
 }
 
-void hl_app_retention_render_metrics(const hl_app_retention *r, hl_buf *out) {
-  if (!r) return;
+static void render_purged(const hl_app_retention *r, hl_buf *out) {
   hl_buf_puts(out, "# HELP hookloop_retention_purged_total Rows deleted by retention, by kind.\n"
                    "# TYPE hookloop_retention_purged_total counter\n");
   hl_buf_printf(out, "hookloop_retention_purged_total{kind=\"delivery\"} %llu\n",
@@ -94,6 +93,11 @@ void hl_app_retention_render_metrics(const hl_app_retention *r, hl_buf *out) {
                 (unsigned long long)r->purged_attempts);
   hl_buf_printf(out, "hookloop_retention_purged_total{kind=\"event\"} %llu\n", (unsigned long long)r->purged_events);
   hl_buf_printf(out, "hookloop_retention_purged_total{kind=\"ledger\"} %llu\n", (unsigned long long)r->purged_ledger);
+}
+
+void hl_app_retention_render_metrics(const hl_app_retention *r, hl_buf *out) {
+  if (!r) return;
+  if (r->store->vt->purge) render_purged(r, out); /* a queue's sweep purges nothing */
   hl_buf_puts(out, "# HELP hookloop_deleted_subscription_deliveries_closed_total Open deliveries of deleted "
                    "subscriptions set FAILED by retention.\n"
                    "# TYPE hookloop_deleted_subscription_deliveries_closed_total counter\n");

@@ -2155,6 +2155,8 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed_on_the_dynamodb_
   HL_ASSERT(closed >= 4 && closed <= 5);
   HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6 - closed);
   HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_deleted_subscription_deliveries_closed_total"), closed);
+  /* Nothing is purged here (DynamoDB expires rows by TTL): no such figure. */
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_retention_purged_total{kind=\"delivery\"}"), -1);
   char n[32];
   snprintf(n, sizeof n, "\"deliveries\":%d", closed);
   HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "open deliveries of deleted subscriptions set FAILED", n), 1);
