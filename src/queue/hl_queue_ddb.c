@@ -40,6 +40,7 @@ typedef struct {
   int64_t wake_at;
   uint64_t claimed, recorded, lost;
   uint64_t gone_closed;  /* waiting deliveries of deleted subscriptions closed (sweep) */
+  char *gone_after;      /* the last note the last sweep read: the next reads on after it; NULL: from the first */
   /* Subscriptions whose last claim left due rows behind (a full page, or
    * more candidates than it asked for): their next claim is owed, and the
    * work is not over until it runs (hl_queue_ddb_busy counts them). Values
@@ -72,6 +73,7 @@ static void call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *d
 static void op_done(ddbq *q) {
   if (--q->ops == 0 && q->dead) {
     hl_strmap_dispose(&q->owed);
+    hl_free(q->gone_after);
     hl_free(q->table);
     hl_free(q);
   }
@@ -1055,6 +1057,13 @@ static void on_notes(void *data, const hl_aws_status *st, const hl_json *resp) {
       if (g.sub_id && g.partner_id && g.event_type) w->notes[w->nnotes++] = g;
       else hl_free_all(g.sub_id, g.partner_id, g.event_type);
     }
+    /* More notes than a sweep reads: the next goes on after these, so notes
+     * that stay (a row held, a delete under way) never hide the others. */
+    const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
+    hl_free(q->gone_after);
+    q->gone_after = last && last->type == HL_JSON_OBJECT && last->len > 0 && w->nnotes > 0
+                        ? hl_strdup(w->notes[w->nnotes - 1].sub_id)
+                        : NULL;
   }
   sweep_note(w);
   op_done(q);
@@ -1066,11 +1075,26 @@ static void sweep(hl_queue *base, const hl_store_purge *p, hl_store_cb cb, void 
   *w = (sweep_ctx){.q = q, .now = p->now_ms ? p->now_ms : hl_wall_ms(), .budget = p->limit ? p->limit : 500,
                    .cb = cb, .data = data};
   q->busy++;
+  hl_json_doc start;
+  hl_json_doc_init(&start);
+  bool from = false;
+  if (q->gone_after) {
+    hl_buf k = HL_BUF_INIT;
+    hl_jw jw;
+    hl_jw_open(&jw, &k);
+    hl_jw_key(&jw, "event_id"); hl_jw_obj_begin(&jw); hl_jw_key_str(&jw, "S", GONE_PK); hl_jw_obj_end(&jw);
+    hl_jw_key(&jw, "subscription_id"); hl_jw_obj_begin(&jw); hl_jw_key_str(&jw, "S", q->gone_after);
+    hl_jw_obj_end(&jw);
+    hl_jw_obj_end(&jw);
+    from = hl_json_parse(&start, k.data, k.len, NULL) == 0;
+    hl_buf_dispose(&k);
+  }
   hl_ddb_attr v[] = {{":p", hl_ddb_s(GONE_PK)}};
   hl_ddb_query_args qa = {.key_condition = "event_id = :p", .values = v, .n_values = 1, .limit = GONE_NOTES,
-                          .consistent = true};
+                          .consistent = true, .start_key = from ? start.root : NULL};
   hl_buf body = HL_BUF_INIT;
   hl_ddb_query(&body, q->table, &qa);
+  hl_json_doc_dispose(&start);
   call(q, HL_DDB_QUERY, &body, on_notes, w);
 }
 

@@ -2150,6 +2150,60 @@ HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
   payments_stop(&p);
 }
 
+/* A note of a deleted subscription (docs/aws.md, "Deleted subscriptions"). */
+static void put_note(ddb_view *v, const char *sub) {
+  char at[24];
+  hl_ddb_attr note[] = {{"event_id", hl_ddb_s("#deleted")}, {"subscription_id", hl_ddb_s(sub)},
+                        {"partner_id", hl_ddb_s("gone")}, {"event_type", hl_ddb_s(sub)},
+                        {"deleted_at", hl_ddb_n(hl_ddb_i64(at, hl_wall_ms()))}};
+  hl_buf b = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(note), NULL), 0);
+  free(view_call(v, HL_DDB_PUT_ITEM, &b));
+}
+
+/* More notes than a sweep reads (16), the first ones kept (each
+ * subscription has a row another process holds under a lease): the next
+ * sweep reads on after them, so a later note's rows are closed. Each
+ * sweep read the same first 16 again. */
+HL_TEST_T(notes_that_stay_do_not_hide_later_ones, 180) {
+  static payments p;
+  ddb_view v;
+  payments_without_runtime(&p, &v);
+  int64_t due = hl_wall_ms() - 1000;
+  char until[24];
+  hl_ddb_i64(until, hl_wall_ms() + 600000);
+  for (int i = 0; i < 16; i++) {
+    char sub[32], id[32], shard[24], dk[128];
+    snprintf(sub, sizeof sub, "sub_held_%02d", i);
+    snprintf(id, sizeof id, "tx-held-%02d", i);
+    put_note(&v, sub);
+    snprintf(dk, sizeof dk, "%015lld#%s#%s", (long long)due, id, sub);
+    hl_ddb_attr ra[] = {{"event_id", hl_ddb_s(id)}, {"subscription_id", hl_ddb_s(sub)},
+                        {"status", hl_ddb_s("PENDING")}, {"due_shard", hl_ddb_n(hl_queue_ddb_due_shard(shard, id, sub))},
+                        {"due_key", hl_ddb_s(dk)}, {"lease_owner", hl_ddb_s("q_elsewhere.1")},
+                        {"lease_until", hl_ddb_n(until)}};
+    hl_buf b = HL_BUF_INIT;
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&b, "delivery_queue", HL_DDB_ITEM(ra), NULL), 0);
+    free(view_call(&v, HL_DDB_PUT_ITEM, &b));
+  }
+  put_note(&v, "sub_later");
+  char shard[24];
+  put_queue_row(&v, "tx-later", "sub_later", "payment.received", due,
+                hl_queue_ddb_due_shard(shard, "tx-later", "sub_later"));
+  start_lambda(p.port, p.env);
+  int64_t closed = 0;
+  for (int i = 0; i < 2; i++) closed += report_figure(drain(hl_wall_ms() + 30000), "closed_for_deleted_subscriptions");
+  HL_ASSERT_EQ_INT(closed, 1);
+  hl_json_doc d;
+  free(view_get(&v, "delivery_queue", "tx-later", "sub_later", &d));
+  HL_ASSERT_EQ_STR(item_str(d.root, "status"), "FAILED");
+  hl_json_doc_dispose(&d);
+  HL_ASSERT(!gone_noted(&v, "sub_later"));
+  HL_ASSERT(gone_noted(&v, "sub_held_00"));
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
+
 /* `serve` on the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb): its API accepts
  * into the table and its dispatcher claims from it under leases, delivering
  * to the mock partner; then a serve and a Lambda runtime drain one queue
