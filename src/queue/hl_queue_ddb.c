@@ -228,6 +228,21 @@ typedef struct {
   char *event_id, *sub_id, *due_key;
 } candidate;
 
+/* Appends an index item's row as a candidate (one missing a key is skipped). */
+static void cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it) {
+  char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id");
+  char *d = hl_ddb_item_sdup(it, "due_key");
+  if (!e || !s || !d) {
+    hl_free_all(e, s, d);
+    return;
+  }
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *arr = hl_realloc(*arr, *cap * sizeof **arr);
+  }
+  (*arr)[(*n)++] = (candidate){e, s, d};
+}
+
 typedef struct {
   ddbq *q;
   char *sub_id;
@@ -415,17 +430,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
     size_t had = k->ncand;
     const hl_json *items = hl_json_get(resp, "Items");
     for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
-      const hl_json *it = &items->u.items[i];
-      char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id"), *d = hl_ddb_item_sdup(it, "due_key");
-      if (!e || !s || !d) {
-        hl_free(e); hl_free(s); hl_free(d);
-        continue;
-      }
-      if (k->ncand == k->capcand) {
-        k->capcand = k->capcand ? k->capcand * 2 : 16;
-        k->cand = hl_realloc(k->cand, k->capcand * sizeof *k->cand);
-      }
-      k->cand[k->ncand++] = (candidate){e, s, d};
+      cand_push(&k->cand, &k->ncand, &k->capcand, &items->u.items[i]);
     }
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
     if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
@@ -943,17 +948,7 @@ static void on_sweep_part(void *data, const hl_aws_status *st, const hl_json *re
         w->left = true; /* in flight somewhere: its holder records it */
         continue;
       }
-      char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id");
-      char *d = hl_ddb_item_sdup(it, "due_key");
-      if (!e || !s || !d) {
-        hl_free_all(e, s, d);
-        continue;
-      }
-      if (w->ncand == w->capcand) {
-        w->capcand = w->capcand ? w->capcand * 2 : 16;
-        w->cand = hl_realloc(w->cand, w->capcand * sizeof *w->cand);
-      }
-      w->cand[w->ncand++] = (candidate){e, s, d};
+      cand_push(&w->cand, &w->ncand, &w->capcand, it);
     }
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
     if (last && last->type == HL_JSON_OBJECT && last->len > 0) {

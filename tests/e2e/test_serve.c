@@ -2042,6 +2042,30 @@ static int deliveries_with(const char *sub, const char *status, const char *err)
   return n;
 }
 
+/* Two subscriptions of one partner each, "gone" and "live", both held by
+ * the partner (max_in_flight 1), and six events to both: one delivery of
+ * each in flight, the rest waiting; every one of gone's PENDING (in
+ * flight: PENDING until answered). */
+static void gone_and_live(const char *const *env, char **gone, char **live) {
+  start_both(NULL, env);
+  char gone_url[256], live_url[256];
+  snprintf(gone_url, sizeof gone_url, "%s/hook/gone?hold=1", partner.base);
+  snprintf(live_url, sizeof live_url, "%s/hook/live?hold=1", partner.base);
+  *gone = e2e_setup(&hk, "gone", gone_url, "\"max_in_flight\": 1", NULL, 0);
+  *live = e2e_setup(&hk, "live", live_url, "\"max_in_flight\": 1", NULL, 0);
+  char id[64];
+  for (int i = 0; i < 6; i++) {
+    snprintf(id, sizeof id, "evt-gone-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "gone", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(deliveries_with(*gone, "PENDING", NULL), 6);
+}
+
 /* A deleted subscription's deliveries still waiting are closed (FAILED,
  * "the subscription was deleted") by retention's sweep (SQLite, PostgreSQL, and DynamoDB
  * over its SQLite queue, which asks DynamoDB which subscriptions exist), so the backlog
@@ -2052,23 +2076,10 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed, 90) {
   /* Retention's tick every 300 ms; nothing here is old enough to purge. */
   const char *env[] = {"HOOKLOOP_RETENTION_UNIT_MS=300", "HOOKLOOP_RETENTION_DAYS=36500",
                        "HOOKLOOP_RETENTION_FAILED_DAYS=36500", NULL};
-  start_both(NULL, env);
-  char gone_url[256], live_url[256];
-  snprintf(gone_url, sizeof gone_url, "%s/hook/gone?hold=1", partner.base);
-  snprintf(live_url, sizeof live_url, "%s/hook/live?hold=1", partner.base);
-  char *gone = e2e_setup(&hk, "gone", gone_url, "\"max_in_flight\": 1", NULL, 0);
-  char *live = e2e_setup(&hk, "live", live_url, "\"max_in_flight\": 1", NULL, 0);
-  char id[64];
-  for (int i = 0; i < 6; i++) {
-    snprintf(id, sizeof id, "evt-gone-%d", i);
-    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
-  }
+  char *gone, *live;
+  gone_and_live(env, &gone, &live);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "gone", 1, 10000, &doc), 1); /* one in flight, held */
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6); /* in flight: PENDING until answered */
+  char id[64];
   HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_queue_backlog"), 12);
   char u[512];
   snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, gone);
@@ -2117,23 +2128,9 @@ HL_TEST_T(a_deleted_subscriptions_waiting_deliveries_are_closed_on_the_dynamodb_
   const char *slow[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
   const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", "HOOKLOOP_RETENTION_UNIT_MS=300",
                        "HOOKLOOP_RETENTION_DAYS=36500", "HOOKLOOP_RETENTION_FAILED_DAYS=36500", NULL};
-  start_both(NULL, slow);
-  char gone_url[256], live_url[256];
-  snprintf(gone_url, sizeof gone_url, "%s/hook/gone?hold=1", partner.base);
-  snprintf(live_url, sizeof live_url, "%s/hook/live?hold=1", partner.base);
-  char *gone = e2e_setup(&hk, "gone", gone_url, "\"max_in_flight\": 1", NULL, 0);
-  char *live = e2e_setup(&hk, "live", live_url, "\"max_in_flight\": 1", NULL, 0);
-  char id[64];
-  for (int i = 0; i < 6; i++) {
-    snprintf(id, sizeof id, "evt-gone-%d", i);
-    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
-  }
+  char *gone, *live;
+  gone_and_live(slow, &gone, &live);
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "gone", 1, 10000, &doc), 1); /* one in flight, held */
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "live", 1, 10000, &doc), 1);
-  hl_json_doc_dispose(&doc);
-  HL_ASSERT_EQ_INT(deliveries_with(gone, "PENDING", NULL), 6);
   char u[512];
   snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, gone);
   HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
