@@ -1,5 +1,6 @@
 /* hl_queue_ddb.c — the DynamoDB queue (layout and lease rules in hl_queue_ddb.h). */
 #include "queue/hl_queue_ddb.h"
+#include "queue/hl_queue_ddb_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,62 +16,18 @@
 #include "store/hl_store_ddb.h"
 
 #define DEFAULT_LEASE_MS 120000
-/* Rows one shard's Query reads at most a page (before the lease filter). */
-#define QUERY_PAGE 200
-/* Pages one shard's Query may read in one claim: past the subscription's
- * own leased rows (in flight, or retries kept in memory, which keep their
- * due_key), so at most 1,600 of them a shard before a full page asks to
- * come back. */
-#define QUERY_PAGES 8
 /* Partitions written by earlier versions (due_shard 0..7, every
  * subscription's rows together) are looked at only while the last look
  * found any, and looked at again this often: rows a process of the earlier
  * version still writes during a rolling deploy are claimed within it. */
 #define LEGACY_LOOK_MS 60000
 
-typedef struct {
-  hl_queue base;
-  hl_store *store;
-  hl_ddb_client *c;
-  char *table;
-  const char *events_table;
-  uint64_t lease_ms;
-  char owner[48];       /* this process: host-independent random id + pid */
-  size_t busy;
-  int64_t wake_at;
-  uint64_t claimed, recorded, lost;
-  uint64_t gone_closed;  /* waiting deliveries of deleted subscriptions closed (sweep) */
-  char *gone_after;      /* the last note the last sweep read: the next reads on after it; NULL: from the first */
-  /* Subscriptions whose last claim left due rows behind (a full page, or
-   * more candidates than it asked for): their next claim is owed, and the
-   * work is not over until it runs (hl_queue_ddb_busy counts them). Values
-   * unused; keys owned. */
-  hl_strmap owed;
-  /* DynamoDB calls not yet answered. destroy() may come first (the owner
-   * closes the dispatcher, then the queue, then the store, whose client
-   * still answers them): the queue then calls nobody back and frees itself
-   * with the last answer. */
-  size_t ops;
-  bool dead;
-  const hl_registry *reg; /* borrowed; NULL: no ordered claim */
-  /* Rows in the partitions of earlier versions (hl_queue_ddb.h, "Due
-   * rows"): maybe (true until a look found none), when the last look was
-   * sent, and its Queries still out. */
-  bool legacy_rows;
-  int64_t legacy_look_at;
-  size_t legacy_looking, legacy_found;
-} ddbq;
-
-static ddbq *Q(hl_queue *q) { return (ddbq *)q; }
-
-static void call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data) {
+void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data) {
   q->ops++;
   hl_ddb_call(q->c, op, body, cb, data);
 }
 
-/* An answer is in: the last one after destroy() frees the queue. Called
- * last in every callback. */
-static void op_done(ddbq *q) {
+void hl_qddb_op_done(ddbq *q) {
   if (--q->ops == 0 && q->dead) {
     hl_strmap_dispose(&q->owed);
     hl_free(q->gone_after);
@@ -83,15 +40,14 @@ static unsigned shard_of(const char *event_id, const char *sub_id) {
   return hl_fnv1a(hl_fnv1a(hl_fnv1a(HL_FNV1A_INIT, event_id), "#"), sub_id) % HL_QUEUE_DDB_SHARDS;
 }
 
-/* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions
- * (hl_queue_ddb.h): a bucket of its id past the earlier versions' 0..7. */
-static uint64_t sub_partitions(const char *sub_id) {
+/* A bucket of its id past the earlier versions' 0..7 (hl_queue_ddb.h). */
+uint64_t hl_qddb_sub_partitions(const char *sub_id) {
   uint32_t h = hl_fnv1a(HL_FNV1A_INIT, sub_id);
   return HL_QUEUE_DDB_SHARDS + (uint64_t)(h % HL_QUEUE_DDB_SUB_BUCKETS) * HL_QUEUE_DDB_SHARDS;
 }
 
 const char *hl_queue_ddb_due_shard(char out[24], const char *event_id, const char *sub_id) {
-  snprintf(out, 24, "%llu", (unsigned long long)(sub_partitions(sub_id) + shard_of(event_id, sub_id)));
+  snprintf(out, 24, "%llu", (unsigned long long)(hl_qddb_sub_partitions(sub_id) + shard_of(event_id, sub_id)));
   return out;
 }
 
@@ -106,6 +62,20 @@ static void answer_later(ddbq *q, hl_store_cb cb, void *data, int status) {
 
 static void ready(ddbq *q, const char *sub_id) {
   if (q->base.on_ready && !q->base.closing) q->base.on_ready(q->base.ready_data, sub_id);
+}
+
+void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it) {
+  char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id");
+  char *d = hl_ddb_item_sdup(it, "due_key");
+  if (!e || !s || !d) {
+    hl_free_all(e, s, d);
+    return;
+  }
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *arr = hl_realloc(*arr, *cap * sizeof **arr);
+  }
+  (*arr)[(*n)++] = (candidate){e, s, d};
 }
 
 /* --- accept: one conditional PutItem per delivery ------------------------------ */
@@ -163,7 +133,7 @@ static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp)
   hl_free(o);
   ddbq *q = a->q;
   if (--a->pending == 0) accept_done(a);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* The delivery's row, conditional on its absence (a repeat of the event
@@ -195,7 +165,7 @@ static void put_row(accept_ctx *a, size_t i, int64_t seq) {
   hl_buf_dispose(&dk);
   accept_one *o = hl_malloc(sizeof *o);
   *o = (accept_one){a, i, seq};
-  call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
+  hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
 }
 
 static bool sub_fifo(const ddbq *q, const char *sub_id);
@@ -224,25 +194,6 @@ static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ing
 }
 
 /* --- claim: Query the index per shard, lease each row, read the bodies ------------ */
-typedef struct {
-  char *event_id, *sub_id, *due_key;
-} candidate;
-
-/* Appends an index item's row as a candidate (one missing a key is skipped). */
-static void cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it) {
-  char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id");
-  char *d = hl_ddb_item_sdup(it, "due_key");
-  if (!e || !s || !d) {
-    hl_free_all(e, s, d);
-    return;
-  }
-  if (*n == *cap) {
-    *cap = *cap ? *cap * 2 : 16;
-    *arr = hl_realloc(*arr, *cap * sizeof **arr);
-  }
-  (*arr)[(*n)++] = (candidate){e, s, d};
-}
-
 typedef struct {
   ddbq *q;
   char *sub_id;
@@ -312,7 +263,7 @@ static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
   hl_free(o);
   ddbq *q = k->q;
   if (--k->pending == 0) claim_answer(k);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -340,8 +291,8 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
       hl_buf body = HL_BUF_INIT;
       hl_ddb_get_item(&body, k->q->events_table, HL_DDB_ITEM(key), true);
-      call(q, HL_DDB_GET_ITEM, &body, on_body, o);
-      op_done(q);
+      hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_body, o);
+      hl_qddb_op_done(q);
       return;
     }
     hl_eq_item_free(it);
@@ -352,7 +303,7 @@ static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) 
   }
   hl_free(o);
   if (--k->pending == 0) claim_answer(k);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 static int cand_cmp(const void *a, const void *b) {
@@ -384,7 +335,7 @@ static void lease_candidates(claim_ctx *k) {
     hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
     claim_one *o = hl_calloc(1, sizeof *o);
     o->k = k;
-    call(q, HL_DDB_UPDATE_ITEM, &body, on_leased, o);
+    hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, on_leased, o);
   }
 }
 
@@ -416,7 +367,7 @@ static void shard_query(shard_q *sq, const hl_json *start) {
   hl_buf body = HL_BUF_INIT;
   hl_ddb_query(&body, k->q->table, &qa);
   hl_buf_dispose(&upto);
-  call(k->q, HL_DDB_QUERY, &body, on_shard, sq);
+  hl_qddb_call(k->q, HL_DDB_QUERY, &body, on_shard, sq);
 }
 
 static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -430,7 +381,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
     size_t had = k->ncand;
     const hl_json *items = hl_json_get(resp, "Items");
     for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
-      cand_push(&k->cand, &k->ncand, &k->capcand, &items->u.items[i]);
+      hl_qddb_cand_push(&k->cand, &k->ncand, &k->capcand, &items->u.items[i]);
     }
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
     if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
@@ -439,7 +390,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
        * within the bound; otherwise come back for them. */
       if (!sq->legacy && !q->dead && k->ncand < k->limit && sq->pages < QUERY_PAGES) {
         shard_query(sq, last);
-        op_done(q);
+        hl_qddb_op_done(q);
         return;
       }
       /* A full page of an earlier version's partition that held none of
@@ -451,7 +402,7 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
   }
   hl_free(sq);
   if (--k->pending == 0) lease_candidates(k);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* --- the earlier versions' partitions: looked at now and then ------------------------- */
@@ -465,7 +416,7 @@ static void on_legacy_look(void *data, const hl_aws_status *st, const hl_json *r
                   NULL);
     q->legacy_rows = q->legacy_found > 0;
   }
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* One row of each of the earlier versions' partitions, due or not: any? */
@@ -482,7 +433,7 @@ static void look_legacy(ddbq *q, int64_t now_ms) {
                             .n_values = 1, .limit = 1};
     hl_buf body = HL_BUF_INIT;
     hl_ddb_query(&body, q->table, &qa);
-    call(q, HL_DDB_QUERY, &body, on_legacy_look, q);
+    hl_qddb_call(q, HL_DDB_QUERY, &body, on_legacy_look, q);
   }
 }
 
@@ -495,7 +446,7 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
   *k = (claim_ctx){.q = q, .sub_id = hl_strdup(sub_id), .limit = limit ? limit : 1, .now = now_ms, .cb = cb,
                    .data = data, .pending = HL_QUEUE_DDB_SHARDS * (legacy ? 2 : 1)};
   q->busy++;
-  uint64_t first = sub_partitions(sub_id);
+  uint64_t first = hl_qddb_sub_partitions(sub_id);
   for (unsigned s = 0; s < HL_QUEUE_DDB_SHARDS; s++) {
     shard_q *sq = hl_calloc(1, sizeof *sq);
     *sq = (shard_q){.k = k, .shard = first + s};
@@ -546,7 +497,7 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
   }
   hl_delivery_rec_free(&r->rec);
   hl_free(r);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* One UpdateItem for the row's new state. terminal: off the index and the
@@ -607,7 +558,7 @@ static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool re
   if (status_fields) hl_delivery_rec_copy(&r->rec, d);
   else r->rec = (hl_delivery_rec){.event_id = hl_strdup(d->event_id), .subscription_id = hl_strdup(d->subscription_id)};
   q->busy++;
-  call(q, HL_DDB_UPDATE_ITEM, &body, on_recorded, r);
+  hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, on_recorded, r);
   hl_buf_dispose(&dk);
   hl_buf_dispose(&set);
   hl_buf_dispose(&ex);
@@ -676,7 +627,7 @@ static void on_requeued(void *data, const hl_aws_status *st, const hl_json *resp
   } else {
     requeue_done(c, HL_ESTORE, NULL, NULL);
   }
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* One conditional UpdateItem: a FAILED row (replay: SUCCESS or FAILED) ->
@@ -707,7 +658,7 @@ static void reopen_row(ddbq *q, const char *event_id, const char *sub_id, int64_
   hl_buf body = HL_BUF_INIT;
   hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
   hl_buf_dispose(&dk);
-  call(q, HL_DDB_UPDATE_ITEM, &body, cb, c);
+  hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, cb, c);
 }
 
 static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id, const char *sub_id,
@@ -735,364 +686,6 @@ static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_
   reopen_row(q, event_id, sub_id, c->now, true, on_requeued, c);
 }
 
-/* --- a deleted subscription's waiting deliveries (hl_queue.h, forget_sub/sweep) -------- */
-/* The notes: the queue table's partition GONE_PK, one item per deleted
- * subscription (subscription_id; partner_id, event_type, deleted_at). A
- * note whose subscription is still stored this long after it was written
- * is one whose delete failed or never came (the process died between the
- * two): dropped. Younger, it may be a delete still under way: kept. */
-#define GONE_PK "#deleted"
-#define GONE_STALE_MS 600000
-/* Notes one sweep reads. */
-#define GONE_NOTES 16
-
-typedef struct {
-  ddbq *q;
-  hl_store_cb cb;
-  void *data;
-} note_ctx;
-
-static void on_noted(void *data, const hl_aws_status *st, const hl_json *resp) {
-  hl_store_result res = {0};
-  (void)resp;
-  note_ctx *n = data;
-  ddbq *q = n->q;
-  /* Answered even after destroy(): the API's DELETE waits for it (and
-   * the store it goes on to is closed after the queue). */
-  n->cb(n->data, st->outcome == HL_AWS_OK ? 0 : HL_ESTORE, &res);
-  hl_free(n);
-  op_done(q);
-}
-
-static void forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  ddbq *q = Q(base);
-  char at[24];
-  hl_ddb_attr it[] = {{"event_id", hl_ddb_s(GONE_PK)},
-                      {"subscription_id", hl_ddb_s(r->subscription_id)},
-                      {"partner_id", hl_ddb_s(r->partner_id)},
-                      {"event_type", hl_ddb_s(r->event_type)},
-                      {"deleted_at", hl_ddb_n(hl_ddb_i64(at, hl_wall_ms()))}};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_put_item(&body, q->table, HL_DDB_ITEM(it), NULL);
-  note_ctx *n = hl_malloc(sizeof *n);
-  *n = (note_ctx){q, cb, data};
-  call(q, HL_DDB_PUT_ITEM, &body, on_noted, n);
-}
-
-/* One sweep: the notes, then for each (in turn) whether its subscription
- * is still stored, its open rows (its own eight partitions, and the
- * earlier versions' while they hold rows), each closed with a conditional
- * UpdateItem, and the note dropped once nothing of it is left open. */
-typedef struct {
-  char *sub_id, *partner_id, *event_type;
-  int64_t deleted_at;
-} gone_note;
-
-typedef struct {
-  ddbq *q;
-  int64_t now;
-  size_t budget;        /* rows this sweep may still close */
-  hl_store_cb cb;
-  void *data;
-  gone_note *notes;
-  size_t nnotes, at;    /* the note being swept */
-  size_t pending;       /* calls out for the current step */
-  bool left;            /* the current note keeps rows open: held, not read, or a call failed */
-  size_t closed_now;    /* rows closed in the current round of the note */
-  candidate *cand;
-  size_t ncand, capcand;
-  int64_t closed;
-  bool failed;          /* a read failed: answered as an error after what was closed */
-} sweep_ctx;
-
-typedef struct {
-  sweep_ctx *w;
-  uint64_t shard;
-  bool legacy;
-  int pages;
-} sweep_part;
-
-static void sweep_note(sweep_ctx *w);
-
-static void sweep_answer(sweep_ctx *w) {
-  ddbq *q = w->q;
-  hl_store_result res = {0};
-  res.purged.closed = w->closed;
-  q->gone_closed += (uint64_t)w->closed;
-  q->busy--;
-  /* Answered even after destroy(): retention's close waits for it. */
-  w->cb(w->data, w->failed && w->closed == 0 ? HL_ESTORE : 0, &res);
-  for (size_t i = 0; i < w->nnotes; i++)
-    hl_free_all(w->notes[i].sub_id, w->notes[i].partner_id, w->notes[i].event_type);
-  hl_free(w->notes);
-  hl_free(w->cand);
-  hl_free(w);
-}
-
-static void sweep_next_note(sweep_ctx *w) {
-  w->at++;
-  sweep_note(w);
-}
-
-static void drop_cands(sweep_ctx *w) {
-  for (size_t i = 0; i < w->ncand; i++) hl_free_all(w->cand[i].event_id, w->cand[i].sub_id, w->cand[i].due_key);
-  w->ncand = 0;
-}
-
-static void on_note_dropped(void *data, const hl_aws_status *st, const hl_json *resp) {
-  sweep_ctx *w = data;
-  ddbq *q = w->q;
-  (void)resp;
-  if (st->outcome != HL_AWS_OK) w->failed = true;
-  sweep_next_note(w);
-  op_done(q);
-}
-
-static void drop_note(sweep_ctx *w) {
-  hl_ddb_attr key[] = {{"event_id", hl_ddb_s(GONE_PK)}, {"subscription_id", hl_ddb_s(w->notes[w->at].sub_id)}};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_delete_item(&body, w->q->table, HL_DDB_ITEM(key), NULL);
-  call(w->q, HL_DDB_DELETE_ITEM, &body, on_note_dropped, w);
-}
-
-static void sweep_read(sweep_ctx *w);
-
-/* Every row of the round answered: the note goes when nothing of it is
- * left open; a round that closed rows and left more (a full page) is
- * followed by another while the budget lasts. */
-static void sweep_round_done(sweep_ctx *w) {
-  drop_cands(w);
-  if (!w->left) {
-    drop_note(w);
-  } else if (w->closed_now > 0 && w->budget > 0 && !w->q->dead) {
-    sweep_read(w);
-  } else {
-    sweep_next_note(w);
-  }
-}
-
-static void on_row_closed(void *data, const hl_aws_status *st, const hl_json *resp) {
-  sweep_ctx *w = data;
-  ddbq *q = w->q;
-  const hl_json *a = hl_json_get(resp, "Attributes");
-  if (st->outcome == HL_AWS_OK && a) {
-    w->closed++;
-    w->closed_now++;
-    if (!q->dead) {
-      /* The status the API reads, as the record of any final outcome. */
-      char *e = hl_ddb_item_sdup(a, "event_id"), *sid = hl_ddb_item_sdup(a, "subscription_id");
-      char *tr = hl_ddb_item_sdup(a, "transformation");
-      hl_delivery_rec r = {.event_id = e, .subscription_id = sid, .status = (char *)"FAILED",
-                           .attempts = hl_ddb_item_i64_or0(a, "attempts"),
-                           .last_status_code = hl_ddb_item_i64_or0(a, "last_status_code"),
-                           .last_error = (char *)HL_STORE_SUB_DELETED,
-                           .last_latency_ms = hl_ddb_item_i64_or0(a, "last_latency_ms"), .updated_at = w->now,
-                           .transformation = tr};
-      if (e && sid) q->store->vt->delivery_put(q->store, &r, NULL, NULL);
-      hl_free_all(e, sid, tr);
-    }
-  } else {
-    /* Claimed since it was read (a process whose registry still has the
-     * subscription), or the call failed: the next sweep looks again. */
-    w->left = true;
-  }
-  if (--w->pending == 0) sweep_round_done(w);
-  op_done(q);
-}
-
-static void close_rows(sweep_ctx *w) {
-  ddbq *q = w->q;
-  size_t n = w->ncand < w->budget ? w->ncand : w->budget;
-  if (n < w->ncand) w->left = true;
-  if (n == 0 || q->dead) {
-    sweep_round_done(w);
-    return;
-  }
-  w->budget -= n;
-  w->pending = n;
-  char now[24];
-  hl_ddb_i64(now, w->now);
-  for (size_t i = 0; i < n; i++) {
-    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(w->cand[i].event_id)},
-                         {"subscription_id", hl_ddb_s(w->cand[i].sub_id)}};
-    hl_ddb_attr v[] = {{":f", hl_ddb_s("FAILED")}, {":e", hl_ddb_s(HL_STORE_SUB_DELETED)},
-                       {":now", hl_ddb_n(now)}, {":dk", hl_ddb_s(w->cand[i].due_key)}};
-    hl_ddb_name nm[] = {{"#st", "status"}};
-    /* Off the index; a row a live lease holds is left to its holder. */
-    hl_ddb_expr x = {.update = "SET #st = :f, last_error = :e, updated_at = :now "
-                               "REMOVE due_shard, due_key, lease_owner, lease_until",
-                     .condition = "due_key = :dk AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                     .names = nm, .n_names = 1, .values = v, .n_values = HL_ARRAY_SIZE(v),
-                     .return_values = "ALL_NEW"};
-    hl_buf body = HL_BUF_INIT;
-    hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
-    call(q, HL_DDB_UPDATE_ITEM, &body, on_row_closed, w);
-  }
-}
-
-static void sweep_part_query(sweep_part *sp, const hl_json *start);
-
-static void on_sweep_part(void *data, const hl_aws_status *st, const hl_json *resp) {
-  sweep_part *sp = data;
-  sweep_ctx *w = sp->w;
-  ddbq *q = w->q;
-  sp->pages++;
-  if (st->outcome != HL_AWS_OK) {
-    w->failed = true;
-    w->left = true;
-  } else {
-    const hl_json *items = hl_json_get(resp, "Items");
-    for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
-      const hl_json *it = &items->u.items[i];
-      if (hl_ddb_item_i64_or0(it, "lease_until") >= w->now) {
-        w->left = true; /* in flight somewhere: its holder records it */
-        continue;
-      }
-      cand_push(&w->cand, &w->ncand, &w->capcand, it);
-    }
-    const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-    if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
-      /* An earlier version's partition holds every subscription's rows:
-       * read on past the others' (bounded); the note's own partitions are
-       * read a page a round. */
-      if (sp->legacy && sp->pages < QUERY_PAGES && w->ncand < w->budget && !q->dead) {
-        sweep_part_query(sp, last);
-        op_done(q);
-        return;
-      }
-      w->left = true;
-    }
-  }
-  hl_free(sp);
-  if (--w->pending == 0) close_rows(w);
-  op_done(q);
-}
-
-static void sweep_part_query(sweep_part *sp, const hl_json *start) {
-  sweep_ctx *w = sp->w;
-  char shard[24];
-  snprintf(shard, sizeof shard, "%llu", (unsigned long long)sp->shard);
-  hl_ddb_attr v[] = {{":s", hl_ddb_n(shard)}, {":sub", hl_ddb_s(w->notes[w->at].sub_id)}};
-  hl_ddb_query_args qa = {.index = HL_QUEUE_DDB_INDEX, .key_condition = "due_shard = :s",
-                          .filter = "subscription_id = :sub", .values = v, .n_values = HL_ARRAY_SIZE(v),
-                          .limit = QUERY_PAGE, .start_key = start};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_query(&body, w->q->table, &qa);
-  call(w->q, HL_DDB_QUERY, &body, on_sweep_part, sp);
-}
-
-/* A round: one page of each of the subscription's partitions (due or not),
- * and of the earlier versions' partitions, always: a note is rare, and a
- * row a process of the earlier version wrote for it there would otherwise
- * wait for good once the note is gone. */
-static void sweep_read(sweep_ctx *w) {
-  w->left = false;
-  w->closed_now = 0;
-  w->pending = HL_QUEUE_DDB_SHARDS * 2;
-  uint64_t first = sub_partitions(w->notes[w->at].sub_id);
-  for (unsigned i = 0; i < HL_QUEUE_DDB_SHARDS * 2u; i++) {
-    sweep_part *sp = hl_calloc(1, sizeof *sp);
-    *sp = (sweep_part){.w = w, .shard = i < HL_QUEUE_DDB_SHARDS ? first + i : i - HL_QUEUE_DDB_SHARDS,
-                       .legacy = i >= HL_QUEUE_DDB_SHARDS};
-    sweep_part_query(sp, NULL);
-  }
-}
-
-static void on_sub_read(void *data, const hl_aws_status *st, const hl_json *resp) {
-  sweep_ctx *w = data;
-  ddbq *q = w->q;
-  const gone_note *n = &w->notes[w->at];
-  if (st->outcome != HL_AWS_OK) {
-    w->failed = true;
-    sweep_next_note(w);
-  } else {
-    const hl_json *items = hl_json_get(resp, "Items");
-    const hl_json *it = items && items->type == HL_JSON_ARRAY && items->len > 0 ? &items->u.items[0] : NULL;
-    size_t len = 0;
-    const char *id = it ? hl_ddb_item_s(it, "subscription_id", &len) : NULL;
-    bool stored = id && len == strlen(n->sub_id) && memcmp(id, n->sub_id, len) == 0;
-    if (!stored) sweep_read(w);
-    else if (w->now - n->deleted_at > GONE_STALE_MS) drop_note(w);
-    else sweep_next_note(w);
-  }
-  op_done(q);
-}
-
-/* The note's subscription as stored now (a consistent read of its key,
- * as a Query: the store's grants have no GetItem on that table): the same
- * id means it was not deleted (yet). */
-static void sweep_note(sweep_ctx *w) {
-  ddbq *q = w->q;
-  if (w->at >= w->nnotes || w->budget == 0 || q->dead) {
-    sweep_answer(w);
-    return;
-  }
-  const gone_note *n = &w->notes[w->at];
-  hl_ddb_attr v[] = {{":p", hl_ddb_s(n->partner_id)}, {":t", hl_ddb_s(n->event_type)}};
-  hl_ddb_query_args qa = {.key_condition = "partner_id = :p AND event_type = :t", .values = v,
-                          .n_values = HL_ARRAY_SIZE(v), .consistent = true};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_query(&body, hl_store_ddb_tables(q->store)->subscription_table, &qa);
-  call(q, HL_DDB_QUERY, &body, on_sub_read, w);
-}
-
-static void on_notes(void *data, const hl_aws_status *st, const hl_json *resp) {
-  sweep_ctx *w = data;
-  ddbq *q = w->q;
-  if (st->outcome != HL_AWS_OK) {
-    w->failed = true;
-  } else {
-    const hl_json *items = hl_json_get(resp, "Items");
-    size_t n = items && items->type == HL_JSON_ARRAY ? items->len : 0;
-    w->notes = hl_calloc(n + 1, sizeof *w->notes);
-    for (size_t i = 0; i < n; i++) {
-      const hl_json *it = &items->u.items[i];
-      gone_note g = {hl_ddb_item_sdup(it, "subscription_id"), hl_ddb_item_sdup(it, "partner_id"),
-                     hl_ddb_item_sdup(it, "event_type"), hl_ddb_item_i64_or0(it, "deleted_at")};
-      if (g.sub_id && g.partner_id && g.event_type) w->notes[w->nnotes++] = g;
-      else hl_free_all(g.sub_id, g.partner_id, g.event_type);
-    }
-    /* More notes than a sweep reads: the next goes on after these, so notes
-     * that stay (a row held, a delete under way) never hide the others. */
-    const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-    hl_free(q->gone_after);
-    q->gone_after = last && last->type == HL_JSON_OBJECT && last->len > 0 && w->nnotes > 0
-                        ? hl_strdup(w->notes[w->nnotes - 1].sub_id)
-                        : NULL;
-  }
-  sweep_note(w);
-  op_done(q);
-}
-
-static void sweep(hl_queue *base, const hl_store_purge *p, hl_store_cb cb, void *data) {
-  ddbq *q = Q(base);
-  sweep_ctx *w = hl_calloc(1, sizeof *w);
-  *w = (sweep_ctx){.q = q, .now = p->now_ms ? p->now_ms : hl_wall_ms(), .budget = p->limit ? p->limit : 500,
-                   .cb = cb, .data = data};
-  q->busy++;
-  hl_json_doc start;
-  hl_json_doc_init(&start);
-  bool from = false;
-  if (q->gone_after) {
-    hl_buf k = HL_BUF_INIT;
-    hl_jw jw;
-    hl_jw_open(&jw, &k);
-    hl_jw_key(&jw, "event_id"); hl_jw_obj_begin(&jw); hl_jw_key_str(&jw, "S", GONE_PK); hl_jw_obj_end(&jw);
-    hl_jw_key(&jw, "subscription_id"); hl_jw_obj_begin(&jw); hl_jw_key_str(&jw, "S", q->gone_after);
-    hl_jw_obj_end(&jw);
-    hl_jw_obj_end(&jw);
-    from = hl_json_parse(&start, k.data, k.len, NULL) == 0;
-    hl_buf_dispose(&k);
-  }
-  hl_ddb_attr v[] = {{":p", hl_ddb_s(GONE_PK)}};
-  hl_ddb_query_args qa = {.key_condition = "event_id = :p", .values = v, .n_values = 1, .limit = GONE_NOTES,
-                          .consistent = true, .start_key = from ? start.root : NULL};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_query(&body, q->table, &qa);
-  hl_json_doc_dispose(&start);
-  call(q, HL_DDB_QUERY, &body, on_notes, w);
-}
-
 static int64_t backlog(hl_queue *q) {
   (void)q;
   return -1; /* counting open rows would take a scan */
@@ -1102,14 +695,14 @@ static void destroy(hl_queue *base) {
   ddbq *q = Q(base);
   q->dead = true;
   q->ops++;
-  op_done(q); /* frees it now when nothing is in flight */
+  hl_qddb_op_done(q); /* frees it now when nothing is in flight */
 }
 
 static const hl_queue_vt ddb_vt = {
     .name = "dynamodb", .redelivers = true, .owns_retries = false,
     .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
-    .destroy = destroy, .replay = replay, .forget_sub = forget_sub, .sweep = sweep,
+    .destroy = destroy, .replay = replay, .forget_sub = hl_qddb_forget_sub, .sweep = hl_qddb_sweep,
 };
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
@@ -1180,7 +773,7 @@ static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *even
                       {"written_at", hl_ddb_n(hl_ddb_i64(wr, now))}};
   hl_buf body = HL_BUF_INIT;
   hl_ddb_put_item(&body, q->table, HL_DDB_ITEM(it), NULL);
-  call(q, HL_DDB_PUT_ITEM, &body, cb, data);
+  hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, cb, data);
   hl_buf_dispose(&pk);
   hl_buf_dispose(&sk);
   hl_buf_dispose(&at);
@@ -1193,7 +786,7 @@ static void fifo_accept_failed(accept_one *o) {
   a->failed++;
   hl_free(o);
   if (--a->pending == 0) accept_done(a);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 static void on_entry_put(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -1206,7 +799,7 @@ static void on_entry_put(void *data, const hl_aws_status *st, const hl_json *res
   ddbq *q = o->a->q;
   put_row(o->a, o->i, o->seq);
   hl_free(o);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 static void on_seq(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -1219,7 +812,7 @@ static void on_seq(void *data, const hl_aws_status *st, const hl_json *resp) {
   o->seq = hl_ddb_item_i64_or0(at, "n");
   ddbq *q = o->a->q;
   put_entry(q, o->a->subs[o->i], o->seq, o->a->event_id, on_entry_put, o);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* A fifo subscription's delivery: the next seq of the subscription (ADD on
@@ -1237,7 +830,7 @@ static void fifo_accept(accept_ctx *a, size_t i) {
   hl_buf_dispose(&pk);
   accept_one *o = hl_malloc(sizeof *o);
   *o = (accept_one){a, i, -1};
-  call(q, HL_DDB_UPDATE_ITEM, &body, on_seq, o);
+  hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, on_seq, o);
 }
 
 typedef struct {
@@ -1277,7 +870,7 @@ static void on_entry_deleted(void *data, const hl_aws_status *st, const hl_json 
   if (st->outcome != HL_AWS_OK && st->outcome != HL_AWS_CONDITION_FAILED) head_answer(h, HL_ESTORE, 0);
   else if (++h->hops >= HEAD_MAX_HOPS || q->dead) head_answer(h, 0, h->now + 1);
   else head_query(h);
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* The first entry's delivery is over (or was never queued): its entry goes,
@@ -1293,7 +886,7 @@ static void drop_entry(head_ctx *h) {
   hl_buf body = HL_BUF_INIT;
   hl_ddb_delete_item(&body, q->table, HL_DDB_ITEM(key), &x);
   hl_buf_dispose(&pk);
-  call(q, HL_DDB_DELETE_ITEM, &body, on_entry_deleted, h);
+  hl_qddb_call(q, HL_DDB_DELETE_ITEM, &body, on_entry_deleted, h);
 }
 
 static void on_head_row(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -1336,7 +929,7 @@ static void on_head_row(void *data, const hl_aws_status *st, const hl_json *resp
     hl_free(status);
     hl_free(dk);
   }
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 static void on_head_entry(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -1360,10 +953,10 @@ static void on_head_entry(void *data, const hl_aws_status *st, const hl_json *re
       hl_ddb_attr key[] = {{"event_id", hl_ddb_s(h->ev)}, {"subscription_id", hl_ddb_s(h->sub_id)}};
       hl_buf body = HL_BUF_INIT;
       hl_ddb_get_item(&body, q->table, HL_DDB_ITEM(key), true);
-      call(q, HL_DDB_GET_ITEM, &body, on_head_row, h);
+      hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_head_row, h);
     }
   }
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* The first order entry of the subscription: consistent, so an entry
@@ -1379,7 +972,7 @@ static void head_query(head_ctx *h) {
   hl_buf body = HL_BUF_INIT;
   hl_ddb_query(&body, q->table, &qa);
   hl_buf_dispose(&pk);
-  call(q, HL_DDB_QUERY, &body, on_head_entry, h);
+  hl_qddb_call(q, HL_DDB_QUERY, &body, on_head_entry, h);
 }
 
 /* Ordered delivery: the subscription's oldest open delivery, leased, if
@@ -1405,7 +998,7 @@ static void on_requeue_entry(void *data, const hl_aws_status *st, const hl_json 
                  hl_log_esc(c->sub_id, (size_t)-1));
     requeue_done(c, HL_ESTORE, NULL, NULL);
   }
-  op_done(q);
+  hl_qddb_op_done(q);
 }
 
 /* A re-queued delivery of a fifo subscription (row open again; a =

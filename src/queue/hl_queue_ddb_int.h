@@ -1,0 +1,78 @@
+/* hl_queue_ddb_int.h — what the DynamoDB queue's files share: the queue
+ * object and the calls every part makes through it. Not for use outside
+ * src/queue/hl_queue_ddb*.c (the interface is hl_queue_ddb.h).
+ *
+ *   hl_queue_ddb.c       accept, claim, record and release, re-queue, replay,
+ *                        ordered delivery, create and destroy;
+ *   hl_queue_ddb_gone.c  a deleted subscription's waiting rows: the note a
+ *                        DELETE leaves, and the sweep that closes them.
+ */
+#ifndef HL_QUEUE_DDB_INT_H
+#define HL_QUEUE_DDB_INT_H
+
+#include "common/hl_strmap.h"
+#include "queue/hl_queue_ddb.h"
+#include "store/hl_store_ddb.h"
+
+/* Rows one shard's Query reads at most a page (before the lease filter). */
+#define QUERY_PAGE 200
+/* Pages one shard's Query may read in one claim: past the subscription's
+ * own leased rows (in flight, or retries kept in memory, which keep their
+ * due_key), so at most 1,600 of them a shard before a full page asks to
+ * come back. */
+#define QUERY_PAGES 8
+
+typedef struct {
+  hl_queue base;
+  hl_store *store;
+  hl_ddb_client *c;
+  char *table;
+  const char *events_table;
+  uint64_t lease_ms;
+  char owner[48];       /* this process: host-independent random id + pid */
+  size_t busy;
+  int64_t wake_at;
+  uint64_t claimed, recorded, lost;
+  uint64_t gone_closed;  /* waiting deliveries of deleted subscriptions closed (sweep) */
+  char *gone_after;      /* the last note the last sweep read: the next reads on after it; NULL: from the first */
+  /* Subscriptions whose last claim left due rows behind (a full page, or
+   * more candidates than it asked for): their next claim is owed, and the
+   * work is not over until it runs (hl_queue_ddb_busy counts them). Values
+   * unused; keys owned. */
+  hl_strmap owed;
+  /* DynamoDB calls not yet answered. destroy() may come first (the owner
+   * closes the dispatcher, then the queue, then the store, whose client
+   * still answers them): the queue then calls nobody back and frees itself
+   * with the last answer. */
+  size_t ops;
+  bool dead;
+  const hl_registry *reg; /* borrowed; NULL: no ordered claim */
+  /* Rows in the partitions of earlier versions (hl_queue_ddb.h, "Due
+   * rows"): maybe (true until a look found none), when the last look was
+   * sent, and its Queries still out. */
+  bool legacy_rows;
+  int64_t legacy_look_at;
+  size_t legacy_looking, legacy_found;
+} ddbq;
+
+static inline ddbq *Q(hl_queue *q) { return (ddbq *)q; }
+
+typedef struct {
+  char *event_id, *sub_id, *due_key;
+} candidate;
+
+/* A DynamoDB call on the store's client, counted in q->ops. */
+void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data);
+/* An answer is in: called last in every callback (the last one after
+ * destroy() frees the queue). */
+void hl_qddb_op_done(ddbq *q);
+/* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions. */
+uint64_t hl_qddb_sub_partitions(const char *sub_id);
+/* Appends an index item's row as a candidate (one missing a key is skipped). */
+void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it);
+
+/* hl_queue_vt.forget_sub and .sweep (hl_queue_ddb_gone.c). */
+void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, void *data);
+void hl_qddb_sweep(hl_queue *base, const hl_store_purge *p, hl_store_cb cb, void *data);
+
+#endif
