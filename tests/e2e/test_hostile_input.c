@@ -49,7 +49,7 @@ static const char *str_at(const hl_json *v, const char *ptr) {
 
 /* The status of a GET of path (its query included). */
 static long get_status(const char *path) {
-  char u[512];
+  char u[1024];
   snprintf(u, sizeof u, "%s%s", hk.base, path);
   hl_json_doc doc;
   long code = e2e_call("GET", u, NULL, &doc);
@@ -155,6 +155,23 @@ HL_TEST_T(query_parameters_a_route_does_not_take_are_refused, 120) {
                   msg ? msg : "(no detail)");
     assert_400(code, &doc, "invalid_request", bad[i].pointer);
   }
+  /* A value longer than any the API takes is refused, not cut short to
+   * one the handler would read instead (an empty list answered 200). */
+  char u[1024];
+  hl_buf longer = HL_BUF_INIT;
+  for (int i = 0; i < 256; i++) hl_buf_putc(&longer, 'a' + i % 26);
+  snprintf(u, sizeof u, "%s/admin/deliveries?subscription_id=%s", hk.base, longer.data);
+  hl_json_doc doc;
+  long code = e2e_call("GET", u, NULL, &doc);
+  const char *m = str_at(doc.root, "/details/0/message");
+  HL_ASSERT_MSG(code == 400 && m && strstr(m, "256 bytes"), "a value of 256 bytes answered %ld", code);
+  assert_400(code, &doc, "invalid_request", "?subscription_id");
+  /* 255 bytes, percent-encoded to three times as many, are taken. */
+  hl_buf_dispose(&longer);
+  for (int i = 0; i < 255; i++) hl_buf_puts(&longer, "%61");
+  snprintf(u, sizeof u, "/admin/subscriptions?partner_id=%s", longer.data);
+  HL_ASSERT_EQ_INT(get_status(u), 200);
+  hl_buf_dispose(&longer);
   /* What a route takes still works; empty pieces are nothing. */
   HL_ASSERT_EQ_INT(get_status("/admin/subscriptions?partner_id=acme&"), 200);
   HL_ASSERT_EQ_INT(get_status("/healthz?probe=lb"), 200);
