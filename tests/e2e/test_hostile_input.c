@@ -49,7 +49,7 @@ static const char *str_at(const hl_json *v, const char *ptr) {
 
 /* The status of a GET of path (its query included). */
 static long get_status(const char *path) {
-  char u[1024];
+  char u[1100]; /* hk.base (< 64) and a path of up to 1024 */
   snprintf(u, sizeof u, "%s%s", hk.base, path);
   hl_json_doc doc;
   long code = e2e_call("GET", u, NULL, &doc);
