@@ -135,9 +135,11 @@ static void sweep_read(sweep_ctx *w);
  * followed by another while the budget lasts. */
 static void sweep_round_done(sweep_ctx *w) {
   drop_cands(w);
-  if (!w->left) {
+  if (w->q->dead) { /* destroyed meanwhile: what was not closed stays noted */
+    sweep_answer(w);
+  } else if (!w->left) {
     drop_note(w);
-  } else if (w->closed_now > 0 && w->budget > 0 && !w->q->dead) {
+  } else if (w->closed_now > 0 && w->budget > 0) {
     sweep_read(w);
   } else {
     sweep_next_note(w);
@@ -275,7 +277,9 @@ static void on_sub_read(void *data, const hl_aws_status *st, const hl_json *resp
   sweep_ctx *w = data;
   ddbq *q = w->q;
   const gone_note *n = &w->notes[w->at];
-  if (st->outcome != HL_AWS_OK) {
+  if (q->dead) {
+    sweep_answer(w);
+  } else if (st->outcome != HL_AWS_OK) {
     w->failed = true;
     sweep_next_note(w);
   } else {
