@@ -81,8 +81,10 @@
  * stored under that id it reads a page of each of the subscription's
  * partitions and of the earlier versions', closes every open row no live
  * lease holds (conditional UpdateItem: FAILED, off the index, then the
- * status row), and drops the note once a round left nothing open. A note
- * of a subscription still stored is left while young (its delete may be
+ * status row), and drops the note once a round left nothing open and it
+ * is GONE_STALE_MS old (rows a process whose registry still had the
+ * subscription accepted after the delete are closed meanwhile). A note of
+ * a subscription still stored is left while young (its delete may be
  * under way) and dropped after GONE_STALE_MS.
  *
  * All calls go through the store's DynamoDB client (on the loop).

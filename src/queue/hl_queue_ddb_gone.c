@@ -11,9 +11,13 @@
 /* --- a deleted subscription's waiting deliveries (hl_queue.h, forget_sub/sweep) -------- */
 /* The notes: the queue table's partition GONE_PK, one item per deleted
  * subscription (subscription_id; partner_id, event_type, deleted_at). A
- * note whose subscription is still stored this long after it was written
- * is one whose delete failed or never came (the process died between the
- * two): dropped. Younger, it may be a delete still under way: kept. */
+ * note is kept at least GONE_STALE_MS: a process whose registry still has
+ * the subscription (it reads them again every HOOKLOOP_CONFIG_TTL_S, 60 s
+ * by default) may accept rows for it after the delete, and those are
+ * closed too. A note whose subscription is still stored that long after it
+ * was written is one whose delete failed or never came (the process died
+ * between the two): dropped. Younger, it may be a delete still under way:
+ * kept. */
 #define GONE_PK "#deleted"
 #define GONE_STALE_MS 600000
 /* Notes one sweep reads. */
@@ -54,8 +58,9 @@ void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, voi
 
 /* One sweep: the notes, then for each (in turn) whether its subscription
  * is still stored, its open rows (its own eight partitions, and the
- * earlier versions' while they hold rows), each closed with a conditional
- * UpdateItem, and the note dropped once nothing of it is left open. */
+ * earlier versions' shared ones), each closed with a conditional
+ * UpdateItem, and the note dropped once nothing of it is left open and it
+ * is GONE_STALE_MS old. */
 typedef struct {
   char *sub_id, *partner_id, *event_type;
   int64_t deleted_at;
@@ -131,16 +136,16 @@ static void drop_note(sweep_ctx *w) {
 static void sweep_read(sweep_ctx *w);
 
 /* Every row of the round answered: the note goes when nothing of it is
- * left open; a round that closed rows and left more (a full page) is
- * followed by another while the budget lasts. */
+ * left open and it is old enough; a round that closed rows and left more
+ * (a full page) is followed by another while the budget lasts. */
 static void sweep_round_done(sweep_ctx *w) {
   drop_cands(w);
   if (w->q->dead) { /* destroyed meanwhile: what was not closed stays noted */
     sweep_answer(w);
-  } else if (!w->left) {
-    drop_note(w);
-  } else if (w->closed_now > 0 && w->budget > 0) {
+  } else if (w->left && w->closed_now > 0 && w->budget > 0) {
     sweep_read(w);
+  } else if (!w->left && w->now - w->notes[w->at].deleted_at >= GONE_STALE_MS) {
+    drop_note(w);
   } else {
     sweep_next_note(w);
   }
