@@ -751,7 +751,7 @@ static bool sub_fifo(const ddbq *q, const char *sub_id) {
 
 static bool orders(const hl_queue *base) { return ((const ddbq *)base)->reg != NULL; }
 
-static void order_pk(hl_buf *out, const char *sub_id) { hl_buf_printf(out, "#fifo#%s", sub_id); }
+void hl_qddb_order_pk(hl_buf *out, const char *sub_id) { hl_buf_printf(out, "#fifo#%s", sub_id); }
 
 static void order_sk(hl_buf *out, int64_t seq, const char *event_id) {
   hl_buf_printf(out, "%015lld#%s", (long long)seq, event_id);
@@ -762,7 +762,7 @@ static void order_sk(hl_buf *out, int64_t seq, const char *event_id) {
 static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *event_id, hl_aws_json_cb cb,
                       void *data) {
   hl_buf pk = HL_BUF_INIT, sk = HL_BUF_INIT, at = HL_BUF_INIT;
-  order_pk(&pk, sub_id);
+  hl_qddb_order_pk(&pk, sub_id);
   order_sk(&sk, seq, event_id);
   int64_t now = hl_wall_ms();
   static uint64_t version;
@@ -821,7 +821,7 @@ static void on_seq(void *data, const hl_aws_status *st, const hl_json *resp) {
 static void fifo_accept(accept_ctx *a, size_t i) {
   ddbq *q = a->q;
   hl_buf pk = HL_BUF_INIT;
-  order_pk(&pk, a->subs[i]);
+  hl_qddb_order_pk(&pk, a->subs[i]);
   hl_ddb_attr key[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s("~seq")}};
   hl_ddb_attr v[] = {{":one", hl_ddb_n("1")}};
   hl_ddb_expr x = {.update = "ADD n :one", .values = v, .n_values = 1, .return_values = "UPDATED_NEW"};
@@ -878,7 +878,7 @@ static void on_entry_deleted(void *data, const hl_aws_status *st, const hl_json 
 static void drop_entry(head_ctx *h) {
   ddbq *q = h->q;
   hl_buf pk = HL_BUF_INIT;
-  order_pk(&pk, h->sub_id);
+  hl_qddb_order_pk(&pk, h->sub_id);
   hl_ddb_attr key[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(h->sk)}};
   hl_ddb_attr v[] = {{":at", hl_ddb_s(h->at)}};
   hl_ddb_expr x = {.condition = "#at = :at", .names = (hl_ddb_name[]){{"#at", "at"}}, .n_names = 1, .values = v,
@@ -965,7 +965,7 @@ static void on_head_entry(void *data, const hl_aws_status *st, const hl_json *re
 static void head_query(head_ctx *h) {
   ddbq *q = h->q;
   hl_buf pk = HL_BUF_INIT;
-  order_pk(&pk, h->sub_id);
+  hl_qddb_order_pk(&pk, h->sub_id);
   hl_ddb_attr v[] = {{":p", hl_ddb_s(pk.data)}, {":c", hl_ddb_s("~")}};
   hl_ddb_query_args qa = {.key_condition = "event_id = :p AND subscription_id < :c", .values = v,
                           .n_values = HL_ARRAY_SIZE(v), .limit = 1, .consistent = true};

@@ -133,6 +133,61 @@ static void drop_note(sweep_ctx *w) {
   hl_qddb_call(w->q, HL_DDB_DELETE_ITEM, &body, on_note_dropped, w);
 }
 
+/* A fifo subscription's order (its partition "#fifo#<id>": the counter
+ * and an entry per delivery once open) is read by nobody once it is
+ * deleted: a page of it is deleted before the note goes, and the note
+ * stays while more is left. */
+#define ORDER_PAGE 25
+
+static void on_order_entry_deleted(void *data, const hl_aws_status *st, const hl_json *resp) {
+  sweep_ctx *w = data;
+  ddbq *q = w->q;
+  (void)resp;
+  if (st->outcome != HL_AWS_OK) w->left = true;
+  if (--w->pending == 0) {
+    if (w->left || q->dead) sweep_next_note(w);
+    else drop_note(w);
+  }
+  hl_qddb_op_done(q);
+}
+
+static void on_order_read(void *data, const hl_aws_status *st, const hl_json *resp) {
+  sweep_ctx *w = data;
+  ddbq *q = w->q;
+  const hl_json *items = hl_json_get(resp, "Items");
+  size_t n = st->outcome == HL_AWS_OK && items && items->type == HL_JSON_ARRAY ? items->len : 0;
+  const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
+  w->left = st->outcome != HL_AWS_OK || (last && last->type == HL_JSON_OBJECT && last->len > 0);
+  if (n == 0 || q->dead) {
+    if (w->left || q->dead) sweep_next_note(w);
+    else drop_note(w);
+  } else {
+    w->pending = n;
+    for (size_t i = 0; i < n; i++) {
+      const hl_json *it = &items->u.items[i];
+      char *pk = hl_ddb_item_sdup(it, "event_id"), *sk = hl_ddb_item_sdup(it, "subscription_id");
+      hl_ddb_attr key[] = {{"event_id", hl_ddb_s(pk ? pk : "")}, {"subscription_id", hl_ddb_s(sk ? sk : "")}};
+      hl_buf body = HL_BUF_INIT;
+      hl_ddb_delete_item(&body, q->table, HL_DDB_ITEM(key), NULL);
+      hl_free_all(pk, sk);
+      hl_qddb_call(q, HL_DDB_DELETE_ITEM, &body, on_order_entry_deleted, w);
+    }
+  }
+  hl_qddb_op_done(q);
+}
+
+static void drop_order_then_note(sweep_ctx *w) {
+  hl_buf pk = HL_BUF_INIT;
+  hl_qddb_order_pk(&pk, w->notes[w->at].sub_id);
+  hl_ddb_attr v[] = {{":p", hl_ddb_s(pk.data)}};
+  hl_ddb_query_args qa = {.key_condition = "event_id = :p", .values = v, .n_values = 1, .limit = ORDER_PAGE,
+                          .consistent = true};
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_query(&body, w->q->table, &qa);
+  hl_buf_dispose(&pk);
+  hl_qddb_call(w->q, HL_DDB_QUERY, &body, on_order_read, w);
+}
+
 static void sweep_read(sweep_ctx *w);
 
 /* Every row of the round answered: the note goes when nothing of it is
@@ -145,7 +200,7 @@ static void sweep_round_done(sweep_ctx *w) {
   } else if (w->left && w->closed_now > 0 && w->budget > 0) {
     sweep_read(w);
   } else if (!w->left && w->now - w->notes[w->at].deleted_at >= GONE_STALE_MS) {
-    drop_note(w);
+    drop_order_then_note(w);
   } else {
     sweep_next_note(w);
   }

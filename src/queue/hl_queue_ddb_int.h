@@ -68,6 +68,8 @@ void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *
 void hl_qddb_op_done(ddbq *q);
 /* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions. */
 uint64_t hl_qddb_sub_partitions(const char *sub_id);
+/* The partition key of a fifo subscription's order ("#fifo#<id>"). */
+void hl_qddb_order_pk(hl_buf *out, const char *sub_id);
 /* Appends an index item's row as a candidate (one missing a key is skipped). */
 void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it);
 

@@ -2032,11 +2032,29 @@ HL_TEST_T(the_drain_closes_a_deleted_subscriptions_waiting_rows, 180) {
   r = drain(hl_wall_ms() + 30000);
   HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 1);
   HL_ASSERT_EQ_INT(wait_row(&v, "tx-late", "FAILED"), 0);
-  /* Older than that, with nothing left open, it goes. */
+  /* Older than that, with nothing left open, it goes, and so does the
+   * order a fifo subscription kept (its counter and an entry). */
+  char fifo_pk[96];
+  snprintf(fifo_pk, sizeof fifo_pk, "#fifo#%s", sub_id);
+  static const char *const order_keys[] = {"~seq", "000000000000003#tx-new-0"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(order_keys); i++) {
+    hl_ddb_attr oa[] = {{"event_id", hl_ddb_s(fifo_pk)}, {"subscription_id", hl_ddb_s(order_keys[i])},
+                        {"n", hl_ddb_n("3")}};
+    hl_buf ob = HL_BUF_INIT;
+    HL_ASSERT_EQ_INT(hl_ddb_put_item(&ob, "delivery_queue", HL_DDB_ITEM(oa), NULL), 0);
+    free(view_call(&v, HL_DDB_PUT_ITEM, &ob));
+  }
   put_note_at(&v, sub_id, 11 * 60 * 1000);
   r = drain(hl_wall_ms() + 30000);
   HL_ASSERT_EQ_INT(report_figure(r, "closed_for_deleted_subscriptions"), 0);
   HL_ASSERT(!gone_noted(&v, sub_id));
+  for (size_t i = 0; i < HL_ARRAY_SIZE(order_keys); i++) {
+    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(fifo_pk)}, {"subscription_id", hl_ddb_s(order_keys[i])}};
+    hl_buf kb = HL_BUF_INIT;
+    HL_ASSERT_EQ_INT(hl_ddb_get_item(&kb, "delivery_queue", HL_DDB_ITEM(key), true), 0);
+    char *raw = view_call(&v, HL_DDB_GET_ITEM, &kb);
+    HL_ASSERT_MSG(raw == NULL, "the order item %s is still there", order_keys[i]);
+  }
   HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 1); /* tx-seed-000, before the delete */
   ddb_view_close(&v);
   payments_stop(&p);
