@@ -22,6 +22,7 @@
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
 #include "app/hl_app_kms.h"
+#include "app/hl_app_retention.h"
 #include "app/hl_app_store.h"
 #include "store/hl_store_sqlite.h"
 
@@ -790,9 +791,6 @@ static void on_parked_taken(void *data, int status, hl_store_result *res) {
  * attempt needs, or at the hand-off point. What is left waits in the table
  * for the next invocation or the scheduled one. */
 #define SETTLE_TICK_MS 20
-/* Waiting deliveries of deleted subscriptions one scheduled drain closes at
- * most (retention's batch). */
-#define DRAIN_SWEEP_MAX 500
 
 typedef struct {
   lambda *L;
@@ -853,8 +851,6 @@ static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *re
   uv_timer_start(&st->timer, on_settle_tick, SETTLE_TICK_MS, SETTLE_TICK_MS);
 }
 
-/* A scheduled event with the DynamoDB queue: every subscription claims what
- * is due (retries, and what earlier invocations left). */
 static void on_drain_swept(void *data, int status, hl_store_result *res) {
   (void)data;
   if (status != 0)
@@ -865,11 +861,13 @@ static void on_drain_swept(void *data, int status, hl_store_result *res) {
                 (long long)res->purged.closed);
 }
 
+/* A scheduled event with the DynamoDB queue: every subscription claims what
+ * is due (retries, and what earlier invocations left), and retention's batch
+ * of deleted subscriptions' waiting deliveries is closed (hl_queue.h, sweep);
+ * the report waits for it like any claim. */
 static void handle_queue_drain(invocation *inv) {
   lambda *L = inv->L;
-  /* A batch of the deleted subscriptions' waiting deliveries closed
-   * (hl_queue.h, sweep); the report waits for it like any claim. */
-  hl_store_purge p = {.limit = DRAIN_SWEEP_MAX, .now_ms = hl_wall_ms(), .close_deleted = true};
+  hl_store_purge p = {.limit = HL_RETENTION_BATCH, .now_ms = hl_wall_ms(), .close_deleted = true};
   L->queue->vt->sweep(L->queue, &p, on_drain_swept, NULL);
   hl_dispatch_notify_all(&L->dispatch);
   settle_start(L, hand_off_at(inv), true, inv->meta.request_id);

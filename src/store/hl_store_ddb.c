@@ -393,6 +393,12 @@ static void bw_free(bw *w) {
   hl_free(w);
 }
 
+/* cb is called with the write's outcome (any number of callers a write). */
+static void bw_add_cb(bw *w, hl_store_cb cb, void *data) {
+  w->cbs = hl_realloc(w->cbs, (w->ncbs + 1) * sizeof *w->cbs);
+  w->cbs[w->ncbs++] = (bw_cb){cb, data};
+}
+
 static void on_batch(void *data, const hl_aws_status *st, const hl_json *resp) {
   batch_ctx *b = data;
   hl_store_ddb *s = b->s;
@@ -506,8 +512,7 @@ static void enqueue_put(hl_store_ddb *s, const char *table, const char *key, hl_
     s->pending_tail = w;
   }
   hl_buf_init(item);
-  w->cbs = hl_realloc(w->cbs, (w->ncbs + 1) * sizeof *w->cbs);
-  w->cbs[w->ncbs++] = (bw_cb){cb, data};
+  bw_add_cb(w, cb, data);
   if (!hl_timerq_pending(&s->flush_node)) hl_timerq_add(&s->client.timers, &s->flush_node, 0, on_flush_timer);
 }
 
@@ -697,8 +702,7 @@ static void wait_for_write(op_ctx *o, bw *w) {
   if (w->table != s->t.delivery_table || klen < slen + 1 || w->key[klen - slen - 1] != '\x1f' ||
       strcmp(w->key + klen - slen, o->q.subscription_id) != 0)
     return;
-  w->cbs = hl_realloc(w->cbs, (w->ncbs + 1) * sizeof *w->cbs);
-  w->cbs[w->ncbs++] = (bw_cb){on_write_seen, o};
+  bw_add_cb(w, on_write_seen, o);
   o->waits++;
 }
 
