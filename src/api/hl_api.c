@@ -387,15 +387,8 @@ static bool takes(const hl_api_route *r, const char *name, size_t len) {
   return false;
 }
 
-/* The longest value (decoded) of any query parameter: every one a route
- * takes is an id (at most 200 bytes), a time, a number or a cursor
- * (a time and an id). Handlers read values into buffers of this size
- * (hl_api_query_param), so a longer one is refused here instead of being
- * cut short there (and read as some other value). */
-#define QUERY_VALUE_MAX 255
-
 /* The query holds only the route's parameters, each once (hl_api_route),
- * none longer than QUERY_VALUE_MAX. False once a 400 is answered. */
+ * none longer than HL_API_QUERY_VALUE_MAX. False once a 400 is answered. */
 static bool query_ok(hl_http_req *req, const hl_api_route *r) {
   const char *q = req->query;
   for (const char *seg = q; seg && *seg;) {
@@ -421,12 +414,13 @@ static bool query_ok(hl_http_req *req, const hl_api_route *r) {
         if (*prev == '&') prev++;
       }
       int vlen = 0;
-      if (seg[nlen] == '=' && len - nlen - 1 > QUERY_VALUE_MAX) { /* encoded longer: decode to tell */
+      if (seg[nlen] == '=' && len - nlen - 1 > HL_API_QUERY_VALUE_MAX) { /* encoded longer: decode to tell */
         char *dec = curl_easy_unescape(NULL, seg + nlen + 1, (int)(len - nlen - 1), &vlen);
         curl_free(dec);
       }
-      if (vlen > QUERY_VALUE_MAX) {
-        snprintf(msg, sizeof msg, "%d bytes; no value this API takes is longer than %d", vlen, QUERY_VALUE_MAX);
+      if (vlen > HL_API_QUERY_VALUE_MAX) {
+        snprintf(msg, sizeof msg, "%d bytes; no value this API takes is longer than %d", vlen,
+                 HL_API_QUERY_VALUE_MAX);
         hl_api_respond_field_error(req, ptr, msg);
         return false;
       }

@@ -107,7 +107,8 @@ void hl_api_search_deliveries(hl_api *a, hl_http_req *req, const char *sub_id) {
     hl_api_respond_error(req, 501, "not_supported", "this store cannot search deliveries by subscription", NULL);
     return;
   }
-  char status[32], since[64], until[64], limit[32], cursor[512];
+  char status[HL_API_QUERY_VALUE_MAX + 1], since[HL_API_QUERY_VALUE_MAX + 1], until[HL_API_QUERY_VALUE_MAX + 1],
+      limit[HL_API_QUERY_VALUE_MAX + 1], cursor[HL_API_QUERY_VALUE_MAX + 1];
   hl_delivery_query q = {.subscription_id = sub_id, .since = 0, .until = INT64_MAX,
                          .after_updated_at = INT64_MAX, .after_event_id = "", .limit = PAGE_DEFAULT};
   int64_t lim = PAGE_DEFAULT;
@@ -193,7 +194,7 @@ static void on_delivery_list(void *data, int status, hl_store_result *res) {
 }
 
 void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
-  char id[256];
+  char id[HL_API_QUERY_VALUE_MAX + 1];
   if ((!hl_api_query_param(req, "event_id", id, sizeof id) || !id[0]) &&
       hl_api_query_param(req, "subscription_id", id, sizeof id) && id[0]) {
     hl_api_search_deliveries(a, req, id);

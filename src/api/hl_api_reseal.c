@@ -121,7 +121,7 @@ void hl_api_reseal(hl_api *a, hl_http_req *req) {
                          "neither HOOKLOOP_SECRET_KEY_FILE nor HOOKLOOP_KMS_KEY_ID is set: nothing seals", NULL);
     return;
   }
-  char v[32];
+  char v[HL_API_QUERY_VALUE_MAX + 1];
   int64_t batch = BATCH_DEFAULT;
   if (hl_api_query_param(req, "batch", v, sizeof v)) {
     char *end = NULL;

@@ -46,9 +46,16 @@ void hl_api_respond_store_error(hl_http_req *req, int status);
 bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc);
 bool hl_api_name_ok(const char *s, size_t max);
 const char *hl_api_get_str(const hl_json *obj, const char *key);
-/* Value of a query parameter, percent-decoded into out; false when absent. */
 bool hl_api_int_member(hl_http_req *req, const hl_json *obj, const char *key, int64_t min, int64_t max,
                        int64_t *out);
+/* The longest value (decoded) of any query parameter: every one a route
+ * takes is an id (at most 200 bytes), a time, a number or a cursor (a time
+ * and an id). The router refuses a longer one (400 at ?name), so a handler
+ * that reads a value into HL_API_QUERY_VALUE_MAX + 1 bytes has all of it,
+ * never a shortened one read as some other value ("1junk" as "1"). */
+#define HL_API_QUERY_VALUE_MAX 255
+/* Value of a query parameter, percent-decoded into out (outlen at least
+ * HL_API_QUERY_VALUE_MAX + 1); false when absent. */
 bool hl_api_query_param(const hl_http_req *req, const char *name, char *out, size_t outlen);
 
 #endif

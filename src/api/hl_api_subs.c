@@ -415,7 +415,7 @@ static void list_sub(hl_jw *w, void *v, void *ctx) {
 }
 
 void hl_api_list_subs(hl_api *a, hl_http_req *req) {
-  char partner[256];
+  char partner[HL_API_QUERY_VALUE_MAX + 1];
   bool filter = hl_api_query_param(req, "partner_id", partner, sizeof partner);
   hl_api_respond_list(req, "subscriptions", &a->reg->subs_by_id, list_sub, filter ? partner : NULL);
 }
