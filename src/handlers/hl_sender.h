@@ -40,8 +40,10 @@ typedef struct {
   long status_code;          /* 0 when there was no HTTP answer */
   uint64_t retry_after_ms;   /* the partner's Retry-After, 0 when none */
   double latency_s;          /* of this attempt */
-  bool timed_out;            /* no answer within the timeout (adaptive concurrency cuts on it) */
-  char error[HL_SEND_ERROR_SIZE]; /* empty on OK */
+  bool timed_out;            /* the transfer outlasted the timeout (adaptive concurrency cuts on it) */
+  /* Empty on OK, except when the transfer failed after a 2xx status
+   * (the answer's body cut short): what failed, for the attempt log. */
+  char error[HL_SEND_ERROR_SIZE];
   /* What the partner answered, for the attempt log (raw, not redacted:
    * handlers/hl_attempt_log.h redacts it): the final answer's header
    * lines ("Name: value\r\n"...) cut at whole lines, and its first bytes.

@@ -380,13 +380,19 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
                         .retry_after_ms = c->retry_after_ms};
   long code = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
-  /* An HTTP/2 partner may answer before it has read the whole body, then
-   * reset the stream (RFC 9113 section 8.1: RST_STREAM NO_ERROR after a
-   * complete answer; nginx's `return` does it). libcurl 7.88 reports the
-   * reset as a stream error although the answer arrived. The answer is the
-   * partner's verdict: retrying it as a connection fault would deliver an
-   * accepted webhook twice. */
-  if (rc == CURLE_HTTP2_STREAM && code >= 200) rc = CURLE_OK;
+  res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+  /* A final status arrived, then the transfer failed: the answer's body
+   * was cut short (the connection closed before its Content-Length) or
+   * came slower than the timeout, or the partner answered before reading
+   * the whole request and closed (HTTP/2: reset the stream, RFC 9113
+   * section 8.1; nginx's `return` does it). The status is the partner's
+   * verdict: a 2xx retried as a connection fault would deliver an accepted
+   * webhook twice. What curl said is kept in last_error beside it. */
+  char after[CURL_ERROR_SIZE] = "";
+  if (rc != CURLE_OK && code >= 200) {
+    snprintf(after, sizeof after, "%s", c->error[0] ? c->error : curl_easy_strerror(rc));
+    rc = CURLE_OK;
+  }
   res.status_code = rc == CURLE_OK ? code : 0;
   if (code > 0 && c->ans) {
     memcpy(res.resp_headers, c->ans->headers, c->resp_headers_len);
@@ -395,8 +401,8 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
     res.resp_body_len = c->resp_body_len;
     res.resp_body_more = c->resp_body_more;
   }
-  res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
   if (rc == CURLE_OK && code >= 200 && code < 300) {
+    if (after[0]) snprintf(res.error, sizeof res.error, "partner answered %ld; then %.180s", code, after);
     res.verdict = HL_SEND_OK;
   } else if (c->refused_private) {
     snprintf(res.error, sizeof res.error,
@@ -405,7 +411,8 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   } else if (rc != CURLE_OK) {
     res.verdict = transport_fault(c, rc, res.error, sizeof res.error) ? HL_SEND_RETRY : HL_SEND_FAIL;
   } else {
-    snprintf(res.error, sizeof res.error, "partner answered %ld", code);
+    if (after[0]) snprintf(res.error, sizeof res.error, "partner answered %ld; then %.180s", code, after);
+    else snprintf(res.error, sizeof res.error, "partner answered %ld", code);
     res.verdict = retryable_status(code) ? HL_SEND_RETRY : HL_SEND_FAIL;
   }
   call_release(c);

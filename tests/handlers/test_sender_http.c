@@ -57,8 +57,10 @@ static void on_request(hl_http_req *r, void *data) {
   nheld = 0;
 }
 
+static char last_err[HL_SEND_ERROR_SIZE];
 static void on_done(hl_send_req *req, const hl_send_result *res) {
   send_slot *s = hl_container_of(req, send_slot, req);
+  snprintf(last_err, sizeof last_err, "%s", res->error);
   s->verdict = res->verdict;
   s->code = res->status_code;
   s->retry_after_ms = res->retry_after_ms;
@@ -245,6 +247,102 @@ HL_TEST(only_the_final_answers_retry_after_and_headers_count) {
   uv_run(&loop, UV_RUN_DEFAULT);
   HL_ASSERT_EQ_INT(gone, 1);
   HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_registry_dispose(&reg);
+  hl_curl_global_cleanup();
+}
+
+/* Each answer on a connection of its own: the partner closes it after
+ * writing, or hold_ms_after[i] ms later (a body still coming at the
+ * timeout). */
+static int hold_ms_after[8];
+
+static void *raw_partner_each(void *arg) {
+  (void)arg;
+  int i = 0;
+  for (const char *const *a = raw_answers; *a; a++, i++) {
+    int c = accept(raw_fd, NULL, NULL);
+    HL_ASSERT(c >= 0);
+    char buf[4096];
+    size_t n = 0;
+    while (n < 7 || memcmp(buf + n - 7, "{\"n\":1}", 7) != 0) {
+      ssize_t r = read(c, buf + n, sizeof buf - n);
+      HL_ASSERT(r > 0);
+      n += (size_t)r;
+    }
+    HL_ASSERT(write(c, *a, strlen(*a)) == (ssize_t)strlen(*a));
+    if (hold_ms_after[i]) usleep((useconds_t)hold_ms_after[i] * 1000);
+    close(c);
+  }
+  return NULL;
+}
+
+/* A final status that arrived is the partner's verdict even when the
+ * transfer fails after it (docs/retries.md): a 2xx whose body is cut short
+ * or slower than the timeout is delivered, not retried as a connection
+ * fault (the partner would get it twice); a 503 cut short is still a 503. */
+HL_TEST(a_status_followed_by_a_failed_body_is_the_partners_verdict) {
+  static const char *const answers[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"ok\":",     /* cut short by a close */
+    "HTTP/1.1 503 Busy\r\nContent-Length: 50\r\n\r\n{\"busy\":", /* cut short by a close */
+    "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"ok\":",     /* still coming at the timeout */
+    NULL,
+  };
+  static const struct {
+    const char *label;
+    hl_send_verdict verdict;
+    long code;
+    const char *error;
+  } want[] = {
+    {"200, body cut short", HL_SEND_OK, 200, "partner answered 200; then transfer closed"},
+    {"503, body cut short", HL_SEND_RETRY, 503, "partner answered 503; then transfer closed"},
+    {"200, body slower than the timeout", HL_SEND_OK, 200, "partner answered 200; then Operation timed out"},
+  };
+  memset(hold_ms_after, 0, sizeof hold_ms_after);
+  hold_ms_after[2] = 1500;
+  raw_answers = answers;
+  HL_ASSERT_EQ_INT(hl_curl_global_init(), 0);
+  uv_loop_init(&loop);
+  raw_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  HL_ASSERT(bind(raw_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(raw_fd, 4) == 0);
+  HL_ASSERT(getsockname(raw_fd, (struct sockaddr *)&sa, &sl) == 0);
+  pthread_t th;
+  pthread_create(&th, NULL, raw_partner_each, NULL);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
+  hl_registry reg;
+  hl_registry_init(&reg);
+  hl_sub_rec r = {.subscription_id = hl_strdup("s"), .partner_id = hl_strdup("p"), .event_type = hl_strdup("T"),
+                  .url = hl_strdup(url), .secret = hl_strdup("whsec_c2VjcmV0LWZvci10aGUtcG9vbC10ZXN0"),
+                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 1,
+                  .timeout_ms = 700};
+  hl_sub *sub = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
+  HL_ASSERT(sub != NULL);
+  hl_curl_uv cu;
+  HL_ASSERT_EQ_INT(hl_curl_uv_init(&cu, &loop, 4), 0);
+  hl_sender_http_options opt = {.allow_private_targets = true};
+  hl_sender *snd = hl_sender_http_create(&cu, &opt);
+  for (size_t i = 0; i < HL_ARRAY_SIZE(want); i++) {
+    send_slot *s = &slots[0];
+    memset(s, 0, sizeof *s);
+    s->item.d.event_id = (char *)"evt-raw";
+    s->item.body = (char *)"{\"n\":1}";
+    s->item.body_len = 7;
+    s->req = (hl_send_req){.sub = sub, .item = &s->item, .done = on_done};
+    ndone = 0;
+    snd->vt->send(snd, &s->req);
+    for (int k = 0; k < 1000000 && ndone < 1; k++) uv_run(&loop, UV_RUN_ONCE);
+    HL_ASSERT_EQ_INT(ndone, 1);
+    HL_ASSERT_MSG(s->verdict == want[i].verdict && s->code == want[i].code && strstr(last_err, want[i].error),
+                  "%s: verdict %d, status %ld, error \"%s\"", want[i].label, (int)s->verdict, s->code, last_err);
+  }
+  pthread_join(th, NULL);
+  close(raw_fd);
+  snd->vt->close(snd);
+  int gone = 0;
+  hl_curl_uv_close(&cu, closed, &gone);
+  uv_run(&loop, UV_RUN_DEFAULT);
   hl_registry_dispose(&reg);
   hl_curl_global_cleanup();
 }
