@@ -490,9 +490,17 @@ static void recorded(hl_delivery *dl, int status) {
     hl_timerq_add(&d->timers, &dl->timer, dl->next_delay_ms, on_retry_due);
     return;
   }
-  if (dl->outcome == HL_OUTCOME_RETRY && !dl->sub->deleted) {
-    /* Released to the store: remember to claim again when it falls due. */
-    claim_later(d, dl->sub, dl->next_delay_ms);
+  if (dl->outcome == HL_OUTCOME_RETRY) {
+    /* Released to the store: remember to claim again when it falls due,
+     * for the subscription that has the id now. An update in place
+     * replaced dl->sub while the attempt ran; the new one's first claim
+     * ran while this row was still claimed and did not see it, so nothing
+     * else would claim it before new traffic came. */
+    hl_sub *to = dl->sub->deleted ? hl_registry_sub_get(d->reg, dl->item.d.subscription_id) : dl->sub;
+    if (to && !to->deleted) {
+      attach(d, to);
+      claim_later(d, to, dl->next_delay_ms);
+    }
   }
   delivery_free(dl);
 }

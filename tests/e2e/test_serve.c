@@ -2598,3 +2598,29 @@ HL_TEST_T(a_bulk_request_is_one_line_at_info_and_a_line_an_event_at_debug, 120) 
     stop_both();
   }
 }
+
+/* A delivery whose attempt is at the partner while its subscription is
+ * updated in place (registered again) fails with 503: its retry goes out
+ * when due, with no new traffic (docs/retries.md). The update's own claim
+ * ran while the row was still claimed, so only the released retry's own
+ * wake-up can bring it back. */
+HL_TEST_T(a_retry_of_an_attempt_running_during_an_update_goes_out, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/inflight?codes=503,200&latency_ms=1500", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-inflight", "1"), 202);
+  hl_sleep_ms(400); /* the first attempt is at the partner */
+  char *again = e2e_setup(&hk, "acme", url, NULL, NULL, 0); /* updated in place */
+  HL_ASSERT_EQ_STR(again, sub);
+  bool ok = e2e_wait_status(&hk, "evt-inflight", "SUCCESS", 10000);
+  char st[32];
+  long attempts = 0;
+  e2e_status(&hk, "evt-inflight", st, sizeof st, &attempts);
+  int requests = e2e_requests_so_far(&partner, "inflight");
+  free(sub);
+  free(again);
+  stop_both();
+  HL_ASSERT_MSG(ok && attempts == 2 && requests == 2, "10 s after the update: %s, %ld attempts, %d requests", st,
+                attempts, requests);
+}
