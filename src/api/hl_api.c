@@ -120,17 +120,30 @@ static void metrics(hl_api *a, hl_http_req *req) {
 
 /* --- routing ------------------------------------------------------------------------------- */
 
-/* Splits a path into its non-empty segments, each percent-decoded (at most
- * 255 bytes kept); returns the count, or n + 1 when there are more than n. */
-static size_t split_path(const char *path, char seg[][256], size_t n) {
+/* Whether n decoded bytes hold a control character (a NUL included). */
+static bool has_control(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return true;
+  return false;
+}
+
+/* Splits a path into its non-empty segments, each percent-decoded; returns
+ * the count, or n + 1 when there are more than n. A segment that decodes
+ * to a control character or to more than 255 bytes cannot be kept as it
+ * is (a C string would end at the NUL, the copy at 255 bytes: another id
+ * than the one the URL spells): *unfit says so, when given. */
+static size_t split_path(const char *path, char seg[][256], size_t n, bool *unfit) {
   const char *p = path;
   size_t k = 0;
+  if (unfit) *unfit = false;
   while (*p) {
     if (*p == '/') { p++; continue; }
     const char *e = strchr(p, '/');
     size_t len = e ? (size_t)(e - p) : strlen(p);
     if (k == n) return n + 1;
-    char *dec = curl_easy_unescape(NULL, p, (int)len, NULL);
+    int dlen = 0;
+    char *dec = curl_easy_unescape(NULL, p, (int)len, &dlen);
+    if (unfit && (!dec || dlen > 255 || has_control(dec, (size_t)dlen))) *unfit = true;
     snprintf(seg[k++], 256, "%s", dec ? dec : "");
     curl_free(dec);
     p += len;
@@ -145,8 +158,7 @@ static bool url_has_control(const char *s) {
   if (!s || !strchr(s, '%')) return false;
   int n = 0;
   char *dec = curl_easy_unescape(NULL, s, 0, &n);
-  bool bad = dec == NULL;
-  for (int i = 0; !bad && i < n; i++) bad = (unsigned char)dec[i] < 0x20 || dec[i] == 0x7f;
+  bool bad = dec == NULL || has_control(dec, (size_t)n);
   curl_free(dec);
   return bad;
 }
@@ -245,7 +257,7 @@ const hl_api_route hl_api_routes[] = {
 /* Whether the path's segments fit the pattern; the "{...}" ones are copied to params. */
 static bool route_matches(const char *pattern, char seg[][256], size_t nseg, char params[][256]) {
   char pat[MAX_SEGMENTS][256];
-  size_t npat = split_path(pattern, pat, MAX_SEGMENTS), np = 0;
+  size_t npat = split_path(pattern, pat, MAX_SEGMENTS, NULL), np = 0;
   if (npat != nseg) return false;
   for (size_t i = 0; i < npat; i++) {
     if (pat[i][0] == '{') memcpy(params[np++], seg[i], 256); /* both 256-byte segments */
@@ -271,11 +283,13 @@ typedef struct {
   char allow[64];
   char params[MAX_SEGMENTS][256];
   hl_api_auth auth;
+  bool guarded;  /* under /admin or /api, however the path spells it */
+  bool unfit;    /* a segment split_path could not keep as it is */
 } api_target;
 
 static void resolve(const char *method, const char *path, api_target *t) {
   char seg[MAX_SEGMENTS][256];
-  size_t nseg = split_path(path, seg, MAX_SEGMENTS);
+  size_t nseg = split_path(path, seg, MAX_SEGMENTS, &t->unfit);
   t->route = t->path_route = NULL;
   t->allow[0] = '\0';
   for (const hl_api_route *r = hl_api_routes; r->method && nseg <= MAX_SEGMENTS; r++) {
@@ -293,9 +307,12 @@ static void resolve(const char *method, const char *path, api_target *t) {
    * unauthenticated caller learns nothing about which admin paths exist. */
   /* The route taken decides (POST /api/v1/events/health is a raw event's
    * path, guarded as the producer API, though GET of it is open). */
+  /* The prefix as the router reads it: "//admin/x" and "/%61dmin/x" are
+   * the admin path "/admin/x". */
   const hl_api_route *guard = t->route ? t->route : t->path_route;
-  bool admin = strncmp(path, "/admin/", 7) == 0, api = strncmp(path, "/api/", 5) == 0;
+  bool admin = nseg > 1 && strcmp(seg[0], "admin") == 0, api = nseg > 1 && strcmp(seg[0], "api") == 0;
   t->auth = guard ? guard->auth : admin ? HL_API_AUTH_ADMIN : api ? HL_API_AUTH_API : HL_API_AUTH_NONE;
+  t->guarded = admin || api || (guard && guard->auth != HL_API_AUTH_NONE);
 }
 
 /* The 401 (RFC 6750 §3: a Bearer challenge). */
@@ -434,13 +451,14 @@ static bool query_ok(hl_http_req *req, const hl_api_route *r) {
 void hl_api_handle(hl_http_req *req, void *data) {
   hl_api *a = data;
   const char *p = req->path;
-  bool admin = strncmp(p, "/admin/", 7) == 0, api = strncmp(p, "/api/", 5) == 0;
-  if ((admin || api) && (url_has_control(p) || url_has_control(req->query))) {
-    hl_api_respond_field_error(req, "", "the URL holds a percent-encoded control character (such as %00) in an id");
-    return;
-  }
   api_target t;
   resolve(req->method, p, &t);
+  if (t.guarded && (t.unfit || url_has_control(req->query))) {
+    hl_api_respond_field_error(req, "",
+                               "the URL holds a percent-encoded control character (such as %00) in an id, or a "
+                               "path segment longer than 255 bytes");
+    return;
+  }
   /* Checked again here: hl_api_admit ran only where an HTTP server reads
    * the request (not for Lambda's API Gateway events). */
   if (!authorized(a, req, t.auth)) {
@@ -461,10 +479,12 @@ void hl_api_handle(hl_http_req *req, void *data) {
 
 size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, void *data) {
   hl_api *a = data;
-  (void)method;
-  static const char bulk[] = "/api/v1/events/bulk";
-  if (path_len == sizeof bulk - 1 && memcmp(path, bulk, path_len) == 0) return a->opt.max_bulk_body;
-  return a->opt.max_body;
+  (void)path_len;
+  /* The route as the router will take it: "/api/v1/events/bulk/" and
+   * "/api/v1/events//bulk" are the bulk too. */
+  api_target t;
+  resolve(method, path, &t);
+  return t.route && t.route->handle == r_post_bulk ? a->opt.max_bulk_body : a->opt.max_body;
 }
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,

@@ -288,10 +288,15 @@ static void queue_event(hl_api *a, accept_ctx *c, const char *trace) {
   a->queue->vt->accept(a->queue, &ev, c->e.ingress_topic, on_accepted, c);
 }
 
+/* The media type application/cloudevents+json, with or without parameters
+ * (RFC 9110 section 8.3.1: "; charset=utf-8"); not a longer or shorter
+ * type that begins alike. */
 static bool is_cloudevents_ct(hl_http_req *req) {
-  size_t len = 0;
+  static const char type[] = "application/cloudevents+json";
+  size_t len = 0, n = sizeof type - 1;
   const char *ct = hl_http_req_header(req, "content-type", &len);
-  return ct && len >= 27 && strncasecmp(ct, "application/cloudevents+json", 28 > len ? len : 28) == 0;
+  if (!ct || len < n || strncasecmp(ct, type, n) != 0) return false;
+  return len == n || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
 }
 
 /* A request refused (not JSON, a name twice, a bulk that is no array, an

@@ -19,7 +19,9 @@ static bool time_member(hl_http_req *req, const hl_json *root, const char *key, 
   const hl_json *v = hl_json_get(root, key);
   if (!v || v->type == HL_JSON_NULL) return true;
   int64_t n;
-  if ((v->type == HL_JSON_STRING && hl_api_time_parse(hl_json_str(v), &n)) ||
+  /* hl_api_get_str: a time holding U+0000 is not read cut short ("0\u0000x" as 0). */
+  const char *text = v->type == HL_JSON_STRING ? hl_api_get_str(root, key) : NULL;
+  if ((text && hl_api_time_parse(text, &n)) ||
       (v->type == HL_JSON_NUMBER && hl_json_int64(v, &n) == 0 && n >= 0)) {
     *out = n;
     return true;

@@ -212,14 +212,15 @@ static bool parse_chosen(replay_ctx *c) {
   if (!hl_api_parse_body(c->req, &doc)) return false;
   const char *ptr = NULL, *msg = NULL;
   char at[48];
+  hl_buf unknown = HL_BUF_INIT; /* an unknown member's pointer: escaped, whole */
   const hl_json *root = doc.root, *subs = NULL;
   if (root->type != HL_JSON_OBJECT) {
     ptr = "", msg = "an object: {} or {\"subscriptions\": [...]}";
   } else {
     for (uint32_t i = 0; i < root->len && !msg; i++)
       if (strcmp(root->u.members[i].key, "subscriptions") != 0) {
-        snprintf(at, sizeof at, "/%.40s", root->u.members[i].key);
-        ptr = at, msg = "unknown member; the only one is \"subscriptions\"";
+        hl_json_pointer_append(&unknown, root->u.members[i].key, root->u.members[i].key_len);
+        ptr = unknown.data, msg = "unknown member; the only one is \"subscriptions\"";
       }
     subs = hl_json_get(root, "subscriptions");
   }
@@ -242,8 +243,9 @@ static bool parse_chosen(replay_ctx *c) {
       }
     }
   }
-  hl_json_doc_dispose(&doc);
   if (msg) hl_api_respond_field_error(c->req, ptr, msg);
+  hl_json_doc_dispose(&doc);
+  hl_buf_dispose(&unknown);
   return msg == NULL;
 }
 

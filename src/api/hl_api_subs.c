@@ -153,10 +153,13 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
-/* Headers a subscription may not set: ours, and those that break HTTP framing. */
+/* Headers a subscription may not set: ours (the trace context's too: a
+ * second traceparent makes the partner's trace invalid, W3C Trace Context
+ * section 3.2), and those that break HTTP framing. */
 static bool header_reserved(const char *name) {
-  static const char *reserved[] = {"content-type", "content-length", "host", "transfer-encoding",
-                                   "connection", "user-agent", "expect", "te", "upgrade"};
+  static const char *reserved[] = {"content-type", "content-length", "host",        "transfer-encoding",
+                                   "connection",   "user-agent",     "expect",      "te",
+                                   "upgrade",      "traceparent",    "x-amzn-trace-id"};
   if (strncasecmp(name, "webhook-", 8) == 0) return true;
   for (size_t i = 0; i < HL_ARRAY_SIZE(reserved); i++)
     if (strcasecmp(name, reserved[i]) == 0) return true;

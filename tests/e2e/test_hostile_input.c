@@ -127,6 +127,131 @@ HL_TEST_T(control_characters_in_identifiers_are_refused, 120) {
   /* Ids in the URL: a percent-encoded NUL no longer cuts them short. */
   HL_ASSERT_EQ_INT(get_status("/admin/subscriptions/sub_x%00y"), 400);
   HL_ASSERT_EQ_INT(get_status("/admin/deliveries?event_id=n-1%00"), 400);
+  /* However the path spells /admin ("//admin", "/%61dmin": the router
+   * takes both as /admin): a DELETE there deleted the subscription named
+   * before the %00. A segment longer than any id is refused too, not cut
+   * to 255 bytes. */
+  const char *real = "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\"}";
+  HL_ASSERT_EQ_INT(post("/admin/subscriptions", real, strlen(real), &doc), 201);
+  char sid[64], path[512], u[600];
+  snprintf(sid, sizeof sid, "%.60s", str_at(doc.root, "/subscription_id"));
+  hl_json_doc_dispose(&doc);
+  static const char *const spelt[] = {"/admin/subscriptions/%s%%00x", "//admin/subscriptions/%s%%00x",
+                                      "/%%61dmin/subscriptions/%s%%00x", "/admin//subscriptions/%s%%00x"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(spelt); i++) {
+    snprintf(path, sizeof path, spelt[i], sid);
+    HL_ASSERT_MSG(get_status(path) == 400, "GET %s was not refused", path);
+    snprintf(u, sizeof u, "%s%s", hk.base, path);
+    long code = e2e_call("DELETE", u, NULL, &doc);
+    HL_ASSERT_MSG(code == 400 && strstr(str_at(doc.root, "/details/0/message"), "control character"),
+                  "DELETE %s answered %ld", path, code);
+    hl_json_doc_dispose(&doc);
+  }
+  snprintf(path, sizeof path, "//api/v1/events?x=%%01");
+  HL_ASSERT_EQ_INT(get_status(path), 400);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s%0*d", sid, 300, 0);
+  HL_ASSERT_EQ_INT(get_status(path), 400);
+  snprintf(path, sizeof path, "/admin/subscriptions/%s", sid);
+  HL_ASSERT_EQ_INT(get_status(path), 200); /* still there */
+  stop();
+}
+
+/* What a subscription cannot set: the headers hookloop sends itself, the
+ * trace context's among them (a second traceparent breaks the partner's
+ * trace), answered at /headers/<name>. */
+HL_TEST_T(a_subscription_cannot_set_the_headers_hookloop_sends, 120) {
+  start();
+  register_schema("PaymentProcessed", "{\"type\":\"object\"}");
+  static const char *const names[] = {"traceparent", "X-Amzn-Trace-Id", "webhook-id", "Content-Length"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(names); i++) {
+    hl_buf b = HL_BUF_INIT;
+    hl_buf_printf(&b, "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\","
+                      "\"headers\":{\"%s\":\"00-11111111111111111111111111111111-2222222222222222-01\"}}",
+                  names[i]);
+    char ptr[64];
+    snprintf(ptr, sizeof ptr, "/headers/%s", names[i]);
+    hl_json_doc doc;
+    assert_400(post("/admin/subscriptions", b.data, b.len, &doc), &doc, "invalid_request", ptr);
+    hl_buf_dispose(&b);
+  }
+  stop();
+}
+
+/* The admin bodies' members are read whole: an unknown member of a
+ * replay is named by its RFC 6901 pointer, escaped and not cut; a time
+ * holding U+0000 is refused, not read as the digits before it. */
+HL_TEST_T(admin_bodies_are_read_whole, 120) {
+  start();
+  register_schema("PaymentProcessed", "{\"type\":\"object\"}");
+  hl_json_doc doc;
+  const char *real = "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\"}";
+  HL_ASSERT_EQ_INT(post("/admin/subscriptions", real, strlen(real), &doc), 201);
+  char path[400];
+  snprintf(path, sizeof path, "/admin/subscriptions/%s/recover", str_at(doc.root, "/subscription_id"));
+  hl_json_doc_dispose(&doc);
+  const char *nul = "{\"since\":\"0\\u0000garbage\"}";
+  assert_400(post(path, nul, strlen(nul), &doc), &doc, "invalid_request", "/since");
+  const char *odd = "{\"a/b~c\":1}";
+  assert_400(post("/admin/events/ev-1/replay", odd, strlen(odd), &doc), &doc, "invalid_request", "/a~1b~0c");
+  char longer[200], want[80];
+  snprintf(longer, sizeof longer, "{\"%060d\":1}", 7);
+  snprintf(want, sizeof want, "/%060d", 7);
+  assert_400(post("/admin/events/ev-1/replay", longer, strlen(longer), &doc), &doc, "invalid_request", want);
+  stop();
+}
+
+/* Only the media type application/cloudevents+json (parameters allowed)
+ * reads the body as a CloudEvent; a type that merely begins alike is the
+ * producer envelope's. */
+HL_TEST_T(only_the_cloudevents_media_type_reads_a_cloudevent, 120) {
+  start();
+  register_schema("PaymentProcessed", "{\"type\":\"object\"}");
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  static const struct { const char *type, *body; } ok[] = {
+    {"application/cloudevents+jsonfoo", "{\"eventHeader\":{\"uuid\":\"ce-1\",\"eventType\":\"PaymentProcessed\"}}"},
+    {"application/cloudevents+jso", "{\"eventHeader\":{\"uuid\":\"ce-2\",\"eventType\":\"PaymentProcessed\"}}"},
+    {"application/cloudevents+json; charset=utf-8",
+     "{\"specversion\":\"1.0\",\"source\":\"s\",\"id\":\"ce-3\",\"type\":\"PaymentProcessed\",\"data\":{}}"},
+    {"Application/CloudEvents+JSON",
+     "{\"specversion\":\"1.0\",\"source\":\"s\",\"id\":\"ce-4\",\"type\":\"PaymentProcessed\",\"data\":{}}"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ok); i++) {
+    char ct[96];
+    snprintf(ct, sizeof ct, "Content-Type: %s", ok[i].type);
+    const char *h[] = {ct, NULL};
+    char *resp = NULL;
+    long code = hl_http("POST", u, ok[i].body, strlen(ok[i].body), h, &resp);
+    HL_ASSERT_MSG(code == 202, "%s: %ld %s", ok[i].type, code, resp ? resp : "");
+    free(resp);
+  }
+  stop();
+}
+
+/* The bulk route has its 10 MiB limit however its path is spelt: the
+ * router takes "/api/v1/events/bulk/" as the bulk, and the 1 MiB of a
+ * single event refused it (413). */
+HL_TEST_T(the_bulk_limit_holds_for_every_spelling_of_its_path, 120) {
+  start();
+  register_schema("PaymentProcessed", "{\"type\":\"object\"}");
+  hl_buf bulk = HL_BUF_INIT;
+  char pad[2001];
+  memset(pad, 'p', sizeof pad - 1);
+  pad[sizeof pad - 1] = 0;
+  hl_buf_putc(&bulk, '[');
+  for (int i = 0; i < 1000; i++)
+    hl_buf_printf(&bulk, "%s{\"eventHeader\":{\"uuid\":\"bk-%d\",\"eventType\":\"PaymentProcessed\"},\"pad\":\"%s\"}",
+                  i ? "," : "", i, pad);
+  hl_buf_putc(&bulk, ']');
+  HL_ASSERT(bulk.len > (2u << 20) - 100000);
+  static const char *const spelt[] = {"/api/v1/events/bulk/", "/api/v1/events//bulk"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(spelt); i++) {
+    hl_json_doc doc;
+    long code = post(spelt[i], bulk.data, bulk.len, &doc);
+    HL_ASSERT_MSG(code == 200, "%s: %ld (%s)", spelt[i], code, str_at(doc.root, "/error"));
+    hl_json_doc_dispose(&doc);
+  }
+  hl_buf_dispose(&bulk);
   stop();
 }
 
