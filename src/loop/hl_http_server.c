@@ -71,6 +71,7 @@ struct conn {
   size_t hdr_offsets[MAX_HEADERS][4]; /* name off, name len, value off, value len */
   size_t nhdr;
   bool last_was_value;
+  bool in_trailers;       /* past the head: a chunked body's trailer fields, counted and dropped */
   size_t header_bytes;
   hl_buf body;
   size_t body_limit;
@@ -376,9 +377,7 @@ static void flow(conn *c) {
   else start_reading(c);
 }
 
-/* The request's headers as pointers into c->hdr: made again whenever the
- * buffer may have moved (a chunked body's trailers are appended to it
- * after the head was admitted). */
+/* The request's headers as pointers into c->hdr. */
 static void point_headers(conn *c) {
   for (size_t i = 0; i < c->nhdr; i++) {
     c->headers[i] = (hl_http_header){c->hdr.data + c->hdr_offsets[i][0], c->hdr_offsets[i][1],
@@ -417,7 +416,6 @@ static void fill_head(conn *c) {
 static void dispatch(conn *c) {
   hl_http_server *s = c->srv;
   hl_http_req *r = &c->req;
-  point_headers(c); /* trailers may have moved them */
   hl_buf_putc(&c->body, '\0');
   c->body.len--;
   r->body = c->body.data ? c->body.data : "";
@@ -515,6 +513,7 @@ static int cb_message_begin(http_parser *p) {
   hl_buf_reset(&c->body);
   c->nhdr = 0;
   c->last_was_value = false;
+  c->in_trailers = false;
   c->header_bytes = 0;
   c->body_limit = 0;
   c->is_head = false;
@@ -538,9 +537,14 @@ static int cb_url(http_parser *p, const char *at, size_t n) {
   return 0;
 }
 
+/* A chunked body's trailer fields count toward the head's limit and are
+ * dropped: none is merged into the headers the handler reads (RFC 9110
+ * section 6.5.1), so an Idempotency-Key or Content-Type sent after the
+ * body, past what admit checked, means nothing. */
 static int cb_header_field(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big(c, n)) return 1;
+  if (c->in_trailers) return 0;
   if (c->nhdr == 0 || c->last_was_value) {
     if (c->nhdr == MAX_HEADERS) { c->error_status = 431; return 1; }
     if (c->nhdr > 0) hl_buf_putc(&c->hdr, '\0'); /* end the previous value */
@@ -560,6 +564,7 @@ static int cb_header_field(http_parser *p, const char *at, size_t n) {
 static int cb_header_value(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
   if (too_big(c, n)) return 1;
+  if (c->in_trailers) return 0;
   if (!c->last_was_value) {
     hl_buf_putc(&c->hdr, '\0'); /* end the name */
     c->hdr_offsets[c->nhdr - 1][2] = c->hdr.len;
@@ -573,6 +578,7 @@ static int cb_header_value(http_parser *p, const char *at, size_t n) {
 static int cb_headers_complete(http_parser *p) {
   conn *c = p->data;
   hl_http_server *s = c->srv;
+  c->in_trailers = true;
   if (c->nhdr > 0 && c->last_was_value) hl_buf_putc(&c->hdr, '\0');
   else if (c->nhdr > 0) { /* a name without value */
     hl_buf_putc(&c->hdr, '\0');

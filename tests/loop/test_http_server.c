@@ -204,6 +204,28 @@ static void client_keepalive_and_pipelining(void) {
 
 HL_TEST(keepalive_and_pipelining) { run_with_client(client_keepalive_and_pipelining, 0); }
 
+/* A chunked body's trailer fields are not headers (RFC 9110 section
+ * 6.5.1): the handler reads the head's X-Tag, or none, never the
+ * trailer's. */
+static void client_trailers(void) {
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  char buf[8192];
+  send_all(fd, "POST /t1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "2\r\nhi\r\n0\r\nX-Tag: trailer\r\n\r\n"
+               "POST /t2 HTTP/1.1\r\nHost: t\r\nX-Tag: head\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\n0\r\nX-Tag: trailer\r\nX-Other: x\r\n\r\n");
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 2);
+  char *a = strstr(buf, "\"path\":\"/t1\""), *b = strstr(buf, "\"path\":\"/t2\"");
+  HL_ASSERT_MSG(a && b && a < b, "%s", buf);
+  HL_ASSERT_MSG(strstr(a, "\"len\":2,\"tag\":\"\"") && strstr(b, "\"len\":3,\"tag\":\"head\""), "%s", buf);
+  HL_ASSERT(!strstr(buf, "trailer"));
+  close(fd);
+}
+
+HL_TEST(trailers_are_not_read_as_headers) { run_with_client(client_trailers, 0); }
+
 /* RFC 9110: the answer to a HEAD has the GET's Content-Length and no body;
  * a 204 has neither. Pipelined behind them, the next answer starts right
  * after their heads (a body there, or a client waiting for one, would
