@@ -1132,8 +1132,28 @@ static void route_invocation(invocation *inv) {
   hl_json_doc_dispose(&doc);
 }
 
-static void next_invocation(lambda *L) {
+/* Lambda freezes the sandbox once /next is asked, and may end it frozen:
+ * the store's writes still on their way (an outcome's status row, an
+ * attempt, a batch waiting out a throttle) would go out only when thawed,
+ * or never, leaving GET /admin/deliveries and recover reading PENDING for a
+ * delivery that ended. So they are waited for first, at most
+ * STORE_SETTLE_MS (the store's calls end within it by their own retry
+ * budget). */
+#define STORE_SETTLE_MS 10000
+
+static void on_store_settled(void *data, int status, hl_store_result *res) {
+  lambda *L = data;
+  (void)res;
+  if (status == HL_ETIMEOUT)
+    hl_log_warn("the store's writes were not all answered before asking for the next invocation", "\"waited_ms\":%d",
+                STORE_SETTLE_MS);
   if (!L->stop) hl_lambda_rt_next(&L->rt, on_next);
+}
+
+static void next_invocation(lambda *L) {
+  if (L->stop) return;
+  if (L->store && L->store->vt->settle) L->store->vt->settle(L->store, STORE_SETTLE_MS, on_store_settled, L);
+  else hl_lambda_rt_next(&L->rt, on_next);
 }
 
 static void on_outcome(void *data, const hl_outcome_info *o) {

@@ -272,6 +272,14 @@ typedef struct {
    * delivery status table, made once with a 2 s timeout, plus its queue's
    * check. cb runs once, on the loop, never inside the call. */
   void (*check)(hl_store *s, hl_store_check_cb cb, void *data);
+  /* Answers once no write the store took is still on its way: every
+   * batched or retried write sent and answered (0), or within_ms later
+   * with HL_ETIMEOUT, or HL_ECLOSED at close. For a process about to be
+   * frozen between calls (Lambda, before /next): a write left in a buffer
+   * or waiting out a throttle would go out only when thawed, or never.
+   * NULL: every write is answered before its callback (nothing held). cb
+   * may run inside the call. */
+  void (*settle)(hl_store *s, int64_t within_ms, hl_store_cb cb, void *data);
 
   void (*schema_put)(hl_store *s, const hl_schema_rec *r, hl_store_cb cb, void *data);
   void (*schema_list)(hl_store *s, hl_store_cb cb, void *data);          /* -> schemas */

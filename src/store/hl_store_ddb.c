@@ -55,6 +55,7 @@ typedef struct {
   hl_strmap gets_by_key;    /* key -> bg not yet sent */
   hl_timerq_node get_node;
   size_t nops;              /* calls and batches not yet answered */
+  struct settle_w *settles; /* settle() callers waiting for the writes on their way */
   bool closing;
   int close_stage;
   void (*close_cb)(void *data);
@@ -1354,7 +1355,54 @@ static void close_step(void *data) {
   }
 }
 
+/* --- settle: nothing left on its way (hl_store.h) --------------------------- */
+typedef struct settle_w {
+  hl_store_ddb *s;
+  hl_timerq_node node;  /* within_ms */
+  hl_store_cb cb;
+  void *data;
+  struct settle_w *next;
+} settle_w;
+
+/* A write batched and not sent, a call or batch not answered (a throttled
+ * one waiting out its back-off included), or a read batched. */
+static bool on_its_way(const hl_store_ddb *s) { return s->nops || s->pending || s->gets; }
+
+static void settle_answer(settle_w *w, int status) {
+  hl_store_ddb *s = w->s;
+  for (settle_w **pp = &s->settles; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  if (hl_timerq_pending(&w->node)) hl_timerq_remove(&s->client.timers, &w->node);
+  hl_store_result res = {0};
+  w->cb(w->data, status, &res);
+  hl_free(w);
+}
+
+static void on_settle_late(hl_timerq_node *n) { settle_answer(hl_container_of(n, settle_w, node), HL_ETIMEOUT); }
+
+static void store_settle(hl_store *base, int64_t within_ms, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  if (!on_its_way(s) || s->closing) {
+    hl_store_result res = {0};
+    cb(data, on_its_way(s) ? HL_ECLOSED : 0, &res);
+    return;
+  }
+  settle_w *w = hl_calloc(1, sizeof *w);
+  *w = (settle_w){.s = s, .cb = cb, .data = data, .next = s->settles};
+  s->settles = w;
+  hl_timerq_add(&s->client.timers, &w->node, within_ms > 0 ? (uint64_t)within_ms : 0, on_settle_late);
+  /* Sent now rather than at the batch's timer. */
+  if (s->pending) flush(s);
+  if (s->gets) flush_gets(s);
+}
+
+/* Runs wherever a call or batch is answered: the settle() callers, then
+ * the close. */
 static void maybe_closed(hl_store_ddb *s) {
+  while (s->settles && !on_its_way(s)) settle_answer(s->settles, 0);
   if (!s->closing || s->nops || s->pending || s->gets || s->close_stage) return;
   if (hl_timerq_pending(&s->flush_node)) hl_timerq_remove(&s->client.timers, &s->flush_node);
   if (hl_timerq_pending(&s->get_node)) hl_timerq_remove(&s->client.timers, &s->get_node);
@@ -1366,6 +1414,7 @@ static void store_close(hl_store *base, void (*cb)(void *data), void *data) {
   s->closing = true;
   s->close_cb = cb;
   s->close_data = data;
+  while (s->settles) settle_answer(s->settles, HL_ECLOSED);
   if (s->pending) flush(s);
   if (s->gets) flush_gets(s);
   maybe_closed(s);
@@ -1476,7 +1525,7 @@ static void delivery_replay(hl_store *base, const char *event_id, const char *su
 
 /* Both vtables: the records in DynamoDB; the second with an embedded queue. */
 #define DDB_VT                                                                                              \
-  .name = "dynamodb", .close = store_close, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
+  .name = "dynamodb", .close = store_close, .settle = store_settle, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
   .event_size = event_item_size, .event_size_max = HL_DDB_ITEM_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay
 
 static const hl_store_vtable ddb_vt = {DDB_VT};

@@ -3,6 +3,8 @@
 #include "loop/hl_http_server.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +26,12 @@ static hl_http_server *srv;
  * event. */
 #define MAX_WAITING 8
 static hl_http_req *waiting[MAX_WAITING];
-static int nwaiting;
+static volatile int nwaiting; /* read by emu_waiting() on the test's thread */
 static pthread_t thread;
 static int counter;
 static volatile uint64_t first_next_ns;
+static _Atomic pid_t freeze_pid; /* emu_freeze_on_next */
+static _Atomic bool froze;
 
 static void drop_waiting(int i) {
   memmove(&waiting[i], &waiting[i + 1], (size_t)(nwaiting - i - 1) * sizeof *waiting);
@@ -101,6 +105,8 @@ static void on_request(hl_http_req *r, void *data) {
   p += strlen(base);
   if (strcmp(p, "invocation/next") == 0) {
     if (first_next_ns == 0) first_next_ns = hl_mono_ns();
+    pid_t pid = atomic_exchange(&freeze_pid, 0);
+    if (pid > 0 && kill(pid, SIGSTOP) == 0) atomic_store(&froze, true); /* as Lambda freezes a sandbox here */
     if (nwaiting == MAX_WAITING) {
       hl_http_respond_error(r, 429, "too_many_waiting", "the emulator holds 8 /next requests at most");
       return;
@@ -196,5 +202,11 @@ void emu_stop(void) {
   uv_loop_close(&loop);
 }
 
+void emu_freeze_on_next(pid_t pid) {
+  atomic_store(&froze, false);
+  atomic_store(&freeze_pid, pid);
+}
+bool emu_froze(void) { return atomic_load(&froze); }
+int emu_waiting(void) { return nwaiting; }
 uint64_t emu_first_next_ns(void) { return first_next_ns; }
 void emu_reset_first_next(void) { first_next_ns = 0; }

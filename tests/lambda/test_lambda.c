@@ -1668,18 +1668,29 @@ static int64_t wait_row(ddb_view *v, const char *event_id, const char *want) {
 typedef struct {
   hl_dynalite dyn;
   svc_peer peer;
+  pid_t proxy;  /* the AWS peer in front of dynalite, or 0 */
+  int proxy_port;
   int port;
   char *tdir;
   char env_ddb[200], env_sns[200];
   const char *env[9];
 } payments;
 
-/* schedule: HOOKLOOP_RETRY_SCHEDULE=..., or NULL for start_lambda's. */
-static void payments_start_with(payments *p, const char *schedule) {
+/* schedule: HOOKLOOP_RETRY_SCHEDULE=..., or NULL for start_lambda's.
+ * hold: the runtime's DynamoDB requests holding this text reach dynalite
+ * 1.5 s late (a slow write), or NULL: no peer in between. */
+static void payments_start_held(payments *p, const char *schedule, const char *hold) {
   memset(p, 0, sizeof *p);
   HL_ASSERT_MSG(hl_dynalite_start(&p->dyn, 50) == 0, "dynalite did not start");
   svc_peer_start(&p->peer, PAY_AKID, PAY_SECRET, NULL);
   snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=%s", p->dyn.endpoint);
+  if (hold) {
+    char upstream[96];
+    snprintf(upstream, sizeof upstream, "%s/", p->dyn.endpoint);
+    const char *args[] = {"--upstream", upstream, "--hold-match", hold, "--hold-ms", "1500", NULL};
+    p->proxy = hl_aws_peer_start(&p->proxy_port, args);
+    snprintf(p->env_ddb, sizeof p->env_ddb, "DYNAMODB_ENDPOINT=http://127.0.0.1:%d", p->proxy_port);
+  }
   snprintf(p->env_sns, sizeof p->env_sns, "AWS_ENDPOINT_URL_SNS=%s", p->peer.endpoint);
   const char *env[] = {"HOOKLOOP_STORE=dynamodb", "HOOKLOOP_QUEUE=dynamodb", p->env_ddb, p->env_sns,
                        "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID, "AWS_SECRET_ACCESS_KEY=" PAY_SECRET,
@@ -1690,11 +1701,17 @@ static void payments_start_with(payments *p, const char *schedule) {
   start_lambda(p->port, p->env);
 }
 
+static void payments_start_with(payments *p, const char *schedule) { payments_start_held(p, schedule, NULL); }
+
 static void payments_start(payments *p) { payments_start_with(p, NULL); }
 
 static void payments_stop(payments *p) {
   stop_lambda();
   emu_stop();
+  if (p->proxy) {
+    kill(p->proxy, SIGTERM);
+    hl_wait(p->proxy, 3000);
+  }
   svc_peer_stop(&p->peer);
   hl_dynalite_stop(&p->dyn);
   hl_rmtree(p->tdir);
@@ -1827,6 +1844,49 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), 2);
   ddb_view_close(&v);
   payments_stop(&p);
+}
+
+/* Lambda freezes a sandbox when its runtime asks for the next event, and
+ * may end it frozen: by then the outcome's status row, which GET
+ * /admin/deliveries and recover read, is in DynamoDB, also when DynamoDB
+ * takes 1.5 s to answer its write. It stayed PENDING: the write was still
+ * on its way when /next was asked. */
+HL_TEST_T(the_sandbox_is_frozen_only_once_the_outcomes_status_is_written, 180) {
+  payments p;
+  payments_start_held(&p, NULL, "SUCCESS");
+  payments_register();
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  /* Armed once the runtime waits for its next event: the next /next is
+   * the one after the payment. */
+  for (int waited = 0; emu_waiting() == 0 && waited < 20000; waited += 10) hl_sleep_ms(10);
+  HL_ASSERT(emu_waiting() == 1);
+  emu_freeze_on_next(lambda_pid);
+  static const char pay[] = "{\"transaction_id\":\"tx-freeze\",\"amount\":7.50,\"currency\":\"EUR\"}";
+  HL_ASSERT_EQ_INT(post_payment(pay), 202);
+  for (int waited = 0; !emu_froze() && waited < 30000; waited += 20) hl_sleep_ms(20);
+  HL_ASSERT_MSG(emu_froze(), "the runtime never asked for the next event");
+  hl_json_doc d;
+  char *raw = view_get(&v, "event_delivery_status", "tx-freeze", sub_id, &d);
+  char status[32];
+  snprintf(status, sizeof status, "%.31s", item_str(d.root, "status") ? item_str(d.root, "status") : "(none)");
+  int64_t attempts = -1;
+  hl_ddb_item_i64(d.root, "attempts", &attempts);
+  hl_json_doc_dispose(&d);
+  free(raw);
+  kill(lambda_pid, SIGCONT);
+  char url[96], *body = NULL;
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/stats", p.proxy_port);
+  HL_ASSERT_EQ_INT(hl_http("GET", url, NULL, 0, NULL, &body), 200);
+  bool held = strstr(body, "\"held\":0") == NULL;
+  free(body);
+  long published = svc_peer_stat(&p.peer, "accepted");
+  ddb_view_close(&v);
+  payments_stop(&p);
+  HL_ASSERT_MSG(held, "no write was held: the test did not slow the outcome's");
+  HL_ASSERT_MSG(strcmp(status, "SUCCESS") == 0 && attempts == 1, "frozen with the status row %s, %lld attempts",
+                status, (long long)attempts);
+  HL_ASSERT_EQ_INT(published, 1);
 }
 
 /* Puts n due deliveries of sub into the DynamoDB queue as an API invocation

@@ -22,6 +22,9 @@
  *   - answers Secrets Manager GetSecretValue itself with --secret-value
  *     (counting reads signed for the secretsmanager service), the first N
  *     of them 500 with --secret-fail-first N;
+ *   - --hold-match TEXT --hold-ms N: a DynamoDB request whose body holds
+ *     TEXT is forwarded N ms late (a slow or throttled write, without the
+ *     error), counted as held;
  *   - GET /stats answers its counters as JSON.
  * Traffic stays on 127.0.0.1. */
 #include <getopt.h>
@@ -43,7 +46,9 @@ static struct {
   hl_http_server *srv;
   const char *upstream;
   int throttle_pct, error_pct, expire_first, unprocessed_pct, unprocessed_first, creds_ttl_s;
-  const char *akid, *secret, *token, *auth, *secret_value;
+  const char *akid, *secret, *token, *auth, *secret_value, *hold_match;
+  int hold_ms;
+  long held;
   long unprocessed_items, secret_reads, secret_fail_first, secret_failed, creds_fail_first, creds_expired_first;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
@@ -203,9 +208,9 @@ static void answer_stats(hl_http_req *r) {
   char body[768];
   int n = snprintf(body, sizeof body,
                    "{\"secret_reads\":%ld,\"secret_failed\":%ld,\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
-                   "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld}",
+                   "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld,\"held\":%ld}",
                    P.secret_reads, P.secret_failed, P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
-                   P.signed_with_creds, P.token_matched);
+                   P.signed_with_creds, P.token_matched, P.held);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
 }
 
@@ -239,6 +244,19 @@ static void answer_creds(hl_http_req *r) {
                    "\"SecretAccessKey\":\"%s\",\"Token\":\"%s\",\"Expiration\":\"%s\"}",
                    P.akid, P.secret, P.token ? P.token : "", when);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
+}
+
+typedef struct {
+  uv_timer_t timer;
+  hl_http_req *req;
+} hold;
+
+static void on_hold_closed(uv_handle_t *h) { hl_free(h->data); }
+
+static void on_hold_over(uv_timer_t *t) {
+  hold *h = t->data;
+  forward(h->req);
+  uv_close((uv_handle_t *)&h->timer, on_hold_closed);
 }
 
 static void on_request(hl_http_req *r, void *data) {
@@ -298,6 +316,15 @@ static void on_request(hl_http_req *r, void *data) {
     P.errored++;
     return error_answer(r, 500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "Internal server error");
   }
+  if (P.hold_match && r->body_len && memmem(r->body, r->body_len, P.hold_match, strlen(P.hold_match))) {
+    P.held++;
+    hold *h = hl_calloc(1, sizeof *h);
+    h->req = r;
+    uv_timer_init(P.loop, &h->timer);
+    h->timer.data = h;
+    uv_timer_start(&h->timer, on_hold_over, (uint64_t)P.hold_ms, 0);
+    return;
+  }
   forward(r);
 }
 
@@ -309,7 +336,7 @@ int main(int argc, char **argv) {
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
       {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {"creds-fail-first", 1, 0, 'f'},
-      {"creds-expired-first", 1, 0, 'X'}, {0, 0, 0, 0}};
+      {"creds-expired-first", 1, 0, 'X'}, {"hold-match", 1, 0, 'H'}, {"hold-ms", 1, 0, 'M'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -329,12 +356,14 @@ int main(int argc, char **argv) {
       case 'F': P.secret_fail_first = atol(optarg); break;
       case 'f': P.creds_fail_first = atol(optarg); break;
       case 'X': P.creds_expired_first = atol(optarg); break;
+      case 'H': P.hold_match = optarg; break;
+      case 'M': P.hold_ms = atoi(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] [--unprocessed-first N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
                         "[--creds-ttl-s N] [--creds-fail-first N] [--creds-expired-first N]] "
-                        "[--secret-value S [--secret-fail-first N]]\n");
+                        "[--secret-value S [--secret-fail-first N]] [--hold-match TEXT --hold-ms N]\n");
         return 2;
     }
   }
