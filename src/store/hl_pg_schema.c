@@ -115,6 +115,14 @@ static const mig_step steps[] = {
   {"CREATE INDEX IF NOT EXISTS %s_search ON %s(subscription_id, updated_at, event_id) "
     "WHERE updated_at IS NOT NULL; "
     "DROP INDEX IF EXISTS %s_by_sub; ", {TB(delivery_table), TB(delivery_table), TB(delivery_table)}},
+  /* Retention's walk over old events, by (accepted_at, event_id): its
+   * cursor must name one event, since many share a millisecond, and its
+   * window stays one range of this index. It takes the place of migration
+   * 11's index of accepted_at alone, whose statement (an older version's,
+   * during a rolling upgrade) this index's first column serves as well.
+   * CREATE first, then DROP, as in 16 (docs/postgres.md). */
+  {"CREATE INDEX IF NOT EXISTS hookloop_event_accepted_id ON hookloop_event(accepted_at, event_id); "
+    "DROP INDEX IF EXISTS hookloop_event_accepted; ", {0}},
 };
 #undef TB
 

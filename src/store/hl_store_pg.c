@@ -98,7 +98,8 @@ struct pg_store {
   int stmt[Q__COUNT];
   mig_state mig;
   int schema_version;
-  int64_t orphan_at;             /* retention's walk over old events: where the last window ended */
+  int64_t orphan_at;             /* retention's walk over old events: where the last window ended, */
+  char *orphan_id;               /* its last event (accepted_at, event_id; 0 and NULL: the start) */
   char *open_sub_cursor;         /* ... and over subscriptions with open deliveries (NULL: the start) */
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
@@ -759,10 +760,14 @@ static void prepare_all(pg_store *s) {
   SET(Q_ATTEMPT_LIST, "SELECT event_id,subscription_id,attempt,at_ms,status_code,latency_ms,error,headers,body,"
       "truncated FROM %s WHERE event_id=$1 AND subscription_id=$2 ORDER BY attempt", t->attempt_table);
   /* Retention (docs/retention.md), one statement a batch: $1 delivered and
-   * $2 failed cut-offs (ms), $3 the batch, $4 now (s), $5 the orphan
-   * cursor (accepted_at). Every part walks an index of migration 11. The
-   * deleting parts share one snapshot, so "no delivery left" discounts the
-   * rows d deletes. */
+   * $2 failed cut-offs (ms), $3 the batch, $4 now (s), $5 and $6 the
+   * orphan cursor (accepted_at, event_id). Every part walks an index of
+   * migration 11, the window w that of migration 17. The deleting parts
+   * share one snapshot, so "no delivery left" discounts the rows d
+   * deletes. The cursor is a strict order: a window that ends inside a
+   * millisecond (the events of a bulk request share one) goes on from its
+   * last event, not past the whole millisecond, whose other events a walk
+   * that ends each first window there would never reach. */
   SET(Q_PURGE,
       "WITH picked AS ((SELECT event_id,subscription_id FROM %1$s WHERE status='SUCCESS' AND updated_at<$1 "
       "LIMIT $3) UNION ALL (SELECT event_id,subscription_id FROM %1$s WHERE status='FAILED' AND updated_at<$2 "
@@ -774,15 +779,16 @@ static void prepare_all(pg_store *s) {
       "e AS (DELETE FROM hookloop_event ev WHERE ev.event_id IN (SELECT event_id FROM d) AND NOT EXISTS "
       "(SELECT 1 FROM %1$s z WHERE z.event_id=ev.event_id AND NOT EXISTS (SELECT 1 FROM d WHERE "
       "d.event_id=z.event_id AND d.subscription_id=z.subscription_id)) RETURNING 1), "
-      "w AS (SELECT event_id,accepted_at FROM hookloop_event WHERE accepted_at<$1 AND accepted_at>$5 "
-      "ORDER BY accepted_at LIMIT $3), "
+      "w AS (SELECT event_id,accepted_at FROM hookloop_event WHERE accepted_at<$1 "
+      "AND (accepted_at,event_id)>($5,$6::text) ORDER BY accepted_at,event_id LIMIT $3), "
+      "c AS (SELECT accepted_at,event_id FROM w ORDER BY accepted_at DESC,event_id DESC LIMIT 1), "
       "o AS (DELETE FROM hookloop_event ev USING w WHERE ev.event_id=w.event_id AND NOT EXISTS "
       "(SELECT 1 FROM %1$s z WHERE z.event_id=w.event_id) AND w.event_id NOT IN (SELECT event_id FROM d) "
       "RETURNING 1), "
       "l AS (DELETE FROM %3$s WHERE idempotency_key IN (SELECT idempotency_key FROM %3$s WHERE expires_at>0 "
       "AND expires_at<$4 LIMIT $3) RETURNING 1) "
       "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
-      "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT max(accepted_at) FROM w)",
+      "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT accepted_at FROM c),(SELECT event_id FROM c)",
       t->delivery_table, t->attempt_table, t->ledger_table);
   /* Retention's other half: open deliveries of subscriptions no longer
    * stored. $1 the cursor (the last subscription looked at), $2 how many
@@ -1303,7 +1309,10 @@ static void done_purge(pgop *op, int status) {
     res.purged.deliveries = gi64(r, 0, 0); res.purged.attempts = gi64(r, 0, 1);
     res.purged.events = gi64(r, 0, 2); res.purged.ledger = gi64(r, 0, 3);
     /* The window of old events ran out: start from the oldest again. */
-    op->s->orphan_at = (size_t)gi64(r, 0, 4) < op->limit ? 0 : gi64(r, 0, 5);
+    bool full = (size_t)gi64(r, 0, 4) >= op->limit;
+    op->s->orphan_at = full ? gi64(r, 0, 5) : 0;
+    hl_free(op->s->orphan_id);
+    op->s->orphan_id = full ? gstr(r, 0, 6) : NULL;
     if (op->nq > 1) {
       /* A full batch looks at the same subscriptions again; a walk that
        * ran out starts over. */
@@ -1325,7 +1334,7 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
   op->limit = p->limit;
   int i = op_stmt(op, Q_PURGE);
   op_i64(op, i, p->delivered_before_ms); op_i64(op, i, p->failed_before_ms); op_i64(op, i, (int64_t)p->limit);
-  op_i64(op, i, p->now_s); op_i64(op, i, s->orphan_at);
+  op_i64(op, i, p->now_s); op_i64(op, i, s->orphan_at); op_str(op, i, s->orphan_id ? s->orphan_id : "");
   if (p->close_deleted) {
     i = op_stmt(op, Q_CLOSE_DELETED);
     op_str(op, i, s->open_sub_cursor ? s->open_sub_cursor : "");
@@ -1707,6 +1716,7 @@ static void on_handle_closed(uv_handle_t *h) {
   pg_store *s = h->data;
   if (--s->closing_handles > 0) return;
   hl_free(s->open_sub_cursor);
+  hl_free(s->orphan_id);
   hl_strmap_dispose(&s->mine);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }

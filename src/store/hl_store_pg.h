@@ -54,8 +54,9 @@
  * 10: the delivery search index, 11: retention's indexes, 12: ordered delivery's
  * acceptance order (seq) and its index, 13: a delivery's replay generation,
  * 14: a parked retry's generation, 15: the delivered generation, 16: the
- * search index partial (lookups by key keep to the primary key) */
-#define HL_STORE_PG_SCHEMA_VERSION 16
+ * search index partial (lookups by key keep to the primary key), 17: events
+ * by (accepted_at, event_id), retention's window */
+#define HL_STORE_PG_SCHEMA_VERSION 17
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

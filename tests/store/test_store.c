@@ -1205,6 +1205,46 @@ static void delivery_is(const char *event_id, const char *sub, const char *statu
   hl_store_result_dispose(&c.res);
 }
 
+#ifndef HL_TEST_DDB
+/* An event that matched no subscription goes once older than the delivered
+ * limit (docs/retention.md), also when it was accepted in the same
+ * millisecond as the last event of a full window of old events, as the
+ * events of one bulk request are. The window here is 2 events (limit 2):
+ * two old events that keep an open delivery, so every walk ends its first
+ * window on them, then an orphan accepted in the same millisecond. */
+HL_TEST(an_orphan_tied_with_the_end_of_a_window_is_purged) {
+  open_store();
+  const char *keep[] = {"sub_keep"};
+  const char *ids[] = {"tie-keep-1", "tie-keep-2", "tie-orphan"};
+  size_t nsubs[] = {1, 1, 0};
+  capture c[3];
+  memset(c, 0, sizeof c);
+  /* At the start of a millisecond: the three accepts read the same one. */
+  for (int64_t t = hl_wall_ms(); hl_wall_ms() == t;) {}
+  for (int i = 0; i < 3; i++) {
+    hl_eq_accept ev = {.event_id = ids[i], .event_type = "PaymentProcessed", .body = "{}", .body_len = 2,
+                       .subscription_ids = keep, .nsubs = nsubs[i]};
+    store->vt->eq_accept(store, &ev, cap_cb, &c[i]);
+  }
+  for (int i = 0; i < 3; i++) {
+    run_until(&c[i]);
+    HL_ASSERT_EQ_INT(c[i].status, 0);
+  }
+  int64_t events = 0;
+  for (int b = 0; b < 4; b++) { /* a walk is two windows here */
+    hl_store_purge p = {.delivered_before_ms = hl_wall_ms() + 1000, .failed_before_ms = 1, .now_s = 1, .limit = 2};
+    capture pc = {0};
+    store->vt->purge(store, &p, cap_cb, &pc);
+    run_until(&pc);
+    HL_ASSERT_EQ_INT(pc.status, 0);
+    events += pc.res.purged.events;
+  }
+  HL_ASSERT_EQ_INT((int)events, 1); /* the orphan */
+  close_store();
+  hl_rmtree(dir);
+}
+#endif
+
 /* Retention closes a deleted subscription's waiting deliveries (FAILED,
  * "the subscription was deleted", out of the backlog, listed so), not
  * another's, and not one a dispatcher holds until it is given back. On
@@ -2409,6 +2449,38 @@ HL_TEST(migrations_are_versioned_and_idempotent) {
   HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT count(*)::text FROM pg_indexes WHERE indexname='event_delivery_status_due'",
                           out, sizeof out) == 0);
   HL_ASSERT_EQ_STR(out, "1");
+  close_store();
+  hl_rmtree(dir);
+}
+
+/* A database of version 16, whose retention window had an index of
+ * accepted_at alone, is upgraded at open: the window's index of
+ * (accepted_at, event_id) takes its place, and the window is one range of
+ * it. */
+HL_TEST(an_existing_database_gets_the_event_window_index) {
+  open_store();
+  close_store();
+  HL_ASSERT(hl_pgsrv_exec(&srv, "DROP INDEX hookloop_event_accepted_id; "
+                          "CREATE INDEX hookloop_event_accepted ON hookloop_event(accepted_at); "
+                          "DELETE FROM hookloop_schema_version WHERE version>16", NULL, 0) == 0);
+  open_store();
+  char out[256] = "", want[32];
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT max(version)::text FROM hookloop_schema_version", out, sizeof out) == 0);
+  snprintf(want, sizeof want, "%d", HL_STORE_PG_SCHEMA_VERSION);
+  HL_ASSERT_EQ_STR(out, want);
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+                          "WHERE tablename='hookloop_event'", out, sizeof out) == 0);
+  HL_ASSERT_EQ_STR(out, "hookloop_event_accepted_id,hookloop_event_pkey");
+  /* The window's shape, planned as on a large table: both of its bounds
+   * are the index scan's, none a filter of the rows it reads. */
+  char plan[4096] = "";
+  HL_ASSERT(hl_pgsrv_exec(&srv, "SET enable_seqscan=off; SET enable_bitmapscan=off; EXPLAIN (FORMAT JSON) "
+                          "SELECT event_id,accepted_at FROM hookloop_event WHERE accepted_at<2000 "
+                          "AND (accepted_at,event_id)>(1000,'x'::text) ORDER BY accepted_at,event_id LIMIT 500",
+                          plan, sizeof plan) == 0);
+  HL_ASSERT_MSG(strstr(plan, "\"Index Name\": \"hookloop_event_accepted_id\"") &&
+                strstr(plan, "\"Index Cond\": \"((accepted_at < 2000) AND (ROW(accepted_at, event_id) > ") &&
+                !strstr(plan, "\"Filter\""), "%s", plan);
   close_store();
   hl_rmtree(dir);
 }
