@@ -7,23 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A number as sign × digits × 10^exp, digits without leading or trailing
- * zeros (empty for zero). */
+/* A number as sign × digits × 10^exponent, digits without leading or
+ * trailing zeros (empty for zero). The exponent is exp, plus exp_sign ×
+ * exp_text when the number writes one of more than EXP_DIGITS digits: the
+ * sender chooses its length, so such an exponent stays text (pointing into
+ * the number, without leading zeros) rather than be cut or cost a bignum. */
 typedef struct {
   int sign;           /* -1, 0, +1 */
   char small[96];
   char *digits;       /* small or heap */
   size_t n;
   int64_t exp;
+  const char *exp_text;
+  size_t exp_len;     /* 0: the exponent is exp alone */
+  int exp_sign;
 } decimal;
 
-#define EXP_CAP 1000000000000LL
+/* Up to 18 digits, an exponent less a digit count fits int64. A longer one
+ * is at least 10^18, more than any digit count, so its sign is exp_sign. */
+#define EXP_DIGITS 18
 
 static bool decimal_read(decimal *d, const char *s, size_t len) {
   const char *end = s + len;
   d->sign = 1;
   d->n = 0;
   d->exp = 0;
+  d->exp_text = NULL;
+  d->exp_len = 0;
+  d->exp_sign = 1;
   d->digits = len < sizeof d->small ? d->small : hl_malloc(len + 1);
   if (s < end && *s == '-') { d->sign = -1; s++; }
   if (s >= end || *s < '0' || *s > '9') return false;
@@ -47,14 +58,22 @@ static bool decimal_read(decimal *d, const char *s, size_t len) {
     int es = 1;
     if (s < end && (*s == '+' || *s == '-')) { if (*s == '-') es = -1; s++; }
     if (s >= end) return false;
+    while (s < end && *s == '0') s++;
+    const char *t = s;
     for (; s < end && *s >= '0' && *s <= '9'; s++)
-      if (e < EXP_CAP) e = e * 10 + (*s - '0');
+      if (s - t < EXP_DIGITS) e = e * 10 + (*s - '0');
+    if (s - t > EXP_DIGITS) {
+      d->exp_text = t;
+      d->exp_len = (size_t)(s - t);
+      d->exp_sign = es;
+      e = 0;
+    }
     e *= es;
   }
   if (s != end) return false;
   while (d->n > 0 && d->digits[d->n - 1] == '0') { d->n--; frac--; }
   d->exp = e - frac;
-  if (d->n == 0) { d->sign = 0; d->exp = 0; }
+  if (d->n == 0) { d->sign = 0; d->exp = 0; d->exp_len = 0; }
   return true;
 }
 
@@ -62,10 +81,31 @@ static void decimal_free(decimal *d) {
   if (d->digits != d->small) hl_free(d->digits);
 }
 
+#define EXP_DIFF_CAP ((__int128)1 << 100)
+
+/* a's exponent plus ka, less b's plus kb: exact up to EXP_DIFF_CAP, and
+ * that cap with the difference's sign beyond it. Exponents kept as text
+ * are subtracted digit by digit, most significant first: once the
+ * difference passes the cap, each further digit multiplies it by ten, so
+ * neither those digits nor the int64 parts can bring it back. */
+static __int128 exp_diff(const decimal *a, int64_t ka, const decimal *b, int64_t kb) {
+  __int128 rest = (__int128)a->exp + ka - b->exp - kb, acc = 0;
+  size_t len = HL_MAX(a->exp_len, b->exp_len);
+  for (size_t i = 0; i < len; i++) {
+    int da = i + a->exp_len >= len ? a->exp_text[i + a->exp_len - len] - '0' : 0;
+    int db = i + b->exp_len >= len ? b->exp_text[i + b->exp_len - len] - '0' : 0;
+    acc = acc * 10 + a->exp_sign * da - b->exp_sign * db;
+    if (acc > EXP_DIFF_CAP || acc < -EXP_DIFF_CAP) return acc > 0 ? EXP_DIFF_CAP : -EXP_DIFF_CAP;
+  }
+  return acc + rest;
+}
+
+static bool exp_negative(const decimal *d) { return d->exp_len ? d->exp_sign < 0 : d->exp < 0; }
+
 static int cmp_abs(const decimal *a, const decimal *b) {
   /* Position of the most significant digit decides first. */
-  int64_t ma = (int64_t)a->n + a->exp, mb = (int64_t)b->n + b->exp;
-  if (ma != mb) return ma < mb ? -1 : 1;
+  __int128 m = exp_diff(a, (int64_t)a->n, b, (int64_t)b->n);
+  if (m != 0) return m < 0 ? -1 : 1;
   size_t n = a->n > b->n ? a->n : b->n;
   for (size_t i = 0; i < n; i++) {
     char ca = i < a->n ? a->digits[i] : '0', cb = i < b->n ? b->digits[i] : '0';
@@ -140,27 +180,58 @@ int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
 bool hl_decimal_is_integer(const char *a, size_t alen) {
   if (alen > 0 && !memchr(a, '.', alen) && !memchr(a, 'e', alen) && !memchr(a, 'E', alen)) return true;
   decimal x;
-  bool ok = decimal_read(&x, a, alen) && (x.sign == 0 || x.exp >= 0);
+  bool ok = decimal_read(&x, a, alen) && (x.sign == 0 || !exp_negative(&x));
   decimal_free(&x);
   return ok;
 }
 
+/* The digits of text + t into out (room for len + 1), for a digit text of
+ * more than EXP_DIGITS digits (at least 10^18) and |t| < 10^18: the sum is
+ * positive and has at most one more digit. Returns its length. */
+static size_t text_plus(const char *text, size_t len, int64_t t, char *out) {
+  int64_t carry = t;
+  for (size_t i = len; i-- > 0;) {
+    int64_t v = (text[i] - '0') + carry % 10;
+    carry = carry / 10;
+    if (v < 0) { v += 10; carry--; }
+    if (v > 9) { v -= 10; carry++; }
+    out[i + 1] = (char)('0' + v);
+  }
+  out[0] = (char)('0' + carry);
+  size_t z = 0;
+  while (out[z] == '0') z++;
+  memmove(out, out + z, len + 1 - z);
+  return len + 1 - z;
+}
+
+/* "e<exponent>" into out (room for exp_len + 24), or nothing for 10^0. */
+static size_t exp_write(const decimal *d, char *out) {
+  if (d->exp_len == 0) return d->exp ? (size_t)snprintf(out, 24, "e%lld", (long long)d->exp) : 0;
+  size_t o = 0;
+  out[o++] = 'e';
+  if (d->exp_sign < 0) out[o++] = '-';
+  /* exp_sign × text + exp = exp_sign × (text + exp_sign × exp) */
+  return o + text_plus(d->exp_text, d->exp_len, d->exp_sign * d->exp, out + o);
+}
+
 size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap) {
   decimal d;
-  char tail[32];
+  char small[32];
   size_t need = 0;
   if (!decimal_read(&d, s, n) || d.sign == 0) {
     if (cap) out[0] = '0';
     need = 1;
   } else {
-    int tl = d.exp ? snprintf(tail, sizeof tail, "e%lld", (long long)d.exp) : 0;
-    need = (d.sign < 0) + d.n + (size_t)tl;
+    char *tail = d.exp_len ? hl_malloc(d.exp_len + 24) : small;
+    size_t tl = exp_write(&d, tail);
+    need = (d.sign < 0) + d.n + tl;
     if (need <= cap) {
       char *o = out;
       if (d.sign < 0) *o++ = '-';
       memcpy(o, d.digits, d.n);
-      memcpy(o + d.n, tail, (size_t)tl);
+      memcpy(o + d.n, tail, tl);
     }
+    if (tail != small) hl_free(tail);
   }
   decimal_free(&d);
   return need;
@@ -237,14 +308,17 @@ int hl_decimal_is_multiple_bounded(const char *a, size_t alen, const char *b, si
     result = 0;
   } else if (x.sign == 0) {
     result = 1;
-  } else if (x.exp >= y.exp) {
+  } else {
     /* a/b = (X·10^k)/Y with k = ex - ey. X has no factor 10 to spare, so
      * k < 0 can never divide; for k >= 0, only Y's factors 2 and 5 use the
      * zeros, and Y has fewer than 4·len(Y)+8 of those: cap k there. */
-    int64_t k = x.exp - y.exp, cap = 4 * (int64_t)y.n + 8;
+    __int128 k = exp_diff(&x, 0, &y, 0);
+    int64_t cap = 4 * (int64_t)y.n + 8;
     uint64_t w = 0;
-    result = divides(&x, HL_MIN(k, cap), &y, max_work > spent ? max_work - spent : 0, &w);
-    spent += w;
+    if (k >= 0) {
+      result = divides(&x, k < cap ? (int64_t)k : cap, &y, max_work > spent ? max_work - spent : 0, &w);
+      spent += w;
+    }
   }
   decimal_free(&x);
   decimal_free(&y);
@@ -259,7 +333,9 @@ bool hl_decimal_is_multiple(const char *a, size_t alen, const char *b, size_t bl
 int hl_decimal_int64(const char *s, size_t n, int64_t *out) {
   decimal d;
   int rc = HL_EINVAL;
-  if (decimal_read(&d, s, n) && (d.sign == 0 || d.exp >= 0) && (int64_t)d.n + d.exp <= 19) {
+  /* An exponent kept as text is at least 10^18 less a digit count: no
+   * int64's. */
+  if (decimal_read(&d, s, n) && d.exp_len == 0 && (d.sign == 0 || d.exp >= 0) && (int64_t)d.n + d.exp <= 19) {
     uint64_t acc = 0;
     bool overflow = false;
     for (int64_t i = 0; i < (int64_t)d.n + d.exp; i++) {

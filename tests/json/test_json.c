@@ -423,3 +423,46 @@ HL_TEST(escaped_strings_cost_their_own_length) {
   hl_json_doc_dispose(&d);
   hl_buf_dispose(&b);
 }
+
+/* An exponent is the sender's to write with as many digits as it likes:
+ * numbers that differ only in its last digit, or spell one value with
+ * exponents of different lengths, compare (and hash) by exact value. */
+HL_TEST(exponents_of_any_length_are_compared_exactly) {
+#define CMP(a, b) hl_decimal_cmp(a, strlen(a), b, strlen(b))
+  HL_ASSERT(CMP("1e10000000000001", "1e10000000000000") > 0);
+  HL_ASSERT(CMP("1e100000000000000000001", "1e100000000000000000000") > 0);
+  HL_ASSERT(CMP("-1e100000000000000000001", "-1e100000000000000000000") < 0);
+  HL_ASSERT(CMP("1e-100000000000000000001", "1e-100000000000000000000") < 0);
+  HL_ASSERT(CMP("1e-100000000000000000000", "0") > 0);
+  HL_ASSERT(CMP("1e-100000000000000000000", "1e-999999999999999999") < 0);
+  HL_ASSERT(CMP("1e100000000000000000000", "9e999999999999999999") > 0);
+  HL_ASSERT(CMP("10e99999999999999999999", "1e100000000000000000000") == 0);
+  HL_ASSERT(CMP("0.5e1000000000000000000", "5e999999999999999999") == 0);
+  HL_ASSERT(CMP("100e-1000000000000000002", "1e-1000000000000000000") == 0);
+  HL_ASSERT(CMP("0e100000000000000000000", "0") == 0);
+  HL_ASSERT(CMP("1e0000000000000000000000001", "10") == 0);
+#undef CMP
+  static const char *const same[][2] = {
+    {"10e99999999999999999999", "1e100000000000000000000"},
+    {"0.5e1000000000000000000", "5e999999999999999999"},
+    {"100e-1000000000000000002", "1e-1000000000000000000"},
+    {"-1.20e+0000000000000000000012", "-12e11"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(same); i++) {
+    char a[64], b[64];
+    size_t an = hl_decimal_canonical(same[i][0], strlen(same[i][0]), a, sizeof a);
+    size_t bn = hl_decimal_canonical(same[i][1], strlen(same[i][1]), b, sizeof b);
+    HL_ASSERT_MSG(an == bn && memcmp(a, b, an) == 0, "%s: %.*s, %s: %.*s", same[i][0], (int)an, a, same[i][1], (int)bn, b);
+  }
+  char c[64];
+  size_t n = hl_decimal_canonical("0.5e1000000000000000000", 23, c, sizeof c);
+  HL_ASSERT_EQ_INT(n, 20);
+  c[n] = '\0';
+  HL_ASSERT_EQ_STR(c, "5e999999999999999999");
+  HL_ASSERT(hl_decimal_is_integer("1.5e100000000000000000000", 25));
+  HL_ASSERT(!hl_decimal_is_integer("1e-100000000000000000000", 24));
+  int64_t v = 42;
+  HL_ASSERT(hl_decimal_int64("1e100000000000000000000", 23, &v) != 0 && v == 42);
+  HL_ASSERT(hl_decimal_is_multiple("1e100000000000000000000", 23, "0.5", 3));
+  HL_ASSERT(!hl_decimal_is_multiple("1e-100000000000000000000", 24, "1", 1));
+}

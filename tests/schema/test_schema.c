@@ -639,3 +639,26 @@ HL_TEST(a_dialect_not_read_here_is_refused_when_asked) {
   HL_ASSERT(!check(s, "0", NULL));
   hl_schema_free(s);
 }
+
+/* Exponents of any length: 1e10000000000001 is more than 1e10000000000000,
+ * the two are not each other's duplicate, and one value spelled with
+ * exponents of different lengths is one value. */
+HL_TEST(numbers_with_exponents_of_any_length_are_compared_exactly) {
+  hl_schema *s = compile("{\"maximum\":1e10000000000000}");
+  HL_ASSERT(check(s, "1e10000000000000", NULL));
+  HL_ASSERT_MSG(!check(s, "1e10000000000001", NULL), "1e10000000000001 passed maximum 1e10000000000000");
+  hl_schema_free(s);
+  s = compile("{\"const\":1e100000000000000000000}");
+  HL_ASSERT(check(s, "10e99999999999999999999", NULL));
+  HL_ASSERT(!check(s, "1e100000000000000000007", NULL));
+  hl_schema_free(s);
+  s = compile("{\"uniqueItems\":true}");
+  HL_ASSERT_MSG(check(s, "[1e10000000000001,1e10000000000002]", NULL), "two different numbers read as equal");
+  HL_ASSERT(check(s, "[1e100000000000000000001,1e100000000000000000002]", NULL));
+  HL_ASSERT(!check(s, "[0.5e1000000000000000000,5e999999999999999999]", NULL));
+  hl_schema_free(s);
+  s = compile("{\"enum\":[1e100000000000000000000,2]}");
+  HL_ASSERT(check(s, "10e99999999999999999999", NULL));
+  HL_ASSERT(!check(s, "1e100000000000000000001", NULL));
+  hl_schema_free(s);
+}
