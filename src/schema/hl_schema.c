@@ -356,8 +356,9 @@ static sch_node **child_list(cctx *c, const hl_json *v, resource *res, const cha
 }
 
 /* ECMA-262 spells general categories long (\p{Letter}); the PCRE2 in
- * Debian knows the short names only. */
-static void ecma_to_pcre(const char *src, size_t len, hl_buf *out) {
+ * Debian knows the short names only. The escape at src[i] (a backslash)
+ * into out; returns the index of its last byte. */
+static size_t escape_to_pcre(const char *src, size_t len, size_t i, hl_buf *out) {
   static const struct { const char *lng, *shrt; } names[] = {
     {"Letter", "L"}, {"Lowercase_Letter", "Ll"}, {"Uppercase_Letter", "Lu"}, {"Titlecase_Letter", "Lt"},
     {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"}, {"Mark", "M"}, {"Number", "N"},
@@ -365,42 +366,147 @@ static void ecma_to_pcre(const char *src, size_t len, hl_buf *out) {
     {"Punctuation", "P"}, {"punct", "P"}, {"Symbol", "S"}, {"Separator", "Z"}, {"Space_Separator", "Zs"},
     {"Other", "C"}, {"Control", "Cc"}, {"cntrl", "Cc"},
   };
-  for (size_t i = 0; i < len; i++) {
-    if (src[i] == '\\' && i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
-      const char *end = memchr(src + i + 3, '}', len - i - 3);
-      if (end) {
-        size_t nl = (size_t)(end - (src + i + 3));
-        const char *rep = NULL;
-        for (size_t k = 0; k < HL_ARRAY_SIZE(names); k++)
-          if (strlen(names[k].lng) == nl && memcmp(names[k].lng, src + i + 3, nl) == 0) rep = names[k].shrt;
-        if (rep) {
-          hl_buf_printf(out, "\\%c{%s}", src[i + 1], rep);
-          i = (size_t)(end - src);
-          continue;
+  if (i + 2 < len && (src[i + 1] == 'p' || src[i + 1] == 'P') && src[i + 2] == '{') {
+    const char *end = memchr(src + i + 3, '}', len - i - 3);
+    if (end) {
+      size_t nl = (size_t)(end - (src + i + 3));
+      for (size_t k = 0; k < HL_ARRAY_SIZE(names); k++)
+        if (strlen(names[k].lng) == nl && memcmp(names[k].lng, src + i + 3, nl) == 0) {
+          hl_buf_printf(out, "\\%c{%s}", src[i + 1], names[k].shrt);
+          return (size_t)(end - src);
         }
-      }
     }
-    if (src[i] == '\\' && i + 1 < len) { hl_buf_putc(out, src[i]); hl_buf_putc(out, src[++i]); continue; }
-    hl_buf_putc(out, src[i]);
+  }
+  hl_buf_putc(out, src[i]);
+  if (i + 1 < len) hl_buf_putc(out, src[++i]);
+  return i;
+}
+
+/* ECMA-262's \s, the members of a class: its WhiteSpace (tab, VT, FF,
+ * U+FEFF and Unicode's Zs) and LineTerminator. PCRE2's \s is ASCII's, and
+ * PCRE2_UCP, which would widen it, widens \d and \w too. */
+#define ECMA_SPACE "\\x{9}-\\x{d}\\x{20}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
+
+/* The end of a POSIX class ("[:alpha:]") at src[i], as PCRE2 reads one in
+ * a class, or 0 when there is none: its "]" must not end the class. */
+static size_t posix_class_end(const char *src, size_t len, size_t i) {
+  if (i + 1 >= len || (src[i + 1] != ':' && src[i + 1] != '.' && src[i + 1] != '=')) return 0;
+  char term = src[i + 1];
+  for (size_t j = i + 2; j + 1 < len; j++) {
+    if (src[j] == '\\' && (src[j + 1] == ']' || src[j + 1] == '\\')) j++;
+    else if ((src[j] == '[' && src[j + 1] == term) || src[j] == ']') return 0;
+    else if (src[j] == term && src[j + 1] == ']') return j + 1;
+  }
+  return 0;
+}
+
+/* The class at src[i] (a "[") into out, with \s as ECMA_SPACE; returns the
+ * index of its "]". A \S in a class has no list of members: the class
+ * becomes "any of the others, or a non-space" (negated: "a space, none of
+ * the others"). Its extent is PCRE2's, so a "]" first is a member. */
+static size_t class_to_pcre(const char *src, size_t len, size_t i, hl_buf *out) {
+  size_t j = i + 1;
+  bool negated = j < len && src[j] == '^', non_space = false;
+  if (negated) j++;
+  hl_buf items = HL_BUF_INIT;
+  if (j < len && src[j] == ']') hl_buf_putc(&items, src[j++]);
+  for (; j < len && src[j] != ']'; j++) {
+    size_t posix = src[j] == '[' ? posix_class_end(src, len, j) : 0;
+    if (posix) {
+      hl_buf_append(&items, src + j, posix + 1 - j);
+      j = posix;
+    } else if (src[j] == '\\' && j + 1 < len && src[j + 1] == 's') {
+      hl_buf_puts(&items, ECMA_SPACE);
+      j++;
+    } else if (src[j] == '\\' && j + 1 < len && src[j + 1] == 'S') {
+      non_space = true;
+      j++;
+    } else if (src[j] == '\\') {
+      j = escape_to_pcre(src, len, j, &items);
+    } else {
+      hl_buf_putc(&items, src[j]);
+    }
+  }
+  if (j >= len) { /* unterminated: PCRE2 says so */
+    hl_buf_append(out, src + i, len - i);
+    hl_buf_dispose(&items);
+    return len - 1;
+  }
+  /* The others as a class of their own: a "^" first would negate it. */
+  const char *others = items.len && items.data[0] == '^' ? "[\\" : "[";
+  if (!non_space) hl_buf_printf(out, "[%s%.*s]", negated ? "^" : "", (int)items.len, items.data ? items.data : "");
+  else if (!items.len) hl_buf_puts(out, negated ? "[" ECMA_SPACE "]" : "[^" ECMA_SPACE "]");
+  else if (negated) hl_buf_printf(out, "(?:(?!%s%.*s])[" ECMA_SPACE "])", others, (int)items.len, items.data);
+  else hl_buf_printf(out, "(?:%s%.*s]|[^" ECMA_SPACE "])", others, (int)items.len, items.data);
+  hl_buf_dispose(&items);
+  return j;
+}
+
+/* A place in a pattern, in the sender's text and in its PCRE2 form:
+ * PCRE2's error offsets are the form's, the sender wrote the text. */
+typedef struct {
+  size_t src, out;
+} regex_place;
+
+/* An ECMA-262 pattern as PCRE2 syntax: long property names shortened, \s
+ * and \S ECMA-262's. Each piece (a character, an escape or a class) that
+ * is not kept as written has its start and end noted in changed. */
+static void ecma_to_pcre(const char *src, size_t len, hl_buf *out, hl_buf *changed) {
+  for (size_t i = 0; i < len; i++) {
+    regex_place start = {i, out->len};
+    if (src[i] == '[') {
+      i = class_to_pcre(src, len, i, out);
+    } else if (src[i] == '\\' && i + 1 < len && (src[i + 1] == 's' || src[i + 1] == 'S')) {
+      hl_buf_puts(out, src[i + 1] == 's' ? "[" ECMA_SPACE "]" : "[^" ECMA_SPACE "]");
+      i++;
+    } else if (src[i] == '\\') {
+      i = escape_to_pcre(src, len, i, out);
+    } else {
+      hl_buf_putc(out, src[i]);
+    }
+    regex_place end = {i + 1, out->len};
+    size_t n = end.src - start.src;
+    if (end.out - start.out != n || memcmp(out->data + start.out, src + start.src, n) != 0) {
+      hl_buf_append(changed, &start, sizeof start);
+      hl_buf_append(changed, &end, sizeof end);
+    }
   }
 }
 
+/* The offset in the sender's text of an offset in the PCRE2 form: exact
+ * outside the pieces changed, a piece's start inside one. */
+static size_t regex_source_offset(const hl_buf *changed, size_t off) {
+  const regex_place *p = (const regex_place *)(const void *)changed->data;
+  size_t n = changed->len / sizeof *p;
+  regex_place last = {0, 0};
+  for (size_t k = 0; k < n && p[k].out <= off; k += 2) {
+    if (off < p[k + 1].out) return p[k].src;
+    last = p[k + 1];
+  }
+  return last.src + (off - last.out);
+}
+
 static pcre2_code *compile_regex(cctx *c, const char *loc, const char *kw, const char *src0, size_t len0) {
-  hl_buf conv = HL_BUF_INIT;
-  ecma_to_pcre(src0, len0, &conv);
+  hl_buf conv = HL_BUF_INIT, changed = HL_BUF_INIT;
+  ecma_to_pcre(src0, len0, &conv, &changed);
   const char *src = conv.data ? conv.data : "";
   size_t len = conv.len;
   int errcode;
   PCRE2_SIZE erroff;
-  pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, len, PCRE2_UTF, &errcode, &erroff, NULL);
+  /* ECMA-262's "$" is the end of the input only; PCRE2's also matches
+   * before a final newline. */
+  pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode, &erroff, NULL);
   if (!re) {
     PCRE2_UCHAR msg[120];
     pcre2_get_error_message(errcode, msg, sizeof msg);
-    cfail(c, loc, kw, "not a valid regular expression: %s at offset %zu", (char *)msg, (size_t)erroff);
+    cfail(c, loc, kw, "not a valid regular expression: %s at offset %zu", (char *)msg,
+          regex_source_offset(&changed, (size_t)erroff));
     hl_buf_dispose(&conv);
+    hl_buf_dispose(&changed);
     return NULL;
   }
   hl_buf_dispose(&conv);
+  hl_buf_dispose(&changed);
   pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* speeds up matching when JIT is there */
   return re;
 }

@@ -640,6 +640,55 @@ HL_TEST(a_dialect_not_read_here_is_refused_when_asked) {
   hl_schema_free(s);
 }
 
+/* JSON Schema's patterns are ECMA-262's: "$" is the end of the string
+ * only, where PCRE2's also matches before a final newline. */
+HL_TEST(a_pattern_dollar_matches_only_at_the_end_of_the_string) {
+  hl_schema *s = compile("{\"type\":\"string\",\"pattern\":\"^[0-9]+$\"}");
+  HL_ASSERT(check(s, "\"123\"", NULL));
+  HL_ASSERT_MSG(!check(s, "\"123\\n\"", NULL), "\"123\\n\" matched ^[0-9]+$");
+  hl_schema_free(s);
+  s = compile("{\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}");
+  HL_ASSERT(check(s, "{\"ab\":1}", NULL));
+  HL_ASSERT(!check(s, "{\"ab\\n\":1}", NULL));
+  hl_schema_free(s);
+}
+
+/* ECMA-262's \s is its WhiteSpace and LineTerminator, Unicode's spaces
+ * included (U+00A0, U+2028, U+FEFF), where PCRE2's is ASCII's: in and out
+ * of a class, and \S its complement. */
+HL_TEST(pattern_white_space_classes_are_ecma_262s) {
+  static const struct { const char *pattern, *instance; bool match; } cases[] = {
+    {"^\\\\S+$", "\"a\\u00a0b\"", false}, {"^\\\\S+$", "\"ab\"", true},
+    {"^\\\\s$", "\"\\u00a0\"", true}, {"^\\\\s$", "\"\\u2028\"", true}, {"^\\\\s$", "\"\\ufeff\"", true},
+    {"^\\\\s$", "\"\\u3000\"", true}, {"^\\\\s$", "\"\\u000b\"", true}, {"^\\\\s$", "\"\\u0085\"", false},
+    {"^\\\\s$", "\"\\u180e\"", false}, {"^\\\\s$", "\"x\"", false},
+    {"^[\\\\s,]+$", "\"\\u00a0,\\u2029\"", true}, {"^[^\\\\s]+$", "\"a\\u00a0\"", false},
+    {"^[\\\\s-]+$", "\"- \"", true}, {"^[\\\\s\\\\S]+$", "\"\\n\\u00a0x\"", true},
+    {"^[a\\\\S]$", "\"\\u00a0\"", false}, {"^[a\\\\S]$", "\"b\"", true},
+    {"^[^a\\\\S]$", "\"\\u00a0\"", true}, {"^[^a\\\\S]$", "\"b\"", false}, {"^[^\\\\S]$", "\"\\u2028\"", true},
+    {"^[\\\\S]$", "\"\\u2028\"", false}, {"^[[:alpha:]\\\\s]+$", "\"a\\u00a0\"", true},
+    {"^\\\\\\\\s$", "\"\\\\s\"", true}, {"^\\\\p{Letter}\\\\s$", "\"a\\u00a0\"", true},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    char schema[128];
+    snprintf(schema, sizeof schema, "{\"type\":\"string\",\"pattern\":\"%s\"}", cases[i].pattern);
+    hl_schema *s = compile(schema);
+    HL_ASSERT_MSG(check(s, cases[i].instance, NULL) == cases[i].match, "%s against %s: want %s", cases[i].instance,
+                  cases[i].pattern, cases[i].match ? "a match" : "none");
+    hl_schema_free(s);
+  }
+  /* A refusal's offset is in the pattern as written, not as translated. */
+  const char *bad = "{\"pattern\":\"^\\\\s*\\\\p{Letter}[\\\\s\\\\S](\"}";
+  hl_json_doc d;
+  hl_json_doc_init(&d);
+  HL_ASSERT(hl_json_parse(&d, bad, strlen(bad), NULL) == 0);
+  hl_schema *s = NULL;
+  hl_schema_errors e;
+  HL_ASSERT(hl_schema_compile(d.root, NULL, &s, &e) == HL_EINVAL && e.count >= 1);
+  HL_ASSERT_MSG(strstr(e.items[0].message, "missing closing parenthesis at offset 21"), "%s", e.items[0].message);
+  hl_json_doc_dispose(&d);
+}
+
 /* Exponents of any length: 1e10000000000001 is more than 1e10000000000000,
  * the two are not each other's duplicate, and one value spelled with
  * exponents of different lengths is one value. */
