@@ -122,6 +122,7 @@ typedef struct processing {
   bool skipped;               /* its processed# marker was there: not fanned out again */
   bool retried;               /* put on a processor retry tier */
   char marker[320];           /* processed#<idempotency key or event id> */
+  char *schema_id;            /* the version it was accepted under ("<domain>.<type>.v<n>"), or NULL */
   proc_lane *lane;            /* while linked: its fan-out waits for those before it (NULL: none) */
   struct processing *lane_next;
   bool lane_ready;            /* checked and not fanned out before: its fan-out may be produced */
@@ -168,6 +169,7 @@ static void processed(processing *f, int status) {
   hl_pipeline_done_cb cb = f->cb;
   void *data = f->data;
   if (f->checked) hl_event_check_dispose(&f->e);
+  hl_free(f->schema_id);
   hl_free(f);
   cb(data, status);
 }
@@ -223,7 +225,7 @@ static void retry_later(processing *f, const char *why) {
               "\"event_id\":\"%s\",\"reason\":\"%s\",\"attempt\":%" PRId64 ",\"topic\":\"%s\"",
               hl_log_esc(f->e.id, (size_t)-1), why, attempts + 1, hl_log_esc(topic, (size_t)-1));
   hl_record_headers h;
-  hl_record_headers_processor_retry(&h, r, attempts + 1, hl_wall_ms() + (int64_t)delay_ms, why);
+  hl_record_headers_processor_retry(&h, r, f->schema_id, attempts + 1, hl_wall_ms() + (int64_t)delay_ms, why);
   hl_kafka_produce(f->k, topic, r->key, r->key_len, r->value, r->len, h.h, h.n, on_retry_produced, f);
 }
 
@@ -348,14 +350,19 @@ static void process_in(hl_kafka *k, hl_registry *reg, const hl_pipeline_options 
     hl_pipeline_dead_letter(k, opt, r, "invalid_json: empty record", on_processor_dead_lettered, f);
     return;
   }
-  /* "<ingress prefix>.<domain>.<type>.v<n>": the schema version the
-   * event was accepted under ("<domain>.<type>.v<n>", its API id). A
-   * processor tier's record does not say: the latest. */
+  /* The schema version the event was accepted under ("<domain>.<type>.v<n>",
+   * its API id): the ingress topic's "<ingress prefix>.<domain>.<type>.v<n>",
+   * or a processor tier record's schema_id header, put there from it. A
+   * tier record checked against the latest version instead would be
+   * dead-lettered, an accepted event lost, if that version is stricter. A
+   * record that names none (another producer's) is checked against the
+   * latest. */
   size_t plen = opt->ingress_prefix ? strlen(opt->ingress_prefix) : 0;
-  const char *pin = plen && r->topic && strncmp(r->topic, opt->ingress_prefix, plen) == 0 && r->topic[plen] == '.'
-                        ? r->topic + plen + 1
-                        : NULL;
-  hl_event_batch_start_pinned(opt->loop, reg, r->value, r->len, pin, on_checked, f);
+  if (plen && r->topic && strncmp(r->topic, opt->ingress_prefix, plen) == 0 && r->topic[plen] == '.')
+    f->schema_id = hl_strdup(r->topic + plen + 1);
+  else if (r->topic && on_processor_tier(opt, r->topic))
+    f->schema_id = hl_record_schema_id(r);
+  hl_event_batch_start_pinned(opt->loop, reg, r->value, r->len, f->schema_id, on_checked, f);
 }
 
 void hl_pipeline_process(hl_kafka *k, hl_registry *reg, const hl_pipeline_options *opt, const hl_record *r,

@@ -17,6 +17,7 @@
 #define H_IDEMPOTENCY "idempotency_key"
 #define H_EVENT_ID HL_RECORD_EVENT_ID_HEADER
 #define H_REPLAY "replay"
+#define H_SCHEMA "schema_id"
 
 static void put(hl_record_headers *o, const char *name, const char *value) {
   if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
@@ -94,12 +95,13 @@ static void keep_header(hl_record_headers *o, const hl_record *r, const char *na
   if (v && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, v, len};
 }
 
-void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, int64_t attempts, int64_t due_ms,
-                                       const char *reason) {
+void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, const char *schema_id,
+                                       int64_t attempts, int64_t due_ms, const char *reason) {
   *o = (hl_record_headers){0};
   keep_header(o, r, H_ACCEPTED);
   keep_header(o, r, H_TRACE);
   keep_header(o, r, H_IDEMPOTENCY);
+  if (schema_id) put(o, H_SCHEMA, schema_id);
   put_int(o, H_ATTEMPT, attempts);
   put_int(o, H_DUE, due_ms);
   put(o, H_REASON, reason);
@@ -146,6 +148,8 @@ char *hl_record_trace(const hl_record *r) { return header_str(r, H_TRACE); }
 int64_t hl_record_attempts(const hl_record *r) { return header_int(r, H_ATTEMPT, 0); }
 
 char *hl_record_idempotency_key(const hl_record *r) { return header_str(r, H_IDEMPOTENCY); }
+
+char *hl_record_schema_id(const hl_record *r) { return header_str(r, H_SCHEMA); }
 
 char *hl_record_event_id(const hl_record *r) {
   char *id = header_str(r, H_EVENT_ID);

@@ -89,10 +89,12 @@ void hl_record_headers_replayed(hl_record_headers *o, const char *subscription_i
                                 int64_t generation, const hl_kafka_header *found, size_t nfound);
 
 /* An ingress record put on a processor retry tier: r's accepted time,
- * trace and idempotency key carried over (borrowed from r), the processor
- * attempts made so far, when it falls due and why it failed. */
-void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, int64_t attempts, int64_t due_ms,
-                                       const char *reason);
+ * trace and idempotency key carried over (borrowed from r), the schema
+ * version it was accepted under (schema_id, "<domain>.<type>.v<n>", or
+ * NULL: none named), the processor attempts made so far, when it falls due
+ * and why it failed. */
+void hl_record_headers_processor_retry(hl_record_headers *o, const hl_record *r, const char *schema_id,
+                                       int64_t attempts, int64_t due_ms, const char *reason);
 
 /* --- reading ----------------------------------------------------------------------------- */
 
@@ -113,6 +115,9 @@ int64_t hl_record_attempts(const hl_record *r);
 /* The idempotency key an outside producer put on an ingress record (its
  * "idempotency_key" header; caller frees), or NULL. */
 char *hl_record_idempotency_key(const hl_record *r);
+/* The schema version a processor retry record was accepted under (its
+ * "schema_id" header; caller frees), or NULL. */
+char *hl_record_schema_id(const hl_record *r);
 /* The event a delivery record carries (caller frees): its event_id header,
  * else its key (egress records are keyed by event id unless ordered), or
  * NULL when it has neither. */

@@ -1417,3 +1417,42 @@ HL_TEST_T(an_ingress_record_is_checked_against_its_topics_schema_version, 120) {
   free(dlq);
   stop_all();
 }
+
+/* A record the processor puts on a retry tier (its fan-out's produce
+ * failed) keeps the schema version of its ingress topic: checked there
+ * against the latest version instead (v2, which it does not fit), an
+ * accepted event was dead-lettered and never delivered. */
+HL_TEST_T(a_processor_retry_keeps_the_schema_version_it_was_accepted_under, 240) {
+  const char *topics[] = {PROC_TIER, "wh.ingress.payments.Payment.v2", NULL};
+  start_all(topics);
+  register_any_payment();
+  HL_ASSERT_EQ_INT(subscribe("fast", "fast", NULL), 201);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"Payment\",\"domain\":\"payments\",\"version\":2,"
+                                     "\"status\":\"ACTIVE\",\"schema\":{\"type\":\"object\",\"required\":[\"amount\"]}}",
+                            NULL), 201);
+  /* On the v1 topic, without "amount": delivered (v1 takes any object). */
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-pin-ok",
+               "{\"eventHeader\":{\"uuid\":\"k-pin-ok\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
+  kcat_produce("wh.ingress.payments.Payment.v1", "k-pin-retry",
+               "{\"eventHeader\":{\"uuid\":\"k-pin-retry\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 1 10") == 0); /* the fan-out's produce fails once */
+  e2e_start_hookloop(&hk, kafka_env);
+  int got = e2e_wait_requests(&partner, "fast", 2, 20000, &doc);
+  if (got >= 0) hl_json_doc_dispose(&doc);
+  char *dlq = kcat_consume("wh.dlq");
+  char *log = hl_read_file(hk.log, NULL);
+  bool tier = log && strstr(log, "the record goes to a processor retry tier");
+  free(log);
+  HL_ASSERT_MSG(!dlq || !strstr(dlq, "k-pin-retry|"), "dead-lettered: %s", dlq);
+  free(dlq);
+  HL_ASSERT_MSG(tier, "the fan-out did not fail: the record never reached the tier");
+  HL_ASSERT_EQ_INT(got, 2);
+  stop_all();
+}
