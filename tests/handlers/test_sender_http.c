@@ -182,6 +182,69 @@ static void *raw_partner(void *arg) {
   return NULL;
 }
 
+/* A sender to a hand-written partner (partner: raw_partner or
+ * raw_partner_each, serving raw_answers) for one subscription whose
+ * attempts time out after timeout_ms (0: the default). */
+typedef struct {
+  pthread_t th;
+  hl_registry reg;
+  hl_sub *sub;
+  hl_curl_uv cu;
+  hl_sender *snd;
+} raw_rig;
+
+static void raw_rig_start(raw_rig *g, const char *const *answers, void *(*partner)(void *), uint32_t timeout_ms) {
+  raw_answers = answers;
+  HL_ASSERT_EQ_INT(hl_curl_global_init(), 0);
+  uv_loop_init(&loop);
+  raw_fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  HL_ASSERT(bind(raw_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(raw_fd, 4) == 0);
+  HL_ASSERT(getsockname(raw_fd, (struct sockaddr *)&sa, &sl) == 0);
+  pthread_create(&g->th, NULL, partner, NULL);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
+  hl_registry_init(&g->reg);
+  hl_sub_rec r = {.subscription_id = hl_strdup("s"), .partner_id = hl_strdup("p"), .event_type = hl_strdup("T"),
+                  .url = hl_strdup(url), .secret = hl_strdup("whsec_c2VjcmV0LWZvci10aGUtcG9vbC10ZXN0"),
+                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 1,
+                  .timeout_ms = timeout_ms};
+  g->sub = hl_registry_put_sub(&g->reg, &r, NULL, NULL, NULL);
+  HL_ASSERT(g->sub != NULL);
+  HL_ASSERT_EQ_INT(hl_curl_uv_init(&g->cu, &loop, 4), 0);
+  hl_sender_http_options opt = {.allow_private_targets = true};
+  g->snd = hl_sender_http_create(&g->cu, &opt);
+}
+
+/* One attempt of the 7-byte body {"n":1}, run to its answer. */
+static send_slot *raw_rig_send(raw_rig *g) {
+  send_slot *s = &slots[0];
+  memset(s, 0, sizeof *s);
+  s->item.d.event_id = (char *)"evt-raw";
+  s->item.body = (char *)"{\"n\":1}";
+  s->item.body_len = 7;
+  s->req = (hl_send_req){.sub = g->sub, .item = &s->item, .done = on_done};
+  ndone = 0;
+  g->snd->vt->send(g->snd, &s->req);
+  for (int k = 0; k < 1000000 && ndone < 1; k++) uv_run(&loop, UV_RUN_ONCE);
+  HL_ASSERT_EQ_INT(ndone, 1);
+  return s;
+}
+
+static void raw_rig_stop(raw_rig *g) {
+  pthread_join(g->th, NULL);
+  close(raw_fd);
+  g->snd->vt->close(g->snd);
+  int gone = 0;
+  hl_curl_uv_close(&g->cu, closed, &gone);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  HL_ASSERT_EQ_INT(gone, 1);
+  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+  hl_registry_dispose(&g->reg);
+  hl_curl_global_cleanup();
+}
+
 /* RFC 9110 §15.2: a 1xx is interim; its header lines belong to no final
  * answer. A Retry-After in an Early Hints must not postpone the retry of
  * the 503 that follows, nor show in the attempt log's headers. */
@@ -193,43 +256,11 @@ HL_TEST(only_the_final_answers_retry_after_and_headers_count) {
     "HTTP/1.1 429 Too Many Requests\r\nRetry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n",
     NULL,
   };
-  raw_answers = answers;
-  HL_ASSERT_EQ_INT(hl_curl_global_init(), 0);
-  uv_loop_init(&loop);
-  raw_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
-  HL_ASSERT(bind(raw_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(raw_fd, 4) == 0);
-  HL_ASSERT(getsockname(raw_fd, (struct sockaddr *)&sa, &sl) == 0);
-  pthread_t th;
-  pthread_create(&th, NULL, raw_partner, NULL);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
-
-  hl_registry reg;
-  hl_registry_init(&reg);
-  hl_sub_rec r = {.subscription_id = hl_strdup("s"), .partner_id = hl_strdup("p"), .event_type = hl_strdup("T"),
-                  .url = hl_strdup(url), .secret = hl_strdup("whsec_c2VjcmV0LWZvci10aGUtcG9vbC10ZXN0"),
-                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 1};
-  hl_sub *sub = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
-  HL_ASSERT(sub != NULL);
-  hl_curl_uv cu;
-  HL_ASSERT_EQ_INT(hl_curl_uv_init(&cu, &loop, 4), 0);
-  hl_sender_http_options opt = {.allow_private_targets = true};
-  hl_sender *snd = hl_sender_http_create(&cu, &opt);
-
+  raw_rig g;
+  raw_rig_start(&g, answers, raw_partner, 0);
   static const struct { long code; uint64_t retry_after_ms; } want_of[] = {{503, 0}, {503, 7000}, {429, 0}};
   for (size_t i = 0; i < HL_ARRAY_SIZE(want_of); i++) {
-    send_slot *s = &slots[0];
-    memset(s, 0, sizeof *s);
-    s->item.d.event_id = (char *)"evt-raw";
-    s->item.body = (char *)"{\"n\":1}";
-    s->item.body_len = 7;
-    s->req = (hl_send_req){.sub = sub, .item = &s->item, .done = on_done};
-    ndone = 0;
-    snd->vt->send(snd, &s->req);
-    for (int k = 0; k < 1000000 && ndone < 1; k++) uv_run(&loop, UV_RUN_ONCE);
-    HL_ASSERT_EQ_INT(ndone, 1);
+    send_slot *s = raw_rig_send(&g);
     HL_ASSERT_EQ_INT(s->verdict, HL_SEND_RETRY);
     HL_ASSERT_EQ_INT(s->code, want_of[i].code);
     HL_ASSERT_MSG(s->retry_after_ms == want_of[i].retry_after_ms, "answer %zu: Retry-After %llu ms", i,
@@ -239,16 +270,7 @@ HL_TEST(only_the_final_answers_retry_after_and_headers_count) {
       HL_ASSERT(strstr(s->headers, "Link:") == NULL && strstr(s->headers, "Retry-After") == NULL);
     }
   }
-  pthread_join(th, NULL);
-  close(raw_fd);
-  snd->vt->close(snd);
-  int gone = 0;
-  hl_curl_uv_close(&cu, closed, &gone);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  HL_ASSERT_EQ_INT(gone, 1);
-  HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0);
-  hl_registry_dispose(&reg);
-  hl_curl_global_cleanup();
+  raw_rig_stop(&g);
 }
 
 /* Each answer on a connection of its own: the partner closes it after
@@ -299,50 +321,12 @@ HL_TEST(a_status_followed_by_a_failed_body_is_the_partners_verdict) {
   };
   memset(hold_ms_after, 0, sizeof hold_ms_after);
   hold_ms_after[2] = 1500;
-  raw_answers = answers;
-  HL_ASSERT_EQ_INT(hl_curl_global_init(), 0);
-  uv_loop_init(&loop);
-  raw_fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
-  HL_ASSERT(bind(raw_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(raw_fd, 4) == 0);
-  HL_ASSERT(getsockname(raw_fd, (struct sockaddr *)&sa, &sl) == 0);
-  pthread_t th;
-  pthread_create(&th, NULL, raw_partner_each, NULL);
-  char url[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
-  hl_registry reg;
-  hl_registry_init(&reg);
-  hl_sub_rec r = {.subscription_id = hl_strdup("s"), .partner_id = hl_strdup("p"), .event_type = hl_strdup("T"),
-                  .url = hl_strdup(url), .secret = hl_strdup("whsec_c2VjcmV0LWZvci10aGUtcG9vbC10ZXN0"),
-                  .egress_topic = hl_strdup("e"), .status = hl_strdup("ACTIVE"), .max_in_flight = 1,
-                  .timeout_ms = 700};
-  hl_sub *sub = hl_registry_put_sub(&reg, &r, NULL, NULL, NULL);
-  HL_ASSERT(sub != NULL);
-  hl_curl_uv cu;
-  HL_ASSERT_EQ_INT(hl_curl_uv_init(&cu, &loop, 4), 0);
-  hl_sender_http_options opt = {.allow_private_targets = true};
-  hl_sender *snd = hl_sender_http_create(&cu, &opt);
+  raw_rig g;
+  raw_rig_start(&g, answers, raw_partner_each, 700);
   for (size_t i = 0; i < HL_ARRAY_SIZE(want); i++) {
-    send_slot *s = &slots[0];
-    memset(s, 0, sizeof *s);
-    s->item.d.event_id = (char *)"evt-raw";
-    s->item.body = (char *)"{\"n\":1}";
-    s->item.body_len = 7;
-    s->req = (hl_send_req){.sub = sub, .item = &s->item, .done = on_done};
-    ndone = 0;
-    snd->vt->send(snd, &s->req);
-    for (int k = 0; k < 1000000 && ndone < 1; k++) uv_run(&loop, UV_RUN_ONCE);
-    HL_ASSERT_EQ_INT(ndone, 1);
+    send_slot *s = raw_rig_send(&g);
     HL_ASSERT_MSG(s->verdict == want[i].verdict && s->code == want[i].code && strstr(last_err, want[i].error),
                   "%s: verdict %d, status %ld, error \"%s\"", want[i].label, (int)s->verdict, s->code, last_err);
   }
-  pthread_join(th, NULL);
-  close(raw_fd);
-  snd->vt->close(snd);
-  int gone = 0;
-  hl_curl_uv_close(&cu, closed, &gone);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  hl_registry_dispose(&reg);
-  hl_curl_global_cleanup();
+  raw_rig_stop(&g);
 }
