@@ -98,6 +98,7 @@ static const setting settings[] = {
    * as long as the brokers are away: refused. */
   W("HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", kafka_message_timeout_ms, NULL, 1, 2147483647,
     "whole milliseconds from 1 to 2147483647"),
+  S("HOOKLOOP_KAFKA_DEBUG", kafka_debug, NULL),
   W("HOOKLOOP_PG_POOL_SIZE", pg_pool_size, NULL, 1, 1000, "a whole number of connections from 1 to 1000"),
   W("HOOKLOOP_PG_WAIT_MS", pg_wait_ms, NULL, 1, 86400000, "whole milliseconds from 1 to 86400000"),
   /* The heartbeat renews leases every third of it: at least a second, so

@@ -38,6 +38,7 @@ typedef struct {
    * long a produce waits for its acknowledgement); 0: unset, librdkafka's
    * and 30000 respectively (loop/hl_kafka.h). */
   int64_t kafka_session_timeout_ms, kafka_message_timeout_ms;
+  char *kafka_debug; /* HOOKLOOP_KAFKA_DEBUG: librdkafka's debug contexts, NULL: none */
   /* HOOKLOOP_PG_POOL_SIZE, HOOKLOOP_PG_WAIT_MS, HOOKLOOP_PG_LEASE_MS: the
    * PostgreSQL store's tuning; 0: unset, the store's defaults (2, 5000,
    * 30000; store/hl_store_pg.h). */

@@ -731,7 +731,7 @@ static void ensure_kafka(lambda *L, const char *bootstrap) {
   if (!bs || !*bs) return;
   L->kbrokers = hl_strdup(bs);
   L->kcfg = (hl_kafka_config){.brokers = L->kbrokers, .security_protocol = L->cfg->kafka_security_protocol,
-                              .sasl = L->kauth.sasl};
+                              .sasl = L->kauth.sasl, .debug = L->cfg->kafka_debug};
   char err[256];
   if (hl_kafka_create(&L->loop, &L->kcfg, &L->kafka, err, sizeof err) != 0) {
     hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
@@ -1355,7 +1355,7 @@ int hl_lambda_run(const hl_config *cfg) {
        * (and re-queues from the dead-letter topic); the MSK functions use
        * the same producer for retry and dead-letter topics. */
       L->kcfg = (hl_kafka_config){.brokers = cfg->kafka_brokers, .security_protocol = cfg->kafka_security_protocol,
-                                  .sasl = L->kauth.sasl};
+                                  .sasl = L->kauth.sasl, .debug = cfg->kafka_debug};
       if (hl_kafka_create(&L->loop, &L->kcfg, &L->kafka, err, sizeof err) != 0) {
         hl_log_error("Kafka producer unavailable", "\"error\":\"%s\"", hl_log_esc(err, (size_t)-1));
       } else {

@@ -556,7 +556,7 @@ int hl_serve_run(const hl_config *cfg) {
                                 .group_instance_id = c->kafka_group_instance_id,
                                 .security_protocol = c->kafka_security_protocol, .sasl = s->kauth.sasl,
                                 .session_timeout_ms = (int)c->kafka_session_timeout_ms,
-                                .message_timeout_ms = (int)c->kafka_message_timeout_ms,
+                                .message_timeout_ms = (int)c->kafka_message_timeout_ms, .debug = c->kafka_debug,
                                 .on_fatal = on_kafka_fatal, .fatal_data = s};
     if (hl_kafka_create(&s->loop, &s->kcfg, &s->kafka, err, sizeof err) != 0) {
       fprintf(stderr, "hookloop: Kafka: %s; check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL\n", err);

@@ -698,9 +698,8 @@ static rd_kafka_conf_t *base_conf(const hl_kafka_config *cfg, char *err, size_t 
     return NULL;
   }
   if (cfg->sasl.mech == HL_KAFKA_SASL_OAUTHBEARER) rd_kafka_conf_set_oauthbearer_token_refresh_cb(c, on_token_refresh);
-  /* librdkafka's own debug contexts, for diagnosing a cluster (e.g. "cgrp,topic"). */
-  const char *dbg = getenv("HOOKLOOP_KAFKA_DEBUG");
-  if (dbg && *dbg) rd_kafka_conf_set(c, "debug", dbg, err, errlen);
+  /* librdkafka's own debug contexts, for diagnosing a cluster. */
+  if (cfg->debug && *cfg->debug) rd_kafka_conf_set(c, "debug", cfg->debug, err, errlen);
   return c;
 }
 

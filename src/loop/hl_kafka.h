@@ -118,6 +118,7 @@ typedef struct {
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
   int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
+  const char *debug;               /* librdkafka's debug contexts (e.g. "cgrp,topic"); NULL or "": none */
   /* The consumer hit a fatal error (e.g. fenced by another member with the
    * same group.instance.id) and consumes no more; runs on the loop, once. */
   void (*on_fatal)(void *data, const char *reason);

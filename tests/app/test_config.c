@@ -20,7 +20,8 @@ static void clear_env(void) {
                         "HOOKLOOP_KAFKA_MESSAGE_TIMEOUT_MS", "HOOKLOOP_PG_POOL_SIZE", "HOOKLOOP_PG_WAIT_MS",
                         "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_PG_ANSWER_MS", "HOOKLOOP_PG_LISTEN_PROBE_MS",
                         "HOOKLOOP_LAMBDA_PARTIAL_BATCH", "INGRESS_TOPIC_PREFIX",
-                        "EGRESS_TOPIC_PREFIX", "HOOKLOOP_RETRY_TOPIC_PREFIX", "HOOKLOOP_DLQ_TOPIC"};
+                        "EGRESS_TOPIC_PREFIX", "HOOKLOOP_RETRY_TOPIC_PREFIX", "HOOKLOOP_DLQ_TOPIC",
+                        "HOOKLOOP_KAFKA_DEBUG"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -473,5 +474,70 @@ HL_TEST(partner_info_sigv4_needs_a_region_and_no_token) {
   HL_ASSERT_MSG(strstr(err.data, "PARTNER_INFO_AUTH=basic: expected bearer or sigv4"), "%s", err.data);
   hl_config_dispose(&c);
   hl_buf_dispose(&err);
+  clear_env();
+}
+
+/* Writes text as dir/c.json and loads it as the --config file. */
+static int load_file(hl_config *c, const char *dir, const char *text, hl_buf *err) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/c.json", dir);
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+  return hl_config_load(c, path, err);
+}
+
+/* The --config file takes the names of the table in docs/configuration.md
+ * as keys, and the configuration line names what it took.
+ * HOOKLOOP_KAFKA_DEBUG was read beside the configuration, so a file
+ * holding it was refused as "unknown setting". */
+HL_TEST(every_variable_of_the_table_is_a_key_of_the_config_file) {
+  /* The AWS SDKs', the Lambda runtime's, glibc's and libpq's own: read
+   * from the environment only, as the docs say. */
+  static const char *const environment_only[] = {"AWS_ENDPOINT_URL_<SERVICE>", "AWS_ENDPOINT_URL",
+                                                 "AWS_LAMBDA_RUNTIME_API", "MALLOC_ARENA_MAX", "PGSSLMODE",
+                                                 "PGSSLROOTCERT"};
+  clear_env();
+  char doc_path[600];
+  snprintf(doc_path, sizeof doc_path, "%s/docs/configuration.md", HL_SOURCE_DIR);
+  char *docs = hl_read_file(doc_path, NULL);
+  HL_ASSERT(docs != NULL);
+  char *dir = hl_tmpdir("config");
+  hl_buf err = HL_BUF_INIT, text = HL_BUF_INIT;
+  int names = 0;
+  for (const char *line = docs; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (strncmp(line, "| `", 3) != 0) continue;
+    const char *end = strchr(line + 1, '|'); /* the first column */
+    for (const char *p = strchr(line, '`'); p && p < end;) {
+      const char *q = strchr(p + 1, '`');
+      char name[128];
+      snprintf(name, sizeof name, "%.*s", (int)(q - p - 1), p + 1);
+      p = strchr(q + 1, '`');
+      if (name[strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_<>")] != '\0') continue; /* a value, not a name */
+      bool external = false;
+      for (size_t i = 0; i < HL_ARRAY_SIZE(environment_only); i++) external |= strcmp(name, environment_only[i]) == 0;
+      if (external) continue;
+      hl_buf_reset(&text);
+      hl_buf_printf(&text, "{\"%s\": null}", name);
+      hl_config c;
+      int rc = load_file(&c, dir, text.data, &err);
+      HL_ASSERT_MSG(rc == 0, "%s: %s", name, err.data);
+      hl_config_dispose(&c);
+      names++;
+    }
+  }
+  HL_ASSERT_MSG(names > 80, "%d names in the tables", names);
+  hl_config c;
+  hl_buf line = HL_BUF_INIT;
+  HL_ASSERT_MSG(load_file(&c, dir, "{\"HOOKLOOP_KAFKA_DEBUG\": \"cgrp,topic\"}", &err) == 0, "%s", err.data);
+  hl_config_describe(&c, &line);
+  HL_ASSERT_MSG(strstr(line.data, "\"HOOKLOOP_KAFKA_DEBUG\":\"cgrp,topic\""), "%s", line.data);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&line);
+  hl_buf_dispose(&text);
+  hl_buf_dispose(&err);
+  hl_rmtree(dir);
+  free(dir);
+  free(docs);
   clear_env();
 }
