@@ -158,16 +158,20 @@ static const setting settings[] = {
 
 static char **field(hl_config *c, const setting *s) { return (char **)((char *)c + s->offset); }
 
-/* A setting that is a whole decimal number from lo to hi (strtoll's
- * spelling) -> *out; otherwise HL_EINVAL and "NAME=v: expected <what>".
- * Unset and without a default (v NULL), *out stays 0: the setting's user
- * then takes its own default. */
+/* A setting that is a whole decimal number from lo to hi, digits with a
+ * '-' at most before them -> *out; otherwise HL_EINVAL and "NAME=v:
+ * expected <what>". strtoll alone would take blanks and a '+' before the
+ * digits, and a number past its range as the largest it holds (which a
+ * range up to LLONG_MAX then accepts). Unset and without a default (v
+ * NULL), *out stays 0: the setting's user then takes its own default. */
 static int whole_setting(hl_buf *err, const char *name, const char *v, long long lo, long long hi, const char *what,
                          int64_t *out) {
   if (!v) return 0;
-  char *end;
-  long long n = strtoll(v, &end, 10);
-  if (*v == '\0' || *end || n < lo || n > hi) {
+  const char *digits = v + (*v == '-');
+  size_t len = strspn(digits, "0123456789");
+  errno = 0;
+  long long n = strtoll(v, NULL, 10);
+  if (len == 0 || digits[len] != '\0' || errno == ERANGE || n < lo || n > hi) {
     hl_buf_printf(err, "%s=%s: expected %s", name, v, what);
     return HL_EINVAL;
   }

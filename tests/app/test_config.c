@@ -21,7 +21,7 @@ static void clear_env(void) {
                         "HOOKLOOP_PG_LEASE_MS", "HOOKLOOP_PG_ANSWER_MS", "HOOKLOOP_PG_LISTEN_PROBE_MS",
                         "HOOKLOOP_LAMBDA_PARTIAL_BATCH", "INGRESS_TOPIC_PREFIX",
                         "EGRESS_TOPIC_PREFIX", "HOOKLOOP_RETRY_TOPIC_PREFIX", "HOOKLOOP_DLQ_TOPIC",
-                        "HOOKLOOP_KAFKA_DEBUG"};
+                        "HOOKLOOP_KAFKA_DEBUG", "HOOKLOOP_QUEUE_HIGH_WATER"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -539,5 +539,48 @@ HL_TEST(every_variable_of_the_table_is_a_key_of_the_config_file) {
   hl_rmtree(dir);
   free(dir);
   free(docs);
+  clear_env();
+}
+
+/* A whole number is decimal digits (a '-' before them aside) within the
+ * setting's range. strtoll's leading blanks and '+' were taken, and a
+ * number past its range was taken as the largest it holds. */
+HL_TEST(whole_number_settings_are_digits_only_and_refuse_overflow) {
+  const char *bad[][2] = {
+    {"HOOKLOOP_QUEUE_HIGH_WATER", "99999999999999999999999"},
+    {"HOOKLOOP_QUEUE_HIGH_WATER", "9223372036854775808"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", " +5"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", "+5"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", " 5"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", "\t5"},
+    {"HOOKLOOP_MAX_IN_FLIGHT", "-"},
+    {"EVENTS_TTL_DAYS", "-99999999999999999999999"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    clear_env();
+    setenv(bad[i][0], bad[i][1], 1);
+    hl_config c;
+    hl_buf err = HL_BUF_INIT, want = HL_BUF_INIT;
+    int rc = hl_config_load(&c, NULL, &err);
+    HL_ASSERT_MSG(rc == HL_EINVAL, "%s=\"%s\" accepted as %lld", bad[i][0], bad[i][1],
+                  (long long)(i < 2 ? c.queue_high_water : i < 7 ? c.max_in_flight : c.events_ttl_days));
+    hl_buf_printf(&want, "%s=%s: expected ", bad[i][0], bad[i][1]);
+    HL_ASSERT_MSG(strncmp(err.data, want.data, want.len) == 0, "%s", err.data);
+    hl_config_dispose(&c);
+    hl_buf_dispose(&err);
+    hl_buf_dispose(&want);
+    unsetenv(bad[i][0]);
+  }
+  /* The ends of a range still load. */
+  clear_env();
+  setenv("HOOKLOOP_QUEUE_HIGH_WATER", "9223372036854775807", 1);
+  setenv("HOOKLOOP_MAX_IN_FLIGHT", "1", 1);
+  hl_config c;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_config_load(&c, NULL, &err) == 0, "%s", err.data);
+  HL_ASSERT(c.queue_high_water == INT64_MAX);
+  HL_ASSERT_EQ_INT(c.max_in_flight, 1);
+  hl_config_dispose(&c);
+  hl_buf_dispose(&err);
   clear_env();
 }
