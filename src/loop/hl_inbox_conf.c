@@ -22,7 +22,7 @@ static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const
   const char *v = lookup(data, name);
   if (!v) v = dflt;
   if (*v != '/') {
-    snprintf(err, errlen, "%s: must start with '/' (got '%.64s')", name, v);
+    snprintf(err, errlen, "%s: must start with '/'", name);
     return HL_EINVAL;
   }
   for (const char *p = v; *p; p++)
@@ -43,7 +43,7 @@ static int seconds_setting(unsigned *out, hl_inbox_lookup_fn lookup, void *data,
   char *end;
   long n = strtol(v, &end, 10);
   if (*end || end == v || n < 1 || n > 86400) {
-    snprintf(err, errlen, "%s: must be a whole number of seconds 1..86400 (got '%.32s')", name, v);
+    snprintf(err, errlen, "%s: must be a whole number of seconds 1..86400", name);
     return HL_EINVAL;
   }
   *out = (unsigned)n;
@@ -55,7 +55,7 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
   s->max_events = HL_INBOX_MAX_EVENTS_DEFAULT;
   const char *v = lookup(data, "API_BASE_URL");
   if (!v || !hl_inbox_is_http_url(v)) {
-    snprintf(err, errlen, "API_BASE_URL: must be an http:// or https:// URL (got '%.64s')", v ? v : "");
+    snprintf(err, errlen, "API_BASE_URL: must be an http:// or https:// URL");
     return HL_EINVAL;
   }
   s->api_base_url = hl_strdup(v);
@@ -69,8 +69,7 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || end == v || n < 1 || n > HL_INBOX_MAX_EVENTS_LIMIT) {
-      snprintf(err, errlen, "MAX_EVENTS_PER_RUN: must be an integer 1..%d (got '%.32s')", HL_INBOX_MAX_EVENTS_LIMIT,
-               v);
+      snprintf(err, errlen, "MAX_EVENTS_PER_RUN: must be an integer 1..%d", HL_INBOX_MAX_EVENTS_LIMIT);
       return HL_EINVAL;
     }
     s->max_events = (unsigned)n;
@@ -79,7 +78,7 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
     if (strcmp(v, "token") == 0) s->auth = HL_INBOX_AUTH_TOKEN;
     else if (strcmp(v, "jwt") == 0) s->auth = HL_INBOX_AUTH_JWT;
     else {
-      snprintf(err, errlen, "INBOX_AUTH: must be token or jwt (got '%.32s')", v);
+      snprintf(err, errlen, "INBOX_AUTH: must be token or jwt");
       return HL_EINVAL;
     }
   }

@@ -52,7 +52,9 @@ typedef const char *(*hl_inbox_lookup_fn)(void *data, const char *name);
 const char *hl_inbox_lookup_env(void *data, const char *name);
 
 /* Fills s (defaults included). Returns 0, or HL_EINVAL with one line in err
- * starting with the variable's name. s must be disposed either way. */
+ * starting with the variable's name, never showing its value (API_BASE_URL
+ * may carry a user and password, and the line goes to logs). s must be
+ * disposed either way. */
 int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void *data, char *err, size_t errlen);
 void hl_inbox_settings_dispose(hl_inbox_settings *s);
 

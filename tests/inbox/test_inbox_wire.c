@@ -286,6 +286,28 @@ HL_TEST(settings_by_the_seed_names) {
   }
 }
 
+/* A refused setting is named, its value never shown: API_BASE_URL may
+ * carry a user and password, and the message goes to logs. */
+HL_TEST(a_refused_setting_is_named_without_its_value) {
+  static const struct {
+    const char *name, *value;
+  } bad[] = {{"API_BASE_URL", "ftp://user:s3cr3t@host/"}, {"API_BASE_URL", "https:/user:s3cr3t@host"},
+             {"MAX_EVENTS_PER_RUN", "s3cr3t"}, {"INBOX_AUTH", "s3cr3t"}, {"INBOX_TOKEN_PATH", "s3cr3t"},
+             {"INBOX_PATH", "inbox-s3cr3t"}, {"INBOX_ACK_PATH", "s3cr3t/{id}"},
+             {"INBOX_POLL_INTERVAL_S", "s3cr3t"}, {"INBOX_SECRET_TTL_S", "s3cr3t"}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    const char *t[] = {"API_BASE_URL", "https://h", "SECRET_ARN", "arn", bad[i].name, bad[i].value, NULL};
+    if (strcmp(bad[i].name, "API_BASE_URL") == 0) t[1] = bad[i].value;
+    hl_inbox_settings s;
+    char err[256];
+    HL_ASSERT_MSG(hl_inbox_settings_load(&s, table, t, err, sizeof err) == HL_EINVAL, "accepted %s=%s", bad[i].name,
+                  bad[i].value);
+    HL_ASSERT_MSG(strncmp(err, bad[i].name, strlen(bad[i].name)) == 0, "%s", err);
+    HL_ASSERT_MSG(!strstr(err, "s3cr3t"), "%s", err);
+    hl_inbox_settings_dispose(&s);
+  }
+}
+
 HL_TEST(secret_by_the_seed_names) {
   hl_inbox_secret s;
   char err[256];
