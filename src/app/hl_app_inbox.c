@@ -81,10 +81,10 @@ void hl_app_inbox_report_json(const hl_inbox_pass_report *r, hl_buf *out) {
   hl_jw w;
   hl_jw_init(&w, out);
   hl_jw_obj_begin(&w);
-  static const char *names[] = {"fetched", "delivered", "acked", "ack_failed", "failed_4xx", "exhausted",
-                                "left", "skipped", "retries"};
-  const size_t vals[] = {r->fetched, r->delivered, r->acked, r->ack_failed, r->failed_4xx, r->exhausted,
-                         r->left, r->skipped, r->retries};
+  static const char *names[] = {"fetched", "delivered", "acked", "ack_failed", "failed_4xx", "failed_other",
+                                "exhausted", "left", "skipped", "retries"};
+  const size_t vals[] = {r->fetched, r->delivered, r->acked, r->ack_failed, r->failed_4xx, r->failed_other,
+                         r->exhausted, r->left, r->skipped, r->retries};
   for (size_t i = 0; i < HL_ARRAY_SIZE(names); i++) {
     hl_jw_key(&w, names[i]);
     hl_jw_int(&w, (int64_t)vals[i]);

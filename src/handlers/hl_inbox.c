@@ -35,15 +35,16 @@ static void maybe_pass_done(hl_inbox_source *src) {
   if (src->state != HL_INBOX_FINISHING || src->outstanding > 0) return;
   hl_inbox_pass_report *r = &src->rep;
   uv_timer_stop(&src->stop_timer);
-  size_t ended = r->delivered + r->failed_4xx + r->exhausted;
+  size_t ended = r->delivered + r->failed_4xx + r->failed_other + r->exhausted;
   r->left = r->fetched > ended ? r->fetched - ended : 0;
   src->left_stopped += r->left;
   src->passes++;
   hl_log_write(r->status == 0 ? HL_LOG_INFO : HL_LOG_WARN, "inbox pass",
                "\"fetched\":%zu,\"delivered\":%zu,\"acked\":%zu,\"ack_failed\":%zu,\"failed_4xx\":%zu,"
-               "\"exhausted\":%zu,\"left\":%zu,\"skipped\":%zu,\"retries\":%zu,\"stopped_early\":%s%s%s%s",
-               r->fetched, r->delivered, r->acked, r->ack_failed, r->failed_4xx, r->exhausted, r->left, r->skipped,
-               r->retries, r->stopped_early ? "true" : "false", r->status ? ",\"error\":\"" : "",
+               "\"failed_other\":%zu,\"exhausted\":%zu,\"left\":%zu,\"skipped\":%zu,\"retries\":%zu,"
+               "\"stopped_early\":%s%s%s%s",
+               r->fetched, r->delivered, r->acked, r->ack_failed, r->failed_4xx, r->failed_other, r->exhausted, r->left,
+               r->skipped, r->retries, r->stopped_early ? "true" : "false", r->status ? ",\"error\":\"" : "",
                r->status ? hl_log_esc(r->error, (size_t)-1) : "", r->status ? "\"" : "");
   transition(src, HL_INBOX_IDLE);
   hl_inbox_pass_report copy = *r;
@@ -73,6 +74,24 @@ static void on_ack(void *data, const char *event_id, const hl_inbox_result *r) {
   }
 }
 
+typedef enum { FAILED_4XX, FAILED_OTHER, FAILED_EXHAUSTED } inbox_failure;
+
+/* Why a delivery failed for good. The dispatcher ends one at once on what
+ * no retry changes, and after the schedule's last retry on what it
+ * retries (408, 429, 5xx, most faults without an answer): only the latter
+ * ran out of retries. A 4xx refused the event; a 3xx (redirects are not
+ * followed) or a fault no retry changes (a certificate that does not
+ * verify, a private address, an event that could not be sent) had no
+ * retry. Without an answer the attempt tells them apart: a fault that
+ * ended a delivery before its schedule did was one no retry changes. */
+static inbox_failure failure_of(const hl_inbox_source *src, const hl_outcome_info *o) {
+  long code = o->status_code;
+  if (code == 408 || code == 429 || code >= 500) return FAILED_EXHAUSTED;
+  if (code >= 400) return FAILED_4XX;
+  if (code == 0 && o->attempt > 0 && (size_t)o->attempt > src->schedule->n) return FAILED_EXHAUSTED;
+  return FAILED_OTHER;
+}
+
 /* Every attempt's outcome (the dispatcher's hook): the pass's figures and
  * the seed's metrics. */
 static void on_outcome(void *data, const hl_outcome_info *o) {
@@ -86,15 +105,19 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
     name = "retry";
     r->retries++;
   } else if (o->outcome == HL_OUTCOME_FAILED) {
-    /* 408 and 429 are retried like 5xx: one that ends a delivery ran out
-     * of retries, it did not refuse the event. */
-    bool refused = o->status_code >= 400 && o->status_code < 500 && o->status_code != 408 && o->status_code != 429;
-    if (refused) {
-      r->failed_4xx++;
-      src->left_4xx++;
-    } else {
-      r->exhausted++;
-      src->left_exhausted++;
+    switch (failure_of(src, o)) {
+      case FAILED_4XX:
+        r->failed_4xx++;
+        src->left_4xx++;
+        break;
+      case FAILED_OTHER:
+        r->failed_other++;
+        src->left_other++;
+        break;
+      case FAILED_EXHAUSTED:
+        r->exhausted++;
+        src->left_exhausted++;
+        break;
     }
   }
   hl_metrics_on_delivery(&src->m, name, o->attempt > 0 ? o->latency_s : -1.0, o->attempt);
@@ -329,8 +352,8 @@ void hl_inbox_source_render_prometheus(const hl_inbox_source *src, hl_buf *o) {
   counter(o, "hookloop_inbox_successful_deliveries_total", "Inbox events the partner took (SuccessfulDeliveries).",
           NULL, m->deliveries_success);
   counter(o, "hookloop_inbox_failed_deliveries_total",
-          "Inbox events that failed for good: a 4xx, or retries exhausted (FailedDeliveries).", NULL,
-          m->deliveries_failed);
+          "Inbox events that failed for good: a 4xx, another final failure, or retries exhausted (FailedDeliveries).",
+          NULL, m->deliveries_failed);
   counter(o, "hookloop_inbox_retry_attempts_total", "Inbox delivery attempts after the first (RetryAttempts).", NULL,
           m->retry_attempts);
   hl_buf_printf(o, "# HELP hookloop_inbox_delivery_latency_seconds Partner request latency per attempt (DeliveryLatency).\n"
@@ -345,6 +368,8 @@ void hl_inbox_source_render_prometheus(const hl_inbox_source *src, hl_buf *o) {
   hl_buf_puts(o, "# HELP hookloop_inbox_left_pending_total Fetched events left pending, by reason.\n"
                  "# TYPE hookloop_inbox_left_pending_total counter\n");
   hl_buf_printf(o, "hookloop_inbox_left_pending_total{reason=\"4xx\"} %llu\n", (unsigned long long)src->left_4xx);
+  hl_buf_printf(o, "hookloop_inbox_left_pending_total{reason=\"failed_other\"} %llu\n",
+                (unsigned long long)src->left_other);
   hl_buf_printf(o, "hookloop_inbox_left_pending_total{reason=\"retries_exhausted\"} %llu\n",
                 (unsigned long long)src->left_exhausted);
   hl_buf_printf(o, "hookloop_inbox_left_pending_total{reason=\"stopped\"} %llu\n",

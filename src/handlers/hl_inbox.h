@@ -50,7 +50,7 @@ typedef struct {
 } hl_inbox_source_options;
 
 /* What one pass did. Every fetched event is counted once in delivered
- * (acknowledged or not), failed_4xx, exhausted or left. */
+ * (acknowledged or not), failed_4xx, failed_other, exhausted or left. */
 typedef struct {
   int status;               /* 0, or the pull's / the secret's error (what was fetched is still handled) */
   char error[320];          /* why, naming no secret */
@@ -59,7 +59,8 @@ typedef struct {
   size_t acked;             /* of those, acknowledged */
   size_t ack_failed;        /* delivered, but the ack failed: pending, not delivered again this pass */
   size_t failed_4xx;        /* a 4xx answer: left pending for review */
-  size_t exhausted;         /* retries ran out (or it could never be sent): left pending */
+  size_t failed_other;      /* failed at once on what no retry changes (a 3xx, a TLS fault...): left pending */
+  size_t exhausted;         /* retries ran out (408, 429, 5xx, no answer to the end): left pending */
   size_t left;              /* not finished when the pass stopped taking work: left pending */
   size_t skipped;           /* unusable events the inbox served (no id or payload): left pending */
   size_t retries;           /* attempts that ended in a scheduled retry */
@@ -93,7 +94,7 @@ typedef struct {
   void *done_data;
   /* Counters since start (Prometheus) and since the last EMF line. */
   hl_metrics m, m_sent;
-  uint64_t passes, acks_ok, acks_failed, left_4xx, left_exhausted, left_stopped;
+  uint64_t passes, acks_ok, acks_failed, left_4xx, left_other, left_exhausted, left_stopped;
   int closing;
   void (*close_cb)(void *data);
   void *close_data;

@@ -236,6 +236,18 @@ HL_TEST_T(a_429_to_the_end_counts_as_out_of_retries_not_refused, 120) {
   teardown();
 }
 
+/* A 302 is final (redirects are not followed): one attempt, no retry,
+ * left pending as a failure of its own kind, not as out of retries (it had
+ * none) nor as refused (a 4xx, for review). */
+HL_TEST_T(a_302_is_final_and_counted_apart_from_out_of_retries, 120) {
+  setup("moved?codes=302");
+  seed(1);
+  pass_expect(NULL, "fetched", 1L, "exhausted", 0L, "failed_4xx", 0L, "failed_other", 1L, "acked", 0L, "retries", 0L,
+              "left", 0L, NULL);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), 1);
+  teardown();
+}
+
 static long state_count(const char *name) {
   hl_json_doc sd;
   long v = inbox_mock_count(inbox_mock_state(&mock, &sd), name);
