@@ -47,6 +47,9 @@ struct hl_delivery {
   hl_delivery *next;           /* wait queue link */
   hl_delivery *all_prev, *all_next; /* the dispatcher's list of every delivery */
   bool holds_slot;             /* counts in the in-flight limits */
+  /* Which probe it is of its subscription's, host's and partner's
+   * breakers (hl_gate_probe; 0: none): only a probe's outcome moves one. */
+  uint32_t probe_sub, probe_host, probe_partner;
   /* The duplicate check of the coming attempt found nothing (make_ready):
    * start sends without asking the store again. Cleared when it sends, so
    * a delivery that reached the wait queue some other way is still
@@ -300,12 +303,12 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome, const hl_send
   dl->holds_slot = false;
   hl_dispatch *d = dl->owner;
   uint64_t now = uv_now(d->loop);
-  hl_gate_done(&dl->sub->gate, now, outcome);
+  hl_gate_done(&dl->sub->gate, now, outcome, dl->probe_sub);
   hl_host *host = ST(dl->sub)->host;
   bool host_was_full = !hl_host_has_room(host);
   unsigned host_cap = host->gate.cfg.max_in_flight;
-  hl_host_done(host, now, outcome, dl->host_seq, load_signal(res), res ? res->latency_s * 1000.0 : 0,
-               res ? res->retry_after_ms : 0);
+  hl_host_done(host, now, outcome, dl->probe_host, dl->host_seq, load_signal(res),
+               res ? res->latency_s * 1000.0 : 0, res ? res->retry_after_ms : 0);
   if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures &&
       dl->sub->gate.streak == d->opt.disable_after_failures && !hl_sub_disabled(dl->sub) && !dl->sub->deleted &&
       d->opt.on_sub_disabled) {
@@ -315,7 +318,7 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome, const hl_send
   }
   hl_partner *p = dl->sub->partner;
   bool partner_was_full = !hl_gate_has_room(&p->gate);
-  hl_gate_done(&p->gate, now, outcome);
+  hl_gate_done(&p->gate, now, outcome, dl->probe_partner);
   dl->owner->in_flight--;
   wake_blocked(dl->owner);
   if (partner_was_full) wake_list(d, &p->subs, &p->wake_from, &p->gate);
@@ -1022,6 +1025,9 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     hl_delivery *dl = dequeue(s);
     if (ordered_push(d, s)) ST(s)->fifo_head = dl;
     dl->host_seq = seq;
+    dl->probe_sub = hl_gate_probe(&s->gate);
+    dl->probe_host = hl_gate_probe(&ST(s)->host->gate);
+    dl->probe_partner = hl_gate_probe(&s->partner->gate);
     /* The slot is taken now (an ordered subscription's duplicate check
      * runs under it: start). */
     dl->holds_slot = true;

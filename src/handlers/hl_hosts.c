@@ -135,9 +135,9 @@ void hl_host_unadmit(hl_host *host) { hl_gate_unadmit(&host->gate); }
 
 bool hl_host_has_room(const hl_host *host) { return hl_gate_has_room(&host->gate); }
 
-void hl_host_done(hl_host *host, uint64_t now, hl_gate_outcome outcome, uint64_t seq, hl_aimd_signal sig,
-                  double latency_ms, uint64_t retry_after_ms) {
-  hl_gate_done(&host->gate, now, outcome);
+void hl_host_done(hl_host *host, uint64_t now, hl_gate_outcome outcome, uint32_t probe, uint64_t seq,
+                  hl_aimd_signal sig, double latency_ms, uint64_t retry_after_ms) {
+  hl_gate_done(&host->gate, now, outcome, probe);
   if (!host->table || !host->table->cfg.adaptive) return;
   hl_aimd_done(&host->aimd, now, seq, sig, latency_ms, retry_after_ms);
   configure(host, &host->table->cfg); /* the new limit is the gate's cap */

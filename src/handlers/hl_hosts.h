@@ -71,9 +71,10 @@ hl_gate_answer hl_host_admit(hl_host *host, uint64_t now_ms, uint64_t *wait_ms, 
 void hl_host_unadmit(hl_host *host);
 /* Whether an in-flight slot is free. */
 bool hl_host_has_room(const hl_host *host);
-/* An admitted attempt ended: the breaker hears outcome, AIMD the signal. */
-void hl_host_done(hl_host *host, uint64_t now_ms, hl_gate_outcome outcome, uint64_t seq, hl_aimd_signal sig,
-                  double latency_ms, uint64_t retry_after_ms);
+/* An admitted attempt ended: the breaker hears outcome (probe: what
+ * hl_gate_probe of the host's gate said at its ADMIT), AIMD the signal. */
+void hl_host_done(hl_host *host, uint64_t now_ms, hl_gate_outcome outcome, uint32_t probe, uint64_t seq,
+                  hl_aimd_signal sig, double latency_ms, uint64_t retry_after_ms);
 /* An operator enabled a subscription of the host: its breaker closes. */
 void hl_host_reset(hl_host *host, uint64_t now_ms);
 

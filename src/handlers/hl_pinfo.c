@@ -26,6 +26,7 @@ struct fetch {
   char *url;            /* SigV4: kept until the credentials are there and it is signed */
   hl_creds_waiter creds_wait;
   bool waiting_creds;
+  uint32_t probe;       /* the breaker's probe number when it is the probe (hl_gate_probe), else 0 */
   fetch *prev, *next;   /* the fetches running */
 };
 
@@ -129,7 +130,7 @@ void hl_pinfo_destroy(hl_pinfo *p) {
   while (p->running) {
     fetch *f = p->running;
     if (f->easy) hl_curl_uv_cancel(p->curl, &f->xfer);
-    hl_gate_done(&p->breaker, uv_now(p->loop), HL_GATE_NEUTRAL);
+    hl_gate_done(&p->breaker, uv_now(p->loop), HL_GATE_NEUTRAL, f->probe);
     char *id = hl_strdup(f->partner_id);
     fetch_free(f);
     hl_pinfo_complete(&p->cache, id, HL_ECANCELED, NULL, 0, 0, uv_now(p->loop));
@@ -232,7 +233,7 @@ static void on_fetched(hl_curl_xfer *x, CURLcode result) {
  * of it, and f is freed. */
 static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate, hl_transform *merge) {
   hl_pinfo *p = f->owner;
-  hl_gate_done(&p->breaker, uv_now(p->loop), gate);
+  hl_gate_done(&p->breaker, uv_now(p->loop), gate, f->probe);
   uint64_t ttl = p->opt.ttl_ms;
   if (rc == 0) hl_pinfo_max_age(f->cache_control[0] ? f->cache_control : NULL, &ttl);
   else
@@ -331,9 +332,10 @@ static void on_creds(hl_creds_waiter *w, int status) {
                  HL_GATE_NEUTRAL, NULL);
 }
 
-static int start_fetch(hl_pinfo *p, const char *partner_id) {
+static int start_fetch(hl_pinfo *p, const char *partner_id, uint32_t probe) {
   fetch *f = hl_calloc(1, sizeof *f);
   f->owner = p;
+  f->probe = probe;
   f->partner_id = hl_strdup(partner_id);
   f->next = p->running;
   if (p->running) p->running->prev = f;
@@ -391,7 +393,7 @@ int hl_pinfo_get(hl_pinfo *p, const char *partner_id, hl_pinfo_req *r, hl_pinfo_
   if (hl_gate_admit(&p->breaker, uv_now(p->loop), &wait) != HL_GATE_ADMIT) {
     rc = HL_EBUSY;
     p->refused++;
-  } else if ((rc = start_fetch(p, r->partner_id)) != 0) {
+  } else if ((rc = start_fetch(p, r->partner_id, hl_gate_probe(&p->breaker))) != 0) {
     hl_gate_unadmit(&p->breaker);
   }
   if (rc != 0) {

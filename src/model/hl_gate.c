@@ -16,7 +16,7 @@ static void transition(hl_gate *g, hl_gate_state to, uint64_t now) {
     abort();
   }
   g->state = to;
-  g->probing = false;
+  g->probe = 0;
   g->failures = 0;
   /* Every state starts with an empty window: what opened it is not held
    * against the next closing. */
@@ -60,20 +60,27 @@ hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now, uint64_t *wait_ms) {
     }
     transition(g, HL_GATE_HALF_OPEN, now);
   }
-  if (g->state == HL_GATE_HALF_OPEN && g->probing) {
+  if (g->state == HL_GATE_HALF_OPEN && g->probe) {
     *wait_ms = g->cfg.breaker_open_ms ? g->cfg.breaker_open_ms : 1;
     return HL_GATE_WAIT; /* one probe at a time; its outcome decides */
   }
   if (!take_token(g, now, wait_ms)) return HL_GATE_WAIT;
-  if (g->state == HL_GATE_HALF_OPEN) g->probing = true;
+  if (g->state == HL_GATE_HALF_OPEN) {
+    /* Numbered, so that a probe of an earlier half-open spell (one the
+     * operator's reset overtook) is not taken for this one. */
+    if (++g->probes == 0) g->probes = 1;
+    g->probe = g->probes;
+  }
   g->in_flight++;
   return HL_GATE_ADMIT;
 }
 
+uint32_t hl_gate_probe(const hl_gate *g) { return g->state == HL_GATE_HALF_OPEN ? g->probe : 0; }
+
 void hl_gate_unadmit(hl_gate *g) {
   if (g->in_flight > 0) g->in_flight--;
   if (g->cfg.rate_per_s > 0) g->tokens += 1.0;
-  if (g->state == HL_GATE_HALF_OPEN) g->probing = false;
+  if (g->state == HL_GATE_HALF_OPEN) g->probe = 0;
 }
 
 void hl_gate_reset(hl_gate *g, uint64_t now) {
@@ -129,12 +136,16 @@ const char *hl_gate_state_name(hl_gate_state s) {
   return names[s];
 }
 
-void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
+void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome, uint32_t probe) {
   if (g->in_flight > 0) g->in_flight--;
   if (outcome == HL_GATE_OK) g->streak = 0;
   else if (outcome == HL_GATE_FAILED) g->streak++;
+  /* HALF_OPEN hears the probe only: an attempt admitted before the breaker
+   * opened (a slow one, or another subscription's at a shared host) says
+   * nothing of how the destination is now, and must not decide for it. */
+  bool the_probe = g->state == HL_GATE_HALF_OPEN && probe != 0 && probe == g->probe;
   if (g->cfg.breaker_failures == 0 || outcome == HL_GATE_NEUTRAL) {
-    if (g->state == HL_GATE_HALF_OPEN) g->probing = false; /* the probe said nothing: another may go */
+    if (the_probe) g->probe = 0; /* the probe said nothing: another may go */
     return;
   }
   switch (g->state) {
@@ -146,7 +157,7 @@ void hl_gate_done(hl_gate *g, uint64_t now, hl_gate_outcome outcome) {
     break;
   }
   case HL_GATE_HALF_OPEN:
-    transition(g, outcome == HL_GATE_OK ? HL_GATE_CLOSED : HL_GATE_OPEN, now);
+    if (the_probe) transition(g, outcome == HL_GATE_OK ? HL_GATE_CLOSED : HL_GATE_OPEN, now);
     break;
   case HL_GATE_OPEN:
     break; /* admitted before it opened: the breaker already decided */

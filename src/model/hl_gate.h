@@ -9,7 +9,9 @@
  *               fell in the last window_ms and window_failure_pct % of
  *               them failed (the rate rule; 0 pct: off);
  *               OPEN -> HALF_OPEN once breaker_open_ms passed; HALF_OPEN
- *               lets one probe through: success CLOSED, failure OPEN again.
+ *               lets one probe through: success CLOSED, failure OPEN again
+ *               (only the probe's outcome: an attempt admitted before
+ *               it opened only gives its slot back).
  *               breaker_failures 0 (the default) disables it, rate rule
  *               included; an
  *               operator's reset closes it from any state;
@@ -50,7 +52,8 @@ typedef struct {
   hl_gate_state state;
   unsigned failures;          /* in a row, while CLOSED */
   uint64_t opened_at;
-  bool probing;               /* HALF_OPEN: the probe is out */
+  uint32_t probe;             /* HALF_OPEN: the number of the probe out (0: none) */
+  uint32_t probes;            /* probes numbered so far */
   unsigned streak;            /* failed outcomes in a row, in any state (auto-disable counts these) */
   uint32_t win_ok[HL_GATE_BUCKETS], win_failed[HL_GATE_BUCKETS]; /* outcomes per bucket, while CLOSED */
   uint64_t win_bucket;        /* the number (now / bucket length) of the newest bucket */
@@ -72,6 +75,9 @@ void hl_gate_configure(hl_gate *g, const hl_gate_config *cfg);
 /* Whether an in-flight slot is free (the cheap check before admit). */
 bool hl_gate_has_room(const hl_gate *g);
 hl_gate_answer hl_gate_admit(hl_gate *g, uint64_t now_ms, uint64_t *wait_ms);
+/* Right after an ADMIT: the number of the probe it let through, 0 when
+ * the attempt is not the breaker's probe; hl_gate_done wants it back. */
+uint32_t hl_gate_probe(const hl_gate *g);
 /* Gives back what the last ADMIT took (the slot, the token, the probe):
  * the attempt did not start after all, because another gate it must also
  * pass (its partner's) refused it. */
@@ -79,8 +85,9 @@ void hl_gate_unadmit(hl_gate *g);
 /* The breaker closed again and the streak forgotten (an operator enabled
  * the destination again); what runs is kept. */
 void hl_gate_reset(hl_gate *g, uint64_t now_ms);
-/* An admitted attempt ended. */
-void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome);
+/* An admitted attempt ended; probe: what hl_gate_probe said when it was
+ * admitted. */
+void hl_gate_done(hl_gate *g, uint64_t now_ms, hl_gate_outcome outcome, uint32_t probe);
 /* The outcomes counted in the window now (the rate rule's figures; 0, 0
  * without one, and after the breaker opened: it starts afresh). */
 void hl_gate_window(hl_gate *g, uint64_t now_ms, unsigned *attempts, unsigned *failed);

@@ -55,14 +55,18 @@ static void fake_close(hl_sender *s) { ((fake_sender *)s)->closed++; }
 
 static const hl_sender_vt fake_vt = {fake_send, fake_cancel, fake_close};
 
-/* Answers the oldest running request. */
-static void answer(fake_sender *f, hl_send_verdict v, long status) {
-  HL_ASSERT(f->nrunning > 0);
-  hl_send_req *req = f->running[0];
+/* Answers req, one of the running requests. */
+static void answer_req(fake_sender *f, hl_send_req *req, hl_send_verdict v, long status) {
   take_out(f, req);
   hl_send_result res = {.verdict = v, .attempted = true, .status_code = status, .latency_s = 0.001};
   if (v != HL_SEND_OK) snprintf(res.error, sizeof res.error, "partner answered %ld", status);
   req->done(req, &res);
+}
+
+/* Answers the oldest running request. */
+static void answer(fake_sender *f, hl_send_verdict v, long status) {
+  HL_ASSERT(f->nrunning > 0);
+  answer_req(f, f->running[0], v, status);
 }
 
 static uv_loop_t loop;
@@ -610,6 +614,42 @@ HL_TEST(subscriptions_to_one_failing_host_share_its_breaker) {
   hl_buf_putc(&m, '\0');
   HL_ASSERT(strstr(m.data, "hookloop_host_breakers{state=\"open\"} 1"));
   hl_buf_dispose(&m);
+  extra = (hl_dispatch_options){0};
+  teardown();
+}
+
+/* A breaker of 3 failures in a row, open 100 ms. An attempt sent before it
+ * opened (a slow one) fails while the probe is out, then the probe
+ * succeeds: the probe decides, so the subscription's breaker and its
+ * host's close, and the deliveries behind them go. */
+HL_TEST(a_probe_that_succeeds_closes_the_breaker_though_an_older_attempt_failed_meanwhile) {
+  extra = (hl_dispatch_options){.breaker_failures = 3, .breaker_open_ms = 100};
+  setup(100, 60000, "10ms");
+  hl_sub *s = add_sub("sub_p", 2);
+  char id[16];
+  for (int i = 0; i < 5; i++) {
+    snprintf(id, sizeof id, "p%d", i);
+    accept_event(id, "sub_p");
+  }
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 2);
+  hl_send_req *slow = fake.running[0];
+  for (int failed = 0; failed < 3; failed++) {
+    SPIN(fake.nrunning == 2);
+    answer_req(&fake, fake.running[1], HL_SEND_RETRY, 503);
+  }
+  hl_host *h = hl_dispatch_sub_host(s);
+  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_OPEN);
+  HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_OPEN);
+  SPIN(fake.nrunning == 2); /* the probe, once the breaker was open 100 ms */
+  HL_ASSERT(fake.running[0] == slow);
+  hl_send_req *probe = fake.running[1];
+  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_HALF_OPEN);
+  answer_req(&fake, slow, HL_SEND_RETRY, 503);
+  answer_req(&fake, probe, HL_SEND_OK, 200);
+  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_CLOSED);
+  SPIN(fake.nrunning > 0); /* and the next one starts at once */
   extra = (hl_dispatch_options){0};
   teardown();
 }

@@ -20,7 +20,7 @@ HL_TEST(the_in_flight_cap_admits_again_once_one_is_done) {
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT);
   HL_ASSERT(!hl_gate_has_room(&g));
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_FULL);
-  hl_gate_done(&g, 1, HL_GATE_OK);
+  hl_gate_done(&g, 1, HL_GATE_OK, 0);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1, &wait), HL_GATE_ADMIT);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1, &wait), HL_GATE_FULL);
 }
@@ -47,10 +47,11 @@ static hl_gate breaker(void) {
   return g;
 }
 
+/* Admitted and done at once: the probe when the breaker is half open. */
 static void attempt(hl_gate *g, uint64_t now, hl_gate_outcome o) {
   uint64_t wait = 0;
   HL_ASSERT_EQ_INT(hl_gate_admit(g, now, &wait), HL_GATE_ADMIT);
-  hl_gate_done(g, now, o);
+  hl_gate_done(g, now, o, hl_gate_probe(g));
 }
 
 HL_TEST(the_breaker_opens_after_failures_in_a_row_only) {
@@ -76,13 +77,15 @@ HL_TEST(half_open_lets_one_probe_through_and_its_outcome_decides) {
   uint64_t wait = 0;
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT); /* the probe */
   HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  uint32_t probe = hl_gate_probe(&g);
+  HL_ASSERT(probe != 0);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_WAIT); /* one at a time */
-  hl_gate_done(&g, 1001, HL_GATE_FAILED);
+  hl_gate_done(&g, 1001, HL_GATE_FAILED, probe);
   HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN); /* open again, for another period */
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1500, &wait), HL_GATE_WAIT);
   HL_ASSERT_EQ_INT((long)wait, 501);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2001, &wait), HL_GATE_ADMIT);
-  hl_gate_done(&g, 2002, HL_GATE_OK);
+  hl_gate_done(&g, 2002, HL_GATE_OK, hl_gate_probe(&g));
   HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
   attempt(&g, 2003, HL_GATE_OK);
 }
@@ -133,7 +136,7 @@ HL_TEST(the_streak_counts_failures_in_a_row_and_reset_closes_the_breaker) {
   HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
   HL_ASSERT_EQ_INT(g.streak, 0);
   HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2000, &wait), HL_GATE_ADMIT);
-  hl_gate_done(&g, 2000, HL_GATE_FAILED);
+  hl_gate_done(&g, 2000, HL_GATE_FAILED, 0);
   attempt(&g, 2000, HL_GATE_OK);
   HL_ASSERT_EQ_INT(g.streak, 0);
   /* From OPEN too. */
@@ -195,4 +198,65 @@ HL_TEST(the_rate_rule_forgets_outcomes_older_than_the_window) {
                                      .window_min_attempts = 20});
   for (int i = 0; i < 60; i++) attempt(&h, now, i % 3 ? HL_GATE_FAILED : HL_GATE_OK);
   HL_ASSERT_EQ_INT(h.state, HL_GATE_CLOSED);
+}
+
+/* README: after the open period one probe goes out, "success closes it,
+ * failure opens it again". An attempt admitted before the breaker opened
+ * (slower than the open period, or another subscription's at a shared
+ * host) may end while the probe is out: it only gives its slot back. */
+HL_TEST(a_probe_that_succeeds_closes_the_breaker_whatever_older_attempts_said) {
+  hl_gate g = breaker();
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT); /* a slow one, admitted while CLOSED */
+  uint32_t slow = hl_gate_probe(&g);
+  HL_ASSERT_EQ_INT(slow, 0);
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT); /* the probe */
+  uint32_t probe = hl_gate_probe(&g);
+  hl_gate_done(&g, 1100, HL_GATE_FAILED, slow); /* the slow one times out */
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  HL_ASSERT_EQ_INT(g.in_flight, 1);
+  hl_gate_done(&g, 1200, HL_GATE_OK, probe);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1300, &wait), HL_GATE_ADMIT);
+}
+
+/* The other way round: an older attempt's success does not close it (the
+ * probe's failure opens it again), nor does its neutral outcome let a
+ * second probe out beside the first. */
+HL_TEST(only_the_probe_decides_a_half_open_breaker) {
+  hl_gate g = breaker();
+  uint64_t wait = 0;
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 0, &wait), HL_GATE_ADMIT);
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT); /* the probe */
+  uint32_t probe = hl_gate_probe(&g);
+  hl_gate_done(&g, 1100, HL_GATE_OK, 0);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  hl_gate_done(&g, 1100, HL_GATE_NEUTRAL, 0);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1100, &wait), HL_GATE_WAIT); /* still one at a time */
+  hl_gate_done(&g, 1200, HL_GATE_FAILED, probe);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_OPEN);
+  HL_ASSERT_EQ_INT(g.in_flight, 0);
+}
+
+/* A probe that was out when an operator's reset closed the breaker, ending
+ * once the breaker opened again and sent its next probe, is not that one. */
+HL_TEST(a_probe_from_before_a_reset_does_not_decide_for_the_next_one) {
+  hl_gate g = breaker();
+  uint64_t wait = 0;
+  for (int i = 0; i < 3; i++) attempt(&g, 0, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 1000, &wait), HL_GATE_ADMIT);
+  uint32_t old = hl_gate_probe(&g);
+  hl_gate_reset(&g, 1000);
+  for (int i = 0; i < 3; i++) attempt(&g, 1000, HL_GATE_FAILED);
+  HL_ASSERT_EQ_INT(hl_gate_admit(&g, 2000, &wait), HL_GATE_ADMIT);
+  uint32_t probe = hl_gate_probe(&g);
+  HL_ASSERT(probe != old);
+  hl_gate_done(&g, 2100, HL_GATE_OK, old);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_HALF_OPEN);
+  hl_gate_done(&g, 2200, HL_GATE_OK, probe);
+  HL_ASSERT_EQ_INT(g.state, HL_GATE_CLOSED);
 }
