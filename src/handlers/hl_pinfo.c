@@ -21,7 +21,10 @@ struct fetch {
   CURL *easy;
   struct curl_slist *headers;
   hl_buf body;
-  char cache_control[128];
+  /* What the answer's Cache-Control lines said (hl_pinfo_max_age), read
+   * whole as they came: a directive far into a long line counts too. */
+  bool has_max_age;
+  uint64_t max_age_ms;
   bool too_big;
   char *url;            /* SigV4: kept until the credentials are there and it is signed */
   hl_creds_waiter creds_wait;
@@ -170,16 +173,31 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data) {
   return hl_curl_capped_append(&f->body, PINFO_MAX_ANSWER, &f->too_big, ptr, size * nmemb);
 }
 
+/* One Cache-Control line joins those before it as one list would: a line
+ * that keeps the answer for no time (no-store, no-cache) wins, otherwise
+ * the first max-age counts. */
+static void read_cache_control(fetch *f, const char *value, size_t n) {
+  char *line = hl_strndup(value, n);
+  uint64_t ms = 0;
+  if (hl_pinfo_max_age(line, &ms) && (!f->has_max_age || ms == 0)) {
+    f->has_max_age = true;
+    f->max_age_ms = ms;
+  }
+  hl_free(line);
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *data) {
   fetch *f = data;
   size_t n = size * nmemb;
   static const char name[] = "cache-control:";
-  if (n > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+  if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+    f->has_max_age = false; /* a response begins (a proxy's answer came before it): only its own lines count */
+  } else if (n > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
     size_t i = sizeof name - 1;
     while (i < n && (ptr[i] == ' ' || ptr[i] == '\t')) i++;
     size_t end = n;
     while (end > i && (ptr[end - 1] == '\r' || ptr[end - 1] == '\n' || ptr[end - 1] == ' ')) end--;
-    snprintf(f->cache_control, sizeof f->cache_control, "%.*s", (int)(end - i), ptr + i);
+    read_cache_control(f, ptr + i, end - i);
   }
   return n;
 }
@@ -235,10 +253,11 @@ static void fetch_finish(fetch *f, int rc, const char *why, hl_gate_outcome gate
   hl_pinfo *p = f->owner;
   hl_gate_done(&p->breaker, uv_now(p->loop), gate, f->probe);
   uint64_t ttl = p->opt.ttl_ms;
-  if (rc == 0) hl_pinfo_max_age(f->cache_control[0] ? f->cache_control : NULL, &ttl);
-  else
+  if (rc != 0)
     hl_log_warn("partner info fetch failed", "\"partner_id\":\"%s\",\"error\":\"%s\"",
                 hl_log_esc(f->partner_id, (size_t)-1), hl_log_esc(why, (size_t)-1));
+  else if (f->has_max_age)
+    ttl = f->max_age_ms;
   char *id = f->partner_id;
   f->partner_id = NULL;
   hl_buf body = f->body;

@@ -170,25 +170,28 @@ void hl_pinfo_cancel(hl_pinfo_cache *c, const char *partner_id, hl_pinfo_waiter 
 
 bool hl_pinfo_max_age(const char *cc, uint64_t *ms) {
   if (!cc) return false;
+  bool found = false;
   for (const char *p = cc; *p;) {
     while (*p == ' ' || *p == '\t' || *p == ',') p++;
     const char *start = p;
     while (*p && *p != ',') p++;
     size_t n = (size_t)(p - start);
+    /* The service said not to keep it: that holds wherever it stands,
+     * after a max-age too. */
     if ((n == 8 && strncasecmp(start, "no-store", 8) == 0) || (n == 8 && strncasecmp(start, "no-cache", 8) == 0)) {
       *ms = 0;
       return true;
     }
-    if (n > 8 && strncasecmp(start, "max-age=", 8) == 0) {
+    if (!found && n > 8 && strncasecmp(start, "max-age=", 8) == 0) {
       uint64_t v = 0;
       size_t k = 8;
       for (; k < n && isdigit((unsigned char)start[k]) && v < UINT64_MAX / 10000; k++) v = v * 10 + (uint64_t)(start[k] - '0');
       while (k < n && (start[k] == ' ' || start[k] == '\t')) k++;
       if (k == n && n > 8 && isdigit((unsigned char)start[8])) {
-        *ms = v * 1000;
-        return true;
+        *ms = v * 1000; /* the first max-age counts (RFC 9111 4.2.1) */
+        found = true;
       }
     }
   }
-  return false;
+  return found;
 }

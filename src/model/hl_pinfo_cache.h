@@ -78,7 +78,8 @@ void *hl_pinfo_derived(const hl_pinfo_cache *c, const char *partner_id, const ch
 void hl_pinfo_cancel(hl_pinfo_cache *c, const char *partner_id, hl_pinfo_waiter *w);
 
 /* The max-age of a Cache-Control header value in ms: true and *ms when it
- * has one (no-store and no-cache give 0); false otherwise. */
+ * has one (no-store and no-cache give 0, wherever they stand); false
+ * otherwise. */
 bool hl_pinfo_max_age(const char *cache_control, uint64_t *ms);
 
 #endif

@@ -301,6 +301,26 @@ HL_TEST_T(a_silent_service_times_out_and_the_event_survives_a_restart, 120) {
   end(&s);
 }
 
+/* docs/enrichment.md: no-store keeps the answer for no later event, also
+ * when it comes after a max-age, far into a long Cache-Control line. */
+HL_TEST_T(an_answer_marked_no_store_after_a_long_header_is_not_kept, 120) {
+  info_server s;
+  char cc[400];
+  snprintf(cc, sizeof cc, "max-age=300, x-pad=\"%0200d\", no-store", 0);
+  const char *args[] = {"--answer", ANSWER, "--cache-control", cc, "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "nostore", NULL, secret, sizeof secret));
+  char want[2048];
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-n-1", "1"), 202);
+  enriched(want, sizeof want, "evt-n-1", "1");
+  assert_received("nostore", 1, 0, "evt-n-1", secret, want);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-n-2", "2"), 202);
+  enriched(want, sizeof want, "evt-n-2", "2");
+  assert_received("nostore", 2, 1, "evt-n-2", secret, want);
+  HL_ASSERT_EQ_INT(info_requests(&s, "requests"), 2); /* fetched again */
+  end(&s);
+}
+
 /* A failing service trips its breaker: after PARTNER_INFO_BREAKER_FAILURES
  * failed requests the waiting delivery's retries are refused at once,
  * without asking the service again, until the breaker lets a probe through. */

@@ -160,3 +160,13 @@ HL_TEST(cache_control_max_age) {
   HL_ASSERT(!hl_pinfo_max_age("public", &ms));
   HL_ASSERT(!hl_pinfo_max_age(NULL, &ms));
 }
+
+/* docs/enrichment.md: no-store / no-cache keep the answer for no later
+ * event, wherever they stand among the directives. */
+HL_TEST(no_store_wins_over_a_max_age_before_it) {
+  uint64_t ms = 7;
+  HL_ASSERT(hl_pinfo_max_age("max-age=300, no-store", &ms) && ms == 0);
+  ms = 7;
+  HL_ASSERT(hl_pinfo_max_age("max-age=300,private,no-cache", &ms) && ms == 0);
+  HL_ASSERT(hl_pinfo_max_age("max-age=300, max-age=5", &ms) && ms == 300000); /* the first counts */
+}

@@ -4,7 +4,8 @@
 Binds 127.0.0.1 on a free port and prints the port on its first stdout line.
 
   GET  /partners/<id>   the answer (--answer, sent byte for byte) with
-                        Cache-Control: max-age=<--max-age> when given; 401
+                        Cache-Control: max-age=<--max-age> when given (or
+                        Cache-Control: <--cache-control> as it is); 401
                         unless "Authorization: Bearer <--token>" (when given);
                         503 while failing. Every such request is counted.
                         With --sigv4 AKID:SECRET[:TOKEN] --region R, 403
@@ -32,6 +33,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--answer", default='{"tier":"gold"}')
     ap.add_argument("--max-age", type=int, default=None)
+    ap.add_argument("--cache-control", default=None)
     ap.add_argument("--token", default=None)
     ap.add_argument("--fail", action="store_true")
     ap.add_argument("--hold", action="store_true")
@@ -123,6 +125,8 @@ def main():
                 self.reply(503, '{"error":"unavailable"}')
                 return
             extra = [("Cache-Control", "max-age=%d" % args.max_age)] if args.max_age is not None else []
+            if args.cache_control is not None:
+                extra = [("Cache-Control", args.cache_control)]
             self.reply(200, args.answer, extra)
 
         def do_POST(self):
