@@ -599,7 +599,7 @@ const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t len) {
   size_t i = 0;
   if (len == 0) return v;
   if (ptr[0] != '/') return NULL;
-  char tok[512];
+  char tok[HL_JSON_POINTER_TOKEN_MAX + 1];
   while (v && i < len) {
     i++; /* '/' */
     size_t t = 0;

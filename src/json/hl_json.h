@@ -144,8 +144,10 @@ void hl_json_doc_wipe(hl_json_doc *doc);
 const hl_json *hl_json_get(const hl_json *v, const char *key);
 const hl_json *hl_json_getn(const hl_json *v, const char *key, size_t key_len);
 /* RFC 6901 JSON pointer ("" is v itself; "~0"/"~1" escapes; array indexes
- * without leading zeros). NULL when the pointer does not resolve. */
+ * without leading zeros). NULL when the pointer does not resolve, which a
+ * token of more than HL_JSON_POINTER_TOKEN_MAX bytes (unescaped) never does. */
 const hl_json *hl_json_pointer(const hl_json *v, const char *ptr, size_t ptr_len);
+#define HL_JSON_POINTER_TOKEN_MAX 511
 /* Whether p is an RFC 6901 pointer: "" or "/"-led tokens where '~' is only
  * "~0" or "~1" (for pointers given in configuration, checked once). */
 bool hl_json_pointer_valid(const char *p);

@@ -2,6 +2,7 @@
 #include "common/hl_common.h"
 #include "json/hl_decimal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef enum { OP_EQ, OP_NE, OP_GT, OP_GTE, OP_LT, OP_LTE, OP_IN, OP_EXISTS } op_kind;
@@ -41,6 +42,29 @@ static int compile_error(hl_buf *err, size_t *plen, const char *key, size_t klen
     hl_buf_printf(err, ": %s", msg);
   }
   return HL_EINVAL;
+}
+
+/* 0 when key is a pointer hl_json_pointer can follow, else the error. One
+ * it cannot follow finds the member missing from every event: "$ne" and
+ * {"$exists": false} would match them all, the other operators none. */
+static int check_key(hl_buf *err, size_t *plen, const char *key, size_t len) {
+  if (len > 0 && key[0] != '/')
+    return compile_error(err, plen, key, len, NULL, "keys are JSON pointers and start with '/', e.g. \"/amount\"");
+  size_t tok = 0; /* the token's bytes so far, unescaped */
+  for (size_t i = 1; i < len; i++) {
+    if (key[i] == '/') {
+      tok = 0;
+      continue;
+    }
+    if (key[i] == '~' && (++i == len || (key[i] != '0' && key[i] != '1')))
+      return compile_error(err, plen, key, len, NULL, "not a JSON pointer: '~' must be followed by 0 or 1");
+    if (++tok > HL_JSON_POINTER_TOKEN_MAX) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "a member name of more than %d bytes", HL_JSON_POINTER_TOKEN_MAX);
+      return compile_error(err, plen, key, len, NULL, msg);
+    }
+  }
+  return 0;
 }
 
 void hl_filter_free(hl_filter *f) {
@@ -87,11 +111,7 @@ int hl_filter_compile_at(const hl_json *filter, hl_filter **out, hl_buf *err, si
     cond *c = &f->conds[f->nconds++];
     c->pointer = hl_strndup(m->key, m->key_len);
     c->pointer_len = m->key_len;
-    if (m->key_len > 0 && m->key[0] != '/') {
-      rc = compile_error(err, pointer_len, m->key, m->key_len, NULL,
-                         "keys are JSON pointers and start with '/', e.g. \"/amount\"");
-      goto fail;
-    }
+    if ((rc = check_key(err, pointer_len, m->key, m->key_len)) != 0) goto fail;
     const hl_json *v = &m->value;
     bool is_ops = v->type == HL_JSON_OBJECT && v->len > 0 && v->u.members[0].key[0] == '$';
     if (!is_ops) {

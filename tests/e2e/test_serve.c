@@ -1281,6 +1281,9 @@ HL_TEST_T(bad_input_gets_documented_answers, 120) {
                 "invalid_filter", "/filter/~1a/$bogus");
   expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":[1]}",
                 "invalid_filter", "/filter");
+  /* A key that is no JSON pointer ('~' then neither 0 nor 1), at the key. */
+  expect_400_at(u, "{\"partner_id\":\"z\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:1/\",\"filter\":{\"/a~2b\":{\"$ne\":1}}}",
+                "invalid_filter", "/filter/~1a~02b");
   snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
   HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"event_type\":\"T\",\"domain\":\"d\",\"schema\":{\"type\":\"nonsense\"}}", &doc), 400);
   HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_schema");

@@ -110,3 +110,33 @@ HL_TEST(the_error_pointer_is_measured_apart_from_the_message) {
   pointer_of("[1]", p, sizeof p); /* not an object: the filter itself */
   HL_ASSERT_EQ_STR(p, "");
 }
+
+/* RFC 6901: a '~' is followed by '0' or '1' only. A key that is no pointer
+ * would find its member missing from every event, so "$ne" and
+ * {"$exists": false} would match them all: it is refused, at its key. */
+HL_TEST(a_key_that_is_no_json_pointer_is_refused) {
+  HL_ASSERT(strstr(compile_error("{\"/a~2b\": {\"$ne\": 1}}"), "'~' must be followed by 0 or 1") != NULL);
+  HL_ASSERT(strstr(compile_error("{\"/a~\": {\"$exists\": false}}"), "'~' must be followed by 0 or 1") != NULL);
+  char p[128];
+  pointer_of("{\"/a~2b\": {\"$ne\": 1}}", p, sizeof p);
+  HL_ASSERT_EQ_STR(p, "/~1a~02b");
+  /* A name longer than any member hl_json_pointer looks up (the message
+   * comes after the pointer, which holds the name). */
+  char f[700], name[600];
+  memset(name, 'n', 512);
+  name[512] = '\0';
+  snprintf(f, sizeof f, "{\"/x/%s\": {\"$exists\": false}}", name);
+  hl_json_doc fd;
+  hl_json_doc_init(&fd);
+  HL_ASSERT(hl_json_parse(&fd, f, strlen(f), NULL) == 0);
+  hl_filter *flt = NULL;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT(hl_filter_compile(fd.root, &flt, &err) == HL_EINVAL);
+  HL_ASSERT(strstr(err.data, "more than 511 bytes") != NULL);
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&fd);
+  name[511] = '\0';
+  snprintf(f, sizeof f, "{\"/x/%s\": {\"$exists\": false}}", name);
+  HL_ASSERT(match(f, EV));
+  HL_ASSERT(match("{\"/a~1b/m~0n\": {\"$exists\": true}}", EV));
+}
