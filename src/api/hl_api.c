@@ -430,8 +430,12 @@ static bool query_ok(hl_http_req *req, const hl_api_route *r) {
         prev += strcspn(prev, "&");
         if (*prev == '&') prev++;
       }
+      if (seg[nlen] != '=') { /* read as absent: "?partner_id" listed every partner's */
+        hl_api_respond_field_error(req, ptr, "give it a value: ?name=value");
+        return false;
+      }
       int vlen = 0;
-      if (seg[nlen] == '=' && len - nlen - 1 > HL_API_QUERY_VALUE_MAX) { /* encoded longer: decode to tell */
+      if (len - nlen - 1 > HL_API_QUERY_VALUE_MAX) { /* encoded longer: decode to tell */
         char *dec = curl_easy_unescape(NULL, seg + nlen + 1, (int)(len - nlen - 1), &vlen);
         curl_free(dec);
       }

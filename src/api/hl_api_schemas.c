@@ -220,6 +220,9 @@ void hl_api_post_schema(hl_api *a, hl_http_req *req) {
     hl_buf_dispose(&msg);
     goto done;
   }
+  if (status == NULL && hl_json_get(root, "status") != NULL) {
+    hl_api_respond_field_error(req, "/status", "expected \"ACTIVE\" or \"INACTIVE\""); goto done;
+  }
   if (status == NULL) status = "ACTIVE";
   if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "INACTIVE") != 0) {
     hl_api_respond_field_error(req, "/status", "expected \"ACTIVE\" or \"INACTIVE\""); goto done;

@@ -166,6 +166,15 @@ static bool header_reserved(const char *name) {
   return false;
 }
 
+/* A header value is a line of visible text, spaces and tabs (RFC 9110
+ * section 5.5): a control character makes many partners' parsers refuse
+ * the whole request (400), failing every delivery for good. */
+static bool header_value_ok(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) return false;
+  return true;
+}
+
 static bool token_char(char c) {
   return c != '\0' && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c));
 }
@@ -335,9 +344,9 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
       for (uint32_t k = 0; ok && k < m->key_len; k++) ok = token_char(m->key[k]);
       if (!ok) { hl_api_respond_field_error(req, ptr, "not a valid header name"); goto done; }
       if (header_reserved(m->key)) { hl_api_respond_field_error(req, ptr, "this header is set by hookloop and cannot be overridden"); goto done; }
-      if (m->value.type != HL_JSON_STRING || memchr(m->value.u.str, '\r', m->value.len) ||
-          memchr(m->value.u.str, '\n', m->value.len) || memchr(m->value.u.str, '\0', m->value.len)) {
-        hl_api_respond_field_error(req, ptr, "expected a string without line breaks"); goto done;
+      if (m->value.type != HL_JSON_STRING || !header_value_ok(m->value.u.str, m->value.len)) {
+        hl_api_respond_field_error(req, ptr, "expected a string without line breaks or control characters");
+        goto done;
       }
       c->headers = header_line_append(c->headers, m->key, m->value.u.str);
     }

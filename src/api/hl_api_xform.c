@@ -104,6 +104,18 @@ void hl_api_post_transformation(hl_api *a, hl_http_req *req) {
     hl_api_respond_field_error(req, "", "expected a JSON object");
     goto done;
   }
+  /* A misspelt member (subscriptionid) would otherwise register the
+   * transformation for every subscription of the type. */
+  for (uint32_t i = 0; i < root->len; i++) {
+    const hl_json_member *m = &root->u.members[i];
+    if (strcmp(m->key, "event_type") == 0 || strcmp(m->key, "subscription_id") == 0 || strcmp(m->key, "spec") == 0)
+      continue;
+    hl_buf ptr = HL_BUF_INIT;
+    hl_json_pointer_append(&ptr, m->key, m->key_len);
+    hl_api_respond_field_error(req, ptr.data, "unknown member (event_type, subscription_id and spec are)");
+    hl_buf_dispose(&ptr);
+    goto done;
+  }
   if (!target_of(a, req, root, id, sizeof id)) goto done;
   const hl_json *spec = hl_json_get(root, "spec");
   if (!spec) {

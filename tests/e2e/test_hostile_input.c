@@ -177,6 +177,45 @@ HL_TEST_T(a_subscription_cannot_set_the_headers_hookloop_sends, 120) {
   stop();
 }
 
+/* Registration bodies are checked member by member: a header value with
+ * a control character (a partner's parser refuses the whole request, so
+ * every delivery failed), a schema status that is no string (it became
+ * ACTIVE), a transformation's misspelt member (it registered for every
+ * subscription of the type). */
+HL_TEST_T(registration_members_are_checked_one_by_one, 120) {
+  start();
+  register_schema("PaymentProcessed", "{\"type\":\"object\"}");
+  hl_json_doc doc;
+  const char *hdr = "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\","
+                    "\"headers\":{\"X-A\":\"abc\\u0001\"}}";
+  assert_400(post("/admin/subscriptions", hdr, strlen(hdr), &doc), &doc, "invalid_request", "/headers/X-A");
+  const char *del = "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\","
+                    "\"headers\":{\"X-A\":\"a\\u007fb\"}}";
+  assert_400(post("/admin/subscriptions", del, strlen(del), &doc), &doc, "invalid_request", "/headers/X-A");
+  const char *tab = "{\"partner_id\":\"acme\",\"event_type\":\"PaymentProcessed\",\"url\":\"http://127.0.0.1:9/\","
+                    "\"headers\":{\"X-A\":\"a\\tb c\"}}";
+  HL_ASSERT_EQ_INT(post("/admin/subscriptions", tab, strlen(tab), &doc), 201);
+  hl_json_doc_dispose(&doc);
+  static const char *const statuses[] = {"false", "5", "[\"INACTIVE\"]", "null"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(statuses); i++) {
+    char sch[200];
+    snprintf(sch, sizeof sch, "{\"event_type\":\"Other\",\"domain\":\"t\",\"status\":%s,\"schema\":{}}", statuses[i]);
+    long code = post("/admin/schemas", sch, strlen(sch), &doc);
+    HL_ASSERT_MSG(code == 400, "status %s answered %ld", statuses[i], code);
+    assert_400(code, &doc, "invalid_request", "/status");
+  }
+  const char *xf = "{\"event_type\":\"PaymentProcessed\",\"subscriptionid\":\"sub_x\","
+                   "\"spec\":{\"version\":1,\"ops\":[{\"op\":\"pick\",\"paths\":[\"/amount\"]}]}}";
+  assert_400(post("/admin/transformations", xf, strlen(xf), &doc), &doc, "invalid_request", "/subscriptionid");
+  HL_ASSERT_EQ_INT(get_status("/admin/transformations"), 200);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/transformations", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_MSG(hl_json_get(doc.root, "transformations")->len == 0, "a transformation was registered");
+  hl_json_doc_dispose(&doc);
+  stop();
+}
+
 /* The admin bodies' members are read whole: an unknown member of a
  * replay is named by its RFC 6901 pointer, escaped and not cut; a time
  * holding U+0000 is refused, not read as the digits before it. */
@@ -269,6 +308,9 @@ HL_TEST_T(query_parameters_a_route_does_not_take_are_refused, 120) {
     {"GET", "/admin/schemas?x", "?x", "takes no query parameters"},
     {"POST", "/admin/secrets/reseal?batch=5&dry_run=1", "?dry_run", "it takes batch"},
     {"POST", "/api/v1/events?async=1", "?async", "takes no query parameters"},
+    /* Without "=", read as absent: every partner's subscriptions were listed. */
+    {"GET", "/admin/subscriptions?partner_id", "?partner_id", "give it a value"},
+    {"GET", "/admin/deliveries?subscription_id=s&status", "?status", "give it a value"},
   };
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     char u[256];
