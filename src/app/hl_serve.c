@@ -142,7 +142,8 @@ static void on_drain_tick(uv_timer_t *t) {
   serve *s = hl_container_of(t, serve, drain_timer);
   bool quiet = hl_dispatch_quiet(&s->dispatch) && s->api.pending == 0 && (!s->pipe || hl_pipeline_busy(s->pipe) == 0) &&
                (!s->inbox || !hl_app_inbox_busy(s->inbox)) &&
-               (!s->ddbq || hl_queue_ddb_calls(s->ddbq) == 0); /* a claim answers the dispatcher */
+               /* a claim answers the dispatcher; the releases of what it held (hl_dispatch_stop) land */
+               (!s->ddbq || hl_queue_ddb_calls(s->ddbq) == 0);
   bool late = uv_now(&s->loop) >= s->drain_deadline;
   if (!quiet && !late) return;
   if (!quiet)

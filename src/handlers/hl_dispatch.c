@@ -63,6 +63,7 @@ struct hl_delivery {
   void *token;                 /* push queues: the reader's handle (a Kafka message) */
   bool recorded;               /* the outcome is durable */
   bool kept;                   /* a retry of an ordered push delivery, kept here (the queue only wrote its status) */
+  bool retry_here;             /* RECORDING a retry recorded as waiting here, its row still claimed (not released) */
   bool reported;               /* this attempt's outcome was logged and counted (once, however often it is written) */
   /* RECORDING: answers still due (the queue's record, and the ledger
    * entry's when one is written), the record's answer once in, and whether
@@ -151,6 +152,8 @@ unsigned hl_dispatch_sub_in_memory(const hl_sub *s) {
 
 static void pump_soon(hl_dispatch *d);
 static void unclaim(hl_dispatch *d, hl_delivery *dl);
+static bool gives_back(const hl_dispatch *d);
+static void give_back_waiting(hl_dispatch *d, hl_sub *s);
 static void maybe_finish_close(hl_dispatch *d);
 static void try_start(hl_dispatch *d, hl_sub *s);
 static void send_attempt(hl_delivery *dl);
@@ -505,6 +508,9 @@ static void recorded(hl_delivery *dl, int status) {
       claim_later(d, to, dl->next_delay_ms);
     }
   }
+  /* Recorded to wait here, and the stop came before the answer: released
+   * now, as the retries already waiting were (give_back_held). */
+  if (dl->retry_here && gives_back(d)) unclaim(d, dl);
   delivery_free(dl);
 }
 
@@ -619,6 +625,7 @@ static void record(hl_delivery *dl) {
     [HL_OUTCOME_RETRY] = HL_QUEUE_RETRY, [HL_OUTCOME_FAILED] = HL_QUEUE_FAILED,
   };
   dl->kept = dl->outcome == HL_OUTCOME_RETRY && ordered_push(d, dl->sub);
+  dl->retry_here = dl->outcome == HL_OUTCOME_RETRY && !release;
   hl_queue_attempt a = {.item = &dl->item, .outcome = as_queue[dl->outcome], .retry_in_ms = dl->next_delay_ms,
                         .release = release, .kept = dl->kept, .error = dl->error ? dl->error : ""};
   /* Both are asked for before either answers (so the count is set first);
@@ -823,6 +830,7 @@ static void on_ledger(void *data, int status, hl_store_result *res) {
   }
   if (d->stopping || (dl->holds_slot && dl->sub->deleted)) {
     release_slot(dl, HL_GATE_NEUTRAL, NULL);
+    if (gives_back(d)) unclaim(d, dl);
     transition(dl, D_DONE);
     delivery_free(dl);
     return;
@@ -976,7 +984,12 @@ static bool held_back(const hl_dispatch *d, const hl_sub *s) {
 }
 
 static void try_start(hl_dispatch *d, hl_sub *s) {
-  if (d->stopping) return;
+  if (d->stopping) {
+    /* Nothing more starts; what waits got here after the stop (a claim
+     * that was running) and goes back as the rest did. */
+    if (gives_back(d)) give_back_waiting(d, s);
+    return;
+  }
   if (s->deleted) {
     /* Deliveries that reached a subscription already gone: a claim that
      * was running when it was replaced or deleted answers here. Their rows
@@ -1354,9 +1367,54 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
                        "# TYPE hookloop_queue_backlog gauge\nhookloop_queue_backlog %lld\n", (long long)backlog);
 }
 
+/* Stopping, deliveries held here go back to a queue whose leases outlive
+ * this process (hl_queue_vt.release_at_stop), so that others claim them
+ * when due rather than once the leases end. Not at close: the drain before
+ * it waits for these releases (serve), a close does not. */
+static bool gives_back(const hl_dispatch *d) {
+  return d->stopping && !d->closing && d->queue->vt->release_at_stop;
+}
+
+/* Gives back s's deliveries waiting for a slot, each due now. The wait
+ * queue is detached first: each free tries to start the next one. */
+static void give_back_waiting(hl_dispatch *d, hl_sub *s) {
+  hl_delivery *list = ST(s)->wait_head;
+  ST(s)->wait_head = ST(s)->wait_tail = NULL;
+  while (list) {
+    hl_delivery *dl = list;
+    list = dl->next;
+    unclaim(d, dl);
+    delivery_free(dl);
+  }
+}
+
+/* Gives back everything held at the stop: deliveries waiting for a slot
+ * (due now) and retries waiting for their timer (due as they were).
+ * Collected first, the wait queues detached, freed after: each free tries
+ * to start its subscription's next delivery, which must find nothing. */
+static void give_back_held(hl_dispatch *d) {
+  hl_delivery *back = NULL;
+  for (hl_delivery *dl = d->all; dl; dl = dl->all_next) {
+    if (dl->state == D_WAITING) {
+      ST(dl->sub)->wait_head = ST(dl->sub)->wait_tail = NULL;
+    } else if (dl->state != D_RETRY_WAIT) {
+      continue;
+    }
+    dl->next = back;
+    back = dl;
+  }
+  while (back) {
+    hl_delivery *dl = back;
+    back = dl->next;
+    unclaim(d, dl);
+    delivery_free(dl);
+  }
+}
+
 void hl_dispatch_stop(hl_dispatch *d) {
   d->stopping = true;
   uv_idle_stop(&d->pump);
+  if (gives_back(d)) give_back_held(d);
 }
 
 bool hl_dispatch_quiet(const hl_dispatch *d) { return d->busy == 0; }

@@ -232,7 +232,10 @@ void hl_dispatch_drop_ordered(hl_dispatch *d, bool (*gone)(void *data, void *tok
  * hookloop_host_concurrency_limit{host} and hookloop_host_concurrency_cuts_total{host}. */
 void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out);
 
-/* Stops starting new attempts (shutdown); running ones finish. */
+/* Stops starting new attempts (shutdown); running ones finish. On a queue
+ * with release_at_stop, what waits here for a slot or a retry is released,
+ * as is what a claim still running brings; the caller's drain waits for
+ * those calls (hl_queue_ddb_calls). */
 void hl_dispatch_stop(hl_dispatch *d);
 /* True when nothing is in LEDGER, SENDING or RECORDING. */
 bool hl_dispatch_quiet(const hl_dispatch *d);

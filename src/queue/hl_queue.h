@@ -82,6 +82,15 @@ typedef struct {
   void (*record)(hl_queue *q, const hl_queue_attempt *a, hl_store_cb cb, void *data);
   /* pull: gives a held delivery back unclaimed, due at r->next_attempt_at. */
   void (*release)(hl_queue *q, const hl_delivery_rec *r);
+  /* pull: what the dispatcher holds in memory (waiting for a slot or for
+   * its retry) is released when it stops (hl_dispatch_stop): nothing else
+   * would give it back before its lease ends (the DynamoDB queue, shared
+   * with other processes, keeps leases past the process). false: the
+   * store gives it back itself, a release of each would only add writes
+   * to the drain (SQLite: a start resets every claim; PostgreSQL: the
+   * close releases the rows this process still owns, where a release
+   * written from memory would not check that it still does). */
+  bool release_at_stop;
   /* push: a handed-in delivery leaves memory; recorded: its outcome is
    * durable (the item is done), false: dropped (consume it again). */
   void (*finished)(hl_queue *q, void *token, hl_sub *sub, bool recorded);

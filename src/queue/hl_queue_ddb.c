@@ -699,7 +699,7 @@ static void destroy(hl_queue *base) {
 }
 
 static const hl_queue_vt ddb_vt = {
-    .name = "dynamodb", .redelivers = true, .owns_retries = false,
+    .name = "dynamodb", .redelivers = true, .owns_retries = false, .release_at_stop = true,
     .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
     .destroy = destroy, .replay = replay, .forget_sub = hl_qddb_forget_sub, .sweep = hl_qddb_sweep,

@@ -42,7 +42,8 @@
  * over learns so (its record answers HL_ENOTFOUND, which the dispatcher
  * takes as "nothing more to do here"). A retry kept in memory extends the
  * lease past its due time; a released one gives the lease up and gets a
- * new due_key.
+ * new due_key. A process that stops (serve's drain) releases what it holds
+ * (release_at_stop): its leases would outlive it.
  *
  * What a lease cannot prevent: a holder that sends, then stalls past
  * lease_until (a frozen Lambda sandbox), and another process that claims

@@ -60,6 +60,16 @@ void e2e_ddb_kill(void) {
 
 void e2e_ddb_restart(void) { ddb_start(); }
 
+void e2e_ddb_pause(void) {
+  HL_ASSERT(e2e_dyn.pid > 0);
+  kill(e2e_dyn.pid, SIGSTOP);
+}
+
+void e2e_ddb_resume(void) {
+  HL_ASSERT(e2e_dyn.pid > 0);
+  kill(e2e_dyn.pid, SIGCONT);
+}
+
 const char *e2e_ddb_endpoint(void) {
   if (!e2e_dyn.pid) ddb_start();
   return e2e_dyn.endpoint;

@@ -146,6 +146,10 @@ const char *e2e_pg_url_env(void);
  * port, empty (it keeps nothing on disk) with the tables made again. */
 void e2e_ddb_kill(void);
 void e2e_ddb_restart(void);
+/* dynalite stops answering (SIGSTOP: calls wait for it, as behind a
+ * stalled connection) until e2e_ddb_resume. */
+void e2e_ddb_pause(void);
+void e2e_ddb_resume(void);
 /* dynalite's endpoint (started, with the tables, when not yet). */
 const char *e2e_ddb_endpoint(void);
 /* Every hookloop started from now on reaches DynamoDB at endpoint (e.g. a

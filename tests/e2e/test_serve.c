@@ -2213,6 +2213,122 @@ HL_TEST_T(a_delete_whose_note_fails_deletes_nothing, 60) {
   free(sub);
   stop_both();
 }
+
+/* The webhook-timestamp (s) of a request of the partner's list. */
+static long sent_at(const hl_json *list, uint32_t i) { return atol(str_at(&list->u.items[i], "webhook_timestamp")); }
+
+/* A task's drain gives back on the DynamoDB queue what it holds in memory:
+ * a retry kept there (its lease extended past its due time) goes back on
+ * the index due as it was, and deliveries claimed and waiting for their
+ * turn (a rate limit here) go back due now, so the next task sends them
+ * then. They were freed with their leases held, and went out only once the
+ * leases ended, up to 120 s late. */
+HL_TEST_T(a_drain_gives_back_held_retries_and_waiting_deliveries_on_the_dynamodb_queue, 120) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", "HOOKLOOP_RETRY_SCHEDULE=5s", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/retried?codes=503,200", partner.base);
+  char *retried = e2e_setup(&hk, "retried", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/paced", partner.base);
+  char *paced = e2e_setup(&hk, "paced", url, "\"rate_limit_per_s\": 1", NULL, 0);
+  e2e_post_bulk(&hk, "evt-held-", 0, 5);
+  hl_json_doc doc;
+  /* Every first attempt refused and recorded (the retries wait in memory,
+   * due in 5 s ±20 %); one paced delivery sent, the rest claimed with it
+   * and waiting for the rate. */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "retried", 5, 10000, &doc), 5);
+  hl_json_doc_dispose(&doc);
+  char id[32];
+  for (int i = 0; i < 5; i++) {
+    snprintf(id, sizeof id, "evt-held-%d", i);
+    char status[32] = "";
+    int64_t n = -1;
+    for (int t = 0; t < 200 && strcmp(status, "RETRYING") != 0; t++, hl_sleep_ms(20))
+      e2e_delivery_to(&hk, id, retried, status, sizeof status, &n);
+    HL_ASSERT_EQ_STR(status, "RETRYING");
+  }
+  HL_ASSERT(e2e_wait_requests(&partner, "paced", 1, 10000, &doc) >= 1);
+  hl_json_doc_dispose(&doc);
+  int paced_before = e2e_requests_so_far(&partner, "paced");
+  int st = e2e_stop_hookloop(&hk, SIGTERM, 30000);
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the drain did not end cleanly (%d)", st);
+  printf("paced deliveries sent before the drain: %d of 5\n", paced_before);
+  HL_ASSERT(paced_before < 5);
+  e2e_start_hookloop(&hk, env); /* the same tables */
+  uint64_t t0 = hl_mono_ms();
+  int got = e2e_wait_requests(&partner, "retried", 10, 20000, &doc);
+  printf("retries sent by the next task: %d of 5 after %llu ms\n", got - 5, (unsigned long long)(hl_mono_ms() - t0));
+  HL_ASSERT_EQ_INT(got, 10);
+  /* Not sooner than they were due. */
+  for (uint32_t i = 5; i < 10; i++) {
+    const char *id = str_at(&doc.root->u.items[i], "webhook_id");
+    for (uint32_t k = 0; k < 5; k++)
+      if (strcmp(str_at(&doc.root->u.items[k], "webhook_id"), id) == 0)
+        HL_ASSERT_MSG(sent_at(doc.root, i) - sent_at(doc.root, k) >= 4, "%s was sent again %ld s after its first try",
+                      id, sent_at(doc.root, i) - sent_at(doc.root, k));
+  }
+  hl_json_doc_dispose(&doc);
+  got = e2e_wait_requests(&partner, "paced", 5, 20000, &doc);
+  hl_json_doc_dispose(&doc);
+  printf("paced deliveries sent by the next task: %d of %d after %llu ms\n", got - paced_before, 5 - paced_before,
+         (unsigned long long)(hl_mono_ms() - t0));
+  HL_ASSERT_EQ_INT(got, 5);
+  for (int i = 0; i < 5; i++) {
+    snprintf(id, sizeof id, "evt-held-%d", i);
+    e2e_wait_delivered(&hk, id, retried, 2);
+    e2e_wait_delivered(&hk, id, paced, 1);
+  }
+  free(retried);
+  free(paced);
+  stop_both();
+}
+
+/* The same for a retry whose record (the lease extended, to wait here) is
+ * still on its way when the drain begins: once it lands, the retry goes
+ * back on the index due as it was. It was freed with its lease held.
+ * DynamoDB is paused while the record is out. */
+HL_TEST_T(a_retry_recorded_as_the_drain_begins_goes_back_on_the_dynamodb_queue, 90) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", "HOOKLOOP_RETRY_SCHEDULE=5s",
+                       "LOG_LEVEL=debug", NULL};
+  start_both(NULL, env);
+  char url[256], u[256];
+  snprintf(url, sizeof url, "%s/hook/late?codes=503,200&hold=1", partner.base);
+  char *sub = e2e_setup(&hk, "late", url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-late-1", "1.00"), 202);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "late", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  /* The partner answers 503 with DynamoDB paused: the record waits for it.
+   * Nothing is asserted before it answers again (the suite's next tests). */
+  e2e_ddb_pause();
+  snprintf(u, sizeof u, "%s/release?name=late", partner.base);
+  long released = e2e_call("POST", u, "", NULL);
+  int recording = 0;
+  for (int t = 0; t < 500 && recording < 1; t++, hl_sleep_ms(20))
+    recording = e2e_log_lines(&hk, "delivery state", "\"to\":\"RECORDING\"");
+  kill(hk.pid, SIGTERM); /* once: a second signal ends the drain */
+  hl_sleep_ms(300);
+  e2e_ddb_resume();
+  HL_ASSERT_EQ_INT(released, 200);
+  HL_ASSERT_EQ_INT(recording, 1);
+  int st = hl_wait(hk.pid, 30000);
+  hk.pid = 0;
+  HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the drain did not end cleanly (%d)", st);
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "delivery attempt", "\"outcome\":\"retry\""), 1);
+  e2e_start_hookloop(&hk, env); /* the same tables */
+  uint64_t t0 = hl_mono_ms();
+  int got = e2e_release_until(&partner, "late", 2, 20000);
+  printf("the retry sent by the next task: %s after %llu ms\n", got == 2 ? "yes" : "no",
+         (unsigned long long)(hl_mono_ms() - t0));
+  HL_ASSERT_EQ_INT(got, 2);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "late", 2, 0, &doc), 2);
+  HL_ASSERT_MSG(sent_at(doc.root, 1) - sent_at(doc.root, 0) >= 4, "sent again %ld s after the first try",
+                sent_at(doc.root, 1) - sent_at(doc.root, 0));
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "evt-late-1", sub, 2);
+  free(sub);
+  stop_both();
+}
 #endif
 
 /* Registered again without a secret (an update in place): the secret the
