@@ -10,6 +10,8 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "crypto/hl_crypto.h"
+#include "queue/hl_queue_ddb.h"
+#include "store/hl_store.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1095,6 +1097,33 @@ HL_TEST(the_iam_policy_grants_exactly_the_destination_calls_made) {
 /* Least privilege, checked: the policy grants exactly the DynamoDB
  * operations the store sends at run time (hl_store_ddb.c; `tables create`
  * runs with an operator's rights, not the functions'). */
+/* The ECS task role reaches every table and index `serve` calls with the
+ * DynamoDB store and queue (the task definition's HOOKLOOP_STORE and
+ * HOOKLOOP_QUEUE): each table but parked_retry (Lambda's), and the two
+ * indexes it queries (DynamoDB authorizes a Query on an index against the
+ * index's ARN). Without delivery_attempt and by_subscription, the attempt
+ * log, the search by subscription and recover failed on ECS. */
+HL_TEST(the_ecs_task_role_reaches_every_table_and_index_serve_uses) {
+  hl_table_names n;
+  hl_table_names_default(&n);
+  const char *tables[] = {n.schema_table, n.subscription_table, n.kafka_table, n.delivery_table, n.ledger_table,
+                          n.transform_table, n.partner_table, n.attempt_table, n.events_table, n.queue_table};
+  char path[600];
+  snprintf(path, sizeof path, "%s/deploy/ecs/task-role-policy.json", HL_SOURCE_DIR);
+  char *text = hl_read_file(path, NULL);
+  HL_ASSERT(text != NULL);
+  char want[200];
+  for (size_t i = 0; i < HL_ARRAY_SIZE(tables); i++) {
+    snprintf(want, sizeof want, ":table/%s\"", tables[i]);
+    HL_ASSERT_MSG(strstr(text, want), "deploy/ecs/task-role-policy.json names no table %s", tables[i]);
+  }
+  snprintf(want, sizeof want, ":table/%s/index/by_subscription\"", n.delivery_table);
+  HL_ASSERT_MSG(strstr(text, want), "the ECS task role cannot query %s's by_subscription index", n.delivery_table);
+  snprintf(want, sizeof want, ":table/%s/index/%s\"", n.queue_table, HL_QUEUE_DDB_INDEX);
+  HL_ASSERT_MSG(strstr(text, want), "the ECS task role cannot query %s's due index", n.queue_table);
+  free(text);
+}
+
 HL_TEST(the_iam_policy_grants_exactly_the_dynamodb_calls_made) {
   /* The store's calls and the DynamoDB queue's. */
   char path[600];
@@ -1564,7 +1593,6 @@ HL_TEST(the_iam_policies_grant_exactly_the_kms_calls_made) {
 
 /* --- the DynamoDB queue: Lambda without Kafka ---------------------------------------------- */
 
-#include "queue/hl_queue_ddb.h"
 #include "store/hl_store_ddb.h"
 
 #define PAY_AKID "AKIDPAYMENTS"
