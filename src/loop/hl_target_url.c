@@ -40,6 +40,8 @@ const char *hl_target_url_problem(const char *url, bool allow_private, char *buf
     snprintf(h, sizeof h, "%s", host); /* in its ASCII form */
     size_t hl = strlen(h);
     if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { memmove(h, h + 1, hl - 2); h[hl - 2] = '\0'; }
+    /* "127.0.0.1." is the address, written as a rooted name: refused as it. */
+    else if (hl > 1 && h[hl - 1] == '.') h[hl - 1] = '\0';
     const char *block = NULL;
     if (inet_pton(AF_INET, h, &a4.sin_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a4);
     else if (inet_pton(AF_INET6, h, &a6.sin6_addr) == 1) block = hl_addr_refused_block((struct sockaddr *)&a6);

@@ -1366,7 +1366,7 @@ HL_TEST_T(private_targets_are_refused_by_default, 120) {
                            "http://198.18.0.1/", "http://100.64.0.1/", "http://192.0.0.170/", "http://203.0.113.9/",
                            "http://240.0.0.1/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/",
                            "http://[2001::1]/", "http://[2001:db8::1]/", "http://[fc00::1]/", "http://[fec0::1]/",
-                           "http://[100::1]/",
+                           "http://[100::1]/", "http://127.0.0.1.:9/x", "http://10.1.2.3./x",
                            /* fullwidth letters: libcurl's IDNA processing makes them "localhost" */
                            "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54:9/"};
   for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
