@@ -1285,18 +1285,9 @@ void hl_dispatch_sub_retry_wait(hl_dispatch *d, hl_sub *s, bool wait) {
 void hl_dispatch_sub_removed(hl_dispatch *d, hl_sub *s) {
   attach(d, s);
   ST(s)->need_claim = false;
-  /* Detach the wait queue first: freeing a delivery tries to start the
-   * subscription's next one, which must find nothing (and arm no timer). */
-  hl_delivery *list = ST(s)->wait_head;
-  ST(s)->wait_head = ST(s)->wait_tail = NULL;
   /* Waiting deliveries and those waiting for a retry timer go back to the
    * queue: a subscription updated in place (same id) claims them again. */
-  while (list) {
-    hl_delivery *dl = list;
-    list = dl->next;
-    unclaim(d, dl);
-    delivery_free(dl);
-  }
+  give_back_waiting(d, s);
   for (hl_delivery *dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
     if (dl->sub == s && dl->state == D_RETRY_WAIT) {
@@ -1376,7 +1367,8 @@ static bool gives_back(const hl_dispatch *d) {
 }
 
 /* Gives back s's deliveries waiting for a slot, each due now. The wait
- * queue is detached first: each free tries to start the next one. */
+ * queue is detached first: freeing a delivery tries to start the
+ * subscription's next one, which must find nothing (and arm no timer). */
 static void give_back_waiting(hl_dispatch *d, hl_sub *s) {
   hl_delivery *list = ST(s)->wait_head;
   ST(s)->wait_head = ST(s)->wait_tail = NULL;

@@ -163,21 +163,24 @@ HL_TEST(a_burst_reuses_the_last_bursts_calls_and_the_pool_shrinks_when_the_load_
 static const char *const *raw_answers;
 static int raw_fd;
 
+/* Reads one request from c (it ends with its 7-byte body {"n":1}) and
+ * writes answer. */
+static void raw_answer_one(int c, const char *answer) {
+  char buf[4096];
+  size_t n = 0;
+  while (n < 7 || memcmp(buf + n - 7, "{\"n\":1}", 7) != 0) {
+    ssize_t r = read(c, buf + n, sizeof buf - n);
+    HL_ASSERT(r > 0);
+    n += (size_t)r;
+  }
+  HL_ASSERT(write(c, answer, strlen(answer)) == (ssize_t)strlen(answer));
+}
+
 static void *raw_partner(void *arg) {
   (void)arg;
   int c = accept(raw_fd, NULL, NULL);
   HL_ASSERT(c >= 0);
-  for (const char *const *a = raw_answers; *a; a++) {
-    char buf[4096];
-    size_t n = 0;
-    /* A request ends with its 7-byte body {"n":1}. */
-    while (n < 7 || memcmp(buf + n - 7, "{\"n\":1}", 7) != 0) {
-      ssize_t r = read(c, buf + n, sizeof buf - n);
-      HL_ASSERT(r > 0);
-      n += (size_t)r;
-    }
-    HL_ASSERT(write(c, *a, strlen(*a)) == (ssize_t)strlen(*a));
-  }
+  for (const char *const *a = raw_answers; *a; a++) raw_answer_one(c, *a);
   close(c);
   return NULL;
 }
@@ -284,14 +287,7 @@ static void *raw_partner_each(void *arg) {
   for (const char *const *a = raw_answers; *a; a++, i++) {
     int c = accept(raw_fd, NULL, NULL);
     HL_ASSERT(c >= 0);
-    char buf[4096];
-    size_t n = 0;
-    while (n < 7 || memcmp(buf + n - 7, "{\"n\":1}", 7) != 0) {
-      ssize_t r = read(c, buf + n, sizeof buf - n);
-      HL_ASSERT(r > 0);
-      n += (size_t)r;
-    }
-    HL_ASSERT(write(c, *a, strlen(*a)) == (ssize_t)strlen(*a));
+    raw_answer_one(c, *a);
     if (hold_ms_after[i]) usleep((useconds_t)hold_ms_after[i] * 1000);
     close(c);
   }
