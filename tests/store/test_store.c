@@ -2079,13 +2079,19 @@ HL_TEST_T(a_swept_row_wakes_this_process_also_when_it_hears_no_notification, 120
   store = open_pg(1500, 0);
   work_rec w = {0};
   hl_store_pg_on_work(store, on_work, &w);
+  /* The listener connects on its own, maybe after the store opened: the
+   * accept comes once its LISTEN has run, or its NOTIFY is never sent to
+   * it (and only the listener's "look at everything" would come). */
+  char pid[16] = "";
+  for (int waited = 0; atoi(pid) <= 0 && waited < 10000; waited += 20) {
+    pg_text("SELECT pid::text FROM pg_stat_activity WHERE usename='" HL_PGSRV_USER "' AND query LIKE 'LISTEN%' "
+            "AND state='idle'", NULL, 0, pid, sizeof pid);
+    if (atoi(pid) <= 0) run_until_work(&w, "(never)", 20);
+  }
+  HL_ASSERT_MSG(atoi(pid) > 0, "no listener backend found");
   accept_n(&store, 1, "evt-s", 1, "sub_s");
   /* The accept's own NOTIFY is heard first, so none is left on the way. */
   HL_ASSERT_MSG(run_until_work(&w, "sub_s", 10000), "the accept was not heard; last: %s", w.last);
-  char pid[16];
-  pg_text("SELECT pid::text FROM pg_stat_activity WHERE usename='" HL_PGSRV_USER "' AND query LIKE 'LISTEN%'", NULL,
-          0, pid, sizeof pid);
-  HL_ASSERT_MSG(atoi(pid) > 0, "no listener backend found");
   HL_ASSERT_EQ_INT(kill((pid_t)atoi(pid), SIGSTOP), 0);
   memset(&w, 0, sizeof w);
   /* What a process that died holding the row leaves: another owner, a
