@@ -55,6 +55,7 @@ typedef struct http_call {
   size_t resp_headers_len;
   size_t resp_body_len;
   bool resp_body_more;
+  bool head_done;              /* the answer's head (status line and headers) arrived whole */
   char error[CURL_ERROR_SIZE];
   /* What the handle was last given, so a pooled handle is told again only
    * what changes: the URL (copied, curl copies it again on each set), its
@@ -143,7 +144,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp) {
   if (!c->ans) ans_take(c);
   /* A status line starts the answer's headers again: a 1xx's lines, its
    * Retry-After too, belong to no final answer (RFC 9110 §15.2). */
-  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0, c->retry_after_ms = 0;
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) c->resp_headers_len = 0, c->retry_after_ms = 0, c->head_done = false;
+  else if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) c->head_done = true; /* the blank line ending it */
   else if (len <= sizeof c->ans->headers - c->resp_headers_len) {
     memcpy(c->ans->headers + c->resp_headers_len, buf, len); /* whole lines only */
     c->resp_headers_len += len;
@@ -381,15 +383,17 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   long code = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
   res.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-  /* A final status arrived, then the transfer failed: the answer's body
-   * was cut short (the connection closed before its Content-Length) or
-   * came slower than the timeout, or the partner answered before reading
-   * the whole request and closed (HTTP/2: reset the stream, RFC 9113
-   * section 8.1; nginx's `return` does it). The status is the partner's
-   * verdict: a 2xx retried as a connection fault would deliver an accepted
-   * webhook twice. What curl said is kept in last_error beside it. */
+  /* A final answer's head arrived whole, then the transfer failed: its
+   * body was cut short (the connection closed before its Content-Length)
+   * or came slower than the timeout, or the partner answered before
+   * reading the whole request and closed (HTTP/2: reset the stream, RFC
+   * 9113 section 8.1; nginx's `return` does it, and libcurl 7.88 reports
+   * it as a stream error). The status is the partner's verdict: a 2xx
+   * retried as a connection fault would deliver an accepted webhook twice.
+   * What curl said is kept in last_error beside it. A head that never
+   * ended (headers cut short, or more than curl takes) is no answer. */
   char after[CURL_ERROR_SIZE] = "";
-  if (rc != CURLE_OK && code >= 200) {
+  if (rc != CURLE_OK && code >= 200 && (c->head_done || rc == CURLE_HTTP2_STREAM)) {
     snprintf(after, sizeof after, "%s", c->error[0] ? c->error : curl_easy_strerror(rc));
     rc = CURLE_OK;
   }
@@ -545,6 +549,7 @@ static void http_send(hl_sender *base, hl_send_req *req) {
   c->refused_private = false;
   c->resp_headers_len = c->resp_body_len = 0;
   c->resp_body_more = false;
+  c->head_done = false;
   int64_t ts = hl_wall_ms() / 1000;
   hl_buf_reset(&c->sig);
   const char *unusable = NULL;

@@ -294,14 +294,16 @@ static void *raw_partner_each(void *arg) {
   return NULL;
 }
 
-/* A final status that arrived is the partner's verdict even when the
- * transfer fails after it (docs/retries.md): a 2xx whose body is cut short
- * or slower than the timeout is delivered, not retried as a connection
- * fault (the partner would get it twice); a 503 cut short is still a 503. */
+/* A final answer whose head arrived whole is the partner's verdict even
+ * when the transfer fails after it (docs/retries.md): a 2xx whose body is
+ * cut short or slower than the timeout is delivered, not retried as a
+ * connection fault (the partner would get it twice); a 503 cut short is
+ * still a 503; a head cut short is no answer (retried). */
 HL_TEST(a_status_followed_by_a_failed_body_is_the_partners_verdict) {
   static const char *const answers[] = {
     "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"ok\":",     /* cut short by a close */
     "HTTP/1.1 503 Busy\r\nContent-Length: 50\r\n\r\n{\"busy\":", /* cut short by a close */
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ",          /* the head cut short: no answer */
     "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"ok\":",     /* still coming at the timeout */
     NULL,
   };
@@ -313,10 +315,11 @@ HL_TEST(a_status_followed_by_a_failed_body_is_the_partners_verdict) {
   } want[] = {
     {"200, body cut short", HL_SEND_OK, 200, "partner answered 200; then transfer closed"},
     {"503, body cut short", HL_SEND_RETRY, 503, "partner answered 503; then transfer closed"},
+    {"200, head cut short", HL_SEND_RETRY, 0, ""},
     {"200, body slower than the timeout", HL_SEND_OK, 200, "partner answered 200; then Operation timed out"},
   };
   memset(hold_ms_after, 0, sizeof hold_ms_after);
-  hold_ms_after[2] = 1500;
+  hold_ms_after[3] = 1500;
   raw_rig g;
   raw_rig_start(&g, answers, raw_partner_each, 700);
   for (size_t i = 0; i < HL_ARRAY_SIZE(want); i++) {
