@@ -8,6 +8,7 @@
 #include "json/hl_json_hash.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -448,14 +449,43 @@ typedef struct {
   size_t src, out;
 } regex_place;
 
-/* An ECMA-262 pattern as PCRE2 syntax: long property names shortened, \s
- * and \S ECMA-262's. Each piece (a character, an escape or a class) that
- * is not kept as written has its start and end noted in changed. */
+/* ECMA-262's "." is any character but a LineTerminator; PCRE2's is any
+ * but "\n" (its default newline), so "\r", U+2028 and U+2029 matched it. */
+#define ECMA_DOT "[^\\n\\r\\x{2028}\\x{2029}]"
+
+/* Whether a pattern sets PCRE2's dot-all option inline ("(?s)", "(?is:"):
+ * PCRE2 syntax beyond ECMA-262, whose "." its writer means as PCRE2's. */
+static bool sets_dotall(const char *src, size_t len) {
+  for (size_t i = 0; i + 2 < len; i++) {
+    if (src[i] == '\\') { i++; continue; }
+    if (src[i] != '(' || src[i + 1] != '?') continue;
+    for (size_t j = i + 2; j < len && src[j] != ')' && src[j] != ':' && src[j] != '-'; j++) {
+      if (src[j] == 's') return true;
+      if (!isalpha((unsigned char)src[j]) && src[j] != '^') break;
+    }
+  }
+  return false;
+}
+
+/* An ECMA-262 pattern as PCRE2 syntax: long property names shortened, \s,
+ * \S and "." ECMA-262's. Each piece (a character, an escape or a class)
+ * that is not kept as written has its start and end noted in changed. */
 static void ecma_to_pcre(const char *src, size_t len, hl_buf *out, hl_buf *changed) {
+  bool ecma_dot = !sets_dotall(src, len);
   for (size_t i = 0; i < len; i++) {
     regex_place start = {i, out->len};
     if (src[i] == '[') {
       i = class_to_pcre(src, len, i, out);
+    } else if (src[i] == '.' && ecma_dot) {
+      hl_buf_puts(out, ECMA_DOT);
+    } else if (src[i] == '\\' && i + 1 < len && src[i + 1] == 'Q') {
+      /* PCRE2's quoted text, to its "\E" or the end: every byte literal. */
+      const char *e = NULL;
+      for (size_t k = i + 2; k + 1 < len && !e; k++)
+        if (src[k] == '\\' && src[k + 1] == 'E') e = src + k;
+      size_t stop = e ? (size_t)(e - src) + 2 : len;
+      hl_buf_append(out, src + i, stop - i);
+      i = stop - 1;
     } else if (src[i] == '\\' && i + 1 < len && (src[i + 1] == 's' || src[i + 1] == 'S')) {
       hl_buf_puts(out, src[i + 1] == 's' ? "[" ECMA_SPACE "]" : "[^" ECMA_SPACE "]");
       i++;

@@ -689,6 +689,30 @@ HL_TEST(pattern_white_space_classes_are_ecma_262s) {
   hl_json_doc_dispose(&d);
 }
 
+/* ECMA-262's "." is any character but a LineTerminator (LF, CR, U+2028,
+ * U+2029); PCRE2's excludes "\n" alone. A "." in a class or escaped, and
+ * PCRE2's quoted text, stay literal; a pattern that sets PCRE2's dot-all
+ * option inline keeps PCRE2's meaning. */
+HL_TEST(a_pattern_dot_is_any_character_but_ecma_262s_line_terminators) {
+  static const struct { const char *pattern, *instance; bool match; } cases[] = {
+    {"^a.b$", "\"a\\rb\"", false}, {"^a.b$", "\"a\\u2028b\"", false}, {"^a.b$", "\"a\\u2029b\"", false},
+    {"^a.b$", "\"a\\nb\"", false}, {"^a.b$", "\"a\\u0085b\"", true}, {"^a.b$", "\"a\\u000bb\"", true},
+    {"^a.b$", "\"a\\u00e9b\"", true}, {"^a.b$", "\"a\\ud83d\\ude00b\"", true}, {"^a.b$", "\"axxb\"", false},
+    {"^a[.]b$", "\"axb\"", false}, {"^a[.]b$", "\"a.b\"", true}, {"^a\\\\.b$", "\"axb\"", false},
+    {"^a\\\\Q.\\\\Eb$", "\"axb\"", false}, {"^a\\\\Q.\\\\Eb$", "\"a.b\"", true},
+    {"^a\\\\Q.b", "\"a.b\"", true}, {"(?s)^a.b$", "\"a\\rb\"", true}, {"(?s)^a.b$", "\"a\\nb\"", true},
+    {"^(?i)A.B$", "\"a\\rb\"", false}, {"^(?i)A.B$", "\"axb\"", true},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    char schema[128];
+    snprintf(schema, sizeof schema, "{\"type\":\"string\",\"pattern\":\"%s\"}", cases[i].pattern);
+    hl_schema *s = compile(schema);
+    HL_ASSERT_MSG(check(s, cases[i].instance, NULL) == cases[i].match, "%s against %s: want %s", cases[i].instance,
+                  cases[i].pattern, cases[i].match ? "a match" : "none");
+    hl_schema_free(s);
+  }
+}
+
 /* Exponents of any length: 1e10000000000001 is more than 1e10000000000000,
  * the two are not each other's duplicate, and one value spelled with
  * exponents of different lengths is one value. */
