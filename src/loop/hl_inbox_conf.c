@@ -1,5 +1,7 @@
 #include "loop/hl_inbox_conf.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +36,24 @@ static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const
   return 0;
 }
 
+/* A setting that is ASCII digits alone -> *n. strtol alone would take
+ * blanks and a '+' before them, and a number past its range as LONG_MAX. */
+static bool whole_number(const char *v, long *n) {
+  size_t len = strspn(v, "0123456789");
+  if (len == 0 || v[len] != '\0') return false;
+  errno = 0;
+  *n = strtol(v, NULL, 10);
+  return errno != ERANGE;
+}
+
 /* A whole number of seconds 1..86400, or dflt when unset. */
 static int seconds_setting(unsigned *out, hl_inbox_lookup_fn lookup, void *data, const char *name, unsigned dflt,
                            char *err, size_t errlen) {
   const char *v = lookup(data, name);
   *out = dflt;
   if (!v) return 0;
-  char *end;
-  long n = strtol(v, &end, 10);
-  if (*end || end == v || n < 1 || n > 86400) {
+  long n;
+  if (!whole_number(v, &n) || n < 1 || n > 86400) {
     snprintf(err, errlen, "%s: must be a whole number of seconds 1..86400", name);
     return HL_EINVAL;
   }
@@ -66,9 +77,8 @@ int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void
   }
   s->secret_arn = hl_strdup(v);
   if ((v = lookup(data, "MAX_EVENTS_PER_RUN"))) {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || end == v || n < 1 || n > HL_INBOX_MAX_EVENTS_LIMIT) {
+    long n;
+    if (!whole_number(v, &n) || n < 1 || n > HL_INBOX_MAX_EVENTS_LIMIT) {
       snprintf(err, errlen, "MAX_EVENTS_PER_RUN: must be an integer 1..%d", HL_INBOX_MAX_EVENTS_LIMIT);
       return HL_EINVAL;
     }

@@ -258,7 +258,7 @@ HL_TEST(settings_by_the_seed_names) {
   const char *all[] = {"API_BASE_URL", "http://127.0.0.1:9", "SECRET_ARN", "inbox", "MAX_EVENTS_PER_RUN", "250",
                        "INBOX_AUTH", "jwt", "INBOX_TOKEN_PATH", "/oauth/token", "INBOX_PATH", "/v2/pending",
                        "INBOX_ACK_PATH", "/v2/events/{id}/done", "INBOX_POLL_INTERVAL_S", "60",
-                       "INBOX_SECRET_TTL_S", "900", "INBOX_RETRY_SCHEDULE", "500ms,5s", NULL};
+                       "INBOX_SECRET_TTL_S", "0000000000900", "INBOX_RETRY_SCHEDULE", "500ms,5s", NULL};
   HL_ASSERT_MSG(hl_inbox_settings_load(&s, table, all, err, sizeof err) == 0, "%s", err);
   HL_ASSERT_EQ_INT(s.max_events, 250);
   HL_ASSERT_EQ_INT(s.poll_interval_s, 60);
@@ -273,7 +273,9 @@ HL_TEST(settings_by_the_seed_names) {
              {"MAX_EVENTS_PER_RUN", "0"}, {"MAX_EVENTS_PER_RUN", "10001"}, {"MAX_EVENTS_PER_RUN", "5x"},
              {"INBOX_AUTH", "basic"}, {"INBOX_PATH", "inbox"}, {"INBOX_ACK_PATH", "/inbox/ack"},
              {"INBOX_TOKEN_PATH", "/a b"}, {"INBOX_POLL_INTERVAL_S", "0"}, {"INBOX_POLL_INTERVAL_S", "86401"},
-             {"INBOX_POLL_INTERVAL_S", "5m"}, {"INBOX_SECRET_TTL_S", "-1"}};
+             {"INBOX_POLL_INTERVAL_S", "5m"}, {"INBOX_SECRET_TTL_S", "-1"}, {"MAX_EVENTS_PER_RUN", " 5"},
+             {"MAX_EVENTS_PER_RUN", "+5"}, {"INBOX_POLL_INTERVAL_S", " 60"}, {"INBOX_SECRET_TTL_S", "+900"},
+             {"MAX_EVENTS_PER_RUN", "99999999999999999999999"}};
   for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
     const char *t[] = {"API_BASE_URL", "https://h", "SECRET_ARN", "arn", bad[i].name, bad[i].value, NULL};
     /* A bad API_BASE_URL or SECRET_ARN takes the good one's place. */
