@@ -90,6 +90,7 @@ struct hl_delivery {
    * buffer (256 bytes each, 2.6 MB of 10,000 in flight). */
   char *error;
   uint64_t next_delay_ms;
+  bool exhausted; /* FAILED with retries left to none (hl_outcome_info) */
 };
 
 /* What the dispatcher keeps per subscription (hl_sub.dispatch_state):
@@ -412,7 +413,7 @@ static void report(hl_delivery *dl) {
     .outcome = dl->outcome, .event_id = dl->item.d.event_id,
     .subscription_id = dl->item.d.subscription_id, .attempt = (int)dl->item.d.attempts,
     .status_code = dl->status_code, .latency_s = dl->latency_s, .since_accept_s = since,
-    .error = dl->error,
+    .error = dl->error, .exhausted = dl->exhausted,
   };
   hl_outcome_log_attempt(d->olog, &info, dl->item.trace);
   if (d->opt.on_outcome) d->opt.on_outcome(d->opt.outcome_data, &info);
@@ -671,6 +672,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
                res);
   set_error(dl, res->error);
   dl->status_code = res->status_code;
+  dl->exhausted = false;
   if (!res->attempted) {
     /* It never went out: an unusable secret fails for good; a request that
      * could not start is tried again in a second, not counted. */
@@ -701,6 +703,7 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
       snprintf(text, sizeof text, "%s (retries exhausted)", dl->error ? dl->error : "");
       set_error(dl, text);
       dl->outcome = HL_OUTCOME_FAILED;
+      dl->exhausted = true;
     }
   }
   try_start(d, s); /* a partner slot is free */

@@ -70,6 +70,8 @@ typedef struct {
   double latency_s;       /* of this attempt */
   double since_accept_s;  /* accepted -> this outcome */
   const char *error;      /* NULL on success */
+  bool exhausted;         /* FAILED because the schedule ran out: the
+                             sender's verdict was "retry" */
 } hl_outcome_info;
 
 typedef struct {

@@ -79,16 +79,14 @@ typedef enum { FAILED_4XX, FAILED_OTHER, FAILED_EXHAUSTED } inbox_failure;
 /* Why a delivery failed for good. The dispatcher ends one at once on what
  * no retry changes, and after the schedule's last retry on what it
  * retries (408, 429, 5xx, most faults without an answer): only the latter
- * ran out of retries. A 4xx refused the event; a 3xx (redirects are not
- * followed) or a fault no retry changes (a certificate that does not
- * verify, a private address, an event that could not be sent) had no
- * retry. Without an answer the attempt tells them apart: a fault that
- * ended a delivery before its schedule did was one no retry changes. */
-static inbox_failure failure_of(const hl_inbox_source *src, const hl_outcome_info *o) {
+ * ran out of retries, which the outcome says. Of the others, a 4xx
+ * refused the event; a 3xx (redirects are not followed) or a fault no
+ * retry changes (a certificate that does not verify, a private address,
+ * an event that could not be sent) is another failure. */
+static inbox_failure failure_of(const hl_outcome_info *o) {
   long code = o->status_code;
-  if (code == 408 || code == 429 || code >= 500) return FAILED_EXHAUSTED;
-  if (code >= 400) return FAILED_4XX;
-  if (code == 0 && o->attempt > 0 && (size_t)o->attempt > src->schedule->n) return FAILED_EXHAUSTED;
+  if (o->exhausted) return FAILED_EXHAUSTED;
+  if (code >= 400 && code < 500 && code != 408 && code != 429) return FAILED_4XX;
   return FAILED_OTHER;
 }
 
@@ -105,7 +103,7 @@ static void on_outcome(void *data, const hl_outcome_info *o) {
     name = "retry";
     r->retries++;
   } else if (o->outcome == HL_OUTCOME_FAILED) {
-    switch (failure_of(src, o)) {
+    switch (failure_of(o)) {
       case FAILED_4XX:
         r->failed_4xx++;
         src->left_4xx++;
