@@ -164,7 +164,7 @@ static void start_drain(serve *s) {
   transition(s, S_DRAINING);
   s->api.draining = true;
   hl_api_stop_jobs(&s->api); /* their calls in flight count in api.pending */
-  if (s->http) hl_http_server_stop(s->http);
+  if (s->http) hl_http_server_drain(s->http); /* answers "draining" until begin_close */
   hl_dispatch_stop(&s->dispatch);
   if (s->inbox) hl_app_inbox_stop(s->inbox); /* a pass running ends first */
   if (s->pipe) hl_pipeline_stop(s->pipe); /* no new records; what is handed back waits for the next run */

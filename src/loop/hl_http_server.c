@@ -51,6 +51,7 @@ struct hl_http_server {
   size_t nconns;
   size_t pending;         /* requests with their handlers */
   bool stopping, destroying;
+  bool draining; /* hl_http_server_drain: every answer ends its connection */
   int closing_handles;    /* handles of the server itself still closing */
   void (*destroy_cb)(void *data);
   void *destroy_data;
@@ -420,7 +421,7 @@ static void dispatch(conn *c) {
   c->body.len--;
   r->body = c->body.data ? c->body.data : "";
   r->body_len = c->body.len;
-  c->keep_alive = http_should_keep_alive(&c->parser) && !s->stopping;
+  c->keep_alive = http_should_keep_alive(&c->parser) && !s->stopping && !s->draining;
   c->req_out = true;
   s->pending++;
   transition(c, C_HANDLING);
@@ -776,6 +777,8 @@ static void on_listener_closed(uv_handle_t *h) {
   maybe_server_done(s);
 }
 
+void hl_http_server_drain(hl_http_server *s) { s->draining = true; }
+
 void hl_http_server_stop(hl_http_server *s) {
   if (s->stopping) return;
   s->stopping = true;
@@ -885,7 +888,7 @@ void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers
   hl_http_server *s = c->srv;
   s->pending--;
   if (c->state == C_CLOSING) return;
-  bool keep = c->keep_alive && !s->stopping;
+  bool keep = c->keep_alive && !s->stopping && !s->draining;
   if (!send_response(c, status, headers, nheaders, body, body_len, !keep)) return;
   if (!keep) {
     linger(c);

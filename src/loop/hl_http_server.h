@@ -125,6 +125,11 @@ int hl_http_server_start(hl_http_server *s);
 int hl_http_server_adopt(hl_http_server *s, uv_os_sock_t fd);
 /* The port actually bound. */
 int hl_http_server_port(const hl_http_server *s);
+/* Keeps accepting and answering, and ends each connection after its next
+ * answer (Connection: close): a process draining still answers its
+ * health check ("draining") and tells clients to go elsewhere, where a
+ * closed listener would read as a crash. hl_http_server_stop follows. */
+void hl_http_server_drain(hl_http_server *s);
 /* Stops accepting; open connections finish their current request and close.
  * Idempotent. */
 void hl_http_server_stop(hl_http_server *s);

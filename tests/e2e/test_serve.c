@@ -1900,6 +1900,37 @@ HL_TEST_T(sigterm_drains_in_flight_deliveries, 120) {
   stop_both();
 }
 
+/* While a drain waits for a slow partner the process still answers: a
+ * health probe on a new connection (as ECS and ALB probes are) gets 503
+ * "draining", and an event 503 with Retry-After, each answer ending its
+ * connection. Before, the drain closed the listener: the probe's
+ * connection was refused, which reads as a crash. */
+HL_TEST_T(a_health_check_during_a_drain_answers_draining, 60) {
+  start_both(NULL, NULL);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/drainhealth?hold=1", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-drain-health", "1"), 202);
+  hl_sleep_ms(300); /* the delivery is held by the partner: the drain will wait */
+  HL_ASSERT_EQ_INT(kill(hk.pid, SIGTERM), 0);
+  hl_sleep_ms(300);
+  char hurl[128];
+  snprintf(hurl, sizeof hurl, "%s/healthz", hk.base);
+  hl_json_doc doc;
+  long st = e2e_call("GET", hurl, NULL, &doc);
+  const char *status = st > 0 ? e2e_json_str(doc.root, "status") : NULL;
+  fprintf(stderr, "GET /healthz during the drain: %ld, status %s\n", st, status ? status : "(none)");
+  bool draining = st == 503 && status && strcmp(status, "draining") == 0;
+  if (st > 0) hl_json_doc_dispose(&doc);
+  long ev = e2e_post_event(&hk, "evt-drain-health-2", "2");
+  e2e_release_until(&partner, "drainhealth", 1, 5000);
+  int ws = e2e_stop_hookloop(&hk, SIGTERM, 20000);
+  HL_ASSERT_MSG(ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "exit status %d", ws);
+  HL_ASSERT_MSG(draining, "health during the drain answered %ld, not 503 draining", st);
+  HL_ASSERT_MSG(ev == 503, "an event posted during the drain got %ld, not 503", ev);
+  stop_both();
+}
+
 HL_TEST_T(rate_limit_per_subscription_spaces_requests, 60) {
   start_both(NULL, NULL);
   char url[256];
