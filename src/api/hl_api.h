@@ -69,6 +69,7 @@ struct hl_api {
   uint64_t loaded_at_ms;   /* monotonic time of the last (re)load */
   bool frozen;             /* closing: a reload that answers late changes nothing */
   hl_recover *recover;     /* recovery jobs (hl_api_recover.c); NULL until the first */
+  struct hl_api_sub_write *sub_writes; /* subscription records on their way to the store (hl_api_seal.c) */
 };
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,

@@ -94,6 +94,14 @@ void hl_api_sub_public_key(hl_api *a, hl_http_req *req, const char *id);
 /* Writes rec to the store, its credentials sealed when a sealer is set
  * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data);
+/* Whether a write of subscription id's record is on its way to the store.
+ * Each write carries the whole record as it was when it was made: a second
+ * change made meanwhile (a rotation, an update in place, an enable) would
+ * start from the record the first is replacing, and one of the two would
+ * be lost. Those changes are refused (409 subscription_busy) instead. */
+bool hl_api_sub_writing(const hl_api *a, const char *id);
+/* The 409 answer of a change refused while hl_api_sub_writing. */
+void hl_api_respond_sub_busy(hl_http_req *req);
 /* Opens a record read from the store in place. A record stored plain (from
  * before sealing was on) or sealed with an older key is written again,
  * sealed with the current key: the migration. Returns false, with an error

@@ -7,17 +7,53 @@
 
 #include <string.h>
 
+/* A write in flight: listed in hl_api.sub_writes until the store answers. */
+struct hl_api_sub_write {
+  struct hl_api_sub_write *next;
+  hl_api *a;
+  char *id;
+  hl_store_cb cb;
+  void *data;
+};
+
+static void on_sub_written(void *data, int status, hl_store_result *res) {
+  struct hl_api_sub_write *w = data;
+  struct hl_api_sub_write **pp = &w->a->sub_writes;
+  while (*pp != w) pp = &(*pp)->next;
+  *pp = w->next;
+  hl_store_cb cb = w->cb;
+  void *cb_data = w->data;
+  hl_free(w->id);
+  hl_free(w);
+  cb(cb_data, status, res);
+}
+
+bool hl_api_sub_writing(const hl_api *a, const char *id) {
+  for (const struct hl_api_sub_write *w = a->sub_writes; w; w = w->next)
+    if (strcmp(w->id, id) == 0) return true;
+  return false;
+}
+
+void hl_api_respond_sub_busy(hl_http_req *req) {
+  hl_api_respond_error(req, 409, "subscription_busy",
+                       "another change to this subscription is being written; send this one again once it is answered",
+                       NULL);
+}
+
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data) {
+  struct hl_api_sub_write *w = hl_malloc(sizeof *w);
+  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data};
+  a->sub_writes = w;
   if (!a->opt.sealer) {
-    a->store->vt->sub_put(a->store, rec, cb, data);
+    a->store->vt->sub_put(a->store, rec, on_sub_written, w);
     return;
   }
   /* A shallow copy whose sealed fields are its own; the store copies what
    * it is given, so they go once the call returns. */
-  hl_sub_rec w = *rec;
-  hl_sub_rec_seal(a->opt.sealer, &w);
-  a->store->vt->sub_put(a->store, &w, cb, data);
-  hl_sub_rec_seal_release(&w, rec);
+  hl_sub_rec c = *rec;
+  hl_sub_rec_seal(a->opt.sealer, &c);
+  a->store->vt->sub_put(a->store, &c, on_sub_written, w);
+  hl_sub_rec_seal_release(&c, rec);
 }
 
 static void on_resealed(void *data, int status, hl_store_result *res) {

@@ -69,6 +69,10 @@ static void on_rotated(void *data, int status, hl_store_result *res) {
 void hl_api_rotate_secret(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_api_sub_or_404(a, req, id);
   if (!s) return;
+  if (hl_api_sub_writing(a, id)) {
+    hl_api_respond_sub_busy(req);
+    return;
+  }
   if (!s->rec.secret) {
     hl_api_respond_error(req, 409, "default_secret",
                          "the subscription signs with the default secret (WEBHOOK_SECRET_ARN): rotate that one in "

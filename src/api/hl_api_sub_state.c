@@ -141,6 +141,10 @@ static void on_enabled_stored(void *data, int status, hl_store_result *res) {
 void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id) {
   hl_sub *s = hl_api_sub_or_404(a, req, id);
   if (!s) return;
+  if (hl_api_sub_writing(a, id)) {
+    hl_api_respond_sub_busy(req);
+    return;
+  }
   state_ctx *c = hl_malloc(sizeof *c);
   *c = (state_ctx){a, s, req};
   hl_sub_ref(s);

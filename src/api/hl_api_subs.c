@@ -404,6 +404,10 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
   if (!hl_api_partner_for_sub(a, req, partner)) goto done;
+  if (registered && hl_api_sub_writing(a, c->rec.subscription_id)) {
+    hl_api_respond_sub_busy(req);
+    goto done;
+  }
   a->pending++;
   hl_api_sub_store_put(a, &c->rec, on_sub_put, c);
   c = NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static e2e_hookloop hk;
 static e2e_partner partner;
@@ -178,4 +179,81 @@ HL_TEST_T(a_rotation_is_sealed_at_rest_and_survives_a_restart, 120) {
   e2e_stop_both(&hk, &partner);
   hl_rmtree(dir);
   free(dir);
+}
+
+/* One change of the subscription made in a child, its answer written to fd
+ * as "<status> <secret or ->": a rotation, or an update in place without
+ * "secret" (the secret kept). */
+static void change_in_child(const char *sub, const char *url, bool rotation, int fd) {
+  hl_json_doc doc;
+  long code;
+  const char *s = NULL;
+  if (rotation) {
+    code = rotate(sub, "{\"overlap_s\": 3600}", &doc);
+    s = code == 200 ? str_at(doc.root, "secret") : NULL;
+  } else {
+    char u[300], body[600];
+    snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+    snprintf(body, sizeof body, "{\"partner_id\":\"rot\",\"event_type\":\"Payment\",\"url\":\"%s\",\"timeout_ms\":5000}",
+             url);
+    code = e2e_call("POST", u, body, &doc);
+  }
+  char line[200];
+  int n = snprintf(line, sizeof line, "%ld %s\n", code, s ? s : "-");
+  if (write(fd, line, (size_t)n) != n) _exit(2);
+  _exit(0);
+}
+
+/* Changes of one subscription at the same moment (two operators, a client
+ * retrying after a timeout, a deploy script registering it again): each
+ * rotation answered 200 shows a secret that then signs, the other change
+ * being refused 409 subscription_busy while the first is written. Before,
+ * both rotations answered 200 and the first one's secret never signed
+ * (the second was built from the list before the first), and an update in
+ * place wrote back the list it had copied before a rotation. */
+HL_TEST_T(changes_of_a_subscription_at_once_never_lose_a_rotated_secret, 180) {
+  e2e_start_both(&hk, &partner, NULL, NULL);
+  char url[200];
+  snprintf(url, sizeof url, "%s/hook/rot", partner.base);
+  char *sub = e2e_setup(&hk, "rot", url, "\"secret\":\"" OLD_SECRET "\"", NULL, 0);
+  size_t nth = 0;
+  int busy = 0;
+  for (int round = 0; round < 6; round++) {
+    bool second_rotates = round % 2 == 0;
+    int p[2];
+    HL_ASSERT(pipe(p) == 0);
+    pid_t a = fork();
+    if (a == 0) change_in_child(sub, url, true, p[1]);
+    pid_t b = fork();
+    if (b == 0) change_in_child(sub, url, second_rotates, p[1]);
+    close(p[1]);
+    waitpid(a, NULL, 0);
+    waitpid(b, NULL, 0);
+    char buf[512] = "";
+    ssize_t got = read(p[0], buf, sizeof buf - 1);
+    close(p[0]);
+    HL_ASSERT(got > 0);
+    buf[got] = '\0';
+    char s[2][128] = {"", ""};
+    long c[2] = {0, 0};
+    HL_ASSERT(sscanf(buf, "%ld %127s %ld %127s", &c[0], s[0], &c[1], s[1]) == 4);
+    const char *shown[2];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++) {
+      HL_ASSERT_MSG(c[i] == 200 || c[i] == 409, "round %d: a change answered %ld", round, c[i]);
+      busy += c[i] == 409;
+      if (c[i] == 200 && strcmp(s[i], "-") != 0) shown[n++] = s[i];
+    }
+    HL_ASSERT_MSG(c[0] == 200 || c[1] == 200, "round %d: both changes refused", round);
+    char id[64];
+    snprintf(id, sizeof id, "evt-race-%d", round);
+    bool ok[2] = {true, true};
+    deliver(id, ++nth, shown, n, ok);
+    for (size_t i = 0; i < n; i++)
+      HL_ASSERT_MSG(ok[i], "round %d (%s): a secret a rotation answered 200 with does not sign", round,
+                    second_rotates ? "two rotations" : "a rotation and an update");
+  }
+  fprintf(stderr, "changes refused as busy: %d of 12\n", busy);
+  free(sub);
+  e2e_stop_both(&hk, &partner);
 }
