@@ -116,11 +116,8 @@ static void on_listed(void *data, int status, hl_store_result *res) {
 }
 
 void hl_api_reseal(hl_api *a, hl_http_req *req) {
-  if (!a->opt.sealer) {
-    hl_api_respond_error(req, 409, "no_sealing_key",
-                         "neither HOOKLOOP_SECRET_KEY_FILE nor HOOKLOOP_KMS_KEY_ID is set: nothing seals", NULL);
-    return;
-  }
+  /* The request is judged before the state: a bad ?batch is a 400 with
+   * its pointer whatever the server's keys. */
   char v[HL_API_QUERY_VALUE_MAX + 1];
   int64_t batch = BATCH_DEFAULT;
   if (hl_api_query_param(req, "batch", v, sizeof v)) {
@@ -130,6 +127,11 @@ void hl_api_reseal(hl_api *a, hl_http_req *req) {
       hl_api_respond_field_error(req, "?batch", "an integer from 1 to 1000");
       return;
     }
+  }
+  if (!a->opt.sealer) {
+    hl_api_respond_error(req, 409, "no_sealing_key",
+                         "neither HOOKLOOP_SECRET_KEY_FILE nor HOOKLOOP_KMS_KEY_ID is set: nothing seals", NULL);
+    return;
   }
   reseal_ctx *c = hl_calloc(1, sizeof *c);
   *c = (reseal_ctx){.a = a, .req = req, .batch = (size_t)batch};

@@ -454,13 +454,16 @@ static void parse_some(conn *c) {
       int st = c->error_status;
       char too_large[128];
       hl_http_too_large_message(c->body_limit, too_large, sizeof too_large);
+      /* A 431 is either limit's: the bytes, or the count of fields. */
+      const char *headers_why = c->header_bytes > MAX_HEADER_BYTES ? "the request headers are over 16 KiB"
+                                                                   : "the request has more than 100 header fields";
       send_error(c, st,
                  st == 413   ? "payload_too_large"
                  : st == 431 ? "headers_too_large"
                  : st == 505 ? "http_version_not_supported"
                              : "bad_request",
                  st == 413   ? too_large
-                 : st == 431 ? "the request headers are over 16 KiB"
+                 : st == 431 ? headers_why
                  : st == 505 ? "only HTTP/1.0 and HTTP/1.1 are served"
                              : "the request is not valid HTTP/1.1");
       return;

@@ -380,6 +380,7 @@ HL_TEST_T(every_answer_of_every_route_matches_the_document, 240) {
   expect("GET", "/admin/hosts", NULL, "admin", 200);
   expect("GET", "/admin/hosts", NULL, NULL, 401);
   expect("POST", "/admin/secrets/reseal", "", "admin", 409); /* no key set */
+  expect("POST", "/admin/secrets/reseal?batch=x", "", "admin", 400); /* the request first */
   expect("POST", "/admin/secrets/reseal", "", NULL, 401);
 
   HL_ASSERT_EQ_INT(e2e_stop_hookloop(&H, SIGTERM, 30000), 0);

@@ -301,7 +301,16 @@ static void client_limits(void) {
   send_all(fd, "\r\n\r\n");
   memset(buf, 0, sizeof buf);
   read_responses(fd, buf, sizeof buf, 1);
-  HL_ASSERT(strstr(buf, "HTTP/1.1 431"));
+  HL_ASSERT(strstr(buf, "HTTP/1.1 431") && strstr(buf, "over 16 KiB"));
+  close(fd);
+  /* More than 100 header fields, few bytes: 431 saying so, not the bytes. */
+  fd = connect_port();
+  send_all(fd, "GET / HTTP/1.1\r\nHost: t\r\n");
+  for (int i = 0; i < 110; i++) send_all(fd, "X-A: 1\r\n");
+  send_all(fd, "\r\n");
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 1);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 431") && strstr(buf, "more than 100 header fields"), "%.300s", buf);
   close(fd);
   /* Garbage: 400 with a JSON body. */
   fd = connect_port();
