@@ -27,7 +27,13 @@ typedef struct {
  * is at least 10^18, more than any digit count, so its sign is exp_sign. */
 #define EXP_DIGITS 18
 
+/* Per thread: the schema validator compares on the threadpool too. */
+static _Thread_local uint64_t bytes_read;
+
+uint64_t hl_decimal_bytes_read(void) { return bytes_read; }
+
 static bool decimal_read(decimal *d, const char *s, size_t len) {
+  bytes_read += len;
   const char *end = s + len;
   d->sign = 1;
   d->n = 0;
@@ -118,27 +124,29 @@ static int cmp_abs(const decimal *a, const decimal *b) {
  * m / 10^f exactly, and two of those compare or divide in 128-bit integers. */
 static bool simple_decimal(const char *s, size_t n, __int128 *m, int *f) {
   size_t i = 0;
-  bool neg = false;
+  bool neg = false, ok = false;
   if (i < n && s[i] == '-') { neg = true; i++; }
   uint64_t v = 0;
   int digits = 0, frac = -1;
-  if (i >= n) return false;
   for (; i < n; i++) {
     char c = s[i];
     if (c >= '0' && c <= '9') {
       if (v != 0 || c != '0') digits++;
-      if (digits > 18 || frac >= 18) return false;
+      if (digits > 18 || frac >= 18) goto out;
       v = v * 10 + (uint64_t)(c - '0');
       if (frac >= 0) frac++;
     } else if (c == '.' && frac < 0) {
       frac = 0;
     } else {
-      return false;
+      goto out;
     }
   }
+  ok = i > (size_t)neg;
   *m = neg ? -(__int128)v : (__int128)v;
   *f = frac < 0 ? 0 : frac;
-  return true;
+out:
+  bytes_read += HL_MIN(i + 1, n);
+  return ok;
 }
 
 static __int128 pow10_128(int e) {

@@ -49,4 +49,9 @@ bool hl_small_decimal_is_multiple(const hl_small_decimal *a, const hl_small_deci
  * one and fits in int64_t: 0; otherwise HL_EINVAL, *out unchanged. */
 int hl_decimal_int64(const char *s, size_t n, int64_t *out);
 
+/* Bytes of number text the functions above have read on the calling
+ * thread since it started: what a caller's work on numbers cost, for tests
+ * that bound it (a filter reads an event's number once per match). */
+uint64_t hl_decimal_bytes_read(void);
+
 #endif
