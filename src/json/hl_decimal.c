@@ -89,35 +89,139 @@ static void decimal_free(decimal *d) {
 
 #define EXP_DIFF_CAP ((__int128)1 << 100)
 
-/* a's exponent plus ka, less b's plus kb: exact up to EXP_DIFF_CAP, and
- * that cap with the difference's sign beyond it. Exponents kept as text
- * are subtracted digit by digit, most significant first: once the
- * difference passes the cap, each further digit multiplies it by ten, so
- * neither those digits nor the int64 parts can bring it back. */
-static __int128 exp_diff(const decimal *a, int64_t ka, const decimal *b, int64_t kb) {
-  __int128 rest = (__int128)a->exp + ka - b->exp - kb, acc = 0;
-  size_t len = HL_MAX(a->exp_len, b->exp_len);
+/* A power of ten as the number texts write it: v, plus sign × text when
+ * the exponent was too long for int64 (len > 0). */
+typedef struct {
+  int64_t v;
+  const char *text;
+  size_t len;
+  int sign;
+} power;
+
+/* a less b: exact up to EXP_DIFF_CAP, and that cap with the difference's
+ * sign beyond it. Exponents kept as text are subtracted digit by digit,
+ * most significant first: once the difference passes the cap, each further
+ * digit multiplies it by ten, so neither those digits nor the int64 parts
+ * can bring it back. */
+static __int128 power_diff(power a, power b) {
+  __int128 rest = (__int128)a.v - b.v, acc = 0;
+  size_t len = HL_MAX(a.len, b.len);
   for (size_t i = 0; i < len; i++) {
-    int da = i + a->exp_len >= len ? a->exp_text[i + a->exp_len - len] - '0' : 0;
-    int db = i + b->exp_len >= len ? b->exp_text[i + b->exp_len - len] - '0' : 0;
-    acc = acc * 10 + a->exp_sign * da - b->exp_sign * db;
+    int da = i + a.len >= len ? a.text[i + a.len - len] - '0' : 0;
+    int db = i + b.len >= len ? b.text[i + b.len - len] - '0' : 0;
+    acc = acc * 10 + a.sign * da - b.sign * db;
     if (acc > EXP_DIFF_CAP || acc < -EXP_DIFF_CAP) return acc > 0 ? EXP_DIFF_CAP : -EXP_DIFF_CAP;
   }
   return acc + rest;
 }
 
+/* a's exponent plus ka, less b's plus kb (see power_diff). */
+static __int128 exp_diff(const decimal *a, int64_t ka, const decimal *b, int64_t kb) {
+  return power_diff((power){a->exp + ka, a->exp_text, a->exp_len, a->exp_sign},
+                    (power){b->exp + kb, b->exp_text, b->exp_len, b->exp_sign});
+}
+
 static bool exp_negative(const decimal *d) { return d->exp_len ? d->exp_sign < 0 : d->exp < 0; }
 
-static int cmp_abs(const decimal *a, const decimal *b) {
-  /* Position of the most significant digit decides first. */
-  __int128 m = exp_diff(a, (int64_t)a->n, b, (int64_t)b->n);
-  if (m != 0) return m < 0 ? -1 : 1;
-  size_t n = a->n > b->n ? a->n : b->n;
-  for (size_t i = 0; i < n; i++) {
-    char ca = i < a->n ? a->digits[i] : '0', cb = i < b->n ? b->digits[i] : '0';
-    if (ca != cb) return ca < cb ? -1 : 1;
+/* Past the run of ASCII digits that starts at p: eight bytes a step, as
+ * an event's number may be a megabyte of digits and a filter reads it on
+ * the loop. A byte is a digit when its high nibble is 3 and stays 3 with 6
+ * added (0x3A..0x3F become 0x40..). */
+static const char *digit_run(const char *p, const char *end) {
+  const uint64_t hi = 0xF0F0F0F0F0F0F0F0ull, threes = 0x3030303030303030ull, six = 0x0606060606060606ull;
+  while (end - p >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    if ((w & hi) != threes || ((w + six) & hi) != threes) break;
+    p += 8;
   }
-  return 0;
+  while (p < end && *p >= '0' && *p <= '9') p++;
+  return p;
+}
+
+bool hl_decimal_view_read(hl_decimal_view *v, const char *s, size_t len) {
+  const char *p = s, *end = s + len;
+  bytes_read += len;
+  *v = (hl_decimal_view){.sign = 1, .exp_sign = 1};
+  if (p < end && *p == '-') { v->sign = -1; p++; }
+  if (p >= end || *p < '0' || *p > '9') return false;
+  const char *int_end = digit_run(p, end), *lead = p;
+  while (lead < int_end && *lead == '0') lead++;
+  int64_t top = int_end - lead;
+  if (int_end < end && *int_end == '.') {
+    const char *frac = int_end + 1;
+    if (lead < int_end) {
+      v->dot = int_end;
+    } else { /* 0.00ddd: the first significant digit is in the fraction */
+      for (lead = frac; lead < end && *lead == '0'; lead++) {}
+      top = -(lead - frac);
+    }
+    p = digit_run(frac, end);
+  } else {
+    p = int_end;
+  }
+  v->end = p;
+  int64_t e = 0;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) { if (*p == '-') v->exp_sign = -1; p++; }
+    if (p >= end || *p < '0' || *p > '9') return false;
+    while (p < end && *p == '0') p++;
+    const char *t = p;
+    p = digit_run(p, end);
+    if (p - t > EXP_DIGITS) {
+      v->exp_text = t;
+      v->exp_len = (size_t)(p - t);
+    } else {
+      for (; t < p; t++) e = e * 10 + (*t - '0');
+      e *= v->exp_sign;
+    }
+  }
+  if (p != end) return false;
+  v->ok = true;
+  if (lead >= v->end || *lead < '1' || *lead > '9') { /* no digit but 0 */
+    v->sign = 0;
+    v->dot = NULL;
+    v->exp_len = 0;
+    return true;
+  }
+  v->lead = lead;
+  v->top_small = top + e;
+  return true;
+}
+
+/* Whether [p, end) holds a digit other than 0 (it holds digits and at most
+ * one '.'), counting the bytes read up to the first such digit. */
+static bool nonzero_in(const char *p, const char *end) {
+  const char *q = p;
+  while (q < end && (*q == '0' || *q == '.')) q++;
+  bytes_read += (uint64_t)(q - p) + (q < end);
+  return q < end;
+}
+
+int hl_decimal_view_cmp(const hl_decimal_view *a, const hl_decimal_view *b) {
+  if (!a->ok || !b->ok) return (int)a->ok - (int)b->ok;
+  if (a->sign != b->sign) return a->sign < b->sign ? -1 : 1;
+  if (a->sign == 0) return 0;
+  /* The position of the first significant digit decides first... */
+  __int128 m = power_diff((power){a->top_small, a->exp_text, a->exp_len, a->exp_sign},
+                          (power){b->top_small, b->exp_text, b->exp_len, b->exp_sign});
+  if (m != 0) return m < 0 ? -a->sign : a->sign;
+  /* ...then the digits from there, in place, while both have some. */
+  const char *pa = a->lead, *pb = b->lead;
+  int r = 0;
+  for (;;) {
+    if (pa == a->dot) pa++;
+    if (pb == b->dot) pb++;
+    if (pa >= a->end || pb >= b->end) break;
+    if (*pa != *pb) { r = *pa < *pb ? -1 : 1; break; }
+    pa++;
+    pb++;
+  }
+  bytes_read += (uint64_t)(pa - a->lead) + (uint64_t)(pb - b->lead);
+  if (r == 0 && pa < a->end) r = nonzero_in(pa, a->end);
+  else if (r == 0 && pb < b->end) r = -(int)nonzero_in(pb, b->end);
+  return a->sign * r;
 }
 
 /* Fast path: a plain decimal (no exponent) with at most 18 digits is
@@ -174,15 +278,10 @@ int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen) {
     __int128 x = ma * pow10_128(fb), y = mb * pow10_128(fa);
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  decimal x, y;
-  bool okx = decimal_read(&x, a, alen), oky = decimal_read(&y, b, blen);
-  int r;
-  if (!okx || !oky) r = okx - oky;
-  else if (x.sign != y.sign) r = x.sign < y.sign ? -1 : 1;
-  else r = x.sign == 0 ? 0 : x.sign * cmp_abs(&x, &y);
-  decimal_free(&x);
-  decimal_free(&y);
-  return r;
+  hl_decimal_view x, y;
+  hl_decimal_view_read(&x, a, alen);
+  hl_decimal_view_read(&y, b, blen);
+  return hl_decimal_view_cmp(&x, &y);
 }
 
 bool hl_decimal_is_integer(const char *a, size_t alen) {
@@ -223,25 +322,38 @@ static size_t exp_write(const decimal *d, char *out) {
 }
 
 size_t hl_decimal_canonical(const char *s, size_t n, char *out, size_t cap) {
-  decimal d;
-  char small[32];
-  size_t need = 0;
-  if (!decimal_read(&d, s, n) || d.sign == 0) {
+  hl_decimal_view v;
+  if (!hl_decimal_view_read(&v, s, n) || v.sign == 0) {
     if (cap) out[0] = '0';
-    need = 1;
-  } else {
-    char *tail = d.exp_len ? hl_malloc(d.exp_len + 24) : small;
-    size_t tl = exp_write(&d, tail);
-    need = (d.sign < 0) + d.n + tl;
-    if (need <= cap) {
-      char *o = out;
-      if (d.sign < 0) *o++ = '-';
-      memcpy(o, d.digits, d.n);
-      memcpy(o + d.n, tail, tl);
-    }
-    if (tail != small) hl_free(tail);
+    return 1;
   }
-  decimal_free(&d);
+  /* The significant digits, written without the '.' and the zeros that
+   * end them; d carries the exponent of the last of them for exp_write. */
+  const char *last = v.end;
+  while (last[-1] == '0' || last[-1] == '.') last--;
+  bool dot = v.dot && v.dot < last;
+  size_t digits = (size_t)(last - v.lead) - dot;
+  decimal d = {.exp = v.top_small - (int64_t)digits, .exp_text = v.exp_text, .exp_len = v.exp_len,
+               .exp_sign = v.exp_sign};
+  char small[32];
+  char *tail = d.exp_len ? hl_malloc(d.exp_len + 24) : small;
+  size_t tl = exp_write(&d, tail);
+  size_t need = (v.sign < 0) + digits + tl;
+  if (need <= cap) {
+    char *o = out;
+    if (v.sign < 0) *o++ = '-';
+    if (dot) {
+      memcpy(o, v.lead, (size_t)(v.dot - v.lead));
+      o += v.dot - v.lead;
+      memcpy(o, v.dot + 1, (size_t)(last - v.dot - 1));
+      o += last - v.dot - 1;
+    } else {
+      memcpy(o, v.lead, digits);
+      o += digits;
+    }
+    memcpy(o, tail, tl);
+  }
+  if (tail != small) hl_free(tail);
   return need;
 }
 

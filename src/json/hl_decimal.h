@@ -14,8 +14,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Compares two JSON number texts by exact value: <0, 0, >0. Arbitrary size. */
+/* Compares two JSON number texts by exact value: <0, 0, >0. Arbitrary size;
+ * no allocation (hl_decimal_view_read of each, then hl_decimal_view_cmp). */
 int hl_decimal_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* A number text's shape, read in one pass without copying a digit: its
+ * sign, where its significant digits lie in the text, and the power of ten
+ * just above the first of them. The view points into the text, which must
+ * outlive it. Why: a comparison then costs the shorter number's digits, not
+ * the longer's, and a caller comparing one number with many (a filter)
+ * reads it once. */
+typedef struct {
+  bool ok;            /* the text was a number */
+  int sign;           /* -1, 0, +1 */
+  const char *lead;   /* the first significant digit (NULL for zero) */
+  const char *dot;    /* a '.' between lead and end, or NULL */
+  const char *end;    /* just past the mantissa's last digit */
+  /* |x| is in [10^(top - 1), 10^top), where top is top_small plus
+   * exp_sign × exp_text when the text writes an exponent of more than 18
+   * digits (kept as text: its length is the sender's choice). */
+  int64_t top_small;
+  const char *exp_text;
+  size_t exp_len;     /* 0: top is top_small alone */
+  int exp_sign;
+} hl_decimal_view;
+
+/* Reads s (one pass, no allocation); false (and v->ok false) when it is no
+ * number. A view of no number orders below every number. */
+bool hl_decimal_view_read(hl_decimal_view *v, const char *s, size_t len);
+/* <0, 0, >0 by exact value, reading digits only while the two agree: at
+ * most the shorter's significant digits, and the longer's rest only when
+ * those are equal (whether it holds a digit other than 0). */
+int hl_decimal_view_cmp(const hl_decimal_view *a, const hl_decimal_view *b);
 /* True when the number text denotes an integer (1, 1.0, 1e3, -0). */
 bool hl_decimal_is_integer(const char *a, size_t alen);
 /* True when a is an integer multiple of b (b > 0), exactly. */

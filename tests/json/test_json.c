@@ -466,3 +466,99 @@ HL_TEST(exponents_of_any_length_are_compared_exactly) {
   HL_ASSERT(hl_decimal_is_multiple("1e100000000000000000000", 23, "0.5", 3));
   HL_ASSERT(!hl_decimal_is_multiple("1e-100000000000000000000", 24, "1", 1));
 }
+
+/* m × 10^k (m < 10^6) written at random: the point moved, zeros added
+ * before and after, an exponent of any case, sign and leading zeros. */
+static void spell(char *out, size_t cap, int64_t m, int k, unsigned *seed) {
+  char digits[64];
+  int n = snprintf(digits, sizeof digits, "%lld", (long long)(m < 0 ? -m : m));
+  int shift = (int)(rand_r(seed) % 7) - 3; /* written as digits × 10^(k - shift) × 10^shift */
+  int point = n + (k - shift);             /* digits before the point */
+  char mant[128];
+  size_t o = 0;
+  if (point <= 0) {
+    o += (size_t)snprintf(mant + o, sizeof mant - o, "0.");
+    for (int i = 0; i < -point; i++) mant[o++] = '0';
+    memcpy(mant + o, digits, (size_t)n);
+    o += (size_t)n;
+  } else if (point >= n) {
+    memcpy(mant + o, digits, (size_t)n);
+    o += (size_t)n;
+    for (int i = n; i < point; i++) mant[o++] = '0';
+    if (rand_r(seed) % 2) o += (size_t)snprintf(mant + o, sizeof mant - o, ".0");
+  } else {
+    memcpy(mant + o, digits, (size_t)point);
+    o += (size_t)point;
+    mant[o++] = '.';
+    memcpy(mant + o, digits + point, (size_t)(n - point));
+    o += (size_t)(n - point);
+  }
+  if (memchr(mant, '.', o))
+    for (int z = (int)(rand_r(seed) % 3); z > 0; z--) mant[o++] = '0';
+  mant[o] = '\0';
+  const char *zeros = rand_r(seed) % 4 == 0 ? "00" : "";
+  if (shift == 0 && rand_r(seed) % 2)
+    snprintf(out, cap, "%s%s", m < 0 ? "-" : "", mant);
+  else
+    snprintf(out, cap, "%s%s%c%s%s%d", m < 0 ? "-" : "", mant, rand_r(seed) % 2 ? 'e' : 'E',
+             shift >= 0 && rand_r(seed) % 2 ? "+" : shift < 0 ? "-" : "", zeros, shift < 0 ? -shift : shift);
+}
+
+/* Compared in place (hl_decimal_view_cmp), numbers order as their values
+ * do, however they are written: checked against 128-bit integers. */
+HL_TEST(decimal_views_order_numbers_as_their_values) {
+  unsigned seed = 12345;
+  for (int t = 0; t < 20000; t++) {
+    int64_t m[2];
+    int k[2];
+    __int128 val[2];
+    char text[2][160];
+    hl_decimal_view v[2];
+    for (int j = 0; j < 2; j++) {
+      m[j] = (int64_t)(rand_r(&seed) % 2000) - 1000;
+      if (rand_r(&seed) % 3 == 0) m[j] *= 997;
+      k[j] = (int)(rand_r(&seed) % 9) - 4;
+      if (j == 1 && rand_r(&seed) % 3 == 0) { m[1] = m[0] * 10; k[1] = k[0] - 1; } /* the same value */
+      val[j] = m[j];
+      for (int e = k[j] + 8; e > 0; e--) val[j] *= 10; /* scaled by 10^8: exact */
+      spell(text[j], sizeof text[j], m[j], k[j], &seed);
+      HL_ASSERT_MSG(hl_decimal_view_read(&v[j], text[j], strlen(text[j])), "%s", text[j]);
+    }
+    int want = val[0] < val[1] ? -1 : val[0] > val[1];
+    int got = hl_decimal_view_cmp(&v[0], &v[1]), r = hl_decimal_cmp(text[0], strlen(text[0]), text[1], strlen(text[1]));
+    HL_ASSERT_MSG((got > 0) - (got < 0) == want && (r > 0) - (r < 0) == want, "%s vs %s: %d %d, want %d", text[0],
+                  text[1], got, r, want);
+  }
+}
+
+/* A comparison reads the longer number no further than the digits it
+ * shares with the shorter: 10^900000 - 1 against 100 decides on their
+ * digit counts, and against 1e900000 on the first digit. */
+HL_TEST(a_comparison_reads_digits_only_while_the_numbers_agree) {
+  size_t n = 900000;
+  char *big = hl_malloc(n + 1);
+  memset(big, '9', n);
+  hl_decimal_view b, s;
+  HL_ASSERT(hl_decimal_view_read(&b, big, n));
+  struct { const char *text; int want; } cases[] = {{"100", 1}, {"1e900000", -1}, {"-5", 1},
+                                                     {"9.99e899999", 1}, {"99.9e899998", 1}, {"1e-900000", 1}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+    HL_ASSERT(hl_decimal_view_read(&s, cases[i].text, strlen(cases[i].text)));
+    uint64_t before = hl_decimal_bytes_read();
+    int r = hl_decimal_view_cmp(&b, &s);
+    uint64_t read = hl_decimal_bytes_read() - before;
+    HL_ASSERT_MSG((r > 0) - (r < 0) == cases[i].want, "%s: %d", cases[i].text, r);
+    HL_ASSERT_MSG(read <= 2 * strlen(cases[i].text), "%s: read %llu bytes", cases[i].text, (unsigned long long)read);
+  }
+  /* Equal up to the shorter's end: the longer's rest is read for a digit
+   * other than 0, and is one. */
+  HL_ASSERT(hl_decimal_view_read(&s, "9.999e899999", 12));
+  HL_ASSERT(hl_decimal_view_cmp(&b, &s) > 0);
+  big[n - 1] = '0';
+  memset(big + 4, '0', n - 4); /* 9999000…0 */
+  HL_ASSERT(hl_decimal_view_read(&b, big, n));
+  HL_ASSERT(hl_decimal_view_cmp(&b, &s) == 0);
+  HL_ASSERT(hl_decimal_cmp(big, n, "9999e899996", 11) == 0);
+  HL_ASSERT(hl_decimal_cmp(big, n, "9999.00000000000000000000000000001e899996", 41) < 0);
+  hl_free(big);
+}
