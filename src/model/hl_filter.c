@@ -1,15 +1,32 @@
 #include "model/hl_filter.h"
 #include "common/hl_common.h"
 #include "json/hl_decimal.h"
+#include "json/hl_json_hash.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef enum { OP_EQ, OP_NE, OP_GT, OP_GTE, OP_LT, OP_LTE, OP_IN, OP_EXISTS } op_kind;
 
+/* One of $in's values: its hl_json_hash and its index in the array. */
+typedef struct {
+  uint64_t h;
+  uint32_t i;
+} in_entry;
+
 typedef struct {
   op_kind op;
   const hl_json *value;   /* in the filter's own document */
+  /* A number value read once here, so that a match reads only the event's
+   * number (hl_decimal_view_cmp). */
+  hl_decimal_view num;
+  /* $in: the values sorted by hash, so that a target costs one hash and a
+   * lookup rather than a comparison with each value (a list may hold
+   * thousands and runs on the loop for every event); types, the bit of
+   * each value's type, spares hashing a target no value can equal. */
+  in_entry *in;
+  unsigned in_types;
 } cond_op;
 
 typedef struct {
@@ -70,12 +87,31 @@ static int check_key(hl_buf *err, size_t *plen, const char *key, size_t len) {
 void hl_filter_free(hl_filter *f) {
   if (!f) return;
   for (size_t i = 0; i < f->nconds; i++) {
+    for (size_t k = 0; k < f->conds[i].nops; k++) hl_free(f->conds[i].ops[k].in);
     hl_free(f->conds[i].pointer);
     hl_free(f->conds[i].ops);
   }
   hl_free(f->conds);
   hl_json_doc_dispose(&f->doc);
   hl_free(f);
+}
+
+static int in_entry_cmp(const void *a, const void *b) {
+  uint64_t x = ((const in_entry *)a)->h, y = ((const in_entry *)b)->h;
+  return x < y ? -1 : x > y;
+}
+
+/* What matching needs ready: a number value's view, $in's hash table. */
+static void op_prepare(cond_op *o) {
+  if (o->value->type == HL_JSON_NUMBER) hl_decimal_view_read(&o->num, o->value->u.str, o->value->len);
+  if (o->op != OP_IN) return;
+  const hl_json *v = o->value;
+  o->in = hl_malloc((v->len ? v->len : 1) * sizeof *o->in);
+  for (uint32_t i = 0; i < v->len; i++) {
+    o->in[i] = (in_entry){hl_json_hash(&v->u.items[i], NULL), i};
+    o->in_types |= 1u << v->u.items[i].type;
+  }
+  qsort(o->in, v->len, sizeof *o->in, in_entry_cmp);
 }
 
 int hl_filter_compile(const hl_json *filter, hl_filter **out, hl_buf *err) {
@@ -116,8 +152,9 @@ int hl_filter_compile_at(const hl_json *filter, hl_filter **out, hl_buf *err, si
     bool is_ops = v->type == HL_JSON_OBJECT && v->len > 0 && v->u.members[0].key[0] == '$';
     if (!is_ops) {
       c->ops = hl_malloc(sizeof *c->ops);
-      c->ops[0] = (cond_op){OP_EQ, v};
+      c->ops[0] = (cond_op){.op = OP_EQ, .value = v};
       c->nops = 1;
+      op_prepare(&c->ops[0]);
       continue;
     }
     c->ops = hl_calloc(v->len, sizeof *c->ops);
@@ -146,7 +183,8 @@ int hl_filter_compile_at(const hl_json *filter, hl_filter **out, hl_buf *err, si
         rc = compile_error(err, pointer_len, m->key, m->key_len, om, "expected a number or a string");
         goto fail;
       }
-      c->ops[c->nops++] = (cond_op){op, ov};
+      c->ops[c->nops] = (cond_op){.op = op, .value = ov};
+      op_prepare(&c->ops[c->nops++]);
     }
   }
   *out = f;
@@ -156,10 +194,24 @@ fail:
   return rc;
 }
 
+/* The event's value a condition looks at: a number is read once for all
+ * of the condition's operators (num, when num_read). */
+typedef struct {
+  const hl_json *v;
+  hl_decimal_view num;
+  bool num_read;
+} target;
+
+static const hl_decimal_view *target_num(target *t) {
+  if (!t->num_read) hl_decimal_view_read(&t->num, t->v->u.str, t->v->len);
+  t->num_read = true;
+  return &t->num;
+}
+
 /* <0, 0, >0, or 2 when the two cannot be ordered. */
-static int order(const hl_json *a, const hl_json *b) {
-  if (a->type == HL_JSON_NUMBER && b->type == HL_JSON_NUMBER)
-    return hl_decimal_cmp(a->u.str, a->len, b->u.str, b->len);
+static int order(target *t, const cond_op *o) {
+  const hl_json *a = t->v, *b = o->value;
+  if (a->type == HL_JSON_NUMBER && b->type == HL_JSON_NUMBER) return hl_decimal_view_cmp(target_num(t), &o->num);
   if (a->type == HL_JSON_STRING && b->type == HL_JSON_STRING) {
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->u.str, b->u.str, n);
@@ -169,21 +221,40 @@ static int order(const hl_json *a, const hl_json *b) {
   return 2;
 }
 
-static bool op_match(const cond_op *o, const hl_json *target) {
-  if (o->op == OP_EXISTS) return (target != NULL) == (o->value->type == HL_JSON_TRUE);
-  if (target == NULL) return o->op == OP_NE;
+static bool equal(target *t, const cond_op *o) {
+  if (t->v->type == HL_JSON_NUMBER && o->value->type == HL_JSON_NUMBER)
+    return hl_decimal_view_cmp(target_num(t), &o->num) == 0;
+  return hl_json_equal(t->v, o->value);
+}
+
+/* Whether t equals one of $in's values: its hash looked up among theirs,
+ * and only values of that hash compared. */
+static bool in_list(const target *t, const cond_op *o) {
+  if (!(o->in_types & (1u << t->v->type))) return false;
+  uint64_t h = hl_json_hash(t->v, NULL);
+  size_t lo = 0, hi = o->value->len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (o->in[mid].h < h) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < o->value->len && o->in[lo].h == h; lo++)
+    if (hl_json_equal(t->v, &o->value->u.items[o->in[lo].i])) return true;
+  return false;
+}
+
+static bool op_match(const cond_op *o, target *t) {
+  if (o->op == OP_EXISTS) return (t->v != NULL) == (o->value->type == HL_JSON_TRUE);
+  if (t->v == NULL) return o->op == OP_NE;
   int c;
   switch (o->op) {
-  case OP_EQ: return hl_json_equal(target, o->value);
-  case OP_NE: return !hl_json_equal(target, o->value);
-  case OP_GT: c = order(target, o->value); return c != 2 && c > 0;
-  case OP_GTE: c = order(target, o->value); return c != 2 && c >= 0;
-  case OP_LT: c = order(target, o->value); return c != 2 && c < 0;
-  case OP_LTE: c = order(target, o->value); return c != 2 && c <= 0;
-  case OP_IN:
-    for (uint32_t i = 0; i < o->value->len; i++)
-      if (hl_json_equal(target, &o->value->u.items[i])) return true;
-    return false;
+  case OP_EQ: return equal(t, o);
+  case OP_NE: return !equal(t, o);
+  case OP_GT: c = order(t, o); return c != 2 && c > 0;
+  case OP_GTE: c = order(t, o); return c != 2 && c >= 0;
+  case OP_LT: c = order(t, o); return c != 2 && c < 0;
+  case OP_LTE: c = order(t, o); return c != 2 && c <= 0;
+  case OP_IN: return in_list(t, o);
   case OP_EXISTS: break;
   }
   return false;
@@ -193,9 +264,9 @@ bool hl_filter_match(const hl_filter *f, const hl_json *event) {
   if (!f) return true;
   for (size_t i = 0; i < f->nconds; i++) {
     const cond *c = &f->conds[i];
-    const hl_json *target = hl_json_pointer(event, c->pointer, c->pointer_len);
+    target t = {.v = hl_json_pointer(event, c->pointer, c->pointer_len)};
     for (size_t k = 0; k < c->nops; k++)
-      if (!op_match(&c->ops[k], target)) return false;
+      if (!op_match(&c->ops[k], &t)) return false;
   }
   return true;
 }

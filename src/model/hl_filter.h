@@ -6,9 +6,15 @@
  *
  * Operators: $eq $ne $gt $gte $lt $lte $in $exists. A plain value means $eq
  * (JSON equality; numbers by exact decimal value). Ordering operators
- * compare numbers exactly (hl_decimal_cmp, never double) and strings
+ * compare numbers exactly (hl_decimal_view_cmp, never double) and strings
  * bytewise; other type pairs do not match. A missing target fails every
  * operator except {"$exists": false} and $ne.
+ *
+ * Cost: matching runs on the loop and an event's numbers are as long as
+ * its producer likes, so a match reads the event's number once per
+ * condition and compares it with each operator's value in place, digits
+ * read only while the two agree; $in is one hash of the target
+ * (hl_json_hash) and a lookup among its values' hashes, made at compile.
  */
 #ifndef HL_FILTER_H
 #define HL_FILTER_H

@@ -1,5 +1,6 @@
 #include "hl_test.h"
 #include "common/hl_common.h"
+#include "json/hl_decimal.h"
 #include "model/hl_filter.h"
 
 static bool match(const char *filter, const char *event) {
@@ -139,4 +140,82 @@ HL_TEST(a_key_that_is_no_json_pointer_is_refused) {
   snprintf(f, sizeof f, "{\"/x/%s\": {\"$exists\": false}}", name);
   HL_ASSERT(match(f, EV));
   HL_ASSERT(match("{\"/a~1b/m~0n\": {\"$exists\": true}}", EV));
+}
+
+/* Equal values spelled differently are one value to $in, as to $eq. */
+HL_TEST(in_finds_a_number_by_its_value_whatever_its_spelling) {
+  const char *ones[] = {"1", "1.0", "1e0", "10e-1", "0.1e1", "100E-2", "1.000e+0"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(ones); i++) {
+    char ev[64];
+    snprintf(ev, sizeof ev, "{\"n\": %s}", ones[i]);
+    HL_ASSERT_MSG(match("{\"/n\": {\"$in\": [3, \"1\", 1.0]}}", ev), "%s", ones[i]);
+    HL_ASSERT_MSG(match("{\"/n\": {\"$in\": [10e-1]}}", ev), "%s", ones[i]);
+    HL_ASSERT_MSG(!match("{\"/n\": {\"$in\": [1.0000000000000000000001, \"1\", -1, 0.1]}}", ev), "%s", ones[i]);
+    HL_ASSERT_MSG(match("{\"/n\": {\"$in\": [1.0000000000000000000001, 0.01e2]}}", ev), "%s", ones[i]);
+  }
+  HL_ASSERT(match("{\"/n\": {\"$in\": [0]}}", "{\"n\": -0.0e7}"));
+  HL_ASSERT(match("{\"/n\": {\"$in\": [[1, {\"a\": 2}]]}}", "{\"n\": [1.0, {\"a\": 20e-1}]}"));
+  HL_ASSERT(!match("{\"/n\": {\"$in\": [[1, {\"a\": 2}]]}}", "{\"n\": [1.0, {\"a\": 3}]}"));
+  HL_ASSERT(match("{\"/n\": {\"$in\": [null, true]}}", "{\"n\": true}"));
+  HL_ASSERT(!match("{\"/n\": {\"$in\": [null, true]}}", "{\"n\": false}"));
+}
+
+/* {"amount": 1 followed by 900,000 zeros} */
+static char *long_number_event(size_t zeros) {
+  char *ev = hl_malloc(zeros + 32);
+  size_t n = (size_t)snprintf(ev, 32, "{\"amount\": 1");
+  memset(ev + n, '0', zeros);
+  memcpy(ev + n + zeros, "}", 2);
+  return ev;
+}
+
+/* The bytes of number text one match reads (hl_decimal_bytes_read), and
+ * its answer in *matched. */
+static uint64_t bytes_one_match_reads(const char *filter, const char *event, bool *matched) {
+  hl_json_doc fd, ed;
+  hl_json_doc_init(&fd);
+  hl_json_doc_init(&ed);
+  HL_ASSERT(hl_json_parse(&fd, filter, strlen(filter), NULL) == 0);
+  HL_ASSERT(hl_json_parse(&ed, event, strlen(event), NULL) == 0);
+  hl_filter *f = NULL;
+  hl_buf err = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_filter_compile(fd.root, &f, &err) == 0, "compile: %s", err.data);
+  uint64_t before = hl_decimal_bytes_read();
+  *matched = hl_filter_match(f, ed.root);
+  uint64_t read = hl_decimal_bytes_read() - before;
+  hl_filter_free(f);
+  hl_buf_dispose(&err);
+  hl_json_doc_dispose(&fd);
+  hl_json_doc_dispose(&ed);
+  return read;
+}
+
+/* Filters run on the loop. A number an event may make as long as it likes
+ * is read once per match, not once per value it is compared with: a $in of
+ * 2000 values is a hashed lookup, and a range compares its short bounds
+ * with the number's digit count and first digits. */
+HL_TEST(a_long_number_is_read_once_per_match_not_once_per_filter_value) {
+  const size_t zeros = 900000, len = zeros + 1;
+  char *ev = long_number_event(zeros);
+  hl_buf in = HL_BUF_INIT;
+  hl_buf_puts(&in, "{\"/amount\": {\"$in\": [");
+  for (int i = 1; i <= 2000; i++) hl_buf_printf(&in, "%s%d", i > 1 ? "," : "", i);
+  hl_buf_puts(&in, "]}}");
+  bool m = true;
+  uint64_t read = bytes_one_match_reads(in.data, ev, &m);
+  HL_ASSERT(!m);
+  HL_ASSERT_MSG(read <= 2 * len, "a $in of 2000 values read %llu bytes of number text for a %zu-digit number",
+                (unsigned long long)read, len);
+  read = bytes_one_match_reads("{\"/amount\": {\"$gte\": 100, \"$lt\": 100000}}", ev, &m);
+  HL_ASSERT(!m);
+  HL_ASSERT_MSG(read <= len + 64, "a range read %llu bytes of number text for a %zu-digit number",
+                (unsigned long long)read, len);
+  /* The same number, spelled short, is found and ordered exactly. */
+  read = bytes_one_match_reads("{\"/amount\": {\"$in\": [7, 1e900000, \"x\"]}}", ev, &m);
+  HL_ASSERT(m);
+  HL_ASSERT(bytes_one_match_reads("{\"/amount\": {\"$gte\": 1e900000, \"$lt\": 1.0000000001e900000}}", ev, &m) > 0 && m);
+  HL_ASSERT(bytes_one_match_reads("{\"/amount\": {\"$gt\": 1e900000}}", ev, &m) > 0 && !m);
+  HL_ASSERT(bytes_one_match_reads("{\"/amount\": {\"$lt\": 10e900000, \"$gt\": 9.99e899999}}", ev, &m) > 0 && m);
+  hl_buf_dispose(&in);
+  hl_free(ev);
 }
