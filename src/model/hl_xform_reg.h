@@ -8,8 +8,10 @@
  * when enrichment is on (docs/transformations.md).
  *
  * Ownership: the registry owns its entries; a put replaces the entry of the
- * same id. Entries are used synchronously (apply), so nobody holds one
- * across loop turns and no reference counts are needed.
+ * same id and drops its reference to the old program. A delivery whose
+ * body is applied on the threadpool holds references to the programs it
+ * uses (an hl_xform_plan), not to entries, so a put while it runs frees
+ * nothing it reads.
  */
 #ifndef HL_XFORM_REG_H
 #define HL_XFORM_REG_H
@@ -45,6 +47,28 @@ void hl_registry_xforms_dispose(hl_registry *r);
  * event does not fit a program, with *in_first (may be NULL) telling
  * whether it was first's fault, and otherwise err's path prefixed by the
  * failing "<id>@<version>". */
+/* The programs a delivery's bytes are made with, in order (first, the event
+ * type's, the subscription's), referenced, and what names them: made on the
+ * loop (it reads the registry), applied on any thread, disposed on the loop. */
+typedef struct {
+  hl_transform *progs[3]; /* referenced */
+  size_t n;
+  bool has_first;         /* progs[0] is first */
+  char *names[2];         /* owned: "<id>@<version>" of the registry's programs */
+  size_t nnames;
+} hl_xform_plan;
+
+/* 1 when nothing concerns the delivery (p holds nothing); 0 with p made. */
+int hl_xform_plan_make(const hl_registry *r, const hl_sub *s, const hl_transform *first, hl_xform_plan *p);
+/* hl_xform_for_delivery's apply, without used: reads p and body only, so
+ * it may run on the threadpool while the loop changes the registry. */
+int hl_xform_plan_apply(const hl_xform_plan *p, const char *body, size_t len, hl_buf *out, hl_transform_error *err,
+                        bool *in_first);
+/* The registry's programs p applied, as hl_xform_for_delivery's used. */
+char *hl_xform_plan_used(const hl_xform_plan *p);
+void hl_xform_plan_dispose(hl_xform_plan *p);
+
+/* make, apply and dispose in one call (all on the caller's thread): */
 int hl_xform_for_delivery(const hl_registry *r, const hl_sub *s, const hl_transform *first, const char *body,
                           size_t len, hl_buf *out, char **used, hl_transform_error *err, bool *in_first);
 

@@ -27,6 +27,7 @@
  * and every result can be read back.
  *
  * Pure: no I/O, no globals, no loop; apply allocates only per call.
+ * (The reference count below is the one thing that changes after compile.)
  */
 #ifndef HL_TRANSFORM_H
 #define HL_TRANSFORM_H
@@ -61,6 +62,13 @@ int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_tr
  * registration body; its input text must still be alive): error paths are
  * relative to spec. */
 int hl_transform_compile_json(const hl_json *spec, hl_transform **out, hl_transform_error *err);
+/* A program is reference counted so that an apply running on another
+ * thread (the libuv threadpool: a delivery's large body) keeps it alive
+ * while the registry replaces it or a cache drops it. Counting is not
+ * atomic: take and drop references on one thread (the loop); the thread
+ * that applies only reads. hl_transform_free drops one (compile gave the
+ * first) and frees at zero. */
+hl_transform *hl_transform_ref(const hl_transform *t);
 void hl_transform_free(hl_transform *t);
 
 /* Number of operations in the program. */

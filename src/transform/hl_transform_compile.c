@@ -424,6 +424,7 @@ int hl_transform_compile(const char *spec, size_t len, hl_transform **out, hl_tr
   *out = NULL;
   if (err) memset(err, 0, sizeof *err);
   hl_transform *t = hl_calloc(1, sizeof *t);
+  t->refs = 1;
   t->text = hl_malloc(len + 1);
   if (len) memcpy(t->text, spec, len);
   t->text[len] = '\0';
@@ -459,8 +460,16 @@ int hl_transform_compile_json(const hl_json *spec, hl_transform **out, hl_transf
   return rc;
 }
 
+hl_transform *hl_transform_ref(const hl_transform *t) {
+  /* The program stays immutable for its readers: only the count moves,
+   * and only on the thread that owns the references. */
+  hl_transform *m = (hl_transform *)t;
+  m->refs++;
+  return m;
+}
+
 void hl_transform_free(hl_transform *t) {
-  if (!t) return;
+  if (!t || --t->refs > 0) return;
   hl_arena_dispose(&t->arena);
   hl_json_doc_dispose(&t->doc);
   hl_free(t->text);

@@ -73,6 +73,9 @@ struct hl_transform {
   hl_arena arena;   /* ops, pointers, tries, templates */
   hl_op *ops;
   uint32_t nops;
+  /* References (hl_transform_ref): the one field that changes after
+   * compile, and only on the thread that takes and drops them. */
+  unsigned refs;
 };
 
 #endif
