@@ -6,6 +6,7 @@
 #include "handlers/hl_outcome_log.h"
 #include "handlers/hl_pinfo.h"
 #include "handlers/hl_sender_http.h"
+#include "model/hl_event.h"
 #include "model/hl_partner.h"
 #include "model/hl_retry.h"
 #include "model/hl_sub_enrich.h"
@@ -34,6 +35,22 @@ static const char *state_name[] = {"WAITING", "LEDGER", "COPY_WAIT", "SENDING", 
 struct dl_pinfo {
   hl_pinfo_req req;
   hl_delivery *dl;
+};
+
+/* A large body shaped on the threadpool (shape_and_send): parsing and
+ * writing it costs ~15 ms a MiB, which the loop would pay per delivery and
+ * per retry. The work reads plan (its programs referenced, so a new version
+ * registered meanwhile frees none of them) and the delivery's accepted
+ * bytes, which stay: a delivery SENDING is not freed before on_shaped, at
+ * close neither. It writes only what is here. */
+struct dl_shape {
+  uv_work_t work;
+  hl_delivery *dl;
+  hl_xform_plan plan;
+  hl_buf out;
+  int rc;
+  hl_transform_error err;
+  bool in_first;
 };
 
 struct hl_delivery {
@@ -81,6 +98,9 @@ struct hl_delivery {
    * fetched). Allocated then only: a delivery otherwise holds none. */
   struct dl_pinfo *pinfo;
   bool pinfo_waiting;
+  /* owned; SENDING, from the shaping's start on the threadpool until
+   * on_shaped: its body is over HL_EVENT_INLINE_BYTES and transformed. */
+  struct dl_shape *shape;
   /* The outcome being recorded. */
   hl_outcome outcome;
   long status_code;
@@ -710,39 +730,6 @@ static void on_sent(hl_send_req *req, const hl_send_result *res) {
   record(dl);
 }
 
-/* The bytes of this attempt: the accepted ones, or what the Partner Info
- * merge (merge, may be NULL) and the event type's and the subscription's
- * transformations (as registered now; the status row names the versions)
- * make of them, on one parse of the accepted bytes and one write. An event
- * a program does not fit fails for good without an attempt: no retry can
- * make it fit. False then (the outcome is being recorded). */
-static bool shape_body(hl_delivery *dl, const hl_transform *merge) {
-  hl_buf_reset(&dl->body);
-  hl_free(dl->item.d.transformation);
-  dl->item.d.transformation = NULL;
-  dl->send.body = NULL;
-  dl->send.body_len = 0;
-  char *used = NULL;
-  bool in_merge = false;
-  hl_transform_error err = {0};
-  int rc = hl_xform_for_delivery(dl->owner->reg, dl->sub, merge, dl->item.body, dl->item.body_len, &dl->body, &used,
-                                 &err, &in_merge);
-  if (rc == 1) return true;
-  if (rc == 0) {
-    dl->send.body = dl->body.data;
-    dl->send.body_len = dl->body.len;
-    dl->item.d.transformation = used; /* NULL when enriched only */
-    return true;
-  }
-  hl_send_result res = {.verdict = HL_SEND_FAIL, .attempted = false};
-  if (in_merge) /* an event the info cannot be put into never will be */
-    snprintf(res.error, sizeof res.error, "partner info merge: %.200s", err.message);
-  else
-    snprintf(res.error, sizeof res.error, "transformation %.110s: %.120s", err.path, err.message);
-  on_sent(&dl->send, &res);
-  return false;
-}
-
 /* The attempt does not start: on_sent hears why (not counted as an
  * attempt); retry says whether it comes again (in a second) or fails. */
 static void not_sent(hl_delivery *dl, bool retry, const char *why) {
@@ -751,9 +738,97 @@ static void not_sent(hl_delivery *dl, bool retry, const char *why) {
   on_sent(&dl->send, &res);
 }
 
+/* The shaping's result (hl_xform_plan_apply's rc, err and in_first; the
+ * bytes in dl->body) becomes the attempt: sent, or, for an event a program
+ * does not fit, failed for good without an attempt (no retry can make it
+ * fit). */
+static void shaped(hl_delivery *dl, const hl_xform_plan *plan, int rc, const hl_transform_error *err, bool in_merge) {
+  if (rc == 0) {
+    dl->send.body = dl->body.data;
+    dl->send.body_len = dl->body.len;
+    dl->item.d.transformation = hl_xform_plan_used(plan); /* NULL when enriched only */
+    dl->owner->sender->vt->send(dl->owner->sender, &dl->send);
+    return;
+  }
+  hl_buf_reset(&dl->body);
+  hl_send_result res = {.verdict = HL_SEND_FAIL, .attempted = false};
+  if (in_merge) /* an event the info cannot be put into never will be */
+    snprintf(res.error, sizeof res.error, "partner info merge: %.200s", err->message);
+  else
+    snprintf(res.error, sizeof res.error, "transformation %.110s: %.120s", err->path, err->message);
+  on_sent(&dl->send, &res);
+}
+
+static void shape_work(uv_work_t *w) {
+  struct dl_shape *sh = w->data;
+  const hl_delivery *dl = sh->dl;
+  sh->rc = hl_xform_plan_apply(&sh->plan, dl->item.body, dl->item.body_len, &sh->out, &sh->err, &sh->in_first);
+}
+
+static void shape_free(struct dl_shape *sh) {
+  hl_xform_plan_dispose(&sh->plan);
+  hl_buf_dispose(&sh->out);
+  hl_free(sh);
+}
+
+static void on_shaped(uv_work_t *w, int status) {
+  (void)status; /* never cancelled: nothing calls uv_cancel on it */
+  struct dl_shape *sh = w->data;
+  hl_delivery *dl = sh->dl;
+  hl_dispatch *d = dl->owner;
+  dl->shape = NULL;
+  d->shaped_threadpool++;
+  if (d->closing) {
+    /* The close left it for this answer (its body was being read): it is
+     * abandoned as the running requests were. */
+    shape_free(sh);
+    release_slot(dl, HL_GATE_NEUTRAL, NULL);
+    delivery_free(dl);
+    return;
+  }
+  hl_buf_dispose(&dl->body);
+  dl->body = sh->out;
+  hl_buf_init(&sh->out);
+  shaped(dl, &sh->plan, sh->rc, &sh->err, sh->in_first);
+  shape_free(sh);
+}
+
+/* The bytes of this attempt: the accepted ones, or what the Partner Info
+ * merge (merge, may be NULL) and the event type's and the subscription's
+ * transformations (as registered now; the status row names the versions)
+ * make of them, on one parse of the accepted bytes and one write; then the
+ * send. A body over HL_EVENT_INLINE_BYTES is shaped on the threadpool, as
+ * it was parsed at ingest, and the delivery stays SENDING until on_shaped:
+ * on the loop it would hold every connection and timer for ~15 ms a MiB,
+ * for each subscription and each retry. */
 static void shape_and_send(hl_delivery *dl, const hl_transform *merge) {
-  if (!shape_body(dl, merge)) return;
-  dl->owner->sender->vt->send(dl->owner->sender, &dl->send);
+  hl_dispatch *d = dl->owner;
+  hl_buf_reset(&dl->body);
+  hl_free(dl->item.d.transformation);
+  dl->item.d.transformation = NULL;
+  dl->send.body = NULL;
+  dl->send.body_len = 0;
+  hl_xform_plan plan;
+  if (hl_xform_plan_make(d->reg, dl->sub, merge, &plan) == 1) {
+    d->sender->vt->send(d->sender, &dl->send);
+    return;
+  }
+  if (dl->item.body_len > HL_EVENT_INLINE_BYTES) {
+    struct dl_shape *sh = hl_calloc(1, sizeof *sh);
+    sh->dl = dl;
+    sh->plan = plan;
+    hl_buf_init(&sh->out);
+    sh->work.data = sh;
+    dl->shape = sh;
+    uv_queue_work(d->loop, &sh->work, shape_work, on_shaped); /* fails only without a work callback */
+    return;
+  }
+  hl_transform_error err = {0};
+  bool in_merge = false;
+  int rc = hl_xform_plan_apply(&plan, dl->item.body, dl->item.body_len, &dl->body, &err, &in_merge);
+  d->shaped_loop++;
+  shaped(dl, &plan, rc, &err, in_merge);
+  hl_xform_plan_dispose(&plan);
 }
 
 /* The partner's info is here (status 0) or could not be had: merged in
@@ -1352,6 +1427,12 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
                      "hookloop_subscription_breakers{state=\"open\"} %zu\n"
                      "hookloop_subscription_breakers{state=\"half_open\"} %zu\n",
                 by_state[HL_GATE_CLOSED], by_state[HL_GATE_OPEN], by_state[HL_GATE_HALF_OPEN]);
+  hl_buf_printf(out, "# HELP hookloop_delivery_shapings_total Deliveries' bytes made by transformations or the "
+                     "Partner Info merge, by where they ran (bodies over 64 KiB on the threadpool).\n"
+                     "# TYPE hookloop_delivery_shapings_total counter\n"
+                     "hookloop_delivery_shapings_total{where=\"loop\"} %" PRIu64 "\n"
+                     "hookloop_delivery_shapings_total{where=\"threadpool\"} %" PRIu64 "\n",
+                d->shaped_loop, d->shaped_threadpool);
   hl_hosts_render_metrics(&d->hosts, out);
   /* The figure /admin/stats and the health answer show, and the high
    * water compares against; absent where the queue cannot tell (Kafka). */
@@ -1476,7 +1557,10 @@ void hl_dispatch_close(hl_dispatch *d, void (*cb)(void *data), void *data) {
    * restart resets, so they are delivered again with the same webhook-id. */
   for (hl_delivery *dl = d->all; dl;) {
     hl_delivery *next = dl->all_next;
-    if (dl->state == D_SENDING) {
+    if (dl->state == D_SENDING && dl->shape) {
+      /* Its body is being read on the threadpool: freed from on_shaped,
+       * and the close waits for that (it is busy). */
+    } else if (dl->state == D_SENDING) {
       if (dl->pinfo_waiting) {
         hl_pinfo_req_cancel(d->opt.pinfo, &dl->pinfo->req);
         hl_free(dl->pinfo);

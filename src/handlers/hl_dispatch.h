@@ -17,7 +17,9 @@
  * LEDGER --> SENDING), its wait queue being the order of delivery. The
  * embedded queue has no check (new --> WAITING). SENDING applies the transformations
  * registered for the event type and the subscription (hl_xform_reg.h; an
- * event they do not fit fails without an attempt) and hands the attempt to
+ * event they do not fit fails without an attempt; a body over
+ * HL_EVENT_INLINE_BYTES is shaped on the threadpool, and a close waits for
+ * that) and hands the attempt to
  * the sender (hl_sender.h; by default hl_sender_http: signed with Standard
  * Webhooks over the bytes sent and POSTed through curl multi); RECORDING writes the
  * outcome durably (status row, ledger on success) before anything else
@@ -154,6 +156,10 @@ typedef struct {
   unsigned in_memory;       /* deliveries held */
   unsigned busy;            /* deliveries in LEDGER, SENDING or RECORDING */
   unsigned claims;          /* claims the queue has not answered: close waits for them */
+  /* Deliveries' bytes made by transformations or the Partner Info merge,
+   * on the loop (a body up to HL_EVENT_INLINE_BYTES) and on the threadpool
+   * (a larger one): hookloop_delivery_shapings_total{where}. */
+  uint64_t shaped_loop, shaped_threadpool;
   bool stopping;
   bool closing;
   hl_delivery *all;         /* every delivery held, for shutdown */

@@ -514,3 +514,34 @@ HL_TEST_T(a_subscription_that_says_retry_waits_for_the_service, 120) {
   free(id);
   end(&s);
 }
+
+/* A Payment event of about bytes bytes ("items" make it large) into out. */
+static void large_event(hl_buf *out, const char *id, size_t bytes) {
+  hl_buf_printf(out, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":1.50,\"currency\":\"EUR\","
+                     "\"items\":[", id);
+  for (int i = 0; out->len < bytes; i++) hl_buf_printf(out, "%s{\"a\":%d,\"b\":[1,2,3],\"c\":\"x\"}", i ? "," : "", i);
+  hl_buf_puts(out, "]}");
+}
+
+/* A large event is merged on the threadpool, into the same bytes as on the
+ * loop: the answer's exact text before the event's last brace. */
+HL_TEST_T(a_large_event_is_enriched_on_the_threadpool_with_the_same_bytes, 120) {
+  info_server s;
+  const char *args[] = {"--answer", ANSWER, "--max-age", "300", "--token", "tok-1", NULL};
+  char secret[128];
+  free(begin(&s, args, "large", NULL, secret, sizeof secret));
+  hl_buf big = HL_BUF_INIT, want = HL_BUF_INIT;
+  large_event(&big, "evt-l-1", 700000);
+  char u[256];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, big.data, NULL), 202);
+  hl_buf_append(&want, big.data, big.len - 1);
+  hl_buf_printf(&want, ",\"partner_info\":%s}", ANSWER);
+  assert_received("large", 1, 0, "evt-l-1", secret, want.data);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-l-1", "SUCCESS", 5000));
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_delivery_shapings_total{where=\"threadpool\"}"), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, "hookloop_delivery_shapings_total{where=\"loop\"}"), 0);
+  hl_buf_dispose(&want);
+  hl_buf_dispose(&big);
+  end(&s);
+}

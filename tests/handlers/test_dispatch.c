@@ -13,6 +13,7 @@
 #include "model/hl_partner.h"
 #include "model/hl_registry.h"
 #include "model/hl_retry.h"
+#include "model/hl_xform_reg.h"
 #include "queue/hl_queue_embedded.h"
 #include "store/hl_store_sqlite.h"
 
@@ -25,12 +26,17 @@ typedef struct {
   char sent[MAX_REQ][64];  /* event ids in the order they were sent */
   size_t nsent;
   int cancelled, closed;
+  hl_buf last_body;         /* the bytes of the last request sent (NULL data: the accepted ones) */
+  char last_xform[128];     /* and the transformations it names ("": none) */
 } fake_sender;
 
 static void fake_send(hl_sender *s, hl_send_req *req) {
   fake_sender *f = (fake_sender *)s;
   HL_ASSERT(f->nrunning < MAX_REQ && f->nsent < MAX_REQ);
   snprintf(f->sent[f->nsent++], 64, "%s", req->item->d.event_id);
+  hl_buf_reset(&f->last_body);
+  if (req->body) hl_buf_append(&f->last_body, req->body, req->body_len);
+  snprintf(f->last_xform, sizeof f->last_xform, "%s", req->item->d.transformation ? req->item->d.transformation : "");
   f->running[f->nrunning++] = req;
   if (f->nrunning > f->max_running) f->max_running = f->nrunning;
 }
@@ -913,4 +919,93 @@ HL_TEST(a_small_limit_holds_at_least_ahead_min_more_where_no_other_process_waits
   HL_ASSERT_EQ_INT((long)hl_dispatch_sub_memory_cap(&disp, many), 1112);
   redelivering_vt = *embedded_vt; /* a pull queue again for the close */
   teardown();
+}
+
+/* An event of type T of about bytes bytes, accepted for sub, into body. */
+static void accept_large(const char *id, const char *sub, size_t bytes, hl_buf *body) {
+  hl_buf_printf(body, "{\"id\":\"%s\",\"items\":[", id);
+  for (int i = 0; body->len < bytes; i++) hl_buf_printf(body, "%s{\"a\":%d,\"b\":[1,2,3]}", i ? "," : "", i);
+  hl_buf_puts(body, "]}");
+  const char *subs[] = {sub};
+  hl_eq_accept ev = {.event_id = id, .event_type = "T", .body = body->data, .body_len = body->len,
+                     .subscription_ids = subs, .nsubs = 1};
+  capture c = {0};
+  store->vt->eq_accept(store, &ev, cap_cb, &c);
+  run_until(&c.calls);
+  HL_ASSERT_EQ_INT(c.status, 0);
+}
+
+/* Registers version of event type T's transformation: set /x to value. */
+static void put_type_xform(int64_t version, const char *value) {
+  char spec[128];
+  snprintf(spec, sizeof spec, "{\"version\":1,\"ops\":[{\"op\":\"set\",\"path\":\"/x\",\"value\":%s}]}", value);
+  hl_transform *t = NULL;
+  HL_ASSERT_EQ_INT(hl_transform_compile(spec, strlen(spec), &t, NULL), 0);
+  hl_xform_rec r = {.transformation_id = hl_strdup("event_type:T"), .version = version, .spec_json = hl_strdup(spec)};
+  hl_registry_put_xform(&reg, &r, t);
+}
+
+/* A body over 64 KiB is shaped on the threadpool: when the delivery is
+ * SENDING nothing has been sent yet, and what is sent is what the programs
+ * it started with make, though a new version came meanwhile (the registry
+ * dropped the old program; the shaping held it). */
+HL_TEST(a_large_body_is_shaped_on_the_threadpool_with_the_programs_it_started_with) {
+  setup(100, 60000, "1s");
+  hl_sub *s = add_sub("sub_a", 4);
+  put_type_xform(1, "1");
+  hl_buf body = HL_BUF_INIT;
+  accept_large("big-1", "sub_a", 300000, &body);
+  hl_dispatch_notify(&disp, s);
+  SPIN(disp.busy == 1);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 0);
+  put_type_xform(2, "2");
+  SPIN(fake.nrunning == 1);
+  hl_buf want = HL_BUF_INIT;
+  hl_buf_append(&want, body.data, body.len - 1);
+  hl_buf_puts(&want, ",\"x\":1}");
+  HL_ASSERT_EQ_INT((long)fake.last_body.len, (long)want.len);
+  HL_ASSERT(memcmp(fake.last_body.data, want.data, want.len) == 0);
+  HL_ASSERT_EQ_STR(fake.last_xform, "event_type:T@1");
+  HL_ASSERT_EQ_INT((long)disp.shaped_threadpool, 1);
+  HL_ASSERT_EQ_INT((long)disp.shaped_loop, 0);
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(status_is("big-1", "SUCCESS"));
+  /* A small one stays on the loop, with the version registered now. */
+  accept_event("small-1", "sub_a");
+  hl_dispatch_notify(&disp, s);
+  SPIN(fake.nrunning == 1);
+  HL_ASSERT_EQ_STR(fake.last_body.data, "{\"x\":2}");
+  HL_ASSERT_EQ_INT((long)disp.shaped_loop, 1);
+  answer(&fake, HL_SEND_OK, 200);
+  SPIN(status_is("small-1", "SUCCESS"));
+  hl_buf_dispose(&want);
+  hl_buf_dispose(&body);
+  hl_buf_dispose(&fake.last_body);
+  teardown();
+}
+
+/* A close while a large body is shaped waits for the shaping (the work
+ * reads the delivery's bytes), then abandons the delivery unsent, its row
+ * left open as a running request's is. */
+HL_TEST(closing_while_a_large_body_is_shaped_waits_for_it_and_sends_nothing) {
+  setup(100, 60000, "1s");
+  hl_sub *s = add_sub("sub_a", 4);
+  put_type_xform(1, "1");
+  hl_buf body = HL_BUF_INIT;
+  accept_large("big-1", "sub_a", 300000, &body);
+  hl_dispatch_notify(&disp, s);
+  SPIN(disp.busy == 1);
+  int closed = 0;
+  hl_dispatch_close(&disp, on_closed, &closed);
+  SPIN(closed == 1);
+  HL_ASSERT_EQ_INT((long)fake.nsent, 0);
+  HL_ASSERT_EQ_INT(fake.cancelled, 0);
+  HL_ASSERT_EQ_INT(fake.closed, 1);
+  HL_ASSERT_EQ_INT((long)disp.shaped_threadpool, 1);
+  hl_delivery_rec r = row("big-1");
+  HL_ASSERT(strcmp(r.status, "SUCCESS") != 0 && strcmp(r.status, "FAILED") != 0);
+  HL_ASSERT_EQ_INT((long)r.attempts, 0);
+  hl_delivery_rec_free(&r);
+  hl_buf_dispose(&body);
+  close_rest();
 }
