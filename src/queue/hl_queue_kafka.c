@@ -3,6 +3,7 @@
 #include "common/hl_log.h"
 #include "model/hl_record.h"
 #include "model/hl_sub_order.h"
+#include "common/hl_strmap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,6 +14,11 @@ typedef struct {
   hl_queue base;
   hl_kafka *kafka;
   hl_queue_kafka_options opt;
+  /* Replays under way, "<subscription_id>#<event_id>" (values unused): the
+   * row reads terminal until the record is on the topic, and a second
+   * replay of it meanwhile (an operator's retry of a slow answer) would be
+   * queued besides. */
+  hl_strmap replaying;
 } kqueue;
 
 void hl_retry_tier_name(uint64_t ms, char *out, size_t n) {
@@ -339,19 +345,27 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
  * last status (the egress record was produced when the event was fanned
  * out, before the first attempt); for a FAILED one whose egress record is
  * gone, on the dead-letter topic, from a little before it failed. Then, in
- * this order: the status row reopened one generation up
- * (hl_store.delivery_replay: a conditional write, so a delivery still open
- * is not queued twice and two replays never share a generation), and the
- * found bytes produced to the egress
- * topic with the found key (a fifo subscription's replay joins its order's
- * partition, behind what is already there), the delivery's attempts and the
- * generation in a header (hl_record.h), which the dispatcher makes
- * hl_eq_item.replay: the ledger key of the replay. */
+ * this order: the replay generation counted up in the status row, which
+ * stays terminal (hl_store.delivery_replay: a conditional write, so two
+ * replays never share a generation); the found bytes produced to the
+ * egress topic with the found key (a fifo subscription's replay joins its
+ * order's partition, behind what is already there), the delivery's
+ * attempts and the generation in a header (hl_record.h), which the
+ * dispatcher makes hl_eq_item.replay: the ledger key of the replay; and
+ * once the brokers acknowledged it, the row PENDING
+ * (delivery_replay_open), unless the record's outcome was written first.
+ * The row says PENDING only while a record carries the replay: only a
+ * record moves a delivery on in this mode (nothing claims rows), so a
+ * row reopened before its produce and cut off there (a kill, a refused
+ * produce whose undo failed) stayed PENDING for good, and every later
+ * replay was refused as still open. Cut off now, the row is as it was
+ * (a generation skipped), and the replay can be asked for again. */
 typedef struct {
   kqueue *q;
   hl_queue_replay_cb cb;
   void *data;
   char *event_id, *sub_id, *egress;
+  char *busy_key;           /* its entry in kqueue.replaying; NULL: none taken */
   hl_delivery_rec rec;
   bool on_dlq;              /* the lookup under way is on the dead-letter topic (after the egress topic) */
   int64_t generation;
@@ -372,34 +386,39 @@ static void rp_finish(replay_ctx *c, int status) {
   hl_queue_replay_cb cb = c->cb;
   void *data = c->data;
   int64_t gen = c->generation;
+  if (c->busy_key) hl_strmap_del(&c->q->replaying, c->busy_key);
   for (size_t i = 0; i < c->nheaders; i++) hl_free_all((char *)c->headers[i].name, (void *)c->headers[i].value);
   hl_delivery_rec_free(&c->rec);
-  hl_free_all(c->event_id, c->sub_id, c->egress, c->key, c->value, c->headers, c);
+  hl_free_all(c->event_id, c->sub_id, c->egress, c->busy_key, c->key, c->value, c->headers, c);
   cb(data, status, status == 0 ? gen : 0);
 }
 
-static void rp_on_restored(void *data, int status, hl_store_result *res) {
+static void rp_on_opened(void *data, int status, hl_store_result *res) {
   (void)res;
   replay_ctx *c = data;
-  if (status != 0)
-    hl_log_warn("a replay Kafka did not take left its delivery PENDING", "\"event_id\":\"%s\",\"subscription_id\":\"%s\"",
-                hl_log_esc(c->event_id, (size_t)-1), hl_log_esc(c->sub_id, (size_t)-1));
-  rp_finish(c, HL_EBUSY);
+  /* The record is on the topic either way: it is sent, and its outcome
+   * written, whatever the row says now. HL_EINVAL: that outcome came first
+   * (or another process's replay counted on since). */
+  if (status != 0 && status != HL_EINVAL)
+    hl_log_warn("a replay's row was not reopened; its record is queued and its outcome will be written",
+                "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(c->event_id, (size_t)-1),
+                hl_log_esc(c->sub_id, (size_t)-1));
+  rp_finish(c, 0);
 }
 
 static void rp_on_produced(void *data, int status) {
   replay_ctx *c = data;
-  if (status == 0) {
-    rp_finish(c, 0);
+  if (status != 0) {
+    /* Nothing was queued, and the row is still as it was (only its
+     * generation counted, which no record carries). */
+    rp_finish(c, HL_EBUSY);
     return;
   }
-  /* Nothing was queued: the row goes back to how it was (the SQL stores
-   * keep the generation counted, DynamoDB's whole-item put takes it back;
-   * either way no record carries it, so the next replay's is unused). */
-  c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->rec, rp_on_restored, c);
+  hl_store *st = c->q->opt.store;
+  st->vt->delivery_replay_open(st, c->event_id, c->sub_id, c->generation, c->rec.updated_at, rp_on_opened, c);
 }
 
-static void rp_on_reopened(void *data, int status, hl_store_result *res) {
+static void rp_on_counted(void *data, int status, hl_store_result *res) {
   replay_ctx *c = data;
   if (status != 0 || !res->value) {
     rp_finish(c, status ? status : HL_ESTORE);
@@ -438,7 +457,7 @@ static void rp_on_found(void *data, int status, const char *why, const hl_kafka_
     c->headers[c->nheaders++] = (hl_kafka_header){hl_strdup(f->headers[i].name),
                                                   hl_strndup(f->headers[i].value, f->headers[i].len), f->headers[i].len};
   hl_store *st = c->q->opt.store;
-  st->vt->delivery_replay(st, c->event_id, c->sub_id, rp_on_reopened, c);
+  st->vt->delivery_replay(st, c->event_id, c->sub_id, rp_on_counted, c);
 }
 
 /* How far back the egress record may be: the delivery was open at most
@@ -490,12 +509,21 @@ static void rp_on_list(void *data, int status, hl_store_result *res) {
 static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_queue_replay_cb cb, void *data) {
   kqueue *q = (kqueue *)base;
   hl_store *st = q->opt.store;
-  if (!q->kafka || !q->opt.kafka_cfg || !q->opt.dlq_topic || !q->opt.loop || !q->opt.reg || !st->vt->delivery_replay) {
+  if (!q->kafka || !q->opt.kafka_cfg || !q->opt.dlq_topic || !q->opt.loop || !q->opt.reg || !st->vt->delivery_replay ||
+      !st->vt->delivery_replay_open) {
     cb(data, HL_EUNSUPPORTED, 0);
     return;
   }
   replay_ctx *c = hl_calloc(1, sizeof *c);
   *c = (replay_ctx){.q = q, .cb = cb, .data = data, .event_id = hl_strdup(event_id), .sub_id = hl_strdup(sub_id)};
+  char key[600];
+  snprintf(key, sizeof key, "%s#%s", sub_id, event_id);
+  if (hl_strmap_get(&q->replaying, key)) {
+    rp_finish(c, HL_EINVAL); /* still open, as the row will say */
+    return;
+  }
+  c->busy_key = hl_strdup(key);
+  hl_strmap_put(&q->replaying, key, c);
   st->vt->delivery_list(st, event_id, rp_on_list, c);
 }
 
@@ -506,7 +534,11 @@ static int64_t backlog(hl_queue *q) { (void)q; return -1; }
  * Lambda's batches end with the invocation, so a head cannot wait there. */
 static bool orders(const hl_queue *base) { return ((const kqueue *)base)->opt.orders; }
 
-static void destroy(hl_queue *q) { hl_free(q); }
+static void destroy(hl_queue *base) {
+  kqueue *q = (kqueue *)base;
+  hl_strmap_dispose(&q->replaying);
+  hl_free(q);
+}
 
 static const hl_queue_vt kafka_vt = {
   .name = "kafka", .redelivers = true, .owns_retries = true,
@@ -519,6 +551,7 @@ hl_queue *hl_queue_kafka_create(hl_kafka *kafka, const hl_queue_kafka_options *o
   q->base.vt = &kafka_vt;
   q->kafka = kafka;
   q->opt = *opt;
+  hl_strmap_init(&q->replaying);
   return &q->base;
 }
 

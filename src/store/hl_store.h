@@ -406,16 +406,28 @@ typedef struct {
    * delivery is still open (PENDING or RETRYING). NULL: the backend keeps
    * no event bodies of its own. */
   void (*eq_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb, void *data);
-  /* Replay where the queue keeps the bytes elsewhere (Kafka: on topics):
-   * the status row of a terminal delivery (SUCCESS or FAILED) reopened,
-   * PENDING, attempts kept, its replay generation one up, in one
-   * conditional write, so two replays never get the same generation and a
-   * delivery still open is never reopened twice; -> value: the new
-   * generation (decimal). HL_ENOTFOUND: no such delivery; HL_EINVAL: still
-   * open (PENDING or RETRYING), and in DynamoDB also a row that does not
-   * exist (a condition that failed either way: read the row first). */
+  /* Replay where the queue keeps the bytes elsewhere (Kafka: on topics),
+   * in two conditional writes around the produce, so that a replay cut off
+   * between them (a kill, a produce Kafka refused) leaves the delivery as
+   * it was, terminal and replayable, and a row says PENDING only while a
+   * record carries the replay. delivery_replay, before the produce: the
+   * replay generation of a terminal delivery (SUCCESS or FAILED) one up,
+   * the rest of the row (status, updated_at) as it is, so two replays never
+   * get the same generation; -> value: the new generation (decimal).
+   * HL_ENOTFOUND: no such delivery; HL_EINVAL: still open (PENDING or
+   * RETRYING), and in DynamoDB also a row that does not exist (a condition
+   * that failed either way: read the row first). */
   void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
                           void *data);
+  /* Once the brokers acknowledged the record of generation gen: the row
+   * PENDING, due now, attempts kept, if it is still terminal, at
+   * generation gen, and unchanged since updated_at (as the caller read it
+   * before delivery_replay). HL_EINVAL otherwise: the record's outcome was
+   * written already (a row reopened now would wait for a record that
+   * came), or another replay took a generation since; either way nothing
+   * is left open that no record closes. */
+  void (*delivery_replay_open)(hl_store *s, const char *event_id, const char *subscription_id, int64_t gen,
+                               int64_t updated_at, hl_store_cb cb, void *data);
 
   /* Closing a deleted subscription's open deliveries (close_deleted) for a
    * queue that cannot tell one, its subscriptions being kept elsewhere

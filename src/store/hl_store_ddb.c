@@ -70,7 +70,8 @@ static void flush(hl_store_ddb *s);
 /* --- one store call ---------------------------------------------------------- */
 typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
-               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_EVENT_CMP, OP_DELIVERY_SEARCH, OP_REPLAY } op_kind;
+               OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_EVENT_CMP, OP_DELIVERY_SEARCH, OP_REPLAY,
+               OP_REPLAY_OPEN } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -345,6 +346,11 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
         char v[24];
         o->res.value = hl_strdup(hl_ddb_i64(v, hl_ddb_item_i64_or0(hl_json_get(resp, "Attributes"), "replays")));
       }
+      break;
+    case OP_REPLAY_OPEN:
+      /* Written to since it was read (the record's outcome), or counted up
+       * by another replay. */
+      if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_EINVAL;
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -1522,11 +1528,14 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
                       void *data);
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data);
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data);
 
 /* Both vtables: the records in DynamoDB; the second with an embedded queue. */
 #define DDB_VT                                                                                              \
   .name = "dynamodb", .close = store_close, .settle = store_settle, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
-  .event_size = event_item_size, .event_size_max = HL_DDB_ITEM_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay
+  .event_size = event_item_size, .event_size_max = HL_DDB_ITEM_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay,    \
+  .delivery_replay_open = delivery_replay_open
 
 static const hl_store_vtable ddb_vt = {DDB_VT};
 static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .eq_claim_head = eq_claim_head,
@@ -1634,24 +1643,40 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 }
 
 /* --- replay where the bytes are the queue's (Kafka) -------------------------------- */
-/* One conditional UpdateItem of the status row: terminal -> PENDING, due
- * now, one generation up (ALL_NEW gives it back); open again, so it no
- * longer expires. */
+/* One conditional UpdateItem of the status row: terminal -> one
+ * generation up (ALL_NEW gives it back), the rest as it is; it stays
+ * terminal (and expiring) until its record is on the topic. */
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data) {
   hl_store_ddb *s = ddb(base);
-  char now[24];
   hl_ddb_attr k[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(subscription_id)}};
-  hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))},
-                     {":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")}, {":zero", hl_ddb_n("0")},
+  hl_ddb_attr v[] = {{":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")}, {":zero", hl_ddb_n("0")},
                      {":one", hl_ddb_n("1")}};
   hl_ddb_name nm[] = {{"#st", "status"}};
-  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now, "
-                             "replays = if_not_exists(replays, :zero) + :one REMOVE expires_at",
+  hl_ddb_expr x = {.update = "SET replays = if_not_exists(replays, :zero) + :one",
                    .condition = "#st IN (:ok, :failed)", .names = nm, .n_names = 1, .values = v,
                    .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
   op_ctx *o = op_new(s, OP_REPLAY, cb, data);
+  send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
+}
+
+/* Reopened: PENDING, due now, open again, so it no longer expires. */
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char now[24], g[24], t[24];
+  hl_ddb_attr k[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(subscription_id)}};
+  hl_ddb_attr v[] = {{":p", hl_ddb_s("PENDING")}, {":now", hl_ddb_n(hl_ddb_i64(now, hl_wall_ms()))},
+                     {":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")},
+                     {":gen", hl_ddb_n(hl_ddb_i64(g, gen))}, {":read", hl_ddb_n(hl_ddb_i64(t, updated_at))}};
+  hl_ddb_name nm[] = {{"#st", "status"}};
+  hl_ddb_expr x = {.update = "SET #st = :p, updated_at = :now, next_attempt_at = :now REMOVE expires_at",
+                   .condition = "#st IN (:ok, :failed) AND replays = :gen AND updated_at = :read", .names = nm,
+                   .n_names = 1, .values = v, .n_values = HL_ARRAY_SIZE(v)};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
+  op_ctx *o = op_new(s, OP_REPLAY_OPEN, cb, data);
   send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
 }

@@ -26,7 +26,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_CLOSE_DELETED, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
-  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q__COUNT
+  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q_REPLAY_OPEN, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -909,10 +909,14 @@ static void prepare_all(pg_store *s) {
       "replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " AND "
       "EXISTS (SELECT 1 FROM hookloop_event e WHERE e.event_id=$1) RETURNING replays", t->delivery_table);
   /* Replay where the bytes are the queue's (Kafka): the row alone, read
-   * locked by Q_REQUEUE_GET, reopened when terminal, one generation up. */
-  SET(Q_REPLAY_ROW_SET, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0,"
-      "replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " RETURNING replays",
-      t->delivery_table);
+   * locked by Q_REQUEUE_GET, one generation up when terminal and otherwise
+   * left as it is; Q_REPLAY_OPEN reopens it once the record is on the
+   * topic, if nothing was written to it since ($5: updated_at as read). */
+  SET(Q_REPLAY_ROW_SET, "UPDATE %s SET replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN "
+      TERMINAL " RETURNING replays", t->delivery_table);
+  SET(Q_REPLAY_OPEN, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0 "
+      "WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " AND replays=$4 AND updated_at=$5 "
+      "RETURNING 1", t->delivery_table);
   SET(Q_NOTIFY, "SELECT pg_notify($1,$2)");
   SET(Q_HEALTH, "SELECT max(version) FROM hookloop_schema_version");
   SET(Q_PARK_PUT, "INSERT INTO %s(due_ms,event_id,subscription_id,attempts,event_type,trace,accepted_at,body,replay) "
@@ -1805,6 +1809,8 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
                       void *data);
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data);
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data);
 
 static void pg_render_metrics(hl_store *base, hl_buf *out) {
   pg_store *s = PG(base);
@@ -1849,7 +1855,8 @@ static void pg_render_metrics(hl_store *base, hl_buf *out) {
 
 static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay, .delivered_get = delivered_get,
+                                          .delivery_replay = delivery_replay, .delivery_replay_open = delivery_replay_open,
+                                          .delivered_get = delivered_get,
                                           .on_work = hl_store_pg_on_work, .render_metrics = pg_render_metrics};
 
 
@@ -1975,8 +1982,48 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
   reopen_op(PG(base), done_replay, Q_REPLAY_GET, Q_REPLAY_SET, event_id, subscription_id, cb, data);
 }
 
-/* The same unit without the event's body (Kafka keeps it on topics). */
+/* Without the event's body (Kafka keeps it on topics): the generation
+ * alone, in one unit (the row locked, counted up when terminal); nothing
+ * is open yet, so no instance is told of work. */
+static void done_replay_row(pgop *op, int status) {
+  hl_store_result res = {0};
+  if (status == 0) {
+    if (PQntuples(op->q[0].res) == 0) {
+      status = HL_ENOTFOUND;
+    } else if (PQntuples(op->q[1].res) == 0) {
+      status = HL_EINVAL;
+    } else {
+      char v[24];
+      snprintf(v, sizeof v, "%lld", (long long)gi64(op->q[1].res, 0, 0));
+      res.value = hl_strdup(v);
+    }
+  }
+  answer(op, status, &res);
+}
+
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data) {
-  reopen_op(PG(base), done_replay, Q_REQUEUE_GET, Q_REPLAY_ROW_SET, event_id, subscription_id, cb, data);
+  pgop *op = op_new(PG(base), done_replay_row, cb, data);
+  int i = op_stmt(op, Q_REQUEUE_GET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  i = op_stmt(op, Q_REPLAY_ROW_SET);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  op_submit(op);
+}
+
+static void done_replay_open(pgop *op, int status) {
+  if (status == 0) {
+    if (PQntuples(op->q[0].res) == 0) status = HL_EINVAL;
+    else op->s->backlog_delta++;
+  }
+  done_plain(op, status);
+}
+
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_replay_open, cb, data);
+  int i = op_stmt(op, Q_REPLAY_OPEN);
+  op_str(op, i, event_id); op_str(op, i, subscription_id); op_i64(op, i, hl_wall_ms());
+  op_i64(op, i, gen); op_i64(op, i, updated_at);
+  op_submit(op);
 }

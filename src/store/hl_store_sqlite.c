@@ -1906,12 +1906,15 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
                       void *data);
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data);
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data);
 
 static void sq_render_metrics(hl_store *base, hl_buf *out);
 
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay, .render_metrics = sq_render_metrics,
+                                          .delivery_replay = delivery_replay,
+                                          .delivery_replay_open = delivery_replay_open, .render_metrics = sq_render_metrics,
                                           .delivered_get = delivered_get, .eq_alone = true,
                                           .eq_open_subs = eq_open_subs, .eq_open_of = eq_open_of,
                                           .eq_close_open = eq_close_open};
@@ -2032,8 +2035,10 @@ void hl_store_sqlite_group_commit(hl_store *base, uint64_t commit_ms, size_t max
 /* One row read and one written in this turn's transaction; prepared on
  * each use (a replay is an operator's request, not a hot path), so the
  * shared statement table stays as it is. with_body: only when the event's
- * body is kept here (the embedded queue); else the bytes are the queue's
- * (Kafka) and the row alone is reopened. */
+ * body is kept here (the embedded queue), which reopens the row; else the
+ * bytes are the queue's (Kafka), and the row only counts the generation
+ * up: it is reopened once the record is on the topic
+ * (delivery_replay_open). */
 static void replay_row(hl_store *base, const char *event_id, const char *subscription_id, bool with_body,
                        hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
@@ -2058,8 +2063,11 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
   sqlite3_finalize(st);
   st = NULL;
   hl_buf_reset(&q);
-  hl_buf_printf(&q, "UPDATE %s SET status='PENDING',next_attempt_at=?3,updated_at=?3,claimed=0,replays=?4 "
-                    "WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
+  if (with_body)
+    hl_buf_printf(&q, "UPDATE %s SET status='PENDING',next_attempt_at=?3,updated_at=?3,claimed=0,replays=?4 "
+                      "WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
+  else
+    hl_buf_printf(&q, "UPDATE %s SET replays=?4 WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
   if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
   if (rc == 0) {
     bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
@@ -2070,7 +2078,7 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
   sqlite3_finalize(st);
   hl_buf_dispose(&q);
   if (rc == 0) {
-    s->backlog_delta++;
+    if (with_body) s->backlog_delta++;
     char v[24];
     snprintf(v, sizeof v, "%lld", (long long)gen);
     res.value = hl_strdup(v);
@@ -2086,6 +2094,34 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data) {
   replay_row(base, event_id, subscription_id, false, cb, data);
+}
+
+static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t updated_at, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  /* The turn's batched outcomes first: one of this very record may be
+   * among them, and the condition must see it. */
+  flush_deliveries(s);
+  hl_buf q = HL_BUF_INIT;
+  sqlite3_stmt *st = NULL;
+  hl_buf_printf(&q, "UPDATE %s SET status='PENDING',next_attempt_at=?3,updated_at=?3,claimed=0 "
+                    "WHERE event_id=?1 AND subscription_id=?2 AND status IN ('SUCCESS','FAILED') AND replays=?4 "
+                    "AND updated_at=?5", s->t.delivery_table);
+  if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
+  if (rc == 0) {
+    bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    sqlite3_bind_int64(st, 3, hl_wall_ms());
+    sqlite3_bind_int64(st, 4, gen);
+    sqlite3_bind_int64(st, 5, updated_at);
+    rc = exec_stmt(s, st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) rc = HL_EINVAL;
+  }
+  sqlite3_finalize(st);
+  hl_buf_dispose(&q);
+  if (rc == 0) s->backlog_delta++;
+  finish(s, cb, data, rc, &res);
 }
 
 /* --- WAL checkpoints (hl_sqlite_ckpt.h) -------------------------------------- */

@@ -1256,6 +1256,53 @@ HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
   stop_all();
 }
 
+/* A replay whose produce is still out when the process is killed (-9):
+ * the brokers refuse Produce with a retriable error (NOT_ENOUGH_REPLICAS),
+ * so the record is not on the topic at the kill. After the restart the
+ * delivery is as it was (not PENDING with no record to close it), and a
+ * new replay is queued and reaches the partner. */
+HL_TEST_T(a_replay_killed_before_kafka_took_it_can_be_replayed_after_the_restart, 180) {
+  const char *extra[] = {"wh.egress.rpk.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  char *sub = subscribed("rpk", "rpk");
+  HL_ASSERT_EQ_INT(post("k-rpk-1", "EUR"), 202);
+  e2e_wait_delivered(&hk, "k-rpk-1", sub, 1);
+  hl_sleep_ms(3000); /* its offset committed (every 500 ms): the replay of an old event */
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 40 19") == 0);
+  pid_t child = fork();
+  if (child == 0) {
+    e2e_replay(&hk, "k-rpk-1", "{}", NULL);
+    _exit(0);
+  }
+  /* The record found and its produce refused for the message timeout
+   * (4 s): killed within it. */
+  char st[32] = "";
+  int64_t n = 0;
+  for (int i = 0; i < 300 && strcmp(st, "PENDING") != 0; i++) {
+    e2e_delivery_to(&hk, "k-rpk-1", sub, st, sizeof st, &n);
+    if (strcmp(st, "PENDING") != 0) hl_sleep_ms(5);
+  }
+  kill(hk.pid, SIGKILL);
+  hl_wait(hk.pid, 5000);
+  hk.pid = 0;
+  hl_wait(child, 5000);
+  kcat_produce("rpk.drain", "x", "x"); /* uses up the refusals left */
+  e2e_start_hookloop(&hk, kafka_env);
+  e2e_delivery_to(&hk, "k-rpk-1", sub, st, sizeof st, &n);
+  HL_ASSERT_EQ_STR(st, "SUCCESS");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpk-1", "{}", &doc), 202);
+  const hl_json *r = e2e_replay_result(doc.root, sub);
+  HL_ASSERT_MSG(hl_json_get(r, "queued")->type == HL_JSON_TRUE, "a replay after the restart: queued false, reason %s",
+                e2e_json_str(r, "reason"));
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "k-rpk-1", sub, 2);
+  HL_ASSERT_EQ_INT(stat_of("requests"), 2);
+  free(sub);
+  stop_all();
+}
+
 /* Two subscriptions, one of them waiting for its retry (503 with
  * Retry-After: 8 s): replaying to all queues the delivered one and says
  * still_open for the other (not queued twice); replaying to a chosen one

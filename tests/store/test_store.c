@@ -434,11 +434,22 @@ HL_TEST(a_listing_reads_the_stores_own_writes) {
   hl_rmtree(dir);
 }
 
-/* The status row alone reopened for a replay where Kafka keeps the bytes
- * (hl_store.delivery_replay): a terminal row one generation up and PENDING,
- * attempts kept; an open one refused; and the generation survives the
- * replay's own status writes (the dispatcher writes d.replays), so the next
- * replay takes the one after. */
+/* The status row of a replay where Kafka keeps the bytes, in two writes
+ * around the produce (hl_store.delivery_replay, delivery_replay_open): a
+ * terminal row counted one generation up and left terminal (a replay cut
+ * off before its record is on the topic leaves nothing open), then
+ * reopened PENDING, attempts kept; an open one refused; a reopen after
+ * the record's outcome was written, or at a generation counted past, does
+ * nothing; and the generation survives the replay's own status writes, so
+ * the next replay takes the one after. */
+static int open_row(const char *event_id, const char *sub, int64_t gen, int64_t updated_at) {
+  capture c = {0};
+  store->vt->delivery_replay_open(store, event_id, sub, gen, updated_at, cap_cb, &c);
+  run_until(&c);
+  hl_store_result_dispose(&c.res);
+  return c.status;
+}
+
 static int64_t replay_row(const char *event_id, const char *sub, int expect) {
   capture c = {0};
   store->vt->delivery_replay(store, event_id, sub, cap_cb, &c);
@@ -459,7 +470,7 @@ static void row_is(const char *event_id, const char *status, int64_t attempts) {
   hl_store_result_dispose(&c.res);
 }
 
-HL_TEST(delivery_replay_reopens_a_terminal_row_one_generation_up) {
+HL_TEST(delivery_replay_counts_a_generation_up_and_reopens_once_its_record_is_out) {
   open_store();
   hl_delivery_rec r = {.event_id = "evt-krp", .subscription_id = "sub_a", .status = "SUCCESS", .attempts = 1,
                        .last_status_code = 200, .updated_at = 1000};
@@ -468,19 +479,33 @@ HL_TEST(delivery_replay_reopens_a_terminal_row_one_generation_up) {
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
   HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 1);
+  row_is("evt-krp", "SUCCESS", 1); /* cut off here: replayable again */
+  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 2);
+  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 1, 1000), HL_EINVAL); /* counted past */
+  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 2, 999), HL_EINVAL);  /* written since */
+  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 2, 1000), 0);
   row_is("evt-krp", "PENDING", 1);
   replay_row("evt-krp", "sub_a", HL_EINVAL); /* still open: not reopened twice */
   /* The replay delivered, as the dispatcher records it (generation 1). */
   r.status = "SUCCESS";
   r.attempts = 2;
-  r.replays = 1;
+  r.replays = 2;
   r.updated_at = 2000;
   c = (capture){0};
   store->vt->delivery_put(store, &r, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
-  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 2);
-  row_is("evt-krp", "PENDING", 2);
+  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 3);
+  /* Its record delivered before the brokers' acknowledgement came back:
+   * its outcome stands, nothing is left open. */
+  r.attempts = 3;
+  r.replays = 3;
+  r.updated_at = 3000;
+  c = (capture){0};
+  store->vt->delivery_put(store, &r, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 3, 2000), HL_EINVAL);
+  row_is("evt-krp", "SUCCESS", 3);
 #ifndef HL_TEST_DDB
   /* DynamoDB cannot tell a missing row from an open one (a condition that
    * failed): its callers read the row first. */
