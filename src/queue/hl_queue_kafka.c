@@ -1,9 +1,9 @@
 #include "queue/hl_queue_kafka.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_strmap.h"
 #include "model/hl_record.h"
 #include "model/hl_sub_order.h"
-#include "common/hl_strmap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,8 +14,8 @@ typedef struct {
   hl_queue base;
   hl_kafka *kafka;
   hl_queue_kafka_options opt;
-  /* Replays under way, "<subscription_id>#<event_id>" (values unused): the
-   * row reads terminal until the record is on the topic, and a second
+  /* Replays under way, "<subscription_id>#<event_id>" -> its replay_ctx:
+   * the row reads terminal until the record is on the topic, and a second
    * replay of it meanwhile (an operator's retry of a slow answer) would be
    * queued besides. */
   hl_strmap replaying;

@@ -1275,8 +1275,9 @@ HL_TEST_T(a_replay_killed_before_kafka_took_it_can_be_replayed_after_the_restart
     e2e_replay(&hk, "k-rpk-1", "{}", NULL);
     _exit(0);
   }
-  /* The record found and its produce refused for the message timeout
-   * (4 s): killed within it. */
+  /* Killed while the produce is refused (for up to the message timeout,
+   * 4 s): once the row reads PENDING on the code that reopened it first,
+   * else after the lookup's time (the row stays SUCCESS). */
   char st[32] = "";
   int64_t n = 0;
   for (int i = 0; i < 300 && strcmp(st, "PENDING") != 0; i++) {
