@@ -27,6 +27,15 @@
  * pipelined byte while a request waited for its handler). */
 #define MAX_PIPELINED_BYTES (64 * 1024)
 #define MAX_QUEUED_ANSWER_BYTES (1024 * 1024)
+/* Fairness: the requests one connection has handled before it gives the
+ * loop a turn. Requests answered at once (/healthz, /metrics, most of
+ * /admin) are handled back to back from the buffer, and one read of 64 KiB
+ * holds ~2,000 of them; without a bound, a client that pipelines and reads
+ * its answers held every other connection and every timer for seconds. Past
+ * it the connection stops reading and goes on from its resume handle (an
+ * idle handle: the loop polls without waiting while it runs) on the next
+ * turn, after the other connections' I/O and the timers. */
+#define TURN_REQUESTS 32
 
 typedef enum {
   C_IDLE,       /* keep-alive, waiting for the next request */
@@ -60,6 +69,7 @@ struct hl_http_server {
 struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
+  uv_idle_t resume;       /* runs while yielded: the rest of the buffer on the next turn */
   uv_shutdown_t shutdown; /* LINGERING: the write side, shut once the answer is out */
   hl_http_server *srv;
   conn *prev, *next;
@@ -79,7 +89,7 @@ struct conn {
   int error_status;       /* set by a callback to answer an error and close */
   bool keep_alive;
   bool message_done;
-  int handles_open;       /* tcp + timer */
+  int handles_open;       /* tcp + timer + resume */
   uint64_t linger_deadline; /* LINGERING: loop time at which the connection closes anyway */
   size_t discarded;       /* LINGERING: bytes read and dropped */
   bool req_out;           /* a request is with its handler */
@@ -90,6 +100,10 @@ struct conn {
   /* parse_more is running: an answer given from inside the handler asks it
    * to go on (reparse) instead of parsing from inside that answer. */
   bool parsing, reparse;
+  /* Requests handed out since the connection last gave the loop a turn
+   * (TURN_REQUESTS); yielded: it is waiting for that turn, reading stopped. */
+  unsigned served;
+  bool yielded;
   hl_http_refusal refusal; /* the admit callback's, while error_status is its status */
   bool is_head;            /* the request being answered is a HEAD: its answer has no body */
   hl_http_req req;
@@ -110,6 +124,15 @@ static void start_reading(conn *c);
 static void flow(conn *c);
 
 /* --- timers -------------------------------------------------------------------------- */
+
+static void on_resume(uv_idle_t *h) {
+  conn *c = h->data;
+  uv_idle_stop(h);
+  c->yielded = false;
+  c->served = 0;
+  parse_more(c);
+  flow(c);
+}
 
 static void on_timeout(uv_timer_t *t) {
   conn *c = t->data;
@@ -317,6 +340,7 @@ static void conn_close(conn *c) {
   if (c->handles_open == 0 || uv_is_closing((uv_handle_t *)&c->tcp)) return;
   transition(c, C_CLOSING);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->resume, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
@@ -371,7 +395,8 @@ static bool answers_backed_up(conn *c) {
 static void flow(conn *c) {
   if (c->state == C_CLOSING || c->peer_done) return;
   bool hold = c->state != C_LINGERING &&
-              (answers_backed_up(c) || (c->state == C_HANDLING && c->in.len - c->in_off >= MAX_PIPELINED_BYTES));
+              (c->yielded || answers_backed_up(c) ||
+               (c->state == C_HANDLING && c->in.len - c->in_off >= MAX_PIPELINED_BYTES));
   if (hold == c->read_paused) return;
   c->read_paused = hold;
   if (hold) uv_read_stop((uv_stream_t *)&c->tcp);
@@ -423,6 +448,7 @@ static void dispatch(conn *c) {
   r->body_len = c->body.len;
   c->keep_alive = http_should_keep_alive(&c->parser) && !s->stopping && !s->draining;
   c->req_out = true;
+  c->served++;
   s->pending++;
   transition(c, C_HANDLING);
   s->cfg.on_request(r, s->cfg.data);
@@ -500,9 +526,18 @@ static void parse_more(conn *c) {
     c->reparse = true;
     return;
   }
+  if (c->yielded) return; /* on_resume goes on */
   c->parsing = true;
   do {
     c->reparse = false;
+    if (c->served >= TURN_REQUESTS && c->in_off < c->in.len &&
+        (c->state == C_IDLE || c->state == C_HEADERS || c->state == C_BODY)) {
+      /* Another request is buffered and this connection had its share of
+       * the turn: the rest waits for the next one (flow stops reading). */
+      c->yielded = true;
+      uv_idle_start(&c->resume, on_resume);
+      break;
+    }
     parse_some(c);
   } while (c->reparse);
   c->parsing = false;
@@ -653,8 +688,9 @@ static conn *conn_new(hl_http_server *s) {
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  c->handles_open = 2;
+  uv_idle_init(s->loop, &c->resume);
+  c->tcp.data = c->timer.data = c->resume.data = c;
+  c->handles_open = 3;
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;

@@ -3,7 +3,9 @@
  *
  * Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 with the header),
  * pipelined requests answered in order (one request is handled at a time per
- * connection; the next is parsed once the previous response is queued),
+ * connection; the next is parsed once the previous response is queued; a
+ * connection hands out at most 32 requests before it lets the loop turn, so
+ * a pipelining client cannot hold the other connections and the timers),
  * header size limit (16 KiB -> 431), body size limit per request chosen by
  * the owner before the body is read (Content-Length over the limit -> 413
  * at once, chunked bodies cut off at the limit -> 413), timeouts against

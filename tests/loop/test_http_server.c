@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +24,11 @@ static uv_timer_t async_timer;
 static hl_http_req *held;       /* a request answered later */
 static hl_http_req *held_until_release; /* /hold: answered when the client sends release_async */
 static uv_async_t release_async;
+/* gate_async: the loop thread blocks until the client thread writes a byte
+ * to gate_pipe[1], so that what the client sends meanwhile is all waiting
+ * when the loop goes on (after it wrote a byte to gated_pipe[1]). */
+static uv_async_t gate_async;
+static int gate_pipe[2], gated_pipe[2];
 static _Atomic int handled;
 static int port;
 
@@ -30,6 +36,13 @@ static void on_release(uv_async_t *a) {
   (void)a;
   if (held_until_release) hl_http_respond(held_until_release, 200, NULL, 0, "{\"held\":true}", 13);
   held_until_release = NULL;
+}
+
+static void on_gate(uv_async_t *a) {
+  (void)a;
+  char b = 'g';
+  HL_ASSERT(write(gated_pipe[1], &b, 1) == 1);
+  HL_ASSERT(read(gate_pipe[0], &b, 1) == 1);
 }
 
 static void on_async_answer(uv_timer_t *t) {
@@ -50,11 +63,21 @@ static size_t huge_calls, got_at_call[32];
  * highest stack address the handler ran at. */
 static uintptr_t depth_lo, depth_hi;
 
+/* For a_pipelining_client_does_not_hold_the_loop_from_other_connections:
+ * /seq answers {"seq":n}, n counting the /seq answers across connections. */
+static unsigned seq_next;
+
 static void on_request(hl_http_req *r, void *data) {
   volatile char body_frame = 0;
   (void)data;
   (void)body_frame;
   handled++;
+  if (strcmp(r->path, "/seq") == 0) {
+    char body[32];
+    int n = snprintf(body, sizeof body, "{\"seq\":%u}", ++seq_next);
+    hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
+    return;
+  }
   if (strcmp(r->path, "/huge") == 0) { /* more than the socket buffers hold */
     if (huge_calls < HL_ARRAY_SIZE(got_at_call)) got_at_call[huge_calls] = atomic_load(&client_got);
     huge_calls++;
@@ -155,6 +178,8 @@ static void run_with_config(client_fn fn, hl_http_server_config cfg) {
   HL_ASSERT(port > 0);
   uv_async_init(&loop, &done_async, on_done);
   uv_async_init(&loop, &release_async, on_release);
+  uv_async_init(&loop, &gate_async, on_gate);
+  HL_ASSERT(pipe(gate_pipe) == 0 && pipe(gated_pipe) == 0);
   uv_timer_init(&loop, &async_timer);
   g_client = fn;
   pthread_t th;
@@ -165,7 +190,12 @@ static void run_with_config(client_fn fn, hl_http_server_config cfg) {
   hl_http_server_destroy(srv, destroyed, &gone);
   uv_close((uv_handle_t *)&done_async, NULL);
   uv_close((uv_handle_t *)&release_async, NULL);
+  uv_close((uv_handle_t *)&gate_async, NULL);
   uv_close((uv_handle_t *)&async_timer, NULL);
+  for (int i = 0; i < 2; i++) {
+    close(gate_pipe[i]);
+    close(gated_pipe[i]);
+  }
   uv_run(&loop, UV_RUN_DEFAULT);
   HL_ASSERT(gone);
   HL_ASSERT_EQ_INT(uv_loop_close(&loop), 0); /* no handle leaked */
@@ -790,4 +820,71 @@ HL_TEST_T(pipelined_answers_wait_while_the_queue_is_full, 120) {
   FILE *f = fopen("/proc/self/clear_refs", "w");
   if (f) { fputs("5", f); fclose(f); }
   run_with_client(client_pipelines_big_answers, 0);
+}
+
+/* A client that pipelines requests answered at once does not hold the loop:
+ * the server handles a bounded number of them per loop turn, and answers
+ * other connections in between. All of them were handled in one go (one
+ * read of 64 KiB is ~2,000 small requests, and libuv reads up to 32 times
+ * per wake-up), so a pipelining client held every other client, and every
+ * timer, for up to seconds.
+ * While the loop is held at a gate, client A's ~1,000 pipelined requests
+ * reach the server's socket in one segment and client B connects and sends
+ * one request; then the loop goes on. Handled all at once, A's requests are
+ * all answered before B's connection is even accepted; bounded per turn, B
+ * is answered while most of A's are still waiting. What is checked is the
+ * order of the answers (a counter across connections), not a time. */
+enum { TURN_PIPELINE_REQS = 1000 };
+
+/* Reads until want answers came whole (each ends with its body {"seq":n});
+ * returns the last n. */
+static unsigned read_last_seq(int fd, size_t want) {
+  static char buf[1 << 20];
+  size_t n = 0, seen = 0;
+  const char *last = NULL;
+  while (seen < want || buf[n - 1] != '}') {
+    ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+    HL_ASSERT_MSG(r > 0, "the connection ended after %zu of %zu answers", seen, want);
+    n += (size_t)r;
+    buf[n] = '\0';
+    seen = 0;
+    for (const char *p = buf; (p = strstr(p, "{\"seq\":")) != NULL; p++, seen++) last = p;
+  }
+  return (unsigned)atoi(last + 7);
+}
+
+static void client_pipelines_beside_another(void) {
+  static const char one[] = "GET /seq HTTP/1.1\r\nHost: t\r\n\r\n";
+  size_t one_len = sizeof one - 1, total = one_len * TURN_PIPELINE_REQS;
+  char *stream = malloc(total);
+  HL_ASSERT(stream != NULL);
+  for (size_t i = 0; i < TURN_PIPELINE_REQS; i++) memcpy(stream + i * one_len, one, one_len);
+  int a = connect_port();
+  HL_ASSERT(a >= 0);
+  int on = 1;
+  HL_ASSERT(setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0);
+  send_all(a, one); /* A is accepted and read before the gate */
+  HL_ASSERT_EQ_INT(read_last_seq(a, 1), 1);
+  uv_async_send(&gate_async);
+  char g;
+  HL_ASSERT(read(gated_pipe[0], &g, 1) == 1);
+  HL_ASSERT_EQ_INT(send(a, stream, total, MSG_NOSIGNAL), (ssize_t)total);
+  int b = connect_port();
+  HL_ASSERT(b >= 0);
+  send_all(b, one);
+  HL_ASSERT(write(gate_pipe[1], &g, 1) == 1);
+  unsigned b_seq = read_last_seq(b, 1);
+  unsigned a_last = read_last_seq(a, TURN_PIPELINE_REQS);
+  printf("B's request was answered after %u of A's %d pipelined ones\n", b_seq - 2, TURN_PIPELINE_REQS);
+  HL_ASSERT(a_last >= TURN_PIPELINE_REQS + 1 && b_seq >= 2);
+  HL_ASSERT_MSG(b_seq < a_last, "the other connection's request was answered only after all %d pipelined ones",
+                TURN_PIPELINE_REQS);
+  close(a);
+  close(b);
+  free(stream);
+}
+
+HL_TEST_T(a_pipelining_client_does_not_hold_the_loop_from_other_connections, 120) {
+  seq_next = 0;
+  run_with_client(client_pipelines_beside_another, 0);
 }
