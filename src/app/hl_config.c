@@ -87,6 +87,8 @@ static const setting settings[] = {
   S("HOOKLOOP_DLQ_TOPIC", dlq_topic, "wh.dlq"),
   S("HOOKLOOP_RETRY_SCHEDULE", retry_schedule, "1s,5s,30s,2m,10m,1h,4h"),
   W("HOOKLOOP_MAX_IN_FLIGHT", max_in_flight, "10000", 1, 1000000, "a whole number from 1 to 1000000"),
+  W("HOOKLOOP_MAX_BUFFERED_BODY_BYTES", max_buffered_body_bytes, "268435456", 1, LLONG_MAX,
+    "a whole number of bytes, at least 1"),
   W("HOOKLOOP_QUEUE_HIGH_WATER", queue_high_water, "1000000", 1, LLONG_MAX, "a whole number of deliveries, at least 1"),
   W("HOOKLOOP_QUEUE_POLL_MS", queue_poll_ms, "1000", 10, 3600000, "whole milliseconds from 10 to 3600000"),
   W("HOOKLOOP_SQLITE_COMMIT_MS", sqlite_commit_ms, "0", 0, 1000, "whole milliseconds from 0 (every loop turn) to 1000"),

@@ -66,6 +66,9 @@ typedef struct {
   int64_t events_ttl_days;    /* EVENTS_TTL_DAYS: the events table's records expire then; 0: kept */
   int64_t config_ttl_s;       /* HOOKLOOP_CONFIG_TTL_S: how old schemas/subscriptions read from a shared store may get */
   int64_t queue_high_water;   /* HOOKLOOP_QUEUE_HIGH_WATER: producer calls get 503 above this backlog */
+  /* HOOKLOOP_MAX_BUFFERED_BODY_BYTES: request bodies the HTTP server holds
+   * across connections; a body past it is answered 503 (loop/hl_http_server.h). */
+  int64_t max_buffered_body_bytes;
   int64_t sqlite_commit_ms;   /* HOOKLOOP_SQLITE_COMMIT_MS: the SQLite store's group commit window (0: every turn) */
   int64_t queue_poll_ms;      /* HOOKLOOP_QUEUE_POLL_MS: serve on the DynamoDB queue looks for due rows this often */
   char *admin_token, *api_token;

@@ -424,6 +424,7 @@ static void on_loaded(void *data, int status) {
   }
   hl_http_server_config hc = {
     .on_request = hl_api_handle, .body_limit = hl_api_body_limit, .admit = hl_api_admit, .data = &s->api,
+    .max_buffered_body_bytes = (size_t)s->set.cfg->max_buffered_body_bytes,
   };
   int rc = hl_http_server_create(&s->loop, s->set.listen, &hc, &s->http);
   if (rc == 0) rc = hl_http_server_start(s->http);

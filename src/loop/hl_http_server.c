@@ -36,6 +36,10 @@
  * idle handle: the loop polls without waiting while it runs) on the next
  * turn, after the other connections' I/O and the timers. */
 #define TURN_REQUESTS 32
+/* An idle keep-alive connection keeps its body buffer's memory for the next
+ * request up to this; a bigger one (a bulk body's 10 MiB) goes back to the
+ * allocator once the request is answered. */
+#define KEPT_BODY_CAPACITY (64 * 1024)
 
 typedef enum {
   C_IDLE,       /* keep-alive, waiting for the next request */
@@ -59,6 +63,7 @@ struct hl_http_server {
   conn *conns;            /* doubly linked */
   size_t nconns;
   size_t pending;         /* requests with their handlers */
+  size_t body_bytes;      /* request bodies held, counted as conn.body_counted says */
   bool stopping, destroying;
   bool draining; /* hl_http_server_drain: every answer ends its connection */
   int closing_handles;    /* handles of the server itself still closing */
@@ -86,6 +91,10 @@ struct conn {
   size_t header_bytes;
   hl_buf body;
   size_t body_limit;
+  /* What this request's body adds to srv->body_bytes: its declared
+   * Content-Length from the head on, or a chunked body's bytes as they
+   * arrive; taken back once the request is answered or the connection goes. */
+  size_t body_counted;
   int error_status;       /* set by a callback to answer an error and close */
   bool keep_alive;
   bool message_done;
@@ -270,6 +279,15 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
   return true;
 }
 
+/* The body is no longer needed (the request is answered, or refused while
+ * being received): its bytes leave the server's count. */
+static void body_release(conn *c) {
+  c->srv->body_bytes -= c->body_counted;
+  c->body_counted = 0;
+  if (c->body.cap > KEPT_BODY_CAPACITY) hl_buf_dispose(&c->body);
+  else hl_buf_reset(&c->body);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   conn *c = req->data;
   c->shut_done = true;
@@ -287,6 +305,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void linger(conn *c) {
   transition(c, C_LINGERING);
   c->in.len = c->in_off = 0; /* buffered requests are never answered */
+  body_release(c);
   c->shutdown.data = c;
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
   else flow(c); /* what the client still sends is read (and discarded) */
@@ -330,6 +349,10 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->nconns--;
+  /* A request still with its handler keeps its body until answered; the
+   * count goes with the connection, as the server may go before it. */
+  s->body_bytes -= c->body_counted;
+  c->body_counted = 0;
   c->srv = NULL;
   if (c->req_out) c->dead = true; /* freed by hl_http_respond */
   else conn_free(c);
@@ -647,6 +670,23 @@ static int cb_headers_complete(http_parser *p) {
     c->error_status = 413;
     return 2; /* stop: answered without reading the body */
   }
+  /* Memory: every connection may hold a body up to its limit (10 MiB for
+   * bulk) for the body timeout, so slow uploaders on 10,000 connections
+   * could hold ~100 GB; the count of bodies held bounds them together. */
+  size_t declared = (p->flags & F_CONTENTLENGTH) ? (size_t)p->content_length : 0;
+  bool chunked = (p->flags & F_CHUNKED) != 0;
+  if ((declared > 0 || chunked) && s->body_bytes > 0 &&
+      (chunked ? s->body_bytes >= s->cfg.max_buffered_body_bytes
+               : declared > s->cfg.max_buffered_body_bytes - HL_MIN(s->body_bytes, s->cfg.max_buffered_body_bytes))) {
+    c->refusal = (hl_http_refusal){503, "busy",
+                                   "the server holds as many request bodies as it may; send the request again after "
+                                   "Retry-After seconds",
+                                   {"retry-after", 11, "1", 1}};
+    c->error_status = 503;
+    return 2;
+  }
+  c->body_counted = declared;
+  s->body_bytes += declared;
   for (size_t i = 0; i < c->nhdr; i++) {
     const char *name = c->hdr.data + c->hdr_offsets[i][0];
     const char *value = c->hdr.data + c->hdr_offsets[i][2];
@@ -670,6 +710,10 @@ static int cb_body(http_parser *p, const char *at, size_t n) {
     return 1;
   }
   hl_buf_append(&c->body, at, n);
+  if (c->parser.flags & F_CHUNKED) {
+    c->body_counted += n;
+    c->srv->body_bytes += n;
+  }
   return 0;
 }
 
@@ -779,6 +823,7 @@ int hl_http_server_create(uv_loop_t *loop, const char *addr, const hl_http_serve
   if (!s->cfg.linger_timeout_ms) s->cfg.linger_timeout_ms = 5000;
   if (!s->cfg.linger_time_ms) s->cfg.linger_time_ms = 30000;
   if (!s->cfg.linger_max_bytes) s->cfg.linger_max_bytes = (size_t)16 << 20;
+  if (!s->cfg.max_buffered_body_bytes) s->cfg.max_buffered_body_bytes = (size_t)256 << 20;
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
   int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
@@ -934,6 +979,7 @@ void hl_http_respond(hl_http_req *req, int status, const hl_http_header *headers
     return;
   }
   transition(c, C_IDLE);
+  body_release(c);
   /* Pipelined requests already buffered are handled now (unless the answers
    * queued are over their bound: then once they go out, in on_written). */
   parse_more(c);

@@ -16,6 +16,14 @@
  * body is read or buffered, and the connection then closes (lingering).
  * "Expect: 100-continue" is answered with 100 before the body is read, once
  * the head is admitted and its Content-Length within the limit.
+ * Request bodies held in memory across connections are bounded
+ * (max_buffered_body_bytes): a declared Content-Length is counted from the
+ * head on, a chunked body as it arrives, until the request is answered.
+ * A head declaring a body that would take the count past the bound (or a
+ * chunked one while the count is at it) is answered 503 "busy" with
+ * Retry-After before its body is read, and the connection then closes
+ * (lingering); a body is admitted whatever its size while none is held,
+ * so a lone request within its own limit always goes through.
  *
  * An answer that says "Connection: close" (the client asked for it, HTTP/1.0
  * without keep-alive, the server's own 400/413/431, or the server is
@@ -105,6 +113,7 @@ typedef struct {
   unsigned linger_timeout_ms;        /* 0: 5 s — after a closing answer, the longest silence awaited */
   unsigned linger_time_ms;           /* 0: 30 s — after a closing answer, the longest time before closing */
   size_t linger_max_bytes;           /* 0: 16 MiB — after a closing answer, the most bytes read and discarded */
+  size_t max_buffered_body_bytes;    /* 0: 256 MiB — request bodies held across connections (see above) */
 } hl_http_server_config;
 
 typedef struct hl_http_server hl_http_server;

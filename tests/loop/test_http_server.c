@@ -888,3 +888,63 @@ HL_TEST_T(a_pipelining_client_does_not_hold_the_loop_from_other_connections, 120
   seq_next = 0;
   run_with_client(client_pipelines_beside_another, 0);
 }
+
+/* Request bodies held in memory are bounded across connections: each
+ * connection could hold a body up to its limit (10 MiB for bulk) for the
+ * 30 s body timeout, and nothing bounded their sum, so slow uploaders on
+ * many connections grew the process until the OOM killer ended it. With a
+ * bound of 4,000 bytes: a body of 3,000 declared on one connection and
+ * still arriving is held; another connection's head declaring 2,000 more
+ * is answered 503 with Retry-After, a JSON error and Connection: close,
+ * before its body is read; 3 bytes more still fit, and a request without a
+ * body is served; once the first request is answered, 2,000 fit again. */
+enum { BODY_CAP = 4000 };
+
+/* Sends req on a new connection and reads its whole answer (to EOF or the
+ * end of its JSON body) into buf. */
+static void one_request(const char *req, char *buf, size_t cap) {
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  send_all(fd, req);
+  memset(buf, 0, cap);
+  read_responses(fd, buf, cap, 1);
+  close(fd);
+}
+
+static void client_bodies_over_the_bound(void) {
+  char buf[4096];
+  static char body[2001];
+  memset(body, 'b', 2000);
+  char big[2200];
+  snprintf(big, sizeof big, "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n%s", body);
+  int slow = connect_port();
+  HL_ASSERT(slow >= 0);
+  send_all(slow, "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n0123456789");
+  /* A round trip on another connection, accepted after this one: the loop
+   * reads the slow head no later than this request (both are ready when
+   * the later one is), so it is counted before the next requests come. */
+  one_request("GET /x HTTP/1.1\r\nHost: t\r\n\r\n", buf, sizeof buf);
+  HL_ASSERT(strstr(buf, "HTTP/1.1 200 OK"));
+  one_request(big, buf, sizeof buf);
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 503 ", 13) == 0, "a body past the bound got %.40s", buf);
+  HL_ASSERT(strstr(buf, "\r\nretry-after: 1\r\n") || strstr(buf, "\r\nRetry-After: 1\r\n"));
+  HL_ASSERT(strstr(buf, "Connection: close") && strstr(buf, "\"error\":\"busy\""));
+  one_request("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", buf, sizeof buf);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":3"), "got %.40s", buf);
+  one_request("GET /y HTTP/1.1\r\nHost: t\r\n\r\n", buf, sizeof buf);
+  HL_ASSERT(strstr(buf, "HTTP/1.1 200 OK"));
+  /* The slow body completes; once answered, its bytes are no longer held. */
+  static char rest[2991];
+  memset(rest, 's', sizeof rest - 1);
+  send_all(slow, rest);
+  memset(buf, 0, sizeof buf);
+  read_responses(slow, buf, sizeof buf, 1);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":3000"), "got %.40s", buf);
+  one_request(big, buf, sizeof buf);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":2000"), "got %.40s", buf);
+  close(slow);
+}
+
+HL_TEST_T(request_bodies_past_the_servers_bound_are_answered_503, 120) {
+  run_with_config(client_bodies_over_the_bound, (hl_http_server_config){.max_buffered_body_bytes = BODY_CAP});
+}
