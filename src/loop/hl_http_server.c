@@ -91,9 +91,10 @@ struct conn {
   size_t header_bytes;
   hl_buf body;
   size_t body_limit;
-  /* What this request's body adds to srv->body_bytes: its declared
-   * Content-Length from the head on, or a chunked body's bytes as they
-   * arrive; taken back once the request is answered or the connection goes. */
+  /* What this request's body adds to srv->body_bytes from its head on: its
+   * declared Content-Length, or for a chunked body its limit (what it may
+   * grow to); taken back once the request is answered or the connection
+   * goes. */
   size_t body_counted;
   int error_status;       /* set by a callback to answer an error and close */
   bool keep_alive;
@@ -672,12 +673,16 @@ static int cb_headers_complete(http_parser *p) {
   }
   /* Memory: every connection may hold a body up to its limit (10 MiB for
    * bulk) for the body timeout, so slow uploaders on 10,000 connections
-   * could hold ~100 GB; the count of bodies held bounds them together. */
-  size_t declared = (p->flags & F_CONTENTLENGTH) ? (size_t)p->content_length : 0;
-  bool chunked = (p->flags & F_CHUNKED) != 0;
-  if ((declared > 0 || chunked) && s->body_bytes > 0 &&
-      (chunked ? s->body_bytes >= s->cfg.max_buffered_body_bytes
-               : declared > s->cfg.max_buffered_body_bytes - HL_MIN(s->body_bytes, s->cfg.max_buffered_body_bytes))) {
+   * could hold ~100 GB; the count of bodies held bounds them together. It
+   * is taken on the head, before any of the body is read, so a chunked body
+   * counts as its limit: counted as it arrived, thousands admitted at once
+   * could each grow to it. A body is taken while none is held, whatever its
+   * size (within its limit), so no bound can refuse a request for ever. */
+  size_t declared = (p->flags & F_CHUNKED)          ? c->body_limit
+                    : (p->flags & F_CONTENTLENGTH) ? (size_t)p->content_length
+                                                   : 0;
+  size_t room = s->cfg.max_buffered_body_bytes - HL_MIN(s->body_bytes, s->cfg.max_buffered_body_bytes);
+  if (declared > 0 && s->body_bytes > 0 && declared > room) {
     c->refusal = (hl_http_refusal){503, "busy",
                                    "the server holds as many request bodies as it may; send the request again after "
                                    "Retry-After seconds",
@@ -710,10 +715,6 @@ static int cb_body(http_parser *p, const char *at, size_t n) {
     return 1;
   }
   hl_buf_append(&c->body, at, n);
-  if (c->parser.flags & F_CHUNKED) {
-    c->body_counted += n;
-    c->srv->body_bytes += n;
-  }
   return 0;
 }
 

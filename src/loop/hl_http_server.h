@@ -17,13 +17,13 @@
  * "Expect: 100-continue" is answered with 100 before the body is read, once
  * the head is admitted and its Content-Length within the limit.
  * Request bodies held in memory across connections are bounded
- * (max_buffered_body_bytes): a declared Content-Length is counted from the
- * head on, a chunked body as it arrives, until the request is answered.
- * A head declaring a body that would take the count past the bound (or a
- * chunked one while the count is at it) is answered 503 "busy" with
- * Retry-After before its body is read, and the connection then closes
- * (lingering); a body is admitted whatever its size while none is held,
- * so a lone request within its own limit always goes through.
+ * (max_buffered_body_bytes): from its head until its answer, a request
+ * counts its declared Content-Length, or for a chunked body its limit (what
+ * it may grow to). A head whose body would take the count past the bound
+ * is answered 503 "busy" with Retry-After before its body is read, and the
+ * connection then closes (lingering); a body is admitted whatever its size
+ * while none is held, so a lone request within its own limit always goes
+ * through.
  *
  * An answer that says "Connection: close" (the client asked for it, HTTP/1.0
  * without keep-alive, the server's own 400/413/431, or the server is

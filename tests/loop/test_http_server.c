@@ -897,7 +897,9 @@ HL_TEST_T(a_pipelining_client_does_not_hold_the_loop_from_other_connections, 120
  * still arriving is held; another connection's head declaring 2,000 more
  * is answered 503 with Retry-After, a JSON error and Connection: close,
  * before its body is read; 3 bytes more still fit, and a request without a
- * body is served; once the first request is answered, 2,000 fit again. */
+ * body is served. A chunked body counts as its limit (it may grow to it):
+ * one on /a (1,000) fits, one on /big (100,000) does not. Once the first
+ * request is answered, 2,000 fit again. */
 enum { BODY_CAP = 4000 };
 
 /* Sends req on a new connection and reads its whole answer (to EOF or the
@@ -933,6 +935,12 @@ static void client_bodies_over_the_bound(void) {
   HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":3"), "got %.40s", buf);
   one_request("GET /y HTTP/1.1\r\nHost: t\r\n\r\n", buf, sizeof buf);
   HL_ASSERT(strstr(buf, "HTTP/1.1 200 OK"));
+  one_request("POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", buf,
+              sizeof buf);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 200 OK") && strstr(buf, "\"len\":2"), "got %.40s", buf);
+  one_request("POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", buf,
+              sizeof buf);
+  HL_ASSERT_MSG(strncmp(buf, "HTTP/1.1 503 ", 13) == 0, "a chunked body past the bound got %.40s", buf);
   /* The slow body completes; once answered, its bytes are no longer held. */
   static char rest[2991];
   memset(rest, 's', sizeof rest - 1);
