@@ -54,7 +54,7 @@ void hl_api_stats(hl_api *a, hl_http_req *req) {
     hl_jw_key(&w, "event_type"); hl_jw_str(&w, s->rec.event_type);
     hl_jw_key(&w, "status"); hl_jw_str(&w, s->rec.status ? s->rec.status : "ACTIVE");
     hl_jw_key(&w, "in_flight");
-    if (a->dispatch) hl_jw_int(&w, s->gate.in_flight); else hl_jw_null(&w);
+    if (a->dispatch) hl_jw_int(&w, s->gate->in_flight); else hl_jw_null(&w);
     hl_jw_key(&w, "in_memory");
     if (a->dispatch) hl_jw_int(&w, hl_dispatch_sub_in_memory(s)); else hl_jw_null(&w);
     hl_jw_obj_end(&w);

@@ -73,7 +73,7 @@ static void announce_disabled(hl_api *a, const hl_sub *s) {
   hl_jw_key(&w, "subscription_id"); hl_jw_str(&w, s->rec.subscription_id);
   hl_jw_key(&w, "partner_id"); hl_jw_str(&w, s->rec.partner_id);
   hl_jw_key(&w, "event_type"); hl_jw_str(&w, s->rec.event_type);
-  hl_jw_key(&w, "consecutive_failures"); hl_jw_int(&w, s->gate.streak);
+  hl_jw_key(&w, "consecutive_failures"); hl_jw_int(&w, s->gate->streak);
   hl_jw_obj_end(&w);
   size_t len = 0;
   c->body = hl_buf_steal(&b, &len);

@@ -73,8 +73,8 @@ static void write_headers_redacted(hl_jw *w, const char *headers_json) {
 void hl_api_write_sub_state(hl_jw *w, const hl_sub *s) {
   hl_jw_key(w, "breaker");
   hl_jw_obj_begin(w);
-  hl_jw_key(w, "state"); hl_jw_str(w, hl_gate_state_name(s->gate.state));
-  hl_jw_key(w, "consecutive_failures"); hl_jw_int(w, s->gate.streak);
+  hl_jw_key(w, "state"); hl_jw_str(w, hl_gate_state_name(s->gate->state));
+  hl_jw_key(w, "consecutive_failures"); hl_jw_int(w, s->gate->streak);
   hl_jw_obj_end(w);
   /* Its destination host's breaker and concurrency, shared with the
    * other subscriptions delivering there (null: not yet reached). */

@@ -319,6 +319,15 @@ static hl_aimd_signal load_signal(const hl_send_result *res) {
   return res->timed_out ? HL_AIMD_TIMEOUT : HL_AIMD_OTHER;
 }
 
+/* The registered subscription whose gate counts s's attempts: s itself,
+ * or the one that replaced it in place while they ran (it took the gate
+ * over: hl_registry_put_sub); NULL when s was deleted. */
+static hl_sub *gate_holder(const hl_dispatch *d, hl_sub *s) {
+  if (!s->deleted) return s;
+  hl_sub *now = hl_registry_sub_get(d->reg, s->rec.subscription_id);
+  return now && now->gate == s->gate ? now : NULL;
+}
+
 /* The attempt's slots are free (its subscription's, its host's and its
  * partner's); the gates hear how it went (res: the sender's result, NULL
  * when it was not sent). */
@@ -327,18 +336,21 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome, const hl_send
   dl->holds_slot = false;
   hl_dispatch *d = dl->owner;
   uint64_t now = uv_now(d->loop);
-  hl_gate_done(&dl->sub->gate, now, outcome, dl->probe_sub);
+  hl_sub *holder = gate_holder(d, dl->sub);
+  hl_gate_done(dl->sub->gate, now, outcome, dl->probe_sub);
   hl_host *host = ST(dl->sub)->host;
   bool host_was_full = !hl_host_has_room(host);
   unsigned host_cap = host->gate.cfg.max_in_flight;
   hl_host_done(host, now, outcome, dl->probe_host, dl->host_seq, load_signal(res),
                res ? res->latency_s * 1000.0 : 0, res ? res->retry_after_ms : 0);
-  if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures &&
-      dl->sub->gate.streak == d->opt.disable_after_failures && !hl_sub_disabled(dl->sub) && !dl->sub->deleted &&
-      d->opt.on_sub_disabled) {
+  /* The streak is the gate's: a failure of an attempt that outlived an
+   * update in place counts toward disabling the subscription now
+   * registered, which would otherwise hold its deliveries back unannounced. */
+  if (outcome == HL_GATE_FAILED && d->opt.disable_after_failures && holder &&
+      holder->gate->streak == d->opt.disable_after_failures && !hl_sub_disabled(holder) && d->opt.on_sub_disabled) {
     hl_log_warn("subscription disabled after failures in a row", "\"subscription_id\":\"%s\",\"failures\":%u",
-                dl->sub->rec.subscription_id, dl->sub->gate.streak);
-    d->opt.on_sub_disabled(d->opt.disabled_data, dl->sub);
+                holder->rec.subscription_id, holder->gate->streak);
+    d->opt.on_sub_disabled(d->opt.disabled_data, holder);
   }
   hl_partner *p = dl->sub->partner;
   bool partner_was_full = !hl_gate_has_room(&p->gate);
@@ -348,6 +360,9 @@ static void release_slot(hl_delivery *dl, hl_gate_outcome outcome, const hl_send
   if (partner_was_full) wake_list(d, &p->subs, &p->wake_from, &p->gate);
   /* Full before, or AIMD raised its limit: others may start now. */
   if (host_was_full || host->gate.cfg.max_in_flight > host_cap) wake_list(d, &host->subs, &host->wake_from, &host->gate);
+  /* The replacement's deliveries wait for this slot; none of its own
+   * attempts ends to start them. */
+  if (holder && holder != dl->sub && !d->stopping) try_start(d, holder);
 }
 
 static void enqueue(hl_sub *s, hl_delivery *dl) {
@@ -1014,7 +1029,7 @@ static void wait_for_gate(hl_dispatch *d, hl_sub *s, uint64_t wait) {
  * token taken); otherwise arms rate_timer for when it may. */
 static bool gate_admits(hl_dispatch *d, hl_sub *s) {
   uint64_t wait = 0;
-  hl_gate_answer a = hl_gate_admit(&s->gate, uv_now(d->loop), &wait);
+  hl_gate_answer a = hl_gate_admit(s->gate, uv_now(d->loop), &wait);
   if (a == HL_GATE_ADMIT) return true;
   if (a == HL_GATE_WAIT) wait_for_gate(d, s, wait);
   return false;
@@ -1034,7 +1049,7 @@ static bool shared_gates_admit(hl_dispatch *d, hl_sub *s, uint64_t *seq) {
     if (a == HL_GATE_ADMIT) return true;
     hl_host_unadmit(host);
   }
-  hl_gate_unadmit(&s->gate);
+  hl_gate_unadmit(s->gate);
   if (a == HL_GATE_WAIT) wait_for_gate(d, s, wait);
   return false;
 }
@@ -1058,7 +1073,7 @@ static void wake_list(hl_dispatch *d, const hl_sub_list *subs, size_t *from, con
 /* Deliveries wait while it is disabled, or about to be (the failures that
  * disable it are counted; the store has not recorded it yet). */
 static bool held_back(const hl_dispatch *d, const hl_sub *s) {
-  return hl_sub_disabled(s) || (d->opt.disable_after_failures && s->gate.streak >= d->opt.disable_after_failures);
+  return hl_sub_disabled(s) || (d->opt.disable_after_failures && s->gate->streak >= d->opt.disable_after_failures);
 }
 
 static void try_start(hl_dispatch *d, hl_sub *s) {
@@ -1086,7 +1101,7 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     return;
   }
   /* The subscription's limits as they are now (it may have been replaced). */
-  hl_gate_config gc = s->gate.cfg;
+  hl_gate_config gc = s->gate->cfg;
   gc.max_in_flight = hl_dispatch_sub_limit(d, s);
   gc.rate_per_s = s->rec.rate_limit_per_s > 0 ? (double)s->rec.rate_limit_per_s : 0;
   gc.breaker_failures = d->opt.breaker_failures;
@@ -1094,9 +1109,9 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
   gc.window_ms = d->opt.breaker_window_ms;
   gc.window_min_attempts = d->opt.breaker_window_min;
   gc.window_failure_pct = d->opt.breaker_failure_pct;
-  hl_gate_configure(&s->gate, &gc);
+  hl_gate_configure(s->gate, &gc);
   if (held_back(d, s)) return;
-  while (ST(s)->wait_head && hl_gate_has_room(&s->gate)) {
+  while (ST(s)->wait_head && hl_gate_has_room(s->gate)) {
     if (d->in_flight >= d->opt.max_in_flight) {
       /* The process is full: queue up for the next free slot, fairly. */
       if (!ST(s)->on_blocked) {
@@ -1116,7 +1131,7 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
     hl_delivery *dl = dequeue(s);
     if (ordered_push(d, s)) ST(s)->fifo_head = dl;
     dl->host_seq = seq;
-    dl->probe_sub = hl_gate_probe(&s->gate);
+    dl->probe_sub = hl_gate_probe(s->gate);
     dl->probe_host = hl_gate_probe(&ST(s)->host->gate);
     dl->probe_partner = hl_gate_probe(&s->partner->gate);
     /* The slot is taken now (an ordered subscription's duplicate check
@@ -1272,7 +1287,7 @@ static void on_sub_changed(void *data, hl_sub *s, hl_reg_change change) {
   } else {
     /* Enabled: a closed breaker (its host's too: the operator says try
      * again), no streak, and the backlog claimed. */
-    hl_gate_reset(&s->gate, uv_now(d->loop));
+    hl_gate_reset(s->gate, uv_now(d->loop));
     hl_host_reset(ST(s)->host, uv_now(d->loop));
     hl_dispatch_notify(d, s);
     try_start(d, s);
@@ -1417,7 +1432,7 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
   while (hl_strmap_next(&d->reg->subs_by_id, &it, NULL, &v)) {
     const hl_sub *s = v;
     disabled += hl_sub_disabled(s);
-    by_state[s->gate.state]++;
+    by_state[s->gate->state]++;
   }
   hl_buf_printf(out, "# HELP hookloop_subscriptions_disabled Subscriptions disabled after failures in a row.\n"
                      "# TYPE hookloop_subscriptions_disabled gauge\nhookloop_subscriptions_disabled %zu\n", disabled);

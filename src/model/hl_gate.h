@@ -17,8 +17,9 @@
  *               operator's reset closes it from any state;
  *   rate        a token bucket of rate_per_s tokens a second, burst one
  *               second's worth (0: no limit).
- * A subscription embeds one (hl_sub.gate); a partner-level gate shared by
- * a partner's subscriptions is the same type.
+ * A subscription holds one (hl_sub.gate, kept across an update in place:
+ * model/hl_registry.h); a partner-level gate shared by a partner's
+ * subscriptions is the same type.
  */
 #ifndef HL_GATE_H
 #define HL_GATE_H

@@ -28,6 +28,31 @@ static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
   hl_free(e);
 }
 
+/* A subscription's gate with the count of hl_subs holding it (hl_sub.gate):
+ * the object replaced in place and its replacement share one while the
+ * old one's attempts run. */
+typedef struct {
+  int refs;
+  hl_gate gate;
+} shared_gate;
+
+static hl_gate *gate_new(void) {
+  shared_gate *g = hl_calloc(1, sizeof *g);
+  g->refs = 1;
+  hl_gate_init(&g->gate, &(hl_gate_config){0}); /* the dispatcher configures it before each start */
+  return &g->gate;
+}
+
+static hl_gate *gate_share(hl_gate *gate) {
+  hl_container_of(gate, shared_gate, gate)->refs++;
+  return gate;
+}
+
+static void gate_unref(hl_gate *gate) {
+  shared_gate *g = hl_container_of(gate, shared_gate, gate);
+  if (--g->refs == 0) hl_free(g);
+}
+
 static void free_sub(hl_registry *r, hl_sub *s) {
   hl_sub_rec_free(&s->rec);
   if (s->filter && r->free_filter) r->free_filter(s->filter);
@@ -46,6 +71,7 @@ static void free_sub(hl_registry *r, hl_sub *s) {
     hl_free(s->signer);
   }
   hl_sub_ed25519_drop(s);
+  if (s->gate) gate_unref(s->gate);
   hl_free(s);
 }
 
@@ -180,7 +206,15 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   char key[512];
   sub_key(key, sizeof key, s->rec.partner_id, s->rec.event_type);
   hl_sub *old = hl_strmap_get(&r->subs_by_key, key);
+  /* The same subscription changed (not one deleted and another made for
+   * the pair): it keeps its gate, whose count includes what old has out. */
+  bool same = old && strcmp(old->rec.subscription_id, s->rec.subscription_id) == 0;
+  s->gate = same ? gate_share(old->gate) : gate_new();
   if (old && r->listener.sub_changed) r->listener.sub_changed(r->listener.data, old, HL_REG_SUB_REMOVED);
+  /* Held across the swap: freed now, old would take its host's state (its
+   * breaker, its AIMD limit) with it when it was the host's only
+   * subscription, before s attaches to the same host at ADDED. */
+  if (old) hl_sub_ref(old);
   if (old) unlink_sub(r, old);
   hl_strmap_put(&r->subs_by_key, key, s);
   hl_strmap_put(&r->subs_by_id, s->rec.subscription_id, s);
@@ -191,6 +225,7 @@ hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
   }
   hl_sub_list_add(l, s);
   if (r->listener.sub_changed) r->listener.sub_changed(r->listener.data, s, HL_REG_SUB_ADDED);
+  if (old) hl_sub_unref(r, old);
   return s;
 }
 

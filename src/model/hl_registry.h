@@ -67,7 +67,14 @@ struct hl_sub {
    * timers), opaque here; freed with the subscription through
    * hl_registry.free_dispatch_state. */
   void *dispatch_state;
-  hl_gate gate;                   /* admission: in-flight cap, rate_limit_per_s, breaker */
+  /* Admission: in-flight cap, rate_limit_per_s, breaker, the failure
+   * streak. Shared, not owned: it belongs to the subscription id rather
+   * than to this object. An update in place hands it to the replacement
+   * (hl_registry_put_sub), so the attempts this object still has out count
+   * against the replacement's max_in_flight and give their slot back to
+   * the gate that counts them; the breaker and the streak carry over.
+   * Freed with the last hl_sub that holds it. */
+  hl_gate *gate;
   hl_webhook_signer *signer;      /* owned; rec.secret's HMAC keys, prepared on first send */
   bool signer_unusable;           /* rec.secret does not decode as a whole: sign entry by entry */
   int64_t signer_until_s;         /* a previous secret's overlap ends then: prepare the signer again */
@@ -112,7 +119,11 @@ const hl_schema_entry *hl_registry_schema_get(const hl_registry *r, const char *
 
 /* Takes ownership of rec's fields (rec is zeroed), filter, headers and
  * schedule; parses rec.destination_json (see sub_destination_load). Replaces a subscription with the same (partner_id, event_type).
- * Tells the listener: REMOVED for the one replaced, ADDED for the new one. */
+ * Tells the listener: REMOVED for the one replaced, ADDED for the new one.
+ * One replaced with the same subscription_id (an update in place, a
+ * reload of a changed row) hands its gate over, and stays allocated until
+ * the listener heard ADDED: what the dispatcher keeps for it (its host's
+ * state) outlives the swap when the new one shares it. */
 hl_sub *hl_registry_put_sub(hl_registry *r, hl_sub_rec *rec, hl_filter *filter,
                             struct curl_slist *headers, hl_retry_schedule *schedule);
 hl_sub *hl_registry_sub_get(const hl_registry *r, const char *subscription_id);

@@ -2774,3 +2774,107 @@ HL_TEST_T(a_retry_of_an_attempt_running_during_an_update_goes_out, 60) {
   HL_ASSERT_MSG(ok && attempts == 2 && requests == 2, "10 s after the update: %s, %ld attempts, %d requests", st,
                 attempts, requests);
 }
+
+/* An update in place (the same partner and event type POSTed again) keeps
+ * the subscription's gate: the attempts of the object it replaced, still
+ * at the partner, count against max_in_flight, and the replacement starts
+ * more only as they give their slots back. */
+HL_TEST_T(an_update_in_place_does_not_exceed_max_in_flight, 60) {
+  start_both(NULL, NULL);
+  char url[256], u[256];
+  snprintf(url, sizeof url, "%s/hook/capped?latency_ms=2000", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 2", NULL, 0);
+  char id[64];
+  for (int i = 0; i < 8; i++) {
+    snprintf(id, sizeof id, "evt-cap-%d", i);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "capped", 2, 10000, &doc), 2); /* two at the partner */
+  hl_json_doc_dispose(&doc);
+  char *again = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 2", NULL, 0); /* the same settings again */
+  HL_ASSERT_EQ_STR(again, sub);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "capped", 8, 30000, &doc), 8);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/stats", partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  int64_t maxc = -1;
+  hl_json_int64(hl_json_get(hl_json_get(doc.root, "max_concurrent_by_name"), "capped"), &maxc);
+  hl_json_doc_dispose(&doc);
+  free(sub);
+  free(again);
+  stop_both();
+  HL_ASSERT_MSG(maxc == 2, "max_in_flight 2, but the partner saw %lld at once after an update", (long long)maxc);
+}
+
+/* An update in place with the same settings keeps an open breaker open
+ * (README "Circuit breaker and auto-disable": only enable, or a probe after
+ * HOOKLOOP_BREAKER_OPEN_MS, closes it), the subscription's and its host's:
+ * the retry it holds does not go out. */
+HL_TEST_T(an_update_in_place_does_not_close_an_open_breaker, 60) {
+  static const char *const env[] = {"HOOKLOOP_BREAKER_FAILURES=2", "HOOKLOOP_BREAKER_OPEN_MS=600000",
+                                    "HOOKLOOP_DISABLE_AFTER_FAILURES=0",
+                                    "HOOKLOOP_RETRY_SCHEDULE=20ms,20ms,20ms,20ms,20ms,20ms,20ms,20ms", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/down?codes=503,503,503,503,503,503,200", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-brk-u", "1"), 202);
+  HL_ASSERT_EQ_INT(wait_breaker(sub, "open"), 2);
+  for (int waited = 0; waited < 5000 && attempts_of("evt-brk-u") < 2; waited += 20) hl_sleep_ms(20);
+  char *again = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  HL_ASSERT_EQ_STR(again, sub);
+  /* The retry is due every 20 ms: a closed breaker lets it out at once. */
+  hl_sleep_ms(1000);
+  long n = attempts_of("evt-brk-u");
+  int64_t reqs = e2e_partner_stat(&partner, "requests");
+  char state[32], status[32], u[300];
+  int64_t failures = -1;
+  sub_state(sub, state, sizeof state, &failures, status, sizeof status);
+  /* Its host's breaker opened with it, and stays open too. */
+  hl_json_doc doc;
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  const char *hs = str_at(hl_json_get(hl_json_get(doc.root, "destination_host"), "breaker"), "state");
+  char host_state[32];
+  snprintf(host_state, sizeof host_state, "%s", hs ? hs : "none");
+  hl_json_doc_dispose(&doc);
+  free(sub);
+  free(again);
+  stop_both();
+  HL_ASSERT_MSG(n == 2 && reqs == 2 && strcmp(state, "open") == 0 && failures == 2 &&
+                    strcmp(host_state, "open") == 0,
+                "1 s after the update: %ld attempts, %lld requests, breaker %s (%lld failures), host breaker %s", n,
+                (long long)reqs, state, (long long)failures, host_state);
+}
+
+/* The failures in a row that disable a subscription are counted across an
+ * update in place: the third failure disables it although the second and
+ * third attempts ran on the object the update replaced (each is at the
+ * partner for 1.5 s, the update lands meanwhile). */
+HL_TEST_T(an_update_in_place_keeps_the_failures_counted_toward_disabling, 60) {
+  static const char *const env[] = {"HOOKLOOP_BREAKER_FAILURES=0", "HOOKLOOP_DISABLE_AFTER_FAILURES=3",
+                                    "HOOKLOOP_RETRY_SCHEDULE=20ms,20ms,20ms,20ms,20ms,20ms,20ms,20ms", NULL};
+  start_both(NULL, env);
+  char url[256], state[32], status[32];
+  snprintf(url, sizeof url, "%s/hook/slowdown?codes=503&latency_ms=1500", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-streak-u", "1"), 202);
+  for (int waited = 0; waited < 10000 && attempts_of("evt-streak-u") < 2; waited += 20) hl_sleep_ms(20);
+  HL_ASSERT_EQ_INT(attempts_of("evt-streak-u"), 2);
+  char *again = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  HL_ASSERT_EQ_STR(again, sub);
+  int64_t failures = -1;
+  for (int waited = 0; waited < 20000; waited += 20) {
+    sub_state(sub, state, sizeof state, &failures, status, sizeof status);
+    if (strcmp(status, "DISABLED") == 0) break;
+    hl_sleep_ms(20);
+  }
+  for (int waited = 0; waited < 5000 && attempts_of("evt-streak-u") < 3; waited += 20) hl_sleep_ms(20);
+  long n = attempts_of("evt-streak-u");
+  free(sub);
+  free(again);
+  stop_both();
+  HL_ASSERT_MSG(strcmp(status, "DISABLED") == 0 && failures == 3 && n == 3,
+                "after the update: status %s, %lld failures in a row, %ld attempts", status, (long long)failures, n);
+}

@@ -601,7 +601,7 @@ HL_TEST(subscriptions_to_one_failing_host_share_its_breaker) {
   }
   hl_host *h = hl_dispatch_sub_host(a);
   HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_OPEN);
-  HL_ASSERT(a->gate.state == HL_GATE_CLOSED && b->gate.state == HL_GATE_CLOSED);
+  HL_ASSERT(a->gate->state == HL_GATE_CLOSED && b->gate->state == HL_GATE_CLOSED);
   /* Those admitted before it opened may still answer; after them, sub_c's
    * deliveries all go and nothing more goes to the down host. */
   size_t sent_at_open = fake.nsent;
@@ -645,15 +645,15 @@ HL_TEST(a_probe_that_succeeds_closes_the_breaker_though_an_older_attempt_failed_
     answer_req(&fake, fake.running[1], HL_SEND_RETRY, 503);
   }
   hl_host *h = hl_dispatch_sub_host(s);
-  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_OPEN);
+  HL_ASSERT_EQ_INT(s->gate->state, HL_GATE_OPEN);
   HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_OPEN);
   SPIN(fake.nrunning == 2); /* the probe, once the breaker was open 100 ms */
   HL_ASSERT(fake.running[0] == slow);
   hl_send_req *probe = fake.running[1];
-  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_HALF_OPEN);
+  HL_ASSERT_EQ_INT(s->gate->state, HL_GATE_HALF_OPEN);
   answer_req(&fake, slow, HL_SEND_RETRY, 503);
   answer_req(&fake, probe, HL_SEND_OK, 200);
-  HL_ASSERT_EQ_INT(s->gate.state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT(s->gate->state, HL_GATE_CLOSED);
   HL_ASSERT_EQ_INT(h->gate.state, HL_GATE_CLOSED);
   SPIN(fake.nrunning > 0); /* and the next one starts at once */
   extra = (hl_dispatch_options){0};

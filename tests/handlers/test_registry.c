@@ -9,6 +9,9 @@
 #include "model/hl_registry.h"
 #include "model/hl_sub_list.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static hl_sub *add_sub(hl_registry *r, const char *id, const char *partner, const char *type) {
   hl_sub_rec rec = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup(type),
                     .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
@@ -77,6 +80,57 @@ HL_TEST(a_partner_outlives_its_place_in_the_table_while_a_subscription_holds_it)
   HL_ASSERT_EQ_STR(p->rec.partner_id, "p");
   HL_ASSERT_EQ_INT((long)p->subs.n, 0);
   hl_sub_unref(&r, a); /* the last reference: the subscription, then its partner */
+  hl_registry_dispose(&r);
+}
+
+/* What the listener and the dispatcher's state of the replaced one saw,
+ * in order: "added" (the listener heard ADDED), "freed" (its state went). */
+static char seen[64];
+
+static void note(const char *what) {
+  size_t n = strlen(seen);
+  snprintf(seen + n, sizeof seen - n, "%s ", what);
+}
+
+static void note_change(void *data, hl_sub *s, hl_reg_change change) {
+  (void)data;
+  (void)s;
+  if (change == HL_REG_SUB_ADDED) note("added");
+}
+
+static void note_freed(void *state) {
+  (void)state;
+  note("freed");
+}
+
+HL_TEST(an_update_in_place_hands_the_gate_to_the_replacement) {
+  hl_registry r;
+  hl_registry_init(&r);
+  hl_sub *a = add_sub(&r, "sub_a", "p", "A");
+  hl_gate *gate = a->gate;
+  /* Two attempts out, the breaker open, three failures in a row. */
+  gate->in_flight = 2;
+  gate->state = HL_GATE_OPEN;
+  gate->streak = 3;
+  seen[0] = '\0';
+  static int state; /* the dispatcher's state of a (opaque here) */
+  a->dispatch_state = &state;
+  r.free_dispatch_state = note_freed;
+  r.listener = (hl_registry_listener){note_change, NULL};
+  hl_sub *b = add_sub(&r, "sub_a", "p", "A"); /* the same id: an update in place */
+  HL_ASSERT(b != a && b->gate == gate);
+  HL_ASSERT_EQ_INT((long)b->gate->in_flight, 2);
+  HL_ASSERT_EQ_INT(b->gate->state, HL_GATE_OPEN);
+  HL_ASSERT_EQ_INT((long)b->gate->streak, 3);
+  /* The replaced one went after the replacement was announced: the
+   * dispatcher attached b to their host while a still held it. */
+  HL_ASSERT_EQ_STR(seen, "added freed ");
+  /* Another id for the pair: another subscription, with a gate of its own. */
+  hl_sub *c = add_sub(&r, "sub_c", "p", "A");
+  HL_ASSERT(c->gate != gate);
+  HL_ASSERT_EQ_INT((long)c->gate->in_flight, 0);
+  HL_ASSERT_EQ_INT(c->gate->state, HL_GATE_CLOSED);
+  HL_ASSERT_EQ_INT((long)c->gate->streak, 0);
   hl_registry_dispose(&r);
 }
 
