@@ -14,25 +14,45 @@ struct hl_api_sub_write {
   char *id;
   hl_store_cb cb;
   void *data;
+  bool disable_after; /* hl_api_sub_defer_disable */
 };
+
+static struct hl_api_sub_write *write_of(const hl_api *a, const char *id) {
+  for (struct hl_api_sub_write *w = a->sub_writes; w; w = w->next)
+    if (strcmp(w->id, id) == 0) return w;
+  return NULL;
+}
 
 static void on_sub_written(void *data, int status, hl_store_result *res) {
   struct hl_api_sub_write *w = data;
-  struct hl_api_sub_write **pp = &w->a->sub_writes;
+  hl_api *a = w->a;
+  struct hl_api_sub_write **pp = &a->sub_writes;
   while (*pp != w) pp = &(*pp)->next;
   *pp = w->next;
   hl_store_cb cb = w->cb;
   void *cb_data = w->data;
-  hl_free(w->id);
+  bool disable = w->disable_after;
+  char *id = w->id;
   hl_free(w);
   cb(cb_data, status, res);
+  if (disable) {
+    /* The disable waited for this write: it goes to the subscription
+     * registered now (the write may have replaced it), after the last. */
+    struct hl_api_sub_write *later = write_of(a, id);
+    hl_sub *s = later ? NULL : hl_registry_sub_get(a->reg, id);
+    if (later) later->disable_after = true;
+    else if (s && !a->frozen && !s->deleted && !hl_sub_disabled(s)) hl_api_sub_disabled(a, s);
+  }
+  hl_free(id);
 }
 
-bool hl_api_sub_writing(const hl_api *a, const char *id) {
-  for (const struct hl_api_sub_write *w = a->sub_writes; w; w = w->next)
-    if (strcmp(w->id, id) == 0) return true;
-  return false;
+bool hl_api_sub_defer_disable(hl_api *a, const char *id) {
+  struct hl_api_sub_write *w = write_of(a, id);
+  if (w) w->disable_after = true;
+  return w != NULL;
 }
+
+bool hl_api_sub_writing(const hl_api *a, const char *id) { return write_of(a, id) != NULL; }
 
 void hl_api_respond_sub_busy(hl_http_req *req) {
   hl_api_respond_error(req, 409, "subscription_busy",
@@ -42,7 +62,7 @@ void hl_api_respond_sub_busy(hl_http_req *req) {
 
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data) {
   struct hl_api_sub_write *w = hl_malloc(sizeof *w);
-  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data};
+  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data, false};
   a->sub_writes = w;
   if (!a->opt.sealer) {
     a->store->vt->sub_put(a->store, rec, on_sub_written, w);

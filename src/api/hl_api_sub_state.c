@@ -107,6 +107,7 @@ static void on_disabled_stored(void *data, int status, hl_store_result *res) {
 }
 
 void hl_api_sub_disabled(hl_api *a, hl_sub *s) {
+  if (hl_api_sub_defer_disable(a, s->rec.subscription_id)) return;
   state_ctx *c = hl_malloc(sizeof *c);
   *c = (state_ctx){a, s, NULL};
   hl_sub_ref(s);
