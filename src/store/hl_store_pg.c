@@ -1941,7 +1941,9 @@ static void done_claim_head(pgop *op, int status) {
 
 /* --- replay ---------------------------------------------------------------- */
 
-static void done_replay(pgop *op, int status) {
+/* A reopen's answer: no row (not found), a row that was not terminal
+ * (EINVAL), or its new generation; reopened counts an open row more. */
+static void answer_replay(pgop *op, int status, bool reopened) {
   hl_store_result res = {0};
   if (status == 0) {
     if (PQntuples(op->q[0].res) == 0) {
@@ -1952,11 +1954,13 @@ static void done_replay(pgop *op, int status) {
       char v[24];
       snprintf(v, sizeof v, "%lld", (long long)gi64(op->q[1].res, 0, 0));
       res.value = hl_strdup(v);
-      op->s->backlog_delta++;
+      if (reopened) op->s->backlog_delta++;
     }
   }
   answer(op, status, &res);
 }
+
+static void done_replay(pgop *op, int status) { answer_replay(op, status, true); }
 
 /* Ordered delivery ("ordering": "fifo"): the subscription's oldest open
  * delivery in acceptance order, held, if it is unheld and due; never one
@@ -1985,21 +1989,7 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 /* Without the event's body (Kafka keeps it on topics): the generation
  * alone, in one unit (the row locked, counted up when terminal); nothing
  * is open yet, so no instance is told of work. */
-static void done_replay_row(pgop *op, int status) {
-  hl_store_result res = {0};
-  if (status == 0) {
-    if (PQntuples(op->q[0].res) == 0) {
-      status = HL_ENOTFOUND;
-    } else if (PQntuples(op->q[1].res) == 0) {
-      status = HL_EINVAL;
-    } else {
-      char v[24];
-      snprintf(v, sizeof v, "%lld", (long long)gi64(op->q[1].res, 0, 0));
-      res.value = hl_strdup(v);
-    }
-  }
-  answer(op, status, &res);
-}
+static void done_replay_row(pgop *op, int status) { answer_replay(op, status, false); }
 
 static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                             void *data) {

@@ -653,11 +653,25 @@ HL_TEST(a_pattern_dollar_matches_only_at_the_end_of_the_string) {
   hl_schema_free(s);
 }
 
+typedef struct { const char *pattern, *instance; bool match; } pattern_case;
+
+/* Each instance checked against {"type":"string","pattern":...}. */
+static void check_patterns(const pattern_case *cases, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char schema[128];
+    snprintf(schema, sizeof schema, "{\"type\":\"string\",\"pattern\":\"%s\"}", cases[i].pattern);
+    hl_schema *s = compile(schema);
+    HL_ASSERT_MSG(check(s, cases[i].instance, NULL) == cases[i].match, "%s against %s: want %s", cases[i].instance,
+                  cases[i].pattern, cases[i].match ? "a match" : "none");
+    hl_schema_free(s);
+  }
+}
+
 /* ECMA-262's \s is its WhiteSpace and LineTerminator, Unicode's spaces
  * included (U+00A0, U+2028, U+FEFF), where PCRE2's is ASCII's: in and out
  * of a class, and \S its complement. */
 HL_TEST(pattern_white_space_classes_are_ecma_262s) {
-  static const struct { const char *pattern, *instance; bool match; } cases[] = {
+  static const pattern_case cases[] = {
     {"^\\\\S+$", "\"a\\u00a0b\"", false}, {"^\\\\S+$", "\"ab\"", true},
     {"^\\\\s$", "\"\\u00a0\"", true}, {"^\\\\s$", "\"\\u2028\"", true}, {"^\\\\s$", "\"\\ufeff\"", true},
     {"^\\\\s$", "\"\\u3000\"", true}, {"^\\\\s$", "\"\\u000b\"", true}, {"^\\\\s$", "\"\\u0085\"", false},
@@ -669,14 +683,7 @@ HL_TEST(pattern_white_space_classes_are_ecma_262s) {
     {"^[\\\\S]$", "\"\\u2028\"", false}, {"^[[:alpha:]\\\\s]+$", "\"a\\u00a0\"", true},
     {"^\\\\\\\\s$", "\"\\\\s\"", true}, {"^\\\\p{Letter}\\\\s$", "\"a\\u00a0\"", true},
   };
-  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
-    char schema[128];
-    snprintf(schema, sizeof schema, "{\"type\":\"string\",\"pattern\":\"%s\"}", cases[i].pattern);
-    hl_schema *s = compile(schema);
-    HL_ASSERT_MSG(check(s, cases[i].instance, NULL) == cases[i].match, "%s against %s: want %s", cases[i].instance,
-                  cases[i].pattern, cases[i].match ? "a match" : "none");
-    hl_schema_free(s);
-  }
+  check_patterns(cases, HL_ARRAY_SIZE(cases));
   /* A refusal's offset is in the pattern as written, not as translated. */
   const char *bad = "{\"pattern\":\"^\\\\s*\\\\p{Letter}[\\\\s\\\\S](\"}";
   hl_json_doc d;
@@ -694,7 +701,7 @@ HL_TEST(pattern_white_space_classes_are_ecma_262s) {
  * PCRE2's quoted text, stay literal; a pattern that sets PCRE2's dot-all
  * option inline keeps PCRE2's meaning. */
 HL_TEST(a_pattern_dot_is_any_character_but_ecma_262s_line_terminators) {
-  static const struct { const char *pattern, *instance; bool match; } cases[] = {
+  static const pattern_case cases[] = {
     {"^a.b$", "\"a\\rb\"", false}, {"^a.b$", "\"a\\u2028b\"", false}, {"^a.b$", "\"a\\u2029b\"", false},
     {"^a.b$", "\"a\\nb\"", false}, {"^a.b$", "\"a\\u0085b\"", true}, {"^a.b$", "\"a\\u000bb\"", true},
     {"^a.b$", "\"a\\u00e9b\"", true}, {"^a.b$", "\"a\\ud83d\\ude00b\"", true}, {"^a.b$", "\"axxb\"", false},
@@ -703,14 +710,7 @@ HL_TEST(a_pattern_dot_is_any_character_but_ecma_262s_line_terminators) {
     {"^a\\\\Q.b", "\"a.b\"", true}, {"(?s)^a.b$", "\"a\\rb\"", true}, {"(?s)^a.b$", "\"a\\nb\"", true},
     {"^(?i)A.B$", "\"a\\rb\"", false}, {"^(?i)A.B$", "\"axb\"", true},
   };
-  for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
-    char schema[128];
-    snprintf(schema, sizeof schema, "{\"type\":\"string\",\"pattern\":\"%s\"}", cases[i].pattern);
-    hl_schema *s = compile(schema);
-    HL_ASSERT_MSG(check(s, cases[i].instance, NULL) == cases[i].match, "%s against %s: want %s", cases[i].instance,
-                  cases[i].pattern, cases[i].match ? "a match" : "none");
-    hl_schema_free(s);
-  }
+  check_patterns(cases, HL_ARRAY_SIZE(cases));
 }
 
 /* Exponents of any length: 1e10000000000001 is more than 1e10000000000000,
