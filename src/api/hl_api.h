@@ -70,6 +70,10 @@ struct hl_api {
   bool frozen;             /* closing: a reload that answers late changes nothing */
   hl_recover *recover;     /* recovery jobs (hl_api_recover.c); NULL until the first */
   struct hl_api_sub_write *sub_writes; /* subscription records on their way to the store (hl_api_seal.c) */
+  /* Registrations' schemas compiled and checked against their meta-schema,
+   * on the loop (a body up to HL_EVENT_INLINE_BYTES) and on the threadpool
+   * (a larger one): hookloop_schema_compiles_total{where}. */
+  uint64_t schema_compiles_loop, schema_compiles_threadpool;
 };
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
@@ -114,6 +118,9 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
  * on_sub_disabled): records it DISABLED, then announces the
  * subscription.disabled event to the subscriptions of that type. */
 void hl_api_sub_disabled(hl_api *a, hl_sub *s);
+
+/* The registrations' series of /metrics (Prometheus text; hl_api_schemas.c). */
+void hl_api_schemas_render_metrics(const hl_api *a, hl_buf *out);
 
 /* Recovery jobs (POST /admin/subscriptions/{id}/recover): stop makes no
  * more store or queue calls (at a drain; the calls in flight count in

@@ -92,14 +92,18 @@ bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc) {
     return false;
   }
   if (hl_json_parse_ex(doc, req->body, req->body_len, HL_JSON_UNIQUE_NAMES, &err) != 0) {
-    hl_event_check e = {0};
-    hl_event_reject_parse(&e, &err);
-    hl_api_respond_error(req, e.status, e.error, e.message, e.details.len ? e.details.data : NULL);
-    hl_event_check_dispose(&e);
+    hl_api_respond_parse_error(req, &err);
     hl_json_doc_dispose(doc);
     return false;
   }
   return true;
+}
+
+void hl_api_respond_parse_error(hl_http_req *req, const hl_json_error *err) {
+  hl_event_check e = {0};
+  hl_event_reject_parse(&e, err);
+  hl_api_respond_error(req, e.status, e.error, e.message, e.details.len ? e.details.data : NULL);
+  hl_event_check_dispose(&e);
 }
 
 /* --- small validators ----------------------------------------------------------- */

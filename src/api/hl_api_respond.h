@@ -44,6 +44,8 @@ void hl_api_respond_field_error(hl_http_req *req, const char *pointer, const cha
 void hl_api_respond_store_error(hl_http_req *req, int status);
 /* Parses the request body, or answers 400 and returns false. */
 bool hl_api_parse_body(hl_http_req *req, hl_json_doc *doc);
+/* The 400 of hl_api_parse_body for a body parsed elsewhere (the threadpool). */
+void hl_api_respond_parse_error(hl_http_req *req, const hl_json_error *err);
 bool hl_api_name_ok(const char *s, size_t max);
 const char *hl_api_get_str(const hl_json *obj, const char *key);
 bool hl_api_int_member(hl_http_req *req, const hl_json *obj, const char *key, int64_t min, int64_t max,

@@ -110,6 +110,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_render_prometheus(&s->metrics, out);
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   hl_dispatch_render_metrics(&s->dispatch, out);
+  hl_api_schemas_render_metrics(&s->api, out);
   if (s->pinfo) hl_pinfo_render_metrics(s->pinfo, out);
   hl_app_retention_render_metrics(s->retention, out);
   if (s->store && s->store->vt->render_metrics) s->store->vt->render_metrics(s->store, out);

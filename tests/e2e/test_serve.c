@@ -2035,6 +2035,92 @@ HL_TEST_T(schemas_reference_registered_schemas, 60) {
   stop_both();
 }
 
+/* A registration body for domain "d" and event_type type whose schema has
+ * n string properties with a pattern each (a large one for n in the
+ * thousands), then the members of tail (which may be empty). */
+static void schema_body(hl_buf *out, const char *type, int n, const char *tail) {
+  hl_buf_printf(out, "{\"event_type\":\"%s\",\"domain\":\"d\",\"schema\":{\"type\":\"object\",\"properties\":{", type);
+  for (int i = 0; i < n; i++) hl_buf_printf(out, "\"f%d\":{\"type\":\"string\",\"pattern\":\"^a%d[0-9]+$\"},", i, i);
+  hl_buf_printf(out, "\"total\":{\"$ref\":\"urn:example:money\"}}%s}}", tail);
+}
+
+/* The first error of a 400 invalid_schema answer, as one line. */
+static void first_error(const hl_json *root, char *out, size_t cap) {
+  const hl_json *e = &hl_json_get(root, "details")->u.items[0];
+  snprintf(out, cap, "%s | %s | %s | %s | %s", str_at(root, "error"), str_at(root, "message"), str_at(e, "path"),
+           str_at(e, "keyword"), str_at(e, "schema_path"));
+}
+
+/* The same registration answered for a small body (checked on the loop) and
+ * a large one (over 64 KiB: parsed, compiled and checked against the
+ * meta-schema on the threadpool, so that thousands of patterns compiled do
+ * not hold the loop): 201, or 400 invalid_schema with the same pointers.
+ * hookloop_schema_compiles_total{where} says where each ran. */
+HL_TEST_T(a_large_schema_is_compiled_on_the_threadpool_with_the_same_answers, 90) {
+  start_both(NULL, NULL);
+  const char *loop_n = "hookloop_schema_compiles_total{where=\"loop\"}";
+  const char *pool_n = "hookloop_schema_compiles_total{where=\"threadpool\"}";
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+      "{\"event_type\":\"Money\",\"domain\":\"common\",\"schema\":{\"$id\":\"urn:example:money\","
+      "\"type\":\"object\",\"required\":[\"value\"],\"properties\":{\"value\":{\"type\":\"number\"}}}}", NULL), 201);
+  long long loop0 = e2e_metric(&hk, loop_n);
+  HL_ASSERT_MSG(loop0 >= 1, "%s is %lld", loop_n, loop0);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, pool_n), 0);
+
+  /* Valid: 201 with its id and topic; the $ref to a registered schema resolves. */
+  hl_buf big = HL_BUF_INIT;
+  schema_body(&big, "Big", 4000, "");
+  HL_ASSERT_MSG(big.len > 64 * 1024, "%zu bytes", big.len);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, big.data, &doc), 201);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "schema_id"), "d.Big.v1");
+  HL_ASSERT_EQ_STR(str_at(doc.root, "ingress_topic"), "wh.ingress.d.Big.v1");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, pool_n), 1);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, loop_n), loop0);
+  char ev[256];
+  snprintf(ev, sizeof ev, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", ev, "{\"eventHeader\":{\"uuid\":\"big-1\",\"eventType\":\"Big\"},"
+                                      "\"f7\":\"a71\",\"total\":{\"value\":1}}", NULL), 202);
+  HL_ASSERT_EQ_INT(e2e_call("POST", ev, "{\"eventHeader\":{\"uuid\":\"big-2\",\"eventType\":\"Big\"},"
+                                      "\"f3999\":\"b\"}", &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/f3999");
+  hl_json_doc_dispose(&doc);
+
+  /* Not usable (a pattern that is no regex), then not a schema by its
+   * meta-schema ("required" items twice): the answers of a small body. */
+  for (int t = 0; t < 2; t++) {
+    hl_buf one = HL_BUF_INIT, many = HL_BUF_INIT;
+    if (t == 0) {
+      hl_buf_puts(&one, "{\"event_type\":\"Bad\",\"domain\":\"d\",\"schema\":{\"properties\":{\"bad\":{\"pattern\":\"(\"}}}}");
+      hl_buf_puts(&many, "{\"event_type\":\"Bad\",\"domain\":\"d\",\"schema\":{\"properties\":{");
+      for (int i = 0; i < 4000; i++) hl_buf_printf(&many, "\"f%d\":{\"pattern\":\"^a%d$\"},", i, i);
+      hl_buf_puts(&many, "\"bad\":{\"pattern\":\"(\"}}}}");
+    } else {
+      schema_body(&one, "Bad", 2, ",\"required\":[\"f1\",\"f1\"]");
+      schema_body(&many, "Bad", 4000, ",\"required\":[\"f1\",\"f1\"]");
+    }
+    HL_ASSERT_MSG(one.len < 64 * 1024 && many.len > 64 * 1024, "%zu / %zu bytes", one.len, many.len);
+    char small_err[1200], big_err[1200];
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, one.data, &doc), 400);
+    first_error(doc.root, small_err, sizeof small_err);
+    hl_json_doc_dispose(&doc);
+    HL_ASSERT_EQ_INT(e2e_call("POST", u, many.data, &doc), 400);
+    first_error(doc.root, big_err, sizeof big_err);
+    hl_json_doc_dispose(&doc);
+    HL_ASSERT_EQ_STR(big_err, small_err);
+    HL_ASSERT_MSG(strstr(big_err, t == 0 ? "/properties/bad/pattern" : "/required"), "%s", big_err);
+    hl_buf_dispose(&one);
+    hl_buf_dispose(&many);
+  }
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, pool_n), 3);
+  HL_ASSERT_EQ_INT(e2e_metric(&hk, loop_n), loop0 + 2);
+  hl_buf_dispose(&big);
+  stop_both();
+}
+
 HL_TEST_T(updating_a_subscription_keeps_its_backlog, 90) {
   start_both(NULL, NULL);
   char url[256];
