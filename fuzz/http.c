@@ -10,7 +10,8 @@
  * with an error, or by closing (paths /later, /err, /close); /small and
  * /nobody have body limits of 16 and 0 bytes. Properties: no crash, leak
  * or hang whatever the bytes; the answers are well-formed HTTP/1.1
- * responses, none cut short; one final answer per handed request, plus at
+ * responses, none cut short (the answer to a HEAD, which has no body, is
+ * known from the input's own requests); one final answer per handed request, plus at
  * most one the server gives itself (400/413/431/505) before closing; and once
  * the client has finished sending, the server closes the connection —
  * it never sits on it (issue 13, item 1). */
@@ -94,9 +95,48 @@ static void on_request(hl_http_req *r, void *data) {
 typedef struct {
   http_parser p;
   size_t finals;           /* complete responses with a status >= 200 */
+  size_t heads_seen;       /* final responses whose head was read */
   int last_status;
   bool broken;
 } client;
+
+/* Which of the input's requests are HEADs, in order, as the server's
+ * http-parser reads the same bytes: the answer to a HEAD has its
+ * Content-Length and no body, which a response parser cannot know alone. */
+static bool *is_head_req;
+static size_t nreqs;
+
+static int on_req_begin(http_parser *p) {
+  (void)p;
+  is_head_req[nreqs++] = false;
+  return 0;
+}
+
+/* The server knows a HEAD from its URL on: its answers to it, errors
+ * included, have no body from there. */
+static int on_req_url(http_parser *p, const char *at, size_t n) {
+  (void)at, (void)n;
+  is_head_req[nreqs - 1] = p->method == HTTP_HEAD;
+  return 0;
+}
+
+static void read_methods(const uint8_t *data, size_t size) {
+  static const http_parser_settings req_settings = {.on_message_begin = on_req_begin, .on_url = on_req_url};
+  http_parser p;
+  http_parser_init(&p, HTTP_REQUEST);
+  is_head_req = hl_calloc(size / 2 + 2, sizeof *is_head_req); /* no request is shorter than 2 bytes */
+  nreqs = 0;
+  http_parser_execute(&p, &req_settings, (const char *)data, size);
+}
+
+/* The n-th final answer answers the n-th request: its body is skipped
+ * when that one was a HEAD (1 tells the parser so). */
+static int on_resp_headers(http_parser *p) {
+  client *c = p->data;
+  if (p->status_code < 200) return 0;
+  size_t k = c->heads_seen++;
+  return k < nreqs && is_head_req[k] ? 1 : 0;
+}
 
 static int on_resp_complete(http_parser *p) {
   client *c = p->data;
@@ -107,7 +147,8 @@ static int on_resp_complete(http_parser *p) {
   return 0;
 }
 
-static http_parser_settings resp_settings = {.on_message_complete = on_resp_complete};
+static http_parser_settings resp_settings = {.on_headers_complete = on_resp_headers,
+                                             .on_message_complete = on_resp_complete};
 
 static void feed(client *c, const char *b, size_t n) {
   if (c->broken) return;
@@ -131,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   handled = 0;
   closed_by_handler = false;
   FUZZ_CHECK(hl_http_server_adopt(srv, sv[0]) == 0);
+  read_methods(data, size);
   client c = {.last_status = 0};
   http_parser_init(&c.p, HTTP_RESPONSE);
   c.p.data = &c;
@@ -167,5 +209,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t answered = handled - (closed_by_handler ? 1 : 0);
   FUZZ_CHECK(c.finals == answered ||
              (c.finals == answered + 1 && (c.last_status == 400 || c.last_status == 413 || c.last_status == 431 || c.last_status == 505)));
+  hl_free(is_head_req);
   return 0;
 }

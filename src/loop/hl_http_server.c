@@ -135,6 +135,15 @@ static void flow(conn *c);
 
 /* --- timers -------------------------------------------------------------------------- */
 
+/* A client that shut its sending side (peer_done) has every answer it
+ * asked for queued, none to come (no request with its handler, none
+ * buffered for the next turn): the connection closes once they are out. */
+static void close_if_peer_served(conn *c) {
+  if (c->peer_done && c->state != C_LINGERING && c->state != C_HANDLING && c->state != C_CLOSING && !c->yielded &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+    conn_close(c);
+}
+
 static void on_resume(uv_idle_t *h) {
   conn *c = h->data;
   uv_idle_stop(h);
@@ -142,6 +151,7 @@ static void on_resume(uv_idle_t *h) {
   c->served = 0;
   parse_more(c);
   flow(c);
+  close_if_peer_served(c);
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -235,9 +245,7 @@ static void on_written(uv_write_t *w, int status) {
   /* Requests that waited for the queued answers to go out go on now. */
   parse_more(c);
   flow(c);
-  if (c->peer_done && c->state != C_LINGERING && c->state != C_HANDLING && c->state != C_CLOSING &&
-      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
-    conn_close(c);
+  close_if_peer_served(c);
 }
 
 /* Queues head + body as one write. close_after: the answer says
@@ -265,6 +273,10 @@ static bool send_response(conn *c, int status, const hl_http_header *h, size_t n
   if (body_len > 0 && !has_ct) hl_buf_puts(&head, "Content-Type: application/json\r\n");
   hl_buf_append(&head, "\r\n", 2);
   if (c->is_head) body_len = 0;
+  /* This answers the HEAD; an error for what follows it (bytes that never
+   * begin a request) has its body: without it, its Content-Length left
+   * the client waiting for bytes that never came. */
+  c->is_head = false;
   write_req *wr = hl_malloc(sizeof *wr + head.len + body_len);
   wr->c = c;
   wr->len = head.len + body_len;
@@ -383,10 +395,13 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
     /* A client that shut its sending side may still be reading: answers
      * still queued (pipelined ones, the closing one while lingering) go out
      * first, then the connection closes (on_written, on_shutdown; the
-     * state's timer still bounds the wait). A request with its handler is
-     * abandoned, as when the client resets. */
-    bool queued = c->state == C_LINGERING ? !c->shut_done : uv_stream_get_write_queue_size(stream) > 0;
-    if (n == UV_EOF && queued && c->state != C_HANDLING) {
+     * state's timer still bounds the wait). So do a request with its
+     * handler and those buffered for the next turn: a half-closed client
+     * gets every answer. A reset (an error, not EOF) abandons them. */
+    bool queued = c->state == C_LINGERING ? !c->shut_done
+                                          : uv_stream_get_write_queue_size(stream) > 0 || c->state == C_HANDLING ||
+                                                c->yielded;
+    if (n == UV_EOF && queued) {
       c->peer_done = true;
       uv_read_stop(stream);
       return;
@@ -595,6 +610,9 @@ static int too_big(conn *c, size_t n) {
 
 static int cb_url(http_parser *p, const char *at, size_t n) {
   conn *c = p->data;
+  /* Known from here on: an error for this request (431, 505, 400) answers
+   * a HEAD too, without a body (RFC 9110 section 9.3.2). */
+  c->is_head = p->method == HTTP_HEAD;
   if (too_big(c, n)) return 1;
   hl_buf_append(&c->url, at, n);
   return 0;

@@ -342,6 +342,14 @@ static void client_limits(void) {
   read_responses(fd, buf, sizeof buf, 1);
   HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 431") && strstr(buf, "more than 100 header fields"), "%.300s", buf);
   close(fd);
+  /* A HEAD, then bytes that begin no request: the HEAD's answer has no
+   * body, the 400 that follows has its own (it was sent without it). */
+  fd = connect_port();
+  send_all(fd, "HEAD /a HTTP/1.1\r\nHost: t\r\n\r\nhello\r\n\r\n");
+  memset(buf, 0, sizeof buf);
+  read_responses(fd, buf, sizeof buf, 2);
+  HL_ASSERT_MSG(strstr(buf, "HTTP/1.1 400") && strstr(buf, "\"error\":\"bad_request\""), "%.600s", buf);
+  close(fd);
   /* Garbage: 400 with a JSON body. */
   fd = connect_port();
   send_all(fd, "THIS IS NOT HTTP\r\n\r\n");
@@ -497,6 +505,38 @@ static void client_half_close(void) {
 }
 
 HL_TEST_T(a_half_closed_client_gets_every_answer, 120) { run_with_client(client_half_close, 0); }
+
+/* A half-closed client that pipelined more requests than a connection
+ * handles in one loop turn, one of them answered later by its handler,
+ * gets an answer to each: the server saw its EOF while the rest waited for
+ * the next turn (or while /late was with its handler) and closed, dropping
+ * them. */
+static void client_half_close_pipelined(void) {
+  hl_buf reqs = HL_BUF_INIT;
+  for (int i = 0; i < 100; i++) hl_buf_puts(&reqs, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+  hl_buf_puts(&reqs, "GET /late HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 10; i++) hl_buf_puts(&reqs, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+  int fd = connect_port();
+  HL_ASSERT(fd >= 0);
+  send_all(fd, reqs.data);
+  HL_ASSERT(shutdown(fd, SHUT_WR) == 0);
+  hl_buf got = HL_BUF_INIT;
+  char buf[65536];
+  ssize_t r;
+  while ((r = read(fd, buf, sizeof buf)) > 0) hl_buf_append(&got, buf, (size_t)r);
+  HL_ASSERT_MSG(r == 0, "read failed: %s", strerror(errno));
+  hl_buf_putc(&got, '\0');
+  int answers = 0;
+  for (const char *p = got.data; (p = strstr(p, "HTTP/1.1 200")) != NULL; p++) answers++;
+  HL_ASSERT_MSG(answers == 111, "%d answers to 111 pipelined requests before the half close", answers);
+  close(fd);
+  hl_buf_dispose(&got);
+  hl_buf_dispose(&reqs);
+}
+
+HL_TEST_T(a_half_closed_client_gets_every_answer_past_one_turns_share, 120) {
+  run_with_client(client_half_close_pipelined, 0);
+}
 
 /* A request its handler drops without an answer (hl_http_respond_close)
  * behind pipelined ones whose answers are still queued: those answers go
