@@ -34,9 +34,10 @@ function registerForm(prefill, onDone) {
     const parsed = parseJson(text);
     if (parsed.error) { f.schema.setError(parsed.error); f.schema.control.focus(); return; }
     const version = f.version.control.value.trim();
-    // The schema goes as typed (its numbers exactly as written); the rest is encoded here.
+    // A JSON integer is spliced as typed ("02" is none: it goes as a string,
+    // which the API refuses at /version). The schema goes as typed (its numbers exactly as written); the rest is encoded here.
     const body = `{"domain":${JSON.stringify(f.domain.control.value.trim())},"event_type":${JSON.stringify(f.event_type.control.value.trim())},`
-      + `${version ? `"version":${/^\d+$/.test(version) ? version : JSON.stringify(version)},` : ''}"status":${JSON.stringify(f.status.control.value)},"schema":${text}}`;
+      + `${version ? `"version":${/^(0|[1-9]\d*)$/.test(version) ? version : JSON.stringify(version)},` : ''}"status":${JSON.stringify(f.status.control.value)},"schema":${text}}`;
     try {
       const { data } = await post('/admin/schemas', body);
       onDone(data);

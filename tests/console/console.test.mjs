@@ -783,6 +783,18 @@ describe('the operator console', () => {
     }
   });
 
+  it('refuses a schema version with a leading zero at its field', async () => {
+    await open('#/schemas');
+    const form = page.locator('form[aria-label="Register a schema"]');
+    await form.getByLabel('Domain').fill('ledger');
+    await form.getByLabel('Event type').fill('Zero');
+    await form.getByLabel('Version').fill('02');
+    await form.getByRole('button', { name: 'Register' }).click();
+    await form.locator('.error-box').waitFor();
+    assert.doesNotMatch(await form.locator('.summary').innerText(), /not valid JSON/);
+    await refusedAt(form, 'version', '/version');
+  });
+
   it('forgets the token on request', async () => {
     await page.click('#forget');
     await page.locator('#token-dialog').waitFor({ state: 'visible' });
