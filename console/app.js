@@ -21,7 +21,9 @@ let generation = 0;    // a page rendered for an older hash changes nothing
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, query = ''] = raw.split('?');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  // A link cut short or edited by hand may hold a malformed %-sequence:
+  // that part is taken as written rather than stop the routing.
+  const parts = path.split('/').filter(Boolean).map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
   const name = PAGES[parts[0]] ? parts[0] : 'overview';
   return { name, rest: parts.slice(1), query: new URLSearchParams(query) };
 }

@@ -795,6 +795,17 @@ describe('the operator console', () => {
     await refusedAt(form, 'version', '/version');
   });
 
+  it('opens a link with a malformed percent sequence without an error', async () => {
+    await open('#/partners');
+    await page.locator('#main h1', { hasText: 'Partners' }).waitFor();
+    const seen = problems.length;
+    const failed = page.waitForEvent('pageerror').then((e) => e.message);
+    await open('#/deliveries/%E0%A4%A/x');
+    const outcome = await Promise.race([failed, page.locator('#nav a[data-page=deliveries][aria-current=page]').waitFor().then(() => 'routed')]);
+    assert.equal(outcome, 'routed');
+    assert.deepEqual(problems.slice(seen), []);
+  });
+
   it('forgets the token on request', async () => {
     await page.click('#forget');
     await page.locator('#token-dialog').waitFor({ state: 'visible' });
