@@ -70,9 +70,12 @@ const dialog = () => document.getElementById('token-dialog');
 function askToken(kind, why) {
   const d = dialog();
   document.getElementById('token-why').textContent = why;
+  // Already asking: a poll's 401 (every few seconds on the Overview) only
+  // updates the reason, and leaves what is being typed, and where, alone.
+  if (d.open) return;
   document.getElementById('token-admin').value = token('admin');
   document.getElementById('token-api').value = token('api');
-  if (!d.open) d.showModal();
+  d.showModal();
   document.getElementById(kind === 'api' ? 'token-api' : 'token-admin').focus();
 }
 

@@ -783,6 +783,27 @@ describe('the operator console', () => {
     }
   });
 
+  it('keeps the token being typed while the Overview\'s poll is refused', async () => {
+    const fresh = await context.newPage(); // a tab of its own: no token in its session storage
+    fresh.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    try {
+      await fresh.goto(`${base}/console`);
+      await fresh.locator('#token-dialog').waitFor({ state: 'visible' });
+      await fresh.locator('#main h1', { hasText: 'Overview' }).waitFor();
+      await fresh.locator('#token-admin').focus();
+      await fresh.keyboard.type('adm-');
+      await fresh.locator('#token-api').focus();
+      await fresh.keyboard.type('api-');
+      // A poll refused (401), handled before the next poll asks again.
+      await fresh.waitForResponse((r) => r.url().endsWith('/admin/stats') && r.status() === 401);
+      await fresh.waitForRequest((r) => r.url().endsWith('/admin/stats'));
+      assert.deepEqual([await fresh.inputValue('#token-admin'), await fresh.inputValue('#token-api'), await fresh.evaluate(() => document.activeElement.id)],
+        ['adm-', 'api-', 'token-api']);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('refuses a schema version with a leading zero at its field', async () => {
     await open('#/schemas');
     const form = page.locator('form[aria-label="Register a schema"]');
