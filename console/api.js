@@ -28,7 +28,8 @@ export function setToken(kind, value) {
  * Calls the API. body: undefined, a string (sent as is: JSON text the user
  * wrote keeps its exact numbers) or a value (JSON-encoded). kind: which
  * token to send ('admin' for /admin, 'api' for /api). Resolves to
- * {status, data}; rejects with ApiError (status 0 when nothing answered).
+ * {status, data, text} (text: the answer as sent, for json-text.js);
+ * rejects with ApiError (status 0 when nothing answered).
  */
 export async function call(method, path, body, kind = 'admin') {
   const headers = { accept: 'application/json' };
@@ -53,7 +54,7 @@ export async function call(method, path, body, kind = 'admin') {
     throw new ApiError(401, data);
   }
   if (!res.ok) throw new ApiError(res.status, data || { error: `http_${res.status}`, message: text.slice(0, 300) });
-  return { status: res.status, data };
+  return { status: res.status, data, text };
 }
 
 export const get = (path) => call('GET', path);
@@ -64,6 +65,17 @@ export const del = (path) => call('DELETE', path);
 export async function getOrNull(path) {
   try {
     return (await get(path)).data;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/** {data, text} of GET path, or null on 404: text keeps the numbers data rounded. */
+export async function getTextOrNull(path) {
+  try {
+    const { data, text } = await get(path);
+    return { data, text };
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) return null;
     throw e;

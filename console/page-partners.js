@@ -1,13 +1,16 @@
 // Partners: the list (registered ones and those only implied by their
 // subscriptions), register or update one (name, contact, metadata, limits
 // across all its subscriptions), and delete one without subscriptions.
-import { get, getOrNull, post, del, seg, ApiError } from './api.js';
+import { get, getTextOrNull, post, del, seg, ApiError } from './api.js';
+import { memberText, prettyText, objectText } from './json-text.js';
 import { available, labelOf } from './capabilities.js';
-import { h, replace, page, notFound, notOffered, section, table, badge, empty, errorBox, muted, field, showErrors, topMember, parseJson, button, notice, pretty, fmtTime } from './ui.js';
+import { h, replace, page, notFound, notOffered, section, table, badge, empty, errorBox, muted, field, showErrors, topMember, parseJson, button, notice, fmtTime } from './ui.js';
 
 const limits = (p) => `${p.max_in_flight ? `${p.max_in_flight} in flight` : 'no in-flight cap'} · ${p.rate_limit_per_s ? `${p.rate_limit_per_s}/s` : 'no rate limit'}`;
 
-function partnerForm(p, onDone) {
+/** p: the partner's answer {data, text} (text: its metadata's exact numbers), or null for a new one. */
+function partnerForm(got, onDone) {
+  const p = got?.data;
   const f = {
     partner_id: field('Partner id', 'partner_id', { value: p?.partner_id, required: true, attrs: p ? { readonly: true } : undefined,
       hint: p ? 'The id does not change.' : 'Letters, digits, . _ - (at most 128). Subscriptions name their partner by it.' }),
@@ -15,7 +18,7 @@ function partnerForm(p, onDone) {
     contact: field('Contact', 'contact', { value: p?.contact ?? '', hint: 'Who to call when deliveries fail (an e-mail address, say).' }),
     max_in_flight: field('Max in flight, all its subscriptions', 'max_in_flight', { kind: 'number', value: p ? String(p.max_in_flight) : '', hint: '0–100000; 0 or empty: no cap (each subscription keeps its own)' }),
     rate_limit_per_s: field('Rate limit per second, all its subscriptions', 'rate_limit_per_s', { kind: 'number', value: p ? String(p.rate_limit_per_s) : '', hint: '0 or empty: no limit' }),
-    metadata: field('Metadata', 'metadata', { kind: 'textarea', rows: 4, value: p?.metadata ? pretty(p.metadata) : '', hint: 'Optional JSON object, at most 4096 bytes.' }),
+    metadata: field('Metadata', 'metadata', { kind: 'textarea', rows: 4, value: p?.metadata ? prettyText(memberText(got.text, 'metadata')) : '', hint: 'Optional JSON object, at most 4096 bytes.' }),
   };
   const summary = h('div', { class: 'summary', tabindex: '-1' });
   const form = h('form', { class: 'form', novalidate: true, 'aria-label': p ? 'Edit the partner' : 'New partner' },
@@ -31,13 +34,15 @@ function partnerForm(p, onDone) {
       const v = f[k].control.value.trim();
       if (v !== '') body[k] = /^-?\d+$/.test(v) ? Number(v) : v;
     }
+    // The metadata goes as typed, once checked: its numbers exactly as written.
+    let metadata;
     if (f.metadata.control.value.trim()) {
       const m = parseJson(f.metadata.control.value);
       if (m.error) { f.metadata.setError(m.error); f.metadata.control.focus(); return; }
-      body.metadata = m.value;
+      metadata = f.metadata.control.value.trim();
     }
     try {
-      const { data } = await post('/admin/partners', body);
+      const { data } = await post('/admin/partners', objectText(body, { metadata }));
       onDone(data);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
@@ -89,8 +94,9 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id) {
-  const p = await getOrNull(`/admin/partners/${seg(id)}`);
-  if (!p) { notFound(main, 'Partner not found', `No partner ${id}.`, '#/partners'); return; }
+  const got = await getTextOrNull(`/admin/partners/${seg(id)}`);
+  if (!got) { notFound(main, 'Partner not found', `No partner ${id}.`, '#/partners'); return; }
+  const p = got.data;
   const subs = (await get(`/admin/subscriptions?partner_id=${seg(id)}`)).data.subscriptions;
   replace(main, page(`Partner ${p.partner_id}`,
     h('p', null, h('a', { href: '#/partners' }, '← All partners')),
@@ -102,7 +108,7 @@ async function view(main, ctx, id) {
       ? table(`Subscriptions of ${p.partner_id}`, ['Event type', 'State', 'Id'],
         subs.map((s) => [s.event_type, badge(s.status), h('a', { href: `#/subscriptions/${encodeURIComponent(s.subscription_id)}` }, s.subscription_id)]))
       : empty('No subscription: it receives nothing.', h('a', { href: '#/subscriptions/new' }, 'New subscription'))),
-    section('Details and limits', partnerForm(p, (r) => ctx.go(`#/partners?saved=${encodeURIComponent(r.partner_id)}`)))));
+    section('Details and limits', partnerForm(got, (r) => ctx.go(`#/partners?saved=${encodeURIComponent(r.partner_id)}`)))));
 }
 
 export default {

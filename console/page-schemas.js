@@ -1,8 +1,9 @@
 // Event types and schemas: the list, one schema's document, and the
 // registration of a new version with the API's error pointers shown next
 // to the field they concern.
-import { get, getOrNull, post, seg, ApiError } from './api.js';
-import { h, replace, page, notFound, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, button, notice } from './ui.js';
+import { get, getTextOrNull, post, seg, ApiError } from './api.js';
+import { memberText, prettyText } from './json-text.js';
+import { h, replace, page, notFound, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, fmtTime, button, notice } from './ui.js';
 
 const SAMPLE = `{
   "type": "object",
@@ -68,11 +69,14 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id) {
-  const s = await getOrNull(`/admin/schemas/${seg(id)}`);
-  if (!s) { notFound(main, 'Schema not found', `No schema is registered as ${id}.`, '#/schemas'); return; }
+  const got = await getTextOrNull(`/admin/schemas/${seg(id)}`);
+  if (!got) { notFound(main, 'Schema not found', `No schema is registered as ${id}.`, '#/schemas'); return; }
+  const s = got.data;
+  // Shown and prefilled from the answer's text: its numbers as registered.
+  const doc = prettyText(memberText(got.text, 'schema'));
   const formBox = h('div');
   replace(formBox, button('Register a new version from this one', () => {
-    replace(formBox, registerForm({ domain: s.domain, event_type: s.event_type, version: s.version + 1, schema: pretty(s.schema) },
+    replace(formBox, registerForm({ domain: s.domain, event_type: s.event_type, version: s.version + 1, schema: doc },
       (r) => ctx.go(`#/schemas?registered=${encodeURIComponent(r.schema_id)}`)));
     formBox.querySelector('input').focus();
   }));
@@ -85,7 +89,7 @@ async function view(main, ctx, id) {
       h('dt', null, 'Status'), h('dd', null, badge(s.status)),
       h('dt', null, 'Ingress topic'), h('dd', null, s.ingress_topic),
       h('dt', null, 'Registered'), h('dd', null, fmtTime(s.created_at))),
-    section('Document', code(pretty(s.schema))),
+    section('Document', code(doc)),
     section('New version', formBox)));
 }
 

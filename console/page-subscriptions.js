@@ -2,9 +2,10 @@
 // half open, disabled), create and edit (partner, destination, filter,
 // headers, limits, its own transformation), enable, secret rotation and
 // delete. Features appear when the API offers them (capabilities.js).
-import { get, getOrNull, post, del, seg, ApiError } from './api.js';
+import { get, getTextOrNull, post, del, seg, ApiError } from './api.js';
+import { memberText, prettyText, compactText, objectText } from './json-text.js';
 import { available, pathOf, labelOf } from './capabilities.js';
-import { h, replace, page, notFound, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, pretty, nextId } from './ui.js';
+import { h, replace, page, notFound, section, table, badge, empty, errorBox, field, showErrors, topMember, parseJson, button, notice, copyButton, nextId } from './ui.js';
 import { registerForm as transformationForm } from './page-transformations.js';
 
 const OPTIONAL = ['enableSubscription', 'disableSubscription', 'rotateSecret', 'transformations', 'destinations'];
@@ -179,20 +180,21 @@ function destinationFields(s) {
   return { f, els, read };
 }
 
-/** The subscription's own transformation (its latest version), or null. */
+/** The subscription's own transformation (its latest version) and its spec's text, or null. */
 async function ownTransformation(id) {
   if (!id || !available('transformations')) return null;
-  const t = await getOrNull(`/admin/transformations/${seg(`subscription:${id}`)}`);
-  return t && !t.removed ? t : null;
+  const got = await getTextOrNull(`/admin/transformations/${seg(`subscription:${id}`)}`);
+  return got && !got.data.removed ? { version: got.data.version, spec: memberText(got.text, 'spec') } : null;
 }
 
 async function edit(main, ctx, id) {
   const [schemas, partners] = await Promise.all([get('/admin/schemas'),
     available('partners') ? get('/admin/partners') : Promise.resolve({ data: { partners: [] } })]);
-  let s = null;
+  let s = null, sText = '';
   if (id !== 'new') {
-    s = await getOrNull(`/admin/subscriptions/${seg(id)}`);
-    if (!s) { notFound(main, 'Subscription not found', `No subscription ${id}.`, '#/subscriptions'); return; }
+    const got = await getTextOrNull(`/admin/subscriptions/${seg(id)}`);
+    if (!got) { notFound(main, 'Subscription not found', `No subscription ${id}.`, '#/subscriptions'); return; }
+    ({ data: s, text: sText } = got);
   }
   const xform = await ownTransformation(s?.subscription_id);
   const types = [...new Set(schemas.data.schemas.map((x) => x.event_type))].sort();
@@ -208,14 +210,14 @@ async function edit(main, ctx, id) {
     event_type: field('Event type', 'event_type', { kind: 'select', options: types.map((t) => [t, t]), value: s?.event_type || types[0], required: true }),
     ...dest.f,
     secret: field('Secret', 'secret', { kind: 'password', hint: s ? 'Empty: the current secret is kept (it is never shown). Or whsec_ + base64 to replace it.' : 'Empty: one is generated and shown once. Or whsec_ + base64.' }),
-    filter: field('Filter', 'filter', { kind: 'textarea', rows: 4, value: s?.filter ? pretty(s.filter) : '', hint: 'Optional JSON: {"/pointer": value or {"$gte": 10}, ...}; all must match.' }),
+    filter: field('Filter', 'filter', { kind: 'textarea', rows: 4, value: s?.filter ? prettyText(memberText(sText, 'filter')) : '', hint: 'Optional JSON: {"/pointer": value or {"$gte": 10}, ...}; all must match.' }),
     max_in_flight: field('Max in flight', 'max_in_flight', { kind: 'number', value: s ? String(s.max_in_flight) : '', hint: '1–100000; default 256' }),
     rate_limit_per_s: field('Rate limit per second', 'rate_limit_per_s', { kind: 'number', value: s ? String(s.rate_limit_per_s) : '', hint: '0: none' }),
     timeout_ms: field('Timeout (ms)', 'timeout_ms', { kind: 'number', value: s ? String(s.timeout_ms) : '', hint: '100–300000; default 30000' }),
     retry_schedule: field('Retry schedule', 'retry_schedule', { value: s?.retry_schedule || '', hint: 'e.g. 1s,5s,30s,2m; empty: the process default' }),
   };
   if (available('transformations')) {
-    f.transformation = field('Its own transformation (JSON spec)', 'transformation', { kind: 'textarea', rows: 6, value: xform ? pretty(xform.spec) : '',
+    f.transformation = field('Its own transformation (JSON spec)', 'transformation', { kind: 'textarea', rows: 6, value: xform ? prettyText(xform.spec) : '',
       hint: `Optional (docs/transformations.md). Registered as the next version of this subscription's transformation once it is saved${xform ? ` (now version ${xform.version})` : ''}; empty it to remove it. An event type's transformation runs first.` });
   }
   const hdr = headerRows(s?.headers);
@@ -244,14 +246,15 @@ async function edit(main, ctx, id) {
     if (f.secret.control.value) body.secret = f.secret.control.value;
     const headers = hdr.read();
     if (Object.keys(headers).length) body.headers = headers;
-    const parsed = {};
+    // JSON typed in the form is checked here and sent as typed (json-text.js).
+    const typedJson = {};
     for (const k of ['filter', 'transformation']) {
       if (!f[k] || !f[k].control.value.trim()) continue;
       const p = parseJson(f[k].control.value);
       if (p.error) { f[k].setError(p.error); f[k].control.focus(); return; }
-      parsed[k] = p.value;
+      typedJson[k] = f[k].control.value.trim();
     }
-    if ('filter' in parsed) body.filter = parsed.filter;
+    const raw = { filter: typedJson.filter };
     for (const k of ['max_in_flight', 'rate_limit_per_s', 'timeout_ms']) {
       const v = f[k].control.value.trim();
       if (v !== '') body[k] = /^-?\d+$/.test(v) ? Number(v) : v;
@@ -259,7 +262,7 @@ async function edit(main, ctx, id) {
     if (f.retry_schedule.control.value.trim()) body.retry_schedule = f.retry_schedule.control.value.trim();
     let answer;
     try {
-      answer = await post('/admin/subscriptions', body);
+      answer = await post('/admin/subscriptions', objectText(body, raw));
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       showErrors(summary, f, e, (d) => {
@@ -278,8 +281,8 @@ async function edit(main, ctx, id) {
     // subscription exists, through the transformation form, whose errors
     // (pointers under /spec) then show next to the spec, under the secret.
     const xformBox = h('div');
-    const typed = f.transformation ? f.transformation.control.value.trim() : '';
-    const changed = f.transformation && (typed ? JSON.stringify(parsed.transformation) !== JSON.stringify(xform?.spec) : !!xform);
+    const typed = typedJson.transformation || '';
+    const changed = f.transformation && (typed ? compactText(typed) !== (xform ? compactText(xform.spec) : null) : !!xform);
     replace(main, page(status === 201 ? 'Subscription created' : 'Subscription saved',
       secretBox(data, status === 201 ? 'Created' : 'Saved'), xformBox,
       h('p', null, h('a', { href: '#/subscriptions' }, 'Back to the subscriptions'), ' · ',

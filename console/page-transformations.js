@@ -3,9 +3,10 @@
 // version that removes it), with the API's error pointers shown next to the
 // field they concern. GET /admin/transformations/{id} serves the latest
 // version only, so older versions are named, not shown.
-import { get, getOrNull, post, seg, ApiError } from './api.js';
+import { get, getTextOrNull, post, seg, ApiError } from './api.js';
+import { memberText, prettyText } from './json-text.js';
 import { available, labelOf } from './capabilities.js';
-import { h, replace, page, notFound, notOffered, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, pretty, fmtTime, notice } from './ui.js';
+import { h, replace, page, notFound, notOffered, section, table, badge, empty, muted, field, showErrors, topMember, parseJson, code, fmtTime, notice } from './ui.js';
 
 const SAMPLE = `{
   "version": 1,
@@ -101,8 +102,11 @@ async function list(main, ctx, query) {
 }
 
 async function view(main, ctx, id, query) {
-  const t = await getOrNull(`/admin/transformations/${seg(id)}`);
-  if (!t) { notFound(main, 'Transformation not found', `No transformation is registered as ${id}.`, '#/transformations'); return; }
+  const got = await getTextOrNull(`/admin/transformations/${seg(id)}`);
+  if (!got) { notFound(main, 'Transformation not found', `No transformation is registered as ${id}.`, '#/transformations'); return; }
+  const t = got.data;
+  // Shown and prefilled from the answer's text: values move as their exact text.
+  const spec = t.removed ? '' : prettyText(memberText(got.text, 'spec'));
   const target = t.subscription_id ? { subscription_id: t.subscription_id } : { event_type: t.event_type };
   const again = (r) => ctx.go(`#/transformations/${encodeURIComponent(r.transformation_id)}?registered=${r.version}`);
   const registered = query.get('registered');
@@ -116,8 +120,8 @@ async function view(main, ctx, id, query) {
       h('dt', null, 'Version'), h('dd', null, `${t.version} (the latest; ${t.version > 1 ? `versions 1 to ${t.version - 1} are kept in the store, and the deliveries they shaped name them` : 'the first'})`),
       h('dt', null, 'State'), h('dd', null, t.removed ? badge('REMOVED') : badge('ACTIVE')),
       h('dt', null, 'Registered'), h('dd', null, fmtTime(t.created_at))),
-    section(`Spec of version ${t.version}`, t.removed ? muted('This version removed the transformation: partners receive the events as accepted.') : code(pretty(t.spec))),
-    section(`Register version ${t.version + 1}`, registerForm({ target, spec: t.removed ? SAMPLE : pretty(t.spec), label: `Register version ${t.version + 1}` }, again))));
+    section(`Spec of version ${t.version}`, t.removed ? muted('This version removed the transformation: partners receive the events as accepted.') : code(spec)),
+    section(`Register version ${t.version + 1}`, registerForm({ target, spec: t.removed ? SAMPLE : spec, label: `Register version ${t.version + 1}` }, again))));
 }
 
 export default {

@@ -783,6 +783,50 @@ describe('the operator console', () => {
     }
   });
 
+  // --- what the forms keep: members they do not show, exact numbers ---
+
+  const admin = (method, path, body) => fetch(base + path, {
+    method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body,
+  });
+
+  it('keeps the exact numbers of a filter, a schema, a transformation spec and partner metadata through its forms', async () => {
+    // 12345678901234567891 is no double, and 100.10 prints as 100.1 from one.
+    const text = async (path) => (await admin('GET', path)).text();
+    assert.ok((await admin('POST', '/admin/schemas',
+      '{"domain":"exact","event_type":"Exact","version":1,"schema":{"type":"object","properties":{"amount":{"type":"number","maximum":12345678901234567891}}}}')).ok);
+    const sub = await (await admin('POST', '/admin/subscriptions',
+      '{"partner_id":"exact","event_type":"Exact","url":"http://127.0.0.1:9/exact","filter":{"/account":12345678901234567891}}')).json();
+    assert.ok((await admin('POST', '/admin/transformations', '{"event_type":"Exact","spec":{"version":1,"ops":[{"op":"set","path":"/fee","value":100.10}]}}')).ok);
+    assert.ok((await admin('POST', '/admin/partners', '{"partner_id":"exact","metadata":{"cap":100.10}}')).ok);
+
+    await open(`#/subscriptions/${sub.subscription_id}`);
+    const form = page.locator('form[aria-label="Edit the subscription"]');
+    assert.match(await form.getByLabel('Filter', { exact: true }).inputValue(), /"\/account": 12345678901234567891/);
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
+    assert.ok((await text(`/admin/subscriptions/${sub.subscription_id}`)).includes('"filter":{"/account":12345678901234567891}'), 'the filter saved unchanged');
+
+    await open('#/transformations/event_type%3AExact');
+    await main().locator('pre.code').getByText('"value": 100.10').waitFor();
+    await page.locator('form[aria-label="Register a transformation"]').getByRole('button', { name: 'Register version 2' }).click();
+    await main().getByText('Registered version 2.').waitFor();
+    assert.ok((await text('/admin/transformations/event_type%3AExact')).includes('"value":100.10'), 'version 2 as prefilled');
+
+    await open('#/schemas/exact.Exact.v1');
+    await main().locator('pre.code').getByText('"maximum": 12345678901234567891').waitFor();
+    await main().getByRole('button', { name: 'Register a new version from this one' }).click();
+    await page.locator('form[aria-label="Register a schema"]').getByRole('button', { name: 'Register' }).click();
+    await main().getByText('Registered exact.Exact.v2.').waitFor();
+    assert.ok((await text('/admin/schemas/exact.Exact.v2')).includes('12345678901234567891'), 'version 2 as prefilled');
+
+    await open('#/partners/exact');
+    const pform = page.locator('form[aria-label="Edit the partner"]');
+    assert.match(await pform.getByLabel('Metadata').inputValue(), /"cap": 100\.10/);
+    await pform.getByRole('button', { name: 'Save' }).click();
+    await main().getByText('Saved exact.').waitFor();
+    assert.ok((await text('/admin/partners/exact')).includes('"cap":100.10'), 'the metadata saved unchanged');
+  });
+
   it('keeps the token being typed while the Overview\'s poll is refused', async () => {
     const fresh = await context.newPage(); // a tab of its own: no token in its session storage
     fresh.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
