@@ -187,6 +187,12 @@ async function ownTransformation(id) {
   return got && !got.data.removed ? { version: got.data.version, spec: memberText(got.text, 'spec') } : null;
 }
 
+// Members the form does not edit: carried from the GET answer as their
+// text, since a save replaces the whole subscription and a member left out
+// gets its default (an ed25519 subscription would become hmac, with a new
+// secret; a fifo one unordered).
+const KEPT = ['signing', 'ordering', 'skip_after', 'enrichment'];
+
 async function edit(main, ctx, id) {
   const [schemas, partners] = await Promise.all([get('/admin/schemas'),
     available('partners') ? get('/admin/partners') : Promise.resolve({ data: { partners: [] } })]);
@@ -215,7 +221,15 @@ async function edit(main, ctx, id) {
     rate_limit_per_s: field('Rate limit per second', 'rate_limit_per_s', { kind: 'number', value: s ? String(s.rate_limit_per_s) : '', hint: '0: none' }),
     timeout_ms: field('Timeout (ms)', 'timeout_ms', { kind: 'number', value: s ? String(s.timeout_ms) : '', hint: '100–300000; default 30000' }),
     retry_schedule: field('Retry schedule', 'retry_schedule', { value: s?.retry_schedule || '', hint: 'e.g. 1s,5s,30s,2m; empty: the process default' }),
+    // The API never shows a client certificate, so an edit cannot carry it
+    // over: rather than drop it unseen, saving without it is refused.
+    client_certificate: field('Client certificate (PEM)', 'client_certificate', { kind: 'textarea', rows: 4,
+      hint: s?.client_certificate
+        ? `Now ${s.client_certificate.subject ?? 'set'}${s.client_certificate.not_after ? `, valid until ${s.client_certificate.not_after}` : ''}. Never shown: enter it and its key again to keep it, or tick "Remove it".`
+        : 'Optional, for an https:// partner that asks for one (mTLS), with its private key.' }),
+    client_key: field('Its private key (PEM)', 'client_key', { kind: 'textarea', rows: 4, hint: 'Sealed at rest like the secret; never shown.' }),
   };
+  if (s?.client_certificate) f.drop_client_certificate = field('Remove it', 'drop_client_certificate', { kind: 'checkbox' });
   if (available('transformations')) {
     f.transformation = field('Its own transformation (JSON spec)', 'transformation', { kind: 'textarea', rows: 6, value: xform ? prettyText(xform.spec) : '',
       hint: `Optional (docs/transformations.md). Registered as the next version of this subscription's transformation once it is saved${xform ? ` (now version ${xform.version})` : ''}; empty it to remove it. An event type's transformation runs first.` });
@@ -229,6 +243,8 @@ async function edit(main, ctx, id) {
     f.partner_id.el, h('datalist', { id: partnerList }, partners.data.partners.map((p) => h('option', { value: p.partner_id }, p.name || p.partner_id))),
     f.event_type.el,
     h('fieldset', { class: 'field' }, h('legend', null, 'Destination'), dest.els),
+    h('fieldset', { class: 'field' }, h('legend', null, 'TLS client certificate'), f.client_certificate.el, f.client_key.el,
+      f.drop_client_certificate ? f.drop_client_certificate.el : null),
     f.secret.el,
     h('fieldset', { class: 'field', 'aria-describedby': 'headers-err' }, h('legend', null, 'Headers sent with every delivery'),
       s && Object.keys(s.headers || {}).length ? h('p', { class: 'hint' }, 'Header values are never shown: enter them again, or they are sent empty.') : null,
@@ -255,6 +271,17 @@ async function edit(main, ctx, id) {
       typedJson[k] = f[k].control.value.trim();
     }
     const raw = { filter: typedJson.filter };
+    for (const k of KEPT) {
+      const r = s ? memberText(sText, k) : undefined;
+      if (r !== undefined && r !== 'null') raw[k] = r;
+    }
+    const certificate = f.client_certificate.control.value, privateKey = f.client_key.control.value;
+    if (certificate.trim() || privateKey.trim()) body.client_certificate = { certificate, private_key: privateKey };
+    else if (s?.client_certificate && !f.drop_client_certificate.control.checked) {
+      f.client_certificate.setError('Saving replaces the whole subscription and the current certificate is never shown: enter it again, with its key, or tick "Remove it".');
+      f.client_certificate.control.focus();
+      return;
+    }
     for (const k of ['max_in_flight', 'rate_limit_per_s', 'timeout_ms']) {
       const v = f[k].control.value.trim();
       if (v !== '') body[k] = /^-?\d+$/.test(v) ? Number(v) : v;
@@ -267,6 +294,7 @@ async function edit(main, ctx, id) {
       if (!(e instanceof ApiError)) throw e;
       showErrors(summary, f, e, (d) => {
         const top = topMember(d.path);
+        if (top === 'client_certificate') return d.path.endsWith('/private_key') ? 'client_key' : 'client_certificate';
         if (top !== 'destination') return top;
         const m = d.path.split('/')[2];
         return f[`destination/${m}`] ? `destination/${m}` : 'dest_type';
@@ -299,7 +327,7 @@ async function edit(main, ctx, id) {
     h('p', null, h('a', { href: '#/subscriptions' }, '← All subscriptions')),
     s ? h('p', { class: 'muted' }, 'Id ', h('code', null, s.subscription_id), ', egress topic ', h('code', null, s.egress_topic), '. State: ', stateOf(s), '.') : null,
     s ? h('div', { class: 'notice info', role: 'note' },
-      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty to keep the current signing secret, or enter one to replace it (Rotate secret keeps the old one valid meanwhile). Header values and URL credentials are never shown, so enter them again.')) : null,
+      h('p', null, h('strong', null, 'Saving replaces the whole subscription'), ' (the API has no partial update): leave Secret empty to keep the current signing secret or key pair, or enter one to replace it (Rotate secret keeps the old one valid meanwhile). Signing, ordering, skip_after and enrichment are kept as they are. Header values, URL credentials and the client certificate are never shown, so enter them again.')) : null,
     form, unavailableNote()));
 }
 

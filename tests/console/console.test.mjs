@@ -9,7 +9,7 @@
 // playwright-core is missing; `make test` installs both.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -787,6 +787,49 @@ describe('the operator console', () => {
 
   const admin = (method, path, body) => fetch(base + path, {
     method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body,
+  });
+
+  it('keeps the members its edit form does not show when a subscription is saved unchanged, and asks for its client certificate again', async () => {
+    assert.ok((await admin('POST', '/admin/schemas', '{"domain":"ledger","event_type":"Ledger","schema":{"type":"object"}}')).ok);
+    const signed = await (await admin('POST', '/admin/subscriptions', JSON.stringify({
+      partner_id: 'signed', event_type: 'Ledger', url: 'http://127.0.0.1:9/signed',
+      signing: 'ed25519', ordering: 'fifo', skip_after: 3, enrichment: { on_failure: 'deliver_unenriched' },
+    }))).json();
+    await open(`#/subscriptions/${signed.subscription_id}`);
+    const form = page.locator('form[aria-label="Edit the subscription"]');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
+    assert.equal(await main().locator('code.secret').count(), 0, 'no new secret was made');
+    const got = await (await admin('GET', `/admin/subscriptions/${signed.subscription_id}`)).json();
+    assert.deepEqual({ signing: got.signing, public_key: got.public_key, ordering: got.ordering, skip_after: got.skip_after, enrichment: got.enrichment },
+      { signing: 'ed25519', public_key: signed.public_key, ordering: 'fifo', skip_after: 3, enrichment: { on_failure: 'deliver_unenriched' } });
+
+    // Its client certificate is never shown: the form refuses to save
+    // without it rather than drop it, and saves it when given again.
+    const dir = mkdtempSync(join(tmpdir(), 'hookloop-console-mtls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=console-mtls',
+        '-days', '2', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      const certificate = readFileSync(join(dir, 'cert.pem'), 'utf8'), key = readFileSync(join(dir, 'key.pem'), 'utf8');
+      const res = await admin('POST', '/admin/subscriptions', JSON.stringify({
+        partner_id: 'mtls', event_type: 'Ledger', url: 'https://127.0.0.1:9/mtls', client_certificate: { certificate, private_key: key },
+      }));
+      assert.equal(res.status, 201, await res.clone().text());
+      const mtls = await res.json();
+      const subject = async () => (await (await admin('GET', `/admin/subscriptions/${mtls.subscription_id}`)).json()).client_certificate?.subject;
+      await open(`#/subscriptions/${mtls.subscription_id}`);
+      await form.getByRole('button', { name: 'Save' }).click();
+      const cert = form.locator('[data-field=client_certificate]');
+      await cert.locator('.field-error').getByText('enter it again').waitFor();
+      assert.match(await subject(), /console-mtls/, 'kept while the form was refused');
+      await form.getByLabel('Client certificate (PEM)').fill(certificate);
+      await form.getByLabel('Its private key (PEM)').fill(key);
+      await form.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#main h1', { hasText: 'Subscription saved' }).waitFor();
+      assert.match(await subject(), /console-mtls/, 'kept once given again');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps the exact numbers of a filter, a schema, a transformation spec and partner metadata through its forms', async () => {
