@@ -755,8 +755,14 @@ static void on_revoke(void *data, const char *topic, int32_t partition) {
    * again by its next owner from below the head: not kept here as well. */
   revoked_part rp = {topic, partition};
   if (p->dispatch) hl_dispatch_drop_ordered(p->dispatch, on_revoked_part, &rp);
-  for (resume_timer *r = p->timers; r; r = r->next)
-    if (r->partition == partition && strcmp(r->topic, topic) == 0) uv_timer_stop(&r->timer);
+  /* Its resume timers go with it (the partition is resumed when assigned
+   * again); only stopped, one stayed in the list per rebalance. */
+  for (resume_timer **pp = &p->timers; *pp;) {
+    resume_timer *r = *pp;
+    if (r->partition != partition || strcmp(r->topic, topic) != 0) { pp = &r->next; continue; }
+    *pp = r->next;
+    uv_close((uv_handle_t *)&r->timer, on_resume_closed);
+  }
   /* Holds end with the assignment: forget ours, or a later one would be
    * undone by them. */
   for (held_part **pp = &p->held; *pp;) {

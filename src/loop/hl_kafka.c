@@ -271,6 +271,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
     hl_log_info("kafka partitions assigned", "\"count\":%d", parts->cnt);
     rd_kafka_assign(rk, parts);
+    /* librdkafka keeps an application's pause across a rebalance: a
+     * partition paused while a retry waited (its resume timer is gone with
+     * the revoke) came back paused, was never fetched again and its retry
+     * never delivered. What is assigned is read; a record still not due is
+     * paused again by its owner. */
+    rd_kafka_resume_partitions(rk, parts);
   } else {
     /* Commit what is finished (never past unfinished work), then let go:
      * unfinished messages are consumed again by the next owner. */

@@ -203,6 +203,37 @@ HL_TEST_T(kafka_fifo_a_rebalance_while_the_head_waits_keeps_order, 180) {
   stop_all();
 }
 
+/* A plain (not fifo) subscription's first attempt answers 503, its retry
+ * record goes to a retry tier due 15 s later: the dispatcher pauses that
+ * tier partition until then. A consumer joins the group (kcat, on a topic
+ * of its own) meanwhile: every partition is revoked and assigned again to
+ * hookloop. librdkafka keeps a pause across that, so the partition must be
+ * resumed on assignment, or the retry is never read again. */
+HL_TEST_T(a_rebalance_while_a_retry_waits_on_its_tier_still_delivers_it, 180) {
+  start_all();
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "create other.topic 1 3") == 0);
+  char *sub = subscribe("plain", "pr?codes=503,200&codes_for=evt-p-0", "\"retry_schedule\": \"15s,15s\"");
+  post_events("p", 1);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "pr", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-p-0", "RETRYING", 10000));
+  hl_sleep_ms(1500); /* the retry record read back and its partition paused */
+  int revoked = e2e_log_lines(&hk, "kafka partitions revoked", NULL);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "timeout 6 kcat -b %s -G hookloop -o beginning other.topic >/dev/null 2>&1", mk.bootstrap);
+  HL_ASSERT(system(cmd) != -1);
+  HL_ASSERT_MSG(e2e_log_lines(&hk, "kafka partitions revoked", NULL) > revoked, "no rebalance while the retry waited");
+  /* due ~15 s after the first attempt; give it 40 s more */
+  bool ok = e2e_wait_status(&hk, "evt-p-0", "SUCCESS", 40000);
+  int have = e2e_wait_requests(&partner, "pr", 0, 0, &doc);
+  print_requests(&doc);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_MSG(ok, "the retry was never delivered after the rebalance (partner saw %d requests)", have);
+  free(sub);
+  stop_all();
+}
+
 /* An outside producer writes two records with one key to the ingress
  * topic: a large one (checked on the threadpool), then a small one
  * (checked on the loop at once). The small one's fan-out waits for the
