@@ -141,7 +141,20 @@ static void respond_id_status(hl_http_req *req, int code, const char *id, const 
  * had the producer send it again for ever. */
 #define QUEUE_TOO_BIG                                                                                      \
   "the event is over what the queue takes (Kafka's message.max.bytes, 1000000 bytes unless the brokers' "  \
-  "and hookloop's are raised, less the record's key and headers); nothing was accepted"
+  "and hookloop's are raised, less 2048 bytes kept for the key and headers of the records made from it); " \
+  "nothing was accepted"
+
+/* The whole body is what is too large: its detail points at the root. */
+static void queue_too_big_details(hl_buf *out) {
+  hl_jw w;
+  hl_jw_init(&w, out);
+  hl_jw_arr_begin(&w);
+  hl_jw_obj_begin(&w);
+  hl_jw_key(&w, "path"); hl_jw_str(&w, "");
+  hl_jw_key(&w, "message"); hl_jw_str(&w, QUEUE_TOO_BIG);
+  hl_jw_obj_end(&w);
+  hl_jw_arr_end(&w);
+}
 
 static void on_accepted(void *data, int status, hl_store_result *res) {
   accept_ctx *c = data;
@@ -166,9 +179,7 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
     *r = c->e;
     if (status == HL_EEXISTS) snprintf(r->error, sizeof r->error, "duplicate");
     else if (status == HL_ETOOBIG) {
-      r->status = 413;
-      snprintf(r->error, sizeof r->error, "payload_too_large");
-      snprintf(r->message, sizeof r->message, "%s", QUEUE_TOO_BIG);
+      hl_event_reject(r, 413, "payload_too_large", "", "%s", QUEUE_TOO_BIG);
     } else if (status != 0) {
       r->status = 503;
       snprintf(r->error, sizeof r->error, "store_unavailable");
@@ -184,8 +195,10 @@ static void on_accepted(void *data, int status, hl_store_result *res) {
       hl_api_respond_error(c->req, 503, "no_queue", "this process has no queue for events: set KAFKA_BROKERS, or use "
                     "HOOKLOOP_STORE=sqlite for the embedded queue", NULL);
     } else if (status == HL_ETOOBIG) {
-      hl_buf b = HL_BUF_INIT;
-      hl_json_error_body(&b, "payload_too_large", QUEUE_TOO_BIG, NULL, 0);
+      hl_buf b = HL_BUF_INIT, details = HL_BUF_INIT;
+      queue_too_big_details(&details);
+      hl_json_error_body(&b, "payload_too_large", QUEUE_TOO_BIG, details.data, details.len);
+      hl_buf_dispose(&details);
       hl_api_idem_refuse(c->idem, c->req, 413, &b);
       c->idem = NULL;
     } else if (status == HL_EBUSY) {

@@ -90,6 +90,7 @@ struct hl_kafka {
   bool fatal;
   uint64_t generation;
   size_t outstanding;
+  size_t message_max;        /* the producer's message.max.bytes */
   pending_cb *deferred, **deferred_tail;
   struct dr_ctx *admin_pending;
   unsigned checks;           /* health checks on the threadpool (they use the producer) */
@@ -739,6 +740,12 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
     snprintf(mt, sizeof mt, "%d", cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 30000);
     if (rd_kafka_conf_set(pc, "message.timeout.ms", mt, err, errlen) != RD_KAFKA_CONF_OK) goto fail;
   }
+  {
+    char mb[32];
+    size_t mbn = sizeof mb;
+    k->message_max = rd_kafka_conf_get(pc, "message.max.bytes", mb, &mbn) == RD_KAFKA_CONF_OK
+                         ? (size_t)strtoull(mb, NULL, 10) : 1000000;
+  }
   rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
   rd_kafka_conf_set_opaque(pc, k);
   k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errlen);
@@ -922,6 +929,8 @@ void hl_kafka_produce(hl_kafka *k, const char *topic, const void *key, size_t ke
 }
 
 size_t hl_kafka_outstanding(const hl_kafka *k) { return k->outstanding; }
+
+size_t hl_kafka_message_max(const hl_kafka *k) { return k->message_max; }
 
 size_t hl_kafka_prefetched(hl_kafka *k, const char *topic, int32_t partition) {
   part_state *p = k->consumer ? part_get(k, topic, partition, false) : NULL;

@@ -200,6 +200,9 @@ typedef void (*hl_kafka_check_cb)(void *data, int status, const char *why);
 void hl_kafka_check(hl_kafka *k, int timeout_ms, hl_kafka_check_cb cb, void *data);
 /* Messages produced and not yet acknowledged. */
 size_t hl_kafka_outstanding(const hl_kafka *k);
+/* The producer's message.max.bytes: the largest record (value, key,
+ * headers and framing) it hands to the brokers. */
+size_t hl_kafka_message_max(const hl_kafka *k);
 /* Records librdkafka has fetched for an assigned partition and not yet
  * handed out (its prefetch queue); 0 for a partition not read on its own. */
 size_t hl_kafka_prefetched(hl_kafka *k, const char *topic, int32_t partition);

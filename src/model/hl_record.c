@@ -56,6 +56,10 @@ void hl_record_headers_due(hl_record_headers *o, int64_t due_ms) { put_int(o, H_
 
 void hl_record_headers_reason(hl_record_headers *o, const char *reason) { put(o, H_REASON, reason); }
 
+size_t hl_record_value_max(size_t message_max) {
+  return message_max > HL_RECORD_HEADROOM ? message_max - HL_RECORD_HEADROOM : 0;
+}
+
 void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, const char *reason) {
   *o = (hl_record_headers){0};
   put(o, H_REASON, reason);

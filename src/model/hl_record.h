@@ -24,6 +24,18 @@
 #include "loop/hl_kafka.h"
 #include "store/hl_store.h"
 
+/* What the pipeline may add to an ingress record's value on its way: the
+ * largest key and header set of the records made from it (egress, retry
+ * tiers, dead letter) and the batch framing Kafka counts against
+ * message.max.bytes. The producer API keeps this room (hl_record_value_max):
+ * an event Kafka took but whose egress record it refused could be fanned
+ * out nowhere. */
+#define HL_RECORD_HEADROOM 2048
+
+/* The largest value an ingress record may carry under a message.max.bytes
+ * of message_max so that every record made from it fits. */
+size_t hl_record_value_max(size_t message_max);
+
 /* The header a dead-letter lookup matches a delivery's subscription by. */
 #define HL_RECORD_SUBSCRIPTION_HEADER "subscription_id"
 /* The header that names a delivery record's event when its key does not

@@ -186,6 +186,14 @@ static void on_seen_checked(void *data, int status, hl_store_result *res) {
     accept_done(k, HL_EEXISTS, res);
     return;
   }
+  /* Kafka would take it, but not the egress or retry records made from it
+   * (more headers): refused for good now, not accepted and then read again
+   * for ever. */
+  if (k->ev.body_len > hl_record_value_max(hl_kafka_message_max(k->q->kafka))) {
+    hl_store_result none = {0};
+    accept_done(k, HL_ETOOBIG, &none);
+    return;
+  }
   hl_record_headers h;
   hl_record_headers_ingress(&h, hl_wall_ms(), k->trace);
   const char *key = ingress_key(k->q, &k->ev);
