@@ -82,29 +82,58 @@ static bool on_processor_tier(const hl_pipeline_options *opt, const char *topic)
 /* --- dead letters ------------------------------------------------------------------------ */
 
 typedef struct {
-  hl_metrics *metrics;
+  hl_kafka *k;
+  const hl_pipeline_options *opt;
+  hl_record r;               /* a view; what it points at stays valid until cb (hl_record.h) */
+  char *reason;
+  bool bodiless;             /* the second try, without the value */
   hl_pipeline_done_cb cb;
   void *data;
 } dead_ctx;
 
+static void produce_dead_letter(dead_ctx *c);
+
 static void on_dead_lettered(void *data, int status) {
   dead_ctx *c = data;
-  if (status == 0 && c->metrics) hl_metrics_on_dead_letter(c->metrics);
+  if (status == HL_ETOOBIG && !c->bodiless && c->r.value) {
+    /* Its copy with the reason and source_* headers is over
+     * message.max.bytes, and always will be: handed back, the record was
+     * read again for ever and its partition never moved on. It goes
+     * without its bytes, which stay where source_* says. */
+    c->bodiless = true;
+    produce_dead_letter(c);
+    return;
+  }
+  const hl_record *r = &c->r;
+  /* Said once Kafka has it: a refusal hands the record back instead. */
+  if (status == 0) {
+    if (c->opt->metrics) hl_metrics_on_dead_letter(c->opt->metrics);
+    hl_log_warn("record dead-lettered",
+                "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"%s",
+                hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(c->reason, (size_t)-1),
+                c->bodiless ? ",\"value\":\"left out: over message.max.bytes\"" : "");
+  }
   hl_pipeline_done_cb cb = c->cb;
   void *cb_data = c->data;
+  hl_free(c->reason);
   hl_free(c);
   cb(cb_data, status);
 }
 
+static void produce_dead_letter(dead_ctx *c) {
+  const hl_record *r = &c->r;
+  hl_record_headers h;
+  hl_record_headers_dead_letter(&h, r, c->reason);
+  if (c->bodiless) hl_record_headers_value_bytes(&h, r->len);
+  hl_kafka_produce(c->k, c->opt->dlq_topic, r->key, r->key_len, c->bodiless ? NULL : r->value,
+                   c->bodiless ? 0 : r->len, h.h, h.n, on_dead_lettered, c);
+}
+
 void hl_pipeline_dead_letter(hl_kafka *k, const hl_pipeline_options *opt, const hl_record *r,
                              const char *reason, hl_pipeline_done_cb cb, void *data) {
-  hl_log_warn("record dead-lettered", "\"topic\":\"%s\",\"partition\":%d,\"offset\":%" PRId64 ",\"reason\":\"%s\"",
-              hl_log_esc(r->topic, (size_t)-1), r->partition, r->offset, hl_log_esc(reason, (size_t)-1));
-  hl_record_headers h;
-  hl_record_headers_dead_letter(&h, r, reason);
   dead_ctx *c = hl_malloc(sizeof *c);
-  *c = (dead_ctx){opt->metrics, cb, data};
-  hl_kafka_produce(k, opt->dlq_topic, r->key, r->key_len, r->value, r->len, h.h, h.n, on_dead_lettered, c);
+  *c = (dead_ctx){.k = k, .opt = opt, .r = *r, .reason = hl_strdup(reason), .cb = cb, .data = data};
+  produce_dead_letter(c);
 }
 
 /* --- processor ------------------------------------------------------------------------------ */
@@ -121,6 +150,7 @@ typedef struct processing {
   int failed;
   bool skipped;               /* its processed# marker was there: not fanned out again */
   bool retried;               /* put on a processor retry tier */
+  bool too_big;               /* a record made from it is over message.max.bytes */
   char marker[320];           /* processed#<idempotency key or event id> */
   char *schema_id;            /* the version it was accepted under ("<domain>.<type>.v<n>"), or NULL */
   proc_lane *lane;            /* while linked: its fan-out waits for those before it (NULL: none) */
@@ -185,8 +215,22 @@ static void on_processor_dead_lettered(void *data, int status) {
 
 /* --- processor retries ----------------------------------------------------------------------- */
 
+/* A record made from f that Kafka refused as too large would be refused
+ * on every try: dead-lettered (without its bytes when even that copy is too
+ * large), so that the partition moves on rather than reading it again for
+ * ever. */
+static void dead_letter_too_big(processing *f, const char *what) {
+  char reason[200];
+  snprintf(reason, sizeof reason, "too_large: %s is over message.max.bytes", what);
+  hl_pipeline_dead_letter(f->k, f->opt, &f->r, reason, on_processor_dead_lettered, f);
+}
+
 static void on_retry_produced(void *data, int status) {
   processing *f = data;
+  if (status == HL_ETOOBIG) {
+    dead_letter_too_big(f, "its processor retry record");
+    return;
+  }
   if (status == 0) {
     f->retried = true;
     if (f->metrics) hl_metrics_on_processor_retry(f->metrics);
@@ -290,7 +334,12 @@ static void fan_out_once(processing *f) {
 static void on_fanned(void *data, int status) {
   processing *f = data;
   if (status != 0) f->failed++;
+  if (status == HL_ETOOBIG) f->too_big = true;
   if (--f->outstanding > 0) return;
+  if (f->too_big) {
+    dead_letter_too_big(f, "an egress record of it");
+    return;
+  }
   /* librdkafka already retried within its message timeout. The whole
    * fan-out is made again later (duplicates are harmless: the same
    * webhook-id, and the ledger). */

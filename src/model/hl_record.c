@@ -18,6 +18,7 @@
 #define H_EVENT_ID HL_RECORD_EVENT_ID_HEADER
 #define H_REPLAY "replay"
 #define H_SCHEMA "schema_id"
+#define H_VALUE_BYTES "value_bytes"
 
 static void put(hl_record_headers *o, const char *name, const char *value) {
   if (value && o->n < HL_RECORD_MAX_HEADERS) o->h[o->n++] = (hl_kafka_header){name, value, strlen(value)};
@@ -55,6 +56,14 @@ void hl_record_headers_replay(hl_record_headers *o, int64_t generation) {
 void hl_record_headers_due(hl_record_headers *o, int64_t due_ms) { put_int(o, H_DUE, due_ms); }
 
 void hl_record_headers_reason(hl_record_headers *o, const char *reason) { put(o, H_REASON, reason); }
+
+void hl_record_headers_value_bytes(hl_record_headers *o, size_t len) { put_int(o, H_VALUE_BYTES, (int64_t)len); }
+
+bool hl_record_value_left_out(const hl_kafka_header *headers, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(headers[i].name, H_VALUE_BYTES) == 0) return true;
+  return false;
+}
 
 size_t hl_record_value_max(size_t message_max) {
   return message_max > HL_RECORD_HEADROOM ? message_max - HL_RECORD_HEADROOM : 0;

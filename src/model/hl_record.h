@@ -88,6 +88,14 @@ void hl_record_headers_reason(hl_record_headers *o, const char *reason);
 /* A record that cannot be handled, on the dead-letter topic: why, and
  * where it was read (topic, partition, offset of r). */
 void hl_record_headers_dead_letter(hl_record_headers *o, const hl_record *r, const char *reason);
+/* Adds the size of a value left out (value_bytes): a dead-letter record
+ * whose copy of the value would be over message.max.bytes carries none,
+ * and names where the bytes are instead (source_*, or the delivery's
+ * egress record). */
+void hl_record_headers_value_bytes(hl_record_headers *o, size_t len);
+/* Whether a found record's headers say its value was left out (it has
+ * none of the delivery's bytes to send again). */
+bool hl_record_value_left_out(const hl_kafka_header *headers, size_t n);
 /* A delivery re-queued from the dead-letter topic: its subscription and
  * attempts, and of the found record's headers those a delivery carries on
  * (event type, accepted time, trace, event id, replay generation: a failed

@@ -39,6 +39,8 @@ typedef struct {
   hl_queue_attempt a;
   hl_store_cb cb;
   void *data;
+  bool bodiless;            /* dead-lettered without the body: with it, the record was over message.max.bytes */
+  hl_delivery_rec failed;   /* the row written FAILED when its retry record could not be queued (borrowed strings) */
 } record_ctx;
 
 static void record_done(record_ctx *c, int status) {
@@ -49,7 +51,50 @@ static void record_done(record_ctx *c, int status) {
   cb(data, status, &none);
 }
 
-static void on_forwarded(void *data, int status) { record_done(data, status); }
+static void forward(record_ctx *c);
+
+#define RETRY_TOO_BIG "too_large: its retry record is over message.max.bytes"
+
+static void on_failed_put(void *data, int status, hl_store_result *res) {
+  (void)res;
+  record_ctx *c = data;
+  if (status != 0) record_done(c, status); /* not durable: the record is read again */
+  else forward(c);
+}
+
+/* Kafka refused the retry record as too large, and would on every try: the
+ * delivery fails for good instead of its record being read (and its
+ * partner asked) again for ever. */
+static void fail_too_big(record_ctx *c) {
+  const hl_eq_item *it = c->a.item;
+  hl_log_warn("a retry record is over message.max.bytes; the delivery is dead-lettered",
+              "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(it->d.event_id, (size_t)-1),
+              hl_log_esc(it->d.subscription_id, (size_t)-1));
+  c->a.outcome = HL_QUEUE_FAILED;
+  c->a.error = RETRY_TOO_BIG;
+  c->failed = it->d;
+  c->failed.status = (char *)"FAILED";
+  c->failed.last_error = (char *)RETRY_TOO_BIG;
+  c->failed.next_attempt_at = 0;
+  c->failed.updated_at = hl_wall_ms();
+  c->q->opt.store->vt->delivery_put(c->q->opt.store, &c->failed, on_failed_put, c);
+}
+
+static void on_forwarded(void *data, int status) {
+  record_ctx *c = data;
+  if (status == HL_ETOOBIG && c->a.outcome == HL_QUEUE_RETRY) {
+    fail_too_big(c);
+    return;
+  }
+  if (status == HL_ETOOBIG && !c->bodiless && c->a.item->body_len) {
+    /* Its dead-letter copy can never be taken: it goes without the body,
+     * which its egress record still has (a replay finds it there). */
+    c->bodiless = true;
+    forward(c);
+    return;
+  }
+  record_done(c, status);
+}
 
 /* Puts a failed delivery on its retry tier topic (due after retry_in_ms)
  * or on the dead-letter topic, with the headers the dispatcher reads back. */
@@ -93,10 +138,11 @@ static void forward(record_ctx *c) {
     hl_retry_tier_topic(opt->retry_prefix, tier_ms, topic, sizeof topic);
   } else {
     hl_record_headers_reason(&h, c->a.error ? c->a.error : "");
+    if (c->bodiless) hl_record_headers_value_bytes(&h, it->body_len);
     snprintf(topic, sizeof topic, "%s", opt->dlq_topic);
   }
-  hl_kafka_produce(q->kafka, topic, it->d.event_id, strlen(it->d.event_id), it->body, it->body_len, h.h, h.n,
-                   on_forwarded, c);
+  hl_kafka_produce(q->kafka, topic, it->d.event_id, strlen(it->d.event_id), c->bodiless ? NULL : it->body,
+                   c->bodiless ? 0 : it->body_len, h.h, h.n, on_forwarded, c);
 }
 
 static void on_status_put(void *data, int status, hl_store_result *res) {
@@ -117,7 +163,7 @@ static void on_status_put(void *data, int status, hl_store_result *res) {
 static void record(hl_queue *base, const hl_queue_attempt *a, hl_store_cb cb, void *data) {
   kqueue *q = (kqueue *)base;
   record_ctx *c = hl_malloc(sizeof *c);
-  *c = (record_ctx){q, *a, cb, data};
+  *c = (record_ctx){.q = q, .a = *a, .cb = cb, .data = data};
   q->opt.store->vt->delivery_put(q->opt.store, &a->item->d, on_status_put, c);
 }
 
@@ -292,6 +338,12 @@ static void rq_on_found(void *data, int status, const char *why, const hl_kafka_
               status == HL_ENOTFOUND ? "not_on_dead_letter_topic" : "unavailable", msg);
     return;
   }
+  if (hl_record_value_left_out(f->headers, f->nheaders)) {
+    rq_finish(c, HL_ENOTFOUND, "not_on_dead_letter_topic",
+              "its dead-letter record carries no body (it was over message.max.bytes); replay the delivery "
+              "(POST /admin/events/{id}/replay) while its egress record is kept");
+    return;
+  }
   /* The headers the dispatcher reads, carried over; attempts kept. */
   hl_record_headers h;
   hl_record_headers_requeue(&h, c->sub_id, c->rec.attempts, f->headers, f->nheaders);
@@ -452,6 +504,10 @@ static void rp_on_found(void *data, int status, const char *why, const hl_kafka_
       return;
     }
     rp_finish(c, status == HL_ENOTFOUND ? HL_ENOTFOUND : HL_EBUSY);
+    return;
+  }
+  if (c->on_dlq && hl_record_value_left_out(f->headers, f->nheaders)) {
+    rp_finish(c, HL_ENOTFOUND); /* dead-lettered without its bytes (over message.max.bytes): nothing to send */
     return;
   }
   c->key_len = f->key_len;

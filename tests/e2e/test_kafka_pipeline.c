@@ -374,6 +374,100 @@ HL_TEST_T(the_largest_event_kafka_accepts_is_delivered, 180) {
   stop_all();
 }
 
+/* A poison record (not JSON) Kafka took on the ingress topic, but whose
+ * dead-letter copy (the same bytes plus reason and source_* headers) is
+ * over message.max.bytes: dead-lettered without its body, with where it
+ * lies and its size, and the partition moves on. */
+HL_TEST_T(a_poison_record_too_large_to_copy_is_dead_lettered_without_its_body, 120) {
+  start_all(NULL);
+  setup_subs();
+  enum { SZ = 999800 };
+  char *v = malloc(SZ + 1);
+  HL_ASSERT(v != NULL);
+  memset(v, 'x', SZ);
+  v[SZ] = '\0';
+  char path[256], cmd[1200];
+  snprintf(path, sizeof path, "%s/hookloop-poison-%d.txt", hl_tmp_base(), getpid());
+  FILE *f = fopen(path, "w");
+  HL_ASSERT(f != NULL);
+  fwrite(v, 1, SZ, f);
+  fclose(f);
+  free(v);
+  /* the whole file is one record's value (-D never matches) */
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t wh.ingress.payments.Payment.v1 -k poison -D '\\x01' %s 2>/dev/null",
+           mk.bootstrap, path);
+  HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
+  unlink(path);
+  kcat_produce("wh.ingress.payments.Payment.v1", "poison", "{\"eventHeader\":{\"uuid\":\"k-after-poison\",\"eventType\":\"Payment\"}}");
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "fast", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  bool found = false;
+  char *dlq = NULL;
+  for (int i = 0; i < 10 && !found; i++) {
+    free(dlq);
+    dlq = kcat_consume("wh.dlq");
+    found = dlq && strstr(dlq, "poison|") && strstr(dlq, "reason=invalid_json") &&
+            strstr(dlq, "value_bytes=999800") && strstr(dlq, "source_offset=0");
+    if (!found) hl_sleep_ms(1000);
+  }
+  fprintf(stderr, "dead-letter produce refusals: %d; handed-back warnings: %d\n",
+          e2e_log_lines(&hk, "kafka produce refused", "wh.dlq"),
+          e2e_log_lines(&hk, "a record keeps being handed back; it is read again after a back-off", NULL));
+  HL_ASSERT_MSG(found, "the poison record never reached wh.dlq: %.300s", dlq ? dlq : "");
+  free(dlq);
+  /* dead-lettered once, and said so once it was */
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "record dead-lettered", "\"offset\":0,"), 1);
+  stop_all();
+}
+
+/* Writes a record of n bytes of 'x' to topic with key (kcat, one value). */
+static void kcat_produce_big(const char *topic, const char *key, size_t n) {
+  char path[256], cmd[1200];
+  snprintf(path, sizeof path, "%s/hookloop-big-%d.txt", hl_tmp_base(), getpid());
+  FILE *f = fopen(path, "w");
+  HL_ASSERT(f != NULL);
+  for (size_t i = 0; i < n; i++) fputc('x', f);
+  fclose(f);
+  /* the whole file is one record's value (-D never matches) */
+  snprintf(cmd, sizeof cmd, "kcat -P -b %s -t %s -k %s -D '\\x01' %s 2>/dev/null", mk.bootstrap, topic, key, path);
+  HL_ASSERT_MSG(system(cmd) == 0, "kcat produce failed");
+  unlink(path);
+}
+
+/* An outside producer's egress record that Kafka took, but whose retry
+ * record (due_ms and the delivery headers added) is over
+ * message.max.bytes: the delivery fails for good and is dead-lettered
+ * without its body, instead of its record being read and its partner asked
+ * again for ever. */
+HL_TEST_T(a_delivery_whose_retry_record_is_too_large_fails_for_good, 120) {
+  start_all(NULL);
+  register_any_payment();
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(subscribe("fast", "big?codes=503,200", &doc), 201);
+  char sub[64];
+  snprintf(sub, sizeof sub, "%s", hl_json_str(hl_json_get(doc.root, "subscription_id")));
+  hl_json_doc_dispose(&doc);
+  kcat_produce_big("wh.egress.fast.Payment", "k-big", 999880);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "big", 1, 30000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  char st[32] = "";
+  int64_t attempts = -1;
+  for (int i = 0; i < 200 && strcmp(st, "FAILED") != 0; i++) {
+    e2e_delivery_to(&hk, "k-big", sub, st, sizeof st, &attempts);
+    if (strcmp(st, "FAILED") != 0) hl_sleep_ms(50);
+  }
+  HL_ASSERT_MSG(strcmp(st, "FAILED") == 0, "the delivery is %s, not FAILED", st);
+  char *dlq = kcat_consume("wh.dlq");
+  HL_ASSERT_MSG(dlq && strstr(dlq, "k-big|") && strstr(dlq, "reason=too_large") && strstr(dlq, "value_bytes=999880"),
+                "dead-letter topic: %.300s", dlq ? dlq : "");
+  free(dlq);
+  /* not asked again */
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "big", 2, 3000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  stop_all();
+}
+
 HL_TEST_T(malformed_records_go_to_dlq_and_the_partition_moves_on, 120) {
   start_all(NULL);
   setup_subs();
@@ -1166,9 +1260,10 @@ HL_TEST_T(a_processor_retry_then_kill_9_fans_each_event_out_once, 240) {
   HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
   enum { N = 200 };
   kcat_produce_many("wh.ingress.payments.Payment.v1", "k-pk", N);
-  /* The next Produce request fails (MSG_SIZE_TOO_LARGE: not retried by
-   * librdkafka): the first fan-out's. */
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 1 10") == 0);
+  /* The next Produce request fails (INVALID_RECORD: not retried by
+   * librdkafka; not MSG_SIZE_TOO_LARGE, which hookloop takes as permanent
+   * and dead-letters): the first fan-out's. */
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 1 87") == 0);
   e2e_start_hookloop(&hk, kafka_env);
   int64_t processed = 0, retried = 0;
   for (int waited = 0; waited < 60000 && (processed = metric_of("hookloop_events_processed_total ")) < N; waited += 20)
@@ -1554,7 +1649,7 @@ HL_TEST_T(a_processor_retry_keeps_the_schema_version_it_was_accepted_under, 240)
   HL_ASSERT_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "hookloop exit status %d", st);
   kcat_produce("wh.ingress.payments.Payment.v1", "k-pin-retry",
                "{\"eventHeader\":{\"uuid\":\"k-pin-retry\",\"eventType\":\"Payment\"},\"currency\":\"EUR\"}");
-  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 1 10") == 0); /* the fan-out's produce fails once */
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 1 87") == 0); /* the fan-out's produce fails once (INVALID_RECORD) */
   e2e_start_hookloop(&hk, kafka_env);
   int got = e2e_wait_requests(&partner, "fast", 2, 20000, &doc);
   if (got >= 0) hl_json_doc_dispose(&doc);
