@@ -1913,15 +1913,23 @@ HL_TEST_T(a_health_check_during_a_drain_answers_draining, 60) {
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-drain-health", "1"), 202);
   hl_sleep_ms(300); /* the delivery is held by the partner: the drain will wait */
   HL_ASSERT_EQ_INT(kill(hk.pid, SIGTERM), 0);
-  hl_sleep_ms(300);
   char hurl[128];
   snprintf(hurl, sizeof hurl, "%s/healthz", hk.base);
-  hl_json_doc doc;
-  long st = e2e_call("GET", hurl, NULL, &doc);
-  const char *status = st > 0 ? e2e_json_str(doc.root, "status") : NULL;
-  fprintf(stderr, "GET /healthz during the drain: %ld, status %s\n", st, status ? status : "(none)");
-  bool draining = st == 503 && status && strcmp(status, "draining") == 0;
-  if (st > 0) hl_json_doc_dispose(&doc);
+  /* Until the process has taken the signal it answers 200 ok; the drain
+   * waits for the held delivery, so once it has, "draining" holds. */
+  long st = 0;
+  bool draining = false;
+  for (int waited = 0; waited < 10000 && !draining; waited += 100) {
+    hl_json_doc doc;
+    st = e2e_call("GET", hurl, NULL, &doc);
+    const char *status = st > 0 ? e2e_json_str(doc.root, "status") : NULL;
+    draining = st == 503 && status && strcmp(status, "draining") == 0;
+    bool ok = st == 200 && status && strcmp(status, "ok") == 0;
+    if (st > 0) hl_json_doc_dispose(&doc);
+    if (!draining && !ok) break; /* neither answer: refused, or another */
+    if (!draining) hl_sleep_ms(100);
+  }
+  fprintf(stderr, "GET /healthz during the drain: %ld\n", st);
   long ev = e2e_post_event(&hk, "evt-drain-health-2", "2");
   e2e_release_until(&partner, "drainhealth", 1, 5000);
   int ws = e2e_stop_hookloop(&hk, SIGTERM, 20000);
