@@ -1076,6 +1076,11 @@ static bool held_back(const hl_dispatch *d, const hl_sub *s) {
   return hl_sub_disabled(s) || (d->opt.disable_after_failures && s->gate->streak >= d->opt.disable_after_failures);
 }
 
+/* Whether the queue still holds dl's row for this process (hl_queue_vt.holds). */
+static bool still_held(const hl_dispatch *d, const hl_delivery *dl) {
+  return !d->queue->vt->holds || d->queue->vt->holds(d->queue, &dl->item.d);
+}
+
 static void try_start(hl_dispatch *d, hl_sub *s) {
   if (d->stopping) {
     /* Nothing more starts; what waits got here after the stop (a claim
@@ -1125,6 +1130,16 @@ static void try_start(hl_dispatch *d, hl_sub *s) {
       return;
     }
     if (ST(s)->fifo_head) return; /* ordered: the head is out (sending, or waiting for its retry) */
+    if (!still_held(d, ST(s)->wait_head)) {
+      /* Its lease was lost while it waited: another process holds the row
+       * and sends it (its duplicate check, made before the wait, cannot
+       * tell). Given back, conditional on the lease; freeing it starts the
+       * next (delivery_free). */
+      hl_delivery *dl = dequeue(s);
+      unclaim(d, dl);
+      delivery_free(dl);
+      return;
+    }
     uint64_t seq = 0;
     if (!gate_admits(d, s)) return;
     if (!shared_gates_admit(d, s, &seq)) return;

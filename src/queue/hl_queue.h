@@ -126,6 +126,13 @@ typedef struct {
    * up to p->limit waiting deliveries of subscriptions forget_sub noted,
    * FAILED with HL_STORE_SUB_DELETED -> purged.closed. NULL: none. */
   void (*sweep)(hl_queue *q, const hl_store_purge *p, hl_store_cb cb, void *data);
+  /* pull, a queue shared with other processes whose leases can end while a
+   * delivery waits here (DynamoDB): whether the lease of held delivery r
+   * is still this process's, with time to run, as it is about to start.
+   * false: it is not sent from here (another process holds the row, or
+   * may before the attempt starts); the dispatcher releases it (a
+   * release conditional on the lease). NULL: always. */
+  bool (*holds)(hl_queue *q, const hl_delivery_rec *r);
 } hl_queue_vt;
 
 struct hl_queue {

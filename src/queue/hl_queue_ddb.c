@@ -220,6 +220,8 @@ static void claim_answer(claim_ctx *k) {
   /* A full page of some shard: more may be due, come back at once. */
   k->res.next_due_at = k->truncated ? k->now + 1 : 0;
   if (k->truncated && !q->dead) hl_strmap_put(&q->owed, k->sub_id, q);
+  for (size_t i = 0; i < k->res.nitems && !q->dead; i++)
+    hl_qddb_held_add(q, k->res.items[i].d.event_id, k->res.items[i].d.subscription_id, k->now + (int64_t)q->lease_ms);
   int status = k->res.nitems == 0 && k->failed ? HL_ESTORE : 0;
   q->claimed += k->res.nitems;
   q->busy += k->res.nitems; /* held until recorded or released */
@@ -479,16 +481,24 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
     q->recorded++;
     if (r->rec.status && !q->dead) q->store->vt->delivery_put(q->store, &r->rec, NULL, NULL);
     if (r->wake && (!q->wake_at || r->wake < q->wake_at)) q->wake_at = r->wake;
+    /* A retry kept here: its lease now runs past its due time. */
+    if (!r->leaves && !q->dead) hl_qddb_held_kept(q, r->rec.event_id, r->rec.subscription_id, r->rec.next_attempt_at);
   } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
     /* The lease ended and another process holds the row now: its outcome is
-     * the one that counts. */
-    hl_log_warn("a delivery's lease was taken over before its outcome was recorded",
-                "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(r->rec.event_id, (size_t)-1),
-                hl_log_esc(r->rec.subscription_id, (size_t)-1));
+     * the one that counts. A release of a row whose lease was found taken
+     * over (hl_qddb_holds) ends here too; that was logged then. */
+    if (r->rec.status)
+      hl_log_warn("a delivery's lease was taken over before its outcome was recorded",
+                  "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(r->rec.event_id, (size_t)-1),
+                  hl_log_esc(r->rec.subscription_id, (size_t)-1));
     status = HL_ENOTFOUND;
   } else {
     status = HL_ESTORE;
   }
+  /* Recorded final, released, or not ours: no longer held, nor renewed. A
+   * record that failed leaves the row held (it is written again). */
+  if (status != HL_ESTORE && (r->leaves || status == HL_ENOTFOUND) && !q->dead)
+    hl_qddb_held_drop(q, r->rec.event_id, r->rec.subscription_id);
   if (status != HL_ESTORE && r->leaves) q->busy--;
   q->busy--;
   if (r->cb && !q->dead) {
@@ -693,6 +703,7 @@ static int64_t backlog(hl_queue *q) {
 
 static void destroy(hl_queue *base) {
   ddbq *q = Q(base);
+  hl_qddb_held_dispose(q); /* before the store closes the client its timer is on */
   q->dead = true;
   q->ops++;
   hl_qddb_op_done(q); /* frees it now when nothing is in flight */
@@ -703,6 +714,7 @@ static const hl_queue_vt ddb_vt = {
     .claim = claim, .claim_head = claim_head, .orders = orders, .record = record, .release = release, .accept = queue_accept, .requeue = requeue,
     .backlog = backlog,
     .destroy = destroy, .replay = replay, .forget_sub = hl_qddb_forget_sub, .sweep = hl_qddb_sweep,
+    .holds = hl_qddb_holds,
 };
 
 hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
@@ -716,6 +728,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->reg = o->reg;
   q->legacy_rows = true; /* until the first look finds none */
   hl_strmap_init(&q->owed);
+  hl_strmap_init(&q->held);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
   hl_free(id);

@@ -43,7 +43,11 @@
  * takes as "nothing more to do here"). A retry kept in memory extends the
  * lease past its due time; a released one gives the lease up and gets a
  * new due_key. A process that stops (serve's drain) releases what it holds
- * (release_at_stop): its leases would outlive it.
+ * (release_at_stop): its leases would outlive it. While it runs, the
+ * process renews the leases of every row it holds (waiting for a slot, in
+ * flight, or a retry kept in memory) every lease/3, and sends a waiting
+ * delivery only while its lease is still its own (holds): a row may wait
+ * here longer than a lease (hl_queue_ddb_lease.c).
  *
  * What a lease cannot prevent: a holder that sends, then stalls past
  * lease_until (a frozen Lambda sandbox), and another process that claims

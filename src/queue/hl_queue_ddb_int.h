@@ -5,12 +5,15 @@
  *   hl_queue_ddb.c       accept, claim, record and release, re-queue, replay,
  *                        ordered delivery, create and destroy;
  *   hl_queue_ddb_gone.c  a deleted subscription's waiting rows: the note a
- *                        DELETE leaves, and the sweep that closes them.
+ *                        DELETE leaves, and the sweep that closes them;
+ *   hl_queue_ddb_lease.c the rows this process holds, and the renewal of
+ *                        their leases.
  */
 #ifndef HL_QUEUE_DDB_INT_H
 #define HL_QUEUE_DDB_INT_H
 
 #include "common/hl_strmap.h"
+#include "loop/hl_timerq.h"
 #include "queue/hl_queue_ddb.h"
 #include "store/hl_store_ddb.h"
 
@@ -53,6 +56,15 @@ typedef struct {
   bool legacy_rows;
   int64_t legacy_look_at;
   size_t legacy_looking, legacy_found;
+  /* The rows this process holds, claimed and not yet recorded final or
+   * released (hl_queue_ddb_lease.c): "event_id\x1fsubscription_id" ->
+   * their lease (owned). The renewal timer (on the client's timers), and
+   * one tick's keys still to renew (owned; NULL: none) and its calls out. */
+  hl_strmap held;
+  uint64_t held_gen;
+  hl_timerq_node renew_timer;
+  char **renew_keys;
+  size_t renew_n, renew_next, renew_out;
 } ddbq;
 
 static inline ddbq *Q(hl_queue *q) { return (ddbq *)q; }
@@ -76,5 +88,16 @@ void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *i
 /* hl_queue_vt.forget_sub and .sweep (hl_queue_ddb_gone.c). */
 void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, void *data);
 void hl_qddb_sweep(hl_queue *base, const hl_store_purge *p, hl_store_cb cb, void *data);
+
+/* The rows held here (hl_queue_ddb_lease.c): a claim won (lease until
+ * until); a retry kept in memory whose record extended its lease past
+ * due; a row recorded final, released, or taken over, which leaves. */
+void hl_qddb_held_add(ddbq *q, const char *event_id, const char *sub_id, int64_t until);
+void hl_qddb_held_kept(ddbq *q, const char *event_id, const char *sub_id, int64_t due);
+void hl_qddb_held_drop(ddbq *q, const char *event_id, const char *sub_id);
+/* hl_queue_vt.holds: the row's lease is still ours, with time to run. */
+bool hl_qddb_holds(hl_queue *base, const hl_delivery_rec *r);
+/* At destroy: stops the renewals and frees what is held. */
+void hl_qddb_held_dispose(ddbq *q);
 
 #endif

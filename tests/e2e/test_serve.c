@@ -1654,6 +1654,42 @@ static void repeat_with_another_body(const char *const *env, const char *run) {
   stop_both();
 }
 
+#ifdef HL_TEST_DDB
+/* On the DynamoDB queue a claim leases its rows for 120 s, and a process
+ * holds rows past that while they wait for their turn: here a rate limit
+ * of 1/s with max_in_flight 100, so one process claims 150 rows at once
+ * and sends the last 30 of them more than 120 s later. The holder renews the
+ * leases of what it holds, so a second serve process on the same tables
+ * finds none of them free and the partner gets each event once. Unrenewed,
+ * the second process claimed the rows still waiting when their leases
+ * ended and sent them too (the first had checked the ledger before they
+ * waited, and sent its copies as well). */
+HL_TEST_T(a_row_waiting_for_a_rate_limit_past_its_lease_is_sent_once_on_the_dynamodb_queue, 420) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=200", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/paced", partner.base);
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 100, \"rate_limit_per_s\": 1", NULL, 0));
+  enum { N = 150 };
+  e2e_post_bulk(&hk, "evt-r", 0, N);
+  hl_sleep_ms(3000); /* the first process has claimed them all */
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, env);
+  for (int waited = 0; waited < 360000 && e2e_partner_stat(&partner, "unique_ids") < N; waited += 500)
+    hl_sleep_ms(500);
+  hl_sleep_ms(5000); /* a second copy would come right after the first */
+  int64_t uniq = e2e_partner_stat(&partner, "unique_ids"), reqs = e2e_partner_stat(&partner, "requests");
+  printf("%lld distinct events, %lld requests at the partner\n", (long long)uniq, (long long)reqs);
+  e2e_stop_hookloop(&other, SIGTERM, 30000);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  HL_ASSERT_EQ_INT(uniq, N);
+  HL_ASSERT_MSG(reqs == N, "%lld requests for %d events: rows whose lease ended while they waited were sent again",
+                (long long)reqs, (int)N);
+  stop_both();
+}
+#endif
+
 HL_TEST_T(an_id_sent_again_with_another_body_is_a_duplicate, 120) {
   repeat_with_another_body(NULL, "1");
 #ifdef HL_TEST_DDB
