@@ -1688,6 +1688,43 @@ HL_TEST_T(a_row_waiting_for_a_rate_limit_past_its_lease_is_sent_once_on_the_dyna
                 (long long)reqs, (int)N);
   stop_both();
 }
+
+/* A holder that stalls past its leases (stopped here with SIGSTOP, as a
+ * frozen sandbox or a paused task would be) cannot renew them: another
+ * process claims the rows that waited and sends them. Once it runs again,
+ * the first sends none of the deliveries that waited: their leases are no
+ * longer its own. It sent them all (its duplicate check was made before
+ * they waited), so the partner got them twice. */
+HL_TEST_T(a_stalled_holder_does_not_send_deliveries_whose_leases_were_taken_over_on_the_dynamodb_queue, 420) {
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=200", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/paced", partner.base);
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 100, \"rate_limit_per_s\": 1", NULL, 0));
+  enum { N = 20 };
+  e2e_post_bulk(&hk, "evt-s", 0, N);
+  hl_sleep_ms(3000); /* the first process has claimed them all, and sent a few */
+  HL_ASSERT(kill(hk.pid, SIGSTOP) == 0);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, env);
+  /* The leases end 120 s after the claim; the other process then claims
+   * what waited and sends it. */
+  for (int waited = 0; waited < 300000 && e2e_partner_stat(&partner, "unique_ids") < N; waited += 500)
+    hl_sleep_ms(500);
+  int64_t before = e2e_partner_stat(&partner, "requests");
+  HL_ASSERT(kill(hk.pid, SIGCONT) == 0);
+  hl_sleep_ms(5000); /* the first process's waiting deliveries would go out at 1/s */
+  int64_t uniq = e2e_partner_stat(&partner, "unique_ids"), reqs = e2e_partner_stat(&partner, "requests");
+  printf("%lld distinct events, %lld requests at the partner (%lld before the first process ran again)\n",
+         (long long)uniq, (long long)reqs, (long long)before);
+  e2e_stop_hookloop(&other, SIGTERM, 30000);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  HL_ASSERT_EQ_INT(uniq, N);
+  HL_ASSERT_MSG(reqs == before, "%lld requests after the stalled process ran again, for events the other had sent",
+                (long long)(reqs - before));
+  stop_both();
+}
 #endif
 
 HL_TEST_T(an_id_sent_again_with_another_body_is_a_duplicate, 120) {
