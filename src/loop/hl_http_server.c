@@ -367,8 +367,12 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   s->body_bytes -= c->body_counted;
   c->body_counted = 0;
   c->srv = NULL;
-  if (c->req_out) c->dead = true; /* freed by hl_http_respond */
-  else conn_free(c);
+  if (c->req_out) { /* freed by hl_http_respond, which no longer counts it */
+    c->dead = true;
+    s->pending--;
+  } else {
+    conn_free(c);
+  }
   maybe_server_done(s);
 }
 
@@ -395,13 +399,12 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
     /* A client that shut its sending side may still be reading: answers
      * still queued (pipelined ones, the closing one while lingering) go out
      * first, then the connection closes (on_written, on_shutdown; the
-     * state's timer still bounds the wait). So do a request with its
-     * handler and those buffered for the next turn: a half-closed client
-     * gets every answer. A reset (an error, not EOF) abandons them. */
-    bool queued = c->state == C_LINGERING ? !c->shut_done
-                                          : uv_stream_get_write_queue_size(stream) > 0 || c->state == C_HANDLING ||
-                                                c->yielded;
-    if (n == UV_EOF && queued) {
+     * state's timer still bounds the wait). A request with its handler is
+     * abandoned, as when the client resets: EOF does not tell a half close
+     * from a client gone, and a held request (a long poll) must not wait
+     * for an answer nobody reads. */
+    bool queued = c->state == C_LINGERING ? !c->shut_done : uv_stream_get_write_queue_size(stream) > 0;
+    if (n == UV_EOF && queued && c->state != C_HANDLING) {
       c->peer_done = true;
       uv_read_stop(stream);
       return;

@@ -507,15 +507,11 @@ static void client_half_close(void) {
 HL_TEST_T(a_half_closed_client_gets_every_answer, 120) { run_with_client(client_half_close, 0); }
 
 /* A half-closed client that pipelined more requests than a connection
- * handles in one loop turn, one of them answered later by its handler,
- * gets an answer to each: the server saw its EOF while the rest waited for
- * the next turn (or while /late was with its handler) and closed, dropping
- * them. */
+ * handles in one loop turn gets an answer to each: its EOF waits behind
+ * the requests buffered for the next turns. */
 static void client_half_close_pipelined(void) {
   hl_buf reqs = HL_BUF_INIT;
-  for (int i = 0; i < 100; i++) hl_buf_puts(&reqs, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
-  hl_buf_puts(&reqs, "GET /late HTTP/1.1\r\nHost: t\r\n\r\n");
-  for (int i = 0; i < 10; i++) hl_buf_puts(&reqs, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 111; i++) hl_buf_puts(&reqs, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
   int fd = connect_port();
   HL_ASSERT(fd >= 0);
   send_all(fd, reqs.data);
