@@ -100,12 +100,13 @@ void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void
  * start from the record the first is replacing, and one of the two would
  * be lost. Those changes are refused (409 subscription_busy) instead. */
 bool hl_api_sub_writing(const hl_api *a, const char *id);
-/* An auto-disable met a write of the same subscription on its way (an
- * update in place, a rotation): written now, it would carry the record as
- * it was before that write, and one would undo the other. True: it runs
- * once the writes of id are answered, on the subscription registered
- * then. */
-bool hl_api_sub_defer_disable(hl_api *a, const char *id);
+/* A change that cannot be refused (an auto-disable) met a write of the
+ * same subscription on its way (an update in place, a rotation): made now,
+ * it would carry the record from before that write, and one would undo
+ * the other. True: fn runs once the writes of id are answered (one fn per
+ * id: the last asked). */
+typedef void (*hl_api_sub_after_fn)(hl_api *a, const char *id);
+bool hl_api_sub_after_writes(hl_api *a, const char *id, hl_api_sub_after_fn fn);
 /* The 409 answer of a change refused while hl_api_sub_writing. */
 void hl_api_respond_sub_busy(hl_http_req *req);
 /* Opens a record read from the store in place. A record stored plain (from

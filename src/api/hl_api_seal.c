@@ -14,7 +14,7 @@ struct hl_api_sub_write {
   char *id;
   hl_store_cb cb;
   void *data;
-  bool disable_after; /* hl_api_sub_defer_disable */
+  hl_api_sub_after_fn after; /* hl_api_sub_after_writes; NULL: none */
 };
 
 static struct hl_api_sub_write *write_of(const hl_api *a, const char *id) {
@@ -31,24 +31,22 @@ static void on_sub_written(void *data, int status, hl_store_result *res) {
   *pp = w->next;
   hl_store_cb cb = w->cb;
   void *cb_data = w->data;
-  bool disable = w->disable_after;
+  hl_api_sub_after_fn after = w->after;
   char *id = w->id;
   hl_free(w);
   cb(cb_data, status, res);
-  if (disable) {
-    /* The disable waited for this write: it goes to the subscription
-     * registered now (the write may have replaced it), after the last. */
+  if (after) {
+    /* It waited for this write; it runs after the last one of id. */
     struct hl_api_sub_write *later = write_of(a, id);
-    hl_sub *s = later ? NULL : hl_registry_sub_get(a->reg, id);
-    if (later) later->disable_after = true;
-    else if (s && !a->frozen && !s->deleted && !hl_sub_disabled(s)) hl_api_sub_disabled(a, s);
+    if (later) later->after = after;
+    else after(a, id);
   }
   hl_free(id);
 }
 
-bool hl_api_sub_defer_disable(hl_api *a, const char *id) {
+bool hl_api_sub_after_writes(hl_api *a, const char *id, hl_api_sub_after_fn fn) {
   struct hl_api_sub_write *w = write_of(a, id);
-  if (w) w->disable_after = true;
+  if (w) w->after = fn;
   return w != NULL;
 }
 
@@ -62,7 +60,7 @@ void hl_api_respond_sub_busy(hl_http_req *req) {
 
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data) {
   struct hl_api_sub_write *w = hl_malloc(sizeof *w);
-  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data, false};
+  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data, NULL};
   a->sub_writes = w;
   if (!a->opt.sealer) {
     a->store->vt->sub_put(a->store, rec, on_sub_written, w);

@@ -106,8 +106,15 @@ static void on_disabled_stored(void *data, int status, hl_store_result *res) {
   hl_free(c);
 }
 
+/* A disable that waited for a write of its subscription: it goes to the
+ * subscription registered now (the write may have replaced it). */
+static void disable_after_writes(hl_api *a, const char *id) {
+  hl_sub *s = hl_registry_sub_get(a->reg, id);
+  if (s && !a->frozen && !s->deleted && !hl_sub_disabled(s)) hl_api_sub_disabled(a, s);
+}
+
 void hl_api_sub_disabled(hl_api *a, hl_sub *s) {
-  if (hl_api_sub_defer_disable(a, s->rec.subscription_id)) return;
+  if (hl_api_sub_after_writes(a, s->rec.subscription_id, disable_after_writes)) return;
   state_ctx *c = hl_malloc(sizeof *c);
   *c = (state_ctx){a, s, NULL};
   hl_sub_ref(s);

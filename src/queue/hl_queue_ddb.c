@@ -22,20 +22,6 @@
  * version still writes during a rolling deploy are claimed within it. */
 #define LEGACY_LOOK_MS 60000
 
-void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *data) {
-  q->ops++;
-  hl_ddb_call(q->c, op, body, cb, data);
-}
-
-void hl_qddb_op_done(ddbq *q) {
-  if (--q->ops == 0 && q->dead) {
-    hl_strmap_dispose(&q->owed);
-    hl_free(q->gone_after);
-    hl_free(q->table);
-    hl_free(q);
-  }
-}
-
 static unsigned shard_of(const char *event_id, const char *sub_id) {
   return hl_fnv1a(hl_fnv1a(hl_fnv1a(HL_FNV1A_INIT, event_id), "#"), sub_id) % HL_QUEUE_DDB_SHARDS;
 }
