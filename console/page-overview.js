@@ -1,7 +1,7 @@
 // Overview: live figures from GET /admin/stats, polled every few seconds.
 // Rates are differences between two polls (the counters count since the
 // process started).
-import { get } from './api.js';
+import { get, ApiError } from './api.js';
 import { available } from './capabilities.js';
 import { h, replace, page, section, table, badge, empty, errorBox, muted } from './ui.js';
 import { sparkline } from './chart.js';
@@ -36,12 +36,18 @@ export default {
     let prev = null;
     const push = (k, v) => { hist[k].push(v); if (hist[k].length > KEEP) hist[k].shift(); };
 
+    let timer = null;
+    let refused = false;
     async function tick() {
       let s;
       try {
         s = (await get('/admin/stats')).data;
       } catch (e) {
         replace(status, errorBox(e, 'Could not read the figures'));
+        // A 401 opened the token prompt (api.js): asking again every few
+        // seconds would only be refused again. A token given renders the
+        // page anew, which polls again.
+        if (e instanceof ApiError && e.status === 401) { refused = true; clearInterval(timer); }
         return;
       }
       const c = s.counters;
@@ -70,7 +76,7 @@ export default {
           muted('Per subscription, hookloop reports the deliveries in flight and held in memory (waiting for a slot or a retry due soon); the store\'s backlog is counted for all subscriptions together.')]);
     }
     await tick();
-    const timer = setInterval(tick, EVERY_MS);
+    if (!refused) timer = setInterval(tick, EVERY_MS);
     return () => clearInterval(timer);
   },
 };

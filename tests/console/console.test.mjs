@@ -870,22 +870,33 @@ describe('the operator console', () => {
     assert.ok((await text('/admin/partners/exact')).includes('"cap":100.10'), 'the metadata saved unchanged');
   });
 
-  it('keeps the token being typed while the Overview\'s poll is refused', async () => {
+  it('stops the Overview\'s poll while the token prompt is open, keeps what is typed, and polls again once a token is given', async () => {
     const fresh = await context.newPage(); // a tab of its own: no token in its session storage
     fresh.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    let polls = 0;
+    fresh.on('request', (r) => { if (r.url().endsWith('/admin/stats')) polls++; });
     try {
+      const refused = fresh.waitForResponse((r) => r.url().endsWith('/admin/stats') && r.status() === 401);
       await fresh.goto(`${base}/console`);
       await fresh.locator('#token-dialog').waitFor({ state: 'visible' });
       await fresh.locator('#main h1', { hasText: 'Overview' }).waitFor();
+      await refused;
       await fresh.locator('#token-admin').focus();
       await fresh.keyboard.type('adm-');
       await fresh.locator('#token-api').focus();
       await fresh.keyboard.type('api-');
-      // A poll refused (401), handled before the next poll asks again.
-      await fresh.waitForResponse((r) => r.url().endsWith('/admin/stats') && r.status() === 401);
-      await fresh.waitForRequest((r) => r.url().endsWith('/admin/stats'));
+      // The page polls every 3 s: two periods and more with the prompt open.
+      const before = polls;
+      await fresh.waitForTimeout(7000);
+      assert.equal(polls - before, 0, 'the Overview kept asking for /admin/stats while the token prompt was open');
       assert.deepEqual([await fresh.inputValue('#token-admin'), await fresh.inputValue('#token-api'), await fresh.evaluate(() => document.activeElement.id)],
         ['adm-', 'api-', 'token-api']);
+      const served = fresh.waitForResponse((r) => r.url().endsWith('/admin/stats') && r.status() === 200);
+      await fresh.fill('#token-admin', ADMIN);
+      await fresh.fill('#token-api', API);
+      await fresh.click('#token-dialog button[type=submit]');
+      await served;
+      await fresh.locator('#main .cards .card').first().waitFor();
     } finally {
       await fresh.close();
     }
