@@ -508,11 +508,12 @@ static void dispatch_record(record *r) {
  * what was delivered meanwhile is stopped by the idempotency ledger when it
  * comes again. Never
  * a retry topic or the parked-retry store, where a follower could overtake
- * the head. Where the head stands (attempts, next due time) is kept in the
- * ledger under "fifo#<subscription_id>#<topic>-<partition>", written when
- * its retry is kept and read before the group goes to the dispatcher in the
- * invocation that gets the batch again: its schedule and skip_after go on
- * from there, and a head not yet due waits in that invocation when it falls
+ * the head. Where the head stands (attempts, next due time, its event id
+ * and offset) is kept in the ledger under
+ * "fifo#<subscription_id>#<topic>-<partition>", written when its retry is
+ * kept and read before the group goes to the dispatcher in the invocation
+ * that gets the batch again: its schedule and skip_after go on from there,
+ * and a head not yet due waits in that invocation when it falls
  * due in time, else the batch is handed back at its hand-off point again.
  * An invocation holds the batch until its hand-off point rather than
  * answering at once, so a head due in an hour costs one invocation per
@@ -560,23 +561,35 @@ static void on_marker_read(void *data, int status, hl_store_result *res) {
   fifo_group *g = data;
   invocation *inv = g->inv;
   size_t group = (size_t)(g - inv->groups) + 1;
-  long long attempts = 0, due = 0;
+  long long attempts = 0, due = 0, offset = -1;
   int off = 0;
-  const char *event_id = NULL;
-  if (status == 0 && res->value && sscanf(res->value, "%lld %lld %n", &attempts, &due, &off) == 2 && off > 0)
-    event_id = res->value + off;
-  else if (status != 0 && status != HL_ENOTFOUND)
+  char *event_id = NULL;
+  if (status == 0 && res->value && sscanf(res->value, "%lld %lld %n", &attempts, &due, &off) == 2 && off > 0) {
+    /* "<attempts> <due> <event id> <offset>" (an event id holds no space).
+     * A value without the offset (written before it was kept) names no
+     * record: the group goes as if there were none. */
+    const char *id = res->value + off, *sp = strchr(id, ' ');
+    if (sp && sp > id && sscanf(sp + 1, "%lld", &offset) == 1) event_id = hl_strndup(id, (size_t)(sp - id));
+  } else if (status != 0 && status != HL_ENOTFOUND) {
     hl_log_warn("could not read where a fifo head stands; its attempts count from its record",
                 "\"marker\":\"%s\",\"error\":\"%s\"", hl_log_esc(g->marker, (size_t)-1), hl_strerror(status));
+  }
+  /* The head is the very record that was held: the same event at the same
+   * offset. The entry outlives the head (it is not deleted when the head
+   * is done), and the same event again on the partition (a replay, a
+   * re-queue from the dead-letter topic) is a later record: taken for the
+   * head, the group's records before it, new events, were settled as done
+   * and never sent. */
   record *head = NULL;
   for (size_t i = 0; event_id && !head && i < inv->nrecs; i++) {
     record *r = &inv->recs[i];
-    if (r->group != group) continue;
+    if (r->group != group || r->offset != offset) continue;
     hl_record pr = rec_of(r);
     char *id = hl_record_event_id(&pr);
     if (id && strcmp(id, event_id) == 0) head = r;
     hl_free(id);
   }
+  hl_free(event_id);
   /* What went before the head reached its end (delivered, or dead-lettered
    * durably: on_kept writes the entry only then); sent again, a dead-lettered
    * one would start its attempts over and hold the batch anew. */
@@ -652,7 +665,8 @@ static void on_kept(void *data, void *token, const hl_delivery_rec *d) {
   if (before_done) {
     hl_buf key = HL_BUF_INIT, value = HL_BUF_INIT;
     fifo_marker_key(&key, d->subscription_id, r->partition_key);
-    hl_buf_printf(&value, "%lld %lld %s", (long long)d->attempts, (long long)d->next_attempt_at, d->event_id);
+    hl_buf_printf(&value, "%lld %lld %s %lld", (long long)d->attempts, (long long)d->next_attempt_at, d->event_id,
+                  (long long)r->offset);
     inv->writing++;
     inv_hold(inv);
     L->store->vt->ledger_put(L->store, key.data, value.data, hl_wall_ms() / 1000 + FIFO_MARKER_TTL_S, true,

@@ -270,30 +270,35 @@ static void msk_topic_begin(hl_jw *w, hl_buf *b, const char *topic) {
 /* n records of topic's partition 0 (keys and event ids msk-<first>...,
  * offsets from first) into the open array, naming subscription sub in a
  * header (NULL: none). */
+/* One record of topic's partition 0: key and event id msk-<event>, at
+ * offset (a record produced again, by a replay or a re-queue, has a later
+ * offset than its event's first). */
+static void msk_record_at(hl_jw *jw, const char *topic, int event, int64_t offset, const char *sub) {
+  char id[32], value[128];
+  snprintf(id, sizeof id, "msk-%d", event);
+  snprintf(value, sizeof value, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":1.50}", id);
+  hl_buf k = HL_BUF_INIT, v = HL_BUF_INIT;
+  hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
+  hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
+  hl_jw_obj_begin(jw);
+  hl_jw_key(jw, "topic"); hl_jw_str(jw, topic);
+  hl_jw_key(jw, "partition"); hl_jw_int(jw, 0);
+  hl_jw_key(jw, "offset"); hl_jw_int(jw, offset);
+  hl_jw_key(jw, "timestamp"); hl_jw_int(jw, 1545084650987);
+  hl_jw_key(jw, "timestampType"); hl_jw_str(jw, "CREATE_TIME");
+  hl_jw_key(jw, "key"); hl_jw_str(jw, k.data);
+  hl_jw_key(jw, "value"); hl_jw_str(jw, v.data);
+  hl_jw_key(jw, "headers");
+  hl_jw_arr_begin(jw);
+  if (sub) signed_bytes_header(jw, "subscription_id", sub, strlen(sub));
+  hl_jw_arr_end(jw);
+  hl_jw_obj_end(jw);
+  hl_buf_dispose(&k);
+  hl_buf_dispose(&v);
+}
+
 static void msk_records(hl_jw *jw, const char *topic, int first, int n, const char *sub) {
-  for (int i = first; i < first + n; i++) {
-    char id[32], value[128];
-    snprintf(id, sizeof id, "msk-%d", i);
-    snprintf(value, sizeof value, "{\"eventHeader\":{\"uuid\":\"%s\",\"eventType\":\"Payment\"},\"amount\":1.50}", id);
-    hl_buf k = HL_BUF_INIT, v = HL_BUF_INIT;
-    hl_base64_encode(&k, (const uint8_t *)id, strlen(id));
-    hl_base64_encode(&v, (const uint8_t *)value, strlen(value));
-    hl_jw_obj_begin(jw);
-    hl_jw_key(jw, "topic"); hl_jw_str(jw, topic);
-    hl_jw_key(jw, "partition"); hl_jw_int(jw, 0);
-    hl_jw_key(jw, "offset"); hl_jw_int(jw, i);
-    hl_jw_key(jw, "timestamp"); hl_jw_int(jw, 1545084650987);
-    hl_jw_key(jw, "timestampType"); hl_jw_str(jw, "CREATE_TIME");
-    hl_jw_key(jw, "key"); hl_jw_str(jw, k.data);
-    hl_jw_key(jw, "value"); hl_jw_str(jw, v.data);
-    hl_jw_key(jw, "headers");
-    hl_jw_arr_begin(jw);
-    if (sub) signed_bytes_header(jw, "subscription_id", sub, strlen(sub));
-    hl_jw_arr_end(jw);
-    hl_jw_obj_end(jw);
-    hl_buf_dispose(&k);
-    hl_buf_dispose(&v);
-  }
+  for (int i = first; i < first + n; i++) msk_record_at(jw, topic, i, i, sub);
 }
 
 /* An MSK event with n records on topic's partition 0 (keys and event ids
@@ -2573,6 +2578,46 @@ HL_TEST_T(lambda_fifo_a_dead_lettered_head_is_not_sent_again_when_its_batch_come
     HL_ASSERT_MSG(strstr(dlq, id) != NULL, "%s is not on the dead-letter topic: %s", id, dlq);
   }
   free(dlq);
+  free(batch);
+  fifo_stop(&mk);
+}
+
+/* Where a held head stood is kept in the ledger for the batch that comes
+ * again. Once the head was delivered, the same event on the partition
+ * again (a replay or a re-queue from the dead-letter topic produces it
+ * again, at a later offset) is not that head: the records before it in a
+ * later batch are new events, and each is sent. They were taken for the
+ * ones the held batch had already done, answered delivered and never sent. */
+HL_TEST_T(lambda_fifo_a_delivered_heads_event_again_does_not_skip_the_records_before_it, 120) {
+  hl_mock_kafka mk;
+  fifo_start(&mk, "fifo?codes=503,200&codes_for=msk-700", ",\"retry_schedule\":\"2s,2s,2s\"");
+  char *batch = fifo_batch();
+  /* The head's retry falls due after the hand-off point: the batch is held. */
+  emu_result *r = emu_wait(emu_push(batch, hl_wall_ms() + 4000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "error") == 0, "%s: %s", r->kind, r->body);
+  hl_sleep_ms(2500);
+  /* The batch again: the head's second attempt succeeds, then its followers. */
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 20000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  const char *want[] = {"msk-700", "msk-700", "msk-701", "msk-702", "msk-703"};
+  assert_hook("fifo", want, HL_ARRAY_SIZE(want), true);
+  free(batch);
+  /* The next batch of the partition: two new events, then msk-700 produced
+   * again at offset 706. */
+  hl_buf b = HL_BUF_INIT;
+  hl_jw w;
+  msk_topic_begin(&w, &b, "wh.egress.ord.Payment");
+  msk_records(&w, "wh.egress.ord.Payment", 704, 2, fifo_sub);
+  msk_record_at(&w, "wh.egress.ord.Payment", 700, 706, fifo_sub);
+  hl_jw_arr_end(&w);
+  batch = msk_event_end(&w, &b);
+  r = emu_wait(emu_push(batch, hl_wall_ms() + 20000), 20000);
+  HL_ASSERT(r != NULL);
+  HL_ASSERT_MSG(strcmp(r->kind, "response") == 0, "%s: %s", r->kind, r->body);
+  const char *then[] = {"msk-700", "msk-700", "msk-701", "msk-702", "msk-703", "msk-704", "msk-705"};
+  assert_hook("fifo", then, HL_ARRAY_SIZE(then), true);
   free(batch);
   fifo_stop(&mk);
 }
