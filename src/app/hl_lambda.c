@@ -1054,7 +1054,11 @@ static void handle_apigw(invocation *inv, const hl_json *ev) {
 static void handle_direct(invocation *inv, const hl_json *ev) {
   lambda *L = inv->L;
   bool ce = hl_json_str(hl_json_get(ev, "specversion")) != NULL;
-  hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, on_api_answer, answer_ctx(inv));
+  /* The invocation's trace is the event's (the README: Lambda-Runtime-Trace-Id
+   * reaches partners when the record has none of its own); without it the
+   * event was stored with no trace and its deliveries carried none. */
+  hl_http_req *req = hl_direct_request(inv->meta.body, inv->meta.body_len, ce, inv->meta.trace_id, on_api_answer,
+                                       answer_ctx(inv));
   if (req->body_len > L->api.opt.max_body) {
     char msg[128];
     hl_http_too_large_message(L->api.opt.max_body, msg, sizeof msg);

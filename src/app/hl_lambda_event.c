@@ -145,8 +145,12 @@ hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *d
   return req;
 }
 
-hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, hl_http_detached_cb cb, void *data) {
-  static const char ct[] = "content-type", json[] = "application/json", ce[] = "application/cloudevents+json";
-  hl_http_header h = {ct, sizeof ct - 1, cloudevents ? ce : json, cloudevents ? sizeof ce - 1 : sizeof json - 1};
-  return hl_http_req_detached("POST", "/api/v1/events", NULL, &h, 1, body, len, cb, data);
+hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, const char *trace,
+                               hl_http_detached_cb cb, void *data) {
+  static const char ct[] = "content-type", json[] = "application/json", ce[] = "application/cloudevents+json",
+                    xt[] = "x-amzn-trace-id";
+  hl_http_header h[2] = {{ct, sizeof ct - 1, cloudevents ? ce : json, cloudevents ? sizeof ce - 1 : sizeof json - 1}};
+  size_t n = 1;
+  if (trace && *trace) h[n++] = (hl_http_header){xt, sizeof xt - 1, trace, strlen(trace)};
+  return hl_http_req_detached("POST", "/api/v1/events", NULL, h, n, body, len, cb, data);
 }

@@ -71,7 +71,11 @@ hl_http_req *hl_apigw_request(const hl_json *ev, hl_http_detached_cb cb, void *d
 /* A direct invocation (`aws lambda invoke` with an event as the payload):
  * POST /api/v1/events with body (the payload's exact bytes) as the
  * request, typed application/cloudevents+json when cloudevents, detached
- * like hl_apigw_request. */
-hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, hl_http_detached_cb cb, void *data);
+ * like hl_apigw_request. trace (the invocation's Lambda-Runtime-Trace-Id;
+ * NULL or "": none) is its X-Amzn-Trace-Id: a direct invocation has no
+ * request headers of its own, and the event keeps this trace for its
+ * deliveries. */
+hl_http_req *hl_direct_request(const char *body, size_t len, bool cloudevents, const char *trace,
+                               hl_http_detached_cb cb, void *data);
 
 #endif

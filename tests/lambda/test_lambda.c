@@ -1879,6 +1879,37 @@ HL_TEST_T(payment_flow_on_lambda_with_the_dynamodb_queue, 180) {
   payments_stop(&p);
 }
 
+/* An event invoked directly has no request headers: the invocation's
+ * Lambda-Runtime-Trace-Id is its trace, kept with its record and its row,
+ * from which the dispatcher gives it to the partner (X-Amzn-Trace-Id). It
+ * was stored with no trace, and its deliveries carried none. */
+HL_TEST_T(a_direct_invocation_keeps_the_lambda_trace_with_its_event, 180) {
+  static payments p;
+  payments_start(&p);
+  payments_register();
+  static const char ev[] = "{\"specversion\":\"1.0\",\"id\":\"tx-direct\",\"source\":\"psp\","
+                           "\"type\":\"payment.received\",\"data\":{\"transaction_id\":\"tx-direct\","
+                           "\"amount\":12.40,\"currency\":\"EUR\"}}";
+  HL_ASSERT_EQ_INT(status_of(emu_wait(emu_push(ev, 0), 20000)), 202);
+  ddb_view v;
+  ddb_view_open(&v, p.dyn.endpoint);
+  wait_row(&v, "tx-direct", "SUCCESS");
+  static const char trace[] = "Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Sampled=1"; /* the emulator's */
+  hl_json_doc d;
+  char *raw = view_get(&v, "webhook_events", "tx-direct", NULL, &d);
+  const char *t = item_str(d.root, "trace");
+  HL_ASSERT_MSG(t && strcmp(t, trace) == 0, "the event's record has trace %s", t ? t : "(none)");
+  hl_json_doc_dispose(&d);
+  free(raw);
+  raw = view_get(&v, "delivery_queue", "tx-direct", sub_id, &d);
+  t = item_str(d.root, "trace");
+  HL_ASSERT_MSG(t && strcmp(t, trace) == 0, "the delivery's row has trace %s", t ? t : "(none)");
+  hl_json_doc_dispose(&d);
+  free(raw);
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
+
 /* Lambda freezes a sandbox when its runtime asks for the next event, and
  * may end it frozen: by then the outcome's status row, which GET
  * /admin/deliveries and recover read, is in DynamoDB, also when DynamoDB
