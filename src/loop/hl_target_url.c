@@ -19,6 +19,17 @@ static bool localhost_name(const char *h) {
          (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0);
 }
 
+/* Whether the scheme (which libcurl parsed) is followed by exactly "//"
+ * and the authority. libcurl also reads "http:/host" and "http:///host";
+ * the credentials of such a URL ("http:/user:pass@host") are sent all the
+ * same, but the redaction of answers and logs (common/hl_redact.h) and the
+ * sealing at rest (model/hl_sub_seal.h) find a URL's userinfo after "://",
+ * so they would show and store the password in clear. */
+static bool authority_after_two_slashes(const char *url) {
+  const char *colon = strchr(url, ':');
+  return colon && colon[1] == '/' && colon[2] == '/' && colon[3] != '/';
+}
+
 const char *hl_target_url_problem(const char *url, bool allow_private, char *buf, size_t buflen) {
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL;
@@ -28,6 +39,8 @@ const char *hl_target_url_problem(const char *url, bool allow_private, char *buf
   else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
            (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
     problem = "only http:// and https:// URLs can receive webhooks";
+  else if (!authority_after_two_slashes(url))
+    problem = "write two slashes between the scheme and the host, as in https://host/path";
   else if (hl_curl_url_host_ascii(u, &why) != 0) { /* the sender could not send to it either */
     snprintf(buf, buflen, "the URL's host is not a domain name that converts to ASCII (IDNA): %s", why);
     problem = buf;

@@ -2,8 +2,10 @@
  * anything is sent to it: wherever a target URL is taken (a subscription's
  * url, the inbox secret's webhook URL), the same rule and the same words.
  *
- * A target is an absolute http:// or https:// URL with a host (an
- * internationalized one that converts to ASCII, as the sender sends it)
+ * A target is an absolute http:// or https:// URL, written with exactly
+ * two slashes before its authority (where its credentials are looked for),
+ * with a host (an internationalized one that converts to ASCII, as the
+ * sender sends it)
  * and, unless private targets are allowed (HOOKLOOP_ALLOW_PRIVATE_TARGETS),
  * neither a literal address the address policy refuses
  * (common/hl_addr_policy.h) nor a localhost name, judged in the host's
