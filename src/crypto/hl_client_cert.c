@@ -61,6 +61,16 @@ int hl_client_cert_check(const char *cert_pem, const char *key_pem, int64_t now_
     fault = 1;
     goto done;
   }
+  /* mbedTLS reads the CERTIFICATE blocks and skips whatever is between
+   * them, so a bundle of the certificate and its key parses; but the
+   * certificate is stored as it is (it is public), and the key with it
+   * would be at rest unsealed. */
+  if (strstr(cert_pem, "PRIVATE KEY-----")) {
+    snprintf(why, whylen,
+             "holds a private key: give only the certificate (and its chain) here, the key in private_key");
+    fault = 1;
+    goto done;
+  }
   hl_client_cert_info info;
   info_of(&crt, &info);
   if (info.not_after_s <= now_s || epoch_of(&crt.valid_from) > now_s) {

@@ -1,7 +1,8 @@
 /* hl_client_cert.h — a subscription's TLS client certificate (mTLS),
  * checked with mbedTLS (X.509, PK) before it is stored: the certificate
- * chain and private key parse as PEM, the key is the certificate's, and the
- * certificate is in its validity period. libcurl (on OpenSSL) presents it
+ * chain and private key parse as PEM, the key is the certificate's, the
+ * certificate is in its validity period and holds no private key (it is
+ * stored unsealed, the key sealed). libcurl (on OpenSSL) presents it
  * (handlers/hl_sender_http.c); this only decides what is accepted and what
  * an answer may show of it (subject and expiry, never the key).
  *

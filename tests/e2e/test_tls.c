@@ -672,7 +672,23 @@ HL_TEST_T(bad_client_certificates_are_refused_at_registration, 60) {
      "/client_certificate/certificate", "does not parse"},
     {"https://partner.example/hook", NULL, NULL, "\"pem\"", "/client_certificate", "expected {"},
     {"http://partner.example/hook", "client", "client", NULL, "/client_certificate", "https://"},
+    /* The certificate and its key in one PEM bundle, as many tools write
+     * them: the certificate is stored unsealed, so the key would be too. */
+    {"https://partner.example/hook", "bundle", "client", NULL, "/client_certificate/certificate", "private key"},
   };
+  {
+    char pem[600], key[600];
+    char *a = hl_read_file(cert_path("client.pem", pem, sizeof pem), NULL);
+    char *k = hl_read_file(cert_path("client.key", key, sizeof key), NULL);
+    HL_ASSERT(a && k);
+    hl_buf bundle = HL_BUF_INIT;
+    hl_buf_printf(&bundle, "%s%s", a, k);
+    FILE *f = fopen(cert_path("bundle.pem", pem, sizeof pem), "w");
+    HL_ASSERT(f && fwrite(bundle.data, 1, bundle.len, f) == bundle.len && fclose(f) == 0);
+    hl_buf_dispose(&bundle);
+    free(a);
+    free(k);
+  }
   for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
     char *member = NULL;
     if (cases[i].key) {
