@@ -408,7 +408,10 @@ static void on_sent(hl_curl_xfer *x, CURLcode rc) {
   if (rc == CURLE_OK && code >= 200 && code < 300) {
     if (after[0]) snprintf(res.error, sizeof res.error, "partner answered %ld; then %.180s", code, after);
     res.verdict = HL_SEND_OK;
-  } else if (c->refused_private) {
+  } else if (c->refused_private && code == 0 && rc == CURLE_COULDNT_CONNECT) {
+    /* Only when no address was left to try: a host with a private address
+     * and an allowed one is reached on the allowed one, and what that
+     * partner answers (a 503, a timeout) is judged as any other answer. */
     snprintf(res.error, sizeof res.error,
              "target resolves to a private address; set HOOKLOOP_ALLOW_PRIVATE_TARGETS=1 to allow it");
     res.verdict = HL_SEND_FAIL;
