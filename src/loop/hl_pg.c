@@ -840,6 +840,7 @@ static void finish_batch(hl_pg_conn *c) {
   size_t end = c->cursor;
   hl_pg_query *first = NULL, **tail = &first;
   int n = 0, failed_at = 0;
+  bool read_only = false;
   hl_buf first_error = HL_BUF_INIT;
   for (size_t i = c->head; i < end; i++) {
     entry *e = &c->ring[i];
@@ -853,6 +854,8 @@ static void finish_batch(hl_pg_conn *c) {
       failed_at = n;
       const char *m = PQresultErrorMessage(q->res);
       hl_buf_append(&first_error, m, strcspn(m, "\n"));
+      const char *code = PQresultErrorField(q->res, PG_DIAG_SQLSTATE);
+      read_only = code && strcmp(code, "25006") == 0; /* read_only_sql_transaction */
     }
   }
   c->head = c->cursor = end + 1;
@@ -861,6 +864,16 @@ static void finish_batch(hl_pg_conn *c) {
   if (--c->syncs_out > 0) uv_timer_start(&c->timer, on_timer, p->opt.query_timeout_ms, 0);
   else if (c->listener) uv_timer_start(&c->timer, on_timer, p->opt.listen_probe_ms, 0); /* the next probe */
   else uv_timer_stop(&c->timer);
+  /* A server that takes no writes: a standby, or a writer a failover
+   * demoted, which goes on taking connections and refuses every write on
+   * them (we never ask for a read-only transaction). Kept, the connection
+   * would fail every write for as long as it lives; dropped, it reconnects
+   * (resolving again: the endpoint's new address), and libpq passes over a
+   * server that is still read-only (target_session_attrs=read-write,
+   * hl_pg_conf). Nothing new goes to it while this batch is answered: what
+   * its callbacks send again (the aborted rest) waits for a writable
+   * connection instead of failing here too. */
+  if (read_only) c->broken = true;
   hl_buf m = HL_BUF_INIT;
   int k = 0;
   for (hl_pg_query *q = first, *nx; q; q = nx) {
@@ -883,6 +896,12 @@ static void finish_batch(hl_pg_conn *c) {
       st = HL_PG_OK;
     }
     answer(q, st, res, m.data ? m.data : "");
+  }
+  if (read_only && c->state == C_READY) { /* (a listener's LISTEN that failed has dropped it already) */
+    hl_buf_reset(&m);
+    hl_buf_printf(&m, "the server takes no writes (a standby, or demoted by a failover): %s",
+                  first_error.data ? first_error.data : "");
+    conn_fail(c, m.data);
   }
   hl_buf_dispose(&m);
   hl_buf_dispose(&first_error);

@@ -195,6 +195,13 @@ int hl_pg_conf_load(hl_pg_conf *c, hl_pg_lookup_fn fn, void *data, hl_buf *err) 
   set_default(c, "application_name", "hookloop");
   set_default(c, "client_encoding", "UTF8");
   set_default(c, "gssencmode", "disable");
+  /* Only a server that takes writes: after a failover the demoted writer
+   * (or a standby first in a host list) takes connections and refuses
+   * every write on them; libpq then tries the next address or host, and
+   * the attempt fails while none takes writes. PGTARGETSESSIONATTRS still
+   * wins, as libpq's own variables do for what the settings leave unset. */
+  if (!getenv("PGTARGETSESSIONATTRS"))
+    set_default(c, "target_session_attrs", "read-write");
   return 0;
 }
 

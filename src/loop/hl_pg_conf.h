@@ -43,8 +43,10 @@ const char *hl_pg_lookup_env(void *data, const char *name);
  * that starts with the variable's name ("DATABASE_PORT: ..."). c must be
  * disposed either way. Secrets never appear in err. Adds, unless the source
  * set them: application_name=hookloop, client_encoding=UTF8 (the bytes we
- * store are UTF-8 whatever the database's encoding) and gssencmode=disable
- * (no Kerberos credential lookups while connecting). */
+ * store are UTF-8 whatever the database's encoding), gssencmode=disable
+ * (no Kerberos credential lookups while connecting) and, unless
+ * PGTARGETSESSIONATTRS is set, target_session_attrs=read-write (a server
+ * that takes no writes is passed over). */
 int hl_pg_conf_load(hl_pg_conf *c, hl_pg_lookup_fn lookup, void *data, hl_buf *err);
 void hl_pg_conf_dispose(hl_pg_conf *c);
 

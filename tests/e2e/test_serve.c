@@ -939,6 +939,61 @@ HL_TEST_T(a_postgres_restart_answers_503_and_recovers_by_itself, 300) {
   stop_both();
 }
 
+/* A failover that leaves the endpoint on a server that takes no writes
+ * (here the one server turned read-only, default_transaction_read_only, as
+ * a demoted Aurora writer reports): the producer API answers 503 and
+ * /healthz names postgres and why, since nothing can be accepted; writable
+ * again, hookloop reconnects by itself and every event accepted before and
+ * after is delivered. The read-only connections were kept: every accept
+ * failed while /healthz answered 200 (its query only reads). */
+HL_TEST_T(a_server_that_turns_read_only_fails_the_health_check_and_is_recovered_from, 180) {
+  const char *env[] = {"HOOKLOOP_PG_WAIT_MS=1500", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/readonly", partner.base);
+  free(e2e_setup(&hk, "acme", url, NULL, NULL, 0));
+  char id[64];
+  int accepted = 0;
+  for (; accepted < 5; accepted++) {
+    snprintf(id, sizeof id, "evt-ro%d", accepted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  hl_pgsrv *pg = e2e_pg_server();
+  HL_ASSERT(hl_pgsrv_exec(pg, "ALTER SYSTEM SET default_transaction_read_only = on", NULL, 0) == 0);
+  HL_ASSERT(hl_pgsrv_exec(pg, "SELECT pg_reload_conf()::text", NULL, 0) == 0);
+  /* The reload reaches each backend between its statements: accepted
+   * until it has. */
+  long st = 202;
+  for (int tries = 0; tries < 100 && st == 202; tries++) {
+    snprintf(id, sizeof id, "evt-ro%d", accepted);
+    st = e2e_post_event(&hk, id, "1");
+    if (st == 202) accepted++, hl_sleep_ms(50);
+  }
+  HL_ASSERT_EQ_INT(st, 503);
+  hl_json_doc doc;
+  e2e_health_until(&hk, 503, &doc, 15000);
+  e2e_health_assert_failing(doc.root, "postgres", "read-only");
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(hl_pgsrv_exec(pg, "ALTER SYSTEM RESET default_transaction_read_only", NULL, 0) == 0);
+  HL_ASSERT(hl_pgsrv_exec(pg, "SELECT pg_reload_conf()::text", NULL, 0) == 0);
+  for (int waited = 0; waited < 60000 && st != 202 && st != 200; waited += 200) {
+    hl_sleep_ms(200);
+    st = e2e_post_event(&hk, id, "1");
+  }
+  HL_ASSERT_MSG(st == 202 || st == 200, "not accepting once writable again: %ld", st);
+  accepted++;
+  for (int i = 0; i < 5; i++, accepted++) {
+    snprintf(id, sizeof id, "evt-ro%d", accepted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  e2e_health_until(&hk, 200, &doc, 15000);
+  hl_json_doc_dispose(&doc);
+  wait_unique(accepted, 60000);
+  int reqs = 0;
+  HL_ASSERT_EQ_INT(check_ids("readonly", "evt-ro", accepted, &reqs), accepted);
+  stop_both();
+}
+
 /* A PostgreSQL that hangs (stopped with SIGSTOP: connections open, nothing
  * answered): /healthz answers 503 naming postgres within its deadline
  * (3 s), not after the pool's 30 s query timeout, which held a load

@@ -578,6 +578,10 @@ HL_TEST(a_listen_that_fails_is_tried_again_until_it_holds) {
   char out[16];
   HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "SELECT pg_is_in_recovery()::text", out, sizeof out), 0);
   HL_ASSERT_EQ_STR(out, "true");
+  /* By default libpq passes over a read-only server altogether
+   * (target_session_attrs=read-write); settings that take any server, as
+   * here, connect to the standby, where LISTEN fails. */
+  setenv("PGTARGETSESSIONATTRS", "any", 1);
   open_pool_on_server((hl_pg_opts){.size = 1, .backoff_base_ms = 50, .backoff_cap_ms = 1000, .on_notify = on_notify});
   HL_ASSERT_EQ_INT(hl_pg_listen(&pool, "hl_wake"), 0);
   hl_pg_pool_start(&pool);
@@ -602,7 +606,61 @@ HL_TEST(a_listen_that_fails_is_tried_again_until_it_holds) {
   HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "NOTIFY hl_wake, 'promoted'", NULL, 0), 0);
   HL_ASSERT(pg_run_until(uv_default_loop(), payloads_at_least, &one, 20000));
   HL_ASSERT_EQ_STR(payloads[0], "promoted");
+  unsetenv("PGTARGETSESSIONATTRS");
   finish();
+}
+
+/* An Aurora failover demotes the writer: the instance the connections were
+ * on goes on taking them, and refuses every write (25006,
+ * read_only_sql_transaction). Here the first host of the list turns
+ * read-only (default_transaction_read_only, as a demoted instance reports)
+ * while the second takes writes: a write refused for that reason drops its
+ * connection, and the reconnect passes over the read-only host
+ * (target_session_attrs=read-write) to the writable one. The connection was
+ * kept: every write failed for as long as it lived, and a reconnect would
+ * have gone back to the first host all the same. */
+HL_TEST(a_connection_to_a_server_that_turns_read_only_moves_to_a_writable_host) {
+  start_server(NULL);
+  hl_pgsrv other;
+  HL_ASSERT_MSG(hl_pgsrv_start(&other, NULL) == 0, "second server start");
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "CREATE TABLE ro (x int)", NULL, 0), 0);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&other, "CREATE TABLE ro (x int)", NULL, 0), 0);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&other, "GRANT ALL ON ro TO " HL_PGSRV_USER, NULL, 0), 0);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "GRANT ALL ON ro TO " HL_PGSRV_USER, NULL, 0), 0);
+  char url[300];
+  snprintf(url, sizeof url, "postgresql://%s:%s@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable", HL_PGSRV_USER,
+           HL_PGSRV_PASSWORD, srv.port, other.port, HL_PGSRV_DB);
+  pg_env e = {0};
+  pg_env_set(&e, "DATABASE_URL", url);
+  load_conf(&e);
+  start_pool(&(hl_pg_opts){.size = 1, .backoff_base_ms = 50, .backoff_cap_ms = 200});
+  char first[16], second[16];
+  snprintf(first, sizeof first, "%d", srv.port);
+  snprintf(second, sizeof second, "%d", other.port);
+  pg_rec w0 = {0};
+  send_ok(&w0, "INSERT INTO ro VALUES (1) RETURNING inet_server_port()::text");
+  HL_ASSERT_EQ_STR(w0.v0, first);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "ALTER SYSTEM SET default_transaction_read_only = on", NULL, 0), 0);
+  HL_ASSERT_EQ_INT(hl_pgsrv_exec(&srv, "SELECT pg_reload_conf()::text", NULL, 0), 0);
+  /* Writes until one is taken: the first ones may still find the old
+   * setting (the reload reaches the backend between statements). */
+  pg_rec w[40];
+  int k = 0, refused = 0;
+  for (; k < 40; k++) {
+    memset(&w[k], 0, sizeof w[k]);
+    w[k].i = k;
+    pg_rec_sql(&w[k], "INSERT INTO ro VALUES (2) RETURNING inet_server_port()::text", NULL, NULL);
+    run1(&w[k]);
+    if (w[k].st == HL_PG_OK && strcmp(w[k].v0, second) == 0) break;
+    if (w[k].st == HL_PG_ERROR && strcmp(w[k].sqlstate, "25006") == 0) refused++;
+    pg_run_for(uv_default_loop(), 50);
+  }
+  HL_ASSERT_MSG(k < 40, "no write taken in 40 tries (%d refused as read-only); the last: %s %s (port %s)", refused,
+                hl_pg_status_name(w[39].st), w[39].msg, w[39].v0);
+  printf("  read-only host: %d writes refused, then taken by port %s\n", refused, w[k].v0);
+  HL_ASSERT(pool.st.drops >= 1);
+  finish();
+  hl_pgsrv_destroy(&other);
 }
 
 /* A listener whose backend hangs (SIGSTOP: the socket stays open and the
