@@ -18,12 +18,14 @@ static int entry_check(const hl_events_entry *e, size_t i, size_t *size, char *e
     snprintf(err, errlen, "entry %zu: %s", i, why);
     return HL_EINVAL;
   }
+  /* The limits count characters, the entry's size (below) bytes: a detail
+   * type of 100 "é" is 200 bytes and EventBridge takes it. */
   size_t sl = e->source ? strlen(e->source) : 0, dl = e->detail_type ? strlen(e->detail_type) : 0;
-  if (sl == 0 || sl > 256 || hl_aws_text_check(e->source, sl, NULL) != 0) {
+  if (sl == 0 || hl_aws_text_check(e->source, sl, NULL) != 0 || hl_aws_text_chars(e->source, sl) > 256) {
     snprintf(err, errlen, "entry %zu: the source must be 1 to 256 characters of UTF-8 text", i);
     return HL_EINVAL;
   }
-  if (dl == 0 || dl > 128 || hl_aws_text_check(e->detail_type, dl, NULL) != 0) {
+  if (dl == 0 || hl_aws_text_check(e->detail_type, dl, NULL) != 0 || hl_aws_text_chars(e->detail_type, dl) > 128) {
     snprintf(err, errlen, "entry %zu: the detail type must be 1 to 128 characters of UTF-8 text", i);
     return HL_EINVAL;
   }

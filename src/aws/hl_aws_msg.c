@@ -50,6 +50,12 @@ int hl_aws_text_check(const char *s, size_t len, size_t *bad) {
   return 0;
 }
 
+size_t hl_aws_text_chars(const char *s, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80; /* each lead byte starts one */
+  return n;
+}
+
 static bool name_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
          c == '.';

@@ -28,6 +28,10 @@ typedef struct {
 /* 0 when s is UTF-8 of XML characters only; else HL_EINVAL with the byte
  * offset of the first offending sequence in *bad (may be NULL). */
 int hl_aws_text_check(const char *s, size_t len, size_t *bad);
+/* How many characters (code points) the UTF-8 text s holds: what AWS's
+ * length constraints count (EventBridge's 256 for a source, 128 for a
+ * detail type), not its bytes. */
+size_t hl_aws_text_chars(const char *s, size_t len);
 
 /* A message for SNS or SQS: the exact bytes of its body, its String
  * attributes and, for a FIFO topic or queue, the group id (required) and

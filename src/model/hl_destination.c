@@ -95,10 +95,11 @@ int hl_destination_parse(const hl_json *v, hl_destination **out, char *ptr, size
       return rc;
     if (a && hl_events_bus_check(a, reason, sizeof reason) != 0)
       return fail(ptr, ptrlen, "/bus", why, whylen, "%s", reason);
-    if (!b || strlen(b) > 256 || hl_aws_text_check(b, strlen(b), NULL) != 0)
+    /* Characters, as EventBridge counts them (hl_aws_text_chars), not bytes. */
+    if (!b || hl_aws_text_check(b, strlen(b), NULL) != 0 || hl_aws_text_chars(b, strlen(b)) > 256)
       return fail(ptr, ptrlen, "/source", why, whylen, "required: 1 to 256 characters (e.g. com.example.payments)",
                   NULL);
-    if (c && (strlen(c) > 128 || hl_aws_text_check(c, strlen(c), NULL) != 0))
+    if (c && (hl_aws_text_check(c, strlen(c), NULL) != 0 || hl_aws_text_chars(c, strlen(c)) > 128))
       return fail(ptr, ptrlen, "/detail_type", why, whylen, "1 to 128 characters", NULL);
   }
   hl_destination *d = hl_calloc(1, sizeof *d);

@@ -5,11 +5,13 @@
 #include "hl_test.h"
 #include "aws/hl_aws_arn.h"
 #include "aws/hl_aws_client.h"
+#include "aws/hl_aws_events.h"
 #include "aws/hl_aws_json.h"
 #include "aws/hl_aws_msg.h"
 #include "aws/hl_aws_query.h"
 #include "aws/hl_aws_sns.h"
 #include "common/hl_common.h"
+#include "model/hl_destination.h"
 
 #include <string.h>
 
@@ -270,4 +272,54 @@ HL_TEST(form_encoding_keeps_every_byte) {
   hl_aws_form_addf(&b, "x", 1, "MessageAttributes.entry.%d.Name", 2);
   HL_ASSERT_EQ_STR(b.data, "Message=a%2Bb%20c%26d%3De%25~%2F%C3%A9&MessageAttributes.entry.2.Name=x");
   hl_buf_dispose(&b);
+}
+
+/* n times "é" (2 bytes each) into out. */
+static const char *e_acute(char *out, size_t n) {
+  for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, "\xc3\xa9", 2);
+  out[2 * n] = '\0';
+  return out;
+}
+
+/* EventBridge limits a source to 256 and a detail type to 128 characters,
+ * not bytes: the detail type is by default the event type, and one of 100
+ * "é" (200 bytes) was refused before any call, its deliveries failed for
+ * good, while EventBridge takes it. The same count at registration. */
+HL_TEST(an_eventbridge_detail_type_is_counted_in_characters_not_bytes) {
+  char err[256], type[2 * 129 + 1], source[2 * 257 + 1];
+  hl_events_entry e = {.source = e_acute(source, 200), .detail_type = e_acute(type, 100), .detail = "{}",
+                       .detail_len = 2};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_MSG(hl_events_put_body(&e, 1, &body, err, sizeof err) == 0, "100 characters refused: %s", err);
+  hl_buf_dispose(&body);
+  e_acute(type, 128);
+  e_acute(source, 256);
+  HL_ASSERT_MSG(hl_events_put_body(&e, 1, &body, err, sizeof err) == 0, "128 and 256 characters refused: %s", err);
+  hl_buf_dispose(&body);
+  e_acute(type, 129);
+  HL_ASSERT_EQ_INT(hl_events_put_body(&e, 1, &body, err, sizeof err), HL_EINVAL);
+  HL_ASSERT(strstr(err, "detail type"));
+  e_acute(type, 128);
+  e_acute(source, 257);
+  HL_ASSERT_EQ_INT(hl_events_put_body(&e, 1, &body, err, sizeof err), HL_EINVAL);
+  HL_ASSERT(strstr(err, "source"));
+  HL_ASSERT(body.len == 0);
+  /* Registration counts the same way. */
+  char json[2048], ptr[160], why[256];
+  snprintf(json, sizeof json, "{\"type\":\"eventbridge\",\"source\":\"%s\",\"detail_type\":\"%s\"}",
+           e_acute(source, 256), e_acute(type, 128));
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  HL_ASSERT_EQ_INT(hl_json_parse(&doc, json, strlen(json), NULL), 0);
+  hl_destination *d = NULL;
+  HL_ASSERT_MSG(hl_destination_parse(doc.root, &d, ptr, sizeof ptr, why, sizeof why) == 0, "%s: %s", ptr, why);
+  hl_destination_free(d);
+  hl_json_doc_dispose(&doc);
+  snprintf(json, sizeof json, "{\"type\":\"eventbridge\",\"source\":\"s\",\"detail_type\":\"%s\"}",
+           e_acute(type, 129));
+  hl_json_doc_init(&doc);
+  HL_ASSERT_EQ_INT(hl_json_parse(&doc, json, strlen(json), NULL), 0);
+  HL_ASSERT_EQ_INT(hl_destination_parse(doc.root, &d, ptr, sizeof ptr, why, sizeof why), HL_EINVAL);
+  HL_ASSERT_EQ_STR(ptr, "/detail_type");
+  hl_json_doc_dispose(&doc);
 }
