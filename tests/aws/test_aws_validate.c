@@ -13,6 +13,7 @@
 #include "common/hl_common.h"
 #include "model/hl_destination.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 HL_TEST(arns) {
@@ -322,4 +323,24 @@ HL_TEST(an_eventbridge_detail_type_is_counted_in_characters_not_bytes) {
   HL_ASSERT_EQ_INT(hl_destination_parse(doc.root, &d, ptr, sizeof ptr, why, sizeof why), HL_EINVAL);
   HL_ASSERT_EQ_STR(ptr, "/detail_type");
   hl_json_doc_dispose(&doc);
+}
+
+/* A detail EventBridge cannot take (over 256 KiB) is refused for its size
+ * before it is parsed: parsing it first held the loop ~50 ms for an event
+ * of 1 MB, to refuse it after. Not JSON at all, it is still refused for
+ * its size, which shows it was never read. */
+HL_TEST(an_eventbridge_detail_over_256_kib_is_refused_before_it_is_parsed) {
+  size_t len = HL_AWS_MESSAGE_MAX + 1;
+  char *detail = malloc(len), err[256];
+  memset(detail, '[', len);
+  detail[0] = '{';
+  hl_events_entry e = {.source = "s", .detail_type = "t", .detail = detail, .detail_len = len};
+  hl_buf body = HL_BUF_INIT;
+  HL_ASSERT_EQ_INT(hl_events_put_body(&e, 1, &body, err, sizeof err), HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err, "262144") != NULL, "%s", err);
+  e.detail_len = 2; /* "{[": under the size, and now read */
+  HL_ASSERT_EQ_INT(hl_events_put_body(&e, 1, &body, err, sizeof err), HL_EINVAL);
+  HL_ASSERT_MSG(strstr(err, "JSON object") != NULL, "%s", err);
+  HL_ASSERT(body.len == 0);
+  free(detail);
 }
