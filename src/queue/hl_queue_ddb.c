@@ -61,7 +61,7 @@ void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *i
     *cap = *cap ? *cap * 2 : 16;
     *arr = hl_realloc(*arr, *cap * sizeof **arr);
   }
-  (*arr)[(*n)++] = (candidate){e, s, d};
+  (*arr)[(*n)++] = (candidate){e, s, d, false};
 }
 
 /* --- accept: one conditional PutItem per delivery ------------------------------ */
@@ -83,6 +83,8 @@ typedef struct {
   int64_t seq;          /* a fifo subscription's: the delivery's place in its order */
 } accept_one;
 
+static bool sub_fifo(const ddbq *q, const char *sub_id);
+
 static void accept_done(accept_ctx *a) {
   ddbq *q = a->q;
   int status = a->failed ? HL_ESTORE : (a->ok == 0 && a->exists > 0) ? HL_EEXISTS : 0;
@@ -92,6 +94,12 @@ static void accept_done(accept_ctx *a) {
       hl_delivery_rec r = {.event_id = a->event_id, .subscription_id = a->subs[i], .status = (char *)"PENDING",
                            .updated_at = a->now, .next_attempt_at = a->now};
       q->store->vt->delivery_put(q->store, &r, NULL, NULL); /* the status the API reads */
+      if (!sub_fifo(q, a->subs[i])) { /* a fifo subscription claims its head by its order instead */
+        hl_buf dk = HL_BUF_INIT;
+        due_key(&dk, a->now, a->event_id, a->subs[i]);
+        hl_qddb_fresh_add(q, a->event_id, a->subs[i], dk.data);
+        hl_buf_dispose(&dk);
+      }
       ready(q, a->subs[i]);
     }
   }
@@ -154,7 +162,6 @@ static void put_row(accept_ctx *a, size_t i, int64_t seq) {
   hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, on_row_put, o);
 }
 
-static bool sub_fifo(const ddbq *q, const char *sub_id);
 static void fifo_accept(accept_ctx *a, size_t i);
 
 static void queue_accept(hl_queue *base, const hl_eq_accept *ev, const char *ingress_topic, hl_store_cb cb,
@@ -305,8 +312,25 @@ static void lease_candidates(claim_ctx *k) {
     return;
   }
   qsort(k->cand, k->ncand, sizeof *k->cand, cand_cmp); /* oldest due first, across shards */
+  /* A row accepted here that the index has seen as well comes twice, side
+   * by side (its due_key names it): leased once. */
+  size_t m = 0;
+  for (size_t i = 0; i < k->ncand; i++) {
+    if (m > 0 && strcmp(k->cand[m - 1].due_key, k->cand[i].due_key) == 0) {
+      k->cand[m - 1].fresh = k->cand[m - 1].fresh && k->cand[i].fresh;
+      hl_free_all(k->cand[i].event_id, k->cand[i].sub_id, k->cand[i].due_key);
+      continue;
+    }
+    k->cand[m++] = k->cand[i];
+  }
+  k->ncand = m;
   size_t n = k->ncand < k->limit ? k->ncand : k->limit;
   if (k->ncand > k->limit) k->truncated = true;
+  /* Those accepted here and not asked for this time wait for the next
+   * claim (owed at once: truncated), which the index may still not show
+   * them to. */
+  for (size_t i = n; i < k->ncand; i++)
+    if (k->cand[i].fresh) hl_qddb_fresh_return(q, &k->cand[i]);
   k->pending = n;
   char now[24], until[24];
   hl_ddb_i64(now, k->now);
@@ -434,6 +458,7 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
   *k = (claim_ctx){.q = q, .sub_id = hl_strdup(sub_id), .limit = limit ? limit : 1, .now = now_ms, .cb = cb,
                    .data = data, .pending = HL_QUEUE_DDB_SHARDS * (legacy ? 2 : 1)};
   q->busy++;
+  hl_qddb_fresh_take(q, sub_id, &k->cand, &k->ncand, &k->capcand);
   uint64_t first = hl_qddb_sub_partitions(sub_id);
   for (unsigned s = 0; s < HL_QUEUE_DDB_SHARDS; s++) {
     shard_q *sq = hl_calloc(1, sizeof *sq);
@@ -690,6 +715,7 @@ static int64_t backlog(hl_queue *q) {
 static void destroy(hl_queue *base) {
   ddbq *q = Q(base);
   hl_qddb_held_dispose(q); /* before the store closes the client its timer is on */
+  hl_qddb_fresh_dispose(q);
   q->dead = true;
   q->ops++;
   hl_qddb_op_done(q); /* frees it now when nothing is in flight */
@@ -715,6 +741,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->legacy_rows = true; /* until the first look finds none */
   hl_strmap_init(&q->owed);
   hl_strmap_init(&q->held);
+  hl_strmap_init(&q->fresh);
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
   hl_free(id);
@@ -917,7 +944,7 @@ static void on_head_row(void *data, const hl_aws_status *st, const hl_json *resp
       *k = (claim_ctx){.q = q, .sub_id = hl_strdup(h->sub_id), .limit = 1, .now = h->now, .cb = h->cb,
                        .data = h->data};
       k->cand = hl_malloc(sizeof *k->cand);
-      k->cand[0] = (candidate){hl_strdup(h->ev), hl_strdup(h->sub_id), dk};
+      k->cand[0] = (candidate){hl_strdup(h->ev), hl_strdup(h->sub_id), dk, false};
       k->ncand = k->capcand = 1;
       dk = NULL;
       q->busy++; /* the claim's own count, given back by claim_answer */

@@ -7,7 +7,9 @@
  *   hl_queue_ddb_gone.c  a deleted subscription's waiting rows: the note a
  *                        DELETE leaves, and the sweep that closes them;
  *   hl_queue_ddb_lease.c the rows this process holds, and the renewal of
- *                        their leases.
+ *                        their leases;
+ *   hl_queue_ddb_fresh.c the rows this process has just accepted, offered
+ *                        to its next claim by their keys.
  */
 #ifndef HL_QUEUE_DDB_INT_H
 #define HL_QUEUE_DDB_INT_H
@@ -61,6 +63,9 @@ typedef struct {
    * their lease (owned). The renewal timer (on the client's timers), and
    * one tick's keys still to renew (owned; NULL: none) and its calls out. */
   hl_strmap held;
+  /* The rows this process accepted and no claim has taken yet, by
+   * subscription (hl_queue_ddb_fresh.c): sub_id -> its list (owned). */
+  hl_strmap fresh;
   uint64_t held_gen;
   hl_timerq_node renew_timer;
   char **renew_keys;
@@ -71,6 +76,7 @@ static inline ddbq *Q(hl_queue *q) { return (ddbq *)q; }
 
 typedef struct {
   char *event_id, *sub_id, *due_key;
+  bool fresh;           /* accepted here, offered by its key (hl_queue_ddb_fresh.c), not read from the index */
 } candidate;
 
 /* A DynamoDB call on the store's client, counted in q->ops. */
@@ -99,5 +105,15 @@ void hl_qddb_held_drop(ddbq *q, const char *event_id, const char *sub_id);
 bool hl_qddb_holds(hl_queue *base, const hl_delivery_rec *r);
 /* At destroy: stops the renewals and frees what is held. */
 void hl_qddb_held_dispose(ddbq *q);
+/* The rows just accepted (hl_queue_ddb_fresh.c): one added at its accept
+ * (a subscription's first FRESH_MAX kept); a claim of the subscription
+ * takes them all into its candidates (fresh set); one a claim did not ask
+ * for goes back (its strings moved, *c cleared); a subscription deleted
+ * forgets its own; all freed at destroy. */
+void hl_qddb_fresh_add(ddbq *q, const char *event_id, const char *sub_id, const char *due_key);
+void hl_qddb_fresh_take(ddbq *q, const char *sub_id, candidate **arr, size_t *n, size_t *cap);
+void hl_qddb_fresh_return(ddbq *q, candidate *c);
+void hl_qddb_fresh_forget(ddbq *q, const char *sub_id);
+void hl_qddb_fresh_dispose(ddbq *q);
 
 #endif

@@ -25,6 +25,10 @@
  *   - --hold-match TEXT --hold-ms N: a DynamoDB request whose body holds
  *     TEXT is forwarded N ms late (a slow or throttled write, without the
  *     error), counted as held;
+ *   - --index-lag-ms N: an item put (PutItem) less than N ms ago is left
+ *     out of the answers to Queries of a secondary index (a request naming
+ *     IndexName), as DynamoDB's global secondary indexes, updated after the
+ *     table, may leave it out; counted as lagged;
  *   - GET /stats answers its counters as JSON.
  * Traffic stays on 127.0.0.1. */
 #include <getopt.h>
@@ -35,6 +39,7 @@
 
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
+#include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
 #include "json/hl_json.h"
 #include "loop/hl_curl_uv.h"
@@ -49,6 +54,9 @@ static struct {
   const char *akid, *secret, *token, *auth, *secret_value, *hold_match;
   int hold_ms;
   long held;
+  int index_lag_ms;
+  hl_strmap put_at;   /* "event_id\x1fsubscription_id" of an item put -> when (uv_now ms, as a pointer) */
+  long lagged;
   long unprocessed_items, secret_reads, secret_fail_first, secret_failed, creds_fail_first, creds_expired_first;
   long requests, forwarded, throttled, errored, expired, creds_fetches, creds_refused, signed_with_creds,
       token_matched;
@@ -62,7 +70,74 @@ typedef struct {
   hl_buf body;
   char crc[32];
   hl_buf unprocessed;  /* {"UnprocessedItems": ...} to answer instead, or empty */
+  bool index_query;    /* a Query of a secondary index: its Items pass lagging_out */
 } fwd;
+
+/* --index-lag-ms: an item's key as put_at keeps it. */
+static bool item_key(const hl_json *item, hl_buf *out) {
+  const char *e = hl_json_str(hl_json_get(hl_json_get(item, "event_id"), "S"));
+  const char *s = hl_json_str(hl_json_get(hl_json_get(item, "subscription_id"), "S"));
+  if (!e || !s) return false;
+  hl_buf_reset(out);
+  hl_buf_printf(out, "%s\x1f%s", e, s);
+  return true;
+}
+
+/* Notes when a PutItem's item was put. */
+static void note_put(const hl_http_req *r) {
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  hl_buf k = HL_BUF_INIT;
+  if (hl_json_parse(&doc, r->body, r->body_len, NULL) == 0 && item_key(hl_json_get(doc.root, "Item"), &k))
+    hl_strmap_put(&P.put_at, k.data, (void *)(uintptr_t)uv_now(P.loop));
+  hl_buf_dispose(&k);
+  hl_json_doc_dispose(&doc);
+}
+
+static bool lagging(const hl_json *item, hl_buf *k, uint64_t now) {
+  void *at = item_key(item, k) ? hl_strmap_get(&P.put_at, k->data) : NULL;
+  return at && now - (uint64_t)(uintptr_t)at < (uint64_t)P.index_lag_ms;
+}
+
+/* The index Query's answer without the items put less than index_lag_ms
+ * ago, Count adjusted, into out; false when none is left out (the answer
+ * goes as it came). */
+static bool lagging_out(const hl_buf *body, hl_buf *out) {
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  size_t left_out = 0, kept = 0;
+  if (hl_json_parse(&doc, body->data, body->len, NULL) == 0 && doc.root->type == HL_JSON_OBJECT) {
+    uint64_t now = uv_now(P.loop);
+    hl_buf k = HL_BUF_INIT;
+    hl_jw w;
+    hl_jw_open(&w, out);
+    for (uint32_t i = 0; i < doc.root->len; i++) {
+      const hl_json_member *m = &doc.root->u.members[i];
+      if (strcmp(m->key, "Count") == 0) continue; /* written after the items */
+      if (strcmp(m->key, "Items") != 0 || m->value.type != HL_JSON_ARRAY) {
+        hl_jw_key(&w, m->key);
+        hl_jw_value(&w, &m->value);
+        continue;
+      }
+      hl_jw_key_arr(&w, "Items");
+      for (uint32_t j = 0; j < m->value.len; j++) {
+        if (lagging(&m->value.u.items[j], &k, now)) {
+          left_out++;
+          continue;
+        }
+        kept++;
+        hl_jw_value(&w, &m->value.u.items[j]);
+      }
+      hl_jw_arr_end(&w);
+    }
+    hl_jw_key_int(&w, "Count", (int64_t)kept);
+    hl_jw_obj_end(&w);
+    hl_buf_dispose(&k);
+  }
+  hl_json_doc_dispose(&doc);
+  P.lagged += (long)left_out;
+  return left_out > 0;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *data) {
   fwd *f = data;
@@ -89,13 +164,17 @@ static void on_forwarded(hl_curl_xfer *x, CURLcode rc) {
   hl_http_header h[2];
   size_t nh = 0;
   h[nh++] = (hl_http_header){"content-type", 12, "application/x-amz-json-1.0", 26};
+  hl_buf lagged = HL_BUF_INIT;
   if (code == 200 && f->unprocessed.len) {
     /* The answer is ours now: no CRC (a missing header is accepted). */
     hl_http_respond(f->req, 200, h, nh, f->unprocessed.data, f->unprocessed.len);
+  } else if (code == 200 && f->index_query && lagging_out(&f->body, &lagged)) {
+    hl_http_respond(f->req, 200, h, nh, lagged.data, lagged.len); /* ours too: no CRC */
   } else {
     if (f->crc[0]) h[nh++] = (hl_http_header){"x-amz-crc32", 11, f->crc, strlen(f->crc)};
     hl_http_respond(f->req, (int)code, h, nh, f->body.data, f->body.len);
   }
+  hl_buf_dispose(&lagged);
   hl_buf_dispose(&f->unprocessed);
   curl_easy_cleanup(f->easy);
   curl_slist_free_all(f->headers);
@@ -166,6 +245,9 @@ static void forward(hl_http_req *r) {
       hl_buf_dispose(&f->unprocessed);
     }
   }
+  if (P.index_lag_ms > 0 && target && tlen >= 7 && memcmp(target + tlen - 7, "PutItem", 7) == 0) note_put(r);
+  f->index_query = P.index_lag_ms > 0 && target && tlen >= 6 && memcmp(target + tlen - 6, ".Query", 6) == 0 &&
+                   memmem(r->body, r->body_len, "\"IndexName\"", 11) != NULL;
   static const char *const pass[] = {"content-type", "x-amz-target", "authorization", "x-amz-date",
                                      "x-amz-security-token"};
   for (size_t i = 0; i < HL_ARRAY_SIZE(pass); i++) {
@@ -208,9 +290,9 @@ static void answer_stats(hl_http_req *r) {
   char body[768];
   int n = snprintf(body, sizeof body,
                    "{\"secret_reads\":%ld,\"secret_failed\":%ld,\"unprocessed_items\":%ld,\"requests\":%ld,\"forwarded\":%ld,\"throttled\":%ld,\"errored\":%ld,\"expired\":%ld,"
-                   "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld,\"held\":%ld}",
+                   "\"creds_fetches\":%ld,\"creds_refused\":%ld,\"signed_with_creds\":%ld,\"token_matched\":%ld,\"held\":%ld,\"lagged\":%ld}",
                    P.secret_reads, P.secret_failed, P.unprocessed_items, P.requests, P.forwarded, P.throttled, P.errored, P.expired, P.creds_fetches, P.creds_refused,
-                   P.signed_with_creds, P.token_matched, P.held);
+                   P.signed_with_creds, P.token_matched, P.held, P.lagged);
   hl_http_respond(r, 200, NULL, 0, body, (size_t)n);
 }
 
@@ -336,7 +418,7 @@ int main(int argc, char **argv) {
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
       {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {"creds-fail-first", 1, 0, 'f'},
-      {"creds-expired-first", 1, 0, 'X'}, {"hold-match", 1, 0, 'H'}, {"hold-ms", 1, 0, 'M'}, {0, 0, 0, 0}};
+      {"creds-expired-first", 1, 0, 'X'}, {"hold-match", 1, 0, 'H'}, {"hold-ms", 1, 0, 'M'}, {"index-lag-ms", 1, 0, 'L'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -358,12 +440,13 @@ int main(int argc, char **argv) {
       case 'X': P.creds_expired_first = atol(optarg); break;
       case 'H': P.hold_match = optarg; break;
       case 'M': P.hold_ms = atoi(optarg); break;
+      case 'L': P.index_lag_ms = atoi(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] [--unprocessed-first N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
                         "[--creds-ttl-s N] [--creds-fail-first N] [--creds-expired-first N]] "
-                        "[--secret-value S [--secret-fail-first N]] [--hold-match TEXT --hold-ms N]\n");
+                        "[--secret-value S [--secret-fail-first N]] [--hold-match TEXT --hold-ms N] [--index-lag-ms N]\n");
         return 2;
     }
   }
@@ -373,6 +456,7 @@ int main(int argc, char **argv) {
   }
   if (!P.secret) P.secret = "proxy-test-secret";
   P.loop = uv_default_loop();
+  hl_strmap_init(&P.put_at);
   hl_curl_global_init();
   hl_curl_uv_init(&P.curl, P.loop, 64);
   hl_http_server_config cfg = {.on_request = on_request};
