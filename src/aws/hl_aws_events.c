@@ -21,6 +21,16 @@ static bool size_over(size_t size, char *err, size_t errlen) {
   return true;
 }
 
+bool hl_events_detail_is_object(const char *detail, size_t len) {
+  if (!detail) return false;
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  hl_json_error je;
+  bool object = hl_json_parse(&doc, detail, len, &je) == 0 && doc.root->type == HL_JSON_OBJECT;
+  hl_json_doc_dispose(&doc);
+  return object;
+}
+
 static int entry_check(const hl_events_entry *e, size_t i, size_t *size, char *err, size_t errlen) {
   char why[200];
   if (e->bus && hl_events_bus_check(e->bus, why, sizeof why) != 0) {
@@ -45,12 +55,8 @@ static int entry_check(const hl_events_entry *e, size_t i, size_t *size, char *e
   *size += sl + dl + e->detail_len;
   for (size_t r = 0; r < e->n_resources; r++) *size += e->resources[r] ? strlen(e->resources[r]) : 0;
   if (size_over(*size, err, errlen)) return HL_EINVAL;
-  hl_json_doc doc;
-  hl_json_doc_init(&doc);
-  hl_json_error je;
-  bool object = e->detail && hl_json_parse(&doc, e->detail, e->detail_len, &je) == 0 &&
-                doc.root->type == HL_JSON_OBJECT;
-  hl_json_doc_dispose(&doc);
+  /* Read here unless the caller has (a large detail, on the threadpool). */
+  bool object = e->detail_object ? e->detail_object > 0 : hl_events_detail_is_object(e->detail, e->detail_len);
   if (!object) {
     snprintf(err, errlen, "entry %zu: the detail must be a JSON object", i);
     return HL_EINVAL;

@@ -25,6 +25,11 @@ typedef struct {
   size_t detail_len;
   const char *const *resources; /* optional ARNs */
   size_t n_resources;
+  /* What the caller found the detail to be, when it has read it already
+   * (hl_events_detail_is_object; the AWS sender reads a large one on the
+   * threadpool): 1 a JSON object, -1 not one. 0: it is read here, after
+   * every other check, so one refused for its size is never read. */
+  int detail_object;
 } hl_events_entry;
 
 typedef struct {
@@ -39,6 +44,11 @@ typedef struct {
  * failed = FailedEntryCount. */
 typedef void (*hl_events_put_cb)(void *data, const hl_aws_status *st, const hl_events_entry_result *results,
                                  size_t n, size_t failed);
+
+/* True when detail (len bytes; NULL: false) is a JSON object. It parses
+ * the whole of it, ~50 ms a MB: safe on any thread, and done on the
+ * threadpool for a large one by a caller on the loop. */
+bool hl_events_detail_is_object(const char *detail, size_t len);
 
 /* Builds the JSON body of a PutEvents. Returns 0 or HL_EINVAL with the
  * reason in err (no entries or more than 10, a bad bus name or ARN, an
