@@ -1463,6 +1463,7 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out) {
                      "hookloop_delivery_shapings_total{where=\"loop\"} %" PRIu64 "\n"
                      "hookloop_delivery_shapings_total{where=\"threadpool\"} %" PRIu64 "\n",
                 d->shaped_loop, d->shaped_threadpool);
+  if (d->sender && d->sender->vt->render_metrics) d->sender->vt->render_metrics(d->sender, out);
   hl_hosts_render_metrics(&d->hosts, out);
   /* The figure /admin/stats and the health answer show, and the high
    * water compares against; absent where the queue cannot tell (Kafka). */

@@ -75,6 +75,8 @@ typedef struct {
   void (*cancel)(hl_sender *s, hl_send_req *req);
   /* Frees the sender; nothing may be running. */
   void (*close)(hl_sender *s);
+  /* Appends the sender's own metrics (Prometheus text) to out; NULL: none. */
+  void (*render_metrics)(const hl_sender *s, hl_buf *out);
 } hl_sender_vt;
 
 struct hl_sender {

@@ -325,7 +325,7 @@ static void aws_close(hl_sender *base) {
   closed_one(as);
 }
 
-static const hl_sender_vt aws_vt = {aws_send, aws_cancel, aws_close};
+static const hl_sender_vt aws_vt = {aws_send, aws_cancel, aws_close, NULL};
 
 hl_sender *hl_sender_aws_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_sender_aws_options *opt) {
   aws_sender *as = hl_calloc(1, sizeof *as);

@@ -668,7 +668,7 @@ static void http_close(hl_sender *base) {
   hl_free(hs);
 }
 
-static const hl_sender_vt http_vt = {http_send, http_cancel, http_close};
+static const hl_sender_vt http_vt = {http_send, http_cancel, http_close, NULL};
 
 void hl_sender_http_get_stats(const hl_sender *base, hl_sender_http_stats *out) {
   const http_sender *hs = (const http_sender *)base;

@@ -30,7 +30,13 @@ static void route_close(hl_sender *base) {
   hl_free(r);
 }
 
-static const hl_sender_vt route_vt = {route_send, route_cancel, route_close};
+static void route_render_metrics(const hl_sender *base, hl_buf *out) {
+  const route_sender *r = (const route_sender *)base;
+  if (r->http->vt->render_metrics) r->http->vt->render_metrics(r->http, out);
+  if (r->aws->vt->render_metrics) r->aws->vt->render_metrics(r->aws, out);
+}
+
+static const hl_sender_vt route_vt = {route_send, route_cancel, route_close, route_render_metrics};
 
 hl_sender *hl_sender_route_create(hl_sender *http, hl_sender *aws) {
   route_sender *r = hl_calloc(1, sizeof *r);

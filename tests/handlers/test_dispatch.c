@@ -59,7 +59,7 @@ static void fake_cancel(hl_sender *s, hl_send_req *req) {
 
 static void fake_close(hl_sender *s) { ((fake_sender *)s)->closed++; }
 
-static const hl_sender_vt fake_vt = {fake_send, fake_cancel, fake_close};
+static const hl_sender_vt fake_vt = {fake_send, fake_cancel, fake_close, NULL};
 
 /* Answers req, one of the running requests. */
 static void answer_req(fake_sender *f, hl_send_req *req, hl_send_verdict v, long status) {
