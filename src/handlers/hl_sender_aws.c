@@ -14,6 +14,7 @@
 #include "common/hl_log.h"
 #include "crypto/hl_crypto.h"
 #include "json/hl_json.h"
+#include "model/hl_event.h"
 
 /* One client per destination type and region, made on first use: calls are
  * signed for (and by default sent to) the region of the topic, queue or
@@ -39,15 +40,38 @@ typedef struct {
   char *creds_error;
   svc_slot *slots;
   int closing; /* handles still closing */
+  struct aws_call *reads; /* calls whose body is being read on the threadpool */
+  /* Bodies read for a FIFO group id or an EventBridge detail check, on the
+   * loop (up to HL_EVENT_INLINE_BYTES) and on the threadpool (larger):
+   * hookloop_aws_body_reads_total{where}. */
+  uint64_t reads_loop, reads_threadpool;
 } aws_sender;
 
 /* One running call. A cancelled one stays until the AWS client calls back
- * (it cannot abandon a call), then goes without telling anyone. */
-typedef struct {
-  aws_sender *as;
+ * (it cannot abandon a call), then goes without telling anyone.
+ *
+ * Before the call, a body over HL_EVENT_INLINE_BYTES that must be read (a
+ * FIFO group id at a pointer, an EventBridge detail that must be a JSON
+ * object) is read on the threadpool (read_work): parsing it on the loop
+ * would hold every connection and timer ~12 ms for 256 KiB, on each
+ * attempt. The work reads only its own copies (body, pointer), so a
+ * request cancelled meanwhile may free its bytes; a call cancelled, or
+ * whose sender closed (as NULL), is dropped when the work is done. */
+typedef struct aws_call aws_call;
+struct aws_call {
+  aws_sender *as;   /* NULL once the sender closed while the body was read */
   hl_send_req *req; /* NULL once cancelled */
   uint64_t sent_ns;
-} aws_call;
+  hl_aws_client *client;
+  /* The read on the threadpool: its input (copies) and what it found. */
+  uv_work_t work;
+  char *body;
+  size_t body_len;
+  char *pointer; /* the FIFO group id's pointer; NULL: the EventBridge detail check */
+  char *gid;     /* the group id found, or NULL */
+  bool object;   /* the detail is a JSON object */
+  aws_call *read_prev, *read_next; /* in as->reads */
+};
 
 static const hl_aws_service *service_of(hl_dest_type t) {
   switch (t) {
@@ -182,23 +206,16 @@ static void on_put(void *data, const hl_aws_status *st, const hl_events_entry_re
   call_done(data, st);
 }
 
-/* The FIFO group id: the value at the pointer (a string, or a number's
- * text), else the event type. NULL with the reason when the event has none. */
-static char *group_id(const hl_destination *d, const hl_send_req *req, char *why, size_t whylen) {
-  const char *type = req->item->event_type ? req->item->event_type : req->sub->rec.event_type;
-  if (!d->group_id_pointer) return hl_strdup(type);
+/* The FIFO group id at pointer in the body: the value there (a string, or
+ * a number's text), or NULL when the event has none. It parses the whole
+ * body: a large one on the threadpool (read_work). */
+static char *group_id_at(const char *body, size_t len, const char *pointer) {
   hl_json_doc doc;
   hl_json_doc_init(&doc);
   char *out = NULL;
   const hl_json *v = NULL;
-  size_t blen;
-  const char *body = hl_send_body(req, &blen);
-  if (hl_json_parse(&doc, body, blen, NULL) == 0)
-    v = hl_json_pointer(doc.root, d->group_id_pointer, strlen(d->group_id_pointer));
+  if (hl_json_parse(&doc, body, len, NULL) == 0) v = hl_json_pointer(doc.root, pointer, strlen(pointer));
   if (v && (v->type == HL_JSON_STRING || v->type == HL_JSON_NUMBER)) out = hl_strndup(v->u.str, v->len);
-  else
-    snprintf(why, whylen, "the event has no string or number at %s for the FIFO message group id",
-             d->group_id_pointer);
   hl_json_doc_dispose(&doc);
   return out;
 }
@@ -228,12 +245,95 @@ static void fifo_dedup_id(const hl_eq_item *it, char *out, size_t cap) {
   for (size_t i = 0; i < sizeof sum && 2 * i + 2 < cap; i++) snprintf(out + 2 * i, 3, "%02x", sum[i]);
 }
 
+static const char *event_type_of(const hl_send_req *req) {
+  return req->item->event_type ? req->item->event_type : req->sub->rec.event_type;
+}
+
+/* The call, once what it needs from the body is known: read says whether
+ * the body was read (for a FIFO group id at a pointer, or an EventBridge
+ * detail), gid (taken) and object what that found. */
+static void make_call(aws_call *call, bool read, char *gid, bool object) {
+  hl_send_req *req = call->req;
+  const hl_sub *s = req->sub;
+  const hl_destination *d = s->dest;
+  const hl_eq_item *it = req->item;
+  hl_aws_client *c = call->client;
+  char why[HL_SEND_ERROR_SIZE];
+  const char *type = event_type_of(req);
+  /* The bytes sent are the transformation's output when there is one. */
+  size_t blen;
+  const char *body = hl_send_body(req, &blen);
+  call->sent_ns = hl_mono_ns();
+  int rc;
+  if (d->type == HL_DEST_EVENTBRIDGE) {
+    hl_events_entry e = {.bus = d->bus, .source = d->source, .detail_type = d->detail_type ? d->detail_type : type,
+                         .detail = body, .detail_len = blen, .detail_object = !read ? 0 : object ? 1 : -1};
+    rc = hl_events_put(c, &e, 1, on_put, call, why, sizeof why);
+  } else {
+    char ts[24];
+    snprintf(ts, sizeof ts, "%" PRId64, hl_wall_ms() / 1000);
+    hl_aws_attr attrs[] = {{"webhook-id", it->d.event_id}, {"event_type", type}, {"webhook-timestamp", ts}};
+    /* A body the service cannot take is refused for its size below
+     * (hl_aws_message_check) without being read: finding the group id
+     * parses it, ~50 ms for an event of 1 MB. Without a pointer the
+     * group id is the event type. */
+    bool fits = blen <= HL_AWS_MESSAGE_MAX;
+    if (d->fifo && fits && !d->group_id_pointer) gid = hl_strdup(type);
+    if (d->fifo && fits && !gid) {
+      snprintf(why, sizeof why, "the event has no string or number at %s for the FIFO message group id",
+               d->group_id_pointer);
+      rc = HL_EINVAL;
+    } else {
+      char dedup[HL_AWS_FIFO_ID_MAX + 1];
+      if (d->fifo) fifo_dedup_id(it, dedup, sizeof dedup);
+      hl_aws_message m = {.body = body, .len = blen, .attrs = attrs, .n_attrs = HL_ARRAY_SIZE(attrs),
+                          .group_id = gid, .dedup_id = d->fifo ? dedup : NULL};
+      rc = d->type == HL_DEST_SNS ? hl_sns_publish(c, d->topic_arn, &m, on_message, call, why, sizeof why)
+                                  : hl_sqs_send(c, d->queue_url, &m, on_message, call, why, sizeof why);
+    }
+  }
+  hl_free(gid);
+  if (rc != 0) {
+    /* The service could never take this message: no call was made. */
+    req->impl = NULL;
+    hl_free(call);
+    finish(req, HL_SEND_FAIL, false, 0, 0, why);
+  }
+}
+
+static void read_work(uv_work_t *w) {
+  aws_call *call = w->data;
+  if (call->pointer) call->gid = group_id_at(call->body, call->body_len, call->pointer);
+  else call->object = hl_events_detail_is_object(call->body, call->body_len);
+}
+
+static void on_read(uv_work_t *w, int status) {
+  (void)status; /* never cancelled: nothing calls uv_cancel on it */
+  aws_call *call = w->data;
+  aws_sender *as = call->as;
+  hl_free(call->body);
+  hl_free(call->pointer);
+  call->body = call->pointer = NULL;
+  char *gid = call->gid;
+  call->gid = NULL;
+  if (as) {
+    if (call->read_prev) call->read_prev->read_next = call->read_next;
+    else as->reads = call->read_next;
+    if (call->read_next) call->read_next->read_prev = call->read_prev;
+    call->read_prev = call->read_next = NULL;
+  }
+  if (!as || !call->req) { /* cancelled, or the sender closed, meanwhile */
+    hl_free(gid);
+    hl_free(call);
+    return;
+  }
+  make_call(call, true, gid, call->object);
+}
+
 static void aws_send(hl_sender *base, hl_send_req *req) {
   aws_sender *as = (aws_sender *)base;
   const hl_sub *s = req->sub;
   const hl_destination *d = s->dest;
-  const hl_eq_item *it = req->item;
-  char why[HL_SEND_ERROR_SIZE];
   if (!d) {
     finish(req, HL_SEND_FAIL, false, 0, 0, s->dest_error ? s->dest_error : "the subscription has no destination");
     return;
@@ -245,44 +345,45 @@ static void aws_send(hl_sender *base, hl_send_req *req) {
     return;
   }
   aws_call *call = hl_calloc(1, sizeof *call);
-  *call = (aws_call){.as = as, .req = req, .sent_ns = hl_mono_ns()};
+  call->as = as;
+  call->req = req;
+  call->client = c;
   req->impl = call;
-  const char *type = it->event_type ? it->event_type : s->rec.event_type;
-  /* The bytes sent are the transformation's output when there is one. */
   size_t blen;
   const char *body = hl_send_body(req, &blen);
-  int rc;
+  /* What must be read from the body: an EventBridge detail (a JSON
+   * object?), a FIFO group id at a pointer; never for a body refused for
+   * its size (EventBridge counts the source and detail type with it). */
+  bool read;
+  size_t counted = blen;
   if (d->type == HL_DEST_EVENTBRIDGE) {
-    hl_events_entry e = {.bus = d->bus, .source = d->source, .detail_type = d->detail_type ? d->detail_type : type,
-                         .detail = body, .detail_len = blen};
-    rc = hl_events_put(c, &e, 1, on_put, call, why, sizeof why);
+    read = true;
+    counted += (d->source ? strlen(d->source) : 0) + strlen(d->detail_type ? d->detail_type : event_type_of(req));
   } else {
-    char ts[24];
-    snprintf(ts, sizeof ts, "%" PRId64, hl_wall_ms() / 1000);
-    hl_aws_attr attrs[] = {{"webhook-id", it->d.event_id}, {"event_type", type}, {"webhook-timestamp", ts}};
-    char *gid = NULL;
-    /* A body the service cannot take is refused for its size below
-     * (hl_aws_message_check) without being read: finding the group id
-     * parses it, on the loop, ~50 ms for an event of 1 MB. */
-    bool fits = blen <= HL_AWS_MESSAGE_MAX;
-    if (d->fifo && fits && !(gid = group_id(d, req, why, sizeof why))) {
-      rc = HL_EINVAL;
-    } else {
-      char dedup[HL_AWS_FIFO_ID_MAX + 1];
-      if (d->fifo) fifo_dedup_id(it, dedup, sizeof dedup);
-      hl_aws_message m = {.body = body, .len = blen, .attrs = attrs, .n_attrs = HL_ARRAY_SIZE(attrs),
-                          .group_id = gid, .dedup_id = d->fifo ? dedup : NULL};
-      rc = d->type == HL_DEST_SNS ? hl_sns_publish(c, d->topic_arn, &m, on_message, call, why, sizeof why)
-                                  : hl_sqs_send(c, d->queue_url, &m, on_message, call, why, sizeof why);
-    }
-    hl_free(gid);
+    read = d->fifo && d->group_id_pointer;
   }
-  if (rc != 0) {
-    /* The service could never take this message: no call was made. */
-    req->impl = NULL;
-    hl_free(call);
-    finish(req, HL_SEND_FAIL, false, 0, 0, why);
+  read = read && counted <= HL_AWS_MESSAGE_MAX;
+  if (read && blen > HL_EVENT_INLINE_BYTES) {
+    call->body = hl_malloc(blen);
+    memcpy(call->body, body, blen);
+    call->body_len = blen;
+    call->pointer = d->type == HL_DEST_EVENTBRIDGE ? NULL : hl_strdup(d->group_id_pointer);
+    call->read_next = as->reads;
+    if (as->reads) as->reads->read_prev = call;
+    as->reads = call;
+    as->reads_threadpool++;
+    call->work.data = call;
+    uv_queue_work(as->loop, &call->work, read_work, on_read); /* fails only without a work callback */
+    return;
   }
+  char *gid = NULL;
+  bool object = false;
+  if (read) {
+    as->reads_loop++;
+    if (d->type == HL_DEST_EVENTBRIDGE) object = hl_events_detail_is_object(body, blen);
+    else gid = group_id_at(body, blen, d->group_id_pointer);
+  }
+  make_call(call, read, gid, object);
 }
 
 static void aws_cancel(hl_sender *base, hl_send_req *req) {
@@ -314,6 +415,14 @@ static void closed_one(void *data) {
 
 static void aws_close(hl_sender *base) {
   aws_sender *as = (aws_sender *)base;
+  /* Reads still on the threadpool (their requests cancelled) are dropped
+   * when they are done, without the sender. */
+  while (as->reads) {
+    aws_call *call = as->reads;
+    as->reads = call->read_next;
+    call->as = NULL;
+    call->read_prev = call->read_next = NULL;
+  }
   /* A guard count of one, so no client finishing at once frees as. */
   as->closing = 1;
   for (svc_slot *sl = as->slots; sl; sl = sl->next) {
@@ -325,7 +434,17 @@ static void aws_close(hl_sender *base) {
   closed_one(as);
 }
 
-static const hl_sender_vt aws_vt = {aws_send, aws_cancel, aws_close, NULL};
+static void aws_render_metrics(const hl_sender *base, hl_buf *out) {
+  const aws_sender *as = (const aws_sender *)base;
+  hl_buf_printf(out, "# HELP hookloop_aws_body_reads_total Bodies read for a FIFO message group id or an "
+                     "EventBridge detail check, by where they ran (bodies over 64 KiB on the threadpool).\n"
+                     "# TYPE hookloop_aws_body_reads_total counter\n"
+                     "hookloop_aws_body_reads_total{where=\"loop\"} %" PRIu64 "\n"
+                     "hookloop_aws_body_reads_total{where=\"threadpool\"} %" PRIu64 "\n",
+                as->reads_loop, as->reads_threadpool);
+}
+
+static const hl_sender_vt aws_vt = {aws_send, aws_cancel, aws_close, aws_render_metrics};
 
 hl_sender *hl_sender_aws_create(uv_loop_t *loop, hl_curl_uv *curl, const hl_sender_aws_options *opt) {
   aws_sender *as = hl_calloc(1, sizeof *as);

@@ -23,7 +23,16 @@
  * FAIL; an EventBridge entry refused in a 200 answer counts as the call's
  * answer (ThrottlingException, InternalFailure RETRY; others FAIL). A
  * message the service could never take (not UTF-8 text, over 256 KiB, a
- * FIFO group id the event lacks) FAILs before any call.
+ * FIFO group id the event lacks, an EventBridge detail that is not a JSON
+ * object) FAILs before any call.
+ *
+ * Finding a FIFO group id at a pointer and checking an EventBridge detail
+ * parse the whole body, on every attempt: a body over
+ * HL_EVENT_INLINE_BYTES is read on the libuv threadpool from a copy and
+ * the call made from the loop when that is done (a request cancelled, or
+ * the sender closed, meanwhile: the result is dropped); a smaller one on
+ * the loop. The outcomes are the same. The sender's metric
+ * hookloop_aws_body_reads_total{where="loop"|"threadpool"} counts them.
  *
  * Calls are signed for the destination's own region (the topic's or bus's
  * ARN, the queue URL's host), AWS_REGION when it names none (a bus by
