@@ -70,6 +70,7 @@ struct hl_api {
   bool frozen;             /* closing: a reload that answers late changes nothing */
   hl_recover *recover;     /* recovery jobs (hl_api_recover.c); NULL until the first */
   struct hl_api_sub_write *sub_writes; /* subscription records on their way to the store (hl_api_seal.c) */
+  bool sub_open_no_reseal; /* hl_api_sub_open does not write a record sealed with an older key again */
   /* Registrations' schemas compiled and checked against their meta-schema,
    * on the loop (a body up to HL_EVENT_INLINE_BYTES) and on the threadpool
    * (a larger one): hookloop_schema_compiles_total{where}. */

@@ -92,7 +92,13 @@ void hl_api_sub_public_key(hl_api *a, hl_http_req *req, const char *id);
 
 /* --- subscriptions' credentials at rest (hl_api_seal.c) -------------------------- */
 /* Writes rec to the store, its credentials sealed when a sealer is set
- * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. */
+ * (HOOKLOOP_SECRET_KEY_FILE); rec itself stays plain. The write is
+ * conditional on rec->revision (hl_sub_rec): once it is answered, the
+ * registered copy of the subscription carries the revision written. When
+ * another process changed the stored record since (HL_ECONFLICT), the
+ * record is read again and put in the registry (or the subscription
+ * dropped, deleted there) before cb hears of it: a change tried again then
+ * starts from the stored record. */
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data);
 /* Whether a write of subscription id's record is on its way to the store.
  * Each write carries the whole record as it was when it was made: a second
@@ -109,6 +115,9 @@ typedef void (*hl_api_sub_after_fn)(hl_api *a, const char *id);
 bool hl_api_sub_after_writes(hl_api *a, const char *id, hl_api_sub_after_fn fn);
 /* The 409 answer of a change refused while hl_api_sub_writing. */
 void hl_api_respond_sub_busy(hl_http_req *req);
+/* The 409 answer of a change whose write met another process's
+ * (HL_ECONFLICT from hl_api_sub_store_put): nothing was changed. */
+void hl_api_respond_sub_changed(hl_http_req *req);
 /* Opens a record read from the store in place. A record stored plain (from
  * before sealing was on) or sealed with an older key is written again,
  * sealed with the current key: the migration. Returns false, with an error

@@ -9,9 +9,10 @@
  * time, answering with the counts once they are written. Calling it again
  * continues with what remains ("remaining"); once it is 0 another call
  * writes nothing until the sealing key changes again. The record written
- * is the one just read, opened and sealed again: a change made to the
- * same subscription between that read and the write is lost, so run it
- * while subscriptions are not being edited. */
+ * is the one just read, opened and sealed again, on the condition that the
+ * stored one is still at its revision: when another process changed it
+ * between that read and the write, the record is read again and written
+ * again from there (a few times at most; then counted failed). */
 #include "api/hl_api_int.h"
 #include "api/hl_api_respond.h"
 #include "common/hl_common.h"
@@ -24,6 +25,7 @@
 #define BATCH_DEFAULT 100
 #define BATCH_MAX 1000
 #define PUTS_IN_FLIGHT 8 /* writes at once: the store's other users keep their turn */
+#define PUT_TRIES 5      /* writes of one record that met another process's change */
 
 typedef struct {
   hl_api *a;
@@ -56,12 +58,40 @@ static void respond(reseal_ctx *c) {
 
 static void pump(reseal_ctx *c);
 
+/* One record's write. */
+typedef struct {
+  reseal_ctx *c;
+  char *id;
+  int tries;
+} put_ctx;
+
 static void on_put(void *data, int status, hl_store_result *res) {
   (void)res;
-  reseal_ctx *c = data;
+  put_ctx *p = data;
+  reseal_ctx *c = p->c;
+  if (status == HL_ECONFLICT && p->tries < PUT_TRIES) {
+    /* Read again by now (hl_api_sub_store_put): the registered record is
+     * the stored one, opened; written again, it is sealed with the current
+     * key. Gone (deleted meanwhile): nothing left to seal. A write of it
+     * on its way (an admin change: it seals it too) is not raced: counted
+     * failed, and the next call finds it sealed or seals it. */
+    hl_sub *s = hl_registry_sub_get(c->a->reg, p->id);
+    if (s && !hl_api_sub_writing(c->a, p->id)) {
+      p->tries++;
+      hl_api_sub_store_put(c->a, &s->rec, on_put, p);
+      return;
+    }
+    if (s) c->failed++;
+  } else if (status == 0) {
+    c->resealed++;
+  } else {
+    c->failed++;
+    hl_log_error("a subscription's credentials could not be sealed again", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
+                 hl_log_esc(p->id, (size_t)-1), hl_strerror(status));
+  }
   c->in_flight--;
-  if (status == 0) c->resealed++;
-  else c->failed++;
+  hl_free(p->id);
+  hl_free(p);
   pump(c);
 }
 
@@ -92,7 +122,9 @@ static void pump(reseal_ctx *c) {
     hl_buf_dispose(&err);
     c->started++;
     c->in_flight++;
-    hl_api_sub_store_put(c->a, r, on_put, c);
+    put_ctx *p = hl_malloc(sizeof *p);
+    *p = (put_ctx){c, hl_strdup(r->subscription_id), 1};
+    hl_api_sub_store_put(c->a, r, on_put, p);
   }
   if (c->next == c->res.nsubs && c->in_flight == 0) respond(c);
 }

@@ -3,6 +3,7 @@
 #include "api/hl_api_int.h"
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "crypto/hl_crypto.h"
 #include "model/hl_sub_seal.h"
 
 #include <string.h>
@@ -15,6 +16,8 @@ struct hl_api_sub_write {
   hl_store_cb cb;
   void *data;
   hl_api_sub_after_fn after; /* hl_api_sub_after_writes; NULL: none */
+  char *partner_id, *event_type; /* the record's key: read again after a conflict */
+  int64_t revision;              /* the revision the record was based on */
 };
 
 static struct hl_api_sub_write *write_of(const hl_api *a, const char *id) {
@@ -23,8 +26,8 @@ static struct hl_api_sub_write *write_of(const hl_api *a, const char *id) {
   return NULL;
 }
 
-static void on_sub_written(void *data, int status, hl_store_result *res) {
-  struct hl_api_sub_write *w = data;
+/* Answers the write: off the list, its callback, then what waited for it. */
+static void write_done(struct hl_api_sub_write *w, int status, hl_store_result *res) {
   hl_api *a = w->a;
   struct hl_api_sub_write **pp = &a->sub_writes;
   while (*pp != w) pp = &(*pp)->next;
@@ -33,8 +36,16 @@ static void on_sub_written(void *data, int status, hl_store_result *res) {
   void *cb_data = w->data;
   hl_api_sub_after_fn after = w->after;
   char *id = w->id;
-  hl_free(w);
+  int64_t revision = w->revision;
+  hl_free_all(w->partner_id, w->event_type, w);
   cb(cb_data, status, res);
+  if (status == 0) {
+    /* The copy registered now carries the revision it was written as (the
+     * callback put a replacement in, or changed it in place). One already
+     * read past it (a reload meanwhile) is left as it is. */
+    hl_sub *s = hl_registry_sub_get(a->reg, id);
+    if (s && s->rec.revision == revision) s->rec.revision = revision + 1;
+  }
   if (after) {
     /* It waited for this write; it runs after the last one of id. */
     struct hl_api_sub_write *later = write_of(a, id);
@@ -42,6 +53,58 @@ static void on_sub_written(void *data, int status, hl_store_result *res) {
     else after(a, id);
   }
   hl_free(id);
+}
+
+/* The subscription of (partner_id, event_type) as stored now, put in the
+ * registry in place of this process's copy (gone when the store has none):
+ * after another process's change met a write of this one. Its credentials
+ * are not written again here (a write of the record would be one more
+ * change racing the caller's own try again). */
+static void on_refreshed(void *data, int status, hl_store_result *res) {
+  struct hl_api_sub_write *w = data;
+  hl_api *a = w->a;
+  if (status == 0 && !a->frozen) {
+    size_t i = 0;
+    while (i < res->nsubs && !(hl_str_same(res->subs[i].partner_id, w->partner_id) &&
+                               hl_str_same(res->subs[i].event_type, w->event_type)))
+      i++;
+    if (i < res->nsubs) {
+      hl_store_result one = {.subs = &res->subs[i], .nsubs = 1};
+      a->sub_open_no_reseal = true;
+      hl_api_subs_loaded(a, &one, false); /* takes the record it keeps */
+      a->sub_open_no_reseal = false;
+    } else {
+      const hl_sub_list *l = hl_registry_subs_for_type(a->reg, w->event_type);
+      for (size_t k = 0; k < l->n; k++)
+        if (strcmp(l->items[k]->rec.partner_id, w->partner_id) == 0) {
+          char *gone = hl_strdup(l->items[k]->rec.subscription_id);
+          hl_registry_delete_sub(a->reg, gone);
+          hl_log_info("subscription removed: deleted by another process", "\"subscription_id\":\"%s\"",
+                      hl_log_esc(gone, (size_t)-1));
+          hl_free(gone);
+          break;
+        }
+    }
+  } else if (status != 0) {
+    hl_log_warn("a subscription changed by another process could not be read again; read at the next reload",
+                "\"subscription_id\":\"%s\",\"error\":\"%s\"", hl_log_esc(w->id, (size_t)-1), hl_strerror(status));
+  }
+  hl_store_result empty = {0};
+  write_done(w, HL_ECONFLICT, &empty);
+}
+
+static void on_sub_written(void *data, int status, hl_store_result *res) {
+  struct hl_api_sub_write *w = data;
+  if (status == HL_ECONFLICT && !w->a->frozen) {
+    /* Another process changed the stored record since this copy was read
+     * (or made the pair first): read it now, so that the caller's next try
+     * starts from it; answered once it is in. */
+    hl_log_info("a subscription write met another process's change; read again",
+                "\"subscription_id\":\"%s\"", hl_log_esc(w->id, (size_t)-1));
+    hl_api_sub_list_open(w->a, on_refreshed, w);
+    return;
+  }
+  write_done(w, status, res);
 }
 
 bool hl_api_sub_after_writes(hl_api *a, const char *id, hl_api_sub_after_fn fn) {
@@ -58,26 +121,38 @@ void hl_api_respond_sub_busy(hl_http_req *req) {
                        NULL);
 }
 
+void hl_api_respond_sub_changed(hl_http_req *req) {
+  hl_api_respond_error(req, 409, "subscription_changed",
+                       "another process changed this subscription since this one read it; nothing was changed: it "
+                       "has been read again, send the request again",
+                       NULL);
+}
+
 void hl_api_sub_store_put(hl_api *a, const hl_sub_rec *rec, hl_store_cb cb, void *data) {
   struct hl_api_sub_write *w = hl_malloc(sizeof *w);
-  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data, NULL};
+  *w = (struct hl_api_sub_write){a->sub_writes, a, hl_strdup(rec->subscription_id), cb, data, NULL,
+                                 hl_strdup(rec->partner_id), hl_strdup(rec->event_type), rec->revision};
   a->sub_writes = w;
-  if (!a->opt.sealer) {
-    a->store->vt->sub_put(a->store, rec, on_sub_written, w);
-    return;
-  }
-  /* A shallow copy whose sealed fields are its own; the store copies what
-   * it is given, so they go once the call returns. */
+  /* A shallow copy with this write's own token (a retry of it that finds
+   * it committed is not taken for another process's change) and, with a
+   * sealer, sealed fields of its own; the store copies what it is given,
+   * so they go once the call returns. */
   hl_sub_rec c = *rec;
-  hl_sub_rec_seal(a->opt.sealer, &c);
+  c.write_token = hl_random_id("wt_");
+  if (a->opt.sealer) hl_sub_rec_seal(a->opt.sealer, &c);
   a->store->vt->sub_put(a->store, &c, on_sub_written, w);
-  hl_sub_rec_seal_release(&c, rec);
+  hl_free(c.write_token);
+  c.write_token = rec->write_token;
+  if (a->opt.sealer) hl_sub_rec_seal_release(&c, rec);
 }
 
 static void on_resealed(void *data, int status, hl_store_result *res) {
   char *id = data;
   (void)res;
-  if (status != 0)
+  if (status == HL_ECONFLICT)
+    hl_log_info("a subscription's credentials were not sealed again: another process changed it; tried again at "
+                "the next load", "\"subscription_id\":\"%s\"", hl_log_esc(id, (size_t)-1));
+  else if (status != 0)
     hl_log_warn("a subscription's credentials could not be sealed again; tried again at the next load",
                 "\"subscription_id\":\"%s\",\"status\":%d", hl_log_esc(id, (size_t)-1), status);
   hl_free(id);
@@ -101,7 +176,7 @@ bool hl_api_sub_open(hl_api *a, hl_sub_rec *r) {
     return false;
   }
   hl_buf_dispose(&err);
-  if (reseal) {
+  if (reseal && !a->sub_open_no_reseal) {
     hl_log_info("subscription credentials sealed with the current key", "\"subscription_id\":\"%s\"",
                 hl_log_esc(r->subscription_id, (size_t)-1));
     hl_api_sub_store_put(a, r, on_resealed, hl_strdup(r->subscription_id));

@@ -32,7 +32,10 @@ static void on_rotated(void *data, int status, hl_store_result *res) {
   (void)res;
   c->a->pending--;
   hl_sub *s = status == 0 ? hl_registry_sub_get(c->a->reg, c->id) : NULL;
-  if (status != 0) {
+  if (status == HL_ECONFLICT) {
+    /* Nothing rotated: the fresh secret is never shown. */
+    hl_api_respond_sub_changed(c->req);
+  } else if (status != 0) {
     hl_api_respond_store_error(c->req, status);
   } else if (!s) {
     hl_api_respond_error(c->req, 409, "conflict", "the subscription was deleted while its secret was rotated", NULL);

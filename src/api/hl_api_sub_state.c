@@ -87,13 +87,31 @@ static void announce_disabled(hl_api *a, const hl_sub *s) {
 
 /* --- disabling --------------------------------------------------------------------------- */
 
-typedef struct { hl_api *a; hl_sub *s; hl_http_req *req; } state_ctx;
+typedef struct { hl_api *a; hl_sub *s; hl_http_req *req; int tries; } state_ctx;
+
+/* Tries of an auto-disable whose write met another process's change (each
+ * after the record was read again). */
+#define DISABLE_TRIES 5
+
+static void disable_try(hl_api *a, hl_sub *s, int tries);
+static void disable_after_writes(hl_api *a, const char *id);
 
 static void on_disabled_stored(void *data, int status, hl_store_result *res) {
   state_ctx *c = data;
   (void)res;
   c->a->pending--;
-  if (status != 0) {
+  if (status == HL_ECONFLICT && c->tries < DISABLE_TRIES) {
+    /* Another process changed the subscription: read again by now
+     * (hl_api_sub_store_put), the disable goes to the record registered
+     * now, unless that one is disabled already or gone. */
+    hl_sub *now = hl_registry_sub_get(c->a->reg, c->s->rec.subscription_id);
+    if (now && !c->a->frozen && !now->deleted && !hl_sub_disabled(now)) {
+      hl_log_info("recording a subscription disabled met another process's change; tried again",
+                  "\"subscription_id\":\"%s\",\"try\":%d", now->rec.subscription_id, c->tries + 1);
+      if (!hl_api_sub_after_writes(c->a, now->rec.subscription_id, disable_after_writes))
+        disable_try(c->a, now, c->tries + 1);
+    }
+  } else if (status != 0) {
     /* The dispatcher keeps holding its deliveries back (the streak is
      * counted); enabling it clears that. */
     hl_log_error("recording a subscription disabled failed", "\"subscription_id\":\"%s\",\"error\":\"%s\"",
@@ -113,12 +131,16 @@ static void disable_after_writes(hl_api *a, const char *id) {
   if (s && !a->frozen && !s->deleted && !hl_sub_disabled(s)) hl_api_sub_disabled(a, s);
 }
 
-void hl_api_sub_disabled(hl_api *a, hl_sub *s) {
-  if (hl_api_sub_after_writes(a, s->rec.subscription_id, disable_after_writes)) return;
+static void disable_try(hl_api *a, hl_sub *s, int tries) {
   state_ctx *c = hl_malloc(sizeof *c);
-  *c = (state_ctx){a, s, NULL};
+  *c = (state_ctx){a, s, NULL, tries};
   hl_sub_ref(s);
   put_with_status(a, s, "DISABLED", on_disabled_stored, c);
+}
+
+void hl_api_sub_disabled(hl_api *a, hl_sub *s) {
+  if (hl_api_sub_after_writes(a, s->rec.subscription_id, disable_after_writes)) return;
+  disable_try(a, s, 1);
 }
 
 /* --- POST /admin/subscriptions/{id}/enable --------------------------------------------------- */
@@ -127,7 +149,9 @@ static void on_enabled_stored(void *data, int status, hl_store_result *res) {
   state_ctx *c = data;
   (void)res;
   c->a->pending--;
-  if (status != 0) {
+  if (status == HL_ECONFLICT) {
+    hl_api_respond_sub_changed(c->req);
+  } else if (status != 0) {
     hl_api_respond_store_error(c->req, status);
   } else if (!registered(c->a, c->s)) {
     hl_api_respond_error(c->req, 404, "not_found", "the subscription was deleted meanwhile", NULL);
@@ -154,7 +178,7 @@ void hl_api_enable_sub(hl_api *a, hl_http_req *req, const char *id) {
     return;
   }
   state_ctx *c = hl_malloc(sizeof *c);
-  *c = (state_ctx){a, s, req};
+  *c = (state_ctx){a, s, req, 1};
   hl_sub_ref(s);
   put_with_status(a, s, "ACTIVE", on_enabled_stored, c);
 }

@@ -124,7 +124,8 @@ static void on_sub_put(void *data, int status, hl_store_result *res) {
   (void)res;
   c->a->pending--;
   if (status != 0) {
-    hl_api_respond_store_error(c->req, status);
+    if (status == HL_ECONFLICT) hl_api_respond_sub_changed(c->req);
+    else hl_api_respond_store_error(c->req, status);
     hl_sub_rec_free(&c->rec);
     if (c->filter) hl_filter_free(c->filter);
     if (c->schedule) hl_retry_schedule_free(c->schedule);
@@ -400,6 +401,9 @@ void hl_api_post_subscription(hl_api *a, hl_http_req *req) {
   if (registered) {
     c->rec.subscription_id = hl_strdup(registered->subscription_id);
     c->rec.created_at = registered->created_at;
+    /* Written on the condition that the stored record is still the one
+     * this update read (another process may have changed it since). */
+    c->rec.revision = registered->revision;
     c->http_status = 200;
   }
   if (!c->rec.subscription_id) c->rec.subscription_id = hl_random_id("sub_");
@@ -504,7 +508,12 @@ void hl_api_subs_loaded(hl_api *a, hl_store_result *res, bool reload) {
     const hl_sub_list *l = hl_registry_subs_for_type(a->reg, r->event_type);
     for (size_t k = 0; k < l->n; k++)
       if (strcmp(l->items[k]->rec.partner_id, r->partner_id) == 0) old = l->items[k];
-    if (old && sub_unchanged(old, r)) continue; /* keeps its dispatcher state */
+    if (old && sub_unchanged(old, r)) {
+      /* Keeps its dispatcher state; the copy is now that of the revision
+       * read (a write of it is conditional on that one). */
+      old->rec.revision = r->revision;
+      continue;
+    }
     hl_filter *f = NULL;
     hl_retry_schedule *sch = NULL;
     struct curl_slist *h = NULL;

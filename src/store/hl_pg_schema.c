@@ -123,6 +123,12 @@ static const mig_step steps[] = {
    * CREATE first, then DROP, as in 16 (docs/postgres.md). */
   {"CREATE INDEX IF NOT EXISTS hookloop_event_accepted_id ON hookloop_event(accepted_at, event_id); "
     "DROP INDEX IF EXISTS hookloop_event_accepted; ", {0}},
+  /* A subscription's revision and the token of the write that made it
+   * (hl_sub_rec.revision, write_token): a put is conditional on the
+   * revision it was based on, so that processes sharing the database do
+   * not undo each other's changes. Rows written before read as 0. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 0, "
+    "ADD COLUMN IF NOT EXISTS write_token text; ", {TB(subscription_table)}},
 };
 #undef TB
 

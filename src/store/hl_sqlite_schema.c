@@ -148,6 +148,15 @@ static int migrate_ordering(sq_schema *s) {
   return rc;
 }
 
+/* Step "revision": a subscription's revision and the token of the write
+ * that made it (hl_sub_rec.revision, write_token): a put is conditional on
+ * the revision it was based on, so that processes sharing the store do not
+ * undo each other's changes. Rows written before read as revision 0. */
+static int migrate_revision(sq_schema *s) {
+  int rc = add_column(s, s->t.subscription_table, "revision", "INTEGER NOT NULL DEFAULT 0");
+  return rc ? rc : add_sub_column(s, "write_token");
+}
+
 /* Step 2: the partner table. Idempotent, as every step: a database made
  * before partners existed gains it at the next start. */
 static int migrate_2_partners(sq_schema *s) {
@@ -318,7 +327,7 @@ int hl_sqlite_schema_set_up(sqlite3 *db, const hl_table_names *t) {
       create_schema,    migrate_destination, migrate_2_partners, migrate_attempts,
       migrate_signing,  migrate_enrichment,  migrate_client_cert, migrate_ordering,
       migrate_retention, migrate_delivery_search, migrate_replay, migrate_park_replay,
-      migrate_delivered, migrate_drop_due_all, migrate_latest_attempt};
+      migrate_delivered, migrate_drop_due_all, migrate_latest_attempt, migrate_revision};
   if (hl_sqlite_exec(s->db, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(steps); i++) rc = steps[i](s);

@@ -65,6 +65,17 @@ typedef struct {
    * (0: never, it blocks until its schedule is exhausted). */
   char *ordering;
   int64_t skip_after;
+  /* Optimistic concurrency (several processes share the store): the
+   * revision of the stored row this copy was read or written as (0: a row
+   * written before revisions, or none yet). sub_put writes revision + 1 on
+   * the condition that the stored row is still at revision (or that there
+   * is no row, for a copy at 0), else fails with HL_ECONFLICT and changes
+   * nothing. write_token: the put's own random token, stored with the row;
+   * a put whose stored row carries its own token is accepted again (its
+   * retry after a lost answer found the first attempt committed). NULL:
+   * none. */
+  int64_t revision;
+  char *write_token;
 } hl_sub_rec;
 
 /* partner: key partner_id. A partner's limits form one admission gate
@@ -283,6 +294,8 @@ typedef struct {
 
   void (*schema_put)(hl_store *s, const hl_schema_rec *r, hl_store_cb cb, void *data);
   void (*schema_list)(hl_store *s, hl_store_cb cb, void *data);          /* -> schemas */
+  /* Conditional on r->revision (hl_sub_rec): HL_ECONFLICT when the stored
+   * row is at another one (another process wrote it), nothing changed. */
   void (*sub_put)(hl_store *s, const hl_sub_rec *r, hl_store_cb cb, void *data);
   void (*sub_list)(hl_store *s, hl_store_cb cb, void *data);             /* -> subs */
   void (*sub_delete)(hl_store *s, const char *partner_id, const char *event_type,

@@ -68,7 +68,7 @@ static void maybe_closed(hl_store_ddb *s);
 static void flush(hl_store_ddb *s);
 
 /* --- one store call ---------------------------------------------------------- */
-typedef enum { OP_WRITE, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
+typedef enum { OP_WRITE, OP_REV_PUT, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
                OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_EVENT_CMP, OP_DELIVERY_SEARCH, OP_REPLAY,
                OP_REPLAY_OPEN } op_kind;
@@ -310,6 +310,10 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
     case OP_PARTNER_DELETE:
     case OP_REQUEUE:
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ENOTFOUND;
+      break;
+    case OP_REV_PUT:
+      /* The item is at another revision (another process wrote it). */
+      if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_ECONFLICT;
       break;
     case OP_EVENT_PUT:
       if (st->outcome == HL_AWS_CONDITION_FAILED) {
@@ -581,7 +585,12 @@ static void delivery_enqueue(hl_store_ddb *s, const hl_delivery_rec *r, hl_store
 /* --- the vtable --------------------------------------------------------------- */
 /* Puts a record of kind d: the key and every number (but a "none", see
  * HL_RF_ZERO_NULL) always, other text only when set; an immutable kind only
- * when no item has its key. */
+ * when no item has its key. A kind with a revision (HL_RF_REVISION) writes
+ * the record's + 1, on the condition that the item is still at the
+ * record's (an item written before revisions has none: 0; a record at 0
+ * may also be new) or carries this put's own token (HL_RF_TOKEN: a retry
+ * of the client's that finds its first attempt committed); a condition
+ * that fails is HL_ECONFLICT. */
 static void rec_put(hl_store_ddb *s, const char *table, const hl_rec_desc *d, const void *r, hl_store_cb cb,
                     void *data) {
   hl_ddb_attr a[HL_REC_MAX_FIELDS];
@@ -592,14 +601,27 @@ static void rec_put(hl_store_ddb *s, const char *table, const hl_rec_desc *d, co
     const char *v = f->type == HL_RF_TEXT ? *hl_rec_text((void *)r, f) : NULL;
     if (f->type == HL_RF_TEXT && (v || (f->flags & HL_RF_KEY))) a[n++] = (hl_ddb_attr){f->name, hl_ddb_s(v)};
     else if (f->type == HL_RF_I64 && !hl_rec_i64_none(r, f))
-      a[n++] = (hl_ddb_attr){f->name, hl_ddb_n(hl_ddb_i64(nb[i], *hl_rec_i64((void *)r, f)))};
+      a[n++] = (hl_ddb_attr){f->name, hl_ddb_n(hl_ddb_i64(nb[i], hl_rec_i64_put(r, f)))};
   }
-  char cond[96];
+  char cond[160];
   snprintf(cond, sizeof cond, "attribute_not_exists(%s)", d->f[0].name);
   hl_ddb_expr x = {.condition = cond};
+  const hl_rec_field *rev = hl_rec_flagged(d, HL_RF_REVISION), *tok = hl_rec_flagged(d, HL_RF_TOKEN);
+  const char *token = tok ? *hl_rec_text((void *)r, tok) : NULL;
+  char expected[24];
+  hl_ddb_name names[2] = {{"#rev", rev ? rev->name : ""}, {"#tok", tok ? tok->name : ""}};
+  hl_ddb_attr values[2] = {{":rev", hl_ddb_n(hl_ddb_i64(expected, rev ? *hl_rec_i64((void *)r, rev) : 0))},
+                           {":tok", hl_ddb_s(token ? token : "")}};
+  if (rev) {
+    int64_t at = *hl_rec_i64((void *)r, rev);
+    snprintf(cond, sizeof cond, "%s#rev = :rev%s", at == 0 ? "attribute_not_exists(#rev) OR " : "",
+             token ? " OR #tok = :tok" : "");
+    x = (hl_ddb_expr){.condition = cond, .names = names, .n_names = token ? 2 : 1, .values = values,
+                      .n_values = token ? 2 : 1};
+  }
   hl_buf body = HL_BUF_INIT;
-  int rc = hl_ddb_put_item(&body, table, (hl_ddb_item){a, n}, d->immutable ? &x : NULL);
-  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+  int rc = hl_ddb_put_item(&body, table, (hl_ddb_item){a, n}, d->immutable || rev ? &x : NULL);
+  send_op(op_new(s, rev ? OP_REV_PUT : OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
 }
 
 /* A list of every item of a table (a Scan, paged). */

@@ -30,7 +30,7 @@ typedef enum {
 } query_id;
 
 #define MAXQ 3
-#define MAXP HL_REC_MAX_FIELDS /* the most parameters of a statement: a record's put (one per field) */
+#define MAXP (HL_REC_MAX_FIELDS + 1) /* the most parameters of a statement: a record's put (one per field, and the revision expected) */
 
 typedef struct pg_store pg_store;
 typedef struct pgop pgop;
@@ -676,6 +676,9 @@ static void rec_sql(pg_store *s, query_id put, query_id list, query_id del, cons
                     const char *table) {
   hl_buf b = HL_BUF_INIT;
   hl_rec_sql_put(&b, d, table, '$');
+  /* A put with a revision condition names the row it wrote: none is a
+   * condition that failed (done_rev). */
+  if (hl_rec_flagged(d, HL_RF_REVISION)) hl_buf_puts(&b, " RETURNING 1");
   s->stmt[put] = prepare(s, b.data);
   hl_buf_reset(&b);
   hl_rec_sql_list(&b, d, table);
@@ -1205,14 +1208,25 @@ static void check(hl_store *base, hl_store_check_cb cb, void *data) {
 
 /* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
 
-/* Field i of r as parameter i + 1 of statement i of op. */
+/* Field i of r as parameter i + 1 of statement i of op (the revision
+ * written: the record's + 1); then, with a revision, the record's own as
+ * parameter n + 1 (the condition, hl_rec_sql_put). */
 static void op_rec(pgop *op, int i, const hl_rec_desc *d, const void *r) {
   for (size_t k = 0; k < d->n; k++) {
     const hl_rec_field *f = &d->f[k];
     if (f->type == HL_RF_TEXT) op_str(op, i, hl_rec_text_out(r, f));
     else if (hl_rec_i64_none(r, f)) op_str(op, i, NULL);
-    else op_i64(op, i, *hl_rec_i64((void *)r, f));
+    else op_i64(op, i, hl_rec_i64_put(r, f));
   }
+  const hl_rec_field *rev = hl_rec_flagged(d, HL_RF_REVISION);
+  if (rev) op_i64(op, i, *hl_rec_i64((void *)r, rev));
+}
+
+/* A put with a revision condition: no row returned is a stored row at
+ * another revision (written by another process), left as it was. */
+static void done_rev(pgop *op, int status) {
+  if (status == 0 && PQntuples(op->q[0].res) == 0) status = HL_ECONFLICT;
+  done_plain(op, status);
 }
 
 /* Row k of r into x, column i into field i (NULL numbers read as 0). */
@@ -1225,8 +1239,11 @@ static void read_rec(const PGresult *r, int k, const hl_rec_desc *d, void *x) {
 }
 
 static void rec_put(hl_store *base, query_id id, const hl_rec_desc *d, const void *r, hl_store_cb cb, void *data) {
-  pgop *op = op_new(PG(base), done_plain, cb, data);
+  pgop *op = op_new(PG(base), hl_rec_flagged(d, HL_RF_REVISION) ? done_rev : done_plain, cb, data);
   op_rec(op, op_stmt(op, id), d, r);
+  /* Sent again after a lost connection: a record with a revision carries
+   * its put's token, so a retry that finds its first attempt committed is
+   * not taken for another process's write. */
   op->retry_lost = !d->immutable;
   op_submit(op);
 }

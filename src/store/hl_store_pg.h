@@ -56,7 +56,7 @@
  * 14: a parked retry's generation, 15: the delivered generation, 16: the
  * search index partial (lookups by key keep to the primary key), 17: events
  * by (accepted_at, event_id), retention's window */
-#define HL_STORE_PG_SCHEMA_VERSION 17
+#define HL_STORE_PG_SCHEMA_VERSION 18
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -33,6 +33,7 @@ static const hl_rec_field sub_fields[] = {
   /* Added later, in the order of their migrations. */
   TN(destination_json, "destination", 0), T(signing, 0), T(enrichment_on_failure, 0),
   T(client_cert, 0), T(client_key, HL_RF_SEALED), T(ordering, 0), N(skip_after, HL_RF_ZERO_NULL),
+  N(revision, HL_RF_REVISION), T(write_token, HL_RF_TOKEN),
 };
 #undef REC
 
@@ -94,6 +95,16 @@ bool hl_rec_i64_none(const void *rec, const hl_rec_field *f) {
   return (f->flags & HL_RF_ZERO_NULL) && *hl_rec_i64((void *)rec, f) <= 0;
 }
 
+const hl_rec_field *hl_rec_flagged(const hl_rec_desc *d, unsigned flag) {
+  for (size_t i = 0; i < d->n; i++)
+    if (d->f[i].flags & flag) return &d->f[i];
+  return NULL;
+}
+
+int64_t hl_rec_i64_put(const void *rec, const hl_rec_field *f) {
+  return *hl_rec_i64((void *)rec, f) + ((f->flags & HL_RF_REVISION) ? 1 : 0);
+}
+
 void hl_rec_text_in(void *rec, const hl_rec_field *f, char *v) {
   if (v && !*v && (f->flags & HL_RF_EMPTY_NULL)) {
     hl_free(v);
@@ -135,6 +146,12 @@ void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p
   columns(out, d, HL_RF_KEY, 0, "\"%s\"");
   hl_buf_puts(out, ") DO UPDATE SET ");
   columns(out, d, 0, HL_RF_KEY | HL_RF_KEEP, "\"%s\"=excluded.\"%s\"");
+  const hl_rec_field *rev = hl_rec_flagged(d, HL_RF_REVISION), *tok = hl_rec_flagged(d, HL_RF_TOKEN);
+  if (!rev) return;
+  /* The stored row, named by the table (the alias-free form both SQLite
+   * and PostgreSQL take in an upsert's WHERE). */
+  hl_buf_printf(out, " WHERE %s.\"%s\"=%c%zu", table, rev->name, p, d->n + 1);
+  if (tok) hl_buf_printf(out, " OR %s.\"%s\"=excluded.\"%s\"", table, tok->name, tok->name);
 }
 
 void hl_rec_sql_list(hl_buf *out, const hl_rec_desc *d, const char *table) {

@@ -35,6 +35,15 @@ enum {
   /* May hold a credential sealed at rest (model/hl_sub_seal.h): its bytes
    * are wiped when the record is freed. */
   HL_RF_SEALED = 1u << 4,
+  /* The record's revision (optimistic concurrency): a put writes the
+   * record's value + 1 on the condition that the stored row's is still the
+   * record's value (a record at 0 may also be new), else fails with
+   * HL_ECONFLICT; existing rows read as 0. At most one field of a kind. */
+  HL_RF_REVISION = 1u << 5,
+  /* The put's own token, written with the row: the condition of
+   * HL_RF_REVISION also holds when the stored token is the put's (a retry
+   * of a put that was committed). Only with an HL_RF_REVISION field. */
+  HL_RF_TOKEN = 1u << 6,
 };
 
 typedef struct {
@@ -64,6 +73,11 @@ extern const hl_rec_desc hl_sub_desc;     /* hl_sub_rec */
 extern const hl_rec_desc hl_partner_desc; /* hl_partner_rec */
 extern const hl_rec_desc hl_xform_desc;   /* hl_xform_rec (immutable) */
 
+/* The HL_RF_REVISION / HL_RF_TOKEN field of d, or NULL. */
+const hl_rec_field *hl_rec_flagged(const hl_rec_desc *d, unsigned flag);
+/* The number to store for f: the record's value, + 1 for HL_RF_REVISION. */
+int64_t hl_rec_i64_put(const void *rec, const hl_rec_field *f);
+
 /* Field access by descriptor row. */
 static inline char **hl_rec_text(void *rec, const hl_rec_field *f) { return (char **)((char *)rec + f->off); }
 static inline int64_t *hl_rec_i64(void *rec, const hl_rec_field *f) { return (int64_t *)((char *)rec + f->off); }
@@ -84,7 +98,10 @@ void hl_rec_free(const hl_rec_desc *d, void *rec);
  * (p: '?' for SQLite, '$' for PostgreSQL), columns quoted. Appended to out.
  *   put:    INSERT ... ON CONFLICT(key) DO UPDATE SET every column but
  *           the key and the HL_RF_KEEP ones (immutable: the INSERT alone);
- *           parameter i is field i.
+ *           parameter i is field i. With an HL_RF_REVISION field, the
+ *           update has a WHERE: the stored revision is parameter n + 1 (the
+ *           record's own) or the stored token is the one written; a row
+ *           that fails it is left as it is (no row changed: HL_ECONFLICT).
  *   list:   SELECT every column ORDER BY the key.
  *   delete: DELETE ... WHERE key = parameters 1..k. */
 void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p);

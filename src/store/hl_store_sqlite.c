@@ -743,14 +743,18 @@ static void list_rows_bound(sq_store *s, sqlite3_stmt *st, void **items, size_t 
 
 /* --- records by descriptor (store/hl_store_rec.h) -------------------------- */
 
-/* Binds field i of r as parameter i + 1. */
+/* Binds field i of r as parameter i + 1 (the revision written: the
+ * record's + 1); then, with a revision, the record's own as parameter
+ * n + 1 (the condition, hl_rec_sql_put). */
 static void bind_rec(sqlite3_stmt *st, const hl_rec_desc *d, const void *r) {
   for (size_t i = 0; i < d->n; i++) {
     const hl_rec_field *f = &d->f[i];
     if (f->type == HL_RF_TEXT) bind_text(st, (int)i + 1, hl_rec_text_out(r, f));
     else if (hl_rec_i64_none(r, f)) sqlite3_bind_null(st, (int)i + 1);
-    else sqlite3_bind_int64(st, (int)i + 1, *hl_rec_i64((void *)r, f));
+    else sqlite3_bind_int64(st, (int)i + 1, hl_rec_i64_put(r, f));
   }
+  const hl_rec_field *rev = hl_rec_flagged(d, HL_RF_REVISION);
+  if (rev) sqlite3_bind_int64(st, (int)d->n + 1, *hl_rec_i64((void *)r, rev));
 }
 
 /* Reads column i into field i of r (NULL numbers read as 0). */
@@ -766,8 +770,15 @@ static void rec_put(hl_store *base, query_id q, const hl_rec_desc *d, const void
   sq_store *s = SQ(base);
   int rc = txn_begin(s);
   sqlite3_stmt *st = rc ? NULL : stmt(s, q);
-  if (st) bind_rec(st, d, r);
-  finish(s, cb, data, rc ? rc : exec_stmt(s, st), NULL);
+  if (st) {
+    bind_rec(st, d, r);
+    rc = exec_stmt(s, st);
+    /* A revision's condition that failed leaves the row: no change. */
+    if (rc == 0 && hl_rec_flagged(d, HL_RF_REVISION) && sqlite3_changes(s->db) == 0) rc = HL_ECONFLICT;
+  } else if (!rc) {
+    rc = HL_ESTORE;
+  }
+  finish(s, cb, data, rc, NULL);
 }
 
 /* Lists every row of kind d (-> its list in the result). */

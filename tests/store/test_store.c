@@ -255,6 +255,92 @@ HL_TEST(schema_and_subscription_round_trip) {
   hl_rmtree(dir);
 }
 
+/* The subscription read back (acme / PaymentProcessed) into *out (owned). */
+static void sub_read(hl_sub_rec *out) {
+  capture c = {0};
+  store->vt->sub_list(store, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  size_t i = 0;
+  while (i < c.res.nsubs && !(strcmp(c.res.subs[i].partner_id, "acme") == 0 &&
+                              strcmp(c.res.subs[i].event_type, "PaymentProcessed") == 0))
+    i++;
+  HL_ASSERT_MSG(i < c.res.nsubs, "no acme/PaymentProcessed among %zu", c.res.nsubs);
+  *out = c.res.subs[i];
+  c.res.subs[i] = (hl_sub_rec){0};
+  hl_store_result_dispose(&c.res);
+}
+
+static int sub_put_now(const hl_sub_rec *r) {
+  capture c = {0};
+  store->vt->sub_put(store, r, cap_cb, &c);
+  run_until(&c);
+  hl_store_result_dispose(&c.res);
+  return c.status;
+}
+
+/* Processes sharing a store each write a subscription from their own copy:
+ * a put is conditional on the revision the copy was read at, so one based
+ * on a copy another process has since changed is refused (HL_ECONFLICT)
+ * and changes nothing, instead of writing back what that process changed
+ * (a rotated secret). A put sent again with its own token (a retry after a
+ * lost answer, whose first attempt committed) is not refused. */
+HL_TEST(a_subscription_put_based_on_a_stale_revision_is_refused) {
+  open_store();
+  hl_sub_rec a = {.subscription_id = "sub_r", .partner_id = "acme", .event_type = "PaymentProcessed",
+                  .url = "http://127.0.0.1:1/x", .secret = "whsec_AAAA", .egress_topic = "wh.egress.acme.PaymentProcessed",
+                  .status = "ACTIVE", .max_in_flight = 1, .timeout_ms = 1000, .write_token = "tok-1"};
+  HL_ASSERT_EQ_INT(sub_put_now(&a), 0);
+  hl_sub_rec got;
+  sub_read(&got);
+  HL_ASSERT_EQ_INT(got.revision, 1);
+  hl_sub_rec_free(&got);
+  /* A second create of the pair (a copy that has no row yet) is refused. */
+  hl_sub_rec twin = a;
+  twin.subscription_id = "sub_twin";
+  twin.write_token = "tok-twin";
+  HL_ASSERT_EQ_INT(sub_put_now(&twin), HL_ECONFLICT);
+  /* Process A rotates, based on revision 1. */
+  hl_sub_rec rotated = a;
+  rotated.revision = 1;
+  rotated.secret = "whsec_BBBB whsec_AAAA";
+  rotated.write_token = "tok-2";
+  HL_ASSERT_EQ_INT(sub_put_now(&rotated), 0);
+  /* Process B, whose copy is still at revision 1, updates in place. */
+  hl_sub_rec stale = a;
+  stale.revision = 1;
+  stale.url = "http://127.0.0.1:1/y";
+  stale.write_token = "tok-3";
+  HL_ASSERT_EQ_INT(sub_put_now(&stale), HL_ECONFLICT);
+  sub_read(&got);
+  HL_ASSERT_EQ_INT(got.revision, 2);
+  HL_ASSERT_EQ_STR(got.secret, "whsec_BBBB whsec_AAAA");
+  HL_ASSERT_EQ_STR(got.url, "http://127.0.0.1:1/x");
+  HL_ASSERT_EQ_STR(got.subscription_id, "sub_r");
+  hl_sub_rec_free(&got);
+  /* A's write sent again after its answer was lost: its own token. */
+  HL_ASSERT_EQ_INT(sub_put_now(&rotated), 0);
+  sub_read(&got);
+  HL_ASSERT_EQ_INT(got.revision, 2);
+  HL_ASSERT_EQ_STR(got.secret, "whsec_BBBB whsec_AAAA");
+  hl_sub_rec_free(&got);
+  /* B, its copy read again (revision 2), is let through. */
+  stale.revision = 2;
+  stale.secret = "whsec_BBBB whsec_AAAA";
+  HL_ASSERT_EQ_INT(sub_put_now(&stale), 0);
+  sub_read(&got);
+  HL_ASSERT_EQ_INT(got.revision, 3);
+  HL_ASSERT_EQ_STR(got.url, "http://127.0.0.1:1/y");
+  HL_ASSERT_EQ_STR(got.secret, "whsec_BBBB whsec_AAAA");
+  hl_sub_rec_free(&got);
+  capture c = {0};
+  store->vt->sub_delete(store, "acme", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* Partners are kept like subscriptions: put (insert, then replace), list
  * after a reopen, delete once. */
 HL_TEST(partners_round_trip) {
