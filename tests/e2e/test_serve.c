@@ -793,6 +793,103 @@ HL_TEST_T(a_full_disk_makes_health_fail_and_the_backlog_stays_honest, 120) {
   stop_both();
 }
 
+#if defined(HL_TEST_PG) || defined(HL_TEST_DDB)
+/* --- processes sharing one store: a subscription's writes ---------------------- */
+
+#define RACE_OLD_SECRET "whsec_b2xkLXNlY3JldC1iZWZvcmUtdGhlLXJhY2U="
+
+/* POST /admin/subscriptions for partner on Payment to url (extra: more
+ * members), on h; the answer's code, with its body in *doc. */
+static long register_sub(const e2e_hookloop *h, const char *partner_id, const char *url, const char *extra,
+                         hl_json_doc *doc) {
+  char u[256], body[1024];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", h->base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"%s\",\"event_type\":\"Payment\",\"url\":\"%s\"%s%s}", partner_id,
+           url, extra ? "," : "", extra ? extra : "");
+  return e2e_call("POST", u, body, doc);
+}
+
+static void assert_sub_changed(hl_json_doc *doc) {
+  HL_ASSERT_EQ_STR(str_at(doc->root, "error"), "subscription_changed");
+  hl_json_doc_dispose(doc);
+}
+
+/* Two serve processes on one store (ECS tasks), neither reloading by
+ * itself (HOOKLOOP_CONFIG_TTL_S=0): A rotates a subscription's secret, then
+ * B, whose copy is from before, updates it in place. B's write carried the
+ * old secret list and silently undid the rotation (the fresh secret, shown
+ * once, never signed again). Now B is answered 409 subscription_changed
+ * with the record read again, and its retry keeps the rotation. Two
+ * creates of one pair: the second, on a process that did not know of the
+ * first, is a 409 too (it replaced the first one's subscription id). */
+HL_TEST_T(processes_sharing_a_store_do_not_undo_each_others_subscription_changes, 180) {
+  const char *env[] = {"HOOKLOOP_CONFIG_TTL_S=0", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/race", partner.base);
+  char *sub = e2e_setup(&hk, "racer", url, "\"secret\":\"" RACE_OLD_SECRET "\"", NULL, 0);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, env); /* loads the subscription from the store */
+
+  /* A rotates: the fresh secret is shown once. */
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/secret/rotate", hk.base, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"overlap_s\": 3600}", &doc), 200);
+  char fresh[128];
+  snprintf(fresh, sizeof fresh, "%s", str_at(doc.root, "secret"));
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT(strncmp(fresh, "whsec_", 6) == 0);
+
+  /* B updates in place from its copy of before the rotation. */
+  long code = register_sub(&other, "racer", url, "\"max_in_flight\": 3", &doc);
+  HL_ASSERT_EQ_INT(code, 409);
+  assert_sub_changed(&doc);
+  /* Sent again: based on the record read again, it keeps the rotation. */
+  HL_ASSERT_EQ_INT(register_sub(&other, "racer", url, "\"max_in_flight\": 3", &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "subscription_id"), sub);
+  hl_json_doc_dispose(&doc);
+
+  /* Two creates of one pair: A's is 201; B, which has not read it, 409. */
+  char twin_url[256];
+  snprintf(twin_url, sizeof twin_url, "%s/hook/twin", partner.base);
+  HL_ASSERT_EQ_INT(register_sub(&hk, "twin", twin_url, NULL, &doc), 201);
+  char twin[128];
+  snprintf(twin, sizeof twin, "%s", str_at(doc.root, "subscription_id"));
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(register_sub(&other, "twin", twin_url, NULL, &doc), 409);
+  assert_sub_changed(&doc);
+  HL_ASSERT_EQ_INT(register_sub(&other, "twin", twin_url, NULL, &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "subscription_id"), twin);
+  hl_json_doc_dispose(&doc);
+
+  /* What is stored: A started again reads it. The update's limit, the
+   * rotated list (the fresh secret and the old one overlapping), and the
+   * fresh secret signs a delivery. */
+  HL_ASSERT(e2e_stop_hookloop(&other, SIGTERM, 30000) >= 0);
+  HL_ASSERT(e2e_stop_hookloop(&hk, SIGTERM, 30000) >= 0);
+  e2e_start_hookloop(&hk, env);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "max_in_flight"), 3);
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "secrets")->len, 2);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-race-1", "1.00"), 202);
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "race", 1, 15000, &doc), 1);
+  const hl_json *r = &doc.root->u.items[0];
+  const char *body = str_at(r, "body");
+  const char *fresh_only[] = {fresh};
+  HL_ASSERT_MSG(hl_testsig_verify(fresh_only, 1, str_at(r, "webhook_id"), str_at(r, "webhook_timestamp"), body,
+                                  strlen(body), str_at(r, "webhook_signature"), (int64_t)time(NULL), 600),
+                "the rotated secret does not sign: %s", str_at(r, "webhook_signature"));
+  hl_json_doc_dispose(&doc);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  free(sub);
+  stop_both();
+}
+#endif
+
 #ifdef HL_TEST_PG
 /* --- PostgreSQL: several processes, one database ------------------------------ */
 
