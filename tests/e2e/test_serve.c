@@ -888,6 +888,54 @@ HL_TEST_T(processes_sharing_a_store_do_not_undo_each_others_subscription_changes
   free(sub);
   stop_both();
 }
+
+/* An auto-disable is a write of the whole record too: B, whose copy is from
+ * before A's rotation, disables the subscription after its failures. Its
+ * write used to carry the old secret list (the rotation lost for good);
+ * now it meets A's change, reads the record again and disables that. */
+HL_TEST_T(an_auto_disable_from_a_stale_copy_keeps_another_processs_rotation, 180) {
+  const char *env[] = {"HOOKLOOP_CONFIG_TTL_S=0", "HOOKLOOP_BREAKER_FAILURES=0", "HOOKLOOP_DISABLE_AFTER_FAILURES=3",
+                       "HOOKLOOP_RETRY_SCHEDULE=20ms,20ms,20ms,20ms,20ms,20ms,20ms,20ms", NULL};
+  static const char *const down[] = {"--mix", "503:1", NULL};
+  start_both(down, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/down", partner.base);
+  char *sub = e2e_setup(&hk, "stale", url, "\"secret\":\"" RACE_OLD_SECRET "\", \"max_in_flight\": 1", NULL, 0);
+  e2e_hookloop other = {0};
+  e2e_start_hookloop(&other, env); /* its copy: from before the rotation */
+  char u[300];
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s/secret/rotate", hk.base, sub);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"overlap_s\": 3600}", &doc), 200);
+  hl_json_doc_dispose(&doc);
+  /* Only B delivers (the queue may be shared): A stops. */
+  HL_ASSERT(e2e_stop_hookloop(&hk, SIGTERM, 30000) >= 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&other, "evt-stale-1", "1"), 202);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", other.base, sub);
+  char status[32] = "";
+  for (int waited = 0; waited < 30000; waited += 50) {
+    HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+    snprintf(status, sizeof status, "%s", str_at(doc.root, "status"));
+    hl_json_doc_dispose(&doc);
+    if (strcmp(status, "DISABLED") == 0) break;
+    hl_sleep_ms(50);
+  }
+  HL_ASSERT_EQ_STR(status, "DISABLED");
+  HL_ASSERT(e2e_log_lines(&other, "recording a subscription disabled met another process's change; tried again",
+                          NULL) >= 1);
+  /* Stored: disabled, with the rotated list (the fresh secret and the old). */
+  HL_ASSERT(e2e_stop_hookloop(&other, SIGTERM, 30000) >= 0);
+  e2e_start_hookloop(&hk, env);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, &doc), 200);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "status"), "DISABLED");
+  HL_ASSERT_EQ_INT(hl_json_get(doc.root, "secrets")->len, 2);
+  hl_json_doc_dispose(&doc);
+  hl_rmtree(other.dir);
+  free(other.dir);
+  free(sub);
+  stop_both();
+}
 #endif
 
 #ifdef HL_TEST_PG
