@@ -493,7 +493,7 @@ size_t hl_api_body_limit(const char *method, const char *path, size_t path_len, 
 
 void hl_api_init(hl_api *a, hl_store *store, hl_registry *reg, hl_dispatch *dispatch,
                  const hl_api_options *opt) {
-  *a = (hl_api){.store = store, .reg = reg, .dispatch = dispatch, .opt = *opt};
+  *a = (hl_api){.store = store, .reg = reg, .dispatch = dispatch, .opt = *opt, .subs_loaded = hl_api_subs_loaded};
   hl_health_init(&a->health, a->opt.loop, store, 0);
   if (!a->opt.ingress_prefix) a->opt.ingress_prefix = "wh.ingress";
   if (!a->opt.egress_prefix) a->opt.egress_prefix = "wh.egress";

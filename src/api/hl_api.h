@@ -71,6 +71,11 @@ struct hl_api {
   hl_recover *recover;     /* recovery jobs (hl_api_recover.c); NULL until the first */
   struct hl_api_sub_write *sub_writes; /* subscription records on their way to the store (hl_api_seal.c) */
   bool sub_open_no_reseal; /* hl_api_sub_open does not write a record sealed with an older key again */
+  /* hl_api_subs_loaded, called through here by the write tracker when a
+   * write met another process's change (the record read again is put in
+   * the registry): loading opens records, and opening writes a record
+   * sealed with an older key through that tracker, so it names neither. */
+  void (*subs_loaded)(hl_api *a, hl_store_result *res, bool reload);
   /* Registrations' schemas compiled and checked against their meta-schema,
    * on the loop (a body up to HL_EVENT_INLINE_BYTES) and on the threadpool
    * (a larger one): hookloop_schema_compiles_total{where}. */

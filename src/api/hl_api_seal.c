@@ -71,7 +71,7 @@ static void on_refreshed(void *data, int status, hl_store_result *res) {
     if (i < res->nsubs) {
       hl_store_result one = {.subs = &res->subs[i], .nsubs = 1};
       a->sub_open_no_reseal = true;
-      hl_api_subs_loaded(a, &one, false); /* takes the record it keeps */
+      a->subs_loaded(a, &one, false); /* takes the record it keeps */
       a->sub_open_no_reseal = false;
     } else {
       const hl_sub_list *l = hl_registry_subs_for_type(a->reg, w->event_type);
