@@ -11,6 +11,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
+#include "model/hl_event.h"
 
 #define PAGE_MAX (16u << 20)  /* bytes of a page answer */
 #define TOKEN_MAX (64u << 10) /* bytes of a token answer */
@@ -26,9 +27,13 @@ typedef enum { RQ_FETCH, RQ_ACK, RQ_TOKEN } rq_kind;
  *   WAIT_TOKEN  in the client's waiters list until a token is in hand
  *   SENDING     a transfer is on the multi handle
  *   BACKOFF     on the timer heap before the next attempt
+ *   PARSING     a fetch's 2xx answer over HL_EVENT_INLINE_BYTES is parsed
+ *               on the threadpool (a page of up to 16 MiB took ~0.5 s on
+ *               the loop, stalling every delivery and request of the
+ *               process meanwhile)
  *   DONE        its callback ran (or is running); it is freed after */
-typedef enum { RQ_QUEUED, RQ_WAIT_TOKEN, RQ_SENDING, RQ_BACKOFF, RQ_DONE } rq_state;
-static const char *const rq_state_name[] = {"QUEUED", "WAIT_TOKEN", "SENDING", "BACKOFF", "DONE"};
+typedef enum { RQ_QUEUED, RQ_WAIT_TOKEN, RQ_SENDING, RQ_BACKOFF, RQ_PARSING, RQ_DONE } rq_state;
+static const char *const rq_state_name[] = {"QUEUED", "WAIT_TOKEN", "SENDING", "BACKOFF", "PARSING", "DONE"};
 static const char *const rq_kind_name[] = {"fetch", "ack", "token"};
 
 struct hl_inbox_req {
@@ -53,6 +58,9 @@ struct hl_inbox_req {
   bool resp_too_big;
   uint64_t retry_after_ms;
   hl_timerq_node timer;
+  struct page_work *parse;     /* PARSING: the threadpool's work */
+  hl_inbox_page *page;         /* a fetch's page parsed off the loop (NULL: see parsed) */
+  bool parsed;                 /* page (or its failure in res) came from the threadpool */
   hl_inbox_result res;
   hl_inbox_fetch_cb fetch_cb;
   hl_inbox_ack_cb ack_cb;
@@ -64,8 +72,9 @@ static void rq_transition(hl_inbox_req *r, rq_state to) {
   static const unsigned allowed[] = {
       [RQ_QUEUED] = 1u << RQ_WAIT_TOKEN | 1u << RQ_SENDING | 1u << RQ_DONE,
       [RQ_WAIT_TOKEN] = 1u << RQ_SENDING | 1u << RQ_DONE,
-      [RQ_SENDING] = 1u << RQ_WAIT_TOKEN | 1u << RQ_SENDING | 1u << RQ_BACKOFF | 1u << RQ_DONE,
+      [RQ_SENDING] = 1u << RQ_WAIT_TOKEN | 1u << RQ_SENDING | 1u << RQ_BACKOFF | 1u << RQ_PARSING | 1u << RQ_DONE,
       [RQ_BACKOFF] = 1u << RQ_WAIT_TOKEN | 1u << RQ_SENDING | 1u << RQ_DONE,
+      [RQ_PARSING] = 1u << RQ_DONE,
       [RQ_DONE] = 0,
   };
   if (!(allowed[r->state] & (1u << to))) {
@@ -407,7 +416,11 @@ static void rq_finish(hl_inbox_req *r, int status, const char *fmt, ...) {
     va_end(ap);
   }
   hl_inbox_page *page = NULL;
-  if (status == 0 && r->kind == RQ_FETCH) {
+  if (status == 0 && r->kind == RQ_FETCH && r->parsed) {
+    page = r->page; /* parsed on the threadpool; its failure is in res */
+    r->page = NULL;
+  } else if (status == 0 && r->kind == RQ_FETCH) {
+    r->c->stats.pages_parsed_loop++;
     int rc = 0;
     size_t len = r->resp.len;
     char *body = hl_buf_steal(&r->resp, NULL);
@@ -425,6 +438,62 @@ static void rq_finish(hl_inbox_req *r, int status, const char *fmt, ...) {
   rq_free(r);
 }
 
+/* A page parsed on the threadpool. The work owns the body and the page
+ * until it is back on the loop; r is NULL when the request was cancelled
+ * meanwhile (its callback has run, r and maybe the client are gone): the
+ * page is then dropped. */
+typedef struct page_work {
+  uv_work_t work;
+  hl_inbox_req *r;
+  char *body;
+  size_t len;
+  hl_inbox_page *page;
+  int rc;
+  char err[sizeof ((hl_inbox_result *)0)->error];
+} page_work;
+
+static void parse_work(uv_work_t *w) {
+  page_work *pw = hl_container_of(w, page_work, work);
+  /* Takes the body (freed on error too); logs skipped events, which
+   * hl_log allows from any thread. */
+  pw->page = hl_inbox_page_parse(pw->body, pw->len, &pw->rc, pw->err, sizeof pw->err);
+  pw->body = NULL;
+}
+
+static void on_parsed(uv_work_t *w, int status) {
+  (void)status; /* never cancelled: uv_cancel is not used */
+  page_work *pw = hl_container_of(w, page_work, work);
+  hl_inbox_req *r = pw->r;
+  if (!r) {
+    hl_inbox_page_free(pw->page);
+    hl_free(pw);
+    return;
+  }
+  r->parse = NULL;
+  r->parsed = true;
+  r->page = pw->page;
+  if (pw->page) rq_finish(r, 0, NULL);
+  else rq_finish(r, pw->rc, "%s", pw->err); /* not the protocol's: HL_EPARSE, as on the loop */
+  hl_free(pw);
+}
+
+/* A 2xx to a fetch: a large page is parsed off the loop. */
+static void fetch_answered(hl_inbox_req *r) {
+  if (r->resp.len <= HL_EVENT_INLINE_BYTES) {
+    rq_finish(r, 0, NULL);
+    return;
+  }
+  hl_inbox_client *c = r->c;
+  c->stats.pages_parsed_threadpool++;
+  rq_transition(r, RQ_PARSING);
+  page_work *pw = hl_calloc(1, sizeof *pw);
+  pw->r = r;
+  pw->len = r->resp.len;
+  pw->body = hl_buf_steal(&r->resp, NULL);
+  r->parse = pw;
+  uv_queue_work(c->loop, &pw->work, parse_work, on_parsed); /* fails only without a work callback */
+}
+
 static void rq_answered(hl_inbox_req *r, CURLcode result) {
   hl_inbox_client *c = r->c;
   long status = 0;
@@ -433,7 +502,8 @@ static void rq_answered(hl_inbox_req *r, CURLcode result) {
   r->res.http_status = (int)status;
   int cls = classify(status, result, r->resp_too_big);
   if (cls == 0) {
-    rq_finish(r, 0, NULL);
+    if (r->kind == RQ_FETCH) fetch_answered(r);
+    else rq_finish(r, 0, NULL);
     return;
   }
   if (status == 401) {
@@ -712,6 +782,7 @@ void hl_inbox_cancel_all(hl_inbox_client *c) {
     if (r->state == RQ_SENDING && r->easy) hl_curl_uv_cancel(c->curl, &r->xfer);
     else if (r->state == RQ_BACKOFF || r->state == RQ_QUEUED) hl_timerq_remove(&c->timers, &r->timer);
     else if (r->state == RQ_WAIT_TOKEN) waiters_remove(c, r);
+    else if (r->state == RQ_PARSING) r->parse->r = NULL; /* the work drops its page when it is back */
     rq_finish(r, HL_ECANCELED, "cancelled"); /* unlinks r */
   }
 }

@@ -659,6 +659,58 @@ HL_TEST(payload_bytes_exact) {
   env_stop(&e);
 }
 
+/* A page over HL_EVENT_INLINE_BYTES is parsed on the threadpool, with the
+ * bytes a small one gets; one parsed on the loop stalled everything the
+ * process does (~0.5 s for a 16 MiB page). A close while it is parsed ends
+ * the fetch at once and the page is dropped when the work is back. */
+HL_TEST(a_large_page_is_parsed_off_the_loop_with_its_exact_bytes) {
+  enum { N = 3, PAD = 40 * 1024 };
+  static const char *ids[N] = {"evt-big-1", "evt-big-2", "evt-big-3"};
+  char *payloads[N];
+  for (int i = 0; i < N; i++) {
+    payloads[i] = malloc(PAD + 64);
+    int n = snprintf(payloads[i], 64, "{\"amount\":100.10,\"n\":%d,\"pad\":\"", i);
+    memset(payloads[i] + n, 'x', PAD);
+    memcpy(payloads[i] + n + PAD, "\" }", 4);
+  }
+  env e;
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 0);
+  inbox_mock_seed(&e.m, ids, (const char *const *)payloads, N);
+  hl_inbox_result r;
+  hl_inbox_page *p = fetch_sync(&e, 10, NULL, &r);
+  HL_ASSERT_MSG(r.status == 0 && p && p->n == N, "%s", r.error);
+  for (int i = 0; i < N; i++) {
+    HL_ASSERT_EQ_STR(p->events[i].id, ids[i]);
+    HL_ASSERT_MSG(p->events[i].payload_len == strlen(payloads[i]) &&
+                      memcmp(p->events[i].payload, payloads[i], strlen(payloads[i])) == 0,
+                  "payload %d differs (%zu bytes)", i, p->events[i].payload_len);
+  }
+  hl_inbox_page_free(p);
+  HL_ASSERT_EQ_INT(e.c.stats.pages_parsed_threadpool, 1);
+  HL_ASSERT_EQ_INT(e.c.stats.pages_parsed_loop, 0);
+  /* A small page stays on the loop. */
+  p = fetch_sync(&e, 1, NULL, &r);
+  HL_ASSERT_MSG(r.status == 0 && p && p->n == 1, "%s", r.error);
+  hl_inbox_page_free(p);
+  HL_ASSERT_EQ_INT(e.c.stats.pages_parsed_loop, 1);
+  /* Closed while the large page is parsed: the fetch ends cancelled now. */
+  fetch_out f = {0};
+  hl_inbox_fetch(&e.c, 10, NULL, on_fetch, &f);
+  while (!f.done && e.c.stats.pages_parsed_threadpool < 2) uv_run(&e.loop, UV_RUN_ONCE);
+  HL_ASSERT(!f.done);
+  bool closed = false;
+  hl_inbox_close(&e.c, set_true, &closed);
+  HL_ASSERT(f.done && f.r.status == HL_ECANCELED && f.page == NULL);
+  run_until(&e, &closed);
+  closed = false;
+  hl_curl_uv_close(&e.curl, set_true, &closed);
+  run_until(&e, &closed);
+  uv_run(&e.loop, UV_RUN_DEFAULT);
+  HL_ASSERT(uv_loop_close(&e.loop) == 0);
+  inbox_mock_stop(&e.m);
+  for (int i = 0; i < N; i++) free(payloads[i]);
+}
+
 /* Closing with requests in flight or waiting: each ends with HL_ECANCELED,
  * nothing is sent after, and the loop closes clean. */
 HL_TEST(close_cancels_everything) {
