@@ -18,7 +18,9 @@ const char *hl_inbox_lookup_env(void *data, const char *name) {
   return v && *v ? v : NULL;
 }
 
-/* A path setting: starts with '/', no whitespace or control characters. */
+/* A path setting: starts with '/', no whitespace or control characters,
+ * no '#' (a fragment would cut off what follows: the inbox's query, the
+ * rest of the ack path). */
 static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const char *name, const char *dflt,
                         char *err, size_t errlen) {
   const char *v = lookup(data, name);
@@ -28,8 +30,8 @@ static int path_setting(char **out, hl_inbox_lookup_fn lookup, void *data, const
     return HL_EINVAL;
   }
   for (const char *p = v; *p; p++)
-    if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-      snprintf(err, errlen, "%s: must not hold spaces or control characters", name);
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#') {
+      snprintf(err, errlen, "%s: must not hold spaces, control characters or '#'", name);
       return HL_EINVAL;
     }
   *out = hl_strdup(v);
@@ -61,12 +63,25 @@ static int seconds_setting(unsigned *out, hl_inbox_lookup_fn lookup, void *data,
   return 0;
 }
 
+/* API_BASE_URL: http(s)://host[:port][/prefix]. The three paths are
+ * appended to it, so a query or a fragment in it would swallow them (the
+ * inbox path landing in the query string, or cut off with the fragment:
+ * every request then went to the base itself); blanks and control
+ * characters are in no URL. */
+static bool base_url_ok(const char *v) {
+  if (!v || !hl_inbox_is_http_url(v)) return false;
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#') return false;
+  return true;
+}
+
 int hl_inbox_settings_load(hl_inbox_settings *s, hl_inbox_lookup_fn lookup, void *data, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->max_events = HL_INBOX_MAX_EVENTS_DEFAULT;
   const char *v = lookup(data, "API_BASE_URL");
-  if (!v || !hl_inbox_is_http_url(v)) {
-    snprintf(err, errlen, "API_BASE_URL: must be an http:// or https:// URL");
+  if (!base_url_ok(v)) {
+    snprintf(err, errlen, "API_BASE_URL: must be an http:// or https:// URL, host[:port][/prefix], without a query, "
+                          "fragment or blanks");
     return HL_EINVAL;
   }
   s->api_base_url = hl_strdup(v);

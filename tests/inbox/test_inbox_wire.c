@@ -288,6 +288,40 @@ HL_TEST(settings_by_the_seed_names) {
   }
 }
 
+/* The paths are appended to API_BASE_URL, and the inbox's query to
+ * INBOX_PATH: a query or a fragment in the base would swallow them (the
+ * inbox path landing in the query string, or cut off with the fragment, so
+ * every request went to the base itself), and a blank is in no URL. Each
+ * is refused at start, naming the variable, instead of failing every pass. */
+HL_TEST(a_base_url_with_a_query_fragment_or_blank_is_refused_naming_the_variable) {
+  static const struct {
+    const char *name, *value;
+  } bad[] = {{"API_BASE_URL", "https://h/api?key=1"}, {"API_BASE_URL", "https://h/api#v1"},
+             {"API_BASE_URL", "https://h/api "}, {"API_BASE_URL", "https://h /api"},
+             {"API_BASE_URL", "https://h/a\tb"}, {"API_BASE_URL", "https://h?"},
+             {"INBOX_PATH", "/inbox#pending"}, {"INBOX_ACK_PATH", "/inbox/{id}/ack#x"},
+             {"INBOX_TOKEN_PATH", "/auth#token"}};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+    const char *t[] = {"API_BASE_URL", "https://h", "SECRET_ARN", "arn", bad[i].name, bad[i].value, NULL};
+    if (strcmp(bad[i].name, "API_BASE_URL") == 0) t[1] = bad[i].value;
+    hl_inbox_settings s;
+    char err[256];
+    HL_ASSERT_MSG(hl_inbox_settings_load(&s, table, t, err, sizeof err) == HL_EINVAL, "accepted %s=[%s]",
+                  bad[i].name, bad[i].value);
+    HL_ASSERT_MSG(strncmp(err, bad[i].name, strlen(bad[i].name)) == 0, "%s", err);
+    hl_inbox_settings_dispose(&s);
+  }
+  /* A port, a prefix with a trailing '/', user:password: still taken. */
+  static const char *good[] = {"http://127.0.0.1:8080", "https://h/api/v1/", "https://u:p@h:443/x"};
+  for (size_t i = 0; i < HL_ARRAY_SIZE(good); i++) {
+    const char *t[] = {"API_BASE_URL", good[i], "SECRET_ARN", "arn", NULL};
+    hl_inbox_settings s;
+    char err[256];
+    HL_ASSERT_MSG(hl_inbox_settings_load(&s, table, t, err, sizeof err) == 0, "%s: %s", good[i], err);
+    hl_inbox_settings_dispose(&s);
+  }
+}
+
 /* A refused setting is named, its value never shown: API_BASE_URL may
  * carry a user and password, and the message goes to logs. */
 HL_TEST(a_refused_setting_is_named_without_its_value) {
