@@ -129,6 +129,12 @@ static const mig_step steps[] = {
    * not undo each other's changes. Rows written before read as 0. */
   {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 0, "
     "ADD COLUMN IF NOT EXISTS write_token text; ", {TB(subscription_table)}},
+  /* Retention's walk over old attempt rows, by (at_ms, key): an attempt
+   * whose delivery has no status row (the inbox queue keeps none) is
+   * deleted by nothing else. The key after at_ms makes the walk's cursor
+   * one row, as in 17 (the attempts of one pass share milliseconds). */
+  {"CREATE INDEX IF NOT EXISTS %s_at ON %s(at_ms, event_id, subscription_id, slot); ",
+   {TB(attempt_table), TB(attempt_table)}},
 };
 #undef TB
 

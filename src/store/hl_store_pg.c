@@ -100,6 +100,8 @@ struct pg_store {
   int schema_version;
   int64_t orphan_at;             /* retention's walk over old events: where the last window ended, */
   char *orphan_id;               /* its last event (accepted_at, event_id; 0 and NULL: the start) */
+  int64_t orphan_att_at, orphan_att_slot; /* ... and over old attempt rows: the last one examined */
+  char *orphan_att_event, *orphan_att_sub; /* (at_ms, event_id, subscription_id, slot; NULL: the start) */
   char *open_sub_cursor;         /* ... and over subscriptions with open deliveries (NULL: the start) */
   pgop *wait_head, **wait_tail;  /* submitted before the migrations were done */
   pgop *retry;                   /* waiting to be sent again */
@@ -770,7 +772,12 @@ static void prepare_all(pg_store *s) {
    * deletes. The cursor is a strict order: a window that ends inside a
    * millisecond (the events of a bulk request share one) goes on from its
    * last event, not past the whole millisecond, whose other events a walk
-   * that ends each first window there would never reach. */
+   * that ends each first window there would never reach. $7..$10: the
+   * cursor of the walk over old attempt rows (at_ms, event_id,
+   * subscription_id, slot), a window aw of migration 19's index: those
+   * whose delivery has no status row (the inbox queue keeps none) go, as
+   * nothing else deletes them. A delivery deleted by d is still seen by
+   * the snapshot, so its rows are a's, not these. */
   SET(Q_PURGE,
       "WITH picked AS ((SELECT event_id,subscription_id FROM %1$s WHERE status='SUCCESS' AND updated_at<$1 "
       "LIMIT $3) UNION ALL (SELECT event_id,subscription_id FROM %1$s WHERE status='FAILED' AND updated_at<$2 "
@@ -789,9 +796,19 @@ static void prepare_all(pg_store *s) {
       "(SELECT 1 FROM %1$s z WHERE z.event_id=w.event_id) AND w.event_id NOT IN (SELECT event_id FROM d) "
       "RETURNING 1), "
       "l AS (DELETE FROM %3$s WHERE idempotency_key IN (SELECT idempotency_key FROM %3$s WHERE expires_at>0 "
-      "AND expires_at<$4 LIMIT $3) RETURNING 1) "
-      "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a),(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
-      "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT accepted_at FROM c),(SELECT event_id FROM c)",
+      "AND expires_at<$4 LIMIT $3) RETURNING 1), "
+      "aw AS (SELECT at_ms,event_id,subscription_id,slot FROM %2$s WHERE at_ms<$1 AND "
+      "(at_ms,event_id,subscription_id,slot)>($7,$8::text,$9::text,$10) "
+      "ORDER BY at_ms,event_id,subscription_id,slot LIMIT $3), "
+      "ac AS (SELECT * FROM aw ORDER BY at_ms DESC,event_id DESC,subscription_id DESC,slot DESC LIMIT 1), "
+      "ao AS (DELETE FROM %2$s y USING aw WHERE y.event_id=aw.event_id AND y.subscription_id=aw.subscription_id "
+      "AND y.slot=aw.slot AND y.at_ms<$1 AND NOT EXISTS (SELECT 1 FROM %1$s z WHERE z.event_id=aw.event_id AND "
+      "z.subscription_id=aw.subscription_id) RETURNING 1) "
+      "SELECT (SELECT count(*) FROM d),(SELECT count(*) FROM a)+(SELECT count(*) FROM ao),"
+      "(SELECT count(*) FROM e)+(SELECT count(*) FROM o),"
+      "(SELECT count(*) FROM l),(SELECT count(*) FROM w),(SELECT accepted_at FROM c),(SELECT event_id FROM c),"
+      "(SELECT count(*) FROM aw),(SELECT at_ms FROM ac),(SELECT event_id FROM ac),(SELECT subscription_id FROM ac),"
+      "(SELECT slot FROM ac)",
       t->delivery_table, t->attempt_table, t->ledger_table);
   /* Retention's other half: open deliveries of subscriptions no longer
    * stored. $1 the cursor (the last subscription looked at), $2 how many
@@ -1334,6 +1351,14 @@ static void done_purge(pgop *op, int status) {
     op->s->orphan_at = full ? gi64(r, 0, 5) : 0;
     hl_free(op->s->orphan_id);
     op->s->orphan_id = full ? gstr(r, 0, 6) : NULL;
+    /* The same for the window of old attempt rows. */
+    full = (size_t)gi64(r, 0, 7) >= op->limit;
+    op->s->orphan_att_at = full ? gi64(r, 0, 8) : 0;
+    op->s->orphan_att_slot = full ? gi64(r, 0, 11) : 0;
+    hl_free(op->s->orphan_att_event);
+    hl_free(op->s->orphan_att_sub);
+    op->s->orphan_att_event = full ? gstr(r, 0, 9) : NULL;
+    op->s->orphan_att_sub = full ? gstr(r, 0, 10) : NULL;
     if (op->nq > 1) {
       /* A full batch looks at the same subscriptions again; a walk that
        * ran out starts over. */
@@ -1356,6 +1381,11 @@ static void purge(hl_store *base, const hl_store_purge *p, hl_store_cb cb, void 
   int i = op_stmt(op, Q_PURGE);
   op_i64(op, i, p->delivered_before_ms); op_i64(op, i, p->failed_before_ms); op_i64(op, i, (int64_t)p->limit);
   op_i64(op, i, p->now_s); op_i64(op, i, s->orphan_at); op_str(op, i, s->orphan_id ? s->orphan_id : "");
+  /* The start of the attempt walk is before any row: a slot is never negative. */
+  op_i64(op, i, s->orphan_att_event ? s->orphan_att_at : -1);
+  op_str(op, i, s->orphan_att_event ? s->orphan_att_event : "");
+  op_str(op, i, s->orphan_att_sub ? s->orphan_att_sub : "");
+  op_i64(op, i, s->orphan_att_event ? s->orphan_att_slot : -1);
   if (p->close_deleted) {
     i = op_stmt(op, Q_CLOSE_DELETED);
     op_str(op, i, s->open_sub_cursor ? s->open_sub_cursor : "");
@@ -1738,6 +1768,8 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--s->closing_handles > 0) return;
   hl_free(s->open_sub_cursor);
   hl_free(s->orphan_id);
+  hl_free(s->orphan_att_event);
+  hl_free(s->orphan_att_sub);
   hl_strmap_dispose(&s->mine);
   hl_free_then_call(s, s->close_cb, s->close_data);
 }

@@ -55,8 +55,10 @@
  * acceptance order (seq) and its index, 13: a delivery's replay generation,
  * 14: a parked retry's generation, 15: the delivered generation, 16: the
  * search index partial (lookups by key keep to the primary key), 17: events
- * by (accepted_at, event_id), retention's window */
-#define HL_STORE_PG_SCHEMA_VERSION 18
+ * by (accepted_at, event_id), retention's window, 18: a subscription's
+ * revision and write token, 19: attempt rows by at_ms, retention's walk
+ * of those whose delivery has no status row */
+#define HL_STORE_PG_SCHEMA_VERSION 19
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -1937,6 +1937,51 @@ HL_TEST(data_dir_is_exclusive) {
 }
 
 #ifdef HL_TEST_PG
+/* An attempt whose delivery has no status row (the inbox queue keeps
+ * none) goes once older than the delivered limit, as on SQLite: nothing
+ * else ever deletes it, and the attempt table would grow for good. */
+HL_TEST(an_attempt_without_a_delivery_is_purged_once_old) {
+  open_store();
+  attempt_alone("pg-alone-1", 1); /* at 1 s after the epoch */
+  attempts_are("pg-alone-1", "sub_at", 1, 1);
+  hl_store_purge p = {.delivered_before_ms = 500, .failed_before_ms = 1, .now_s = 1, .limit = 100};
+  capture c = {0};
+  store->vt->purge(store, &p, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  attempts_are("pg-alone-1", "sub_at", 1, 1); /* not yet past the limit */
+  p.delivered_before_ms = hl_wall_ms() + 1000;
+  c = (capture){0};
+  store->vt->purge(store, &p, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  HL_ASSERT_EQ_INT((int)c.res.purged.attempts, 1);
+  hl_store_result_dispose(&c.res);
+  attempts_are("pg-alone-1", "sub_at", 1, 0);
+  /* A window of one row: the walk goes on from the row it ended on, past
+   * an open delivery's attempt of the same millisecond, to the next. */
+  const char *subs[] = {"sub_at"};
+  accept_event("pg-a-keep", subs, 1, 0);
+  attempt_alone("pg-a-keep", 1);
+  attempt_alone("pg-b-alone", 1);
+  int64_t purged = 0;
+  for (int b = 0; b < 3; b++) {
+    p.limit = 1;
+    c = (capture){0};
+    store->vt->purge(store, &p, cap_cb, &c);
+    run_until(&c);
+    HL_ASSERT_EQ_INT(c.status, 0);
+    purged += c.res.purged.attempts;
+    hl_store_result_dispose(&c.res);
+  }
+  HL_ASSERT_EQ_INT((int)purged, 1);
+  attempts_are("pg-b-alone", "sub_at", 1, 0);
+  attempts_are("pg-a-keep", "sub_at", 1, 1); /* its delivery is open */
+  close_store();
+}
+#endif
+
+#ifdef HL_TEST_PG
 /* --- a store shared by processes ----------------------------------------------- */
 
 static capture claim(hl_store *st, const char *sub, size_t limit) {
