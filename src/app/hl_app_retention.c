@@ -40,9 +40,13 @@ static void on_purged(void *data, int status, hl_store_result *res) {
     if (res->purged.closed > 0)
       hl_log_info("open deliveries of deleted subscriptions set FAILED", "\"deliveries\":%lld",
                   (long long)res->purged.closed);
-    /* A full batch: more is waiting, come back soon (still one at a time). */
+    /* A full batch: more is waiting, come back soon (still one at a time).
+     * Attempt rows count too: those without a delivery row (the inbox's)
+     * go a batch at a time of their own, and an inbox that logs more than
+     * a batch a minute would otherwise outgrow the purge. */
     if (res->purged.deliveries >= HL_RETENTION_BATCH || res->purged.events >= HL_RETENTION_BATCH ||
-        res->purged.ledger >= HL_RETENTION_BATCH || res->purged.closed >= HL_RETENTION_BATCH)
+        res->purged.ledger >= HL_RETENTION_BATCH || res->purged.closed >= HL_RETENTION_BATCH ||
+        res->purged.attempts >= HL_RETENTION_BATCH)
       delay = HL_RETENTION_CATCH_UP_MS < delay ? HL_RETENTION_CATCH_UP_MS : delay;
   } else {
     hl_log_warn("retention: a purge batch failed; the next tick tries again", "\"status\":%d", status);

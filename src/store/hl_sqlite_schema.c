@@ -206,6 +206,12 @@ static int migrate_attempts(sq_schema *s) {
   return rc;
 }
 
+/* The index of step "orphan attempts" (below), which the rebuild of step
+ * "attempt rows" makes as well. */
+static void orphan_index_sql(hl_buf *b, const char *table) {
+  hl_buf_printf(b, "CREATE INDEX IF NOT EXISTS %s_orphan_at ON %s(at_ms) WHERE drow IS NULL;", table, table);
+}
+
 /* Step "attempt rows": a table made before with the key (event_id,
  * subscription_id, slot) is rebuilt once with drow, each row finding its
  * delivery's rowid, in one transaction, at start. Last of the steps: the
@@ -222,8 +228,10 @@ static int migrate_attempt_rows(sq_schema *s) {
   hl_buf_printf(&b, ";INSERT INTO %s SELECT a.event_id,a.subscription_id,a.slot,a.attempt,a.at_ms,a.status_code,"
                 "a.latency_ms,a.error,a.headers,a.body,a.truncated,d.rowid FROM %s a LEFT JOIN %s d "
                 "ON d.event_id=a.event_id AND d.subscription_id=a.subscription_id;"
-                "DROP TABLE %s;ALTER TABLE %s RENAME TO %s;COMMIT;",
+                "DROP TABLE %s;ALTER TABLE %s RENAME TO %s;",
                 tmp.data, s->t.attempt_table, s->t.delivery_table, s->t.attempt_table, tmp.data, s->t.attempt_table);
+  orphan_index_sql(&b, s->t.attempt_table);
+  hl_buf_puts(&b, "COMMIT;");
   int rc = hl_sqlite_exec(s->db, b.data);
   if (rc != 0 && !sqlite3_get_autocommit(s->db)) hl_sqlite_exec(s->db, "ROLLBACK");
   hl_buf_dispose(&b);
@@ -313,6 +321,20 @@ static int migrate_latest_attempt(sq_schema *s) {
   return rc;
 }
 
+/* Step "orphan attempts": retention's purge of attempt rows that have no
+ * delivery row (the inbox queue keeps none) reads them by time through
+ * this index; without it each batch walked every such row, old or young,
+ * on the loop, more of them the busier the inbox. */
+static int migrate_orphan_attempts(sq_schema *s) {
+  int have = has_column(s, s->t.attempt_table, "drow");
+  if (have <= 0) return have; /* a table of the earlier layout: its rebuild makes the index */
+  hl_buf b = HL_BUF_INIT;
+  orphan_index_sql(&b, s->t.attempt_table);
+  int rc = hl_sqlite_exec(s->db, b.data);
+  hl_buf_dispose(&b);
+  return rc;
+}
+
 /* The schema and its migration steps, in one transaction. Each statement
  * committed alone costs a commit with its fdatasync (synchronous=FULL
  * here): ~30 of them on a new file, ~5 ms of a Lambda's 22 ms init
@@ -327,7 +349,8 @@ int hl_sqlite_schema_set_up(sqlite3 *db, const hl_table_names *t) {
       create_schema,    migrate_destination, migrate_2_partners, migrate_attempts,
       migrate_signing,  migrate_enrichment,  migrate_client_cert, migrate_ordering,
       migrate_retention, migrate_delivery_search, migrate_replay, migrate_park_replay,
-      migrate_delivered, migrate_drop_due_all, migrate_latest_attempt, migrate_revision};
+      migrate_delivered, migrate_drop_due_all, migrate_latest_attempt, migrate_revision,
+      migrate_orphan_attempts};
   if (hl_sqlite_exec(s->db, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(steps); i++) rc = steps[i](s);

@@ -296,8 +296,11 @@ static void build_sql(sq_store *s) {
       t->delivery_table, t->delivery_table);
   SET(Q_PURGE_ATTEMPTS, "DELETE FROM %s WHERE drow=?3 AND event_id=?1 AND subscription_id=?2", t->attempt_table);
   /* Attempt rows written without a delivery row (drow NULL), once old. */
-  SET(Q_PURGE_ATTEMPT_ORPHANS, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s WHERE drow IS NULL AND "
-      "at_ms<?1 LIMIT ?2)", t->attempt_table, t->attempt_table);
+  /* By the "orphan attempts" index (hl_sqlite_schema.c), named: the
+   * planner takes the unique (drow, slot) for "drow IS NULL" otherwise, and
+   * walks every such row, young ones too, to find the old. */
+  SET(Q_PURGE_ATTEMPT_ORPHANS, "DELETE FROM %s WHERE rowid IN (SELECT rowid FROM %s INDEXED BY %s_orphan_at WHERE "
+      "drow IS NULL AND at_ms<?1 LIMIT ?2)", t->attempt_table, t->attempt_table, t->attempt_table);
   SET(Q_PURGE_DELIVERY, "DELETE FROM %s WHERE rowid=?1 AND status IN ('SUCCESS','FAILED')", t->delivery_table);
   SET(Q_PURGE_EVENT, "DELETE FROM hookloop_event WHERE event_id=?1 "
       "AND NOT EXISTS (SELECT 1 FROM %s WHERE event_id=?1)", t->delivery_table);

@@ -1883,6 +1883,34 @@ HL_TEST(parked_retries_are_taken_by_due_time_under_a_lease) {
   hl_rmtree(dir);
 }
 
+#if !defined(HL_TEST_PG) && !defined(HL_TEST_DDB)
+/* Retention's purge of attempt rows without a delivery row (the inbox
+ * queue's) reads them by time through an index of their own: the plan of
+ * its query searches, where without the index each batch walked every
+ * such row on the loop. */
+HL_TEST(the_purge_of_attempts_without_a_delivery_reads_by_an_index) {
+  open_store();
+  close_store();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/hookloop.db", dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  HL_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  /* The store's Q_PURGE_ATTEMPT_ORPHANS selects these rows so. */
+  HL_ASSERT_MSG(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT rowid FROM delivery_attempt INDEXED BY "
+                                   "delivery_attempt_orphan_at WHERE drow IS NULL AND at_ms<?1 LIMIT ?2",
+                                   -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+  hl_buf plan = HL_BUF_INIT;
+  while (sqlite3_step(st) == SQLITE_ROW) hl_buf_printf(&plan, "%s; ", (const char *)sqlite3_column_text(st, 3));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  HL_ASSERT_MSG(plan.data && strstr(plan.data, "SEARCH delivery_attempt USING INDEX delivery_attempt_orphan_at (at_ms<?)"),
+                "plan: %s", plan.data ? plan.data : "");
+  hl_buf_dispose(&plan);
+  hl_rmtree(dir);
+}
+#endif
+
 /* A parked retry keeps a body larger than a DynamoDB item (400 KB) exactly:
  * a 1 MiB event of 4-byte characters, cut into parts (on DynamoDB) where a
  * cut falls inside a character unless it backs off. Deleted, it is gone
