@@ -159,7 +159,7 @@ static void invocation_free(invocation *inv);
 
 static void emit_emf(lambda *L) {
   hl_buf b = HL_BUF_INIT;
-  hl_metrics_render_emf(&L->metrics, &L->metrics_sent, "hookloop", hl_wall_ms(), &b);
+  hl_metrics_render_emf(&L->metrics, &L->metrics_sent, "hookloop", true, hl_wall_ms(), &b);
   printf("%s\n", b.data);
   fflush(stdout);
   hl_buf_dispose(&b);

@@ -333,7 +333,7 @@ bool hl_inbox_source_busy(const hl_inbox_source *src) {
 }
 
 void hl_inbox_source_render_emf(hl_inbox_source *src, int64_t timestamp_ms, hl_buf *out) {
-  hl_metrics_render_emf(&src->m, &src->m_sent, "hookloop/inbox", timestamp_ms, out);
+  hl_metrics_render_emf(&src->m, &src->m_sent, "hookloop/inbox", false, timestamp_ms, out);
   src->m_sent = src->m;
 }
 

@@ -79,7 +79,7 @@ void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *o) {
   counter(o, "hookloop_retry_attempts_total", "Delivery attempts after the first.", m->retry_attempts);
 }
 
-void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const char *ns,
+void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const char *ns, bool queue_counts,
                            int64_t timestamp_ms, hl_buf *o) {
   hl_metrics zero;
   if (!since) { memset(&zero, 0, sizeof zero); since = &zero; }
@@ -91,16 +91,19 @@ void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const c
                 "{\"Name\":\"SuccessfulDeliveries\",\"Unit\":\"Count\"},"
                 "{\"Name\":\"FailedDeliveries\",\"Unit\":\"Count\"},"
                 "{\"Name\":\"DeliveryLatency\",\"Unit\":\"Milliseconds\"},"
-                "{\"Name\":\"RetryAttempts\",\"Unit\":\"Count\"},"
-                "{\"Name\":\"events_to_retry\",\"Unit\":\"Count\"},"
-                "{\"Name\":\"events_to_dlq\",\"Unit\":\"Count\"}]}]},"
+                "{\"Name\":\"RetryAttempts\",\"Unit\":\"Count\"}%s]}]},"
                 "\"EventsProcessed\":%llu,\"SuccessfulDeliveries\":%llu,\"FailedDeliveries\":%llu,"
-                "\"DeliveryLatency\":%.3f,\"RetryAttempts\":%llu,\"events_to_retry\":%llu,\"events_to_dlq\":%llu}",
+                "\"DeliveryLatency\":%.3f,\"RetryAttempts\":%llu",
                 (long long)timestamp_ms, ns,
+                queue_counts ? ",{\"Name\":\"events_to_retry\",\"Unit\":\"Count\"},"
+                               "{\"Name\":\"events_to_dlq\",\"Unit\":\"Count\"}" : "",
                 (unsigned long long)(m->events_processed - since->events_processed),
                 (unsigned long long)(m->deliveries_success - since->deliveries_success),
                 (unsigned long long)(m->deliveries_failed - since->deliveries_failed), avg_ms,
-                (unsigned long long)(m->retry_attempts - since->retry_attempts),
-                (unsigned long long)(m->events_to_retry - since->events_to_retry),
-                (unsigned long long)(m->events_to_dlq - since->events_to_dlq));
+                (unsigned long long)(m->retry_attempts - since->retry_attempts));
+  if (queue_counts)
+    hl_buf_printf(o, ",\"events_to_retry\":%llu,\"events_to_dlq\":%llu",
+                  (unsigned long long)(m->events_to_retry - since->events_to_retry),
+                  (unsigned long long)(m->events_to_dlq - since->events_to_dlq));
+  hl_buf_putc(o, '}');
 }

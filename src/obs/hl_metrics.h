@@ -10,6 +10,7 @@
 #ifndef HL_METRICS_H
 #define HL_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/hl_buf.h"
@@ -49,8 +50,10 @@ void hl_metrics_set_in_flight(hl_metrics *m, uint64_t n);
 void hl_metrics_set_in_memory(hl_metrics *m, uint64_t n);
 void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *out);
 /* One EMF JSON line (no newline) with the seed metric names, for the
- * figures since `since` (a previous snapshot, or NULL for all). */
-void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const char *ns,
+ * figures since `since` (a previous snapshot, or NULL for all).
+ * queue_counts: also events_to_retry and events_to_dlq, which a source
+ * without retry topics or a dead-letter queue (the inbox) leaves out. */
+void hl_metrics_render_emf(const hl_metrics *m, const hl_metrics *since, const char *ns, bool queue_counts,
                            int64_t timestamp_ms, hl_buf *out);
 
 #endif

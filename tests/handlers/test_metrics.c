@@ -50,7 +50,7 @@ HL_TEST(emf_line_is_json_with_seed_names) {
   hl_metrics_on_processed(&m, 1);
   hl_metrics_on_delivery(&m, "success", 0.3, 1);
   hl_buf b = HL_BUF_INIT;
-  hl_metrics_render_emf(&m, &before, "hookloop", 1700000000000, &b);
+  hl_metrics_render_emf(&m, &before, "hookloop", true, 1700000000000, &b);
   hl_json_doc d;
   hl_json_doc_init(&d);
   HL_ASSERT_MSG(hl_json_parse(&d, b.data, b.len, NULL) == 0, "not JSON: %s", b.data);
@@ -60,6 +60,16 @@ HL_TEST(emf_line_is_json_with_seed_names) {
   HL_ASSERT(hl_json_double(hl_json_get(d.root, "DeliveryLatency")) > 299.0);
   const hl_json *metrics = hl_json_pointer(d.root, "/_aws/CloudWatchMetrics/0/Metrics", 33);
   HL_ASSERT(metrics && metrics->len == 7);
+  hl_json_doc_dispose(&d);
+  /* Without the queue's counts (the inbox): the seed's five names alone. */
+  hl_buf_reset(&b);
+  hl_metrics_render_emf(&m, &before, "hookloop/inbox", false, 1700000000000, &b);
+  hl_json_doc_init(&d);
+  HL_ASSERT_MSG(hl_json_parse(&d, b.data, b.len, NULL) == 0, "not JSON: %s", b.data);
+  metrics = hl_json_pointer(d.root, "/_aws/CloudWatchMetrics/0/Metrics", 33);
+  HL_ASSERT(metrics && metrics->len == 5);
+  HL_ASSERT(hl_json_get(d.root, "events_to_dlq") == NULL && hl_json_get(d.root, "events_to_retry") == NULL);
+  HL_ASSERT(hl_json_int64(hl_json_get(d.root, "SuccessfulDeliveries"), &v) == 0 && v == 1);
   hl_json_doc_dispose(&d);
   hl_buf_dispose(&b);
 }

@@ -457,6 +457,9 @@ HL_TEST_T(lambda_a_scheduled_event_runs_a_pass_and_answers, 120) {
   /* The seed's five metrics as an EMF line on stdout. */
   HL_ASSERT(log_has("\"Namespace\":\"hookloop/inbox\""));
   HL_ASSERT(log_has("\"EventsProcessed\":6,\"SuccessfulDeliveries\":6,\"FailedDeliveries\":0"));
+  /* Those five only: the inbox has no retry topic and no dead-letter queue. */
+  HL_ASSERT_MSG(!log_has("events_to_retry") && !log_has("events_to_dlq"),
+                "the inbox's EMF line names queue metrics the inbox does not have");
   kill(pid, SIGKILL);
   hl_wait(pid, 5000);
   emu_stop();
