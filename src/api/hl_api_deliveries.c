@@ -204,6 +204,20 @@ void hl_api_list_deliveries(hl_api *a, hl_http_req *req) {
     hl_api_respond_field_error(req, "?event_id", "required: event_id, or subscription_id to search a subscription's deliveries");
     return;
   }
+  /* An event's deliveries are listed whole: a search parameter beside
+   * event_id would be ignored, and a bad one answered 200, so it is
+   * refused where it is. */
+  static const char *const search_only[] = {"subscription_id", "status", "since", "until", "limit", "cursor"};
+  char v[HL_API_QUERY_VALUE_MAX + 1];
+  for (size_t i = 0; i < HL_ARRAY_SIZE(search_only); i++)
+    if (hl_api_query_param(req, search_only[i], v, sizeof v)) {
+      char path[32], why[160];
+      snprintf(path, sizeof path, "?%s", search_only[i]);
+      snprintf(why, sizeof why, "not with event_id, whose deliveries are listed whole: %s is a parameter of the "
+                                "search by subscription_id alone", search_only[i]);
+      hl_api_respond_field_error(req, path, why);
+      return;
+    }
   del_ctx *c = hl_calloc(1, sizeof *c);
   *c = (del_ctx){a, req, hl_strdup(id), NULL};
   a->pending++;

@@ -154,6 +154,16 @@ HL_TEST_T(search_pages_through_one_subscription_by_status_and_time, 120) {
     assert_400(q, bad[i].pointer);
   }
   assert_400("status=FAILED", "?event_id");
+  /* Beside event_id, whose deliveries are listed whole, a search
+   * parameter is refused where it is, not ignored (a bad one was 200). */
+  static const struct { const char *query, *pointer; } with_event[] = {
+    {"subscription_id=x", "?subscription_id"}, {"status=LOST", "?status"}, {"limit=0", "?limit"},
+    {"since=yesterday", "?since"}, {"until=1000", "?until"}, {"cursor=nope", "?cursor"},
+  };
+  for (size_t i = 0; i < HL_ARRAY_SIZE(with_event); i++) {
+    snprintf(q, sizeof q, "event_id=evt-search-0&%s", with_event[i].query);
+    assert_400(q, with_event[i].pointer);
+  }
   /* event_id still lists one event's deliveries. */
   hl_json_doc doc;
   HL_ASSERT_EQ_INT(search("event_id=evt-search-0", &doc), 200);
