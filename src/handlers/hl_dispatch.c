@@ -279,6 +279,8 @@ static void live_leave(hl_dispatch *d, hl_delivery *dl) {
   }
 }
 
+static bool ordered(const hl_dispatch *d, const hl_sub *s);
+
 static void delivery_free(hl_delivery *dl) {
   hl_dispatch *d = dl->owner;
   hl_sub *s = dl->sub;
@@ -302,6 +304,12 @@ static void delivery_free(hl_delivery *dl) {
   delivery_dispose(d, dl);
   /* Room in memory again: this subscription (and others) may claim more. */
   if (ST(s)->need_claim && !s->deleted) hl_dispatch_notify(d, s);
+  /* Replaced in place while this was out: the replacement's first claim
+   * found this row held, and an ordered claim hands out nothing behind a
+   * held head (its answer has no due time either), so nothing but new
+   * traffic would wake the followers. The row is done with now. */
+  hl_sub *now = s->deleted && !d->closing ? hl_registry_sub_get(d->reg, s->rec.subscription_id) : NULL;
+  if (now && now != s && !now->deleted && ordered(d, now)) hl_dispatch_notify(d, now);
   if (d->dirty) pump_soon(d);
   try_start(d, s);
   hl_sub_unref(d->reg, s);

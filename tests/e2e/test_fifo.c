@@ -111,6 +111,58 @@ HL_TEST_T(a_requeued_head_is_delivered_again, 120) {
   e2e_stop_both(&hk, &partner);
 }
 
+/* The subscription is registered again (an update in place, still fifo)
+ * while its head is out at the partner: once the partner takes the head,
+ * the followers go, in order, with nothing new accepted to wake them. */
+HL_TEST_T(a_head_delivered_across_an_update_in_place_lets_its_followers_go, 120) {
+  start_fifo("inplace?hold=1", NULL);
+  post_events("u", 3);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "inplace", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  char u[256], body[512];
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body,
+           "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s/hook/inplace?hold=1\"," FIFO
+           ", \"timeout_ms\": 20000}",
+           partner.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 200);
+  /* The head is answered now; each follower is held in its turn. */
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "inplace", 3, 20000), 3);
+  const char *want[] = {"evt-u-0", "evt-u-1", "evt-u-2"};
+  assert_requests("inplace", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-u-2", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+
+/* A subscription without ordering has a backlog (one event out at the
+ * partner, two queued behind it) when it is registered again with
+ * "ordering": "fifo": the backlog accepted before is delivered, in
+ * acceptance order, and so is what comes after. Not on the DynamoDB
+ * queue, whose ordered claim reads only the order entries written at
+ * accept for a subscription that was fifo then. */
+#if !defined(HL_TEST_DDB) || defined(HL_TEST_DDB_EMBEDDED)
+HL_TEST_T(a_backlog_from_before_ordering_was_turned_on_is_delivered_in_order, 120) {
+  e2e_start_both(&hk, &partner, NULL, hk_env);
+  char url[256], u[256], body[512];
+  snprintf(url, sizeof url, "%s/hook/turned?hold=1", partner.base);
+  free(e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0));
+  post_events("o", 3);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "turned", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s\"," FIFO "}", url);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 200);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-o-3", "1"), 202);
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "turned", 4, 30000), 4);
+  const char *want[] = {"evt-o-0", "evt-o-1", "evt-o-2", "evt-o-3"};
+  assert_requests("turned", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-o-3", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+#endif
+
 /* Not on the DynamoDB queue, where a stop leaves the rows a process holds
  * leased until their lease ends (2 min), as for every subscription: the
  * head is still first after a restart, but only then. */
