@@ -1455,8 +1455,14 @@ static bool validate(vctx *c, const sch_node *n, const hl_json *v, evset *out) {
   if (!charge(c, 1)) return false;
   if (n->boolean == 1) return true;
   if (n->boolean == 0) return vfail(c, n, "false", "no value is allowed here");
-  if (c->depth > 150 || c->nscope >= (int)HL_ARRAY_SIZE(c->scope) - 1)
-    return vfail(c, n, "$ref", "references nest deeper than 150 levels (a cycle?)");
+  /* The nesting is bounded (a thread's stack holds it), but reaching the
+   * bound decides nothing about the event: a failure here would be
+   * inverted by an enclosing "not", or refuse a valid deep tree. So it is
+   * too complex, as when the budget runs out. */
+  if (c->depth > HL_SCHEMA_MAX_NESTING || c->nscope >= (int)HL_ARRAY_SIZE(c->scope) - 1) {
+    exhaust(c, "nesting");
+    return false;
+  }
   c->depth++;
   bool pushed = false;
   if (c->nscope == 0 || c->scope[c->nscope - 1] != n->res) {
@@ -1588,9 +1594,13 @@ hl_schema_verdict hl_schema_check(const hl_schema *s, const hl_json *instance, h
     snprintf(e->instance_path, sizeof e->instance_path, "%s", c.exhausted_at);
     snprintf(e->keyword, sizeof e->keyword, "too_complex");
     snprintf(e->schema_path, sizeof e->schema_path, "%s", "");
-    snprintf(e->message, sizeof e->message, "%.100s: validating this event takes more than the %s budget allows",
-             c.exhausted_at[0] ? c.exhausted_at : "(root)",
-             strcmp(c.exhausted_by, "regex") == 0 ? "pattern-matching" : "validation-step");
+    const char *where = c.exhausted_at[0] ? c.exhausted_at : "(root)";
+    if (strcmp(c.exhausted_by, "nesting") == 0)
+      snprintf(e->message, sizeof e->message,
+               "%.100s: validating this event nests subschemas deeper than %d levels", where, HL_SCHEMA_MAX_NESTING);
+    else
+      snprintf(e->message, sizeof e->message, "%.100s: validating this event takes more than the %s budget allows",
+               where, strcmp(c.exhausted_by, "regex") == 0 ? "pattern-matching" : "validation-step");
   }
   return HL_SCHEMA_TOO_COMPLEX;
 }

@@ -98,6 +98,10 @@ typedef struct {
  * needs ~200,000 steps. So validation time is linear in the input, about
  * 0.2 s for a 1 MiB event at worst. */
 #define HL_SCHEMA_STEPS_PER_BYTE 4u
+/* How deep subschemas may nest while one value is validated (recursion
+ * through "$ref" included): deeper is HL_SCHEMA_TOO_COMPLEX, never a
+ * verdict. */
+#define HL_SCHEMA_MAX_NESTING 150
 #define HL_SCHEMA_MIN_BUDGET 1000000u
 hl_schema_budget hl_schema_budget_for(size_t bytes);
 

@@ -474,14 +474,49 @@ HL_TEST(a_backtracking_pattern_runs_out_of_budget) {
 HL_TEST(an_exponential_schema_runs_out_of_steps) {
   hl_schema *s = compile("{\"anyOf\":[{\"items\":{\"$ref\":\"#\"},\"maxItems\":0},{\"items\":{\"$ref\":\"#\"}},"
                          "{\"items\":{\"$ref\":\"#\"}}]}");
-  char deep[200];
-  memset(deep, '[', 60);
-  memset(deep + 60, ']', 60);
+  char deep[200]; /* 40 levels: within the nesting the validator allows */
+  memset(deep, '[', 40);
+  memset(deep + 40, ']', 40);
   hl_schema_budget bud = {50000, 50000};
   hl_schema_errors e;
-  HL_ASSERT_EQ_INT(verdict(s, deep, 120, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
+  HL_ASSERT_EQ_INT(verdict(s, deep, 80, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
   HL_ASSERT_EQ_INT(bud.steps, 0);
   HL_ASSERT_EQ_STR(e.items[0].keyword, "too_complex");
+  hl_schema_free(s);
+}
+
+/* Recursion deeper than the validator nests (a thread's stack bounds it)
+ * is too complex, not a verdict: a reply tree flagged 60 levels down made
+ * the "flagged" check fail there, so "not" let the tree through, and an
+ * unflagged tree as deep was refused as a schema violation at "$ref". */
+HL_TEST(recursion_deeper_than_the_validator_nests_is_too_complex) {
+  hl_schema *s = compile("{\"$defs\":{\"flagged\":{\"anyOf\":[{\"required\":[\"flagged\"]},"
+                         "{\"required\":[\"reply\"],\"properties\":{\"reply\":{\"$ref\":\"#/$defs/flagged\"}}}]}},"
+                         "\"not\":{\"$ref\":\"#/$defs/flagged\"}}");
+  hl_buf flagged = HL_BUF_INIT, clean = HL_BUF_INIT;
+  for (int i = 0; i < 60; i++) {
+    hl_buf_puts(&flagged, "{\"reply\":");
+    hl_buf_puts(&clean, "{\"reply\":");
+  }
+  hl_buf_puts(&flagged, "{\"flagged\":true}");
+  hl_buf_puts(&clean, "{}");
+  for (int i = 0; i < 60; i++) {
+    hl_buf_putc(&flagged, '}');
+    hl_buf_putc(&clean, '}');
+  }
+  hl_schema_budget bud = hl_schema_budget_for(0);
+  hl_schema_errors e;
+  HL_ASSERT_EQ_INT(verdict(s, flagged.data, flagged.len, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
+  HL_ASSERT_EQ_STR(e.items[0].keyword, "too_complex");
+  HL_ASSERT(strncmp(e.items[0].instance_path, "/reply/reply/", 13) == 0); /* where it stopped */
+  bud = hl_schema_budget_for(0);
+  HL_ASSERT_EQ_INT(verdict(s, clean.data, clean.len, &bud, &e), HL_SCHEMA_TOO_COMPLEX);
+  /* Shallower, both are decided. */
+  bud = hl_schema_budget_for(0);
+  HL_ASSERT_EQ_INT(verdict(s, "{\"reply\":{\"reply\":{\"flagged\":1}}}", 33, &bud, &e), HL_SCHEMA_INVALID);
+  HL_ASSERT_EQ_INT(verdict(s, "{\"reply\":{\"reply\":{}}}", 22, &bud, &e), HL_SCHEMA_VALID);
+  hl_buf_dispose(&flagged);
+  hl_buf_dispose(&clean);
   hl_schema_free(s);
 }
 
