@@ -196,6 +196,44 @@ static bool schema_raw_intake_ok(hl_http_req *req, const char *event_type, const
   return schema_project_ok(req, schema);
 }
 
+/* Whether two "$id"s name the same document: equal, but for an empty
+ * fragment (the way resolve_registered matches a "$ref"). */
+static bool same_doc_id(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  if (na && a[na - 1] == '#') na--;
+  if (nb && b[nb - 1] == '#') nb--;
+  return na == nb && memcmp(a, b, na) == 0;
+}
+
+/* The schema's root "$id", when given, names no other registered document
+ * (its other versions may carry it with the same text). A "$ref" to it
+ * resolves among the registered schemas: with two documents under one
+ * "$id" it found whichever the registry's order met first, and after a
+ * restart the one the store listed first, so a verdict changed with a
+ * restart. self is "<domain>.<event_type>.v<version>", the entry this
+ * registration replaces. False once a 400 is answered. */
+static bool schema_id_free(hl_api *a, hl_http_req *req, const hl_json *schema, const char *schema_json,
+                           const char *self) {
+  const char *id = hl_json_str(hl_json_get(schema, "$id"));
+  if (!id) return true;
+  size_t it = 0;
+  const char *key;
+  void *v;
+  while (hl_strmap_next(&a->reg->schemas_by_id, &it, &key, &v)) {
+    const hl_schema_entry *e = v;
+    if (strcmp(key, self) == 0 || !e->root_id || !same_doc_id(e->root_id, id)) continue;
+    if (e->rec.schema_json && strcmp(e->rec.schema_json, schema_json) == 0) continue;
+    char msg[640];
+    snprintf(msg, sizeof msg,
+             "\"%.200s\" is already the $id of schema %.200s, another document: a $ref names one document, so "
+             "give this one an $id of its own",
+             id, key);
+    hl_api_respond_field_error(req, "/schema/$id", msg);
+    return false;
+  }
+  return true;
+}
+
 /* A registration being checked. Its schema is compiled and checked against
  * the meta-schema of its dialect before its fields are read, so that a
  * large body can have that done (with its parse) on the threadpool: PCRE2
@@ -315,6 +353,9 @@ static void schema_reg_finish(schema_reg *r) {
                           "the schema does not match the meta-schema of its dialect", &r->errs);
     goto done;
   }
+  char self[512];
+  snprintf(self, sizeof self, "%s.%s.v%lld", domain, event_type, (long long)version);
+  if (!schema_id_free(a, req, schema, r->schema_json, self)) goto done;
   schema_put_ctx *c = hl_calloc(1, sizeof *c);
   c->a = a;
   c->req = req;

@@ -24,6 +24,7 @@ static void free_schema_entry(hl_registry *r, hl_schema_entry *e) {
   hl_schema_rec_free(&e->rec);
   if (e->compiled && r->free_schema) r->free_schema(e->compiled);
   hl_free(e->id_pointer);
+  hl_free(e->root_id);
   hl_project_free(e->proj, e->nproj);
   hl_free(e);
 }
@@ -108,14 +109,17 @@ static void api_id(char *out, size_t n, const hl_schema_rec *rec) {
 }
 
 /* The schema's "x-id-pointer" annotation, read once here rather than per
- * raw event (the admin API checked it is a JSON pointer). */
-static void schema_id_pointer_load(hl_schema_entry *e) {
+ * raw event (the admin API checked it is a JSON pointer), and its root
+ * "$id", read once rather than per registration that checks it is free. */
+static void schema_ids_load(hl_schema_entry *e) {
   if (!e->rec.schema_json) return;
   hl_json_doc d;
   hl_json_doc_init(&d);
   if (hl_json_parse(&d, e->rec.schema_json, strlen(e->rec.schema_json), NULL) == 0) {
     const char *p = hl_json_str(hl_json_get(d.root, "x-id-pointer"));
     if (p) e->id_pointer = hl_strdup(p);
+    const char *id = hl_json_str(hl_json_get(d.root, "$id"));
+    if (id) e->root_id = hl_strdup(id);
   }
   hl_json_doc_dispose(&d);
 }
@@ -137,7 +141,7 @@ hl_schema_entry *hl_registry_put_schema(hl_registry *r, hl_schema_rec *rec, hl_s
   e->rec = *rec;
   e->compiled = compiled;
   *rec = (hl_schema_rec){0};
-  schema_id_pointer_load(e);
+  schema_ids_load(e);
   schema_project_load(e);
   char id[512];
   api_id(id, sizeof id, &e->rec);

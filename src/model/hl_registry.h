@@ -37,6 +37,10 @@ typedef struct {
   /* owned; the schema's "x-id-pointer" annotation: where a raw provider
    * payload posted to /api/v1/events/{event_type} keeps its id; NULL: none. */
   char *id_pointer;
+  /* owned; the schema's root "$id" as written, NULL: none. A "$ref" of
+   * another schema names the document by it, so one "$id" names one
+   * document (the admin API refuses another one under it). */
+  char *root_id;
   /* owned; the schema's "x-project" annotation (model/hl_project.h): the
    * attributes an event's stored record takes from its body. */
   hl_projection *proj;

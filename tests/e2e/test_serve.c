@@ -2353,6 +2353,47 @@ HL_TEST_T(schemas_reference_registered_schemas, 60) {
   stop_both();
 }
 
+/* An "$id" names one document: a second registration giving it to another
+ * document is refused at /schema/$id. Accepted, a "$ref" to it resolved to
+ * whichever of the two the registry's hash order met first, and after a
+ * restart to the one the store listed first, so an event's verdict could
+ * change with a restart. The same document again (another version of it)
+ * is fine. */
+HL_TEST_T(an_id_already_naming_another_registered_document_is_refused, 60) {
+  start_both(NULL, NULL);
+  char u[256];
+  snprintf(u, sizeof u, "%s/admin/schemas", hk.base);
+  const char *cents = "{\"event_type\":\"Cash\",\"domain\":\"common\",\"version\":%d,\"schema\":{\"$id\":"
+                      "\"urn:example:cash\",\"type\":\"number\",\"multipleOf\":%s}}";
+  char body[512];
+  snprintf(body, sizeof body, cents, 1, "0.01");
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  hl_json_doc doc;
+  snprintf(body, sizeof body, cents, 2, "1");
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, &doc), 400);
+  HL_ASSERT_EQ_STR(str_at(doc.root, "error"), "invalid_request");
+  HL_ASSERT_EQ_STR(str_at(&hl_json_get(doc.root, "details")->u.items[0], "path"), "/schema/$id");
+  hl_json_doc_dispose(&doc);
+  snprintf(body, sizeof body, cents, 3, "0.01");
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 201);
+  /* Version 1 registered again with another document: the $id is still
+   * version 3's. */
+  snprintf(body, sizeof body, cents, 1, "1");
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 400);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u,
+      "{\"event_type\":\"Tip\",\"domain\":\"shop\",\"schema\":{\"type\":\"object\","
+      "\"properties\":{\"amount\":{\"$ref\":\"urn:example:cash\"}}}}", NULL), 201);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"t-1\",\"eventType\":\"Tip\"},\"amount\":1.5}", NULL),
+                   202);
+  e2e_stop_hookloop(&hk, SIGTERM, 10000);
+  e2e_start_hookloop(&hk, NULL);
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "{\"eventHeader\":{\"uuid\":\"t-2\",\"eventType\":\"Tip\"},\"amount\":1.5}", NULL),
+                   202);
+  stop_both();
+}
+
 /* A registration body for domain "d" and event_type type whose schema has
  * n string properties with a pattern each (a large one for n in the
  * thousands), then the members of tail (which may be empty). */
