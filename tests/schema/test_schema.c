@@ -581,6 +581,38 @@ static int meta_check(const char *text, hl_schema_errors *e) {
   return rc;
 }
 
+/* An embedded resource whose "$schema" names the other dialect read here
+ * is a schema of that dialect (as the compiler reads it), so it is checked
+ * against that dialect's meta-schema: a draft-07 tuple "items" inside a
+ * 2020-12 schema was refused by 2020-12's ("expected boolean or object"). */
+HL_TEST(an_embedded_resource_is_checked_against_its_own_dialects_meta_schema) {
+  hl_schema_errors e;
+  const char *d7 = "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$id\":\"http://example.com/a\","
+                   "\"items\":[{\"type\":\"string\"}]%s}";
+  char text[512], inner[256];
+  snprintf(inner, sizeof inner, d7, "");
+  snprintf(text, sizeof text, "{\"$defs\":{\"a\":%s},\"properties\":{\"x\":{\"$ref\":\"http://example.com/a\"}}}", inner);
+  HL_ASSERT_EQ_INT(meta_check(text, &e), 0);
+  /* Its own meta-schema still refuses what it refuses, at its pointer. */
+  snprintf(inner, sizeof inner, d7, ",\"title\":5");
+  snprintf(text, sizeof text, "{\"$defs\":{\"a\":%s}}", inner);
+  HL_ASSERT_EQ_INT(meta_check(text, &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/$defs/a/title");
+  /* And the root's keywords are still the root dialect's business. */
+  snprintf(inner, sizeof inner, d7, "");
+  snprintf(text, sizeof text, "{\"$defs\":{\"a\":%s},\"required\":[\"q\",\"q\"]}", inner);
+  HL_ASSERT_EQ_INT(meta_check(text, &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/required");
+  /* A 2020-12 resource inside a draft-07 schema, the other way round. */
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"definitions\":{\"b\":{"
+                              "\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$id\":\"http://example.com/b\","
+                              "\"prefixItems\":[{}],\"dependentRequired\":{\"a\":[\"b\"]}}}}", &e), 0);
+  HL_ASSERT_EQ_INT(meta_check("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"definitions\":{\"b\":{"
+                              "\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$id\":\"http://example.com/b\","
+                              "\"prefixItems\":{}}}}", &e), HL_EINVAL);
+  HL_ASSERT_EQ_STR(e.items[0].instance_path, "/definitions/b/prefixItems");
+}
+
 HL_TEST(official_meta_schemas_resolve_offline) {
   hl_schema *s = compile("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}");
   HL_ASSERT(check(s, "{\"type\":\"object\",\"properties\":{\"a\":{\"minimum\":1}}}", NULL));
