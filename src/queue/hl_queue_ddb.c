@@ -483,18 +483,18 @@ typedef struct {
   int64_t wake;         /* a released retry's due time */
 } record_ctx;
 
-static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp) {
-  record_ctx *r = data;
+/* The record's answer, as outcome (for a failed condition, once the row was
+ * read back): the status written, the row held or let go, r freed. */
+static void record_finish(record_ctx *r, hl_aws_outcome outcome) {
   ddbq *q = r->q;
-  (void)resp;
   int status = 0;
-  if (st->outcome == HL_AWS_OK) {
+  if (outcome == HL_AWS_OK) {
     q->recorded++;
     if (r->rec.status && !q->dead) q->store->vt->delivery_put(q->store, &r->rec, NULL, NULL);
     if (r->wake && (!q->wake_at || r->wake < q->wake_at)) q->wake_at = r->wake;
     /* A retry kept here: its lease now runs past its due time. */
     if (!r->leaves && !q->dead) hl_qddb_held_kept(q, r->rec.event_id, r->rec.subscription_id, r->rec.next_attempt_at);
-  } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
+  } else if (outcome == HL_AWS_CONDITION_FAILED) {
     /* The lease ended and another process holds the row now: its outcome is
      * the one that counts. A release of a row whose lease was found taken
      * over (hl_qddb_holds) ends here too; that was logged then. */
@@ -518,6 +518,53 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
   }
   hl_delivery_rec_free(&r->rec);
   hl_free(r);
+}
+
+/* The row as a record that lets it go (terminal, or released) left it:
+ * this outcome's status, attempts and updated_at (a millisecond time of
+ * this process's), and no lease. Another process's outcome has its own
+ * attempt and time. */
+static bool holds_own_outcome(const record_ctx *r, const hl_json *it) {
+  size_t n = 0;
+  const char *st = hl_ddb_item_s(it, "status", &n);
+  return st && n == strlen(r->rec.status) && memcmp(st, r->rec.status, n) == 0 &&
+         hl_ddb_item_i64_or0(it, "attempts") == r->rec.attempts &&
+         hl_ddb_item_i64_or0(it, "updated_at") == r->rec.updated_at && !hl_ddb_item_s(it, "lease_owner", NULL);
+}
+
+static void on_record_read(void *data, const hl_aws_status *st, const hl_json *resp) {
+  record_ctx *r = data;
+  ddbq *q = r->q;
+  const hl_json *it = st->outcome == HL_AWS_OK ? hl_json_get(resp, "Item") : NULL;
+  /* A read that failed leaves the outcome to be written again (whose
+   * condition fails again, and the row is read again). */
+  hl_aws_outcome outcome = st->outcome;
+  if (outcome == HL_AWS_OK) outcome = it && holds_own_outcome(r, it) ? HL_AWS_OK : HL_AWS_CONDITION_FAILED;
+  record_finish(r, outcome);
+  hl_qddb_op_done(q);
+}
+
+/* A record that lets the row go (terminal, or released) whose condition
+ * failed: another process took the row over, or this very write was
+ * applied once and its answer lost (the client timed out, or DynamoDB
+ * answered 500 after writing, and it was sent again), its first copy
+ * having given the lease up. The row, read consistently, tells which:
+ * the second is this process's outcome, recorded (its status written);
+ * taken for the first, the delivery's status was never written and read
+ * PENDING for good while its row was SUCCESS. */
+static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp) {
+  record_ctx *r = data;
+  ddbq *q = r->q;
+  (void)resp;
+  if (st->outcome == HL_AWS_CONDITION_FAILED && r->rec.status && r->leaves && !q->dead) {
+    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(r->rec.event_id)},
+                         {"subscription_id", hl_ddb_s(r->rec.subscription_id)}};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_get_item(&body, q->table, HL_DDB_ITEM(key), true);
+    hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_record_read, r);
+  } else {
+    record_finish(r, st->outcome);
+  }
   hl_qddb_op_done(q);
 }
 

@@ -2805,6 +2805,41 @@ HL_TEST_T(a_retry_recorded_as_the_drain_begins_goes_back_on_the_dynamodb_queue, 
   free(sub);
   stop_both();
 }
+
+/* A delivery's outcome whose answer is lost: DynamoDB applies the write
+ * but the answer does not come within the client's timeout (10 s; here
+ * the AWS peer relays the first record's answer 12 s late), so the client sends it
+ * again, and the copy finds the lease given up by its own first write.
+ * That outcome is this process's, recorded: the status reads SUCCESS. It
+ * was taken for another process's take-over ("a delivery's lease was
+ * taken over ..."), the status was not written, and the delivery read
+ * PENDING for good while its row was SUCCESS. */
+HL_TEST_T(an_outcome_applied_before_its_answer_was_lost_is_recorded_on_the_dynamodb_queue, 120) {
+  int port = 0;
+  char upstream[96], via[64];
+  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
+  /* The record of an outcome (the only UpdateItem that sets the status). */
+  const char *args[] = {"--upstream", upstream, "--hold-match", "next_attempt_at = :next, #st = :st", "--hold-ms",
+                        "12000", "--hold-first", "1", "--hold-answer", NULL};
+  pid_t peer = hl_aws_peer_start(&port, args);
+  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
+  e2e_ddb_route_through(via);
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/lost", partner.base);
+  char *sub = e2e_setup(&hk, "lost", url, NULL, NULL, 0);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-lost-answer", "1.00"), 202);
+  bool ok = e2e_wait_status(&hk, "evt-lost-answer", "SUCCESS", 40000);
+  int taken = e2e_log_lines(&hk, "a delivery's lease was taken over before its outcome was recorded", NULL);
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  HL_ASSERT_MSG(ok, "the delivery does not read SUCCESS (its outcome taken for another process's: %d)", taken);
+  HL_ASSERT_EQ_INT(taken, 0);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "lost"), 1);
+  free(sub);
+  stop_both();
+}
 #endif
 
 /* Registered again without a secret (an update in place): the secret the

@@ -24,7 +24,10 @@
  *     of them 500 with --secret-fail-first N;
  *   - --hold-match TEXT --hold-ms N: a DynamoDB request whose body holds
  *     TEXT is forwarded N ms late (a slow or throttled write, without the
- *     error), counted as held;
+ *     error), counted as held; --hold-first N holds only the first N of
+ *     them; --hold-answer forwards them at once and relays their answers
+ *     N ms late instead (a write applied whose answer a client's timeout
+ *     loses: the client sends it again);
  *   - --index-lag-ms N: an item put (PutItem) less than N ms ago is left
  *     out of the answers to Queries of a secondary index (a request naming
  *     IndexName), as DynamoDB's global secondary indexes, updated after the
@@ -53,6 +56,8 @@ static struct {
   int throttle_pct, error_pct, expire_first, unprocessed_pct, unprocessed_first, creds_ttl_s;
   const char *akid, *secret, *token, *auth, *secret_value, *hold_match;
   int hold_ms;
+  long hold_first;      /* 0: every matching request is held */
+  bool hold_answer;     /* forwarded at once, the answer held */
   long held;
   int index_lag_ms;
   hl_strmap put_at;   /* "event_id\x1fsubscription_id" of an item put -> when (uv_now ms, as a pointer) */
@@ -71,6 +76,9 @@ typedef struct {
   char crc[32];
   hl_buf unprocessed;  /* {"UnprocessedItems": ...} to answer instead, or empty */
   bool index_query;    /* a Query of a secondary index: its Items pass lagging_out */
+  bool late;           /* --hold-answer: relayed hold_ms after it came */
+  CURLcode rc;
+  uv_timer_t timer;
 } fwd;
 
 /* --index-lag-ms: an item's key as put_at keeps it. */
@@ -157,8 +165,30 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *data) {
   return len;
 }
 
+static void relay(fwd *f, CURLcode rc);
+
+static void on_late_closed(uv_handle_t *h) { hl_free(h->data); }
+
+static void on_late_answer(uv_timer_t *t) {
+  fwd *f = t->data;
+  f->late = false;
+  relay(f, f->rc);
+}
+
 static void on_forwarded(hl_curl_xfer *x, CURLcode rc) {
   fwd *f = hl_container_of(x, fwd, xfer);
+  if (f->late) {
+    f->rc = rc;
+    uv_timer_init(P.loop, &f->timer);
+    f->timer.data = f;
+    uv_timer_start(&f->timer, on_late_answer, (uint64_t)P.hold_ms, 0);
+    return;
+  }
+  relay(f, rc);
+}
+
+/* Answers the client with what the upstream answered (or the fault's). */
+static void relay(fwd *f, CURLcode rc) {
   long code = 502;
   if (rc == CURLE_OK) curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &code);
   hl_http_header h[2];
@@ -179,7 +209,8 @@ static void on_forwarded(hl_curl_xfer *x, CURLcode rc) {
   curl_easy_cleanup(f->easy);
   curl_slist_free_all(f->headers);
   hl_buf_dispose(&f->body);
-  hl_free(f);
+  if (f->timer.data) uv_close((uv_handle_t *)&f->timer, on_late_closed); /* frees f */
+  else hl_free(f);
 }
 
 static void error_answer(hl_http_req *r, int status, const char *type, const char *msg) {
@@ -230,9 +261,10 @@ static bool split_batch(const hl_http_req *r, hl_buf *sent, hl_buf *rest) {
   return ok;
 }
 
-static void forward(hl_http_req *r) {
+static void forward(hl_http_req *r, bool late) {
   fwd *f = hl_calloc(1, sizeof *f);
   f->req = r;
+  f->late = late;
   hl_buf sent = HL_BUF_INIT;
   size_t tlen = 0;
   const char *target = hl_http_req_header(r, "x-amz-target", &tlen);
@@ -337,7 +369,7 @@ static void on_hold_closed(uv_handle_t *h) { hl_free(h->data); }
 
 static void on_hold_over(uv_timer_t *t) {
   hold *h = t->data;
-  forward(h->req);
+  forward(h->req, false);
   uv_close((uv_handle_t *)&h->timer, on_hold_closed);
 }
 
@@ -398,8 +430,13 @@ static void on_request(hl_http_req *r, void *data) {
     P.errored++;
     return error_answer(r, 500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "Internal server error");
   }
-  if (P.hold_match && r->body_len && memmem(r->body, r->body_len, P.hold_match, strlen(P.hold_match))) {
+  if (P.hold_match && (!P.hold_first || P.held < P.hold_first) && r->body_len &&
+      memmem(r->body, r->body_len, P.hold_match, strlen(P.hold_match))) {
     P.held++;
+    if (P.hold_answer) {
+      forward(r, true);
+      return;
+    }
     hold *h = hl_calloc(1, sizeof *h);
     h->req = r;
     uv_timer_init(P.loop, &h->timer);
@@ -407,7 +444,7 @@ static void on_request(hl_http_req *r, void *data) {
     uv_timer_start(&h->timer, on_hold_over, (uint64_t)P.hold_ms, 0);
     return;
   }
-  forward(r);
+  forward(r, false);
 }
 
 int main(int argc, char **argv) {
@@ -418,7 +455,7 @@ int main(int argc, char **argv) {
       {"creds-secret", 1, 0, 's'}, {"creds-token", 1, 0, 'k'}, {"creds-auth", 1, 0, 'z'},
       {"unprocessed-pct", 1, 0, 'p'}, {"creds-ttl-s", 1, 0, 'T'}, {"secret-value", 1, 0, 'S'},
       {"secret-fail-first", 1, 0, 'F'}, {"unprocessed-first", 1, 0, 'P'}, {"creds-fail-first", 1, 0, 'f'},
-      {"creds-expired-first", 1, 0, 'X'}, {"hold-match", 1, 0, 'H'}, {"hold-ms", 1, 0, 'M'}, {"index-lag-ms", 1, 0, 'L'}, {0, 0, 0, 0}};
+      {"creds-expired-first", 1, 0, 'X'}, {"hold-match", 1, 0, 'H'}, {"hold-ms", 1, 0, 'M'}, {"hold-first", 1, 0, 'h'}, {"hold-answer", 0, 0, 'A'}, {"index-lag-ms", 1, 0, 'L'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -440,13 +477,15 @@ int main(int argc, char **argv) {
       case 'X': P.creds_expired_first = atol(optarg); break;
       case 'H': P.hold_match = optarg; break;
       case 'M': P.hold_ms = atoi(optarg); break;
+      case 'h': P.hold_first = atol(optarg); break;
+      case 'A': P.hold_answer = true; break;
       case 'L': P.index_lag_ms = atoi(optarg); break;
       default:
         fprintf(stderr, "usage: hl_aws_peer --listen 127.0.0.1:PORT --upstream http://127.0.0.1:PORT/ "
                         "[--throttle-pct N] [--error-pct N] [--expire-first N] [--unprocessed-pct N] [--unprocessed-first N] "
                         "[--creds-akid ID --creds-secret S [--creds-token T] [--creds-auth TOKEN] "
                         "[--creds-ttl-s N] [--creds-fail-first N] [--creds-expired-first N]] "
-                        "[--secret-value S [--secret-fail-first N]] [--hold-match TEXT --hold-ms N] [--index-lag-ms N]\n");
+                        "[--secret-value S [--secret-fail-first N]] [--hold-match TEXT --hold-ms N [--hold-first N] [--hold-answer]] [--index-lag-ms N]\n");
         return 2;
     }
   }
