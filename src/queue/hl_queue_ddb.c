@@ -68,6 +68,7 @@ void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *i
 typedef struct {
   ddbq *q;
   size_t pending, ok, exists, failed;
+  int status;           /* the answer, once the rows' puts are in */
   char **subs;
   bool *put;
   size_t nsubs;
@@ -85,15 +86,46 @@ typedef struct {
 
 static bool sub_fifo(const ddbq *q, const char *sub_id);
 
+/* The accept answered, once its status rows are written. */
+static void accept_answer(accept_ctx *a) {
+  ddbq *q = a->q;
+  hl_store_result res = {0};
+  hl_store_cb cb = a->cb;
+  void *data = a->data;
+  int status = a->status;
+  for (size_t i = 0; i < a->nsubs; i++) hl_free(a->subs[i]);
+  hl_free_all(a->subs, a->put, a->event_id, a->event_type, a->trace, a);
+  q->busy--;
+  if (!q->dead) cb(data, status, &res);
+}
+
+/* A status row's put answered; failed, or there already (an outcome
+ * written first), the row is queued all the same, and its outcome writes
+ * the status. */
+static void on_status_new(void *data, int status, hl_store_result *res) {
+  accept_ctx *a = data;
+  ddbq *q = a->q;
+  (void)status;
+  (void)res;
+  if (--a->pending == 0) accept_answer(a);
+  hl_qddb_op_done(q);
+}
+
 static void accept_done(accept_ctx *a) {
   ddbq *q = a->q;
-  int status = a->failed ? HL_ESTORE : (a->ok == 0 && a->exists > 0) ? HL_EEXISTS : 0;
-  if (status == 0 && !q->dead) {
+  a->status = a->failed ? HL_ESTORE : (a->ok == 0 && a->exists > 0) ? HL_EEXISTS : 0;
+  a->pending = 1; /* the loop's own, given back below */
+  if (a->status == 0 && !q->dead) {
     for (size_t i = 0; i < a->nsubs; i++) {
       if (!a->put[i]) continue;
+      /* The status the API reads, unless an outcome was written first (the
+       * row was claimed while the accept waited for another row's put):
+       * written before the answer, so the accepted event is listed. */
       hl_delivery_rec r = {.event_id = a->event_id, .subscription_id = a->subs[i], .status = (char *)"PENDING",
                            .updated_at = a->now, .next_attempt_at = a->now};
-      q->store->vt->delivery_put(q->store, &r, NULL, NULL); /* the status the API reads */
+      a->pending++;
+      q->ops++; /* the store's call, counted as the queue's own (on_status_new) */
+      hl_store_ddb_delivery_put_new(q->store, &r, on_status_new, a);
       if (!sub_fifo(q, a->subs[i])) { /* a fifo subscription claims its head by its order instead */
         hl_buf dk = HL_BUF_INIT;
         due_key(&dk, a->now, a->event_id, a->subs[i]);
@@ -103,13 +135,7 @@ static void accept_done(accept_ctx *a) {
       ready(q, a->subs[i]);
     }
   }
-  hl_store_result res = {0};
-  hl_store_cb cb = a->cb;
-  void *data = a->data;
-  for (size_t i = 0; i < a->nsubs; i++) hl_free(a->subs[i]);
-  hl_free_all(a->subs, a->put, a->event_id, a->event_type, a->trace, a);
-  q->busy--;
-  if (!q->dead) cb(data, status, &res);
+  if (--a->pending == 0) accept_answer(a);
 }
 
 static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp) {

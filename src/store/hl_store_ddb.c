@@ -708,6 +708,17 @@ static void delivery_put(hl_store *base, const hl_delivery_rec *r, hl_store_cb c
   delivery_enqueue(ddb(base), r, cb, data);
 }
 
+void hl_store_ddb_delivery_put_new(hl_store *base, const hl_delivery_rec *r, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  hl_ddb_attr a[12];
+  char nb[7][24];
+  size_t n = delivery_attrs(s, r, a, nb);
+  hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_put_item(&body, s->t.delivery_table, (hl_ddb_item){a, n}, &x);
+  send_op(op_new(s, OP_WRITE, cb, data), HL_DDB_PUT_ITEM, &body, rc);
+}
+
 static void delivery_list(hl_store *base, const char *event_id, hl_store_cb cb, void *data) {
   op_ctx *o = op_new(ddb(base), OP_DELIVERY_LIST, cb, data);
   o->event_id = hl_strdup(event_id);

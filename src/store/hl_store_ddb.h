@@ -65,6 +65,13 @@ int hl_store_ddb_open(uv_loop_t *loop, hl_curl_uv *curl, const hl_ddb_config *cf
 /* The client underneath (tables create, tests). */
 hl_ddb_client *hl_store_ddb_client(hl_store *s);
 const hl_table_names *hl_store_ddb_tables(hl_store *s);
+/* The status row of a delivery just queued (PENDING), put only while the
+ * table has none for it: one conditional PutItem, not batched. The row may
+ * have been claimed, delivered and its outcome written before its accept
+ * ended (the accept waited for another of its rows); a PENDING put over it
+ * read PENDING for good. cb gets 0, or an error (HL_ESTORE; a status row
+ * already there among them). */
+void hl_store_ddb_delivery_put_new(hl_store *s, const hl_delivery_rec *r, hl_store_cb cb, void *data);
 
 /* `hookloop tables create`: CreateTable for each table of §6 (on-demand
  * billing), waits until each is ACTIVE, then enables TTL on the ledger's

@@ -2840,6 +2840,43 @@ HL_TEST_T(an_outcome_applied_before_its_answer_was_lost_is_recorded_on_the_dynam
   free(sub);
   stop_both();
 }
+
+/* An event for two subscriptions whose second row's put is slow (here the
+ * AWS peer forwards the accept's first row put 3 s late, as a throttled
+ * write retried would be): the other row is claimed, delivered and its
+ * outcome written meanwhile. The accept's "PENDING" for it comes after
+ * and must not undo that: both deliveries read SUCCESS. It overwrote the
+ * outcome, and the delivery read PENDING for good while its row was
+ * SUCCESS. */
+HL_TEST_T(a_slow_accept_does_not_undo_an_outcome_written_meanwhile_on_the_dynamodb_queue, 120) {
+  int port = 0;
+  char upstream[96], via[64];
+  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
+  const char *args[] = {"--upstream", upstream, "--hold-match", "\"due_key\":{\"S\":", "--hold-ms", "3000",
+                        "--hold-first", "1", NULL};
+  pid_t peer = hl_aws_peer_start(&port, args);
+  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
+  e2e_ddb_route_through(via);
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/first", partner.base);
+  char *first = e2e_setup(&hk, "first", url, NULL, NULL, 0);
+  snprintf(url, sizeof url, "%s/hook/second", partner.base);
+  char *second = e2e_setup(&hk, "second", url, NULL, NULL, 0);
+  long code = e2e_post_event(&hk, "evt-slow-accept", "1.00");
+  /* One was delivered while the accept waited for the other's row. */
+  int before = e2e_requests_so_far(&partner, "first") + e2e_requests_so_far(&partner, "second");
+  HL_ASSERT_EQ_INT(code, 202);
+  HL_ASSERT_EQ_INT(before, 1);
+  e2e_wait_delivered(&hk, "evt-slow-accept", first, 1);
+  e2e_wait_delivered(&hk, "evt-slow-accept", second, 1);
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  free(first);
+  free(second);
+  stop_both();
+}
 #endif
 
 /* Registered again without a secret (an update in place): the secret the
