@@ -138,21 +138,56 @@ static void accept_done(accept_ctx *a) {
   if (--a->pending == 0) accept_answer(a);
 }
 
-static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp) {
-  accept_one *o = data;
+/* One row's put answered, as outcome (for a failed condition, once the row
+ * was read back); o freed. */
+static void row_put_done(accept_one *o, hl_aws_outcome outcome) {
   accept_ctx *a = o->a;
-  (void)resp;
-  if (st->outcome == HL_AWS_OK) {
+  if (outcome == HL_AWS_OK) {
     a->ok++;
     a->put[o->i] = true;
-  } else if (st->outcome == HL_AWS_CONDITION_FAILED) {
+  } else if (outcome == HL_AWS_CONDITION_FAILED) {
     a->exists++; /* accepted before: this row is there already */
   } else {
     a->failed++;
   }
   hl_free(o);
-  ddbq *q = a->q;
   if (--a->pending == 0) accept_done(a);
+}
+
+static void on_row_read(void *data, const hl_aws_status *st, const hl_json *resp) {
+  accept_one *o = data;
+  ddbq *q = o->a->q;
+  const hl_json *it = st->outcome == HL_AWS_OK ? hl_json_get(resp, "Item") : NULL;
+  /* This accept's row: its accepted_at (a millisecond time of this
+   * accept's; an earlier accept of the event had its own). A read that
+   * failed fails the accept (503: sent again, it is then a duplicate). */
+  hl_aws_outcome outcome = st->outcome;
+  if (outcome == HL_AWS_OK)
+    outcome = it && hl_ddb_item_i64_or0(it, "accepted_at") == (o->a->accepted_at ? o->a->accepted_at : o->a->now)
+                  ? HL_AWS_OK
+                  : HL_AWS_CONDITION_FAILED;
+  row_put_done(o, outcome);
+  hl_qddb_op_done(q);
+}
+
+/* A row put whose condition failed: a row of an earlier accept of the
+ * event, or this very put, applied once and its answer lost (the client
+ * timed out, or DynamoDB answered 500 after writing, and it was sent
+ * again). The row, read consistently, tells which: the second is this
+ * accept's (202, its status written, offered to the next claim); taken for
+ * the first, the event's first POST was answered 200 "duplicate". */
+static void on_row_put(void *data, const hl_aws_status *st, const hl_json *resp) {
+  accept_one *o = data;
+  ddbq *q = o->a->q;
+  (void)resp;
+  if (st->outcome == HL_AWS_CONDITION_FAILED && !q->dead) {
+    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(o->a->event_id)}, {"subscription_id", hl_ddb_s(o->a->subs[o->i])}};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_get_item(&body, q->table, HL_DDB_ITEM(key), true);
+    hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_row_read, o);
+  } else {
+    row_put_done(o, st->outcome);
+  }
   hl_qddb_op_done(q);
 }
 

@@ -2877,6 +2877,38 @@ HL_TEST_T(a_slow_accept_does_not_undo_an_outcome_written_meanwhile_on_the_dynamo
   free(second);
   stop_both();
 }
+
+/* The same for an accept: the delivery's row is put (conditional on its
+ * absence), the answer lost past the client's timeout, and the copy sent
+ * again finds the row its own first write made. That row is this accept's:
+ * 202, delivered once. It was taken for a row of an earlier accept of the
+ * event: the first POST of the event was answered 200 "duplicate" (and
+ * its status was not written, nor was the row offered to the next claim). */
+HL_TEST_T(a_row_put_whose_answer_was_lost_is_accepted_not_a_duplicate_on_the_dynamodb_queue, 120) {
+  int port = 0;
+  char upstream[96], via[64];
+  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
+  /* A delivery's row as an accept puts it (no other request names due_key so). */
+  const char *args[] = {"--upstream", upstream, "--hold-match", "\"due_key\":{\"S\":", "--hold-ms", "12000",
+                        "--hold-first", "1", "--hold-answer", NULL};
+  pid_t peer = hl_aws_peer_start(&port, args);
+  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
+  e2e_ddb_route_through(via);
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/put", partner.base);
+  char *sub = e2e_setup(&hk, "put", url, NULL, NULL, 0);
+  long code = e2e_post_event(&hk, "evt-put-answer", "1.00");
+  bool ok = e2e_wait_status(&hk, "evt-put-answer", "SUCCESS", 20000);
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  HL_ASSERT_MSG(code == 202, "the event's first POST was answered %ld", code);
+  HL_ASSERT(ok);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "put"), 1);
+  free(sub);
+  stop_both();
+}
 #endif
 
 /* Registered again without a secret (an update in place): the secret the
