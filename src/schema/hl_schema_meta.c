@@ -150,11 +150,14 @@ static void add_errors(hl_schema_errors *errs, const hl_schema_errors *got, cons
     hl_schema_error *e = &errs->items[errs->count++];
     const hl_schema_error *g = &got->items[i];
     *e = *g;
-    snprintf(e->instance_path, sizeof e->instance_path, "%.120s%.135s", base, g->instance_path);
+    /* Built apart, then copied: e's fields as source and destination of
+     * one snprintf would be one object to the compiler's restrict check. */
+    char path[sizeof e->instance_path];
+    snprintf(path, sizeof path, "%.120s%.135s", base, g->instance_path);
+    memcpy(e->instance_path, path, sizeof path);
     /* The message starts with its pointer ("(root)" for ""). */
     const char *rest = strstr(g->message, ": ");
-    snprintf(e->message, sizeof e->message, "%.100s%.280s", e->instance_path[0] ? e->instance_path : "(root)",
-             rest ? rest : "");
+    snprintf(e->message, sizeof e->message, "%.100s%.280s", path[0] ? path : "(root)", rest ? rest : "");
   }
 }
 
