@@ -11,7 +11,6 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
-#include "model/hl_event.h"
 
 #define PAGE_MAX (16u << 20)  /* bytes of a page answer */
 #define TOKEN_MAX (64u << 10) /* bytes of a token answer */
@@ -27,7 +26,7 @@ typedef enum { RQ_FETCH, RQ_ACK, RQ_TOKEN } rq_kind;
  *   WAIT_TOKEN  in the client's waiters list until a token is in hand
  *   SENDING     a transfer is on the multi handle
  *   BACKOFF     on the timer heap before the next attempt
- *   PARSING     a fetch's 2xx answer over HL_EVENT_INLINE_BYTES is parsed
+ *   PARSING     a fetch's 2xx answer over HL_INLINE_JSON_BYTES is parsed
  *               on the threadpool (a page of up to 16 MiB took ~0.5 s on
  *               the loop, stalling every delivery and request of the
  *               process meanwhile)
@@ -479,7 +478,7 @@ static void on_parsed(uv_work_t *w, int status) {
 
 /* A 2xx to a fetch: a large page is parsed off the loop. */
 static void fetch_answered(hl_inbox_req *r) {
-  if (r->resp.len <= HL_EVENT_INLINE_BYTES) {
+  if (r->resp.len <= HL_INLINE_JSON_BYTES) {
     rq_finish(r, 0, NULL);
     return;
   }

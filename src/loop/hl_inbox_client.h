@@ -101,7 +101,7 @@ typedef struct {
   uint64_t fetches, fetch_retries;
   uint64_t acks, ack_retries;
   /* Where page answers were parsed: on the loop (up to
-   * HL_EVENT_INLINE_BYTES) or on the threadpool (larger ones). */
+   * HL_INLINE_JSON_BYTES) or on the threadpool (larger ones). */
   uint64_t pages_parsed_loop, pages_parsed_threadpool;
 } hl_inbox_stats;
 

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "common/hl_buf.h"
+#include "common/hl_common.h"
 #include "model/hl_registry.h"
 #include "json/hl_json.h"
 #include "schema/hl_schema.h"
@@ -65,7 +66,7 @@ void hl_event_reject_parse(hl_event_check *e, const hl_json_error *err);
 
 /* --- a request body, off the loop where it is large ------------------------------ */
 
-#define HL_EVENT_INLINE_BYTES (64u * 1024) /* larger bodies: parsed on the threadpool (~1 ms / 64 KiB) */
+#define HL_EVENT_INLINE_BYTES HL_INLINE_JSON_BYTES /* larger bodies: parsed on the threadpool (common/hl_common.h) */
 #define HL_EVENT_INLINE_STEPS 100000u      /* validation on the loop: ~2.5 ms at most */
 
 /* HL_EVENT_RAW: a provider's own payload, no envelope (hl_event_batch_start_raw). */
