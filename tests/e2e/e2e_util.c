@@ -467,11 +467,28 @@ void e2e_delivery_error(const e2e_hookloop *h, const char *id, char *err, size_t
 
 bool e2e_wait_status(const e2e_hookloop *h, const char *id, const char *want, int timeout_ms) {
   char st[32];
+  long attempts = -1;
   for (int waited = 0; waited <= timeout_ms; waited += 50) {
-    e2e_status(h, id, st, sizeof st, NULL);
+    e2e_status(h, id, st, sizeof st, &attempts);
     if (strcmp(st, want) == 0) return true;
     hl_sleep_ms(50);
   }
+  /* What was seen instead, and hookloop's lines about the event: a wait
+   * that runs out on a loaded machine then says where the event stood. */
+  fprintf(stderr, "  %s: status \"%s\" after %d attempts, not \"%s\"; its log lines:\n", id, st, (int)attempts, want);
+  char *log = hl_read_file(h->log, NULL);
+  int shown = 0;
+  for (char *line = log, *end; line && *line && shown < 40; line = end + 1) {
+    end = strchr(line, '\n');
+    if (!end) end = line + strlen(line) - 1;
+    if (memmem(line, (size_t)(end - line), id, strlen(id)) ||
+        memmem(line, (size_t)(end - line), "\"level\":\"error\"", 16) ||
+        memmem(line, (size_t)(end - line), "\"level\":\"warn\"", 15)) {
+      fprintf(stderr, "    %.*s\n", (int)(end - line), line);
+      shown++;
+    }
+  }
+  free(log);
   return false;
 }
 
