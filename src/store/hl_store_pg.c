@@ -19,7 +19,7 @@
 #define TERMINAL "('SUCCESS','FAILED')"
 
 typedef enum {
-  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
+  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_UPDATE, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE,
   Q_DELIVERY_PUT, Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_UPSERT, Q_LEDGER_GET, Q_DELIVERED_GET,
   Q_ACCEPT, Q_CLAIM_SUB, Q_NEXT_DUE_SUB, Q_EQ_UPDATE,
@@ -967,6 +967,13 @@ static void prepare_all(pg_store *s) {
 #undef SET
   rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
+  {
+    hl_buf b = HL_BUF_INIT;
+    hl_rec_sql_update(&b, &hl_sub_desc, t->subscription_table, '$');
+    hl_buf_puts(&b, " RETURNING 1"); /* none: the condition failed, or the row is gone (done_rev) */
+    s->stmt[Q_SUB_UPDATE] = prepare(s, b.data);
+    hl_buf_dispose(&b);
+  }
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
   rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
 }

@@ -154,6 +154,32 @@ void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p
   if (tok) hl_buf_printf(out, " OR %s.\"%s\"=excluded.\"%s\"", table, tok->name, tok->name);
 }
 
+void hl_rec_sql_update(hl_buf *out, const hl_rec_desc *d, const char *table, char p) {
+  const hl_rec_field *rev = hl_rec_flagged(d, HL_RF_REVISION), *tok = hl_rec_flagged(d, HL_RF_TOKEN);
+  hl_buf_printf(out, "UPDATE %s SET ", table);
+  bool first = true;
+  for (size_t i = 0; i < d->n; i++) {
+    const hl_rec_field *f = &d->f[i];
+    if (f->flags & HL_RF_KEY) continue;
+    /* A kept column keeps its value; its parameter is still named, so
+     * that every parameter has a type (PostgreSQL prepares them all). */
+    if (f->flags & HL_RF_KEEP) hl_buf_printf(out, "%s\"%s\"=COALESCE(\"%s\",%c%zu)", first ? "" : ",", f->name, f->name, p, i + 1);
+    else hl_buf_printf(out, "%s\"%s\"=%c%zu", first ? "" : ",", f->name, p, i + 1);
+    first = false;
+  }
+  hl_buf_puts(out, " WHERE ");
+  first = true;
+  for (size_t i = 0; i < d->n; i++) {
+    if (!(d->f[i].flags & HL_RF_KEY)) continue;
+    hl_buf_printf(out, "%s\"%s\"=%c%zu", first ? "" : " AND ", d->f[i].name, p, i + 1);
+    first = false;
+  }
+  if (!rev) return;
+  hl_buf_printf(out, " AND (\"%s\"=%c%zu", rev->name, p, d->n + 1);
+  if (tok) hl_buf_printf(out, " OR \"%s\"=%c%zu", tok->name, p, (size_t)(tok - d->f) + 1);
+  hl_buf_putc(out, ')');
+}
+
 void hl_rec_sql_list(hl_buf *out, const hl_rec_desc *d, const char *table) {
   hl_buf_puts(out, "SELECT ");
   columns(out, d, 0, 0, "\"%s\"");

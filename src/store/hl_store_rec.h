@@ -102,9 +102,15 @@ void hl_rec_free(const hl_rec_desc *d, void *rec);
  *           update has a WHERE: the stored revision is parameter n + 1 (the
  *           record's own) or the stored token is the one written; a row
  *           that fails it is left as it is (no row changed: HL_ECONFLICT).
+ *   update: (d with an HL_RF_REVISION field) the put of a record read
+ *           from a stored row (revision > 0): UPDATE that row only, on the
+ *           put's condition, with the put's parameters; a row another
+ *           process deleted stays deleted (no row changed: HL_ECONFLICT),
+ *           where the put's INSERT would have written it back.
  *   list:   SELECT every column ORDER BY the key.
  *   delete: DELETE ... WHERE key = parameters 1..k. */
 void hl_rec_sql_put(hl_buf *out, const hl_rec_desc *d, const char *table, char p);
+void hl_rec_sql_update(hl_buf *out, const hl_rec_desc *d, const char *table, char p);
 void hl_rec_sql_list(hl_buf *out, const hl_rec_desc *d, const char *table);
 void hl_rec_sql_delete(hl_buf *out, const hl_rec_desc *d, const char *table, char p);
 

@@ -6,7 +6,8 @@
  *   rec_put(base, query, desc, record, cb, data)
  *   rec_list(base, query, desc, cb, data)
  *   rec_delete(base, query, key1, key2 or NULL, cb, data)
- * and the query ids Q_<KIND>_PUT, Q_<KIND>_LIST and Q_<KIND>_DELETE. */
+ * and the query ids Q_<KIND>_PUT, Q_<KIND>_LIST and Q_<KIND>_DELETE (and
+ * Q_SUB_UPDATE, hl_rec_sql_update). */
 
 static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, void *data) {
   rec_put(base, Q_SCHEMA_PUT, &hl_schema_desc, r, cb, data);
@@ -14,8 +15,11 @@ static void schema_put(hl_store *base, const hl_schema_rec *r, hl_store_cb cb, v
 
 static void schema_list(hl_store *b, hl_store_cb cb, void *d) { rec_list(b, Q_SCHEMA_LIST, &hl_schema_desc, cb, d); }
 
+/* A copy read from a stored row (revision > 0) updates that row only: one
+ * another process deleted meanwhile stays deleted (HL_ECONFLICT, as for a
+ * change), where the upsert's INSERT would have brought it back. */
 static void sub_put(hl_store *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
-  rec_put(base, Q_SUB_PUT, &hl_sub_desc, r, cb, data);
+  rec_put(base, r->revision > 0 ? Q_SUB_UPDATE : Q_SUB_PUT, &hl_sub_desc, r, cb, data);
 }
 
 static void sub_list(hl_store *b, hl_store_cb cb, void *d) { rec_list(b, Q_SUB_LIST, &hl_sub_desc, cb, d); }

@@ -22,7 +22,7 @@
 
 /* One prepared statement per query, prepared on first use. */
 typedef enum {
-  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
+  Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q_SUB_PUT, Q_SUB_UPDATE, Q_SUB_LIST, Q_SUB_DELETE, Q_KAFKA_PUT,
   Q_DELIVERY_LIST, Q_LEDGER_INSERT, Q_LEDGER_READ,
   Q_EVENT_INSERT, Q_DELIVERY_INSERT, Q_DELIVERY_UNDO, Q_CLAIM_SUB, Q_CLAIM_HEAD, Q_CLAIM_MARK, Q_CLAIM_MARKS, Q_NEXT_DUE_SUB,
   Q_EQ_UPDATE, Q_EQ_UPDATE_KEY,
@@ -345,6 +345,11 @@ static void build_sql(sq_store *s) {
 #undef SET
   rec_sql(s, Q_SCHEMA_PUT, Q_SCHEMA_LIST, Q__COUNT, &hl_schema_desc, t->schema_table);
   rec_sql(s, Q_SUB_PUT, Q_SUB_LIST, Q_SUB_DELETE, &hl_sub_desc, t->subscription_table);
+  {
+    hl_buf b = HL_BUF_INIT;
+    hl_rec_sql_update(&b, &hl_sub_desc, t->subscription_table, '?');
+    s->sql[Q_SUB_UPDATE] = hl_buf_steal(&b, NULL);
+  }
   rec_sql(s, Q_PARTNER_PUT, Q_PARTNER_LIST, Q_PARTNER_DELETE, &hl_partner_desc, t->partner_table);
   rec_sql(s, Q_XFORM_PUT, Q_XFORM_LIST, Q__COUNT, &hl_xform_desc, t->transform_table);
   /* The batched writes (sq_batch): a status row, an attempt row. A

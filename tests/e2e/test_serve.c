@@ -821,7 +821,9 @@ static void assert_sub_changed(hl_json_doc *doc) {
  * once, never signed again). Now B is answered 409 subscription_changed
  * with the record read again, and its retry keeps the rotation. Two
  * creates of one pair: the second, on a process that did not know of the
- * first, is a 409 too (it replaced the first one's subscription id). */
+ * first, is a 409 too (it replaced the first one's subscription id). An
+ * update from a copy of a subscription another process deleted: a 409,
+ * and it stays deleted. */
 HL_TEST_T(processes_sharing_a_store_do_not_undo_each_others_subscription_changes, 180) {
   const char *env[] = {"HOOKLOOP_CONFIG_TTL_S=0", NULL};
   start_both(NULL, env);
@@ -863,6 +865,16 @@ HL_TEST_T(processes_sharing_a_store_do_not_undo_each_others_subscription_changes
   HL_ASSERT_EQ_STR(str_at(doc.root, "subscription_id"), twin);
   hl_json_doc_dispose(&doc);
 
+  /* A deletes the pair; B, whose copy is from before, updates it: 409,
+   * and it stays deleted (B's write used to store it again, deliveries
+   * and all), B's copy gone with it. */
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, twin);
+  HL_ASSERT_EQ_INT(e2e_call("DELETE", u, NULL, NULL), 204);
+  HL_ASSERT_EQ_INT(register_sub(&other, "twin", twin_url, "\"max_in_flight\": 2", &doc), 409);
+  assert_sub_changed(&doc);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", other.base, twin);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 404);
+
   /* What is stored: A started again reads it. The update's limit, the
    * rotated list (the fresh secret and the old one overlapping), and the
    * fresh secret signs a delivery. */
@@ -874,6 +886,8 @@ HL_TEST_T(processes_sharing_a_store_do_not_undo_each_others_subscription_changes
   HL_ASSERT_EQ_INT(e2e_json_int(doc.root, "max_in_flight"), 3);
   HL_ASSERT_EQ_INT(hl_json_get(doc.root, "secrets")->len, 2);
   hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/subscriptions/%s", hk.base, twin);
+  HL_ASSERT_EQ_INT(e2e_call("GET", u, NULL, NULL), 404);
   HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-race-1", "1.00"), 202);
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "race", 1, 15000, &doc), 1);
   const hl_json *r = &doc.root->u.items[0];

@@ -341,6 +341,50 @@ HL_TEST(a_subscription_put_based_on_a_stale_revision_is_refused) {
   hl_rmtree(dir);
 }
 
+/* A process updates a subscription from its copy (read at revision 1)
+ * after another process deleted it: the put is refused (HL_ECONFLICT, the
+ * API's "read again") and the subscription stays deleted, instead of
+ * being written back, with deliveries that nobody asked for any more. A
+ * copy that was never stored (revision 0) still creates the pair. */
+HL_TEST(a_subscription_put_from_a_copy_of_a_deleted_row_does_not_bring_it_back) {
+  open_store();
+  hl_sub_rec a = {.subscription_id = "sub_d", .partner_id = "acme", .event_type = "PaymentProcessed",
+                  .url = "http://127.0.0.1:1/x", .secret = "whsec_AAAA", .egress_topic = "wh.egress.acme.PaymentProcessed",
+                  .status = "ACTIVE", .max_in_flight = 1, .timeout_ms = 1000, .write_token = "tok-d1"};
+  HL_ASSERT_EQ_INT(sub_put_now(&a), 0);
+  capture c = {0};
+  store->vt->sub_delete(store, "acme", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  hl_sub_rec stale = a;
+  stale.revision = 1;
+  stale.status = "DISABLED";
+  stale.write_token = "tok-d2";
+  HL_ASSERT_EQ_INT(sub_put_now(&stale), HL_ECONFLICT);
+  c = (capture){0};
+  store->vt->sub_list(store, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  for (size_t i = 0; i < c.res.nsubs; i++)
+    HL_ASSERT_MSG(strcmp(c.res.subs[i].subscription_id, "sub_d") != 0, "the deleted subscription is back (%s)",
+                  c.res.subs[i].status);
+  hl_store_result_dispose(&c.res);
+  /* Registered anew: created again. */
+  a.write_token = "tok-d3";
+  HL_ASSERT_EQ_INT(sub_put_now(&a), 0);
+  hl_sub_rec got;
+  sub_read(&got);
+  HL_ASSERT_EQ_INT(got.revision, 1);
+  HL_ASSERT_EQ_STR(got.status, "ACTIVE");
+  hl_sub_rec_free(&got);
+  c = (capture){0};
+  store->vt->sub_delete(store, "acme", "PaymentProcessed", cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  close_store();
+  hl_rmtree(dir);
+}
+
 /* Partners are kept like subscriptions: put (insert, then replace), list
  * after a reopen, delete once. */
 HL_TEST(partners_round_trip) {
