@@ -1322,7 +1322,8 @@ int hl_lambda_run(const hl_config *cfg) {
      * sets HOOKLOOP_QUEUE=dynamodb only where there is no MSK. */
     L->ddbq = cfg->queue == HL_QUEUE_DYNAMODB;
     if (L->ddbq) {
-      hl_queue_ddb_options qd = {.store = L->store, .table = cfg->delivery_queue_table, .reg = &L->reg};
+      hl_queue_ddb_options qd = {.store = L->store, .table = cfg->delivery_queue_table, .reg = &L->reg,
+                                 .adopt_window_ms = (uint64_t)cfg->config_ttl_s * 1000 + 10000};
       L->queue = hl_queue_ddb_create(&qd);
     } else {
       hl_queue_kafka_options qo = {.store = L->store, .loop = &L->loop, .kafka_cfg = &L->kcfg, .retry_prefix = cfg->retry_topic_prefix, .dlq_topic = cfg->dlq_topic,

@@ -614,7 +614,8 @@ int hl_serve_run(const hl_config *cfg) {
     dopt.pinfo = s->pinfo;
   }
   if (s->set.ddb_queue) {
-    hl_queue_ddb_options qd = {.store = s->store, .table = cfg->delivery_queue_table, .reg = &s->reg};
+    hl_queue_ddb_options qd = {.store = s->store, .table = cfg->delivery_queue_table, .reg = &s->reg,
+                               .adopt_window_ms = (uint64_t)cfg->config_ttl_s * 1000 + 10000};
     s->ddbq = hl_queue_ddb_create(&qd);
     dopt.queue = s->ddbq;
   }

@@ -269,8 +269,21 @@ typedef struct {
   hl_eq_item item;      /* the row as leased (moved into res when its body comes) */
 } claim_one;
 
+/* Due first, then accepted first: the order the index gave the rows in. */
+static int item_cmp(const void *x, const void *y) {
+  const hl_eq_item *a = x, *b = y;
+  if (a->d.next_attempt_at != b->d.next_attempt_at) return a->d.next_attempt_at < b->d.next_attempt_at ? -1 : 1;
+  if (a->accepted_at != b->accepted_at) return a->accepted_at < b->accepted_at ? -1 : 1;
+  return strcmp(a->d.event_id, b->d.event_id);
+}
+
 static void claim_answer(claim_ctx *k) {
   ddbq *q = k->q;
+  /* The leases and reads answered in any order; the dispatcher sends what
+   * waits for a slot in the order it is given, which is the due order
+   * again (what a subscription turned fifo meanwhile still sends from its
+   * earlier copy goes in acceptance order too). */
+  if (k->res.nitems > 1) qsort(k->res.items, k->res.nitems, sizeof *k->res.items, item_cmp);
   /* A full page of some shard: more may be due, come back at once. */
   k->res.next_due_at = k->truncated ? k->now + 1 : 0;
   if (k->truncated && !q->dead) hl_strmap_put(&q->owed, k->sub_id, q);
@@ -541,6 +554,7 @@ typedef struct {
   void *data;
   hl_delivery_rec rec;  /* copied for the status table */
   bool leaves;          /* the delivery leaves this process once recorded */
+  bool adopt;           /* a release of a fifo subscription's row: give it an order entry if it has none */
   int64_t wake;         /* a released retry's due time */
 } record_ctx;
 
@@ -616,7 +630,14 @@ static void on_record_read(void *data, const hl_aws_status *st, const hl_json *r
 static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp) {
   record_ctx *r = data;
   ddbq *q = r->q;
-  (void)resp;
+  /* A row given back after its subscription turned fifo, claimed before
+   * (by the copy without ordering): it joins the order now, so that the
+   * ordered claim does not hand out a later row first while the next look
+   * for such rows (hl_queue_ddb_adopt.c) is still to come. */
+  const hl_json *a = r->adopt && st->outcome == HL_AWS_OK && !q->dead && sub_fifo(q, r->rec.subscription_id)
+                         ? hl_json_get(resp, "Attributes") : NULL;
+  if (a && !hl_ddb_item_n(a, "fifo_seq", NULL))
+    hl_qddb_adopt_row(q, r->rec.subscription_id, r->rec.event_id, hl_ddb_item_i64_or0(a, "accepted_at"));
   if (st->outcome == HL_AWS_CONDITION_FAILED && r->rec.status && r->leaves && !q->dead) {
     hl_ddb_attr key[] = {{"event_id", hl_ddb_s(r->rec.event_id)},
                          {"subscription_id", hl_ddb_s(r->rec.subscription_id)}};
@@ -628,6 +649,8 @@ static void on_recorded(void *data, const hl_aws_status *st, const hl_json *resp
   }
   hl_qddb_op_done(q);
 }
+
+static bool sub_fifo(const ddbq *q, const char *sub_id);
 
 /* One UpdateItem for the row's new state. terminal: off the index and the
  * lease; release: back on the index, due at next_attempt_at, lease given
@@ -677,13 +700,19 @@ static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool re
   hl_buf_putc(&set, '\0');
   hl_ddb_name names[] = {{"#st", "status"}};
   hl_ddb_attr key[] = {{"event_id", hl_ddb_s(d->event_id)}, {"subscription_id", hl_ddb_s(d->subscription_id)}};
+  /* A release's answer carries the row: one of a subscription that is
+   * fifo by then may need its order entry (on_recorded). The registry may
+   * not hold the new copy yet when an update in place gives the old copy's
+   * rows back, so that is asked at the answer. */
+  bool adopt = release && q->reg;
   hl_ddb_expr x = {.update = set.data, .condition = "lease_owner = :o", .names = names,
-                   .n_names = status_fields ? 1 : 0, .values = v, .n_values = n};
+                   .n_names = status_fields ? 1 : 0, .values = v, .n_values = n,
+                   .return_values = adopt ? "ALL_NEW" : NULL};
   hl_buf body = HL_BUF_INIT;
   hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
   record_ctx *r = hl_calloc(1, sizeof *r);
-  *r = (record_ctx){.q = q, .leaves = terminal || release, .wake = release ? d->next_attempt_at : 0, .cb = cb,
-                    .data = data};
+  *r = (record_ctx){.q = q, .leaves = terminal || release, .adopt = adopt, .wake = release ? d->next_attempt_at : 0,
+                    .cb = cb, .data = data};
   if (status_fields) hl_delivery_rec_copy(&r->rec, d);
   else r->rec = (hl_delivery_rec){.event_id = hl_strdup(d->event_id), .subscription_id = hl_strdup(d->subscription_id)};
   q->busy++;
@@ -824,6 +853,7 @@ static void destroy(hl_queue *base) {
   ddbq *q = Q(base);
   hl_qddb_held_dispose(q); /* before the store closes the client its timer is on */
   hl_qddb_fresh_dispose(q);
+  hl_qddb_adopt_dispose(q);
   q->dead = true;
   q->ops++;
   hl_qddb_op_done(q); /* frees it now when nothing is in flight */
@@ -850,6 +880,8 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   hl_strmap_init(&q->owed);
   hl_strmap_init(&q->held);
   hl_strmap_init(&q->fresh);
+  hl_strmap_init(&q->adopt);
+  q->adopt_window_ms = o->adopt_window_ms ? o->adopt_window_ms : 70000;
   char *id = hl_random_id("q_");
   snprintf(q->owner, sizeof q->owner, "%.32s.%ld", id, (long)getpid());
   hl_free(id);
@@ -891,26 +923,33 @@ static void order_sk(hl_buf *out, int64_t seq, const char *event_id) {
   hl_buf_printf(out, "%015lld#%s", (long long)seq, event_id);
 }
 
-/* Puts the order entry of (event_id, sub_id) at seq, with a new version
+/* Puts the order entry of (event_id, sub_id) at sk, with a new version
  * (at): a claimer that read an older one does not delete it. */
-static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *event_id, hl_aws_json_cb cb,
-                      void *data) {
-  hl_buf pk = HL_BUF_INIT, sk = HL_BUF_INIT, at = HL_BUF_INIT;
+void hl_qddb_put_entry(ddbq *q, const char *sub_id, const char *sk, const char *event_id, hl_aws_json_cb cb,
+                       void *data) {
+  hl_buf pk = HL_BUF_INIT, at = HL_BUF_INIT;
   hl_qddb_order_pk(&pk, sub_id);
-  order_sk(&sk, seq, event_id);
   int64_t now = hl_wall_ms();
   static uint64_t version;
   hl_buf_printf(&at, "%lld#%s#%llu", (long long)now, q->owner, (unsigned long long)++version);
   char wr[24];
-  hl_ddb_attr it[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(sk.data)},
+  hl_ddb_attr it[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(sk)},
                       {"ev", hl_ddb_s(event_id)}, {"at", hl_ddb_s(at.data)},
                       {"written_at", hl_ddb_n(hl_ddb_i64(wr, now))}};
   hl_buf body = HL_BUF_INIT;
   hl_ddb_put_item(&body, q->table, HL_DDB_ITEM(it), NULL);
   hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, cb, data);
   hl_buf_dispose(&pk);
-  hl_buf_dispose(&sk);
   hl_buf_dispose(&at);
+}
+
+/* The entry of the delivery accepted as the subscription's seq-th. */
+static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *event_id, hl_aws_json_cb cb,
+                      void *data) {
+  hl_buf sk = HL_BUF_INIT;
+  order_sk(&sk, seq, event_id);
+  hl_qddb_put_entry(q, sub_id, sk.data, event_id, cb, data);
+  hl_buf_dispose(&sk);
 }
 
 /* One fifo delivery of an accept given up (its row is not put). */
@@ -1111,12 +1150,21 @@ static void head_query(head_ctx *h) {
 
 /* Ordered delivery: the subscription's oldest open delivery, leased, if
  * it is due and free; never one of its followers while it is open. */
+static void on_adopted(void *data, int err) {
+  head_ctx *h = data;
+  if (err || h->q->dead) head_answer(h, h->q->dead ? 0 : err, 0);
+  else head_query(h);
+}
+
 static void claim_head(hl_queue *base, const char *sub_id, int64_t now_ms, hl_store_cb cb, void *data) {
   ddbq *q = Q(base);
   head_ctx *h = hl_calloc(1, sizeof *h);
   *h = (head_ctx){.q = q, .sub_id = hl_strdup(sub_id), .now = now_ms, .cb = cb, .data = data};
   q->busy++;
-  head_query(h);
+  /* Rows without an entry (a backlog from before ordering was turned on)
+   * get one first, so the first entry is the oldest open delivery. */
+  if (hl_qddb_adopt_due(q, sub_id, now_ms)) hl_qddb_adopt(q, sub_id, now_ms, on_adopted, h);
+  else head_query(h);
 }
 
 static void on_requeue_entry(void *data, const hl_aws_status *st, const hl_json *resp) {
@@ -1140,6 +1188,9 @@ static void on_requeue_entry(void *data, const hl_aws_status *st, const hl_json 
  * fifo, nothing to do. */
 static bool requeue_fifo(requeue_ctx *c, const hl_json *a) {
   if (!a || !hl_ddb_item_n(a, "fifo_seq", NULL)) return false;
-  put_entry(c->q, c->sub_id, hl_ddb_item_i64_or0(a, "fifo_seq"), c->event_id, on_requeue_entry, c);
+  char *key = hl_ddb_item_sdup(a, "fifo_key"); /* an adopted row's (hl_queue_ddb_adopt.c) */
+  if (key) hl_qddb_put_entry(c->q, c->sub_id, key, c->event_id, on_requeue_entry, c);
+  else put_entry(c->q, c->sub_id, hl_ddb_item_i64_or0(a, "fifo_seq"), c->event_id, on_requeue_entry, c);
+  hl_free(key);
   return true;
 }

@@ -75,7 +75,11 @@
  * which only one of two claimers can win. A follower's entry is the first
  * only once every earlier row was seen terminal, so no follower is handed
  * out while the head is open. A re-queue of a fifo delivery puts its entry
- * back at its seq (after the row is open again).
+ * back at its seq (after the row is open again). Open rows without an
+ * entry (a backlog from before the subscription turned fifo) are given
+ * one, before every numbered entry, by a look the ordered claim makes
+ * first while such rows can still appear (hl_queue_ddb_adopt.c); the row
+ * keeps that entry's key (fifo_key) for its re-queue.
  *
  * Deleted subscriptions (forget_sub, sweep). Nothing claims a deleted
  * subscription's rows, and the store's retention cannot see them, so the
@@ -106,6 +110,10 @@ typedef struct {
   /* borrowed: which subscriptions are "ordering": "fifo" (accept writes
    * their order entries); NULL: no ordered claim (fifo refused). */
   const hl_registry *reg;
+  /* How long after a subscription turned fifo rows without an order entry
+   * may still be accepted: processes with the copy from before reload it
+   * (HOOKLOOP_CONFIG_TTL_S), and the index shows rows late. 0: 70 s. */
+  uint64_t adopt_window_ms;
 } hl_queue_ddb_options;
 
 #define HL_QUEUE_DDB_SHARDS 8

@@ -44,6 +44,7 @@ static void on_noted(void *data, const hl_aws_status *st, const hl_json *resp) {
 void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, void *data) {
   ddbq *q = Q(base);
   hl_qddb_fresh_forget(q, r->subscription_id); /* no claim of it comes now; the sweep closes its rows */
+  hl_qddb_adopt_forget(q, r->subscription_id);
   char at[24];
   hl_ddb_attr it[] = {{"event_id", hl_ddb_s(GONE_PK)},
                       {"subscription_id", hl_ddb_s(r->subscription_id)},

@@ -9,7 +9,10 @@
  *   hl_queue_ddb_lease.c the rows this process holds, and the renewal of
  *                        their leases;
  *   hl_queue_ddb_fresh.c the rows this process has just accepted, offered
- *                        to its next claim by their keys.
+ *                        to its next claim by their keys;
+ *   hl_queue_ddb_adopt.c a fifo subscription's open rows without an order
+ *                        entry (a backlog from before ordering was turned
+ *                        on), given one before its ordered claim.
  */
 #ifndef HL_QUEUE_DDB_INT_H
 #define HL_QUEUE_DDB_INT_H
@@ -66,6 +69,11 @@ typedef struct {
   /* The rows this process accepted and no claim has taken yet, by
    * subscription (hl_queue_ddb_fresh.c): sub_id -> its list (owned). */
   hl_strmap fresh;
+  /* Fifo subscriptions' looks for rows without an order entry
+   * (hl_queue_ddb_adopt.c): sub_id -> its state (owned); and how long after
+   * a subscription turned fifo such rows may still appear. */
+  hl_strmap adopt;
+  uint64_t adopt_window_ms;
   uint64_t held_gen;
   hl_timerq_node renew_timer;
   char **renew_keys;
@@ -88,6 +96,10 @@ void hl_qddb_op_done(ddbq *q);
 uint64_t hl_qddb_sub_partitions(const char *sub_id);
 /* The partition key of a fifo subscription's order ("#fifo#<id>"). */
 void hl_qddb_order_pk(hl_buf *out, const char *sub_id);
+/* Puts (event_id, sub_id)'s order entry at sort key sk, with a new
+ * version. */
+void hl_qddb_put_entry(ddbq *q, const char *sub_id, const char *sk, const char *event_id, hl_aws_json_cb cb,
+                       void *data);
 /* Appends an index item's row as a candidate (one missing a key is skipped). */
 void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it);
 
@@ -115,5 +127,18 @@ void hl_qddb_fresh_take(ddbq *q, const char *sub_id, candidate **arr, size_t *n,
 void hl_qddb_fresh_return(ddbq *q, candidate *c);
 void hl_qddb_fresh_forget(ddbq *q, const char *sub_id);
 void hl_qddb_fresh_dispose(ddbq *q);
+/* Rows without an order entry (hl_queue_ddb_adopt.c): whether the
+ * subscription's ordered claim should look for them first; the look, which
+ * gives each found an entry before the first numbered one and then calls
+ * done (err HL_ESTORE: a call failed, the claim should not go on); a
+ * subscription deleted forgets its state; all freed at destroy. */
+typedef void (*hl_qddb_adopt_cb)(void *data, int err);
+bool hl_qddb_adopt_due(ddbq *q, const char *sub_id, int64_t now);
+void hl_qddb_adopt(ddbq *q, const char *sub_id, int64_t now, hl_qddb_adopt_cb done, void *data);
+/* One row known to have no entry (given back by this process after its
+ * subscription turned fifo): its entry and mark, answered to nobody. */
+void hl_qddb_adopt_row(ddbq *q, const char *sub_id, const char *event_id, int64_t accepted_at);
+void hl_qddb_adopt_forget(ddbq *q, const char *sub_id);
+void hl_qddb_adopt_dispose(ddbq *q);
 
 #endif

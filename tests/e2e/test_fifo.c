@@ -138,10 +138,10 @@ HL_TEST_T(a_head_delivered_across_an_update_in_place_lets_its_followers_go, 120)
 /* A subscription without ordering has a backlog (one event out at the
  * partner, two queued behind it) when it is registered again with
  * "ordering": "fifo": the backlog accepted before is delivered, in
- * acceptance order, and so is what comes after. Not on the DynamoDB
- * queue, whose ordered claim reads only the order entries written at
- * accept for a subscription that was fifo then. */
-#if !defined(HL_TEST_DDB) || defined(HL_TEST_DDB_EMBEDDED)
+ * acceptance order, and so is what comes after. On the DynamoDB queue
+ * the backlog's rows have no order entries (those are written at accept
+ * for a subscription that is fifo then): the ordered claim gives them
+ * theirs first. */
 HL_TEST_T(a_backlog_from_before_ordering_was_turned_on_is_delivered_in_order, 120) {
   e2e_start_both(&hk, &partner, NULL, hk_env);
   char url[256], u[256], body[512];
@@ -159,6 +159,73 @@ HL_TEST_T(a_backlog_from_before_ordering_was_turned_on_is_delivered_in_order, 12
   const char *want[] = {"evt-o-0", "evt-o-1", "evt-o-2", "evt-o-3"};
   assert_requests("turned", want, HL_ARRAY_SIZE(want));
   HL_ASSERT(e2e_wait_status(&hk, "evt-o-3", "SUCCESS", 5000));
+  e2e_stop_both(&hk, &partner);
+}
+
+/* The same backlog, whose first event fails for good once ordering is on
+ * and is re-queued while the second is out: it is the head again as soon
+ * as the second is done, before the third (accepted after it). On the
+ * DynamoDB queue this is the re-queue of a row whose entry the ordered
+ * claim gave it: the entry goes back at the same place. */
+HL_TEST_T(a_backlog_delivery_requeued_after_ordering_was_turned_on_keeps_its_place, 120) {
+  e2e_start_both(&hk, &partner, NULL, hk_env);
+  char url[256], u[256], body[512];
+  snprintf(url, sizeof url, "%s/hook/kept?hold=1&codes=410,200&codes_for=evt-k-0", partner.base);
+  char *sub = e2e_setup(&hk, "acme", url, "\"max_in_flight\": 1", NULL, 0);
+  post_events("k", 3);
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "kept", 1, 10000, &doc), 1);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/subscriptions", hk.base);
+  snprintf(body, sizeof body, "{\"partner_id\":\"acme\",\"event_type\":\"Payment\",\"url\":\"%s\"," FIFO "}", url);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, body, NULL), 200);
+  /* evt-k-0 answered 410: failed for good; evt-k-1 is then sent (held). */
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "kept", 1, 30000), 1);
+  HL_ASSERT(e2e_wait_status(&hk, "evt-k-0", "FAILED", 20000));
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "kept", 2, 20000, &doc), 2);
+  hl_json_doc_dispose(&doc);
+  snprintf(u, sizeof u, "%s/admin/deliveries/evt-k-0/%s/retry", hk.base, sub);
+  HL_ASSERT_EQ_INT(e2e_call("POST", u, "", NULL), 202);
+  HL_ASSERT_EQ_INT(e2e_release_until(&partner, "kept", 4, 30000), 4);
+  const char *want[] = {"evt-k-0", "evt-k-1", "evt-k-0", "evt-k-2"};
+  assert_requests("kept", want, HL_ARRAY_SIZE(want));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-k-0", "SUCCESS", 5000));
+  HL_ASSERT(e2e_wait_status(&hk, "evt-k-2", "SUCCESS", 5000));
+  free(sub);
+  e2e_stop_both(&hk, &partner);
+}
+
+#if defined(HL_TEST_DDB) && !defined(HL_TEST_DDB_EMBEDDED)
+/* The look for rows without an order entry costs a Query a due partition
+ * at every ordered claim: it stops once a look finds none after the
+ * window in which other processes may still accept such rows (the reload
+ * period, 0 here, plus 10 s of index lag), and later claims go on without
+ * it. */
+HL_TEST_T(an_ordered_subscription_stops_looking_for_rows_without_entries_once_none_are_left, 120) {
+  static const char *const env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
+                                    "HOOKLOOP_CONFIG_TTL_S=0", NULL};
+  start_fifo_env("settle", NULL, env);
+  static const char *const settled = "fifo subscription: every open row has an order entry; its ordered claims stop looking";
+  char id[64];
+  int posted = 0;
+  /* One event a second, each an ordered claim, until the looks stop. */
+  for (; posted < 20 && e2e_log_lines(&hk, settled, NULL) == 0; posted++) {
+    snprintf(id, sizeof id, "evt-s-%d", posted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+    HL_ASSERT(e2e_wait_status(&hk, id, "SUCCESS", 10000));
+    hl_sleep_ms(1000);
+  }
+  HL_ASSERT_MSG(e2e_log_lines(&hk, settled, NULL) == 1, "not settled after %d events", posted);
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, "fifo subscription: rows without an order entry given one", NULL), 0);
+  for (int i = 0; i < 3; i++, posted++) {
+    snprintf(id, sizeof id, "evt-s-%d", posted);
+    HL_ASSERT_EQ_INT(e2e_post_event(&hk, id, "1"), 202);
+  }
+  HL_ASSERT(e2e_wait_status(&hk, id, "SUCCESS", 10000));
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "settle", (size_t)posted, 10000, &doc), posted);
+  hl_json_doc_dispose(&doc);
+  HL_ASSERT_EQ_INT(e2e_log_lines(&hk, settled, NULL), 1);
   e2e_stop_both(&hk, &partner);
 }
 #endif
