@@ -266,6 +266,7 @@ typedef struct {
 
 typedef struct {
   claim_ctx *k;
+  size_t ci;            /* its candidate (k->cand[ci]: the row's key) */
   hl_eq_item item;      /* the row as leased (moved into res when its body comes) */
 } claim_one;
 
@@ -335,43 +336,91 @@ static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
   hl_qddb_op_done(q);
 }
 
+/* The row as this claim leased it (a: its attributes): the delivery is
+ * read from them, then its body. false: not a usable row. */
+static bool lease_won(claim_one *o, const hl_json *a) {
+  claim_ctx *k = o->k;
+  ddbq *q = k->q;
+  hl_eq_item *it = &o->item;
+  it->d.event_id = hl_ddb_item_sdup(a, "event_id");
+  it->d.subscription_id = hl_ddb_item_sdup(a, "subscription_id");
+  it->d.status = hl_ddb_item_sdup(a, "status");
+  it->d.attempts = hl_ddb_item_i64_or0(a, "attempts");
+  it->d.last_status_code = hl_ddb_item_i64_or0(a, "last_status_code");
+  it->d.last_error = hl_ddb_item_sdup(a, "last_error");
+  it->d.last_latency_ms = hl_ddb_item_i64_or0(a, "last_latency_ms");
+  it->d.updated_at = hl_ddb_item_i64_or0(a, "updated_at");
+  it->d.next_attempt_at = hl_ddb_item_i64_or0(a, "next_attempt_at");
+  it->d.transformation = hl_ddb_item_sdup(a, "transformation");
+  it->event_type = hl_ddb_item_sdup(a, "event_type");
+  it->trace = hl_ddb_item_sdup(a, "trace");
+  it->accepted_at = hl_ddb_item_i64_or0(a, "accepted_at");
+  it->replay = hl_ddb_item_i64_or0(a, "replay");
+  if (it->d.event_id && it->d.subscription_id && it->event_type) {
+    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_get_item(&body, k->q->events_table, HL_DDB_ITEM(key), true);
+    hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_body, o);
+    return true;
+  }
+  hl_eq_item_free(it);
+  return false;
+}
+
+/* One candidate's lease is settled without a delivery. */
+static void lease_lost(claim_one *o) {
+  claim_ctx *k = o->k;
+  hl_free(o);
+  if (--k->pending == 0) claim_answer(k);
+}
+
+static void on_lease_read(void *data, const hl_aws_status *st, const hl_json *resp) {
+  claim_one *o = data;
+  claim_ctx *k = o->k;
+  ddbq *q = k->q;
+  const hl_json *it = st->outcome == HL_AWS_OK && !q->dead ? hl_json_get(resp, "Item") : NULL;
+  size_t n = 0;
+  const char *owner = it ? hl_ddb_item_s(it, "lease_owner", &n) : NULL;
+  /* Ours: this claim's own lease (its owner and end), written by the
+   * attempt whose answer was lost. */
+  bool ours = owner && n == strlen(q->owner) && memcmp(owner, q->owner, n) == 0 &&
+              hl_ddb_item_i64_or0(it, "lease_until") == k->now + (int64_t)q->lease_ms;
+  if (ours) {
+    hl_log_info("a claim's lease was written but its answer was lost; the row was read back and is claimed",
+                "\"event_id\":\"%s\"", hl_log_esc(k->cand[o->ci].event_id, (size_t)-1));
+    if (!lease_won(o, it)) lease_lost(o);
+  } else {
+    if (st->outcome != HL_AWS_OK) k->failed++;
+    else k->q->lost++;
+    lease_lost(o);
+  }
+  hl_qddb_op_done(q);
+}
+
 static void on_leased(void *data, const hl_aws_status *st, const hl_json *resp) {
   claim_one *o = data;
   claim_ctx *k = o->k;
   ddbq *q = k->q;
   const hl_json *a = hl_json_get(resp, "Attributes");
   if (st->outcome == HL_AWS_OK && a && !q->dead) {
-    hl_eq_item *it = &o->item;
-    it->d.event_id = hl_ddb_item_sdup(a, "event_id");
-    it->d.subscription_id = hl_ddb_item_sdup(a, "subscription_id");
-    it->d.status = hl_ddb_item_sdup(a, "status");
-    it->d.attempts = hl_ddb_item_i64_or0(a, "attempts");
-    it->d.last_status_code = hl_ddb_item_i64_or0(a, "last_status_code");
-    it->d.last_error = hl_ddb_item_sdup(a, "last_error");
-    it->d.last_latency_ms = hl_ddb_item_i64_or0(a, "last_latency_ms");
-    it->d.updated_at = hl_ddb_item_i64_or0(a, "updated_at");
-    it->d.next_attempt_at = hl_ddb_item_i64_or0(a, "next_attempt_at");
-    it->d.transformation = hl_ddb_item_sdup(a, "transformation");
-    it->event_type = hl_ddb_item_sdup(a, "event_type");
-    it->trace = hl_ddb_item_sdup(a, "trace");
-    it->accepted_at = hl_ddb_item_i64_or0(a, "accepted_at");
-    it->replay = hl_ddb_item_i64_or0(a, "replay");
-    if (it->d.event_id && it->d.subscription_id && it->event_type) {
-      hl_ddb_attr key[] = {{"event_id", hl_ddb_s(it->d.event_id)}};
-      hl_buf body = HL_BUF_INIT;
-      hl_ddb_get_item(&body, k->q->events_table, HL_DDB_ITEM(key), true);
-      hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_body, o);
-      hl_qddb_op_done(q);
-      return;
-    }
-    hl_eq_item_free(it);
-  } else if (st->outcome != HL_AWS_CONDITION_FAILED) {
-    k->failed++; /* taken by nobody: claimed again later */
+    if (!lease_won(o, a)) lease_lost(o);
+  } else if (!q->dead && (st->attempts > 1 || st->outcome != HL_AWS_CONDITION_FAILED)) {
+    /* Sent more than once, or no answer: an attempt may have been applied
+     * and its answer lost (a timeout, a 500 after the write), when the
+     * retry's condition fails on this very lease, or the call gives up.
+     * Taken for lost, the row stayed leased to this process, which did not
+     * know it held it, and nobody sent it until the lease ended (2 min).
+     * The row read back consistently tells. */
+    hl_ddb_attr key[] = {{"event_id", hl_ddb_s(k->cand[o->ci].event_id)},
+                         {"subscription_id", hl_ddb_s(k->cand[o->ci].sub_id)}};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_get_item(&body, q->table, HL_DDB_ITEM(key), true);
+    hl_qddb_call(q, HL_DDB_GET_ITEM, &body, on_lease_read, o);
   } else {
-    k->q->lost++; /* another process holds it, or it changed since the index saw it */
+    if (st->outcome != HL_AWS_CONDITION_FAILED) k->failed++; /* taken by nobody: claimed again later */
+    else k->q->lost++; /* another process holds it, or it changed since the index saw it */
+    lease_lost(o);
   }
-  hl_free(o);
-  if (--k->pending == 0) claim_answer(k);
   hl_qddb_op_done(q);
 }
 
@@ -421,6 +470,7 @@ static void lease_candidates(claim_ctx *k) {
     hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
     claim_one *o = hl_calloc(1, sizeof *o);
     o->k = k;
+    o->ci = i;
     hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, on_leased, o);
   }
 }

@@ -2855,6 +2855,44 @@ HL_TEST_T(an_outcome_applied_before_its_answer_was_lost_is_recorded_on_the_dynam
   stop_both();
 }
 
+/* A claim's lease whose answer is lost: DynamoDB applies the lease but the
+ * answer does not come within the client's timeout (10 s; the AWS peer
+ * relays it 12 s late), so the client sends it again, and that copy's
+ * condition fails on the lease the first one wrote. The row, read back,
+ * is this claim's: it is sent now. It was taken for a row another process
+ * had claimed, and stayed leased to this one, unsent, until the lease
+ * ended 2 minutes later. */
+HL_TEST_T(a_lease_applied_before_its_answer_was_lost_is_sent_without_waiting_for_it_to_end_on_the_dynamodb_queue, 120) {
+  int port = 0;
+  char upstream[96], via[64];
+  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
+  /* The first lease (the only UpdateItem that sets lease_owner and lease_until). */
+  const char *args[] = {"--upstream", upstream, "--hold-match", "SET lease_owner = :o, lease_until = :u",
+                        "--hold-ms", "12000", "--hold-first", "1", "--hold-answer", NULL};
+  pid_t peer = hl_aws_peer_start(&port, args);
+  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
+  e2e_ddb_route_through(via);
+  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/leaselost", partner.base);
+  char *sub = e2e_setup(&hk, "leaselost", url, NULL, NULL, 0);
+  uint64_t t0 = hl_mono_ms();
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-lease-lost", "1.00"), 202);
+  bool ok = e2e_wait_status(&hk, "evt-lease-lost", "SUCCESS", 40000);
+  uint64_t took = hl_mono_ms() - t0;
+  int read_back = e2e_log_lines(&hk, "a claim's lease was written but its answer was lost; the row was read back and is claimed",
+                                NULL);
+  kill(peer, SIGTERM);
+  hl_wait(peer, 5000);
+  printf("a lease whose answer was lost: delivered after %llu ms\n", (unsigned long long)took);
+  HL_ASSERT_MSG(ok, "not delivered within 40 s (the lease runs 120 s)");
+  HL_ASSERT_EQ_INT(read_back, 1);
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "leaselost"), 1);
+  free(sub);
+  stop_both();
+}
+
 /* An event for two subscriptions whose second row's put is slow (here the
  * AWS peer forwards the accept's first row put 3 s late, as a throttled
  * write retried would be): the other row is claimed, delivered and its
