@@ -805,6 +805,9 @@ static void on_parked_taken(void *data, int status, hl_store_result *res) {
  * attempt needs, or at the hand-off point. What is left waits in the table
  * for the next invocation or the scheduled one. */
 #define SETTLE_TICK_MS 20
+/* How long past the hand-off point the releases of what waited for a slot
+ * are waited for (the deadline is DEADLINE_MARGIN_MS after it). */
+#define HANDOFF_RELEASE_MS 500
 
 typedef struct {
   lambda *L;
@@ -813,6 +816,7 @@ typedef struct {
   bool drain;                  /* a scheduled invocation: answered with a report at the end */
   char request_id[128];
   uint64_t claimed0, recorded0, lost0, closed0;
+  bool paused;                 /* past the hand-off point: the dispatcher paused */
 } settle;
 
 static void on_settle_closed(uv_handle_t *h) { hl_free(h->data); }
@@ -847,10 +851,24 @@ static void on_settle_tick(uv_timer_t *t) {
    * unclaimed is claimed by nobody here (its subscription was deleted or
    * disabled since): waited for, it held every invocation to its end. */
   bool waiting_for_retry = wake > 0 && wake + WAIT_MARGIN_MS <= st->hand_off && now < wake + RETRY_CLAIM_GRACE_MS;
-  if (now >= st->hand_off || (hl_queue_ddb_busy(st->L->queue) == 0 && !waiting_for_retry)) settle_end(st);
+  if (now < st->hand_off) {
+    if (hl_queue_ddb_busy(st->L->queue) == 0 && !waiting_for_retry) settle_end(st);
+    return;
+  }
+  /* The hand-off point, with rows still held: those waiting for a slot
+   * are given back, so that another process claims them now rather than
+   * when their leases end (2 minutes while this sandbox is frozen), and
+   * their releases are waited for (within the margin before the deadline).
+   * Attempts running keep their rows. */
+  if (!st->paused) {
+    st->paused = true;
+    hl_dispatch_pause(&st->L->dispatch);
+  }
+  if (hl_queue_ddb_calls(st->L->queue) == 0 || now >= st->hand_off + HANDOFF_RELEASE_MS) settle_end(st);
 }
 
 static void settle_start(lambda *L, int64_t hand_off, bool drain, const char *request_id) {
+  hl_dispatch_resume(&L->dispatch); /* paused at the last hand-off point, if rows were held then */
   settle *st = hl_calloc(1, sizeof *st);
   st->L = L;
   st->hand_off = hand_off;

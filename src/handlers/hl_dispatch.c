@@ -1090,6 +1090,10 @@ static bool still_held(const hl_dispatch *d, const hl_delivery *dl) {
 }
 
 static void try_start(hl_dispatch *d, hl_sub *s) {
+  if (d->paused) {
+    give_back_waiting(d, s); /* the sandbox may be frozen from here on */
+    return;
+  }
   if (d->stopping) {
     /* Nothing more starts; what waits got here after the stop (a claim
      * that was running) and goes back as the rest did. */
@@ -1231,7 +1235,7 @@ static void on_claimed(void *data, int status, hl_store_result *res) {
 static void on_pump(uv_idle_t *h) {
   hl_dispatch *d = hl_container_of(h, hl_dispatch, pump);
   uv_idle_stop(&d->pump);
-  if (d->stopping) return;
+  if (d->stopping || d->paused) return; /* the dirty list waits for resume */
   unsigned global_cap = d->opt.max_in_flight + 2048;
   hl_sub *list = d->dirty, *keep = NULL;
   d->dirty = NULL;
@@ -1269,7 +1273,7 @@ static void on_pump(uv_idle_t *h) {
 }
 
 static void pump_soon(hl_dispatch *d) {
-  if (!d->stopping && !uv_is_active((uv_handle_t *)&d->pump)) uv_idle_start(&d->pump, on_pump);
+  if (!d->stopping && !d->paused && !uv_is_active((uv_handle_t *)&d->pump)) uv_idle_start(&d->pump, on_pump);
 }
 
 void hl_dispatch_notify(hl_dispatch *d, hl_sub *s) {
@@ -1503,16 +1507,16 @@ static void give_back_waiting(hl_dispatch *d, hl_sub *s) {
   }
 }
 
-/* Gives back everything held at the stop: deliveries waiting for a slot
- * (due now) and retries waiting for their timer (due as they were).
+/* Gives back what is held: deliveries waiting for a slot (due now) and,
+ * with retries, those waiting for their timer (due as they were).
  * Collected first, the wait queues detached, freed after: each free tries
  * to start its subscription's next delivery, which must find nothing. */
-static void give_back_held(hl_dispatch *d) {
+static void give_back_held(hl_dispatch *d, bool retries) {
   hl_delivery *back = NULL;
   for (hl_delivery *dl = d->all; dl; dl = dl->all_next) {
     if (dl->state == D_WAITING) {
       ST(dl->sub)->wait_head = ST(dl->sub)->wait_tail = NULL;
-    } else if (dl->state != D_RETRY_WAIT) {
+    } else if (dl->state != D_RETRY_WAIT || !retries) {
       continue;
     }
     dl->next = back;
@@ -1529,7 +1533,20 @@ static void give_back_held(hl_dispatch *d) {
 void hl_dispatch_stop(hl_dispatch *d) {
   d->stopping = true;
   uv_idle_stop(&d->pump);
-  if (gives_back(d)) give_back_held(d);
+  if (gives_back(d)) give_back_held(d, true);
+}
+
+void hl_dispatch_pause(hl_dispatch *d) {
+  if (d->paused || d->stopping || !d->queue->vt->release) return;
+  d->paused = true;
+  uv_idle_stop(&d->pump);
+  give_back_held(d, false);
+}
+
+void hl_dispatch_resume(hl_dispatch *d) {
+  if (!d->paused) return;
+  d->paused = false;
+  if (d->dirty) pump_soon(d);
 }
 
 bool hl_dispatch_quiet(const hl_dispatch *d) { return d->busy == 0; }

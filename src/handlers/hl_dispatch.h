@@ -162,6 +162,7 @@ typedef struct {
   uint64_t shaped_loop, shaped_threadpool;
   bool stopping;
   bool closing;
+  bool paused;              /* hl_dispatch_pause: no claims, nothing waits for a slot */
   hl_delivery *all;         /* every delivery held, for shutdown */
   /* Queues that may bring a delivery twice (Kafka): the ledger key of each
    * delivery whose duplicate check or attempt is under way -> that
@@ -245,6 +246,14 @@ void hl_dispatch_render_metrics(const hl_dispatch *d, hl_buf *out);
  * as is what a claim still running brings; the caller's drain waits for
  * those calls (hl_queue_ddb_calls). */
 void hl_dispatch_stop(hl_dispatch *d);
+/* Lambda's hand-off point, where the sandbox may be frozen until its next
+ * invocation: claims wait, and on a pull queue what waits here for a slot
+ * (now, or brought by a claim still running) is released, so that another
+ * process claims it at once rather than when its lease ends. Attempts
+ * already running finish. resume: claims go on (those asked for meanwhile
+ * first). Both do nothing on a queue without release. */
+void hl_dispatch_pause(hl_dispatch *d);
+void hl_dispatch_resume(hl_dispatch *d);
 /* True when nothing is in LEDGER, SENDING or RECORDING. */
 bool hl_dispatch_quiet(const hl_dispatch *d);
 /* Aborts running HTTP requests (their rows stay claimed in the store and are

@@ -2490,6 +2490,70 @@ HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
   free(tdir);
 }
 
+/* An invocation's hand-off point comes while rows it claimed wait for a
+ * slot (a subscription limited to 1 request a second, 10 rows claimed):
+ * they are given back, and with the sandbox frozen (SIGSTOP) a serve
+ * process delivers them at once. They stayed leased to the frozen sandbox
+ * for 2 minutes. */
+HL_TEST_T(rows_waiting_for_a_slot_at_the_hand_off_point_are_given_back, 180) {
+  enum { N = 10 };
+  hl_dynalite dyn = {0};
+  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 50) == 0, "dynalite did not start");
+  char env_ddb[200];
+  snprintf(env_ddb, sizeof env_ddb, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", env_ddb, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID,
+                       "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, "HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
+                       "HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
+  char *tdir = create_tables(env);
+  e2e_start_partner(&partner, NULL);
+  e2e_hookloop h = {0};
+  e2e_start_hookloop(&h, env); /* registers the subscription, then stops */
+  char url[200];
+  snprintf(url, sizeof url, "%s/hook/handoff", partner.base);
+  char *sub = e2e_setup(&h, "acme", url, "\"max_in_flight\": 5, \"rate_limit_per_s\": 1", NULL, 0);
+  snprintf(sub_id, sizeof sub_id, "%s", sub);
+  free(sub);
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&h, SIGTERM, 20000), 0);
+
+  int port = emu_start();
+  start_lambda(port, env);
+  ddb_view v;
+  ddb_view_open(&v, dyn.endpoint);
+  seed_queue_typed(&v, N, sub_id, "Payment");
+  /* The hand-off point 2 s from now (the deadline less 1.5 s). */
+  emu_result *r = drain(hl_wall_ms() + 3500);
+  printf("lambda drain: %s\n", r->body);
+  /* Frozen, as Lambda freezes a sandbox that waits for its next event. */
+  HL_ASSERT(kill(lambda_pid, SIGSTOP) == 0);
+  int sent_by_lambda = e2e_requests_so_far(&partner, "handoff");
+  HL_ASSERT_MSG(sent_by_lambda < N - 2, "the invocation sent %d of %d: nothing waited", sent_by_lambda, N);
+  uint64_t t0 = hl_mono_ms();
+  e2e_start_hookloop(&h, env);
+  int64_t attempts = 0;
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    attempts += wait_row(&v, id, "SUCCESS"); /* 30 s at most each; the leases ran 120 s */
+  }
+  printf("handed back at the hand-off: %d of %d sent after it, all delivered %llu ms after serve started\n",
+         N - sent_by_lambda, N, (unsigned long long)(hl_mono_ms() - t0));
+  HL_ASSERT_EQ_INT(attempts, N);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "unique_ids"), N);
+  HL_ASSERT_EQ_INT(e2e_partner_stat(&partner, "requests"), N);
+  ddb_view_close(&v);
+
+  kill(lambda_pid, SIGCONT);
+  stop_lambda();
+  emu_stop();
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&h, SIGTERM, 20000), 0);
+  e2e_stop_partner(&partner);
+  hl_dynalite_stop(&dyn);
+  hl_rmtree(tdir);
+  free(tdir);
+  hl_rmtree(h.dir);
+  free(h.dir);
+}
+
 /* HOOKLOOP_QUEUE=dynamodb with another store is refused at start, naming
  * both settings. */
 HL_TEST_T(serve_refuses_the_dynamodb_queue_without_the_dynamodb_store, 60) {
