@@ -47,7 +47,7 @@ static void transition(hl_recover_job *j, hl_recover_state to) {
     [HL_RECOVER_SEARCHING] = HL_SM_TO(HL_RECOVER_REQUEUEING) | HL_SM_TO(HL_RECOVER_DONE) |
                              HL_SM_TO(HL_RECOVER_FAILED) | HL_SM_TO(HL_RECOVER_STOPPED),
     [HL_RECOVER_REQUEUEING] = HL_SM_TO(HL_RECOVER_SEARCHING) | HL_SM_TO(HL_RECOVER_DONE) |
-                              HL_SM_TO(HL_RECOVER_STOPPED),
+                              HL_SM_TO(HL_RECOVER_FAILED) | HL_SM_TO(HL_RECOVER_STOPPED),
     [HL_RECOVER_DONE] = 0,
     [HL_RECOVER_FAILED] = 0,
     [HL_RECOVER_STOPPED] = 0,
@@ -112,22 +112,40 @@ static void search(hl_recover_job *j) {
 
 static void on_requeued(void *data, int status, const char *code, const char *message);
 
+/* The job's subscription was deleted (here, or by another process's
+ * change read since): what is left of the range is not re-queued, which
+ * would open rows nothing claims (the deletion closed its waiting
+ * deliveries; these would wait for retention). */
+static bool sub_gone(const hl_recover_job *j) {
+  const hl_sub *s = j->set->reg ? hl_registry_sub_get(j->set->reg, j->sub_id) : NULL;
+  return !s || s->deleted;
+}
+
+static void fail_gone(hl_recover_job *j) {
+  j->error = hl_strdup("the subscription was deleted");
+  transition(j, HL_RECOVER_FAILED);
+}
+
 /* Starts re-queues up to the window; once the page is through (or the set
- * stops), moves on: the next page, or the end. */
+ * stops, or the subscription is gone), moves on: the next page, or the
+ * end. */
 static void pump(hl_recover_job *j) {
   hl_recover *r = j->set;
+  bool gone = sub_gone(j);
   j->pumping = true;
-  while (!r->stopping && j->in_flight < HL_RECOVER_WINDOW && j->next_row < j->nrows) {
+  while (!r->stopping && !gone && j->in_flight < HL_RECOVER_WINDOW && j->next_row < j->nrows) {
     const hl_delivery_rec *d = &j->rows[j->next_row++];
     j->in_flight++;
     call_begin(r);
     r->queue->vt->requeue(r->queue, r->reg, d->event_id, d->subscription_id, on_requeued, j);
   }
   j->pumping = false;
-  if (j->in_flight > 0 || (j->next_row < j->nrows && !r->stopping)) return;
+  if (j->in_flight > 0 || (j->next_row < j->nrows && !r->stopping && !gone)) return;
   free_rows(j);
   if (r->stopping) {
     transition(j, HL_RECOVER_STOPPED);
+  } else if (gone) {
+    fail_gone(j);
   } else if (j->page_full) {
     transition(j, HL_RECOVER_SEARCHING);
     search(j);
@@ -171,6 +189,10 @@ static void on_page(void *data, int status, hl_store_result *res) {
   }
   if (res->ndeliveries == 0) {
     transition(j, HL_RECOVER_DONE);
+    return;
+  }
+  if (sub_gone(j)) {
+    fail_gone(j);
     return;
   }
   j->rows = res->deliveries;

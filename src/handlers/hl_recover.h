@@ -44,8 +44,8 @@
 
 /* A job's life. SEARCHING: a page is being read; REQUEUEING: its rows are
  * being re-queued; then DONE (the range is walked), FAILED (a search
- * failed; what was re-queued stays re-queued) or STOPPED (the process
- * began to shut down). */
+ * failed, or the subscription was deleted; what was re-queued stays
+ * re-queued) or STOPPED (the process began to shut down). */
 typedef enum { HL_RECOVER_SEARCHING, HL_RECOVER_REQUEUEING, HL_RECOVER_DONE, HL_RECOVER_FAILED,
                HL_RECOVER_STOPPED } hl_recover_state;
 

@@ -88,6 +88,14 @@ static void setup(void) {
   HL_ASSERT_MSG(hl_store_sqlite_open(&loop, dir, NULL, &store, err, sizeof err) == 0, "open: %s", err);
   queue = hl_queue_embedded_create(store);
   hl_registry_init(&reg);
+  /* The jobs' subscriptions, as the API starts jobs for registered ones. */
+  const char *subs[] = {"sub_a", "sub_b"};
+  for (size_t i = 0; i < 2; i++) {
+    hl_sub_rec r = {.subscription_id = hl_strdup(subs[i]), .partner_id = hl_strdup(subs[i]),
+                    .event_type = hl_strdup("T"), .url = hl_strdup("http://127.0.0.1:1/x"),
+                    .secret = hl_strdup("whsec_AAAA"), .status = hl_strdup("ACTIVE")};
+    HL_ASSERT(hl_registry_put_sub(&reg, &r, NULL, NULL, NULL) != NULL);
+  }
   pending = 0;
   fill();
 }
@@ -154,6 +162,35 @@ HL_TEST(a_range_is_walked_in_pages_and_only_its_failed_rows_are_requeued) {
   p = progress(r, "sub_a");
   HL_ASSERT_EQ_INT((long)p.matched, 0);
   HL_ASSERT_EQ_INT((long)p.pages, 1);
+  hl_recover_destroy(r);
+  teardown();
+}
+
+/* The subscription is deleted while its job re-queues its first page:
+ * the re-queues in flight answer, nothing more is re-queued (those rows
+ * would be open for a subscription nothing claims), and the job ends
+ * failed, saying why. */
+HL_TEST(a_job_ends_when_its_subscription_is_deleted) {
+  setup();
+  hl_recover *r = hl_recover_create(store, queue, &reg, &pending);
+  const hl_recover_job *j;
+  HL_ASSERT_EQ_INT(hl_recover_start(r, "sub_a", 0, INT64_MAX, &j), 0);
+  SPIN(progress(r, "sub_a").state == HL_RECOVER_REQUEUEING);
+  HL_ASSERT(hl_registry_delete_sub(&reg, "sub_a"));
+  SPIN(progress(r, "sub_a").finished);
+  hl_recover_progress p = progress(r, "sub_a");
+  HL_ASSERT_EQ_STR(p.state_name, "failed");
+  HL_ASSERT_EQ_STR(p.error, "the subscription was deleted");
+  HL_ASSERT_EQ_INT((long)p.pages, 1);
+  HL_ASSERT(p.requeued >= 1 && p.requeued <= HL_RECOVER_WINDOW);
+  HL_ASSERT_EQ_INT((long)pending, 0);
+  char st[32];
+  uint64_t retrying = 0;
+  for (int i = 0; i < N; i++) {
+    status_of(i, "sub_a", st, sizeof st);
+    retrying += strcmp(st, "RETRYING") == 0;
+  }
+  HL_ASSERT_EQ_INT((long)retrying, (long)p.requeued);
   hl_recover_destroy(r);
   teardown();
 }
