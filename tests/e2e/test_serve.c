@@ -2820,6 +2820,25 @@ HL_TEST_T(a_retry_recorded_as_the_drain_begins_goes_back_on_the_dynamodb_queue, 
   stop_both();
 }
 
+/* hookloop on the DynamoDB queue, its DynamoDB calls through the AWS peer,
+ * which holds the first request whose body holds match for hold_ms: sent
+ * on late, or, with lost_answer, applied at once and its answer held (an
+ * answer lost: the client times out after 10 s and sends it again); and
+ * the partner. Returns the peer's pid. */
+static pid_t start_behind_peer(const char *match, const char *hold_ms, bool lost_answer) {
+  int port = 0;
+  char upstream[96], via[64];
+  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
+  const char *args[] = {"--upstream", upstream, "--hold-match", match, "--hold-ms", hold_ms, "--hold-first", "1",
+                        lost_answer ? "--hold-answer" : NULL, NULL};
+  pid_t peer = hl_aws_peer_start(&port, args);
+  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
+  e2e_ddb_route_through(via);
+  static const char *const env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
+  start_both(NULL, env);
+  return peer;
+}
+
 /* A delivery's outcome whose answer is lost: DynamoDB applies the write
  * but the answer does not come within the client's timeout (10 s; here
  * the AWS peer relays the first record's answer 12 s late), so the client sends it
@@ -2829,17 +2848,8 @@ HL_TEST_T(a_retry_recorded_as_the_drain_begins_goes_back_on_the_dynamodb_queue, 
  * taken over ..."), the status was not written, and the delivery read
  * PENDING for good while its row was SUCCESS. */
 HL_TEST_T(an_outcome_applied_before_its_answer_was_lost_is_recorded_on_the_dynamodb_queue, 120) {
-  int port = 0;
-  char upstream[96], via[64];
-  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
   /* The record of an outcome (the only UpdateItem that sets the status). */
-  const char *args[] = {"--upstream", upstream, "--hold-match", "next_attempt_at = :next, #st = :st", "--hold-ms",
-                        "12000", "--hold-first", "1", "--hold-answer", NULL};
-  pid_t peer = hl_aws_peer_start(&port, args);
-  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
-  e2e_ddb_route_through(via);
-  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
-  start_both(NULL, env);
+  pid_t peer = start_behind_peer("next_attempt_at = :next, #st = :st", "12000", true);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/lost", partner.base);
   char *sub = e2e_setup(&hk, "lost", url, NULL, NULL, 0);
@@ -2863,17 +2873,8 @@ HL_TEST_T(an_outcome_applied_before_its_answer_was_lost_is_recorded_on_the_dynam
  * had claimed, and stayed leased to this one, unsent, until the lease
  * ended 2 minutes later. */
 HL_TEST_T(a_lease_applied_before_its_answer_was_lost_is_sent_without_waiting_for_it_to_end_on_the_dynamodb_queue, 120) {
-  int port = 0;
-  char upstream[96], via[64];
-  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
   /* The first lease (the only UpdateItem that sets lease_owner and lease_until). */
-  const char *args[] = {"--upstream", upstream, "--hold-match", "SET lease_owner = :o, lease_until = :u",
-                        "--hold-ms", "12000", "--hold-first", "1", "--hold-answer", NULL};
-  pid_t peer = hl_aws_peer_start(&port, args);
-  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
-  e2e_ddb_route_through(via);
-  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
-  start_both(NULL, env);
+  pid_t peer = start_behind_peer("SET lease_owner = :o, lease_until = :u", "12000", true);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/leaselost", partner.base);
   char *sub = e2e_setup(&hk, "leaselost", url, NULL, NULL, 0);
@@ -2901,16 +2902,7 @@ HL_TEST_T(a_lease_applied_before_its_answer_was_lost_is_sent_without_waiting_for
  * outcome, and the delivery read PENDING for good while its row was
  * SUCCESS. */
 HL_TEST_T(a_slow_accept_does_not_undo_an_outcome_written_meanwhile_on_the_dynamodb_queue, 120) {
-  int port = 0;
-  char upstream[96], via[64];
-  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
-  const char *args[] = {"--upstream", upstream, "--hold-match", "\"due_key\":{\"S\":", "--hold-ms", "3000",
-                        "--hold-first", "1", NULL};
-  pid_t peer = hl_aws_peer_start(&port, args);
-  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
-  e2e_ddb_route_through(via);
-  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
-  start_both(NULL, env);
+  pid_t peer = start_behind_peer("\"due_key\":{\"S\":", "3000", false);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/first", partner.base);
   char *first = e2e_setup(&hk, "first", url, NULL, NULL, 0);
@@ -2937,17 +2929,8 @@ HL_TEST_T(a_slow_accept_does_not_undo_an_outcome_written_meanwhile_on_the_dynamo
  * event: the first POST of the event was answered 200 "duplicate" (and
  * its status was not written, nor was the row offered to the next claim). */
 HL_TEST_T(a_row_put_whose_answer_was_lost_is_accepted_not_a_duplicate_on_the_dynamodb_queue, 120) {
-  int port = 0;
-  char upstream[96], via[64];
-  snprintf(upstream, sizeof upstream, "%s/", e2e_ddb_endpoint());
   /* A delivery's row as an accept puts it (no other request names due_key so). */
-  const char *args[] = {"--upstream", upstream, "--hold-match", "\"due_key\":{\"S\":", "--hold-ms", "12000",
-                        "--hold-first", "1", "--hold-answer", NULL};
-  pid_t peer = hl_aws_peer_start(&port, args);
-  snprintf(via, sizeof via, "http://127.0.0.1:%d", port);
-  e2e_ddb_route_through(via);
-  const char *env[] = {"HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=50", NULL};
-  start_both(NULL, env);
+  pid_t peer = start_behind_peer("\"due_key\":{\"S\":", "12000", true);
   char url[256];
   snprintf(url, sizeof url, "%s/hook/put", partner.base);
   char *sub = e2e_setup(&hk, "put", url, NULL, NULL, 0);
