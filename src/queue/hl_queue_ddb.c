@@ -307,13 +307,44 @@ static void claim_answer(claim_ctx *k) {
 }
 
 
+static void update_row(ddbq *q, const hl_delivery_rec *d, bool terminal, bool release, bool status_fields,
+                       hl_store_cb cb, void *data);
+
+static void on_failed_without_record(void *data, int status, hl_store_result *res) {
+  ddbq *q = data;
+  (void)res;
+  if (status == HL_ESTORE) q->busy--; /* not written: the lease ends, and the next claim finds the same */
+}
+
+/* A claimed row whose event's record is gone from the events table: it
+ * expired (EVENTS_TTL_DAYS, while the delivery was still open) or was
+ * deleted. Nothing can ever be sent for it, and left open it was leased,
+ * found without a record and let go again every 2 minutes, for good. It
+ * fails for good now, with why, under the lease this claim holds. */
+static void fail_without_record(claim_one *o) {
+  ddbq *q = o->k->q;
+  hl_delivery_rec d = o->item.d;
+  d.status = (char *)"FAILED";
+  d.last_error = (char *)"the event's record is not in the events table (expired under EVENTS_TTL_DAYS, or deleted)";
+  d.last_status_code = 0;
+  d.updated_at = hl_wall_ms();
+  hl_log_warn("a claimed delivery's event is not in the events table; it fails for good",
+              "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(d.event_id, (size_t)-1),
+              hl_log_esc(d.subscription_id, (size_t)-1));
+  q->busy++; /* as a held row, which the record lets go */
+  update_row(q, &d, true, false, true, on_failed_without_record, q);
+}
+
 static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
   claim_one *o = data;
   claim_ctx *k = o->k;
   const hl_json *it = hl_json_get(resp, "Item");
   size_t n = 0;
   const char *b = it ? hl_ddb_item_s(it, "body", &n) : NULL;
-  if (st->outcome == HL_AWS_OK && b) {
+  if (st->outcome == HL_AWS_OK && !it && !k->q->dead) {
+    fail_without_record(o);
+    hl_eq_item_free(&o->item);
+  } else if (st->outcome == HL_AWS_OK && b) {
     o->item.body = hl_strndup(b, n);
     o->item.body_len = n;
     if (k->res.nitems == k->capitems) {
@@ -322,11 +353,11 @@ static void on_body(void *data, const hl_aws_status *st, const hl_json *resp) {
     }
     k->res.items[k->res.nitems++] = o->item;
   } else {
-    /* No record to send (the store failed, or the events table lacks it):
+    /* No record to send (the store failed, or the record has no body):
      * the lease runs out and the row is claimed again later. */
     hl_log_warn("a claimed delivery's event could not be read; it is claimed again when its lease ends",
                 "\"event_id\":\"%s\",\"error\":\"%s\"", hl_log_esc(o->item.d.event_id, (size_t)-1),
-                st->outcome == HL_AWS_OK ? "not in the events table" : hl_aws_outcome_name(st->outcome));
+                st->outcome == HL_AWS_OK ? "the record has no body" : hl_aws_outcome_name(st->outcome));
     hl_eq_item_free(&o->item);
     k->failed++;
   }

@@ -2418,21 +2418,44 @@ HL_TEST_T(notes_that_stay_do_not_hide_later_ones, 180) {
   payments_stop(&p);
 }
 
+/* dynalite with hookloop's tables, the mock partner, and the environment
+ * of a serve or runtime on them: the DynamoDB store and queue (extra: one
+ * more "K=V", or NULL). */
+typedef struct {
+  hl_dynalite dyn;
+  char env_ddb[200];
+  const char *env[12];
+  char *tdir;
+} ddb_setup;
+
+static void ddb_setup_start(ddb_setup *d, const char *extra) {
+  memset(d, 0, sizeof *d);
+  HL_ASSERT_MSG(hl_dynalite_start(&d->dyn, 50) == 0, "dynalite did not start");
+  snprintf(d->env_ddb, sizeof d->env_ddb, "DYNAMODB_ENDPOINT=%s", d->dyn.endpoint);
+  const char *env[] = {"HOOKLOOP_STORE=dynamodb", d->env_ddb, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID,
+                       "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, "HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
+                       "HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", extra, NULL};
+  memcpy(d->env, env, sizeof env);
+  d->tdir = create_tables(d->env);
+  e2e_start_partner(&partner, NULL);
+}
+
+static void ddb_setup_stop(ddb_setup *d) {
+  e2e_stop_partner(&partner);
+  hl_dynalite_stop(&d->dyn);
+  hl_rmtree(d->tdir);
+  free(d->tdir);
+}
+
 /* `serve` on the DynamoDB queue (HOOKLOOP_QUEUE=dynamodb): its API accepts
  * into the table and its dispatcher claims from it under leases, delivering
  * to the mock partner; then a serve and a Lambda runtime drain one queue
  * together and every delivery reaches the partner exactly once. */
 HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
   enum { N = 20 };
-  hl_dynalite dyn = {0};
-  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 50) == 0, "dynalite did not start");
-  char env_ddb[200];
-  snprintf(env_ddb, sizeof env_ddb, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
-  const char *env[] = {"HOOKLOOP_STORE=dynamodb", env_ddb, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID,
-                       "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, "HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
-                       "HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", "HOOKLOOP_RETRY_SCHEDULE=100ms", NULL};
-  char *tdir = create_tables(env);
-  e2e_start_partner(&partner, NULL);
+  ddb_setup ds;
+  ddb_setup_start(&ds, "HOOKLOOP_RETRY_SCHEDULE=100ms");
+  const char *const *env = ds.env;
   e2e_hookloop h = {0};
   e2e_start_hookloop(&h, env);
   char url[200];
@@ -2447,7 +2470,7 @@ HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
   HL_ASSERT_EQ_INT(e2e_wait_requests(&partner, "shared", 1, 30000, &reqs), 1);
   hl_json_doc_dispose(&reqs);
   ddb_view v;
-  ddb_view_open(&v, dyn.endpoint);
+  ddb_view_open(&v, ds.dyn.endpoint);
   HL_ASSERT_EQ_INT(wait_row(&v, "ev-serve-1", "SUCCESS"), 1);
   HL_ASSERT(e2e_wait_status(&h, "ev-serve-1", "SUCCESS", 10000));
 
@@ -2484,10 +2507,7 @@ HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
     char *log = hl_read_file(h.log, NULL);
     HL_ASSERT_MSG(false, "serve stopped with %d:\n%s", st, log ? log : "");
   }
-  e2e_stop_partner(&partner);
-  hl_dynalite_stop(&dyn);
-  hl_rmtree(tdir);
-  free(tdir);
+  ddb_setup_stop(&ds);
 }
 
 /* An invocation's hand-off point comes while rows it claimed wait for a
@@ -2497,15 +2517,9 @@ HL_TEST_T(serve_and_lambda_share_one_dynamodb_queue, 180) {
  * for 2 minutes. */
 HL_TEST_T(rows_waiting_for_a_slot_at_the_hand_off_point_are_given_back, 180) {
   enum { N = 10 };
-  hl_dynalite dyn = {0};
-  HL_ASSERT_MSG(hl_dynalite_start(&dyn, 50) == 0, "dynalite did not start");
-  char env_ddb[200];
-  snprintf(env_ddb, sizeof env_ddb, "DYNAMODB_ENDPOINT=%s", dyn.endpoint);
-  const char *env[] = {"HOOKLOOP_STORE=dynamodb", env_ddb, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" PAY_AKID,
-                       "AWS_SECRET_ACCESS_KEY=" PAY_SECRET, "HOOKLOOP_QUEUE=dynamodb", "HOOKLOOP_QUEUE_POLL_MS=100",
-                       "HOOKLOOP_ALLOW_PRIVATE_TARGETS=1", NULL};
-  char *tdir = create_tables(env);
-  e2e_start_partner(&partner, NULL);
+  ddb_setup ds;
+  ddb_setup_start(&ds, NULL);
+  const char *const *env = ds.env;
   e2e_hookloop h = {0};
   e2e_start_hookloop(&h, env); /* registers the subscription, then stops */
   char url[200];
@@ -2518,7 +2532,7 @@ HL_TEST_T(rows_waiting_for_a_slot_at_the_hand_off_point_are_given_back, 180) {
   int port = emu_start();
   start_lambda(port, env);
   ddb_view v;
-  ddb_view_open(&v, dyn.endpoint);
+  ddb_view_open(&v, ds.dyn.endpoint);
   seed_queue_typed(&v, N, sub_id, "Payment");
   /* The hand-off point 2 s from now (the deadline less 1.5 s). */
   emu_result *r = drain(hl_wall_ms() + 3500);
@@ -2546,10 +2560,44 @@ HL_TEST_T(rows_waiting_for_a_slot_at_the_hand_off_point_are_given_back, 180) {
   stop_lambda();
   emu_stop();
   HL_ASSERT_EQ_INT(e2e_stop_hookloop(&h, SIGTERM, 20000), 0);
-  e2e_stop_partner(&partner);
-  hl_dynalite_stop(&dyn);
-  hl_rmtree(tdir);
-  free(tdir);
+  ddb_setup_stop(&ds);
+  hl_rmtree(h.dir);
+  free(h.dir);
+}
+
+/* An open row whose event's record is gone from the events table (it
+ * expired under EVENTS_TTL_DAYS while the delivery waited, or was
+ * deleted): nothing can be sent for it, so the claim that finds it so
+ * fails it for good, saying why, beside a row with its record, which is
+ * delivered. It was let go and leased again every 2 minutes, for good. */
+HL_TEST_T(a_row_whose_event_record_is_gone_fails_for_good_on_the_dynamodb_queue, 120) {
+  ddb_setup ds;
+  ddb_setup_start(&ds, NULL);
+  e2e_hookloop h = {0};
+  e2e_start_hookloop(&h, ds.env);
+  char url[200];
+  snprintf(url, sizeof url, "%s/hook/gone", partner.base);
+  char *sub = e2e_setup(&h, "acme", url, NULL, NULL, 0);
+  snprintf(sub_id, sizeof sub_id, "%s", sub);
+  free(sub);
+  ddb_view v;
+  ddb_view_open(&v, ds.dyn.endpoint);
+  char shard[24];
+  put_queue_row(&v, "tx-no-record", sub_id, "Payment", hl_wall_ms() - 1000,
+                hl_queue_ddb_due_shard(shard, "tx-no-record", sub_id));
+  seed_queue_typed(&v, 1, sub_id, "Payment"); /* tx-seed-000, with its record */
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-seed-000", "SUCCESS"), 1);
+  HL_ASSERT_EQ_INT(wait_row(&v, "tx-no-record", "FAILED"), 0); /* within 30 s; the lease runs 120 */
+  hl_json_doc d;
+  free(view_get(&v, "delivery_queue", "tx-no-record", sub_id, &d));
+  const char *why = item_str(d.root, "last_error");
+  HL_ASSERT_MSG(why && strstr(why, "not in the events table"), "last_error: %s", why ? why : "(none)");
+  hl_json_doc_dispose(&d);
+  HL_ASSERT(e2e_wait_status(&h, "tx-no-record", "FAILED", 10000));
+  HL_ASSERT_EQ_INT(e2e_requests_so_far(&partner, "gone"), 1);
+  ddb_view_close(&v);
+  HL_ASSERT_EQ_INT(e2e_stop_hookloop(&h, SIGTERM, 20000), 0);
+  ddb_setup_stop(&ds);
   hl_rmtree(h.dir);
   free(h.dir);
 }
