@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "common/hl_common.h"
-#include "common/hl_hash.h"
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "crypto/hl_crypto.h"
@@ -21,21 +20,6 @@
  * found any, and looked at again this often: rows a process of the earlier
  * version still writes during a rolling deploy are claimed within it. */
 #define LEGACY_LOOK_MS 60000
-
-static unsigned shard_of(const char *event_id, const char *sub_id) {
-  return hl_fnv1a(hl_fnv1a(hl_fnv1a(HL_FNV1A_INIT, event_id), "#"), sub_id) % HL_QUEUE_DDB_SHARDS;
-}
-
-/* A bucket of its id past the earlier versions' 0..7 (hl_queue_ddb.h). */
-uint64_t hl_qddb_sub_partitions(const char *sub_id) {
-  uint32_t h = hl_fnv1a(HL_FNV1A_INIT, sub_id);
-  return HL_QUEUE_DDB_SHARDS + (uint64_t)(h % HL_QUEUE_DDB_SUB_BUCKETS) * HL_QUEUE_DDB_SHARDS;
-}
-
-const char *hl_queue_ddb_due_shard(char out[24], const char *event_id, const char *sub_id) {
-  snprintf(out, 24, "%llu", (unsigned long long)(hl_qddb_sub_partitions(sub_id) + shard_of(event_id, sub_id)));
-  return out;
-}
 
 static void due_key(hl_buf *out, int64_t due_ms, const char *event_id, const char *sub_id) {
   hl_buf_printf(out, "%015lld#%s#%s", (long long)(due_ms > 0 ? due_ms : 0), event_id, sub_id);
@@ -998,37 +982,11 @@ static bool sub_fifo(const ddbq *q, const char *sub_id) {
 
 static bool orders(const hl_queue *base) { return ((const ddbq *)base)->reg != NULL; }
 
-void hl_qddb_order_pk(hl_buf *out, const char *sub_id) { hl_buf_printf(out, "#fifo#%s", sub_id); }
-
-static void order_sk(hl_buf *out, int64_t seq, const char *event_id) {
-  hl_buf_printf(out, "%015lld#%s", (long long)seq, event_id);
-}
-
-/* Puts the order entry of (event_id, sub_id) at sk, with a new version
- * (at): a claimer that read an older one does not delete it. */
-void hl_qddb_put_entry(ddbq *q, const char *sub_id, const char *sk, const char *event_id, hl_aws_json_cb cb,
-                       void *data) {
-  hl_buf pk = HL_BUF_INIT, at = HL_BUF_INIT;
-  hl_qddb_order_pk(&pk, sub_id);
-  int64_t now = hl_wall_ms();
-  static uint64_t version;
-  hl_buf_printf(&at, "%lld#%s#%llu", (long long)now, q->owner, (unsigned long long)++version);
-  char wr[24];
-  hl_ddb_attr it[] = {{"event_id", hl_ddb_s(pk.data)}, {"subscription_id", hl_ddb_s(sk)},
-                      {"ev", hl_ddb_s(event_id)}, {"at", hl_ddb_s(at.data)},
-                      {"written_at", hl_ddb_n(hl_ddb_i64(wr, now))}};
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_put_item(&body, q->table, HL_DDB_ITEM(it), NULL);
-  hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, cb, data);
-  hl_buf_dispose(&pk);
-  hl_buf_dispose(&at);
-}
-
 /* The entry of the delivery accepted as the subscription's seq-th. */
 static void put_entry(ddbq *q, const char *sub_id, int64_t seq, const char *event_id, hl_aws_json_cb cb,
                       void *data) {
   hl_buf sk = HL_BUF_INIT;
-  order_sk(&sk, seq, event_id);
+  hl_qddb_order_sk(&sk, seq, event_id);
   hl_qddb_put_entry(q, sub_id, sk.data, event_id, cb, data);
   hl_buf_dispose(&sk);
 }

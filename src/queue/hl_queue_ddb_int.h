@@ -12,7 +12,10 @@
  *                        to its next claim by their keys;
  *   hl_queue_ddb_adopt.c a fifo subscription's open rows without an order
  *                        entry (a backlog from before ordering was turned
- *                        on), given one before its ordered claim.
+ *                        on), given one before its ordered claim;
+ *   hl_queue_ddb_keys.c  where items live: due partitions, order entries'
+ *                        keys, the write of an entry;
+ *   hl_queue_ddb_ops.c   the calls in flight.
  */
 #ifndef HL_QUEUE_DDB_INT_H
 #define HL_QUEUE_DDB_INT_H
@@ -94,8 +97,11 @@ void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *
 void hl_qddb_op_done(ddbq *q);
 /* The first of a subscription's HL_QUEUE_DDB_SHARDS due partitions. */
 uint64_t hl_qddb_sub_partitions(const char *sub_id);
-/* The partition key of a fifo subscription's order ("#fifo#<id>"). */
+/* The partition key of a fifo subscription's order ("#fifo#<id>"), and
+ * the sort key of the entry of the delivery accepted as its seq-th
+ * ("<seq, 15 digits>#<event_id>"). */
 void hl_qddb_order_pk(hl_buf *out, const char *sub_id);
+void hl_qddb_order_sk(hl_buf *out, int64_t seq, const char *event_id);
 /* Puts (event_id, sub_id)'s order entry at sort key sk, with a new
  * version. */
 void hl_qddb_put_entry(ddbq *q, const char *sub_id, const char *sk, const char *event_id, hl_aws_json_cb cb,
