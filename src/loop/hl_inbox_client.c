@@ -617,6 +617,7 @@ static void pull_fail(pull *p, int status, const char *why) {
 
 static bool pull_keep(void *data, const hl_inbox_event *e) {
   pull *p = data;
+  p->st.examined++;
   if (hl_strmap_get(&p->seen, e->id)) {
     p->st.duplicates++;
     hl_log_warn("inbox event served twice in one pull, dropped", "\"id\":\"%s\"", hl_log_esc(e->id, e->id_len));
@@ -636,13 +637,19 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
   }
   p->st.pages++;
   p->st.skipped += page->skipped;
-  hl_inbox_page_filter(page, pull_keep, p);
+  /* The page was parsed off the loop, but looking for repeats is the
+   * loop's: it looks at no more than it still wants and may still look at
+   * (the pull's bound), however many events the inbox sent. Those it does
+   * not look at stay pending for the next pass. */
   size_t want = p->max - p->st.events;
-  if (page->n > want) {
-    /* More than asked for: the rest stays pending for the next pass. */
-    p->st.over_limit += page->n - want;
-    hl_log_warn("inbox page held more events than asked for", "\"asked\":%zu,\"got\":%zu", want, page->n);
-    page->n = want;
+  size_t bound = (size_t)p->max * HL_INBOX_PULL_LOOK_FACTOR;
+  size_t looked = p->st.events + p->st.skipped + p->st.duplicates + p->st.over_limit;
+  size_t got = page->n;
+  size_t unseen = hl_inbox_page_filter(page, want, looked < bound ? bound - looked : 0, pull_keep, p);
+  if (unseen) {
+    p->st.over_limit += unseen;
+    hl_log_warn("inbox page held more events than asked for", "\"asked\":%zu,\"got\":%zu,\"left_pending\":%zu",
+                want, got, unseen);
   }
   p->st.events += page->n;
   char *next = page->next ? hl_strdup(page->next) : NULL;
@@ -650,7 +657,7 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
   /* Skipped events moved the cursor over something (the events are
    * malformed, and stay pending): progress, unlike a page of repeats. */
   p->empty_run = page->n || page->skipped ? 0 : p->empty_run + 1;
-  size_t looked = p->st.events + p->st.skipped + p->st.duplicates + p->st.over_limit;
+  looked = p->st.events + p->st.skipped + p->st.duplicates + p->st.over_limit;
   if (page->n) p->on_page(p->data, page);
   else hl_inbox_page_free(page);
   hl_free(p->cursor);
@@ -661,7 +668,7 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
     pull_end(p, &ok);
   } else if (p->st.events >= p->max) {
     pull_end(p, &ok);
-  } else if (looked >= (size_t)p->max * HL_INBOX_PULL_LOOK_FACTOR) {
+  } else if (looked >= bound) {
     p->st.look_limit = true;
     hl_log_warn("inbox pull looked at its limit of events; the rest waits for the next pass",
                 "\"events\":%zu,\"skipped\":%zu,\"duplicates\":%zu", p->st.events, p->st.skipped,

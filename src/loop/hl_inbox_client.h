@@ -171,7 +171,8 @@ typedef struct {
   size_t events;      /* events handed over */
   size_t duplicates;  /* events dropped as already handed over */
   size_t skipped;     /* events without a usable id or payload (left pending) */
-  size_t over_limit;  /* events dropped because a page held more than asked for */
+  size_t over_limit;  /* events of a page not looked at (more than asked for, or past the bound), left pending */
+  size_t examined;    /* events looked at for repeats on the loop: at most the bound, whatever a page held */
   bool exhausted;     /* the inbox said next is null */
   bool look_limit;    /* ended at the bound on what one pull looks at */
 } hl_inbox_pull_stats;

@@ -168,6 +168,9 @@ static bool root_name_once(const hl_json *root, const char *name) {
   return n <= 1;
 }
 
+/* Skipped events of one page logged each; the rest in one line. */
+#define SKIP_LOG_MAX 10
+
 hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, size_t errlen) {
   hl_inbox_page *p = hl_calloc(1, sizeof *p);
   p->body = body;
@@ -209,24 +212,32 @@ hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, s
     else if (!(payload = hl_json_get(it, "payload"))) why = "no payload";
     else if (!names_unique(it, where, sizeof where)) why = "a member name comes twice in the event";
     if (why) {
-      p->skipped++;
-      hl_log_warn("inbox event skipped, left pending",
-                  "\"index\":%u,\"id\":\"%s\",\"reason\":\"%s\",\"at\":\"%s\"", j,
-                  id ? hl_log_esc(id, id_len) : "", why, hl_log_esc(where, (size_t)-1));
+      /* A line for each of the first few; a page of thousands of bad
+       * events would otherwise be thousands of lines for the writer. */
+      if (p->skipped++ < SKIP_LOG_MAX)
+        hl_log_warn("inbox event skipped, left pending",
+                    "\"index\":%u,\"id\":\"%s\",\"reason\":\"%s\",\"at\":\"%s\"", j,
+                    id ? hl_log_esc(id, id_len) : "", why, hl_log_esc(where, (size_t)-1));
       continue;
     }
     /* The payload's own text in the answer: the bytes as served. */
     p->events[p->n++] = (hl_inbox_event){id, id_len, payload->src, payload->src_len};
   }
+  if (p->skipped > SKIP_LOG_MAX)
+    hl_log_warn("inbox events skipped, left pending, beyond those logged one by one",
+                "\"skipped\":%zu,\"logged\":%d", p->skipped, SKIP_LOG_MAX);
   *rc = 0;
   return p;
 }
 
-void hl_inbox_page_filter(hl_inbox_page *p, bool (*keep)(void *data, const hl_inbox_event *e), void *data) {
-  size_t w = 0;
-  for (size_t i = 0; i < p->n; i++)
+size_t hl_inbox_page_filter(hl_inbox_page *p, size_t max_keep, size_t max_look,
+                            bool (*keep)(void *data, const hl_inbox_event *e), void *data) {
+  size_t w = 0, i = 0;
+  for (; i < p->n && w < max_keep && i < max_look; i++)
     if (keep(data, &p->events[i])) p->events[w++] = p->events[i];
+  size_t unseen = p->n - i;
   p->n = w;
+  return unseen;
 }
 
 void hl_inbox_page_free(hl_inbox_page *p) {

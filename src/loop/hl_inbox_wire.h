@@ -80,8 +80,13 @@ typedef struct {
  * array, a "next" that is neither a string, a number nor null, "events" or
  * "next" named twice. */
 hl_inbox_page *hl_inbox_page_parse(char *body, size_t len, int *rc, char *err, size_t errlen);
-/* Drops events [i] for which keep(data, event) is false, keeping the order. */
-void hl_inbox_page_filter(hl_inbox_page *p, bool (*keep)(void *data, const hl_inbox_event *e), void *data);
+/* Keeps, in order, the events [i] for which keep(data, event) is true, up to
+ * max_keep of them, calling keep for at most max_look events; drops the
+ * rest unlooked at, so that what a page costs the loop is bounded by what
+ * its reader wants, not by what the inbox sent. Returns how many were
+ * dropped unlooked at. */
+size_t hl_inbox_page_filter(hl_inbox_page *p, size_t max_keep, size_t max_look,
+                            bool (*keep)(void *data, const hl_inbox_event *e), void *data);
 void hl_inbox_page_free(hl_inbox_page *p);
 
 #endif

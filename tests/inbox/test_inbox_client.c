@@ -443,6 +443,29 @@ HL_TEST(pull_guards_against_a_misbehaving_inbox) {
   env_stop(&e);
 }
 
+/* A page far over the limit (20,000 events for a pull of 3) is parsed off
+ * the loop, and the loop looks at no more of it than the pull wants: the
+ * rest stays pending, unlooked at. Before, every event of the page was
+ * checked for repeats on the loop (a 16 MiB page: hundreds of thousands of
+ * map entries in one callback). */
+HL_TEST(a_page_far_over_the_limit_costs_the_loop_only_what_was_asked_for) {
+  env e;
+  env_start(&e, (hl_inbox_opts){.auth = HL_INBOX_AUTH_TOKEN}, NULL, 0);
+  inbox_mock_post(&e.m, "/_control/seed", "{\"count\":20000}");
+  inbox_mock_post(&e.m, "/_control/config", "{\"ignore_limit\":true,\"page_sizes\":[20000]}");
+  pull_out po = {0};
+  pull_sync(&e, 3, &po);
+  HL_ASSERT_MSG(po.r.status == 0, "%s", po.r.error);
+  HL_ASSERT_EQ_INT(po.st.pages, 1);
+  HL_ASSERT_EQ_INT(po.st.events, 3);
+  HL_ASSERT_EQ_INT(po.st.examined, 3);
+  HL_ASSERT_EQ_INT(po.st.over_limit, 19997);
+  HL_ASSERT_EQ_INT(po.st.duplicates, 0);
+  assert_seeded_ids(&po, 1, 3);
+  HL_ASSERT(e.c.stats.pages_parsed_threadpool >= 1);
+  env_stop(&e);
+}
+
 /* Events that cannot be taken (an id with a control character) are
  * skipped and stay pending, so every pull meets them first: a run of them
  * longer than three pages is paged through, not taken for an inbox that

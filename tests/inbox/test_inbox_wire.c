@@ -159,7 +159,7 @@ HL_TEST(page_filter_keeps_order) {
                            "{\"id\":\"e3\",\"payload\":3}]}",
                            &rc, err, sizeof err);
   HL_ASSERT(p);
-  hl_inbox_page_filter(p, keep_odd, NULL);
+  HL_ASSERT_EQ_INT(hl_inbox_page_filter(p, SIZE_MAX, SIZE_MAX, keep_odd, NULL), 0);
   HL_ASSERT_EQ_INT(p->n, 2);
   HL_ASSERT_EQ_STR(p->events[0].id, "e1");
   HL_ASSERT_EQ_STR(p->events[1].id, "e3");
