@@ -268,11 +268,16 @@ static void check_route(const hl_registry *reg, hl_event_check *e) {
   if (e->status != 0) return;
   const hl_sub_list *subs = hl_registry_subs_for_type(reg, e->type);
   e->subs = hl_malloc((subs->n ? subs->n : 1) * sizeof *e->subs);
+  /* One memo for all the type's filters: what they read of the event is
+   * read once (hl_filter_memo). */
+  hl_filter_memo memo;
+  hl_filter_memo_init(&memo, e->payload);
   for (size_t i = 0; i < subs->n; i++) {
     hl_sub *s = subs->items[i];
-    if (s->filter && !hl_filter_match(s->filter, e->payload)) continue;
+    if (s->filter && !hl_filter_match_memo(s->filter, &memo)) continue;
     e->subs[e->nsubs++] = hl_strdup(s->rec.subscription_id);
   }
+  hl_filter_memo_dispose(&memo);
 }
 
 void hl_event_check_run(const hl_registry *reg, const hl_json *v, const char *body, size_t len,

@@ -195,17 +195,32 @@ fail:
 }
 
 /* The event's value a condition looks at: a number is read once for all
- * of the condition's operators (num, when num_read). */
+ * of the condition's operators (num, when num_read), and hashed once for
+ * $in (h, when hashed); with a memo, once for every filter of the event. */
 typedef struct {
   const hl_json *v;
   hl_decimal_view num;
-  bool num_read;
+  bool num_read, hashed;
+  uint64_t h;
+  hl_filter_memo *memo; /* counts what it does; NULL: none */
 } target;
 
 static const hl_decimal_view *target_num(target *t) {
-  if (!t->num_read) hl_decimal_view_read(&t->num, t->v->u.str, t->v->len);
+  if (!t->num_read) {
+    hl_decimal_view_read(&t->num, t->v->u.str, t->v->len);
+    if (t->memo) t->memo->numbers_read++;
+  }
   t->num_read = true;
   return &t->num;
+}
+
+static uint64_t target_hash(target *t) {
+  if (!t->hashed) {
+    t->h = hl_json_hash(t->v, NULL);
+    if (t->memo) t->memo->hashed++;
+  }
+  t->hashed = true;
+  return t->h;
 }
 
 /* <0, 0, >0, or 2 when the two cannot be ordered. */
@@ -229,9 +244,9 @@ static bool equal(target *t, const cond_op *o) {
 
 /* Whether t equals one of $in's values: its hash looked up among theirs,
  * and only values of that hash compared. */
-static bool in_list(const target *t, const cond_op *o) {
+static bool in_list(target *t, const cond_op *o) {
   if (!(o->in_types & (1u << t->v->type))) return false;
-  uint64_t h = hl_json_hash(t->v, NULL);
+  uint64_t h = target_hash(t);
   size_t lo = 0, hi = o->value->len;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -260,13 +275,52 @@ static bool op_match(const cond_op *o, target *t) {
   return false;
 }
 
+static bool cond_match(const cond *c, target *t) {
+  for (size_t k = 0; k < c->nops; k++)
+    if (!op_match(&c->ops[k], t)) return false;
+  return true;
+}
+
 bool hl_filter_match(const hl_filter *f, const hl_json *event) {
   if (!f) return true;
   for (size_t i = 0; i < f->nconds; i++) {
     const cond *c = &f->conds[i];
     target t = {.v = hl_json_pointer(event, c->pointer, c->pointer_len)};
-    for (size_t k = 0; k < c->nops; k++)
-      if (!op_match(&c->ops[k], &t)) return false;
+    if (!cond_match(c, &t)) return false;
+  }
+  return true;
+}
+
+void hl_filter_memo_init(hl_filter_memo *m, const hl_json *event) {
+  *m = (hl_filter_memo){.event = event};
+  hl_strmap_init(&m->targets);
+}
+
+void hl_filter_memo_dispose(hl_filter_memo *m) {
+  const char *k;
+  void *v;
+  for (size_t i = 0; hl_strmap_next(&m->targets, &i, &k, &v);) hl_free(v);
+  hl_strmap_dispose(&m->targets);
+}
+
+bool hl_filter_match_memo(const hl_filter *f, hl_filter_memo *m) {
+  if (!f) return true;
+  for (size_t i = 0; i < f->nconds; i++) {
+    const cond *c = &f->conds[i];
+    if (memchr(c->pointer, '\0', c->pointer_len)) { /* not a map key: followed each time */
+      target t = {.v = hl_json_pointer(m->event, c->pointer, c->pointer_len)};
+      if (!cond_match(c, &t)) return false;
+      continue;
+    }
+    target *t = hl_strmap_get(&m->targets, c->pointer);
+    if (!t) {
+      t = hl_calloc(1, sizeof *t);
+      t->v = hl_json_pointer(m->event, c->pointer, c->pointer_len);
+      t->memo = m;
+      m->found++;
+      hl_strmap_put(&m->targets, c->pointer, t);
+    }
+    if (!cond_match(c, t)) return false;
   }
   return true;
 }

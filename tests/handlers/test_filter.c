@@ -206,3 +206,43 @@ HL_TEST(a_long_number_is_read_once_per_match_not_once_per_filter_value) {
   hl_buf_dispose(&in);
   hl_free(ev);
 }
+
+/* One memo for all of an event's filters (as the loop routes an event)
+ * gives each filter the answer it gives alone, follows each pointer once
+ * and reads each number once, and a pointer with a NUL in it (no map key)
+ * is followed each time, with the same answer. */
+HL_TEST(a_memo_shares_an_events_targets_and_changes_no_answer) {
+  static const char *filters[] = {
+    "{\"/amount\": {\"$gte\": 100}}", "{\"/amount\": {\"$lt\": 100}}", "{\"/amount\": {\"$in\": [100.5, 7]}}",
+    "{\"/amount\": 100.50, \"/currency\": \"USD\"}", "{\"/currency\": {\"$in\": [\"EUR\"]}}",
+    "{\"/big\": {\"$gt\": 12345678901234567889}}", "{\"/nothing\": {\"$exists\": true}}",
+    "{\"/missing\": {\"$ne\": 1}}", "{\"/a~1b/m~0n\": true}", "{\"/amount\": {\"$in\": [1, 2]}}",
+    "{\"/nul\\u0000x\": {\"$exists\": false}}",
+  };
+  const size_t n = sizeof filters / sizeof *filters;
+  hl_json_doc ed;
+  hl_json_doc_init(&ed);
+  HL_ASSERT(hl_json_parse(&ed, EV, strlen(EV), NULL) == 0);
+  hl_filter_memo memo;
+  hl_filter_memo_init(&memo, ed.root);
+  size_t matched = 0;
+  for (size_t i = 0; i < n; i++) {
+    hl_json_doc fd;
+    hl_json_doc_init(&fd);
+    HL_ASSERT(hl_json_parse(&fd, filters[i], strlen(filters[i]), NULL) == 0);
+    hl_filter *f = NULL;
+    HL_ASSERT_MSG(hl_filter_compile(fd.root, &f, NULL) == 0, "%s", filters[i]);
+    hl_json_doc_dispose(&fd);
+    bool alone = hl_filter_match(f, ed.root), shared = hl_filter_match_memo(f, &memo);
+    HL_ASSERT_MSG(alone == shared, "%s: %d alone, %d with the memo", filters[i], alone, shared);
+    matched += shared;
+    hl_filter_free(f);
+  }
+  HL_ASSERT_EQ_INT(matched, 8);
+  /* /amount /currency /big /nothing /missing /a~1b/m~0n: once each. */
+  HL_ASSERT_EQ_INT(memo.found, 6);
+  HL_ASSERT_EQ_INT(memo.numbers_read, 2); /* /amount and /big */
+  HL_ASSERT_EQ_INT(memo.hashed, 2);       /* /amount and /currency, for $in */
+  hl_filter_memo_dispose(&memo);
+  hl_json_doc_dispose(&ed);
+}
