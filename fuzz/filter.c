@@ -5,7 +5,8 @@
  * the separator the filter is matched against itself. Properties: compiling
  * any document never crashes or leaks; a refused filter says where
  * ("<pointer>: <problem>"); matching any event never crashes and gives the
- * same answer twice; an empty filter matches everything; a filter of one
+ * same answer twice, and the same with a memo (hl_filter_memo) shared by
+ * two matches as alone; an empty filter matches everything; a filter of one
  * plain value matches exactly when the event holds an equal value there. */
 #include "fuzz_util.h"
 #include "model/hl_filter.h"
@@ -23,6 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       FUZZ_CHECK(f != NULL);
       bool m = hl_filter_match(f, event);
       FUZZ_CHECK(hl_filter_match(f, event) == m);
+      hl_filter_memo memo;
+      hl_filter_memo_init(&memo, event);
+      FUZZ_CHECK(hl_filter_match_memo(f, &memo) == m);
+      FUZZ_CHECK(hl_filter_match_memo(f, &memo) == m);
+      hl_filter_memo_dispose(&memo);
       const hl_json *r = p.first;
       if (r->type == HL_JSON_NULL || (r->type == HL_JSON_OBJECT && r->len == 0)) FUZZ_CHECK(m);
       if (r->type == HL_JSON_OBJECT && r->len == 1) {
