@@ -74,8 +74,8 @@ static void write_result(hl_jw *w, hl_api *a, const replay_target *t) {
     const char *reason = t->skipped ? "subscription_deleted" : t->status == HL_EINVAL ? "still_open"
                          : t->status == HL_ENOTFOUND ? "event_gone" : "store_unavailable";
     const char *msg = t->skipped ? "the subscription was deleted; nothing to deliver to"
-                      : t->status == HL_EINVAL ? "the delivery is still PENDING or RETRYING: it will be delivered; "
-                                                 "replay it once it has finished"
+                      : t->status == HL_EINVAL ? "the delivery is still PENDING or RETRYING, or a replay of it is "
+                                                 "under way: it will be delivered; replay it once it has finished"
                       : t->status == HL_ENOTFOUND ? "the delivery or its event body is gone (retention)"
                                                   : "the store or the queue failed; try again";
     hl_jw_key_str(w, "reason", reason);

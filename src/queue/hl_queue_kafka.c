@@ -407,7 +407,9 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
  * gone, on the dead-letter topic, from a little before it failed. Then, in
  * this order: the replay generation counted up in the status row, which
  * stays terminal (hl_store.delivery_replay: a conditional write, so two
- * replays never share a generation); the found bytes produced to the
+ * replays never share a generation) and is marked as having a replay
+ * under way, so that another process asked for the same replay meanwhile
+ * refuses it as this process's busy map does; the found bytes produced to the
  * egress topic with the found key (a fifo subscription's replay joins its
  * order's partition, behind what is already there), the delivery's
  * attempts and the generation in a header (hl_record.h), which the
@@ -419,7 +421,10 @@ static void requeue(hl_queue *base, const hl_registry *reg, const char *event_id
  * row reopened before its produce and cut off there (a kill, a refused
  * produce whose undo failed) stayed PENDING for good, and every later
  * replay was refused as still open. Cut off now, the row is as it was
- * (a generation skipped), and the replay can be asked for again. */
+ * (a generation skipped) but for its mark: a refused produce takes it off
+ * (delivery_replay_undo), so the replay can be asked for again at once;
+ * after a kill it lasts replay_hold_ms (the produce's own timeout and
+ * 10 s), since until then the replay may still be under way. */
 typedef struct {
   kqueue *q;
   hl_queue_replay_cb cb;
@@ -429,6 +434,7 @@ typedef struct {
   hl_delivery_rec rec;
   bool on_dlq;              /* the lookup under way is on the dead-letter topic (after the egress topic) */
   int64_t generation;
+  int64_t marked_at;        /* the wall time of the count: its mark in the row */
   /* The found record, copied (the lookup's copy ends with its callback). */
   char *key;
   size_t key_len;
@@ -466,15 +472,34 @@ static void rp_on_opened(void *data, int status, hl_store_result *res) {
   rp_finish(c, 0);
 }
 
+static void rp_on_undone(void *data, int status, hl_store_result *res) {
+  (void)res;
+  replay_ctx *c = data;
+  if (status != 0)
+    hl_log_warn("a refused replay's mark was not taken off; the delivery can be replayed again once it lapses",
+                "\"event_id\":\"%s\",\"subscription_id\":\"%s\"", hl_log_esc(c->event_id, (size_t)-1),
+                hl_log_esc(c->sub_id, (size_t)-1));
+  rp_finish(c, HL_EBUSY);
+}
+
+/* How long a replay's mark refuses another replay when nothing takes it
+ * off: the produce's own timeout (librdkafka's message.timeout.ms) and
+ * 10 s for the store writes around it. */
+static int64_t replay_hold_ms(const kqueue *q) {
+  int64_t t = q->opt.kafka_cfg && q->opt.kafka_cfg->message_timeout_ms > 0 ? q->opt.kafka_cfg->message_timeout_ms
+                                                                           : 30000;
+  return t + 10000;
+}
+
 static void rp_on_produced(void *data, int status) {
   replay_ctx *c = data;
+  hl_store *st = c->q->opt.store;
   if (status != 0) {
     /* Nothing was queued, and the row is still as it was (only its
-     * generation counted, which no record carries). */
-    rp_finish(c, HL_EBUSY);
+     * generation counted, which no record carries) but for the mark. */
+    st->vt->delivery_replay_undo(st, c->event_id, c->sub_id, c->generation, c->marked_at, rp_on_undone, c);
     return;
   }
-  hl_store *st = c->q->opt.store;
   st->vt->delivery_replay_open(st, c->event_id, c->sub_id, c->generation, c->rec.updated_at, rp_on_opened, c);
 }
 
@@ -521,7 +546,8 @@ static void rp_on_found(void *data, int status, const char *why, const hl_kafka_
     c->headers[c->nheaders++] = (hl_kafka_header){hl_strdup(f->headers[i].name),
                                                   hl_strndup(f->headers[i].value, f->headers[i].len), f->headers[i].len};
   hl_store *st = c->q->opt.store;
-  st->vt->delivery_replay(st, c->event_id, c->sub_id, rp_on_counted, c);
+  c->marked_at = hl_wall_ms();
+  st->vt->delivery_replay(st, c->event_id, c->sub_id, c->marked_at, replay_hold_ms(c->q), rp_on_counted, c);
 }
 
 /* How far back the egress record may be: the delivery was open at most
@@ -574,7 +600,7 @@ static void replay(hl_queue *base, const char *event_id, const char *sub_id, hl_
   kqueue *q = (kqueue *)base;
   hl_store *st = q->opt.store;
   if (!q->kafka || !q->opt.kafka_cfg || !q->opt.dlq_topic || !q->opt.loop || !q->opt.reg || !st->vt->delivery_replay ||
-      !st->vt->delivery_replay_open) {
+      !st->vt->delivery_replay_open || !st->vt->delivery_replay_undo) {
     cb(data, HL_EUNSUPPORTED, 0);
     return;
   }

@@ -135,6 +135,10 @@ static const mig_step steps[] = {
    * one row, as in 17 (the attempts of one pass share milliseconds). */
   {"CREATE INDEX IF NOT EXISTS %s_at ON %s(at_ms, event_id, subscription_id, slot); ",
    {TB(attempt_table), TB(attempt_table)}},
+  /* When a replay where Kafka keeps the bytes was counted and not yet
+   * reopened or undone (hl_store.delivery_replay; 0: none): a second
+   * replay from another process is refused while the first is under way. */
+  {"ALTER TABLE %s ADD COLUMN IF NOT EXISTS replay_at bigint NOT NULL DEFAULT 0; ", {TB(delivery_table)}},
 };
 #undef TB
 

@@ -70,8 +70,11 @@ static int migrate_transformations(sq_schema *s) {
 static int create_schema(sq_schema *s) {
   hl_buf b = HL_BUF_INIT, la = HL_BUF_INIT;
   const hl_table_names *t = &s->t;
-  /* The status row's latest attempt (step "latest attempt"). */
+  /* The status row's latest attempt (step "latest attempt") and the mark
+   * of a replay under way (step "replay mark"), made with the table rather
+   * than altered in after it (each ALTER reads the schema again). */
   la_decl_sql(&la, ", ", "");
+  hl_buf_puts(&la, ", replay_at INTEGER NOT NULL DEFAULT 0");
   hl_buf_printf(&b,
     "CREATE TABLE IF NOT EXISTS %s(schema_id TEXT NOT NULL, version INTEGER NOT NULL, domain TEXT, "
     "event_type TEXT NOT NULL, status TEXT NOT NULL, schema TEXT NOT NULL, ingress_topic TEXT, "
@@ -278,6 +281,12 @@ static int add_int_column(sq_schema *s, const char *table, const char *col) {
  * every row written before). */
 static int migrate_replay(sq_schema *s) { return add_int_column(s, s->t.delivery_table, "replays"); }
 
+/* Step "replay mark": when a replay where Kafka keeps the bytes was
+ * counted and not yet reopened or undone (hl_store.delivery_replay; 0:
+ * none), so that a second replay from another process is refused while
+ * the first is under way. */
+static int migrate_replay_mark(sq_schema *s) { return add_int_column(s, s->t.delivery_table, "replay_at"); }
+
 /* Step "park replay": a parked retry keeps its replay generation
  * (hl_eq_item.replay), so a parked replay is still that replay when a drain
  * takes it (0 for every row parked before). */
@@ -350,7 +359,7 @@ int hl_sqlite_schema_set_up(sqlite3 *db, const hl_table_names *t) {
       migrate_signing,  migrate_enrichment,  migrate_client_cert, migrate_ordering,
       migrate_retention, migrate_delivery_search, migrate_replay, migrate_park_replay,
       migrate_delivered, migrate_drop_due_all, migrate_latest_attempt, migrate_revision,
-      migrate_orphan_attempts};
+      migrate_orphan_attempts, migrate_replay_mark};
   if (hl_sqlite_exec(s->db, "BEGIN IMMEDIATE") != 0) return HL_ESTORE;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < HL_ARRAY_SIZE(steps); i++) rc = steps[i](s);

@@ -426,12 +426,26 @@ typedef struct {
    * record carries the replay. delivery_replay, before the produce: the
    * replay generation of a terminal delivery (SUCCESS or FAILED) one up,
    * the rest of the row (status, updated_at) as it is, so two replays never
-   * get the same generation; -> value: the new generation (decimal).
-   * HL_ENOTFOUND: no such delivery; HL_EINVAL: still open (PENDING or
-   * RETRYING), and in DynamoDB also a row that does not exist (a condition
-   * that failed either way: read the row first). */
-  void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                          void *data);
+   * get the same generation, and the row marked as having a replay under
+   * way since now_ms (replay_at). The mark refuses a second replay from
+   * any process while it lasts: until the row is written again (reopened
+   * by delivery_replay_open, or the record's outcome: updated_at no longer
+   * before the mark), delivery_replay_undo, or hold_ms after now_ms (a
+   * replay cut off between the count and its produce, by a kill). Without
+   * it, two processes asked at once each counted a generation and each
+   * produced a record, and the partner got the event twice. -> value: the
+   * new generation (decimal). HL_ENOTFOUND: no such delivery; HL_EINVAL:
+   * still open (PENDING or RETRYING) or a replay under way, and in
+   * DynamoDB also a row that does not exist (a condition that failed
+   * either way: read the row first). */
+  void (*delivery_replay)(hl_store *s, const char *event_id, const char *subscription_id, int64_t now_ms,
+                          int64_t hold_ms, hl_store_cb cb, void *data);
+  /* A replay whose produce failed: its mark (generation gen, made at
+   * marked_at: delivery_replay's now_ms) taken off, so the replay can be
+   * asked for again at once. Does nothing when the row was counted or
+   * written since (another replay's mark stays). */
+  void (*delivery_replay_undo)(hl_store *s, const char *event_id, const char *subscription_id, int64_t gen,
+                               int64_t marked_at, hl_store_cb cb, void *data);
   /* Once the brokers acknowledged the record of generation gen: the row
    * PENDING, due now, attempts kept, if it is still terminal, at
    * generation gen, and unchanged since updated_at (as the caller read it

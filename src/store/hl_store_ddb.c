@@ -71,7 +71,7 @@ static void flush(hl_store_ddb *s);
 typedef enum { OP_WRITE, OP_REV_PUT, OP_SUB_DELETE, OP_LEDGER_PUT, OP_SCHEMA_LIST, OP_SUB_LIST,
                OP_DELIVERY_LIST, OP_REQUEUE, OP_XFORM_LIST, OP_PARTNER_LIST, OP_PARTNER_DELETE,
                OP_ATTEMPT_LIST, OP_EVENT_PUT, OP_EVENT_CMP, OP_DELIVERY_SEARCH, OP_REPLAY,
-               OP_REPLAY_OPEN } op_kind;
+               OP_REPLAY_OPEN, OP_REPLAY_UNDO } op_kind;
 
 typedef struct {
   hl_store_ddb *s;
@@ -344,7 +344,8 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
       break;
     case OP_REPLAY:
       /* The caller read the row before (it exists): a condition that
-       * failed means it is open (PENDING or RETRYING). */
+       * failed means it is open (PENDING or RETRYING), or another
+       * replay of it is under way. */
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_EINVAL;
       if (status == 0) {
         char v[24];
@@ -355,6 +356,9 @@ static void on_op(void *data, const hl_aws_status *st, const hl_json *resp) {
       /* Written to since it was read (the record's outcome), or counted up
        * by another replay. */
       if (st->outcome == HL_AWS_CONDITION_FAILED) status = HL_EINVAL;
+      break;
+    case OP_REPLAY_UNDO:
+      if (st->outcome == HL_AWS_CONDITION_FAILED) status = 0; /* not this replay's mark any more */
       break;
     case OP_SCHEMA_LIST:
     case OP_SUB_LIST:
@@ -1559,8 +1563,10 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
                           void *data);
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data);
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data);
 static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
                                  int64_t updated_at, hl_store_cb cb, void *data);
 
@@ -1568,7 +1574,7 @@ static void delivery_replay_open(hl_store *base, const char *event_id, const cha
 #define DDB_VT                                                                                              \
   .name = "dynamodb", .close = store_close, .settle = store_settle, HL_STORE_VT_RECORDS, .event_put = event_put,                    \
   .event_size = event_item_size, .event_size_max = HL_DDB_ITEM_MAX, .render_metrics = render_metrics, .delivery_replay = delivery_replay,    \
-  .delivery_replay_open = delivery_replay_open
+  .delivery_replay_open = delivery_replay_open, .delivery_replay_undo = delivery_replay_undo
 
 static const hl_store_vtable ddb_vt = {DDB_VT};
 static const hl_store_vtable ddb_queue_vt = {DDB_VT, HL_STORE_VT_QUEUE, .eq_claim_head = eq_claim_head,
@@ -1679,19 +1685,42 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
 /* One conditional UpdateItem of the status row: terminal -> one
  * generation up (ALL_NEW gives it back), the rest as it is; it stays
  * terminal (and expiring) until its record is on the topic. */
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data) {
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data) {
   hl_store_ddb *s = ddb(base);
+  char now[24], since[24];
   hl_ddb_attr k[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(subscription_id)}};
   hl_ddb_attr v[] = {{":ok", hl_ddb_s("SUCCESS")}, {":failed", hl_ddb_s("FAILED")}, {":zero", hl_ddb_n("0")},
-                     {":one", hl_ddb_n("1")}};
+                     {":one", hl_ddb_n("1")}, {":now", hl_ddb_n(hl_ddb_i64(now, now_ms))},
+                     {":since", hl_ddb_n(hl_ddb_i64(since, now_ms - hold_ms))}};
   hl_ddb_name nm[] = {{"#st", "status"}};
-  hl_ddb_expr x = {.update = "SET replays = if_not_exists(replays, :zero) + :one",
-                   .condition = "#st IN (:ok, :failed)", .names = nm, .n_names = 1, .values = v,
-                   .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
+  /* The mark (replay_at) counts while it is younger than the hold and
+   * nothing was written to the row after it; an outcome's PutItem drops
+   * it with the rest of the row. */
+  hl_ddb_expr x = {.update = "SET replays = if_not_exists(replays, :zero) + :one, replay_at = :now",
+                   .condition = "#st IN (:ok, :failed) AND (attribute_not_exists(replay_at) OR replay_at <= :since "
+                                "OR updated_at >= replay_at)",
+                   .names = nm, .n_names = 1, .values = v, .n_values = HL_ARRAY_SIZE(v), .return_values = "ALL_NEW"};
   hl_buf body = HL_BUF_INIT;
   int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
   op_ctx *o = op_new(s, OP_REPLAY, cb, data);
+  send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
+}
+
+/* The mark of a replay whose produce failed, taken off if it is still
+ * this replay's (no condition failure is an error: another replay's mark,
+ * or the row written since, is left as it is). */
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data) {
+  hl_store_ddb *s = ddb(base);
+  char g[24], t[24];
+  hl_ddb_attr k[] = {{"event_id", hl_ddb_s(event_id)}, {"subscription_id", hl_ddb_s(subscription_id)}};
+  hl_ddb_attr v[] = {{":gen", hl_ddb_n(hl_ddb_i64(g, gen))}, {":at", hl_ddb_n(hl_ddb_i64(t, marked_at))}};
+  hl_ddb_expr x = {.update = "REMOVE replay_at", .condition = "replays = :gen AND replay_at = :at", .values = v,
+                   .n_values = HL_ARRAY_SIZE(v)};
+  hl_buf body = HL_BUF_INIT;
+  int rc = hl_ddb_update_item(&body, s->t.delivery_table, HL_DDB_ITEM(k), &x);
+  op_ctx *o = op_new(s, OP_REPLAY_UNDO, cb, data);
   send_op(o, HL_DDB_UPDATE_ITEM, &body, rc);
 }
 

@@ -26,7 +26,7 @@ typedef enum {
   Q_REQUEUE_GET, Q_REQUEUE_SET, Q_NOTIFY, Q_HEALTH, Q_PARK_PUT, Q_PARK_TAKE, Q_PARK_DELETE,
   Q_HEARTBEAT, Q_SWEEP, Q_RELEASE_MINE, Q_BACKLOG, Q_XFORM_PUT, Q_XFORM_LIST,
   Q_ATTEMPT_PUT, Q_ATTEMPT_LIST, Q_PURGE, Q_CLOSE_DELETED, Q_DELIVERY_SEARCH, Q_CLAIM_HEAD,
-  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q_REPLAY_OPEN, Q__COUNT
+  Q_REPLAY_GET, Q_REPLAY_SET, Q_REPLAY_ROW_SET, Q_DELIVERY_PUT_N, Q_ATTEMPT_PUT_N, Q_DELIVERED_GET_N, Q_EQ_UPDATE_N, Q_REPLAY_OPEN, Q_REPLAY_UNDO, Q__COUNT
 } query_id;
 
 #define MAXQ 3
@@ -932,8 +932,13 @@ static void prepare_all(pg_store *s) {
    * locked by Q_REQUEUE_GET, one generation up when terminal and otherwise
    * left as it is; Q_REPLAY_OPEN reopens it once the record is on the
    * topic, if nothing was written to it since ($5: updated_at as read). */
-  SET(Q_REPLAY_ROW_SET, "UPDATE %s SET replays=replays+1 WHERE event_id=$1 AND subscription_id=$2 AND status IN "
-      TERMINAL " RETURNING replays", t->delivery_table);
+  /* $3: now, the mark of the replay under way; $4: now less the mark's
+   * hold (hl_store.delivery_replay). */
+  SET(Q_REPLAY_ROW_SET, "UPDATE %s SET replays=replays+1,replay_at=$3 WHERE event_id=$1 AND subscription_id=$2 "
+      "AND status IN " TERMINAL " AND NOT (replay_at>$4 AND COALESCE(updated_at,0)<replay_at) RETURNING replays",
+      t->delivery_table);
+  SET(Q_REPLAY_UNDO, "UPDATE %s SET replay_at=0 WHERE event_id=$1 AND subscription_id=$2 AND replays=$3 "
+      "AND replay_at=$4", t->delivery_table);
   SET(Q_REPLAY_OPEN, "UPDATE %s SET status='PENDING',next_attempt_at=$3,updated_at=$3,owner=NULL,lease_until=0 "
       "WHERE event_id=$1 AND subscription_id=$2 AND status IN " TERMINAL " AND replays=$4 AND updated_at=$5 "
       "RETURNING 1", t->delivery_table);
@@ -1863,8 +1868,10 @@ static void eq_claim_head(hl_store *base, const char *subscription_id, int64_t n
                           void *data);
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data);
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data);
 static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
                                  int64_t updated_at, hl_store_cb cb, void *data);
 
@@ -1912,6 +1919,7 @@ static void pg_render_metrics(hl_store *base, hl_buf *out) {
 static const hl_store_vtable pg_vtable = {.name = "postgres", .close = pg_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
                                           .delivery_replay = delivery_replay, .delivery_replay_open = delivery_replay_open,
+                                          .delivery_replay_undo = delivery_replay_undo,
                                           .delivered_get = delivered_get,
                                           .on_work = hl_store_pg_on_work, .render_metrics = pg_render_metrics};
 
@@ -2047,13 +2055,23 @@ static void eq_replay(hl_store *base, const char *event_id, const char *subscrip
  * is open yet, so no instance is told of work. */
 static void done_replay_row(pgop *op, int status) { answer_replay(op, status, false); }
 
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data) {
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data) {
   pgop *op = op_new(PG(base), done_replay_row, cb, data);
   int i = op_stmt(op, Q_REQUEUE_GET);
   op_str(op, i, event_id); op_str(op, i, subscription_id);
   i = op_stmt(op, Q_REPLAY_ROW_SET);
   op_str(op, i, event_id); op_str(op, i, subscription_id);
+  op_i64(op, i, now_ms); op_i64(op, i, now_ms - hold_ms);
+  op_submit(op);
+}
+
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data) {
+  pgop *op = op_new(PG(base), done_plain, cb, data);
+  int i = op_stmt(op, Q_REPLAY_UNDO);
+  op_str(op, i, event_id); op_str(op, i, subscription_id);
+  op_i64(op, i, gen); op_i64(op, i, marked_at);
   op_submit(op);
 }
 

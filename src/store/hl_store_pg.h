@@ -58,7 +58,7 @@
  * by (accepted_at, event_id), retention's window, 18: a subscription's
  * revision and write token, 19: attempt rows by at_ms, retention's walk
  * of those whose delivery has no status row */
-#define HL_STORE_PG_SCHEMA_VERSION 19
+#define HL_STORE_PG_SCHEMA_VERSION 20
 
 typedef struct {
   const hl_pg_conf *conf;   /* copied */

@@ -1923,8 +1923,10 @@ static void on_sync_stopped(void *data) {
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data);
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data);
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data);
 static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
                                  int64_t updated_at, hl_store_cb cb, void *data);
 
@@ -1932,7 +1934,7 @@ static void sq_render_metrics(hl_store *base, hl_buf *out);
 
 static const hl_store_vtable sq_vtable = {.name = "sqlite", .close = sq_close, HL_STORE_VT_RECORDS, HL_STORE_VT_QUEUE,
                                           .eq_claim_head = eq_claim_head, .eq_replay = eq_replay, .purge = purge,
-                                          .delivery_replay = delivery_replay,
+                                          .delivery_replay = delivery_replay, .delivery_replay_undo = delivery_replay_undo,
                                           .delivery_replay_open = delivery_replay_open, .render_metrics = sq_render_metrics,
                                           .delivered_get = delivered_get, .eq_alone = true,
                                           .eq_open_subs = eq_open_subs, .eq_open_of = eq_open_of,
@@ -2059,7 +2061,7 @@ void hl_store_sqlite_group_commit(hl_store *base, uint64_t commit_ms, size_t max
  * up: it is reopened once the record is on the topic
  * (delivery_replay_open). */
 static void replay_row(hl_store *base, const char *event_id, const char *subscription_id, bool with_body,
-                       hl_store_cb cb, void *data) {
+                       int64_t now_ms, int64_t hold_ms, hl_store_cb cb, void *data) {
   sq_store *s = SQ(base);
   hl_store_result res = {0};
   int rc = txn_begin(s);
@@ -2067,16 +2069,19 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
   flush_deliveries(s);
   sqlite3_stmt *st = NULL;
   int64_t gen = 0;
-  hl_buf_printf(&q, "SELECT d.status,d.replays FROM %s d %s WHERE d.event_id=?1 AND d.subscription_id=?2",
+  hl_buf_printf(&q, "SELECT d.status,d.replays,d.replay_at>?3 AND d.updated_at<d.replay_at FROM %s d %s "
+                "WHERE d.event_id=?1 AND d.subscription_id=?2",
                 s->t.delivery_table, with_body ? "JOIN hookloop_event e ON e.event_id=d.event_id" : "");
   if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
   if (rc == 0) {
     bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    sqlite3_bind_int64(st, 3, now_ms - hold_ms);
     int r = sqlite3_step(st);
     if (r == SQLITE_DONE) rc = HL_ENOTFOUND;
     else if (r != SQLITE_ROW) rc = HL_ESTORE;
     else if (strcmp((const char *)sqlite3_column_text(st, 0), "SUCCESS") != 0 &&
              strcmp((const char *)sqlite3_column_text(st, 0), "FAILED") != 0) rc = HL_EINVAL;
+    else if (!with_body && sqlite3_column_int(st, 2)) rc = HL_EINVAL; /* another replay under way */
     else gen = sqlite3_column_int64(st, 1) + 1;
   }
   sqlite3_finalize(st);
@@ -2086,12 +2091,14 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
     hl_buf_printf(&q, "UPDATE %s SET status='PENDING',next_attempt_at=?3,updated_at=?3,claimed=0,replays=?4 "
                       "WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
   else
-    hl_buf_printf(&q, "UPDATE %s SET replays=?4 WHERE event_id=?1 AND subscription_id=?2", s->t.delivery_table);
+    hl_buf_printf(&q, "UPDATE %s SET replays=?4,replay_at=?5 WHERE event_id=?1 AND subscription_id=?2",
+                  s->t.delivery_table);
   if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
   if (rc == 0) {
     bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
     sqlite3_bind_int64(st, 3, hl_wall_ms());
     sqlite3_bind_int64(st, 4, gen);
+    if (!with_body) sqlite3_bind_int64(st, 5, now_ms);
     rc = exec_stmt(s, st);
   }
   sqlite3_finalize(st);
@@ -2107,12 +2114,33 @@ static void replay_row(hl_store *base, const char *event_id, const char *subscri
 
 static void eq_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
                       void *data) {
-  replay_row(base, event_id, subscription_id, true, cb, data);
+  replay_row(base, event_id, subscription_id, true, 0, 0, cb, data);
 }
 
-static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, hl_store_cb cb,
-                            void *data) {
-  replay_row(base, event_id, subscription_id, false, cb, data);
+static void delivery_replay(hl_store *base, const char *event_id, const char *subscription_id, int64_t now_ms,
+                            int64_t hold_ms, hl_store_cb cb, void *data) {
+  replay_row(base, event_id, subscription_id, false, now_ms, hold_ms, cb, data);
+}
+
+static void delivery_replay_undo(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,
+                                 int64_t marked_at, hl_store_cb cb, void *data) {
+  sq_store *s = SQ(base);
+  hl_store_result res = {0};
+  int rc = txn_begin(s);
+  hl_buf q = HL_BUF_INIT;
+  sqlite3_stmt *st = NULL;
+  hl_buf_printf(&q, "UPDATE %s SET replay_at=0 WHERE event_id=?1 AND subscription_id=?2 AND replays=?3 "
+                    "AND replay_at=?4", s->t.delivery_table);
+  if (rc == 0 && sqlite3_prepare_v2(s->db, q.data, -1, &st, NULL) != SQLITE_OK) rc = HL_ESTORE;
+  if (rc == 0) {
+    bind_text(st, 1, event_id); bind_text(st, 2, subscription_id);
+    sqlite3_bind_int64(st, 3, gen);
+    sqlite3_bind_int64(st, 4, marked_at);
+    rc = exec_stmt(s, st);
+  }
+  sqlite3_finalize(st);
+  hl_buf_dispose(&q);
+  finish(s, cb, data, rc, &res);
 }
 
 static void delivery_replay_open(hl_store *base, const char *event_id, const char *subscription_id, int64_t gen,

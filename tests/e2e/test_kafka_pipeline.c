@@ -1423,7 +1423,10 @@ HL_TEST_T(a_dead_lettered_delivery_is_replayed, 180) {
  * the brokers refuse Produce with a retriable error (NOT_ENOUGH_REPLICAS),
  * so the record is not on the topic at the kill. After the restart the
  * delivery is as it was (not PENDING with no record to close it), and a
- * new replay is queued and reaches the partner. */
+ * new replay is queued and reaches the partner: at once, or once the
+ * killed replay's mark has lapsed (the produce's 4 s timeout and 10 s),
+ * the new process having no way to tell a killed replay from another
+ * process's replay under way; refused until then as under way. */
 HL_TEST_T(a_replay_killed_before_kafka_took_it_can_be_replayed_after_the_restart, 180) {
   const char *extra[] = {"wh.egress.rpk.Payment", NULL};
   start_all(extra);
@@ -1456,13 +1459,50 @@ HL_TEST_T(a_replay_killed_before_kafka_took_it_can_be_replayed_after_the_restart
   e2e_delivery_to(&hk, "k-rpk-1", sub, st, sizeof st, &n);
   HL_ASSERT_EQ_STR(st, "SUCCESS");
   hl_json_doc doc;
-  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpk-1", "{}", &doc), 202);
-  const hl_json *r = e2e_replay_result(doc.root, sub);
-  HL_ASSERT_MSG(hl_json_get(r, "queued")->type == HL_JSON_TRUE, "a replay after the restart: queued false, reason %s",
-                e2e_json_str(r, "reason"));
-  hl_json_doc_dispose(&doc);
+  bool queued = false;
+  int refused = 0;
+  for (int i = 0; i < 40 && !queued; i++) { /* 20 s: the mark lasts 14 s at most */
+    HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpk-1", "{}", &doc), 202);
+    const hl_json *r = e2e_replay_result(doc.root, sub);
+    queued = hl_json_get(r, "queued")->type == HL_JSON_TRUE;
+    if (!queued) HL_ASSERT_EQ_STR(e2e_json_str(r, "reason"), "still_open");
+    hl_json_doc_dispose(&doc);
+    if (!queued) {
+      refused++;
+      hl_sleep_ms(500);
+    }
+  }
+  HL_ASSERT_MSG(queued, "no replay queued 20 s after the restart");
+  fprintf(stderr, "  replays refused as under way after the restart: %d\n", refused);
   e2e_wait_delivered(&hk, "k-rpk-1", sub, 2);
   HL_ASSERT_EQ_INT(stat_of("requests"), 2);
+  free(sub);
+  stop_all();
+}
+
+/* A replay whose produce the brokers refuse until its timeout (4 s) is a
+ * 503, and the delivery can be replayed again at once: the mark that
+ * refuses a second replay while one is under way is taken off, rather than
+ * left to lapse (14 s), which would answer still_open meanwhile. */
+HL_TEST_T(a_replay_whose_produce_was_refused_can_be_asked_for_again_at_once, 180) {
+  const char *extra[] = {"wh.egress.rpu.Payment", NULL};
+  start_all(extra);
+  register_any_payment();
+  char *sub = subscribed("rpu", "rpu");
+  HL_ASSERT_EQ_INT(post("k-rpu-1", "EUR"), 202);
+  e2e_wait_delivered(&hk, "k-rpu-1", sub, 1);
+  HL_ASSERT(hl_mock_kafka_cmd(&mk, "error 0 64 19") == 0);
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpu-1", "{}", NULL), 503);
+  kcat_produce("rpu.drain", "x", "x"); /* uses up the refusals left */
+  hl_json_doc doc;
+  HL_ASSERT_EQ_INT(e2e_replay(&hk, "k-rpu-1", "{}", &doc), 202);
+  const hl_json *r = e2e_replay_result(doc.root, sub);
+  HL_ASSERT_MSG(hl_json_get(r, "queued")->type == HL_JSON_TRUE, "the replay after the refused one: reason %s",
+                e2e_json_str(r, "reason"));
+  HL_ASSERT_EQ_INT(e2e_json_int(r, "replay"), 2); /* generation 1 was counted, and never sent */
+  hl_json_doc_dispose(&doc);
+  e2e_wait_delivered(&hk, "k-rpu-1", sub, 2);
+  same_bytes_and_id("rpu", 2, "k-rpu-1");
   free(sub);
   stop_all();
 }

@@ -571,7 +571,13 @@ HL_TEST(a_listing_reads_the_stores_own_writes) {
  * reopened PENDING, attempts kept; an open one refused; a reopen after
  * the record's outcome was written, or at a generation counted past, does
  * nothing; and the generation survives the replay's own status writes, so
- * the next replay takes the one after. */
+ * the next replay takes the one after. A counted replay marks the row:
+ * a second replay (another process's, asked at the same moment) is
+ * refused until the row is written again, the mark is undone (a refused
+ * produce), or it lapses (a replay killed between the count and its
+ * produce). */
+#define REPLAY_HOLD_MS 40000
+
 static int open_row(const char *event_id, const char *sub, int64_t gen, int64_t updated_at) {
   capture c = {0};
   store->vt->delivery_replay_open(store, event_id, sub, gen, updated_at, cap_cb, &c);
@@ -580,14 +586,26 @@ static int open_row(const char *event_id, const char *sub, int64_t gen, int64_t 
   return c.status;
 }
 
-static int64_t replay_row(const char *event_id, const char *sub, int expect) {
+static int64_t replay_row_at(const char *event_id, const char *sub, int64_t now, int expect) {
   capture c = {0};
-  store->vt->delivery_replay(store, event_id, sub, cap_cb, &c);
+  store->vt->delivery_replay(store, event_id, sub, now, REPLAY_HOLD_MS, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, expect);
   int64_t gen = c.res.value ? atoll(c.res.value) : 0;
   hl_store_result_dispose(&c.res);
   return gen;
+}
+
+static int64_t replay_row(const char *event_id, const char *sub, int expect) {
+  return replay_row_at(event_id, sub, hl_wall_ms(), expect);
+}
+
+static void undo_row(const char *event_id, const char *sub, int64_t gen, int64_t marked_at) {
+  capture c = {0};
+  store->vt->delivery_replay_undo(store, event_id, sub, gen, marked_at, cap_cb, &c);
+  run_until(&c);
+  HL_ASSERT_EQ_INT(c.status, 0);
+  hl_store_result_dispose(&c.res);
 }
 
 static void row_is(const char *event_id, const char *status, int64_t attempts) {
@@ -608,34 +626,46 @@ HL_TEST(delivery_replay_counts_a_generation_up_and_reopens_once_its_record_is_ou
   store->vt->delivery_put(store, &r, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
-  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 1);
-  row_is("evt-krp", "SUCCESS", 1); /* cut off here: replayable again */
-  HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 2);
+  int64_t t0 = hl_wall_ms() - 1000; /* marks in the past: the reopen below stamps the wall clock */
+  HL_ASSERT_EQ_INT(replay_row_at("evt-krp", "sub_a", t0, 0), 1);
+  row_is("evt-krp", "SUCCESS", 1);
+  /* Under way (or cut off): another process's replay is refused. */
+  replay_row_at("evt-krp", "sub_a", t0 + 1, HL_EINVAL);
+  undo_row("evt-krp", "sub_a", 2, t0); /* not its generation: the mark stays */
+  replay_row_at("evt-krp", "sub_a", t0 + 2, HL_EINVAL);
+  undo_row("evt-krp", "sub_a", 1, t0); /* its produce refused: replayable at once */
+  HL_ASSERT_EQ_INT(replay_row_at("evt-krp", "sub_a", t0 + 3, 0), 2);
   HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 1, 1000), HL_EINVAL); /* counted past */
   HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 2, 999), HL_EINVAL);  /* written since */
   HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 2, 1000), 0);
   row_is("evt-krp", "PENDING", 1);
   replay_row("evt-krp", "sub_a", HL_EINVAL); /* still open: not reopened twice */
-  /* The replay delivered, as the dispatcher records it (generation 1). */
+  /* The replay delivered, as the dispatcher records it (generation 2). */
   r.status = "SUCCESS";
   r.attempts = 2;
   r.replays = 2;
-  r.updated_at = 2000;
+  r.updated_at = hl_wall_ms();
   c = (capture){0};
   store->vt->delivery_put(store, &r, cap_cb, &c);
   run_until(&c);
   HL_ASSERT_EQ_INT(c.status, 0);
+  int64_t read = r.updated_at;
   HL_ASSERT_EQ_INT(replay_row("evt-krp", "sub_a", 0), 3);
   /* Its record delivered before the brokers' acknowledgement came back:
-   * its outcome stands, nothing is left open. */
+   * its outcome stands, nothing is left open, and the mark is void. */
   r.attempts = 3;
   r.replays = 3;
-  r.updated_at = 3000;
+  r.updated_at = hl_wall_ms() > read ? hl_wall_ms() : read + 1; /* a write after the one read */
   c = (capture){0};
   store->vt->delivery_put(store, &r, cap_cb, &c);
   run_until(&c);
-  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 3, 2000), HL_EINVAL);
+  HL_ASSERT_EQ_INT(open_row("evt-krp", "sub_a", 3, read), HL_EINVAL);
   row_is("evt-krp", "SUCCESS", 3);
+  int64_t t1 = r.updated_at + 1; /* after the row's last write, as a count's clock is */
+  HL_ASSERT_EQ_INT(replay_row_at("evt-krp", "sub_a", t1, 0), 4);
+  /* Killed after its count: the mark lapses after the hold. */
+  replay_row_at("evt-krp", "sub_a", t1 + REPLAY_HOLD_MS - 1, HL_EINVAL);
+  HL_ASSERT_EQ_INT(replay_row_at("evt-krp", "sub_a", t1 + REPLAY_HOLD_MS + 1, 0), 5);
 #ifndef HL_TEST_DDB
   /* DynamoDB cannot tell a missing row from an open one (a condition that
    * failed): its callers read the row first. */
