@@ -269,12 +269,14 @@ static void check_route(const hl_registry *reg, hl_event_check *e) {
   const hl_sub_list *subs = hl_registry_subs_for_type(reg, e->type);
   e->subs = hl_malloc((subs->n ? subs->n : 1) * sizeof *e->subs);
   /* One memo for all the type's filters: what they read of the event is
-   * read once (hl_filter_memo). */
+   * read once (hl_filter_memo). A lone subscription has nothing to share
+   * and spares the memo's map. */
   hl_filter_memo memo;
   hl_filter_memo_init(&memo, e->payload);
   for (size_t i = 0; i < subs->n; i++) {
     hl_sub *s = subs->items[i];
-    if (s->filter && !hl_filter_match_memo(s->filter, &memo)) continue;
+    if (s->filter && !(subs->n > 1 ? hl_filter_match_memo(s->filter, &memo) : hl_filter_match(s->filter, e->payload)))
+      continue;
     e->subs[e->nsubs++] = hl_strdup(s->rec.subscription_id);
   }
   hl_filter_memo_dispose(&memo);
