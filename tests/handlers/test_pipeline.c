@@ -7,6 +7,8 @@
 #include "common/hl_buf.h"
 #include "common/hl_common.h"
 #include "handlers/hl_pipeline.h"
+#include "json/hl_decimal.h"
+#include "model/hl_filter.h"
 #include "model/hl_event.h"
 #include "schema/hl_schema.h"
 
@@ -224,4 +226,51 @@ HL_TEST_T(destroy_waits_for_a_record_still_being_checked, 120) {
   hl_buf_dispose(&big);
   teardown(k);
   HL_ASSERT(cdone);
+}
+
+/* The processor checks every record on the loop against the filters of
+ * its type's subscriptions: what they read of the event (a number as long
+ * as its producer likes) is read once for all of them (hl_filter_memo),
+ * not once per subscription, which for 200 subscriptions and a number of
+ * 900,001 digits was 180 MB of digits for one event. */
+HL_TEST(the_filters_of_200_subscriptions_read_an_events_long_number_once) {
+  setup_registry("{\"type\": \"object\"}"); /* and sub_p, without a filter */
+  reg.free_filter = hl_filter_free;
+  hl_json_doc doc;
+  hl_json_doc_init(&doc);
+  for (int i = 0; i < 200; i++) {
+    /* Half ranges, half $in: both read the number (the $in to hash it). */
+    const char *ft = i % 2 ? "{\"/amount\": {\"$in\": [1, 2, 3]}}" : "{\"/amount\": {\"$gte\": 100, \"$lt\": 100000}}";
+    HL_ASSERT(hl_json_parse(&doc, ft, strlen(ft), NULL) == 0);
+    hl_filter *f = NULL;
+    HL_ASSERT(hl_filter_compile(doc.root, &f, NULL) == 0);
+    hl_json_doc_dispose(&doc);
+    char id[16], partner[16];
+    snprintf(id, sizeof id, "sub_%03d", i);
+    snprintf(partner, sizeof partner, "p%03d", i);
+    hl_sub_rec rec = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup("T"),
+                      .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
+                      .status = hl_strdup("ACTIVE")};
+    HL_ASSERT(hl_registry_put_sub(&reg, &rec, f, NULL, NULL) != NULL);
+  }
+  const size_t zeros = 900000;
+  hl_buf ev = HL_BUF_INIT;
+  hl_buf_puts(&ev, "{\"specversion\": \"1.0\", \"source\": \"s\", \"id\": \"e1\", \"type\": \"T\", "
+                   "\"data\": {\"amount\": 1");
+  for (size_t i = 0; i < zeros; i++) hl_buf_putc(&ev, '0');
+  hl_buf_puts(&ev, "}}");
+  HL_ASSERT(hl_json_parse(&doc, ev.data, ev.len, NULL) == 0);
+  hl_event_check e = {0};
+  uint64_t before = hl_decimal_bytes_read();
+  hl_event_check_run(&reg, doc.root, ev.data, ev.len, false, &e);
+  uint64_t read = hl_decimal_bytes_read() - before;
+  HL_ASSERT_MSG(e.status == 0, "%s", e.message);
+  HL_ASSERT_EQ_INT(e.nsubs, 1); /* sub_p: 10^900000 is in no range and no list */
+  HL_ASSERT_EQ_STR(e.subs[0], "sub_p");
+  HL_ASSERT_MSG(read <= 3 * (zeros + 1), "200 filters read %llu bytes of number text for a %zu-digit number",
+                (unsigned long long)read, zeros + 1);
+  hl_event_check_dispose(&e);
+  hl_json_doc_dispose(&doc);
+  hl_buf_dispose(&ev);
+  hl_registry_dispose(&reg);
 }

@@ -5,13 +5,9 @@
 #include "hl_test.h"
 
 #include "common/hl_common.h"
-#include "json/hl_decimal.h"
-#include "model/hl_event.h"
-#include "model/hl_filter.h"
 #include "model/hl_partner.h"
 #include "model/hl_registry.h"
 #include "model/hl_sub_list.h"
-#include "schema/hl_schema.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -152,61 +148,3 @@ HL_TEST(a_subscription_list_keeps_the_order_of_addition) {
   HL_ASSERT(l.items == NULL && l.n == 0 && l.cap == 0);
 }
 
-/* The filters of an event's subscriptions run on the loop, all of them
- * for every accepted event: what they read of the event (a number as long
- * as its producer likes) is read once for all of them (hl_filter_memo),
- * not once per subscription, which for 200 subscriptions and a number of
- * 900,001 digits was 180 MB of digits for one event. */
-HL_TEST(the_filters_of_200_subscriptions_read_an_events_long_number_once) {
-  hl_registry r;
-  hl_registry_init(&r);
-  r.free_schema = hl_schema_free;
-  r.free_filter = hl_filter_free;
-  const char *schema = "{\"type\": \"object\"}";
-  hl_json_doc doc;
-  hl_json_doc_init(&doc);
-  HL_ASSERT(hl_json_parse(&doc, schema, strlen(schema), NULL) == 0);
-  hl_schema *compiled = NULL;
-  hl_schema_errors errs;
-  hl_schema_errors_init(&errs);
-  HL_ASSERT(hl_schema_compile(doc.root, NULL, &compiled, &errs) == 0);
-  hl_schema_errors_dispose(&errs);
-  hl_json_doc_dispose(&doc);
-  hl_schema_rec sr = {.schema_id = hl_strdup("t.T"), .version = 1, .domain = hl_strdup("t"),
-                      .event_type = hl_strdup("T"), .status = hl_strdup("ACTIVE"), .schema_json = hl_strdup(schema)};
-  hl_registry_put_schema(&r, &sr, compiled);
-  for (int i = 0; i < 200; i++) {
-    /* Half ranges, half $in: both read the number (the $in to hash it). */
-    const char *ft = i % 2 ? "{\"/amount\": {\"$in\": [1, 2, 3]}}" : "{\"/amount\": {\"$gte\": 100, \"$lt\": 100000}}";
-    HL_ASSERT(hl_json_parse(&doc, ft, strlen(ft), NULL) == 0);
-    hl_filter *f = NULL;
-    HL_ASSERT(hl_filter_compile(doc.root, &f, NULL) == 0);
-    hl_json_doc_dispose(&doc);
-    char id[16], partner[16];
-    snprintf(id, sizeof id, "sub_%03d", i);
-    snprintf(partner, sizeof partner, "p%03d", i);
-    hl_sub_rec rec = {.subscription_id = hl_strdup(id), .partner_id = hl_strdup(partner), .event_type = hl_strdup("T"),
-                      .url = hl_strdup("http://127.0.0.1:1/x"), .secret = hl_strdup("whsec_AAAA"),
-                      .status = hl_strdup("ACTIVE")};
-    HL_ASSERT(hl_registry_put_sub(&r, &rec, f, NULL, NULL) != NULL);
-  }
-  const size_t zeros = 900000;
-  hl_buf ev = HL_BUF_INIT;
-  hl_buf_puts(&ev, "{\"specversion\": \"1.0\", \"source\": \"s\", \"id\": \"e1\", \"type\": \"T\", "
-                   "\"data\": {\"amount\": 1");
-  for (size_t i = 0; i < zeros; i++) hl_buf_putc(&ev, '0');
-  hl_buf_puts(&ev, "}}");
-  HL_ASSERT(hl_json_parse(&doc, ev.data, ev.len, NULL) == 0);
-  hl_event_check e = {0};
-  uint64_t before = hl_decimal_bytes_read();
-  hl_event_check_run(&r, doc.root, ev.data, ev.len, false, &e);
-  uint64_t read = hl_decimal_bytes_read() - before;
-  HL_ASSERT_MSG(e.status == 0, "%s", e.message);
-  HL_ASSERT_EQ_INT(e.nsubs, 0); /* 10^900000 is in no range and no list */
-  HL_ASSERT_MSG(read <= 3 * (zeros + 1), "200 filters read %llu bytes of number text for a %zu-digit number",
-                (unsigned long long)read, zeros + 1);
-  hl_event_check_dispose(&e);
-  hl_json_doc_dispose(&doc);
-  hl_buf_dispose(&ev);
-  hl_registry_dispose(&r);
-}
