@@ -737,7 +737,7 @@ int hl_kafka_create(uv_loop_t *loop, const hl_kafka_config *cfg, hl_kafka **out,
   {
     /* Bounded, so a producer waiting on the API gets an answer (503) in time. */
     char mt[32];
-    snprintf(mt, sizeof mt, "%d", cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 30000);
+    snprintf(mt, sizeof mt, "%d", cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : HL_KAFKA_MESSAGE_TIMEOUT_MS);
     if (rd_kafka_conf_set(pc, "message.timeout.ms", mt, err, errlen) != RD_KAFKA_CONF_OK) goto fail;
   }
   {

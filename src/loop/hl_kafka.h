@@ -56,6 +56,9 @@
 typedef struct hl_kafka hl_kafka;
 typedef struct hl_kafka_msg hl_kafka_msg;
 
+/* A produce's wait for acks when the config names none (message.timeout.ms). */
+#define HL_KAFKA_MESSAGE_TIMEOUT_MS 30000
+
 typedef struct {
   const char *name;
   const void *value;
@@ -117,7 +120,7 @@ typedef struct {
   void *token_data;
   const char *client_id;           /* NULL: "hookloop" */
   int session_timeout_ms;          /* 0: librdkafka's default */
-  int message_timeout_ms;          /* 0: 30 s — how long a produce may wait for acks before it fails */
+  int message_timeout_ms;          /* 0: HL_KAFKA_MESSAGE_TIMEOUT_MS — how long a produce may wait for acks before it fails */
   const char *debug;               /* librdkafka's debug contexts (e.g. "cgrp,topic"); NULL or "": none */
   /* The consumer hit a fatal error (e.g. fenced by another member with the
    * same group.instance.id) and consumes no more; runs on the loop, once. */

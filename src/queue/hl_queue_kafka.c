@@ -487,7 +487,7 @@ static void rp_on_undone(void *data, int status, hl_store_result *res) {
  * 10 s for the store writes around it. */
 static int64_t replay_hold_ms(const kqueue *q) {
   int64_t t = q->opt.kafka_cfg && q->opt.kafka_cfg->message_timeout_ms > 0 ? q->opt.kafka_cfg->message_timeout_ms
-                                                                           : 30000;
+                                                                           : HL_KAFKA_MESSAGE_TIMEOUT_MS;
   return t + 10000;
 }
 
