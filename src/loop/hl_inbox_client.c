@@ -638,14 +638,16 @@ static void pull_page(void *data, const hl_inbox_result *r, hl_inbox_page *page)
   p->st.pages++;
   p->st.skipped += page->skipped;
   /* The page was parsed off the loop, but looking for repeats is the
-   * loop's: it looks at no more than it still wants and may still look at
-   * (the pull's bound), however many events the inbox sent. Those it does
-   * not look at stay pending for the next pass. */
+   * loop's: it keeps no more than it still wants and looks at no more than
+   * the pull's bound leaves (or, past it, than it wants: a page asked for
+   * is taken), however many events the inbox sent. Those it does not look
+   * at stay pending for the next pass. */
   size_t want = p->max - p->st.events;
   size_t bound = (size_t)p->max * HL_INBOX_PULL_LOOK_FACTOR;
   size_t looked = p->st.events + p->st.skipped + p->st.duplicates + p->st.over_limit;
+  size_t look = looked < bound ? bound - looked : 0;
   size_t got = page->n;
-  size_t unseen = hl_inbox_page_filter(page, want, looked < bound ? bound - looked : 0, pull_keep, p);
+  size_t unseen = hl_inbox_page_filter(page, want, look > want ? look : want, pull_keep, p);
   if (unseen) {
     p->st.over_limit += unseen;
     hl_log_warn("inbox page held more events than asked for", "\"asked\":%zu,\"got\":%zu,\"left_pending\":%zu",
