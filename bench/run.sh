@@ -4,7 +4,7 @@
 #   bench/run.sh profile [a|b]  scenario a (or b) once under `perf record -g` (hookloop only, the drain only)
 #   bench/run.sh count    scenario a 5 times under `perf stat`: hookloop's CPU time per delivery,
 #                         which other load on the machine moves less than the rate (for A/B of a change)
-#   bench/run.sh mem      scenario b alone, MEM_RUNS (3) runs of MEM_NB (20000) events: rate, peak RSS and its
+#   bench/run.sh mem      scenario b alone, MEM_RUNS (3) runs of MEM_NB (40000) events: rate, peak RSS and its
 #                         anonymous / file-backed split (smaps_rollup), for A/B of a memory change
 #   bench/run.sh held     10,000 requests held in flight (the partner's hold=1), HELD_RUNS (3) runs: RSS and its
 #                         anonymous part (smaps_rollup) once the partner holds them all; for A/B of a memory change
@@ -255,7 +255,9 @@ scenario_a_kafka() { # -> rate, or "failed"
 rss_sampler() { # pid file: every 0.1 s; the file keeps "rss anonymous file_and_shared" (MB, smaps_rollup) of the largest sample
   local best=0 r a
   while read -r r a < <(awk '/^Rss:/{r=$2} /^Anonymous:/{a=$2} END{if (r) print r, a}' "/proc/$1/smaps_rollup" 2>/dev/null); do
-    if [ "$r" -gt "$best" ]; then best=$r; awk -v r="$r" -v a="$a" 'BEGIN{printf "%.1f %.1f %.1f\n", r/1024, a/1024, (r-a)/1024}' >"$2"; fi
+    if [ "$r" -gt "$best" ]; then # written whole, then renamed: the sampler is killed when the drain ends
+      best=$r; awk -v r="$r" -v a="$a" 'BEGIN{printf "%.1f %.1f %.1f\n", r/1024, a/1024, (r-a)/1024}' >"$2.tmp" && mv "$2.tmp" "$2"
+    fi
     sleep 0.1
   done
 }
@@ -296,7 +298,10 @@ scenario_b() { # -> "rate max_concurrent rss rss_before_drain anon_at_peak file_
   local maxc; maxc=$(partner_stat "$pp" max_concurrent)
   local mem; mem=$(awk '/VmHWM/{printf "%.1f\n", $2/1024}' "/proc/$HLPID/status")
   local got; got=$(partner_stat "$pp")
-  stop "$HLPID" "$ppid"; wait "$spid" 2>/dev/null || true
+  # The sampler stops with the drain: hookloop's shutdown (SIGTERM hands
+  # the 10,000 requests in flight back) is no part of the drain's peak.
+  kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+  stop "$HLPID" "$ppid"
   local split; read -r _ split <"$dir.rss" # the sampled peak's anonymous and file-backed parts
   if [ "$done" = 0 ]; then
     note "scenario b drain incomplete: $got of $nb after ${DRAIN_MAX_S}s"
@@ -520,7 +525,7 @@ if [ "$mode" = held ]; then # RUNS (HELD_RUNS, 3) runs of 10,000 requests held i
   exit 0
 fi
 
-if [ "$mode" = mem ]; then # scenario b alone: rate and memory, RUNS (MEM_RUNS, 3) runs of NB (MEM_NB, 20000) events
+if [ "$mode" = mem ]; then # scenario b alone: rate and memory, RUNS (MEM_RUNS, 3) runs of NB (MEM_NB, 40000) events
   STEPS=$RUNS; STEP=0
   run_b; progress_end
   echo "$table_b"; echo "$table_b" >"$out/b-mem.md"
