@@ -1990,9 +1990,11 @@ int hl_store_sqlite_open(uv_loop_t *loop, const char *data_dir, const hl_table_n
    * HOOKLOOP_SECRET_KEY_FILE) leaves no copy in the file's free space.
    * Debian's SQLite is built with it on; this keeps it on for any build. */
   /* auto_vacuum first: a new file takes it only before its first table. */
-  if (exec_sql(s, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
-                  "PRAGMA cache_size=-8192; PRAGMA secure_delete=ON;") != 0 || /* 8 MB: see bench/README.md, memory */
-      hl_sqlite_schema_set_up(s->db, &s->t) != 0) {
+  char pragmas[256];
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
+           "PRAGMA cache_size=-%d; PRAGMA secure_delete=ON;", HL_SQLITE_PAGE_CACHE_KB);
+  if (exec_sql(s, pragmas) != 0 || hl_sqlite_schema_set_up(s->db, &s->t) != 0) {
     snprintf(err, errlen, "cannot initialise %s: %s", path, sqlite3_errmsg(s->db));
     goto fail;
   }

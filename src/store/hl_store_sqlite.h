@@ -39,6 +39,13 @@ void hl_store_sqlite_group_commit(hl_store *s, uint64_t commit_ms, size_t max_op
 /* The default max_ops: a group holds at most this many operations. */
 #define HL_SQLITE_GROUP_MAX 1024
 
+/* SQLite's page cache for the store's connection, in KiB. Reads past it
+ * come from the kernel's page cache (a pread each); a drain reads the
+ * rows it has just claimed, so a small cache costs no more reads at
+ * 10,000 in flight, and each MiB of it is a MiB of RSS that the memory
+ * goal counts (bench/README.md, "Memory in scenario b"). */
+#define HL_SQLITE_PAGE_CACHE_KB 4096
+
 /* The WAL's checkpoints run on the threadpool (store/hl_sqlite_ckpt.h):
  * their counters (owned by the store, valid until it is closed), also on
  * /metrics; and the WAL pages that start one (<= 0: the default, 4,000),

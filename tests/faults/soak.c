@@ -38,6 +38,7 @@
 #include "hl_test.h"
 #include "hl_testutil.h"
 #include "common/hl_buf.h"
+#include "store/hl_store_sqlite.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -58,9 +59,9 @@ typedef struct {
   long db_kb; /* the database file */
 } sample;
 
-/* SQLite's page cache in hookloop (PRAGMA cache_size=-8192): RSS rises
- * while it fills, up to the database's size or this, whichever is less. */
-#define PAGE_CACHE_KB 8192L
+/* SQLite's page cache in hookloop (PRAGMA cache_size): RSS rises while it
+ * fills, up to the database's size or this, whichever is less. */
+#define PAGE_CACHE_KB ((long)HL_SQLITE_PAGE_CACHE_KB)
 
 static int soak_seconds(void) {
   const char *s = getenv("SOAK_SECONDS");
