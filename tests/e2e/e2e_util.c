@@ -257,10 +257,19 @@ static void partner_spawn(e2e_partner *p, const char *listen, const char *const 
   argv[n] = NULL;
   p->port = hl_spawn_listening(argv, NULL, p->log, &p->pid, 5000);
   HL_ASSERT_MSG(p->port > 0, "mock partner did not start");
-  snprintf(p->base, sizeof p->base, "http://127.0.0.1:%d", p->port);
+  /* The address it listens on is the one to reach it by (an IPv4 address
+   * here: listen is "<address>:<port>"). */
+  const char *colon = strrchr(listen, ':');
+  snprintf(p->base, sizeof p->base, "http://%.*s:%d", (int)(colon - listen), listen, p->port);
 }
 
 void e2e_start_partner(e2e_partner *p, const char *const *args) { partner_spawn(p, "127.0.0.1:0", args); }
+
+void e2e_start_partner_at(e2e_partner *p, const char *ipv4, const char *const *args) {
+  char listen[64];
+  snprintf(listen, sizeof listen, "%s:0", ipv4);
+  partner_spawn(p, listen, args);
+}
 
 void e2e_restart_partner(e2e_partner *p, const char *const *args) {
   /* The port it had: the URLs registered with hookloop point there. */

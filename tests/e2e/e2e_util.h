@@ -48,6 +48,8 @@ void e2e_start_both(e2e_hookloop *h, e2e_partner *p, const char *const *partner_
 void e2e_stop_both(e2e_hookloop *h, e2e_partner *p);
 /* Starts the mock partner on port 0 with the given extra arguments. */
 void e2e_start_partner(e2e_partner *p, const char *const *args);
+/* The same, listening on another local IPv4 address (p->base names it). */
+void e2e_start_partner_at(e2e_partner *p, const char *ipv4, const char *const *args);
 void e2e_stop_partner(e2e_partner *p);
 /* Starts a (stopped) partner again on its port, with other arguments: the
  * same URLs now reach a partner that behaves differently. */
