@@ -15,11 +15,6 @@
 #include "store/hl_store_ddb.h"
 
 #define DEFAULT_LEASE_MS 120000
-/* Partitions written by earlier versions (due_shard 0..7, every
- * subscription's rows together) are looked at only while the last look
- * found any, and looked at again this often: rows a process of the earlier
- * version still writes during a rolling deploy are claimed within it. */
-#define LEGACY_LOOK_MS 60000
 
 static void due_key(hl_buf *out, int64_t due_ms, const char *event_id, const char *sub_id) {
   hl_buf_printf(out, "%015lld#%s#%s", (long long)(due_ms > 0 ? due_ms : 0), event_id, sub_id);
@@ -556,38 +551,6 @@ static void on_shard(void *data, const hl_aws_status *st, const hl_json *resp) {
   hl_qddb_op_done(q);
 }
 
-/* --- the earlier versions' partitions: looked at now and then ------------------------- */
-static void on_legacy_look(void *data, const hl_aws_status *st, const hl_json *resp) {
-  ddbq *q = data;
-  const hl_json *items = hl_json_get(resp, "Items");
-  if (st->outcome != HL_AWS_OK || (items && items->type == HL_JSON_ARRAY && items->len > 0)) q->legacy_found++;
-  if (--q->legacy_looking == 0) {
-    if (q->legacy_rows && !q->legacy_found)
-      hl_log_info("dynamodb queue: no rows left in the earlier versions' due partitions; claims stop reading them",
-                  NULL);
-    q->legacy_rows = q->legacy_found > 0;
-  }
-  hl_qddb_op_done(q);
-}
-
-/* One row of each of the earlier versions' partitions, due or not: any? */
-static void look_legacy(ddbq *q, int64_t now_ms) {
-  if (q->legacy_looking || (q->legacy_look_at && now_ms - q->legacy_look_at < LEGACY_LOOK_MS)) return;
-  q->legacy_look_at = now_ms;
-  q->legacy_looking = HL_QUEUE_DDB_SHARDS;
-  q->legacy_found = 0;
-  for (unsigned s = 0; s < HL_QUEUE_DDB_SHARDS; s++) {
-    char shard[8];
-    snprintf(shard, sizeof shard, "%u", s);
-    hl_ddb_attr v[] = {{":s", hl_ddb_n(shard)}};
-    hl_ddb_query_args qa = {.index = HL_QUEUE_DDB_INDEX, .key_condition = "due_shard = :s", .values = v,
-                            .n_values = 1, .limit = 1};
-    hl_buf body = HL_BUF_INIT;
-    hl_ddb_query(&body, q->table, &qa);
-    hl_qddb_call(q, HL_DDB_QUERY, &body, on_legacy_look, q);
-  }
-}
-
 static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_ms, hl_store_cb cb, void *data) {
   ddbq *q = Q(base);
   if (q->wake_at && q->wake_at <= now_ms) q->wake_at = 0;
@@ -609,7 +572,7 @@ static void claim(hl_queue *base, const char *sub_id, size_t limit, int64_t now_
     *sq = (shard_q){.k = k, .shard = s, .legacy = true};
     shard_query(sq, NULL);
   }
-  look_legacy(q, now_ms);
+  hl_qddb_legacy_look(q, now_ms); /* and moved to their subscriptions' own (hl_queue_ddb_legacy.c) */
 }
 
 /* --- record and release: conditional on holding the lease -------------------------- */

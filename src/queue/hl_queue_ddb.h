@@ -27,10 +27,11 @@
  * claims found nothing and came back at once for as long as it lasted.
  * Rows in those partitions (written before the upgrade, or by a process of
  * the earlier version during a rolling deploy) are still claimed: a claim
- * also reads one page of each while a look at them (one row each, at the
- * first claim and every minute after) finds any. A row an earlier version
- * wrote moves to its subscription's partitions when it is next released
- * or re-queued.
+ * also reads one page of each while the last look at them found any. A
+ * look (at the first claim and every minute after) moves every row there
+ * that no live lease holds to its subscription's own partitions
+ * (hl_queue_ddb_legacy.c), so a live subscription's rows never wait
+ * behind a page of rows nothing claims.
  *
  * Leases. The index is eventually consistent and other processes claim
  * too, so a row found is claimed with a conditional UpdateItem: it is

@@ -10,6 +10,9 @@
  *                        their leases;
  *   hl_queue_ddb_fresh.c the rows this process has just accepted, offered
  *                        to its next claim by their keys;
+ *   hl_queue_ddb_legacy.c the earlier versions' due partitions: looked at
+ *                        now and then, their rows moved to their
+ *                        subscriptions' own;
  *   hl_queue_ddb_adopt.c a fifo subscription's open rows without an order
  *                        entry (a backlog from before ordering was turned
  *                        on), given one before its ordered claim;
@@ -59,11 +62,12 @@ typedef struct {
   bool dead;
   const hl_registry *reg; /* borrowed; NULL: no ordered claim */
   /* Rows in the partitions of earlier versions (hl_queue_ddb.h, "Due
-   * rows"): maybe (true until a look found none), when the last look was
-   * sent, and its Queries still out. */
+   * rows"; hl_queue_ddb_legacy.c): maybe (true until a look found none),
+   * when the last look began (0: at the next claim), and whether one is
+   * under way. */
   bool legacy_rows;
   int64_t legacy_look_at;
-  size_t legacy_looking, legacy_found;
+  bool legacy_looking;
   /* The rows this process holds, claimed and not yet recorded final or
    * released (hl_queue_ddb_lease.c): "event_id\x1fsubscription_id" ->
    * their lease (owned). The renewal timer (on the client's timers), and
@@ -108,6 +112,10 @@ void hl_qddb_put_entry(ddbq *q, const char *sub_id, const char *sk, const char *
                        void *data);
 /* Appends an index item's row as a candidate (one missing a key is skipped). */
 void hl_qddb_cand_push(candidate **arr, size_t *n, size_t *cap, const hl_json *it);
+
+/* A look at the earlier versions' partitions, which moves the rows found
+ * (hl_queue_ddb_legacy.c): at a claim, at most every minute. */
+void hl_qddb_legacy_look(ddbq *q, int64_t now_ms);
 
 /* hl_queue_vt.forget_sub and .sweep (hl_queue_ddb_gone.c). */
 void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, void *data);

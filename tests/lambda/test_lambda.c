@@ -2032,8 +2032,7 @@ static void put_queue_row(ddb_view *v, const char *id, const char *sub, const ch
   free(view_call(v, HL_DDB_PUT_ITEM, &b));
 }
 
-static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *event_type, bool legacy) {
-  int64_t due = hl_wall_ms() - 1000;
+static void seed_queue_due(ddb_view *v, int n, const char *sub, const char *event_type, bool legacy, int64_t due) {
   for (int i = 0; i < n; i++) {
     char id[32], body[128], shard[24], at[24];
     snprintf(id, sizeof id, "tx-seed-%03d", i);
@@ -2049,6 +2048,10 @@ static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *e
     else hl_queue_ddb_due_shard(shard, id, sub);
     put_queue_row(v, id, sub, event_type, due, shard);
   }
+}
+
+static void seed_queue_layout(ddb_view *v, int n, const char *sub, const char *event_type, bool legacy) {
+  seed_queue_due(v, n, sub, event_type, legacy, hl_wall_ms() - 1000);
 }
 
 static void seed_queue_typed(ddb_view *v, int n, const char *sub, const char *event_type) {
@@ -2375,6 +2378,60 @@ HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
   payments_stop(&p);
 }
 
+
+/* A live subscription's rows in those shared partitions behind more than
+ * a page of a dead backlog (a subscription an earlier version deleted,
+ * leaving no note, so nothing claims its rows): a claim reads one page of
+ * each shared partition, so they were never read, and never sent. A look
+ * at those partitions now moves every row no live lease holds to its
+ * subscription's own (docs/aws.md "Due rows"), where the live rows are
+ * claimed and the dead ones hide nobody's. */
+HL_TEST_T(a_live_subscriptions_rows_behind_a_dead_backlog_in_the_shared_partitions_are_delivered, 180) {
+  enum { DEAD = 8 * 201, LIVE = 3 };
+  static payments p;
+  ddb_view v;
+  payments_without_runtime(&p, &v);
+  int64_t due = hl_wall_ms() - 5000;
+  for (int i = 0; i < DEAD; i++) {
+    char id[32], shard[8];
+    snprintf(id, sizeof id, "tx-dead-%04d", i);
+    snprintf(shard, sizeof shard, "%d", i % 8);
+    put_queue_row(&v, id, "sub_deleted_long_ago", "payment.received", due, shard);
+  }
+  /* Due after every dead row: the 202nd of partitions 0, 1 and 2. */
+  seed_queue_due(&v, LIVE, sub_id, "payment.received", true, due + 1000);
+  start_lambda(p.port, p.env);
+  int64_t claimed = 0;
+  for (int i = 0; i < 3 && claimed < LIVE; i++) claimed += report_figure(drain(hl_wall_ms() + 30000), "claimed");
+  HL_ASSERT_EQ_INT(claimed, LIVE);
+  for (int i = 0; i < LIVE; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "tx-seed-%03d", i);
+    HL_ASSERT_EQ_INT(wait_row(&v, id, "SUCCESS"), 1);
+  }
+  HL_ASSERT_EQ_INT(svc_peer_stat(&p.peer, "accepted"), LIVE);
+  /* The dead rows are open still, each in its own subscription's
+   * partitions, with its due_key kept. */
+  const int sample[] = {0, 7, 1600, DEAD - 1};
+  for (size_t k = 0; k < HL_ARRAY_SIZE(sample); k++) {
+    char id[32], want[24], dk[96];
+    snprintf(id, sizeof id, "tx-dead-%04d", sample[k]);
+    snprintf(dk, sizeof dk, "%015lld#%s#sub_deleted_long_ago", (long long)due, id);
+    hl_json_doc d;
+    char *raw = view_get(&v, "delivery_queue", id, "sub_deleted_long_ago", &d);
+    HL_ASSERT_EQ_STR(item_str(d.root, "status"), "PENDING");
+    HL_ASSERT_EQ_STR(item_str(d.root, "due_key"), dk);
+    int64_t shard = -1;
+    hl_ddb_item_i64(d.root, "due_shard", &shard);
+    char got[24];
+    snprintf(got, sizeof got, "%lld", (long long)shard);
+    HL_ASSERT_EQ_STR(got, hl_queue_ddb_due_shard(want, id, "sub_deleted_long_ago"));
+    hl_json_doc_dispose(&d);
+    free(raw);
+  }
+  ddb_view_close(&v);
+  payments_stop(&p);
+}
 
 /* More notes than a sweep reads (16), the first ones kept (each
  * subscription has a row another process holds under a lease): the next
