@@ -906,6 +906,7 @@ hl_queue *hl_queue_ddb_create(const hl_queue_ddb_options *o) {
   q->reg = o->reg;
   q->legacy_rows = true; /* until the first look finds none */
   hl_strmap_init(&q->owed);
+  hl_strmap_init(&q->legacy_noted);
   hl_strmap_init(&q->held);
   hl_strmap_init(&q->fresh);
   hl_strmap_init(&q->adopt);

@@ -31,7 +31,9 @@
  * look (at the first claim and every minute after) moves every row there
  * that no live lease holds to its subscription's own partitions
  * (hl_queue_ddb_legacy.c), so a live subscription's rows never wait
- * behind a page of rows nothing claims.
+ * behind a page of rows nothing claims; a subscription not stored any
+ * more (an earlier version deleted it without a note) is noted first, and
+ * retention's sweep closes its rows.
  *
  * Leases. The index is eventually consistent and other processes claim
  * too, so a row found is claimed with a conditional UpdateItem: it is

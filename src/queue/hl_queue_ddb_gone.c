@@ -10,7 +10,9 @@
 
 /* --- a deleted subscription's waiting deliveries (hl_queue.h, forget_sub/sweep) -------- */
 /* The notes: the queue table's partition GONE_PK, one item per deleted
- * subscription (subscription_id; partner_id, event_type, deleted_at). A
+ * subscription (subscription_id; partner_id, event_type, deleted_at; or,
+ * written by a look at the earlier versions' partitions for a subscription
+ * an earlier version deleted, checked_absent instead of partner_id). A
  * note is kept at least GONE_STALE_MS: a process whose registry still has
  * the subscription (it reads them again every HOOKLOOP_CONFIG_TTL_S, 60 s
  * by default) may accept rows for it after the delete, and those are
@@ -18,7 +20,7 @@
  * was written is one whose delete failed or never came (the process died
  * between the two): dropped. Younger, it may be a delete still under way:
  * kept. */
-#define GONE_PK "#deleted"
+#define GONE_PK HL_QDDB_GONE_PK
 #define GONE_STALE_MS 600000
 /* Notes one sweep reads. */
 #define GONE_NOTES 16
@@ -66,6 +68,10 @@ void hl_qddb_forget_sub(hl_queue *base, const hl_sub_rec *r, hl_store_cb cb, voi
 typedef struct {
   char *sub_id, *partner_id, *event_type;
   int64_t deleted_at;
+  /* Written by a look at the earlier versions' partitions after a
+   * consistent read found no such subscription (hl_queue_ddb_legacy.c):
+   * no partner id to read it by, and no need to. */
+  bool checked_absent;
 } gone_note;
 
 typedef struct {
@@ -247,19 +253,28 @@ static void close_rows(sweep_ctx *w) {
   }
   w->budget -= n;
   w->pending = n;
-  char now[24];
+  char now[24], before[24];
   hl_ddb_i64(now, w->now);
+  const gone_note *note = &w->notes[w->at];
+  hl_ddb_i64(before, note->deleted_at);
+  /* A checked note: the row also unchanged since before the check (see
+   * on_sweep_part). */
+  const char *cond = note->checked_absent
+                         ? "due_key = :dk AND (attribute_not_exists(lease_until) OR lease_until < :now) "
+                           "AND (attribute_not_exists(updated_at) OR updated_at < :before)"
+                         : "due_key = :dk AND (attribute_not_exists(lease_until) OR lease_until < :now)";
   for (size_t i = 0; i < n; i++) {
     hl_ddb_attr key[] = {{"event_id", hl_ddb_s(w->cand[i].event_id)},
                          {"subscription_id", hl_ddb_s(w->cand[i].sub_id)}};
     hl_ddb_attr v[] = {{":f", hl_ddb_s("FAILED")}, {":e", hl_ddb_s(HL_STORE_SUB_DELETED)},
-                       {":now", hl_ddb_n(now)}, {":dk", hl_ddb_s(w->cand[i].due_key)}};
+                       {":now", hl_ddb_n(now)}, {":dk", hl_ddb_s(w->cand[i].due_key)},
+                       {":before", hl_ddb_n(before)}};
+    size_t nv = note->checked_absent ? HL_ARRAY_SIZE(v) : HL_ARRAY_SIZE(v) - 1;
     hl_ddb_name nm[] = {{"#st", "status"}};
     /* Off the index; a row a live lease holds is left to its holder. */
     hl_ddb_expr x = {.update = "SET #st = :f, last_error = :e, updated_at = :now "
                                "REMOVE due_shard, due_key, lease_owner, lease_until",
-                     .condition = "due_key = :dk AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                     .names = nm, .n_names = 1, .values = v, .n_values = HL_ARRAY_SIZE(v),
+                     .condition = cond, .names = nm, .n_names = 1, .values = v, .n_values = nv,
                      .return_values = "ALL_NEW"};
     hl_buf body = HL_BUF_INIT;
     hl_ddb_update_item(&body, q->table, HL_DDB_ITEM(key), &x);
@@ -285,6 +300,12 @@ static void on_sweep_part(void *data, const hl_aws_status *st, const hl_json *re
         w->left = true; /* in flight somewhere: its holder records it */
         continue;
       }
+      /* A checked note covers the rows that waited from before its check:
+       * one written since is a re-created subscription's (an update in
+       * place through a process whose registry still had it), not this
+       * note's. */
+      if (w->notes[w->at].checked_absent && hl_ddb_item_i64_or0(it, "updated_at") >= w->notes[w->at].deleted_at)
+        continue;
       hl_qddb_cand_push(&w->cand, &w->ncand, &w->capcand, it);
     }
     const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
@@ -367,6 +388,10 @@ static void sweep_note(sweep_ctx *w) {
     return;
   }
   const gone_note *n = &w->notes[w->at];
+  if (n->checked_absent) {
+    sweep_read(w);
+    return;
+  }
   hl_ddb_attr v[] = {{":p", hl_ddb_s(n->partner_id)}, {":t", hl_ddb_s(n->event_type)}};
   hl_ddb_query_args qa = {.key_condition = "partner_id = :p AND event_type = :t", .values = v,
                           .n_values = HL_ARRAY_SIZE(v), .consistent = true};
@@ -387,8 +412,9 @@ static void on_notes(void *data, const hl_aws_status *st, const hl_json *resp) {
     for (size_t i = 0; i < n; i++) {
       const hl_json *it = &items->u.items[i];
       gone_note g = {hl_ddb_item_sdup(it, "subscription_id"), hl_ddb_item_sdup(it, "partner_id"),
-                     hl_ddb_item_sdup(it, "event_type"), hl_ddb_item_i64_or0(it, "deleted_at")};
-      if (g.sub_id && g.partner_id && g.event_type) w->notes[w->nnotes++] = g;
+                     hl_ddb_item_sdup(it, "event_type"), hl_ddb_item_i64_or0(it, "deleted_at"),
+                     hl_ddb_item_i64_or0(it, "checked_absent") > 0};
+      if (g.sub_id && ((g.partner_id && g.event_type) || g.checked_absent)) w->notes[w->nnotes++] = g;
       else hl_free_all(g.sub_id, g.partner_id, g.event_type);
     }
     /* More notes than a sweep reads: the next goes on after these, so notes

@@ -35,6 +35,9 @@
  * due_key), so at most 1,600 of them a shard before a full page asks to
  * come back. */
 #define QUERY_PAGES 8
+/* The queue table's partition of notes of deleted subscriptions
+ * (hl_queue_ddb_gone.c). */
+#define HL_QDDB_GONE_PK "#deleted"
 
 typedef struct {
   hl_queue base;
@@ -68,6 +71,9 @@ typedef struct {
   bool legacy_rows;
   int64_t legacy_look_at;
   bool legacy_looking;
+  /* Subscriptions a look found gone and noted (hl_queue_ddb_legacy.c):
+   * not checked again. Values unused; keys owned. */
+  hl_strmap legacy_noted;
   /* The rows this process holds, claimed and not yet recorded final or
    * released (hl_queue_ddb_lease.c): "event_id\x1fsubscription_id" ->
    * their lease (owned). The renewal timer (on the client's timers), and

@@ -21,12 +21,16 @@
  * it (bounded: PASSES rounds of eight Queries and at most MOVES_OUT
  * updates at a time) and then claims what it moved.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/hl_common.h"
 #include "common/hl_log.h"
+#include "common/hl_strmap.h"
+#include "model/hl_registry.h"
+#include "store/hl_store_ddb.h"
 #include "queue/hl_queue_ddb_int.h"
 
 /* Looked at again this often while the last look found rows (and at the
@@ -42,9 +46,13 @@
 #define MOVES_OUT 32
 
 typedef struct {
-  char *event_id, *sub_id, *due_key;
+  char *event_id, *sub_id, *due_key, *event_type;
   unsigned shard;       /* the earlier versions' partition it was read in */
 } move_row;
+
+/* A subscription of rows read that this process's registry does not have
+ * (hl_strmap value, as an integer): */
+enum { SUB_UNCHECKED = 1, SUB_STORED, SUB_NOTED, SUB_HOLD };
 
 typedef struct {
   ddbq *q;
@@ -59,13 +67,35 @@ typedef struct {
   move_row *rows;
   size_t n, cap, next, out;
   size_t moved;         /* this round */
+  /* The round's subscriptions unknown here: sub_id -> SUB_*; the
+   * subscription table's Scan pages read, and the notes still out. */
+  hl_strmap unknown;
+  int scan_pages;
+  size_t noting;
 } look_ctx;
 
 static void round_start(look_ctx *l);
 
+static void rows_free(look_ctx *l) {
+  for (size_t i = 0; i < l->n; i++)
+    hl_free_all(l->rows[i].event_id, l->rows[i].sub_id, l->rows[i].due_key, l->rows[i].event_type);
+  l->n = l->next = 0;
+  hl_strmap_dispose(&l->unknown);
+  hl_strmap_init(&l->unknown);
+}
+
+static int sub_state(const look_ctx *l, const char *sub_id) {
+  return (int)(uintptr_t)hl_strmap_get(&l->unknown, sub_id);
+}
+
+static void set_state(look_ctx *l, const char *sub_id, int st) {
+  hl_strmap_put(&l->unknown, sub_id, (void *)(uintptr_t)st);
+}
+
 static void look_end(look_ctx *l) {
   ddbq *q = l->q;
-  for (size_t i = 0; i < l->n; i++) hl_free_all(l->rows[i].event_id, l->rows[i].sub_id, l->rows[i].due_key);
+  rows_free(l);
+  hl_strmap_dispose(&l->unknown);
   hl_free(l->rows);
   if (!q->dead) {
     if (q->legacy_rows && !l->left)
@@ -87,8 +117,7 @@ static void round_done(look_ctx *l) {
     hl_log_info("dynamodb queue: rows moved from the earlier versions' due partitions to their subscriptions' own",
                 "\"moved\":%zu", l->moved);
   if (!l->q->dead && l->full && l->moved > 0 && l->round < PASSES) {
-    for (size_t i = 0; i < l->n; i++) hl_free_all(l->rows[i].event_id, l->rows[i].sub_id, l->rows[i].due_key);
-    l->n = l->next = 0;
+    rows_free(l);
     round_start(l);
     return;
   }
@@ -133,6 +162,10 @@ static void move_next(look_ctx *l) {
   while (!q->dead && l->out < MOVES_OUT && l->next < l->n) {
     size_t i = l->next++;
     move_row *r = &l->rows[i];
+    if (sub_state(l, r->sub_id) == SUB_HOLD) {
+      l->left = true; /* stays where the next look reads it, noted first */
+      continue;
+    }
     char old[8], shard[24];
     snprintf(old, sizeof old, "%u", r->shard);
     hl_queue_ddb_due_shard(shard, r->event_id, r->sub_id);
@@ -151,6 +184,152 @@ static void move_next(look_ctx *l) {
     hl_qddb_call(q, HL_DDB_UPDATE_ITEM, &body, on_moved, m);
   }
   if (l->out == 0) round_done(l);
+}
+
+/* --- rows of subscriptions this process does not know ---------------------------------
+ * Nothing claims a deleted subscription's rows, and a DELETE leaves a note
+ * for retention's sweep, which closes them (hl_queue_ddb_gone.c). Earlier
+ * versions left no note, so their deleted subscriptions' rows stayed open
+ * (PENDING) for good. A row read here whose subscription the registry does
+ * not have is checked against the subscription table itself (a consistent
+ * Scan of its ids: the table has no index by id, and is small): not there,
+ * the subscription was deleted (ids are never reused, and a row is only
+ * ever written for a subscription stored first), and the look writes the
+ * note the DELETE did not, marked as checked (the sweep has no partner id
+ * to look the subscription up by). Its rows move once noted; a check or a
+ * note that failed and may succeed later keeps them here for the next
+ * look. */
+
+/* Scan pages read at most: a table of more subscriptions than they hold
+ * is not checked through (see on_subs). */
+#define SCAN_PAGES 64
+
+static void start_moves(look_ctx *l) {
+  l->moved = 0;
+  move_next(l);
+}
+
+typedef struct {
+  look_ctx *l;          /* the look does not end while its notes are out */
+  char *sub_id;
+} note_one;
+
+static void on_noted(void *data, const hl_aws_status *st, const hl_json *resp) {
+  note_one *o = data;
+  look_ctx *l = o->l;
+  ddbq *q = l->q;
+  (void)resp;
+  if (st->outcome == HL_AWS_OK || st->outcome == HL_AWS_CONDITION_FAILED) { /* a note there already serves */
+    set_state(l, o->sub_id, SUB_NOTED);
+    if (!q->dead) hl_strmap_put(&q->legacy_noted, o->sub_id, q);
+    hl_log_warn("dynamodb queue: rows of a subscription no longer stored (deleted by an earlier version, which "
+                "left no note) are noted for the retention sweep, which closes them",
+                "\"subscription_id\":\"%s\"", hl_log_esc(o->sub_id, (size_t)-1));
+  } else {
+    set_state(l, o->sub_id, SUB_HOLD);
+  }
+  hl_free_all(o->sub_id, o);
+  if (--l->noting == 0) start_moves(l);
+  hl_qddb_op_done(q);
+}
+
+static void write_notes(look_ctx *l) {
+  ddbq *q = l->q;
+  const char *id;
+  void *v;
+  l->noting = 1; /* the loop's own, given back below */
+  for (size_t it = 0; hl_strmap_next(&l->unknown, &it, &id, &v);) {
+    if ((int)(uintptr_t)v != SUB_UNCHECKED) continue;
+    if (q->dead) {
+      set_state(l, id, SUB_HOLD);
+      continue;
+    }
+    const char *type = NULL;
+    for (size_t i = 0; i < l->n && !type; i++)
+      if (strcmp(l->rows[i].sub_id, id) == 0) type = l->rows[i].event_type;
+    char at[24];
+    hl_ddb_attr item[5] = {{"event_id", hl_ddb_s(HL_QDDB_GONE_PK)},
+                           {"subscription_id", hl_ddb_s(id)},
+                           {"deleted_at", hl_ddb_n(hl_ddb_i64(at, l->now))},
+                           {"checked_absent", hl_ddb_n(at)}};
+    size_t ni = 4;
+    if (type) item[ni++] = (hl_ddb_attr){"event_type", hl_ddb_s(type)};
+    /* A note there already (a DELETE's, or another process's look) is
+     * kept as it is. */
+    hl_ddb_expr x = {.condition = "attribute_not_exists(event_id)"};
+    hl_buf body = HL_BUF_INIT;
+    hl_ddb_put_item(&body, q->table, (hl_ddb_item){item, ni}, &x);
+    note_one *o = hl_malloc(sizeof *o);
+    *o = (note_one){l, hl_strdup(id)};
+    l->noting++;
+    hl_qddb_call(q, HL_DDB_PUT_ITEM, &body, on_noted, o);
+  }
+  if (--l->noting == 0) start_moves(l);
+}
+
+static void scan_subs(look_ctx *l, const hl_json *start);
+
+static void on_subs(void *data, const hl_aws_status *st, const hl_json *resp) {
+  look_ctx *l = data;
+  ddbq *q = l->q;
+  l->scan_pages++;
+  const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
+  bool more = last && last->type == HL_JSON_OBJECT && last->len > 0;
+  if (st->outcome == HL_AWS_OK) {
+    const hl_json *items = hl_json_get(resp, "Items");
+    for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
+      char *id = hl_ddb_item_sdup(&items->u.items[i], "subscription_id");
+      if (id && sub_state(l, id) == SUB_UNCHECKED) set_state(l, id, SUB_STORED);
+      hl_free(id);
+    }
+  }
+  if (st->outcome == HL_AWS_OK && more && l->scan_pages < SCAN_PAGES && !q->dead) {
+    scan_subs(l, last);
+  } else {
+    if (st->outcome != HL_AWS_OK || more || q->dead) {
+      /* Not read through: none of those still unchecked is known to be
+       * gone. A failure that may pass keeps their rows here for the next
+       * look's check; one that will not (the Scan refused), or a table
+       * past SCAN_PAGES, moves them unnoted, as the rows of a stored
+       * subscription: rows behind them must not wait on the check. */
+      bool retry = st->outcome != HL_AWS_OK && st->verdict != HL_AWS_VERDICT_FAIL;
+      if (!retry && !q->dead)
+        hl_log_warn("dynamodb queue: the subscription table could not be read through; rows of subscriptions not "
+                    "loaded here are moved to their own partitions without a check, and are not closed if gone",
+                    "\"error\":\"%s\"", st->outcome != HL_AWS_OK ? hl_aws_outcome_name(st->outcome) : "too many pages");
+      const char *id;
+      void *v;
+      for (size_t it = 0; hl_strmap_next(&l->unknown, &it, &id, &v);)
+        if ((int)(uintptr_t)v == SUB_UNCHECKED)
+          hl_strmap_put(&l->unknown, id, (void *)(uintptr_t)(retry ? SUB_HOLD : SUB_STORED));
+    }
+    write_notes(l);
+  }
+  hl_qddb_op_done(q);
+}
+
+static void scan_subs(look_ctx *l, const hl_json *start) {
+  hl_buf body = HL_BUF_INIT;
+  hl_ddb_scan_projected(&body, hl_store_ddb_tables(l->q->store)->subscription_table, true, 0, start,
+                        "subscription_id");
+  hl_qddb_call(l->q, HL_DDB_SCAN, &body, on_subs, l);
+}
+
+/* The round's pages are in: rows of subscriptions this process does not
+ * know (and has not noted) are checked before any moves. */
+static void check_unknown(look_ctx *l) {
+  ddbq *q = l->q;
+  for (size_t i = 0; q->reg && !q->dead && i < l->n; i++) {
+    const char *id = l->rows[i].sub_id;
+    if (!sub_state(l, id) && !hl_registry_sub_get(q->reg, id) && !hl_strmap_get(&q->legacy_noted, id))
+      set_state(l, id, SUB_UNCHECKED);
+  }
+  if (hl_strmap_len(&l->unknown) == 0) {
+    start_moves(l);
+    return;
+  }
+  l->scan_pages = 0;
+  scan_subs(l, NULL);
 }
 
 typedef struct {
@@ -178,23 +357,20 @@ static void on_page(void *data, const hl_aws_status *st, const hl_json *resp) {
     for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
       const hl_json *it = &items->u.items[i];
       char *e = hl_ddb_item_sdup(it, "event_id"), *s = hl_ddb_item_sdup(it, "subscription_id");
-      char *d = hl_ddb_item_sdup(it, "due_key");
+      char *d = hl_ddb_item_sdup(it, "due_key"), *t = hl_ddb_item_sdup(it, "event_type");
       if (!e || !s || !d) {
-        hl_free_all(e, s, d);
+        hl_free_all(e, s, d, t);
         continue;
       }
       if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->rows = hl_realloc(l->rows, l->cap * sizeof *l->rows);
       }
-      l->rows[l->n++] = (move_row){e, s, d, p->shard};
+      l->rows[l->n++] = (move_row){e, s, d, t, p->shard};
     }
   }
   hl_free(p);
-  if (--l->querying == 0) {
-    l->moved = 0;
-    move_next(l);
-  }
+  if (--l->querying == 0) check_unknown(l);
   hl_qddb_op_done(q);
 }
 
@@ -229,5 +405,6 @@ void hl_qddb_legacy_look(ddbq *q, int64_t now_ms) {
   q->busy++;
   look_ctx *l = hl_calloc(1, sizeof *l);
   *l = (look_ctx){.q = q, .now = now_ms};
+  hl_strmap_init(&l->unknown);
   round_start(l);
 }

@@ -15,6 +15,7 @@ void hl_qddb_call(ddbq *q, hl_ddb_op op, hl_buf *body, hl_aws_json_cb cb, void *
 void hl_qddb_op_done(ddbq *q) {
   if (--q->ops == 0 && q->dead) {
     hl_strmap_dispose(&q->owed);
+    hl_strmap_dispose(&q->legacy_noted);
     hl_free(q->gone_after);
     hl_free(q->table);
     hl_free(q);
