@@ -2357,6 +2357,18 @@ HL_TEST_T(rows_an_earlier_version_left_in_the_shared_partitions_are_still_claime
   payments_stop(&p);
 }
 
+/* n open rows of "sub_deleted_long_ago" (a subscription an earlier
+ * version deleted, leaving no note), "tx-dead-0000"..., due at due, in the
+ * shared partitions (the i-th in partition i % 8). */
+static void put_dead_rows(ddb_view *v, int n, int64_t due) {
+  for (int i = 0; i < n; i++) {
+    char id[32], shard[8];
+    snprintf(id, sizeof id, "tx-dead-%04d", i);
+    snprintf(shard, sizeof shard, "%d", i % 8);
+    put_queue_row(v, id, "sub_deleted_long_ago", "payment.received", due, shard);
+  }
+}
+
 /* A deleted subscription's backlog left in those shared partitions (more
  * than a page of 200 in each) is never claimed, and must not keep a live
  * subscription's claims coming back to read it: the drain ends when the
@@ -2367,13 +2379,7 @@ HL_TEST_T(a_dead_backlog_in_the_shared_partitions_keeps_no_drain_waiting, 180) {
   static payments p;
   ddb_view v;
   payments_without_runtime(&p, &v);
-  int64_t due = hl_wall_ms() - 1000;
-  for (int i = 0; i < N; i++) {
-    char id[32], shard[8];
-    snprintf(id, sizeof id, "tx-dead-%04d", i);
-    snprintf(shard, sizeof shard, "%d", i % 8);
-    put_queue_row(&v, id, "sub_deleted_long_ago", "payment.received", due, shard);
-  }
+  put_dead_rows(&v, N, hl_wall_ms() - 1000);
   seed_queue_layout(&v, 3, sub_id, "payment.received", false);
   start_lambda(p.port, p.env);
   int64_t t0 = hl_wall_ms();
@@ -2400,12 +2406,7 @@ HL_TEST_T(a_live_subscriptions_rows_behind_a_dead_backlog_in_the_shared_partitio
   ddb_view v;
   payments_without_runtime(&p, &v);
   int64_t due = hl_wall_ms() - 5000;
-  for (int i = 0; i < DEAD; i++) {
-    char id[32], shard[8];
-    snprintf(id, sizeof id, "tx-dead-%04d", i);
-    snprintf(shard, sizeof shard, "%d", i % 8);
-    put_queue_row(&v, id, "sub_deleted_long_ago", "payment.received", due, shard);
-  }
+  put_dead_rows(&v, DEAD, due);
   /* Due after every dead row: the 202nd of partitions 0, 1 and 2. */
   seed_queue_due(&v, LIVE, sub_id, "payment.received", true, due + 1000);
   start_lambda(p.port, p.env);
@@ -2477,12 +2478,7 @@ HL_TEST_T(rows_of_a_subscription_deleted_before_notes_are_closed_and_a_stored_on
   put_unreadable_sub(&v, "sub_unreadable_here");
   int64_t due = hl_wall_ms() - 5000;
   char shard[8];
-  for (int i = 0; i < DEAD; i++) {
-    char id[32];
-    snprintf(id, sizeof id, "tx-dead-%d", i);
-    snprintf(shard, sizeof shard, "%d", i % 8);
-    put_queue_row(&v, id, "sub_deleted_long_ago", "payment.received", due, shard);
-  }
+  put_dead_rows(&v, DEAD, due);
   /* One written after the check (its updated_at later than any check
    * this test makes): a re-created subscription's, which the note does
    * not cover. */
@@ -2507,7 +2503,7 @@ HL_TEST_T(rows_of_a_subscription_deleted_before_notes_are_closed_and_a_stored_on
   HL_ASSERT(gone_noted(&v, "sub_deleted_long_ago"));
   for (int i = 0; i < DEAD; i++) {
     char id[32];
-    snprintf(id, sizeof id, "tx-dead-%d", i);
+    snprintf(id, sizeof id, "tx-dead-%04d", i);
     hl_json_doc d;
     char *raw = view_get(&v, "delivery_queue", id, "sub_deleted_long_ago", &d);
     HL_ASSERT_EQ_STR(item_str(d.root, "status"), "FAILED");
