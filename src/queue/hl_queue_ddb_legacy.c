@@ -193,12 +193,13 @@ static void move_next(look_ctx *l) {
  * (PENDING) for good. A row read here whose subscription the registry does
  * not have is checked against the subscription table itself (a consistent
  * Scan of its ids: the table has no index by id, and is small): not there,
- * the subscription was deleted (ids are never reused, and a row is only
- * ever written for a subscription stored first), and the look writes the
- * note the DELETE did not, marked as checked (the sweep has no partner id
- * to look the subscription up by). Its rows move once noted; a check or a
- * note that failed and may succeed later keeps them here for the next
- * look. */
+ * the subscription was deleted (a row is only ever written for a
+ * subscription stored first), and the look writes the note the DELETE did
+ * not, marked as checked (the sweep has no partner id to look the
+ * subscription up by, and closes only rows unchanged since the check: one
+ * re-created under the same id keeps its new ones). Its rows move once
+ * noted; a check or a note that failed and may succeed later keeps them
+ * here for the next look. */
 
 /* Scan pages read at most: a table of more subscriptions than they hold
  * is not checked through (see on_subs). */
