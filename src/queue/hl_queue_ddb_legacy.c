@@ -30,6 +30,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "model/hl_registry.h"
+#include "store/hl_ddb_sub_ids.h"
 #include "store/hl_store_ddb.h"
 #include "queue/hl_queue_ddb_int.h"
 
@@ -67,10 +68,10 @@ typedef struct {
   move_row *rows;
   size_t n, cap, next, out;
   size_t moved;         /* this round */
-  /* The round's subscriptions unknown here: sub_id -> SUB_*; the
-   * subscription table's Scan pages read, and the notes still out. */
+  /* The round's subscriptions unknown here: sub_id -> SUB_*; their
+   * check against the subscription table, and the notes still out. */
   hl_strmap unknown;
-  int scan_pages;
+  hl_ddb_sub_ids check;
   size_t noting;
 } look_ctx;
 
@@ -202,7 +203,7 @@ static void move_next(look_ctx *l) {
  * here for the next look. */
 
 /* Scan pages read at most: a table of more subscriptions than they hold
- * is not checked through (see on_subs). */
+ * is not checked through (see on_checked). */
 #define SCAN_PAGES 64
 
 static void start_moves(look_ctx *l) {
@@ -268,52 +269,29 @@ static void write_notes(look_ctx *l) {
   if (--l->noting == 0) start_moves(l);
 }
 
-static void scan_subs(look_ctx *l, const hl_json *start);
-
-static void on_subs(void *data, const hl_aws_status *st, const hl_json *resp) {
+/* The check answered (hl_ddb_sub_ids.h): the ids the table holds are
+ * SUB_STORED now; read through, those still unchecked are gone. */
+static void on_checked(void *data, const hl_aws_status *st, bool complete) {
   look_ctx *l = data;
   ddbq *q = l->q;
-  l->scan_pages++;
-  const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-  bool more = last && last->type == HL_JSON_OBJECT && last->len > 0;
-  if (st->outcome == HL_AWS_OK) {
-    const hl_json *items = hl_json_get(resp, "Items");
-    for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
-      char *id = hl_ddb_item_sdup(&items->u.items[i], "subscription_id");
-      if (id && sub_state(l, id) == SUB_UNCHECKED) set_state(l, id, SUB_STORED);
-      hl_free(id);
-    }
+  if (!complete || q->dead) {
+    /* Not read through: none of those still unchecked is known to be
+     * gone. A failure that may pass keeps their rows here for the next
+     * look's check; one that will not (the Scan refused), or a table
+     * past SCAN_PAGES, moves them unnoted, as the rows of a stored
+     * subscription: rows behind them must not wait on the check. */
+    bool retry = st->outcome != HL_AWS_OK && st->verdict != HL_AWS_VERDICT_FAIL;
+    if (!retry && !q->dead)
+      hl_log_warn("dynamodb queue: the subscription table could not be read through; rows of subscriptions not "
+                  "loaded here are moved to their own partitions without a check, and are not closed if gone",
+                  "\"error\":\"%s\"", st->outcome != HL_AWS_OK ? hl_aws_outcome_name(st->outcome) : "too many pages");
+    const char *id;
+    void *v;
+    for (size_t it = 0; hl_strmap_next(&l->unknown, &it, &id, &v);)
+      if ((int)(uintptr_t)v == SUB_UNCHECKED) set_state(l, id, retry ? SUB_HOLD : SUB_STORED);
   }
-  if (st->outcome == HL_AWS_OK && more && l->scan_pages < SCAN_PAGES && !q->dead) {
-    scan_subs(l, last);
-  } else {
-    if (st->outcome != HL_AWS_OK || more || q->dead) {
-      /* Not read through: none of those still unchecked is known to be
-       * gone. A failure that may pass keeps their rows here for the next
-       * look's check; one that will not (the Scan refused), or a table
-       * past SCAN_PAGES, moves them unnoted, as the rows of a stored
-       * subscription: rows behind them must not wait on the check. */
-      bool retry = st->outcome != HL_AWS_OK && st->verdict != HL_AWS_VERDICT_FAIL;
-      if (!retry && !q->dead)
-        hl_log_warn("dynamodb queue: the subscription table could not be read through; rows of subscriptions not "
-                    "loaded here are moved to their own partitions without a check, and are not closed if gone",
-                    "\"error\":\"%s\"", st->outcome != HL_AWS_OK ? hl_aws_outcome_name(st->outcome) : "too many pages");
-      const char *id;
-      void *v;
-      for (size_t it = 0; hl_strmap_next(&l->unknown, &it, &id, &v);)
-        if ((int)(uintptr_t)v == SUB_UNCHECKED)
-          hl_strmap_put(&l->unknown, id, (void *)(uintptr_t)(retry ? SUB_HOLD : SUB_STORED));
-    }
-    write_notes(l);
-  }
-  hl_qddb_op_done(q);
-}
-
-static void scan_subs(look_ctx *l, const hl_json *start) {
-  hl_buf body = HL_BUF_INIT;
-  hl_ddb_scan_projected(&body, hl_store_ddb_tables(l->q->store)->subscription_table, true, 0, start,
-                        "subscription_id");
-  hl_qddb_call(l->q, HL_DDB_SCAN, &body, on_subs, l);
+  write_notes(l);
+  hl_qddb_op_done(q); /* the check's, counted as one call */
 }
 
 /* The round's pages are in: rows of subscriptions this process does not
@@ -329,8 +307,11 @@ static void check_unknown(look_ctx *l) {
     start_moves(l);
     return;
   }
-  l->scan_pages = 0;
-  scan_subs(l, NULL);
+  q->ops++; /* the check's pages go on the client directly: one call of the queue's (on_checked) */
+  l->check = (hl_ddb_sub_ids){.client = q->c, .table = hl_store_ddb_tables(q->store)->subscription_table,
+                              .max_pages = SCAN_PAGES, .ids = &l->unknown, .seen = (void *)(uintptr_t)SUB_STORED,
+                              .cb = on_checked, .data = l};
+  hl_ddb_sub_ids_start(&l->check);
 }
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include "common/hl_log.h"
 #include "common/hl_strmap.h"
 #include "json/hl_json.h"
+#include "store/hl_ddb_sub_ids.h"
 
 /* Marks in the map of step 1's subscriptions. */
 static char OPEN, SEEN;
@@ -30,8 +31,9 @@ struct sweep {
   /* Step 1: the subscriptions with open deliveries; `open` maps each to
    * &OPEN, or &SEEN once the Scan found it. */
   char **subs;
-  size_t nsubs, unseen;
+  size_t nsubs;
   hl_strmap open;
+  hl_ddb_sub_ids scan;  /* step 2 */
   /* Step 3: the rows as the queue read them; step 4: their statuses. */
   hl_delivery_rec *rows;
   size_t nrows, waiting;
@@ -184,45 +186,17 @@ static void pick_rows(sweep *b) {
   hl_free(gone);
 }
 
-/* --- 2. which exist: a Scan of the subscription table ---------------------------------- */
-static void scan_page(sweep *b, const hl_json *start);
-
-static void on_scan(void *data, const hl_aws_status *st, const hl_json *resp) {
+/* --- 2. which exist: a Scan of the subscription table (hl_ddb_sub_ids.h) ------------- */
+static void on_scanned(void *data, const hl_aws_status *st, bool complete) {
   sweep *b = data;
   if (st->outcome != HL_AWS_OK) { /* nothing is taken for deleted on a read that failed */
     fail(b, HL_ESTORE, "Scan of the subscription table", st->code[0] ? st->code : hl_aws_outcome_name(st->outcome));
-    return;
-  }
-  const hl_json *items = hl_json_get(resp, "Items");
-  for (uint32_t i = 0; items && items->type == HL_JSON_ARRAY && i < items->len; i++) {
-    size_t len = 0;
-    const char *id = hl_ddb_item_s(&items->u.items[i], "subscription_id", &len);
-    if (!id) continue;
-    char *key = hl_strndup(id, len);
-    if (hl_strmap_get(&b->open, key) == &OPEN) {
-      hl_strmap_put(&b->open, key, &SEEN);
-      b->unseen--;
-    }
-    hl_free(key);
-  }
-  const hl_json *last = hl_json_get(resp, "LastEvaluatedKey");
-  if (b->unseen == 0) { /* every one exists: no need to read on */
+  } else if (b->scan.unseen == 0) { /* every one exists */
     finish(b, 0, 0);
-  } else if (last && last->type == HL_JSON_OBJECT && last->len > 0) {
-    scan_page(b, last);
   } else {
+    (void)complete; /* no page bound: an answer that did not fail read the table through */
     pick_rows(b);
   }
-}
-
-static void scan_page(sweep *b, const hl_json *start) {
-  hl_buf body = HL_BUF_INIT;
-  if (hl_ddb_scan_projected(&body, b->w->table, true, b->w->page_limit, start, "subscription_id") != 0) {
-    hl_buf_dispose(&body); /* a table name refused (the store checked it); this is a callback's turn */
-    fail(b, HL_EINVAL, "Scan of the subscription table", "the request could not be built");
-    return;
-  }
-  hl_ddb_call(b->w->client, HL_DDB_SCAN, &body, on_scan, b);
 }
 
 /* --- 1. the subscriptions with open deliveries -------------------------------------- */
@@ -240,7 +214,6 @@ static void on_open_subs(void *data, int status, hl_store_result *res) {
     b->subs[b->nsubs++] = id;
     hl_strmap_put(&b->open, id, &OPEN);
   }
-  b->unseen = b->nsubs;
   if (b->nsubs == 0) {
     finish(b, 0, 0);
     return;
@@ -259,7 +232,9 @@ static void on_open_subs(void *data, int status, hl_store_result *res) {
     return;
   }
   b->t0 = hl_wall_ms();
-  scan_page(b, NULL);
+  b->scan = (hl_ddb_sub_ids){.client = w->client, .table = w->table, .page_limit = w->page_limit, .ids = &b->open,
+                             .seen = &SEEN, .cb = on_scanned, .data = b};
+  hl_ddb_sub_ids_start(&b->scan);
 }
 
 void hl_ddb_sweep_run(hl_ddb_sweep *w, const hl_store_purge *p, hl_store_cb cb, void *data) {

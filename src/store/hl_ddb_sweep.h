@@ -6,10 +6,10 @@
  *
  *   1. the queue: up to HL_STORE_PURGE_SUBS subscriptions with open
  *      deliveries, from the cursor (eq_open_subs);
- *   2. DynamoDB: which of them exist. The subscription table is keyed by
- *      partner and event type, so no item can be read by its id: a
- *      consistent Scan of its subscription_id (a small table; it stops
- *      as soon as every one of them was seen). t0: when it was sent;
+ *   2. DynamoDB: which of them exist (store/hl_ddb_sub_ids.h: the
+ *      subscription table is keyed by partner and event type, so a
+ *      consistent Scan of its subscription_id, which stops as soon as
+ *      every one of them was seen). t0: when it was sent;
  *   3. the queue: up to the batch's limit open, unclaimed deliveries of
  *      those DynamoDB lacks, unchanged since before t0 (eq_open_of);
  *   4. DynamoDB: each one's status FAILED, "the subscription was deleted",
