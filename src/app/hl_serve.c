@@ -12,6 +12,7 @@
 #include "loop/hl_curl_uv.h"
 #include "handlers/hl_pinfo.h"
 #include "loop/hl_http_server.h"
+#include "loop/hl_loop_stats.h"
 #include "app/hl_app_inbox.h"
 #include "app/hl_app_kafka.h"
 #include "app/hl_app_sender.h"
@@ -75,6 +76,7 @@ typedef struct {
   hl_api api;
   hl_http_server *http;
   hl_metrics metrics;
+  hl_loop_stats loop_stats; /* busy time per loop turn, on /metrics */
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
   uv_timer_t reload_timer;  /* re-reads schemas/subscriptions from a shared store */
@@ -108,6 +110,7 @@ static void render_metrics(void *data, hl_buf *out) {
   hl_metrics_set_in_flight(&s->metrics, s->dispatch.in_flight);
   hl_metrics_set_in_memory(&s->metrics, s->dispatch.in_memory);
   hl_metrics_render_prometheus(&s->metrics, out);
+  hl_loop_stats_render_prometheus(&s->loop_stats, out);
   if (s->inbox) hl_app_inbox_render_metrics(s->inbox, out);
   hl_dispatch_render_metrics(&s->dispatch, out);
   hl_api_schemas_render_metrics(&s->api, out);
@@ -315,6 +318,8 @@ static void begin_close(serve *s) {
     s->pending_closes++;
     uv_close(hs[i], on_handle_closed);
   }
+  s->pending_closes++;
+  hl_loop_stats_close(&s->loop_stats, closed_one, s);
   closed_one(s);
 }
 
@@ -656,6 +661,8 @@ int hl_serve_run(const hl_config *cfg) {
   s->sigterm.data = s->sigint.data = s->drain_timer.data = s->reload_timer.data = s->queue_poll.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
+  if ((rc = hl_loop_stats_init(&s->loop_stats, &s->loop)) == 0) hl_loop_stats_start(&s->loop_stats);
+  else hl_log_warn("the loop's turns are not measured", "\"error\":\"%s\"", uv_strerror(rc));
   if (s->exit_code != 0) begin_close(s);
   else if (s->have_kms) hl_app_kms_start(&s->kms, on_kms_ready, s);
   else load_after_kms(s);

@@ -1803,6 +1803,40 @@ HL_TEST_T(a_trace_header_that_is_not_ascii_is_left_out, 60) {
   stop_both();
 }
 
+#if !defined(HL_TEST_DDB) && !defined(HL_TEST_PG)
+/* /metrics shows the loop's turns (hl_loop_stats): counted from the start,
+ * and more after work; the histogram's +Inf is the count. */
+HL_TEST_T(the_loop_reports_its_turns_on_metrics, 60) {
+  start_both(NULL, NULL);
+  long long before = e2e_metric(&hk, "hookloop_loop_turn_seconds_count");
+  HL_ASSERT_MSG(before > 0, "turns counted before any work: %lld", before);
+  char url[256];
+  snprintf(url, sizeof url, "%s/hook/turns", partner.base);
+  char *sub = e2e_setup(&hk, "turns", url, NULL, NULL, 0);
+  char u[256], body[1024];
+  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
+  e2e_event_json(body, sizeof body, "evt-turns", "1.25");
+  const char *hdrs[] = {"Content-Type: application/json", NULL};
+  HL_ASSERT_EQ_INT(hl_http("POST", u, body, strlen(body), hdrs, NULL), 202);
+  e2e_wait_delivered(&hk, "evt-turns", sub, 1);
+  free(sub);
+  long long after = e2e_metric(&hk, "hookloop_loop_turn_seconds_count");
+  HL_ASSERT_MSG(after > before, "turns %lld, then %lld after a delivery", before, after);
+  char mu[256], *m = NULL;
+  snprintf(mu, sizeof mu, "%s/metrics", hk.base);
+  HL_ASSERT_EQ_INT(hl_http("GET", mu, NULL, 0, NULL, &m), 200);
+  const char *inf = strstr(m, "\nhookloop_loop_turn_seconds_bucket{le=\"+Inf\"} ");
+  const char *count = strstr(m, "\nhookloop_loop_turn_seconds_count ");
+  HL_ASSERT(inf && count);
+  HL_ASSERT_EQ_INT(atoll(strchr(inf, '}') + 2), atoll(count + strlen("\nhookloop_loop_turn_seconds_count ")));
+  const char *busy = strstr(m, "\nhookloop_loop_busy_seconds_total ");
+  HL_ASSERT(busy && strtod(busy + strlen("\nhookloop_loop_busy_seconds_total "), NULL) > 0);
+  HL_ASSERT(strstr(m, "\nhookloop_loop_turn_max_seconds ") != NULL);
+  free(m);
+  stop_both();
+}
+#endif
+
 /* URL settings may carry a user and password (an endpoint behind basic
  * auth): the start's configuration line shows them REDACTED, as the
  * subscription answers show a partner URL's. It printed them as given. */
