@@ -51,6 +51,12 @@ subscribe() { # hookloop_port partner_port rate_limit_per_s
     -d "{\"partner_id\":\"p\",\"event_type\":\"Payment\",\"url\":\"http://127.0.0.1:$2/hook/p\",\"rate_limit_per_s\":$3}"
 }
 stop_all() { for p in "$@"; do kill "$p" 2>/dev/null || true; done; wait "$@" 2>/dev/null || true; }
+loop_fig() { # hookloop_port -> "busy_s turns turns_to_10ms max_s now_s" from /metrics (hl_loop_stats)
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v now="$(date +%s.%N)" '
+    $1 == "hookloop_loop_busy_seconds_total" {b = $2} $1 == "hookloop_loop_turn_seconds_count" {n = $2}
+    $1 == "hookloop_loop_turn_seconds_bucket{le=\"0.01\"}" {t = $2} $1 == "hookloop_loop_turn_max_seconds" {m = $2}
+    END {print b + 0, n + 0, t + 0, m + 0, now}'
+}
 
 # 1. The peak.
 peak() {
@@ -73,12 +79,16 @@ one_run() { # run rate -> analyze.py's line, and "accepted=N"
   local pp=$PORT ppid=$LPID
   start_hl "lat-hl-$1"
   subscribe "$HP" "$pp" 0
+  local f0; f0=$(loop_fig "$HP")
   local acc took; read -r acc took < <(python3 "$root/bench/latency/load.py" "$HP" "$2" "$LAT_S" $(($1 * 10000000)) "$RETRY_EVERY" "$BATCH" "$CONNS" "$work/acks-$1")
   # Every accepted event once, and each retried one a second time.
   wait_count "$pp" $((acc + acc / RETRY_EVERY)) 60 || echo "  run $1: not every delivery arrived within 60 s" >&2
   curl -s "http://127.0.0.1:$pp/timings" >"$work/timings-$1"
+  # The loop over the load and the drain after it: busy share, turns over
+  # 10 ms, the longest turn (the run's: a fresh process).
+  local loop; loop=$(echo "$f0 $(loop_fig "$HP")" | awk '{printf "loop_busy_pct=%.1f loop_slow=%d loop_max_ms=%.2f", 100 * ($6 - $1) / ($10 - $5), ($7 - $8) - ($2 - $3), 1000 * $9}')
   stop_all "$HLPID" "$ppid"
-  echo "accepted=$acc acc_rate=$(echo "$acc / $took" | bc -l | xargs printf '%.0f') $(python3 "$root/bench/latency/analyze.py" "$work/timings-$1" "$work/acks-$1" "$RA")"
+  echo "accepted=$acc acc_rate=$(echo "$acc / $took" | bc -l | xargs printf '%.0f') $loop $(python3 "$root/bench/latency/analyze.py" "$work/timings-$1" "$work/acks-$1" "$RA")"
 }
 
 echo "  latency: measuring the peak ($PEAK_N events)" >&2
@@ -116,6 +126,9 @@ $(row "producer's 2xx received -> partner, p99 ms" acc_p99)
 $(row "retries timed (first attempt 503)" retry_n)
 $(row "retry lateness (arrival - due), p50 ms" late_p50)
 $(row "retry lateness, p99 ms" late_p99)
-$(row "retry lateness, max ms" late_max)"
+$(row "retry lateness, max ms" late_max)
+$(row "hookloop's loop busy over the load and its drain, % (\`hookloop_loop_busy_seconds_total\`)" loop_busy_pct)
+$(row "loop turns over 10 ms in that time" loop_slow)
+$(row "the run's longest loop turn, ms (\`hookloop_loop_turn_max_seconds\`)" loop_max_ms)"
 { echo "# Latency at half the peak rate — $machine"; echo; echo "$table"; } >"$out/latency.md"
 echo "$table"

@@ -304,6 +304,18 @@ hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
   HLPID=$!; pids+=($HLPID); echo "$HLPID" >"$work/drainer.pid"
   wait_port "$port"
 }
+# The loop's busy time and the clock, from hookloop's /metrics (hl_loop_stats):
+# LOOPBUSY is the share of the drain's wall time the loop spent running
+# callbacks (100: it never waited for I/O, so the CPU is the limit). Embedded
+# drains only: the window runs from the release to the last answer, while a
+# Kafka drainer's would also hold the consumer group's join, idle.
+loop_mark() { # hookloop_port -> "busy_s now_s"
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v now="$(date +%s.%N)" \
+    '$1 == "hookloop_loop_busy_seconds_total" {b = $2} END {print b + 0, now}'
+}
+loop_busy() { # "busy_s now_s" at the start, hookloop_port -> LOOPBUSY (%)
+  LOOPBUSY=$(echo "$1 $(loop_mark "$2")" | awk '$4 > $2 {printf "%.0f", 100 * ($3 - $1) / ($4 - $2)}')
+}
 subscribe() { # hookloop_port rate_limit_per_s
   curl -sf -o /dev/null "http://127.0.0.1:$1/admin/schemas" \
     -d '{"event_type":"Payment","domain":"bench","schema":{"type":"object","required":["eventHeader"]}}' || return 1
@@ -363,7 +375,7 @@ perf_detach() { [ -n "${PERFPID:-}" ] && { kill -INT "$PERFPID" 2>/dev/null; wai
 # in pids and the EXIT trap stops it.
 drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "failed REASON"
   local d=${1%@*} kind=http round=$2 res self="" dpid="" tls=()
-  PGCPU=""; pg_env "$d"
+  PGCPU=""; LOOPBUSY=""; pg_env "$d"
   [ "$d" = "$1" ] || kind=${1#*@}
   WRAP=(env) # instructions-one: the drainer under callgrind, its count in $CG_DIR/<drainer[@kind]>.<pid>
   [ "$mode" = instructions-one ] && mkdir -p "$CG_DIR" &&
@@ -425,8 +437,10 @@ drain() { # drainer[@kind] round -> RESULT: "ok RATE SECONDS CPU [SELF]" or "fai
       [ "$mode" = instructions-one ] && { callgrind_control -z "$HLPID" >/dev/null 2>&1 || note "callgrind_control -z failed"; }
       start_clock --from-now || { stop_bounded "$HLPID" "$PPID_"; RESULT="failed clock"; return; }
       [ "$d" = embedded ] || pg_mark
+      local l0; l0=$(loop_mark "$hp")
       subscribe "$hp" 0 || { stop_bounded "$HLPID" "$CLOCK" "$PPID_"; RESULT="failed release"; return; }
       res=$(clock_result); forget "$CLOCK"
+      loop_busy "$l0" "$hp"
       perf_detach
       [ "$d" = embedded ] || pg_end "$d"
       dpid=$HLPID ;;
@@ -455,7 +469,7 @@ for ((r = 0; r < R; r++)); do
     read -r st rate secs cpu self <<<"$RESULT"
     if [ "$st" = ok ]; then
       rates[$d]+="$rate "; cpus_us[$d]+="$cpu "; selfs[$d]+="${self:--} "; conns[$d]+="$CONNS "; [ -n "$PGCPU" ] && pgcpus[$d]+="$PGCPU "
-      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${PGCPU:+, PostgreSQL $PGCPU µs}${self:+, self-reported $self/s}$([ "$CONNS" != - ] && echo ", $CONNS connections")"
+      note "round $((r + 1)): $d $rate deliveries/s, ${secs}s, $cpu µs CPU per delivery${PGCPU:+, PostgreSQL $PGCPU µs}${LOOPBUSY:+, loop busy $LOOPBUSY %}${self:+, self-reported $self/s}$([ "$CONNS" != - ] && echo ", $CONNS connections")"
     else
       fails[$d]+="x"; note "round $((r + 1)): $d FAILED ($rate $secs)"
     fi

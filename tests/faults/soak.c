@@ -13,7 +13,9 @@
  * directory): elapsed seconds, hookloop's RSS (KiB) and open fds from /proc,
  * the slowest and the median /healthz answer of the last 10 s (ms: the loop
  * lag as a client sees it), events accepted so far, deliveries succeeded,
- * backlog, deliveries in memory.
+ * backlog, deliveries in memory, the database's size, and the loop's own
+ * figures from /metrics (hl_loop_stats): its busy share of the 10 s (%),
+ * its turns over 10 ms in them, and its longest turn since the start (ms).
  *
  * It fails when
  *  - an accepted event is lost: after the traffic stops and the backlog
@@ -41,6 +43,7 @@
 #include "store/hl_store_sqlite.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +60,39 @@ typedef struct {
   double lag_max_ms, lag_med_ms;
   long accepted, delivered, backlog, in_memory;
   long db_kb; /* the database file */
+  double loop_busy_pct, loop_turn_max_ms;
+  long loop_slow_turns; /* turns over 10 ms in the window */
 } sample;
+
+/* The loop's figures on /metrics at one moment. */
+typedef struct {
+  double busy_s, max_s;
+  double turns, turns_to_10ms;
+  bool ok;
+} loop_fig;
+
+/* A series' value in Prometheus text ("\n<series> <value>"), or -1. */
+static double series_value(const char *text, const char *series) {
+  size_t n = strlen(series);
+  for (const char *p = strstr(text, series); p; p = strstr(p + 1, series))
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
+static loop_fig read_loop_fig(const e2e_hookloop *h) {
+  loop_fig f = {0};
+  char u[256], *m = NULL;
+  snprintf(u, sizeof u, "%s/metrics", h->base);
+  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
+    f.busy_s = series_value(m, "hookloop_loop_busy_seconds_total");
+    f.max_s = series_value(m, "hookloop_loop_turn_max_seconds");
+    f.turns = series_value(m, "hookloop_loop_turn_seconds_count");
+    f.turns_to_10ms = series_value(m, "hookloop_loop_turn_seconds_bucket{le=\"0.01\"}");
+    f.ok = f.busy_s >= 0 && f.max_s >= 0 && f.turns >= 0 && f.turns_to_10ms >= 0;
+  }
+  free(m);
+  return f;
+}
 
 /* SQLite's page cache in hookloop (PRAGMA cache_size): RSS rises while it
  * fills, up to the database's size or this, whichever is less. */
@@ -137,7 +172,8 @@ static void soak(void) {
   const char *csv_path = getenv("SOAK_CSV") ? getenv("SOAK_CSV") : "soak.csv";
   FILE *csv = fopen(csv_path, "w");
   HL_ASSERT_MSG(csv != NULL, "cannot write %s", csv_path);
-  fprintf(csv, "elapsed_s,rss_kb,fds,healthz_max_ms,healthz_median_ms,accepted,delivered,backlog,in_memory,db_kb\n");
+  fprintf(csv, "elapsed_s,rss_kb,fds,healthz_max_ms,healthz_median_ms,accepted,delivered,backlog,in_memory,db_kb,"
+               "loop_busy_pct,loop_slow_turns,loop_turn_max_ms\n");
 
   static const char *names[NSUBS] = {"fast", "flaky", "slow"};
   const char *args[NSUBS][12] = {
@@ -175,6 +211,9 @@ static void soak(void) {
   char first_id[64] = "";
   const double t0 = now_s();
   double next_sample = t0 + SAMPLE_S;
+  loop_fig lf0 = read_loop_fig(&hk);
+  double lf0_at = t0;
+  HL_ASSERT_MSG(lf0.ok, "no loop figures on /metrics");
   for (long sec = 0;; sec++) {
     double tick = t0 + (double)sec;
     double now = now_s();
@@ -212,8 +251,17 @@ static void soak(void) {
                     .in_memory = (long)faults_stat(&hk, "in_memory", 0)};
       struct stat st;
       x->db_kb = stat(db_path, &st) == 0 ? (long)(st.st_size / 1024) : -1;
-      fprintf(csv, "%.0f,%ld,%d,%.1f,%.1f,%ld,%ld,%ld,%ld,%ld\n", x->t, x->rss_kb, x->fds, x->lag_max_ms,
-              x->lag_med_ms, x->accepted, x->delivered, x->backlog, x->in_memory, x->db_kb);
+      loop_fig lf = read_loop_fig(&hk);
+      double lf_at = now_s();
+      HL_ASSERT_MSG(lf.ok, "no loop figures on /metrics at %ld s", sec);
+      x->loop_busy_pct = 100.0 * (lf.busy_s - lf0.busy_s) / (lf_at - lf0_at);
+      x->loop_slow_turns = (long)((lf.turns - lf.turns_to_10ms) - (lf0.turns - lf0.turns_to_10ms));
+      x->loop_turn_max_ms = lf.max_s * 1000;
+      lf0 = lf;
+      lf0_at = lf_at;
+      fprintf(csv, "%.0f,%ld,%d,%.1f,%.1f,%ld,%ld,%ld,%ld,%ld,%.2f,%ld,%.1f\n", x->t, x->rss_kb, x->fds, x->lag_max_ms,
+              x->lag_med_ms, x->accepted, x->delivered, x->backlog, x->in_memory, x->db_kb, x->loop_busy_pct,
+              x->loop_slow_turns, x->loop_turn_max_ms);
       fflush(csv);
       nlags = 0;
       next_sample += SAMPLE_S;
@@ -244,10 +292,12 @@ static void soak(void) {
   int fd1 = 0, fd2 = 0;
   double *m1 = calloc(n + 1, sizeof *m1), *m2 = calloc(n + 1, sizeof *m2);
   size_t n1 = 0, n2 = 0;
-  long rss_max = 0;
+  long rss_max = 0, slow_turns = 0;
   int fd_max = 0;
-  double lag_max = 0;
+  double lag_max = 0, busy_max = 0;
   for (size_t i = 0; i < n; i++) {
+    slow_turns += s[i].loop_slow_turns;
+    busy_max = s[i].loop_busy_pct > busy_max ? s[i].loop_busy_pct : busy_max;
     rss_max = s[i].rss_kb > rss_max ? s[i].rss_kb : rss_max;
     fd_max = s[i].fds > fd_max ? s[i].fds : fd_max;
     lag_max = s[i].lag_max_ms > lag_max ? s[i].lag_max_ms : lag_max;
@@ -277,6 +327,10 @@ static void soak(void) {
            "page cache full from %.0f s: RSS max %ld -> %ld KiB\n",
            n, s[0].rss_kb, s[n - 1].rss_kb, rss_max, s[0].fds, s[n - 1].fds, fd_max, lag_max, s[0].lag_med_ms,
            s[n - 1].lag_med_ms, fd1, fd2, lag1, lag2, r0 < n ? s[r0].t : -1.0, rssc1, rssc2);
+  if (n > 0)
+    printf("soak: the loop: busy %.2f %% of the first 10 s, %.2f %% of the last, %.2f %% at most; %ld turns over 10 ms; "
+           "longest turn %.1f ms\n",
+           s[0].loop_busy_pct, s[n - 1].loop_busy_pct, busy_max, slow_turns, s[n - 1].loop_turn_max_ms);
   fflush(stdout);
 
   HL_ASSERT_EQ_INT(left, 0);
