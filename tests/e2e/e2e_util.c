@@ -352,19 +352,21 @@ void e2e_sqlite_bytes(const char *dir, hl_buf *out) {
   closedir(d);
 }
 
-long long e2e_metric(const e2e_hookloop *h, const char *name) {
+double e2e_metric_f(const e2e_hookloop *h, const char *name) {
   char u[256];
   snprintf(u, sizeof u, "%s/metrics", h->base);
   char *m = NULL;
-  long long v = -1;
+  double v = -1;
   if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
     size_t n = strlen(name);
     for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
-      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = atoll(p + n + 1); break; }
+      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = strtod(p + n + 1, NULL); break; }
   }
   free(m);
   return v;
 }
+
+long long e2e_metric(const e2e_hookloop *h, const char *name) { return (long long)e2e_metric_f(h, name); }
 
 int e2e_event_json(char *out, size_t cap, const char *id, const char *amount) {
   return snprintf(out, cap,

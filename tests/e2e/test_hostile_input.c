@@ -575,6 +575,11 @@ HL_TEST_T(hostile_events_get_answers_while_health_keeps_answering, 300) {
   HL_ASSERT(atomic_load(&pr.answered) >= 10);
   /* A generous bound: the loop held for seconds before. */
   HL_ASSERT_MSG(pr.overall_ns < 500u * 1000000u, "/healthz waited %.1f ms", (double)pr.overall_ns / 1e6);
+  /* The same bound from inside: hookloop's own longest turn (hl_loop_stats),
+   * which a probe between two stalls could miss. */
+  double turn_max = e2e_metric_f(&hk, "hookloop_loop_turn_max_seconds");
+  printf("  hookloop's longest loop turn: %.1f ms\n", turn_max * 1e3);
+  HL_ASSERT_MSG(turn_max >= 0 && turn_max < 0.5, "the loop's longest turn: %.1f ms", turn_max * 1e3);
   hl_buf_dispose(&b);
   stop();
 }
