@@ -130,7 +130,14 @@ static void read_methods(const uint8_t *data, size_t size) {
   http_parser_init(&p, HTTP_REQUEST);
   is_head_req = hl_calloc(size / 2 + 2, sizeof *is_head_req); /* no request is shorter than 2 bytes */
   nreqs = 0;
-  http_parser_execute(&p, &req_settings, (const char *)data, size);
+  /* http-parser stops after a request that asks for an Upgrade (the rest
+   * would be another protocol); the server does not upgrade, and reads on
+   * as HTTP/1.1 (RFC 9110 §7.8 lets it ignore the field): so do these. */
+  for (size_t off = 0; off < size;) {
+    size_t used = http_parser_execute(&p, &req_settings, (const char *)data + off, size - off);
+    off += used;
+    if (HTTP_PARSER_ERRNO(&p) != HPE_OK || used == 0) break;
+  }
 }
 
 /* The n-th final answer answers the n-th request: its body is skipped
