@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common/hl_prom.h"
+
 /* From half a millisecond, where a turn that serves a few hundred
  * deliveries lies, to a second, which no turn should come near. */
 static const double bounds[HL_LOOP_STATS_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01,
@@ -63,17 +65,9 @@ void hl_loop_stats_close(hl_loop_stats *st, void (*cb)(void *data), void *data) 
 }
 
 void hl_loop_stats_render_prometheus(const hl_loop_stats *st, hl_buf *o) {
-  hl_buf_puts(o, "# HELP hookloop_loop_turn_seconds Time each turn of the event loop spent running callbacks "
-                 "(its wait for I/O left out).\n"
-                 "# TYPE hookloop_loop_turn_seconds histogram\n");
-  uint64_t cum = 0;
-  for (int i = 0; i < HL_LOOP_STATS_BUCKETS; i++) {
-    cum += st->buckets[i];
-    hl_buf_printf(o, "hookloop_loop_turn_seconds_bucket{le=\"%g\"} %llu\n", bounds[i], (unsigned long long)cum);
-  }
-  hl_buf_printf(o, "hookloop_loop_turn_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)st->turns);
-  hl_buf_printf(o, "hookloop_loop_turn_seconds_sum %.6f\n", (double)st->busy_ns / 1e9);
-  hl_buf_printf(o, "hookloop_loop_turn_seconds_count %llu\n", (unsigned long long)st->turns);
+  hl_prom_histogram(o, "hookloop_loop_turn_seconds",
+                    "Time each turn of the event loop spent running callbacks (its wait for I/O left out).", bounds,
+                    st->buckets, HL_LOOP_STATS_BUCKETS, st->turns, (double)st->busy_ns / 1e9);
   hl_buf_printf(o,
                 "# HELP hookloop_loop_busy_seconds_total Time the event loop spent running callbacks; its rate is "
                 "the loop's utilisation (0 to 1).\n"

@@ -1,5 +1,6 @@
 #include "obs/hl_metrics.h"
 #include "common/hl_common.h"
+#include "common/hl_prom.h"
 
 #include <string.h>
 
@@ -60,16 +61,8 @@ void hl_metrics_render_prometheus(const hl_metrics *m, hl_buf *o) {
   hl_buf_printf(o, "hookloop_deliveries_total{outcome=\"retry\"} %llu\n", (unsigned long long)m->deliveries_retry);
   hl_buf_printf(o, "hookloop_deliveries_total{outcome=\"failed\"} %llu\n", (unsigned long long)m->deliveries_failed);
   hl_buf_printf(o, "hookloop_deliveries_total{outcome=\"duplicate\"} %llu\n", (unsigned long long)m->deliveries_duplicate);
-  hl_buf_puts(o, "# HELP hookloop_delivery_latency_seconds Partner request latency per attempt.\n"
-                 "# TYPE hookloop_delivery_latency_seconds histogram\n");
-  uint64_t cum = 0;
-  for (int i = 0; i < HL_METRICS_BUCKETS; i++) {
-    cum += m->latency_buckets[i];
-    hl_buf_printf(o, "hookloop_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n", bounds[i], (unsigned long long)cum);
-  }
-  hl_buf_printf(o, "hookloop_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)m->latency_count);
-  hl_buf_printf(o, "hookloop_delivery_latency_seconds_sum %.6f\n", m->latency_sum);
-  hl_buf_printf(o, "hookloop_delivery_latency_seconds_count %llu\n", (unsigned long long)m->latency_count);
+  hl_prom_histogram(o, "hookloop_delivery_latency_seconds", "Partner request latency per attempt.", bounds,
+                    m->latency_buckets, HL_METRICS_BUCKETS, m->latency_count, m->latency_sum);
   hl_buf_printf(o, "# HELP hookloop_deliveries_in_flight Partner requests running now.\n"
                    "# TYPE hookloop_deliveries_in_flight gauge\nhookloop_deliveries_in_flight %llu\n",
                 (unsigned long long)m->in_flight);
