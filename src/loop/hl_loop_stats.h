@@ -7,7 +7,9 @@
  * libuv counts the time spent waiting in the event provider
  * (UV_METRICS_IDLE_TIME), and a turn's busy time is the time between two
  * of its prepare phases (the last step before it waits) less the wait
- * between them.
+ * between them. It is wall time: a callback the kernel preempts counts
+ * the pause, as every request behind it waits through it too, while the
+ * wait to be scheduled once the kernel has woken the loop counts as idle.
  *
  * The figures are a histogram of turns by busy time, their sum (whose rate
  * is the loop's utilisation, 0 to 1) and the longest turn seen: the
