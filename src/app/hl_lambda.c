@@ -351,6 +351,7 @@ static void submit_group(invocation *inv, size_t group);
 struct rec_wait {
   uv_timer_t timer;
   record *r;
+  int64_t due_ms; /* wall clock */
 };
 
 static void on_wait_closed(uv_handle_t *h) {
@@ -368,7 +369,17 @@ static void wait_end(record *r) {
 }
 
 static void on_due(uv_timer_t *t) {
-  record *r = ((rec_wait *)t->data)->r;
+  rec_wait *w = t->data;
+  /* The timer counts whole ms of the loop's clock from the time its turn
+   * began, so it can run a ms or two before a due time read on the wall
+   * clock: wait the rest. A record alone would only be held again by its
+   * classification, but a fifo head's group would send its followers. */
+  int64_t left = w->due_ms - hl_wall_ms();
+  if (left > 0) {
+    uv_timer_start(&w->timer, on_due, (uint64_t)left, 0);
+    return;
+  }
+  record *r = w->r;
   wait_end(r);
   if (r->group) submit_group(r->inv, r->group); /* a fifo head due now: it and its followers go */
   else dispatch_record(r); /* due now: delivered */
@@ -379,6 +390,7 @@ static void wait_in_invocation(record *r, int64_t due_ms) {
   lambda *L = r->inv->L;
   rec_wait *w = hl_calloc(1, sizeof *w);
   w->r = r;
+  w->due_ms = due_ms;
   uv_timer_init(&L->loop, &w->timer);
   w->timer.data = w;
   int64_t wait = due_ms - hl_wall_ms();

@@ -579,7 +579,8 @@ hl_rec_action hl_pipeline_classify(const hl_registry *reg, const hl_pipeline_opt
               "Retry-After within 1 h)";
     return HL_REC_DEAD_LETTER;
   }
-  if (due > now_ms + 5) {
+  /* Not even a few ms early: a partner's Retry-After is a promise. */
+  if (due > now_ms) {
     *due_ms = due;
     return HL_REC_NOT_DUE;
   }

@@ -274,3 +274,43 @@ HL_TEST(the_filters_of_200_subscriptions_read_an_events_long_number_once) {
   hl_buf_dispose(&ev);
   hl_registry_dispose(&reg);
 }
+
+/* A retry record as the dispatcher reads it from a retry topic: its
+ * subscription and its due time (ms) in headers. */
+static char due_text[32];
+static const void *retry_header(const hl_record *r, const char *name, size_t *len) {
+  (void)r;
+  if (strcmp(name, HL_RECORD_SUBSCRIPTION_HEADER) == 0) {
+    *len = strlen("sub_p");
+    return "sub_p";
+  }
+  if (strcmp(name, "due_ms") == 0) {
+    *len = strlen(due_text);
+    return due_text;
+  }
+  *len = 0;
+  return NULL;
+}
+
+/* A retry is not delivered before its due time, by as little as a ms
+ * (hookloop delivered one up to 5 ms early). */
+HL_TEST(a_retry_is_not_delivered_a_millisecond_before_it_is_due) {
+  setup_registry("{\"type\": \"object\"}");
+  hl_pipeline_options opt = {.egress_prefix = "wh.egress", .retry_prefix = "wh.retry"};
+  const int64_t due = 1796620910108;
+  snprintf(due_text, sizeof due_text, "%lld", (long long)due);
+  hl_record r = {.topic = "wh.retry.1s", .partition = 0, .offset = 1, .key = "evt-1", .key_len = 5,
+                 .value = "{}", .len = 2, .header = retry_header};
+  int64_t at = 0;
+  hl_sub *s = NULL;
+  const char *why = NULL;
+  for (int64_t early = 5; early >= 1; early--) {
+    HL_ASSERT_MSG(hl_pipeline_classify(&reg, &opt, &r, due - early, &s, &at, &why) == HL_REC_NOT_DUE,
+                  "delivered %lld ms before it was due", (long long)early);
+    HL_ASSERT_EQ_INT(at, due);
+  }
+  HL_ASSERT_EQ_INT(hl_pipeline_classify(&reg, &opt, &r, due, &s, &at, &why), HL_REC_DELIVER);
+  HL_ASSERT(s != NULL && strcmp(s->rec.subscription_id, "sub_p") == 0);
+  HL_ASSERT_EQ_INT(hl_pipeline_classify(&reg, &opt, &r, due + 1, &s, &at, &why), HL_REC_DELIVER);
+  hl_registry_dispose(&reg);
+}
