@@ -309,12 +309,12 @@ hookloop_up() { # port datadir [env...]: starts hookloop on CPU 0 -> HLPID
 # callbacks (100: it never waited for I/O, so the CPU is the limit). Embedded
 # drains only: the window runs from the release to the last answer, while a
 # Kafka drainer's would also hold the consumer group's join, idle.
-loop_mark() { # hookloop_port -> "busy_s now_s"
+loop_mark() { # hookloop_port -> "busy_s now_s" (busy_s "-": a build without the figure)
   curl -s "http://127.0.0.1:$1/metrics" | awk -v now="$(date +%s.%N)" \
-    '$1 == "hookloop_loop_busy_seconds_total" {b = $2} END {print b + 0, now}'
+    '$1 == "hookloop_loop_busy_seconds_total" {b = $2} END {print (b == "" ? "-" : b), now}'
 }
 loop_busy() { # "busy_s now_s" at the start, hookloop_port -> LOOPBUSY (%)
-  LOOPBUSY=$(echo "$1 $(loop_mark "$2")" | awk '$4 > $2 {printf "%.0f", 100 * ($3 - $1) / ($4 - $2)}')
+  LOOPBUSY=$(echo "$1 $(loop_mark "$2")" | awk '$1 != "-" && $3 != "-" && $4 > $2 {printf "%.0f", 100 * ($3 - $1) / ($4 - $2)}')
 }
 subscribe() { # hookloop_port rate_limit_per_s
   curl -sf -o /dev/null "http://127.0.0.1:$1/admin/schemas" \
