@@ -1813,11 +1813,7 @@ HL_TEST_T(the_loop_reports_its_turns_on_metrics, 60) {
   char url[256];
   snprintf(url, sizeof url, "%s/hook/turns", partner.base);
   char *sub = e2e_setup(&hk, "turns", url, NULL, NULL, 0);
-  char u[256], body[1024];
-  snprintf(u, sizeof u, "%s/api/v1/events", hk.base);
-  e2e_event_json(body, sizeof body, "evt-turns", "1.25");
-  const char *hdrs[] = {"Content-Type: application/json", NULL};
-  HL_ASSERT_EQ_INT(hl_http("POST", u, body, strlen(body), hdrs, NULL), 202);
+  HL_ASSERT_EQ_INT(e2e_post_event(&hk, "evt-turns", "1.25"), 202);
   e2e_wait_delivered(&hk, "evt-turns", sub, 1);
   free(sub);
   long long after = e2e_metric(&hk, "hookloop_loop_turn_seconds_count");
