@@ -352,16 +352,19 @@ void e2e_sqlite_bytes(const char *dir, hl_buf *out) {
   closedir(d);
 }
 
+double e2e_metric_in(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name))
+    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
+  return -1;
+}
+
 double e2e_metric_f(const e2e_hookloop *h, const char *name) {
   char u[256];
   snprintf(u, sizeof u, "%s/metrics", h->base);
   char *m = NULL;
   double v = -1;
-  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
-    size_t n = strlen(name);
-    for (const char *p = strstr(m, name); p; p = strstr(p + 1, name))
-      if ((p == m || p[-1] == '\n') && p[n] == ' ') { v = strtod(p + n + 1, NULL); break; }
-  }
+  if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) v = e2e_metric_in(m, name);
   free(m);
   return v;
 }

@@ -76,10 +76,13 @@ char *e2e_setup(const e2e_hookloop *h, const char *partner_id, const char *url, 
 /* Appends every byte of the data directory's SQLite files (hookloop.db, its
  * -wal and -shm) to out, to search a credential for. */
 void e2e_sqlite_bytes(const char *dir, hl_buf *out);
-/* A figure of GET /metrics (a counter or gauge without labels), or -1;
- * e2e_metric_f for one with a fraction (seconds). */
+/* A figure of GET /metrics (a counter or gauge without labels, or a series
+ * named with its labels), or -1; e2e_metric_f for one with a fraction
+ * (seconds); e2e_metric_in reads it from a /metrics text already fetched,
+ * for figures that must come from one scrape. */
 long long e2e_metric(const e2e_hookloop *h, const char *name);
 double e2e_metric_f(const e2e_hookloop *h, const char *name);
+double e2e_metric_in(const char *text, const char *name);
 /* One Payment event (the schema of e2e_setup) with this id and amount, as
  * JSON in out; returns its length as snprintf does. */
 int e2e_event_json(char *out, size_t cap, const char *id, const char *amount);

@@ -64,30 +64,22 @@ typedef struct {
   long loop_slow_turns; /* turns over 10 ms in the window */
 } sample;
 
-/* The loop's figures on /metrics at one moment. */
+/* The loop's figures on /metrics at one moment (one scrape). */
 typedef struct {
   double busy_s, max_s;
   double turns, turns_to_10ms;
   bool ok;
 } loop_fig;
 
-/* A series' value in Prometheus text ("\n<series> <value>"), or -1. */
-static double series_value(const char *text, const char *series) {
-  size_t n = strlen(series);
-  for (const char *p = strstr(text, series); p; p = strstr(p + 1, series))
-    if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
-  return -1;
-}
-
 static loop_fig read_loop_fig(const e2e_hookloop *h) {
   loop_fig f = {0};
   char u[256], *m = NULL;
   snprintf(u, sizeof u, "%s/metrics", h->base);
   if (hl_http("GET", u, NULL, 0, NULL, &m) == 200 && m) {
-    f.busy_s = series_value(m, "hookloop_loop_busy_seconds_total");
-    f.max_s = series_value(m, "hookloop_loop_turn_max_seconds");
-    f.turns = series_value(m, "hookloop_loop_turn_seconds_count");
-    f.turns_to_10ms = series_value(m, "hookloop_loop_turn_seconds_bucket{le=\"0.01\"}");
+    f.busy_s = e2e_metric_in(m, "hookloop_loop_busy_seconds_total");
+    f.max_s = e2e_metric_in(m, "hookloop_loop_turn_max_seconds");
+    f.turns = e2e_metric_in(m, "hookloop_loop_turn_seconds_count");
+    f.turns_to_10ms = e2e_metric_in(m, "hookloop_loop_turn_seconds_bucket{le=\"0.01\"}");
     f.ok = f.busy_s >= 0 && f.max_s >= 0 && f.turns >= 0 && f.turns_to_10ms >= 0;
   }
   free(m);
