@@ -25,7 +25,6 @@
 #ifndef HL_LOOP_STATS_H
 #define HL_LOOP_STATS_H
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 

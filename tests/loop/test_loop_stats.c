@@ -2,6 +2,7 @@
 #include "hl_test.h"
 #include "loop/hl_loop_stats.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
